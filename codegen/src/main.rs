@@ -1,0 +1,166 @@
+//! `capc`: the command-line front end of the capc compiler.
+//!
+//! Exit codes: 0 clean (warnings allowed), 1 the spec has errors, 2 usage or
+//! I/O error (missing or unreadable file, not UTF-8). Diagnostics go to stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use capc_dsl::{Compilation, Diagnostic, FsLoader, diag};
+use clap::{Parser, Subcommand, ValueEnum};
+use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+
+const EXAMPLES: &str = "\
+Examples:
+  capc check kernel-demo/spec/kernel.cap
+  capc check --deny-warnings kernel-demo/spec/*.cap
+  capc check --message-format json spec.cap | jq .code
+
+Exit status: 0 clean, 1 the spec has errors, 2 usage or I/O error.
+Every error code is explained in docs/language.md.";
+
+/// Compiler for .cap capability-kernel specifications.
+#[derive(Parser)]
+#[command(name = "capc", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check specs and report every problem found, with codes, spans and hints.
+    #[command(after_help = EXAMPLES)]
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// Spec files to check (each with the files it imports).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+    /// When to colour human-readable output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MessageFormat {
+    /// rustc-style text with source snippets.
+    Human,
+    /// One JSON object per diagnostic per line.
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Color {
+    /// Colour when stderr is a terminal.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check(&args),
+    }
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    let mut any_errors = false;
+    let mut io_error = false;
+    for path in &args.files {
+        let mut compilation = match capc_dsl::compile(path, &FsLoader) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                io_error = true;
+                continue;
+            }
+        };
+        if args.deny_warnings {
+            compilation.deny_warnings();
+        }
+        any_errors |= compilation.has_errors();
+        if let Err(e) = print(&compilation, args) {
+            eprintln!("error: cannot write diagnostics: {e}");
+            io_error = true;
+        }
+    }
+    if io_error {
+        ExitCode::from(2)
+    } else if any_errors {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn print(compilation: &Compilation, args: &CheckArgs) -> std::io::Result<()> {
+    match args.message_format {
+        MessageFormat::Json => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for d in &compilation.diagnostics {
+                writeln!(out, "{}", json(compilation, d))?;
+            }
+            Ok(())
+        }
+        MessageFormat::Human => {
+            let choice = match args.color {
+                Color::Always => ColorChoice::Always,
+                Color::Never => ColorChoice::Never,
+                Color::Auto if std::io::stderr().is_terminal() => ColorChoice::Auto,
+                Color::Auto => ColorChoice::Never,
+            };
+            let mut err = StandardStream::stderr(choice);
+            for d in &compilation.diagnostics {
+                diag::emit(&mut err, &compilation.sources, d)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn json(compilation: &Compilation, d: &Diagnostic) -> serde_json::Value {
+    let sources = &compilation.sources;
+    let label = |l: &diag::Label| {
+        let (line, column) = sources.line_col(l.span.file, l.span.start as usize);
+        let (end_line, end_column) = sources.line_col(l.span.file, l.span.end as usize);
+        serde_json::json!({
+            "file": sources.name(l.span.file),
+            "byte_start": l.span.start,
+            "byte_end": l.span.end,
+            "line": line,
+            "column": column,
+            "end_line": end_line,
+            "end_column": end_column,
+            "message": l.message,
+        })
+    };
+    let primary = label(&d.primary);
+    serde_json::json!({
+        "code": d.code.as_str(),
+        "severity": d.severity.as_str(),
+        "message": d.message,
+        "file": primary["file"],
+        "byte_start": d.primary.span.start,
+        "byte_end": d.primary.span.end,
+        "line": primary["line"],
+        "column": primary["column"],
+        "label": d.primary.message,
+        "secondary": d.secondary.iter().map(label).collect::<Vec<_>>(),
+        "notes": d.notes,
+        "help": d.help,
+    })
+}

@@ -1,0 +1,428 @@
+//! The syntax tree of one `.cap` file, exactly as written.
+//!
+//! Produced by [`crate::parse`], consumed by [`crate::check`]. Nothing here is
+//! resolved or validated beyond what the grammar guarantees; every name and
+//! every expression carries the [`Span`] it was written at so later passes can
+//! point at it.
+
+use crate::source::Span;
+
+/// A name as written, with where it was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ident {
+    /// The name, case preserved (names are case-sensitive).
+    pub name: String,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// A parsed file: its inner docs (`//!`) and its items in source order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    /// The `//!` lines at the top of the file.
+    pub docs: Vec<String>,
+    /// Items in the order they were written.
+    pub items: Vec<Item>,
+}
+
+/// One top-level declaration with its doc comment and attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// The `///` lines above the item, without the slashes.
+    pub docs: Vec<String>,
+    /// `#[...]` attributes written above the item.
+    pub attrs: Vec<Attribute>,
+    /// The declaration itself.
+    pub kind: ItemKind,
+    /// The whole item, docs excluded.
+    pub span: Span,
+}
+
+/// The kinds of top-level declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ItemKind {
+    /// `use "path.cap";`
+    Use(UseItem),
+    /// `const NAME = expr;`
+    Const(ConstItem),
+    /// `target name { setting = expr; ... }`
+    Target(TargetItem),
+    /// `rights { read, write }`
+    Rights(Vec<RightDecl>),
+    /// `untyped`/`frame`/`object Name(param in domain) { ... }`
+    Object(ObjectItem),
+    /// `errors Name { Variant(payload), ... }`
+    Errors(ErrorsItem),
+    /// `cap Name for Object { fields }`
+    Cap(CapItem),
+    /// `retype SourceCap { into = ...; fan_out = ...; }`
+    Retype(RetypeItem),
+    /// `invocations CapType -> ErrorSet { methods }`
+    Invocations(MethodSet),
+    /// `interface Name -> ErrorSet { methods }`
+    Interface(MethodSet),
+}
+
+/// `#[name]` or `#[name(key = expr, ...)]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attribute {
+    /// The attribute's name.
+    pub name: Ident,
+    /// Its `key = expr` arguments.
+    pub args: Vec<(Ident, Expr)>,
+    /// The whole attribute.
+    pub span: Span,
+}
+
+/// `use "path";`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UseItem {
+    /// The path as written, relative to the importing file.
+    pub path: String,
+    /// Span of the string literal.
+    pub path_span: Span,
+}
+
+/// `const NAME = expr;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConstItem {
+    /// The constant's name.
+    pub name: Ident,
+    /// Its value.
+    pub value: Expr,
+}
+
+/// `target name { key = expr; ... }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetItem {
+    /// The target's name (e.g. `x86_64`).
+    pub name: Ident,
+    /// Settings in source order.
+    pub settings: Vec<Setting>,
+}
+
+/// One `key = expr;` line of a target block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    /// Doc comment of the setting.
+    pub docs: Vec<String>,
+    /// The setting's name.
+    pub key: Ident,
+    /// Its value.
+    pub value: Expr,
+}
+
+/// One right in a `rights { ... }` block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RightDecl {
+    /// Doc comment of the right.
+    pub docs: Vec<String>,
+    /// The right's name.
+    pub name: Ident,
+}
+
+/// What memory an object type is made of, as the keyword that opens it says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKind {
+    /// `untyped`: raw memory that can be retyped; a root of the retype graph.
+    Untyped,
+    /// `frame`: memory mapped into user address spaces; the kernel keeps no
+    /// state in it, so it may be device memory.
+    Frame,
+    /// `object`: kernel state (TCB, endpoint, CNode, page table ...).
+    Kernel,
+}
+
+/// An object type declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectItem {
+    /// `untyped`, `frame` or `object`.
+    pub kind: ObjectKind,
+    /// Span of the kind keyword.
+    pub kind_span: Span,
+    /// The type's name.
+    pub name: Ident,
+    /// The size argument, if the size is parameterised.
+    pub param: Option<SizeParam>,
+    /// `size = expr;` statements (exactly one is valid).
+    pub sizes: Vec<Expr>,
+    /// `align = expr;` statements (at most one is valid).
+    pub aligns: Vec<Expr>,
+    /// `memory = ram | device;` statements (at most one is valid).
+    pub memories: Vec<Vec<Ident>>,
+}
+
+/// `(name in domain)` after an object's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SizeParam {
+    /// The parameter's name, usable in the size expression.
+    pub name: Ident,
+    /// The values it may take.
+    pub domain: Domain,
+}
+
+/// The values a size argument may take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// `lo..=hi`
+    Inclusive(Expr, Expr),
+    /// `lo..hi`
+    Exclusive(Expr, Expr),
+    /// `{a, b, c}`
+    Set(Vec<Expr>),
+}
+
+/// `errors Name { ... }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorsItem {
+    /// The error set's name.
+    pub name: Ident,
+    /// Its variants in order (their order is their number in the ABI).
+    pub variants: Vec<Variant>,
+}
+
+/// One error variant with its word-sized payload fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The variant's name.
+    pub name: Ident,
+    /// Names of its payload words.
+    pub payload: Vec<Ident>,
+}
+
+/// `cap Name for Object { fields }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapItem {
+    /// The cap type's name.
+    pub name: Ident,
+    /// The object type it names, if any (caps such as an IRQ handler name none).
+    pub object: Option<Ident>,
+    /// Fields in declaration order.
+    pub fields: Vec<Field>,
+}
+
+/// One field of a cap type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Role attributes such as `#[identity]`.
+    pub attrs: Vec<Attribute>,
+    /// The field's name.
+    pub name: Ident,
+    /// Its type.
+    pub ty: FieldType,
+    /// Span of the type.
+    pub ty_span: Span,
+}
+
+/// The type of a cap field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// `ptr(align = expr)`: an address stored compressed by its alignment.
+    Ptr {
+        /// The alignment in bytes.
+        align: Expr,
+    },
+    /// `uN`: an unsigned integer of N bits.
+    Uint(u32),
+    /// `bool`: one bit.
+    Bool,
+    /// `rights(r1, r2)`: the rights this cap type may carry.
+    Rights(Vec<Ident>),
+}
+
+/// `retype SourceCap { into = A | B; fan_out = N; }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetypeItem {
+    /// The cap type that is retyped.
+    pub source: Ident,
+    /// Every `into = ...;` statement (their targets are joined).
+    pub into: Vec<Ident>,
+    /// `fan_out = expr;` statements (at most one is valid).
+    pub fan_outs: Vec<Expr>,
+}
+
+/// `invocations Cap -> Errors { ... }` or `interface Name -> Errors { ... }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MethodSet {
+    /// The cap type invoked, or the interface's name.
+    pub name: Ident,
+    /// The error set the methods draw their errors from.
+    pub errors: Ident,
+    /// Methods in order (their order is their label in the ABI).
+    pub methods: Vec<Method>,
+}
+
+/// `fn name(params) -> (results) { clauses }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Method {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The method's name.
+    pub name: Ident,
+    /// Input parameters.
+    pub params: Vec<Param>,
+    /// Results returned on success.
+    pub results: Vec<Param>,
+    /// `requires r1, r2;` clauses, joined.
+    pub requires: Vec<Ident>,
+    /// `errors E1, E2;` clauses, joined.
+    pub errors: Vec<Ident>,
+    /// `donates ...;` clauses (at most one is valid).
+    pub donations: Vec<Donation>,
+    /// `allocates N * Object(arg);` clauses.
+    pub allocations: Vec<Allocation>,
+    /// `out_of_budget Variant;` clauses (at most one is valid).
+    pub out_of_budget: Vec<Ident>,
+    /// The whole method.
+    pub span: Span,
+}
+
+/// `name: type`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Param {
+    /// The parameter's name.
+    pub name: Ident,
+    /// Its type.
+    pub ty: ParamType,
+    /// Span of the type.
+    pub ty_span: Span,
+}
+
+/// A scalar message value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalar {
+    /// `word`: a machine word.
+    Word,
+    /// `bool`
+    Bool,
+    /// `uN`
+    Uint(u32),
+}
+
+/// How a capability argument travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transfer {
+    /// No keyword: the cap is looked up in the caller's CSpace (kernel invocations).
+    Lookup,
+    /// `grant`: the receiver gets the cap for good.
+    Grant,
+    /// `lend`: the receiver gets a derived cap that is revoked after the call.
+    Lend,
+}
+
+/// The type of a method parameter or result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    /// A scalar in one message word.
+    Scalar(Scalar),
+    /// `[scalar; N]`: a fixed-size array packed into message words.
+    Array(Scalar, Expr),
+    /// `grant|lend cap Name(rights)`
+    Cap {
+        /// How the cap travels.
+        transfer: Transfer,
+        /// The cap type expected.
+        cap: Ident,
+        /// Rights the cap must carry.
+        rights: Vec<Ident>,
+    },
+}
+
+/// What the caller of a method donates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Donation {
+    /// `donates quota expr;`: a byte quota charged to the caller.
+    Quota {
+        /// Minimum bytes.
+        bytes: Expr,
+        /// The whole clause.
+        span: Span,
+    },
+    /// `donates UntypedCap >= expr;`: an Untyped cap of at least that many bytes.
+    Untyped {
+        /// The cap type donated.
+        cap: Ident,
+        /// Minimum bytes.
+        bytes: Expr,
+        /// The whole clause.
+        span: Span,
+    },
+}
+
+impl Donation {
+    /// The whole clause.
+    pub fn span(&self) -> Span {
+        match self {
+            Donation::Quota { span, .. } | Donation::Untyped { span, .. } => *span,
+        }
+    }
+
+    /// The minimum size of the donation in bytes, as written.
+    pub fn bytes(&self) -> &Expr {
+        match self {
+            Donation::Quota { bytes, .. } | Donation::Untyped { bytes, .. } => bytes,
+        }
+    }
+}
+
+/// `allocates count * Object(arg);`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    /// Upper bound on how many objects are allocated per call.
+    pub count: Expr,
+    /// The object type.
+    pub object: Ident,
+    /// Its size argument, for parameterised types.
+    pub arg: Option<Expr>,
+    /// The whole clause.
+    pub span: Span,
+}
+
+/// A binary operator of integer expressions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `<<`
+    Shl,
+}
+
+impl BinOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::Shl => "<<",
+        }
+    }
+}
+
+/// An integer expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expr {
+    /// What it is.
+    pub kind: ExprKind,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// The forms of integer expression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExprKind {
+    /// A literal, unit already applied (`4 KiB` is 4096).
+    Int(u64),
+    /// A constant or size-parameter name.
+    Name(String),
+    /// `lhs op rhs`
+    Binary(Box<Expr>, BinOp, Box<Expr>),
+}

@@ -1,0 +1,495 @@
+//! Cap types: field roles, field widths and the two-word layout.
+//!
+//! Layout: the tag takes the low `tag_bits` of word 0; then each field, in
+//! declaration order, goes at the lowest free bit of the first word that still
+//! has room for it whole (no field crosses a word boundary). Pointers are
+//! stored shifted right by their alignment. When a field fits nowhere, the
+//! error shows the bit budget of both words.
+
+use std::collections::BTreeMap;
+
+use crate::ast::{self, FieldType};
+use crate::diag::{Code, Diagnostic};
+use crate::model::{self, CapField, CopyPolicy, FieldKind, Role};
+
+use super::eval::{bits_for, bytes};
+use super::{Ctx, TypeSym};
+
+const ROLE_ATTRS: [(&str, Role); 7] = [
+    ("object", Role::Object),
+    ("size_arg", Role::SizeArg),
+    ("watermark", Role::Watermark),
+    ("badge", Role::Badge),
+    ("device", Role::Device),
+    ("guard", Role::Guard),
+    ("guard_bits", Role::GuardBits),
+];
+const FIELD_ATTRS: [&str; 8] = [
+    "identity",
+    "object",
+    "size_arg",
+    "watermark",
+    "badge",
+    "device",
+    "guard",
+    "guard_bits",
+];
+
+impl Ctx<'_> {
+    pub(super) fn check_caps(
+        &mut self,
+        target: Option<&model::Target>,
+        objects: &[Option<model::Object>],
+        rights: &[model::Right],
+    ) -> Vec<Option<model::CapType>> {
+        let mut out = Vec::new();
+        for index in 0..self.items.caps.len() {
+            let cap = self.check_cap(index, target, objects, rights);
+            out.push(cap);
+        }
+        if let Some(target) = target {
+            let limit = (1u64 << target.tag_bits) - 1;
+            if let Some(&(_, first_over)) = self.items.caps.get(limit as usize) {
+                self.diags.push(
+                    Diagnostic::new(Code::TooManyCapTypes, first_over.name.span, format!("cap type `{}` gets no tag", first_over.name.name))
+                        .label(format!("cap type number {}", limit + 1))
+                        .with_secondary(target.span, format!("`tag_bits = {}` allows {limit} cap types (tag 0 is the null cap)", target.tag_bits))
+                        .help("raise `tag_bits` in the target, or merge cap types"),
+                );
+            }
+        }
+        // Every object needs a cap type to name it.
+        let mut named = vec![false; objects.len()];
+        for (_, cap) in &self.items.caps {
+            if let Some(obj) = &cap.object
+                && let Some((TypeSym::Object(i), _)) = self.types.get(&obj.name)
+            {
+                named[*i] = true;
+            }
+        }
+        for (i, (_, object)) in self.items.objects.iter().enumerate() {
+            if !named[i] && objects[i].is_some() {
+                self.diags.push(
+                    Diagnostic::new(Code::UncappedObject, object.name.span, format!("object type `{}` has no cap type", object.name.name))
+                        .label("nothing can name objects of this type")
+                        .help(format!("add `cap {0}Cap for {0} {{ #[object] ptr: ptr(align = ...) }}`", object.name.name)),
+                );
+            }
+        }
+        out
+    }
+
+    fn check_cap(
+        &mut self,
+        index: usize,
+        target: Option<&model::Target>,
+        objects: &[Option<model::Object>],
+        rights: &[model::Right],
+    ) -> Option<model::CapType> {
+        let (item, cap) = self.items.caps[index];
+        let name = &cap.name.name;
+        let mut ok = true;
+
+        // Cap-level attributes.
+        let mut copy = CopyPolicy::Normal;
+        let mut copy_span = None;
+        for attr in &item.attrs {
+            let policy = match attr.name.name.as_str() {
+                "always_copy" => CopyPolicy::Always,
+                "never_copy" => CopyPolicy::Never,
+                other => {
+                    self.unknown_attribute(&attr.name, other, &["always_copy", "never_copy"], "cap type");
+                    ok = false;
+                    continue;
+                }
+            };
+            if !attr.args.is_empty() {
+                self.attr_takes_no_args(attr);
+                ok = false;
+            }
+            if let Some(first) = copy_span
+                && copy != policy
+            {
+                self.diags.push(
+                    Diagnostic::new(Code::ConflictingCopyFlags, attr.span, format!("`{name}` is both always-copy and never-copy"))
+                        .label("conflicts")
+                        .with_secondary(first, "with this")
+                        .help("keep one of the two attributes"),
+                );
+                ok = false;
+            }
+            copy = policy;
+            copy_span = Some(attr.span);
+        }
+
+        // The object it names.
+        let object_id = match &cap.object {
+            Some(ident) => match self.resolve(ident, "an object type", |s| match s {
+                TypeSym::Object(i) => Some(i),
+                _ => None,
+            }) {
+                Some(i) => Some(i),
+                None => return None,
+            },
+            None => None,
+        };
+        let object = object_id.and_then(|i| objects[i].as_ref());
+        if object_id.is_some() && object.is_none() {
+            ok = false; // the object's own errors are reported already
+        }
+
+        let address_bits = target.map_or(64, |t| t.address_bits);
+        let mut fields: Vec<CapField> = Vec::new();
+        let mut seen: BTreeMap<&str, crate::source::Span> = BTreeMap::new();
+        let mut roles: BTreeMap<Role, crate::source::Span> = BTreeMap::new();
+        let mut cap_rights = Vec::new();
+        let mut rights_field: Option<crate::source::Span> = None;
+        for field in &cap.fields {
+            if let Some(first) = seen.insert(&field.name.name, field.name.span) {
+                self.diags.push(
+                    Diagnostic::new(Code::DuplicateName, field.name.span, format!("field `{}` of `{name}` is defined twice", field.name.name))
+                        .label("defined again here")
+                        .with_secondary(first, "first defined here")
+                        .help("rename one of them"),
+                );
+                ok = false;
+                continue;
+            }
+            match self.check_field(name, field, object, address_bits, rights) {
+                Some(f) => {
+                    if f.role != Role::Plain {
+                        if let Some(first) = roles.get(&f.role) {
+                            self.diags.push(
+                                Diagnostic::new(Code::DuplicateRole, field.name.span, format!("two fields of `{name}` have the role `{}`", role_name(f.role)))
+                                    .label("second one here")
+                                    .with_secondary(*first, "first one here")
+                                    .help("a cap has at most one field per role"),
+                            );
+                            ok = false;
+                        }
+                        roles.insert(f.role, field.name.span);
+                    }
+                    if let FieldKind::Rights { allowed } = &f.kind {
+                        if let Some(first) = rights_field {
+                            self.diags.push(
+                                Diagnostic::new(Code::DuplicateRole, field.name.span, format!("`{name}` has two rights fields"))
+                                    .label("second one here")
+                                    .with_secondary(first, "first one here")
+                                    .help("list every right in one `rights(...)` field"),
+                            );
+                            ok = false;
+                        }
+                        rights_field = Some(field.name.span);
+                        cap_rights = allowed.clone();
+                    }
+                    fields.push(f);
+                }
+                None => ok = false,
+            }
+        }
+
+        // Fields the object requires.
+        if let (Some(object), true) = (object, ok) {
+            let mut needs: Vec<(Role, String)> = Vec::new();
+            needs.push((Role::Object, "`#[object] ptr: ptr(align = ...)` to hold its address".into()));
+            if object.size.table.len() > 1 {
+                needs.push((Role::SizeArg, format!("`#[size_arg]` to hold its size argument ({}..={})", object.size.min_arg(), object.size.max_arg())));
+            }
+            if object.kind == ast::ObjectKind::Untyped {
+                needs.push((Role::Watermark, "`#[watermark(unit = ...)]` to record how much of it is retyped".into()));
+                if object.device {
+                    needs.push((Role::Device, "`#[device] is_device: bool` since it may be device memory".into()));
+                }
+            }
+            for (role, what) in needs {
+                if !roles.contains_key(&role) {
+                    self.diags.push(
+                        Diagnostic::new(Code::MissingObjectField, cap.name.span, format!("`{name}` names `{}` but has no `{}` field", object.name, role_name(role)))
+                            .label(format!("missing the `#[{}]` field", role_name(role)))
+                            .with_secondary(object.span, "object type declared here")
+                            .help(format!("add a field {what}")),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if object_id.is_none() {
+            for f in &fields {
+                if matches!(f.role, Role::Object | Role::SizeArg | Role::Watermark) {
+                    self.diags.push(
+                        Diagnostic::new(Code::AttributeMisuse, f.span, format!("`#[{}]` on a cap that names no object", role_name(f.role)))
+                            .label("there is no object for this field to describe")
+                            .with_secondary(cap.name.span, format!("`{name}` has no `for Object`"))
+                            .help(format!("write `cap {name} for SomeObject`, or remove the attribute")),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let tag_bits = target?.tag_bits;
+        if !self.lay_out(name, cap, tag_bits, &mut fields) {
+            return None;
+        }
+        Some(model::CapType {
+            docs: item.docs.clone(),
+            name: name.clone(),
+            tag: index as u32 + 1,
+            object: object_id.map(|i| model::ObjectId(i as u32)),
+            fields,
+            rights: cap_rights,
+            copy,
+            span: cap.name.span,
+        })
+    }
+
+    fn check_field(
+        &mut self,
+        cap: &str,
+        field: &ast::Field,
+        object: Option<&model::Object>,
+        address_bits: u32,
+        rights: &[model::Right],
+    ) -> Option<CapField> {
+        let fname = &field.name.name;
+        let (kind, width) = match &field.ty {
+            FieldType::Bool => (FieldKind::Bool, 1),
+            FieldType::Uint(n) => {
+                if !(1..=64).contains(n) {
+                    self.diags.push(
+                        Diagnostic::new(Code::FieldWidth, field.ty_span, format!("field `{fname}` of `{cap}` is {n} bits wide"))
+                            .label("not in 1..=64")
+                            .note("a field must fit in one 64-bit word")
+                            .help("use `u1` to `u64`"),
+                    );
+                    return None;
+                }
+                (FieldKind::Uint, *n)
+            }
+            FieldType::Ptr { align } => {
+                let value = self.eval_reported(align, None)?;
+                if !value.is_power_of_two() {
+                    self.diags.push(
+                        Diagnostic::new(Code::AlignNotPowerOfTwo, align.span, format!("pointer `{fname}` of `{cap}` has an alignment that is not a power of two"))
+                            .label(format!("{value} bytes"))
+                            .help(format!("use {} bytes", value.checked_next_power_of_two().unwrap_or(1 << 63))),
+                    );
+                    return None;
+                }
+                let align_bits = value.trailing_zeros();
+                if align_bits >= address_bits {
+                    self.diags.push(
+                        Diagnostic::new(Code::FieldWidth, align.span, format!("pointer `{fname}` of `{cap}` would be stored in 0 bits"))
+                            .label(format!("alignment 2^{align_bits}"))
+                            .note(format!("the target has {address_bits}-bit addresses"))
+                            .help("use a smaller alignment"),
+                    );
+                    return None;
+                }
+                (FieldKind::Ptr { align_bits }, address_bits - align_bits)
+            }
+            FieldType::Rights(names) => {
+                let mut allowed = Vec::new();
+                for r in names {
+                    if let Some(id) = self.resolve_right(r) {
+                        if allowed.contains(&id) {
+                            self.diags.push(
+                                Diagnostic::new(Code::DuplicateName, r.span, format!("right `{}` is listed twice", r.name))
+                                    .label("listed again here")
+                                    .help("list each right once"),
+                            );
+                            return None;
+                        }
+                        allowed.push(id);
+                    } else {
+                        return None;
+                    }
+                }
+                allowed.sort();
+                let width = rights.len() as u32;
+                if width == 0 || width > 64 {
+                    self.diags.push(
+                        Diagnostic::new(Code::FieldWidth, field.ty_span, format!("rights field `{fname}` of `{cap}` would be {width} bits wide"))
+                            .label("a rights mask has one bit per declared right")
+                            .help("declare between 1 and 64 rights in a `rights { ... }` block"),
+                    );
+                    return None;
+                }
+                (FieldKind::Rights { allowed }, width)
+            }
+        };
+
+        let mut role = Role::Plain;
+        let mut identity = false;
+        let mut unit_bits = 0;
+        for attr in &field.attrs {
+            let aname = attr.name.name.as_str();
+            if !FIELD_ATTRS.contains(&aname) {
+                self.unknown_attribute(&attr.name, aname, &FIELD_ATTRS, "field");
+                return None;
+            }
+            if aname == "identity" {
+                if !attr.args.is_empty() {
+                    self.attr_takes_no_args(attr);
+                    return None;
+                }
+                identity = true;
+                continue;
+            }
+            let new_role = ROLE_ATTRS.iter().find(|(n, _)| *n == aname).map(|(_, r)| *r).expect("listed");
+            if role != Role::Plain {
+                self.diags.push(
+                    Diagnostic::new(Code::AttributeMisuse, attr.span, format!("field `{fname}` has two roles"))
+                        .label(format!("`#[{aname}]` after `#[{}]`", role_name(role)))
+                        .help("a field has at most one role; `#[identity]` may be added to any"),
+                );
+                return None;
+            }
+            let wanted = match new_role {
+                Role::Object => matches!(kind, FieldKind::Ptr { .. }).then_some(()).ok_or("a `ptr(...)`"),
+                Role::Device => matches!(kind, FieldKind::Bool).then_some(()).ok_or("`bool`"),
+                _ => matches!(kind, FieldKind::Uint).then_some(()).ok_or("an integer `uN`"),
+            };
+            if let Err(expected) = wanted {
+                self.diags.push(
+                    Diagnostic::new(Code::AttributeMisuse, attr.span, format!("`#[{aname}]` needs a field of type {expected}"))
+                        .label(format!("on field `{fname}`"))
+                        .with_secondary(field.ty_span, "this type")
+                        .help(format!("change the field's type to {expected}")),
+                );
+                return None;
+            }
+            if new_role == Role::Watermark {
+                let unit = match attr.args.as_slice() {
+                    [(key, value)] if key.name == "unit" => self.eval_reported(value, None)?,
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::new(Code::AttributeMisuse, attr.span, "`#[watermark]` needs its unit")
+                                .label("expected `#[watermark(unit = N)]`")
+                                .note("the watermark counts bytes in units of N (a power of two, e.g. 16)")
+                                .help("write `#[watermark(unit = 16)]`"),
+                        );
+                        return None;
+                    }
+                };
+                if !unit.is_power_of_two() {
+                    self.diags.push(
+                        Diagnostic::new(Code::AlignNotPowerOfTwo, attr.span, format!("the watermark unit of `{fname}` is not a power of two"))
+                            .label(format!("{unit} bytes"))
+                            .help("use a power of two such as 16"),
+                    );
+                    return None;
+                }
+                unit_bits = unit.trailing_zeros();
+            } else if !attr.args.is_empty() {
+                self.attr_takes_no_args(attr);
+                return None;
+            }
+            role = new_role;
+        }
+
+        // Does the field hold every value it must?
+        let needed: Option<(u64, String)> = match (role, object) {
+            (Role::SizeArg, Some(o)) => Some((o.size.max_arg(), format!("the largest size argument of `{}`", o.name))),
+            (Role::Watermark, Some(o)) => Some((
+                (1u64 << o.size.max_bits().min(63)) >> unit_bits,
+                format!("the size of the largest `{}` ({} bytes) in units of {}", o.name, bytes(1 << o.size.max_bits().min(63)), 1u64 << unit_bits),
+            )),
+            _ => None,
+        };
+        if let Some((max, what)) = needed
+            && bits_for(max) > width
+        {
+            self.diags.push(
+                Diagnostic::new(Code::FieldTooNarrow, field.ty_span, format!("field `{fname}` of `{cap}` is too narrow"))
+                    .label(format!("{width} bits hold at most {}", if width >= 64 { u64::MAX } else { (1u64 << width) - 1 }))
+                    .note(format!("it must hold {max}, {what}, which needs {} bits", bits_for(max)))
+                    .help(format!("make it `u{}`", bits_for(max))),
+            );
+            return None;
+        }
+        if let (Role::Object, Some(o), FieldKind::Ptr { align_bits }) = (role, object, &kind) {
+            let guaranteed = o.size.table.iter().map(|(_, b)| o.align_bits_for(*b)).min().unwrap_or(0);
+            if *align_bits > guaranteed {
+                self.diags.push(
+                    Diagnostic::new(Code::MisalignedPointer, field.ty_span, format!("pointer `{fname}` assumes more alignment than `{}` has", o.name))
+                        .label(format!("stores addresses aligned to {} bytes", bytes(1 << align_bits)))
+                        .with_secondary(o.span, format!("the smallest `{}` is aligned to {} bytes", o.name, bytes(1 << guaranteed)))
+                        .note("the low bits of the address would be dropped when the pointer is stored")
+                        .help(format!("use `ptr(align = {})`", 1u64 << guaranteed)),
+                );
+                return None;
+            }
+        }
+        Some(CapField {
+            docs: field.docs.clone(),
+            name: fname.clone(),
+            kind,
+            role,
+            identity,
+            unit_bits,
+            word: 0,
+            shift: 0,
+            width: width as u8,
+            span: field.name.span,
+        })
+    }
+
+    /// Places the fields; reports the budget when they do not fit.
+    fn lay_out(&mut self, name: &str, cap: &ast::CapItem, tag_bits: u32, fields: &mut [CapField]) -> bool {
+        let mut used = [tag_bits, 0u32];
+        for i in 0..fields.len() {
+            let width = fields[i].width as u32;
+            match (0..2).find(|w| used[*w] + width <= 64) {
+                Some(word) => {
+                    fields[i].word = word as u8;
+                    fields[i].shift = used[word] as u8;
+                    used[word] += width;
+                }
+                None => {
+                    let mut budget = [vec![format!("tag {tag_bits}")], Vec::new()];
+                    for f in &fields[..i] {
+                        budget[f.word as usize].push(format!("{} {}", f.name, f.width));
+                    }
+                    let total: u32 = tag_bits + fields.iter().map(|f| f.width as u32).sum::<u32>();
+                    self.diags.push(
+                        Diagnostic::new(Code::LayoutOverflow, cap.name.span, format!("cap type `{name}` does not fit in two 64-bit words"))
+                            .label(format!("{total} bits of fields and tag"))
+                            .with_secondary(fields[i].span, format!("`{}` needs {width} bits", fields[i].name))
+                            .note(format!("word 0: {} = {} of 64 bits used, {} free", budget[0].join(" + "), used[0], 64 - used[0]))
+                            .note(format!("word 1: {} = {} of 64 bits used, {} free", if budget[1].is_empty() { "empty".to_string() } else { budget[1].join(" + ") }, used[1], 64 - used[1]))
+                            .note("no field may cross a word boundary")
+                            .help("narrow a field, store a pointer with a larger alignment, or move a field to another cap type"),
+                    );
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn unknown_attribute(&mut self, ident: &ast::Ident, name: &str, known: &[&str], on: &str) {
+        let mut d = Diagnostic::new(Code::UnknownAttribute, ident.span, format!("unknown {on} attribute `#[{name}]`"))
+            .label("not an attribute capc knows");
+        d = match crate::diag::closest(name, known.iter().copied()) {
+            Some(c) => d.help(format!("did you mean `#[{c}]`?")),
+            None => d.help(format!("{on} attributes are {}", super::list(known))),
+        };
+        self.diags.push(d);
+    }
+
+    fn attr_takes_no_args(&mut self, attr: &ast::Attribute) {
+        self.diags.push(
+            Diagnostic::new(Code::AttributeMisuse, attr.span, format!("`#[{}]` takes no arguments", attr.name.name))
+                .label("unexpected arguments")
+                .help(format!("write `#[{}]`", attr.name.name)),
+        );
+    }
+}
+
+/// The attribute that gives a field `role`.
+pub fn role_name(role: Role) -> &'static str {
+    ROLE_ATTRS.iter().find(|(_, r)| *r == role).map_or("plain", |(n, _)| n)
+}

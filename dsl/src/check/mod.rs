@@ -1,0 +1,551 @@
+//! Checking: from parsed files to a [`Spec`], or to every error found.
+//!
+//! The passes run in this order, each in its own module, each collecting all
+//! the diagnostics it can rather than stopping at the first:
+//! 1. names (here): one namespace for types, one for rights, one for constants;
+//!    duplicates and the target block;
+//! 2. [`objects`]: size rules evaluated over their whole range, alignment, memory kind;
+//! 3. [`caps`]: field roles, bit layout into two words, tags;
+//! 4. [`retype`]: retype rules, the retype graph, device memory;
+//! 5. [`methods`]: kernel invocations and RPC interfaces: rights, message
+//!    limits, donations and the worst-case allocation proof;
+//! 6. lints (here): unused types, rights and constants.
+//!
+//! A later pass only looks at what earlier passes accepted, so one mistake is
+//! reported once.
+
+mod caps;
+mod eval;
+mod methods;
+mod objects;
+mod retype;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ast::{self, Ident, ItemKind};
+use crate::diag::{Code, Diagnostic, closest};
+use crate::model::{self, Spec};
+use crate::source::{FileId, Span};
+
+pub use eval::{bits_for, bytes};
+
+/// The items of every file, flattened in declaration order.
+#[derive(Default)]
+struct Items<'a> {
+    consts: Vec<(&'a ast::Item, &'a ast::ConstItem)>,
+    targets: Vec<(&'a ast::Item, &'a ast::TargetItem)>,
+    rights: Vec<&'a ast::RightDecl>,
+    objects: Vec<(&'a ast::Item, &'a ast::ObjectItem)>,
+    errors: Vec<(&'a ast::Item, &'a ast::ErrorsItem)>,
+    caps: Vec<(&'a ast::Item, &'a ast::CapItem)>,
+    retypes: Vec<(&'a ast::Item, &'a ast::RetypeItem)>,
+    invocations: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
+    interfaces: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
+}
+
+/// What a type name refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TypeSym {
+    Object(usize),
+    Cap(usize),
+    Errors(usize),
+    Interface(usize),
+}
+
+impl TypeSym {
+    fn describe(self) -> &'static str {
+        match self {
+            TypeSym::Object(_) => "an object type",
+            TypeSym::Cap(_) => "a cap type",
+            TypeSym::Errors(_) => "an error set",
+            TypeSym::Interface(_) => "an interface",
+        }
+    }
+}
+
+/// State shared by the passes.
+struct Ctx<'a> {
+    items: Items<'a>,
+    diags: Vec<Diagnostic>,
+    types: BTreeMap<String, (TypeSym, Span)>,
+    right_index: BTreeMap<String, usize>,
+    const_index: BTreeMap<String, usize>,
+    const_states: Vec<eval::ConstState>,
+    used_consts: BTreeSet<String>,
+    used_types: BTreeSet<String>,
+    root_file: FileId,
+}
+
+/// Checks the parsed files of one compilation (root first).
+///
+/// Returns the model when there is no error, and every diagnostic (errors and
+/// warnings) in the order the passes found them.
+pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
+    let mut items = Items::default();
+    for (_, file) in files {
+        for item in &file.items {
+            match &item.kind {
+                ItemKind::Use(_) => {}
+                ItemKind::Const(c) => items.consts.push((item, c)),
+                ItemKind::Target(t) => items.targets.push((item, t)),
+                ItemKind::Rights(r) => items.rights.extend(r),
+                ItemKind::Object(o) => items.objects.push((item, o)),
+                ItemKind::Errors(e) => items.errors.push((item, e)),
+                ItemKind::Cap(c) => items.caps.push((item, c)),
+                ItemKind::Retype(r) => items.retypes.push((item, r)),
+                ItemKind::Invocations(m) => items.invocations.push((item, m)),
+                ItemKind::Interface(m) => items.interfaces.push((item, m)),
+            }
+        }
+    }
+    let mut ctx = Ctx {
+        const_states: vec![eval::ConstState::Pending; items.consts.len()],
+        items,
+        diags: Vec::new(),
+        types: BTreeMap::new(),
+        right_index: BTreeMap::new(),
+        const_index: BTreeMap::new(),
+        used_consts: BTreeSet::new(),
+        used_types: BTreeSet::new(),
+        root_file: files.first().map_or(FileId(0), |(id, _)| *id),
+    };
+    ctx.reject_misplaced_attributes();
+    ctx.collect_names();
+    let consts = ctx.check_consts();
+    let target = ctx.check_target();
+    let rights = ctx.rights();
+    let objects = ctx.check_objects(target.as_ref());
+    let caps = ctx.check_caps(target.as_ref(), &objects, &rights);
+    let retypes = ctx.check_retypes(&objects, &caps);
+    let error_sets = ctx.error_sets();
+    let (invocations, interfaces) =
+        ctx.check_methods(target.as_ref(), &objects, &caps, &rights, &retypes, &error_sets);
+    ctx.lint_unused(&caps, &rights);
+
+    let docs = files.first().map(|(_, f)| f.docs.clone()).unwrap_or_default();
+    let has_errors = ctx.diags.iter().any(Diagnostic::is_error);
+    let spec = match (has_errors, target) {
+        (false, Some(target)) => Some(Spec {
+            docs,
+            target,
+            consts,
+            rights,
+            objects: objects.into_iter().map(|o| o.expect("no errors")).collect(),
+            caps: caps.into_iter().map(|c| c.expect("no errors")).collect(),
+            retypes,
+            error_sets,
+            invocations,
+            interfaces,
+        }),
+        _ => None,
+    };
+    (spec, ctx.diags)
+}
+
+impl<'a> Ctx<'a> {
+    fn reject_misplaced_attributes(&mut self) {
+        let all = [
+            self.items.consts.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            self.items.targets.iter().map(|(i, _)| *i).collect(),
+            self.items.objects.iter().map(|(i, _)| *i).collect(),
+            self.items.errors.iter().map(|(i, _)| *i).collect(),
+            self.items.retypes.iter().map(|(i, _)| *i).collect(),
+            self.items.invocations.iter().map(|(i, _)| *i).collect(),
+            self.items.interfaces.iter().map(|(i, _)| *i).collect(),
+        ];
+        for item in all.into_iter().flatten() {
+            for attr in &item.attrs {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        format!("attribute `#[{}]` is not valid on this item", attr.name.name),
+                    )
+                    .label("not allowed here")
+                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`) and their fields"),
+                );
+            }
+        }
+    }
+
+    /// Registers every type, right and constant name; reports duplicates.
+    fn collect_names(&mut self) {
+        let mut entries: Vec<(Ident, TypeSym)> = Vec::new();
+        entries.extend(
+            self.items.objects.iter().enumerate().map(|(i, (_, o))| (o.name.clone(), TypeSym::Object(i))),
+        );
+        entries.extend(
+            self.items.caps.iter().enumerate().map(|(i, (_, c))| (c.name.clone(), TypeSym::Cap(i))),
+        );
+        entries.extend(
+            self.items.errors.iter().enumerate().map(|(i, (_, e))| (e.name.clone(), TypeSym::Errors(i))),
+        );
+        entries.extend(
+            self.items.interfaces.iter().enumerate().map(|(i, (_, m))| (m.name.clone(), TypeSym::Interface(i))),
+        );
+        // Report in source order, whatever the kinds.
+        entries.sort_by_key(|(ident, _)| ident.span);
+        for (ident, sym) in entries {
+            if let Some((_, first)) = self.types.get(&ident.name) {
+                let first = *first;
+                self.duplicate(&ident, first, "type");
+            } else {
+                self.types.insert(ident.name.clone(), (sym, ident.span));
+            }
+        }
+        let rights: Vec<Ident> = self.items.rights.iter().map(|r| r.name.clone()).collect();
+        let mut first_right: BTreeMap<String, Span> = BTreeMap::new();
+        for ident in rights {
+            if let Some(first) = first_right.get(&ident.name) {
+                let first = *first;
+                self.duplicate(&ident, first, "right");
+            } else {
+                first_right.insert(ident.name.clone(), ident.span);
+                let index = self.right_index.len();
+                self.right_index.insert(ident.name.clone(), index);
+            }
+        }
+        let consts: Vec<Ident> = self.items.consts.iter().map(|(_, c)| c.name.clone()).collect();
+        for (i, ident) in consts.into_iter().enumerate() {
+            if let Some(&first) = self.const_index.get(&ident.name) {
+                let span = self.items.consts[first].1.name.span;
+                self.duplicate(&ident, span, "constant");
+            } else {
+                self.const_index.insert(ident.name.clone(), i);
+            }
+        }
+    }
+
+    fn duplicate(&mut self, ident: &Ident, first: Span, what: &str) {
+        self.diags.push(
+            Diagnostic::new(
+                Code::DuplicateName,
+                ident.span,
+                format!("the {what} name `{}` is defined twice", ident.name),
+            )
+            .label("defined again here")
+            .with_secondary(first, "first defined here")
+            .help("rename one of them; names are case-sensitive"),
+        );
+    }
+
+    /// Resolves a type name that must be of the kind `accept` picks out.
+    fn resolve<T>(
+        &mut self,
+        ident: &Ident,
+        expected: &str,
+        accept: impl Fn(TypeSym) -> Option<T>,
+    ) -> Option<T> {
+        match self.types.get(&ident.name).copied() {
+            Some((sym, span)) => {
+                self.used_types.insert(ident.name.clone());
+                match accept(sym) {
+                    Some(t) => Some(t),
+                    None => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::WrongKind,
+                                ident.span,
+                                format!("`{}` is {}, not {expected}", ident.name, sym.describe()),
+                            )
+                            .label(format!("expected {expected}"))
+                            .with_secondary(span, format!("`{}` is defined here", ident.name))
+                            .help(format!("name {expected} here")),
+                        );
+                        None
+                    }
+                }
+            }
+            None => {
+                let candidates: Vec<String> = self
+                    .types
+                    .iter()
+                    .filter(|(_, (sym, _))| accept(*sym).is_some())
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                self.unknown(ident, expected, candidates.iter().map(String::as_str));
+                None
+            }
+        }
+    }
+
+    fn unknown<'c>(&mut self, ident: &Ident, expected: &str, candidates: impl IntoIterator<Item = &'c str>) {
+        let candidates: Vec<&str> = candidates.into_iter().collect();
+        let mut d = Diagnostic::new(
+            Code::UnknownName,
+            ident.span,
+            format!("unknown {expected} `{}`", ident.name),
+        )
+        .label(format!("no {expected} has this name"));
+        d = match closest(&ident.name, candidates.iter().copied()) {
+            Some(c) => d.help(format!("did you mean `{c}`? (names are case-sensitive)")),
+            None if candidates.is_empty() => d.help(format!("declare {expected} with this name")),
+            None => d.help(format!("known: {}", list(&candidates))),
+        };
+        self.diags.push(d);
+    }
+
+    /// Resolves a right by name.
+    fn resolve_right(&mut self, ident: &Ident) -> Option<model::RightId> {
+        match self.right_index.get(&ident.name) {
+            Some(&i) => Some(model::RightId(i as u32)),
+            None => {
+                let names: Vec<String> = self.items.rights.iter().map(|r| r.name.name.clone()).collect();
+                self.unknown(ident, "right", names.iter().map(String::as_str));
+                None
+            }
+        }
+    }
+
+    fn check_consts(&mut self) -> Vec<model::Const> {
+        let mut out = Vec::new();
+        for i in 0..self.items.consts.len() {
+            let (item, c) = self.items.consts[i];
+            if self.const_index.get(&c.name.name) != Some(&i) {
+                continue; // a duplicate, already reported
+            }
+            let name = c.name.name.clone();
+            let span = c.name.span;
+            // Evaluating through the name marks it used; that use does not count.
+            let was_used = self.used_consts.contains(&name);
+            if let Ok(value) = self.eval(
+                &ast::Expr {
+                    kind: ast::ExprKind::Name(name.clone()),
+                    span,
+                },
+                None,
+            ) {
+                out.push(model::Const {
+                    docs: item.docs.clone(),
+                    name: name.clone(),
+                    value,
+                    span,
+                });
+            }
+            if !was_used {
+                self.used_consts.remove(&name);
+            }
+        }
+        out
+    }
+
+    fn check_target(&mut self) -> Option<model::Target> {
+        const KEYS: [&str; 5] = [
+            "address_bits",
+            "tag_bits",
+            "message_registers",
+            "message_words",
+            "caps_per_message",
+        ];
+        let Some(&(_, first)) = self.items.targets.first() else {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MissingStatement,
+                    Span { file: self.root_file, start: 0, end: 0 },
+                    "the spec has no `target` block",
+                )
+                .label("expected a `target` item in this file or one it imports")
+                .help("add `target x86_64 { address_bits = 48; tag_bits = 5; message_registers = 4; message_words = 120; caps_per_message = 3; }`"),
+            );
+            return None;
+        };
+        for (_, extra) in self.items.targets[1..].to_vec() {
+            self.duplicate(&extra.name, first.name.span, "target");
+        }
+        let mut values: BTreeMap<&str, (u64, Span)> = BTreeMap::new();
+        for setting in &first.settings {
+            let key = setting.key.name.as_str();
+            let Some(known) = KEYS.iter().find(|k| **k == key) else {
+                let mut d = Diagnostic::new(
+                    Code::UnknownSetting,
+                    setting.key.span,
+                    format!("unknown target setting `{key}`"),
+                )
+                .label("not a target setting");
+                d = match closest(key, KEYS) {
+                    Some(c) => d.help(format!("did you mean `{c}`?")),
+                    None => d.help(format!("the settings are {}", list(&KEYS))),
+                };
+                self.diags.push(d);
+                continue;
+            };
+            if let Some((_, earlier)) = values.get(known) {
+                let earlier = *earlier;
+                self.diags.push(
+                    Diagnostic::new(Code::DuplicateStatement, setting.key.span, format!("`{key}` is set twice"))
+                        .label("set again here")
+                        .with_secondary(earlier, "first set here")
+                        .help("keep one of them"),
+                );
+                continue;
+            }
+            if let Some(v) = self.eval_reported(&setting.value, None) {
+                values.insert(known, (v, setting.value.span));
+            }
+        }
+        let missing: Vec<&str> = KEYS.iter().copied().filter(|k| !values.contains_key(k)).collect();
+        if !missing.is_empty() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MissingStatement,
+                    first.name.span,
+                    format!("target `{}` does not set {}", first.name.name, list(&missing)),
+                )
+                .label("incomplete target")
+                .help(format!("add {}", missing.iter().map(|k| format!("`{k} = ...;`")).collect::<Vec<_>>().join(" "))),
+            );
+            return None;
+        }
+        let mut get = |key: &str, range: std::ops::RangeInclusive<u64>, why: &str| -> Option<u32> {
+            let (v, span) = values[key];
+            if range.contains(&v) {
+                Some(v as u32)
+            } else {
+                self.diags.push(
+                    Diagnostic::new(Code::SettingOutOfRange, span, format!("`{key}` is {v}, outside {}..={}", range.start(), range.end()))
+                        .label("out of range")
+                        .note(why.to_string())
+                        .help(format!("choose a value in {}..={}", range.start(), range.end())),
+                );
+                None
+            }
+        };
+        let address_bits = get("address_bits", 12..=64, "addresses are at most one 64-bit word");
+        let tag_bits = get("tag_bits", 1..=16, "the tag sits in word 0 beside the fields");
+        let message_words = get("message_words", 1..=4096, "a message is at most a 4096-word IPC buffer");
+        let message_registers = get("message_registers", 0..=64, "registers hold at most 64 words");
+        let caps_per_message = get("caps_per_message", 0..=64, "at most 64 caps travel in one message");
+        let (address_bits, tag_bits, message_words, message_registers, caps_per_message) =
+            (address_bits?, tag_bits?, message_words?, message_registers?, caps_per_message?);
+        if message_registers > message_words {
+            let (_, span) = values["message_registers"];
+            self.diags.push(
+                Diagnostic::new(Code::SettingOutOfRange, span, "more message registers than message words")
+                    .label(format!("{message_registers} registers"))
+                    .note(format!("`message_words` is {message_words}; registers are the first words of a message"))
+                    .help("make `message_registers` at most `message_words`"),
+            );
+            return None;
+        }
+        Some(model::Target {
+            name: first.name.name.clone(),
+            address_bits,
+            tag_bits,
+            message_registers,
+            message_words,
+            caps_per_message,
+            span: first.name.span,
+        })
+    }
+
+    fn rights(&self) -> Vec<model::Right> {
+        let mut seen = BTreeSet::new();
+        self.items
+            .rights
+            .iter()
+            .filter(|r| seen.insert(r.name.name.clone()))
+            .map(|r| model::Right {
+                docs: r.docs.clone(),
+                name: r.name.name.clone(),
+                span: r.name.span,
+            })
+            .collect()
+    }
+
+    fn error_sets(&mut self) -> Vec<model::ErrorSet> {
+        let mut out = Vec::new();
+        for &(item, set) in &self.items.errors {
+            let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
+            let mut variants = Vec::new();
+            for v in &set.variants {
+                if let Some(first) = seen.get(v.name.name.as_str()) {
+                    let first = *first;
+                    self.diags.push(
+                        Diagnostic::new(Code::DuplicateName, v.name.span, format!("error variant `{}` is defined twice", v.name.name))
+                            .label("defined again here")
+                            .with_secondary(first, "first defined here")
+                            .help("rename one of them"),
+                    );
+                    continue;
+                }
+                seen.insert(&v.name.name, v.name.span);
+                let mut fields: BTreeMap<&str, Span> = BTreeMap::new();
+                for p in &v.payload {
+                    if let Some(first) = fields.insert(&p.name, p.span) {
+                        self.diags.push(
+                            Diagnostic::new(Code::DuplicateName, p.span, format!("payload word `{}` is named twice", p.name))
+                                .label("named again here")
+                                .with_secondary(first, "first named here")
+                                .help("give each payload word its own name"),
+                        );
+                    }
+                }
+                variants.push(model::ErrorVariant {
+                    docs: v.docs.clone(),
+                    name: v.name.name.clone(),
+                    payload: v.payload.iter().map(|p| p.name.clone()).collect(),
+                });
+            }
+            out.push(model::ErrorSet {
+                docs: item.docs.clone(),
+                name: set.name.name.clone(),
+                variants,
+                span: set.name.span,
+            });
+        }
+        out
+    }
+
+    /// Warnings for things declared and never used.
+    fn lint_unused(&mut self, caps: &[Option<model::CapType>], rights: &[model::Right]) {
+        for (_, c) in &self.items.consts {
+            if !self.used_consts.contains(&c.name.name) {
+                self.diags.push(
+                    Diagnostic::new(Code::UnusedConst, c.name.span, format!("constant `{}` is never used", c.name.name))
+                        .label("unused")
+                        .help("remove it, or use it in an expression"),
+                );
+            }
+        }
+        let carried: BTreeSet<model::RightId> =
+            caps.iter().flatten().flat_map(|c| c.rights.iter().copied()).collect();
+        for (i, right) in rights.iter().enumerate() {
+            if !carried.contains(&model::RightId(i as u32)) {
+                self.diags.push(
+                    Diagnostic::new(Code::UnusedRight, right.span, format!("right `{}` is carried by no cap type", right.name))
+                        .label("unused")
+                        .help("add it to a cap type's `rights(...)` field, or remove it"),
+                );
+            }
+        }
+        let mut unused = Vec::new();
+        for (_, set) in &self.items.errors {
+            if !self.used_types.contains(&set.name.name) {
+                unused.push((set.name.clone(), "error set", "no invocations or interface returns it"));
+            }
+        }
+        for (_, cap) in &self.items.caps {
+            if cap.object.is_none() && !self.used_types.contains(&cap.name.name) {
+                unused.push((cap.name.clone(), "cap type", "it names no object and no method mentions it"));
+            }
+        }
+        for (ident, what, why) in unused {
+            self.diags.push(
+                Diagnostic::new(Code::UnusedType, ident.span, format!("{what} `{}` is never used", ident.name))
+                    .label("unused")
+                    .note(why.to_string())
+                    .help("remove it, or refer to it"),
+            );
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`, each in backticks.
+fn list<S: AsRef<str>>(names: &[S]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{}`", n.as_ref())).collect();
+    match quoted.len() {
+        0 => String::new(),
+        1 => quoted[0].clone(),
+        n => format!("{} and {}", quoted[..n - 1].join(", "), quoted[n - 1]),
+    }
+}

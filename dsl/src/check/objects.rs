@@ -1,0 +1,253 @@
+//! Object types: size rules evaluated for every allowed size argument.
+//!
+//! A size rule is checked over its whole declared range, not only at its ends:
+//! for each argument the size must evaluate without overflow or underflow, be
+//! a power of two, and fit the address space. Alignment, when given, must be a
+//! power of two no larger than the smallest object. Only `untyped` and `frame`
+//! objects may live in device memory.
+
+use crate::ast::{Domain, ObjectKind};
+use crate::diag::{Code, Diagnostic};
+use crate::model::{self, SizeRule};
+
+use super::Ctx;
+use super::eval::{EvalError, bytes};
+
+/// The most values a size argument may range over.
+const MAX_DOMAIN: u64 = 1 << 16;
+
+impl Ctx<'_> {
+    pub(super) fn check_objects(&mut self, target: Option<&model::Target>) -> Vec<Option<model::Object>> {
+        let address_bits = target.map_or(64, |t| t.address_bits);
+        (0..self.items.objects.len())
+            .map(|i| self.check_object(i, address_bits))
+            .collect()
+    }
+
+    fn check_object(&mut self, index: usize, address_bits: u32) -> Option<model::Object> {
+        let (item, object) = self.items.objects[index];
+        let name = &object.name.name;
+
+        // Memory kinds.
+        let (mut ram, mut device) = (true, false);
+        if let Some(extra) = object.memories.get(1) {
+            self.diags.push(
+                Diagnostic::new(Code::DuplicateStatement, extra[0].span, format!("`memory` of `{name}` is given twice"))
+                    .label("given again here")
+                    .help("list every kind in one statement: `memory = ram | device;`"),
+            );
+        }
+        let mut memory_ok = true;
+        if let Some(kinds) = object.memories.first() {
+            ram = false;
+            for kind in kinds {
+                match kind.name.as_str() {
+                    "ram" => ram = true,
+                    "device" => device = true,
+                    _ => {
+                        self.unknown(kind, "memory kind", ["ram", "device"]);
+                        memory_ok = false;
+                    }
+                }
+            }
+        }
+        if device && object.kind == ObjectKind::Kernel {
+            self.diags.push(
+                Diagnostic::new(Code::DeviceKernelObject, object.memories[0][0].span.to(object.memories[0].last().expect("grammar: one kind").span), format!("kernel object `{name}` may not live in device memory"))
+                    .label("`device` is not allowed for kernel objects")
+                    .with_secondary(object.kind_span, "declared as a kernel object here")
+                    .note("the kernel keeps its own state in kernel objects; device memory may have side effects and is not zeroed")
+                    .help("declare it `frame` or `untyped` if it holds no kernel state, or use `memory = ram;`"),
+            );
+            memory_ok = false;
+        }
+
+        // Size argument domain.
+        let domain = match &object.param {
+            None => Some(vec![0]),
+            Some(param) => self.domain(name, param),
+        };
+
+        // Size rule over the domain.
+        let size_expr = match object.sizes.as_slice() {
+            [] => {
+                self.diags.push(
+                    Diagnostic::new(Code::MissingStatement, object.name.span, format!("object type `{name}` has no size"))
+                        .label("no `size = ...;` statement")
+                        .help("add `size = 1 << 4;` (bytes) to its body"),
+                );
+                return None;
+            }
+            [size, rest @ ..] => {
+                if let Some(extra) = rest.first() {
+                    self.diags.push(
+                        Diagnostic::new(Code::DuplicateStatement, extra.span, format!("`size` of `{name}` is given twice"))
+                            .label("given again here")
+                            .with_secondary(size.span, "first given here")
+                            .help("keep one `size` statement"),
+                    );
+                }
+                size
+            }
+        };
+        let domain = domain?;
+        let param_name = object.param.as_ref().map(|p| p.name.name.as_str());
+        let mut table = Vec::with_capacity(domain.len());
+        for arg in domain {
+            let env = param_name.map(|p| (p, arg));
+            let at = match param_name {
+                Some(p) => format!(" for `{p} = {arg}`"),
+                None => String::new(),
+            };
+            let size = match self.eval(size_expr, env) {
+                Ok(size) => size,
+                Err(EvalError::Reported) => return None,
+                Err(EvalError::Overflow { span, op, lhs, rhs }) => {
+                    self.diags.push(
+                        Diagnostic::new(Code::SizeOverflow, span, format!("the size of `{name}` overflows 64 bits{at}"))
+                            .label(format!("`{lhs} {} {rhs}` does not fit in 64 bits", op.symbol()))
+                            .with_secondary(object.name.span, "object type declared here")
+                            .help("narrow the size argument's range or change the size rule"),
+                    );
+                    return None;
+                }
+                Err(EvalError::Underflow { span, lhs, rhs }) => {
+                    self.diags.push(
+                        Diagnostic::new(Code::SizeRuleUndefined, span, format!("the size rule of `{name}` is not defined{at}"))
+                            .label(format!("`{lhs} - {rhs}` is negative"))
+                            .with_secondary(object.name.span, "object type declared here")
+                            .note("a size rule must give a size for every value its parameter may take")
+                            .help("narrow the size argument's range or change the size rule"),
+                    );
+                    return None;
+                }
+            };
+            if !size.is_power_of_two() {
+                self.diags.push(
+                    Diagnostic::new(Code::SizeNotPowerOfTwo, size_expr.span, format!("the size of `{name}` is not a power of two{at}"))
+                        .label(format!("{size} bytes"))
+                        .note("objects are placed at their natural alignment, which must be a power of two")
+                        .help(format!("round it up to {} bytes", size.checked_next_power_of_two().unwrap_or(1 << 63))),
+                );
+                return None;
+            }
+            let bits = size.trailing_zeros();
+            if bits > address_bits {
+                self.diags.push(
+                    Diagnostic::new(Code::SizeAboveAddressSpace, size_expr.span, format!("`{name}` is larger than the address space{at}"))
+                        .label(format!("2^{bits} bytes"))
+                        .note(format!("the target has {address_bits}-bit addresses"))
+                        .help("narrow the size argument's range"),
+                );
+                return None;
+            }
+            table.push((arg, bits));
+        }
+        let size = SizeRule {
+            param: param_name.map(str::to_string),
+            table,
+        };
+
+        // Alignment.
+        let align_bits = match object.aligns.as_slice() {
+            [] => None,
+            [align, rest @ ..] => {
+                if let Some(extra) = rest.first() {
+                    self.diags.push(
+                        Diagnostic::new(Code::DuplicateStatement, extra.span, format!("`align` of `{name}` is given twice"))
+                            .label("given again here")
+                            .with_secondary(align.span, "first given here")
+                            .help("keep one `align` statement"),
+                    );
+                }
+                let value = self.eval_reported(align, None)?;
+                if !value.is_power_of_two() {
+                    self.diags.push(
+                        Diagnostic::new(Code::AlignNotPowerOfTwo, align.span, format!("the alignment of `{name}` is not a power of two"))
+                            .label(format!("{value} bytes"))
+                            .help(format!("use {} bytes", value.checked_next_power_of_two().unwrap_or(1 << 63))),
+                    );
+                    return None;
+                }
+                let bits = value.trailing_zeros();
+                if bits > size.min_bits() {
+                    self.diags.push(
+                        Diagnostic::new(Code::AlignAboveSize, align.span, format!("`{name}` is aligned more strictly than its size"))
+                            .label(format!("alignment {}", bytes(value)))
+                            .note(format!("the smallest `{name}` is {} bytes", bytes(1 << size.min_bits())))
+                            .help("remove the `align` statement: objects are naturally aligned to their size"),
+                    );
+                    return None;
+                }
+                Some(bits)
+            }
+        };
+        if !memory_ok {
+            return None;
+        }
+        Some(model::Object {
+            docs: item.docs.clone(),
+            name: name.clone(),
+            kind: object.kind,
+            size,
+            align_bits,
+            ram,
+            device,
+            span: object.name.span,
+        })
+    }
+
+    /// Every value of a size argument, ascending.
+    fn domain(&mut self, name: &str, param: &crate::ast::SizeParam) -> Option<Vec<u64>> {
+        let span = match &param.domain {
+            Domain::Inclusive(lo, hi) | Domain::Exclusive(lo, hi) => lo.span.to(hi.span),
+            Domain::Set(values) => values[0].span.to(values[values.len() - 1].span),
+        };
+        let values: Vec<u64> = match &param.domain {
+            Domain::Inclusive(lo, hi) | Domain::Exclusive(lo, hi) => {
+                let lo_v = self.eval_reported(lo, None);
+                let hi_v = self.eval_reported(hi, None);
+                let (lo_v, hi_v) = (lo_v?, hi_v?);
+                let hi_incl = if matches!(param.domain, Domain::Inclusive(..)) {
+                    Some(hi_v)
+                } else {
+                    hi_v.checked_sub(1)
+                };
+                match hi_incl {
+                    Some(hi) if hi >= lo_v => {
+                        if hi - lo_v >= MAX_DOMAIN {
+                            self.diags.push(
+                                Diagnostic::new(Code::DomainTooLarge, span, format!("the size argument of `{name}` ranges over too many values"))
+                                    .label(format!("{} values", (hi - lo_v).saturating_add(1)))
+                                    .note(format!("every value is checked; at most {MAX_DOMAIN} are allowed"))
+                                    .help("a size argument is usually a log2, e.g. `bits in 4..=47`"),
+                            );
+                            return None;
+                        }
+                        (lo_v..=hi).collect()
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            Domain::Set(exprs) => {
+                let mut values = Vec::new();
+                for e in exprs {
+                    values.push(self.eval_reported(e, None));
+                }
+                let mut values: Vec<u64> = values.into_iter().collect::<Option<_>>()?;
+                values.sort_unstable();
+                values.dedup();
+                values
+            }
+        };
+        if values.is_empty() {
+            self.diags.push(
+                Diagnostic::new(Code::EmptyDomain, span, format!("the size argument of `{name}` can take no value"))
+                    .label("empty range")
+                    .help("write the smaller bound first, e.g. `1..=24`"),
+            );
+            return None;
+        }
+        Some(values)
+    }
+}

@@ -1,0 +1,210 @@
+//! Retype rules and the retype graph.
+//!
+//! Only caps to `untyped` objects can be retyped. The graph has an edge from
+//! the source cap's object to each target; every object must be reachable
+//! from untyped memory, and the only cycles allowed are an untyped type
+//! splitting into itself. A source that can only be device memory cannot
+//! become kernel objects.
+
+use crate::ast::ObjectKind;
+use crate::diag::{Code, Diagnostic};
+use crate::model::{self, CapId, ObjectId};
+
+use super::{Ctx, TypeSym};
+
+impl Ctx<'_> {
+    pub(super) fn check_retypes(
+        &mut self,
+        objects: &[Option<model::Object>],
+        caps: &[Option<model::CapType>],
+    ) -> Vec<model::Retype> {
+        let mut out = Vec::new();
+        let mut edges: Vec<Vec<(usize, crate::source::Span)>> = vec![Vec::new(); objects.len()];
+        let mut produced = vec![false; objects.len()];
+        for index in 0..self.items.retypes.len() {
+            let (item, rule) = self.items.retypes[index];
+            let mut ok = true;
+            let source = self.resolve(&rule.source, "a cap type", |s| match s {
+                TypeSym::Cap(i) => Some(i),
+                _ => None,
+            });
+            let mut targets = Vec::new();
+            for t in &rule.into {
+                match self.resolve(t, "an object type", |s| match s {
+                    TypeSym::Object(i) => Some(i),
+                    _ => None,
+                }) {
+                    Some(i) => {
+                        produced[i] = true;
+                        if targets.iter().any(|(j, _)| *j == i) {
+                            self.diags.push(
+                                Diagnostic::new(Code::DuplicateName, t.span, format!("`{}` is listed twice", t.name))
+                                    .label("listed again here")
+                                    .help("list each target once"),
+                            );
+                            ok = false;
+                        } else {
+                            targets.push((i, t.span));
+                        }
+                    }
+                    None => ok = false,
+                }
+            }
+            if rule.into.is_empty() {
+                self.diags.push(
+                    Diagnostic::new(Code::MissingStatement, rule.source.span, format!("retype rule for `{}` has no targets", rule.source.name))
+                        .label("no `into = ...;` statement")
+                        .help("add `into = Frame | Endpoint;` listing the objects it may become"),
+                );
+                ok = false;
+            }
+            let fan_out = match rule.fan_outs.as_slice() {
+                [] => {
+                    self.diags.push(
+                        Diagnostic::new(Code::MissingStatement, rule.source.span, format!("retype rule for `{}` has no fan-out limit", rule.source.name))
+                            .label("no `fan_out = ...;` statement")
+                            .note("the fan-out limit bounds how many objects one retype call creates (and how long it runs)")
+                            .help("add `fan_out = 256;`"),
+                    );
+                    None
+                }
+                [f, rest @ ..] => {
+                    if let Some(extra) = rest.first() {
+                        self.diags.push(
+                            Diagnostic::new(Code::DuplicateStatement, extra.span, "`fan_out` is given twice")
+                                .label("given again here")
+                                .with_secondary(f.span, "first given here")
+                                .help("keep one `fan_out` statement"),
+                        );
+                    }
+                    match self.eval_reported(f, None) {
+                        Some(v) if (1..=65536).contains(&v) => Some(v),
+                        Some(v) => {
+                            self.diags.push(
+                                Diagnostic::new(Code::FanOutOutOfRange, f.span, format!("fan-out {v} is outside 1..=65536"))
+                                    .label("out of range")
+                                    .note("a retype call creates between 1 and fan_out objects")
+                                    .help("seL4 uses 256"),
+                            );
+                            None
+                        }
+                        None => None,
+                    }
+                }
+            };
+            let Some(source) = source else { continue };
+            let Some(source_cap) = caps[source].as_ref() else { continue };
+            let source_object = source_cap.object.map(|o| o.index());
+            let Some(source_object) = source_object.filter(|o| {
+                objects[*o].as_ref().is_some_and(|o| o.kind == ObjectKind::Untyped)
+            }) else {
+                let what = match source_cap.object {
+                    Some(o) => format!("`{}` names `{}`, which is not `untyped`", source_cap.name, self.items.objects[o.index()].1.name.name),
+                    None => format!("`{}` names no object", source_cap.name),
+                };
+                self.diags.push(
+                    Diagnostic::new(Code::RetypeFromNonMemory, rule.source.span, format!("`{}` cannot be retyped", rule.source.name))
+                        .label(what)
+                        .with_secondary(source_cap.span, "cap type declared here")
+                        .help("retype from a cap to an object declared with `untyped`"),
+                );
+                continue;
+            };
+            let src = objects[source_object].as_ref().expect("filtered");
+            for &(t, span) in &targets {
+                edges[source_object].push((t, span));
+                if let Some(target) = objects[t].as_ref()
+                    && src.device
+                    && !src.ram
+                    && target.kind == ObjectKind::Kernel
+                {
+                    self.diags.push(
+                        Diagnostic::new(Code::DeviceRetype, span, format!("device memory `{}` cannot become kernel object `{}`", src.name, target.name))
+                            .label("kernel object from device memory")
+                            .with_secondary(src.span, format!("`{}` is `memory = device;` only", src.name))
+                            .note("device memory may only become `frame` or `untyped` objects")
+                            .help(format!("remove `{}` from this rule", target.name)),
+                    );
+                    ok = false;
+                }
+            }
+            if let (true, Some(fan_out)) = (ok, fan_out) {
+                out.push(model::Retype {
+                    docs: item.docs.clone(),
+                    source: CapId(source as u32),
+                    targets: targets.iter().map(|(t, _)| ObjectId(*t as u32)).collect(),
+                    fan_out,
+                    span: rule.source.span,
+                });
+            }
+        }
+        self.check_graph(objects, &edges, &produced);
+        out
+    }
+
+    fn check_graph(
+        &mut self,
+        objects: &[Option<model::Object>],
+        edges: &[Vec<(usize, crate::source::Span)>],
+        produced: &[bool],
+    ) {
+        for (i, object) in objects.iter().enumerate() {
+            if let Some(o) = object
+                && o.kind != ObjectKind::Untyped
+                && !produced[i]
+            {
+                self.diags.push(
+                    Diagnostic::new(Code::UnreachableObject, o.span, format!("no retype rule creates `{}`", o.name))
+                        .label("not reachable from untyped memory")
+                        .note("the kernel has no heap: every object is retyped from untyped memory")
+                        .help(format!("add `{}` to the `into` list of a retype rule", o.name)),
+                );
+            }
+        }
+        // Cycles between distinct types (a self-loop is from-self splitting).
+        let n = objects.len();
+        let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+        let mut stack: Vec<usize> = Vec::new();
+        for start in 0..n {
+            if state[start] == 0 {
+                self.dfs(start, edges, &mut state, &mut stack);
+            }
+        }
+    }
+
+    fn dfs(
+        &mut self,
+        node: usize,
+        edges: &[Vec<(usize, crate::source::Span)>],
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) {
+        state[node] = 1;
+        stack.push(node);
+        for &(next, span) in &edges[node] {
+            if next == node {
+                continue;
+            }
+            match state[next] {
+                0 => self.dfs(next, edges, state, stack),
+                1 => {
+                    let from = stack.iter().position(|s| *s == next).expect("on stack");
+                    let mut path: Vec<&str> = stack[from..]
+                        .iter()
+                        .map(|i| self.items.objects[*i].1.name.name.as_str())
+                        .collect();
+                    path.push(&self.items.objects[next].1.name.name);
+                    let d = Diagnostic::new(Code::RetypeCycle, span, "retype cycle between different types")
+                        .label("this rule closes the cycle")
+                        .note(format!("cycle: {}", path.join(" -> ")))
+                        .note("only splitting an untyped type into smaller pieces of itself may loop")
+                        .help("remove one rule of the cycle");
+                    self.diags.push(d);
+                }
+                _ => {}
+            }
+        }
+        stack.pop();
+        state[node] = 2;
+    }
+}

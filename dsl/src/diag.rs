@@ -1,0 +1,329 @@
+//! Diagnostics: the catalogue of error codes and the plain data every pass
+//! reports.
+//!
+//! A [`Diagnostic`] is data (code, message, primary span, secondary spans,
+//! notes, a hint). Rendering happens only at the edge: [`render`] turns it into
+//! the codespan-reporting text the CLI prints and the proc macro embeds in
+//! `compile_error!`, so every front end says the same words.
+
+use codespan_reporting::diagnostic::{self as cs, LabelStyle};
+use codespan_reporting::term::{self, Config, termcolor::WriteColor};
+
+use crate::source::{SourceMap, Span};
+
+macro_rules! catalogue {
+    ($($variant:ident = $code:literal, $severity:ident, $title:literal;)*) => {
+        /// Every diagnostic capc can report, each with a stable code.
+        ///
+        /// Codes never change meaning once released; docs/language.md explains
+        /// each one with an example, and dsl/tests/ui/fail has a failing spec
+        /// for each.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $(
+                #[doc = $title]
+                $variant,
+            )*
+        }
+
+        impl Code {
+            /// Every code, in catalogue order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The stable code, e.g. `E0400`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// One line saying what the code is about.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)* }
+            }
+
+            /// Whether the code is an error or a warning by default.
+            pub fn default_severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity,)* }
+            }
+        }
+    };
+}
+
+catalogue! {
+    Syntax = "E0001", Error, "syntax error";
+    ImportUnreadable = "E0002", Error, "imported file cannot be read";
+    LiteralTooLarge = "E0003", Error, "integer literal does not fit in 64 bits";
+
+    UnknownName = "E0100", Error, "unknown name";
+    DuplicateName = "E0101", Error, "name defined twice";
+    WrongKind = "E0102", Error, "name refers to the wrong kind of item";
+    UnknownAttribute = "E0103", Error, "unknown attribute";
+    UnknownSetting = "E0104", Error, "unknown target setting";
+    DuplicateStatement = "E0105", Error, "statement given twice";
+    MissingStatement = "E0106", Error, "required statement missing";
+
+    Overflow = "E0200", Error, "integer overflow";
+    Underflow = "E0201", Error, "subtraction below zero";
+    RecursiveConst = "E0202", Error, "constant defined in terms of itself";
+    SettingOutOfRange = "E0203", Error, "target setting out of range";
+
+    SizeNotPowerOfTwo = "E0300", Error, "object size is not a power of two";
+    SizeRuleUndefined = "E0301", Error, "size rule not defined over its whole range";
+    SizeOverflow = "E0302", Error, "object size overflows 64 bits";
+    EmptyDomain = "E0303", Error, "size argument range is empty";
+    DomainTooLarge = "E0304", Error, "size argument range too large";
+    AlignNotPowerOfTwo = "E0305", Error, "alignment is not a power of two";
+    AlignAboveSize = "E0306", Error, "alignment larger than the object";
+    DeviceKernelObject = "E0307", Error, "kernel object allowed in device memory";
+    SizeAboveAddressSpace = "E0308", Error, "object larger than the address space";
+
+    LayoutOverflow = "E0400", Error, "capability does not fit in two words";
+    FieldWidth = "E0401", Error, "field width out of range";
+    MisalignedPointer = "E0402", Error, "pointer alignment does not fit the object";
+    FieldTooNarrow = "E0403", Error, "field too narrow for the values it must hold";
+    AttributeMisuse = "E0404", Error, "attribute not valid here";
+    TooManyCapTypes = "E0405", Error, "more capability types than the tag can number";
+    MissingObjectField = "E0406", Error, "capability lacks a field its object needs";
+    DuplicateRole = "E0407", Error, "two fields claim the same role";
+    ConflictingCopyFlags = "E0408", Error, "both always_copy and never_copy";
+    UncappedObject = "E0409", Error, "object type has no capability type";
+
+    RightsAmplification = "E0500", Error, "rights the capability cannot carry";
+
+    UnreachableObject = "E0600", Error, "object type not reachable from untyped memory";
+    RetypeCycle = "E0601", Error, "retype cycle";
+    RetypeFromNonMemory = "E0602", Error, "retype source is not untyped memory";
+    FanOutOutOfRange = "E0603", Error, "fan-out out of range";
+    DeviceRetype = "E0604", Error, "device memory retyped into kernel objects";
+
+    MessageTooLong = "E0700", Error, "message exceeds the target's message words";
+    TooManyCaps = "E0701", Error, "message carries more capabilities than the target allows";
+    AllocationWithoutDonation = "E0702", Error, "method allocates without a donation";
+    DonationTooSmall = "E0703", Error, "worst-case allocation exceeds the minimum donation";
+    AllocationNotRetypable = "E0704", Error, "donation cannot be retyped into the allocated object";
+    DonationNotMemory = "E0705", Error, "donated capability is not untyped memory";
+    OutOfBudgetError = "E0706", Error, "out-of-budget error missing or not declared";
+    AllocationSizeArg = "E0707", Error, "allocation's size argument does not fit the object";
+    EmptyArray = "E0708", Error, "array length out of range";
+    NotValidHere = "E0709", Error, "clause or transfer mode not valid for this kind of method";
+
+    UnusedType = "W0001", Warning, "unused type";
+    UnusedRight = "W0002", Warning, "unused right";
+    UnusedConst = "W0003", Warning, "unused constant";
+}
+
+/// How serious a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The spec is rejected.
+    Error,
+    /// The spec is accepted unless warnings are denied.
+    Warning,
+}
+
+impl Severity {
+    /// `error` or `warning`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A span with a short message, shown under the code it points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    /// What it points at.
+    pub span: Span,
+    /// What it says there.
+    pub message: String,
+}
+
+/// One problem found in a spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The stable code.
+    pub code: Code,
+    /// Error or warning (warnings may be promoted with `--deny-warnings`).
+    pub severity: Severity,
+    /// The headline.
+    pub message: String,
+    /// Where the problem is.
+    pub primary: Label,
+    /// Other places that explain it (the first definition, the cap type ...).
+    pub secondary: Vec<Label>,
+    /// Facts that explain it (the arithmetic, the layout ...).
+    pub notes: Vec<String>,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with the code's default severity.
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code,
+            severity: code.default_severity(),
+            message: message.into(),
+            primary: Label {
+                span,
+                message: String::new(),
+            },
+            secondary: Vec::new(),
+            notes: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// Sets the text under the primary span.
+    pub fn label(mut self, message: impl Into<String>) -> Diagnostic {
+        self.primary.message = message.into();
+        self
+    }
+
+    /// Adds a secondary span.
+    pub fn with_secondary(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.secondary.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    /// Adds a note.
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Sets the hint.
+    pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Whether this diagnostic rejects the spec.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// The codespan-reporting form of this diagnostic.
+    pub fn to_codespan(&self) -> cs::Diagnostic<crate::source::FileId> {
+        let severity = match self.severity {
+            Severity::Error => cs::Severity::Error,
+            Severity::Warning => cs::Severity::Warning,
+        };
+        let mut labels = vec![
+            cs::Label::new(
+                LabelStyle::Primary,
+                self.primary.span.file,
+                self.primary.span.range(),
+            )
+            .with_message(&self.primary.message),
+        ];
+        for label in &self.secondary {
+            labels.push(
+                cs::Label::new(LabelStyle::Secondary, label.span.file, label.span.range())
+                    .with_message(&label.message),
+            );
+        }
+        let mut notes = self.notes.clone();
+        if let Some(help) = &self.help {
+            notes.push(format!("help: {help}"));
+        }
+        cs::Diagnostic::new(severity)
+            .with_code(self.code.as_str())
+            .with_message(&self.message)
+            .with_labels(labels)
+            .with_notes(notes)
+    }
+}
+
+/// Writes `diagnostic` in codespan-reporting's rustc-like format.
+pub fn emit(
+    out: &mut dyn WriteColor,
+    sources: &SourceMap,
+    diagnostic: &Diagnostic,
+) -> std::io::Result<()> {
+    let config = Config::default();
+    term::emit_to_write_style(out, &config, sources, &diagnostic.to_codespan()).map_err(|e| {
+        std::io::Error::other(e.to_string())
+    })
+}
+
+/// Renders `diagnostic` to plain text (no colour), as the proc macro and the
+/// snapshot tests show it.
+pub fn render(sources: &SourceMap, diagnostic: &Diagnostic) -> String {
+    let mut buffer = codespan_reporting::term::termcolor::NoColor::new(Vec::new());
+    // Writing to a Vec cannot fail; a failure to find a file is rendered as text.
+    if let Err(e) = emit(&mut buffer, sources, diagnostic) {
+        return format!(
+            "{}[{}]: {} ({e})\n",
+            diagnostic.severity.as_str(),
+            diagnostic.code.as_str(),
+            diagnostic.message
+        );
+    }
+    String::from_utf8_lossy(&buffer.into_inner()).into_owned()
+}
+
+/// The closest name to `wanted` among `candidates`, if one is close enough to
+/// be a likely typo (case differences count as close).
+pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        let distance = if candidate.eq_ignore_ascii_case(wanted) {
+            0
+        } else {
+            edit_distance(wanted, candidate)
+        };
+        let limit = (wanted.chars().count().max(3)) / 3;
+        if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, candidate));
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(previous + 1).min(row[j] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in Code::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "{text} used twice");
+            let (letter, digits) = text.split_at(1);
+            assert!(letter == "E" || letter == "W");
+            assert_eq!(digits.len(), 4);
+            assert_eq!(letter == "W", code.default_severity() == Severity::Warning);
+        }
+    }
+
+    #[test]
+    fn closest_finds_typos_and_case_slips() {
+        let names = ["Endpoint", "Notification", "Tcb"];
+        assert_eq!(closest("Endpiont", names), Some("Endpoint"));
+        assert_eq!(closest("endpoint", names), Some("Endpoint"));
+        assert_eq!(closest("TCB", names), Some("Tcb"));
+        assert_eq!(closest("Frame", names), None);
+    }
+}

@@ -1,0 +1,110 @@
+//! The front end of capc: everything between a `.cap` file and the checked
+//! model the code generator consumes.
+//!
+//! The pipeline, one module per pass:
+//! [`load`] reads the root spec and its `use` imports into a [`SourceMap`] and
+//! parses each with [`parse`] (pest grammar in grammars/cap.pest) into an
+//! [`ast::File`]; [`check`] resolves names, evaluates expressions, computes cap
+//! layouts and proves the resource rules, producing a [`model::Spec`] and every
+//! [`Diagnostic`] it found. The CLI, the build API and the proc macro all call
+//! [`compile`]; none has a parser of its own.
+#![deny(missing_docs)]
+
+pub mod ast;
+pub mod check;
+pub mod diag;
+pub mod load;
+pub mod model;
+pub mod parse;
+pub mod source;
+
+use std::path::{Path, PathBuf};
+
+pub use diag::{Code, Diagnostic, Severity};
+pub use load::{FsLoader, MemoryLoader, RootError, SourceLoader};
+pub use source::{FileId, SourceMap, Span};
+
+/// The result of compiling one spec: its sources, every diagnostic, and the
+/// checked model when there was no error.
+#[derive(Debug)]
+pub struct Compilation {
+    /// The text of every file read (to render diagnostics).
+    pub sources: SourceMap,
+    /// Errors and warnings, in the order found.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The checked model; `None` when there is any error.
+    pub spec: Option<model::Spec>,
+    /// Every file read, root first (for rebuild tracking).
+    pub paths: Vec<PathBuf>,
+}
+
+impl Compilation {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Turns every warning into an error (`--deny-warnings`); the model is
+    /// dropped if there was any warning.
+    pub fn deny_warnings(&mut self) {
+        for d in &mut self.diagnostics {
+            d.severity = Severity::Error;
+        }
+        if !self.diagnostics.is_empty() {
+            self.spec = None;
+        }
+    }
+
+    /// Every diagnostic rendered as plain text, as the CLI prints it.
+    pub fn render(&self) -> String {
+        self.diagnostics
+            .iter()
+            .map(|d| diag::render(&self.sources, d))
+            .collect()
+    }
+}
+
+/// Loads, parses and checks the spec at `root` and every file it imports.
+///
+/// Fails only when `root` itself cannot be read; everything wrong inside a
+/// spec (including an unreadable import) is a diagnostic.
+pub fn compile(root: &Path, loader: &dyn SourceLoader) -> Result<Compilation, RootError> {
+    let loaded = load::load(root, loader)?;
+    let mut diagnostics = loaded.diagnostics;
+    let spec = if diagnostics.is_empty() {
+        let (spec, found) = check::check(&loaded.files);
+        diagnostics.extend(found);
+        spec
+    } else {
+        None
+    };
+    Ok(Compilation {
+        sources: loaded.sources,
+        diagnostics,
+        spec,
+        paths: loaded.paths,
+    })
+}
+
+/// Compiles spec text held in memory under `name` (imports are looked up
+/// relative to `name` on the file system).
+pub fn compile_str(name: &str, text: &str) -> Compilation {
+    let loader = OverlayLoader { name: load::normalize(Path::new(name)), text };
+    compile(Path::new(name), &loader).expect("the root is in memory")
+}
+
+/// One file in memory in front of the file system.
+struct OverlayLoader<'a> {
+    name: PathBuf,
+    text: &'a str,
+}
+
+impl SourceLoader for OverlayLoader<'_> {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        if load::normalize(path) == self.name {
+            Ok(self.text.as_bytes().to_vec())
+        } else {
+            FsLoader.read(path)
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The checked model: what a spec means, with every name resolved to an id,
+//! every expression evaluated and every cap laid out.
+//!
+//! Produced by [`crate::check`] only when there are no errors; the code
+//! generator, the interpreter and the docs generator read it and never look at
+//! the syntax tree. Ids index the vectors of [`Spec`]; order is declaration
+//! order (imports first, in `use` order), which is also ABI order.
+
+use crate::ast::{ObjectKind, Scalar, Transfer};
+use crate::source::Span;
+
+macro_rules! id {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u32);
+        impl $name {
+            /// The index into the matching vector of [`Spec`].
+            pub fn index(self) -> usize { self.0 as usize }
+        }
+    )*};
+}
+
+id! {
+    /// Index of an object type in [`Spec::objects`].
+    ObjectId;
+    /// Index of a cap type in [`Spec::caps`].
+    CapId;
+    /// Index of a right in [`Spec::rights`]; also its bit in a rights mask.
+    RightId;
+    /// Index of an error set in [`Spec::error_sets`].
+    ErrorSetId;
+}
+
+/// A checked spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// `//!` docs of the root file.
+    pub docs: Vec<String>,
+    /// The target machine's limits.
+    pub target: Target,
+    /// Named constants with their values.
+    pub consts: Vec<Const>,
+    /// Declared rights; a right's index is its bit.
+    pub rights: Vec<Right>,
+    /// Object types.
+    pub objects: Vec<Object>,
+    /// Cap types; a cap's tag is its index + 1 (tag 0 is the null cap).
+    pub caps: Vec<CapType>,
+    /// Retype rules.
+    pub retypes: Vec<Retype>,
+    /// Error sets.
+    pub error_sets: Vec<ErrorSet>,
+    /// Kernel invocations, one set per invoked cap type.
+    pub invocations: Vec<MethodSet>,
+    /// RPC interfaces between user tasks.
+    pub interfaces: Vec<MethodSet>,
+}
+
+/// Limits of the target machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The target's name.
+    pub name: String,
+    /// Width of a physical/virtual address in bits.
+    pub address_bits: u32,
+    /// Width of the cap type tag in bits (at the bottom of word 0).
+    pub tag_bits: u32,
+    /// Message words passed in registers.
+    pub message_registers: u32,
+    /// Words a message may carry in all (registers + IPC buffer).
+    pub message_words: u32,
+    /// Capabilities a message may carry.
+    pub caps_per_message: u32,
+    /// Where the target block is.
+    pub span: Span,
+}
+
+/// A named constant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Const {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: u64,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Right {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// The values an object's size argument may take, all of them listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SizeRule {
+    /// The parameter's name, if the size is parameterised.
+    pub param: Option<String>,
+    /// `(argument, size_bits)` for every allowed argument, ascending; one entry
+    /// with argument 0 for a fixed-size object.
+    pub table: Vec<(u64, u32)>,
+}
+
+impl SizeRule {
+    /// log2 of the size for `arg`, if `arg` is allowed.
+    pub fn size_bits(&self, arg: u64) -> Option<u32> {
+        self.table
+            .binary_search_by_key(&arg, |(a, _)| *a)
+            .ok()
+            .map(|i| self.table[i].1)
+    }
+
+    /// The smallest allowed argument.
+    pub fn min_arg(&self) -> u64 {
+        self.table.first().map_or(0, |(a, _)| *a)
+    }
+
+    /// The largest allowed argument.
+    pub fn max_arg(&self) -> u64 {
+        self.table.last().map_or(0, |(a, _)| *a)
+    }
+
+    /// The smallest size (log2) over every argument.
+    pub fn min_bits(&self) -> u32 {
+        self.table.iter().map(|(_, b)| *b).min().unwrap_or(0)
+    }
+
+    /// The largest size (log2) over every argument.
+    pub fn max_bits(&self) -> u32 {
+        self.table.iter().map(|(_, b)| *b).max().unwrap_or(0)
+    }
+}
+
+/// An object type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Object {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Untyped, frame or kernel object.
+    pub kind: ObjectKind,
+    /// Size (log2 bytes) for every allowed size argument.
+    pub size: SizeRule,
+    /// log2 of the alignment when it differs from the size; `None` means
+    /// naturally aligned (the alignment is the size).
+    pub align_bits: Option<u32>,
+    /// May be made from RAM.
+    pub ram: bool,
+    /// May be made from device memory.
+    pub device: bool,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+impl Object {
+    /// log2 of the alignment for size argument `arg`.
+    pub fn align_bits_for(&self, size_bits: u32) -> u32 {
+        self.align_bits.unwrap_or(size_bits)
+    }
+}
+
+/// What a field means to the kernel, beyond its bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// No role: plain data.
+    Plain,
+    /// `#[object]`: the address of the named object (and of the region the cap covers).
+    Object,
+    /// `#[size_arg]`: the object's size argument.
+    SizeArg,
+    /// `#[watermark(unit = N)]`: bytes already retyped, in units of N bytes.
+    Watermark,
+    /// `#[badge]`: set once by mint, never changed after.
+    Badge,
+    /// `#[device]`: the region is device memory.
+    Device,
+    /// `#[guard]`: the CNode guard value.
+    Guard,
+    /// `#[guard_bits]`: how many bits of the guard are significant.
+    GuardBits,
+}
+
+/// The checked type of a cap field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    /// An address stored shifted right by `align_bits`.
+    Ptr {
+        /// log2 of the pointer's alignment.
+        align_bits: u32,
+    },
+    /// An unsigned integer.
+    Uint,
+    /// One bit.
+    Bool,
+    /// A rights mask over the declared rights; `allowed` are those this cap may carry.
+    Rights {
+        /// Rights this cap type may carry.
+        allowed: Vec<RightId>,
+    },
+}
+
+/// A field of a cap, laid out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapField {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub kind: FieldKind,
+    /// What it means to the kernel.
+    pub role: Role,
+    /// Part of the object's identity (`#[identity]`): two caps with equal
+    /// identity fields name the same object.
+    pub identity: bool,
+    /// For `#[watermark]`: log2 of its unit in bytes.
+    pub unit_bits: u32,
+    /// Which of the two words holds it.
+    pub word: u8,
+    /// Lowest bit in that word.
+    pub shift: u8,
+    /// Width in bits.
+    pub width: u8,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// How copies of a cap behave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyPolicy {
+    /// Copies and derivations follow the usual rules.
+    Normal,
+    /// `#[always_copy]`: every derivation is a copy (never a child).
+    Always,
+    /// `#[never_copy]`: the cap cannot be copied at all.
+    Never,
+}
+
+/// A cap type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CapType {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Its tag in the low bits of word 0.
+    pub tag: u32,
+    /// The object type it names, if any.
+    pub object: Option<ObjectId>,
+    /// Fields with their positions (the tag is not listed).
+    pub fields: Vec<CapField>,
+    /// Rights this cap type may carry (empty when it has no rights field).
+    pub rights: Vec<RightId>,
+    /// Copy behaviour.
+    pub copy: CopyPolicy,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+impl CapType {
+    /// The field with `role`, if any.
+    pub fn field_with(&self, role: Role) -> Option<&CapField> {
+        self.fields.iter().find(|f| f.role == role)
+    }
+}
+
+/// A retype rule: caps of `source` may be retyped into `targets`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retype {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The cap type that is retyped.
+    pub source: CapId,
+    /// Object types it may become, in declaration order.
+    pub targets: Vec<ObjectId>,
+    /// Most objects one retype call may create.
+    pub fan_out: u64,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A set of errors with word payloads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorSet {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Variants; a variant's number is its index + 1 (0 means success).
+    pub variants: Vec<ErrorVariant>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// One error variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorVariant {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Names of its payload words.
+    pub payload: Vec<String>,
+}
+
+/// What a method's parameter is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// A scalar in one word.
+    Scalar(Scalar),
+    /// A fixed-size array packed into words.
+    Array {
+        /// The element type.
+        element: Scalar,
+        /// How many elements.
+        len: u64,
+        /// Message words it takes.
+        words: u64,
+    },
+    /// A capability.
+    Cap {
+        /// How it travels.
+        transfer: Transfer,
+        /// Its cap type.
+        cap: CapId,
+        /// Rights it must carry.
+        rights: Vec<RightId>,
+    },
+}
+
+/// A parameter or result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MethodParam {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub kind: ParamKind,
+}
+
+/// What the caller donates to pay for a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DonationKind {
+    /// A byte quota.
+    Quota,
+    /// An Untyped cap of this type.
+    Untyped(CapId),
+}
+
+/// A method's donation and what the server may allocate from it per call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Donation {
+    /// Quota or Untyped.
+    pub kind: DonationKind,
+    /// Minimum donation in bytes.
+    pub min_bytes: u64,
+    /// Upper bounds on allocations per call.
+    pub allocations: Vec<Allocation>,
+    /// Worst case in bytes of all allocations, placed largest alignment first.
+    pub worst_case_bytes: u64,
+    /// Index into the method set's error set of the out-of-budget variant.
+    pub out_of_budget: usize,
+}
+
+/// Up to `count` objects of one type and size per call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    /// The object type.
+    pub object: ObjectId,
+    /// Its size argument.
+    pub arg: u64,
+    /// log2 of one object's size.
+    pub size_bits: u32,
+    /// Most objects per call.
+    pub count: u64,
+}
+
+/// A method: a kernel invocation or an RPC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Method {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Its label: index + 1 in its set.
+    pub label: u32,
+    /// Inputs.
+    pub params: Vec<MethodParam>,
+    /// Outputs.
+    pub results: Vec<MethodParam>,
+    /// Rights the invoked cap must carry.
+    pub requires: Vec<RightId>,
+    /// Indices of the variants of the set's error set this method may return.
+    pub errors: Vec<usize>,
+    /// The donation, for methods that allocate on the caller's behalf.
+    pub donation: Option<Donation>,
+    /// Message words of the request (inputs).
+    pub request_words: u64,
+    /// Message words of the reply (outputs).
+    pub reply_words: u64,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// Kernel invocations on one cap type, or one RPC interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MethodSet {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The interface's name, or the invoked cap type's name.
+    pub name: String,
+    /// For invocations: the invoked cap type.
+    pub cap: Option<CapId>,
+    /// The error set.
+    pub errors: ErrorSetId,
+    /// Methods in label order.
+    pub methods: Vec<Method>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+impl Spec {
+    /// The object type called `name`.
+    pub fn object(&self, name: &str) -> Option<ObjectId> {
+        self.objects
+            .iter()
+            .position(|o| o.name == name)
+            .map(|i| ObjectId(i as u32))
+    }
+
+    /// The cap type called `name`.
+    pub fn cap(&self, name: &str) -> Option<CapId> {
+        self.caps
+            .iter()
+            .position(|c| c.name == name)
+            .map(|i| CapId(i as u32))
+    }
+}

@@ -1,0 +1,701 @@
+//! Parsing: text to [`ast::File`] with the pest grammar in grammars/cap.pest.
+//!
+//! The parser stops at the first syntax error and reports it as an `E0001`
+//! diagnostic whose message says, in words, what was expected there. Literal
+//! values are computed here (units applied); a literal that does not fit in
+//! 64 bits is `E0003`.
+
+use pest::Parser as _;
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+
+use crate::ast::*;
+use crate::diag::{Code, Diagnostic};
+use crate::source::{FileId, Span};
+
+/// The pest-generated parser lives in its own module: its `Rule` enum is an
+/// implementation detail, not part of the crate's documented API.
+mod grammar {
+    #![allow(missing_docs)]
+    #[derive(pest_derive::Parser)]
+    #[grammar = "../grammars/cap.pest"]
+    pub struct CapParser;
+}
+use grammar::{CapParser, Rule};
+
+/// Parses one file. On a syntax error, returns the one diagnostic for it.
+pub fn parse_file(file: FileId, text: &str) -> std::result::Result<File, Diagnostic> {
+    pest::set_error_detail(true);
+    let mut pairs = CapParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
+    let root = pairs.next().expect("the file rule always yields one pair");
+    Builder { file }.file(root)
+}
+
+fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
+    let at = match error.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    };
+    let at = at.min(text.len());
+    // Point at the offending token (or the end of the file), not a zero-width gap.
+    let end = text[at..]
+        .char_indices()
+        .find(|(_, c)| c.is_whitespace())
+        .map(|(i, _)| at + i)
+        .unwrap_or(text.len())
+        .max(at + text[at..].chars().next().map_or(0, char::len_utf8));
+    let found = if at >= text.len() {
+        "the end of the file".to_string()
+    } else {
+        format!("`{}`", &text[at..end])
+    };
+    let mut expected: Vec<String> = Vec::new();
+    if let Some(attempts) = error.parse_attempts() {
+        for token in attempts.expected_tokens() {
+            let token = token.to_string();
+            if is_user_token(&token) {
+                push_unique(&mut expected, format!("`{token}`"));
+            }
+        }
+    }
+    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &error.variant {
+        for rule in positives {
+            if let Some(words) = describe_rule(*rule) {
+                push_unique(&mut expected, words.to_string());
+            }
+        }
+    }
+    let expected_text = match expected.len() {
+        0 => "something else".to_string(),
+        1 => expected[0].clone(),
+        n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
+    };
+    Diagnostic::new(
+        Code::Syntax,
+        Span::new(file, at..end.min(text.len()).max(at)),
+        format!("expected {expected_text}, found {found}"),
+    )
+    .label(format!("expected {expected_text}"))
+    .help("see docs/language.md for the syntax of each item")
+}
+
+/// Whether an expected literal token is worth showing: punctuation and
+/// keywords are; whitespace, comment openers, character ranges and the pieces
+/// of number literals are not.
+fn is_user_token(token: &str) -> bool {
+    let is_char_range = token.len() > 2 && token.contains("..") && !token.starts_with("..");
+    !(token.trim().is_empty()
+        || token.starts_with('/')
+        || token.starts_with('"')
+        || is_char_range
+        || matches!(token, "0x" | "0b" | "_" | "BUILTIN_RULE" | "KiB" | "MiB" | "GiB" | "TiB"))
+}
+
+fn push_unique(list: &mut Vec<String>, entry: String) {
+    if !list.contains(&entry) {
+        list.push(entry);
+    }
+}
+
+/// Rule names as a user should read them in "expected ..." messages; `None`
+/// for rules whose literal tokens already say it.
+fn describe_rule(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::ident => "a name",
+        Rule::string => "a quoted path",
+        Rule::literal => "a number",
+        Rule::expr | Rule::primary_count => "an expression",
+        Rule::outer_doc => "a doc comment",
+        Rule::item => "an item (`use`, `const`, `target`, `rights`, `object`, `cap`, ...)",
+        Rule::add | Rule::sub | Rule::mul | Rule::shl => "an operator",
+        Rule::field_type => "a field type (`ptr(align = N)`, `uN`, `bool`, `rights(...)`)",
+        Rule::param_type | Rule::scalar_type => "a type (`word`, `bool`, `uN`, `[T; N]`, `cap T`)",
+        Rule::uint_type => "an integer type like `u8`",
+        Rule::bool_type => "`bool`",
+        Rule::word_type => "`word`",
+        Rule::transfer | Rule::grant | Rule::lend => "`grant` or `lend`",
+        Rule::clause => "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`)",
+        Rule::object_stmt => "`size = ...;`, `align = ...;` or `memory = ...;`",
+        Rule::retype_stmt => "`into = ...;` or `fan_out = ...;`",
+        Rule::setting => "a setting (`name = value;`)",
+        Rule::method => "a method (`fn name(...)`)",
+        Rule::field => "a field (`name: type`)",
+        Rule::attribute => "an attribute (`#[...]`)",
+        Rule::EOI => "the end of the file",
+        Rule::kw_use
+        | Rule::kw_const
+        | Rule::kw_target
+        | Rule::kw_rights
+        | Rule::kw_untyped
+        | Rule::kw_frame
+        | Rule::kw_object
+        | Rule::kw_errors
+        | Rule::kw_cap
+        | Rule::kw_for
+        | Rule::kw_retype
+        | Rule::kw_invocations
+        | Rule::kw_interface
+        | Rule::kw_fn
+        | Rule::kw_in => return None,
+        _ => return None,
+    })
+}
+
+struct Builder {
+    file: FileId,
+}
+
+type Result<T> = std::result::Result<T, Diagnostic>;
+
+fn doc_text(pair: Pair<'_, Rule>) -> String {
+    let text = pair.as_str();
+    let body = text.strip_prefix("///").or_else(|| text.strip_prefix("//!"));
+    let body = body.unwrap_or(text).trim_end();
+    body.strip_prefix(' ').unwrap_or(body).to_string()
+}
+
+impl Builder {
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(self.file, s.start()..s.end())
+    }
+
+    fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
+        debug_assert_eq!(pair.as_rule(), Rule::ident);
+        Ident {
+            name: pair.as_str().to_string(),
+            span: self.span(&pair),
+        }
+    }
+
+    fn file(&self, pair: Pair<'_, Rule>) -> Result<File> {
+        let mut docs = Vec::new();
+        let mut items = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::inner_doc => docs.push(doc_text(p)),
+                Rule::item => items.push(self.item(p)?),
+                _ => {}
+            }
+        }
+        Ok(File { docs, items })
+    }
+
+    fn item(&self, pair: Pair<'_, Rule>) -> Result<Item> {
+        let mut docs = Vec::new();
+        let mut attrs = Vec::new();
+        let mut kind = None;
+        let mut span = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => docs.push(doc_text(p)),
+                Rule::attribute => {
+                    let a = self.attribute(p)?;
+                    span.get_or_insert(a.span);
+                    attrs.push(a);
+                }
+                _ => {
+                    let s = self.span(&p);
+                    span = Some(span.map_or(s, |first: Span| first.to(s)));
+                    kind = Some(self.item_kind(p)?);
+                }
+            }
+        }
+        Ok(Item {
+            docs,
+            attrs,
+            kind: kind.expect("grammar: an item has a body"),
+            span: span.expect("grammar: an item has a body"),
+        })
+    }
+
+    fn attribute(&self, pair: Pair<'_, Rule>) -> Result<Attribute> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("grammar: attribute name"));
+        let mut args = Vec::new();
+        for arg in inner {
+            let mut kv = arg.into_inner();
+            let key = self.ident(kv.next().expect("grammar: key"));
+            let value = self.expr(kv.next().expect("grammar: value"))?;
+            args.push((key, value));
+        }
+        Ok(Attribute { name, args, span })
+    }
+
+    fn item_kind(&self, pair: Pair<'_, Rule>) -> Result<ItemKind> {
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner().filter(|p| !is_keyword(p.as_rule()));
+        Ok(match rule {
+            Rule::use_item => {
+                let s = inner.next().expect("grammar: use path");
+                let text = s.as_str();
+                ItemKind::Use(UseItem {
+                    path: text[1..text.len() - 1].to_string(),
+                    path_span: self.span(&s),
+                })
+            }
+            Rule::const_item => ItemKind::Const(ConstItem {
+                name: self.ident(inner.next().expect("grammar: const name")),
+                value: self.expr(inner.next().expect("grammar: const value"))?,
+            }),
+            Rule::target_item => {
+                let name = self.ident(inner.next().expect("grammar: target name"));
+                let mut settings = Vec::new();
+                for s in inner {
+                    let mut docs = Vec::new();
+                    let mut key = None;
+                    let mut value = None;
+                    for p in s.into_inner() {
+                        match p.as_rule() {
+                            Rule::outer_doc => docs.push(doc_text(p)),
+                            Rule::ident => key = Some(self.ident(p)),
+                            _ => value = Some(self.expr(p)?),
+                        }
+                    }
+                    settings.push(Setting {
+                        docs,
+                        key: key.expect("grammar: setting key"),
+                        value: value.expect("grammar: setting value"),
+                    });
+                }
+                ItemKind::Target(TargetItem { name, settings })
+            }
+            Rule::rights_item => ItemKind::Rights(
+                inner
+                    .map(|r| {
+                        let (docs, name) = self.documented_ident(r);
+                        RightDecl { docs, name }
+                    })
+                    .collect(),
+            ),
+            Rule::object_item => ItemKind::Object(self.object(inner)?),
+            Rule::errors_item => {
+                let name = self.ident(inner.next().expect("grammar: errors name"));
+                let mut variants = Vec::new();
+                for v in inner {
+                    let mut docs = Vec::new();
+                    let mut idents = Vec::new();
+                    for p in v.into_inner() {
+                        match p.as_rule() {
+                            Rule::outer_doc => docs.push(doc_text(p)),
+                            _ => idents.push(self.ident(p)),
+                        }
+                    }
+                    let name = idents.remove(0);
+                    variants.push(Variant {
+                        docs,
+                        name,
+                        payload: idents,
+                    });
+                }
+                ItemKind::Errors(ErrorsItem { name, variants })
+            }
+            Rule::cap_item => {
+                let name = self.ident(inner.next().expect("grammar: cap name"));
+                let mut object = None;
+                let mut fields = Vec::new();
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::ident => object = Some(self.ident(p)),
+                        _ => fields.push(self.field(p)?),
+                    }
+                }
+                ItemKind::Cap(CapItem {
+                    name,
+                    object,
+                    fields,
+                })
+            }
+            Rule::retype_item => {
+                let source = self.ident(inner.next().expect("grammar: retype source"));
+                let mut into = Vec::new();
+                let mut fan_outs = Vec::new();
+                for stmt in inner {
+                    let stmt = stmt.into_inner().next().expect("grammar: retype statement");
+                    match stmt.as_rule() {
+                        Rule::into_stmt => into.extend(stmt.into_inner().map(|p| self.ident(p))),
+                        _ => fan_outs.push(
+                            self.expr(stmt.into_inner().next().expect("grammar: fan_out"))?,
+                        ),
+                    }
+                }
+                ItemKind::Retype(RetypeItem {
+                    source,
+                    into,
+                    fan_outs,
+                })
+            }
+            Rule::invocations_item | Rule::interface_item => {
+                let name = self.ident(inner.next().expect("grammar: name"));
+                let errors = self.ident(inner.next().expect("grammar: error set"));
+                let methods = inner.map(|m| self.method(m)).collect::<Result<_>>()?;
+                let set = MethodSet {
+                    name,
+                    errors,
+                    methods,
+                };
+                if rule == Rule::invocations_item {
+                    ItemKind::Invocations(set)
+                } else {
+                    ItemKind::Interface(set)
+                }
+            }
+            other => unreachable!("grammar: unexpected item rule {other:?}"),
+        })
+    }
+
+    fn documented_ident(&self, pair: Pair<'_, Rule>) -> (Vec<String>, Ident) {
+        let mut docs = Vec::new();
+        let mut name = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => docs.push(doc_text(p)),
+                _ => name = Some(self.ident(p)),
+            }
+        }
+        (docs, name.expect("grammar: documented name"))
+    }
+
+    fn object<'i>(&self, mut inner: impl Iterator<Item = Pair<'i, Rule>>) -> Result<ObjectItem> {
+        let kind_pair = inner.next().expect("grammar: object kind");
+        let kind_span = self.span(&kind_pair);
+        let kind = match kind_pair.as_str() {
+            "untyped" => ObjectKind::Untyped,
+            "frame" => ObjectKind::Frame,
+            _ => ObjectKind::Kernel,
+        };
+        let name = self.ident(inner.next().expect("grammar: object name"));
+        let mut object = ObjectItem {
+            kind,
+            kind_span,
+            name,
+            param: None,
+            sizes: Vec::new(),
+            aligns: Vec::new(),
+            memories: Vec::new(),
+        };
+        for p in inner {
+            match p.as_rule() {
+                Rule::size_param => {
+                    let mut parts = p.into_inner().filter(|p| p.as_rule() != Rule::kw_in);
+                    let name = self.ident(parts.next().expect("grammar: param name"));
+                    let domain = parts.next().expect("grammar: domain");
+                    let domain = domain.into_inner().next().expect("grammar: domain kind");
+                    let rule = domain.as_rule();
+                    let mut exprs = domain
+                        .into_inner()
+                        .map(|e| self.expr(e))
+                        .collect::<Result<Vec<_>>>()?;
+                    let domain = match rule {
+                        Rule::value_set => Domain::Set(exprs),
+                        _ => {
+                            let hi = exprs.pop().expect("grammar: range end");
+                            let lo = exprs.pop().expect("grammar: range start");
+                            if rule == Rule::range_incl {
+                                Domain::Inclusive(lo, hi)
+                            } else {
+                                Domain::Exclusive(lo, hi)
+                            }
+                        }
+                    };
+                    object.param = Some(SizeParam { name, domain });
+                }
+                Rule::object_stmt => {
+                    let stmt = p.into_inner().next().expect("grammar: statement");
+                    match stmt.as_rule() {
+                        Rule::size_stmt => object
+                            .sizes
+                            .push(self.expr(stmt.into_inner().next().expect("grammar: size"))?),
+                        Rule::align_stmt => object
+                            .aligns
+                            .push(self.expr(stmt.into_inner().next().expect("grammar: align"))?),
+                        _ => object
+                            .memories
+                            .push(stmt.into_inner().map(|p| self.ident(p)).collect()),
+                    }
+                }
+                other => unreachable!("grammar: unexpected object part {other:?}"),
+            }
+        }
+        Ok(object)
+    }
+
+    fn field(&self, pair: Pair<'_, Rule>) -> Result<Field> {
+        let mut docs = Vec::new();
+        let mut attrs = Vec::new();
+        let mut name = None;
+        let mut ty = None;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => docs.push(doc_text(p)),
+                Rule::attribute => attrs.push(self.attribute(p)?),
+                Rule::ident => name = Some(self.ident(p)),
+                _ => {
+                    let ty_span = self.span(&p);
+                    let t = p.into_inner().next().expect("grammar: field type");
+                    let parsed = match t.as_rule() {
+                        Rule::ptr_type => FieldType::Ptr {
+                            align: self.expr(t.into_inner().next().expect("grammar: align"))?,
+                        },
+                        Rule::rights_type => FieldType::Rights(
+                            t.into_inner()
+                                .filter(|p| p.as_rule() == Rule::ident)
+                                .map(|p| self.ident(p))
+                                .collect(),
+                        ),
+                        Rule::bool_type => FieldType::Bool,
+                        _ => FieldType::Uint(self.uint_width(&t)),
+                    };
+                    ty = Some((parsed, ty_span));
+                }
+            }
+        }
+        let (ty, ty_span) = ty.expect("grammar: field type");
+        Ok(Field {
+            docs,
+            attrs,
+            name: name.expect("grammar: field name"),
+            ty,
+            ty_span,
+        })
+    }
+
+    /// The N of `uN`; widths too large for u32 saturate so the checker
+    /// reports them as out of range.
+    fn uint_width(&self, pair: &Pair<'_, Rule>) -> u32 {
+        pair.as_str()[1..].parse().unwrap_or(u32::MAX)
+    }
+
+    fn method(&self, pair: Pair<'_, Rule>) -> Result<Method> {
+        let span = self.span(&pair);
+        let mut method = Method {
+            docs: Vec::new(),
+            name: Ident {
+                name: String::new(),
+                span,
+            },
+            params: Vec::new(),
+            results: Vec::new(),
+            requires: Vec::new(),
+            errors: Vec::new(),
+            donations: Vec::new(),
+            allocations: Vec::new(),
+            out_of_budget: Vec::new(),
+            span,
+        };
+        let mut seen_params = false;
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => method.docs.push(doc_text(p)),
+                Rule::kw_fn => {}
+                Rule::ident => method.name = self.ident(p),
+                Rule::params => {
+                    let list = p.into_inner().map(|p| self.param(p)).collect::<Result<_>>()?;
+                    if seen_params {
+                        method.results = list;
+                    } else {
+                        method.params = list;
+                        seen_params = true;
+                    }
+                }
+                Rule::clause => self.clause(p, &mut method)?,
+                other => unreachable!("grammar: unexpected method part {other:?}"),
+            }
+        }
+        Ok(method)
+    }
+
+    fn param(&self, pair: Pair<'_, Rule>) -> Result<Param> {
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("grammar: param name"));
+        let ty_pair = inner.next().expect("grammar: param type");
+        let ty_span = self.span(&ty_pair);
+        let t = ty_pair.into_inner().next().expect("grammar: param type kind");
+        let ty = match t.as_rule() {
+            Rule::scalar_type => ParamType::Scalar(self.scalar(t)),
+            Rule::array_type => {
+                let mut parts = t.into_inner();
+                let scalar = self.scalar(parts.next().expect("grammar: element type"));
+                let len = self.expr(parts.next().expect("grammar: array length"))?;
+                ParamType::Array(scalar, len)
+            }
+            _ => {
+                let mut transfer = Transfer::Lookup;
+                let mut cap = None;
+                let mut rights = Vec::new();
+                for p in t.into_inner() {
+                    match p.as_rule() {
+                        Rule::transfer => {
+                            transfer = if p.as_str() == "grant" {
+                                Transfer::Grant
+                            } else {
+                                Transfer::Lend
+                            }
+                        }
+                        Rule::kw_cap => {}
+                        _ if cap.is_none() => cap = Some(self.ident(p)),
+                        _ => rights.push(self.ident(p)),
+                    }
+                }
+                ParamType::Cap {
+                    transfer,
+                    cap: cap.expect("grammar: cap type"),
+                    rights,
+                }
+            }
+        };
+        Ok(Param { name, ty, ty_span })
+    }
+
+    fn scalar(&self, pair: Pair<'_, Rule>) -> Scalar {
+        let t = pair.into_inner().next().expect("grammar: scalar");
+        match t.as_rule() {
+            Rule::word_type => Scalar::Word,
+            Rule::bool_type => Scalar::Bool,
+            _ => Scalar::Uint(self.uint_width(&t)),
+        }
+    }
+
+    fn clause(&self, pair: Pair<'_, Rule>, method: &mut Method) -> Result<()> {
+        let clause = pair.into_inner().next().expect("grammar: clause");
+        let span = self.span(&clause);
+        match clause.as_rule() {
+            Rule::requires_clause => method
+                .requires
+                .extend(clause.into_inner().map(|p| self.ident(p))),
+            Rule::errors_clause => method.errors.extend(
+                clause
+                    .into_inner()
+                    .filter(|p| p.as_rule() == Rule::ident)
+                    .map(|p| self.ident(p)),
+            ),
+            Rule::donates_clause => {
+                let d = clause.into_inner().next().expect("grammar: donation");
+                let rule = d.as_rule();
+                let mut inner = d.into_inner();
+                method.donations.push(if rule == Rule::quota {
+                    Donation::Quota {
+                        bytes: self.expr(inner.next().expect("grammar: quota"))?,
+                        span,
+                    }
+                } else {
+                    Donation::Untyped {
+                        cap: self.ident(inner.next().expect("grammar: donated cap")),
+                        bytes: self.expr(inner.next().expect("grammar: minimum"))?,
+                        span,
+                    }
+                });
+            }
+            Rule::allocates_clause => {
+                let mut inner = clause.into_inner();
+                let count = inner.next().expect("grammar: count");
+                let count = self.primary(count.into_inner().next().expect("grammar: count"))?;
+                let object = self.ident(inner.next().expect("grammar: object"));
+                let arg = inner.next().map(|e| self.expr(e)).transpose()?;
+                method.allocations.push(Allocation {
+                    count,
+                    object,
+                    arg,
+                    span,
+                });
+            }
+            _ => method
+                .out_of_budget
+                .push(self.ident(clause.into_inner().next().expect("grammar: variant"))),
+        }
+        Ok(())
+    }
+
+    fn expr(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
+        debug_assert_eq!(pair.as_rule(), Rule::expr);
+        // Rust's precedence: `*` binds tighter than `+`/`-`, which bind tighter than `<<`.
+        let pratt = PrattParser::new()
+            .op(Op::infix(Rule::shl, Assoc::Left))
+            .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+            .op(Op::infix(Rule::mul, Assoc::Left));
+        pratt
+            .map_primary(|p| self.primary(p))
+            .map_infix(|lhs, op, rhs| {
+                let (lhs, rhs) = (lhs?, rhs?);
+                let op = match op.as_rule() {
+                    Rule::add => BinOp::Add,
+                    Rule::sub => BinOp::Sub,
+                    Rule::mul => BinOp::Mul,
+                    _ => BinOp::Shl,
+                };
+                Ok(Expr {
+                    span: lhs.span.to(rhs.span),
+                    kind: ExprKind::Binary(Box::new(lhs), op, Box::new(rhs)),
+                })
+            })
+            .parse(pair.into_inner())
+    }
+
+    fn primary(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
+        let span = self.span(&pair);
+        match pair.as_rule() {
+            Rule::ident => Ok(Expr {
+                kind: ExprKind::Name(pair.as_str().to_string()),
+                span,
+            }),
+            Rule::literal => Ok(Expr {
+                kind: ExprKind::Int(self.literal(pair)?),
+                span,
+            }),
+            Rule::expr => {
+                let mut e = self.expr(pair)?;
+                // Keep the parentheses in the span so labels cover what was written.
+                e.span = Span {
+                    start: e.span.start.saturating_sub(1),
+                    end: e.span.end + 1,
+                    ..e.span
+                };
+                Ok(e)
+            }
+            other => unreachable!("grammar: unexpected primary {other:?}"),
+        }
+    }
+
+    fn literal(&self, pair: Pair<'_, Rule>) -> Result<u64> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let digits = inner.next().expect("grammar: digits");
+        let (text, radix) = match digits.as_rule() {
+            Rule::hex_int => (&digits.as_str()[2..], 16),
+            Rule::bin_int => (&digits.as_str()[2..], 2),
+            _ => (digits.as_str(), 10),
+        };
+        let clean: String = text.chars().filter(|c| *c != '_').collect();
+        let too_large = || {
+            Diagnostic::new(Code::LiteralTooLarge, span, "integer literal does not fit in 64 bits")
+                .label("larger than 18446744073709551615")
+                .help("values in a spec are unsigned 64-bit integers; use a smaller value")
+        };
+        let value = u64::from_str_radix(&clean, radix).map_err(|_| too_large())?;
+        let scale: u64 = match inner.next().map(|u| u.as_str()) {
+            Some("KiB") => 1 << 10,
+            Some("MiB") => 1 << 20,
+            Some("GiB") => 1 << 30,
+            Some("TiB") => 1 << 40,
+            _ => 1,
+        };
+        value.checked_mul(scale).ok_or_else(too_large)
+    }
+}
+
+fn is_keyword(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::kw_use
+            | Rule::kw_const
+            | Rule::kw_target
+            | Rule::kw_rights
+            | Rule::kw_errors
+            | Rule::kw_cap
+            | Rule::kw_for
+            | Rule::kw_retype
+            | Rule::kw_invocations
+            | Rule::kw_interface
+    )
+}
