@@ -246,9 +246,8 @@ pub fn emit(
     diagnostic: &Diagnostic,
 ) -> std::io::Result<()> {
     let config = Config::default();
-    term::emit_to_write_style(out, &config, sources, &diagnostic.to_codespan()).map_err(|e| {
-        std::io::Error::other(e.to_string())
-    })
+    term::emit_to_write_style(out, &config, sources, &diagnostic.to_codespan())
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// Renders `diagnostic` to plain text (no colour), as the proc macro and the

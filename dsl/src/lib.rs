@@ -89,7 +89,10 @@ pub fn compile(root: &Path, loader: &dyn SourceLoader) -> Result<Compilation, Ro
 /// Compiles spec text held in memory under `name` (imports are looked up
 /// relative to `name` on the file system).
 pub fn compile_str(name: &str, text: &str) -> Compilation {
-    let loader = OverlayLoader { name: load::normalize(Path::new(name)), text };
+    let loader = OverlayLoader {
+        name: load::normalize(Path::new(name)),
+        text,
+    };
     compile(Path::new(name), &loader).expect("the root is in memory")
 }
 

@@ -122,9 +122,12 @@ pub fn load(root: &Path, loader: &dyn SourceLoader) -> Result<Loaded, RootError>
                 }
                 match read_text(loader, &target) {
                     Ok(text) => imports.push((target, text)),
-                    Err(message) => loaded
-                        .diagnostics
-                        .push(import_error(u.path_span, &u.path, &target, &message)),
+                    Err(message) => loaded.diagnostics.push(import_error(
+                        u.path_span,
+                        &u.path,
+                        &target,
+                        &message,
+                    )),
                 }
             }
         }
@@ -169,10 +172,7 @@ pub fn normalize(path: &Path) -> PathBuf {
         match component {
             Component::CurDir => {}
             Component::ParentDir => {
-                if matches!(
-                    out.components().next_back(),
-                    Some(Component::Normal(_))
-                ) {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
                     out.pop();
                 } else {
                     out.push("..");

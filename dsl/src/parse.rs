@@ -88,7 +88,10 @@ fn is_user_token(token: &str) -> bool {
         || token.starts_with('/')
         || token.starts_with('"')
         || is_char_range
-        || matches!(token, "0x" | "0b" | "_" | "BUILTIN_RULE" | "KiB" | "MiB" | "GiB" | "TiB"))
+        || matches!(
+            token,
+            "0x" | "0b" | "_" | "BUILTIN_RULE" | "KiB" | "MiB" | "GiB" | "TiB"
+        ))
 }
 
 fn push_unique(list: &mut Vec<String>, entry: String) {
@@ -149,7 +152,9 @@ type Result<T> = std::result::Result<T, Diagnostic>;
 
 fn doc_text(pair: Pair<'_, Rule>) -> String {
     let text = pair.as_str();
-    let body = text.strip_prefix("///").or_else(|| text.strip_prefix("//!"));
+    let body = text
+        .strip_prefix("///")
+        .or_else(|| text.strip_prefix("//!"));
     let body = body.unwrap_or(text).trim_end();
     body.strip_prefix(' ').unwrap_or(body).to_string()
 }
@@ -315,9 +320,8 @@ impl Builder {
                     let stmt = stmt.into_inner().next().expect("grammar: retype statement");
                     match stmt.as_rule() {
                         Rule::into_stmt => into.extend(stmt.into_inner().map(|p| self.ident(p))),
-                        _ => fan_outs.push(
-                            self.expr(stmt.into_inner().next().expect("grammar: fan_out"))?,
-                        ),
+                        _ => fan_outs
+                            .push(self.expr(stmt.into_inner().next().expect("grammar: fan_out"))?),
                     }
                 }
                 ItemKind::Retype(RetypeItem {
@@ -491,7 +495,10 @@ impl Builder {
                 Rule::kw_fn => {}
                 Rule::ident => method.name = self.ident(p),
                 Rule::params => {
-                    let list = p.into_inner().map(|p| self.param(p)).collect::<Result<_>>()?;
+                    let list = p
+                        .into_inner()
+                        .map(|p| self.param(p))
+                        .collect::<Result<_>>()?;
                     if seen_params {
                         method.results = list;
                     } else {
@@ -511,7 +518,10 @@ impl Builder {
         let name = self.ident(inner.next().expect("grammar: param name"));
         let ty_pair = inner.next().expect("grammar: param type");
         let ty_span = self.span(&ty_pair);
-        let t = ty_pair.into_inner().next().expect("grammar: param type kind");
+        let t = ty_pair
+            .into_inner()
+            .next()
+            .expect("grammar: param type kind");
         let ty = match t.as_rule() {
             Rule::scalar_type => ParamType::Scalar(self.scalar(t)),
             Rule::array_type => {
@@ -668,9 +678,13 @@ impl Builder {
         };
         let clean: String = text.chars().filter(|c| *c != '_').collect();
         let too_large = || {
-            Diagnostic::new(Code::LiteralTooLarge, span, "integer literal does not fit in 64 bits")
-                .label("larger than 18446744073709551615")
-                .help("values in a spec are unsigned 64-bit integers; use a smaller value")
+            Diagnostic::new(
+                Code::LiteralTooLarge,
+                span,
+                "integer literal does not fit in 64 bits",
+            )
+            .label("larger than 18446744073709551615")
+            .help("values in a spec are unsigned 64-bit integers; use a smaller value")
         };
         let value = u64::from_str_radix(&clean, radix).map_err(|_| too_large())?;
         let scale: u64 = match inner.next().map(|u| u.as_str()) {

@@ -51,10 +51,20 @@ impl Ctx<'_> {
             let limit = (1u64 << target.tag_bits) - 1;
             if let Some(&(_, first_over)) = self.items.caps.get(limit as usize) {
                 self.diags.push(
-                    Diagnostic::new(Code::TooManyCapTypes, first_over.name.span, format!("cap type `{}` gets no tag", first_over.name.name))
-                        .label(format!("cap type number {}", limit + 1))
-                        .with_secondary(target.span, format!("`tag_bits = {}` allows {limit} cap types (tag 0 is the null cap)", target.tag_bits))
-                        .help("raise `tag_bits` in the target, or merge cap types"),
+                    Diagnostic::new(
+                        Code::TooManyCapTypes,
+                        first_over.name.span,
+                        format!("cap type `{}` gets no tag", first_over.name.name),
+                    )
+                    .label(format!("cap type number {}", limit + 1))
+                    .with_secondary(
+                        target.span,
+                        format!(
+                            "`tag_bits = {}` allows {limit} cap types (tag 0 is the null cap)",
+                            target.tag_bits
+                        ),
+                    )
+                    .help("raise `tag_bits` in the target, or merge cap types"),
                 );
             }
         }
@@ -70,9 +80,16 @@ impl Ctx<'_> {
         for (i, (_, object)) in self.items.objects.iter().enumerate() {
             if !named[i] && objects[i].is_some() {
                 self.diags.push(
-                    Diagnostic::new(Code::UncappedObject, object.name.span, format!("object type `{}` has no cap type", object.name.name))
-                        .label("nothing can name objects of this type")
-                        .help(format!("add `cap {0}Cap for {0} {{ #[object] ptr: ptr(align = ...) }}`", object.name.name)),
+                    Diagnostic::new(
+                        Code::UncappedObject,
+                        object.name.span,
+                        format!("object type `{}` has no cap type", object.name.name),
+                    )
+                    .label("nothing can name objects of this type")
+                    .help(format!(
+                        "add `cap {0}Cap for {0} {{ #[object] ptr: ptr(align = ...) }}`",
+                        object.name.name
+                    )),
                 );
             }
         }
@@ -98,7 +115,12 @@ impl Ctx<'_> {
                 "always_copy" => CopyPolicy::Always,
                 "never_copy" => CopyPolicy::Never,
                 other => {
-                    self.unknown_attribute(&attr.name, other, &["always_copy", "never_copy"], "cap type");
+                    self.unknown_attribute(
+                        &attr.name,
+                        other,
+                        &["always_copy", "never_copy"],
+                        "cap type",
+                    );
                     ok = false;
                     continue;
                 }
@@ -111,10 +133,14 @@ impl Ctx<'_> {
                 && copy != policy
             {
                 self.diags.push(
-                    Diagnostic::new(Code::ConflictingCopyFlags, attr.span, format!("`{name}` is both always-copy and never-copy"))
-                        .label("conflicts")
-                        .with_secondary(first, "with this")
-                        .help("keep one of the two attributes"),
+                    Diagnostic::new(
+                        Code::ConflictingCopyFlags,
+                        attr.span,
+                        format!("`{name}` is both always-copy and never-copy"),
+                    )
+                    .label("conflicts")
+                    .with_secondary(first, "with this")
+                    .help("keep one of the two attributes"),
                 );
                 ok = false;
             }
@@ -147,10 +173,14 @@ impl Ctx<'_> {
         for field in &cap.fields {
             if let Some(first) = seen.insert(&field.name.name, field.name.span) {
                 self.diags.push(
-                    Diagnostic::new(Code::DuplicateName, field.name.span, format!("field `{}` of `{name}` is defined twice", field.name.name))
-                        .label("defined again here")
-                        .with_secondary(first, "first defined here")
-                        .help("rename one of them"),
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        field.name.span,
+                        format!("field `{}` of `{name}` is defined twice", field.name.name),
+                    )
+                    .label("defined again here")
+                    .with_secondary(first, "first defined here")
+                    .help("rename one of them"),
                 );
                 ok = false;
                 continue;
@@ -160,10 +190,17 @@ impl Ctx<'_> {
                     if f.role != Role::Plain {
                         if let Some(first) = roles.get(&f.role) {
                             self.diags.push(
-                                Diagnostic::new(Code::DuplicateRole, field.name.span, format!("two fields of `{name}` have the role `{}`", role_name(f.role)))
-                                    .label("second one here")
-                                    .with_secondary(*first, "first one here")
-                                    .help("a cap has at most one field per role"),
+                                Diagnostic::new(
+                                    Code::DuplicateRole,
+                                    field.name.span,
+                                    format!(
+                                        "two fields of `{name}` have the role `{}`",
+                                        role_name(f.role)
+                                    ),
+                                )
+                                .label("second one here")
+                                .with_secondary(*first, "first one here")
+                                .help("a cap has at most one field per role"),
                             );
                             ok = false;
                         }
@@ -172,10 +209,14 @@ impl Ctx<'_> {
                     if let FieldKind::Rights { allowed } = &f.kind {
                         if let Some(first) = rights_field {
                             self.diags.push(
-                                Diagnostic::new(Code::DuplicateRole, field.name.span, format!("`{name}` has two rights fields"))
-                                    .label("second one here")
-                                    .with_secondary(first, "first one here")
-                                    .help("list every right in one `rights(...)` field"),
+                                Diagnostic::new(
+                                    Code::DuplicateRole,
+                                    field.name.span,
+                                    format!("`{name}` has two rights fields"),
+                                )
+                                .label("second one here")
+                                .with_secondary(first, "first one here")
+                                .help("list every right in one `rights(...)` field"),
                             );
                             ok = false;
                         }
@@ -191,23 +232,47 @@ impl Ctx<'_> {
         // Fields the object requires.
         if let (Some(object), true) = (object, ok) {
             let mut needs: Vec<(Role, String)> = Vec::new();
-            needs.push((Role::Object, "`#[object] ptr: ptr(align = ...)` to hold its address".into()));
+            needs.push((
+                Role::Object,
+                "`#[object] ptr: ptr(align = ...)` to hold its address".into(),
+            ));
             if object.size.table.len() > 1 {
-                needs.push((Role::SizeArg, format!("`#[size_arg]` to hold its size argument ({}..={})", object.size.min_arg(), object.size.max_arg())));
+                needs.push((
+                    Role::SizeArg,
+                    format!(
+                        "`#[size_arg]` to hold its size argument ({}..={})",
+                        object.size.min_arg(),
+                        object.size.max_arg()
+                    ),
+                ));
             }
             if object.kind == ast::ObjectKind::Untyped {
-                needs.push((Role::Watermark, "`#[watermark(unit = ...)]` to record how much of it is retyped".into()));
+                needs.push((
+                    Role::Watermark,
+                    "`#[watermark(unit = ...)]` to record how much of it is retyped".into(),
+                ));
                 if object.device {
-                    needs.push((Role::Device, "`#[device] is_device: bool` since it may be device memory".into()));
+                    needs.push((
+                        Role::Device,
+                        "`#[device] is_device: bool` since it may be device memory".into(),
+                    ));
                 }
             }
             for (role, what) in needs {
                 if !roles.contains_key(&role) {
                     self.diags.push(
-                        Diagnostic::new(Code::MissingObjectField, cap.name.span, format!("`{name}` names `{}` but has no `{}` field", object.name, role_name(role)))
-                            .label(format!("missing the `#[{}]` field", role_name(role)))
-                            .with_secondary(object.span, "object type declared here")
-                            .help(format!("add a field {what}")),
+                        Diagnostic::new(
+                            Code::MissingObjectField,
+                            cap.name.span,
+                            format!(
+                                "`{name}` names `{}` but has no `{}` field",
+                                object.name,
+                                role_name(role)
+                            ),
+                        )
+                        .label(format!("missing the `#[{}]` field", role_name(role)))
+                        .with_secondary(object.span, "object type declared here")
+                        .help(format!("add a field {what}")),
                     );
                     ok = false;
                 }
@@ -217,10 +282,16 @@ impl Ctx<'_> {
             for f in &fields {
                 if matches!(f.role, Role::Object | Role::SizeArg | Role::Watermark) {
                     self.diags.push(
-                        Diagnostic::new(Code::AttributeMisuse, f.span, format!("`#[{}]` on a cap that names no object", role_name(f.role)))
-                            .label("there is no object for this field to describe")
-                            .with_secondary(cap.name.span, format!("`{name}` has no `for Object`"))
-                            .help(format!("write `cap {name} for SomeObject`, or remove the attribute")),
+                        Diagnostic::new(
+                            Code::AttributeMisuse,
+                            f.span,
+                            format!("`#[{}]` on a cap that names no object", role_name(f.role)),
+                        )
+                        .label("there is no object for this field to describe")
+                        .with_secondary(cap.name.span, format!("`{name}` has no `for Object`"))
+                        .help(format!(
+                            "write `cap {name} for SomeObject`, or remove the attribute"
+                        )),
                     );
                     ok = false;
                 }
@@ -259,10 +330,14 @@ impl Ctx<'_> {
             FieldType::Uint(n) => {
                 if !(1..=64).contains(n) {
                     self.diags.push(
-                        Diagnostic::new(Code::FieldWidth, field.ty_span, format!("field `{fname}` of `{cap}` is {n} bits wide"))
-                            .label("not in 1..=64")
-                            .note("a field must fit in one 64-bit word")
-                            .help("use `u1` to `u64`"),
+                        Diagnostic::new(
+                            Code::FieldWidth,
+                            field.ty_span,
+                            format!("field `{fname}` of `{cap}` is {n} bits wide"),
+                        )
+                        .label("not in 1..=64")
+                        .note("a field must fit in one 64-bit word")
+                        .help("use `u1` to `u64`"),
                     );
                     return None;
                 }
@@ -281,10 +356,14 @@ impl Ctx<'_> {
                 let align_bits = value.trailing_zeros();
                 if align_bits >= address_bits {
                     self.diags.push(
-                        Diagnostic::new(Code::FieldWidth, align.span, format!("pointer `{fname}` of `{cap}` would be stored in 0 bits"))
-                            .label(format!("alignment 2^{align_bits}"))
-                            .note(format!("the target has {address_bits}-bit addresses"))
-                            .help("use a smaller alignment"),
+                        Diagnostic::new(
+                            Code::FieldWidth,
+                            align.span,
+                            format!("pointer `{fname}` of `{cap}` would be stored in 0 bits"),
+                        )
+                        .label(format!("alignment 2^{align_bits}"))
+                        .note(format!("the target has {address_bits}-bit addresses"))
+                        .help("use a smaller alignment"),
                     );
                     return None;
                 }
@@ -296,9 +375,13 @@ impl Ctx<'_> {
                     if let Some(id) = self.resolve_right(r) {
                         if allowed.contains(&id) {
                             self.diags.push(
-                                Diagnostic::new(Code::DuplicateName, r.span, format!("right `{}` is listed twice", r.name))
-                                    .label("listed again here")
-                                    .help("list each right once"),
+                                Diagnostic::new(
+                                    Code::DuplicateName,
+                                    r.span,
+                                    format!("right `{}` is listed twice", r.name),
+                                )
+                                .label("listed again here")
+                                .help("list each right once"),
                             );
                             return None;
                         }
@@ -311,9 +394,13 @@ impl Ctx<'_> {
                 let width = rights.len() as u32;
                 if width == 0 || width > 64 {
                     self.diags.push(
-                        Diagnostic::new(Code::FieldWidth, field.ty_span, format!("rights field `{fname}` of `{cap}` would be {width} bits wide"))
-                            .label("a rights mask has one bit per declared right")
-                            .help("declare between 1 and 64 rights in a `rights { ... }` block"),
+                        Diagnostic::new(
+                            Code::FieldWidth,
+                            field.ty_span,
+                            format!("rights field `{fname}` of `{cap}` would be {width} bits wide"),
+                        )
+                        .label("a rights mask has one bit per declared right")
+                        .help("declare between 1 and 64 rights in a `rights { ... }` block"),
                     );
                     return None;
                 }
@@ -338,26 +425,44 @@ impl Ctx<'_> {
                 identity = true;
                 continue;
             }
-            let new_role = ROLE_ATTRS.iter().find(|(n, _)| *n == aname).map(|(_, r)| *r).expect("listed");
+            let new_role = ROLE_ATTRS
+                .iter()
+                .find(|(n, _)| *n == aname)
+                .map(|(_, r)| *r)
+                .expect("listed");
             if role != Role::Plain {
                 self.diags.push(
-                    Diagnostic::new(Code::AttributeMisuse, attr.span, format!("field `{fname}` has two roles"))
-                        .label(format!("`#[{aname}]` after `#[{}]`", role_name(role)))
-                        .help("a field has at most one role; `#[identity]` may be added to any"),
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        format!("field `{fname}` has two roles"),
+                    )
+                    .label(format!("`#[{aname}]` after `#[{}]`", role_name(role)))
+                    .help("a field has at most one role; `#[identity]` may be added to any"),
                 );
                 return None;
             }
             let wanted = match new_role {
-                Role::Object => matches!(kind, FieldKind::Ptr { .. }).then_some(()).ok_or("a `ptr(...)`"),
-                Role::Device => matches!(kind, FieldKind::Bool).then_some(()).ok_or("`bool`"),
-                _ => matches!(kind, FieldKind::Uint).then_some(()).ok_or("an integer `uN`"),
+                Role::Object => matches!(kind, FieldKind::Ptr { .. })
+                    .then_some(())
+                    .ok_or("a `ptr(...)`"),
+                Role::Device => matches!(kind, FieldKind::Bool)
+                    .then_some(())
+                    .ok_or("`bool`"),
+                _ => matches!(kind, FieldKind::Uint)
+                    .then_some(())
+                    .ok_or("an integer `uN`"),
             };
             if let Err(expected) = wanted {
                 self.diags.push(
-                    Diagnostic::new(Code::AttributeMisuse, attr.span, format!("`#[{aname}]` needs a field of type {expected}"))
-                        .label(format!("on field `{fname}`"))
-                        .with_secondary(field.ty_span, "this type")
-                        .help(format!("change the field's type to {expected}")),
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        format!("`#[{aname}]` needs a field of type {expected}"),
+                    )
+                    .label(format!("on field `{fname}`"))
+                    .with_secondary(field.ty_span, "this type")
+                    .help(format!("change the field's type to {expected}")),
                 );
                 return None;
             }
@@ -376,9 +481,13 @@ impl Ctx<'_> {
                 };
                 if !unit.is_power_of_two() {
                     self.diags.push(
-                        Diagnostic::new(Code::AlignNotPowerOfTwo, attr.span, format!("the watermark unit of `{fname}` is not a power of two"))
-                            .label(format!("{unit} bytes"))
-                            .help("use a power of two such as 16"),
+                        Diagnostic::new(
+                            Code::AlignNotPowerOfTwo,
+                            attr.span,
+                            format!("the watermark unit of `{fname}` is not a power of two"),
+                        )
+                        .label(format!("{unit} bytes"))
+                        .help("use a power of two such as 16"),
                     );
                     return None;
                 }
@@ -392,10 +501,18 @@ impl Ctx<'_> {
 
         // Does the field hold every value it must?
         let needed: Option<(u64, String)> = match (role, object) {
-            (Role::SizeArg, Some(o)) => Some((o.size.max_arg(), format!("the largest size argument of `{}`", o.name))),
+            (Role::SizeArg, Some(o)) => Some((
+                o.size.max_arg(),
+                format!("the largest size argument of `{}`", o.name),
+            )),
             (Role::Watermark, Some(o)) => Some((
                 (1u64 << o.size.max_bits().min(63)) >> unit_bits,
-                format!("the size of the largest `{}` ({} bytes) in units of {}", o.name, bytes(1 << o.size.max_bits().min(63)), 1u64 << unit_bits),
+                format!(
+                    "the size of the largest `{}` ({}) in units of {}",
+                    o.name,
+                    bytes(1 << o.size.max_bits().min(63)),
+                    1u64 << unit_bits
+                ),
             )),
             _ => None,
         };
@@ -403,22 +520,59 @@ impl Ctx<'_> {
             && bits_for(max) > width
         {
             self.diags.push(
-                Diagnostic::new(Code::FieldTooNarrow, field.ty_span, format!("field `{fname}` of `{cap}` is too narrow"))
-                    .label(format!("{width} bits hold at most {}", if width >= 64 { u64::MAX } else { (1u64 << width) - 1 }))
-                    .note(format!("it must hold {max}, {what}, which needs {} bits", bits_for(max)))
-                    .help(format!("make it `u{}`", bits_for(max))),
+                Diagnostic::new(
+                    Code::FieldTooNarrow,
+                    field.ty_span,
+                    format!("field `{fname}` of `{cap}` is too narrow"),
+                )
+                .label(format!(
+                    "{width} bits hold at most {}",
+                    if width >= 64 {
+                        u64::MAX
+                    } else {
+                        (1u64 << width) - 1
+                    }
+                ))
+                .note(format!(
+                    "it must hold {max}, {what}, which needs {} bits",
+                    bits_for(max)
+                ))
+                .help(format!("make it `u{}`", bits_for(max))),
             );
             return None;
         }
         if let (Role::Object, Some(o), FieldKind::Ptr { align_bits }) = (role, object, &kind) {
-            let guaranteed = o.size.table.iter().map(|(_, b)| o.align_bits_for(*b)).min().unwrap_or(0);
+            let guaranteed = o
+                .size
+                .table
+                .iter()
+                .map(|(_, b)| o.align_bits_for(*b))
+                .min()
+                .unwrap_or(0);
             if *align_bits > guaranteed {
                 self.diags.push(
-                    Diagnostic::new(Code::MisalignedPointer, field.ty_span, format!("pointer `{fname}` assumes more alignment than `{}` has", o.name))
-                        .label(format!("stores addresses aligned to {} bytes", bytes(1 << align_bits)))
-                        .with_secondary(o.span, format!("the smallest `{}` is aligned to {} bytes", o.name, bytes(1 << guaranteed)))
-                        .note("the low bits of the address would be dropped when the pointer is stored")
-                        .help(format!("use `ptr(align = {})`", 1u64 << guaranteed)),
+                    Diagnostic::new(
+                        Code::MisalignedPointer,
+                        field.ty_span,
+                        format!(
+                            "pointer `{fname}` assumes more alignment than `{}` has",
+                            o.name
+                        ),
+                    )
+                    .label(format!(
+                        "stores addresses aligned to {}",
+                        bytes(1 << align_bits)
+                    ))
+                    .with_secondary(
+                        o.span,
+                        format!(
+                            "the smallest `{}` is aligned to {}",
+                            o.name,
+                            bytes(1 << guaranteed)
+                        ),
+                    )
+                    .note("the low bits of the address would be dropped when the pointer is stored")
+                    .help(format!("use `ptr(align = {})`", 1u64 << guaranteed)),
                 );
                 return None;
             }
@@ -438,7 +592,13 @@ impl Ctx<'_> {
     }
 
     /// Places the fields; reports the budget when they do not fit.
-    fn lay_out(&mut self, name: &str, cap: &ast::CapItem, tag_bits: u32, fields: &mut [CapField]) -> bool {
+    fn lay_out(
+        &mut self,
+        name: &str,
+        cap: &ast::CapItem,
+        tag_bits: u32,
+        fields: &mut [CapField],
+    ) -> bool {
         let mut used = [tag_bits, 0u32];
         for i in 0..fields.len() {
             let width = fields[i].width as u32;
@@ -471,8 +631,12 @@ impl Ctx<'_> {
     }
 
     fn unknown_attribute(&mut self, ident: &ast::Ident, name: &str, known: &[&str], on: &str) {
-        let mut d = Diagnostic::new(Code::UnknownAttribute, ident.span, format!("unknown {on} attribute `#[{name}]`"))
-            .label("not an attribute capc knows");
+        let mut d = Diagnostic::new(
+            Code::UnknownAttribute,
+            ident.span,
+            format!("unknown {on} attribute `#[{name}]`"),
+        )
+        .label("not an attribute capc knows");
         d = match crate::diag::closest(name, known.iter().copied()) {
             Some(c) => d.help(format!("did you mean `#[{c}]`?")),
             None => d.help(format!("{on} attributes are {}", super::list(known))),
@@ -482,14 +646,21 @@ impl Ctx<'_> {
 
     fn attr_takes_no_args(&mut self, attr: &ast::Attribute) {
         self.diags.push(
-            Diagnostic::new(Code::AttributeMisuse, attr.span, format!("`#[{}]` takes no arguments", attr.name.name))
-                .label("unexpected arguments")
-                .help(format!("write `#[{}]`", attr.name.name)),
+            Diagnostic::new(
+                Code::AttributeMisuse,
+                attr.span,
+                format!("`#[{}]` takes no arguments", attr.name.name),
+            )
+            .label("unexpected arguments")
+            .help(format!("write `#[{}]`", attr.name.name)),
         );
     }
 }
 
 /// The attribute that gives a field `role`.
 pub fn role_name(role: Role) -> &'static str {
-    ROLE_ATTRS.iter().find(|(_, r)| *r == role).map_or("plain", |(n, _)| n)
+    ROLE_ATTRS
+        .iter()
+        .find(|(_, r)| *r == role)
+        .map_or("plain", |(n, _)| n)
 }

@@ -50,7 +50,11 @@ pub(super) enum ConstState {
 
 impl Ctx<'_> {
     /// Evaluates `expr` with `param` (name, value) in scope.
-    pub(super) fn eval(&mut self, expr: &Expr, param: Option<(&str, u64)>) -> Result<u64, EvalError> {
+    pub(super) fn eval(
+        &mut self,
+        expr: &Expr,
+        param: Option<(&str, u64)>,
+    ) -> Result<u64, EvalError> {
         match &expr.kind {
             ExprKind::Int(v) => Ok(*v),
             ExprKind::Name(name) => {
@@ -105,22 +109,21 @@ impl Ctx<'_> {
     pub(super) fn report_eval(&mut self, error: EvalError) {
         let diagnostic = match error {
             EvalError::Reported => return,
-            EvalError::Overflow { span, op, lhs, rhs } => Diagnostic::new(
-                Code::Overflow,
-                span,
-                "integer overflow in expression",
-            )
-            .label(format!("`{lhs} {} {rhs}` does not fit in 64 bits", op.symbol()))
-            .note("spec arithmetic is unsigned 64-bit and checked")
-            .help("use smaller values"),
-            EvalError::Underflow { span, lhs, rhs } => Diagnostic::new(
-                Code::Underflow,
-                span,
-                "subtraction below zero",
-            )
-            .label(format!("`{lhs} - {rhs}` is negative"))
-            .note("spec arithmetic is unsigned: values cannot be negative")
-            .help("reorder the expression so the result stays at or above zero"),
+            EvalError::Overflow { span, op, lhs, rhs } => {
+                Diagnostic::new(Code::Overflow, span, "integer overflow in expression")
+                    .label(format!(
+                        "`{lhs} {} {rhs}` does not fit in 64 bits",
+                        op.symbol()
+                    ))
+                    .note("spec arithmetic is unsigned 64-bit and checked")
+                    .help("use smaller values")
+            }
+            EvalError::Underflow { span, lhs, rhs } => {
+                Diagnostic::new(Code::Underflow, span, "subtraction below zero")
+                    .label(format!("`{lhs} - {rhs}` is negative"))
+                    .note("spec arithmetic is unsigned: values cannot be negative")
+                    .help("reorder the expression so the result stays at or above zero")
+            }
         };
         self.diags.push(diagnostic);
     }
@@ -188,13 +191,17 @@ pub fn bits_for(max: u64) -> u32 {
     64 - max.leading_zeros()
 }
 
-/// A byte count as people read it: `4096 (4 KiB)`.
+/// A byte count as people read it: `4096 bytes (4 KiB)`.
 pub fn bytes(value: u64) -> String {
     const UNITS: [(u32, &str); 4] = [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")];
     for (shift, unit) in UNITS {
         if value >= 1 << shift && value % (1 << shift) == 0 {
-            return format!("{value} ({} {unit})", value >> shift);
+            return format!("{value} bytes ({} {unit})", value >> shift);
         }
     }
-    format!("{value}")
+    if value == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{value} bytes")
+    }
 }

@@ -68,14 +68,19 @@ impl Ctx<'_> {
             if let Some(cap) = cap {
                 if let Some(first) = invoked.insert(cap, set.name.span) {
                     self.diags.push(
-                        Diagnostic::new(Code::DuplicateName, set.name.span, format!("invocations on `{}` are declared twice", set.name.name))
-                            .label("declared again here")
-                            .with_secondary(first, "first declared here")
-                            .help("put every method of this cap type in one `invocations` block"),
+                        Diagnostic::new(
+                            Code::DuplicateName,
+                            set.name.span,
+                            format!("invocations on `{}` are declared twice", set.name.name),
+                        )
+                        .label("declared again here")
+                        .with_secondary(first, "first declared here")
+                        .help("put every method of this cap type in one `invocations` block"),
                     );
                     continue;
                 }
-                if let Some(m) = self.check_set(item, set, SetKind::Invocations, Some(cap), &known) {
+                if let Some(m) = self.check_set(item, set, SetKind::Invocations, Some(cap), &known)
+                {
                     invocations.push(m);
                 }
             }
@@ -108,10 +113,17 @@ impl Ctx<'_> {
         for (index, method) in set.methods.iter().enumerate() {
             if let Some(first) = names.insert(&method.name.name, method.name.span) {
                 self.diags.push(
-                    Diagnostic::new(Code::DuplicateName, method.name.span, format!("method `{}` is defined twice in `{}`", method.name.name, set.name.name))
-                        .label("defined again here")
-                        .with_secondary(first, "first defined here")
-                        .help("rename one of them"),
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        method.name.span,
+                        format!(
+                            "method `{}` is defined twice in `{}`",
+                            method.name.name, set.name.name
+                        ),
+                    )
+                    .label("defined again here")
+                    .with_secondary(first, "first defined here")
+                    .help("rename one of them"),
                 );
                 ok = false;
                 continue;
@@ -150,10 +162,14 @@ impl Ctx<'_> {
             for p in params {
                 if let Some(first) = seen.insert(&p.name.name, p.name.span) {
                     self.diags.push(
-                        Diagnostic::new(Code::DuplicateName, p.name.span, format!("`{}` is named twice in `{mname}`", p.name.name))
-                            .label("named again here")
-                            .with_secondary(first, "first named here")
-                            .help("give each parameter and result its own name"),
+                        Diagnostic::new(
+                            Code::DuplicateName,
+                            p.name.span,
+                            format!("`{}` is named twice in `{mname}`", p.name.name),
+                        )
+                        .label("named again here")
+                        .with_secondary(first, "first named here")
+                        .help("give each parameter and result its own name"),
                     );
                     ok = false;
                     continue;
@@ -178,7 +194,12 @@ impl Ctx<'_> {
             };
             match (kind, cap.and_then(|c| known.caps[c].as_ref())) {
                 (SetKind::Interface, _) => {
-                    self.not_valid_here(r.span, "`requires` in an interface", "an RPC is made through an endpoint; rights of kernel invocations only", "remove the clause");
+                    self.not_valid_here(
+                        r.span,
+                        "`requires` in an interface",
+                        "an RPC is made through an endpoint; rights of kernel invocations only",
+                        "remove the clause",
+                    );
                     ok = false;
                 }
                 (SetKind::Invocations, Some(invoked)) => {
@@ -200,7 +221,8 @@ impl Ctx<'_> {
                 match set.variants.iter().position(|x| x.name == v.name) {
                     Some(i) => error_indices.push(i),
                     None => {
-                        let names: Vec<&str> = set.variants.iter().map(|x| x.name.as_str()).collect();
+                        let names: Vec<&str> =
+                            set.variants.iter().map(|x| x.name.as_str()).collect();
                         self.unknown(v, &format!("error of `{}`", set.name), names);
                         ok = false;
                     }
@@ -230,26 +252,46 @@ impl Ctx<'_> {
                     ParamKind::Cap { .. } => caps += 1,
                 }
             }
-            if which == "request" && donation.as_ref().is_some_and(|d| matches!(d.kind, model::DonationKind::Untyped(_))) {
+            if which == "request"
+                && donation
+                    .as_ref()
+                    .is_some_and(|d| matches!(d.kind, model::DonationKind::Untyped(_)))
+            {
                 caps += 1;
             }
             if words > target.message_words as u64 {
                 self.diags.push(
-                    Diagnostic::new(Code::MessageTooLong, method.name.span, format!("the {which} of `{mname}` takes {words} message words"))
-                        .label(format!("more than {} words", target.message_words))
-                        .with_secondary(target.span, format!("`message_words = {}`", target.message_words))
-                        .note(format!("words: {}", parts.join(" + ")))
-                        .help("pass large data in a shared frame (a `lend cap`) instead of the message"),
+                    Diagnostic::new(
+                        Code::MessageTooLong,
+                        method.name.span,
+                        format!("the {which} of `{mname}` takes {words} message words"),
+                    )
+                    .label(format!("more than {} words", target.message_words))
+                    .with_secondary(
+                        target.span,
+                        format!("`message_words = {}`", target.message_words),
+                    )
+                    .note(format!("words: {}", parts.join(" + ")))
+                    .help(
+                        "pass large data in a shared frame (a `lend cap`) instead of the message",
+                    ),
                 );
                 ok = false;
             }
             if caps > target.caps_per_message as u64 {
                 self.diags.push(
-                    Diagnostic::new(Code::TooManyCaps, method.name.span, format!("the {which} of `{mname}` carries {caps} capabilities"))
-                        .label(format!("more than {}", target.caps_per_message))
-                        .with_secondary(target.span, format!("`caps_per_message = {}`", target.caps_per_message))
-                        .note("a donated Untyped counts as one capability")
-                        .help("pass several caps in one CNode, or split the method"),
+                    Diagnostic::new(
+                        Code::TooManyCaps,
+                        method.name.span,
+                        format!("the {which} of `{mname}` carries {caps} capabilities"),
+                    )
+                    .label(format!("more than {}", target.caps_per_message))
+                    .with_secondary(
+                        target.span,
+                        format!("`caps_per_message = {}`", target.caps_per_message),
+                    )
+                    .note("a donated Untyped counts as one capability")
+                    .help("pass several caps in one CNode, or split the method"),
                 );
                 ok = false;
             }
@@ -281,15 +323,24 @@ impl Ctx<'_> {
         })
     }
 
-    fn check_param(&mut self, p: &ast::Param, kind: SetKind, known: &Known<'_>) -> Option<ParamKind> {
+    fn check_param(
+        &mut self,
+        p: &ast::Param,
+        kind: SetKind,
+        known: &Known<'_>,
+    ) -> Option<ParamKind> {
         let scalar_ok = |ctx: &mut Self, s: Scalar| -> bool {
             if let Scalar::Uint(n) = s
                 && !(1..=64).contains(&n)
             {
                 ctx.diags.push(
-                    Diagnostic::new(Code::FieldWidth, p.ty_span, format!("`{}` is {n} bits wide", p.name.name))
-                        .label("not in 1..=64")
-                        .help("use `u1` to `u64`, or `word`"),
+                    Diagnostic::new(
+                        Code::FieldWidth,
+                        p.ty_span,
+                        format!("`{}` is {n} bits wide", p.name.name),
+                    )
+                    .label("not in 1..=64")
+                    .help("use `u1` to `u64`, or `word`"),
                 );
                 return false;
             }
@@ -305,9 +356,13 @@ impl Ctx<'_> {
                 let max = known.target.message_words as u64 * 64;
                 if n == 0 || n > max {
                     self.diags.push(
-                        Diagnostic::new(Code::EmptyArray, len.span, format!("array `{}` has {n} elements", p.name.name))
-                            .label(format!("not in 1..={max}"))
-                            .help("an array carries at least one element and fits in one message"),
+                        Diagnostic::new(
+                            Code::EmptyArray,
+                            len.span,
+                            format!("array `{}` has {n} elements", p.name.name),
+                        )
+                        .label(format!("not in 1..={max}"))
+                        .help("an array carries at least one element and fits in one message"),
                     );
                     return None;
                 }
@@ -323,7 +378,11 @@ impl Ctx<'_> {
                     words: n.div_ceil(per_word),
                 })
             }
-            ParamType::Cap { transfer, cap, rights } => {
+            ParamType::Cap {
+                transfer,
+                cap,
+                rights,
+            } => {
                 let id = self.resolve(cap, "a cap type", |s| match s {
                     TypeSym::Cap(i) => Some(i),
                     _ => None,
@@ -388,10 +447,14 @@ impl Ctx<'_> {
         }
         if let Some(extra) = method.donations.get(1) {
             self.diags.push(
-                Diagnostic::new(Code::DuplicateStatement, extra.span(), format!("`{mname}` declares two donations"))
-                    .label("second donation")
-                    .with_secondary(method.donations[0].span(), "first donation")
-                    .help("a method takes one donation"),
+                Diagnostic::new(
+                    Code::DuplicateStatement,
+                    extra.span(),
+                    format!("`{mname}` declares two donations"),
+                )
+                .label("second donation")
+                .with_secondary(method.donations[0].span(), "first donation")
+                .help("a method takes one donation"),
             );
             *ok = false;
         }
@@ -406,7 +469,12 @@ impl Ctx<'_> {
                 *ok = false;
             }
             if let Some(o) = method.out_of_budget.first() {
-                self.not_valid_here(o.span, "`out_of_budget` without a donation", "there is no budget to run out of", "remove the clause, or add a donation");
+                self.not_valid_here(
+                    o.span,
+                    "`out_of_budget` without a donation",
+                    "there is no budget to run out of",
+                    "remove the clause, or add a donation",
+                );
                 *ok = false;
             }
             return None;
@@ -420,15 +488,22 @@ impl Ctx<'_> {
                 });
                 match id.and_then(|i| known.caps[i].as_ref().map(|c| (i, c))) {
                     Some((i, c)) => {
-                        let is_memory = c.object.and_then(|o| known.objects[o.index()].as_ref()).is_some_and(|o| o.kind == ast::ObjectKind::Untyped);
+                        let is_memory = c
+                            .object
+                            .and_then(|o| known.objects[o.index()].as_ref())
+                            .is_some_and(|o| o.kind == ast::ObjectKind::Untyped);
                         if is_memory {
                             Some(model::DonationKind::Untyped(CapId(i as u32)))
                         } else {
                             self.diags.push(
-                                Diagnostic::new(Code::DonationNotMemory, cap.span, format!("`{}` is not a cap to untyped memory", cap.name))
-                                    .label("cannot be donated")
-                                    .with_secondary(c.span, "cap type declared here")
-                                    .help("donate a cap to an `untyped` object, or `quota N`"),
+                                Diagnostic::new(
+                                    Code::DonationNotMemory,
+                                    cap.span,
+                                    format!("`{}` is not a cap to untyped memory", cap.name),
+                                )
+                                .label("cannot be donated")
+                                .with_secondary(c.span, "cap type declared here")
+                                .help("donate a cap to an `untyped` object, or `quota N`"),
                             );
                             None
                         }
@@ -459,18 +534,33 @@ impl Ctx<'_> {
                 (Some(e), Some(_)) => self.eval_reported(e, None),
                 (None, Some(p)) => {
                     self.diags.push(
-                        Diagnostic::new(Code::AllocationSizeArg, a.object.span, format!("`{}` needs its size argument `{p}`", object.name))
-                            .label("size argument missing")
-                            .help(format!("write `{}({})`", object.name, object.size.min_arg())),
+                        Diagnostic::new(
+                            Code::AllocationSizeArg,
+                            a.object.span,
+                            format!("`{}` needs its size argument `{p}`", object.name),
+                        )
+                        .label("size argument missing")
+                        .help(format!(
+                            "write `{}({})`",
+                            object.name,
+                            object.size.min_arg()
+                        )),
                     );
                     None
                 }
                 (Some(e), None) => {
                     self.diags.push(
-                        Diagnostic::new(Code::AllocationSizeArg, e.span, format!("`{}` has a fixed size and takes no size argument", object.name))
-                            .label("unexpected size argument")
-                            .with_secondary(object.span, "declared without a size parameter")
-                            .help(format!("write `{}`", object.name)),
+                        Diagnostic::new(
+                            Code::AllocationSizeArg,
+                            e.span,
+                            format!(
+                                "`{}` has a fixed size and takes no size argument",
+                                object.name
+                            ),
+                        )
+                        .label("unexpected size argument")
+                        .with_secondary(object.span, "declared without a size parameter")
+                        .help(format!("write `{}`", object.name)),
                     );
                     None
                 }
@@ -480,13 +570,26 @@ impl Ctx<'_> {
                 continue;
             };
             let Some(size_bits) = object.size.size_bits(arg) else {
-                let allowed: Vec<String> = object.size.table.iter().map(|(a, _)| a.to_string()).collect();
-                let shown = if allowed.len() > 8 { format!("{}..={}", object.size.min_arg(), object.size.max_arg()) } else { allowed.join(", ") };
+                let allowed: Vec<String> = object
+                    .size
+                    .table
+                    .iter()
+                    .map(|(a, _)| a.to_string())
+                    .collect();
+                let shown = if allowed.len() > 8 {
+                    format!("{}..={}", object.size.min_arg(), object.size.max_arg())
+                } else {
+                    allowed.join(", ")
+                };
                 self.diags.push(
-                    Diagnostic::new(Code::AllocationSizeArg, a.arg.as_ref().expect("parameterised").span, format!("`{}({arg})` is not a valid size", object.name))
-                        .label(format!("`{}` is outside the allowed values", arg))
-                        .with_secondary(object.span, format!("allowed: {shown}"))
-                        .help("use an allowed size argument"),
+                    Diagnostic::new(
+                        Code::AllocationSizeArg,
+                        a.arg.as_ref().expect("parameterised").span,
+                        format!("`{}({arg})` is not a valid size", object.name),
+                    )
+                    .label(format!("`{}` is outside the allowed values", arg))
+                    .with_secondary(object.span, format!("allowed: {shown}"))
+                    .help("use an allowed size argument"),
                 );
                 *ok = false;
                 continue;
@@ -501,20 +604,38 @@ impl Ctx<'_> {
                 continue;
             }
             if let Some(model::DonationKind::Untyped(cap)) = &donation_kind {
-                let retypable = known.retypes.iter().any(|r| r.source == *cap && r.targets.contains(&model::ObjectId(oid as u32)));
+                let retypable = known
+                    .retypes
+                    .iter()
+                    .any(|r| r.source == *cap && r.targets.contains(&model::ObjectId(oid as u32)));
                 if !retypable {
                     let cap_name = &known.caps[cap.index()].as_ref().expect("resolved").name;
                     self.diags.push(
-                        Diagnostic::new(Code::AllocationNotRetypable, a.object.span, format!("`{cap_name}` cannot be retyped into `{}`", object.name))
-                            .label("allocated from the donation")
-                            .with_secondary(donation.span(), "the donation")
-                            .help(format!("add `{}` to the `into` list of `retype {cap_name}`", object.name)),
+                        Diagnostic::new(
+                            Code::AllocationNotRetypable,
+                            a.object.span,
+                            format!("`{cap_name}` cannot be retyped into `{}`", object.name),
+                        )
+                        .label("allocated from the donation")
+                        .with_secondary(donation.span(), "the donation")
+                        .help(format!(
+                            "add `{}` to the `into` list of `retype {cap_name}`",
+                            object.name
+                        )),
                     );
                     *ok = false;
                     continue;
                 }
             }
-            allocations.push((model::Allocation { object: model::ObjectId(oid as u32), arg, size_bits, count }, object.align_bits_for(size_bits)));
+            allocations.push((
+                model::Allocation {
+                    object: model::ObjectId(oid as u32),
+                    arg,
+                    size_bits,
+                    count,
+                },
+                object.align_bits_for(size_bits),
+            ));
         }
 
         // Out-of-budget error.
@@ -522,19 +643,27 @@ impl Ctx<'_> {
         match (method.out_of_budget.as_slice(), errors) {
             ([], _) => {
                 self.diags.push(
-                    Diagnostic::new(Code::OutOfBudgetError, donation.span(), format!("`{mname}` does not say which error means the donation ran out"))
-                        .label("a donation needs an out-of-budget error")
-                        .help("add `out_of_budget OutOfBudget;` and list `OutOfBudget` in `errors`"),
+                    Diagnostic::new(
+                        Code::OutOfBudgetError,
+                        donation.span(),
+                        format!("`{mname}` does not say which error means the donation ran out"),
+                    )
+                    .label("a donation needs an out-of-budget error")
+                    .help("add `out_of_budget OutOfBudget;` and list `OutOfBudget` in `errors`"),
                 );
                 *ok = false;
             }
             ([v, rest @ ..], Some(e)) => {
                 if let Some(extra) = rest.first() {
                     self.diags.push(
-                        Diagnostic::new(Code::DuplicateStatement, extra.span, "`out_of_budget` is given twice")
-                            .label("given again here")
-                            .with_secondary(v.span, "first given here")
-                            .help("keep one"),
+                        Diagnostic::new(
+                            Code::DuplicateStatement,
+                            extra.span,
+                            "`out_of_budget` is given twice",
+                        )
+                        .label("given again here")
+                        .with_secondary(v.span, "first given here")
+                        .help("keep one"),
                     );
                     *ok = false;
                 }
@@ -543,14 +672,19 @@ impl Ctx<'_> {
                     Some(i) if error_indices.contains(&i) => out_of_budget = Some(i),
                     Some(_) => {
                         self.diags.push(
-                            Diagnostic::new(Code::OutOfBudgetError, v.span, format!("`{}` is not among the errors `{mname}` returns", v.name))
-                                .label("the out-of-budget error")
-                                .help(format!("add `{}` to the method's `errors` clause", v.name)),
+                            Diagnostic::new(
+                                Code::OutOfBudgetError,
+                                v.span,
+                                format!("`{}` is not among the errors `{mname}` returns", v.name),
+                            )
+                            .label("the out-of-budget error")
+                            .help(format!("add `{}` to the method's `errors` clause", v.name)),
                         );
                         *ok = false;
                     }
                     None => {
-                        let names: Vec<&str> = set.variants.iter().map(|x| x.name.as_str()).collect();
+                        let names: Vec<&str> =
+                            set.variants.iter().map(|x| x.name.as_str()).collect();
                         self.unknown(v, &format!("error of `{}`", set.name), names);
                         *ok = false;
                     }
@@ -571,28 +705,52 @@ impl Ctx<'_> {
         let mut cursor: u64 = 0;
         let mut steps = Vec::new();
         for (a, align_bits) in &allocations {
-            let name = &known.objects[a.object.index()].as_ref().expect("checked").name;
-            let shown = match known.objects[a.object.index()].as_ref().and_then(|o| o.size.param.as_ref()) {
+            let name = &known.objects[a.object.index()]
+                .as_ref()
+                .expect("checked")
+                .name;
+            let shown = match known.objects[a.object.index()]
+                .as_ref()
+                .and_then(|o| o.size.param.as_ref())
+            {
                 Some(_) => format!("{name}({})", a.arg),
                 None => name.clone(),
             };
             let align = 1u64 << align_bits;
-            let total = a.count.checked_mul(1u64 << a.size_bits).and_then(|t| cursor.checked_next_multiple_of(align).and_then(|c| c.checked_add(t)));
+            let total = a.count.checked_mul(1u64 << a.size_bits).and_then(|t| {
+                cursor
+                    .checked_next_multiple_of(align)
+                    .and_then(|c| c.checked_add(t))
+            });
             let Some(end) = total else {
                 self.diags.push(
-                    Diagnostic::new(Code::Overflow, method.name.span, format!("the worst-case allocation of `{mname}` overflows 64 bits"))
-                        .label("at this method")
-                        .help("allocate fewer objects per call"),
+                    Diagnostic::new(
+                        Code::Overflow,
+                        method.name.span,
+                        format!("the worst-case allocation of `{mname}` overflows 64 bits"),
+                    )
+                    .label("at this method")
+                    .help("allocate fewer objects per call"),
                 );
                 *ok = false;
                 return None;
             };
-            steps.push(format!("{} x {shown} = {} x {} = {} bytes", a.count, a.count, 1u64 << a.size_bits, a.count << a.size_bits));
+            steps.push(format!(
+                "{} x {shown} = {} x {} = {} bytes",
+                a.count,
+                a.count,
+                1u64 << a.size_bits,
+                a.count << a.size_bits
+            ));
             cursor = end;
         }
         if cursor > min_bytes {
-            let mut d = Diagnostic::new(Code::DonationTooSmall, donation.span(), format!("`{mname}` may allocate more than its caller donates"))
-                .label(format!("at least {} bytes donated", bytes(min_bytes)));
+            let mut d = Diagnostic::new(
+                Code::DonationTooSmall,
+                donation.span(),
+                format!("`{mname}` may allocate more than its caller donates"),
+            )
+            .label(format!("at least {} donated", bytes(min_bytes)));
             for a in &method.allocations {
                 d = d.with_secondary(a.span, "allocated per call");
             }
@@ -600,7 +758,7 @@ impl Ctx<'_> {
                 d = d.note(step);
             }
             d = d
-                .note(format!("worst case, placed largest alignment first: {} bytes > {} bytes donated", bytes(cursor), bytes(min_bytes)))
+                .note(format!("worst case, placed largest alignment first: {} > {} donated", bytes(cursor), bytes(min_bytes)))
                 .help(format!("raise the minimum donation to at least {cursor} bytes, or allocate less per call"));
             self.diags.push(d);
             *ok = false;
@@ -615,19 +773,36 @@ impl Ctx<'_> {
         })
     }
 
-    fn amplification(&mut self, span: Span, cap: &model::CapType, right: &str, rights: &[model::Right]) {
-        let carried: Vec<&str> = cap.rights.iter().map(|r| rights[r.index()].name.as_str()).collect();
+    fn amplification(
+        &mut self,
+        span: Span,
+        cap: &model::CapType,
+        right: &str,
+        rights: &[model::Right],
+    ) {
+        let carried: Vec<&str> = cap
+            .rights
+            .iter()
+            .map(|r| rights[r.index()].name.as_str())
+            .collect();
         let note = if carried.is_empty() {
             format!("`{}` carries no rights", cap.name)
         } else {
             format!("`{}` carries at most {}", cap.name, list(&carried))
         };
         self.diags.push(
-            Diagnostic::new(Code::RightsAmplification, span, format!("`{}` can never carry the right `{right}`", cap.name))
-                .label("required here")
-                .with_secondary(cap.span, "cap type declared here")
-                .note(note)
-                .help(format!("add `{right}` to the `rights(...)` field of `{}`, or do not require it", cap.name)),
+            Diagnostic::new(
+                Code::RightsAmplification,
+                span,
+                format!("`{}` can never carry the right `{right}`", cap.name),
+            )
+            .label("required here")
+            .with_secondary(cap.span, "cap type declared here")
+            .note(note)
+            .help(format!(
+                "add `{right}` to the `rights(...)` field of `{}`, or do not require it",
+                cap.name
+            )),
         );
     }
 

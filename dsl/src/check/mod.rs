@@ -118,11 +118,20 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let caps = ctx.check_caps(target.as_ref(), &objects, &rights);
     let retypes = ctx.check_retypes(&objects, &caps);
     let error_sets = ctx.error_sets();
-    let (invocations, interfaces) =
-        ctx.check_methods(target.as_ref(), &objects, &caps, &rights, &retypes, &error_sets);
+    let (invocations, interfaces) = ctx.check_methods(
+        target.as_ref(),
+        &objects,
+        &caps,
+        &rights,
+        &retypes,
+        &error_sets,
+    );
     ctx.lint_unused(&caps, &rights);
 
-    let docs = files.first().map(|(_, f)| f.docs.clone()).unwrap_or_default();
+    let docs = files
+        .first()
+        .map(|(_, f)| f.docs.clone())
+        .unwrap_or_default();
     let has_errors = ctx.diags.iter().any(Diagnostic::is_error);
     let spec = match (has_errors, target) {
         (false, Some(target)) => Some(Spec {
@@ -145,7 +154,11 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
 impl<'a> Ctx<'a> {
     fn reject_misplaced_attributes(&mut self) {
         let all = [
-            self.items.consts.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            self.items
+                .consts
+                .iter()
+                .map(|(i, _)| *i)
+                .collect::<Vec<_>>(),
             self.items.targets.iter().map(|(i, _)| *i).collect(),
             self.items.objects.iter().map(|(i, _)| *i).collect(),
             self.items.errors.iter().map(|(i, _)| *i).collect(),
@@ -172,16 +185,32 @@ impl<'a> Ctx<'a> {
     fn collect_names(&mut self) {
         let mut entries: Vec<(Ident, TypeSym)> = Vec::new();
         entries.extend(
-            self.items.objects.iter().enumerate().map(|(i, (_, o))| (o.name.clone(), TypeSym::Object(i))),
+            self.items
+                .objects
+                .iter()
+                .enumerate()
+                .map(|(i, (_, o))| (o.name.clone(), TypeSym::Object(i))),
         );
         entries.extend(
-            self.items.caps.iter().enumerate().map(|(i, (_, c))| (c.name.clone(), TypeSym::Cap(i))),
+            self.items
+                .caps
+                .iter()
+                .enumerate()
+                .map(|(i, (_, c))| (c.name.clone(), TypeSym::Cap(i))),
         );
         entries.extend(
-            self.items.errors.iter().enumerate().map(|(i, (_, e))| (e.name.clone(), TypeSym::Errors(i))),
+            self.items
+                .errors
+                .iter()
+                .enumerate()
+                .map(|(i, (_, e))| (e.name.clone(), TypeSym::Errors(i))),
         );
         entries.extend(
-            self.items.interfaces.iter().enumerate().map(|(i, (_, m))| (m.name.clone(), TypeSym::Interface(i))),
+            self.items
+                .interfaces
+                .iter()
+                .enumerate()
+                .map(|(i, (_, m))| (m.name.clone(), TypeSym::Interface(i))),
         );
         // Report in source order, whatever the kinds.
         entries.sort_by_key(|(ident, _)| ident.span);
@@ -205,7 +234,12 @@ impl<'a> Ctx<'a> {
                 self.right_index.insert(ident.name.clone(), index);
             }
         }
-        let consts: Vec<Ident> = self.items.consts.iter().map(|(_, c)| c.name.clone()).collect();
+        let consts: Vec<Ident> = self
+            .items
+            .consts
+            .iter()
+            .map(|(_, c)| c.name.clone())
+            .collect();
         for (i, ident) in consts.into_iter().enumerate() {
             if let Some(&first) = self.const_index.get(&ident.name) {
                 let span = self.items.consts[first].1.name.span;
@@ -269,7 +303,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn unknown<'c>(&mut self, ident: &Ident, expected: &str, candidates: impl IntoIterator<Item = &'c str>) {
+    fn unknown<'c>(
+        &mut self,
+        ident: &Ident,
+        expected: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+    ) {
         let candidates: Vec<&str> = candidates.into_iter().collect();
         let mut d = Diagnostic::new(
             Code::UnknownName,
@@ -290,7 +329,12 @@ impl<'a> Ctx<'a> {
         match self.right_index.get(&ident.name) {
             Some(&i) => Some(model::RightId(i as u32)),
             None => {
-                let names: Vec<String> = self.items.rights.iter().map(|r| r.name.name.clone()).collect();
+                let names: Vec<String> = self
+                    .items
+                    .rights
+                    .iter()
+                    .map(|r| r.name.name.clone())
+                    .collect();
                 self.unknown(ident, "right", names.iter().map(String::as_str));
                 None
             }
@@ -372,10 +416,14 @@ impl<'a> Ctx<'a> {
             if let Some((_, earlier)) = values.get(known) {
                 let earlier = *earlier;
                 self.diags.push(
-                    Diagnostic::new(Code::DuplicateStatement, setting.key.span, format!("`{key}` is set twice"))
-                        .label("set again here")
-                        .with_secondary(earlier, "first set here")
-                        .help("keep one of them"),
+                    Diagnostic::new(
+                        Code::DuplicateStatement,
+                        setting.key.span,
+                        format!("`{key}` is set twice"),
+                    )
+                    .label("set again here")
+                    .with_secondary(earlier, "first set here")
+                    .help("keep one of them"),
                 );
                 continue;
             }
@@ -383,16 +431,31 @@ impl<'a> Ctx<'a> {
                 values.insert(known, (v, setting.value.span));
             }
         }
-        let missing: Vec<&str> = KEYS.iter().copied().filter(|k| !values.contains_key(k)).collect();
+        let missing: Vec<&str> = KEYS
+            .iter()
+            .copied()
+            .filter(|k| !values.contains_key(k))
+            .collect();
         if !missing.is_empty() {
             self.diags.push(
                 Diagnostic::new(
                     Code::MissingStatement,
                     first.name.span,
-                    format!("target `{}` does not set {}", first.name.name, list(&missing)),
+                    format!(
+                        "target `{}` does not set {}",
+                        first.name.name,
+                        list(&missing)
+                    ),
                 )
                 .label("incomplete target")
-                .help(format!("add {}", missing.iter().map(|k| format!("`{k} = ...;`")).collect::<Vec<_>>().join(" "))),
+                .help(format!(
+                    "add {}",
+                    missing
+                        .iter()
+                        .map(|k| format!("`{k} = ...;`"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )),
             );
             return None;
         }
@@ -402,28 +465,71 @@ impl<'a> Ctx<'a> {
                 Some(v as u32)
             } else {
                 self.diags.push(
-                    Diagnostic::new(Code::SettingOutOfRange, span, format!("`{key}` is {v}, outside {}..={}", range.start(), range.end()))
-                        .label("out of range")
-                        .note(why.to_string())
-                        .help(format!("choose a value in {}..={}", range.start(), range.end())),
+                    Diagnostic::new(
+                        Code::SettingOutOfRange,
+                        span,
+                        format!(
+                            "`{key}` is {v}, outside {}..={}",
+                            range.start(),
+                            range.end()
+                        ),
+                    )
+                    .label("out of range")
+                    .note(why.to_string())
+                    .help(format!(
+                        "choose a value in {}..={}",
+                        range.start(),
+                        range.end()
+                    )),
                 );
                 None
             }
         };
-        let address_bits = get("address_bits", 12..=64, "addresses are at most one 64-bit word");
-        let tag_bits = get("tag_bits", 1..=16, "the tag sits in word 0 beside the fields");
-        let message_words = get("message_words", 1..=4096, "a message is at most a 4096-word IPC buffer");
-        let message_registers = get("message_registers", 0..=64, "registers hold at most 64 words");
-        let caps_per_message = get("caps_per_message", 0..=64, "at most 64 caps travel in one message");
-        let (address_bits, tag_bits, message_words, message_registers, caps_per_message) =
-            (address_bits?, tag_bits?, message_words?, message_registers?, caps_per_message?);
+        let address_bits = get(
+            "address_bits",
+            12..=64,
+            "addresses are at most one 64-bit word",
+        );
+        let tag_bits = get(
+            "tag_bits",
+            1..=16,
+            "the tag sits in word 0 beside the fields",
+        );
+        let message_words = get(
+            "message_words",
+            1..=4096,
+            "a message is at most a 4096-word IPC buffer",
+        );
+        let message_registers = get(
+            "message_registers",
+            0..=64,
+            "registers hold at most 64 words",
+        );
+        let caps_per_message = get(
+            "caps_per_message",
+            0..=64,
+            "at most 64 caps travel in one message",
+        );
+        let (address_bits, tag_bits, message_words, message_registers, caps_per_message) = (
+            address_bits?,
+            tag_bits?,
+            message_words?,
+            message_registers?,
+            caps_per_message?,
+        );
         if message_registers > message_words {
             let (_, span) = values["message_registers"];
             self.diags.push(
-                Diagnostic::new(Code::SettingOutOfRange, span, "more message registers than message words")
-                    .label(format!("{message_registers} registers"))
-                    .note(format!("`message_words` is {message_words}; registers are the first words of a message"))
-                    .help("make `message_registers` at most `message_words`"),
+                Diagnostic::new(
+                    Code::SettingOutOfRange,
+                    span,
+                    "more message registers than message words",
+                )
+                .label(format!("{message_registers} registers"))
+                .note(format!(
+                    "`message_words` is {message_words}; registers are the first words of a message"
+                ))
+                .help("make `message_registers` at most `message_words`"),
             );
             return None;
         }
@@ -461,10 +567,14 @@ impl<'a> Ctx<'a> {
                 if let Some(first) = seen.get(v.name.name.as_str()) {
                     let first = *first;
                     self.diags.push(
-                        Diagnostic::new(Code::DuplicateName, v.name.span, format!("error variant `{}` is defined twice", v.name.name))
-                            .label("defined again here")
-                            .with_secondary(first, "first defined here")
-                            .help("rename one of them"),
+                        Diagnostic::new(
+                            Code::DuplicateName,
+                            v.name.span,
+                            format!("error variant `{}` is defined twice", v.name.name),
+                        )
+                        .label("defined again here")
+                        .with_secondary(first, "first defined here")
+                        .help("rename one of them"),
                     );
                     continue;
                 }
@@ -473,10 +583,14 @@ impl<'a> Ctx<'a> {
                 for p in &v.payload {
                     if let Some(first) = fields.insert(&p.name, p.span) {
                         self.diags.push(
-                            Diagnostic::new(Code::DuplicateName, p.span, format!("payload word `{}` is named twice", p.name))
-                                .label("named again here")
-                                .with_secondary(first, "first named here")
-                                .help("give each payload word its own name"),
+                            Diagnostic::new(
+                                Code::DuplicateName,
+                                p.span,
+                                format!("payload word `{}` is named twice", p.name),
+                            )
+                            .label("named again here")
+                            .with_secondary(first, "first named here")
+                            .help("give each payload word its own name"),
                         );
                     }
                 }
@@ -501,40 +615,63 @@ impl<'a> Ctx<'a> {
         for (_, c) in &self.items.consts {
             if !self.used_consts.contains(&c.name.name) {
                 self.diags.push(
-                    Diagnostic::new(Code::UnusedConst, c.name.span, format!("constant `{}` is never used", c.name.name))
-                        .label("unused")
-                        .help("remove it, or use it in an expression"),
+                    Diagnostic::new(
+                        Code::UnusedConst,
+                        c.name.span,
+                        format!("constant `{}` is never used", c.name.name),
+                    )
+                    .label("unused")
+                    .help("remove it, or use it in an expression"),
                 );
             }
         }
-        let carried: BTreeSet<model::RightId> =
-            caps.iter().flatten().flat_map(|c| c.rights.iter().copied()).collect();
+        let carried: BTreeSet<model::RightId> = caps
+            .iter()
+            .flatten()
+            .flat_map(|c| c.rights.iter().copied())
+            .collect();
         for (i, right) in rights.iter().enumerate() {
             if !carried.contains(&model::RightId(i as u32)) {
                 self.diags.push(
-                    Diagnostic::new(Code::UnusedRight, right.span, format!("right `{}` is carried by no cap type", right.name))
-                        .label("unused")
-                        .help("add it to a cap type's `rights(...)` field, or remove it"),
+                    Diagnostic::new(
+                        Code::UnusedRight,
+                        right.span,
+                        format!("right `{}` is carried by no cap type", right.name),
+                    )
+                    .label("unused")
+                    .help("add it to a cap type's `rights(...)` field, or remove it"),
                 );
             }
         }
         let mut unused = Vec::new();
         for (_, set) in &self.items.errors {
             if !self.used_types.contains(&set.name.name) {
-                unused.push((set.name.clone(), "error set", "no invocations or interface returns it"));
+                unused.push((
+                    set.name.clone(),
+                    "error set",
+                    "no invocations or interface returns it",
+                ));
             }
         }
         for (_, cap) in &self.items.caps {
             if cap.object.is_none() && !self.used_types.contains(&cap.name.name) {
-                unused.push((cap.name.clone(), "cap type", "it names no object and no method mentions it"));
+                unused.push((
+                    cap.name.clone(),
+                    "cap type",
+                    "it names no object and no method mentions it",
+                ));
             }
         }
         for (ident, what, why) in unused {
             self.diags.push(
-                Diagnostic::new(Code::UnusedType, ident.span, format!("{what} `{}` is never used", ident.name))
-                    .label("unused")
-                    .note(why.to_string())
-                    .help("remove it, or refer to it"),
+                Diagnostic::new(
+                    Code::UnusedType,
+                    ident.span,
+                    format!("{what} `{}` is never used", ident.name),
+                )
+                .label("unused")
+                .note(why.to_string())
+                .help("remove it, or refer to it"),
             );
         }
     }

@@ -17,7 +17,10 @@ use super::eval::{EvalError, bytes};
 const MAX_DOMAIN: u64 = 1 << 16;
 
 impl Ctx<'_> {
-    pub(super) fn check_objects(&mut self, target: Option<&model::Target>) -> Vec<Option<model::Object>> {
+    pub(super) fn check_objects(
+        &mut self,
+        target: Option<&model::Target>,
+    ) -> Vec<Option<model::Object>> {
         let address_bits = target.map_or(64, |t| t.address_bits);
         (0..self.items.objects.len())
             .map(|i| self.check_object(i, address_bits))
@@ -32,9 +35,13 @@ impl Ctx<'_> {
         let (mut ram, mut device) = (true, false);
         if let Some(extra) = object.memories.get(1) {
             self.diags.push(
-                Diagnostic::new(Code::DuplicateStatement, extra[0].span, format!("`memory` of `{name}` is given twice"))
-                    .label("given again here")
-                    .help("list every kind in one statement: `memory = ram | device;`"),
+                Diagnostic::new(
+                    Code::DuplicateStatement,
+                    extra[0].span,
+                    format!("`memory` of `{name}` is given twice"),
+                )
+                .label("given again here")
+                .help("list every kind in one statement: `memory = ram | device;`"),
             );
         }
         let mut memory_ok = true;
@@ -72,19 +79,27 @@ impl Ctx<'_> {
         let size_expr = match object.sizes.as_slice() {
             [] => {
                 self.diags.push(
-                    Diagnostic::new(Code::MissingStatement, object.name.span, format!("object type `{name}` has no size"))
-                        .label("no `size = ...;` statement")
-                        .help("add `size = 1 << 4;` (bytes) to its body"),
+                    Diagnostic::new(
+                        Code::MissingStatement,
+                        object.name.span,
+                        format!("object type `{name}` has no size"),
+                    )
+                    .label("no `size = ...;` statement")
+                    .help("add `size = 1 << 4;` (bytes) to its body"),
                 );
                 return None;
             }
             [size, rest @ ..] => {
                 if let Some(extra) = rest.first() {
                     self.diags.push(
-                        Diagnostic::new(Code::DuplicateStatement, extra.span, format!("`size` of `{name}` is given twice"))
-                            .label("given again here")
-                            .with_secondary(size.span, "first given here")
-                            .help("keep one `size` statement"),
+                        Diagnostic::new(
+                            Code::DuplicateStatement,
+                            extra.span,
+                            format!("`size` of `{name}` is given twice"),
+                        )
+                        .label("given again here")
+                        .with_secondary(size.span, "first given here")
+                        .help("keep one `size` statement"),
                     );
                 }
                 size
@@ -104,20 +119,31 @@ impl Ctx<'_> {
                 Err(EvalError::Reported) => return None,
                 Err(EvalError::Overflow { span, op, lhs, rhs }) => {
                     self.diags.push(
-                        Diagnostic::new(Code::SizeOverflow, span, format!("the size of `{name}` overflows 64 bits{at}"))
-                            .label(format!("`{lhs} {} {rhs}` does not fit in 64 bits", op.symbol()))
-                            .with_secondary(object.name.span, "object type declared here")
-                            .help("narrow the size argument's range or change the size rule"),
+                        Diagnostic::new(
+                            Code::SizeOverflow,
+                            span,
+                            format!("the size of `{name}` overflows 64 bits{at}"),
+                        )
+                        .label(format!(
+                            "`{lhs} {} {rhs}` does not fit in 64 bits",
+                            op.symbol()
+                        ))
+                        .with_secondary(object.name.span, "object type declared here")
+                        .help("narrow the size argument's range or change the size rule"),
                     );
                     return None;
                 }
                 Err(EvalError::Underflow { span, lhs, rhs }) => {
                     self.diags.push(
-                        Diagnostic::new(Code::SizeRuleUndefined, span, format!("the size rule of `{name}` is not defined{at}"))
-                            .label(format!("`{lhs} - {rhs}` is negative"))
-                            .with_secondary(object.name.span, "object type declared here")
-                            .note("a size rule must give a size for every value its parameter may take")
-                            .help("narrow the size argument's range or change the size rule"),
+                        Diagnostic::new(
+                            Code::SizeRuleUndefined,
+                            span,
+                            format!("the size rule of `{name}` is not defined{at}"),
+                        )
+                        .label(format!("`{lhs} - {rhs}` is negative"))
+                        .with_secondary(object.name.span, "object type declared here")
+                        .note("a size rule must give a size for every value its parameter may take")
+                        .help("narrow the size argument's range or change the size rule"),
                     );
                     return None;
                 }
@@ -134,10 +160,14 @@ impl Ctx<'_> {
             let bits = size.trailing_zeros();
             if bits > address_bits {
                 self.diags.push(
-                    Diagnostic::new(Code::SizeAboveAddressSpace, size_expr.span, format!("`{name}` is larger than the address space{at}"))
-                        .label(format!("2^{bits} bytes"))
-                        .note(format!("the target has {address_bits}-bit addresses"))
-                        .help("narrow the size argument's range"),
+                    Diagnostic::new(
+                        Code::SizeAboveAddressSpace,
+                        size_expr.span,
+                        format!("`{name}` is larger than the address space{at}"),
+                    )
+                    .label(format!("2^{bits} bytes"))
+                    .note(format!("the target has {address_bits}-bit addresses"))
+                    .help("narrow the size argument's range"),
                 );
                 return None;
             }
@@ -154,18 +184,29 @@ impl Ctx<'_> {
             [align, rest @ ..] => {
                 if let Some(extra) = rest.first() {
                     self.diags.push(
-                        Diagnostic::new(Code::DuplicateStatement, extra.span, format!("`align` of `{name}` is given twice"))
-                            .label("given again here")
-                            .with_secondary(align.span, "first given here")
-                            .help("keep one `align` statement"),
+                        Diagnostic::new(
+                            Code::DuplicateStatement,
+                            extra.span,
+                            format!("`align` of `{name}` is given twice"),
+                        )
+                        .label("given again here")
+                        .with_secondary(align.span, "first given here")
+                        .help("keep one `align` statement"),
                     );
                 }
                 let value = self.eval_reported(align, None)?;
                 if !value.is_power_of_two() {
                     self.diags.push(
-                        Diagnostic::new(Code::AlignNotPowerOfTwo, align.span, format!("the alignment of `{name}` is not a power of two"))
-                            .label(format!("{value} bytes"))
-                            .help(format!("use {} bytes", value.checked_next_power_of_two().unwrap_or(1 << 63))),
+                        Diagnostic::new(
+                            Code::AlignNotPowerOfTwo,
+                            align.span,
+                            format!("the alignment of `{name}` is not a power of two"),
+                        )
+                        .label(format!("{value} bytes"))
+                        .help(format!(
+                            "use {} bytes",
+                            value.checked_next_power_of_two().unwrap_or(1 << 63)
+                        )),
                     );
                     return None;
                 }
@@ -174,7 +215,7 @@ impl Ctx<'_> {
                     self.diags.push(
                         Diagnostic::new(Code::AlignAboveSize, align.span, format!("`{name}` is aligned more strictly than its size"))
                             .label(format!("alignment {}", bytes(value)))
-                            .note(format!("the smallest `{name}` is {} bytes", bytes(1 << size.min_bits())))
+                            .note(format!("the smallest `{name}` is {}", bytes(1 << size.min_bits())))
                             .help("remove the `align` statement: objects are naturally aligned to their size"),
                     );
                     return None;
@@ -217,10 +258,18 @@ impl Ctx<'_> {
                     Some(hi) if hi >= lo_v => {
                         if hi - lo_v >= MAX_DOMAIN {
                             self.diags.push(
-                                Diagnostic::new(Code::DomainTooLarge, span, format!("the size argument of `{name}` ranges over too many values"))
-                                    .label(format!("{} values", (hi - lo_v).saturating_add(1)))
-                                    .note(format!("every value is checked; at most {MAX_DOMAIN} are allowed"))
-                                    .help("a size argument is usually a log2, e.g. `bits in 4..=47`"),
+                                Diagnostic::new(
+                                    Code::DomainTooLarge,
+                                    span,
+                                    format!(
+                                        "the size argument of `{name}` ranges over too many values"
+                                    ),
+                                )
+                                .label(format!("{} values", (hi - lo_v).saturating_add(1)))
+                                .note(format!(
+                                    "every value is checked; at most {MAX_DOMAIN} are allowed"
+                                ))
+                                .help("a size argument is usually a log2, e.g. `bits in 4..=47`"),
                             );
                             return None;
                         }
@@ -242,9 +291,13 @@ impl Ctx<'_> {
         };
         if values.is_empty() {
             self.diags.push(
-                Diagnostic::new(Code::EmptyDomain, span, format!("the size argument of `{name}` can take no value"))
-                    .label("empty range")
-                    .help("write the smaller bound first, e.g. `1..=24`"),
+                Diagnostic::new(
+                    Code::EmptyDomain,
+                    span,
+                    format!("the size argument of `{name}` can take no value"),
+                )
+                .label("empty range")
+                .help("write the smaller bound first, e.g. `1..=24`"),
             );
             return None;
         }

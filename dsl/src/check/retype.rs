@@ -38,9 +38,13 @@ impl Ctx<'_> {
                         produced[i] = true;
                         if targets.iter().any(|(j, _)| *j == i) {
                             self.diags.push(
-                                Diagnostic::new(Code::DuplicateName, t.span, format!("`{}` is listed twice", t.name))
-                                    .label("listed again here")
-                                    .help("list each target once"),
+                                Diagnostic::new(
+                                    Code::DuplicateName,
+                                    t.span,
+                                    format!("`{}` is listed twice", t.name),
+                                )
+                                .label("listed again here")
+                                .help("list each target once"),
                             );
                             ok = false;
                         } else {
@@ -52,9 +56,13 @@ impl Ctx<'_> {
             }
             if rule.into.is_empty() {
                 self.diags.push(
-                    Diagnostic::new(Code::MissingStatement, rule.source.span, format!("retype rule for `{}` has no targets", rule.source.name))
-                        .label("no `into = ...;` statement")
-                        .help("add `into = Frame | Endpoint;` listing the objects it may become"),
+                    Diagnostic::new(
+                        Code::MissingStatement,
+                        rule.source.span,
+                        format!("retype rule for `{}` has no targets", rule.source.name),
+                    )
+                    .label("no `into = ...;` statement")
+                    .help("add `into = Frame | Endpoint;` listing the objects it may become"),
                 );
                 ok = false;
             }
@@ -71,20 +79,28 @@ impl Ctx<'_> {
                 [f, rest @ ..] => {
                     if let Some(extra) = rest.first() {
                         self.diags.push(
-                            Diagnostic::new(Code::DuplicateStatement, extra.span, "`fan_out` is given twice")
-                                .label("given again here")
-                                .with_secondary(f.span, "first given here")
-                                .help("keep one `fan_out` statement"),
+                            Diagnostic::new(
+                                Code::DuplicateStatement,
+                                extra.span,
+                                "`fan_out` is given twice",
+                            )
+                            .label("given again here")
+                            .with_secondary(f.span, "first given here")
+                            .help("keep one `fan_out` statement"),
                         );
                     }
                     match self.eval_reported(f, None) {
                         Some(v) if (1..=65536).contains(&v) => Some(v),
                         Some(v) => {
                             self.diags.push(
-                                Diagnostic::new(Code::FanOutOutOfRange, f.span, format!("fan-out {v} is outside 1..=65536"))
-                                    .label("out of range")
-                                    .note("a retype call creates between 1 and fan_out objects")
-                                    .help("seL4 uses 256"),
+                                Diagnostic::new(
+                                    Code::FanOutOutOfRange,
+                                    f.span,
+                                    format!("fan-out {v} is outside 1..=65536"),
+                                )
+                                .label("out of range")
+                                .note("a retype call creates between 1 and fan_out objects")
+                                .help("seL4 uses 256"),
                             );
                             None
                         }
@@ -93,20 +109,32 @@ impl Ctx<'_> {
                 }
             };
             let Some(source) = source else { continue };
-            let Some(source_cap) = caps[source].as_ref() else { continue };
+            let Some(source_cap) = caps[source].as_ref() else {
+                continue;
+            };
             let source_object = source_cap.object.map(|o| o.index());
             let Some(source_object) = source_object.filter(|o| {
-                objects[*o].as_ref().is_some_and(|o| o.kind == ObjectKind::Untyped)
+                objects[*o]
+                    .as_ref()
+                    .is_some_and(|o| o.kind == ObjectKind::Untyped)
             }) else {
                 let what = match source_cap.object {
-                    Some(o) => format!("`{}` names `{}`, which is not `untyped`", source_cap.name, self.items.objects[o.index()].1.name.name),
+                    Some(o) => format!(
+                        "`{}` names `{}`, which is not `untyped`",
+                        source_cap.name,
+                        self.items.objects[o.index()].1.name.name
+                    ),
                     None => format!("`{}` names no object", source_cap.name),
                 };
                 self.diags.push(
-                    Diagnostic::new(Code::RetypeFromNonMemory, rule.source.span, format!("`{}` cannot be retyped", rule.source.name))
-                        .label(what)
-                        .with_secondary(source_cap.span, "cap type declared here")
-                        .help("retype from a cap to an object declared with `untyped`"),
+                    Diagnostic::new(
+                        Code::RetypeFromNonMemory,
+                        rule.source.span,
+                        format!("`{}` cannot be retyped", rule.source.name),
+                    )
+                    .label(what)
+                    .with_secondary(source_cap.span, "cap type declared here")
+                    .help("retype from a cap to an object declared with `untyped`"),
                 );
                 continue;
             };
@@ -119,11 +147,21 @@ impl Ctx<'_> {
                     && target.kind == ObjectKind::Kernel
                 {
                     self.diags.push(
-                        Diagnostic::new(Code::DeviceRetype, span, format!("device memory `{}` cannot become kernel object `{}`", src.name, target.name))
-                            .label("kernel object from device memory")
-                            .with_secondary(src.span, format!("`{}` is `memory = device;` only", src.name))
-                            .note("device memory may only become `frame` or `untyped` objects")
-                            .help(format!("remove `{}` from this rule", target.name)),
+                        Diagnostic::new(
+                            Code::DeviceRetype,
+                            span,
+                            format!(
+                                "device memory `{}` cannot become kernel object `{}`",
+                                src.name, target.name
+                            ),
+                        )
+                        .label("kernel object from device memory")
+                        .with_secondary(
+                            src.span,
+                            format!("`{}` is `memory = device;` only", src.name),
+                        )
+                        .note("device memory may only become `frame` or `untyped` objects")
+                        .help(format!("remove `{}` from this rule", target.name)),
                     );
                     ok = false;
                 }
@@ -154,10 +192,17 @@ impl Ctx<'_> {
                 && !produced[i]
             {
                 self.diags.push(
-                    Diagnostic::new(Code::UnreachableObject, o.span, format!("no retype rule creates `{}`", o.name))
-                        .label("not reachable from untyped memory")
-                        .note("the kernel has no heap: every object is retyped from untyped memory")
-                        .help(format!("add `{}` to the `into` list of a retype rule", o.name)),
+                    Diagnostic::new(
+                        Code::UnreachableObject,
+                        o.span,
+                        format!("no retype rule creates `{}`", o.name),
+                    )
+                    .label("not reachable from untyped memory")
+                    .note("the kernel has no heap: every object is retyped from untyped memory")
+                    .help(format!(
+                        "add `{}` to the `into` list of a retype rule",
+                        o.name
+                    )),
                 );
             }
         }
@@ -194,11 +239,15 @@ impl Ctx<'_> {
                         .map(|i| self.items.objects[*i].1.name.name.as_str())
                         .collect();
                     path.push(&self.items.objects[next].1.name.name);
-                    let d = Diagnostic::new(Code::RetypeCycle, span, "retype cycle between different types")
-                        .label("this rule closes the cycle")
-                        .note(format!("cycle: {}", path.join(" -> ")))
-                        .note("only splitting an untyped type into smaller pieces of itself may loop")
-                        .help("remove one rule of the cycle");
+                    let d = Diagnostic::new(
+                        Code::RetypeCycle,
+                        span,
+                        "retype cycle between different types",
+                    )
+                    .label("this rule closes the cycle")
+                    .note(format!("cycle: {}", path.join(" -> ")))
+                    .note("only splitting an untyped type into smaller pieces of itself may loop")
+                    .help("remove one rule of the cycle");
                     self.diags.push(d);
                 }
                 _ => {}

@@ -1,0 +1,122 @@
+//! UI tests: every spec in tests/ui/fail must be rejected, every spec in
+//! tests/ui/pass (and every example spec of the repository) must check clean.
+//!
+//! A failing case is named after the code it demonstrates
+//! (`E0400-layout-overflow.cap`); its rendered diagnostics are snapshotted in
+//! snapshots/ui/. Every code in the catalogue must have a case.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use capc_dsl::{Code, FsLoader, compile};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("dsl/ is in the workspace")
+        .to_path_buf()
+}
+
+/// Compiles `path` with a relative display name so snapshots carry no
+/// absolute paths.
+fn compile_relative(path: &Path) -> capc_dsl::Compilation {
+    let root = workspace();
+    let relative = path
+        .strip_prefix(&root)
+        .expect("test files are in the workspace");
+    let cwd = std::env::current_dir().expect("cwd");
+    std::env::set_current_dir(&root).expect("cd to workspace");
+    let result = compile(relative, &FsLoader);
+    std::env::set_current_dir(cwd).expect("cd back");
+    result.expect("test spec is readable")
+}
+
+#[test]
+fn failing_specs_report_their_code() {
+    let root = workspace();
+    insta::with_settings!({
+        snapshot_path => root.join("snapshots/ui"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::glob!("ui/fail/*.cap", |path| {
+            let compilation = compile_relative(path);
+            let stem = path.file_stem().unwrap().to_str().unwrap();
+            let code = stem.split('-').next().unwrap();
+            assert!(
+                compilation.diagnostics.iter().any(|d| d.code.as_str() == code),
+                "{} should report {code}, got:\n{}",
+                path.display(),
+                compilation.render()
+            );
+            if code.starts_with('E') {
+                assert!(compilation.has_errors() && compilation.spec.is_none());
+            }
+            insta::assert_snapshot!(stem, compilation.render());
+        });
+    });
+}
+
+#[test]
+fn every_code_has_a_failing_case() {
+    let dir = workspace().join("dsl/tests/ui/fail");
+    let cases: BTreeSet<String> = std::fs::read_dir(&dir)
+        .expect("fail dir")
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .split('-')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !cases.contains(*c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a case in {}: {missing:?}",
+        dir.display()
+    );
+}
+
+fn assert_clean(path: &Path) {
+    let compilation = compile_relative(path);
+    assert!(
+        compilation.diagnostics.is_empty(),
+        "{} should check clean:\n{}",
+        path.display(),
+        compilation.render()
+    );
+    assert!(compilation.spec.is_some());
+}
+
+#[test]
+fn passing_specs_check_clean() {
+    insta::glob!("ui/pass/*.cap", |path| assert_clean(path));
+}
+
+#[test]
+fn example_specs_check_clean() {
+    let root = workspace();
+    let mut found = 0;
+    for dir in ["kernel-demo/spec", "examples"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cap"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            assert_clean(&path);
+            found += 1;
+        }
+    }
+    assert!(found >= 3, "expected the example specs, found {found}");
+}
