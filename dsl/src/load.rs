@@ -117,7 +117,12 @@ pub fn load(root: &Path, loader: &dyn SourceLoader) -> Result<Loaded, RootError>
         for item in &file.items {
             if let ast::ItemKind::Use(u) = &item.kind {
                 let target = normalize(&path.parent().unwrap_or(Path::new("")).join(&u.path));
-                if seen.contains_key(&target) || queue.iter().any(|(p, _)| *p == target) {
+                // Already loaded, waiting in the queue, or imported earlier by
+                // this same file (not yet queued).
+                if seen.contains_key(&target)
+                    || queue.iter().any(|(p, _)| *p == target)
+                    || imports.iter().any(|(p, _)| *p == target)
+                {
                     continue;
                 }
                 match read_text(loader, &target) {

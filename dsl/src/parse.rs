@@ -5,12 +5,16 @@
 //! values are computed here (units applied); a literal that does not fit in
 //! 64 bits is `E0003`.
 
+// A syntax error ends the parse of a file, so the `Err` path is taken at most
+// once per file: the size of `Diagnostic` does not matter there.
+#![allow(clippy::result_large_err)]
+
 use pest::Parser as _;
 use pest::iterators::Pair;
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use crate::ast::*;
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Code, Diagnostic, closest};
 use crate::source::{FileId, Span};
 
 /// The pest-generated parser lives in its own module: its `Rule` enum is an
@@ -32,51 +36,393 @@ pub fn parse_file(file: FileId, text: &str) -> std::result::Result<File, Diagnos
 }
 
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
-    let at = match error.location {
+    // pest tracks two things: the rules tried at the farthest position a rule
+    // was tried (`positives`), and the literal tokens tried at the farthest
+    // position a token was tried. Report at the farther of the two, and only
+    // what was tried there: mixing them would say "expected `,`" at a place
+    // where a `,` is not what is missing.
+    let rule_pos = match error.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let at = at.min(text.len());
-    // Point at the offending token (or the end of the file), not a zero-width gap.
-    let end = text[at..]
-        .char_indices()
-        .find(|(_, c)| c.is_whitespace())
-        .map(|(i, _)| at + i)
-        .unwrap_or(text.len())
-        .max(at + text[at..].chars().next().map_or(0, char::len_utf8));
-    let found = if at >= text.len() {
-        "the end of the file".to_string()
-    } else {
-        format!("`{}`", &text[at..end])
+    let attempts = error
+        .parse_attempts()
+        .filter(|a| !a.expected_tokens().is_empty());
+    let token_pos = attempts.as_ref().map_or(0, |a| a.max_position);
+    let at = rule_pos.max(token_pos).min(text.len());
+    let all_tokens: Vec<String> = match &attempts {
+        Some(a) if a.max_position == at => a
+            .expected_tokens()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        _ => Vec::new(),
     };
-    let mut expected: Vec<String> = Vec::new();
-    if let Some(attempts) = error.parse_attempts() {
-        for token in attempts.expected_tokens() {
-            let token = token.to_string();
-            if is_user_token(&token) {
-                push_unique(&mut expected, format!("`{token}`"));
-            }
+    let tokens: Vec<String> = all_tokens
+        .iter()
+        .filter(|t| is_user_token(t))
+        .cloned()
+        .collect();
+    let rules: Vec<Rule> = match &error.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } if rule_pos == at => {
+            positives.clone()
         }
-    }
-    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &error.variant {
-        for rule in positives {
-            if let Some(words) = describe_rule(*rule) {
-                push_unique(&mut expected, words.to_string());
-            }
-        }
-    }
+        _ => Vec::new(),
+    };
+    // Right after a name or number, pest tries to extend it: those character
+    // classes are not what the user should write next.
+    let glued = text[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+    let expected = expected_list(&all_tokens, &rules, glued);
     let expected_text = match expected.len() {
         0 => "something else".to_string(),
         1 => expected[0].clone(),
         n => format!("{} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
-    Diagnostic::new(
+
+    // Letters glued to a number (`4x`, `2KB`): the whole word is the mistake.
+    let word_start = text[..at]
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    if word_start < at
+        && text[word_start..].starts_with(|c: char| c.is_ascii_digit())
+        && text[at..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    {
+        let end = at + token_len(&text[at..]);
+        let word = &text[word_start..end];
+        return Diagnostic::new(
+            Code::Syntax,
+            Span::new(file, word_start..end),
+            format!("invalid number `{word}`"),
+        )
+        .label("letters cannot follow the digits of a number")
+        .help("write numbers in decimal, `0x` hex or `0b` binary, optionally followed by a unit: `4 KiB`, `2 MiB`, `1 GiB`, `1 TiB`");
+    }
+    let end = at + token_len(&text[at..]);
+    let found = if at >= text.len() {
+        "the end of the file".to_string()
+    } else {
+        format!("`{}`", &text[at..end])
+    };
+    let mut diagnostic = Diagnostic::new(
         Code::Syntax,
-        Span::new(file, at..end.min(text.len()).max(at)),
+        Span::new(file, at..end),
         format!("expected {expected_text}, found {found}"),
     )
-    .label(format!("expected {expected_text}"))
-    .help("see docs/language.md for the syntax of each item")
+    .label(format!("expected {expected_text}"));
+
+    // A missing `;` or `,` at the end of a line is found only at the next
+    // line's first token; show where it belongs too.
+    if let Some(prev) = previous_token(text, at)
+        && text[prev.end..at].contains('\n')
+    {
+        let missing: Vec<&str> = [";", ","]
+            .into_iter()
+            .filter(|p| tokens.iter().any(|t| t == p))
+            .collect();
+        if let Some(first) = missing.first() {
+            let what = if missing.len() == 2 {
+                "`;` or `,`".to_string()
+            } else {
+                format!("`{first}`")
+            };
+            diagnostic = diagnostic
+                .with_secondary(Span::new(file, prev), format!("{what} missing after this?"));
+        }
+    }
+    if at >= text.len()
+        && let Some(open) = unclosed_brace(text)
+    {
+        diagnostic =
+            diagnostic.with_secondary(Span::new(file, open..open + 1), "this `{` is never closed");
+    }
+
+    // A misspelled keyword: suggest the closest one that fits here.
+    let word = &text[at..end];
+    let keywords = all_tokens
+        .iter()
+        .map(String::as_str)
+        .chain(rules.iter().filter_map(|r| keyword_text(*r)))
+        .chain(
+            rules
+                .iter()
+                .flat_map(|r| rule_starts_with(*r).iter().copied()),
+        )
+        .filter(|t| t.len() > 1 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '_'));
+    let keywords: Vec<&str> = keywords.collect();
+    let glued_keyword = keywords.iter().find(|k| {
+        word.len() > k.len()
+            && word.starts_with(**k)
+            && word[k.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+    });
+    if let Some(keyword) = glued_keyword {
+        return diagnostic.help(format!(
+            "put a space between `{keyword}` and `{}`",
+            &word[keyword.len()..]
+        ));
+    }
+    match closest(word, keywords) {
+        Some(keyword) if word.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+            diagnostic.help(format!("did you mean `{keyword}`?"))
+        }
+        _ => diagnostic.help("see docs/language.md for the syntax of each item"),
+    }
+}
+
+/// What the parser expected, in words: literal tokens first, then rules
+/// described in words. A token that a described rule starts with is left
+/// out (an item starts with `object`, so "an item" covers `object`).
+fn expected_list(all_tokens: &[String], rules: &[Rule], glued: bool) -> Vec<String> {
+    let tokens: Vec<&str> = all_tokens
+        .iter()
+        .map(String::as_str)
+        .filter(|t| is_user_token(t))
+        .collect();
+    let mut described: Vec<Rule> = rules
+        .iter()
+        .copied()
+        .filter(|r| describe_rule(*r).is_some())
+        .collect();
+    // Keywords pest reports as rules (`kw_in`) rather than as tokens.
+    let keywords: Vec<&str> = rules.iter().filter_map(|r| keyword_text(*r)).collect();
+    let tokens: Vec<&str> = tokens.into_iter().chain(keywords).collect();
+    // Most of the keywords that start a construct (e.g. after a doc comment,
+    // where pest reports the keywords but not `item`): name the construct.
+    for rule in [
+        Rule::item,
+        Rule::clause,
+        Rule::object_stmt,
+        Rule::retype_stmt,
+    ] {
+        let starts = rule_starts_with(rule);
+        let present = starts.iter().filter(|k| tokens.contains(k)).count();
+        if present >= 2.max(starts.len().min(3)) && !described.contains(&rule) {
+            described.push(rule);
+        }
+    }
+    // After `item`, attributes and the end of the file go without saying.
+    if described.contains(&Rule::item) {
+        described.retain(|r| !matches!(r, Rule::attribute | Rule::EOI));
+    }
+    let mut out = Vec::new();
+    let mut words = Vec::new();
+    // One operator is named; several, or an expression going on, are "an operator".
+    let operators = tokens.iter().filter(|t| is_operator(t)).count();
+    let expression_goes_on = operators > 1
+        || rules
+            .iter()
+            .any(|r| matches!(r, Rule::add | Rule::sub | Rule::mul | Rule::shl));
+    for token in &tokens {
+        if is_operator(token) && expression_goes_on {
+            push_unique(&mut words, "an operator".to_string());
+        } else if !described
+            .iter()
+            .any(|r| rule_starts_with(*r).contains(token))
+        {
+            push_unique(&mut out, format!("`{token}`"));
+        }
+    }
+    for rule in described {
+        if let Some(text) = describe_rule(rule) {
+            push_unique(&mut words, text.to_string());
+        }
+    }
+    // Character classes that start a name or a number (or, when nothing
+    // else would do, continue one: the digits of `u8`).
+    if !glued || (out.is_empty() && words.is_empty()) {
+        if all_tokens.iter().any(|t| t == "0..9") {
+            push_unique(&mut words, "a number".to_string());
+        }
+        if all_tokens.iter().any(|t| t == "a..z" || t == "A..Z") {
+            push_unique(&mut words, "a name".to_string());
+        }
+    }
+    // A name, a number or `(`: an expression.
+    let paren = out.iter().position(|t| t == "`(`");
+    let name = words.iter().position(|t| t == "a name");
+    let number = words.iter().position(|t| t == "a number");
+    if let (Some(paren), Some(_), Some(_)) = (paren, name, number) {
+        out.remove(paren);
+        words.retain(|t| t != "a name" && t != "a number");
+        push_unique(&mut words, "an expression".to_string());
+    }
+    // Constructs that start with a name or a number already say so.
+    let covers_values = ["an expression", "a range (", "a field (", "a setting ("];
+    if words
+        .iter()
+        .any(|w| covers_values.iter().any(|c| w.starts_with(c)))
+    {
+        words.retain(|t| t != "a name" && t != "a number");
+    }
+    if words.iter().any(|w| w.starts_with("a range (")) {
+        words.retain(|t| t != "an expression");
+    }
+    out.extend(words);
+    out
+}
+
+/// The literal tokens a rule can begin with, which its description covers.
+fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
+    match rule {
+        Rule::item => &[
+            "#",
+            "use",
+            "const",
+            "target",
+            "rights",
+            "untyped",
+            "frame",
+            "object",
+            "errors",
+            "cap",
+            "retype",
+            "invocations",
+            "interface",
+        ],
+        Rule::field | Rule::attribute => &["#"],
+        Rule::object_stmt => &["size", "align", "memory"],
+        Rule::retype_stmt => &["into", "fan_out"],
+        Rule::clause => &[
+            "requires",
+            "errors",
+            "donates",
+            "allocates",
+            "out_of_budget",
+        ],
+        Rule::method => &["fn"],
+        Rule::field_type => &["ptr", "rights", "bool", "u"],
+        Rule::param_type | Rule::scalar_type => &["word", "bool", "u", "[", "cap", "grant", "lend"],
+        Rule::transfer | Rule::grant | Rule::lend => &["grant", "lend"],
+        Rule::expr | Rule::primary_count => &["("],
+        Rule::domain => &["(", "{"],
+        _ => &[],
+    }
+}
+
+/// The word a keyword rule matches.
+fn keyword_text(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::kw_use => "use",
+        Rule::kw_const => "const",
+        Rule::kw_target => "target",
+        Rule::kw_rights => "rights",
+        Rule::kw_untyped => "untyped",
+        Rule::kw_frame => "frame",
+        Rule::kw_object => "object",
+        Rule::kw_errors => "errors",
+        Rule::kw_cap => "cap",
+        Rule::kw_for => "for",
+        Rule::kw_retype => "retype",
+        Rule::kw_invocations => "invocations",
+        Rule::kw_interface => "interface",
+        Rule::kw_fn => "fn",
+        Rule::kw_in => "in",
+        _ => return None,
+    })
+}
+
+fn is_operator(token: &str) -> bool {
+    matches!(token, "+" | "-" | "*" | "<<")
+}
+
+/// The length of the token at the start of `rest`: a word or number, a
+/// string, a multi-character operator, or one character.
+fn token_len(rest: &str) -> usize {
+    let Some(first) = rest.chars().next() else {
+        return 0;
+    };
+    if first.is_alphanumeric() || first == '_' {
+        return rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+    }
+    if first == '"' {
+        return rest[1..].find(['"', '\n']).map_or(rest.len(), |i| {
+            i + 1 + usize::from(rest[i + 1..].starts_with('"'))
+        });
+    }
+    for op in ["..=", "///", "//!", "..", "<<", "->", ">=", "//", "/*"] {
+        if rest.starts_with(op) {
+            return op.len();
+        }
+    }
+    first.len_utf8()
+}
+
+/// The byte range of the last token before `at`, skipping whitespace and
+/// `//` comments (not block comments).
+fn previous_token(text: &str, at: usize) -> Option<std::ops::Range<usize>> {
+    let mut end = at;
+    loop {
+        let trimmed = text[..end].trim_end();
+        if trimmed.is_empty() {
+            return None;
+        }
+        let line_start = trimmed.rfind('\n').map_or(0, |i| i + 1);
+        let line = &trimmed[line_start..];
+        match line_comment_start(line) {
+            Some(c) => end = line_start + c,
+            None => {
+                end = trimmed.len();
+                break;
+            }
+        }
+    }
+    let last = text[..end].chars().next_back()?;
+    let start = if last.is_alphanumeric() || last == '_' {
+        text[..end]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1)
+    } else {
+        end - last.len_utf8()
+    };
+    Some(start..end)
+}
+
+/// Where a `//` comment starts in `line`, ignoring `//` inside strings.
+fn line_comment_start(line: &str) -> Option<usize> {
+    let mut in_string = false;
+    let bytes = line.as_bytes();
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'"' => in_string = !in_string,
+            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The innermost `{` left open at the end of `text` (comments and strings
+/// skipped), if any.
+fn unclosed_brace(text: &str) -> Option<usize> {
+    let mut open = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |n| i + 2 + n + 2);
+                continue;
+            }
+            b'"' => {
+                i = text[i + 1..]
+                    .find(['"', '\n'])
+                    .map_or(bytes.len(), |n| i + 1 + n);
+            }
+            b'{' => open.push(i),
+            b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.pop()
 }
 
 /// Whether an expected literal token is worth showing: punctuation and
@@ -108,7 +454,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::string => "a quoted path",
         Rule::literal => "a number",
         Rule::expr | Rule::primary_count => "an expression",
-        Rule::outer_doc => "a doc comment",
+        Rule::domain => "a range (`4..=47`) or a set (`{12, 21}`)",
         Rule::item => "an item (`use`, `const`, `target`, `rights`, `object`, `cap`, ...)",
         Rule::add | Rule::sub | Rule::mul | Rule::shl => "an operator",
         Rule::field_type => "a field type (`ptr(align = N)`, `uN`, `bool`, `rights(...)`)",
@@ -118,28 +464,13 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::word_type => "`word`",
         Rule::transfer | Rule::grant | Rule::lend => "`grant` or `lend`",
         Rule::clause => "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`)",
-        Rule::object_stmt => "`size = ...;`, `align = ...;` or `memory = ...;`",
-        Rule::retype_stmt => "`into = ...;` or `fan_out = ...;`",
+        Rule::object_stmt => "a statement (`size = ...;`, `align = ...;`, `memory = ...;`)",
+        Rule::retype_stmt => "a statement (`into = ...;`, `fan_out = ...;`)",
         Rule::setting => "a setting (`name = value;`)",
         Rule::method => "a method (`fn name(...)`)",
         Rule::field => "a field (`name: type`)",
         Rule::attribute => "an attribute (`#[...]`)",
         Rule::EOI => "the end of the file",
-        Rule::kw_use
-        | Rule::kw_const
-        | Rule::kw_target
-        | Rule::kw_rights
-        | Rule::kw_untyped
-        | Rule::kw_frame
-        | Rule::kw_object
-        | Rule::kw_errors
-        | Rule::kw_cap
-        | Rule::kw_for
-        | Rule::kw_retype
-        | Rule::kw_invocations
-        | Rule::kw_interface
-        | Rule::kw_fn
-        | Rule::kw_in => return None,
         _ => return None,
     })
 }

@@ -68,17 +68,26 @@ impl Ctx<'_> {
                 );
             }
         }
-        // Every object needs a cap type to name it.
+        // Every object needs a cap type to name it. A duplicate object is
+        // reported as such, and an object a misspelt `for` probably meant is
+        // reported at the misspelling: neither is reported again here.
         let mut named = vec![false; objects.len()];
+        let mut misspelt: Vec<&str> = Vec::new();
         for (_, cap) in &self.items.caps {
-            if let Some(obj) = &cap.object
-                && let Some((TypeSym::Object(i), _)) = self.types.get(&obj.name)
-            {
-                named[*i] = true;
+            match cap.object.as_ref().map(|o| (o, self.types.get(&o.name))) {
+                Some((_, Some((TypeSym::Object(i), _)))) => named[*i] = true,
+                Some((o, None)) => misspelt.push(&o.name),
+                _ => {}
             }
         }
         for (i, (_, object)) in self.items.objects.iter().enumerate() {
-            if !named[i] && objects[i].is_some() {
+            let name = object.name.name.as_str();
+            let duplicate =
+                !matches!(self.types.get(name), Some((TypeSym::Object(j), _)) if *j == i);
+            let meant = misspelt
+                .iter()
+                .any(|m| crate::diag::closest(m, [name]).is_some());
+            if !named[i] && objects[i].is_some() && !duplicate && !meant {
                 self.diags.push(
                     Diagnostic::new(
                         Code::UncappedObject,
@@ -87,8 +96,11 @@ impl Ctx<'_> {
                     )
                     .label("nothing can name objects of this type")
                     .help(format!(
-                        "add `cap {0}Cap for {0} {{ #[object] ptr: ptr(align = ...) }}`",
-                        object.name.name
+                        "add `cap {0}Cap for {0} {{ #[object] ptr: ptr(align = {1}) }}`",
+                        object.name.name,
+                        objects[i].as_ref().map_or("...".to_string(), |o| literal(
+                            1 << guaranteed_align_bits(o)
+                        ))
                     )),
                 );
             }
@@ -200,7 +212,10 @@ impl Ctx<'_> {
                                 )
                                 .label("second one here")
                                 .with_secondary(*first, "first one here")
-                                .help("a cap has at most one field per role"),
+                                .help(format!(
+                                    "keep `#[{}]` on one field only: a cap has at most one field per role",
+                                    role_name(f.role)
+                                )),
                             );
                             ok = false;
                         }
@@ -234,22 +249,31 @@ impl Ctx<'_> {
             let mut needs: Vec<(Role, String)> = Vec::new();
             needs.push((
                 Role::Object,
-                "`#[object] ptr: ptr(align = ...)` to hold its address".into(),
+                format!(
+                    "`#[object] ptr: ptr(align = {})` to hold its address",
+                    literal(1 << guaranteed_align_bits(object))
+                ),
             ));
             if object.size.table.len() > 1 {
+                let param = object.size.param.as_deref().unwrap_or("size_arg");
                 needs.push((
                     Role::SizeArg,
                     format!(
-                        "`#[size_arg]` to hold its size argument ({}..={})",
-                        object.size.min_arg(),
-                        object.size.max_arg()
+                        "`#[size_arg] {param}: u{}` to hold its size argument ({})",
+                        bits_for(object.size.max_arg()),
+                        allowed_args(&object.size)
                     ),
                 ));
             }
             if object.kind == ast::ObjectKind::Untyped {
+                let unit_bits = object.size.min_bits().min(4);
                 needs.push((
                     Role::Watermark,
-                    "`#[watermark(unit = ...)]` to record how much of it is retyped".into(),
+                    format!(
+                        "`#[watermark(unit = {})] free_index: u{}` to record how much of it is retyped",
+                        1u64 << unit_bits,
+                        bits_for((1u64 << object.size.max_bits().min(63)) >> unit_bits)
+                    ),
                 ));
                 if object.device {
                     needs.push((
@@ -409,6 +433,7 @@ impl Ctx<'_> {
         };
 
         let mut role = Role::Plain;
+        let mut role_span = field.name.span;
         let mut identity = false;
         let mut unit_bits = 0;
         for attr in &field.attrs {
@@ -430,6 +455,19 @@ impl Ctx<'_> {
                 .find(|(n, _)| *n == aname)
                 .map(|(_, r)| *r)
                 .expect("listed");
+            if role == new_role {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        format!("`#[{aname}]` is given twice on field `{fname}`"),
+                    )
+                    .label("given again here")
+                    .with_secondary(role_span, "first given here")
+                    .help("remove one of them"),
+                );
+                return None;
+            }
             if role != Role::Plain {
                 self.diags.push(
                     Diagnostic::new(
@@ -438,6 +476,7 @@ impl Ctx<'_> {
                         format!("field `{fname}` has two roles"),
                     )
                     .label(format!("`#[{aname}]` after `#[{}]`", role_name(role)))
+                    .with_secondary(role_span, "first role given here")
                     .help("a field has at most one role; `#[identity]` may be added to any"),
                 );
                 return None;
@@ -445,24 +484,29 @@ impl Ctx<'_> {
             let wanted = match new_role {
                 Role::Object => matches!(kind, FieldKind::Ptr { .. })
                     .then_some(())
-                    .ok_or("a `ptr(...)`"),
+                    .ok_or(("a `ptr(...)`", "ptr(align = ...)")),
                 Role::Device => matches!(kind, FieldKind::Bool)
                     .then_some(())
-                    .ok_or("`bool`"),
+                    .ok_or(("a `bool`", "bool")),
                 _ => matches!(kind, FieldKind::Uint)
                     .then_some(())
-                    .ok_or("an integer `uN`"),
+                    .ok_or(("an integer `uN`", "uN")),
             };
-            if let Err(expected) = wanted {
+            if let Err((expected, written)) = wanted {
                 self.diags.push(
                     Diagnostic::new(
                         Code::AttributeMisuse,
                         attr.span,
-                        format!("`#[{aname}]` needs a field of type {expected}"),
+                        format!(
+                            "`#[{aname}]` needs {expected} field, but `{fname}` is {}",
+                            describe_field_type(&field.ty)
+                        ),
                     )
-                    .label(format!("on field `{fname}`"))
-                    .with_secondary(field.ty_span, "this type")
-                    .help(format!("change the field's type to {expected}")),
+                    .label(format!("needs {expected} field"))
+                    .with_secondary(field.ty_span, format!("not {expected}"))
+                    .help(format!(
+                        "write `{fname}: {written}`, or remove `#[{aname}]`"
+                    )),
                 );
                 return None;
             }
@@ -497,6 +541,36 @@ impl Ctx<'_> {
                 return None;
             }
             role = new_role;
+            role_span = attr.span;
+        }
+
+        // A role the named object has no use for.
+        if let Some(o) = object {
+            let misuse = match role {
+                Role::SizeArg if o.size.param.is_none() => Some(format!(
+                    "`{}` has a fixed size, so there is no size argument to hold",
+                    o.name
+                )),
+                Role::Watermark if o.kind != ast::ObjectKind::Untyped => Some(format!(
+                    "`{}` is not `untyped`, so nothing is retyped from it",
+                    o.name
+                )),
+                _ => None,
+            };
+            if let Some(why) = misuse {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        role_span,
+                        format!("`#[{}]` on a cap to `{}`", role_name(role), o.name),
+                    )
+                    .label("not valid for this object")
+                    .with_secondary(o.span, "object type declared here")
+                    .note(why)
+                    .help(format!("remove `#[{}]`", role_name(role))),
+                );
+                return None;
+            }
         }
 
         // Does the field hold every value it must?
@@ -505,36 +579,42 @@ impl Ctx<'_> {
                 o.size.max_arg(),
                 format!("the largest size argument of `{}`", o.name),
             )),
-            (Role::Watermark, Some(o)) => Some((
-                (1u64 << o.size.max_bits().min(63)) >> unit_bits,
-                format!(
-                    "the size of the largest `{}` ({}) in units of {}",
-                    o.name,
-                    bytes(1 << o.size.max_bits().min(63)),
-                    1u64 << unit_bits
-                ),
-            )),
+            (Role::Watermark, Some(o)) => {
+                let max_bits = o.size.max_bits().min(63);
+                let units = (1u64 << max_bits) >> unit_bits;
+                Some((
+                    units,
+                    format!(
+                        "a full `{}` of {} is {} units of {}",
+                        o.name,
+                        pow2_bytes(max_bits),
+                        count(units),
+                        pow2_bytes(unit_bits)
+                    ),
+                ))
+            }
             _ => None,
         };
         if let Some((max, what)) = needed
             && bits_for(max) > width
         {
+            let held = if width >= 64 {
+                count(u64::MAX)
+            } else if width > 16 {
+                format!("2^{width} - 1")
+            } else {
+                ((1u64 << width) - 1).to_string()
+            };
             self.diags.push(
                 Diagnostic::new(
                     Code::FieldTooNarrow,
                     field.ty_span,
                     format!("field `{fname}` of `{cap}` is too narrow"),
                 )
-                .label(format!(
-                    "{width} bits hold at most {}",
-                    if width >= 64 {
-                        u64::MAX
-                    } else {
-                        (1u64 << width) - 1
-                    }
-                ))
+                .label(format!("{width} bits hold at most {held}"))
                 .note(format!(
-                    "it must hold {max}, {what}, which needs {} bits",
+                    "it must hold {} ({what}), which needs {} bits",
+                    count(max),
                     bits_for(max)
                 ))
                 .help(format!("make it `u{}`", bits_for(max))),
@@ -542,13 +622,7 @@ impl Ctx<'_> {
             return None;
         }
         if let (Role::Object, Some(o), FieldKind::Ptr { align_bits }) = (role, object, &kind) {
-            let guaranteed = o
-                .size
-                .table
-                .iter()
-                .map(|(_, b)| o.align_bits_for(*b))
-                .min()
-                .unwrap_or(0);
+            let guaranteed = guaranteed_align_bits(o);
             if *align_bits > guaranteed {
                 self.diags.push(
                     Diagnostic::new(
@@ -663,4 +737,68 @@ pub fn role_name(role: Role) -> &'static str {
         .iter()
         .find(|(_, r)| *r == role)
         .map_or("plain", |(n, _)| n)
+}
+
+/// log2 of the alignment every object of type `o` has, whatever its size argument.
+fn guaranteed_align_bits(o: &model::Object) -> u32 {
+    o.size
+        .table
+        .iter()
+        .map(|(_, b)| o.align_bits_for(*b))
+        .min()
+        .unwrap_or(0)
+}
+
+/// A byte count as a `.cap` literal: `2 KiB`, `16`.
+pub(super) fn literal(value: u64) -> String {
+    const UNITS: [(u32, &str); 4] = [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")];
+    for (shift, unit) in UNITS {
+        if value >= 1 << shift && value % (1 << shift) == 0 {
+            return format!("{} {unit}", value >> shift);
+        }
+    }
+    value.to_string()
+}
+
+/// `2^bits` bytes, short: `128 TiB`, `16 bytes`.
+fn pow2_bytes(bits: u32) -> String {
+    match literal(1u64 << bits.min(63)) {
+        _ if bits == 0 => "1 byte".to_string(),
+        s if bits < 10 => format!("{s} bytes"),
+        s => s,
+    }
+}
+
+/// A count as people read it: small numbers in full, large powers of two as `2^n`.
+fn count(value: u64) -> String {
+    if value > 1 << 16 && value.is_power_of_two() {
+        format!("2^{}", value.trailing_zeros())
+    } else {
+        value.to_string()
+    }
+}
+
+/// The values a size argument may take: `12 or 21`, `4..=47`.
+fn allowed_args(size: &model::SizeRule) -> String {
+    let span = (size.max_arg() - size.min_arg()).checked_add(1);
+    let contiguous = span == Some(size.table.len() as u64);
+    if size.table.len() > 1 && (contiguous || size.table.len() > 8) {
+        return format!("{}..={}", size.min_arg(), size.max_arg());
+    }
+    let values: Vec<String> = size.table.iter().map(|(a, _)| a.to_string()).collect();
+    match values.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// A field type as written, for messages: `u8`, `bool`, `a pointer`.
+fn describe_field_type(ty: &FieldType) -> String {
+    match ty {
+        FieldType::Bool => "a `bool`".to_string(),
+        FieldType::Uint(n) => format!("a `u{n}`"),
+        FieldType::Ptr { .. } => "a `ptr(...)`".to_string(),
+        FieldType::Rights(_) => "a `rights(...)` mask".to_string(),
+    }
 }

@@ -151,23 +151,39 @@ impl Ctx<'_> {
             ConstState::Failed => Err(EvalError::Reported),
             ConstState::InProgress => {
                 let decl = self.items.consts[index].1.name.span;
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::RecursiveConst,
-                        at,
-                        format!("constant `{name}` is defined in terms of itself"),
-                    )
-                    .label("used here while its value is being computed")
-                    .with_secondary(decl, "defined here")
-                    .help("give one constant of the cycle a literal value"),
-                );
+                let mut d = Diagnostic::new(
+                    Code::RecursiveConst,
+                    at,
+                    format!("constant `{name}` is defined in terms of itself"),
+                )
+                .label("used here while its value is being computed")
+                .with_secondary(decl, "defined here");
+                let from = self.const_stack.iter().rposition(|&i| i == index);
+                if let Some(from) = from
+                    && from + 1 < self.const_stack.len()
+                {
+                    let cycle: Vec<String> = self.const_stack[from..]
+                        .iter()
+                        .chain([&index])
+                        .map(|&i| format!("`{}`", self.items.consts[i].1.name.name))
+                        .collect();
+                    d = d.note(format!(
+                        "{} uses {}",
+                        cycle[0],
+                        cycle[1..].join(", which uses ")
+                    ));
+                }
+                self.diags
+                    .push(d.help("give one constant of the cycle a literal value"));
                 self.const_states[index] = ConstState::Failed;
                 Err(EvalError::Reported)
             }
             ConstState::Pending => {
                 self.const_states[index] = ConstState::InProgress;
+                self.const_stack.push(index);
                 let expr = &self.items.consts[index].1.value;
                 let result = self.eval(expr, None);
+                self.const_stack.pop();
                 match result {
                     Ok(v) => {
                         if !matches!(self.const_states[index], ConstState::Failed) {

@@ -16,6 +16,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::model::{self, CapId, ErrorSetId, ParamKind, RightId};
 use crate::source::Span;
 
+use super::caps::literal;
 use super::eval::bytes;
 use super::{Ctx, TypeSym, list};
 
@@ -174,6 +175,21 @@ impl Ctx<'_> {
                     ok = false;
                     continue;
                 }
+                if let ParamType::Cap {
+                    transfer: Transfer::Lend,
+                    ..
+                } = &p.ty
+                    && which == 1
+                {
+                    self.not_valid_here(
+                        p.ty_span,
+                        "`lend` in a result",
+                        "a lent cap is revoked when the call ends, so a lent result would vanish on arrival",
+                        "return the cap with `grant cap ...`",
+                    );
+                    ok = false;
+                    continue;
+                }
                 match self.check_param(p, kind, known) {
                     Some(kind) => lists[which].push(model::MethodParam {
                         name: p.name.name.clone(),
@@ -237,8 +253,8 @@ impl Ctx<'_> {
         let target = known.target;
         for (which, list_) in [("request", &params), ("reply", &results)] {
             let mut words = 0u64;
-            let mut caps = 0u64;
             let mut parts = Vec::new();
+            let mut cap_parts = Vec::new();
             for p in list_.iter() {
                 match &p.kind {
                     ParamKind::Scalar(_) => {
@@ -249,16 +265,18 @@ impl Ctx<'_> {
                         words += w;
                         parts.push(format!("{} {w}", p.name));
                     }
-                    ParamKind::Cap { .. } => caps += 1,
+                    ParamKind::Cap { .. } => cap_parts.push(format!("`{}`", p.name)),
                 }
             }
+            // A donated Untyped travels with the request, whether or not the
+            // donation itself checked.
             if which == "request"
-                && donation
-                    .as_ref()
-                    .is_some_and(|d| matches!(d.kind, model::DonationKind::Untyped(_)))
+                && kind == SetKind::Interface
+                && let Some(ast::Donation::Untyped { cap, .. }) = method.donations.first()
             {
-                caps += 1;
+                cap_parts.push(format!("the donated `{}`", cap.name));
             }
+            let caps = cap_parts.len() as u64;
             if words > target.message_words as u64 {
                 self.diags.push(
                     Diagnostic::new(
@@ -290,7 +308,7 @@ impl Ctx<'_> {
                         target.span,
                         format!("`caps_per_message = {}`", target.caps_per_message),
                     )
-                    .note("a donated Untyped counts as one capability")
+                    .note(format!("capabilities: {}", join_and(&cap_parts)))
                     .help("pass several caps in one CNode, or split the method"),
                 );
                 ok = false;
@@ -353,25 +371,44 @@ impl Ctx<'_> {
                     return None;
                 }
                 let n = self.eval_reported(len, None)?;
-                let max = known.target.message_words as u64 * 64;
-                if n == 0 || n > max {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::EmptyArray,
-                            len.span,
-                            format!("array `{}` has {n} elements", p.name.name),
-                        )
-                        .label(format!("not in 1..={max}"))
-                        .help("an array carries at least one element and fits in one message"),
-                    );
-                    return None;
-                }
                 let bits = match s {
                     Scalar::Word => 64,
                     Scalar::Bool => 1,
                     Scalar::Uint(b) => *b as u64,
                 };
                 let per_word = 64 / bits;
+                let message_words = known.target.message_words as u64;
+                // Beyond this no element type fits; below it, a too-long array
+                // is a too-long message (E0700), reported with the arithmetic.
+                let max = message_words * 64;
+                if n == 0 {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::EmptyArray,
+                            len.span,
+                            format!("array `{}` has no elements", p.name.name),
+                        )
+                        .label("length 0")
+                        .note("an array carries at least one element")
+                        .help("give the largest length it may need, or remove the parameter"),
+                    );
+                    return None;
+                }
+                if n > max {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::EmptyArray,
+                            len.span,
+                            format!("array `{}` has {n} elements", p.name.name),
+                        )
+                        .label(format!("more than {max}"))
+                        .note(format!(
+                            "a message has {message_words} words, and a word holds at most 64 elements"
+                        ))
+                        .help("pass large data in a shared frame (a `lend cap`) instead of the message"),
+                    );
+                    return None;
+                }
                 Some(ParamKind::Array {
                     element: *s,
                     len: n,
@@ -389,7 +426,32 @@ impl Ctx<'_> {
                 })?;
                 match (kind, transfer) {
                     (SetKind::Invocations, Transfer::Grant | Transfer::Lend) => {
-                        self.not_valid_here(p.ty_span, "`grant`/`lend` in a kernel invocation", "the kernel looks extra caps up in the caller's CSpace; nothing is transferred", "remove `grant`/`lend`");
+                        let keyword = if *transfer == Transfer::Grant {
+                            "grant"
+                        } else {
+                            "lend"
+                        };
+                        let span = Span {
+                            end: p.ty_span.start + keyword.len() as u32,
+                            ..p.ty_span
+                        };
+                        self.not_valid_here(
+                            span,
+                            &format!("`{keyword}` in a kernel invocation"),
+                            "the kernel looks extra caps up in the caller's CSpace; nothing is transferred",
+                            &format!(
+                                "remove `{keyword}`: write `{}: cap {}{}`",
+                                p.name.name,
+                                cap.name,
+                                if rights.is_empty() {
+                                    String::new()
+                                } else {
+                                    let names: Vec<&str> =
+                                        rights.iter().map(|r| r.name.as_str()).collect();
+                                    format!("({})", names.join(", "))
+                                }
+                            ),
+                        );
                         return None;
                     }
                     (SetKind::Interface, Transfer::Lookup) => {
@@ -432,15 +494,33 @@ impl Ctx<'_> {
     ) -> Option<model::Donation> {
         let mname = &method.name.name;
         if kind == SetKind::Invocations {
-            let misplaced = method
+            // One report for the whole donation, however many clauses it has.
+            let mut spans: Vec<Span> = method
                 .donations
                 .iter()
                 .map(|d| d.span())
                 .chain(method.allocations.iter().map(|a| a.span))
-                .chain(method.out_of_budget.iter().map(|o| o.span));
-            let spans: Vec<Span> = misplaced.collect();
-            for span in spans {
-                self.not_valid_here(span, "a donation clause in a kernel invocation", "the kernel allocates nothing on its own: invocations such as retype spend the caller's Untyped directly", "remove the clause");
+                .chain(method.out_of_budget.iter().map(|o| o.span))
+                .collect();
+            spans.sort();
+            if let Some((first, rest)) = spans.split_first() {
+                let mut d = Diagnostic::new(
+                    Code::NotValidHere,
+                    *first,
+                    format!("kernel invocation `{mname}` cannot take a donation"),
+                )
+                .label("not valid in a kernel invocation");
+                for span in rest {
+                    d = d.with_secondary(*span, "not valid either");
+                }
+                self.diags.push(
+                    d.note("the kernel allocates nothing on its own: invocations such as retype spend the caller's Untyped directly")
+                        .help(if rest.is_empty() {
+                            "remove the clause"
+                        } else {
+                            "remove these clauses"
+                        }),
+                );
                 *ok = false;
             }
             return None;
@@ -458,30 +538,11 @@ impl Ctx<'_> {
             );
             *ok = false;
         }
-        let Some(donation) = method.donations.first() else {
-            if let Some(a) = method.allocations.first() {
-                self.diags.push(
-                    Diagnostic::new(Code::AllocationWithoutDonation, a.span, format!("`{mname}` allocates on its caller's behalf, but the caller donates nothing"))
-                        .label("allocated per call")
-                        .note("the server would pay for what its client asked for, so one client could exhaust it")
-                        .help("add `donates UntypedCap >= N;` so the caller pays"),
-                );
-                *ok = false;
-            }
-            if let Some(o) = method.out_of_budget.first() {
-                self.not_valid_here(
-                    o.span,
-                    "`out_of_budget` without a donation",
-                    "there is no budget to run out of",
-                    "remove the clause, or add a donation",
-                );
-                *ok = false;
-            }
-            return None;
-        };
+        let donation = method.donations.first();
         let donation_kind = match donation {
-            ast::Donation::Quota { .. } => Some(model::DonationKind::Quota),
-            ast::Donation::Untyped { cap, .. } => {
+            None => None,
+            Some(ast::Donation::Quota { .. }) => Some(model::DonationKind::Quota),
+            Some(ast::Donation::Untyped { cap, .. }) => {
                 let id = self.resolve(cap, "a cap type", |s| match s {
                     TypeSym::Cap(i) => Some(i),
                     _ => None,
@@ -512,20 +573,21 @@ impl Ctx<'_> {
                 }
             }
         };
-        let min_bytes = self.eval_reported(donation.bytes(), None);
+        let min_bytes = donation.and_then(|d| self.eval_reported(d.bytes(), None));
 
-        // Allocations.
+        // Allocations, checked with or without a donation.
         let mut allocations = Vec::new();
+        let mut allocations_ok = true;
         for a in &method.allocations {
             let Some(oid) = self.resolve(&a.object, "an object type", |s| match s {
                 TypeSym::Object(i) => Some(i),
                 _ => None,
             }) else {
-                *ok = false;
+                allocations_ok = false;
                 continue;
             };
             let Some(object) = known.objects[oid].as_ref() else {
-                *ok = false;
+                allocations_ok = false;
                 continue;
             };
             let count = self.eval_reported(&a.count, None);
@@ -540,6 +602,7 @@ impl Ctx<'_> {
                             format!("`{}` needs its size argument `{p}`", object.name),
                         )
                         .label("size argument missing")
+                        .with_secondary(object.span, format!("allowed: {}", allowed(&object.size)))
                         .help(format!(
                             "write `{}({})`",
                             object.name,
@@ -566,32 +629,25 @@ impl Ctx<'_> {
                 }
             };
             let (Some(count), Some(arg)) = (count, arg) else {
-                *ok = false;
+                allocations_ok = false;
                 continue;
             };
             let Some(size_bits) = object.size.size_bits(arg) else {
-                let allowed: Vec<String> = object
-                    .size
-                    .table
-                    .iter()
-                    .map(|(a, _)| a.to_string())
-                    .collect();
-                let shown = if allowed.len() > 8 {
-                    format!("{}..={}", object.size.min_arg(), object.size.max_arg())
-                } else {
-                    allowed.join(", ")
-                };
                 self.diags.push(
                     Diagnostic::new(
                         Code::AllocationSizeArg,
                         a.arg.as_ref().expect("parameterised").span,
                         format!("`{}({arg})` is not a valid size", object.name),
                     )
-                    .label(format!("`{}` is outside the allowed values", arg))
-                    .with_secondary(object.span, format!("allowed: {shown}"))
-                    .help("use an allowed size argument"),
+                    .label(format!("`{arg}` is not an allowed value"))
+                    .with_secondary(object.span, format!("allowed: {}", allowed(&object.size)))
+                    .help(format!(
+                        "use an allowed size argument, e.g. `{}({})`",
+                        object.name,
+                        nearest(&object.size, arg)
+                    )),
                 );
-                *ok = false;
+                allocations_ok = false;
                 continue;
             };
             if count == 0 {
@@ -600,30 +656,45 @@ impl Ctx<'_> {
                         .label("count is 0")
                         .help("remove the clause, or give the largest number of objects allocated per call"),
                 );
-                *ok = false;
+                allocations_ok = false;
                 continue;
             }
-            if let Some(model::DonationKind::Untyped(cap)) = &donation_kind {
+            if let (Some(model::DonationKind::Untyped(cap)), Some(donation)) =
+                (&donation_kind, donation)
+            {
+                let oid = model::ObjectId(oid as u32);
                 let retypable = known
                     .retypes
                     .iter()
-                    .any(|r| r.source == *cap && r.targets.contains(&model::ObjectId(oid as u32)));
+                    .any(|r| r.source == *cap && r.targets.contains(&oid));
                 if !retypable {
                     let cap_name = &known.caps[cap.index()].as_ref().expect("resolved").name;
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::AllocationNotRetypable,
-                            a.object.span,
-                            format!("`{cap_name}` cannot be retyped into `{}`", object.name),
-                        )
-                        .label("allocated from the donation")
-                        .with_secondary(donation.span(), "the donation")
-                        .help(format!(
+                    let mut d = Diagnostic::new(
+                        Code::AllocationNotRetypable,
+                        a.object.span,
+                        format!("`{cap_name}` cannot be retyped into `{}`", object.name),
+                    )
+                    .label("allocated from the donation")
+                    .with_secondary(donation.span(), "the donation");
+                    let others: Vec<&str> = known
+                        .retypes
+                        .iter()
+                        .filter(|r| r.targets.contains(&oid))
+                        .filter_map(|r| known.caps[r.source.index()].as_ref())
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    d = match others.first() {
+                        Some(other) => d.help(format!(
+                            "donate `{other}`, which can be retyped into `{}`, or add `{}` to the `into` list of `retype {cap_name}`",
+                            object.name, object.name
+                        )),
+                        None => d.help(format!(
                             "add `{}` to the `into` list of `retype {cap_name}`",
                             object.name
                         )),
-                    );
-                    *ok = false;
+                    };
+                    self.diags.push(d);
+                    allocations_ok = false;
                     continue;
                 }
             }
@@ -637,11 +708,69 @@ impl Ctx<'_> {
                 object.align_bits_for(size_bits),
             ));
         }
+        if !allocations_ok {
+            *ok = false;
+        }
+        // Largest alignment first: the layout of the worst case.
+        allocations.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.size_bits.cmp(&a.0.size_bits)));
+
+        let Some(donation) = donation else {
+            if let Some(a) = method.allocations.first() {
+                // Suggest a cap that can become every allocated object, and the
+                // exact minimum when the allocations are all valid.
+                let objects: Vec<model::ObjectId> =
+                    allocations.iter().map(|(a, _)| a.object).collect();
+                let source = known
+                    .retypes
+                    .iter()
+                    .find(|r| allocations_ok && objects.iter().all(|o| r.targets.contains(o)))
+                    .and_then(|r| known.caps[r.source.index()].as_ref())
+                    .map_or("UntypedCap", |c| c.name.as_str());
+                let minimum = match (allocations_ok, worst_case(&allocations, known)) {
+                    (true, Some((worst, _))) => literal(worst),
+                    _ => "N".to_string(),
+                };
+                self.diags.push(
+                    Diagnostic::new(Code::AllocationWithoutDonation, a.span, format!("`{mname}` allocates on its caller's behalf, but the caller donates nothing"))
+                        .label("allocated per call")
+                        .note("the server would pay for what its client asked for, so one client could exhaust it")
+                        .help(format!("add `donates {source} >= {minimum};` and an `out_of_budget` error, so the caller pays")),
+                );
+                *ok = false;
+            }
+            if let Some(o) = method.out_of_budget.first() {
+                self.not_valid_here(
+                    o.span,
+                    "`out_of_budget` without a donation",
+                    "there is no budget to run out of",
+                    "remove the clause, or add a donation",
+                );
+                *ok = false;
+            }
+            return None;
+        };
 
         // Out-of-budget error.
         let mut out_of_budget = None;
         match (method.out_of_budget.as_slice(), errors) {
-            ([], _) => {
+            ([], e) => {
+                let variant = e.and_then(|e| {
+                    known.error_sets[e]
+                        .variants
+                        .iter()
+                        .find(|v| v.name.to_ascii_lowercase().contains("budget"))
+                });
+                let help = match (variant, e) {
+                    (Some(v), _) => format!(
+                        "add `out_of_budget {0};` and list `{0}` in the method's `errors`",
+                        v.name
+                    ),
+                    (_, Some(e)) => format!(
+                        "add a variant `OutOfBudget` to `{}`, then `out_of_budget OutOfBudget;` and list it in the method's `errors`",
+                        known.error_sets[e].name
+                    ),
+                    _ => "add `out_of_budget OutOfBudget;` and list `OutOfBudget` in the method's `errors`".to_string(),
+                };
                 self.diags.push(
                     Diagnostic::new(
                         Code::OutOfBudgetError,
@@ -649,7 +778,8 @@ impl Ctx<'_> {
                         format!("`{mname}` does not say which error means the donation ran out"),
                     )
                     .label("a donation needs an out-of-budget error")
-                    .help("add `out_of_budget OutOfBudget;` and list `OutOfBudget` in `errors`"),
+                    .note("when an allocation would exceed the donation the server must fail the call with a declared error")
+                    .help(help),
                 );
                 *ok = false;
             }
@@ -671,14 +801,22 @@ impl Ctx<'_> {
                 match set.variants.iter().position(|x| x.name == v.name) {
                     Some(i) if error_indices.contains(&i) => out_of_budget = Some(i),
                     Some(_) => {
+                        let mut d = Diagnostic::new(
+                            Code::OutOfBudgetError,
+                            v.span,
+                            format!("`{}` is not among the errors `{mname}` returns", v.name),
+                        )
+                        .label("the out-of-budget error");
+                        if let (Some(first), Some(last)) =
+                            (method.errors.first(), method.errors.last())
+                        {
+                            d = d.with_secondary(
+                                first.span.to(last.span),
+                                format!("`{mname}` returns only these"),
+                            );
+                        }
                         self.diags.push(
-                            Diagnostic::new(
-                                Code::OutOfBudgetError,
-                                v.span,
-                                format!("`{}` is not among the errors `{mname}` returns", v.name),
-                            )
-                            .label("the out-of-budget error")
-                            .help(format!("add `{}` to the method's `errors` clause", v.name)),
+                            d.help(format!("add `{}` to the method's `errors` clause", v.name)),
                         );
                         *ok = false;
                     }
@@ -701,49 +839,19 @@ impl Ctx<'_> {
         if !*ok {
             return None;
         }
-        allocations.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.size_bits.cmp(&a.0.size_bits)));
-        let mut cursor: u64 = 0;
-        let mut steps = Vec::new();
-        for (a, align_bits) in &allocations {
-            let name = &known.objects[a.object.index()]
-                .as_ref()
-                .expect("checked")
-                .name;
-            let shown = match known.objects[a.object.index()]
-                .as_ref()
-                .and_then(|o| o.size.param.as_ref())
-            {
-                Some(_) => format!("{name}({})", a.arg),
-                None => name.clone(),
-            };
-            let align = 1u64 << align_bits;
-            let total = a.count.checked_mul(1u64 << a.size_bits).and_then(|t| {
-                cursor
-                    .checked_next_multiple_of(align)
-                    .and_then(|c| c.checked_add(t))
-            });
-            let Some(end) = total else {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::Overflow,
-                        method.name.span,
-                        format!("the worst-case allocation of `{mname}` overflows 64 bits"),
-                    )
-                    .label("at this method")
-                    .help("allocate fewer objects per call"),
-                );
-                *ok = false;
-                return None;
-            };
-            steps.push(format!(
-                "{} x {shown} = {} x {} = {} bytes",
-                a.count,
-                a.count,
-                1u64 << a.size_bits,
-                a.count << a.size_bits
-            ));
-            cursor = end;
-        }
+        let Some((cursor, steps)) = worst_case(&allocations, known) else {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::Overflow,
+                    method.name.span,
+                    format!("the worst-case allocation of `{mname}` overflows 64 bits"),
+                )
+                .label("at this method")
+                .help("allocate fewer objects per call"),
+            );
+            *ok = false;
+            return None;
+        };
         if cursor > min_bytes {
             let mut d = Diagnostic::new(
                 Code::DonationTooSmall,
@@ -758,8 +866,15 @@ impl Ctx<'_> {
                 d = d.note(step);
             }
             d = d
-                .note(format!("worst case, placed largest alignment first: {} > {} donated", bytes(cursor), bytes(min_bytes)))
-                .help(format!("raise the minimum donation to at least {cursor} bytes, or allocate less per call"));
+                .note(format!(
+                    "worst case, placed largest alignment first: {} > {} donated",
+                    bytes(cursor),
+                    bytes(min_bytes)
+                ))
+                .help(format!(
+                    "raise the minimum donation to at least {}, or allocate less per call",
+                    bytes(cursor)
+                ));
             self.diags.push(d);
             *ok = false;
             return None;
@@ -813,5 +928,60 @@ impl Ctx<'_> {
                 .note(why.to_string())
                 .help(fix.to_string()),
         );
+    }
+}
+
+/// The bytes the allocations take placed in order (sorted largest alignment
+/// first), with one line of arithmetic per allocation; `None` on overflow.
+fn worst_case(
+    allocations: &[(model::Allocation, u32)],
+    known: &Known<'_>,
+) -> Option<(u64, Vec<String>)> {
+    let mut cursor: u64 = 0;
+    let mut steps = Vec::new();
+    for (a, align_bits) in allocations {
+        let object = known.objects[a.object.index()].as_ref().expect("checked");
+        let shown = match object.size.param {
+            Some(_) => format!("{}({})", object.name, a.arg),
+            None => object.name.clone(),
+        };
+        let size = 1u64 << a.size_bits;
+        let total = a.count.checked_mul(size)?;
+        cursor = cursor
+            .checked_next_multiple_of(1u64 << align_bits)?
+            .checked_add(total)?;
+        steps.push(format!(
+            "{} x {shown} = {} x {size} = {total} bytes",
+            a.count, a.count
+        ));
+    }
+    Some((cursor, steps))
+}
+
+/// The values a size argument may take, as a user reads them.
+fn allowed(size: &model::SizeRule) -> String {
+    if size.table.len() > 8 {
+        format!("{}..={}", size.min_arg(), size.max_arg())
+    } else {
+        let values: Vec<String> = size.table.iter().map(|(a, _)| a.to_string()).collect();
+        values.join(", ")
+    }
+}
+
+/// The allowed size argument closest to `arg`.
+fn nearest(size: &model::SizeRule, arg: u64) -> u64 {
+    size.table
+        .iter()
+        .map(|(a, _)| *a)
+        .min_by_key(|a| a.abs_diff(arg))
+        .unwrap_or(0)
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }

@@ -71,6 +71,8 @@ struct Ctx<'a> {
     right_index: BTreeMap<String, usize>,
     const_index: BTreeMap<String, usize>,
     const_states: Vec<eval::ConstState>,
+    /// Constants being evaluated, outermost first (to show a cycle).
+    const_stack: Vec<usize>,
     used_consts: BTreeSet<String>,
     used_types: BTreeSet<String>,
     root_file: FileId,
@@ -100,6 +102,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     }
     let mut ctx = Ctx {
         const_states: vec![eval::ConstState::Pending; items.consts.len()],
+        const_stack: Vec::new(),
         items,
         diags: Vec::new(),
         types: BTreeMap::new(),
@@ -126,7 +129,12 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         &retypes,
         &error_sets,
     );
-    ctx.lint_unused(&caps, &rights);
+    // Unused-item lints only once the spec is otherwise fine: after an error
+    // (a misspelt constant, a cycle ...) "never used" is a consequence, not
+    // news.
+    if !ctx.diags.iter().any(Diagnostic::is_error) {
+        ctx.lint_unused(&caps, &rights);
+    }
 
     let docs = files
         .first()
@@ -212,8 +220,8 @@ impl<'a> Ctx<'a> {
                 .enumerate()
                 .map(|(i, (_, m))| (m.name.clone(), TypeSym::Interface(i))),
         );
-        // Report in source order, whatever the kinds.
-        entries.sort_by_key(|(ident, _)| ident.span);
+        // Report in declaration order, whatever the kinds.
+        entries.sort_by_key(|(ident, _)| self.decl_order(ident.span));
         for (ident, sym) in entries {
             if let Some((_, first)) = self.types.get(&ident.name) {
                 let first = *first;
@@ -234,13 +242,16 @@ impl<'a> Ctx<'a> {
                 self.right_index.insert(ident.name.clone(), index);
             }
         }
-        let consts: Vec<Ident> = self
+        let mut consts: Vec<(usize, Ident)> = self
             .items
             .consts
             .iter()
             .map(|(_, c)| c.name.clone())
+            .enumerate()
             .collect();
-        for (i, ident) in consts.into_iter().enumerate() {
+        // The first in declaration order is the one that counts.
+        consts.sort_by_key(|(_, ident)| self.decl_order(ident.span));
+        for (i, ident) in consts {
             if let Some(&first) = self.const_index.get(&ident.name) {
                 let span = self.items.consts[first].1.name.span;
                 self.duplicate(&ident, span, "constant");
@@ -250,11 +261,29 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Where a span comes in declaration order: a file's `use` brings the
+    /// imported items in before its own, so the root file comes last.
+    fn decl_order(&self, span: Span) -> (u32, u32) {
+        let file = if span.file == self.root_file {
+            u32::MAX
+        } else {
+            span.file.0
+        };
+        (file, span.start)
+    }
+
     fn duplicate(&mut self, ident: &Ident, first: Span, what: &str) {
+        // The root file's definition is the one "defined again": the
+        // imported one comes first.
+        let (again, first) = if self.decl_order(first) > self.decl_order(ident.span) {
+            (first, ident.span)
+        } else {
+            (ident.span, first)
+        };
         self.diags.push(
             Diagnostic::new(
                 Code::DuplicateName,
-                ident.span,
+                again,
                 format!("the {what} name `{}` is defined twice", ident.name),
             )
             .label("defined again here")
@@ -276,6 +305,38 @@ impl<'a> Ctx<'a> {
                 match accept(sym) {
                     Some(t) => Some(t),
                     None => {
+                        // A cap type where its object is meant, or the reverse.
+                        let related = match sym {
+                            TypeSym::Cap(i) => self.items.caps[i].1.object.as_ref().map(|o| {
+                                (
+                                    o.name.clone(),
+                                    format!("the object type `{}` is for", ident.name),
+                                )
+                            }),
+                            TypeSym::Object(_) => self
+                                .items
+                                .caps
+                                .iter()
+                                .find(|(_, c)| {
+                                    c.object.as_ref().is_some_and(|o| o.name == ident.name)
+                                })
+                                .map(|(_, c)| {
+                                    (
+                                        c.name.name.clone(),
+                                        format!("the cap type for `{}`", ident.name),
+                                    )
+                                }),
+                            _ => None,
+                        }
+                        .filter(|(name, _)| {
+                            self.types
+                                .get(name)
+                                .is_some_and(|(s, _)| accept(*s).is_some())
+                        });
+                        let help = match related {
+                            Some((name, what)) => format!("did you mean `{name}`, {what}?"),
+                            None => format!("name {expected} here"),
+                        };
                         self.diags.push(
                             Diagnostic::new(
                                 Code::WrongKind,
@@ -284,7 +345,7 @@ impl<'a> Ctx<'a> {
                             )
                             .label(format!("expected {expected}"))
                             .with_secondary(span, format!("`{}` is defined here", ident.name))
-                            .help(format!("name {expected} here")),
+                            .help(help),
                         );
                         None
                     }
@@ -310,15 +371,25 @@ impl<'a> Ctx<'a> {
         candidates: impl IntoIterator<Item = &'c str>,
     ) {
         let candidates: Vec<&str> = candidates.into_iter().collect();
+        // `expected` may come with an article ("an object type").
+        let kind = expected
+            .strip_prefix("an ")
+            .or_else(|| expected.strip_prefix("a "))
+            .unwrap_or(expected);
         let mut d = Diagnostic::new(
             Code::UnknownName,
             ident.span,
-            format!("unknown {expected} `{}`", ident.name),
+            format!("unknown {kind} `{}`", ident.name),
         )
-        .label(format!("no {expected} has this name"));
+        .label(format!("no {kind} has this name"));
         d = match closest(&ident.name, candidates.iter().copied()) {
-            Some(c) => d.help(format!("did you mean `{c}`? (names are case-sensitive)")),
-            None if candidates.is_empty() => d.help(format!("declare {expected} with this name")),
+            Some(c) if c.eq_ignore_ascii_case(&ident.name) => {
+                d.help(format!("did you mean `{c}`? (names are case-sensitive)"))
+            }
+            Some(c) => d.help(format!("did you mean `{c}`?")),
+            None if candidates.is_empty() => {
+                d.help(format!("declare {} {kind} with this name", article(kind)))
+            }
             None => d.help(format!("known: {}", list(&candidates))),
         };
         self.diags.push(d);
@@ -381,7 +452,10 @@ impl<'a> Ctx<'a> {
             "message_words",
             "caps_per_message",
         ];
-        let Some(&(_, first)) = self.items.targets.first() else {
+        let mut targets: Vec<&ast::TargetItem> =
+            self.items.targets.iter().map(|(_, t)| *t).collect();
+        targets.sort_by_key(|t| self.decl_order(t.name.span));
+        let Some(&first) = targets.first() else {
             self.diags.push(
                 Diagnostic::new(
                     Code::MissingStatement,
@@ -393,10 +467,26 @@ impl<'a> Ctx<'a> {
             );
             return None;
         };
-        for (_, extra) in self.items.targets[1..].to_vec() {
-            self.duplicate(&extra.name, first.name.span, "target");
+        for extra in &targets[1..] {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::DuplicateName,
+                    extra.name.span,
+                    "the spec defines more than one target",
+                )
+                .label(format!("second target `{}`", extra.name.name))
+                .with_secondary(
+                    first.name.span,
+                    format!("the target is `{}`, defined here", first.name.name),
+                )
+                .help("a spec has exactly one target; remove one of them"),
+            );
         }
         let mut values: BTreeMap<&str, (u64, Span)> = BTreeMap::new();
+        // Keys an unknown setting was probably meant as: not reported missing too.
+        let mut suggested: BTreeSet<&str> = BTreeSet::new();
+        // Keys given, even when their value failed to evaluate (reported already).
+        let mut given: BTreeMap<&str, Span> = BTreeMap::new();
         for setting in &first.settings {
             let key = setting.key.name.as_str();
             let Some(known) = KEYS.iter().find(|k| **k == key) else {
@@ -407,14 +497,16 @@ impl<'a> Ctx<'a> {
                 )
                 .label("not a target setting");
                 d = match closest(key, KEYS) {
-                    Some(c) => d.help(format!("did you mean `{c}`?")),
+                    Some(c) => {
+                        suggested.insert(c);
+                        d.help(format!("did you mean `{c}`?"))
+                    }
                     None => d.help(format!("the settings are {}", list(&KEYS))),
                 };
                 self.diags.push(d);
                 continue;
             };
-            if let Some((_, earlier)) = values.get(known) {
-                let earlier = *earlier;
+            if let Some(&earlier) = given.get(known) {
                 self.diags.push(
                     Diagnostic::new(
                         Code::DuplicateStatement,
@@ -427,6 +519,7 @@ impl<'a> Ctx<'a> {
                 );
                 continue;
             }
+            given.insert(known, setting.key.span);
             if let Some(v) = self.eval_reported(&setting.value, None) {
                 values.insert(known, (v, setting.value.span));
             }
@@ -434,8 +527,11 @@ impl<'a> Ctx<'a> {
         let missing: Vec<&str> = KEYS
             .iter()
             .copied()
-            .filter(|k| !values.contains_key(k))
+            .filter(|k| !given.contains_key(k) && !suggested.contains(k))
             .collect();
+        if missing.is_empty() && values.len() < KEYS.len() {
+            return None; // misspelt keys or bad values, reported already
+        }
         if !missing.is_empty() {
             self.diags.push(
                 Diagnostic::new(
@@ -674,6 +770,15 @@ impl<'a> Ctx<'a> {
                 .help("remove it, or refer to it"),
             );
         }
+    }
+}
+
+/// `a` or `an`, as English puts it before `word`.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
     }
 }
 

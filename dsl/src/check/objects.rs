@@ -10,8 +10,8 @@ use crate::ast::{Domain, ObjectKind};
 use crate::diag::{Code, Diagnostic};
 use crate::model::{self, SizeRule};
 
-use super::Ctx;
 use super::eval::{EvalError, bytes};
+use super::{Ctx, TypeSym};
 
 /// The most values a size argument may range over.
 const MAX_DOMAIN: u64 = 1 << 16;
@@ -34,13 +34,15 @@ impl Ctx<'_> {
         // Memory kinds.
         let (mut ram, mut device) = (true, false);
         if let Some(extra) = object.memories.get(1) {
+            let first = &object.memories[0];
             self.diags.push(
                 Diagnostic::new(
                     Code::DuplicateStatement,
-                    extra[0].span,
+                    kinds_span(extra),
                     format!("`memory` of `{name}` is given twice"),
                 )
                 .label("given again here")
+                .with_secondary(kinds_span(first), "first given here")
                 .help("list every kind in one statement: `memory = ram | device;`"),
             );
         }
@@ -59,8 +61,12 @@ impl Ctx<'_> {
             }
         }
         if device && object.kind == ObjectKind::Kernel {
+            let at = object.memories[0]
+                .iter()
+                .find(|k| k.name == "device")
+                .map_or(object.name.span, |k| k.span);
             self.diags.push(
-                Diagnostic::new(Code::DeviceKernelObject, object.memories[0][0].span.to(object.memories[0].last().expect("grammar: one kind").span), format!("kernel object `{name}` may not live in device memory"))
+                Diagnostic::new(Code::DeviceKernelObject, at, format!("kernel object `{name}` may not live in device memory"))
                     .label("`device` is not allowed for kernel objects")
                     .with_secondary(object.kind_span, "declared as a kernel object here")
                     .note("the kernel keeps its own state in kernel objects; device memory may have side effects and is not zeroed")
@@ -85,7 +91,7 @@ impl Ctx<'_> {
                         format!("object type `{name}` has no size"),
                     )
                     .label("no `size = ...;` statement")
-                    .help("add `size = 1 << 4;` (bytes) to its body"),
+                    .help("add its size in bytes, e.g. `size = 64;`"),
                 );
                 return None;
             }
@@ -203,10 +209,16 @@ impl Ctx<'_> {
                             format!("the alignment of `{name}` is not a power of two"),
                         )
                         .label(format!("{value} bytes"))
-                        .help(format!(
-                            "use {} bytes",
-                            value.checked_next_power_of_two().unwrap_or(1 << 63)
-                        )),
+                        .help(match value {
+                            0 => "use a power of two, e.g. `align = 16;`".to_string(),
+                            _ => {
+                                let below = 1u64 << (63 - value.leading_zeros());
+                                match value.checked_next_power_of_two() {
+                                    Some(above) => format!("use {below} or {above} bytes"),
+                                    None => format!("use {below} bytes"),
+                                }
+                            }
+                        }),
                     );
                     return None;
                 }
@@ -224,6 +236,11 @@ impl Ctx<'_> {
             }
         };
         if !memory_ok {
+            return None;
+        }
+        // A second object of the same name (E0101, reported already) is
+        // checked but not accepted, so later passes do not report it again.
+        if !matches!(self.types.get(name), Some((TypeSym::Object(i), _)) if *i == index) {
             return None;
         }
         Some(model::Object {
@@ -244,6 +261,7 @@ impl Ctx<'_> {
             Domain::Inclusive(lo, hi) | Domain::Exclusive(lo, hi) => lo.span.to(hi.span),
             Domain::Set(values) => values[0].span.to(values[values.len() - 1].span),
         };
+        let mut empty_help = None;
         let values: Vec<u64> = match &param.domain {
             Domain::Inclusive(lo, hi) | Domain::Exclusive(lo, hi) => {
                 let lo_v = self.eval_reported(lo, None);
@@ -254,6 +272,17 @@ impl Ctx<'_> {
                 } else {
                     hi_v.checked_sub(1)
                 };
+                empty_help = Some(match param.domain {
+                    Domain::Inclusive(..) if lo_v > hi_v => {
+                        format!("write the smaller bound first: `{hi_v}..={lo_v}`")
+                    }
+                    Domain::Exclusive(..) if lo_v == hi_v => {
+                        format!(
+                            "`{lo_v}..{hi_v}` excludes its end; to allow only {lo_v}, write `{lo_v}..={hi_v}`"
+                        )
+                    }
+                    _ => format!("write the smaller bound first: `{hi_v}..{lo_v}`"),
+                });
                 match hi_incl {
                     Some(hi) if hi >= lo_v => {
                         if hi - lo_v >= MAX_DOMAIN {
@@ -297,10 +326,16 @@ impl Ctx<'_> {
                     format!("the size argument of `{name}` can take no value"),
                 )
                 .label("empty range")
-                .help("write the smaller bound first, e.g. `1..=24`"),
+                .help(empty_help.unwrap_or_else(|| "write the smaller bound first".to_string())),
             );
             return None;
         }
         Some(values)
     }
+}
+
+/// The span of a `memory = ...;` list of kinds.
+fn kinds_span(kinds: &[crate::ast::Ident]) -> crate::source::Span {
+    let first = kinds[0].span;
+    kinds.last().map_or(first, |k| first.to(k.span))
 }

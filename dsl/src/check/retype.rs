@@ -9,6 +9,7 @@
 use crate::ast::ObjectKind;
 use crate::diag::{Code, Diagnostic};
 use crate::model::{self, CapId, ObjectId};
+use crate::source::Span;
 
 use super::{Ctx, TypeSym};
 
@@ -19,7 +20,7 @@ impl Ctx<'_> {
         caps: &[Option<model::CapType>],
     ) -> Vec<model::Retype> {
         let mut out = Vec::new();
-        let mut edges: Vec<Vec<(usize, crate::source::Span)>> = vec![Vec::new(); objects.len()];
+        let mut edges: Vec<Vec<(usize, Span)>> = vec![Vec::new(); objects.len()];
         let mut produced = vec![false; objects.len()];
         for index in 0..self.items.retypes.len() {
             let (item, rule) = self.items.retypes[index];
@@ -99,8 +100,8 @@ impl Ctx<'_> {
                                     format!("fan-out {v} is outside 1..=65536"),
                                 )
                                 .label("out of range")
-                                .note("a retype call creates between 1 and fan_out objects")
-                                .help("seL4 uses 256"),
+                                .note("a retype call creates between 1 and `fan_out` objects")
+                                .help("choose a value in 1..=65536; seL4 uses 256"),
                             );
                             None
                         }
@@ -183,13 +184,19 @@ impl Ctx<'_> {
     fn check_graph(
         &mut self,
         objects: &[Option<model::Object>],
-        edges: &[Vec<(usize, crate::source::Span)>],
+        edges: &[Vec<(usize, Span)>],
         produced: &[bool],
     ) {
         for (i, object) in objects.iter().enumerate() {
+            // A duplicate object is reported as such; rules name the first.
+            let duplicate = !matches!(
+                self.types.get(&self.items.objects[i].1.name.name),
+                Some((TypeSym::Object(j), _)) if *j == i
+            );
             if let Some(o) = object
                 && o.kind != ObjectKind::Untyped
                 && !produced[i]
+                && !duplicate
             {
                 self.diags.push(
                     Diagnostic::new(
@@ -209,10 +216,11 @@ impl Ctx<'_> {
         // Cycles between distinct types (a self-loop is from-self splitting).
         let n = objects.len();
         let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
-        let mut stack: Vec<usize> = Vec::new();
+        // Each node on the stack with the edge that reached it.
+        let mut stack: Vec<(usize, Option<Span>)> = Vec::new();
         for start in 0..n {
             if state[start] == 0 {
-                self.dfs(start, edges, &mut state, &mut stack);
+                self.dfs(start, None, edges, &mut state, &mut stack);
             }
         }
     }
@@ -220,34 +228,55 @@ impl Ctx<'_> {
     fn dfs(
         &mut self,
         node: usize,
-        edges: &[Vec<(usize, crate::source::Span)>],
+        reached_by: Option<Span>,
+        edges: &[Vec<(usize, Span)>],
         state: &mut [u8],
-        stack: &mut Vec<usize>,
+        stack: &mut Vec<(usize, Option<Span>)>,
     ) {
         state[node] = 1;
-        stack.push(node);
+        stack.push((node, reached_by));
         for &(next, span) in &edges[node] {
             if next == node {
                 continue;
             }
             match state[next] {
-                0 => self.dfs(next, edges, state, stack),
+                0 => self.dfs(next, Some(span), edges, state, stack),
                 1 => {
-                    let from = stack.iter().position(|s| *s == next).expect("on stack");
-                    let mut path: Vec<&str> = stack[from..]
+                    let from = stack
                         .iter()
-                        .map(|i| self.items.objects[*i].1.name.name.as_str())
+                        .position(|(s, _)| *s == next)
+                        .expect("on stack");
+                    let name = |i: usize| self.items.objects[i].1.name.name.as_str();
+                    let mut path: Vec<String> = stack[from..]
+                        .iter()
+                        .map(|(i, _)| format!("`{}`", name(*i)))
                         .collect();
-                    path.push(&self.items.objects[next].1.name.name);
-                    let d = Diagnostic::new(
+                    path.push(format!("`{}`", name(next)));
+                    let mut d = Diagnostic::new(
                         Code::RetypeCycle,
                         span,
-                        "retype cycle between different types",
+                        format!("retype cycle: {}", path.join(" -> ")),
                     )
-                    .label("this rule closes the cycle")
-                    .note(format!("cycle: {}", path.join(" -> ")))
-                    .note("only splitting an untyped type into smaller pieces of itself may loop")
-                    .help("remove one rule of the cycle");
+                    .label(format!(
+                        "`{}` is retyped into `{}` here, closing the cycle",
+                        name(node),
+                        name(next)
+                    ));
+                    // The other edges of the cycle, in order.
+                    for pair in stack[from..].windows(2) {
+                        let ((a, _), (b, by)) = (pair[0], pair[1]);
+                        if let Some(by) = by {
+                            d = d.with_secondary(
+                                by,
+                                format!("`{}` is retyped into `{}` here", name(a), name(b)),
+                            );
+                        }
+                    }
+                    d = d
+                        .note(
+                            "only splitting an untyped type into smaller pieces of itself may loop",
+                        )
+                        .help("remove one of these retype targets so memory flows one way");
                     self.diags.push(d);
                 }
                 _ => {}

@@ -1,0 +1,481 @@
+//! Integration tests of the `capc` binary: exit codes, what goes to stdout
+//! and stderr, JSON diagnostics, help text and colour.
+//!
+//! Each test writes its specs to its own directory under the system temp
+//! directory (removed when the test ends) and runs `capc` there, so paths in
+//! diagnostics are the short relative ones the test passed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A minimal clean spec: just the target block.
+const CLEAN: &str = "\
+target t {
+    address_bits = 48;
+    tag_bits = 5;
+    message_registers = 4;
+    message_words = 16;
+    caps_per_message = 2;
+}
+";
+
+/// An error on line 8: `UNKNOWN` (column 15) is not defined.
+const UNKNOWN_NAME: &str = "\
+target t {
+    address_bits = 48;
+    tag_bits = 5;
+    message_registers = 4;
+    message_words = 16;
+    caps_per_message = 2;
+}
+const X = 1 + UNKNOWN;
+const Y = X;
+";
+
+/// Only a warning: an unused constant.
+const UNUSED_CONST: &str = "\
+target t {
+    address_bits = 48;
+    tag_bits = 5;
+    message_registers = 4;
+    message_words = 16;
+    caps_per_message = 2;
+}
+const UNUSED = 1;
+";
+
+/// A scratch directory for one test, removed on drop.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("capc-cli-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch { dir }
+    }
+
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> &Self {
+        std::fs::write(self.dir.join(name), contents).expect("write spec");
+        self
+    }
+
+    /// Runs `capc` with `args` in this directory.
+    fn capc(&self, args: &[&str]) -> Run {
+        run_in(&self.dir, args)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What one run of `capc` did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    args: Vec<String>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "capc {:?} exited {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.args, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    #[track_caller]
+    fn exits(&self, code: i32) -> &Self {
+        assert_eq!(self.code, Some(code), "{self:?}");
+        self
+    }
+
+    #[track_caller]
+    fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}: {self:?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    fn stdout_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}: {self:?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    fn silent(&self) -> &Self {
+        assert!(
+            self.stdout.is_empty() && self.stderr.is_empty(),
+            "expected no output: {self:?}"
+        );
+        self
+    }
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_capc"))
+        .args(args)
+        .current_dir(dir)
+        // Make "not a terminal" the only reason colour is off.
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .expect("run capc");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
+        args: args.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("codegen/ is in the workspace")
+        .to_path_buf()
+}
+
+/// Whether `text` contains `error[Ennnn]`.
+fn has_error_code(text: &str) -> bool {
+    text.match_indices("error[E").any(|(i, _)| {
+        let rest = &text.as_bytes()[i + "error[E".len()..];
+        rest.len() >= 5 && rest[..4].iter().all(u8::is_ascii_digit) && rest[4] == b']'
+    })
+}
+
+// ------------------------------------------------------------- outcomes
+
+#[test]
+fn clean_spec_exits_0_with_no_output() {
+    let s = Scratch::new("clean");
+    s.write("clean.cap", CLEAN);
+    s.capc(&["check", "clean.cap"]).exits(0).silent();
+    s.capc(&["check", "--deny-warnings", "clean.cap"])
+        .exits(0)
+        .silent();
+    s.capc(&["check", "--message-format", "json", "clean.cap"])
+        .exits(0)
+        .silent();
+}
+
+#[test]
+fn example_specs_check_clean() {
+    run_in(
+        &workspace(),
+        &[
+            "check",
+            "kernel-demo/spec/kernel.cap",
+            "kernel-demo/spec/decompress.cap",
+        ],
+    )
+    .exits(0)
+    .silent();
+}
+
+#[test]
+fn spec_error_exits_1_with_code_and_location() {
+    let s = Scratch::new("error");
+    s.write("bad.cap", UNKNOWN_NAME);
+    let run = s.capc(&["check", "bad.cap"]);
+    run.exits(1)
+        .stderr_has("bad.cap:8:15")
+        .stderr_has("UNKNOWN");
+    assert!(has_error_code(&run.stderr), "no error[Ennnn]: {run:?}");
+    assert!(run.stdout.is_empty(), "diagnostics go to stderr: {run:?}");
+}
+
+#[test]
+fn syntax_error_exits_1_with_code_and_location() {
+    let s = Scratch::new("syntax");
+    s.write("syntax.cap", "const X = ;\n");
+    let run = s.capc(&["check", "syntax.cap"]);
+    run.exits(1)
+        .stderr_has("error[E0001]")
+        .stderr_has("syntax.cap:1:11");
+}
+
+#[test]
+fn unreadable_import_is_a_spec_error_not_an_io_error() {
+    let s = Scratch::new("import");
+    s.write("main.cap", format!("use \"missing.cap\";\n{CLEAN}"));
+    s.capc(&["check", "main.cap"])
+        .exits(1)
+        .stderr_has("error[E0002]")
+        .stderr_has("main.cap:1:5")
+        .stderr_has("missing.cap");
+}
+
+#[test]
+fn every_file_is_checked_and_the_worst_outcome_wins() {
+    let s = Scratch::new("several");
+    s.write("clean.cap", CLEAN).write("bad.cap", UNKNOWN_NAME);
+    s.capc(&["check", "clean.cap", "bad.cap"])
+        .exits(1)
+        .stderr_has("bad.cap:8:15");
+    // An I/O error (2) outranks a spec error (1); both are reported.
+    s.capc(&["check", "bad.cap", "missing.cap"])
+        .exits(2)
+        .stderr_has("bad.cap:8:15")
+        .stderr_has("missing.cap");
+}
+
+// ---------------------------------------------------------------- JSON
+
+#[test]
+fn json_prints_one_object_per_diagnostic_per_line() {
+    let s = Scratch::new("json");
+    // Two errors (an unknown name, a negative value with a note) ...
+    let errors = format!("{UNKNOWN_NAME}const Z = 0 - 1;\n");
+    s.write("bad.cap", &errors);
+    let run = s.capc(&["check", "--message-format", "json", "bad.cap"]);
+    run.exits(1);
+    let mut found = json_lines(&run, &errors);
+    // ... and a warning.
+    s.write("bad.cap", UNUSED_CONST);
+    let run = s.capc(&["check", "--message-format", "json", "bad.cap"]);
+    run.exits(0);
+    found.extend(json_lines(&run, UNUSED_CONST));
+    let codes: Vec<(&str, &str)> = found
+        .iter()
+        .map(|v| {
+            (
+                v["code"].as_str().unwrap_or(""),
+                v["severity"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [("E0100", "error"), ("E0201", "error"), ("W0003", "warning")]
+    );
+    assert!(
+        !found[1]["notes"].as_array().expect("notes").is_empty(),
+        "E0201 explains the arithmetic in a note"
+    );
+}
+
+/// Parses `run`'s stdout as one JSON diagnostic per line about `text`
+/// (in `bad.cap`), checking the fields of each.
+fn json_lines(run: &Run, text: &str) -> Vec<serde_json::Value> {
+    assert!(
+        run.stderr.is_empty(),
+        "JSON mode prints nothing on stderr: {run:?}"
+    );
+    let mut values = Vec::new();
+    for line in run.stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+        let obj = v
+            .as_object()
+            .unwrap_or_else(|| panic!("not an object: {line}"));
+        for key in [
+            "code",
+            "severity",
+            "message",
+            "file",
+            "byte_start",
+            "byte_end",
+            "line",
+            "column",
+            "notes",
+        ] {
+            assert!(obj.contains_key(key), "missing `{key}`: {line}");
+        }
+        let code = v["code"].as_str().expect("code is a string");
+        assert!(
+            code.len() == 5
+                && (code.starts_with('E') || code.starts_with('W'))
+                && code[1..].bytes().all(|b| b.is_ascii_digit()),
+            "bad code {code}"
+        );
+        let severity = v["severity"].as_str().expect("severity is a string");
+        assert!(severity == "error" || severity == "warning", "{line}");
+        assert!(!v["message"].as_str().expect("message").is_empty());
+        assert_eq!(v["file"], "bad.cap", "{line}");
+        assert!(v["notes"].is_array(), "{line}");
+        let start = v["byte_start"].as_u64().expect("byte_start") as usize;
+        let end = v["byte_end"].as_u64().expect("byte_end") as usize;
+        assert!(start <= end && end <= text.len(), "{line}");
+        // line and column (1-based) agree with the byte offset.
+        let before = &text[..start];
+        let line_no = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        assert_eq!(v["line"].as_u64(), Some(line_no as u64), "{line}");
+        assert_eq!(v["column"].as_u64(), Some(column as u64), "{line}");
+        values.push(v);
+    }
+    values
+}
+
+#[test]
+fn json_points_at_the_unknown_name() {
+    let s = Scratch::new("json-span");
+    s.write("bad.cap", UNKNOWN_NAME);
+    let run = s.capc(&["check", "--message-format=json", "bad.cap"]);
+    run.exits(1);
+    let first: serde_json::Value =
+        serde_json::from_str(run.stdout.lines().next().expect("a diagnostic")).expect("JSON");
+    let start = first["byte_start"].as_u64().expect("byte_start") as usize;
+    let end = first["byte_end"].as_u64().expect("byte_end") as usize;
+    assert_eq!(&UNKNOWN_NAME[start..end], "UNKNOWN", "{run:?}");
+    assert_eq!(first["line"], 8);
+    assert_eq!(first["column"], 15);
+}
+
+// ------------------------------------------------------ I/O and usage
+
+#[test]
+fn missing_file_exits_2_naming_the_file() {
+    let s = Scratch::new("missing");
+    let run = s.capc(&["check", "no-such-spec.cap"]);
+    run.exits(2)
+        .stderr_has("no-such-spec.cap")
+        .stderr_has("no such file");
+    assert!(run.stdout.is_empty(), "{run:?}");
+}
+
+#[test]
+fn non_utf8_file_exits_2() {
+    let s = Scratch::new("utf8");
+    s.write("latin1.cap", b"const caf\xe9 = 1;\n");
+    s.capc(&["check", "latin1.cap"])
+        .exits(2)
+        .stderr_has("latin1.cap")
+        .stderr_has("not valid UTF-8");
+}
+
+#[test]
+fn directory_exits_2() {
+    let s = Scratch::new("dir");
+    std::fs::create_dir_all(s.dir.join("specs.cap")).expect("mkdir");
+    s.capc(&["check", "specs.cap"])
+        .exits(2)
+        .stderr_has("specs.cap")
+        .stderr_has("directory");
+}
+
+#[test]
+fn deny_warnings_turns_a_warning_into_exit_1() {
+    let s = Scratch::new("deny");
+    s.write("warn.cap", UNUSED_CONST);
+    s.capc(&["check", "warn.cap"])
+        .exits(0)
+        .stderr_has("warning[W0003]")
+        .stderr_has("warn.cap:8:7");
+    s.capc(&["check", "--deny-warnings", "warn.cap"])
+        .exits(1)
+        .stderr_has("W0003")
+        .stderr_has("warn.cap:8:7");
+    let json = s.capc(&[
+        "check",
+        "--deny-warnings",
+        "--message-format",
+        "json",
+        "warn.cap",
+    ]);
+    json.exits(1);
+    let v: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().next().expect("a diagnostic")).expect("JSON");
+    assert_eq!(v["code"], "W0003");
+    assert_eq!(v["severity"], "error", "denied warnings are errors");
+}
+
+#[test]
+fn help_exits_0_and_shows_an_example() {
+    let root = workspace();
+    for args in [&["--help"][..], &["check", "--help"], &["help", "check"]] {
+        run_in(&root, args)
+            .exits(0)
+            .stdout_has("Examples:")
+            .stdout_has("capc check kernel-demo/spec/kernel.cap")
+            .stdout_has("Exit status");
+    }
+    run_in(&root, &["check", "--help"])
+        .stdout_has("--deny-warnings")
+        .stdout_has("--message-format")
+        .stdout_has("--color");
+}
+
+#[test]
+fn no_arguments_exits_2_with_usage() {
+    let root = workspace();
+    run_in(&root, &[]).exits(2).stderr_has("Usage");
+    run_in(&root, &["check"])
+        .exits(2)
+        .stderr_has("Usage")
+        .stderr_has("FILE");
+}
+
+#[test]
+fn bad_options_exit_2() {
+    let s = Scratch::new("options");
+    s.write("clean.cap", CLEAN);
+    s.capc(&["check", "--message-format", "xml", "clean.cap"])
+        .exits(2)
+        .stderr_has("xml");
+    s.capc(&["check", "--colour", "never", "clean.cap"])
+        .exits(2);
+    s.capc(&["frobnicate"]).exits(2);
+}
+
+// --------------------------------------------------------------- colour
+
+#[test]
+fn colour_is_off_when_stderr_is_not_a_terminal() {
+    let s = Scratch::new("colour");
+    s.write("bad.cap", UNKNOWN_NAME);
+    for args in [
+        &["check", "bad.cap"][..],
+        &["check", "--color", "auto", "bad.cap"],
+        &["check", "--color", "never", "bad.cap"],
+    ] {
+        let run = s.capc(args);
+        run.exits(1);
+        assert!(!run.stderr.contains('\x1b'), "escape codes: {run:?}");
+    }
+    // ... and the check above would notice colour: `always` forces it.
+    let forced = s.capc(&["check", "--color", "always", "bad.cap"]);
+    forced.exits(1);
+    assert!(forced.stderr.contains('\x1b'), "{forced:?}");
+}
+
+// ----------------------------------------------------------- known bugs
+
+#[test]
+#[ignore = "known bug: 3000 nested parentheses overflow the stack in the parser and abort capc (SIGABRT) instead of a diagnostic"]
+fn known_bug_deeply_nested_parentheses_abort() {
+    // Found by dsl/tests/robustness.rs; ~4000 levels also abort a release
+    // build. Expected: exit 1 with a diagnostic (or 0), never a crash.
+    let s = Scratch::new("deep");
+    let depth = 3000;
+    s.write(
+        "deep.cap",
+        format!(
+            "{CLEAN}const X = {}1{};\nconst Y = X;\n",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        ),
+    );
+    let run = s.capc(&["check", "deep.cap"]);
+    assert!(matches!(run.code, Some(0 | 1)), "crashed: {run:?}");
+}
