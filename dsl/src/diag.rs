@@ -52,6 +52,7 @@ catalogue! {
     Syntax = "E0001", Error, "syntax error";
     ImportUnreadable = "E0002", Error, "imported file cannot be read";
     LiteralTooLarge = "E0003", Error, "integer literal does not fit in 64 bits";
+    TooComplex = "E0004", Error, "expression nested too deeply or too long";
 
     UnknownName = "E0100", Error, "unknown name";
     DuplicateName = "E0101", Error, "name defined twice";

@@ -66,7 +66,8 @@ impl SourceLoader for MemoryLoader {
 pub struct Loaded {
     /// The text of every file read.
     pub sources: SourceMap,
-    /// The parsed files, root first, then imports in the order first `use`d.
+    /// The parsed files in declaration order: a file's imports (in `use`
+    /// order, recursively) before the file itself, so the root comes last.
     pub files: Vec<(FileId, ast::File)>,
     /// Every path read, root first (for `rerun-if-changed` and `include_str!`).
     pub paths: Vec<PathBuf>,
@@ -93,41 +94,53 @@ impl std::error::Error for RootError {}
 
 /// Loads and parses `root` and everything it imports.
 pub fn load(root: &Path, loader: &dyn SourceLoader) -> Result<Loaded, RootError> {
-    let mut loaded = Loaded::default();
     let text = read_text(loader, root).map_err(|message| RootError {
         path: root.to_path_buf(),
         message,
     })?;
-    let mut seen = BTreeMap::new();
-    let mut queue = vec![(normalize(root), text)];
-    while let Some((path, text)) = queue.pop() {
-        let id = loaded
+    let mut state = LoadState {
+        loader,
+        loaded: Loaded::default(),
+        by_path: BTreeMap::new(),
+    };
+    state.visit(normalize(root), text);
+    Ok(state.loaded)
+}
+
+struct LoadState<'l> {
+    loader: &'l dyn SourceLoader,
+    loaded: Loaded,
+    by_path: BTreeMap<PathBuf, FileId>,
+}
+
+impl LoadState<'_> {
+    /// Adds and parses one file, then its imports in `use` order, then
+    /// records the file: imports come before their importer (post-order).
+    fn visit(&mut self, path: PathBuf, text: String) {
+        let id = self
+            .loaded
             .sources
             .add(path.to_string_lossy().replace('\\', "/"), text);
-        seen.insert(path.clone(), id);
-        loaded.paths.push(path.clone());
-        let file = match parse_file(id, loaded.sources.text(id)) {
+        self.by_path.insert(path.clone(), id);
+        self.loaded.paths.push(path.clone());
+        let file = match parse_file(id, self.loaded.sources.text(id)) {
             Ok(file) => file,
             Err(diagnostic) => {
-                loaded.diagnostics.push(diagnostic);
-                continue;
+                self.loaded.diagnostics.push(diagnostic);
+                return;
             }
         };
-        let mut imports = Vec::new();
         for item in &file.items {
             if let ast::ItemKind::Use(u) = &item.kind {
                 let target = normalize(&path.parent().unwrap_or(Path::new("")).join(&u.path));
-                // Already loaded, waiting in the queue, or imported earlier by
-                // this same file (not yet queued).
-                if seen.contains_key(&target)
-                    || queue.iter().any(|(p, _)| *p == target)
-                    || imports.iter().any(|(p, _)| *p == target)
-                {
+                // Loaded already, or being loaded further up (an import
+                // cycle, which is harmless: every file is read once).
+                if self.by_path.contains_key(&target) {
                     continue;
                 }
-                match read_text(loader, &target) {
-                    Ok(text) => imports.push((target, text)),
-                    Err(message) => loaded.diagnostics.push(import_error(
+                match read_text(self.loader, &target) {
+                    Ok(text) => self.visit(target, text),
+                    Err(message) => self.loaded.diagnostics.push(import_error(
                         u.path_span,
                         &u.path,
                         &target,
@@ -136,12 +149,8 @@ pub fn load(root: &Path, loader: &dyn SourceLoader) -> Result<Loaded, RootError>
                 }
             }
         }
-        loaded.files.push((id, file));
-        // Depth-first in `use` order: reverse so the first import is popped first.
-        imports.reverse();
-        queue.extend(imports);
+        self.loaded.files.push((id, file));
     }
-    Ok(loaded)
 }
 
 fn import_error(span: Span, written: &str, resolved: &Path, message: &str) -> Diagnostic {

@@ -29,10 +29,51 @@ use grammar::{CapParser, Rule};
 
 /// Parses one file. On a syntax error, returns the one diagnostic for it.
 pub fn parse_file(file: FileId, text: &str) -> std::result::Result<File, Diagnostic> {
+    check_nesting(file, text)?;
     pest::set_error_detail(true);
     let mut pairs = CapParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
     let root = pairs.next().expect("the file rule always yields one pair");
     Builder { file }.file(root)
+}
+
+/// Deepest parenthesis nesting accepted in an expression. Parsing and
+/// evaluation recurse once per level; real specs use two or three.
+pub const MAX_NESTING: usize = 64;
+/// Most operators accepted in one expression (evaluation recurses per operator).
+pub const MAX_OPERATORS: usize = 256;
+
+/// Rejects parentheses nested deeper than [`MAX_NESTING`] before the
+/// recursive-descent parser sees them (comments are skipped).
+fn check_nesting(file: FileId, text: &str) -> std::result::Result<(), Diagnostic> {
+    let mut depth = 0usize;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '/' if chars.peek().is_some_and(|(_, n)| *n == '/') => {
+                for (_, n) in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+            }
+            '(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Diagnostic::new(
+                        Code::TooComplex,
+                        Span::new(file, i..i + 1),
+                        format!("parentheses nested more than {MAX_NESTING} deep"),
+                    )
+                    .label(format!("level {depth}"))
+                    .note("capc limits nesting so that checking any input is bounded")
+                    .help("split the expression into named constants"));
+                }
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
@@ -81,8 +122,10 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
 
     // Letters glued to a number (`4x`, `2KB`): the whole word is the mistake.
     let word_start = text[..at]
-        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     if word_start < at
         && text[word_start..].starts_with(|c: char| c.is_ascii_digit())
         && text[at..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
@@ -370,8 +413,10 @@ fn previous_token(text: &str, at: usize) -> Option<std::ops::Range<usize>> {
     let last = text[..end].chars().next_back()?;
     let start = if last.is_alphanumeric() || last == '_' {
         text[..end]
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .map_or(0, |i| i + 1)
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+            .map_or(0, |(i, c)| i + c.len_utf8())
     } else {
         end - last.len_utf8()
     };
@@ -950,6 +995,17 @@ impl Builder {
 
     fn expr(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
         debug_assert_eq!(pair.as_rule(), Rule::expr);
+        let operators = pair.clone().into_inner().count() / 2;
+        if operators > MAX_OPERATORS {
+            return Err(Diagnostic::new(
+                Code::TooComplex,
+                self.span(&pair),
+                format!("expression with {operators} operators"),
+            )
+            .label(format!("more than {MAX_OPERATORS} operators"))
+            .note("capc limits expression length so that checking any input is bounded")
+            .help("split the expression into named constants"));
+        }
         // Rust's precedence: `*` binds tighter than `+`/`-`, which bind tighter than `<<`.
         let pratt = PrattParser::new()
             .op(Op::infix(Rule::shl, Assoc::Left))

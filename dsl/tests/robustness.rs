@@ -15,6 +15,7 @@
 //! of this file instead. The fuzz target in fuzz/ checks the same properties
 //! with coverage guidance.
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -75,15 +76,29 @@ fn violations(c: &Compilation) -> Vec<String> {
 /// Compiles `root` from `loader`, renders every diagnostic (which must not
 /// panic either) and checks the properties.
 fn check_loader(root: &str, loader: &MemoryLoader) -> Result<(), TestCaseError> {
-    let compilation = compile(Path::new(root), loader)
-        .map_err(|e| TestCaseError::fail(format!("the root is in memory, yet: {e}")))?;
-    let _rendered = compilation.render();
-    for d in &compilation.diagnostics {
-        // The JSON output computes line and column of both ends.
-        let _ = compilation
-            .sources
-            .line_col(d.primary.span.file, d.primary.span.end as usize);
-    }
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let compilation = compile(Path::new(root), loader)
+            .map_err(|e| TestCaseError::fail(format!("the root is in memory, yet: {e}")))?;
+        let _rendered = compilation.render();
+        for d in &compilation.diagnostics {
+            // The JSON output computes line and column of both ends.
+            let _ = compilation
+                .sources
+                .line_col(d.primary.span.file, d.primary.span.end as usize);
+        }
+        Ok::<_, TestCaseError>(compilation)
+    }));
+    let compilation = match run {
+        Ok(result) => result?,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            return Err(TestCaseError::fail(format!("panicked: {message}")));
+        }
+    };
     let found = violations(&compilation);
     if found.is_empty() {
         Ok(())
@@ -155,21 +170,53 @@ const PREFIXES: &[&str] = &[
     "rights { read, write }\nuntyped U(bits in 4..=47) { size = 1 << bits; memory = ram; }\n",
 ];
 
+/// Ends that put odd text right at the end of the file, where the parser
+/// reports "found the end of the file".
+const SUFFIXES: &[&str] = &[
+    "",
+    "",
+    "",
+    "\n",
+    "///",
+    "/// x",
+    "/// —",
+    "/// é",
+    "/// \u{1F600}",
+    "//! …",
+    "// —",
+    "/*",
+    "/* —",
+    "\"",
+    "\"—",
+    "#[",
+    "4",
+    "4—",
+];
+
 fn soup() -> impl Strategy<Value = String> {
     let piece = (
         prop::sample::select(TOKENS),
         prop::sample::select(SEPARATORS),
     );
+    // Mostly short soups: a long one almost always breaks early, and a short
+    // one after a valid prefix lets the suffix decide what is at the end.
+    let pieces = prop_oneof![
+        prop::collection::vec(piece.clone(), 0..4),
+        prop::collection::vec(piece.clone(), 0..40),
+        prop::collection::vec(piece, 0..160),
+    ];
     (
         prop::sample::select(PREFIXES),
-        prop::collection::vec(piece, 0..160),
+        pieces,
+        prop::sample::select(SUFFIXES),
     )
-        .prop_map(|(prefix, pieces)| {
+        .prop_map(|(prefix, pieces, suffix)| {
             let mut text = prefix.to_string();
             for (token, sep) in pieces {
                 text.push_str(token);
                 text.push_str(sep);
             }
+            text.push_str(suffix);
             text
         })
 }
@@ -228,6 +275,8 @@ enum Mutation {
     },
     /// Replace the `nth` number of the text by `number`.
     Number { nth: Pos, number: &'static str },
+    /// Cut the text at `at`, then append `tail`.
+    Truncate { at: Pos, tail: &'static str },
 }
 
 fn length() -> impl Strategy<Value = usize> {
@@ -243,6 +292,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
             .prop_map(|(at, token, spaced)| Mutation::Insert { at, token, spaced }),
         (pos(), prop::sample::select(NUMBERS))
             .prop_map(|(nth, number)| Mutation::Number { nth, number }),
+        (pos(), prop::sample::select(SUFFIXES))
+            .prop_map(|(at, tail)| Mutation::Truncate { at, tail }),
     ]
 }
 
@@ -309,6 +360,11 @@ fn apply(text: &mut String, m: &Mutation) {
                 let (s, e) = numbers[nth.of(numbers.len())];
                 text.replace_range(s..e, number);
             }
+        }
+        Mutation::Truncate { at, tail } => {
+            let at = floor(text, at.of(text.len() + 1));
+            text.truncate(at);
+            text.push_str(tail);
         }
     }
 }
@@ -584,15 +640,14 @@ fn moderately_deep_nesting_is_fine() {
     assert_holds(&format!("const X = 1{};", " + 1".repeat(depth)));
 }
 
-// ------------------------------------------------ known bugs (stack depth)
+// ------------------------------------------------ regressions (stack depth)
 //
 // The parser's tree builder and the constant evaluator recurse once per
-// nesting level, so a deep enough input overflows the stack. A stack
-// overflow aborts the whole process (it is not a panic), so each of these
-// tests compiles its input in a child process (this test binary re-run on
-// just that test) on a thread with an 8 MiB stack, the size of the main
-// thread the CLI runs on. Run them with
-// `cargo test -p capc-dsl --test robustness -- --ignored`.
+// nesting level; capc bounds nesting (E0004) so no input can overflow the
+// stack. A stack overflow aborts the whole process (it is not a panic), so
+// each of these tests compiles its input in a child process (this test
+// binary re-run on just that test) on a thread with an 8 MiB stack, the size
+// of the main thread the CLI runs on.
 
 /// Set in the child process that actually compiles the input.
 const CHILD: &str = "CAPC_ROBUSTNESS_CHILD";
@@ -624,32 +679,29 @@ fn assert_no_stack_overflow(test: &str, input: fn() -> String) {
 }
 
 #[test]
-#[ignore = "known bug: Builder::expr/primary recursion overflows the stack on ~2000 nested parentheses (debug), ~4000 (release)"]
-fn known_bug_deeply_nested_parentheses_overflow_the_stack() {
+fn regression_deeply_nested_parentheses_overflow_the_stack() {
     // 6 KB of input. (From about 5000 levels on, pest's own stack guard
     // trips first and the parse fails with "expected something else, found
     // `(`", which does not crash but does not say what is wrong either.)
     assert_no_stack_overflow(
-        "known_bug_deeply_nested_parentheses_overflow_the_stack",
+        "regression_deeply_nested_parentheses_overflow_the_stack",
         || format!("const X = {}1{};", "(".repeat(3000), ")".repeat(3000)),
     );
 }
 
 #[test]
-#[ignore = "known bug: Ctx::eval recursion overflows the stack on a long `1 + 1 + ...` chain (~12k terms debug, ~60k release)"]
-fn known_bug_long_operator_chains_overflow_the_stack() {
+fn regression_long_operator_chains_overflow_the_stack() {
     // Left-associative operators build a left-leaning tree as deep as the
     // expression is long; the evaluator recurses down it. 500 KB of input.
-    assert_no_stack_overflow("known_bug_long_operator_chains_overflow_the_stack", || {
+    assert_no_stack_overflow("regression_long_operator_chains_overflow_the_stack", || {
         format!("const X = 1{};\nconst Y = X;", " + 1".repeat(100_000))
     });
 }
 
 #[test]
-#[ignore = "known bug: Ctx::eval/const_value recursion overflows the stack on a chain of ~2000 (debug) / ~7200 (release) constants"]
-fn known_bug_long_constant_chains_overflow_the_stack() {
+fn regression_long_constant_chains_overflow_the_stack() {
     // `const C0 = C1; const C1 = C2; ...`: each reference recurses. 200 KB.
-    assert_no_stack_overflow("known_bug_long_constant_chains_overflow_the_stack", || {
+    assert_no_stack_overflow("regression_long_constant_chains_overflow_the_stack", || {
         let n = 10_000;
         let mut text = String::new();
         for i in 0..n {
@@ -658,4 +710,24 @@ fn known_bug_long_constant_chains_overflow_the_stack() {
         text.push_str(&format!("const C{n} = 1;\n"));
         text
     });
+}
+
+#[test]
+fn regression_multibyte_character_before_a_syntax_error_panics() {
+    // `word_start = text[..at].rfind(non-word char) + 1` assumes that char is
+    // one byte; when the last non-word character before the error position
+    // is a multi-byte one (and `at` is past it), `text[word_start..]` panics.
+    // Minimal inputs, found by the fuzzer and the soup/mutation properties:
+    for text in [
+        "///—",                // 6 bytes: an em dash ending a doc comment at EOF
+        "/// —",               // the same with a space
+        "/// see §",           // any non-alphanumeric multi-byte character ...
+        "/// \u{1F600}",       // ... of any width
+        "/// x —abc",          // ... followed by letters too
+        "const X = 1;\n/// …", // after a valid item
+    ] {
+        let run = std::panic::catch_unwind(|| capc_dsl::compile_str("doc.cap", text));
+        assert!(run.is_ok(), "compile_str panicked on {text:?}");
+        assert_holds(text);
+    }
 }

@@ -8,13 +8,23 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use capc_dsl::{Code, FsLoader, compile};
+use capc_dsl::{Code, SourceLoader, compile};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("dsl/ is in the workspace")
         .to_path_buf()
+}
+
+/// Reads paths relative to the workspace root, without changing the
+/// process's directory (tests run in parallel).
+struct WorkspaceLoader(PathBuf);
+
+impl SourceLoader for WorkspaceLoader {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.0.join(path))
+    }
 }
 
 /// Compiles `path` with a relative display name so snapshots carry no
@@ -24,11 +34,7 @@ fn compile_relative(path: &Path) -> capc_dsl::Compilation {
     let relative = path
         .strip_prefix(&root)
         .expect("test files are in the workspace");
-    let cwd = std::env::current_dir().expect("cwd");
-    std::env::set_current_dir(&root).expect("cd to workspace");
-    let result = compile(relative, &FsLoader);
-    std::env::set_current_dir(cwd).expect("cd back");
-    result.expect("test spec is readable")
+    compile(relative, &WorkspaceLoader(root.clone())).expect("test spec is readable")
 }
 
 #[test]
@@ -97,7 +103,7 @@ fn assert_clean(path: &Path) {
 
 #[test]
 fn passing_specs_check_clean() {
-    insta::glob!("ui/pass/*.cap", |path| assert_clean(path));
+    insta::glob!("ui/pass/*.cap", assert_clean);
 }
 
 #[test]
@@ -119,4 +125,30 @@ fn example_specs_check_clean() {
         }
     }
     assert!(found >= 3, "expected the example specs, found {found}");
+}
+
+/// Tags follow declaration order with imports first, so a file's numbering
+/// does not depend on which file is compiled.
+#[test]
+fn imported_numbering_does_not_depend_on_the_root() {
+    let root = workspace();
+    let alone = compile_relative(&root.join("kernel-demo/spec/kernel.cap"));
+    let via = compile_relative(&root.join("kernel-demo/spec/decompress.cap"));
+    let (alone, via) = (alone.spec.expect("clean"), via.spec.expect("clean"));
+    for cap in &alone.caps {
+        let other = via
+            .caps
+            .iter()
+            .find(|c| c.name == cap.name)
+            .expect("same caps");
+        assert_eq!(cap.tag, other.tag, "{}", cap.name);
+    }
+    let names = |spec: &capc_dsl::model::Spec| -> Vec<String> {
+        let rights = spec.rights.iter().map(|r| r.name.clone());
+        rights
+            .chain(spec.objects.iter().map(|o| o.name.clone()))
+            .collect()
+    };
+    // The importer's own items come after the imported ones.
+    assert!(names(&via).starts_with(&names(&alone)));
 }

@@ -39,6 +39,9 @@ pub enum EvalError {
     },
 }
 
+/// How deeply constants may be defined through other constants.
+const MAX_CONST_DEPTH: usize = 128;
+
 /// The state of a constant during checking.
 #[derive(Clone, Debug)]
 pub(super) enum ConstState {
@@ -175,6 +178,20 @@ impl Ctx<'_> {
                 }
                 self.diags
                     .push(d.help("give one constant of the cycle a literal value"));
+                self.const_states[index] = ConstState::Failed;
+                Err(EvalError::Reported)
+            }
+            ConstState::Pending if self.const_stack.len() >= MAX_CONST_DEPTH => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::TooComplex,
+                        at,
+                        format!("constants defined through more than {MAX_CONST_DEPTH} other constants"),
+                    )
+                    .label(format!("`{name}` is {} constants deep here", self.const_stack.len() + 1))
+                    .note("capc limits how deeply constants refer to each other so that checking any input is bounded")
+                    .help("give a constant in the middle of the chain a literal value"),
+                );
                 self.const_states[index] = ConstState::Failed;
                 Err(EvalError::Reported)
             }

@@ -76,9 +76,14 @@ struct Ctx<'a> {
     used_consts: BTreeSet<String>,
     used_types: BTreeSet<String>,
     root_file: FileId,
+    /// Position of each file in declaration order (imports before importers).
+    file_rank: BTreeMap<FileId, u32>,
 }
 
-/// Checks the parsed files of one compilation (root first).
+/// Checks the parsed files of one compilation, in declaration order
+/// (imports before the files that use them; the root file last). That order
+/// is the ABI order: cap tags, right bits, labels and error numbers follow it,
+/// so a spec's numbering does not depend on which file is compiled.
 ///
 /// Returns the model when there is no error, and every diagnostic (errors and
 /// warnings) in the order the passes found them.
@@ -110,7 +115,12 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         const_index: BTreeMap::new(),
         used_consts: BTreeSet::new(),
         used_types: BTreeSet::new(),
-        root_file: files.first().map_or(FileId(0), |(id, _)| *id),
+        root_file: files.last().map_or(FileId(0), |(id, _)| *id),
+        file_rank: files
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (*id, i as u32))
+            .collect(),
     };
     ctx.reject_misplaced_attributes();
     ctx.collect_names();
@@ -137,7 +147,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     }
 
     let docs = files
-        .first()
+        .last()
         .map(|(_, f)| f.docs.clone())
         .unwrap_or_default();
     let has_errors = ctx.diags.iter().any(Diagnostic::is_error);
@@ -261,15 +271,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Where a span comes in declaration order: a file's `use` brings the
-    /// imported items in before its own, so the root file comes last.
+    /// Where a span comes in declaration order: a file's imports come before
+    /// it, so the root file comes last.
     fn decl_order(&self, span: Span) -> (u32, u32) {
-        let file = if span.file == self.root_file {
-            u32::MAX
-        } else {
-            span.file.0
-        };
-        (file, span.start)
+        (
+            self.file_rank.get(&span.file).copied().unwrap_or(u32::MAX),
+            span.start,
+        )
     }
 
     fn duplicate(&mut self, ident: &Ident, first: Span, what: &str) {
