@@ -203,7 +203,13 @@ impl Ctx<'_> {
 
         // Rights the invoked cap must carry.
         let mut requires = Vec::new();
+        let mut listed: BTreeMap<&str, Span> = BTreeMap::new();
         for r in &method.requires {
+            if let Some(first) = listed.insert(&r.name, r.span) {
+                self.listed_twice(r, first, "right");
+                ok = false;
+                continue;
+            }
             let Some(id) = self.resolve_right(r) else {
                 ok = false;
                 continue;
@@ -233,7 +239,13 @@ impl Ctx<'_> {
         let mut error_indices = Vec::new();
         if let Some(e) = errors {
             let set = &known.error_sets[e];
+            let mut listed: BTreeMap<&str, Span> = BTreeMap::new();
             for v in &method.errors {
+                if let Some(first) = listed.insert(&v.name, v.span) {
+                    self.listed_twice(v, first, "error");
+                    ok = false;
+                    continue;
+                }
                 match set.variants.iter().position(|x| x.name == v.name) {
                     Some(i) => error_indices.push(i),
                     None => {
@@ -463,7 +475,13 @@ impl Ctx<'_> {
                 let cap_type = known.caps[id].as_ref()?;
                 let mut ids: Vec<RightId> = Vec::new();
                 let mut ok = true;
+                let mut listed: BTreeMap<&str, Span> = BTreeMap::new();
                 for r in rights {
+                    if let Some(first) = listed.insert(&r.name, r.span) {
+                        self.listed_twice(r, first, "right");
+                        ok = false;
+                        continue;
+                    }
                     if let Some(rid) = self.resolve_right(r) {
                         if !cap_type.rights.contains(&rid) {
                             self.amplification(r.span, cap_type, &r.name, known.rights);
@@ -918,6 +936,19 @@ impl Ctx<'_> {
                 "add `{right}` to the `rights(...)` field of `{}`, or do not require it",
                 cap.name
             )),
+        );
+    }
+
+    fn listed_twice(&mut self, ident: &ast::Ident, first: Span, what: &str) {
+        self.diags.push(
+            Diagnostic::new(
+                Code::DuplicateName,
+                ident.span,
+                format!("{what} `{}` is listed twice", ident.name),
+            )
+            .label("listed again here")
+            .with_secondary(first, "first listed here")
+            .help("list it once"),
         );
     }
 
