@@ -459,13 +459,12 @@ fn colour_is_off_when_stderr_is_not_a_terminal() {
     assert!(forced.stderr.contains('\x1b'), "{forced:?}");
 }
 
-// ----------------------------------------------------------- known bugs
+// ---------------------------------------------------------- regressions
 
 #[test]
-#[ignore = "known bug: 3000 nested parentheses overflow the stack in the parser and abort capc (SIGABRT) instead of a diagnostic"]
-fn known_bug_deeply_nested_parentheses_abort() {
-    // Found by dsl/tests/robustness.rs; ~4000 levels also abort a release
-    // build. Expected: exit 1 with a diagnostic (or 0), never a crash.
+fn deeply_nested_parentheses_are_a_diagnostic_not_a_crash() {
+    // Found by dsl/tests/robustness.rs: 3000 nested parentheses used to
+    // overflow the stack in the parser and abort capc (SIGABRT).
     let s = Scratch::new("deep");
     let depth = 3000;
     s.write(
@@ -476,6 +475,8 @@ fn known_bug_deeply_nested_parentheses_abort() {
             ")".repeat(depth)
         ),
     );
-    let run = s.capc(&["check", "deep.cap"]);
-    assert!(matches!(run.code, Some(0 | 1)), "crashed: {run:?}");
+    s.capc(&["check", "deep.cap"])
+        .exits(1)
+        .stderr_has("error[E0004]")
+        .stderr_has("deep.cap:8:");
 }
