@@ -43,7 +43,8 @@ pub const MAX_NESTING: usize = 64;
 pub const MAX_OPERATORS: usize = 256;
 
 /// Rejects parentheses nested deeper than [`MAX_NESTING`] before the
-/// recursive-descent parser sees them (comments are skipped).
+/// recursive-descent parser sees them (comments and quoted paths are
+/// skipped).
 fn check_nesting(file: FileId, text: &str) -> std::result::Result<(), Diagnostic> {
     let mut depth = 0usize;
     let mut chars = text.char_indices().peekable();
@@ -56,6 +57,26 @@ fn check_nesting(file: FileId, text: &str) -> std::result::Result<(), Diagnostic
                     }
                 }
             }
+            '/' if chars.peek().is_some_and(|(_, n)| *n == '*') => {
+                chars.next();
+                let mut star = false;
+                for (_, n) in chars.by_ref() {
+                    if star && n == '/' {
+                        break;
+                    }
+                    star = n == '*';
+                }
+            }
+            '"' => {
+                for (_, n) in chars.by_ref() {
+                    if n == '"' || n == '\n' {
+                        break;
+                    }
+                }
+            }
+            // No expression spans these, so an unmatched `(` (a syntax error
+            // the parser reports) cannot add up across items.
+            ';' | '{' | '}' => depth = 0,
             '(' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -1040,14 +1061,14 @@ impl Builder {
                 kind: ExprKind::Int(self.literal(pair)?),
                 span,
             }),
-            Rule::expr => {
-                let mut e = self.expr(pair)?;
+            Rule::paren => {
+                let inner = pair
+                    .into_inner()
+                    .next()
+                    .expect("grammar: parenthesised expr");
+                let mut e = self.expr(inner)?;
                 // Keep the parentheses in the span so labels cover what was written.
-                e.span = Span {
-                    start: e.span.start.saturating_sub(1),
-                    end: e.span.end + 1,
-                    ..e.span
-                };
+                e.span = span;
                 Ok(e)
             }
             other => unreachable!("grammar: unexpected primary {other:?}"),

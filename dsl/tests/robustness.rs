@@ -731,3 +731,19 @@ fn regression_multibyte_character_before_a_syntax_error_panics() {
         assert_holds(text);
     }
 }
+
+#[test]
+fn regression_parentheses_in_comments_do_not_count_as_nesting() {
+    // The E0004 pre-scan once counted `(` inside /* */ comments and never
+    // took an unmatched `(` back, rejecting these clean specs.
+    let target = "target t { address_bits = 48; tag_bits = 5; message_registers = 4; \
+                  message_words = 16; caps_per_message = 2; }\n";
+    let one_comment = format!("{target}/* {} */\n", "(".repeat(65));
+    let many_comments: String = std::iter::once(target.to_string())
+        .chain((0..65).map(|i| format!("/* see (note {i} */\n")))
+        .collect();
+    for text in [one_comment, many_comments] {
+        let c = capc_dsl::compile_str("comments.cap", &text);
+        assert!(c.diagnostics.is_empty(), "{}", c.render());
+    }
+}
