@@ -1,9 +1,16 @@
-//! capc: checks `.cap` capability-kernel specs and (in later versions)
-//! generates no_std Rust kernel code from them.
+//! capc: checks `.cap` capability-kernel specs and generates no_std Rust
+//! kernel code from them.
 //!
-//! The front end lives in [`capc_dsl`]; this crate holds the `capc` command
-//! line (behind the default `cli` feature, so build scripts need not pull in
-//! clap).
+//! The front end lives in [`capc_dsl`] and is shared by every way in: the
+//! `capc` command line (behind the default `cli` feature, so build scripts
+//! need not pull in clap), the build-script API [`Builder`], and the
+//! `include_spec!` proc macro. [`backend`] turns a checked spec into tokens.
 #![deny(missing_docs)]
 
+pub mod backend;
+mod build;
+
+pub use build::{BuildError, Builder, render_spec};
+
+pub use backend::Options;
 pub use capc_dsl as dsl;

@@ -33,6 +33,35 @@ enum Command {
     /// Check specs and report every problem found, with codes, spans and hints.
     #[command(after_help = EXAMPLES)]
     Check(CheckArgs),
+    /// Check one spec and generate its no_std Rust module.
+    #[command(after_help = BUILD_EXAMPLES)]
+    Build(BuildArgs),
+}
+
+const BUILD_EXAMPLES: &str = "\
+Examples:
+  capc build kernel-demo/spec/kernel.cap -o src/caps.rs
+  capc build --no-servers kernel-demo/spec/decompress.cap > client.rs
+
+The output is byte-identical to what capc::Builder writes and include_spec! expands to.
+Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error.";
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The spec to generate code from (with the files it imports).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Write the module here instead of standard output.
+    #[arg(short, long, value_name = "OUT.rs")]
+    output: Option<PathBuf>,
+    /// Do not generate client types for interfaces.
+    #[arg(long)]
+    no_clients: bool,
+    /// Do not generate server traits and dispatch functions for interfaces.
+    #[arg(long)]
+    no_servers: bool,
+    #[command(flatten)]
+    diagnostics: DiagnosticArgs,
 }
 
 #[derive(clap::Args)]
@@ -40,6 +69,12 @@ struct CheckArgs {
     /// Spec files to check (each with the files it imports).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    #[command(flatten)]
+    diagnostics: DiagnosticArgs,
+}
+
+#[derive(clap::Args)]
+struct DiagnosticArgs {
     /// Treat warnings as errors.
     #[arg(long)]
     deny_warnings: bool,
@@ -73,6 +108,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(&args),
+        Command::Build(args) => build(&args),
     }
 }
 
@@ -88,11 +124,11 @@ fn check(args: &CheckArgs) -> ExitCode {
                 continue;
             }
         };
-        if args.deny_warnings {
+        if args.diagnostics.deny_warnings {
             compilation.deny_warnings();
         }
         any_errors |= compilation.has_errors();
-        if let Err(e) = print(&compilation, args) {
+        if let Err(e) = print(&compilation, &args.diagnostics, true) {
             eprintln!("error: cannot write diagnostics: {e}");
             io_error = true;
         }
@@ -106,11 +142,64 @@ fn check(args: &CheckArgs) -> ExitCode {
     }
 }
 
-fn print(compilation: &Compilation, args: &CheckArgs) -> std::io::Result<()> {
+/// Prints every diagnostic; JSON goes to stdout unless stdout carries
+/// generated code.
+fn build(args: &BuildArgs) -> ExitCode {
+    let mut compilation = match capc_dsl::compile(&args.file, &FsLoader) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.diagnostics.deny_warnings {
+        compilation.deny_warnings();
+    }
+    if let Err(e) = print(&compilation, &args.diagnostics, false) {
+        eprintln!("error: cannot write diagnostics: {e}");
+        return ExitCode::from(2);
+    }
+    let Some(spec) = &compilation.spec else {
+        return ExitCode::from(1);
+    };
+    let options = capc::Options {
+        clients: !args.no_clients,
+        servers: !args.no_servers,
+    };
+    let text = capc::backend::render(
+        spec,
+        &compilation.sources,
+        &options,
+        &args.file.to_string_lossy(),
+    );
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write the module: {e}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print(
+    compilation: &Compilation,
+    args: &DiagnosticArgs,
+    json_to_stdout: bool,
+) -> std::io::Result<()> {
     match args.message_format {
         MessageFormat::Json => {
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
+            let mut out: Box<dyn Write> = if json_to_stdout {
+                Box::new(std::io::stdout().lock())
+            } else {
+                Box::new(std::io::stderr().lock())
+            };
             for d in &compilation.diagnostics {
                 writeln!(out, "{}", json(compilation, d))?;
             }

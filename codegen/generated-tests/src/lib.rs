@@ -1,0 +1,20 @@
+//! The code capc generates for the repository's example specs, compiled as a
+//! `#![no_std]` library without `alloc` under `#![deny(missing_docs)]` and the
+//! workspace's clippy settings. The tests in tests/ exercise it on the host.
+#![no_std]
+#![deny(missing_docs)]
+
+/// The demo kernel's spec (kernel-demo/spec/kernel.cap).
+pub mod kernel {
+    include!(concat!(env!("OUT_DIR"), "/kernel.rs"));
+}
+
+/// The decompression service (kernel-demo/spec/decompress.cap, which imports kernel.cap).
+pub mod decompress {
+    include!(concat!(env!("OUT_DIR"), "/decompress.rs"));
+}
+
+/// The spec that uses every construct (examples/everything.cap).
+pub mod everything {
+    include!(concat!(env!("OUT_DIR"), "/everything.rs"));
+}

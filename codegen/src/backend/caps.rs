@@ -1,0 +1,706 @@
+//! Rights, object types with their size rules, and capabilities: the
+//! two-word `Cap`, the tag enum, and one typed view per cap type whose
+//! constructor, getters and setters follow the checker's layout (pointers
+//! stored compressed by their alignment).
+
+use capc_dsl::ast::ObjectKind;
+use capc_dsl::model::{CapField, CapType, CopyPolicy, FieldKind, Object, RightId};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::{Gen, ident, lit, snake};
+
+pub fn generate(g: &Gen<'_>) -> TokenStream {
+    let rights = rights(g);
+    let objects = objects(g);
+    let caps = caps(g);
+    quote! {
+        #rights
+        #objects
+        #caps
+    }
+}
+
+/// The mask of `rights` as a `u64`.
+pub fn rights_mask(rights: &[RightId]) -> u64 {
+    rights.iter().fold(0, |m, r| m | 1 << r.0)
+}
+
+/// `Rights::READ.union(Rights::WRITE)`-style constant for a set of rights.
+pub fn rights_const(g: &Gen<'_>, rights: &[RightId]) -> TokenStream {
+    let _ = g;
+    let mask = lit(rights_mask(rights));
+    quote!(Rights::from_bits_truncate(#mask))
+}
+
+fn rights(g: &Gen<'_>) -> TokenStream {
+    let consts = g.spec.rights.iter().enumerate().map(|(i, r)| {
+        let name = format_ident!("{}", r.name.to_ascii_uppercase());
+        let doc = g.docs(&r.docs, &format!("The `{}` right.", r.name), r.span);
+        let bit = lit(i as u64);
+        quote! {
+            #doc
+            pub const #name: Rights = Rights(1 << #bit);
+        }
+    });
+    let all = lit(if g.spec.rights.len() >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << g.spec.rights.len()) - 1
+    });
+    let names = g.spec.rights.iter().map(|r| r.name.as_str());
+    quote! {
+        /// A set of rights. Masking can only remove rights: there is no
+        /// operation that adds a right to a cap's set.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct Rights(u64);
+
+        impl Rights {
+            #(#consts)*
+            /// No rights.
+            pub const NONE: Rights = Rights(0);
+            /// Every declared right.
+            pub const ALL: Rights = Rights(#all);
+            /// Names of the rights, by bit.
+            pub const NAMES: &'static [&'static str] = &[#(#names),*];
+
+            /// The set as a mask (bit n is the n-th declared right).
+            pub const fn bits(self) -> u64 {
+                self.0
+            }
+
+            /// The set with exactly these bits, if every bit is a declared right.
+            pub const fn from_bits(bits: u64) -> Option<Rights> {
+                if bits & !Rights::ALL.0 == 0 {
+                    Some(Rights(bits))
+                } else {
+                    None
+                }
+            }
+
+            /// The declared rights among `bits`; other bits are dropped.
+            pub const fn from_bits_truncate(bits: u64) -> Rights {
+                Rights(bits & Rights::ALL.0)
+            }
+
+            /// Whether every right of `other` is in `self`.
+            pub const fn contains(self, other: Rights) -> bool {
+                self.0 & other.0 == other.0
+            }
+
+            /// Both sets together (for building constants, not for caps).
+            pub const fn union(self, other: Rights) -> Rights {
+                Rights(self.0 | other.0)
+            }
+
+            /// Keeps only the rights also in `keep`. The result is always a
+            /// subset of `self`: masking never adds a right.
+            pub const fn mask(self, keep: Rights) -> Rights {
+                Rights(self.0 & keep.0)
+            }
+        }
+
+        impl ::core::fmt::Debug for Rights {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str("Rights(")?;
+                let mut first = true;
+                for (bit, name) in Rights::NAMES.iter().enumerate() {
+                    if self.0 & (1 << bit) != 0 {
+                        if !first {
+                            f.write_str(" | ")?;
+                        }
+                        f.write_str(name)?;
+                        first = false;
+                    }
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+fn object_variant(o: &Object) -> proc_macro2::Ident {
+    ident(&o.name)
+}
+
+fn objects(g: &Gen<'_>) -> TokenStream {
+    let objects = &g.spec.objects;
+    let variants = objects.iter().enumerate().map(|(i, o)| {
+        let doc = g.docs(&o.docs, &format!("The `{}` object type.", o.name), o.span);
+        let v = object_variant(o);
+        let n = lit(i as u64);
+        quote!(#doc #v = #n)
+    });
+    let all = objects.iter().map(|o| {
+        let v = object_variant(o);
+        quote!(ObjectType::#v)
+    });
+    let count = lit(objects.len() as u64);
+    let from_word = objects.iter().enumerate().map(|(i, o)| {
+        let v = object_variant(o);
+        let n = lit(i as u64);
+        quote!(#n => Some(ObjectType::#v))
+    });
+    let names = objects.iter().map(|o| {
+        let v = object_variant(o);
+        let name = &o.name;
+        quote!(ObjectType::#v => #name)
+    });
+    let sizes = objects.iter().map(|o| {
+        let v = object_variant(o);
+        let min = lit(o.size.min_arg());
+        let max = lit(o.size.max_arg());
+        let table = &o.size.table;
+        let offset = table[0].1 as i64 - table[0].0 as i64;
+        let contiguous = table
+            .iter()
+            .enumerate()
+            .all(|(i, (a, b))| *a == table[0].0 + i as u64 && *b as i64 - *a as i64 == offset);
+        let body = if table.len() == 1 {
+            let bits = lit(table[0].1.into());
+            quote!(if arg == #min { Ok(#bits) } else { Err(SizeError { min: #min, max: #max }) })
+        } else if contiguous && offset >= 0 {
+            let bits = if offset == 0 {
+                quote!(arg as u32)
+            } else {
+                let offset = lit(offset as u64);
+                quote!((arg + #offset) as u32)
+            };
+            quote!(if arg >= #min && arg <= #max { Ok(#bits) } else { Err(SizeError { min: #min, max: #max }) })
+        } else {
+            let arms = table.iter().map(|(a, b)| {
+                let a = lit(*a);
+                let b = lit((*b).into());
+                quote!(#a => Ok(#b))
+            });
+            quote!(match arg { #(#arms,)* _ => Err(SizeError { min: #min, max: #max }) })
+        };
+        quote!(ObjectType::#v => #body)
+    });
+    let bounds = objects.iter().map(|o| {
+        let v = object_variant(o);
+        let (min, max) = (lit(o.size.min_arg()), lit(o.size.max_arg()));
+        quote!(ObjectType::#v => (#min, #max))
+    });
+    let aligns = objects.iter().filter_map(|o| {
+        let v = object_variant(o);
+        o.align_bits.map(|a| {
+            let a = lit(a.into());
+            quote!(ObjectType::#v => #a,)
+        })
+    });
+    let memory = objects.iter().map(|o| {
+        let v = object_variant(o);
+        let (ram, device) = (o.ram, o.device);
+        quote!(ObjectType::#v => (#ram, #device))
+    });
+    let untyped = objects
+        .iter()
+        .filter(|o| o.kind == ObjectKind::Untyped)
+        .map(|o| {
+            let v = object_variant(o);
+            quote!(ObjectType::#v)
+        });
+    let untyped_match = if objects.iter().any(|o| o.kind == ObjectKind::Untyped) {
+        quote!(matches!(self, #(#untyped)|*))
+    } else {
+        quote!(false)
+    };
+    quote! {
+        /// A size argument outside what an object type allows (seL4's
+        /// `RangeError`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct SizeError {
+            /// The smallest allowed argument.
+            pub min: u64,
+            /// The largest allowed argument.
+            pub max: u64,
+        }
+
+        /// The kernel object types, numbered in declaration order (the
+        /// number is the `object_type` word of a retype call).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u8)]
+        pub enum ObjectType {
+            #(#variants,)*
+        }
+
+        impl ObjectType {
+            /// Every object type, in number order.
+            pub const ALL: [ObjectType; #count] = [#(#all),*];
+
+            /// The object type with this number.
+            pub const fn from_word(word: u64) -> Option<ObjectType> {
+                match word {
+                    #(#from_word,)*
+                    _ => None,
+                }
+            }
+
+            /// The name used in the spec.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    #(#names,)*
+                }
+            }
+
+            /// log2 of the size in bytes of an object made with size argument
+            /// `arg` (fixed-size types take 0).
+            pub const fn size_bits(self, arg: u64) -> Result<u32, SizeError> {
+                match self {
+                    #(#sizes,)*
+                }
+            }
+
+            /// The smallest and largest size argument.
+            pub const fn arg_bounds(self) -> (u64, u64) {
+                match self {
+                    #(#bounds,)*
+                }
+            }
+
+            /// log2 of the alignment of an object of `size_bits`: objects are
+            /// naturally aligned unless the spec says otherwise.
+            #[allow(clippy::match_single_binding)]
+            pub const fn align_bits(self, size_bits: u32) -> u32 {
+                match self {
+                    #(#aligns)*
+                    _ => size_bits,
+                }
+            }
+
+            /// Whether objects of this type may be made from RAM and from
+            /// device memory.
+            pub const fn memory(self) -> (bool, bool) {
+                match self {
+                    #(#memory,)*
+                }
+            }
+
+            /// Whether this is untyped memory (which can be retyped).
+            pub const fn is_untyped(self) -> bool {
+                #untyped_match
+            }
+        }
+
+        /// Binds a kernel's own struct to an object type of the spec; see
+        /// `#[derive(KernelObject)]`.
+        pub trait KernelObject {
+            /// The object type the struct implements.
+            const OBJECT_TYPE: ObjectType;
+            /// log2 of the object's size: the struct must fit in it.
+            const SIZE_BITS: u32;
+        }
+    }
+}
+
+fn mask(width: u8) -> u64 {
+    if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    }
+}
+
+/// The Rust type of a field's value.
+fn field_type(f: &CapField) -> TokenStream {
+    match f.kind {
+        FieldKind::Bool => quote!(bool),
+        FieldKind::Rights { .. } => quote!(Rights),
+        FieldKind::Ptr { .. } | FieldKind::Uint => quote!(u64),
+    }
+}
+
+/// A hexadecimal literal (masks read better in hex).
+fn hex(value: u64) -> proc_macro2::Literal {
+    format!("{value:#x}")
+        .parse()
+        .expect("a hex literal is a literal")
+}
+
+/// Expression reading the field's raw bits from `self.0.words`.
+fn raw_bits(f: &CapField) -> TokenStream {
+    let word = lit(f.word.into());
+    let shifted = if f.shift == 0 {
+        quote!(self.0.words[#word])
+    } else {
+        let shift = lit(f.shift.into());
+        quote!((self.0.words[#word] >> #shift))
+    };
+    if f.width as u32 + f.shift as u32 >= 64 {
+        shifted
+    } else {
+        let m = hex(mask(f.width));
+        quote!(#shifted & #m)
+    }
+}
+
+/// Expression reading the field from `self.0.words` as its Rust type.
+fn getter_expr(f: &CapField) -> TokenStream {
+    let raw = raw_bits(f);
+    match &f.kind {
+        FieldKind::Bool => quote!(#raw != 0),
+        FieldKind::Rights { .. } => quote!(Rights::from_bits_truncate(#raw)),
+        FieldKind::Uint => raw,
+        FieldKind::Ptr { align_bits } => {
+            let a = lit((*align_bits).into());
+            quote!((#raw) << #a)
+        }
+    }
+}
+
+/// Statements checking `value` and storing it in `words` (returns
+/// `Err(FieldError)` from the enclosing fn when it does not fit).
+fn setter_stmts(f: &CapField, valid_rights: u64) -> TokenStream {
+    let word = lit(f.word.into());
+    let m = hex(mask(f.width));
+    let name = &f.name;
+    let (check, raw): (Option<TokenStream>, TokenStream) = match &f.kind {
+        FieldKind::Bool => (None, quote!(value as u64)),
+        FieldKind::Rights { .. } => {
+            let valid = lit(valid_rights);
+            (
+                Some(quote!(value.bits() & !#valid != 0)),
+                quote!(value.bits()),
+            )
+        }
+        FieldKind::Uint => {
+            if f.width >= 64 {
+                (None, quote!(value))
+            } else {
+                (Some(quote!(value & !#m != 0)), quote!(value))
+            }
+        }
+        FieldKind::Ptr { align_bits } => {
+            let a = lit((*align_bits).into());
+            let low = hex((1u64 << align_bits) - 1);
+            let limit = hex(mask(f.width));
+            (
+                Some(quote!(value & #low != 0 || (value >> #a) & !#limit != 0)),
+                quote!(value >> #a),
+            )
+        }
+    };
+    let error_value = match &f.kind {
+        FieldKind::Rights { .. } => quote!(value: value.bits()),
+        _ => quote!(value),
+    };
+    let check = check.map(|check| {
+        quote! {
+            if #check {
+                return Err(FieldError { field: #name, #error_value });
+            }
+        }
+    });
+    let field_mask = hex(mask(f.width) << f.shift);
+    let placed = if f.shift == 0 {
+        raw
+    } else {
+        let shift = lit(f.shift.into());
+        quote!((#raw) << #shift)
+    };
+    let store = if f.width == 64 {
+        quote!(words[#word] = #placed;)
+    } else {
+        quote!(words[#word] = (words[#word] & !#field_mask) | #placed;)
+    };
+    quote! {
+        #check
+        #store
+    }
+}
+
+fn caps(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    let tag_mask = lit((1u64 << spec.target.tag_bits) - 1);
+    let variants = spec.caps.iter().map(|c| {
+        let v = ident(&c.name);
+        let tag = lit(c.tag.into());
+        let doc = g.docs(&c.docs, &format!("The `{}` cap type.", c.name), c.span);
+        quote!(#doc #v = #tag)
+    });
+    let from_tag = spec.caps.iter().map(|c| {
+        let v = ident(&c.name);
+        let tag = lit(c.tag.into());
+        quote!(#tag => Some(CapType::#v))
+    });
+    let all = spec.caps.iter().map(|c| {
+        let v = ident(&c.name);
+        quote!(CapType::#v)
+    });
+    let count = lit(spec.caps.len() as u64);
+    let type_names = spec.caps.iter().map(|c| {
+        let v = ident(&c.name);
+        let n = &c.name;
+        quote!(CapType::#v => #n)
+    });
+    let object_of = spec.caps.iter().map(|c| {
+        let v = ident(&c.name);
+        match c.object {
+            Some(o) => {
+                let ov = object_variant(&spec.objects[o.index()]);
+                quote!(CapType::#v => Some(ObjectType::#ov))
+            }
+            None => quote!(CapType::#v => None),
+        }
+    });
+    let valid_rights = spec.caps.iter().map(|c| {
+        let v = ident(&c.name);
+        let r = rights_const(g, &c.rights);
+        quote!(CapType::#v => #r)
+    });
+    let copy = spec.caps.iter().map(|c| {
+        let v = ident(&c.name);
+        let p = match c.copy {
+            CopyPolicy::Normal => quote!(CopyPolicy::Normal),
+            CopyPolicy::Always => quote!(CopyPolicy::Always),
+            CopyPolicy::Never => quote!(CopyPolicy::Never),
+        };
+        quote!(CapType::#v => #p)
+    });
+    let debug_arms = spec.caps.iter().map(|c| {
+        let v = ident(&c.name);
+        quote!(Some(CapType::#v) => ::core::fmt::Debug::fmt(&#v(*self), f))
+    });
+    let views = spec.caps.iter().map(|c| view(g, c));
+    quote! {
+        /// The capability types, numbered by their tag (0 is the null cap).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u8)]
+        pub enum CapType {
+            #(#variants,)*
+        }
+
+        /// How copies of a cap type behave.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum CopyPolicy {
+            /// Copies and derivations follow the usual rules.
+            Normal,
+            /// Every derivation is a copy, never a child.
+            Always,
+            /// The cap cannot be copied.
+            Never,
+        }
+
+        impl CapType {
+            /// Every cap type, in tag order.
+            pub const ALL: [CapType; #count] = [#(#all),*];
+
+            /// The cap type with this tag (`None` for 0, the null cap, and
+            /// for unused tags).
+            pub const fn from_tag(tag: u64) -> Option<CapType> {
+                match tag {
+                    #(#from_tag,)*
+                    _ => None,
+                }
+            }
+
+            /// The name used in the spec.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    #(#type_names,)*
+                }
+            }
+
+            /// The object type caps of this type name, if any.
+            pub const fn object_type(self) -> Option<ObjectType> {
+                match self {
+                    #(#object_of,)*
+                }
+            }
+
+            /// The rights caps of this type may carry.
+            pub const fn valid_rights(self) -> Rights {
+                match self {
+                    #(#valid_rights,)*
+                }
+            }
+
+            /// How copies behave.
+            pub const fn copy_policy(self) -> CopyPolicy {
+                match self {
+                    #(#copy,)*
+                }
+            }
+        }
+
+        /// A capability: two 64-bit words, the cap type's tag in the low bits
+        /// of word 0 and the fields where the spec's layout put them.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+        #[repr(C)]
+        pub struct Cap {
+            words: [u64; 2],
+        }
+
+        const _: () = assert!(::core::mem::size_of::<Cap>() == 16);
+
+        impl Cap {
+            /// The null cap: an empty slot.
+            pub const NULL: Cap = Cap { words: [0, 0] };
+
+            /// The cap stored in these two words.
+            pub const fn from_words(words: [u64; 2]) -> Cap {
+                Cap { words }
+            }
+
+            /// The two words of the cap.
+            pub const fn words(self) -> [u64; 2] {
+                self.words
+            }
+
+            /// The raw tag.
+            pub const fn tag(self) -> u64 {
+                self.words[0] & #tag_mask
+            }
+
+            /// Whether this is the null cap.
+            pub const fn is_null(self) -> bool {
+                self.tag() == 0
+            }
+
+            /// The cap's type, if its tag is a known one.
+            pub const fn cap_type(self) -> Option<CapType> {
+                CapType::from_tag(self.tag())
+            }
+        }
+
+        impl ::core::fmt::Debug for Cap {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                if self.is_null() {
+                    return f.write_str("Cap::NULL");
+                }
+                match self.cap_type() {
+                    #(#debug_arms,)*
+                    None => write!(f, "Cap {{ invalid tag: {} }}", self.tag()),
+                }
+            }
+        }
+
+        #(#views)*
+    }
+}
+
+fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
+    let name = ident(&c.name);
+    let doc = g.docs(&c.docs, &format!("A `{}` capability.", c.name), c.span);
+    let tag = lit(c.tag.into());
+    let valid = rights_mask(&c.rights);
+    let valid_const = rights_const(g, &c.rights);
+    let params = c.fields.iter().map(|f| {
+        let n = ident(&f.name);
+        let t = field_type(f);
+        quote!(#n: #t)
+    });
+    let sets = c.fields.iter().map(|f| {
+        let n = ident(&f.name);
+        let stmts = setter_stmts(f, valid);
+        quote! {
+            let value = #n;
+            #stmts
+        }
+    });
+    let accessors = c.fields.iter().map(|f| {
+        let getter = ident(&f.name);
+        let setter = format_ident!("set_{}", snake(&f.name));
+        let t = field_type(f);
+        let get = getter_expr(f);
+        let fdoc = g.docs(&f.docs, &format!("The `{}` field.", f.name), f.span);
+        let layout = format!(
+            " Stored in word {}, bits {}..{}{}.",
+            f.word,
+            f.shift,
+            f.shift as u32 + f.width as u32,
+            match f.kind {
+                FieldKind::Ptr { align_bits } => format!(", shifted right by {align_bits}"),
+                _ => String::new(),
+            }
+        );
+        let stmts = setter_stmts(f, valid);
+        let set_doc = format!(
+            " Sets `{}`; fails if the value does not fit (or, for a pointer, is misaligned).",
+            f.name
+        );
+        quote! {
+            #fdoc
+            #[doc = ""]
+            #[doc = #layout]
+            pub const fn #getter(self) -> #t {
+                #get
+            }
+
+            #[doc = #set_doc]
+            pub const fn #setter(&mut self, value: #t) -> Result<(), FieldError> {
+                let words = &mut self.0.words;
+                #stmts
+                Ok(())
+            }
+        }
+    });
+    let debug_fields = c.fields.iter().map(|f| {
+        let n = &f.name;
+        let getter = ident(&f.name);
+        match f.kind {
+            FieldKind::Ptr { .. } => quote!(.field(#n, &format_args!("{:#x}", self.#getter()))),
+            _ => quote!(.field(#n, &self.#getter())),
+        }
+    });
+    let new_body = if c.fields.is_empty() {
+        quote!(Ok(#name(Cap { words: [#tag, 0] })))
+    } else {
+        quote! {
+            let mut cap = Cap { words: [#tag, 0] };
+            let words = &mut cap.words;
+            #(#sets)*
+            Ok(#name(cap))
+        }
+    };
+    let cap_name = &c.name;
+    let new_doc = format!(
+        " A `{}` with these fields; fails on the first field whose value does not fit.",
+        c.name
+    );
+    quote! {
+        #doc
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct #name(Cap);
+
+        impl #name {
+            /// The tag of this cap type.
+            pub const TAG: u64 = #tag;
+            /// The rights this cap type may carry.
+            pub const VALID_RIGHTS: Rights = #valid_const;
+
+            #[doc = #new_doc]
+            #[allow(clippy::too_many_arguments)]
+            pub const fn new(#(#params),*) -> Result<#name, FieldError> {
+                #new_body
+            }
+
+            /// The view of `cap`, if it is of this type.
+            pub const fn from_cap(cap: Cap) -> Option<#name> {
+                if cap.tag() == #tag { Some(#name(cap)) } else { None }
+            }
+
+            /// The cap itself.
+            pub const fn cap(self) -> Cap {
+                self.0
+            }
+
+            #(#accessors)*
+        }
+
+        impl From<#name> for Cap {
+            fn from(view: #name) -> Cap {
+                view.0
+            }
+        }
+
+        impl ::core::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#cap_name)
+                    #(#debug_fields)*
+                    .finish()
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Types every generated module has, whatever its spec: the message header
+//! shared by invocations and RPCs, and the error for a value that does not
+//! fit a cap field. Limits of the target become constants.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::{Gen, lit};
+
+pub fn generate(g: &Gen<'_>) -> TokenStream {
+    let t = &g.spec.target;
+    let target_doc = g.docs(&[], &format!("Limits of the `{}` target.", t.name), t.span);
+    let address_bits = lit(t.address_bits.into());
+    let tag_bits = lit(t.tag_bits.into());
+    let message_registers = lit(t.message_registers.into());
+    let message_words = lit(t.message_words.into());
+    let caps_per_message = lit(t.caps_per_message.into());
+    quote! {
+        #target_doc
+        pub mod target {
+            /// Width of a physical or virtual address in bits.
+            pub const ADDRESS_BITS: u32 = #address_bits;
+            /// Width of the cap type tag in the low bits of word 0.
+            pub const TAG_BITS: u32 = #tag_bits;
+            /// Message words passed in registers.
+            pub const MESSAGE_REGISTERS: usize = #message_registers;
+            /// Message words in all (registers plus IPC buffer).
+            pub const MESSAGE_WORDS: usize = #message_words;
+            /// Capabilities one message may carry.
+            pub const CAPS_PER_MESSAGE: usize = #caps_per_message;
+        }
+
+        /// The header of every message: which method, how many words, how
+        /// many capabilities.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+        pub struct MessageInfo {
+            /// The method's label (kernel invocations, RPCs) or, in a reply,
+            /// 0 for success and the error's number otherwise.
+            pub label: u64,
+            /// Message words used.
+            pub length: usize,
+            /// Capabilities carried.
+            pub caps: usize,
+        }
+
+        /// A value that does not fit the field it is stored in.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct FieldError {
+            /// The field, as named in the spec.
+            pub field: &'static str,
+            /// The value that was refused.
+            pub value: u64,
+        }
+    }
+}
