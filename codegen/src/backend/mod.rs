@@ -124,8 +124,10 @@ pub fn snake(name: &str) -> String {
             let prev_lower =
                 i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
-            if i > 0 && (prev_lower || (prev_upper && next_lower)) && !out.ends_with('_') {
+            // Length of the run of capitals just before this one: `IPCBuffer`
+            // splits before `B`, but a single capital (`CNode`) stays whole.
+            let run = chars[..i].iter().rev().take_while(|c| c.is_ascii_uppercase()).count();
+            if i > 0 && (prev_lower || (run >= 2 && next_lower)) && !out.ends_with('_') {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());
@@ -194,6 +196,7 @@ mod tests {
         assert_eq!(snake("PageDirectoryCap"), "page_directory_cap");
         assert_eq!(snake("Pml4Cap"), "pml4_cap");
         assert_eq!(snake("UntypedCap"), "untyped_cap");
+        assert_eq!(snake("IPCBuffer"), "ipc_buffer");
         assert_eq!(camel("write_registers"), "WriteRegisters");
         assert_eq!(ident("move").to_string(), "r#move");
     }
