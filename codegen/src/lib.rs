@@ -9,6 +9,7 @@
 
 pub mod backend;
 mod build;
+pub mod expand;
 
 pub use build::{BuildError, Builder, render_spec};
 

@@ -1,0 +1,14 @@
+//! trybuild tests of the proc macros: programs that must compile and run,
+//! and programs that must fail with the committed compiler output
+//! (tests/ui/*.stderr; regenerate with TRYBUILD=overwrite).
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/include_and_derive.rs");
+    t.compile_fail("tests/ui/too_large.rs");
+    t.compile_fail("tests/ui/unknown_object.rs");
+    t.compile_fail("tests/ui/spec_syntax_error.rs");
+    t.compile_fail("tests/ui/spec_semantic_error.rs");
+    t.compile_fail("tests/ui/not_a_struct.rs");
+}
