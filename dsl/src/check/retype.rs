@@ -168,13 +168,39 @@ impl Ctx<'_> {
                 }
             }
             if let (true, Some(fan_out)) = (ok, fan_out) {
-                out.push(model::Retype {
-                    docs: item.docs.clone(),
-                    source: CapId(source as u32),
-                    targets: targets.iter().map(|(t, _)| ObjectId(*t as u32)).collect(),
-                    fan_out,
-                    span: rule.source.span,
-                });
+                let source = CapId(source as u32);
+                let new_targets = targets.iter().map(|(t, _)| ObjectId(*t as u32));
+                // Several rules for one source cap type add up to one rule;
+                // they must agree on the fan-out.
+                match out.iter_mut().find(|r: &&mut model::Retype| r.source == source) {
+                    Some(earlier) if earlier.fan_out != fan_out => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::FanOutOutOfRange,
+                                rule.fan_outs[0].span,
+                                format!("`{}` has two retype rules with different fan-outs", rule.source.name),
+                            )
+                            .label(format!("fan-out {fan_out} here"))
+                            .with_secondary(earlier.span, format!("fan-out {} in the earlier rule", earlier.fan_out))
+                            .note("rules for one cap type add up to one rule, which has one fan-out limit")
+                            .help(format!("use `fan_out = {};` here too, or merge the rules", earlier.fan_out)),
+                        );
+                    }
+                    Some(earlier) => {
+                        for t in new_targets {
+                            if !earlier.targets.contains(&t) {
+                                earlier.targets.push(t);
+                            }
+                        }
+                    }
+                    None => out.push(model::Retype {
+                        docs: item.docs.clone(),
+                        source,
+                        targets: new_targets.collect(),
+                        fan_out,
+                        span: rule.source.span,
+                    }),
+                }
             }
         }
         self.check_graph(objects, &edges, &produced);
