@@ -172,7 +172,10 @@ impl Ctx<'_> {
                 let new_targets = targets.iter().map(|(t, _)| ObjectId(*t as u32));
                 // Several rules for one source cap type add up to one rule;
                 // they must agree on the fan-out.
-                match out.iter_mut().find(|r: &&mut model::Retype| r.source == source) {
+                match out
+                    .iter_mut()
+                    .find(|r: &&mut model::Retype| r.source == source)
+                {
                     Some(earlier) if earlier.fan_out != fan_out => {
                         self.diags.push(
                             Diagnostic::new(
