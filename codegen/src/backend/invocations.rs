@@ -1,9 +1,1346 @@
-//! Section of the generated module: invocations (being written).
+//! Error sets and kernel invocations.
+//!
+//! [`error_sets`] makes one enum per error set of the spec (kernel invocations
+//! and RPC interfaces both use them). [`invocations`] makes, per invoked cap
+//! type, a label enum, a typed argument struct per method, an enum of the
+//! decoded invocations, the kernel-side decoder, and the user-side stubs (a
+//! request encoder and a reply decoder per method). Both sides come from one
+//! layout ([`layout`]) and share the packing helpers of the private `wire`
+//! module, so they cannot disagree about where an argument travels.
+//!
+//! Layout of a request: word parameters in declaration order, one message
+//! word per scalar, arrays packed `64 / bits` elements to a word with the
+//! first element in the lowest bits and no element crossing a word; cap
+//! parameters travel as extra caps, in declaration order. Replies use the same
+//! layout for results; a reply's label is 0 on success and the error's number
+//! otherwise, with the error's payload words as the message.
 
-use proc_macro2::TokenStream;
+use capc_dsl::ast::Scalar;
+use capc_dsl::model::{
+    CapType, ErrorSet, FieldKind, Method, MethodParam, MethodSet, ParamKind, RightId,
+};
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
 
-use super::Gen;
+use super::{Gen, camel, doc_lines, ident, lit, snake};
 
-pub fn generate(_g: &Gen<'_>) -> TokenStream {
-    TokenStream::new()
+pub fn generate(g: &Gen<'_>) -> TokenStream {
+    let errors = error_sets(g);
+    let invocations = invocations(g);
+    quote! {
+        #errors
+        #invocations
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Error sets
+// ---------------------------------------------------------------------------
+
+/// One enum per error set of the spec, named as in the spec (`KernelError`),
+/// with `number`, `encode`, `decode` and `reply`. Variants are numbered by
+/// position from 1 (0 means success) and carry their payload words as named
+/// `u64` fields.
+pub fn error_sets(g: &Gen<'_>) -> TokenStream {
+    let sets = g.spec.error_sets.iter().map(|set| error_set(g, set));
+    quote!(#(#sets)*)
+}
+
+fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
+    let name = ident(&set.name);
+    let doc = g.docs(
+        &set.docs,
+        &format!("The `{}` error set.", set.name),
+        set.span,
+    );
+    let variant_names: Vec<_> = set.variants.iter().map(|v| ident(&v.name)).collect();
+    let payloads: Vec<Vec<_>> = set
+        .variants
+        .iter()
+        .map(|v| v.payload.iter().map(|p| ident(p)).collect())
+        .collect();
+    let variants = set.variants.iter().enumerate().map(|(i, v)| {
+        let mut lines = if v.docs.is_empty() {
+            vec![format!("The `{}` error.", v.name)]
+        } else {
+            v.docs.clone()
+        };
+        lines.push(String::new());
+        lines.push(match v.payload.len() {
+            0 => format!("Number {}; no payload.", i + 1),
+            1 => format!("Number {}; one payload word.", i + 1),
+            n => format!("Number {}; {n} payload words, in field order.", i + 1),
+        });
+        let doc = doc_lines(&lines);
+        let vname = &variant_names[i];
+        if v.payload.is_empty() {
+            quote!(#doc #vname)
+        } else {
+            let fields = v.payload.iter().enumerate().map(|(w, p)| {
+                let f = ident(p);
+                let fdoc = format!(" Payload word {w}.");
+                quote!(#[doc = #fdoc] #f: u64)
+            });
+            quote!(#doc #vname { #(#fields),* })
+        }
+    });
+    // A pattern matching a variant whatever its payload, and one binding it.
+    let any = |i: usize| {
+        let v = &variant_names[i];
+        if payloads[i].is_empty() {
+            quote!(Self::#v)
+        } else {
+            quote!(Self::#v { .. })
+        }
+    };
+    let bound = |i: usize| {
+        let v = &variant_names[i];
+        let fields = &payloads[i];
+        if fields.is_empty() {
+            quote!(Self::#v)
+        } else {
+            quote!(Self::#v { #(#fields),* })
+        }
+    };
+    let numbers = (0..set.variants.len()).map(|i| {
+        let pattern = any(i);
+        let n = lit(i as u64 + 1);
+        quote!(#pattern => #n)
+    });
+    let (with_payload, without): (Vec<usize>, Vec<usize>) =
+        (0..set.variants.len()).partition(|i| !payloads[*i].is_empty());
+    let mut payload_arms: Vec<TokenStream> = with_payload
+        .iter()
+        .map(|&i| {
+            let pattern = bound(i);
+            let fields = &payloads[i];
+            quote!(#pattern => &[#(#fields),*])
+        })
+        .collect();
+    if !without.is_empty() {
+        let patterns = without.iter().map(|&i| any(i));
+        payload_arms.push(quote!(#(#patterns)|* => &[]));
+    }
+    let decode_arms = (0..set.variants.len()).map(|i| {
+        let n = lit(i as u64 + 1);
+        let fields = &payloads[i];
+        let value = bound(i);
+        if fields.is_empty() {
+            quote!((#n, _) => Some(#value))
+        } else {
+            quote!((#n, &[#(#fields,)* ..]) => Some(#value))
+        }
+    });
+    let decode_body = if set.variants.is_empty() {
+        quote! {
+            let _ = (number, msg);
+            None
+        }
+    } else {
+        quote! {
+            match (number, msg) {
+                #(#decode_arms,)*
+                _ => None,
+            }
+        }
+    };
+    let (number_body, encode_body) = if set.variants.is_empty() {
+        (
+            quote!(match *self {}),
+            quote! {
+                let _ = msg;
+                match *self {}
+            },
+        )
+    } else {
+        (
+            quote!(match self { #(#numbers,)* }),
+            quote! {
+                let payload: &[u64] = match *self {
+                    #(#payload_arms,)*
+                };
+                msg[..payload.len()].copy_from_slice(payload);
+                payload.len()
+            },
+        )
+    };
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum #name {
+            #(#variants,)*
+        }
+
+        impl #name {
+            /// The error's number: its position in the set, from 1 (0 means
+            /// success). It is the label of a reply carrying the error.
+            pub const fn number(&self) -> u64 {
+                #number_body
+            }
+
+            /// Writes the payload words into `msg` (which must be long enough
+            /// for them) and returns how many were written.
+            pub fn encode(&self, msg: &mut [u64]) -> usize {
+                #encode_body
+            }
+
+            /// The error with this number, its payload read from the first
+            /// words of `msg` (further words are ignored). `None` for 0
+            /// (success), a number outside the set, or a `msg` shorter than
+            /// the payload.
+            pub fn decode(number: u64, msg: &[u64]) -> Option<Self> {
+                #decode_body
+            }
+
+            /// The reply carrying this error: writes the payload into `msg`
+            /// and returns the header (label = number, no caps).
+            pub fn reply(&self, msg: &mut [u64]) -> MessageInfo {
+                MessageInfo {
+                    label: self.number(),
+                    length: self.encode(msg),
+                    caps: 0,
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Layout shared by both sides
+// ---------------------------------------------------------------------------
+
+/// Where a parameter or result travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// Message words `start..start + count`.
+    Words { start: u64, count: u64 },
+    /// Extra cap number `index` (among the message's caps).
+    Cap { index: u64 },
+}
+
+/// A parameter or result with its position in the list and where it travels.
+struct Slot<'a> {
+    param: &'a MethodParam,
+    position: u64,
+    place: Place,
+}
+
+/// The layout of a parameter or result list: word parameters take message
+/// words in order (arrays as many as [`ParamKind::Array`] says), cap
+/// parameters take extra caps in order.
+fn layout(params: &[MethodParam]) -> Vec<Slot<'_>> {
+    let (mut word, mut cap) = (0, 0);
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let place = match &p.kind {
+                ParamKind::Scalar(_) => {
+                    word += 1;
+                    Place::Words {
+                        start: word - 1,
+                        count: 1,
+                    }
+                }
+                ParamKind::Array { words, .. } => {
+                    word += words;
+                    Place::Words {
+                        start: word - words,
+                        count: *words,
+                    }
+                }
+                ParamKind::Cap { .. } => {
+                    cap += 1;
+                    Place::Cap { index: cap - 1 }
+                }
+            };
+            Slot {
+                param: p,
+                position: i as u64,
+                place,
+            }
+        })
+        .collect()
+}
+
+fn cap_count(params: &[MethodParam]) -> u64 {
+    params
+        .iter()
+        .filter(|p| matches!(p.kind, ParamKind::Cap { .. }))
+        .count() as u64
+}
+
+fn scalar_bits(s: Scalar) -> u32 {
+    match s {
+        Scalar::Word => 64,
+        Scalar::Bool => 1,
+        Scalar::Uint(n) => n,
+    }
+}
+
+/// The Rust type of a scalar: `bool`, or the smallest unsigned integer that
+/// holds its bits.
+fn scalar_type(s: Scalar) -> TokenStream {
+    match s {
+        Scalar::Bool => quote!(bool),
+        Scalar::Uint(n) if n <= 8 => quote!(u8),
+        Scalar::Uint(n) if n <= 16 => quote!(u16),
+        Scalar::Uint(n) if n <= 32 => quote!(u32),
+        Scalar::Word | Scalar::Uint(_) => quote!(u64),
+    }
+}
+
+/// Size in bytes of a scalar's Rust type (to judge enum variant sizes).
+fn scalar_size(s: Scalar) -> u64 {
+    match s {
+        Scalar::Bool => 1,
+        Scalar::Uint(n) if n <= 8 => 1,
+        Scalar::Uint(n) if n <= 16 => 2,
+        Scalar::Uint(n) if n <= 32 => 4,
+        Scalar::Word | Scalar::Uint(_) => 8,
+    }
+}
+
+/// A scalar as written in the spec.
+fn scalar_name(s: Scalar) -> String {
+    match s {
+        Scalar::Word => "word".into(),
+        Scalar::Bool => "bool".into(),
+        Scalar::Uint(n) => format!("u{n}"),
+    }
+}
+
+/// A scalar whose Rust type is `u64`.
+fn is_u64(s: Scalar) -> bool {
+    matches!(s, Scalar::Word) || matches!(s, Scalar::Uint(n) if n > 32)
+}
+
+/// A scalar whose every `u64` value is valid (no range check needed).
+fn full_word(s: Scalar) -> bool {
+    matches!(s, Scalar::Word | Scalar::Uint(64))
+}
+
+/// `Rights::READ.union(Rights::WRITE)` for a list of rights.
+fn rights_expr(g: &Gen<'_>, rights: &[RightId]) -> TokenStream {
+    let mut names = rights.iter().map(|r| {
+        let name = format_ident!("{}", g.spec.rights[r.index()].name.to_ascii_uppercase());
+        quote!(Rights::#name)
+    });
+    match names.next() {
+        None => quote!(Rights::NONE),
+        Some(first) => quote!(#first #(.union(#names))*),
+    }
+}
+
+/// `read`, `write` for docs.
+fn rights_names(g: &Gen<'_>, rights: &[RightId]) -> String {
+    let names: Vec<String> = rights
+        .iter()
+        .map(|r| format!("`{}`", g.spec.rights[r.index()].name))
+        .collect();
+    names.join(", ")
+}
+
+/// What a parameter is and where it travels, for docs.
+fn describe(g: &Gen<'_>, slot: &Slot<'_>) -> String {
+    let what = match (&slot.param.kind, slot.place) {
+        (ParamKind::Scalar(s), Place::Words { start, .. }) => {
+            format!("`{}` in message word {start}", scalar_name(*s))
+        }
+        (ParamKind::Array { element, len, .. }, Place::Words { start, count }) => format!(
+            "`[{}; {len}]` in message words {start}..{}, {} elements to a word",
+            scalar_name(*element),
+            start + count,
+            64 / scalar_bits(*element)
+        ),
+        (ParamKind::Cap { cap, rights, .. }, Place::Cap { index }) => {
+            let name = &g.spec.caps[cap.index()].name;
+            if rights.is_empty() {
+                format!("`{name}` as extra cap {index}")
+            } else {
+                format!(
+                    "`{name}` carrying {}, as extra cap {index}",
+                    rights_names(g, rights)
+                )
+            }
+        }
+        _ => unreachable!("layout places words and caps by kind"),
+    };
+    format!(
+        "`{}` (position {}): {what}.",
+        slot.param.name, slot.position
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Invocations
+// ---------------------------------------------------------------------------
+
+/// Which private `wire` helpers the generated code uses (an unused private
+/// function would be a warning).
+#[derive(Default)]
+struct Uses {
+    request: bool,
+    reply: bool,
+    uint: bool,
+    boolean: bool,
+    arrays: bool,
+}
+
+impl Uses {
+    fn of(sets: &[MethodSet]) -> Uses {
+        let mut uses = Uses::default();
+        for m in sets.iter().flat_map(|s| &s.methods) {
+            uses.request = true;
+            uses.reply = true;
+            for p in m.params.iter().chain(&m.results) {
+                match p.kind {
+                    ParamKind::Scalar(Scalar::Bool) => uses.boolean = true,
+                    ParamKind::Scalar(s @ Scalar::Uint(_)) if !full_word(s) => uses.uint = true,
+                    ParamKind::Array { .. } => uses.arrays = true,
+                    _ => {}
+                }
+            }
+        }
+        uses
+    }
+}
+
+/// Everything generated for kernel invocations: `DecodeError`,
+/// `InvocationError`, the private `wire` helpers and, per invoked cap type,
+/// its label enum, argument structs, invocation enum, decoder and stubs.
+pub fn invocations(g: &Gen<'_>) -> TokenStream {
+    let sets = &g.spec.invocations;
+    if sets.is_empty() {
+        return TokenStream::new();
+    }
+    let wire = wire(&Uses::of(sets));
+    let per_set = sets.iter().map(|s| invocation_set(g, s));
+    quote! {
+        /// Why the kernel refused an invocation while decoding it, before
+        /// doing anything. Indices are positions in the method's parameter
+        /// list as written in the spec, from 0, counting word and cap
+        /// parameters alike.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DecodeError {
+            /// The label names no method of the invoked cap type, or the
+            /// invoked cap lacks a right the method `requires`.
+            IllegalOperation,
+            /// The message has fewer words (by its header or its buffer) or
+            /// fewer extra caps than the method takes.
+            TruncatedMessage,
+            /// Parameter `index` is out of range for its type: a `uN` above
+            /// 2^N - 1, a `bool` other than 0 or 1, or an array word with bits
+            /// set outside its elements.
+            InvalidArgument {
+                /// Position of the parameter.
+                index: u64,
+            },
+            /// Cap parameter `index` is not of the expected cap type or lacks
+            /// a right the parameter requires.
+            InvalidCapability {
+                /// Position of the parameter.
+                index: u64,
+            },
+        }
+
+        /// Why a kernel invocation did not succeed, as its reply decoder sees
+        /// the reply.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum InvocationError<E> {
+            /// The kernel answered with this error of the invocation's error
+            /// set. Any variant of the set is decoded, also one the method
+            /// does not list.
+            Kernel(E),
+            /// The reply is not one the spec allows: an error number outside
+            /// the set, fewer words than the error's payload or the results
+            /// need, fewer caps than the results, or a result out of range for
+            /// its type. Carries the reply's header.
+            Malformed(MessageInfo),
+        }
+
+        #wire
+        #(#per_set)*
+    }
+}
+
+/// The private helpers both sides use to place arguments in messages.
+fn wire(uses: &Uses) -> TokenStream {
+    let request = uses.request.then(|| {
+        quote! {
+            /// The first `words` words and `cap_count` caps of a request, if
+            /// its header and its buffers hold that many.
+            pub(super) fn request<'a>(
+                info: super::MessageInfo,
+                msg: &'a [u64],
+                caps: &'a [super::Cap],
+                words: usize,
+                cap_count: usize,
+            ) -> Option<(&'a [u64], &'a [super::Cap])> {
+                if info.length < words || info.caps < cap_count {
+                    return None;
+                }
+                Some((msg.get(..words)?, caps.get(..cap_count)?))
+            }
+        }
+    });
+    let reply = uses.reply.then(|| {
+        quote! {
+            /// The first `words` words of a successful reply with at least
+            /// `cap_count` caps; an error reply decoded with `decode`.
+            pub(super) fn reply<E>(
+                info: super::MessageInfo,
+                msg: &[u64],
+                words: usize,
+                cap_count: usize,
+                decode: fn(u64, &[u64]) -> Option<E>,
+            ) -> Result<&[u64], super::InvocationError<E>> {
+                use super::InvocationError::{Kernel, Malformed};
+                let msg = msg.get(..info.length).ok_or(Malformed(info))?;
+                if info.label != 0 {
+                    return Err(decode(info.label, msg).map_or(Malformed(info), Kernel));
+                }
+                if info.caps < cap_count {
+                    return Err(Malformed(info));
+                }
+                msg.get(..words).ok_or(Malformed(info))
+            }
+        }
+    });
+    let uint = uses.uint.then(|| {
+        quote! {
+            /// A word as a `bits`-bit unsigned value (`bits` < 64), if it fits.
+            pub(super) fn uint<T: TryFrom<u64>>(word: u64, bits: u32) -> Option<T> {
+                if word >> bits != 0 {
+                    return None;
+                }
+                T::try_from(word).ok()
+            }
+        }
+    });
+    let boolean = uses.boolean.then(|| {
+        quote! {
+            /// A word as a `bool`, if it is 0 or 1.
+            pub(super) fn boolean(word: u64) -> Option<bool> {
+                match word {
+                    0 => Some(false),
+                    1 => Some(true),
+                    _ => None,
+                }
+            }
+        }
+    });
+    let arrays = uses.arrays.then(|| {
+        let elements = [quote!(u8), quote!(u16), quote!(u32)].into_iter().map(|t| {
+            quote! {
+                impl Element for #t {
+                    fn from_bits(bits: u64) -> Self {
+                        bits as #t
+                    }
+                    fn to_bits(self) -> u64 {
+                        u64::from(self)
+                    }
+                }
+            }
+        });
+        quote! {
+            /// An array element: a `bool` or an unsigned integer.
+            pub(super) trait Element: Copy + Default {
+                /// The element from its bits (already cut to its width).
+                fn from_bits(bits: u64) -> Self;
+                /// The element's bits.
+                fn to_bits(self) -> u64;
+            }
+
+            impl Element for bool {
+                fn from_bits(bits: u64) -> Self {
+                    bits != 0
+                }
+                fn to_bits(self) -> u64 {
+                    u64::from(self)
+                }
+            }
+
+            #(#elements)*
+
+            impl Element for u64 {
+                fn from_bits(bits: u64) -> Self {
+                    bits
+                }
+                fn to_bits(self) -> u64 {
+                    self
+                }
+            }
+
+            /// The low `bits` bits set (`bits` in 1..=64).
+            const fn mask(bits: u32) -> u64 {
+                u64::MAX >> (64 - bits)
+            }
+
+            /// Packs `elements` of `bits` bits each into `words`: `64 / bits`
+            /// to a word, the first in the lowest bits, unused bits 0. Bits of
+            /// an element above `bits` are dropped.
+            pub(super) fn pack<T: Element>(words: &mut [u64], elements: &[T], bits: u32) {
+                let per_word = (64 / bits) as usize;
+                for (word, chunk) in words.iter_mut().zip(elements.chunks(per_word)) {
+                    *word = 0;
+                    for (i, element) in chunk.iter().enumerate() {
+                        *word |= (element.to_bits() & mask(bits)) << (i as u32 * bits);
+                    }
+                }
+            }
+
+            /// Unpacks what [`pack`] packed; `None` if a bit outside the
+            /// elements is set.
+            pub(super) fn unpack<T: Element, const N: usize>(
+                words: &[u64],
+                bits: u32,
+            ) -> Option<[T; N]> {
+                let per_word = (64 / bits) as usize;
+                let mut elements = [T::default(); N];
+                for (chunk, &word) in elements.chunks_mut(per_word).zip(words) {
+                    let used = chunk.len() as u32 * bits;
+                    if used < 64 && word >> used != 0 {
+                        return None;
+                    }
+                    for (i, element) in chunk.iter_mut().enumerate() {
+                        *element = T::from_bits((word >> (i as u32 * bits)) & mask(bits));
+                    }
+                }
+                Some(elements)
+            }
+        }
+    });
+    quote! {
+        /// Placing invocation arguments in message words, shared by the
+        /// kernel-side decoders and the user-side stubs.
+        mod wire {
+            #request
+            #reply
+            #uint
+            #boolean
+            #arrays
+        }
+    }
+}
+
+/// Names of what is generated for one method.
+struct Names {
+    /// `UntypedCapLabel::Retype`'s variant, also the invocation enum's.
+    variant: Ident,
+    /// `UntypedCapRetype`
+    args: Ident,
+    /// `encode_untyped_cap_retype`
+    encode: Ident,
+    /// `decode_untyped_cap_retype_reply`
+    decode_reply: Ident,
+    /// `encode_untyped_cap_retype_reply`
+    encode_reply: Ident,
+    /// `UntypedCapRetypeReply`
+    reply: Ident,
+}
+
+fn names(cap: &CapType, m: &Method) -> Names {
+    let method = camel(&m.name);
+    let cap_snake = snake(&cap.name);
+    let m_snake = snake(&m.name);
+    Names {
+        variant: format_ident!("{}", method),
+        args: format_ident!("{}{}", cap.name, method),
+        encode: format_ident!("encode_{}_{}", cap_snake, m_snake),
+        decode_reply: format_ident!("decode_{}_{}_reply", cap_snake, m_snake),
+        encode_reply: format_ident!("encode_{}_{}_reply", cap_snake, m_snake),
+        reply: format_ident!("{}{}Reply", cap.name, method),
+    }
+}
+
+fn invocation_set(g: &Gen<'_>, set: &MethodSet) -> TokenStream {
+    let Some(cap_id) = set.cap else {
+        return TokenStream::new();
+    };
+    let cap = &g.spec.caps[cap_id.index()];
+    let label = format_ident!("{}Label", cap.name);
+    let invocation = format_ident!("{}Invocation", cap.name);
+    let decode = format_ident!("decode_{}", snake(&cap.name));
+    let errors = ident(&g.spec.error_sets[set.errors.index()].name);
+    let names: Vec<Names> = set.methods.iter().map(|m| names(cap, m)).collect();
+
+    let label_enum = label_enum(g, set, cap, &label, &names);
+    let args = set
+        .methods
+        .iter()
+        .zip(&names)
+        .filter(|(m, _)| !m.params.is_empty())
+        .map(|(m, n)| args_struct(g, cap, m, n));
+    let invocation_enum = invocation_enum(g, set, cap, &label, &invocation, &names);
+    let decoder = decoder(g, set, cap, &label, &invocation, &decode, &names);
+    let stubs = set
+        .methods
+        .iter()
+        .zip(&names)
+        .map(|(m, n)| stubs(g, cap, m, n, &label, &errors));
+    quote! {
+        #label_enum
+        #(#args)*
+        #invocation_enum
+        #decoder
+        #(#stubs)*
+    }
+}
+
+fn label_enum(
+    g: &Gen<'_>,
+    set: &MethodSet,
+    cap: &CapType,
+    label: &Ident,
+    names: &[Names],
+) -> TokenStream {
+    let doc = g.docs(
+        &[format!(
+            "The methods of `{}` caps: the label in an invocation's `MessageInfo`.",
+            cap.name
+        )],
+        "",
+        set.span,
+    );
+    let variants = set.methods.iter().zip(names).map(|(m, n)| {
+        let doc = g.docs(&m.docs, &format!("The `{}` method.", m.name), m.span);
+        let v = &n.variant;
+        let l = lit(m.label.into());
+        quote!(#doc #v = #l)
+    });
+    let per_method = |f: &dyn Fn(&Method) -> TokenStream| -> TokenStream {
+        if set.methods.is_empty() {
+            return quote!(match self {});
+        }
+        // Methods with the same value share an arm, in order of first use.
+        let mut groups: Vec<(String, TokenStream, Vec<&Ident>)> = Vec::new();
+        for (m, n) in set.methods.iter().zip(names) {
+            let value = f(m);
+            let key = value.to_string();
+            match groups.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, _, variants)) => variants.push(&n.variant),
+                None => groups.push((key, value, vec![&n.variant])),
+            }
+        }
+        let arms = groups
+            .iter()
+            .map(|(_, value, variants)| quote!(#(Self::#variants)|* => #value));
+        quote!(match self { #(#arms,)* })
+    };
+    let from_word = if set.methods.is_empty() {
+        quote! {
+            let _ = word;
+            None
+        }
+    } else {
+        let arms = set.methods.iter().zip(names).map(|(m, n)| {
+            let v = &n.variant;
+            let l = lit(m.label.into());
+            quote!(#l => Some(Self::#v))
+        });
+        quote!(match word { #(#arms,)* _ => None })
+    };
+    let requires = per_method(&|m| rights_expr(g, &m.requires));
+    let words = per_method(&|m| {
+        let w = lit(m.request_words);
+        quote!(#w)
+    });
+    let caps = per_method(&|m| {
+        let c = lit(cap_count(&m.params));
+        quote!(#c)
+    });
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum #label {
+            #(#variants,)*
+        }
+
+        impl #label {
+            /// The method with this label.
+            pub const fn from_word(word: u64) -> Option<Self> {
+                #from_word
+            }
+
+            /// Rights the invoked cap must carry.
+            pub const fn requires(self) -> Rights {
+                #requires
+            }
+
+            /// Message words of the request.
+            pub const fn request_words(self) -> usize {
+                #words
+            }
+
+            /// Extra caps of the request (looked up by the kernel in the
+            /// caller's CSpace before decoding).
+            pub const fn request_caps(self) -> usize {
+                #caps
+            }
+        }
+    }
+}
+
+/// The kernel-side type of a parameter: caps as their typed view.
+fn param_type(g: &Gen<'_>, kind: &ParamKind) -> TokenStream {
+    match kind {
+        ParamKind::Scalar(s) => scalar_type(*s),
+        ParamKind::Array { element, len, .. } => {
+            let t = scalar_type(*element);
+            let n = lit(*len);
+            quote!([#t; #n])
+        }
+        ParamKind::Cap { cap, .. } => {
+            let view = ident(&g.spec.caps[cap.index()].name);
+            quote!(#view)
+        }
+    }
+}
+
+/// The user-side type of a parameter: caps as cap addresses.
+fn stub_type(kind: &ParamKind) -> TokenStream {
+    match kind {
+        ParamKind::Cap { .. } => quote!(u64),
+        ParamKind::Array { element, len, .. } => {
+            let t = scalar_type(*element);
+            let n = lit(*len);
+            quote!([#t; #n])
+        }
+        ParamKind::Scalar(s) => scalar_type(*s),
+    }
+}
+
+/// Estimated size in bytes of a parameter's Rust type.
+fn param_size(kind: &ParamKind) -> u64 {
+    match kind {
+        ParamKind::Scalar(s) => scalar_size(*s),
+        ParamKind::Array { element, len, .. } => scalar_size(*element) * len,
+        ParamKind::Cap { .. } => 16,
+    }
+}
+
+fn args_struct(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStream {
+    let mut lines = vec![format!(
+        "The arguments of `{}` on `{}` caps, decoded and checked by the kernel.",
+        m.name, cap.name
+    )];
+    if !m.docs.is_empty() {
+        lines.push(String::new());
+        lines.extend(m.docs.iter().cloned());
+    }
+    let doc = g.docs(&lines, "", m.span);
+    let name = &n.args;
+    let fields = layout(&m.params).into_iter().map(|slot| {
+        let f = ident(&slot.param.name);
+        let t = param_type(g, &slot.param.kind);
+        let fdoc = format!(" Parameter {}", describe(g, &slot));
+        quote!(#[doc = #fdoc] pub #f: #t)
+    });
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct #name {
+            #(#fields,)*
+        }
+    }
+}
+
+fn invocation_enum(
+    g: &Gen<'_>,
+    set: &MethodSet,
+    cap: &CapType,
+    label: &Ident,
+    invocation: &Ident,
+    names: &[Names],
+) -> TokenStream {
+    let doc = g.docs(
+        &[format!(
+            "An invocation of `{}` caps, decoded and checked by `decode_{}`.",
+            cap.name,
+            snake(&cap.name)
+        )],
+        "",
+        set.span,
+    );
+    let variants = set.methods.iter().zip(names).map(|(m, n)| {
+        let doc = g.docs(&m.docs, &format!("The `{}` method.", m.name), m.span);
+        let v = &n.variant;
+        if m.params.is_empty() {
+            quote!(#doc #v)
+        } else {
+            let args = &n.args;
+            quote!(#doc #v(#args))
+        }
+    });
+    let label_arms = set.methods.iter().zip(names).map(|(m, n)| {
+        let v = &n.variant;
+        if m.params.is_empty() {
+            quote!(Self::#v => #label::#v)
+        } else {
+            quote!(Self::#v(_) => #label::#v)
+        }
+    });
+    let sizes: Vec<u64> = set
+        .methods
+        .iter()
+        .map(|m| m.params.iter().map(|p| param_size(&p.kind)).sum())
+        .collect();
+    let large = sizes.iter().max().copied().unwrap_or(0) > 200;
+    let allow = large.then(|| quote!(#[allow(clippy::large_enum_variant)]));
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #allow
+        pub enum #invocation {
+            #(#variants,)*
+        }
+
+        impl #invocation {
+            /// The method's label.
+            pub const fn label(&self) -> #label {
+                match *self {
+                    #(#label_arms,)*
+                }
+            }
+        }
+    }
+}
+
+/// Expression decoding a word parameter or result from `msg`; `error` is the
+/// value returned (with `?`) when the words are out of range.
+fn decode_words(kind: &ParamKind, place: Place, msg: &Ident, error: &TokenStream) -> TokenStream {
+    let Place::Words { start, count } = place else {
+        unreachable!("only word parameters are decoded from words")
+    };
+    let at = lit(start);
+    match kind {
+        ParamKind::Scalar(s) if full_word(*s) => quote!(#msg[#at]),
+        ParamKind::Scalar(Scalar::Bool) => quote!(wire::boolean(#msg[#at]).ok_or(#error)?),
+        ParamKind::Scalar(s) => {
+            let bits = lit(scalar_bits(*s).into());
+            quote!(wire::uint(#msg[#at], #bits).ok_or(#error)?)
+        }
+        ParamKind::Array { element, .. } => {
+            let end = lit(start + count);
+            let bits = lit(scalar_bits(*element).into());
+            quote!(wire::unpack(&#msg[#at..#end], #bits).ok_or(#error)?)
+        }
+        ParamKind::Cap { .. } => unreachable!("caps are not words"),
+    }
+}
+
+/// Statement encoding a word parameter or result `value` into `msg`.
+fn encode_words(kind: &ParamKind, place: Place, msg: &Ident, value: &TokenStream) -> TokenStream {
+    let Place::Words { start, count } = place else {
+        unreachable!("only word parameters are encoded into words")
+    };
+    let at = lit(start);
+    match kind {
+        ParamKind::Scalar(s) if is_u64(*s) => quote!(#msg[#at] = #value;),
+        ParamKind::Scalar(_) => quote!(#msg[#at] = u64::from(#value);),
+        ParamKind::Array { element, .. } => {
+            let end = lit(start + count);
+            let bits = lit(scalar_bits(*element).into());
+            quote!(wire::pack(&mut #msg[#at..#end], &#value, #bits);)
+        }
+        ParamKind::Cap { .. } => unreachable!("caps are not words"),
+    }
+}
+
+fn decoder(
+    g: &Gen<'_>,
+    set: &MethodSet,
+    cap: &CapType,
+    label: &Ident,
+    invocation: &Ident,
+    decode: &Ident,
+    names: &[Names],
+) -> TokenStream {
+    let lines = [
+        format!(
+            "Decodes an invocation of `{}` caps (kernel side): `info` and `msg` are the request, `rights` the invoked cap's rights, `caps` the extra caps the kernel looked up in the caller's CSpace, in order.",
+            cap.name
+        ),
+        String::new(),
+        "Checks, in this order: the label and the rights the method requires (`IllegalOperation`); the header's and the buffers' length and cap count (`TruncatedMessage`); then each parameter in order (`InvalidArgument` or `InvalidCapability` with its position). Words and caps beyond the method's are ignored.".to_string(),
+    ];
+    let doc = g.docs(&lines, "", set.span);
+    let body = if set.methods.is_empty() {
+        quote! {
+            let _ = (info, rights, msg, caps);
+            Err(DecodeError::IllegalOperation)
+        }
+    } else {
+        let uses_words = set.methods.iter().any(|m| m.request_words > 0);
+        let uses_caps = set.methods.iter().any(|m| cap_count(&m.params) > 0);
+        let bind = match (uses_words, uses_caps) {
+            (true, true) => quote!(let (msg, caps) = ),
+            (true, false) => quote!(let (msg, _) = ),
+            (false, true) => quote!(let (_, caps) = ),
+            (false, false) => quote!(),
+        };
+        let arms = set.methods.iter().zip(names).map(|(m, n)| {
+            let v = &n.variant;
+            if m.params.is_empty() {
+                return quote!(#label::#v => #invocation::#v);
+            }
+            let args = &n.args;
+            let fields = layout(&m.params).into_iter().map(|slot| {
+                let f = ident(&slot.param.name);
+                let position = lit(slot.position);
+                let value = match (&slot.param.kind, slot.place) {
+                    (ParamKind::Cap { cap, rights, .. }, Place::Cap { index }) => {
+                        let target = &g.spec.caps[cap.index()];
+                        let view = ident(&target.name);
+                        let index = lit(index);
+                        let error = quote!(DecodeError::InvalidCapability { index: #position });
+                        if rights.is_empty() {
+                            quote!(#view::from_cap(caps[#index]).ok_or(#error)?)
+                        } else {
+                            let getter = rights_getter(target);
+                            let required = rights_expr(g, rights);
+                            quote! {
+                                #view::from_cap(caps[#index])
+                                    .filter(|cap| cap.#getter().contains(#required))
+                                    .ok_or(#error)?
+                            }
+                        }
+                    }
+                    (kind, place) => {
+                        let error = quote!(DecodeError::InvalidArgument { index: #position });
+                        decode_words(kind, place, &format_ident!("msg"), &error)
+                    }
+                };
+                quote!(#f: #value)
+            });
+            quote!(#label::#v => #invocation::#v(#args { #(#fields,)* }))
+        });
+        quote! {
+            let label = #label::from_word(info.label).ok_or(DecodeError::IllegalOperation)?;
+            if !rights.contains(label.requires()) {
+                return Err(DecodeError::IllegalOperation);
+            }
+            #bind wire::request(info, msg, caps, label.request_words(), label.request_caps())
+                .ok_or(DecodeError::TruncatedMessage)?;
+            Ok(match label {
+                #(#arms,)*
+            })
+        }
+    };
+    quote! {
+        #doc
+        pub fn #decode(
+            info: MessageInfo,
+            rights: Rights,
+            msg: &[u64],
+            caps: &[Cap],
+        ) -> Result<#invocation, DecodeError> {
+            #body
+        }
+    }
+}
+
+/// The getter of a cap type's rights field.
+fn rights_getter(cap: &CapType) -> Ident {
+    let field = cap
+        .fields
+        .iter()
+        .find(|f| matches!(f.kind, FieldKind::Rights { .. }))
+        .expect("the checker allows required rights only on caps with a rights field");
+    ident(&field.name)
+}
+
+/// A name for a stub's buffer argument that no parameter uses.
+fn buffer_name(base: &str, params: &[MethodParam]) -> Ident {
+    let mut name = base.to_string();
+    while params.iter().any(|p| p.name == name) {
+        name.push('_');
+    }
+    format_ident!("{}", name)
+}
+
+fn stubs(
+    g: &Gen<'_>,
+    cap: &CapType,
+    m: &Method,
+    n: &Names,
+    label: &Ident,
+    errors: &Ident,
+) -> TokenStream {
+    let encode = request_stub(g, cap, m, n, label);
+    let decode_reply = reply_decoder(g, cap, m, n, errors);
+    let encode_reply = reply_encoder(g, cap, m, n);
+    quote! {
+        #encode
+        #decode_reply
+        #encode_reply
+    }
+}
+
+/// `#[allow(clippy::too_many_arguments)]` when a fn takes more than clippy's 7.
+fn allow_many(count: usize) -> Option<TokenStream> {
+    (count > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]))
+}
+
+/// "6 words into `msg`" and the like, for docs.
+fn words_phrase(words: u64, buffer: &str) -> String {
+    match words {
+        1 => format!("1 word into `{buffer}`"),
+        n => format!("{n} words into `{buffer}`"),
+    }
+}
+
+fn request_stub(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident) -> TokenStream {
+    let slots = layout(&m.params);
+    let msg = buffer_name("msg", &m.params);
+    let caps = buffer_name("caps", &m.params);
+    let words = m.request_words;
+    let cap_total = cap_count(&m.params);
+    let mut args: Vec<TokenStream> = slots
+        .iter()
+        .map(|s| {
+            let name = ident(&s.param.name);
+            let t = stub_type(&s.param.kind);
+            quote!(#name: #t)
+        })
+        .collect();
+    if words > 0 {
+        args.push(quote!(#msg: &mut [u64]));
+    }
+    if cap_total > 0 {
+        args.push(quote!(#caps: &mut [u64]));
+    }
+    let stmts = slots.iter().map(|s| {
+        let value = ident(&s.param.name);
+        match s.place {
+            Place::Cap { index } => {
+                let index = lit(index);
+                quote!(#caps[#index] = #value;)
+            }
+            place => encode_words(&s.param.kind, place, &msg, &quote!(#value)),
+        }
+    });
+    let mut lines = vec![format!(
+        "Encodes the `{}` invocation on `{}` caps (user side).",
+        m.name, cap.name
+    )];
+    if !m.docs.is_empty() {
+        lines.push(String::new());
+        lines.extend(m.docs.iter().cloned());
+    }
+    lines.push(String::new());
+    let mut writes = Vec::new();
+    if words > 0 {
+        writes.push(words_phrase(words, &msg.to_string()));
+    }
+    if cap_total > 0 {
+        writes.push(format!(
+            "the addresses (CPtrs in the caller's CSpace) of the {} cap argument{} into `{}`, in order",
+            cap_total,
+            if cap_total == 1 { "" } else { "s" },
+            caps
+        ));
+    }
+    if writes.is_empty() {
+        lines.push("Takes no message words and no caps; returns the header to send.".into());
+    } else {
+        lines.push(format!(
+            "Writes {}; returns the header to send. Panics if a buffer is shorter.",
+            writes.join(" and ")
+        ));
+    }
+    if m.params.iter().any(|p| {
+        matches!(&p.kind, ParamKind::Array { element: Scalar::Uint(b), .. } if ![8, 16, 32, 64].contains(b))
+    }) {
+        lines.push(String::new());
+        lines.push(
+            "Array elements are cut to their declared width; other values are passed unchecked and the kernel rejects those out of range."
+                .into(),
+        );
+    }
+    let doc = g.docs(&lines, "", m.span);
+    let name = &n.encode;
+    let v = &n.variant;
+    let length = lit(words);
+    let cap_lit = lit(cap_total);
+    let allow = allow_many(args.len());
+    quote! {
+        #doc
+        #allow
+        pub fn #name(#(#args),*) -> MessageInfo {
+            #(#stmts)*
+            MessageInfo {
+                label: #label::#v as u64,
+                length: #length,
+                caps: #cap_lit,
+            }
+        }
+    }
+}
+
+/// The type of a method's reply value: `()`, the one word result, or the
+/// `...Reply` struct.
+fn reply_value<'a>(m: &'a Method, n: &Names) -> (TokenStream, Vec<Slot<'a>>) {
+    let words: Vec<Slot<'a>> = layout(&m.results)
+        .into_iter()
+        .filter(|s| matches!(s.place, Place::Words { .. }))
+        .collect();
+    let t = match words.as_slice() {
+        [] => quote!(()),
+        [one] => stub_type(&one.param.kind),
+        _ => {
+            let r = &n.reply;
+            quote!(#r)
+        }
+    };
+    (t, words)
+}
+
+fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ident) -> TokenStream {
+    let (value_type, words) = reply_value(m, n);
+    let cap_results = cap_count(&m.results);
+    let mut lines = vec![
+        format!(
+            "Decodes the kernel's reply to the `{}` invocation on `{}` caps (user side).",
+            m.name, cap.name
+        ),
+        String::new(),
+        format!(
+            "An error reply becomes `InvocationError::Kernel` with the `{}` decoded by its `decode`; a reply the spec does not allow becomes `InvocationError::Malformed`.",
+            errors
+        ),
+    ];
+    if cap_results > 0 {
+        lines.push(String::new());
+        lines.push(format!(
+            "Cap results arrive as the reply's caps, in order, in the caller's receive slots; the decoder only checks there are {cap_results}."
+        ));
+    }
+    let doc = g.docs(&lines, "", m.span);
+    let name = &n.decode_reply;
+    let reply_words = lit(m.reply_words);
+    let reply_caps = lit(cap_results);
+    let struct_def = (words.len() > 1).then(|| {
+        let r = &n.reply;
+        let fields = words.iter().map(|s| {
+            let f = ident(&s.param.name);
+            let t = stub_type(&s.param.kind);
+            let fdoc = format!(" Result {}", describe(g, s));
+            quote!(#[doc = #fdoc] pub #f: #t)
+        });
+        let sdoc = g.docs(
+            &[format!(
+                "The results of `{}` on `{}` caps.",
+                m.name, cap.name
+            )],
+            "",
+            m.span,
+        );
+        quote! {
+            #sdoc
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub struct #r {
+                #(#fields,)*
+            }
+        }
+    });
+    let error = quote!(InvocationError::Malformed(info));
+    let msg = format_ident!("msg");
+    let body = match words.as_slice() {
+        [] => quote! {
+            wire::reply(info, msg, #reply_words, #reply_caps, #errors::decode)?;
+            Ok(())
+        },
+        [one] => {
+            let value = decode_words(&one.param.kind, one.place, &msg, &error);
+            quote! {
+                let msg = wire::reply(info, msg, #reply_words, #reply_caps, #errors::decode)?;
+                Ok(#value)
+            }
+        }
+        _ => {
+            let r = &n.reply;
+            let fields = words.iter().map(|s| {
+                let f = ident(&s.param.name);
+                let value = decode_words(&s.param.kind, s.place, &msg, &error);
+                quote!(#f: #value)
+            });
+            quote! {
+                let msg = wire::reply(info, msg, #reply_words, #reply_caps, #errors::decode)?;
+                Ok(#r { #(#fields,)* })
+            }
+        }
+    };
+    quote! {
+        #struct_def
+
+        #doc
+        pub fn #name(info: MessageInfo, msg: &[u64]) -> Result<#value_type, InvocationError<#errors>> {
+            #body
+        }
+    }
+}
+
+/// The kernel side's success reply, for methods with results.
+fn reply_encoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStream {
+    if m.results.is_empty() {
+        return TokenStream::new();
+    }
+    let (value_type, words) = reply_value(m, n);
+    let msg = buffer_name("msg", &m.results);
+    let cap_results = cap_count(&m.results);
+    let (arg, stmts) = match words.as_slice() {
+        [] => (None, Vec::new()),
+        [one] => {
+            let v = ident(&one.param.name);
+            (
+                Some(quote!(#v: #value_type, #msg: &mut [u64])),
+                vec![encode_words(&one.param.kind, one.place, &msg, &quote!(#v))],
+            )
+        }
+        _ => (
+            Some(quote!(reply: &#value_type, #msg: &mut [u64])),
+            words
+                .iter()
+                .map(|s| {
+                    let f = ident(&s.param.name);
+                    encode_words(&s.param.kind, s.place, &msg, &quote!(reply.#f))
+                })
+                .collect(),
+        ),
+    };
+    let mut lines = vec![format!(
+        "Encodes the successful reply to the `{}` invocation on `{}` caps (kernel side).",
+        m.name, cap.name
+    )];
+    lines.push(String::new());
+    if m.reply_words > 0 {
+        lines.push(format!(
+            "Writes {}; returns the header (label 0).",
+            words_phrase(m.reply_words, "msg")
+        ));
+    } else {
+        lines.push("Returns the header (label 0).".into());
+    }
+    if cap_results > 0 {
+        lines.push(format!(
+            "The header counts the {cap_results} cap result(s), which the kernel transfers itself."
+        ));
+    }
+    let doc = g.docs(&lines, "", m.span);
+    let name = &n.encode_reply;
+    let length = lit(m.reply_words);
+    let caps = lit(cap_results);
+    quote! {
+        #doc
+        pub fn #name(#arg) -> MessageInfo {
+            #(#stmts)*
+            MessageInfo {
+                label: 0,
+                length: #length,
+                caps: #caps,
+            }
+        }
+    }
 }

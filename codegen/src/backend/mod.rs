@@ -126,7 +126,11 @@ pub fn snake(name: &str) -> String {
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
             // Length of the run of capitals just before this one: `IPCBuffer`
             // splits before `B`, but a single capital (`CNode`) stays whole.
-            let run = chars[..i].iter().rev().take_while(|c| c.is_ascii_uppercase()).count();
+            let run = chars[..i]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_uppercase())
+                .count();
             if i > 0 && (prev_lower || (run >= 2 && next_lower)) && !out.ends_with('_') {
                 out.push('_');
             }

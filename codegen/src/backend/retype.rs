@@ -1,9 +1,702 @@
-//! Section of the generated module: retype (being written).
+//! Retype and derivation: the spec's retype rules as data, the pure function
+//! a kernel calls to check a retype call and place its objects, and the
+//! predicates its derivation tree is built on (which object a cap names, which
+//! memory it covers, which cap is derived from which).
+//!
+//! The per-cap-type knowledge (which field is the address, the size argument,
+//! the watermark; which objects a source may become) is generated as small
+//! match arms; the algorithm around it is written once and follows seL4's
+//! `decodeUntypedInvocation`, so the error a kernel reports matches seL4's.
+//! Nothing here touches memory or slots: the kernel applies the [`Placement`]
+//! it gets back.
 
+use std::collections::BTreeSet;
+
+use capc_dsl::model::{CapId, CapType, FieldKind, Object, Retype, Role};
 use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
 
-use super::Gen;
+use super::{Gen, doc_lines, ident, lit, snake};
 
-pub fn generate(_g: &Gen<'_>) -> TokenStream {
-    TokenStream::new()
+pub fn generate(g: &Gen<'_>) -> TokenStream {
+    let predicates = predicates(g);
+    let retype = if g.spec.retypes.is_empty() {
+        TokenStream::new()
+    } else {
+        retype(g)
+    };
+    quote! {
+        #predicates
+        #retype
+    }
+}
+
+/// The object a cap type names, if any.
+fn object_of<'a>(g: &'a Gen<'_>, c: &CapType) -> Option<&'a Object> {
+    c.object.map(|o| &g.spec.objects[o.index()])
+}
+
+/// `(base, size_bits)` of a cap's object, read from the view `V(cap)`; `None`
+/// for cap types that name no object.
+fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
+    let object = object_of(g, c)?;
+    let base = ident(&c.fields.iter().find(|f| f.role == Role::Object)?.name);
+    let view = ident(&c.name);
+    if let [(_, bits)] = object.size.table.as_slice() {
+        let bits = lit((*bits).into());
+        return Some(quote!(CapType::#view => (#view(cap).#base(), #bits)));
+    }
+    let arg = ident(&c.field_with(Role::SizeArg)?.name);
+    let object = ident(&object.name);
+    Some(quote! {
+        CapType::#view => {
+            let view = #view(cap);
+            (view.#base(), ObjectType::#object.size_bits(view.#arg()).ok()?)
+        }
+    })
+}
+
+fn predicates(g: &Gen<'_>) -> TokenStream {
+    let region = region_fn(g);
+    let same_object = same_object_fn(g);
+    let badge = badge_fn(g);
+    let badged = if badge.is_empty() {
+        quote!(false)
+    } else {
+        quote! {
+            same_object(parent, child)
+                && badge_of(parent) == Some(0)
+                && badge_of(child).is_some_and(|badge| badge != 0)
+                && child.cap_type().map(CapType::copy_policy) != Some(CopyPolicy::Always)
+        }
+    };
+    let badge_rule = if badge.is_empty() {
+        "- no cap type of this spec has a badge, so caps that name the same \
+         object are never parent and child."
+    } else {
+        "- `parent` and `child` name the same object, `parent` is unbadged and \
+         `child` is badged (a mint), and `child`'s type is not `#[always_copy]` \
+         (whose derivations are always copies)."
+    };
+    let doc = doc_lines(&wrap(&[
+        "Whether `child` is derived from `parent`, judged from the two caps alone:",
+        "- `parent` is untyped memory and `child`'s object lies within `parent`'s \
+         region (both ends included), unless the two name the same object: copies \
+         of one Untyped are siblings, not children;",
+        badge_rule,
+        "",
+        "An Untyped retyped into one Untyped of the same size has the same identity \
+         as its parent, so the caps alone call it a copy; a derivation tree that \
+         needs to tell them apart records the order in which they were made (seL4 \
+         keeps a revocable bit for this).",
+    ]));
+    quote! {
+        #region
+        #same_object
+        #badge
+
+        #doc
+        pub fn is_ancestor(parent: Cap, child: Cap) -> bool {
+            let parent_is_untyped = parent
+                .cap_type()
+                .and_then(CapType::object_type)
+                .is_some_and(ObjectType::is_untyped);
+            if !parent_is_untyped {
+                return #badged;
+            }
+            if same_object(parent, child) {
+                return false;
+            }
+            let (Some((outer, outer_size)), Some((inner, inner_size))) = (region(parent), region(child))
+            else {
+                return false;
+            };
+            match (outer.checked_add(outer_size), inner.checked_add(inner_size)) {
+                (Some(outer_end), Some(inner_end)) => inner >= outer && inner_end <= outer_end,
+                _ => false,
+            }
+        }
+
+        /// Whether `a` and `b` are copies of each other: they name the same
+        /// object and neither is derived from the other (`is_ancestor`).
+        /// Copies are siblings in the derivation tree; revoking one leaves the
+        /// other.
+        pub fn is_copy(a: Cap, b: Cap) -> bool {
+            same_object(a, b) && !is_ancestor(a, b) && !is_ancestor(b, a)
+        }
+
+        /// Whether `cap` may be copied, minted or moved into another slot:
+        /// false for the null cap, an unknown tag, and `#[never_copy]` cap
+        /// types (of which there is exactly one cap).
+        pub fn may_copy(cap: Cap) -> bool {
+            cap.cap_type().is_some_and(|t| t.copy_policy() != CopyPolicy::Never)
+        }
+    }
+}
+
+fn region_fn(g: &Gen<'_>) -> TokenStream {
+    let mut arms = Vec::new();
+    let mut without = Vec::new();
+    for c in &g.spec.caps {
+        match region_arm(g, c) {
+            Some(arm) => arms.push(arm),
+            None => without.push(ident(&c.name)),
+        }
+    }
+    let doc = quote! {
+        /// The memory the object of `cap` occupies: `(base, size in bytes)`,
+        /// from its `#[object]` field and the size its object type has for its
+        /// `#[size_arg]` field. `None` for the null cap, an unknown tag, cap
+        /// types that name no object, and a size argument the object type does
+        /// not allow.
+    };
+    if arms.is_empty() {
+        return quote! {
+            #doc
+            pub fn region(_cap: Cap) -> Option<(u64, u64)> {
+                None
+            }
+        };
+    }
+    let without = (!without.is_empty()).then(|| quote!(#(CapType::#without)|* => return None,));
+    quote! {
+        #doc
+        pub fn region(cap: Cap) -> Option<(u64, u64)> {
+            let (base, size_bits) = match cap.cap_type()? {
+                #(#arms,)*
+                #without
+            };
+            Some((base, 1u64.checked_shl(size_bits)?))
+        }
+    }
+}
+
+fn same_object_fn(g: &Gen<'_>) -> TokenStream {
+    let mut arms = Vec::new();
+    let mut anonymous = Vec::new();
+    for c in &g.spec.caps {
+        let view = ident(&c.name);
+        let fields: Vec<_> = c
+            .fields
+            .iter()
+            .filter(|f| f.identity)
+            .map(|f| ident(&f.name))
+            .collect();
+        match fields.as_slice() {
+            [] => anonymous.push(view),
+            [f] => arms.push(quote!(Some(CapType::#view) => #view(a).#f() == #view(b).#f())),
+            _ => arms.push(quote! {
+                Some(CapType::#view) => {
+                    let (a, b) = (#view(a), #view(b));
+                    #(a.#fields() == b.#fields())&&*
+                }
+            }),
+        }
+    }
+    let anonymous =
+        (!anonymous.is_empty()).then(|| quote!(Some(#(CapType::#anonymous)|*) => true,));
+    quote! {
+        /// Whether `a` and `b` name the same object: they have the same cap
+        /// type and equal `#[identity]` fields (rights, badges and other
+        /// fields may differ). Caps of a type without identity fields all
+        /// name the one object of that type. The null cap names nothing.
+        pub fn same_object(a: Cap, b: Cap) -> bool {
+            if a.tag() != b.tag() {
+                return false;
+            }
+            match a.cap_type() {
+                #(#arms,)*
+                #anonymous
+                None => false,
+            }
+        }
+    }
+}
+
+/// `badge_of`, or nothing when no cap type has a badge.
+fn badge_fn(g: &Gen<'_>) -> TokenStream {
+    let arms: Vec<_> = g
+        .spec
+        .caps
+        .iter()
+        .filter_map(|c| {
+            let f = c.field_with(Role::Badge)?;
+            if f.kind != FieldKind::Uint {
+                return None;
+            }
+            let view = ident(&c.name);
+            let getter = ident(&f.name);
+            Some(quote!(Some(CapType::#view) => Some(#view(cap).#getter())))
+        })
+        .collect();
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        /// The badge of `cap` (0: unbadged), if its type has a `#[badge]`
+        /// field.
+        pub fn badge_of(cap: Cap) -> Option<u64> {
+            match cap.cap_type() {
+                #(#arms,)*
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The rules to generate: the first rule for each source cap type (later
+/// rules for the same source would be unreachable).
+fn rules<'a>(g: &'a Gen<'_>) -> Vec<&'a Retype> {
+    let mut seen = BTreeSet::<CapId>::new();
+    g.spec
+        .retypes
+        .iter()
+        .filter(|r| seen.insert(r.source))
+        .collect()
+}
+
+fn rule_const(g: &Gen<'_>, r: &Retype) -> proc_macro2::Ident {
+    format_ident!(
+        "{}",
+        snake(&g.spec.caps[r.source.index()].name).to_ascii_uppercase()
+    )
+}
+
+fn retype(g: &Gen<'_>) -> TokenStream {
+    let rules = rules(g);
+    let consts = rules.iter().map(|r| {
+        let c = &g.spec.caps[r.source.index()];
+        let name = rule_const(g, r);
+        let view = ident(&c.name);
+        let doc = g.docs(
+            &r.docs,
+            &format!("How `{}` caps are retyped.", c.name),
+            r.span,
+        );
+        let targets = r.targets.iter().map(|t| {
+            let t = ident(&g.spec.objects[t.index()].name);
+            quote!(ObjectType::#t)
+        });
+        let fan_out = lit(r.fan_out);
+        quote! {
+            #doc
+            pub const #name: RetypeRule = RetypeRule {
+                source: CapType::#view,
+                targets: &[#(#targets),*],
+                fan_out: #fan_out,
+            };
+        }
+    });
+    let all = rules.iter().map(|r| {
+        let name = rule_const(g, r);
+        quote!(RetypeRule::#name)
+    });
+    let count = lit(rules.len() as u64);
+    let of_arms = rules.iter().map(|r| {
+        let view = ident(&g.spec.caps[r.source.index()].name);
+        let name = rule_const(g, r);
+        quote!(CapType::#view => Some(RetypeRule::#name))
+    });
+    let of_rest = (rules.len() < g.spec.caps.len()).then(|| quote!(_ => None,));
+    let memory_arms: Vec<_> = rules
+        .iter()
+        .filter_map(|r| memory_arm(g, &g.spec.caps[r.source.index()]))
+        .collect();
+    let memory_rest = (memory_arms.len() < g.spec.caps.len()).then(|| quote!(_ => None,));
+    let store_arms: Vec<_> = rules
+        .iter()
+        .filter_map(|r| store_arm(&g.spec.caps[r.source.index()]))
+        .collect();
+    let store_rest = (store_arms.len() < g.spec.caps.len()).then(|| quote!(_ => None,));
+    quote! {
+        /// Why a retype was refused. The variants and their payloads are
+        /// seL4's; `retype` lists the order of its checks and returns the
+        /// first failure.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum RetypeError {
+            /// Argument `index` is invalid: 0 for an object type that is
+            /// unknown or that this source may not become, 1 for an object
+            /// that the source's kind of memory (RAM or device) may not become.
+            InvalidArgument {
+                /// Which argument: 0 is the object type, 1 the size argument.
+                index: u64,
+            },
+            /// A value lies outside `min..=max`: the size argument, the
+            /// destination offset, the count, or the window of slots.
+            RangeError {
+                /// The smallest allowed value.
+                min: u64,
+                /// The largest allowed value.
+                max: u64,
+            },
+            /// The source has `left` bytes from the first suitably aligned
+            /// free address to its end: fewer than the objects need.
+            NotEnoughMemory {
+                /// Bytes usable for objects of the requested type.
+                left: u64,
+            },
+            /// A destination slot is occupied.
+            DeleteFirst,
+            /// The destination CNode was not found: the kernel's lookup
+            /// failed or found a cap that is not a CNode.
+            FailedLookup,
+            /// The source cap cannot be retyped: no retype rule applies to its
+            /// type, or its own size argument is not one its object allows.
+            IllegalOperation,
+            /// The message is shorter than a retype call needs. Reported by
+            /// the invocation decoder before `retype` runs; `retype` itself
+            /// never returns it.
+            TruncatedMessage,
+        }
+
+        /// The word arguments of a retype call, as the decoder read them from
+        /// the message. Nothing is checked yet: `retype` does that.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+        pub struct RetypeRequest {
+            /// The object type's number (see `ObjectType::from_word`).
+            pub object_type: u64,
+            /// The object type's size argument (0 for fixed-size types).
+            pub size_arg: u64,
+            /// The first destination slot: an index into the destination CNode.
+            pub offset: u64,
+            /// How many objects to make, one per slot from `offset` on.
+            pub count: u64,
+        }
+
+        /// The destination CNode of a retype, as the kernel's lookup of the
+        /// call's (root, index, depth) found it.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Destination {
+            /// How many slots it has (2^radix).
+            pub slots: u64,
+        }
+
+        impl Destination {
+            /// Checks the window of `count` slots from `offset` on, as seL4
+            /// does and in its order: `offset` must be a slot of the CNode
+            /// (`RangeError { min: 0, max: slots - 1 }`), `count` must be in
+            /// `1..=fan_out` (`RangeError { min: 1, max: fan_out }`), and the
+            /// window must end within the CNode (`RangeError { min: 1, max:
+            /// slots - offset }`).
+            pub fn check_window(&self, offset: u64, count: u64, fan_out: u64) -> Result<(), RetypeError> {
+                if offset >= self.slots {
+                    return Err(RetypeError::RangeError { min: 0, max: self.slots.saturating_sub(1) });
+                }
+                if count == 0 || count > fan_out {
+                    return Err(RetypeError::RangeError { min: 1, max: fan_out });
+                }
+                let room = self.slots - offset;
+                if count > room {
+                    return Err(RetypeError::RangeError { min: 1, max: room });
+                }
+                Ok(())
+            }
+        }
+
+        /// Where a successful retype puts its objects, and the source cap to
+        /// store back. Computing it changes nothing; the kernel applies it:
+        /// makes `count` objects from `first` on (zeroing their memory), puts
+        /// a cap to each in the slots from `first_slot` on, and writes
+        /// `updated_source` back to the source's slot.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Placement {
+            /// The type of the new objects.
+            pub object_type: ObjectType,
+            /// log2 of one object's size in bytes.
+            pub size_bits: u32,
+            /// Address of the first object: the source's watermark rounded up
+            /// to the object's alignment. The others follow back to back.
+            pub first: u64,
+            /// How many objects.
+            pub count: u64,
+            /// The destination slot of the first object's cap; object `i`'s
+            /// cap goes in slot `first_slot + i`.
+            pub first_slot: u64,
+            /// The new watermark in bytes from the source's base: the end of
+            /// the last object. Alignment padding below `first` is lost until
+            /// the watermark is reset.
+            pub new_watermark: u64,
+            /// The source had no children, so its watermark was taken as 0
+            /// whatever the cap said: everything once made from it is gone.
+            pub reset: bool,
+            /// The source cap with its watermark field set to `new_watermark`
+            /// (in the field's units, rounded up) through its setter.
+            pub updated_source: Cap,
+        }
+
+        impl Placement {
+            /// Address of object `i`, if `i < count`.
+            pub fn address(&self, i: u64) -> Option<u64> {
+                if i >= self.count {
+                    return None;
+                }
+                self.first.checked_add(i.checked_mul(1u64.checked_shl(self.size_bits)?)?)
+            }
+
+            /// The destination slot of object `i`'s cap, if `i < count`.
+            pub fn slot(&self, i: u64) -> Option<u64> {
+                if i >= self.count {
+                    return None;
+                }
+                self.first_slot.checked_add(i)
+            }
+        }
+
+        /// A retype rule of the spec: which objects caps of one type may
+        /// become, and how many one call may make.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct RetypeRule {
+            /// The cap type that is retyped.
+            pub source: CapType,
+            /// The object types it may become, in spec order.
+            pub targets: &'static [ObjectType],
+            /// Most objects one call may make.
+            pub fan_out: u64,
+        }
+
+        impl RetypeRule {
+            #(#consts)*
+
+            /// Every rule, in spec order.
+            pub const ALL: [RetypeRule; #count] = [#(#all),*];
+
+            /// The rule for caps of `cap_type`, if they can be retyped.
+            pub const fn of(cap_type: CapType) -> Option<RetypeRule> {
+                match cap_type {
+                    #(#of_arms,)*
+                    #of_rest
+                }
+            }
+
+            /// Whether the rule lets the source become `object_type`.
+            pub fn allows(&self, object_type: ObjectType) -> bool {
+                self.targets.contains(&object_type)
+            }
+        }
+
+        /// The memory of a cap that can be retyped, read from its fields.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct UntypedMemory {
+            /// The cap it was read from.
+            pub cap: Cap,
+            /// Address of the region's first byte.
+            pub base: u64,
+            /// Bytes in the region.
+            pub size: u64,
+            /// Bytes already retyped, from the `#[watermark]` field (converted
+            /// from its units to bytes; saturated if that overflows).
+            pub watermark: u64,
+            /// The region is device memory: always for `memory = device`
+            /// objects, never for `memory = ram` ones, else the `#[device]`
+            /// field.
+            pub device: bool,
+        }
+
+        impl UntypedMemory {
+            /// The memory of `cap`, if a retype rule applies to its type and
+            /// its size argument is one its object type allows.
+            pub fn of(cap: Cap) -> Option<UntypedMemory> {
+                let (base, size) = region(cap)?;
+                match cap.cap_type()? {
+                    #(#memory_arms,)*
+                    #memory_rest
+                }
+            }
+
+            /// Whether objects of `object_type` may be made from this memory:
+            /// the object type's `memory` must allow RAM or device memory, as
+            /// this region is.
+            pub fn may_hold(&self, object_type: ObjectType) -> bool {
+                let (ram, device) = object_type.memory();
+                if self.device { device } else { ram }
+            }
+
+            /// The first address at least `watermark` bytes into the region
+            /// that is aligned to `2^align_bits`, and the bytes from there to
+            /// the region's end; `None` if that address is past the end (or
+            /// the arithmetic overflows).
+            pub fn free_from(&self, watermark: u64, align_bits: u32) -> Option<(u64, u64)> {
+                let end = self.base.checked_add(self.size)?;
+                let align_mask = 1u64.checked_shl(align_bits)? - 1;
+                let start = self.base.checked_add(watermark)?.checked_add(align_mask)? & !align_mask;
+                Some((start, end.checked_sub(start)?))
+            }
+
+            /// The cap with its watermark set to `bytes` (rounded up to the
+            /// field's unit); `None` if the value does not fit the field.
+            pub fn with_watermark(&self, bytes: u64) -> Option<Cap> {
+                match self.cap.cap_type()? {
+                    #(#store_arms,)*
+                    #store_rest
+                }
+            }
+        }
+
+        /// Checks a retype call and works out where its objects go, changing
+        /// nothing.
+        ///
+        /// `source` is the invoked cap and `has_children` whether it has
+        /// children in the derivation tree: without children its watermark
+        /// is taken as 0, as seL4 resets it. The kernel looks the destination
+        /// CNode up itself and passes `None` when the lookup failed or found
+        /// no CNode; `slot_is_empty(i)` says whether slot `i` of that CNode is
+        /// empty and is asked only about the window's slots, in order.
+        ///
+        /// The checks, in order, each with its error:
+        /// 1. a retype rule applies to `source`'s type and its size argument
+        ///    is valid, else `IllegalOperation`;
+        /// 2. `object_type` is a known type the rule allows, else
+        ///    `InvalidArgument { index: 0 }`;
+        /// 3. `size_arg` is one the object type allows, else `RangeError`
+        ///    with the type's smallest and largest argument (fixed-size types
+        ///    take 0);
+        /// 4. the source's kind of memory may hold the object (device memory
+        ///    only frames and untyped memory, as each object's `memory`
+        ///    says), else `InvalidArgument { index: 1 }`;
+        /// 5. one object is no larger than the whole source region, else
+        ///    `NotEnoughMemory` (no retype of this object could ever succeed);
+        /// 6. the destination was found, else `FailedLookup`;
+        /// 7. the window of `count` slots from `offset` on lies in the CNode
+        ///    and `count` is in `1..=fan_out`, else `RangeError` (see
+        ///    `Destination::check_window`);
+        /// 8. every slot of the window is empty, else `DeleteFirst`;
+        /// 9. `count` objects fit between the watermark, rounded up to the
+        ///    object's alignment, and the region's end, else
+        ///    `NotEnoughMemory { left }` with the bytes from that aligned
+        ///    start to the end (0 if it lies past the end).
+        ///
+        /// seL4 checks the device rule (4) last; here every check on the
+        /// arguments alone comes before those on the kernel's state. All
+        /// arithmetic is checked: no input makes it panic.
+        pub fn retype(
+            source: Cap,
+            has_children: bool,
+            request: &RetypeRequest,
+            destination: Option<Destination>,
+            slot_is_empty: impl Fn(u64) -> bool,
+        ) -> Result<Placement, RetypeError> {
+            let rule = source.cap_type().and_then(RetypeRule::of).ok_or(RetypeError::IllegalOperation)?;
+            let memory = UntypedMemory::of(source).ok_or(RetypeError::IllegalOperation)?;
+            let object_type = ObjectType::from_word(request.object_type)
+                .filter(|t| rule.allows(*t))
+                .ok_or(RetypeError::InvalidArgument { index: 0 })?;
+            let size_bits = object_type
+                .size_bits(request.size_arg)
+                .map_err(|e| RetypeError::RangeError { min: e.min, max: e.max })?;
+            if !memory.may_hold(object_type) {
+                return Err(RetypeError::InvalidArgument { index: 1 });
+            }
+
+            let watermark = if has_children { memory.watermark } else { 0 };
+            let free = memory.free_from(watermark, object_type.align_bits(size_bits));
+            let left = free.map_or(0, |(_, left)| left);
+            let object_bytes = 1u64
+                .checked_shl(size_bits)
+                .filter(|bytes| *bytes <= memory.size)
+                .ok_or(RetypeError::NotEnoughMemory { left })?;
+
+            let destination = destination.ok_or(RetypeError::FailedLookup)?;
+        destination.check_window(request.offset, request.count, rule.fan_out)?;
+        if !(request.offset..request.offset + request.count).all(slot_is_empty) {
+                return Err(RetypeError::DeleteFirst);
+            }
+
+            let bytes = request.count.checked_mul(object_bytes);
+            let (Some((first, left)), Some(bytes)) = (free, bytes) else {
+                return Err(RetypeError::NotEnoughMemory { left });
+            };
+            if bytes > left {
+                return Err(RetypeError::NotEnoughMemory { left });
+            }
+            let new_watermark = first - memory.base + bytes;
+            let updated_source = memory
+                .with_watermark(new_watermark)
+                .ok_or(RetypeError::NotEnoughMemory { left })?;
+            Ok(Placement {
+                object_type,
+                size_bits,
+                first,
+                count: request.count,
+                first_slot: request.offset,
+                new_watermark,
+                reset: !has_children,
+                updated_source,
+            })
+        }
+    }
+}
+
+/// `CapType::V => Some(UntypedMemory { .. })` reading a source cap's
+/// watermark and device fields.
+fn memory_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
+    let object = object_of(g, c)?;
+    let view = ident(&c.name);
+    let field = c.field_with(Role::Watermark)?;
+    let getter = ident(&field.name);
+    let watermark = if field.unit_bits == 0 {
+        quote!(view.#getter())
+    } else {
+        let unit = lit(1u64 << field.unit_bits);
+        if u32::from(field.width) + field.unit_bits <= 64 {
+            quote!(view.#getter() * #unit)
+        } else {
+            quote!(view.#getter().saturating_mul(#unit))
+        }
+    };
+    let device = match (object.ram, object.device, c.field_with(Role::Device)) {
+        (false, _, _) => quote!(true),
+        (true, true, Some(f)) => {
+            let getter = ident(&f.name);
+            quote!(view.#getter())
+        }
+        (true, _, _) => quote!(false),
+    };
+    Some(quote! {
+        CapType::#view => {
+            let view = #view(cap);
+            Some(UntypedMemory { cap, base, size, watermark: #watermark, device: #device })
+        }
+    })
+}
+
+/// `CapType::V => { .. }` storing a new watermark (bytes) into a source cap.
+fn store_arm(c: &CapType) -> Option<TokenStream> {
+    let view = ident(&c.name);
+    let field = c.field_with(Role::Watermark)?;
+    let setter = format_ident!("set_{}", snake(&field.name));
+    let units = if field.unit_bits == 0 {
+        quote!(bytes)
+    } else {
+        let unit = lit(1u64 << field.unit_bits);
+        quote!(bytes.div_ceil(#unit))
+    };
+    Some(quote! {
+        CapType::#view => {
+            let mut view = #view(self.cap);
+            view.#setter(#units).ok()?;
+            Some(view.cap())
+        }
+    })
+}
+
+/// Doc paragraphs wrapped at 76 columns; a line starting with `- ` is a list
+/// item whose continuation lines are indented by two spaces.
+fn wrap(paragraphs: &[&str]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for p in paragraphs {
+        let indent = if p.starts_with("- ") { "  " } else { "" };
+        let mut line = String::new();
+        for word in p.split_whitespace() {
+            if !line.is_empty() && line.len() + 1 + word.len() > 76 {
+                lines.push(std::mem::take(&mut line));
+                line.push_str(indent);
+            }
+            if !line.is_empty() && line != indent {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        lines.push(line);
+    }
+    lines
 }

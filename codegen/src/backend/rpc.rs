@@ -1,9 +1,2053 @@
-//! Section of the generated module: rpc (being written).
+//! RPC interfaces between user tasks: message encoding, clients, servers and
+//! the budgets through which the client pays for what a server allocates.
+//!
+//! For each interface (in declaration order) the generated module gets:
+//! - `<Iface>Label`: the method labels, with each method's declared errors
+//!   and donation;
+//! - `<Iface>Request`: one variant per method with its decoded arguments,
+//!   and `encode`/`decode` to and from a message;
+//! - `<Iface><Method>Reply` for each method with results, likewise;
+//! - with `options.servers`: `<Iface><Method>Class` and
+//!   `<Iface><Method>Budget` for each donating method, the trait
+//!   `<Iface>Server` and `dispatch_<iface>`;
+//! - with `options.clients`: `<Iface>Client<T: Transport>`.
+//!
+//! Types shared by every interface (`ProtocolError`, `DonationKind`,
+//! `Donation`, `Transport`, `CallError`) and small private helpers are
+//! generated once, the helpers only when some message needs them.
+//!
+//! Message layout: arguments (results in a reply) in declaration order, one
+//! word per scalar, arrays packed `64 / bits` elements per word with element 0
+//! in the low bits (the layout the checker counts in `ParamKind::Array`).
+//! Caps travel beside the words in a caps array of cap slots, in declaration
+//! order; a donated Untyped is the last cap of its request.
+//!
+//! A budget lays the donation out once, exactly as the checker placed the
+//! worst case (`Donation::allocations` is sorted largest alignment first):
+//! each allocation class gets a contiguous region of `count * size` bytes at
+//! an offset fixed at generation time.
 
-use proc_macro2::TokenStream;
+use capc_dsl::ast::{Scalar, Transfer};
+use capc_dsl::model::{
+    Allocation, Donation, DonationKind, ErrorSet, Method, MethodParam, MethodSet, ParamKind,
+};
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
 
-use super::Gen;
+use super::{Gen, camel, doc_lines, ident, lit, snake};
 
-pub fn generate(_g: &Gen<'_>) -> TokenStream {
-    TokenStream::new()
+pub fn generate(g: &Gen<'_>) -> TokenStream {
+    let interfaces: Vec<&MethodSet> = g
+        .spec
+        .interfaces
+        .iter()
+        .filter(|set| !set.methods.is_empty())
+        .collect();
+    if interfaces.is_empty() {
+        return TokenStream::new();
+    }
+    let shared = shared(g);
+    let helpers = helpers(&interfaces);
+    let each = interfaces.iter().map(|set| interface(g, set));
+    quote! {
+        #shared
+        #helpers
+        #(#each)*
+    }
+}
+
+/// Types every interface uses, generated once.
+fn shared(g: &Gen<'_>) -> TokenStream {
+    let mut out = quote! {
+        /// Why a message does not fit the method it names. A server that
+        /// refuses a request replies with the variant's label (see
+        /// [`ProtocolError::label`]), from [`ProtocolError::FIRST_LABEL`] up
+        /// to `u64::MAX`, above every error number; word 0 holds the
+        /// variant's payload (0 when it has none). The server method is not
+        /// called when its request is refused.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ProtocolError {
+            /// The request's label names no method of the interface.
+            UnknownLabel {
+                /// The label received.
+                label: u64,
+            },
+            /// The message carries fewer words or caps than the method needs.
+            Truncated,
+            /// An argument does not fit its type: a `bool` other than 0 or 1,
+            /// a `uN` wider than N bits, or an array with padding bits set.
+            InvalidArgument {
+                /// The argument's position in the method's parameters,
+                /// counting from 0 (caps included).
+                index: u64,
+            },
+            /// A result does not fit its type: the server returned a `uN`
+            /// wider than N bits, or its reply has a malformed word.
+            InvalidResult,
+            /// The server returned an error the method does not declare.
+            UndeclaredError {
+                /// The error's number in its error set.
+                number: u64,
+            },
+        }
+
+        impl ProtocolError {
+            /// The lowest reply label of a protocol error.
+            pub const FIRST_LABEL: u64 = u64::MAX - 4;
+
+            /// The reply label of this error.
+            pub const fn label(self) -> u64 {
+                u64::MAX
+                    - match self {
+                        ProtocolError::UnknownLabel { .. } => 0,
+                        ProtocolError::Truncated => 1,
+                        ProtocolError::InvalidArgument { .. } => 2,
+                        ProtocolError::InvalidResult => 3,
+                        ProtocolError::UndeclaredError { .. } => 4,
+                    }
+            }
+
+            /// The payload word of this error (0 when it has none).
+            pub const fn payload(self) -> u64 {
+                match self {
+                    ProtocolError::UnknownLabel { label } => label,
+                    ProtocolError::InvalidArgument { index } => index,
+                    ProtocolError::UndeclaredError { number } => number,
+                    ProtocolError::Truncated | ProtocolError::InvalidResult => 0,
+                }
+            }
+
+            /// Writes this error as a reply into `msg` and returns its header.
+            pub fn encode(self, msg: &mut [u64; target::MESSAGE_WORDS]) -> MessageInfo {
+                msg[0] = self.payload();
+                MessageInfo {
+                    label: self.label(),
+                    length: 1,
+                    caps: 0,
+                }
+            }
+
+            /// The protocol error a reply carries, if its label is one and
+            /// it has its payload word.
+            pub fn decode(info: MessageInfo, msg: &[u64; target::MESSAGE_WORDS]) -> Option<ProtocolError> {
+                if info.length < 1 {
+                    return None;
+                }
+                let payload = msg[0];
+                match u64::MAX - info.label {
+                    0 => Some(ProtocolError::UnknownLabel { label: payload }),
+                    1 => Some(ProtocolError::Truncated),
+                    2 => Some(ProtocolError::InvalidArgument { index: payload }),
+                    3 => Some(ProtocolError::InvalidResult),
+                    4 => Some(ProtocolError::UndeclaredError { number: payload }),
+                    _ => None,
+                }
+            }
+        }
+
+        /// How the caller of a method pays for what the server allocates on
+        /// its behalf.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DonationKind {
+            /// A byte quota, charged by the server's own accounting of the
+            /// caller; nothing travels in the message.
+            Quota,
+            /// Untyped memory: a cap of this type, the request's last cap.
+            /// The server retypes the call's objects from it.
+            Untyped(CapType),
+        }
+    };
+    if g.options.servers {
+        out.extend(quote! {
+            /// What a caller donated with a request, as the server's runtime
+            /// learned it: from the kernel (the received Untyped cap) or from
+            /// its own accounting (a quota), never from the message words,
+            /// which the caller writes. [`Donation::NONE`] for methods that
+            /// take no donation.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+            pub struct Donation {
+                /// For an Untyped: its first free address (the region's base
+                /// plus its watermark). For a quota: where the server places
+                /// it in its own memory (0 to get offsets).
+                pub base: u64,
+                /// Bytes free from `base`, or the quota's bytes.
+                pub bytes: u64,
+            }
+
+            impl Donation {
+                /// Nothing donated.
+                pub const NONE: Donation = Donation { base: 0, bytes: 0 };
+
+                /// A quota of `bytes`, placed at 0: budget addresses are
+                /// offsets into the quota.
+                pub const fn quota(bytes: u64) -> Donation {
+                    Donation { base: 0, bytes }
+                }
+            }
+        });
+    }
+    if g.options.clients {
+        out.extend(quote! {
+            /// How a client reaches a server: one synchronous call, as
+            /// seL4's `Call` on an endpoint the transport holds.
+            pub trait Transport {
+                /// Sends the request `info` with the words of `msg` and the
+                /// cap slots `caps_out`, waits for the reply, and returns its
+                /// header. The reply's words overwrite `msg`; the slots of the
+                /// caps it carries land in `caps_in`.
+                ///
+                /// Caps: a lent cap is lent for the call (the server receives
+                /// a derived cap that is revoked when the call returns); a
+                /// granted cap and a donated Untyped move to the receiver.
+                fn call(
+                    &mut self,
+                    info: MessageInfo,
+                    msg: &mut [u64; target::MESSAGE_WORDS],
+                    caps_out: &[u64],
+                    caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+                ) -> MessageInfo;
+            }
+
+            /// Why an RPC returned no results.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub enum CallError<E> {
+                /// The server answered with one of the errors the method
+                /// declares.
+                Server(E),
+                /// The server refused the request before running the method,
+                /// or broke its own reply (see [`ProtocolError`]).
+                Refused(ProtocolError),
+                /// The reply does not fit the method: too short, a result of
+                /// the wrong type, or an error the method does not declare.
+                BadReply(ProtocolError),
+                /// An argument does not fit its type (a `uN` wider than N
+                /// bits); nothing was sent.
+                Argument(FieldError),
+            }
+        });
+    }
+    out
+}
+
+/// What the messages of the interfaces need from the private helpers.
+#[derive(Default)]
+struct Needs {
+    /// Some message has words or caps: `check_size`.
+    sizes: bool,
+    /// Some argument or result is an array: `pack`, `unpack`.
+    arrays: bool,
+    /// Some scalar is a `bool` or a `uN` narrower than 64 bits: `scalar`.
+    scalars: bool,
+    /// Some scalar is a `uN` whose width is not that of a Rust integer: `fit`.
+    odd: bool,
+}
+
+fn needs(interfaces: &[&MethodSet]) -> Needs {
+    let mut n = Needs::default();
+    for m in interfaces.iter().flat_map(|s| &s.methods) {
+        if !m.params.is_empty() || !m.results.is_empty() || donated_cap(m).is_some() {
+            n.sizes = true;
+        }
+        for p in m.params.iter().chain(&m.results) {
+            match &p.kind {
+                ParamKind::Scalar(s) => {
+                    n.scalars |= *s != Scalar::Word && bits(*s) < 64;
+                    n.odd |= odd(*s);
+                }
+                ParamKind::Array { .. } => n.arrays = true,
+                ParamKind::Cap { .. } => {}
+            }
+        }
+    }
+    n
+}
+
+/// Private helpers the message code calls, only those some message needs.
+fn helpers(interfaces: &[&MethodSet]) -> TokenStream {
+    let n = needs(interfaces);
+    let mut out = TokenStream::new();
+    if n.sizes {
+        out.extend(quote! {
+            /// `Truncated` unless the message has at least `words` words and
+            /// `caps` caps.
+            pub(super) fn check_size(info: MessageInfo, words: usize, caps: usize) -> Result<(), ProtocolError> {
+                if info.length < words || info.caps < caps {
+                    Err(ProtocolError::Truncated)
+                } else {
+                    Ok(())
+                }
+            }
+        });
+    }
+    if n.arrays || n.scalars {
+        out.extend(quote! {
+            /// A scalar type of message words.
+            pub(super) trait Element: Copy + Default + Into<u64> {
+                /// The value `word` holds, if it is a value of this type.
+                fn from_word(word: u64) -> Option<Self>;
+            }
+
+            impl Element for bool {
+                fn from_word(word: u64) -> Option<bool> {
+                    match word {
+                        0 => Some(false),
+                        1 => Some(true),
+                        _ => None,
+                    }
+                }
+            }
+
+            impl Element for u8 {
+                fn from_word(word: u64) -> Option<u8> {
+                    u8::try_from(word).ok()
+                }
+            }
+
+            impl Element for u16 {
+                fn from_word(word: u64) -> Option<u16> {
+                    u16::try_from(word).ok()
+                }
+            }
+
+            impl Element for u32 {
+                fn from_word(word: u64) -> Option<u32> {
+                    u32::try_from(word).ok()
+                }
+            }
+
+            impl Element for u64 {
+                fn from_word(word: u64) -> Option<u64> {
+                    Some(word)
+                }
+            }
+        });
+    }
+    if n.scalars {
+        out.extend(quote! {
+            /// The `bits`-bit value in `word`, if it fits and is a value of `T`.
+            pub(super) fn scalar<T: Element>(word: u64, bits: u32) -> Option<T> {
+                if word >> bits != 0 {
+                    None
+                } else {
+                    T::from_word(word)
+                }
+            }
+        });
+    }
+    if n.odd {
+        out.extend(quote! {
+            /// `value` if it fits in `bits` bits, else which field refused it.
+            pub(super) fn fit(field: &'static str, value: u64, bits: u32) -> Result<u64, FieldError> {
+                if value >> bits == 0 {
+                    Ok(value)
+                } else {
+                    Err(FieldError { field, value })
+                }
+            }
+        });
+    }
+    if n.arrays {
+        out.extend(quote! {
+            /// Packs `values` into `words`, `64 / bits` elements per word with
+            /// element 0 in the low bits; padding bits are zero.
+            pub(super) fn pack<T: Element>(
+                field: &'static str,
+                words: &mut [u64],
+                values: &[T],
+                bits: u32,
+            ) -> Result<(), FieldError> {
+                let per_word = (64 / bits) as usize;
+                words.fill(0);
+                for (i, value) in values.iter().enumerate() {
+                    let value: u64 = (*value).into();
+                    if bits < 64 && value >> bits != 0 {
+                        return Err(FieldError { field, value });
+                    }
+                    let shift = (i % per_word) as u32 * bits;
+                    words[i / per_word] |= value << shift;
+                }
+                Ok(())
+            }
+
+            /// The `N` elements [`pack`] put into `words`; `None` when an
+            /// element is not a value of `T` or a padding bit is set.
+            pub(super) fn unpack<T: Element, const N: usize>(words: &[u64], bits: u32) -> Option<[T; N]> {
+                let per_word = (64 / bits) as usize;
+                let mask = u64::MAX >> (64 - bits);
+                for (w, word) in words.iter().enumerate() {
+                    let used = (N - w * per_word).min(per_word) as u32 * bits;
+                    if used < 64 && word >> used != 0 {
+                        return None;
+                    }
+                }
+                let mut values = [T::default(); N];
+                for (i, value) in values.iter_mut().enumerate() {
+                    let shift = (i % per_word) as u32 * bits;
+                    *value = T::from_word((words[i / per_word] >> shift) & mask)?;
+                }
+                Some(values)
+            }
+        });
+    }
+    let uses = match (n.sizes, n.arrays || n.odd) {
+        (false, false) => return TokenStream::new(),
+        (true, false) => quote!(
+            use super::{MessageInfo, ProtocolError};
+        ),
+        (false, true) => quote!(
+            use super::FieldError;
+        ),
+        (true, true) => quote!(
+            use super::{FieldError, MessageInfo, ProtocolError};
+        ),
+    };
+    quote! {
+        /// Placing RPC arguments and results in message words, shared by
+        /// the clients and the servers of every interface.
+        mod rpc_wire {
+            #uses
+
+            #out
+        }
+    }
+}
+
+/// Width in bits of a scalar in a message.
+fn bits(s: Scalar) -> u32 {
+    match s {
+        Scalar::Word => 64,
+        Scalar::Bool => 1,
+        Scalar::Uint(n) => n,
+    }
+}
+
+/// A `uN` whose width is not that of a Rust integer: encoding checks it.
+fn odd(s: Scalar) -> bool {
+    matches!(s, Scalar::Uint(n) if ![8, 16, 32, 64].contains(&n))
+}
+
+/// The Rust type of a scalar: the narrowest integer that holds it.
+fn scalar_ty(s: Scalar) -> TokenStream {
+    match s {
+        Scalar::Word => quote!(u64),
+        Scalar::Bool => quote!(bool),
+        Scalar::Uint(n) if n <= 8 => quote!(u8),
+        Scalar::Uint(n) if n <= 16 => quote!(u16),
+        Scalar::Uint(n) if n <= 32 => quote!(u32),
+        Scalar::Uint(_) => quote!(u64),
+    }
+}
+
+/// The spec's spelling of a scalar type.
+fn scalar_name(s: Scalar) -> String {
+    match s {
+        Scalar::Word => "word".to_string(),
+        Scalar::Bool => "bool".to_string(),
+        Scalar::Uint(n) => format!("u{n}"),
+    }
+}
+
+/// The Rust type of an argument or result; a cap is its slot.
+fn param_ty(kind: &ParamKind) -> TokenStream {
+    match kind {
+        ParamKind::Scalar(s) => scalar_ty(*s),
+        ParamKind::Array { element, len, .. } => {
+            let t = scalar_ty(*element);
+            let len = lit(*len);
+            quote!([#t; #len])
+        }
+        ParamKind::Cap { .. } => quote!(u64),
+    }
+}
+
+/// The cap type of a method's donated Untyped, if it donates one.
+fn donated_cap(m: &Method) -> Option<capc_dsl::model::CapId> {
+    match m.donation.as_ref().map(|d| &d.kind) {
+        Some(DonationKind::Untyped(cap)) => Some(*cap),
+        _ => None,
+    }
+}
+
+/// Everything generated for one interface.
+fn interface(g: &Gen<'_>, set: &MethodSet) -> TokenStream {
+    let i = Iface::new(g, set);
+    let label = label_enum(&i);
+    let request = request_enum(&i);
+    let replies = set.methods.iter().map(|m| reply_struct(&i, m));
+    let mut out = quote! {
+        #label
+        #request
+        #(#replies)*
+    };
+    if g.options.servers {
+        out.extend(set.methods.iter().map(|m| budget(&i, m)));
+        out.extend(server(&i));
+    }
+    if g.options.clients {
+        out.extend(client(&i));
+    }
+    out
+}
+
+/// One interface with the names of its generated items.
+struct Iface<'a> {
+    g: &'a Gen<'a>,
+    set: &'a MethodSet,
+    errors: &'a ErrorSet,
+    /// The error set's enum.
+    error_ty: Ident,
+    label: Ident,
+    request: Ident,
+}
+
+impl<'a> Iface<'a> {
+    fn new(g: &'a Gen<'a>, set: &'a MethodSet) -> Iface<'a> {
+        let errors = &g.spec.error_sets[set.errors.index()];
+        Iface {
+            g,
+            set,
+            errors,
+            error_ty: ident(&errors.name),
+            label: format_ident!("{}Label", set.name),
+            request: format_ident!("{}Request", set.name),
+        }
+    }
+
+    /// `Decompress` in `DecompressorLabel::Decompress`.
+    fn variant(&self, m: &Method) -> Ident {
+        ident(&camel(&m.name))
+    }
+
+    /// `DecompressorDecompressReply`.
+    fn reply(&self, m: &Method) -> Ident {
+        format_ident!("{}{}Reply", self.set.name, camel(&m.name))
+    }
+
+    /// `DecompressorDecompressBudget`.
+    fn budget(&self, m: &Method) -> Ident {
+        format_ident!("{}{}Budget", self.set.name, camel(&m.name))
+    }
+
+    /// `DecompressorDecompressClass`.
+    fn class(&self, m: &Method) -> Ident {
+        format_ident!("{}{}Class", self.set.name, camel(&m.name))
+    }
+
+    /// `Decompressor::decompress`, as the docs name a method.
+    fn path(&self, m: &Method) -> String {
+        format!("{}::{}", self.set.name, m.name)
+    }
+
+    /// The spec's docs of a method, or a fallback.
+    fn method_docs(&self, m: &Method) -> Vec<String> {
+        if m.docs.is_empty() {
+            vec![format!("The `{}` method of `{}`.", m.name, self.set.name)]
+        } else {
+            m.docs.clone()
+        }
+    }
+
+    /// What a call costs its caller, in one sentence.
+    fn cost(&self, m: &Method) -> String {
+        let Some(d) = &m.donation else {
+            return "Costs the caller nothing: the server allocates nothing on its behalf."
+                .to_string();
+        };
+        let what = match &d.kind {
+            DonationKind::Quota => "a quota".to_string(),
+            DonationKind::Untyped(cap) => a_cap(&self.g.spec.caps[cap.index()].name),
+        };
+        let allocations = if d.allocations.is_empty() {
+            "the server allocates nothing from it".to_string()
+        } else {
+            let each: Vec<String> = d
+                .allocations
+                .iter()
+                .map(|a| format!("{} × `{}`", a.count, self.object(a)))
+                .collect();
+            format!(
+                "the server may allocate from it up to {} per call, {} at worst",
+                join_and(&each),
+                bytes(d.worst_case_bytes)
+            )
+        };
+        format!(
+            "Cost: the caller donates {what} of at least {}; {allocations}.",
+            bytes(d.min_bytes)
+        )
+    }
+
+    /// `Frame(12)`, or `Endpoint` for a fixed-size object.
+    fn object(&self, a: &Allocation) -> String {
+        let o = &self.g.spec.objects[a.object.index()];
+        match o.size.param {
+            Some(_) => format!("{}({})", o.name, a.arg),
+            None => o.name.clone(),
+        }
+    }
+
+    /// The errors a method declares, in one sentence.
+    fn errors_line(&self, m: &Method) -> String {
+        if m.errors.is_empty() {
+            return format!("Errors: none of `{}`.", self.errors.name);
+        }
+        let names: Vec<String> = m
+            .errors
+            .iter()
+            .map(|e| {
+                let name = &self.errors.variants[*e].name;
+                match &m.donation {
+                    Some(d) if d.out_of_budget == *e => format!("`{name}` (out of budget)"),
+                    _ => format!("`{name}`"),
+                }
+            })
+            .collect();
+        format!("Errors: {}.", names.join(", "))
+    }
+
+    /// One line per argument (or result) saying what it is and how it travels.
+    fn param_lines(&self, params: &[MethodParam], result: bool) -> Vec<String> {
+        params
+            .iter()
+            .flat_map(|p| wrap(&format!("- `{}`: {}", p.name, self.describe(p, result))))
+            .collect()
+    }
+
+    /// What an argument or result is, for docs.
+    fn describe(&self, p: &MethodParam, result: bool) -> String {
+        match &p.kind {
+            ParamKind::Scalar(s) => format!("A `{}`.", scalar_name(*s)),
+            ParamKind::Array { element, len, .. } => format!(
+                "A `[{}; {len}]`, {} elements per word.",
+                scalar_name(*element),
+                64 / bits(*element)
+            ),
+            ParamKind::Cap {
+                transfer,
+                cap,
+                rights,
+            } => {
+                let cap = &self.g.spec.caps[cap.index()].name;
+                let rights = if rights.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<String> = rights
+                        .iter()
+                        .map(|r| format!("`{}`", self.g.spec.rights[r.index()].name))
+                        .collect();
+                    format!(" carrying {}", join_and(&names))
+                };
+                let how = match (transfer, result) {
+                    (Transfer::Lend, _) => {
+                        "lent for the call: the server receives a derived cap that is revoked when the call returns"
+                    }
+                    (_, false) => "granted: the server keeps it",
+                    (_, true) => "granted: the caller keeps it",
+                };
+                format!("The slot of {}{rights}, {how}.", a_cap(cap))
+            }
+        }
+    }
+
+    /// What the slot of a donated Untyped is, for docs.
+    fn donation_desc(&self, m: &Method) -> Option<String> {
+        let cap = donated_cap(m)?;
+        let d = m.donation.as_ref()?;
+        Some(format!(
+            "The slot of the donated `{}` of at least {}: the server retypes this call's objects from it.",
+            self.g.spec.caps[cap.index()].name,
+            bytes(d.min_bytes)
+        ))
+    }
+
+    /// Doc attributes: `lines`, then the method's spec line.
+    fn docs(&self, lines: Vec<String>, m: &Method) -> TokenStream {
+        self.g.docs(&lines, "", m.span)
+    }
+}
+
+/// The name of the request field of a donated Untyped: `donation`, unless a
+/// parameter already has that name.
+fn donation_field(m: &Method) -> String {
+    let mut name = "donation".to_string();
+    while m.params.iter().chain(&m.results).any(|p| p.name == name) {
+        name.push('_');
+    }
+    name
+}
+
+/// Names a match arm of `dispatch_*` or `encode` binds next to its own locals;
+/// an argument with one of these names is bound as `<name>_arg`.
+const RESERVED: &[&str] = &[
+    "server", "info", "msg", "caps", "donated", "request", "label", "result", "budget", "reply",
+    "error",
+];
+
+/// The binding of an argument in a match arm.
+fn binding(name: &str) -> Ident {
+    if RESERVED.contains(&name) {
+        format_ident!("{}_arg", name)
+    } else {
+        ident(name)
+    }
+}
+
+/// Where a field of a message travels.
+#[derive(Clone, Copy)]
+enum Place {
+    /// Words `start..end` of the message.
+    Words(usize, usize),
+    /// One cap slot.
+    Cap(usize),
+}
+
+/// The places of `params` in a message, and the words and caps it takes.
+fn layout(params: &[MethodParam]) -> (Vec<Place>, usize, usize) {
+    let (mut words, mut caps) = (0, 0);
+    let places = params
+        .iter()
+        .map(|p| match &p.kind {
+            ParamKind::Scalar(_) => {
+                words += 1;
+                Place::Words(words - 1, words)
+            }
+            ParamKind::Array { words: n, .. } => {
+                let start = words;
+                words += *n as usize;
+                Place::Words(start, words)
+            }
+            ParamKind::Cap { .. } => {
+                caps += 1;
+                Place::Cap(caps - 1)
+            }
+        })
+        .collect();
+    (places, words, caps)
+}
+
+/// The statement writing `value` (a field called `name`) at `place`.
+fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) -> TokenStream {
+    match (kind, place) {
+        (ParamKind::Scalar(s), Place::Words(i, _)) => {
+            let i = lit(i as u64);
+            let b = lit(bits(*s).into());
+            if odd(*s) && bits(*s) > 32 {
+                quote!(msg[#i] = rpc_wire::fit(#name, #value, #b)?;)
+            } else if odd(*s) {
+                quote!(msg[#i] = rpc_wire::fit(#name, u64::from(#value), #b)?;)
+            } else if bits(*s) == 64 {
+                quote!(msg[#i] = #value;)
+            } else {
+                quote!(msg[#i] = u64::from(#value);)
+            }
+        }
+        (ParamKind::Array { element, .. }, Place::Words(a, b)) => {
+            let (a, b) = (lit(a as u64), lit(b as u64));
+            let bits = lit(bits(*element).into());
+            quote!(rpc_wire::pack(#name, &mut msg[#a..#b], &#value, #bits)?;)
+        }
+        (_, Place::Cap(i)) => {
+            let i = lit(i as u64);
+            quote!(caps[#i] = #value;)
+        }
+        (ParamKind::Cap { .. }, Place::Words(..)) => unreachable!("caps travel as caps"),
+    }
+}
+
+/// The expression reading a field of type `kind` from `place`; `invalid` is
+/// the error when the words are not a value of the type.
+fn decode_field(kind: &ParamKind, place: Place, invalid: &TokenStream) -> TokenStream {
+    match (kind, place) {
+        (ParamKind::Scalar(s), Place::Words(i, _)) => {
+            let i = lit(i as u64);
+            if bits(*s) == 64 {
+                quote!(msg[#i])
+            } else {
+                let b = lit(bits(*s).into());
+                quote!(rpc_wire::scalar(msg[#i], #b).ok_or(#invalid)?)
+            }
+        }
+        (ParamKind::Array { element, .. }, Place::Words(a, b)) => {
+            let (a, b) = (lit(a as u64), lit(b as u64));
+            let bits = lit(bits(*element).into());
+            quote!(rpc_wire::unpack(&msg[#a..#b], #bits).ok_or(#invalid)?)
+        }
+        (_, Place::Cap(i)) => {
+            let i = lit(i as u64);
+            quote!(caps[#i])
+        }
+        (ParamKind::Cap { .. }, Place::Words(..)) => unreachable!("caps travel as caps"),
+    }
+}
+
+/// `msg`/`caps` parameter names: `_msg` when no message of the function uses it.
+fn buffer_names(words: bool, caps: bool) -> (Ident, Ident) {
+    (
+        if words {
+            format_ident!("msg")
+        } else {
+            format_ident!("_msg")
+        },
+        if caps {
+            format_ident!("caps")
+        } else {
+            format_ident!("_caps")
+        },
+    )
+}
+
+/// "Words: `a` in word 0, ...; caps: ...", describing a message layout.
+fn layout_line(params: &[MethodParam], places: &[Place], donation: Option<&str>) -> String {
+    let mut words = Vec::new();
+    let mut caps = Vec::new();
+    for (p, place) in params.iter().zip(places) {
+        match place {
+            Place::Words(a, b) if b - a == 1 => words.push(format!("`{}` in word {a}", p.name)),
+            Place::Words(a, b) => words.push(format!("`{}` in words {a}..{b}", p.name)),
+            Place::Cap(i) => caps.push(format!("`{}` in cap {i}", p.name)),
+        }
+    }
+    if let Some(name) = donation {
+        caps.push(format!("`{name}` in cap {}", caps.len()));
+    }
+    let words = if words.is_empty() {
+        "no words".to_string()
+    } else {
+        format!("words: {}", words.join(", "))
+    };
+    let caps = if caps.is_empty() {
+        "no caps".to_string()
+    } else {
+        format!("caps: {}", caps.join(", "))
+    };
+    format!("Message: {words}; {caps}.")
+}
+
+/// `1 MiB + 8 KiB (1056768 bytes)`.
+fn bytes(n: u64) -> String {
+    let mut parts = Vec::new();
+    let mut rest = n;
+    for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
+        if rest >= unit {
+            parts.push(format!("{} {name}", rest / unit));
+            rest %= unit;
+        }
+    }
+    if parts.is_empty() {
+        return format!("{n} bytes");
+    }
+    if rest > 0 {
+        parts.push(format!("{rest} bytes"));
+    }
+    format!("{} ({n} bytes)", parts.join(" + "))
+}
+
+/// "a `FrameCap`", "an `UntypedCap`".
+fn a_cap(name: &str) -> String {
+    let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} `{name}`")
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(parts: &[String]) -> String {
+    match parts {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The label enum of an interface.
+fn label_enum(i: &Iface<'_>) -> TokenStream {
+    let set = i.set;
+    let label = &i.label;
+    let mut lines = wrap(&format!(
+        "The labels of the `{}` interface: a request's `MessageInfo::label`.",
+        set.name
+    ));
+    if !set.docs.is_empty() {
+        lines.push(String::new());
+        lines.extend(set.docs.iter().cloned());
+    }
+    let doc = i.g.docs(&lines, "", set.span);
+    let variants = set.methods.iter().map(|m| {
+        let mut lines = i.method_docs(m);
+        lines.push(String::new());
+        lines.extend(wrap(&i.cost(m)));
+        let doc = i.docs(lines, m);
+        let v = i.variant(m);
+        let n = lit(m.label.into());
+        quote!(#doc #v = #n)
+    });
+    let count = lit(set.methods.len() as u64);
+    let all = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        quote!(#label::#v)
+    });
+    let from_label = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        let n = lit(m.label.into());
+        quote!(#n => Some(#label::#v),)
+    });
+    let names = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        let name = &m.name;
+        quote!(#label::#v => #name,)
+    });
+    let errors = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        let numbers = m.errors.iter().map(|e| lit(*e as u64 + 1));
+        quote!(#label::#v => &[#(#numbers),*],)
+    });
+    let donations = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        let kind = match m.donation.as_ref().map(|d| &d.kind) {
+            None => quote!(None),
+            Some(DonationKind::Quota) => quote!(Some(DonationKind::Quota)),
+            Some(DonationKind::Untyped(cap)) => {
+                let cap = ident(&i.g.spec.caps[cap.index()].name);
+                quote!(Some(DonationKind::Untyped(CapType::#cap)))
+            }
+        };
+        quote!(#label::#v => #kind,)
+    });
+    let minimum = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        let n = lit(m.donation.as_ref().map_or(0, |d| d.min_bytes));
+        quote!(#label::#v => #n,)
+    });
+    let worst = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        let n = lit(m.donation.as_ref().map_or(0, |d| d.worst_case_bytes));
+        quote!(#label::#v => #n,)
+    });
+    let error_set = &i.errors.name;
+    let errors_doc = doc_lines(&wrap(&format!(
+        "The numbers of the errors of `{error_set}` the method declares: a reply with another error number is malformed."
+    )));
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum #label {
+            #(#variants,)*
+        }
+
+        impl #label {
+            /// Every method, in label order.
+            pub const ALL: [#label; #count] = [#(#all),*];
+
+            /// The method with this label.
+            pub const fn from_label(label: u64) -> Option<#label> {
+                match label {
+                    #(#from_label)*
+                    _ => None,
+                }
+            }
+
+            /// The label: the method's position in the interface, from 1.
+            pub const fn label(self) -> u64 {
+                self as u64
+            }
+
+            /// The method's name in the spec.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    #(#names)*
+                }
+            }
+
+            #errors_doc
+            pub const fn errors(self) -> &'static [u64] {
+                match self {
+                    #(#errors)*
+                }
+            }
+
+            /// How the caller pays for what the server allocates on its
+            /// behalf; `None` when it pays nothing.
+            pub const fn donation(self) -> Option<DonationKind> {
+                match self {
+                    #(#donations)*
+                }
+            }
+
+            /// The least bytes the caller donates (0 without a donation).
+            pub const fn min_donation(self) -> u64 {
+                match self {
+                    #(#minimum)*
+                }
+            }
+
+            /// The most bytes the server allocates from the donation per
+            /// call (0 without a donation); never more than
+            /// [`min_donation`](Self::min_donation).
+            pub const fn worst_case_bytes(self) -> u64 {
+                match self {
+                    #(#worst)*
+                }
+            }
+        }
+    }
+}
+
+/// The request enum of an interface, with its encoder and decoder.
+fn request_enum(i: &Iface<'_>) -> TokenStream {
+    let set = i.set;
+    let (label, request) = (&i.label, &i.request);
+    let mut lines = vec![
+        format!(
+            "A request of the `{}` interface, with its arguments decoded.",
+            set.name
+        ),
+        String::new(),
+    ];
+    lines.extend(wrap(
+        "Arguments travel in declaration order: scalars one word each, arrays packed, caps as the slots of the caps array; a donated Untyped is the request's last cap.",
+    ));
+    let doc = i.g.docs(&lines, "", set.span);
+    let mut any_words = false;
+    let mut any_caps = false;
+    let mut variants = Vec::new();
+    let mut encode_arms = Vec::new();
+    let mut decode_arms = Vec::new();
+    let mut label_arms = Vec::new();
+    for m in &set.methods {
+        let v = i.variant(m);
+        let (places, words, mut caps) = layout(&m.params);
+        let donation = donated_cap(m).map(|_| donation_field(m));
+        let donation_place = donation.as_ref().map(|_| {
+            caps += 1;
+            Place::Cap(caps - 1)
+        });
+        any_words |= words > 0;
+        any_caps |= caps > 0;
+
+        // The variant.
+        let mut lines = i.method_docs(m);
+        lines.push(String::new());
+        lines.extend(wrap(&i.cost(m)));
+        lines.push(String::new());
+        lines.extend(wrap(&layout_line(&m.params, &places, donation.as_deref())));
+        let vdoc = i.docs(lines, m);
+        let mut fields: Vec<TokenStream> = m
+            .params
+            .iter()
+            .map(|p| {
+                let doc = doc_lines(&wrap(&i.describe(p, false)));
+                let name = ident(&p.name);
+                let ty = param_ty(&p.kind);
+                quote!(#doc #name: #ty)
+            })
+            .collect();
+        if let (Some(name), Some(desc)) = (&donation, i.donation_desc(m)) {
+            let doc = doc_lines(&wrap(&desc));
+            let name = ident(name);
+            fields.push(quote!(#doc #name: u64));
+        }
+        variants.push(if fields.is_empty() {
+            quote!(#vdoc #v)
+        } else {
+            quote!(#vdoc #v { #(#fields,)* })
+        });
+
+        // Its encoding.
+        let bindings: Vec<Ident> = m
+            .params
+            .iter()
+            .map(|p| binding(&p.name))
+            .chain(donation.iter().map(|n| binding(n)))
+            .collect();
+        let names: Vec<Ident> = m
+            .params
+            .iter()
+            .map(|p| ident(&p.name))
+            .chain(donation.iter().map(|n| ident(n)))
+            .collect();
+        let pattern = if names.is_empty() {
+            quote!(#request::#v)
+        } else {
+            let pairs = names
+                .iter()
+                .zip(&bindings)
+                .map(|(n, b)| if n == b { quote!(#n) } else { quote!(#n: #b) });
+            quote!(#request::#v { #(#pairs),* })
+        };
+        let mut stmts: Vec<TokenStream> = m
+            .params
+            .iter()
+            .zip(&places)
+            .zip(&bindings)
+            .map(|((p, place), b)| encode_field(&p.name, &p.kind, *place, quote!(#b)))
+            .collect();
+        if let (Some(place), Some(b)) = (donation_place, bindings.last()) {
+            let i = match place {
+                Place::Cap(i) => lit(i as u64),
+                Place::Words(..) => unreachable!("a donation is a cap"),
+            };
+            stmts.push(quote!(caps[#i] = #b;));
+        }
+        let (w, c) = (lit(words as u64), lit(caps as u64));
+        let info = quote!(MessageInfo { label: #label::#v.label(), length: #w, caps: #c });
+        encode_arms.push(if stmts.is_empty() {
+            quote!(#pattern => Ok(#info),)
+        } else {
+            quote!(#pattern => {
+                #(#stmts)*
+                Ok(#info)
+            })
+        });
+
+        // Its decoding.
+        let values = m
+            .params
+            .iter()
+            .zip(&places)
+            .enumerate()
+            .map(|(k, (p, place))| {
+                let name = ident(&p.name);
+                let k = lit(k as u64);
+                let value = decode_field(
+                    &p.kind,
+                    *place,
+                    &quote!(ProtocolError::InvalidArgument { index: #k }),
+                );
+                quote!(#name: #value)
+            });
+        let mut values: Vec<TokenStream> = values.collect();
+        if let (Some(name), Some(Place::Cap(k))) = (&donation, donation_place) {
+            let name = ident(name);
+            let k = lit(k as u64);
+            values.push(quote!(#name: caps[#k]));
+        }
+        decode_arms.push(if values.is_empty() {
+            quote!(#label::#v => Ok(#request::#v),)
+        } else {
+            quote!(#label::#v => {
+                rpc_wire::check_size(info, #w, #c)?;
+                Ok(#request::#v { #(#values,)* })
+            })
+        });
+        label_arms.push(if names.is_empty() {
+            quote!(#request::#v => #label::#v,)
+        } else {
+            quote!(#request::#v { .. } => #label::#v,)
+        });
+    }
+    let (msg, caps) = buffer_names(any_words, any_caps);
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum #request {
+            #(#variants,)*
+        }
+
+        impl #request {
+            /// The method this request calls.
+            pub const fn label(&self) -> #label {
+                match self {
+                    #(#label_arms)*
+                }
+            }
+
+            /// Writes this request into `msg` and `caps` and returns its
+            /// header; fails when an argument does not fit its type.
+            pub fn encode(
+                &self,
+                #msg: &mut [u64; target::MESSAGE_WORDS],
+                #caps: &mut [u64; target::CAPS_PER_MESSAGE],
+            ) -> Result<MessageInfo, FieldError> {
+                match *self {
+                    #(#encode_arms)*
+                }
+            }
+
+            /// The request `info`, `msg` and `caps` carry. Words and caps
+            /// past those of the method are ignored.
+            pub fn decode(
+                info: MessageInfo,
+                #msg: &[u64; target::MESSAGE_WORDS],
+                #caps: &[u64; target::CAPS_PER_MESSAGE],
+            ) -> Result<#request, ProtocolError> {
+                let label = #label::from_label(info.label)
+                    .ok_or(ProtocolError::UnknownLabel { label: info.label })?;
+                match label {
+                    #(#decode_arms)*
+                }
+            }
+        }
+    }
+}
+
+/// The reply struct of a method with results.
+fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
+    if m.results.is_empty() {
+        return TokenStream::new();
+    }
+    let reply = i.reply(m);
+    let (places, words, caps) = layout(&m.results);
+    let mut lines = vec![
+        format!("What `{}` returns on success.", i.path(m)),
+        String::new(),
+    ];
+    lines.extend(wrap(&layout_line(&m.results, &places, None)));
+    let doc = i.docs(lines, m);
+    let fields = m.results.iter().map(|p| {
+        let doc = doc_lines(&wrap(&i.describe(p, true)));
+        let name = ident(&p.name);
+        let ty = param_ty(&p.kind);
+        quote!(#doc pub #name: #ty)
+    });
+    let stmts = m.results.iter().zip(&places).map(|(p, place)| {
+        let name = ident(&p.name);
+        encode_field(&p.name, &p.kind, *place, quote!(self.#name))
+    });
+    let values = m.results.iter().zip(&places).map(|(p, place)| {
+        let name = ident(&p.name);
+        let value = decode_field(&p.kind, *place, &quote!(ProtocolError::InvalidResult));
+        quote!(#name: #value)
+    });
+    let (msg, caps_name) = buffer_names(words > 0, caps > 0);
+    let (w, c) = (lit(words as u64), lit(caps as u64));
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct #reply {
+            #(#fields,)*
+        }
+
+        impl #reply {
+            /// Writes this reply (label 0) into `msg` and `caps` and returns
+            /// its header; fails when a result does not fit its type.
+            pub fn encode(
+                &self,
+                #msg: &mut [u64; target::MESSAGE_WORDS],
+                #caps_name: &mut [u64; target::CAPS_PER_MESSAGE],
+            ) -> Result<MessageInfo, FieldError> {
+                #(#stmts)*
+                Ok(MessageInfo { label: 0, length: #w, caps: #c })
+            }
+
+            /// The results a successful reply (label 0) carries. Words and
+            /// caps past those of the method are ignored.
+            pub fn decode(
+                info: MessageInfo,
+                #msg: &[u64; target::MESSAGE_WORDS],
+                #caps_name: &[u64; target::CAPS_PER_MESSAGE],
+            ) -> Result<#reply, ProtocolError> {
+                rpc_wire::check_size(info, #w, #c)?;
+                Ok(#reply {
+                    #(#values,)*
+                })
+            }
+        }
+    }
+}
+
+/// One allocation class of a budget: the objects of one type and size,
+/// with the region the layout gives them.
+struct Class<'a> {
+    /// The allocation (counts of repeated clauses of one object and size
+    /// added together).
+    alloc: Allocation,
+    object: &'a capc_dsl::model::Object,
+    align_bits: u32,
+    /// Bytes from the start of the layout.
+    offset: u64,
+}
+
+impl Class<'_> {
+    /// `Frame12`, or `Endpoint` for a fixed-size object.
+    fn variant(&self) -> Ident {
+        match self.object.size.param {
+            Some(_) => format_ident!("{}{}", self.object.name, self.alloc.arg),
+            None => ident(&self.object.name),
+        }
+    }
+
+    /// `alloc_frame_12`, or `alloc_endpoint`.
+    fn alloc_fn(&self) -> Ident {
+        match self.object.size.param {
+            Some(_) => format_ident!("alloc_{}_{}", snake(&self.object.name), self.alloc.arg),
+            None => format_ident!("alloc_{}", snake(&self.object.name)),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        1 << self.alloc.size_bits
+    }
+}
+
+/// The classes of a donation laid out as the checker placed its worst case:
+/// in the model's order (largest alignment first, then larger objects), each
+/// starting at the running total rounded up to its alignment. Returns the
+/// classes and the end of the layout.
+fn classes<'a>(i: &Iface<'a>, d: &Donation) -> (Vec<Class<'a>>, u64) {
+    let mut classes: Vec<Class<'a>> = Vec::new();
+    for a in &d.allocations {
+        if let Some(c) = classes
+            .iter_mut()
+            .find(|c| c.alloc.object == a.object && c.alloc.arg == a.arg)
+        {
+            c.alloc.count += a.count;
+            continue;
+        }
+        let object = &i.g.spec.objects[a.object.index()];
+        classes.push(Class {
+            alloc: a.clone(),
+            object,
+            align_bits: object.align_bits_for(a.size_bits),
+            offset: 0,
+        });
+    }
+    let mut end: u64 = 0;
+    for c in &mut classes {
+        c.offset = end.next_multiple_of(1 << c.align_bits);
+        end = c.offset + c.alloc.count * c.size();
+    }
+    debug_assert_eq!(end, d.worst_case_bytes, "the layout is the checker's");
+    (classes, end)
+}
+
+/// The fields of the out-of-budget variant: `needed` where the payload has a
+/// word of that name, 0 elsewhere. Whether `needed` is used.
+fn out_of_budget(i: &Iface<'_>, d: &Donation) -> (TokenStream, bool) {
+    let variant = &i.errors.variants[d.out_of_budget];
+    let (ty, v) = (&i.error_ty, ident(&variant.name));
+    if variant.payload.is_empty() {
+        return (quote!(#ty::#v), false);
+    }
+    let fields = variant.payload.iter().map(|w| {
+        let name = ident(w);
+        if w == "needed" {
+            quote!(#name)
+        } else {
+            quote!(#name: 0)
+        }
+    });
+    let used = variant.payload.iter().any(|w| w == "needed");
+    (quote!(#ty::#v { #(#fields),* }), used)
+}
+
+/// The class enum and budget type of a donating method.
+fn budget(i: &Iface<'_>, m: &Method) -> TokenStream {
+    let Some(d) = &m.donation else {
+        return TokenStream::new();
+    };
+    let (classes, end) = classes(i, d);
+    let table: Vec<String> = classes
+        .iter()
+        .map(|c| {
+            format!(
+                "- `{}`: {} × `{}` of {} each, at offset {}",
+                c.variant(),
+                c.alloc.count,
+                i.object(&c.alloc),
+                bytes(c.size()),
+                c.offset
+            )
+        })
+        .collect();
+    let class_enum = if classes.is_empty() {
+        TokenStream::new()
+    } else {
+        class_enum(i, m, &classes, &table)
+    };
+    let budget = budget_struct(i, m, d, &classes, end, &table);
+    quote! {
+        #class_enum
+        #budget
+    }
+}
+
+/// The enum of a budget's allocation classes, with each class's place in
+/// the layout.
+fn class_enum(i: &Iface<'_>, m: &Method, classes: &[Class<'_>], table: &[String]) -> TokenStream {
+    let class = i.class(m);
+    let mut lines = wrap(&format!(
+        "The allocation classes of `{}`, one per object type and size it allocates, in the order its budget lays them out (largest alignment first):",
+        i.path(m)
+    ));
+    lines.extend(table.iter().cloned());
+    let doc = i.docs(lines, m);
+    let variants = classes.iter().map(|c| {
+        let doc = doc_lines(&[format!(
+            "`{}`: up to {} per call.",
+            i.object(&c.alloc),
+            c.alloc.count
+        )]);
+        let v = c.variant();
+        quote!(#doc #v)
+    });
+    let count = lit(classes.len() as u64);
+    let arms = |f: &dyn Fn(&Class<'_>) -> TokenStream| -> Vec<TokenStream> {
+        classes
+            .iter()
+            .map(|c| {
+                let v = c.variant();
+                let value = f(c);
+                quote!(#class::#v => #value,)
+            })
+            .collect()
+    };
+    let all = classes.iter().map(|c| {
+        let v = c.variant();
+        quote!(#class::#v)
+    });
+    let object_type = arms(&|c| {
+        let o = ident(&c.object.name);
+        quote!(ObjectType::#o)
+    });
+    let size_arg = arms(&|c| {
+        let a = lit(c.alloc.arg);
+        quote!(#a)
+    });
+    let size = arms(&|c| {
+        let s = lit(c.size());
+        quote!(#s)
+    });
+    let align = arms(&|c| {
+        let s = lit(1 << c.align_bits);
+        quote!(#s)
+    });
+    let count_arms = arms(&|c| {
+        let n = lit(c.alloc.count);
+        quote!(#n)
+    });
+    let offset = arms(&|c| {
+        let n = lit(c.offset);
+        quote!(#n)
+    });
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum #class {
+            #(#variants,)*
+        }
+
+        impl #class {
+            /// Every class, in layout order.
+            pub const ALL: [#class; #count] = [#(#all),*];
+
+            /// The object type to retype the donation into.
+            pub const fn object_type(self) -> ObjectType {
+                match self {
+                    #(#object_type)*
+                }
+            }
+
+            /// The size argument of the retype (0 for a fixed-size type).
+            pub const fn size_arg(self) -> u64 {
+                match self {
+                    #(#size_arg)*
+                }
+            }
+
+            /// Bytes of one object.
+            pub const fn size(self) -> u64 {
+                match self {
+                    #(#size)*
+                }
+            }
+
+            /// The alignment of one object in bytes.
+            pub const fn align(self) -> u64 {
+                match self {
+                    #(#align)*
+                }
+            }
+
+            /// The most objects of this class one call may allocate.
+            pub const fn count(self) -> u64 {
+                match self {
+                    #(#count_arms)*
+                }
+            }
+
+            /// Where the class's region starts, in bytes from the start
+            /// of the layout; the region holds `count()` objects.
+            pub const fn offset(self) -> u64 {
+                match self {
+                    #(#offset)*
+                }
+            }
+        }
+    }
+}
+
+/// The budget type of a donating method.
+fn budget_struct(
+    i: &Iface<'_>,
+    m: &Method,
+    d: &Donation,
+    classes: &[Class<'_>],
+    end: u64,
+    table: &[String],
+) -> TokenStream {
+    let (budget, class, error) = (i.budget(m), i.class(m), &i.error_ty);
+    let oob_variant = &i.errors.variants[d.out_of_budget].name;
+    let (oob, uses_needed) = out_of_budget(i, d);
+    let needed = if uses_needed {
+        format_ident!("needed")
+    } else {
+        format_ident!("_needed")
+    };
+    let untyped = donated_cap(m).map(|cap| &i.g.spec.caps[cap.index()].name);
+    let mut lines = wrap(&format!(
+        "The budget of one `{}` call: the only memory the server has for it, paid for by the caller.",
+        i.path(m)
+    ));
+    lines.push(String::new());
+    lines.extend(wrap(&i.cost(m)));
+    lines.push(String::new());
+    if classes.is_empty() {
+        lines.push("The method allocates nothing: the budget only holds the donation.".to_string());
+    } else {
+        lines.extend(wrap(&format!(
+            "The budget lays the donation out once, the way `capc check` proved it covers the worst case: largest alignment first, each class in a region of its own from the start of the donation rounded up to [`ALIGN`](Self::ALIGN). [`alloc`](Self::alloc) hands out a class's objects in order and returns `{error}::{oob_variant}` once the class's declared count is used up."
+        )));
+        lines.push(String::new());
+        lines.extend(table.iter().cloned());
+    }
+    lines.push(String::new());
+    lines.extend(wrap(&format!(
+        "[`dispatch_{}`] makes it from the request's donation and lends it to the server method. Its fields are private, so a server cannot enlarge it; `from_donation` is public for tests and other dispatchers, not for servers.",
+        snake(&i.set.name)
+    )));
+    let doc = i.docs(lines, m);
+    let min = lit(d.min_bytes);
+    let worst = lit(end);
+    let align = lit(classes
+        .iter()
+        .map(|c| 1u64 << c.align_bits)
+        .max()
+        .unwrap_or(1));
+    let n = lit(classes.len() as u64);
+    let (untyped_field, untyped_init, untyped_param, untyped_getter) = match untyped {
+        Some(cap) => {
+            let getter_doc = doc_lines(&wrap(&format!(
+                "The slot of the donated `{cap}`: the server retypes the objects `alloc` hands out from it (their addresses are inside its region)."
+            )));
+            (
+                quote!(untyped: u64,),
+                quote!(untyped,),
+                quote!(untyped: u64,),
+                quote! {
+                    #getter_doc
+                    pub const fn untyped(&self) -> u64 {
+                        self.untyped
+                    }
+                },
+            )
+        }
+        None => (quote!(), quote!(), quote!(), quote!()),
+    };
+    let from_doc = doc_lines(&wrap(&match untyped {
+        Some(cap) => format!(
+            "The budget of a call that donated the `{cap}` in slot `untyped`, whose free part is `donation`. Refuses, with `{error}::{oob_variant}`, a donation smaller than [`MIN_DONATION`](Self::MIN_DONATION) or too small for the layout once its start is rounded up to [`ALIGN`](Self::ALIGN) (or that wraps around the address space); `needed` is then the bytes that would have done."
+        ),
+        None => format!(
+            "The budget of a call whose caller donated the quota `donation`. Refuses, with `{error}::{oob_variant}`, a quota smaller than [`MIN_DONATION`](Self::MIN_DONATION) or too small for the layout once its start is rounded up to [`ALIGN`](Self::ALIGN) (or that wraps around the address space); `needed` is then the bytes that would have done."
+        ),
+    }));
+    let payload_note = if uses_needed {
+        "with `needed` bytes (other payload words 0)"
+    } else {
+        "(its payload words 0: it has no `needed` word)"
+    };
+    let oob_doc = doc_lines(&wrap(&format!(
+        "The error this method returns when its donation runs out: `{error}::{oob_variant}` {payload_note}. A server may return it itself, e.g. when its output would need more than the budget holds."
+    )));
+    let (alloc_field, alloc_init, allocation) = if classes.is_empty() {
+        (
+            quote!(),
+            quote!(),
+            quote! {
+                /// Bytes handed out so far: always 0, the method allocates
+                /// nothing.
+                pub const fn used_bytes(&self) -> u64 {
+                    0
+                }
+            },
+        )
+    } else {
+        let shortcuts = classes.iter().map(|c| {
+            let f = c.alloc_fn();
+            let v = c.variant();
+            let doc = doc_lines(&wrap(&format!(
+                "Allocates one `{}`: [`alloc`](Self::alloc) of [`{class}::{v}`].",
+                i.object(&c.alloc)
+            )));
+            quote! {
+                #doc
+                pub fn #f(&mut self) -> Result<u64, #error> {
+                    self.alloc(#class::#v)
+                }
+            }
+        });
+        let alloc_doc = doc_lines(&wrap(&format!(
+            "The next object of `class`: its address inside the donation, aligned to the object's alignment and overlapping no other object. Fails with `{error}::{oob_variant}` once `class.count()` objects of the class were handed out in this call; `needed` is then the bytes the call would have used with this object."
+        )));
+        (
+            quote!(allocated: [u64; #n],),
+            quote!(allocated: [0; #n],),
+            quote! {
+                #alloc_doc
+                pub fn alloc(&mut self, class: #class) -> Result<u64, #error> {
+                    let index = class as usize;
+                    let allocated = self.allocated[index];
+                    if allocated == class.count() {
+                        return Err(Self::out_of_budget(self.used_bytes() + class.size()));
+                    }
+                    self.allocated[index] = allocated + 1;
+                    Ok(self.base + class.offset() + allocated * class.size())
+                }
+
+                #(#shortcuts)*
+
+                /// Bytes handed out so far in this call.
+                pub fn used_bytes(&self) -> u64 {
+                    #class::ALL
+                        .iter()
+                        .map(|class| self.allocated[*class as usize] * class.size())
+                        .sum()
+                }
+
+                /// How many more objects of `class` this call may allocate.
+                pub const fn remaining(&self, class: #class) -> u64 {
+                    class.count() - self.allocated[class as usize]
+                }
+            },
+        )
+    };
+    let from_body = if classes.is_empty() {
+        // Nothing to align: the donation only has to be large enough.
+        quote! {
+            if donation.bytes < Self::MIN_DONATION || donation.base.checked_add(donation.bytes).is_none() {
+                return Err(Self::out_of_budget(Self::MIN_DONATION));
+            }
+            Ok(#budget {
+                #untyped_init
+                base: donation.base,
+                bytes: donation.bytes,
+            })
+        }
+    } else {
+        quote! {
+            let padding = donation.base.wrapping_neg() % Self::ALIGN;
+            let needed = Self::MIN_DONATION.max(Self::WORST_CASE_BYTES.saturating_add(padding));
+            if donation.bytes < needed || donation.base.checked_add(donation.bytes).is_none() {
+                return Err(Self::out_of_budget(needed));
+            }
+            Ok(#budget {
+                #untyped_init
+                base: donation.base + padding,
+                bytes: donation.bytes - padding,
+                #alloc_init
+            })
+        }
+    };
+    quote! {
+        #doc
+        #[derive(Debug, PartialEq, Eq)]
+        pub struct #budget {
+            #untyped_field
+            base: u64,
+            bytes: u64,
+            #alloc_field
+        }
+
+        impl #budget {
+            /// The least bytes the caller donates.
+            pub const MIN_DONATION: u64 = #min;
+            /// Bytes of every class at its declared count in the layout:
+            /// at most `MIN_DONATION`, as `capc check` proved.
+            pub const WORST_CASE_BYTES: u64 = #worst;
+            /// The alignment of the start of the layout: the largest
+            /// alignment of any class.
+            pub const ALIGN: u64 = #align;
+
+            #from_doc
+            pub fn from_donation(#untyped_param donation: Donation) -> Result<#budget, #error> {
+                #from_body
+            }
+
+            #oob_doc
+            pub const fn out_of_budget(#needed: u64) -> #error {
+                #oob
+            }
+
+            #untyped_getter
+
+            /// Where the layout starts: the donation's first free address
+            /// rounded up to [`ALIGN`](Self::ALIGN).
+            pub const fn base(&self) -> u64 {
+                self.base
+            }
+
+            /// Bytes of the donation from [`base`](Self::base).
+            pub const fn bytes(&self) -> u64 {
+                self.bytes
+            }
+
+            #allocation
+        }
+    }
+}
+
+/// Splits a paragraph into doc lines of at most about 72 characters; the
+/// lines after the first of a `- ` bullet are indented to match.
+fn wrap(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        return vec![String::new()];
+    }
+    let indent = if text.starts_with("- ") { "  " } else { "" };
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    // A line starting with `+` or `-` would read as a list item: keep them
+    // at the end of the previous line.
+    let mut words: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match words.last_mut() {
+            Some(last) if word == "+" || word == "-" => {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => words.push(word.to_string()),
+        }
+    }
+    for word in &words {
+        if !line.trim_start().is_empty() && line.chars().count() + 1 + word.chars().count() > 72 {
+            lines.push(std::mem::replace(&mut line, indent.to_string()));
+        }
+        if !line.trim_start().is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The docs of a method as the client and the server see it: its docs,
+/// its cost, its arguments and results, its errors.
+fn method_lines(i: &Iface<'_>, m: &Method, extra: &[String]) -> Vec<String> {
+    let mut lines = i.method_docs(m);
+    lines.push(String::new());
+    lines.extend(wrap(&i.cost(m)));
+    if !m.params.is_empty() || !extra.is_empty() {
+        lines.push(String::new());
+        lines.push("Arguments:".to_string());
+        lines.extend(i.param_lines(&m.params, false));
+        lines.extend(extra.iter().cloned());
+    }
+    if !m.results.is_empty() {
+        lines.push(String::new());
+        lines.push(format!("Results, in [`{}`]:", i.reply(m)));
+        lines.extend(i.param_lines(&m.results, true));
+    }
+    lines.push(String::new());
+    lines.extend(wrap(&i.errors_line(m)));
+    lines
+}
+
+/// `#[allow(clippy::too_many_arguments)]` for a function of more than seven
+/// parameters (`self` included): client and server methods take the spec's
+/// parameters one by one.
+fn too_many_arguments(count: usize) -> TokenStream {
+    if count > 7 {
+        quote!(#[allow(clippy::too_many_arguments)])
+    } else {
+        TokenStream::new()
+    }
+}
+
+/// The Rust type of a method's results.
+fn reply_ty(i: &Iface<'_>, m: &Method) -> TokenStream {
+    if m.results.is_empty() {
+        quote!(())
+    } else {
+        let r = i.reply(m);
+        quote!(#r)
+    }
+}
+
+/// The server trait and dispatch function of an interface.
+fn server(i: &Iface<'_>) -> TokenStream {
+    let set = i.set;
+    let (request, error) = (&i.request, &i.error_ty);
+    let server = format_ident!("{}Server", set.name);
+    let dispatch = format_ident!("dispatch_{}", snake(&set.name));
+    let donating = set.methods.iter().any(|m| m.donation.is_some());
+
+    let mut lines = vec![format!(
+        "The server side of the `{}` interface: one method per RPC, called by [`{dispatch}`] with the decoded arguments.",
+        set.name
+    )];
+    if !set.docs.is_empty() {
+        lines.push(String::new());
+        lines.extend(set.docs.iter().cloned());
+    }
+    let lines: Vec<String> = lines.iter().flat_map(|l| wrap(l)).collect();
+    let doc = i.g.docs(&lines, "", set.span);
+    let fns = set.methods.iter().map(|m| {
+        let name = ident(&m.name);
+        let params = m.params.iter().map(|p| {
+            let n = ident(&p.name);
+            let t = param_ty(&p.kind);
+            quote!(#n: #t)
+        });
+        let mut extra = Vec::new();
+        let budget_param = m.donation.as_ref().map(|_| {
+            let mut name = "budget".to_string();
+            while m.params.iter().any(|p| p.name == name) {
+                name.push('_');
+            }
+            extra.extend(wrap(&format!(
+                "- `{name}`: The memory of this call, from the caller's donation; the server has no other."
+            )));
+            let n = ident(&name);
+            let b = i.budget(m);
+            quote!(#n: &mut #b)
+        });
+        let doc = i.docs(method_lines(i, m, &extra), m);
+        let reply = reply_ty(i, m);
+        let allow = too_many_arguments(1 + m.params.len() + usize::from(budget_param.is_some()));
+        quote! {
+            #doc
+            #allow
+            fn #name(&mut self, #(#params,)* #budget_param) -> Result<#reply, #error>;
+        }
+    });
+
+    let arms = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        let name = ident(&m.name);
+        let donation = donated_cap(m).map(|_| donation_field(m));
+        let names: Vec<Ident> = m
+            .params
+            .iter()
+            .map(|p| ident(&p.name))
+            .chain(donation.iter().map(|n| ident(n)))
+            .collect();
+        let bindings: Vec<Ident> = m
+            .params
+            .iter()
+            .map(|p| binding(&p.name))
+            .chain(donation.iter().map(|n| binding(n)))
+            .collect();
+        let pattern = if names.is_empty() {
+            quote!(#request::#v)
+        } else {
+            let pairs = names
+                .iter()
+                .zip(&bindings)
+                .map(|(n, b)| if n == b { quote!(#n) } else { quote!(#n: #b) });
+            quote!(#request::#v { #(#pairs),* })
+        };
+        let args = &bindings[..m.params.len()];
+        let encode = if m.results.is_empty() {
+            quote!(.map(|()| Ok(MessageInfo::default())))
+        } else {
+            quote!(.map(|reply| reply.encode(msg, caps)))
+        };
+        match &m.donation {
+            None => quote! {
+                #pattern => server.#name(#(#args),*)#encode,
+            },
+            Some(d) => {
+                let budget = i.budget(m);
+                let from = match (&d.kind, bindings.last()) {
+                    (DonationKind::Untyped(_), Some(slot)) if donation.is_some() => {
+                        quote!(#budget::from_donation(#slot, donated))
+                    }
+                    _ => quote!(#budget::from_donation(donated)),
+                };
+                quote! {
+                    #pattern => #from
+                        .and_then(|mut budget| server.#name(#(#args,)* &mut budget))
+                        #encode,
+                }
+            }
+        }
+    });
+    let donated_param = donating.then(|| quote!(donated: Donation,));
+    let donated_doc = if donating {
+        " For a donating method it first makes the method's budget from `donated`, what the caller donated as the server's runtime learned it (see [`Donation`]); a donation below the method's minimum is answered with the method's out-of-budget error and the server is not called."
+    } else {
+        ""
+    };
+    let dispatch_doc = doc_lines(
+        &[
+            wrap(&format!(
+                "Serves one `{}` request: decodes `info`, `msg` and `caps`, calls `server`, and writes the reply into `msg` and `caps`, returning its header.{donated_doc}",
+                set.name
+            )),
+            vec![String::new()],
+            wrap("The reply's label is 0 with the results on success, the error's number with its payload when the method returns an error it declares, and a [`ProtocolError`] label when the request does not decode (the server is not called), when the server returns an error the method does not declare (`UndeclaredError`), or results that do not fit their types (`InvalidResult`)."),
+        ]
+        .concat(),
+    );
+    quote! {
+        #doc
+        pub trait #server {
+            #(#fns)*
+        }
+
+        #dispatch_doc
+        pub fn #dispatch(
+            server: &mut impl #server,
+            info: MessageInfo,
+            msg: &mut [u64; target::MESSAGE_WORDS],
+            caps: &mut [u64; target::CAPS_PER_MESSAGE],
+            #donated_param
+        ) -> MessageInfo {
+            let request = match #request::decode(info, msg, caps) {
+                Ok(request) => request,
+                Err(error) => return error.encode(msg),
+            };
+            let label = request.label();
+            let result: Result<Result<MessageInfo, FieldError>, #error> = match request {
+                #(#arms)*
+            };
+            match result {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(_)) => ProtocolError::InvalidResult.encode(msg),
+                Err(error) if label.errors().contains(&error.number()) => error.reply(msg),
+                Err(error) => ProtocolError::UndeclaredError { number: error.number() }.encode(msg),
+            }
+        }
+    }
+}
+
+/// The client struct of an interface.
+fn client(i: &Iface<'_>) -> TokenStream {
+    let set = i.set;
+    let (request, error) = (&i.request, &i.error_ty);
+    let client = format_ident!("{}Client", set.name);
+    let mut lines = vec![format!(
+        "A client of the `{}` interface: one method per RPC, each encoding its request, calling the server through the [`Transport`] and decoding the reply.",
+        set.name
+    )];
+    if !set.docs.is_empty() {
+        lines.push(String::new());
+        lines.extend(set.docs.iter().cloned());
+    }
+    let lines: Vec<String> = lines.iter().flat_map(|l| wrap(l)).collect();
+    let doc = i.g.docs(&lines, "", set.span);
+    let methods = set.methods.iter().map(|m| {
+        let name = ident(&m.name);
+        let v = i.variant(m);
+        let donation = donated_cap(m).map(|_| donation_field(m));
+        let mut params: Vec<TokenStream> = m
+            .params
+            .iter()
+            .map(|p| {
+                let n = ident(&p.name);
+                let t = param_ty(&p.kind);
+                quote!(#n: #t)
+            })
+            .collect();
+        let mut names: Vec<Ident> = m.params.iter().map(|p| ident(&p.name)).collect();
+        let mut extra = Vec::new();
+        if let (Some(n), Some(desc)) = (&donation, i.donation_desc(m)) {
+            extra.extend(wrap(&format!("- `{n}`: {desc}")));
+            let n = ident(n);
+            params.push(quote!(#n: u64));
+            names.push(n);
+        }
+        let doc = i.docs(method_lines(i, m, &extra), m);
+        let value = if names.is_empty() {
+            quote!(#request::#v)
+        } else {
+            quote!(#request::#v { #(#names),* })
+        };
+        let reply = reply_ty(i, m);
+        let allow = too_many_arguments(1 + params.len());
+        let finish = if m.results.is_empty() {
+            quote! {
+                self.call(&request, &mut msg, &mut caps)?;
+                Ok(())
+            }
+        } else {
+            let r = i.reply(m);
+            quote! {
+                let reply = self.call(&request, &mut msg, &mut caps)?;
+                #r::decode(reply, &msg, &caps).map_err(CallError::BadReply)
+            }
+        };
+        quote! {
+            #doc
+            #allow
+            pub fn #name(&mut self, #(#params),*) -> Result<#reply, CallError<#error>> {
+                let request = #value;
+                let mut msg = [0; target::MESSAGE_WORDS];
+                let mut caps = [0; target::CAPS_PER_MESSAGE];
+                #finish
+            }
+        }
+    });
+    quote! {
+        #doc
+        #[derive(Debug)]
+        pub struct #client<T: Transport> {
+            transport: T,
+        }
+
+        impl<T: Transport> #client<T> {
+            /// A client that calls the server through `transport`.
+            pub const fn new(transport: T) -> #client<T> {
+                #client { transport }
+            }
+
+            /// The transport.
+            pub fn transport(&mut self) -> &mut T {
+                &mut self.transport
+            }
+
+            /// The transport, giving the client up.
+            pub fn into_transport(self) -> T {
+                self.transport
+            }
+
+            #(#methods)*
+
+            /// Sends `request` and returns the header of a successful reply,
+            /// whose words and caps are then in `msg` and `caps`.
+            fn call(
+                &mut self,
+                request: &#request,
+                msg: &mut [u64; target::MESSAGE_WORDS],
+                caps: &mut [u64; target::CAPS_PER_MESSAGE],
+            ) -> Result<MessageInfo, CallError<#error>> {
+                let info = request.encode(msg, caps).map_err(CallError::Argument)?;
+                let sent = *caps;
+                let reply = self.transport.call(info, msg, &sent[..info.caps], caps);
+                if reply.label == 0 {
+                    return Ok(reply);
+                }
+                if reply.label >= ProtocolError::FIRST_LABEL {
+                    return Err(match ProtocolError::decode(reply, msg) {
+                        Some(refusal) => CallError::Refused(refusal),
+                        None => CallError::BadReply(ProtocolError::Truncated),
+                    });
+                }
+                if !request.label().errors().contains(&reply.label) {
+                    return Err(CallError::BadReply(ProtocolError::UndeclaredError {
+                        number: reply.label,
+                    }));
+                }
+                let payload = &msg[..reply.length.min(target::MESSAGE_WORDS)];
+                Err(match #error::decode(reply.label, payload) {
+                    Some(error) => CallError::Server(error),
+                    None => CallError::BadReply(ProtocolError::Truncated),
+                })
+            }
+        }
+    }
 }

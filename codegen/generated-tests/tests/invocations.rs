@@ -1,0 +1,933 @@
+//! Kernel invocations and error sets as generated for kernel.cap and
+//! everything.cap: every invocation's user-side stub encodes a request the
+//! kernel-side decoder turns back into the same arguments (over the full range
+//! of every parameter), every short request is `TruncatedMessage`, every
+//! out-of-range `uN`/`bool` is `InvalidArgument` at its position, unknown
+//! labels and missing rights are `IllegalOperation`, wrong extra caps are
+//! `InvalidCapability` at their position, and every error round-trips through
+//! its set's `encode`/`decode` and the reply decoders.
+
+use proptest::prelude::*;
+
+/// Checks shared by both specs; expanded in each spec's module so the types
+/// (`MessageInfo`, `DecodeError`, ...) are that module's.
+macro_rules! checks {
+    () => {
+        /// A decoder as generated: `decode_<cap>`.
+        type Decoder<T> = fn(MessageInfo, Rights, &[u64], &[Cap]) -> Result<T, DecodeError>;
+
+        /// Empty message and cap buffers of the target's size.
+        fn buffers() -> (
+            [u64; target::MESSAGE_WORDS],
+            [u64; target::CAPS_PER_MESSAGE],
+        ) {
+            ([0; target::MESSAGE_WORDS], [0; target::CAPS_PER_MESSAGE])
+        }
+
+        /// `rights` without `right`.
+        fn without(rights: Rights, right: Rights) -> Rights {
+            Rights::from_bits_truncate(rights.bits() & !right.bits())
+        }
+
+        /// The request decodes to `expected` with the invoked cap carrying
+        /// exactly `required` (and with all rights); without any one required
+        /// right it is `IllegalOperation`; every shorter header, buffer or cap
+        /// list is `TruncatedMessage`; extra words and caps are ignored.
+        fn check_request<T: PartialEq + std::fmt::Debug>(
+            decode: Decoder<T>,
+            info: MessageInfo,
+            msg: &[u64],
+            caps: &[Cap],
+            required: Rights,
+            expected: &T,
+        ) {
+            let msg = &msg[..info.length];
+            assert_eq!(caps.len(), info.caps);
+            assert_eq!(decode(info, Rights::ALL, msg, caps).as_ref(), Ok(expected));
+            assert_eq!(decode(info, required, msg, caps).as_ref(), Ok(expected));
+            for bit in 0..64 {
+                let right = Rights::from_bits_truncate(1 << bit);
+                if right != Rights::NONE && required.contains(right) {
+                    assert_eq!(
+                        decode(info, without(Rights::ALL, right), msg, caps),
+                        Err(DecodeError::IllegalOperation),
+                        "missing right {right:?}"
+                    );
+                }
+            }
+            for length in 0..info.length {
+                let short = MessageInfo { length, ..info };
+                assert_eq!(
+                    decode(short, Rights::ALL, msg, caps),
+                    Err(DecodeError::TruncatedMessage),
+                    "header length {length}"
+                );
+                assert_eq!(
+                    decode(info, Rights::ALL, &msg[..length], caps),
+                    Err(DecodeError::TruncatedMessage),
+                    "buffer length {length}"
+                );
+            }
+            for count in 0..info.caps {
+                let short = MessageInfo {
+                    caps: count,
+                    ..info
+                };
+                assert_eq!(
+                    decode(short, Rights::ALL, msg, caps),
+                    Err(DecodeError::TruncatedMessage),
+                    "header caps {count}"
+                );
+                assert_eq!(
+                    decode(info, Rights::ALL, msg, &caps[..count]),
+                    Err(DecodeError::TruncatedMessage),
+                    "cap list {count}"
+                );
+            }
+            let mut long = msg.to_vec();
+            long.push(u64::MAX);
+            let mut more_caps = caps.to_vec();
+            more_caps.push(Cap::NULL);
+            let longer = MessageInfo {
+                length: info.length + 1,
+                caps: info.caps + 1,
+                ..info
+            };
+            assert_eq!(
+                decode(longer, Rights::ALL, &long, &more_caps).as_ref(),
+                Ok(expected)
+            );
+        }
+
+        /// Word `word` of a valid request set to `bad` is `InvalidArgument`
+        /// at parameter `index`.
+        fn check_bad_word<T: PartialEq + std::fmt::Debug>(
+            decode: Decoder<T>,
+            info: MessageInfo,
+            msg: &[u64],
+            caps: &[Cap],
+            word: usize,
+            bad: u64,
+            index: u64,
+        ) {
+            let mut msg = msg[..info.length].to_vec();
+            msg[word] = bad;
+            assert_eq!(
+                decode(info, Rights::ALL, &msg, caps),
+                Err(DecodeError::InvalidArgument { index })
+            );
+        }
+
+        /// Extra cap `at` of a valid request replaced by `bad` is
+        /// `InvalidCapability` at parameter `index`.
+        fn check_bad_cap<T: PartialEq + std::fmt::Debug>(
+            decode: Decoder<T>,
+            info: MessageInfo,
+            msg: &[u64],
+            caps: &[Cap],
+            at: usize,
+            bad: Cap,
+            index: u64,
+        ) {
+            let mut caps = caps.to_vec();
+            caps[at] = bad;
+            assert_eq!(
+                decode(info, Rights::ALL, &msg[..info.length], &caps),
+                Err(DecodeError::InvalidCapability { index })
+            );
+        }
+
+        /// Labels outside `1..=methods` are `IllegalOperation`, whatever the
+        /// rest of the message.
+        fn check_unknown_label<T: PartialEq + std::fmt::Debug>(
+            decode: Decoder<T>,
+            methods: u64,
+            label: u64,
+        ) {
+            if (1..=methods).contains(&label) {
+                return;
+            }
+            let (msg, _) = buffers();
+            let caps = [Cap::NULL; target::CAPS_PER_MESSAGE];
+            let info = MessageInfo {
+                label,
+                length: msg.len(),
+                caps: caps.len(),
+            };
+            assert_eq!(
+                decode(info, Rights::ALL, &msg, &caps),
+                Err(DecodeError::IllegalOperation)
+            );
+        }
+
+        /// A reply decoder for a method without results: success is `Ok(())`,
+        /// `error` comes back as `InvocationError::Kernel`, and a label outside
+        /// the set or a short payload is `InvocationError::Malformed`.
+        fn check_reply(
+            decode: fn(MessageInfo, &[u64]) -> Result<(), InvocationError<KernelError>>,
+            error: KernelError,
+            unknown: u64,
+        ) {
+            assert_eq!(decode(MessageInfo::default(), &[]), Ok(()));
+            let (mut msg, _) = buffers();
+            let info = error.reply(&mut msg);
+            assert_eq!(decode(info, &msg), Err(InvocationError::Kernel(error)));
+            if info.length > 0 {
+                let short = MessageInfo {
+                    length: info.length - 1,
+                    ..info
+                };
+                assert_eq!(decode(short, &msg), Err(InvocationError::Malformed(short)));
+                assert_eq!(
+                    decode(info, &msg[..info.length - 1]),
+                    Err(InvocationError::Malformed(info))
+                );
+            }
+            let bad = MessageInfo {
+                label: unknown,
+                ..info
+            };
+            assert_eq!(decode(bad, &msg), Err(InvocationError::Malformed(bad)));
+        }
+
+        /// `encode` writes the payload `decode` reads back, `number` is the
+        /// label of `reply`, and a payload one word short does not decode.
+        fn check_error<E: Copy + PartialEq + std::fmt::Debug>(
+            error: E,
+            number: fn(&E) -> u64,
+            encode: fn(&E, &mut [u64]) -> usize,
+            decode: fn(u64, &[u64]) -> Option<E>,
+            reply: fn(&E, &mut [u64]) -> MessageInfo,
+            payload: &[u64],
+        ) {
+            let mut msg = [u64::MAX; 8];
+            let n = encode(&error, &mut msg);
+            assert_eq!(&msg[..n], payload);
+            assert!(
+                msg[n..].iter().all(|w| *w == u64::MAX),
+                "wrote past its payload"
+            );
+            assert_eq!(decode(number(&error), &msg[..n]), Some(error));
+            assert_eq!(decode(number(&error), &msg), Some(error));
+            if n > 0 {
+                assert_eq!(decode(number(&error), &msg[..n - 1]), None);
+            }
+            assert_eq!(decode(0, &msg), None);
+            let mut msg = [0; 8];
+            let info = reply(&error, &mut msg);
+            assert_eq!(
+                info,
+                MessageInfo {
+                    label: number(&error),
+                    length: n,
+                    caps: 0
+                }
+            );
+            assert_eq!(decode(info.label, &msg[..info.length]), Some(error));
+        }
+    };
+}
+
+mod kernel {
+    use super::*;
+    use capc_generated_tests::kernel::*;
+
+    checks!();
+
+    const KERNEL_ERRORS: u64 = 10;
+
+    fn cnode(seed: u64) -> CNodeCap {
+        CNodeCap::new((seed % (1 << 43)) << 5, seed % 32, seed % 64, seed).unwrap()
+    }
+    fn pml4(seed: u64) -> Pml4Cap {
+        Pml4Cap::new((seed % (1 << 36)) << 12).unwrap()
+    }
+    fn frame(seed: u64, rights: Rights) -> FrameCap {
+        FrameCap::new(
+            (seed % (1 << 36)) << 12,
+            12,
+            rights,
+            seed % (1 << 36),
+            seed & 1 == 1,
+        )
+        .unwrap()
+    }
+    fn notification(seed: u64, rights: Rights) -> NotificationCap {
+        NotificationCap::new((seed % (1 << 43)) << 5, rights, seed).unwrap()
+    }
+    fn tcb(seed: u64) -> TcbCap {
+        TcbCap::new((seed % (1 << 37)) << 11).unwrap()
+    }
+    const RW: Rights = Rights::READ.union(Rights::WRITE);
+
+    fn kernel_error() -> impl Strategy<Value = KernelError> {
+        prop_oneof![
+            any::<u64>().prop_map(|index| KernelError::InvalidArgument { index }),
+            any::<u64>().prop_map(|index| KernelError::InvalidCapability { index }),
+            Just(KernelError::IllegalOperation),
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(min, max)| KernelError::RangeError { min, max }),
+            Just(KernelError::AlignmentError),
+            any::<u64>().prop_map(|source| KernelError::FailedLookup { source }),
+            Just(KernelError::TruncatedMessage),
+            Just(KernelError::DeleteFirst),
+            Just(KernelError::RevokeFirst),
+            any::<u64>().prop_map(|left| KernelError::NotEnoughMemory { left }),
+        ]
+    }
+
+    fn payload(e: &KernelError) -> Vec<u64> {
+        match *e {
+            KernelError::InvalidArgument { index } | KernelError::InvalidCapability { index } => {
+                vec![index]
+            }
+            KernelError::RangeError { min, max } => vec![min, max],
+            KernelError::FailedLookup { source } => vec![source],
+            KernelError::NotEnoughMemory { left } => vec![left],
+            _ => vec![],
+        }
+    }
+
+    #[test]
+    fn error_numbers_follow_declaration_order() {
+        let all = [
+            KernelError::InvalidArgument { index: 0 },
+            KernelError::InvalidCapability { index: 0 },
+            KernelError::IllegalOperation,
+            KernelError::RangeError { min: 0, max: 0 },
+            KernelError::AlignmentError,
+            KernelError::FailedLookup { source: 0 },
+            KernelError::TruncatedMessage,
+            KernelError::DeleteFirst,
+            KernelError::RevokeFirst,
+            KernelError::NotEnoughMemory { left: 0 },
+        ];
+        for (i, e) in all.iter().enumerate() {
+            assert_eq!(e.number(), i as u64 + 1, "{e:?}");
+        }
+        assert_eq!(KernelError::decode(0, &[0, 0]), None);
+        assert_eq!(KernelError::decode(KERNEL_ERRORS + 1, &[0, 0]), None);
+        assert_eq!(KernelError::decode(u64::MAX, &[0, 0]), None);
+    }
+
+    #[test]
+    fn labels_are_positions_from_one() {
+        assert_eq!(UntypedCapLabel::Retype as u64, 1);
+        let cnode = [
+            CNodeCapLabel::Copy,
+            CNodeCapLabel::Mint,
+            CNodeCapLabel::Move,
+            CNodeCapLabel::Delete,
+            CNodeCapLabel::Revoke,
+        ];
+        for (i, l) in cnode.into_iter().enumerate() {
+            assert_eq!(l as u64, i as u64 + 1);
+            assert_eq!(CNodeCapLabel::from_word(i as u64 + 1), Some(l));
+        }
+        assert_eq!(CNodeCapLabel::from_word(0), None);
+        assert_eq!(CNodeCapLabel::from_word(6), None);
+        assert_eq!(TcbCapLabel::Suspend as u64, 4);
+        assert_eq!(FrameCapLabel::Map.requires(), Rights::READ);
+        assert_eq!(FrameCapLabel::Unmap.requires(), Rights::NONE);
+        assert_eq!(TcbCapLabel::Configure.request_words(), 2);
+        assert_eq!(TcbCapLabel::Configure.request_caps(), 3);
+        assert_eq!(IrqHandlerCapLabel::SetNotification as u64, 2);
+    }
+
+    #[test]
+    fn frame_map_requires_read() {
+        let (mut msg, mut caps) = buffers();
+        let info = encode_frame_cap_map(1, 0x1000, 3, &mut msg, &mut caps);
+        let looked_up = [pml4(1).cap()];
+        assert_eq!(
+            decode_frame_cap(info, Rights::WRITE, &msg, &looked_up),
+            Err(DecodeError::IllegalOperation)
+        );
+        assert_eq!(
+            decode_frame_cap(info, Rights::NONE, &msg, &looked_up),
+            Err(DecodeError::IllegalOperation)
+        );
+        // Rights are checked before the length: a short request without
+        // the right is still an illegal operation.
+        let short = MessageInfo { length: 0, ..info };
+        assert_eq!(
+            decode_frame_cap(short, Rights::WRITE, &msg, &looked_up),
+            Err(DecodeError::IllegalOperation)
+        );
+        assert!(decode_frame_cap(info, Rights::READ, &msg, &looked_up).is_ok());
+        // Unmap requires nothing.
+        let info = encode_frame_cap_unmap();
+        assert_eq!(
+            decode_frame_cap(info, Rights::NONE, &[], &[]),
+            Ok(FrameCapInvocation::Unmap)
+        );
+    }
+
+    #[test]
+    fn checks_run_in_order() {
+        let (mut msg, mut caps) = buffers();
+        let info = encode_cnode_cap_copy(1, 2, 3, 4, 5, 6, &mut msg, &mut caps);
+        // Length before arguments: a bad depth in a short message is truncation.
+        msg[1] = 300;
+        let short = MessageInfo { length: 4, ..info };
+        assert_eq!(
+            decode_cnode_cap(short, Rights::ALL, &msg, &[cnode(1).cap()]),
+            Err(DecodeError::TruncatedMessage)
+        );
+        // Parameters in order: bad depth (position 1) before a bad cap (2).
+        assert_eq!(
+            decode_cnode_cap(info, Rights::ALL, &msg, &[Cap::NULL]),
+            Err(DecodeError::InvalidArgument { index: 1 })
+        );
+        msg[1] = 2;
+        msg[3] = 256;
+        // A bad cap (position 2) before a bad src_depth (4).
+        assert_eq!(
+            decode_cnode_cap(info, Rights::ALL, &msg, &[Cap::NULL]),
+            Err(DecodeError::InvalidCapability { index: 2 })
+        );
+    }
+
+    #[test]
+    fn malformed_replies() {
+        // A RangeError reply carries two words; a short one is malformed.
+        let info = MessageInfo {
+            label: 4,
+            length: 1,
+            caps: 0,
+        };
+        assert_eq!(
+            decode_untyped_cap_retype_reply(info, &[1, 2]),
+            Err(InvocationError::Malformed(info))
+        );
+        // The header may not claim more words than the buffer holds.
+        let info = MessageInfo {
+            label: 0,
+            length: 3,
+            caps: 0,
+        };
+        assert_eq!(
+            decode_tcb_cap_resume_reply(info, &[]),
+            Err(InvocationError::Malformed(info))
+        );
+        // Errors the method does not list are still decoded.
+        let mut msg = [0; 4];
+        let info = KernelError::NotEnoughMemory { left: 5 }.reply(&mut msg);
+        assert_eq!(
+            decode_irq_handler_cap_ack_reply(info, &msg),
+            Err(InvocationError::Kernel(KernelError::NotEnoughMemory {
+                left: 5
+            }))
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn errors_round_trip(e in kernel_error()) {
+            check_error(e, KernelError::number, KernelError::encode, KernelError::decode, KernelError::reply, &payload(&e));
+        }
+
+        #[test]
+        fn unknown_labels(label: u64) {
+            check_unknown_label(decode_untyped_cap, 1, label);
+            check_unknown_label(decode_cnode_cap, 5, label);
+            check_unknown_label(decode_tcb_cap, 4, label);
+            check_unknown_label(decode_frame_cap, 2, label);
+            check_unknown_label(decode_pdpt_cap, 1, label);
+            check_unknown_label(decode_page_directory_cap, 1, label);
+            check_unknown_label(decode_page_table_cap, 1, label);
+            check_unknown_label(decode_irq_control_cap, 1, label);
+            check_unknown_label(decode_irq_handler_cap, 3, label);
+        }
+
+        #[test]
+        fn untyped_cap_retype(
+            object_type: u64, size_arg: u64, root_cptr: u64, root_seed: u64, index: u64,
+            depth: u8, offset: u64, count: u64, bad_depth in 256u64.., e in kernel_error(),
+        ) {
+            let (mut msg, mut caps) = buffers();
+            let info = encode_untyped_cap_retype(
+                object_type, size_arg, root_cptr, index, depth, offset, count, &mut msg, &mut caps,
+            );
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 6, caps: 1 });
+            prop_assert_eq!(caps[0], root_cptr);
+            let root = cnode(root_seed);
+            let looked_up = [root.cap()];
+            let expected = UntypedCapInvocation::Retype(UntypedCapRetype {
+                object_type, size_arg, root, index, depth, offset, count,
+            });
+            prop_assert_eq!(expected.label(), UntypedCapLabel::Retype);
+            check_request(decode_untyped_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_word(decode_untyped_cap, info, &msg, &looked_up, 3, bad_depth, 4);
+            check_bad_cap(decode_untyped_cap, info, &msg, &looked_up, 0, Cap::NULL, 2);
+            check_bad_cap(decode_untyped_cap, info, &msg, &looked_up, 0, pml4(root_seed).cap(), 2);
+            check_reply(decode_untyped_cap_retype_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn cnode_cap_copy_mint_move(
+            dest_index: u64, dest_depth: u8, src_cptr: u64, src_seed: u64, src_index: u64,
+            src_depth: u8, rights: u64, badge: u64, bad in 256u64.., e in kernel_error(),
+        ) {
+            let src_root = cnode(src_seed);
+            let looked_up = [src_root.cap()];
+
+            let (mut msg, mut caps) = buffers();
+            let info = encode_cnode_cap_copy(
+                dest_index, dest_depth, src_cptr, src_index, src_depth, rights, &mut msg, &mut caps,
+            );
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 5, caps: 1 });
+            prop_assert_eq!(caps[0], src_cptr);
+            let expected = CNodeCapInvocation::Copy(CNodeCapCopy {
+                dest_index, dest_depth, src_root, src_index, src_depth, rights,
+            });
+            check_request(decode_cnode_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 1, bad, 1);
+            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 3, bad, 4);
+            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, Cap::NULL, 2);
+            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, tcb(src_seed).cap(), 2);
+            check_reply(decode_cnode_cap_copy_reply, e, KERNEL_ERRORS + 1);
+
+            let (mut msg, mut caps) = buffers();
+            let info = encode_cnode_cap_mint(
+                dest_index, dest_depth, src_cptr, src_index, src_depth, rights, badge, &mut msg,
+                &mut caps,
+            );
+            prop_assert_eq!(info, MessageInfo { label: 2, length: 6, caps: 1 });
+            prop_assert_eq!(caps[0], src_cptr);
+            let expected = CNodeCapInvocation::Mint(CNodeCapMint {
+                dest_index, dest_depth, src_root, src_index, src_depth, rights, badge,
+            });
+            check_request(decode_cnode_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 1, bad, 1);
+            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 3, bad, 4);
+            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, Cap::NULL, 2);
+            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, pml4(src_seed).cap(), 2);
+            check_reply(decode_cnode_cap_mint_reply, e, KERNEL_ERRORS + 1);
+
+            let (mut msg, mut caps) = buffers();
+            let info = encode_cnode_cap_move(
+                dest_index, dest_depth, src_cptr, src_index, src_depth, &mut msg, &mut caps,
+            );
+            prop_assert_eq!(info, MessageInfo { label: 3, length: 4, caps: 1 });
+            prop_assert_eq!(caps[0], src_cptr);
+            let expected = CNodeCapInvocation::Move(CNodeCapMove {
+                dest_index, dest_depth, src_root, src_index, src_depth,
+            });
+            check_request(decode_cnode_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 1, bad, 1);
+            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 3, bad, 4);
+            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, Cap::NULL, 2);
+            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, frame(src_seed, RW).cap(), 2);
+            check_reply(decode_cnode_cap_move_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn cnode_cap_delete_revoke(index: u64, depth: u8, bad in 256u64.., e in kernel_error()) {
+            let (mut msg, _) = buffers();
+            let info = encode_cnode_cap_delete(index, depth, &mut msg);
+            prop_assert_eq!(info, MessageInfo { label: 4, length: 2, caps: 0 });
+            let expected = CNodeCapInvocation::Delete(CNodeCapDelete { index, depth });
+            check_request(decode_cnode_cap, info, &msg, &[], Rights::NONE, &expected);
+            check_bad_word(decode_cnode_cap, info, &msg, &[], 1, bad, 1);
+            check_reply(decode_cnode_cap_delete_reply, e, KERNEL_ERRORS + 1);
+
+            let (mut msg, _) = buffers();
+            let info = encode_cnode_cap_revoke(index, depth, &mut msg);
+            prop_assert_eq!(info, MessageInfo { label: 5, length: 2, caps: 0 });
+            let expected = CNodeCapInvocation::Revoke(CNodeCapRevoke { index, depth });
+            check_request(decode_cnode_cap, info, &msg, &[], Rights::NONE, &expected);
+            check_bad_word(decode_cnode_cap, info, &msg, &[], 1, bad, 1);
+            check_reply(decode_cnode_cap_revoke_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn tcb_cap_invocations(
+            cptrs: [u64; 3], seed: u64, buffer_addr: u64, fault_endpoint: u64,
+            ip: u64, sp: u64, arg: u64, e in kernel_error(),
+        ) {
+            let (mut msg, mut caps) = buffers();
+            let info = encode_tcb_cap_configure(
+                cptrs[0], cptrs[1], cptrs[2], buffer_addr, fault_endpoint, &mut msg, &mut caps,
+            );
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 2, caps: 3 });
+            prop_assert_eq!(caps, cptrs);
+            let (cspace, vspace, buffer) = (cnode(seed), pml4(seed), frame(seed, RW));
+            let looked_up = [cspace.cap(), vspace.cap(), buffer.cap()];
+            let expected = TcbCapInvocation::Configure(TcbCapConfigure {
+                cspace, vspace, buffer, buffer_addr, fault_endpoint,
+            });
+            check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, vspace.cap(), 0);
+            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 1, cspace.cap(), 1);
+            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 2, Cap::NULL, 2);
+            // The buffer must carry read and write.
+            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 2, frame(seed, Rights::READ).cap(), 2);
+            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 2, frame(seed, Rights::WRITE).cap(), 2);
+            check_reply(decode_tcb_cap_configure_reply, e, KERNEL_ERRORS + 1);
+
+            let (mut msg, _) = buffers();
+            let info = encode_tcb_cap_write_registers(ip, sp, arg, &mut msg);
+            prop_assert_eq!(info, MessageInfo { label: 2, length: 3, caps: 0 });
+            let expected = TcbCapInvocation::WriteRegisters(TcbCapWriteRegisters { ip, sp, arg });
+            check_request(decode_tcb_cap, info, &msg, &[], Rights::NONE, &expected);
+            check_reply(decode_tcb_cap_write_registers_reply, e, KERNEL_ERRORS + 1);
+
+            let info = encode_tcb_cap_resume();
+            prop_assert_eq!(info, MessageInfo { label: 3, length: 0, caps: 0 });
+            check_request(decode_tcb_cap, info, &[], &[], Rights::NONE, &TcbCapInvocation::Resume);
+            check_reply(decode_tcb_cap_resume_reply, e, KERNEL_ERRORS + 1);
+
+            let info = encode_tcb_cap_suspend();
+            prop_assert_eq!(info, MessageInfo { label: 4, length: 0, caps: 0 });
+            check_request(decode_tcb_cap, info, &[], &[], Rights::NONE, &TcbCapInvocation::Suspend);
+            check_reply(decode_tcb_cap_suspend_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn frame_cap_invocations(
+            vspace_cptr: u64, seed: u64, vaddr: u64, rights: u64, e in kernel_error(),
+        ) {
+            let (mut msg, mut caps) = buffers();
+            let info = encode_frame_cap_map(vspace_cptr, vaddr, rights, &mut msg, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 2, caps: 1 });
+            prop_assert_eq!(caps[0], vspace_cptr);
+            let vspace = pml4(seed);
+            let looked_up = [vspace.cap()];
+            let expected = FrameCapInvocation::Map(FrameCapMap { vspace, vaddr, rights });
+            check_request(decode_frame_cap, info, &msg, &looked_up, Rights::READ, &expected);
+            check_bad_cap(decode_frame_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 0);
+            check_reply(decode_frame_cap_map_reply, e, KERNEL_ERRORS + 1);
+
+            let info = encode_frame_cap_unmap();
+            prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 0 });
+            check_request(decode_frame_cap, info, &[], &[], Rights::NONE, &FrameCapInvocation::Unmap);
+            check_reply(decode_frame_cap_unmap_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn page_table_maps(vspace_cptr: u64, seed: u64, vaddr: u64, e in kernel_error()) {
+            let vspace = pml4(seed);
+            let looked_up = [vspace.cap()];
+            let wrong = notification(seed, RW).cap();
+
+            let (mut msg, mut caps) = buffers();
+            let info = encode_pdpt_cap_map(vspace_cptr, vaddr, &mut msg, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
+            prop_assert_eq!(caps[0], vspace_cptr);
+            let expected = PdptCapInvocation::Map(PdptCapMap { vspace, vaddr });
+            check_request(decode_pdpt_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_cap(decode_pdpt_cap, info, &msg, &looked_up, 0, wrong, 0);
+            check_reply(decode_pdpt_cap_map_reply, e, KERNEL_ERRORS + 1);
+
+            let (mut msg, mut caps) = buffers();
+            let info = encode_page_directory_cap_map(vspace_cptr, vaddr, &mut msg, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
+            prop_assert_eq!(caps[0], vspace_cptr);
+            let expected = PageDirectoryCapInvocation::Map(PageDirectoryCapMap { vspace, vaddr });
+            check_request(decode_page_directory_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_cap(decode_page_directory_cap, info, &msg, &looked_up, 0, wrong, 0);
+            check_reply(decode_page_directory_cap_map_reply, e, KERNEL_ERRORS + 1);
+
+            let (mut msg, mut caps) = buffers();
+            let info = encode_page_table_cap_map(vspace_cptr, vaddr, &mut msg, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
+            prop_assert_eq!(caps[0], vspace_cptr);
+            let expected = PageTableCapInvocation::Map(PageTableCapMap { vspace, vaddr });
+            check_request(decode_page_table_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_cap(decode_page_table_cap, info, &msg, &looked_up, 0, wrong, 0);
+            check_reply(decode_page_table_cap_map_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn irq_control_cap_get(
+            irq: u8, root_cptr: u64, seed: u64, index: u64, depth: u8, bad in 256u64..,
+            e in kernel_error(),
+        ) {
+            let (mut msg, mut caps) = buffers();
+            let info = encode_irq_control_cap_get(irq, root_cptr, index, depth, &mut msg, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 3, caps: 1 });
+            prop_assert_eq!(caps[0], root_cptr);
+            let root = cnode(seed);
+            let looked_up = [root.cap()];
+            let expected = IrqControlCapInvocation::Get(IrqControlCapGet { irq, root, index, depth });
+            check_request(decode_irq_control_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
+            check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 2, bad, 3);
+            check_bad_cap(decode_irq_control_cap, info, &msg, &looked_up, 0, Cap::NULL, 1);
+            check_bad_cap(decode_irq_control_cap, info, &msg, &looked_up, 0, pml4(seed).cap(), 1);
+            check_reply(decode_irq_control_cap_get_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn irq_handler_cap_invocations(cptr: u64, seed: u64, e in kernel_error()) {
+            let info = encode_irq_handler_cap_ack();
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 0, caps: 0 });
+            check_request(decode_irq_handler_cap, info, &[], &[], Rights::NONE, &IrqHandlerCapInvocation::Ack);
+            check_reply(decode_irq_handler_cap_ack_reply, e, KERNEL_ERRORS + 1);
+
+            let mut caps = [0; target::CAPS_PER_MESSAGE];
+            let info = encode_irq_handler_cap_set_notification(cptr, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 1 });
+            prop_assert_eq!(caps[0], cptr);
+            let notification = notification(seed, Rights::WRITE);
+            let looked_up = [notification.cap()];
+            let expected = IrqHandlerCapInvocation::SetNotification(IrqHandlerCapSetNotification {
+                notification,
+            });
+            check_request(decode_irq_handler_cap, info, &[], &looked_up, Rights::NONE, &expected);
+            // The notification must carry write.
+            check_bad_cap(decode_irq_handler_cap, info, &[], &looked_up, 0, notification_read(seed), 0);
+            check_bad_cap(decode_irq_handler_cap, info, &[], &looked_up, 0, tcb(seed).cap(), 0);
+            check_reply(decode_irq_handler_cap_set_notification_reply, e, KERNEL_ERRORS + 1);
+
+            let info = encode_irq_handler_cap_clear();
+            prop_assert_eq!(info, MessageInfo { label: 3, length: 0, caps: 0 });
+            check_request(decode_irq_handler_cap, info, &[], &[], Rights::NONE, &IrqHandlerCapInvocation::Clear);
+            check_reply(decode_irq_handler_cap_clear_reply, e, KERNEL_ERRORS + 1);
+        }
+    }
+
+    fn notification_read(seed: u64) -> Cap {
+        notification(seed, Rights::READ).cap()
+    }
+}
+
+mod everything {
+    use super::*;
+    use capc_generated_tests::everything::*;
+
+    checks!();
+
+    const KERNEL_ERRORS: u64 = 7;
+    const FILE_ERRORS: u64 = 3;
+
+    fn cnode(seed: u64) -> CNodeCap {
+        CNodeCap::new((seed % (1 << 42)) << 6, seed % 32, seed % 64, seed).unwrap()
+    }
+    fn frame(seed: u64, rights: Rights) -> FrameCap {
+        FrameCap::new((seed % (1 << 36)) << 12, 21, rights, seed & 1 == 0).unwrap()
+    }
+    fn notification(seed: u64, rights: Rights) -> NotificationCap {
+        NotificationCap::new((seed % (1 << 43)) << 5, rights, seed % (1 << 32)).unwrap()
+    }
+    fn tcb(seed: u64) -> TcbCap {
+        TcbCap::new((seed % (1 << 38)) << 10).unwrap()
+    }
+    fn domain(seed: u64) -> DomainCap {
+        DomainCap::new(seed % 256).unwrap()
+    }
+    const RW: Rights = Rights::READ.union(Rights::WRITE);
+
+    fn kernel_error() -> impl Strategy<Value = KernelError> {
+        prop_oneof![
+            any::<u64>().prop_map(|index| KernelError::InvalidArgument { index }),
+            any::<u64>().prop_map(|index| KernelError::InvalidCapability { index }),
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(min, max)| KernelError::RangeError { min, max }),
+            any::<u64>().prop_map(|source| KernelError::FailedLookup { source }),
+            Just(KernelError::DeleteFirst),
+            any::<u64>().prop_map(|left| KernelError::NotEnoughMemory { left }),
+            Just(KernelError::TruncatedMessage),
+        ]
+    }
+
+    fn kernel_payload(e: &KernelError) -> Vec<u64> {
+        match *e {
+            KernelError::InvalidArgument { index } | KernelError::InvalidCapability { index } => {
+                vec![index]
+            }
+            KernelError::RangeError { min, max } => vec![min, max],
+            KernelError::FailedLookup { source } => vec![source],
+            KernelError::NotEnoughMemory { left } => vec![left],
+            KernelError::DeleteFirst | KernelError::TruncatedMessage => vec![],
+        }
+    }
+
+    fn file_error() -> impl Strategy<Value = FileError> {
+        prop_oneof![
+            Just(FileError::NotFound),
+            any::<u64>().prop_map(|needed| FileError::OutOfBudget { needed }),
+            any::<u64>().prop_map(|max| FileError::TooLarge { max }),
+        ]
+    }
+
+    fn file_payload(e: &FileError) -> Vec<u64> {
+        match *e {
+            FileError::NotFound => vec![],
+            FileError::OutOfBudget { needed } => vec![needed],
+            FileError::TooLarge { max } => vec![max],
+        }
+    }
+
+    #[test]
+    fn error_numbers_follow_declaration_order() {
+        let kernel = [
+            KernelError::InvalidArgument { index: 0 },
+            KernelError::InvalidCapability { index: 0 },
+            KernelError::RangeError { min: 0, max: 0 },
+            KernelError::FailedLookup { source: 0 },
+            KernelError::DeleteFirst,
+            KernelError::NotEnoughMemory { left: 0 },
+            KernelError::TruncatedMessage,
+        ];
+        for (i, e) in kernel.iter().enumerate() {
+            assert_eq!(e.number(), i as u64 + 1, "{e:?}");
+        }
+        assert_eq!(KernelError::decode(KERNEL_ERRORS + 1, &[0; 2]), None);
+        let file = [
+            FileError::NotFound,
+            FileError::OutOfBudget { needed: 0 },
+            FileError::TooLarge { max: 0 },
+        ];
+        for (i, e) in file.iter().enumerate() {
+            assert_eq!(e.number(), i as u64 + 1, "{e:?}");
+        }
+        assert_eq!(FileError::decode(0, &[0]), None);
+        assert_eq!(FileError::decode(FILE_ERRORS + 1, &[0]), None);
+    }
+
+    #[test]
+    fn endpoint_bind_requires_read_and_grant() {
+        assert_eq!(
+            EndpointCapLabel::Bind.requires(),
+            Rights::READ.union(Rights::GRANT)
+        );
+        let mut caps = [0; target::CAPS_PER_MESSAGE];
+        let info = encode_endpoint_cap_bind(7, &mut caps);
+        let looked_up = [notification(1, Rights::READ).cap()];
+        for rights in [
+            Rights::NONE,
+            Rights::READ,
+            Rights::GRANT,
+            Rights::WRITE.union(Rights::GRANT_REPLY),
+        ] {
+            assert_eq!(
+                decode_endpoint_cap(info, rights, &[], &looked_up),
+                Err(DecodeError::IllegalOperation),
+                "{rights:?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn errors_round_trip(k in kernel_error(), f in file_error()) {
+            check_error(k, KernelError::number, KernelError::encode, KernelError::decode, KernelError::reply, &kernel_payload(&k));
+            check_error(f, FileError::number, FileError::encode, FileError::decode, FileError::reply, &file_payload(&f));
+        }
+
+        #[test]
+        fn unknown_labels(label: u64) {
+            check_unknown_label(decode_untyped_cap, 1, label);
+            check_unknown_label(decode_tcb_cap, 2, label);
+            check_unknown_label(decode_frame_cap, 1, label);
+            check_unknown_label(decode_endpoint_cap, 1, label);
+            check_unknown_label(decode_irq_control_cap, 1, label);
+            check_unknown_label(decode_domain_cap, 1, label);
+        }
+
+        #[test]
+        fn untyped_cap_retype(
+            object_type: u64, size_arg: u64, root_cptr: u64, seed: u64, index: u64, depth: u8,
+            offset: u64, count: u64, bad in 256u64.., e in kernel_error(),
+        ) {
+            let (mut msg, mut caps) = buffers();
+            let info = encode_untyped_cap_retype(
+                object_type, size_arg, root_cptr, index, depth, offset, count, &mut msg, &mut caps,
+            );
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 6, caps: 1 });
+            prop_assert_eq!(caps[0], root_cptr);
+            let root = cnode(seed);
+            let looked_up = [root.cap()];
+            let expected = UntypedCapInvocation::Retype(UntypedCapRetype {
+                object_type, size_arg, root, index, depth, offset, count,
+            });
+            check_request(decode_untyped_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_word(decode_untyped_cap, info, &msg, &looked_up, 3, bad, 4);
+            check_bad_cap(decode_untyped_cap, info, &msg, &looked_up, 0, tcb(seed).cap(), 2);
+            check_reply(decode_untyped_cap_retype_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn tcb_cap_invocations(buffer_cptr: u64, seed: u64, buffer_addr: u64, e in kernel_error()) {
+            let (mut msg, mut caps) = buffers();
+            let info = encode_tcb_cap_set_ipc_buffer(buffer_cptr, buffer_addr, &mut msg, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
+            prop_assert_eq!(caps[0], buffer_cptr);
+            let buffer = frame(seed, RW);
+            let looked_up = [buffer.cap()];
+            let expected = TcbCapInvocation::SetIpcBuffer(TcbCapSetIpcBuffer { buffer, buffer_addr });
+            check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, frame(seed, Rights::READ).cap(), 0);
+            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, frame(seed, Rights::WRITE).cap(), 0);
+            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 0);
+            check_reply(decode_tcb_cap_set_ipc_buffer_reply, e, KERNEL_ERRORS + 1);
+
+            let info = encode_tcb_cap_resume();
+            prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 0 });
+            check_request(decode_tcb_cap, info, &[], &[], Rights::NONE, &TcbCapInvocation::Resume);
+            check_reply(decode_tcb_cap_resume_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn frame_cap_map(vaddr: u64, writable: bool, bad in 2u64.., e in kernel_error()) {
+            let (mut msg, _) = buffers();
+            let info = encode_frame_cap_map(vaddr, writable, &mut msg);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 2, caps: 0 });
+            prop_assert_eq!(msg[1], u64::from(writable));
+            let expected = FrameCapInvocation::Map(FrameCapMap { vaddr, writable });
+            check_request(decode_frame_cap, info, &msg, &[], Rights::READ, &expected);
+            check_bad_word(decode_frame_cap, info, &msg, &[], 1, bad, 1);
+            check_reply(decode_frame_cap_map_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn endpoint_cap_bind(cptr: u64, seed: u64, e in kernel_error()) {
+            let mut caps = [0; target::CAPS_PER_MESSAGE];
+            let info = encode_endpoint_cap_bind(cptr, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 0, caps: 1 });
+            prop_assert_eq!(caps[0], cptr);
+            let notification = notification(seed, Rights::READ);
+            let looked_up = [notification.cap()];
+            let expected = EndpointCapInvocation::Bind(EndpointCapBind { notification });
+            check_request(
+                decode_endpoint_cap, info, &[], &looked_up, Rights::READ.union(Rights::GRANT), &expected,
+            );
+            let write_only = self::notification(seed, Rights::WRITE).cap();
+            check_bad_cap(decode_endpoint_cap, info, &[], &looked_up, 0, write_only, 0);
+            check_bad_cap(decode_endpoint_cap, info, &[], &looked_up, 0, Cap::NULL, 0);
+            check_reply(decode_endpoint_cap_bind_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn irq_control_cap_route(irq: u8, cptr: u64, seed: u64, bad in 256u64.., e in kernel_error()) {
+            let (mut msg, mut caps) = buffers();
+            let info = encode_irq_control_cap_route(irq, cptr, &mut msg, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
+            prop_assert_eq!(caps[0], cptr);
+            let notification = notification(seed, RW);
+            let looked_up = [notification.cap()];
+            let expected = IrqControlCapInvocation::Route(IrqControlCapRoute { irq, notification });
+            check_request(decode_irq_control_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
+            let read_only = self::notification(seed, Rights::READ).cap();
+            check_bad_cap(decode_irq_control_cap, info, &msg, &looked_up, 0, read_only, 1);
+            check_reply(decode_irq_control_cap_route_reply, e, KERNEL_ERRORS + 1);
+        }
+
+        #[test]
+        fn domain_cap_assign(cptr: u64, seed: u64, e in kernel_error()) {
+            let mut caps = [0; target::CAPS_PER_MESSAGE];
+            let info = encode_domain_cap_assign(cptr, &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 0, caps: 1 });
+            prop_assert_eq!(caps[0], cptr);
+            let thread = tcb(seed);
+            let looked_up = [thread.cap()];
+            let expected = DomainCapInvocation::Assign(DomainCapAssign { thread });
+            check_request(decode_domain_cap, info, &[], &looked_up, Rights::NONE, &expected);
+            check_bad_cap(decode_domain_cap, info, &[], &looked_up, 0, domain(seed).cap(), 0);
+            check_reply(decode_domain_cap_assign_reply, e, KERNEL_ERRORS + 1);
+        }
+    }
+}
