@@ -194,7 +194,9 @@ pub fn derive_kernel_object(input: TokenStream) -> TokenStream {
     let align = align as usize;
     let span = name.span();
     // The sizes are const generic arguments so that rustc's error names both:
-    // "evaluation of `Fits::<32, 16>::OK` failed".
+    // "evaluation of `Fits::<32, 16>::OK` failed". `let () =` forces the
+    // evaluation without a path statement, which `#[warn(path_statements)]`
+    // (and so `clippy -D warnings` in the using crate) would reject.
     quote_spanned! {span=>
         impl KernelObject for #name {
             const OBJECT_TYPE: ObjectType = ObjectType::#variant;
@@ -206,8 +208,8 @@ pub fn derive_kernel_object(input: TokenStream) -> TokenStream {
                 const SIZE_OK: () = assert!(STRUCT_BYTES <= OBJECT_BYTES, #too_large);
                 const ALIGN_OK: () = assert!(STRUCT_BYTES <= OBJECT_BYTES, #over_aligned);
             }
-            Fits::<{ ::core::mem::size_of::<#name>() }, #size>::SIZE_OK;
-            Fits::<{ ::core::mem::align_of::<#name>() }, #align>::ALIGN_OK;
+            let () = Fits::<{ ::core::mem::size_of::<#name>() }, #size>::SIZE_OK;
+            let () = Fits::<{ ::core::mem::align_of::<#name>() }, #align>::ALIGN_OK;
         };
     }
     .into()

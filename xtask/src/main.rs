@@ -2,13 +2,21 @@
 //! (the alias lives in `.cargo/config.toml`).
 //!
 //! * `cargo xtask test` runs the full local/CI gate in order — `cargo fmt --check`,
-//!   `cargo clippy -D warnings`, `cargo test` — stopping at the first failing step.
-//!   `.ci/run` calls exactly this, so CI and local runs check the same things.
+//!   `cargo clippy -D warnings`, `cargo test`, then the same three for the demo
+//!   kernel (its unit tests on the host) and a QEMU boot of it whose serial
+//!   transcript is checked — stopping at the first failing step. `.ci/run`
+//!   calls exactly this, so CI and local runs check the same things.
 //! * `cargo xtask demo` runs `capc check` on the example `.cap` specs in
-//!   `kernel-demo/spec/` and `examples/`.
+//!   `kernel-demo/spec/` and `examples/`, then builds the demo kernel and boots
+//!   it in QEMU, streaming its boot transcript.
 //!
-//! Only `std` is used. Missing tools produce a clear error and a non-zero exit
-//! code rather than a panic, and child exit statuses are passed through.
+//! Only `std` is used. Missing tools are installed when that needs no
+//! question (rustup components and targets; QEMU with apt-get as root) and
+//! otherwise produce a clear error with the command to run, never a skipped
+//! step. Child exit statuses are passed through.
+
+mod kernel;
+mod transcript;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -20,8 +28,11 @@ const USAGE: &str = "\
 Usage: cargo xtask <TASK>
 
 Tasks:
-  demo    Run `capc check` on every .cap spec in kernel-demo/spec/ and examples/
-  test    Run cargo fmt --check, cargo clippy -D warnings and cargo test, stopping at the first failure
+  demo    Run `capc check` on every .cap spec in kernel-demo/spec/ and examples/,
+          then build the demo kernel and boot it in QEMU
+  test    Run cargo fmt --check, cargo clippy -D warnings and cargo test on the
+          workspace and on the demo kernel, then boot the kernel in QEMU and
+          check its transcript, stopping at the first failure
 
 Options:
   -h, --help    Print this help";
@@ -167,33 +178,135 @@ fn ensure_components(root: &Path) -> Result<(), Failure> {
     }
 }
 
-/// One step of `cargo xtask test`.
+/// One step of `cargo xtask test`; `run` is given the workspace root.
 struct Step {
     name: &'static str,
-    args: &'static [&'static str],
+    run: fn(&Path) -> Result<(), Failure>,
 }
 
 const TEST_STEPS: &[Step] = &[
     Step {
         name: "cargo fmt --check",
-        args: &["fmt", "--all", "--", "--check"],
+        run: |root| run_cargo(root, &["fmt", "--all", "--", "--check"]),
     },
     Step {
         name: "cargo clippy",
-        args: &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
+        run: |root| {
+            run_cargo(
+                root,
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+            )
+        },
     },
     Step {
         name: "cargo test",
-        args: &["test", "--workspace"],
+        run: |root| run_cargo(root, &["test", "--workspace"]),
+    },
+    Step {
+        name: "kernel fmt --check",
+        run: |root| run_cargo(&kernel::kernel_dir(root), &["fmt", "--", "--check"]),
+    },
+    Step {
+        name: "kernel clippy",
+        run: |root| {
+            kernel::ensure_kernel_target(root)?;
+            // --release: the boot step's release build then reuses the host
+            // crates (capc, the proc macros) compiled here.
+            run_cargo(
+                &kernel::kernel_dir(root),
+                &["clippy", "--release", "--", "-D", "warnings"],
+            )
+        },
+    },
+    Step {
+        name: "kernel unit tests",
+        run: |root| {
+            let host = host_triple()?;
+            run_cargo(
+                &kernel::kernel_dir(root),
+                &["test", "--lib", "--target", &host],
+            )
+        },
+    },
+    Step {
+        name: "kernel boot (QEMU)",
+        run: boot_kernel,
     },
 ];
+
+/// Runs `cargo args...` in `dir`, announcing it; fails if cargo does.
+fn run_cargo(dir: &Path, args: &[&str]) -> Result<(), Failure> {
+    let root = workspace_root()?;
+    let place = match dir.strip_prefix(&root) {
+        Ok(rel) if rel.as_os_str().is_empty() => String::new(),
+        Ok(rel) => format!(", in {}", rel.display()),
+        Err(_) => format!(", in {}", dir.display()),
+    };
+    println!("==> [cargo {}{place}]", args.join(" "));
+    let status = run(dir, cargo(), args)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::from_status(
+            format!("`cargo {}` failed", args.join(" ")),
+            status,
+        ))
+    }
+}
+
+/// The host's target triple, from `rustc -vV` (the kernel's unit tests run
+/// on the host, not on its default `x86_64-unknown-none`).
+fn host_triple() -> Result<String, Failure> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = Command::new(&rustc)
+        .arg("-vV")
+        .output()
+        .map_err(|e| Failure::new(format!("could not run `rustc -vV`: {e}")))?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .ok_or_else(|| Failure::new("`rustc -vV` printed no `host:` line"))
+}
+
+/// Builds the kernel, boots it in QEMU and checks the transcript: the last
+/// step of `test` and of `demo`.
+fn boot_kernel(root: &Path) -> Result<(), Failure> {
+    kernel::ensure_kernel_target(root)?;
+    kernel::ensure_qemu(root)?;
+    let elf = kernel::build_kernel(root)?;
+    let boot = kernel::boot(&elf)?;
+    match transcript::check(&boot.transcript, boot.exit) {
+        Ok(report) => {
+            println!(
+                "==> kernel booted in {:.2} s: {} Untyped caps, {} bytes, QEMU {}",
+                boot.elapsed.as_secs_f64(),
+                report.untypeds.len(),
+                report.total_bytes,
+                boot.exit
+            );
+            Ok(())
+        }
+        Err(problems) => {
+            eprintln!("==> the boot transcript above is wrong:");
+            for problem in &problems {
+                eprintln!("    - {problem}");
+            }
+            Err(Failure::new(format!(
+                "the kernel boot failed {} check(s) (kernel: {})",
+                problems.len(),
+                elf.display()
+            )))
+        }
+    }
+}
 
 enum Outcome {
     Passed(Duration),
@@ -211,7 +324,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// `cargo xtask test`: fmt check, clippy, tests — in that order, stopping at the first failure.
+/// `cargo xtask test`: every [`TEST_STEPS`] entry in order, stopping at the first failure.
 fn test() -> Result<(), Failure> {
     let root = workspace_root()?;
     ensure_components(&root)?;
@@ -219,26 +332,18 @@ fn test() -> Result<(), Failure> {
     let mut outcomes: Vec<Outcome> = TEST_STEPS.iter().map(|_| Outcome::NotRun).collect();
     let mut failure = None;
     for (step, outcome) in TEST_STEPS.iter().zip(&mut outcomes) {
-        println!("==> {}  [cargo {}]", step.name, step.args.join(" "));
+        println!("==> step: {}", step.name);
         let start = Instant::now();
-        let result = run(&root, cargo(), step.args);
+        let result = (step.run)(&root);
         let elapsed = start.elapsed();
         match result {
-            Ok(status) if status.success() => *outcome = Outcome::Passed(elapsed),
-            Ok(status) => {
-                *outcome = Outcome::Failed(elapsed);
-                failure = Some(Failure::from_status(
-                    format!("step `{}` failed", step.name),
-                    status,
-                ));
-                break;
-            }
+            Ok(()) => *outcome = Outcome::Passed(elapsed),
             Err(err) => {
                 *outcome = Outcome::Failed(elapsed);
-                failure = Some(Failure::new(format!(
-                    "step `{}` failed: {}",
-                    step.name, err.message
-                )));
+                failure = Some(Failure {
+                    message: format!("step `{}` failed: {}", step.name, err.message),
+                    code: err.code,
+                });
                 break;
             }
         }
@@ -246,7 +351,7 @@ fn test() -> Result<(), Failure> {
 
     println!("\n==> summary");
     for (step, outcome) in TEST_STEPS.iter().zip(&outcomes) {
-        println!("    {:<20} {outcome}", step.name);
+        println!("    {:<24} {outcome}", step.name);
     }
     match failure {
         None => {
@@ -274,7 +379,7 @@ fn cap_files_in(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
     Ok(files)
 }
 
-/// `cargo xtask demo`: `capc check` every example spec.
+/// `cargo xtask demo`: `capc check` every example spec, then boot the kernel.
 fn demo() -> Result<(), Failure> {
     let root = workspace_root()?;
     let mut files = Vec::new();
@@ -309,10 +414,9 @@ fn demo() -> Result<(), Failure> {
     ];
     args.extend(files.iter().map(String::as_str));
     let status = run(&root, cargo(), &args)?;
-    if status.success() {
-        println!("==> capc check passed");
-        Ok(())
-    } else {
-        Err(Failure::from_status("`capc check` failed", status))
+    if !status.success() {
+        return Err(Failure::from_status("`capc check` failed", status));
     }
+    println!("==> capc check passed");
+    boot_kernel(&root)
 }

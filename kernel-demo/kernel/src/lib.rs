@@ -1,0 +1,26 @@
+//! The hardware-free half of the capc demo kernel: what the boot code found
+//! (the PVH start info and its memory map), the Untyped inventory carved from
+//! it, and the kernel's own objects, all typed by the code `capc` generates
+//! from `kernel-demo/spec/kernel.cap`.
+//!
+//! Nothing here touches a port, a control register or an address it was not
+//! handed, so the library also builds for the host and is unit-tested there
+//! (`cargo test --lib --target <host triple>` in this directory). The binary
+//! (`main.rs`) owns the hardware: boot code, serial port, QEMU exit.
+
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod memory_map;
+pub mod tcb;
+pub mod units;
+pub mod untyped;
+
+/// The types generated from the demo kernel's spec: cap layouts, object
+/// types, invocation labels and errors. Expanded at compile time by
+/// `include_spec!`, so editing the spec rebuilds the kernel.
+#[allow(missing_docs)]
+pub mod caps {
+    capc_macros::include_spec!("../spec/kernel.cap");
+}

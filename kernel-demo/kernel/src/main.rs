@@ -1,0 +1,173 @@
+//! The capc demo kernel, booted by QEMU through PVH (`boot.rs`).
+//!
+//! `kmain` brings up the serial console, reads the boot memory map, carves
+//! the RAM above the kernel into Untyped caps built by the code generated
+//! from `kernel-demo/spec/kernel.cap`, prints a transcript of all of it on
+//! COM1 and ends the QEMU run through `isa-debug-exit`. `cargo xtask demo`
+//! boots it; `cargo xtask test` checks the transcript.
+
+#![no_std]
+#![no_main]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod boot;
+mod qemu;
+mod serial;
+
+use core::fmt::Write;
+use core::panic::PanicInfo;
+
+use capc_demo_kernel::caps::KernelObject;
+use capc_demo_kernel::memory_map::MemoryMap;
+use capc_demo_kernel::tcb::Tcb;
+use capc_demo_kernel::units::Bytes;
+use capc_demo_kernel::untyped::{UntypedInventory, untyped_bits_bounds};
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, EferFlags};
+
+use crate::qemu::ExitCode;
+use crate::serial::Console;
+
+/// The last line of a successful boot; `cargo xtask test` waits for it.
+const BOOT_OK: &str = "boot ok";
+
+/// The Rust entry point, called by `boot.rs` in 64-bit mode on the boot
+/// stack with the physical address of the PVH start info.
+extern "C" fn kmain(start_info_paddr: u64) -> ! {
+    let mut console = match Console::init_com1() {
+        Ok(console) => console,
+        Err(error) => panic!("COM1 failed its self-test: {error}"),
+    };
+    match boot_transcript(&mut console, start_info_paddr) {
+        Ok(()) => qemu::exit(ExitCode::Success),
+        Err(core::fmt::Error) => panic!("writing to COM1 failed"),
+    }
+}
+
+/// Everything the kernel does for now, narrated on `out`.
+fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Result {
+    writeln!(
+        out,
+        "capc demo kernel {} (x86_64, spec kernel-demo/spec/kernel.cap)",
+        env!("CARGO_PKG_VERSION")
+    )?;
+
+    // SAFETY: this is the address the PVH loader passed in %ebx; boot.rs
+    // identity-maps it and nothing has reused loader memory yet.
+    let (start_info, memory_map) = match unsafe { MemoryMap::from_pvh(start_info_paddr) } {
+        Ok(found) => found,
+        Err(error) => panic!("{error}"),
+    };
+    writeln!(
+        out,
+        "boot: PVH start info at {start_info_paddr:#x}, version {}, {} memory map entries",
+        start_info.version, start_info.memmap_entries
+    )?;
+    describe_cpu_mode(out)?;
+    let (image_start, image_end) = boot::kernel_image();
+    writeln!(
+        out,
+        "kernel: image {image_start:#018x}..{image_end:#018x} ({}), boot stack {}",
+        Bytes(image_end - image_start),
+        Bytes(boot::BOOT_STACK_BYTES as u64)
+    )?;
+
+    writeln!(out, "memory map:")?;
+    for region in memory_map.regions() {
+        writeln!(
+            out,
+            "  {:#018x}..{:#018x} {:<9} {}",
+            region.start,
+            region.end,
+            region.kind,
+            Bytes(region.len())
+        )?;
+    }
+    if memory_map.ignored > 0 {
+        writeln!(
+            out,
+            "  ({} empty or excess entries ignored)",
+            memory_map.ignored
+        )?;
+    }
+
+    let inventory = UntypedInventory::from_memory_map(&memory_map, image_end);
+    let (min_bits, max_bits) = untyped_bits_bounds();
+    writeln!(
+        out,
+        "untyped inventory: RAM from {image_end:#x} in naturally aligned pieces of 2^{min_bits}..=2^{max_bits} bytes"
+    )?;
+    for cap in inventory.caps() {
+        let kind = if cap.is_device() { "device" } else { "ram" };
+        writeln!(
+            out,
+            "untyped {:#018x} 2^{} ({}) {kind}",
+            cap.base(),
+            cap.bits(),
+            Bytes(1 << cap.bits())
+        )?;
+        writeln!(out, "        {cap:?}")?;
+    }
+    let total = inventory.total_bytes();
+    writeln!(
+        out,
+        "untyped total {total} bytes ({}) in {} caps",
+        Bytes(total),
+        inventory.caps().len()
+    )?;
+    if inventory.uncovered_bytes > 0 {
+        writeln!(
+            out,
+            "untyped: {} of RAM not covered (alignment slack or a full table)",
+            Bytes(inventory.uncovered_bytes)
+        )?;
+    }
+    if let Some(refused) = inventory.refused {
+        writeln!(
+            out,
+            "untyped: UntypedCap refused {} = {:#x}",
+            refused.field, refused.value
+        )?;
+    }
+    if inventory.caps().is_empty() {
+        panic!("no RAM above the kernel image: nothing to hand out as Untyped");
+    }
+
+    writeln!(
+        out,
+        "tcb: struct Tcb is {} bytes, within the spec's {:?} object of 2^{} bytes ({}), checked at compile time",
+        core::mem::size_of::<Tcb>(),
+        Tcb::OBJECT_TYPE,
+        Tcb::SIZE_BITS,
+        Bytes(1 << Tcb::SIZE_BITS)
+    )?;
+    writeln!(out, "{BOOT_OK}")
+}
+
+/// Reports (and insists on) the mode `boot.rs` switched to.
+fn describe_cpu_mode(out: &mut impl Write) -> core::fmt::Result {
+    let cr0 = Cr0::read();
+    let cr4 = Cr4::read();
+    let efer = Efer::read();
+    let long_mode = cr0.contains(Cr0Flags::PAGING | Cr0Flags::PROTECTED_MODE_ENABLE)
+        && cr4.contains(Cr4Flags::PHYSICAL_ADDRESS_EXTENSION)
+        && efer.contains(EferFlags::LONG_MODE_ENABLE | EferFlags::LONG_MODE_ACTIVE);
+    if !long_mode {
+        panic!("not in long mode: CR0 {cr0:?}, CR4 {cr4:?}, EFER {efer:?}");
+    }
+    writeln!(
+        out,
+        "boot: long mode (CR0.PG, CR4.PAE, EFER.LMA), first {} GiB identity-mapped with 2 MiB pages",
+        boot::IDENTITY_MAP_GIB
+    )
+}
+
+/// Prints the panic on COM1 and ends the QEMU run with a failure status (35).
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    if let Some(mut console) = Console::for_panic() {
+        // Nothing is left to report a failed write to.
+        let _ = writeln!(console, "\nkernel panic: {info}");
+    }
+    qemu::exit(ExitCode::Failure)
+}

@@ -1,0 +1,104 @@
+//! The kernel's thread control block: its layout is the kernel's business,
+//! its size the spec's. `#[derive(KernelObject)]` proves at compile time that
+//! [`Tcb`] fits the `Tcb` object of `kernel.cap` (2 KiB), so retyping Untyped
+//! memory into a Tcb always leaves room for the struct.
+
+use crate::caps::{Cap, KernelObject, ObjectType};
+
+/// The user registers saved on kernel entry and restored on exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserContext {
+    /// rax, rbx, rcx, rdx, rsi, rdi, rbp, r8..r15.
+    pub general: [u64; 15],
+    /// Instruction pointer.
+    pub rip: u64,
+    /// Stack pointer.
+    pub rsp: u64,
+    /// Flags.
+    pub rflags: u64,
+    /// Thread-local storage base.
+    pub fs_base: u64,
+}
+
+/// Where a thread is in its life.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Created by retype, not yet resumed (or suspended).
+    #[default]
+    Inactive,
+    /// Runnable.
+    Running,
+    /// Waiting in an endpoint's queue.
+    Blocked,
+}
+
+/// A thread: what `TcbCap::configure` and `write_registers` set.
+#[derive(capc_macros::KernelObject, Clone, Copy, Debug)]
+#[kernel_object(Tcb, spec = "../spec/kernel.cap")]
+#[repr(C)]
+pub struct Tcb {
+    /// Saved user registers.
+    pub context: UserContext,
+    /// Scheduling state.
+    pub state: ThreadState,
+    /// Root of the thread's capability space (a `CNodeCap`).
+    pub cspace_root: Cap,
+    /// Root of the thread's address space (a `Pml4Cap`).
+    pub vspace_root: Cap,
+    /// The frame holding the thread's IPC buffer (a `FrameCap`).
+    pub ipc_buffer: Cap,
+    /// Where the IPC buffer is mapped in the thread's address space.
+    pub ipc_buffer_addr: u64,
+    /// Capability address of the endpoint faults are sent to.
+    pub fault_endpoint: u64,
+}
+
+impl Tcb {
+    /// A thread as retype creates it: inactive, registers and caps cleared.
+    pub const fn new() -> Tcb {
+        Tcb {
+            context: UserContext {
+                general: [0; 15],
+                rip: 0,
+                rsp: 0,
+                rflags: 0,
+                fs_base: 0,
+            },
+            state: ThreadState::Inactive,
+            cspace_root: Cap::NULL,
+            vspace_root: Cap::NULL,
+            ipc_buffer: Cap::NULL,
+            ipc_buffer_addr: 0,
+            fault_endpoint: 0,
+        }
+    }
+}
+
+impl Default for Tcb {
+    fn default() -> Tcb {
+        Tcb::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcb_is_bound_to_the_specs_2_kib_object() {
+        assert_eq!(Tcb::OBJECT_TYPE, ObjectType::Tcb);
+        assert_eq!(Tcb::SIZE_BITS, 11);
+        assert_eq!(ObjectType::Tcb.size_bits(0), Ok(11));
+        assert!(core::mem::size_of::<Tcb>() <= 1 << Tcb::SIZE_BITS);
+    }
+
+    #[test]
+    fn a_new_tcb_holds_null_caps() {
+        let tcb = Tcb::new();
+        assert_eq!(tcb.state, ThreadState::Inactive);
+        assert!(tcb.cspace_root.is_null());
+        assert_eq!(tcb.cspace_root.cap_type(), None);
+    }
+}

@@ -1,0 +1,282 @@
+//! Building the demo kernel and booting it in QEMU.
+//!
+//! The kernel (`kernel-demo/kernel`) is its own cargo workspace whose
+//! `.cargo/config.toml` selects the `x86_64-unknown-none` target and the
+//! static relocation model, so every cargo command for it runs in that
+//! directory (cargo reads config files from the working directory, not from
+//! `--manifest-path`). The tools it needs, the rustup target and QEMU, are
+//! installed when missing if that can be done without asking; otherwise the
+//! task stops with the exact command to run. Nothing here skips a check
+//! because a tool is missing: in CI that would hide a broken kernel.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::transcript::QemuExit;
+use crate::{Failure, cargo, run};
+
+/// The kernel crate, relative to the workspace root.
+pub const KERNEL_DIR: &str = "kernel-demo/kernel";
+/// The kernel's target triple (also set in its `.cargo/config.toml`).
+const KERNEL_TARGET: &str = "x86_64-unknown-none";
+/// The kernel's binary target (its package is `capc-demo-kernel` too).
+const KERNEL_BIN: &str = "capc-demo-kernel";
+
+/// The emulator and the Debian package that provides it.
+const QEMU: &str = "qemu-system-x86_64";
+const QEMU_PACKAGE: &str = "qemu-system-x86";
+
+/// A hung kernel fails the run after this long (a good boot takes well
+/// under a second under TCG).
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The kernel crate's directory.
+pub fn kernel_dir(root: &Path) -> PathBuf {
+    root.join(KERNEL_DIR)
+}
+
+/// Makes sure the `x86_64-unknown-none` standard library is installed
+/// (rustup does not add targets on its own here).
+pub fn ensure_kernel_target(root: &Path) -> Result<(), Failure> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| {
+            Failure::new(format!(
+                "could not run `rustup target list --installed` ({e}); the kernel needs the \
+                 {KERNEL_TARGET} target: install rustup, then `rustup target add {KERNEL_TARGET}`"
+            ))
+        })?;
+    let listed = String::from_utf8_lossy(&installed.stdout);
+    if installed.status.success() && listed.lines().any(|l| l.trim() == KERNEL_TARGET) {
+        return Ok(());
+    }
+    println!("==> installing the {KERNEL_TARGET} target  [rustup target add {KERNEL_TARGET}]");
+    let status = run(root, "rustup", &["target", "add", KERNEL_TARGET])?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::from_status(
+            format!("`rustup target add {KERNEL_TARGET}` failed"),
+            status,
+        ))
+    }
+}
+
+/// Whether `qemu-system-x86_64 --version` runs.
+fn qemu_available() -> bool {
+    Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether this process runs as root (`id -u` prints 0).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.status.success() && out.stdout.trim_ascii() == b"0")
+}
+
+/// Makes sure QEMU is installed: as root, installs it with apt-get; otherwise
+/// stops with the command that installs it.
+pub fn ensure_qemu(root: &Path) -> Result<(), Failure> {
+    if qemu_available() {
+        return Ok(());
+    }
+    let install = format!("DEBIAN_FRONTEND=noninteractive apt-get install -y {QEMU_PACKAGE}");
+    if !is_root() {
+        return Err(Failure::new(format!(
+            "`{QEMU}` is not installed, and installing it needs root. Run:\n    \
+             sudo apt-get update && sudo {install}\nthen run this task again"
+        )));
+    }
+    println!("==> installing QEMU  [apt-get update && {install}]");
+    let status = run(root, "apt-get", &["update"])?;
+    if !status.success() {
+        return Err(Failure::from_status("`apt-get update` failed", status));
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", QEMU_PACKAGE])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .current_dir(root)
+        .status()
+        .map_err(|e| Failure::new(format!("could not run `apt-get install`: {e}")))?;
+    if !status.success() {
+        return Err(Failure::from_status(format!("`{install}` failed"), status));
+    }
+    if qemu_available() {
+        Ok(())
+    } else {
+        Err(Failure::new(format!(
+            "`{install}` succeeded but `{QEMU} --version` still does not run"
+        )))
+    }
+}
+
+/// Builds the kernel in release mode and returns the path of its ELF, as
+/// cargo reports it (so `CARGO_TARGET_DIR` and friends are respected).
+pub fn build_kernel(root: &Path) -> Result<PathBuf, Failure> {
+    let dir = kernel_dir(root);
+    let args = [
+        "build",
+        "--release",
+        "--message-format=json-render-diagnostics",
+    ];
+    println!("==> building the kernel  [cargo build --release, in {KERNEL_DIR}]");
+    let output = Command::new(cargo())
+        .args(args)
+        .current_dir(&dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Failure::new(format!("could not run cargo: {e}")))?;
+    if !output.status.success() {
+        return Err(Failure::from_status(
+            "building the kernel failed",
+            output.status,
+        ));
+    }
+    let messages = String::from_utf8_lossy(&output.stdout);
+    messages
+        .lines()
+        .filter(|line| {
+            line.contains(r#""reason":"compiler-artifact""#)
+                && line.contains(r#""kind":["bin"]"#)
+                && line.contains(&format!(r#""name":"{KERNEL_BIN}""#))
+        })
+        .find_map(|line| json_string_field(line, "executable"))
+        .map(PathBuf::from)
+        .ok_or_else(|| Failure::new("cargo built the kernel but reported no executable for it"))
+}
+
+/// The value of the string field `key` in one line of cargo's JSON
+/// messages; `None` if it is absent, `null`, or uses an escape other than
+/// `\\`, `\"` and `\/` (which file paths do not need).
+fn json_string_field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!(r#""{key}":""#))? + key.len() + 4;
+    let mut value = String::new();
+    let mut chars = line[start..].chars();
+    loop {
+        match chars.next()? {
+            '"' => return Some(value),
+            '\\' => match chars.next()? {
+                c @ ('\\' | '"' | '/') => value.push(c),
+                _ => return None,
+            },
+            c => value.push(c),
+        }
+    }
+}
+
+/// What one QEMU run printed on COM1 and how it ended.
+pub struct Boot {
+    /// The serial output, with the UART's `\r\n` turned into `\n`.
+    pub transcript: String,
+    /// How QEMU ended.
+    pub exit: QemuExit,
+    /// From starting QEMU to its exit.
+    pub elapsed: Duration,
+}
+
+/// QEMU's arguments after `-kernel <elf>`: COM1 on stdout, no display, no
+/// reboot on triple fault (QEMU exits 0 instead), the debug-exit device, TCG
+/// with every CPU feature it emulates, 128 MiB of RAM.
+const QEMU_ARGS: &[&str] = &[
+    "-display",
+    "none",
+    "-serial",
+    "stdio",
+    "-no-reboot",
+    "-device",
+    "isa-debug-exit,iobase=0xf4,iosize=0x04",
+    "-cpu",
+    "max",
+    "-m",
+    "128M",
+];
+
+/// Boots `elf`, streaming COM1 to our stdout as it arrives, and kills QEMU
+/// after [`BOOT_TIMEOUT`].
+pub fn boot(elf: &Path) -> Result<Boot, Failure> {
+    println!(
+        "==> booting  [{QEMU} -kernel {} {}]",
+        elf.display(),
+        QEMU_ARGS.join(" ")
+    );
+    let start = Instant::now();
+    let mut child = Command::new(QEMU)
+        .arg("-kernel")
+        .arg(elf)
+        .args(QEMU_ARGS)
+        // With a terminal on stdin, `-serial stdio` would switch it to raw mode.
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Failure::new(format!("could not start {QEMU}: {e}")))?;
+    let mut serial = child.stdout.take().expect("stdout is piped");
+    let echo = std::thread::spawn(move || {
+        let mut captured = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let mut stdout = std::io::stdout();
+        while let Ok(n @ 1..) = serial.read(&mut buffer) {
+            captured.extend_from_slice(&buffer[..n]);
+            // The transcript is also checked from `captured`; a closed
+            // stdout must not stop the capture.
+            let _ = stdout.write_all(&buffer[..n]);
+            let _ = stdout.flush();
+        }
+        captured
+    });
+
+    let exit = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status.code().map_or(QemuExit::Signal, QemuExit::Code),
+            Ok(None) if start.elapsed() >= BOOT_TIMEOUT => {
+                // Killing can only fail if QEMU already exited; wait reaps it.
+                let _ = child.kill();
+                let _ = child.wait();
+                break QemuExit::TimedOut(BOOT_TIMEOUT);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(Failure::new(format!("waiting for {QEMU} failed: {e}"))),
+        }
+    };
+    let elapsed = start.elapsed();
+    let captured = echo
+        .join()
+        .map_err(|_| Failure::new("the thread reading QEMU's serial output panicked"))?;
+    Ok(Boot {
+        transcript: String::from_utf8_lossy(&captured).replace("\r\n", "\n"),
+        exit,
+        elapsed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string_field;
+
+    #[test]
+    fn finds_the_executable_in_a_cargo_artifact_message() {
+        let line = r#"{"reason":"compiler-artifact","target":{"kind":["bin"],"name":"capc-demo-kernel"},"executable":"/w/k\\x/target/x86_64-unknown-none/release/capc-demo-kernel","fresh":true}"#;
+        assert_eq!(
+            json_string_field(line, "executable").as_deref(),
+            Some(r"/w/k\x/target/x86_64-unknown-none/release/capc-demo-kernel")
+        );
+        assert_eq!(
+            json_string_field(r#"{"executable":null}"#, "executable"),
+            None
+        );
+        assert_eq!(
+            json_string_field(r#"{"executable":"a\u0041"}"#, "executable"),
+            None
+        );
+    }
+}
