@@ -30,8 +30,25 @@ use grammar::{CapParser, Rule};
 /// Parses one file. On a syntax error, returns the one diagnostic for it.
 pub fn parse_file(file: FileId, text: &str) -> std::result::Result<File, Diagnostic> {
     check_nesting(file, text)?;
-    pest::set_error_detail(true);
-    let mut pairs = CapParser::parse(Rule::file, text).map_err(|e| syntax_error(file, text, e))?;
+    // Tracking every parse attempt is what makes "expected ..." messages
+    // precise, and it is slow: parse without it (pest's default), and again
+    // with it only when there is an error to explain. The switch is global
+    // to pest, so detailed parses take turns under a lock; a fast parse that
+    // overlaps one is merely slower.
+    let mut pairs = match CapParser::parse(Rule::file, text) {
+        Ok(pairs) => pairs,
+        Err(_) => {
+            static DETAILED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+            let _turn = DETAILED
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            pest::set_error_detail(true);
+            let error = CapParser::parse(Rule::file, text).err();
+            pest::set_error_detail(false);
+            let error = error.expect("a parse that failed once fails again");
+            return Err(syntax_error(file, text, error));
+        }
+    };
     let root = pairs.next().expect("the file rule always yields one pair");
     Builder { file }.file(root)
 }

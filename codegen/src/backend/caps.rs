@@ -28,19 +28,32 @@ pub fn rights_mask(rights: &[RightId]) -> u64 {
 
 /// `Rights::READ.union(Rights::WRITE)`-style constant for a set of rights.
 pub fn rights_const(g: &Gen<'_>, rights: &[RightId]) -> TokenStream {
-    let _ = g;
-    let mask = lit(rights_mask(rights));
-    quote!(Rights::from_bits_truncate(#mask))
+    if rights.is_empty() {
+        return quote!(Rights::NONE);
+    }
+    if rights.len() == g.spec.rights.len() {
+        return quote!(Rights::ALL);
+    }
+    let mut names = rights
+        .iter()
+        .map(|r| format_ident!("{}", g.spec.rights[r.index()].name.to_ascii_uppercase()));
+    let first = names.next().expect("not empty");
+    quote!(Rights::#first #(.union(Rights::#names))*)
 }
 
 fn rights(g: &Gen<'_>) -> TokenStream {
     let consts = g.spec.rights.iter().enumerate().map(|(i, r)| {
         let name = format_ident!("{}", r.name.to_ascii_uppercase());
         let doc = g.docs(&r.docs, &format!("The `{}` right.", r.name), r.span);
-        let bit = lit(i as u64);
+        let value = if i == 0 {
+            quote!(1)
+        } else {
+            let bit = lit(i as u64);
+            quote!(1 << #bit)
+        };
         quote! {
             #doc
-            pub const #name: Rights = Rights(1 << #bit);
+            pub const #name: Rights = Rights(#value);
         }
     });
     let all = lit(if g.spec.rights.len() >= 64 {
@@ -189,6 +202,11 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             quote!(ObjectType::#v => #a,)
         })
     });
+    let align_body = if objects.iter().any(|o| o.align_bits.is_some()) {
+        quote!(match self { #(#aligns)* _ => size_bits })
+    } else {
+        quote!(size_bits)
+    };
     let memory = objects.iter().map(|o| {
         let v = object_variant(o);
         let (ram, device) = (o.ram, o.device);
@@ -261,12 +279,8 @@ fn objects(g: &Gen<'_>) -> TokenStream {
 
             /// log2 of the alignment of an object of `size_bits`: objects are
             /// naturally aligned unless the spec says otherwise.
-            #[allow(clippy::match_single_binding)]
             pub const fn align_bits(self, size_bits: u32) -> u32 {
-                match self {
-                    #(#aligns)*
-                    _ => size_bits,
-                }
+                #align_body
             }
 
             /// Whether objects of this type may be made from RAM and from
@@ -397,7 +411,11 @@ fn setter_stmts(f: &CapField, valid_rights: u64) -> TokenStream {
         raw
     } else {
         let shift = lit(f.shift.into());
-        quote!((#raw) << #shift)
+        // A cast or a shift needs parentheses before `<<`; a plain value does not.
+        match f.kind {
+            FieldKind::Bool | FieldKind::Ptr { .. } => quote!((#raw) << #shift),
+            _ => quote!(#raw << #shift),
+        }
     };
     let store = if f.width == 64 {
         quote!(words[#word] = #placed;)
@@ -593,10 +611,11 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     });
     let sets = c.fields.iter().map(|f| {
         let n = ident(&f.name);
-        let stmts = setter_stmts(f, valid);
+        let setter = format_ident!("set_{}", snake(&f.name));
         quote! {
-            let value = #n;
-            #stmts
+            if let Err(e) = view.#setter(#n) {
+                return Err(e);
+            }
         }
     });
     let accessors = c.fields.iter().map(|f| {
@@ -648,12 +667,12 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         quote!(Ok(#name(Cap { words: [#tag, 0] })))
     } else {
         quote! {
-            let mut cap = Cap { words: [#tag, 0] };
-            let words = &mut cap.words;
+            let mut view = #name(Cap { words: [#tag, 0] });
             #(#sets)*
-            Ok(#name(cap))
+            Ok(view)
         }
     };
+    let many_args = (c.fields.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
     let cap_name = &c.name;
     let new_doc = format!(
         " A `{}` with these fields; fails on the first field whose value does not fit.",
@@ -671,7 +690,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
             pub const VALID_RIGHTS: Rights = #valid_const;
 
             #[doc = #new_doc]
-            #[allow(clippy::too_many_arguments)]
+            #many_args
             pub const fn new(#(#params),*) -> Result<#name, FieldError> {
                 #new_body
             }
