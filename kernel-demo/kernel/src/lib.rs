@@ -20,7 +20,15 @@ pub mod untyped;
 /// The types generated from the demo kernel's spec: cap layouts, object
 /// types, invocation labels and errors. Expanded at compile time by
 /// `include_spec!`, so editing the spec rebuilds the kernel.
+///
+/// With the `pregenerated` feature (only for `cargo xtask bench-macro`, which
+/// compares the two builds) the same module is instead included from
+/// `pregenerated/kernel.rs`, written beforehand by
+/// `capc build ../spec/kernel.cap -o pregenerated/kernel.rs`.
 #[allow(missing_docs)]
 pub mod caps {
+    #[cfg(not(feature = "pregenerated"))]
     capc_macros::include_spec!("../spec/kernel.cap");
+    #[cfg(feature = "pregenerated")]
+    include!("../pregenerated/kernel.rs");
 }
