@@ -1,7 +1,9 @@
 //! The hardware-free half of the capc demo kernel: what the boot code found
 //! (the PVH start info and its memory map), the Untyped inventory carved from
-//! it, and the kernel's own objects, all typed by the code `capc` generates
-//! from `kernel-demo/spec/kernel.cap`.
+//! it, the kernel's own objects, and the capability core (slots and CSpace
+//! lookup in `cspace`, the derivation tree in `mdb`, copy, mint, move,
+//! delete, revoke and retype in `ops`, decoded invocations in `invoke`), all
+//! typed by the code `capc` generates from `kernel-demo/spec/kernel.cap`.
 //!
 //! Nothing here touches a port, a control register or an address it was not
 //! handed, so the library also builds for the host and is unit-tested there
@@ -12,7 +14,14 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod cap_fields;
+pub mod cspace;
+pub mod invoke;
+pub mod mdb;
 pub mod memory_map;
+#[cfg(test)]
+mod model_check;
+pub mod ops;
 pub mod tcb;
 pub mod units;
 pub mod untyped;

@@ -1,0 +1,652 @@
+//! Capability slots, the memory they live in, and CSpace addressing.
+//!
+//! A slot is 32 bytes, as `kernel.cap` sizes it (`SLOT_BITS = 5`): a 16-byte
+//! [`Cap`] and 16 bytes of derivation links (see `mdb`). Slots exist only
+//! inside CNode objects, that is in memory retyped from an Untyped, so this
+//! module sees them through [`SlotMemory`]: a window of physical memory
+//! handed in as a slice of slots, addressed by physical address
+//! ([`SlotAddr`]). The kernel builds one over the RAM it may place CNodes
+//! in; host tests build one over an array.
+//!
+//! [`lookup_slot`] and [`lookup_cap`] resolve a capability address through
+//! a tree of CNodes with guards and radixes, as seL4's `resolveAddressBits`
+//! does: every level consumes `guard_bits` bits that must equal the CNode's
+//! guard, then `radix` bits that index its table, most significant first.
+//!
+//! Nothing here writes a slot except [`SlotMemory::clear_table`]; keeping
+//! the derivation links consistent is `mdb`'s job.
+
+use crate::caps::{CNodeCap, Cap, KernelError, ObjectType};
+use crate::mdb::MdbNode;
+
+/// log2 of the bytes in one slot.
+pub const SLOT_BITS: u32 = 5;
+
+/// Bytes in one slot.
+pub const SLOT_BYTES: u64 = 1 << SLOT_BITS;
+
+/// The widest capability address, in bits.
+pub const WORD_BITS: u32 = u64::BITS;
+
+/// A CNode slot: a capability and its place in the derivation tree.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Slot {
+    pub(crate) cap: Cap,
+    pub(crate) links: MdbNode,
+}
+
+const _: () = assert!(core::mem::size_of::<Slot>() == SLOT_BYTES as usize);
+// The spec sizes a CNode as 2^(radix + SLOT_BITS) bytes; a slot must be the
+// size the spec's CNode object reserves for it.
+const _: () = assert!(matches!(
+    ObjectType::CNode.size_bits(1),
+    Ok(bits) if bits == 1 + SLOT_BITS
+));
+
+impl Slot {
+    /// An empty slot: the null cap, no links.
+    pub const EMPTY: Slot = Slot {
+        cap: Cap::NULL,
+        links: MdbNode::EMPTY,
+    };
+
+    /// The capability in the slot (`Cap::NULL` if empty).
+    pub const fn cap(&self) -> Cap {
+        self.cap
+    }
+
+    /// The slot's derivation links and bits.
+    pub const fn links(&self) -> MdbNode {
+        self.links
+    }
+
+    /// Whether the slot holds no capability.
+    pub const fn is_empty(&self) -> bool {
+        self.cap.is_null()
+    }
+}
+
+/// The physical address of a slot: non-zero and 32-byte aligned, so that
+/// 0 can mean "no slot" in a link and the low bits can carry flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SlotAddr(u64);
+
+impl SlotAddr {
+    /// The slot at `addr`, if it is non-zero and slot-aligned.
+    pub const fn new(addr: u64) -> Option<SlotAddr> {
+        if addr != 0 && addr.is_multiple_of(SLOT_BYTES) {
+            Some(SlotAddr(addr))
+        } else {
+            None
+        }
+    }
+
+    /// The physical address.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// The slots of one CNode: `2^radix` slots from `first` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Table {
+    first: SlotAddr,
+    radix: u32,
+}
+
+impl Table {
+    /// The table a CNode cap names, if its address and radix are ones the
+    /// spec allows (a valid object region, not at address 0).
+    pub fn of(cnode: CNodeCap) -> Option<Table> {
+        let (base, _) = crate::caps::region(cnode.cap())?;
+        Some(Table {
+            first: SlotAddr::new(base)?,
+            radix: u32::try_from(cnode.radix()).ok()?,
+        })
+    }
+
+    /// The address of the first slot (the CNode's address).
+    pub const fn first(&self) -> SlotAddr {
+        self.first
+    }
+
+    /// log2 of the number of slots.
+    pub const fn radix(&self) -> u32 {
+        self.radix
+    }
+
+    /// The number of slots.
+    pub const fn slot_count(&self) -> u64 {
+        1 << self.radix
+    }
+
+    /// The table's size in bytes.
+    pub const fn bytes(&self) -> u64 {
+        self.slot_count() << SLOT_BITS
+    }
+
+    /// Slot `index`, if the table has it.
+    pub fn slot(&self, index: u64) -> Option<SlotAddr> {
+        if index >= self.slot_count() {
+            return None;
+        }
+        SlotAddr::new(self.first.0.checked_add(index << SLOT_BITS)?)
+    }
+
+    /// The position of `slot` in the table, if it is one of its slots.
+    pub fn index_of(&self, slot: SlotAddr) -> Option<u64> {
+        let offset = slot.0.checked_sub(self.first.0)? >> SLOT_BITS;
+        (offset < self.slot_count()).then_some(offset)
+    }
+}
+
+/// A window of physical memory seen as slots: `slots[i]` is the slot at
+/// physical address `base + 32 * i`. Every CNode the kernel uses lies in
+/// it; slots outside it do not exist.
+#[derive(Debug)]
+pub struct SlotMemory<'m> {
+    base: u64,
+    slots: &'m mut [Slot],
+}
+
+impl<'m> SlotMemory<'m> {
+    /// The window of `slots` at physical address `base`, if `base` is a
+    /// valid slot address and the window ends below 2^64.
+    ///
+    /// The slots are taken as they are: memory that no CNode covers is
+    /// never read, and retype clears a CNode's table when it makes one.
+    pub fn new(base: u64, slots: &'m mut [Slot]) -> Option<SlotMemory<'m>> {
+        SlotAddr::new(base)?;
+        let bytes = u64::try_from(slots.len()).ok()?.checked_mul(SLOT_BYTES)?;
+        base.checked_add(bytes)?;
+        Some(SlotMemory { base, slots })
+    }
+
+    /// The physical address of the first slot.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// The number of slots in the window.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether the window has no slots.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether the `size` bytes at `addr` lie entirely in the window.
+    pub fn covers(&self, addr: u64, size: u64) -> bool {
+        let end = self.base + ((self.slots.len() as u64) << SLOT_BITS);
+        addr >= self.base && addr.checked_add(size).is_some_and(|e| e <= end)
+    }
+
+    fn index(&self, at: SlotAddr) -> Option<usize> {
+        let i = usize::try_from(at.0.checked_sub(self.base)? >> SLOT_BITS).ok()?;
+        (i < self.slots.len()).then_some(i)
+    }
+
+    /// The slot at `at`, if the window has it.
+    pub fn get(&self, at: SlotAddr) -> Option<&Slot> {
+        self.slots.get(self.index(at)?)
+    }
+
+    pub(crate) fn get_mut(&mut self, at: SlotAddr) -> Option<&mut Slot> {
+        let i = self.index(at)?;
+        self.slots.get_mut(i)
+    }
+
+    /// The cap in the slot at `at`, if the window has it.
+    pub fn cap(&self, at: SlotAddr) -> Option<Cap> {
+        self.get(at).map(Slot::cap)
+    }
+
+    /// The table of `cnode`, if it is a valid CNode lying in the window.
+    pub fn table(&self, cnode: CNodeCap) -> Option<Table> {
+        Table::of(cnode).filter(|t| self.covers(t.first.0, t.bytes()))
+    }
+
+    /// Empties every slot of `table`, without looking at what they held:
+    /// for memory that holds no live slot, as when retype makes a CNode or
+    /// the boot code its root CNode. False if the table is not in the
+    /// window.
+    pub fn clear_table(&mut self, table: Table) -> bool {
+        if !self.covers(table.first.0, table.bytes()) {
+            return false;
+        }
+        let Some(start) = self.index(table.first) else {
+            return false;
+        };
+        let len = table.slot_count() as usize;
+        match self.slots.get_mut(start..start + len) {
+            Some(slots) => {
+                slots.fill(Slot::EMPTY);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every slot of the window with its address, in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (SlotAddr, &Slot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, slot)| (SlotAddr(self.base + ((i as u64) << SLOT_BITS)), slot))
+    }
+}
+
+/// Why a capability address does not resolve: seL4's lookup faults, plus
+/// a depth outside `1..=64`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookupError {
+    /// The depth is 0 or above 64 bits (seL4: `RangeError { 1, 64 }`).
+    DepthOutOfRange {
+        /// The depth asked for.
+        depth: u32,
+    },
+    /// The root is not a CNode cap whose table lies in slot memory.
+    InvalidRoot,
+    /// The address resolved to an empty slot with `bits_left` bits unused.
+    MissingCapability {
+        /// Address bits not yet consumed.
+        bits_left: u32,
+    },
+    /// A level needs `bits_found` bits but only `bits_left` are left, or
+    /// (with `bits_found` 0) the lookup reached a slot that is not a CNode
+    /// with `bits_left` bits still to resolve.
+    DepthMismatch {
+        /// Address bits not yet consumed.
+        bits_left: u32,
+        /// Bits the level needed (0: the path ended early).
+        bits_found: u32,
+    },
+    /// The address bits do not match a CNode's guard.
+    GuardMismatch {
+        /// Address bits not yet consumed.
+        bits_left: u32,
+        /// The CNode's guard.
+        guard_found: u64,
+        /// The CNode's guard width.
+        bits_found: u32,
+    },
+}
+
+impl LookupError {
+    /// The kernel error a failed lookup becomes in a reply: `RangeError`
+    /// for a bad depth, else `FailedLookup` saying whether the source
+    /// (`true`) or the destination address failed.
+    pub fn kernel_error(self, source: bool) -> KernelError {
+        match self {
+            LookupError::DepthOutOfRange { .. } => KernelError::RangeError {
+                min: 1,
+                max: u64::from(WORD_BITS),
+            },
+            _ => KernelError::FailedLookup {
+                source: u64::from(source),
+            },
+        }
+    }
+}
+
+/// The `width` address bits just below bit `top` (`width <= top <= 64`).
+fn address_bits(address: u64, top: u32, width: u32) -> u64 {
+    if width == 0 {
+        return 0;
+    }
+    let shifted = address.checked_shr(top - width).unwrap_or(0);
+    shifted & (u64::MAX >> (WORD_BITS - width))
+}
+
+/// Resolves the low `depth` bits of `address` from the CNode `root`, as
+/// seL4's `resolveAddressBits`: level by level until the bits are used up
+/// or a slot holds something other than a CNode. Returns the slot reached
+/// and the bits left unresolved (0 unless the path ended at a non-CNode).
+pub fn resolve(
+    memory: &SlotMemory<'_>,
+    root: Cap,
+    address: u64,
+    depth: u32,
+) -> Result<(SlotAddr, u32), LookupError> {
+    if depth == 0 || depth > WORD_BITS {
+        return Err(LookupError::DepthOutOfRange { depth });
+    }
+    let mut node = CNodeCap::from_cap(root).ok_or(LookupError::InvalidRoot)?;
+    let mut bits_left = depth;
+    // Every level consumes at least one bit (radix >= 1), so this ends
+    // within 64 levels.
+    loop {
+        let table = memory.table(node).ok_or(LookupError::InvalidRoot)?;
+        let guard_bits = u32::try_from(node.guard_bits()).unwrap_or(u32::MAX);
+        let guard_fault = LookupError::GuardMismatch {
+            bits_left,
+            guard_found: node.guard(),
+            bits_found: guard_bits,
+        };
+        if guard_bits > bits_left {
+            return Err(guard_fault);
+        }
+        let guard_mask = u64::MAX.checked_shr(WORD_BITS - guard_bits).unwrap_or(0);
+        if address_bits(address, bits_left, guard_bits) != node.guard() & guard_mask {
+            return Err(guard_fault);
+        }
+        let level = guard_bits + table.radix();
+        if level > bits_left {
+            return Err(LookupError::DepthMismatch {
+                bits_left,
+                bits_found: level,
+            });
+        }
+        let index = address_bits(address, bits_left - guard_bits, table.radix());
+        let slot = table.slot(index).ok_or(LookupError::InvalidRoot)?;
+        bits_left -= level;
+        if bits_left == 0 {
+            return Ok((slot, 0));
+        }
+        let cap = memory.cap(slot).ok_or(LookupError::InvalidRoot)?;
+        match CNodeCap::from_cap(cap) {
+            Some(next) => node = next,
+            None => return Ok((slot, bits_left)),
+        }
+    }
+}
+
+/// The slot that exactly `depth` bits of `address` name from `root` (seL4's
+/// `lookupSlotForCNodeOp`): the path must use up all the bits. The slot
+/// may be empty.
+pub fn lookup_slot(
+    memory: &SlotMemory<'_>,
+    root: Cap,
+    address: u64,
+    depth: u8,
+) -> Result<SlotAddr, LookupError> {
+    match resolve(memory, root, address, u32::from(depth))? {
+        (slot, 0) => Ok(slot),
+        (_, bits_left) => Err(LookupError::DepthMismatch {
+            bits_left,
+            bits_found: 0,
+        }),
+    }
+}
+
+/// The cap a thread names by `address` in its CSpace `root` (seL4's
+/// `lookupCapAndSlot`): all 64 bits are resolved, stopping early at the
+/// first slot that is not a CNode. An empty slot is `MissingCapability`.
+pub fn lookup_cap(
+    memory: &SlotMemory<'_>,
+    root: Cap,
+    address: u64,
+) -> Result<(SlotAddr, Cap), LookupError> {
+    let (slot, bits_left) = resolve(memory, root, address, WORD_BITS)?;
+    match memory.cap(slot) {
+        Some(cap) if !cap.is_null() => Ok((slot, cap)),
+        _ => Err(LookupError::MissingCapability { bits_left }),
+    }
+}
+
+#[cfg(test)]
+// Address literals are grouped by level, guard then index: `0b1010_0011_01_10`.
+#[allow(clippy::unusual_byte_groupings)]
+mod tests {
+    use super::*;
+    use crate::caps::EndpointCap;
+
+    const BASE: u64 = 0x1_0000;
+
+    fn cnode(table: u64, radix: u64, guard_bits: u64, guard: u64) -> Cap {
+        CNodeCap::new(table, radix, guard_bits, guard)
+            .unwrap()
+            .cap()
+    }
+
+    fn put(memory: &mut SlotMemory<'_>, at: SlotAddr, cap: Cap) {
+        memory.get_mut(at).unwrap().cap = cap;
+    }
+
+    fn endpoint(addr: u64) -> Cap {
+        EndpointCap::new(addr, EndpointCap::VALID_RIGHTS, 0)
+            .unwrap()
+            .cap()
+    }
+
+    #[test]
+    fn slot_addresses_are_non_zero_and_aligned() {
+        assert_eq!(SlotAddr::new(0), None);
+        assert_eq!(SlotAddr::new(0x1010), None);
+        assert_eq!(SlotAddr::new(0x1020).map(SlotAddr::get), Some(0x1020));
+    }
+
+    #[test]
+    fn a_window_must_start_at_a_slot_address_and_fit() {
+        let mut slots = [Slot::EMPTY; 4];
+        assert!(SlotMemory::new(0, &mut slots).is_none());
+        assert!(SlotMemory::new(0x18, &mut slots).is_none());
+        assert!(SlotMemory::new(u64::MAX - 63, &mut slots).is_none());
+        let memory = SlotMemory::new(BASE, &mut slots).unwrap();
+        assert_eq!(memory.len(), 4);
+        assert!(memory.covers(BASE, 128));
+        assert!(!memory.covers(BASE, 129));
+        assert!(!memory.covers(BASE - 32, 32));
+        assert!(!memory.covers(u64::MAX, 2));
+        assert_eq!(memory.get(SlotAddr(BASE + 128)), None);
+    }
+
+    #[test]
+    fn tables_outside_the_window_or_with_bad_radix_are_refused() {
+        let mut slots = [Slot::EMPTY; 8];
+        let memory = SlotMemory::new(BASE, &mut slots).unwrap();
+        let inside = CNodeCap::new(BASE, 3, 0, 0).unwrap();
+        assert!(memory.table(inside).is_some());
+        let too_big = CNodeCap::new(BASE, 4, 0, 0).unwrap();
+        assert_eq!(memory.table(too_big), None);
+        let radix_zero = CNodeCap::new(BASE, 0, 0, 0).unwrap();
+        assert_eq!(Table::of(radix_zero), None);
+        let at_zero = CNodeCap::new(0, 1, 0, 0).unwrap();
+        assert_eq!(Table::of(at_zero), None);
+    }
+
+    /// A root CNode of 16 slots with a 4-bit guard 0b1010, and in its slot 3
+    /// a CNode of 4 slots with a 2-bit guard 0b01.
+    fn two_levels(slots: &mut [Slot; 32]) -> (SlotMemory<'_>, Cap) {
+        let mut memory = SlotMemory::new(BASE, slots).unwrap();
+        let root = cnode(BASE, 4, 4, 0b1010);
+        let inner_table = BASE + 16 * SLOT_BYTES;
+        put(
+            &mut memory,
+            SlotAddr(BASE + 3 * 32),
+            cnode(inner_table, 2, 2, 0b01),
+        );
+        put(&mut memory, SlotAddr(BASE + 5 * 32), endpoint(0x8000));
+        put(
+            &mut memory,
+            SlotAddr(inner_table + 2 * 32),
+            endpoint(0x9000),
+        );
+        (memory, root)
+    }
+
+    #[test]
+    fn one_level_with_a_guard() {
+        let mut slots = [Slot::EMPTY; 32];
+        let (memory, root) = two_levels(&mut slots);
+        // guard 1010, index 0101: slot 5.
+        assert_eq!(
+            lookup_slot(&memory, root, 0b1010_0101, 8),
+            Ok(SlotAddr(BASE + 5 * 32))
+        );
+        // A cap lookup resolves all 64 bits: the guard is the top 4.
+        assert_eq!(
+            lookup_cap(&memory, root, 0b1010_0101 << 56),
+            Ok((SlotAddr(BASE + 5 * 32), endpoint(0x8000)))
+        );
+        assert_eq!(
+            lookup_cap(&memory, root, 0b1010_0101),
+            Err(LookupError::GuardMismatch {
+                bits_left: 64,
+                guard_found: 0b1010,
+                bits_found: 4
+            })
+        );
+    }
+
+    #[test]
+    fn two_levels_with_guards() {
+        let mut slots = [Slot::EMPTY; 32];
+        let (memory, root) = two_levels(&mut slots);
+        // 1010 0011 | 01 10: root slot 3, then guard 01 and index 2.
+        let address = 0b1010_0011_01_10;
+        assert_eq!(
+            lookup_slot(&memory, root, address, 12),
+            Ok(SlotAddr(BASE + 16 * 32 + 2 * 32))
+        );
+        // Stopping after the first level names the CNode cap's own slot.
+        assert_eq!(
+            lookup_slot(&memory, root, 0b1010_0011, 8),
+            Ok(SlotAddr(BASE + 3 * 32))
+        );
+    }
+
+    #[test]
+    fn guard_mismatches_report_the_guard_and_the_bits_left() {
+        let mut slots = [Slot::EMPTY; 32];
+        let (memory, root) = two_levels(&mut slots);
+        assert_eq!(
+            lookup_slot(&memory, root, 0b1011_0101, 8),
+            Err(LookupError::GuardMismatch {
+                bits_left: 8,
+                guard_found: 0b1010,
+                bits_found: 4
+            })
+        );
+        // Second level: guard 11 instead of 01.
+        assert_eq!(
+            lookup_slot(&memory, root, 0b1010_0011_11_10, 12),
+            Err(LookupError::GuardMismatch {
+                bits_left: 4,
+                guard_found: 0b01,
+                bits_found: 2
+            })
+        );
+        // Fewer bits than the guard.
+        assert_eq!(
+            lookup_slot(&memory, root, 0b101, 3),
+            Err(LookupError::GuardMismatch {
+                bits_left: 3,
+                guard_found: 0b1010,
+                bits_found: 4
+            })
+        );
+    }
+
+    #[test]
+    fn depth_mismatches() {
+        let mut slots = [Slot::EMPTY; 32];
+        let (memory, root) = two_levels(&mut slots);
+        // The guard fits but not the radix.
+        assert_eq!(
+            lookup_slot(&memory, root, 0b1010_01, 6),
+            Err(LookupError::DepthMismatch {
+                bits_left: 6,
+                bits_found: 8
+            })
+        );
+        // Slot 5 holds an endpoint: 4 bits are left over.
+        assert_eq!(
+            lookup_slot(&memory, root, 0b1010_0101_0000, 12),
+            Err(LookupError::DepthMismatch {
+                bits_left: 4,
+                bits_found: 0
+            })
+        );
+        // An empty slot ends the path too.
+        assert_eq!(
+            lookup_slot(&memory, root, 0b1010_0110_0000, 12),
+            Err(LookupError::DepthMismatch {
+                bits_left: 4,
+                bits_found: 0
+            })
+        );
+        for depth in [0, 65, 255] {
+            assert_eq!(
+                resolve(&memory, root, 0, depth),
+                Err(LookupError::DepthOutOfRange { depth })
+            );
+        }
+        assert_eq!(
+            lookup_slot(&memory, root, 0, 0),
+            Err(LookupError::DepthOutOfRange { depth: 0 })
+        );
+    }
+
+    #[test]
+    fn roots_must_be_cnodes_in_slot_memory() {
+        let mut slots = [Slot::EMPTY; 32];
+        let (memory, _) = two_levels(&mut slots);
+        assert_eq!(
+            lookup_slot(&memory, endpoint(0x8000), 0, 8),
+            Err(LookupError::InvalidRoot)
+        );
+        assert_eq!(
+            lookup_slot(&memory, Cap::NULL, 0, 8),
+            Err(LookupError::InvalidRoot)
+        );
+        assert_eq!(
+            lookup_slot(&memory, cnode(0x20_0000, 4, 0, 0), 0, 4),
+            Err(LookupError::InvalidRoot)
+        );
+    }
+
+    #[test]
+    fn cap_lookup_resolves_all_64_bits_and_stops_at_a_non_cnode() {
+        let mut slots = [Slot::EMPTY; 32];
+        let (memory, _) = two_levels(&mut slots);
+        // A root whose guard takes the 60 high bits: small addresses work.
+        let root = cnode(BASE, 4, 60, 0);
+        assert_eq!(
+            lookup_cap(&memory, root, 5),
+            Ok((SlotAddr(BASE + 5 * 32), endpoint(0x8000)))
+        );
+        assert_eq!(
+            lookup_cap(&memory, root, 6),
+            Err(LookupError::MissingCapability { bits_left: 0 })
+        );
+        // Slot 3 is a CNode with a 2-bit guard and radix 2; with the root's
+        // guard at 56 bits, 4 bits are left for it: guard 01, index 2.
+        let root = cnode(BASE, 4, 56, 0);
+        assert_eq!(
+            lookup_cap(&memory, root, 0b0011_01_10),
+            Ok((SlotAddr(BASE + 16 * 32 + 2 * 32), endpoint(0x9000)))
+        );
+        // Slot 5 is an endpoint: the 4 unused bits do not matter.
+        assert_eq!(
+            lookup_cap(&memory, root, 0b0101_1111).map(|(_, cap)| cap),
+            Ok(endpoint(0x8000))
+        );
+    }
+
+    #[test]
+    fn clearing_a_table_empties_exactly_its_slots() {
+        let mut slots = [Slot::EMPTY; 32];
+        let (mut memory, _) = two_levels(&mut slots);
+        let inner = CNodeCap::new(BASE + 16 * 32, 2, 0, 0).unwrap();
+        let table = memory.table(inner).unwrap();
+        assert!(memory.clear_table(table));
+        assert_eq!(
+            memory.cap(SlotAddr(BASE + 16 * 32 + 2 * 32)),
+            Some(Cap::NULL)
+        );
+        assert_eq!(memory.cap(SlotAddr(BASE + 5 * 32)), Some(endpoint(0x8000)));
+        let outside = Table {
+            first: SlotAddr(BASE + 30 * 32),
+            radix: 2,
+        };
+        assert!(!memory.clear_table(outside));
+        assert_eq!(table.index_of(SlotAddr(BASE + 17 * 32)), Some(1));
+        assert_eq!(table.index_of(SlotAddr(BASE + 20 * 32)), None);
+        assert_eq!(table.index_of(SlotAddr(BASE)), None);
+        assert_eq!(table.slot(4), None);
+    }
+}
