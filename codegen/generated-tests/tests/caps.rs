@@ -1137,3 +1137,203 @@ fn decompress_has_the_kernel_types() {
             .words()
     );
 }
+
+/// The spec's `const`s, with the values written down from the `.cap` files.
+#[test]
+fn spec_constants_have_the_spec_values() {
+    use capc_generated_tests::{decompress, everything, kernel};
+    // kernel.cap
+    assert_eq!(kernel::SLOT_BITS, 5);
+    assert_eq!(kernel::RETYPE_FAN_OUT, 256);
+    assert_eq!(
+        kernel::RetypeRule::UNTYPED_CAP.fan_out,
+        kernel::RETYPE_FAN_OUT
+    );
+    // A CNode is 2^(radix + SLOT_BITS) bytes.
+    assert_eq!(
+        kernel::ObjectType::CNode.size_bits(4),
+        Ok(4 + kernel::SLOT_BITS as u32)
+    );
+    // decompress.cap, and what it imports from kernel.cap
+    assert_eq!(decompress::MAX_OUTPUT_PAGES, 256);
+    assert_eq!(decompress::SLOT_BITS, 5);
+    // everything.cap and everything-base.cap: each expression evaluated
+    assert_eq!(everything::SLOT_BITS, 0b101);
+    assert_eq!(everything::MAX_UNTYPED_BITS, 47);
+    assert_eq!(everything::MESSAGE_WORDS, 120);
+    assert_eq!(everything::FAN_OUT, 0x100);
+    assert_eq!(everything::PAGE_SIZE, 4096);
+    assert_eq!(everything::LARGE_PAGE_SIZE, 2 * 1024 * 1024);
+    assert_eq!(everything::TCB_SIZE, 1 << 11);
+    assert_eq!(everything::MAX_READ_PAGES, 256);
+    assert_eq!(everything::READ_CNODE_RADIX, 8);
+}
+
+/// `Cap::rights`, `Cap::with_rights_masked` and `Cap::with_badge` over plain
+/// caps of kernel.cap.
+mod cap_methods {
+    use capc_generated_tests::kernel::*;
+    use proptest::prelude::*;
+
+    const RW: Rights = Rights::READ.union(Rights::WRITE);
+
+    /// One cap of every type of kernel.cap, each with rights (where it has a
+    /// rights field) `rights` and every other field nonzero where it can be.
+    fn one_of_each(rights: Rights) -> Vec<(CapType, Cap)> {
+        let frame_rights = rights.mask(RW);
+        let caps = [
+            UntypedCap::new(0x10_0000, 20, 7, true).unwrap().cap(),
+            CNodeCap::new(0x2000, 4, 3, 5).unwrap().cap(),
+            TcbCap::new(0x800).unwrap().cap(),
+            EndpointCap::new(0x40, rights, 9).unwrap().cap(),
+            NotificationCap::new(0x60, frame_rights, 3).unwrap().cap(),
+            FrameCap::new(0x20_0000, 21, frame_rights, 17, false)
+                .unwrap()
+                .cap(),
+            Pml4Cap::new(0x1000).unwrap().cap(),
+            PdptCap::new(0x1000, 1).unwrap().cap(),
+            PageDirectoryCap::new(0x1000, 2).unwrap().cap(),
+            PageTableCap::new(0x1000, 3).unwrap().cap(),
+            IrqControlCap::new().unwrap().cap(),
+            IrqHandlerCap::new(4).unwrap().cap(),
+        ];
+        let caps: Vec<_> = caps
+            .into_iter()
+            .map(|c| (c.cap_type().unwrap(), c))
+            .collect();
+        let types: Vec<_> = caps.iter().map(|(t, _)| *t).collect();
+        assert_eq!(types, CapType::ALL, "one cap of every type, in tag order");
+        caps
+    }
+
+    #[test]
+    fn rights_reads_the_rights_field_of_every_type() {
+        let all = Rights::READ
+            .union(Rights::WRITE)
+            .union(Rights::GRANT)
+            .union(Rights::GRANT_REPLY);
+        for rights in [Rights::NONE, Rights::READ, Rights::WRITE, RW, all] {
+            for (cap_type, cap) in one_of_each(rights) {
+                // From kernel.cap: only these three types have a rights field.
+                let expected = match cap_type {
+                    CapType::EndpointCap => rights,
+                    CapType::NotificationCap | CapType::FrameCap => rights.mask(RW),
+                    _ => Rights::NONE,
+                };
+                assert_eq!(cap.rights(), expected, "{cap_type:?}");
+            }
+        }
+        assert_eq!(Cap::NULL.rights(), Rights::NONE);
+        assert_eq!(Cap::from_words([31, u64::MAX]).rights(), Rights::NONE);
+    }
+
+    #[test]
+    fn masking_removes_rights_and_nothing_else() {
+        let ep = EndpointCap::new(0x40, Rights::READ.union(Rights::GRANT), 5)
+            .unwrap()
+            .cap();
+        let masked = ep.with_rights_masked(RW);
+        assert_eq!(masked.rights(), Rights::READ);
+        assert_eq!(badge_of(masked), Some(5));
+        assert_eq!(EndpointCap::from_cap(masked).unwrap().endpoint(), 0x40);
+        assert_eq!(ep.with_rights_masked(Rights::ALL), ep);
+        assert_eq!(ep.with_rights_masked(Rights::NONE).rights(), Rights::NONE);
+        for (cap_type, cap) in one_of_each(Rights::NONE) {
+            if cap.rights() == Rights::NONE && cap_type.valid_rights() == Rights::NONE {
+                assert_eq!(cap.with_rights_masked(Rights::NONE), cap, "{cap_type:?}");
+            }
+        }
+        assert_eq!(Cap::NULL.with_rights_masked(Rights::NONE), Cap::NULL);
+    }
+
+    #[test]
+    fn with_badge_round_trips_on_badged_types() {
+        for badge in [0, 1, 0xdead_beef, u64::MAX] {
+            let ep = EndpointCap::new(0x40, Rights::READ, 0).unwrap().cap();
+            let badged = ep.with_badge(badge).unwrap();
+            assert_eq!(badge_of(badged), Some(badge));
+            assert_eq!(badged.rights(), Rights::READ);
+            assert!(same_object(ep, badged));
+            let ntfn = NotificationCap::new(0x60, RW, 1).unwrap().cap();
+            let badged = ntfn.with_badge(badge).unwrap();
+            assert_eq!(badge_of(badged), Some(badge));
+            assert_eq!(badged.rights(), RW);
+        }
+    }
+
+    #[test]
+    fn with_badge_refuses_types_without_a_badge() {
+        for (cap_type, cap) in one_of_each(Rights::READ) {
+            let result = cap.with_badge(7);
+            match cap_type {
+                CapType::EndpointCap | CapType::NotificationCap => assert!(result.is_ok()),
+                _ => assert_eq!(
+                    result,
+                    Err(FieldError {
+                        field: "badge",
+                        value: 7
+                    }),
+                    "{cap_type:?}"
+                ),
+            }
+        }
+        let refused = Err(FieldError {
+            field: "badge",
+            value: 7,
+        });
+        assert_eq!(Cap::NULL.with_badge(7), refused);
+        assert_eq!(Cap::from_words([31, 0]).with_badge(7), refused);
+    }
+
+    /// `cap` with its rights field set to `rights` through the typed view's
+    /// setter; unchanged for types without one.
+    fn set_rights(cap: Cap, rights: Rights) -> Cap {
+        if let Some(mut view) = EndpointCap::from_cap(cap) {
+            view.set_rights(rights).unwrap();
+            view.cap()
+        } else if let Some(mut view) = NotificationCap::from_cap(cap) {
+            view.set_rights(rights).unwrap();
+            view.cap()
+        } else if let Some(mut view) = FrameCap::from_cap(cap) {
+            view.set_rights(rights).unwrap();
+            view.cap()
+        } else {
+            cap
+        }
+    }
+
+    proptest! {
+        /// Whatever the words and the mask, the result's rights are the
+        /// cap's rights within `keep`, and only rights bits change.
+        #[test]
+        fn masking_never_adds_rights(
+            tag in 0u64..32,
+            word0 in any::<u64>(),
+            word1 in any::<u64>(),
+            keep in 0u64..16,
+        ) {
+            let cap = Cap::from_words([(word0 & !31) | tag, word1]);
+            let keep = Rights::from_bits_truncate(keep);
+            let masked = cap.with_rights_masked(keep);
+            prop_assert!(cap.rights().contains(masked.rights()));
+            prop_assert!(keep.contains(masked.rights()));
+            prop_assert_eq!(masked.tag(), cap.tag());
+            let valid = cap.cap_type().map_or(Rights::NONE, CapType::valid_rights);
+            prop_assert_eq!(masked.rights(), cap.rights().mask(keep).mask(valid));
+            // Only the rights field changes: the same as the view's setter.
+            prop_assert_eq!(masked, set_rights(cap, masked.rights()));
+            prop_assert_eq!(masked.words()[0] & !cap.words()[0], 0, "no bit is set");
+            prop_assert_eq!(masked.words()[1] & !cap.words()[1], 0, "no bit is set");
+            // Masking twice is masking once.
+            prop_assert_eq!(masked.with_rights_masked(keep), masked);
+        }
+
+        #[test]
+        fn badge_round_trip(address in 0u64..(1 << 44), badge in any::<u64>()) {
+            let ep = EndpointCap::new(address << 4, Rights::ALL, 0).unwrap().cap();
+            let badged = ep.with_badge(badge).unwrap();
+            prop_assert_eq!(badge_of(badged), Some(badge));
+            prop_assert_eq!(badged.with_badge(0).unwrap(), ep);
+        }
+    }
+}

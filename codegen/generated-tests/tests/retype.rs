@@ -671,8 +671,126 @@ fn copy_policies() {
     assert!(!may_copy(Cap::from_words([31, 0])));
 }
 
+/// The cap each object type gets, from kernel.cap: the first cap type
+/// declared for it, and the rights that cap type may carry.
+fn expected_cap(object_type: ObjectType) -> (CapType, Rights) {
+    let rw = Rights::READ.union(Rights::WRITE);
+    match object_type {
+        ObjectType::Untyped => (CapType::UntypedCap, Rights::NONE),
+        ObjectType::CNode => (CapType::CNodeCap, Rights::NONE),
+        ObjectType::Tcb => (CapType::TcbCap, Rights::NONE),
+        ObjectType::Endpoint => (CapType::EndpointCap, Rights::ALL),
+        ObjectType::Notification => (CapType::NotificationCap, rw),
+        ObjectType::Frame => (CapType::FrameCap, rw),
+        ObjectType::Pml4 => (CapType::Pml4Cap, Rights::NONE),
+        ObjectType::Pdpt => (CapType::PdptCap, Rights::NONE),
+        ObjectType::PageDirectory => (CapType::PageDirectoryCap, Rights::NONE),
+        ObjectType::PageTable => (CapType::PageTableCap, Rights::NONE),
+    }
+}
+
+#[test]
+fn placement_caps_name_the_placed_objects() {
+    // A 16 MiB RAM Untyped: room for two of everything up to 2^23 bytes.
+    let base = 1 << 24;
+    for device in [false, true] {
+        let source = untyped(base, 24, 0, device);
+        for object_type in ObjectType::ALL {
+            let (min, max) = object_type.arg_bounds();
+            for size_arg in [min, max, (min + max) / 2] {
+                let Ok(bits) = object_type.size_bits(size_arg) else {
+                    continue;
+                };
+                let (ram, device_ok) = object_type.memory();
+                if bits > 23 || !(if device { device_ok } else { ram }) {
+                    continue;
+                }
+                let request = request(object_type, size_arg, 3, 2);
+                let p = retype(source, false, &request, cnode(16), empty).unwrap();
+                assert_eq!(p.size_arg, size_arg);
+                let (cap_type, rights) = expected_cap(object_type);
+                for i in 0..2 {
+                    let cap = p.cap(i, device).unwrap();
+                    let at = p.address(i).unwrap();
+                    assert_eq!(cap.cap_type(), Some(cap_type));
+                    assert_eq!(
+                        region(cap),
+                        Some((at, 1 << bits)),
+                        "{object_type:?} {size_arg}"
+                    );
+                    assert_eq!(cap.rights(), rights, "{object_type:?}");
+                    assert_eq!(cap.rights(), cap_type.valid_rights());
+                    assert_eq!(badge_of(cap).unwrap_or(0), 0);
+                    assert!(is_ancestor(source, cap));
+                    assert_eq!(object_type.cap_for(at, size_arg, device), Some(cap));
+                }
+                assert_eq!(p.cap(2, device), None);
+                // Every other field is 0; the device flag is the source's.
+                let first = p.cap(0, device).unwrap();
+                let at = p.address(0).unwrap();
+                let rw = Rights::READ.union(Rights::WRITE);
+                let expected = match object_type {
+                    ObjectType::Untyped => UntypedCap::new(at, size_arg, 0, device).map(Cap::from),
+                    ObjectType::CNode => CNodeCap::new(at, size_arg, 0, 0).map(Cap::from),
+                    ObjectType::Tcb => TcbCap::new(at).map(Cap::from),
+                    ObjectType::Endpoint => EndpointCap::new(at, Rights::ALL, 0).map(Cap::from),
+                    ObjectType::Notification => NotificationCap::new(at, rw, 0).map(Cap::from),
+                    ObjectType::Frame => FrameCap::new(at, size_arg, rw, 0, device).map(Cap::from),
+                    ObjectType::Pml4 => Pml4Cap::new(at).map(Cap::from),
+                    ObjectType::Pdpt => PdptCap::new(at, 0).map(Cap::from),
+                    ObjectType::PageDirectory => PageDirectoryCap::new(at, 0).map(Cap::from),
+                    ObjectType::PageTable => PageTableCap::new(at, 0).map(Cap::from),
+                };
+                assert_eq!(Ok(first), expected, "{object_type:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn cap_for_refuses_what_the_fields_refuse() {
+    // Misaligned (a TCB is 2 KiB aligned) and beyond 48 address bits.
+    assert_eq!(ObjectType::Tcb.cap_for(0x100, 0, false), None);
+    assert_eq!(ObjectType::Endpoint.cap_for(1 << 48, 0, false), None);
+    // A size argument wider than the field (`bits: u5` in FrameCap).
+    assert_eq!(ObjectType::Frame.cap_for(0x1000, 32, false), None);
+    let device = ObjectType::Frame.cap_for(0x1000, 12, true).unwrap();
+    assert!(FrameCap::from_cap(device).unwrap().is_device());
+}
+
 mod everything {
     use capc_generated_tests::everything::*;
+
+    #[test]
+    fn placement_caps_use_each_objects_cap_type() {
+        for object_type in ObjectType::ALL {
+            let (min, _) = object_type.arg_bounds();
+            let bits = object_type.size_bits(min).unwrap();
+            let cap = object_type.cap_for(1 << 30, min, false).unwrap();
+            let cap_type = cap.cap_type().unwrap();
+            assert_eq!(cap_type.object_type(), Some(object_type));
+            assert_eq!(region(cap), Some((1 << 30, 1 << bits)), "{object_type:?}");
+            assert_eq!(cap.rights(), cap_type.valid_rights());
+        }
+        let frame = ObjectType::Frame.cap_for(0x20_0000, 21, true).unwrap();
+        assert_eq!(frame.cap_type(), Some(CapType::FrameCap));
+        assert_eq!(frame.rights(), FrameCap::VALID_RIGHTS);
+        assert_eq!(region(frame), Some((0x20_0000, 1 << 21)));
+        let device = ObjectType::DeviceUntyped
+            .cap_for(0x10_0000, 20, true)
+            .unwrap();
+        assert_eq!(device.cap_type(), Some(CapType::DeviceUntypedCap));
+        assert_eq!(region(device), Some((0x10_0000, 1 << 20)));
+        // Only device memory holds a DeviceUntyped: its flag is always set.
+        let ram = ObjectType::DeviceUntyped.cap_for(0x10_0000, 20, false);
+        assert_eq!(ram, Some(device));
+        assert!(DeviceUntypedCap::from_cap(device).unwrap().is_device());
+        assert!(UntypedMemory::of(device).unwrap().device);
+        let ep = ObjectType::Endpoint.cap_for(0x40, 0, false).unwrap();
+        assert_eq!(ep.rights(), Rights::ALL);
+        assert_eq!(badge_of(ep), Some(0));
+        assert_eq!(ep.with_badge(3).ok().and_then(badge_of), Some(3));
+    }
 
     fn request(object_type: ObjectType, size_arg: u64, count: u64) -> RetypeRequest {
         RetypeRequest {
@@ -882,8 +1000,13 @@ proptest! {
             prop_assert!(at + bytes <= end);
             previous_end = at + bytes;
             prop_assert!(slot_is_empty(p.slot(i).unwrap()));
+            let cap = p.cap(i, memory.device).unwrap();
+            prop_assert_eq!(region(cap), Some((at, bytes)));
+            prop_assert!(is_ancestor(source, cap) || p.size_bits as u64 == memory.size.trailing_zeros() as u64);
         }
         prop_assert_eq!(p.address(p.count), None);
+        prop_assert_eq!(p.cap(p.count, memory.device), None);
+        prop_assert_eq!(p.size_arg, request.size_arg);
         prop_assert_eq!(p.new_watermark, previous_end - base);
         let after = UntypedMemory::of(p.updated_source).unwrap();
         prop_assert_eq!((after.base, after.size, after.device), (memory.base, memory.size, memory.device));

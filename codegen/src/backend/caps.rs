@@ -4,7 +4,7 @@
 //! stored compressed by their alignment).
 
 use capc_dsl::ast::ObjectKind;
-use capc_dsl::model::{CapField, CapType, CopyPolicy, FieldKind, Object, RightId};
+use capc_dsl::model::{CapField, CapType, CopyPolicy, FieldKind, Object, RightId, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -481,6 +481,9 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         quote!(Some(CapType::#v) => ::core::fmt::Debug::fmt(&#v(*self), f))
     });
     let views = spec.caps.iter().map(|c| view(g, c));
+    let rights_methods = rights_methods(g);
+    let badge_methods = badge_methods(g);
+    let cap_for = cap_for(g);
     quote! {
         /// The capability types, numbered by their tag (0 is the null cap).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -580,6 +583,9 @@ fn caps(g: &Gen<'_>) -> TokenStream {
             pub const fn cap_type(self) -> Option<CapType> {
                 CapType::from_tag(self.tag())
             }
+
+            #rights_methods
+            #badge_methods
         }
 
         impl ::core::fmt::Debug for Cap {
@@ -595,6 +601,206 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         }
 
         #(#views)*
+        #cap_for
+    }
+}
+
+/// The field of `c` holding its rights, if it has one.
+fn rights_field(c: &CapType) -> Option<&CapField> {
+    c.fields
+        .iter()
+        .find(|f| matches!(f.kind, FieldKind::Rights { .. }))
+}
+
+/// The `#[badge]` field of `c`, if it has one that holds a number.
+fn badge_field(c: &CapType) -> Option<&CapField> {
+    c.field_with(Role::Badge)
+        .filter(|f| f.kind == FieldKind::Uint)
+}
+
+/// `Cap::rights` and `Cap::with_rights_masked`, or nothing when no cap type
+/// has a rights field.
+fn rights_methods(g: &Gen<'_>) -> TokenStream {
+    let with: Vec<_> = g
+        .spec
+        .caps
+        .iter()
+        .filter_map(|c| Some((ident(&c.name), rights_field(c)?)))
+        .collect();
+    if with.is_empty() {
+        return TokenStream::new();
+    }
+    let get_arms = with.iter().map(|(view, f)| {
+        let getter = ident(&f.name);
+        quote!(Some(CapType::#view) => #view(self).#getter())
+    });
+    let mask_arms = with.iter().map(|(view, f)| {
+        let getter = ident(&f.name);
+        let setter = format_ident!("set_{}", snake(&f.name));
+        quote! {
+            Some(CapType::#view) => {
+                let mut view = #view(self);
+                let rights = view.#getter().mask(keep).mask(#view::VALID_RIGHTS);
+                if view.#setter(rights).is_ok() { view.0 } else { self }
+            }
+        }
+    });
+    quote! {
+        /// The rights the cap carries: its rights field. `Rights::NONE` for
+        /// cap types without one, the null cap and an unknown tag.
+        pub const fn rights(self) -> Rights {
+            match self.cap_type() {
+                #(#get_arms,)*
+                _ => Rights::NONE,
+            }
+        }
+
+        /// The cap with its rights field keeping only the rights also in
+        /// `keep` (and valid for its type): masking never adds a right, and
+        /// no other field changes. Caps without a rights field, the null cap
+        /// and an unknown tag come back unchanged.
+        pub const fn with_rights_masked(self, keep: Rights) -> Cap {
+            match self.cap_type() {
+                // A subset of the type's valid rights: the setter accepts it.
+                #(#mask_arms,)*
+                _ => self,
+            }
+        }
+    }
+}
+
+/// `Cap::with_badge`, or nothing when no cap type has a badge.
+fn badge_methods(g: &Gen<'_>) -> TokenStream {
+    let arms: Vec<_> = g
+        .spec
+        .caps
+        .iter()
+        .filter_map(|c| {
+            let setter = format_ident!("set_{}", snake(&badge_field(c)?.name));
+            let view = ident(&c.name);
+            Some(quote! {
+                Some(CapType::#view) => {
+                    let mut view = #view(self);
+                    if let Err(e) = view.#setter(badge) {
+                        return Err(e);
+                    }
+                    Ok(view.0)
+                }
+            })
+        })
+        .collect();
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        /// The cap with its `#[badge]` field set to `badge` (read it back
+        /// with `badge_of`); no other field changes. Fails with the
+        /// setter's `FieldError` when the badge does not fit, and with a
+        /// `FieldError` naming `"badge"` for the null cap, an unknown tag
+        /// and cap types without a badge.
+        pub const fn with_badge(self, badge: u64) -> Result<Cap, FieldError> {
+            match self.cap_type() {
+                #(#arms,)*
+                _ => Err(FieldError { field: "badge", value: badge }),
+            }
+        }
+    }
+}
+
+/// Whether a new object's `#[device]` field comes from `cap_for`'s `device`
+/// argument: only for objects that may be made from RAM and from device
+/// memory. Others are always (`memory = device`) or never device memory.
+fn device_varies(o: &Object) -> bool {
+    o.ram && o.device
+}
+
+/// The value a new object's cap stores in field `f` (see `cap_for`).
+fn new_object_value(f: &CapField, view: &proc_macro2::Ident, o: &Object) -> TokenStream {
+    let device = if device_varies(o) {
+        quote!(device)
+    } else {
+        let is_device = !o.ram;
+        quote!(#is_device)
+    };
+    match (f.role, &f.kind) {
+        (Role::Object, _) => quote!(address),
+        (Role::SizeArg, _) => quote!(size_arg),
+        (Role::Device, FieldKind::Bool) => device,
+        (Role::Device, _) => quote!(#device as u64),
+        (_, FieldKind::Rights { .. }) => quote!(#view::VALID_RIGHTS),
+        (_, FieldKind::Bool) => quote!(false),
+        _ => quote!(0),
+    }
+}
+
+/// `ObjectType::cap_for`: the cap a retype makes for a new object, built
+/// with the first cap type declared for each object type.
+fn cap_for(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    // Each object type with the first cap type declared for it.
+    let pairs: Vec<(&Object, &CapType)> = spec
+        .objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            let c = spec
+                .caps
+                .iter()
+                .find(|c| c.object.is_some_and(|id| id.index() == i))?;
+            Some((o, c))
+        })
+        .collect();
+    let arms = pairs.iter().map(|(o, c)| {
+        let object = object_variant(o);
+        let view = ident(&c.name);
+        let values = c.fields.iter().map(|f| new_object_value(f, &view, o));
+        quote!(ObjectType::#object => #view::new(#(#values),*).map(Cap::from))
+    });
+    let rest = (pairs.len() < spec.objects.len()).then(|| quote!(_ => return None,));
+    // A parameter no cap type stores is named `_x`, so it is not unused.
+    let param = |name: &str, role: Role| {
+        let used = |o: &Object| role != Role::Device || device_varies(o);
+        if pairs
+            .iter()
+            .any(|(o, c)| c.field_with(role).is_some() && used(o))
+        {
+            format_ident!("{}", name)
+        } else {
+            format_ident!("_{}", name)
+        }
+    };
+    let address = param("address", Role::Object);
+    let size_arg = param("size_arg", Role::SizeArg);
+    let device = param("device", Role::Device);
+    let body = if pairs.is_empty() {
+        quote! {
+            let _ = self;
+            None
+        }
+    } else {
+        quote! {
+            let cap = match self {
+                #(#arms,)*
+                #rest
+            };
+            cap.ok()
+        }
+    };
+    quote! {
+        impl ObjectType {
+            /// The cap a retype makes for a new object of this type at
+            /// `address`, of the first cap type the spec declares for it:
+            /// its `#[object]` field is `address`, its `#[size_arg]` field
+            /// `size_arg`, its `#[device]` field `device` (always true for
+            /// objects only device memory may hold), its rights field
+            /// every right the cap type may carry (`VALID_RIGHTS`), and every
+            /// other field (badge, watermark, guard, ...) 0. `None` when no
+            /// cap type names this object type, or a field refuses its value
+            /// (a misaligned or too wide address, a size argument too wide).
+            pub fn cap_for(self, #address: u64, #size_arg: u64, #device: bool) -> Option<Cap> {
+                #body
+            }
+        }
     }
 }
 

@@ -1,11 +1,31 @@
 //! Types every generated module has, whatever its spec: the message header
 //! shared by invocations and RPCs, and the error for a value that does not
-//! fit a cap field. Limits of the target become constants.
+//! fit a cap field. Limits of the target become constants, and so does
+//! every `const` of the spec.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::{Gen, lit};
+use super::{Gen, ident, lit};
+
+/// `pub const NAME: u64 = value;` for every `const` of the spec, in
+/// declaration order, with its docs and spec line.
+fn spec_consts(g: &Gen<'_>) -> TokenStream {
+    let consts = g.spec.consts.iter().map(|c| {
+        let doc = g.docs(
+            &c.docs,
+            &format!("The spec's `{}` constant.", c.name),
+            c.span,
+        );
+        let name = ident(&c.name);
+        let value = lit(c.value);
+        quote! {
+            #doc
+            pub const #name: u64 = #value;
+        }
+    });
+    quote!(#(#consts)*)
+}
 
 pub fn generate(g: &Gen<'_>) -> TokenStream {
     let t = &g.spec.target;
@@ -15,7 +35,10 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     let message_registers = lit(t.message_registers.into());
     let message_words = lit(t.message_words.into());
     let caps_per_message = lit(t.caps_per_message.into());
+    let consts = spec_consts(g);
     quote! {
+        #consts
+
         #target_doc
         pub mod target {
             /// Width of a physical or virtual address in bits.

@@ -79,16 +79,28 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
          (whose derivations are always copies)."
     };
     let doc = doc_lines(&wrap(&[
-        "Whether `child` is derived from `parent`, judged from the two caps alone:",
+        "Whether the contents of the two caps alone show `child` derived from \
+         `parent`. True exactly when:",
         "- `parent` is untyped memory and `child`'s object lies within `parent`'s \
-         region (both ends included), unless the two name the same object: copies \
-         of one Untyped are siblings, not children;",
+         region (both ends included), unless the two name the same object;",
         badge_rule,
         "",
+        "False for every other pair, in particular for two caps that name the same \
+         object with the same badge (what `is_copy` calls copies).",
+        "",
+        "This is what the fields can tell, not where a cap sits in a derivation \
+         tree. In seL4 a copy is inserted as a child of the cap it was copied from \
+         when that cap is revocable (every cap retype made, every Untyped cap, a cap \
+         a mint gave a new badge); copies of other caps are siblings. A badged cap \
+         is a child of a revocable cap with the same badge unless it is first-badged \
+         (made by a mint of its own). So for caps that name the same object the \
+         tree's revocable and first-badged bits decide parenthood, not this \
+         predicate: a kernel keeps them per slot and combines them with \
+         `same_object`, as seL4's `isMDBParentOf` does.",
+        "",
         "An Untyped retyped into one Untyped of the same size has the same identity \
-         as its parent, so the caps alone call it a copy; a derivation tree that \
-         needs to tell them apart records the order in which they were made (seL4 \
-         keeps a revocable bit for this).",
+         as its parent, so the caps alone call it a copy; the tree tells them apart \
+         by the order in which they were made.",
     ]));
     quote! {
         #region
@@ -117,10 +129,16 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
             }
         }
 
-        /// Whether `a` and `b` are copies of each other: they name the same
-        /// object and neither is derived from the other (`is_ancestor`).
-        /// Copies are siblings in the derivation tree; revoking one leaves the
-        /// other.
+        /// Whether `a` and `b` are copies by their contents: they name the
+        /// same object (`same_object`) and neither `is_ancestor(a, b)` nor
+        /// `is_ancestor(b, a)` holds.
+        ///
+        /// It does not say they are siblings in a derivation tree: in seL4 the
+        /// copy of a revocable cap (one retype made, any Untyped cap, a cap a
+        /// mint gave a new badge) is its child, and revoking the original
+        /// deletes it; only copies of other caps are siblings. For caps that
+        /// name the same object, the tree's revocable and first-badged bits
+        /// decide which is the parent.
         pub fn is_copy(a: Cap, b: Cap) -> bool {
             same_object(a, b) && !is_ancestor(a, b) && !is_ancestor(b, a)
         }
@@ -234,7 +252,7 @@ fn badge_fn(g: &Gen<'_>) -> TokenStream {
     }
     quote! {
         /// The badge of `cap` (0: unbadged), if its type has a `#[badge]`
-        /// field.
+        /// field. `Cap::with_badge` sets it.
         pub fn badge_of(cap: Cap) -> Option<u64> {
             match cap.cap_type() {
                 #(#arms,)*
@@ -402,6 +420,8 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         pub struct Placement {
             /// The type of the new objects.
             pub object_type: ObjectType,
+            /// The request's size argument (0 for fixed-size types).
+            pub size_arg: u64,
             /// log2 of one object's size in bytes.
             pub size_bits: u32,
             /// Address of the first object: the source's watermark rounded up
@@ -431,6 +451,15 @@ fn retype(g: &Gen<'_>) -> TokenStream {
                     return None;
                 }
                 self.first.checked_add(i.checked_mul(1u64.checked_shl(self.size_bits)?)?)
+            }
+
+            /// The cap to put in slot `slot(i)` for object `i`, if `i < count`:
+            /// `ObjectType::cap_for` at `address(i)` with the request's size
+            /// argument, and `device` when the source is device memory (see
+            /// `UntypedMemory::device`). Its rights are every right its type
+            /// may carry, its badge and watermark 0.
+            pub fn cap(&self, i: u64, device: bool) -> Option<Cap> {
+                self.object_type.cap_for(self.address(i)?, self.size_arg, device)
             }
 
             /// The destination slot of object `i`'s cap, if `i < count`.
@@ -614,6 +643,7 @@ fn retype(g: &Gen<'_>) -> TokenStream {
                 .ok_or(RetypeError::NotEnoughMemory { left })?;
             Ok(Placement {
                 object_type,
+                size_arg: request.size_arg,
                 size_bits,
                 first,
                 count: request.count,
