@@ -201,19 +201,27 @@ const QEMU_ARGS: &[&str] = &[
     "128M",
 ];
 
-/// Boots `elf`, streaming COM1 to our stdout as it arrives, and kills QEMU
-/// after [`BOOT_TIMEOUT`].
-pub fn boot(elf: &Path) -> Result<Boot, Failure> {
+/// Boots `elf` with the kernel command line `cmdline` (QEMU's `-append`;
+/// none if empty), streaming COM1 to our stdout as it arrives, and kills
+/// QEMU after [`BOOT_TIMEOUT`].
+pub fn boot(elf: &Path, cmdline: &str) -> Result<Boot, Failure> {
+    let append: &[&str] = if cmdline.is_empty() {
+        &[]
+    } else {
+        &["-append", cmdline]
+    };
     println!(
-        "==> booting  [{QEMU} -kernel {} {}]",
+        "==> booting  [{QEMU} -kernel {} {}{}]",
         elf.display(),
-        QEMU_ARGS.join(" ")
+        QEMU_ARGS.join(" "),
+        append.iter().map(|a| format!(" {a}")).collect::<String>()
     );
     let start = Instant::now();
     let mut child = Command::new(QEMU)
         .arg("-kernel")
         .arg(elf)
         .args(QEMU_ARGS)
+        .args(append)
         // With a terminal on stdin, `-serial stdio` would switch it to raw mode.
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -5,8 +5,12 @@
 //! these checks hold it to what it claims: a banner, Untyped lines whose
 //! regions are naturally aligned, within the spec's size range and disjoint,
 //! each with the generated `UntypedCap` Debug line naming the same base, a
-//! total that is their sum, and `boot ok` last, with QEMU's `isa-debug-exit`
-//! status for success.
+//! total that is their sum, the IDT line, and `boot ok` last, with QEMU's
+//! `isa-debug-exit` status for success.
+//!
+//! [`check_fault_test`] does the same for a boot with `-append fault-test`:
+//! the breakpoint resumed, the page fault at [`FAULT_TEST_ADDRESS`] was
+//! reported with that CR2, and QEMU ended with the CPU-exception status.
 
 use std::fmt;
 use std::time::Duration;
@@ -15,6 +19,23 @@ use std::time::Duration;
 pub const EXIT_SUCCESS: i32 = 33;
 /// QEMU's status when the kernel panics (it writes 0x11).
 pub const EXIT_PANIC: i32 = 35;
+/// QEMU's status after a fatal CPU exception (the kernel writes 0x12).
+pub const EXIT_CPU_EXCEPTION: i32 = 37;
+
+/// The kernel command line that selects the exception self-test.
+pub const FAULT_TEST_CMDLINE: &str = "fault-test";
+/// The unmapped address the self-test reads (`FAULT_TEST_ADDRESS` in
+/// `kernel-demo/kernel/src/main.rs`).
+pub const FAULT_TEST_ADDRESS: u64 = 0x0000_0005_dead_b000;
+/// What the kernel prints once `int3` has returned to it.
+pub const BREAKPOINT_RESUMED: &str = "breakpoint handled, continuing";
+/// The start of the page-fault report's first line.
+const PAGE_FAULT_REPORT: &str = "cpu exception: #PF page fault (vector 14)";
+/// The start of every exception report's first line.
+const EXCEPTION_REPORT: &str = "cpu exception:";
+
+/// IDT gates the kernel installs: the 32 CPU exception vectors.
+const IDT_VECTORS: u32 = 32;
 
 /// The first line the kernel prints.
 pub const BANNER: &str = "capc demo kernel";
@@ -41,6 +62,9 @@ impl fmt::Display for QemuExit {
         match *self {
             QemuExit::Code(EXIT_SUCCESS) => write!(f, "exit status {EXIT_SUCCESS} (kernel success)"),
             QemuExit::Code(EXIT_PANIC) => write!(f, "exit status {EXIT_PANIC} (kernel panic)"),
+            QemuExit::Code(EXIT_CPU_EXCEPTION) => {
+                write!(f, "exit status {EXIT_CPU_EXCEPTION} (fatal CPU exception)")
+            }
             QemuExit::Code(0) => f.write_str(
                 "exit status 0: the guest triple-faulted or reset (-no-reboot), or never reached isa-debug-exit",
             ),
@@ -87,11 +111,9 @@ pub fn check(transcript: &str, exit: QemuExit) -> Result<BootReport, Vec<String>
         ));
     }
     let lines: Vec<&str> = transcript.lines().map(str::trim_end).collect();
-    if let Some(panic) = lines.iter().find(|l| l.starts_with("kernel panic")) {
-        problems.push(format!("the kernel panicked: `{panic}`"));
-    }
-    if !lines.iter().any(|l| l.starts_with(BANNER)) {
-        problems.push(format!("no banner line starting with `{BANNER}`"));
+    problems.extend(common_problems(&lines));
+    if let Some(fault) = lines.iter().find(|l| l.starts_with(EXCEPTION_REPORT)) {
+        problems.push(format!("the kernel took a CPU exception: `{fault}`"));
     }
 
     let mut untypeds = Vec::new();
@@ -153,6 +175,126 @@ pub fn check(transcript: &str, exit: QemuExit) -> Result<BootReport, Vec<String>
         Ok(BootReport {
             untypeds,
             total_bytes,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Problems any boot can have: a panic, no banner, no (or a wrong) IDT line.
+fn common_problems(lines: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(panic) = lines.iter().find(|l| l.starts_with("kernel panic")) {
+        problems.push(format!("the kernel panicked: `{panic}`"));
+    }
+    if !lines.iter().any(|l| l.starts_with(BANNER)) {
+        problems.push(format!("no banner line starting with `{BANNER}`"));
+    }
+    match lines.iter().find(|l| l.starts_with("idt: ")) {
+        None => problems.push("no `idt: N vectors installed` line".to_owned()),
+        Some(line) => {
+            let vectors = line
+                .strip_prefix("idt: ")
+                .and_then(|rest| rest.split_once(" vectors installed"))
+                .and_then(|(n, _)| n.parse::<u32>().ok());
+            match vectors {
+                Some(IDT_VECTORS) => {}
+                Some(n) => problems.push(format!(
+                    "`{line}`: {n} vectors, not the {IDT_VECTORS} CPU exceptions"
+                )),
+                None => problems.push(format!(
+                    "malformed IDT line `{line}`: expected `idt: N vectors installed`"
+                )),
+            }
+        }
+    }
+    problems
+}
+
+/// What the fault-test boot reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultReport {
+    /// The faulting address the page-fault report gave (CR2).
+    pub cr2: u64,
+    /// Where the fault happened.
+    pub rip: u64,
+}
+
+/// Checks the transcript and exit status of a boot with `-append
+/// fault-test`: banner and IDT line, the breakpoint resumed
+/// ([`BREAKPOINT_RESUMED`]), then a page-fault report with RIP, CS, RFLAGS,
+/// RSP and `cr2` = [`FAULT_TEST_ADDRESS`], and QEMU's status
+/// [`EXIT_CPU_EXCEPTION`]; every problem found, or the report.
+pub fn check_fault_test(transcript: &str, exit: QemuExit) -> Result<FaultReport, Vec<String>> {
+    let mut problems = Vec::new();
+    if exit != QemuExit::Code(EXIT_CPU_EXCEPTION) {
+        problems.push(format!(
+            "QEMU did not exit with {EXIT_CPU_EXCEPTION} (fatal CPU exception): {exit}"
+        ));
+    }
+    let lines: Vec<&str> = transcript.lines().map(str::trim).collect();
+    problems.extend(common_problems(&lines));
+    if lines.contains(&BOOT_OK) {
+        problems.push(format!(
+            "`{BOOT_OK}` was printed: the kernel ignored `{FAULT_TEST_CMDLINE}`"
+        ));
+    }
+
+    let resumed = lines.iter().position(|&l| l == BREAKPOINT_RESUMED);
+    if resumed.is_none() {
+        problems.push(format!(
+            "no `{BREAKPOINT_RESUMED}` line: int3 did not return to the kernel"
+        ));
+    }
+    let Some(report) = lines.iter().position(|l| l.starts_with(PAGE_FAULT_REPORT)) else {
+        problems.push(format!("no page-fault report `{PAGE_FAULT_REPORT}, ...`"));
+        return Err(problems);
+    };
+    if resumed.is_some_and(|resumed| resumed > report) {
+        problems.push(format!(
+            "`{BREAKPOINT_RESUMED}` comes after the page-fault report"
+        ));
+    }
+    if let Some(other) = lines[..report]
+        .iter()
+        .find(|l| l.starts_with(EXCEPTION_REPORT) && !l.starts_with("cpu exception: #BP"))
+    {
+        problems.push(format!(
+            "an exception other than the breakpoint came first: `{other}`"
+        ));
+    }
+
+    // The report's register lines, up to the next blank line.
+    let body: Vec<&str> = lines[report + 1..]
+        .iter()
+        .copied()
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let register = |name: &str| -> Option<u64> {
+        body.iter().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let at = fields.iter().position(|&f| f == name)?;
+            let value = fields.get(at + 1)?.strip_prefix("0x")?;
+            u64::from_str_radix(value, 16).ok()
+        })
+    };
+    for name in ["rip", "cs", "rflags", "rsp"] {
+        if register(name).is_none() {
+            problems.push(format!("the page-fault report has no `{name} 0x...`"));
+        }
+    }
+    let cr2 = register("cr2");
+    match cr2 {
+        None => problems.push("the page-fault report has no `cr2 0x...`".to_owned()),
+        Some(cr2) if cr2 != FAULT_TEST_ADDRESS => problems.push(format!(
+            "the page-fault report gives cr2 {cr2:#x}, not the address read, {FAULT_TEST_ADDRESS:#x}"
+        )),
+        Some(_) => {}
+    }
+    if problems.is_empty() {
+        Ok(FaultReport {
+            cr2: cr2.unwrap_or_default(),
+            rip: register("rip").unwrap_or_default(),
         })
     } else {
         Err(problems)
@@ -234,6 +376,8 @@ mod tests {
     /// serial port's `\r\n` line ends).
     const GOOD: &str = "capc demo kernel 0.1.0 (x86_64, spec kernel-demo/spec/kernel.cap)\r\n\
         boot: PVH start info at 0x21e0, version 1, 7 memory map entries\r\n\
+        boot: command line \"\"\r\n\
+        idt: 32 vectors installed (CPU exceptions 0-31), #BP resumes, the rest report and exit\r\n\
         memory map:\r\n\
         \x20 0x0000000000100000..0x0000000007fe0000 ram       126 MiB + 896 KiB\r\n\
         untyped inventory: RAM from 0x122000 in naturally aligned pieces of 2^4..=2^47 bytes\r\n\
@@ -294,6 +438,7 @@ mod tests {
             "no `untyped 0x",
             "no `untyped total",
             "not `boot ok`",
+            "no `idt: N vectors installed`",
         ] {
             assert!(all.contains(missing), "{missing} in {all}");
         }
@@ -342,6 +487,91 @@ mod tests {
         let oversized = GOOD.replace("2^21 (2 MiB)", "2^48 (256 TiB)");
         let all = problems(&oversized, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("outside the spec's Untyped sizes"), "{all}");
+    }
+
+    #[test]
+    fn a_wrong_idt_line_or_an_exception_fails_a_normal_boot() {
+        let transcript = GOOD.replace("idt: 32 vectors", "idt: 31 vectors");
+        let all = problems(&transcript, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("31 vectors, not the 32"), "{all}");
+        let transcript = GOOD.replace(
+            "boot ok",
+            "cpu exception: #GP general protection fault (vector 13), error code 0x0\nboot ok",
+        );
+        let all = problems(&transcript, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(
+            all.contains("took a CPU exception: `cpu exception: #GP"),
+            "{all}"
+        );
+    }
+
+    /// A real `-append fault-test` transcript.
+    const FAULT_TEST: &str = "capc demo kernel 0.1.0 (x86_64, spec kernel-demo/spec/kernel.cap)\r\n\
+        boot: PVH start info at 0x21e0, version 1, 7 memory map entries\r\n\
+        boot: command line \"fault-test\"\r\n\
+        idt: 32 vectors installed (CPU exceptions 0-31), #BP resumes, the rest report and exit\r\n\
+        fault-test: int3\r\n\
+        cpu exception: #BP breakpoint (vector 3) at rip 0x0000000000101f1a, resuming\r\n\
+        breakpoint handled, continuing\r\n\
+        fault-test: reading unmapped address 0x00000005deadb000\r\n\
+        \r\n\
+        cpu exception: #PF page fault (vector 14), error code 0x0\r\n\
+        \x20 rip 0x0000000000101f6c  cs 0x0008  rflags 0x0000000000000046\r\n\
+        \x20 rsp 0x0000000000122840  ss 0x0010\r\n\
+        \x20 cr2 0x00000005deadb000  (not present, read, supervisor mode)\r\n\
+        \x20 in ring 0, the kernel: stopping (isa-debug-exit 0x12, QEMU status 37)\r\n";
+
+    #[test]
+    fn a_good_fault_test_passes() {
+        let report = check_fault_test(FAULT_TEST, QemuExit::Code(EXIT_CPU_EXCEPTION)).unwrap();
+        assert_eq!(
+            report,
+            FaultReport {
+                cr2: FAULT_TEST_ADDRESS,
+                rip: 0x101f6c
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_fault_test_says_what_is_wrong() {
+        let fails = |transcript: &str, exit: i32| {
+            check_fault_test(transcript, QemuExit::Code(exit))
+                .expect_err("the check should fail")
+                .join("\n")
+        };
+        let all = fails(FAULT_TEST, EXIT_SUCCESS);
+        assert!(all.contains("did not exit with 37"), "{all}");
+        let all = fails(
+            &FAULT_TEST.replace(BREAKPOINT_RESUMED, ""),
+            EXIT_CPU_EXCEPTION,
+        );
+        assert!(all.contains("int3 did not return"), "{all}");
+        let all = fails(
+            &FAULT_TEST.replace("cr2 0x00000005deadb000", "cr2 0x0000000000000000"),
+            EXIT_CPU_EXCEPTION,
+        );
+        assert!(all.contains("cr2 0x0, not the address read"), "{all}");
+        let all = fails(
+            &FAULT_TEST.replace("  rip 0x", "  pc 0x"),
+            EXIT_CPU_EXCEPTION,
+        );
+        assert!(all.contains("no `rip 0x...`"), "{all}");
+        let all = fails(
+            &FAULT_TEST.replace(
+                "#PF page fault (vector 14)",
+                "#GP general protection fault (vector 13)",
+            ),
+            EXIT_CPU_EXCEPTION,
+        );
+        assert!(all.contains("no page-fault report"), "{all}");
+        let all = fails(&format!("{FAULT_TEST}boot ok\n"), EXIT_CPU_EXCEPTION);
+        assert!(all.contains("ignored `fault-test`"), "{all}");
+        let all = fails(
+            &FAULT_TEST.replace("idt: 32 vectors installed", "idt: none"),
+            EXIT_CPU_EXCEPTION,
+        );
+        assert!(all.contains("malformed IDT line"), "{all}");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The hardware-free half of the capc demo kernel: what the boot code found
 //! (the PVH start info and its memory map), the Untyped inventory carved from
-//! it, the kernel's own objects, and the capability core (slots and CSpace
+//! it, the kernel command line, the kernel's own objects, and the capability core (slots and CSpace
 //! lookup in `cspace`, the derivation tree in `mdb`, copy, mint, move,
 //! delete, revoke and retype in `ops`, decoded invocations in `invoke`), all
 //! typed by the code `capc` generates from `kernel-demo/spec/kernel.cap`.
@@ -15,6 +15,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cap_fields;
+pub mod cmdline;
 pub mod cspace;
 pub mod invoke;
 pub mod mdb;

@@ -1,16 +1,23 @@
 //! The capc demo kernel, booted by QEMU through PVH (`boot.rs`).
 //!
-//! `kmain` brings up the serial console, reads the boot memory map, carves
+//! `kmain` brings up the serial console, installs the exception handlers
+//! (`interrupts.rs`), reads the boot memory map, carves
 //! the RAM above the kernel into Untyped caps built by the code generated
 //! from `kernel-demo/spec/kernel.cap`, prints a transcript of all of it on
 //! COM1 and ends the QEMU run through `isa-debug-exit`. `cargo xtask demo`
 //! boots it; `cargo xtask test` checks the transcript.
+//!
+//! With `fault-test` on the command line (`-append fault-test`) the boot
+//! stops after the exception handlers are in place and proves they work: a
+//! breakpoint that must resume, then a read of an unmapped address whose
+//! page-fault report ends the run with [`ExitCode::CpuException`].
 
 #![no_std]
 #![no_main]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod boot;
+mod interrupts;
 mod qemu;
 mod serial;
 
@@ -18,6 +25,7 @@ use core::fmt::Write;
 use core::panic::PanicInfo;
 
 use capc_demo_kernel::caps::KernelObject;
+use capc_demo_kernel::cmdline::{self, CommandLine};
 use capc_demo_kernel::memory_map::MemoryMap;
 use capc_demo_kernel::tcb::Tcb;
 use capc_demo_kernel::units::Bytes;
@@ -51,6 +59,8 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
         "capc demo kernel {} (x86_64, spec kernel-demo/spec/kernel.cap)",
         env!("CARGO_PKG_VERSION")
     )?;
+    // First, so that any fault from here on is reported, not a triple fault.
+    let installed = interrupts::init();
 
     // SAFETY: this is the address the PVH loader passed in %ebx; boot.rs
     // identity-maps it and nothing has reused loader memory yet.
@@ -63,7 +73,15 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
         "boot: PVH start info at {start_info_paddr:#x}, version {}, {} memory map entries",
         start_info.version, start_info.memmap_entries
     )?;
+    // SAFETY: the loader put the command line (if any) in low memory, which
+    // boot.rs identity-maps, and nothing has reused loader memory yet.
+    let command_line = unsafe { CommandLine::from_paddr(start_info.cmdline_paddr) };
+    writeln!(out, "boot: command line {command_line}")?;
     describe_cpu_mode(out)?;
+    writeln!(out, "{installed}")?;
+    if command_line.has_flag(cmdline::FAULT_TEST) {
+        fault_test(out)?;
+    }
     let (image_start, image_end) = boot::kernel_image();
     writeln!(
         out,
@@ -144,6 +162,33 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
     writeln!(out, "{BOOT_OK}")
 }
 
+/// An address above the identity-mapped 4 GiB, so reading it page-faults.
+const FAULT_TEST_ADDRESS: u64 = 0x0000_0005_dead_b000;
+
+/// The `fault-test` boot: a breakpoint, which must come back here, then a
+/// page fault, whose handler reports it and ends the run; never returns.
+fn fault_test(out: &mut impl Write) -> core::fmt::Result {
+    writeln!(out, "fault-test: int3")?;
+    x86_64::instructions::interrupts::int3();
+    writeln!(out, "breakpoint handled, continuing")?;
+    writeln!(
+        out,
+        "fault-test: reading unmapped address {FAULT_TEST_ADDRESS:#018x}"
+    )?;
+    // SAFETY: the read goes through the page tables, where the address has
+    // no mapping, so it touches no memory: it raises #PF, whose handler
+    // reports it and exits QEMU. The asm only reads a register's worth.
+    unsafe {
+        core::arch::asm!(
+            "mov {value}, qword ptr [{address}]",
+            address = in(reg) FAULT_TEST_ADDRESS,
+            value = out(reg) _,
+            options(nostack, readonly, preserves_flags)
+        );
+    }
+    panic!("reading {FAULT_TEST_ADDRESS:#x} did not page-fault")
+}
+
 /// Reports (and insists on) the mode `boot.rs` switched to.
 fn describe_cpu_mode(out: &mut impl Write) -> core::fmt::Result {
     let cr0 = Cr0::read();
@@ -165,7 +210,7 @@ fn describe_cpu_mode(out: &mut impl Write) -> core::fmt::Result {
 /// Prints the panic on COM1 and ends the QEMU run with a failure status (35).
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    if let Some(mut console) = Console::for_panic() {
+    if let Some(mut console) = Console::reopen() {
         // Nothing is left to report a failed write to.
         let _ = writeln!(console, "\nkernel panic: {info}");
     }

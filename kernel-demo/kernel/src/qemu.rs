@@ -15,6 +15,10 @@ pub enum ExitCode {
     Success = 0x10,
     /// The kernel panicked: QEMU exits with 35.
     Failure = 0x11,
+    /// A CPU exception the kernel cannot resume from (a page fault, a
+    /// double fault, ...; see `interrupts.rs`): QEMU exits with 37. The boot
+    /// self-test (`-append fault-test`) ends this way on purpose.
+    CpuException = 0x12,
 }
 
 /// Ends the QEMU run with `code`. Without the exit device (real hardware, or

@@ -27,14 +27,17 @@ impl Console {
         Ok(Console(tty))
     }
 
-    /// A handle to COM1 for the panic handler, which cannot wait for or
-    /// trust whoever else holds one: it does not reprogram the UART, so it
-    /// is as good as the state `init_com1` left (or QEMU's defaults, which
-    /// accept bytes at any baud rate, if the panic came first).
-    pub fn for_panic() -> Option<Console> {
-        // SAFETY: as in `init_com1`; a panicking kernel never returns to the
-        // code that owns the other handle, so the two never interleave a
-        // register sequence.
+    /// A handle to COM1 for the panic and exception handlers, which cannot
+    /// wait for or trust whoever else holds one: it does not reprogram the
+    /// UART, so it is as good as the state `init_com1` left (or QEMU's
+    /// defaults, which accept bytes at any baud rate, if the panic or
+    /// exception came first).
+    pub fn reopen() -> Option<Console> {
+        // SAFETY: as in `init_com1`. A panicking kernel never returns to the
+        // code that owns the other handle; an exception handler that returns
+        // (only `#BP`) writes whole bytes between the interrupted code's
+        // writes, so at worst the two interleave characters, never a
+        // register sequence that touches memory.
         let uart = unsafe { Uart16550::new_port(COM1_PORT) }.ok()?;
         Some(Console(Uart16550Tty::from_inner(uart)))
     }

@@ -1,0 +1,497 @@
+//! CPU exceptions: a GDT with a TSS, an IDT for vectors 0-31, and a report
+//! on COM1 for every exception the kernel does not expect.
+//!
+//! The `x86-interrupt` calling convention is unstable, so each vector gets a
+//! small assembly entry stub (one assembler macro, `EXCEPTION_STUB`, for
+//! vectors with and without a CPU error code) that pushes a uniform
+//! [`ExceptionFrame`]: the general-purpose registers, the
+//! vector, an error code (0 when the CPU pushes none) and the CPU's own
+//! interrupt frame. A common tail calls [`exception_handler`], an ordinary
+//! `extern "C"` function, and returns with `iretq` if it does.
+//!
+//! A breakpoint (`int3`) is reported and resumed. Every other exception is
+//! fatal: its report names the exception, vector, error code, RIP, CS,
+//! RFLAGS, RSP (and CR2 for a page fault), and QEMU exits with
+//! [`ExitCode::CpuException`]. Double faults switch to a stack of their own
+//! (IST1 of the TSS), so that a kernel stack overflow is reported rather
+//! than escalating to a triple fault.
+
+use core::arch::global_asm;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use x86_64::VirtAddr;
+use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::instructions::tables::{lidt, load_tss};
+use x86_64::registers::control::Cr2;
+use x86_64::structures::DescriptorTablePointer;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable};
+use x86_64::structures::tss::TaskStateSegment;
+
+use crate::qemu::{self, ExitCode};
+use crate::serial::Console;
+
+/// Vectors with an IDT gate: the 32 the CPU reserves for exceptions.
+pub const VECTORS: usize = 32;
+
+/// Size of the double-fault stack (IST1).
+pub const DOUBLE_FAULT_STACK_BYTES: usize = 16 * 1024;
+
+/// The vector of `#BP`, the only exception the kernel resumes from.
+const BREAKPOINT: u64 = 3;
+/// The vector of `#PF`, whose faulting address is in CR2.
+const PAGE_FAULT: u64 = 14;
+/// The vector of `#DF`, which runs on its own stack.
+const DOUBLE_FAULT: u64 = 8;
+/// The TSS interrupt-stack-table slot of the double-fault stack (IST1 in
+/// the gate; the TSS array is 0-based).
+const DOUBLE_FAULT_IST: u8 = 1;
+
+/// Present, DPL 0, 64-bit interrupt gate (interrupts stay off in handlers).
+const INTERRUPT_GATE: u8 = 0x8e;
+
+/// Mnemonic and name of each exception vector (Intel SDM vol. 3, 6.15).
+const EXCEPTIONS: [(&str, &str); VECTORS] = [
+    ("#DE", "divide error"),
+    ("#DB", "debug"),
+    ("NMI", "non-maskable interrupt"),
+    ("#BP", "breakpoint"),
+    ("#OF", "overflow"),
+    ("#BR", "bound range exceeded"),
+    ("#UD", "invalid opcode"),
+    ("#NM", "device not available"),
+    ("#DF", "double fault"),
+    ("CSO", "coprocessor segment overrun"),
+    ("#TS", "invalid TSS"),
+    ("#NP", "segment not present"),
+    ("#SS", "stack-segment fault"),
+    ("#GP", "general protection fault"),
+    ("#PF", "page fault"),
+    ("---", "reserved"),
+    ("#MF", "x87 floating-point error"),
+    ("#AC", "alignment check"),
+    ("#MC", "machine check"),
+    ("#XM", "SIMD floating-point exception"),
+    ("#VE", "virtualization exception"),
+    ("#CP", "control protection exception"),
+    ("---", "reserved"),
+    ("---", "reserved"),
+    ("---", "reserved"),
+    ("---", "reserved"),
+    ("---", "reserved"),
+    ("---", "reserved"),
+    ("#HV", "hypervisor injection exception"),
+    ("#VC", "VMM communication exception"),
+    ("#SX", "security exception"),
+    ("---", "reserved"),
+];
+
+/// What the entry stubs leave on the stack, lowest address first: the
+/// registers `exception_common` pushes, the two words the stub pushes, and
+/// the frame the CPU pushes.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ExceptionFrame {
+    /// General-purpose registers of the interrupted code.
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    /// The exception vector, pushed by the stub.
+    pub vector: u64,
+    /// The CPU's error code, or 0 (pushed by the stub) if it has none.
+    pub error_code: u64,
+    /// Where the interrupted code resumes (after `int3`, at the faulting
+    /// instruction for a fault).
+    pub rip: u64,
+    /// Its code segment; the low two bits are its privilege level.
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 22 * 8);
+
+// The stubs, their address table and the common tail. `EXCEPTION_STUB` is
+// the one stub macro: its second argument says whether the CPU pushes an
+// error code for the vector (8, 10-14, 17, 21, 29, 30); if it does not, the
+// stub pushes a 0 in its place, so every frame has the same layout.
+//
+// Stack alignment: the CPU aligns RSP to 16 bytes before pushing its 5-word
+// frame; with the error code, the vector and 15 registers that is 22 words
+// (176 bytes), so RSP is 16-byte aligned at the `call`, as the SysV ABI
+// requires.
+global_asm!(
+    r#"
+    .macro EXCEPTION_STUB vector, cpu_pushes_error_code
+    .p2align 4
+exception_stub_\vector:
+    .if \cpu_pushes_error_code == 0
+    pushq $0
+    .endif
+    pushq $\vector
+    jmp exception_common
+    .endm
+
+    .pushsection .text.exception_stubs, "ax"
+    EXCEPTION_STUB 0, 0
+    EXCEPTION_STUB 1, 0
+    EXCEPTION_STUB 2, 0
+    EXCEPTION_STUB 3, 0
+    EXCEPTION_STUB 4, 0
+    EXCEPTION_STUB 5, 0
+    EXCEPTION_STUB 6, 0
+    EXCEPTION_STUB 7, 0
+    EXCEPTION_STUB 8, 1
+    EXCEPTION_STUB 9, 0
+    EXCEPTION_STUB 10, 1
+    EXCEPTION_STUB 11, 1
+    EXCEPTION_STUB 12, 1
+    EXCEPTION_STUB 13, 1
+    EXCEPTION_STUB 14, 1
+    EXCEPTION_STUB 15, 0
+    EXCEPTION_STUB 16, 0
+    EXCEPTION_STUB 17, 1
+    EXCEPTION_STUB 18, 0
+    EXCEPTION_STUB 19, 0
+    EXCEPTION_STUB 20, 0
+    EXCEPTION_STUB 21, 1
+    EXCEPTION_STUB 22, 0
+    EXCEPTION_STUB 23, 0
+    EXCEPTION_STUB 24, 0
+    EXCEPTION_STUB 25, 0
+    EXCEPTION_STUB 26, 0
+    EXCEPTION_STUB 27, 0
+    EXCEPTION_STUB 28, 0
+    EXCEPTION_STUB 29, 1
+    EXCEPTION_STUB 30, 1
+    EXCEPTION_STUB 31, 0
+
+exception_common:
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    cld
+    movq %rsp, %rdi
+    call {handler}
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    addq $16, %rsp
+    iretq
+    .popsection
+
+    .pushsection .rodata.exception_stubs, "a"
+    .p2align 3
+    .global capc_exception_stubs
+capc_exception_stubs:
+    .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .quad exception_stub_\vector
+    .endr
+    .popsection
+    "#,
+    handler = sym exception_handler,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    /// The entry stub of each vector, in vector order (the table above).
+    static capc_exception_stubs: [u64; VECTORS];
+}
+
+/// One 16-byte IDT gate.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    attributes: u8,
+    offset_middle: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+impl Gate {
+    const MISSING: Gate = Gate {
+        offset_low: 0,
+        selector: 0,
+        ist: 0,
+        attributes: 0,
+        offset_middle: 0,
+        offset_high: 0,
+        reserved: 0,
+    };
+
+    /// An interrupt gate to `handler` in code segment `selector`, on IST
+    /// stack `ist` (0: the current stack).
+    const fn interrupt(handler: u64, selector: u16, ist: u8) -> Gate {
+        Gate {
+            offset_low: handler as u16,
+            selector,
+            ist,
+            attributes: INTERRUPT_GATE,
+            offset_middle: (handler >> 16) as u16,
+            offset_high: (handler >> 32) as u32,
+            reserved: 0,
+        }
+    }
+}
+
+/// The double-fault stack.
+#[repr(C, align(16))]
+struct Stack([u8; DOUBLE_FAULT_STACK_BYTES]);
+
+static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_BYTES]);
+static mut TSS: TaskStateSegment = TaskStateSegment::new();
+static mut GDT: GlobalDescriptorTable = GlobalDescriptorTable::new();
+static mut IDT: [Gate; VECTORS] = [Gate::MISSING; VECTORS];
+
+/// Set by the first [`init`]; the tables above are written only before.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// What [`init`] installed, for the boot transcript.
+pub struct Installed {
+    /// Selector of the kernel code segment in the new GDT.
+    pub code: u16,
+    /// Selector of the kernel data segment.
+    pub data: u16,
+    /// Selector of the TSS.
+    pub tss: u16,
+    /// IDT gates installed.
+    pub vectors: usize,
+}
+
+impl fmt::Display for Installed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "gdt: kernel code {:#04x}, data {:#04x}, TSS {:#04x} (double-fault stack IST{DOUBLE_FAULT_IST}, {} KiB)",
+            self.code,
+            self.data,
+            self.tss,
+            DOUBLE_FAULT_STACK_BYTES / 1024
+        )?;
+        write!(
+            f,
+            "idt: {} vectors installed (CPU exceptions 0-{}), #BP resumes, the rest report and exit",
+            self.vectors,
+            self.vectors - 1
+        )
+    }
+}
+
+/// Replaces the boot GDT with one that has a TSS (whose IST1 is the
+/// double-fault stack), reloads the segment registers, and loads an IDT
+/// whose 32 exception vectors enter [`exception_handler`].
+///
+/// # Panics
+///
+/// If called a second time: the tables are in use by then.
+pub fn init() -> Installed {
+    assert!(
+        !INSTALLED.swap(true, Ordering::AcqRel),
+        "interrupts::init called twice"
+    );
+
+    let stack_top = (&raw const DOUBLE_FAULT_STACK) as u64 + DOUBLE_FAULT_STACK_BYTES as u64;
+    let (tss, gdt, idt) = (&raw mut TSS, &raw mut GDT, &raw mut IDT);
+    // SAFETY: the INSTALLED guard makes this the only access to TSS, GDT and
+    // IDT, and none of them is loaded into the CPU yet; interrupts are off
+    // (boot.rs) and there is one CPU, so nothing else runs.
+    let (tss, gdt, idt) = unsafe { (&mut *tss, &mut *gdt, &mut *idt) };
+    tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST - 1)] = VirtAddr::new(stack_top);
+    let tss: &'static TaskStateSegment = tss;
+
+    let code = gdt.append(Descriptor::kernel_code_segment());
+    let data = gdt.append(Descriptor::kernel_data_segment());
+    let tss_selector = gdt.append(Descriptor::tss_segment(tss));
+    let gdt: &'static GlobalDescriptorTable = gdt;
+    gdt.load();
+    // SAFETY: `code` and `data` are flat 64-bit ring-0 segments of the GDT
+    // just loaded (at the same selectors as boot.rs's, 0x08 and 0x10), so
+    // reloading CS and the data segments changes nothing the running code
+    // relies on; `tss_selector` is an available TSS descriptor in that GDT,
+    // and TSS lives for the rest of the run.
+    unsafe {
+        CS::set_reg(code);
+        SS::set_reg(data);
+        DS::set_reg(data);
+        ES::set_reg(data);
+        load_tss(tss_selector);
+    }
+
+    // SAFETY: the table is written by global_asm! above, in .rodata, and
+    // never changes.
+    let stubs = unsafe { &capc_exception_stubs };
+    for (vector, (gate, &stub)) in idt.iter_mut().zip(stubs).enumerate() {
+        let ist = if vector as u64 == DOUBLE_FAULT {
+            DOUBLE_FAULT_IST
+        } else {
+            0
+        };
+        *gate = Gate::interrupt(stub, code.0, ist);
+    }
+    let pointer = DescriptorTablePointer {
+        limit: (core::mem::size_of::<[Gate; VECTORS]>() - 1) as u16,
+        base: VirtAddr::new((&raw const IDT) as u64),
+    };
+    // SAFETY: IDT is a static of well-formed interrupt gates to the stubs,
+    // each in the code segment just loaded, and is never written again.
+    unsafe { lidt(&pointer) };
+
+    Installed {
+        code: code.0,
+        data: data.0,
+        tss: tss_selector.0,
+        vectors: VECTORS,
+    }
+}
+
+/// Who was running when the exception hit, from the privilege level in the
+/// interrupted code's CS (its RPL, the low two bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Ring 0: the kernel itself. Nothing to blame but the kernel, so it stops.
+    Kernel,
+    /// Ring 3: a user task. Once tasks exist, the fault stops that task and
+    /// the kernel carries on.
+    User,
+}
+
+impl Origin {
+    /// The origin of an exception whose frame holds `cs`.
+    pub fn of(cs: u64) -> Origin {
+        if cs & 3 == 3 {
+            Origin::User
+        } else {
+            Origin::Kernel
+        }
+    }
+}
+
+/// Called by `exception_common` with the frame the stubs built.
+extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
+    let mut console = Console::reopen();
+    if frame.vector == BREAKPOINT {
+        if let Some(console) = &mut console {
+            // Nothing is left to report a failed write to.
+            let _ = writeln!(
+                console,
+                "cpu exception: #BP breakpoint (vector 3) at rip {:#018x}, resuming",
+                frame.rip
+            );
+        }
+        return;
+    }
+
+    let origin = Origin::of(frame.cs);
+    if let Some(console) = &mut console {
+        // As above: a failed write cannot be reported anywhere.
+        let _ = report(console, frame, origin);
+    }
+    match origin {
+        Origin::Kernel => qemu::exit(ExitCode::CpuException),
+        // No user tasks exist yet, so ring 3 never runs and this cannot
+        // happen; should it, the kernel stops as for its own fault. This is
+        // the arm that will stop the faulting task instead.
+        Origin::User => qemu::exit(ExitCode::CpuException),
+    }
+}
+
+/// The report of a fatal exception: one line naming it, then the
+/// interrupted state.
+fn report(out: &mut impl Write, frame: &ExceptionFrame, origin: Origin) -> fmt::Result {
+    let (mnemonic, name) = EXCEPTIONS
+        .get(frame.vector as usize)
+        .copied()
+        .unwrap_or(("---", "unknown"));
+    writeln!(
+        out,
+        "\ncpu exception: {mnemonic} {name} (vector {}), error code {:#x}",
+        frame.vector, frame.error_code
+    )?;
+    writeln!(
+        out,
+        "  rip {:#018x}  cs {:#06x}  rflags {:#018x}",
+        frame.rip, frame.cs, frame.rflags
+    )?;
+    writeln!(out, "  rsp {:#018x}  ss {:#06x}", frame.rsp, frame.ss)?;
+    if frame.vector == PAGE_FAULT {
+        let error = frame.error_code;
+        writeln!(
+            out,
+            "  cr2 {:#018x}  ({}, {}, {} mode)",
+            Cr2::read_raw(),
+            if error & 1 != 0 {
+                "protection violation"
+            } else {
+                "not present"
+            },
+            if error & 0x10 != 0 {
+                "instruction fetch"
+            } else if error & 2 != 0 {
+                "write"
+            } else {
+                "read"
+            },
+            if error & 4 != 0 { "user" } else { "supervisor" }
+        )?;
+    }
+    writeln!(
+        out,
+        "  rax {:#018x}  rbx {:#018x}  rcx {:#018x}  rdx {:#018x}",
+        frame.rax, frame.rbx, frame.rcx, frame.rdx
+    )?;
+    writeln!(
+        out,
+        "  rsi {:#018x}  rdi {:#018x}  rbp {:#018x}",
+        frame.rsi, frame.rdi, frame.rbp
+    )?;
+    let ring = match origin {
+        Origin::Kernel => "ring 0, the kernel",
+        Origin::User => "ring 3, a user task (none exist yet)",
+    };
+    writeln!(
+        out,
+        "  in {ring}: stopping (isa-debug-exit {:#x}, QEMU status {})",
+        ExitCode::CpuException as u32,
+        (ExitCode::CpuException as u32) << 1 | 1
+    )
+}
