@@ -16,11 +16,12 @@
 //! Nothing here writes a slot except [`SlotMemory::clear_table`]; keeping
 //! the derivation links consistent is `mdb`'s job.
 
-use crate::caps::{CNodeCap, Cap, KernelError, ObjectType};
+use crate::caps::{self, CNodeCap, Cap, KernelError};
 use crate::mdb::MdbNode;
 
-/// log2 of the bytes in one slot.
-pub const SLOT_BITS: u32 = 5;
+/// log2 of the bytes in one slot: the spec's `SLOT_BITS`, which also sizes
+/// a CNode (`1 << (radix + SLOT_BITS)` bytes), as a shift amount.
+pub const SLOT_BITS: u32 = caps::SLOT_BITS as u32;
 
 /// Bytes in one slot.
 pub const SLOT_BYTES: u64 = 1 << SLOT_BITS;
@@ -36,13 +37,11 @@ pub struct Slot {
     pub(crate) links: MdbNode,
 }
 
+// The `as u32` above loses nothing and the shift in `SLOT_BYTES` cannot
+// overflow.
+const _: () = assert!(caps::SLOT_BITS < u64::BITS as u64);
+// A slot must be the size the spec's CNode object reserves for it.
 const _: () = assert!(core::mem::size_of::<Slot>() == SLOT_BYTES as usize);
-// The spec sizes a CNode as 2^(radix + SLOT_BITS) bytes; a slot must be the
-// size the spec's CNode object reserves for it.
-const _: () = assert!(matches!(
-    ObjectType::CNode.size_bits(1),
-    Ok(bits) if bits == 1 + SLOT_BITS
-));
 
 impl Slot {
     /// An empty slot: the null cap, no links.

@@ -6,7 +6,6 @@
 //! The invoked cap and the extra caps come from the caller's lookup in the
 //! thread's CSpace (`cspace::lookup_cap`), as the decoders expect.
 
-use crate::cap_fields::rights_of;
 use crate::caps::{
     CNodeCap, CNodeCapInvocation, Cap, DecodeError, KernelError, MessageInfo, RetypeRequest,
     Rights, UntypedCapInvocation, decode_cnode_cap, decode_untyped_cap,
@@ -38,7 +37,7 @@ pub fn invoke_cnode(
     caps: &[Cap],
 ) -> Result<(), KernelError> {
     let invocation =
-        decode_cnode_cap(info, rights_of(cnode.cap()), msg, caps).map_err(decode_error)?;
+        decode_cnode_cap(info, cnode.cap().rights(), msg, caps).map_err(decode_error)?;
     let target = |memory: &SlotMemory<'_>, index, depth| {
         lookup_slot(memory, cnode.cap(), index, depth).map_err(|e| e.kernel_error(false))
     };
@@ -90,7 +89,7 @@ pub fn invoke_untyped(
         .cap(untyped)
         .ok_or(KernelError::FailedLookup { source: 1 })?;
     let UntypedCapInvocation::Retype(call) =
-        decode_untyped_cap(info, rights_of(cap), msg, caps).map_err(decode_error)?;
+        decode_untyped_cap(info, cap.rights(), msg, caps).map_err(decode_error)?;
     let dest = match call.depth {
         0 => Some(call.root),
         depth => lookup_slot(memory, call.root.cap(), call.index, depth)

@@ -14,7 +14,6 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod cap_fields;
 pub mod cmdline;
 pub mod cspace;
 pub mod invoke;

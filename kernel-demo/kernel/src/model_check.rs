@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 
-use crate::cap_fields::rights_of;
 use crate::caps::{
     CNodeCap, Cap, CapType, KernelError, ObjectType, Placement, RetypeRequest, Rights, UntypedCap,
     UntypedMemory, badge_of, region, same_object,
@@ -204,7 +203,7 @@ pub(crate) fn check_invariants(memory: &SlotMemory<'_>, root: Table) -> Result<(
             if !same_object(slot.cap(), child) {
                 continue;
             }
-            if !rights_of(slot.cap()).contains(rights_of(child)) {
+            if !slot.cap().rights().contains(child.rights()) {
                 return fail(format!(
                     "{child:?} has rights beyond its ancestor {:?}",
                     slot.cap()

@@ -15,7 +15,6 @@
 //! [`delete`]. Revoking an Untyped therefore leaves no cap in the memory
 //! it will hand out again, and its next retype starts from its base.
 
-use crate::cap_fields::{mask_rights, object_cap, with_badge};
 use crate::caps::{
     self, CNodeCap, Cap, Destination, KernelError, ObjectType, Placement, RetypeError,
     RetypeRequest, Rights, UntypedCap, UntypedMemory, badge_of, may_copy,
@@ -87,11 +86,13 @@ fn derive(
     if untyped.is_some() && has_children(memory, source) {
         return Err(KernelError::RevokeFirst);
     }
-    let mut derived = mask_rights(cap, rights).ok_or(KernelError::IllegalOperation)?;
+    let mut derived = cap.with_rights_masked(rights);
     match (badge, badge_of(cap)) {
         (None, _) | (Some(0), None) => {}
         (Some(new), Some(0)) => {
-            derived = with_badge(derived, new).ok_or(KernelError::IllegalOperation)?;
+            derived = derived
+                .with_badge(new)
+                .map_err(|_| KernelError::IllegalOperation)?;
         }
         (Some(_), _) => return Err(KernelError::IllegalOperation),
     }
@@ -340,14 +341,14 @@ pub fn retype(
         }
     }
     for i in 0..placement.count {
-        new_object(&placement, request, device, table, i).ok_or(INCONSISTENT)?;
+        new_object(&placement, device, table, i).ok_or(INCONSISTENT)?;
     }
 
     replace_cap(memory, untyped, placement.updated_source);
     // Each insertion goes right after the Untyped: last object first, so
     // the list reads in slot order.
     for i in (0..placement.count).rev() {
-        let (cap, slot) = new_object(&placement, request, device, table, i).ok_or(INCONSISTENT)?;
+        let (cap, slot) = new_object(&placement, device, table, i).ok_or(INCONSISTENT)?;
         if let Some(new_table) = CNodeCap::from_cap(cap).and_then(Table::of) {
             memory.clear_table(new_table);
         }
@@ -361,20 +362,17 @@ pub fn retype(
 /// The cap to object `i` of a placement and the slot it goes in.
 fn new_object(
     placement: &Placement,
-    request: &RetypeRequest,
     device: bool,
     table: Table,
     i: u64,
 ) -> Option<(Cap, SlotAddr)> {
-    let address = placement.address(i)?;
-    let cap = object_cap(placement.object_type, address, request.size_arg, device)?;
+    let cap = placement.cap(i, device)?;
     Some((cap, table.slot(placement.slot(i)?)?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cap_fields::rights_of;
     use crate::caps::{EndpointCap, FrameCap, IrqControlCap, NotificationCap, region};
     use crate::cspace::SLOT_BYTES;
     use crate::mdb::{self, descendants};
@@ -425,7 +423,7 @@ mod tests {
 
         // Copy with fewer rights, then mint a badged, read-only cap.
         copy(&mut w.memory, e0, slot(12), R.union(W)).unwrap();
-        assert_eq!(rights_of(w.cap(12)), R.union(W));
+        assert_eq!(w.cap(12).rights(), R.union(W));
         mint(&mut w.memory, slot(12), slot(13), R.union(G), 7).unwrap();
         let minted = EndpointCap::from_cap(w.cap(13)).unwrap();
         assert_eq!((minted.rights(), minted.badge()), (R, 7));
@@ -529,7 +527,7 @@ mod tests {
         copy(&mut w.memory, slot(10), slot(11), R).unwrap();
         mint(&mut w.memory, slot(11), slot(12), Rights::ALL, 5).unwrap();
         assert_eq!(
-            rights_of(w.cap(12)),
+            w.cap(12).rights(),
             R,
             "asking for all rights keeps only read"
         );
@@ -551,7 +549,7 @@ mod tests {
         // A badged cap is copied with its badge; its copies are its children.
         copy(&mut w.memory, slot(12), slot(13), Rights::ALL).unwrap();
         assert_eq!(badge_of(w.cap(13)), Some(5));
-        assert_eq!(rights_of(w.cap(13)), R);
+        assert_eq!(w.cap(13).rights(), R);
         assert_eq!(revoke(&mut w.memory, slot(12)), Ok(1));
         // No badge on caps without a badge field; badge 0 is a plain copy.
         w.retype(0, ObjectType::Tcb, 0, 20, 1).unwrap();
@@ -957,5 +955,59 @@ mod tests {
         assert_eq!(untyped.first, table_base + 512);
         assert_eq!(region(w.cap(12)), Some((table_base + 1024, 512)));
         check(&w);
+    }
+
+    // What copy, mint and retype take from the generated code (formerly
+    // checked on the kernel's own `cap_fields` helpers).
+
+    #[test]
+    fn object_caps_name_the_object_retype_placed() {
+        use crate::caps::CapType;
+        for object_type in ObjectType::ALL {
+            let (min, max) = object_type.arg_bounds();
+            for size_arg in [min, max] {
+                let Ok(bits) = object_type.size_bits(size_arg) else {
+                    continue;
+                };
+                let address = 1 << bits.max(12);
+                let cap = object_type.cap_for(address, size_arg, false).unwrap();
+                assert_eq!(
+                    cap.cap_type().and_then(CapType::object_type),
+                    Some(object_type)
+                );
+                assert_eq!(region(cap), Some((address, 1 << bits)), "{object_type:?}");
+                let valid = cap.cap_type().map(CapType::valid_rights);
+                assert_eq!(Some(cap.rights()), valid, "{object_type:?} has full rights");
+                assert_eq!(badge_of(cap).unwrap_or(0), 0);
+            }
+        }
+        // A misaligned address is refused by the generated setter.
+        assert_eq!(ObjectType::Tcb.cap_for(0x100, 0, false), None);
+        let device = ObjectType::Frame.cap_for(0x1000, 12, true).unwrap();
+        assert!(FrameCap::from_cap(device).unwrap().is_device());
+    }
+
+    #[test]
+    fn masking_only_removes_rights() {
+        use crate::caps::TcbCap;
+        let ep = EndpointCap::new(0x100, R.union(G), 5).unwrap().cap();
+        let masked = ep.with_rights_masked(R.union(W));
+        assert_eq!(masked.rights(), R);
+        assert_eq!(badge_of(masked), Some(5));
+        let frame = FrameCap::new(0x1000, 12, R, 0, false).unwrap().cap();
+        assert_eq!(frame.with_rights_masked(Rights::ALL).rights(), R);
+        let tcb = TcbCap::new(0x800).unwrap().cap();
+        assert_eq!(tcb.with_rights_masked(Rights::NONE), tcb);
+        assert_eq!(Cap::NULL.rights(), Rights::NONE);
+    }
+
+    #[test]
+    fn only_badged_types_take_a_badge() {
+        use crate::caps::TcbCap;
+        let ep = EndpointCap::new(0x100, Rights::ALL, 0).unwrap().cap();
+        assert_eq!(ep.with_badge(9).ok().and_then(badge_of), Some(9));
+        let tcb = TcbCap::new(0x800).unwrap().cap();
+        assert!(tcb.with_badge(9).is_err());
+        assert!(Cap::NULL.with_badge(9).is_err());
     }
 }
