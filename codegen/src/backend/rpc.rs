@@ -684,6 +684,38 @@ const RESERVED: &[&str] = &[
 ];
 
 /// The binding of an argument in a match arm.
+/// The pattern that destructures `m`'s variant `v` of the request enum, and
+/// the local names it binds: the parameters, then the donated slot.
+fn request_pattern(
+    request: &impl quote::ToTokens,
+    v: &Ident,
+    m: &Method,
+    donation: Option<&str>,
+) -> (TokenStream, Vec<Ident>) {
+    let names: Vec<Ident> = m
+        .params
+        .iter()
+        .map(|p| ident(&p.name))
+        .chain(donation.map(ident))
+        .collect();
+    let bindings: Vec<Ident> = m
+        .params
+        .iter()
+        .map(|p| binding(&p.name))
+        .chain(donation.map(binding))
+        .collect();
+    let pattern = if names.is_empty() {
+        quote!(#request::#v)
+    } else {
+        let pairs = names
+            .iter()
+            .zip(&bindings)
+            .map(|(n, b)| if n == b { quote!(#n) } else { quote!(#n: #b) });
+        quote!(#request::#v { #(#pairs),* })
+    };
+    (pattern, bindings)
+}
+
 fn binding(name: &str) -> Ident {
     if RESERVED.contains(&name) {
         format_ident!("{}_arg", name)
@@ -1055,27 +1087,7 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
         });
 
         // Its encoding.
-        let bindings: Vec<Ident> = m
-            .params
-            .iter()
-            .map(|p| binding(&p.name))
-            .chain(donation.iter().map(|n| binding(n)))
-            .collect();
-        let names: Vec<Ident> = m
-            .params
-            .iter()
-            .map(|p| ident(&p.name))
-            .chain(donation.iter().map(|n| ident(n)))
-            .collect();
-        let pattern = if names.is_empty() {
-            quote!(#request::#v)
-        } else {
-            let pairs = names
-                .iter()
-                .zip(&bindings)
-                .map(|(n, b)| if n == b { quote!(#n) } else { quote!(#n: #b) });
-            quote!(#request::#v { #(#pairs),* })
-        };
+        let (pattern, bindings) = request_pattern(request, &v, m, donation.as_deref());
         let mut stmts: Vec<TokenStream> = m
             .params
             .iter()
@@ -1131,7 +1143,7 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
                 Ok(#request::#v { #(#values,)* })
             })
         });
-        label_arms.push(if names.is_empty() {
+        label_arms.push(if bindings.is_empty() {
             quote!(#request::#v => #label::#v,)
         } else {
             quote!(#request::#v { .. } => #label::#v,)
@@ -1829,27 +1841,7 @@ fn server(i: &Iface<'_>) -> TokenStream {
         let v = i.variant(m);
         let name = ident(&m.name);
         let donation = donated_cap(m).map(|_| donation_field(m));
-        let names: Vec<Ident> = m
-            .params
-            .iter()
-            .map(|p| ident(&p.name))
-            .chain(donation.iter().map(|n| ident(n)))
-            .collect();
-        let bindings: Vec<Ident> = m
-            .params
-            .iter()
-            .map(|p| binding(&p.name))
-            .chain(donation.iter().map(|n| binding(n)))
-            .collect();
-        let pattern = if names.is_empty() {
-            quote!(#request::#v)
-        } else {
-            let pairs = names
-                .iter()
-                .zip(&bindings)
-                .map(|(n, b)| if n == b { quote!(#n) } else { quote!(#n: #b) });
-            quote!(#request::#v { #(#pairs),* })
-        };
+        let (pattern, bindings) = request_pattern(request, &v, m, donation.as_deref());
         let args = &bindings[..m.params.len()];
         let encode = if m.results.is_empty() {
             quote!(.map(|()| Ok(MessageInfo::default())))
