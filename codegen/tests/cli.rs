@@ -5,6 +5,9 @@
 //! directory (removed when the test ends) and runs `capc` there, so paths in
 //! diagnostics are the short relative ones the test passed.
 
+mod common;
+
+use common::{Scratch, UNKNOWN_NAME};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -19,19 +22,6 @@ target t {
 }
 ";
 
-/// An error on line 8: `UNKNOWN` (column 15) is not defined.
-const UNKNOWN_NAME: &str = "\
-target t {
-    address_bits = 48;
-    tag_bits = 5;
-    message_registers = 4;
-    message_words = 16;
-    caps_per_message = 2;
-}
-const X = 1 + UNKNOWN;
-const Y = X;
-";
-
 /// Only a warning: an unused constant.
 const UNUSED_CONST: &str = "\
 target t {
@@ -44,33 +34,15 @@ target t {
 const UNUSED = 1;
 ";
 
-/// A scratch directory for one test, removed on drop.
-struct Scratch {
-    dir: PathBuf,
+/// Running `capc` in a scratch directory.
+trait RunCapc {
+    fn capc(&self, args: &[&str]) -> Run;
 }
 
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("capc-cli-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch { dir }
-    }
-
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> &Self {
-        std::fs::write(self.dir.join(name), contents).expect("write spec");
-        self
-    }
-
+impl RunCapc for Scratch {
     /// Runs `capc` with `args` in this directory.
     fn capc(&self, args: &[&str]) -> Run {
         run_in(&self.dir, args)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -167,7 +139,7 @@ fn has_error_code(text: &str) -> bool {
 
 #[test]
 fn clean_spec_exits_0_with_no_output() {
-    let s = Scratch::new("clean");
+    let s = Scratch::new("cli", "clean");
     s.write("clean.cap", CLEAN);
     s.capc(&["check", "clean.cap"]).exits(0).silent();
     s.capc(&["check", "--deny-warnings", "clean.cap"])
@@ -194,7 +166,7 @@ fn example_specs_check_clean() {
 
 #[test]
 fn spec_error_exits_1_with_code_and_location() {
-    let s = Scratch::new("error");
+    let s = Scratch::new("cli", "error");
     s.write("bad.cap", UNKNOWN_NAME);
     let run = s.capc(&["check", "bad.cap"]);
     run.exits(1)
@@ -206,7 +178,7 @@ fn spec_error_exits_1_with_code_and_location() {
 
 #[test]
 fn syntax_error_exits_1_with_code_and_location() {
-    let s = Scratch::new("syntax");
+    let s = Scratch::new("cli", "syntax");
     s.write("syntax.cap", "const X = ;\n");
     let run = s.capc(&["check", "syntax.cap"]);
     run.exits(1)
@@ -216,7 +188,7 @@ fn syntax_error_exits_1_with_code_and_location() {
 
 #[test]
 fn unreadable_import_is_a_spec_error_not_an_io_error() {
-    let s = Scratch::new("import");
+    let s = Scratch::new("cli", "import");
     s.write("main.cap", format!("use \"missing.cap\";\n{CLEAN}"));
     s.capc(&["check", "main.cap"])
         .exits(1)
@@ -227,7 +199,7 @@ fn unreadable_import_is_a_spec_error_not_an_io_error() {
 
 #[test]
 fn every_file_is_checked_and_the_worst_outcome_wins() {
-    let s = Scratch::new("several");
+    let s = Scratch::new("cli", "several");
     s.write("clean.cap", CLEAN).write("bad.cap", UNKNOWN_NAME);
     s.capc(&["check", "clean.cap", "bad.cap"])
         .exits(1)
@@ -243,7 +215,7 @@ fn every_file_is_checked_and_the_worst_outcome_wins() {
 
 #[test]
 fn json_prints_one_object_per_diagnostic_per_line() {
-    let s = Scratch::new("json");
+    let s = Scratch::new("cli", "json");
     // Two errors (an unknown name, a negative value with a note) ...
     let errors = format!("{UNKNOWN_NAME}const Z = 0 - 1;\n");
     s.write("bad.cap", &errors);
@@ -329,7 +301,7 @@ fn json_lines(run: &Run, text: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn json_points_at_the_unknown_name() {
-    let s = Scratch::new("json-span");
+    let s = Scratch::new("cli", "json-span");
     s.write("bad.cap", UNKNOWN_NAME);
     let run = s.capc(&["check", "--message-format=json", "bad.cap"]);
     run.exits(1);
@@ -346,7 +318,7 @@ fn json_points_at_the_unknown_name() {
 
 #[test]
 fn missing_file_exits_2_naming_the_file() {
-    let s = Scratch::new("missing");
+    let s = Scratch::new("cli", "missing");
     let run = s.capc(&["check", "no-such-spec.cap"]);
     run.exits(2)
         .stderr_has("no-such-spec.cap")
@@ -356,7 +328,7 @@ fn missing_file_exits_2_naming_the_file() {
 
 #[test]
 fn non_utf8_file_exits_2() {
-    let s = Scratch::new("utf8");
+    let s = Scratch::new("cli", "utf8");
     s.write("latin1.cap", b"const caf\xe9 = 1;\n");
     s.capc(&["check", "latin1.cap"])
         .exits(2)
@@ -366,7 +338,7 @@ fn non_utf8_file_exits_2() {
 
 #[test]
 fn directory_exits_2() {
-    let s = Scratch::new("dir");
+    let s = Scratch::new("cli", "dir");
     std::fs::create_dir_all(s.dir.join("specs.cap")).expect("mkdir");
     s.capc(&["check", "specs.cap"])
         .exits(2)
@@ -376,7 +348,7 @@ fn directory_exits_2() {
 
 #[test]
 fn deny_warnings_turns_a_warning_into_exit_1() {
-    let s = Scratch::new("deny");
+    let s = Scratch::new("cli", "deny");
     s.write("warn.cap", UNUSED_CONST);
     s.capc(&["check", "warn.cap"])
         .exits(0)
@@ -428,7 +400,7 @@ fn no_arguments_exits_2_with_usage() {
 
 #[test]
 fn bad_options_exit_2() {
-    let s = Scratch::new("options");
+    let s = Scratch::new("cli", "options");
     s.write("clean.cap", CLEAN);
     s.capc(&["check", "--message-format", "xml", "clean.cap"])
         .exits(2)
@@ -442,7 +414,7 @@ fn bad_options_exit_2() {
 
 #[test]
 fn colour_is_off_when_stderr_is_not_a_terminal() {
-    let s = Scratch::new("colour");
+    let s = Scratch::new("cli", "colour");
     s.write("bad.cap", UNKNOWN_NAME);
     for args in [
         &["check", "bad.cap"][..],
@@ -465,7 +437,7 @@ fn colour_is_off_when_stderr_is_not_a_terminal() {
 fn deeply_nested_parentheses_are_a_diagnostic_not_a_crash() {
     // Found by dsl/tests/robustness.rs: 3000 nested parentheses used to
     // overflow the stack in the parser and abort capc (SIGABRT).
-    let s = Scratch::new("deep");
+    let s = Scratch::new("cli", "deep");
     let depth = 3000;
     s.write(
         "deep.cap",

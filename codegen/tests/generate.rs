@@ -7,6 +7,9 @@
 //! run in), so no test changes the process's directory; the output must not
 //! depend on the path anyway.
 
+mod common;
+
+use common::{Scratch, UNKNOWN_NAME};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,19 +21,6 @@ const EXAMPLES: [(&str, &str); 3] = [
     ("decompress", "kernel-demo/spec/decompress.cap"),
     ("everything", "examples/everything.cap"),
 ];
-
-/// A spec with one error (line 8: `UNKNOWN` is not defined).
-const BROKEN: &str = "\
-target t {
-    address_bits = 48;
-    tag_bits = 5;
-    message_registers = 4;
-    message_words = 16;
-    caps_per_message = 2;
-}
-const X = 1 + UNKNOWN;
-const Y = X;
-";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,30 +38,6 @@ fn render(path: &str, options: &Options) -> String {
     match render_spec(&from_crate(path), options) {
         Ok((text, _)) => text,
         Err(e) => panic!("{path} does not generate:\n{e}"),
-    }
-}
-
-/// A scratch directory for one test, removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("capc-generate-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -108,7 +74,7 @@ fn snapshots_of_the_generated_code() {
 
 #[test]
 fn cli_builder_and_render_spec_agree() {
-    let scratch = Scratch::new("agree");
+    let scratch = Scratch::new("generate", "agree");
     let root = workspace();
     for (name, path) in EXAMPLES {
         let rendered = render(path, &Options::default());
@@ -142,7 +108,7 @@ fn cli_builder_and_render_spec_agree() {
 
 #[test]
 fn options_agree_between_cli_and_builder() {
-    let scratch = Scratch::new("options");
+    let scratch = Scratch::new("generate", "options");
     let root = workspace();
     let path = "examples/everything.cap";
     let cases = [
@@ -249,8 +215,8 @@ fn output_is_deterministic_and_has_no_paths() {
 
 #[test]
 fn build_on_a_broken_spec_prints_what_check_prints() {
-    let scratch = Scratch::new("broken");
-    std::fs::write(scratch.path("broken.cap"), BROKEN).unwrap();
+    let scratch = Scratch::new("generate", "broken");
+    std::fs::write(scratch.path("broken.cap"), UNKNOWN_NAME).unwrap();
 
     let check = capc(&scratch.dir, &["check", "broken.cap"]);
     assert_eq!(check.status.code(), Some(1));
@@ -273,7 +239,7 @@ fn build_on_a_broken_spec_prints_what_check_prints() {
 
 #[test]
 fn build_on_a_missing_spec_exits_2() {
-    let scratch = Scratch::new("missing");
+    let scratch = Scratch::new("generate", "missing");
     let run = capc(&scratch.dir, &["build", "missing.cap", "-o", "out.rs"]);
     assert_eq!(run.status.code(), Some(2));
     assert!(stderr(&run).contains("missing.cap"), "{}", stderr(&run));
@@ -283,7 +249,7 @@ fn build_on_a_missing_spec_exits_2() {
 
 #[test]
 fn build_with_o_writes_the_file() {
-    let scratch = Scratch::new("output");
+    let scratch = Scratch::new("generate", "output");
     std::fs::copy(
         workspace().join("kernel-demo/spec/kernel.cap"),
         scratch.path("kernel.cap"),
@@ -298,9 +264,9 @@ fn build_with_o_writes_the_file() {
 
 #[test]
 fn builder_reports_spec_errors() {
-    let scratch = Scratch::new("builder");
+    let scratch = Scratch::new("generate", "builder");
     let spec = scratch.path("broken.cap");
-    std::fs::write(&spec, BROKEN).unwrap();
+    std::fs::write(&spec, UNKNOWN_NAME).unwrap();
     let out = scratch.path("out");
     std::fs::create_dir_all(&out).unwrap();
 
@@ -313,7 +279,7 @@ fn builder_reports_spec_errors() {
         panic!("expected BuildError::Spec, got {error:?}");
     };
     assert_eq!(path, &spec);
-    let expected = capc_dsl::compile_str(&spec.to_string_lossy(), BROKEN).render();
+    let expected = capc_dsl::compile_str(&spec.to_string_lossy(), UNKNOWN_NAME).render();
     assert_eq!(rendered, &expected);
     assert!(rendered.contains("error[E0100]"), "{rendered}");
     let shown = error.to_string();

@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests of the `capc` crate.
+// Each test file uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// A spec with one error: on line 8, `UNKNOWN` (column 15) is not defined.
+pub const UNKNOWN_NAME: &str = "\
+target t {
+    address_bits = 48;
+    tag_bits = 5;
+    message_registers = 4;
+    message_words = 16;
+    caps_per_message = 2;
+}
+const X = 1 + UNKNOWN;
+const Y = X;
+";
+
+/// A scratch directory for one test, removed on drop.
+pub struct Scratch {
+    /// The directory.
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    /// A fresh directory named after the test file and the test.
+    pub fn new(file: &str, test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("capc-{file}-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch { dir }
+    }
+
+    /// The path of `name` in the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Writes `name` in the directory.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> &Self {
+        std::fs::write(self.dir.join(name), contents).expect("write spec");
+        self
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
