@@ -539,6 +539,18 @@ impl<'a> Iface<'a> {
     }
 
     /// The spec's docs of a method, or a fallback.
+    /// Doc attributes of a type generated for the whole interface: the
+    /// headline, then the interface's own doc comment, wrapped.
+    fn interface_doc(&self, headline: String) -> TokenStream {
+        let mut lines = vec![headline];
+        if !self.set.docs.is_empty() {
+            lines.push(String::new());
+            lines.extend(self.set.docs.iter().cloned());
+        }
+        let lines: Vec<String> = lines.iter().flat_map(|l| wrap(l)).collect();
+        self.g.docs(&lines, "", self.set.span)
+    }
+
     fn method_docs(&self, m: &Method) -> Vec<String> {
         if m.docs.is_empty() {
             vec![format!("The `{}` method of `{}`.", m.name, self.set.name)]
@@ -1797,16 +1809,10 @@ fn server(i: &Iface<'_>) -> TokenStream {
     let dispatch = format_ident!("dispatch_{}", snake(&set.name));
     let donating = set.methods.iter().any(|m| m.donation.is_some());
 
-    let mut lines = vec![format!(
+    let doc = i.interface_doc(format!(
         "The server side of the `{}` interface: one method per RPC, called by [`{dispatch}`] with the decoded arguments.",
         set.name
-    )];
-    if !set.docs.is_empty() {
-        lines.push(String::new());
-        lines.extend(set.docs.iter().cloned());
-    }
-    let lines: Vec<String> = lines.iter().flat_map(|l| wrap(l)).collect();
-    let doc = i.g.docs(&lines, "", set.span);
+    ));
     let fns = set.methods.iter().map(|m| {
         let name = ident(&m.name);
         let params = m.params.iter().map(|p| {
@@ -1922,16 +1928,10 @@ fn client(i: &Iface<'_>) -> TokenStream {
     let set = i.set;
     let (request, error) = (&i.request, &i.error_ty);
     let client = format_ident!("{}Client", set.name);
-    let mut lines = vec![format!(
+    let doc = i.interface_doc(format!(
         "A client of the `{}` interface: one method per RPC, each encoding its request, calling the server through the [`Transport`] and decoding the reply.",
         set.name
-    )];
-    if !set.docs.is_empty() {
-        lines.push(String::new());
-        lines.extend(set.docs.iter().cloned());
-    }
-    let lines: Vec<String> = lines.iter().flat_map(|l| wrap(l)).collect();
-    let doc = i.g.docs(&lines, "", set.span);
+    ));
     let methods = set.methods.iter().map(|m| {
         let name = ident(&m.name);
         let v = i.variant(m);
