@@ -110,6 +110,9 @@ fn every_error_the_function_returns_with_its_payload() {
         ("watermark past the end", untyped(BASE, 16, 5000, false), true, request(ObjectType::Endpoint, 0, 0, 1), cnode(16), &empty, NotEnoughMemory { left: 0 }),
         ("watermark at the field's maximum", untyped(BASE, 16, (1 << 44) - 1, false), true, request(ObjectType::Endpoint, 0, 0, 1), cnode(16), &empty, NotEnoughMemory { left: 0 }),
         ("16 frames after a tcb", untyped(BASE, 16, 2 * KIB / 16, false), true, request(ObjectType::Frame, 12, 0, 16), cnode(16), &empty, NotEnoughMemory { left: 60 * KIB }),
+        // 10. a malformed source (not naturally aligned) reaching past the
+        // 48 bits an endpoint cap can address: its objects could get no cap
+        ("object at 2^48", untyped((1 << 48) - 64 * KIB, 20, 64 * KIB / 16, false), true, request(ObjectType::Endpoint, 0, 0, 1), cnode(16), &empty, IllegalOperation),
     ];
     for (name, source, has_children, request, destination, slot_is_empty, expected) in cases {
         assert_eq!(

@@ -592,7 +592,12 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         /// 9. `count` objects fit between the watermark, rounded up to the
         ///    object's alignment, and the region's end, else
         ///    `NotEnoughMemory { left }` with the bytes from that aligned
-        ///    start to the end (0 if it lies past the end).
+        ///    start to the end (0 if it lies past the end);
+        /// 10. the cap of the last (highest) object can be made, else
+        ///     `IllegalOperation`: the source names memory beyond what the
+        ///     new cap type's `#[object]` field can address, which only a
+        ///     malformed source cap (one the kernel never makes) can do. So
+        ///     `Placement::cap` is `Some` for every object of a placement.
         ///
         /// seL4 checks the device rule (4) last; here every check on the
         /// arguments alone comes before those on the kernel's state. All
@@ -641,7 +646,7 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             let updated_source = memory
                 .with_watermark(new_watermark)
                 .ok_or(RetypeError::NotEnoughMemory { left })?;
-            Ok(Placement {
+            let placement = Placement {
                 object_type,
                 size_arg: request.size_arg,
                 size_bits,
@@ -651,7 +656,13 @@ fn retype(g: &Gen<'_>) -> TokenStream {
                 new_watermark,
                 reset: !has_children,
                 updated_source,
-            })
+            };
+            // Addresses grow with `i`, so if the last object's cap can be
+            // made, every earlier one can.
+            placement
+                .cap(request.count - 1, memory.device)
+                .ok_or(RetypeError::IllegalOperation)?;
+            Ok(placement)
         }
     }
 }
