@@ -7,8 +7,8 @@
 //! thread's CSpace (`cspace::lookup_cap`), as the decoders expect.
 
 use crate::caps::{
-    CNodeCap, CNodeCapInvocation, Cap, DecodeError, KernelError, MessageInfo, RetypeRequest,
-    Rights, UntypedCapInvocation, decode_cnode_cap, decode_untyped_cap,
+    CNodeCap, CNodeCapInvocation, Cap, DecodeError, KernelError, MessageInfo, Placement,
+    RetypeRequest, Rights, UntypedCapInvocation, decode_cnode_cap, decode_untyped_cap,
 };
 use crate::cspace::{SlotAddr, SlotMemory, lookup_slot};
 use crate::ops;
@@ -74,6 +74,7 @@ pub fn invoke_cnode(
 }
 
 /// Runs an invocation of the Untyped cap in slot `untyped`: retype. The
+/// placement tells the caller which memory to zero. The
 /// destination CNode is the `root` extra cap itself for depth 0 (as in
 /// seL4), else the cap at `index` with `depth` bits from it; a lookup
 /// that fails or finds no CNode is reported by the generated `retype` as
@@ -84,7 +85,7 @@ pub fn invoke_untyped(
     info: MessageInfo,
     msg: &[u64],
     caps: &[Cap],
-) -> Result<(), KernelError> {
+) -> Result<Placement, KernelError> {
     let cap = memory
         .cap(untyped)
         .ok_or(KernelError::FailedLookup { source: 1 })?;
@@ -103,7 +104,7 @@ pub fn invoke_untyped(
         offset: call.offset,
         count: call.count,
     };
-    ops::retype(memory, untyped, &request, dest).map(drop)
+    ops::retype(memory, untyped, &request, dest)
 }
 
 #[cfg(test)]
@@ -159,7 +160,7 @@ mod tests {
         }
         match CNodeCap::from_cap(cap) {
             Some(cnode) => invoke_cnode(&mut w.memory, cnode, info, msg, &caps),
-            None => invoke_untyped(&mut w.memory, at, info, msg, &caps),
+            None => invoke_untyped(&mut w.memory, at, info, msg, &caps).map(drop),
         }
     }
 

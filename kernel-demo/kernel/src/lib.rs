@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod abi;
 pub mod cmdline;
 pub mod cspace;
 pub mod invoke;
@@ -25,6 +26,7 @@ pub mod ops;
 pub mod tcb;
 pub mod units;
 pub mod untyped;
+pub mod vspace;
 
 /// The types generated from the demo kernel's spec: cap layouts, object
 /// types, invocation labels and errors. Expanded at compile time by

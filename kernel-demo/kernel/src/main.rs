@@ -70,8 +70,11 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
     };
     writeln!(
         out,
-        "boot: PVH start info at {start_info_paddr:#x}, version {}, {} memory map entries",
-        start_info.version, start_info.memmap_entries
+        "boot: PVH start info at {start_info_paddr:#x}, version {}, {} memory map entries, {} modules at {:#x}",
+        start_info.version,
+        start_info.memmap_entries,
+        start_info.nr_modules,
+        start_info.modlist_paddr
     )?;
     // SAFETY: the loader put the command line (if any) in low memory, which
     // boot.rs identity-maps, and nothing has reused loader memory yet.

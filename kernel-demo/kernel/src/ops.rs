@@ -359,6 +359,71 @@ pub fn retype(
     Ok(placement)
 }
 
+/// The first step of making the root task, before any CNode exists: the
+/// root CNode of `2^radix` slots is retyped from `untyped` with the
+/// generated `retype` like any other object, then the Untyped's cap (its
+/// watermark past the CNode) goes into slot `untyped_index` of that CNode
+/// as a derivation root, and the CNode's own cap into slot `cnode_index`
+/// as its child, with `guard_bits` zero guard bits (so that a thread whose
+/// CSpace root it is names slot `i` by the address `i` at depth 64 when
+/// `guard_bits + radix == 64`). From here on the root task holds both caps and the
+/// derivation tree is as if it had retyped the CNode itself.
+///
+/// Errors: the generated `retype`'s (an Untyped too small), and
+/// `InvalidArgument { index: 0 }` if the CNode would lie outside slot
+/// memory or the two indices are equal or outside the CNode.
+pub fn bootstrap_root_cnode(
+    memory: &mut SlotMemory<'_>,
+    untyped: UntypedCap,
+    radix: u64,
+    untyped_index: u64,
+    cnode_index: u64,
+    guard_bits: u64,
+) -> Result<CNodeCap, KernelError> {
+    let request = RetypeRequest {
+        object_type: ObjectType::CNode as u64,
+        size_arg: radix,
+        offset: cnode_index,
+        count: 1,
+    };
+    let destination = Destination {
+        slots: 1u64.checked_shl(radix as u32).unwrap_or(0),
+    };
+    let placement = caps::retype(untyped.cap(), false, &request, Some(destination), |_| true)
+        .map_err(retype_error)?;
+    let invalid = KernelError::InvalidArgument { index: 0 };
+    let mut cnode = placement
+        .cap(0, false)
+        .and_then(CNodeCap::from_cap)
+        .ok_or(INCONSISTENT)?;
+    cnode.set_guard_bits(guard_bits).map_err(|_| invalid)?;
+    let table = memory.table(cnode).ok_or(invalid)?;
+    let (Some(untyped_slot), Some(cnode_slot)) =
+        (table.slot(untyped_index), table.slot(cnode_index))
+    else {
+        return Err(invalid);
+    };
+    if untyped_index == cnode_index {
+        return Err(invalid);
+    }
+    memory.clear_table(table);
+    crate::mdb::insert_root(memory, untyped_slot, placement.updated_source)?;
+    if !insert_after(memory, untyped_slot, cnode_slot, cnode.cap(), true, true) {
+        return Err(INCONSISTENT);
+    }
+    Ok(cnode)
+}
+
+/// Replaces the cap at `at` with `cap`, a cap to the same object (a field
+/// such as a frame's mapping changed); false, and nothing changed, if the
+/// slot is empty or `cap` names another object.
+pub fn update_cap(memory: &mut SlotMemory<'_>, at: SlotAddr, cap: Cap) -> bool {
+    let same = memory
+        .cap(at)
+        .is_some_and(|old| !old.is_null() && caps::same_object(old, cap));
+    same && replace_cap(memory, at, cap)
+}
+
 /// The cap to object `i` of a placement and the slot it goes in.
 fn new_object(
     placement: &Placement,
@@ -1009,5 +1074,38 @@ mod tests {
         let tcb = TcbCap::new(0x800).unwrap().cap();
         assert!(tcb.with_badge(9).is_err());
         assert!(Cap::NULL.with_badge(9).is_err());
+    }
+
+    #[test]
+    fn the_root_cnode_is_a_child_of_its_untyped() {
+        let mut slots = vec![Slot::EMPTY; SLOTS];
+        let mut memory = SlotMemory::new(BASE, &mut slots).unwrap();
+        let untyped = UntypedCap::new(BASE, 16, 0, false).unwrap();
+        let cnode = bootstrap_root_cnode(&mut memory, untyped, 4, 3, 2, 60).unwrap();
+        assert_eq!((cnode.table(), cnode.guard_bits()), (BASE, 60));
+        let table = memory.table(cnode).unwrap();
+        let (u, c) = (table.slot(3).unwrap(), table.slot(2).unwrap());
+        let source = UntypedCap::from_cap(memory.cap(u).unwrap()).unwrap();
+        assert_eq!(
+            source.free_index(),
+            16 * 32 / 16,
+            "watermark past the table"
+        );
+        assert_eq!(memory.cap(c), Some(cnode.cap()));
+        assert_eq!(descendants(&memory, u).collect::<Vec<_>>(), vec![c]);
+        check_invariants(&memory, table).unwrap();
+        // The next retype from the Untyped lands after the table.
+        let request = RetypeRequest {
+            object_type: ObjectType::Endpoint as u64,
+            size_arg: 0,
+            offset: 4,
+            count: 1,
+        };
+        let placed = retype(&mut memory, u, &request, Some(cnode)).unwrap();
+        assert_eq!(placed.first, BASE + 16 * 32);
+        assert_eq!(
+            bootstrap_root_cnode(&mut memory, untyped, 4, 2, 2, 60),
+            Err(KernelError::InvalidArgument { index: 0 })
+        );
     }
 }

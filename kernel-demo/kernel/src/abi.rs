@@ -1,0 +1,217 @@
+//! The system-call ABI between the kernel and its user programs: which
+//! register carries what, how a [`MessageInfo`] travels in one register, the
+//! layout of the IPC buffer, and where user programs live. The kernel and
+//! the user runtime (`kernel-demo/user`) both use this module, so the two
+//! sides cannot disagree.
+//!
+//! A system call is the `syscall` instruction with
+//!
+//! | register | on entry                         | on return                     |
+//! |----------|----------------------------------|-------------------------------|
+//! | rax      | [`Syscall`] number               | [`SyscallStatus`]             |
+//! | rdi      | capability address (CPtr)       | badge of the sender (recv)    |
+//! | rsi      | [`MessageInfo`] word             | reply's [`MessageInfo`] word  |
+//! | rdx, r8, r9, r10 | message words 0..4       | reply's message words 0..4    |
+//!
+//! `rcx` and `r11` are clobbered (the CPU keeps the return address and the
+//! flags there); every other register is preserved. Message words past the
+//! first [`MESSAGE_REGISTERS`] and the capability addresses of a message are
+//! in the caller's IPC buffer ([`IpcBuffer`]).
+
+use crate::caps::{MessageInfo, target};
+
+/// Message words passed in registers (the spec's `message_registers`).
+pub const MESSAGE_REGISTERS: usize = target::MESSAGE_REGISTERS;
+
+/// First virtual address of user space: the kernel identity-maps the first
+/// 512 GiB slot of every address space (PML4 entry 0, supervisor only), so
+/// user mappings start at the second.
+pub const USER_BASE: u64 = 0x0000_0080_0000_0000;
+
+/// One past the last user virtual address (the top of the lower canonical
+/// half).
+pub const USER_END: u64 = 0x0000_8000_0000_0000;
+
+/// Where the root task's IPC buffer is mapped.
+pub const ROOT_IPC_BUFFER: u64 = 0x0000_00ff_0000_0000;
+
+/// Top of the root task's stack (the stack grows down from here).
+pub const ROOT_STACK_TOP: u64 = 0x0000_00fe_0000_0000;
+
+/// Pages of stack the kernel maps for the root task.
+pub const ROOT_STACK_PAGES: u64 = 16;
+
+/// The system calls, numbered as `rax` carries them.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    /// Invoke the cap at `rdi` and wait for the reply: a kernel invocation
+    /// on a kernel object, or a call on an endpoint.
+    Call = 1,
+    /// Send on the endpoint at `rdi` (or signal the notification).
+    Send = 2,
+    /// Receive on the endpoint at `rdi` (or wait on the notification).
+    Recv = 3,
+    /// Reply to the thread whose call was last received.
+    Reply = 4,
+    /// Reply, then receive on the endpoint at `rdi`.
+    ReplyRecv = 5,
+    /// Give up the rest of the time slice.
+    Yield = 6,
+    /// Print `rdi` bytes of the IPC buffer's message words on the console.
+    DebugPrint = 7,
+    /// End the calling thread with the status in `rdi`.
+    Exit = 8,
+}
+
+impl Syscall {
+    /// The system call numbered `number`.
+    pub const fn from_word(number: u64) -> Option<Syscall> {
+        Some(match number {
+            1 => Syscall::Call,
+            2 => Syscall::Send,
+            3 => Syscall::Recv,
+            4 => Syscall::Reply,
+            5 => Syscall::ReplyRecv,
+            6 => Syscall::Yield,
+            7 => Syscall::DebugPrint,
+            8 => Syscall::Exit,
+            _ => return None,
+        })
+    }
+}
+
+/// What `rax` holds when a system call returns: whether the call itself
+/// was carried out. The result of an invocation is in the reply's
+/// [`MessageInfo`] label (0 or the error's number), not here.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyscallStatus {
+    /// Done; the reply registers are valid.
+    Ok = 0,
+    /// `rax` named no system call.
+    UnknownSyscall = 1,
+    /// The `MessageInfo` word or a length does not fit the IPC buffer.
+    BadMessage = 2,
+    /// The thread has no IPC buffer but the message needs one.
+    NoIpcBuffer = 3,
+    /// The capability address does not name a cap this call can use.
+    InvalidCap = 4,
+}
+
+impl SyscallStatus {
+    /// The status numbered `word`.
+    pub const fn from_word(word: u64) -> Option<SyscallStatus> {
+        Some(match word {
+            0 => SyscallStatus::Ok,
+            1 => SyscallStatus::UnknownSyscall,
+            2 => SyscallStatus::BadMessage,
+            3 => SyscallStatus::NoIpcBuffer,
+            4 => SyscallStatus::InvalidCap,
+            _ => return None,
+        })
+    }
+}
+
+/// Bits of the message length in a `MessageInfo` word (seL4's layout:
+/// length in bits 0..7, caps in 7..9, label from bit 12 on).
+const LENGTH_BITS: u32 = 7;
+/// Bits of the cap count.
+const CAPS_BITS: u32 = 2;
+/// Where the label starts.
+const LABEL_SHIFT: u32 = 12;
+
+/// `info` as one register, or `None` if its length or cap count exceeds
+/// what the target allows or its label does not fit the 52 label bits.
+pub fn pack_info(info: MessageInfo) -> Option<u64> {
+    let fits = info.length <= target::MESSAGE_WORDS
+        && info.caps <= target::CAPS_PER_MESSAGE
+        && info.label < 1 << (64 - LABEL_SHIFT);
+    fits.then(|| info.label << LABEL_SHIFT | (info.caps as u64) << LENGTH_BITS | info.length as u64)
+}
+
+/// The `MessageInfo` in `word`, or `None` if its length or cap count
+/// exceeds what the target allows or bits 9..12 are set.
+pub fn unpack_info(word: u64) -> Option<MessageInfo> {
+    let length = (word & ((1 << LENGTH_BITS) - 1)) as usize;
+    let caps = ((word >> LENGTH_BITS) & ((1 << CAPS_BITS) - 1)) as usize;
+    let reserved =
+        (word >> (LENGTH_BITS + CAPS_BITS)) & ((1 << (LABEL_SHIFT - LENGTH_BITS - CAPS_BITS)) - 1);
+    let ok = length <= target::MESSAGE_WORDS && caps <= target::CAPS_PER_MESSAGE && reserved == 0;
+    ok.then_some(MessageInfo {
+        label: word >> LABEL_SHIFT,
+        length,
+        caps,
+    })
+}
+
+/// The IPC buffer: one 4 KiB frame per thread, mapped in its address space
+/// and known to the kernel by its frame cap, so the kernel reads and writes
+/// it through the frame's physical address (never through user mappings).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct IpcBuffer {
+    /// The message words; the first [`MESSAGE_REGISTERS`] travel in
+    /// registers and their places here are unused.
+    pub msg: [u64; target::MESSAGE_WORDS],
+    /// Capability addresses of the caps a message carries (sender side) or
+    /// receives into (receiver side: slot addresses in its CSpace).
+    pub caps: [u64; target::CAPS_PER_MESSAGE],
+    /// Where received caps go: the depth (bits) of the slot addresses in
+    /// `caps`, or 0 to receive none.
+    pub receive_depth: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<IpcBuffer>() <= 4096);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_info_round_trips() {
+        for (label, length, caps) in [(0, 0, 0), (1, 6, 1), (9, 120, 3), ((1 << 52) - 1, 4, 2)] {
+            let info = MessageInfo {
+                label,
+                length,
+                caps,
+            };
+            assert_eq!(unpack_info(pack_info(info).unwrap()), Some(info));
+        }
+    }
+
+    #[test]
+    fn message_info_refuses_what_the_target_cannot_carry() {
+        let too_long = MessageInfo {
+            label: 1,
+            length: target::MESSAGE_WORDS + 1,
+            caps: 0,
+        };
+        assert_eq!(pack_info(too_long), None);
+        let too_many_caps = MessageInfo {
+            label: 1,
+            length: 0,
+            caps: target::CAPS_PER_MESSAGE + 1,
+        };
+        assert_eq!(pack_info(too_many_caps), None);
+        assert_eq!(unpack_info(121), None, "length 121 > 120");
+        assert_eq!(unpack_info(1 << 9), None, "reserved bit");
+    }
+
+    #[test]
+    fn syscall_numbers_round_trip() {
+        for number in 0..10 {
+            if let Some(call) = Syscall::from_word(number) {
+                assert_eq!(call as u64, number);
+            }
+        }
+        assert_eq!(Syscall::from_word(0), None);
+        assert_eq!(SyscallStatus::from_word(4), Some(SyscallStatus::InvalidCap));
+    }
+
+    #[test]
+    fn user_space_starts_above_the_kernel_slot() {
+        assert_eq!(USER_BASE >> 39, 1, "PML4 entry 1");
+        const { assert!(ROOT_STACK_TOP < ROOT_IPC_BUFFER && ROOT_IPC_BUFFER < USER_END) };
+    }
+}

@@ -1,0 +1,342 @@
+//! Address spaces: x86_64 four-level page tables built only from objects a
+//! task retyped (a `Pml4`, `Pdpt`, `PageDirectory` and `PageTable` are each
+//! one 4 KiB object), so a task pays for its own page tables, as in seL4.
+//!
+//! Mapping is explicit, one level at a time: a page table can only be
+//! installed under a page directory that is already there, and so on up to
+//! the PML4. The first 512 GiB (PML4 entry 0) are the kernel's: every PML4
+//! gets the kernel's entry, supervisor only, when it is made ready
+//! ([`init_pml4`]), and no user mapping may go there.
+//!
+//! The tables are reached through [`PhysMem`], so this module runs on the
+//! host too; the kernel implements it over its identity mapping.
+
+use crate::abi::{USER_BASE, USER_END};
+use crate::caps::KernelError;
+
+/// Reads and writes physical memory, one 64-bit word at a time.
+pub trait PhysMem {
+    /// The word at physical address `paddr` (8-byte aligned).
+    fn read(&self, paddr: u64) -> u64;
+    /// Writes the word at physical address `paddr` (8-byte aligned).
+    fn write(&mut self, paddr: u64, value: u64);
+}
+
+/// Page-table entry: present.
+pub const PRESENT: u64 = 1;
+/// Page-table entry: writable.
+pub const WRITABLE: u64 = 1 << 1;
+/// Page-table entry: reachable from ring 3.
+pub const USER: u64 = 1 << 2;
+/// Page-directory entry: maps a 2 MiB page rather than a page table.
+pub const HUGE: u64 = 1 << 7;
+/// The physical-address bits of an entry.
+pub const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// The levels of the tables, from the root down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// The PML4: 512 GiB per entry.
+    Pml4,
+    /// A page-directory-pointer table: 1 GiB per entry.
+    Pdpt,
+    /// A page directory: 2 MiB per entry.
+    PageDirectory,
+    /// A page table: 4 KiB per entry.
+    PageTable,
+}
+
+impl Level {
+    /// log2 of the bytes one entry of a table of this level covers.
+    pub const fn entry_bits(self) -> u32 {
+        match self {
+            Level::Pml4 => 39,
+            Level::Pdpt => 30,
+            Level::PageDirectory => 21,
+            Level::PageTable => 12,
+        }
+    }
+
+    /// The index of `vaddr`'s entry in a table of this level.
+    pub const fn index(self, vaddr: u64) -> u64 {
+        (vaddr >> self.entry_bits()) & 511
+    }
+
+    /// The level below, whose table an entry of this level points to.
+    const fn below(self) -> Option<Level> {
+        match self {
+            Level::Pml4 => Some(Level::Pdpt),
+            Level::Pdpt => Some(Level::PageDirectory),
+            Level::PageDirectory => Some(Level::PageTable),
+            Level::PageTable => None,
+        }
+    }
+}
+
+/// Makes a freshly retyped (zeroed) PML4 usable: copies the kernel's entry 0
+/// from `kernel_pml4`, so the kernel stays mapped (supervisor only) while
+/// the task runs.
+pub fn init_pml4(mem: &mut impl PhysMem, pml4: u64, kernel_pml4: u64) {
+    let kernel_entry = mem.read(kernel_pml4);
+    mem.write(pml4, kernel_entry & !USER);
+}
+
+/// Checks that `[vaddr, vaddr + 2^bits)` is an aligned piece of user space.
+fn check_user_range(vaddr: u64, bits: u32) -> Result<(), KernelError> {
+    if vaddr & ((1 << bits) - 1) != 0 {
+        return Err(KernelError::AlignmentError);
+    }
+    let end = vaddr.checked_add(1 << bits);
+    if vaddr < USER_BASE || end.is_none_or(|end| end > USER_END) {
+        return Err(KernelError::InvalidArgument { index: 1 });
+    }
+    Ok(())
+}
+
+/// The physical address of the table of level `level` that maps `vaddr`,
+/// walking down from `pml4`; `FailedLookup` if a table on the way is
+/// missing (or a huge page is there instead).
+fn table_for(mem: &impl PhysMem, pml4: u64, vaddr: u64, level: Level) -> Result<u64, KernelError> {
+    let mut table = pml4;
+    let mut at = Level::Pml4;
+    while at != level {
+        let entry = mem.read(table + 8 * at.index(vaddr));
+        if entry & PRESENT == 0 || entry & HUGE != 0 {
+            return Err(KernelError::FailedLookup { source: 0 });
+        }
+        table = entry & ADDRESS_MASK;
+        at = at.below().expect("the walk stops at the page table");
+    }
+    Ok(table)
+}
+
+/// Installs the table at `table` (of the level just below `parent`) so that
+/// it maps the region around `vaddr`: `parent` is `Pml4` to install a
+/// PDPT, `Pdpt` for a page directory, `PageDirectory` for a page table.
+/// Errors: `vaddr` not aligned to the region the table covers
+/// (`AlignmentError`), outside user space (`InvalidArgument`), a missing
+/// table above (`FailedLookup`), the entry already used (`DeleteFirst`).
+pub fn map_table(
+    mem: &mut impl PhysMem,
+    pml4: u64,
+    parent: Level,
+    table: u64,
+    vaddr: u64,
+) -> Result<(), KernelError> {
+    check_user_range(vaddr, parent.entry_bits())?;
+    let parent_table = table_for(mem, pml4, vaddr, parent)?;
+    let entry = parent_table + 8 * parent.index(vaddr);
+    if mem.read(entry) & PRESENT != 0 {
+        return Err(KernelError::DeleteFirst);
+    }
+    mem.write(entry, table | PRESENT | WRITABLE | USER);
+    Ok(())
+}
+
+/// Maps the frame at `frame` (`2^bits` bytes: 4 KiB or 2 MiB) at `vaddr`,
+/// writable if `writable`. Errors as for [`map_table`].
+pub fn map_frame(
+    mem: &mut impl PhysMem,
+    pml4: u64,
+    frame: u64,
+    bits: u32,
+    vaddr: u64,
+    writable: bool,
+) -> Result<(), KernelError> {
+    let (level, huge) = match bits {
+        12 => (Level::PageTable, 0),
+        21 => (Level::PageDirectory, HUGE),
+        _ => return Err(KernelError::InvalidArgument { index: 0 }),
+    };
+    check_user_range(vaddr, bits)?;
+    let table = table_for(mem, pml4, vaddr, level)?;
+    let entry = table + 8 * level.index(vaddr);
+    if mem.read(entry) & PRESENT != 0 {
+        return Err(KernelError::DeleteFirst);
+    }
+    let write = if writable { WRITABLE } else { 0 };
+    mem.write(entry, frame | PRESENT | USER | write | huge);
+    Ok(())
+}
+
+/// Removes the mapping of the frame at `frame` at `vaddr`, if it is there;
+/// whether it was.
+pub fn unmap_frame(mem: &mut impl PhysMem, pml4: u64, frame: u64, bits: u32, vaddr: u64) -> bool {
+    let level = if bits == 21 {
+        Level::PageDirectory
+    } else {
+        Level::PageTable
+    };
+    let Ok(table) = table_for(mem, pml4, vaddr, level) else {
+        return false;
+    };
+    let entry = table + 8 * level.index(vaddr);
+    let value = mem.read(entry);
+    if value & PRESENT == 0 || value & ADDRESS_MASK != frame {
+        return false;
+    }
+    mem.write(entry, 0);
+    true
+}
+
+/// The physical address `vaddr` maps to in `pml4` and whether it is
+/// writable from user mode, if it is mapped for user mode.
+pub fn translate(mem: &impl PhysMem, pml4: u64, vaddr: u64) -> Option<(u64, bool)> {
+    let mut table = pml4;
+    let mut level = Level::Pml4;
+    let mut writable = true;
+    loop {
+        let entry = mem.read(table + 8 * level.index(vaddr));
+        if entry & (PRESENT | USER) != PRESENT | USER {
+            return None;
+        }
+        writable &= entry & WRITABLE != 0;
+        let leaf =
+            level == Level::PageTable || (level == Level::PageDirectory && entry & HUGE != 0);
+        if leaf {
+            let offset = vaddr & ((1 << level.entry_bits()) - 1);
+            return Some(((entry & ADDRESS_MASK) + offset, writable));
+        }
+        table = entry & ADDRESS_MASK;
+        level = level.below()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Sparse physical memory: every word not written reads 0.
+    #[derive(Default)]
+    struct Sparse(BTreeMap<u64, u64>);
+
+    impl PhysMem for Sparse {
+        fn read(&self, paddr: u64) -> u64 {
+            assert_eq!(paddr % 8, 0);
+            self.0.get(&paddr).copied().unwrap_or(0)
+        }
+        fn write(&mut self, paddr: u64, value: u64) {
+            assert_eq!(paddr % 8, 0);
+            self.0.insert(paddr, value);
+        }
+    }
+
+    const KERNEL_PML4: u64 = 0x1000;
+    const PML4: u64 = 0x10_0000;
+    const PDPT: u64 = 0x10_1000;
+    const PD: u64 = 0x10_2000;
+    const PT: u64 = 0x10_3000;
+    const FRAME: u64 = 0x20_0000;
+    const VADDR: u64 = USER_BASE + 0x1234_5000;
+
+    fn space() -> Sparse {
+        let mut mem = Sparse::default();
+        mem.write(KERNEL_PML4, 0x2000 | PRESENT | WRITABLE);
+        init_pml4(&mut mem, PML4, KERNEL_PML4);
+        mem
+    }
+
+    fn with_tables() -> Sparse {
+        let mut mem = space();
+        map_table(&mut mem, PML4, Level::Pml4, PDPT, VADDR & !((1 << 39) - 1)).unwrap();
+        map_table(&mut mem, PML4, Level::Pdpt, PD, VADDR & !((1 << 30) - 1)).unwrap();
+        map_table(
+            &mut mem,
+            PML4,
+            Level::PageDirectory,
+            PT,
+            VADDR & !((1 << 21) - 1),
+        )
+        .unwrap();
+        mem
+    }
+
+    #[test]
+    fn a_frame_maps_through_every_level() {
+        let mut mem = with_tables();
+        map_frame(&mut mem, PML4, FRAME, 12, VADDR, true).unwrap();
+        assert_eq!(
+            translate(&mem, PML4, VADDR + 0x10),
+            Some((FRAME + 0x10, true))
+        );
+        assert_eq!(translate(&mem, PML4, VADDR + 0x1000), None);
+        assert!(unmap_frame(&mut mem, PML4, FRAME, 12, VADDR));
+        assert_eq!(translate(&mem, PML4, VADDR), None);
+        assert!(!unmap_frame(&mut mem, PML4, FRAME, 12, VADDR));
+    }
+
+    #[test]
+    fn the_kernel_entry_is_copied_supervisor_only() {
+        let mem = space();
+        assert_eq!(mem.read(PML4), 0x2000 | PRESENT | WRITABLE);
+        assert_eq!(translate(&mem, PML4, 0x10_0000), None, "not for ring 3");
+    }
+
+    #[test]
+    fn every_refusal_has_its_error() {
+        let mut mem = space();
+        assert_eq!(
+            map_frame(&mut mem, PML4, FRAME, 12, VADDR, true),
+            Err(KernelError::FailedLookup { source: 0 }),
+            "no tables yet"
+        );
+        assert_eq!(
+            map_table(&mut mem, PML4, Level::Pml4, PDPT, 0),
+            Err(KernelError::InvalidArgument { index: 1 }),
+            "the kernel's slot"
+        );
+        assert_eq!(
+            map_table(&mut mem, PML4, Level::Pml4, PDPT, USER_END),
+            Err(KernelError::InvalidArgument { index: 1 }),
+            "past user space"
+        );
+        assert_eq!(
+            map_table(&mut mem, PML4, Level::Pdpt, PD, VADDR),
+            Err(KernelError::AlignmentError)
+        );
+        let mut mem = with_tables();
+        assert_eq!(
+            map_table(
+                &mut mem,
+                PML4,
+                Level::PageDirectory,
+                PT + 0x1000,
+                VADDR & !((1 << 21) - 1)
+            ),
+            Err(KernelError::DeleteFirst)
+        );
+        map_frame(&mut mem, PML4, FRAME, 12, VADDR, false).unwrap();
+        assert_eq!(
+            map_frame(&mut mem, PML4, FRAME + 0x1000, 12, VADDR, false),
+            Err(KernelError::DeleteFirst)
+        );
+        assert_eq!(translate(&mem, PML4, VADDR), Some((FRAME, false)));
+        assert_eq!(
+            map_frame(&mut mem, PML4, FRAME, 13, VADDR, false),
+            Err(KernelError::InvalidArgument { index: 0 })
+        );
+        assert_eq!(
+            map_frame(&mut mem, PML4, FRAME, 21, VADDR, false),
+            Err(KernelError::AlignmentError)
+        );
+    }
+
+    #[test]
+    fn a_huge_frame_sits_in_the_page_directory() {
+        let mut mem = space();
+        let vaddr = USER_BASE + (3 << 21);
+        map_table(&mut mem, PML4, Level::Pml4, PDPT, USER_BASE).unwrap();
+        map_table(&mut mem, PML4, Level::Pdpt, PD, USER_BASE).unwrap();
+        map_frame(&mut mem, PML4, 0x4000_0000, 21, vaddr, true).unwrap();
+        assert_eq!(
+            translate(&mem, PML4, vaddr + 0x1_2345),
+            Some((0x4001_2345, true))
+        );
+        assert_eq!(
+            map_table(&mut mem, PML4, Level::PageDirectory, PT, vaddr),
+            Err(KernelError::DeleteFirst)
+        );
+    }
+}
