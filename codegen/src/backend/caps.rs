@@ -8,17 +8,26 @@ use capc_dsl::model::{CapField, CapType, CopyPolicy, FieldKind, Object, RightId,
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::{Gen, ident, lit, snake};
+use super::{Gen, Part, ident, lit, snake};
 
-pub fn generate(g: &Gen<'_>) -> TokenStream {
-    let rights = rights(g);
-    let objects = objects(g);
-    let caps = caps(g);
-    quote! {
-        #rights
-        #objects
-        #caps
+/// The section's parts: the shared types, one per cap type's view, and
+/// `ObjectType::cap_for` (which names every view).
+pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
+    let mut parts: Vec<Part<'a>> = vec![Box::new(move || {
+        let rights = rights(g);
+        let objects = objects(g);
+        let caps = caps(g);
+        quote! {
+            #rights
+            #objects
+            #caps
+        }
+    })];
+    for c in &g.spec.caps {
+        parts.push(Box::new(move || view(g, c)));
     }
+    parts.push(Box::new(move || cap_for(g)));
+    parts
 }
 
 /// The mask of `rights` as a `u64`.
@@ -480,10 +489,8 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         let v = ident(&c.name);
         quote!(Some(CapType::#v) => ::core::fmt::Debug::fmt(&#v(*self), f))
     });
-    let views = spec.caps.iter().map(|c| view(g, c));
     let rights_methods = rights_methods(g);
     let badge_methods = badge_methods(g);
-    let cap_for = cap_for(g);
     quote! {
         /// The capability types, numbered by their tag (0 is the null cap).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -600,8 +607,6 @@ fn caps(g: &Gen<'_>) -> TokenStream {
             }
         }
 
-        #(#views)*
-        #cap_for
     }
 }
 

@@ -22,15 +22,19 @@ use capc_dsl::model::{
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use super::{Gen, camel, doc_lines, ident, lit, snake};
+use super::{Gen, Part, camel, doc_lines, ident, lit, snake};
 
-pub fn generate(g: &Gen<'_>) -> TokenStream {
-    let errors = error_sets(g);
-    let invocations = invocations(g);
-    quote! {
-        #errors
-        #invocations
+/// The section's parts: the error sets, the types and helpers every invoked
+/// cap type shares, and one per invoked cap type.
+pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
+    let mut parts: Vec<Part<'a>> = vec![Box::new(move || error_sets(g))];
+    if !g.spec.invocations.is_empty() {
+        parts.push(Box::new(move || invocations(g)));
+        for set in &g.spec.invocations {
+            parts.push(Box::new(move || invocation_set(g, set)));
+        }
     }
+    parts
 }
 
 // ---------------------------------------------------------------------------
@@ -406,16 +410,11 @@ impl Uses {
     }
 }
 
-/// Everything generated for kernel invocations: `DecodeError`,
-/// `InvocationError`, the private `wire` helpers and, per invoked cap type,
-/// its label enum, argument structs, invocation enum, decoder and stubs.
+/// What every invoked cap type shares: `DecodeError`, `InvocationError` and
+/// the private `wire` helpers. Each cap type's label enum, argument structs,
+/// invocation enum, decoder and stubs follow from [`invocation_set`].
 pub fn invocations(g: &Gen<'_>) -> TokenStream {
-    let sets = &g.spec.invocations;
-    if sets.is_empty() {
-        return TokenStream::new();
-    }
-    let wire = wire(&Uses::of(sets));
-    let per_set = sets.iter().map(|s| invocation_set(g, s));
+    let wire = wire(&Uses::of(&g.spec.invocations));
     quote! {
         /// Why the kernel refused an invocation while decoding it, before
         /// doing anything. Indices are positions in the method's parameter
@@ -460,7 +459,6 @@ pub fn invocations(g: &Gen<'_>) -> TokenStream {
         }
 
         #wire
-        #(#per_set)*
     }
 }
 

@@ -1,11 +1,14 @@
 //! The backend: from a checked [`Spec`] to one no_std Rust module.
 //!
-//! Each section of the generated module has its own file here and is a
-//! function from the model to a `TokenStream`, built with `quote!` (never
-//! string templates). [`generate`] concatenates the sections in a fixed order;
-//! [`render`] formats the result with prettyplease and adds the `@generated`
-//! header. Everything iterates the model's vectors in declaration order, so
-//! the output is byte-identical across runs and machines.
+//! Each section of the generated module has its own file here and cuts the
+//! module into parts (whole items: the shared types, one cap type's view, one
+//! invoked cap type, ...), each a function from the model to a `TokenStream`
+//! built with `quote!` (never string templates). [`generate`] concatenates
+//! the parts in a fixed order; [`render`] formats them one by one with
+//! prettyplease, on two threads, joins the texts in the same order and adds
+//! the `@generated` header. Everything iterates the model's vectors in
+//! declaration order, so the output is byte-identical across runs and
+//! machines, whichever thread formats which part.
 //!
 //! Conventions every section follows (the generated code is read by kernel
 //! authors, so it should read like hand-written Rust):
@@ -27,6 +30,7 @@ use capc_dsl::model::Spec;
 use capc_dsl::source::Span;
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Which parts of RPC interfaces to generate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +159,23 @@ pub fn camel(name: &str) -> String {
         .collect()
 }
 
+/// A piece of the generated module: whole items, in the module's order.
+///
+/// Tokens from `proc_macro2` cannot cross threads, so a part is the function
+/// that makes its tokens rather than the tokens themselves: [`render`] calls
+/// each part on whichever thread formats it.
+type Part<'a> = Box<dyn Fn() -> TokenStream + Send + Sync + 'a>;
+
+/// Every part of the module, in order.
+fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
+    let mut parts: Vec<Part<'a>> = vec![Box::new(move || common::generate(g))];
+    parts.extend(caps::parts(g));
+    parts.push(Box::new(move || retype::generate(g)));
+    parts.extend(invocations::parts(g));
+    parts.extend(rpc::parts(g));
+    parts
+}
+
 /// The generated module as tokens (what the proc macro expands to).
 pub fn generate(spec: &Spec, sources: &SourceMap, options: &Options) -> TokenStream {
     let g = Gen {
@@ -162,32 +183,63 @@ pub fn generate(spec: &Spec, sources: &SourceMap, options: &Options) -> TokenStr
         sources,
         options,
     };
-    let common = common::generate(&g);
-    let caps = caps::generate(&g);
-    let retype = retype::generate(&g);
-    let invocations = invocations::generate(&g);
-    let rpc = rpc::generate(&g);
-    quote! {
-        #common
-        #caps
-        #retype
-        #invocations
-        #rpc
-    }
+    let mut tokens = TokenStream::new();
+    // Owned streams are moved, not copied, into the module.
+    tokens.extend(parts(&g).iter().map(|part| part()));
+    tokens
 }
 
 /// The generated module as formatted source, with its `@generated` header.
+///
+/// Each part is formatted on its own (parsed with syn, printed with
+/// prettyplease) and the texts are joined in order: prettyplease prints the
+/// items of a file one after another, so this is the text the whole module
+/// would give, without holding the whole module's syntax tree at once. The
+/// parts are shared out between up to two threads.
 pub fn render(spec: &Spec, sources: &SourceMap, options: &Options, root_name: &str) -> String {
-    let tokens = generate(spec, sources, options);
-    let file: syn::File = match syn::parse2(tokens) {
-        Ok(file) => file,
-        Err(e) => panic!("capc generated tokens that are not a Rust file: {e}"),
+    let g = Gen {
+        spec,
+        sources,
+        options,
     };
+    let parts = parts(&g);
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(part) = parts.get(i) else {
+                return done;
+            };
+            let file: syn::File = match syn::parse2(part()) {
+                Ok(file) => file,
+                Err(e) => panic!("capc generated tokens that are not Rust items: {e}"),
+            };
+            done.push((i, prettyplease::unparse(&file)));
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    let mut texts: Vec<(usize, String)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut texts = work();
+        for helper in helpers {
+            match helper.join() {
+                Ok(more) => texts.extend(more),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        texts
+    });
+    texts.sort_unstable_by_key(|(i, _)| *i);
     let name = root_name.rsplit(['/', '\\']).next().unwrap_or(root_name);
-    format!(
-        "// @generated by capc from {name}, do not edit.\n// Regenerate with `capc build {name}` or through include_spec!/capc::Builder.\n\n{}",
-        prettyplease::unparse(&file)
-    )
+    let mut out = format!(
+        "// @generated by capc from {name}, do not edit.\n// Regenerate with `capc build {name}` or through include_spec!/capc::Builder.\n\n"
+    );
+    out.reserve(texts.iter().map(|(_, text)| text.len()).sum());
+    for (_, text) in texts {
+        out.push_str(&text);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -34,9 +34,12 @@ use capc_dsl::model::{
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use super::{Gen, camel, doc_lines, ident, lit, snake};
+use super::{Gen, Part, camel, doc_lines, ident, lit, snake};
 
-pub fn generate(g: &Gen<'_>) -> TokenStream {
+/// The section's parts: the types and helpers every interface shares, then
+/// per interface its label and request enums, each method's reply struct,
+/// and (as the options ask) its budgets, server and client.
+pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     let interfaces: Vec<&MethodSet> = g
         .spec
         .interfaces
@@ -44,16 +47,23 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
         .filter(|set| !set.methods.is_empty())
         .collect();
     if interfaces.is_empty() {
-        return TokenStream::new();
+        return Vec::new();
     }
-    let shared = shared(g);
-    let helpers = helpers(&interfaces);
-    let each = interfaces.iter().map(|set| interface(g, set));
-    quote! {
-        #shared
-        #helpers
-        #(#each)*
+    let mut parts: Vec<Part<'a>> = vec![Box::new({
+        let interfaces = interfaces.clone();
+        move || {
+            let shared = shared(g);
+            let helpers = helpers(&interfaces);
+            quote! {
+                #shared
+                #helpers
+            }
+        }
+    })];
+    for set in interfaces {
+        parts.extend(interface(g, set));
     }
+    parts
 }
 
 /// Types every interface uses, generated once.
@@ -469,24 +479,29 @@ fn donated_cap(m: &Method) -> Option<capc_dsl::model::CapId> {
 }
 
 /// Everything generated for one interface.
-fn interface(g: &Gen<'_>, set: &MethodSet) -> TokenStream {
-    let i = Iface::new(g, set);
-    let label = label_enum(&i);
-    let request = request_enum(&i);
-    let replies = set.methods.iter().map(|m| reply_struct(&i, m));
-    let mut out = quote! {
-        #label
-        #request
-        #(#replies)*
-    };
+fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
+    let mut parts: Vec<Part<'a>> = vec![Box::new(move || {
+        let i = Iface::new(g, set);
+        let label = label_enum(&i);
+        let request = request_enum(&i);
+        quote! {
+            #label
+            #request
+        }
+    })];
+    for m in &set.methods {
+        parts.push(Box::new(move || reply_struct(&Iface::new(g, set), m)));
+    }
     if g.options.servers {
-        out.extend(set.methods.iter().map(|m| budget(&i, m)));
-        out.extend(server(&i));
+        for m in &set.methods {
+            parts.push(Box::new(move || budget(&Iface::new(g, set), m)));
+        }
+        parts.push(Box::new(move || server(&Iface::new(g, set))));
     }
     if g.options.clients {
-        out.extend(client(&i));
+        parts.push(Box::new(move || client(&Iface::new(g, set))));
     }
-    out
+    parts
 }
 
 /// One interface with the names of its generated items.
