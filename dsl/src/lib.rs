@@ -13,6 +13,8 @@
 pub mod ast;
 pub mod check;
 pub mod diag;
+pub mod fmt;
+pub mod interp;
 pub mod load;
 pub mod model;
 pub mod parse;

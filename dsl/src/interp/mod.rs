@@ -1,0 +1,784 @@
+//! The reference interpreter: what a checked spec means, executed on an
+//! abstract machine.
+//!
+//! The machine holds CNodes with their slots, the caps in them, the
+//! derivation tree over those caps, the watermark of every Untyped, and the
+//! objects servers made for RPC calls from their callers' donations. Every
+//! operation (retype, copy, mint, move, delete, revoke, a donating call)
+//! reads only the [`model::Spec`](crate::model::Spec): object sizes and
+//! alignment come from each object's `SizeRule`, which cap type a retype
+//! makes from the spec's cap declarations, the order of retype's checks and
+//! its errors from seL4 as the generated `retype` documents them. It never
+//! reads generated code; the differential tests in
+//! codegen/generated-tests/tests/differential.rs run the same operations on
+//! both and demand equal results and equal states.
+//!
+//! Written for clarity, not speed: plain `Vec` and `BTreeMap`, caps as
+//! structs of named values (no bit packing), and the derivation tree as
+//! explicit parent links rather than seL4's list with computed parenthood.
+//! Its rules, which the list reproduces:
+//! - retype makes children of the Untyped; boot caps are roots;
+//! - a cap *may parent* when retype made it, it is untyped memory, a mint
+//!   gave it a new badge, or it was a boot cap (except `#[always_copy]`
+//!   types, which never parent);
+//! - a copy or mint of a cap that may parent is its child; of any other cap,
+//!   a sibling (a child of the source's parent);
+//! - delete moves the children of the deleted cap to its parent; revoke
+//!   deletes every descendant the cap had when the revoke began;
+//! - deleting the last cap to a CNode deletes the caps the CNode holds.
+//!
+//! [`script`] parses and runs the `capc simulate` scripts on top of it.
+
+mod budget;
+mod retype;
+pub mod script;
+
+use std::collections::BTreeMap;
+
+use crate::ast::ObjectKind;
+use crate::model::{CapField, CapId, CopyPolicy, FieldKind, MethodSet, ObjectId, Role, Spec};
+
+pub use budget::{Budget, Call, Donated};
+
+/// A capability: the value of each of its fields by what the field means.
+/// A cap type without a field for some meaning keeps 0 there.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cap {
+    /// Its type.
+    pub cap_type: CapId,
+    /// Address of the object (the `#[object]` field); 0 without one.
+    pub object: u64,
+    /// The object's size argument (`#[size_arg]`).
+    pub size_arg: u64,
+    /// Rights it carries, as a mask over the spec's rights.
+    pub rights: u64,
+    /// Its badge (`#[badge]`); 0 is unbadged.
+    pub badge: u64,
+    /// Bytes already retyped (`#[watermark]`), as stored: rounded up to the
+    /// field's unit.
+    pub watermark: u64,
+    /// The memory is device memory (`#[device]`).
+    pub device: bool,
+    /// Every other field (plain data, guards) by name; absent means 0.
+    pub other: BTreeMap<String, u64>,
+}
+
+/// Why an operation was refused. The kernel's errors with seL4's payloads,
+/// plus a method's out-of-budget error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpError {
+    /// Argument `index` is invalid.
+    InvalidArgument {
+        /// 0: the object type; 1: the size argument or kind of memory.
+        index: u64,
+    },
+    /// A value lies outside `min..=max`.
+    RangeError {
+        /// Smallest allowed.
+        min: u64,
+        /// Largest allowed.
+        max: u64,
+    },
+    /// Fewer than the objects need are free: `left` bytes.
+    NotEnoughMemory {
+        /// Bytes from the aligned free start to the end of the region.
+        left: u64,
+    },
+    /// A destination slot is occupied.
+    DeleteFirst,
+    /// The Untyped has children that must be revoked first.
+    RevokeFirst,
+    /// A slot path does not resolve: `source` is 1 for a source, 0 for a
+    /// destination or target.
+    FailedLookup {
+        /// 1 for the source slot, 0 otherwise.
+        source: u64,
+    },
+    /// The operation is not allowed on this cap.
+    IllegalOperation,
+    /// The call's donation ran out; `needed` bytes would have done.
+    OutOfBudget {
+        /// Bytes that would have done.
+        needed: u64,
+    },
+}
+
+/// Which CNode: the machine's root, or one made by retype (by its address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CNodeId {
+    /// The root CNode the machine starts with.
+    Root,
+    /// A CNode object at this address.
+    Object(u64),
+}
+
+/// One slot: a CNode and an index into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Slot {
+    /// The CNode.
+    pub cnode: CNodeId,
+    /// The index.
+    pub index: u64,
+}
+
+/// Identifies a cap in the derivation tree; never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u64);
+
+/// Where a cap is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Holder {
+    /// In a slot.
+    Slot(Slot),
+    /// By a server, for the call with this number (objects made from a
+    /// donation; they live until the donated Untyped is revoked).
+    Server(usize),
+}
+
+/// A cap in the derivation tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// The cap.
+    pub cap: Cap,
+    /// Where it is.
+    pub holder: Holder,
+    /// The cap it was derived from, if it is not a root.
+    pub parent: Option<NodeId>,
+    /// Whether copies and mints of it become its children (see the module
+    /// docs).
+    pub may_parent: bool,
+}
+
+/// A path to a slot as a script or test names it: an index into the root
+/// CNode, then an index into the CNode whose cap is in that slot, and so on.
+pub type SlotPath = [u64];
+
+/// The abstract machine.
+#[derive(Clone, Debug)]
+pub struct Machine<'s> {
+    spec: &'s Spec,
+    /// Live CNodes and their slot counts.
+    cnodes: BTreeMap<CNodeId, u64>,
+    /// Occupied slots.
+    slots: BTreeMap<Slot, NodeId>,
+    /// Every live cap.
+    nodes: BTreeMap<NodeId, Node>,
+    next_node: u64,
+    /// Owner of each boot cap that is untyped memory.
+    owners: BTreeMap<NodeId, String>,
+    /// Every RPC call made, in order.
+    calls: Vec<Call>,
+}
+
+/// A successful retype: where the objects went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retyped {
+    /// The object type.
+    pub object: ObjectId,
+    /// log2 of one object's size.
+    pub size_bits: u32,
+    /// Address of the first object; the others follow back to back.
+    pub first: u64,
+    /// How many.
+    pub count: u64,
+    /// The source's new watermark in bytes from its base.
+    pub new_watermark: u64,
+    /// The watermark was taken as 0: the source had no children.
+    pub reset: bool,
+}
+
+impl<'s> Machine<'s> {
+    /// A machine for `spec` with an empty root CNode of `2^radix` slots.
+    pub fn new(spec: &'s Spec, radix: u32) -> Machine<'s> {
+        let mut cnodes = BTreeMap::new();
+        cnodes.insert(CNodeId::Root, 1u64 << radix.min(32));
+        Machine {
+            spec,
+            cnodes,
+            slots: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            next_node: 0,
+            owners: BTreeMap::new(),
+            calls: Vec::new(),
+        }
+    }
+
+    /// The spec it runs.
+    pub fn spec(&self) -> &'s Spec {
+        self.spec
+    }
+
+    // ----- caps, read from the model -----
+
+    /// A cap of `cap_type` with every field 0 and every right it may carry.
+    pub fn blank_cap(&self, cap_type: CapId) -> Cap {
+        Cap {
+            cap_type,
+            object: 0,
+            size_arg: 0,
+            rights: self.valid_rights(cap_type),
+            badge: 0,
+            watermark: 0,
+            device: false,
+            other: BTreeMap::new(),
+        }
+    }
+
+    /// The rights mask caps of `cap_type` may carry.
+    pub fn valid_rights(&self, cap_type: CapId) -> u64 {
+        self.spec.caps[cap_type.index()]
+            .rights
+            .iter()
+            .fold(0, |mask, r| mask | 1 << r.0)
+    }
+
+    /// The value a field holds in `cap` (in the field's own units).
+    pub fn field_value(&self, cap: &Cap, field: &CapField) -> u64 {
+        if let FieldKind::Rights { .. } = field.kind {
+            return cap.rights;
+        }
+        match field.role {
+            Role::Object => cap.object,
+            Role::SizeArg => cap.size_arg,
+            Role::Watermark => cap.watermark >> field.unit_bits,
+            Role::Badge => cap.badge,
+            Role::Device => u64::from(cap.device),
+            Role::Plain | Role::Guard | Role::GuardBits => {
+                cap.other.get(&field.name).copied().unwrap_or(0)
+            }
+        }
+    }
+
+    /// Whether `value` fits `field` as a cap stores it: a pointer must be
+    /// aligned and fit after the shift, an integer fit the width.
+    pub fn fits(field: &CapField, value: u64) -> bool {
+        let (value, width) = match field.kind {
+            FieldKind::Ptr { align_bits } => {
+                if align_bits >= 64 || value & ((1u64 << align_bits) - 1) != 0 {
+                    return false;
+                }
+                (value >> align_bits, u32::from(field.width))
+            }
+            FieldKind::Bool => (value, 1),
+            _ => (value, u32::from(field.width)),
+        };
+        width >= 64 || value >> width == 0
+    }
+
+    /// Whether every field of `cap` fits its type's layout.
+    pub fn cap_fits(&self, cap: &Cap) -> bool {
+        self.spec.caps[cap.cap_type.index()]
+            .fields
+            .iter()
+            .all(|f| Self::fits(f, self.field_value(cap, f)))
+    }
+
+    /// The object type a cap names, if any.
+    pub fn object_of(&self, cap: &Cap) -> Option<ObjectId> {
+        self.spec.caps[cap.cap_type.index()].object
+    }
+
+    /// `(base, bytes)` of the memory the cap's object occupies; `None` for a
+    /// cap that names no object or has a size argument its object does not
+    /// allow.
+    pub fn region(&self, cap: &Cap) -> Option<(u64, u64)> {
+        let object = &self.spec.objects[self.object_of(cap)?.index()];
+        let bits = match object.size.table.as_slice() {
+            [(_, bits)] => *bits,
+            _ => {
+                self.spec.caps[cap.cap_type.index()].field_with(Role::SizeArg)?;
+                object.size.size_bits(cap.size_arg)?
+            }
+        };
+        Some((cap.object, 1u64.checked_shl(bits)?))
+    }
+
+    /// Whether two caps name the same object: same type, equal identity
+    /// fields.
+    pub fn same_object(&self, a: &Cap, b: &Cap) -> bool {
+        a.cap_type == b.cap_type
+            && self.spec.caps[a.cap_type.index()]
+                .fields
+                .iter()
+                .filter(|f| f.identity)
+                .all(|f| self.field_value(a, f) == self.field_value(b, f))
+    }
+
+    /// Whether `cap` is untyped memory a retype rule applies to, with a
+    /// valid size argument and a watermark.
+    pub fn is_memory(&self, cap: &Cap) -> bool {
+        let c = &self.spec.caps[cap.cap_type.index()];
+        self.spec.retypes.iter().any(|r| r.source == cap.cap_type)
+            && c.field_with(Role::Watermark).is_some()
+            && self.region(cap).is_some()
+    }
+
+    /// Whether the memory `cap` names is device memory: always for objects
+    /// only device memory may hold, never for RAM-only ones, else the cap's
+    /// `#[device]` field.
+    pub fn is_device(&self, cap: &Cap) -> bool {
+        let Some(object) = self.object_of(cap) else {
+            return false;
+        };
+        let object = &self.spec.objects[object.index()];
+        match (object.ram, object.device) {
+            (false, _) => true,
+            (true, true) => {
+                self.spec.caps[cap.cap_type.index()]
+                    .field_with(Role::Device)
+                    .is_some()
+                    && cap.device
+            }
+            (true, false) => false,
+        }
+    }
+
+    /// Whether `cap`'s type has a `#[badge]` integer field.
+    fn badge_field(&self, cap_type: CapId) -> Option<&CapField> {
+        self.spec.caps[cap_type.index()]
+            .field_with(Role::Badge)
+            .filter(|f| f.kind == FieldKind::Uint)
+    }
+
+    fn copy_policy(&self, cap_type: CapId) -> CopyPolicy {
+        self.spec.caps[cap_type.index()].copy
+    }
+
+    /// The cap a retype makes for an object of `object` at `address`: the
+    /// first cap type declared for the object, every right it may carry,
+    /// badge and watermark 0, and the source's kind of memory.
+    pub fn cap_for(
+        &self,
+        object: ObjectId,
+        address: u64,
+        size_arg: u64,
+        device: bool,
+    ) -> Option<Cap> {
+        let cap_type = self
+            .spec
+            .caps
+            .iter()
+            .position(|c| c.object == Some(object))
+            .map(|i| CapId(i as u32))?;
+        let o = &self.spec.objects[object.index()];
+        let mut cap = self.blank_cap(cap_type);
+        cap.object = address;
+        cap.size_arg = size_arg;
+        let has_device = self.spec.caps[cap_type.index()]
+            .field_with(Role::Device)
+            .is_some();
+        cap.device = has_device && if o.ram && o.device { device } else { !o.ram };
+        self.cap_fits(&cap).then_some(cap)
+    }
+
+    // ----- the machine's state -----
+
+    /// The slot count of a live CNode.
+    pub fn cnode_slots(&self, cnode: CNodeId) -> Option<u64> {
+        self.cnodes.get(&cnode).copied()
+    }
+
+    /// The node in `slot`, if any.
+    pub fn node_at(&self, slot: Slot) -> Option<&Node> {
+        self.nodes.get(self.slots.get(&slot)?)
+    }
+
+    /// The id of the node in `slot`.
+    pub fn id_at(&self, slot: Slot) -> Option<NodeId> {
+        self.slots.get(&slot).copied()
+    }
+
+    /// A node by id.
+    pub fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(&id)
+    }
+
+    /// Every live node, in creation order.
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes.iter().map(|(id, n)| (*id, n))
+    }
+
+    /// Occupied slots with their nodes, in slot order.
+    pub fn occupied(&self) -> impl Iterator<Item = (Slot, &Node)> {
+        self.slots.iter().map(|(s, id)| (*s, &self.nodes[id]))
+    }
+
+    /// The children of `id`, in creation order.
+    pub fn children(&self, id: NodeId) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.parent == Some(id))
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Every descendant of `id`, depth first.
+    pub fn descendants(&self, id: NodeId) -> Vec<NodeId> {
+        let mut out = Vec::new();
+        let mut stack = self.children(id);
+        stack.reverse();
+        while let Some(n) = stack.pop() {
+            out.push(n);
+            let mut more = self.children(n);
+            more.reverse();
+            stack.extend(more);
+        }
+        out
+    }
+
+    /// The calls made so far.
+    pub fn calls(&self) -> &[Call] {
+        &self.calls
+    }
+
+    /// The owner of a boot Untyped.
+    pub fn owner(&self, id: NodeId) -> Option<&str> {
+        self.owners.get(&id).map(String::as_str)
+    }
+
+    /// Owners of boot Untyped caps, by node.
+    pub fn owners(&self) -> &BTreeMap<NodeId, String> {
+        &self.owners
+    }
+
+    /// Follows a path from the root CNode to a slot. Every index must lie
+    /// in its CNode and every slot but the last hold a CNode cap.
+    pub fn resolve(&self, path: &SlotPath) -> Option<Slot> {
+        let (last, through) = path.split_last()?;
+        let mut cnode = CNodeId::Root;
+        for index in through {
+            let node = self.node_at(self.slot_in(cnode, *index)?)?;
+            cnode = self.cnode_named(&node.cap)?;
+        }
+        self.slot_in(cnode, *last)
+    }
+
+    /// The CNode a cap names, if it is a cap to a live CNode.
+    pub fn cnode_named(&self, cap: &Cap) -> Option<CNodeId> {
+        let id = CNodeId::Object(cap.object);
+        (self.region(cap).is_some() && self.is_cnode_cap(cap) && self.cnodes.contains_key(&id))
+            .then_some(id)
+    }
+
+    fn is_cnode_cap(&self, cap: &Cap) -> bool {
+        self.object_of(cap)
+            .is_some_and(|o| self.cnode_object() == Some(o))
+    }
+
+    /// The object type whose caps address CNodes: the one whose cap type has
+    /// a `#[guard]` field (as a kernel's lookup reads it), or else the one
+    /// called `CNode`.
+    pub fn cnode_object(&self) -> Option<ObjectId> {
+        self.spec
+            .caps
+            .iter()
+            .find(|c| c.field_with(Role::Guard).is_some() && c.object.is_some())
+            .and_then(|c| c.object)
+            .or_else(|| self.spec.object("CNode"))
+    }
+
+    fn slot_in(&self, cnode: CNodeId, index: u64) -> Option<Slot> {
+        (index < *self.cnodes.get(&cnode)?).then_some(Slot { cnode, index })
+    }
+
+    fn add_node(&mut self, node: Node) -> NodeId {
+        let id = NodeId(self.next_node);
+        self.next_node += 1;
+        if let Holder::Slot(slot) = node.holder {
+            self.slots.insert(slot, id);
+        }
+        self.nodes.insert(id, node);
+        id
+    }
+
+    // ----- operations -----
+
+    /// Puts a boot cap (an Untyped the machine starts with, an IRQ
+    /// control cap ...) into an empty slot as a root of the tree. Untyped
+    /// memory is recorded as `owner`'s.
+    pub fn boot(&mut self, slot: Slot, cap: Cap, owner: &str) -> Result<NodeId, OpError> {
+        if !self
+            .cnodes
+            .get(&slot.cnode)
+            .is_some_and(|n| slot.index < *n)
+        {
+            return Err(OpError::FailedLookup { source: 0 });
+        }
+        if self.slots.contains_key(&slot) {
+            return Err(OpError::DeleteFirst);
+        }
+        let memory = self.is_memory(&cap);
+        let may_parent = self.copy_policy(cap.cap_type) != CopyPolicy::Always;
+        let id = self.add_node(Node {
+            cap,
+            holder: Holder::Slot(slot),
+            parent: None,
+            may_parent,
+        });
+        if memory {
+            self.owners.insert(id, owner.to_string());
+        }
+        Ok(id)
+    }
+
+    /// Copies the cap at `source` into the empty slot `dest`, keeping only
+    /// the rights in `rights`.
+    ///
+    /// Checks in order: the source path resolves (`FailedLookup { source: 1
+    /// }`), the destination resolves (`FailedLookup { source: 0 }`) and is
+    /// empty (`DeleteFirst`), the source holds a cap (`FailedLookup {
+    /// source: 1 }`), its type may be copied (`IllegalOperation` for
+    /// `#[never_copy]`), untyped memory has no children (`RevokeFirst`).
+    /// Copying untyped memory marks the source full: both caps cover the
+    /// same memory, so until the copy is revoked only the copy is retyped.
+    pub fn copy(
+        &mut self,
+        source: &SlotPath,
+        dest: &SlotPath,
+        rights: u64,
+    ) -> Result<NodeId, OpError> {
+        self.derive(source, dest, rights, None)
+    }
+
+    /// Like [`copy`](Self::copy), and sets the badge of a cap that has none.
+    /// A badge is set once: minting a badged cap, or a nonzero badge onto a
+    /// type without one, or one wider than the field, is
+    /// `IllegalOperation`. Minting a badge of 0 is a copy.
+    pub fn mint(
+        &mut self,
+        source: &SlotPath,
+        dest: &SlotPath,
+        rights: u64,
+        badge: u64,
+    ) -> Result<NodeId, OpError> {
+        self.derive(source, dest, rights, Some(badge))
+    }
+
+    fn derive(
+        &mut self,
+        source: &SlotPath,
+        dest: &SlotPath,
+        rights: u64,
+        badge: Option<u64>,
+    ) -> Result<NodeId, OpError> {
+        let source = self
+            .resolve(source)
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let dest = self
+            .resolve(dest)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        if self.slots.contains_key(&dest) {
+            return Err(OpError::DeleteFirst);
+        }
+        let source_id = self
+            .id_at(source)
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let src = self.nodes[&source_id].clone();
+        if self.copy_policy(src.cap.cap_type) == CopyPolicy::Never {
+            return Err(OpError::IllegalOperation);
+        }
+        let memory = self.is_memory(&src.cap);
+        if memory && !self.children(source_id).is_empty() {
+            return Err(OpError::RevokeFirst);
+        }
+        let mut cap = src.cap.clone();
+        cap.rights &= rights & self.valid_rights(cap.cap_type);
+        let field = self.badge_field(cap.cap_type);
+        match (badge, field.is_some(), src.cap.badge) {
+            (None, _, _) | (Some(0), false, _) => {}
+            (Some(new), true, 0) => {
+                if !Self::fits(field.expect("has a badge field"), new) {
+                    return Err(OpError::IllegalOperation);
+                }
+                cap.badge = new;
+            }
+            (Some(_), _, _) => return Err(OpError::IllegalOperation),
+        }
+        let may_parent = memory || cap.badge != src.cap.badge;
+        let parent = if src.may_parent {
+            Some(source_id)
+        } else {
+            src.parent
+        };
+        if memory {
+            let (_, size) = self.region(&src.cap).expect("memory has a region");
+            let full = self
+                .stored_watermark(&src.cap, size)
+                .ok_or(OpError::IllegalOperation)?;
+            self.nodes.get_mut(&source_id).expect("live").cap = full;
+        }
+        Ok(self.add_node(Node {
+            cap,
+            holder: Holder::Slot(dest),
+            parent,
+            may_parent,
+        }))
+    }
+
+    /// `cap` with its watermark set to `bytes`, rounded up to the field's
+    /// unit; `None` if that does not fit the field.
+    pub fn stored_watermark(&self, cap: &Cap, bytes: u64) -> Option<Cap> {
+        let field = self.spec.caps[cap.cap_type.index()].field_with(Role::Watermark)?;
+        let units = bytes.div_ceil(1u64.checked_shl(field.unit_bits)?);
+        if !Self::fits(field, units) {
+            return None;
+        }
+        let mut cap = cap.clone();
+        cap.watermark = units << field.unit_bits;
+        Some(cap)
+    }
+
+    /// Moves the cap at `source` into the empty slot `dest`; it keeps its
+    /// place in the tree. Any cap may be moved, `#[never_copy]` ones too.
+    pub fn move_cap(&mut self, source: &SlotPath, dest: &SlotPath) -> Result<(), OpError> {
+        let source = self
+            .resolve(source)
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let dest = self
+            .resolve(dest)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        if self.slots.contains_key(&dest) {
+            return Err(OpError::DeleteFirst);
+        }
+        let id = self
+            .slots
+            .remove(&source)
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        self.slots.insert(dest, id);
+        self.nodes.get_mut(&id).expect("live").holder = Holder::Slot(dest);
+        Ok(())
+    }
+
+    /// Deletes the cap at `target` (nothing for an empty slot). Its
+    /// children become children of its parent. Returns how many caps went:
+    /// more than one when it was the last cap to a CNode that held caps.
+    pub fn delete(&mut self, target: &SlotPath) -> Result<u64, OpError> {
+        let slot = self
+            .resolve(target)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        Ok(match self.id_at(slot) {
+            Some(id) => self.delete_node(id),
+            None => 0,
+        })
+    }
+
+    /// Deletes every descendant the cap at `target` has now (nothing for an
+    /// empty slot); the cap itself stays unless it was held by a CNode that
+    /// lost its last cap on the way. Returns how many caps went.
+    pub fn revoke(&mut self, target: &SlotPath) -> Result<u64, OpError> {
+        let slot = self
+            .resolve(target)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        let Some(id) = self.id_at(slot) else {
+            return Ok(0);
+        };
+        Ok(self.revoke_node(id))
+    }
+
+    /// Revokes node `id`: see [`revoke`](Self::revoke).
+    pub fn revoke_node(&mut self, id: NodeId) -> u64 {
+        let mut removed = 0;
+        for d in self.descendants(id) {
+            if self.nodes.contains_key(&d) {
+                removed += self.delete_node(d);
+            }
+        }
+        removed
+    }
+
+    /// Deletes one node, and the contents of a CNode whose last cap it was.
+    pub fn delete_node(&mut self, id: NodeId) -> u64 {
+        let Some(node) = self.nodes.remove(&id) else {
+            return 0;
+        };
+        if let Holder::Slot(slot) = node.holder {
+            self.slots.remove(&slot);
+        }
+        for n in self.nodes.values_mut() {
+            if n.parent == Some(id) {
+                n.parent = node.parent;
+            }
+        }
+        self.owners.remove(&id);
+        let mut removed = 1;
+        // The last cap to a CNode: the CNode goes, and with it its caps.
+        if let Some(cnode) = self.cnode_named(&node.cap) {
+            let last = !self
+                .nodes
+                .values()
+                .any(|n| self.same_object(&n.cap, &node.cap));
+            if last {
+                self.cnodes.remove(&cnode);
+                let held: Vec<NodeId> = self
+                    .slots
+                    .iter()
+                    .filter(|(s, _)| s.cnode == cnode)
+                    .map(|(_, n)| *n)
+                    .collect();
+                for n in held {
+                    removed += self.delete_node(n);
+                }
+            }
+        }
+        removed
+    }
+
+    /// The invocation method set of the spec for `name`.
+    pub fn interface(&self, name: &str) -> Option<&'s MethodSet> {
+        self.spec.interfaces.iter().find(|i| i.name == name)
+    }
+
+    /// Memory in use in the boot Untyped `boot`: the bytes of the union of
+    /// the regions of every live object made from it (its copies are not
+    /// objects made from it), servers' objects included.
+    pub fn in_use(&self, boot: NodeId) -> u64 {
+        let Some(root) = self.nodes.get(&boot) else {
+            return 0;
+        };
+        let Some((base, size)) = self.region(&root.cap) else {
+            return 0;
+        };
+        let mut regions: Vec<(u64, u64)> = self
+            .nodes
+            .values()
+            .filter(|n| !self.same_object(&n.cap, &root.cap))
+            .filter_map(|n| self.region(&n.cap))
+            .filter(|(b, s)| *b >= base && b.saturating_add(*s) <= base.saturating_add(size))
+            .collect();
+        regions.sort();
+        let mut total = 0u64;
+        let mut end = 0u64;
+        for (b, s) in regions {
+            let e = b.saturating_add(s);
+            if e <= end {
+                continue;
+            }
+            total += e - b.max(end);
+            end = e;
+        }
+        total
+    }
+
+    /// Whether the object kind is untyped memory.
+    pub fn is_untyped_object(&self, object: ObjectId) -> bool {
+        self.spec.objects[object.index()].kind == ObjectKind::Untyped
+    }
+}
+
+/// The rights named in `names`, as a mask; `None` if one is unknown.
+pub fn rights_mask<'a>(spec: &Spec, names: impl IntoIterator<Item = &'a str>) -> Option<u64> {
+    names.into_iter().try_fold(0u64, |mask, name| {
+        let i = spec.rights.iter().position(|r| r.name == name)?;
+        Some(mask | 1 << i)
+    })
+}
+
+/// The names of the rights in `mask`, in declaration order.
+pub fn rights_names(spec: &Spec, mask: u64) -> Vec<&str> {
+    spec.rights
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask >> i & 1 == 1)
+        .map(|(_, r)| r.name.as_str())
+        .collect()
+}

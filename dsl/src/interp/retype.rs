@@ -1,0 +1,179 @@
+//! Retype: untyped memory becomes objects, with seL4's checks in the order
+//! the generated `retype` documents, each with the same error and payload.
+
+use super::{CNodeId, Holder, Machine, Node, OpError, Retyped, SlotPath};
+use crate::model::ObjectId;
+
+impl Machine<'_> {
+    /// Retypes the Untyped at `source` into `count` objects of the object
+    /// type numbered `object_type` (declaration order) with `size_arg`, one
+    /// cap per slot from `offset` on in the destination CNode: the root
+    /// CNode when `dest` is empty, else the CNode whose cap is at `dest`.
+    ///
+    /// A source path that does not resolve is `FailedLookup { source: 1 }`.
+    /// Then, in order:
+    /// 1. a retype rule applies to the source cap and its size argument is
+    ///    valid (an empty slot has no cap), else `IllegalOperation`;
+    /// 2. the object type exists and the rule allows it, else
+    ///    `InvalidArgument { index: 0 }`;
+    /// 3. the size argument is allowed, else `RangeError` with the type's
+    ///    smallest and largest argument;
+    /// 4. the source's kind of memory may hold the object, else
+    ///    `InvalidArgument { index: 1 }`;
+    /// 5. one object fits the whole region, else `NotEnoughMemory`;
+    /// 6. the destination is a CNode, else `FailedLookup { source: 0 }`;
+    /// 7. the offset is a slot of it (`RangeError { 0, slots - 1 }`), the
+    ///    count is in `1..=fan_out` (`RangeError { 1, fan_out }`) and the
+    ///    window ends in the CNode (`RangeError { 1, slots - offset }`);
+    /// 8. every slot of the window is empty, else `DeleteFirst`;
+    /// 9. the objects fit between the watermark (0 when the source has no
+    ///    children) rounded up to the object's alignment and the region's
+    ///    end, and the new watermark fits the field, else `NotEnoughMemory {
+    ///    left }`: the bytes from that aligned start to the end (0 past it);
+    /// 10. a cap can name the last object, else `IllegalOperation`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn retype(
+        &mut self,
+        source: &SlotPath,
+        object_type: u64,
+        size_arg: u64,
+        dest: &SlotPath,
+        offset: u64,
+        count: u64,
+    ) -> Result<Retyped, OpError> {
+        let slot = self
+            .resolve(source)
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let source_id = self.id_at(slot).ok_or(OpError::IllegalOperation)?;
+        let cap = self.nodes[&source_id].cap.clone();
+        let spec = self.spec;
+
+        // 1. The rule (the first one for the source's type) and the memory.
+        let rule = spec
+            .retypes
+            .iter()
+            .find(|r| r.source == cap.cap_type)
+            .filter(|_| self.is_memory(&cap))
+            .ok_or(OpError::IllegalOperation)?;
+        let (base, size) = self.region(&cap).expect("memory has a region");
+        // 2. The object type.
+        let object = usize::try_from(object_type)
+            .ok()
+            .filter(|i| *i < spec.objects.len())
+            .map(|i| ObjectId(i as u32))
+            .filter(|o| rule.targets.contains(o))
+            .ok_or(OpError::InvalidArgument { index: 0 })?;
+        let o = &spec.objects[object.index()];
+        // 3. Its size.
+        let size_bits = o.size.size_bits(size_arg).ok_or(OpError::RangeError {
+            min: o.size.min_arg(),
+            max: o.size.max_arg(),
+        })?;
+        // 4. RAM or device memory.
+        let device = self.is_device(&cap);
+        if !(if device { o.device } else { o.ram }) {
+            return Err(OpError::InvalidArgument { index: 1 });
+        }
+        // 5. One object at all.
+        let has_children = !self.children(source_id).is_empty();
+        let watermark = if has_children { cap.watermark } else { 0 };
+        let align = 1u64.checked_shl(o.align_bits_for(size_bits));
+        let free = free_from(base, size, watermark, align);
+        let left = free.map_or(0, |(_, left)| left);
+        let object_bytes = 1u64
+            .checked_shl(size_bits)
+            .filter(|b| *b <= size)
+            .ok_or(OpError::NotEnoughMemory { left })?;
+        // 6. The destination.
+        let cnode = self
+            .destination(dest)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        // 7. The window.
+        let slots = self.cnodes[&cnode];
+        if offset >= slots {
+            return Err(OpError::RangeError {
+                min: 0,
+                max: slots - 1,
+            });
+        }
+        if count == 0 || count > rule.fan_out {
+            return Err(OpError::RangeError {
+                min: 1,
+                max: rule.fan_out,
+            });
+        }
+        if count > slots - offset {
+            return Err(OpError::RangeError {
+                min: 1,
+                max: slots - offset,
+            });
+        }
+        // 8. Empty slots.
+        let window: Vec<_> = (offset..offset + count)
+            .map(|index| super::Slot { cnode, index })
+            .collect();
+        if window.iter().any(|s| self.slots.contains_key(s)) {
+            return Err(OpError::DeleteFirst);
+        }
+        // 9. Room.
+        let (Some((first, left)), Some(bytes)) = (free, count.checked_mul(object_bytes)) else {
+            return Err(OpError::NotEnoughMemory { left });
+        };
+        if bytes > left {
+            return Err(OpError::NotEnoughMemory { left });
+        }
+        let new_watermark = first - base + bytes;
+        let updated = self
+            .stored_watermark(&cap, new_watermark)
+            .ok_or(OpError::NotEnoughMemory { left })?;
+        // 10. Caps for every object (the last has the highest address).
+        let caps: Vec<_> = (0..count)
+            .map(|i| self.cap_for(object, first + i * object_bytes, size_arg, device))
+            .collect::<Option<_>>()
+            .ok_or(OpError::IllegalOperation)?;
+
+        self.nodes.get_mut(&source_id).expect("live").cap = updated;
+        let is_cnode = self.cnode_object() == Some(object);
+        for (slot, cap) in window.into_iter().zip(caps) {
+            if is_cnode {
+                // A new CNode starts with every slot empty.
+                let cnode = CNodeId::Object(cap.object);
+                self.slots.retain(|s, _| s.cnode != cnode);
+                self.cnodes.insert(cnode, 1u64 << size_arg.min(63));
+            }
+            self.add_node(Node {
+                cap,
+                holder: Holder::Slot(slot),
+                parent: Some(source_id),
+                may_parent: true,
+            });
+        }
+        Ok(Retyped {
+            object,
+            size_bits,
+            first,
+            count,
+            new_watermark,
+            reset: !has_children,
+        })
+    }
+
+    /// The CNode a retype's destination names.
+    pub(crate) fn destination(&self, dest: &SlotPath) -> Option<CNodeId> {
+        if dest.is_empty() {
+            return Some(CNodeId::Root);
+        }
+        let node = self.node_at(self.resolve(dest)?)?;
+        self.cnode_named(&node.cap)
+    }
+}
+
+/// The first address at least `watermark` bytes into the region aligned to
+/// `align`, and the bytes from there to the region's end; `None` past the
+/// end or on overflow.
+fn free_from(base: u64, size: u64, watermark: u64, align: Option<u64>) -> Option<(u64, u64)> {
+    let end = base.checked_add(size)?;
+    let mask = align? - 1;
+    let start = base.checked_add(watermark)?.checked_add(mask)? & !mask;
+    Some((start, end.checked_sub(start)?))
+}
