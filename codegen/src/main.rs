@@ -7,6 +7,8 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod fmt_cmd;
+
 use capc_dsl::{Compilation, Diagnostic, FsLoader, diag};
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
@@ -36,6 +38,9 @@ enum Command {
     /// Check one spec and generate its no_std Rust module.
     #[command(after_help = BUILD_EXAMPLES)]
     Build(BuildArgs),
+    /// Rewrite specs in the one canonical layout (comments kept), or check that they are.
+    #[command(after_help = fmt_cmd::FMT_EXAMPLES)]
+    Fmt(fmt_cmd::FmtArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(&args),
         Command::Build(args) => build(&args),
+        Command::Fmt(args) => fmt_cmd::run(&args),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::source::{FileId, Span};
 
 /// The pest-generated parser lives in its own module: its `Rule` enum is an
 /// implementation detail, not part of the crate's documented API.
-mod grammar {
+pub(crate) mod grammar {
     #![allow(missing_docs)]
     #[derive(pest_derive::Parser)]
     #[grammar = "../grammars/cap.pest"]
