@@ -35,11 +35,32 @@ pub const USER_END: u64 = 0x0000_8000_0000_0000;
 /// Where the root task's IPC buffer is mapped.
 pub const ROOT_IPC_BUFFER: u64 = 0x0000_00ff_0000_0000;
 
-/// Top of the root task's stack (the stack grows down from here).
-pub const ROOT_STACK_TOP: u64 = 0x0000_00fe_0000_0000;
+/// Top of the root task's stack (the stack grows down from here). The 2 MiB
+/// around it has a page table, so the root task can map more pages there
+/// (for other threads' stacks and IPC buffers) without making one.
+pub const ROOT_STACK_TOP: u64 = 0x0000_00fe_0010_0000;
 
 /// Pages of stack the kernel maps for the root task.
 pub const ROOT_STACK_PAGES: u64 = 16;
+
+/// log2 of the root CNode's slots: 4096 slots, 128 KiB. Its cap has a
+/// guard of `64 - ROOT_RADIX` zero bits, so the root task names slot `i`
+/// by the capability address `i` (at depth 64).
+pub const ROOT_RADIX: u64 = 12;
+/// Slot of the root thread's TCB cap.
+pub const ROOT_TCB_SLOT: u64 = 1;
+/// Slot of the root CNode's own cap.
+pub const ROOT_CNODE_SLOT: u64 = 2;
+/// Slot of the root's PML4 cap.
+pub const ROOT_VSPACE_SLOT: u64 = 3;
+/// Slot of the root's IPC buffer frame cap.
+pub const ROOT_IPC_BUFFER_SLOT: u64 = 4;
+/// First slot of the Untyped caps handed to the root task. The root thread
+/// starts with this slot in `rdi`, the number of Untyped caps in `rsi`, its
+/// first free slot in `rdx` and the slot of its largest Untyped (which paid
+/// for the root task's own objects) in `rcx`: the first four arguments of
+/// an `extern "C"` entry.
+pub const FIRST_UNTYPED_SLOT: u64 = 16;
 
 /// The system calls, numbered as `rax` carries them.
 #[repr(u64)]
@@ -127,7 +148,9 @@ pub fn pack_info(info: MessageInfo) -> Option<u64> {
     let fits = info.length <= target::MESSAGE_WORDS
         && info.caps <= target::CAPS_PER_MESSAGE
         && info.label < 1 << (64 - LABEL_SHIFT);
-    fits.then(|| info.label << LABEL_SHIFT | (info.caps as u64) << LENGTH_BITS | info.length as u64)
+    fits.then_some(
+        info.label << LABEL_SHIFT | (info.caps as u64) << LENGTH_BITS | info.length as u64,
+    )
 }
 
 /// The `MessageInfo` in `word`, or `None` if its length or cap count

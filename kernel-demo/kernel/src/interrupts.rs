@@ -24,15 +24,29 @@ use x86_64::VirtAddr;
 use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
 use x86_64::instructions::tables::{lidt, load_tss};
 use x86_64::registers::control::Cr2;
+use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
 use x86_64::structures::DescriptorTablePointer;
-use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable};
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
 
 use crate::qemu::{self, ExitCode};
 use crate::serial::Console;
 
-/// Vectors with an IDT gate: the 32 the CPU reserves for exceptions.
-pub const VECTORS: usize = 32;
+/// Vectors with an IDT gate: the 32 the CPU reserves for exceptions, and
+/// the timer's ([`TIMER_VECTOR`]).
+pub const VECTORS: usize = 33;
+
+/// The vector the timer interrupt (IRQ 0, remapped by the PIC) arrives on.
+pub const TIMER_VECTOR: u64 = 32;
+
+/// The pseudo-vector of a `syscall` in an [`ExceptionFrame`]: no gate has
+/// it. Left in the frame when the handler returns, it makes the exit path
+/// use `sysretq` rather than `iretq`.
+pub const SYSCALL_VECTOR: u64 = 0x80;
+
+/// Size of the kernel stack every entry from ring 3 runs on (TSS RSP0 and
+/// the `syscall` entry).
+pub const KERNEL_STACK_BYTES: usize = 64 * 1024;
 
 /// Size of the double-fault stack (IST1).
 pub const DOUBLE_FAULT_STACK_BYTES: usize = 16 * 1024;
@@ -51,7 +65,7 @@ const DOUBLE_FAULT_IST: u8 = 1;
 const INTERRUPT_GATE: u8 = 0x8e;
 
 /// Mnemonic and name of each exception vector (Intel SDM vol. 3, 6.15).
-const EXCEPTIONS: [(&str, &str); VECTORS] = [
+const EXCEPTIONS: [(&str, &str); 32] = [
     ("#DE", "divide error"),
     ("#DB", "debug"),
     ("NMI", "non-maskable interrupt"),
@@ -90,7 +104,7 @@ const EXCEPTIONS: [(&str, &str); VECTORS] = [
 /// registers `exception_common` pushes, the two words the stub pushes, and
 /// the frame the CPU pushes.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct ExceptionFrame {
     /// General-purpose registers of the interrupted code.
     pub r15: u64,
@@ -123,6 +137,63 @@ pub struct ExceptionFrame {
 }
 
 const _: () = assert!(core::mem::size_of::<ExceptionFrame>() == 22 * 8);
+
+impl ExceptionFrame {
+    /// A frame of zeros, to be filled before a first entry to ring 3.
+    pub const fn zeroed() -> ExceptionFrame {
+        ExceptionFrame {
+            r15: 0,
+            r14: 0,
+            r13: 0,
+            r12: 0,
+            r11: 0,
+            r10: 0,
+            r9: 0,
+            r8: 0,
+            rbp: 0,
+            rdi: 0,
+            rsi: 0,
+            rdx: 0,
+            rcx: 0,
+            rbx: 0,
+            rax: 0,
+            vector: 0,
+            error_code: 0,
+            rip: 0,
+            cs: 0,
+            rflags: 0,
+            rsp: 0,
+            ss: 0,
+        }
+    }
+}
+
+/// Leaves the kernel for ring 3 with `frame`, as if returning from an
+/// entry: the frame is copied to the top of the kernel stack (where an
+/// entry from ring 3 puts it) and the common exit path restores it. The
+/// boot stack is abandoned for good.
+pub fn return_to(frame: &ExceptionFrame) -> ! {
+    unsafe extern "C" {
+        fn capc_exception_return();
+    }
+    // SAFETY: set by `init`, never changed after.
+    let top = unsafe { KERNEL_STACK_TOP };
+    let at = (top - core::mem::size_of::<ExceptionFrame>() as u64) as *mut ExceptionFrame;
+    // SAFETY: `at` is the top of the kernel stack, which nothing uses
+    // while the kernel runs on the boot stack. The exit path pops the
+    // frame and leaves with `iretq` or `sysretq` into ring 3; `frame`
+    // holds user selectors and the thread's registers.
+    unsafe {
+        at.write(*frame);
+        core::arch::asm!(
+            "mov rsp, {at}",
+            "jmp {exit}",
+            at = in(reg) at,
+            exit = sym capc_exception_return,
+            options(noreturn)
+        )
+    }
+}
 
 // The stubs, their address table and the common tail. `EXCEPTION_STUB` is
 // the one stub macro: its second argument says whether the CPU pushes an
@@ -178,6 +249,24 @@ exception_stub_\vector:
     EXCEPTION_STUB 29, 1
     EXCEPTION_STUB 30, 1
     EXCEPTION_STUB 31, 0
+    EXCEPTION_STUB 32, 0
+
+    // `syscall` from ring 3: RCX holds the return address, R11 the flags,
+    // RSP is still the user's. Switch to the kernel stack and build the
+    // frame an interrupt would have left, then share the common path.
+    .p2align 4
+    .global capc_syscall_entry
+capc_syscall_entry:
+    movq %rsp, {user_rsp}(%rip)
+    movq {kernel_stack_top}(%rip), %rsp
+    pushq ${user_data}
+    pushq {user_rsp}(%rip)
+    pushq %r11
+    pushq ${user_code}
+    pushq %rcx
+    pushq $0
+    pushq ${syscall_vector}
+    jmp exception_common
 
 exception_common:
     pushq %rax
@@ -198,6 +287,10 @@ exception_common:
     cld
     movq %rsp, %rdi
     call {handler}
+    .global capc_exception_return
+capc_exception_return:
+    cmpq ${syscall_vector}, 15*8(%rsp)
+    je 1f
     popq %r15
     popq %r14
     popq %r13
@@ -215,18 +308,47 @@ exception_common:
     popq %rax
     addq $16, %rsp
     iretq
+
+    // Back to a thread that entered with `syscall`: RCX and R11 are not
+    // its to keep (the CPU clobbered them on the way in), so `sysretq`
+    // loads RIP and RFLAGS from them. The handler chose this path only for
+    // a canonical user RIP.
+1:  popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    addq $8, %rsp
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    addq $8, %rsp
+    popq %rbx
+    popq %rax
+    movq 16(%rsp), %rcx
+    movq 32(%rsp), %r11
+    movq 40(%rsp), %rsp
+    sysretq
     .popsection
 
     .pushsection .rodata.exception_stubs, "a"
     .p2align 3
     .global capc_exception_stubs
 capc_exception_stubs:
-    .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32
     .quad exception_stub_\vector
     .endr
     .popsection
     "#,
     handler = sym exception_handler,
+    syscall_vector = const SYSCALL_VECTOR,
+    user_rsp = sym USER_RSP_SCRATCH,
+    kernel_stack_top = sym KERNEL_STACK_TOP,
+    user_data = const USER_DATA_SELECTOR,
+    user_code = const USER_CODE_SELECTOR,
     options(att_syntax)
 );
 
@@ -279,6 +401,27 @@ impl Gate {
 struct Stack([u8; DOUBLE_FAULT_STACK_BYTES]);
 
 static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_BYTES]);
+
+/// The kernel stack of every entry from ring 3.
+#[repr(C, align(16))]
+struct KernelStack([u8; KERNEL_STACK_BYTES]);
+
+static mut KERNEL_STACK: KernelStack = KernelStack([0; KERNEL_STACK_BYTES]);
+
+/// The top of [`KERNEL_STACK`], for the `syscall` entry (set by [`init`]).
+static mut KERNEL_STACK_TOP: u64 = 0;
+
+/// Where the `syscall` entry keeps the user's RSP while it switches stacks
+/// (one CPU, interrupts off: one scratch word is enough).
+static mut USER_RSP_SCRATCH: u64 = 0;
+
+/// Selector of the ring-3 data segment (GDT entry 3, RPL 3).
+pub const USER_DATA_SELECTOR: u64 = 0x18 | 3;
+/// Selector of the ring-3 64-bit code segment (GDT entry 4, RPL 3).
+pub const USER_CODE_SELECTOR: u64 = 0x20 | 3;
+/// RFLAGS bits `syscall` clears: IF, DF, TF and AC, so the kernel runs with
+/// interrupts off and string operations going up.
+const SYSCALL_FLAG_MASK: u64 = 0x4_0700;
 static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static mut GDT: GlobalDescriptorTable = GlobalDescriptorTable::new();
 static mut IDT: [Gate; VECTORS] = [Gate::MISSING; VECTORS];
@@ -302,17 +445,17 @@ impl fmt::Display for Installed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "gdt: kernel code {:#04x}, data {:#04x}, TSS {:#04x} (double-fault stack IST{DOUBLE_FAULT_IST}, {} KiB)",
+            "gdt: kernel code {:#04x}, data {:#04x}, user data {USER_DATA_SELECTOR:#04x}, user code {USER_CODE_SELECTOR:#04x}, TSS {:#04x} (kernel stack {} KiB for entries from ring 3, double-fault stack IST{DOUBLE_FAULT_IST}, {} KiB); syscall/sysret enabled",
             self.code,
             self.data,
             self.tss,
+            KERNEL_STACK_BYTES / 1024,
             DOUBLE_FAULT_STACK_BYTES / 1024
         )?;
         write!(
             f,
-            "idt: {} vectors installed (CPU exceptions 0-{}), #BP resumes, the rest report and exit",
+            "idt: {} vectors installed (CPU exceptions 0-31, timer {TIMER_VECTOR}); in the kernel #BP resumes and the rest report and exit, in a thread they stop it",
             self.vectors,
-            self.vectors - 1
         )
     }
 }
@@ -337,10 +480,23 @@ pub fn init() -> Installed {
     // (boot.rs) and there is one CPU, so nothing else runs.
     let (tss, gdt, idt) = unsafe { (&mut *tss, &mut *gdt, &mut *idt) };
     tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST - 1)] = VirtAddr::new(stack_top);
+    let kernel_stack_top = (&raw const KERNEL_STACK) as u64 + KERNEL_STACK_BYTES as u64;
+    tss.privilege_stack_table[0] = VirtAddr::new(kernel_stack_top);
+    // SAFETY: as above, nothing else runs and the entry that reads it is
+    // not enabled yet.
+    unsafe { KERNEL_STACK_TOP = kernel_stack_top };
     let tss: &'static TaskStateSegment = tss;
 
     let code = gdt.append(Descriptor::kernel_code_segment());
     let data = gdt.append(Descriptor::kernel_data_segment());
+    // `sysretq` takes the user segments from STAR: data at +8, code at +16
+    // from the selector it holds (the kernel data segment's).
+    let user_data = gdt.append(Descriptor::user_data_segment());
+    let user_code = gdt.append(Descriptor::user_code_segment());
+    assert_eq!(
+        (u64::from(user_data.0), u64::from(user_code.0)),
+        (USER_DATA_SELECTOR, USER_CODE_SELECTOR)
+    );
     let tss_selector = gdt.append(Descriptor::tss_segment(tss));
     let gdt: &'static GlobalDescriptorTable = gdt;
     gdt.load();
@@ -376,11 +532,34 @@ pub fn init() -> Installed {
     // each in the code segment just loaded, and is never written again.
     unsafe { lidt(&pointer) };
 
+    enable_syscall(code, data);
+
     Installed {
         code: code.0,
         data: data.0,
         tss: tss_selector.0,
         vectors: VECTORS,
+    }
+}
+
+/// Points `syscall` at [`capc_syscall_entry`]: EFER.SCE, the segments in
+/// STAR, the entry in LSTAR and the flags it clears in SFMASK.
+fn enable_syscall(code: SegmentSelector, data: SegmentSelector) {
+    unsafe extern "C" {
+        fn capc_syscall_entry();
+    }
+    const STAR: u32 = 0xc000_0081;
+    const LSTAR: u32 = 0xc000_0082;
+    const SFMASK: u32 = 0xc000_0084;
+    let star = (u64::from(data.0) << 48) | (u64::from(code.0) << 32);
+    // SAFETY: the entry stub is in place and saves everything it touches;
+    // STAR names the segments of the GDT just loaded, checked above to be
+    // in the order `sysretq` expects; interrupts are off.
+    unsafe {
+        Efer::update(|flags| *flags |= EferFlags::SYSTEM_CALL_EXTENSIONS);
+        Msr::new(STAR).write(star);
+        Msr::new(LSTAR).write(capc_syscall_entry as *const () as u64);
+        Msr::new(SFMASK).write(SYSCALL_FLAG_MASK);
     }
 }
 
@@ -390,8 +569,8 @@ pub fn init() -> Installed {
 pub enum Origin {
     /// Ring 0: the kernel itself. Nothing to blame but the kernel, so it stops.
     Kernel,
-    /// Ring 3: a user task. Once tasks exist, the fault stops that task and
-    /// the kernel carries on.
+    /// Ring 3: a user thread. A fault stops that thread and the kernel
+    /// carries on.
     User,
 }
 
@@ -406,8 +585,20 @@ impl Origin {
     }
 }
 
-/// Called by `exception_common` with the frame the stubs built.
+/// Called by `exception_common` with the frame the stubs built. Entries
+/// from ring 3 (system calls, the timer, a thread's faults) go to
+/// [`crate::user::trap`], which may leave another thread's state in the
+/// frame; the rest are the kernel's own.
 extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
+    if Origin::of(frame.cs) == Origin::User {
+        crate::user::trap(frame);
+        return;
+    }
+    if frame.vector == TIMER_VECTOR {
+        // Only while the kernel waits with interrupts on: nothing to do.
+        crate::timer::end_of_interrupt();
+        return;
+    }
     let mut console = Console::reopen();
     if frame.vector == BREAKPOINT {
         if let Some(console) = &mut console {
@@ -420,24 +611,16 @@ extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
         }
         return;
     }
-
-    let origin = Origin::of(frame.cs);
     if let Some(console) = &mut console {
         // As above: a failed write cannot be reported anywhere.
-        let _ = report(console, frame, origin);
+        let _ = report(console, frame, Origin::Kernel);
     }
-    match origin {
-        Origin::Kernel => qemu::exit(ExitCode::CpuException),
-        // No user tasks exist yet, so ring 3 never runs and this cannot
-        // happen; should it, the kernel stops as for its own fault. This is
-        // the arm that will stop the faulting task instead.
-        Origin::User => qemu::exit(ExitCode::CpuException),
-    }
+    qemu::exit(ExitCode::CpuException)
 }
 
 /// The report of a fatal exception: one line naming it, then the
 /// interrupted state.
-fn report(out: &mut impl Write, frame: &ExceptionFrame, origin: Origin) -> fmt::Result {
+pub fn report(out: &mut impl Write, frame: &ExceptionFrame, origin: Origin) -> fmt::Result {
     let (mnemonic, name) = EXCEPTIONS
         .get(frame.vector as usize)
         .copied()
@@ -484,14 +667,16 @@ fn report(out: &mut impl Write, frame: &ExceptionFrame, origin: Origin) -> fmt::
         "  rsi {:#018x}  rdi {:#018x}  rbp {:#018x}",
         frame.rsi, frame.rdi, frame.rbp
     )?;
-    let ring = match origin {
-        Origin::Kernel => "ring 0, the kernel",
-        Origin::User => "ring 3, a user task (none exist yet)",
-    };
-    writeln!(
-        out,
-        "  in {ring}: stopping (isa-debug-exit {:#x}, QEMU status {})",
-        ExitCode::CpuException as u32,
-        (ExitCode::CpuException as u32) << 1 | 1
-    )
+    match origin {
+        Origin::Kernel => writeln!(
+            out,
+            "  in ring 0, the kernel: stopping (isa-debug-exit {:#x}, QEMU status {})",
+            ExitCode::CpuException as u32,
+            (ExitCode::CpuException as u32) << 1 | 1
+        ),
+        Origin::User => writeln!(
+            out,
+            "  in ring 3: the thread is stopped; the kernel and the other threads go on"
+        ),
+    }
 }

@@ -20,6 +20,8 @@ mod boot;
 mod interrupts;
 mod qemu;
 mod serial;
+mod timer;
+mod user;
 
 use core::fmt::Write;
 use core::panic::PanicInfo;
@@ -36,8 +38,12 @@ use x86_64::registers::model_specific::{Efer, EferFlags};
 use crate::qemu::ExitCode;
 use crate::serial::Console;
 
-/// The last line of a successful boot; `cargo xtask test` waits for it.
+/// The line that ends the boot, before the root task runs; `cargo xtask
+/// test` waits for it.
 const BOOT_OK: &str = "boot ok";
+
+/// The last line of a run in which every thread exited or was stopped.
+pub const DEMO_OK: &str = "demo ok";
 
 /// The Rust entry point, called by `boot.rs` in 64-bit mode on the boot
 /// stack with the physical address of the PVH start info.
@@ -49,6 +55,22 @@ extern "C" fn kmain(start_info_paddr: u64) -> ! {
     match boot_transcript(&mut console, start_info_paddr) {
         Ok(()) => qemu::exit(ExitCode::Success),
         Err(core::fmt::Error) => panic!("writing to COM1 failed"),
+    }
+}
+
+/// The boot module (QEMU's `-initrd`): the root task's ELF image.
+struct RootImage {
+    /// Its physical range, `[start, end)`.
+    range: (u64, u64),
+}
+
+impl RootImage {
+    fn bytes(&self) -> &'static [u8] {
+        let (start, end) = self.range;
+        // SAFETY: the loader copied the module there; it lies in
+        // identity-mapped RAM that the Untyped inventory leaves out, so
+        // nothing else ever writes it.
+        unsafe { core::slice::from_raw_parts(start as *const u8, (end - start) as usize) }
     }
 }
 
@@ -112,7 +134,20 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
         )?;
     }
 
-    let inventory = UntypedInventory::from_memory_map(&memory_map, image_end);
+    // SAFETY: as for the command line: loader memory is still intact.
+    let module = unsafe { start_info.first_module() }.map(|range| RootImage { range });
+    match &module {
+        Some(image) => writeln!(
+            out,
+            "boot: root task image {:#x}..{:#x} ({}), left out of the Untyped inventory",
+            image.range.0,
+            image.range.1,
+            Bytes(image.range.1 - image.range.0)
+        )?,
+        None => writeln!(out, "boot: no boot module, so no root task")?,
+    }
+    let inventory =
+        UntypedInventory::from_memory_map(&memory_map, image_end, module.as_ref().map(|m| m.range));
     let (min_bits, max_bits) = untyped_bits_bounds();
     writeln!(
         out,
@@ -162,7 +197,24 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
         Tcb::SIZE_BITS,
         Bytes(1 << Tcb::SIZE_BITS)
     )?;
-    writeln!(out, "{BOOT_OK}")
+    writeln!(out, "{BOOT_OK}")?;
+    let Some(image) = module else {
+        return Ok(());
+    };
+    let window_end = inventory
+        .caps()
+        .iter()
+        .map(|cap| cap.base() + (1 << cap.bits()))
+        .max()
+        .unwrap_or(image_end);
+    user::start(
+        out,
+        &user::Boot {
+            untyped: inventory.caps(),
+            image: image.bytes(),
+            window: (image_end, window_end),
+        },
+    )
 }
 
 /// An address above the identity-mapped 4 GiB, so reading it page-faults.

@@ -39,6 +39,39 @@ pub struct StartInfo {
     pub reserved: u32,
 }
 
+/// `struct hvm_modlist_entry`: one boot module (QEMU's `-initrd`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModlistEntry {
+    /// Physical address of the module.
+    pub paddr: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Physical address of its command line (0: none).
+    pub cmdline_paddr: u64,
+    /// Zero.
+    pub reserved: u64,
+}
+
+impl StartInfo {
+    /// The first boot module, `[start, end)` in physical memory, if the
+    /// loader passed one.
+    ///
+    /// # Safety
+    ///
+    /// `self` must be the loader's start info, and its module list still
+    /// intact and identity-mapped.
+    pub unsafe fn first_module(&self) -> Option<(u64, u64)> {
+        if self.nr_modules == 0 || self.modlist_paddr == 0 {
+            return None;
+        }
+        // SAFETY: the caller guarantees the list is intact; entries are
+        // only 8-byte aligned by convention, so read unaligned.
+        let entry = unsafe { (self.modlist_paddr as *const ModlistEntry).read_unaligned() };
+        Some((entry.paddr, entry.paddr.checked_add(entry.size)?))
+    }
+}
+
 /// `struct hvm_memmap_table_entry`: one region of the physical address space.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

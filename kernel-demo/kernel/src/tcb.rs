@@ -19,6 +19,36 @@ pub struct UserContext {
     pub rflags: u64,
     /// Thread-local storage base.
     pub fs_base: u64,
+    /// Non-zero if the registers were saved by `syscall`, whose return
+    /// path (`sysretq`) may clobber RCX and R11; zero if an interrupt or
+    /// fault saved them all.
+    pub entered_by_syscall: u64,
+}
+
+/// Indices into [`UserContext::general`].
+pub mod reg {
+    /// rax: the system call number, then its status.
+    pub const RAX: usize = 0;
+    /// rbx.
+    pub const RBX: usize = 1;
+    /// rcx: clobbered by `syscall`.
+    pub const RCX: usize = 2;
+    /// rdx: message word 0.
+    pub const RDX: usize = 3;
+    /// rsi: the `MessageInfo` word.
+    pub const RSI: usize = 4;
+    /// rdi: the capability address, or the first argument of a thread.
+    pub const RDI: usize = 5;
+    /// rbp.
+    pub const RBP: usize = 6;
+    /// r8: message word 1.
+    pub const R8: usize = 7;
+    /// r9: message word 2.
+    pub const R9: usize = 8;
+    /// r10: message word 3.
+    pub const R10: usize = 9;
+    /// r11: clobbered by `syscall`.
+    pub const R11: usize = 10;
 }
 
 /// Where a thread is in its life.
@@ -32,6 +62,10 @@ pub enum ThreadState {
     Running,
     /// Waiting in an endpoint's queue.
     Blocked,
+    /// Stopped by a fault it caused; never runs again.
+    Faulted,
+    /// Ended itself with the `Exit` system call.
+    Exited,
 }
 
 /// A thread: what `TcbCap::configure` and `write_registers` set.
@@ -53,6 +87,10 @@ pub struct Tcb {
     pub ipc_buffer_addr: u64,
     /// Capability address of the endpoint faults are sent to.
     pub fault_endpoint: u64,
+    /// The next thread in the run queue (physical address of its TCB, 0
+    /// for none): the queue lives in the TCBs, so it needs no memory of
+    /// its own.
+    pub sched_next: u64,
 }
 
 impl Tcb {
@@ -65,6 +103,7 @@ impl Tcb {
                 rsp: 0,
                 rflags: 0,
                 fs_base: 0,
+                entered_by_syscall: 0,
             },
             state: ThreadState::Inactive,
             cspace_root: Cap::NULL,
@@ -72,6 +111,7 @@ impl Tcb {
             ipc_buffer: Cap::NULL,
             ipc_buffer_addr: 0,
             fault_endpoint: 0,
+            sched_next: 0,
         }
     }
 }

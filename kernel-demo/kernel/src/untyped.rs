@@ -87,9 +87,14 @@ const UNUSED_SLOT: UntypedCap = match UntypedCap::new(0, untyped_bits_bounds().0
 
 impl UntypedInventory {
     /// Carves every RAM region of `map`, minus everything below
-    /// `reserved_end` (the kernel image and the low memory under it), into
-    /// Untyped caps. The loader's regions are trusted not to overlap.
-    pub fn from_memory_map(map: &MemoryMap, reserved_end: u64) -> UntypedInventory {
+    /// `reserved_end` (the kernel image and the low memory under it) and
+    /// the range `hole` (a boot module, `[start, end)`), into Untyped caps.
+    /// The loader's regions are trusted not to overlap.
+    pub fn from_memory_map(
+        map: &MemoryMap,
+        reserved_end: u64,
+        hole: Option<(u64, u64)>,
+    ) -> UntypedInventory {
         let (min_bits, max_bits) = untyped_bits_bounds();
         let mut inventory = UntypedInventory {
             caps: [UNUSED_SLOT; MAX_UNTYPEDS],
@@ -102,13 +107,24 @@ impl UntypedInventory {
                 continue;
             }
             let start = region.start.max(reserved_end);
-            let mut covered = 0;
-            for (base, bits) in NaturalPieces::new(start, region.end, min_bits, max_bits) {
-                if inventory.push(base, bits) {
-                    covered += 1u64 << bits;
+            let (hole_start, hole_end) = hole.unwrap_or((region.end, region.end));
+            // The region minus the hole: the part below it, the part above.
+            let parts = [
+                (start, region.end.min(hole_start)),
+                (start.max(hole_end), region.end),
+            ];
+            for (start, end) in parts {
+                if start >= end {
+                    continue;
                 }
+                let mut covered = 0;
+                for (base, bits) in NaturalPieces::new(start, end, min_bits, max_bits) {
+                    if inventory.push(base, bits) {
+                        covered += 1u64 << bits;
+                    }
+                }
+                inventory.uncovered_bytes += (end - start) - covered;
             }
-            inventory.uncovered_bytes += (region.end - start) - covered;
         }
         inventory
     }
@@ -214,7 +230,7 @@ mod tests {
             (0xfffc_0000, 0x4_0000, 2),
         ]);
         let kernel_end = 0x12_3000;
-        let inventory = UntypedInventory::from_memory_map(&map, kernel_end);
+        let inventory = UntypedInventory::from_memory_map(&map, kernel_end, None);
         let caps = inventory.caps();
         assert!(!caps.is_empty());
         assert_eq!(caps[0].base(), kernel_end);
@@ -230,12 +246,27 @@ mod tests {
     }
 
     #[test]
+    fn a_boot_module_is_left_out() {
+        let map = map(&[(0x10_0000, 0x7f0_0000, 1)]);
+        let module = (0x7e0_1000, 0x7e0_9000);
+        let inventory = UntypedInventory::from_memory_map(&map, 0x20_0000, Some(module));
+        for cap in inventory.caps() {
+            let (base, end) = (cap.base(), cap.base() + (1 << cap.bits()));
+            assert!(end <= module.0 || base >= module.1, "{base:#x}..{end:#x}");
+        }
+        assert_eq!(
+            inventory.total_bytes() + inventory.uncovered_bytes,
+            0x800_0000 - 0x20_0000 - 0x8000
+        );
+    }
+
+    #[test]
     fn pieces_beyond_a_full_table_count_as_uncovered() {
         // Ten 1 MiB regions shifted by 16 bytes: about 30 pieces each.
         let regions: Vec<(u64, u64, u32)> = (1..=10)
             .map(|mib: u64| ((mib << 20) + 0x10, (1 << 20) - 0x20, 1))
             .collect();
-        let inventory = UntypedInventory::from_memory_map(&map(&regions), 0);
+        let inventory = UntypedInventory::from_memory_map(&map(&regions), 0, None);
         assert_eq!(inventory.caps().len(), MAX_UNTYPEDS);
         assert!(inventory.uncovered_bytes > 0);
         let ram: u64 = regions.iter().map(|&(_, size, _)| size).sum();
@@ -245,7 +276,7 @@ mod tests {
     #[test]
     fn ram_beyond_the_specs_address_bits_is_refused() {
         let high = map(&[(1 << 48, 1 << 20, 1)]);
-        let inventory = UntypedInventory::from_memory_map(&high, 0);
+        let inventory = UntypedInventory::from_memory_map(&high, 0, None);
         assert!(inventory.caps().is_empty());
         assert_eq!(inventory.uncovered_bytes, 1 << 20);
         assert_eq!(inventory.refused.map(|e| e.field), Some("base"));

@@ -63,7 +63,7 @@ impl Level {
     }
 
     /// The level below, whose table an entry of this level points to.
-    const fn below(self) -> Option<Level> {
+    pub const fn below(self) -> Option<Level> {
         match self {
             Level::Pml4 => Some(Level::Pdpt),
             Level::Pdpt => Some(Level::PageDirectory),
@@ -108,6 +108,12 @@ fn table_for(mem: &impl PhysMem, pml4: u64, vaddr: u64, level: Level) -> Result<
         at = at.below().expect("the walk stops at the page table");
     }
     Ok(table)
+}
+
+/// The physical address of the table of level `level` that maps `vaddr`
+/// in `pml4`, if every table above it is installed.
+pub fn table_at(mem: &impl PhysMem, pml4: u64, vaddr: u64, level: Level) -> Option<u64> {
+    table_for(mem, pml4, vaddr, level).ok()
 }
 
 /// Installs the table at `table` (of the level just below `parent`) so that

@@ -1,0 +1,66 @@
+//! The preemption timer: the 8254 PIT on IRQ 0, delivered through the 8259
+//! PIC remapped so that IRQ 0 arrives on [`TIMER_VECTOR`] rather than on a
+//! CPU exception vector. Every other IRQ line stays masked.
+
+use x86_64::instructions::port::Port;
+
+use crate::interrupts::TIMER_VECTOR;
+
+/// Timer interrupts per second: a 10 ms time slice.
+pub const HZ: u32 = 100;
+
+/// The PIT's input clock.
+const PIT_HZ: u32 = 1_193_182;
+
+const PIC1_COMMAND: u16 = 0x20;
+const PIC1_DATA: u16 = 0x21;
+const PIC2_COMMAND: u16 = 0xa0;
+const PIC2_DATA: u16 = 0xa1;
+const PIT_CHANNEL0: u16 = 0x40;
+const PIT_COMMAND: u16 = 0x43;
+/// ICW1: initialise, ICW4 follows.
+const ICW1_INIT: u8 = 0x11;
+/// ICW4: 8086 mode.
+const ICW4_8086: u8 = 0x01;
+/// Non-specific end of interrupt.
+const EOI: u8 = 0x20;
+/// PIT channel 0, low then high byte, mode 2 (rate generator).
+const PIT_RATE_GENERATOR: u8 = 0x34;
+
+/// Remaps the PIC (IRQs 0-7 to vectors 32-39, 8-15 to 40-47), masks every
+/// line but IRQ 0 and starts the PIT at [`HZ`]. Interrupts stay off until
+/// a thread runs with IF set.
+pub fn init() {
+    let divisor = PIT_HZ / HZ;
+    // SAFETY: these are the legacy PIC and PIT ports of the PC platform
+    // QEMU emulates; nothing else in the kernel uses them, and interrupts
+    // are off while they are programmed.
+    unsafe {
+        let mut pic1_command = Port::<u8>::new(PIC1_COMMAND);
+        let mut pic1_data = Port::<u8>::new(PIC1_DATA);
+        let mut pic2_command = Port::<u8>::new(PIC2_COMMAND);
+        let mut pic2_data = Port::<u8>::new(PIC2_DATA);
+        pic1_command.write(ICW1_INIT);
+        pic2_command.write(ICW1_INIT);
+        pic1_data.write(TIMER_VECTOR as u8);
+        pic2_data.write(TIMER_VECTOR as u8 + 8);
+        pic1_data.write(4); // the slave sits on IRQ 2
+        pic2_data.write(2); // its cascade identity
+        pic1_data.write(ICW4_8086);
+        pic2_data.write(ICW4_8086);
+        pic1_data.write(!1); // only IRQ 0
+        pic2_data.write(0xff);
+
+        Port::<u8>::new(PIT_COMMAND).write(PIT_RATE_GENERATOR);
+        let mut channel0 = Port::<u8>::new(PIT_CHANNEL0);
+        channel0.write(divisor as u8);
+        channel0.write((divisor >> 8) as u8);
+    }
+}
+
+/// Tells the PIC the timer interrupt was handled, so it can fire again.
+pub fn end_of_interrupt() {
+    // SAFETY: writing EOI to the master PIC's command port only
+    // acknowledges the interrupt in service.
+    unsafe { Port::<u8>::new(PIC1_COMMAND).write(EOI) };
+}

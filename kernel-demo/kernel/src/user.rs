@@ -1,0 +1,939 @@
+//! Threads in ring 3: the root task the kernel builds at boot, the
+//! round-robin scheduler, the system calls and what happens when a thread
+//! faults.
+//!
+//! The kernel keeps no memory of its own for any of this. The root task's
+//! CNode, TCB, page tables, image frames, stack and IPC buffer are retyped
+//! at boot from one of the Untyped caps the root task then holds, through
+//! the same `ops::retype` a task's own retype goes through, so the root
+//! task pays for all of it; the run queue is a list through the TCBs.
+//!
+//! All kernel objects are reached through the boot identity map. The slot
+//! memory ([`SlotMemory`]) is a window over the RAM the Untyped caps cover;
+//! a TCB or a page table in that window is reached through its physical
+//! address while no reference into the window is live.
+
+use core::fmt::Write;
+
+use capc_demo_kernel::abi::{
+    self, FIRST_UNTYPED_SLOT, IpcBuffer, MESSAGE_REGISTERS, ROOT_CNODE_SLOT, ROOT_IPC_BUFFER,
+    ROOT_IPC_BUFFER_SLOT, ROOT_RADIX, ROOT_STACK_PAGES, ROOT_STACK_TOP, ROOT_TCB_SLOT,
+    ROOT_VSPACE_SLOT, Syscall, SyscallStatus,
+};
+use capc_demo_kernel::caps::{
+    CNodeCap, Cap, CapType, FrameCap, FrameCapInvocation, KernelError, MessageInfo, ObjectType,
+    PageDirectoryCap, PageDirectoryCapInvocation, PageTableCap, PageTableCapInvocation, PdptCap,
+    PdptCapInvocation, Placement, Pml4Cap, RetypeRequest, Rights, TcbCap, TcbCapInvocation,
+    UntypedCap, decode_frame_cap, decode_page_directory_cap, decode_page_table_cap,
+    decode_pdpt_cap, decode_tcb_cap, target,
+};
+use capc_demo_kernel::cspace::{Slot, SlotAddr, SlotMemory, lookup_cap};
+use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
+use capc_demo_kernel::ops;
+use capc_demo_kernel::tcb::{Tcb, ThreadState, UserContext, reg};
+use capc_demo_kernel::units::Bytes;
+use capc_demo_kernel::vspace::{self, Level, PhysMem};
+use x86_64::PhysAddr;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::PhysFrame;
+
+use crate::interrupts::{
+    self, ExceptionFrame, Origin, SYSCALL_VECTOR, TIMER_VECTOR, USER_CODE_SELECTOR,
+    USER_DATA_SELECTOR,
+};
+use crate::qemu::{self, ExitCode};
+use crate::serial::Console;
+
+/// First slot of the page tables and frames the kernel made for the root.
+const FIRST_BOOT_OBJECT_SLOT: u64 = 128;
+
+/// RFLAGS of a thread's first run: interrupts on (bit 1 is always set).
+const USER_RFLAGS: u64 = 0x202;
+
+/// Physical memory through the boot identity map.
+struct Identity;
+
+impl PhysMem for Identity {
+    fn read(&self, paddr: u64) -> u64 {
+        // SAFETY: callers pass addresses of page tables, which are kernel
+        // objects in identity-mapped RAM, 8-byte aligned.
+        unsafe { core::ptr::read_volatile(paddr as *const u64) }
+    }
+    fn write(&mut self, paddr: u64, value: u64) {
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::write_volatile(paddr as *mut u64, value) }
+    }
+}
+
+/// Zeroes `bytes` bytes at physical address `paddr`.
+fn zero(paddr: u64, bytes: u64) {
+    // SAFETY: only called on the memory of objects just retyped, which
+    // nothing references yet, inside identity-mapped RAM.
+    unsafe { core::ptr::write_bytes(paddr as *mut u8, 0, bytes as usize) }
+}
+
+/// What the kernel tracks besides the objects themselves.
+struct Kernel {
+    /// The slot window: physical base and slot count.
+    slots_base: u64,
+    slots_len: usize,
+    /// The boot PML4, whose entry 0 every address space shares.
+    kernel_pml4: u64,
+    /// The TCB running (physical address), 0 before the first.
+    current: u64,
+    /// Run queue, through `Tcb::sched_next`.
+    queue_head: u64,
+    queue_tail: u64,
+    /// Counters for the final report.
+    syscalls: u64,
+    preemptions: u64,
+    exited: u64,
+    faulted: u64,
+}
+
+static mut KERNEL: Kernel = Kernel {
+    slots_base: 0,
+    slots_len: 0,
+    kernel_pml4: 0,
+    current: 0,
+    queue_head: 0,
+    queue_tail: 0,
+    syscalls: 0,
+    preemptions: 0,
+    exited: 0,
+    faulted: 0,
+};
+
+/// The kernel state. One CPU, and the kernel runs with interrupts off, so
+/// there is never a second user of it.
+fn kernel() -> &'static mut Kernel {
+    let state = &raw mut KERNEL;
+    // SAFETY: see above; every caller uses the reference only for the
+    // duration of one kernel entry.
+    unsafe { &mut *state }
+}
+
+/// The slot window as [`SlotMemory`].
+fn slots(k: &Kernel) -> SlotMemory<'static> {
+    // SAFETY: the window is RAM the Untyped caps cover, identity-mapped;
+    // every CNode is retyped from that RAM, so every slot lies in it. The
+    // kernel holds one such view at a time.
+    let window = unsafe { core::slice::from_raw_parts_mut(k.slots_base as *mut Slot, k.slots_len) };
+    SlotMemory::new(k.slots_base, window).expect("the slot window is aligned")
+}
+
+/// The TCB at `paddr`.
+fn tcb(paddr: u64) -> &'static mut Tcb {
+    // SAFETY: `paddr` comes from a TcbCap (or the run queue, which holds
+    // only TCBs), so a `Tcb` object the kernel initialised lies there.
+    unsafe { &mut *(paddr as *mut Tcb) }
+}
+
+/// The IPC buffer of `thread`, if it has one.
+fn ipc_buffer(thread: &Tcb) -> Option<&'static mut IpcBuffer> {
+    let frame = FrameCap::from_cap(thread.ipc_buffer)?;
+    // SAFETY: the frame is a 4 KiB (or larger) object the thread was
+    // configured with; `IpcBuffer` fits in 4 KiB (checked in `abi`).
+    Some(unsafe { &mut *(frame.frame() as *mut IpcBuffer) })
+}
+
+/// Everything [`start`] needs from the boot code.
+pub struct Boot<'a> {
+    /// The Untyped caps of the inventory.
+    pub untyped: &'a [UntypedCap],
+    /// The root task's ELF image.
+    pub image: &'a [u8],
+    /// The RAM the Untyped caps cover: `[start, end)`.
+    pub window: (u64, u64),
+}
+
+/// A failure while building the root task, with what was being made.
+struct BootError(&'static str, KernelError);
+
+/// Builds the root task, starts the timer and runs the root thread; never
+/// returns (the run ends in [`finish`]).
+pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
+    let k = kernel();
+    k.slots_base = boot.window.0;
+    k.slots_len = ((boot.window.1 - boot.window.0) / 32) as usize;
+    k.kernel_pml4 = Cr3::read().0.start_address().as_u64();
+    match build_root(out, boot) {
+        Ok(root) => {
+            crate::timer::init();
+            let _ = writeln!(
+                out,
+                "scheduler: round robin, {} ms time slices (PIT at {} Hz)",
+                1000 / crate::timer::HZ,
+                crate::timer::HZ
+            );
+            enqueue(k, root);
+            let first = dequeue(k).expect("the root thread was queued");
+            enter(first)
+        }
+        Err(BootError(what, error)) => panic!("building the root task: {what}: {error:?}"),
+    }
+}
+
+/// Retypes one object for the root task from the Untyped at
+/// `untyped_slot` into slot `index` of the root CNode, zeroed.
+fn retype_one(
+    memory: &mut SlotMemory<'_>,
+    cnode: CNodeCap,
+    untyped_slot: SlotAddr,
+    object_type: ObjectType,
+    size_arg: u64,
+    index: u64,
+) -> Result<Placement, KernelError> {
+    let request = RetypeRequest {
+        object_type: object_type as u64,
+        size_arg,
+        offset: index,
+        count: 1,
+    };
+    let placement = ops::retype(memory, untyped_slot, &request, Some(cnode))?;
+    zero_objects(&placement);
+    Ok(placement)
+}
+
+/// Zeroes the memory of the objects a retype placed, but for Untyped
+/// (nothing reads it) and CNodes (`ops::retype` cleared their slots).
+fn zero_objects(placement: &Placement) {
+    if matches!(
+        placement.object_type,
+        ObjectType::Untyped | ObjectType::CNode
+    ) {
+        return;
+    }
+    for i in 0..placement.count {
+        if let Some(at) = placement.address(i) {
+            zero(at, 1 << placement.size_bits);
+        }
+        if placement.object_type == ObjectType::Tcb
+            && let Some(at) = placement.address(i)
+        {
+            *tcb(at) = Tcb::new();
+        }
+    }
+}
+
+/// The root task under construction: where its next object goes.
+struct RootBuilder<'m> {
+    memory: SlotMemory<'m>,
+    cnode: CNodeCap,
+    untyped: SlotAddr,
+    pml4: u64,
+    next_slot: u64,
+    frames: u64,
+    tables: u64,
+}
+
+impl RootBuilder<'_> {
+    fn slot(&self, index: u64) -> Result<SlotAddr, BootError> {
+        self.memory
+            .table(self.cnode)
+            .and_then(|t| t.slot(index))
+            .ok_or(BootError(
+                "root CNode slot",
+                KernelError::FailedLookup { source: 0 },
+            ))
+    }
+
+    /// Retypes the next object into the next free slot.
+    fn make(
+        &mut self,
+        what: &'static str,
+        object_type: ObjectType,
+        size_arg: u64,
+    ) -> Result<(u64, SlotAddr), BootError> {
+        let index = self.next_slot;
+        self.next_slot += 1;
+        self.make_at(what, object_type, size_arg, index)
+    }
+
+    fn make_at(
+        &mut self,
+        what: &'static str,
+        object_type: ObjectType,
+        size_arg: u64,
+        index: u64,
+    ) -> Result<(u64, SlotAddr), BootError> {
+        let placement = retype_one(
+            &mut self.memory,
+            self.cnode,
+            self.untyped,
+            object_type,
+            size_arg,
+            index,
+        )
+        .map_err(|e| BootError(what, e))?;
+        Ok((placement.first, self.slot(index)?))
+    }
+
+    /// Makes sure a page table maps `vaddr`, making the PDPT, page
+    /// directory and page table on the way that are missing, each mapped
+    /// by the same `vspace` code a `map` invocation uses.
+    fn ensure_tables(&mut self, vaddr: u64) -> Result<(), BootError> {
+        for (parent, object_type) in [
+            (Level::Pml4, ObjectType::Pdpt),
+            (Level::Pdpt, ObjectType::PageDirectory),
+            (Level::PageDirectory, ObjectType::PageTable),
+        ] {
+            let region = vaddr & !((1u64 << parent.entry_bits()) - 1);
+            let child = parent.below().unwrap_or(Level::PageTable);
+            if vspace::table_at(&Identity, self.pml4, region, child).is_some() {
+                continue;
+            }
+            let (table, slot) = self.make("page table", object_type, 0)?;
+            vspace::map_table(&mut Identity, self.pml4, parent, table, region)
+                .map_err(|e| BootError("page table mapping", e))?;
+            self.record_mapping(slot, region);
+            self.tables += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes the mapping into the cap of a table or frame (its
+    /// `mapped_page` field).
+    fn record_mapping(&mut self, slot: SlotAddr, vaddr: u64) {
+        let page = vaddr >> 12;
+        let Some(cap) = self.memory.cap(slot) else {
+            return;
+        };
+        let updated = match cap.cap_type() {
+            Some(CapType::FrameCap) => FrameCap::from_cap(cap)
+                .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
+            Some(CapType::PdptCap) => PdptCap::from_cap(cap)
+                .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
+            Some(CapType::PageDirectoryCap) => PageDirectoryCap::from_cap(cap)
+                .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
+            Some(CapType::PageTableCap) => PageTableCap::from_cap(cap)
+                .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
+            _ => None,
+        };
+        if let Some(updated) = updated {
+            ops::update_cap(&mut self.memory, slot, updated);
+        }
+    }
+
+    /// Makes a 4 KiB frame, fills it from `bytes` (the rest zero) and maps
+    /// it at `vaddr`; returns its slot.
+    fn map_new_frame(
+        &mut self,
+        vaddr: u64,
+        bytes: &[u8],
+        writable: bool,
+        index: Option<u64>,
+    ) -> Result<SlotAddr, BootError> {
+        self.ensure_tables(vaddr)?;
+        let (frame, slot) = match index {
+            Some(index) => self.make_at("frame", ObjectType::Frame, 12, index)?,
+            None => self.make("frame", ObjectType::Frame, 12)?,
+        };
+        // SAFETY: the frame was just retyped and zeroed; 4 KiB of
+        // identity-mapped RAM that nothing else references.
+        let page = unsafe { core::slice::from_raw_parts_mut(frame as *mut u8, 4096) };
+        page[..bytes.len()].copy_from_slice(bytes);
+        vspace::map_frame(&mut Identity, self.pml4, frame, 12, vaddr, writable)
+            .map_err(|e| BootError("frame mapping", e))?;
+        self.record_mapping(slot, vaddr);
+        self.frames += 1;
+        Ok(slot)
+    }
+}
+
+/// Builds the root task (see the module documentation) and returns its
+/// TCB's physical address, runnable.
+fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
+    let k = kernel();
+    let mut memory = slots(k);
+    // The largest Untyped pays for the root task's own objects.
+    let (payer, &payer_cap) = boot
+        .untyped
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, cap)| cap.bits())
+        .ok_or(BootError(
+            "root task",
+            KernelError::NotEnoughMemory { left: 0 },
+        ))?;
+    let cnode = ops::bootstrap_root_cnode(
+        &mut memory,
+        payer_cap,
+        ROOT_RADIX,
+        FIRST_UNTYPED_SLOT + payer as u64,
+        ROOT_CNODE_SLOT,
+        64 - ROOT_RADIX,
+    )
+    .map_err(|e| BootError("root CNode", e))?;
+    let table = memory
+        .table(cnode)
+        .ok_or(BootError("root CNode", KernelError::IllegalOperation))?;
+    for (i, cap) in boot.untyped.iter().enumerate() {
+        if i != payer {
+            let slot = table.slot(FIRST_UNTYPED_SLOT + i as u64).ok_or(BootError(
+                "untyped slot",
+                KernelError::RangeError { min: 0, max: 0 },
+            ))?;
+            capc_demo_kernel::mdb::insert_root(&mut memory, slot, cap.cap())
+                .map_err(|e| BootError("untyped cap", e))?;
+        }
+    }
+    let untyped = table
+        .slot(FIRST_UNTYPED_SLOT + payer as u64)
+        .ok_or(BootError("untyped slot", KernelError::IllegalOperation))?;
+    let mut root = RootBuilder {
+        memory,
+        cnode,
+        untyped,
+        pml4: 0,
+        next_slot: FIRST_BOOT_OBJECT_SLOT,
+        frames: 0,
+        tables: 0,
+    };
+    let (tcb_addr, _) = root.make_at("TCB", ObjectType::Tcb, 0, ROOT_TCB_SLOT)?;
+    let (pml4, _) = root.make_at("PML4", ObjectType::Pml4, 0, ROOT_VSPACE_SLOT)?;
+    vspace::init_pml4(&mut Identity, pml4, k.kernel_pml4);
+    root.pml4 = pml4;
+
+    let entry = load_elf(&mut root, boot.image)?;
+    let image_frames = root.frames;
+    for page in 1..=ROOT_STACK_PAGES {
+        root.map_new_frame(ROOT_STACK_TOP - page * 4096, &[], true, None)?;
+    }
+    let buffer_slot = root.map_new_frame(ROOT_IPC_BUFFER, &[], true, Some(ROOT_IPC_BUFFER_SLOT))?;
+
+    let untyped_after = root
+        .memory
+        .cap(root.untyped)
+        .and_then(UntypedCap::from_cap)
+        .ok_or(BootError("untyped", KernelError::IllegalOperation))?;
+    let paid = untyped_after.free_index() * 16;
+    let thread = tcb(tcb_addr);
+    thread.cspace_root = cnode.cap();
+    thread.vspace_root = Pml4Cap::new(pml4)
+        .map_err(|_| BootError("PML4 cap", KernelError::IllegalOperation))?
+        .cap();
+    thread.ipc_buffer = root.memory.cap(buffer_slot).unwrap_or(Cap::NULL);
+    thread.ipc_buffer_addr = ROOT_IPC_BUFFER;
+    thread.context.rip = entry;
+    thread.context.rsp = ROOT_STACK_TOP;
+    thread.context.rflags = USER_RFLAGS;
+    thread.context.general[reg::RDI] = FIRST_UNTYPED_SLOT;
+    thread.context.general[reg::RSI] = boot.untyped.len() as u64;
+    thread.context.general[reg::RDX] = root.next_slot;
+    thread.context.general[reg::RCX] = FIRST_UNTYPED_SLOT + payer as u64;
+    thread.state = ThreadState::Running;
+
+    let _ = writeln!(
+        out,
+        "root task: CNode of 2^{ROOT_RADIX} slots, TCB, PML4, {} page tables, {image_frames} image frames, {} stack frames, IPC buffer at {ROOT_IPC_BUFFER:#x}",
+        root.tables, ROOT_STACK_PAGES
+    );
+    let _ = writeln!(
+        out,
+        "root task: paid {} ({paid} bytes) from its Untyped in slot {} ({:#x}, 2^{}); entry {entry:#x}, first free slot {}",
+        Bytes(paid),
+        FIRST_UNTYPED_SLOT + payer as u64,
+        payer_cap.base(),
+        payer_cap.bits(),
+        root.next_slot
+    );
+    Ok(tcb_addr)
+}
+
+/// Loads the PT_LOAD segments of `image` into fresh frames of the root
+/// task and returns the entry point.
+fn load_elf(root: &mut RootBuilder<'_>, image: &[u8]) -> Result<u64, BootError> {
+    use elf::ElfBytes;
+    use elf::abi::{PF_W, PT_LOAD};
+    use elf::endian::LittleEndian;
+    let bad = BootError("root image", KernelError::InvalidArgument { index: 0 });
+    let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| bad_image())?;
+    let segments = file.segments().ok_or(bad)?;
+    for segment in segments.iter().filter(|s| s.p_type == PT_LOAD) {
+        let start = segment.p_vaddr & !0xfff;
+        let end = segment
+            .p_vaddr
+            .checked_add(segment.p_memsz)
+            .ok_or(bad_image())?;
+        let file_start = segment.p_offset as usize;
+        let file_end = file_start
+            .checked_add(segment.p_filesz as usize)
+            .ok_or(bad_image())?;
+        let data = image.get(file_start..file_end).ok_or(bad_image())?;
+        let mut page = start;
+        while page < end {
+            // The bytes of this page that come from the file.
+            let lo = page.max(segment.p_vaddr);
+            let hi = (page + 4096).min(segment.p_vaddr + segment.p_filesz);
+            // Two segments may share a page (the linker packs them): the
+            // second one's bytes go into the frame the first one made.
+            let frame = match vspace::translate(&Identity, root.pml4, page) {
+                Some((frame, _)) => frame,
+                None => {
+                    let slot = root.map_new_frame(page, &[], segment.p_flags & PF_W != 0, None)?;
+                    root.memory
+                        .cap(slot)
+                        .and_then(FrameCap::from_cap)
+                        .map(|f| f.frame())
+                        .ok_or_else(bad_image)?
+                }
+            };
+            if lo < hi {
+                let from = (lo - segment.p_vaddr) as usize;
+                let to = (hi - segment.p_vaddr) as usize;
+                let at = frame + (lo - page);
+                // SAFETY: `at..at + (to - from)` lies in the 4 KiB frame
+                // just made for this page (or the one made for it before),
+                // which only this loader references.
+                let target = unsafe { core::slice::from_raw_parts_mut(at as *mut u8, to - from) };
+                target.copy_from_slice(&data[from..to]);
+            }
+            page += 4096;
+        }
+    }
+    Ok(file.ehdr.e_entry)
+}
+
+fn bad_image() -> BootError {
+    BootError("root image", KernelError::InvalidArgument { index: 0 })
+}
+
+/// Appends `thread` to the run queue.
+fn enqueue(k: &mut Kernel, thread: u64) {
+    tcb(thread).sched_next = 0;
+    if k.queue_tail == 0 {
+        k.queue_head = thread;
+    } else {
+        tcb(k.queue_tail).sched_next = thread;
+    }
+    k.queue_tail = thread;
+}
+
+/// Takes the first thread off the run queue.
+fn dequeue(k: &mut Kernel) -> Option<u64> {
+    let head = k.queue_head;
+    if head == 0 {
+        return None;
+    }
+    k.queue_head = tcb(head).sched_next;
+    if k.queue_head == 0 {
+        k.queue_tail = 0;
+    }
+    tcb(head).sched_next = 0;
+    Some(head)
+}
+
+/// Removes `thread` from the run queue if it is there.
+fn remove(k: &mut Kernel, thread: u64) {
+    let mut previous = 0;
+    let mut at = k.queue_head;
+    while at != 0 {
+        let next = tcb(at).sched_next;
+        if at == thread {
+            if previous == 0 {
+                k.queue_head = next;
+            } else {
+                tcb(previous).sched_next = next;
+            }
+            if k.queue_tail == thread {
+                k.queue_tail = previous;
+            }
+            tcb(at).sched_next = 0;
+            return;
+        }
+        previous = at;
+        at = next;
+    }
+}
+
+/// Saves the interrupted thread's registers from `frame`.
+fn save(frame: &ExceptionFrame, context: &mut UserContext) {
+    context.general = [
+        frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.r8,
+        frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
+    ];
+    context.rip = frame.rip;
+    context.rsp = frame.rsp;
+    context.rflags = frame.rflags;
+    context.entered_by_syscall = u64::from(frame.vector == SYSCALL_VECTOR);
+}
+
+/// Puts `context` into `frame` for the return to ring 3, choosing
+/// `sysretq` when the thread last entered by `syscall` and its RIP is a
+/// user address.
+fn load(frame: &mut ExceptionFrame, context: &UserContext) {
+    let g = &context.general;
+    (
+        frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp,
+    ) = (g[0], g[1], g[2], g[3], g[4], g[5], g[6]);
+    (
+        frame.r8, frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
+    ) = (g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14]);
+    frame.rip = context.rip;
+    frame.rsp = context.rsp;
+    // Only the flags a thread may set, and interrupts always on.
+    frame.rflags = (context.rflags & 0xcd5) | USER_RFLAGS;
+    frame.cs = USER_CODE_SELECTOR;
+    frame.ss = USER_DATA_SELECTOR;
+    frame.error_code = 0;
+    let sysret = context.entered_by_syscall != 0 && context.rip < abi::USER_END;
+    frame.vector = if sysret { SYSCALL_VECTOR } else { TIMER_VECTOR };
+}
+
+/// Switches to `thread`'s address space.
+fn switch_address_space(thread: &Tcb) {
+    let Some(pml4) = Pml4Cap::from_cap(thread.vspace_root) else {
+        return;
+    };
+    let frame = PhysFrame::containing_address(PhysAddr::new(pml4.table()));
+    if Cr3::read().0 != frame {
+        // SAFETY: the PML4 was made ready by `vspace::init_pml4`, so it
+        // maps the kernel (entry 0) exactly as the boot tables do.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
+}
+
+/// Runs `thread` for the first time: builds its frame on the kernel stack
+/// and leaves through the common exit path.
+fn enter(thread: u64) -> ! {
+    let k = kernel();
+    k.current = thread;
+    let t = tcb(thread);
+    switch_address_space(t);
+    let mut frame = ExceptionFrame::zeroed();
+    load(&mut frame, &t.context);
+    interrupts::return_to(&frame)
+}
+
+/// Every entry from ring 3: a system call, the timer, or a fault. Saves
+/// the thread, handles the entry and leaves the next thread to run in
+/// `frame`.
+pub fn trap(frame: &mut ExceptionFrame) {
+    let k = kernel();
+    let current = k.current;
+    let thread = tcb(current);
+    save(frame, &mut thread.context);
+    let mut rotate = false;
+    match frame.vector {
+        SYSCALL_VECTOR => {
+            k.syscalls += 1;
+            rotate = syscall(k, current);
+        }
+        TIMER_VECTOR => {
+            crate::timer::end_of_interrupt();
+            k.preemptions += 1;
+            rotate = true;
+        }
+        _ => {
+            if let Some(mut console) = Console::reopen() {
+                let _ = writeln!(console, "thread {current:#x} faulted:");
+                let _ = interrupts::report(&mut console, frame, Origin::User);
+            }
+            thread.state = ThreadState::Faulted;
+            k.faulted += 1;
+        }
+    }
+    let thread = tcb(current);
+    let next = if thread.state == ThreadState::Running && !rotate {
+        current
+    } else {
+        if thread.state == ThreadState::Running {
+            enqueue(k, current);
+        }
+        match dequeue(k) {
+            Some(next) => next,
+            None => finish(k),
+        }
+    };
+    k.current = next;
+    let t = tcb(next);
+    switch_address_space(t);
+    load(frame, &t.context);
+}
+
+/// No thread is left to run: the report, then the end of the QEMU run.
+fn finish(k: &Kernel) -> ! {
+    if let Some(mut console) = Console::reopen() {
+        let _ = writeln!(
+            console,
+            "kernel: no runnable threads left: {} exited, {} faulted; {} system calls, {} preemptions; kernel heap 0 bytes",
+            k.exited, k.faulted, k.syscalls, k.preemptions
+        );
+        let _ = writeln!(console, "{}", crate::DEMO_OK);
+    }
+    qemu::exit(ExitCode::Success)
+}
+
+/// Handles the system call of the thread at `current` (its registers are
+/// saved in its TCB); writes the results into its saved registers.
+/// Returns whether the thread gives up the CPU.
+fn syscall(k: &mut Kernel, current: u64) -> bool {
+    let thread = tcb(current);
+    let g = thread.context.general;
+    let status = match Syscall::from_word(g[reg::RAX]) {
+        None => SyscallStatus::UnknownSyscall,
+        Some(Syscall::Yield) => {
+            thread.context.general[reg::RAX] = SyscallStatus::Ok as u64;
+            return true;
+        }
+        Some(Syscall::Exit) => {
+            if let Some(mut console) = Console::reopen() {
+                let _ = writeln!(
+                    console,
+                    "thread {current:#x} exited with status {}",
+                    g[reg::RDI]
+                );
+            }
+            thread.state = ThreadState::Exited;
+            k.exited += 1;
+            return true;
+        }
+        Some(Syscall::DebugPrint) => debug_print(thread, g[reg::RDI]),
+        Some(Syscall::Call) => call(k, current),
+        // Endpoints and notifications are not there yet.
+        Some(Syscall::Send | Syscall::Recv | Syscall::Reply | Syscall::ReplyRecv) => {
+            SyscallStatus::UnknownSyscall
+        }
+    };
+    tcb(current).context.general[reg::RAX] = status as u64;
+    false
+}
+
+/// Prints `length` bytes of the thread's IPC buffer.
+fn debug_print(thread: &Tcb, length: u64) -> SyscallStatus {
+    let Some(buffer) = ipc_buffer(thread) else {
+        return SyscallStatus::NoIpcBuffer;
+    };
+    let capacity = core::mem::size_of_val(&buffer.msg) as u64;
+    if length > capacity {
+        return SyscallStatus::BadMessage;
+    }
+    // SAFETY: `msg` is `capacity` bytes of the IPC buffer frame.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(buffer.msg.as_ptr().cast::<u8>(), length as usize) };
+    if let Some(mut console) = Console::reopen() {
+        let text = core::str::from_utf8(bytes).unwrap_or("<not UTF-8>");
+        let _ = console.write_str(text);
+    }
+    SyscallStatus::Ok
+}
+
+/// A `Call` on a kernel object: decode, run, reply.
+fn call(k: &mut Kernel, current: u64) -> SyscallStatus {
+    let thread = tcb(current);
+    let g = thread.context.general;
+    let Some(info) = abi::unpack_info(g[reg::RSI]) else {
+        return SyscallStatus::BadMessage;
+    };
+    let mut msg = [0u64; target::MESSAGE_WORDS];
+    msg[..MESSAGE_REGISTERS].copy_from_slice(&[g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]]);
+    let buffer = ipc_buffer(thread);
+    if info.length > MESSAGE_REGISTERS || info.caps > 0 {
+        let Some(buffer) = &buffer else {
+            return SyscallStatus::NoIpcBuffer;
+        };
+        if info.length > MESSAGE_REGISTERS {
+            msg[MESSAGE_REGISTERS..info.length]
+                .copy_from_slice(&buffer.msg[MESSAGE_REGISTERS..info.length]);
+        }
+    }
+    let mut memory = slots(k);
+    let Ok((slot, cap)) = lookup_cap(&memory, thread.cspace_root, g[reg::RDI]) else {
+        return SyscallStatus::InvalidCap;
+    };
+    // Extra caps: a capability address that does not resolve becomes the
+    // null cap, which the decoder refuses as `InvalidCapability`.
+    let mut caps = [Cap::NULL; target::CAPS_PER_MESSAGE];
+    if let Some(buffer) = &buffer {
+        for (cap, &address) in caps.iter_mut().zip(&buffer.caps).take(info.caps) {
+            *cap = lookup_cap(&memory, thread.cspace_root, address).map_or(Cap::NULL, |(_, c)| c);
+        }
+    }
+    let (msg, caps) = (&msg[..info.length], &caps[..info.caps]);
+    let result = match cap.cap_type() {
+        Some(CapType::UntypedCap) => {
+            invoke_untyped(&mut memory, slot, info, msg, caps).map(|p| zero_objects(&p))
+        }
+        Some(CapType::CNodeCap) => match CNodeCap::from_cap(cap) {
+            Some(cnode) => invoke_cnode(&mut memory, cnode, info, msg, caps),
+            None => Err(KernelError::IllegalOperation),
+        },
+        Some(CapType::TcbCap) => invoke_tcb(k, cap, info, msg, caps),
+        Some(CapType::FrameCap) => invoke_frame(&mut memory, slot, cap, info, msg, caps),
+        Some(CapType::PdptCap | CapType::PageDirectoryCap | CapType::PageTableCap) => {
+            invoke_table(&mut memory, slot, cap, info, msg, caps)
+        }
+        _ => Err(KernelError::IllegalOperation),
+    };
+    let mut reply = [0u64; target::MESSAGE_WORDS];
+    let reply_info = match result {
+        Ok(()) => MessageInfo {
+            label: 0,
+            length: 0,
+            caps: 0,
+        },
+        Err(error) => error.reply(&mut reply),
+    };
+    let thread = tcb(current);
+    let g = &mut thread.context.general;
+    g[reg::RSI] = abi::pack_info(reply_info).unwrap_or(0);
+    (g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]) = (reply[0], reply[1], reply[2], reply[3]);
+    if reply_info.length > MESSAGE_REGISTERS
+        && let Some(buffer) = ipc_buffer(thread)
+    {
+        buffer.msg[MESSAGE_REGISTERS..reply_info.length]
+            .copy_from_slice(&reply[MESSAGE_REGISTERS..reply_info.length]);
+    }
+    SyscallStatus::Ok
+}
+
+/// Invocations of a TCB cap.
+fn invoke_tcb(
+    k: &mut Kernel,
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    caps: &[Cap],
+) -> Result<(), KernelError> {
+    let tcb_cap = TcbCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+    let at = tcb_cap.tcb();
+    let invocation = decode_tcb_cap(info, cap.rights(), msg, caps).map_err(decode_error)?;
+    let thread = tcb(at);
+    match invocation {
+        TcbCapInvocation::Configure(call) => {
+            if call.buffer_addr % 4096 != 0 {
+                return Err(KernelError::AlignmentError);
+            }
+            thread.cspace_root = call.cspace.cap();
+            thread.vspace_root = call.vspace.cap();
+            thread.ipc_buffer = call.buffer.cap();
+            thread.ipc_buffer_addr = call.buffer_addr;
+            thread.fault_endpoint = call.fault_endpoint;
+        }
+        TcbCapInvocation::WriteRegisters(call) => {
+            if call.ip >= abi::USER_END || call.sp >= abi::USER_END {
+                return Err(KernelError::InvalidArgument { index: 0 });
+            }
+            thread.context = UserContext::default();
+            thread.context.rip = call.ip;
+            thread.context.rsp = call.sp;
+            thread.context.rflags = USER_RFLAGS;
+            thread.context.general[reg::RDI] = call.arg;
+        }
+        TcbCapInvocation::Resume => {
+            if matches!(thread.state, ThreadState::Inactive) && at != k.current {
+                thread.state = ThreadState::Running;
+                enqueue(k, at);
+            }
+        }
+        TcbCapInvocation::Suspend => {
+            if at == k.current {
+                return Err(KernelError::IllegalOperation);
+            }
+            remove(k, at);
+            thread.state = ThreadState::Inactive;
+        }
+    }
+    Ok(())
+}
+
+/// Invocations of a frame cap: map it (unmap is not supported yet).
+fn invoke_frame(
+    memory: &mut SlotMemory<'_>,
+    slot: SlotAddr,
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    caps: &[Cap],
+) -> Result<(), KernelError> {
+    let mut frame = FrameCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+    match decode_frame_cap(info, cap.rights(), msg, caps).map_err(decode_error)? {
+        FrameCapInvocation::Map(call) => {
+            if frame.mapped_page() != 0 {
+                return Err(KernelError::InvalidCapability { index: 0 });
+            }
+            let rights = Rights::from_bits_truncate(call.rights).mask(frame.rights());
+            vspace::map_frame(
+                &mut Identity,
+                call.vspace.table(),
+                frame.frame(),
+                frame.bits() as u32,
+                call.vaddr,
+                rights.contains(Rights::WRITE),
+            )?;
+            frame
+                .set_mapped_page(call.vaddr >> 12)
+                .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
+            ops::update_cap(memory, slot, frame.cap());
+            Ok(())
+        }
+        FrameCapInvocation::Unmap => Err(KernelError::IllegalOperation),
+    }
+}
+
+/// Invocations of a PDPT, page-directory or page-table cap: map it.
+fn invoke_table(
+    memory: &mut SlotMemory<'_>,
+    slot: SlotAddr,
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    caps: &[Cap],
+) -> Result<(), KernelError> {
+    let rights = cap.rights();
+    let (parent, table, vspace, vaddr, updated) = match cap.cap_type() {
+        Some(CapType::PdptCap) => {
+            let mut c = PdptCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+            let PdptCapInvocation::Map(call) =
+                decode_pdpt_cap(info, rights, msg, caps).map_err(decode_error)?;
+            let mapped = c.mapped_page() != 0;
+            c.set_mapped_page(call.vaddr >> 12)
+                .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
+            (
+                Level::Pml4,
+                c.table(),
+                call.vspace,
+                call.vaddr,
+                (mapped, c.cap()),
+            )
+        }
+        Some(CapType::PageDirectoryCap) => {
+            let mut c = PageDirectoryCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+            let PageDirectoryCapInvocation::Map(call) =
+                decode_page_directory_cap(info, rights, msg, caps).map_err(decode_error)?;
+            let mapped = c.mapped_page() != 0;
+            c.set_mapped_page(call.vaddr >> 12)
+                .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
+            (
+                Level::Pdpt,
+                c.table(),
+                call.vspace,
+                call.vaddr,
+                (mapped, c.cap()),
+            )
+        }
+        Some(CapType::PageTableCap) => {
+            let mut c = PageTableCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+            let PageTableCapInvocation::Map(call) =
+                decode_page_table_cap(info, rights, msg, caps).map_err(decode_error)?;
+            let mapped = c.mapped_page() != 0;
+            c.set_mapped_page(call.vaddr >> 12)
+                .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
+            (
+                Level::PageDirectory,
+                c.table(),
+                call.vspace,
+                call.vaddr,
+                (mapped, c.cap()),
+            )
+        }
+        _ => return Err(KernelError::IllegalOperation),
+    };
+    if updated.0 {
+        return Err(KernelError::InvalidCapability { index: 0 });
+    }
+    vspace::map_table(&mut Identity, vspace.table(), parent, table, vaddr)?;
+    ops::update_cap(memory, slot, updated.1);
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! The root task: the first user program, which the kernel loads from the
+//! boot module and hands every Untyped cap. It exercises the capability
+//! system through the generated stubs (retype, copy, mint, move, delete,
+//! revoke and every retype error the kernel can be made to return), then
+//! makes a thread of its own, paying for its TCB, stack and IPC buffer,
+//! which touches kernel memory and is stopped, while the root goes on.
+//!
+//! Each step prints one line the QEMU test checks (`root: ...`).
+
+#![no_std]
+#![no_main]
+
+use core::fmt::Write;
+
+use capc_demo_user::abi::{
+    FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_IPC_BUFFER, ROOT_STACK_TOP, ROOT_VSPACE_SLOT,
+};
+use capc_demo_user::caps::{
+    self, KernelError, MessageInfo, ObjectType, Rights, decode_cnode_cap_copy_reply,
+    decode_cnode_cap_delete_reply, decode_cnode_cap_mint_reply, decode_cnode_cap_move_reply,
+    decode_cnode_cap_revoke_reply, decode_frame_cap_map_reply, decode_page_table_cap_map_reply,
+    decode_tcb_cap_configure_reply, decode_tcb_cap_resume_reply,
+    decode_tcb_cap_write_registers_reply, decode_untyped_cap_retype_reply,
+};
+use capc_demo_user::{Env, Error, InvocationError, entry, yield_now};
+
+entry!(main);
+
+/// Every address is resolved with all 64 bits from the root CNode (its
+/// guard takes the rest).
+const DEPTH: u8 = 64;
+
+/// A retype into the root CNode's slots `offset..offset + count`.
+fn retype(
+    env: &mut Env,
+    untyped: u64,
+    object: ObjectType,
+    size_arg: u64,
+    offset: u64,
+    count: u64,
+) -> Result<(), Error> {
+    retype_word(env, untyped, object as u64, size_arg, offset, count)
+}
+
+fn retype_word(
+    env: &mut Env,
+    untyped: u64,
+    object_type: u64,
+    size_arg: u64,
+    offset: u64,
+    count: u64,
+) -> Result<(), Error> {
+    env.invoke(
+        untyped,
+        |msg, caps| {
+            caps::encode_untyped_cap_retype(
+                object_type,
+                size_arg,
+                ROOT_CNODE_SLOT,
+                0,
+                0,
+                offset,
+                count,
+                msg,
+                caps,
+            )
+        },
+        decode_untyped_cap_retype_reply,
+    )
+}
+
+fn copy(env: &mut Env, from: u64, to: u64, rights: Rights) -> Result<(), Error> {
+    env.invoke(
+        ROOT_CNODE_SLOT,
+        |msg, caps| {
+            caps::encode_cnode_cap_copy(
+                to,
+                DEPTH,
+                ROOT_CNODE_SLOT,
+                from,
+                DEPTH,
+                rights.bits(),
+                msg,
+                caps,
+            )
+        },
+        decode_cnode_cap_copy_reply,
+    )
+}
+
+fn mint(env: &mut Env, from: u64, to: u64, rights: Rights, badge: u64) -> Result<(), Error> {
+    env.invoke(
+        ROOT_CNODE_SLOT,
+        |msg, caps| {
+            caps::encode_cnode_cap_mint(
+                to,
+                DEPTH,
+                ROOT_CNODE_SLOT,
+                from,
+                DEPTH,
+                rights.bits(),
+                badge,
+                msg,
+                caps,
+            )
+        },
+        decode_cnode_cap_mint_reply,
+    )
+}
+
+fn move_cap(env: &mut Env, from: u64, to: u64) -> Result<(), Error> {
+    env.invoke(
+        ROOT_CNODE_SLOT,
+        |msg, caps| caps::encode_cnode_cap_move(to, DEPTH, ROOT_CNODE_SLOT, from, DEPTH, msg, caps),
+        decode_cnode_cap_move_reply,
+    )
+}
+
+fn delete(env: &mut Env, at: u64) -> Result<(), Error> {
+    env.invoke(
+        ROOT_CNODE_SLOT,
+        |msg, _| caps::encode_cnode_cap_delete(at, DEPTH, msg),
+        decode_cnode_cap_delete_reply,
+    )
+}
+
+fn revoke(env: &mut Env, at: u64) -> Result<(), Error> {
+    env.invoke(
+        ROOT_CNODE_SLOT,
+        |msg, _| caps::encode_cnode_cap_revoke(at, DEPTH, msg),
+        decode_cnode_cap_revoke_reply,
+    )
+}
+
+fn map_frame(env: &mut Env, frame: u64, vaddr: u64) -> Result<(), Error> {
+    let rights = Rights::READ.union(Rights::WRITE).bits();
+    env.invoke(
+        frame,
+        |msg, caps| caps::encode_frame_cap_map(ROOT_VSPACE_SLOT, vaddr, rights, msg, caps),
+        decode_frame_cap_map_reply,
+    )
+}
+
+/// The outcome of a call, as the transcript shows it.
+fn outcome(result: Result<(), Error>) -> impl core::fmt::Display {
+    struct Outcome(Result<(), Error>);
+    impl core::fmt::Display for Outcome {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match &self.0 {
+                Ok(()) => f.write_str("ok"),
+                Err(error) => write!(f, "{error}"),
+            }
+        }
+    }
+    Outcome(result)
+}
+
+/// Checks that `result` is the kernel error `expected`, and prints it.
+fn expect_error(
+    env: &mut Env,
+    what: &str,
+    result: Result<(), Error>,
+    expected: KernelError,
+) -> bool {
+    let good = result == Err(Error::Invocation(InvocationError::Kernel(expected)));
+    let verdict = if good { "as expected" } else { "WRONG" };
+    let _ = writeln!(env, "root: {what}: {} ({verdict})", outcome(result));
+    good
+}
+
+fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64) -> u64 {
+    // SAFETY: the kernel maps the root's IPC buffer there before it starts.
+    let mut env = unsafe { Env::new(ROOT_IPC_BUFFER) };
+    let _ = writeln!(
+        env,
+        "root: running in ring 3; {untyped_count} Untyped caps from slot {first_untyped}, the largest in slot {largest}; first free slot {first_free}"
+    );
+    assert_eq!(first_untyped, FIRST_UNTYPED_SLOT);
+    let mut failures = 0;
+    let untyped = largest;
+    let slot = first_free;
+
+    // Retype, copy, mint, move, delete, revoke.
+    let r = retype(&mut env, untyped, ObjectType::Endpoint, 0, slot, 4);
+    let _ = writeln!(
+        env,
+        "root: retype 4 endpoints into slots {slot}..{}: {}",
+        slot + 4,
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
+    let r = copy(&mut env, slot, slot + 10, Rights::READ);
+    let _ = writeln!(
+        env,
+        "root: copy slot {slot} -> {} keeping read: {}",
+        slot + 10,
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
+    let r = mint(
+        &mut env,
+        slot,
+        slot + 11,
+        Rights::WRITE.union(Rights::GRANT),
+        42,
+    );
+    let _ = writeln!(
+        env,
+        "root: mint slot {slot} -> {} with badge 42: {}",
+        slot + 11,
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
+    let r = move_cap(&mut env, slot + 11, slot + 12);
+    let _ = writeln!(
+        env,
+        "root: move slot {} -> {}: {}",
+        slot + 11,
+        slot + 12,
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
+    let r = delete(&mut env, slot + 3);
+    let _ = writeln!(env, "root: delete slot {}: {}", slot + 3, outcome(r));
+    failures += u64::from(r.is_err());
+    let r = revoke(&mut env, slot);
+    let _ = writeln!(
+        env,
+        "root: revoke slot {slot} (its copy and its badged child): {}",
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
+    let gone = copy(&mut env, slot + 12, slot + 13, Rights::ALL);
+    let expected = KernelError::FailedLookup { source: 1 };
+    failures += u64::from(!expect_error(
+        &mut env,
+        "copy from the revoked child",
+        gone,
+        expected,
+    ));
+
+    // Every retype error a well-formed Untyped can produce.
+    let next = slot + 20;
+    let cases: [(&str, Result<(), Error>, KernelError); 8] = [
+        (
+            "retype into object type 99",
+            retype_word(&mut env, untyped, 99, 0, next, 1),
+            KernelError::InvalidArgument { index: 0 },
+        ),
+        (
+            "retype a CNode of radix 0",
+            retype(&mut env, untyped, ObjectType::CNode, 0, next, 1),
+            KernelError::RangeError { min: 1, max: 24 },
+        ),
+        (
+            "retype a 8 KiB frame",
+            retype(&mut env, untyped, ObjectType::Frame, 13, next, 1),
+            KernelError::RangeError { min: 12, max: 21 },
+        ),
+        (
+            "retype 2^47 bytes of Untyped",
+            retype(&mut env, untyped, ObjectType::Untyped, 47, next, 1),
+            KernelError::NotEnoughMemory { left: 0 },
+        ),
+        (
+            "retype into slot 4096 of 4096",
+            retype(&mut env, untyped, ObjectType::Endpoint, 0, 4096, 1),
+            KernelError::RangeError { min: 0, max: 4095 },
+        ),
+        (
+            "retype 0 objects",
+            retype(&mut env, untyped, ObjectType::Endpoint, 0, next, 0),
+            KernelError::RangeError { min: 1, max: 256 },
+        ),
+        (
+            "retype into the occupied slot 1",
+            retype(&mut env, untyped, ObjectType::Endpoint, 0, 1, 1),
+            KernelError::DeleteFirst,
+        ),
+        (
+            "retype on an endpoint cap",
+            retype(&mut env, slot + 1, ObjectType::Endpoint, 0, next, 1),
+            KernelError::IllegalOperation,
+        ),
+    ];
+    for (what, result, expected) in cases {
+        failures += u64::from(!expect_error(&mut env, what, result, expected));
+    }
+    // A message too short for retype, and a destination that does not resolve.
+    let short = MessageInfo {
+        label: caps::UntypedCapLabel::Retype as u64,
+        length: 2,
+        caps: 1,
+    };
+    let r = env.call(
+        untyped,
+        short,
+        &[ObjectType::Endpoint as u64, 0],
+        &[ROOT_CNODE_SLOT],
+        decode_untyped_cap_retype_reply,
+    );
+    failures += u64::from(!expect_error(
+        &mut env,
+        "retype with a 2-word message",
+        r,
+        KernelError::TruncatedMessage,
+    ));
+    let r = env.invoke(
+        untyped,
+        |msg, caps| {
+            caps::encode_untyped_cap_retype(
+                ObjectType::Endpoint as u64,
+                0,
+                ROOT_CNODE_SLOT,
+                7,
+                12,
+                next,
+                1,
+                msg,
+                caps,
+            )
+        },
+        decode_untyped_cap_retype_reply,
+    );
+    failures += u64::from(!expect_error(
+        &mut env,
+        "retype into a CNode that does not resolve",
+        r,
+        KernelError::FailedLookup { source: 0 },
+    ));
+
+    // A thread of the root's own, in the root's address space, paid from
+    // its Untyped: TCB, stack page, IPC buffer page.
+    let (tcb, stack, buffer) = (slot + 30, slot + 31, slot + 32);
+    let child_stack = ROOT_STACK_TOP + 0x1000;
+    let child_buffer = ROOT_STACK_TOP + 0x2000;
+    let steps = [
+        (
+            "retype a TCB",
+            retype(&mut env, untyped, ObjectType::Tcb, 0, tcb, 1),
+        ),
+        (
+            "retype 2 frames",
+            retype(&mut env, untyped, ObjectType::Frame, 12, stack, 2),
+        ),
+        (
+            "map the stack frame",
+            map_frame(&mut env, stack, child_stack),
+        ),
+        (
+            "map the IPC buffer frame",
+            map_frame(&mut env, buffer, child_buffer),
+        ),
+    ];
+    for (what, result) in steps {
+        let _ = writeln!(env, "root: {what}: {}", outcome(result));
+        failures += u64::from(result.is_err());
+    }
+    let again = map_frame(&mut env, stack, child_stack + 0x4000);
+    failures += u64::from(!expect_error(
+        &mut env,
+        "map a frame that is already mapped",
+        again,
+        KernelError::InvalidCapability { index: 0 },
+    ));
+    let r = retype(&mut env, untyped, ObjectType::PageTable, 0, slot + 33, 1).and_then(|()| {
+        env.invoke(
+            slot + 33,
+            |msg, caps| {
+                caps::encode_page_table_cap_map(
+                    ROOT_VSPACE_SLOT,
+                    (ROOT_STACK_TOP & !((2 << 20) - 1)) + (2 << 20),
+                    msg,
+                    caps,
+                )
+            },
+            decode_page_table_cap_map_reply,
+        )
+    });
+    let _ = writeln!(
+        env,
+        "root: retype and map a page table for the next 2 MiB: {}",
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
+    let r = env
+        .invoke(
+            tcb,
+            |msg, caps| {
+                caps::encode_tcb_cap_configure(
+                    ROOT_CNODE_SLOT,
+                    ROOT_VSPACE_SLOT,
+                    buffer,
+                    child_buffer,
+                    0,
+                    msg,
+                    caps,
+                )
+            },
+            decode_tcb_cap_configure_reply,
+        )
+        .and_then(|()| {
+            env.invoke(
+                tcb,
+                |msg, _| {
+                    caps::encode_tcb_cap_write_registers(
+                        child as *const () as u64,
+                        child_stack + 0x1000,
+                        child_buffer,
+                        msg,
+                    )
+                },
+                decode_tcb_cap_write_registers_reply,
+            )
+        })
+        .and_then(|()| {
+            env.invoke(
+                tcb,
+                |_, _| caps::encode_tcb_cap_resume(),
+                decode_tcb_cap_resume_reply,
+            )
+        });
+    let _ = writeln!(
+        env,
+        "root: configure, set registers of and resume the thread: {}",
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
+
+    for _ in 0..3 {
+        yield_now();
+    }
+    let _ = writeln!(
+        env,
+        "root: still running after the thread's fault; {failures} failures"
+    );
+    failures
+}
+
+/// The root's second thread: says hello, then reads the kernel's image,
+/// which is mapped supervisor-only, and is stopped by the kernel.
+extern "C" fn child(buffer: u64) -> ! {
+    // SAFETY: the root mapped this thread's own IPC buffer at `buffer`.
+    let mut env = unsafe { Env::new(buffer) };
+    let _ = writeln!(env, "child: running; reading kernel memory at 0x100000");
+    // SAFETY: not safe at all, on purpose: the page is the kernel's, so
+    // the read faults and the kernel stops this thread.
+    let value = unsafe { core::ptr::read_volatile(0x10_0000 as *const u64) };
+    let _ = writeln!(
+        env,
+        "child: read {value:#x} from kernel memory (the kernel failed to stop me)"
+    );
+    capc_demo_user::exit(1)
+}
