@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod fmt_cmd;
+mod graph;
 
 use capc_dsl::{Compilation, Diagnostic, FsLoader, diag};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +42,9 @@ enum Command {
     /// Rewrite specs in the one canonical layout (comments kept), or check that they are.
     #[command(after_help = fmt_cmd::FMT_EXAMPLES)]
     Fmt(fmt_cmd::FmtArgs),
+    /// Draw a spec's retype graph, cap types and interfaces as Graphviz DOT or SVG.
+    #[command(after_help = graph::GRAPH_EXAMPLES)]
+    Graph(graph::GraphArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Build(args) => build(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
+        Command::Graph(args) => graph::run(&args),
     }
 }
 

@@ -1,0 +1,598 @@
+//! `capc graph`: a checked spec as a Graphviz picture.
+//!
+//! Three parts, each a cluster: the retype graph (object types as nodes, an
+//! edge for every object a retype rule lets an untyped type become, labelled
+//! with the sizes it may have, orange where device memory may take that path),
+//! the cap types (with their rights, invocations, and a dashed edge to the
+//! object each names), and the RPC interfaces (what a client lends, grants
+//! and donates to call each method, and what the server may allocate from the
+//! donation). The DOT text depends only on the spec, in declaration order, so
+//! it is byte-for-byte reproducible; SVG is made by Graphviz's `dot`, run as a
+//! subprocess.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use capc_dsl::ast::{ObjectKind, Transfer};
+use capc_dsl::model::{
+    Donation, DonationKind, MethodParam, MethodSet, Object, ParamKind, SizeRule, Spec,
+};
+use capc_dsl::{Compilation, FsLoader};
+
+pub const GRAPH_EXAMPLES: &str = "\
+Examples:
+  capc graph kernel-demo/spec/kernel.cap > kernel.dot
+  capc graph kernel-demo/spec/kernel.cap -o docs/kernel-graph.svg
+  capc graph kernel-demo/spec/decompress.cap -o decompress.dot
+
+Object types are boxes (rounded: untyped memory; a folder: frames); an edge A -> B says
+untyped A may be retyped into B, labelled with B's sizes; orange edges and double borders
+mark device memory. Cap types list their rights; interfaces show who lends, grants and
+donates what. SVG needs Graphviz's `dot` (Debian: apt-get install -y graphviz).
+Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error (or no `dot` for SVG).";
+
+/// Arguments of `capc graph`.
+#[derive(clap::Args)]
+pub struct GraphArgs {
+    /// The spec to draw (with the files it imports).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Write here instead of standard output: `.dot` for DOT text, `.svg` for a picture.
+    #[arg(short, long, value_name = "OUT.dot|OUT.svg")]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    diagnostics: crate::DiagnosticArgs,
+}
+
+/// Runs `capc graph`.
+pub fn run(args: &GraphArgs) -> ExitCode {
+    let svg = match args.output.as_deref().map(extension) {
+        None | Some("dot" | "gv") => false,
+        Some("svg") => true,
+        Some(_) => {
+            eprintln!("error: the output must end in `.dot` or `.svg`");
+            return ExitCode::from(2);
+        }
+    };
+    let compilation = match checked(&args.file, &args.diagnostics) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let spec = compilation.spec.as_ref().expect("checked");
+    let dot = render(spec, &display_name(&args.file));
+    let result = match &args.output {
+        None => std::io::stdout()
+            .write_all(dot.as_bytes())
+            .map_err(|e| format!("cannot write standard output: {e}")),
+        Some(path) if svg => to_svg(&dot).and_then(|svg| {
+            std::fs::write(path, svg).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        }),
+        Some(path) => {
+            std::fs::write(path, dot).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn extension(path: &Path) -> &str {
+    path.extension().and_then(|e| e.to_str()).unwrap_or("")
+}
+
+/// The file's name without directories, as generated files name their spec.
+pub fn display_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Compiles `file`, prints its diagnostics (to stderr), and returns the
+/// compilation only if it has a model; otherwise the exit code to end with.
+pub fn checked(file: &Path, diagnostics: &crate::DiagnosticArgs) -> Result<Compilation, ExitCode> {
+    let mut compilation = match capc_dsl::compile(file, &FsLoader) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    if diagnostics.deny_warnings {
+        compilation.deny_warnings();
+    }
+    if let Err(e) = crate::print(&compilation, diagnostics, false) {
+        eprintln!("error: cannot write diagnostics: {e}");
+        return Err(ExitCode::from(2));
+    }
+    if compilation.spec.is_none() {
+        return Err(ExitCode::from(1));
+    }
+    Ok(compilation)
+}
+
+/// Runs `dot -Tsvg` on `dot`.
+fn to_svg(dot: &str) -> Result<Vec<u8>, String> {
+    let child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(
+                "SVG output needs Graphviz's `dot`, which is not installed: \
+                        install it (Debian/Ubuntu: `apt-get install -y graphviz`), \
+                        or write DOT with `-o FILE.dot`"
+                    .to_string(),
+            );
+        }
+        Err(e) => return Err(format!("cannot run `dot`: {e}")),
+    };
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = dot.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("cannot run `dot`: {e}"))?;
+    let _ = writer.join();
+    if !output.status.success() {
+        return Err(format!(
+            "`dot -Tsvg` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(output.stdout)
+}
+
+// ---------------------------------------------------------------- rendering
+
+/// The DOT text of `spec`; `name` is the spec's file name, for the title.
+pub fn render(spec: &Spec, name: &str) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "// @generated by capc graph from {name}, do not edit.");
+    let _ = writeln!(w, "digraph {} {{", quote(name.trim_end_matches(".cap")));
+    let title = format!(
+        "{name}: retype graph, cap types and interfaces (target {}, {}-bit addresses)",
+        spec.target.name, spec.target.address_bits
+    );
+    let _ = writeln!(
+        w,
+        "  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=12, labelloc=t, label={}, \
+         nodesep=0.25, ranksep=0.6];",
+        quote(&title)
+    );
+    let _ = writeln!(w, "  node [fontname=\"Helvetica\", fontsize=10];");
+    let _ = writeln!(w, "  edge [fontname=\"Helvetica\", fontsize=9];");
+    // Edges go after every cluster: an edge inside a cluster would pull the
+    // nodes it names into that cluster.
+    let mut edges = String::new();
+    objects(w, &mut edges, spec);
+    caps(w, &mut edges, spec);
+    interfaces(w, &mut edges, spec);
+    let _ = writeln!(w);
+    w.push_str(&edges);
+    let _ = writeln!(w, "}}");
+    out
+}
+
+fn objects(w: &mut String, e: &mut String, spec: &Spec) {
+    let _ = writeln!(w);
+    let _ = writeln!(w, "  subgraph cluster_objects {{");
+    let _ = writeln!(
+        w,
+        "    label=\"Object types: A -> B means untyped A may be retyped into B\";"
+    );
+    let _ = writeln!(w, "    style=rounded; color=\"#999999\";");
+    for object in &spec.objects {
+        let (shape, style) = match object.kind {
+            ObjectKind::Untyped => ("box", "rounded,filled"),
+            ObjectKind::Frame => ("folder", "filled"),
+            ObjectKind::Kernel => ("box", "filled"),
+        };
+        let fill = match object.kind {
+            ObjectKind::Untyped => "#fff4d6",
+            ObjectKind::Frame => "#e3f2e1",
+            ObjectKind::Kernel => "#e6eefc",
+        };
+        let kind = match object.kind {
+            ObjectKind::Untyped => "untyped",
+            ObjectKind::Frame => "frame",
+            ObjectKind::Kernel => "kernel object",
+        };
+        let label = format!(
+            "{}\n{kind}, {}\n{}{}",
+            object.name,
+            memory(object),
+            size_text(&object.size),
+            object
+                .align_bits
+                .map_or(String::new(), |a| format!(", aligned to {}", bytes_pow(a))),
+        );
+        let peripheries = if object.device { ", peripheries=2" } else { "" };
+        let _ = writeln!(
+            w,
+            "    {} [shape={shape}, style={style:?}, fillcolor={fill:?}{peripheries}, label={}];",
+            object_node(&object.name),
+            quote(&label)
+        );
+    }
+    for rule in &spec.retypes {
+        let cap = &spec.caps[rule.source.index()];
+        let Some(source) = cap.object.map(|o| &spec.objects[o.index()]) else {
+            continue;
+        };
+        for target in &rule.targets {
+            let target = &spec.objects[target.index()];
+            let device = source.device && target.device;
+            let memory = if device {
+                "RAM or device"
+            } else if source.device {
+                "RAM only"
+            } else {
+                "RAM"
+            };
+            let label = format!("{}\n{memory}", arg_text(&target.size));
+            let color = if device { "#d9730d" } else { "#333333" };
+            let _ = writeln!(
+                e,
+                "  {} -> {} [label={}, color={color:?}, fontcolor={color:?}];",
+                object_node(&source.name),
+                object_node(&target.name),
+                quote(label.trim_start())
+            );
+        }
+        let _ = writeln!(
+            e,
+            "  // {} retypes up to {} objects per call",
+            cap.name, rule.fan_out
+        );
+    }
+    let _ = writeln!(w, "  }}");
+}
+
+fn caps(w: &mut String, e: &mut String, spec: &Spec) {
+    let _ = writeln!(w);
+    let _ = writeln!(w, "  subgraph cluster_caps {{");
+    let _ = writeln!(
+        w,
+        "    label=\"Cap types (tag, rights, invocations); dashed: the object a cap names\";"
+    );
+    let _ = writeln!(w, "    style=rounded; color=\"#999999\";");
+    for cap in &spec.caps {
+        let mut label = format!("{} (tag {})", cap.name, cap.tag);
+        if cap.rights.is_empty() {
+            label.push_str("\nno rights");
+        } else {
+            let rights: Vec<&str> = cap
+                .rights
+                .iter()
+                .map(|r| spec.rights[r.index()].name.as_str())
+                .collect();
+            let _ = write!(label, "\nrights: {}", rights.join(", "));
+        }
+        let invocations: Vec<&MethodSet> = spec
+            .invocations
+            .iter()
+            .filter(|set| {
+                set.cap
+                    .is_some_and(|c| spec.caps[c.index()].name == cap.name)
+            })
+            .collect();
+        for set in invocations {
+            let names: Vec<&str> = set.methods.iter().map(|m| m.name.as_str()).collect();
+            let _ = write!(label, "\ninvocations: {}", wrap(&names, 40));
+        }
+        let _ = writeln!(
+            w,
+            "    {} [shape=note, style=filled, fillcolor=\"#f4f4f4\", label={}];",
+            cap_node(&cap.name),
+            quote(&label)
+        );
+    }
+    for cap in &spec.caps {
+        if let Some(object) = cap.object {
+            let _ = writeln!(
+                e,
+                "  {} -> {} [style=dashed, arrowhead=vee, color=\"#888888\"];",
+                cap_node(&cap.name),
+                object_node(&spec.objects[object.index()].name)
+            );
+        }
+    }
+    let _ = writeln!(w, "  }}");
+}
+
+fn interfaces(w: &mut String, e: &mut String, spec: &Spec) {
+    if spec.interfaces.is_empty() {
+        return;
+    }
+    let _ = writeln!(w);
+    let _ = writeln!(w, "  subgraph cluster_interfaces {{");
+    let _ = writeln!(
+        w,
+        "    label=\"RPC interfaces: what a client lends, grants and donates per call\";"
+    );
+    let _ = writeln!(w, "    style=rounded; color=\"#999999\";");
+    let quota = spec.interfaces.iter().any(|i| {
+        i.methods.iter().any(|m| {
+            m.donation
+                .as_ref()
+                .is_some_and(|d| d.kind == DonationKind::Quota)
+        })
+    });
+    if quota {
+        let _ = writeln!(
+            w,
+            "    \"quota\" [shape=cylinder, style=filled, fillcolor=\"#fff4d6\", label=\"byte quota\\n(held by the server)\"];"
+        );
+    }
+    for set in &spec.interfaces {
+        let node = interface_node(&set.name);
+        let methods: Vec<String> = set
+            .methods
+            .iter()
+            .map(|m| {
+                let cost = match &m.donation {
+                    None => "free".to_string(),
+                    Some(d) => format!("costs the caller >= {}", bytes(d.min_bytes)),
+                };
+                format!("{}(): {cost}", m.name)
+            })
+            .collect();
+        let label = format!(
+            "interface {}\nerrors: {}\n{}",
+            set.name,
+            spec.error_sets[set.errors.index()].name,
+            methods.join("\n")
+        );
+        let _ = writeln!(
+            w,
+            "    {node} [shape=component, style=filled, fillcolor=\"#fde7e9\", label={}];",
+            quote(&label)
+        );
+        for method in &set.methods {
+            for param in &method.params {
+                transfer_edge(e, spec, method.name.as_str(), param, &node, false);
+            }
+            for result in &method.results {
+                transfer_edge(e, spec, method.name.as_str(), result, &node, true);
+            }
+            if let Some(donation) = &method.donation {
+                donation_edges(e, spec, &method.name, donation, &node);
+            }
+        }
+    }
+    let _ = writeln!(w, "  }}");
+}
+
+/// An edge for a cap that travels: lent or granted to the server, or granted back.
+fn transfer_edge(
+    w: &mut String,
+    spec: &Spec,
+    method: &str,
+    param: &MethodParam,
+    node: &str,
+    result: bool,
+) {
+    let ParamKind::Cap {
+        transfer,
+        cap,
+        rights,
+    } = &param.kind
+    else {
+        return;
+    };
+    let verb = match (transfer, result) {
+        (Transfer::Lend, _) => "lends",
+        (Transfer::Grant, false) => "grants",
+        (Transfer::Grant, true) => "returns",
+        (Transfer::Lookup, _) => "names",
+    };
+    let rights: Vec<&str> = rights
+        .iter()
+        .map(|r| spec.rights[r.index()].name.as_str())
+        .collect();
+    let rights = if rights.is_empty() {
+        String::new()
+    } else {
+        format!("({})", rights.join(", "))
+    };
+    let label = format!("{method}: {verb} {}{rights}", param.name);
+    let cap = cap_node(&spec.caps[cap.index()].name);
+    let (from, to) = if result {
+        (node, cap.as_str())
+    } else {
+        (cap.as_str(), node)
+    };
+    let _ = writeln!(
+        w,
+        "  {from} -> {to} [label={}, color=\"#2b6cb0\", fontcolor=\"#2b6cb0\"];",
+        quote(&label)
+    );
+}
+
+/// The donation edge into the interface and the allocation edges out of it.
+fn donation_edges(w: &mut String, spec: &Spec, method: &str, donation: &Donation, node: &str) {
+    let from = match donation.kind {
+        DonationKind::Quota => "\"quota\"".to_string(),
+        DonationKind::Untyped(cap) => cap_node(&spec.caps[cap.index()].name),
+    };
+    let label = format!(
+        "{method}: client donates >= {}\n(worst case {})",
+        bytes(donation.min_bytes),
+        bytes(donation.worst_case_bytes)
+    );
+    let _ = writeln!(
+        w,
+        "  {from} -> {node} [label={}, color=\"#b7791f\", fontcolor=\"#b7791f\", penwidth=2];",
+        quote(&label)
+    );
+    for allocation in &donation.allocations {
+        let object = &spec.objects[allocation.object.index()];
+        let arg = if object.size.param.is_some() {
+            format!("({})", allocation.arg)
+        } else {
+            String::new()
+        };
+        let label = format!(
+            "{method}: up to {} x {}{arg}, {} each",
+            allocation.count,
+            object.name,
+            bytes_pow(allocation.size_bits)
+        );
+        let _ = writeln!(
+            w,
+            "  {node} -> {} [label={}, style=dotted, color=\"#b7791f\", fontcolor=\"#b7791f\"];",
+            object_node(&object.name),
+            quote(&label)
+        );
+    }
+}
+
+fn object_node(name: &str) -> String {
+    quote(&format!("object {name}"))
+}
+
+fn cap_node(name: &str) -> String {
+    quote(&format!("cap {name}"))
+}
+
+fn interface_node(name: &str) -> String {
+    quote(&format!("interface {name}"))
+}
+
+/// A DOT string literal; `\n` in `text` becomes a centred line break.
+fn quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn memory(object: &Object) -> &'static str {
+    match (object.ram, object.device) {
+        (true, true) => "RAM or device",
+        (false, true) => "device only",
+        _ => "RAM",
+    }
+}
+
+/// `2^bits for bits in 4..=47: 16 B .. 128 TiB`, or one size.
+fn size_text(size: &SizeRule) -> String {
+    match &size.param {
+        None => bytes_pow(size.min_bits()),
+        Some(param) => format!(
+            "{param} in {}: {}",
+            args_text(size),
+            size_range(size.min_bits(), size.max_bits())
+        ),
+    }
+}
+
+/// The sizes a retype edge may create, for its label.
+fn arg_text(size: &SizeRule) -> String {
+    match &size.param {
+        None => bytes_pow(size.min_bits()),
+        Some(param) => format!(
+            "{param} {}: {}",
+            args_text(size),
+            size_range(size.min_bits(), size.max_bits())
+        ),
+    }
+}
+
+/// `4..=47` for a contiguous range, `{12, 21}` otherwise.
+fn args_text(size: &SizeRule) -> String {
+    let args: Vec<u64> = size.table.iter().map(|(a, _)| *a).collect();
+    let contiguous = args.windows(2).all(|w| w[1] == w[0] + 1);
+    if contiguous && args.len() > 2 {
+        format!("{}..={}", size.min_arg(), size.max_arg())
+    } else {
+        let list: Vec<String> = args.iter().map(u64::to_string).collect();
+        format!("{{{}}}", list.join(", "))
+    }
+}
+
+fn size_range(min_bits: u32, max_bits: u32) -> String {
+    if min_bits == max_bits {
+        bytes_pow(min_bits)
+    } else {
+        format!("{} .. {}", bytes_pow(min_bits), bytes_pow(max_bits))
+    }
+}
+
+/// 2^bits bytes in the largest binary unit that divides it.
+pub fn bytes_pow(bits: u32) -> String {
+    if bits >= 64 {
+        return format!("2^{bits} B");
+    }
+    bytes(1u64 << bits)
+}
+
+/// Bytes as a sum of at most three binary units, largest first (`1 MiB + 8 KiB`),
+/// or as a plain number of bytes.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [(u32, &str); 6] = [
+        (60, "EiB"),
+        (50, "PiB"),
+        (40, "TiB"),
+        (30, "GiB"),
+        (20, "MiB"),
+        (10, "KiB"),
+    ];
+    let mut terms = Vec::new();
+    let mut rest = n;
+    for (shift, unit) in UNITS {
+        if rest >> shift > 0 {
+            terms.push(format!("{} {unit}", rest >> shift));
+            rest &= (1 << shift) - 1;
+        }
+    }
+    if rest > 0 || terms.is_empty() {
+        terms.push(format!("{rest} B"));
+    }
+    if terms.len() <= 3 {
+        terms.join(" + ")
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// Names joined by `, `, with a line break before a line grows past `width`.
+fn wrap(names: &[&str], width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+            line += 1;
+            if line + name.len() + 1 > width {
+                out.push('\n');
+                line = 0;
+            } else {
+                out.push(' ');
+                line += 1;
+            }
+        }
+        out.push_str(name);
+        line += name.len();
+    }
+    out
+}
