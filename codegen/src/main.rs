@@ -10,6 +10,8 @@ use std::process::ExitCode;
 mod fmt_cmd;
 mod graph;
 
+mod simulate;
+
 use capc_dsl::{Compilation, Diagnostic, FsLoader, diag};
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
@@ -39,6 +41,9 @@ enum Command {
     /// Check one spec and generate its no_std Rust module.
     #[command(after_help = BUILD_EXAMPLES)]
     Build(BuildArgs),
+    /// Run a script of capability operations on the spec's reference interpreter.
+    #[command(after_help = simulate::SIMULATE_EXAMPLES)]
+    Simulate(simulate::SimulateArgs),
     /// Rewrite specs in the one canonical layout (comments kept), or check that they are.
     #[command(after_help = fmt_cmd::FMT_EXAMPLES)]
     Fmt(fmt_cmd::FmtArgs),
@@ -118,6 +123,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(&args),
         Command::Build(args) => build(&args),
+        Command::Simulate(args) => simulate::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Graph(args) => graph::run(&args),
     }

@@ -107,6 +107,13 @@ catalogue! {
     EmptyArray = "E0708", Error, "array length out of range";
     NotValidHere = "E0709", Error, "clause or transfer mode not valid for this kind of method";
 
+    ScriptSyntax = "E0800", Error, "simulation script: syntax error";
+    ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";
+    ScriptUnknownItem = "E0802", Error, "simulation script: the spec has no such item";
+    ScriptNumber = "E0803", Error, "simulation script: number out of range";
+    ScriptDuplicate = "E0804", Error, "simulation script: defined twice";
+    ScriptInvalid = "E0805", Error, "simulation script: statement not valid here";
+
     UnusedType = "W0001", Warning, "unused type";
     UnusedRight = "W0002", Warning, "unused right";
     UnusedConst = "W0003", Warning, "unused constant";

@@ -497,11 +497,7 @@ impl<'s> Machine<'s> {
     /// control cap ...) into an empty slot as a root of the tree. Untyped
     /// memory is recorded as `owner`'s.
     pub fn boot(&mut self, slot: Slot, cap: Cap, owner: &str) -> Result<NodeId, OpError> {
-        if !self
-            .cnodes
-            .get(&slot.cnode)
-            .is_some_and(|n| slot.index < *n)
-        {
+        if self.slot_in(slot.cnode, slot.index).is_none() {
             return Err(OpError::FailedLookup { source: 0 });
         }
         if self.slots.contains_key(&slot) {

@@ -1,1 +1,1236 @@
-//! placeholder
+//! `capc simulate` scripts: a line-based language of capability operations,
+//! parsed by hand into statements with spans, checked against the spec
+//! (every name must resolve before anything runs), then run on the
+//! [`Machine`] and reported as text: each operation's result, the cap tree
+//! and each principal's accounting.
+//!
+//! ```text
+//! cnode root radix 6
+//! untyped ut0 = root[0] base 0x100000 bits 20 owner alice
+//! retype ut0 Endpoint x 4 into root[8..12]
+//! mint root[8] -> root[12] rights(read) badge 7
+//! revoke ut0
+//! ```
+//!
+//! docs/simulate.md describes every statement. Mistakes in a script are
+//! diagnostics with codes E0800..E0805, a span and a hint, rendered like a
+//! spec's; a refused operation is not a mistake but a result, printed with
+//! the kernel's error.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{CNodeId, Donated, Holder, Machine, NodeId, OpError, Slot};
+use crate::ast::ObjectKind;
+use crate::diag::{Code, Diagnostic, closest};
+use crate::model::{CapId, ObjectId, Role, Spec};
+use crate::source::{FileId, Span};
+
+/// Runs the script `text` (file `file` of the caller's source map) against
+/// `spec`. Returns the report, or every mistake found; nothing runs when
+/// there is one.
+pub fn simulate(spec: &Spec, file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> {
+    let mut parser = Parser {
+        spec,
+        diags: Vec::new(),
+        names: BTreeMap::new(),
+        root: None,
+    };
+    let mut stmts = Vec::new();
+    for (line_no, (start, line)) in lines(text).enumerate() {
+        let tokens = match lex(line, start, file) {
+            Ok(t) => t,
+            Err(d) => {
+                parser.diags.push(*d);
+                continue;
+            }
+        };
+        if tokens.is_empty() {
+            continue;
+        }
+        let span = tokens[0].span.to(tokens[tokens.len() - 1].span);
+        let mut cursor = Cursor {
+            tokens: &tokens,
+            at: 0,
+            end: Span::new(file, start + line.len()..start + line.len()),
+        };
+        match parser.statement(&mut cursor) {
+            Ok(Some(stmt)) => {
+                let shown = line.split('#').next().unwrap_or("").trim().to_string();
+                stmts.push((line_no + 1, shown, span, stmt));
+            }
+            Ok(None) => {}
+            Err(d) => parser.diags.push(*d),
+        }
+    }
+    if parser.root.is_none() && parser.diags.is_empty() {
+        let span = Span::new(file, 0..text.len().min(1));
+        parser.diags.push(
+            Diagnostic::new(
+                Code::ScriptInvalid,
+                span,
+                "the script declares no root CNode",
+            )
+            .label("the script starts here")
+            .help("begin the script with `cnode root radix 6` (64 slots)"),
+        );
+    }
+    if !parser.diags.is_empty() {
+        return Err(parser.diags);
+    }
+    Ok(run(spec, parser.root.unwrap_or(0), &stmts))
+}
+
+/// Lines with the byte offset where each starts.
+fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut offset = 0;
+    text.split_inclusive('\n').map(move |l| {
+        let start = offset;
+        offset += l.len();
+        (start, l.trim_end_matches(['\n', '\r']))
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tok {
+    Ident(String),
+    Number(String),
+    Punct(&'static str),
+}
+
+#[derive(Clone, Debug)]
+struct Token {
+    tok: Tok,
+    span: Span,
+}
+
+const PUNCT: &[&str] = &["->", "..", "=", "[", "]", "(", ")", ",", "."];
+
+fn lex(line: &str, start: usize, file: FileId) -> Result<Vec<Token>, Box<Diagnostic>> {
+    let mut tokens = Vec::new();
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'#' {
+            break;
+        }
+        if c.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let from = i;
+        let tok = if c.is_ascii_alphabetic() || c == b'_' {
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            Tok::Ident(line[from..i].to_string())
+        } else if c.is_ascii_digit() {
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            Tok::Number(line[from..i].to_string())
+        } else if let Some(p) = PUNCT.iter().find(|p| line[i..].starts_with(**p)) {
+            i += p.len();
+            Tok::Punct(p)
+        } else {
+            let len = line[i..].chars().next().map_or(1, char::len_utf8);
+            let span = Span::new(file, start + i..start + i + len);
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptSyntax,
+                    span,
+                    format!("unexpected character `{}`", &line[i..i + len]),
+                )
+                .label("not part of any statement")
+                .help("see docs/simulate.md for the statements and their syntax"),
+            ));
+        };
+        tokens.push(Token {
+            tok,
+            span: Span::new(file, start + from..start + i),
+        });
+    }
+    Ok(tokens)
+}
+
+struct Cursor<'t> {
+    tokens: &'t [Token],
+    at: usize,
+    end: Span,
+}
+
+type PResult<T> = Result<T, Box<Diagnostic>>;
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn span(&self) -> Span {
+        self.peek().map_or(self.end, |t| t.span)
+    }
+
+    fn found(&self) -> String {
+        match self.peek().map(|t| &t.tok) {
+            None => "the end of the line".to_string(),
+            Some(Tok::Ident(s) | Tok::Number(s)) => format!("`{s}`"),
+            Some(Tok::Punct(p)) => format!("`{p}`"),
+        }
+    }
+
+    fn error(&self, expected: &str, example: &str) -> Box<Diagnostic> {
+        Box::new(
+            Diagnostic::new(
+                Code::ScriptSyntax,
+                self.span(),
+                format!("expected {expected}, found {}", self.found()),
+            )
+            .label(format!("expected {expected}"))
+            .help(format!("write it as in `{example}`")),
+        )
+    }
+
+    fn is(&self, p: &str) -> bool {
+        matches!(self.peek(), Some(Token { tok: Tok::Punct(q), .. }) if *q == p)
+    }
+
+    fn is_word(&self, w: &str) -> bool {
+        matches!(self.peek(), Some(Token { tok: Tok::Ident(q), .. }) if q == w)
+    }
+
+    fn eat(&mut self, p: &str) -> bool {
+        let yes = self.is(p) || self.is_word(p);
+        if yes {
+            self.at += 1;
+        }
+        yes
+    }
+
+    fn expect(&mut self, p: &str, example: &str) -> PResult<()> {
+        if self.eat(p) {
+            Ok(())
+        } else {
+            Err(self.error(&format!("`{p}`"), example))
+        }
+    }
+
+    fn ident(&mut self, what: &str, example: &str) -> PResult<(String, Span)> {
+        match self.peek() {
+            Some(Token {
+                tok: Tok::Ident(s),
+                span,
+            }) => {
+                let out = (s.clone(), *span);
+                self.at += 1;
+                Ok(out)
+            }
+            _ => Err(self.error(what, example)),
+        }
+    }
+
+    fn number(&mut self, what: &str, example: &str) -> PResult<(u64, Span)> {
+        let Some(Token {
+            tok: Tok::Number(text),
+            span,
+        }) = self.peek().cloned()
+        else {
+            return Err(self.error(what, example));
+        };
+        self.at += 1;
+        let clean = text.replace('_', "");
+        let value = match clean
+            .strip_prefix("0x")
+            .or_else(|| clean.strip_prefix("0X"))
+        {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => clean.parse::<u64>(),
+        };
+        value.map(|v| (v, span)).map_err(|_| {
+            Box::new(
+                Diagnostic::new(Code::ScriptNumber, span, format!("`{text}` is not a number that fits in 64 bits"))
+                    .label("not a 64-bit number")
+                    .help("write a decimal or 0x-prefixed hexadecimal number below 2^64, `_` between digits allowed"),
+            )
+        })
+    }
+
+    fn done(&self, example: &str) -> PResult<()> {
+        if self.peek().is_some() {
+            return Err(self.error("the end of the line", example));
+        }
+        Ok(())
+    }
+}
+
+/// A slot path as written: indices from the root CNode.
+#[derive(Clone, Debug)]
+struct PathExpr {
+    path: Vec<u64>,
+}
+
+#[derive(Clone, Debug)]
+enum Stmt {
+    Boot {
+        slot: PathExpr,
+        cap: super::Cap,
+        owner: String,
+    },
+    Retype {
+        source: PathExpr,
+        object: ObjectId,
+        arg: u64,
+        dest: Vec<u64>,
+        offset: u64,
+        count: u64,
+    },
+    Copy {
+        source: PathExpr,
+        dest: PathExpr,
+        rights: u64,
+        badge: Option<u64>,
+    },
+    Move {
+        source: PathExpr,
+        dest: PathExpr,
+    },
+    Delete(PathExpr),
+    Revoke(PathExpr),
+    Call {
+        interface: String,
+        method: String,
+        donated: Donated,
+        allocations: Vec<(ObjectId, u64)>,
+    },
+}
+
+struct Parser<'s> {
+    spec: &'s Spec,
+    diags: Vec<Diagnostic>,
+    /// Names bound to slot paths, with where they were bound.
+    names: BTreeMap<String, (Vec<u64>, Span)>,
+    /// The root CNode's radix, once declared.
+    root: Option<u32>,
+}
+
+const STATEMENTS: &[&str] = &[
+    "cnode", "untyped", "cap", "let", "retype", "copy", "mint", "move", "delete", "revoke", "call",
+];
+
+impl Parser<'_> {
+    fn statement(&mut self, c: &mut Cursor<'_>) -> PResult<Option<Stmt>> {
+        let (word, span) = c.ident("a statement", "retype ut0 Endpoint into root[8]")?;
+        if word != "cnode" && self.root.is_none() {
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptInvalid,
+                    span,
+                    "the root CNode must be declared first",
+                )
+                .label("before `cnode root`")
+                .help("begin the script with `cnode root radix 6` (64 slots)"),
+            ));
+        }
+        let stmt = match word.as_str() {
+            "cnode" => {
+                let example = "cnode root radix 6";
+                let (name, name_span) = c.ident("`root`", example)?;
+                if name != "root" {
+                    return Err(Box::new(
+                        Diagnostic::new(Code::ScriptInvalid, name_span, "only the root CNode can be declared")
+                            .label("not `root`")
+                            .help("declare `cnode root radix N`; make other CNodes with `retype ... CNode(radix) into ...`"),
+                    ));
+                }
+                if self.root.is_some() {
+                    return Err(Box::new(
+                        Diagnostic::new(
+                            Code::ScriptDuplicate,
+                            name_span,
+                            "the root CNode is declared twice",
+                        )
+                        .label("declared again here")
+                        .with_secondary(self.names["root"].1, "first declared here")
+                        .help("declare it once"),
+                    ));
+                }
+                c.expect("radix", example)?;
+                let (radix, radix_span) = c.number("the radix", example)?;
+                if !(1..=16).contains(&radix) {
+                    return Err(Box::new(
+                        Diagnostic::new(
+                            Code::ScriptNumber,
+                            radix_span,
+                            format!("radix {radix} is out of range"),
+                        )
+                        .label("not in 1..=16")
+                        .help("give the root CNode between 2 and 65536 slots: a radix in 1..=16"),
+                    ));
+                }
+                c.done(example)?;
+                self.root = Some(radix as u32);
+                self.names.insert("root".into(), (Vec::new(), name_span));
+                return Ok(None);
+            }
+            "let" => {
+                let example = "let out = root[16]";
+                let (name, name_span) = c.ident("a name", example)?;
+                c.expect("=", example)?;
+                let slot = self.path(c, example)?;
+                c.done(example)?;
+                self.bind(name, name_span, slot.path)?;
+                return Ok(None);
+            }
+            "untyped" => self.untyped(c)?,
+            "cap" => self.cap(c)?,
+            "retype" => self.retype(c)?,
+            "copy" | "mint" => {
+                let example = if word == "copy" {
+                    "copy root[8] -> root[9] rights(read)"
+                } else {
+                    "mint root[8] -> root[9] rights(read) badge 7"
+                };
+                let source = self.path(c, example)?;
+                c.expect("->", example)?;
+                let dest = self.path(c, example)?;
+                let rights = if c.is_word("rights") {
+                    self.rights(c, example)?
+                } else {
+                    u64::MAX
+                };
+                let badge = if word == "mint" {
+                    c.expect("badge", example)?;
+                    Some(c.number("the badge", example)?.0)
+                } else {
+                    None
+                };
+                c.done(example)?;
+                Stmt::Copy {
+                    source,
+                    dest,
+                    rights,
+                    badge,
+                }
+            }
+            "move" => {
+                let example = "move root[8] -> root[9]";
+                let source = self.path(c, example)?;
+                c.expect("->", example)?;
+                let dest = self.path(c, example)?;
+                c.done(example)?;
+                Stmt::Move { source, dest }
+            }
+            "delete" | "revoke" => {
+                let example = format!("{word} root[8]");
+                let at = self.path(c, &example)?;
+                c.done(&example)?;
+                if word == "delete" {
+                    Stmt::Delete(at)
+                } else {
+                    Stmt::Revoke(at)
+                }
+            }
+            "call" => self.call(c)?,
+            _ => {
+                let mut d = Diagnostic::new(
+                    Code::ScriptSyntax,
+                    span,
+                    format!("unknown statement `{word}`"),
+                )
+                .label("not a statement");
+                d = match closest(&word, STATEMENTS.iter().copied()) {
+                    Some(s) => d.help(format!("did you mean `{s}`?")),
+                    None => d.help(format!("a statement is one of {}", STATEMENTS.join(", "))),
+                };
+                return Err(Box::new(d));
+            }
+        };
+        Ok(Some(stmt))
+    }
+
+    fn bind(&mut self, name: String, span: Span, path: Vec<u64>) -> PResult<()> {
+        if let Some((_, first)) = self.names.get(&name) {
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptDuplicate,
+                    span,
+                    format!("`{name}` is defined twice"),
+                )
+                .label("defined again here")
+                .with_secondary(*first, "first defined here")
+                .help("give each name one slot; use another name"),
+            ));
+        }
+        self.names.insert(name, (path, span));
+        Ok(())
+    }
+
+    /// `name[i][j]`, the name being `root` or a `let`/`untyped`/`cap` name.
+    fn path(&mut self, c: &mut Cursor<'_>, example: &str) -> PResult<PathExpr> {
+        let (name, span) = c.ident("a slot such as `root[3]`", example)?;
+        let Some((base, _)) = self.names.get(&name) else {
+            return Err(self.unknown_slot(&name, span));
+        };
+        let mut path = base.clone();
+        while c.eat("[") {
+            let (index, _) = c.number("a slot index", example)?;
+            c.expect("]", example)?;
+            path.push(index);
+        }
+        if path.is_empty() {
+            return Err(c.error("`[` and a slot index after `root`", example));
+        }
+        Ok(PathExpr { path })
+    }
+
+    fn unknown_slot(&self, name: &str, span: Span) -> Box<Diagnostic> {
+        let d = Diagnostic::new(
+            Code::ScriptUnknownName,
+            span,
+            format!("no slot is called `{name}`"),
+        )
+        .label("unknown name");
+        Box::new(match closest(name, self.names.keys().map(String::as_str)) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => d.help("name a slot `root[N]`, or bind a name first with `let NAME = root[N]`"),
+        })
+    }
+
+    fn rights(&mut self, c: &mut Cursor<'_>, example: &str) -> PResult<u64> {
+        c.expect("rights", example)?;
+        c.expect("(", example)?;
+        let mut mask = 0;
+        while !c.is(")") {
+            let (name, span) = c.ident("a right", example)?;
+            let Some(i) = self.spec.rights.iter().position(|r| r.name == name) else {
+                return Err(self.unknown(
+                    span,
+                    "right",
+                    &name,
+                    self.spec.rights.iter().map(|r| r.name.as_str()),
+                ));
+            };
+            mask |= 1 << i;
+            if !c.eat(",") {
+                break;
+            }
+        }
+        c.expect(")", example)?;
+        Ok(mask)
+    }
+
+    fn unknown<'a>(
+        &self,
+        span: Span,
+        what: &str,
+        name: &str,
+        candidates: impl Iterator<Item = &'a str> + Clone,
+    ) -> Box<Diagnostic> {
+        let d = Diagnostic::new(
+            Code::ScriptUnknownItem,
+            span,
+            format!("the spec has no {what} `{name}`"),
+        )
+        .label(format!("unknown {what}"));
+        Box::new(match closest(name, candidates.clone()) {
+            Some(s) => d.help(format!("did you mean `{s}`?")),
+            None => {
+                let all: Vec<&str> = candidates.collect();
+                d.help(format!("the spec's {what}s: {}", all.join(", ")))
+            }
+        })
+    }
+
+    /// `Obj` or `Obj(arg)`, checked against the object's size rule.
+    fn object(&mut self, c: &mut Cursor<'_>, example: &str) -> PResult<(ObjectId, u64)> {
+        let (name, span) = c.ident("an object type", example)?;
+        let Some(object) = self.spec.object(&name) else {
+            return Err(self.unknown(
+                span,
+                "object type",
+                &name,
+                self.spec.objects.iter().map(|o| o.name.as_str()),
+            ));
+        };
+        let o = &self.spec.objects[object.index()];
+        let arg = if c.eat("(") {
+            let (arg, arg_span) = c.number("the size argument", example)?;
+            c.expect(")", example)?;
+            if o.size.size_bits(arg).is_none() {
+                return Err(Box::new(
+                    Diagnostic::new(
+                        Code::ScriptNumber,
+                        arg_span,
+                        format!("`{}` does not allow the size argument {arg}", o.name),
+                    )
+                    .label("not an allowed size argument")
+                    .help(format!(
+                        "use one of {}..={}",
+                        o.size.min_arg(),
+                        o.size.max_arg()
+                    )),
+                ));
+            }
+            arg
+        } else if o.size.param.is_some() {
+            return Err(c.error(
+                &format!("`(` and the size argument of `{}`", o.name),
+                &format!("{}({})", o.name, o.size.min_arg()),
+            ));
+        } else {
+            0
+        };
+        Ok((object, arg))
+    }
+
+    fn untyped(&mut self, c: &mut Cursor<'_>) -> PResult<Stmt> {
+        let example = "untyped ut0 = root[0] base 0x100000 bits 20 owner alice";
+        let (name, name_span) = c.ident("a name", example)?;
+        c.expect("=", example)?;
+        let slot = self.path(c, example)?;
+        c.expect("base", example)?;
+        let (base, base_span) = c.number("the base address", example)?;
+        c.expect("bits", example)?;
+        let (bits, bits_span) = c.number("log2 of the size", example)?;
+        let device = c.eat("device");
+        let owner = if c.eat("owner") {
+            c.ident("a principal's name", example)?.0
+        } else {
+            "root".to_string()
+        };
+        c.done(example)?;
+        // The first untyped cap type for this kind of memory.
+        let spec = self.spec;
+        let cap_type = spec.caps.iter().position(|t| {
+            t.object.is_some_and(|o| {
+                let o = &spec.objects[o.index()];
+                o.kind == ObjectKind::Untyped && if device { o.device } else { o.ram }
+            })
+        });
+        let Some(cap_type) = cap_type else {
+            let kind = if device { "device" } else { "RAM" };
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptInvalid,
+                    name_span,
+                    format!("the spec has no untyped memory in {kind}"),
+                )
+                .label("no cap type for this memory")
+                .help("declare an `untyped` object with a cap type in the spec, or drop `device`"),
+            ));
+        };
+        let machine = Machine::new(spec, 1);
+        let mut cap = machine.blank_cap(CapId(cap_type as u32));
+        cap.object = base;
+        cap.size_arg = bits;
+        cap.device = device;
+        if !machine.is_memory(&cap) || !machine.cap_fits(&cap) {
+            let span = if machine.region(&cap).is_none() {
+                bits_span
+            } else {
+                base_span
+            };
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptNumber,
+                    span,
+                    format!(
+                        "`{}` cannot hold base {base:#x} with bits {bits}",
+                        spec.caps[cap_type].name
+                    ),
+                )
+                .label("does not fit the cap")
+                .help("use a size the untyped object allows and a base aligned to it"),
+            ));
+        }
+        self.bind(name, name_span, slot.path.clone())?;
+        Ok(Stmt::Boot { slot, cap, owner })
+    }
+
+    fn cap(&mut self, c: &mut Cursor<'_>) -> PResult<Stmt> {
+        let example = "cap irq = root[3] IrqHandlerCap irq 3";
+        let (name, name_span) = c.ident("a name", example)?;
+        c.expect("=", example)?;
+        let slot = self.path(c, example)?;
+        let (type_name, type_span) = c.ident("a cap type", example)?;
+        let spec = self.spec;
+        let Some(cap_type) = spec.cap(&type_name) else {
+            return Err(self.unknown(
+                type_span,
+                "cap type",
+                &type_name,
+                spec.caps.iter().map(|t| t.name.as_str()),
+            ));
+        };
+        let t = &spec.caps[cap_type.index()];
+        if t.object.is_some() {
+            return Err(Box::new(
+                Diagnostic::new(Code::ScriptInvalid, type_span, format!("`{type_name}` names an object, which only retype makes"))
+                    .label("caps to objects come from retype")
+                    .help("declare untyped memory with `untyped` and retype it; `cap` is for caps without an object"),
+            ));
+        }
+        let machine = Machine::new(spec, 1);
+        let mut cap = machine.blank_cap(cap_type);
+        while let Some(Token {
+            tok: Tok::Ident(field),
+            span,
+        }) = c.peek().cloned()
+        {
+            c.at += 1;
+            let Some(f) = t.fields.iter().find(|f| f.name == field) else {
+                return Err(self.unknown(
+                    span,
+                    &format!("field of `{type_name}` called"),
+                    &field,
+                    t.fields.iter().map(|f| f.name.as_str()),
+                ));
+            };
+            let (value, value_span) = c.number("the field's value", example)?;
+            if !Machine::fits(f, value) {
+                return Err(Box::new(
+                    Diagnostic::new(
+                        Code::ScriptNumber,
+                        value_span,
+                        format!("{value} does not fit the field `{field}`"),
+                    )
+                    .label(format!("wider than {} bits", f.width))
+                    .help("use a smaller value"),
+                ));
+            }
+            match f.role {
+                Role::Badge => cap.badge = value,
+                _ => {
+                    cap.other.insert(field, value);
+                }
+            }
+        }
+        c.done(example)?;
+        self.bind(name, name_span, slot.path.clone())?;
+        Ok(Stmt::Boot {
+            slot,
+            cap,
+            owner: "root".into(),
+        })
+    }
+
+    fn retype(&mut self, c: &mut Cursor<'_>) -> PResult<Stmt> {
+        let example = "retype ut0 Endpoint x 4 into root[8..12]";
+        let source = self.path(c, example)?;
+        let (object, arg) = self.object(c, example)?;
+        let count = if c.eat("x") {
+            Some(c.number("the count", example)?)
+        } else {
+            None
+        };
+        c.expect("into", example)?;
+        // The destination: a CNode path and a window in its last brackets.
+        let (name, span) = c.ident("a slot window such as `root[8..12]`", example)?;
+        let Some((base, _)) = self.names.get(&name).cloned() else {
+            return Err(self.unknown_slot(&name, span));
+        };
+        let mut dest = base;
+        let mut window = None;
+        while c.eat("[") {
+            let (first, _) = c.number("a slot index", example)?;
+            if c.eat("..") {
+                let (end, end_span) = c.number("the end of the window", example)?;
+                c.expect("]", example)?;
+                if end <= first {
+                    return Err(Box::new(
+                        Diagnostic::new(
+                            Code::ScriptNumber,
+                            end_span,
+                            format!("the window {first}..{end} is empty"),
+                        )
+                        .label("not after the start")
+                        .help(format!(
+                            "the end is exclusive: `[{first}..{}]` is one slot",
+                            first + 1
+                        )),
+                    ));
+                }
+                window = Some((first, Some(end - first)));
+                break;
+            }
+            c.expect("]", example)?;
+            if c.is("[") {
+                dest.push(first);
+            } else {
+                window = Some((first, None));
+            }
+        }
+        let Some((offset, len)) = window else {
+            return Err(c.error("`[` and the first slot of the window", example));
+        };
+        let count = match (count, len) {
+            (Some((n, span)), Some(len)) if n != len => {
+                return Err(Box::new(
+                    Diagnostic::new(
+                        Code::ScriptInvalid,
+                        span,
+                        format!("{n} objects do not fill a window of {len} slots"),
+                    )
+                    .label("count given here")
+                    .help("give the count once: `x N into root[a]` or `into root[a..a+N]`"),
+                ));
+            }
+            (Some((n, _)), _) => n,
+            (None, Some(len)) => len,
+            (None, None) => 1,
+        };
+        c.done(example)?;
+        Ok(Stmt::Retype {
+            source,
+            object,
+            arg,
+            dest,
+            offset,
+            count,
+        })
+    }
+
+    fn call(&mut self, c: &mut Cursor<'_>) -> PResult<Stmt> {
+        let example = "call Decompressor.decompress donate ut1 allocate Frame(12) x 3";
+        let (interface, span) = c.ident("an interface", example)?;
+        let spec = self.spec;
+        let Some(set) = spec.interfaces.iter().find(|i| i.name == interface) else {
+            return Err(self.unknown(
+                span,
+                "interface",
+                &interface,
+                spec.interfaces.iter().map(|i| i.name.as_str()),
+            ));
+        };
+        c.expect(".", example)?;
+        let (method, method_span) = c.ident("a method", example)?;
+        let Some(m) = set.methods.iter().find(|m| m.name == method) else {
+            return Err(self.unknown(
+                method_span,
+                &format!("method of `{interface}` called"),
+                &method,
+                set.methods.iter().map(|m| m.name.as_str()),
+            ));
+        };
+        let Some(donation) = &m.donation else {
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptInvalid,
+                    method_span,
+                    format!("`{interface}.{method}` takes no donation"),
+                )
+                .label("allocates nothing for its caller")
+                .help("simulate calls of methods with a `donates` clause"),
+            ));
+        };
+        let keyword_span = c.span();
+        let donated = if c.eat("donate") {
+            Donated::Untyped(self.path(c, example)?.path)
+        } else if c.eat("quota") {
+            let (bytes, _) = c.number("the quota in bytes", example)?;
+            c.expect("by", "call FileService.open quota 1024 by alice")?;
+            Donated::Quota {
+                principal: c
+                    .ident(
+                        "the paying principal",
+                        "call FileService.open quota 1024 by alice",
+                    )?
+                    .0,
+                bytes,
+            }
+        } else {
+            return Err(c.error("`donate SLOT` or `quota BYTES by NAME`", example));
+        };
+        let wants_quota = matches!(donation.kind, crate::model::DonationKind::Quota);
+        if wants_quota != matches!(donated, Donated::Quota { .. }) {
+            let want = if wants_quota {
+                "a quota: `quota BYTES by NAME`"
+            } else {
+                "an Untyped cap: `donate SLOT`"
+            };
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptInvalid,
+                    keyword_span,
+                    format!("`{interface}.{method}` takes {want}"),
+                )
+                .label("the wrong kind of donation")
+                .with_secondary(m.span, "the method is declared here")
+                .help(format!("donate {want}")),
+            ));
+        }
+        let mut allocations = Vec::new();
+        if c.eat("allocate") {
+            loop {
+                let from = c.span();
+                let (object, arg) = self.object(c, example)?;
+                let n = if c.eat("x") {
+                    c.number("the count", example)?.0
+                } else {
+                    1
+                };
+                if !donation
+                    .allocations
+                    .iter()
+                    .any(|a| a.object == object && a.arg == arg)
+                {
+                    return Err(Box::new(
+                        Diagnostic::new(
+                            Code::ScriptInvalid,
+                            from,
+                            format!("`{interface}.{method}` does not allocate this object"),
+                        )
+                        .label("not in the method's `allocates` clauses")
+                        .with_secondary(m.span, "the method is declared here")
+                        .help("allocate only what the method declares"),
+                    ));
+                }
+                allocations.extend(std::iter::repeat_n((object, arg), n.min(1 << 16) as usize));
+                if !c.eat(",") {
+                    break;
+                }
+            }
+        }
+        c.done(example)?;
+        Ok(Stmt::Call {
+            interface,
+            method,
+            donated,
+            allocations,
+        })
+    }
+}
+
+// ----- running and reporting -----
+
+fn run(spec: &Spec, radix: u32, stmts: &[(usize, String, Span, Stmt)]) -> String {
+    let mut m = Machine::new(spec, radix);
+    let mut out = String::new();
+    for (line, text, _, stmt) in stmts {
+        let result = match stmt {
+            Stmt::Boot { slot, cap, owner } => match m.resolve(&slot.path) {
+                Some(at) => m.boot(at, cap.clone(), owner).map(|_| String::new()),
+                None => Err(OpError::FailedLookup { source: 0 }),
+            },
+            Stmt::Retype {
+                source,
+                object,
+                arg,
+                dest,
+                offset,
+                count,
+            } => m
+                .retype(
+                    &source.path,
+                    u64::from(object.0),
+                    *arg,
+                    dest,
+                    *offset,
+                    *count,
+                )
+                .map(|r| {
+                    let size = 1u64 << r.size_bits;
+                    format!(
+                        "{} × {} ({}) at {:#x}..{:#x}; watermark {}{}",
+                        r.count,
+                        object_name(spec, r.object, *arg),
+                        bytes(size),
+                        r.first,
+                        r.first + r.count * size,
+                        bytes(r.new_watermark),
+                        if r.reset { " (reset first)" } else { "" }
+                    )
+                }),
+            Stmt::Copy {
+                source,
+                dest,
+                rights,
+                badge,
+            } => match badge {
+                Some(b) => m.mint(&source.path, &dest.path, *rights, *b),
+                None => m.copy(&source.path, &dest.path, *rights),
+            }
+            .map(|_| String::new()),
+            Stmt::Move { source, dest } => {
+                m.move_cap(&source.path, &dest.path).map(|()| String::new())
+            }
+            Stmt::Delete(at) => m.delete(&at.path).map(|n| format!("{n} cap(s) deleted")),
+            Stmt::Revoke(at) => m.revoke(&at.path).map(|n| format!("{n} cap(s) deleted")),
+            Stmt::Call {
+                interface,
+                method,
+                donated,
+                allocations,
+            } => match m.call(interface, method, donated, allocations) {
+                Some(r) => r.map(|_| {
+                    let call = m.calls().last().expect("recorded");
+                    format!(
+                        "donated {}, used {}: {}",
+                        bytes(call.donated),
+                        bytes(call.used),
+                        allocated(spec, &call.objects)
+                    )
+                }),
+                None => Err(OpError::IllegalOperation),
+            },
+        };
+        if let Stmt::Boot { .. } = stmt {
+            if let Err(e) = result {
+                writeln!(out, "{line:>4}  {text}\n      error: {}", error_text(&e))
+                    .expect("a String");
+            }
+            continue;
+        }
+        let shown = match result {
+            Ok(s) if s.is_empty() => "ok".to_string(),
+            Ok(s) => format!("ok: {s}"),
+            Err(e) => format!("error: {}", error_text(&e)),
+        };
+        writeln!(out, "{line:>4}  {text}\n      {shown}").expect("a String");
+    }
+    out.push_str("\ncap tree\n");
+    tree(&m, &mut out);
+    out.push_str("\naccounting\n");
+    accounting(&m, &mut out);
+    out
+}
+
+/// `CNode(8) at 0x2000000, 3 × Frame(12) at 0x2002000..0x2005000`: runs of
+/// one object type and size placed back to back, shown as one range.
+fn allocated(spec: &Spec, objects: &[(ObjectId, u64, u64)]) -> String {
+    let mut runs: Vec<(ObjectId, u64, u64, u64, u64)> = Vec::new();
+    for (object, arg, address) in objects {
+        let size = spec.objects[object.index()]
+            .size
+            .size_bits(*arg)
+            .map_or(0, |b| 1u64 << b);
+        match runs.last_mut() {
+            Some(run) if (run.0, run.1) == (*object, *arg) && run.2 + run.3 * size == *address => {
+                run.3 += 1;
+            }
+            _ => runs.push((*object, *arg, *address, 1, size)),
+        }
+    }
+    if runs.is_empty() {
+        return "nothing allocated".to_string();
+    }
+    runs.iter()
+        .map(|(object, arg, first, count, size)| {
+            let name = object_name(spec, *object, *arg);
+            if *count == 1 {
+                format!("{name} at {first:#x}")
+            } else {
+                format!(
+                    "{count} × {name} at {first:#x}..{:#x}",
+                    first + count * size
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn error_text(e: &OpError) -> String {
+    format!("{e:?}")
+}
+
+fn object_name(spec: &Spec, object: ObjectId, arg: u64) -> String {
+    let o = &spec.objects[object.index()];
+    match o.size.param {
+        Some(_) => format!("{}({arg})", o.name),
+        None => o.name.clone(),
+    }
+}
+
+/// `64 B`, `4 KiB`, `1 MiB + 8 KiB + 128 B`: exact, largest unit first.
+fn bytes(n: u64) -> String {
+    const UNITS: &[(u64, &str)] = &[
+        (1 << 30, "GiB"),
+        (1 << 20, "MiB"),
+        (1 << 10, "KiB"),
+        (1, "B"),
+    ];
+    let mut parts = Vec::new();
+    let mut rest = n;
+    for (unit, name) in UNITS {
+        if rest >= *unit {
+            parts.push(format!("{} {name}", rest / unit));
+            rest %= unit;
+        }
+    }
+    if parts.is_empty() {
+        "0 B".to_string()
+    } else {
+        parts.join(" + ")
+    }
+}
+
+fn slot_text(m: &Machine<'_>, slot: Slot) -> String {
+    match slot.cnode {
+        CNodeId::Root => format!("root[{}]", slot.index),
+        CNodeId::Object(address) => {
+            // The first slot holding a cap to this CNode names it.
+            let via = m
+                .occupied()
+                .find(|(_, n)| m.cnode_named(&n.cap) == Some(slot.cnode))
+                .map(|(s, _)| s);
+            match via {
+                Some(via) if via.cnode != slot.cnode => {
+                    format!("{}[{}]", slot_text(m, via), slot.index)
+                }
+                _ => format!("cnode@{address:#x}[{}]", slot.index),
+            }
+        }
+    }
+}
+
+fn describe(m: &Machine<'_>, id: NodeId) -> String {
+    let spec = m.spec();
+    let node = m.node(id).expect("live");
+    let cap = &node.cap;
+    let t = &spec.caps[cap.cap_type.index()];
+    let holder = match node.holder {
+        Holder::Slot(s) => slot_text(m, s),
+        Holder::Server(n) => format!("server (call #{})", n + 1),
+    };
+    let mut text = format!("{holder}  {}", t.name);
+    if let Some(object) = t.object {
+        let (base, size) = m.region(cap).unwrap_or((cap.object, 0));
+        write!(
+            text,
+            " {} at {base:#x} ({})",
+            object_name(spec, object, cap.size_arg),
+            bytes(size)
+        )
+        .expect("a String");
+    }
+    if !t.rights.is_empty() {
+        write!(
+            text,
+            " rights({})",
+            super::rights_names(spec, cap.rights).join(", ")
+        )
+        .expect("a String");
+    }
+    if cap.badge != 0 {
+        write!(text, " badge {}", cap.badge).expect("a String");
+    }
+    if m.is_memory(cap) {
+        write!(text, " watermark {}", bytes(cap.watermark)).expect("a String");
+        if m.is_device(cap) {
+            text.push_str(" device");
+        }
+    }
+    for (name, value) in &cap.other {
+        write!(text, " {name} {value}").expect("a String");
+    }
+    if let Some(owner) = m.owner(id) {
+        write!(text, " [owner {owner}]").expect("a String");
+    }
+    text
+}
+
+fn tree(m: &Machine<'_>, out: &mut String) {
+    let mut roots: Vec<(String, NodeId)> = m
+        .nodes()
+        .filter(|(_, n)| n.parent.is_none())
+        .map(|(id, _)| (sort_key(m, id), id))
+        .collect();
+    if roots.is_empty() {
+        out.push_str("  (empty)\n");
+    }
+    roots.sort();
+    let mut stack: Vec<(usize, NodeId)> = roots.into_iter().rev().map(|(_, id)| (1, id)).collect();
+    while let Some((depth, id)) = stack.pop() {
+        writeln!(out, "{}{}", "  ".repeat(depth), describe(m, id)).expect("a String");
+        let mut children: Vec<(String, NodeId)> = Vec::new();
+        let mut served: BTreeMap<usize, Vec<(ObjectId, u64, u64)>> = BTreeMap::new();
+        for c in m.children(id) {
+            let node = m.node(c).expect("live");
+            match (node.holder, m.object_of(&node.cap)) {
+                (Holder::Server(call), Some(object)) if m.children(c).is_empty() => served
+                    .entry(call)
+                    .or_default()
+                    .push((object, node.cap.size_arg, node.cap.object)),
+                _ => children.push((sort_key(m, c), c)),
+            }
+        }
+        children.sort();
+        for (call, objects) in served {
+            writeln!(
+                out,
+                "{}server (call #{}): {}",
+                "  ".repeat(depth + 1),
+                call + 1,
+                allocated(m.spec(), &objects)
+            )
+            .expect("a String");
+        }
+        stack.extend(children.into_iter().rev().map(|(_, c)| (depth + 1, c)));
+    }
+}
+
+/// Children in slot order (root CNode first), servers' objects last.
+fn sort_key(m: &Machine<'_>, id: NodeId) -> String {
+    match m.node(id).expect("live").holder {
+        Holder::Slot(s) => {
+            let cnode = match s.cnode {
+                CNodeId::Root => 0,
+                CNodeId::Object(a) => a.saturating_add(1),
+            };
+            format!("0 {cnode:020} {:020}", s.index)
+        }
+        Holder::Server(n) => format!("1 {n:020} {:020}", id.0),
+    }
+}
+
+fn accounting(m: &Machine<'_>, out: &mut String) {
+    let mut principals: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
+    for (id, owner) in m.owners() {
+        let size = m
+            .node(*id)
+            .and_then(|n| m.region(&n.cap))
+            .map_or(0, |(_, s)| s);
+        let entry = principals.entry(owner.clone()).or_default();
+        entry.0 += size;
+        entry.1 += m.in_use(*id);
+        entry.2 += 1;
+    }
+    if principals.is_empty() {
+        out.push_str("  no untyped memory\n");
+    }
+    for (name, (given, used, count)) in &principals {
+        let check = if used <= given { "" } else { "  OVER BUDGET" };
+        writeln!(
+            out,
+            "  {name}: given {} in {count} Untyped, in use {}, free {}{check}",
+            bytes(*given),
+            bytes(*used),
+            bytes(given.saturating_sub(*used))
+        )
+        .expect("a String");
+    }
+    if !m.calls().is_empty() {
+        out.push_str("  calls:\n");
+    }
+    for (i, call) in m.calls().iter().enumerate() {
+        let result = match call.result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => error_text(&e),
+        };
+        writeln!(
+            out,
+            "    #{} {} paid by {}: donated {}, used {}: {result}",
+            i + 1,
+            call.method,
+            if call.principal.is_empty() {
+                "nobody"
+            } else {
+                &call.principal
+            },
+            bytes(call.donated),
+            bytes(call.used)
+        )
+        .expect("a String");
+    }
+}

@@ -1,0 +1,144 @@
+//! `capc simulate`: exit codes, what goes to stdout and stderr, and the
+//! reports of the example scripts (snapshotted in snapshots/simulate/).
+//! Runs in the workspace root, so paths in the output are relative.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("codegen/ is in the workspace")
+        .to_path_buf()
+}
+
+/// Exit code, stdout, stderr of `capc` with `args`, run in the workspace.
+fn capc(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_capc"))
+        .args(args)
+        .current_dir(workspace())
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .expect("run capc");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("UTF-8"),
+        String::from_utf8(out.stderr).expect("UTF-8"),
+    )
+}
+
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({
+        snapshot_path => workspace().join("snapshots/simulate"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn basics_example_reports_results_tree_and_accounting() {
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "kernel-demo/spec/kernel.cap",
+        "examples/sim/basics.capsim",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    // A refused operation is a result, not a script error.
+    assert!(stdout.contains("error: DeleteFirst"));
+    assert!(stdout.contains("error: RangeError { min: 1, max: 256 }"));
+    assert!(stdout.contains("\ncap tree\n") && stdout.contains("\naccounting\n"));
+    snapshot("basics", &stdout);
+}
+
+#[test]
+fn decompress_example_charges_the_donor() {
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "kernel-demo/spec/decompress.cap",
+        "examples/sim/decompress.capsim",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("OutOfBudget { needed: 1060864 }"));
+    assert!(stdout.contains("client: given 2 MiB in 1 Untyped, in use 1 MiB + 8 KiB"));
+    snapshot("decompress", &stdout);
+}
+
+#[test]
+fn everything_example_runs() {
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "examples/everything.cap",
+        "examples/sim/everything.capsim",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    snapshot("everything", &stdout);
+}
+
+#[test]
+fn the_same_script_gives_the_same_report() {
+    let args = [
+        "simulate",
+        "kernel-demo/spec/kernel.cap",
+        "examples/sim/basics.capsim",
+    ];
+    assert_eq!(capc(&args), capc(&args));
+}
+
+#[test]
+fn script_errors_exit_1_with_codes_on_stderr() {
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "kernel-demo/spec/kernel.cap",
+        "dsl/tests/ui/fail/E0802-script-unknown-object.capsim",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.is_empty(), "nothing runs: {stdout}");
+    assert!(stderr.contains("error[E0802]"), "{stderr}");
+    assert!(
+        stderr.contains("help: did you mean `Endpoint`?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn spec_errors_exit_1() {
+    let (code, _, stderr) = capc(&[
+        "simulate",
+        "dsl/tests/ui/fail/E0100-type-typo.cap",
+        "examples/sim/basics.capsim",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("error[E0100]"), "{stderr}");
+}
+
+#[test]
+fn missing_files_exit_2() {
+    let (code, _, stderr) = capc(&[
+        "simulate",
+        "kernel-demo/spec/kernel.cap",
+        "no/such/script.capsim",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("cannot read `no/such/script.capsim`"),
+        "{stderr}"
+    );
+    let (code, _, _) = capc(&["simulate", "no/such.cap", "examples/sim/basics.capsim"]);
+    assert_eq!(code, Some(2));
+    let (code, _, _) = capc(&["simulate", "kernel-demo/spec/kernel.cap"]);
+    assert_eq!(code, Some(2), "a missing argument is a usage error");
+}
+
+#[test]
+fn help_shows_examples() {
+    let (code, stdout, _) = capc(&["simulate", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("capc simulate kernel-demo/spec/kernel.cap examples/sim/basics.capsim")
+    );
+    assert!(stdout.contains("docs/simulate.md"));
+}
