@@ -23,6 +23,10 @@ pub const KERNEL_DIR: &str = "kernel-demo/kernel";
 const KERNEL_TARGET: &str = "x86_64-unknown-none";
 /// The kernel's binary target (its package is `capc-demo-kernel` too).
 const KERNEL_BIN: &str = "capc-demo-kernel";
+/// The user programs' crate (its own workspace too), relative to the root.
+pub const USER_DIR: &str = "kernel-demo/user";
+/// The root task's binary target, passed to QEMU as the boot module.
+const ROOT_TASK_BIN: &str = "root";
 
 /// The emulator and the Debian package that provides it.
 const QEMU: &str = "qemu-system-x86_64";
@@ -35,6 +39,11 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The kernel crate's directory.
 pub fn kernel_dir(root: &Path) -> PathBuf {
     root.join(KERNEL_DIR)
+}
+
+/// The user programs' directory.
+pub fn user_dir(root: &Path) -> PathBuf {
+    root.join(USER_DIR)
 }
 
 /// Makes sure the `x86_64-unknown-none` standard library is installed
@@ -123,22 +132,38 @@ pub fn ensure_qemu(root: &Path) -> Result<(), Failure> {
 /// Builds the kernel in release mode and returns the path of its ELF, as
 /// cargo reports it (so `CARGO_TARGET_DIR` and friends are respected).
 pub fn build_kernel(root: &Path) -> Result<PathBuf, Failure> {
-    let dir = kernel_dir(root);
+    build_release_bin(&kernel_dir(root), KERNEL_DIR, KERNEL_BIN, "the kernel")
+}
+
+/// Builds the user programs in release mode and returns the path of the
+/// root task's ELF, the boot module.
+pub fn build_root_task(root: &Path) -> Result<PathBuf, Failure> {
+    build_release_bin(
+        &user_dir(root),
+        USER_DIR,
+        ROOT_TASK_BIN,
+        "the user programs",
+    )
+}
+
+/// `cargo build --release` in `dir` (shown as `shown`); the executable of
+/// the binary target `bin`.
+fn build_release_bin(dir: &Path, shown: &str, bin: &str, what: &str) -> Result<PathBuf, Failure> {
     let args = [
         "build",
         "--release",
         "--message-format=json-render-diagnostics",
     ];
-    println!("==> building the kernel  [cargo build --release, in {KERNEL_DIR}]");
+    println!("==> building {what}  [cargo build --release, in {shown}]");
     let output = Command::new(cargo())
         .args(args)
-        .current_dir(&dir)
+        .current_dir(dir)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| Failure::new(format!("could not run cargo: {e}")))?;
     if !output.status.success() {
         return Err(Failure::from_status(
-            "building the kernel failed",
+            format!("building {what} failed"),
             output.status,
         ));
     }
@@ -148,11 +173,15 @@ pub fn build_kernel(root: &Path) -> Result<PathBuf, Failure> {
         .filter(|line| {
             line.contains(r#""reason":"compiler-artifact""#)
                 && line.contains(r#""kind":["bin"]"#)
-                && line.contains(&format!(r#""name":"{KERNEL_BIN}""#))
+                && line.contains(&format!(r#""name":"{bin}""#))
         })
         .find_map(|line| json_string_field(line, "executable"))
         .map(PathBuf::from)
-        .ok_or_else(|| Failure::new("cargo built the kernel but reported no executable for it"))
+        .ok_or_else(|| {
+            Failure::new(format!(
+                "cargo built {what} but reported no executable `{bin}`"
+            ))
+        })
 }
 
 /// The value of the string field `key` in one line of cargo's JSON
@@ -202,26 +231,29 @@ const QEMU_ARGS: &[&str] = &[
 ];
 
 /// Boots `elf` with the kernel command line `cmdline` (QEMU's `-append`;
-/// none if empty), streaming COM1 to our stdout as it arrives, and kills
-/// QEMU after [`BOOT_TIMEOUT`].
-pub fn boot(elf: &Path, cmdline: &str) -> Result<Boot, Failure> {
-    let append: &[&str] = if cmdline.is_empty() {
-        &[]
-    } else {
-        &["-append", cmdline]
-    };
+/// none if empty) and the boot module `module` (QEMU's `-initrd`: the root
+/// task), streaming COM1 to our stdout as it arrives, and kills QEMU after
+/// [`BOOT_TIMEOUT`].
+pub fn boot(elf: &Path, cmdline: &str, module: Option<&Path>) -> Result<Boot, Failure> {
+    let mut extra: Vec<String> = Vec::new();
+    if !cmdline.is_empty() {
+        extra.extend(["-append".to_owned(), cmdline.to_owned()]);
+    }
+    if let Some(module) = module {
+        extra.extend(["-initrd".to_owned(), module.display().to_string()]);
+    }
     println!(
         "==> booting  [{QEMU} -kernel {} {}{}]",
         elf.display(),
         QEMU_ARGS.join(" "),
-        append.iter().map(|a| format!(" {a}")).collect::<String>()
+        extra.iter().map(|a| format!(" {a}")).collect::<String>()
     );
     let start = Instant::now();
     let mut child = Command::new(QEMU)
         .arg("-kernel")
         .arg(elf)
         .args(QEMU_ARGS)
-        .args(append)
+        .args(&extra)
         // With a terminal on stdin, `-serial stdio` would switch it to raw mode.
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

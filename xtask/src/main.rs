@@ -247,17 +247,24 @@ const TEST_STEPS: &[Step] = &[
         run: |root| run_cargo(root, &["test", "--workspace"]),
     },
     Step {
-        name: "kernel fmt --check",
-        run: |root| run_cargo(&kernel::kernel_dir(root), &["fmt", "--", "--check"]),
+        name: "kernel+user fmt --check",
+        run: |root| {
+            run_cargo(&kernel::kernel_dir(root), &["fmt", "--", "--check"])?;
+            run_cargo(&kernel::user_dir(root), &["fmt", "--", "--check"])
+        },
     },
     Step {
-        name: "kernel clippy",
+        name: "kernel+user clippy",
         run: |root| {
             kernel::ensure_kernel_target(root)?;
             // --release: the boot step's release build then reuses the host
             // crates (capc, the proc macros) compiled here.
             run_cargo(
                 &kernel::kernel_dir(root),
+                &["clippy", "--release", "--", "-D", "warnings"],
+            )?;
+            run_cargo(
+                &kernel::user_dir(root),
                 &["clippy", "--release", "--", "-D", "warnings"],
             )
         },
@@ -273,7 +280,7 @@ const TEST_STEPS: &[Step] = &[
         },
     },
     Step {
-        name: "kernel boot (QEMU)",
+        name: "kernel + root task (QEMU)",
         run: boot_kernel,
     },
     Step {
@@ -322,8 +329,9 @@ fn host_triple() -> Result<String, Failure> {
 fn boot_kernel(root: &Path) -> Result<(), Failure> {
     kernel::ensure_kernel_target(root)?;
     kernel::ensure_qemu(root)?;
+    let root_task = kernel::build_root_task(root)?;
     let elf = kernel::build_kernel(root)?;
-    let boot = kernel::boot(&elf, "")?;
+    let boot = kernel::boot(&elf, "", Some(&root_task))?;
     match transcript::check(&boot.transcript, boot.exit) {
         Ok(report) => {
             println!(
@@ -356,7 +364,7 @@ fn fault_test_kernel(root: &Path) -> Result<(), Failure> {
     kernel::ensure_kernel_target(root)?;
     kernel::ensure_qemu(root)?;
     let elf = kernel::build_kernel(root)?;
-    let boot = kernel::boot(&elf, transcript::FAULT_TEST_CMDLINE)?;
+    let boot = kernel::boot(&elf, transcript::FAULT_TEST_CMDLINE, None)?;
     match transcript::check_fault_test(&boot.transcript, boot.exit) {
         Ok(report) => {
             println!(

@@ -5,8 +5,12 @@
 //! these checks hold it to what it claims: a banner, Untyped lines whose
 //! regions are naturally aligned, within the spec's size range and disjoint,
 //! each with the generated `UntypedCap` Debug line naming the same base, a
-//! total that is their sum, the IDT line, and `boot ok` last, with QEMU's
-//! `isa-debug-exit` status for success.
+//! total that is their sum, the IDT line and `boot ok`; then the root task
+//! (kernel-demo/user/src/bin/root.rs) running in ring 3: every capability
+//! operation it reports succeeded, every retype error it provokes came back
+//! as the one expected, its second thread was stopped by a user-mode page
+//! fault while the root went on, and the kernel's summary and `demo ok`
+//! come last, with QEMU's `isa-debug-exit` status for success.
 //!
 //! [`check_fault_test`] does the same for a boot with `-append fault-test`:
 //! the breakpoint resumed, the page fault at [`FAULT_TEST_ADDRESS`] was
@@ -34,13 +38,45 @@ const PAGE_FAULT_REPORT: &str = "cpu exception: #PF page fault (vector 14)";
 /// The start of every exception report's first line.
 const EXCEPTION_REPORT: &str = "cpu exception:";
 
-/// IDT gates the kernel installs: the 32 CPU exception vectors.
-const IDT_VECTORS: u32 = 32;
+/// IDT gates the kernel installs: the 32 CPU exception vectors and the timer.
+const IDT_VECTORS: u32 = 33;
 
 /// The first line the kernel prints.
 pub const BANNER: &str = "capc demo kernel";
-/// The last line of a successful boot.
+/// The line that ends the boot, before the root task runs.
 pub const BOOT_OK: &str = "boot ok";
+/// The last line of a run in which every thread exited or was stopped.
+pub const DEMO_OK: &str = "demo ok";
+/// The line before the exception report of a faulting thread.
+const THREAD_FAULTED: &str = "faulted:";
+/// What the root task prints for an outcome that is not the one expected.
+const WRONG: &str = "(WRONG)";
+/// The kernel errors the root task provokes from retype, each of which must
+/// come back as expected.
+const RETYPE_ERRORS: [&str; 7] = [
+    "InvalidArgument",
+    "RangeError",
+    "NotEnoughMemory",
+    "DeleteFirst",
+    "IllegalOperation",
+    "TruncatedMessage",
+    "FailedLookup",
+];
+/// Root-task lines that must end in `: ok`, by their start.
+const ROOT_OK: [&str; 12] = [
+    "root: retype 4 endpoints",
+    "root: copy slot",
+    "root: mint slot",
+    "root: move slot",
+    "root: delete slot",
+    "root: revoke slot",
+    "root: retype a TCB",
+    "root: retype 2 frames",
+    "root: map the stack frame",
+    "root: map the IPC buffer frame",
+    "root: retype and map a page table",
+    "root: configure, set registers of and resume the thread",
+];
 
 /// The smallest and largest Untyped in `kernel-demo/spec/kernel.cap`, as log2
 /// of bytes.
@@ -112,8 +148,15 @@ pub fn check(transcript: &str, exit: QemuExit) -> Result<BootReport, Vec<String>
     }
     let lines: Vec<&str> = transcript.lines().map(str::trim_end).collect();
     problems.extend(common_problems(&lines));
-    if let Some(fault) = lines.iter().find(|l| l.starts_with(EXCEPTION_REPORT)) {
-        problems.push(format!("the kernel took a CPU exception: `{fault}`"));
+    // An exception report is fine only as the report of a thread's fault.
+    for (index, line) in lines.iter().enumerate() {
+        if !line.starts_with(EXCEPTION_REPORT) {
+            continue;
+        }
+        let before = lines[..index].iter().rev().find(|l| !l.is_empty());
+        if !before.is_some_and(|l| l.starts_with("thread 0x") && l.ends_with(THREAD_FAULTED)) {
+            problems.push(format!("the kernel took a CPU exception: `{line}`"));
+        }
     }
 
     let mut untypeds = Vec::new();
@@ -163,10 +206,14 @@ pub fn check(transcript: &str, exit: QemuExit) -> Result<BootReport, Vec<String>
         },
     }
 
+    if !lines.contains(&BOOT_OK) {
+        problems.push(format!("no `{BOOT_OK}` line"));
+    }
+    problems.extend(root_task_problems(&lines));
     match lines.iter().rev().find(|l| !l.is_empty()) {
-        Some(&last) if last == BOOT_OK => {}
+        Some(&last) if last == DEMO_OK => {}
         last => problems.push(format!(
-            "the last line is `{}`, not `{BOOT_OK}`",
+            "the last line is `{}`, not `{DEMO_OK}`",
             last.copied().unwrap_or_default()
         )),
     }
@@ -179,6 +226,89 @@ pub fn check(transcript: &str, exit: QemuExit) -> Result<BootReport, Vec<String>
     } else {
         Err(problems)
     }
+}
+
+/// What is wrong with the root task's part of the transcript: see the
+/// module documentation.
+fn root_task_problems(lines: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let has = |start: &str| lines.iter().any(|l| l.starts_with(start));
+    for start in [
+        "root task: CNode",
+        "root task: paid",
+        "scheduler: round robin",
+        "root: running in ring 3",
+    ] {
+        if !has(start) {
+            problems.push(format!("no `{start} ...` line"));
+        }
+    }
+    for wrong in lines.iter().filter(|l| l.contains(WRONG)) {
+        problems.push(format!("the root task got an unexpected result: `{wrong}`"));
+    }
+    for start in ROOT_OK {
+        match lines.iter().find(|l| l.starts_with(start)) {
+            None => problems.push(format!("no `{start} ...` line")),
+            Some(line) if !line.ends_with(": ok") => {
+                problems.push(format!("`{line}` did not succeed"));
+            }
+            Some(_) => {}
+        }
+    }
+    for error in RETYPE_ERRORS {
+        let provoked = lines.iter().any(|l| {
+            l.starts_with("root: retype") && l.contains(error) && l.ends_with("(as expected)")
+        });
+        if !provoked {
+            problems.push(format!(
+                "no root-task retype that returned {error} as expected"
+            ));
+        }
+    }
+    if !lines.contains(&"root: still running after the thread's fault; 0 failures") {
+        problems
+            .push("no `root: still running after the thread's fault; 0 failures` line".to_owned());
+    }
+    if !has("child: running") {
+        problems.push("the root task's second thread never ran".to_owned());
+    }
+    if let Some(line) = lines.iter().find(|l| l.starts_with("child: read")) {
+        problems.push(format!(
+            "the thread read kernel memory and was not stopped: `{line}`"
+        ));
+    }
+    let fault = lines
+        .iter()
+        .position(|l| l.starts_with("thread 0x") && l.ends_with(THREAD_FAULTED));
+    match fault {
+        None => problems.push("no `thread 0x... faulted:` report".to_owned()),
+        Some(at) => {
+            let report = &lines[at..lines.len().min(at + 12)];
+            if !report.iter().any(|l| l.starts_with(PAGE_FAULT_REPORT)) {
+                problems.push("the faulting thread's report is not a page fault".to_owned());
+            }
+            if !report.iter().any(|l| l.contains("user mode")) {
+                problems.push("the thread's page fault was not in user mode".to_owned());
+            }
+            if !report.iter().any(|l| {
+                l.trim_start()
+                    .starts_with("in ring 3: the thread is stopped")
+            }) {
+                problems.push("the thread's fault report does not say it was stopped".to_owned());
+            }
+        }
+    }
+    if !lines
+        .iter()
+        .any(|l| l.starts_with("thread 0x") && l.ends_with("exited with status 0"))
+    {
+        problems.push("no thread `exited with status 0` (the root task)".to_owned());
+    }
+    if !has("kernel: no runnable threads left: 1 exited, 1 faulted") {
+        problems
+            .push("no `kernel: no runnable threads left: 1 exited, 1 faulted` summary".to_owned());
+    }
+    problems
 }
 
 /// Problems any boot can have: a panic, no banner, no (or a wrong) IDT line.
@@ -377,7 +507,7 @@ mod tests {
     const GOOD: &str = "capc demo kernel 0.1.0 (x86_64, spec kernel-demo/spec/kernel.cap)\r\n\
         boot: PVH start info at 0x21e0, version 1, 7 memory map entries\r\n\
         boot: command line \"\"\r\n\
-        idt: 32 vectors installed (CPU exceptions 0-31), #BP resumes, the rest report and exit\r\n\
+        idt: 33 vectors installed (CPU exceptions 0-31, timer 32); in the kernel #BP resumes and the rest report and exit, in a thread they stop it\r\n\
         memory map:\r\n\
         \x20 0x0000000000100000..0x0000000007fe0000 ram       126 MiB + 896 KiB\r\n\
         untyped inventory: RAM from 0x122000 in naturally aligned pieces of 2^4..=2^47 bytes\r\n\
@@ -387,7 +517,49 @@ mod tests {
         \x20       UntypedCap { base: 0x200000, bits: 21, free_index: 0, is_device: false }\r\n\
         untyped total 2105344 bytes (2 MiB + 8 KiB) in 2 caps\r\n\
         tcb: struct Tcb is 224 bytes, within the spec's Tcb object of 2^11 bytes (2 KiB), checked at compile time\r\n\
-        boot ok\r\n";
+        boot ok\r\n\
+        root task: CNode of 2^12 slots, TCB, PML4, 7 page tables, 9 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
+        root task: paid 268 KiB (274432 bytes) from its Untyped in slot 27 (0x4000000, 2^25); entry 0x8000000000, first free slot 160\r\n\
+        scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
+        root: running in ring 3; 27 Untyped caps from slot 16, the largest in slot 27; first free slot 160\r\n\
+        root: retype 4 endpoints into slots 160..164: ok\r\n\
+        root: copy slot 160 -> 170 keeping read: ok\r\n\
+        root: mint slot 160 -> 171 with badge 42: ok\r\n\
+        root: move slot 171 -> 172: ok\r\n\
+        root: delete slot 163: ok\r\n\
+        root: revoke slot 160 (its copy and its badged child): ok\r\n\
+        root: copy from the revoked child: FailedLookup { source: 1 } (as expected)\r\n\
+        root: retype into object type 99: InvalidArgument { index: 0 } (as expected)\r\n\
+        root: retype a CNode of radix 0: RangeError { min: 1, max: 24 } (as expected)\r\n\
+        root: retype a 8 KiB frame: RangeError { min: 12, max: 21 } (as expected)\r\n\
+        root: retype 2^47 bytes of Untyped: NotEnoughMemory { left: 0 } (as expected)\r\n\
+        root: retype into slot 4096 of 4096: RangeError { min: 0, max: 4095 } (as expected)\r\n\
+        root: retype 0 objects: RangeError { min: 1, max: 256 } (as expected)\r\n\
+        root: retype into the occupied slot 1: DeleteFirst (as expected)\r\n\
+        root: retype on an endpoint cap: IllegalOperation (as expected)\r\n\
+        root: retype with a 2-word message: TruncatedMessage (as expected)\r\n\
+        root: retype into a CNode that does not resolve: FailedLookup { source: 0 } (as expected)\r\n\
+        root: retype a TCB: ok\r\n\
+        root: retype 2 frames: ok\r\n\
+        root: map the stack frame: ok\r\n\
+        root: map the IPC buffer frame: ok\r\n\
+        root: map a frame that is already mapped: InvalidCapability { index: 0 } (as expected)\r\n\
+        root: retype and map a page table for the next 2 MiB: ok\r\n\
+        root: configure, set registers of and resume the thread: ok\r\n\
+        child: running; reading kernel memory at 0x100000\r\n\
+        thread 0x4043800 faulted:\r\n\
+        \r\n\
+        cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
+        \x20 rip 0x0000008000005caa  cs 0x0023  rflags 0x0000000000000246\r\n\
+        \x20 rsp 0x000000fe00101fd8  ss 0x001b\r\n\
+        \x20 cr2 0x0000000000100000  (protection violation, read, user mode)\r\n\
+        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x0000008000006475  rdx 0x0000000000000000\r\n\
+        \x20 rsi 0x0000008000006b59  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
+        \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
+        root: still running after the thread's fault; 0 failures\r\n\
+        thread 0x4020000 exited with status 0\r\n\
+        kernel: no runnable threads left: 1 exited, 1 faulted; 253 system calls, 3 preemptions; kernel heap 0 bytes\r\n\
+        demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {
         check(transcript, exit).expect_err("the check should fail")
@@ -437,7 +609,10 @@ mod tests {
             "no banner",
             "no `untyped 0x",
             "no `untyped total",
-            "not `boot ok`",
+            "no `boot ok`",
+            "not `demo ok`",
+            "no `root: running in ring 3 ...`",
+            "no `thread 0x... faulted:` report",
             "no `idt: N vectors installed`",
         ] {
             assert!(all.contains(missing), "{missing} in {all}");
@@ -455,7 +630,7 @@ mod tests {
             all.contains("`kernel panic: panicked at src/main.rs:1:1:`"),
             "{all}"
         );
-        assert!(all.contains("not `boot ok`"), "{all}");
+        assert!(all.contains("no `boot ok`"), "{all}");
     }
 
     #[test]
@@ -491,9 +666,9 @@ mod tests {
 
     #[test]
     fn a_wrong_idt_line_or_an_exception_fails_a_normal_boot() {
-        let transcript = GOOD.replace("idt: 32 vectors", "idt: 31 vectors");
+        let transcript = GOOD.replace("idt: 33 vectors", "idt: 31 vectors");
         let all = problems(&transcript, QemuExit::Code(EXIT_SUCCESS)).join("\n");
-        assert!(all.contains("31 vectors, not the 32"), "{all}");
+        assert!(all.contains("31 vectors, not the 33"), "{all}");
         let transcript = GOOD.replace(
             "boot ok",
             "cpu exception: #GP general protection fault (vector 13), error code 0x0\nboot ok",
@@ -509,7 +684,7 @@ mod tests {
     const FAULT_TEST: &str = "capc demo kernel 0.1.0 (x86_64, spec kernel-demo/spec/kernel.cap)\r\n\
         boot: PVH start info at 0x21e0, version 1, 7 memory map entries\r\n\
         boot: command line \"fault-test\"\r\n\
-        idt: 32 vectors installed (CPU exceptions 0-31), #BP resumes, the rest report and exit\r\n\
+        idt: 33 vectors installed (CPU exceptions 0-31, timer 32); in the kernel #BP resumes and the rest report and exit, in a thread they stop it\r\n\
         fault-test: int3\r\n\
         cpu exception: #BP breakpoint (vector 3) at rip 0x0000000000101f1a, resuming\r\n\
         breakpoint handled, continuing\r\n\
@@ -568,10 +743,42 @@ mod tests {
         let all = fails(&format!("{FAULT_TEST}boot ok\n"), EXIT_CPU_EXCEPTION);
         assert!(all.contains("ignored `fault-test`"), "{all}");
         let all = fails(
-            &FAULT_TEST.replace("idt: 32 vectors installed", "idt: none"),
+            &FAULT_TEST.replace("idt: 33 vectors installed", "idt: none"),
             EXIT_CPU_EXCEPTION,
         );
         assert!(all.contains("malformed IDT line"), "{all}");
+    }
+
+    #[test]
+    fn the_root_task_must_get_what_it_expects() {
+        let wrong = GOOD.replace(
+            "DeleteFirst (as expected)",
+            "RangeError { min: 0, max: 0 } (WRONG)",
+        );
+        let all = problems(&wrong, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("unexpected result"), "{all}");
+        assert!(all.contains("returned DeleteFirst as expected"), "{all}");
+        let failed = GOOD.replace(
+            "move slot 171 -> 172: ok",
+            "move slot 171 -> 172: DeleteFirst",
+        );
+        let all = problems(&failed, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("did not succeed"), "{all}");
+    }
+
+    #[test]
+    fn a_thread_that_is_not_stopped_fails_the_run() {
+        let kept_going = GOOD.replace(
+            "  in ring 3: the thread is stopped; the kernel and the other threads go on",
+            "child: read 0x0 from kernel memory (the kernel failed to stop me)",
+        );
+        let all = problems(&kept_going, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("was not stopped"), "{all}");
+        assert!(all.contains("does not say it was stopped"), "{all}");
+        // A fault report without the thread line is the kernel's own.
+        let kernel_fault = GOOD.replace("faulted:", "misbehaved:");
+        let all = problems(&kernel_fault, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("the kernel took a CPU exception"), "{all}");
     }
 
     #[test]
