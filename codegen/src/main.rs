@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod doc;
 mod fmt_cmd;
 mod graph;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Draw a spec's retype graph, cap types and interfaces as Graphviz DOT or SVG.
     #[command(after_help = graph::GRAPH_EXAMPLES)]
     Graph(graph::GraphArgs),
+    /// Write a Markdown reference of a spec: types, cap layouts, rules and what calls cost.
+    #[command(after_help = doc::DOC_EXAMPLES)]
+    Doc(doc::DocArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Doc(args) => doc::run(&args),
     }
 }
 
