@@ -18,6 +18,7 @@ pub mod abi;
 pub mod cmdline;
 pub mod cspace;
 pub mod invoke;
+pub mod ipc;
 pub mod mdb;
 pub mod memory_map;
 #[cfg(test)]

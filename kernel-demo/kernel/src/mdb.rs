@@ -81,6 +81,14 @@ impl MdbNode {
             next: link(next) | (self.next & FLAG),
         }
     }
+
+    /// The node, marked first with its badge.
+    const fn marked_first_badged(self) -> MdbNode {
+        MdbNode {
+            prev: self.prev,
+            next: self.next | FLAG,
+        }
+    }
 }
 
 const fn link(slot: Option<SlotAddr>) -> u64 {
@@ -250,6 +258,14 @@ pub(crate) fn unlink(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Option<Cap> {
     }
     set_next(memory, prev, next);
     set_prev(memory, next, prev);
+    // As seL4's `emptySlot`: the next cap inherits "first with its badge",
+    // so a badged copy left behind is never taken for the child of a later
+    // mint with the same badge.
+    if slot.links().is_first_badged()
+        && let Some(next) = next.and_then(|n| memory.get_mut(n))
+    {
+        next.links = next.links.marked_first_badged();
+    }
     *memory.get_mut(at)? = Slot::EMPTY;
     Some(slot.cap())
 }

@@ -585,6 +585,24 @@ mod tests {
     }
 
     #[test]
+    fn a_badged_copy_left_behind_is_not_adopted_by_a_new_mint() {
+        // Found by the differential tests against the reference interpreter
+        // (codegen/generated-tests/tests/differential.rs): seL4's emptySlot
+        // passes "first with its badge" on to the next cap.
+        let mut slots = Vec::new();
+        let mut w = new_world(&mut slots);
+        w.retype(0, ObjectType::Endpoint, 0, 8, 1).unwrap();
+        mint(&mut w.memory, slot(8), slot(9), Rights::ALL, 5).unwrap();
+        copy(&mut w.memory, slot(9), slot(10), Rights::ALL).unwrap();
+        delete(&mut w.memory, slot(9)).unwrap();
+        mint(&mut w.memory, slot(8), slot(11), Rights::ALL, 5).unwrap();
+        assert_eq!(revoke(&mut w.memory, slot(11)), Ok(0));
+        assert_eq!(badge_of(w.cap(10)), Some(5), "the old copy survives");
+        assert_eq!(revoke(&mut w.memory, slot(8)), Ok(2));
+        check(&w);
+    }
+
+    #[test]
     fn mint_cannot_add_rights_or_rebadge() {
         let mut slots = Vec::new();
         let mut w = new_world(&mut slots);

@@ -60,8 +60,14 @@ pub enum ThreadState {
     Inactive,
     /// Runnable.
     Running,
-    /// Waiting in an endpoint's queue.
-    Blocked,
+    /// Waiting in an endpoint's queue to send (`Send` or `Call`).
+    BlockedOnSend,
+    /// Waiting in an endpoint's queue to receive.
+    BlockedOnRecv,
+    /// Waiting for the reply to a `Call` its receiver took.
+    BlockedOnReply,
+    /// Waiting on a notification.
+    BlockedOnNotification,
     /// Stopped by a fault it caused; never runs again.
     Faulted,
     /// Ended itself with the `Exit` system call.
@@ -87,10 +93,31 @@ pub struct Tcb {
     pub ipc_buffer_addr: u64,
     /// Capability address of the endpoint faults are sent to.
     pub fault_endpoint: u64,
-    /// The next thread in the run queue (physical address of its TCB, 0
-    /// for none): the queue lives in the TCBs, so it needs no memory of
-    /// its own.
+    /// The next thread in the run queue or in the queue of the endpoint
+    /// it waits on (physical address of its TCB, 0 for none): a thread is
+    /// in at most one queue, and the queues live in the TCBs, so they need
+    /// no memory of their own.
     pub sched_next: u64,
+    /// The endpoint or notification the thread waits on (0: none).
+    pub blocked_on: u64,
+    /// What the thread sends while it waits to: the badge of the cap it
+    /// sent through, whether that cap may grant caps, whether it is a call.
+    pub ipc: PendingSend,
+    /// The thread whose call this thread received and owes a reply (0:
+    /// none), as seL4's reply cap in the TCB.
+    pub reply_to: u64,
+}
+
+/// What a thread waiting to send will send.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PendingSend {
+    /// The badge of the endpoint cap it sent through.
+    pub badge: u64,
+    /// The cap had the grant right: caps may go along.
+    pub grant: bool,
+    /// A `Call`: the sender waits for the reply.
+    pub call: bool,
 }
 
 impl Tcb {
@@ -112,6 +139,13 @@ impl Tcb {
             ipc_buffer_addr: 0,
             fault_endpoint: 0,
             sched_next: 0,
+            blocked_on: 0,
+            ipc: PendingSend {
+                badge: 0,
+                grant: false,
+                call: false,
+            },
+            reply_to: 0,
         }
     }
 }

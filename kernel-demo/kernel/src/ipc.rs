@@ -1,0 +1,399 @@
+//! Synchronous IPC through endpoints and asynchronous signals through
+//! notifications, with seL4's semantics (before MCS): a send meets a
+//! waiting receiver or queues; a receive meets a waiting sender or queues;
+//! a call is a send that then waits for the reply, and the receiver gets
+//! the right to reply once (the TCB's `reply_to`, seL4's reply cap).
+//!
+//! The queues live in the objects and the TCBs: an endpoint (16 bytes) is
+//! the head and tail of one queue of threads, all senders or all
+//! receivers; a thread is linked through `Tcb::sched_next`, since a
+//! blocked thread is never in the run queue. Nothing here allocates.
+//!
+//! The kernel reaches objects through [`Objects`], which also moves the
+//! message itself (registers, IPC buffer, caps); so the state machine is
+//! unit-tested on the host with objects in a map.
+
+use crate::tcb::{PendingSend, Tcb, ThreadState};
+
+/// An endpoint object: one queue, of senders or of receivers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    /// First waiting thread (TCB address), 0 if none.
+    pub head: u64,
+    /// Last waiting thread.
+    pub tail: u64,
+}
+
+/// A notification object: the signalled bits, and the threads waiting.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Notification {
+    /// Bits signalled and not yet taken.
+    pub word: u64,
+    /// First waiting thread, 0 if none.
+    pub head: u64,
+    /// Last waiting thread.
+    pub tail: u64,
+    /// Unused; the object is 32 bytes.
+    pub reserved: u64,
+}
+
+// The objects must fit the sizes the spec gives them.
+const _: () = assert!(core::mem::size_of::<Endpoint>() <= 16);
+const _: () = assert!(core::mem::size_of::<Notification>() <= 32);
+
+/// What the kernel provides to IPC: the objects, and the machinery that
+/// copies a message and makes a thread runnable.
+pub trait Objects {
+    /// The TCB at `at`.
+    fn tcb(&mut self, at: u64) -> &mut Tcb;
+    /// The endpoint at `at`.
+    fn endpoint(&mut self, at: u64) -> &mut Endpoint;
+    /// The notification at `at`.
+    fn notification(&mut self, at: u64) -> &mut Notification;
+    /// Copies the message `from` is sending (its saved registers and IPC
+    /// buffer, and its caps if `grant`) to `to`, whose receive returns with
+    /// `badge`.
+    fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool);
+    /// Ends `to`'s wait on a notification with the bits `word`.
+    fn deliver_signal(&mut self, to: u64, word: u64);
+    /// Makes `thread` runnable (appends it to the run queue).
+    fn wake(&mut self, thread: u64);
+}
+
+/// What the caller of an IPC operation does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Goes on: its system call has returned.
+    Continue,
+    /// Waits: another thread must run.
+    Block,
+}
+
+/// Which kind of thread an endpoint queue holds, from its first thread.
+fn queued_state(objects: &mut impl Objects, head: u64) -> Option<ThreadState> {
+    (head != 0).then(|| objects.tcb(head).state)
+}
+
+/// Appends `thread` to the queue `head..tail`.
+fn push(objects: &mut impl Objects, (head, tail): (u64, u64), thread: u64) -> (u64, u64) {
+    objects.tcb(thread).sched_next = 0;
+    if tail == 0 {
+        (thread, thread)
+    } else {
+        objects.tcb(tail).sched_next = thread;
+        (head, thread)
+    }
+}
+
+/// Takes the first thread off the queue `head..tail`.
+fn pop(objects: &mut impl Objects, (head, tail): (u64, u64)) -> ((u64, u64), u64) {
+    let next = objects.tcb(head).sched_next;
+    objects.tcb(head).sched_next = 0;
+    let queue = if next == 0 { (0, 0) } else { (next, tail) };
+    (queue, head)
+}
+
+/// `sender` sends through a cap to the endpoint at `endpoint` with
+/// `pending` (its badge and rights, and whether it calls). A waiting
+/// receiver gets the message at once; otherwise the sender queues. A
+/// caller then waits for the reply either way.
+pub fn send(objects: &mut impl Objects, sender: u64, endpoint: u64, pending: PendingSend) -> Next {
+    let ep = *objects.endpoint(endpoint);
+    if queued_state(objects, ep.head) == Some(ThreadState::BlockedOnRecv) {
+        let (queue, receiver) = pop(objects, (ep.head, ep.tail));
+        *objects.endpoint(endpoint) = Endpoint {
+            head: queue.0,
+            tail: queue.1,
+        };
+        objects.transfer(sender, receiver, pending.badge, pending.grant);
+        let r = objects.tcb(receiver);
+        r.state = ThreadState::Running;
+        r.blocked_on = 0;
+        if pending.call {
+            r.reply_to = sender;
+        }
+        objects.wake(receiver);
+        if pending.call {
+            objects.tcb(sender).state = ThreadState::BlockedOnReply;
+            return Next::Block;
+        }
+        return Next::Continue;
+    }
+    let queue = push(objects, (ep.head, ep.tail), sender);
+    *objects.endpoint(endpoint) = Endpoint {
+        head: queue.0,
+        tail: queue.1,
+    };
+    let s = objects.tcb(sender);
+    s.state = ThreadState::BlockedOnSend;
+    s.blocked_on = endpoint;
+    s.ipc = pending;
+    Next::Block
+}
+
+/// `receiver` receives on the endpoint at `endpoint`: the first waiting
+/// sender's message at once (a caller then waits for `receiver`'s reply;
+/// any other sender goes on), or it queues.
+pub fn recv(objects: &mut impl Objects, receiver: u64, endpoint: u64) -> Next {
+    let ep = *objects.endpoint(endpoint);
+    if queued_state(objects, ep.head) == Some(ThreadState::BlockedOnSend) {
+        let (queue, sender) = pop(objects, (ep.head, ep.tail));
+        *objects.endpoint(endpoint) = Endpoint {
+            head: queue.0,
+            tail: queue.1,
+        };
+        let pending = objects.tcb(sender).ipc;
+        objects.transfer(sender, receiver, pending.badge, pending.grant);
+        let s = objects.tcb(sender);
+        s.blocked_on = 0;
+        s.ipc = PendingSend::default();
+        if pending.call {
+            s.state = ThreadState::BlockedOnReply;
+            objects.tcb(receiver).reply_to = sender;
+        } else {
+            s.state = ThreadState::Running;
+            objects.wake(sender);
+        }
+        return Next::Continue;
+    }
+    let queue = push(objects, (ep.head, ep.tail), receiver);
+    *objects.endpoint(endpoint) = Endpoint {
+        head: queue.0,
+        tail: queue.1,
+    };
+    let r = objects.tcb(receiver);
+    r.state = ThreadState::BlockedOnRecv;
+    r.blocked_on = endpoint;
+    Next::Block
+}
+
+/// `replier` answers the call it received last, if the caller still
+/// waits; whether there was one to answer. Caps go along if `grant`.
+pub fn reply(objects: &mut impl Objects, replier: u64, grant: bool) -> bool {
+    let caller = core::mem::take(&mut objects.tcb(replier).reply_to);
+    if caller == 0 || objects.tcb(caller).state != ThreadState::BlockedOnReply {
+        return false;
+    }
+    objects.transfer(replier, caller, 0, grant);
+    objects.tcb(caller).state = ThreadState::Running;
+    objects.wake(caller);
+    true
+}
+
+/// Signals the notification at `notification` with the bits `badge`: the
+/// first waiting thread gets them (and any pending), or they are kept.
+pub fn signal(objects: &mut impl Objects, notification: u64, badge: u64) {
+    let n = *objects.notification(notification);
+    if n.head == 0 {
+        objects.notification(notification).word |= badge;
+        return;
+    }
+    let (queue, waiter) = pop(objects, (n.head, n.tail));
+    *objects.notification(notification) = Notification {
+        word: 0,
+        head: queue.0,
+        tail: queue.1,
+        reserved: 0,
+    };
+    let t = objects.tcb(waiter);
+    t.state = ThreadState::Running;
+    t.blocked_on = 0;
+    objects.deliver_signal(waiter, n.word | badge);
+    objects.wake(waiter);
+}
+
+/// `waiter` waits on the notification at `notification`: takes the bits
+/// signalled so far if any, or queues.
+pub fn wait(objects: &mut impl Objects, waiter: u64, notification: u64) -> Next {
+    let n = *objects.notification(notification);
+    if n.word != 0 {
+        objects.notification(notification).word = 0;
+        objects.deliver_signal(waiter, n.word);
+        return Next::Continue;
+    }
+    let queue = push(objects, (n.head, n.tail), waiter);
+    let n = objects.notification(notification);
+    (n.head, n.tail) = queue;
+    let t = objects.tcb(waiter);
+    t.state = ThreadState::BlockedOnNotification;
+    t.blocked_on = notification;
+    Next::Block
+}
+
+/// Takes `thread` out of the queue of the endpoint or notification it
+/// waits on (when it is suspended, stopped or its object deleted).
+pub fn cancel(objects: &mut impl Objects, thread: u64) {
+    let t = *objects.tcb(thread);
+    let at = t.blocked_on;
+    if at == 0 {
+        return;
+    }
+    let (head, tail) = match t.state {
+        ThreadState::BlockedOnSend | ThreadState::BlockedOnRecv => {
+            let ep = *objects.endpoint(at);
+            (ep.head, ep.tail)
+        }
+        ThreadState::BlockedOnNotification => {
+            let n = *objects.notification(at);
+            (n.head, n.tail)
+        }
+        _ => return,
+    };
+    let (mut new_head, mut new_tail, mut previous, mut cursor) = (head, tail, 0, head);
+    while cursor != 0 {
+        let next = objects.tcb(cursor).sched_next;
+        if cursor == thread {
+            if previous == 0 {
+                new_head = next;
+            } else {
+                objects.tcb(previous).sched_next = next;
+            }
+            if new_tail == thread {
+                new_tail = previous;
+            }
+            break;
+        }
+        previous = cursor;
+        cursor = next;
+    }
+    match t.state {
+        ThreadState::BlockedOnNotification => {
+            let n = objects.notification(at);
+            (n.head, n.tail) = (new_head, new_tail);
+        }
+        _ => {
+            *objects.endpoint(at) = Endpoint {
+                head: new_head,
+                tail: new_tail,
+            }
+        }
+    }
+    let t = objects.tcb(thread);
+    t.sched_next = 0;
+    t.blocked_on = 0;
+    t.state = ThreadState::Inactive;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Objects in maps; a transfer records who sent what to whom.
+    #[derive(Default)]
+    struct World {
+        tcbs: BTreeMap<u64, Tcb>,
+        endpoints: BTreeMap<u64, Endpoint>,
+        notifications: BTreeMap<u64, Notification>,
+        transfers: Vec<(u64, u64, u64, bool)>,
+        signals: Vec<(u64, u64)>,
+        woken: Vec<u64>,
+    }
+
+    impl Objects for World {
+        fn tcb(&mut self, at: u64) -> &mut Tcb {
+            self.tcbs.entry(at).or_default()
+        }
+        fn endpoint(&mut self, at: u64) -> &mut Endpoint {
+            self.endpoints.entry(at).or_default()
+        }
+        fn notification(&mut self, at: u64) -> &mut Notification {
+            self.notifications.entry(at).or_default()
+        }
+        fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
+            self.transfers.push((from, to, badge, grant));
+        }
+        fn deliver_signal(&mut self, to: u64, word: u64) {
+            self.signals.push((to, word));
+        }
+        fn wake(&mut self, thread: u64) {
+            self.woken.push(thread);
+        }
+    }
+
+    const EP: u64 = 0x9000;
+    const A: u64 = 0x1000;
+    const B: u64 = 0x1800;
+    const C: u64 = 0x2000;
+
+    fn call(badge: u64) -> PendingSend {
+        PendingSend {
+            badge,
+            grant: true,
+            call: true,
+        }
+    }
+
+    #[test]
+    fn a_call_meets_a_waiting_receiver_and_the_reply_wakes_the_caller() {
+        let mut w = World::default();
+        assert_eq!(recv(&mut w, B, EP), Next::Block);
+        assert_eq!(w.tcb(B).state, ThreadState::BlockedOnRecv);
+        assert_eq!(send(&mut w, A, EP, call(7)), Next::Block);
+        assert_eq!(w.transfers, [(A, B, 7, true)]);
+        assert_eq!(w.woken, [B]);
+        assert_eq!(w.tcb(A).state, ThreadState::BlockedOnReply);
+        assert_eq!(w.tcb(B).reply_to, A);
+        assert_eq!(*w.endpoint(EP), Endpoint::default());
+        assert!(reply(&mut w, B, false));
+        assert_eq!(w.transfers[1], (B, A, 0, false));
+        assert_eq!(w.tcb(A).state, ThreadState::Running);
+        assert!(!reply(&mut w, B, false), "one reply per call");
+    }
+
+    #[test]
+    fn senders_queue_in_order_and_a_plain_send_goes_on() {
+        let mut w = World::default();
+        let plain = PendingSend {
+            badge: 1,
+            grant: false,
+            call: false,
+        };
+        assert_eq!(send(&mut w, A, EP, plain), Next::Block);
+        assert_eq!(send(&mut w, C, EP, call(3)), Next::Block);
+        assert_eq!(*w.endpoint(EP), Endpoint { head: A, tail: C });
+        assert_eq!(recv(&mut w, B, EP), Next::Continue);
+        assert_eq!(w.transfers, [(A, B, 1, false)]);
+        assert_eq!(w.tcb(A).state, ThreadState::Running);
+        assert_eq!(w.woken, [A]);
+        assert_eq!(recv(&mut w, B, EP), Next::Continue);
+        assert_eq!(w.transfers[1], (C, B, 3, true));
+        assert_eq!(w.tcb(C).state, ThreadState::BlockedOnReply);
+        assert_eq!(w.tcb(B).reply_to, C);
+        assert_eq!(recv(&mut w, B, EP), Next::Block);
+    }
+
+    #[test]
+    fn a_cancelled_waiter_leaves_the_queue() {
+        let mut w = World::default();
+        for t in [A, B, C] {
+            recv(&mut w, t, EP);
+        }
+        cancel(&mut w, B);
+        assert_eq!(*w.endpoint(EP), Endpoint { head: A, tail: C });
+        assert_eq!(w.tcb(A).sched_next, C);
+        cancel(&mut w, C);
+        assert_eq!(*w.endpoint(EP), Endpoint { head: A, tail: A });
+        cancel(&mut w, A);
+        assert_eq!(*w.endpoint(EP), Endpoint::default());
+        assert_eq!(w.tcb(A).state, ThreadState::Inactive);
+    }
+
+    #[test]
+    fn signals_accumulate_until_someone_waits() {
+        let mut w = World::default();
+        const N: u64 = 0xa000;
+        signal(&mut w, N, 0b01);
+        signal(&mut w, N, 0b10);
+        assert_eq!(wait(&mut w, A, N), Next::Continue);
+        assert_eq!(w.signals, [(A, 0b11)]);
+        assert_eq!(wait(&mut w, A, N), Next::Block);
+        signal(&mut w, N, 0b100);
+        assert_eq!(w.signals[1], (A, 0b100));
+        assert_eq!(w.tcb(A).state, ThreadState::Running);
+        assert_eq!(w.notification(N).word, 0);
+    }
+}
