@@ -244,7 +244,7 @@ fn caps(w: &mut String, spec: &Spec) {
 }
 
 /// Each word as a row of boxes, high bits left, with the bit numbers above.
-fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
+pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
     let _ = writeln!(w, "```text");
     for word in 0..2u8 {
         let mut cells: Vec<(u32, u32, String)> = cap
@@ -443,7 +443,7 @@ fn method_sets(w: &mut String, spec: &Spec, sets: &[MethodSet], title: &str) {
     }
 }
 
-fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Method) {
+pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Method) {
     let errors = &spec.error_sets[set.errors.index()];
     let _ = writeln!(w, "#### `{}` (label {})\n", method.name, method.label);
     let params: Vec<String> = method.params.iter().map(|p| param(spec, p)).collect();

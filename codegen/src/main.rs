@@ -10,6 +10,7 @@ use std::process::ExitCode;
 mod doc;
 mod fmt_cmd;
 mod graph;
+mod lsp;
 
 mod simulate;
 
@@ -54,6 +55,9 @@ enum Command {
     /// Write a Markdown reference of a spec: types, cap layouts, rules and what calls cost.
     #[command(after_help = doc::DOC_EXAMPLES)]
     Doc(doc::DocArgs),
+    /// Run the language server over stdin/stdout: diagnostics, hover, go to definition, symbols.
+    #[command(after_help = lsp::LSP_EXAMPLES)]
+    Lsp(lsp::LspArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
         Command::Fmt(args) => fmt_cmd::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Doc(args) => doc::run(&args),
+        Command::Lsp(args) => lsp::run(&args),
     }
 }
 

@@ -300,12 +300,8 @@ fn lex(text: &str) -> Vec<Token> {
             let doc =
                 (rest.starts_with("///") && !rest.starts_with("////")) || rest.starts_with("//!");
             (rest.find('\n').unwrap_or(rest.len()), true, !doc)
-        } else if rest.starts_with("/*") {
-            (
-                rest[2..].find("*/").map_or(rest.len(), |n| n + 4),
-                false,
-                true,
-            )
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            (body.find("*/").map_or(rest.len(), |n| n + 4), false, true)
         } else if c == '"' {
             (
                 rest[1..].find('"').map_or(rest.len(), |n| n + 2),

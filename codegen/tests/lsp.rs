@@ -1,0 +1,268 @@
+//! `capc lsp`, driven like an editor drives it: real JSON-RPC messages with
+//! `Content-Length` framing over the child's stdin and stdout.
+//!
+//! One session opens a spec with an error, fixes it, asks for hover, go to
+//! definition and document symbols, and shuts the server down.
+
+mod common;
+
+use common::{Scratch, UNKNOWN_NAME};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+struct Session {
+    child: Child,
+    stdin: ChildStdin,
+    messages: Receiver<Value>,
+    next_id: i64,
+}
+
+impl Session {
+    fn start() -> Session {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_capc"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start capc lsp");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (send, messages) = channel();
+        std::thread::spawn(move || {
+            loop {
+                let mut length = None;
+                loop {
+                    let mut line = String::new();
+                    if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some(n) = line.strip_prefix("Content-Length: ") {
+                        length = n.parse::<usize>().ok();
+                    }
+                }
+                let mut body = vec![0; length.expect("a Content-Length header")];
+                stdout.read_exact(&mut body).unwrap();
+                if send.send(serde_json::from_slice(&body).unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        Session {
+            child,
+            stdin,
+            messages,
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, message: Value) {
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request and returns its response's `result`.
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let response = self.wait_for(|m| m["id"] == json!(id));
+        assert!(response.get("error").is_none(), "{response}");
+        response["result"].clone()
+    }
+
+    /// The next message that satisfies `pred`, skipping others.
+    fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let message = self
+                .messages
+                .recv_timeout(Duration::from_secs(30))
+                .expect("capc lsp answers within 30 s");
+            if pred(&message) {
+                return message;
+            }
+        }
+    }
+
+    fn diagnostics(&mut self) -> Vec<Value> {
+        let published = self.wait_for(|m| m["method"] == json!("textDocument/publishDiagnostics"));
+        published["params"]["diagnostics"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn uri(path: &Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// The line and UTF-16 column of the first `needle` after `after` in `text`.
+fn position_of(text: &str, after: &str, needle: &str) -> Value {
+    let start = text.find(after).unwrap();
+    let offset = start + text[start..].find(needle).unwrap();
+    let line = text[..offset].matches('\n').count();
+    let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    json!({"line": line, "character": column})
+}
+
+#[test]
+fn an_editor_session() {
+    let s = Scratch::new("lsp", "session");
+    let path = s.path("spec.cap");
+    let kernel = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel-demo/spec/kernel.cap"),
+    )
+    .unwrap();
+    let uri = uri(&path);
+    let doc = json!({"uri": uri});
+
+    let mut session = Session::start();
+    let init = session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    let capabilities = &init["capabilities"];
+    assert_eq!(capabilities["hoverProvider"], json!(true), "{init}");
+    assert_eq!(capabilities["definitionProvider"], json!(true));
+    assert_eq!(capabilities["documentSymbolProvider"], json!(true));
+    assert_eq!(capabilities["textDocumentSync"], json!(1), "full sync");
+    session.notify("initialized", json!({}));
+
+    // Open a spec with an error: `UNKNOWN` on line 8 (0-based 7), columns 14..21.
+    session.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "cap", "version": 1, "text": UNKNOWN_NAME}}),
+    );
+    let diagnostics = session.diagnostics();
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    let d = &diagnostics[0];
+    assert_eq!(d["code"], json!("E0100"));
+    assert_eq!(d["severity"], json!(1));
+    assert_eq!(d["source"], json!("capc"));
+    assert_eq!(
+        d["range"],
+        json!({"start": {"line": 7, "character": 14}, "end": {"line": 7, "character": 21}})
+    );
+    assert!(d["message"].as_str().unwrap().contains("help:"), "{d}");
+
+    // Fix it: the kernel spec checks clean.
+    session.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": kernel}]}),
+    );
+    assert_eq!(session.diagnostics(), Vec::<Value>::new());
+
+    // Hover over `UntypedCap` in `retype UntypedCap {`: docs, tag and layout.
+    let at = position_of(&kernel, "retype UntypedCap", "UntypedCap");
+    let hover = session.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": at}),
+    );
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert_eq!(hover["contents"]["kind"], json!("markdown"));
+    assert!(value.contains("cap `UntypedCap` (tag 1)"), "{value}");
+    assert!(
+        value.contains("A capability to a region of Untyped memory."),
+        "{value}"
+    );
+    assert!(value.contains("| base (44) | tag (5) |"), "{value}");
+
+    // Hover over an object: its size.
+    let at = position_of(&kernel, "cap TcbCap for Tcb", "Tcb {");
+    let hover = session.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": at}),
+    );
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(value.contains("object `Tcb`: size 2 KiB"), "{value}");
+
+    // Go to the definition of `CNodeCap` from a method parameter.
+    let at = position_of(&kernel, "fn retype(", "CNodeCap");
+    let definition = session.request(
+        "textDocument/definition",
+        json!({"textDocument": doc, "position": at}),
+    );
+    assert_eq!(definition["uri"], json!(uri), "{definition}");
+    let line = kernel[..kernel.find("cap CNodeCap for CNode").unwrap()]
+        .matches('\n')
+        .count();
+    assert_eq!(
+        definition["range"]["start"]["line"],
+        json!(line),
+        "{definition}"
+    );
+
+    // Document symbols: items with their members.
+    let symbols = session.request("textDocument/documentSymbol", json!({"textDocument": doc}));
+    let symbols = symbols.as_array().unwrap();
+    let untyped_cap = symbols
+        .iter()
+        .find(|s| s["name"] == json!("UntypedCap"))
+        .expect("UntypedCap is a symbol");
+    assert_eq!(untyped_cap["kind"], json!(23), "struct");
+    let fields: Vec<&Value> = untyped_cap["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["name"])
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            &json!("base"),
+            &json!("bits"),
+            &json!("free_index"),
+            &json!("is_device")
+        ]
+    );
+    assert!(
+        symbols
+            .iter()
+            .any(|s| s["name"] == json!("invocations CNodeCap"))
+    );
+
+    // A broken edit keeps hover working from the last version that checked.
+    let broken = kernel.replace("size = 2 KiB;", "size = 2 KiB");
+    session.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": broken}]}),
+    );
+    let diagnostics = session.diagnostics();
+    assert_eq!(diagnostics[0]["code"], json!("E0001"));
+    let at = position_of(&broken, "retype UntypedCap", "UntypedCap");
+    let hover = session.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": at}),
+    );
+    assert!(
+        hover["contents"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("(tag 1)")
+    );
+
+    // An unknown request is an error, not a crash.
+    session
+        .send(json!({"jsonrpc": "2.0", "id": 99, "method": "textDocument/rename", "params": {}}));
+    let response = session.wait_for(|m| m["id"] == json!(99));
+    assert_eq!(response["error"]["code"], json!(-32601));
+
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    let status = session.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
