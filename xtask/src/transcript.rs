@@ -63,7 +63,7 @@ const RETYPE_ERRORS: [&str; 7] = [
     "FailedLookup",
 ];
 /// Root-task lines that must end in `: ok`, by their start.
-const ROOT_OK: [&str; 12] = [
+const ROOT_OK: [&str; 22] = [
     "root: retype 4 endpoints",
     "root: copy slot",
     "root: mint slot",
@@ -76,6 +76,25 @@ const ROOT_OK: [&str; 12] = [
     "root: map the IPC buffer frame",
     "root: retype and map a page table",
     "root: configure, set registers of and resume the thread",
+    "root: retype an endpoint",
+    "root: retype a notification",
+    "root: mint the client's endpoint cap",
+    "root: mint a notification cap to send",
+    "root: retype the server's TCB",
+    "root: retype its stack and IPC buffer frames",
+    "root: map its stack",
+    "root: map its IPC buffer",
+    "root: start the server thread",
+    "root: stop the server",
+];
+/// Lines the IPC part must print exactly: the server got the call with
+/// the client's badge, its words and the granted cap, answered with their
+/// sum, and signalled the granted notification.
+const IPC_LINES: [&str; 4] = [
+    "server: call with badge 0x77, 5 words and 1 cap",
+    "root: call to the server: ok, reply 15 (1 + 2 + 3 + 4 + 5)",
+    "root: the server signalled the notification it was granted: bits 0b100",
+    "server: stopping",
 ];
 
 /// The smallest and largest Untyped in `kernel-demo/spec/kernel.cap`, as log2
@@ -265,9 +284,16 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
             ));
         }
     }
-    if !lines.contains(&"root: still running after the thread's fault; 0 failures") {
-        problems
-            .push("no `root: still running after the thread's fault; 0 failures` line".to_owned());
+    for line in [
+        "root: still running after the thread's fault",
+        "root: done; 0 failures",
+    ]
+    .into_iter()
+    .chain(IPC_LINES)
+    {
+        if !lines.contains(&line) {
+            problems.push(format!("no `{line}` line"));
+        }
     }
     if !has("child: running") {
         problems.push("the root task's second thread never ran".to_owned());
@@ -304,9 +330,9 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
     {
         problems.push("no thread `exited with status 0` (the root task)".to_owned());
     }
-    if !has("kernel: no runnable threads left: 1 exited, 1 faulted") {
-        problems
-            .push("no `kernel: no runnable threads left: 1 exited, 1 faulted` summary".to_owned());
+    let summary = "kernel: no runnable threads left: 2 exited, 1 faulted, 0 blocked";
+    if !has(summary) {
+        problems.push(format!("no `{summary}; ...` line"));
     }
     problems
 }
@@ -518,16 +544,16 @@ mod tests {
         untyped total 2105344 bytes (2 MiB + 8 KiB) in 2 caps\r\n\
         tcb: struct Tcb is 224 bytes, within the spec's Tcb object of 2^11 bytes (2 KiB), checked at compile time\r\n\
         boot ok\r\n\
-        root task: CNode of 2^12 slots, TCB, PML4, 7 page tables, 9 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
-        root task: paid 268 KiB (274432 bytes) from its Untyped in slot 27 (0x4000000, 2^25); entry 0x8000000000, first free slot 160\r\n\
+        root task: CNode of 2^12 slots, TCB, PML4, 7 page tables, 15 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
+        root task: paid 292 KiB (299008 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 166\r\n\
         scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
-        root: running in ring 3; 27 Untyped caps from slot 16, the largest in slot 27; first free slot 160\r\n\
-        root: retype 4 endpoints into slots 160..164: ok\r\n\
-        root: copy slot 160 -> 170 keeping read: ok\r\n\
-        root: mint slot 160 -> 171 with badge 42: ok\r\n\
-        root: move slot 171 -> 172: ok\r\n\
-        root: delete slot 163: ok\r\n\
-        root: revoke slot 160 (its copy and its badged child): ok\r\n\
+        root: running in ring 3; 27 Untyped caps from slot 16, the largest in slot 26; first free slot 166\r\n\
+        root: retype 4 endpoints into slots 166..170: ok\r\n\
+        root: copy slot 166 -> 176 keeping read: ok\r\n\
+        root: mint slot 166 -> 177 with badge 42: ok\r\n\
+        root: move slot 177 -> 178: ok\r\n\
+        root: delete slot 169: ok\r\n\
+        root: revoke slot 166 (its copy and its badged child): ok\r\n\
         root: copy from the revoked child: FailedLookup { source: 1 } (as expected)\r\n\
         root: retype into object type 99: InvalidArgument { index: 0 } (as expected)\r\n\
         root: retype a CNode of radix 0: RangeError { min: 1, max: 24 } (as expected)\r\n\
@@ -536,7 +562,7 @@ mod tests {
         root: retype into slot 4096 of 4096: RangeError { min: 0, max: 4095 } (as expected)\r\n\
         root: retype 0 objects: RangeError { min: 1, max: 256 } (as expected)\r\n\
         root: retype into the occupied slot 1: DeleteFirst (as expected)\r\n\
-        root: retype on an endpoint cap: IllegalOperation (as expected)\r\n\
+        root: retype on a PML4 cap (it has no methods): IllegalOperation (as expected)\r\n\
         root: retype with a 2-word message: TruncatedMessage (as expected)\r\n\
         root: retype into a CNode that does not resolve: FailedLookup { source: 0 } (as expected)\r\n\
         root: retype a TCB: ok\r\n\
@@ -547,18 +573,34 @@ mod tests {
         root: retype and map a page table for the next 2 MiB: ok\r\n\
         root: configure, set registers of and resume the thread: ok\r\n\
         child: running; reading kernel memory at 0x100000\r\n\
-        thread 0x4043800 faulted:\r\n\
+        thread 0x4049800 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
-        \x20 rip 0x0000008000005caa  cs 0x0023  rflags 0x0000000000000246\r\n\
+        \x20 rip 0x000000800000998a  cs 0x0023  rflags 0x0000000000000246\r\n\
         \x20 rsp 0x000000fe00101fd8  ss 0x001b\r\n\
         \x20 cr2 0x0000000000100000  (protection violation, read, user mode)\r\n\
-        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x0000008000006475  rdx 0x0000000000000000\r\n\
-        \x20 rsi 0x0000008000006b59  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
+        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x000000800000b045  rdx 0x0000000000000000\r\n\
+        \x20 rsi 0x000000800000ba41  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
-        root: still running after the thread's fault; 0 failures\r\n\
+        root: still running after the thread's fault\r\n\
+        root: retype an endpoint: ok\r\n\
+        root: retype a notification: ok\r\n\
+        root: mint the client's endpoint cap (write, grant, badge 0x77): ok\r\n\
+        root: mint a notification cap to send (write, badge 0b100): ok\r\n\
+        root: retype the server's TCB: ok\r\n\
+        root: retype its stack and IPC buffer frames: ok\r\n\
+        root: map its stack: ok\r\n\
+        root: map its IPC buffer: ok\r\n\
+        root: start the server thread: ok\r\n\
+        server: call with badge 0x77, 5 words and 1 cap\r\n\
+        root: call to the server: ok, reply 15 (1 + 2 + 3 + 4 + 5)\r\n\
+        root: the server signalled the notification it was granted: bits 0b100\r\n\
+        server: stopping\r\n\
+        thread 0x404d800 exited with status 0\r\n\
+        root: stop the server: ok\r\n\
+        root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 1 exited, 1 faulted; 253 system calls, 3 preemptions; kernel heap 0 bytes\r\n\
+        kernel: no runnable threads left: 2 exited, 1 faulted, 0 blocked; 332 system calls, 1 preemptions; no kernel heap\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {
@@ -759,8 +801,8 @@ mod tests {
         assert!(all.contains("unexpected result"), "{all}");
         assert!(all.contains("returned DeleteFirst as expected"), "{all}");
         let failed = GOOD.replace(
-            "move slot 171 -> 172: ok",
-            "move slot 171 -> 172: DeleteFirst",
+            "move slot 177 -> 178: ok",
+            "move slot 177 -> 178: DeleteFirst",
         );
         let all = problems(&failed, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("did not succeed"), "{all}");

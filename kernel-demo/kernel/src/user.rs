@@ -21,18 +21,18 @@ use capc_demo_kernel::abi::{
     ROOT_VSPACE_SLOT, Syscall, SyscallStatus,
 };
 use capc_demo_kernel::caps::{
-    CNodeCap, Cap, CapType, FrameCap, FrameCapInvocation, KernelError, MessageInfo, ObjectType,
-    PageDirectoryCap, PageDirectoryCapInvocation, PageTableCap, PageTableCapInvocation, PdptCap,
-    PdptCapInvocation, Placement, Pml4Cap, RetypeRequest, Rights, TcbCap, TcbCapInvocation,
-    UntypedCap, decode_frame_cap, decode_page_directory_cap, decode_page_table_cap,
-    decode_pdpt_cap, decode_tcb_cap, target,
+    CNodeCap, Cap, CapType, EndpointCap, FrameCap, FrameCapInvocation, KernelError, MessageInfo,
+    NotificationCap, ObjectType, PageDirectoryCap, PageDirectoryCapInvocation, PageTableCap,
+    PageTableCapInvocation, PdptCap, PdptCapInvocation, Placement, Pml4Cap, RetypeRequest, Rights,
+    TcbCap, TcbCapInvocation, UntypedCap, decode_frame_cap, decode_page_directory_cap,
+    decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
 };
-use capc_demo_kernel::cspace::{Slot, SlotAddr, SlotMemory, lookup_cap};
+use capc_demo_kernel::cspace::{Slot, SlotAddr, SlotMemory, lookup_cap, lookup_slot};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
-use capc_demo_kernel::ops;
-use capc_demo_kernel::tcb::{Tcb, ThreadState, UserContext, reg};
+use capc_demo_kernel::tcb::{PendingSend, Tcb, ThreadState, UserContext, reg};
 use capc_demo_kernel::units::Bytes;
 use capc_demo_kernel::vspace::{self, Level, PhysMem};
+use capc_demo_kernel::{ipc, ops};
 use x86_64::PhysAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
@@ -89,6 +89,9 @@ struct Kernel {
     preemptions: u64,
     exited: u64,
     faulted: u64,
+    /// Threads made runnable for the first time (the root, and each
+    /// resumed from `Inactive`).
+    started: u64,
 }
 
 static mut KERNEL: Kernel = Kernel {
@@ -102,6 +105,7 @@ static mut KERNEL: Kernel = Kernel {
     preemptions: 0,
     exited: 0,
     faulted: 0,
+    started: 0,
 };
 
 /// The kernel state. One CPU, and the kernel runs with interrupts off, so
@@ -167,6 +171,7 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
                 crate::timer::HZ
             );
             enqueue(k, root);
+            k.started += 1;
             let first = dequeue(k).expect("the root thread was queued");
             enter(first)
         }
@@ -657,8 +662,12 @@ fn finish(k: &Kernel) -> ! {
     if let Some(mut console) = Console::reopen() {
         let _ = writeln!(
             console,
-            "kernel: no runnable threads left: {} exited, {} faulted; {} system calls, {} preemptions; kernel heap 0 bytes",
-            k.exited, k.faulted, k.syscalls, k.preemptions
+            "kernel: no runnable threads left: {} exited, {} faulted, {} blocked; {} system calls, {} preemptions; no kernel heap",
+            k.exited,
+            k.faulted,
+            k.started.saturating_sub(k.exited + k.faulted),
+            k.syscalls,
+            k.preemptions
         );
         let _ = writeln!(console, "{}", crate::DEMO_OK);
     }
@@ -690,14 +699,208 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
             return true;
         }
         Some(Syscall::DebugPrint) => debug_print(thread, g[reg::RDI]),
-        Some(Syscall::Call) => call(k, current),
-        // Endpoints and notifications are not there yet.
-        Some(Syscall::Send | Syscall::Recv | Syscall::Reply | Syscall::ReplyRecv) => {
-            SyscallStatus::UnknownSyscall
+        Some(Syscall::Call) => match endpoint_of(k, current, Rights::WRITE) {
+            Ok(Some((endpoint, cap))) => {
+                let pending = PendingSend {
+                    badge: cap.badge(),
+                    grant: cap.rights().contains(Rights::GRANT),
+                    call: true,
+                };
+                ipc_status(ipc::send(&mut Machine(k), current, endpoint, pending))
+            }
+            Ok(None) => call(k, current),
+            Err(status) => status,
+        },
+        Some(Syscall::Send) => match ipc_target(k, current, Rights::WRITE) {
+            Ok(IpcTarget::Endpoint(endpoint, cap)) => {
+                let pending = PendingSend {
+                    badge: cap.badge(),
+                    grant: cap.rights().contains(Rights::GRANT),
+                    call: false,
+                };
+                ipc_status(ipc::send(&mut Machine(k), current, endpoint, pending))
+            }
+            Ok(IpcTarget::Notification(notification, badge)) => {
+                ipc::signal(&mut Machine(k), notification, badge);
+                SyscallStatus::Ok
+            }
+            Err(status) => status,
+        },
+        Some(Syscall::Recv) => receive(k, current),
+        Some(Syscall::Reply) => {
+            ipc::reply(&mut Machine(k), current, false);
+            SyscallStatus::Ok
+        }
+        Some(Syscall::ReplyRecv) => {
+            ipc::reply(&mut Machine(k), current, false);
+            receive(k, current)
         }
     };
-    tcb(current).context.general[reg::RAX] = status as u64;
-    false
+    let thread = tcb(current);
+    // A thread that blocked gets its status (and message) when it is woken.
+    if thread.state == ThreadState::Running {
+        thread.context.general[reg::RAX] = status as u64;
+    }
+    thread.state != ThreadState::Running
+}
+
+/// `Recv` on an endpoint or a notification.
+fn receive(k: &mut Kernel, current: u64) -> SyscallStatus {
+    match ipc_target(k, current, Rights::READ) {
+        Ok(IpcTarget::Endpoint(endpoint, _)) => {
+            ipc_status(ipc::recv(&mut Machine(k), current, endpoint))
+        }
+        Ok(IpcTarget::Notification(notification, _)) => {
+            ipc_status(ipc::wait(&mut Machine(k), current, notification))
+        }
+        Err(status) => status,
+    }
+}
+
+/// The status of an IPC operation that went on (one that blocked gets
+/// its status when it is woken).
+fn ipc_status(_next: ipc::Next) -> SyscallStatus {
+    SyscallStatus::Ok
+}
+
+/// What a `Send` or `Recv` names.
+enum IpcTarget {
+    /// An endpoint (its address) and the cap used.
+    Endpoint(u64, EndpointCap),
+    /// A notification (its address) and the cap's badge.
+    Notification(u64, u64),
+}
+
+/// The endpoint or notification the cap at the caller's `rdi` names, if
+/// the cap carries `right`.
+fn ipc_target(k: &Kernel, current: u64, right: Rights) -> Result<IpcTarget, SyscallStatus> {
+    let thread = tcb(current);
+    let memory = slots(k);
+    let (_, cap) = lookup_cap(
+        &memory,
+        thread.cspace_root,
+        thread.context.general[reg::RDI],
+    )
+    .map_err(|_| SyscallStatus::InvalidCap)?;
+    if !cap.rights().contains(right) {
+        return Err(SyscallStatus::InvalidCap);
+    }
+    if let Some(endpoint) = EndpointCap::from_cap(cap) {
+        return Ok(IpcTarget::Endpoint(endpoint.endpoint(), endpoint));
+    }
+    if let Some(notification) = NotificationCap::from_cap(cap) {
+        return Ok(IpcTarget::Notification(
+            notification.notification(),
+            notification.badge(),
+        ));
+    }
+    Err(SyscallStatus::InvalidCap)
+}
+
+/// For `Call`: the endpoint the cap at `rdi` names (with `right`), or
+/// `None` for any other cap (a kernel invocation).
+fn endpoint_of(
+    k: &Kernel,
+    current: u64,
+    right: Rights,
+) -> Result<Option<(u64, EndpointCap)>, SyscallStatus> {
+    let thread = tcb(current);
+    let memory = slots(k);
+    let Ok((_, cap)) = lookup_cap(
+        &memory,
+        thread.cspace_root,
+        thread.context.general[reg::RDI],
+    ) else {
+        return Err(SyscallStatus::InvalidCap);
+    };
+    match EndpointCap::from_cap(cap) {
+        Some(endpoint) if cap.rights().contains(right) => Ok(Some((endpoint.endpoint(), endpoint))),
+        Some(_) => Err(SyscallStatus::InvalidCap),
+        None => Ok(None),
+    }
+}
+
+/// The kernel's objects for `ipc`, reached through the identity map.
+struct Machine<'k>(&'k mut Kernel);
+
+impl ipc::Objects for Machine<'_> {
+    fn tcb(&mut self, at: u64) -> &mut Tcb {
+        tcb(at)
+    }
+    fn endpoint(&mut self, at: u64) -> &mut ipc::Endpoint {
+        // SAFETY: `at` comes from an EndpointCap (or a TCB's `blocked_on`,
+        // set from one): a 16-byte Endpoint object, zeroed by its retype.
+        unsafe { &mut *(at as *mut ipc::Endpoint) }
+    }
+    fn notification(&mut self, at: u64) -> &mut ipc::Notification {
+        // SAFETY: as above, for a 32-byte Notification object.
+        unsafe { &mut *(at as *mut ipc::Notification) }
+    }
+    fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
+        transfer(self.0, from, to, badge, grant);
+    }
+    fn deliver_signal(&mut self, to: u64, word: u64) {
+        let g = &mut tcb(to).context.general;
+        g[reg::RAX] = SyscallStatus::Ok as u64;
+        g[reg::RDI] = word;
+        g[reg::RSI] = 0;
+    }
+    fn wake(&mut self, thread: u64) {
+        enqueue(self.0, thread);
+    }
+}
+
+/// Copies the message `from` sends (its saved registers: `rsi` the
+/// `MessageInfo`, `rdx, r8, r9, r10` the first words; the rest and the cap
+/// addresses in its IPC buffer) into `to`'s registers and IPC buffer, as
+/// the return of its receive with `badge`. With `grant`, each cap goes into
+/// the receive slot `to` named in its buffer (`caps[i]` at
+/// `receive_depth`), stopping at the first that cannot (as seL4).
+fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
+    let sender = *tcb(from);
+    let g = sender.context.general;
+    let mut info = abi::unpack_info(g[reg::RSI]).unwrap_or(MessageInfo {
+        label: 0,
+        length: 0,
+        caps: 0,
+    });
+    let from_buffer = ipc_buffer(&sender);
+    let receiver = tcb(to);
+    let mut to_buffer = ipc_buffer(receiver);
+    // Words past the registers need both buffers.
+    if from_buffer.is_none() || to_buffer.is_none() {
+        info.length = info.length.min(MESSAGE_REGISTERS);
+    }
+    if let (Some(src), Some(dst)) = (&from_buffer, &mut to_buffer)
+        && info.length > MESSAGE_REGISTERS
+    {
+        let words = MESSAGE_REGISTERS..info.length;
+        dst.msg[words.clone()].copy_from_slice(&src.msg[words]);
+    }
+    let mut moved = 0;
+    if let (true, Some(src), Some(dst)) = (grant, &from_buffer, &to_buffer) {
+        let mut memory = slots(k);
+        let depth = u8::try_from(dst.receive_depth).unwrap_or(0);
+        for (&address, &slot) in src.caps.iter().zip(&dst.caps).take(info.caps) {
+            let Ok((source, _)) = lookup_cap(&memory, sender.cspace_root, address) else {
+                break;
+            };
+            let Ok(target) = lookup_slot(&memory, receiver.cspace_root, slot, depth) else {
+                break;
+            };
+            if ops::copy(&mut memory, source, target, Rights::ALL).is_err() {
+                break;
+            }
+            moved += 1;
+        }
+    }
+    info.caps = moved;
+    let r = &mut tcb(to).context.general;
+    r[reg::RAX] = SyscallStatus::Ok as u64;
+    r[reg::RDI] = badge;
+    r[reg::RSI] = abi::pack_info(info).unwrap_or(0);
+    (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) =
+        (g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]);
 }
 
 /// Prints `length` bytes of the thread's IPC buffer.
@@ -825,6 +1028,7 @@ fn invoke_tcb(
             if matches!(thread.state, ThreadState::Inactive) && at != k.current {
                 thread.state = ThreadState::Running;
                 enqueue(k, at);
+                k.started += 1;
             }
         }
         TcbCapInvocation::Suspend => {
@@ -832,7 +1036,8 @@ fn invoke_tcb(
                 return Err(KernelError::IllegalOperation);
             }
             remove(k, at);
-            thread.state = ThreadState::Inactive;
+            ipc::cancel(&mut Machine(k), at);
+            tcb(at).state = ThreadState::Inactive;
         }
     }
     Ok(())

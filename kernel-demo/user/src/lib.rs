@@ -140,8 +140,8 @@ impl Env {
         self.call(cptr, info, &msg, &caps, decode)
     }
 
-    /// Sends the message `info`, `msg`, `caps` to the cap at `cptr` and
-    /// decodes the reply with `decode`.
+    /// Sends the message `info`, `msg`, `caps` to the kernel object at
+    /// `cptr` and decodes the reply with `decode`.
     pub fn call<T>(
         &mut self,
         cptr: u64,
@@ -150,6 +150,18 @@ impl Env {
         caps: &[u64],
         decode: fn(MessageInfo, &[u64]) -> Result<T, InvocationError<KernelError>>,
     ) -> Result<T, Error> {
+        let reply = self.call_endpoint(cptr, info, msg, caps)?;
+        decode(reply.info, &reply.words).map_err(Error::Invocation)
+    }
+
+    /// Puts the message into the IPC buffer; the `MessageInfo` word and the
+    /// words that travel in registers.
+    fn load(
+        &mut self,
+        info: MessageInfo,
+        msg: &[u64],
+        caps: &[u64],
+    ) -> Result<(u64, [u64; 4]), Error> {
         let word = abi::pack_info(info).ok_or(Error::Syscall(SyscallStatus::BadMessage))?;
         let registers = abi::MESSAGE_REGISTERS;
         let buffer = self.buffer();
@@ -160,25 +172,120 @@ impl Env {
         let count = info.caps.min(caps.len());
         buffer.caps[..count].copy_from_slice(&caps[..count]);
         let mut words = [0u64; 4];
-        for (word, value) in words.iter_mut().zip(msg) {
+        for (word, value) in words.iter_mut().zip(msg.iter().take(length)) {
             *word = *value;
         }
-        let returned = syscall(Syscall::Call, cptr, word, words);
+        Ok((word, words))
+    }
+
+    /// The message a system call returned.
+    fn read(&mut self, returned: Returned) -> Result<Message, Error> {
         match SyscallStatus::from_word(returned.status) {
             Some(SyscallStatus::Ok) => {}
             Some(status) => return Err(Error::Syscall(status)),
             None => return Err(Error::Syscall(SyscallStatus::UnknownSyscall)),
         }
-        let reply =
+        let info =
             abi::unpack_info(returned.info).ok_or(Error::Syscall(SyscallStatus::BadMessage))?;
+        let registers = abi::MESSAGE_REGISTERS;
         let mut words = [0u64; target::MESSAGE_WORDS];
         words[..registers].copy_from_slice(&returned.words);
-        if reply.length > registers {
+        if info.length > registers {
             let buffer = self.buffer();
-            words[registers..reply.length].copy_from_slice(&buffer.msg[registers..reply.length]);
+            words[registers..info.length].copy_from_slice(&buffer.msg[registers..info.length]);
         }
-        decode(reply, &words).map_err(Error::Invocation)
+        Ok(Message {
+            badge: returned.badge,
+            info,
+            words,
+        })
     }
+
+    /// `Call`: sends the message to the endpoint (or kernel object) at
+    /// `cptr` and waits for the reply.
+    pub fn call_endpoint(
+        &mut self,
+        cptr: u64,
+        info: MessageInfo,
+        msg: &[u64],
+        caps: &[u64],
+    ) -> Result<Message, Error> {
+        let (word, words) = self.load(info, msg, caps)?;
+        let returned = syscall(Syscall::Call, cptr, word, words);
+        self.read(returned)
+    }
+
+    /// `Send`: sends the message to the endpoint at `cptr` (waiting until
+    /// someone receives it).
+    pub fn send(
+        &mut self,
+        cptr: u64,
+        info: MessageInfo,
+        msg: &[u64],
+        caps: &[u64],
+    ) -> Result<(), Error> {
+        let (word, words) = self.load(info, msg, caps)?;
+        let returned = syscall(Syscall::Send, cptr, word, words);
+        self.read(returned).map(drop)
+    }
+
+    /// `Recv`: waits for a message on the endpoint at `cptr`.
+    pub fn recv(&mut self, cptr: u64) -> Result<Message, Error> {
+        let returned = syscall(Syscall::Recv, cptr, 0, [0; 4]);
+        self.read(returned)
+    }
+
+    /// `Reply`: answers the call received last.
+    pub fn reply(&mut self, info: MessageInfo, msg: &[u64]) -> Result<(), Error> {
+        let (word, words) = self.load(info, msg, &[])?;
+        let returned = syscall(Syscall::Reply, 0, word, words);
+        self.read(returned).map(drop)
+    }
+
+    /// `ReplyRecv`: answers the call received last, then waits on `cptr`.
+    pub fn reply_recv(
+        &mut self,
+        cptr: u64,
+        info: MessageInfo,
+        msg: &[u64],
+    ) -> Result<Message, Error> {
+        let (word, words) = self.load(info, msg, &[])?;
+        let returned = syscall(Syscall::ReplyRecv, cptr, word, words);
+        self.read(returned)
+    }
+
+    /// Signals the notification at `cptr` with its cap's badge.
+    pub fn signal(&mut self, cptr: u64) -> Result<(), Error> {
+        let returned = syscall(Syscall::Send, cptr, 0, [0; 4]);
+        self.read(returned).map(drop)
+    }
+
+    /// Waits on the notification at `cptr`; the bits signalled.
+    pub fn wait(&mut self, cptr: u64) -> Result<u64, Error> {
+        let returned = syscall(Syscall::Recv, cptr, 0, [0; 4]);
+        self.read(returned).map(|m| m.badge)
+    }
+
+    /// Where caps sent to this thread go: the slots at these addresses
+    /// (resolved with `depth` bits), in order.
+    pub fn receive_caps_into(&mut self, slots: &[u64], depth: u64) {
+        let buffer = self.buffer();
+        let count = slots.len().min(buffer.caps.len());
+        buffer.caps[..count].copy_from_slice(&slots[..count]);
+        buffer.receive_depth = depth;
+    }
+}
+
+/// A message received (or a reply).
+#[derive(Clone, Copy, Debug)]
+pub struct Message {
+    /// The badge of the cap it was sent through (for a notification, the
+    /// bits signalled).
+    pub badge: u64,
+    /// Its label, length and the caps that arrived.
+    pub info: MessageInfo,
+    /// Its words (the first `info.length` are valid).
+    pub words: [u64; target::MESSAGE_WORDS],
 }
 
 impl Write for Env {

@@ -11,6 +11,7 @@
 #![no_main]
 
 use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use capc_demo_user::abi::{
     FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_IPC_BUFFER, ROOT_STACK_TOP, ROOT_VSPACE_SLOT,
@@ -25,6 +26,9 @@ use capc_demo_user::caps::{
 use capc_demo_user::{Env, Error, InvocationError, entry, yield_now};
 
 entry!(main);
+
+/// The Untyped the root retypes from.
+static UNTYPED: AtomicU64 = AtomicU64::new(0);
 
 /// Every address is resolved with all 64 bits from the root CNode (its
 /// guard takes the rest).
@@ -178,6 +182,7 @@ fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64) -
     assert_eq!(first_untyped, FIRST_UNTYPED_SLOT);
     let mut failures = 0;
     let untyped = largest;
+    UNTYPED.store(untyped, Ordering::Relaxed);
     let slot = first_free;
 
     // Retype, copy, mint, move, delete, revoke.
@@ -278,8 +283,8 @@ fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64) -
             KernelError::DeleteFirst,
         ),
         (
-            "retype on an endpoint cap",
-            retype(&mut env, slot + 1, ObjectType::Endpoint, 0, next, 1),
+            "retype on a PML4 cap (it has no methods)",
+            retype(&mut env, ROOT_VSPACE_SLOT, ObjectType::Endpoint, 0, next, 1),
             KernelError::IllegalOperation,
         ),
     ];
@@ -383,43 +388,14 @@ fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64) -
         outcome(r)
     );
     failures += u64::from(r.is_err());
-    let r = env
-        .invoke(
-            tcb,
-            |msg, caps| {
-                caps::encode_tcb_cap_configure(
-                    ROOT_CNODE_SLOT,
-                    ROOT_VSPACE_SLOT,
-                    buffer,
-                    child_buffer,
-                    0,
-                    msg,
-                    caps,
-                )
-            },
-            decode_tcb_cap_configure_reply,
-        )
-        .and_then(|()| {
-            env.invoke(
-                tcb,
-                |msg, _| {
-                    caps::encode_tcb_cap_write_registers(
-                        child as *const () as u64,
-                        child_stack + 0x1000,
-                        child_buffer,
-                        msg,
-                    )
-                },
-                decode_tcb_cap_write_registers_reply,
-            )
-        })
-        .and_then(|()| {
-            env.invoke(
-                tcb,
-                |_, _| caps::encode_tcb_cap_resume(),
-                decode_tcb_cap_resume_reply,
-            )
-        });
+    let r = start_thread(
+        &mut env,
+        tcb,
+        buffer,
+        child_buffer,
+        child as *const () as u64,
+        child_stack + 0x1000,
+    );
     let _ = writeln!(
         env,
         "root: configure, set registers of and resume the thread: {}",
@@ -430,11 +406,225 @@ fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64) -
     for _ in 0..3 {
         yield_now();
     }
-    let _ = writeln!(
-        env,
-        "root: still running after the thread's fault; {failures} failures"
-    );
+    let _ = writeln!(env, "root: still running after the thread's fault");
+
+    failures += ipc(&mut env, slot + 40);
+    let _ = writeln!(env, "root: done; {failures} failures");
     failures
+}
+
+/// The endpoint the server thread receives on, and the slot it receives a
+/// cap into (the two threads share the root's address space and CSpace).
+static SERVER_ENDPOINT: AtomicU64 = AtomicU64::new(0);
+static SERVER_RECEIVE_SLOT: AtomicU64 = AtomicU64::new(0);
+
+/// Labels of the server's protocol.
+const SUM: u64 = 1;
+const STOP: u64 = 2;
+
+/// IPC: makes an endpoint, a notification and a server thread (from slot
+/// `base` on), calls the server with five words and a notification cap
+/// granted along, waits for the server's signal, then stops it. Returns
+/// the number of failures.
+fn ipc(env: &mut Env, base: u64) -> u64 {
+    let untyped = UNTYPED.load(Ordering::Relaxed);
+    let (endpoint, notification, client, badged_notification) =
+        (base, base + 1, base + 2, base + 3);
+    let (tcb, stack, buffer, receive) = (base + 4, base + 5, base + 6, base + 8);
+    let stack_at = ROOT_STACK_TOP + 0x3000;
+    let buffer_at = ROOT_STACK_TOP + 0x4000;
+    SERVER_ENDPOINT.store(endpoint, Ordering::Relaxed);
+    SERVER_RECEIVE_SLOT.store(receive, Ordering::Relaxed);
+    let mut failures = 0;
+    let steps = [
+        (
+            "retype an endpoint",
+            retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1),
+        ),
+        (
+            "retype a notification",
+            retype(env, untyped, ObjectType::Notification, 0, notification, 1),
+        ),
+        (
+            "mint the client's endpoint cap (write, grant, badge 0x77)",
+            mint(
+                env,
+                endpoint,
+                client,
+                Rights::WRITE.union(Rights::GRANT),
+                0x77,
+            ),
+        ),
+        (
+            "mint a notification cap to send (write, badge 0b100)",
+            mint(env, notification, badged_notification, Rights::WRITE, 0b100),
+        ),
+        (
+            "retype the server's TCB",
+            retype(env, untyped, ObjectType::Tcb, 0, tcb, 1),
+        ),
+        (
+            "retype its stack and IPC buffer frames",
+            retype(env, untyped, ObjectType::Frame, 12, stack, 2),
+        ),
+        ("map its stack", map_frame(env, stack, stack_at)),
+        ("map its IPC buffer", map_frame(env, buffer, buffer_at)),
+    ];
+    for (what, result) in steps {
+        let _ = writeln!(env, "root: {what}: {}", outcome(result));
+        failures += u64::from(result.is_err());
+    }
+    let r = start_thread(
+        env,
+        tcb,
+        buffer,
+        buffer_at,
+        server as *const () as u64,
+        stack_at + 0x1000,
+    );
+    let _ = writeln!(env, "root: start the server thread: {}", outcome(r));
+    failures += u64::from(r.is_err());
+
+    let request = MessageInfo {
+        label: SUM,
+        length: 5,
+        caps: 1,
+    };
+    match env.call_endpoint(client, request, &[1, 2, 3, 4, 5], &[badged_notification]) {
+        Ok(reply) if reply.info.label == 0 && reply.words[0] == 15 => {
+            let _ = writeln!(
+                env,
+                "root: call to the server: ok, reply {} (1 + 2 + 3 + 4 + 5)",
+                reply.words[0]
+            );
+        }
+        other => {
+            let _ = writeln!(env, "root: call to the server: {other:?} (WRONG)");
+            failures += 1;
+        }
+    }
+    match env.wait(notification) {
+        Ok(0b100) => {
+            let _ = writeln!(
+                env,
+                "root: the server signalled the notification it was granted: bits 0b100"
+            );
+        }
+        other => {
+            let _ = writeln!(env, "root: wait on the notification: {other:?} (WRONG)");
+            failures += 1;
+        }
+    }
+    let stop = MessageInfo {
+        label: STOP,
+        length: 0,
+        caps: 0,
+    };
+    let r = env.call_endpoint(client, stop, &[], &[]).map(drop);
+    let _ = writeln!(env, "root: stop the server: {}", outcome(r));
+    failures += u64::from(r.is_err());
+    failures
+}
+
+/// Configures the thread `tcb` in the root's CSpace and address space with
+/// the IPC buffer frame `buffer` mapped at `buffer_at`, sets its registers
+/// and resumes it.
+fn start_thread(
+    env: &mut Env,
+    tcb: u64,
+    buffer: u64,
+    buffer_at: u64,
+    entry: u64,
+    stack_top: u64,
+) -> Result<(), Error> {
+    env.invoke(
+        tcb,
+        |msg, caps| {
+            caps::encode_tcb_cap_configure(
+                ROOT_CNODE_SLOT,
+                ROOT_VSPACE_SLOT,
+                buffer,
+                buffer_at,
+                0,
+                msg,
+                caps,
+            )
+        },
+        decode_tcb_cap_configure_reply,
+    )?;
+    env.invoke(
+        tcb,
+        |msg, _| caps::encode_tcb_cap_write_registers(entry, stack_top, buffer_at, msg),
+        decode_tcb_cap_write_registers_reply,
+    )?;
+    env.invoke(
+        tcb,
+        |_, _| caps::encode_tcb_cap_resume(),
+        decode_tcb_cap_resume_reply,
+    )
+}
+
+/// The server thread: answers `SUM` calls with the sum of their words,
+/// signals any notification cap granted to it, and exits on `STOP`.
+extern "C" fn server(buffer: u64) -> ! {
+    // SAFETY: the root mapped this thread's own IPC buffer at `buffer`.
+    let mut env = unsafe { Env::new(buffer) };
+    let endpoint = SERVER_ENDPOINT.load(Ordering::Relaxed);
+    let receive = SERVER_RECEIVE_SLOT.load(Ordering::Relaxed);
+    env.receive_caps_into(&[receive], 64);
+    let mut message = env.recv(endpoint);
+    loop {
+        let m = match message {
+            Ok(m) => m,
+            Err(error) => {
+                let _ = writeln!(env, "server: receive failed: {error}");
+                capc_demo_user::exit(1);
+            }
+        };
+        match m.info.label {
+            SUM => {
+                let words = &m.words[..m.info.length];
+                let _ = writeln!(
+                    env,
+                    "server: call with badge {:#x}, {} words and {} cap",
+                    m.badge,
+                    words.len(),
+                    m.info.caps
+                );
+                if m.info.caps == 1 && env.signal(receive).is_err() {
+                    let _ = writeln!(env, "server: signalling the granted notification failed");
+                }
+                let sum = words.iter().sum::<u64>();
+                let reply = MessageInfo {
+                    label: 0,
+                    length: 1,
+                    caps: 0,
+                };
+                message = env.reply_recv(endpoint, reply, &[sum]);
+            }
+            STOP => {
+                let _ = env.reply(
+                    MessageInfo {
+                        label: 0,
+                        length: 0,
+                        caps: 0,
+                    },
+                    &[],
+                );
+                let _ = writeln!(env, "server: stopping");
+                capc_demo_user::exit(0);
+            }
+            label => {
+                let _ = writeln!(env, "server: unknown label {label}");
+                let reply = MessageInfo {
+                    label: 1,
+                    length: 0,
+                    caps: 0,
+                };
+                message = env.reply_recv(endpoint, reply, &[]);
+            }
+        }
+    }
 }
 
 /// The root's second thread: says hello, then reads the kernel's image,
