@@ -266,3 +266,54 @@ fn an_editor_session() {
     let status = session.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// The VS Code extension's TextMate grammar is valid JSON and highlights
+/// every keyword of grammars/cap.pest.
+#[test]
+fn the_editor_grammar_knows_every_keyword() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let grammar =
+        std::fs::read_to_string(root.join("editors/vscode/syntaxes/cap.tmLanguage.json")).unwrap();
+    let parsed: Value = serde_json::from_str(&grammar).expect("the grammar is JSON");
+    assert_eq!(parsed["scopeName"], json!("source.cap"));
+    let package: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("editors/vscode/package.json")).unwrap(),
+    )
+    .expect("package.json is JSON");
+    assert_eq!(
+        package["contributes"]["languages"][0]["extensions"],
+        json!([".cap"])
+    );
+
+    let pest = std::fs::read_to_string(root.join("grammars/cap.pest")).unwrap();
+    // Every `"word"` literal of the grammar (quotes in comments are skipped
+    // because what they enclose is not one lowercase word).
+    let mut words = Vec::new();
+    let mut rest = pest.as_str();
+    while let Some(open) = rest.find('"') {
+        rest = &rest[open + 1..];
+        let Some(close) = rest.find('"') else { break };
+        let word = &rest[..close];
+        if word.len() > 1 && word.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+            words.push(word);
+            rest = &rest[close + 1..];
+        }
+    }
+    words.sort();
+    words.dedup();
+    assert!(
+        words.contains(&"invocations") && words.contains(&"out_of_budget"),
+        "{words:?}"
+    );
+    let missing: Vec<&&str> = words
+        .iter()
+        .filter(|w| {
+            !["(", "|"].iter().any(|before| {
+                [")", "|"]
+                    .iter()
+                    .any(|after| grammar.contains(&format!("{before}{w}{after}")))
+            })
+        })
+        .collect();
+    assert!(missing.is_empty(), "not highlighted: {missing:?}");
+}
