@@ -47,6 +47,8 @@ pub const BANNER: &str = "capc demo kernel";
 pub const BOOT_OK: &str = "boot ok";
 /// The last line of a run in which every thread exited or was stopped.
 pub const DEMO_OK: &str = "demo ok";
+/// The kernel's line saying it cannot execute or touch user pages.
+const PROTECTION: &str = "cpu: SMEP on, SMAP on";
 /// The line before the exception report of a faulting thread.
 const THREAD_FAULTED: &str = "faulted:";
 /// What the root task prints for an outcome that is not the one expected.
@@ -227,6 +229,10 @@ pub fn check(transcript: &str, exit: QemuExit) -> Result<BootReport, Vec<String>
 
     if !lines.contains(&BOOT_OK) {
         problems.push(format!("no `{BOOT_OK}` line"));
+    }
+    // QEMU runs with `-cpu max`, which has both.
+    if !lines.contains(&PROTECTION) {
+        problems.push(format!("no `{PROTECTION}` line"));
     }
     problems.extend(root_task_problems(&lines));
     match lines.iter().rev().find(|l| !l.is_empty()) {
@@ -533,6 +539,7 @@ mod tests {
     const GOOD: &str = "capc demo kernel 0.1.0 (x86_64, spec kernel-demo/spec/kernel.cap)\r\n\
         boot: PVH start info at 0x21e0, version 1, 7 memory map entries\r\n\
         boot: command line \"\"\r\n\
+        cpu: SMEP on, SMAP on\r\n\
         idt: 33 vectors installed (CPU exceptions 0-31, timer 32); in the kernel #BP resumes and the rest report and exit, in a thread they stop it\r\n\
         memory map:\r\n\
         \x20 0x0000000000100000..0x0000000007fe0000 ram       126 MiB + 896 KiB\r\n\
@@ -656,6 +663,7 @@ mod tests {
             "no `root: running in ring 3 ...`",
             "no `thread 0x... faulted:` report",
             "no `idt: N vectors installed`",
+            "no `cpu: SMEP on, SMAP on`",
         ] {
             assert!(all.contains(missing), "{missing} in {all}");
         }

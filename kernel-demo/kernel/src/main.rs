@@ -103,6 +103,7 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
     let command_line = unsafe { CommandLine::from_paddr(start_info.cmdline_paddr) };
     writeln!(out, "boot: command line {command_line}")?;
     describe_cpu_mode(out)?;
+    protect_kernel_from_user(out)?;
     writeln!(out, "{installed}")?;
     if command_line.has_flag(cmdline::FAULT_TEST) {
         fault_test(out)?;
@@ -242,6 +243,28 @@ fn fault_test(out: &mut impl Write) -> core::fmt::Result {
         );
     }
     panic!("reading {FAULT_TEST_ADDRESS:#x} did not page-fault")
+}
+
+/// Turns on SMEP and SMAP where the CPU has them (QEMU's `-cpu max` does):
+/// the kernel then faults if it ever executes or touches a user page. It
+/// never needs to: it reads IPC buffers and loads images through the
+/// identity map of physical memory, which is supervisor-only.
+fn protect_kernel_from_user(out: &mut impl Write) -> core::fmt::Result {
+    const SMEP: u32 = 1 << 7;
+    const SMAP: u32 = 1 << 20;
+    // CPUID leaf 7, subleaf 0: structured extended feature flags in EBX.
+    let features = core::arch::x86_64::__cpuid_count(7, 0).ebx;
+    let (smep, smap) = (features & SMEP != 0, features & SMAP != 0);
+    // SAFETY: setting SMEP/SMAP changes only what supervisor code may do
+    // with user pages, which this kernel never executes or accesses.
+    unsafe {
+        Cr4::update(|flags| {
+            flags.set(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION, smep);
+            flags.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, smap);
+        });
+    }
+    let state = |on: bool| if on { "on" } else { "not supported by this CPU" };
+    writeln!(out, "cpu: SMEP {}, SMAP {}", state(smep), state(smap))
 }
 
 /// Reports (and insists on) the mode `boot.rs` switched to.
