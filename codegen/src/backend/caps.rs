@@ -30,11 +30,6 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     parts
 }
 
-/// The mask of `rights` as a `u64`.
-pub fn rights_mask(rights: &[RightId]) -> u64 {
-    rights.iter().fold(0, |m, r| m | 1 << r.0)
-}
-
 /// `Rights::READ.union(Rights::WRITE)`-style constant for a set of rights.
 pub fn rights_const(g: &Gen<'_>, rights: &[RightId]) -> TokenStream {
     if rights.is_empty() {
@@ -317,14 +312,6 @@ fn objects(g: &Gen<'_>) -> TokenStream {
     }
 }
 
-fn mask(width: u8) -> u64 {
-    if width >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << width) - 1
-    }
-}
-
 /// The Rust type of a field's value.
 fn field_type(f: &CapField) -> TokenStream {
     match f.kind {
@@ -334,106 +321,113 @@ fn field_type(f: &CapField) -> TokenStream {
     }
 }
 
-/// A hexadecimal literal (masks read better in hex).
-fn hex(value: u64) -> proc_macro2::Literal {
-    format!("{value:#x}")
-        .parse()
-        .expect("a hex literal is a literal")
-}
-
-/// Expression reading the field's raw bits from `self.0.words`.
-fn raw_bits(f: &CapField) -> TokenStream {
+/// `word, shift, width` of a field, the arguments of `Cap::field` and
+/// `Cap::set_field`.
+fn place(f: &CapField) -> TokenStream {
     let word = lit(f.word.into());
-    let shifted = if f.shift == 0 {
-        quote!(self.0.words[#word])
-    } else {
-        let shift = lit(f.shift.into());
-        quote!((self.0.words[#word] >> #shift))
-    };
-    if f.width as u32 + f.shift as u32 >= 64 {
-        shifted
-    } else {
-        let m = hex(mask(f.width));
-        quote!(#shifted & #m)
-    }
+    let shift = lit(f.shift.into());
+    let width = lit(f.width.into());
+    quote!(#word, #shift, #width)
 }
 
-/// Expression reading the field from `self.0.words` as its Rust type.
+/// Expression reading the field from the view's cap as its Rust type.
 fn getter_expr(f: &CapField) -> TokenStream {
-    let raw = raw_bits(f);
+    let place = place(f);
+    let raw = quote!(self.0.field(#place));
     match &f.kind {
         FieldKind::Bool => quote!(#raw != 0),
         FieldKind::Rights { .. } => quote!(Rights::from_bits_truncate(#raw)),
         FieldKind::Uint => raw,
         FieldKind::Ptr { align_bits } => {
             let a = lit((*align_bits).into());
-            quote!((#raw) << #a)
+            quote!(#raw << #a)
         }
     }
 }
 
-/// Statements checking `value` and storing it in `words` (returns
-/// `Err(FieldError)` from the enclosing fn when it does not fit).
-fn setter_stmts(f: &CapField, valid_rights: u64) -> TokenStream {
-    let word = lit(f.word.into());
-    let m = hex(mask(f.width));
+/// The body of a field's setter: check `value` (a cap type's rights against
+/// its `VALID_RIGHTS`) and store it with `Cap::set_field`, or with
+/// `Cap::set_pointer` for a pointer.
+fn setter_body(f: &CapField) -> TokenStream {
     let name = &f.name;
-    let (check, raw): (Option<TokenStream>, TokenStream) = match &f.kind {
-        FieldKind::Bool => (None, quote!(value as u64)),
-        FieldKind::Rights { .. } => {
-            let valid = lit(valid_rights);
-            (
-                Some(quote!(value.bits() & !#valid != 0)),
-                quote!(value.bits()),
-            )
-        }
-        FieldKind::Uint => {
-            if f.width >= 64 {
-                (None, quote!(value))
-            } else {
-                (Some(quote!(value & !#m != 0)), quote!(value))
+    let place = place(f);
+    match &f.kind {
+        FieldKind::Bool => quote!(self.0.set_field(#name, #place, value as u64)),
+        FieldKind::Rights { .. } => quote! {
+            if !Self::VALID_RIGHTS.contains(value) {
+                return Err(FieldError { field: #name, value: value.bits() });
             }
-        }
+            self.0.set_field(#name, #place, value.bits())
+        },
+        FieldKind::Uint => quote!(self.0.set_field(#name, #place, value)),
         FieldKind::Ptr { align_bits } => {
             let a = lit((*align_bits).into());
-            let low = hex((1u64 << align_bits) - 1);
-            let limit = hex(mask(f.width));
-            (
-                Some(quote!(value & #low != 0 || (value >> #a) & !#limit != 0)),
-                quote!(value >> #a),
-            )
+            quote!(self.0.set_pointer(#name, #place, #a, value))
         }
-    };
-    let error_value = match &f.kind {
-        FieldKind::Rights { .. } => quote!(value: value.bits()),
-        _ => quote!(value),
-    };
-    let check = check.map(|check| {
-        quote! {
-            if #check {
-                return Err(FieldError { field: #name, #error_value });
+    }
+}
+
+/// The private helpers of `Cap` the views' getters and setters call: each
+/// view names a field by its place (word, shift, width), and the bit
+/// arithmetic is written once. Only the helpers the spec's fields use.
+fn field_helpers(g: &Gen<'_>) -> TokenStream {
+    let fields = || g.spec.caps.iter().flat_map(|c| &c.fields);
+    if fields().next().is_none() {
+        return TokenStream::new();
+    }
+    let pointer = fields()
+        .any(|f| matches!(f.kind, FieldKind::Ptr { .. }))
+        .then(|| {
+            quote! {
+                /// Stores pointer `value` in bits `shift..shift + width` of
+                /// word `word`, without its low `align_bits` bits; fails,
+                /// naming `field`, if it is misaligned or too high.
+                const fn set_pointer(
+                    &mut self,
+                    field: &'static str,
+                    word: usize,
+                    shift: u32,
+                    width: u32,
+                    align_bits: u32,
+                    value: u64,
+                ) -> Result<(), FieldError> {
+                    if value & ((1 << align_bits) - 1) != 0 || (value >> align_bits) & !Cap::low_bits(width) != 0 {
+                        return Err(FieldError { field, value });
+                    }
+                    self.set_field(field, word, shift, width, value >> align_bits)
+                }
             }
-        }
-    });
-    let field_mask = hex(mask(f.width) << f.shift);
-    let placed = if f.shift == 0 {
-        raw
-    } else {
-        let shift = lit(f.shift.into());
-        // A cast or a shift needs parentheses before `<<`; a plain value does not.
-        match f.kind {
-            FieldKind::Bool | FieldKind::Ptr { .. } => quote!((#raw) << #shift),
-            _ => quote!(#raw << #shift),
-        }
-    };
-    let store = if f.width == 64 {
-        quote!(words[#word] = #placed;)
-    } else {
-        quote!(words[#word] = (words[#word] & !#field_mask) | #placed;)
-    };
+        });
     quote! {
-        #check
-        #store
+        /// The mask of the low `width` bits of a word.
+        const fn low_bits(width: u32) -> u64 {
+            if width >= 64 { u64::MAX } else { (1 << width) - 1 }
+        }
+
+        /// Bits `shift..shift + width` of word `word`.
+        const fn field(self, word: usize, shift: u32, width: u32) -> u64 {
+            (self.words[word] >> shift) & Cap::low_bits(width)
+        }
+
+        /// Stores `value` in bits `shift..shift + width` of word `word`;
+        /// fails, naming `field`, if it does not fit in `width` bits.
+        const fn set_field(
+            &mut self,
+            field: &'static str,
+            word: usize,
+            shift: u32,
+            width: u32,
+            value: u64,
+        ) -> Result<(), FieldError> {
+            let mask = Cap::low_bits(width);
+            if value & !mask != 0 {
+                return Err(FieldError { field, value });
+            }
+            self.words[word] = (self.words[word] & !(mask << shift)) | value << shift;
+            Ok(())
+        }
+
+        #pointer
     }
 }
 
@@ -490,6 +484,7 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         quote!(Some(CapType::#v) => ::core::fmt::Debug::fmt(&#v(*self), f))
     });
     let rights_methods = rights_methods(g);
+    let field_helpers = field_helpers(g);
     let badge_methods = badge_methods(g);
     quote! {
         /// The capability types, numbered by their tag (0 is the null cap).
@@ -593,6 +588,7 @@ fn caps(g: &Gen<'_>) -> TokenStream {
 
             #rights_methods
             #badge_methods
+            #field_helpers
         }
 
         impl ::core::fmt::Debug for Cap {
@@ -813,7 +809,6 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     let name = ident(&c.name);
     let doc = g.docs(&c.docs, &format!("A `{}` capability.", c.name), c.span);
     let tag = lit(c.tag.into());
-    let valid = rights_mask(&c.rights);
     let valid_const = rights_const(g, &c.rights);
     let params = c.fields.iter().map(|f| {
         let n = ident(&f.name);
@@ -845,7 +840,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
                 _ => String::new(),
             }
         );
-        let stmts = setter_stmts(f, valid);
+        let set = setter_body(f);
         let set_doc = format!(
             " Sets `{}`; fails if the value does not fit (or, for a pointer, is misaligned).",
             f.name
@@ -860,9 +855,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
 
             #[doc = #set_doc]
             pub const fn #setter(&mut self, value: #t) -> Result<(), FieldError> {
-                let words = &mut self.0.words;
-                #stmts
-                Ok(())
+                #set
             }
         }
     });
