@@ -179,6 +179,8 @@ struct Printer<'a> {
     last_src: usize,
     /// The current line ends in a `//` comment: nothing more fits on it.
     line_closed: bool,
+    /// The current line ends in a comment.
+    ends_in_comment: bool,
     /// The line break an own-line block comment followed by code on its line
     /// stood for: the next own-line comment breaks the same way.
     after_block: Option<LineBreak>,
@@ -199,6 +201,7 @@ impl<'a> Printer<'a> {
             cont: INDENT,
             last_src: 0,
             line_closed: false,
+            ends_in_comment: false,
             after_block: None,
         }
     }
@@ -260,6 +263,7 @@ impl<'a> Printer<'a> {
 
     fn push(&mut self, text: &str) {
         self.line_closed = text.starts_with("//");
+        self.ends_in_comment = false;
         self.out.push_str(text);
         if let Some(n) = text.rfind('\n') {
             self.line_start = self.out.len() - (text.len() - n - 1);
@@ -312,7 +316,10 @@ impl<'a> Printer<'a> {
     }
 
     fn comment(&mut self, c: Comment<'_>) {
-        if c.own_line || self.out.is_empty() || self.line_closed {
+        // A block comment that trailed code joins a line of comments only
+        // if that line goes on with code; otherwise it starts its own line.
+        let joins_comments = !c.line && self.pending.is_some() && self.ends_in_comment;
+        if c.own_line || self.out.is_empty() || self.line_closed || joins_comments {
             let brk = match self.pending.or(self.after_block) {
                 Some(b) => b,
                 None if self.content => LineBreak {
@@ -327,6 +334,7 @@ impl<'a> Printer<'a> {
             self.pending = Some(brk);
             self.materialize(Some(c.start));
             self.push(c.text);
+            self.ends_in_comment = true;
             self.last_src = c.end;
             if c.line || c.newline_after {
                 let blank = match brk.blank {
@@ -345,12 +353,28 @@ impl<'a> Printer<'a> {
                 self.out.push(' ');
             }
             self.push(c.text);
+            self.ends_in_comment = true;
             self.last_src = c.end;
             self.space = false;
             if pending.is_some() {
                 self.pending = pending;
             } else if c.line {
-                self.break_line(self.cont, Blank::No);
+                // After `/* own line */ // this`, the line breaks as the
+                // block comment's line did.
+                let brk = self.after_block.take().map_or(
+                    LineBreak {
+                        col: self.cont,
+                        blank: Blank::No,
+                    },
+                    |b| LineBreak {
+                        col: b.col,
+                        blank: match b.blank {
+                            Blank::No => Blank::No,
+                            _ => Blank::Keep,
+                        },
+                    },
+                );
+                self.pending = Some(brk);
             } else {
                 self.space();
             }

@@ -398,7 +398,7 @@ fn layout() -> impl Strategy<Value = (usize, Vec<&'static str>, Vec<(usize, Stri
         prop::collection::vec(prop::sample::select(GAPS), 1..40),
         prop::collection::vec(
             (any::<prop::sample::Index>(), prop::sample::select(COMMENTS)),
-            0..8,
+            0..16,
         ),
     )
         .prop_map(|(spec, gaps, comments)| {
