@@ -235,7 +235,17 @@ const QEMU_ARGS: &[&str] = &[
 /// task), streaming COM1 to our stdout as it arrives, and kills QEMU after
 /// [`BOOT_TIMEOUT`].
 pub fn boot(elf: &Path, cmdline: &str, module: Option<&Path>) -> Result<Boot, Failure> {
-    let mut extra: Vec<String> = Vec::new();
+    boot_with(elf, cmdline, module, &[])
+}
+
+/// [`boot`] with more QEMU arguments (such as `-icount`).
+pub fn boot_with(
+    elf: &Path,
+    cmdline: &str,
+    module: Option<&Path>,
+    qemu_args: &[&str],
+) -> Result<Boot, Failure> {
+    let mut extra: Vec<String> = qemu_args.iter().map(|a| (*a).to_owned()).collect();
     if !cmdline.is_empty() {
         extra.extend(["-append".to_owned(), cmdline.to_owned()]);
     }

@@ -21,6 +21,7 @@
 //! step. Child exit statuses are passed through.
 
 mod bench;
+mod kbench;
 mod kernel;
 mod transcript;
 
@@ -46,6 +47,11 @@ Tasks:
           one clean build and N rebuilds after touching src/lib.rs for each
           (default N = 10); prints min/median times and whether the macro adds
           at most 10% or 150 ms
+  bench-kernel
+          Boot the demo kernel with the root task's benchmarks under QEMU
+          -icount (exact guest instruction counts): null syscall, cap lookup,
+          IPC call+reply round trip, frame retype; fails if the round trip
+          takes more than 1,000 instructions
 
 Options:
   -h, --help    Print this help";
@@ -63,12 +69,13 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(task @ ("test" | "demo")) if args.len() > 1 => {
+        Some(task @ ("test" | "demo" | "bench-kernel")) if args.len() > 1 => {
             eprintln!("error: `{task}` takes no arguments, got `{}`\n", args[1]);
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
         Some("test") => test(),
+        Some("bench-kernel") => workspace_root().and_then(|root| kbench::bench_kernel(&root)),
         Some("demo") => demo(),
         Some("bench-macro") => match bench_runs(&args[1..]) {
             Ok(runs) => workspace_root().and_then(|root| bench::bench_macro(&root, runs)),

@@ -58,9 +58,12 @@ pub const ROOT_IPC_BUFFER_SLOT: u64 = 4;
 /// First slot of the Untyped caps handed to the root task. The root thread
 /// starts with this slot in `rdi`, the number of Untyped caps in `rsi`, its
 /// first free slot in `rdx` and the slot of its largest Untyped (which paid
-/// for the root task's own objects) in `rcx`: the first four arguments of
-/// an `extern "C"` entry.
+/// for the root task's own objects) in `rcx`, and [`ROOT_FLAG_BENCH`] or 0 in
+/// `r8`: the first five arguments of an `extern "C"` entry.
 pub const FIRST_UNTYPED_SLOT: u64 = 16;
+
+/// Set in the root task's `r8` when the kernel was booted with `bench`.
+pub const ROOT_FLAG_BENCH: u64 = 1;
 
 /// The system calls, numbered as `rax` carries them.
 #[repr(u64)]

@@ -7,6 +7,10 @@
 /// breakpoint that must resume, then a page fault that must be reported.
 pub const FAULT_TEST: &str = "fault-test";
 
+/// The flag that makes the root task run its benchmarks instead of its
+/// scenario (`cargo xtask bench-kernel`, under `-icount`).
+pub const BENCH: &str = "bench";
+
 /// The longest command line the kernel reads; anything after is ignored.
 pub const MAX_CMDLINE_BYTES: usize = 1024;
 

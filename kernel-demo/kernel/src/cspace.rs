@@ -16,7 +16,7 @@
 //! Nothing here writes a slot except [`SlotMemory::clear_table`]; keeping
 //! the derivation links consistent is `mdb`'s job.
 
-use crate::caps::{self, CNodeCap, Cap, KernelError};
+use crate::caps::{self, CNodeCap, Cap, KernelError, ObjectType};
 use crate::mdb::MdbNode;
 
 /// log2 of the bytes in one slot: the spec's `SLOT_BITS`, which also sizes
@@ -98,10 +98,16 @@ impl Table {
     /// The table a CNode cap names, if its address and radix are ones the
     /// spec allows (a valid object region, not at address 0).
     pub fn of(cnode: CNodeCap) -> Option<Table> {
-        let (base, _) = crate::caps::region(cnode.cap())?;
+        // The same test as `caps::region`, without its match over every
+        // cap type: this is on the path of every capability lookup.
+        let (min, max) = ObjectType::CNode.arg_bounds();
+        let radix = cnode.radix();
+        if radix < min || radix > max {
+            return None;
+        }
         Some(Table {
-            first: SlotAddr::new(base)?,
-            radix: u32::try_from(cnode.radix()).ok()?,
+            first: SlotAddr::new(cnode.table())?,
+            radix: radix as u32,
         })
     }
 
@@ -320,17 +326,17 @@ pub fn resolve(
     loop {
         let table = memory.table(node).ok_or(LookupError::InvalidRoot)?;
         let guard_bits = u32::try_from(node.guard_bits()).unwrap_or(u32::MAX);
-        let guard_fault = LookupError::GuardMismatch {
+        let guard_fault = || LookupError::GuardMismatch {
             bits_left,
             guard_found: node.guard(),
             bits_found: guard_bits,
         };
         if guard_bits > bits_left {
-            return Err(guard_fault);
+            return Err(guard_fault());
         }
         let guard_mask = u64::MAX.checked_shr(WORD_BITS - guard_bits).unwrap_or(0);
         if address_bits(address, bits_left, guard_bits) != node.guard() & guard_mask {
-            return Err(guard_fault);
+            return Err(guard_fault());
         }
         let level = guard_bits + table.radix();
         if level > bits_left {

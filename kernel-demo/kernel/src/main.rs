@@ -214,6 +214,11 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
             untyped: inventory.caps(),
             image: image.bytes(),
             window: (image_end, window_end),
+            flags: if command_line.has_flag(cmdline::BENCH) {
+                capc_demo_kernel::abi::ROOT_FLAG_BENCH
+            } else {
+                0
+            },
         },
     )
 }
@@ -263,7 +268,13 @@ fn protect_kernel_from_user(out: &mut impl Write) -> core::fmt::Result {
             flags.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, smap);
         });
     }
-    let state = |on: bool| if on { "on" } else { "not supported by this CPU" };
+    let state = |on: bool| {
+        if on {
+            "on"
+        } else {
+            "not supported by this CPU"
+        }
+    };
     writeln!(out, "cpu: SMEP {}, SMAP {}", state(smep), state(smap))
 }
 

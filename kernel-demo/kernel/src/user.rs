@@ -81,6 +81,11 @@ struct Kernel {
     kernel_pml4: u64,
     /// The TCB running (physical address), 0 before the first.
     current: u64,
+    /// The PML4 loaded in CR3.
+    cr3: u64,
+    /// A thread the current system call woke while the run queue was
+    /// empty (0: none): it runs next, without going through the queue.
+    woken: u64,
     /// Run queue, through `Tcb::sched_next`.
     queue_head: u64,
     queue_tail: u64,
@@ -99,6 +104,8 @@ static mut KERNEL: Kernel = Kernel {
     slots_len: 0,
     kernel_pml4: 0,
     current: 0,
+    cr3: 0,
+    woken: 0,
     queue_head: 0,
     queue_tail: 0,
     syscalls: 0,
@@ -149,6 +156,8 @@ pub struct Boot<'a> {
     pub image: &'a [u8],
     /// The RAM the Untyped caps cover: `[start, end)`.
     pub window: (u64, u64),
+    /// Flags for the root task's `r8` (`abi::ROOT_FLAG_BENCH`).
+    pub flags: u64,
 }
 
 /// A failure while building the root task, with what was being made.
@@ -161,6 +170,7 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
     k.slots_base = boot.window.0;
     k.slots_len = ((boot.window.1 - boot.window.0) / 32) as usize;
     k.kernel_pml4 = Cr3::read().0.start_address().as_u64();
+    k.cr3 = k.kernel_pml4;
     match build_root(out, boot) {
         Ok(root) => {
             crate::timer::init();
@@ -427,6 +437,7 @@ fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
     thread.context.general[reg::RSI] = boot.untyped.len() as u64;
     thread.context.general[reg::RDX] = root.next_slot;
     thread.context.general[reg::RCX] = FIRST_UNTYPED_SLOT + payer as u64;
+    thread.context.general[reg::R8] = boot.flags;
     thread.state = ThreadState::Running;
 
     let _ = writeln!(
@@ -579,20 +590,25 @@ fn load(frame: &mut ExceptionFrame, context: &UserContext) {
     frame.rsp = context.rsp;
     // Only the flags a thread may set, and interrupts always on.
     frame.rflags = (context.rflags & 0xcd5) | USER_RFLAGS;
-    frame.cs = USER_CODE_SELECTOR;
-    frame.ss = USER_DATA_SELECTOR;
-    frame.error_code = 0;
-    let sysret = context.entered_by_syscall != 0 && context.rip < abi::USER_END;
-    frame.vector = if sysret { SYSCALL_VECTOR } else { TIMER_VECTOR };
+    if context.entered_by_syscall != 0 && context.rip < abi::USER_END {
+        frame.vector = SYSCALL_VECTOR;
+    } else {
+        // `iretq` takes the segments from the frame.
+        frame.vector = TIMER_VECTOR;
+        frame.cs = USER_CODE_SELECTOR;
+        frame.ss = USER_DATA_SELECTOR;
+    }
 }
 
 /// Switches to `thread`'s address space.
-fn switch_address_space(thread: &Tcb) {
+fn switch_address_space(k: &mut Kernel, thread: &Tcb) {
     let Some(pml4) = Pml4Cap::from_cap(thread.vspace_root) else {
         return;
     };
-    let frame = PhysFrame::containing_address(PhysAddr::new(pml4.table()));
-    if Cr3::read().0 != frame {
+    // The kernel's copy of CR3 spares reading it on every entry.
+    if k.cr3 != pml4.table() {
+        k.cr3 = pml4.table();
+        let frame = PhysFrame::containing_address(PhysAddr::new(k.cr3));
         // SAFETY: the PML4 was made ready by `vspace::init_pml4`, so it
         // maps the kernel (entry 0) exactly as the boot tables do.
         unsafe { Cr3::write(frame, Cr3Flags::empty()) };
@@ -605,7 +621,7 @@ fn enter(thread: u64) -> ! {
     let k = kernel();
     k.current = thread;
     let t = tcb(thread);
-    switch_address_space(t);
+    switch_address_space(k, t);
     let mut frame = ExceptionFrame::zeroed();
     load(&mut frame, &t.context);
     interrupts::return_to(&frame)
@@ -640,20 +656,27 @@ pub fn trap(frame: &mut ExceptionFrame) {
         }
     }
     let thread = tcb(current);
+    let woken = core::mem::take(&mut k.woken);
     let next = if thread.state == ThreadState::Running && !rotate {
+        if woken != 0 {
+            enqueue(k, woken);
+        }
         current
     } else {
         if thread.state == ThreadState::Running {
             enqueue(k, current);
         }
-        match dequeue(k) {
-            Some(next) => next,
-            None => finish(k),
+        // A thread woken into an empty run queue is next anyway: switch to
+        // it directly (as seL4 does on a call or reply).
+        match (woken, dequeue(k)) {
+            (0, Some(next)) => next,
+            (0, None) => finish(k),
+            (woken, _) => woken,
         }
     };
     k.current = next;
     let t = tcb(next);
-    switch_address_space(t);
+    switch_address_space(k, t);
     load(frame, &t.context);
 }
 
@@ -679,8 +702,11 @@ fn finish(k: &Kernel) -> ! {
 /// Returns whether the thread gives up the CPU.
 fn syscall(k: &mut Kernel, current: u64) -> bool {
     let thread = tcb(current);
-    let g = thread.context.general;
-    let status = match Syscall::from_word(g[reg::RAX]) {
+    let (number, rdi) = (
+        thread.context.general[reg::RAX],
+        thread.context.general[reg::RDI],
+    );
+    let status = match Syscall::from_word(number) {
         None => SyscallStatus::UnknownSyscall,
         Some(Syscall::Yield) => {
             thread.context.general[reg::RAX] = SyscallStatus::Ok as u64;
@@ -688,28 +714,32 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
         }
         Some(Syscall::Exit) => {
             if let Some(mut console) = Console::reopen() {
-                let _ = writeln!(
-                    console,
-                    "thread {current:#x} exited with status {}",
-                    g[reg::RDI]
-                );
+                let _ = writeln!(console, "thread {current:#x} exited with status {}", rdi);
             }
             thread.state = ThreadState::Exited;
             k.exited += 1;
             return true;
         }
-        Some(Syscall::DebugPrint) => debug_print(thread, g[reg::RDI]),
-        Some(Syscall::Call) => match endpoint_of(k, current, Rights::WRITE) {
-            Ok(Some((endpoint, cap))) => {
-                let pending = PendingSend {
-                    badge: cap.badge(),
-                    grant: cap.rights().contains(Rights::GRANT),
-                    call: true,
-                };
-                ipc_status(ipc::send(&mut Machine(k), current, endpoint, pending))
-            }
-            Ok(None) => call(k, current),
+        Some(Syscall::DebugPrint) => debug_print(thread, rdi),
+        Some(Syscall::Call) => match lookup(k, current) {
             Err(status) => status,
+            Ok((slot, cap)) => match EndpointCap::from_cap(cap) {
+                Some(endpoint) if endpoint.rights().contains(Rights::WRITE) => {
+                    let pending = PendingSend {
+                        badge: endpoint.badge(),
+                        grant: endpoint.rights().contains(Rights::GRANT),
+                        call: true,
+                    };
+                    ipc_status(ipc::send(
+                        &mut Machine(k),
+                        current,
+                        endpoint.endpoint(),
+                        pending,
+                    ))
+                }
+                Some(_) => SyscallStatus::InvalidCap,
+                None => invoke_object(k, current, slot, cap),
+            },
         },
         Some(Syscall::Send) => match ipc_target(k, current, Rights::WRITE) {
             Ok(IpcTarget::Endpoint(endpoint, cap)) => {
@@ -771,53 +801,41 @@ enum IpcTarget {
     Notification(u64, u64),
 }
 
-/// The endpoint or notification the cap at the caller's `rdi` names, if
-/// the cap carries `right`.
-fn ipc_target(k: &Kernel, current: u64, right: Rights) -> Result<IpcTarget, SyscallStatus> {
+/// The cap at the caller's `rdi` and its slot.
+fn lookup(k: &Kernel, current: u64) -> Result<(SlotAddr, Cap), SyscallStatus> {
     let thread = tcb(current);
     let memory = slots(k);
-    let (_, cap) = lookup_cap(
+    lookup_cap(
         &memory,
         thread.cspace_root,
         thread.context.general[reg::RDI],
     )
-    .map_err(|_| SyscallStatus::InvalidCap)?;
-    if !cap.rights().contains(right) {
-        return Err(SyscallStatus::InvalidCap);
-    }
-    if let Some(endpoint) = EndpointCap::from_cap(cap) {
+    .map_err(|_| SyscallStatus::InvalidCap)
+}
+
+/// The endpoint or notification the cap at the caller's `rdi` names, if
+/// the cap carries `right`.
+fn ipc_target(k: &Kernel, current: u64, right: Rights) -> Result<IpcTarget, SyscallStatus> {
+    let (_, cap) = lookup(k, current)?;
+    ipc_target_of(cap, right)
+}
+
+/// The endpoint or notification `cap` names, if it carries `right`.
+fn ipc_target_of(cap: Cap, right: Rights) -> Result<IpcTarget, SyscallStatus> {
+    if let Some(endpoint) = EndpointCap::from_cap(cap)
+        && endpoint.rights().contains(right)
+    {
         return Ok(IpcTarget::Endpoint(endpoint.endpoint(), endpoint));
     }
-    if let Some(notification) = NotificationCap::from_cap(cap) {
+    if let Some(notification) = NotificationCap::from_cap(cap)
+        && notification.rights().contains(right)
+    {
         return Ok(IpcTarget::Notification(
             notification.notification(),
             notification.badge(),
         ));
     }
     Err(SyscallStatus::InvalidCap)
-}
-
-/// For `Call`: the endpoint the cap at `rdi` names (with `right`), or
-/// `None` for any other cap (a kernel invocation).
-fn endpoint_of(
-    k: &Kernel,
-    current: u64,
-    right: Rights,
-) -> Result<Option<(u64, EndpointCap)>, SyscallStatus> {
-    let thread = tcb(current);
-    let memory = slots(k);
-    let Ok((_, cap)) = lookup_cap(
-        &memory,
-        thread.cspace_root,
-        thread.context.general[reg::RDI],
-    ) else {
-        return Err(SyscallStatus::InvalidCap);
-    };
-    match EndpointCap::from_cap(cap) {
-        Some(endpoint) if cap.rights().contains(right) => Ok(Some((endpoint.endpoint(), endpoint))),
-        Some(_) => Err(SyscallStatus::InvalidCap),
-        None => Ok(None),
-    }
 }
 
 /// The kernel's objects for `ipc`, reached through the identity map.
@@ -846,7 +864,13 @@ impl ipc::Objects for Machine<'_> {
         g[reg::RSI] = 0;
     }
     fn wake(&mut self, thread: u64) {
-        enqueue(self.0, thread);
+        let k = &mut *self.0;
+        // Into an empty run queue: kept aside for `trap` to switch to.
+        if k.queue_head == 0 && k.woken == 0 {
+            k.woken = thread;
+        } else {
+            enqueue(k, thread);
+        }
     }
 }
 
@@ -857,16 +881,21 @@ impl ipc::Objects for Machine<'_> {
 /// the receive slot `to` named in its buffer (`caps[i]` at
 /// `receive_depth`), stopping at the first that cannot (as seL4).
 fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
-    let sender = *tcb(from);
-    let g = sender.context.general;
+    let sender = tcb(from);
+    let g = &sender.context.general;
+    let words = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];
     let mut info = abi::unpack_info(g[reg::RSI]).unwrap_or(MessageInfo {
         label: 0,
         length: 0,
         caps: 0,
     });
-    let from_buffer = ipc_buffer(&sender);
-    let receiver = tcb(to);
-    let mut to_buffer = ipc_buffer(receiver);
+    let sender_cspace = sender.cspace_root;
+    let (from_buffer, mut to_buffer) = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
+        (ipc_buffer(sender), ipc_buffer(tcb(to)))
+    } else {
+        (None, None)
+    };
+    let receiver_cspace = tcb(to).cspace_root;
     // Words past the registers need both buffers.
     if from_buffer.is_none() || to_buffer.is_none() {
         info.length = info.length.min(MESSAGE_REGISTERS);
@@ -882,10 +911,10 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
         let mut memory = slots(k);
         let depth = u8::try_from(dst.receive_depth).unwrap_or(0);
         for (&address, &slot) in src.caps.iter().zip(&dst.caps).take(info.caps) {
-            let Ok((source, _)) = lookup_cap(&memory, sender.cspace_root, address) else {
+            let Ok((source, _)) = lookup_cap(&memory, sender_cspace, address) else {
                 break;
             };
-            let Ok(target) = lookup_slot(&memory, receiver.cspace_root, slot, depth) else {
+            let Ok(target) = lookup_slot(&memory, receiver_cspace, slot, depth) else {
                 break;
             };
             if ops::copy(&mut memory, source, target, Rights::ALL).is_err() {
@@ -899,8 +928,7 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
     r[reg::RAX] = SyscallStatus::Ok as u64;
     r[reg::RDI] = badge;
     r[reg::RSI] = abi::pack_info(info).unwrap_or(0);
-    (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) =
-        (g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]);
+    (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) = (words[0], words[1], words[2], words[3]);
 }
 
 /// Prints `length` bytes of the thread's IPC buffer.
@@ -922,38 +950,41 @@ fn debug_print(thread: &Tcb, length: u64) -> SyscallStatus {
     SyscallStatus::Ok
 }
 
-/// A `Call` on a kernel object: decode, run, reply.
-fn call(k: &mut Kernel, current: u64) -> SyscallStatus {
+/// A `Call` on the kernel object `cap` (in `slot` of the caller's CSpace):
+/// decode, run, reply. The message words are read where they are: the
+/// registers, and for a longer message the IPC buffer, whose first
+/// [`MESSAGE_REGISTERS`] places (unused by the ABI) get the register words
+/// so that the decoder sees one slice.
+fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> SyscallStatus {
     let thread = tcb(current);
-    let g = thread.context.general;
+    let g = &thread.context.general;
     let Some(info) = abi::unpack_info(g[reg::RSI]) else {
         return SyscallStatus::BadMessage;
     };
-    let mut msg = [0u64; target::MESSAGE_WORDS];
-    msg[..MESSAGE_REGISTERS].copy_from_slice(&[g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]]);
-    let buffer = ipc_buffer(thread);
-    if info.length > MESSAGE_REGISTERS || info.caps > 0 {
-        let Some(buffer) = &buffer else {
+    let registers = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];
+    let buffer: Option<&IpcBuffer> = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
+        let Some(b) = ipc_buffer(thread) else {
             return SyscallStatus::NoIpcBuffer;
         };
-        if info.length > MESSAGE_REGISTERS {
-            msg[MESSAGE_REGISTERS..info.length]
-                .copy_from_slice(&buffer.msg[MESSAGE_REGISTERS..info.length]);
-        }
-    }
-    let mut memory = slots(k);
-    let Ok((slot, cap)) = lookup_cap(&memory, thread.cspace_root, g[reg::RDI]) else {
-        return SyscallStatus::InvalidCap;
+        b.msg[..MESSAGE_REGISTERS].copy_from_slice(&registers);
+        Some(b)
+    } else {
+        None
     };
+    let msg: &[u64] = match buffer {
+        Some(b) => &b.msg[..info.length],
+        None => &registers[..info.length],
+    };
+    let mut memory = slots(k);
     // Extra caps: a capability address that does not resolve becomes the
     // null cap, which the decoder refuses as `InvalidCapability`.
     let mut caps = [Cap::NULL; target::CAPS_PER_MESSAGE];
-    if let Some(buffer) = &buffer {
-        for (cap, &address) in caps.iter_mut().zip(&buffer.caps).take(info.caps) {
+    if let Some(b) = &buffer {
+        for (cap, &address) in caps.iter_mut().zip(&b.caps).take(info.caps) {
             *cap = lookup_cap(&memory, thread.cspace_root, address).map_or(Cap::NULL, |(_, c)| c);
         }
     }
-    let (msg, caps) = (&msg[..info.length], &caps[..info.caps]);
+    let caps = &caps[..info.caps];
     let result = match cap.cap_type() {
         Some(CapType::UntypedCap) => {
             invoke_untyped(&mut memory, slot, info, msg, caps).map(|p| zero_objects(&p))
@@ -969,7 +1000,9 @@ fn call(k: &mut Kernel, current: u64) -> SyscallStatus {
         }
         _ => Err(KernelError::IllegalOperation),
     };
-    let mut reply = [0u64; target::MESSAGE_WORDS];
+    // An error's payload is at most two words (`RangeError { min, max }`),
+    // so the reply always fits in the registers.
+    let mut reply = [0u64; MESSAGE_REGISTERS];
     let reply_info = match result {
         Ok(()) => MessageInfo {
             label: 0,
@@ -978,16 +1011,9 @@ fn call(k: &mut Kernel, current: u64) -> SyscallStatus {
         },
         Err(error) => error.reply(&mut reply),
     };
-    let thread = tcb(current);
-    let g = &mut thread.context.general;
+    let g = &mut tcb(current).context.general;
     g[reg::RSI] = abi::pack_info(reply_info).unwrap_or(0);
     (g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]) = (reply[0], reply[1], reply[2], reply[3]);
-    if reply_info.length > MESSAGE_REGISTERS
-        && let Some(buffer) = ipc_buffer(thread)
-    {
-        buffer.msg[MESSAGE_REGISTERS..reply_info.length]
-            .copy_from_slice(&reply[MESSAGE_REGISTERS..reply_info.length]);
-    }
     SyscallStatus::Ok
 }
 

@@ -295,6 +295,43 @@ impl Write for Env {
     }
 }
 
+/// The time-stamp counter, ordered after the instructions before it. Under
+/// QEMU's `-icount shift=0` it counts guest instructions.
+pub fn rdtsc() -> u64 {
+    let (low, high): (u32, u32);
+    // SAFETY: `lfence; rdtsc` reads a counter (CR4.TSD is clear, so ring 3
+    // may); it touches no memory.
+    unsafe {
+        core::arch::asm!(
+            "lfence",
+            "rdtsc",
+            out("eax") low,
+            out("edx") high,
+            options(nostack, nomem, preserves_flags),
+        );
+    }
+    (u64::from(high) << 32) | u64::from(low)
+}
+
+/// A system call that does nothing: number 0, which the kernel answers
+/// with `UnknownSyscall` right after entry. For measuring the cost of
+/// entering and leaving the kernel.
+pub fn null_syscall() -> u64 {
+    let mut rax = 0u64;
+    // SAFETY: as for `syscall`: the kernel preserves every register but
+    // rax (the status), rcx and r11.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") rax,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    rax
+}
+
 /// Gives up the rest of the time slice.
 pub fn yield_now() {
     syscall(Syscall::Yield, 0, 0, [0; 4]);
@@ -311,15 +348,15 @@ pub fn exit(status: u64) -> ! {
 }
 
 /// Declares the program's entry: `entry!(main)` with
-/// `fn main(rdi: u64, rsi: u64, rdx: u64, rcx: u64) -> u64` (the registers
-/// the thread starts with), whose result becomes the exit status.
+/// `fn main(rdi: u64, rsi: u64, rdx: u64, rcx: u64, r8: u64) -> u64` (the
+/// registers the thread starts with), whose result becomes the exit status.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
         #[unsafe(no_mangle)]
         #[unsafe(link_section = ".text._start")]
-        extern "C" fn _start(rdi: u64, rsi: u64, rdx: u64, rcx: u64) -> ! {
-            let status: u64 = $main(rdi, rsi, rdx, rcx);
+        extern "C" fn _start(rdi: u64, rsi: u64, rdx: u64, rcx: u64, r8: u64) -> ! {
+            let status: u64 = $main(rdi, rsi, rdx, rcx, r8);
             $crate::exit(status)
         }
     };

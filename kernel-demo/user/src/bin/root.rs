@@ -14,7 +14,8 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use capc_demo_user::abi::{
-    FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_IPC_BUFFER, ROOT_STACK_TOP, ROOT_VSPACE_SLOT,
+    FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_FLAG_BENCH, ROOT_IPC_BUFFER, ROOT_STACK_TOP,
+    ROOT_VSPACE_SLOT,
 };
 use capc_demo_user::caps::{
     self, KernelError, MessageInfo, ObjectType, Rights, decode_cnode_cap_copy_reply,
@@ -172,7 +173,7 @@ fn expect_error(
     good
 }
 
-fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64) -> u64 {
+fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64, flags: u64) -> u64 {
     // SAFETY: the kernel maps the root's IPC buffer there before it starts.
     let mut env = unsafe { Env::new(ROOT_IPC_BUFFER) };
     let _ = writeln!(
@@ -183,6 +184,9 @@ fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64) -
     let mut failures = 0;
     let untyped = largest;
     UNTYPED.store(untyped, Ordering::Relaxed);
+    if flags & ROOT_FLAG_BENCH != 0 {
+        return bench::run(&mut env, untyped, first_free);
+    }
     let slot = first_free;
 
     // Retype, copy, mint, move, delete, revoke.
@@ -641,4 +645,149 @@ extern "C" fn child(buffer: u64) -> ! {
         "child: read {value:#x} from kernel memory (the kernel failed to stop me)"
     );
     capc_demo_user::exit(1)
+}
+
+/// The benchmarks `cargo xtask bench-kernel` runs under QEMU's `-icount
+/// shift=0`, where `rdtsc` counts guest instructions: every number is the
+/// same on every run. Each is measured [`bench::RUNS`] times; the minimum
+/// and the median are printed.
+mod bench {
+    use core::fmt::Write;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_STACK_TOP, ROOT_VSPACE_SLOT, Syscall};
+    use capc_demo_user::caps::{self, ObjectType, decode_untyped_cap_retype_reply};
+    use capc_demo_user::{Env, null_syscall, rdtsc, syscall};
+
+    /// Measurements per benchmark.
+    pub const RUNS: usize = 101;
+
+    /// The endpoint the echo thread serves.
+    static ECHO_ENDPOINT: AtomicU64 = AtomicU64::new(0);
+
+    /// Instructions `f` takes, minimum and median over [`RUNS`] runs (`f`
+    /// gets the run's number).
+    fn measure(mut f: impl FnMut(u64)) -> (u64, u64) {
+        let mut samples = [0u64; RUNS];
+        for (run, sample) in samples.iter_mut().enumerate() {
+            let start = rdtsc();
+            f(run as u64);
+            *sample = rdtsc() - start;
+        }
+        samples.sort_unstable();
+        (samples[0], samples[RUNS / 2])
+    }
+
+    fn report(env: &mut Env, name: &str, (min, median): (u64, u64), what: &str) {
+        let _ = writeln!(
+            env,
+            "bench: {name} min {min} median {median} instructions ({what})"
+        );
+    }
+
+    pub fn run(env: &mut Env, untyped: u64, first_free: u64) -> u64 {
+        let _ = writeln!(
+            env,
+            "bench: {RUNS} runs each; rdtsc counts guest instructions under -icount shift=0"
+        );
+        let empty = measure(|_| {});
+        report(
+            env,
+            "rdtsc-pair",
+            empty,
+            "two rdtsc, the floor of every number below",
+        );
+
+        report(
+            env,
+            "null-syscall",
+            measure(|_| {
+                null_syscall();
+            }),
+            "syscall with an unknown number: kernel entry, dispatch and sysret",
+        );
+
+        report(
+            env,
+            "cap-lookup",
+            measure(|_| {
+                syscall(Syscall::Call, ROOT_VSPACE_SLOT, 0, [0; 4]);
+            }),
+            "Call on a PML4 cap: entry, 64-bit CSpace lookup, decode, error reply",
+        );
+
+        // A thread that answers every call at once.
+        let base = first_free;
+        let (endpoint, tcb, stack, buffer) = (base, base + 1, base + 2, base + 3);
+        ECHO_ENDPOINT.store(endpoint, Ordering::Relaxed);
+        let stack_at = ROOT_STACK_TOP + 0x1000;
+        let buffer_at = ROOT_STACK_TOP + 0x2000;
+        let ready = super::retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1)
+            .and_then(|()| super::retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
+            .and_then(|()| super::retype(env, untyped, ObjectType::Frame, 12, stack, 2))
+            .and_then(|()| super::map_frame(env, stack, stack_at))
+            .and_then(|()| super::map_frame(env, buffer, buffer_at))
+            .and_then(|()| {
+                super::start_thread(
+                    env,
+                    tcb,
+                    buffer,
+                    buffer_at,
+                    echo as *const () as u64,
+                    stack_at + 0x1000,
+                )
+            });
+        if let Err(error) = ready {
+            let _ = writeln!(env, "bench: setting up the echo thread failed: {error}");
+            return 1;
+        }
+        // Let the echo thread reach its first receive.
+        capc_demo_user::yield_now();
+        report(
+            env,
+            "ipc-call-reply",
+            measure(|_| {
+                syscall(Syscall::Call, endpoint, 0, [0; 4]);
+            }),
+            "0-length Call to a thread waiting in ReplyRecv, and its reply: two context switches",
+        );
+
+        let first = base + 10;
+        let frame = measure(|run| {
+            let _ = env.invoke(
+                super::UNTYPED.load(Ordering::Relaxed),
+                |msg, caps| {
+                    caps::encode_untyped_cap_retype(
+                        ObjectType::Frame as u64,
+                        12,
+                        ROOT_CNODE_SLOT,
+                        0,
+                        0,
+                        first + run,
+                        1,
+                        msg,
+                        caps,
+                    )
+                },
+                decode_untyped_cap_retype_reply,
+            );
+        });
+        report(
+            env,
+            "frame-retype",
+            frame,
+            "retype one 4 KiB frame through the generated stub: checks, placement, zeroing 4 KiB",
+        );
+        let _ = writeln!(env, "bench: done");
+        0
+    }
+
+    /// Answers every call with an empty reply, forever.
+    extern "C" fn echo(_buffer: u64) -> ! {
+        let endpoint = ECHO_ENDPOINT.load(Ordering::Relaxed);
+        syscall(Syscall::Recv, endpoint, 0, [0; 4]);
+        loop {
+            syscall(Syscall::ReplyRecv, endpoint, 0, [0; 4]);
+        }
+    }
 }

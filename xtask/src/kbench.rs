@@ -1,0 +1,137 @@
+//! `cargo xtask bench-kernel`: the demo kernel's cost in guest
+//! instructions. QEMU runs with `-icount shift=0,align=off`, where the
+//! guest's time-stamp counter advances by one per instruction, so the
+//! root task's `rdtsc` deltas (kernel-demo/user/src/bin/root.rs, module
+//! `bench`) are exact instruction counts, the same on every run and every
+//! machine.
+
+use std::path::Path;
+
+use crate::Failure;
+use crate::kernel;
+use crate::transcript::{EXIT_SUCCESS, QemuExit};
+
+/// The kernel command line that makes the root task benchmark.
+const BENCH_CMDLINE: &str = "bench";
+/// Deterministic instruction counting.
+const ICOUNT: &[&str] = &["-icount", "shift=0,align=off"];
+/// The benchmark with a target, and the target: a 0-length call and reply
+/// in at most 1,000 guest instructions (seL4: 375-775 cycles on hardware).
+const ROUND_TRIP: &str = "ipc-call-reply";
+const ROUND_TRIP_TARGET: u64 = 1_000;
+/// Every benchmark the root task must report.
+const EXPECTED: [&str; 5] = [
+    "rdtsc-pair",
+    "null-syscall",
+    "cap-lookup",
+    ROUND_TRIP,
+    "frame-retype",
+];
+
+/// One `bench: NAME min N median M instructions (WHAT)` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Measurement {
+    /// The benchmark's name.
+    pub name: String,
+    /// Fewest instructions over the runs.
+    pub min: u64,
+    /// Median over the runs.
+    pub median: u64,
+    /// What it measures.
+    pub what: String,
+}
+
+/// The measurement on `line`, if it is a `bench:` result line.
+pub fn parse(line: &str) -> Option<Measurement> {
+    let rest = line.trim().strip_prefix("bench: ")?;
+    let (head, what) = rest.split_once(" instructions (")?;
+    let fields: Vec<&str> = head.split_whitespace().collect();
+    let [name, "min", min, "median", median] = fields[..] else {
+        return None;
+    };
+    Some(Measurement {
+        name: name.to_owned(),
+        min: min.parse().ok()?,
+        median: median.parse().ok()?,
+        what: what.strip_suffix(')')?.to_owned(),
+    })
+}
+
+/// Builds the root task and the kernel, boots them with `bench` under
+/// `-icount`, prints the table and fails if a benchmark is missing or the
+/// round trip misses its target.
+pub fn bench_kernel(root: &Path) -> Result<(), Failure> {
+    kernel::ensure_kernel_target(root)?;
+    kernel::ensure_qemu(root)?;
+    let root_task = kernel::build_root_task(root)?;
+    let elf = kernel::build_kernel(root)?;
+    let boot = kernel::boot_with(&elf, BENCH_CMDLINE, Some(&root_task), ICOUNT)?;
+    if boot.exit != QemuExit::Code(EXIT_SUCCESS) {
+        return Err(Failure::new(format!(
+            "the benchmark run failed: {}",
+            boot.exit
+        )));
+    }
+    let results: Vec<Measurement> = boot.transcript.lines().filter_map(parse).collect();
+    println!(
+        "\n==> guest instructions (QEMU -icount shift=0,align=off), min / median of the runs:"
+    );
+    for m in &results {
+        println!(
+            "    {:<16} {:>6} / {:<6} {}",
+            m.name, m.min, m.median, m.what
+        );
+    }
+    let missing: Vec<&str> = EXPECTED
+        .iter()
+        .copied()
+        .filter(|name| !results.iter().any(|m| m.name == *name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::new(format!(
+            "no result for {}",
+            missing.join(", ")
+        )));
+    }
+    let round_trip = results
+        .iter()
+        .find(|m| m.name == ROUND_TRIP)
+        .map_or(0, |m| m.median);
+    if round_trip > ROUND_TRIP_TARGET {
+        return Err(Failure::new(format!(
+            "{ROUND_TRIP}: {round_trip} instructions, over the target of {ROUND_TRIP_TARGET}"
+        )));
+    }
+    println!(
+        "==> {ROUND_TRIP}: {round_trip} instructions, within the target of {ROUND_TRIP_TARGET}"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_lines_parse_and_others_do_not() {
+        let line = "bench: ipc-call-reply min 1000 median 1002 instructions (0-length Call, and its reply)\r";
+        assert_eq!(
+            parse(line),
+            Some(Measurement {
+                name: "ipc-call-reply".to_owned(),
+                min: 1000,
+                median: 1002,
+                what: "0-length Call, and its reply".to_owned(),
+            })
+        );
+        assert_eq!(
+            parse("bench: 101 runs each; rdtsc counts guest instructions"),
+            None
+        );
+        assert_eq!(parse("bench: done"), None);
+        assert_eq!(
+            parse("root: bench: x min 1 median 2 instructions (y)"),
+            None
+        );
+    }
+}
