@@ -336,9 +336,67 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
     {
         problems.push("no thread `exited with status 0` (the root task)".to_owned());
     }
-    let summary = "kernel: no runnable threads left: 2 exited, 1 faulted, 0 blocked";
-    if !has(summary) {
-        problems.push(format!("no `{summary}; ...` line"));
+    match lines
+        .iter()
+        .find_map(|l| l.strip_prefix("kernel: no runnable threads left: "))
+    {
+        None => problems.push("no `kernel: no runnable threads left: ...` summary".to_owned()),
+        Some(summary) => {
+            let count = |what: &str| {
+                summary
+                    .split([',', ';'])
+                    .find_map(|part| part.trim().strip_suffix(what)?.trim().parse::<u64>().ok())
+            };
+            // The root, the server and the fuzzer exit; the child faults;
+            // nothing may be left waiting.
+            match (count("exited"), count("faulted"), count("blocked")) {
+                (Some(3..), Some(1..), Some(0)) => {}
+                _ => problems.push(format!(
+                    "the summary `{summary}` is not: at least 3 exited, at least 1 faulted, 0 blocked"
+                )),
+            }
+        }
+    }
+    problems.extend(fuzz_problems(lines));
+    problems
+}
+
+/// What is wrong with the fuzzer's part: it must have made all its
+/// invocations, some of which succeeded and some of which failed in at
+/// least five different ways, and the kernel's audit afterwards must pass.
+fn fuzz_problems(lines: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let summary = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("fuzz: 10000 invocations"));
+    match summary.and_then(|s| {
+        s.split(": ")
+            .last()?
+            .strip_suffix(" succeeded")?
+            .parse::<u64>()
+            .ok()
+    }) {
+        Some(1..) => {}
+        _ => problems
+            .push("no `fuzz: 10000 invocations ...: N succeeded` line with N > 0".to_owned()),
+    }
+    let kinds = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("fuzz: kernel errors:"))
+        .map_or(0, |errors| errors.split_whitespace().count() / 2);
+    if kinds < 5 {
+        problems.push(format!(
+            "the fuzzer provoked {kinds} kinds of kernel error, fewer than 5"
+        ));
+    }
+    if !lines
+        .iter()
+        .any(|l| l.starts_with("audit: ") && l.contains("the derivation list is sound"))
+    {
+        problems.push("no passing `audit: ...` line from the kernel".to_owned());
+    }
+    if !lines.contains(&"root: kernel audit after the fuzzer: ok") {
+        problems.push("no `root: kernel audit after the fuzzer: ok` line".to_owned());
     }
     problems
 }
@@ -551,16 +609,16 @@ mod tests {
         untyped total 2105344 bytes (2 MiB + 8 KiB) in 2 caps\r\n\
         tcb: struct Tcb is 224 bytes, within the spec's Tcb object of 2^11 bytes (2 KiB), checked at compile time\r\n\
         boot ok\r\n\
-        root task: CNode of 2^12 slots, TCB, PML4, 7 page tables, 15 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
-        root task: paid 292 KiB (299008 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 166\r\n\
+        root task: CNode of 2^12 slots, TCB, PML4, 7 page tables, 21 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
+        root task: paid 316 KiB (323584 bytes) from its Untyped in slot 27 (0x4000000, 2^25); entry 0x8000000000, first free slot 172\r\n\
         scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
-        root: running in ring 3; 27 Untyped caps from slot 16, the largest in slot 26; first free slot 166\r\n\
-        root: retype 4 endpoints into slots 166..170: ok\r\n\
-        root: copy slot 166 -> 176 keeping read: ok\r\n\
-        root: mint slot 166 -> 177 with badge 42: ok\r\n\
-        root: move slot 177 -> 178: ok\r\n\
-        root: delete slot 169: ok\r\n\
-        root: revoke slot 166 (its copy and its badged child): ok\r\n\
+        root: running in ring 3; 26 Untyped caps from slot 16, the largest in slot 27; first free slot 172\r\n\
+        root: retype 4 endpoints into slots 172..176: ok\r\n\
+        root: copy slot 172 -> 182 keeping read: ok\r\n\
+        root: mint slot 172 -> 183 with badge 42: ok\r\n\
+        root: move slot 183 -> 184: ok\r\n\
+        root: delete slot 175: ok\r\n\
+        root: revoke slot 172 (its copy and its badged child): ok\r\n\
         root: copy from the revoked child: FailedLookup { source: 1 } (as expected)\r\n\
         root: retype into object type 99: InvalidArgument { index: 0 } (as expected)\r\n\
         root: retype a CNode of radix 0: RangeError { min: 1, max: 24 } (as expected)\r\n\
@@ -580,14 +638,14 @@ mod tests {
         root: retype and map a page table for the next 2 MiB: ok\r\n\
         root: configure, set registers of and resume the thread: ok\r\n\
         child: running; reading kernel memory at 0x100000\r\n\
-        thread 0x4049800 faulted:\r\n\
+        thread 0x404f800 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
-        \x20 rip 0x000000800000998a  cs 0x0023  rflags 0x0000000000000246\r\n\
+        \x20 rip 0x000000800000990a  cs 0x0023  rflags 0x0000000000000246\r\n\
         \x20 rsp 0x000000fe00101fd8  ss 0x001b\r\n\
         \x20 cr2 0x0000000000100000  (protection violation, read, user mode)\r\n\
-        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x000000800000b045  rdx 0x0000000000000000\r\n\
-        \x20 rsi 0x000000800000ba41  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
+        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x0000008000010c05  rdx 0x0000000000000000\r\n\
+        \x20 rsi 0x0000008000011779  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: still running after the thread's fault\r\n\
         root: retype an endpoint: ok\r\n\
@@ -603,11 +661,19 @@ mod tests {
         root: call to the server: ok, reply 15 (1 + 2 + 3 + 4 + 5)\r\n\
         root: the server signalled the notification it was granted: bits 0b100\r\n\
         server: stopping\r\n\
-        thread 0x404d800 exited with status 0\r\n\
+        thread 0x4053800 exited with status 0\r\n\
         root: stop the server: ok\r\n\
+        root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
+        root: start the fuzzer: ok\r\n\
+        fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1414 succeeded\r\n\
+        fuzz: kernel errors: InvalidArgument 226 InvalidCapability 1001 IllegalOperation 1201 RangeError 1606 FailedLookup 1166 TruncatedMessage 269 DeleteFirst 231 RevokeFirst 31 NotEnoughMemory 205\r\n\
+        fuzz: refused system calls: BadMessage 8 InvalidCap 2279\r\n\
+        thread 0x4202800 exited with status 0\r\n\
+        audit: thread 0x4020000's CSpace holds 129 caps to 104 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
+        root: kernel audit after the fuzzer: ok\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 2 exited, 1 faulted, 0 blocked; 332 system calls, 1 preemptions; no kernel heap\r\n\
+        kernel: no runnable threads left: 3 exited, 1 faulted, 0 blocked; 20421 system calls, 3 preemptions; no kernel heap\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {
@@ -662,6 +728,7 @@ mod tests {
             "not `demo ok`",
             "no `root: running in ring 3 ...`",
             "no `thread 0x... faulted:` report",
+            "no `fuzz: 10000 invocations",
             "no `idt: N vectors installed`",
             "no `cpu: SMEP on, SMAP on`",
         ] {
@@ -809,8 +876,8 @@ mod tests {
         assert!(all.contains("unexpected result"), "{all}");
         assert!(all.contains("returned DeleteFirst as expected"), "{all}");
         let failed = GOOD.replace(
-            "move slot 177 -> 178: ok",
-            "move slot 177 -> 178: DeleteFirst",
+            "move slot 183 -> 184: ok",
+            "move slot 183 -> 184: DeleteFirst",
         );
         let all = problems(&failed, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("did not succeed"), "{all}");
@@ -829,6 +896,25 @@ mod tests {
         let kernel_fault = GOOD.replace("faulted:", "misbehaved:");
         let all = problems(&kernel_fault, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("the kernel took a CPU exception"), "{all}");
+    }
+
+    #[test]
+    fn the_fuzzer_must_succeed_sometimes_and_the_audit_pass() {
+        let idle = GOOD.replace("1414 succeeded", "0 succeeded");
+        let all = problems(&idle, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("N succeeded` line with N > 0"), "{all}");
+        let failed = GOOD.replace(
+            "root: kernel audit after the fuzzer: ok",
+            "root: kernel audit after the fuzzer: FAILED (WRONG)",
+        );
+        let all = problems(&failed, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(
+            all.contains("kernel audit after the fuzzer: ok` line"),
+            "{all}"
+        );
+        let blocked = GOOD.replace("0 blocked", "1 blocked");
+        let all = problems(&blocked, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("0 blocked"), "{all}");
     }
 
     #[test]

@@ -86,6 +86,12 @@ pub enum Syscall {
     DebugPrint = 7,
     /// End the calling thread with the status in `rdi`.
     Exit = 8,
+    /// Return in `rdi` the tag of the cap at `rdi` (0: none), as seL4's
+    /// `DebugCapIdentify`.
+    DebugCapType = 9,
+    /// Check the invariants of the caller's CSpace (`audit`), print the
+    /// result, and return 0 in `rdi` if they hold, 1 if not.
+    DebugAudit = 10,
 }
 
 impl Syscall {
@@ -100,6 +106,8 @@ impl Syscall {
             6 => Syscall::Yield,
             7 => Syscall::DebugPrint,
             8 => Syscall::Exit,
+            9 => Syscall::DebugCapType,
+            10 => Syscall::DebugAudit,
             _ => return None,
         })
     }
@@ -226,7 +234,7 @@ mod tests {
 
     #[test]
     fn syscall_numbers_round_trip() {
-        for number in 0..10 {
+        for number in 0..12 {
             if let Some(call) = Syscall::from_word(number) {
                 assert_eq!(call as u64, number);
             }

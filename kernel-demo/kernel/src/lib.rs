@@ -15,6 +15,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod abi;
+pub mod audit;
 pub mod cmdline;
 pub mod cspace;
 pub mod invoke;

@@ -49,7 +49,9 @@ pub fn copy(
     derive(memory, source, dest, rights, None)
 }
 
-/// Like [`copy`], and also sets the badge of a badgeable cap that has none.
+/// Like [`copy`], and also sets the badge of a badgeable cap that has none,
+/// or the guard of a CNode cap (`badge` is then seL4's cap data: the guard
+/// size in its low 6 bits, the guard above them; 0 keeps the guard).
 /// Minting a cap that already has a badge, or a nonzero badge onto a cap
 /// type without a `#[badge]` field, is `IllegalOperation`: a badge is
 /// set once. A cap minted with a new badge is revocable: its copies are
@@ -87,6 +89,22 @@ fn derive(
         return Err(KernelError::RevokeFirst);
     }
     let mut derived = cap.with_rights_masked(rights);
+    // A CNode cap has no badge: as in seL4, mint's word sets its guard
+    // instead (guard size in the low 6 bits, the guard above them).
+    if let (Some(data), Some(mut cnode)) = (badge, CNodeCap::from_cap(cap))
+        && data != 0
+    {
+        let guard_bits = data & 0x3f;
+        if guard_bits + cnode.radix() > u64::from(u64::BITS) {
+            return Err(KernelError::IllegalOperation);
+        }
+        cnode
+            .set_guard_bits(guard_bits)
+            .and_then(|()| cnode.set_guard(data >> 6))
+            .map_err(|_| KernelError::IllegalOperation)?;
+        derived = cnode.cap();
+        return insert_derived(memory, source, dest, derived, false);
+    }
     match (badge, badge_of(cap)) {
         (None, _) | (Some(0), None) => {}
         (Some(new), Some(0)) => {
@@ -103,13 +121,26 @@ fn derive(
         Some(region) => Some(region.with_watermark(region.size).ok_or(INCONSISTENT)?),
         None => None,
     };
-    if !insert_after(memory, source, dest, derived, revocable, revocable) {
-        return Err(INCONSISTENT);
-    }
+    insert_derived(memory, source, dest, derived, revocable)?;
     if let Some(full) = full_source {
         replace_cap(memory, source, full);
     }
     Ok(())
+}
+
+/// Puts `derived` into `dest`, right after `source` in the list.
+fn insert_derived(
+    memory: &mut SlotMemory<'_>,
+    source: SlotAddr,
+    dest: SlotAddr,
+    derived: Cap,
+    revocable: bool,
+) -> Result<(), KernelError> {
+    if insert_after(memory, source, dest, derived, revocable, revocable) {
+        Ok(())
+    } else {
+        Err(INCONSISTENT)
+    }
 }
 
 /// Moves the cap at `source` into the empty slot `dest`. It keeps its
@@ -599,6 +630,36 @@ mod tests {
         assert_eq!(revoke(&mut w.memory, slot(11)), Ok(0));
         assert_eq!(badge_of(w.cap(10)), Some(5), "the old copy survives");
         assert_eq!(revoke(&mut w.memory, slot(8)), Ok(2));
+        check(&w);
+    }
+
+    #[test]
+    fn mint_sets_a_cnode_guard_from_its_word() {
+        let mut slots = Vec::new();
+        let mut w = new_world(&mut slots);
+        w.retype(0, ObjectType::CNode, 4, 10, 1).unwrap();
+        // 60 guard bits of value 0b101: 60 | 0b101 << 6.
+        mint(
+            &mut w.memory,
+            slot(10),
+            slot(11),
+            Rights::ALL,
+            60 | 0b101 << 6,
+        )
+        .unwrap();
+        let guarded = CNodeCap::from_cap(w.cap(11)).unwrap();
+        assert_eq!(
+            (guarded.guard_bits(), guarded.guard(), guarded.radix()),
+            (60, 0b101, 4)
+        );
+        assert!(caps::same_object(w.cap(10), w.cap(11)));
+        assert_eq!(
+            mint(&mut w.memory, slot(10), slot(12), Rights::ALL, 61),
+            Err(KernelError::IllegalOperation),
+            "61 guard bits and a radix of 4 exceed 64"
+        );
+        mint(&mut w.memory, slot(10), slot(12), Rights::ALL, 0).unwrap();
+        assert_eq!(CNodeCap::from_cap(w.cap(12)).unwrap().guard_bits(), 0);
         check(&w);
     }
 

@@ -24,15 +24,15 @@ use capc_demo_kernel::caps::{
     CNodeCap, Cap, CapType, EndpointCap, FrameCap, FrameCapInvocation, KernelError, MessageInfo,
     NotificationCap, ObjectType, PageDirectoryCap, PageDirectoryCapInvocation, PageTableCap,
     PageTableCapInvocation, PdptCap, PdptCapInvocation, Placement, Pml4Cap, RetypeRequest, Rights,
-    TcbCap, TcbCapInvocation, UntypedCap, decode_frame_cap, decode_page_directory_cap,
-    decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
+    TcbCap, TcbCapInvocation, UntypedCap, UntypedMemory, decode_frame_cap,
+    decode_page_directory_cap, decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
 };
 use capc_demo_kernel::cspace::{Slot, SlotAddr, SlotMemory, lookup_cap, lookup_slot};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
 use capc_demo_kernel::tcb::{PendingSend, Tcb, ThreadState, UserContext, reg};
 use capc_demo_kernel::units::Bytes;
 use capc_demo_kernel::vspace::{self, Level, PhysMem};
-use capc_demo_kernel::{ipc, ops};
+use capc_demo_kernel::{audit, ipc, ops};
 use x86_64::PhysAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
@@ -97,7 +97,14 @@ struct Kernel {
     /// Threads made runnable for the first time (the root, and each
     /// resumed from `Inactive`).
     started: u64,
+    /// Every thread the kernel refers to (TCB addresses; 0: free entry):
+    /// see [`evict`].
+    threads: [u64; MAX_THREADS],
 }
+
+/// Most threads the kernel keeps track of at once; `Resume` of one more is
+/// `IllegalOperation`.
+const MAX_THREADS: usize = 64;
 
 static mut KERNEL: Kernel = Kernel {
     slots_base: 0,
@@ -113,6 +120,7 @@ static mut KERNEL: Kernel = Kernel {
     exited: 0,
     faulted: 0,
     started: 0,
+    threads: [0; MAX_THREADS],
 };
 
 /// The kernel state. One CPU, and the kernel runs with interrupts off, so
@@ -182,6 +190,7 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
             );
             enqueue(k, root);
             k.started += 1;
+            k.threads[0] = root;
             let first = dequeue(k).expect("the root thread was queued");
             enter(first)
         }
@@ -210,6 +219,59 @@ fn retype_one(
     Ok(placement)
 }
 
+/// Before memory in `[start, end)` may be handed out again by a retype:
+/// stops every thread the kernel still refers to whose TCB, address space,
+/// CSpace root, IPC buffer or the endpoint it waits on lies there. Such a
+/// thread has lost the caps to that object (a live object's memory is
+/// never free), and seL4 would have stopped it when they went; this kernel
+/// stops it before the memory can change under it, so it never runs on,
+/// nor is queued in, reused memory.
+fn evict(k: &mut Kernel, start: u64, end: u64) {
+    let inside = |addr: u64| addr != 0 && start <= addr && addr < end;
+    for entry in 0..MAX_THREADS {
+        let at = k.threads[entry];
+        if at == 0 {
+            continue;
+        }
+        let t = *tcb(at);
+        let cnode = CNodeCap::from_cap(t.cspace_root).map_or(0, |c| c.table());
+        let pml4 = Pml4Cap::from_cap(t.vspace_root).map_or(0, |c| c.table());
+        let buffer = FrameCap::from_cap(t.ipc_buffer).map_or(0, |c| c.frame());
+        let uses = [cnode, pml4, buffer, t.blocked_on].into_iter().any(inside);
+        if !inside(at) && !uses {
+            continue;
+        }
+        remove(k, at);
+        if k.woken == at {
+            k.woken = 0;
+        }
+        if inside(t.blocked_on) {
+            // The queue goes with the object's memory.
+            tcb(at).blocked_on = 0;
+        } else {
+            ipc::cancel(&mut Machine(k), at);
+        }
+        for other in k.threads.iter().filter(|&&o| o != 0) {
+            if tcb(*other).reply_to == at {
+                tcb(*other).reply_to = 0;
+            }
+        }
+        let was_running = t.state == ThreadState::Running;
+        tcb(at).state = ThreadState::Inactive;
+        if inside(at) {
+            k.threads[entry] = 0;
+        }
+        if (was_running || at == k.current)
+            && let Some(mut console) = Console::reopen()
+        {
+            let _ = writeln!(
+                console,
+                "thread {at:#x} stopped: its objects' memory is being retyped"
+            );
+        }
+    }
+}
+
 /// Zeroes the memory of the objects a retype placed, but for Untyped
 /// (nothing reads it) and CNodes (`ops::retype` cleared their slots).
 fn zero_objects(placement: &Placement) {
@@ -227,6 +289,12 @@ fn zero_objects(placement: &Placement) {
             && let Some(at) = placement.address(i)
         {
             *tcb(at) = Tcb::new();
+        }
+        // A new address space maps the kernel from the start.
+        if placement.object_type == ObjectType::Pml4
+            && let Some(at) = placement.address(i)
+        {
+            vspace::init_pml4(&mut Identity, at, kernel().kernel_pml4);
         }
     }
 }
@@ -757,6 +825,16 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
             Err(status) => status,
         },
         Some(Syscall::Recv) => receive(k, current),
+        Some(Syscall::DebugCapType) => {
+            let tag = lookup(k, current).map_or(0, |(_, cap)| cap.tag());
+            tcb(current).context.general[reg::RDI] = tag;
+            SyscallStatus::Ok
+        }
+        Some(Syscall::DebugAudit) => {
+            let verdict = debug_audit(k, current);
+            tcb(current).context.general[reg::RDI] = u64::from(!verdict);
+            SyscallStatus::Ok
+        }
         Some(Syscall::Reply) => {
             ipc::reply(&mut Machine(k), current, false);
             SyscallStatus::Ok
@@ -931,6 +1009,29 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
     (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) = (words[0], words[1], words[2], words[3]);
 }
 
+/// Audits the thread's CSpace and prints the result; whether it passed.
+fn debug_audit(k: &Kernel, current: u64) -> bool {
+    let memory = slots(k);
+    let result = match CNodeCap::from_cap(tcb(current).cspace_root) {
+        Some(root) => audit::audit(&memory, root),
+        None => Err(audit::AuditError::BadRoot),
+    };
+    if let Some(mut console) = Console::reopen() {
+        let _ = match result {
+            Ok(report) => writeln!(
+                console,
+                "audit: thread {current:#x}'s CSpace holds {} caps to {} objects in {} CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped",
+                report.caps, report.objects, report.tables
+            ),
+            Err(error) => writeln!(
+                console,
+                "audit: thread {current:#x}'s CSpace FAILED: {error:?}"
+            ),
+        };
+    }
+    result.is_ok()
+}
+
 /// Prints `length` bytes of the thread's IPC buffer.
 fn debug_print(thread: &Tcb, length: u64) -> SyscallStatus {
     let Some(buffer) = ipc_buffer(thread) else {
@@ -987,6 +1088,17 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
     let caps = &caps[..info.caps];
     let result = match cap.cap_type() {
         Some(CapType::UntypedCap) => {
+            // The memory this retype may hand out: above the watermark, or
+            // all of it when the Untyped has no children (it is reset).
+            if let Some(untyped) = UntypedMemory::of(cap) {
+                let reset = !capc_demo_kernel::mdb::has_children(&memory, slot);
+                let from = if reset { 0 } else { untyped.watermark };
+                evict(
+                    k,
+                    untyped.base.saturating_add(from),
+                    untyped.base.saturating_add(untyped.size),
+                );
+            }
             invoke_untyped(&mut memory, slot, info, msg, caps).map(|p| zero_objects(&p))
         }
         Some(CapType::CNodeCap) => match CNodeCap::from_cap(cap) {
@@ -1051,7 +1163,19 @@ fn invoke_tcb(
             thread.context.general[reg::RDI] = call.arg;
         }
         TcbCapInvocation::Resume => {
+            // A thread runs only in an address space that maps the kernel.
+            if Pml4Cap::from_cap(thread.vspace_root).is_none() {
+                return Err(KernelError::IllegalOperation);
+            }
             if matches!(thread.state, ThreadState::Inactive) && at != k.current {
+                let known = k.threads.contains(&at);
+                let free = k.threads.iter().position(|&t| t == 0);
+                match (known, free) {
+                    (true, _) => {}
+                    (false, Some(free)) => k.threads[free] = at,
+                    (false, None) => return Err(KernelError::IllegalOperation),
+                }
+                let thread = tcb(at);
                 thread.state = ThreadState::Running;
                 enqueue(k, at);
                 k.started += 1;

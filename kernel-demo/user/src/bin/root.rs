@@ -28,6 +28,9 @@ use capc_demo_user::{Env, Error, InvocationError, entry, yield_now};
 
 entry!(main);
 
+/// The root's PML4 cap (for `fuzz`).
+const ROOT_VSPACE: u64 = ROOT_VSPACE_SLOT;
+
 /// The Untyped the root retypes from.
 static UNTYPED: AtomicU64 = AtomicU64::new(0);
 
@@ -413,6 +416,7 @@ fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64, f
     let _ = writeln!(env, "root: still running after the thread's fault");
 
     failures += ipc(&mut env, slot + 40);
+    failures += fuzz::run(&mut env, slot + 60);
     let _ = writeln!(env, "root: done; {failures} failures");
     failures
 }
@@ -788,6 +792,343 @@ mod bench {
         syscall(Syscall::Recv, endpoint, 0, [0; 4]);
         loop {
             syscall(Syscall::ReplyRecv, endpoint, 0, [0; 4]);
+        }
+    }
+}
+
+/// The fuzzer: a thread in a CSpace of its own (a 256-slot CNode holding a
+/// 1 MiB Untyped, its own CNode cap and a notification cap) that makes
+/// [`fuzz::INVOCATIONS`] random invocations with random capability
+/// addresses, labels, lengths, words and extra caps. Every call must come
+/// back with a result; afterwards the root asks the kernel to audit its
+/// CSpace (which holds the fuzzer's CNode), so the fuzzer's caps are
+/// checked too.
+mod fuzz {
+    use core::fmt::Write;
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_STACK_TOP, Syscall, SyscallStatus};
+    use capc_demo_user::caps::{
+        self, CapType, KernelError, ObjectType, Rights, decode_cnode_cap_copy_reply,
+        decode_cnode_cap_move_reply,
+    };
+    use capc_demo_user::{Env, IpcBuffer, abi, syscall, yield_now};
+
+    /// Invocations the fuzzer makes.
+    pub const INVOCATIONS: u64 = 10_000;
+    /// Slots of the fuzzer's CNode, and the guard that makes its addresses
+    /// 64 bits deep.
+    const RADIX: u64 = 8;
+    /// Set by the fuzzer when it is done.
+    static DONE: AtomicU64 = AtomicU64::new(0);
+
+    /// Sets up the fuzzer from slot `base` on, runs it, waits for it and
+    /// audits the result; the number of failures.
+    pub fn run(env: &mut Env, base: u64) -> u64 {
+        let untyped = super::UNTYPED.load(Ordering::Relaxed);
+        let (sub, cnode, guarded, notification) = (base, base + 1, base + 2, base + 3);
+        let (tcb, stack, buffer) = (base + 4, base + 5, base + 6);
+        let stack_at = ROOT_STACK_TOP + 0x5000;
+        let buffer_at = ROOT_STACK_TOP + 0x6000;
+        let in_fuzzer = |index: u64, from: u64| {
+            move |msg: &mut [u64], caps: &mut [u64]| {
+                caps::encode_cnode_cap_copy(
+                    index,
+                    RADIX as u8,
+                    ROOT_CNODE_SLOT,
+                    from,
+                    64,
+                    Rights::ALL.bits(),
+                    msg,
+                    caps,
+                )
+            }
+        };
+        let setup = super::retype(env, untyped, ObjectType::Untyped, 20, sub, 1)
+            .and_then(|()| super::retype(env, untyped, ObjectType::CNode, RADIX, cnode, 1))
+            .and_then(|()| super::mint(env, cnode, guarded, Rights::ALL, 64 - RADIX))
+            .and_then(|()| {
+                super::retype(env, untyped, ObjectType::Notification, 0, notification, 1)
+            })
+            .and_then(|()| {
+                env.invoke(
+                    cnode,
+                    |msg, caps| {
+                        caps::encode_cnode_cap_move(
+                            1,
+                            RADIX as u8,
+                            ROOT_CNODE_SLOT,
+                            sub,
+                            64,
+                            msg,
+                            caps,
+                        )
+                    },
+                    decode_cnode_cap_move_reply,
+                )
+            })
+            .and_then(|()| env.invoke(cnode, in_fuzzer(2, guarded), decode_cnode_cap_copy_reply))
+            .and_then(|()| {
+                env.invoke(
+                    cnode,
+                    in_fuzzer(3, notification),
+                    decode_cnode_cap_copy_reply,
+                )
+            })
+            .and_then(|()| super::retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
+            .and_then(|()| super::retype(env, untyped, ObjectType::Frame, 12, stack, 2))
+            .and_then(|()| super::map_frame(env, stack, stack_at))
+            .and_then(|()| super::map_frame(env, buffer, buffer_at));
+        let _ = writeln!(
+            env,
+            "root: fuzzer's CSpace (2^{RADIX} slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: {}",
+            super::outcome(setup)
+        );
+        if setup.is_err() {
+            return 1;
+        }
+        // The fuzzer's CSpace root is the guarded CNode cap; its address space
+        // the root's, so that it runs this program's code.
+        let started = env
+            .invoke(
+                tcb,
+                |msg, caps| {
+                    caps::encode_tcb_cap_configure(
+                        guarded,
+                        super::ROOT_VSPACE,
+                        buffer,
+                        buffer_at,
+                        0,
+                        msg,
+                        caps,
+                    )
+                },
+                caps::decode_tcb_cap_configure_reply,
+            )
+            .and_then(|()| {
+                env.invoke(
+                    tcb,
+                    |msg, _| {
+                        caps::encode_tcb_cap_write_registers(
+                            fuzzer as *const () as u64,
+                            stack_at + 0x1000,
+                            buffer_at,
+                            msg,
+                        )
+                    },
+                    caps::decode_tcb_cap_write_registers_reply,
+                )
+            })
+            .and_then(|()| {
+                env.invoke(
+                    tcb,
+                    |_, _| caps::encode_tcb_cap_resume(),
+                    caps::decode_tcb_cap_resume_reply,
+                )
+            });
+        let _ = writeln!(env, "root: start the fuzzer: {}", super::outcome(started));
+        if started.is_err() {
+            return 1;
+        }
+        let mut waited = 0u64;
+        while DONE.load(Ordering::Acquire) == 0 && waited < 1_000_000 {
+            yield_now();
+            waited += 1;
+        }
+        if DONE.load(Ordering::Acquire) == 0 {
+            let _ = writeln!(env, "root: the fuzzer never finished (WRONG)");
+            return 1;
+        }
+        let audit = syscall(Syscall::DebugAudit, 0, 0, [0; 4]);
+        let clean = audit.status == SyscallStatus::Ok as u64 && audit.badge == 0;
+        let _ = writeln!(
+            env,
+            "root: kernel audit after the fuzzer: {}",
+            if clean { "ok" } else { "FAILED (WRONG)" }
+        );
+        u64::from(!clean)
+    }
+
+    /// xorshift64*: a fixed seed, so every run makes the same calls.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        /// A capability address: mostly the three caps the fuzzer starts
+        /// with (1: Untyped, 2: its CNode, 3: a notification) and the low
+        /// slots its retypes and copies fill.
+        fn cptr(&mut self) -> u64 {
+            match self.below(20) {
+                0..=7 => 1 + self.below(3),
+                8..=14 => self.below(32),
+                15..=17 => self.below(1 << RADIX),
+                18 => self.below(1 << 12),
+                _ => self.next(),
+            }
+        }
+        /// A message word: small numbers, slot indices, depths, object
+        /// types, size arguments, rights, or anything.
+        fn word(&mut self) -> u64 {
+            match self.below(20) {
+                0..=4 => self.below(16),
+                5..=8 => self.below(32),
+                9..=11 => [RADIX, 56, 64, 0][self.below(4) as usize],
+                12..=14 => self.below(12),
+                15..=16 => 4 + self.below(20),
+                17 => self.below(1 << RADIX),
+                18 => Rights::ALL.bits() & self.next(),
+                _ => self.next(),
+            }
+        }
+    }
+
+    /// The fuzzer thread.
+    extern "C" fn fuzzer(buffer_at: u64) -> ! {
+        // SAFETY: the root mapped this thread's own IPC buffer there.
+        let mut env = unsafe { Env::new(buffer_at) };
+        let buffer = buffer_at as *mut IpcBuffer;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut ok, mut signals, mut skipped) = (0u64, 0u64, 0u64);
+        let mut errors = [0u64; 16];
+        let mut refused = [0u64; 8];
+        let mut made = 0;
+        while made < INVOCATIONS {
+            // A third of the calls are well-formed retypes, a third
+            // well-formed CNode operations (each word drawn from a likely
+            // range), the rest anything at all.
+            let mut msg = [0u64; 8];
+            let (target, label, length, cap_count) = match rng.below(9) {
+                0..=2 => {
+                    msg[..6].copy_from_slice(&[
+                        rng.below(11),
+                        rng.below(25),
+                        0,
+                        0,
+                        4 + rng.below(28),
+                        1 + rng.below(4),
+                    ]);
+                    let target = if rng.below(5) == 0 { rng.cptr() } else { 1 };
+                    (target, 1, 6, 1)
+                }
+                3..=5 => {
+                    // Slots 1-3 hold what the fuzzer works with: it copies
+                    // and mints from them and revokes them, but does not
+                    // overwrite, move or delete them.
+                    let label = 1 + rng.below(5);
+                    let free_slot = 4 + rng.below((1 << RADIX) - 4);
+                    let source = if label == 3 {
+                        4 + rng.below(28)
+                    } else {
+                        rng.below(32)
+                    };
+                    let first = if label == 5 { rng.below(32) } else { free_slot };
+                    msg[..7].copy_from_slice(&[
+                        first,
+                        64,
+                        source,
+                        64,
+                        Rights::ALL.bits() & rng.next(),
+                        rng.below(4),
+                        0,
+                    ]);
+                    let target = if rng.below(5) == 0 { rng.cptr() } else { 2 };
+                    match label {
+                        // delete and revoke: index, depth
+                        4 | 5 => (target, label, 2, 0),
+                        // move: no rights or badge
+                        3 => (target, label, 4, 1),
+                        _ => (target, label, 5 + label - 1, 1),
+                    }
+                }
+                _ => {
+                    for w in &mut msg {
+                        *w = rng.word();
+                    }
+                    let length = match rng.below(10) {
+                        0 => rng.below(128),
+                        _ => rng.below(9),
+                    };
+                    (rng.cptr(), rng.below(7), length, rng.below(4))
+                }
+            };
+            let cptr = target;
+            let tag = syscall(Syscall::DebugCapType, cptr, 0, [0; 4]).badge;
+            if tag == CapType::EndpointCap as u64 {
+                // A call on an endpoint nobody receives on would wait forever.
+                skipped += 1;
+                continue;
+            }
+            made += 1;
+            if tag == CapType::NotificationCap as u64 && rng.below(2) == 0 {
+                syscall(Syscall::Send, cptr, 0, [0; 4]);
+                signals += 1;
+                continue;
+            }
+            let words = [msg[0], msg[1], msg[2], msg[3]];
+            // SAFETY: the buffer is this thread's, mapped writable.
+            let b = unsafe { &mut *buffer };
+            for i in abi::MESSAGE_REGISTERS..(length as usize).min(b.msg.len()) {
+                b.msg[i] = msg.get(i).copied().unwrap_or_else(|| rng.word());
+            }
+            // CNode operations' source CNode and retype's destination are
+            // among the caps: mostly the fuzzer's own CNode.
+            for c in &mut b.caps {
+                *c = if rng.below(4) == 0 { rng.cptr() } else { 2 };
+            }
+            let info = label << 12 | cap_count << 7 | length;
+            let returned = syscall(Syscall::Call, cptr, info, words);
+            if returned.status != SyscallStatus::Ok as u64 {
+                refused[(returned.status as usize).min(7)] += 1;
+                continue;
+            }
+            match abi::unpack_info(returned.info).map(|i| i.label) {
+                Some(0) => ok += 1,
+                Some(error) => errors[(error as usize).min(15)] += 1,
+                None => refused[7] += 1,
+            }
+        }
+        let _ = writeln!(
+            env,
+            "fuzz: {INVOCATIONS} invocations ({signals} signals, {skipped} endpoint addresses skipped): {ok} succeeded"
+        );
+        let _ = write!(env, "fuzz: kernel errors:");
+        for (number, count) in errors.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let name = KernelError::decode(number as u64, &[0; 2]).map_or("?", error_name);
+            let _ = write!(env, " {name} {count}");
+        }
+        let _ = writeln!(env);
+        let _ = write!(env, "fuzz: refused system calls:");
+        for (status, count) in refused.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let _ = match SyscallStatus::from_word(status as u64) {
+                Some(status) => write!(env, " {status:?} {count}"),
+                None => write!(env, " malformed-reply {count}"),
+            };
+        }
+        let _ = writeln!(env);
+        DONE.store(1, Ordering::Release);
+        capc_demo_user::exit(0)
+    }
+
+    fn error_name(error: KernelError) -> &'static str {
+        match error {
+            KernelError::InvalidArgument { .. } => "InvalidArgument",
+            KernelError::InvalidCapability { .. } => "InvalidCapability",
+            KernelError::IllegalOperation => "IllegalOperation",
+            KernelError::RangeError { .. } => "RangeError",
+            KernelError::AlignmentError => "AlignmentError",
+            KernelError::FailedLookup { .. } => "FailedLookup",
+            KernelError::TruncatedMessage => "TruncatedMessage",
+            KernelError::DeleteFirst => "DeleteFirst",
+            KernelError::RevokeFirst => "RevokeFirst",
+            KernelError::NotEnoughMemory { .. } => "NotEnoughMemory",
         }
     }
 }
