@@ -11,7 +11,6 @@ mod doc;
 mod fmt_cmd;
 mod graph;
 mod lsp;
-
 mod simulate;
 
 use capc_dsl::{Compilation, Diagnostic, FsLoader, diag};
