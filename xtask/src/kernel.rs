@@ -135,15 +135,60 @@ pub fn build_kernel(root: &Path) -> Result<PathBuf, Failure> {
     build_release_bin(&kernel_dir(root), KERNEL_DIR, KERNEL_BIN, "the kernel")
 }
 
-/// Builds the user programs in release mode and returns the path of the
-/// root task's ELF, the boot module.
+/// Builds the user programs in release mode and packs them into the boot
+/// image (the boot module QEMU passes with `-initrd`); returns its path.
 pub fn build_root_task(root: &Path) -> Result<PathBuf, Failure> {
-    build_release_bin(
-        &user_dir(root),
-        USER_DIR,
-        ROOT_TASK_BIN,
-        "the user programs",
-    )
+    let dir = user_dir(root);
+    let mut programs = Vec::new();
+    for bin in USER_PROGRAMS {
+        let path = build_release_bin(&dir, USER_DIR, bin, "the user programs")?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| Failure::new(format!("could not read {}: {e}", path.display())))?;
+        programs.push((*bin, bytes));
+    }
+    let image = pack_boot_image(&programs);
+    let out = dir.join("target").join(BOOT_IMAGE);
+    std::fs::write(&out, &image)
+        .map_err(|e| Failure::new(format!("could not write {}: {e}", out.display())))?;
+    println!(
+        "==> boot image {} ({} bytes): {}",
+        out.display(),
+        image.len(),
+        USER_PROGRAMS.join(", ")
+    );
+    Ok(out)
+}
+
+/// The programs of the boot image; the kernel starts the first.
+const USER_PROGRAMS: &[&str] = &[ROOT_TASK_BIN, "task"];
+/// The boot image's file name in the user programs' target directory.
+const BOOT_IMAGE: &str = "boot-image.bin";
+
+/// The boot image of `programs`, in the layout the kernel's `bootimage.rs`
+/// reads: magic, count, total size, one 48-byte entry per program (name
+/// padded to 32 bytes, offset, size), then the programs.
+pub fn pack_boot_image(programs: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    const HEADER: usize = 24;
+    const ENTRY: usize = 48;
+    let data: usize = programs.iter().map(|(_, b)| b.len()).sum();
+    let total = HEADER + ENTRY * programs.len() + data;
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(b"capcboot");
+    out.extend_from_slice(&(programs.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(total as u64).to_le_bytes());
+    let mut offset = HEADER + ENTRY * programs.len();
+    for (name, bytes) in programs {
+        let mut padded = [0u8; 32];
+        padded[..name.len()].copy_from_slice(name.as_bytes());
+        out.extend_from_slice(&padded);
+        out.extend_from_slice(&(offset as u64).to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        offset += bytes.len();
+    }
+    for (_, bytes) in programs {
+        out.extend_from_slice(bytes);
+    }
+    out
 }
 
 /// `cargo build --release` in `dir` (shown as `shown`); the executable of

@@ -347,17 +347,18 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
                     .split([',', ';'])
                     .find_map(|part| part.trim().strip_suffix(what)?.trim().parse::<u64>().ok())
             };
-            // The root, the server and the fuzzer exit; the child faults;
-            // nothing may be left waiting.
+            // The root, the server, the fuzzer and task 0 exit; the child
+            // thread and tasks 1 and 2 fault; nothing may be left waiting.
             match (count("exited"), count("faulted"), count("blocked")) {
-                (Some(3..), Some(1..), Some(0)) => {}
+                (Some(4..), Some(3..), Some(0)) => {}
                 _ => problems.push(format!(
-                    "the summary `{summary}` is not: at least 3 exited, at least 1 faulted, 0 blocked"
+                    "the summary `{summary}` is not: at least 4 exited, at least 3 faulted, 0 blocked"
                 )),
             }
         }
     }
     problems.extend(fuzz_problems(lines));
+    problems.extend(task_problems(lines));
     problems
 }
 
@@ -397,6 +398,41 @@ fn fuzz_problems(lines: &[&str]) -> Vec<String> {
     }
     if !lines.contains(&"root: kernel audit after the fuzzer: ok") {
         problems.push("no `root: kernel audit after the fuzzer: ok` line".to_owned());
+    }
+    problems
+}
+
+/// What is wrong with the tasks the root starts from the boot image: each
+/// must have started, task 0 must have called the root and got its answer,
+/// and tasks 1 and 2 must have been stopped at their first forbidden read.
+fn task_problems(lines: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !lines
+        .iter()
+        .any(|l| l.starts_with("boot image: ") && l.contains(" task ("))
+    {
+        problems.push("no `boot image: ... task (...)` line".to_owned());
+    }
+    for task in 0..3 {
+        let started = format!("root: started task {task} from the boot image");
+        if !lines.iter().any(|l| l.starts_with(&started)) {
+            problems.push(format!("no `{started} ...` line"));
+        }
+    }
+    for line in [
+        "root: task 0 called with 41; answering 42",
+        "task 0: the root answered 42",
+        "task 1: reading kernel memory at 0x100000",
+        "task 2: reading the root's boot image at 0xc000000000",
+    ] {
+        if !lines.contains(&line) {
+            problems.push(format!("no `{line}` line"));
+        }
+    }
+    for escaped in ["task 1: read ", "task 2: read "] {
+        if let Some(line) = lines.iter().find(|l| l.starts_with(escaped)) {
+            problems.push(format!("a task was not stopped: `{line}`"));
+        }
     }
     problems
 }
@@ -609,16 +645,18 @@ mod tests {
         untyped total 2105344 bytes (2 MiB + 8 KiB) in 2 caps\r\n\
         tcb: struct Tcb is 224 bytes, within the spec's Tcb object of 2^11 bytes (2 KiB), checked at compile time\r\n\
         boot ok\r\n\
-        root task: CNode of 2^12 slots, TCB, PML4, 7 page tables, 21 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
-        root task: paid 316 KiB (323584 bytes) from its Untyped in slot 27 (0x4000000, 2^25); entry 0x8000000000, first free slot 172\r\n\
+        boot image: 2 programs: root (1 MiB + 956 KiB + 576 B) task (806 KiB + 184 B)\r\n\
+        root task: CNode of 2^12 slots, TCB, PML4, 10 page tables, 26 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
+        root task: boot image mapped read-only at 0xc000000000\r\n\
+        root task: paid 348 KiB (356352 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 180\r\n\
         scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
-        root: running in ring 3; 26 Untyped caps from slot 16, the largest in slot 27; first free slot 172\r\n\
-        root: retype 4 endpoints into slots 172..176: ok\r\n\
-        root: copy slot 172 -> 182 keeping read: ok\r\n\
-        root: mint slot 172 -> 183 with badge 42: ok\r\n\
-        root: move slot 183 -> 184: ok\r\n\
-        root: delete slot 175: ok\r\n\
-        root: revoke slot 172 (its copy and its badged child): ok\r\n\
+        root: running in ring 3; 24 Untyped caps from slot 16, the largest in slot 26; first free slot 180\r\n\
+        root: retype 4 endpoints into slots 180..184: ok\r\n\
+        root: copy slot 180 -> 190 keeping read: ok\r\n\
+        root: mint slot 180 -> 191 with badge 42: ok\r\n\
+        root: move slot 191 -> 192: ok\r\n\
+        root: delete slot 183: ok\r\n\
+        root: revoke slot 180 (its copy and its badged child): ok\r\n\
         root: copy from the revoked child: FailedLookup { source: 1 } (as expected)\r\n\
         root: retype into object type 99: InvalidArgument { index: 0 } (as expected)\r\n\
         root: retype a CNode of radix 0: RangeError { min: 1, max: 24 } (as expected)\r\n\
@@ -638,14 +676,14 @@ mod tests {
         root: retype and map a page table for the next 2 MiB: ok\r\n\
         root: configure, set registers of and resume the thread: ok\r\n\
         child: running; reading kernel memory at 0x100000\r\n\
-        thread 0x404f800 faulted:\r\n\
+        thread 0x4057800 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
-        \x20 rip 0x000000800000990a  cs 0x0023  rflags 0x0000000000000246\r\n\
+        \x20 rip 0x0000008000009f1a  cs 0x0023  rflags 0x0000000000000246\r\n\
         \x20 rsp 0x000000fe00101fd8  ss 0x001b\r\n\
         \x20 cr2 0x0000000000100000  (protection violation, read, user mode)\r\n\
-        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x0000008000010c05  rdx 0x0000000000000000\r\n\
-        \x20 rsi 0x0000008000011779  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
+        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x0000008000015935  rdx 0x0000000000000000\r\n\
+        \x20 rsi 0x0000008000016b89  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: still running after the thread's fault\r\n\
         root: retype an endpoint: ok\r\n\
@@ -661,7 +699,7 @@ mod tests {
         root: call to the server: ok, reply 15 (1 + 2 + 3 + 4 + 5)\r\n\
         root: the server signalled the notification it was granted: bits 0b100\r\n\
         server: stopping\r\n\
-        thread 0x4053800 exited with status 0\r\n\
+        thread 0x405b800 exited with status 0\r\n\
         root: stop the server: ok\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
@@ -669,11 +707,40 @@ mod tests {
         fuzz: kernel errors: InvalidArgument 226 InvalidCapability 1001 IllegalOperation 1201 RangeError 1606 FailedLookup 1166 TruncatedMessage 269 DeleteFirst 231 RevokeFirst 31 NotEnoughMemory 205\r\n\
         fuzz: refused system calls: BadMessage 8 InvalidCap 2279\r\n\
         thread 0x4202800 exited with status 0\r\n\
-        audit: thread 0x4020000's CSpace holds 129 caps to 104 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
+        audit: thread 0x4020000's CSpace holds 135 caps to 110 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
+        root: started task 0 from the boot image: CNode, PML4, 7 page tables, 10 frames, TCB; the root paid 76288 bytes\r\n\
+        task 0: running in an address space of my own\r\n\
+        root: task 0 called with 41; answering 42\r\n\
+        task 0: the root answered 42\r\n\
+        thread 0x421a000 exited with status 0\r\n\
+        root: started task 1 from the boot image: CNode, PML4, 7 page tables, 10 frames, TCB; the root paid 76288 bytes\r\n\
+        task 1: running in an address space of my own\r\n\
+        task 1: reading kernel memory at 0x100000\r\n\
+        thread 0x422d000 faulted:\r\n\
+        \r\n\
+        cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
+        \x20 rip 0x000000800000153d  cs 0x0023  rflags 0x0000000000000246\r\n\
+        \x20 rsp 0x000000fe000ff7c8  ss 0x001b\r\n\
+        \x20 cr2 0x0000000000100000  (protection violation, read, user mode)\r\n\
+        \x20 rax 0x0000000000000000  rbx 0x000000fe000ff7d0  rcx 0x0000008000001f85  rdx 0x0000000000000000\r\n\
+        \x20 rsi 0x00000080000021da  rdi 0x000000000000002a  rbp 0x0000000000000000\r\n\
+        \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
+        root: started task 2 from the boot image: CNode, PML4, 7 page tables, 10 frames, TCB; the root paid 76288 bytes\r\n\
+        task 2: running in an address space of my own\r\n\
+        task 2: reading the root's boot image at 0xc000000000\r\n\
+        thread 0x4240000 faulted:\r\n\
+        \r\n\
+        cpu exception: #PF page fault (vector 14), error code 0x4\r\n\
+        \x20 rip 0x00000080000016aa  cs 0x0023  rflags 0x0000000000000216\r\n\
+        \x20 rsp 0x000000fe000ff7c8  ss 0x001b\r\n\
+        \x20 cr2 0x000000c000000000  (not present, read, user mode)\r\n\
+        \x20 rax 0x000000c000000000  rbx 0x0000008000002170  rcx 0x0000008000001f85  rdx 0x0000000000000000\r\n\
+        \x20 rsi 0x0000008000002137  rdi 0x0000000000000001  rbp 0x0000000000000000\r\n\
+        \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 3 exited, 1 faulted, 0 blocked; 20421 system calls, 3 preemptions; no kernel heap\r\n\
+        kernel: no runnable threads left: 4 exited, 3 faulted, 0 blocked; 20674 system calls, 6 preemptions; no kernel heap\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {
@@ -729,6 +796,7 @@ mod tests {
             "no `root: running in ring 3 ...`",
             "no `thread 0x... faulted:` report",
             "no `fuzz: 10000 invocations",
+            "no `root: started task 0 from the boot image ...` line",
             "no `idt: N vectors installed`",
             "no `cpu: SMEP on, SMAP on`",
         ] {
@@ -875,10 +943,12 @@ mod tests {
         let all = problems(&wrong, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("unexpected result"), "{all}");
         assert!(all.contains("returned DeleteFirst as expected"), "{all}");
-        let failed = GOOD.replace(
-            "move slot 183 -> 184: ok",
-            "move slot 183 -> 184: DeleteFirst",
-        );
+        let moved = GOOD
+            .lines()
+            .find(|l| l.starts_with("root: move slot"))
+            .expect("GOOD has a move line")
+            .trim_end();
+        let failed = GOOD.replace(moved, &moved.replace(": ok", ": DeleteFirst"));
         let all = problems(&failed, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("did not succeed"), "{all}");
     }

@@ -40,6 +40,11 @@ pub const ROOT_IPC_BUFFER: u64 = 0x0000_00ff_0000_0000;
 /// (for other threads' stacks and IPC buffers) without making one.
 pub const ROOT_STACK_TOP: u64 = 0x0000_00fe_0010_0000;
 
+/// Where the kernel maps the boot image (`bootimage`), read-only, in the
+/// root task's address space: the root finds the other programs there. The
+/// root task gets the image's address in `r9`.
+pub const BOOT_IMAGE_VADDR: u64 = 0x0000_00c0_0000_0000;
+
 /// Pages of stack the kernel maps for the root task.
 pub const ROOT_STACK_PAGES: u64 = 16;
 
@@ -58,8 +63,9 @@ pub const ROOT_IPC_BUFFER_SLOT: u64 = 4;
 /// First slot of the Untyped caps handed to the root task. The root thread
 /// starts with this slot in `rdi`, the number of Untyped caps in `rsi`, its
 /// first free slot in `rdx` and the slot of its largest Untyped (which paid
-/// for the root task's own objects) in `rcx`, and [`ROOT_FLAG_BENCH`] or 0 in
-/// `r8`: the first five arguments of an `extern "C"` entry.
+/// for the root task's own objects) in `rcx`, [`ROOT_FLAG_BENCH`] or 0 in
+/// `r8` and the address of the boot image in `r9`: the six arguments of an
+/// `extern "C"` entry.
 pub const FIRST_UNTYPED_SLOT: u64 = 16;
 
 /// Set in the root task's `r8` when the kernel was booted with `bench`.

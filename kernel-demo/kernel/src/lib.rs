@@ -16,6 +16,7 @@
 
 pub mod abi;
 pub mod audit;
+pub mod bootimage;
 pub mod cmdline;
 pub mod cspace;
 pub mod invoke;

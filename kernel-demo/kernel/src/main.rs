@@ -26,6 +26,7 @@ mod user;
 use core::fmt::Write;
 use core::panic::PanicInfo;
 
+use capc_demo_kernel::bootimage::{self, BootImage};
 use capc_demo_kernel::caps::KernelObject;
 use capc_demo_kernel::cmdline::{self, CommandLine};
 use capc_demo_kernel::memory_map::MemoryMap;
@@ -58,7 +59,8 @@ extern "C" fn kmain(start_info_paddr: u64) -> ! {
     }
 }
 
-/// The boot module (QEMU's `-initrd`): the root task's ELF image.
+/// The boot module (QEMU's `-initrd`): the boot image with the user
+/// programs (`capc_demo_kernel::bootimage`).
 struct RootImage {
     /// Its physical range, `[start, end)`.
     range: (u64, u64),
@@ -140,7 +142,7 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
     match &module {
         Some(image) => writeln!(
             out,
-            "boot: root task image {:#x}..{:#x} ({}), left out of the Untyped inventory",
+            "boot: boot image {:#x}..{:#x} ({}), left out of the Untyped inventory",
             image.range.0,
             image.range.1,
             Bytes(image.range.1 - image.range.0)
@@ -199,8 +201,22 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
         Bytes(1 << Tcb::SIZE_BITS)
     )?;
     writeln!(out, "{BOOT_OK}")?;
-    let Some(image) = module else {
+    let Some(module) = module else {
         return Ok(());
+    };
+    let boot_image = match BootImage::parse(module.bytes()) {
+        Ok(image) => image,
+        Err(error) => panic!("the boot module is not a boot image: {error:?}"),
+    };
+    write!(out, "boot image: {} programs:", boot_image.len())?;
+    for index in 0..boot_image.len() {
+        if let Ok((name, bytes)) = boot_image.entry(index) {
+            write!(out, " {name} ({})", Bytes(bytes.len() as u64))?;
+        }
+    }
+    writeln!(out)?;
+    let Some(root) = boot_image.find(bootimage::ROOT) else {
+        panic!("the boot image has no `{}` program", bootimage::ROOT);
     };
     let window_end = inventory
         .caps()
@@ -212,7 +228,8 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
         out,
         &user::Boot {
             untyped: inventory.caps(),
-            image: image.bytes(),
+            image: root,
+            boot_image: module.range,
             window: (image_end, window_end),
             flags: if command_line.has_flag(cmdline::BENCH) {
                 capc_demo_kernel::abi::ROOT_FLAG_BENCH

@@ -16,7 +16,7 @@
 //! it will hand out again, and its next retype starts from its base.
 
 use crate::caps::{
-    self, CNodeCap, Cap, Destination, KernelError, ObjectType, Placement, RetypeError,
+    self, CNodeCap, Cap, Destination, FrameCap, KernelError, ObjectType, Placement, RetypeError,
     RetypeRequest, Rights, UntypedCap, UntypedMemory, badge_of, may_copy,
 };
 use crate::cspace::{Slot, SlotAddr, SlotMemory, Table};
@@ -89,6 +89,14 @@ fn derive(
         return Err(KernelError::RevokeFirst);
     }
     let mut derived = cap.with_rights_masked(rights);
+    // As seL4's deriveCap: a copy of a frame cap is not mapped anywhere, so
+    // that it can be mapped again (in another address space).
+    if let Some(mut frame) = FrameCap::from_cap(derived)
+        && frame.mapped_page() != 0
+    {
+        frame.set_mapped_page(0).map_err(|_| INCONSISTENT)?;
+        derived = frame.cap();
+    }
     // A CNode cap has no badge: as in seL4, mint's word sets its guard
     // instead (guard size in the low 6 bits, the guard above them).
     if let (Some(data), Some(mut cnode)) = (badge, CNodeCap::from_cap(cap))
@@ -469,7 +477,7 @@ fn new_object(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::{EndpointCap, FrameCap, IrqControlCap, NotificationCap, region};
+    use crate::caps::{EndpointCap, IrqControlCap, NotificationCap, region};
     use crate::cspace::SLOT_BYTES;
     use crate::mdb::{self, descendants};
     use crate::model_check::{
@@ -630,6 +638,21 @@ mod tests {
         assert_eq!(revoke(&mut w.memory, slot(11)), Ok(0));
         assert_eq!(badge_of(w.cap(10)), Some(5), "the old copy survives");
         assert_eq!(revoke(&mut w.memory, slot(8)), Ok(2));
+        check(&w);
+    }
+
+    #[test]
+    fn a_copy_of_a_mapped_frame_is_unmapped() {
+        let mut slots = Vec::new();
+        let mut w = new_world(&mut slots);
+        w.retype(0, ObjectType::Frame, 12, 10, 1).unwrap();
+        let mut mapped = FrameCap::from_cap(w.cap(10)).unwrap();
+        mapped.set_mapped_page(0x80_0000).unwrap();
+        assert!(update_cap(&mut w.memory, slot(10), mapped.cap()));
+        copy(&mut w.memory, slot(10), slot(11), Rights::ALL).unwrap();
+        let copied = FrameCap::from_cap(w.cap(11)).unwrap();
+        assert_eq!((copied.mapped_page(), copied.frame()), (0, mapped.frame()));
+        assert!(caps::same_object(w.cap(10), w.cap(11)));
         check(&w);
     }
 

@@ -162,6 +162,9 @@ pub struct Boot<'a> {
     pub untyped: &'a [UntypedCap],
     /// The root task's ELF image.
     pub image: &'a [u8],
+    /// The whole boot image, `[start, end)` in physical memory: mapped
+    /// read-only into the root task.
+    pub boot_image: (u64, u64),
     /// The RAM the Untyped caps cover: `[start, end)`.
     pub window: (u64, u64),
     /// Flags for the root task's `r8` (`abi::ROOT_FLAG_BENCH`).
@@ -485,6 +488,8 @@ fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
     }
     let buffer_slot = root.map_new_frame(ROOT_IPC_BUFFER, &[], true, Some(ROOT_IPC_BUFFER_SLOT))?;
 
+    let boot_image_at = map_boot_image(&mut root, boot.boot_image)?;
+
     let untyped_after = root
         .memory
         .cap(root.untyped)
@@ -506,12 +511,17 @@ fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
     thread.context.general[reg::RDX] = root.next_slot;
     thread.context.general[reg::RCX] = FIRST_UNTYPED_SLOT + payer as u64;
     thread.context.general[reg::R8] = boot.flags;
+    thread.context.general[reg::R9] = boot_image_at;
     thread.state = ThreadState::Running;
 
     let _ = writeln!(
         out,
         "root task: CNode of 2^{ROOT_RADIX} slots, TCB, PML4, {} page tables, {image_frames} image frames, {} stack frames, IPC buffer at {ROOT_IPC_BUFFER:#x}",
         root.tables, ROOT_STACK_PAGES
+    );
+    let _ = writeln!(
+        out,
+        "root task: boot image mapped read-only at {boot_image_at:#x}"
     );
     let _ = writeln!(
         out,
@@ -523,6 +533,23 @@ fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
         root.next_slot
     );
     Ok(tcb_addr)
+}
+
+/// Maps the boot image `[start, end)` read-only at `abi::BOOT_IMAGE_VADDR`
+/// in the root task (page tables paid by the root; the pages themselves are
+/// not objects: no cap names them, and they are never retyped). Returns the
+/// address of the image's first byte there.
+fn map_boot_image(root: &mut RootBuilder<'_>, (start, end): (u64, u64)) -> Result<u64, BootError> {
+    let first_page = start & !0xfff;
+    let mut page = first_page;
+    while page < end {
+        let vaddr = abi::BOOT_IMAGE_VADDR + (page - first_page);
+        root.ensure_tables(vaddr)?;
+        vspace::map_frame(&mut Identity, root.pml4, page, 12, vaddr, false)
+            .map_err(|e| BootError("boot image mapping", e))?;
+        page += 4096;
+    }
+    Ok(abi::BOOT_IMAGE_VADDR + (start - first_page))
 }
 
 /// Loads the PT_LOAD segments of `image` into fresh frames of the root

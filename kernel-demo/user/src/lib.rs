@@ -14,6 +14,7 @@
 use core::fmt::{self, Write};
 
 pub use capc_demo_kernel::abi::{self, IpcBuffer, Syscall, SyscallStatus};
+pub use capc_demo_kernel::bootimage;
 pub use capc_demo_kernel::caps::{self, InvocationError, KernelError, MessageInfo, target};
 
 /// The registers a system call returns: `rax` (status), `rdi` (badge),
@@ -348,15 +349,16 @@ pub fn exit(status: u64) -> ! {
 }
 
 /// Declares the program's entry: `entry!(main)` with
-/// `fn main(rdi: u64, rsi: u64, rdx: u64, rcx: u64, r8: u64) -> u64` (the
-/// registers the thread starts with), whose result becomes the exit status.
+/// `fn main(rdi: u64, rsi: u64, rdx: u64, rcx: u64, r8: u64, r9: u64) -> u64`
+/// (the registers the thread starts with), whose result becomes the exit
+/// status.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
         #[unsafe(no_mangle)]
         #[unsafe(link_section = ".text._start")]
-        extern "C" fn _start(rdi: u64, rsi: u64, rdx: u64, rcx: u64, r8: u64) -> ! {
-            let status: u64 = $main(rdi, rsi, rdx, rcx, r8);
+        extern "C" fn _start(rdi: u64, rsi: u64, rdx: u64, rcx: u64, r8: u64, r9: u64) -> ! {
+            let status: u64 = $main(rdi, rsi, rdx, rcx, r8, r9);
             $crate::exit(status)
         }
     };

@@ -31,7 +31,7 @@ entry!(main);
 /// The root's PML4 cap (for `fuzz`).
 const ROOT_VSPACE: u64 = ROOT_VSPACE_SLOT;
 
-/// The Untyped the root retypes from.
+/// The Untyped the root retypes from (shared with its threads).
 static UNTYPED: AtomicU64 = AtomicU64::new(0);
 
 /// Every address is resolved with all 64 bits from the root CNode (its
@@ -176,7 +176,14 @@ fn expect_error(
     good
 }
 
-fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64, flags: u64) -> u64 {
+fn main(
+    first_untyped: u64,
+    untyped_count: u64,
+    first_free: u64,
+    largest: u64,
+    flags: u64,
+    boot_image: u64,
+) -> u64 {
     // SAFETY: the kernel maps the root's IPC buffer there before it starts.
     let mut env = unsafe { Env::new(ROOT_IPC_BUFFER) };
     let _ = writeln!(
@@ -417,6 +424,7 @@ fn main(first_untyped: u64, untyped_count: u64, first_free: u64, largest: u64, f
 
     failures += ipc(&mut env, slot + 40);
     failures += fuzz::run(&mut env, slot + 60);
+    failures += spawn::run(&mut env, boot_image, slot + 80);
     let _ = writeln!(env, "root: done; {failures} failures");
     failures
 }
@@ -1130,5 +1138,408 @@ mod fuzz {
             KernelError::RevokeFirst => "RevokeFirst",
             KernelError::NotEnoughMemory { .. } => "NotEnoughMemory",
         }
+    }
+}
+
+/// Tasks: programs of the boot image started in an address space and a
+/// CSpace of their own, every object of which the root retypes from its
+/// Untyped (it pays for them): a CNode, a PML4 and its page tables, the
+/// frames of the image, a stack and an IPC buffer, and a TCB. The root
+/// writes each image page through a scratch mapping of its own, then maps a
+/// copy of the frame cap into the task.
+mod spawn {
+    use core::fmt::Write;
+    use core::sync::atomic::Ordering;
+
+    use capc_demo_user::abi::{
+        ROOT_CNODE_SLOT, ROOT_IPC_BUFFER, ROOT_STACK_TOP, ROOT_VSPACE_SLOT, USER_BASE,
+    };
+    use capc_demo_user::bootimage::{BootImage, HEADER_BYTES};
+    use capc_demo_user::caps::{
+        self, MessageInfo, ObjectType, Rights, decode_cnode_cap_copy_reply,
+        decode_frame_cap_map_reply, decode_page_directory_cap_map_reply,
+        decode_page_table_cap_map_reply, decode_pdpt_cap_map_reply,
+    };
+    use capc_demo_user::{Env, Error};
+
+    /// Where the root maps the frames it fills for a task.
+    const SCRATCH: u64 = 0x0000_00d0_0000_0000;
+    /// log2 of a task's CNode slots; its cap's guard takes the other bits.
+    const TASK_RADIX: u64 = 4;
+    /// Stack pages of a task.
+    const STACK_PAGES: u64 = 4;
+    /// The label a task calls the root with.
+    const HELLO: u64 = 7;
+
+    /// The root's free slots, handed out in order.
+    struct Slots(u64);
+
+    impl Slots {
+        fn take(&mut self) -> u64 {
+            self.0 += 1;
+            self.0 - 1
+        }
+    }
+
+    /// An address space being filled: its PML4's slot, and the tables made
+    /// so far (the level's entry size in bits and the region's start).
+    struct Space {
+        pml4: u64,
+        tables: [(u32, u64); 16],
+        count: usize,
+    }
+
+    impl Space {
+        fn has(&self, bits: u32, region: u64) -> bool {
+            self.tables[..self.count].contains(&(bits, region))
+        }
+    }
+
+    /// What a task cost its parent, in objects and bytes.
+    #[derive(Default)]
+    struct Bill {
+        frames: u64,
+        tables: u64,
+        bytes: u64,
+    }
+
+    fn retype(
+        env: &mut Env,
+        object: ObjectType,
+        size_arg: u64,
+        slot: u64,
+        bill: &mut Bill,
+    ) -> Result<(), Error> {
+        let untyped = super::UNTYPED.load(Ordering::Relaxed);
+        super::retype(env, untyped, object, size_arg, slot, 1)?;
+        bill.bytes += 1 << object.size_bits(size_arg).unwrap_or(0);
+        Ok(())
+    }
+
+    /// Makes the page tables `space` lacks on the way to `vaddr`.
+    fn ensure_tables(
+        env: &mut Env,
+        space: &mut Space,
+        slots: &mut Slots,
+        vaddr: u64,
+        bill: &mut Bill,
+    ) -> Result<(), Error> {
+        for (bits, object) in [
+            (39, ObjectType::Pdpt),
+            (30, ObjectType::PageDirectory),
+            (21, ObjectType::PageTable),
+        ] {
+            let region = vaddr & !((1u64 << bits) - 1);
+            if space.has(bits, region) {
+                continue;
+            }
+            let table = slots.take();
+            retype(env, object, 0, table, bill)?;
+            let pml4 = space.pml4;
+            match object {
+                ObjectType::Pdpt => env.invoke(
+                    table,
+                    |m, c| caps::encode_pdpt_cap_map(pml4, region, m, c),
+                    decode_pdpt_cap_map_reply,
+                ),
+                ObjectType::PageDirectory => env.invoke(
+                    table,
+                    |m, c| caps::encode_page_directory_cap_map(pml4, region, m, c),
+                    decode_page_directory_cap_map_reply,
+                ),
+                _ => env.invoke(
+                    table,
+                    |m, c| caps::encode_page_table_cap_map(pml4, region, m, c),
+                    decode_page_table_cap_map_reply,
+                ),
+            }?;
+            bill.tables += 1;
+            space.tables[space.count] = (bits, region);
+            space.count += 1;
+        }
+        Ok(())
+    }
+
+    fn map(
+        env: &mut Env,
+        frame: u64,
+        space: &Space,
+        vaddr: u64,
+        writable: bool,
+    ) -> Result<(), Error> {
+        let rights = if writable {
+            Rights::READ.union(Rights::WRITE)
+        } else {
+            Rights::READ
+        };
+        let pml4 = space.pml4;
+        env.invoke(
+            frame,
+            |m, c| caps::encode_frame_cap_map(pml4, vaddr, rights.bits(), m, c),
+            decode_frame_cap_map_reply,
+        )
+    }
+
+    /// A new frame holding `bytes` at `offset` (the rest zero), mapped at
+    /// `vaddr` in `task`; filled through the root's scratch mapping at
+    /// `scratch`.
+    #[allow(clippy::too_many_arguments)]
+    fn frame_for(
+        env: &mut Env,
+        slots: &mut Slots,
+        root: &mut Space,
+        task: &mut Space,
+        scratch: u64,
+        (vaddr, writable): (u64, bool),
+        (offset, bytes): (usize, &[u8]),
+        bill: &mut Bill,
+    ) -> Result<(), Error> {
+        let (frame, copy) = (slots.take(), slots.take());
+        retype(env, ObjectType::Frame, 12, frame, bill)?;
+        bill.frames += 1;
+        // The root's scratch tables are the root's own, not the task's.
+        ensure_tables(env, root, slots, scratch, &mut Bill::default())?;
+        map(env, frame, root, scratch, true)?;
+        // SAFETY: the frame was just made (zeroed) and mapped writable at
+        // `scratch` in this address space; nothing else uses it.
+        let page = unsafe { core::slice::from_raw_parts_mut(scratch as *mut u8, 4096) };
+        page[offset..offset + bytes.len()].copy_from_slice(bytes);
+        // A copy of the cap is not mapped: it can be mapped in the task.
+        super::copy(env, frame, copy, Rights::ALL)?;
+        ensure_tables(env, task, slots, vaddr, bill)?;
+        map(env, copy, task, vaddr, writable)
+    }
+
+    /// Loads `image` into a new address space and CSpace, with `endpoint`
+    /// (a slot of the root) in the task's slot 1, and starts it with `arg`.
+    fn start(
+        env: &mut Env,
+        slots: &mut Slots,
+        root: &mut Space,
+        image: &[u8],
+        arg: u64,
+        endpoint: u64,
+        next_scratch: &mut u64,
+    ) -> Result<Bill, Error> {
+        use elf::ElfBytes;
+        use elf::abi::{PF_W, PT_LOAD};
+        use elf::endian::LittleEndian;
+        let bad = Error::Invocation(caps::InvocationError::Malformed(MessageInfo {
+            label: 0,
+            length: 0,
+            caps: 0,
+        }));
+        let mut bill = Bill::default();
+        let (cnode, guarded, pml4, tcb) = (slots.take(), slots.take(), slots.take(), slots.take());
+        retype(env, ObjectType::CNode, TASK_RADIX, cnode, &mut bill)?;
+        super::mint(env, cnode, guarded, Rights::ALL, 64 - TASK_RADIX)?;
+        env.invoke(
+            cnode,
+            |m, c| {
+                caps::encode_cnode_cap_copy(
+                    1,
+                    TASK_RADIX as u8,
+                    ROOT_CNODE_SLOT,
+                    endpoint,
+                    64,
+                    Rights::WRITE.bits(),
+                    m,
+                    c,
+                )
+            },
+            decode_cnode_cap_copy_reply,
+        )?;
+        retype(env, ObjectType::Pml4, 0, pml4, &mut bill)?;
+        let mut task = Space {
+            pml4,
+            tables: [(0, 0); 16],
+            count: 0,
+        };
+
+        let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| bad)?;
+        let segments = file.segments().ok_or(bad)?;
+        // Pages made so far: (task address, scratch address), since two
+        // segments may share a page.
+        let mut pages = [(0u64, 0u64); 48];
+        let mut made = 0;
+        for segment in segments.iter().filter(|s| s.p_type == PT_LOAD) {
+            let data = image
+                .get(segment.p_offset as usize..(segment.p_offset + segment.p_filesz) as usize)
+                .ok_or(bad)?;
+            let mut page = segment.p_vaddr & !0xfff;
+            while page < segment.p_vaddr + segment.p_memsz {
+                let lo = page.max(segment.p_vaddr);
+                let hi = (page + 4096).min(segment.p_vaddr + segment.p_filesz);
+                let bytes = if lo < hi {
+                    &data[(lo - segment.p_vaddr) as usize..(hi - segment.p_vaddr) as usize]
+                } else {
+                    &[][..]
+                };
+                let offset = (lo - page) as usize;
+                match pages[..made].iter().find(|(v, _)| *v == page) {
+                    Some(&(_, scratch)) => {
+                        // SAFETY: mapped writable by the root when the page
+                        // was made, and only the root uses the scratch area.
+                        let target =
+                            unsafe { core::slice::from_raw_parts_mut(scratch as *mut u8, 4096) };
+                        target[offset..offset + bytes.len()].copy_from_slice(bytes);
+                    }
+                    None => {
+                        let scratch = *next_scratch;
+                        *next_scratch += 4096;
+                        let writable = segment.p_flags & PF_W != 0;
+                        frame_for(
+                            env,
+                            slots,
+                            root,
+                            &mut task,
+                            scratch,
+                            (page, writable),
+                            (offset, bytes),
+                            &mut bill,
+                        )?;
+                        *pages.get_mut(made).ok_or(bad)? = (page, scratch);
+                        made += 1;
+                    }
+                }
+                page += 4096;
+            }
+        }
+        for n in 1..=STACK_PAGES {
+            let scratch = *next_scratch;
+            *next_scratch += 4096;
+            frame_for(
+                env,
+                slots,
+                root,
+                &mut task,
+                scratch,
+                (ROOT_STACK_TOP - n * 4096, true),
+                (0, &[]),
+                &mut bill,
+            )?;
+        }
+        let scratch = *next_scratch;
+        *next_scratch += 4096;
+        let buffer = slots.0 + 1; // the copy `frame_for` maps in the task
+        frame_for(
+            env,
+            slots,
+            root,
+            &mut task,
+            scratch,
+            (ROOT_IPC_BUFFER, true),
+            (0, &[]),
+            &mut bill,
+        )?;
+        retype(env, ObjectType::Tcb, 0, tcb, &mut bill)?;
+        env.invoke(
+            tcb,
+            |m, c| caps::encode_tcb_cap_configure(guarded, pml4, buffer, ROOT_IPC_BUFFER, 0, m, c),
+            caps::decode_tcb_cap_configure_reply,
+        )?;
+        let entry = file.ehdr.e_entry;
+        env.invoke(
+            tcb,
+            |m, _| caps::encode_tcb_cap_write_registers(entry, ROOT_STACK_TOP, arg, m),
+            caps::decode_tcb_cap_write_registers_reply,
+        )?;
+        env.invoke(
+            tcb,
+            |_, _| caps::encode_tcb_cap_resume(),
+            caps::decode_tcb_cap_resume_reply,
+        )?;
+        Ok(bill)
+    }
+
+    /// Starts three tasks from the boot image at `boot_image` (slots from
+    /// `base` on): one that calls the root, one that touches kernel memory
+    /// and one that touches memory mapped only in the root. The number of
+    /// failures.
+    pub fn run(env: &mut Env, boot_image: u64, base: u64) -> u64 {
+        // SAFETY: the kernel mapped the whole boot image there, read-only;
+        // its header says how long it is.
+        let header = unsafe { core::slice::from_raw_parts(boot_image as *const u8, HEADER_BYTES) };
+        let image = BootImage::total_len(header).ok().and_then(|len| {
+            // SAFETY: as above, for the length the header gives.
+            let bytes = unsafe { core::slice::from_raw_parts(boot_image as *const u8, len) };
+            BootImage::parse(bytes).ok()
+        });
+        let Some(program) = image.and_then(|i| i.find("task")) else {
+            let _ = writeln!(env, "root: no `task` program in the boot image (WRONG)");
+            return 1;
+        };
+        let mut slots = Slots(base + 1);
+        let endpoint = base;
+        let untyped = super::UNTYPED.load(Ordering::Relaxed);
+        if let Err(error) = super::retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1) {
+            let _ = writeln!(
+                env,
+                "root: retype an endpoint for the tasks: {error} (WRONG)"
+            );
+            return 1;
+        }
+        let mut failures = 0;
+        let mut scratch = SCRATCH;
+        // The root's own address space: the kernel made the table for its
+        // first 512 GiB of user space.
+        let mut root = Space {
+            pml4: ROOT_VSPACE_SLOT,
+            tables: [(0, 0); 16],
+            count: 1,
+        };
+        root.tables[0] = (39, USER_BASE);
+        for arg in 0..3 {
+            match start(
+                env,
+                &mut slots,
+                &mut root,
+                program,
+                arg,
+                endpoint,
+                &mut scratch,
+            ) {
+                Ok(bill) => {
+                    let _ = writeln!(
+                        env,
+                        "root: started task {arg} from the boot image: CNode, PML4, {} page tables, {} frames, TCB; the root paid {} bytes",
+                        bill.tables, bill.frames, bill.bytes
+                    );
+                }
+                Err(error) => {
+                    let _ = writeln!(env, "root: starting task {arg} failed: {error} (WRONG)");
+                    failures += 1;
+                    continue;
+                }
+            }
+            if arg == 0 {
+                match env.recv(endpoint) {
+                    Ok(m) if m.info.label == HELLO && m.info.length == 1 => {
+                        let answer = m.words[0] + 1;
+                        let _ = writeln!(
+                            env,
+                            "root: task 0 called with {}; answering {answer}",
+                            m.words[0]
+                        );
+                        let reply = MessageInfo {
+                            label: 0,
+                            length: 1,
+                            caps: 0,
+                        };
+                        if env.reply(reply, &[answer]).is_err() {
+                            failures += 1;
+                        }
+                    }
+                    other => {
+                        let _ = writeln!(env, "root: waiting for task 0: {other:?} (WRONG)");
+                        failures += 1;
+                    }
+                }
+            }
+            for _ in 0..3 {
+                capc_demo_user::yield_now();
+            }
+        }
+        failures
     }
 }
