@@ -72,7 +72,7 @@ const ROOT_OK: [&str; 22] = [
     "root: move slot",
     "root: delete slot",
     "root: revoke slot",
-    "root: retype a TCB",
+    "root: retype a TCB:",
     "root: retype 2 frames",
     "root: map the stack frame",
     "root: map the IPC buffer frame",
@@ -420,6 +420,8 @@ fn task_problems(lines: &[&str]) -> Vec<String> {
         }
     }
     for line in [
+        "root: retype a TCB from device memory: InvalidArgument { index: 1 } (as expected)",
+        "root: retype a frame from device memory: ok",
         "root: task 0 called with 41; answering 42",
         "task 0: the root answered 42",
         "task 1: reading kernel memory at 0x100000",
@@ -645,18 +647,18 @@ mod tests {
         untyped total 2105344 bytes (2 MiB + 8 KiB) in 2 caps\r\n\
         tcb: struct Tcb is 224 bytes, within the spec's Tcb object of 2^11 bytes (2 KiB), checked at compile time\r\n\
         boot ok\r\n\
-        boot image: 2 programs: root (1 MiB + 956 KiB + 576 B) task (806 KiB + 184 B)\r\n\
-        root task: CNode of 2^12 slots, TCB, PML4, 10 page tables, 26 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
+        boot image: 2 programs: root (1 MiB + 976 KiB + 416 B) task (806 KiB + 184 B)\r\n\
+        root task: CNode of 2^12 slots, TCB, PML4, 10 page tables, 27 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
         root task: boot image mapped read-only at 0xc000000000\r\n\
-        root task: paid 348 KiB (356352 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 180\r\n\
+        root task: paid 352 KiB (360448 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 181\r\n\
         scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
-        root: running in ring 3; 24 Untyped caps from slot 16, the largest in slot 26; first free slot 180\r\n\
-        root: retype 4 endpoints into slots 180..184: ok\r\n\
-        root: copy slot 180 -> 190 keeping read: ok\r\n\
-        root: mint slot 180 -> 191 with badge 42: ok\r\n\
-        root: move slot 191 -> 192: ok\r\n\
-        root: delete slot 183: ok\r\n\
-        root: revoke slot 180 (its copy and its badged child): ok\r\n\
+        root: running in ring 3; 25 Untyped caps from slot 16, the largest in slot 26; first free slot 181\r\n\
+        root: retype 4 endpoints into slots 181..185: ok\r\n\
+        root: copy slot 181 -> 191 keeping read: ok\r\n\
+        root: mint slot 181 -> 192 with badge 42: ok\r\n\
+        root: move slot 192 -> 193: ok\r\n\
+        root: delete slot 184: ok\r\n\
+        root: revoke slot 181 (its copy and its badged child): ok\r\n\
         root: copy from the revoked child: FailedLookup { source: 1 } (as expected)\r\n\
         root: retype into object type 99: InvalidArgument { index: 0 } (as expected)\r\n\
         root: retype a CNode of radix 0: RangeError { min: 1, max: 24 } (as expected)\r\n\
@@ -666,6 +668,8 @@ mod tests {
         root: retype 0 objects: RangeError { min: 1, max: 256 } (as expected)\r\n\
         root: retype into the occupied slot 1: DeleteFirst (as expected)\r\n\
         root: retype on a PML4 cap (it has no methods): IllegalOperation (as expected)\r\n\
+        root: retype a TCB from device memory: InvalidArgument { index: 1 } (as expected)\r\n\
+        root: retype a frame from device memory: ok\r\n\
         root: retype with a 2-word message: TruncatedMessage (as expected)\r\n\
         root: retype into a CNode that does not resolve: FailedLookup { source: 0 } (as expected)\r\n\
         root: retype a TCB: ok\r\n\
@@ -676,14 +680,14 @@ mod tests {
         root: retype and map a page table for the next 2 MiB: ok\r\n\
         root: configure, set registers of and resume the thread: ok\r\n\
         child: running; reading kernel memory at 0x100000\r\n\
-        thread 0x4057800 faulted:\r\n\
+        thread 0x4058800 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
-        \x20 rip 0x0000008000009f1a  cs 0x0023  rflags 0x0000000000000246\r\n\
+        \x20 rip 0x000000800000a42a  cs 0x0023  rflags 0x0000000000000246\r\n\
         \x20 rsp 0x000000fe00101fd8  ss 0x001b\r\n\
         \x20 cr2 0x0000000000100000  (protection violation, read, user mode)\r\n\
-        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x0000008000015935  rdx 0x0000000000000000\r\n\
-        \x20 rsi 0x0000008000016b89  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
+        \x20 rax 0x0000000000000000  rbx 0x000000fe00101fd8  rcx 0x0000008000016235  rdx 0x0000000000000000\r\n\
+        \x20 rsi 0x0000008000017551  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: still running after the thread's fault\r\n\
         root: retype an endpoint: ok\r\n\
@@ -699,7 +703,7 @@ mod tests {
         root: call to the server: ok, reply 15 (1 + 2 + 3 + 4 + 5)\r\n\
         root: the server signalled the notification it was granted: bits 0b100\r\n\
         server: stopping\r\n\
-        thread 0x405b800 exited with status 0\r\n\
+        thread 0x405c800 exited with status 0\r\n\
         root: stop the server: ok\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
@@ -707,17 +711,17 @@ mod tests {
         fuzz: kernel errors: InvalidArgument 226 InvalidCapability 1001 IllegalOperation 1201 RangeError 1606 FailedLookup 1166 TruncatedMessage 269 DeleteFirst 231 RevokeFirst 31 NotEnoughMemory 205\r\n\
         fuzz: refused system calls: BadMessage 8 InvalidCap 2279\r\n\
         thread 0x4202800 exited with status 0\r\n\
-        audit: thread 0x4020000's CSpace holds 135 caps to 110 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
+        audit: thread 0x4020000's CSpace holds 138 caps to 113 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
-        root: started task 0 from the boot image: CNode, PML4, 7 page tables, 10 frames, TCB; the root paid 76288 bytes\r\n\
+        root: started task 0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 10 frames and TCB took 76288 bytes of it; the rest is the task's (its slot 2)\r\n\
         task 0: running in an address space of my own\r\n\
         root: task 0 called with 41; answering 42\r\n\
         task 0: the root answered 42\r\n\
-        thread 0x421a000 exited with status 0\r\n\
-        root: started task 1 from the boot image: CNode, PML4, 7 page tables, 10 frames, TCB; the root paid 76288 bytes\r\n\
+        thread 0x4313000 exited with status 0\r\n\
+        root: started task 1 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 10 frames and TCB took 76288 bytes of it; the rest is the task's (its slot 2)\r\n\
         task 1: running in an address space of my own\r\n\
         task 1: reading kernel memory at 0x100000\r\n\
-        thread 0x422d000 faulted:\r\n\
+        thread 0x4513000 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
         \x20 rip 0x000000800000153d  cs 0x0023  rflags 0x0000000000000246\r\n\
@@ -726,10 +730,10 @@ mod tests {
         \x20 rax 0x0000000000000000  rbx 0x000000fe000ff7d0  rcx 0x0000008000001f85  rdx 0x0000000000000000\r\n\
         \x20 rsi 0x00000080000021da  rdi 0x000000000000002a  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
-        root: started task 2 from the boot image: CNode, PML4, 7 page tables, 10 frames, TCB; the root paid 76288 bytes\r\n\
+        root: started task 2 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 10 frames and TCB took 76288 bytes of it; the rest is the task's (its slot 2)\r\n\
         task 2: running in an address space of my own\r\n\
         task 2: reading the root's boot image at 0xc000000000\r\n\
-        thread 0x4240000 faulted:\r\n\
+        thread 0x4613000 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x4\r\n\
         \x20 rip 0x00000080000016aa  cs 0x0023  rflags 0x0000000000000216\r\n\
@@ -740,7 +744,7 @@ mod tests {
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 4 exited, 3 faulted, 0 blocked; 20674 system calls, 6 preemptions; no kernel heap\r\n\
+        kernel: no runnable threads left: 4 exited, 3 faulted, 0 blocked; 20730 system calls, 15 preemptions; no kernel heap\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {

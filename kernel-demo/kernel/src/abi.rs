@@ -93,7 +93,7 @@ pub enum Syscall {
     /// End the calling thread with the status in `rdi`.
     Exit = 8,
     /// Return in `rdi` the tag of the cap at `rdi` (0: none), as seL4's
-    /// `DebugCapIdentify`.
+    /// `DebugCapIdentify`, and the cap's two words in `rdx` and `r8`.
     DebugCapType = 9,
     /// Check the invariants of the caller's CSpace (`audit`), print the
     /// result, and return 0 in `rdi` if they hold, 1 if not.

@@ -218,9 +218,11 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
     let Some(root) = boot_image.find(bootimage::ROOT) else {
         panic!("the boot image has no `{}` program", bootimage::ROOT);
     };
+    // Slot memory is RAM: no CNode can be made from device memory.
     let window_end = inventory
         .caps()
         .iter()
+        .filter(|cap| !cap.is_device())
         .map(|cap| cap.base() + (1 << cap.bits()))
         .max()
         .unwrap_or(image_end);

@@ -86,10 +86,16 @@ const UNUSED_SLOT: UntypedCap = match UntypedCap::new(0, untyped_bits_bounds().0
 };
 
 impl UntypedInventory {
+    /// Reserved regions at or above this address become device Untyped:
+    /// physical address space that is not RAM and that the kernel never
+    /// touches (it identity-maps only the 4 GiB below).
+    pub const DEVICE_FROM: u64 = 4 << 30;
+
     /// Carves every RAM region of `map`, minus everything below
     /// `reserved_end` (the kernel image and the low memory under it) and
-    /// the range `hole` (a boot module, `[start, end)`), into Untyped caps.
-    /// The loader's regions are trusted not to overlap.
+    /// the range `hole` (a boot module, `[start, end)`), into Untyped caps,
+    /// and every reserved region from [`Self::DEVICE_FROM`] on into device
+    /// Untyped caps. The loader's regions are trusted not to overlap.
     pub fn from_memory_map(
         map: &MemoryMap,
         reserved_end: u64,
@@ -103,6 +109,13 @@ impl UntypedInventory {
             refused: None,
         };
         for region in map.regions() {
+            if region.kind == RegionKind::Reserved && region.start >= Self::DEVICE_FROM {
+                for (base, bits) in NaturalPieces::new(region.start, region.end, min_bits, max_bits)
+                {
+                    inventory.push(base, bits, true);
+                }
+                continue;
+            }
             if region.kind != RegionKind::Ram || region.end <= reserved_end {
                 continue;
             }
@@ -119,7 +132,7 @@ impl UntypedInventory {
                 }
                 let mut covered = 0;
                 for (base, bits) in NaturalPieces::new(start, end, min_bits, max_bits) {
-                    if inventory.push(base, bits) {
+                    if inventory.push(base, bits, false) {
                         covered += 1u64 << bits;
                     }
                 }
@@ -129,13 +142,13 @@ impl UntypedInventory {
         inventory
     }
 
-    /// Adds a cap for `2^bits` bytes of RAM at `base`; false if the table is
-    /// full or the generated code refuses the fields.
-    fn push(&mut self, base: u64, bits: u32) -> bool {
+    /// Adds a cap for `2^bits` bytes of RAM (or device memory) at `base`;
+    /// false if the table is full or the generated code refuses the fields.
+    fn push(&mut self, base: u64, bits: u32, device: bool) -> bool {
         if self.len == MAX_UNTYPEDS {
             return false;
         }
-        match UntypedCap::new(base, bits as u64, 0, false) {
+        match UntypedCap::new(base, bits as u64, 0, device) {
             Ok(cap) => {
                 self.caps[self.len] = cap;
                 self.len += 1;
@@ -243,6 +256,31 @@ mod tests {
         assert_eq!(inventory.refused, None);
         let end = caps.last().map(|cap| cap.base() + (1 << cap.bits()));
         assert_eq!(end, Some(0x7fe_0000));
+    }
+
+    #[test]
+    fn reserved_regions_above_4_gib_become_device_untyped() {
+        let map = map(&[
+            (0x10_0000, 0x7f0_0000, 1),
+            (0xfffc_0000, 0x4_0000, 2),
+            (0xfd_0000_0000, 0x3_0000_0000, 2),
+        ]);
+        let inventory = UntypedInventory::from_memory_map(&map, 0x20_0000, None);
+        let device: Vec<_> = inventory.caps().iter().filter(|c| c.is_device()).collect();
+        assert_eq!(
+            device
+                .iter()
+                .map(|c| (c.base(), c.bits()))
+                .collect::<Vec<_>>(),
+            [(0xfd_0000_0000, 32), (0xfe_0000_0000, 33)]
+        );
+        assert!(
+            inventory
+                .caps()
+                .iter()
+                .all(|c| c.is_device() == (c.base() >= 4 << 30)),
+            "the reserved region below 4 GiB stays out"
+        );
     }
 
     #[test]

@@ -218,7 +218,7 @@ fn retype_one(
         count: 1,
     };
     let placement = ops::retype(memory, untyped_slot, &request, Some(cnode))?;
-    zero_objects(&placement);
+    zero_objects(&placement, false);
     Ok(placement)
 }
 
@@ -276,12 +276,16 @@ fn evict(k: &mut Kernel, start: u64, end: u64) {
 }
 
 /// Zeroes the memory of the objects a retype placed, but for Untyped
-/// (nothing reads it) and CNodes (`ops::retype` cleared their slots).
-fn zero_objects(placement: &Placement) {
-    if matches!(
-        placement.object_type,
-        ObjectType::Untyped | ObjectType::CNode
-    ) {
+/// (nothing reads it), CNodes (`ops::retype` cleared their slots) and
+/// anything in device memory.
+fn zero_objects(placement: &Placement, device: bool) {
+    // Device memory is not the kernel's to write (and not mapped for it).
+    if device
+        || matches!(
+            placement.object_type,
+            ObjectType::Untyped | ObjectType::CNode
+        )
+    {
         return;
     }
     for i in 0..placement.count {
@@ -432,11 +436,12 @@ impl RootBuilder<'_> {
 fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
     let k = kernel();
     let mut memory = slots(k);
-    // The largest Untyped pays for the root task's own objects.
+    // The largest RAM Untyped pays for the root task's own objects.
     let (payer, &payer_cap) = boot
         .untyped
         .iter()
         .enumerate()
+        .filter(|(_, cap)| !cap.is_device())
         .max_by_key(|(_, cap)| cap.bits())
         .ok_or(BootError(
             "root task",
@@ -853,8 +858,10 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
         },
         Some(Syscall::Recv) => receive(k, current),
         Some(Syscall::DebugCapType) => {
-            let tag = lookup(k, current).map_or(0, |(_, cap)| cap.tag());
-            tcb(current).context.general[reg::RDI] = tag;
+            let cap = lookup(k, current).map_or(Cap::NULL, |(_, cap)| cap);
+            let g = &mut tcb(current).context.general;
+            g[reg::RDI] = cap.tag();
+            (g[reg::RDX], g[reg::R8]) = (cap.words()[0], cap.words()[1]);
             SyscallStatus::Ok
         }
         Some(Syscall::DebugAudit) => {
@@ -1117,6 +1124,7 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
         Some(CapType::UntypedCap) => {
             // The memory this retype may hand out: above the watermark, or
             // all of it when the Untyped has no children (it is reset).
+            let device = UntypedMemory::of(cap).is_some_and(|u| u.device);
             if let Some(untyped) = UntypedMemory::of(cap) {
                 let reset = !capc_demo_kernel::mdb::has_children(&memory, slot);
                 let from = if reset { 0 } else { untyped.watermark };
@@ -1126,7 +1134,7 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
                     untyped.base.saturating_add(untyped.size),
                 );
             }
-            invoke_untyped(&mut memory, slot, info, msg, caps).map(|p| zero_objects(&p))
+            invoke_untyped(&mut memory, slot, info, msg, caps).map(|p| zero_objects(&p, device))
         }
         Some(CapType::CNodeCap) => match CNodeCap::from_cap(cap) {
             Some(cnode) => invoke_cnode(&mut memory, cnode, info, msg, caps),

@@ -15,16 +15,16 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use capc_demo_user::abi::{
     FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_FLAG_BENCH, ROOT_IPC_BUFFER, ROOT_STACK_TOP,
-    ROOT_VSPACE_SLOT,
+    ROOT_VSPACE_SLOT, Syscall,
 };
 use capc_demo_user::caps::{
-    self, KernelError, MessageInfo, ObjectType, Rights, decode_cnode_cap_copy_reply,
-    decode_cnode_cap_delete_reply, decode_cnode_cap_mint_reply, decode_cnode_cap_move_reply,
-    decode_cnode_cap_revoke_reply, decode_frame_cap_map_reply, decode_page_table_cap_map_reply,
-    decode_tcb_cap_configure_reply, decode_tcb_cap_resume_reply,
+    self, Cap, KernelError, MessageInfo, ObjectType, Rights, UntypedCap,
+    decode_cnode_cap_copy_reply, decode_cnode_cap_delete_reply, decode_cnode_cap_mint_reply,
+    decode_cnode_cap_move_reply, decode_cnode_cap_revoke_reply, decode_frame_cap_map_reply,
+    decode_page_table_cap_map_reply, decode_tcb_cap_configure_reply, decode_tcb_cap_resume_reply,
     decode_tcb_cap_write_registers_reply, decode_untyped_cap_retype_reply,
 };
-use capc_demo_user::{Env, Error, InvocationError, entry, yield_now};
+use capc_demo_user::{Env, Error, InvocationError, entry, syscall, yield_now};
 
 entry!(main);
 
@@ -304,6 +304,37 @@ fn main(
     ];
     for (what, result, expected) in cases {
         failures += u64::from(!expect_error(&mut env, what, result, expected));
+    }
+    // The device rule: the kernel hands out reserved physical memory as
+    // device Untyped, which may become frames or Untyped but nothing else.
+    let device = (first_untyped..first_untyped + untyped_count).find(|&slot| {
+        let words = syscall(Syscall::DebugCapType, slot, 0, [0; 4]).words;
+        UntypedCap::from_cap(Cap::from_words([words[0], words[1]])).is_some_and(|u| u.is_device())
+    });
+    match device {
+        Some(device) => {
+            let r = retype(&mut env, device, ObjectType::Tcb, 0, next, 1);
+            failures += u64::from(!expect_error(
+                &mut env,
+                "retype a TCB from device memory",
+                r,
+                KernelError::InvalidArgument { index: 1 },
+            ));
+            let r = retype(&mut env, device, ObjectType::Frame, 12, next, 1);
+            let _ = writeln!(
+                env,
+                "root: retype a frame from device memory: {}",
+                outcome(r)
+            );
+            failures += u64::from(r.is_err());
+        }
+        None => {
+            let _ = writeln!(
+                env,
+                "root: no device Untyped to test the device rule with (WRONG)"
+            );
+            failures += 1;
+        }
     }
     // A message too short for retype, and a destination that does not resolve.
     let short = MessageInfo {
@@ -1168,6 +1199,8 @@ mod spawn {
     const TASK_RADIX: u64 = 4;
     /// Stack pages of a task.
     const STACK_PAGES: u64 = 4;
+    /// log2 of the Untyped each task gets as its budget: 1 MiB.
+    const TASK_BUDGET_BITS: u64 = 20;
     /// The label a task calls the root with.
     const HELLO: u64 = 7;
 
@@ -1196,13 +1229,26 @@ mod spawn {
     }
 
     /// What a task cost its parent, in objects and bytes.
-    #[derive(Default)]
     struct Bill {
+        /// The Untyped that pays.
+        untyped: u64,
         frames: u64,
         tables: u64,
         bytes: u64,
     }
 
+    impl Bill {
+        fn paid_by(untyped: u64) -> Bill {
+            Bill {
+                untyped,
+                frames: 0,
+                tables: 0,
+                bytes: 0,
+            }
+        }
+    }
+
+    /// One object retyped from the Untyped that pays `bill`.
     fn retype(
         env: &mut Env,
         object: ObjectType,
@@ -1210,8 +1256,7 @@ mod spawn {
         slot: u64,
         bill: &mut Bill,
     ) -> Result<(), Error> {
-        let untyped = super::UNTYPED.load(Ordering::Relaxed);
-        super::retype(env, untyped, object, size_arg, slot, 1)?;
+        super::retype(env, bill.untyped, object, size_arg, slot, 1)?;
         bill.bytes += 1 << object.size_bits(size_arg).unwrap_or(0);
         Ok(())
     }
@@ -1298,7 +1343,8 @@ mod spawn {
         retype(env, ObjectType::Frame, 12, frame, bill)?;
         bill.frames += 1;
         // The root's scratch tables are the root's own, not the task's.
-        ensure_tables(env, root, slots, scratch, &mut Bill::default())?;
+        let root_pays = super::UNTYPED.load(Ordering::Relaxed);
+        ensure_tables(env, root, slots, scratch, &mut Bill::paid_by(root_pays))?;
         map(env, frame, root, scratch, true)?;
         // SAFETY: the frame was just made (zeroed) and mapped writable at
         // `scratch` in this address space; nothing else uses it.
@@ -1329,7 +1375,18 @@ mod spawn {
             length: 0,
             caps: 0,
         }));
-        let mut bill = Bill::default();
+        // The task's budget: an Untyped of its own, from which everything
+        // it is made of is retyped; what is left stays the task's.
+        let budget = slots.take();
+        super::retype(
+            env,
+            super::UNTYPED.load(Ordering::Relaxed),
+            ObjectType::Untyped,
+            TASK_BUDGET_BITS,
+            budget,
+            1,
+        )?;
+        let mut bill = Bill::paid_by(budget);
         let (cnode, guarded, pml4, tcb) = (slots.take(), slots.take(), slots.take(), slots.take());
         retype(env, ObjectType::CNode, TASK_RADIX, cnode, &mut bill)?;
         super::mint(env, cnode, guarded, Rights::ALL, 64 - TASK_RADIX)?;
@@ -1444,6 +1501,15 @@ mod spawn {
             |m, _| caps::encode_tcb_cap_write_registers(entry, ROOT_STACK_TOP, arg, m),
             caps::decode_tcb_cap_write_registers_reply,
         )?;
+        // What is left of the budget is the task's: its cap goes to the
+        // task's slot 2 (the objects made from it stay its children).
+        env.invoke(
+            cnode,
+            |m, c| {
+                caps::encode_cnode_cap_move(2, TASK_RADIX as u8, ROOT_CNODE_SLOT, budget, 64, m, c)
+            },
+            caps::decode_cnode_cap_move_reply,
+        )?;
         env.invoke(
             tcb,
             |_, _| caps::encode_tcb_cap_resume(),
@@ -1502,8 +1568,11 @@ mod spawn {
                 Ok(bill) => {
                     let _ = writeln!(
                         env,
-                        "root: started task {arg} from the boot image: CNode, PML4, {} page tables, {} frames, TCB; the root paid {} bytes",
-                        bill.tables, bill.frames, bill.bytes
+                        "root: started task {arg} from the boot image in a budget of {} KiB: its CNode, PML4, {} page tables, {} frames and TCB took {} bytes of it; the rest is the task's (its slot 2)",
+                        (1u64 << TASK_BUDGET_BITS) / 1024,
+                        bill.tables,
+                        bill.frames,
+                        bill.bytes
                     );
                 }
                 Err(error) => {
