@@ -194,11 +194,13 @@ pub struct IpcBuffer {
     /// The message words; the first [`MESSAGE_REGISTERS`] travel in
     /// registers and their places here are unused.
     pub msg: [u64; target::MESSAGE_WORDS],
-    /// Capability addresses of the caps a message carries (sender side) or
-    /// receives into (receiver side: slot addresses in its CSpace).
+    /// Capability addresses of the caps a message carries.
     pub caps: [u64; target::CAPS_PER_MESSAGE],
-    /// Where received caps go: the depth (bits) of the slot addresses in
-    /// `caps`, or 0 to receive none.
+    /// Where the caps of a message this thread receives (or of the reply
+    /// to its call) go: slot addresses in its CSpace.
+    pub receive_slots: [u64; target::CAPS_PER_MESSAGE],
+    /// The depth (bits) of the addresses in `receive_slots`, or 0 to
+    /// receive no caps.
     pub receive_depth: u64,
 }
 

@@ -113,6 +113,7 @@ pub fn send(objects: &mut impl Objects, sender: u64, endpoint: u64, pending: Pen
         r.blocked_on = 0;
         if pending.call {
             r.reply_to = sender;
+            r.reply_grant = pending.grant;
         }
         objects.wake(receiver);
         if pending.call {
@@ -151,7 +152,9 @@ pub fn recv(objects: &mut impl Objects, receiver: u64, endpoint: u64) -> Next {
         s.ipc = PendingSend::default();
         if pending.call {
             s.state = ThreadState::BlockedOnReply;
-            objects.tcb(receiver).reply_to = sender;
+            let r = objects.tcb(receiver);
+            r.reply_to = sender;
+            r.reply_grant = pending.grant;
         } else {
             s.state = ThreadState::Running;
             objects.wake(sender);
@@ -170,8 +173,10 @@ pub fn recv(objects: &mut impl Objects, receiver: u64, endpoint: u64) -> Next {
 }
 
 /// `replier` answers the call it received last, if the caller still
-/// waits; whether there was one to answer. Caps go along if `grant`.
-pub fn reply(objects: &mut impl Objects, replier: u64, grant: bool) -> bool {
+/// waits; whether there was one to answer. Caps go along if the caller's
+/// endpoint cap had the grant right (it lets the server grant back).
+pub fn reply(objects: &mut impl Objects, replier: u64) -> bool {
+    let grant = core::mem::take(&mut objects.tcb(replier).reply_grant);
     let caller = core::mem::take(&mut objects.tcb(replier).reply_to);
     if caller == 0 || objects.tcb(caller).state != ThreadState::BlockedOnReply {
         return false;
@@ -338,10 +343,14 @@ mod tests {
         assert_eq!(w.tcb(A).state, ThreadState::BlockedOnReply);
         assert_eq!(w.tcb(B).reply_to, A);
         assert_eq!(*w.endpoint(EP), Endpoint::default());
-        assert!(reply(&mut w, B, false));
-        assert_eq!(w.transfers[1], (B, A, 0, false));
+        assert!(reply(&mut w, B));
+        assert_eq!(
+            w.transfers[1],
+            (B, A, 0, true),
+            "the caller's cap had grant"
+        );
         assert_eq!(w.tcb(A).state, ThreadState::Running);
-        assert!(!reply(&mut w, B, false), "one reply per call");
+        assert!(!reply(&mut w, B), "one reply per call");
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub struct Tcb {
     /// The thread whose call this thread received and owes a reply (0:
     /// none), as seL4's reply cap in the TCB.
     pub reply_to: u64,
+    /// The caller's endpoint cap had the grant right: the reply may carry
+    /// caps back.
+    pub reply_grant: bool,
 }
 
 /// What a thread waiting to send will send.
@@ -146,6 +149,7 @@ impl Tcb {
                 call: false,
             },
             reply_to: 0,
+            reply_grant: false,
         }
     }
 }

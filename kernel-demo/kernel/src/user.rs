@@ -788,7 +788,17 @@ fn finish(k: &Kernel) -> ! {
             "kernel: no runnable threads left: {} exited, {} faulted, {} blocked; {} system calls, {} preemptions; no kernel heap",
             k.exited,
             k.faulted,
-            k.started.saturating_sub(k.exited + k.faulted),
+            k.threads
+                .iter()
+                .filter(|&&t| t != 0)
+                .filter(|&&t| matches!(
+                    tcb(t).state,
+                    ThreadState::BlockedOnSend
+                        | ThreadState::BlockedOnRecv
+                        | ThreadState::BlockedOnReply
+                        | ThreadState::BlockedOnNotification
+                ))
+                .count(),
             k.syscalls,
             k.preemptions
         );
@@ -870,11 +880,11 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
             SyscallStatus::Ok
         }
         Some(Syscall::Reply) => {
-            ipc::reply(&mut Machine(k), current, false);
+            ipc::reply(&mut Machine(k), current);
             SyscallStatus::Ok
         }
         Some(Syscall::ReplyRecv) => {
-            ipc::reply(&mut Machine(k), current, false);
+            ipc::reply(&mut Machine(k), current);
             receive(k, current)
         }
     };
@@ -990,7 +1000,7 @@ impl ipc::Objects for Machine<'_> {
 /// `MessageInfo`, `rdx, r8, r9, r10` the first words; the rest and the cap
 /// addresses in its IPC buffer) into `to`'s registers and IPC buffer, as
 /// the return of its receive with `badge`. With `grant`, each cap goes into
-/// the receive slot `to` named in its buffer (`caps[i]` at
+/// the receive slot `to` named in its buffer (`receive_slots[i]` at
 /// `receive_depth`), stopping at the first that cannot (as seL4).
 fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
     let sender = tcb(from);
@@ -1022,7 +1032,7 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
     if let (true, Some(src), Some(dst)) = (grant, &from_buffer, &to_buffer) {
         let mut memory = slots(k);
         let depth = u8::try_from(dst.receive_depth).unwrap_or(0);
-        for (&address, &slot) in src.caps.iter().zip(&dst.caps).take(info.caps) {
+        for (&address, &slot) in src.caps.iter().zip(&dst.receive_slots).take(info.caps) {
             let Ok((source, _)) = lookup_cap(&memory, sender_cspace, address) else {
                 break;
             };
@@ -1258,8 +1268,38 @@ fn invoke_frame(
             ops::update_cap(memory, slot, frame.cap());
             Ok(())
         }
-        FrameCapInvocation::Unmap => Err(KernelError::IllegalOperation),
+        FrameCapInvocation::Unmap => {
+            // From the caller's own address space: the cap records the
+            // page, not the address space (unmapping a frame mapped by
+            // another thread elsewhere is `IllegalOperation`).
+            if frame.mapped_page() == 0 {
+                return Ok(());
+            }
+            let pml4 = Pml4Cap::from_cap(tcb(kernel().current).vspace_root)
+                .ok_or(KernelError::IllegalOperation)?;
+            let vaddr = frame.mapped_page() << 12;
+            if !vspace::unmap_frame(
+                &mut Identity,
+                pml4.table(),
+                frame.frame(),
+                frame.bits() as u32,
+                vaddr,
+            ) {
+                return Err(KernelError::IllegalOperation);
+            }
+            flush(vaddr);
+            frame
+                .set_mapped_page(0)
+                .map_err(|_| KernelError::IllegalOperation)?;
+            ops::update_cap(memory, slot, frame.cap());
+            Ok(())
+        }
     }
+}
+
+/// Drops the TLB entry of `vaddr` in the current address space.
+fn flush(vaddr: u64) {
+    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
 }
 
 /// Invocations of a PDPT, page-directory or page-table cap: map it.

@@ -31,6 +31,10 @@ entry!(main);
 /// The root's PML4 cap (for `fuzz`).
 const ROOT_VSPACE: u64 = ROOT_VSPACE_SLOT;
 
+/// The root's Untyped caps: the first slot and how many.
+static FIRST_UNTYPED: AtomicU64 = AtomicU64::new(0);
+static UNTYPED_COUNT: AtomicU64 = AtomicU64::new(0);
+
 /// The Untyped the root retypes from (shared with its threads).
 static UNTYPED: AtomicU64 = AtomicU64::new(0);
 
@@ -194,6 +198,8 @@ fn main(
     let mut failures = 0;
     let untyped = largest;
     UNTYPED.store(untyped, Ordering::Relaxed);
+    FIRST_UNTYPED.store(first_untyped, Ordering::Relaxed);
+    UNTYPED_COUNT.store(untyped_count, Ordering::Relaxed);
     if flags & ROOT_FLAG_BENCH != 0 {
         return bench::run(&mut env, untyped, first_free);
     }
@@ -1186,17 +1192,19 @@ mod spawn {
         ROOT_CNODE_SLOT, ROOT_IPC_BUFFER, ROOT_STACK_TOP, ROOT_VSPACE_SLOT, USER_BASE,
     };
     use capc_demo_user::bootimage::{BootImage, HEADER_BYTES};
+    use capc_demo_user::caps::UntypedCap;
     use capc_demo_user::caps::{
-        self, MessageInfo, ObjectType, Rights, decode_cnode_cap_copy_reply,
-        decode_frame_cap_map_reply, decode_page_directory_cap_map_reply,
-        decode_page_table_cap_map_reply, decode_pdpt_cap_map_reply,
+        self, MessageInfo, ObjectType, Rights, decode_frame_cap_map_reply,
+        decode_page_directory_cap_map_reply, decode_page_table_cap_map_reply,
+        decode_pdpt_cap_map_reply,
     };
-    use capc_demo_user::{Env, Error};
+    use capc_demo_user::decompress::DecompressorClient;
+    use capc_demo_user::{EndpointTransport, Env, Error, task};
 
     /// Where the root maps the frames it fills for a task.
     const SCRATCH: u64 = 0x0000_00d0_0000_0000;
     /// log2 of a task's CNode slots; its cap's guard takes the other bits.
-    const TASK_RADIX: u64 = 4;
+    const TASK_RADIX: u64 = task::RADIX;
     /// Stack pages of a task.
     const STACK_PAGES: u64 = 4;
     /// log2 of the Untyped each task gets as its budget: 1 MiB.
@@ -1232,6 +1240,8 @@ mod spawn {
     struct Bill {
         /// The Untyped that pays.
         untyped: u64,
+        /// The task's TCB (a slot of the root).
+        tcb: u64,
         frames: u64,
         tables: u64,
         bytes: u64,
@@ -1241,6 +1251,7 @@ mod spawn {
         fn paid_by(untyped: u64) -> Bill {
             Bill {
                 untyped,
+                tcb: 0,
                 frames: 0,
                 tables: 0,
                 bytes: 0,
@@ -1356,15 +1367,23 @@ mod spawn {
         map(env, copy, task, vaddr, writable)
     }
 
-    /// Loads `image` into a new address space and CSpace, with `endpoint`
-    /// (a slot of the root) in the task's slot 1, and starts it with `arg`.
+    /// What a task gets in its CSpace: `(task slot, root slot, rights,
+    /// badge)` minted from the root's caps.
+    pub type Grant = (u64, u64, Rights, u64);
+
+    /// Loads `image` into a new address space and CSpace paid from a new
+    /// Untyped of `2^budget_bits` bytes, puts the `grants` and, in the
+    /// slots of `capc_demo_user::task`, its own CNode and PML4 and what is
+    /// left of the budget into its CSpace, and starts it with `arg`.
+    #[allow(clippy::too_many_arguments)]
     fn start(
         env: &mut Env,
         slots: &mut Slots,
         root: &mut Space,
         image: &[u8],
         arg: u64,
-        endpoint: u64,
+        grants: &[Grant],
+        (from, budget_bits): (u64, u64),
         next_scratch: &mut u64,
     ) -> Result<Bill, Error> {
         use elf::ElfBytes;
@@ -1378,35 +1397,35 @@ mod spawn {
         // The task's budget: an Untyped of its own, from which everything
         // it is made of is retyped; what is left stays the task's.
         let budget = slots.take();
-        super::retype(
-            env,
-            super::UNTYPED.load(Ordering::Relaxed),
-            ObjectType::Untyped,
-            TASK_BUDGET_BITS,
-            budget,
-            1,
-        )?;
+        super::retype(env, from, ObjectType::Untyped, budget_bits, budget, 1)?;
         let mut bill = Bill::paid_by(budget);
         let (cnode, guarded, pml4, tcb) = (slots.take(), slots.take(), slots.take(), slots.take());
         retype(env, ObjectType::CNode, TASK_RADIX, cnode, &mut bill)?;
         super::mint(env, cnode, guarded, Rights::ALL, 64 - TASK_RADIX)?;
-        env.invoke(
-            cnode,
-            |m, c| {
-                caps::encode_cnode_cap_copy(
-                    1,
-                    TASK_RADIX as u8,
-                    ROOT_CNODE_SLOT,
-                    endpoint,
-                    64,
-                    Rights::WRITE.bits(),
-                    m,
-                    c,
-                )
-            },
-            decode_cnode_cap_copy_reply,
-        )?;
         retype(env, ObjectType::Pml4, 0, pml4, &mut bill)?;
+        let own = [
+            (task::SELF, guarded, Rights::ALL, 0),
+            (task::VSPACE, pml4, Rights::ALL, 0),
+        ];
+        for &(at, from, rights, badge) in grants.iter().chain(&own) {
+            env.invoke(
+                cnode,
+                |m, c| {
+                    caps::encode_cnode_cap_mint(
+                        at,
+                        TASK_RADIX as u8,
+                        ROOT_CNODE_SLOT,
+                        from,
+                        64,
+                        rights.bits(),
+                        badge,
+                        m,
+                        c,
+                    )
+                },
+                caps::decode_cnode_cap_mint_reply,
+            )?;
+        }
         let mut task = Space {
             pml4,
             tables: [(0, 0); 16],
@@ -1490,6 +1509,7 @@ mod spawn {
             &mut bill,
         )?;
         retype(env, ObjectType::Tcb, 0, tcb, &mut bill)?;
+        bill.tcb = tcb;
         env.invoke(
             tcb,
             |m, c| caps::encode_tcb_cap_configure(guarded, pml4, buffer, ROOT_IPC_BUFFER, 0, m, c),
@@ -1506,7 +1526,15 @@ mod spawn {
         env.invoke(
             cnode,
             |m, c| {
-                caps::encode_cnode_cap_move(2, TASK_RADIX as u8, ROOT_CNODE_SLOT, budget, 64, m, c)
+                caps::encode_cnode_cap_move(
+                    task::BUDGET,
+                    TASK_RADIX as u8,
+                    ROOT_CNODE_SLOT,
+                    budget,
+                    64,
+                    m,
+                    c,
+                )
             },
             caps::decode_cnode_cap_move_reply,
         )?;
@@ -1518,25 +1546,99 @@ mod spawn {
         Ok(bill)
     }
 
-    /// Starts three tasks from the boot image at `boot_image` (slots from
-    /// `base` on): one that calls the root, one that touches kernel memory
-    /// and one that touches memory mapped only in the root. The number of
-    /// failures.
-    pub fn run(env: &mut Env, boot_image: u64, base: u64) -> u64 {
+    /// The boot image the kernel mapped at `boot_image`, if it is one.
+    fn boot_image(boot_image: u64) -> Option<BootImage<'static>> {
         // SAFETY: the kernel mapped the whole boot image there, read-only;
         // its header says how long it is.
         let header = unsafe { core::slice::from_raw_parts(boot_image as *const u8, HEADER_BYTES) };
-        let image = BootImage::total_len(header).ok().and_then(|len| {
-            // SAFETY: as above, for the length the header gives.
-            let bytes = unsafe { core::slice::from_raw_parts(boot_image as *const u8, len) };
-            BootImage::parse(bytes).ok()
-        });
-        let Some(program) = image.and_then(|i| i.find("task")) else {
-            let _ = writeln!(env, "root: no `task` program in the boot image (WRONG)");
+        let len = BootImage::total_len(header).ok()?;
+        // SAFETY: as above, for the length the header gives.
+        let bytes = unsafe { core::slice::from_raw_parts(boot_image as *const u8, len) };
+        BootImage::parse(bytes).ok()
+    }
+
+    /// What starting tasks needs: the root's free slots, its address space
+    /// and the next scratch page.
+    struct Starter {
+        /// The Untyped the tasks' budgets are retyped from.
+        untyped: u64,
+        slots: Slots,
+        root: Space,
+        scratch: u64,
+        image: BootImage<'static>,
+    }
+
+    impl Starter {
+        fn new(boot_image_at: u64, base: u64) -> Option<Starter> {
+            // The root's own address space: the kernel made the table for
+            // its first 512 GiB of user space.
+            let mut root = Space {
+                pml4: ROOT_VSPACE_SLOT,
+                tables: [(0, 0); 16],
+                count: 1,
+            };
+            root.tables[0] = (39, USER_BASE);
+            Some(Starter {
+                untyped: super::UNTYPED.load(Ordering::Relaxed),
+                slots: Slots(base),
+                root,
+                scratch: SCRATCH,
+                image: boot_image(boot_image_at)?,
+            })
+        }
+
+        /// Starts the program `name` with `arg` and `grants` in a budget of
+        /// `2^budget_bits` bytes; prints what it took.
+        fn start(
+            &mut self,
+            env: &mut Env,
+            name: &str,
+            arg: u64,
+            grants: &[Grant],
+            budget_bits: u64,
+        ) -> Result<u64, Error> {
+            let bad = Error::Invocation(caps::InvocationError::Malformed(MessageInfo {
+                label: 0,
+                length: 0,
+                caps: 0,
+            }));
+            let program = self.image.find(name).ok_or(bad)?;
+            let bill = start(
+                env,
+                &mut self.slots,
+                &mut self.root,
+                program,
+                arg,
+                grants,
+                (self.untyped, budget_bits),
+                &mut self.scratch,
+            )?;
+            let _ = writeln!(
+                env,
+                "root: started {name} {arg:#x} from the boot image in a budget of {} KiB: its CNode, PML4, {} page tables, {} frames and TCB took {} bytes of it; the rest is the task's",
+                (1u64 << budget_bits) / 1024,
+                bill.tables,
+                bill.frames,
+                bill.bytes
+            );
+            Ok(bill.tcb)
+        }
+
+        fn take(&mut self) -> u64 {
+            self.slots.take()
+        }
+    }
+
+    /// Starts three tasks from the boot image at `boot_image` (slots from
+    /// `base` on): one that calls the root, one that touches kernel memory
+    /// and one that touches memory mapped only in the root. Then runs the
+    /// decompression service twice (`service`). The number of failures.
+    pub fn run(env: &mut Env, boot_image: u64, base: u64) -> u64 {
+        let Some(mut starter) = Starter::new(boot_image, base) else {
+            let _ = writeln!(env, "root: the boot image is not readable (WRONG)");
             return 1;
         };
-        let mut slots = Slots(base + 1);
-        let endpoint = base;
+        let endpoint = starter.take();
         let untyped = super::UNTYPED.load(Ordering::Relaxed);
         if let Err(error) = super::retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1) {
             let _ = writeln!(
@@ -1546,40 +1648,12 @@ mod spawn {
             return 1;
         }
         let mut failures = 0;
-        let mut scratch = SCRATCH;
-        // The root's own address space: the kernel made the table for its
-        // first 512 GiB of user space.
-        let mut root = Space {
-            pml4: ROOT_VSPACE_SLOT,
-            tables: [(0, 0); 16],
-            count: 1,
-        };
-        root.tables[0] = (39, USER_BASE);
         for arg in 0..3 {
-            match start(
-                env,
-                &mut slots,
-                &mut root,
-                program,
-                arg,
-                endpoint,
-                &mut scratch,
-            ) {
-                Ok(bill) => {
-                    let _ = writeln!(
-                        env,
-                        "root: started task {arg} from the boot image in a budget of {} KiB: its CNode, PML4, {} page tables, {} frames and TCB took {} bytes of it; the rest is the task's (its slot 2)",
-                        (1u64 << TASK_BUDGET_BITS) / 1024,
-                        bill.tables,
-                        bill.frames,
-                        bill.bytes
-                    );
-                }
-                Err(error) => {
-                    let _ = writeln!(env, "root: starting task {arg} failed: {error} (WRONG)");
-                    failures += 1;
-                    continue;
-                }
+            let grants = [(task::ENDPOINT, endpoint, Rights::WRITE, 0)];
+            if let Err(error) = starter.start(env, "task", arg, &grants, TASK_BUDGET_BITS) {
+                let _ = writeln!(env, "root: starting task {arg} failed: {error} (WRONG)");
+                failures += 1;
+                continue;
             }
             if arg == 0 {
                 match env.recv(endpoint) {
@@ -1608,6 +1682,183 @@ mod spawn {
             for _ in 0..3 {
                 capc_demo_user::yield_now();
             }
+        }
+        failures + service(env, &mut starter)
+    }
+
+    /// The decompression service, run twice: first the client pays (the
+    /// server allocates only from each caller's donation, through the
+    /// generated budget), then, as a control, the server pays from its own
+    /// memory. Each time a good client makes three requests while two
+    /// clients send decompression bombs. The number of failures.
+    fn service(env: &mut Env, starter: &mut Starter) -> u64 {
+        const GOOD: u64 = 1;
+        const BOMBERS: [u64; 2] = [2, 3];
+        /// Budgets: 1 MiB for the server when clients pay, 2 MiB when it
+        /// pays itself, 4 MiB for each client (its 2 MiB donation in it).
+        const SERVER_BITS: [u64; 2] = [20, 21];
+        const CLIENT_BITS: u64 = 22;
+        let mut failures = 0;
+        let mut outcome = [[false; 3]; 2];
+        // Each run's tasks are paid from an Untyped of 16 MiB of its own.
+        let mut pools = (super::FIRST_UNTYPED.load(Ordering::Relaxed)..)
+            .take(super::UNTYPED_COUNT.load(Ordering::Relaxed) as usize)
+            .filter(|&slot| slot != super::UNTYPED.load(Ordering::Relaxed))
+            .filter(|&slot| {
+                UntypedCap::from_cap(capc_demo_user::cap_at(slot))
+                    .is_some_and(|u| !u.is_device() && u.bits() == 24)
+            });
+        for (mode, name) in ["the client pays", "the server pays (control run)"]
+            .iter()
+            .enumerate()
+        {
+            let _ = writeln!(env, "root: decompression service, {name}");
+            let Some(pool) = pools.next() else {
+                let _ = writeln!(env, "root: no 16 MiB Untyped left for the service (WRONG)");
+                return failures + 1;
+            };
+            starter.untyped = pool;
+            let (endpoint, done, go) = (starter.take(), starter.take(), starter.take());
+            let made = super::retype(env, pool, ObjectType::Endpoint, 0, endpoint, 1)
+                .and_then(|()| super::retype(env, pool, ObjectType::Notification, 0, done, 1))
+                .and_then(|()| super::retype(env, pool, ObjectType::Notification, 0, go, 1));
+            if made.is_err() {
+                let _ = writeln!(env, "root: making the service's endpoint failed (WRONG)");
+                return failures + 1;
+            }
+            let server = [(task::ENDPOINT, endpoint, Rights::ALL, 0)];
+            let server_tcb =
+                starter.start(env, "decompress", mode as u64, &server, SERVER_BITS[mode]);
+            let mut started = server_tcb.map(drop);
+            for (id, role) in [(GOOD, 0), (BOMBERS[0], 1), (BOMBERS[1], 1)] {
+                // The client's endpoint cap: send with caps, badged with its
+                // number; its notification caps say "done" and "failed",
+                // and the good client waits on "go".
+                let grants = [
+                    (
+                        task::ENDPOINT,
+                        endpoint,
+                        Rights::WRITE.union(Rights::GRANT),
+                        id,
+                    ),
+                    (task::NOTIFY, done, Rights::WRITE, 1 << id),
+                    (task::NOTIFY_FAILED, done, Rights::WRITE, 1 << (id + 8)),
+                    (task::GO, go, Rights::READ, 0),
+                ];
+                started = started.and_then(|()| {
+                    starter
+                        .start(env, "client", role | id << 8, &grants, CLIENT_BITS)
+                        .map(drop)
+                });
+            }
+            if let Err(error) = started {
+                let _ = writeln!(env, "root: starting the service failed: {error} (WRONG)");
+                return failures + 1;
+            }
+            // The bombs first, then the good client's other two requests.
+            let mut bits = 0u64;
+            let bombers = BOMBERS
+                .iter()
+                .map(|id| (1 << id) | (1 << (id + 8)))
+                .fold(0, |a, b| a | b);
+            let good = (1 << GOOD) | (1 << (GOOD + 8));
+            for (wanted, then_go) in [(bombers, true), (good, false)] {
+                while (bits & wanted).count_ones() < (wanted.count_ones() / 2) {
+                    match env.wait(done) {
+                        Ok(signalled) => bits |= signalled,
+                        Err(error) => {
+                            let _ = writeln!(env, "root: waiting for the clients: {error} (WRONG)");
+                            return failures + 1;
+                        }
+                    }
+                }
+                if then_go {
+                    let _ = writeln!(
+                        env,
+                        "root: the bombs have gone off; the good client goes on"
+                    );
+                    if env.signal(go).is_err() {
+                        failures += 1;
+                    }
+                }
+            }
+            for (i, id) in [GOOD, BOMBERS[0], BOMBERS[1]].into_iter().enumerate() {
+                outcome[mode][i] = bits & (1 << id) != 0;
+            }
+            let transport = EndpointTransport {
+                env: &mut *env,
+                endpoint,
+                receive: [0; 3],
+            };
+            let stats = DecompressorClient::new(transport).stats();
+            match stats {
+                Ok(s) => {
+                    let _ = writeln!(
+                        env,
+                        "root: server stats: {} calls answered, {} bytes out",
+                        s.calls, s.bytes_out
+                    );
+                }
+                Err(error) => {
+                    let _ = writeln!(env, "root: server stats: {error:?} (WRONG)");
+                    failures += 1;
+                }
+            }
+            // The server waits for calls forever: stop it.
+            if let Ok(tcb) = server_tcb {
+                let stopped = env.invoke(
+                    tcb,
+                    |_, _| caps::encode_tcb_cap_suspend(),
+                    caps::decode_tcb_cap_suspend_reply,
+                );
+                if stopped.is_err() {
+                    failures += 1;
+                }
+            }
+        }
+        let verdict = |ok: bool| {
+            if ok {
+                "all verified"
+            } else {
+                "refused or failed"
+            }
+        };
+        let _ = writeln!(
+            env,
+            "root: who paid       | good client's 3 requests | bombs refused, bomber gets memory back | server's own memory"
+        );
+        let _ = writeln!(
+            env,
+            "root: the client     | {:<24} | {:<38} | unchanged",
+            verdict(outcome[0][0]),
+            if outcome[0][1] && outcome[0][2] {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+        let _ = writeln!(
+            env,
+            "root: the server     | {:<24} | {:<38} | spent on the bombs",
+            verdict(outcome[1][0]),
+            if outcome[1][1] && outcome[1][2] {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+        // The design holds if the client-pays run went as it should; the
+        // control run is expected to fail the good client.
+        if !outcome[0].iter().take(3).all(|&ok| ok) {
+            let _ = writeln!(env, "root: with the client paying, a client failed (WRONG)");
+            failures += 1;
+        }
+        if outcome[1][0] {
+            let _ = writeln!(
+                env,
+                "root: with the server paying, the good client was not starved (WRONG: the control shows nothing)"
+            );
+            failures += 1;
         }
         failures
     }

@@ -1,0 +1,213 @@
+//! A client of the decompression server. It lends its input in a frame and
+//! donates an Untyped of 2 MiB from its own budget for each call, through
+//! the generated `DecompressorClient`.
+//!
+//! Argument `role | id << 8`: role 0 is a good client that makes three
+//! requests, one before the bombs and two after (it waits for the root's
+//! go-ahead in between), and checks every output byte against a checksum
+//! of its input;
+//! role 1 sends a decompression bomb (5 bytes that expand to 64 MiB), then
+//! revokes its donation and shows the memory can be retyped again. When
+//! done, it signals the root's notification with bit `id`.
+
+#![no_std]
+#![no_main]
+
+use core::fmt::Write;
+
+use capc_demo_user::abi::{ROOT_IPC_BUFFER, Syscall};
+use capc_demo_user::caps::{CNodeCap, ObjectType, Rights, UntypedCap};
+use capc_demo_user::decompress::{CallError, DecompressError, DecompressorClient};
+use capc_demo_user::invoke::{delete, map, move_cap, retype, revoke, unmap};
+use capc_demo_user::task::{
+    BUDGET, ENDPOINT, FIRST_FREE, GO, NOTIFY, NOTIFY_FAILED, SCRATCH_VADDR, SELF, VSPACE,
+};
+use capc_demo_user::{EndpointTransport, Env, cap_at, entry, rle, syscall};
+
+entry!(main);
+
+const INPUT: u64 = FIRST_FREE;
+const DONATION: u64 = FIRST_FREE + 1;
+const OUTPUT: u64 = FIRST_FREE + 2;
+const PAGE: u64 = FIRST_FREE + 3;
+/// log2 of each donation: 2 MiB, at least the spec's 1 MiB + 8 KiB.
+const DONATION_BITS: u64 = 21;
+
+/// A run-length record.
+fn record(count: u32, byte: u8) -> [u8; rle::RECORD] {
+    let c = count.to_le_bytes();
+    [c[0], c[1], c[2], c[3], byte]
+}
+
+/// Writes `input` into the lent frame (mapped at the first scratch page).
+fn write_input(input: &[u8]) {
+    // SAFETY: the input frame is mapped there, writable, for the whole run.
+    let page = unsafe { core::slice::from_raw_parts_mut(SCRATCH_VADDR[0] as *mut u8, 4096) };
+    page[..input.len()].copy_from_slice(input);
+}
+
+/// Reads every output page through the granted CNode and checks the bytes
+/// against the checksum of `input`.
+fn verify(env: &mut Env, pages: u64, input: &[u8]) -> bool {
+    let radix = CNodeCap::from_cap(cap_at(OUTPUT)).map_or(8, |c| c.radix()) as u8;
+    let mut hash = rle::FNV_START;
+    let mut left = rle::output_len(input).unwrap_or(0);
+    for page in 0..pages {
+        let at = SCRATCH_VADDR[1];
+        let ok = move_cap(env, SELF, (PAGE, 64), OUTPUT, (page, radix)).is_ok()
+            && map(env, PAGE, VSPACE, at, Rights::READ).is_ok();
+        if !ok {
+            return false;
+        }
+        let take = left.min(4096) as usize;
+        // SAFETY: the output frame was just mapped there, readable.
+        let bytes = unsafe { core::slice::from_raw_parts(at as *const u8, take) };
+        hash = rle::fnv(hash, bytes);
+        left -= take as u64;
+        let _ = unmap(env, PAGE);
+        let _ = delete(env, SELF, PAGE);
+    }
+    hash == rle::checksum(input)
+}
+
+/// One call: lend the input, donate, and report.
+fn request(env: &mut Env, id: u64, what: &str, input: &[u8]) -> Result<u64, DecompressError> {
+    write_input(input);
+    let transport = EndpointTransport {
+        env: &mut *env,
+        endpoint: ENDPOINT,
+        receive: [OUTPUT, 0, 0],
+    };
+    let mut client = DecompressorClient::new(transport);
+    let result = client.decompress(INPUT, input.len() as u64, DONATION);
+    let _ = client;
+    let outcome = match result {
+        Ok(reply) => {
+            let good = verify(env, reply.pages, input);
+            let _ = writeln!(
+                env,
+                "client {id}: {what}: {} bytes in {} pages, checksum {}",
+                reply.output_len,
+                reply.pages,
+                if good { "verified" } else { "WRONG" }
+            );
+            if good {
+                Ok(reply.pages)
+            } else {
+                Err(DecompressError::Corrupt { offset: 0 })
+            }
+        }
+        Err(CallError::Server(error)) => {
+            let _ = writeln!(env, "client {id}: {what}: {error:?}");
+            Err(error)
+        }
+        Err(other) => {
+            let _ = writeln!(
+                env,
+                "client {id}: {what}: the call failed: {other:?} (WRONG)"
+            );
+            Err(DecompressError::Corrupt { offset: u64::MAX })
+        }
+    };
+    // The session's end: the output goes, and everything the server built
+    // from the donation with it; the lent frame's copy is taken back.
+    let _ = delete(env, SELF, OUTPUT);
+    let _ = revoke(env, SELF, DONATION);
+    let _ = revoke(env, SELF, INPUT);
+    outcome
+}
+
+fn main(arg: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: the root maps this task's IPC buffer there.
+    let mut env = unsafe { Env::new(ROOT_IPC_BUFFER) };
+    let (role, id) = (arg & 0xff, arg >> 8);
+    let setup = retype(&mut env, BUDGET, ObjectType::Frame, 12, SELF, INPUT, 1)
+        .and_then(|()| {
+            map(
+                &mut env,
+                INPUT,
+                VSPACE,
+                SCRATCH_VADDR[0],
+                Rights::READ.union(Rights::WRITE),
+            )
+        })
+        .and_then(|()| {
+            retype(
+                &mut env,
+                BUDGET,
+                ObjectType::Untyped,
+                DONATION_BITS,
+                SELF,
+                DONATION,
+                1,
+            )
+        });
+    if let Err(error) = setup {
+        let _ = writeln!(env, "client {id}: setting up failed: {error} (WRONG)");
+        return 1;
+    }
+    let mut failures = 0;
+    if role == 0 {
+        let inputs: [&[u8]; 3] = [
+            &[record(10_000, b'a'), record(5, b'b')].concat_array(),
+            &[record(100_000, b'x'), record(1, b'\n')].concat_array(),
+            &[record(1 << 20, b'z'), record(0, b'-')].concat_array(),
+        ];
+        for (n, input) in inputs.iter().enumerate() {
+            let what = ["request 1", "request 2", "request 3"][n];
+            failures += u64::from(request(&mut env, id, what, input).is_err());
+            if n == 0 {
+                // The root lets it go on once the bombs have gone off.
+                let _ = env.wait(GO);
+            }
+        }
+    } else {
+        let bomb = record(64 << 20, 0);
+        let result = request(&mut env, id, "bomb (5 bytes that expand to 64 MiB)", &bomb);
+        if !matches!(result, Err(DecompressError::OutOfBudget { .. })) {
+            failures += 1;
+        }
+        // The donation was revoked: it has no children, so its next retype
+        // starts again from its base.
+        let again = retype(
+            &mut env,
+            DONATION,
+            ObjectType::Frame,
+            12,
+            SELF,
+            FIRST_FREE + 4,
+            4,
+        );
+        let base = UntypedCap::from_cap(cap_at(DONATION)).map_or(0, |u| u.free_index() * 16);
+        let _ = revoke(&mut env, SELF, DONATION);
+        let _ = writeln!(
+            env,
+            "client {id}: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: {} (its watermark back at {base} bytes)",
+            if again.is_ok() && base == 4 * 4096 {
+                "ok"
+            } else {
+                "FAILED (WRONG)"
+            }
+        );
+        failures += u64::from(again.is_err() || base != 4 * 4096);
+    }
+    // Tell the root how it went: two notification caps to the same
+    // notification, whose badges say "done" and "failed".
+    let cap = if failures == 0 { NOTIFY } else { NOTIFY_FAILED };
+    syscall(Syscall::Send, cap, 0, [0; 4]);
+    failures
+}
+
+/// Joins two records into one input.
+trait ConcatArray {
+    fn concat_array(&self) -> [u8; 2 * rle::RECORD];
+}
+
+impl ConcatArray for [[u8; rle::RECORD]; 2] {
+    fn concat_array(&self) -> [u8; 2 * rle::RECORD] {
+        let mut out = [0u8; 2 * rle::RECORD];
+        out[..rle::RECORD].copy_from_slice(&self[0]);
+        out[rle::RECORD..].copy_from_slice(&self[1]);
+        out
+    }
+}

@@ -1,0 +1,245 @@
+//! The decompression server of `kernel-demo/spec/decompress.cap`, served
+//! through the generated `dispatch_decompressor`: it decompresses the
+//! run-length input a client lends in a frame into output frames in a CNode
+//! it grants back.
+//!
+//! In its first mode (argument 0) the client pays: every object of a call
+//! is retyped from the Untyped the client donated, and every allocation
+//! goes through the generated budget, which stops at what the spec declares
+//! (256 pages and a CNode); the server's own memory never changes. In its
+//! second mode (argument 1, the control run) the server pays, as in Mach:
+//! it allocates from its own budget, as much as the input asks for.
+
+#![no_std]
+#![no_main]
+
+use core::fmt::Write;
+
+use capc_demo_user::abi::ROOT_IPC_BUFFER;
+use capc_demo_user::caps::{ObjectType, Rights, UntypedCap};
+use capc_demo_user::decompress::{
+    DecompressError, DecompressorDecompressBudget, DecompressorDecompressReply, DecompressorServer,
+    DecompressorStatsReply, Donation, MessageInfo as RpcInfo, dispatch_decompressor,
+};
+use capc_demo_user::invoke::{delete, map, move_cap, retype, unmap};
+use capc_demo_user::task::{BUDGET, ENDPOINT, FIRST_FREE, SCRATCH_VADDR, SELF, VSPACE};
+use capc_demo_user::{Env, MessageInfo, cap_at, entry, rle, target};
+
+entry!(main);
+
+/// Where a call's caps arrive: the lent input frame, the donation.
+const INPUT: u64 = FIRST_FREE;
+const DONATION: u64 = FIRST_FREE + 1;
+/// The output CNode being filled, and a frame on its way into it.
+const OUTPUT: u64 = FIRST_FREE + 2;
+const PAGE: u64 = FIRST_FREE + 3;
+/// Bytes of a page; the largest input (one lent frame).
+const PAGE_BYTES: u64 = 4096;
+
+/// Bytes of its own budget the server has used.
+fn own_usage() -> (u64, u64) {
+    UntypedCap::from_cap(cap_at(BUDGET)).map_or((0, 0), |u| (u.free_index() * 16, 1 << u.bits()))
+}
+
+struct Service {
+    env: Env,
+    server_pays: bool,
+    calls: u64,
+    bytes_out: u64,
+}
+
+impl Service {
+    /// Removes what a call left in the server's CSpace: its copies of the
+    /// lent frame and of the donation, and the output (granted by now).
+    fn clean_up(&mut self) {
+        for slot in [PAGE, OUTPUT, INPUT, DONATION] {
+            let _ = delete(&mut self.env, SELF, slot);
+        }
+    }
+
+    /// The input bytes: the lent frame mapped for the time of reading.
+    fn read_input(
+        &mut self,
+        input: u64,
+        len: u64,
+        out: &mut [u8; PAGE_BYTES as usize],
+    ) -> Result<(), DecompressError> {
+        if len > PAGE_BYTES {
+            return Err(DecompressError::InputTooLarge { max: PAGE_BYTES });
+        }
+        let at = SCRATCH_VADDR[0];
+        map(&mut self.env, input, VSPACE, at, Rights::READ)
+            .map_err(|_| DecompressError::Corrupt { offset: 0 })?;
+        // SAFETY: the frame was just mapped there, readable.
+        let page = unsafe { core::slice::from_raw_parts(at as *const u8, PAGE_BYTES as usize) };
+        out.copy_from_slice(page);
+        let _ = unmap(&mut self.env, input);
+        Ok(())
+    }
+
+    /// Makes the output: a CNode of 2^8 frames from `from`, filled with the
+    /// expansion of `input`. In client-pays mode every object is first
+    /// taken from `budget`.
+    fn build(
+        &mut self,
+        from: u64,
+        input: &[u8],
+        total: u64,
+        mut budget: Option<&mut DecompressorDecompressBudget>,
+    ) -> Result<u64, DecompressError> {
+        let pages = total.div_ceil(PAGE_BYTES);
+        let needed = 8192 + pages * PAGE_BYTES;
+        let out_of_memory = DecompressError::OutOfBudget { needed };
+        // The spec's CNode of 2^8 slots when the client pays; paying for
+        // itself, the server sizes the CNode for the output it was asked
+        // for, as a server with nobody to charge does.
+        let radix = match budget.as_deref_mut() {
+            Some(budget) => {
+                budget.alloc_cnode_8()?;
+                8
+            }
+            None => (64 - pages.max(2).saturating_sub(1).leading_zeros() as u64).clamp(8, 16),
+        };
+        retype(
+            &mut self.env,
+            from,
+            ObjectType::CNode,
+            radix,
+            SELF,
+            OUTPUT,
+            1,
+        )
+        .map_err(|_| out_of_memory)?;
+        let mut bytes = [0u8; PAGE_BYTES as usize];
+        for page in 0..pages {
+            if let Some(budget) = budget.as_deref_mut() {
+                budget.alloc_frame_12()?;
+            }
+            retype(&mut self.env, from, ObjectType::Frame, 12, SELF, PAGE, 1)
+                .map_err(|_| out_of_memory)?;
+            let at = SCRATCH_VADDR[1];
+            map(
+                &mut self.env,
+                PAGE,
+                VSPACE,
+                at,
+                Rights::READ.union(Rights::WRITE),
+            )
+            .map_err(|_| out_of_memory)?;
+            rle::expand(input, page * PAGE_BYTES, &mut bytes);
+            // SAFETY: the frame was just mapped there, writable, and only
+            // this server uses the address.
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
+            unmap(&mut self.env, PAGE).map_err(|_| out_of_memory)?;
+            // Into the output CNode, from the server's root.
+            move_cap(&mut self.env, OUTPUT, (page, radix as u8), SELF, (PAGE, 64))
+                .map_err(|_| out_of_memory)?;
+        }
+        Ok(pages)
+    }
+}
+
+impl DecompressorServer for Service {
+    fn decompress(
+        &mut self,
+        input: u64,
+        input_len: u64,
+        budget: &mut DecompressorDecompressBudget,
+    ) -> Result<DecompressorDecompressReply, DecompressError> {
+        let mut bytes = [0u8; PAGE_BYTES as usize];
+        self.read_input(input, input_len, &mut bytes)?;
+        let input = &bytes[..input_len as usize];
+        let total = rle::output_len(input).map_err(|offset| DecompressError::Corrupt { offset })?;
+        let pages = if self.server_pays {
+            self.build(BUDGET, input, total, None)?
+        } else {
+            let from = budget.untyped();
+            self.build(from, input, total, Some(budget))?
+        };
+        self.calls += 1;
+        self.bytes_out += total;
+        Ok(DecompressorDecompressReply {
+            output: OUTPUT,
+            pages,
+            output_len: total,
+        })
+    }
+
+    fn stats(&mut self) -> Result<DecompressorStatsReply, DecompressError> {
+        Ok(DecompressorStatsReply {
+            calls: self.calls,
+            bytes_out: self.bytes_out,
+        })
+    }
+}
+
+fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    let server_pays = mode == 1;
+    let mut service = Service {
+        // SAFETY: the root maps this task's IPC buffer there.
+        env: unsafe { Env::new(ROOT_IPC_BUFFER) },
+        server_pays,
+        calls: 0,
+        bytes_out: 0,
+    };
+    let (used, size) = own_usage();
+    let who = if server_pays {
+        "the server pays"
+    } else {
+        "the client pays"
+    };
+    let _ = writeln!(
+        service.env,
+        "server: serving, {who}; own budget: {used} of {size} bytes used"
+    );
+    loop {
+        service.env.receive_caps_into(&[INPUT, DONATION], 64);
+        let message = match service.env.recv(ENDPOINT) {
+            Ok(message) => message,
+            Err(error) => {
+                let _ = writeln!(service.env, "server: receive failed: {error}");
+                return 1;
+            }
+        };
+        let mut msg = [0u64; target::MESSAGE_WORDS];
+        msg[..message.info.length].copy_from_slice(&message.words[..message.info.length]);
+        let mut caps = [INPUT, DONATION, 0];
+        // The donation: a received copy of an Untyped has no children (the
+        // kernel copies only those), so all of it is free: its next retype
+        // starts from its base, whatever watermark the cap shows.
+        let donated = UntypedCap::from_cap(cap_at(DONATION)).map_or(Donation::NONE, |u| Donation {
+            base: u.base(),
+            bytes: 1 << u.bits(),
+        });
+        let info = RpcInfo {
+            label: message.info.label,
+            length: message.info.length,
+            caps: message.info.caps,
+        };
+        let reply = dispatch_decompressor(&mut service, info, &mut msg, &mut caps, donated);
+        let reply = MessageInfo {
+            label: reply.label,
+            length: reply.length,
+            caps: reply.caps,
+        };
+        if let Err(error) =
+            service
+                .env
+                .reply_with_caps(reply, &msg[..reply.length], &caps[..reply.caps])
+        {
+            let _ = writeln!(service.env, "server: reply failed: {error}");
+        }
+        service.clean_up();
+        let (used, size) = own_usage();
+        let status = if reply.label == 0 {
+            "answered"
+        } else {
+            "refused"
+        };
+        let _ = writeln!(
+            service.env,
+            "server: {status} a call from client {}; own budget: {used} of {size} bytes used",
+            message.badge
+        );
+    }
+}
