@@ -516,6 +516,26 @@ fn service_problems(lines: &[&str]) -> Vec<String> {
     {
         problems.push("the good client was not refused in the control run".to_owned());
     }
+    // What the budget charged each call: never past the spec's bound nor
+    // the donation.
+    for line in paying
+        .iter()
+        .filter(|l| l.starts_with("server: ") && l.contains(" charged "))
+    {
+        let number = |after: &str| -> Option<u64> {
+            line.split(after)
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        };
+        match (number("donated "), number("charged "), number("bound: ")) {
+            (Some(donated), Some(charged), Some(bound))
+                if charged <= bound && (donated == 0 || charged <= donated) => {}
+            _ => problems.push(format!("a charge past the bound or the donation: `{line}`")),
+        }
+    }
     for row in [
         "root: the client     | all verified             | yes",
         "root: the server     | refused or failed        | yes",
@@ -735,12 +755,12 @@ mod tests {
         untyped total 2105344 bytes (2 MiB + 8 KiB) in 2 caps\r\n\
         tcb: struct Tcb is 224 bytes, within the spec's Tcb object of 2^11 bytes (2 KiB), checked at compile time\r\n\
         boot ok\r\n\
-        boot image: 4 programs: root (2 MiB + 93 KiB + 360 B) task (1 MiB + 24 KiB + 912 B) decompress (1 MiB + 220 KiB + 696 B) client (1 MiB + 84 KiB + 368 B)\r\n\
+        boot image: 4 programs: root (2 MiB + 93 KiB + 360 B) task (1 MiB + 24 KiB + 912 B) decompress (1 MiB + 221 KiB + 272 B) client (1 MiB + 84 KiB + 368 B)\r\n\
         root task: CNode of 2^12 slots, TCB, PML4, 11 page tables, 30 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
         root task: boot image mapped read-only at 0xc000000000\r\n\
         root task: paid 368 KiB (376832 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 185\r\n\
         scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
-        root: running in ring 3; 23 Untyped caps from slot 16, the largest in slot 26; first free slot 185\r\n\
+        root: running in ring 3; 29 Untyped caps from slot 16, the largest in slot 26; first free slot 185\r\n\
         root: retype 4 endpoints into slots 185..189: ok\r\n\
         root: copy slot 185 -> 195 keeping read: ok\r\n\
         root: mint slot 185 -> 196 with badge 42: ok\r\n\
@@ -766,6 +786,7 @@ mod tests {
         root: map the IPC buffer frame: ok\r\n\
         root: map a frame that is already mapped: InvalidCapability { index: 0 } (as expected)\r\n\
         root: retype and map a page table for the next 2 MiB: ok\r\n\
+        root: configure, set registers of and resume the thread: ok\r\n\
         child: running; reading kernel memory at 0x100000\r\n\
         thread 0x405c800 faulted:\r\n\
         \r\n\
@@ -776,7 +797,6 @@ mod tests {
         \x20 rax 0x0000000000000000  rbx 0x000000fe00101de0  rcx 0x0000008000018445  rdx 0x0000000000000000\r\n\
         \x20 rsi 0x000000fe00101bc2  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
-        root: configure, set registers of and resume the thread: ok\r\n\
         root: still running after the thread's fault\r\n\
         root: retype an endpoint: ok\r\n\
         root: retype a notification: ok\r\n\
@@ -799,7 +819,7 @@ mod tests {
         fuzz: kernel errors: InvalidArgument 226 InvalidCapability 1001 IllegalOperation 1200 RangeError 1606 FailedLookup 1166 TruncatedMessage 269 DeleteFirst 231 RevokeFirst 31 NotEnoughMemory 205\r\n\
         fuzz: refused system calls: BadMessage 8 InvalidCap 2279\r\n\
         thread 0x4202800 exited with status 0\r\n\
-        audit: thread 0x4020000's CSpace holds 140 caps to 115 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
+        audit: thread 0x4020000's CSpace holds 146 caps to 121 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
         root: started task 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 10 frames and TCB took 76288 bytes of it; the rest is the task's\r\n\
         task 0: running in an address space of my own\r\n\
@@ -832,58 +852,58 @@ mod tests {
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: decompression service, the client pays\r\n\
         root: started decompress 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 12 frames and TCB took 84480 bytes of it; the rest is the task's\r\n\
-        server: serving, the client pays; own budget: 88064 of 1048576 bytes used\r\n\
         root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
+        server: serving, the client pays; own budget: 88064 of 1048576 bytes used\r\n\
         root: started client 0x201 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
         root: started client 0x301 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
-        server: answered a call from client 1; own budget: 88064 of 1048576 bytes used\r\n\
+        server: answered a call from client 1; donated 2097152, charged 20480 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
         client 1: request 1: 10005 bytes in 3 pages, checksum verified\r\n\
-        server: refused a call from client 2; own budget: 88064 of 1048576 bytes used\r\n\
-        server: refused a call from client 3; own budget: 88064 of 1048576 bytes used\r\n\
-        client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
-        client 3: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
-        thread 0x1c17000 exited with status 0\r\n\
         client 2: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
         client 2: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
         thread 0x1817000 exited with status 0\r\n\
+        server: refused a call from client 2; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
+        server: refused a call from client 3; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
+        client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
+        client 3: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
+        thread 0x1c17000 exited with status 0\r\n\
         root: the bombs have gone off; the good client goes on\r\n\
-        server: answered a call from client 1; own budget: 88064 of 1048576 bytes used\r\n\
+        server: answered a call from client 1; donated 2097152, charged 110592 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
         client 1: request 2: 100001 bytes in 25 pages, checksum verified\r\n\
-        server: answered a call from client 1; own budget: 88064 of 1048576 bytes used\r\n\
+        server: answered a call from client 1; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
         client 1: request 3: 1048576 bytes in 256 pages, checksum verified\r\n\
         thread 0x1417000 exited with status 0\r\n\
-        server: answered a call from client 0; own budget: 88064 of 1048576 bytes used\r\n\
+        server: answered a call from client 0; donated 0, charged 0 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
         root: server stats: 3 calls answered, 1158582 bytes out\r\n\
         root: decompression service, the server pays (control run)\r\n\
         root: started decompress 0x1 from the boot image in a budget of 2048 KiB: its CNode, PML4, 7 page tables, 12 frames and TCB took 84480 bytes of it; the rest is the task's\r\n\
-        server: serving, the server pays; own budget: 88064 of 2097152 bytes used\r\n\
         root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
+        server: serving, the server pays; own budget: 88064 of 2097152 bytes used\r\n\
         root: started client 0x201 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
         root: started client 0x301 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
-        server: answered a call from client 1; own budget: 110592 of 2097152 bytes used\r\n\
+        server: answered a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 110592 of 2097152 bytes used\r\n\
+        server: refused a call from client 2; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
+        server: refused a call from client 3; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         client 1: request 1: 10005 bytes in 3 pages, checksum verified\r\n\
-        server: refused a call from client 2; own budget: 2097152 of 2097152 bytes used\r\n\
-        server: refused a call from client 3; own budget: 2097152 of 2097152 bytes used\r\n\
         client 2: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 67117056 }\r\n\
-        client 2: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
-        thread 0x6817000 exited with status 0\r\n\
         client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 67117056 }\r\n\
         client 3: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
         thread 0x6c17000 exited with status 0\r\n\
+        client 2: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
+        thread 0x6817000 exited with status 0\r\n\
         root: the bombs have gone off; the good client goes on\r\n\
-        server: refused a call from client 1; own budget: 2097152 of 2097152 bytes used\r\n\
+        server: refused a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         client 1: request 2: OutOfBudget { needed: 110592 }\r\n\
-        server: refused a call from client 1; own budget: 2097152 of 2097152 bytes used\r\n\
+        server: refused a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         client 1: request 3: OutOfBudget { needed: 1056768 }\r\n\
         thread 0x6417000 exited with status 2\r\n\
-        server: answered a call from client 0; own budget: 2097152 of 2097152 bytes used\r\n\
+        server: answered a call from client 0; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         root: server stats: 1 calls answered, 10005 bytes out\r\n\
         root: who paid       | good client's 3 requests | bombs refused, bomber gets memory back | server's own memory\r\n\
         root: the client     | all verified             | yes                                    | unchanged\r\n\
         root: the server     | refused or failed        | yes                                    | spent on the bombs\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 26690 system calls, 12 preemptions; no kernel heap\r\n\
+        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 26696 system calls, 16 preemptions; no kernel heap\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {

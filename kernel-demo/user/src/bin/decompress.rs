@@ -46,6 +46,10 @@ struct Service {
     server_pays: bool,
     calls: u64,
     bytes_out: u64,
+    /// The last call's donation and what the budget let the server take
+    /// of it (both 0 for a call that brought none, or when it pays itself).
+    donated: u64,
+    charged: u64,
 }
 
 impl Service {
@@ -154,7 +158,10 @@ impl DecompressorServer for Service {
             self.build(BUDGET, input, total, None)?
         } else {
             let from = budget.untyped();
-            self.build(from, input, total, Some(budget))?
+            self.donated = budget.bytes();
+            let built = self.build(from, input, total, Some(&mut *budget));
+            self.charged = budget.used_bytes();
+            built?
         };
         self.calls += 1;
         self.bytes_out += total;
@@ -181,6 +188,8 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         server_pays,
         calls: 0,
         bytes_out: 0,
+        donated: 0,
+        charged: 0,
     };
     let (used, size) = own_usage();
     let who = if server_pays {
@@ -236,10 +245,15 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         } else {
             "refused"
         };
+        let (donated, charged) = (
+            core::mem::take(&mut service.donated),
+            core::mem::take(&mut service.charged),
+        );
         let _ = writeln!(
             service.env,
-            "server: {status} a call from client {}; own budget: {used} of {size} bytes used",
-            message.badge
+            "server: {status} a call from client {}; donated {donated}, charged {charged} (the spec's bound: {}); own budget: {used} of {size} bytes used",
+            message.badge,
+            DecompressorDecompressBudget::WORST_CASE_BYTES,
         );
     }
 }
