@@ -1302,6 +1302,19 @@ fn flush(vaddr: u64) {
     x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
 }
 
+/// A table cap with its `mapped_page` set to `page`: whether it was mapped
+/// already, the table's address and the new cap; `None` if `cap` is not a
+/// cap of that view or the page does not fit.
+macro_rules! remapped {
+    ($view:ident, $cap:expr, $page:expr) => {
+        $view::from_cap($cap).and_then(|mut c| {
+            let was_mapped = c.mapped_page() != 0;
+            c.set_mapped_page($page).ok()?;
+            Some((was_mapped, c.table(), c.cap()))
+        })
+    };
+}
+
 /// Invocations of a PDPT, page-directory or page-table cap: map it.
 fn invoke_table(
     memory: &mut SlotMemory<'_>,
@@ -1312,58 +1325,34 @@ fn invoke_table(
     caps: &[Cap],
 ) -> Result<(), KernelError> {
     let rights = cap.rights();
-    let (parent, table, vspace, vaddr, updated) = match cap.cap_type() {
+    // The level of the table it goes into, and where.
+    let (parent, vspace, vaddr) = match cap.cap_type() {
         Some(CapType::PdptCap) => {
-            let mut c = PdptCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
             let PdptCapInvocation::Map(call) =
                 decode_pdpt_cap(info, rights, msg, caps).map_err(decode_error)?;
-            let mapped = c.mapped_page() != 0;
-            c.set_mapped_page(call.vaddr >> 12)
-                .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
-            (
-                Level::Pml4,
-                c.table(),
-                call.vspace,
-                call.vaddr,
-                (mapped, c.cap()),
-            )
+            (Level::Pml4, call.vspace, call.vaddr)
         }
         Some(CapType::PageDirectoryCap) => {
-            let mut c = PageDirectoryCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
             let PageDirectoryCapInvocation::Map(call) =
                 decode_page_directory_cap(info, rights, msg, caps).map_err(decode_error)?;
-            let mapped = c.mapped_page() != 0;
-            c.set_mapped_page(call.vaddr >> 12)
-                .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
-            (
-                Level::Pdpt,
-                c.table(),
-                call.vspace,
-                call.vaddr,
-                (mapped, c.cap()),
-            )
+            (Level::Pdpt, call.vspace, call.vaddr)
         }
         Some(CapType::PageTableCap) => {
-            let mut c = PageTableCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
             let PageTableCapInvocation::Map(call) =
                 decode_page_table_cap(info, rights, msg, caps).map_err(decode_error)?;
-            let mapped = c.mapped_page() != 0;
-            c.set_mapped_page(call.vaddr >> 12)
-                .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
-            (
-                Level::PageDirectory,
-                c.table(),
-                call.vspace,
-                call.vaddr,
-                (mapped, c.cap()),
-            )
+            (Level::PageDirectory, call.vspace, call.vaddr)
         }
         _ => return Err(KernelError::IllegalOperation),
     };
-    if updated.0 {
+    let page = vaddr >> 12;
+    let (was_mapped, table, updated) = remapped!(PdptCap, cap, page)
+        .or_else(|| remapped!(PageDirectoryCap, cap, page))
+        .or_else(|| remapped!(PageTableCap, cap, page))
+        .ok_or(KernelError::InvalidArgument { index: 1 })?;
+    if was_mapped {
         return Err(KernelError::InvalidCapability { index: 0 });
     }
     vspace::map_table(&mut Identity, vspace.table(), parent, table, vaddr)?;
-    ops::update_cap(memory, slot, updated.1);
+    ops::update_cap(memory, slot, updated);
     Ok(())
 }

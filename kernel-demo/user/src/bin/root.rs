@@ -1816,37 +1816,29 @@ mod spawn {
                 }
             }
         }
-        let verdict = |ok: bool| {
-            if ok {
-                "all verified"
-            } else {
-                "refused or failed"
-            }
-        };
         let _ = writeln!(
             env,
             "root: who paid       | good client's 3 requests | bombs refused, bomber gets memory back | server's own memory"
         );
-        let _ = writeln!(
-            env,
-            "root: the client     | {:<24} | {:<38} | unchanged",
-            verdict(outcome[0][0]),
-            if outcome[0][1] && outcome[0][2] {
-                "yes"
+        for (mode, (who, server)) in [
+            ("the client", "unchanged"),
+            ("the server", "spent on the bombs"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let [good, bomb_a, bomb_b] = outcome[mode];
+            let verified = if good {
+                "all verified"
             } else {
-                "no"
-            }
-        );
-        let _ = writeln!(
-            env,
-            "root: the server     | {:<24} | {:<38} | spent on the bombs",
-            verdict(outcome[1][0]),
-            if outcome[1][1] && outcome[1][2] {
-                "yes"
-            } else {
-                "no"
-            }
-        );
+                "refused or failed"
+            };
+            let bombs = if bomb_a && bomb_b { "yes" } else { "no" };
+            let _ = writeln!(
+                env,
+                "root: {who:<15}| {verified:<24} | {bombs:<38} | {server}"
+            );
+        }
         // The design holds if the client-pays run went as it should; the
         // control run is expected to fail the good client.
         if !outcome[0].iter().take(3).all(|&ok| ok) {
