@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{Scratch, UNKNOWN_NAME};
-use std::path::{Path, PathBuf};
+use common::{Scratch, UNKNOWN_NAME, workspace};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// A minimal clean spec: just the target block.
@@ -118,13 +118,6 @@ fn run_in(dir: &Path, args: &[&str]) -> Run {
         stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
         args: args.iter().map(|a| a.to_string()).collect(),
     }
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("codegen/ is in the workspace")
-        .to_path_buf()
 }
 
 /// Whether `text` contains `error[Ennnn]`.

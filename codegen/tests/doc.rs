@@ -3,28 +3,7 @@
 
 mod common;
 
-use common::{Scratch, UNKNOWN_NAME};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("codegen/ is in the workspace")
-        .to_path_buf()
-}
-
-fn capc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run capc")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{Scratch, UNKNOWN_NAME, capc, text, workspace};
 
 #[test]
 fn reference_of_the_demo_specs() {

@@ -4,24 +4,12 @@
 
 mod common;
 
-use common::Scratch;
+use common::{Scratch, capc, text};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 const MESSY: &str = "const A=1;   // one\nrights{read,write}\n";
 const TIDY: &str = "const A = 1; // one\n\nrights {\n    read,\n    write,\n}\n";
-
-fn capc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run capc")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn rewrites_in_place_and_then_is_clean() {

@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::{Scratch, UNKNOWN_NAME};
+use common::{Scratch, UNKNOWN_NAME, capc, workspace};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use capc::{BuildError, Builder, Options, render_spec};
 
@@ -21,13 +21,6 @@ const EXAMPLES: [(&str, &str); 3] = [
     ("decompress", "kernel-demo/spec/decompress.cap"),
     ("everything", "examples/everything.cap"),
 ];
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("codegen/ is in the workspace")
-        .to_path_buf()
-}
 
 /// `path` (relative to the workspace root) as seen from this crate's directory.
 fn from_crate(path: &str) -> PathBuf {
@@ -39,16 +32,6 @@ fn render(path: &str, options: &Options) -> String {
         Ok((text, _)) => text,
         Err(e) => panic!("{path} does not generate:\n{e}"),
     }
-}
-
-/// Runs `capc` with `args` in `dir`.
-fn capc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_capc"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CLICOLOR_FORCE")
-        .output()
-        .expect("run capc")
 }
 
 fn stdout(output: &Output) -> String {

@@ -3,15 +3,10 @@
 //! Runs in the workspace root, so paths in the output are relative.
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("codegen/ is in the workspace")
-        .to_path_buf()
-}
+use common::workspace;
+use std::process::Command;
 
 /// Exit code, stdout, stderr of `capc` with `args`, run in the workspace.
 fn capc(args: &[&str]) -> (Option<i32>, String, String) {
