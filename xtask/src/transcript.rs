@@ -520,7 +520,7 @@ fn service_problems(lines: &[&str]) -> Vec<String> {
     // the donation.
     for line in paying
         .iter()
-        .filter(|l| l.starts_with("server: ") && l.contains(" charged "))
+        .filter(|l| l.starts_with("server: ") && l.contains("the spec's bound"))
     {
         let number = |after: &str| -> Option<u64> {
             line.split(after)
@@ -536,6 +536,8 @@ fn service_problems(lines: &[&str]) -> Vec<String> {
             _ => problems.push(format!("a charge past the bound or the donation: `{line}`")),
         }
     }
+    problems.extend(accounting_problems(paying, true));
+    problems.extend(accounting_problems(spending, false));
     for row in [
         "root: the client     | all verified             | yes",
         "root: the server     | refused or failed        | yes",
@@ -543,6 +545,64 @@ fn service_problems(lines: &[&str]) -> Vec<String> {
         if !lines.iter().any(|l| l.starts_with(row)) {
             problems.push(format!("no table row `{row} ...`"));
         }
+    }
+    problems
+}
+
+/// What is wrong with the server's accounting table of one run: its rows
+/// must add up to its total, and when clients pay the server must have
+/// spent none of its own memory on calls and charged every client.
+fn accounting_problems(run: &[&str], clients_pay: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    let numbers = |line: &str| -> Vec<u64> {
+        line.split('|')
+            .skip(1)
+            .filter_map(|cell| cell.trim().parse().ok())
+            .collect()
+    };
+    let rows: Vec<Vec<u64>> = run
+        .iter()
+        .filter(|l| l.starts_with("server:   ") && l.contains('|'))
+        .filter(|l| {
+            l.trim_start_matches("server:")
+                .trim()
+                .starts_with(|c: char| c.is_ascii_digit())
+        })
+        .map(|l| numbers(l))
+        .collect();
+    let total = run
+        .iter()
+        .find(|l| l.starts_with("server:    total |"))
+        .map(|l| numbers(l));
+    let Some(total) = total.filter(|t| t.len() == 3 && !rows.is_empty()) else {
+        problems.push("no accounting table with a total from the server".to_owned());
+        return problems;
+    };
+    for (column, &expected) in total.iter().enumerate() {
+        let sum: u64 = rows.iter().filter_map(|r| r.get(column)).sum();
+        if sum != expected {
+            problems.push(format!(
+                "the accounting column {column} adds up to {sum}, not {expected}"
+            ));
+        }
+    }
+    let own = run
+        .iter()
+        .find_map(|l| l.strip_prefix("server:   own memory spent on calls: "))
+        .and_then(|rest| rest.strip_suffix(" bytes")?.parse::<u64>().ok());
+    match (clients_pay, own) {
+        (true, Some(0)) => {}
+        (false, Some(spent)) if spent > 0 => {}
+        (_, own) => problems.push(format!(
+            "the server's own memory spent on calls is {own:?} (clients pay: {clients_pay})"
+        )),
+    }
+    if clients_pay
+        && rows
+            .iter()
+            .any(|r| r.get(2).is_none_or(|charged| *charged == 0))
+    {
+        problems.push("a client was not charged for its calls while clients pay".to_owned());
     }
     problems
 }
@@ -755,12 +815,12 @@ mod tests {
         untyped total 2105344 bytes (2 MiB + 8 KiB) in 2 caps\r\n\
         tcb: struct Tcb is 224 bytes, within the spec's Tcb object of 2^11 bytes (2 KiB), checked at compile time\r\n\
         boot ok\r\n\
-        boot image: 4 programs: root (2 MiB + 93 KiB + 360 B) task (1 MiB + 24 KiB + 912 B) decompress (1 MiB + 221 KiB + 272 B) client (1 MiB + 84 KiB + 368 B)\r\n\
+        boot image: 4 programs: root (2 MiB + 93 KiB + 400 B) task (1 MiB + 24 KiB + 912 B) decompress (1 MiB + 238 KiB + 872 B) client (1 MiB + 85 KiB + 96 B)\r\n\
         root task: CNode of 2^12 slots, TCB, PML4, 11 page tables, 30 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
         root task: boot image mapped read-only at 0xc000000000\r\n\
         root task: paid 368 KiB (376832 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 185\r\n\
         scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
-        root: running in ring 3; 29 Untyped caps from slot 16, the largest in slot 26; first free slot 185\r\n\
+        root: running in ring 3; 24 Untyped caps from slot 16, the largest in slot 26; first free slot 185\r\n\
         root: retype 4 endpoints into slots 185..189: ok\r\n\
         root: copy slot 185 -> 195 keeping read: ok\r\n\
         root: mint slot 185 -> 196 with badge 42: ok\r\n\
@@ -791,10 +851,10 @@ mod tests {
         thread 0x405c800 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
-        \x20 rip 0x000000800000f53a  cs 0x0023  rflags 0x0000000000000216\r\n\
+        \x20 rip 0x000000800000f69a  cs 0x0023  rflags 0x0000000000000216\r\n\
         \x20 rsp 0x000000fe00101dc8  ss 0x001b\r\n\
         \x20 cr2 0x0000000000100000  (protection violation, read, user mode)\r\n\
-        \x20 rax 0x0000000000000000  rbx 0x000000fe00101de0  rcx 0x0000008000018445  rdx 0x0000000000000000\r\n\
+        \x20 rax 0x0000000000000000  rbx 0x000000fe00101de0  rcx 0x00000080000186e5  rdx 0x0000000000000000\r\n\
         \x20 rsi 0x000000fe00101bc2  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: still running after the thread's fault\r\n\
@@ -819,17 +879,17 @@ mod tests {
         fuzz: kernel errors: InvalidArgument 226 InvalidCapability 1001 IllegalOperation 1200 RangeError 1606 FailedLookup 1166 TruncatedMessage 269 DeleteFirst 231 RevokeFirst 31 NotEnoughMemory 205\r\n\
         fuzz: refused system calls: BadMessage 8 InvalidCap 2279\r\n\
         thread 0x4202800 exited with status 0\r\n\
-        audit: thread 0x4020000's CSpace holds 146 caps to 121 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
+        audit: thread 0x4020000's CSpace holds 141 caps to 116 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
-        root: started task 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 10 frames and TCB took 76288 bytes of it; the rest is the task's\r\n\
+        root: started task 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 22 frames and TCB took 125440 bytes of it; the rest is the task's\r\n\
         task 0: running in an address space of my own\r\n\
         root: task 0 called with 41; answering 42\r\n\
         task 0: the root answered 42\r\n\
-        thread 0x4313000 exited with status 0\r\n\
-        root: started task 0x1 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 10 frames and TCB took 76288 bytes of it; the rest is the task's\r\n\
+        thread 0x431f000 exited with status 0\r\n\
+        root: started task 0x1 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 22 frames and TCB took 125440 bytes of it; the rest is the task's\r\n\
         task 1: running in an address space of my own\r\n\
         task 1: reading kernel memory at 0x100000\r\n\
-        thread 0x4513000 faulted:\r\n\
+        thread 0x451f000 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
         \x20 rip 0x0000008000001b3e  cs 0x0023  rflags 0x0000000000000216\r\n\
@@ -838,10 +898,10 @@ mod tests {
         \x20 rax 0x0000000000000000  rbx 0x000000fe000ff5f8  rcx 0x0000008000002945  rdx 0x0000000000000000\r\n\
         \x20 rsi 0x000000fe000ff3ba  rdi 0x000000000000002a  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
-        root: started task 0x2 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 10 frames and TCB took 76288 bytes of it; the rest is the task's\r\n\
+        root: started task 0x2 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 22 frames and TCB took 125440 bytes of it; the rest is the task's\r\n\
         task 2: running in an address space of my own\r\n\
         task 2: reading the root's boot image at 0xc000000000\r\n\
-        thread 0x4613000 faulted:\r\n\
+        thread 0x461f000 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x4\r\n\
         \x20 rip 0x0000008000001cc6  cs 0x0023  rflags 0x0000000000000216\r\n\
@@ -851,51 +911,65 @@ mod tests {
         \x20 rsi 0x000000fe000ff356  rdi 0x0000000000000036  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: decompression service, the client pays\r\n\
-        root: started decompress 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 12 frames and TCB took 84480 bytes of it; the rest is the task's\r\n\
-        root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
-        server: serving, the client pays; own budget: 88064 of 1048576 bytes used\r\n\
-        root: started client 0x201 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
-        root: started client 0x301 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
-        server: answered a call from client 1; donated 2097152, charged 20480 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
+        root: started decompress 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 25 frames and TCB took 137728 bytes of it; the rest is the task's\r\n\
+        server: serving, the client pays; own budget: 141312 of 1048576 bytes used\r\n\
+        root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
+        root: started client 0x201 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
+        root: started client 0x301 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
+        server: answered a call from client 1; donated 2097152, charged 20480 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
+        root: both bombs are on their way; the good client goes on\r\n\
         client 1: request 1: 10005 bytes in 3 pages, checksum verified\r\n\
+        server: refused a call from client 2; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
         client 2: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
-        client 2: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
-        thread 0x1817000 exited with status 0\r\n\
-        server: refused a call from client 2; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
-        server: refused a call from client 3; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
+        client 2: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
+        thread 0x1823000 exited with status 0\r\n\
+        server: refused a call from client 3; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
+        server: answered a call from client 1; donated 2097152, charged 110592 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
         client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
-        client 3: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
-        thread 0x1c17000 exited with status 0\r\n\
-        root: the bombs have gone off; the good client goes on\r\n\
-        server: answered a call from client 1; donated 2097152, charged 110592 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
+        client 3: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
+        thread 0x1c23000 exited with status 0\r\n\
         client 1: request 2: 100001 bytes in 25 pages, checksum verified\r\n\
-        server: answered a call from client 1; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
+        server: answered a call from client 1; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
         client 1: request 3: 1048576 bytes in 256 pages, checksum verified\r\n\
-        thread 0x1417000 exited with status 0\r\n\
-        server: answered a call from client 0; donated 0, charged 0 (the spec's bound: 1056768); own budget: 88064 of 1048576 bytes used\r\n\
+        thread 0x1423000 exited with status 0\r\n\
+        server: accounting, the client pays:\r\n\
+        server:   client | calls | donated (bytes) | charged to the donation (bytes)\r\n\
+        server:        1 |     3 |         6291456 |                         1187840\r\n\
+        server:        2 |     1 |         2097152 |                         1056768\r\n\
+        server:        3 |     1 |         2097152 |                         1056768\r\n\
+        server:    total |     5 |        10485760 |                         3301376\r\n\
+        server:   own memory spent on calls: 0 bytes\r\n\
+        server: answered a call from client 0; donated 0, charged 0 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
         root: server stats: 3 calls answered, 1158582 bytes out\r\n\
         root: decompression service, the server pays (control run)\r\n\
-        root: started decompress 0x1 from the boot image in a budget of 2048 KiB: its CNode, PML4, 7 page tables, 12 frames and TCB took 84480 bytes of it; the rest is the task's\r\n\
-        root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
-        server: serving, the server pays; own budget: 88064 of 2097152 bytes used\r\n\
-        root: started client 0x201 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
-        root: started client 0x301 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 14 frames and TCB took 92672 bytes of it; the rest is the task's\r\n\
-        server: answered a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 110592 of 2097152 bytes used\r\n\
+        root: started decompress 0x1 from the boot image in a budget of 2048 KiB: its CNode, PML4, 7 page tables, 25 frames and TCB took 137728 bytes of it; the rest is the task's\r\n\
+        server: serving, the server pays; own budget: 141312 of 2097152 bytes used\r\n\
+        root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
+        root: started client 0x201 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
+        root: started client 0x301 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
+        server: answered a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 167936 of 2097152 bytes used\r\n\
+        client 1: request 1: 10005 bytes in 3 pages, checksum verified\r\n\
         server: refused a call from client 2; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         server: refused a call from client 3; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
-        client 1: request 1: 10005 bytes in 3 pages, checksum verified\r\n\
+        root: both bombs are on their way; the good client goes on\r\n\
         client 2: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 67117056 }\r\n\
         client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 67117056 }\r\n\
-        client 3: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
-        thread 0x6c17000 exited with status 0\r\n\
-        client 2: donation revoked: everything the server built from it is gone; 4 frames retyped from it again: ok (its watermark back at 16384 bytes)\r\n\
-        thread 0x6817000 exited with status 0\r\n\
-        root: the bombs have gone off; the good client goes on\r\n\
+        client 3: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
+        thread 0x6c23000 exited with status 0\r\n\
+        client 2: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
+        thread 0x6823000 exited with status 0\r\n\
         server: refused a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         client 1: request 2: OutOfBudget { needed: 110592 }\r\n\
         server: refused a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         client 1: request 3: OutOfBudget { needed: 1056768 }\r\n\
-        thread 0x6417000 exited with status 2\r\n\
+        thread 0x6423000 exited with status 2\r\n\
+        server: accounting, the server pays:\r\n\
+        server:   client | calls | donated (bytes) | charged to the donation (bytes)\r\n\
+        server:        1 |     3 |               0 |                               0\r\n\
+        server:        2 |     1 |               0 |                               0\r\n\
+        server:        3 |     1 |               0 |                               0\r\n\
+        server:    total |     5 |               0 |                               0\r\n\
+        server:   own memory spent on calls: 1955840 bytes\r\n\
         server: answered a call from client 0; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         root: server stats: 1 calls answered, 10005 bytes out\r\n\
         root: who paid       | good client's 3 requests | bombs refused, bomber gets memory back | server's own memory\r\n\
@@ -903,7 +977,7 @@ mod tests {
         root: the server     | refused or failed        | yes                                    | spent on the bombs\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 26696 system calls, 16 preemptions; no kernel heap\r\n\
+        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27261 system calls, 23 preemptions; no kernel heap\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {
@@ -1160,8 +1234,8 @@ mod tests {
     #[test]
     fn the_service_must_protect_the_server_only_when_clients_pay() {
         let changed = GOOD.replacen(
-            "own budget: 88064 of 1048576 bytes used",
-            "own budget: 92160 of 1048576 bytes used",
+            "own budget: 141312 of 1048576 bytes used",
+            "own budget: 145408 of 1048576 bytes used",
             2,
         );
         let all = problems(&changed, QemuExit::Code(EXIT_SUCCESS)).join("\n");
@@ -1175,6 +1249,17 @@ mod tests {
         );
         let all = problems(&unbounded, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("no table row `root: the client"), "{all}");
+        let overcharged = GOOD.replacen("charged 1056768", "charged 1060864", 1);
+        let all = problems(&overcharged, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("a charge past the bound"), "{all}");
+        let total = GOOD
+            .lines()
+            .find(|l| l.starts_with("server:    total |"))
+            .expect("GOOD has the accounting total")
+            .trim_end();
+        let wrong_total = GOOD.replacen(total, &total.replace("|     5 |", "|     6 |"), 1);
+        let all = problems(&wrong_total, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("adds up to 5, not 6"), "{all}");
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub mod task {
     pub const SELF: u64 = 3;
     /// A notification cap to tell the root it is done.
     pub const NOTIFY: u64 = 4;
+    /// A notification cap to tell the root a call is about to go out.
+    pub const SENDING: u64 = (1 << RADIX) - 3;
     /// A notification cap to wait for the root's go-ahead.
     pub const GO: u64 = (1 << RADIX) - 2;
     /// A notification cap to tell the root it failed (the last slot).

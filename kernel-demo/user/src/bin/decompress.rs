@@ -18,8 +18,9 @@ use core::fmt::Write;
 use capc_demo_user::abi::ROOT_IPC_BUFFER;
 use capc_demo_user::caps::{ObjectType, Rights, UntypedCap};
 use capc_demo_user::decompress::{
-    DecompressError, DecompressorDecompressBudget, DecompressorDecompressReply, DecompressorServer,
-    DecompressorStatsReply, Donation, MessageInfo as RpcInfo, dispatch_decompressor,
+    DecompressError, DecompressorDecompressBudget, DecompressorDecompressReply, DecompressorLabel,
+    DecompressorServer, DecompressorStatsReply, Donation, MessageInfo as RpcInfo,
+    dispatch_decompressor,
 };
 use capc_demo_user::invoke::{delete, map, move_cap, retype, unmap};
 use capc_demo_user::task::{BUDGET, ENDPOINT, FIRST_FREE, SCRATCH_VADDR, SELF, VSPACE};
@@ -48,6 +49,18 @@ struct Service {
     bytes_out: u64,
     /// The last call's donation and what the budget let the server take
     /// of it (both 0 for a call that brought none, or when it pays itself).
+    donated: u64,
+    charged: u64,
+    /// Per client (by badge): calls, bytes donated, bytes charged.
+    accounts: [Account; 4],
+    /// Bytes of its own budget in use when it started serving.
+    own_at_start: u64,
+}
+
+/// What one client gave and was charged.
+#[derive(Clone, Copy, Default)]
+struct Account {
+    calls: u64,
     donated: u64,
     charged: u64,
 }
@@ -172,7 +185,42 @@ impl DecompressorServer for Service {
         })
     }
 
+    /// The statistics, and the accounting table printed on the way.
     fn stats(&mut self) -> Result<DecompressorStatsReply, DecompressError> {
+        let who = if self.server_pays {
+            "the server pays"
+        } else {
+            "the client pays"
+        };
+        let own = own_usage().0 - self.own_at_start;
+        let env = &mut self.env;
+        let _ = writeln!(env, "server: accounting, {who}:");
+        let _ = writeln!(
+            env,
+            "server:   client | calls | donated (bytes) | charged to the donation (bytes)"
+        );
+        let mut total = Account::default();
+        for (client, account) in self
+            .accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.calls > 0)
+        {
+            let _ = writeln!(
+                env,
+                "server:   {client:>6} | {:>5} | {:>15} | {:>31}",
+                account.calls, account.donated, account.charged
+            );
+            total.calls += account.calls;
+            total.donated += account.donated;
+            total.charged += account.charged;
+        }
+        let _ = writeln!(
+            env,
+            "server:    total | {:>5} | {:>15} | {:>31}",
+            total.calls, total.donated, total.charged
+        );
+        let _ = writeln!(env, "server:   own memory spent on calls: {own} bytes");
         Ok(DecompressorStatsReply {
             calls: self.calls,
             bytes_out: self.bytes_out,
@@ -190,6 +238,8 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         bytes_out: 0,
         donated: 0,
         charged: 0,
+        accounts: [Account::default(); 4],
+        own_at_start: own_usage().0,
     };
     let (used, size) = own_usage();
     let who = if server_pays {
@@ -249,6 +299,13 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
             core::mem::take(&mut service.donated),
             core::mem::take(&mut service.charged),
         );
+        if let Some(account) = service.accounts.get_mut(message.badge as usize)
+            && message.info.label == DecompressorLabel::Decompress as u64
+        {
+            account.calls += 1;
+            account.donated += donated;
+            account.charged += charged;
+        }
         let _ = writeln!(
             service.env,
             "server: {status} a call from client {}; donated {donated}, charged {charged} (the spec's bound: {}); own budget: {used} of {size} bytes used",

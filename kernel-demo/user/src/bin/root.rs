@@ -1206,7 +1206,7 @@ mod spawn {
     /// log2 of a task's CNode slots; its cap's guard takes the other bits.
     const TASK_RADIX: u64 = task::RADIX;
     /// Stack pages of a task.
-    const STACK_PAGES: u64 = 4;
+    const STACK_PAGES: u64 = 16;
     /// log2 of the Untyped each task gets as its budget: 1 MiB.
     const TASK_BUDGET_BITS: u64 = 20;
     /// The label a task calls the root with.
@@ -1718,10 +1718,17 @@ mod spawn {
                 return failures + 1;
             };
             starter.untyped = pool;
-            let (endpoint, done, go) = (starter.take(), starter.take(), starter.take());
+            let (endpoint, done, go, go_signal) = (
+                starter.take(),
+                starter.take(),
+                starter.take(),
+                starter.take(),
+            );
             let made = super::retype(env, pool, ObjectType::Endpoint, 0, endpoint, 1)
                 .and_then(|()| super::retype(env, pool, ObjectType::Notification, 0, done, 1))
-                .and_then(|()| super::retype(env, pool, ObjectType::Notification, 0, go, 1));
+                .and_then(|()| super::retype(env, pool, ObjectType::Notification, 0, go, 1))
+                // A signal carries its cap's badge: an unbadged one sets no bit.
+                .and_then(|()| super::mint(env, go, go_signal, Rights::WRITE, 1));
             if made.is_err() {
                 let _ = writeln!(env, "root: making the service's endpoint failed (WRONG)");
                 return failures + 1;
@@ -1744,6 +1751,7 @@ mod spawn {
                     (task::NOTIFY, done, Rights::WRITE, 1 << id),
                     (task::NOTIFY_FAILED, done, Rights::WRITE, 1 << (id + 8)),
                     (task::GO, go, Rights::READ, 0),
+                    (task::SENDING, done, Rights::WRITE, 1 << (id + 16)),
                 ];
                 started = started.and_then(|()| {
                     starter
@@ -1755,15 +1763,19 @@ mod spawn {
                 let _ = writeln!(env, "root: starting the service failed: {error} (WRONG)");
                 return failures + 1;
             }
-            // The bombs first, then the good client's other two requests.
+            // Once both bombs are on their way, the good client sends its
+            // other two requests; then every client reports (done or failed).
             let mut bits = 0u64;
-            let bombers = BOMBERS
+            let sending = BOMBERS
+                .iter()
+                .map(|id| 1 << (id + 16))
+                .fold(0, |a, b| a | b);
+            let reports = [GOOD, BOMBERS[0], BOMBERS[1]]
                 .iter()
                 .map(|id| (1 << id) | (1 << (id + 8)))
                 .fold(0, |a, b| a | b);
-            let good = (1 << GOOD) | (1 << (GOOD + 8));
-            for (wanted, then_go) in [(bombers, true), (good, false)] {
-                while (bits & wanted).count_ones() < (wanted.count_ones() / 2) {
+            for (wanted, count, then_go) in [(sending, 2, true), (reports, 3, false)] {
+                while (bits & wanted).count_ones() < count {
                     match env.wait(done) {
                         Ok(signalled) => bits |= signalled,
                         Err(error) => {
@@ -1775,9 +1787,9 @@ mod spawn {
                 if then_go {
                     let _ = writeln!(
                         env,
-                        "root: the bombs have gone off; the good client goes on"
+                        "root: both bombs are on their way; the good client goes on"
                     );
-                    if env.signal(go).is_err() {
+                    if env.signal(go_signal).is_err() {
                         failures += 1;
                     }
                 }
