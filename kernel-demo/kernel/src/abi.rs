@@ -185,6 +185,13 @@ pub fn unpack_info(word: u64) -> Option<MessageInfo> {
     })
 }
 
+/// Whether `word` is a valid `MessageInfo` of at most [`MESSAGE_REGISTERS`]
+/// words and no caps: a message that travels in registers alone.
+pub const fn fits_registers(word: u64) -> bool {
+    let no_caps_or_reserved = (word >> LENGTH_BITS) & ((1 << (LABEL_SHIFT - LENGTH_BITS)) - 1) == 0;
+    no_caps_or_reserved && (word & ((1 << LENGTH_BITS) - 1)) as usize <= MESSAGE_REGISTERS
+}
+
 /// The IPC buffer: one 4 KiB frame per thread, mapped in its address space
 /// and known to the kernel by its frame cap, so the kernel reads and writes
 /// it through the frame's physical address (never through user mappings).
@@ -238,6 +245,20 @@ mod tests {
         assert_eq!(pack_info(too_many_caps), None);
         assert_eq!(unpack_info(121), None, "length 121 > 120");
         assert_eq!(unpack_info(1 << 9), None, "reserved bit");
+    }
+
+    #[test]
+    fn short_messages_without_caps_fit_the_registers() {
+        let info = |length, caps| MessageInfo {
+            label: 7,
+            length,
+            caps,
+        };
+        assert!(fits_registers(pack_info(info(0, 0)).unwrap()));
+        assert!(fits_registers(pack_info(info(4, 0)).unwrap()));
+        assert!(!fits_registers(pack_info(info(5, 0)).unwrap()));
+        assert!(!fits_registers(pack_info(info(1, 1)).unwrap()));
+        assert!(!fits_registers(1 << 9), "a reserved bit");
     }
 
     #[test]
