@@ -3,10 +3,13 @@
 //!
 //! `end_to_end` is what `capc build` does: load, parse and check the spec
 //! (`capc_dsl::compile` with a `MemoryLoader`), then generate and format the
-//! module (`capc::backend::render`). The other groups time one phase each on
-//! the same specs, to show where the time goes: `check` (front end only),
-//! `tokens` (the backend's `quote!` sections), `parse` (tokens to a
-//! `syn::File`) and `format` (prettyplease), up to 1,000 cap types.
+//! module (`capc::backend::render`, which formats the module part by part on
+//! up to two threads). The other groups time one phase each on the same
+//! specs, to show where the time goes: `check` (front end only), `tokens`
+//! (the backend's `quote!` parts, as the proc macro gets them), `parse`
+//! (those tokens to one `syn::File`) and `format` (prettyplease), up to
+//! 1,000 cap types. These run on one thread over the whole module, so they
+//! add up to the CPU time of `render`, not to its wall time.
 //!
 //! Run with `cargo bench -p capc --bench generate`; BENCHMARKS.md has the
 //! numbers. `cargo test -p capc --bench generate` runs every case once.
