@@ -593,6 +593,7 @@ view!(kernel::FrameCap, tag = 6, address_bits = 48, all_rights = ALL, {
     rights / set_rights: rights(R | W),
     mapped_page / set_mapped_page: uint(36),
     is_device / set_is_device: bool,
+    mapped_asid / set_mapped_asid: uint(8),
 });
 view!(kernel::Pml4Cap, tag = 7, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(4096),
@@ -1187,7 +1188,7 @@ mod cap_methods {
             TcbCap::new(0x800).unwrap().cap(),
             EndpointCap::new(0x40, rights, 9).unwrap().cap(),
             NotificationCap::new(0x60, frame_rights, 3).unwrap().cap(),
-            FrameCap::new(0x20_0000, 21, frame_rights, 17, false)
+            FrameCap::new(0x20_0000, 21, frame_rights, 17, false, 3)
                 .unwrap()
                 .cap(),
             Pml4Cap::new(0x1000).unwrap().cap(),

@@ -249,6 +249,7 @@ mod kernel {
             rights,
             seed % (1 << 36),
             seed & 1 == 1,
+            (seed >> 8) % 256,
         )
         .unwrap()
     }

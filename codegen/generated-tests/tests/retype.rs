@@ -44,7 +44,7 @@ fn endpoint(address: u64, badge: u64) -> Cap {
 }
 
 fn frame(address: u64, bits: u64) -> Cap {
-    FrameCap::new(address, bits, Rights::READ, 0, false)
+    FrameCap::new(address, bits, Rights::READ, 0, false, 0)
         .unwrap()
         .cap()
 }
@@ -573,7 +573,7 @@ fn same_object_compares_identity_fields_only() {
     assert!(!same_object(endpoint(BASE, 0), endpoint(BASE + 16, 0)));
     assert!(same_object(
         frame(BASE, 12),
-        FrameCap::new(BASE, 12, Rights::NONE, 5, false)
+        FrameCap::new(BASE, 12, Rights::NONE, 5, false, 0)
             .unwrap()
             .cap()
     ));
@@ -738,7 +738,7 @@ fn placement_caps_name_the_placed_objects() {
                     ObjectType::Tcb => TcbCap::new(at).map(Cap::from),
                     ObjectType::Endpoint => EndpointCap::new(at, Rights::ALL, 0).map(Cap::from),
                     ObjectType::Notification => NotificationCap::new(at, rw, 0).map(Cap::from),
-                    ObjectType::Frame => FrameCap::new(at, size_arg, rw, 0, device).map(Cap::from),
+                    ObjectType::Frame => FrameCap::new(at, size_arg, rw, 0, device, 0).map(Cap::from),
                     ObjectType::Pml4 => Pml4Cap::new(at).map(Cap::from),
                     ObjectType::Pdpt => PdptCap::new(at, 0).map(Cap::from),
                     ObjectType::PageDirectory => PageDirectoryCap::new(at, 0).map(Cap::from),

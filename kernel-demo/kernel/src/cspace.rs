@@ -153,6 +153,10 @@ impl Table {
 pub struct SlotMemory<'m> {
     base: u64,
     slots: &'m mut [Slot],
+    /// Called with every cap taken out of a slot for good (delete, revoke,
+    /// a CNode emptied): the kernel undoes what the cap stood for outside
+    /// the slots, such as a frame's mapping.
+    on_remove: Option<fn(Cap)>,
 }
 
 impl<'m> SlotMemory<'m> {
@@ -165,7 +169,26 @@ impl<'m> SlotMemory<'m> {
         SlotAddr::new(base)?;
         let bytes = u64::try_from(slots.len()).ok()?.checked_mul(SLOT_BYTES)?;
         base.checked_add(bytes)?;
-        Some(SlotMemory { base, slots })
+        Some(SlotMemory {
+            base,
+            slots,
+            on_remove: None,
+        })
+    }
+
+    /// The same window, calling `on_remove` with every cap removed for good.
+    pub fn with_on_remove(self, on_remove: fn(Cap)) -> SlotMemory<'m> {
+        SlotMemory {
+            on_remove: Some(on_remove),
+            ..self
+        }
+    }
+
+    /// Tells the kernel that `cap` was removed for good.
+    pub(crate) fn removed(&self, cap: Cap) {
+        if let Some(on_remove) = self.on_remove {
+            on_remove(cap);
+        }
     }
 
     /// The physical address of the first slot.

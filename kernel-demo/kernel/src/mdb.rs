@@ -267,6 +267,7 @@ pub(crate) fn unlink(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Option<Cap> {
         next.links = next.links.marked_first_badged();
     }
     *memory.get_mut(at)? = Slot::EMPTY;
+    memory.removed(slot.cap());
     Some(slot.cap())
 }
 

@@ -92,9 +92,10 @@ fn derive(
     // As seL4's deriveCap: a copy of a frame cap is not mapped anywhere, so
     // that it can be mapped again (in another address space).
     if let Some(mut frame) = FrameCap::from_cap(derived)
-        && frame.mapped_page() != 0
+        && (frame.mapped_page() != 0 || frame.mapped_asid() != 0)
     {
         frame.set_mapped_page(0).map_err(|_| INCONSISTENT)?;
+        frame.set_mapped_asid(0).map_err(|_| INCONSISTENT)?;
         derived = frame.cap();
     }
     // A CNode cap has no badge: as in seL4, mint's word sets its guard
@@ -642,16 +643,43 @@ mod tests {
     }
 
     #[test]
+    fn every_cap_removed_for_good_is_reported() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static REMOVED: AtomicU64 = AtomicU64::new(0);
+        fn count(_: Cap) {
+            REMOVED.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut slots = Vec::new();
+        let mut w = new_world(&mut slots);
+        let mut world = World {
+            memory: w.memory.with_on_remove(count),
+            root: w.root,
+        };
+        let w = &mut world;
+        w.retype(0, ObjectType::Frame, 12, 10, 3).unwrap();
+        move_cap(&mut w.memory, slot(10), slot(20)).unwrap();
+        assert_eq!(REMOVED.load(Ordering::Relaxed), 0, "a move removes nothing");
+        delete(&mut w.memory, slot(11)).unwrap();
+        assert_eq!(REMOVED.load(Ordering::Relaxed), 1);
+        assert_eq!(revoke(&mut w.memory, slot(0)), Ok(2));
+        assert_eq!(REMOVED.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
     fn a_copy_of_a_mapped_frame_is_unmapped() {
         let mut slots = Vec::new();
         let mut w = new_world(&mut slots);
         w.retype(0, ObjectType::Frame, 12, 10, 1).unwrap();
         let mut mapped = FrameCap::from_cap(w.cap(10)).unwrap();
         mapped.set_mapped_page(0x80_0000).unwrap();
+        mapped.set_mapped_asid(3).unwrap();
         assert!(update_cap(&mut w.memory, slot(10), mapped.cap()));
         copy(&mut w.memory, slot(10), slot(11), Rights::ALL).unwrap();
         let copied = FrameCap::from_cap(w.cap(11)).unwrap();
-        assert_eq!((copied.mapped_page(), copied.frame()), (0, mapped.frame()));
+        assert_eq!(
+            (copied.mapped_page(), copied.mapped_asid(), copied.frame()),
+            (0, 0, mapped.frame())
+        );
         assert!(caps::same_object(w.cap(10), w.cap(11)));
         check(&w);
     }
@@ -1161,7 +1189,7 @@ mod tests {
         let masked = ep.with_rights_masked(R.union(W));
         assert_eq!(masked.rights(), R);
         assert_eq!(badge_of(masked), Some(5));
-        let frame = FrameCap::new(0x1000, 12, R, 0, false).unwrap().cap();
+        let frame = FrameCap::new(0x1000, 12, R, 0, false, 0).unwrap().cap();
         assert_eq!(frame.with_rights_masked(Rights::ALL).rights(), R);
         let tcb = TcbCap::new(0x800).unwrap().cap();
         assert_eq!(tcb.with_rights_masked(Rights::NONE), tcb);

@@ -100,6 +100,11 @@ struct Kernel {
     /// Every thread the kernel refers to (TCB addresses; 0: free entry):
     /// see [`evict`].
     threads: [u64; MAX_THREADS],
+    /// The address spaces frames are mapped in, by number (seL4's ASIDs):
+    /// the PML4's address, 0 for a free number; number 0 is never used.
+    asids: [u64; 256],
+    /// The highest number given out so far.
+    asids_used: usize,
 }
 
 /// Most threads the kernel keeps track of at once; `Resume` of one more is
@@ -121,6 +126,8 @@ static mut KERNEL: Kernel = Kernel {
     faulted: 0,
     started: 0,
     threads: [0; MAX_THREADS],
+    asids: [0; 256],
+    asids_used: 0,
 };
 
 /// The kernel state. One CPU, and the kernel runs with interrupts off, so
@@ -138,7 +145,9 @@ fn slots(k: &Kernel) -> SlotMemory<'static> {
     // every CNode is retyped from that RAM, so every slot lies in it. The
     // kernel holds one such view at a time.
     let window = unsafe { core::slice::from_raw_parts_mut(k.slots_base as *mut Slot, k.slots_len) };
-    SlotMemory::new(k.slots_base, window).expect("the slot window is aligned")
+    SlotMemory::new(k.slots_base, window)
+        .expect("the slot window is aligned")
+        .with_on_remove(removed)
 }
 
 /// The TCB at `paddr`.
@@ -231,12 +240,17 @@ fn retype_one(
 /// nor is queued in, reused memory.
 fn evict(k: &mut Kernel, start: u64, end: u64) {
     let inside = |addr: u64| addr != 0 && start <= addr && addr < end;
+    // An address space whose PML4 goes loses its number: mappings recorded
+    // under it are gone with its tables.
+    for pml4 in k.asids[..=k.asids_used].iter_mut().filter(|p| inside(**p)) {
+        *pml4 = 0;
+    }
     for entry in 0..MAX_THREADS {
         let at = k.threads[entry];
         if at == 0 {
             continue;
         }
-        let t = *tcb(at);
+        let t = tcb(at);
         let cnode = CNodeCap::from_cap(t.cspace_root).map_or(0, |c| c.table());
         let pml4 = Pml4Cap::from_cap(t.vspace_root).map_or(0, |c| c.table());
         let buffer = FrameCap::from_cap(t.ipc_buffer).map_or(0, |c| c.frame());
@@ -244,6 +258,7 @@ fn evict(k: &mut Kernel, start: u64, end: u64) {
         if !inside(at) && !uses {
             continue;
         }
+        let t = *t;
         remove(k, at);
         if k.woken == at {
             k.woken = 0;
@@ -390,8 +405,12 @@ impl RootBuilder<'_> {
             return;
         };
         let updated = match cap.cap_type() {
-            Some(CapType::FrameCap) => FrameCap::from_cap(cap)
-                .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
+            Some(CapType::FrameCap) => FrameCap::from_cap(cap).and_then(|mut c| {
+                let asid = asid_of(kernel(), self.pml4)?;
+                c.set_mapped_page(page).ok()?;
+                c.set_mapped_asid(asid).ok()?;
+                Some(c.cap())
+            }),
             Some(CapType::PdptCap) => PdptCap::from_cap(cap)
                 .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
             Some(CapType::PageDirectoryCap) => PageDirectoryCap::from_cap(cap)
@@ -1250,7 +1269,8 @@ fn invoke_tcb(
     Ok(())
 }
 
-/// Invocations of a frame cap: map it (unmap is not supported yet).
+/// Invocations of a frame cap: map it into an address space (recorded in
+/// the cap: the page and the address space's number), unmap it.
 fn invoke_frame(
     memory: &mut SlotMemory<'_>,
     slot: SlotAddr,
@@ -1265,10 +1285,13 @@ fn invoke_frame(
             if frame.mapped_page() != 0 {
                 return Err(KernelError::InvalidCapability { index: 0 });
             }
+            let pml4 = call.vspace.table();
+            // Out of address-space numbers: the map cannot be recorded.
+            let asid = asid_of(kernel(), pml4).ok_or(KernelError::IllegalOperation)?;
             let rights = Rights::from_bits_truncate(call.rights).mask(frame.rights());
             vspace::map_frame(
                 &mut Identity,
-                call.vspace.table(),
+                pml4,
                 frame.frame(),
                 frame.bits() as u32,
                 call.vaddr,
@@ -1276,37 +1299,71 @@ fn invoke_frame(
             )?;
             frame
                 .set_mapped_page(call.vaddr >> 12)
+                .and_then(|()| frame.set_mapped_asid(asid))
                 .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
             ops::update_cap(memory, slot, frame.cap());
             Ok(())
         }
         FrameCapInvocation::Unmap => {
-            // From the caller's own address space: the cap records the
-            // page, not the address space (unmapping a frame mapped by
-            // another thread elsewhere is `IllegalOperation`).
-            if frame.mapped_page() == 0 {
-                return Ok(());
-            }
-            let pml4 = Pml4Cap::from_cap(tcb(kernel().current).vspace_root)
-                .ok_or(KernelError::IllegalOperation)?;
-            let vaddr = frame.mapped_page() << 12;
-            if !vspace::unmap_frame(
-                &mut Identity,
-                pml4.table(),
-                frame.frame(),
-                frame.bits() as u32,
-                vaddr,
-            ) {
-                return Err(KernelError::IllegalOperation);
-            }
-            flush(vaddr);
+            unmap(frame);
             frame
                 .set_mapped_page(0)
+                .and_then(|()| frame.set_mapped_asid(0))
                 .map_err(|_| KernelError::IllegalOperation)?;
             ops::update_cap(memory, slot, frame.cap());
             Ok(())
         }
     }
+}
+
+/// Removes the mapping `frame` records, if it still stands: from the
+/// address space its number names, if that still exists.
+fn unmap(frame: FrameCap) {
+    let k = kernel();
+    let pml4 = k
+        .asids
+        .get(frame.mapped_asid() as usize)
+        .copied()
+        .unwrap_or(0);
+    if frame.mapped_page() == 0 || frame.mapped_asid() == 0 || pml4 == 0 {
+        return;
+    }
+    let vaddr = frame.mapped_page() << 12;
+    if vspace::unmap_frame(
+        &mut Identity,
+        pml4,
+        frame.frame(),
+        frame.bits() as u32,
+        vaddr,
+    ) && pml4 == k.cr3
+    {
+        flush(vaddr);
+    }
+}
+
+/// `SlotMemory`'s hook for a cap removed for good: a mapped frame cap is
+/// unmapped, so no address space keeps a page whose cap is gone (and whose
+/// memory may be retyped again).
+fn removed(cap: Cap) {
+    if let Some(frame) = FrameCap::from_cap(cap) {
+        unmap(frame);
+    }
+}
+
+/// The number of the address space whose PML4 is at `pml4`, given one on
+/// its first frame mapping; `None` when all 255 are taken.
+fn asid_of(k: &mut Kernel, pml4: u64) -> Option<u64> {
+    if let Some(asid) = k.asids[..=k.asids_used]
+        .iter()
+        .position(|&p| p == pml4)
+        .filter(|&a| a != 0)
+    {
+        return Some(asid as u64);
+    }
+    let free = k.asids.iter().skip(1).position(|&p| p == 0)? + 1;
+    k.asids[free] = pml4;
+    k.asids_used = k.asids_used.max(free);
+    Some(free as u64)
 }
 
 /// Drops the TLB entry of `vaddr` in the current address space.
