@@ -439,6 +439,20 @@ fn main(
         outcome(r)
     );
     failures += u64::from(r.is_err());
+    // Deleting a mapped frame's cap unmaps it: another frame can then be
+    // mapped at the same address (else the map would say DeleteFirst).
+    let (first, second) = (slot + 34, slot + 35);
+    let at = ROOT_STACK_TOP + 0x8000;
+    let r = retype(&mut env, untyped, ObjectType::Frame, 12, first, 2)
+        .and_then(|()| map_frame(&mut env, first, at))
+        .and_then(|()| delete(&mut env, first))
+        .and_then(|()| map_frame(&mut env, second, at));
+    let _ = writeln!(
+        env,
+        "root: map a frame, delete its cap, map another frame at the same address: {}",
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
     let r = start_thread(
         &mut env,
         tcb,
