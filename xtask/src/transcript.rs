@@ -65,7 +65,7 @@ const RETYPE_ERRORS: [&str; 7] = [
     "FailedLookup",
 ];
 /// Root-task lines that must end in `: ok`, by their start.
-const ROOT_OK: [&str; 23] = [
+const ROOT_OK: [&str; 24] = [
     "root: retype 4 endpoints",
     "root: copy slot",
     "root: mint slot",
@@ -89,6 +89,7 @@ const ROOT_OK: [&str; 23] = [
     "root: map its IPC buffer",
     "root: start the server thread",
     "root: stop the server",
+    "root: delete the last cap to the endpoint a thread waits on",
 ];
 /// Lines the IPC part must print exactly: the server got the call with
 /// the client's badge, its words and the granted cap, answered with their
@@ -434,7 +435,17 @@ fn task_problems(lines: &[&str]) -> Vec<String> {
             problems.push(format!("no `{line}` line"));
         }
     }
-    for escaped in ["task 1: read ", "task 2: read "] {
+    // Finalisation: the thread waiting on the deleted endpoint is stopped.
+    let finalised = lines.iter().position(|l| {
+        l.starts_with("thread 0x") && l.ends_with("stopped: an object it uses was deleted")
+    });
+    let deleted = lines
+        .iter()
+        .position(|l| l.starts_with("root: delete the last cap to the endpoint a thread waits on"));
+    if !matches!((finalised, deleted), (Some(f), Some(d)) if f < d) {
+        problems.push("the thread waiting on the deleted endpoint was not stopped".to_owned());
+    }
+    for escaped in ["task 1: read ", "task 2: read ", "waiter: received"] {
         if let Some(line) = lines.iter().find(|l| l.starts_with(escaped)) {
             problems.push(format!("a task was not stopped: `{line}`"));
         }
@@ -816,18 +827,18 @@ mod tests {
         untyped total 2105344 bytes (2 MiB + 8 KiB) in 2 caps\r\n\
         tcb: struct Tcb is 224 bytes, within the spec's Tcb object of 2^11 bytes (2 KiB), checked at compile time\r\n\
         boot ok\r\n\
-        boot image: 4 programs: root (2 MiB + 111 KiB + 440 B) task (1 MiB + 26 KiB + 560 B) decompress (1 MiB + 241 KiB + 952 B) client (1 MiB + 86 KiB + 776 B)\r\n\
-        root task: CNode of 2^12 slots, TCB, PML4, 11 page tables, 31 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
+        boot image: 4 programs: root (2 MiB + 137 KiB + 32 B) task (1 MiB + 26 KiB + 576 B) decompress (1 MiB + 241 KiB + 968 B) client (1 MiB + 86 KiB + 792 B)\r\n\
+        root task: CNode of 2^12 slots, TCB, PML4, 11 page tables, 32 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
         root task: boot image mapped read-only at 0xc000000000\r\n\
-        root task: paid 372 KiB (380928 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 186\r\n\
+        root task: paid 376 KiB (385024 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 187\r\n\
         scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
-        root: running in ring 3; 23 Untyped caps from slot 16, the largest in slot 26; first free slot 186\r\n\
-        root: retype 4 endpoints into slots 186..190: ok\r\n\
-        root: copy slot 186 -> 196 keeping read: ok\r\n\
-        root: mint slot 186 -> 197 with badge 42: ok\r\n\
-        root: move slot 197 -> 198: ok\r\n\
-        root: delete slot 189: ok\r\n\
-        root: revoke slot 186 (its copy and its badged child): ok\r\n\
+        root: running in ring 3; 27 Untyped caps from slot 16, the largest in slot 26; first free slot 187\r\n\
+        root: retype 4 endpoints into slots 187..191: ok\r\n\
+        root: copy slot 187 -> 197 keeping read: ok\r\n\
+        root: mint slot 187 -> 198 with badge 42: ok\r\n\
+        root: move slot 198 -> 199: ok\r\n\
+        root: delete slot 190: ok\r\n\
+        root: revoke slot 187 (its copy and its badged child): ok\r\n\
         root: copy from the revoked child: FailedLookup { source: 1 } (as expected)\r\n\
         root: retype into object type 99: InvalidArgument { index: 0 } (as expected)\r\n\
         root: retype a CNode of radix 0: RangeError { min: 1, max: 24 } (as expected)\r\n\
@@ -850,13 +861,13 @@ mod tests {
         root: map a frame, delete its cap, map another frame at the same address: ok\r\n\
         root: configure, set registers of and resume the thread: ok\r\n\
         child: running; reading kernel memory at 0x100000\r\n\
-        thread 0x405d800 faulted:\r\n\
+        thread 0x405e800 faulted:\r\n\
         \r\n\
         cpu exception: #PF page fault (vector 14), error code 0x5\r\n\
-        \x20 rip 0x000000800001008a  cs 0x0023  rflags 0x0000000000000216\r\n\
+        \x20 rip 0x000000800001108a  cs 0x0023  rflags 0x0000000000000216\r\n\
         \x20 rsp 0x000000fe00101dc8  ss 0x001b\r\n\
         \x20 cr2 0x0000000000100000  (protection violation, read, user mode)\r\n\
-        \x20 rax 0x0000000000000000  rbx 0x000000fe00101de0  rcx 0x00000080000190d5  rdx 0x0000000000000000\r\n\
+        \x20 rax 0x0000000000000000  rbx 0x000000fe00101de0  rcx 0x000000800001a0d5  rdx 0x0000000000000000\r\n\
         \x20 rsi 0x000000fe00101bc2  rdi 0x0000000000000032  rbp 0x0000000000000000\r\n\
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: still running after the thread's fault\r\n\
@@ -873,15 +884,18 @@ mod tests {
         root: call to the server: ok, reply 15 (1 + 2 + 3 + 4 + 5)\r\n\
         root: the server signalled the notification it was granted: bits 0b100\r\n\
         server: stopping\r\n\
-        thread 0x4063800 exited with status 0\r\n\
+        thread 0x4064800 exited with status 0\r\n\
         root: stop the server: ok\r\n\
+        waiter: waiting on an endpoint nobody sends to\r\n\
+        thread 0x4067800 stopped: an object it uses was deleted\r\n\
+        root: delete the last cap to the endpoint a thread waits on: ok\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\
         fuzz: kernel errors: InvalidArgument 226 InvalidCapability 1001 IllegalOperation 1200 RangeError 1606 FailedLookup 1166 TruncatedMessage 269 DeleteFirst 231 RevokeFirst 31 NotEnoughMemory 205\r\n\
         fuzz: refused system calls: BadMessage 8 InvalidCap 2279\r\n\
         thread 0x4202800 exited with status 0\r\n\
-        audit: thread 0x4020000's CSpace holds 142 caps to 117 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
+        audit: thread 0x4020000's CSpace holds 148 caps to 123 objects in 10 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
         root: started task 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 22 frames and TCB took 125440 bytes of it; the rest is the task's\r\n\
         task 0: running in an address space of my own\r\n\
@@ -914,23 +928,23 @@ mod tests {
         \x20 in ring 3: the thread is stopped; the kernel and the other threads go on\r\n\
         root: decompression service, the client pays\r\n\
         root: started decompress 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 25 frames and TCB took 137728 bytes of it; the rest is the task's\r\n\
-        root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
         server: serving, the client pays; own budget: 141312 of 1048576 bytes used\r\n\
+        root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
         root: started client 0x201 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
         root: started client 0x301 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
         server: answered a call from client 1; donated 2097152, charged 20480 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
+        root: both bombs are on their way; the good client goes on\r\n\
         client 1: request 1: 10005 bytes in 3 pages, checksum verified\r\n\
         server: refused a call from client 2; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
-        root: both bombs are on their way; the good client goes on\r\n\
         client 2: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
         client 2: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
         thread 0x1823000 exited with status 0\r\n\
         server: refused a call from client 3; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
         server: answered a call from client 1; donated 2097152, charged 110592 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
+        client 1: request 2: 100001 bytes in 25 pages, checksum verified\r\n\
         client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
         client 3: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
         thread 0x1c23000 exited with status 0\r\n\
-        client 1: request 2: 100001 bytes in 25 pages, checksum verified\r\n\
         server: answered a call from client 1; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
         client 1: request 3: 1048576 bytes in 256 pages, checksum verified\r\n\
         thread 0x1423000 exited with status 0\r\n\
@@ -954,12 +968,12 @@ mod tests {
         server: refused a call from client 2; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         server: refused a call from client 3; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         root: both bombs are on their way; the good client goes on\r\n\
-        client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 67117056 }\r\n\
-        client 3: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
-        thread 0x6c23000 exited with status 0\r\n\
         client 2: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 67117056 }\r\n\
         client 2: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
         thread 0x6823000 exited with status 0\r\n\
+        client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 67117056 }\r\n\
+        client 3: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
+        thread 0x6c23000 exited with status 0\r\n\
         server: refused a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
         client 1: request 2: OutOfBudget { needed: 110592 }\r\n\
         server: refused a call from client 1; donated 0, charged 0 (the spec's bound: 1056768); own budget: 2097152 of 2097152 bytes used\r\n\
@@ -979,7 +993,7 @@ mod tests {
         root: the server     | refused or failed        | yes                                    | spent on the bombs\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27265 system calls, 22 preemptions; no kernel heap\r\n\
+        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27281 system calls, 18 preemptions; no kernel heap\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {

@@ -154,9 +154,10 @@ pub struct SlotMemory<'m> {
     base: u64,
     slots: &'m mut [Slot],
     /// Called with every cap taken out of a slot for good (delete, revoke,
-    /// a CNode emptied): the kernel undoes what the cap stood for outside
-    /// the slots, such as a frame's mapping.
-    on_remove: Option<fn(Cap)>,
+    /// a CNode emptied), and whether it was the last cap to its object: the
+    /// kernel undoes what the cap stood for outside the slots (a frame's
+    /// mapping) and finalises an object whose last cap went.
+    on_remove: Option<fn(Cap, bool)>,
 }
 
 impl<'m> SlotMemory<'m> {
@@ -176,18 +177,20 @@ impl<'m> SlotMemory<'m> {
         })
     }
 
-    /// The same window, calling `on_remove` with every cap removed for good.
-    pub fn with_on_remove(self, on_remove: fn(Cap)) -> SlotMemory<'m> {
+    /// The same window, calling `on_remove` with every cap removed for good
+    /// and whether it was the last cap to its object.
+    pub fn with_on_remove(self, on_remove: fn(Cap, bool)) -> SlotMemory<'m> {
         SlotMemory {
             on_remove: Some(on_remove),
             ..self
         }
     }
 
-    /// Tells the kernel that `cap` was removed for good.
-    pub(crate) fn removed(&self, cap: Cap) {
+    /// Tells the kernel that `cap` was removed for good (`last`: the last
+    /// cap to its object).
+    pub(crate) fn removed(&self, cap: Cap, last: bool) {
         if let Some(on_remove) = self.on_remove {
-            on_remove(cap);
+            on_remove(cap, last);
         }
     }
 

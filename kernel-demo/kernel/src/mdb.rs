@@ -252,6 +252,7 @@ pub(crate) fn insert_after(
 /// nothing changed) if `at` is empty or its links are unsound.
 pub(crate) fn unlink(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Option<Cap> {
     let slot = memory.get(at).copied()?;
+    let last = is_final(memory, at);
     let (prev, next) = (slot.links().prev(), slot.links().next());
     if slot.is_empty() || !is_valid_link(memory, prev) || !is_valid_link(memory, next) {
         return None;
@@ -267,7 +268,7 @@ pub(crate) fn unlink(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Option<Cap> {
         next.links = next.links.marked_first_badged();
     }
     *memory.get_mut(at)? = Slot::EMPTY;
-    memory.removed(slot.cap());
+    memory.removed(slot.cap(), last);
     Some(slot.cap())
 }
 

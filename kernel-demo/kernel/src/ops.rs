@@ -646,8 +646,10 @@ mod tests {
     fn every_cap_removed_for_good_is_reported() {
         use std::sync::atomic::{AtomicU64, Ordering};
         static REMOVED: AtomicU64 = AtomicU64::new(0);
-        fn count(_: Cap) {
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        fn count(_: Cap, last: bool) {
             REMOVED.fetch_add(1, Ordering::Relaxed);
+            LAST.fetch_add(u64::from(last), Ordering::Relaxed);
         }
         let mut slots = Vec::new();
         let mut w = new_world(&mut slots);
@@ -658,11 +660,27 @@ mod tests {
         let w = &mut world;
         w.retype(0, ObjectType::Frame, 12, 10, 3).unwrap();
         move_cap(&mut w.memory, slot(10), slot(20)).unwrap();
+        copy(&mut w.memory, slot(12), slot(30), Rights::ALL).unwrap();
         assert_eq!(REMOVED.load(Ordering::Relaxed), 0, "a move removes nothing");
         delete(&mut w.memory, slot(11)).unwrap();
         assert_eq!(REMOVED.load(Ordering::Relaxed), 1);
+        delete(&mut w.memory, slot(30)).unwrap();
+        assert_eq!(
+            (
+                REMOVED.load(Ordering::Relaxed),
+                LAST.load(Ordering::Relaxed)
+            ),
+            (2, 1),
+            "slot 30 held a copy: slot 12 still names the frame"
+        );
         assert_eq!(revoke(&mut w.memory, slot(0)), Ok(2));
-        assert_eq!(REMOVED.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            (
+                REMOVED.load(Ordering::Relaxed),
+                LAST.load(Ordering::Relaxed)
+            ),
+            (4, 3)
+        );
     }
 
     #[test]

@@ -231,14 +231,14 @@ fn retype_one(
     Ok(placement)
 }
 
-/// Before memory in `[start, end)` may be handed out again by a retype:
-/// stops every thread the kernel still refers to whose TCB, address space,
-/// CSpace root, IPC buffer or the endpoint it waits on lies there. Such a
-/// thread has lost the caps to that object (a live object's memory is
-/// never free), and seL4 would have stopped it when they went; this kernel
-/// stops it before the memory can change under it, so it never runs on,
-/// nor is queued in, reused memory.
-fn evict(k: &mut Kernel, start: u64, end: u64) {
+/// Stops every thread the kernel still refers to whose TCB, address space,
+/// CSpace root, IPC buffer or the endpoint it waits on lies in `[start,
+/// end)`, and forgets address spaces whose PML4 lies there; `why` goes in
+/// the report. Called when the last cap to an object goes (its
+/// finalisation, as seL4's) and before a retype hands memory out again (for
+/// what was left without caps), so no thread runs on, or is queued in,
+/// memory that is gone or about to change.
+fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
     let inside = |addr: u64| addr != 0 && start <= addr && addr < end;
     // An address space whose PML4 goes loses its number: mappings recorded
     // under it are gone with its tables.
@@ -274,18 +274,19 @@ fn evict(k: &mut Kernel, start: u64, end: u64) {
                 tcb(*other).reply_to = 0;
             }
         }
-        let was_running = t.state == ThreadState::Running;
+        // Running, or waiting: it would have gone on.
+        let was_live = !matches!(
+            t.state,
+            ThreadState::Inactive | ThreadState::Exited | ThreadState::Faulted
+        );
         tcb(at).state = ThreadState::Inactive;
         if inside(at) {
             k.threads[entry] = 0;
         }
-        if (was_running || at == k.current)
+        if (was_live || at == k.current)
             && let Some(mut console) = Console::reopen()
         {
-            let _ = writeln!(
-                console,
-                "thread {at:#x} stopped: its objects' memory is being retyped"
-            );
+            let _ = writeln!(console, "thread {at:#x} stopped: {why}");
         }
     }
 }
@@ -1173,6 +1174,7 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
                     k,
                     untyped.base.saturating_add(from),
                     untyped.base.saturating_add(untyped.size),
+                    "its objects' memory is being retyped",
                 );
             }
             invoke_untyped(&mut memory, slot, info, msg, caps).map(|p| zero_objects(&p, device))
@@ -1342,11 +1344,24 @@ fn unmap(frame: FrameCap) {
 }
 
 /// `SlotMemory`'s hook for a cap removed for good: a mapped frame cap is
-/// unmapped, so no address space keeps a page whose cap is gone (and whose
-/// memory may be retyped again).
-fn removed(cap: Cap) {
+/// unmapped, so no address space keeps a page whose cap is gone; and when
+/// it was the last cap to a kernel object, the object is finalised: every
+/// thread that is, or uses, or waits on it is stopped (as seL4 finalises a
+/// TCB, an endpoint, a CSpace or an address space whose last cap goes).
+fn removed(cap: Cap, last: bool) {
     if let Some(frame) = FrameCap::from_cap(cap) {
         unmap(frame);
+    }
+    if !last || UntypedCap::from_cap(cap).is_some() {
+        return;
+    }
+    if let Some((base, size)) = capc_demo_kernel::caps::region(cap) {
+        evict(
+            kernel(),
+            base,
+            base.saturating_add(size),
+            "an object it uses was deleted",
+        );
     }
 }
 

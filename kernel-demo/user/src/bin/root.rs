@@ -590,7 +590,50 @@ fn ipc(env: &mut Env, base: u64) -> u64 {
     let r = env.call_endpoint(client, stop, &[], &[]).map(drop);
     let _ = writeln!(env, "root: stop the server: {}", outcome(r));
     failures += u64::from(r.is_err());
+
+    // Finalisation: a thread waits on an endpoint whose last cap the root
+    // then deletes; the kernel stops the thread rather than leave it
+    // waiting on an object that no longer exists.
+    let (waiting_on, waiter) = (base + 9, base + 10);
+    WAITER_ENDPOINT.store(waiting_on, Ordering::Relaxed);
+    let r = retype(env, untyped, ObjectType::Endpoint, 0, waiting_on, 1)
+        .and_then(|()| retype(env, untyped, ObjectType::Tcb, 0, waiter, 1))
+        .and_then(|()| {
+            start_thread(
+                env,
+                waiter,
+                buffer,
+                buffer_at,
+                wait_forever as *const () as u64,
+                stack_at + 0x1000,
+            )
+        });
+    for _ in 0..3 {
+        yield_now();
+    }
+    let r = r.and_then(|()| delete(env, waiting_on));
+    let _ = writeln!(
+        env,
+        "root: delete the last cap to the endpoint a thread waits on: {}",
+        outcome(r)
+    );
+    failures += u64::from(r.is_err());
     failures
+}
+
+/// The endpoint `wait_forever` receives on.
+static WAITER_ENDPOINT: AtomicU64 = AtomicU64::new(0);
+
+/// Waits on an endpoint nobody sends to (reusing the stopped server's
+/// stack and IPC buffer).
+extern "C" fn wait_forever(buffer: u64) -> ! {
+    // SAFETY: the root mapped this IPC buffer, and the server that used it
+    // has exited.
+    let mut env = unsafe { Env::new(buffer) };
+    let _ = writeln!(env, "waiter: waiting on an endpoint nobody sends to");
+    let _ = env.recv(WAITER_ENDPOINT.load(Ordering::Relaxed));
+    let _ = writeln!(env, "waiter: received something (WRONG)");
+    capc_demo_user::exit(1)
 }
 
 /// Configures the thread `tcb` in the root's CSpace and address space with
