@@ -280,9 +280,20 @@ const TEST_STEPS: &[Step] = &[
         name: "kernel unit tests",
         run: |root| {
             let host = host_triple()?;
+            // The unit tests, and the differential test against the
+            // reference interpreter; without default features the kernel
+            // binary (which only builds for the kernel target) is left out.
             run_cargo(
                 &kernel::kernel_dir(root),
-                &["test", "--lib", "--target", &host],
+                &[
+                    "test",
+                    "--no-default-features",
+                    "--lib",
+                    "--test",
+                    "differential",
+                    "--target",
+                    &host,
+                ],
             )
         },
     },
