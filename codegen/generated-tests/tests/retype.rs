@@ -738,7 +738,9 @@ fn placement_caps_name_the_placed_objects() {
                     ObjectType::Tcb => TcbCap::new(at).map(Cap::from),
                     ObjectType::Endpoint => EndpointCap::new(at, Rights::ALL, 0).map(Cap::from),
                     ObjectType::Notification => NotificationCap::new(at, rw, 0).map(Cap::from),
-                    ObjectType::Frame => FrameCap::new(at, size_arg, rw, 0, device, 0).map(Cap::from),
+                    ObjectType::Frame => {
+                        FrameCap::new(at, size_arg, rw, 0, device, 0).map(Cap::from)
+                    }
                     ObjectType::Pml4 => Pml4Cap::new(at).map(Cap::from),
                     ObjectType::Pdpt => PdptCap::new(at, 0).map(Cap::from),
                     ObjectType::PageDirectory => PageDirectoryCap::new(at, 0).map(Cap::from),

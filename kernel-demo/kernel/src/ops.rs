@@ -652,7 +652,7 @@ mod tests {
             LAST.fetch_add(u64::from(last), Ordering::Relaxed);
         }
         let mut slots = Vec::new();
-        let mut w = new_world(&mut slots);
+        let w = new_world(&mut slots);
         let mut world = World {
             memory: w.memory.with_on_remove(count),
             root: w.root,
