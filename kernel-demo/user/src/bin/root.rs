@@ -153,6 +153,16 @@ fn map_frame(env: &mut Env, frame: u64, vaddr: u64) -> Result<(), Error> {
     )
 }
 
+/// Prints `root: <what>: <outcome>` for the result `r` and counts 1 if it
+/// failed: one line of the transcript per step.
+macro_rules! step {
+    ($env:expr, $r:expr, $($what:tt)*) => {{
+        let r = $r;
+        let _ = writeln!($env, "root: {}: {}", format_args!($($what)*), outcome(r));
+        u64::from(r.is_err())
+    }};
+}
+
 /// The outcome of a call, as the transcript shows it.
 fn outcome(result: Result<(), Error>) -> impl core::fmt::Display {
     struct Outcome(Result<(), Error>);
@@ -207,21 +217,9 @@ fn main(
 
     // Retype, copy, mint, move, delete, revoke.
     let r = retype(&mut env, untyped, ObjectType::Endpoint, 0, slot, 4);
-    let _ = writeln!(
-        env,
-        "root: retype 4 endpoints into slots {slot}..{}: {}",
-        slot + 4,
-        outcome(r)
-    );
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "retype 4 endpoints into slots {slot}..{}", slot + 4);
     let r = copy(&mut env, slot, slot + 10, Rights::READ);
-    let _ = writeln!(
-        env,
-        "root: copy slot {slot} -> {} keeping read: {}",
-        slot + 10,
-        outcome(r)
-    );
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "copy slot {slot} -> {} keeping read", slot + 10);
     let r = mint(
         &mut env,
         slot,
@@ -229,32 +227,13 @@ fn main(
         Rights::WRITE.union(Rights::GRANT),
         42,
     );
-    let _ = writeln!(
-        env,
-        "root: mint slot {slot} -> {} with badge 42: {}",
-        slot + 11,
-        outcome(r)
-    );
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "mint slot {slot} -> {} with badge 42", slot + 11);
     let r = move_cap(&mut env, slot + 11, slot + 12);
-    let _ = writeln!(
-        env,
-        "root: move slot {} -> {}: {}",
-        slot + 11,
-        slot + 12,
-        outcome(r)
-    );
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "move slot {} -> {}", slot + 11, slot + 12);
     let r = delete(&mut env, slot + 3);
-    let _ = writeln!(env, "root: delete slot {}: {}", slot + 3, outcome(r));
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "delete slot {}", slot + 3);
     let r = revoke(&mut env, slot);
-    let _ = writeln!(
-        env,
-        "root: revoke slot {slot} (its copy and its badged child): {}",
-        outcome(r)
-    );
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "revoke slot {slot} (its copy and its badged child)");
     let gone = copy(&mut env, slot + 12, slot + 13, Rights::ALL);
     let expected = KernelError::FailedLookup { source: 1 };
     failures += u64::from(!expect_error(
@@ -327,12 +306,7 @@ fn main(
                 KernelError::InvalidArgument { index: 1 },
             ));
             let r = retype(&mut env, device, ObjectType::Frame, 12, next, 1);
-            let _ = writeln!(
-                env,
-                "root: retype a frame from device memory: {}",
-                outcome(r)
-            );
-            failures += u64::from(r.is_err());
+            failures += step!(env, r, "retype a frame from device memory");
         }
         None => {
             let _ = writeln!(
@@ -433,12 +407,7 @@ fn main(
             decode_page_table_cap_map_reply,
         )
     });
-    let _ = writeln!(
-        env,
-        "root: retype and map a page table for the next 2 MiB: {}",
-        outcome(r)
-    );
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "retype and map a page table for the next 2 MiB");
     // Deleting a mapped frame's cap unmaps it: another frame can then be
     // mapped at the same address (else the map would say DeleteFirst).
     let (first, second) = (slot + 34, slot + 35);
@@ -447,12 +416,11 @@ fn main(
         .and_then(|()| map_frame(&mut env, first, at))
         .and_then(|()| delete(&mut env, first))
         .and_then(|()| map_frame(&mut env, second, at));
-    let _ = writeln!(
+    failures += step!(
         env,
-        "root: map a frame, delete its cap, map another frame at the same address: {}",
-        outcome(r)
+        r,
+        "map a frame, delete its cap, map another frame at the same address"
     );
-    failures += u64::from(r.is_err());
     let r = start_thread(
         &mut env,
         tcb,
@@ -461,12 +429,7 @@ fn main(
         child as *const () as u64,
         child_stack + 0x1000,
     );
-    let _ = writeln!(
-        env,
-        "root: configure, set registers of and resume the thread: {}",
-        outcome(r)
-    );
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "configure, set registers of and resume the thread");
 
     for _ in 0..3 {
         yield_now();
@@ -549,8 +512,7 @@ fn ipc(env: &mut Env, base: u64) -> u64 {
         server as *const () as u64,
         stack_at + 0x1000,
     );
-    let _ = writeln!(env, "root: start the server thread: {}", outcome(r));
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "start the server thread");
 
     let request = MessageInfo {
         label: SUM,
@@ -588,8 +550,7 @@ fn ipc(env: &mut Env, base: u64) -> u64 {
         caps: 0,
     };
     let r = env.call_endpoint(client, stop, &[], &[]).map(drop);
-    let _ = writeln!(env, "root: stop the server: {}", outcome(r));
-    failures += u64::from(r.is_err());
+    failures += step!(env, r, "stop the server");
 
     // Finalisation: a thread waits on an endpoint whose last cap the root
     // then deletes; the kernel stops the thread rather than leave it
@@ -612,12 +573,11 @@ fn ipc(env: &mut Env, base: u64) -> u64 {
         yield_now();
     }
     let r = r.and_then(|()| delete(env, waiting_on));
-    let _ = writeln!(
+    failures += step!(
         env,
-        "root: delete the last cap to the endpoint a thread waits on: {}",
-        outcome(r)
+        r,
+        "delete the last cap to the endpoint a thread waits on"
     );
-    failures += u64::from(r.is_err());
     failures
 }
 
