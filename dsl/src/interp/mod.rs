@@ -30,6 +30,8 @@
 //! [`script`] parses and runs the `capc simulate` scripts on top of it.
 
 mod budget;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod retype;
 pub mod script;
 
