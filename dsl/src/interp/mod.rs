@@ -676,10 +676,17 @@ impl<'s> Machine<'s> {
     /// Revokes node `id`: see [`revoke`](Self::revoke).
     pub fn revoke_node(&mut self, id: NodeId) -> u64 {
         let mut removed = 0;
-        for d in self.descendants(id) {
-            if self.nodes.contains_key(&d) {
-                removed += self.delete_node(d);
-            }
+        // As seL4's cteRevoke: the next descendant in the derivation list
+        // goes, one at a time; the list holds the newest derivation first,
+        // each followed by its own descendants, which a deletion hands to
+        // `id`. The revoke ends when none is left, or when the revoked cap
+        // itself went on the way (it sat in a CNode whose last cap it
+        // revoked): its other descendants then stay, under its parent.
+        while self.nodes.contains_key(&id) {
+            let Some(next) = self.children(id).into_iter().max() else {
+                break;
+            };
+            removed += self.delete_node(next);
         }
         removed
     }
