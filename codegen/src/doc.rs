@@ -17,7 +17,7 @@ use capc_dsl::model::{
     Spec,
 };
 
-use crate::graph::{bytes, bytes_pow};
+use crate::graph::{allocated, bytes, bytes_pow};
 
 pub const DOC_EXAMPLES: &str = "\
 Examples:
@@ -497,17 +497,11 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
                     d.worst_case_bytes
                 );
                 for a in &d.allocations {
-                    let object = &spec.objects[a.object.index()];
-                    let arg = if object.size.param.is_some() {
-                        format!("({})", a.arg)
-                    } else {
-                        String::new()
-                    };
                     let _ = writeln!(
                         w,
-                        "  - up to {} × `{}{arg}`, {} each",
+                        "  - up to {} × `{}`, {} each",
                         a.count,
-                        object.name,
+                        allocated(spec, a),
                         bytes_pow(a.size_bits)
                     );
                 }

@@ -17,7 +17,7 @@ use std::process::{Command, ExitCode, Stdio};
 
 use capc_dsl::ast::{ObjectKind, Transfer};
 use capc_dsl::model::{
-    Donation, DonationKind, MethodParam, MethodSet, Object, ParamKind, SizeRule, Spec,
+    Allocation, Donation, DonationKind, MethodParam, MethodSet, Object, ParamKind, SizeRule, Spec,
 };
 use capc_dsl::{Compilation, FsLoader};
 
@@ -438,22 +438,16 @@ fn donation_edges(w: &mut String, spec: &Spec, method: &str, donation: &Donation
         quote(&label)
     );
     for allocation in &donation.allocations {
-        let object = &spec.objects[allocation.object.index()];
-        let arg = if object.size.param.is_some() {
-            format!("({})", allocation.arg)
-        } else {
-            String::new()
-        };
         let label = format!(
-            "{method}: up to {} x {}{arg}, {} each",
+            "{method}: up to {} x {}, {} each",
             allocation.count,
-            object.name,
+            allocated(spec, allocation),
             bytes_pow(allocation.size_bits)
         );
         let _ = writeln!(
             w,
             "  {node} -> {} [label={}, style=dotted, color=\"#b7791f\", fontcolor=\"#b7791f\"];",
-            object_node(&object.name),
+            object_node(&spec.objects[allocation.object.index()].name),
             quote(&label)
         );
     }
@@ -535,6 +529,17 @@ fn size_range(min_bits: u32, max_bits: u32) -> String {
         bytes_pow(min_bits)
     } else {
         format!("{} .. {}", bytes_pow(min_bits), bytes_pow(max_bits))
+    }
+}
+
+/// The object an allocation makes, as the spec writes it: `Frame(12)`, or
+/// `Tcb` for a type without a size argument.
+pub fn allocated(spec: &Spec, allocation: &Allocation) -> String {
+    let object = &spec.objects[allocation.object.index()];
+    if object.size.param.is_some() {
+        format!("{}({})", object.name, allocation.arg)
+    } else {
+        object.name.clone()
     }
 }
 

@@ -587,10 +587,6 @@ proptest! {
 
 // ----- named cases -----
 
-fn root(index: u64) -> Path2 {
-    Path2 { via: None, index }
-}
-
 /// The interpreter packs boot caps exactly as the generated constructors do.
 #[test]
 fn packed_boot_caps_match_the_generated_constructors() {
@@ -641,28 +637,7 @@ fn packed_boot_caps_match_the_generated_constructors() {
 /// common path agrees and ends with the Untyped's subtree gone.
 #[test]
 fn retype_mint_copy_revoke_agree() {
-    let ops = [
-        Op::Retype {
-            source: root(0),
-            object_type: 3,
-            size_arg: 0,
-            dest: None,
-            offset: 8,
-            count: 2,
-        },
-        Op::Mint {
-            source: root(8),
-            dest: root(10),
-            rights: 0b11,
-            badge: 7,
-        },
-        Op::Copy {
-            source: root(10),
-            dest: root(11),
-            rights: 0b1,
-        },
-        Op::Revoke(root(0)),
-    ];
+    let ops = retype_mint_copy_revoke();
     kernel_differ(&ops).unwrap();
     everything_differ(&ops).unwrap();
 }

@@ -439,3 +439,36 @@ pub fn boot_regions(m: &Machine<'_>) -> Vec<(u64, u64)> {
         .filter_map(|(_, n)| m.region(&n.cap))
         .collect()
 }
+
+/// The root CNode's slot `index`.
+pub fn root(index: u64) -> Path2 {
+    Path2 { via: None, index }
+}
+
+/// The common path both differential tests name: retype two objects
+/// of type 3 (an endpoint in kernel.cap), mint one with a badge, copy the
+/// badged cap, revoke the Untyped.
+pub fn retype_mint_copy_revoke() -> [Op; 4] {
+    [
+        Op::Retype {
+            source: root(0),
+            object_type: 3,
+            size_arg: 0,
+            dest: None,
+            offset: 8,
+            count: 2,
+        },
+        Op::Mint {
+            source: root(8),
+            dest: root(10),
+            rights: 0b11,
+            badge: 7,
+        },
+        Op::Copy {
+            source: root(10),
+            dest: root(11),
+            rights: 0b1,
+        },
+        Op::Revoke(root(0)),
+    ]
+}

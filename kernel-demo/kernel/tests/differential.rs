@@ -499,36 +499,11 @@ proptest! {
 
 // ----- named cases -----
 
-fn root(index: u64) -> Path2 {
-    Path2 { via: None, index }
-}
-
 /// Retype, copy, mint with a badge, copy of the badged cap, revoke: the
 /// common path agrees and ends with the Untyped's subtree gone.
 #[test]
 fn retype_mint_copy_revoke_agree() {
-    let ops = [
-        Op::Retype {
-            source: root(0),
-            object_type: 3,
-            size_arg: 0,
-            dest: None,
-            offset: 8,
-            count: 2,
-        },
-        Op::Mint {
-            source: root(8),
-            dest: root(10),
-            rights: 0b11,
-            badge: 7,
-        },
-        Op::Copy {
-            source: root(10),
-            dest: root(11),
-            rights: 0b1,
-        },
-        Op::Revoke(root(0)),
-    ];
+    let ops = retype_mint_copy_revoke();
     assert_eq!(differ(&ops).unwrap().refused, 0);
 }
 
