@@ -254,7 +254,13 @@ impl Machine<'_> {
             let cap = self.nodes[&id].cap.clone();
             let device = self.is_device(&cap);
             let (base, _) = self.region(&cap).expect("memory");
-            let mut end = cap.watermark;
+            // Reset, as a retype would, if the donation has no children
+            // yet: the budget started at the region's base.
+            let mut end = if self.children(id).is_empty() {
+                0
+            } else {
+                cap.watermark
+            };
             for (object, arg, address) in call.objects.clone() {
                 let size_bits = self.spec.objects[object.index()].size.size_bits(arg)?;
                 end = end.max(address + (1u64 << size_bits) - base);

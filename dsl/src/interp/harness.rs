@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use crate::interp::{self, Holder, Machine, OpError, Slot};
-use crate::model::{FieldKind, Spec};
+use crate::interp::budget::Donated;
+use crate::interp::{self, Holder, Machine, NodeId, OpError, Slot};
+use crate::model::{DonationKind, FieldKind, ObjectId, Spec};
 
 // ----- the operations -----
 
@@ -75,6 +76,24 @@ pub enum Op {
     },
     Delete(Path2),
     Revoke(Path2),
+    /// An RPC to `interface.method` whose caller pays with `payment`; the
+    /// server allocates `allocations` (object type, size argument) from
+    /// the call's budget, in order.
+    Call {
+        interface: String,
+        method: String,
+        payment: Payment,
+        allocations: Vec<(u64, u64)>,
+    },
+}
+
+/// What the caller of a donating method pays with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payment {
+    /// The Untyped cap at this path.
+    Untyped(Path2),
+    /// A byte quota, paid by the principal `client`.
+    Quota(u64),
 }
 
 impl std::fmt::Debug for Op {
@@ -114,6 +133,23 @@ impl std::fmt::Debug for Op {
             Op::Move { source, dest } => write!(f, "move {source:?} -> {dest:?}"),
             Op::Delete(at) => write!(f, "delete {at:?}"),
             Op::Revoke(at) => write!(f, "revoke {at:?}"),
+            Op::Call {
+                interface,
+                method,
+                payment,
+                allocations,
+            } => {
+                write!(f, "call {interface}.{method} ")?;
+                match payment {
+                    Payment::Untyped(at) => write!(f, "donate {at:?}")?,
+                    Payment::Quota(bytes) => write!(f, "quota {bytes} by client")?,
+                }
+                for (i, (object_type, size_arg)) in allocations.iter().enumerate() {
+                    let lead = if i == 0 { " allocate" } else { "," };
+                    write!(f, "{lead} type#{object_type}({size_arg})")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -132,10 +168,35 @@ pub enum Outcome {
     },
     Done,
     Removed(u64),
+    /// A call's objects: their addresses, in allocation order, and the
+    /// bytes the budget handed out.
+    Called {
+        addresses: Vec<u64>,
+        used: u64,
+    },
 }
 
-/// Every slot's cap (two words) and the slot of its parent.
-pub type State = BTreeMap<Slot, ([u64; 2], Option<Slot>)>;
+/// Where a cap is held: in a slot, or by the server of the call with
+/// number `call` (the `index`-th object it made in that call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    Slot(Slot),
+    Server { call: usize, index: usize },
+}
+
+/// Every cap (two words) by where it is held, and where its parent is.
+pub type State = BTreeMap<Place, ([u64; 2], Option<Place>)>;
+
+/// One call as the accounting sees it: `Interface.method`, the bytes the
+/// caller donated, the bytes the server's budget handed out, and whether
+/// it succeeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallRecord {
+    pub method: String,
+    pub donated: u64,
+    pub used: u64,
+    pub ok: bool,
+}
 
 /// Root CNode radix: 16 slots, so windows overrun and slots collide often.
 pub const ROOT_RADIX: u32 = 4;
@@ -193,6 +254,110 @@ pub fn small_objects(spec: &Spec) -> Vec<(u64, u64)> {
     pairs
 }
 
+/// A method that takes a donation.
+#[derive(Clone, Debug)]
+pub struct DonatingMethod {
+    pub interface: String,
+    pub method: String,
+    /// The caller pays with a quota; else with an Untyped.
+    pub quota: bool,
+    /// Each allocation class: object type, size argument, declared count.
+    pub classes: Vec<(u64, u64, u64)>,
+}
+
+/// The methods of `spec` that take a donation.
+pub fn donating_methods(spec: &Spec) -> Vec<DonatingMethod> {
+    let mut out = Vec::new();
+    for set in &spec.interfaces {
+        for m in &set.methods {
+            let Some(d) = &m.donation else { continue };
+            let mut classes: Vec<(u64, u64, u64)> = Vec::new();
+            for a in &d.allocations {
+                let key = (u64::from(a.object.0), a.arg);
+                match classes.iter_mut().find(|c| (c.0, c.1) == key) {
+                    Some(c) => c.2 += a.count,
+                    None => classes.push((key.0, key.1, a.count)),
+                }
+            }
+            out.push(DonatingMethod {
+                interface: set.name.clone(),
+                method: m.name.clone(),
+                quota: d.kind == DonationKind::Quota,
+                classes,
+            });
+        }
+    }
+    out
+}
+
+/// How many objects of a class with `count` per call a server allocates:
+/// mostly a few, sometimes exactly the count, sometimes one too many (the
+/// budget refuses it). Large counts stay small but for the one too many,
+/// so a sequence does not fill up with server objects.
+fn allocation_count(count: u64) -> BoxedStrategy<u64> {
+    let few = 0..=count.min(3);
+    if count <= 8 {
+        prop_oneof![6 => few, 2 => Just(count), 1 => Just(count + 1)].boxed()
+    } else {
+        prop_oneof![8 => few, 1 => Just(count + 1)].boxed()
+    }
+}
+
+/// Calls of the spec's donating methods; `None` when it has none.
+pub fn call(spec: &Spec) -> Option<BoxedStrategy<Op>> {
+    let methods = donating_methods(spec);
+    if methods.is_empty() {
+        return None;
+    }
+    let donor = prop_oneof![
+        6 => prop_oneof![(0..3u64), Just(DONOR_SLOT)].prop_map(root),
+        1 => path(),
+    ];
+    let quota = prop_oneof![
+        2 => 0..4096u64,
+        1 => prop_oneof![Just(0u64), Just(1023), Just(1024), Just(1 << 20), Just(u64::MAX)],
+    ];
+    let each = methods.into_iter().map(move |m| {
+        let DonatingMethod {
+            interface,
+            method,
+            quota: by_quota,
+            classes,
+        } = m;
+        let payment = if by_quota {
+            quota.clone().prop_map(Payment::Quota).boxed()
+        } else {
+            donor.clone().prop_map(Payment::Untyped).boxed()
+        };
+        let counts: Vec<BoxedStrategy<u64>> =
+            classes.iter().map(|c| allocation_count(c.2)).collect();
+        (payment, counts)
+            .prop_flat_map(move |(payment, counts)| {
+                let plan: Vec<(u64, u64)> = classes
+                    .iter()
+                    .zip(&counts)
+                    .flat_map(|(c, n)| std::iter::repeat_n((c.0, c.1), *n as usize))
+                    .collect();
+                (Just(payment), Just(plan).prop_shuffle())
+            })
+            .prop_map({
+                let (interface, method) = (interface.clone(), method.clone());
+                move |(payment, allocations)| Op::Call {
+                    interface: interface.clone(),
+                    method: method.clone(),
+                    payment,
+                    allocations,
+                }
+            })
+            .boxed()
+    });
+    Some(proptest::strategy::Union::new(each).boxed())
+}
+
+/// The slot of the one boot Untyped large enough for every donation of
+/// everything.cap (a test's boot caps put it there, or leave it empty).
+pub const DONOR_SLOT: u64 = 5;
+
 pub fn op(spec: &Spec) -> impl Strategy<Value = Op> {
     let object_types = spec.objects.len() as u64;
     let object = prop_oneof![
@@ -217,20 +382,43 @@ pub fn op(spec: &Spec) -> impl Strategy<Value = Op> {
             },
         );
     let badge = prop_oneof![4 => 0..3u64, 1 => Just(u64::from(u32::MAX) + 1), 1 => any::<u64>()];
-    prop_oneof![
-        5 => retype,
-        3 => (path(), path(), 0..16u64).prop_map(|(source, dest, rights)| Op::Copy { source, dest, rights }),
-        3 => (path(), path(), 0..16u64, badge).prop_map(|(source, dest, rights, badge)| Op::Mint {
-            source,
-            dest,
-            rights,
-            badge
-        }),
-        2 => (victim(), path()).prop_map(|(source, dest)| Op::Move { source, dest }),
-        2 => victim().prop_map(Op::Delete),
-        1 => victim().prop_map(Op::Revoke),
-        1 => source().prop_map(Op::Revoke),
-    ]
+    let mut arms: Vec<(u32, BoxedStrategy<Op>)> = vec![
+        (5, retype.boxed()),
+        (
+            3,
+            (path(), path(), 0..16u64)
+                .prop_map(|(source, dest, rights)| Op::Copy {
+                    source,
+                    dest,
+                    rights,
+                })
+                .boxed(),
+        ),
+        (
+            3,
+            (path(), path(), 0..16u64, badge)
+                .prop_map(|(source, dest, rights, badge)| Op::Mint {
+                    source,
+                    dest,
+                    rights,
+                    badge,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (victim(), path())
+                .prop_map(|(source, dest)| Op::Move { source, dest })
+                .boxed(),
+        ),
+        (2, victim().prop_map(Op::Delete).boxed()),
+        (1, victim().prop_map(Op::Revoke).boxed()),
+        (1, source().prop_map(Op::Revoke).boxed()),
+    ];
+    if let Some(call) = call(spec) {
+        arms.push((2, call));
+    }
+    proptest::strategy::Union::new_weighted(arms)
 }
 
 // ----- the interpreter's side -----
@@ -283,7 +471,43 @@ pub fn run_interp(m: &mut Machine<'_>, op: &Op) -> Result<Outcome, OpError> {
             .map(|_| Outcome::Done),
         Op::Delete(at) => m.delete(&at.path()).map(Outcome::Removed),
         Op::Revoke(at) => m.revoke(&at.path()).map(Outcome::Removed),
+        Op::Call {
+            interface,
+            method,
+            payment,
+            allocations,
+        } => {
+            let donated = match payment {
+                Payment::Untyped(at) => Donated::Untyped(at.path()),
+                Payment::Quota(bytes) => Donated::Quota {
+                    principal: "client".to_string(),
+                    bytes: *bytes,
+                },
+            };
+            let allocations: Vec<(ObjectId, u64)> = allocations
+                .iter()
+                .map(|(object, arg)| (ObjectId(*object as u32), *arg))
+                .collect();
+            let addresses = m
+                .call(interface, method, &donated, &allocations)
+                .expect("the strategy calls declared methods with declared allocations")?;
+            let used = m.calls().last().expect("just called").used;
+            Ok(Outcome::Called { addresses, used })
+        }
     }
+}
+
+/// The calls the interpreter made, as the accounting sees them.
+pub fn interp_calls(m: &Machine<'_>) -> Vec<CallRecord> {
+    m.calls()
+        .iter()
+        .map(|c| CallRecord {
+            method: c.method.clone(),
+            donated: c.donated,
+            used: c.used,
+            ok: c.result.is_ok(),
+        })
+        .collect()
 }
 
 /// The two words the generated layout gives `cap`: the model's tag, and
@@ -307,14 +531,34 @@ pub fn pack(m: &Machine<'_>, cap: &interp::Cap) -> [u64; 2] {
     words
 }
 
+/// Where the interpreter holds each node: its slot, or its server's call
+/// and its position among that call's objects (node numbers grow).
+fn places(m: &Machine<'_>) -> BTreeMap<NodeId, Place> {
+    let mut made: BTreeMap<usize, usize> = BTreeMap::new();
+    m.nodes()
+        .map(|(id, node)| {
+            let place = match node.holder {
+                Holder::Slot(s) => Place::Slot(s),
+                Holder::Server(call) => {
+                    let index = made.entry(call).or_default();
+                    *index += 1;
+                    Place::Server {
+                        call,
+                        index: *index - 1,
+                    }
+                }
+            };
+            (id, place)
+        })
+        .collect()
+}
+
 pub fn interp_state(m: &Machine<'_>) -> State {
-    m.occupied()
-        .map(|(slot, node)| {
-            let parent = node.parent.and_then(|p| match m.node(p)?.holder {
-                Holder::Slot(s) => Some(s),
-                Holder::Server(_) => None,
-            });
-            (slot, (pack(m, &node.cap), parent))
+    let places = places(m);
+    m.nodes()
+        .map(|(id, node)| {
+            let parent = node.parent.map(|p| places[&p]);
+            (places[&id], (pack(m, &node.cap), parent))
         })
         .collect()
 }
@@ -323,8 +567,8 @@ pub fn interp_state(m: &Machine<'_>) -> State {
 
 /// One live cap as the invariants see it.
 pub struct Seen {
-    pub slot: Slot,
-    pub parent: Option<Slot>,
+    pub place: Place,
+    pub parent: Option<Place>,
     pub tag: u64,
     pub region: Option<(u64, u64)>,
     /// `(size, watermark)` for untyped memory.
@@ -332,15 +576,16 @@ pub struct Seen {
     pub rights: u64,
 }
 
-/// Checks the invariants; `revoked` is the slot just revoked, if any, and
-/// `boot` the boot Untyped regions.
+/// Checks the invariants; `revoked` is the slot just revoked, if any,
+/// `boot` the boot Untyped regions and `calls` the calls made so far.
 pub fn check_invariants(
     side: &str,
     seen: &[Seen],
     revoked: Option<Slot>,
     boot: &[(u64, u64)],
+    calls: &[CallRecord],
 ) -> Result<(), String> {
-    let by_slot: BTreeMap<Slot, &Seen> = seen.iter().map(|s| (s.slot, s)).collect();
+    let by_slot: BTreeMap<Place, &Seen> = seen.iter().map(|s| (s.place, s)).collect();
     for a in seen {
         // Watermarks.
         if let Some((size, watermark)) = a.memory
@@ -348,7 +593,7 @@ pub fn check_invariants(
         {
             return Err(format!(
                 "{side}: watermark {watermark} > size {size} at {:?}",
-                a.slot
+                a.place
             ));
         }
         // Rights within the parent's, for caps to the same object.
@@ -359,7 +604,7 @@ pub fn check_invariants(
         {
             return Err(format!(
                 "{side}: {:?} has rights {:#b} beyond its parent's {:#b}",
-                a.slot, a.rights, p.rights
+                a.place, a.rights, p.rights
             ));
         }
         // Memory from some principal's Untyped.
@@ -368,7 +613,7 @@ pub fn check_invariants(
         {
             return Err(format!(
                 "{side}: object {base:#x}+{size:#x} at {:?} lies in no boot Untyped",
-                a.slot
+                a.place
             ));
         }
         // No overlap but containment in untyped memory or the same object.
@@ -383,14 +628,14 @@ pub fn check_invariants(
             if overlap && !same && !a_holds_b && !b_holds_a {
                 return Err(format!(
                     "{side}: objects at {:?} and {:?} overlap",
-                    a.slot, b.slot
+                    a.place, b.place
                 ));
             }
         }
     }
     // After revoke, no descendant: nothing names the revoked cap as parent.
     if let Some(r) = revoked
-        && seen.iter().any(|s| s.parent == Some(r))
+        && seen.iter().any(|s| s.parent == Some(Place::Slot(r)))
     {
         return Err(format!("{side}: {r:?} still has children after revoke"));
     }
@@ -413,15 +658,24 @@ pub fn check_invariants(
             return Err(format!("{side}: {used} bytes in use of {size}"));
         }
     }
+    // A call's server never used more than its caller donated.
+    for (i, c) in calls.iter().enumerate() {
+        if c.used > c.donated {
+            return Err(format!(
+                "{side}: call {i} ({}) used {} of {} bytes donated",
+                c.method, c.used, c.donated
+            ));
+        }
+    }
     Ok(())
 }
 
 pub fn interp_seen(m: &Machine<'_>) -> Vec<Seen> {
-    let state = interp_state(m);
-    m.occupied()
-        .map(|(slot, node)| Seen {
-            slot,
-            parent: state[&slot].1,
+    let places = places(m);
+    m.nodes()
+        .map(|(id, node)| Seen {
+            place: places[&id],
+            parent: node.parent.map(|p| places[&p]),
             tag: u64::from(m.spec().caps[node.cap.cap_type.index()].tag),
             region: m.region(&node.cap),
             memory: m
