@@ -3,7 +3,10 @@
 //! model) and on a small kernel built over the generated code (`retype`,
 //! `is_ancestor`, `same_object`, `badge_of`, `may_copy`,
 //! `Cap::with_rights_masked`, `Cap::with_badge`, `UntypedMemory`, `region`,
-//! the cap views), for kernel.cap and everything.cap.
+//! the cap views), for kernel.cap and everything.cap; and calls of
+//! everything.cap's donating methods through the generated RPC code (client
+//! stub, `dispatch_file_service`, the `*Budget` types), the server's objects
+//! made from the donated Untyped where the budget places them.
 //!
 //! The kernel here keeps its derivation tree as seL4 does: one list in
 //! depth-first order per root, a revocable and a first-badged bit per slot,
@@ -16,11 +19,14 @@
 //! and both must keep the invariants: no two live objects overlap, every
 //! copy's rights are within its parent's, a revoked cap has no descendant
 //! left, every object lies in memory some principal was given (and what is
-//! in use never exceeds it), and no watermark exceeds its Untyped's size.
+//! in use never exceeds it), no watermark exceeds its Untyped's size, and
+//! no call's server used more than its caller donated. The calls' accounting
+//! (each call's donation, bytes used, success) must be equal too.
 //!
-//! proptest shrinks a divergence to a short sequence, printed as script
-//! lines; every divergence found stays in differential.proptest-regressions
-//! and as a named test below.
+//! proptest shrinks a divergence to a short sequence, printed as a case
+//! file. Every divergence found stays as a case file in
+//! dsl/tests/differential-cases/, replayed here and by the kernel core's
+//! differential test (`case_files_agree`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -417,11 +423,16 @@ macro_rules! generated_kernel {
                             if !self.slots.contains_key(&at) {
                                 return Ok(Outcome::Removed(0));
                             }
+                            // seL4's cteRevoke: delete the cap after it
+                            // while that is a descendant, and stop if the
+                            // revoked cap itself went on the way (it was
+                            // held in a CNode whose last cap was revoked).
                             let mut removed = 0;
-                            for d in self.run(at) {
-                                if self.slots.contains_key(&d) {
-                                    removed += self.delete_slot(d);
-                                }
+                            while let Some(entry) = self.slots.get(&at)
+                                && let Some(next) = entry.next
+                                && self.is_parent_of(entry, &self.slots[&next])
+                            {
+                                removed += self.delete_slot(next);
                             }
                             Ok(Outcome::Removed(removed))
                         }
@@ -776,12 +787,13 @@ mod file_service {
 /// Runs `ops` on both sides; the first divergence or broken invariant.
 macro_rules! differ {
     ($module:ident, $spec:expr, $boot:expr, $ops:expr) => {{
+        let ops: &[Op] = $ops;
         let spec = $spec;
         let mut m = boot_interp(spec, $boot);
         let mut k = $module::Kernel::boot(&m);
         let boot = boot_regions(&m);
         let mut result = Ok(());
-        for (i, op) in $ops.iter().enumerate() {
+        for (i, op) in ops.iter().enumerate() {
             let want = run_interp(&mut m, op);
             let got = k.run_op(op);
             if want != got {
@@ -818,9 +830,25 @@ macro_rules! differ {
                 break;
             }
         }
-        result
+        // The sequence up to the failing operation, as a case file.
+        result.map_err(|e| {
+            let upto = e
+                .strip_prefix("op ")
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .map_or(ops.len(), |i| i + 1);
+            format!(
+                "{e}\n\nAs a case file for {CASES_DIR}/:\n{}",
+                case_text(stringify!($module), &ops[..upto])
+            )
+        })
     }};
 }
+
+/// Where the regression case files are (see `capc_dsl::interp::harness::Case`),
+/// from the workspace root. The kernel core's differential test replays them
+/// too.
+const CASES_DIR: &str = "dsl/tests/differential-cases";
 
 fn kernel_differ(ops: &[Op]) -> Result<(), String> {
     differ!(kernel, kernel_spec(), KERNEL_BOOT, ops)
@@ -911,43 +939,66 @@ fn retype_mint_copy_revoke_agree() {
     everything_differ(&ops).unwrap();
 }
 
-/// A copy of a badged cap outlives it; a later mint with the same badge
-/// from the same cap must not adopt it (seL4's list would: the copy sits
-/// right after the new mint and is not first of its badge). Found by the
-/// differential test against a list kept as kernel-demo's mdb.rs keeps it.
+/// Every regression case file agrees: each divergence ever found, kept as
+/// the operations that showed it.
 #[test]
-fn orphaned_badged_copy_is_not_adopted_by_a_new_mint() {
-    let ops = [
-        Op::Retype {
-            source: root(0),
-            object_type: 3,
-            size_arg: 0,
-            dest: None,
-            offset: 8,
-            count: 1,
-        },
-        Op::Mint {
-            source: root(8),
-            dest: root(9),
-            rights: 0b1111,
-            badge: 5,
-        },
-        Op::Copy {
-            source: root(9),
-            dest: root(10),
-            rights: 0b1111,
-        },
-        Op::Delete(root(9)),
-        Op::Mint {
-            source: root(8),
-            dest: root(11),
-            rights: 0b1111,
-            badge: 5,
-        },
-        Op::Revoke(root(11)),
-    ];
-    kernel_differ(&ops).unwrap();
-    everything_differ(&ops).unwrap();
+fn case_files_agree() {
+    let dir = workspace().join(CASES_DIR);
+    let (kernel, everything) = (cases(&dir, "kernel"), cases(&dir, "everything"));
+    assert!(
+        !kernel.is_empty() && !everything.is_empty(),
+        "no case files in {CASES_DIR}"
+    );
+    for (name, ops) in kernel {
+        kernel_differ(&ops).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    for (name, ops) in everything {
+        everything_differ(&ops).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// What a failing run prints as a case file reads back as the same
+/// operations.
+#[test]
+fn case_text_reads_back() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    for (name, spec) in [("kernel", kernel_spec()), ("everything", everything_spec())] {
+        for _ in 0..20 {
+            let ops = proptest::collection::vec(op(spec), OPS_PER_CASE)
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            let text = case_text(name, &ops);
+            let case = parse_case(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(case.spec, name);
+            assert_eq!(case.ops, ops);
+        }
+    }
+}
+
+/// The call in everything-call-from-a-reset-donation.ops starts at the
+/// region's base, and the retype after it finds room.
+#[test]
+fn a_call_from_a_donation_without_children_resets_it() {
+    let dir = workspace().join(CASES_DIR);
+    let (_, ops) = cases(&dir, "everything")
+        .into_iter()
+        .find(|(name, _)| name == "everything-call-from-a-reset-donation.ops")
+        .expect("the case file");
+    let mut m = boot_interp(everything_spec(), EVERYTHING_BOOT);
+    let outcomes: Vec<_> = ops.iter().map(|op| run_interp(&mut m, op)).collect();
+    assert_eq!(
+        outcomes[2],
+        Ok(Outcome::Called {
+            addresses: vec![0x40_0000, 0x40_2000, 0x40_0000 + 1_056_768],
+            used: 8192 + 4096 + 32,
+        })
+    );
+    assert!(
+        matches!(outcomes[3], Ok(Outcome::Retyped { first, .. }) if first == 0x40_0000 + 1_056_800)
+    );
 }
 
 /// What the random sequences of `spec` reach: "kind outcome" with counts,

@@ -726,3 +726,228 @@ pub fn retype_mint_copy_revoke() -> [Op; 4] {
         Op::Revoke(root(0)),
     ]
 }
+
+// ----- regression case files -----
+
+/// A regression case: a sequence of operations, for one spec, that once
+/// made two sides differ (or shows a case worth keeping). Stored as text,
+/// one operation per line in the form `Op`'s `Debug` prints (the form a
+/// failing run prints), after a `spec NAME` line:
+///
+/// ```text
+/// # Why this case exists.
+/// spec kernel
+/// retype root[0] type#3(0) x 1 into root[8..]
+/// mint root[8] -> root[9] rights#0b1111 badge 5
+/// ```
+///
+/// `#` at the start of a line or after a space starts a comment (`type#3`
+/// is part of an operation). The differential tests replay every case file of
+/// their specs from their boot caps; the boot caps are the test's, so a
+/// case says only what was done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// The spec's short name: `kernel` or `everything`.
+    pub spec: String,
+    pub ops: Vec<Op>,
+}
+
+/// The text of a case file for `ops` on the spec called `spec`.
+pub fn case_text(spec: &str, ops: &[Op]) -> String {
+    let mut out = format!("spec {spec}\n");
+    for op in ops {
+        out.push_str(&format!("{op:?}\n"));
+    }
+    out
+}
+
+/// Parses a case file; the error names the line.
+pub fn parse_case(text: &str) -> Result<Case, String> {
+    let mut spec = None;
+    let mut ops = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = strip_comment(line).trim();
+        if line.is_empty() {
+            continue;
+        }
+        let at = |e: String| format!("line {}: {e}: `{line}`", i + 1);
+        if let Some(name) = line.strip_prefix("spec ") {
+            if spec.is_some() {
+                return Err(at("a second `spec` line".into()));
+            }
+            spec = Some(name.trim().to_string());
+            continue;
+        }
+        if spec.is_none() {
+            return Err(at("operations before the `spec` line".into()));
+        }
+        ops.push(line.parse::<Op>().map_err(at)?);
+    }
+    let spec = spec.ok_or("no `spec NAME` line")?;
+    Ok(Case { spec, ops })
+}
+
+/// Every case file (`*.ops`) in `dir` for the spec called `spec`, by file
+/// name, each with its name.
+pub fn cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Op>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ops"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let case = parse_case(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if case.spec == spec {
+            out.push((name, case.ops));
+        }
+    }
+    out
+}
+
+/// `line` without its comment: from a `#` that starts the line or follows
+/// whitespace.
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let start = (0..bytes.len())
+        .find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1].is_ascii_whitespace()));
+    start.map_or(line, |i| &line[..i])
+}
+
+fn number(s: &str) -> Result<u64, String> {
+    let s = s.trim_end_matches(',');
+    let parsed = match s.strip_prefix("0b") {
+        Some(bits) => u64::from_str_radix(bits, 2),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("`{s}` is not a number"))
+}
+
+/// `root`, `root[i]` or `root[i][j]`: the indices.
+fn indices(s: &str) -> Result<Vec<u64>, String> {
+    let mut rest = s
+        .strip_prefix("root")
+        .ok_or_else(|| format!("`{s}` is not a slot under `root`"))?;
+    let mut out = Vec::new();
+    while let Some(r) = rest.strip_prefix('[') {
+        let end = r.find(']').ok_or_else(|| format!("`{s}` lacks a `]`"))?;
+        out.push(number(&r[..end])?);
+        rest = &r[end + 1..];
+    }
+    if !rest.is_empty() {
+        return Err(format!("`{s}` has `{rest}` after its slot"));
+    }
+    Ok(out)
+}
+
+impl std::str::FromStr for Path2 {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Path2, String> {
+        match indices(s)?[..] {
+            [index] => Ok(Path2 { via: None, index }),
+            [via, index] => Ok(Path2 {
+                via: Some(via),
+                index,
+            }),
+            _ => Err(format!("`{s}` is not `root[i]` or `root[i][j]`")),
+        }
+    }
+}
+
+/// `type#T(A)`: the object type and size argument.
+fn object(s: &str) -> Result<(u64, u64), String> {
+    let s = s.trim_end_matches(',');
+    let body = s
+        .strip_prefix("type#")
+        .and_then(|b| b.strip_suffix(')'))
+        .ok_or_else(|| format!("`{s}` is not `type#T(ARG)`"))?;
+    let (t, a) = body
+        .split_once('(')
+        .ok_or_else(|| format!("`{s}` is not `type#T(ARG)`"))?;
+    Ok((number(t)?, number(a)?))
+}
+
+impl std::str::FromStr for Op {
+    type Err = String;
+
+    /// One line as `Debug` prints it.
+    fn from_str(line: &str) -> Result<Op, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let rights = |w: &str| {
+            w.strip_prefix("rights#")
+                .ok_or_else(|| format!("`{w}` is not `rights#0b...`"))
+                .and_then(number)
+        };
+        let op = match words[..] {
+            ["retype", source, object_type, "x", count, "into", window] => {
+                let (object_type, size_arg) = object(object_type)?;
+                let window = window
+                    .strip_suffix("..]")
+                    .ok_or_else(|| format!("`{window}` is not `CNODE[A..]`"))?;
+                let open = window.rfind('[').ok_or("no `[` in the window")?;
+                let dest = match indices(&window[..open])?[..] {
+                    [] => None,
+                    [i] => Some(i),
+                    _ => return Err(format!("`{window}` is not in a CNode the root names")),
+                };
+                Op::Retype {
+                    source: source.parse()?,
+                    object_type,
+                    size_arg,
+                    dest,
+                    offset: number(&window[open + 1..])?,
+                    count: number(count)?,
+                }
+            }
+            ["copy", source, "->", dest, r] => Op::Copy {
+                source: source.parse()?,
+                dest: dest.parse()?,
+                rights: rights(r)?,
+            },
+            ["mint", source, "->", dest, r, "badge", badge] => Op::Mint {
+                source: source.parse()?,
+                dest: dest.parse()?,
+                rights: rights(r)?,
+                badge: number(badge)?,
+            },
+            ["move", source, "->", dest] => Op::Move {
+                source: source.parse()?,
+                dest: dest.parse()?,
+            },
+            ["delete", at] => Op::Delete(at.parse()?),
+            ["revoke", at] => Op::Revoke(at.parse()?),
+            ["call", name, ref rest @ ..] => {
+                let (interface, method) = name
+                    .split_once('.')
+                    .ok_or_else(|| format!("`{name}` is not `Interface.method`"))?;
+                let (payment, rest) = match rest {
+                    ["donate", at, rest @ ..] => (Payment::Untyped(at.parse()?), rest),
+                    ["quota", bytes, "by", "client", rest @ ..] => {
+                        (Payment::Quota(number(bytes)?), rest)
+                    }
+                    _ => return Err("a call is `donate SLOT` or `quota N by client`".into()),
+                };
+                let allocations = match rest {
+                    [] => Vec::new(),
+                    ["allocate", objects @ ..] => objects
+                        .iter()
+                        .map(|o| object(o))
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err("after the payment comes `allocate type#T(A), ...`".into()),
+                };
+                Op::Call {
+                    interface: interface.to_string(),
+                    method: method.to_string(),
+                    payment,
+                    allocations,
+                }
+            }
+            _ => return Err("not an operation".into()),
+        };
+        Ok(op)
+    }
+}

@@ -23,8 +23,14 @@
 //! kernel's new cap is the source's with the guard set) and undone on the
 //! kernel's side.
 //!
-//! proptest shrinks a divergence to a short sequence, printed as script
-//! lines (as `capc simulate` reads them).
+//! kernel.cap declares no donating method, so the sequences have no calls:
+//! the kernel has none of its own (a server retypes from a donation; the
+//! generated code's differential test covers calls).
+//!
+//! proptest shrinks a divergence to a short sequence, printed as a case
+//! file. Every divergence found stays as a case file in
+//! dsl/tests/differential-cases/, replayed here (`case_files_agree`) and by
+//! the generated code's differential test.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -497,7 +503,8 @@ proptest! {
         ops in proptest::collection::vec(op(kernel_spec()), OPS_PER_CASE)
     ) {
         if let Err(e) = differ(&ops) {
-            prop_assert!(false, "{e}");
+            let case = case_text("kernel", &ops);
+            prop_assert!(false, "{e}\n\nAs a case file for dsl/tests/differential-cases/:\n{case}");
         }
     }
 }
@@ -512,43 +519,39 @@ fn retype_mint_copy_revoke_agree() {
     assert_eq!(differ(&ops).unwrap().refused, 0);
 }
 
+/// The regression case files (`capc_dsl::interp::harness::Case`), shared
+/// with the generated code's differential test.
+fn case_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dsl/tests/differential-cases")
+}
+
+/// The operations of one case file for kernel.cap.
+fn case(name: &str) -> Vec<Op> {
+    cases(&case_dir(), "kernel")
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no case file {name}"))
+        .1
+}
+
+/// Every case file for kernel.cap agrees, the ones the generated code's
+/// test found as well as this test's.
+#[test]
+fn case_files_agree() {
+    let all = cases(&case_dir(), "kernel");
+    assert!(!all.is_empty());
+    for (name, ops) in all {
+        differ(&ops)
+            .unwrap_or_else(|e| panic!("{name}: {e}\n\nops:\n{}", case_text("kernel", &ops)));
+    }
+}
+
 /// A CNode made from an Untyped, caps copied into it, its last cap deleted:
-/// both delete what it held, and agree on every slot's name on the way.
+/// both delete what it held, and agree on every slot's name on the way
+/// (kernel-last-cap-to-a-cnode.ops), with nothing refused.
 #[test]
 fn deleting_the_last_cap_to_a_cnode_agrees() {
-    let inner = |index| Path2 {
-        via: Some(6),
-        index,
-    };
-    let ops = [
-        Op::Retype {
-            source: root(0),
-            object_type: 1,
-            size_arg: 3,
-            dest: None,
-            offset: 6,
-            count: 1,
-        },
-        Op::Retype {
-            source: root(0),
-            object_type: 3,
-            size_arg: 0,
-            dest: Some(6),
-            offset: 0,
-            count: 2,
-        },
-        Op::Copy {
-            source: inner(1),
-            dest: root(9),
-            rights: 0b1111,
-        },
-        Op::Copy {
-            source: root(4),
-            dest: inner(5),
-            rights: 0b1111,
-        },
-        Op::Delete(root(6)),
-    ];
+    let ops = case("kernel-last-cap-to-a-cnode.ops");
     assert_eq!(differ(&ops).unwrap().refused, 0);
 }
 
@@ -632,63 +635,27 @@ fn random_sequences_reach_every_outcome() {
     }
 }
 
-/// A divergence this test found: a revoke that deletes the revoked cap
-/// itself on the way. The Untyped X (root[7], from root[0]) makes an
-/// endpoint E (root[10]) and then a CNode C (root[9]), so the list reads
-/// X, C, E; X moves into C, whose only cap is C's. Revoking X deletes C's
-/// cap, and with C the cap X itself; the kernel then stops, as seL4's
-/// `cteRevoke` does: E stays, now under root[0], and 2 caps went. The
-/// interpreter used to delete every descendant X had when the revoke began
-/// (E too, 3 caps); it now deletes them one at a time in list order and
-/// stops the same way (`Machine::revoke_node`).
+/// A divergence this test found (kernel-revoke-deletes-its-own-cap.ops,
+/// which says how): revoking X deletes, through the CNode that held X, the
+/// cap X itself; the kernel stops there as seL4's `cteRevoke` does, with 2
+/// caps gone and the Endpoint E left under root[0]. The interpreter, and
+/// later the generated code's test kernel replaying the case file, deleted
+/// E too.
 #[test]
 fn a_revoke_that_deletes_its_own_cap() {
-    let inner = Path2 {
-        via: Some(9),
-        index: 0,
-    };
-    let setup = [
-        Op::Retype {
-            source: root(0),
-            object_type: 0,
-            size_arg: 12,
-            dest: None,
-            offset: 7,
-            count: 1,
-        },
-        Op::Retype {
-            source: root(7),
-            object_type: 3,
-            size_arg: 0,
-            dest: None,
-            offset: 10,
-            count: 1,
-        },
-        Op::Retype {
-            source: root(7),
-            object_type: 1,
-            size_arg: 2,
-            dest: None,
-            offset: 9,
-            count: 1,
-        },
-        Op::Move {
-            source: root(7),
-            dest: inner,
-        },
-    ];
-    assert_eq!(differ(&setup).unwrap().refused, 0);
-    let mut ops = setup.to_vec();
-    ops.push(Op::Revoke(inner));
+    let ops = case("kernel-revoke-deletes-its-own-cap.ops");
+    let (setup, revoke) = ops.split_at(ops.len() - 1);
+    let revoke = revoke[0].clone();
+    assert!(matches!(revoke, Op::Revoke(_)));
+    assert_eq!(differ(setup).unwrap().refused, 0);
     assert_eq!(differ(&ops).map(|t| t.self_deleting_revokes), Ok(1));
 
     let mut m = boot_interp(kernel_spec());
     let mut slots = vec![cspace::Slot::EMPTY; WINDOW_SLOTS];
     let mut k = Kernel::boot(&m, &mut slots);
-    for op in &setup {
+    for op in setup {
         assert_eq!(run_interp(&mut m, op), k.run_op(op));
     }
-    let revoke = Op::Revoke(inner);
     assert_eq!(run_interp(&mut m, &revoke), Ok(Outcome::Removed(2)));
     assert_eq!(k.run_op(&revoke), Ok(Outcome::Removed(2)));
     let root_slot = |index| {
