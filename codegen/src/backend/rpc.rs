@@ -1506,8 +1506,9 @@ fn class_enum(i: &Iface<'_>, m: &Method, classes: &[Class<'_>], table: &[String]
                 }
             }
 
-            /// Where the class's region starts, in bytes from the start
-            /// of the layout; the region holds `count()` objects.
+            /// Where the class starts in the worst case: in bytes from an
+            /// `ALIGN`ed start, with every class before it in layout order
+            /// allocated to its count.
             pub const fn offset(self) -> u64 {
                 match self {
                     #(#offset)*
@@ -1546,7 +1547,7 @@ fn budget_struct(
         lines.push("The method allocates nothing: the budget only holds the donation.".to_string());
     } else {
         lines.extend(wrap(&format!(
-            "The budget lays the donation out once, the way `capc check` proved it covers the worst case: largest alignment first, each class in a region of its own from the start of the donation rounded up to [`ALIGN`](Self::ALIGN). [`alloc`](Self::alloc) hands out a class's objects in order and returns `{error}::{oob_variant}` once the class's declared count is used up."
+            "[`alloc`](Self::alloc) hands out the donation as retyping it from its first free address does: each object at the running total rounded up to the object's alignment. In layout order ([`{class}::ALL`], largest alignment first) no gaps arise and every class fits at its declared count, as `capc check` proved: the worst case below. `alloc` returns `{error}::{oob_variant}` once a class's count is used up, or when an object would end past the donation (which only alignment gaps, out of layout order, can cause)."
         )));
         lines.push(String::new());
         lines.extend(table.iter().cloned());
@@ -1586,10 +1587,10 @@ fn budget_struct(
     };
     let from_doc = doc_lines(&wrap(&match untyped {
         Some(cap) => format!(
-            "The budget of a call that donated the `{cap}` in slot `untyped`, whose free part is `donation`. Refuses, with `{error}::{oob_variant}`, a donation smaller than [`MIN_DONATION`](Self::MIN_DONATION) or too small for the layout once its start is rounded up to [`ALIGN`](Self::ALIGN) (or that wraps around the address space); `needed` is then the bytes that would have done."
+            "The budget of a call that donated the `{cap}` in slot `untyped`, whose free part is `donation`. Refuses, with `{error}::{oob_variant}`, a donation smaller than [`MIN_DONATION`](Self::MIN_DONATION) or too small for the worst case once its start is rounded up to [`ALIGN`](Self::ALIGN) (or that wraps around the address space); `needed` is then the bytes that would have done."
         ),
         None => format!(
-            "The budget of a call whose caller donated the quota `donation`. Refuses, with `{error}::{oob_variant}`, a quota smaller than [`MIN_DONATION`](Self::MIN_DONATION) or too small for the layout once its start is rounded up to [`ALIGN`](Self::ALIGN) (or that wraps around the address space); `needed` is then the bytes that would have done."
+            "The budget of a call whose caller donated the quota `donation`. Refuses, with `{error}::{oob_variant}`, a quota smaller than [`MIN_DONATION`](Self::MIN_DONATION) or too small for the worst case once its start is rounded up to [`ALIGN`](Self::ALIGN) (or that wraps around the address space); `needed` is then the bytes that would have done."
         ),
     }));
     let payload_note = if uses_needed {
@@ -1628,31 +1629,35 @@ fn budget_struct(
             }
         });
         let alloc_doc = doc_lines(&wrap(&format!(
-            "The next object of `class`: its address inside the donation, aligned to the object's alignment and overlapping no other object. Fails with `{error}::{oob_variant}` once `class.count()` objects of the class were handed out in this call; `needed` is then the bytes the call would have used with this object."
+            "The next object of `class`: its address, where a retype from the donation's first free address puts it after the objects handed out so far (the running total rounded up to the object's alignment). Fails with `{error}::{oob_variant}` once `class.count()` objects of the class were handed out in this call, or if the object would end past the donation; `needed` is then the bytes the call would have used with this object."
         )));
         (
-            quote!(allocated: [u64; #n],),
-            quote!(allocated: [0; #n],),
+            quote!(used: u64, allocated: [u64; #n],),
+            quote!(used: 0, allocated: [0; #n],),
             quote! {
                 #alloc_doc
                 pub fn alloc(&mut self, class: #class) -> Result<u64, #error> {
                     let index = class as usize;
-                    let allocated = self.allocated[index];
-                    if allocated == class.count() {
-                        return Err(Self::out_of_budget(self.used_bytes() + class.size()));
+                    // The new running total: from `base`, past the object.
+                    let end = (self.base + self.used)
+                        .checked_next_multiple_of(class.align())
+                        .and_then(|start| start.checked_add(class.size()))
+                        .map_or(u64::MAX, |end| end - self.base);
+                    if self.allocated[index] == class.count() || end > self.bytes {
+                        return Err(Self::out_of_budget(end));
                     }
-                    self.allocated[index] = allocated + 1;
-                    Ok(self.base + class.offset() + allocated * class.size())
+                    self.allocated[index] += 1;
+                    self.used = end;
+                    Ok(self.base + end - class.size())
                 }
 
                 #(#shortcuts)*
 
-                /// Bytes handed out so far in this call.
-                pub fn used_bytes(&self) -> u64 {
-                    #class::ALL
-                        .iter()
-                        .map(|class| self.allocated[*class as usize] * class.size())
-                        .sum()
+                /// Bytes of the donation used so far in this call: from
+                /// [`base`](Self::base) to the end of the last object,
+                /// alignment gaps included.
+                pub const fn used_bytes(&self) -> u64 {
+                    self.used
                 }
 
                 /// How many more objects of `class` this call may allocate.
@@ -1683,8 +1688,8 @@ fn budget_struct(
             }
             Ok(#budget {
                 #untyped_init
-                base: donation.base + padding,
-                bytes: donation.bytes - padding,
+                base: donation.base,
+                bytes: donation.bytes,
                 #alloc_init
             })
         }
@@ -1702,11 +1707,12 @@ fn budget_struct(
         impl #budget {
             /// The least bytes the caller donates.
             pub const MIN_DONATION: u64 = #min;
-            /// Bytes of every class at its declared count in the layout:
-            /// at most `MIN_DONATION`, as `capc check` proved.
+            /// Bytes of every class at its declared count, in layout
+            /// order from an address aligned to `ALIGN`: at most
+            /// `MIN_DONATION`, as `capc check` proved.
             pub const WORST_CASE_BYTES: u64 = #worst;
-            /// The alignment of the start of the layout: the largest
-            /// alignment of any class.
+            /// The largest alignment of any class: a donation starting
+            /// below it needs the difference on top of the worst case.
             pub const ALIGN: u64 = #align;
 
             #from_doc
@@ -1721,8 +1727,8 @@ fn budget_struct(
 
             #untyped_getter
 
-            /// Where the layout starts: the donation's first free address
-            /// rounded up to [`ALIGN`](Self::ALIGN).
+            /// The donation's first free address: where the running total
+            /// of [`alloc`](Self::alloc) starts.
             pub const fn base(&self) -> u64 {
                 self.base
             }

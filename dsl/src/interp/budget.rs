@@ -1,7 +1,9 @@
 //! Per-call donation budgets of RPC methods: what a server may allocate for
-//! one call, laid out in the caller's donation the way `capc check` proved
-//! the worst case fits (largest alignment first, each object type and size
-//! in a region of its own), and the calls a simulation made.
+//! one call, handed out of the caller's donation as retyping it from its
+//! first free address places objects (each at the running total rounded up
+//! to its alignment), counted against each class's declared count; the
+//! worst case `capc check` proved (largest alignment first) bounds it. And
+//! the calls a simulation made.
 
 use super::{Holder, Machine, Node, NodeId, OpError};
 use crate::model::{Donation, DonationKind, ObjectId};
@@ -17,7 +19,8 @@ pub struct Class {
     pub size_bits: u32,
     /// Most objects per call (repeated clauses added together).
     pub count: u64,
-    /// Where its region starts, in bytes from the start of the layout.
+    /// Where it starts in the worst case: in bytes from an aligned start,
+    /// every class before it allocated to its count.
     pub offset: u64,
     /// log2 of its alignment.
     pub align_bits: u32,
@@ -26,8 +29,7 @@ pub struct Class {
 /// The budget of one call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Budget {
-    /// Where the layout starts: the donation's first free address rounded
-    /// up to the largest alignment.
+    /// The donation's first free address.
     pub base: u64,
     /// Bytes of the donation from `base`.
     pub bytes: u64,
@@ -35,6 +37,8 @@ pub struct Budget {
     pub classes: Vec<Class>,
     /// Objects handed out per class.
     pub allocated: Vec<u64>,
+    /// Bytes from `base` to the end of the last object handed out.
+    pub used: u64,
 }
 
 impl Budget {
@@ -91,25 +95,26 @@ impl Budget {
         }
         let allocated = vec![0; classes.len()];
         Ok(Budget {
-            base: base + padding,
-            bytes: bytes - padding,
+            base,
+            bytes,
             classes,
             allocated,
+            used: 0,
         })
     }
 
-    /// Bytes handed out so far.
+    /// Bytes used so far, alignment gaps included.
     pub fn used_bytes(&self) -> u64 {
-        self.classes
-            .iter()
-            .zip(&self.allocated)
-            .map(|(c, n)| n * (1 << c.size_bits))
-            .sum()
+        self.used
     }
 
-    /// The address of the next object of the class for `object` with `arg`;
-    /// `Err(needed)` once the class's count is used up. `None` when the
-    /// method allocates no such objects.
+    /// The address of the next object of the class for `object` with `arg`:
+    /// the running total rounded up to the object's alignment, as a retype
+    /// from the donation's first free address would place it after the
+    /// objects handed out so far. `Err(needed)`, the bytes the call would
+    /// have used with it, once the class's count is used up or if it would
+    /// end past the donation. `None` when the method allocates no such
+    /// objects.
     pub fn alloc(&mut self, object: ObjectId, arg: u64) -> Option<Result<u64, u64>> {
         let i = self
             .classes
@@ -117,12 +122,16 @@ impl Budget {
             .position(|c| c.object == object && c.arg == arg)?;
         let class = &self.classes[i];
         let size = 1u64 << class.size_bits;
-        if self.allocated[i] == class.count {
-            return Some(Err(self.used_bytes() + size));
+        let end = (self.base + self.used)
+            .checked_next_multiple_of(1 << class.align_bits)
+            .and_then(|start| start.checked_add(size))
+            .map_or(u64::MAX, |end| end - self.base);
+        if self.allocated[i] == class.count || end > self.bytes {
+            return Some(Err(end));
         }
-        let address = self.base + class.offset + self.allocated[i] * size;
         self.allocated[i] += 1;
-        Some(Ok(address))
+        self.used = end;
+        Some(Ok(self.base + end - size))
     }
 }
 
@@ -169,8 +178,9 @@ impl Machine<'_> {
     ///
     /// Errors: `FailedLookup { source: 1 }` for a donated slot that does
     /// not resolve or is empty, `IllegalOperation` for a method without a
-    /// donation of this kind or a cap of the wrong type, `OutOfBudget` from
-    /// the budget. `None` when the interface or method does not exist or
+    /// donation of this kind, a cap of the wrong type, or device memory
+    /// where the method declares objects only RAM may hold, `OutOfBudget`
+    /// from the budget. `None` when the interface or method does not exist or
     /// an allocation is one the method does not declare (a script checks
     /// that before it runs).
     pub fn call(
@@ -222,6 +232,16 @@ impl Machine<'_> {
                 if node.cap.cap_type != *cap_type || !self.is_memory(&node.cap) {
                     return Some(Err(OpError::IllegalOperation));
                 }
+                // Device memory must be able to hold every object the
+                // method declares, or the server's retypes would fail.
+                let declared = &donation.expect("matched").allocations;
+                if self.is_device(&node.cap)
+                    && declared
+                        .iter()
+                        .any(|a| !self.spec.objects[a.object.index()].device)
+                {
+                    return Some(Err(OpError::IllegalOperation));
+                }
                 call.principal = self.principal_of(id).unwrap_or_default();
                 let (base, size) = self.region(&node.cap).expect("memory");
                 let watermark = if self.children(id).is_empty() {
@@ -250,7 +270,11 @@ impl Machine<'_> {
             }
         }
         call.used = budget.used_bytes();
-        if let Some(id) = untyped {
+        // The server's retypes, one per object; without any, the donation
+        // is left as it was.
+        if let Some(id) = untyped
+            && !call.objects.is_empty()
+        {
             let cap = self.nodes[&id].cap.clone();
             let device = self.is_device(&cap);
             let (base, _) = self.region(&cap).expect("memory");

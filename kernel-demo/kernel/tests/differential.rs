@@ -23,9 +23,13 @@
 //! kernel's new cap is the source's with the guard set) and undone on the
 //! kernel's side.
 //!
-//! kernel.cap declares no donating method, so the sequences have no calls:
-//! the kernel has none of its own (a server retypes from a donation; the
-//! generated code's differential test covers calls).
+//! The spec is kernel.cap with one RPC interface, tests/donations.cap's
+//! `Service`, so that the sequences also make calls that take a donation.
+//! The kernel serves them as the QEMU demo's decompression service does:
+//! the generated budget of the method hands out each object of the donated
+//! Untyped, and the server makes it with the kernel's own retype. The
+//! addresses the retypes produce must be the ones the interpreter's budget
+//! (and so the generated one) gave, and the calls' accounting must agree.
 //!
 //! proptest shrinks a divergence to a short sequence, printed as a case
 //! file. Every divergence found stays as a case file in
@@ -66,15 +70,28 @@ fn run_interp(m: &mut Machine<'_>, op: &Op) -> Answer {
 
 // ----- the spec and the boot caps -----
 
+fn load(relative: &str) -> Spec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    capc_dsl::compile(&path, &capc_dsl::FsLoader)
+        .expect("readable")
+        .spec
+        .unwrap_or_else(|| panic!("{relative} checks clean"))
+}
+
+/// The spec both sides run: kernel.cap with the `Service` interface of
+/// tests/donations.cap, whose calls the kernel serves with its own retype.
+/// Its objects, caps and retype rules are kernel.cap's
+/// (`the_test_spec_is_kernel_cap_with_a_service`).
 fn kernel_spec() -> &'static Spec {
     static SPEC: OnceLock<Spec> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/kernel.cap");
-        capc_dsl::compile(&path, &capc_dsl::FsLoader)
-            .expect("readable")
-            .spec
-            .expect("kernel.cap checks clean")
-    })
+    SPEC.get_or_init(|| load("tests/donations.cap"))
+}
+
+/// The generated code of tests/donations.cap: only its RPC part (the
+/// budget of `Service.make`) is used; the caps are the kernel's.
+#[allow(dead_code, unused_imports)]
+mod donations {
+    capc_macros::include_spec!("tests/donations.cap");
 }
 
 /// The physical address of the kernel's slot memory; the root CNode's
@@ -151,11 +168,23 @@ fn refused(e: KernelError) -> Refused {
 /// The full slots of the kernel's window, with their addresses.
 type Live = Vec<(SlotAddr, cspace::Slot)>;
 
+/// The server's CNode: the objects a call makes from its donation go into
+/// it. Its table lies in the window between RAM1 and RAM0, where no Untyped
+/// reaches; no cap names it, as the interpreter's server holds its objects
+/// outside every CNode.
+const SERVER_TABLE: u64 = 0x10_4000;
+const SERVER_RADIX: u32 = 9;
+
 /// The kernel's capability core over a window of slots, the root CNode's
 /// cap held outside it (as a thread's CSpace root is).
 struct Kernel<'m> {
     memory: SlotMemory<'m>,
     root: CNodeCap,
+    server: CNodeCap,
+    /// The interpreter's name of each server slot in use: the call and the
+    /// object's place in it.
+    server_places: BTreeMap<u64, Place>,
+    calls: Vec<CallRecord>,
     /// Mints of CNode caps that set a guard (kernel only, see the module
     /// docs), checked and undone.
     guard_mints: u64,
@@ -174,9 +203,14 @@ impl<'m> Kernel<'m> {
             mdb::insert_root(&mut memory, at, Cap::from_words(pack(m, &node.cap)))
                 .expect("boot cap");
         }
+        let server = CNodeCap::new(SERVER_TABLE, u64::from(SERVER_RADIX), 0, 0).expect("server");
+        assert!(memory.clear_table(Table::of(server).expect("server table")));
         Kernel {
             memory,
             root,
+            server,
+            server_places: BTreeMap::new(),
+            calls: Vec::new(),
             guard_mints: 0,
         }
     }
@@ -274,11 +308,110 @@ impl<'m> Kernel<'m> {
                     ops::revoke(&mut self.memory, at).map_err(refused)?,
                 ))
             }
-            // The kernel has no calls of its own: a server allocates from
-            // a donation with `retype` (the QEMU demo's decompression
-            // service), and kernel.cap declares no donating method.
-            Op::Call { .. } => unreachable!("kernel.cap declares no donating method"),
+            Op::Call {
+                ref interface,
+                ref method,
+                payment,
+                ref allocations,
+            } => {
+                let mut record = CallRecord {
+                    method: format!("{interface}.{method}"),
+                    donated: 0,
+                    used: 0,
+                    ok: false,
+                };
+                let answer = self.call(payment, allocations, &mut record);
+                record.ok = answer.is_ok();
+                self.calls.push(record);
+                answer
+            }
         }
+    }
+
+    /// A call of `Service.make`, served as the QEMU demo's decompression
+    /// service serves one: the budget generated for the method (from
+    /// tests/donations.cap) takes the free part of the donated Untyped and
+    /// hands out each object, and the server makes it with the kernel's own
+    /// retype from the donation into its CNode. The answer carries the
+    /// addresses the retypes produced, the interpreter's the budget's: they
+    /// must be the same.
+    fn call(
+        &mut self,
+        payment: Payment,
+        allocations: &[(u64, u64)],
+        record: &mut CallRecord,
+    ) -> Answer {
+        use donations::{
+            DonationKind, ServiceError, ServiceLabel, ServiceMakeBudget, ServiceMakeClass,
+        };
+        let Payment::Untyped(path) = payment else {
+            unreachable!("Service.make takes an Untyped");
+        };
+        let illegal = Refused::Op(OpError::IllegalOperation);
+        let at = self.resolve(path).ok_or(SOURCE)?;
+        let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(SOURCE)?;
+        let memory = UntypedMemory::of(cap).ok_or(illegal.clone())?;
+        let Some(DonationKind::Untyped(wanted)) = ServiceLabel::Make.donation() else {
+            unreachable!("Service.make takes an Untyped");
+        };
+        if cap.cap_type().map(|t| t as u64) != Some(wanted as u64) {
+            return Err(illegal);
+        }
+        // Device memory must hold every object the method declares.
+        let ram_only = |c: &ServiceMakeClass| !c.object_type().memory().1;
+        if memory.device && ServiceMakeClass::ALL.iter().any(ram_only) {
+            return Err(illegal);
+        }
+        let free = if mdb::has_children(&self.memory, at) {
+            memory.watermark.min(memory.size)
+        } else {
+            0
+        };
+        let donation = donations::Donation {
+            base: memory.base + free,
+            bytes: memory.size - free,
+        };
+        record.donated = donation.bytes;
+        let out_of_budget =
+            |ServiceError::OutOfBudget { needed }| Refused::Op(OpError::OutOfBudget { needed });
+        let mut budget = ServiceMakeBudget::from_donation(0, donation).map_err(out_of_budget)?;
+        for &(object, arg) in allocations {
+            let class = ServiceMakeClass::ALL
+                .into_iter()
+                .find(|c| (c.object_type() as u64, c.size_arg()) == (object, arg))
+                .expect("the strategy allocates declared classes");
+            budget.alloc(class).map_err(out_of_budget)?;
+        }
+        // The server's retypes, one object each.
+        let number = self.calls.len();
+        let server = Table::of(self.server).expect("server table");
+        let mut addresses = Vec::new();
+        for (index, &(object_type, size_arg)) in allocations.iter().enumerate() {
+            let slot = (0..1 << SERVER_RADIX)
+                .find(|i| self.memory.cap(server.slot(*i).unwrap()) == Some(Cap::NULL))
+                .expect("a free server slot");
+            let request = RetypeRequest {
+                object_type,
+                size_arg,
+                offset: slot,
+                count: 1,
+            };
+            let placement =
+                ops::retype(&mut self.memory, at, &request, Some(self.server)).map_err(refused)?;
+            addresses.push(placement.first);
+            self.server_places.insert(
+                slot,
+                Place::Server {
+                    call: number,
+                    index,
+                },
+            );
+        }
+        record.used = budget.used_bytes();
+        Ok(Outcome::Called {
+            addresses,
+            used: budget.used_bytes(),
+        })
     }
 
     /// After a successful mint: if it set a CNode cap's guard (which the
@@ -342,6 +475,20 @@ impl<'m> Kernel<'m> {
         Ok((live, tables))
     }
 
+    /// Where the interpreter holds the cap in a kernel slot: a slot, or by
+    /// the server.
+    fn place(&self, tables: &[Table], at: SlotAddr) -> Result<Place, String> {
+        let server = Table::of(self.server).expect("server table");
+        match server.index_of(at) {
+            Some(index) => self
+                .server_places
+                .get(&index)
+                .copied()
+                .ok_or(format!("kernel: server slot {index} was never filled")),
+            None => self.slot_name(tables, at).map(Place::Slot),
+        }
+    }
+
     /// The interpreter's name of a kernel slot.
     fn slot_name(&self, tables: &[Table], at: SlotAddr) -> Result<Slot, String> {
         let root = self.root_table();
@@ -394,13 +541,12 @@ impl<'m> Kernel<'m> {
         let mut state = State::new();
         let mut seen = Vec::new();
         for (at, s) in &live {
-            let slot = self.slot_name(&tables, *at)?;
+            let place = self.place(&tables, *at)?;
             let parent = match parents.get(at) {
-                Some(p) => Some(self.slot_name(&tables, *p)?),
+                Some(p) => Some(self.place(&tables, *p)?),
                 None => None,
             };
             let cap = s.cap();
-            let (place, parent) = (Place::Slot(slot), parent.map(Place::Slot));
             state.insert(place, (cap.words(), parent));
             seen.push(Seen {
                 place,
@@ -474,8 +620,15 @@ fn differ(ops: &[Op]) -> Result<Tally, String> {
             Op::Revoke(at) if want.is_ok() => m.resolve(&at.path()),
             _ => None,
         };
-        check_invariants("interpreter", &interp_seen(&m), revoked, &boot, &[])
-            .and_then(|()| check_invariants("kernel", &kernel_seen, revoked, &boot, &[]))
+        let calls = interp_calls(&m);
+        if calls != k.calls {
+            return Err(format!(
+                "op {i} {op:?}: accounting differs\ninterpreter: {calls:?}\nkernel:      {:?}",
+                k.calls
+            ));
+        }
+        check_invariants("interpreter", &interp_seen(&m), revoked, &boot, &calls)
+            .and_then(|()| check_invariants("kernel", &kernel_seen, revoked, &boot, &k.calls))
             .map_err(|e| format!("op {i} {op:?}: {e}"))?;
         tally.ops += 1;
         tally.refused += u64::from(want.is_err());
@@ -517,6 +670,50 @@ proptest! {
 fn retype_mint_copy_revoke_agree() {
     let ops = retype_mint_copy_revoke();
     assert_eq!(differ(&ops).unwrap().refused, 0);
+}
+
+/// tests/donations.cap is kernel.cap and a `Service`: the same objects,
+/// caps (tags and every field's place) and retype rules, so the kernel's
+/// caps are the interpreter's, bit for bit.
+#[test]
+fn the_test_spec_is_kernel_cap_with_a_service() {
+    let (test, kernel) = (kernel_spec(), load("../spec/kernel.cap"));
+    let objects = |s: &Spec| -> Vec<String> {
+        let o = s.objects.iter();
+        o.map(|o| {
+            format!(
+                "{} {:?} {:?} {} {}",
+                o.name, o.size.table, o.align_bits, o.ram, o.device
+            )
+        })
+        .collect()
+    };
+    let caps = |s: &Spec| -> Vec<String> {
+        let fields = |c: &capc_dsl::model::CapType| -> Vec<String> {
+            let f = c.fields.iter();
+            f.map(|f| {
+                format!(
+                    "{} {:?} {:?} {} {} {} {} {}",
+                    f.name, f.kind, f.role, f.identity, f.unit_bits, f.word, f.shift, f.width
+                )
+            })
+            .collect()
+        };
+        s.caps
+            .iter()
+            .map(|c| format!("{} {} {:?} {:?}", c.name, c.tag, c.copy, fields(c)))
+            .collect()
+    };
+    let retypes = |s: &Spec| -> Vec<String> {
+        let r = s.retypes.iter();
+        r.map(|r| format!("{:?} {:?} {}", r.source, r.targets, r.fan_out))
+            .collect()
+    };
+    assert_eq!(objects(test), objects(&kernel));
+    assert_eq!(caps(test), caps(&kernel));
+    assert_eq!(retypes(test), retypes(&kernel));
+    assert_eq!(donating_methods(test).len(), 1);
+    assert!(donating_methods(&kernel).is_empty());
 }
 
 /// The regression case files (`capc_dsl::interp::harness::Case`), shared
@@ -602,6 +799,9 @@ fn random_sequences_reach_every_outcome() {
             let outcome = match run_interp(&mut m, op) {
                 Ok(Outcome::Removed(n)) if n > 1 => "removed several".to_string(),
                 Ok(Outcome::Removed(n)) if n > 0 => "removed".to_string(),
+                Ok(Outcome::Called { addresses, .. }) if addresses.len() > 1 => {
+                    "allocated several".to_string()
+                }
                 Ok(_) => "ok".to_string(),
                 Err(e) => format!("{e:?}")
                     .trim_start_matches("Op(")
@@ -630,6 +830,10 @@ fn random_sequences_reach_every_outcome() {
         "move ok",
         "delete removed",
         "revoke removed",
+        "call allocated several",
+        "call OutOfBudget",
+        "call IllegalOperation",
+        "call FailedLookup",
     ] {
         assert!(seen.contains_key(want), "never reached: {want}; {seen:#?}");
     }
