@@ -501,7 +501,10 @@ fn service_problems(lines: &[&str]) -> Vec<String> {
     let usage = |run: &[&str]| -> Vec<String> {
         run.iter()
             .filter(|l| l.starts_with("server: "))
-            .filter_map(|l| Some(l.split("own budget: ").nth(1)?.to_owned()))
+            .filter_map(|l| {
+                let rest = l.split("own budget: ").nth(1)?;
+                Some(rest.split(';').next()?.to_owned())
+            })
             .collect()
     };
     let paid = usage(paying);
@@ -546,6 +549,25 @@ fn service_problems(lines: &[&str]) -> Vec<String> {
             (Some(donated), Some(charged), Some(bound))
                 if charged <= bound && (donated == 0 || charged <= donated) => {}
             _ => problems.push(format!("a charge past the bound or the donation: `{line}`")),
+        }
+    }
+    // Every object of a paid call lies where its budget said: the budget
+    // hands out the donation as the kernel's retype places objects.
+    for line in paying
+        .iter()
+        .filter(|l| l.starts_with("server: ") && l.contains("the spec's bound"))
+        .filter(|l| !l.contains("from client 0;"))
+    {
+        let counts = line
+            .split("; objects where the budget said: ")
+            .nth(1)
+            .and_then(|rest| rest.split_once(" of "))
+            .and_then(|(placed, made)| {
+                Some((placed.parse::<u64>().ok()?, made.parse::<u64>().ok()?))
+            });
+        match counts {
+            Some((placed, made)) if placed == made && made > 0 => {}
+            _ => problems.push(format!("an object not where its budget said: `{line}`")),
         }
     }
     problems.extend(accounting_problems(paying, true));
@@ -932,20 +954,20 @@ mod tests {
         root: started client 0x100 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
         root: started client 0x201 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
         root: started client 0x301 from the boot image in a budget of 4096 KiB: its CNode, PML4, 7 page tables, 26 frames and TCB took 141824 bytes of it; the rest is the task's\r\n\
-        server: answered a call from client 1; donated 2097152, charged 20480 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
+        server: answered a call from client 1; donated 2097152, charged 20480 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used; objects where the budget said: 4 of 4\r\n\
         root: both bombs are on their way; the good client goes on\r\n\
         client 1: request 1: 10005 bytes in 3 pages, checksum verified\r\n\
-        server: refused a call from client 2; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
+        server: refused a call from client 2; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used; objects where the budget said: 257 of 257\r\n\
         client 2: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
         client 2: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
         thread 0x1823000 exited with status 0\r\n\
-        server: refused a call from client 3; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
-        server: answered a call from client 1; donated 2097152, charged 110592 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
+        server: refused a call from client 3; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used; objects where the budget said: 257 of 257\r\n\
+        server: answered a call from client 1; donated 2097152, charged 110592 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used; objects where the budget said: 26 of 26\r\n\
         client 1: request 2: 100001 bytes in 25 pages, checksum verified\r\n\
         client 3: bomb (5 bytes that expand to 64 MiB): OutOfBudget { needed: 1060864 }\r\n\
         client 3: donation revoked: everything the server built from it is gone; 3 frames retyped from it again: ok (its watermark back at 12288 bytes)\r\n\
         thread 0x1c23000 exited with status 0\r\n\
-        server: answered a call from client 1; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used\r\n\
+        server: answered a call from client 1; donated 2097152, charged 1056768 (the spec's bound: 1056768); own budget: 141312 of 1048576 bytes used; objects where the budget said: 257 of 257\r\n\
         client 1: request 3: 1048576 bytes in 256 pages, checksum verified\r\n\
         thread 0x1423000 exited with status 0\r\n\
         server: accounting, the client pays:\r\n\
@@ -1265,6 +1287,13 @@ mod tests {
         );
         let all = problems(&unbounded, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("no table row `root: the client"), "{all}");
+        let misplaced = GOOD.replacen(
+            "objects where the budget said: 26 of 26",
+            "objects where the budget said: 25 of 26",
+            1,
+        );
+        let all = problems(&misplaced, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(all.contains("an object not where its budget said"), "{all}");
         let overcharged = GOOD.replacen("charged 1056768", "charged 1060864", 1);
         let all = problems(&overcharged, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("a charge past the bound"), "{all}");

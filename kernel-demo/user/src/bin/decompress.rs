@@ -9,6 +9,10 @@
 //! (256 pages and a CNode); the server's own memory never changes. In its
 //! second mode (argument 1, the control run) the server pays, as in Mach:
 //! it allocates from its own budget, as much as the input asks for.
+//!
+//! The budget's addresses are where the kernel's retype puts each object
+//! (it hands out the donation as retype does); the server checks every
+//! object it makes against them and reports the count with each call.
 
 #![no_std]
 #![no_main]
@@ -16,7 +20,7 @@
 use core::fmt::Write;
 
 use capc_demo_user::abi::ROOT_IPC_BUFFER;
-use capc_demo_user::caps::{ObjectType, Rights, UntypedCap};
+use capc_demo_user::caps::{self, ObjectType, Rights, UntypedCap};
 use capc_demo_user::decompress::{
     DecompressError, DecompressorDecompressBudget, DecompressorDecompressReply, DecompressorLabel,
     DecompressorServer, DecompressorStatsReply, Donation, MessageInfo as RpcInfo,
@@ -51,6 +55,10 @@ struct Service {
     /// of it (both 0 for a call that brought none, or when it pays itself).
     donated: u64,
     charged: u64,
+    /// The last call's objects from a budget, and of them those the kernel
+    /// put where the budget said.
+    made: u64,
+    placed: u64,
     /// Per client (by badge): calls, bytes donated, bytes charged.
     accounts: [Account; 4],
     /// Bytes of its own budget in use when it started serving.
@@ -71,6 +79,15 @@ impl Service {
     fn clean_up(&mut self) {
         for slot in [PAGE, OUTPUT, INPUT, DONATION] {
             let _ = delete(&mut self.env, SELF, slot);
+        }
+    }
+
+    /// Counts an object the budget handed out at `want` and the kernel made
+    /// in `slot`: whether it lies where the budget said.
+    fn placed(&mut self, slot: u64, want: u64) {
+        self.made += 1;
+        if caps::region(cap_at(slot)).map(|(base, _)| base) == Some(want) {
+            self.placed += 1;
         }
     }
 
@@ -110,12 +127,12 @@ impl Service {
         // The spec's CNode of 2^8 slots when the client pays; paying for
         // itself, the server sizes the CNode for the output it was asked
         // for, as a server with nobody to charge does.
-        let radix = match budget.as_deref_mut() {
-            Some(budget) => {
-                budget.alloc_cnode_8()?;
-                8
-            }
-            None => (64 - pages.max(2).saturating_sub(1).leading_zeros() as u64).clamp(8, 16),
+        let (radix, want) = match budget.as_deref_mut() {
+            Some(budget) => (8, Some(budget.alloc_cnode_8()?)),
+            None => (
+                (64 - pages.max(2).saturating_sub(1).leading_zeros() as u64).clamp(8, 16),
+                None,
+            ),
         };
         retype(
             &mut self.env,
@@ -127,13 +144,20 @@ impl Service {
             1,
         )
         .map_err(|_| out_of_memory)?;
+        if let Some(want) = want {
+            self.placed(OUTPUT, want);
+        }
         let mut bytes = [0u8; PAGE_BYTES as usize];
         for page in 0..pages {
-            if let Some(budget) = budget.as_deref_mut() {
-                budget.alloc_frame_12()?;
-            }
+            let want = match budget.as_deref_mut() {
+                Some(budget) => Some(budget.alloc_frame_12()?),
+                None => None,
+            };
             retype(&mut self.env, from, ObjectType::Frame, 12, SELF, PAGE, 1)
                 .map_err(|_| out_of_memory)?;
+            if let Some(want) = want {
+                self.placed(PAGE, want);
+            }
             let at = SCRATCH_VADDR[1];
             map(
                 &mut self.env,
@@ -238,6 +262,8 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         bytes_out: 0,
         donated: 0,
         charged: 0,
+        made: 0,
+        placed: 0,
         accounts: [Account::default(); 4],
         own_at_start: own_usage().0,
     };
@@ -299,6 +325,10 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
             core::mem::take(&mut service.donated),
             core::mem::take(&mut service.charged),
         );
+        let (made, placed) = (
+            core::mem::take(&mut service.made),
+            core::mem::take(&mut service.placed),
+        );
         if let Some(account) = service.accounts.get_mut(message.badge as usize)
             && message.info.label == DecompressorLabel::Decompress as u64
         {
@@ -306,11 +336,18 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
             account.donated += donated;
             account.charged += charged;
         }
-        let _ = writeln!(
+        let _ = write!(
             service.env,
             "server: {status} a call from client {}; donated {donated}, charged {charged} (the spec's bound: {}); own budget: {used} of {size} bytes used",
             message.badge,
             DecompressorDecompressBudget::WORST_CASE_BYTES,
         );
+        if !service.server_pays && message.info.label == DecompressorLabel::Decompress as u64 {
+            let _ = write!(
+                service.env,
+                "; objects where the budget said: {placed} of {made}"
+            );
+        }
+        let _ = writeln!(service.env);
     }
 }
