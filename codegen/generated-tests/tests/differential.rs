@@ -881,7 +881,12 @@ const CASES: u32 = 340;
 const OPS_PER_CASE: std::ops::RangeInclusive<usize> = 1..=300;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    // PROPTEST_CASES overrides the count for a longer hunt, e.g.
+    // `PROPTEST_CASES=20000 cargo test --release -p capc-generated-tests
+    // --test differential`.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(CASES)
+    ))]
 
     #[test]
     fn kernel_spec_agrees(ops in proptest::collection::vec(op(kernel_spec()), OPS_PER_CASE)) {
