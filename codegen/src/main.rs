@@ -17,6 +17,14 @@ use capc_dsl::{Compilation, Diagnostic, FsLoader, diag};
 use clap::{Parser, Subcommand, ValueEnum};
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 
+// mimalloc, not the system allocator: about a third of `capc build` is
+// malloc and free (tokens, syntax trees and their drop), and mimalloc takes
+// about a quarter off the end-to-end time (BENCHMARKS.md, `generate_cli`).
+// Only a binary can choose its allocator, so the library, the `Builder` in
+// build scripts and the proc macro keep their host's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "\
 Examples:
   capc check kernel-demo/spec/kernel.cap
