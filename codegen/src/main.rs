@@ -19,7 +19,8 @@ use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 
 // mimalloc, not the system allocator: about a third of `capc build` is
 // malloc and free (tokens, syntax trees and their drop), and mimalloc takes
-// about a quarter off the end-to-end time (BENCHMARKS.md, `generate_cli`).
+// a fifth to a quarter off the end-to-end time (BENCHMARKS.md, benches
+// `generate` against `generate_cli`).
 // Only a binary can choose its allocator, so the library, the `Builder` in
 // build scripts and the proc macro keep their host's.
 #[global_allocator]
