@@ -442,12 +442,7 @@ macro_rules! generated_kernel {
                             payment,
                             ref allocations,
                         } => {
-                            let mut record = CallRecord {
-                                method: format!("{interface}.{method}"),
-                                donated: 0,
-                                used: 0,
-                                ok: false,
-                            };
+                            let mut record = CallRecord::new(interface, method);
                             let answer = self.call(interface, method, payment, allocations, &mut record);
                             record.ok = answer.is_ok();
                             self.calls.push(record);
@@ -1021,54 +1016,12 @@ fn a_call_from_a_donation_without_children_resets_it() {
     assert!(matches!(outcomes[3], Ok(Outcome::Retyped { first, .. }) if first == 0x40_3020));
 }
 
-/// What the random sequences of `spec` reach: "kind outcome" with counts,
-/// over 40 sequences from a fixed seed (`DIFF_TRACE=1` prints each
-/// operation).
-fn outcomes(spec: &'static Spec, boot: &[BootCap]) -> BTreeMap<String, u64> {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
-    );
-    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-    for _ in 0..40 {
-        let ops = proptest::collection::vec(op(spec), OPS_PER_CASE)
-            .new_tree(&mut runner)
-            .unwrap()
-            .current();
-        let mut m = boot_interp(spec, boot);
-        for op in &ops {
-            let mut kind = format!("{op:?}").split(' ').next().unwrap().to_string();
-            if let Op::Call { method, .. } = op {
-                kind = format!("{kind} {method}");
-            }
-            let outcome = match run_interp(&mut m, op) {
-                Ok(Outcome::Removed(n)) if n > 0 => "removed".to_string(),
-                Ok(Outcome::Called { addresses, .. }) if !addresses.is_empty() => {
-                    "allocated".to_string()
-                }
-                Ok(_) => "ok".to_string(),
-                Err(e) => format!("{e:?}")
-                    .split([' ', '{'])
-                    .next()
-                    .unwrap()
-                    .to_string(),
-            };
-            if std::env::var("DIFF_TRACE").is_ok() {
-                eprintln!("{op:?} => {outcome}");
-            }
-            *seen.entry(format!("{kind} {outcome}")).or_default() += 1;
-        }
-    }
-    seen
-}
-
 /// The random sequences reach what they are meant to test: every kind of
 /// operation succeeds sometimes, and retype fails with each of its errors.
 #[test]
 fn random_sequences_reach_every_outcome() {
-    let seen = outcomes(kernel_spec(), KERNEL_BOOT);
+    let boot = || boot_interp(kernel_spec(), KERNEL_BOOT);
+    let seen = outcomes(kernel_spec(), boot, 40, OPS_PER_CASE);
     eprintln!("{seen:#?}");
     for want in [
         "retype ok",
@@ -1097,7 +1050,8 @@ fn random_sequences_reach_every_outcome() {
 /// and a slot that holds none.
 #[test]
 fn random_calls_reach_every_outcome() {
-    let seen = outcomes(everything_spec(), EVERYTHING_BOOT);
+    let boot = || boot_interp(everything_spec(), EVERYTHING_BOOT);
+    let seen = outcomes(everything_spec(), boot, 40, OPS_PER_CASE);
     eprintln!("{seen:#?}");
     for want in [
         "call open allocated",

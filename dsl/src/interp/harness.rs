@@ -198,6 +198,18 @@ pub struct CallRecord {
     pub ok: bool,
 }
 
+impl CallRecord {
+    /// A call of `interface.method` before anything is known of it.
+    pub fn new(interface: &str, method: &str) -> CallRecord {
+        CallRecord {
+            method: format!("{interface}.{method}"),
+            donated: 0,
+            used: 0,
+            ok: false,
+        }
+    }
+}
+
 /// Root CNode radix: 16 slots, so windows overrun and slots collide often.
 pub const ROOT_RADIX: u32 = 4;
 pub const ROOT_SLOTS: u64 = 1 << ROOT_RADIX;
@@ -495,6 +507,61 @@ pub fn run_interp(m: &mut Machine<'_>, op: &Op) -> Result<Outcome, OpError> {
             Ok(Outcome::Called { addresses, used })
         }
     }
+}
+
+/// What random sequences of `spec` reach on the interpreter, as "kind
+/// outcome" (`retype ok`, `copy RevokeFirst`, `call read allocated`,
+/// `delete removed` ...) with counts: `sequences` sequences of
+/// `ops_per_sequence` operations from a fixed seed, each run on a machine
+/// from `boot`. `DIFF_TRACE=1` prints each operation. The differential
+/// tests check with it that their strategies reach what they are meant to.
+pub fn outcomes<'s>(
+    spec: &'s Spec,
+    boot: impl Fn() -> Machine<'s>,
+    sequences: usize,
+    ops_per_sequence: std::ops::RangeInclusive<usize>,
+) -> BTreeMap<String, u64> {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for _ in 0..sequences {
+        let ops = proptest::collection::vec(op(spec), ops_per_sequence.clone())
+            .new_tree(&mut runner)
+            .expect("a sequence")
+            .current();
+        let mut m = boot();
+        for op in &ops {
+            let mut kind = format!("{op:?}")
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            if let Op::Call { method, .. } = op {
+                kind = format!("{kind} {method}");
+            }
+            let outcome = match run_interp(&mut m, op) {
+                Ok(Outcome::Removed(n)) if n > 0 => "removed".to_string(),
+                Ok(Outcome::Called { addresses, .. }) if !addresses.is_empty() => {
+                    "allocated".to_string()
+                }
+                Ok(_) => "ok".to_string(),
+                Err(e) => format!("{e:?}")
+                    .split([' ', '{'])
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            };
+            if std::env::var("DIFF_TRACE").is_ok() {
+                eprintln!("{op:?} => {outcome}");
+            }
+            *seen.entry(format!("{kind} {outcome}")).or_default() += 1;
+        }
+    }
+    seen
 }
 
 /// The calls the interpreter made, as the accounting sees them.

@@ -314,12 +314,7 @@ impl<'m> Kernel<'m> {
                 payment,
                 ref allocations,
             } => {
-                let mut record = CallRecord {
-                    method: format!("{interface}.{method}"),
-                    donated: 0,
-                    used: 0,
-                    ok: false,
-                };
+                let mut record = CallRecord::new(interface, method);
                 let answer = self.call(payment, allocations, &mut record);
                 record.ok = answer.is_ok();
                 self.calls.push(record);
@@ -781,38 +776,12 @@ fn a_guard_mint_is_the_one_known_difference() {
 /// operation succeeds sometimes, and the errors come up.
 #[test]
 fn random_sequences_reach_every_outcome() {
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    let seen = outcomes(
+        kernel_spec(),
+        || boot_interp(kernel_spec()),
+        40,
+        OPS_PER_CASE,
     );
-    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-    for _ in 0..40 {
-        let ops = proptest::collection::vec(op(kernel_spec()), OPS_PER_CASE)
-            .new_tree(&mut runner)
-            .unwrap()
-            .current();
-        let mut m = boot_interp(kernel_spec());
-        for op in &ops {
-            let kind = format!("{op:?}").split(' ').next().unwrap().to_string();
-            let outcome = match run_interp(&mut m, op) {
-                Ok(Outcome::Removed(n)) if n > 1 => "removed several".to_string(),
-                Ok(Outcome::Removed(n)) if n > 0 => "removed".to_string(),
-                Ok(Outcome::Called { addresses, .. }) if addresses.len() > 1 => {
-                    "allocated several".to_string()
-                }
-                Ok(_) => "ok".to_string(),
-                Err(e) => format!("{e:?}")
-                    .trim_start_matches("Op(")
-                    .split([' ', '{', ')'])
-                    .next()
-                    .unwrap()
-                    .to_string(),
-            };
-            *seen.entry(format!("{kind} {outcome}")).or_default() += 1;
-        }
-    }
     eprintln!("{seen:#?}");
     for want in [
         "retype ok",
@@ -830,10 +799,10 @@ fn random_sequences_reach_every_outcome() {
         "move ok",
         "delete removed",
         "revoke removed",
-        "call allocated several",
-        "call OutOfBudget",
-        "call IllegalOperation",
-        "call FailedLookup",
+        "call make allocated",
+        "call make OutOfBudget",
+        "call make IllegalOperation",
+        "call make FailedLookup",
     ] {
         assert!(seen.contains_key(want), "never reached: {want}; {seen:#?}");
     }
