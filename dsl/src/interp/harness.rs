@@ -564,6 +564,35 @@ pub fn outcomes<'s>(
     seen
 }
 
+/// What every spec's random sequences must reach (as [`outcomes`] names
+/// it): each kind of operation succeeds sometimes, and retype fails with
+/// each of its errors.
+pub const CAP_OUTCOMES: [&str; 15] = [
+    "retype ok",
+    "retype IllegalOperation",
+    "retype InvalidArgument",
+    "retype RangeError",
+    "retype NotEnoughMemory",
+    "retype DeleteFirst",
+    "retype FailedLookup",
+    "copy ok",
+    "copy RevokeFirst",
+    "copy IllegalOperation",
+    "mint ok",
+    "mint IllegalOperation",
+    "move ok",
+    "delete removed",
+    "revoke removed",
+];
+
+/// Panics, naming it and showing `seen`, if an outcome of `wanted` was
+/// never reached.
+pub fn assert_reached<'a>(seen: &BTreeMap<String, u64>, wanted: impl IntoIterator<Item = &'a str>) {
+    for want in wanted {
+        assert!(seen.contains_key(want), "never reached: {want}; {seen:#?}");
+    }
+}
+
 /// The calls the interpreter made, as the accounting sees them.
 pub fn interp_calls(m: &Machine<'_>) -> Vec<CallRecord> {
     m.calls()
