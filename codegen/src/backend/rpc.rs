@@ -22,10 +22,14 @@
 //! Caps travel beside the words in a caps array of cap slots, in declaration
 //! order; a donated Untyped is the last cap of its request.
 //!
-//! A budget lays the donation out once, exactly as the checker placed the
-//! worst case (`Donation::allocations` is sorted largest alignment first):
-//! each allocation class gets a contiguous region of `count * size` bytes at
-//! an offset fixed at generation time.
+//! A budget hands out the donation as the kernel's retype places objects
+//! in it: each object at the running total, from the donation's first free
+//! address, rounded up to the object's alignment, so the address `alloc`
+//! returns is where the server's retype puts the object. The classes are in
+//! the checker's order (`Donation::allocations` is sorted largest alignment
+//! first); allocated in that order they leave no gaps and fit in the worst
+//! case the checker proved, whose layout (`offset()`) is fixed at generation
+//! time.
 
 use capc_dsl::ast::{Scalar, Transfer};
 use capc_dsl::model::{
