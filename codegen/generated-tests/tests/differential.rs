@@ -64,17 +64,6 @@ fn everything_spec() -> &'static Spec {
     SPEC.get_or_init(|| load("examples/everything.cap"))
 }
 
-/// A boot cap: slot index in the root CNode, cap type name, object address,
-/// size argument, device, other fields.
-type BootCap = (
-    u64,
-    &'static str,
-    u64,
-    u64,
-    bool,
-    &'static [(&'static str, u64)],
-);
-
 /// Boot caps of kernel.cap: RAM Untyped of 64 KiB and 4 KiB, 8 KiB of
 /// device memory (the same cap type with `is_device`), the IRQ control cap
 /// (never copied) and an IRQ handler.
@@ -101,23 +90,7 @@ const EVERYTHING_BOOT: &[BootCap] = &[
 ];
 
 fn boot_interp<'s>(spec: &'s Spec, boot: &[BootCap]) -> Machine<'s> {
-    let mut m = Machine::new(spec, ROOT_RADIX);
-    for (index, cap_type, object, size_arg, device, other) in boot {
-        let mut cap = m.blank_cap(spec.cap(cap_type).expect("boot cap type"));
-        cap.object = *object;
-        cap.size_arg = *size_arg;
-        cap.device = *device;
-        for (name, value) in *other {
-            cap.other.insert((*name).to_string(), *value);
-        }
-        assert!(m.cap_fits(&cap), "{cap_type} fits");
-        let slot = Slot {
-            cnode: CNodeId::Root,
-            index: *index,
-        };
-        m.boot(slot, cap, "boot").expect("empty root slot");
-    }
-    m
+    boot_machine(spec, boot)
 }
 
 // ----- the kernel over the generated code -----

@@ -782,6 +782,39 @@ pub fn interp_seen(m: &Machine<'_>) -> Vec<Seen> {
         .collect()
 }
 
+/// A boot cap: slot index in the root CNode, cap type name, object address,
+/// size argument, device, other fields.
+pub type BootCap = (
+    u64,
+    &'static str,
+    u64,
+    u64,
+    bool,
+    &'static [(&'static str, u64)],
+);
+
+/// A machine with a root CNode of `ROOT_RADIX` and the boot caps `boot`,
+/// owned by principal `boot`.
+pub fn boot_machine<'s>(spec: &'s Spec, boot: &[BootCap]) -> Machine<'s> {
+    let mut m = Machine::new(spec, ROOT_RADIX);
+    for (index, cap_type, object, size_arg, device, other) in boot {
+        let mut cap = m.blank_cap(spec.cap(cap_type).expect("boot cap type"));
+        cap.object = *object;
+        cap.size_arg = *size_arg;
+        cap.device = *device;
+        for (name, value) in *other {
+            cap.other.insert((*name).to_string(), *value);
+        }
+        assert!(m.cap_fits(&cap), "{cap_type} fits");
+        let slot = Slot {
+            cnode: interp::CNodeId::Root,
+            index: *index,
+        };
+        m.boot(slot, cap, "boot").expect("empty root slot");
+    }
+    m
+}
+
 /// The regions of the boot Untyped caps: every object must lie in one.
 pub fn boot_regions(m: &Machine<'_>) -> Vec<(u64, u64)> {
     m.occupied()

@@ -105,17 +105,6 @@ const RAM1: u64 = 0x10_1000;
 /// Slots in the window (64 KiB): up to the end of the larger RAM Untyped.
 const WINDOW_SLOTS: usize = ((RAM0 + 0x8000 - WINDOW_BASE) / 32) as usize;
 
-/// A boot cap: slot index in the root CNode, cap type name, object address,
-/// size argument, device, other fields.
-type BootCap = (
-    u64,
-    &'static str,
-    u64,
-    u64,
-    bool,
-    &'static [(&'static str, u64)],
-);
-
 /// RAM Untyped of 32 KiB and 4 KiB, 8 KiB of device memory outside the
 /// window, the IRQ control cap (never copied) and an IRQ handler.
 const BOOT: &[BootCap] = &[
@@ -127,23 +116,7 @@ const BOOT: &[BootCap] = &[
 ];
 
 fn boot_interp(spec: &Spec) -> Machine<'_> {
-    let mut m = Machine::new(spec, ROOT_RADIX);
-    for (index, cap_type, object, size_arg, device, other) in BOOT {
-        let mut cap = m.blank_cap(spec.cap(cap_type).expect("boot cap type"));
-        cap.object = *object;
-        cap.size_arg = *size_arg;
-        cap.device = *device;
-        for (name, value) in *other {
-            cap.other.insert((*name).to_string(), *value);
-        }
-        assert!(m.cap_fits(&cap), "{cap_type} fits");
-        let slot = Slot {
-            cnode: CNodeId::Root,
-            index: *index,
-        };
-        m.boot(slot, cap, "boot").expect("empty root slot");
-    }
-    m
+    boot_machine(spec, BOOT)
 }
 
 // ----- the kernel's side -----
