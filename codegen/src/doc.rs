@@ -344,6 +344,8 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
             Role::Device => "device memory".to_string(),
             Role::Guard => "CNode guard".to_string(),
             Role::GuardBits => "guard width".to_string(),
+            Role::MappedAt => "virtual page mapped at (0: unmapped)".to_string(),
+            Role::MappedIn => "address space mapped in (0: none)".to_string(),
         };
         if f.identity {
             if !meaning.is_empty() {

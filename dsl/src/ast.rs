@@ -50,7 +50,7 @@ pub enum ItemKind {
     /// `rights { read, write }`
     Rights(Vec<RightDecl>),
     /// `untyped`/`frame`/`object Name(param in domain) { ... }`
-    Object(ObjectItem),
+    Object(Box<ObjectItem>),
     /// `errors Name { Variant(payload), ... }`
     Errors(ErrorsItem),
     /// `cap Name for Object { fields }`
@@ -150,6 +150,25 @@ pub struct ObjectItem {
     pub aligns: Vec<Expr>,
     /// `memory = ram | device;` statements (at most one is valid).
     pub memories: Vec<Vec<Ident>>,
+    /// `finalise = unmap | release_asid;` statements (at most one is valid).
+    pub finalises: Vec<Vec<Ident>>,
+    /// `slot name: CapType(rights);` statements, in order.
+    pub slots: Vec<SlotDecl>,
+}
+
+/// `slot name: CapType(rights);`: a capability slot inside an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotDecl {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The slot's name.
+    pub name: Ident,
+    /// The cap type the slot holds.
+    pub cap: Ident,
+    /// Rights a cap must carry to be put there.
+    pub rights: Vec<Ident>,
+    /// The whole statement, docs excluded.
+    pub span: Span,
 }
 
 /// `(name in domain)` after an object's name.

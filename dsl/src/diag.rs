@@ -87,6 +87,11 @@ catalogue! {
     DuplicateRole = "E0407", Error, "two fields claim the same role";
     ConflictingCopyFlags = "E0408", Error, "both always_copy and never_copy";
     UncappedObject = "E0409", Error, "object type has no capability type";
+    SlotInSizedObject = "E0410", Error, "owned slots in an object that is not fixed-size kernel state";
+    SlotsDoNotFit = "E0411", Error, "owned slots do not fit in the object";
+    SlotCapWithoutObject = "E0412", Error, "owned slot's cap type names no object";
+    UnmapMismatch = "E0413", Error, "mapping field and `unmap` finaliser disagree";
+    MappedInWithoutMappedAt = "E0414", Error, "`#[mapped_in]` without `#[mapped_at]`";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

@@ -580,7 +580,7 @@ impl<'a> Printer<'a> {
                         _ => stmts.push(p),
                     }
                 }
-                self.block(indent, stmts, close, |s, stmt, _| {
+                self.block(indent, stmts, close, |s, stmt, inner| {
                     let stmt = stmt.into_inner().next().expect("grammar: statement");
                     match stmt.as_rule() {
                         Rule::size_stmt | Rule::align_stmt => {
@@ -593,14 +593,20 @@ impl<'a> Printer<'a> {
                             s.assign();
                             s.expr(stmt.into_inner().next().expect("grammar: value"));
                         }
-                        _ => {
-                            s.keyword("memory", &stmt);
+                        Rule::memory_stmt | Rule::finalise_stmt => {
+                            let keyword = if stmt.as_rule() == Rule::memory_stmt {
+                                "memory"
+                            } else {
+                                "finalise"
+                            };
+                            s.keyword(keyword, &stmt);
                             let align = s.col() + 1;
                             s.space();
                             s.token("=");
                             s.space();
                             s.bar_fill(stmt.into_inner().collect(), 1, align);
                         }
+                        _ => s.slot(stmt, inner),
                     }
                     s.token(";");
                 });
@@ -755,6 +761,36 @@ impl<'a> Printer<'a> {
             }
         }
         self.token(")");
+    }
+
+    /// Docs on their own lines, then `slot name: CapType(rights)` (the `;`
+    /// is the caller's).
+    fn slot(&mut self, pair: Pair<'_, Rule>, indent: usize) {
+        let mut names = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => {
+                    self.leaf(&p);
+                    self.break_line(indent, Blank::No);
+                }
+                Rule::kw_slot => {
+                    self.leaf(&p);
+                    self.space();
+                }
+                _ => names.push(p),
+            }
+        }
+        let mut names = names.into_iter();
+        self.leaf(&names.next().expect("grammar: slot name"));
+        self.token(":");
+        self.space();
+        self.leaf(&names.next().expect("grammar: slot cap type"));
+        let rights: Vec<_> = names.collect();
+        if !rights.is_empty() {
+            self.token("(");
+            self.comma_fill(rights, 2, |s, r| s.leaf(&r));
+            self.token(")");
+        }
     }
 
     /// Docs, attributes on one line, then `name: type,`.

@@ -72,6 +72,9 @@ pub struct Target {
     pub message_words: u32,
     /// Capabilities a message may carry.
     pub caps_per_message: u32,
+    /// log2 of the bytes of one capability slot (`slot_bits`), if set;
+    /// required when an object owns slots.
+    pub slot_bits: Option<u32>,
     /// Where the target block is.
     pub span: Span,
 }
@@ -158,6 +161,72 @@ pub struct Object {
     pub ram: bool,
     /// May be made from device memory.
     pub device: bool,
+    /// What removing the last cap to an object of this type undoes, in the
+    /// order the kernel does it (declaration order).
+    pub finalisers: Vec<Finaliser>,
+    /// Capability slots inside each object, at its end, in declaration order.
+    pub slots: Vec<OwnedSlot>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// One action of an object's finalisation (`finalise = ...;`): what the
+/// kernel undoes when the last cap to the object goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Finaliser {
+    /// `stop_thread`: the thread stops, leaves any queue, and its pending
+    /// reply (and any reply owed to it) is cancelled.
+    StopThread,
+    /// `cancel_waiters`: threads queued on the object restart with an error.
+    CancelWaiters,
+    /// `unmap`: the object is unmapped from (or unlinked out of) where its
+    /// caps record it is mapped.
+    Unmap,
+    /// `release_asid`: the object is an address-space root; its address
+    /// space number is released, so mappings recorded under it are dead.
+    ReleaseAsid,
+}
+
+impl Finaliser {
+    /// Every action, in the order of the vocabulary.
+    pub const ALL: [Finaliser; 4] = [
+        Finaliser::StopThread,
+        Finaliser::CancelWaiters,
+        Finaliser::Unmap,
+        Finaliser::ReleaseAsid,
+    ];
+
+    /// The action as a spec writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Finaliser::StopThread => "stop_thread",
+            Finaliser::CancelWaiters => "cancel_waiters",
+            Finaliser::Unmap => "unmap",
+            Finaliser::ReleaseAsid => "release_asid",
+        }
+    }
+
+    /// The action a spec's word names.
+    pub fn from_name(name: &str) -> Option<Finaliser> {
+        Finaliser::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// A capability slot an object owns (`slot name: CapType(rights);`): in the
+/// derivation tree like any CNode slot, deleted with the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedSlot {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// The cap type it holds; the type names an object.
+    pub cap: CapId,
+    /// Rights a cap must carry to be put there.
+    pub rights: Vec<RightId>,
+    /// Byte offset from the start of the object: slot `i` of `n` lies at
+    /// `size - (n - i) << slot_bits`.
+    pub offset: u64,
     /// Where it is declared.
     pub span: Span,
 }
@@ -188,6 +257,22 @@ pub enum Role {
     Guard,
     /// `#[guard_bits]`: how many bits of the guard are significant.
     GuardBits,
+    /// `#[mapped_at]`: the virtual page number the object is mapped at (0: unmapped).
+    MappedAt,
+    /// `#[mapped_in]`: the address space (ASID) it is mapped in (0: none).
+    MappedIn,
+}
+
+/// Whose the mapping recorded in a cap's `#[mapped_at]` field is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mapping {
+    /// Each cap's own (frames, as seL4's): a copy starts unmapped, and
+    /// removing a mapped cap unmaps it.
+    EachCap,
+    /// The object's, shared by its caps (page tables): an unmapped cap
+    /// cannot be copied, a copy keeps the mapping, and removing the last cap
+    /// unlinks the object.
+    Shared,
 }
 
 /// The checked type of a cap field.
@@ -263,6 +348,8 @@ pub struct CapType {
     pub rights: Vec<RightId>,
     /// Copy behaviour.
     pub copy: CopyPolicy,
+    /// Whose the mapping is, for a cap type with a `#[mapped_at]` field.
+    pub mapping: Option<Mapping>,
     /// Where it is declared.
     pub span: Span,
 }

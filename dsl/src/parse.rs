@@ -360,7 +360,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "interface",
         ],
         Rule::field | Rule::attribute => &["#"],
-        Rule::object_stmt => &["size", "align", "memory"],
+        Rule::object_stmt => &["size", "align", "memory", "finalise", "slot"],
         Rule::retype_stmt => &["into", "fan_out"],
         Rule::clause => &[
             "requires",
@@ -397,6 +397,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_interface => "interface",
         Rule::kw_fn => "fn",
         Rule::kw_in => "in",
+        Rule::kw_slot => "slot",
         _ => return None,
     })
 }
@@ -547,7 +548,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::word_type => "`word`",
         Rule::transfer | Rule::grant | Rule::lend => "`grant` or `lend`",
         Rule::clause => "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`)",
-        Rule::object_stmt => "a statement (`size = ...;`, `align = ...;`, `memory = ...;`)",
+        Rule::object_stmt => {
+            "a statement (`size = ...;`, `align = ...;`, `memory = ...;`, `finalise = ...;`, `slot ...;`)"
+        }
         Rule::retype_stmt => "a statement (`into = ...;`, `fan_out = ...;`)",
         Rule::setting => "a setting (`name = value;`)",
         Rule::method => "a method (`fn name(...)`)",
@@ -688,7 +691,7 @@ impl Builder {
                     })
                     .collect(),
             ),
-            Rule::object_item => ItemKind::Object(self.object(inner)?),
+            Rule::object_item => ItemKind::Object(Box::new(self.object(inner)?)),
             Rule::errors_item => {
                 let name = self.ident(inner.next().expect("grammar: errors name"));
                 let mut variants = Vec::new();
@@ -792,6 +795,8 @@ impl Builder {
             sizes: Vec::new(),
             aligns: Vec::new(),
             memories: Vec::new(),
+            finalises: Vec::new(),
+            slots: Vec::new(),
         };
         for p in inner {
             match p.as_rule() {
@@ -828,15 +833,45 @@ impl Builder {
                         Rule::align_stmt => object
                             .aligns
                             .push(self.expr(stmt.into_inner().next().expect("grammar: align"))?),
-                        _ => object
+                        Rule::memory_stmt => object
                             .memories
                             .push(stmt.into_inner().map(|p| self.ident(p)).collect()),
+                        Rule::finalise_stmt => object
+                            .finalises
+                            .push(stmt.into_inner().map(|p| self.ident(p)).collect()),
+                        _ => object.slots.push(self.slot(stmt)),
                     }
                 }
                 other => unreachable!("grammar: unexpected object part {other:?}"),
             }
         }
         Ok(object)
+    }
+
+    /// `/// docs` `slot name: CapType(rights);`
+    fn slot(&self, pair: Pair<'_, Rule>) -> SlotDecl {
+        let mut docs = Vec::new();
+        let mut names = Vec::new();
+        let mut start = None;
+        let end = pair.as_span().end();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => docs.push(doc_text(p)),
+                Rule::kw_slot => start = Some(p.as_span().start()),
+                _ => names.push(self.ident(p)),
+            }
+        }
+        let mut names = names.into_iter();
+        let name = names.next().expect("grammar: slot name");
+        let cap = names.next().expect("grammar: slot cap type");
+        let start = start.expect("grammar: `slot`");
+        SlotDecl {
+            docs,
+            name,
+            cap,
+            rights: names.collect(),
+            span: Span::new(self.file, start..end),
+        }
     }
 
     fn field(&self, pair: Pair<'_, Rule>) -> Result<Field> {

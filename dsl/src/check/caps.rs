@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 
 use crate::ast::{self, FieldType};
 use crate::diag::{Code, Diagnostic};
-use crate::model::{self, CapField, CopyPolicy, FieldKind, Role};
+use crate::model::{self, CapField, CopyPolicy, FieldKind, Mapping, Role};
 
 use super::eval::{bits_for, bytes};
 use super::{Ctx, TypeSym};
 
-const ROLE_ATTRS: [(&str, Role); 7] = [
+const ROLE_ATTRS: [(&str, Role); 9] = [
     ("object", Role::Object),
     ("size_arg", Role::SizeArg),
     ("watermark", Role::Watermark),
@@ -23,8 +23,10 @@ const ROLE_ATTRS: [(&str, Role); 7] = [
     ("device", Role::Device),
     ("guard", Role::Guard),
     ("guard_bits", Role::GuardBits),
+    ("mapped_at", Role::MappedAt),
+    ("mapped_in", Role::MappedIn),
 ];
-const FIELD_ATTRS: [&str; 8] = [
+const FIELD_ATTRS: [&str; 10] = [
     "identity",
     "object",
     "size_arg",
@@ -33,6 +35,8 @@ const FIELD_ATTRS: [&str; 8] = [
     "device",
     "guard",
     "guard_bits",
+    "mapped_at",
+    "mapped_in",
 ];
 
 impl Ctx<'_> {
@@ -304,7 +308,14 @@ impl Ctx<'_> {
         }
         if object_id.is_none() {
             for f in &fields {
-                if matches!(f.role, Role::Object | Role::SizeArg | Role::Watermark) {
+                if matches!(
+                    f.role,
+                    Role::Object
+                        | Role::SizeArg
+                        | Role::Watermark
+                        | Role::MappedAt
+                        | Role::MappedIn
+                ) {
                     self.diags.push(
                         Diagnostic::new(
                             Code::AttributeMisuse,
@@ -321,10 +332,30 @@ impl Ctx<'_> {
                 }
             }
         }
+        if let (Some(&mapped_in), None) = (roles.get(&Role::MappedIn), roles.get(&Role::MappedAt)) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MappedInWithoutMappedAt,
+                    mapped_in,
+                    format!("`{name}` records an address space but no address"),
+                )
+                .label("this field has `#[mapped_in]`")
+                .with_secondary(cap.name.span, format!("`{name}` has no `#[mapped_at]` field"))
+                .note("the address space only means something together with where in it the object is mapped")
+                .help("add `#[mapped_at] mapped_page: u36` (the virtual page number), or remove `#[mapped_in]`"),
+            );
+            ok = false;
+        }
         if !ok {
             return None;
         }
         let tag_bits = target?.tag_bits;
+        // A frame's mapping is each cap's own (seL4 derives frame caps
+        // unmapped); any other object's is the object's, shared by its caps.
+        let mapping = roles.contains_key(&Role::MappedAt).then(|| match object {
+            Some(o) if o.kind == ast::ObjectKind::Frame => Mapping::EachCap,
+            _ => Mapping::Shared,
+        });
         if !self.lay_out(name, cap, tag_bits, &mut fields) {
             return None;
         }
@@ -336,6 +367,7 @@ impl Ctx<'_> {
             fields,
             rights: cap_rights,
             copy,
+            mapping,
             span: cap.name.span,
         })
     }

@@ -6,16 +6,19 @@
 //!    duplicates and the target block;
 //! 2. [`objects`]: size rules evaluated over their whole range, alignment, memory kind;
 //! 3. [`caps`]: field roles, bit layout into two words, tags;
-//! 4. [`retype`]: retype rules, the retype graph, device memory;
-//! 5. [`methods`]: kernel invocations and RPC interfaces: rights, message
+//! 4. [`lifecycle`]: slots objects own, and the `unmap` finaliser against
+//!    the caps' mapping fields;
+//! 5. [`retype`]: retype rules, the retype graph, device memory;
+//! 6. [`methods`]: kernel invocations and RPC interfaces: rights, message
 //!    limits, donations and the worst-case allocation proof;
-//! 6. lints (here): unused types, rights and constants.
+//! 7. lints (here): unused types, rights and constants.
 //!
 //! A later pass only looks at what earlier passes accepted, so one mistake is
 //! reported once.
 
 mod caps;
 mod eval;
+mod lifecycle;
 mod methods;
 mod objects;
 mod retype;
@@ -127,8 +130,9 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let consts = ctx.check_consts();
     let target = ctx.check_target();
     let rights = ctx.rights();
-    let objects = ctx.check_objects(target.as_ref());
+    let mut objects = ctx.check_objects(target.as_ref());
     let caps = ctx.check_caps(target.as_ref(), &objects, &rights);
+    ctx.check_lifecycle(target.as_ref(), &mut objects, &caps, &rights);
     let retypes = ctx.check_retypes(&objects, &caps);
     let error_sets = ctx.error_sets();
     let (invocations, interfaces) = ctx.check_methods(
@@ -460,6 +464,9 @@ impl<'a> Ctx<'a> {
             "message_words",
             "caps_per_message",
         ];
+        // Settings a spec may leave out.
+        const OPTIONAL: [&str; 1] = ["slot_bits"];
+        let known_keys: Vec<&str> = KEYS.iter().chain(&OPTIONAL).copied().collect();
         let mut targets: Vec<&ast::TargetItem> =
             self.items.targets.iter().map(|(_, t)| *t).collect();
         targets.sort_by_key(|t| self.decl_order(t.name.span));
@@ -497,19 +504,19 @@ impl<'a> Ctx<'a> {
         let mut given: BTreeMap<&str, Span> = BTreeMap::new();
         for setting in &first.settings {
             let key = setting.key.name.as_str();
-            let Some(known) = KEYS.iter().find(|k| **k == key) else {
+            let Some(known) = known_keys.iter().find(|k| **k == key) else {
                 let mut d = Diagnostic::new(
                     Code::UnknownSetting,
                     setting.key.span,
                     format!("unknown target setting `{key}`"),
                 )
                 .label("not a target setting");
-                d = match closest(key, KEYS) {
+                d = match closest(key, known_keys.iter().copied()) {
                     Some(c) => {
                         suggested.insert(c);
                         d.help(format!("did you mean `{c}`?"))
                     }
-                    None => d.help(format!("the settings are {}", list(&KEYS))),
+                    None => d.help(format!("the settings are {}", list(&known_keys))),
                 };
                 self.diags.push(d);
                 continue;
@@ -537,7 +544,7 @@ impl<'a> Ctx<'a> {
             .copied()
             .filter(|k| !given.contains_key(k) && !suggested.contains(k))
             .collect();
-        if missing.is_empty() && values.len() < KEYS.len() {
+        if missing.is_empty() && KEYS.iter().any(|k| !values.contains_key(k)) {
             return None; // misspelt keys or bad values, reported already
         }
         if !missing.is_empty() {
@@ -614,6 +621,21 @@ impl<'a> Ctx<'a> {
             0..=64,
             "at most 64 caps travel in one message",
         );
+        let slot_bits = match values.contains_key("slot_bits") {
+            true => Some(get(
+                "slot_bits",
+                4..=12,
+                "a slot holds a two-word cap and its derivation links, in at most a page",
+            )),
+            false => None,
+        };
+        if given.contains_key("slot_bits") && !values.contains_key("slot_bits") {
+            return None; // its value failed to evaluate, reported already
+        }
+        let slot_bits = match slot_bits {
+            Some(bits) => Some(bits?),
+            None => None,
+        };
         let (address_bits, tag_bits, message_words, message_registers, caps_per_message) = (
             address_bits?,
             tag_bits?,
@@ -644,6 +666,7 @@ impl<'a> Ctx<'a> {
             message_registers,
             message_words,
             caps_per_message,
+            slot_bits,
             span: first.name.span,
         })
     }

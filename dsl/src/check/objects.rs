@@ -8,7 +8,7 @@
 
 use crate::ast::{Domain, ObjectKind};
 use crate::diag::{Code, Diagnostic};
-use crate::model::{self, SizeRule};
+use crate::model::{self, Finaliser, SizeRule};
 
 use super::eval::{EvalError, bytes};
 use super::{Ctx, TypeSym};
@@ -235,6 +235,7 @@ impl Ctx<'_> {
                 Some(bits)
             }
         };
+        let finalisers = self.finalisers(name, object)?;
         if !memory_ok {
             return None;
         }
@@ -251,8 +252,67 @@ impl Ctx<'_> {
             align_bits,
             ram,
             device,
+            finalisers,
+            // Filled in by the lifecycle pass, which knows the cap types.
+            slots: Vec::new(),
             span: object.name.span,
         })
+    }
+
+    /// The actions of the `finalise` statement, in the order written.
+    fn finalisers(
+        &mut self,
+        name: &str,
+        object: &crate::ast::ObjectItem,
+    ) -> Option<Vec<Finaliser>> {
+        if let Some(extra) = object.finalises.get(1) {
+            let first = &object.finalises[0];
+            self.diags.push(
+                Diagnostic::new(
+                    Code::DuplicateStatement,
+                    kinds_span(extra),
+                    format!("`finalise` of `{name}` is given twice"),
+                )
+                .label("given again here")
+                .with_secondary(kinds_span(first), "first given here")
+                .help("list every action in one statement: `finalise = unmap | release_asid;`"),
+            );
+        }
+        let Some(actions) = object.finalises.first() else {
+            return Some(Vec::new());
+        };
+        let mut out: Vec<(Finaliser, crate::source::Span)> = Vec::new();
+        let mut ok = true;
+        for action in actions {
+            let Some(finaliser) = Finaliser::from_name(&action.name) else {
+                self.unknown(
+                    action,
+                    "finalisation action",
+                    Finaliser::ALL.iter().map(|f| f.name()),
+                );
+                ok = false;
+                continue;
+            };
+            if let Some((_, first)) = out.iter().find(|(f, _)| *f == finaliser) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        action.span,
+                        format!(
+                            "`{}` is listed twice in the finalisation of `{name}`",
+                            action.name
+                        ),
+                    )
+                    .label("listed again here")
+                    .with_secondary(*first, "first listed here")
+                    .help("list each action once"),
+                );
+                ok = false;
+                continue;
+            }
+            out.push((finaliser, action.span));
+        }
+        ok.then(|| out.into_iter().map(|(f, _)| f).collect())
     }
 
     /// Every value of a size argument, ascending.

@@ -23,6 +23,9 @@
 //!   types, which never parent);
 //! - a copy or mint of a cap that may parent is its child; of any other cap,
 //!   a sibling (a child of the source's parent);
+//! - a cap whose mapping is the object's (`Mapping::Shared`, page tables)
+//!   cannot be copied or minted while unmapped; the copy of a cap whose
+//!   mapping is its own (`Mapping::EachCap`, frames) starts unmapped;
 //! - delete moves the children of the deleted cap to its parent; revoke
 //!   deletes every descendant the cap had when the revoke began;
 //! - deleting the last cap to a CNode deletes the caps the CNode holds.
@@ -38,7 +41,9 @@ pub mod script;
 use std::collections::BTreeMap;
 
 use crate::ast::ObjectKind;
-use crate::model::{CapField, CapId, CopyPolicy, FieldKind, MethodSet, ObjectId, Role, Spec};
+use crate::model::{
+    CapField, CapId, CopyPolicy, FieldKind, Mapping, MethodSet, ObjectId, Role, Spec,
+};
 
 pub use budget::{Budget, Call, Donated};
 
@@ -245,7 +250,7 @@ impl<'s> Machine<'s> {
             Role::Watermark => cap.watermark >> field.unit_bits,
             Role::Badge => cap.badge,
             Role::Device => u64::from(cap.device),
-            Role::Plain | Role::Guard | Role::GuardBits => {
+            Role::Plain | Role::Guard | Role::GuardBits | Role::MappedAt | Role::MappedIn => {
                 cap.other.get(&field.name).copied().unwrap_or(0)
             }
         }
@@ -333,6 +338,14 @@ impl<'s> Machine<'s> {
             }
             (true, false) => false,
         }
+    }
+
+    /// Whether `cap` records a mapping: its `#[mapped_at]` field is not 0.
+    /// False for a cap type without one.
+    pub fn is_mapped(&self, cap: &Cap) -> bool {
+        self.spec.caps[cap.cap_type.index()]
+            .field_with(Role::MappedAt)
+            .is_some_and(|f| self.field_value(cap, f) != 0)
     }
 
     /// Whether `cap`'s type has a `#[badge]` integer field.
@@ -575,11 +588,22 @@ impl<'s> Machine<'s> {
         if self.copy_policy(src.cap.cap_type) == CopyPolicy::Never {
             return Err(OpError::IllegalOperation);
         }
+        let mapping = self.spec.caps[src.cap.cap_type.index()].mapping;
+        if mapping == Some(Mapping::Shared) && !self.is_mapped(&src.cap) {
+            return Err(OpError::IllegalOperation);
+        }
         let memory = self.is_memory(&src.cap);
         if memory && !self.children(source_id).is_empty() {
             return Err(OpError::RevokeFirst);
         }
         let mut cap = src.cap.clone();
+        if mapping == Some(Mapping::EachCap) {
+            for f in &self.spec.caps[cap.cap_type.index()].fields {
+                if matches!(f.role, Role::MappedAt | Role::MappedIn) {
+                    cap.other.remove(&f.name);
+                }
+            }
+        }
         cap.rights &= rights & self.valid_rights(cap.cap_type);
         let field = self.badge_field(cap.cap_type);
         match (badge, field.is_some(), src.cap.badge) {
