@@ -12,17 +12,25 @@
 //! 5. far-jumps into the 64-bit code segment, loads the data segments and
 //!    the boot stack, and calls [`crate::kmain`] with the start-info address.
 //!
-//! Nothing else in the kernel touches these tables, the GDT or the stack
-//! symbols; later stages that want their own replace them.
+//! It also lays out every kernel stack ([`Stack`]), each above a guard page,
+//! and [`guard_stacks`], which `kmain` calls first, unmaps the guard pages,
+//! so that running off the bottom of a stack faults instead of overwriting
+//! whatever lies below. Nothing else in the kernel touches these tables, the
+//! GDT or the stack memory; later stages that want their own replace them.
 
 use core::arch::global_asm;
+
+use x86_64::registers::control::Cr3;
 
 /// How much physical memory the boot page tables identity-map: RAM plus the
 /// 32-bit MMIO hole (local APIC, I/O APIC, HPET) below 4 GiB.
 pub const IDENTITY_MAP_GIB: u64 = 4;
 
-/// Size of the boot stack `kmain` runs on.
-pub const BOOT_STACK_BYTES: usize = 64 * 1024;
+/// The size of a page, and of each stack's guard page.
+pub const PAGE_BYTES: u64 = 4096;
+
+/// The size of a large page of the boot identity map.
+const LARGE_PAGE_BYTES: u64 = 2 << 20;
 
 /// GDT selector of the 64-bit kernel code segment.
 const KERNEL_CODE_SELECTOR: u16 = 0x08;
@@ -33,6 +41,12 @@ const KERNEL_DATA_SELECTOR: u16 = 0x10;
 const PDE_LARGE_RW: u32 = 0x83;
 /// Present, writable, points to the next table.
 const PTE_TABLE_RW: u32 = 0x03;
+/// Present, writable, 4 KiB page.
+const PTE_PAGE_RW: u64 = 0x03;
+/// The page-size bit of a page-directory entry (a 2 MiB page).
+const PDE_LARGE: u64 = 0x80;
+/// The physical-address bits of a page-table entry.
+const ENTRY_ADDRESS: u64 = 0x000f_ffff_ffff_f000;
 
 const CR4_PAE: u32 = 1 << 5;
 const CR0_PE: u32 = 1 << 0;
@@ -51,13 +65,224 @@ unsafe extern "C" {
 }
 
 /// The physical bytes the kernel image occupies, `[start, end)`, including
-/// its `.bss` (boot stack and page tables).
+/// its `.bss` (stacks and page tables).
 pub fn kernel_image() -> (u64, u64) {
     // Only the addresses of the linker symbols are taken; they are never
     // read, so no reference to them is created.
     let start = &raw const __kernel_start;
     let end = &raw const __kernel_end;
     (start as u64, end as u64)
+}
+
+/// The kernel's stacks. Each lies directly above a guard page that
+/// [`guard_stacks`] unmaps, laid out one after the other in this order in
+/// `.bss` (`capc_kernel_stacks`): guard, stack, guard, stack, ...
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stack {
+    /// The stack `kmain` runs on until the first thread starts.
+    Boot,
+    /// The stack of every entry from ring 3 (TSS RSP0 and `syscall`).
+    Kernel,
+    /// The double-fault handler's stack (IST1): a kernel stack overflow
+    /// ends in a double fault, which must not need the stack that overflowed.
+    DoubleFault,
+    /// The non-maskable interrupt's stack (IST2): an NMI can arrive at any
+    /// instruction, including while the kernel stack is not usable.
+    Nmi,
+    /// The machine check's stack (IST3), for the same reason.
+    MachineCheck,
+}
+
+impl Stack {
+    /// Every stack, in layout order.
+    pub const ALL: [Stack; 5] = [
+        Stack::Boot,
+        Stack::Kernel,
+        Stack::DoubleFault,
+        Stack::Nmi,
+        Stack::MachineCheck,
+    ];
+
+    /// The bytes all stacks and their guard pages take.
+    const ALL_BYTES: u64 = {
+        let last = Stack::ALL[Stack::ALL.len() - 1];
+        last.offset() + PAGE_BYTES + last.bytes()
+    };
+
+    /// Its usable size, a whole number of pages.
+    pub const fn bytes(self) -> u64 {
+        match self {
+            Stack::Boot | Stack::Kernel => 64 * 1024,
+            Stack::DoubleFault | Stack::Nmi | Stack::MachineCheck => 16 * 1024,
+        }
+    }
+
+    /// What it is for, as the transcript and the overflow report say it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stack::Boot => "boot",
+            Stack::Kernel => "kernel",
+            Stack::DoubleFault => "double-fault",
+            Stack::Nmi => "NMI",
+            Stack::MachineCheck => "machine-check",
+        }
+    }
+
+    /// Where its guard page starts, from the start of `capc_kernel_stacks`.
+    const fn offset(self) -> u64 {
+        let mut offset = 0;
+        let mut index = 0;
+        while index < self as usize {
+            offset += PAGE_BYTES + Stack::ALL[index].bytes();
+            index += 1;
+        }
+        offset
+    }
+
+    /// The first byte of its guard page.
+    pub fn guard(self) -> u64 {
+        unsafe extern "C" {
+            /// The stacks and their guard pages (the `.bss.stacks` above).
+            static capc_kernel_stacks: u8;
+        }
+        // Only the symbol's address is taken, no reference is made.
+        (&raw const capc_kernel_stacks) as u64 + self.offset()
+    }
+
+    /// Its lowest usable byte, just above the guard page.
+    pub fn bottom(self) -> u64 {
+        self.guard() + PAGE_BYTES
+    }
+
+    /// The first byte above it: the initial stack pointer.
+    pub fn top(self) -> u64 {
+        self.bottom() + self.bytes()
+    }
+
+    /// The stack whose guard page holds `address`, if any.
+    pub fn guarded_by(address: u64) -> Option<Stack> {
+        Stack::ALL
+            .into_iter()
+            .find(|stack| (stack.guard()..stack.bottom()).contains(&address))
+    }
+}
+
+/// The stacks' guard pages must be 4 KiB pages of their own.
+const _: () = {
+    let mut index = 0;
+    while index < Stack::ALL.len() {
+        assert!(Stack::ALL[index].bytes().is_multiple_of(PAGE_BYTES));
+        assert!(Stack::ALL[index] as usize == index);
+        index += 1;
+    }
+    // One or two large pages hold all of them (see STACK_PAGE_TABLES).
+    assert!(Stack::ALL_BYTES <= LARGE_PAGE_BYTES);
+};
+
+/// One page table: 512 entries mapping 4 KiB each.
+#[repr(C, align(4096))]
+struct PageTable([u64; 512]);
+
+/// The page tables that replace the 2 MiB pages holding the stacks, so that
+/// their guard pages can be left out. The stacks span less than 2 MiB, so
+/// at most two large pages.
+static mut STACK_PAGE_TABLES: [PageTable; 2] = [const { PageTable([0; 512]) }; 2];
+
+/// What [`guard_stacks`] did, for the boot transcript.
+pub struct GuardedStacks {
+    /// The large pages it split into 4 KiB pages.
+    pub split: usize,
+}
+
+impl core::fmt::Display for GuardedStacks {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "kernel stacks:")?;
+        for stack in Stack::ALL {
+            write!(
+                f,
+                " {} {:#x}..{:#x} ({} KiB),",
+                stack.name(),
+                stack.bottom(),
+                stack.top(),
+                stack.bytes() / 1024
+            )?;
+        }
+        write!(
+            f,
+            " each above an unmapped 4 KiB guard page ({} large page(s) of the identity map split)",
+            self.split
+        )
+    }
+}
+
+/// Unmaps the guard page below every [`Stack`]: the 2 MiB pages of the boot
+/// identity map that hold the stacks become page tables of 4 KiB pages,
+/// identical except that the guard pages are not present. Every address
+/// space shares these tables (through PML4 entry 0, see `vspace.rs`), so
+/// the guard pages are missing in all of them.
+///
+/// Runs once, first thing in `kmain`, on the boot stack; everything else the
+/// kernel has mapped stays where it was.
+pub fn guard_stacks() -> GuardedStacks {
+    let first = Stack::ALL[0].guard() & !(LARGE_PAGE_BYTES - 1);
+    let last = Stack::ALL[Stack::ALL.len() - 1].top();
+    let tables = &raw mut STACK_PAGE_TABLES;
+    // SAFETY: called once, before anything else reads or writes the tables;
+    // one CPU, interrupts off.
+    let tables = unsafe { &mut *tables };
+    let mut split = 0;
+    for (large_page, table) in (first..last)
+        .step_by(LARGE_PAGE_BYTES as usize)
+        .zip(tables.iter_mut())
+    {
+        for (index, entry) in table.0.iter_mut().enumerate() {
+            let page = large_page + index as u64 * PAGE_BYTES;
+            *entry = match Stack::guarded_by(page) {
+                Some(_) => 0,
+                None => page | PTE_PAGE_RW,
+            };
+        }
+        let directory_entry = boot_directory_entry(large_page);
+        // SAFETY: `boot_directory_entry` returns a valid, identity-mapped
+        // entry of the boot page directories.
+        let mapped = unsafe { directory_entry.read() };
+        assert_eq!(
+            mapped & (ENTRY_ADDRESS | PDE_LARGE),
+            large_page | PDE_LARGE,
+            "the boot identity map does not map {large_page:#x} with a large page"
+        );
+        // SAFETY: the entry maps `large_page` with one large page (checked
+        // above), and the table maps the same physical pages at the same
+        // addresses apart from the guard pages, which nothing uses; so no
+        // live data moves.
+        unsafe { directory_entry.write(&raw const *table as u64 | PTE_PAGE_RW) };
+        split += 1;
+    }
+    assert!(
+        first + split as u64 * LARGE_PAGE_BYTES >= last,
+        "the kernel stacks span more large pages than STACK_PAGE_TABLES has"
+    );
+    // Reloading CR3 flushes every translation (the identity map has no
+    // global pages), so the large pages just replaced are forgotten.
+    let (pml4, flags) = Cr3::read();
+    // SAFETY: the same PML4 and flags as before.
+    unsafe { Cr3::write(pml4, flags) };
+    GuardedStacks { split }
+}
+
+/// The boot page-directory entry that maps `address`, found from CR3
+/// through PML4 entry 0 (which covers the identity map).
+fn boot_directory_entry(address: u64) -> *mut u64 {
+    let pml4 = Cr3::read().0.start_address().as_u64();
+    let entry = |table: u64, index: u64| (table + index * 8) as *mut u64;
+    // SAFETY: the boot tables are identity-mapped (they are in .bss), and
+    // entries 0 of the PML4 and the identity map's PDPT entries are present
+    // tables, written by the entry code below.
+    unsafe {
+        let pdpt = entry(pml4, 0).read() & ENTRY_ADDRESS;
+        let directory = entry(pdpt, address >> 30).read() & ENTRY_ADDRESS;
+        entry(directory, (address >> 21) & 511)
+    }
 }
 
 global_asm!(
@@ -91,7 +316,8 @@ boot_gdt_pointer:
     .quad boot_gdt
     .popsection
     "#,
-    // Page tables and stack: zeroed by the entry code, page-aligned.
+    // Page tables and stacks: zeroed by the entry code, page-aligned. The
+    // stacks, each above its guard page, in `Stack` order.
     r#"
     .pushsection .bss.boot, "aw", @nobits
     .p2align 12
@@ -101,10 +327,13 @@ boot_pdpt:
     .skip 4096
 boot_page_directories:
     .skip 4096 * {gib}
-    .p2align 4
-boot_stack_bottom:
-    .skip {stack_bytes}
-boot_stack_top:
+    .popsection
+
+    .pushsection .bss.stacks, "aw", @nobits
+    .p2align 12
+    .global capc_kernel_stacks
+capc_kernel_stacks:
+    .skip {stacks_bytes}
     .popsection
     "#,
     // 32-bit entry. %ebx = hvm_start_info; kept in %esi throughout.
@@ -183,7 +412,7 @@ long_mode_start:
     movw %ax, %fs
     movw %ax, %gs
 
-    movabsq $boot_stack_top, %rsp
+    movabsq $capc_kernel_stacks + {boot_stack_top}, %rsp
     xorl %ebp, %ebp
     movl %esi, %edi
     call {kmain}
@@ -194,7 +423,8 @@ long_mode_start:
     "#,
     note_type = const XEN_ELFNOTE_PHYS32_ENTRY,
     gib = const IDENTITY_MAP_GIB,
-    stack_bytes = const BOOT_STACK_BYTES,
+    stacks_bytes = const Stack::ALL_BYTES,
+    boot_stack_top = const Stack::Boot.offset() + PAGE_BYTES + Stack::Boot.bytes(),
     data = const KERNEL_DATA_SELECTOR,
     code = const KERNEL_CODE_SELECTOR,
     table = const PTE_TABLE_RW,

@@ -7,6 +7,11 @@
 /// breakpoint that must resume, then a page fault that must be reported.
 pub const FAULT_TEST: &str = "fault-test";
 
+/// Boot into the stack-overflow self-test instead of finishing the boot:
+/// the kernel recurses until its stack runs into the guard page below it,
+/// which must be reported as a kernel stack overflow.
+pub const STACK_OVERFLOW_TEST: &str = "stack-overflow-test";
+
 /// The flag that makes the root task run its benchmarks instead of its
 /// scenario (`cargo xtask bench-kernel`, under `-icount`).
 pub const BENCH: &str = "bench";

@@ -9,12 +9,21 @@
 //! interrupt frame. A common tail calls [`exception_handler`], an ordinary
 //! `extern "C"` function, and returns with `iretq` if it does.
 //!
-//! A breakpoint (`int3`) is reported and resumed. Every other exception is
-//! fatal: its report names the exception, vector, error code, RIP, CS,
-//! RFLAGS, RSP (and CR2 for a page fault), and QEMU exits with
-//! [`ExitCode::CpuException`]. Double faults switch to a stack of their own
-//! (IST1 of the TSS), so that a kernel stack overflow is reported rather
-//! than escalating to a triple fault.
+//! Every entry, from ring 3 or not, first clears RFLAGS.AC (`clac`, once
+//! SMAP is on), so that SMAP holds in the kernel whatever a thread did with
+//! AC. Entries from ring 3 go to `user::trap`. In the kernel, a breakpoint
+//! (`int3`) is reported and resumed; every other exception is fatal: its
+//! report names the exception, vector, error code, RIP, CS, RFLAGS, RSP (and
+//! CR2 for a page fault), and QEMU exits with [`ExitCode::CpuException`].
+//!
+//! The double fault, the NMI and the machine check switch to stacks of their
+//! own (IST1-3 of the TSS; [`Stack`]), and are the kernel's wherever they
+//! come from. Every kernel stack lies above an unmapped guard page
+//! (`boot.rs`), so running off a stack page-faults; the CPU cannot push that
+//! fault's frame on the same stack, so it becomes a double fault, whose
+//! handler reports `kernel stack overflow` with the faulting address and
+//! exits with [`ExitCode::StackOverflow`] rather than letting the CPU
+//! triple-fault.
 
 use core::arch::global_asm;
 use core::fmt::{self, Write};
@@ -29,6 +38,7 @@ use x86_64::structures::DescriptorTablePointer;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
 
+use crate::boot::{PAGE_BYTES, Stack};
 use crate::qemu::{self, ExitCode};
 use crate::serial::Console;
 
@@ -44,22 +54,27 @@ pub const TIMER_VECTOR: u64 = 32;
 /// use `sysretq` rather than `iretq`.
 pub const SYSCALL_VECTOR: u64 = 0x80;
 
-/// Size of the kernel stack every entry from ring 3 runs on (TSS RSP0 and
-/// the `syscall` entry).
-pub const KERNEL_STACK_BYTES: usize = 64 * 1024;
-
-/// Size of the double-fault stack (IST1).
-pub const DOUBLE_FAULT_STACK_BYTES: usize = 16 * 1024;
-
 /// The vector of `#BP`, the only exception the kernel resumes from.
 const BREAKPOINT: u64 = 3;
 /// The vector of `#PF`, whose faulting address is in CR2.
 const PAGE_FAULT: u64 = 14;
+/// The vector of the non-maskable interrupt, which runs on its own stack.
+const NMI: u64 = 2;
 /// The vector of `#DF`, which runs on its own stack.
 const DOUBLE_FAULT: u64 = 8;
-/// The TSS interrupt-stack-table slot of the double-fault stack (IST1 in
-/// the gate; the TSS array is 0-based).
-const DOUBLE_FAULT_IST: u8 = 1;
+/// The vector of `#MC`, which runs on its own stack.
+const MACHINE_CHECK: u64 = 18;
+
+/// The vectors that switch to a stack of their own, with their TSS
+/// interrupt-stack-table slot (1-based as in the gate; the TSS array is
+/// 0-based) and the stack. They can arrive when the current stack is not
+/// usable: a double fault is how a kernel stack overflow ends, and an NMI
+/// or a machine check can interrupt any instruction.
+const IST_STACKS: [(u64, u8, Stack); 3] = [
+    (DOUBLE_FAULT, 1, Stack::DoubleFault),
+    (NMI, 2, Stack::Nmi),
+    (MACHINE_CHECK, 3, Stack::MachineCheck),
+];
 
 /// Present, DPL 0, 64-bit interrupt gate (interrupts stay off in handlers).
 const INTERRUPT_GATE: u8 = 0x8e;
@@ -268,8 +283,16 @@ capc_syscall_entry:
     pushq ${syscall_vector}
     jmp exception_common
 
+    // Every entry, from ring 3 or not, clears RFLAGS.AC first: the CPU
+    // keeps a thread's AC on an interrupt or exception (only `syscall`
+    // clears it, through SFMASK), and with AC set SMAP would let the kernel
+    // touch user pages. Without SMAP `clac` is undefined and AC means
+    // nothing in ring 0, so the flag is only set when SMAP is on.
 exception_common:
-    pushq %rax
+    cmpb $0, {clac_on_entry}(%rip)
+    je 2f
+    clac
+2:  pushq %rax
     pushq %rbx
     pushq %rcx
     pushq %rdx
@@ -344,6 +367,7 @@ capc_exception_stubs:
     .popsection
     "#,
     handler = sym exception_handler,
+    clac_on_entry = sym CLAC_ON_ENTRY,
     syscall_vector = const SYSCALL_VECTOR,
     user_rsp = sym USER_RSP_SCRATCH,
     kernel_stack_top = sym KERNEL_STACK_TOP,
@@ -396,20 +420,19 @@ impl Gate {
     }
 }
 
-/// The double-fault stack.
-#[repr(C, align(16))]
-struct Stack([u8; DOUBLE_FAULT_STACK_BYTES]);
-
-static mut DOUBLE_FAULT_STACK: Stack = Stack([0; DOUBLE_FAULT_STACK_BYTES]);
-
-/// The kernel stack of every entry from ring 3.
-#[repr(C, align(16))]
-struct KernelStack([u8; KERNEL_STACK_BYTES]);
-
-static mut KERNEL_STACK: KernelStack = KernelStack([0; KERNEL_STACK_BYTES]);
-
-/// The top of [`KERNEL_STACK`], for the `syscall` entry (set by [`init`]).
+/// The top of [`Stack::Kernel`], for the `syscall` entry (set by [`init`]).
 static mut KERNEL_STACK_TOP: u64 = 0;
+
+/// Whether every entry executes `clac`: set by [`clear_ac_on_entry`] once
+/// SMAP is on.
+static CLAC_ON_ENTRY: AtomicBool = AtomicBool::new(false);
+
+/// Makes every entry into the kernel clear RFLAGS.AC, so that SMAP holds in
+/// the kernel whatever a thread did with AC. Call once SMAP is on in CR4:
+/// `clac` is an undefined instruction on a CPU without SMAP.
+pub fn clear_ac_on_entry() {
+    CLAC_ON_ENTRY.store(true, Ordering::Release);
+}
 
 /// Where the `syscall` entry keeps the user's RSP while it switches stacks
 /// (one CPU, interrupts off: one scratch word is enough).
@@ -443,26 +466,31 @@ pub struct Installed {
 
 impl fmt::Display for Installed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
+        write!(
             f,
-            "gdt: kernel code {:#04x}, data {:#04x}, user data {USER_DATA_SELECTOR:#04x}, user code {USER_CODE_SELECTOR:#04x}, TSS {:#04x} (kernel stack {} KiB for entries from ring 3, double-fault stack IST{DOUBLE_FAULT_IST}, {} KiB); syscall/sysret enabled",
+            "gdt: kernel code {:#04x}, data {:#04x}, user data {USER_DATA_SELECTOR:#04x}, user code {USER_CODE_SELECTOR:#04x}, TSS {:#04x} (kernel stack {} KiB for entries from ring 3",
             self.code,
             self.data,
             self.tss,
-            KERNEL_STACK_BYTES / 1024,
-            DOUBLE_FAULT_STACK_BYTES / 1024
+            Stack::Kernel.bytes() / 1024,
         )?;
+        for (vector, ist, stack) in IST_STACKS {
+            let (mnemonic, _) = EXCEPTIONS[vector as usize];
+            write!(f, ", {mnemonic} on IST{ist}, {} KiB", stack.bytes() / 1024)?;
+        }
+        writeln!(f, "); syscall/sysret enabled")?;
         write!(
             f,
-            "idt: {} vectors installed (CPU exceptions 0-31, timer {TIMER_VECTOR}); in the kernel #BP resumes and the rest report and exit, in a thread they stop it",
+            "idt: {} vectors installed (CPU exceptions 0-31, timer {TIMER_VECTOR}); in the kernel #BP resumes and the rest report and exit, in a thread they stop it (but NMI, #DF and #MC stop the kernel)",
             self.vectors,
         )
     }
 }
 
-/// Replaces the boot GDT with one that has a TSS (whose IST1 is the
-/// double-fault stack), reloads the segment registers, and loads an IDT
-/// whose 32 exception vectors enter [`exception_handler`].
+/// Replaces the boot GDT with one that has a TSS (the kernel stack for
+/// entries from ring 3, and the [`IST_STACKS`]), reloads the segment
+/// registers, and loads an IDT whose 32 exception vectors and the timer's
+/// enter [`exception_handler`].
 ///
 /// # Panics
 ///
@@ -473,14 +501,15 @@ pub fn init() -> Installed {
         "interrupts::init called twice"
     );
 
-    let stack_top = (&raw const DOUBLE_FAULT_STACK) as u64 + DOUBLE_FAULT_STACK_BYTES as u64;
     let (tss, gdt, idt) = (&raw mut TSS, &raw mut GDT, &raw mut IDT);
     // SAFETY: the INSTALLED guard makes this the only access to TSS, GDT and
     // IDT, and none of them is loaded into the CPU yet; interrupts are off
     // (boot.rs) and there is one CPU, so nothing else runs.
     let (tss, gdt, idt) = unsafe { (&mut *tss, &mut *gdt, &mut *idt) };
-    tss.interrupt_stack_table[usize::from(DOUBLE_FAULT_IST - 1)] = VirtAddr::new(stack_top);
-    let kernel_stack_top = (&raw const KERNEL_STACK) as u64 + KERNEL_STACK_BYTES as u64;
+    for (_, ist, stack) in IST_STACKS {
+        tss.interrupt_stack_table[usize::from(ist - 1)] = VirtAddr::new(stack.top());
+    }
+    let kernel_stack_top = Stack::Kernel.top();
     tss.privilege_stack_table[0] = VirtAddr::new(kernel_stack_top);
     // SAFETY: as above, nothing else runs and the entry that reads it is
     // not enabled yet.
@@ -517,11 +546,10 @@ pub fn init() -> Installed {
     // never changes.
     let stubs = unsafe { &capc_exception_stubs };
     for (vector, (gate, &stub)) in idt.iter_mut().zip(stubs).enumerate() {
-        let ist = if vector as u64 == DOUBLE_FAULT {
-            DOUBLE_FAULT_IST
-        } else {
-            0
-        };
+        let ist = IST_STACKS
+            .iter()
+            .find(|(on_ist, _, _)| *on_ist == vector as u64)
+            .map_or(0, |(_, ist, _)| *ist);
         *gate = Gate::interrupt(stub, code.0, ist);
     }
     let pointer = DescriptorTablePointer {
@@ -588,9 +616,12 @@ impl Origin {
 /// Called by `exception_common` with the frame the stubs built. Entries
 /// from ring 3 (system calls, the timer, a thread's faults) go to
 /// [`crate::user::trap`], which may leave another thread's state in the
-/// frame; the rest are the kernel's own.
+/// frame; the rest are the kernel's own. So are a double fault, an NMI and
+/// a machine check from wherever they come: none is a thread's doing, and
+/// each runs on an IST stack that no thread switch may leave behind.
 extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
-    if Origin::of(frame.cs) == Origin::User {
+    let machine_wide = matches!(frame.vector, DOUBLE_FAULT | NMI | MACHINE_CHECK);
+    if Origin::of(frame.cs) == Origin::User && !machine_wide {
         crate::user::trap(frame);
         return;
     }
@@ -611,16 +642,107 @@ extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
         }
         return;
     }
+    let overflow = StackOverflow::of(frame);
+    let code = match overflow {
+        Some(_) => ExitCode::StackOverflow,
+        None => ExitCode::CpuException,
+    };
     if let Some(console) = &mut console {
         // As above: a failed write cannot be reported anywhere.
-        let _ = report(console, frame, Origin::Kernel);
+        let _ = match &overflow {
+            Some(overflow) => overflow.report(console, frame),
+            None if Origin::of(frame.cs) == Origin::User => {
+                describe(console, frame).and_then(|()| {
+                    writeln!(
+                        console,
+                        "  in ring 3, but not the thread's doing: stopping (isa-debug-exit {:#x}, QEMU status {})",
+                        code as u32,
+                        code.qemu_status()
+                    )
+                })
+            }
+            None => report(console, frame, Origin::Kernel),
+        };
     }
-    qemu::exit(ExitCode::CpuException)
+    qemu::exit(code)
+}
+
+/// A kernel stack that ran into its guard page: a page fault in the guard
+/// page of one of [`Stack::ALL`] with the stack pointer near it, taken in
+/// ring 0. The CPU cannot push the page fault's frame on that stack either,
+/// so the page fault becomes a double fault, which runs on its own stack
+/// (IST1); the page fault itself is seen only when the stack pointer had
+/// already jumped below the guard page.
+struct StackOverflow {
+    /// The stack that overflowed.
+    stack: Stack,
+    /// The address in the guard page that faulted (CR2).
+    address: u64,
+}
+
+impl StackOverflow {
+    /// The overflow `frame` reports, if it is one.
+    fn of(frame: &ExceptionFrame) -> Option<StackOverflow> {
+        if !matches!(frame.vector, PAGE_FAULT | DOUBLE_FAULT)
+            || Origin::of(frame.cs) == Origin::User
+        {
+            return None;
+        }
+        let address = Cr2::read_raw();
+        let stack = Stack::guarded_by(address)?;
+        // A stale CR2 from an earlier page fault must not turn an
+        // unrelated double fault into an overflow: the stack pointer must
+        // be in or next to the guard page too.
+        let near = stack.guard().saturating_sub(PAGE_BYTES)..stack.bottom() + PAGE_BYTES;
+        near.contains(&frame.rsp)
+            .then_some(StackOverflow { stack, address })
+    }
+
+    /// One line naming the stack and the faulting address, then the
+    /// exception's report, ending with the exit status.
+    fn report(&self, out: &mut impl Write, frame: &ExceptionFrame) -> fmt::Result {
+        let stack = self.stack;
+        writeln!(
+            out,
+            "\nkernel stack overflow: the {} stack ({:#x}..{:#x}, {} KiB) ran into its guard page {:#x}..{:#x}, faulting address {:#018x}",
+            stack.name(),
+            stack.bottom(),
+            stack.top(),
+            stack.bytes() / 1024,
+            stack.guard(),
+            stack.bottom(),
+            self.address
+        )?;
+        describe(out, frame)?;
+        writeln!(
+            out,
+            "  in ring 0, the kernel: stopping (isa-debug-exit {:#x}, QEMU status {})",
+            ExitCode::StackOverflow as u32,
+            ExitCode::StackOverflow.qemu_status()
+        )
+    }
 }
 
 /// The report of a fatal exception: one line naming it, then the
-/// interrupted state.
+/// interrupted state, then who stops.
 pub fn report(out: &mut impl Write, frame: &ExceptionFrame, origin: Origin) -> fmt::Result {
+    describe(out, frame)?;
+    match origin {
+        Origin::Kernel => writeln!(
+            out,
+            "  in ring 0, the kernel: stopping (isa-debug-exit {:#x}, QEMU status {})",
+            ExitCode::CpuException as u32,
+            ExitCode::CpuException.qemu_status()
+        ),
+        Origin::User => writeln!(
+            out,
+            "  in ring 3: the thread is stopped; the kernel and the other threads go on"
+        ),
+    }
+}
+
+/// The exception's line (vector, error code) and the interrupted state.
+fn describe(out: &mut impl Write, frame: &ExceptionFrame) -> fmt::Result {
     let (mnemonic, name) = EXCEPTIONS
         .get(frame.vector as usize)
         .copied()
@@ -667,16 +789,5 @@ pub fn report(out: &mut impl Write, frame: &ExceptionFrame, origin: Origin) -> f
         "  rsi {:#018x}  rdi {:#018x}  rbp {:#018x}",
         frame.rsi, frame.rdi, frame.rbp
     )?;
-    match origin {
-        Origin::Kernel => writeln!(
-            out,
-            "  in ring 0, the kernel: stopping (isa-debug-exit {:#x}, QEMU status {})",
-            ExitCode::CpuException as u32,
-            (ExitCode::CpuException as u32) << 1 | 1
-        ),
-        Origin::User => writeln!(
-            out,
-            "  in ring 3: the thread is stopped; the kernel and the other threads go on"
-        ),
-    }
+    Ok(())
 }

@@ -11,6 +11,11 @@
 //! stops after the exception handlers are in place and proves they work: a
 //! breakpoint that must resume, then a read of an unmapped address whose
 //! page-fault report ends the run with [`ExitCode::CpuException`].
+//!
+//! With `stack-overflow-test` (`-append stack-overflow-test`) it recurses on
+//! the boot stack until it runs into the guard page below it; the
+//! double-fault handler reports the overflow and ends the run with
+//! [`ExitCode::StackOverflow`].
 
 #![no_std]
 #![no_main]
@@ -53,7 +58,9 @@ extern "C" fn kmain(start_info_paddr: u64) -> ! {
         Ok(console) => console,
         Err(error) => panic!("COM1 failed its self-test: {error}"),
     };
-    match boot_transcript(&mut console, start_info_paddr) {
+    // Before anything else can use much stack.
+    let guarded = boot::guard_stacks();
+    match boot_transcript(&mut console, start_info_paddr, &guarded) {
         Ok(()) => qemu::exit(ExitCode::Success),
         Err(core::fmt::Error) => panic!("writing to COM1 failed"),
     }
@@ -77,7 +84,11 @@ impl RootImage {
 }
 
 /// Everything the kernel does for now, narrated on `out`.
-fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Result {
+fn boot_transcript(
+    out: &mut impl Write,
+    start_info_paddr: u64,
+    guarded: &boot::GuardedStacks,
+) -> core::fmt::Result {
     writeln!(
         out,
         "capc demo kernel {} (x86_64, spec kernel-demo/spec/kernel.cap)",
@@ -107,15 +118,19 @@ fn boot_transcript(out: &mut impl Write, start_info_paddr: u64) -> core::fmt::Re
     describe_cpu_mode(out)?;
     protect_kernel_from_user(out)?;
     writeln!(out, "{installed}")?;
+    writeln!(out, "{guarded}")?;
     if command_line.has_flag(cmdline::FAULT_TEST) {
         fault_test(out)?;
+    }
+    if command_line.has_flag(cmdline::STACK_OVERFLOW_TEST) {
+        stack_overflow_test(out)?;
     }
     let (image_start, image_end) = boot::kernel_image();
     writeln!(
         out,
         "kernel: image {image_start:#018x}..{image_end:#018x} ({}), boot stack {}",
         Bytes(image_end - image_start),
-        Bytes(boot::BOOT_STACK_BYTES as u64)
+        Bytes(boot::Stack::Boot.bytes())
     )?;
 
     writeln!(out, "memory map:")?;
@@ -269,10 +284,44 @@ fn fault_test(out: &mut impl Write) -> core::fmt::Result {
     panic!("reading {FAULT_TEST_ADDRESS:#x} did not page-fault")
 }
 
+/// The `stack-overflow-test` boot: recurses on the boot stack until it runs
+/// into the guard page below it; the double-fault handler reports the
+/// overflow and ends the run. Never returns.
+fn stack_overflow_test(out: &mut impl Write) -> core::fmt::Result {
+    let stack = boot::Stack::Boot;
+    writeln!(
+        out,
+        "stack-overflow-test: recursing on the {} stack {:#x}..{:#x} ({}), guard page {:#x}",
+        stack.name(),
+        stack.bottom(),
+        stack.top(),
+        Bytes(stack.bytes()),
+        stack.guard()
+    )?;
+    let depth = recurse(0);
+    panic!("recursing {depth} deep did not overflow the boot stack")
+}
+
+/// Calls itself with a 256-byte frame until the stack runs out: the array
+/// must be on the stack (`black_box`) and the call is not a tail call (its
+/// result is used), so every level takes stack. The end condition never
+/// holds; it only tells the compiler that the recursion can end.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 32]);
+    if core::hint::black_box(depth) == u64::MAX {
+        return depth;
+    }
+    recurse(depth + 1).wrapping_add(frame[31])
+}
+
 /// Turns on SMEP and SMAP where the CPU has them (QEMU's `-cpu max` does):
 /// the kernel then faults if it ever executes or touches a user page. It
 /// never needs to: it reads IPC buffers and loads images through the
-/// identity map of physical memory, which is supervisor-only.
+/// identity map of physical memory, which is supervisor-only, and never
+/// sets RFLAGS.AC (no `stac`). With SMAP on, every entry into the kernel
+/// clears AC (`interrupts::clear_ac_on_entry`), so a thread that set AC
+/// cannot switch SMAP off for the kernel.
 fn protect_kernel_from_user(out: &mut impl Write) -> core::fmt::Result {
     const SMEP: u32 = 1 << 7;
     const SMAP: u32 = 1 << 20;
@@ -287,6 +336,9 @@ fn protect_kernel_from_user(out: &mut impl Write) -> core::fmt::Result {
             flags.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, smap);
         });
     }
+    if smap {
+        interrupts::clear_ac_on_entry();
+    }
     let state = |on: bool| {
         if on {
             "on"
@@ -294,7 +346,14 @@ fn protect_kernel_from_user(out: &mut impl Write) -> core::fmt::Result {
             "not supported by this CPU"
         }
     };
-    writeln!(out, "cpu: SMEP {}, SMAP {}", state(smep), state(smap))
+    writeln!(out, "cpu: SMEP {}, SMAP {}", state(smep), state(smap))?;
+    if smap {
+        writeln!(
+            out,
+            "cpu: every entry into the kernel clears RFLAGS.AC (clac), so SMAP holds whatever a thread does with AC"
+        )?;
+    }
+    Ok(())
 }
 
 /// Reports (and insists on) the mode `boot.rs` switched to.

@@ -19,6 +19,17 @@ pub enum ExitCode {
     /// double fault, ...; see `interrupts.rs`): QEMU exits with 37. The boot
     /// self-test (`-append fault-test`) ends this way on purpose.
     CpuException = 0x12,
+    /// A kernel stack ran into its guard page (see `boot::Stack` and
+    /// `interrupts.rs`): QEMU exits with 39. The boot self-test
+    /// `-append stack-overflow-test` ends this way on purpose.
+    StackOverflow = 0x13,
+}
+
+impl ExitCode {
+    /// The status QEMU exits with when the kernel writes this code.
+    pub const fn qemu_status(self) -> u32 {
+        (self as u32) << 1 | 1
+    }
 }
 
 /// Ends the QEMU run with `code`. Without the exit device (real hardware, or
