@@ -354,6 +354,156 @@ pub fn boot_with(
     })
 }
 
+/// The kernel command line of the stack-overflow self-test
+/// (`STACK_OVERFLOW_TEST` in `kernel-demo/kernel/src/cmdline.rs`).
+pub const STACK_OVERFLOW_TEST_CMDLINE: &str = "stack-overflow-test";
+/// QEMU's status when the kernel reports a kernel stack overflow (it writes
+/// 0x13, `ExitCode::StackOverflow` in `kernel-demo/kernel/src/qemu.rs`).
+pub const EXIT_STACK_OVERFLOW: i32 = 39;
+/// The start of the self-test's line naming the stack and its guard page.
+const RECURSING: &str = "stack-overflow-test: recursing on the boot stack ";
+/// The start of the double-fault handler's overflow report.
+const OVERFLOW_REPORT: &str = "kernel stack overflow: the boot stack ";
+/// The report line of the double fault the overflow became.
+const DOUBLE_FAULT_REPORT: &str = "cpu exception: #DF double fault (vector 8)";
+
+/// What the stack-overflow boot reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackOverflowReport {
+    /// The boot stack's guard page, as the kernel announced it.
+    pub guard: u64,
+    /// The faulting address in it that the report gave.
+    pub address: u64,
+}
+
+/// Checks the transcript and exit status of a boot with `-append
+/// stack-overflow-test`: the kernel announced the boot stack's guard page,
+/// then reported `kernel stack overflow` on that stack with a faulting
+/// address inside that page, followed by the double fault's report (whose
+/// stack pointer is at the guard page), and QEMU exited with
+/// [`EXIT_STACK_OVERFLOW`], not a panic, a triple fault (0) or the plain
+/// CPU-exception status.
+pub fn check_stack_overflow(
+    transcript: &str,
+    exit: QemuExit,
+) -> Result<StackOverflowReport, Vec<String>> {
+    let mut problems = Vec::new();
+    if exit != QemuExit::Code(EXIT_STACK_OVERFLOW) {
+        problems.push(format!(
+            "QEMU did not exit with {EXIT_STACK_OVERFLOW} (kernel stack overflow): {exit}"
+        ));
+    }
+    let lines: Vec<&str> = transcript.lines().map(str::trim).collect();
+    if let Some(panic) = lines.iter().find(|l| l.starts_with("kernel panic")) {
+        problems.push(format!("the kernel panicked: `{panic}`"));
+    }
+    if lines.contains(&"boot ok") {
+        problems.push(format!(
+            "`boot ok` was printed: the kernel ignored `{STACK_OVERFLOW_TEST_CMDLINE}`"
+        ));
+    }
+    let Some(announced) = lines.iter().position(|l| l.starts_with(RECURSING)) else {
+        problems.push(format!("no `{RECURSING}..., guard page 0x...` line"));
+        return Err(problems);
+    };
+    let Some(guard) = lines[announced]
+        .rsplit_once("guard page ")
+        .and_then(|(_, page)| parse_hex(page))
+    else {
+        problems.push(format!(
+            "`{}` does not end in `guard page 0x...`",
+            lines[announced]
+        ));
+        return Err(problems);
+    };
+    let Some(report) = lines.iter().position(|l| l.starts_with(OVERFLOW_REPORT)) else {
+        problems.push(format!(
+            "no overflow report `{OVERFLOW_REPORT}(...) ran into its guard page ..., faulting address 0x...`"
+        ));
+        return Err(problems);
+    };
+    if report < announced {
+        problems.push("the overflow report comes before the test started".to_owned());
+    }
+    if let Some(other) = lines[..report]
+        .iter()
+        .find(|l| l.starts_with("cpu exception:"))
+    {
+        problems.push(format!(
+            "an exception came before the overflow report: `{other}`"
+        ));
+    }
+    let line = lines[report];
+    let reported_guard = line
+        .split_once("ran into its guard page ")
+        .and_then(|(_, rest)| rest.split_once(".."))
+        .and_then(|(start, _)| parse_hex(start));
+    if reported_guard != Some(guard) {
+        problems.push(format!(
+            "`{line}` does not name the guard page announced, {guard:#x}"
+        ));
+    }
+    let address = line
+        .rsplit_once("faulting address ")
+        .and_then(|(_, address)| parse_hex(address));
+    match address {
+        None => problems.push(format!("`{line}` has no `faulting address 0x...`")),
+        Some(address) if !(guard..guard + 4096).contains(&address) => problems.push(format!(
+            "the faulting address {address:#x} is not in the guard page {guard:#x}..{:#x}",
+            guard + 4096
+        )),
+        Some(_) => {}
+    }
+
+    // The double fault's report, up to its last line.
+    let body: Vec<&str> = lines[report + 1..]
+        .iter()
+        .copied()
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    if !body
+        .first()
+        .is_some_and(|l| l.starts_with(DOUBLE_FAULT_REPORT))
+    {
+        problems.push(format!(
+            "the overflow report is not followed by `{DOUBLE_FAULT_REPORT}, ...`"
+        ));
+    }
+    let rsp = body.iter().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let at = fields.iter().position(|&f| f == "rsp")?;
+        parse_hex(fields.get(at + 1)?)
+    });
+    match rsp {
+        None => problems.push("the double-fault report has no `rsp 0x...`".to_owned()),
+        Some(rsp) if !(guard..guard + 2 * 4096).contains(&rsp) => problems.push(format!(
+            "the double fault's rsp {rsp:#x} is not at the guard page {guard:#x}"
+        )),
+        Some(_) => {}
+    }
+    let stopping = format!("QEMU status {EXIT_STACK_OVERFLOW})");
+    if !body.last().is_some_and(|l| l.ends_with(&stopping)) {
+        problems.push(format!(
+            "the report does not end saying the kernel stops with `{stopping}`"
+        ));
+    }
+    if problems.is_empty() {
+        Ok(StackOverflowReport {
+            guard,
+            address: address.unwrap_or_default(),
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// `0x1234` (with or without a trailing comma) as a number.
+fn parse_hex(text: &str) -> Option<u64> {
+    let digits = text.trim_end_matches(',').strip_prefix("0x")?;
+    u64::from_str_radix(digits, 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::json_string_field;
@@ -373,5 +523,66 @@ mod tests {
             json_string_field(r#"{"executable":"a\u0041"}"#, "executable"),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod stack_overflow_tests {
+    use super::*;
+
+    /// What `-append stack-overflow-test` prints (the lines that matter).
+    const GOOD: &str = "capc demo kernel 0.1.0 (x86_64, spec kernel-demo/spec/kernel.cap)\r\n\
+        kernel stacks: boot 0x124000..0x134000 (64 KiB), each above an unmapped 4 KiB guard page\r\n\
+        stack-overflow-test: recursing on the boot stack 0x124000..0x134000 (64 KiB), guard page 0x123000\r\n\
+        \r\n\
+        kernel stack overflow: the boot stack (0x124000..0x134000, 64 KiB) ran into its guard page 0x123000..0x124000, faulting address 0x0000000000123fb8\r\n\
+        \r\n\
+        cpu exception: #DF double fault (vector 8), error code 0x0\r\n\
+        \x20 rip 0x000000000010af5a  cs 0x0008  rflags 0x0000000000000006\r\n\
+        \x20 rsp 0x0000000000123fc0  ss 0x0010\r\n\
+        \x20 rax 0x00000000000000bb  rbx 0x0000000000130780  rcx 0x00000000001240d0  rdx 0x00000000000103f8\r\n\
+        \x20 rsi 0x000000000000000a  rdi 0x00000000000000bb  rbp 0x00000000000011c0\r\n\
+        \x20 in ring 0, the kernel: stopping (isa-debug-exit 0x13, QEMU status 39)\r\n";
+
+    #[test]
+    fn a_good_stack_overflow_test_passes() {
+        let report = check_stack_overflow(GOOD, QemuExit::Code(EXIT_STACK_OVERFLOW)).unwrap();
+        assert_eq!(
+            report,
+            StackOverflowReport {
+                guard: 0x123000,
+                address: 0x123fb8
+            }
+        );
+    }
+
+    #[test]
+    fn a_bad_stack_overflow_test_says_what_is_wrong() {
+        let fails = |transcript: &str, exit: i32| {
+            check_stack_overflow(transcript, QemuExit::Code(exit))
+                .expect_err("must fail")
+                .join("\n")
+        };
+        // A triple fault (no guard page, or no IST stack) or a plain fault.
+        assert!(fails(GOOD, 0).contains("did not exit with 39"));
+        assert!(fails(GOOD, 37).contains("did not exit with 39"));
+        let no_report = GOOD.replace("kernel stack overflow", "kernel stack trouble");
+        assert!(fails(&no_report, 39).contains("no overflow report"));
+        let elsewhere = GOOD.replace(
+            "faulting address 0x0000000000123fb8",
+            "faulting address 0x0000000000124010",
+        );
+        assert!(fails(&elsewhere, 39).contains("not in the guard page"));
+        let other_guard = GOOD.replace("guard page 0x123000..", "guard page 0x145000..");
+        assert!(fails(&other_guard, 39).contains("does not name the guard page"));
+        let far_rsp = GOOD.replace("rsp 0x0000000000123fc0", "rsp 0x0000000000133fc0");
+        assert!(fails(&far_rsp, 39).contains("not at the guard page"));
+        let page_fault = GOOD.replace("#DF double fault (vector 8)", "#PF page fault (vector 14)");
+        assert!(fails(&page_fault, 39).contains("not followed by"));
+        let panicked = format!("{GOOD}\nkernel panic: recursing did not overflow\n");
+        assert!(fails(&panicked, 39).contains("panicked"));
+        assert!(fails(&format!("{GOOD}boot ok\n"), 39).contains("ignored"));
+        let unannounced = GOOD.replace("stack-overflow-test: recursing", "recursing");
+        assert!(fails(&unannounced, 39).contains("no `stack-overflow-test"));
     }
 }
