@@ -160,7 +160,7 @@ pub fn build_root_task(root: &Path) -> Result<PathBuf, Failure> {
 }
 
 /// The programs of the boot image; the kernel starts the first.
-const USER_PROGRAMS: &[&str] = &[ROOT_TASK_BIN, "task", "decompress", "client"];
+const USER_PROGRAMS: &[&str] = &[ROOT_TASK_BIN, "task", "decompress", "client", "attack"];
 /// The boot image's file name in the user programs' target directory.
 const BOOT_IMAGE: &str = "boot-image.bin";
 

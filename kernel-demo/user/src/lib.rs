@@ -112,6 +112,17 @@ pub mod task {
     pub const SCRATCH_VADDR: [u64; 2] = [ROOT_STACK_TOP + 0x1_0000, ROOT_STACK_TOP + 0x1_1000];
 }
 
+/// What the root gives the `attack` program besides what every task gets
+/// ([`task`]): a CNode of more slots, and a small device Untyped.
+pub mod attack {
+    /// log2 of the attack program's CNode slots.
+    pub const RADIX: u64 = 8;
+    /// A device Untyped of 4 KiB the root carves from its device memory.
+    pub const DEVICE: u64 = 6;
+    /// log2 of its size.
+    pub const DEVICE_BITS: u64 = 12;
+}
+
 /// Kernel invocations through the generated stubs, for a thread whose
 /// CSpace root cap is in slot `root` of its CSpace and whose addresses are
 /// 64 bits deep.

@@ -1216,7 +1216,7 @@ mod spawn {
         decode_pdpt_cap_map_reply,
     };
     use capc_demo_user::decompress::DecompressorClient;
-    use capc_demo_user::{EndpointTransport, Env, Error, task};
+    use capc_demo_user::{EndpointTransport, Env, Error, attack, task};
 
     /// Where the root maps the frames it fills for a task.
     const SCRATCH: u64 = 0x0000_00d0_0000_0000;
@@ -1388,8 +1388,9 @@ mod spawn {
     /// badge)` minted from the root's caps.
     pub type Grant = (u64, u64, Rights, u64);
 
-    /// Loads `image` into a new address space and CSpace paid from a new
-    /// Untyped of `2^budget_bits` bytes, puts the `grants` and, in the
+    /// Loads `image` into a new address space and CSpace (of `2^radix`
+    /// slots) paid from a new Untyped of `2^budget_bits` bytes, puts the
+    /// `grants` and, in the
     /// slots of `capc_demo_user::task`, its own CNode and PML4 and what is
     /// left of the budget into its CSpace, and starts it with `arg`.
     #[allow(clippy::too_many_arguments)]
@@ -1400,7 +1401,7 @@ mod spawn {
         image: &[u8],
         arg: u64,
         grants: &[Grant],
-        (from, budget_bits): (u64, u64),
+        (from, budget_bits, radix): (u64, u64, u64),
         next_scratch: &mut u64,
     ) -> Result<Bill, Error> {
         use elf::ElfBytes;
@@ -1417,8 +1418,8 @@ mod spawn {
         super::retype(env, from, ObjectType::Untyped, budget_bits, budget, 1)?;
         let mut bill = Bill::paid_by(budget);
         let (cnode, guarded, pml4, tcb) = (slots.take(), slots.take(), slots.take(), slots.take());
-        retype(env, ObjectType::CNode, TASK_RADIX, cnode, &mut bill)?;
-        super::mint(env, cnode, guarded, Rights::ALL, 64 - TASK_RADIX)?;
+        retype(env, ObjectType::CNode, radix, cnode, &mut bill)?;
+        super::mint(env, cnode, guarded, Rights::ALL, 64 - radix)?;
         retype(env, ObjectType::Pml4, 0, pml4, &mut bill)?;
         let own = [
             (task::SELF, guarded, Rights::ALL, 0),
@@ -1430,7 +1431,7 @@ mod spawn {
                 |m, c| {
                     caps::encode_cnode_cap_mint(
                         at,
-                        TASK_RADIX as u8,
+                        radix as u8,
                         ROOT_CNODE_SLOT,
                         from,
                         64,
@@ -1545,7 +1546,7 @@ mod spawn {
             |m, c| {
                 caps::encode_cnode_cap_move(
                     task::BUDGET,
-                    TASK_RADIX as u8,
+                    radix as u8,
                     ROOT_CNODE_SLOT,
                     budget,
                     64,
@@ -1583,6 +1584,8 @@ mod spawn {
         root: Space,
         scratch: u64,
         image: BootImage<'static>,
+        /// log2 of the slots of the next task's CNode.
+        radix: u64,
     }
 
     impl Starter {
@@ -1601,6 +1604,7 @@ mod spawn {
                 root,
                 scratch: SCRATCH,
                 image: boot_image(boot_image_at)?,
+                radix: TASK_RADIX,
             })
         }
 
@@ -1627,7 +1631,7 @@ mod spawn {
                 program,
                 arg,
                 grants,
-                (self.untyped, budget_bits),
+                (self.untyped, budget_bits, self.radix),
                 &mut self.scratch,
             )?;
             let _ = writeln!(
@@ -1700,7 +1704,69 @@ mod spawn {
                 capc_demo_user::yield_now();
             }
         }
-        failures + service(env, &mut starter)
+        failures += service(env, &mut starter);
+        failures + run_attacks(env, &mut starter)
+    }
+
+    /// log2 of the attack program's budget: 2 MiB.
+    const ATTACK_BUDGET_BITS: u64 = 21;
+
+    /// Starts the `attack` program, which holds only what every task holds
+    /// (and a device Untyped of 4 KiB for its last attack), and waits for
+    /// it to say it is done. The number of failures.
+    fn run_attacks(env: &mut Env, starter: &mut Starter) -> u64 {
+        let untyped = super::UNTYPED.load(Ordering::Relaxed);
+        starter.untyped = untyped;
+        let (done, device) = (starter.take(), starter.take());
+        let first = super::FIRST_UNTYPED.load(Ordering::Relaxed);
+        let count = super::UNTYPED_COUNT.load(Ordering::Relaxed);
+        let from = (first..first + count).find(|&slot| {
+            UntypedCap::from_cap(capc_demo_user::cap_at(slot))
+                .is_some_and(|u| u.is_device() && u.bits() > attack::DEVICE_BITS)
+        });
+        let made =
+            super::retype(env, untyped, ObjectType::Notification, 0, done, 1).and_then(|()| {
+                let from = from.ok_or(Error::Syscall(capc_demo_user::SyscallStatus::InvalidCap))?;
+                super::retype(
+                    env,
+                    from,
+                    ObjectType::Untyped,
+                    attack::DEVICE_BITS,
+                    device,
+                    1,
+                )
+            });
+        if let Err(error) = made {
+            let _ = writeln!(
+                env,
+                "root: making the attack program's notification and device Untyped: {error} (WRONG)"
+            );
+            return 1;
+        }
+        let grants = [
+            (task::NOTIFY, done, Rights::WRITE, 1),
+            (attack::DEVICE, device, Rights::ALL, 0),
+        ];
+        starter.radix = attack::RADIX;
+        let started = starter.start(env, "attack", 0, &grants, ATTACK_BUDGET_BITS);
+        starter.radix = TASK_RADIX;
+        if let Err(error) = started {
+            let _ = writeln!(
+                env,
+                "root: starting the attack program failed: {error} (WRONG)"
+            );
+            return 1;
+        }
+        match env.wait(done) {
+            Ok(_) => {
+                let _ = writeln!(env, "root: the attack program is done");
+                0
+            }
+            Err(error) => {
+                let _ = writeln!(env, "root: waiting for the attack program: {error} (WRONG)");
+                1
+            }
+        }
     }
 
     /// The decompression service, run twice: first the client pays (the

@@ -1,0 +1,962 @@
+//! A hostile task: it holds only what the root gives every task (its own
+//! Untyped budget, CNode and PML4 caps, a notification to say it is done)
+//! and, for the last attack only, a small device Untyped. It tries each way
+//! of reaching freed memory or another thread's state that issue 12 lists,
+//! and prints one line per attack:
+//!
+//! - `attack <name>: refused (<what the kernel answered>)`: the kernel said
+//!   no to the step the attack needs;
+//! - `attack <name>: contained (<evidence>)`: every step went through, but
+//!   the attack got nothing (memory was not reused, a reply did not arrive);
+//! - `attack <name>: SUCCEEDED (<evidence>)`: the attack worked.
+//!
+//! Then it asks the kernel to audit its CSpace, signals the root and exits.
+//! Every object of an attack is retyped from two Untyped carved from the
+//! budget for it, `U` (the memory the attack wants reused) and `W` (the
+//! rest: threads, stacks, IPC buffers), and both are revoked afterwards.
+//! Helper threads run this program's code in this address space and CSpace;
+//! they report through statics.
+
+#![no_std]
+#![no_main]
+
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use capc_demo_user::abi::{ROOT_STACK_TOP, Syscall, SyscallStatus, USER_BASE};
+use capc_demo_user::attack::DEVICE;
+use capc_demo_user::caps::{
+    self, FrameCap, InvocationError, KernelError, MessageInfo, ObjectType, Rights,
+};
+use capc_demo_user::invoke::{delete, map, retype, revoke};
+use capc_demo_user::task::{BUDGET, NOTIFY, SELF, VSPACE};
+use capc_demo_user::{Env, Error, cap_at, entry, syscall, yield_now};
+
+entry!(main);
+
+/// The Untyped whose memory an attack wants reused.
+const U: u64 = 7;
+/// The Untyped everything else of an attack comes from.
+const W: u64 = 8;
+/// The first slot an attack's objects go to.
+const FIRST: u64 = 10;
+/// log2 of `U` and `W`.
+const U_BITS: u64 = 15;
+const W_BITS: u64 = 16;
+
+/// Physical memory the kernel's image starts at: what a forged cap or a
+/// forged page-table entry points to.
+const KERNEL_PHYS: u64 = 0x10_0000;
+/// Where a forged frame cap is mapped, in this address space (inside the
+/// page table of the stack).
+const KERNEL_PEEK: u64 = ROOT_STACK_TOP + 0xf_0000;
+/// A 2 MiB region with no page table yet, under the page directory of the
+/// stack, and the two after it.
+const REGION: u64 = (ROOT_STACK_TOP & !((2 << 20) - 1)) + (2 << 20);
+const REGION_2: u64 = REGION + (2 << 20);
+const REGION_3: u64 = REGION + (4 << 20);
+/// An address in another 512 GiB (PML4 entry 2), for the second PML4.
+const ELSEWHERE: u64 = 2 * USER_BASE;
+
+/// Pages this program maps for its threads' stacks and IPC buffers and to
+/// look into frames: handed out in order from here, inside the page table
+/// of the stack (which ends at `REGION`).
+static NEXT_PAGE: AtomicU64 = AtomicU64::new(ROOT_STACK_TOP + 0x2_0000);
+
+fn page() -> u64 {
+    NEXT_PAGE.fetch_add(0x1000, Ordering::Relaxed)
+}
+
+/// How many times a waiting thread yields before it gives up.
+const PATIENCE: u64 = 200;
+
+/// Yields until `flag` is nonzero (or [`PATIENCE`] runs out); whether it is.
+fn wait_for(flag: &AtomicU64) -> bool {
+    for _ in 0..PATIENCE {
+        if flag.load(Ordering::Acquire) != 0 {
+            return true;
+        }
+        yield_now();
+    }
+    flag.load(Ordering::Acquire) != 0
+}
+
+/// The outcome of a call made by a helper thread, kept in statics so the
+/// main thread can read it: `Ok(word)` or the error.
+struct Cell {
+    kind: AtomicU64,
+    words: [AtomicU64; 3],
+}
+
+impl Cell {
+    const fn new() -> Cell {
+        Cell {
+            kind: AtomicU64::new(0),
+            words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    fn store(&self, result: Result<u64, Error>) {
+        let (kind, words) = match result {
+            Ok(value) => (1, [value, 0, 0]),
+            Err(Error::Syscall(status)) => (2, [status as u64, 0, 0]),
+            Err(Error::Invocation(InvocationError::Kernel(error))) => {
+                let mut payload = [0u64; 2];
+                error.encode(&mut payload);
+                (3, [error.number(), payload[0], payload[1]])
+            }
+            Err(Error::Invocation(_)) => (4, [0; 3]),
+        };
+        for (cell, word) in self.words.iter().zip(words) {
+            cell.store(word, Ordering::Relaxed);
+        }
+        self.kind.store(kind, Ordering::Release);
+    }
+
+    fn load(&self) -> Option<Result<u64, Error>> {
+        let kind = self.kind.load(Ordering::Acquire);
+        let [a, b, c] = [0, 1, 2].map(|i| self.words[i].load(Ordering::Relaxed));
+        let malformed = Error::Invocation(InvocationError::Malformed(MessageInfo {
+            label: 0,
+            length: 0,
+            caps: 0,
+        }));
+        Some(match kind {
+            0 => return None,
+            1 => Ok(a),
+            2 => Err(SyscallStatus::from_word(a).map_or(malformed, Error::Syscall)),
+            3 => Err(KernelError::decode(a, &[b, c])
+                .map_or(malformed, |e| Error::Invocation(InvocationError::Kernel(e)))),
+            _ => Err(malformed),
+        })
+    }
+
+    fn done(&self) -> &AtomicU64 {
+        &self.kind
+    }
+}
+
+/// A result as the transcript shows it.
+struct Shown(Result<(), Error>);
+
+impl fmt::Display for Shown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Ok(()) => f.write_str("ok"),
+            Err(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// What a helper thread's call returned (or that it never said).
+struct Word(Option<Result<u64, Error>>);
+
+impl fmt::Display for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("no answer"),
+            Some(Ok(word)) => write!(f, "ok, {word:#x}"),
+            Some(Err(error)) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// What came of an attack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Refused,
+    Contained,
+    Succeeded,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Refused => "refused",
+            Verdict::Contained => "contained",
+            Verdict::Succeeded => "SUCCEEDED",
+        })
+    }
+}
+
+/// Prints the line of attack `name`.
+fn report(env: &mut Env, name: &str, verdict: Verdict, evidence: fmt::Arguments<'_>) {
+    let _ = writeln!(env, "attack {name}: {verdict} ({evidence})");
+}
+
+/// The start of the object the cap at `slot` names (0: none).
+fn address(slot: u64) -> u64 {
+    caps::region(cap_at(slot)).map_or(0, |(base, _)| base)
+}
+
+fn retype_one(
+    env: &mut Env,
+    from: u64,
+    object: ObjectType,
+    size: u64,
+    slot: u64,
+) -> Result<(), Error> {
+    retype(env, from, object, size, SELF, slot, 1)
+}
+
+fn copy(env: &mut Env, from: u64, to: u64) -> Result<(), Error> {
+    env.invoke(
+        SELF,
+        |m, c| caps::encode_cnode_cap_copy(to, 64, SELF, from, 64, Rights::ALL.bits(), m, c),
+        caps::decode_cnode_cap_copy_reply,
+    )
+}
+
+fn mint(env: &mut Env, from: u64, to: u64, rights: Rights, badge: u64) -> Result<(), Error> {
+    env.invoke(
+        SELF,
+        |m, c| caps::encode_cnode_cap_mint(to, 64, SELF, from, 64, rights.bits(), badge, m, c),
+        caps::decode_cnode_cap_mint_reply,
+    )
+}
+
+fn configure(
+    env: &mut Env,
+    tcb: u64,
+    cspace: u64,
+    vspace: u64,
+    (buffer, buffer_at): (u64, u64),
+) -> Result<(), Error> {
+    env.invoke(
+        tcb,
+        |m, c| caps::encode_tcb_cap_configure(cspace, vspace, buffer, buffer_at, 0, m, c),
+        caps::decode_tcb_cap_configure_reply,
+    )
+}
+
+fn write_registers(env: &mut Env, tcb: u64, entry: u64, sp: u64, arg: u64) -> Result<(), Error> {
+    env.invoke(
+        tcb,
+        |m, _| caps::encode_tcb_cap_write_registers(entry, sp, arg, m),
+        caps::decode_tcb_cap_write_registers_reply,
+    )
+}
+
+fn resume(env: &mut Env, tcb: u64) -> Result<(), Error> {
+    env.invoke(
+        tcb,
+        |_, _| caps::encode_tcb_cap_resume(),
+        caps::decode_tcb_cap_resume_reply,
+    )
+}
+
+fn suspend(env: &mut Env, tcb: u64) -> Result<(), Error> {
+    env.invoke(
+        tcb,
+        |_, _| caps::encode_tcb_cap_suspend(),
+        caps::decode_tcb_cap_suspend_reply,
+    )
+}
+
+/// Maps the table at `table` (a PDPT, page directory or page table) at
+/// `vaddr` in the address space at `vspace`.
+fn map_table(env: &mut Env, table: u64, vspace: u64, vaddr: u64) -> Result<(), Error> {
+    match cap_at(table).cap_type() {
+        Some(caps::CapType::PdptCap) => env.invoke(
+            table,
+            |m, c| caps::encode_pdpt_cap_map(vspace, vaddr, m, c),
+            caps::decode_pdpt_cap_map_reply,
+        ),
+        Some(caps::CapType::PageDirectoryCap) => env.invoke(
+            table,
+            |m, c| caps::encode_page_directory_cap_map(vspace, vaddr, m, c),
+            caps::decode_page_directory_cap_map_reply,
+        ),
+        _ => env.invoke(
+            table,
+            |m, c| caps::encode_page_table_cap_map(vspace, vaddr, m, c),
+            caps::decode_page_table_cap_map_reply,
+        ),
+    }
+}
+
+/// Retypes the PDPT, page directory and page table that map `vaddr` into
+/// `slots` from `from` and maps them in the address space at `vspace`.
+fn tables(env: &mut Env, from: u64, vspace: u64, vaddr: u64, slots: [u64; 3]) -> Result<(), Error> {
+    for (slot, object, bits) in [
+        (slots[0], ObjectType::Pdpt, 39),
+        (slots[1], ObjectType::PageDirectory, 30),
+        (slots[2], ObjectType::PageTable, 21),
+    ] {
+        retype_one(env, from, object, 0, slot)?;
+        map_table(env, slot, vspace, vaddr & !((1u64 << bits) - 1))?;
+    }
+    Ok(())
+}
+
+/// A helper thread's slots: TCB, two stack frames and the IPC buffer
+/// frame.
+#[derive(Clone, Copy)]
+struct Thread {
+    tcb: u64,
+    stack: u64,
+    buffer: u64,
+    buffer_at: u64,
+    stack_top: u64,
+}
+
+/// Makes a thread in this address space and CSpace from `W` (TCB in
+/// `slot`, its frames in the next three), running `code` with its IPC
+/// buffer's address as argument; not resumed. Its stack has an unmapped
+/// page below it.
+fn thread(env: &mut Env, slot: u64, code: extern "C" fn(u64) -> !) -> Result<Thread, Error> {
+    let _guard = page();
+    let stack_at = [page(), page()];
+    let buffer_at = page();
+    let t = Thread {
+        tcb: slot,
+        stack: slot + 1,
+        buffer: slot + 3,
+        buffer_at,
+        stack_top: stack_at[1] + 0x1000,
+    };
+    let rw = Rights::READ.union(Rights::WRITE);
+    retype_one(env, W, ObjectType::Tcb, 0, t.tcb)?;
+    retype(env, W, ObjectType::Frame, 12, SELF, t.stack, 3)?;
+    map(env, t.stack, VSPACE, stack_at[0], rw)?;
+    map(env, t.stack + 1, VSPACE, stack_at[1], rw)?;
+    map(env, t.buffer, VSPACE, buffer_at, rw)?;
+    configure(env, t.tcb, SELF, VSPACE, (t.buffer, buffer_at))?;
+    write_registers(env, t.tcb, code as usize as u64, t.stack_top, buffer_at)?;
+    Ok(t)
+}
+
+/// Makes and resumes a thread (see [`thread`]).
+fn start(env: &mut Env, slot: u64, code: extern "C" fn(u64) -> !) -> Result<Thread, Error> {
+    let t = thread(env, slot, code)?;
+    resume(env, t.tcb)?;
+    Ok(t)
+}
+
+/// Carves `U` and `W` from the budget.
+fn carve(env: &mut Env) -> Result<(), Error> {
+    retype_one(env, BUDGET, ObjectType::Untyped, U_BITS, U)?;
+    retype_one(env, BUDGET, ObjectType::Untyped, W_BITS, W)
+}
+
+/// Ends an attack: suspends `threads`, then revokes and deletes `U` and
+/// `W` (everything made from them goes, and their threads with them).
+fn clean_up(env: &mut Env, threads: &[u64]) {
+    for &tcb in threads {
+        let _ = suspend(env, tcb);
+    }
+    for untyped in [U, W] {
+        let _ = revoke(env, SELF, untyped);
+        let _ = delete(env, SELF, untyped);
+    }
+}
+
+/// An attack: its name and what it does (the verdict and its evidence).
+type Attack = (&'static str, fn(&mut Env) -> Result<(), Error>);
+
+fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    // SAFETY: the root maps every task's IPC buffer there.
+    let mut env = unsafe { Env::new(capc_demo_user::abi::ROOT_IPC_BUFFER) };
+    let _ = writeln!(
+        env,
+        "attack: holding only my Untyped, CNode and PML4 (and a device Untyped for the last attack)"
+    );
+    let attacks: [Attack; 9] = [
+        ("cnode-reuse", cnode_reuse),
+        ("pml4-reuse", pml4_reuse),
+        ("ipc-buffer-reuse", ipc_buffer_reuse),
+        ("pagetable-reuse", pagetable_reuse),
+        ("double-table-map", double_table_map),
+        ("frames-under-deleted-pml4", frames_under_deleted_pml4),
+        ("stale-reply", stale_reply),
+        ("queued-send-after-revoke", queued_send_after_revoke),
+        ("device-ipc-buffer", device_ipc_buffer),
+    ];
+    let mut failed = 0;
+    for (name, attack) in attacks {
+        if let Err(error) = carve(&mut env).and_then(|()| attack(&mut env)) {
+            // A step the attack needs to set up failed: say so (the line
+            // is neither refused nor contained, so the check fails).
+            let _ = writeln!(env, "attack {name}: could not set up: {error}");
+            failed += 1;
+            clean_up(&mut env, &[]);
+        }
+    }
+    let audit = syscall(Syscall::DebugAudit, 0, 0, [0; 4]);
+    let clean = audit.status == SyscallStatus::Ok as u64 && audit.badge == 0;
+    let _ = writeln!(
+        env,
+        "attack: kernel audit after the attacks: {}",
+        if clean { "ok" } else { "FAILED" }
+    );
+    let _ = env.signal(NOTIFY);
+    failed + u64::from(!clean)
+}
+
+/// What the thread with the forged CSpace got: the word it read.
+static FORGER: Cell = Cell::new();
+
+/// 1. A TCB's CSpace is deleted under it and its memory retyped into a
+///    frame, which the attack fills with forged caps.
+fn cnode_reuse(env: &mut Env) -> Result<(), Error> {
+    const NAME: &str = "cnode-reuse";
+    let (cnode, guarded, frame) = (FIRST, FIRST + 1, FIRST + 2);
+    retype_one(env, U, ObjectType::CNode, 4, cnode)?;
+    mint(env, cnode, guarded, Rights::ALL, 64 - 4)?;
+    let t = thread(env, FIRST + 4, forger)?;
+    configure(env, t.tcb, guarded, VSPACE, (t.buffer, t.buffer_at))?;
+    let was = address(cnode);
+    delete(env, SELF, guarded)?;
+    delete(env, SELF, cnode)?;
+    retype_one(env, U, ObjectType::Frame, 12, frame)?;
+    let reused = address(frame) == was;
+    // Then with U emptied for good: forged caps where the CSpace was.
+    revoke(env, SELF, U)?;
+    retype_one(env, U, ObjectType::Frame, 12, frame)?;
+    let at = page();
+    let mut forged =
+        FrameCap::from_cap(cap_at(frame)).ok_or(Error::Syscall(SyscallStatus::InvalidCap))?;
+    forged
+        .set_frame(KERNEL_PHYS)
+        .map_err(|_| Error::Syscall(SyscallStatus::BadMessage))?;
+    map(env, frame, VSPACE, at, Rights::READ.union(Rights::WRITE))?;
+    let slots = at as *mut [u64; 4];
+    // SAFETY: the frame was just mapped there, writable; 4 KiB hold the
+    // 16 slots of 32 bytes of the old CNode. Slot 1: a frame cap to the
+    // kernel's image; slot 2: this task's PML4 cap.
+    unsafe {
+        let pml4 = cap_at(VSPACE).words();
+        let frame = forged.cap().words();
+        core::ptr::write_volatile(slots.add(1), [frame[0], frame[1], 0, 0]);
+        core::ptr::write_volatile(slots.add(2), [pml4[0], pml4[1], 0, 0]);
+    }
+    FORGER.kind.store(0, Ordering::Relaxed);
+    let resumed = resume(env, t.tcb);
+    let ran = resumed.is_ok() && wait_for(FORGER.done());
+    let forged = FORGER.load();
+    let verdict = if reused || matches!(forged, Some(Ok(_))) {
+        Verdict::Succeeded
+    } else {
+        Verdict::Contained
+    };
+    report(
+        env,
+        NAME,
+        verdict,
+        format_args!(
+            "a frame retyped from U after deleting the CNode of a configured thread lies at {:#x}, the CNode at {was:#x}{}; after revoking U, with forged caps there, resume: {}, {}",
+            address(frame),
+            if reused { " (reused)" } else { "" },
+            Shown(resumed),
+            Forged(forged, ran),
+        ),
+    );
+    clean_up(env, &[t.tcb]);
+    Ok(())
+}
+
+/// How the thread with the forged caps fared, and whether it ran.
+struct Forged(Option<Result<u64, Error>>, bool);
+
+impl fmt::Display for Forged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.1, &self.0) {
+            (true, Some(Ok(value))) => write!(
+                f,
+                "the thread mapped physical {KERNEL_PHYS:#x} through the forged cap and read {value:#x}"
+            ),
+            (true, Some(Err(error))) => write!(f, "the thread's map of the forged cap: {error}"),
+            _ => f.write_str("the thread never ran"),
+        }
+    }
+}
+
+/// The thread of [`cnode_reuse`]: maps the frame cap in slot 1 of its
+/// CSpace into the PML4 in slot 2 and reads it.
+extern "C" fn forger(buffer: u64) -> ! {
+    // SAFETY: its IPC buffer is mapped there, and only it uses it.
+    let mut env = unsafe { Env::new(buffer) };
+    let result = map(&mut env, 1, 2, KERNEL_PEEK, Rights::READ).map(|()| {
+        // SAFETY: not at all, on purpose: if the map went through, the
+        // kernel's memory is mapped there.
+        unsafe { core::ptr::read_volatile(KERNEL_PEEK as *const u64) }
+    });
+    FORGER.store(result);
+    capc_demo_user::exit(0)
+}
+
+/// Set by [`probe`] when it runs; what `DebugPrint` of nothing said.
+static PROBE: Cell = Cell::new();
+
+/// A thread that reports it ran, and whether it has an IPC buffer.
+extern "C" fn probe(_buffer: u64) -> ! {
+    let returned = syscall(Syscall::DebugPrint, 0, 0, [0; 4]);
+    PROBE.store(match SyscallStatus::from_word(returned.status) {
+        Some(SyscallStatus::Ok) => Ok(0),
+        Some(status) => Err(Error::Syscall(status)),
+        None => Err(Error::Syscall(SyscallStatus::UnknownSyscall)),
+    });
+    capc_demo_user::exit(0)
+}
+
+/// 2. A TCB's address space is deleted under it and its memory retyped.
+fn pml4_reuse(env: &mut Env) -> Result<(), Error> {
+    let (pml4, frame) = (FIRST, FIRST + 1);
+    retype_one(env, U, ObjectType::Pml4, 0, pml4)?;
+    let t = thread(env, FIRST + 3, probe)?;
+    configure(env, t.tcb, SELF, pml4, (t.buffer, t.buffer_at))?;
+    let was = address(pml4);
+    delete(env, SELF, pml4)?;
+    retype_one(env, U, ObjectType::Frame, 12, frame)?;
+    let now = address(frame);
+    if now == was {
+        // Resuming the thread would run it on a zeroed frame as its page
+        // tables, without the kernel mapped: the machine would stop.
+        report(
+            env,
+            "pml4-reuse",
+            Verdict::Succeeded,
+            format_args!(
+                "a frame retyped from U after deleting the PML4 of a configured thread lies at {now:#x}, where the PML4 was; the thread still names it"
+            ),
+        );
+    } else {
+        revoke(env, SELF, U)?;
+        retype_one(env, U, ObjectType::Frame, 12, frame)?;
+        PROBE.kind.store(0, Ordering::Relaxed);
+        let resumed = resume(env, t.tcb);
+        let ran = resumed.is_ok() && wait_for(PROBE.done());
+        report(
+            env,
+            "pml4-reuse",
+            if ran {
+                Verdict::Succeeded
+            } else {
+                Verdict::Contained
+            },
+            format_args!(
+                "a frame retyped from U after deleting the PML4 of a configured thread lies at {now:#x}, the PML4 at {was:#x}; after revoking U and retyping a frame at {:#x}, resume: {}{}",
+                address(frame),
+                Shown(resumed),
+                if ran { ", and the thread ran" } else { "" }
+            ),
+        );
+    }
+    clean_up(env, &[t.tcb]);
+    Ok(())
+}
+
+/// 2. A TCB's IPC buffer is deleted under it and its memory retyped.
+fn ipc_buffer_reuse(env: &mut Env) -> Result<(), Error> {
+    let (buffer, frame) = (FIRST, FIRST + 1);
+    let buffer_at = page();
+    retype_one(env, U, ObjectType::Frame, 12, buffer)?;
+    map(
+        env,
+        buffer,
+        VSPACE,
+        buffer_at,
+        Rights::READ.union(Rights::WRITE),
+    )?;
+    let t = thread(env, FIRST + 3, probe)?;
+    configure(env, t.tcb, SELF, VSPACE, (buffer, buffer_at))?;
+    let was = address(buffer);
+    delete(env, SELF, buffer)?;
+    retype_one(env, U, ObjectType::Frame, 12, frame)?;
+    let now = address(frame);
+    revoke(env, SELF, U)?;
+    retype_one(env, U, ObjectType::Frame, 12, frame)?;
+    PROBE.kind.store(0, Ordering::Relaxed);
+    let resumed = resume(env, t.tcb);
+    let printed = if resumed.is_ok() && wait_for(PROBE.done()) {
+        PROBE.load()
+    } else {
+        None
+    };
+    let verdict = if now == was || matches!(printed, Some(Ok(_))) {
+        Verdict::Succeeded
+    } else {
+        Verdict::Contained
+    };
+    report(
+        env,
+        "ipc-buffer-reuse",
+        verdict,
+        format_args!(
+            "a frame retyped from U after deleting the IPC buffer of a configured thread lies at {now:#x}, the buffer at {was:#x}; after revoking U and retyping a frame at {:#x}, resume: {}, the thread's DebugPrint: {}",
+            address(frame),
+            Shown(resumed),
+            match printed {
+                Some(Ok(_)) => "ok (its buffer is the new frame)",
+                Some(Err(Error::Syscall(SyscallStatus::NoIpcBuffer))) => "NoIpcBuffer",
+                Some(Err(_)) => "another error",
+                None => "the thread never ran",
+            }
+        ),
+    );
+    clean_up(env, &[t.tcb]);
+    Ok(())
+}
+
+/// 3. A page table's last cap is deleted while it is mapped, its memory
+///    retyped into a frame and page-table entries written into it.
+fn pagetable_reuse(env: &mut Env) -> Result<(), Error> {
+    let (table, frame, other) = (FIRST, FIRST + 1, FIRST + 2);
+    retype_one(env, U, ObjectType::PageTable, 0, table)?;
+    map_table(env, table, VSPACE, REGION)?;
+    let was = address(table);
+    delete(env, SELF, table)?;
+    retype_one(env, U, ObjectType::Frame, 12, frame)?;
+    let now = address(frame);
+    let at = page();
+    map(env, frame, VSPACE, at, Rights::READ.union(Rights::WRITE))?;
+    // SAFETY: the frame is mapped there, writable. If it is still the
+    // dead table's memory, this entry maps the kernel's image at REGION.
+    unsafe { core::ptr::write_volatile(at as *mut u64, KERNEL_PHYS | 7) };
+    retype_one(env, W, ObjectType::Frame, 12, other)?;
+    let mapped = map(env, other, VSPACE, REGION + 0x1000, Rights::READ);
+    match mapped {
+        Ok(()) => {
+            // SAFETY: not at all, on purpose: the dead table maps the
+            // kernel's memory there.
+            let value = unsafe { core::ptr::read_volatile(REGION as *const u64) };
+            // SAFETY: as above; the entry goes again.
+            unsafe { core::ptr::write_volatile(at as *mut u64, 0) };
+            report(
+                env,
+                "pagetable-reuse",
+                Verdict::Succeeded,
+                format_args!(
+                    "the deleted table at {was:#x} is still linked at {REGION:#x}: a frame retyped at {now:#x} holds its entries, another frame mapped through it, and {REGION:#x} reads {value:#x} from physical {KERNEL_PHYS:#x}"
+                ),
+            );
+        }
+        Err(error) => report(
+            env,
+            "pagetable-reuse",
+            Verdict::Contained,
+            format_args!(
+                "the table at {was:#x} was unlinked with its last cap: with a frame retyped at {now:#x}, a map inside its region: {error}"
+            ),
+        ),
+    }
+    clean_up(env, &[]);
+    Ok(())
+}
+
+/// 4. One page table mapped twice, through a copy of its cap.
+fn double_table_map(env: &mut Env) -> Result<(), Error> {
+    let (table, copied) = (FIRST, FIRST + 1);
+    retype_one(env, W, ObjectType::PageTable, 0, table)?;
+    let unmapped_copy = copy(env, table, copied);
+    if unmapped_copy.is_ok() {
+        let first = map_table(env, table, VSPACE, REGION_2);
+        let second = map_table(env, copied, VSPACE, REGION_3);
+        report(
+            env,
+            "double-table-map",
+            if first.is_ok() && second.is_ok() {
+                Verdict::Succeeded
+            } else {
+                Verdict::Contained
+            },
+            format_args!(
+                "copy of an unmapped page-table cap: ok; map it at {REGION_2:#x}: {}, map the copy at {REGION_3:#x}: {}",
+                Shown(first),
+                Shown(second)
+            ),
+        );
+    } else {
+        map_table(env, table, VSPACE, REGION_2)?;
+        let mapped_copy = copy(env, table, copied);
+        let again = mapped_copy.and_then(|()| map_table(env, copied, VSPACE, REGION_3));
+        report(
+            env,
+            "double-table-map",
+            if again.is_ok() {
+                Verdict::Succeeded
+            } else {
+                Verdict::Refused
+            },
+            format_args!(
+                "copy of an unmapped page-table cap: {}; copy of the cap mapped at {REGION_2:#x}: {}, map the copy at {REGION_3:#x}: {}",
+                Shown(unmapped_copy),
+                Shown(mapped_copy),
+                Shown(again)
+            ),
+        );
+    }
+    clean_up(env, &[]);
+    Ok(())
+}
+
+/// 5. Frames mapped under a PML4 whose last cap goes, and a new address
+///    space with a frame at the same address.
+fn frames_under_deleted_pml4(env: &mut Env) -> Result<(), Error> {
+    let rw = Rights::READ.union(Rights::WRITE);
+    let (old, old_frame) = (FIRST, FIRST + 4);
+    let (new, new_frame, third) = (FIRST + 5, FIRST + 9, FIRST + 10);
+    retype_one(env, U, ObjectType::Pml4, 0, old)?;
+    tables(env, U, old, ELSEWHERE, [FIRST + 1, FIRST + 2, FIRST + 3])?;
+    retype_one(env, U, ObjectType::Frame, 12, old_frame)?;
+    map(env, old_frame, old, ELSEWHERE, rw)?;
+    delete(env, SELF, old)?;
+    retype_one(env, W, ObjectType::Pml4, 0, new)?;
+    tables(env, W, new, ELSEWHERE, [FIRST + 6, FIRST + 7, FIRST + 8])?;
+    retype_one(env, W, ObjectType::Frame, 12, new_frame)?;
+    map(env, new_frame, new, ELSEWHERE, rw)?;
+    delete(env, SELF, old_frame)?;
+    retype_one(env, W, ObjectType::Frame, 12, third)?;
+    let over = map(env, third, new, ELSEWHERE, rw);
+    report(
+        env,
+        "frames-under-deleted-pml4",
+        if over.is_ok() {
+            Verdict::Succeeded
+        } else {
+            Verdict::Contained
+        },
+        format_args!(
+            "after deleting a PML4 with a frame mapped at {ELSEWHERE:#x}, then the frame's cap, the frame a new PML4 maps there {}: mapping a third frame there: {}",
+            if over.is_ok() {
+                "was unmapped"
+            } else {
+                "stays"
+            },
+            Shown(over)
+        ),
+    );
+    clean_up(env, &[]);
+    Ok(())
+}
+
+/// The endpoints of [`stale_reply`]: the first server's and the second's.
+static ENDPOINTS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// Set by each server when it has received, and by the main thread to let
+/// it reply.
+static RECEIVED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+static GO: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// What each server's reply returned.
+static REPLIED: [Cell; 2] = [Cell::new(), Cell::new()];
+/// The answers of the two servers.
+const ANSWERS: [u64; 2] = [0xa, 0xc];
+/// What the caller's second call got back.
+static SECOND_CALL: Cell = Cell::new();
+
+fn serve(buffer: u64, which: usize) -> ! {
+    // SAFETY: its IPC buffer is mapped there, and only it uses it.
+    let mut env = unsafe { Env::new(buffer) };
+    let received = env.recv(ENDPOINTS[which].load(Ordering::Relaxed));
+    RECEIVED[which].store(1 + u64::from(received.is_err()), Ordering::Release);
+    while GO[which].load(Ordering::Acquire) == 0 {
+        yield_now();
+    }
+    let info = MessageInfo {
+        label: 0,
+        length: 1,
+        caps: 0,
+    };
+    REPLIED[which].store(env.reply(info, &[ANSWERS[which]]).map(|()| 0));
+    capc_demo_user::exit(0)
+}
+
+extern "C" fn server_a(buffer: u64) -> ! {
+    serve(buffer, 0)
+}
+
+extern "C" fn server_c(buffer: u64) -> ! {
+    serve(buffer, 1)
+}
+
+/// Calls the first server, then (whatever that returned) the second.
+extern "C" fn caller(buffer: u64) -> ! {
+    // SAFETY: its IPC buffer is mapped there, and only it uses it.
+    let mut env = unsafe { Env::new(buffer) };
+    let info = MessageInfo {
+        label: 1,
+        length: 0,
+        caps: 0,
+    };
+    let _ = env.call_endpoint(ENDPOINTS[0].load(Ordering::Relaxed), info, &[], &[]);
+    let second = env.call_endpoint(ENDPOINTS[1].load(Ordering::Relaxed), info, &[], &[]);
+    SECOND_CALL.store(second.map(|m| m.words[0]));
+    capc_demo_user::exit(0)
+}
+
+/// 6. A server replies to a caller that was suspended, resumed and is now
+///    calling someone else.
+fn stale_reply(env: &mut Env) -> Result<(), Error> {
+    let (first, second) = (FIRST, FIRST + 1);
+    retype(env, W, ObjectType::Endpoint, 0, SELF, first, 2)?;
+    ENDPOINTS[0].store(first, Ordering::Relaxed);
+    ENDPOINTS[1].store(second, Ordering::Relaxed);
+    let a = start(env, FIRST + 2, server_a)?;
+    let c = start(env, FIRST + 6, server_c)?;
+    let b = start(env, FIRST + 10, caller)?;
+    let threads = [a.tcb, b.tcb, c.tcb];
+    let verdict = if !wait_for(&RECEIVED[0]) {
+        Err("the first server never received the call")
+    } else {
+        suspend(env, b.tcb)?;
+        resume(env, b.tcb)?;
+        if !wait_for(&RECEIVED[1]) {
+            Err("the caller never called the second server after its resume")
+        } else {
+            GO[0].store(1, Ordering::Release);
+            wait_for(REPLIED[0].done());
+            for _ in 0..5 {
+                yield_now();
+            }
+            GO[1].store(1, Ordering::Release);
+            wait_for(SECOND_CALL.done());
+            Ok(SECOND_CALL.load())
+        }
+    };
+    match verdict {
+        Ok(Some(Ok(answer))) if answer == ANSWERS[1] => report(
+            env,
+            "stale-reply",
+            Verdict::Contained,
+            format_args!(
+                "the first server's reply after the caller's suspend and resume: {}; the caller got the second server's answer {answer:#x}",
+                Word(REPLIED[0].load())
+            ),
+        ),
+        Ok(Some(Ok(answer))) if answer == ANSWERS[0] => report(
+            env,
+            "stale-reply",
+            Verdict::Succeeded,
+            format_args!(
+                "the caller's call to the second server was answered by the first server's stale reply {answer:#x}"
+            ),
+        ),
+        Ok(other) => {
+            let _ = writeln!(
+                env,
+                "attack stale-reply: inconclusive (the caller's second call: {})",
+                Word(other)
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(env, "attack stale-reply: inconclusive ({why})");
+        }
+    }
+    clean_up(env, &threads);
+    Ok(())
+}
+
+/// The endpoint caps of [`queued_send_after_revoke`]: badged, unbadged.
+static SEND_THROUGH: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+static SENT: [Cell; 2] = [Cell::new(), Cell::new()];
+static SENDING: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+fn send(buffer: u64, which: usize) -> ! {
+    // SAFETY: its IPC buffer is mapped there, and only it uses it.
+    let mut env = unsafe { Env::new(buffer) };
+    let info = MessageInfo {
+        label: 0,
+        length: 1,
+        caps: 0,
+    };
+    SENDING[which].store(1, Ordering::Release);
+    let sent = env.send(
+        SEND_THROUGH[which].load(Ordering::Relaxed),
+        info,
+        &[which as u64],
+        &[],
+    );
+    SENT[which].store(sent.map(|()| 0));
+    capc_demo_user::exit(0)
+}
+
+extern "C" fn badged_sender(buffer: u64) -> ! {
+    send(buffer, 0)
+}
+
+extern "C" fn unbadged_sender(buffer: u64) -> ! {
+    send(buffer, 1)
+}
+
+/// 7. A send queued through a badged cap that is then revoked.
+fn queued_send_after_revoke(env: &mut Env) -> Result<(), Error> {
+    const BADGE: u64 = 7;
+    let (endpoint, badged) = (FIRST, FIRST + 1);
+    retype_one(env, W, ObjectType::Endpoint, 0, endpoint)?;
+    mint(env, endpoint, badged, Rights::WRITE, BADGE)?;
+    SEND_THROUGH[0].store(badged, Ordering::Relaxed);
+    SEND_THROUGH[1].store(endpoint, Ordering::Relaxed);
+    let first = start(env, FIRST + 2, badged_sender)?;
+    wait_for(&SENDING[0]);
+    for _ in 0..5 {
+        yield_now();
+    }
+    revoke(env, SELF, badged)?;
+    delete(env, SELF, badged)?;
+    let second = start(env, FIRST + 6, unbadged_sender)?;
+    wait_for(&SENDING[1]);
+    for _ in 0..5 {
+        yield_now();
+    }
+    let received = env.recv(endpoint);
+    match received {
+        Ok(m) if m.badge == 0 => report(
+            env,
+            "queued-send-after-revoke",
+            Verdict::Contained,
+            format_args!(
+                "the receiver got badge 0 first; the send queued through the deleted badge-{BADGE} cap: {}",
+                Word(SENT[0].load())
+            ),
+        ),
+        Ok(m) => report(
+            env,
+            "queued-send-after-revoke",
+            Verdict::Succeeded,
+            format_args!(
+                "the receiver got badge {:#x} first, from a send queued through the badged cap after it was deleted",
+                m.badge
+            ),
+        ),
+        Err(error) => {
+            let _ = writeln!(
+                env,
+                "attack queued-send-after-revoke: inconclusive (receive: {error})"
+            );
+        }
+    }
+    clean_up(env, &[first.tcb, second.tcb]);
+    Ok(())
+}
+
+/// 8. An IPC buffer in device memory.
+fn device_ipc_buffer(env: &mut Env) -> Result<(), Error> {
+    let device_frame = FIRST;
+    retype_one(env, DEVICE, ObjectType::Frame, 12, device_frame)?;
+    let t = thread(env, FIRST + 1, probe)?;
+    let configured = configure(env, t.tcb, SELF, VSPACE, (device_frame, t.buffer_at));
+    match configured {
+        Err(error) => report(
+            env,
+            "device-ipc-buffer",
+            Verdict::Refused,
+            format_args!(
+                "configure with the device frame at {:#x} as the IPC buffer: {error}",
+                address(device_frame)
+            ),
+        ),
+        // The kernel would touch the buffer on the thread's first system
+        // call and fault: it is not resumed.
+        Ok(()) => report(
+            env,
+            "device-ipc-buffer",
+            Verdict::Succeeded,
+            format_args!(
+                "configure took the device frame at {:#x} as the IPC buffer (the thread is not resumed: the kernel would fault on it)",
+                address(device_frame)
+            ),
+        ),
+    }
+    let _ = delete(env, SELF, device_frame);
+    clean_up(env, &[t.tcb]);
+    Ok(())
+}
