@@ -9,7 +9,9 @@
 //! (kernel-demo/user/src/bin/root.rs) running in ring 3: every capability
 //! operation it reports succeeded, every retype error it provokes came back
 //! as the one expected, its second thread was stopped by a user-mode page
-//! fault while the root went on, and the kernel's summary and `demo ok`
+//! fault while the root went on, every attack of the hostile task
+//! (kernel-demo/user/src/bin/attack.rs) was refused or contained and the
+//! kernel's audit passed after them, and the kernel's summary and `demo ok`
 //! come last, with QEMU's `isa-debug-exit` status for success.
 //!
 //! [`check_fault_test`] does the same for a boot with `-append fault-test`:
@@ -100,6 +102,26 @@ const IPC_LINES: [&str; 4] = [
     "root: the server signalled the notification it was granted: bits 0b100",
     "server: stopping",
 ];
+
+/// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
+/// the order it makes them: each prints `attack <name>: refused (...)` or
+/// `attack <name>: contained (...)`, or `SUCCEEDED` when it worked.
+pub const ATTACKS: [&str; 9] = [
+    "cnode-reuse",
+    "pml4-reuse",
+    "ipc-buffer-reuse",
+    "pagetable-reuse",
+    "double-table-map",
+    "frames-under-deleted-pml4",
+    "stale-reply",
+    "queued-send-after-revoke",
+    "device-ipc-buffer",
+];
+/// What the hostile task prints when the kernel's audit after its attacks
+/// passed.
+const ATTACK_AUDIT_OK: &str = "attack: kernel audit after the attacks: ok";
+/// What the root prints once the hostile task is done.
+const ATTACK_DONE: &str = "root: the attack program is done";
 
 /// The smallest and largest Untyped in `kernel-demo/spec/kernel.cap`, as log2
 /// of bytes.
@@ -363,6 +385,54 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
     problems.extend(fuzz_problems(lines));
     problems.extend(task_problems(lines));
     problems.extend(service_problems(lines));
+    problems.extend(attack_problems(lines));
+    problems
+}
+
+/// What is wrong with the hostile task's part: every attack of [`ATTACKS`]
+/// must print its line, in order, each `refused` or `contained`; none may
+/// say `SUCCEEDED`; after the last one the kernel's audit must pass (its
+/// `audit: ...` line, then the task's [`ATTACK_AUDIT_OK`]); and the root
+/// must have seen the task finish.
+fn attack_problems(lines: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for line in lines
+        .iter()
+        .filter(|l| l.starts_with("attack ") && l.contains("SUCCEEDED"))
+    {
+        problems.push(format!("an attack succeeded: `{line}`"));
+    }
+    let mut previous: Option<usize> = None;
+    for name in ATTACKS {
+        let prefix = format!("attack {name}: ");
+        let Some(at) = lines.iter().position(|l| l.starts_with(&prefix)) else {
+            problems.push(format!("no `{prefix}refused|contained (...)` line"));
+            continue;
+        };
+        let line = lines[at];
+        let verdict = &line[prefix.len()..];
+        let held = verdict.starts_with("refused (") || verdict.starts_with("contained (");
+        if !held && !verdict.starts_with("SUCCEEDED") {
+            problems.push(format!("`{line}` is neither refused nor contained"));
+        }
+        if previous.is_some_and(|p| at < p) {
+            problems.push(format!("`{line}` is out of order (attacks: {ATTACKS:?})"));
+        }
+        previous = Some(previous.map_or(at, |p| p.max(at)));
+    }
+    let rest = previous.map_or(&lines[..0], |p| &lines[p..]);
+    let audit = rest
+        .iter()
+        .position(|l| l.starts_with("audit: ") && l.contains("the derivation list is sound"));
+    let passed = rest.iter().position(|l| *l == ATTACK_AUDIT_OK);
+    if !matches!((audit, passed), (Some(a), Some(p)) if a < p) {
+        problems.push(format!(
+            "no passing kernel audit after the attacks (`audit: ...` then `{ATTACK_AUDIT_OK}`)"
+        ));
+    }
+    if !lines.contains(&ATTACK_DONE) {
+        problems.push(format!("no `{ATTACK_DONE}` line"));
+    }
     problems
 }
 
@@ -1013,6 +1083,25 @@ mod tests {
         root: who paid       | good client's 3 requests | bombs refused, bomber gets memory back | server's own memory\r\n\
         root: the client     | all verified             | yes                                    | unchanged\r\n\
         root: the server     | refused or failed        | yes                                    | spent on the bombs\r\n\
+        root: started attack 0x0 from the boot image in a budget of 2048 KiB: its CNode, PML4, 7 page tables, 30 frames and TCB took 165888 bytes of it; the rest is the task's\r\n\
+        attack: holding only my Untyped, CNode and PML4 (and a device Untyped for the last attack)\r\n\
+        attack cnode-reuse: contained (a frame retyped from U after deleting the CNode of a configured thread lies at 0x4830200, the CNode at 0x4830000; after revoking U, with forged caps there, resume: IllegalOperation, the thread never ran)\r\n\
+        attack pml4-reuse: contained (a frame retyped from U after deleting the PML4 of a configured thread lies at 0x4851000, the PML4 at 0x4850000; after revoking U and retyping a frame at 0x4850000, resume: IllegalOperation)\r\n\
+        attack ipc-buffer-reuse: contained (a frame retyped from U after deleting the IPC buffer of a configured thread lies at 0x4871000, the buffer at 0x4870000; after revoking U and retyping a frame at 0x4870000, resume: ok, the thread's DebugPrint: NoIpcBuffer)\r\n\
+        thread 0x4878000 exited with status 0\r\n\
+        attack pagetable-reuse: contained (the table at 0x4890000 was unlinked with its last cap: with a frame retyped at 0x4890000, a map inside its region: FailedLookup { source: 0 })\r\n\
+        attack double-table-map: refused (copy of an unmapped page-table cap: IllegalOperation; copy of the cap mapped at 0xfe00400000: ok, map the copy at 0xfe00600000: InvalidCapability { index: 0 })\r\n\
+        attack frames-under-deleted-pml4: contained (after deleting a PML4 with a frame mapped at 0x10000000000, then the frame's cap, the frame a new PML4 maps there stays: mapping a third frame there: DeleteFirst)\r\n\
+        thread 0x48f0800 exited with status 0\r\n\
+        thread 0x48f6000 exited with status 0\r\n\
+        thread 0x48f3000 exited with status 0\r\n\
+        attack stale-reply: contained (the first server's reply after the caller's suspend and resume: ok, 0x0; the caller got the second server's answer 0xc)\r\n\
+        attack queued-send-after-revoke: contained (the receiver got badge 0 first; the send queued through the deleted badge-7 cap: system call refused: InvalidCap)\r\n\
+        attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: InvalidCapability { index: 2 })\r\n\
+        audit: thread 0x4828000's CSpace holds 5 caps to 5 objects in 1 CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped\r\n\
+        attack: kernel audit after the attacks: ok\r\n\
+        thread 0x4828000 exited with status 0\r\n\
+        root: the attack program is done\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
         kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27281 system calls, 18 preemptions; no kernel heap\r\n\
@@ -1073,11 +1162,82 @@ mod tests {
             "no `fuzz: 10000 invocations",
             "no `root: started task 0x0 from the boot image ...` line",
             "no `root: decompression service, ...` lines for both runs",
+            "no `attack cnode-reuse: refused|contained (...)` line",
+            "no passing kernel audit after the attacks",
+            "no `root: the attack program is done` line",
             "no `idt: N vectors installed`",
             "no `cpu: SMEP on, SMAP on`",
         ] {
             assert!(all.contains(missing), "{missing} in {all}");
         }
+    }
+
+    #[test]
+    fn every_attack_must_be_refused_or_contained_in_order_then_audited() {
+        let line = |name: &str| {
+            GOOD.lines()
+                .find(|l| l.starts_with(&format!("attack {name}: ")))
+                .expect("GOOD has every attack's line")
+        };
+        let stale = line("stale-reply");
+        let succeeded = GOOD.replace(
+            stale,
+            "attack stale-reply: SUCCEEDED (the caller's call to the second server was answered by the first server's stale reply 0xa)",
+        );
+        let p = problems(&succeeded, QemuExit::Code(EXIT_SUCCESS));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("an attack succeeded: `attack stale-reply"),
+            "{p:?}"
+        );
+
+        let inconclusive = GOOD.replace(
+            stale,
+            "attack stale-reply: inconclusive (the first server never received the call)",
+        );
+        let p = problems(&inconclusive, QemuExit::Code(EXIT_SUCCESS));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("neither refused nor contained")),
+            "{p:?}"
+        );
+
+        let missing = GOOD.replace(&format!("{}\r\n", line("pml4-reuse")), "");
+        let p = problems(&missing, QemuExit::Code(EXIT_SUCCESS));
+        assert_eq!(p, ["no `attack pml4-reuse: refused|contained (...)` line"]);
+
+        let (first, last) = (line("cnode-reuse"), line("device-ipc-buffer"));
+        let swapped = GOOD
+            .replace(first, "FIRST")
+            .replace(last, first)
+            .replace("FIRST", last);
+        let p = problems(&swapped, QemuExit::Code(EXIT_SUCCESS));
+        assert!(p.iter().any(|p| p.contains("out of order")), "{p:?}");
+
+        let unaudited = GOOD.replace(
+            "attack: kernel audit after the attacks: ok",
+            "attack: kernel audit after the attacks: FAILED",
+        );
+        let p = problems(&unaudited, QemuExit::Code(EXIT_SUCCESS));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("no passing kernel audit after the attacks"),
+            "{p:?}"
+        );
+
+        // The audit must come after the last attack, not before it.
+        let audit = GOOD
+            .lines()
+            .find(|l| l.starts_with("audit: thread 0x4828000"))
+            .expect("GOOD has the attack program's audit");
+        let early = GOOD
+            .replace(&format!("{audit}\r\n"), "")
+            .replace(first, &format!("{audit}\r\n{first}"));
+        let p = problems(&early, QemuExit::Code(EXIT_SUCCESS));
+        assert!(
+            p.iter().any(|p| p.starts_with("no passing kernel audit")),
+            "{p:?}"
+        );
     }
 
     #[test]
