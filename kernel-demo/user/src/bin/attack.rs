@@ -300,11 +300,11 @@ struct Thread {
     stack_top: u64,
 }
 
-/// Makes a thread in this address space and CSpace from `W` (TCB in
-/// `slot`, its frames in the next three), running `code` with its IPC
-/// buffer's address as argument; not resumed. Its stack has an unmapped
-/// page below it.
-fn thread(env: &mut Env, slot: u64, code: extern "C" fn(u64) -> !) -> Result<Thread, Error> {
+/// Makes a thread from `W` (TCB in `slot`, its frames in the next three,
+/// mapped in this address space), set to run `code` with its IPC buffer's
+/// address as argument; not configured. Its stack has an unmapped page
+/// below it.
+fn unconfigured(env: &mut Env, slot: u64, code: extern "C" fn(u64) -> !) -> Result<Thread, Error> {
     let _guard = page();
     let stack_at = [page(), page()];
     let buffer_at = page();
@@ -321,8 +321,15 @@ fn thread(env: &mut Env, slot: u64, code: extern "C" fn(u64) -> !) -> Result<Thr
     map(env, t.stack, VSPACE, stack_at[0], rw)?;
     map(env, t.stack + 1, VSPACE, stack_at[1], rw)?;
     map(env, t.buffer, VSPACE, buffer_at, rw)?;
-    configure(env, t.tcb, SELF, VSPACE, (t.buffer, buffer_at))?;
     write_registers(env, t.tcb, code as usize as u64, t.stack_top, buffer_at)?;
+    Ok(t)
+}
+
+/// Makes a thread (see [`unconfigured`]) in this address space and CSpace,
+/// with its own IPC buffer; not resumed.
+fn thread(env: &mut Env, slot: u64, code: extern "C" fn(u64) -> !) -> Result<Thread, Error> {
+    let t = unconfigured(env, slot, code)?;
+    configure(env, t.tcb, SELF, VSPACE, (t.buffer, t.buffer_at))?;
     Ok(t)
 }
 
@@ -403,7 +410,7 @@ fn cnode_reuse(env: &mut Env) -> Result<(), Error> {
     let (cnode, guarded, frame) = (FIRST, FIRST + 1, FIRST + 2);
     retype_one(env, U, ObjectType::CNode, 4, cnode)?;
     mint(env, cnode, guarded, Rights::ALL, 64 - 4)?;
-    let t = thread(env, FIRST + 4, forger)?;
+    let t = unconfigured(env, FIRST + 4, forger)?;
     configure(env, t.tcb, guarded, VSPACE, (t.buffer, t.buffer_at))?;
     let was = address(cnode);
     delete(env, SELF, guarded)?;
@@ -503,7 +510,7 @@ extern "C" fn probe(_buffer: u64) -> ! {
 fn pml4_reuse(env: &mut Env) -> Result<(), Error> {
     let (pml4, frame) = (FIRST, FIRST + 1);
     retype_one(env, U, ObjectType::Pml4, 0, pml4)?;
-    let t = thread(env, FIRST + 3, probe)?;
+    let t = unconfigured(env, FIRST + 3, probe)?;
     configure(env, t.tcb, SELF, pml4, (t.buffer, t.buffer_at))?;
     let was = address(pml4);
     delete(env, SELF, pml4)?;
@@ -558,7 +565,7 @@ fn ipc_buffer_reuse(env: &mut Env) -> Result<(), Error> {
         buffer_at,
         Rights::READ.union(Rights::WRITE),
     )?;
-    let t = thread(env, FIRST + 3, probe)?;
+    let t = unconfigured(env, FIRST + 3, probe)?;
     configure(env, t.tcb, SELF, VSPACE, (buffer, buffer_at))?;
     let was = address(buffer);
     delete(env, SELF, buffer)?;
@@ -959,7 +966,7 @@ fn queued_send_after_revoke(env: &mut Env) -> Result<(), Error> {
 fn device_ipc_buffer(env: &mut Env) -> Result<(), Error> {
     let device_frame = FIRST;
     retype_one(env, DEVICE, ObjectType::Frame, 12, device_frame)?;
-    let t = thread(env, FIRST + 1, probe)?;
+    let t = unconfigured(env, FIRST + 1, probe)?;
     let configured = configure(env, t.tcb, SELF, VSPACE, (device_frame, t.buffer_at));
     match configured {
         Err(error) => report(
