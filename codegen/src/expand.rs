@@ -77,6 +77,9 @@ pub struct ObjectFacts {
     pub size_bits: u32,
     /// log2 of its alignment.
     pub align_bits: u32,
+    /// Bytes at its end taken by the capability slots it owns (0 for none):
+    /// the kernel's struct must fit before them.
+    pub slot_bytes: u64,
     /// `file.cap:line` where it is declared.
     pub location: String,
 }
@@ -133,10 +136,17 @@ pub fn object_facts(
             .line_col(o.span.file, o.span.start as usize);
         format!("{name}:{line}")
     };
+    // Slots lie at the end of the object: the first one's offset is what
+    // is left for the kernel's own struct.
+    let slot_bytes = o
+        .slots
+        .first()
+        .map_or(0, |s| (1u64 << size_bits) - s.offset);
     Ok(ObjectFacts {
         name: o.name.clone(),
         size_bits,
         align_bits: o.align_bits_for(size_bits),
+        slot_bytes,
         location,
     })
 }

@@ -118,7 +118,8 @@ impl Parse for ObjectArgs {
 }
 
 /// Implements the generated `KernelObject` trait for a struct and checks at
-/// compile time that it fits the spec's object. `KernelObject` and
+/// compile time that it fits the spec's object, before the capability slots
+/// the object owns (which lie at its end). `KernelObject` and
 /// `ObjectType` from the generated module must be in scope.
 ///
 /// ```ignore
@@ -182,15 +183,23 @@ pub fn derive_kernel_object(input: TokenStream) -> TokenStream {
     let align_bits = facts.align_bits;
     let size = 1u64 << size_bits;
     let align = 1u64 << align_bits;
-    let too_large = format!(
-        "`{name}` does not fit in the spec's `{}` object ({} gives it {size} bytes, 2^{size_bits}); shrink the struct or enlarge the object in the spec",
-        facts.name, facts.location
-    );
+    let too_large = if facts.slot_bytes == 0 {
+        format!(
+            "`{name}` does not fit in the spec's `{}` object ({} gives it {size} bytes, 2^{size_bits}); shrink the struct or enlarge the object in the spec",
+            facts.name, facts.location
+        )
+    } else {
+        format!(
+            "`{name}` does not fit in the spec's `{}` object before its owned slots ({} gives it {size} bytes, 2^{size_bits}, the last {} of them its owned slots); shrink the struct or enlarge the object in the spec",
+            facts.name, facts.location, facts.slot_bytes
+        )
+    };
     let over_aligned = format!(
         "`{name}` needs more alignment than the spec's `{}` object has ({} gives it {align} bytes, 2^{align_bits})",
         facts.name, facts.location
     );
-    let size = size as usize;
+    // The struct lies at the start of the object, its owned slots at the end.
+    let size = (size - facts.slot_bytes) as usize;
     let align = align as usize;
     let span = name.span();
     // The sizes are const generic arguments so that rustc's error names both:

@@ -651,6 +651,8 @@ view!(everything::FrameCap, tag = 3, address_bits = 48, all_rights = ALL, {
     bits / set_bits: uint(5),
     rights / set_rights: rights(R | W),
     is_device / set_is_device: bool,
+    mapped_page / set_mapped_page: uint(36),
+    mapped_asid / set_mapped_asid: uint(8),
 });
 view!(everything::CNodeCap, tag = 4, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(64),
@@ -681,6 +683,10 @@ view!(
 view!(everything::DomainCap, tag = 9, address_bits = 48, all_rights = ALL, {
     domain / set_domain: uint(8),
 });
+view!(everything::PageTableCap, tag = 10, address_bits = 48, all_rights = ALL, {
+    table / set_table: ptr(4096),
+    mapped_page / set_mapped_page: uint(36),
+});
 
 cap_tests!(everything_untyped_cap, everything::UntypedCap);
 cap_tests!(everything_device_untyped_cap, everything::DeviceUntypedCap);
@@ -691,6 +697,7 @@ cap_tests!(everything_endpoint_cap, everything::EndpointCap);
 cap_tests!(everything_notification_cap, everything::NotificationCap);
 cap_tests!(everything_irq_control_cap, everything::IrqControlCap);
 cap_tests!(everything_domain_cap, everything::DomainCap);
+cap_tests!(everything_page_table_cap, everything::PageTableCap);
 
 /// Every view of a module refuses every other type's cap.
 macro_rules! views_are_distinct {
@@ -727,7 +734,7 @@ views_are_distinct!(kernel_views_are_distinct, kernel::{
 });
 views_are_distinct!(everything_views_are_distinct, everything::{
     UntypedCap, DeviceUntypedCap, FrameCap, CNodeCap, TcbCap, EndpointCap, NotificationCap,
-    IrqControlCap, DomainCap,
+    IrqControlCap, DomainCap, PageTableCap,
 });
 
 /// How an object type's size depends on its argument, from the spec.
@@ -1094,6 +1101,7 @@ module_tests!(
         },
         object("Endpoint", Size::Fixed(4)),
         object("Notification", Size::Fixed(5)),
+        object("PageTable", Size::Fixed(12)),
     ],
     caps = [
         cap("UntypedCap", Some("Untyped"), 0),
@@ -1111,6 +1119,7 @@ module_tests!(
             copy: "Always",
             ..cap("DomainCap", None, 0)
         },
+        cap("PageTableCap", Some("PageTable"), 0),
     ]
 );
 

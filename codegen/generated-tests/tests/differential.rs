@@ -504,7 +504,8 @@ macro_rules! generated_kernel {
                     if memory.is_some() && self.has_children(from) {
                         return Err(OpError::RevokeFirst);
                     }
-                    let mut derived = cap.with_rights_masked(g::Rights::from_bits_truncate(rights));
+                    let mut derived =
+                        g::derived(cap).with_rights_masked(g::Rights::from_bits_truncate(rights));
                     match (badge, g::badge_of(cap)) {
                         (None, _) | (Some(0), None) => {}
                         (Some(new), Some(0)) => {

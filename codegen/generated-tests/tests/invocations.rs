@@ -707,7 +707,7 @@ mod everything {
         CNodeCap::new((seed % (1 << 42)) << 6, seed % 32, seed % 64, seed).unwrap()
     }
     fn frame(seed: u64, rights: Rights) -> FrameCap {
-        FrameCap::new((seed % (1 << 36)) << 12, 21, rights, seed & 1 == 0).unwrap()
+        FrameCap::new((seed % (1 << 36)) << 12, 21, rights, seed & 1 == 0, 0, 0).unwrap()
     }
     fn notification(seed: u64, rights: Rights) -> NotificationCap {
         NotificationCap::new((seed % (1 << 43)) << 5, rights, seed % (1 << 32)).unwrap()

@@ -35,6 +35,13 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     let message_registers = lit(t.message_registers.into());
     let message_words = lit(t.message_words.into());
     let caps_per_message = lit(t.caps_per_message.into());
+    let slot_bits = t.slot_bits.map(|bits| {
+        let bits = lit(bits.into());
+        quote! {
+            /// log2 of the bytes of one capability slot.
+            pub const SLOT_BITS: u32 = #bits;
+        }
+    });
     let consts = spec_consts(g);
     quote! {
         #consts
@@ -51,6 +58,7 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
             pub const MESSAGE_WORDS: usize = #message_words;
             /// Capabilities one message may carry.
             pub const CAPS_PER_MESSAGE: usize = #caps_per_message;
+            #slot_bits
         }
 
         /// The header of every message: which method, how many words, how

@@ -22,6 +22,7 @@
 mod caps;
 mod common;
 mod invocations;
+mod lifecycle;
 mod retype;
 mod rpc;
 
@@ -171,6 +172,7 @@ fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     let mut parts: Vec<Part<'a>> = vec![Box::new(move || common::generate(g))];
     parts.extend(caps::parts(g));
     parts.push(Box::new(move || retype::generate(g)));
+    parts.push(Box::new(move || lifecycle::generate(g)));
     parts.extend(invocations::parts(g));
     parts.extend(rpc::parts(g));
     parts

@@ -143,11 +143,17 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
             same_object(a, b) && !is_ancestor(a, b) && !is_ancestor(b, a)
         }
 
-        /// Whether `cap` may be copied, minted or moved into another slot:
-        /// false for the null cap, an unknown tag, and `#[never_copy]` cap
-        /// types (of which there is exactly one cap).
+        /// Whether `cap` may be copied or minted into another slot: false
+        /// for the null cap, an unknown tag, `#[never_copy]` cap types (of
+        /// which there is exactly one cap), and an unmapped cap whose mapping
+        /// is its object's (`Mapping::Shared`: seL4 refuses to derive an
+        /// unmapped page-table cap). The copy itself starts from
+        /// `derived(cap)`. Moving a cap needs none of this.
         pub fn may_copy(cap: Cap) -> bool {
-            cap.cap_type().is_some_and(|t| t.copy_policy() != CopyPolicy::Never)
+            cap.cap_type().is_some_and(|t| {
+                let shared = matches!(t.mapping(), Some(Mapping::Shared));
+                t.copy_policy() != CopyPolicy::Never && (!shared || is_mapped(cap))
+            })
         }
     }
 }

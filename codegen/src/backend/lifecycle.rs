@@ -1,0 +1,369 @@
+//! What objects refer to and what removing them undoes: the finalisers of
+//! each object type, the capability slots objects own (one enum per object
+//! type with slots), and the mapping state caps record, with the copy rule
+//! that follows from it (`derived`; `may_copy` in the retype section refuses
+//! an unmapped `Shared` cap).
+//!
+//! The kernel executes this description; the reference interpreter reads the
+//! same facts from the model, and the differential tests compare the two.
+
+use capc_dsl::model::{CapType, Finaliser, Mapping, Object, Role};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::caps::rights_const;
+use super::{Gen, camel, ident, lit};
+
+pub fn generate(g: &Gen<'_>) -> TokenStream {
+    let finalisers = finalisers(g);
+    let mapping = mapping(g);
+    let owned = owned_slots(g);
+    let slot_enums = g
+        .spec
+        .objects
+        .iter()
+        .filter(|o| !o.slots.is_empty())
+        .map(|o| slot_enum(g, o));
+    quote! {
+        #finalisers
+        #mapping
+        #owned
+        #(#slot_enums)*
+    }
+}
+
+fn finaliser_variant(f: Finaliser) -> proc_macro2::Ident {
+    format_ident!("{}", camel(f.name()))
+}
+
+fn finalisers(g: &Gen<'_>) -> TokenStream {
+    let arms = g
+        .spec
+        .objects
+        .iter()
+        .filter(|o| !o.finalisers.is_empty())
+        .map(|o| {
+            let v = ident(&o.name);
+            let fs = o.finalisers.iter().map(|f| finaliser_variant(*f));
+            quote!(ObjectType::#v => &[#(Finaliser::#fs),*])
+        });
+    let body = if g.spec.objects.iter().any(|o| !o.finalisers.is_empty()) {
+        quote!(match self { #(#arms,)* _ => &[] })
+    } else {
+        quote!(&[])
+    };
+    quote! {
+        /// One action of an object's finalisation: what the kernel undoes
+        /// when the last cap to the object goes (`finalise = ...;` in the
+        /// spec).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Finaliser {
+            /// `stop_thread`: the thread stops and leaves any queue; its
+            /// pending reply, and any reply owed to it, is cancelled.
+            StopThread,
+            /// `cancel_waiters`: threads queued on the object restart with
+            /// an error.
+            CancelWaiters,
+            /// `unmap`: the object is unmapped from (or unlinked out of)
+            /// where its caps record it is mapped.
+            Unmap,
+            /// `release_asid`: the object is an address-space root; its
+            /// address space number is released, so every mapping recorded
+            /// under it is dead.
+            ReleaseAsid,
+        }
+
+        impl ObjectType {
+            /// What removing the last cap to an object of this type undoes,
+            /// in the order the spec lists it.
+            pub const fn finalisers(self) -> &'static [Finaliser] {
+                #body
+            }
+        }
+    }
+}
+
+/// The `#[mapped_at]` and `#[mapped_in]` fields of `c`.
+fn mapping_fields(c: &CapType) -> impl Iterator<Item = &capc_dsl::model::CapField> {
+    c.fields
+        .iter()
+        .filter(|f| matches!(f.role, Role::MappedAt | Role::MappedIn))
+}
+
+fn mapping(g: &Gen<'_>) -> TokenStream {
+    let mapped: Vec<&CapType> = g.spec.caps.iter().filter(|c| c.mapping.is_some()).collect();
+    let mapping_arms = mapped.iter().map(|c| {
+        let v = ident(&c.name);
+        let m = match c.mapping {
+            Some(Mapping::EachCap) => quote!(Mapping::EachCap),
+            _ => quote!(Mapping::Shared),
+        };
+        quote!(CapType::#v => Some(#m))
+    });
+    let mapping_body = if mapped.is_empty() {
+        quote!(None)
+    } else {
+        quote!(match self { #(#mapping_arms,)* _ => None })
+    };
+    let is_mapped_arms = mapped.iter().map(|c| {
+        let v = ident(&c.name);
+        quote!(Some(CapType::#v) => #v(cap).is_mapped())
+    });
+    let (is_mapped_param, is_mapped_body) = if mapped.is_empty() {
+        (quote!(_cap), quote!(false))
+    } else {
+        (
+            quote!(cap),
+            quote!(match cap.cap_type() { #(#is_mapped_arms,)* _ => false }),
+        )
+    };
+    // A copy of an EachCap cap keeps every bit but its mapping fields.
+    let clear_arms: Vec<TokenStream> = mapped
+        .iter()
+        .filter(|c| c.mapping == Some(Mapping::EachCap))
+        .map(|c| {
+            let v = ident(&c.name);
+            let mut masks = [0u64; 2];
+            for f in mapping_fields(c) {
+                let ones = if f.width >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << f.width) - 1
+                };
+                masks[f.word as usize] |= ones << f.shift;
+            }
+            let (m0, m1) = (hex(masks[0]), hex(masks[1]));
+            quote!(Some(CapType::#v) => Cap::from_words([words[0] & !#m0, words[1] & !#m1]))
+        })
+        .collect();
+    let derived_body = if clear_arms.is_empty() {
+        quote!(cap)
+    } else {
+        quote! {
+            let words = cap.words();
+            match cap.cap_type() {
+                #(#clear_arms,)*
+                _ => cap,
+            }
+        }
+    };
+    let view_methods = mapped.iter().map(|c| {
+        let v = ident(&c.name);
+        let at = ident(
+            &c.field_with(Role::MappedAt)
+                .expect("a mapped cap type")
+                .name,
+        );
+        quote! {
+            impl #v {
+                /// Whether the cap records a mapping: its `#[mapped_at]`
+                /// field is not 0.
+                pub const fn is_mapped(&self) -> bool {
+                    self.#at() != 0
+                }
+            }
+        }
+    });
+    quote! {
+        /// Whose the mapping recorded in a cap's `#[mapped_at]` field is.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Mapping {
+            /// Each cap's own (frames, as seL4's): a copy starts unmapped,
+            /// and removing a mapped cap unmaps it.
+            EachCap,
+            /// The object's, shared by its caps (page tables): an unmapped
+            /// cap cannot be copied, a copy keeps the mapping, and removing
+            /// the last cap unlinks the object.
+            Shared,
+        }
+
+        impl CapType {
+            /// Whose the mapping caps of this type record is; `None` for cap
+            /// types without a `#[mapped_at]` field.
+            pub const fn mapping(self) -> Option<Mapping> {
+                #mapping_body
+            }
+        }
+
+        #(#view_methods)*
+
+        /// Whether `cap` records a mapping (its `#[mapped_at]` field is not
+        /// 0); false for cap types without one, the null cap and an unknown
+        /// tag.
+        pub const fn is_mapped(#is_mapped_param: Cap) -> bool {
+            #is_mapped_body
+        }
+
+        /// The cap a copy or mint of `cap` starts from: `cap` itself, except
+        /// that a cap whose mapping is its own (`Mapping::EachCap`) comes
+        /// back with its `#[mapped_at]` and `#[mapped_in]` fields cleared,
+        /// as seL4 derives frame caps unmapped. Whether the copy is allowed
+        /// at all is `may_copy`.
+        pub const fn derived(cap: Cap) -> Cap {
+            #derived_body
+        }
+    }
+}
+
+/// A mask as a hex literal (unsuffixed).
+fn hex(value: u64) -> proc_macro2::Literal {
+    let text = format!("{value:#x}");
+    text.parse().expect("a hex literal")
+}
+
+fn owned_slots(g: &Gen<'_>) -> TokenStream {
+    let with: Vec<&Object> = g
+        .spec
+        .objects
+        .iter()
+        .filter(|o| !o.slots.is_empty())
+        .collect();
+    let slots_arms = with.iter().map(|o| {
+        let v = ident(&o.name);
+        let e = slot_enum_name(o);
+        quote!(ObjectType::#v => &#e::OWNED)
+    });
+    let slots_body = if with.is_empty() {
+        quote!(&[])
+    } else {
+        quote!(match self { #(#slots_arms,)* _ => &[] })
+    };
+    let of_arms = with.iter().map(|o| {
+        let v = ident(&o.name);
+        let first = lit(o.slots[0].offset);
+        let n = lit(o.slots.len() as u64);
+        quote!(ObjectType::#v => (#first, #n))
+    });
+    let of_fn = if with.is_empty() {
+        quote! {
+            pub fn owned_slots_of(_cap: Cap) -> Option<(u64, u64)> {
+                None
+            }
+        }
+    } else {
+        quote! {
+            pub fn owned_slots_of(cap: Cap) -> Option<(u64, u64)> {
+                let (first, count) = match cap.cap_type()?.object_type()? {
+                    #(#of_arms,)*
+                    _ => return None,
+                };
+                let (base, _) = region(cap)?;
+                Some((base.checked_add(first)?, count))
+            }
+        }
+    };
+    quote! {
+        /// A capability slot inside an object (`slot name: CapType(rights);`
+        /// in the spec). It is in the derivation tree like any CNode slot,
+        /// and the caps in it are deleted when the last cap to the object
+        /// goes.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct OwnedSlot {
+            /// The slot's name in the spec.
+            pub name: &'static str,
+            /// The cap type it holds.
+            pub cap_type: CapType,
+            /// Rights a cap must carry to be put there.
+            pub rights: Rights,
+            /// Byte offset of the slot from the start of the object: slots
+            /// lie at the object's end, in declaration order.
+            pub offset: u64,
+        }
+
+        impl ObjectType {
+            /// The capability slots each object of this type owns, in
+            /// declaration order (empty for most types).
+            pub const fn owned_slots(self) -> &'static [OwnedSlot] {
+                #slots_body
+            }
+        }
+
+        /// The address of the first owned slot of the object `cap` names,
+        /// and how many slots it owns (they follow one another, one slot
+        /// apart). `None` for objects without owned slots, cap types that
+        /// name no object, the null cap and an unknown tag.
+        #of_fn
+    }
+}
+
+fn slot_enum_name(o: &Object) -> proc_macro2::Ident {
+    format_ident!("{}Slot", o.name)
+}
+
+fn slot_enum(g: &Gen<'_>, o: &Object) -> TokenStream {
+    let name = slot_enum_name(o);
+    let doc = format!(" The capability slots a `{}` owns.", o.name);
+    let spec_line = format!(" Spec: `{}`.", g.location(o.span));
+    let variants: Vec<_> = o
+        .slots
+        .iter()
+        .map(|s| format_ident!("{}", camel(&s.name)))
+        .collect();
+    let decls = o.slots.iter().zip(&variants).map(|(s, v)| {
+        let doc = g.docs(&s.docs, &format!("The `{}` slot.", s.name), s.span);
+        quote!(#doc #v)
+    });
+    let count = lit(o.slots.len() as u64);
+    let owned = o.slots.iter().map(|s| {
+        let n = &s.name;
+        let cap = ident(&g.spec.caps[s.cap.index()].name);
+        let rights = rights_const(g, &s.rights);
+        let offset = lit(s.offset);
+        quote!(OwnedSlot { name: #n, cap_type: CapType::#cap, rights: #rights, offset: #offset })
+    });
+    let index = variants.iter().enumerate().map(|(i, v)| {
+        let i = lit(i as u64);
+        quote!(#name::#v => #i)
+    });
+    // Without required rights the slot's cap type may have no rights field,
+    // and then `Cap::rights` may not exist.
+    let admits = if o.slots.iter().all(|s| s.rights.is_empty()) {
+        quote!(cap.tag() == self.cap_type() as u64)
+    } else {
+        quote!(cap.tag() == self.cap_type() as u64 && cap.rights().contains(self.rights()))
+    };
+    quote! {
+        #[doc = #doc]
+        #[doc = ""]
+        #[doc = #spec_line]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum #name {
+            #(#decls,)*
+        }
+
+        impl #name {
+            /// Every slot, in declaration order (which is their order in
+            /// the object).
+            pub const ALL: [#name; #count] = [#(#name::#variants),*];
+
+            /// The slots as `ObjectType::owned_slots` lists them.
+            pub const OWNED: [OwnedSlot; #count] = [#(#owned),*];
+
+            /// The slot's description.
+            pub const fn owned_slot(self) -> OwnedSlot {
+                #name::OWNED[match self { #(#index,)* }]
+            }
+
+            /// Byte offset of the slot from the start of the object.
+            pub const fn offset(self) -> u64 {
+                self.owned_slot().offset
+            }
+
+            /// The cap type the slot holds.
+            pub const fn cap_type(self) -> CapType {
+                self.owned_slot().cap_type
+            }
+
+            /// Rights a cap must carry to be put there.
+            pub const fn rights(self) -> Rights {
+                self.owned_slot().rights
+            }
+
+            /// Whether `cap` may be put in the slot: it is of the slot's cap
+            /// type and carries the rights the slot requires.
+            pub const fn admits(self, cap: Cap) -> bool {
+                #admits
+            }
+        }
+    }
+}
