@@ -364,6 +364,9 @@ pub const EXIT_STACK_OVERFLOW: i32 = 39;
 const RECURSING: &str = "stack-overflow-test: recursing on the boot stack ";
 /// The start of the double-fault handler's overflow report.
 const OVERFLOW_REPORT: &str = "kernel stack overflow: the boot stack ";
+/// The breakpoint the test takes with RFLAGS.AC set, as a thread may enter
+/// the kernel: the entry must have cleared AC (`clac`), so SMAP holds.
+const AC_CLEARED: &str = "resuming (RFLAGS.AC set before the entry, clear in the kernel)";
 /// The report line of the double fault the overflow became.
 const DOUBLE_FAULT_REPORT: &str = "cpu exception: #DF double fault (vector 8)";
 
@@ -378,7 +381,8 @@ pub struct StackOverflowReport {
 
 /// Checks the transcript and exit status of a boot with `-append
 /// stack-overflow-test`: the kernel announced the boot stack's guard page,
-/// then reported `kernel stack overflow` on that stack with a faulting
+/// took a breakpoint with RFLAGS.AC set whose entry cleared AC, then
+/// reported `kernel stack overflow` on that stack with a faulting
 /// address inside that page, followed by the double fault's report (whose
 /// stack pointer is at the guard page), and QEMU exited with
 /// [`EXIT_STACK_OVERFLOW`], not a panic, a triple fault (0) or the plain
@@ -425,9 +429,17 @@ pub fn check_stack_overflow(
     if report < announced {
         problems.push("the overflow report comes before the test started".to_owned());
     }
+    let breakpoint = lines[..report]
+        .iter()
+        .find(|l| l.starts_with("cpu exception: #BP"));
+    if !breakpoint.is_some_and(|l| l.ends_with(AC_CLEARED)) {
+        problems.push(format!(
+            "no breakpoint line before the overflow report ending `{AC_CLEARED}`: the entry did not clear RFLAGS.AC (found {breakpoint:?})"
+        ));
+    }
     if let Some(other) = lines[..report]
         .iter()
-        .find(|l| l.starts_with("cpu exception:"))
+        .find(|l| l.starts_with("cpu exception:") && !l.starts_with("cpu exception: #BP"))
     {
         problems.push(format!(
             "an exception came before the overflow report: `{other}`"
@@ -534,6 +546,8 @@ mod stack_overflow_tests {
     const GOOD: &str = "capc demo kernel 0.1.0 (x86_64, spec kernel-demo/spec/kernel.cap)\r\n\
         kernel stacks: boot 0x124000..0x134000 (64 KiB), each above an unmapped 4 KiB guard page\r\n\
         stack-overflow-test: recursing on the boot stack 0x124000..0x134000 (64 KiB), guard page 0x123000\r\n\
+        stack-overflow-test: int3 with RFLAGS.AC set (stac), as a thread may enter\r\n\
+        cpu exception: #BP breakpoint (vector 3) at rip 0x000000000010492f, resuming (RFLAGS.AC set before the entry, clear in the kernel)\r\n\
         \r\n\
         kernel stack overflow: the boot stack (0x124000..0x134000, 64 KiB) ran into its guard page 0x123000..0x124000, faulting address 0x0000000000123fb8\r\n\
         \r\n\
@@ -582,6 +596,8 @@ mod stack_overflow_tests {
         let panicked = format!("{GOOD}\nkernel panic: recursing did not overflow\n");
         assert!(fails(&panicked, 39).contains("panicked"));
         assert!(fails(&format!("{GOOD}boot ok\n"), 39).contains("ignored"));
+        let ac_kept = GOOD.replace("clear in the kernel", "set in the kernel");
+        assert!(fails(&ac_kept, 39).contains("did not clear RFLAGS.AC"));
         let unannounced = GOOD.replace("stack-overflow-test: recursing", "recursing");
         assert!(fails(&unannounced, 39).contains("no `stack-overflow-test"));
     }

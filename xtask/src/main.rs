@@ -415,8 +415,9 @@ fn fault_test_kernel(root: &Path) -> Result<(), Failure> {
     }
 }
 
-/// Boots the kernel with `-append stack-overflow-test` and checks that a
-/// kernel stack overflow is caught: the recursion runs into the guard page
+/// Boots the kernel with `-append stack-overflow-test` and checks that an
+/// entry into the kernel clears RFLAGS.AC (a breakpoint taken with AC set)
+/// and that a kernel stack overflow is caught: the recursion runs into the guard page
 /// below the boot stack, the double-fault handler (on its own stack)
 /// reports `kernel stack overflow` with an address in that guard page, and
 /// QEMU exits with the stack-overflow status, not a triple fault.
@@ -428,7 +429,7 @@ fn stack_overflow_test_kernel(root: &Path) -> Result<(), Failure> {
     match kernel::check_stack_overflow(&boot.transcript, boot.exit) {
         Ok(report) => {
             println!(
-                "==> stack overflow test passed in {:.2} s: the boot stack ran into its guard page {:#x}, reported at {:#x}, QEMU exit status {}",
+                "==> stack overflow test passed in {:.2} s: the entry cleared RFLAGS.AC; the boot stack ran into its guard page {:#x}, reported at {:#x}, QEMU exit status {}",
                 boot.elapsed.as_secs_f64(),
                 report.guard,
                 report.address,

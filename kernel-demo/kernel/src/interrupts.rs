@@ -34,6 +34,7 @@ use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
 use x86_64::instructions::tables::{lidt, load_tss};
 use x86_64::registers::control::Cr2;
 use x86_64::registers::model_specific::{Efer, EferFlags, Msr};
+use x86_64::registers::rflags::{self, RFlags};
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
@@ -434,6 +435,11 @@ pub fn clear_ac_on_entry() {
     CLAC_ON_ENTRY.store(true, Ordering::Release);
 }
 
+/// Whether [`clear_ac_on_entry`] was called.
+pub fn clears_ac_on_entry() -> bool {
+    CLAC_ON_ENTRY.load(Ordering::Acquire)
+}
+
 /// Where the `syscall` entry keeps the user's RSP while it switches stacks
 /// (one CPU, interrupts off: one scratch word is enough).
 static mut USER_RSP_SCRATCH: u64 = 0;
@@ -634,10 +640,13 @@ extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
     if frame.vector == BREAKPOINT {
         if let Some(console) = &mut console {
             // Nothing is left to report a failed write to.
+            let ac = |set: bool| if set { "set" } else { "clear" };
             let _ = writeln!(
                 console,
-                "cpu exception: #BP breakpoint (vector 3) at rip {:#018x}, resuming",
-                frame.rip
+                "cpu exception: #BP breakpoint (vector 3) at rip {:#018x}, resuming (RFLAGS.AC {} before the entry, {} in the kernel)",
+                frame.rip,
+                ac(frame.rflags & RFlags::ALIGNMENT_CHECK.bits() != 0),
+                ac(rflags::read().contains(RFlags::ALIGNMENT_CHECK))
             );
         }
         return;

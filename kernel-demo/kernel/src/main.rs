@@ -298,6 +298,17 @@ fn stack_overflow_test(out: &mut impl Write) -> core::fmt::Result {
         Bytes(stack.bytes()),
         stack.guard()
     )?;
+    if interrupts::clears_ac_on_entry() {
+        writeln!(
+            out,
+            "stack-overflow-test: int3 with RFLAGS.AC set (stac), as a thread may enter"
+        )?;
+        // SAFETY: `stac` only sets RFLAGS.AC (SMAP is on, so the
+        // instruction exists), which lets the kernel touch user pages until
+        // the `clac` right after; nothing between touches memory but the
+        // breakpoint's entry, which is what is tested: it must clear AC.
+        unsafe { core::arch::asm!("stac", "int3", "clac", options(nomem, nostack)) };
+    }
     let depth = recurse(0);
     panic!("recursing {depth} deep did not overflow the boot stack")
 }
