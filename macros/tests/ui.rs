@@ -7,6 +7,7 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.pass("tests/ui/include_and_derive.rs");
     t.compile_fail("tests/ui/too_large.rs");
+    t.compile_fail("tests/ui/too_large_for_slots.rs");
     t.compile_fail("tests/ui/unknown_object.rs");
     t.compile_fail("tests/ui/spec_syntax_error.rs");
     t.compile_fail("tests/ui/spec_semantic_error.rs");

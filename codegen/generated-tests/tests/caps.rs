@@ -601,14 +601,17 @@ view!(kernel::Pml4Cap, tag = 7, address_bits = 48, all_rights = ALL, {
 view!(kernel::PdptCap, tag = 8, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(4096),
     mapped_page / set_mapped_page: uint(36),
+    mapped_asid / set_mapped_asid: uint(8),
 });
 view!(kernel::PageDirectoryCap, tag = 9, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(4096),
     mapped_page / set_mapped_page: uint(36),
+    mapped_asid / set_mapped_asid: uint(8),
 });
 view!(kernel::PageTableCap, tag = 10, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(4096),
     mapped_page / set_mapped_page: uint(36),
+    mapped_asid / set_mapped_asid: uint(8),
 });
 view!(
     kernel::IrqControlCap,
@@ -1201,9 +1204,9 @@ mod cap_methods {
                 .unwrap()
                 .cap(),
             Pml4Cap::new(0x1000).unwrap().cap(),
-            PdptCap::new(0x1000, 1).unwrap().cap(),
-            PageDirectoryCap::new(0x1000, 2).unwrap().cap(),
-            PageTableCap::new(0x1000, 3).unwrap().cap(),
+            PdptCap::new(0x1000, 1, 1).unwrap().cap(),
+            PageDirectoryCap::new(0x1000, 2, 1).unwrap().cap(),
+            PageTableCap::new(0x1000, 3, 1).unwrap().cap(),
             IrqControlCap::new().unwrap().cap(),
             IrqHandlerCap::new(4).unwrap().cap(),
         ];

@@ -556,7 +556,7 @@ fn regions() {
     assert_eq!(region(frame(BASE, 21)), Some((BASE, 2 * KIB * KIB)));
     assert_eq!(region(frame(BASE, 13)), None);
     assert_eq!(
-        region(PageTableCap::new(BASE, 0).unwrap().cap()),
+        region(PageTableCap::new(BASE, 0, 0).unwrap().cap()),
         Some((BASE, 4 * KIB))
     );
     assert_eq!(region(IrqHandlerCap::new(3).unwrap().cap()), None);
@@ -742,9 +742,9 @@ fn placement_caps_name_the_placed_objects() {
                         FrameCap::new(at, size_arg, rw, 0, device, 0).map(Cap::from)
                     }
                     ObjectType::Pml4 => Pml4Cap::new(at).map(Cap::from),
-                    ObjectType::Pdpt => PdptCap::new(at, 0).map(Cap::from),
-                    ObjectType::PageDirectory => PageDirectoryCap::new(at, 0).map(Cap::from),
-                    ObjectType::PageTable => PageTableCap::new(at, 0).map(Cap::from),
+                    ObjectType::Pdpt => PdptCap::new(at, 0, 0).map(Cap::from),
+                    ObjectType::PageDirectory => PageDirectoryCap::new(at, 0, 0).map(Cap::from),
+                    ObjectType::PageTable => PageTableCap::new(at, 0, 0).map(Cap::from),
                 };
                 assert_eq!(Ok(first), expected, "{object_type:?}");
             }
