@@ -12,6 +12,14 @@ pub const FAULT_TEST: &str = "fault-test";
 /// which must be reported as a kernel stack overflow.
 pub const STACK_OVERFLOW_TEST: &str = "stack-overflow-test";
 
+/// Boot into a self-test that raises the NMI vector (`int $2`), whose
+/// report must say it ran on the NMI stack (IST2).
+pub const NMI_TEST: &str = "nmi-test";
+
+/// Boot into a self-test that raises the machine-check vector (`int $18`),
+/// whose report must say it ran on the machine-check stack (IST3).
+pub const MACHINE_CHECK_TEST: &str = "machine-check-test";
+
 /// The flag that makes the root task run its benchmarks instead of its
 /// scenario (`cargo xtask bench-kernel`, under `-icount`).
 pub const BENCH: &str = "bench";

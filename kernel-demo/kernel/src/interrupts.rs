@@ -798,5 +798,15 @@ fn describe(out: &mut impl Write, frame: &ExceptionFrame) -> fmt::Result {
         "  rsi {:#018x}  rdi {:#018x}  rbp {:#018x}",
         frame.rsi, frame.rdi, frame.rbp
     )?;
+    if let Some((_, ist, stack)) = IST_STACKS.iter().find(|(v, _, _)| *v == frame.vector) {
+        // The frame lies at the top of the stack the CPU switched to.
+        let on = (stack.bottom()..stack.top()).contains(&(frame as *const ExceptionFrame as u64));
+        writeln!(
+            out,
+            "  handled {} the {} stack (IST{ist})",
+            if on { "on" } else { "NOT on" },
+            stack.name()
+        )?;
+    }
     Ok(())
 }

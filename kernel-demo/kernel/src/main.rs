@@ -12,6 +12,10 @@
 //! breakpoint that must resume, then a read of an unmapped address whose
 //! page-fault report ends the run with [`ExitCode::CpuException`].
 //!
+//! With `nmi-test` or `machine-check-test` it raises that vector with `int`,
+//! whose report must say it ran on its own IST stack, and QEMU exits with
+//! [`ExitCode::CpuException`].
+//!
 //! With `stack-overflow-test` (`-append stack-overflow-test`) it recurses on
 //! the boot stack until it runs into the guard page below it; the
 //! double-fault handler reports the overflow and ends the run with
@@ -124,6 +128,20 @@ fn boot_transcript(
     }
     if command_line.has_flag(cmdline::STACK_OVERFLOW_TEST) {
         stack_overflow_test(out)?;
+    }
+    if command_line.has_flag(cmdline::NMI_TEST) {
+        writeln!(out, "nmi-test: int $2")?;
+        // SAFETY: a software interrupt through the NMI gate, whose handler
+        // reports it and exits QEMU; it does not block real NMIs, and
+        // touches no memory of ours.
+        unsafe { core::arch::asm!("int 2", options(nomem, nostack)) };
+        panic!("the NMI handler returned");
+    }
+    if command_line.has_flag(cmdline::MACHINE_CHECK_TEST) {
+        writeln!(out, "machine-check-test: int $18")?;
+        // SAFETY: as above, through the machine-check gate.
+        unsafe { core::arch::asm!("int 18", options(nomem, nostack)) };
+        panic!("the machine-check handler returned");
     }
     let (image_start, image_end) = boot::kernel_image();
     writeln!(
