@@ -370,6 +370,74 @@ const AC_CLEARED: &str = "resuming (RFLAGS.AC set before the entry, clear in the
 /// The report line of the double fault the overflow became.
 const DOUBLE_FAULT_REPORT: &str = "cpu exception: #DF double fault (vector 8)";
 
+/// The double-fault report's line saying the handler ran on its own stack.
+const ON_DOUBLE_FAULT_STACK: &str = "handled on the double-fault stack (IST1)";
+
+/// A boot that raises a vector with a stack of its own through `int`:
+/// its command line, the report's first line and the line naming the stack.
+pub struct IstTest {
+    /// The kernel command line (`NMI_TEST`, `MACHINE_CHECK_TEST` in
+    /// `kernel-demo/kernel/src/cmdline.rs`).
+    pub cmdline: &'static str,
+    /// The start of the exception report's first line.
+    report: &'static str,
+    /// The line saying where the handler ran.
+    stack: &'static str,
+}
+
+/// The NMI and the machine check, each on its own IST stack.
+pub const IST_TESTS: [IstTest; 2] = [
+    IstTest {
+        cmdline: "nmi-test",
+        report: "cpu exception: NMI non-maskable interrupt (vector 2)",
+        stack: "handled on the NMI stack (IST2)",
+    },
+    IstTest {
+        cmdline: "machine-check-test",
+        report: "cpu exception: #MC machine check (vector 18)",
+        stack: "handled on the machine-check stack (IST3)",
+    },
+];
+
+/// QEMU's status after a fatal CPU exception (the kernel writes 0x12).
+const EXIT_CPU_EXCEPTION: i32 = 37;
+
+impl IstTest {
+    /// Checks a boot with this test's command line: the exception's report,
+    /// saying its handler ran on its own stack, and QEMU's status for a
+    /// fatal CPU exception.
+    pub fn check(&self, transcript: &str, exit: QemuExit) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if exit != QemuExit::Code(EXIT_CPU_EXCEPTION) {
+            problems.push(format!(
+                "QEMU did not exit with {EXIT_CPU_EXCEPTION} (fatal CPU exception): {exit}"
+            ));
+        }
+        let lines: Vec<&str> = transcript.lines().map(str::trim).collect();
+        if let Some(panic) = lines.iter().find(|l| l.starts_with("kernel panic")) {
+            problems.push(format!("the kernel panicked: `{panic}`"));
+        }
+        match lines.iter().position(|l| l.starts_with(self.report)) {
+            None => problems.push(format!("no report `{}, ...`", self.report)),
+            Some(report) => {
+                let body: Vec<&str> = lines[report + 1..]
+                    .iter()
+                    .copied()
+                    .take_while(|l| !l.is_empty())
+                    .collect();
+                if !body.contains(&self.stack) {
+                    problems.push(format!("the report does not say `{}`", self.stack));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
 /// What the stack-overflow boot reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StackOverflowReport {
@@ -384,7 +452,8 @@ pub struct StackOverflowReport {
 /// took a breakpoint with RFLAGS.AC set whose entry cleared AC, then
 /// reported `kernel stack overflow` on that stack with a faulting
 /// address inside that page, followed by the double fault's report (whose
-/// stack pointer is at the guard page), and QEMU exited with
+/// stack pointer is at the guard page and whose handler ran on the
+/// double-fault stack), and QEMU exited with
 /// [`EXIT_STACK_OVERFLOW`], not a panic, a triple fault (0) or the plain
 /// CPU-exception status.
 pub fn check_stack_overflow(
@@ -494,6 +563,11 @@ pub fn check_stack_overflow(
         )),
         Some(_) => {}
     }
+    if !body.contains(&ON_DOUBLE_FAULT_STACK) {
+        problems.push(format!(
+            "the double-fault report does not say `{ON_DOUBLE_FAULT_STACK}`"
+        ));
+    }
     let stopping = format!("QEMU status {EXIT_STACK_OVERFLOW})");
     if !body.last().is_some_and(|l| l.ends_with(&stopping)) {
         problems.push(format!(
@@ -539,7 +613,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod stack_overflow_tests {
+mod self_test_checks {
     use super::*;
 
     /// What `-append stack-overflow-test` prints (the lines that matter).
@@ -556,7 +630,31 @@ mod stack_overflow_tests {
         \x20 rsp 0x0000000000123fc0  ss 0x0010\r\n\
         \x20 rax 0x00000000000000bb  rbx 0x0000000000130780  rcx 0x00000000001240d0  rdx 0x00000000000103f8\r\n\
         \x20 rsi 0x000000000000000a  rdi 0x00000000000000bb  rbp 0x00000000000011c0\r\n\
+        \x20 handled on the double-fault stack (IST1)\r\n\
         \x20 in ring 0, the kernel: stopping (isa-debug-exit 0x13, QEMU status 39)\r\n";
+
+    /// What `-append nmi-test` prints (the lines that matter).
+    const NMI: &str = "nmi-test: int $2\r\n\
+        \r\n\
+        cpu exception: NMI non-maskable interrupt (vector 2), error code 0x0\r\n\
+        \x20 rip 0x0000000000109ae9  cs 0x0008  rflags 0x0000000000000046\r\n\
+        \x20 handled on the NMI stack (IST2)\r\n\
+        \x20 in ring 0, the kernel: stopping (isa-debug-exit 0x12, QEMU status 37)\r\n";
+
+    #[test]
+    fn an_ist_test_needs_the_report_on_its_own_stack() {
+        let [nmi, machine_check] = &IST_TESTS;
+        nmi.check(NMI, QemuExit::Code(37)).unwrap();
+        let fails = |test: &IstTest, transcript: &str, exit: i32| {
+            test.check(transcript, QemuExit::Code(exit))
+                .expect_err("must fail")
+                .join("\n")
+        };
+        assert!(fails(nmi, NMI, 0).contains("did not exit with 37"));
+        let elsewhere = NMI.replace("handled on the", "handled NOT on the");
+        assert!(fails(nmi, &elsewhere, 37).contains("does not say"));
+        assert!(fails(machine_check, NMI, 37).contains("no report `cpu exception: #MC"));
+    }
 
     #[test]
     fn a_good_stack_overflow_test_passes() {
@@ -591,6 +689,11 @@ mod stack_overflow_tests {
         assert!(fails(&other_guard, 39).contains("does not name the guard page"));
         let far_rsp = GOOD.replace("rsp 0x0000000000123fc0", "rsp 0x0000000000133fc0");
         assert!(fails(&far_rsp, 39).contains("not at the guard page"));
+        let not_ist = GOOD.replace(
+            "handled on the double-fault",
+            "handled NOT on the double-fault",
+        );
+        assert!(fails(&not_ist, 39).contains("does not say"));
         let page_fault = GOOD.replace("#DF double fault (vector 8)", "#PF page fault (vector 14)");
         assert!(fails(&page_fault, 39).contains("not followed by"));
         let panicked = format!("{GOOD}\nkernel panic: recursing did not overflow\n");
