@@ -9,9 +9,9 @@
 //! interrupt frame. A common tail calls [`exception_handler`], an ordinary
 //! `extern "C"` function, and returns with `iretq` if it does.
 //!
-//! Every entry, from ring 3 or not, first clears RFLAGS.AC (`clac`, once
-//! SMAP is on), so that SMAP holds in the kernel whatever a thread did with
-//! AC. Entries from ring 3 go to `user::trap`. In the kernel, a breakpoint
+//! Every entry, from ring 3 or not, clears RFLAGS.AC first (`clac` in
+//! interrupts and exceptions, once SMAP is on; SFMASK for `syscall`), so
+//! that SMAP holds in the kernel whatever a thread did with AC. Entries from ring 3 go to `user::trap`. In the kernel, a breakpoint
 //! (`int3`) is reported and resumed; every other exception is fatal: its
 //! report names the exception, vector, error code, RIP, CS, RFLAGS, RSP (and
 //! CR2 for a page fault), and QEMU exits with [`ExitCode::CpuException`].
@@ -229,7 +229,7 @@ exception_stub_\vector:
     pushq $0
     .endif
     pushq $\vector
-    jmp exception_common
+    jmp exception_entry
     .endm
 
     .pushsection .text.exception_stubs, "ax"
@@ -284,16 +284,18 @@ capc_syscall_entry:
     pushq ${syscall_vector}
     jmp exception_common
 
-    // Every entry, from ring 3 or not, clears RFLAGS.AC first: the CPU
-    // keeps a thread's AC on an interrupt or exception (only `syscall`
-    // clears it, through SFMASK), and with AC set SMAP would let the kernel
-    // touch user pages. Without SMAP `clac` is undefined and AC means
-    // nothing in ring 0, so the flag is only set when SMAP is on.
-exception_common:
+    // Every interrupt and exception, from ring 3 or not, clears RFLAGS.AC
+    // first: the CPU keeps a thread's AC on them, and with AC set SMAP
+    // would let the kernel touch user pages. (`syscall` needs no `clac`:
+    // the CPU clears AC through SFMASK.) Without SMAP `clac` is undefined
+    // and AC means nothing in ring 0, so the flag is only set when SMAP is
+    // on.
+exception_entry:
     cmpb $0, {clac_on_entry}(%rip)
-    je 2f
+    je exception_common
     clac
-2:  pushq %rax
+exception_common:
+    pushq %rax
     pushq %rbx
     pushq %rcx
     pushq %rdx
@@ -626,8 +628,10 @@ impl Origin {
 /// a machine check from wherever they come: none is a thread's doing, and
 /// each runs on an IST stack that no thread switch may leave behind.
 extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
-    let machine_wide = matches!(frame.vector, DOUBLE_FAULT | NMI | MACHINE_CHECK);
-    if Origin::of(frame.cs) == Origin::User && !machine_wide {
+    if Origin::of(frame.cs) == Origin::User {
+        if frame.vector < TIMER_VECTOR && IST_VECTORS & (1 << frame.vector) != 0 {
+            fatal(frame);
+        }
         crate::user::trap(frame);
         return;
     }
@@ -651,6 +655,19 @@ extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
         }
         return;
     }
+    fatal(frame)
+}
+
+/// The vectors of [`IST_STACKS`], as a bit set: the kernel's whatever ring
+/// they interrupt.
+const IST_VECTORS: u64 = 1 << DOUBLE_FAULT | 1 << NMI | 1 << MACHINE_CHECK;
+
+/// Reports an exception the kernel cannot go on from and ends the run. Out
+/// of line and cold, so that the system-call path stays as it was.
+#[cold]
+#[inline(never)]
+fn fatal(frame: &ExceptionFrame) -> ! {
+    let mut console = Console::reopen();
     let overflow = StackOverflow::of(frame);
     let code = match overflow {
         Some(_) => ExitCode::StackOverflow,
