@@ -87,11 +87,13 @@ impl SlotAddr {
     }
 }
 
-/// The slots of one CNode: `2^radix` slots from `first` on.
+/// A run of consecutive slots: the `2^radix` slots of one CNode, or the
+/// slots another object holds (a TCB's, see `tcb::TcbSlot`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table {
     first: SlotAddr,
     radix: u32,
+    count: u64,
 }
 
 impl Table {
@@ -108,6 +110,18 @@ impl Table {
         Some(Table {
             first: SlotAddr::new(cnode.table())?,
             radix: radix as u32,
+            count: 1 << radix,
+        })
+    }
+
+    /// `count` slots from `first` on, held by an object that is not a
+    /// CNode (no capability address resolves through them; `radix` is 0).
+    pub fn run(first: SlotAddr, count: u64) -> Option<Table> {
+        first.get().checked_add(count.checked_mul(SLOT_BYTES)?)?;
+        Some(Table {
+            first,
+            radix: 0,
+            count,
         })
     }
 
@@ -116,14 +130,14 @@ impl Table {
         self.first
     }
 
-    /// log2 of the number of slots.
+    /// log2 of the number of slots of a CNode.
     pub const fn radix(&self) -> u32 {
         self.radix
     }
 
     /// The number of slots.
     pub const fn slot_count(&self) -> u64 {
-        1 << self.radix
+        self.count
     }
 
     /// The table's size in bytes.
@@ -673,6 +687,7 @@ mod tests {
         let outside = Table {
             first: SlotAddr(BASE + 30 * 32),
             radix: 2,
+            count: 4,
         };
         assert!(!memory.clear_table(outside));
         assert_eq!(table.index_of(SlotAddr(BASE + 17 * 32)), Some(1));

@@ -10,8 +10,8 @@
 //! failed lookup is reported, `source` is 1 for the source slot and 0 for
 //! the destination or target, as in seL4's `failedLookupWasSource`.
 //!
-//! Deleting the last cap to a CNode deletes the caps it holds first (seL4
-//! finalises the CNode the same way), without recursion: see
+//! Deleting the last cap to a CNode or a TCB deletes the caps it holds
+//! first (seL4 finalises both the same way), without recursion: see
 //! [`delete`]. Revoking an Untyped therefore leaves no cap in the memory
 //! it will hand out again, and its next retype starts from its base.
 
@@ -285,18 +285,27 @@ fn descend(memory: &SlotMemory<'_>, target: SlotAddr) -> (SlotAddr, Option<Table
     (at, table)
 }
 
-/// If `at` holds the last cap to a CNode, the CNode's first slot other
-/// than `target` that holds a cap, with the CNode's table.
+/// The slots the object `cap` names holds: a CNode's table, a TCB's own
+/// slots; `None` for objects without slots.
+pub fn held_slots(memory: &SlotMemory<'_>, cap: Cap) -> Option<Table> {
+    match CNodeCap::from_cap(cap) {
+        Some(cnode) => memory.table(cnode),
+        None => crate::tcb::slots_of(cap).filter(|t| memory.covers(t.first().get(), t.bytes())),
+    }
+}
+
+/// If `at` holds the last cap to an object that holds slots (a CNode, a
+/// TCB), the object's first slot other than `target` that holds a cap,
+/// with the object's slots.
 fn blocking_slot(
     memory: &SlotMemory<'_>,
     at: SlotAddr,
     target: SlotAddr,
 ) -> Option<(Table, SlotAddr)> {
-    let cnode = CNodeCap::from_cap(memory.cap(at)?)?;
+    let table = held_slots(memory, memory.cap(at)?)?;
     if !is_final(memory, at) {
         return None;
     }
-    let table = memory.table(cnode)?;
     (0..table.slot_count())
         .filter_map(|i| table.slot(i))
         .find(|&slot| slot != target && memory.get(slot).is_some_and(|s| !s.is_empty()))
@@ -362,14 +371,15 @@ pub fn retype(
     let device = UntypedMemory::of(source.cap()).is_some_and(|m| m.device);
     let table = table.ok_or(TARGET_LOOKUP)?;
 
-    // Everything that can fail, before anything changes.
-    if placement.object_type == ObjectType::CNode {
+    // Everything that can fail, before anything changes. CNodes and TCBs
+    // hold slots, which retype empties: they must not overwrite a live one.
+    if matches!(placement.object_type, ObjectType::CNode | ObjectType::Tcb) {
         let start = placement.first;
         let len = 1u64
             .checked_shl(placement.size_bits)
             .and_then(|bytes| bytes.checked_mul(placement.count))
             .ok_or(INCONSISTENT)?;
-        if !memory.covers(start, len) {
+        if placement.object_type == ObjectType::CNode && !memory.covers(start, len) {
             return Err(KernelError::InvalidArgument { index: 0 });
         }
         // Free memory holds no live slot; refuse rather than overwrite one.
@@ -389,7 +399,12 @@ pub fn retype(
     // the list reads in slot order.
     for i in (0..placement.count).rev() {
         let (cap, slot) = new_object(&placement, device, table, i).ok_or(INCONSISTENT)?;
-        if let Some(new_table) = CNodeCap::from_cap(cap).and_then(Table::of) {
+        // A TCB outside the window (only in host tests) has no slots: it
+        // cannot be configured.
+        if let Some(new_table) = CNodeCap::from_cap(cap)
+            .and_then(Table::of)
+            .or_else(|| crate::tcb::slots_of(cap))
+        {
             memory.clear_table(new_table);
         }
         if !insert_after(memory, untyped, slot, cap, true, true) {

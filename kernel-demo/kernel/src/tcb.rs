@@ -2,8 +2,17 @@
 //! its size the spec's. `#[derive(KernelObject)]` proves at compile time that
 //! [`Tcb`] fits the `Tcb` object of `kernel.cap` (2 KiB), so retyping Untyped
 //! memory into a Tcb always leaves room for the struct.
+//!
+//! What a thread runs with (its CSpace root, its address space, the frame of
+//! its IPC buffer) is not copied into the struct: it is held as caps in
+//! slots of the TCB object itself, after the struct ([`TcbSlot`], seL4's
+//! TCB CNode). Those slots are in the derivation tree like any CNode slot,
+//! so while a thread is configured with a CNode, a PML4 or a frame, the
+//! Untyped that object came from has a child and its memory is not handed
+//! out again; and deleting the TCB's last cap deletes them.
 
-use crate::caps::{Cap, KernelObject, ObjectType};
+use crate::caps::{Cap, KernelObject, ObjectType, TcbCap};
+use crate::cspace::{SLOT_BYTES, SlotAddr, Table};
 
 /// The user registers saved on kernel entry and restored on exit.
 #[repr(C)]
@@ -83,12 +92,6 @@ pub struct Tcb {
     pub context: UserContext,
     /// Scheduling state.
     pub state: ThreadState,
-    /// Root of the thread's capability space (a `CNodeCap`).
-    pub cspace_root: Cap,
-    /// Root of the thread's address space (a `Pml4Cap`).
-    pub vspace_root: Cap,
-    /// The frame holding the thread's IPC buffer (a `FrameCap`).
-    pub ipc_buffer: Cap,
     /// Where the IPC buffer is mapped in the thread's address space.
     pub ipc_buffer_addr: u64,
     /// Capability address of the endpoint faults are sent to.
@@ -136,9 +139,6 @@ impl Tcb {
                 entered_by_syscall: 0,
             },
             state: ThreadState::Inactive,
-            cspace_root: Cap::NULL,
-            vspace_root: Cap::NULL,
-            ipc_buffer: Cap::NULL,
             ipc_buffer_addr: 0,
             fault_endpoint: 0,
             sched_next: 0,
@@ -152,6 +152,44 @@ impl Tcb {
             reply_grant: false,
         }
     }
+}
+
+/// The capability slots a TCB object holds after its [`Tcb`] struct, in
+/// this order at the end of the object.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcbSlot {
+    /// Root of the thread's capability space (a `CNodeCap`).
+    CSpace = 0,
+    /// Root of the thread's address space (a `Pml4Cap`).
+    VSpace = 1,
+    /// The frame holding the thread's IPC buffer (a `FrameCap`).
+    IpcBuffer = 2,
+}
+
+impl TcbSlot {
+    /// Every slot, in order.
+    pub const ALL: [TcbSlot; 3] = [TcbSlot::CSpace, TcbSlot::VSpace, TcbSlot::IpcBuffer];
+
+    /// How many slots a TCB holds.
+    pub const COUNT: u64 = TcbSlot::ALL.len() as u64;
+
+    /// Byte offset of the first slot in the TCB object.
+    pub const FIRST_OFFSET: u64 = (1 << Tcb::SIZE_BITS) - TcbSlot::COUNT * SLOT_BYTES;
+
+    /// The slot in the TCB object at `tcb`.
+    pub fn of(self, tcb: u64) -> Option<SlotAddr> {
+        SlotAddr::new(tcb.checked_add(TcbSlot::FIRST_OFFSET + self as u64 * SLOT_BYTES)?)
+    }
+}
+
+// The struct ends before the slots begin.
+const _: () = assert!(core::mem::size_of::<Tcb>() as u64 <= TcbSlot::FIRST_OFFSET);
+
+/// The slots the TCB that `cap` names holds, if it is a TCB cap.
+pub fn slots_of(cap: Cap) -> Option<Table> {
+    let tcb = TcbCap::from_cap(cap)?;
+    Table::run(TcbSlot::CSpace.of(tcb.tcb())?, TcbSlot::COUNT)
 }
 
 impl Default for Tcb {
@@ -176,7 +214,19 @@ mod tests {
     fn a_new_tcb_holds_null_caps() {
         let tcb = Tcb::new();
         assert_eq!(tcb.state, ThreadState::Inactive);
-        assert!(tcb.cspace_root.is_null());
-        assert_eq!(tcb.cspace_root.cap_type(), None);
+        assert_eq!(tcb.reply_to, 0);
+    }
+
+    #[test]
+    fn a_tcbs_slots_are_the_last_of_its_object() {
+        let base = 0x10_0000;
+        let last = TcbSlot::IpcBuffer.of(base).unwrap().get();
+        assert_eq!(last + SLOT_BYTES, base + (1 << Tcb::SIZE_BITS));
+        let cap = TcbCap::new(base).unwrap().cap();
+        let table = slots_of(cap).unwrap();
+        assert_eq!(table.slot_count(), 3);
+        assert_eq!(table.slot(0), TcbSlot::CSpace.of(base));
+        assert_eq!(table.slot(3), None);
+        assert_eq!(slots_of(Cap::NULL), None);
     }
 }

@@ -29,7 +29,7 @@ use capc_demo_kernel::caps::{
 };
 use capc_demo_kernel::cspace::{Slot, SlotAddr, SlotMemory, lookup_cap, lookup_slot};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
-use capc_demo_kernel::tcb::{PendingSend, Tcb, ThreadState, UserContext, reg};
+use capc_demo_kernel::tcb::{PendingSend, Tcb, TcbSlot, ThreadState, UserContext, reg};
 use capc_demo_kernel::units::Bytes;
 use capc_demo_kernel::vspace::{self, Level, PhysMem};
 use capc_demo_kernel::{audit, ipc, ops};
@@ -157,9 +157,20 @@ fn tcb(paddr: u64) -> &'static mut Tcb {
     unsafe { &mut *(paddr as *mut Tcb) }
 }
 
-/// The IPC buffer of `thread`, if it has one.
-fn ipc_buffer(thread: &Tcb) -> Option<&'static mut IpcBuffer> {
-    let frame = FrameCap::from_cap(thread.ipc_buffer)?;
+/// The cap in slot `which` of the TCB at `at` (see [`TcbSlot`]).
+fn thread_cap(at: u64, which: TcbSlot) -> Cap {
+    let Some(slot) = which.of(at) else {
+        return Cap::NULL;
+    };
+    // SAFETY: `at` is a TCB object (see `tcb`), 2 KiB of identity-mapped
+    // RAM whose last slots `TcbSlot::of` names: a `Slot`, 32-byte aligned,
+    // emptied by the TCB's retype and written only through `SlotMemory`.
+    unsafe { core::ptr::read_volatile(slot.get() as *const Slot) }.cap()
+}
+
+/// The IPC buffer of the thread at `at`, if it has one.
+fn ipc_buffer(at: u64) -> Option<&'static mut IpcBuffer> {
+    let frame = FrameCap::from_cap(thread_cap(at, TcbSlot::IpcBuffer))?;
     // SAFETY: the frame is a 4 KiB (or larger) object the thread was
     // configured with; `IpcBuffer` fits in 4 KiB (checked in `abi`).
     Some(unsafe { &mut *(frame.frame() as *mut IpcBuffer) })
@@ -251,10 +262,7 @@ fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
             continue;
         }
         let t = tcb(at);
-        let cnode = CNodeCap::from_cap(t.cspace_root).map_or(0, |c| c.table());
-        let pml4 = Pml4Cap::from_cap(t.vspace_root).map_or(0, |c| c.table());
-        let buffer = FrameCap::from_cap(t.ipc_buffer).map_or(0, |c| c.frame());
-        let uses = [cnode, pml4, buffer, t.blocked_on].into_iter().any(inside);
+        let uses = inside(t.blocked_on);
         if !inside(at) && !uses {
             continue;
         }
@@ -521,12 +529,22 @@ fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
         .and_then(UntypedCap::from_cap)
         .ok_or(BootError("untyped", KernelError::IllegalOperation))?;
     let paid = untyped_after.free_index() * 16;
+    // The root thread holds copies of its CNode, PML4 and IPC buffer caps
+    // in its TCB's own slots, as `configure` gives any thread.
+    for (which, index) in [
+        (TcbSlot::CSpace, ROOT_CNODE_SLOT),
+        (TcbSlot::VSpace, ROOT_VSPACE_SLOT),
+        (TcbSlot::IpcBuffer, ROOT_IPC_BUFFER_SLOT),
+    ] {
+        let from = root.slot(index)?;
+        let into = which
+            .of(tcb_addr)
+            .ok_or(BootError("TCB slot", KernelError::IllegalOperation))?;
+        ops::copy(&mut root.memory, from, into, Rights::ALL)
+            .map_err(|e| BootError("TCB slot", e))?;
+    }
+    let _ = buffer_slot;
     let thread = tcb(tcb_addr);
-    thread.cspace_root = cnode.cap();
-    thread.vspace_root = Pml4Cap::new(pml4)
-        .map_err(|_| BootError("PML4 cap", KernelError::IllegalOperation))?
-        .cap();
-    thread.ipc_buffer = root.memory.cap(buffer_slot).unwrap_or(Cap::NULL);
     thread.ipc_buffer_addr = ROOT_IPC_BUFFER;
     thread.context.rip = entry;
     thread.context.rsp = ROOT_STACK_TOP;
@@ -720,14 +738,16 @@ fn load(frame: &mut ExceptionFrame, context: &UserContext) {
     }
 }
 
-/// Switches to `thread`'s address space.
-fn switch_address_space(k: &mut Kernel, thread: &Tcb) {
-    let Some(pml4) = Pml4Cap::from_cap(thread.vspace_root) else {
-        return;
-    };
+/// Switches to the address space of the thread at `thread`. A thread
+/// without one (never resumed so, but its VSpace slot may be emptied while
+/// it waits) gets the kernel's, which maps nothing for user mode: it
+/// faults at once and is stopped.
+fn switch_address_space(k: &mut Kernel, thread: u64) {
+    let pml4 =
+        Pml4Cap::from_cap(thread_cap(thread, TcbSlot::VSpace)).map_or(k.kernel_pml4, |c| c.table());
     // The kernel's copy of CR3 spares reading it on every entry.
-    if k.cr3 != pml4.table() {
-        k.cr3 = pml4.table();
+    if k.cr3 != pml4 {
+        k.cr3 = pml4;
         let frame = PhysFrame::containing_address(PhysAddr::new(k.cr3));
         // SAFETY: the PML4 was made ready by `vspace::init_pml4`, so it
         // maps the kernel (entry 0) exactly as the boot tables do.
@@ -740,8 +760,8 @@ fn switch_address_space(k: &mut Kernel, thread: &Tcb) {
 fn enter(thread: u64) -> ! {
     let k = kernel();
     k.current = thread;
+    switch_address_space(k, thread);
     let t = tcb(thread);
-    switch_address_space(k, t);
     let mut frame = ExceptionFrame::zeroed();
     load(&mut frame, &t.context);
     interrupts::return_to(&frame)
@@ -794,10 +814,34 @@ pub fn trap(frame: &mut ExceptionFrame) {
             (woken, _) => woken,
         }
     };
+    let next = with_address_space(k, next);
     k.current = next;
-    let t = tcb(next);
-    switch_address_space(k, t);
-    load(frame, &t.context);
+    switch_address_space(k, next);
+    load(frame, &tcb(next).context);
+}
+
+/// `next`, or if its VSpace slot lost its PML4 cap (deleted or revoked
+/// while the thread was queued), the first queued thread that has one:
+/// a thread never runs without its own address space. Those passed over
+/// are stopped.
+fn with_address_space(k: &mut Kernel, mut next: u64) -> u64 {
+    for _ in 0..=MAX_THREADS {
+        if Pml4Cap::from_cap(thread_cap(next, TcbSlot::VSpace)).is_some() {
+            return next;
+        }
+        tcb(next).state = ThreadState::Inactive;
+        if let Some(mut console) = Console::reopen() {
+            let _ = writeln!(
+                console,
+                "thread {next:#x} stopped: its address space was deleted"
+            );
+        }
+        next = match dequeue(k) {
+            Some(other) => other,
+            None => finish(k),
+        };
+    }
+    finish(k)
 }
 
 /// No thread is left to run: the report, then the end of the QEMU run.
@@ -850,7 +894,7 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
             k.exited += 1;
             return true;
         }
-        Some(Syscall::DebugPrint) => debug_print(thread, rdi),
+        Some(Syscall::DebugPrint) => debug_print(current, rdi),
         Some(Syscall::Call) => match lookup(k, current) {
             Err(status) => status,
             Ok((slot, cap)) => match EndpointCap::from_cap(cap) {
@@ -945,12 +989,11 @@ enum IpcTarget {
 
 /// The cap at the caller's `rdi` and its slot.
 fn lookup(k: &Kernel, current: u64) -> Result<(SlotAddr, Cap), SyscallStatus> {
-    let thread = tcb(current);
     let memory = slots(k);
     lookup_cap(
         &memory,
-        thread.cspace_root,
-        thread.context.general[reg::RDI],
+        thread_cap(current, TcbSlot::CSpace),
+        tcb(current).context.general[reg::RDI],
     )
     .map_err(|_| SyscallStatus::InvalidCap)
 }
@@ -1043,13 +1086,13 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
         length: 0,
         caps: 0,
     });
-    let sender_cspace = sender.cspace_root;
+    let sender_cspace = thread_cap(from, TcbSlot::CSpace);
     let (from_buffer, mut to_buffer) = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
-        (ipc_buffer(sender), ipc_buffer(tcb(to)))
+        (ipc_buffer(from), ipc_buffer(to))
     } else {
         (None, None)
     };
-    let receiver_cspace = tcb(to).cspace_root;
+    let receiver_cspace = thread_cap(to, TcbSlot::CSpace);
     // Words past the registers need both buffers.
     if from_buffer.is_none() || to_buffer.is_none() {
         info.length = info.length.min(MESSAGE_REGISTERS);
@@ -1088,7 +1131,7 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
 /// Audits the thread's CSpace and prints the result; whether it passed.
 fn debug_audit(k: &Kernel, current: u64) -> bool {
     let memory = slots(k);
-    let result = match CNodeCap::from_cap(tcb(current).cspace_root) {
+    let result = match CNodeCap::from_cap(thread_cap(current, TcbSlot::CSpace)) {
         Some(root) => audit::audit(&memory, root),
         None => Err(audit::AuditError::BadRoot),
     };
@@ -1109,7 +1152,7 @@ fn debug_audit(k: &Kernel, current: u64) -> bool {
 }
 
 /// Prints `length` bytes of the thread's IPC buffer.
-fn debug_print(thread: &Tcb, length: u64) -> SyscallStatus {
+fn debug_print(thread: u64, length: u64) -> SyscallStatus {
     let Some(buffer) = ipc_buffer(thread) else {
         return SyscallStatus::NoIpcBuffer;
     };
@@ -1140,7 +1183,7 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
     };
     let registers = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];
     let buffer: Option<&IpcBuffer> = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
-        let Some(b) = ipc_buffer(thread) else {
+        let Some(b) = ipc_buffer(current) else {
             return SyscallStatus::NoIpcBuffer;
         };
         b.msg[..MESSAGE_REGISTERS].copy_from_slice(&registers);
@@ -1156,9 +1199,14 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
     // Extra caps: a capability address that does not resolve becomes the
     // null cap, which the decoder refuses as `InvalidCapability`.
     let mut caps = [Cap::NULL; target::CAPS_PER_MESSAGE];
+    let mut sources = [None; target::CAPS_PER_MESSAGE];
     if let Some(b) = &buffer {
-        for (cap, &address) in caps.iter_mut().zip(&b.caps).take(info.caps) {
-            *cap = lookup_cap(&memory, thread.cspace_root, address).map_or(Cap::NULL, |(_, c)| c);
+        let cspace = thread_cap(current, TcbSlot::CSpace);
+        let extra = caps.iter_mut().zip(&mut sources).zip(&b.caps);
+        for ((cap, source), &address) in extra.take(info.caps) {
+            if let Ok((slot, found)) = lookup_cap(&memory, cspace, address) {
+                (*cap, *source) = (found, Some(slot));
+            }
         }
     }
     let caps = &caps[..info.caps];
@@ -1183,7 +1231,7 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
             Some(cnode) => invoke_cnode(&mut memory, cnode, info, msg, caps),
             None => Err(KernelError::IllegalOperation),
         },
-        Some(CapType::TcbCap) => invoke_tcb(k, cap, info, msg, caps),
+        Some(CapType::TcbCap) => invoke_tcb(k, &mut memory, cap, info, msg, (caps, &sources)),
         Some(CapType::FrameCap) => invoke_frame(&mut memory, slot, cap, info, msg, caps),
         Some(CapType::PdptCap | CapType::PageDirectoryCap | CapType::PageTableCap) => {
             invoke_table(&mut memory, slot, cap, info, msg, caps)
@@ -1207,13 +1255,15 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
     SyscallStatus::Ok
 }
 
-/// Invocations of a TCB cap.
+/// Invocations of a TCB cap. `extra` holds the message's caps and the
+/// slots they were found in.
 fn invoke_tcb(
     k: &mut Kernel,
+    memory: &mut SlotMemory<'_>,
     cap: Cap,
     info: MessageInfo,
     msg: &[u64],
-    caps: &[Cap],
+    (caps, sources): (&[Cap], &[Option<SlotAddr>]),
 ) -> Result<(), KernelError> {
     let tcb_cap = TcbCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
     let at = tcb_cap.tcb();
@@ -1224,9 +1274,29 @@ fn invoke_tcb(
             if call.buffer_addr % 4096 != 0 {
                 return Err(KernelError::AlignmentError);
             }
-            thread.cspace_root = call.cspace.cap();
-            thread.vspace_root = call.vspace.cap();
-            thread.ipc_buffer = call.buffer.cap();
+            // As seL4's checkValidIPCBuffer: the kernel writes the buffer
+            // through its own map of RAM, so device memory is refused.
+            let buffer = call.buffer;
+            if buffer.is_device() || !memory.covers(buffer.frame(), 1 << buffer.bits()) {
+                return Err(KernelError::IllegalOperation);
+            }
+            // The TCB's slots must exist (a TCB is always in slot memory).
+            let slots = TcbSlot::ALL.map(|which| which.of(at).filter(|&s| memory.get(s).is_some()));
+            if slots.contains(&None) {
+                return Err(KernelError::IllegalOperation);
+            }
+            // As seL4's TCB_Configure: the old caps go, then copies of the
+            // new ones go in; a source that the deletions took away (it
+            // was held by what they finalised) is left out.
+            for (slot, (&source, &new)) in slots.iter().flatten().zip(sources.iter().zip(caps)) {
+                ops::delete(memory, *slot)?;
+                if let Some(source) = source
+                    && memory.cap(source) == Some(new)
+                {
+                    ops::copy(memory, source, *slot, Rights::ALL)?;
+                }
+            }
+            let thread = tcb(at);
             thread.ipc_buffer_addr = call.buffer_addr;
             thread.fault_endpoint = call.fault_endpoint;
         }
@@ -1242,7 +1312,7 @@ fn invoke_tcb(
         }
         TcbCapInvocation::Resume => {
             // A thread runs only in an address space that maps the kernel.
-            if Pml4Cap::from_cap(thread.vspace_root).is_none() {
+            if Pml4Cap::from_cap(thread_cap(at, TcbSlot::VSpace)).is_none() {
                 return Err(KernelError::IllegalOperation);
             }
             if matches!(thread.state, ThreadState::Inactive) && at != k.current {
