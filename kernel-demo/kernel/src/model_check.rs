@@ -453,7 +453,7 @@ fn random_operations_keep_every_invariant() {
         let mut rng = XorShift(seed);
         let mut tally = Tally::default();
         check_invariants(&world.memory, root).unwrap();
-        for step in 0..3000 {
+        for step in 0..4000 {
             refill(&mut world, step % 4);
             random_operation(&mut rng, &mut world, &mut tally);
             if let Err(broken) = check_invariants(&world.memory, root) {

@@ -81,7 +81,7 @@ fn derive(
     if cap.is_null() {
         return Err(SOURCE_LOOKUP);
     }
-    if !may_copy(cap) {
+    if !may_copy(cap) || is_unmapped_table(cap) {
         return Err(KernelError::IllegalOperation);
     }
     let untyped = UntypedCap::from_cap(cap).and_then(|_| UntypedMemory::of(cap));
@@ -135,6 +135,25 @@ fn derive(
         replace_cap(memory, source, full);
     }
     Ok(())
+}
+
+/// Whether `cap` is a page-table cap (PDPT, page directory, page table)
+/// not mapped anywhere. As seL4's deriveCap, such a cap cannot be copied:
+/// a table is linked into one place only, through the one cap that maps it
+/// (copies of a mapped cap share its mapping, and it cannot be mapped
+/// again), so that removing its last cap can unlink it.
+fn is_unmapped_table(cap: Cap) -> bool {
+    let page = match cap.cap_type() {
+        Some(caps::CapType::PdptCap) => caps::PdptCap::from_cap(cap).map(|c| c.mapped_page()),
+        Some(caps::CapType::PageDirectoryCap) => {
+            caps::PageDirectoryCap::from_cap(cap).map(|c| c.mapped_page())
+        }
+        Some(caps::CapType::PageTableCap) => {
+            caps::PageTableCap::from_cap(cap).map(|c| c.mapped_page())
+        }
+        _ => None,
+    };
+    page == Some(0)
 }
 
 /// Puts `derived` into `dest`, right after `source` in the list.
@@ -714,6 +733,52 @@ mod tests {
             (0, 0, mapped.frame())
         );
         assert!(caps::same_object(w.cap(10), w.cap(11)));
+        check(&w);
+    }
+
+    #[test]
+    fn only_a_mapped_table_cap_is_copied_and_the_copy_shares_the_mapping() {
+        let mut slots = Vec::new();
+        let mut w = new_world(&mut slots);
+        w.retype(0, ObjectType::PageTable, 0, 10, 1).unwrap();
+        assert_eq!(
+            copy(&mut w.memory, slot(10), slot(11), Rights::ALL),
+            Err(KernelError::IllegalOperation)
+        );
+        assert_eq!(
+            mint(&mut w.memory, slot(10), slot(11), Rights::ALL, 0),
+            Err(KernelError::IllegalOperation)
+        );
+        let mut mapped = caps::PageTableCap::from_cap(w.cap(10)).unwrap();
+        mapped.set_mapped_page(0x80_0000 >> 12).unwrap();
+        mapped.set_mapped_asid(3).unwrap();
+        assert!(update_cap(&mut w.memory, slot(10), mapped.cap()));
+        copy(&mut w.memory, slot(10), slot(11), Rights::ALL).unwrap();
+        assert_eq!(w.cap(11), mapped.cap());
+        // Deleting the copy leaves the table mapped; only the last cap is.
+        let first = delete(&mut w.memory, slot(11)).unwrap().unwrap();
+        assert!(!first.was_final);
+        assert!(delete(&mut w.memory, slot(10)).unwrap().unwrap().was_final);
+        check(&w);
+    }
+
+    #[test]
+    fn deleting_a_tcbs_last_cap_deletes_the_caps_in_its_slots() {
+        let mut slots = Vec::new();
+        let mut w = new_world(&mut slots);
+        w.retype(0, ObjectType::Tcb, 0, 10, 1).unwrap();
+        w.retype(0, ObjectType::Endpoint, 0, 11, 1).unwrap();
+        let tcb = w.cap(10);
+        let held = crate::tcb::slots_of(tcb).unwrap();
+        assert_eq!(held_slots(&w.memory, tcb), Some(held));
+        // A fresh TCB's slots are empty.
+        assert!((0..3).all(|i| w.memory.cap(held.slot(i).unwrap()) == Some(Cap::NULL)));
+        copy(&mut w.memory, slot(11), held.slot(0).unwrap(), Rights::ALL).unwrap();
+        // The endpoint's cap in the CNode is no longer its last.
+        assert!(!delete(&mut w.memory, slot(11)).unwrap().unwrap().was_final);
+        let gone = delete(&mut w.memory, slot(10)).unwrap().unwrap();
+        assert_eq!((gone.was_final, gone.removed), (true, 2));
+        assert_eq!(w.memory.cap(held.slot(0).unwrap()), Some(Cap::NULL));
         check(&w);
     }
 

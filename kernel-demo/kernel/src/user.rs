@@ -420,13 +420,7 @@ impl RootBuilder<'_> {
                 c.set_mapped_asid(asid).ok()?;
                 Some(c.cap())
             }),
-            Some(CapType::PdptCap) => PdptCap::from_cap(cap)
-                .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
-            Some(CapType::PageDirectoryCap) => PageDirectoryCap::from_cap(cap)
-                .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
-            Some(CapType::PageTableCap) => PageTableCap::from_cap(cap)
-                .and_then(|mut c| c.set_mapped_page(page).ok().map(|()| c.cap())),
-            _ => None,
+            _ => asid_of(kernel(), self.pml4).and_then(|asid| table_mapped(cap, page, asid)),
         };
         if let Some(updated) = updated {
             ops::update_cap(&mut self.memory, slot, updated);
@@ -1425,6 +1419,9 @@ fn removed(cap: Cap, last: bool) {
     if !last || UntypedCap::from_cap(cap).is_some() {
         return;
     }
+    if let Some(mapping) = table_mapping(cap) {
+        unlink_table(kernel(), mapping);
+    }
     if let Some((base, size)) = capc_demo_kernel::caps::region(cap) {
         evict(
             kernel(),
@@ -1456,17 +1453,79 @@ fn flush(vaddr: u64) {
     x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
 }
 
-/// A table cap with its `mapped_page` set to `page`: whether it was mapped
-/// already, the table's address and the new cap; `None` if `cap` is not a
-/// cap of that view or the page does not fit.
-macro_rules! remapped {
-    ($view:ident, $cap:expr, $page:expr) => {
-        $view::from_cap($cap).and_then(|mut c| {
-            let was_mapped = c.mapped_page() != 0;
-            c.set_mapped_page($page).ok()?;
-            Some((was_mapped, c.table(), c.cap()))
-        })
+/// What a PDPT, page-directory or page-table cap says of its table: the
+/// level of the table it is linked into, the table's address, and where it
+/// is mapped (`mapped_page`, `mapped_asid`; 0 for unmapped).
+#[derive(Clone, Copy)]
+struct TableMapping {
+    parent: Level,
+    table: u64,
+    page: u64,
+    asid: u64,
+}
+
+/// Runs `$body` with `$c` bound to `$cap` seen as whichever table cap view
+/// it is; `None` for any other cap.
+macro_rules! with_table_view {
+    ($cap:expr, |$c:ident, $parent:ident| $body:expr) => {
+        match $cap.cap_type() {
+            Some(CapType::PdptCap) => PdptCap::from_cap($cap).and_then(|$c| {
+                let $parent = Level::Pml4;
+                $body
+            }),
+            Some(CapType::PageDirectoryCap) => PageDirectoryCap::from_cap($cap).and_then(|$c| {
+                let $parent = Level::Pdpt;
+                $body
+            }),
+            Some(CapType::PageTableCap) => PageTableCap::from_cap($cap).and_then(|$c| {
+                let $parent = Level::PageDirectory;
+                $body
+            }),
+            _ => None,
+        }
     };
+}
+
+/// The mapping a table cap records.
+fn table_mapping(cap: Cap) -> Option<TableMapping> {
+    with_table_view!(cap, |c, parent| Some(TableMapping {
+        parent,
+        table: c.table(),
+        page: c.mapped_page(),
+        asid: c.mapped_asid(),
+    }))
+}
+
+/// The table cap `cap` recording the mapping at `page` in address space
+/// `asid`; `None` if it is not a table cap or they do not fit.
+fn table_mapped(cap: Cap, page: u64, asid: u64) -> Option<Cap> {
+    with_table_view!(cap, |c, _parent| {
+        let mut c = c;
+        c.set_mapped_page(page).ok()?;
+        c.set_mapped_asid(asid).ok()?;
+        Some(c.cap())
+    })
+}
+
+/// Unlinks the table a table cap records as mapped, if it still is: called
+/// when its last cap goes, so that its memory leaves the address space
+/// before it can be handed out again.
+fn unlink_table(k: &mut Kernel, mapping: TableMapping) {
+    let pml4 = k.asids.get(mapping.asid as usize).copied().unwrap_or(0);
+    if mapping.page == 0 || mapping.asid == 0 || pml4 == 0 {
+        return;
+    }
+    if vspace::unmap_table(
+        &mut Identity,
+        pml4,
+        mapping.parent,
+        mapping.table,
+        mapping.page << 12,
+    ) && pml4 == k.cr3
+    {
+        // The paging-structure caches may hold the table: drop them all.
+        x86_64::instructions::tlb::flush_all();
+    }
 }
 
 /// Invocations of a PDPT, page-directory or page-table cap: map it.
@@ -1498,15 +1557,17 @@ fn invoke_table(
         }
         _ => return Err(KernelError::IllegalOperation),
     };
-    let page = vaddr >> 12;
-    let (was_mapped, table, updated) = remapped!(PdptCap, cap, page)
-        .or_else(|| remapped!(PageDirectoryCap, cap, page))
-        .or_else(|| remapped!(PageTableCap, cap, page))
-        .ok_or(KernelError::InvalidArgument { index: 1 })?;
-    if was_mapped {
+    let mapping = table_mapping(cap).ok_or(KernelError::IllegalOperation)?;
+    // A table is linked into one place only (its copies share the
+    // mapping, and an unmapped cap cannot be copied: see `ops::copy`).
+    if mapping.page != 0 {
         return Err(KernelError::InvalidCapability { index: 0 });
     }
-    vspace::map_table(&mut Identity, vspace.table(), parent, table, vaddr)?;
+    let pml4 = vspace.table();
+    let asid = asid_of(kernel(), pml4).ok_or(KernelError::IllegalOperation)?;
+    let updated =
+        table_mapped(cap, vaddr >> 12, asid).ok_or(KernelError::InvalidArgument { index: 1 })?;
+    vspace::map_table(&mut Identity, pml4, parent, mapping.table, vaddr)?;
     ops::update_cap(memory, slot, updated);
     Ok(())
 }

@@ -165,6 +165,30 @@ pub fn map_frame(
     Ok(())
 }
 
+/// Unlinks the table at `table` from the entry of its parent (of level
+/// `parent`, as for [`map_table`]) that maps `vaddr`, if that entry still
+/// points at it; whether it did. The kernel calls it when a table's last
+/// cap goes, so that the table's memory, handed out again, is no longer
+/// part of any address space.
+pub fn unmap_table(
+    mem: &mut impl PhysMem,
+    pml4: u64,
+    parent: Level,
+    table: u64,
+    vaddr: u64,
+) -> bool {
+    let Ok(parent_table) = table_for(mem, pml4, vaddr, parent) else {
+        return false;
+    };
+    let entry = parent_table + 8 * parent.index(vaddr);
+    let value = mem.read(entry);
+    if value & PRESENT == 0 || value & HUGE != 0 || value & ADDRESS_MASK != table {
+        return false;
+    }
+    mem.write(entry, 0);
+    true
+}
+
 /// Removes the mapping of the frame at `frame` at `vaddr`, if it is there;
 /// whether it was.
 pub fn unmap_frame(mem: &mut impl PhysMem, pml4: u64, frame: u64, bits: u32, vaddr: u64) -> bool {
@@ -271,6 +295,42 @@ mod tests {
         assert!(unmap_frame(&mut mem, PML4, FRAME, 12, VADDR));
         assert_eq!(translate(&mem, PML4, VADDR), None);
         assert!(!unmap_frame(&mut mem, PML4, FRAME, 12, VADDR));
+    }
+
+    #[test]
+    fn an_unlinked_table_maps_nothing_and_only_its_own_entry_goes() {
+        let mut mem = with_tables();
+        map_frame(&mut mem, PML4, FRAME, 12, VADDR, true).unwrap();
+        let region = VADDR & !((1 << 21) - 1);
+        // Another table's address, or the wrong level: nothing changes.
+        assert!(!unmap_table(
+            &mut mem,
+            PML4,
+            Level::PageDirectory,
+            PD,
+            region
+        ));
+        assert!(!unmap_table(&mut mem, PML4, Level::Pdpt, PT, region));
+        assert!(translate(&mem, PML4, VADDR).is_some());
+        assert!(unmap_table(
+            &mut mem,
+            PML4,
+            Level::PageDirectory,
+            PT,
+            region
+        ));
+        assert_eq!(translate(&mem, PML4, VADDR), None);
+        assert!(!unmap_table(
+            &mut mem,
+            PML4,
+            Level::PageDirectory,
+            PT,
+            region
+        ));
+        // The table above is still there: another table can go in.
+        map_table(&mut mem, PML4, Level::PageDirectory, PT + 0x1000, region).unwrap();
+        assert!(unmap_table(&mut mem, PML4, Level::Pml4, PDPT, region));
+        assert_eq!(table_at(&mem, PML4, region, Level::PageTable), None);
     }
 
     #[test]
