@@ -2,7 +2,13 @@
 //! notifications, with seL4's semantics (before MCS): a send meets a
 //! waiting receiver or queues; a receive meets a waiting sender or queues;
 //! a call is a send that then waits for the reply, and the receiver gets
-//! the right to reply once (the TCB's `reply_to`, seL4's reply cap).
+//! the right to reply once (the TCB's `reply_to`, seL4's reply cap in the
+//! caller slot). As in seL4, a call through a cap with neither the grant
+//! nor the grant-reply right leaves the caller inactive with no reply
+//! right; the reply may carry caps if the receiver's endpoint cap had the
+//! grant right; and the right is one-shot: it goes when the caller's wait
+//! is cancelled (suspend, deletion), when the receiver takes another call,
+//! and when it is used.
 //!
 //! The queues live in the objects and the TCBs: an endpoint (16 bytes) is
 //! the head and tail of one queue of threads, all senders or all
@@ -111,13 +117,10 @@ pub fn send(objects: &mut impl Objects, sender: u64, endpoint: u64, pending: Pen
         let r = objects.tcb(receiver);
         r.state = ThreadState::Running;
         r.blocked_on = 0;
-        if pending.call {
-            r.reply_to = sender;
-            r.reply_grant = pending.grant;
-        }
+        let can_grant = core::mem::take(&mut r.recv_grant);
         objects.wake(receiver);
         if pending.call {
-            objects.tcb(sender).state = ThreadState::BlockedOnReply;
+            await_reply(objects, sender, receiver, pending, can_grant);
             return Next::Block;
         }
         return Next::Continue;
@@ -134,10 +137,46 @@ pub fn send(objects: &mut impl Objects, sender: u64, endpoint: u64, pending: Pen
     Next::Block
 }
 
-/// `receiver` receives on the endpoint at `endpoint`: the first waiting
-/// sender's message at once (a caller then waits for `receiver`'s reply;
-/// any other sender goes on), or it queues.
-pub fn recv(objects: &mut impl Objects, receiver: u64, endpoint: u64) -> Next {
+/// The caller `sender` of a call `receiver` took waits for the reply, and
+/// `receiver` holds the one right to give it (dropping any it held), if
+/// the caller's cap allowed a reply; otherwise the caller is left inactive.
+fn await_reply(
+    objects: &mut impl Objects,
+    sender: u64,
+    receiver: u64,
+    pending: PendingSend,
+    can_grant: bool,
+) {
+    if !(pending.grant || pending.grant_reply) {
+        objects.tcb(sender).state = ThreadState::Inactive;
+        return;
+    }
+    drop_reply_right(objects, receiver);
+    let r = objects.tcb(receiver);
+    r.reply_to = sender;
+    r.reply_grant = can_grant;
+    let s = objects.tcb(sender);
+    s.state = ThreadState::BlockedOnReply;
+    s.reply_from = receiver;
+}
+
+/// `holder` loses the right to reply it holds, if any; its caller stays
+/// waiting (as in seL4, where deleting a reply cap leaves the caller
+/// blocked until it is cancelled).
+pub fn drop_reply_right(objects: &mut impl Objects, holder: u64) {
+    let h = objects.tcb(holder);
+    let caller = core::mem::take(&mut h.reply_to);
+    h.reply_grant = false;
+    if caller != 0 && objects.tcb(caller).reply_from == holder {
+        objects.tcb(caller).reply_from = 0;
+    }
+}
+
+/// `receiver` receives on the endpoint at `endpoint` through a cap that
+/// has the grant right if `can_grant`: the first waiting sender's message
+/// at once (a caller then waits for `receiver`'s reply; any other sender
+/// goes on), or it queues.
+pub fn recv(objects: &mut impl Objects, receiver: u64, endpoint: u64, can_grant: bool) -> Next {
     let ep = *objects.endpoint(endpoint);
     if queued_state(objects, ep.head) == Some(ThreadState::BlockedOnSend) {
         let (queue, sender) = pop(objects, (ep.head, ep.tail));
@@ -151,10 +190,7 @@ pub fn recv(objects: &mut impl Objects, receiver: u64, endpoint: u64) -> Next {
         s.blocked_on = 0;
         s.ipc = PendingSend::default();
         if pending.call {
-            s.state = ThreadState::BlockedOnReply;
-            let r = objects.tcb(receiver);
-            r.reply_to = sender;
-            r.reply_grant = pending.grant;
+            await_reply(objects, sender, receiver, pending, can_grant);
         } else {
             s.state = ThreadState::Running;
             objects.wake(sender);
@@ -169,18 +205,25 @@ pub fn recv(objects: &mut impl Objects, receiver: u64, endpoint: u64) -> Next {
     let r = objects.tcb(receiver);
     r.state = ThreadState::BlockedOnRecv;
     r.blocked_on = endpoint;
+    r.recv_grant = can_grant;
     Next::Block
 }
 
 /// `replier` answers the call it received last, if the caller still
-/// waits; whether there was one to answer. Caps go along if the caller's
-/// endpoint cap had the grant right (it lets the server grant back).
+/// waits for this very reply; whether there was one to answer. Caps go
+/// along if the endpoint cap `replier` received the call through had the
+/// grant right.
 pub fn reply(objects: &mut impl Objects, replier: u64) -> bool {
     let grant = core::mem::take(&mut objects.tcb(replier).reply_grant);
     let caller = core::mem::take(&mut objects.tcb(replier).reply_to);
-    if caller == 0 || objects.tcb(caller).state != ThreadState::BlockedOnReply {
+    if caller == 0 {
         return false;
     }
+    let c = objects.tcb(caller);
+    if c.state != ThreadState::BlockedOnReply || c.reply_from != replier {
+        return false;
+    }
+    c.reply_from = 0;
     objects.transfer(replier, caller, 0, grant);
     objects.tcb(caller).state = ThreadState::Running;
     objects.wake(caller);
@@ -227,10 +270,23 @@ pub fn wait(objects: &mut impl Objects, waiter: u64, notification: u64) -> Next 
     Next::Block
 }
 
-/// Takes `thread` out of the queue of the endpoint or notification it
-/// waits on (when it is suspended, stopped or its object deleted).
+/// Ends `thread`'s wait (when it is suspended, stopped or what it waits
+/// on is deleted): takes it out of the queue of the endpoint or
+/// notification it waits on, or takes the right to reply to it from the
+/// thread that holds it; `thread` is left inactive.
 pub fn cancel(objects: &mut impl Objects, thread: u64) {
     let t = *objects.tcb(thread);
+    if t.state == ThreadState::BlockedOnReply {
+        if t.reply_from != 0 && objects.tcb(t.reply_from).reply_to == thread {
+            let holder = objects.tcb(t.reply_from);
+            holder.reply_to = 0;
+            holder.reply_grant = false;
+        }
+        let t = objects.tcb(thread);
+        t.reply_from = 0;
+        t.state = ThreadState::Inactive;
+        return;
+    }
     let at = t.blocked_on;
     if at == 0 {
         return;
@@ -328,6 +384,7 @@ mod tests {
         PendingSend {
             badge,
             grant: true,
+            grant_reply: false,
             call: true,
         }
     }
@@ -335,7 +392,7 @@ mod tests {
     #[test]
     fn a_call_meets_a_waiting_receiver_and_the_reply_wakes_the_caller() {
         let mut w = World::default();
-        assert_eq!(recv(&mut w, B, EP), Next::Block);
+        assert_eq!(recv(&mut w, B, EP, true), Next::Block);
         assert_eq!(w.tcb(B).state, ThreadState::BlockedOnRecv);
         assert_eq!(send(&mut w, A, EP, call(7)), Next::Block);
         assert_eq!(w.transfers, [(A, B, 7, true)]);
@@ -347,7 +404,7 @@ mod tests {
         assert_eq!(
             w.transfers[1],
             (B, A, 0, true),
-            "the caller's cap had grant"
+            "the receiver's cap had grant"
         );
         assert_eq!(w.tcb(A).state, ThreadState::Running);
         assert!(!reply(&mut w, B), "one reply per call");
@@ -359,27 +416,28 @@ mod tests {
         let plain = PendingSend {
             badge: 1,
             grant: false,
+            grant_reply: false,
             call: false,
         };
         assert_eq!(send(&mut w, A, EP, plain), Next::Block);
         assert_eq!(send(&mut w, C, EP, call(3)), Next::Block);
         assert_eq!(*w.endpoint(EP), Endpoint { head: A, tail: C });
-        assert_eq!(recv(&mut w, B, EP), Next::Continue);
+        assert_eq!(recv(&mut w, B, EP, true), Next::Continue);
         assert_eq!(w.transfers, [(A, B, 1, false)]);
         assert_eq!(w.tcb(A).state, ThreadState::Running);
         assert_eq!(w.woken, [A]);
-        assert_eq!(recv(&mut w, B, EP), Next::Continue);
+        assert_eq!(recv(&mut w, B, EP, true), Next::Continue);
         assert_eq!(w.transfers[1], (C, B, 3, true));
         assert_eq!(w.tcb(C).state, ThreadState::BlockedOnReply);
         assert_eq!(w.tcb(B).reply_to, C);
-        assert_eq!(recv(&mut w, B, EP), Next::Block);
+        assert_eq!(recv(&mut w, B, EP, true), Next::Block);
     }
 
     #[test]
     fn a_cancelled_waiter_leaves_the_queue() {
         let mut w = World::default();
         for t in [A, B, C] {
-            recv(&mut w, t, EP);
+            recv(&mut w, t, EP, true);
         }
         cancel(&mut w, B);
         assert_eq!(*w.endpoint(EP), Endpoint { head: A, tail: C });
@@ -389,6 +447,77 @@ mod tests {
         cancel(&mut w, A);
         assert_eq!(*w.endpoint(EP), Endpoint::default());
         assert_eq!(w.tcb(A).state, ThreadState::Inactive);
+    }
+
+    #[test]
+    fn a_reply_right_dies_with_the_callers_wait() {
+        const EP2: u64 = 0x9100;
+        let mut w = World::default();
+        recv(&mut w, B, EP, true);
+        send(&mut w, A, EP, call(1));
+        assert_eq!(w.tcb(A).reply_from, B);
+        // A is suspended: B's right to reply to it goes.
+        cancel(&mut w, A);
+        assert_eq!(
+            (w.tcb(A).state, w.tcb(B).reply_to),
+            (ThreadState::Inactive, 0)
+        );
+        // Resumed, A calls C; B's old reply must not reach it.
+        recv(&mut w, C, EP2, true);
+        send(&mut w, A, EP2, call(2));
+        assert!(!reply(&mut w, B));
+        assert_eq!(w.tcb(A).state, ThreadState::BlockedOnReply);
+        assert!(reply(&mut w, C));
+        assert_eq!(w.transfers.last(), Some(&(C, A, 0, true)));
+    }
+
+    #[test]
+    fn a_receiver_that_takes_another_call_loses_the_first_reply_right() {
+        let mut w = World::default();
+        send(&mut w, A, EP, call(1));
+        send(&mut w, C, EP, call(2));
+        recv(&mut w, B, EP, true);
+        recv(&mut w, B, EP, true);
+        assert_eq!((w.tcb(B).reply_to, w.tcb(A).reply_from), (C, 0));
+        assert!(reply(&mut w, B));
+        assert_eq!(w.tcb(C).state, ThreadState::Running);
+        assert_eq!(
+            w.tcb(A).state,
+            ThreadState::BlockedOnReply,
+            "left waiting, as seL4"
+        );
+        assert!(!reply(&mut w, B));
+    }
+
+    #[test]
+    fn grant_rights_decide_the_reply_as_in_sel4() {
+        let mut w = World::default();
+        // The receiver's cap has no grant: the reply carries no caps.
+        recv(&mut w, B, EP, false);
+        send(&mut w, A, EP, call(1));
+        assert!(reply(&mut w, B));
+        assert_eq!(w.transfers.last(), Some(&(B, A, 0, false)));
+        // grant-reply alone is enough for a reply right.
+        let grant_reply = PendingSend {
+            grant: false,
+            grant_reply: true,
+            ..call(2)
+        };
+        recv(&mut w, B, EP, true);
+        send(&mut w, A, EP, grant_reply);
+        assert_eq!(w.tcb(B).reply_to, A);
+        assert!(reply(&mut w, B));
+        // Neither right: the caller gets no reply right and stays inactive.
+        let neither = PendingSend {
+            grant_reply: false,
+            ..grant_reply
+        };
+        recv(&mut w, B, EP, true);
+        assert_eq!(send(&mut w, A, EP, neither), Next::Block);
+        assert_eq!(
+            (w.tcb(A).state, w.tcb(B).reply_to),
+            (ThreadState::Inactive, 0)
+        );
     }
 
     #[test]

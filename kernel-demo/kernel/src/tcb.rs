@@ -107,11 +107,18 @@ pub struct Tcb {
     /// sent through, whether that cap may grant caps, whether it is a call.
     pub ipc: PendingSend,
     /// The thread whose call this thread received and owes a reply (0:
-    /// none), as seL4's reply cap in the TCB.
+    /// none), as seL4's reply cap in the TCB's caller slot.
     pub reply_to: u64,
-    /// The caller's endpoint cap had the grant right: the reply may carry
-    /// caps back.
+    /// The reply may carry caps back: the endpoint cap this thread
+    /// received the call through had the grant right (seL4's rule).
     pub reply_grant: bool,
+    /// The thread that holds the right to reply to this one while it waits
+    /// in `BlockedOnReply` (0: none): a reply is delivered only from it,
+    /// and cancelling the wait takes the right away.
+    pub reply_from: u64,
+    /// The endpoint cap this thread waits to receive through has the grant
+    /// right: a call it receives may be answered with caps.
+    pub recv_grant: bool,
 }
 
 /// What a thread waiting to send will send.
@@ -122,6 +129,10 @@ pub struct PendingSend {
     pub badge: u64,
     /// The cap had the grant right: caps may go along.
     pub grant: bool,
+    /// The cap had the grant-reply right: a call through it may be
+    /// answered (seL4: without grant or grant-reply a caller gets no reply
+    /// right and is left inactive).
+    pub grant_reply: bool,
     /// A `Call`: the sender waits for the reply.
     pub call: bool,
 }
@@ -146,10 +157,13 @@ impl Tcb {
             ipc: PendingSend {
                 badge: 0,
                 grant: false,
+                grant_reply: false,
                 call: false,
             },
             reply_to: 0,
             reply_grant: false,
+            reply_from: 0,
+            recv_grant: false,
         }
     }
 }

@@ -277,11 +277,8 @@ fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
         } else {
             ipc::cancel(&mut Machine(k), at);
         }
-        for other in k.threads.iter().filter(|&&o| o != 0) {
-            if tcb(*other).reply_to == at {
-                tcb(*other).reply_to = 0;
-            }
-        }
+        // Its right to reply goes (its caller stays waiting, as in seL4).
+        ipc::drop_reply_right(&mut Machine(k), at);
         // Running, or waiting: it would have gone on.
         let was_live = !matches!(
             t.state,
@@ -896,6 +893,7 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
                     let pending = PendingSend {
                         badge: endpoint.badge(),
                         grant: endpoint.rights().contains(Rights::GRANT),
+                        grant_reply: endpoint.rights().contains(Rights::GRANT_REPLY),
                         call: true,
                     };
                     ipc_status(ipc::send(
@@ -914,6 +912,7 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
                 let pending = PendingSend {
                     badge: cap.badge(),
                     grant: cap.rights().contains(Rights::GRANT),
+                    grant_reply: false,
                     call: false,
                 };
                 ipc_status(ipc::send(&mut Machine(k), current, endpoint, pending))
@@ -957,8 +956,9 @@ fn syscall(k: &mut Kernel, current: u64) -> bool {
 /// `Recv` on an endpoint or a notification.
 fn receive(k: &mut Kernel, current: u64) -> SyscallStatus {
     match ipc_target(k, current, Rights::READ) {
-        Ok(IpcTarget::Endpoint(endpoint, _)) => {
-            ipc_status(ipc::recv(&mut Machine(k), current, endpoint))
+        Ok(IpcTarget::Endpoint(endpoint, cap)) => {
+            let can_grant = cap.rights().contains(Rights::GRANT);
+            ipc_status(ipc::recv(&mut Machine(k), current, endpoint, can_grant))
         }
         Ok(IpcTarget::Notification(notification, _)) => {
             ipc_status(ipc::wait(&mut Machine(k), current, notification))

@@ -1670,7 +1670,10 @@ mod spawn {
         }
         let mut failures = 0;
         for arg in 0..3 {
-            let grants = [(task::ENDPOINT, endpoint, Rights::WRITE, 0)];
+            // Write to call, grant-reply to be answered (as in seL4, a call
+            // through a cap with neither grant right gets no reply).
+            let rights = Rights::WRITE.union(Rights::GRANT_REPLY);
+            let grants = [(task::ENDPOINT, endpoint, rights, 0)];
             if let Err(error) = starter.start(env, "task", arg, &grants, TASK_BUDGET_BITS) {
                 let _ = writeln!(env, "root: starting task {arg} failed: {error} (WRONG)");
                 failures += 1;
