@@ -505,15 +505,19 @@ fn task_problems(lines: &[&str]) -> Vec<String> {
             problems.push(format!("no `{line}` line"));
         }
     }
-    // Finalisation: the thread waiting on the deleted endpoint is stopped.
-    let finalised = lines.iter().position(|l| {
-        l.starts_with("thread 0x") && l.ends_with("stopped: an object it uses was deleted")
-    });
+    // Finalisation: the thread waiting on the deleted endpoint gets an
+    // error once the endpoint's last cap goes (seL4's cancelAllIPC).
+    let finalised = lines
+        .iter()
+        .position(|l| *l == "waiter: the endpoint was deleted: Syscall(InvalidCap)");
     let deleted = lines
         .iter()
         .position(|l| l.starts_with("root: delete the last cap to the endpoint a thread waits on"));
-    if !matches!((finalised, deleted), (Some(f), Some(d)) if f < d) {
-        problems.push("the thread waiting on the deleted endpoint was not stopped".to_owned());
+    if !matches!((finalised, deleted), (Some(f), Some(d)) if d < f) {
+        problems.push(
+            "the thread waiting on the deleted endpoint did not get an error after the deletion"
+                .to_owned(),
+        );
     }
     for escaped in ["task 1: read ", "task 2: read ", "waiter: received"] {
         if let Some(line) = lines.iter().find(|l| l.starts_with(escaped)) {
@@ -979,8 +983,9 @@ mod tests {
         thread 0x4064800 exited with status 0\r\n\
         root: stop the server: ok\r\n\
         waiter: waiting on an endpoint nobody sends to\r\n\
-        thread 0x4067800 stopped: an object it uses was deleted\r\n\
         root: delete the last cap to the endpoint a thread waits on: ok\r\n\
+        waiter: the endpoint was deleted: Syscall(InvalidCap)\r\n\
+        thread 0x4067800 exited with status 0\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\

@@ -160,6 +160,19 @@ impl Table {
     }
 }
 
+/// A cap taken out of its slot for good, as `SlotMemory` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Removal {
+    /// The cap.
+    pub cap: Cap,
+    /// It was the last cap to its object: the object is gone.
+    pub last: bool,
+    /// It carried a badge, and neither neighbour in the derivation list
+    /// is a cap to the same object with the same badge: the last of its
+    /// subtree with that badge (senders queued with it are cancelled).
+    pub last_with_badge: bool,
+}
+
 /// A window of physical memory seen as slots: `slots[i]` is the slot at
 /// physical address `base + 32 * i`. Every CNode the kernel uses lies in
 /// it; slots outside it do not exist.
@@ -168,10 +181,10 @@ pub struct SlotMemory<'m> {
     base: u64,
     slots: &'m mut [Slot],
     /// Called with every cap taken out of a slot for good (delete, revoke,
-    /// a CNode emptied), and whether it was the last cap to its object: the
-    /// kernel undoes what the cap stood for outside the slots (a frame's
-    /// mapping) and finalises an object whose last cap went.
-    on_remove: Option<fn(Cap, bool)>,
+    /// a CNode emptied): the kernel undoes what the cap stood for outside
+    /// the slots (a frame's mapping) and finalises an object whose last cap
+    /// went.
+    on_remove: Option<fn(Removal)>,
 }
 
 impl<'m> SlotMemory<'m> {
@@ -191,20 +204,18 @@ impl<'m> SlotMemory<'m> {
         })
     }
 
-    /// The same window, calling `on_remove` with every cap removed for good
-    /// and whether it was the last cap to its object.
-    pub fn with_on_remove(self, on_remove: fn(Cap, bool)) -> SlotMemory<'m> {
+    /// The same window, calling `on_remove` with every cap removed for good.
+    pub fn with_on_remove(self, on_remove: fn(Removal)) -> SlotMemory<'m> {
         SlotMemory {
             on_remove: Some(on_remove),
             ..self
         }
     }
 
-    /// Tells the kernel that `cap` was removed for good (`last`: the last
-    /// cap to its object).
-    pub(crate) fn removed(&self, cap: Cap, last: bool) {
+    /// Tells the kernel that a cap was removed for good.
+    pub(crate) fn removed(&self, removal: Removal) {
         if let Some(on_remove) = self.on_remove {
-            on_remove(cap, last);
+            on_remove(removal);
         }
     }
 

@@ -66,6 +66,9 @@ pub trait Objects {
     fn deliver_signal(&mut self, to: u64, word: u64);
     /// Makes `thread` runnable (appends it to the run queue).
     fn wake(&mut self, thread: u64);
+    /// Ends `thread`'s wait with an error (what it waited on is gone, or
+    /// the badge it sent with was cancelled) and makes it runnable.
+    fn fail_wait(&mut self, thread: u64);
 }
 
 /// What the caller of an IPC operation does next.
@@ -337,6 +340,46 @@ pub fn cancel(objects: &mut impl Objects, thread: u64) {
     t.state = ThreadState::Inactive;
 }
 
+/// Restarts, with an error, every sender queued on the endpoint at
+/// `endpoint` with `badge` (seL4's cancelBadgedSends): called when the last
+/// cap carrying the badge goes, so that no message with a badge nobody
+/// holds is delivered. Others stay queued in order.
+pub fn cancel_badged_sends(objects: &mut impl Objects, endpoint: u64, badge: u64) {
+    let ep = *objects.endpoint(endpoint);
+    if queued_state(objects, ep.head) != Some(ThreadState::BlockedOnSend) {
+        return;
+    }
+    let mut cursor = ep.head;
+    while cursor != 0 {
+        let next = objects.tcb(cursor).sched_next;
+        if objects.tcb(cursor).ipc.badge == badge {
+            cancel(objects, cursor);
+            objects.fail_wait(cursor);
+        }
+        cursor = next;
+    }
+}
+
+/// Restarts, with an error, every thread queued on the endpoint or
+/// notification at `at` (seL4's cancelAllIPC and cancelAllSignals): called
+/// when its last cap goes.
+pub fn cancel_all(objects: &mut impl Objects, at: u64, notification: bool) {
+    // Every round takes one thread off; a queue is no longer than the
+    // threads there are, but a broken one must not loop forever.
+    for _ in 0..=u16::MAX {
+        let head = if notification {
+            objects.notification(at).head
+        } else {
+            objects.endpoint(at).head
+        };
+        if head == 0 {
+            return;
+        }
+        cancel(objects, head);
+        objects.fail_wait(head);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -352,6 +395,7 @@ mod tests {
         transfers: Vec<(u64, u64, u64, bool)>,
         signals: Vec<(u64, u64)>,
         woken: Vec<u64>,
+        failed: Vec<u64>,
     }
 
     impl Objects for World {
@@ -372,6 +416,10 @@ mod tests {
         }
         fn wake(&mut self, thread: u64) {
             self.woken.push(thread);
+        }
+        fn fail_wait(&mut self, thread: u64) {
+            self.tcb(thread).state = ThreadState::Running;
+            self.failed.push(thread);
         }
     }
 
@@ -518,6 +566,40 @@ mod tests {
             (w.tcb(A).state, w.tcb(B).reply_to),
             (ThreadState::Inactive, 0)
         );
+    }
+
+    #[test]
+    fn cancelling_a_badge_restarts_only_its_senders() {
+        let mut w = World::default();
+        let send_with = |badge| PendingSend { badge, ..call(0) };
+        send(&mut w, A, EP, send_with(7));
+        send(&mut w, B, EP, send_with(1));
+        send(&mut w, C, EP, send_with(7));
+        cancel_badged_sends(&mut w, EP, 7);
+        assert_eq!(w.failed, [A, C]);
+        assert_eq!(*w.endpoint(EP), Endpoint { head: B, tail: B });
+        assert_eq!(w.tcb(A).blocked_on, 0);
+        // Receivers are left alone.
+        let mut w = World::default();
+        recv(&mut w, A, EP, true);
+        cancel_badged_sends(&mut w, EP, 0);
+        assert_eq!(*w.endpoint(EP), Endpoint { head: A, tail: A });
+    }
+
+    #[test]
+    fn deleting_an_object_restarts_every_waiter_with_an_error() {
+        let mut w = World::default();
+        for t in [A, B, C] {
+            recv(&mut w, t, EP, true);
+        }
+        cancel_all(&mut w, EP, false);
+        assert_eq!(w.failed, [A, B, C]);
+        assert_eq!(*w.endpoint(EP), Endpoint::default());
+        const N: u64 = 0xa000;
+        wait(&mut w, A, N);
+        cancel_all(&mut w, N, true);
+        assert_eq!(w.failed[3], A);
+        assert_eq!(w.notification(N).head, 0);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! they will touch before writing any.
 
 use crate::caps::{Cap, KernelError, badge_of, is_ancestor, same_object};
-use crate::cspace::{SLOT_BYTES, Slot, SlotAddr, SlotMemory};
+use crate::cspace::{Removal, SLOT_BYTES, Slot, SlotAddr, SlotMemory};
 
 /// The derivation links of a slot: two words, the previous and the next
 /// slot's address (0: none), with the revocable bit in bit 0 of the first
@@ -157,6 +157,22 @@ pub fn is_final(memory: &SlotMemory<'_>, at: SlotAddr) -> bool {
     !names_same_object(slot.links().prev()) && !names_same_object(slot.links().next())
 }
 
+/// Whether the cap at `at` carries a badge and neither neighbour is a cap
+/// to the same object with the same badge (copies of a badged cap follow
+/// it in the list, so this is the last of its subtree with that badge).
+pub fn is_last_with_badge(memory: &SlotMemory<'_>, at: SlotAddr) -> bool {
+    let Some(slot) = memory.get(at).filter(|s| !s.is_empty()) else {
+        return false;
+    };
+    let badge = badge_of(slot.cap()).unwrap_or(0);
+    let same_badge = |neighbour: Option<SlotAddr>| {
+        neighbour
+            .and_then(|n| memory.get(n))
+            .is_some_and(|n| same_object(n.cap(), slot.cap()) && badge_of(n.cap()) == Some(badge))
+    };
+    badge != 0 && !same_badge(slot.links().prev()) && !same_badge(slot.links().next())
+}
+
 /// The descendants of the cap at `at`, in list order.
 pub fn descendants<'a>(
     memory: &'a SlotMemory<'_>,
@@ -253,6 +269,7 @@ pub(crate) fn insert_after(
 pub(crate) fn unlink(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Option<Cap> {
     let slot = memory.get(at).copied()?;
     let last = is_final(memory, at);
+    let last_with_badge = is_last_with_badge(memory, at);
     let (prev, next) = (slot.links().prev(), slot.links().next());
     if slot.is_empty() || !is_valid_link(memory, prev) || !is_valid_link(memory, next) {
         return None;
@@ -268,7 +285,11 @@ pub(crate) fn unlink(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Option<Cap> {
         next.links = next.links.marked_first_badged();
     }
     *memory.get_mut(at)? = Slot::EMPTY;
-    memory.removed(slot.cap(), last);
+    memory.removed(Removal {
+        cap: slot.cap(),
+        last,
+        last_with_badge,
+    });
     Some(slot.cap())
 }
 

@@ -681,9 +681,9 @@ mod tests {
         use std::sync::atomic::{AtomicU64, Ordering};
         static REMOVED: AtomicU64 = AtomicU64::new(0);
         static LAST: AtomicU64 = AtomicU64::new(0);
-        fn count(_: Cap, last: bool) {
+        fn count(removal: crate::cspace::Removal) {
             REMOVED.fetch_add(1, Ordering::Relaxed);
-            LAST.fetch_add(u64::from(last), Ordering::Relaxed);
+            LAST.fetch_add(u64::from(removal.last), Ordering::Relaxed);
         }
         let mut slots = Vec::new();
         let w = new_world(&mut slots);

@@ -27,7 +27,7 @@ use capc_demo_kernel::caps::{
     TcbCap, TcbCapInvocation, UntypedCap, UntypedMemory, decode_frame_cap,
     decode_page_directory_cap, decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
 };
-use capc_demo_kernel::cspace::{Slot, SlotAddr, SlotMemory, lookup_cap, lookup_slot};
+use capc_demo_kernel::cspace::{Removal, Slot, SlotAddr, SlotMemory, lookup_cap, lookup_slot};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
 use capc_demo_kernel::tcb::{PendingSend, Tcb, TcbSlot, ThreadState, UserContext, reg};
 use capc_demo_kernel::units::Bytes;
@@ -1042,6 +1042,12 @@ impl ipc::Objects for Machine<'_> {
         g[reg::RDI] = word;
         g[reg::RSI] = 0;
     }
+    fn fail_wait(&mut self, thread: u64) {
+        let t = tcb(thread);
+        t.state = ThreadState::Running;
+        t.context.general[reg::RAX] = SyscallStatus::InvalidCap as u64;
+        self.wake(thread);
+    }
     fn wake(&mut self, thread: u64) {
         let k = &mut *self.0;
         // Into an empty run queue: kept aside for `trap` to switch to.
@@ -1407,20 +1413,47 @@ fn unmap(frame: FrameCap) {
     }
 }
 
-/// `SlotMemory`'s hook for a cap removed for good: a mapped frame cap is
-/// unmapped, so no address space keeps a page whose cap is gone; and when
-/// it was the last cap to a kernel object, the object is finalised: every
-/// thread that is, or uses, or waits on it is stopped (as seL4 finalises a
-/// TCB, an endpoint, a CSpace or an address space whose last cap goes).
-fn removed(cap: Cap, last: bool) {
+/// `SlotMemory`'s hook for a cap removed for good, as seL4's finaliseCap:
+/// - a mapped frame cap is unmapped, so no address space keeps a page
+///   whose cap is gone;
+/// - the last cap with a badge to an endpoint cancels the sends queued
+///   with that badge (seL4's cancelBadgedSends);
+/// - the last cap to an object finalises it: a table is unlinked from its
+///   parent, the threads waiting on an endpoint or notification are
+///   restarted with an error, and every thread that is the object is
+///   stopped, and an address space whose PML4 it is loses its number (see
+///   [`evict`]).
+fn removed(removal: Removal) {
+    let Removal {
+        cap,
+        last,
+        last_with_badge,
+    } = removal;
     if let Some(frame) = FrameCap::from_cap(cap) {
         unmap(frame);
+    }
+    if let Some(endpoint) = EndpointCap::from_cap(cap)
+        && last_with_badge
+    {
+        ipc::cancel_badged_sends(
+            &mut Machine(kernel()),
+            endpoint.endpoint(),
+            endpoint.badge(),
+        );
     }
     if !last || UntypedCap::from_cap(cap).is_some() {
         return;
     }
     if let Some(mapping) = table_mapping(cap) {
         unlink_table(kernel(), mapping);
+    }
+    // Threads waiting on an endpoint or notification that goes are
+    // restarted with an error, as seL4's cancelAllIPC.
+    if let Some(endpoint) = EndpointCap::from_cap(cap) {
+        ipc::cancel_all(&mut Machine(kernel()), endpoint.endpoint(), false);
+    }
+    if let Some(notification) = NotificationCap::from_cap(cap) {
+        ipc::cancel_all(&mut Machine(kernel()), notification.notification(), true);
     }
     if let Some((base, size)) = capc_demo_kernel::caps::region(cap) {
         evict(

@@ -553,8 +553,9 @@ fn ipc(env: &mut Env, base: u64) -> u64 {
     failures += step!(env, r, "stop the server");
 
     // Finalisation: a thread waits on an endpoint whose last cap the root
-    // then deletes; the kernel stops the thread rather than leave it
-    // waiting on an object that no longer exists.
+    // then deletes; the kernel ends its wait with an error (seL4's
+    // cancelAllIPC) rather than leave it waiting on an object that no
+    // longer exists.
     let (waiting_on, waiter) = (base + 9, base + 10);
     WAITER_ENDPOINT.store(waiting_on, Ordering::Relaxed);
     let r = retype(env, untyped, ObjectType::Endpoint, 0, waiting_on, 1)
@@ -591,9 +592,16 @@ extern "C" fn wait_forever(buffer: u64) -> ! {
     // has exited.
     let mut env = unsafe { Env::new(buffer) };
     let _ = writeln!(env, "waiter: waiting on an endpoint nobody sends to");
-    let _ = env.recv(WAITER_ENDPOINT.load(Ordering::Relaxed));
-    let _ = writeln!(env, "waiter: received something (WRONG)");
-    capc_demo_user::exit(1)
+    match env.recv(WAITER_ENDPOINT.load(Ordering::Relaxed)) {
+        Err(error) => {
+            let _ = writeln!(env, "waiter: the endpoint was deleted: {error:?}");
+            capc_demo_user::exit(0)
+        }
+        Ok(_) => {
+            let _ = writeln!(env, "waiter: received something (WRONG)");
+            capc_demo_user::exit(1)
+        }
+    }
 }
 
 /// Configures the thread `tcb` in the root's CSpace and address space with
