@@ -88,7 +88,7 @@ impl SlotAddr {
 }
 
 /// A run of consecutive slots: the `2^radix` slots of one CNode, or the
-/// slots another object holds (a TCB's, see `tcb::TcbSlot`).
+/// slots another object owns (a TCB's, see `tcb::TcbSlot`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Table {
     first: SlotAddr,

@@ -16,7 +16,7 @@
 //! it will hand out again, and its next retype starts from its base.
 
 use crate::caps::{
-    self, CNodeCap, Cap, Destination, FrameCap, KernelError, ObjectType, Placement, RetypeError,
+    self, CNodeCap, Cap, Destination, KernelError, ObjectType, Placement, RetypeError,
     RetypeRequest, Rights, UntypedCap, UntypedMemory, badge_of, may_copy,
 };
 use crate::cspace::{Slot, SlotAddr, SlotMemory, Table};
@@ -81,23 +81,19 @@ fn derive(
     if cap.is_null() {
         return Err(SOURCE_LOOKUP);
     }
-    if !may_copy(cap) || is_unmapped_table(cap) {
+    // The generated rule: no `#[never_copy]` cap, and no unmapped page
+    // table cap (seL4's deriveCap; a table is linked into one place only,
+    // through the one cap that maps it, so that its last cap unlinks it).
+    if !may_copy(cap) {
         return Err(KernelError::IllegalOperation);
     }
     let untyped = UntypedCap::from_cap(cap).and_then(|_| UntypedMemory::of(cap));
     if untyped.is_some() && has_children(memory, source) {
         return Err(KernelError::RevokeFirst);
     }
-    let mut derived = cap.with_rights_masked(rights);
-    // As seL4's deriveCap: a copy of a frame cap is not mapped anywhere, so
-    // that it can be mapped again (in another address space).
-    if let Some(mut frame) = FrameCap::from_cap(derived)
-        && (frame.mapped_page() != 0 || frame.mapped_asid() != 0)
-    {
-        frame.set_mapped_page(0).map_err(|_| INCONSISTENT)?;
-        frame.set_mapped_asid(0).map_err(|_| INCONSISTENT)?;
-        derived = frame.cap();
-    }
+    // As seL4's deriveCap: a copy of a cap whose mapping is its own (a
+    // frame's) is not mapped anywhere, so that it can be mapped again.
+    let mut derived = caps::derived(cap).with_rights_masked(rights);
     // A CNode cap has no badge: as in seL4, mint's word sets its guard
     // instead (guard size in the low 6 bits, the guard above them).
     if let (Some(data), Some(mut cnode)) = (badge, CNodeCap::from_cap(cap))
@@ -135,25 +131,6 @@ fn derive(
         replace_cap(memory, source, full);
     }
     Ok(())
-}
-
-/// Whether `cap` is a page-table cap (PDPT, page directory, page table)
-/// not mapped anywhere. As seL4's deriveCap, such a cap cannot be copied:
-/// a table is linked into one place only, through the one cap that maps it
-/// (copies of a mapped cap share its mapping, and it cannot be mapped
-/// again), so that removing its last cap can unlink it.
-fn is_unmapped_table(cap: Cap) -> bool {
-    let page = match cap.cap_type() {
-        Some(caps::CapType::PdptCap) => caps::PdptCap::from_cap(cap).map(|c| c.mapped_page()),
-        Some(caps::CapType::PageDirectoryCap) => {
-            caps::PageDirectoryCap::from_cap(cap).map(|c| c.mapped_page())
-        }
-        Some(caps::CapType::PageTableCap) => {
-            caps::PageTableCap::from_cap(cap).map(|c| c.mapped_page())
-        }
-        _ => None,
-    };
-    page == Some(0)
 }
 
 /// Puts `derived` into `dest`, right after `source` in the list.
@@ -392,7 +369,8 @@ pub fn retype(
 
     // Everything that can fail, before anything changes. CNodes and TCBs
     // hold slots, which retype empties: they must not overwrite a live one.
-    if matches!(placement.object_type, ObjectType::CNode | ObjectType::Tcb) {
+    if placement.object_type == ObjectType::CNode || !placement.object_type.owned_slots().is_empty()
+    {
         let start = placement.first;
         let len = 1u64
             .checked_shl(placement.size_bits)
@@ -418,8 +396,8 @@ pub fn retype(
     // the list reads in slot order.
     for i in (0..placement.count).rev() {
         let (cap, slot) = new_object(&placement, device, table, i).ok_or(INCONSISTENT)?;
-        // A TCB outside the window (only in host tests) has no slots: it
-        // cannot be configured.
+        // An object outside the window (only in host tests) has no owned
+        // slots: a TCB there cannot be configured.
         if let Some(new_table) = CNodeCap::from_cap(cap)
             .and_then(Table::of)
             .or_else(|| crate::tcb::slots_of(cap))
@@ -512,7 +490,7 @@ fn new_object(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::{EndpointCap, IrqControlCap, NotificationCap, region};
+    use crate::caps::{EndpointCap, FrameCap, IrqControlCap, NotificationCap, region};
     use crate::cspace::SLOT_BYTES;
     use crate::mdb::{self, descendants};
     use crate::model_check::{

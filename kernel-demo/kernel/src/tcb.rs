@@ -5,14 +5,15 @@
 //!
 //! What a thread runs with (its CSpace root, its address space, the frame of
 //! its IPC buffer) is not copied into the struct: it is held as caps in
-//! slots of the TCB object itself, after the struct ([`TcbSlot`], seL4's
-//! TCB CNode). Those slots are in the derivation tree like any CNode slot,
+//! slots of the TCB object itself, after the struct ([`TcbSlot`], declared
+//! by `slot` in the spec's `Tcb`, as seL4's TCB CNode). Those slots are in the derivation tree like any CNode slot,
 //! so while a thread is configured with a CNode, a PML4 or a frame, the
 //! Untyped that object came from has a child and its memory is not handed
 //! out again; and deleting the TCB's last cap deletes them.
 
-use crate::caps::{Cap, KernelObject, ObjectType, TcbCap};
-use crate::cspace::{SLOT_BYTES, SlotAddr, Table};
+pub use crate::caps::TcbSlot;
+use crate::caps::{Cap, KernelObject, ObjectType, owned_slots_of};
+use crate::cspace::{SlotAddr, Table};
 
 /// The user registers saved on kernel entry and restored on exit.
 #[repr(C)]
@@ -168,42 +169,20 @@ impl Tcb {
     }
 }
 
-/// The capability slots a TCB object holds after its [`Tcb`] struct, in
-/// this order at the end of the object.
-#[repr(u64)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TcbSlot {
-    /// Root of the thread's capability space (a `CNodeCap`).
-    CSpace = 0,
-    /// Root of the thread's address space (a `Pml4Cap`).
-    VSpace = 1,
-    /// The frame holding the thread's IPC buffer (a `FrameCap`).
-    IpcBuffer = 2,
+/// The slot `which` of the TCB object at `tcb` (the slots are the spec's
+/// `slot` declarations of `Tcb`, at the end of the object).
+pub fn slot_of(tcb: u64, which: TcbSlot) -> Option<SlotAddr> {
+    SlotAddr::new(tcb.checked_add(which.offset())?)
 }
 
-impl TcbSlot {
-    /// Every slot, in order.
-    pub const ALL: [TcbSlot; 3] = [TcbSlot::CSpace, TcbSlot::VSpace, TcbSlot::IpcBuffer];
+// The struct ends before the first slot begins (`#[derive(KernelObject)]`
+// checks the same against the spec).
+const _: () = assert!(core::mem::size_of::<Tcb>() as u64 <= TcbSlot::ALL[0].offset());
 
-    /// How many slots a TCB holds.
-    pub const COUNT: u64 = TcbSlot::ALL.len() as u64;
-
-    /// Byte offset of the first slot in the TCB object.
-    pub const FIRST_OFFSET: u64 = (1 << Tcb::SIZE_BITS) - TcbSlot::COUNT * SLOT_BYTES;
-
-    /// The slot in the TCB object at `tcb`.
-    pub fn of(self, tcb: u64) -> Option<SlotAddr> {
-        SlotAddr::new(tcb.checked_add(TcbSlot::FIRST_OFFSET + self as u64 * SLOT_BYTES)?)
-    }
-}
-
-// The struct ends before the slots begin.
-const _: () = assert!(core::mem::size_of::<Tcb>() as u64 <= TcbSlot::FIRST_OFFSET);
-
-/// The slots the TCB that `cap` names holds, if it is a TCB cap.
+/// The slots the object `cap` names owns (a TCB's), as a run of slots.
 pub fn slots_of(cap: Cap) -> Option<Table> {
-    let tcb = TcbCap::from_cap(cap)?;
-    Table::run(TcbSlot::CSpace.of(tcb.tcb())?, TcbSlot::COUNT)
+    let (first, count) = owned_slots_of(cap)?;
+    Table::run(SlotAddr::new(first)?, count)
 }
 
 impl Default for Tcb {
@@ -233,13 +212,15 @@ mod tests {
 
     #[test]
     fn a_tcbs_slots_are_the_last_of_its_object() {
+        use crate::caps::TcbCap;
+        use crate::cspace::SLOT_BYTES;
         let base = 0x10_0000;
-        let last = TcbSlot::IpcBuffer.of(base).unwrap().get();
+        let last = slot_of(base, TcbSlot::IpcBuffer).unwrap().get();
         assert_eq!(last + SLOT_BYTES, base + (1 << Tcb::SIZE_BITS));
         let cap = TcbCap::new(base).unwrap().cap();
         let table = slots_of(cap).unwrap();
         assert_eq!(table.slot_count(), 3);
-        assert_eq!(table.slot(0), TcbSlot::CSpace.of(base));
+        assert_eq!(table.slot(0), slot_of(base, TcbSlot::Cspace));
         assert_eq!(table.slot(3), None);
         assert_eq!(slots_of(Cap::NULL), None);
     }

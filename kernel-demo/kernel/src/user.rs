@@ -21,15 +21,16 @@ use capc_demo_kernel::abi::{
     ROOT_VSPACE_SLOT, Syscall, SyscallStatus,
 };
 use capc_demo_kernel::caps::{
-    CNodeCap, Cap, CapType, EndpointCap, FrameCap, FrameCapInvocation, KernelError, MessageInfo,
-    NotificationCap, ObjectType, PageDirectoryCap, PageDirectoryCapInvocation, PageTableCap,
-    PageTableCapInvocation, PdptCap, PdptCapInvocation, Placement, Pml4Cap, RetypeRequest, Rights,
-    TcbCap, TcbCapInvocation, UntypedCap, UntypedMemory, decode_frame_cap,
-    decode_page_directory_cap, decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
+    CNodeCap, Cap, CapType, EndpointCap, Finaliser, FrameCap, FrameCapInvocation, KernelError,
+    Mapping, MessageInfo, NotificationCap, ObjectType, PageDirectoryCap,
+    PageDirectoryCapInvocation, PageTableCap, PageTableCapInvocation, PdptCap, PdptCapInvocation,
+    Placement, Pml4Cap, RetypeRequest, Rights, TcbCap, TcbCapInvocation, UntypedCap, UntypedMemory,
+    decode_frame_cap, decode_page_directory_cap, decode_page_table_cap, decode_pdpt_cap,
+    decode_tcb_cap, target,
 };
 use capc_demo_kernel::cspace::{Removal, Slot, SlotAddr, SlotMemory, lookup_cap, lookup_slot};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
-use capc_demo_kernel::tcb::{PendingSend, Tcb, TcbSlot, ThreadState, UserContext, reg};
+use capc_demo_kernel::tcb::{self, PendingSend, Tcb, TcbSlot, ThreadState, UserContext, reg};
 use capc_demo_kernel::units::Bytes;
 use capc_demo_kernel::vspace::{self, Level, PhysMem};
 use capc_demo_kernel::{audit, ipc, ops};
@@ -159,11 +160,11 @@ fn tcb(paddr: u64) -> &'static mut Tcb {
 
 /// The cap in slot `which` of the TCB at `at` (see [`TcbSlot`]).
 fn thread_cap(at: u64, which: TcbSlot) -> Cap {
-    let Some(slot) = which.of(at) else {
+    let Some(slot) = tcb::slot_of(at, which) else {
         return Cap::NULL;
     };
     // SAFETY: `at` is a TCB object (see `tcb`), 2 KiB of identity-mapped
-    // RAM whose last slots `TcbSlot::of` names: a `Slot`, 32-byte aligned,
+    // RAM whose last slots `tcb::slot_of` names: a `Slot`, 32-byte aligned,
     // emptied by the TCB's retype and written only through `SlotMemory`.
     unsafe { core::ptr::read_volatile(slot.get() as *const Slot) }.cap()
 }
@@ -523,13 +524,12 @@ fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
     // The root thread holds copies of its CNode, PML4 and IPC buffer caps
     // in its TCB's own slots, as `configure` gives any thread.
     for (which, index) in [
-        (TcbSlot::CSpace, ROOT_CNODE_SLOT),
-        (TcbSlot::VSpace, ROOT_VSPACE_SLOT),
+        (TcbSlot::Cspace, ROOT_CNODE_SLOT),
+        (TcbSlot::Vspace, ROOT_VSPACE_SLOT),
         (TcbSlot::IpcBuffer, ROOT_IPC_BUFFER_SLOT),
     ] {
         let from = root.slot(index)?;
-        let into = which
-            .of(tcb_addr)
+        let into = tcb::slot_of(tcb_addr, which)
             .ok_or(BootError("TCB slot", KernelError::IllegalOperation))?;
         ops::copy(&mut root.memory, from, into, Rights::ALL)
             .map_err(|e| BootError("TCB slot", e))?;
@@ -735,7 +735,7 @@ fn load(frame: &mut ExceptionFrame, context: &UserContext) {
 /// faults at once and is stopped.
 fn switch_address_space(k: &mut Kernel, thread: u64) {
     let pml4 =
-        Pml4Cap::from_cap(thread_cap(thread, TcbSlot::VSpace)).map_or(k.kernel_pml4, |c| c.table());
+        Pml4Cap::from_cap(thread_cap(thread, TcbSlot::Vspace)).map_or(k.kernel_pml4, |c| c.table());
     // The kernel's copy of CR3 spares reading it on every entry.
     if k.cr3 != pml4 {
         k.cr3 = pml4;
@@ -817,7 +817,7 @@ pub fn trap(frame: &mut ExceptionFrame) {
 /// are stopped.
 fn with_address_space(k: &mut Kernel, mut next: u64) -> u64 {
     for _ in 0..=MAX_THREADS {
-        if Pml4Cap::from_cap(thread_cap(next, TcbSlot::VSpace)).is_some() {
+        if Pml4Cap::from_cap(thread_cap(next, TcbSlot::Vspace)).is_some() {
             return next;
         }
         tcb(next).state = ThreadState::Inactive;
@@ -986,7 +986,7 @@ fn lookup(k: &Kernel, current: u64) -> Result<(SlotAddr, Cap), SyscallStatus> {
     let memory = slots(k);
     lookup_cap(
         &memory,
-        thread_cap(current, TcbSlot::CSpace),
+        thread_cap(current, TcbSlot::Cspace),
         tcb(current).context.general[reg::RDI],
     )
     .map_err(|_| SyscallStatus::InvalidCap)
@@ -1086,13 +1086,13 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
         length: 0,
         caps: 0,
     });
-    let sender_cspace = thread_cap(from, TcbSlot::CSpace);
+    let sender_cspace = thread_cap(from, TcbSlot::Cspace);
     let (from_buffer, mut to_buffer) = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
         (ipc_buffer(from), ipc_buffer(to))
     } else {
         (None, None)
     };
-    let receiver_cspace = thread_cap(to, TcbSlot::CSpace);
+    let receiver_cspace = thread_cap(to, TcbSlot::Cspace);
     // Words past the registers need both buffers.
     if from_buffer.is_none() || to_buffer.is_none() {
         info.length = info.length.min(MESSAGE_REGISTERS);
@@ -1131,7 +1131,7 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
 /// Audits the thread's CSpace and prints the result; whether it passed.
 fn debug_audit(k: &Kernel, current: u64) -> bool {
     let memory = slots(k);
-    let result = match CNodeCap::from_cap(thread_cap(current, TcbSlot::CSpace)) {
+    let result = match CNodeCap::from_cap(thread_cap(current, TcbSlot::Cspace)) {
         Some(root) => audit::audit(&memory, root),
         None => Err(audit::AuditError::BadRoot),
     };
@@ -1201,7 +1201,7 @@ fn invoke_object(k: &mut Kernel, current: u64, slot: SlotAddr, cap: Cap) -> Sysc
     let mut caps = [Cap::NULL; target::CAPS_PER_MESSAGE];
     let mut sources = [None; target::CAPS_PER_MESSAGE];
     if let Some(b) = &buffer {
-        let cspace = thread_cap(current, TcbSlot::CSpace);
+        let cspace = thread_cap(current, TcbSlot::Cspace);
         let extra = caps.iter_mut().zip(&mut sources).zip(&b.caps);
         for ((cap, source), &address) in extra.take(info.caps) {
             if let Ok((slot, found)) = lookup_cap(&memory, cspace, address) {
@@ -1281,7 +1281,8 @@ fn invoke_tcb(
                 return Err(KernelError::IllegalOperation);
             }
             // The TCB's slots must exist (a TCB is always in slot memory).
-            let slots = TcbSlot::ALL.map(|which| which.of(at).filter(|&s| memory.get(s).is_some()));
+            let slots = TcbSlot::ALL
+                .map(|which| tcb::slot_of(at, which).filter(|&s| memory.get(s).is_some()));
             if slots.contains(&None) {
                 return Err(KernelError::IllegalOperation);
             }
@@ -1312,7 +1313,7 @@ fn invoke_tcb(
         }
         TcbCapInvocation::Resume => {
             // A thread runs only in an address space that maps the kernel.
-            if Pml4Cap::from_cap(thread_cap(at, TcbSlot::VSpace)).is_none() {
+            if Pml4Cap::from_cap(thread_cap(at, TcbSlot::Vspace)).is_none() {
                 return Err(KernelError::IllegalOperation);
             }
             if matches!(thread.state, ThreadState::Inactive) && at != k.current {
@@ -1413,55 +1414,66 @@ fn unmap(frame: FrameCap) {
     }
 }
 
-/// `SlotMemory`'s hook for a cap removed for good, as seL4's finaliseCap:
-/// - a mapped frame cap is unmapped, so no address space keeps a page
-///   whose cap is gone;
+/// `SlotMemory`'s hook for a cap removed for good, as seL4's finaliseCap,
+/// driven by what the spec declares:
+/// - a cap whose mapping is its own (`Mapping::EachCap`: a frame's) is
+///   unmapped with it, so no address space keeps a page whose cap is gone;
 /// - the last cap with a badge to an endpoint cancels the sends queued
 ///   with that badge (seL4's cancelBadgedSends);
-/// - the last cap to an object finalises it: a table is unlinked from its
-///   parent, the threads waiting on an endpoint or notification are
-///   restarted with an error, and every thread that is the object is
-///   stopped, and an address space whose PML4 it is loses its number (see
-///   [`evict`]).
+/// - the last cap to an object runs the object's `finalise` actions:
+///   `unmap` unlinks a table from its parent, `cancel_waiters` restarts
+///   the threads waiting on an endpoint or notification with an error,
+///   `stop_thread` stops the thread (see [`evict`]) and `release_asid`
+///   takes an address space's number back. (Owned slots and a CNode's
+///   slots were emptied by the derivation tree before.)
 fn removed(removal: Removal) {
     let Removal {
         cap,
         last,
         last_with_badge,
     } = removal;
-    if let Some(frame) = FrameCap::from_cap(cap) {
+    let Some(cap_type) = cap.cap_type() else {
+        return;
+    };
+    let k = kernel();
+    if cap_type.mapping() == Some(Mapping::EachCap)
+        && let Some(frame) = FrameCap::from_cap(cap)
+    {
         unmap(frame);
     }
     if let Some(endpoint) = EndpointCap::from_cap(cap)
         && last_with_badge
     {
-        ipc::cancel_badged_sends(
-            &mut Machine(kernel()),
-            endpoint.endpoint(),
-            endpoint.badge(),
-        );
+        let (at, badge) = (endpoint.endpoint(), endpoint.badge());
+        ipc::cancel_badged_sends(&mut Machine(k), at, badge);
     }
-    if !last || UntypedCap::from_cap(cap).is_some() {
+    let (Some(object), Some((base, size)), true) = (
+        cap_type.object_type(),
+        capc_demo_kernel::caps::region(cap),
+        last,
+    ) else {
         return;
-    }
-    if let Some(mapping) = table_mapping(cap) {
-        unlink_table(kernel(), mapping);
-    }
-    // Threads waiting on an endpoint or notification that goes are
-    // restarted with an error, as seL4's cancelAllIPC.
-    if let Some(endpoint) = EndpointCap::from_cap(cap) {
-        ipc::cancel_all(&mut Machine(kernel()), endpoint.endpoint(), false);
-    }
-    if let Some(notification) = NotificationCap::from_cap(cap) {
-        ipc::cancel_all(&mut Machine(kernel()), notification.notification(), true);
-    }
-    if let Some((base, size)) = capc_demo_kernel::caps::region(cap) {
-        evict(
-            kernel(),
-            base,
-            base.saturating_add(size),
-            "an object it uses was deleted",
-        );
+    };
+    for finaliser in object.finalisers() {
+        match finaliser {
+            Finaliser::Unmap => {
+                if let Some(mapping) = table_mapping(cap) {
+                    unlink_table(k, mapping);
+                }
+            }
+            Finaliser::CancelWaiters => {
+                let notification = object == ObjectType::Notification;
+                ipc::cancel_all(&mut Machine(k), base, notification);
+            }
+            Finaliser::StopThread => {
+                evict(k, base, base.saturating_add(size), "its TCB was deleted");
+            }
+            Finaliser::ReleaseAsid => {
+                for pml4 in k.asids[..=k.asids_used].iter_mut().filter(|p| **p == base) {
+                    *pml4 = 0;
+                }
+            }
+        }
     }
 }
 
