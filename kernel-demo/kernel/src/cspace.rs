@@ -125,6 +125,11 @@ impl Table {
         })
     }
 
+    /// Whether these are a CNode's slots (not an object's owned slots).
+    pub const fn is_cnode(&self) -> bool {
+        self.radix > 0
+    }
+
     /// The address of the first slot (the CNode's address).
     pub const fn first(&self) -> SlotAddr {
         self.first

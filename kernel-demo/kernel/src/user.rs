@@ -106,6 +106,9 @@ struct Kernel {
     asids: [u64; 256],
     /// The highest number given out so far.
     asids_used: usize,
+    /// The pages of the boot image, mapped read-only into the root task
+    /// without caps (no Untyped covers them): `[start, end)`.
+    boot_image: (u64, u64),
 }
 
 /// Most threads the kernel keeps track of at once; `Resume` of one more is
@@ -129,6 +132,7 @@ static mut KERNEL: Kernel = Kernel {
     threads: [0; MAX_THREADS],
     asids: [0; 256],
     asids_used: 0,
+    boot_image: (0, 0),
 };
 
 /// The kernel state. One CPU, and the kernel runs with interrupts off, so
@@ -201,6 +205,7 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
     let k = kernel();
     k.slots_base = boot.window.0;
     k.slots_len = ((boot.window.1 - boot.window.0) / 32) as usize;
+    k.boot_image = (boot.boot_image.0 & !0xfff, boot.boot_image.1);
     k.kernel_pml4 = Cr3::read().0.start_address().as_u64();
     k.cr3 = k.kernel_pml4;
     match build_root(out, boot) {
@@ -1128,24 +1133,40 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
     (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) = (words[0], words[1], words[2], words[3]);
 }
 
-/// Audits the thread's CSpace and prints the result; whether it passed.
+/// Audits the kernel's state as the scheduler sees it (every known
+/// thread's CSpace, TCB slots, address space and waits: see `audit`),
+/// prints the result, and says whether it passed.
 fn debug_audit(k: &Kernel, current: u64) -> bool {
     let memory = slots(k);
-    let result = match CNodeCap::from_cap(thread_cap(current, TcbSlot::Cspace)) {
-        Some(root) => audit::audit(&memory, root),
-        None => Err(audit::AuditError::BadRoot),
+    let view = |at: u64| {
+        let t = tcb(at);
+        audit::ThreadView {
+            state: t.state,
+            blocked_on: t.blocked_on,
+            reply_to: t.reply_to,
+            reply_from: t.reply_from,
+        }
     };
+    let result = audit::audit_system(
+        &memory,
+        (&k.threads, &k.asids),
+        k.boot_image,
+        &Identity,
+        view,
+    );
     if let Some(mut console) = Console::reopen() {
         let _ = match result {
             Ok(report) => writeln!(
                 console,
-                "audit: thread {current:#x}'s CSpace holds {} caps to {} objects in {} CNodes: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped",
-                report.caps, report.objects, report.tables
+                "audit: for thread {current:#x}: {} threads reach {} caps to {} objects in {} CNodes and their TCBs' slots, {} address spaces with {} user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every user mapping leads to an object whose cap records it",
+                report.threads,
+                report.caps.caps,
+                report.caps.objects,
+                report.caps.tables,
+                report.address_spaces,
+                report.entries
             ),
-            Err(error) => writeln!(
-                console,
-                "audit: thread {current:#x}'s CSpace FAILED: {error:?}"
-            ),
+            Err(error) => writeln!(console, "audit: for thread {current:#x}: FAILED: {error:?}"),
         };
     }
     result.is_ok()
