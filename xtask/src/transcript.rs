@@ -160,6 +160,11 @@ impl fmt::Display for QemuExit {
             QemuExit::Code(EXIT_CPU_EXCEPTION) => {
                 write!(f, "exit status {EXIT_CPU_EXCEPTION} (fatal CPU exception)")
             }
+            QemuExit::Code(crate::kernel::EXIT_STACK_OVERFLOW) => write!(
+                f,
+                "exit status {} (kernel stack overflow)",
+                crate::kernel::EXIT_STACK_OVERFLOW
+            ),
             QemuExit::Code(0) => f.write_str(
                 "exit status 0: the guest triple-faulted or reset (-no-reboot), or never reached isa-debug-exit",
             ),

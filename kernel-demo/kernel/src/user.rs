@@ -1136,6 +1136,10 @@ fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
 /// Audits the kernel's state as the scheduler sees it (every known
 /// thread's CSpace, TCB slots, address space and waits: see `audit`),
 /// prints the result, and says whether it passed.
+// Never inlined: the audit's tables take kilobytes of stack, which must not
+// become part of the frame of every entry (the exception handler's frame is
+// on the 16 KiB double-fault stack too).
+#[inline(never)]
 fn debug_audit(k: &Kernel, current: u64) -> bool {
     let memory = slots(k);
     let view = |at: u64| {
