@@ -127,3 +127,21 @@ fn an_unmapped_table_cap_cannot_be_copied_a_mapped_one_keeps_its_mapping() {
     assert_eq!(derived(tcb), tcb);
     assert_eq!(derived(Cap::NULL), Cap::NULL);
 }
+
+#[test]
+fn mapping_of_and_with_mapping_read_and_write_the_mapping_fields() {
+    let unmapped = frame(0, 0).cap();
+    assert_eq!(mapping_of(unmapped), Some((0, 0)));
+    let mapped = with_mapping(unmapped, 0x8_0000, 3).unwrap();
+    assert_eq!(mapping_of(mapped), Some((0x8_0000, 3)));
+    assert_eq!(mapped, frame(0x8_0000, 3).cap());
+    assert_eq!(with_mapping(mapped, 0, 0), Some(unmapped));
+    // The page table has no `#[mapped_in]` field: only address space 0.
+    let table = page_table(0).cap();
+    assert_eq!(mapping_of(with_mapping(table, 7, 0).unwrap()), Some((7, 0)));
+    assert_eq!(with_mapping(table, 7, 1), None);
+    // Values wider than the fields, and caps without mapping fields.
+    assert_eq!(with_mapping(unmapped, u64::MAX, 0), None);
+    assert_eq!(mapping_of(Cap::NULL), None);
+    assert_eq!(with_mapping(Cap::NULL, 1, 0), None);
+}

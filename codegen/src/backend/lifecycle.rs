@@ -147,6 +147,48 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
             }
         }
     };
+    // Reading and writing the mapping fields of any mapped cap type.
+    let field_of = |c: &CapType, role: Role| c.field_with(role).map(|f| ident(&f.name));
+    let mapping_of_arms = mapped.iter().map(|c| {
+        let v = ident(&c.name);
+        let at = field_of(c, Role::MappedAt).expect("a mapped cap type");
+        let asid = match field_of(c, Role::MappedIn) {
+            Some(f) => quote!(view.#f()),
+            None => quote!(0),
+        };
+        quote!(Some(CapType::#v) => { let view = #v(cap); Some((view.#at(), #asid)) })
+    });
+    let with_mapping_arms = mapped.iter().map(|c| {
+        let v = ident(&c.name);
+        let set_at = ident(&format!(
+            "set_{}",
+            c.field_with(Role::MappedAt).expect("a mapped cap type").name
+        ));
+        let set_asid = match c.field_with(Role::MappedIn) {
+            Some(f) => {
+                let set = ident(&format!("set_{}", f.name));
+                quote!(view.#set(asid).ok()?;)
+            }
+            None => quote!(if asid != 0 { return None; }),
+        };
+        quote!(Some(CapType::#v) => {
+            let mut view = #v(cap);
+            view.#set_at(page).ok()?;
+            #set_asid
+            Some(view.cap())
+        })
+    });
+    let (mapping_of_param, mapping_of_body, with_mapping_params, with_mapping_body) =
+        if mapped.is_empty() {
+            (quote!(_cap), quote!(None), quote!(_cap: Cap, _page: u64, _asid: u64), quote!(None))
+        } else {
+            (
+                quote!(cap),
+                quote!(match cap.cap_type() { #(#mapping_of_arms,)* _ => None }),
+                quote!(cap: Cap, page: u64, asid: u64),
+                quote!(match cap.cap_type() { #(#with_mapping_arms,)* _ => None }),
+            )
+        };
     let view_methods = mapped.iter().map(|c| {
         let v = ident(&c.name);
         let at = ident(
@@ -192,6 +234,21 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
         /// tag.
         pub const fn is_mapped(#is_mapped_param: Cap) -> bool {
             #is_mapped_body
+        }
+
+        /// Where `cap` records it is mapped: its `#[mapped_at]` page and its
+        /// `#[mapped_in]` address space (0 for a cap type without one);
+        /// `None` for cap types without a `#[mapped_at]` field.
+        pub const fn mapping_of(#mapping_of_param: Cap) -> Option<(u64, u64)> {
+            #mapping_of_body
+        }
+
+        /// `cap` recording the mapping at `page` in address space `asid`
+        /// (both 0: unmapped); `None` for cap types without a
+        /// `#[mapped_at]` field, or values that do not fit the fields (an
+        /// `asid` other than 0 without a `#[mapped_in]` field).
+        pub fn with_mapping(#with_mapping_params) -> Option<Cap> {
+            #with_mapping_body
         }
 
         /// The cap a copy or mint of `cap` starts from: `cap` itself, except

@@ -156,16 +156,19 @@ pub(crate) fn check_invariants(memory: &SlotMemory<'_>, root: Table) -> Result<(
         ));
     }
 
-    // 2. Every cap lies in a live CNode.
+    // 2. Every cap lies in a live CNode or in the owned slots of a live
+    // object (a TCB's).
     let mut tables = vec![root];
     tables.extend(
         live.iter()
-            .filter_map(|(_, s)| CNodeCap::from_cap(s.cap()))
-            .filter_map(|c| memory.table(c)),
+            .filter_map(|(_, s)| crate::ops::held_slots(memory, s.cap())),
     );
     for (at, slot) in &live {
         if !tables.iter().any(|t| t.index_of(*at).is_some()) {
-            return fail(format!("{at:?} holds {:?} outside every CNode", slot.cap()));
+            return fail(format!(
+                "{at:?} holds {:?} outside every CNode and TCB",
+                slot.cap()
+            ));
         }
     }
 

@@ -12,8 +12,9 @@
 //! out again; and deleting the TCB's last cap deletes them.
 
 pub use crate::caps::TcbSlot;
-use crate::caps::{Cap, KernelObject, ObjectType, owned_slots_of};
-use crate::cspace::{SlotAddr, Table};
+use crate::caps::{Cap, FrameCap, KernelError, KernelObject, ObjectType, Rights, owned_slots_of};
+use crate::cspace::{SlotAddr, SlotMemory, Table};
+use crate::ops;
 
 /// The user registers saved on kernel entry and restored on exit.
 #[repr(C)]
@@ -178,6 +179,46 @@ pub fn slot_of(tcb: u64, which: TcbSlot) -> Option<SlotAddr> {
 // The struct ends before the first slot begins (`#[derive(KernelObject)]`
 // checks the same against the spec).
 const _: () = assert!(core::mem::size_of::<Tcb>() as u64 <= TcbSlot::ALL[0].offset());
+
+/// Puts copies of `given` (each cap with the slot it was found in, in the
+/// order of [`TcbSlot::ALL`]) into the slots of the TCB at `tcb`, as seL4's
+/// `TCB_Configure`: first every cap is checked (each must be one its slot
+/// admits, `InvalidCapability` naming it otherwise; the IPC buffer must be
+/// RAM in slot memory, which the kernel reaches through its own map, as
+/// seL4's `checkValidIPCBuffer`: `IllegalOperation` for device memory), then
+/// each slot's old cap is deleted and a copy of the new one goes in. A
+/// source that those deletions took away (it was held by an object they
+/// finalised) is left out.
+pub fn configure(
+    memory: &mut SlotMemory<'_>,
+    tcb: u64,
+    given: &[(Option<SlotAddr>, Cap); 3],
+) -> Result<(), KernelError> {
+    for (index, (which, (_, cap))) in TcbSlot::ALL.iter().zip(given).enumerate() {
+        if !which.admits(*cap) {
+            return Err(KernelError::InvalidCapability {
+                index: index as u64,
+            });
+        }
+    }
+    let buffer = FrameCap::from_cap(given[2].1).ok_or(KernelError::IllegalOperation)?;
+    if buffer.is_device() || !memory.covers(buffer.frame(), 1 << buffer.bits()) {
+        return Err(KernelError::IllegalOperation);
+    }
+    let slots = TcbSlot::ALL.map(|which| slot_of(tcb, which).filter(|&s| memory.get(s).is_some()));
+    if slots.contains(&None) {
+        return Err(KernelError::IllegalOperation);
+    }
+    for (slot, &(source, new)) in slots.into_iter().flatten().zip(given) {
+        ops::delete(memory, slot)?;
+        if let Some(source) = source
+            && memory.cap(source) == Some(new)
+        {
+            ops::copy(memory, source, slot, Rights::ALL)?;
+        }
+    }
+    Ok(())
+}
 
 /// The slots the object `cap` names owns (a TCB's), as a run of slots.
 pub fn slots_of(cap: Cap) -> Option<Table> {

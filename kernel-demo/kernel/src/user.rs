@@ -22,11 +22,10 @@ use capc_demo_kernel::abi::{
 };
 use capc_demo_kernel::caps::{
     CNodeCap, Cap, CapType, EndpointCap, Finaliser, FrameCap, FrameCapInvocation, KernelError,
-    Mapping, MessageInfo, NotificationCap, ObjectType, PageDirectoryCap,
-    PageDirectoryCapInvocation, PageTableCap, PageTableCapInvocation, PdptCap, PdptCapInvocation,
-    Placement, Pml4Cap, RetypeRequest, Rights, TcbCap, TcbCapInvocation, UntypedCap, UntypedMemory,
-    decode_frame_cap, decode_page_directory_cap, decode_page_table_cap, decode_pdpt_cap,
-    decode_tcb_cap, target,
+    Mapping, MessageInfo, NotificationCap, ObjectType, PageDirectoryCapInvocation,
+    PageTableCapInvocation, PdptCapInvocation, Placement, Pml4Cap, RetypeRequest, Rights, TcbCap,
+    TcbCapInvocation, UntypedCap, UntypedMemory, decode_frame_cap, decode_page_directory_cap,
+    decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
 };
 use capc_demo_kernel::cspace::{Removal, Slot, SlotAddr, SlotMemory, lookup_cap, lookup_slot};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
@@ -410,21 +409,12 @@ impl RootBuilder<'_> {
     }
 
     /// Writes the mapping into the cap of a table or frame (its
-    /// `mapped_page` field).
+    /// `#[mapped_at]` and `#[mapped_in]` fields).
     fn record_mapping(&mut self, slot: SlotAddr, vaddr: u64) {
-        let page = vaddr >> 12;
-        let Some(cap) = self.memory.cap(slot) else {
-            return;
-        };
-        let updated = match cap.cap_type() {
-            Some(CapType::FrameCap) => FrameCap::from_cap(cap).and_then(|mut c| {
-                let asid = asid_of(kernel(), self.pml4)?;
-                c.set_mapped_page(page).ok()?;
-                c.set_mapped_asid(asid).ok()?;
-                Some(c.cap())
-            }),
-            _ => asid_of(kernel(), self.pml4).and_then(|asid| table_mapped(cap, page, asid)),
-        };
+        let updated = self.memory.cap(slot).and_then(|cap| {
+            let asid = asid_of(kernel(), self.pml4)?;
+            capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
+        });
         if let Some(updated) = updated {
             ops::update_cap(&mut self.memory, slot, updated);
         }
@@ -1299,29 +1289,11 @@ fn invoke_tcb(
             if call.buffer_addr % 4096 != 0 {
                 return Err(KernelError::AlignmentError);
             }
-            // As seL4's checkValidIPCBuffer: the kernel writes the buffer
-            // through its own map of RAM, so device memory is refused.
-            let buffer = call.buffer;
-            if buffer.is_device() || !memory.covers(buffer.frame(), 1 << buffer.bits()) {
-                return Err(KernelError::IllegalOperation);
-            }
-            // The TCB's slots must exist (a TCB is always in slot memory).
-            let slots = TcbSlot::ALL
-                .map(|which| tcb::slot_of(at, which).filter(|&s| memory.get(s).is_some()));
-            if slots.contains(&None) {
-                return Err(KernelError::IllegalOperation);
-            }
-            // As seL4's TCB_Configure: the old caps go, then copies of the
-            // new ones go in; a source that the deletions took away (it
-            // was held by what they finalised) is left out.
-            for (slot, (&source, &new)) in slots.iter().flatten().zip(sources.iter().zip(caps)) {
-                ops::delete(memory, *slot)?;
-                if let Some(source) = source
-                    && memory.cap(source) == Some(new)
-                {
-                    ops::copy(memory, source, *slot, Rights::ALL)?;
-                }
-            }
+            let given = [0, 1, 2].map(|i| {
+                let cap = caps.get(i).copied().unwrap_or(Cap::NULL);
+                (sources.get(i).copied().flatten(), cap)
+            });
+            tcb::configure(memory, at, &given)?;
             let thread = tcb(at);
             thread.ipc_buffer_addr = call.buffer_addr;
             thread.fault_endpoint = call.fault_endpoint;
@@ -1387,6 +1359,9 @@ fn invoke_frame(
             // Out of address-space numbers: the map cannot be recorded.
             let asid = asid_of(kernel(), pml4).ok_or(KernelError::IllegalOperation)?;
             let rights = Rights::from_bits_truncate(call.rights).mask(frame.rights());
+            // The record first: a mapping nothing records is never made.
+            let updated = capc_demo_kernel::caps::with_mapping(frame.cap(), call.vaddr >> 12, asid)
+                .ok_or(KernelError::InvalidArgument { index: 1 })?;
             vspace::map_frame(
                 &mut Identity,
                 pml4,
@@ -1395,11 +1370,7 @@ fn invoke_frame(
                 call.vaddr,
                 rights.contains(Rights::WRITE),
             )?;
-            frame
-                .set_mapped_page(call.vaddr >> 12)
-                .and_then(|()| frame.set_mapped_asid(asid))
-                .map_err(|_| KernelError::InvalidArgument { index: 1 })?;
-            ops::update_cap(memory, slot, frame.cap());
+            ops::update_cap(memory, slot, updated);
             Ok(())
         }
         FrameCapInvocation::Unmap => {
@@ -1534,46 +1505,24 @@ struct TableMapping {
     asid: u64,
 }
 
-/// Runs `$body` with `$c` bound to `$cap` seen as whichever table cap view
-/// it is; `None` for any other cap.
-macro_rules! with_table_view {
-    ($cap:expr, |$c:ident, $parent:ident| $body:expr) => {
-        match $cap.cap_type() {
-            Some(CapType::PdptCap) => PdptCap::from_cap($cap).and_then(|$c| {
-                let $parent = Level::Pml4;
-                $body
-            }),
-            Some(CapType::PageDirectoryCap) => PageDirectoryCap::from_cap($cap).and_then(|$c| {
-                let $parent = Level::Pdpt;
-                $body
-            }),
-            Some(CapType::PageTableCap) => PageTableCap::from_cap($cap).and_then(|$c| {
-                let $parent = Level::PageDirectory;
-                $body
-            }),
-            _ => None,
-        }
-    };
+/// The level of the table a table cap's table is linked into.
+fn parent_level(cap: Cap) -> Option<Level> {
+    match cap.cap_type()? {
+        CapType::PdptCap => Some(Level::Pml4),
+        CapType::PageDirectoryCap => Some(Level::Pdpt),
+        CapType::PageTableCap => Some(Level::PageDirectory),
+        _ => None,
+    }
 }
 
-/// The mapping a table cap records.
+/// The mapping a table cap records (the generated `mapping_of`).
 fn table_mapping(cap: Cap) -> Option<TableMapping> {
-    with_table_view!(cap, |c, parent| Some(TableMapping {
-        parent,
-        table: c.table(),
-        page: c.mapped_page(),
-        asid: c.mapped_asid(),
-    }))
-}
-
-/// The table cap `cap` recording the mapping at `page` in address space
-/// `asid`; `None` if it is not a table cap or they do not fit.
-fn table_mapped(cap: Cap, page: u64, asid: u64) -> Option<Cap> {
-    with_table_view!(cap, |c, _parent| {
-        let mut c = c;
-        c.set_mapped_page(page).ok()?;
-        c.set_mapped_asid(asid).ok()?;
-        Some(c.cap())
+    let (page, asid) = capc_demo_kernel::caps::mapping_of(cap)?;
+    Some(TableMapping {
+        parent: parent_level(cap)?,
+        table: capc_demo_kernel::caps::region(cap)?.0,
+        page,
+        asid,
     })
 }
 
@@ -1635,8 +1584,8 @@ fn invoke_table(
     }
     let pml4 = vspace.table();
     let asid = asid_of(kernel(), pml4).ok_or(KernelError::IllegalOperation)?;
-    let updated =
-        table_mapped(cap, vaddr >> 12, asid).ok_or(KernelError::InvalidArgument { index: 1 })?;
+    let updated = capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
+        .ok_or(KernelError::InvalidArgument { index: 1 })?;
     vspace::map_table(&mut Identity, pml4, parent, mapping.table, vaddr)?;
     ops::update_cap(memory, slot, updated);
     Ok(())
