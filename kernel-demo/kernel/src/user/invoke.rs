@@ -1,0 +1,274 @@
+//! Invocations of kernel objects through a `Call` on their cap: Untyped
+//! (retype), CNode, TCB, frame and page-table caps; the reply goes into
+//! the caller's registers.
+//!
+//! Touches the caps through `SlotMemory` and `ops`, the invoked TCB, and
+//! page tables through `vspace`.
+
+use capc_demo_kernel::abi::{self, IpcBuffer, MESSAGE_REGISTERS, SyscallStatus};
+use capc_demo_kernel::caps::{
+    CNodeCap, Cap, CapType, FrameCap, FrameCapInvocation, KernelError, MessageInfo,
+    PageDirectoryCapInvocation, PageTableCapInvocation, PdptCapInvocation, Pml4Cap, Rights, TcbCap,
+    TcbCapInvocation, UntypedMemory, decode_frame_cap, decode_page_directory_cap,
+    decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
+};
+use capc_demo_kernel::cspace::{SlotAddr, SlotMemory, lookup_cap};
+use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
+use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, UserContext, reg};
+use capc_demo_kernel::vspace::{self, Level};
+use capc_demo_kernel::{ipc, ops};
+
+use super::address_space::{asid_of, table_mapping, unmap};
+use super::ipc::Machine;
+use super::lifecycle::{evict, zero_objects};
+use super::sched::{enqueue, remove};
+use super::state::{Identity, Kernel, USER_RFLAGS, ipc_buffer, kernel, slots, tcb, thread_cap};
+
+/// A `Call` on the kernel object `cap` (in `slot` of the caller's CSpace):
+/// decode, run, reply. The message words are read where they are: the
+/// registers, and for a longer message the IPC buffer, whose first
+/// [`MESSAGE_REGISTERS`] places (unused by the ABI) get the register words
+/// so that the decoder sees one slice.
+pub(super) fn invoke_object(
+    k: &mut Kernel,
+    current: u64,
+    slot: SlotAddr,
+    cap: Cap,
+) -> SyscallStatus {
+    let thread = tcb(current);
+    let g = &thread.context.general;
+    let Some(info) = abi::unpack_info(g[reg::RSI]) else {
+        return SyscallStatus::BadMessage;
+    };
+    let registers = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];
+    let buffer: Option<&IpcBuffer> = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
+        let Some(b) = ipc_buffer(current) else {
+            return SyscallStatus::NoIpcBuffer;
+        };
+        b.msg[..MESSAGE_REGISTERS].copy_from_slice(&registers);
+        Some(b)
+    } else {
+        None
+    };
+    let msg: &[u64] = match buffer {
+        Some(b) => &b.msg[..info.length],
+        None => &registers[..info.length],
+    };
+    let mut memory = slots(k);
+    // Extra caps: a capability address that does not resolve becomes the
+    // null cap, which the decoder refuses as `InvalidCapability`.
+    let mut caps = [Cap::NULL; target::CAPS_PER_MESSAGE];
+    let mut sources = [None; target::CAPS_PER_MESSAGE];
+    if let Some(b) = &buffer {
+        let cspace = thread_cap(current, TcbSlot::Cspace);
+        let extra = caps.iter_mut().zip(&mut sources).zip(&b.caps);
+        for ((cap, source), &address) in extra.take(info.caps) {
+            if let Ok((slot, found)) = lookup_cap(&memory, cspace, address) {
+                (*cap, *source) = (found, Some(slot));
+            }
+        }
+    }
+    let caps = &caps[..info.caps];
+    let result = match cap.cap_type() {
+        Some(CapType::UntypedCap) => {
+            // The memory this retype may hand out: above the watermark, or
+            // all of it when the Untyped has no children (it is reset).
+            let device = UntypedMemory::of(cap).is_some_and(|u| u.device);
+            if let Some(untyped) = UntypedMemory::of(cap) {
+                let reset = !capc_demo_kernel::mdb::has_children(&memory, slot);
+                let from = if reset { 0 } else { untyped.watermark };
+                evict(
+                    k,
+                    untyped.base.saturating_add(from),
+                    untyped.base.saturating_add(untyped.size),
+                    "its objects' memory is being retyped",
+                );
+            }
+            invoke_untyped(&mut memory, slot, info, msg, caps).map(|p| zero_objects(&p, device))
+        }
+        Some(CapType::CNodeCap) => match CNodeCap::from_cap(cap) {
+            Some(cnode) => invoke_cnode(&mut memory, cnode, info, msg, caps),
+            None => Err(KernelError::IllegalOperation),
+        },
+        Some(CapType::TcbCap) => invoke_tcb(k, &mut memory, cap, info, msg, (caps, &sources)),
+        Some(CapType::FrameCap) => invoke_frame(&mut memory, slot, cap, info, msg, caps),
+        Some(CapType::PdptCap | CapType::PageDirectoryCap | CapType::PageTableCap) => {
+            invoke_table(&mut memory, slot, cap, info, msg, caps)
+        }
+        _ => Err(KernelError::IllegalOperation),
+    };
+    // An error's payload is at most two words (`RangeError { min, max }`),
+    // so the reply always fits in the registers.
+    let mut reply = [0u64; MESSAGE_REGISTERS];
+    let reply_info = match result {
+        Ok(()) => MessageInfo {
+            label: 0,
+            length: 0,
+            caps: 0,
+        },
+        Err(error) => error.reply(&mut reply),
+    };
+    let g = &mut tcb(current).context.general;
+    g[reg::RSI] = abi::pack_info(reply_info).unwrap_or(0);
+    (g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]) = (reply[0], reply[1], reply[2], reply[3]);
+    SyscallStatus::Ok
+}
+
+/// Invocations of a TCB cap. `extra` holds the message's caps and the
+/// slots they were found in.
+pub(super) fn invoke_tcb(
+    k: &mut Kernel,
+    memory: &mut SlotMemory<'_>,
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    (caps, sources): (&[Cap], &[Option<SlotAddr>]),
+) -> Result<(), KernelError> {
+    let tcb_cap = TcbCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+    let at = tcb_cap.tcb();
+    let invocation = decode_tcb_cap(info, cap.rights(), msg, caps).map_err(decode_error)?;
+    let thread = tcb(at);
+    match invocation {
+        TcbCapInvocation::Configure(call) => {
+            if call.buffer_addr % 4096 != 0 {
+                return Err(KernelError::AlignmentError);
+            }
+            let given = [0, 1, 2].map(|i| {
+                let cap = caps.get(i).copied().unwrap_or(Cap::NULL);
+                (sources.get(i).copied().flatten(), cap)
+            });
+            tcb::configure(memory, at, &given)?;
+            let thread = tcb(at);
+            thread.ipc_buffer_addr = call.buffer_addr;
+            thread.fault_endpoint = call.fault_endpoint;
+        }
+        TcbCapInvocation::WriteRegisters(call) => {
+            if call.ip >= abi::USER_END || call.sp >= abi::USER_END {
+                return Err(KernelError::InvalidArgument { index: 0 });
+            }
+            thread.context = UserContext::default();
+            thread.context.rip = call.ip;
+            thread.context.rsp = call.sp;
+            thread.context.rflags = USER_RFLAGS;
+            thread.context.general[reg::RDI] = call.arg;
+        }
+        TcbCapInvocation::Resume => {
+            // A thread runs only in an address space that maps the kernel.
+            if Pml4Cap::from_cap(thread_cap(at, TcbSlot::Vspace)).is_none() {
+                return Err(KernelError::IllegalOperation);
+            }
+            if matches!(thread.state, ThreadState::Inactive) && at != k.current {
+                let known = k.threads.contains(&at);
+                let free = k.threads.iter().position(|&t| t == 0);
+                match (known, free) {
+                    (true, _) => {}
+                    (false, Some(free)) => k.threads[free] = at,
+                    (false, None) => return Err(KernelError::IllegalOperation),
+                }
+                let thread = tcb(at);
+                thread.state = ThreadState::Running;
+                enqueue(k, at);
+                k.started += 1;
+            }
+        }
+        TcbCapInvocation::Suspend => {
+            if at == k.current {
+                return Err(KernelError::IllegalOperation);
+            }
+            remove(k, at);
+            ipc::cancel(&mut Machine(k), at);
+            tcb(at).state = ThreadState::Inactive;
+        }
+    }
+    Ok(())
+}
+
+/// Invocations of a frame cap: map it into an address space (recorded in
+/// the cap: the page and the address space's number), unmap it.
+pub(super) fn invoke_frame(
+    memory: &mut SlotMemory<'_>,
+    slot: SlotAddr,
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    caps: &[Cap],
+) -> Result<(), KernelError> {
+    let mut frame = FrameCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+    match decode_frame_cap(info, cap.rights(), msg, caps).map_err(decode_error)? {
+        FrameCapInvocation::Map(call) => {
+            if frame.mapped_page() != 0 {
+                return Err(KernelError::InvalidCapability { index: 0 });
+            }
+            let pml4 = call.vspace.table();
+            // Out of address-space numbers: the map cannot be recorded.
+            let asid = asid_of(kernel(), pml4).ok_or(KernelError::IllegalOperation)?;
+            let rights = Rights::from_bits_truncate(call.rights).mask(frame.rights());
+            // The record first: a mapping nothing records is never made.
+            let updated = capc_demo_kernel::caps::with_mapping(frame.cap(), call.vaddr >> 12, asid)
+                .ok_or(KernelError::InvalidArgument { index: 1 })?;
+            vspace::map_frame(
+                &mut Identity,
+                pml4,
+                frame.frame(),
+                frame.bits() as u32,
+                call.vaddr,
+                rights.contains(Rights::WRITE),
+            )?;
+            ops::update_cap(memory, slot, updated);
+            Ok(())
+        }
+        FrameCapInvocation::Unmap => {
+            unmap(frame);
+            frame
+                .set_mapped_page(0)
+                .and_then(|()| frame.set_mapped_asid(0))
+                .map_err(|_| KernelError::IllegalOperation)?;
+            ops::update_cap(memory, slot, frame.cap());
+            Ok(())
+        }
+    }
+}
+
+/// Invocations of a PDPT, page-directory or page-table cap: map it.
+pub(super) fn invoke_table(
+    memory: &mut SlotMemory<'_>,
+    slot: SlotAddr,
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    caps: &[Cap],
+) -> Result<(), KernelError> {
+    let rights = cap.rights();
+    // The level of the table it goes into, and where.
+    let (parent, vspace, vaddr) = match cap.cap_type() {
+        Some(CapType::PdptCap) => {
+            let PdptCapInvocation::Map(call) =
+                decode_pdpt_cap(info, rights, msg, caps).map_err(decode_error)?;
+            (Level::Pml4, call.vspace, call.vaddr)
+        }
+        Some(CapType::PageDirectoryCap) => {
+            let PageDirectoryCapInvocation::Map(call) =
+                decode_page_directory_cap(info, rights, msg, caps).map_err(decode_error)?;
+            (Level::Pdpt, call.vspace, call.vaddr)
+        }
+        Some(CapType::PageTableCap) => {
+            let PageTableCapInvocation::Map(call) =
+                decode_page_table_cap(info, rights, msg, caps).map_err(decode_error)?;
+            (Level::PageDirectory, call.vspace, call.vaddr)
+        }
+        _ => return Err(KernelError::IllegalOperation),
+    };
+    let mapping = table_mapping(cap).ok_or(KernelError::IllegalOperation)?;
+    // A table is linked into one place only (its copies share the
+    // mapping, and an unmapped cap cannot be copied: see `ops::copy`).
+    if mapping.page != 0 {
+        return Err(KernelError::InvalidCapability { index: 0 });
+    }
+    let pml4 = vspace.table();
+    let asid = asid_of(kernel(), pml4).ok_or(KernelError::IllegalOperation)?;
+    let updated = capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
+        .ok_or(KernelError::InvalidArgument { index: 1 })?;
+    vspace::map_table(&mut Identity, pml4, parent, mapping.table, vaddr)?;
+    ops::update_cap(memory, slot, updated);
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! What the library's IPC (`capc_demo_kernel::ipc`) needs of the machine:
+//! TCBs, endpoints and notifications by address, waking a thread, and the
+//! transfer of a message (registers, IPC buffer words, granted caps).
+//!
+//! Touches the TCBs and IPC buffers of the two threads of a transfer, the
+//! run queue (to wake), and the slots a grant copies into.
+
+use capc_demo_kernel::abi::{self, MESSAGE_REGISTERS, SyscallStatus};
+use capc_demo_kernel::caps::{MessageInfo, Rights};
+use capc_demo_kernel::cspace::{lookup_cap, lookup_slot};
+use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg};
+use capc_demo_kernel::{ipc, ops};
+
+use super::sched::enqueue;
+use super::state::{Kernel, ipc_buffer, slots, tcb, thread_cap};
+
+/// The kernel's objects for `ipc`, reached through the identity map.
+pub(super) struct Machine<'k>(pub(super) &'k mut Kernel);
+
+impl ipc::Objects for Machine<'_> {
+    fn tcb(&mut self, at: u64) -> &mut Tcb {
+        tcb(at)
+    }
+    fn endpoint(&mut self, at: u64) -> &mut ipc::Endpoint {
+        // SAFETY: `at` comes from an EndpointCap (or a TCB's `blocked_on`,
+        // set from one): a 16-byte Endpoint object, zeroed by its retype.
+        unsafe { &mut *(at as *mut ipc::Endpoint) }
+    }
+    fn notification(&mut self, at: u64) -> &mut ipc::Notification {
+        // SAFETY: as above, for a 32-byte Notification object.
+        unsafe { &mut *(at as *mut ipc::Notification) }
+    }
+    fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
+        transfer(self.0, from, to, badge, grant);
+    }
+    fn deliver_signal(&mut self, to: u64, word: u64) {
+        let g = &mut tcb(to).context.general;
+        g[reg::RAX] = SyscallStatus::Ok as u64;
+        g[reg::RDI] = word;
+        g[reg::RSI] = 0;
+    }
+    fn fail_wait(&mut self, thread: u64) {
+        let t = tcb(thread);
+        t.state = ThreadState::Running;
+        t.context.general[reg::RAX] = SyscallStatus::InvalidCap as u64;
+        self.wake(thread);
+    }
+    fn wake(&mut self, thread: u64) {
+        let k = &mut *self.0;
+        // Into an empty run queue: kept aside for `trap` to switch to.
+        if k.queue_head == 0 && k.woken == 0 {
+            k.woken = thread;
+        } else {
+            enqueue(k, thread);
+        }
+    }
+}
+
+/// Copies the message `from` sends (its saved registers: `rsi` the
+/// `MessageInfo`, `rdx, r8, r9, r10` the first words; the rest and the cap
+/// addresses in its IPC buffer) into `to`'s registers and IPC buffer, as
+/// the return of its receive with `badge`. With `grant`, each cap goes into
+/// the receive slot `to` named in its buffer (`receive_slots[i]` at
+/// `receive_depth`), stopping at the first that cannot (as seL4).
+pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
+    let sender = tcb(from);
+    let g = &sender.context.general;
+    let words = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];
+    // The common case, a message that fits the registers and carries no
+    // caps, goes as it is: its `MessageInfo` word is already right.
+    if abi::fits_registers(g[reg::RSI]) {
+        let word = g[reg::RSI];
+        let r = &mut tcb(to).context.general;
+        r[reg::RAX] = SyscallStatus::Ok as u64;
+        r[reg::RDI] = badge;
+        r[reg::RSI] = word;
+        (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) =
+            (words[0], words[1], words[2], words[3]);
+        return;
+    }
+    let mut info = abi::unpack_info(g[reg::RSI]).unwrap_or(MessageInfo {
+        label: 0,
+        length: 0,
+        caps: 0,
+    });
+    let sender_cspace = thread_cap(from, TcbSlot::Cspace);
+    let (from_buffer, mut to_buffer) = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
+        (ipc_buffer(from), ipc_buffer(to))
+    } else {
+        (None, None)
+    };
+    let receiver_cspace = thread_cap(to, TcbSlot::Cspace);
+    // Words past the registers need both buffers.
+    if from_buffer.is_none() || to_buffer.is_none() {
+        info.length = info.length.min(MESSAGE_REGISTERS);
+    }
+    if let (Some(src), Some(dst)) = (&from_buffer, &mut to_buffer)
+        && info.length > MESSAGE_REGISTERS
+    {
+        let words = MESSAGE_REGISTERS..info.length;
+        dst.msg[words.clone()].copy_from_slice(&src.msg[words]);
+    }
+    let mut moved = 0;
+    if let (true, Some(src), Some(dst)) = (grant, &from_buffer, &to_buffer) {
+        let mut memory = slots(k);
+        let depth = u8::try_from(dst.receive_depth).unwrap_or(0);
+        for (&address, &slot) in src.caps.iter().zip(&dst.receive_slots).take(info.caps) {
+            let Ok((source, _)) = lookup_cap(&memory, sender_cspace, address) else {
+                break;
+            };
+            let Ok(target) = lookup_slot(&memory, receiver_cspace, slot, depth) else {
+                break;
+            };
+            if ops::copy(&mut memory, source, target, Rights::ALL).is_err() {
+                break;
+            }
+            moved += 1;
+        }
+    }
+    info.caps = moved;
+    let r = &mut tcb(to).context.general;
+    r[reg::RAX] = SyscallStatus::Ok as u64;
+    r[reg::RDI] = badge;
+    r[reg::RSI] = abi::pack_info(info).unwrap_or(0);
+    (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) = (words[0], words[1], words[2], words[3]);
+}

@@ -1,0 +1,169 @@
+//! Objects going and coming: the removal hook `SlotMemory` calls for every
+//! cap removed for good (seL4's finaliseCap, driven by the spec's
+//! finalisers), stopping the threads that use memory that goes, and zeroing
+//! new objects.
+//!
+//! Touches the threads the kernel knows, the run queue, IPC queues and
+//! address-space numbers.
+
+use core::fmt::Write;
+
+use capc_demo_kernel::caps::{EndpointCap, Finaliser, FrameCap, Mapping, ObjectType, Placement};
+use capc_demo_kernel::cspace::Removal;
+use capc_demo_kernel::ipc;
+use capc_demo_kernel::tcb::{Tcb, ThreadState};
+use capc_demo_kernel::vspace::{self};
+
+use super::address_space::{table_mapping, unlink_table, unmap};
+use super::ipc::Machine;
+use super::sched::remove;
+use super::state::{Identity, Kernel, MAX_THREADS, kernel, tcb, zero};
+use crate::serial::Console;
+
+/// Stops every thread the kernel still refers to whose TCB, address space,
+/// CSpace root, IPC buffer or the endpoint it waits on lies in `[start,
+/// end)`, and forgets address spaces whose PML4 lies there; `why` goes in
+/// the report. Called when the last cap to an object goes (its
+/// finalisation, as seL4's) and before a retype hands memory out again (for
+/// what was left without caps), so no thread runs on, or is queued in,
+/// memory that is gone or about to change.
+pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
+    let inside = |addr: u64| addr != 0 && start <= addr && addr < end;
+    // An address space whose PML4 goes loses its number: mappings recorded
+    // under it are gone with its tables.
+    for pml4 in k.asids[..=k.asids_used].iter_mut().filter(|p| inside(**p)) {
+        *pml4 = 0;
+    }
+    for entry in 0..MAX_THREADS {
+        let at = k.threads[entry];
+        if at == 0 {
+            continue;
+        }
+        let t = tcb(at);
+        let uses = inside(t.blocked_on);
+        if !inside(at) && !uses {
+            continue;
+        }
+        let t = *t;
+        remove(k, at);
+        if k.woken == at {
+            k.woken = 0;
+        }
+        if inside(t.blocked_on) {
+            // The queue goes with the object's memory.
+            tcb(at).blocked_on = 0;
+        } else {
+            ipc::cancel(&mut Machine(k), at);
+        }
+        // Its right to reply goes (its caller stays waiting, as in seL4).
+        ipc::drop_reply_right(&mut Machine(k), at);
+        // Running, or waiting: it would have gone on.
+        let was_live = !matches!(
+            t.state,
+            ThreadState::Inactive | ThreadState::Exited | ThreadState::Faulted
+        );
+        tcb(at).state = ThreadState::Inactive;
+        if inside(at) {
+            k.threads[entry] = 0;
+        }
+        if (was_live || at == k.current)
+            && let Some(mut console) = Console::reopen()
+        {
+            let _ = writeln!(console, "thread {at:#x} stopped: {why}");
+        }
+    }
+}
+
+/// Zeroes the memory of the objects a retype placed, but for Untyped
+/// (nothing reads it), CNodes (`ops::retype` cleared their slots) and
+/// anything in device memory.
+pub(super) fn zero_objects(placement: &Placement, device: bool) {
+    // Device memory is not the kernel's to write (and not mapped for it).
+    if device
+        || matches!(
+            placement.object_type,
+            ObjectType::Untyped | ObjectType::CNode
+        )
+    {
+        return;
+    }
+    for i in 0..placement.count {
+        if let Some(at) = placement.address(i) {
+            zero(at, 1 << placement.size_bits);
+        }
+        if placement.object_type == ObjectType::Tcb
+            && let Some(at) = placement.address(i)
+        {
+            *tcb(at) = Tcb::new();
+        }
+        // A new address space maps the kernel from the start.
+        if placement.object_type == ObjectType::Pml4
+            && let Some(at) = placement.address(i)
+        {
+            vspace::init_pml4(&mut Identity, at, kernel().kernel_pml4);
+        }
+    }
+}
+
+/// `SlotMemory`'s hook for a cap removed for good, as seL4's finaliseCap,
+/// driven by what the spec declares:
+/// - a cap whose mapping is its own (`Mapping::EachCap`: a frame's) is
+///   unmapped with it, so no address space keeps a page whose cap is gone;
+/// - the last cap with a badge to an endpoint cancels the sends queued
+///   with that badge (seL4's cancelBadgedSends);
+/// - the last cap to an object runs the object's `finalise` actions:
+///   `unmap` unlinks a table from its parent, `cancel_waiters` restarts
+///   the threads waiting on an endpoint or notification with an error,
+///   `stop_thread` stops the thread (see [`evict`]) and `release_asid`
+///   takes an address space's number back. (Owned slots and a CNode's
+///   slots were emptied by the derivation tree before.)
+pub(super) fn removed(removal: Removal) {
+    let Removal {
+        cap,
+        last,
+        last_with_badge,
+    } = removal;
+    let Some(cap_type) = cap.cap_type() else {
+        return;
+    };
+    let k = kernel();
+    if cap_type.mapping() == Some(Mapping::EachCap)
+        && let Some(frame) = FrameCap::from_cap(cap)
+    {
+        unmap(frame);
+    }
+    if let Some(endpoint) = EndpointCap::from_cap(cap)
+        && last_with_badge
+    {
+        let (at, badge) = (endpoint.endpoint(), endpoint.badge());
+        ipc::cancel_badged_sends(&mut Machine(k), at, badge);
+    }
+    let (Some(object), Some((base, size)), true) = (
+        cap_type.object_type(),
+        capc_demo_kernel::caps::region(cap),
+        last,
+    ) else {
+        return;
+    };
+    for finaliser in object.finalisers() {
+        match finaliser {
+            Finaliser::Unmap => {
+                if let Some(mapping) = table_mapping(cap) {
+                    unlink_table(k, mapping);
+                }
+            }
+            Finaliser::CancelWaiters => {
+                let notification = object == ObjectType::Notification;
+                ipc::cancel_all(&mut Machine(k), base, notification);
+            }
+            Finaliser::StopThread => {
+                evict(k, base, base.saturating_add(size), "its TCB was deleted");
+            }
+            Finaliser::ReleaseAsid => {
+                for pml4 in k.asids[..=k.asids_used].iter_mut().filter(|p| **p == base) {
+                    *pml4 = 0;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! The round-robin scheduler and the way in and out of ring 3: the run
+//! queue (through `Tcb::sched_next`), saving and loading a thread's
+//! registers, switching address spaces (CR3), `trap` (every entry from ring
+//! 3) and the end of the run.
+//!
+//! Touches the run queue, the current thread and CR3; system calls are
+//! handed to `syscall`.
+
+use core::fmt::Write;
+
+use capc_demo_kernel::abi::{self};
+use capc_demo_kernel::caps::Pml4Cap;
+use capc_demo_kernel::tcb::{TcbSlot, ThreadState, UserContext};
+use x86_64::PhysAddr;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::PhysFrame;
+
+use super::state::{Kernel, MAX_THREADS, USER_RFLAGS, kernel, tcb, thread_cap};
+use super::syscall::syscall;
+use crate::interrupts::{
+    self, ExceptionFrame, Origin, SYSCALL_VECTOR, TIMER_VECTOR, USER_CODE_SELECTOR,
+    USER_DATA_SELECTOR,
+};
+use crate::qemu::{self, ExitCode};
+use crate::serial::Console;
+
+/// Appends `thread` to the run queue.
+pub(super) fn enqueue(k: &mut Kernel, thread: u64) {
+    tcb(thread).sched_next = 0;
+    if k.queue_tail == 0 {
+        k.queue_head = thread;
+    } else {
+        tcb(k.queue_tail).sched_next = thread;
+    }
+    k.queue_tail = thread;
+}
+
+/// Takes the first thread off the run queue.
+pub(super) fn dequeue(k: &mut Kernel) -> Option<u64> {
+    let head = k.queue_head;
+    if head == 0 {
+        return None;
+    }
+    k.queue_head = tcb(head).sched_next;
+    if k.queue_head == 0 {
+        k.queue_tail = 0;
+    }
+    tcb(head).sched_next = 0;
+    Some(head)
+}
+
+/// Removes `thread` from the run queue if it is there.
+pub(super) fn remove(k: &mut Kernel, thread: u64) {
+    let mut previous = 0;
+    let mut at = k.queue_head;
+    while at != 0 {
+        let next = tcb(at).sched_next;
+        if at == thread {
+            if previous == 0 {
+                k.queue_head = next;
+            } else {
+                tcb(previous).sched_next = next;
+            }
+            if k.queue_tail == thread {
+                k.queue_tail = previous;
+            }
+            tcb(at).sched_next = 0;
+            return;
+        }
+        previous = at;
+        at = next;
+    }
+}
+
+/// Saves the interrupted thread's registers from `frame`.
+pub(super) fn save(frame: &ExceptionFrame, context: &mut UserContext) {
+    context.general = [
+        frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.r8,
+        frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
+    ];
+    context.rip = frame.rip;
+    context.rsp = frame.rsp;
+    context.rflags = frame.rflags;
+    context.entered_by_syscall = u64::from(frame.vector == SYSCALL_VECTOR);
+}
+
+/// Puts `context` into `frame` for the return to ring 3, choosing
+/// `sysretq` when the thread last entered by `syscall` and its RIP is a
+/// user address.
+pub(super) fn load(frame: &mut ExceptionFrame, context: &UserContext) {
+    let g = &context.general;
+    (
+        frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp,
+    ) = (g[0], g[1], g[2], g[3], g[4], g[5], g[6]);
+    (
+        frame.r8, frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15,
+    ) = (g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14]);
+    frame.rip = context.rip;
+    frame.rsp = context.rsp;
+    // Only the flags a thread may set, and interrupts always on.
+    frame.rflags = (context.rflags & 0xcd5) | USER_RFLAGS;
+    if context.entered_by_syscall != 0 && context.rip < abi::USER_END {
+        frame.vector = SYSCALL_VECTOR;
+    } else {
+        // `iretq` takes the segments from the frame.
+        frame.vector = TIMER_VECTOR;
+        frame.cs = USER_CODE_SELECTOR;
+        frame.ss = USER_DATA_SELECTOR;
+    }
+}
+
+/// Switches to the address space of the thread at `thread`. A thread
+/// without one (never resumed so, but its VSpace slot may be emptied while
+/// it waits) gets the kernel's, which maps nothing for user mode: it
+/// faults at once and is stopped.
+pub(super) fn switch_address_space(k: &mut Kernel, thread: u64) {
+    let pml4 =
+        Pml4Cap::from_cap(thread_cap(thread, TcbSlot::Vspace)).map_or(k.kernel_pml4, |c| c.table());
+    // The kernel's copy of CR3 spares reading it on every entry.
+    if k.cr3 != pml4 {
+        k.cr3 = pml4;
+        let frame = PhysFrame::containing_address(PhysAddr::new(k.cr3));
+        // SAFETY: the PML4 was made ready by `vspace::init_pml4`, so it
+        // maps the kernel (entry 0) exactly as the boot tables do.
+        unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+    }
+}
+
+/// Runs `thread` for the first time: builds its frame on the kernel stack
+/// and leaves through the common exit path.
+pub(super) fn enter(thread: u64) -> ! {
+    let k = kernel();
+    k.current = thread;
+    switch_address_space(k, thread);
+    let t = tcb(thread);
+    let mut frame = ExceptionFrame::zeroed();
+    load(&mut frame, &t.context);
+    interrupts::return_to(&frame)
+}
+
+/// Every entry from ring 3: a system call, the timer, or a fault. Saves
+/// the thread, handles the entry and leaves the next thread to run in
+/// `frame`.
+pub fn trap(frame: &mut ExceptionFrame) {
+    let k = kernel();
+    let current = k.current;
+    let thread = tcb(current);
+    save(frame, &mut thread.context);
+    let mut rotate = false;
+    match frame.vector {
+        SYSCALL_VECTOR => {
+            k.syscalls += 1;
+            rotate = syscall(k, current);
+        }
+        TIMER_VECTOR => {
+            crate::timer::end_of_interrupt();
+            k.preemptions += 1;
+            rotate = true;
+        }
+        _ => {
+            if let Some(mut console) = Console::reopen() {
+                let _ = writeln!(console, "thread {current:#x} faulted:");
+                let _ = interrupts::report(&mut console, frame, Origin::User);
+            }
+            thread.state = ThreadState::Faulted;
+            k.faulted += 1;
+        }
+    }
+    let thread = tcb(current);
+    let woken = core::mem::take(&mut k.woken);
+    let next = if thread.state == ThreadState::Running && !rotate {
+        if woken != 0 {
+            enqueue(k, woken);
+        }
+        current
+    } else {
+        if thread.state == ThreadState::Running {
+            enqueue(k, current);
+        }
+        // A thread woken into an empty run queue is next anyway: switch to
+        // it directly (as seL4 does on a call or reply).
+        match (woken, dequeue(k)) {
+            (0, Some(next)) => next,
+            (0, None) => finish(k),
+            (woken, _) => woken,
+        }
+    };
+    let next = with_address_space(k, next);
+    k.current = next;
+    switch_address_space(k, next);
+    load(frame, &tcb(next).context);
+}
+
+/// `next`, or if its VSpace slot lost its PML4 cap (deleted or revoked
+/// while the thread was queued), the first queued thread that has one:
+/// a thread never runs without its own address space. Those passed over
+/// are stopped.
+pub(super) fn with_address_space(k: &mut Kernel, mut next: u64) -> u64 {
+    for _ in 0..=MAX_THREADS {
+        if Pml4Cap::from_cap(thread_cap(next, TcbSlot::Vspace)).is_some() {
+            return next;
+        }
+        tcb(next).state = ThreadState::Inactive;
+        if let Some(mut console) = Console::reopen() {
+            let _ = writeln!(
+                console,
+                "thread {next:#x} stopped: its address space was deleted"
+            );
+        }
+        next = match dequeue(k) {
+            Some(other) => other,
+            None => finish(k),
+        };
+    }
+    finish(k)
+}
+
+/// No thread is left to run: the report, then the end of the QEMU run.
+pub(super) fn finish(k: &Kernel) -> ! {
+    if let Some(mut console) = Console::reopen() {
+        let _ = writeln!(
+            console,
+            "kernel: no runnable threads left: {} exited, {} faulted, {} blocked; {} system calls, {} preemptions; no kernel heap",
+            k.exited,
+            k.faulted,
+            k.threads
+                .iter()
+                .filter(|&&t| t != 0)
+                .filter(|&&t| matches!(
+                    tcb(t).state,
+                    ThreadState::BlockedOnSend
+                        | ThreadState::BlockedOnRecv
+                        | ThreadState::BlockedOnReply
+                        | ThreadState::BlockedOnNotification
+                ))
+                .count(),
+            k.syscalls,
+            k.preemptions
+        );
+        let _ = writeln!(console, "{}", crate::DEMO_OK);
+    }
+    qemu::exit(ExitCode::Success)
+}

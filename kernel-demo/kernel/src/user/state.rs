@@ -1,0 +1,147 @@
+//! The kernel's own state ([`Kernel`], one static) and how kernel objects
+//! are reached: the slot window, TCBs, a thread's TCB slots and IPC buffer,
+//! physical memory through the boot identity map.
+//!
+//! The only file that touches `KERNEL` and the raw addresses of objects;
+//! the others go through the functions here.
+
+use capc_demo_kernel::abi::IpcBuffer;
+use capc_demo_kernel::caps::{Cap, FrameCap};
+use capc_demo_kernel::cspace::{Slot, SlotMemory};
+use capc_demo_kernel::tcb::{self, Tcb, TcbSlot};
+use capc_demo_kernel::vspace::PhysMem;
+
+use super::lifecycle::removed;
+
+/// RFLAGS of a thread's first run: interrupts on (bit 1 is always set).
+pub(super) const USER_RFLAGS: u64 = 0x202;
+
+/// Physical memory through the boot identity map.
+pub(super) struct Identity;
+
+impl PhysMem for Identity {
+    fn read(&self, paddr: u64) -> u64 {
+        // SAFETY: callers pass addresses of page tables, which are kernel
+        // objects in identity-mapped RAM, 8-byte aligned.
+        unsafe { core::ptr::read_volatile(paddr as *const u64) }
+    }
+    fn write(&mut self, paddr: u64, value: u64) {
+        // SAFETY: as for `read`.
+        unsafe { core::ptr::write_volatile(paddr as *mut u64, value) }
+    }
+}
+
+/// Zeroes `bytes` bytes at physical address `paddr`.
+pub(super) fn zero(paddr: u64, bytes: u64) {
+    // SAFETY: only called on the memory of objects just retyped, which
+    // nothing references yet, inside identity-mapped RAM.
+    unsafe { core::ptr::write_bytes(paddr as *mut u8, 0, bytes as usize) }
+}
+
+/// What the kernel tracks besides the objects themselves.
+pub(super) struct Kernel {
+    /// The slot window: physical base and slot count.
+    pub(super) slots_base: u64,
+    pub(super) slots_len: usize,
+    /// The boot PML4, whose entry 0 every address space shares.
+    pub(super) kernel_pml4: u64,
+    /// The TCB running (physical address), 0 before the first.
+    pub(super) current: u64,
+    /// The PML4 loaded in CR3.
+    pub(super) cr3: u64,
+    /// A thread the current system call woke while the run queue was
+    /// empty (0: none): it runs next, without going through the queue.
+    pub(super) woken: u64,
+    /// Run queue, through `Tcb::sched_next`.
+    pub(super) queue_head: u64,
+    pub(super) queue_tail: u64,
+    /// Counters for the final report.
+    pub(super) syscalls: u64,
+    pub(super) preemptions: u64,
+    pub(super) exited: u64,
+    pub(super) faulted: u64,
+    /// Threads made runnable for the first time (the root, and each
+    /// resumed from `Inactive`).
+    pub(super) started: u64,
+    /// Every thread the kernel refers to (TCB addresses; 0: free entry):
+    /// see [`evict`].
+    pub(super) threads: [u64; MAX_THREADS],
+    /// The address spaces frames are mapped in, by number (seL4's ASIDs):
+    /// the PML4's address, 0 for a free number; number 0 is never used.
+    pub(super) asids: [u64; 256],
+    /// The highest number given out so far.
+    pub(super) asids_used: usize,
+    /// The pages of the boot image, mapped read-only into the root task
+    /// without caps (no Untyped covers them): `[start, end)`.
+    pub(super) boot_image: (u64, u64),
+}
+
+/// Most threads the kernel keeps track of at once; `Resume` of one more is
+/// `IllegalOperation`.
+pub(super) const MAX_THREADS: usize = 64;
+
+pub(super) static mut KERNEL: Kernel = Kernel {
+    slots_base: 0,
+    slots_len: 0,
+    kernel_pml4: 0,
+    current: 0,
+    cr3: 0,
+    woken: 0,
+    queue_head: 0,
+    queue_tail: 0,
+    syscalls: 0,
+    preemptions: 0,
+    exited: 0,
+    faulted: 0,
+    started: 0,
+    threads: [0; MAX_THREADS],
+    asids: [0; 256],
+    asids_used: 0,
+    boot_image: (0, 0),
+};
+
+/// The kernel state. One CPU, and the kernel runs with interrupts off, so
+/// there is never a second user of it.
+pub(super) fn kernel() -> &'static mut Kernel {
+    let state = &raw mut KERNEL;
+    // SAFETY: see above; every caller uses the reference only for the
+    // duration of one kernel entry.
+    unsafe { &mut *state }
+}
+
+/// The slot window as [`SlotMemory`].
+pub(super) fn slots(k: &Kernel) -> SlotMemory<'static> {
+    // SAFETY: the window is RAM the Untyped caps cover, identity-mapped;
+    // every CNode is retyped from that RAM, so every slot lies in it. The
+    // kernel holds one such view at a time.
+    let window = unsafe { core::slice::from_raw_parts_mut(k.slots_base as *mut Slot, k.slots_len) };
+    SlotMemory::new(k.slots_base, window)
+        .expect("the slot window is aligned")
+        .with_on_remove(removed)
+}
+
+/// The TCB at `paddr`.
+pub(super) fn tcb(paddr: u64) -> &'static mut Tcb {
+    // SAFETY: `paddr` comes from a TcbCap (or the run queue, which holds
+    // only TCBs), so a `Tcb` object the kernel initialised lies there.
+    unsafe { &mut *(paddr as *mut Tcb) }
+}
+
+/// The cap in slot `which` of the TCB at `at` (see [`TcbSlot`]).
+pub(super) fn thread_cap(at: u64, which: TcbSlot) -> Cap {
+    let Some(slot) = tcb::slot_of(at, which) else {
+        return Cap::NULL;
+    };
+    // SAFETY: `at` is a TCB object (see `tcb`), 2 KiB of identity-mapped
+    // RAM whose last slots `tcb::slot_of` names: a `Slot`, 32-byte aligned,
+    // emptied by the TCB's retype and written only through `SlotMemory`.
+    unsafe { core::ptr::read_volatile(slot.get() as *const Slot) }.cap()
+}
+
+/// The IPC buffer of the thread at `at`, if it has one.
+pub(super) fn ipc_buffer(at: u64) -> Option<&'static mut IpcBuffer> {
+    let frame = FrameCap::from_cap(thread_cap(at, TcbSlot::IpcBuffer))?;
+    // SAFETY: the frame is a 4 KiB (or larger) object the thread was
+    // configured with; `IpcBuffer` fits in 4 KiB (checked in `abi`).
+    Some(unsafe { &mut *(frame.frame() as *mut IpcBuffer) })
+}
