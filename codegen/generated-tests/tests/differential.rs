@@ -98,7 +98,7 @@ fn boot_interp<'s>(spec: &'s Spec, boot: &[BootCap]) -> Machine<'s> {
 /// A small kernel over one generated module: slots in CNodes, the
 /// derivation tree as seL4's list (see the module docs).
 macro_rules! generated_kernel {
-    ($module:ident, $server:path) => {
+    ($module:ident, $server:path, $mapped:path, $with_mapping:path) => {
         mod $module {
             use super::*;
             use capc_generated_tests::$module as g;
@@ -117,6 +117,20 @@ macro_rules! generated_kernel {
                 cnodes: BTreeMap<CNodeId, u64>,
                 slots: BTreeMap<Place, Entry>,
                 calls: Vec<CallRecord>,
+                /// Live objects that own slots, by address.
+                owners: BTreeMap<u64, g::ObjectType>,
+                /// Live address spaces: number to root address.
+                asids: BTreeMap<u64, u64>,
+                /// What each address space maps at a page.
+                entries: BTreeMap<(u64, u64), (u64, g::ObjectType)>,
+            }
+
+            /// The address-space root type: the one that finalises with
+            /// `release_asid`.
+            fn root_type() -> Option<g::ObjectType> {
+                g::ObjectType::ALL
+                    .into_iter()
+                    .find(|o| o.finalisers().contains(&g::Finaliser::ReleaseAsid))
             }
 
             const SOURCE: OpError = OpError::FailedLookup { source: 1 };
@@ -143,7 +157,14 @@ macro_rules! generated_kernel {
                         cnodes: BTreeMap::from([(CNodeId::Root, ROOT_SLOTS)]),
                         slots: BTreeMap::new(),
                         calls: Vec::new(),
+                        owners: BTreeMap::new(),
+                        asids: BTreeMap::new(),
+                        entries: BTreeMap::new(),
                     };
+                    // Without address-space roots, one implicit space.
+                    if root_type().is_none() {
+                        k.asids.insert(1, 0);
+                    }
                     for (slot, node) in m.occupied() {
                         let cap = Cap::from_words(pack(m, &node.cap));
                         let revocable =
@@ -255,8 +276,54 @@ macro_rules! generated_kernel {
                     entry
                 }
 
-                /// Deletes the cap at `at`, and the caps of a CNode whose
-                /// last cap it was.
+                /// A new object: one that owns slots starts with them empty.
+                fn made(&mut self, cap: Cap) {
+                    let Some((_, count)) = g::owned_slots_of(cap) else {
+                        return;
+                    };
+                    let (base, _) = g::region(cap).unwrap();
+                    let table = CNodeId::Object(base);
+                    self.slots
+                        .retain(|p, _| !matches!(p, Place::Slot(s) if s.cnode == table));
+                    self.cnodes.insert(table, count);
+                    let object = cap.cap_type().and_then(|t| t.object_type()).unwrap();
+                    self.owners.insert(base, object);
+                }
+
+                /// The slots of the live object `cap` names: a CNode's or
+                /// those it owns.
+                fn table_named(&self, cap: Cap) -> Option<CNodeId> {
+                    if let Some(cnode) = self.cnode_named(cap) {
+                        return Some(cnode);
+                    }
+                    g::owned_slots_of(cap)?;
+                    let (base, _) = g::region(cap)?;
+                    let table = CNodeId::Object(base);
+                    (self.owners.contains_key(&base) && self.cnodes.contains_key(&table))
+                        .then_some(table)
+                }
+
+                /// The address space and page a cap's mapping records
+                /// (the implicit space for a cap without `#[mapped_in]`).
+                fn mapping_of(cap: Cap) -> Option<(u64, u64)> {
+                    let (page, asid) = $mapped(cap)?;
+                    (page != 0).then_some((asid.unwrap_or(1), page))
+                }
+
+                fn unmap_entry(&mut self, cap: Cap) {
+                    let Some(key) = Self::mapping_of(cap) else {
+                        return;
+                    };
+                    let (base, _) = g::region(cap).unwrap();
+                    if self.entries.get(&key).is_some_and(|e| e.0 == base) {
+                        self.entries.remove(&key);
+                    }
+                }
+
+                /// Deletes the cap at `at` and finalises what it named
+                /// (`Finaliser`): a mapped frame cap's page, and with the
+                /// last cap a table's link, an address space's number and
+                /// the caps in the object's slots.
                 fn delete_slot(&mut self, at: Place) -> u64 {
                     let entry = self.slots[&at];
                     // A badged cap's copies outlive it as first of their
@@ -268,18 +335,44 @@ macro_rules! generated_kernel {
                         }
                     }
                     let entry = self.unlink(at);
+                    let cap = entry.cap;
                     let mut removed = 1;
-                    if let Some(cnode) = self.cnode_named(entry.cap)
-                        && !self
-                            .slots
-                            .values()
-                            .any(|e| g::same_object(e.cap, entry.cap))
-                    {
-                        self.cnodes.remove(&cnode);
+                    let Some(object) = cap.cap_type().and_then(|t| t.object_type()) else {
+                        return removed;
+                    };
+                    let last = !self.slots.values().any(|e| g::same_object(e.cap, cap));
+                    match cap.cap_type().and_then(|t| t.mapping()) {
+                        Some(g::Mapping::EachCap) => self.unmap_entry(cap),
+                        Some(g::Mapping::Shared) if last => self.unmap_entry(cap),
+                        _ => {}
+                    }
+                    if !last {
+                        return removed;
+                    }
+                    let Some((base, _)) = g::region(cap) else {
+                        return removed;
+                    };
+                    if object.finalisers().contains(&g::Finaliser::ReleaseAsid) {
+                        let gone: Vec<u64> = self
+                            .asids
+                            .iter()
+                            .filter(|(_, r)| **r == base)
+                            .map(|(a, _)| *a)
+                            .collect();
+                        for asid in gone {
+                            self.asids.remove(&asid);
+                            self.entries.retain(|(a, _), _| *a != asid);
+                        }
+                    }
+                    if let Some(table) = self.table_named(cap) {
+                        self.cnodes.remove(&table);
+                        if self.cnode_named(cap).is_none() {
+                            self.owners.remove(&base);
+                        }
                         let held: Vec<Place> = self
                             .slots
                             .keys()
-                            .filter(|p| matches!(p, Place::Slot(s) if s.cnode == cnode))
+                            .filter(|p| matches!(p, Place::Slot(s) if s.cnode == table))
                             .copied()
                             .collect();
                         for s in held {
@@ -289,6 +382,194 @@ macro_rules! generated_kernel {
                         }
                     }
                     removed
+                }
+
+                /// One step: a capability operation, or a lifecycle one.
+                pub fn run_step(&mut self, step: &Step) -> Answer {
+                    match step {
+                        Step::Op(op) => self.run_op(op),
+                        Step::Lifecycle(LifecycleOp::Configure { target, sources }) => self
+                            .configure(*target, sources)
+                            .map(Outcome::Removed),
+                        Step::Lifecycle(LifecycleOp::Map { cap, space, page }) => self
+                            .map(*cap, *space, *page)
+                            .map(|()| Outcome::Done),
+                        Step::Lifecycle(LifecycleOp::Unmap(at)) => {
+                            self.unmap(*at).map(|()| Outcome::Done)
+                        }
+                    }
+                }
+
+                /// seL4's TCB_Configure over `TcbSlot`: check everything,
+                /// delete what each slot holds, copy in each source still
+                /// there (`derived`: a frame copy starts unmapped).
+                fn configure(&mut self, target: Path2, sources: &[Option<Path2>]) -> Result<u64, OpError> {
+                    let at = Place::Slot(self.resolve(target).ok_or(TARGET)?);
+                    let cap = self.slots.get(&at).ok_or(TARGET)?.cap;
+                    let Some((_, count)) = g::owned_slots_of(cap) else {
+                        return Err(OpError::IllegalOperation);
+                    };
+                    let table = self.table_named(cap).ok_or(OpError::IllegalOperation)?;
+                    if count != sources.len() as u64 || count != g::TcbSlot::ALL.len() as u64 {
+                        return Err(OpError::IllegalOperation);
+                    }
+                    let mut picked = Vec::new();
+                    for (i, (source, slot)) in sources.iter().zip(g::TcbSlot::ALL).enumerate() {
+                        let Some(path) = source else {
+                            picked.push(None);
+                            continue;
+                        };
+                        let from = Place::Slot(self.resolve(*path).ok_or(SOURCE)?);
+                        let c = self.slots.get(&from).ok_or(SOURCE)?.cap;
+                        if !slot.admits(c) {
+                            return Err(OpError::InvalidArgument { index: i as u64 + 1 });
+                        }
+                        if !g::may_copy(c) {
+                            return Err(OpError::IllegalOperation);
+                        }
+                        picked.push(Some((from, c)));
+                    }
+                    let mut removed = 0;
+                    for index in 0..count {
+                        let owned = Place::Slot(Slot { cnode: table, index });
+                        if self.slots.contains_key(&owned) {
+                            removed += self.delete_slot(owned);
+                        }
+                    }
+                    for (index, source) in picked.into_iter().enumerate() {
+                        let Some((from, c)) = source else { continue };
+                        // The deletions may have taken the source, or the
+                        // object itself.
+                        if !self.cnodes.contains_key(&table)
+                            || self.slots.get(&from).map(|e| e.cap) != Some(c)
+                        {
+                            continue;
+                        }
+                        let owned = Place::Slot(Slot {
+                            cnode: table,
+                            index: index as u64,
+                        });
+                        self.insert_after(from, owned, g::derived(c), false);
+                    }
+                    Ok(removed)
+                }
+
+                /// Maps the cap at `at` at `page` of the address space
+                /// whose root's cap is at `space`, through the cap views'
+                /// mapped fields.
+                fn map(&mut self, at: Path2, space: Option<Path2>, page: u64) -> Result<(), OpError> {
+                    let at = Place::Slot(self.resolve(at).ok_or(SOURCE)?);
+                    let cap = self.slots.get(&at).ok_or(SOURCE)?.cap;
+                    let cap_type = cap.cap_type().ok_or(OpError::IllegalOperation)?;
+                    let (Some(_), Some(object)) = (cap_type.mapping(), cap_type.object_type()) else {
+                        return Err(OpError::IllegalOperation);
+                    };
+                    let root = match (root_type(), space) {
+                        (Some(root_type), Some(space)) => {
+                            let s = self.resolve(space).ok_or(TARGET)?;
+                            let r = self.slots.get(&Place::Slot(s)).ok_or(TARGET)?.cap;
+                            let named = r.cap_type().and_then(|t| t.object_type());
+                            match (named == Some(root_type), g::region(r)) {
+                                (true, Some((base, _))) => Some(base),
+                                _ => return Err(OpError::IllegalOperation),
+                            }
+                        }
+                        (Some(_), None) => return Err(TARGET),
+                        (None, Some(_)) => return Err(OpError::IllegalOperation),
+                        (None, None) => None,
+                    };
+                    if g::is_mapped(cap) {
+                        return Err(OpError::IllegalOperation);
+                    }
+                    if page == 0 || $with_mapping(cap, page, 0).is_none() {
+                        return Err(OpError::InvalidArgument { index: 1 });
+                    }
+                    let asid = match root {
+                        None => 1,
+                        Some(root) => match self.asids.iter().find(|(_, r)| **r == root) {
+                            Some((asid, _)) => *asid,
+                            None => (1..)
+                                .take_while(|a| $with_mapping(cap, page, *a).is_some())
+                                .find(|a| !self.asids.contains_key(a))
+                                .ok_or(OpError::IllegalOperation)?,
+                        },
+                    };
+                    if self.entries.contains_key(&(asid, page)) {
+                        return Err(OpError::DeleteFirst);
+                    }
+                    if let Some(root) = root {
+                        self.asids.insert(asid, root);
+                    }
+                    let (base, _) = g::region(cap).unwrap();
+                    self.entries.insert((asid, page), (base, object));
+                    self.slots.get_mut(&at).unwrap().cap =
+                        $with_mapping(cap, page, asid).expect("checked");
+                    Ok(())
+                }
+
+                /// Unmaps the frame cap at `at` (`Mapping::EachCap`).
+                fn unmap(&mut self, at: Path2) -> Result<(), OpError> {
+                    let at = Place::Slot(self.resolve(at).ok_or(SOURCE)?);
+                    let cap = self.slots.get(&at).ok_or(SOURCE)?.cap;
+                    if cap.cap_type().and_then(|t| t.mapping()) != Some(g::Mapping::EachCap) {
+                        return Err(OpError::IllegalOperation);
+                    }
+                    self.unmap_entry(cap);
+                    self.slots.get_mut(&at).unwrap().cap = g::derived(cap);
+                    Ok(())
+                }
+
+                /// The address spaces, as the harness compares them.
+                pub fn spaces(&self) -> Spaces {
+                    Spaces {
+                        asids: self.asids.clone(),
+                        entries: self
+                            .entries
+                            .iter()
+                            .map(|(k, (a, t))| (*k, (*a, *t as u64)))
+                            .collect(),
+                    }
+                }
+
+                /// What holds references besides caps: caps in objects'
+                /// slots, address-space entries, live address spaces.
+                pub fn references(&self) -> Vec<Reference> {
+                    let cnode = g::ObjectType::CNode as u64;
+                    let mut out: Vec<Reference> = self
+                        .slots
+                        .keys()
+                        .filter_map(|p| match p {
+                            Place::Slot(Slot {
+                                cnode: CNodeId::Object(address),
+                                ..
+                            }) => Some(Reference {
+                                from: Referrer::Slot(*p),
+                                object_type: self
+                                    .owners
+                                    .get(address)
+                                    .map_or(cnode, |o| *o as u64),
+                                address: *address,
+                            }),
+                            _ => None,
+                        })
+                        .collect();
+                    for (&(asid, page), &(address, object)) in &self.entries {
+                        out.push(Reference {
+                            from: Referrer::Mapping { asid, page },
+                            object_type: object as u64,
+                            address,
+                        });
+                    }
+                    if let Some(root) = root_type() {
+                        for (&asid, &address) in &self.asids {
+                            out.push(Reference {
+                                from: Referrer::AddressSpace(asid),
+                                object_type: root as u64,
+                                address,
+                            });
+                        }
+                    }
+                    out
                 }
 
                 pub fn run_op(&mut self, op: &Op) -> Answer {
@@ -338,6 +619,7 @@ macro_rules! generated_kernel {
                                     self.cnodes
                                         .insert(CNodeId::Object(view.table()), 1 << view.radix());
                                 }
+                                self.made(new);
                                 let slot = Place::Slot(Slot {
                                     cnode,
                                     index: placement.slot(i).unwrap(),
@@ -471,6 +753,7 @@ macro_rules! generated_kernel {
                                 .expect("a budget's object has a cap");
                             let (start, size) = g::region(cap).expect("an object");
                             end = end.max(start + size - memory.base);
+                            self.made(cap);
                             made.push(cap);
                         }
                         self.slots.get_mut(&at).unwrap().cap =
@@ -577,8 +860,79 @@ macro_rules! generated_kernel {
     };
 }
 
-generated_kernel!(kernel, no_calls);
-generated_kernel!(everything, file_service::call);
+generated_kernel!(
+    kernel,
+    no_calls,
+    kernel_mapping::mapped,
+    kernel_mapping::with_mapping
+);
+generated_kernel!(
+    everything,
+    file_service::call,
+    everything_mapping::mapped,
+    everything_mapping::with_mapping
+);
+
+/// kernel.cap's mapped caps through their views: the mapping a cap records
+/// (`#[mapped_at]` page, `#[mapped_in]` address space), and the cap with
+/// another (`None` if a value does not fit).
+mod kernel_mapping {
+    use capc_generated_tests::kernel::*;
+
+    macro_rules! views {
+        ($cap:expr, |$v:ident| $body:expr) => {
+            if let Some(mut $v) = FrameCap::from_cap($cap) {
+                $body
+            } else if let Some(mut $v) = PdptCap::from_cap($cap) {
+                $body
+            } else if let Some(mut $v) = PageDirectoryCap::from_cap($cap) {
+                $body
+            } else if let Some(mut $v) = PageTableCap::from_cap($cap) {
+                $body
+            } else {
+                None
+            }
+        };
+    }
+
+    pub fn mapped(cap: Cap) -> Option<(u64, Option<u64>)> {
+        #[allow(unused_mut)]
+        let r = views!(cap, |v| Some((v.mapped_page(), Some(v.mapped_asid()))));
+        r
+    }
+
+    pub fn with_mapping(cap: Cap, page: u64, asid: u64) -> Option<Cap> {
+        views!(cap, |v| {
+            v.set_mapped_page(page).ok()?;
+            v.set_mapped_asid(asid).ok()?;
+            Some(v.cap())
+        })
+    }
+}
+
+/// everything.cap's mapped caps: frames record page and address space,
+/// page tables only the page (the one implicit address space).
+mod everything_mapping {
+    use capc_generated_tests::everything::*;
+
+    pub fn mapped(cap: Cap) -> Option<(u64, Option<u64>)> {
+        if let Some(v) = FrameCap::from_cap(cap) {
+            return Some((v.mapped_page(), Some(v.mapped_asid())));
+        }
+        PageTableCap::from_cap(cap).map(|v| (v.mapped_page(), None))
+    }
+
+    pub fn with_mapping(cap: Cap, page: u64, asid: u64) -> Option<Cap> {
+        if let Some(mut v) = FrameCap::from_cap(cap) {
+            v.set_mapped_page(page).ok()?;
+            v.set_mapped_asid(asid).ok()?;
+            return Some(v.cap());
+        }
+        let mut v = PageTableCap::from_cap(cap)?;
+        v.set_mapped_page(page).ok()?;
+        Some(v.cap())
+    }
+}
 
 /// kernel.cap declares no method with a donation: the strategy never
 /// calls one.
@@ -769,49 +1123,59 @@ mod file_service {
     }
 }
 
-/// Runs `ops` on both sides; the first divergence or broken invariant.
+/// Runs `steps` on both sides; the first divergence or broken invariant.
 macro_rules! differ {
-    ($module:ident, $spec:expr, $boot:expr, $ops:expr) => {{
-        let ops: &[Op] = $ops;
+    ($module:ident, $spec:expr, $boot:expr, $steps:expr) => {{
+        let steps: &[Step] = $steps;
         let spec = $spec;
         let mut m = boot_interp(spec, $boot);
         let mut k = $module::Kernel::boot(&m);
         let boot = boot_regions(&m);
         let mut result = Ok(());
-        for (i, op) in ops.iter().enumerate() {
-            let want = run_interp(&mut m, op);
-            let got = k.run_op(op);
+        for (i, step) in steps.iter().enumerate() {
+            let want = run_step(&mut m, step);
+            let got = k.run_step(step);
             if want != got {
                 result = Err(format!(
-                    "op {i} {op:?}: interpreter {want:?}, generated {got:?}"
+                    "op {i} {step:?}: interpreter {want:?}, generated {got:?}"
                 ));
                 break;
             }
             let (ours, theirs) = (interp_state(&m), k.state());
             if ours != theirs {
                 result = Err(format!(
-                    "op {i} {op:?}: states differ\ninterpreter: {ours:?}\ngenerated:   {theirs:?}"
+                    "op {i} {step:?}: states differ\ninterpreter: {ours:?}\ngenerated:   {theirs:?}"
+                ));
+                break;
+            }
+            let (ours, theirs) = (interp_spaces(&m), k.spaces());
+            if ours != theirs {
+                result = Err(format!(
+                    "op {i} {step:?}: address spaces differ\ninterpreter: {ours:x?}\ngenerated:   {theirs:x?}"
                 ));
                 break;
             }
             let calls = interp_calls(&m);
             if calls != k.calls() {
                 result = Err(format!(
-                    "op {i} {op:?}: accounting differs\ninterpreter: {calls:?}\ngenerated:   {:?}",
+                    "op {i} {step:?}: accounting differs\ninterpreter: {calls:?}\ngenerated:   {:?}",
                     k.calls()
                 ));
                 break;
             }
-            let revoked = match op {
-                Op::Revoke(at) if want.is_ok() => m.resolve(&at.path()),
+            let revoked = match step {
+                Step::Op(Op::Revoke(at)) if want.is_ok() => m.resolve(&at.path()),
                 _ => None,
             };
-            if let Err(e) =
-                check_invariants("interpreter", &interp_seen(&m), revoked, &boot, &calls).and_then(
-                    |()| check_invariants("generated", &k.seen(), revoked, &boot, k.calls()),
-                )
+            let (interp_seen, kernel_seen) = (interp_seen(&m), k.seen());
+            if let Err(e) = check_invariants("interpreter", &interp_seen, revoked, &boot, &calls)
+                .and_then(|()| check_invariants("generated", &kernel_seen, revoked, &boot, k.calls()))
+                .and_then(|()| {
+                    check_references("interpreter", spec, &interp_seen, &interp_references(&m))
+                })
+                .and_then(|()| check_references("generated", spec, &kernel_seen, &k.references()))
             {
-                result = Err(format!("op {i} {op:?}: {e}"));
+                result = Err(format!("op {i} {step:?}: {e}"));
                 break;
             }
         }
@@ -821,10 +1185,10 @@ macro_rules! differ {
                 .strip_prefix("op ")
                 .and_then(|r| r.split(' ').next())
                 .and_then(|n| n.parse::<usize>().ok())
-                .map_or(ops.len(), |i| i + 1);
+                .map_or(steps.len(), |i| i + 1);
             format!(
                 "{e}\n\nAs a case file for {CASES_DIR}/:\n{}",
-                case_text(stringify!($module), &ops[..upto])
+                steps_text(stringify!($module), &steps[..upto])
             )
         })
     }};
@@ -835,12 +1199,17 @@ macro_rules! differ {
 /// too.
 const CASES_DIR: &str = "dsl/tests/differential-cases";
 
-fn kernel_differ(ops: &[Op]) -> Result<(), String> {
-    differ!(kernel, kernel_spec(), KERNEL_BOOT, ops)
+fn kernel_differ(steps: &[Step]) -> Result<(), String> {
+    differ!(kernel, kernel_spec(), KERNEL_BOOT, steps)
 }
 
-fn everything_differ(ops: &[Op]) -> Result<(), String> {
-    differ!(everything, everything_spec(), EVERYTHING_BOOT, ops)
+fn everything_differ(steps: &[Step]) -> Result<(), String> {
+    differ!(everything, everything_spec(), EVERYTHING_BOOT, steps)
+}
+
+/// Capability operations as steps.
+fn as_steps(ops: &[Op]) -> Vec<Step> {
+    ops.iter().cloned().map(Step::Op).collect()
 }
 
 /// Cases per spec, and operations per case (uniform, so 150.5 on average):
@@ -858,15 +1227,15 @@ proptest! {
     ))]
 
     #[test]
-    fn kernel_spec_agrees(ops in proptest::collection::vec(op(kernel_spec()), OPS_PER_CASE)) {
-        if let Err(e) = kernel_differ(&ops) {
+    fn kernel_spec_agrees(steps in steps(kernel_spec(), Ops::WithLifecycle, OPS_PER_CASE)) {
+        if let Err(e) = kernel_differ(&steps) {
             prop_assert!(false, "{e}");
         }
     }
 
     #[test]
-    fn everything_spec_agrees(ops in proptest::collection::vec(op(everything_spec()), OPS_PER_CASE)) {
-        if let Err(e) = everything_differ(&ops) {
+    fn everything_spec_agrees(steps in steps(everything_spec(), Ops::WithLifecycle, OPS_PER_CASE)) {
+        if let Err(e) = everything_differ(&steps) {
             prop_assert!(false, "{e}");
         }
     }
@@ -924,7 +1293,7 @@ fn packed_boot_caps_match_the_generated_constructors() {
 /// common path agrees and ends with the Untyped's subtree gone.
 #[test]
 fn retype_mint_copy_revoke_agree() {
-    let ops = retype_mint_copy_revoke();
+    let ops = as_steps(&retype_mint_copy_revoke());
     kernel_differ(&ops).unwrap();
     everything_differ(&ops).unwrap();
 }
@@ -934,7 +1303,7 @@ fn retype_mint_copy_revoke_agree() {
 #[test]
 fn case_files_agree() {
     let dir = workspace().join(CASES_DIR);
-    let (kernel, everything) = (cases(&dir, "kernel"), cases(&dir, "everything"));
+    let (kernel, everything) = (step_cases(&dir, "kernel"), step_cases(&dir, "everything"));
     assert!(
         !kernel.is_empty() && !everything.is_empty(),
         "no case files in {CASES_DIR}"
@@ -956,14 +1325,14 @@ fn case_text_reads_back() {
     let mut runner = TestRunner::deterministic();
     for (name, spec) in [("kernel", kernel_spec()), ("everything", everything_spec())] {
         for _ in 0..20 {
-            let ops = proptest::collection::vec(op(spec), OPS_PER_CASE)
+            let steps = steps(spec, Ops::WithLifecycle, OPS_PER_CASE)
                 .new_tree(&mut runner)
                 .unwrap()
                 .current();
-            let text = case_text(name, &ops);
+            let text = steps_text(name, &steps);
             let case = parse_case(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             assert_eq!(case.spec, name);
-            assert_eq!(case.ops, ops);
+            assert_eq!(case.steps, steps);
         }
     }
 }
@@ -974,12 +1343,12 @@ fn case_text_reads_back() {
 #[test]
 fn a_call_from_a_donation_without_children_resets_it() {
     let dir = workspace().join(CASES_DIR);
-    let (_, ops) = cases(&dir, "everything")
+    let (_, ops) = step_cases(&dir, "everything")
         .into_iter()
         .find(|(name, _)| name == "everything-call-from-a-reset-donation.ops")
         .expect("the case file");
     let mut m = boot_interp(everything_spec(), EVERYTHING_BOOT);
-    let outcomes: Vec<_> = ops.iter().map(|op| run_interp(&mut m, op)).collect();
+    let outcomes: Vec<_> = ops.iter().map(|op| run_step(&mut m, op)).collect();
     assert_eq!(
         outcomes[2],
         Ok(Outcome::Called {
@@ -1025,4 +1394,93 @@ fn random_calls_reach_every_outcome() {
             "call share_buffer IllegalOperation",
         ],
     );
+}
+
+/// The random sequences with lifecycle steps reach every lifecycle path
+/// on kernel.cap (owned slots, frames, tables, address spaces) and reuse
+/// memory; everything.cap's reach all but `release_asid` (it has no
+/// address-space root: one implicit address space).
+#[test]
+fn random_lifecycle_steps_reach_every_path() {
+    let boot = || boot_interp(kernel_spec(), KERNEL_BOOT);
+    let seen = step_outcomes(kernel_spec(), boot, 40, OPS_PER_CASE, Ops::WithLifecycle);
+    eprintln!("{seen:#?}");
+    assert_reached(&seen, CAP_OUTCOMES);
+    assert_reached(&seen, LIFECYCLE_OUTCOMES);
+    let boot = || boot_interp(everything_spec(), EVERYTHING_BOOT);
+    let seen = step_outcomes(
+        everything_spec(),
+        boot,
+        40,
+        OPS_PER_CASE,
+        Ops::WithLifecycle,
+    );
+    eprintln!("{seen:#?}");
+    assert_reached(&seen, CAP_OUTCOMES);
+    assert_reached(
+        &seen,
+        LIFECYCLE_OUTCOMES
+            .into_iter()
+            .filter(|o| *o != "finalise release_asid"),
+    );
+}
+
+/// The interpreter's outcomes of a kernel.cap case file, each step's.
+fn kernel_case_outcomes(name: &str) -> (Machine<'static>, Vec<Answer>) {
+    let dir = workspace().join(CASES_DIR);
+    let (_, steps) = step_cases(&dir, "kernel")
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .expect("the case file");
+    kernel_differ(&steps).unwrap();
+    let mut m = boot_interp(kernel_spec(), KERNEL_BOOT);
+    let outcomes = steps.iter().map(|s| run_step(&mut m, s)).collect();
+    (m, outcomes)
+}
+
+/// Issue 12's first takeover (kernel-cnode-reused-under-a-live-cspace.ops):
+/// the CNode's memory cannot be retyped while the TCB's `cspace` slot holds
+/// a cap to it; deleting the TCB empties its slots and frees the memory.
+#[test]
+fn a_cnode_under_a_live_cspace_is_not_reused() {
+    let (m, outcomes) = kernel_case_outcomes("kernel-cnode-reused-under-a-live-cspace.ops");
+    assert!(outcomes[..7].iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(outcomes[7], Err(OpError::NotEnoughMemory { left: 0 }));
+    // The TCB's three slots and the copies they held went with it.
+    assert_eq!(outcomes[8], Ok(Outcome::Removed(4)));
+    assert!(matches!(
+        outcomes[9],
+        Ok(Outcome::Retyped {
+            first: 0x10_0000,
+            reset: true,
+            ..
+        })
+    ));
+    assert!(m.slot_owners().is_empty());
+}
+
+/// Issue 12's second takeover (kernel-table-reused-while-linked.ops): an
+/// unlinked table cap cannot be copied, a linked one cannot be linked again,
+/// its memory stays while a cap does, the last cap's removal unlinks it,
+/// and the PML4's last cap takes its address space and mappings.
+#[test]
+fn a_linked_table_is_not_reused() {
+    let (m, outcomes) = kernel_case_outcomes("kernel-table-reused-while-linked.ops");
+    let illegal = Err(OpError::IllegalOperation);
+    assert_eq!(outcomes[3], illegal);
+    assert_eq!(outcomes[4], Ok(Outcome::Done));
+    assert_eq!(outcomes[5], Ok(Outcome::Done));
+    assert_eq!(outcomes[6], illegal);
+    assert_eq!(outcomes[7], Err(OpError::NotEnoughMemory { left: 0 }));
+    assert!(matches!(
+        outcomes[10],
+        Ok(Outcome::Retyped {
+            first: 0x10_0000,
+            reset: true,
+            ..
+        })
+    ));
+    assert_eq!(outcomes[11], Ok(Outcome::Done));
+    assert_eq!(outcomes[12], Ok(Outcome::Removed(1)));
+    assert!(m.mappings().is_empty() && m.address_spaces().is_empty());
 }

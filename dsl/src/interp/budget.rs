@@ -289,6 +289,7 @@ impl Machine<'_> {
                 let size_bits = self.spec.objects[object.index()].size.size_bits(arg)?;
                 end = end.max(address + (1u64 << size_bits) - base);
                 let new = self.cap_for(object, address, arg, device)?;
+                self.made(&new);
                 self.add_node(Node {
                     cap: new,
                     holder: Holder::Server(number),

@@ -96,6 +96,69 @@ pub enum Payment {
     Quota(u64),
 }
 
+/// An operation on what objects refer to (see `interp::lifecycle`). Kept
+/// out of [`Op`] so that a side that does not implement them yet runs
+/// [`Op`] sequences only; [`Step`] holds either.
+#[derive(Clone, PartialEq, Eq)]
+pub enum LifecycleOp {
+    /// Sets the owned slots of the object whose cap is at `target`: one
+    /// source per slot, in declaration order (`None`: left empty).
+    Configure {
+        target: Path2,
+        sources: Vec<Option<Path2>>,
+    },
+    /// Maps the cap at `cap` at `page` of the address space whose root's
+    /// cap is at `space` (`None`: a spec's one implicit address space).
+    Map {
+        cap: Path2,
+        space: Option<Path2>,
+        page: u64,
+    },
+    /// Unmaps the frame cap at this slot.
+    Unmap(Path2),
+}
+
+/// One step of a sequence: a capability operation or a lifecycle one.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Step {
+    Op(Op),
+    Lifecycle(LifecycleOp),
+}
+
+impl std::fmt::Debug for LifecycleOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LifecycleOp::Configure { target, sources } => {
+                write!(f, "configure {target:?} slots")?;
+                for s in sources {
+                    match s {
+                        Some(p) => write!(f, " {p:?}")?,
+                        None => write!(f, " -")?,
+                    }
+                }
+                Ok(())
+            }
+            LifecycleOp::Map { cap, space, page } => {
+                write!(f, "map {cap:?} page {page}")?;
+                match space {
+                    Some(s) => write!(f, " in {s:?}"),
+                    None => Ok(()),
+                }
+            }
+            LifecycleOp::Unmap(at) => write!(f, "unmap {at:?}"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Op(op) => op.fmt(f),
+            Step::Lifecycle(op) => op.fmt(f),
+        }
+    }
+}
+
 impl std::fmt::Debug for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -370,7 +433,7 @@ pub fn call(spec: &Spec) -> Option<BoxedStrategy<Op>> {
 /// everything.cap (a test's boot caps put it there, or leave it empty).
 pub const DONOR_SLOT: u64 = 5;
 
-pub fn op(spec: &Spec) -> impl Strategy<Value = Op> {
+pub fn op(spec: &Spec) -> impl Strategy<Value = Op> + use<> {
     let object_types = spec.objects.len() as u64;
     let object = prop_oneof![
         3 => proptest::sample::select(small_objects(spec)),
@@ -431,6 +494,210 @@ pub fn op(spec: &Spec) -> impl Strategy<Value = Op> {
         arms.push((2, call));
     }
     proptest::strategy::Union::new_weighted(arms)
+}
+
+/// Which operations a side runs: the capability operations only, or the
+/// lifecycle ones too (configure, map, unmap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ops {
+    Caps,
+    WithLifecycle,
+}
+
+/// Pages to map at: mostly a few (so mappings collide), sometimes 0 or
+/// past any field.
+fn page() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        12 => 1..5u64,
+        1 => Just(0u64),
+        1 => Just(1u64 << 36),
+        1 => any::<u64>(),
+    ]
+}
+
+/// Lifecycle operations on `spec`; `None` when it has no owned slots and
+/// no mapped caps.
+pub fn lifecycle_op(spec: &Spec) -> Option<BoxedStrategy<LifecycleOp>> {
+    let slots = spec
+        .objects
+        .iter()
+        .map(|o| o.slots.len())
+        .max()
+        .unwrap_or(0);
+    let mapped = spec.caps.iter().any(|c| c.mapping.is_some());
+    let roots = spec
+        .objects
+        .iter()
+        .any(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid));
+    let mut arms: Vec<(u32, BoxedStrategy<LifecycleOp>)> = Vec::new();
+    if slots > 0 {
+        let source = prop_oneof![1 => Just(None), 4 => path().prop_map(Some)];
+        arms.push((
+            3,
+            (victim(), proptest::collection::vec(source, slots))
+                .prop_map(|(target, sources)| LifecycleOp::Configure { target, sources })
+                .boxed(),
+        ));
+    }
+    if mapped {
+        let space = if roots {
+            path().prop_map(Some).boxed()
+        } else {
+            prop_oneof![20 => Just(None), 1 => path().prop_map(Some)].boxed()
+        };
+        arms.push((
+            4,
+            (path(), space, page())
+                .prop_map(|(cap, space, page)| LifecycleOp::Map { cap, space, page })
+                .boxed(),
+        ));
+        arms.push((1, path().prop_map(LifecycleOp::Unmap).boxed()));
+    }
+    (!arms.is_empty()).then(|| proptest::strategy::Union::new_weighted(arms).boxed())
+}
+
+/// Short runs of steps that set up what the lifecycle operations act on,
+/// which independent random steps would hardly ever line up: retype an
+/// object that owns slots and a cap for each slot, configure it; retype a
+/// mapped object (and an address-space root) and map it. The random steps
+/// around them delete, revoke and retype the same memory again.
+pub fn lifecycle_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
+    let smallest: Vec<u64> = spec.objects.iter().map(|o| o.size.min_arg()).collect();
+    let retype = move |source: u64, object: ObjectId, at: u64| {
+        Step::Op(Op::Retype {
+            source: root(source),
+            object_type: u64::from(object.0),
+            size_arg: smallest[object.index()],
+            dest: None,
+            offset: at,
+            count: 1,
+        })
+    };
+    let untyped = prop_oneof![4 => Just(0u64), 1 => Just(1u64)];
+    let at = || 3..ROOT_SLOTS;
+    let mut arms: Vec<BoxedStrategy<Vec<Step>>> = Vec::new();
+    for (i, o) in spec.objects.iter().enumerate() {
+        let owner = ObjectId(i as u32);
+        let slot_objects: Option<Vec<ObjectId>> = o
+            .slots
+            .iter()
+            .map(|s| spec.caps[s.cap.index()].object)
+            .collect();
+        let Some(slot_objects) = slot_objects.filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let n = slot_objects.len();
+        arms.push(
+            (
+                untyped.clone(),
+                at(),
+                proptest::collection::vec(at(), n),
+                any::<bool>(),
+            )
+                .prop_map({
+                    let retype = retype.clone();
+                    move |(source, target, places, again)| {
+                        let mut out = vec![retype(source, owner, target)];
+                        for (object, place) in slot_objects.iter().zip(&places) {
+                            out.push(retype(source, *object, *place));
+                        }
+                        out.push(Step::Lifecycle(LifecycleOp::Configure {
+                            target: root(target),
+                            sources: places.iter().map(|p| Some(root(*p))).collect(),
+                        }));
+                        if again {
+                            // Configured again: what the slots held is deleted.
+                            out.push(out[out.len() - 1].clone());
+                        }
+                        out
+                    }
+                })
+                .boxed(),
+        );
+    }
+    let root_type = spec
+        .objects
+        .iter()
+        .position(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid))
+        .map(|i| ObjectId(i as u32));
+    let mapped: Vec<ObjectId> = spec
+        .caps
+        .iter()
+        .filter(|c| c.mapping.is_some())
+        .filter_map(|c| c.object)
+        .collect();
+    if !mapped.is_empty() {
+        arms.push(
+            (
+                untyped,
+                proptest::sample::select(mapped),
+                at(),
+                at(),
+                page(),
+                any::<bool>(),
+                prop_oneof![3 => Just(None), 1 => at().prop_map(Some)],
+            )
+                .prop_map(
+                    move |(source, object, place, space, page, new_space, twice)| {
+                        let mut out = vec![retype(source, object, place)];
+                        let space = root_type.map(|r| {
+                            if new_space {
+                                out.push(retype(source, r, space));
+                            }
+                            root(space)
+                        });
+                        out.push(Step::Lifecycle(LifecycleOp::Map {
+                            cap: root(place),
+                            space,
+                            page,
+                        }));
+                        // A second object at the same page of the same space.
+                        if let Some(second) = twice {
+                            out.push(retype(source, object, second));
+                            out.push(Step::Lifecycle(LifecycleOp::Map {
+                                cap: root(second),
+                                space,
+                                page,
+                            }));
+                        }
+                        out
+                    },
+                )
+                .boxed(),
+        );
+    }
+    (!arms.is_empty()).then(|| proptest::strategy::Union::new(arms).boxed())
+}
+
+/// A sequence of about `len` steps: [`step`]s, and with
+/// `Ops::WithLifecycle` now and then a [`lifecycle_setup`] run.
+pub fn steps(
+    spec: &Spec,
+    ops: Ops,
+    len: std::ops::RangeInclusive<usize>,
+) -> BoxedStrategy<Vec<Step>> {
+    let one = step(spec, ops).prop_map(|s| vec![s]);
+    let runs = match (ops, lifecycle_setup(spec)) {
+        (Ops::WithLifecycle, Some(setup)) => prop_oneof![12 => one, 1 => setup].boxed(),
+        _ => one.boxed(),
+    };
+    proptest::collection::vec(runs, len)
+        .prop_map(|runs| runs.into_iter().flatten().collect())
+        .boxed()
+}
+
+/// One step: [`op`], and with `Ops::WithLifecycle` the spec's lifecycle
+/// operations about a fifth of the time.
+pub fn step(spec: &Spec, ops: Ops) -> BoxedStrategy<Step> {
+    let caps = op(spec).prop_map(Step::Op);
+    match (ops, lifecycle_op(spec)) {
+        (Ops::WithLifecycle, Some(lifecycle)) => prop_oneof![
+            4 => caps,
+            1 => lifecycle.prop_map(Step::Lifecycle),
+        ]
+        .boxed(),
+        _ => caps.boxed(),
+    }
 }
 
 // ----- the interpreter's side -----
@@ -509,6 +776,24 @@ pub fn run_interp(m: &mut Machine<'_>, op: &Op) -> Result<Outcome, OpError> {
     }
 }
 
+/// Runs a step on the interpreter.
+pub fn run_step(m: &mut Machine<'_>, step: &Step) -> Result<Outcome, OpError> {
+    match step {
+        Step::Op(op) => run_interp(m, op),
+        Step::Lifecycle(LifecycleOp::Configure { target, sources }) => {
+            let sources: Vec<Option<Vec<u64>>> =
+                sources.iter().map(|s| s.map(Path2::path)).collect();
+            m.configure(&target.path(), &sources).map(Outcome::Removed)
+        }
+        Step::Lifecycle(LifecycleOp::Map { cap, space, page }) => {
+            let space = space.map(Path2::path);
+            m.map(&cap.path(), space.as_deref(), *page)
+                .map(|()| Outcome::Done)
+        }
+        Step::Lifecycle(LifecycleOp::Unmap(at)) => m.unmap(&at.path()).map(|()| Outcome::Done),
+    }
+}
+
 /// What random sequences of `spec` reach on the interpreter, as "kind
 /// outcome" (`retype ok`, `copy RevokeFirst`, `call read allocated`,
 /// `delete removed` ...) with counts: `sequences` sequences of
@@ -521,6 +806,23 @@ pub fn outcomes<'s>(
     sequences: usize,
     ops_per_sequence: std::ops::RangeInclusive<usize>,
 ) -> BTreeMap<String, u64> {
+    step_outcomes(spec, boot, sequences, ops_per_sequence, Ops::Caps)
+}
+
+/// [`outcomes`] of [`step`] sequences. Besides each step's outcome it
+/// counts what the lifecycle reached: `finalise unmap` (a removal
+/// unmapped a page), `finalise unlink` (a table's last cap unlinked it),
+/// `finalise release_asid` (an address space's last cap released its
+/// number), `finalise owned slots` (an object's last cap deleted the caps
+/// in its slots), `reuse memory` (a retype placed an object where an
+/// object made earlier in the sequence was).
+pub fn step_outcomes<'s>(
+    spec: &'s Spec,
+    boot: impl Fn() -> Machine<'s>,
+    sequences: usize,
+    ops_per_sequence: std::ops::RangeInclusive<usize>,
+    ops: Ops,
+) -> BTreeMap<String, u64> {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     let mut runner = TestRunner::new_with_rng(
@@ -529,21 +831,43 @@ pub fn outcomes<'s>(
     );
     let mut seen: BTreeMap<String, u64> = BTreeMap::new();
     for _ in 0..sequences {
-        let ops = proptest::collection::vec(op(spec), ops_per_sequence.clone())
+        let steps = steps(spec, ops, ops_per_sequence.clone())
             .new_tree(&mut runner)
             .expect("a sequence")
             .current();
         let mut m = boot();
-        for op in &ops {
-            let mut kind = format!("{op:?}")
+        let mut made: Vec<(u64, u64)> = Vec::new();
+        for step in &steps {
+            let mut kind = format!("{step:?}")
                 .split(' ')
                 .next()
                 .unwrap_or("")
                 .to_string();
-            if let Op::Call { method, .. } = op {
+            if let Step::Op(Op::Call { method, .. }) = step {
                 kind = format!("{kind} {method}");
             }
-            let outcome = match run_interp(&mut m, op) {
+            let before = m.clone();
+            let result = run_step(&mut m, step);
+            if let Ok(Outcome::Retyped {
+                object_type,
+                size_bits,
+                first,
+                count,
+                ..
+            }) = result
+                && !m.is_untyped_object(ObjectId(object_type as u32))
+            {
+                let bytes = 1u64 << size_bits;
+                let (start, end) = (first, first + count * bytes);
+                if made.iter().any(|(b, e)| *b < end && start < *e) {
+                    *seen.entry("reuse memory".into()).or_default() += 1;
+                }
+                made.push((start, end));
+            }
+            for path in finalised(&before, &m, step) {
+                *seen.entry(format!("finalise {path}")).or_default() += 1;
+            }
+            let outcome = match result {
                 Ok(Outcome::Removed(n)) if n > 0 => "removed".to_string(),
                 Ok(Outcome::Called { addresses, .. }) if !addresses.is_empty() => {
                     "allocated".to_string()
@@ -556,13 +880,74 @@ pub fn outcomes<'s>(
                     .to_string(),
             };
             if std::env::var("DIFF_TRACE").is_ok() {
-                eprintln!("{op:?} => {outcome}");
+                eprintln!("{step:?} => {outcome}");
             }
             *seen.entry(format!("{kind} {outcome}")).or_default() += 1;
         }
     }
     seen
 }
+
+/// The finalisation paths a step took, from the machine before and after.
+fn finalised(before: &Machine<'_>, after: &Machine<'_>, step: &Step) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if matches!(step, Step::Lifecycle(LifecycleOp::Unmap(_))) {
+        return out;
+    }
+    let spec = before.spec();
+    let shared = |t: ObjectId| {
+        spec.caps
+            .iter()
+            .any(|c| c.object == Some(t) && c.mapping == Some(crate::model::Mapping::Shared))
+    };
+    let asids_gone = before
+        .address_spaces()
+        .keys()
+        .any(|a| !after.address_spaces().contains_key(a));
+    if asids_gone {
+        out.push("release_asid");
+    }
+    for (key, entry) in before.mappings() {
+        if after.mappings().get(key) == Some(entry) || !after.address_spaces().contains_key(&key.0)
+        {
+            continue;
+        }
+        out.push(if shared(entry.object_type) {
+            "unlink"
+        } else {
+            "unmap"
+        });
+    }
+    let held_caps = before.occupied().any(|(s, _)| {
+        matches!(s.cnode, interp::CNodeId::Object(a)
+            if before.slot_owners().contains_key(&a) && !after.slot_owners().contains_key(&a))
+    });
+    if held_caps {
+        out.push("owned slots");
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What random sequences with lifecycle operations must reach, for a
+/// spec with owned slots, mappings of both kinds and address spaces.
+pub const LIFECYCLE_OUTCOMES: [&str; 14] = [
+    "configure ok",
+    "configure removed",
+    "configure InvalidArgument",
+    "configure IllegalOperation",
+    "map ok",
+    "map IllegalOperation",
+    "map DeleteFirst",
+    "map InvalidArgument",
+    "unmap ok",
+    "finalise unmap",
+    "finalise unlink",
+    "finalise owned slots",
+    "finalise release_asid",
+    "reuse memory",
+];
 
 /// What every spec's random sequences must reach (as [`outcomes`] names
 /// it): each kind of operation succeeds sometimes, and retype fails with
@@ -766,6 +1151,122 @@ pub fn check_invariants(
     Ok(())
 }
 
+/// What holds a reference to an object, besides a cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Referrer {
+    /// A cap in a slot of an object (a CNode's, or one the object owns):
+    /// the slot refers to the object that holds it.
+    Slot(Place),
+    /// An address space's entry at a page: a mapped frame or a linked
+    /// table.
+    Mapping { asid: u64, page: u64 },
+    /// A live address-space number: its root.
+    AddressSpace(u64),
+}
+
+/// A reference to the object of type `object_type` (index into the spec's
+/// objects) at `address`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reference {
+    pub from: Referrer,
+    pub object_type: u64,
+    pub address: u64,
+}
+
+/// The reference invariant: every reference leads to a live object of the
+/// type it expects, one some live cap names (a cap of a type for that
+/// object, at that address). With the overlap invariant of
+/// [`check_invariants`] that means the memory was not handed out again:
+/// no thread's slot, address space or table link can reach reused memory.
+pub fn check_references(
+    side: &str,
+    spec: &Spec,
+    seen: &[Seen],
+    references: &[Reference],
+) -> Result<(), String> {
+    let live: std::collections::BTreeSet<(u64, u64)> = seen
+        .iter()
+        .filter_map(|s| {
+            let t = spec
+                .caps
+                .get(usize::try_from(s.tag).ok()?.checked_sub(1)?)?;
+            Some((u64::from(t.object?.0), s.region?.0))
+        })
+        .collect();
+    for r in references {
+        if !live.contains(&(r.object_type, r.address)) {
+            let name = spec
+                .objects
+                .get(r.object_type as usize)
+                .map_or("?", |o| o.name.as_str());
+            return Err(format!(
+                "{side}: {:?} refers to a {name} at {:#x} that no live cap names",
+                r.from, r.address
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The interpreter's references: caps held in objects' slots, entries of
+/// address spaces, live address-space numbers.
+pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
+    let mut out = Vec::new();
+    let places = places(m);
+    let cnode = m.cnode_object().map(|o| u64::from(o.0));
+    for (slot, id) in m.occupied().filter_map(|(s, _)| Some((s, m.id_at(s)?))) {
+        if let interp::CNodeId::Object(address) = slot.cnode {
+            let object_type = match m.slot_owners().get(&address) {
+                Some(o) => u64::from(o.0),
+                None => cnode.unwrap_or(u64::MAX),
+            };
+            out.push(Reference {
+                from: Referrer::Slot(places[&id]),
+                object_type,
+                address,
+            });
+        }
+    }
+    for (&(asid, page), entry) in m.mappings() {
+        out.push(Reference {
+            from: Referrer::Mapping { asid, page },
+            object_type: u64::from(entry.object_type.0),
+            address: entry.object,
+        });
+    }
+    if let Some(root) = m.address_space_object() {
+        for (&asid, &address) in m.address_spaces() {
+            out.push(Reference {
+                from: Referrer::AddressSpace(asid),
+                object_type: u64::from(root.0),
+                address,
+            });
+        }
+    }
+    out
+}
+
+/// Live address spaces (number to root address) and what each maps
+/// (`(number, page)` to object address and type), as both sides report
+/// them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Spaces {
+    pub asids: BTreeMap<u64, u64>,
+    pub entries: BTreeMap<(u64, u64), (u64, u64)>,
+}
+
+/// The interpreter's address spaces.
+pub fn interp_spaces(m: &Machine<'_>) -> Spaces {
+    Spaces {
+        asids: m.address_spaces().clone(),
+        entries: m
+            .mappings()
+            .iter()
+            .map(|(k, e)| (*k, (e.object, u64::from(e.object_type.0))))
+            .collect(),
+    }
+}
+
 pub fn interp_seen(m: &Machine<'_>) -> Vec<Seen> {
     let places = places(m);
     m.nodes()
@@ -878,14 +1379,22 @@ pub fn retype_mint_copy_revoke() -> [Op; 4] {
 pub struct Case {
     /// The spec's short name: `kernel` or `everything`.
     pub spec: String,
-    pub ops: Vec<Op>,
+    /// Capability operations, and lifecycle ones (`configure`, `map`,
+    /// `unmap`, as [`LifecycleOp`]'s `Debug` prints them).
+    pub steps: Vec<Step>,
 }
 
 /// The text of a case file for `ops` on the spec called `spec`.
 pub fn case_text(spec: &str, ops: &[Op]) -> String {
+    let steps: Vec<Step> = ops.iter().cloned().map(Step::Op).collect();
+    steps_text(spec, &steps)
+}
+
+/// The text of a case file for `steps` on the spec called `spec`.
+pub fn steps_text(spec: &str, steps: &[Step]) -> String {
     let mut out = format!("spec {spec}\n");
-    for op in ops {
-        out.push_str(&format!("{op:?}\n"));
+    for step in steps {
+        out.push_str(&format!("{step:?}\n"));
     }
     out
 }
@@ -893,7 +1402,7 @@ pub fn case_text(spec: &str, ops: &[Op]) -> String {
 /// Parses a case file; the error names the line.
 pub fn parse_case(text: &str) -> Result<Case, String> {
     let mut spec = None;
-    let mut ops = Vec::new();
+    let mut steps = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = strip_comment(line).trim();
         if line.is_empty() {
@@ -910,15 +1419,34 @@ pub fn parse_case(text: &str) -> Result<Case, String> {
         if spec.is_none() {
             return Err(at("operations before the `spec` line".into()));
         }
-        ops.push(line.parse::<Op>().map_err(at)?);
+        steps.push(line.parse::<Step>().map_err(at)?);
     }
     let spec = spec.ok_or("no `spec NAME` line")?;
-    Ok(Case { spec, ops })
+    Ok(Case { spec, steps })
+}
+
+/// Every case file (`*.ops`) in `dir` for the spec called `spec` made of
+/// capability operations only, by file name, each with its name. Cases
+/// with lifecycle steps are [`step_cases`].
+pub fn cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Op>)> {
+    step_cases(dir, spec)
+        .into_iter()
+        .filter_map(|(name, steps)| {
+            let ops: Option<Vec<Op>> = steps
+                .into_iter()
+                .map(|s| match s {
+                    Step::Op(op) => Some(op),
+                    Step::Lifecycle(_) => None,
+                })
+                .collect();
+            Some((name, ops?))
+        })
+        .collect()
 }
 
 /// Every case file (`*.ops`) in `dir` for the spec called `spec`, by file
 /// name, each with its name.
-pub fn cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Op>)> {
+pub fn step_cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Step>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("a directory entry").path())
@@ -931,7 +1459,7 @@ pub fn cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Op>)> {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let case = parse_case(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         if case.spec == spec {
-            out.push((name, case.ops));
+            out.push((name, case.steps));
         }
     }
     out
@@ -1078,5 +1606,39 @@ impl std::str::FromStr for Op {
             _ => return Err("not an operation".into()),
         };
         Ok(op)
+    }
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+
+    /// One line as `Debug` prints it.
+    fn from_str(line: &str) -> Result<Step, String> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let lifecycle = match words[..] {
+            ["configure", target, "slots", ref sources @ ..] => LifecycleOp::Configure {
+                target: target.parse()?,
+                sources: sources
+                    .iter()
+                    .map(|s| match *s {
+                        "-" => Ok(None),
+                        s => s.parse().map(Some),
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
+            ["map", cap, "page", page] => LifecycleOp::Map {
+                cap: cap.parse()?,
+                space: None,
+                page: number(page)?,
+            },
+            ["map", cap, "page", page, "in", space] => LifecycleOp::Map {
+                cap: cap.parse()?,
+                space: Some(space.parse()?),
+                page: number(page)?,
+            },
+            ["unmap", at] => LifecycleOp::Unmap(at.parse()?),
+            _ => return line.parse().map(Step::Op),
+        };
+        Ok(Step::Lifecycle(lifecycle))
     }
 }

@@ -30,11 +30,16 @@
 //!   deletes every descendant the cap had when the revoke began;
 //! - deleting the last cap to a CNode deletes the caps the CNode holds.
 //!
+//! [`lifecycle`] adds what objects refer to: the slots an object owns
+//! (filled by `configure`), mappings into address spaces (`map`, `unmap`),
+//! and what removing a cap undoes (finalisation).
+//!
 //! [`script`] parses and runs the `capc simulate` scripts on top of it.
 
 mod budget;
 #[cfg(feature = "harness")]
 pub mod harness;
+mod lifecycle;
 mod retype;
 pub mod script;
 
@@ -46,6 +51,7 @@ use crate::model::{
 };
 
 pub use budget::{Budget, Call, Donated};
+pub use lifecycle::{Entry, IMPLICIT_ASID};
 
 /// A capability: the value of each of its fields by what the field means.
 /// A cap type without a field for some meaning keeps 0 there.
@@ -110,12 +116,14 @@ pub enum OpError {
     },
 }
 
-/// Which CNode: the machine's root, or one made by retype (by its address).
+/// Which table of slots: the machine's root CNode, or the slots of an
+/// object made by retype (by its address): a CNode's, or those an object
+/// owns (`slot NAME: CapType;` in the spec).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CNodeId {
     /// The root CNode the machine starts with.
     Root,
-    /// A CNode object at this address.
+    /// The slots of the object at this address.
     Object(u64),
 }
 
@@ -164,8 +172,15 @@ pub type SlotPath = [u64];
 #[derive(Clone, Debug)]
 pub struct Machine<'s> {
     spec: &'s Spec,
-    /// Live CNodes and their slot counts.
+    /// Live slot tables (CNodes, objects' owned slots) and their slot
+    /// counts.
     cnodes: BTreeMap<CNodeId, u64>,
+    /// Live objects that own slots, by address.
+    slot_owners: BTreeMap<u64, ObjectId>,
+    /// Live address spaces: number to root object address.
+    asids: BTreeMap<u64, u64>,
+    /// What each live address space maps, by `(number, page)`.
+    mappings: BTreeMap<(u64, u64), Entry>,
     /// Occupied slots.
     slots: BTreeMap<Slot, NodeId>,
     /// Every live cap.
@@ -202,6 +217,17 @@ impl<'s> Machine<'s> {
         Machine {
             spec,
             cnodes,
+            slot_owners: BTreeMap::new(),
+            asids: if spec
+                .objects
+                .iter()
+                .any(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid))
+            {
+                BTreeMap::new()
+            } else {
+                BTreeMap::from([(IMPLICIT_ASID, 0)])
+            },
+            mappings: BTreeMap::new(),
             slots: BTreeMap::new(),
             nodes: BTreeMap::new(),
             next_node: 0,
@@ -715,7 +741,10 @@ impl<'s> Machine<'s> {
         removed
     }
 
-    /// Deletes one node, and the contents of a CNode whose last cap it was.
+    /// Deletes one node, and finalises what it named (see [`lifecycle`]):
+    /// a mapped cap's mapping, and with the last cap to an object, its
+    /// link, its address space, and the caps in its slots (a CNode's or
+    /// the ones it owns).
     pub fn delete_node(&mut self, id: NodeId) -> u64 {
         let Some(node) = self.nodes.remove(&id) else {
             return 0;
@@ -729,25 +758,14 @@ impl<'s> Machine<'s> {
             }
         }
         self.owners.remove(&id);
-        let mut removed = 1;
-        // The last cap to a CNode: the CNode goes, and with it its caps.
-        if let Some(cnode) = self.cnode_named(&node.cap) {
-            let last = !self
+        let last = self.object_of(&node.cap).is_some()
+            && !self
                 .nodes
                 .values()
                 .any(|n| self.same_object(&n.cap, &node.cap));
-            if last {
-                self.cnodes.remove(&cnode);
-                let held: Vec<NodeId> = self
-                    .slots
-                    .iter()
-                    .filter(|(s, _)| s.cnode == cnode)
-                    .map(|(_, n)| *n)
-                    .collect();
-                for n in held {
-                    removed += self.delete_node(n);
-                }
-            }
+        let mut removed = 1;
+        for n in self.finalise(&node.cap, last) {
+            removed += self.delete_node(n);
         }
         removed
     }

@@ -141,6 +141,7 @@ impl Machine<'_> {
                 self.slots.retain(|s, _| s.cnode != cnode);
                 self.cnodes.insert(cnode, 1u64 << size_arg.min(63));
             }
+            self.made(&cap);
             self.add_node(Node {
                 cap,
                 holder: Holder::Slot(slot),

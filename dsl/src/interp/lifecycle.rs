@@ -1,0 +1,404 @@
+//! What objects refer to, and what removing their last cap undoes: the
+//! slots an object owns, mappings into address spaces, and finalisation.
+//!
+//! - Owned slots (`slot NAME: CapType(rights);`) are slots of the object
+//!   like a CNode's: `Slot { cnode: CNodeId::Object(address), index }`,
+//!   index in declaration order. They are in the derivation tree, and no
+//!   path reaches them: only [`configure`](Machine::configure) fills them,
+//!   as seL4's TCB_Configure fills a TCB's tcbCTable/tcbVTable/tcbBuffer.
+//! - An address space is an object whose type finalises with
+//!   `release_asid`. It gets its number (seL4's ASID) on its first
+//!   mapping: the lowest one free. A spec without such a type has one
+//!   address space, number 1, that always exists.
+//! - [`map`](Machine::map) records a mapping in the cap (`#[mapped_at]`,
+//!   `#[mapped_in]`) and enters the object in the address space at that
+//!   page. For `Mapping::EachCap` caps (frames) the mapping is the cap's;
+//!   for `Mapping::Shared` caps (tables) it is the object's: the table is
+//!   linked, and its caps, all copies of the one mapped, say so.
+//! - Removing a cap ([`finalise`](Machine::finalise)): a mapped EachCap
+//!   cap unmaps its page; the last cap to an object unlinks a Shared
+//!   object, releases an address space's number (every mapping entered
+//!   under it dies), and deletes the caps in the object's slots.
+//!
+//! A mapping is removed only where it still stands: the address space
+//! still has the number and the entry at the page is this object, so a
+//! cap that recorded a mapping in a released address space unmaps
+//! nothing when its number has been given to another.
+
+use super::{CNodeId, Holder, Machine, Node, NodeId, OpError, SlotPath};
+use crate::model::{CopyPolicy, Finaliser, Mapping, ObjectId, Role};
+
+/// What an address space holds at one page: an object (a frame, or a
+/// linked table) by its address and type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entry {
+    /// The object's address.
+    pub object: u64,
+    /// Its type.
+    pub object_type: ObjectId,
+}
+
+/// The number of the one address space of a spec without an
+/// address-space root type.
+pub const IMPLICIT_ASID: u64 = 1;
+
+impl Machine<'_> {
+    /// The object type whose objects are address-space roots: the first
+    /// that finalises with `release_asid`.
+    pub fn address_space_object(&self) -> Option<ObjectId> {
+        self.spec
+            .objects
+            .iter()
+            .position(|o| o.finalisers.contains(&Finaliser::ReleaseAsid))
+            .map(|i| ObjectId(i as u32))
+    }
+
+    /// Live address spaces: number to the address of the root object
+    /// (0 for the implicit one).
+    pub fn address_spaces(&self) -> &std::collections::BTreeMap<u64, u64> {
+        &self.asids
+    }
+
+    /// What every live address space holds, by `(number, page)`.
+    pub fn mappings(&self) -> &std::collections::BTreeMap<(u64, u64), Entry> {
+        &self.mappings
+    }
+
+    /// Objects that own slots, by address, with their type.
+    pub fn slot_owners(&self) -> &std::collections::BTreeMap<u64, ObjectId> {
+        &self.slot_owners
+    }
+
+    /// The owned slots of the object `cap` names, if its type has some.
+    pub fn owned_slots(&self, cap: &super::Cap) -> Option<&[crate::model::OwnedSlot]> {
+        let object = self.object_of(cap)?;
+        let slots = &self.spec.objects[object.index()].slots;
+        (!slots.is_empty() && self.region(cap).is_some()).then_some(slots.as_slice())
+    }
+
+    /// The slot table of the live object `cap` names: a CNode's, or the
+    /// slots an object owns.
+    pub(crate) fn table_named(&self, cap: &super::Cap) -> Option<CNodeId> {
+        if let Some(cnode) = self.cnode_named(cap) {
+            return Some(cnode);
+        }
+        let id = CNodeId::Object(cap.object);
+        (self.owned_slots(cap).is_some()
+            && self.slot_owners.contains_key(&cap.object)
+            && self.cnodes.contains_key(&id))
+        .then_some(id)
+    }
+
+    /// A new object's slots: an object that owns slots starts with them
+    /// empty (whatever a previous object there left is gone with it).
+    pub(crate) fn made(&mut self, cap: &super::Cap) {
+        let Some(count) = self.owned_slots(cap).map(<[_]>::len) else {
+            return;
+        };
+        let id = CNodeId::Object(cap.object);
+        self.slots.retain(|s, _| s.cnode != id);
+        self.cnodes.insert(id, count as u64);
+        let object = self.object_of(cap).expect("owns slots");
+        self.slot_owners.insert(cap.object, object);
+    }
+
+    fn field_max(&self, cap: &super::Cap, role: Role) -> Option<u64> {
+        let f = self.spec.caps[cap.cap_type.index()].field_with(role)?;
+        Some(if f.width >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << f.width) - 1
+        })
+    }
+
+    fn mapped_fields(&self, cap: &super::Cap) -> (u64, u64) {
+        let t = &self.spec.caps[cap.cap_type.index()];
+        let get = |role| t.field_with(role).map_or(0, |f| self.field_value(cap, f));
+        (get(Role::MappedAt), get(Role::MappedIn))
+    }
+
+    fn set_mapped_fields(&self, cap: &mut super::Cap, page: u64, asid: u64) {
+        let t = &self.spec.caps[cap.cap_type.index()];
+        for (role, value) in [(Role::MappedAt, page), (Role::MappedIn, asid)] {
+            if let Some(f) = t.field_with(role) {
+                if value == 0 {
+                    cap.other.remove(&f.name);
+                } else {
+                    cap.other.insert(f.name.clone(), value);
+                }
+            }
+        }
+    }
+
+    /// The address space a cap's mapping is in: its `#[mapped_in]` field,
+    /// or the implicit space for a cap without one.
+    fn space_of(&self, cap: &super::Cap) -> u64 {
+        let (page, asid) = self.mapped_fields(cap);
+        let has_field = self.spec.caps[cap.cap_type.index()]
+            .field_with(Role::MappedIn)
+            .is_some();
+        match (page, has_field) {
+            (0, _) => 0,
+            (_, true) => asid,
+            (_, false) => IMPLICIT_ASID,
+        }
+    }
+
+    /// Removes the entry at `(asid, page)` if it is the object at
+    /// `object`.
+    fn unmap_entry(&mut self, asid: u64, page: u64, object: u64) {
+        if self
+            .mappings
+            .get(&(asid, page))
+            .is_some_and(|e| e.object == object)
+        {
+            self.mappings.remove(&(asid, page));
+        }
+    }
+
+    /// Sets the slots the object whose cap is at `target` owns, as seL4's
+    /// TCB_Configure: `sources` names a cap for each slot in declaration
+    /// order (`None`: leave it empty). Every slot's cap is deleted first;
+    /// then each source still there is copied in (a copy: the same rights,
+    /// its place in the tree as a copy's, a frame copy unmapped). Returns
+    /// how many caps the deletions removed.
+    ///
+    /// Checks, before anything changes: `target` resolves to a cap
+    /// (`FailedLookup { source: 0 }`) to an object that owns slots, one
+    /// source per slot (`IllegalOperation`); each source resolves to a cap
+    /// (`FailedLookup { source: 1 }`) the slot admits, of its cap type and
+    /// with the rights it requires (`InvalidArgument { index: i + 1 }` for
+    /// slot `i`), that may be copied (`IllegalOperation`).
+    pub fn configure(
+        &mut self,
+        target: &SlotPath,
+        sources: &[Option<Vec<u64>>],
+    ) -> Result<u64, OpError> {
+        let slot = self
+            .resolve(target)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        let cap = self
+            .node_at(slot)
+            .ok_or(OpError::FailedLookup { source: 0 })?
+            .cap
+            .clone();
+        let table = self.table_named(&cap);
+        let owned = self.owned_slots(&cap).map(<[_]>::to_vec);
+        let (Some(table @ CNodeId::Object(_)), Some(owned)) = (table, owned) else {
+            return Err(OpError::IllegalOperation);
+        };
+        if self.cnode_named(&cap).is_some() || owned.len() != sources.len() {
+            return Err(OpError::IllegalOperation);
+        }
+        let mut picked: Vec<Option<NodeId>> = Vec::new();
+        for (i, (source, want)) in sources.iter().zip(&owned).enumerate() {
+            let Some(path) = source else {
+                picked.push(None);
+                continue;
+            };
+            let id = self
+                .resolve(path)
+                .and_then(|s| self.id_at(s))
+                .ok_or(OpError::FailedLookup { source: 1 })?;
+            let c = &self.nodes[&id].cap;
+            let required = want.rights.iter().fold(0u64, |m, r| m | 1 << r.0);
+            if c.cap_type != want.cap || c.rights & required != required {
+                return Err(OpError::InvalidArgument {
+                    index: i as u64 + 1,
+                });
+            }
+            if !self.may_copy(c) {
+                return Err(OpError::IllegalOperation);
+            }
+            picked.push(Some(id));
+        }
+        let mut removed = 0;
+        for index in 0..owned.len() as u64 {
+            let at = super::Slot {
+                cnode: table,
+                index,
+            };
+            if let Some(id) = self.id_at(at) {
+                removed += self.delete_node(id);
+            }
+        }
+        for (index, source) in picked.into_iter().enumerate() {
+            // The deletions may have taken the source, or the object itself.
+            let (Some(id), true) = (source, self.cnodes.contains_key(&table)) else {
+                continue;
+            };
+            let Some(src) = self.nodes.get(&id).cloned() else {
+                continue;
+            };
+            let mut cap = src.cap.clone();
+            if self.spec.caps[cap.cap_type.index()].mapping == Some(Mapping::EachCap) {
+                self.set_mapped_fields(&mut cap, 0, 0);
+            }
+            let parent = if src.may_parent { Some(id) } else { src.parent };
+            self.add_node(Node {
+                cap,
+                holder: Holder::Slot(super::Slot {
+                    cnode: table,
+                    index: index as u64,
+                }),
+                parent,
+                may_parent: false,
+            });
+        }
+        Ok(removed)
+    }
+
+    /// Whether `cap` may be copied at all: its type is not `#[never_copy]`
+    /// and, for a `Mapping::Shared` cap, it is mapped.
+    pub fn may_copy(&self, cap: &super::Cap) -> bool {
+        let t = &self.spec.caps[cap.cap_type.index()];
+        t.copy != CopyPolicy::Never && (t.mapping != Some(Mapping::Shared) || self.is_mapped(cap))
+    }
+
+    /// Maps the object of the cap at `cap` at virtual page `page` of the
+    /// address space whose root's cap is at `space` (`None` in a spec with
+    /// no address-space root type: its one address space).
+    ///
+    /// Checks in order: `cap` resolves to a cap (`FailedLookup { source: 1
+    /// }`) of a type with a `#[mapped_at]` field (`IllegalOperation`);
+    /// `space` resolves to a cap (`FailedLookup { source: 0 }`) to an
+    /// address-space root (`IllegalOperation`; so is a `space` in a spec
+    /// without roots); the cap is not mapped already (`IllegalOperation`:
+    /// a table is linked once, a frame cap maps once); the page is not 0
+    /// and fits the field (`InvalidArgument { index: 1 }`); the root has a number or one is
+    /// free that fits the `#[mapped_in]` field (`IllegalOperation`); the
+    /// page is free in that address space (`DeleteFirst`).
+    pub fn map(
+        &mut self,
+        cap: &SlotPath,
+        space: Option<&SlotPath>,
+        page: u64,
+    ) -> Result<(), OpError> {
+        let id = self
+            .resolve(cap)
+            .and_then(|s| self.id_at(s))
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let node_cap = self.nodes[&id].cap.clone();
+        let mapping = self.spec.caps[node_cap.cap_type.index()].mapping;
+        let (Some(_), Some(object_type)) = (mapping, self.object_of(&node_cap)) else {
+            return Err(OpError::IllegalOperation);
+        };
+        let root = match (self.address_space_object(), space) {
+            (Some(root_type), Some(space)) => {
+                let root = self
+                    .resolve(space)
+                    .and_then(|s| self.node_at(s))
+                    .ok_or(OpError::FailedLookup { source: 0 })?;
+                if self.object_of(&root.cap) != Some(root_type) || self.region(&root.cap).is_none()
+                {
+                    return Err(OpError::IllegalOperation);
+                }
+                Some(root.cap.object)
+            }
+            (Some(_), None) => return Err(OpError::FailedLookup { source: 0 }),
+            (None, Some(_)) => return Err(OpError::IllegalOperation),
+            (None, None) => None,
+        };
+        if self.is_mapped(&node_cap) {
+            return Err(OpError::IllegalOperation);
+        }
+        let max = self.field_max(&node_cap, Role::MappedAt).unwrap_or(0);
+        if page == 0 || page > max {
+            return Err(OpError::InvalidArgument { index: 1 });
+        }
+        let asid = match root {
+            None => IMPLICIT_ASID,
+            Some(root) => match self.asids.iter().find(|(_, r)| **r == root) {
+                Some((asid, _)) => *asid,
+                None => {
+                    let max = self.field_max(&node_cap, Role::MappedIn).unwrap_or(255);
+                    (1..=max)
+                        .find(|a| !self.asids.contains_key(a))
+                        .ok_or(OpError::IllegalOperation)?
+                }
+            },
+        };
+        if self.mappings.contains_key(&(asid, page)) {
+            return Err(OpError::DeleteFirst);
+        }
+        if let Some(root) = root {
+            self.asids.insert(asid, root);
+        }
+        self.mappings.insert(
+            (asid, page),
+            Entry {
+                object: node_cap.object,
+                object_type,
+            },
+        );
+        let mut mapped = node_cap;
+        self.set_mapped_fields(&mut mapped, page, asid);
+        self.nodes.get_mut(&id).expect("live").cap = mapped;
+        Ok(())
+    }
+
+    /// Unmaps the cap at `cap`, whose mapping is its own
+    /// (`Mapping::EachCap`): the page it records is removed from its
+    /// address space if it still maps this object, and the cap is
+    /// unmapped. Nothing for an unmapped cap.
+    ///
+    /// Checks: `cap` resolves to a cap (`FailedLookup { source: 1 }`)
+    /// whose mapping is its own (`IllegalOperation`).
+    pub fn unmap(&mut self, cap: &SlotPath) -> Result<(), OpError> {
+        let id = self
+            .resolve(cap)
+            .and_then(|s| self.id_at(s))
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let mut node_cap = self.nodes[&id].cap.clone();
+        if self.spec.caps[node_cap.cap_type.index()].mapping != Some(Mapping::EachCap) {
+            return Err(OpError::IllegalOperation);
+        }
+        let (page, _) = self.mapped_fields(&node_cap);
+        let asid = self.space_of(&node_cap);
+        self.unmap_entry(asid, page, node_cap.object);
+        self.set_mapped_fields(&mut node_cap, 0, 0);
+        self.nodes.get_mut(&id).expect("live").cap = node_cap;
+        Ok(())
+    }
+
+    /// What removing `node` undoes (it is out of the tree already; `last`:
+    /// no other cap names its object). Returns the ids of the caps in the
+    /// object's slots, for the caller to delete.
+    pub(crate) fn finalise(&mut self, cap: &super::Cap, last: bool) -> Vec<NodeId> {
+        let mapping = self.spec.caps[cap.cap_type.index()].mapping;
+        let (page, _) = self.mapped_fields(cap);
+        let asid = self.space_of(cap);
+        match mapping {
+            Some(Mapping::EachCap) => self.unmap_entry(asid, page, cap.object),
+            Some(Mapping::Shared) if last => self.unmap_entry(asid, page, cap.object),
+            _ => {}
+        }
+        if !last || self.region(cap).is_none() {
+            return Vec::new();
+        }
+        if self.object_of(cap).is_some() && self.object_of(cap) == self.address_space_object() {
+            let released: Vec<u64> = self
+                .asids
+                .iter()
+                .filter(|(_, root)| **root == cap.object)
+                .map(|(a, _)| *a)
+                .collect();
+            for asid in released {
+                self.asids.remove(&asid);
+                self.mappings.retain(|(a, _), _| *a != asid);
+            }
+        }
+        let Some(table) = self.table_named(cap) else {
+            return Vec::new();
+        };
+        self.cnodes.remove(&table);
+        if self.owned_slots(cap).is_some() && self.cnode_named(cap).is_none() {
+            self.slot_owners.remove(&cap.object);
+        }
+        self.slots
+            .iter()
+            .filter(|(s, _)| s.cnode == table)
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
