@@ -23,6 +23,16 @@
 //! no call's server used more than its caller donated. The calls' accounting
 //! (each call's donation, bytes used, success) must be equal too.
 //!
+//! The sequences also run the lifecycle steps (`Ops::WithLifecycle`):
+//! `configure` fills a TCB's owned slots (`TcbSlot::admits`,
+//! `owned_slots_of`, `may_copy`, `derived`), `map`/`unmap` record mappings
+//! in caps (`mapping_of`, `with_mapping`, `is_mapped`) and in the test
+//! kernel's address spaces, and removal finalises by the object's
+//! `Finaliser`s. Both sides must also report equal address spaces and keep
+//! the reference invariant (`check_references`): no cap in an object's
+//! slot, address-space entry or live address-space number refers to an
+//! object no live cap names.
+//!
 //! proptest shrinks a divergence to a short sequence, printed as a case
 //! file. Every divergence found stays as a case file in
 //! dsl/tests/differential-cases/, replayed here and by the kernel core's
@@ -98,7 +108,7 @@ fn boot_interp<'s>(spec: &'s Spec, boot: &[BootCap]) -> Machine<'s> {
 /// A small kernel over one generated module: slots in CNodes, the
 /// derivation tree as seL4's list (see the module docs).
 macro_rules! generated_kernel {
-    ($module:ident, $server:path, $mapped:path, $with_mapping:path) => {
+    ($module:ident, $server:path) => {
         mod $module {
             use super::*;
             use capc_generated_tests::$module as g;
@@ -306,8 +316,21 @@ macro_rules! generated_kernel {
                 /// The address space and page a cap's mapping records
                 /// (the implicit space for a cap without `#[mapped_in]`).
                 fn mapping_of(cap: Cap) -> Option<(u64, u64)> {
-                    let (page, asid) = $mapped(cap)?;
-                    (page != 0).then_some((asid.unwrap_or(1), page))
+                    let (page, asid) = g::mapping_of(cap)?;
+                    // A mapped cap records its address space, unless its
+                    // type has no `#[mapped_in]`: the implicit one.
+                    (page != 0).then_some((if asid == 0 { 1 } else { asid }, page))
+                }
+
+                /// `cap` mapped at `page` of `asid`; in a spec without
+                /// address-space roots the implicit space is recorded where
+                /// the cap type has a `#[mapped_in]` field.
+                fn with_mapping(cap: Cap, page: u64, asid: u64) -> Option<Cap> {
+                    match root_type() {
+                        Some(_) => g::with_mapping(cap, page, asid),
+                        None => g::with_mapping(cap, page, asid)
+                            .or_else(|| g::with_mapping(cap, page, 0)),
+                    }
                 }
 
                 fn unmap_entry(&mut self, cap: Cap) {
@@ -481,7 +504,7 @@ macro_rules! generated_kernel {
                     if g::is_mapped(cap) {
                         return Err(OpError::IllegalOperation);
                     }
-                    if page == 0 || $with_mapping(cap, page, 0).is_none() {
+                    if page == 0 || Self::with_mapping(cap, page, 0).is_none() {
                         return Err(OpError::InvalidArgument { index: 1 });
                     }
                     let asid = match root {
@@ -489,7 +512,7 @@ macro_rules! generated_kernel {
                         Some(root) => match self.asids.iter().find(|(_, r)| **r == root) {
                             Some((asid, _)) => *asid,
                             None => (1..)
-                                .take_while(|a| $with_mapping(cap, page, *a).is_some())
+                                .take_while(|a| Self::with_mapping(cap, page, *a).is_some())
                                 .find(|a| !self.asids.contains_key(a))
                                 .ok_or(OpError::IllegalOperation)?,
                         },
@@ -503,7 +526,7 @@ macro_rules! generated_kernel {
                     let (base, _) = g::region(cap).unwrap();
                     self.entries.insert((asid, page), (base, object));
                     self.slots.get_mut(&at).unwrap().cap =
-                        $with_mapping(cap, page, asid).expect("checked");
+                        Self::with_mapping(cap, page, asid).expect("checked");
                     Ok(())
                 }
 
@@ -860,79 +883,8 @@ macro_rules! generated_kernel {
     };
 }
 
-generated_kernel!(
-    kernel,
-    no_calls,
-    kernel_mapping::mapped,
-    kernel_mapping::with_mapping
-);
-generated_kernel!(
-    everything,
-    file_service::call,
-    everything_mapping::mapped,
-    everything_mapping::with_mapping
-);
-
-/// kernel.cap's mapped caps through their views: the mapping a cap records
-/// (`#[mapped_at]` page, `#[mapped_in]` address space), and the cap with
-/// another (`None` if a value does not fit).
-mod kernel_mapping {
-    use capc_generated_tests::kernel::*;
-
-    macro_rules! views {
-        ($cap:expr, |$v:ident| $body:expr) => {
-            if let Some(mut $v) = FrameCap::from_cap($cap) {
-                $body
-            } else if let Some(mut $v) = PdptCap::from_cap($cap) {
-                $body
-            } else if let Some(mut $v) = PageDirectoryCap::from_cap($cap) {
-                $body
-            } else if let Some(mut $v) = PageTableCap::from_cap($cap) {
-                $body
-            } else {
-                None
-            }
-        };
-    }
-
-    pub fn mapped(cap: Cap) -> Option<(u64, Option<u64>)> {
-        #[allow(unused_mut)]
-        let r = views!(cap, |v| Some((v.mapped_page(), Some(v.mapped_asid()))));
-        r
-    }
-
-    pub fn with_mapping(cap: Cap, page: u64, asid: u64) -> Option<Cap> {
-        views!(cap, |v| {
-            v.set_mapped_page(page).ok()?;
-            v.set_mapped_asid(asid).ok()?;
-            Some(v.cap())
-        })
-    }
-}
-
-/// everything.cap's mapped caps: frames record page and address space,
-/// page tables only the page (the one implicit address space).
-mod everything_mapping {
-    use capc_generated_tests::everything::*;
-
-    pub fn mapped(cap: Cap) -> Option<(u64, Option<u64>)> {
-        if let Some(v) = FrameCap::from_cap(cap) {
-            return Some((v.mapped_page(), Some(v.mapped_asid())));
-        }
-        PageTableCap::from_cap(cap).map(|v| (v.mapped_page(), None))
-    }
-
-    pub fn with_mapping(cap: Cap, page: u64, asid: u64) -> Option<Cap> {
-        if let Some(mut v) = FrameCap::from_cap(cap) {
-            v.set_mapped_page(page).ok()?;
-            v.set_mapped_asid(asid).ok()?;
-            return Some(v.cap());
-        }
-        let mut v = PageTableCap::from_cap(cap)?;
-        v.set_mapped_page(page).ok()?;
-        Some(v.cap())
-    }
-}
+generated_kernel!(kernel, no_calls);
+generated_kernel!(everything, file_service::call);
 
 /// kernel.cap declares no method with a donation: the strategy never
 /// calls one.
@@ -1212,10 +1164,11 @@ fn as_steps(ops: &[Op]) -> Vec<Step> {
     ops.iter().cloned().map(Step::Op).collect()
 }
 
-/// Cases per spec, and operations per case (uniform, so 150.5 on average):
-/// 2 specs × 340 cases × 150.5 ≈ 102,000 operations per run. A failing case
-/// shrinks down to the few operations that matter.
-const CASES: u32 = 340;
+/// Cases per spec, and runs per case (uniform, so 150.5 on average; a run
+/// is one step, or now and then a lifecycle setup of a few, so a case has
+/// about 186 steps): 2 specs × 275 cases × 186 ≈ 102,000 operations per
+/// run. A failing case shrinks down to the few operations that matter.
+const CASES: u32 = 275;
 const OPS_PER_CASE: std::ops::RangeInclusive<usize> = 1..=300;
 
 proptest! {
