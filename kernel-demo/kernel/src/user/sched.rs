@@ -116,6 +116,11 @@ pub(super) fn load(frame: &mut ExceptionFrame, context: &UserContext) {
 pub(super) fn switch_address_space(k: &mut Kernel, thread: u64) {
     let pml4 =
         Pml4Cap::from_cap(thread_cap(thread, TcbSlot::Vspace)).map_or(k.kernel_pml4, |c| c.table());
+    load_cr3(k, pml4);
+}
+
+/// Loads `pml4` into CR3 unless it is there already.
+fn load_cr3(k: &mut Kernel, pml4: u64) {
     // The kernel's copy of CR3 spares reading it on every entry.
     if k.cr3 != pml4 {
         k.cr3 = pml4;
@@ -128,8 +133,7 @@ pub(super) fn switch_address_space(k: &mut Kernel, thread: u64) {
 
 /// Runs `thread` for the first time: builds its frame on the kernel stack
 /// and leaves through the common exit path.
-pub(super) fn enter(thread: u64) -> ! {
-    let k = kernel();
+pub(super) fn enter(k: &mut Kernel, thread: u64) -> ! {
     k.current = thread;
     switch_address_space(k, thread);
     let t = tcb(thread);
@@ -142,7 +146,9 @@ pub(super) fn enter(thread: u64) -> ! {
 /// the thread, handles the entry and leaves the next thread to run in
 /// `frame`.
 pub fn trap(frame: &mut ExceptionFrame) {
-    let k = kernel();
+    // SAFETY: the one call of this entry; `k` is threaded through
+    // everything it does and dead when it returns.
+    let k = unsafe { kernel() };
     let current = k.current;
     let thread = tcb(current);
     save(frame, &mut thread.context);
@@ -185,19 +191,20 @@ pub fn trap(frame: &mut ExceptionFrame) {
             (woken, _) => woken,
         }
     };
-    let next = with_address_space(k, next);
+    let next = switch_to_runnable(k, next);
     k.current = next;
-    switch_address_space(k, next);
     load(frame, &tcb(next).context);
 }
 
-/// `next`, or if its VSpace slot lost its PML4 cap (deleted or revoked
-/// while the thread was queued), the first queued thread that has one:
-/// a thread never runs without its own address space. Those passed over
-/// are stopped.
-pub(super) fn with_address_space(k: &mut Kernel, mut next: u64) -> u64 {
+/// Switches to the address space of `next` and returns it; or, if its
+/// VSpace slot lost its PML4 cap (deleted or revoked while the thread was
+/// queued), to the first queued thread that has one: a thread never runs
+/// without its own address space. Those passed over are stopped. (One read
+/// of the slot per thread: this is on every exit from the kernel.)
+pub(super) fn switch_to_runnable(k: &mut Kernel, mut next: u64) -> u64 {
     for _ in 0..=MAX_THREADS {
-        if Pml4Cap::from_cap(thread_cap(next, TcbSlot::Vspace)).is_some() {
+        if let Some(pml4) = Pml4Cap::from_cap(thread_cap(next, TcbSlot::Vspace)) {
+            load_cr3(k, pml4.table());
             return next;
         }
         tcb(next).state = ThreadState::Inactive;
