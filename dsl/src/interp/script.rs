@@ -296,6 +296,18 @@ enum Stmt {
     },
     Delete(PathExpr),
     Revoke(PathExpr),
+    /// `configure TARGET NAME PATH ...`: owned slots by name; those not
+    /// named are left empty.
+    Configure {
+        target: PathExpr,
+        slots: Vec<(String, PathExpr)>,
+    },
+    Map {
+        cap: PathExpr,
+        page: u64,
+        space: Option<PathExpr>,
+    },
+    Unmap(PathExpr),
     Call {
         interface: String,
         method: String,
@@ -314,7 +326,20 @@ struct Parser<'s> {
 }
 
 const STATEMENTS: &[&str] = &[
-    "cnode", "untyped", "cap", "let", "retype", "copy", "mint", "move", "delete", "revoke", "call",
+    "cnode",
+    "untyped",
+    "cap",
+    "let",
+    "retype",
+    "copy",
+    "mint",
+    "move",
+    "delete",
+    "revoke",
+    "configure",
+    "map",
+    "unmap",
+    "call",
 ];
 
 impl Parser<'_> {
@@ -429,6 +454,51 @@ impl Parser<'_> {
                 } else {
                     Stmt::Revoke(at)
                 }
+            }
+            "configure" => {
+                let example = "configure root[8] cspace root[9] ipc_buffer root[10]";
+                let target = self.path(c, example)?;
+                let mut slots = Vec::new();
+                while c.peek().is_some() {
+                    let (name, span) = c.ident("an owned slot's name", example)?;
+                    let names = self.spec.objects.iter().flat_map(|o| &o.slots);
+                    if !names.clone().any(|s| s.name == name) {
+                        let d = Diagnostic::new(
+                            Code::ScriptUnknownItem,
+                            span,
+                            format!("no object owns a slot called `{name}`"),
+                        )
+                        .label("not an owned slot");
+                        let d = match closest(&name, names.map(|s| s.name.as_str())) {
+                            Some(s) => d.help(format!("did you mean `{s}`?")),
+                            None => {
+                                d.help("name a slot an object declares with `slot NAME: CapType;`")
+                            }
+                        };
+                        return Err(Box::new(d));
+                    }
+                    slots.push((name, self.path(c, example)?));
+                }
+                Stmt::Configure { target, slots }
+            }
+            "map" => {
+                let example = "map root[10] page 5 in root[11]";
+                let cap = self.path(c, example)?;
+                c.expect("page", example)?;
+                let (page, _) = c.number("a page number", example)?;
+                let space = if c.eat("in") {
+                    Some(self.path(c, example)?)
+                } else {
+                    None
+                };
+                c.done(example)?;
+                Stmt::Map { cap, page, space }
+            }
+            "unmap" => {
+                let example = "unmap root[10]";
+                let at = self.path(c, example)?;
+                c.done(example)?;
+                Stmt::Unmap(at)
             }
             "call" => self.call(c)?,
             _ => {
@@ -956,6 +1026,11 @@ fn run(spec: &Spec, radix: u32, stmts: &[(usize, String, Span, Stmt)]) -> String
             }
             Stmt::Delete(at) => m.delete(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Revoke(at) => m.revoke(&at.path).map(|n| format!("{n} cap(s) deleted")),
+            Stmt::Configure { target, slots } => configure(&mut m, target, slots),
+            Stmt::Map { cap, page, space } => m
+                .map(&cap.path, space.as_ref().map(|s| s.path.as_slice()), *page)
+                .map(|()| String::new()),
+            Stmt::Unmap(at) => m.unmap(&at.path).map(|()| String::new()),
             Stmt::Call {
                 interface,
                 method,
@@ -993,6 +1068,40 @@ fn run(spec: &Spec, radix: u32, stmts: &[(usize, String, Span, Stmt)]) -> String
     out.push_str("\naccounting\n");
     accounting(&m, &mut out);
     out
+}
+
+/// Runs `configure`: the named slots of the target's object, in its
+/// declaration order; a name its object does not own is refused as the
+/// kernel would refuse a bad argument.
+fn configure(
+    m: &mut Machine<'_>,
+    target: &PathExpr,
+    named: &[(String, PathExpr)],
+) -> Result<String, OpError> {
+    let owned: Vec<String> = m
+        .resolve(&target.path)
+        .and_then(|s| m.node_at(s))
+        .and_then(|n| m.owned_slots(&n.cap))
+        .map(|slots| slots.iter().map(|s| s.name.clone()).collect())
+        .unwrap_or_default();
+    if let Some(i) = named.iter().position(|(n, _)| !owned.contains(n)) {
+        if !owned.is_empty() {
+            return Err(OpError::InvalidArgument {
+                index: i as u64 + 1,
+            });
+        }
+    }
+    let sources: Vec<Option<Vec<u64>>> = owned
+        .iter()
+        .map(|name| {
+            named
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, p)| p.path.clone())
+        })
+        .collect();
+    m.configure(&target.path, &sources)
+        .map(|n| format!("{n} cap(s) deleted"))
 }
 
 /// `CNode(8) at 0x2000000, 3 × Frame(12) at 0x2002000..0x2005000`: runs of
@@ -1068,6 +1177,14 @@ fn bytes(n: u64) -> String {
 fn slot_text(m: &Machine<'_>, slot: Slot) -> String {
     match slot.cnode {
         CNodeId::Root => format!("root[{}]", slot.index),
+        CNodeId::Object(address) if m.slot_owners().contains_key(&address) => {
+            let object = &m.spec().objects[m.slot_owners()[&address].index()];
+            let name = object
+                .slots
+                .get(slot.index as usize)
+                .map_or("?", |s| s.name.as_str());
+            format!("{}@{address:#x}.{name}", object.name)
+        }
         CNodeId::Object(address) => {
             // The first slot holding a cap to this CNode names it.
             let via = m
@@ -1232,5 +1349,51 @@ fn accounting(m: &Machine<'_>, out: &mut String) {
             bytes(call.used)
         )
         .expect("a String");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::source::SourceMap;
+
+    /// `configure`, `map` and `unmap` run on the interpreter: a TCB's
+    /// slots are filled and named in the tree, a frame and a table are
+    /// mapped into a PML4's address space, a second link of the table is
+    /// refused, and deleting the TCB empties its slots.
+    #[test]
+    fn lifecycle_statements_run() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let compilation =
+            crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
+                .expect("readable");
+        let spec = compilation.spec.expect("kernel.cap checks clean");
+        let script = "\
+cnode root radix 4
+untyped ut0 = root[0] base 0x100000 bits 16
+retype ut0 Tcb into root[1]
+retype ut0 CNode(4) into root[2]
+retype ut0 Pml4 into root[3]
+retype ut0 Frame(12) into root[4]
+retype ut0 PageTable into root[5]
+configure root[1] cspace root[2] vspace root[3] ipc_buffer root[4]
+map root[4] page 16 in root[3]
+map root[5] page 1 in root[3]
+copy root[5] -> root[6] rights(read)
+map root[6] page 2 in root[3]
+unmap root[4]
+configure root[1] vspace root[3]
+delete root[1]
+";
+        let mut sources = SourceMap::default();
+        let file = sources.add("lifecycle.capsim", script.to_string());
+        let report = super::simulate(&spec, file, script).expect("a valid script");
+        for want in [
+            "configure root[1] cspace root[2] vspace root[3] ipc_buffer root[4]\n      ok: 0 cap(s) deleted",
+            "map root[6] page 2 in root[3]\n      error: IllegalOperation",
+            "configure root[1] vspace root[3]\n      ok: 3 cap(s) deleted",
+            "delete root[1]\n      ok: 2 cap(s) deleted",
+        ] {
+            assert!(report.contains(want), "{want}\n\n{report}");
+        }
     }
 }
