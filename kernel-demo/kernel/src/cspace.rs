@@ -16,6 +16,9 @@
 //! Nothing here writes a slot except [`SlotMemory::clear_table`]; keeping
 //! the derivation links consistent is `mdb`'s job.
 
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
 use crate::caps::{self, CNodeCap, Cap, KernelError, ObjectType};
 use crate::mdb::MdbNode;
 
@@ -178,18 +181,38 @@ pub struct Removal {
     pub last_with_badge: bool,
 }
 
-/// A window of physical memory seen as slots: `slots[i]` is the slot at
-/// physical address `base + 32 * i`. Every CNode the kernel uses lies in
-/// it; slots outside it do not exist.
-#[derive(Debug)]
+/// A window of physical memory seen as slots: the slot at physical address
+/// `base + 32 * i` is the `i`-th. Every CNode the kernel uses lies in it;
+/// slots outside it do not exist.
+///
+/// The window is held as a raw pointer, not a `&mut [Slot]`: it covers all
+/// RAM the Untyped caps cover, where the kernel also keeps TCBs, endpoints
+/// and page tables. Only references to single slots are handed out, each
+/// for as long as the borrow of the `SlotMemory` it came from, so a `&mut
+/// Tcb` (whose struct lies before the TCB object's own slots, see
+/// `tcb::slot_of`) never overlaps a reference into the window.
 pub struct SlotMemory<'m> {
     base: u64,
-    slots: &'m mut [Slot],
+    slots: NonNull<Slot>,
+    len: usize,
+    /// The window is borrowed for `'m`, as a `&'m mut [Slot]` would be.
+    window: PhantomData<&'m mut [Slot]>,
     /// Called with every cap taken out of a slot for good (delete, revoke,
     /// a CNode emptied): the kernel undoes what the cap stood for outside
     /// the slots (a frame's mapping) and finalises an object whose last cap
-    /// went.
-    on_remove: Option<fn(Removal)>,
+    /// went. A closure, so that it reaches the kernel's state through what
+    /// it borrowed rather than through a global.
+    on_remove: Option<&'m mut dyn FnMut(Removal)>,
+}
+
+impl core::fmt::Debug for SlotMemory<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SlotMemory")
+            .field("base", &self.base)
+            .field("len", &self.len)
+            .field("on_remove", &self.on_remove.is_some())
+            .finish()
+    }
 }
 
 impl<'m> SlotMemory<'m> {
@@ -199,27 +222,50 @@ impl<'m> SlotMemory<'m> {
     /// The slots are taken as they are: memory that no CNode covers is
     /// never read, and retype clears a CNode's table when it makes one.
     pub fn new(base: u64, slots: &'m mut [Slot]) -> Option<SlotMemory<'m>> {
+        let len = slots.len();
+        // SAFETY: `slots` is `len` slots borrowed mutably for `'m`, which
+        // the returned window keeps borrowed.
+        unsafe { Self::from_raw(base, NonNull::from(slots).cast(), len) }
+    }
+
+    /// The window of `len` slots at `slots`, whose physical address is
+    /// `base`; see [`new`](Self::new).
+    ///
+    /// # Safety
+    ///
+    /// `slots` must point to `len` valid, aligned slots that, for `'m`, are
+    /// read and written only through this window (and windows made from it
+    /// while it is not used); other memory may be referenced freely.
+    pub unsafe fn from_raw(base: u64, slots: NonNull<Slot>, len: usize) -> Option<SlotMemory<'m>> {
         SlotAddr::new(base)?;
-        let bytes = u64::try_from(slots.len()).ok()?.checked_mul(SLOT_BYTES)?;
+        let bytes = u64::try_from(len).ok()?.checked_mul(SLOT_BYTES)?;
         base.checked_add(bytes)?;
         Some(SlotMemory {
             base,
             slots,
+            len,
+            window: PhantomData,
             on_remove: None,
         })
     }
 
     /// The same window, calling `on_remove` with every cap removed for good.
-    pub fn with_on_remove(self, on_remove: fn(Removal)) -> SlotMemory<'m> {
+    pub fn with_on_remove<'h>(self, on_remove: &'h mut dyn FnMut(Removal)) -> SlotMemory<'h>
+    where
+        'm: 'h,
+    {
         SlotMemory {
+            base: self.base,
+            slots: self.slots,
+            len: self.len,
+            window: PhantomData,
             on_remove: Some(on_remove),
-            ..self
         }
     }
 
     /// Tells the kernel that a cap was removed for good.
-    pub(crate) fn removed(&self, removal: Removal) {
-        if let Some(on_remove) = self.on_remove {
+    pub(crate) fn removed(&mut self, removal: Removal) {
+        if let Some(on_remove) = self.on_remove.as_mut() {
             on_remove(removal);
         }
     }
@@ -231,33 +277,46 @@ impl<'m> SlotMemory<'m> {
 
     /// The number of slots in the window.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
 
     /// Whether the window has no slots.
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.len == 0
     }
 
     /// Whether the `size` bytes at `addr` lie entirely in the window.
     pub fn covers(&self, addr: u64, size: u64) -> bool {
-        let end = self.base + ((self.slots.len() as u64) << SLOT_BITS);
+        let end = self.base + ((self.len as u64) << SLOT_BITS);
         addr >= self.base && addr.checked_add(size).is_some_and(|e| e <= end)
     }
 
     fn index(&self, at: SlotAddr) -> Option<usize> {
         let i = usize::try_from(at.0.checked_sub(self.base)? >> SLOT_BITS).ok()?;
-        (i < self.slots.len()).then_some(i)
+        (i < self.len).then_some(i)
+    }
+
+    /// The `i`-th slot; `i` below `len`.
+    fn slot_ptr(&self, i: usize) -> *mut Slot {
+        debug_assert!(i < self.len);
+        // SAFETY: `i < len`, so the result lies in the window `from_raw`
+        // was given.
+        unsafe { self.slots.as_ptr().add(i) }
     }
 
     /// The slot at `at`, if the window has it.
     pub fn get(&self, at: SlotAddr) -> Option<&Slot> {
-        self.slots.get(self.index(at)?)
+        let i = self.index(at)?;
+        // SAFETY: a slot of the window (see `from_raw`); no `&mut` into the
+        // window can be live while `self` is borrowed shared.
+        Some(unsafe { &*self.slot_ptr(i) })
     }
 
     pub(crate) fn get_mut(&mut self, at: SlotAddr) -> Option<&mut Slot> {
         let i = self.index(at)?;
-        self.slots.get_mut(i)
+        // SAFETY: a slot of the window; `self` is borrowed mutably for as
+        // long as the reference lives, so it is the only one into the window.
+        Some(unsafe { &mut *self.slot_ptr(i) })
     }
 
     /// The cap in the slot at `at`, if the window has it.
@@ -282,21 +341,24 @@ impl<'m> SlotMemory<'m> {
             return false;
         };
         let len = table.slot_count() as usize;
-        match self.slots.get_mut(start..start + len) {
-            Some(slots) => {
-                slots.fill(Slot::EMPTY);
-                true
-            }
-            None => false,
+        if start.checked_add(len).is_none_or(|end| end > self.len) {
+            return false;
         }
+        for i in start..start + len {
+            // SAFETY: a slot of the window (checked above), written through
+            // `self`, borrowed mutably.
+            unsafe { self.slot_ptr(i).write(Slot::EMPTY) };
+        }
+        true
     }
 
     /// Every slot of the window with its address, in address order.
     pub fn iter(&self) -> impl Iterator<Item = (SlotAddr, &Slot)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .map(|(i, slot)| (SlotAddr(self.base + ((i as u64) << SLOT_BITS)), slot))
+        (0..self.len).map(move |i| {
+            // SAFETY: as for `get`.
+            let slot = unsafe { &*self.slot_ptr(i) };
+            (SlotAddr(self.base + ((i as u64) << SLOT_BITS)), slot)
+        })
     }
 }
 

@@ -665,8 +665,9 @@ mod tests {
         }
         let mut slots = Vec::new();
         let w = new_world(&mut slots);
+        let mut hook = count;
         let mut world = World {
-            memory: w.memory.with_on_remove(count),
+            memory: w.memory.with_on_remove(&mut hook),
             root: w.root,
         };
         let w = &mut world;

@@ -8,12 +8,11 @@
 use capc_demo_kernel::caps::{Cap, CapType, FrameCap};
 use capc_demo_kernel::vspace::{self, Level};
 
-use super::state::{Identity, Kernel, kernel};
+use super::state::{Identity, Kernel};
 
 /// Removes the mapping `frame` records, if it still stands: from the
 /// address space its number names, if that still exists.
-pub(super) fn unmap(frame: FrameCap) {
-    let k = kernel();
+pub(super) fn unmap(k: &Kernel, frame: FrameCap) {
     let pml4 = k
         .asids
         .get(frame.mapped_asid() as usize)

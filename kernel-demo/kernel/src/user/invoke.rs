@@ -12,7 +12,7 @@ use capc_demo_kernel::caps::{
     TcbCapInvocation, UntypedMemory, decode_frame_cap, decode_page_directory_cap,
     decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
 };
-use capc_demo_kernel::cspace::{SlotAddr, SlotMemory, lookup_cap};
+use capc_demo_kernel::cspace::{SlotAddr, lookup_cap};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
 use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, UserContext, reg};
 use capc_demo_kernel::vspace::{self, Level};
@@ -22,7 +22,9 @@ use super::address_space::{asid_of, table_mapping, unmap};
 use super::ipc::Machine;
 use super::lifecycle::{evict, zero_objects};
 use super::sched::{enqueue, remove};
-use super::state::{Identity, Kernel, USER_RFLAGS, ipc_buffer, kernel, slots, tcb, thread_cap};
+use super::state::{
+    Identity, Kernel, USER_RFLAGS, ipc_buffer, slots, tcb, thread_cap, with_memory,
+};
 
 /// A `Call` on the kernel object `cap` (in `slot` of the caller's CSpace):
 /// decode, run, reply. The message words are read where they are: the
@@ -54,7 +56,7 @@ pub(super) fn invoke_object(
         Some(b) => &b.msg[..info.length],
         None => &registers[..info.length],
     };
-    let mut memory = slots(k);
+    let memory = slots(k);
     // Extra caps: a capability address that does not resolve becomes the
     // null cap, which the decoder refuses as `InvalidCapability`.
     let mut caps = [Cap::NULL; target::CAPS_PER_MESSAGE];
@@ -84,16 +86,18 @@ pub(super) fn invoke_object(
                     "its objects' memory is being retyped",
                 );
             }
-            invoke_untyped(&mut memory, slot, info, msg, caps).map(|p| zero_objects(&p, device))
+            let kernel_pml4 = k.kernel_pml4;
+            with_memory(k, |memory| invoke_untyped(memory, slot, info, msg, caps))
+                .map(|p| zero_objects(&p, device, kernel_pml4))
         }
         Some(CapType::CNodeCap) => match CNodeCap::from_cap(cap) {
-            Some(cnode) => invoke_cnode(&mut memory, cnode, info, msg, caps),
+            Some(cnode) => with_memory(k, |memory| invoke_cnode(memory, cnode, info, msg, caps)),
             None => Err(KernelError::IllegalOperation),
         },
-        Some(CapType::TcbCap) => invoke_tcb(k, &mut memory, cap, info, msg, (caps, &sources)),
-        Some(CapType::FrameCap) => invoke_frame(&mut memory, slot, cap, info, msg, caps),
+        Some(CapType::TcbCap) => invoke_tcb(k, cap, info, msg, (caps, &sources)),
+        Some(CapType::FrameCap) => invoke_frame(k, slot, cap, info, msg, caps),
         Some(CapType::PdptCap | CapType::PageDirectoryCap | CapType::PageTableCap) => {
-            invoke_table(&mut memory, slot, cap, info, msg, caps)
+            invoke_table(k, slot, cap, info, msg, caps)
         }
         _ => Err(KernelError::IllegalOperation),
     };
@@ -118,7 +122,6 @@ pub(super) fn invoke_object(
 /// slots they were found in.
 pub(super) fn invoke_tcb(
     k: &mut Kernel,
-    memory: &mut SlotMemory<'_>,
     cap: Cap,
     info: MessageInfo,
     msg: &[u64],
@@ -127,7 +130,6 @@ pub(super) fn invoke_tcb(
     let tcb_cap = TcbCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
     let at = tcb_cap.tcb();
     let invocation = decode_tcb_cap(info, cap.rights(), msg, caps).map_err(decode_error)?;
-    let thread = tcb(at);
     match invocation {
         TcbCapInvocation::Configure(call) => {
             if call.buffer_addr % 4096 != 0 {
@@ -137,7 +139,7 @@ pub(super) fn invoke_tcb(
                 let cap = caps.get(i).copied().unwrap_or(Cap::NULL);
                 (sources.get(i).copied().flatten(), cap)
             });
-            tcb::configure(memory, at, &given)?;
+            with_memory(k, |memory| tcb::configure(memory, at, &given))?;
             let thread = tcb(at);
             thread.ipc_buffer_addr = call.buffer_addr;
             thread.fault_endpoint = call.fault_endpoint;
@@ -146,6 +148,7 @@ pub(super) fn invoke_tcb(
             if call.ip >= abi::USER_END || call.sp >= abi::USER_END {
                 return Err(KernelError::InvalidArgument { index: 0 });
             }
+            let thread = tcb(at);
             thread.context = UserContext::default();
             thread.context.rip = call.ip;
             thread.context.rsp = call.sp;
@@ -157,7 +160,7 @@ pub(super) fn invoke_tcb(
             if Pml4Cap::from_cap(thread_cap(at, TcbSlot::Vspace)).is_none() {
                 return Err(KernelError::IllegalOperation);
             }
-            if matches!(thread.state, ThreadState::Inactive) && at != k.current {
+            if matches!(tcb(at).state, ThreadState::Inactive) && at != k.current {
                 let known = k.threads.contains(&at);
                 let free = k.threads.iter().position(|&t| t == 0);
                 match (known, free) {
@@ -186,7 +189,7 @@ pub(super) fn invoke_tcb(
 /// Invocations of a frame cap: map it into an address space (recorded in
 /// the cap: the page and the address space's number), unmap it.
 pub(super) fn invoke_frame(
-    memory: &mut SlotMemory<'_>,
+    k: &mut Kernel,
     slot: SlotAddr,
     cap: Cap,
     info: MessageInfo,
@@ -201,7 +204,7 @@ pub(super) fn invoke_frame(
             }
             let pml4 = call.vspace.table();
             // Out of address-space numbers: the map cannot be recorded.
-            let asid = asid_of(kernel(), pml4).ok_or(KernelError::IllegalOperation)?;
+            let asid = asid_of(k, pml4).ok_or(KernelError::IllegalOperation)?;
             let rights = Rights::from_bits_truncate(call.rights).mask(frame.rights());
             // The record first: a mapping nothing records is never made.
             let updated = capc_demo_kernel::caps::with_mapping(frame.cap(), call.vaddr >> 12, asid)
@@ -214,16 +217,16 @@ pub(super) fn invoke_frame(
                 call.vaddr,
                 rights.contains(Rights::WRITE),
             )?;
-            ops::update_cap(memory, slot, updated);
+            with_memory(k, |memory| ops::update_cap(memory, slot, updated));
             Ok(())
         }
         FrameCapInvocation::Unmap => {
-            unmap(frame);
+            unmap(k, frame);
             frame
                 .set_mapped_page(0)
                 .and_then(|()| frame.set_mapped_asid(0))
                 .map_err(|_| KernelError::IllegalOperation)?;
-            ops::update_cap(memory, slot, frame.cap());
+            with_memory(k, |memory| ops::update_cap(memory, slot, frame.cap()));
             Ok(())
         }
     }
@@ -231,7 +234,7 @@ pub(super) fn invoke_frame(
 
 /// Invocations of a PDPT, page-directory or page-table cap: map it.
 pub(super) fn invoke_table(
-    memory: &mut SlotMemory<'_>,
+    k: &mut Kernel,
     slot: SlotAddr,
     cap: Cap,
     info: MessageInfo,
@@ -265,10 +268,10 @@ pub(super) fn invoke_table(
         return Err(KernelError::InvalidCapability { index: 0 });
     }
     let pml4 = vspace.table();
-    let asid = asid_of(kernel(), pml4).ok_or(KernelError::IllegalOperation)?;
+    let asid = asid_of(k, pml4).ok_or(KernelError::IllegalOperation)?;
     let updated = capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
         .ok_or(KernelError::InvalidArgument { index: 1 })?;
     vspace::map_table(&mut Identity, pml4, parent, mapping.table, vaddr)?;
-    ops::update_cap(memory, slot, updated);
+    with_memory(k, |memory| ops::update_cap(memory, slot, updated));
     Ok(())
 }

@@ -12,7 +12,7 @@ use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg};
 use capc_demo_kernel::{ipc, ops};
 
 use super::sched::enqueue;
-use super::state::{Kernel, ipc_buffer, slots, tcb, thread_cap};
+use super::state::{Kernel, ipc_buffer, tcb, thread_cap, with_memory};
 
 /// The kernel's objects for `ipc`, reached through the identity map.
 pub(super) struct Machine<'k>(pub(super) &'k mut Kernel);
@@ -102,20 +102,23 @@ pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bo
     }
     let mut moved = 0;
     if let (true, Some(src), Some(dst)) = (grant, &from_buffer, &to_buffer) {
-        let mut memory = slots(k);
-        let depth = u8::try_from(dst.receive_depth).unwrap_or(0);
-        for (&address, &slot) in src.caps.iter().zip(&dst.receive_slots).take(info.caps) {
-            let Ok((source, _)) = lookup_cap(&memory, sender_cspace, address) else {
-                break;
-            };
-            let Ok(target) = lookup_slot(&memory, receiver_cspace, slot, depth) else {
-                break;
-            };
-            if ops::copy(&mut memory, source, target, Rights::ALL).is_err() {
-                break;
+        moved = with_memory(k, |memory| {
+            let mut moved = 0;
+            let depth = u8::try_from(dst.receive_depth).unwrap_or(0);
+            for (&address, &slot) in src.caps.iter().zip(&dst.receive_slots).take(info.caps) {
+                let Ok((source, _)) = lookup_cap(memory, sender_cspace, address) else {
+                    break;
+                };
+                let Ok(target) = lookup_slot(memory, receiver_cspace, slot, depth) else {
+                    break;
+                };
+                if ops::copy(memory, source, target, Rights::ALL).is_err() {
+                    break;
+                }
+                moved += 1;
             }
-            moved += 1;
-        }
+            moved
+        });
     }
     info.caps = moved;
     let r = &mut tcb(to).context.general;

@@ -17,7 +17,7 @@ use capc_demo_kernel::vspace::{self};
 use super::address_space::{table_mapping, unlink_table, unmap};
 use super::ipc::Machine;
 use super::sched::remove;
-use super::state::{Identity, Kernel, MAX_THREADS, kernel, tcb, zero};
+use super::state::{Identity, Kernel, MAX_THREADS, tcb, zero};
 use crate::serial::Console;
 
 /// Stops every thread the kernel still refers to whose TCB, address space,
@@ -77,7 +77,7 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
 /// Zeroes the memory of the objects a retype placed, but for Untyped
 /// (nothing reads it), CNodes (`ops::retype` cleared their slots) and
 /// anything in device memory.
-pub(super) fn zero_objects(placement: &Placement, device: bool) {
+pub(super) fn zero_objects(placement: &Placement, device: bool, kernel_pml4: u64) {
     // Device memory is not the kernel's to write (and not mapped for it).
     if device
         || matches!(
@@ -100,7 +100,7 @@ pub(super) fn zero_objects(placement: &Placement, device: bool) {
         if placement.object_type == ObjectType::Pml4
             && let Some(at) = placement.address(i)
         {
-            vspace::init_pml4(&mut Identity, at, kernel().kernel_pml4);
+            vspace::init_pml4(&mut Identity, at, kernel_pml4);
         }
     }
 }
@@ -117,7 +117,7 @@ pub(super) fn zero_objects(placement: &Placement, device: bool) {
 ///   `stop_thread` stops the thread (see [`evict`]) and `release_asid`
 ///   takes an address space's number back. (Owned slots and a CNode's
 ///   slots were emptied by the derivation tree before.)
-pub(super) fn removed(removal: Removal) {
+pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     let Removal {
         cap,
         last,
@@ -126,11 +126,10 @@ pub(super) fn removed(removal: Removal) {
     let Some(cap_type) = cap.cap_type() else {
         return;
     };
-    let k = kernel();
     if cap_type.mapping() == Some(Mapping::EachCap)
         && let Some(frame) = FrameCap::from_cap(cap)
     {
-        unmap(frame);
+        unmap(k, frame);
     }
     if let Some(endpoint) = EndpointCap::from_cap(cap)
         && last_with_badge

@@ -23,7 +23,7 @@ use x86_64::registers::control::Cr3;
 use super::address_space::asid_of;
 use super::lifecycle::zero_objects;
 use super::sched::{dequeue, enqueue, enter};
-use super::state::{Identity, USER_RFLAGS, kernel, slots, tcb};
+use super::state::{Identity, Kernel, USER_RFLAGS, kernel, slots, tcb};
 
 /// First slot of the page tables and frames the kernel made for the root.
 pub(super) const FIRST_BOOT_OBJECT_SLOT: u64 = 128;
@@ -49,13 +49,14 @@ pub(super) struct BootError(&'static str, KernelError);
 /// Builds the root task, starts the timer and runs the root thread; never
 /// returns (the run ends in [`finish`]).
 pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
-    let k = kernel();
+    // SAFETY: the boot's one entry into this module; `enter` never returns.
+    let k = unsafe { kernel() };
     k.slots_base = boot.window.0;
     k.slots_len = ((boot.window.1 - boot.window.0) / 32) as usize;
     k.boot_image = (boot.boot_image.0 & !0xfff, boot.boot_image.1);
     k.kernel_pml4 = Cr3::read().0.start_address().as_u64();
     k.cr3 = k.kernel_pml4;
-    match build_root(out, boot) {
+    match build_root(k, out, boot) {
         Ok(root) => {
             crate::timer::init();
             let _ = writeln!(
@@ -68,7 +69,7 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
             k.started += 1;
             k.threads[0] = root;
             let first = dequeue(k).expect("the root thread was queued");
-            enter(first)
+            enter(k, first)
         }
         Err(BootError(what, error)) => panic!("building the root task: {what}: {error:?}"),
     }
@@ -81,8 +82,8 @@ pub(super) fn retype_one(
     cnode: CNodeCap,
     untyped_slot: SlotAddr,
     object_type: ObjectType,
-    size_arg: u64,
-    index: u64,
+    (size_arg, index): (u64, u64),
+    kernel_pml4: u64,
 ) -> Result<Placement, KernelError> {
     let request = RetypeRequest {
         object_type: object_type as u64,
@@ -91,13 +92,17 @@ pub(super) fn retype_one(
         count: 1,
     };
     let placement = ops::retype(memory, untyped_slot, &request, Some(cnode))?;
-    zero_objects(&placement, false);
+    zero_objects(&placement, false, kernel_pml4);
     Ok(placement)
 }
 
 /// The root task under construction: where its next object goes.
-pub(super) struct RootBuilder<'m> {
-    memory: SlotMemory<'m>,
+pub(super) struct RootBuilder<'k> {
+    /// The kernel state, for address-space numbers.
+    k: &'k mut Kernel,
+    /// The slot window without a removal hook: building the root task
+    /// removes no cap.
+    memory: SlotMemory<'static>,
     cnode: CNodeCap,
     untyped: SlotAddr,
     pml4: u64,
@@ -141,8 +146,8 @@ impl RootBuilder<'_> {
             self.cnode,
             self.untyped,
             object_type,
-            size_arg,
-            index,
+            (size_arg, index),
+            self.k.kernel_pml4,
         )
         .map_err(|e| BootError(what, e))?;
         Ok((placement.first, self.slot(index)?))
@@ -175,7 +180,7 @@ impl RootBuilder<'_> {
     /// `#[mapped_at]` and `#[mapped_in]` fields).
     fn record_mapping(&mut self, slot: SlotAddr, vaddr: u64) {
         let updated = self.memory.cap(slot).and_then(|cap| {
-            let asid = asid_of(kernel(), self.pml4)?;
+            let asid = asid_of(self.k, self.pml4)?;
             capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
         });
         if let Some(updated) = updated {
@@ -211,8 +216,11 @@ impl RootBuilder<'_> {
 
 /// Builds the root task (see the module documentation) and returns its
 /// TCB's physical address, runnable.
-pub(super) fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, BootError> {
-    let k = kernel();
+pub(super) fn build_root(
+    k: &mut Kernel,
+    out: &mut impl Write,
+    boot: &Boot<'_>,
+) -> Result<u64, BootError> {
     let mut memory = slots(k);
     // The largest RAM Untyped pays for the root task's own objects.
     let (payer, &payer_cap) = boot
@@ -250,7 +258,9 @@ pub(super) fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, B
     let untyped = table
         .slot(FIRST_UNTYPED_SLOT + payer as u64)
         .ok_or(BootError("untyped slot", KernelError::IllegalOperation))?;
+    let kernel_pml4 = k.kernel_pml4;
     let mut root = RootBuilder {
+        k,
         memory,
         cnode,
         untyped,
@@ -261,7 +271,7 @@ pub(super) fn build_root(out: &mut impl Write, boot: &Boot<'_>) -> Result<u64, B
     };
     let (tcb_addr, _) = root.make_at("TCB", ObjectType::Tcb, 0, ROOT_TCB_SLOT)?;
     let (pml4, _) = root.make_at("PML4", ObjectType::Pml4, 0, ROOT_VSPACE_SLOT)?;
-    vspace::init_pml4(&mut Identity, pml4, k.kernel_pml4);
+    vspace::init_pml4(&mut Identity, pml4, kernel_pml4);
     root.pml4 = pml4;
 
     let entry = load_elf(&mut root, boot.image)?;

@@ -5,6 +5,8 @@
 //! The only file that touches `KERNEL` and the raw addresses of objects;
 //! the others go through the functions here.
 
+use core::ptr::NonNull;
+
 use capc_demo_kernel::abi::IpcBuffer;
 use capc_demo_kernel::caps::{Cap, FrameCap};
 use capc_demo_kernel::cspace::{Slot, SlotMemory};
@@ -100,24 +102,45 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     boot_image: (0, 0),
 };
 
-/// The kernel state. One CPU, and the kernel runs with interrupts off, so
-/// there is never a second user of it.
-pub(super) fn kernel() -> &'static mut Kernel {
+/// The kernel state: the one mutable context of a kernel entry, threaded
+/// from there through everything the entry does (the removal hook gets it
+/// from [`with_memory`], not from here).
+///
+/// # Safety
+///
+/// At most one result may be live: called once at the start of each entry
+/// (`start`, `trap`). One CPU, and the kernel runs with interrupts off, so
+/// entries never overlap.
+pub(super) unsafe fn kernel() -> &'static mut Kernel {
     let state = &raw mut KERNEL;
-    // SAFETY: see above; every caller uses the reference only for the
-    // duration of one kernel entry.
+    // SAFETY: the caller makes this the only reference to `KERNEL`.
     unsafe { &mut *state }
 }
 
-/// The slot window as [`SlotMemory`].
+/// The slot window as [`SlotMemory`], without a removal hook: for lookups,
+/// the audit, and the boot (which removes nothing). Anything that may
+/// remove a cap goes through [`with_memory`].
 pub(super) fn slots(k: &Kernel) -> SlotMemory<'static> {
+    let window = NonNull::new(k.slots_base as *mut Slot).expect("the slot window is not at 0");
     // SAFETY: the window is RAM the Untyped caps cover, identity-mapped;
-    // every CNode is retyped from that RAM, so every slot lies in it. The
-    // kernel holds one such view at a time.
-    let window = unsafe { core::slice::from_raw_parts_mut(k.slots_base as *mut Slot, k.slots_len) };
-    SlotMemory::new(k.slots_base, window)
+    // every CNode (and a TCB's own slots) is retyped from that RAM, so
+    // every slot lies in it, and slots are reached only through a
+    // `SlotMemory`. The kernel uses one such view at a time (a hooked one
+    // made while another exists is used only while that one is not), and
+    // a view hands out references to single slots only, never overlapping
+    // a `Tcb`, an endpoint, a page table or an IPC buffer.
+    unsafe { SlotMemory::from_raw(k.slots_base, window, k.slots_len) }
         .expect("the slot window is aligned")
-        .with_on_remove(removed)
+}
+
+/// Runs `f` on the slot window with the removal hook: every cap removed
+/// for good is finalised ([`removed`]) with this entry's kernel state,
+/// which the hook borrows for as long as `f` runs.
+pub(super) fn with_memory<R>(k: &mut Kernel, f: impl FnOnce(&mut SlotMemory<'_>) -> R) -> R {
+    let window = slots(k);
+    let mut hook = |removal| removed(k, removal);
+    let mut memory = window.with_on_remove(&mut hook);
+    f(&mut memory)
 }
 
 /// The TCB at `paddr`.
