@@ -59,6 +59,9 @@ Tasks:
           -icount (exact guest instruction counts): null syscall, cap lookup,
           IPC call+reply round trip, frame retype; fails if the round trip
           takes more than 1,000 instructions
+  miri    Run the demo kernel library's host tests under Miri (undefined
+          behaviour, aliasing), installing a nightly toolchain with the miri
+          component first if it is missing; opt-in, not part of `test`
 
 Options:
   -h, --help    Print this help";
@@ -76,7 +79,7 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(task @ ("test" | "demo" | "bench-kernel")) if args.len() > 1 => {
+        Some(task @ ("test" | "demo" | "bench-kernel" | "miri")) if args.len() > 1 => {
             eprintln!("error: `{task}` takes no arguments, got `{}`\n", args[1]);
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench-kernel") => workspace_root().and_then(|root| kbench::bench_kernel(&root)),
         Some("demo") => demo(),
+        Some("miri") => miri(),
         Some("bench-macro") => match bench_runs(&args[1..]) {
             Ok(runs) => workspace_root().and_then(|root| bench::bench_macro(&root, runs)),
             Err(message) => {
@@ -105,6 +109,81 @@ fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// The command that installs the toolchain `cargo xtask miri` needs (Miri
+/// builds its own sysroot from rust-src).
+const MIRI_INSTALL: &[&str] = &[
+    "rustup",
+    "toolchain",
+    "install",
+    "nightly",
+    "--profile",
+    "minimal",
+    "--component",
+    "miri",
+    "--component",
+    "rust-src",
+];
+
+/// Runs the demo kernel library's host tests under Miri on a nightly
+/// toolchain, installing it (with `MIRI_INSTALL`) when `cargo miri` is
+/// missing there.
+fn miri() -> Result<(), Failure> {
+    let root = workspace_root()?;
+    let kernel = root.join("kernel-demo/kernel");
+    // `rustup run nightly cargo ...`, without the variables of the cargo
+    // that runs xtask, which would pin the stable toolchain.
+    let nightly_cargo = |args: &[&str]| {
+        let mut command = Command::new("rustup");
+        command
+            .args(["run", "nightly", "cargo"])
+            .args(args)
+            .current_dir(&kernel)
+            .env_remove("CARGO")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("RUSTC");
+        command
+    };
+    let available = nightly_cargo(&["miri", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !available {
+        let install = MIRI_INSTALL.join(" ");
+        eprintln!("==> no nightly toolchain with Miri; installing with `{install}`");
+        let status = run(&root, MIRI_INSTALL[0], &MIRI_INSTALL[1..])?;
+        if !status.success() {
+            return Err(Failure::new(format!(
+                "`{install}` failed ({status}); Miri needs a nightly toolchain"
+            )));
+        }
+    }
+    let test: &[&str] = &[
+        "miri",
+        "test",
+        "--no-default-features",
+        "--lib",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+    ];
+    for args in [&["miri", "setup"][..], test] {
+        println!(
+            "==> [rustup run nightly cargo {}, in kernel-demo/kernel]",
+            args.join(" ")
+        );
+        let status = nightly_cargo(args)
+            .status()
+            .map_err(|e| Failure::new(format!("could not run rustup: {e}")))?;
+        if !status.success() {
+            return Err(Failure::new(format!(
+                "`cargo +nightly {}` failed ({status})",
+                args.join(" ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The `N` of `bench-macro [--runs N]`: at least 1.
