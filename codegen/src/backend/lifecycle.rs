@@ -162,14 +162,18 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
         let v = ident(&c.name);
         let set_at = ident(&format!(
             "set_{}",
-            c.field_with(Role::MappedAt).expect("a mapped cap type").name
+            c.field_with(Role::MappedAt)
+                .expect("a mapped cap type")
+                .name
         ));
         let set_asid = match c.field_with(Role::MappedIn) {
             Some(f) => {
                 let set = ident(&format!("set_{}", f.name));
                 quote!(view.#set(asid).ok()?;)
             }
-            None => quote!(if asid != 0 { return None; }),
+            None => quote!(if asid != 0 {
+                return None;
+            }),
         };
         quote!(Some(CapType::#v) => {
             let mut view = #v(cap);
@@ -180,7 +184,12 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
     });
     let (mapping_of_param, mapping_of_body, with_mapping_params, with_mapping_body) =
         if mapped.is_empty() {
-            (quote!(_cap), quote!(None), quote!(_cap: Cap, _page: u64, _asid: u64), quote!(None))
+            (
+                quote!(_cap),
+                quote!(None),
+                quote!(_cap: Cap, _page: u64, _asid: u64),
+                quote!(None),
+            )
         } else {
             (
                 quote!(cap),
