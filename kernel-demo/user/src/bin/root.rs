@@ -889,7 +889,9 @@ mod fuzz {
     /// Slots of the fuzzer's CNode, and the guard that makes its addresses
     /// 64 bits deep.
     const RADIX: u64 = 8;
-    /// Set by the fuzzer when it is done.
+    /// Pages of the fuzzer's stack.
+    const STACK_PAGES: u64 = 4;
+    /// Set by the fuzzer when it is done: 1 plus its failures.
     static DONE: AtomicU64 = AtomicU64::new(0);
 
     /// Sets up the fuzzer from slot `base` on, runs it, waits for it and
@@ -897,8 +899,11 @@ mod fuzz {
     pub fn run(env: &mut Env, base: u64) -> u64 {
         let untyped = super::UNTYPED.load(Ordering::Relaxed);
         let (sub, cnode, guarded, notification) = (base, base + 1, base + 2, base + 3);
-        let (tcb, stack, buffer) = (base + 4, base + 5, base + 6);
-        let stack_at = ROOT_STACK_TOP + 0x5000;
+        let (tcb, buffer, stack) = (base + 4, base + 6, base + 8);
+        // Four pages of stack (the lifecycle phase keeps the caps of its
+        // slots there), with an unmapped page below.
+        let stack_at = ROOT_STACK_TOP + 0xa000;
+        let stack_top = stack_at + STACK_PAGES * 0x1000;
         let buffer_at = ROOT_STACK_TOP + 0x6000;
         let in_fuzzer = |index: u64, from: u64| {
             move |msg: &mut [u64], caps: &mut [u64]| {
@@ -946,9 +951,13 @@ mod fuzz {
                 )
             })
             .and_then(|()| super::retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
-            .and_then(|()| super::retype(env, untyped, ObjectType::Frame, 12, stack, 2))
-            .and_then(|()| super::map_frame(env, stack, stack_at))
-            .and_then(|()| super::map_frame(env, buffer, buffer_at));
+            .and_then(|()| super::retype(env, untyped, ObjectType::Frame, 12, buffer, 1))
+            .and_then(|()| super::map_frame(env, buffer, buffer_at))
+            .and_then(|()| super::retype(env, untyped, ObjectType::Frame, 12, stack, STACK_PAGES))
+            .and_then(|()| {
+                (0..STACK_PAGES)
+                    .try_for_each(|i| super::map_frame(env, stack + i, stack_at + i * 0x1000))
+            });
         let _ = writeln!(
             env,
             "root: fuzzer's CSpace (2^{RADIX} slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: {}",
@@ -981,7 +990,7 @@ mod fuzz {
                     |msg, _| {
                         caps::encode_tcb_cap_write_registers(
                             fuzzer as *const () as u64,
-                            stack_at + 0x1000,
+                            stack_top,
                             buffer_at,
                             msg,
                         )
@@ -1002,10 +1011,19 @@ mod fuzz {
         }
         let mut waited = 0u64;
         while DONE.load(Ordering::Acquire) == 0 && waited < 1_000_000 {
+            if WANT_ROOT_PML4.load(Ordering::Acquire) == 1 {
+                let given = env.invoke(
+                    cnode,
+                    in_fuzzer(lifecycle::ROOT_PML4, super::ROOT_VSPACE),
+                    decode_cnode_cap_copy_reply,
+                );
+                WANT_ROOT_PML4.store(if given.is_ok() { 2 } else { 3 }, Ordering::Release);
+            }
             yield_now();
             waited += 1;
         }
-        if DONE.load(Ordering::Acquire) == 0 {
+        let done = DONE.load(Ordering::Acquire);
+        if done == 0 {
             let _ = writeln!(env, "root: the fuzzer never finished (WRONG)");
             return 1;
         }
@@ -1016,7 +1034,7 @@ mod fuzz {
             "root: kernel audit after the fuzzer: {}",
             if clean { "ok" } else { "FAILED (WRONG)" }
         );
-        u64::from(!clean)
+        u64::from(!clean) + (done - 1)
     }
 
     /// xorshift64*: a fixed seed, so every run makes the same calls.
@@ -1183,8 +1201,979 @@ mod fuzz {
             };
         }
         let _ = writeln!(env);
-        DONE.store(1, Ordering::Release);
+        let failures = lifecycle_phase(&mut env);
+        DONE.store(1 + failures, Ordering::Release);
         capc_demo_user::exit(0)
+    }
+
+    /// Clears what the random invocations left (the Untyped revoked, every
+    /// slot but the three caps the fuzzer started with emptied), asks the
+    /// root for a copy of its PML4 cap and runs [`lifecycle`]; the number
+    /// of failures.
+    fn lifecycle_phase(env: &mut Env) -> u64 {
+        if capc_demo_user::cap_at(2).cap_type() != Some(CapType::CNodeCap) {
+            let _ = writeln!(
+                env,
+                "fuzz: lifecycle: slot 2 is not the fuzzer's CNode (WRONG)"
+            );
+            return 1;
+        }
+        let _ = capc_demo_user::invoke::revoke(env, 2, 1);
+        for slot in (0..1).chain(4..1 << RADIX) {
+            let _ = capc_demo_user::invoke::delete(env, 2, slot);
+        }
+        WANT_ROOT_PML4.store(1, Ordering::Release);
+        while WANT_ROOT_PML4.load(Ordering::Acquire) == 1 {
+            yield_now();
+        }
+        lifecycle::run(env)
+    }
+
+    /// Asked by the fuzzer when its random invocations are done: the root
+    /// copies its own PML4 cap into [`lifecycle::ROOT_PML4`] of the
+    /// fuzzer's CNode (1 asked, 2 given, 3 refused), so that the helper
+    /// threads the lifecycle phase resumes run this program's code.
+    static WANT_ROOT_PML4: AtomicU64 = AtomicU64::new(0);
+
+    /// The fuzzer's second phase: the objects the lifecycle rules govern.
+    /// From its 1 MiB Untyped (slot 1) and four child Untypeds of 128 KiB
+    /// (slots 5..9) it retypes TCBs, PML4s, PDPTs, page directories, page
+    /// tables, frames, CNodes, endpoints and notifications into a pool of
+    /// slots, configures the TCBs with random (valid and invalid) CNode,
+    /// PML4 and frame caps, maps tables and frames at random user addresses
+    /// of its own PML4s (never the root's, which runs its code), copies,
+    /// unmaps, deletes and revokes what is mapped, and regularly revokes a
+    /// child Untyped (or the whole Untyped) and retypes the same memory
+    /// into other objects. TCBs it resumes run [`capc_fuzz_receiver`] or
+    /// [`capc_fuzz_sender`] in the root's address space (configured with
+    /// the root's PML4 right before), which only receive, send and exit, so
+    /// endpoints and notifications get queues the fuzzer then deletes and
+    /// revokes under them without ever blocking itself; a resumed TCB is
+    /// suspended before it is configured with anything else. The kernel
+    /// audits the whole system every [`AUDIT_EVERY`] steps.
+    pub mod lifecycle {
+        use core::fmt::Write;
+        use core::sync::atomic::{AtomicU64, Ordering};
+
+        use capc_demo_user::abi::{ROOT_STACK_TOP, Syscall, SyscallStatus, USER_BASE};
+        use capc_demo_user::caps::{
+            self, Cap, CapType, FrameCap, ObjectType, PageDirectoryCap, PageTableCap, PdptCap,
+            Pml4Cap, Rights, TcbCap, UntypedCap,
+        };
+        use capc_demo_user::{Env, Error, cap_at, syscall, yield_now};
+
+        use super::Rng;
+
+        /// Steps of the phase.
+        pub const STEPS: u64 = 3_000;
+        /// Steps between two audits of the whole kernel.
+        pub const AUDIT_EVERY: u64 = 500;
+        /// The fuzzer's own CNode (its CSpace root, addresses 64 bits deep).
+        const CNODE: u64 = 2;
+        /// The fuzzer's Untyped.
+        const UNTYPED: u64 = 1;
+        /// A notification cap the root gave.
+        const NOTIFICATION: u64 = 3;
+        /// A copy of the root's PML4: only ever a resumed helper's VSpace.
+        pub const ROOT_PML4: u64 = 4;
+        /// The child Untypeds: slots and log2 of their size.
+        const CHILDREN: core::ops::Range<u64> = 5..9;
+        const CHILD_BITS: u64 = 17;
+        /// The pool the steps retype into, copy into and pick caps from.
+        const POOL: core::ops::Range<u64> = 16..96;
+        /// Slots the phase tracks (everything below the pool's end).
+        const TRACKED: usize = POOL.end as usize;
+
+        /// Counted by the helper threads: messages and signals received,
+        /// sends done, and helpers that ended (their wait failed or was
+        /// cancelled).
+        static RECEIVED: AtomicU64 = AtomicU64::new(0);
+        static SENT: AtomicU64 = AtomicU64::new(0);
+        static ENDED: AtomicU64 = AtomicU64::new(0);
+
+        // The helper threads: a few instructions that use no stack and no
+        // IPC buffer. `capc_fuzz_receiver` receives on the cap at `rdi`
+        // until that fails, `capc_fuzz_sender` sends (or signals) once;
+        // both then exit with status 0. Registers other than rax, rdi,
+        // rsi, rdx, r8-r11 and rcx survive a system call, so rbx keeps
+        // the cap address.
+        core::arch::global_asm!(
+            ".pushsection .text.capc_fuzz_helpers,\"ax\",@progbits",
+            ".globl capc_fuzz_receiver",
+            "capc_fuzz_receiver:",
+            "    mov rbx, rdi",
+            "2:  mov rdi, rbx",
+            "    mov eax, 3",
+            "    xor esi, esi",
+            "    syscall",
+            "    test rax, rax",
+            "    jnz 3f",
+            "    lock inc qword ptr [rip + {received}]",
+            "    jmp 2b",
+            "3:  lock inc qword ptr [rip + {ended}]",
+            "    mov eax, 8",
+            "    xor edi, edi",
+            "    syscall",
+            "    ud2",
+            ".globl capc_fuzz_sender",
+            "capc_fuzz_sender:",
+            "    mov eax, 2",
+            "    xor esi, esi",
+            "    syscall",
+            "    test rax, rax",
+            "    jnz 4f",
+            "    lock inc qword ptr [rip + {sent}]",
+            "4:  lock inc qword ptr [rip + {ended}]",
+            "    mov eax, 8",
+            "    xor edi, edi",
+            "    syscall",
+            "    ud2",
+            ".popsection",
+            received = sym RECEIVED,
+            sent = sym SENT,
+            ended = sym ENDED,
+        );
+
+        unsafe extern "C" {
+            fn capc_fuzz_receiver() -> !;
+            fn capc_fuzz_sender() -> !;
+        }
+
+        /// The object types a retype step draws from, and their size
+        /// arguments.
+        const TYPES: [(ObjectType, u64); 10] = [
+            (ObjectType::Untyped, 13),
+            (ObjectType::CNode, 3),
+            (ObjectType::Tcb, 0),
+            (ObjectType::Endpoint, 0),
+            (ObjectType::Notification, 0),
+            (ObjectType::Frame, 12),
+            (ObjectType::Pml4, 0),
+            (ObjectType::Pdpt, 0),
+            (ObjectType::PageDirectory, 0),
+            (ObjectType::PageTable, 0),
+        ];
+
+        /// Successes and attempts of one kind of step.
+        #[derive(Clone, Copy, Default)]
+        struct Tally {
+            ok: u64,
+            tried: u64,
+        }
+
+        impl Tally {
+            fn count(&mut self, result: Result<(), Error>) -> bool {
+                let ok = result.is_ok();
+                self.tried += 1;
+                if ok {
+                    self.ok += 1;
+                }
+                ok
+            }
+        }
+
+        impl core::fmt::Display for Tally {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{} of {} ok", self.ok, self.tried)
+            }
+        }
+
+        /// What the phase did, printed as `fuzz: ...` lines.
+        #[derive(Default)]
+        struct Counts {
+            retype: [Tally; TYPES.len()],
+            configure: Tally,
+            configure_valid: Tally,
+            resume: Tally,
+            suspend: Tally,
+            signal: Tally,
+            map_frame: Tally,
+            map_table: Tally,
+            unmap: Tally,
+            copy_mapped_table: Tally,
+            copy_unmapped_table: Tally,
+            copy_other: Tally,
+            delete: Tally,
+            revoke: Tally,
+            child_revoke: Tally,
+            full_revoke: Tally,
+            /// Retypes that placed objects below an Untyped's highest
+            /// watermark so far: in memory that held other objects.
+            reused: u64,
+            /// Caps removed (delete, revoke, a revoked Untyped) while they
+            /// recorded a mapping: frames, tables.
+            removed_mapped_frames: u64,
+            removed_mapped_tables: u64,
+            /// PML4 caps removed after something was mapped in that PML4.
+            removed_pml4s_with_mappings: u64,
+            /// TCB caps removed while the TCB had been configured.
+            removed_configured_tcbs: u64,
+            audits: Tally,
+        }
+
+        /// The phase's state: the caps in the tracked slots as last read,
+        /// and what the kernel does not show through a cap.
+        struct Lifecycle<'e> {
+            env: &'e mut Env,
+            rng: Rng,
+            slots: [Cap; TRACKED],
+            /// The highest watermark seen per tracked Untyped slot.
+            high_water: [u64; TRACKED],
+            /// TCBs (by address) that were resumed: they run only helper
+            /// code in the root's address space, so they are suspended
+            /// before anything else is configured into them.
+            resumed: [u64; 16],
+            /// TCBs (by address) a configure succeeded on.
+            configured: [u64; 32],
+            /// PML4s (by address) something was mapped in.
+            mapped_pml4s: [u64; 32],
+            counts: Counts,
+            /// Whether [`Lifecycle::park`] left its thread.
+            parked: bool,
+        }
+
+        /// Adds `addr` to the set `set` (replacing an entry when full).
+        fn remember(set: &mut [u64], addr: u64, rng: &mut Rng) {
+            if set.contains(&addr) {
+                return;
+            }
+            match set.iter().position(|&a| a == 0) {
+                Some(free) => set[free] = addr,
+                None => set[rng.below(set.len() as u64) as usize] = addr,
+            }
+        }
+
+        fn forget(set: &mut [u64], addr: u64) {
+            for a in set.iter_mut().filter(|a| **a == addr) {
+                *a = 0;
+            }
+        }
+
+        /// The object a cap names.
+        fn object(cap: Cap) -> u64 {
+            caps::region(cap).map_or(0, |(base, _)| base)
+        }
+
+        /// Whether a frame or table cap records a mapping.
+        fn mapped(cap: Cap) -> bool {
+            FrameCap::from_cap(cap).is_some_and(|c| c.mapped_asid() != 0)
+                || PdptCap::from_cap(cap).is_some_and(|c| c.mapped_asid() != 0)
+                || PageDirectoryCap::from_cap(cap).is_some_and(|c| c.mapped_asid() != 0)
+                || PageTableCap::from_cap(cap).is_some_and(|c| c.mapped_asid() != 0)
+        }
+
+        fn is_table(cap: Cap) -> bool {
+            matches!(
+                cap.cap_type(),
+                Some(CapType::PdptCap | CapType::PageDirectoryCap | CapType::PageTableCap)
+            )
+        }
+
+        /// Runs the phase; the number of failures (a failed audit).
+        pub fn run(env: &mut Env) -> u64 {
+            let mut phase = Lifecycle {
+                env,
+                rng: Rng(0x2545_f491_4f6c_dd1d),
+                slots: [Cap::NULL; TRACKED],
+                high_water: [0; TRACKED],
+                resumed: [0; 16],
+                configured: [0; 32],
+                mapped_pml4s: [0; 32],
+                counts: Counts::default(),
+                parked: false,
+            };
+            phase.refresh();
+            let ready = phase.slots[UNTYPED as usize].cap_type() == Some(CapType::UntypedCap)
+                && phase.slots[CNODE as usize].cap_type() == Some(CapType::CNodeCap)
+                && phase.slots[ROOT_PML4 as usize].cap_type() == Some(CapType::Pml4Cap);
+            if !ready {
+                let _ = writeln!(
+                    phase.env,
+                    "fuzz: lifecycle: the Untyped, CNode or root PML4 cap is missing (WRONG)"
+                );
+                return 1;
+            }
+            phase.make_children();
+            for step in 1..=STEPS {
+                phase.step();
+                if step % AUDIT_EVERY == 0 {
+                    let audit = syscall(Syscall::DebugAudit, 0, 0, [0; 4]);
+                    let clean = audit.status == SyscallStatus::Ok as u64 && audit.badge == 0;
+                    phase.counts.audits.count(if clean {
+                        Ok(())
+                    } else {
+                        Err(Error::Syscall(SyscallStatus::InvalidCap))
+                    });
+                }
+            }
+            phase.park();
+            phase.report();
+            phase.counts.audits.tried - phase.counts.audits.ok + u64::from(!phase.parked)
+        }
+
+        impl Lifecycle<'_> {
+            fn refresh(&mut self) {
+                for slot in 0..TRACKED {
+                    let cap = cap_at(slot as u64);
+                    if let Some(untyped) = UntypedCap::from_cap(cap) {
+                        let high = &mut self.high_water[slot];
+                        // Another Untyped in this slot starts afresh.
+                        if object(self.slots[slot]) != untyped.base() {
+                            *high = 0;
+                        }
+                        *high = (*high).max(untyped.free_index());
+                    }
+                    self.slots[slot] = cap;
+                }
+            }
+
+            /// Refreshes the tracked slots after a step that may remove
+            /// caps, counting the removals the lifecycle rules act on.
+            fn refresh_after_removal(&mut self) {
+                let before = self.slots;
+                self.refresh();
+                for (old, new) in before.iter().zip(self.slots.iter()) {
+                    if old == new || (object(*old) == object(*new) && !new.is_null()) {
+                        continue;
+                    }
+                    if mapped(*old) {
+                        if is_table(*old) {
+                            self.counts.removed_mapped_tables += 1;
+                        } else {
+                            self.counts.removed_mapped_frames += 1;
+                        }
+                    }
+                    let addr = object(*old);
+                    if Pml4Cap::from_cap(*old).is_some() && self.mapped_pml4s.contains(&addr) {
+                        self.counts.removed_pml4s_with_mappings += 1;
+                    }
+                    if TcbCap::from_cap(*old).is_some() && self.configured.contains(&addr) {
+                        self.counts.removed_configured_tcbs += 1;
+                    }
+                }
+            }
+
+            /// Retypes the child Untypeds from the Untyped (after it was
+            /// revoked, over the same memory).
+            fn make_children(&mut self) {
+                let count = CHILDREN.end - CHILDREN.start;
+                let r = self.retype_into(UNTYPED, 0, CHILD_BITS, CHILDREN.start, count);
+                self.counts.retype[0].count(r);
+            }
+
+            /// A retype of `count` objects of `TYPES[kind]` from the
+            /// Untyped at `untyped` into slots `offset..`; counts reuse.
+            fn retype_into(
+                &mut self,
+                untyped: u64,
+                kind: usize,
+                size_arg: u64,
+                offset: u64,
+                count: u64,
+            ) -> Result<(), Error> {
+                let (object_type, _) = TYPES[kind];
+                let before = UntypedCap::from_cap(cap_at(untyped)).map(|u| u.free_index());
+                let r = self.guarded(untyped).and_then(|()| {
+                    capc_demo_user::invoke::retype(
+                        self.env,
+                        untyped,
+                        object_type,
+                        size_arg,
+                        CNODE,
+                        offset,
+                        count,
+                    )
+                });
+                let high = self.high_water.get(untyped as usize).copied().unwrap_or(0);
+                if r.is_ok() && before.is_some_and(|b| b < high) {
+                    self.counts.reused += 1;
+                }
+                self.refresh();
+                if r.is_ok() {
+                    for slot in offset..offset + count {
+                        if let Some(&cap) = self.slots.get(slot as usize) {
+                            let addr = object(cap);
+                            forget(&mut self.resumed, addr);
+                            forget(&mut self.configured, addr);
+                            forget(&mut self.mapped_pml4s, addr);
+                        }
+                    }
+                }
+                r
+            }
+
+            /// A random slot of the pool.
+            fn pool_slot(&mut self) -> u64 {
+                POOL.start + self.rng.below(POOL.end - POOL.start)
+            }
+
+            /// A slot holding a cap of type `cap_type` (the pool, the
+            /// children and `extra`), mostly; sometimes any slot but the
+            /// root's PML4.
+            fn pick(&mut self, cap_type: CapType, extra: &[u64]) -> u64 {
+                if self.rng.below(8) != 0 {
+                    let mut found = [0u64; TRACKED];
+                    let mut n = 0;
+                    let candidates = CHILDREN.chain(POOL).chain(extra.iter().copied());
+                    for slot in candidates {
+                        if self.slots[slot as usize].cap_type() == Some(cap_type) {
+                            found[n] = slot;
+                            n += 1;
+                        }
+                    }
+                    if n > 0 {
+                        return found[self.rng.below(n as u64) as usize];
+                    }
+                }
+                let slot = self.rng.below(TRACKED as u64);
+                if slot == ROOT_PML4 { CNODE } else { slot }
+            }
+
+            /// A user address in the few regions the steps map into, or
+            /// now and then a bad one.
+            fn vaddr(&mut self) -> u64 {
+                match self.rng.below(16) {
+                    0 => self.rng.next(),
+                    1 => USER_BASE + (self.rng.below(1 << 20) << 3),
+                    _ => {
+                        USER_BASE
+                            + (self.rng.below(2) << 39)
+                            + (self.rng.below(2) << 30)
+                            + (self.rng.below(3) << 21)
+                            + (self.rng.below(4) << 12)
+                    }
+                }
+            }
+
+            fn step(&mut self) {
+                match self.rng.below(1000) {
+                    0..=249 => self.retype(),
+                    250..=359 => self.configure(),
+                    360..=409 => self.resume(),
+                    410..=439 => self.suspend(),
+                    440..=479 => self.signal(),
+                    480..=609 => self.map_frame(),
+                    610..=749 => self.map_table(),
+                    750..=829 => self.copy(),
+                    830..=869 => self.unmap(),
+                    870..=929 => self.delete(),
+                    930..=969 => self.revoke(),
+                    970..=994 => self.revoke_child(),
+                    _ => self.revoke_all(),
+                }
+            }
+
+            fn retype(&mut self) {
+                let kind = self.rng.below(TYPES.len() as u64) as usize;
+                let (_, size_arg) = TYPES[kind];
+                let untyped = match self.rng.below(4) {
+                    0 => UNTYPED,
+                    _ => self.pick(CapType::UntypedCap, &[]),
+                };
+                let offset = self.pool_slot();
+                let count = 1 + self.rng.below(3);
+                let r = self.retype_into(untyped, kind, size_arg, offset, count);
+                self.counts.retype[kind].count(r);
+            }
+
+            /// Suspends the TCB at `slot` if it was ever resumed, so that
+            /// what is configured next never runs.
+            fn settle(&mut self, slot: u64) {
+                let addr = object(self.slots[slot as usize]);
+                if TcbCap::from_cap(self.slots[slot as usize]).is_some()
+                    && self.resumed.contains(&addr)
+                {
+                    let r = self.invoke_suspend(slot);
+                    self.counts.suspend.count(r);
+                    if r.is_ok() {
+                        forget(&mut self.resumed, addr);
+                    }
+                }
+            }
+
+            fn configure(&mut self) {
+                let tcb = self.pick(CapType::TcbCap, &[]);
+                self.settle(tcb);
+                if !self.slots[tcb as usize].is_null()
+                    && self.resumed.contains(&object(self.slots[tcb as usize]))
+                {
+                    return;
+                }
+                let cspace = self.pick(CapType::CNodeCap, &[CNODE]);
+                let vspace = self.pick(CapType::Pml4Cap, &[]);
+                let buffer = self.pick(CapType::FrameCap, &[]);
+                let buffer_addr = match self.rng.below(8) {
+                    0 => self.rng.next(),
+                    _ => USER_BASE + (self.rng.below(64) << 12),
+                };
+                let valid = [
+                    (cspace, CapType::CNodeCap),
+                    (vspace, CapType::Pml4Cap),
+                    (buffer, CapType::FrameCap),
+                ]
+                .iter()
+                .all(|&(s, t)| self.slots[s as usize].cap_type() == Some(t));
+                let r = self.invoke_configure(tcb, cspace, vspace, buffer, buffer_addr);
+                self.counts.configure.count(r);
+                if valid && buffer_addr % 4096 == 0 {
+                    self.counts.configure_valid.count(r);
+                }
+                if r.is_ok() {
+                    let addr = object(self.slots[tcb as usize]);
+                    remember(&mut self.configured, addr, &mut self.rng);
+                }
+                self.refresh();
+            }
+
+            /// Starts a helper thread: configured with the root's PML4
+            /// (and the fuzzer's CNode), registers set to a helper, resumed.
+            fn resume(&mut self) {
+                let tcb = self.pick(CapType::TcbCap, &[]);
+                let Some(addr) = TcbCap::from_cap(self.slots[tcb as usize]).map(|c| c.tcb()) else {
+                    return;
+                };
+                let buffer = self.pick(CapType::FrameCap, &[]);
+                let on = match self.rng.below(3) {
+                    0 => self.pick(CapType::NotificationCap, &[NOTIFICATION]),
+                    _ => self.pick(CapType::EndpointCap, &[]),
+                };
+                let helper = if self.rng.below(3) == 0 {
+                    capc_fuzz_sender as *const () as u64
+                } else {
+                    capc_fuzz_receiver as *const () as u64
+                };
+                let r = self
+                    .invoke_configure(tcb, CNODE, ROOT_PML4, buffer, ROOT_STACK_TOP)
+                    .and_then(|()| {
+                        self.invoke(
+                            tcb,
+                            |m, _| caps::encode_tcb_cap_write_registers(helper, 0, on, m),
+                            caps::decode_tcb_cap_write_registers_reply,
+                        )
+                    })
+                    .and_then(|()| {
+                        self.invoke(
+                            tcb,
+                            |_, _| caps::encode_tcb_cap_resume(),
+                            caps::decode_tcb_cap_resume_reply,
+                        )
+                    });
+                if self.counts.resume.count(r) {
+                    remember(&mut self.resumed, addr, &mut self.rng);
+                    remember(&mut self.configured, addr, &mut self.rng);
+                }
+                self.refresh();
+            }
+
+            fn suspend(&mut self) {
+                let tcb = self.pick(CapType::TcbCap, &[]);
+                let r = self.invoke_suspend(tcb);
+                if self.counts.suspend.count(r) {
+                    forget(&mut self.resumed, object(self.slots[tcb as usize]));
+                }
+            }
+
+            fn signal(&mut self) {
+                let at = self.pick(CapType::NotificationCap, &[NOTIFICATION]);
+                if self.slots[at as usize].cap_type() != Some(CapType::NotificationCap) {
+                    // A send on anything else might wait forever.
+                    return;
+                }
+                let returned = syscall(Syscall::Send, at, 0, [0; 4]);
+                let r = if returned.status == SyscallStatus::Ok as u64 {
+                    Ok(())
+                } else {
+                    Err(Error::Syscall(SyscallStatus::InvalidCap))
+                };
+                self.counts.signal.count(r);
+            }
+
+            fn map_frame(&mut self) {
+                let frame = self.pick(CapType::FrameCap, &[]);
+                let vspace = self.pick(CapType::Pml4Cap, &[]);
+                let vaddr = self.vaddr();
+                let rights = match self.rng.below(4) {
+                    0 => Rights::ALL.bits() & self.rng.next(),
+                    _ => Rights::READ.union(Rights::WRITE).bits(),
+                };
+                let r = self.invoke(
+                    frame,
+                    |m, c| caps::encode_frame_cap_map(vspace, vaddr, rights, m, c),
+                    caps::decode_frame_cap_map_reply,
+                );
+                if self.counts.map_frame.count(r) {
+                    let addr = object(self.slots[vspace as usize]);
+                    remember(&mut self.mapped_pml4s, addr, &mut self.rng);
+                }
+                self.refresh();
+            }
+
+            fn map_table(&mut self) {
+                let cap_type = [
+                    CapType::PdptCap,
+                    CapType::PageDirectoryCap,
+                    CapType::PageTableCap,
+                ][self.rng.below(3) as usize];
+                let table = self.pick(cap_type, &[]);
+                let vspace = self.pick(CapType::Pml4Cap, &[]);
+                // Mostly aligned to what the table covers.
+                let covers: u64 = match self.slots[table as usize].cap_type() {
+                    Some(CapType::PdptCap) => 1 << 39,
+                    Some(CapType::PageDirectoryCap) => 1 << 30,
+                    _ => 1 << 21,
+                };
+                let vaddr = match self.rng.below(8) {
+                    0 => self.vaddr(),
+                    _ => self.vaddr() & !(covers - 1),
+                };
+                let r = match self.slots[table as usize].cap_type() {
+                    Some(CapType::PdptCap) => self.invoke(
+                        table,
+                        |m, c| caps::encode_pdpt_cap_map(vspace, vaddr, m, c),
+                        caps::decode_pdpt_cap_map_reply,
+                    ),
+                    Some(CapType::PageDirectoryCap) => self.invoke(
+                        table,
+                        |m, c| caps::encode_page_directory_cap_map(vspace, vaddr, m, c),
+                        caps::decode_page_directory_cap_map_reply,
+                    ),
+                    _ => self.invoke(
+                        table,
+                        |m, c| caps::encode_page_table_cap_map(vspace, vaddr, m, c),
+                        caps::decode_page_table_cap_map_reply,
+                    ),
+                };
+                if self.counts.map_table.count(r) {
+                    let addr = object(self.slots[vspace as usize]);
+                    remember(&mut self.mapped_pml4s, addr, &mut self.rng);
+                }
+                self.refresh();
+            }
+
+            fn copy(&mut self) {
+                let from = match self.rng.below(3) {
+                    0 => {
+                        let cap_type = [
+                            CapType::PdptCap,
+                            CapType::PageDirectoryCap,
+                            CapType::PageTableCap,
+                        ][self.rng.below(3) as usize];
+                        self.pick(cap_type, &[])
+                    }
+                    _ => {
+                        let slot = self.rng.below(TRACKED as u64);
+                        if slot == ROOT_PML4 { CNODE } else { slot }
+                    }
+                };
+                let to = self.pool_slot();
+                let rights = match self.rng.below(4) {
+                    0 => Rights::ALL.bits() & self.rng.next(),
+                    _ => Rights::ALL.bits(),
+                };
+                let source = self.slots[from as usize];
+                let r = if self.rng.below(3) == 0 {
+                    let badge = self.rng.below(8);
+                    self.invoke(
+                        CNODE,
+                        |m, c| {
+                            caps::encode_cnode_cap_mint(
+                                to, 64, CNODE, from, 64, rights, badge, m, c,
+                            )
+                        },
+                        caps::decode_cnode_cap_mint_reply,
+                    )
+                } else {
+                    self.invoke(
+                        CNODE,
+                        |m, c| caps::encode_cnode_cap_copy(to, 64, CNODE, from, 64, rights, m, c),
+                        caps::decode_cnode_cap_copy_reply,
+                    )
+                };
+                match (is_table(source), mapped(source)) {
+                    (true, true) => self.counts.copy_mapped_table.count(r),
+                    (true, false) => self.counts.copy_unmapped_table.count(r),
+                    _ => self.counts.copy_other.count(r),
+                };
+                self.refresh();
+            }
+
+            fn unmap(&mut self) {
+                let frame = self.pick(CapType::FrameCap, &[]);
+                let r = self.invoke(
+                    frame,
+                    |_, _| caps::encode_frame_cap_unmap(),
+                    caps::decode_frame_cap_unmap_reply,
+                );
+                self.counts.unmap.count(r);
+                self.refresh();
+            }
+
+            /// A slot to delete or revoke: the pool, now and then a child
+            /// Untyped; never the caps the phase runs on (slots 0..5).
+            fn victim(&mut self) -> u64 {
+                match self.rng.below(10) {
+                    0 => CHILDREN.start + self.rng.below(CHILDREN.end - CHILDREN.start),
+                    1..=4 => {
+                        let cap_type = [
+                            CapType::Pml4Cap,
+                            CapType::PageTableCap,
+                            CapType::PageDirectoryCap,
+                            CapType::PdptCap,
+                            CapType::TcbCap,
+                            CapType::FrameCap,
+                            CapType::EndpointCap,
+                            CapType::CNodeCap,
+                        ][self.rng.below(8) as usize];
+                        let slot = self.pick(cap_type, &[]);
+                        if slot < CHILDREN.start {
+                            self.pool_slot()
+                        } else {
+                            slot
+                        }
+                    }
+                    _ => self.pool_slot(),
+                }
+            }
+
+            fn delete(&mut self) {
+                let at = self.victim();
+                let r = capc_demo_user::invoke::delete(self.env, CNODE, at);
+                self.counts.delete.count(r);
+                self.refresh_after_removal();
+            }
+
+            fn revoke(&mut self) {
+                let at = self.victim();
+                let r = capc_demo_user::invoke::revoke(self.env, CNODE, at);
+                self.counts.revoke.count(r);
+                self.refresh_after_removal();
+            }
+
+            /// Revokes a child Untyped and retypes its memory again.
+            fn revoke_child(&mut self) {
+                let child = CHILDREN.start + self.rng.below(CHILDREN.end - CHILDREN.start);
+                let r = capc_demo_user::invoke::revoke(self.env, CNODE, child);
+                self.counts.child_revoke.count(r);
+                self.refresh_after_removal();
+                for _ in 0..1 + self.rng.below(3) {
+                    let kind = self.rng.below(TYPES.len() as u64) as usize;
+                    let (_, size_arg) = TYPES[kind];
+                    let offset = self.pool_slot();
+                    let count = 1 + self.rng.below(3);
+                    let r = self.retype_into(child, kind, size_arg, offset, count);
+                    self.counts.retype[kind].count(r);
+                }
+            }
+
+            /// Revokes the whole Untyped (every object of the phase goes)
+            /// and makes the children again, over the same memory.
+            fn revoke_all(&mut self) {
+                let r = capc_demo_user::invoke::revoke(self.env, CNODE, UNTYPED);
+                self.counts.full_revoke.count(r);
+                self.refresh_after_removal();
+                self.make_children();
+            }
+
+            /// Refuses to invoke an endpoint: a call nobody answers would
+            /// wait forever.
+            fn guarded(&self, target: u64) -> Result<(), Error> {
+                if cap_at(target).cap_type() == Some(CapType::EndpointCap) {
+                    Err(Error::Syscall(SyscallStatus::InvalidCap))
+                } else {
+                    Ok(())
+                }
+            }
+
+            /// A kernel invocation of the cap at `target`, never an
+            /// endpoint.
+            fn invoke<T>(
+                &mut self,
+                target: u64,
+                encode: impl FnOnce(&mut [u64], &mut [u64]) -> caps::MessageInfo,
+                decode: fn(
+                    caps::MessageInfo,
+                    &[u64],
+                )
+                    -> Result<T, capc_demo_user::InvocationError<caps::KernelError>>,
+            ) -> Result<T, Error> {
+                self.guarded(target)?;
+                self.env.invoke(target, encode, decode)
+            }
+
+            fn invoke_configure(
+                &mut self,
+                tcb: u64,
+                cspace: u64,
+                vspace: u64,
+                buffer: u64,
+                buffer_addr: u64,
+            ) -> Result<(), Error> {
+                self.invoke(
+                    tcb,
+                    |m, c| {
+                        caps::encode_tcb_cap_configure(cspace, vspace, buffer, buffer_addr, 0, m, c)
+                    },
+                    caps::decode_tcb_cap_configure_reply,
+                )
+            }
+
+            fn invoke_suspend(&mut self, tcb: u64) -> Result<(), Error> {
+                self.invoke(
+                    tcb,
+                    |_, _| caps::encode_tcb_cap_suspend(),
+                    caps::decode_tcb_cap_suspend_reply,
+                )
+            }
+
+            /// Leaves the kernel a state worth auditing and no thread that
+            /// runs or waits: every TCB is suspended, and all but one are
+            /// deleted (so the threads the demo starts later find room).
+            /// That one is made afresh from a revoked child Untyped with a
+            /// PML4 mapping a frame through a PDPT, a page directory and a
+            /// page table; it is started as a helper that exits at once (so
+            /// the scheduler knows it) and then configured into that PML4,
+            /// so the audit after the fuzzer walks those tables.
+            fn park(&mut self) {
+                self.refresh();
+                for slot in 0..TRACKED as u64 {
+                    if TcbCap::from_cap(self.slots[slot as usize]).is_some() {
+                        let _ = self.invoke_suspend(slot);
+                        let _ = capc_demo_user::invoke::delete(self.env, CNODE, slot);
+                    }
+                }
+                let child = CHILDREN.start;
+                let at = POOL.end - 8;
+                for slot in at..POOL.end {
+                    let _ = capc_demo_user::invoke::delete(self.env, CNODE, slot);
+                }
+                let (tcb, buffer, pml4, frame) = (at, at + 1, at + 2, at + 6);
+                let vaddr = USER_BASE + (1 << 39);
+                let exit_at_once = capc_fuzz_receiver as *const () as u64;
+                if UntypedCap::from_cap(self.slots[child as usize]).is_none() {
+                    self.revoke_all();
+                }
+                let r = capc_demo_user::invoke::revoke(self.env, CNODE, child)
+                    .and_then(|()| self.retype_into(child, 2, 0, tcb, 1))
+                    .and_then(|()| self.retype_into(child, 5, 12, buffer, 1))
+                    .and_then(|()| self.retype_into(child, 6, 0, pml4, 1))
+                    .and_then(|()| self.retype_into(child, 7, 0, at + 3, 1))
+                    .and_then(|()| self.retype_into(child, 8, 0, at + 4, 1))
+                    .and_then(|()| self.retype_into(child, 9, 0, at + 5, 1))
+                    .and_then(|()| self.retype_into(child, 5, 12, frame, 1))
+                    .and_then(|()| {
+                        self.invoke(
+                            at + 3,
+                            |m, c| caps::encode_pdpt_cap_map(pml4, vaddr, m, c),
+                            caps::decode_pdpt_cap_map_reply,
+                        )
+                    })
+                    .and_then(|()| {
+                        self.invoke(
+                            at + 4,
+                            |m, c| caps::encode_page_directory_cap_map(pml4, vaddr, m, c),
+                            caps::decode_page_directory_cap_map_reply,
+                        )
+                    })
+                    .and_then(|()| {
+                        self.invoke(
+                            at + 5,
+                            |m, c| caps::encode_page_table_cap_map(pml4, vaddr, m, c),
+                            caps::decode_page_table_cap_map_reply,
+                        )
+                    })
+                    .and_then(|()| {
+                        let rights = Rights::READ.union(Rights::WRITE).bits();
+                        self.invoke(
+                            frame,
+                            |m, c| caps::encode_frame_cap_map(pml4, vaddr, rights, m, c),
+                            caps::decode_frame_cap_map_reply,
+                        )
+                    })
+                    .and_then(|()| {
+                        self.invoke_configure(tcb, CNODE, ROOT_PML4, buffer, ROOT_STACK_TOP)
+                    })
+                    .and_then(|()| {
+                        // Slot 0 is empty: the helper's receive fails and it exits.
+                        self.invoke(
+                            tcb,
+                            |m, _| caps::encode_tcb_cap_write_registers(exit_at_once, 0, 0, m),
+                            caps::decode_tcb_cap_write_registers_reply,
+                        )
+                    })
+                    .and_then(|()| {
+                        self.invoke(
+                            tcb,
+                            |_, _| caps::encode_tcb_cap_resume(),
+                            caps::decode_tcb_cap_resume_reply,
+                        )
+                    })
+                    .and_then(|()| {
+                        let ended = ENDED.load(Ordering::Acquire);
+                        while ENDED.load(Ordering::Acquire) == ended {
+                            yield_now();
+                        }
+                        self.invoke_configure(tcb, CNODE, pml4, buffer, ROOT_STACK_TOP)
+                    });
+                self.refresh();
+                let _ = writeln!(
+                    self.env,
+                    "fuzz: parked for the audit: an exited thread in a PML4 of the fuzzer mapping a frame at {vaddr:#x} through three tables: {}",
+                    super::super::outcome(r)
+                );
+                self.parked = r.is_ok();
+            }
+
+            fn report(&mut self) {
+                let c = &self.counts;
+                let env = &mut *self.env;
+                let _ = write!(env, "fuzz: lifecycle: {STEPS} steps; retype");
+                for ((object_type, _), tally) in TYPES.iter().zip(c.retype.iter()) {
+                    let _ = write!(env, " {object_type:?} {}/{}", tally.ok, tally.tried);
+                }
+                let _ = writeln!(env);
+                let _ = writeln!(
+                    env,
+                    "fuzz: configure: {} ({} of {} with caps of the right types)",
+                    c.configure, c.configure_valid.ok, c.configure_valid.tried
+                );
+                let _ = writeln!(
+                    env,
+                    "fuzz: threads: resume {}, suspend {}, signal {}; helpers received {}, sent {}, ended {}",
+                    c.resume,
+                    c.suspend,
+                    c.signal,
+                    RECEIVED.load(Ordering::Relaxed),
+                    SENT.load(Ordering::Relaxed),
+                    ENDED.load(Ordering::Relaxed)
+                );
+                let _ = writeln!(
+                    env,
+                    "fuzz: map: frames {}, tables {}; unmap {}",
+                    c.map_frame, c.map_table, c.unmap
+                );
+                let _ = writeln!(
+                    env,
+                    "fuzz: copy: mapped tables {}, unmapped tables {}, other caps {}",
+                    c.copy_mapped_table, c.copy_unmapped_table, c.copy_other
+                );
+                let _ = writeln!(
+                    env,
+                    "fuzz: remove: delete {}, revoke {}; removed while mapped: {} frames, {} tables; {} PML4s with mappings, {} configured TCBs",
+                    c.delete,
+                    c.revoke,
+                    c.removed_mapped_frames,
+                    c.removed_mapped_tables,
+                    c.removed_pml4s_with_mappings,
+                    c.removed_configured_tcbs
+                );
+                let _ = writeln!(
+                    env,
+                    "fuzz: reuse: {} retypes into memory that held other objects; child Untyped revokes {}, full revokes {}",
+                    c.reused, c.child_revoke, c.full_revoke
+                );
+                let _ = writeln!(env, "fuzz: audits during the lifecycle steps: {}", c.audits);
+            }
+        }
     }
 
     fn error_name(error: KernelError) -> &'static str {
