@@ -487,6 +487,66 @@ fn fuzz_problems(lines: &[&str]) -> Vec<String> {
     if !lines.contains(&"root: kernel audit after the fuzzer: ok") {
         problems.push("no `root: kernel audit after the fuzzer: ok` line".to_owned());
     }
+    problems.extend(fuzz_lifecycle_problems(lines));
+    problems
+}
+
+/// The counts of the fuzzer's lifecycle phase that must not be zero: each
+/// names its line's prefix and the words that follow the counts summed.
+const FUZZ_LIFECYCLE_KINDS: [(&str, &str, &[&str]); 4] = [
+    ("configure", "fuzz: configure: ", &[""]),
+    ("map", "fuzz: map: ", &["frames ", "tables "]),
+    (
+        "revoke-under-mapping",
+        "fuzz: remove: ",
+        &["removed while mapped: ", "frames, ", "tables; "],
+    ),
+    ("reuse", "fuzz: reuse: ", &[""]),
+];
+
+/// The number right after the first `after` in `text` (`after` empty: at
+/// its start).
+fn number_after(text: &str, after: &str) -> Option<u64> {
+    let at = text.find(after)? + after.len();
+    let digits = text[at..].split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse().ok()
+}
+
+/// What is wrong with the fuzzer's lifecycle phase: each kind of
+/// [`FUZZ_LIFECYCLE_KINDS`] must have succeeded at least once, every audit
+/// during the phase must have passed, and the thread it parks for the
+/// audit after it must be there.
+fn fuzz_lifecycle_problems(lines: &[&str]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (kind, prefix, counts) in FUZZ_LIFECYCLE_KINDS {
+        let line = lines.iter().find_map(|l| l.strip_prefix(prefix));
+        let total: Option<u64> = line.and_then(|l| {
+            counts
+                .iter()
+                .map(|after| number_after(l, after))
+                .try_fold(0u64, |sum, n| Some(sum + n?))
+        });
+        if !matches!(total, Some(1..)) {
+            problems.push(format!(
+                "the fuzzer's lifecycle phase never succeeded at {kind} (`{prefix}...`)"
+            ));
+        }
+    }
+    let audits = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("fuzz: audits during the lifecycle steps: "));
+    let passed = audits.and_then(|a| Some((number_after(a, "")?, number_after(a, " of ")?)));
+    if !matches!(passed, Some((ok, all)) if ok == all && all > 0) {
+        problems.push(
+            "no `fuzz: audits during the lifecycle steps: N of N ok` line with N > 0".to_owned(),
+        );
+    }
+    if !lines
+        .iter()
+        .any(|l| l.starts_with("fuzz: parked for the audit: ") && l.ends_with(": ok"))
+    {
+        problems.push("no `fuzz: parked for the audit: ...: ok` line".to_owned());
+    }
     problems
 }
 
@@ -1005,6 +1065,15 @@ mod tests {
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\
         fuzz: kernel errors: InvalidArgument 226 InvalidCapability 1001 IllegalOperation 1200 RangeError 1606 FailedLookup 1166 TruncatedMessage 269 DeleteFirst 231 RevokeFirst 31 NotEnoughMemory 205\r\n\
         fuzz: refused system calls: BadMessage 8 InvalidCap 2279\r\n\
+        fuzz: parked for the audit: an exited thread in a PML4 of the fuzzer mapping a frame at 0x10000000000 through three tables: ok\r\n\
+        fuzz: lifecycle: 3000 steps; retype Untyped 60/106 CNode 53/107 Tcb 50/93 Endpoint 57/98 Notification 40/84 Frame 42/93 Pml4 38/98 Pdpt 44/80 PageDirectory 40/89 PageTable 40/87\r\n\
+        fuzz: configure: 62 of 363 ok (62 of 86 with caps of the right types)\r\n\
+        fuzz: threads: resume 45 of 87 ok, suspend 88 of 117 ok, signal 96 of 96 ok; helpers received 0, sent 1, ended 4\r\n\
+        fuzz: map: frames 0 of 410 ok, tables 26 of 415 ok; unmap 55 of 112 ok\r\n\
+        fuzz: copy: mapped tables 2 of 6 ok, unmapped tables 0 of 53 ok, other caps 29 of 179 ok\r\n\
+        fuzz: remove: delete 163 of 163 ok, revoke 109 of 109 ok; removed while mapped: 0 frames, 28 tables; 23 PML4s with mappings, 29 configured TCBs\r\n\
+        fuzz: reuse: 172 retypes into memory that held other objects; child Untyped revokes 76 of 76 ok, full revokes 18 of 18 ok\r\n\
+        fuzz: audits during the lifecycle steps: 6 of 6 ok\r\n\
         thread 0x4202800 exited with status 0\r\n\
         audit: for thread 0x4020000: 5 threads reach 161 caps to 121 objects in 10 CNodes and their TCBs' slots, 5 address spaces with 8820 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every user mapping leads to an object whose cap records it\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
@@ -1446,6 +1515,45 @@ mod tests {
         let blocked = GOOD.replace("0 blocked", "1 blocked");
         let all = problems(&blocked, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("0 blocked"), "{all}");
+    }
+
+    #[test]
+    fn the_fuzzers_lifecycle_phase_must_do_each_kind_and_pass_its_audits() {
+        assert!(
+            fuzz_lifecycle_problems(&GOOD.lines().map(str::trim_end).collect::<Vec<_>>())
+                .is_empty()
+        );
+        let cases = [
+            (
+                "fuzz: configure: 62 of",
+                "fuzz: configure: 0 of",
+                "at configure",
+            ),
+            ("tables 26 of 415", "tables 0 of 415", "at map"),
+            (
+                "0 frames, 28 tables; 23 PML4s",
+                "0 frames, 0 tables; 0 PML4s",
+                "at revoke-under-mapping",
+            ),
+            (
+                "fuzz: reuse: 172 retypes",
+                "fuzz: reuse: 0 retypes",
+                "at reuse",
+            ),
+            ("fuzz: reuse: ", "fuzz: reused: ", "at reuse"),
+            ("steps: 6 of 6 ok", "steps: 5 of 6 ok", "N of N ok"),
+            (
+                "three tables: ok",
+                "three tables: InvalidCap",
+                "parked for the audit",
+            ),
+        ];
+        for (from, to, expected) in cases {
+            let changed = GOOD.replace(from, to);
+            assert_ne!(changed, GOOD, "{from}");
+            let all = problems(&changed, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+            assert!(all.contains(expected), "{from} -> {to}: {all}");
+        }
     }
 
     #[test]
