@@ -1637,9 +1637,8 @@ mod fuzz {
                     1 => USER_BASE + (self.rng.below(1 << 20) << 3),
                     _ => {
                         USER_BASE
-                            + (self.rng.below(2) << 39)
                             + (self.rng.below(2) << 30)
-                            + (self.rng.below(3) << 21)
+                            + (self.rng.below(2) << 21)
                             + (self.rng.below(4) << 12)
                     }
                 }
