@@ -8,7 +8,9 @@
 
 use core::fmt::Write;
 
-use capc_demo_kernel::caps::{EndpointCap, Finaliser, FrameCap, Mapping, ObjectType, Placement};
+use capc_demo_kernel::caps::{
+    CapType, EndpointCap, Finaliser, FrameCap, Mapping, ObjectType, Placement,
+};
 use capc_demo_kernel::cspace::Removal;
 use capc_demo_kernel::ipc;
 use capc_demo_kernel::tcb::{Tcb, ThreadState};
@@ -126,6 +128,9 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     let Some(cap_type) = cap.cap_type() else {
         return;
     };
+    if cap_type == CapType::Pml4Cap {
+        k.pml4_cap_removed = true;
+    }
     if cap_type.mapping() == Some(Mapping::EachCap)
         && let Some(frame) = FrameCap::from_cap(cap)
     {

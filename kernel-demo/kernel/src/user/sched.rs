@@ -191,7 +191,13 @@ pub fn trap(frame: &mut ExceptionFrame) {
             (woken, _) => woken,
         }
     };
-    let next = switch_to_runnable(k, next);
+    // The same thread goes on in the same address space unless a PML4 cap
+    // went (its own VSpace slot's, perhaps): only then is the slot read.
+    let next = if next != current || core::mem::take(&mut k.pml4_cap_removed) {
+        switch_to_runnable(k, next)
+    } else {
+        next
+    };
     k.current = next;
     load(frame, &tcb(next).context);
 }

@@ -10,7 +10,7 @@ use core::ptr::NonNull;
 use capc_demo_kernel::abi::IpcBuffer;
 use capc_demo_kernel::caps::{Cap, FrameCap};
 use capc_demo_kernel::cspace::{Slot, SlotMemory};
-use capc_demo_kernel::tcb::{self, Tcb, TcbSlot};
+use capc_demo_kernel::tcb::{Tcb, TcbSlot};
 use capc_demo_kernel::vspace::PhysMem;
 
 use super::lifecycle::removed;
@@ -73,6 +73,9 @@ pub(super) struct Kernel {
     pub(super) asids: [u64; 256],
     /// The highest number given out so far.
     pub(super) asids_used: usize,
+    /// A PML4 cap was removed since the last exit: the thread that goes on
+    /// may have lost its address space (see `sched::trap`).
+    pub(super) pml4_cap_removed: bool,
     /// The pages of the boot image, mapped read-only into the root task
     /// without caps (no Untyped covers them): `[start, end)`.
     pub(super) boot_image: (u64, u64),
@@ -99,6 +102,7 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     threads: [0; MAX_THREADS],
     asids: [0; 256],
     asids_used: 0,
+    pml4_cap_removed: false,
     boot_image: (0, 0),
 };
 
@@ -152,13 +156,16 @@ pub(super) fn tcb(paddr: u64) -> &'static mut Tcb {
 
 /// The cap in slot `which` of the TCB at `at` (see [`TcbSlot`]).
 pub(super) fn thread_cap(at: u64, which: TcbSlot) -> Cap {
-    let Some(slot) = tcb::slot_of(at, which) else {
-        return Cap::NULL;
-    };
-    // SAFETY: `at` is a TCB object (see `tcb`), 2 KiB of identity-mapped
-    // RAM whose last slots `tcb::slot_of` names: a `Slot`, 32-byte aligned,
-    // emptied by the TCB's retype and written only through `SlotMemory`.
-    unsafe { core::ptr::read_volatile(slot.get() as *const Slot) }.cap()
+    // `at` is the address of a TCB (from a TcbCap, the run queue or the
+    // thread table): 2 KiB aligned and below 2^48, so the slot's address
+    // neither overflows nor needs `tcb::slot_of`'s checks on this path,
+    // which every system call takes.
+    let slot = at + which.offset();
+    // SAFETY: the TCB object is 2 KiB of identity-mapped RAM whose last
+    // slots are its owned slots: a `Slot` at `slot`, 32-byte aligned,
+    // emptied by the TCB's retype and written only through `SlotMemory`,
+    // which holds no reference to it across this read.
+    unsafe { (*(slot as *const Slot)).cap() }
 }
 
 /// The IPC buffer of the thread at `at`, if it has one.
