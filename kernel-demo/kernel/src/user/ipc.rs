@@ -12,7 +12,7 @@ use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg};
 use capc_demo_kernel::{ipc, ops};
 
 use super::sched::enqueue;
-use super::state::{Kernel, ipc_buffer, tcb, thread_cap, with_memory};
+use super::state::{Kernel, ipc_buffer_ptr, tcb, thread_cap, with_memory};
 
 /// The kernel's objects for `ipc`, reached through the identity map.
 pub(super) struct Machine<'k>(pub(super) &'k mut Kernel);
@@ -84,8 +84,9 @@ pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bo
         caps: 0,
     });
     let sender_cspace = thread_cap(from, TcbSlot::Cspace);
-    let (from_buffer, mut to_buffer) = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
-        (ipc_buffer(from), ipc_buffer(to))
+    // Pointers, not references: two threads may share a buffer frame.
+    let (from_buffer, to_buffer) = if info.length > MESSAGE_REGISTERS || info.caps > 0 {
+        (ipc_buffer_ptr(from), ipc_buffer_ptr(to))
     } else {
         (None, None)
     };
@@ -94,14 +95,21 @@ pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bo
     if from_buffer.is_none() || to_buffer.is_none() {
         info.length = info.length.min(MESSAGE_REGISTERS);
     }
-    if let (Some(src), Some(dst)) = (&from_buffer, &mut to_buffer)
+    // One shared buffer already holds the words.
+    if let (Some(src), Some(dst)) = (from_buffer, to_buffer)
         && info.length > MESSAGE_REGISTERS
+        && src != dst
     {
+        // SAFETY: two IPC buffers (see `ipc_buffer`) at different frames,
+        // which do not overlap; nothing else refers to them now.
+        let (src, dst) = unsafe { (&*src, &mut *dst) };
         let words = MESSAGE_REGISTERS..info.length;
         dst.msg[words.clone()].copy_from_slice(&src.msg[words]);
     }
     let mut moved = 0;
-    if let (true, Some(src), Some(dst)) = (grant, &from_buffer, &to_buffer) {
+    if let (true, Some(src), Some(dst)) = (grant, from_buffer, to_buffer) {
+        // SAFETY: IPC buffers (see `ipc_buffer`), only read here.
+        let (src, dst) = unsafe { (&*src, &*dst) };
         moved = with_memory(k, |memory| {
             let mut moved = 0;
             let depth = u8::try_from(dst.receive_depth).unwrap_or(0);

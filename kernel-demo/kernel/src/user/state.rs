@@ -170,8 +170,15 @@ pub(super) fn thread_cap(at: u64, which: TcbSlot) -> Cap {
 
 /// The IPC buffer of the thread at `at`, if it has one.
 pub(super) fn ipc_buffer(at: u64) -> Option<&'static mut IpcBuffer> {
-    let frame = FrameCap::from_cap(thread_cap(at, TcbSlot::IpcBuffer))?;
     // SAFETY: the frame is a 4 KiB (or larger) object the thread was
     // configured with; `IpcBuffer` fits in 4 KiB (checked in `abi`).
-    Some(unsafe { &mut *(frame.frame() as *mut IpcBuffer) })
+    // Callers hold one buffer reference at a time.
+    ipc_buffer_ptr(at).map(|b| unsafe { &mut *b })
+}
+
+/// Where the IPC buffer of the thread at `at` is, if it has one: for a
+/// transfer, where two threads may share one buffer frame.
+pub(super) fn ipc_buffer_ptr(at: u64) -> Option<*mut IpcBuffer> {
+    let frame = FrameCap::from_cap(thread_cap(at, TcbSlot::IpcBuffer))?;
+    Some(frame.frame() as *mut IpcBuffer)
 }
