@@ -15,6 +15,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod abi;
+pub mod asid;
 pub mod audit;
 pub mod bootimage;
 pub mod cmdline;

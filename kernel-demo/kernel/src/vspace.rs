@@ -12,7 +12,7 @@
 //! host too; the kernel implements it over its identity mapping.
 
 use crate::abi::{USER_BASE, USER_END};
-use crate::caps::KernelError;
+use crate::caps::{self, Cap, CapType, KernelError};
 
 /// Reads and writes physical memory, one 64-bit word at a time.
 pub trait PhysMem {
@@ -232,11 +232,74 @@ pub fn translate(mem: &impl PhysMem, pml4: u64, vaddr: u64) -> Option<(u64, bool
     }
 }
 
+/// What a PDPT, page-directory or page-table cap says of its table: the
+/// level of the table it is linked into, the table's address, and where it
+/// is mapped (`page`, `asid`; 0 for unmapped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableMapping {
+    /// The level of the table it is linked into.
+    pub parent: Level,
+    /// The table's physical address.
+    pub table: u64,
+    /// The virtual page number it is mapped at (0: unmapped).
+    pub page: u64,
+    /// The number of the address space it is mapped in (0: unmapped).
+    pub asid: u64,
+}
+
+/// The level of the table a table cap's table is linked into.
+fn parent_level(cap: Cap) -> Option<Level> {
+    match cap.cap_type()? {
+        CapType::PdptCap => Some(Level::Pml4),
+        CapType::PageDirectoryCap => Some(Level::Pdpt),
+        CapType::PageTableCap => Some(Level::PageDirectory),
+        _ => None,
+    }
+}
+
+/// The mapping a table cap records (through the generated `mapping_of`);
+/// `None` for any other cap.
+pub fn table_mapping(cap: Cap) -> Option<TableMapping> {
+    let (page, asid) = caps::mapping_of(cap)?;
+    Some(TableMapping {
+        parent: parent_level(cap)?,
+        table: caps::region(cap)?.0,
+        page,
+        asid,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn a_table_cap_says_where_its_table_is_linked() {
+        let pd = caps::PageDirectoryCap::new(PD, VADDR >> 12, 3).unwrap();
+        assert_eq!(
+            table_mapping(pd.cap()),
+            Some(TableMapping {
+                parent: Level::Pdpt,
+                table: PD,
+                page: VADDR >> 12,
+                asid: 3
+            })
+        );
+        let pdpt = caps::PdptCap::new(PDPT, 0, 0).unwrap();
+        assert_eq!(
+            table_mapping(pdpt.cap()).map(|m| (m.parent, m.page, m.asid)),
+            Some((Level::Pml4, 0, 0))
+        );
+        let pt = caps::PageTableCap::new(PT, 1, 1).unwrap();
+        assert_eq!(
+            table_mapping(pt.cap()).map(|m| m.parent),
+            Some(Level::PageDirectory)
+        );
+        assert_eq!(table_mapping(caps::Pml4Cap::new(PML4).unwrap().cap()), None);
+        assert_eq!(table_mapping(Cap::NULL), None);
+    }
 
     /// Sparse physical memory: every word not written reads 0.
     #[derive(Default)]

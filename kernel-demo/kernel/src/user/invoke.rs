@@ -18,7 +18,7 @@ use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, UserContext, reg};
 use capc_demo_kernel::vspace::{self, Level};
 use capc_demo_kernel::{ipc, ops};
 
-use super::address_space::{asid_of, table_mapping, unmap};
+use super::address_space::unmap;
 use super::ipc::Machine;
 use super::lifecycle::{evict, zero_objects};
 use super::sched::{enqueue, remove};
@@ -204,7 +204,10 @@ pub(super) fn invoke_frame(
             }
             let pml4 = call.vspace.table();
             // Out of address-space numbers: the map cannot be recorded.
-            let asid = asid_of(k, pml4).ok_or(KernelError::IllegalOperation)?;
+            let asid = k
+                .asids
+                .number_of(pml4)
+                .ok_or(KernelError::IllegalOperation)?;
             let rights = Rights::from_bits_truncate(call.rights).mask(frame.rights());
             // The record first: a mapping nothing records is never made.
             let updated = capc_demo_kernel::caps::with_mapping(frame.cap(), call.vaddr >> 12, asid)
@@ -261,14 +264,17 @@ pub(super) fn invoke_table(
         }
         _ => return Err(KernelError::IllegalOperation),
     };
-    let mapping = table_mapping(cap).ok_or(KernelError::IllegalOperation)?;
+    let mapping = vspace::table_mapping(cap).ok_or(KernelError::IllegalOperation)?;
     // A table is linked into one place only (its copies share the
     // mapping, and an unmapped cap cannot be copied: see `ops::copy`).
     if mapping.page != 0 {
         return Err(KernelError::InvalidCapability { index: 0 });
     }
     let pml4 = vspace.table();
-    let asid = asid_of(k, pml4).ok_or(KernelError::IllegalOperation)?;
+    let asid = k
+        .asids
+        .number_of(pml4)
+        .ok_or(KernelError::IllegalOperation)?;
     let updated = capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
         .ok_or(KernelError::InvalidArgument { index: 1 })?;
     vspace::map_table(&mut Identity, pml4, parent, mapping.table, vaddr)?;

@@ -14,9 +14,9 @@ use capc_demo_kernel::caps::{
 use capc_demo_kernel::cspace::Removal;
 use capc_demo_kernel::ipc;
 use capc_demo_kernel::tcb::{Tcb, ThreadState};
-use capc_demo_kernel::vspace::{self};
+use capc_demo_kernel::vspace;
 
-use super::address_space::{table_mapping, unlink_table, unmap};
+use super::address_space::{unlink_table, unmap};
 use super::ipc::Machine;
 use super::sched::remove;
 use super::state::{Identity, Kernel, MAX_THREADS, tcb, zero};
@@ -33,9 +33,7 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
     let inside = |addr: u64| addr != 0 && start <= addr && addr < end;
     // An address space whose PML4 goes loses its number: mappings recorded
     // under it are gone with its tables.
-    for pml4 in k.asids[..=k.asids_used].iter_mut().filter(|p| inside(**p)) {
-        *pml4 = 0;
-    }
+    k.asids.release_within(start, end);
     for entry in 0..MAX_THREADS {
         let at = k.threads[entry];
         if at == 0 {
@@ -152,7 +150,7 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     for finaliser in object.finalisers() {
         match finaliser {
             Finaliser::Unmap => {
-                if let Some(mapping) = table_mapping(cap) {
+                if let Some(mapping) = vspace::table_mapping(cap) {
                     unlink_table(k, mapping);
                 }
             }
@@ -164,9 +162,7 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
                 evict(k, base, base.saturating_add(size), "its TCB was deleted");
             }
             Finaliser::ReleaseAsid => {
-                for pml4 in k.asids[..=k.asids_used].iter_mut().filter(|p| **p == base) {
-                    *pml4 = 0;
-                }
+                k.asids.release(base);
             }
         }
     }

@@ -24,7 +24,8 @@
 //!   and table caps);
 //! - [`lifecycle`]: what happens when objects go (finalisation, eviction)
 //!   or are made (zeroing);
-//! - [`address_space`]: address-space numbers, unmapping and TLB flushes.
+//! - [`address_space`]: removing recorded mappings and TLB flushes (the
+//!   address-space numbers are `capc_demo_kernel::asid`).
 
 mod address_space;
 mod invoke;

@@ -20,7 +20,6 @@ use capc_demo_kernel::units::Bytes;
 use capc_demo_kernel::vspace::{self, Level};
 use x86_64::registers::control::Cr3;
 
-use super::address_space::asid_of;
 use super::lifecycle::zero_objects;
 use super::sched::{dequeue, enqueue, enter};
 use super::state::{Identity, Kernel, USER_RFLAGS, kernel, slots, tcb};
@@ -180,7 +179,7 @@ impl RootBuilder<'_> {
     /// `#[mapped_at]` and `#[mapped_in]` fields).
     fn record_mapping(&mut self, slot: SlotAddr, vaddr: u64) {
         let updated = self.memory.cap(slot).and_then(|cap| {
-            let asid = asid_of(self.k, self.pml4)?;
+            let asid = self.k.asids.number_of(self.pml4)?;
             capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
         });
         if let Some(updated) = updated {

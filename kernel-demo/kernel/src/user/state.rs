@@ -8,6 +8,7 @@
 use core::ptr::NonNull;
 
 use capc_demo_kernel::abi::IpcBuffer;
+use capc_demo_kernel::asid::AsidTable;
 use capc_demo_kernel::caps::{Cap, FrameCap};
 use capc_demo_kernel::cspace::{Slot, SlotMemory};
 use capc_demo_kernel::tcb::{Tcb, TcbSlot};
@@ -68,11 +69,9 @@ pub(super) struct Kernel {
     /// Every thread the kernel refers to (TCB addresses; 0: free entry):
     /// see [`evict`].
     pub(super) threads: [u64; MAX_THREADS],
-    /// The address spaces frames are mapped in, by number (seL4's ASIDs):
-    /// the PML4's address, 0 for a free number; number 0 is never used.
-    pub(super) asids: [u64; 256],
-    /// The highest number given out so far.
-    pub(super) asids_used: usize,
+    /// The address spaces frames and tables are mapped in, by number
+    /// (seL4's ASIDs).
+    pub(super) asids: AsidTable,
     /// A PML4 cap was removed since the last exit: the thread that goes on
     /// may have lost its address space (see `sched::trap`).
     pub(super) pml4_cap_removed: bool,
@@ -100,8 +99,7 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     faulted: 0,
     started: 0,
     threads: [0; MAX_THREADS],
-    asids: [0; 256],
-    asids_used: 0,
+    asids: AsidTable::new(),
     pml4_cap_removed: false,
     boot_image: (0, 0),
 };

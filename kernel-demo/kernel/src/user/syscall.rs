@@ -197,7 +197,7 @@ pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
     };
     let result = audit::audit_system(
         &memory,
-        (&k.threads, &k.asids),
+        (&k.threads, k.asids.as_slice()),
         k.boot_image,
         &Identity,
         view,
