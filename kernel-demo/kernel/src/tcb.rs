@@ -265,4 +265,43 @@ mod tests {
         assert_eq!(table.slot(3), None);
         assert_eq!(slots_of(Cap::NULL), None);
     }
+
+    /// The kernel's pattern, which Miri (`cargo xtask miri`) checks: slot
+    /// memory over RAM in which a TCB lies, a `&mut Tcb` to the TCB's
+    /// struct live while the TCB's own slots (the same object's last bytes)
+    /// are written through the window, and used again after.
+    #[test]
+    fn a_tcb_and_its_own_slots_are_reached_at_once() {
+        use crate::caps::{EndpointCap, Pml4Cap};
+        use crate::cspace::Slot;
+        use core::ptr::NonNull;
+        const BASE: u64 = 0x10_0000;
+        // 4 KiB of "RAM": a TCB object (2 KiB) at BASE + 2 KiB.
+        assert!(core::mem::align_of::<Tcb>() <= core::mem::align_of::<Slot>());
+        let mut ram = vec![Slot::EMPTY; 128];
+        let window = NonNull::new(ram.as_mut_ptr()).unwrap();
+        // SAFETY: `ram` is reached only through `window` from here on.
+        let mut memory = unsafe { SlotMemory::from_raw(BASE, window, 128) }.unwrap();
+        let at = BASE + 0x800;
+        // SAFETY: 2 KiB into the buffer, aligned for `Tcb` (the buffer is
+        // aligned for `Slot`, whose alignment is at least `Tcb`'s), and
+        // before the TCB's own slots.
+        let thread = unsafe { &mut *window.as_ptr().byte_add(0x800).cast::<Tcb>() };
+        *thread = Tcb::new();
+        thread.sched_next = 1;
+        let cspace = slot_of(at, TcbSlot::Cspace).unwrap();
+        let vspace = slot_of(at, TcbSlot::Vspace).unwrap();
+        let ep = EndpointCap::new(0x20_0000, Rights::ALL, 0).unwrap().cap();
+        crate::mdb::insert_root(&mut memory, cspace, ep).unwrap();
+        thread.state = ThreadState::Running;
+        let pml4 = Pml4Cap::new(0x30_0000).unwrap().cap();
+        crate::mdb::insert_root(&mut memory, vspace, pml4).unwrap();
+        thread.sched_next += 1;
+        assert_eq!(
+            (memory.cap(cspace), memory.cap(vspace)),
+            (Some(ep), Some(pml4))
+        );
+        assert_eq!((thread.sched_next, thread.state), (2, ThreadState::Running));
+        assert!(memory.iter().any(|(a, s)| a == vspace && s.cap() == pml4));
+    }
 }
