@@ -497,11 +497,26 @@ pub fn op(spec: &Spec) -> impl Strategy<Value = Op> + use<> {
 }
 
 /// Which operations a side runs: the capability operations only, or the
-/// lifecycle ones too (configure, map, unmap).
+/// lifecycle ones too (configure, map, unmap), or of those only configure
+/// (a side whose address spaces are not the interpreter's flat ones: the
+/// demo kernel's four-level page tables).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ops {
     Caps,
     WithLifecycle,
+    WithOwnedSlots,
+}
+
+impl Ops {
+    /// Whether lifecycle steps run at all.
+    fn lifecycle(self) -> bool {
+        self != Ops::Caps
+    }
+
+    /// Whether map and unmap steps run.
+    fn mapping(self) -> bool {
+        self == Ops::WithLifecycle
+    }
 }
 
 /// Pages to map at: mostly a few (so mappings collide), sometimes 0 or
@@ -515,16 +530,16 @@ fn page() -> impl Strategy<Value = u64> {
     ]
 }
 
-/// Lifecycle operations on `spec`; `None` when it has no owned slots and
-/// no mapped caps.
-pub fn lifecycle_op(spec: &Spec) -> Option<BoxedStrategy<LifecycleOp>> {
+/// Lifecycle operations on `spec` (map and unmap only with `mapping`);
+/// `None` when it has no owned slots and no mapped caps.
+pub fn lifecycle_op(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<LifecycleOp>> {
     let slots = spec
         .objects
         .iter()
         .map(|o| o.slots.len())
         .max()
         .unwrap_or(0);
-    let mapped = spec.caps.iter().any(|c| c.mapping.is_some());
+    let mapped = mapping && spec.caps.iter().any(|c| c.mapping.is_some());
     let roots = spec
         .objects
         .iter()
@@ -561,7 +576,7 @@ pub fn lifecycle_op(spec: &Spec) -> Option<BoxedStrategy<LifecycleOp>> {
 /// object that owns slots and a cap for each slot, configure it; retype a
 /// mapped object (and an address-space root) and map it. The random steps
 /// around them delete, revoke and retype the same memory again.
-pub fn lifecycle_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
+pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<Step>>> {
     let smallest: Vec<u64> = spec.objects.iter().map(|o| o.size.min_arg()).collect();
     let retype = move |source: u64, object: ObjectId, at: u64| {
         Step::Op(Op::Retype {
@@ -626,7 +641,7 @@ pub fn lifecycle_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
         .filter(|c| c.mapping.is_some())
         .filter_map(|c| c.object)
         .collect();
-    if !mapped.is_empty() {
+    if mapping && !mapped.is_empty() {
         arms.push(
             (
                 untyped,
@@ -677,8 +692,8 @@ pub fn steps(
     len: std::ops::RangeInclusive<usize>,
 ) -> BoxedStrategy<Vec<Step>> {
     let one = step(spec, ops).prop_map(|s| vec![s]);
-    let runs = match (ops, lifecycle_setup(spec)) {
-        (Ops::WithLifecycle, Some(setup)) => prop_oneof![12 => one, 1 => setup].boxed(),
+    let runs = match (ops.lifecycle(), lifecycle_setup(spec, ops.mapping())) {
+        (true, Some(setup)) => prop_oneof![12 => one, 1 => setup].boxed(),
         _ => one.boxed(),
     };
     proptest::collection::vec(runs, len)
@@ -690,8 +705,8 @@ pub fn steps(
 /// operations about a fifth of the time.
 pub fn step(spec: &Spec, ops: Ops) -> BoxedStrategy<Step> {
     let caps = op(spec).prop_map(Step::Op);
-    match (ops, lifecycle_op(spec)) {
-        (Ops::WithLifecycle, Some(lifecycle)) => prop_oneof![
+    match (ops.lifecycle(), lifecycle_op(spec, ops.mapping())) {
+        (true, Some(lifecycle)) => prop_oneof![
             4 => caps,
             1 => lifecycle.prop_map(Step::Lifecycle),
         ]

@@ -771,20 +771,20 @@ mod tests {
         w.retype(0, ObjectType::Pml4, 0, 12, 1).unwrap();
         w.retype(0, ObjectType::Frame, 12, 13, 1).unwrap();
         let tcb = region(w.cap(10)).unwrap().0;
-        fn conf(w: &mut World<'_>, tcb: u64, from: [u64; 3]) -> Result<(), KernelError> {
-            let given = from.map(|i| (Some(slot(i)), w.cap(i)));
+        fn conf(w: &mut World<'_>, tcb: u64, from: [u64; 3]) -> Result<u64, KernelError> {
+            let given = from.map(|i| Some((slot(i), w.cap(i))));
             configure(&mut w.memory, tcb, &given)
         }
         // A cap in the wrong place is refused before anything changes.
         assert_eq!(
             conf(&mut w, tcb, [12, 11, 13]),
-            Err(KernelError::InvalidCapability { index: 0 })
+            Err(KernelError::InvalidArgument { index: 1 })
         );
         // An IPC buffer frame without write is refused too.
         copy(&mut w.memory, slot(13), slot(14), Rights::READ).unwrap();
         assert_eq!(
             conf(&mut w, tcb, [11, 12, 14]),
-            Err(KernelError::InvalidCapability { index: 2 })
+            Err(KernelError::InvalidArgument { index: 3 })
         );
         let held = |w: &World<'_>, which| w.memory.cap(slot_of(tcb, which).unwrap()).unwrap();
         assert_eq!(held(&w, TcbSlot::Cspace), Cap::NULL);
@@ -794,9 +794,9 @@ mod tests {
         assert_eq!(held(&w, TcbSlot::IpcBuffer), caps::derived(w.cap(13)));
         // The copies keep the objects: deleting the CNode's cap is not final.
         assert!(!delete(&mut w.memory, slot(11)).unwrap().unwrap().was_final);
-        // Configuring again replaces them; the CNode's last cap goes.
+        // Configuring again replaces them; the old CNode's last cap goes.
         w.retype(0, ObjectType::CNode, 2, 11, 1).unwrap();
-        conf(&mut w, tcb, [11, 12, 13]).unwrap();
+        assert_eq!(conf(&mut w, tcb, [11, 12, 13]), Ok(3));
         assert_eq!(held(&w, TcbSlot::Cspace), w.cap(11));
         check(&w);
     }

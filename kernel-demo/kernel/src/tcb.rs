@@ -12,7 +12,7 @@
 //! out again; and deleting the TCB's last cap deletes them.
 
 pub use crate::caps::TcbSlot;
-use crate::caps::{Cap, FrameCap, KernelError, KernelObject, ObjectType, Rights, owned_slots_of};
+use crate::caps::{Cap, KernelError, KernelObject, ObjectType, Rights, may_copy, owned_slots_of};
 use crate::cspace::{SlotAddr, SlotMemory, Table};
 use crate::ops;
 
@@ -180,44 +180,55 @@ pub fn slot_of(tcb: u64, which: TcbSlot) -> Option<SlotAddr> {
 // checks the same against the spec).
 const _: () = assert!(core::mem::size_of::<Tcb>() as u64 <= TcbSlot::ALL[0].offset());
 
-/// Puts copies of `given` (each cap with the slot it was found in, in the
-/// order of [`TcbSlot::ALL`]) into the slots of the TCB at `tcb`, as seL4's
-/// `TCB_Configure`: first every cap is checked (each must be one its slot
-/// admits, `InvalidCapability` naming it otherwise; the IPC buffer must be
-/// RAM in slot memory, which the kernel reaches through its own map, as
-/// seL4's `checkValidIPCBuffer`: `IllegalOperation` for device memory), then
-/// each slot's old cap is deleted and a copy of the new one goes in. A
-/// source that those deletions took away (it was held by an object they
-/// finalised) is left out.
+/// Whether `cap` may go into slot `which`, as `configure` checks it: a cap
+/// the slot admits (its cap type, with the rights it requires; otherwise
+/// `InvalidArgument` naming it: argument 0 is the TCB, argument `i + 1` the
+/// cap for slot `i`) that may be copied (`IllegalOperation`).
+pub fn admit(which: TcbSlot, cap: Cap) -> Result<(), KernelError> {
+    if !which.admits(cap) {
+        let index = TcbSlot::ALL.iter().position(|w| *w == which).unwrap_or(0) as u64;
+        return Err(KernelError::InvalidArgument { index: index + 1 });
+    }
+    if !may_copy(cap) {
+        return Err(KernelError::IllegalOperation);
+    }
+    Ok(())
+}
+
+/// Sets the slots of the TCB at `tcb` as seL4's `TCB_Configure` does and as
+/// the spec's interpreter runs it (`Machine::configure`): `given` holds, in
+/// the order of [`TcbSlot::ALL`], the cap for each slot with the slot it
+/// was found in (`None`: the slot is left empty). First every cap is
+/// checked ([`admit`]); then each slot's old cap is deleted and a copy of
+/// the new one goes in. A source that those deletions took away (it was
+/// held by an object they finalised) is left out. Returns how many caps
+/// the deletions removed. `IllegalOperation` if the TCB's slots are not in
+/// slot memory. (What the kernel asks of an IPC buffer beyond the spec, RAM
+/// it can reach, is the system call's check: `invoke`.)
 pub fn configure(
     memory: &mut SlotMemory<'_>,
     tcb: u64,
-    given: &[(Option<SlotAddr>, Cap); 3],
-) -> Result<(), KernelError> {
-    for (index, (which, (_, cap))) in TcbSlot::ALL.iter().zip(given).enumerate() {
-        if !which.admits(*cap) {
-            return Err(KernelError::InvalidCapability {
-                index: index as u64,
-            });
+    given: &[Option<(SlotAddr, Cap)>; 3],
+) -> Result<u64, KernelError> {
+    for (which, given) in TcbSlot::ALL.iter().zip(given) {
+        if let Some((_, cap)) = given {
+            admit(*which, *cap)?;
         }
-    }
-    let buffer = FrameCap::from_cap(given[2].1).ok_or(KernelError::IllegalOperation)?;
-    if buffer.is_device() || !memory.covers(buffer.frame(), 1 << buffer.bits()) {
-        return Err(KernelError::IllegalOperation);
     }
     let slots = TcbSlot::ALL.map(|which| slot_of(tcb, which).filter(|&s| memory.get(s).is_some()));
     if slots.contains(&None) {
         return Err(KernelError::IllegalOperation);
     }
-    for (slot, &(source, new)) in slots.into_iter().flatten().zip(given) {
-        ops::delete(memory, slot)?;
-        if let Some(source) = source
+    let mut removed = 0;
+    for (slot, given) in slots.into_iter().flatten().zip(given) {
+        removed += ops::delete(memory, slot)?.map_or(0, |d| d.removed);
+        if let Some((source, new)) = *given
             && memory.cap(source) == Some(new)
         {
             ops::copy(memory, source, slot, Rights::ALL)?;
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// The slots the object `cap` names owns (a TCB's), as a run of slots.

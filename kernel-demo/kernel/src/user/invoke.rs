@@ -135,11 +135,24 @@ pub(super) fn invoke_tcb(
             if call.buffer_addr % 4096 != 0 {
                 return Err(KernelError::AlignmentError);
             }
-            let given = [0, 1, 2].map(|i| {
+            // The decoder checked each cap's type; each was found in a slot.
+            let mut given = [None; 3];
+            for (i, given) in given.iter_mut().enumerate() {
+                let found = sources.get(i).copied().flatten();
                 let cap = caps.get(i).copied().unwrap_or(Cap::NULL);
-                (sources.get(i).copied().flatten(), cap)
-            });
-            with_memory(k, |memory| tcb::configure(memory, at, &given))?;
+                let index = i as u64;
+                *given = Some((found.ok_or(KernelError::InvalidCapability { index })?, cap));
+            }
+            let buffer = call.buffer;
+            with_memory(k, |memory| {
+                // Beyond the spec, as seL4's checkValidIPCBuffer: the kernel
+                // writes the buffer through its own map of RAM, so device
+                // memory (or memory outside slot memory) is refused.
+                if buffer.is_device() || !memory.covers(buffer.frame(), 1 << buffer.bits()) {
+                    return Err(KernelError::IllegalOperation);
+                }
+                tcb::configure(memory, at, &given)
+            })?;
             let thread = tcb(at);
             thread.ipc_buffer_addr = call.buffer_addr;
             thread.fault_endpoint = call.fault_endpoint;
