@@ -2,9 +2,11 @@
 //!
 //! One page per spec, `DIR/<spec name>.md`, built from the checked model and
 //! its doc comments: the target, constants and rights; object types with
-//! their sizes; every cap type with a diagram of its two-word bit layout;
-//! retype rules; error sets; kernel invocations; and RPC interfaces with what
-//! each method costs its caller. Everything is in declaration order, so the
+//! their sizes, the slots they own (where, and what a cap put there must be)
+//! and what removing their last cap undoes; every cap type with whose its
+//! mapping is and a diagram of its two-word bit layout; retype rules; error
+//! sets; kernel invocations; and RPC interfaces with what each method costs
+//! its caller. Everything is in declaration order, so the
 //! page is reproducible byte for byte.
 
 use std::fmt::Write as _;
@@ -13,8 +15,8 @@ use std::process::ExitCode;
 
 use capc_dsl::ast::{ObjectKind, Scalar, Transfer};
 use capc_dsl::model::{
-    CapType, CopyPolicy, DonationKind, FieldKind, Method, MethodParam, MethodSet, ParamKind, Role,
-    Spec,
+    CapType, CopyPolicy, DonationKind, FieldKind, Finaliser, Mapping, Method, MethodParam,
+    MethodSet, Object, ObjectId, OwnedSlot, ParamKind, RightId, Role, Spec,
 };
 
 use crate::graph::{allocated, bytes, bytes_pow};
@@ -24,9 +26,10 @@ Examples:
   capc doc kernel-demo/spec/kernel.cap -o target/spec-doc      writes target/spec-doc/kernel.md
   capc doc kernel-demo/spec/decompress.cap -o docs/reference
 
-The page lists the target, constants, rights, object types and sizes, each cap type's bit
-layout as a diagram, retype rules, error sets, invocations, and interfaces with what each
-method costs its caller, with the spec's doc comments.
+The page lists the target, constants, rights, object types and sizes with the slots they own
+and what removing their last cap undoes, each cap type's mapping rule and bit layout as a
+diagram, retype rules, error sets, invocations, and interfaces with what each method costs
+its caller, with the spec's doc comments.
 Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error.";
 
 /// Arguments of `capc doc`.
@@ -115,7 +118,15 @@ fn target(w: &mut String, spec: &Spec) {
     );
     let _ = writeln!(w, "| message registers | {} |", t.message_registers);
     let _ = writeln!(w, "| message words | {} |", t.message_words);
-    let _ = writeln!(w, "| caps per message | {} |\n", t.caps_per_message);
+    let _ = writeln!(w, "| caps per message | {} |", t.caps_per_message);
+    if let Some(slot_bits) = t.slot_bits {
+        let _ = writeln!(
+            w,
+            "| capability slot bits | {slot_bits} ({} per slot) |",
+            bytes_pow(slot_bits)
+        );
+    }
+    let _ = writeln!(w);
 }
 
 fn consts(w: &mut String, spec: &Spec) {
@@ -142,7 +153,7 @@ fn rights(w: &mut String, spec: &Spec) {
 
 fn objects(w: &mut String, spec: &Spec) {
     let _ = writeln!(w, "## Object types\n");
-    for object in &spec.objects {
+    for (index, object) in spec.objects.iter().enumerate() {
         let kind = match object.kind {
             ObjectKind::Untyped => "untyped memory",
             ObjectKind::Frame => "frame",
@@ -202,7 +213,126 @@ fn objects(w: &mut String, spec: &Spec) {
         if !from.is_empty() {
             let _ = writeln!(w, "- made by retyping: {}", from.join(", "));
         }
+        let undone = finalisation(spec, ObjectId(index as u32));
+        if !undone.is_empty() {
+            let order = if undone.len() > 1 { ", in order" } else { "" };
+            let _ = writeln!(w, "- when its last cap goes, the kernel{order}:");
+            for (i, step) in undone.iter().enumerate() {
+                let _ = writeln!(w, "  {}. {step}", i + 1);
+            }
+        }
         let _ = writeln!(w);
+        owned_slots(w, spec, object);
+    }
+}
+
+/// What removing the last cap to `object` undoes, one sentence per step in
+/// the kernel's order: the declared finalisers, then the owned slots.
+pub(crate) fn finalisation(spec: &Spec, object: ObjectId) -> Vec<String> {
+    let o = &spec.objects[object.index()];
+    let mut steps: Vec<String> = o
+        .finalisers
+        .iter()
+        .map(|f| format!("`{}`: {}", f.name(), finaliser_text(spec, object, *f)))
+        .collect();
+    if !o.slots.is_empty() {
+        let names: Vec<String> = o.slots.iter().map(|s| format!("`{}`", s.name)).collect();
+        steps.push(format!(
+            "deletes the caps in its owned slots ({})",
+            names.join(", ")
+        ));
+    }
+    steps
+}
+
+/// What one finalisation action does to an object of type `object`, as a
+/// clause whose subject is the kernel. `unmap` depends on whose the mapping
+/// of the object's caps is.
+pub(crate) fn finaliser_text(spec: &Spec, object: ObjectId, f: Finaliser) -> &'static str {
+    match f {
+        Finaliser::StopThread => {
+            "stops the thread and takes it off any queue; its pending reply, and any reply \
+             owed to it, is cancelled"
+        }
+        Finaliser::CancelWaiters => "restarts the threads queued on it with an error",
+        Finaliser::Unmap => {
+            let each_cap = spec
+                .caps
+                .iter()
+                .filter(|c| c.object == Some(object))
+                .all(|c| c.mapping != Some(Mapping::Shared));
+            if each_cap {
+                "unmaps the page its last cap is mapped at, if any (every other mapped cap \
+                 unmapped its own as it went: the mapping is each cap's own)"
+            } else {
+                "unlinks it from the table its caps record it is mapped in"
+            }
+        }
+        Finaliser::ReleaseAsid => {
+            "releases its address-space number, so every mapping recorded under it is dead"
+        }
+    }
+}
+
+/// The byte offset of an owned slot in its object, in decimal and hex.
+pub(crate) fn slot_offset(slot: &OwnedSlot) -> String {
+    format!("{} (0x{:x})", slot.offset, slot.offset)
+}
+
+/// The rights a cap must carry to be put in a slot, or that it needs none.
+pub(crate) fn required_rights(spec: &Spec, rights: &[RightId]) -> String {
+    if rights.is_empty() {
+        return "no rights".to_string();
+    }
+    let names: Vec<String> = rights
+        .iter()
+        .map(|r| format!("`{}`", spec.rights[r.index()].name))
+        .collect();
+    names.join(", ")
+}
+
+/// The table of the slots `object` owns, if any.
+fn owned_slots(w: &mut String, spec: &Spec, object: &Object) {
+    if object.slots.is_empty() {
+        return;
+    }
+    let slot_bits = spec.target.slot_bits.unwrap_or_default();
+    let _ = writeln!(
+        w,
+        "Owned slots: {} at the end of the object, {} each, in the derivation tree like a \
+         CNode's.\n",
+        object.slots.len(),
+        bytes_pow(slot_bits)
+    );
+    let _ = writeln!(
+        w,
+        "| slot | holds | a cap put there must carry | byte offset | |\n|---|---|---|---|---|"
+    );
+    for slot in &object.slots {
+        let _ = writeln!(
+            w,
+            "| `{}` | `{}` | {} | {} | {} |",
+            slot.name,
+            spec.caps[slot.cap.index()].name,
+            required_rights(spec, &slot.rights),
+            slot_offset(slot),
+            cell(&slot.docs)
+        );
+    }
+    let _ = writeln!(w);
+}
+
+/// Whose the mapping a cap records is, and the copy rule that follows.
+pub(crate) fn mapping_text(mapping: Mapping) -> &'static str {
+    match mapping {
+        Mapping::EachCap => {
+            "each cap's own: a copy or mint starts unmapped, and removing a mapped cap unmaps \
+             its page"
+        }
+        Mapping::Shared => {
+            "the object's, shared by its caps: an unmapped cap cannot be copied or minted, a \
+             copy of a mapped cap keeps the mapping, and removing the last cap unlinks the object"
+        }
     }
 }
 
@@ -237,6 +367,29 @@ fn caps(w: &mut String, spec: &Spec) {
             CopyPolicy::Never => {
                 let _ = writeln!(w, "- cannot be copied (`#[never_copy]`)");
             }
+        }
+        if let Some(mapping) = cap.mapping {
+            let fields: Vec<String> = [Role::MappedAt, Role::MappedIn]
+                .into_iter()
+                .filter_map(|role| cap.field_with(role))
+                .map(|f| format!("`{}`", f.name))
+                .collect();
+            let _ = writeln!(
+                w,
+                "- mapping ({}) is {}",
+                fields.join(", "),
+                mapping_text(mapping)
+            );
+        }
+        let held: Vec<String> = spec
+            .objects
+            .iter()
+            .flat_map(|o| o.slots.iter().map(move |s| (o, s)))
+            .filter(|(_, s)| spec.caps[s.cap.index()].name == cap.name)
+            .map(|(o, s)| format!("`{}.{}`", o.name, s.name))
+            .collect();
+        if !held.is_empty() {
+            let _ = writeln!(w, "- held in owned slots: {}", held.join(", "));
         }
         let _ = writeln!(w);
         layout(w, spec, cap);

@@ -1,5 +1,6 @@
-//! `capc doc`: the Markdown reference of the demo specs (snapshotted in
-//! snapshots/doc/) and the exit codes of `capc check`.
+//! `capc doc`: the Markdown reference of the demo specs and the example
+//! (snapshotted in snapshots/doc/), what it says about layouts, costs and
+//! lifecycles, and the exit codes of `capc check`.
 
 mod common;
 
@@ -18,6 +19,7 @@ fn reference_of_the_demo_specs() {
         for (spec, page) in [
             ("kernel-demo/spec/kernel.cap", "kernel.md"),
             ("kernel-demo/spec/decompress.cap", "decompress.md"),
+            ("examples/everything.cap", "everything.md"),
         ] {
             let out = capc(&workspace(), &["doc", spec, "-o", out_dir]);
             assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -57,6 +59,89 @@ fn the_page_shows_layouts_and_costs() {
     assert!(
         page.contains("- costs the caller: nothing (no donation)"),
         "{page}"
+    );
+}
+
+#[test]
+fn the_page_shows_owned_slots_finalisers_and_mappings() {
+    let s = Scratch::new("doc", "lifecycle");
+    let out = capc(
+        &workspace(),
+        &[
+            "doc",
+            "kernel-demo/spec/kernel.cap",
+            "-o",
+            s.dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(s.path("kernel.md")).unwrap();
+    assert!(
+        page.contains("| capability slot bits | 5 (32 B per slot) |"),
+        "{page}"
+    );
+    // The TCB: its finaliser, then its slots, in the kernel's order; its
+    // three slots at the end of its 2 KiB, with the rights each requires.
+    let tcb = &page[page.find("### `Tcb`").unwrap()..page.find("### `Endpoint`").unwrap()];
+    assert!(
+        tcb.contains(
+            "- when its last cap goes, the kernel, in order:\n  \
+             1. `stop_thread`: stops the thread and takes it off any queue; its pending reply, \
+             and any reply owed to it, is cancelled\n  \
+             2. deletes the caps in its owned slots (`cspace`, `vspace`, `ipc_buffer`)\n"
+        ),
+        "{tcb}"
+    );
+    assert!(
+        tcb.contains(
+            "| `cspace` | `CNodeCap` | no rights | 1952 (0x7a0) | Root of the thread's capability space. |\n\
+             | `vspace` | `Pml4Cap` | no rights | 1984 (0x7c0) | Root of the thread's address space. |\n\
+             | `ipc_buffer` | `FrameCap` | `read`, `write` | 2016 (0x7e0) | The frame holding the thread's IPC buffer. |\n"
+        ),
+        "{tcb}"
+    );
+    // An object without slots or finalisers says nothing about either.
+    let cnode = &page[page.find("### `CNode`").unwrap()..page.find("### `Tcb`").unwrap()];
+    assert!(
+        !cnode.contains("last cap") && !cnode.contains("Owned slots"),
+        "{cnode}"
+    );
+    // `unmap` of a frame (each cap's mapping) and of a table (shared).
+    assert!(
+        page.contains("  1. `unmap`: unmaps the page its last cap is mapped at, if any"),
+        "{page}"
+    );
+    assert!(
+        page.contains("  1. `unmap`: unlinks it from the table its caps record it is mapped in"),
+        "{page}"
+    );
+    assert!(
+        page.contains("  1. `release_asid`: releases its address-space number"),
+        "{page}"
+    );
+    // Whose a cap's mapping is, and the copy rule that follows.
+    let frame_cap = &page[page.find("### `FrameCap`").unwrap()..];
+    assert!(
+        frame_cap.contains(
+            "- mapping (`mapped_page`, `mapped_asid`) is each cap's own: a copy or mint starts \
+             unmapped, and removing a mapped cap unmaps its page\n\
+             - held in owned slots: `Tcb.ipc_buffer`\n"
+        ),
+        "{frame_cap}"
+    );
+    let pdpt_cap = &page[page.find("### `PdptCap`").unwrap()..];
+    assert!(
+        pdpt_cap.contains(
+            "- mapping (`mapped_page`, `mapped_asid`) is the object's, shared by its caps: an \
+             unmapped cap cannot be copied or minted, a copy of a mapped cap keeps the mapping, \
+             and removing the last cap unlinks the object\n"
+        ),
+        "{pdpt_cap}"
+    );
+    let pml4_cap = &page[page.find("### `Pml4Cap`").unwrap()..page.find("### `PdptCap`").unwrap()];
+    assert!(
+        !pml4_cap.contains("- mapping") && pml4_cap.contains("- held in owned slots: `Tcb.vspace`"),
+        "{pml4_cap}"
     );
 }
 
