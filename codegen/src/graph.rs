@@ -1,10 +1,12 @@
 //! `capc graph`: a checked spec as a Graphviz picture.
 //!
-//! Three parts, each a cluster: the retype graph (object types as nodes, an
-//! edge for every object a retype rule lets an untyped type become, labelled
-//! with the sizes it may have, orange where device memory may take that path),
-//! the cap types (with their rights, invocations, and a dashed edge to the
-//! object each names), and the RPC interfaces (what a client lends, grants
+//! Three parts, each a cluster: the retype graph (object types as nodes with
+//! what removing their last cap undoes, an edge for every object a retype rule
+//! lets an untyped type become, labelled with the sizes it may have, orange
+//! where device memory may take that path, and a purple edge with a diamond at
+//! the owner from an object to the cap type each of its owned slots holds),
+//! the cap types (with their rights, whose their mapping is, invocations, and
+//! a dashed edge to the object each names), and the RPC interfaces (what a client lends, grants
 //! and donates to call each method, and what the server may allocate from the
 //! donation). The DOT text depends only on the spec, in declaration order, so
 //! it is byte-for-byte reproducible; SVG is made by Graphviz's `dot`, run as a
@@ -17,7 +19,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 use capc_dsl::ast::{ObjectKind, Transfer};
 use capc_dsl::model::{
-    Allocation, Donation, DonationKind, MethodParam, MethodSet, Object, ParamKind, SizeRule, Spec,
+    Allocation, Donation, DonationKind, Mapping, MethodParam, MethodSet, Object, ParamKind,
+    SizeRule, Spec,
 };
 use capc_dsl::{Compilation, FsLoader};
 
@@ -29,8 +32,9 @@ Examples:
 
 Object types are boxes (rounded: untyped memory; a folder: frames); an edge A -> B says
 untyped A may be retyped into B, labelled with B's sizes; orange edges and double borders
-mark device memory. Cap types list their rights; interfaces show who lends, grants and
-donates what. SVG needs Graphviz's `dot` (Debian: apt-get install -y graphviz).
+mark device memory; a purple edge with a diamond goes from an object to the cap type one of
+its owned slots holds. Objects list their finalisers, cap types their rights and mapping;
+interfaces show who lends, grants and donates what. SVG needs Graphviz's `dot` (Debian: apt-get install -y graphviz).
 Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error (or no `dot` for SVG).";
 
 /// Arguments of `capc graph`.
@@ -188,9 +192,14 @@ pub fn render(spec: &Spec, name: &str) -> String {
 fn objects(w: &mut String, e: &mut String, spec: &Spec) {
     let _ = writeln!(w);
     let _ = writeln!(w, "  subgraph cluster_objects {{");
+    let owned = if spec.objects.iter().any(|o| !o.slots.is_empty()) {
+        "; purple: a slot the object owns"
+    } else {
+        ""
+    };
     let _ = writeln!(
         w,
-        "    label=\"Object types: A -> B means untyped A may be retyped into B\";"
+        "    label=\"Object types: A -> B means untyped A may be retyped into B{owned}\";"
     );
     let _ = writeln!(w, "    style=rounded; color=\"#999999\";");
     for object in &spec.objects {
@@ -209,7 +218,7 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
             ObjectKind::Frame => "frame",
             ObjectKind::Kernel => "kernel object",
         };
-        let label = format!(
+        let mut label = format!(
             "{}\n{kind}, {}\n{}{}",
             object.name,
             memory(object),
@@ -218,6 +227,10 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
                 .align_bits
                 .map_or(String::new(), |a| format!(", aligned to {}", bytes_pow(a))),
         );
+        if !object.finalisers.is_empty() {
+            let names: Vec<&str> = object.finalisers.iter().map(|f| f.name()).collect();
+            let _ = write!(label, "\nfinalise: {}", names.join(", "));
+        }
         let peripheries = if object.device { ", peripheries=2" } else { "" };
         let _ = writeln!(
             w,
@@ -257,6 +270,35 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
             cap.name, rule.fan_out
         );
     }
+    for object in &spec.objects {
+        for slot in &object.slots {
+            let rights: Vec<&str> = slot
+                .rights
+                .iter()
+                .map(|r| spec.rights[r.index()].name.as_str())
+                .collect();
+            let rights = if rights.is_empty() {
+                String::new()
+            } else {
+                format!("({})", rights.join(", "))
+            };
+            // Written cap -> object and drawn object -> cap (the diamond at
+            // the owner), and left out of the ranking: otherwise `dot` stacks
+            // the cap types under the objects instead of beside them.
+            let _ = writeln!(
+                e,
+                "  {} -> {} [label={}, dir=both, arrowhead=diamond, arrowtail=vee, \
+                 constraint=false, color=\"#6b46c1\", fontcolor=\"#6b46c1\"];",
+                cap_node(&spec.caps[slot.cap.index()].name),
+                object_node(&object.name),
+                quote(&format!(
+                    "slot {}{rights}\nat byte {}",
+                    slot.name,
+                    crate::doc::slot_offset(slot)
+                ))
+            );
+        }
+    }
     let _ = writeln!(w, "  }}");
 }
 
@@ -279,6 +321,11 @@ fn caps(w: &mut String, e: &mut String, spec: &Spec) {
                 .map(|r| spec.rights[r.index()].name.as_str())
                 .collect();
             let _ = write!(label, "\nrights: {}", rights.join(", "));
+        }
+        match cap.mapping {
+            None => {}
+            Some(Mapping::EachCap) => label.push_str("\nmapping: each cap's own"),
+            Some(Mapping::Shared) => label.push_str("\nmapping: the object's, shared"),
         }
         let invocations: Vec<&MethodSet> = spec
             .invocations

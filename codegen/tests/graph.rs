@@ -62,6 +62,85 @@ fn the_interface_shows_who_donates_what() {
 }
 
 #[test]
+fn owned_slots_finalisers_and_mappings() {
+    let out = capc(&workspace(), &["graph", "kernel-demo/spec/kernel.cap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dot = text(&out.stdout);
+    // One purple edge per slot the TCB owns, in declaration order, drawn from
+    // the TCB (the diamond) to the cap type, labelled with the slot's name,
+    // required rights and offset, and kept out of the ranking.
+    let slots: Vec<&str> = dot.lines().filter(|l| l.contains("#6b46c1")).collect();
+    assert_eq!(
+        slots,
+        [
+            "  \"cap CNodeCap\" -> \"object Tcb\" [label=\"slot cspace\\nat byte 1952 (0x7a0)\", \
+             dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
+             fontcolor=\"#6b46c1\"];",
+            "  \"cap Pml4Cap\" -> \"object Tcb\" [label=\"slot vspace\\nat byte 1984 (0x7c0)\", \
+             dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
+             fontcolor=\"#6b46c1\"];",
+            "  \"cap FrameCap\" -> \"object Tcb\" [label=\"slot ipc_buffer(read, write)\\nat byte \
+             2016 (0x7e0)\", dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, \
+             color=\"#6b46c1\", fontcolor=\"#6b46c1\"];",
+        ]
+    );
+    // The dashed edge from a cap to the object it names is still there, and
+    // not purple: the two kinds of edge between TcbCap, Tcb and the slots'
+    // caps are told apart.
+    assert!(
+        dot.contains("  \"cap CNodeCap\" -> \"object CNode\" [style=dashed,"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("label=\"Tcb\\nkernel object, RAM\\n2 KiB\\nfinalise: stop_thread\"]"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("label=\"FrameCap (tag 6)\\nrights: read, write\\nmapping: each cap's own\\n"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("label=\"PdptCap (tag 8)\\nno rights\\nmapping: the object's, shared\\n"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("retyped into B; purple: a slot the object owns\";"),
+        "{dot}"
+    );
+    // Without owned slots the legend does not mention them.
+    let out = capc(&workspace(), &["graph", "examples/everything.cap"]);
+    assert!(text(&out.stdout).contains("purple"));
+    let s = Scratch::new("graph", "no-slots");
+    let everything = std::fs::read_to_string(workspace().join("examples/everything.cap")).unwrap();
+    // Each slot with the doc comment above it.
+    let mut without = Vec::new();
+    let mut docs = Vec::new();
+    for line in everything.lines() {
+        if line.trim_start().starts_with("///") {
+            docs.push(line);
+        } else if line.trim_start().starts_with("slot ") {
+            docs.clear();
+        } else {
+            without.append(&mut docs);
+            without.push(line);
+        }
+    }
+    assert!(without.len() < everything.lines().count());
+    let without = without.join("\n");
+    std::fs::create_dir_all(s.path("lib")).unwrap();
+    std::fs::copy(
+        workspace().join("examples/lib/everything-base.cap"),
+        s.path("lib/everything-base.cap"),
+    )
+    .unwrap();
+    s.write("spec.cap", without);
+    let out = capc(&s.dir, &["graph", "spec.cap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dot = text(&out.stdout);
+    assert!(!dot.contains("purple") && !dot.contains("#6b46c1"), "{dot}");
+}
+
+#[test]
 fn writes_dot_and_svg_files() {
     let s = Scratch::new("graph", "files");
     std::fs::copy(
