@@ -4,12 +4,13 @@
 //! `lsp-types`. Each open document is compiled with [`capc_dsl::compile_str`]
 //! on open and on every change (full-text sync); its diagnostics are
 //! published with their codes, ranges in UTF-16 columns as LSP counts them,
-//! and the hint and notes in the message. Hover (doc comment, size, bit
-//! layout, signature and cost) and go-to-definition read the checked model of
-//! the document, or of its last version that checked when the current one has
-//! errors; document symbols come from the parse alone, so they work in a spec
-//! that does not check yet. The server keeps no state besides the open
-//! documents.
+//! and the hint and notes in the message. Hover (doc comment, size, owned
+//! slots and what removing the last cap undoes, bit layout, signature and
+//! cost) and go-to-definition read the checked model of the document, or of
+//! its last version that checked when the current one has errors; document
+//! symbols (items, with an object's owned slots under it) come from the parse
+//! alone, so they work in a spec that does not check yet. The server keeps no
+//! state besides the open documents.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use capc_dsl::ast::{self, ItemKind};
-use capc_dsl::model::Spec;
+use capc_dsl::model::{Finaliser, Object, ObjectId, OwnedSlot, Spec};
 use capc_dsl::{Compilation, FileId, Severity, SourceMap, Span};
 use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::{
@@ -39,8 +40,8 @@ Examples:
 
 VS Code: the extension in editors/vscode starts `capc lsp` for .cap files.
 Neovim:  vim.lsp.start({ name = 'capc', cmd = { 'capc', 'lsp' } })
-Features: diagnostics with codes on open and change, hover (docs, sizes, cap layouts,
-method costs), go to definition, document symbols. See docs/tools.md.
+Features: diagnostics with codes on open and change, hover (docs, sizes, owned slots and
+finalisers, cap layouts, method costs), go to definition, document symbols. See docs/tools.md.
 Exit status: 0 after a clean shutdown, 2 on a protocol or I/O error.";
 
 /// Arguments of `capc lsp` (none: it talks on stdin and stdout).
@@ -476,29 +477,40 @@ fn hover_text(spec: &Spec, name: &str) -> Option<String> {
     if let Some((bit, r)) = spec.rights.iter().enumerate().find(|(_, r)| r.name == name) {
         parts.push(format!("right `{}` (bit {bit}){}", r.name, docs(&r.docs)));
     }
-    if let Some(o) = spec.objects.iter().find(|o| o.name == name) {
-        let size = match &o.size.param {
-            None => crate::graph::bytes_pow(o.size.min_bits()),
-            Some(param) => format!(
-                "by `{param}` from {} ({}) to {} ({})",
-                o.size.min_arg(),
-                crate::graph::bytes_pow(o.size.min_bits()),
-                o.size.max_arg(),
-                crate::graph::bytes_pow(o.size.max_bits())
-            ),
-        };
-        let memory = match (o.ram, o.device) {
-            (true, true) => "RAM or device memory",
-            (false, true) => "device memory",
-            _ => "RAM",
-        };
-        parts.push(format!(
-            "object `{}`: size {size}, alignment {}, in {memory}{}",
-            o.name,
-            o.align_bits
-                .map_or("its size".to_string(), crate::graph::bytes_pow),
-            docs(&o.docs)
-        ));
+    if let Some(index) = spec.objects.iter().position(|o| o.name == name) {
+        parts.push(object_hover(spec, ObjectId(index as u32)));
+    }
+    for o in &spec.objects {
+        for slot in o.slots.iter().filter(|s| s.name == name) {
+            parts.push(format!(
+                "slot `{}.{}`: `{}` at byte {} of `{}`\n\n\
+                 A cap put there must carry {}; it is deleted when the last cap to `{}` goes.{}",
+                o.name,
+                slot.name,
+                slot_type(spec, slot),
+                crate::doc::slot_offset(slot),
+                o.name,
+                crate::doc::required_rights(spec, &slot.rights),
+                o.name,
+                docs(&slot.docs)
+            ));
+        }
+    }
+    if let Some(f) = Finaliser::from_name(name) {
+        let users: Vec<(usize, &Object)> = spec
+            .objects
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.finalisers.contains(&f))
+            .collect();
+        for (index, o) in users {
+            parts.push(format!(
+                "finaliser `{}` of `{}`: when the last cap to it goes, the kernel {}",
+                f.name(),
+                o.name,
+                crate::doc::finaliser_text(spec, ObjectId(index as u32), f)
+            ));
+        }
     }
     if let Some(cap) = spec.caps.iter().find(|c| c.name == name) {
         let mut text = format!(
@@ -567,6 +579,75 @@ fn hover_text(spec: &Spec, name: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("\n\n---\n\n"))
 }
 
+/// An object's size, docs, what removing its last cap undoes and its slots.
+fn object_hover(spec: &Spec, object: ObjectId) -> String {
+    let o = &spec.objects[object.index()];
+    let size = match &o.size.param {
+        None => crate::graph::bytes_pow(o.size.min_bits()),
+        Some(param) => format!(
+            "by `{param}` from {} ({}) to {} ({})",
+            o.size.min_arg(),
+            crate::graph::bytes_pow(o.size.min_bits()),
+            o.size.max_arg(),
+            crate::graph::bytes_pow(o.size.max_bits())
+        ),
+    };
+    let memory = match (o.ram, o.device) {
+        (true, true) => "RAM or device memory",
+        (false, true) => "device memory",
+        _ => "RAM",
+    };
+    let mut text = format!(
+        "object `{}`: size {size}, alignment {}, in {memory}",
+        o.name,
+        o.align_bits
+            .map_or("its size".to_string(), crate::graph::bytes_pow),
+    );
+    if !o.docs.is_empty() {
+        text.push_str("\n\n");
+        text.push_str(&o.docs.join("\n"));
+    }
+    let undone = crate::doc::finalisation(spec, object);
+    if !undone.is_empty() {
+        let order = if undone.len() > 1 { ", in order" } else { "" };
+        text.push_str(&format!("\n\nWhen its last cap goes, the kernel{order}:\n"));
+        for (i, step) in undone.iter().enumerate() {
+            text.push_str(&format!("\n{}. {step}", i + 1));
+        }
+    }
+    if !o.slots.is_empty() {
+        let slot_bits = spec.target.slot_bits.unwrap_or_default();
+        text.push_str(&format!(
+            "\n\nOwned slots, {} each:\n",
+            crate::graph::bytes_pow(slot_bits)
+        ));
+        for slot in &o.slots {
+            text.push_str(&format!(
+                "\n- `{}`: `{}` at byte {}",
+                slot.name,
+                slot_type(spec, slot),
+                crate::doc::slot_offset(slot)
+            ));
+        }
+    }
+    text
+}
+
+/// A slot's cap type with the rights it requires, as the spec writes it:
+/// `FrameCap(read, write)`.
+fn slot_type(spec: &Spec, slot: &OwnedSlot) -> String {
+    let cap = &spec.caps[slot.cap.index()].name;
+    if slot.rights.is_empty() {
+        return cap.clone();
+    }
+    let rights: Vec<&str> = slot
+        .rights
+        .iter()
+        .map(|r| spec.rights[r.index()].name.as_str())
+        .collect();
+    format!("{cap}({})", rights.join(", "))
+}
+
 /// Where every declaration called `name` is.
 fn definitions(spec: &Spec, name: &str) -> Vec<Span> {
     let mut spans = Vec::new();
@@ -602,6 +683,9 @@ fn definitions(spec: &Spec, name: &str) -> Vec<Span> {
             .map(|s| s.span),
     );
     if spans.is_empty() {
+        for o in &spec.objects {
+            spans.extend(o.slots.iter().filter(|s| s.name == name).map(|s| s.span));
+        }
         for set in spec.invocations.iter().chain(&spec.interfaces) {
             spans.extend(
                 set.methods
@@ -715,7 +799,27 @@ fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymbol> {
                 SymbolKind::CLASS,
                 span,
                 o.name.span,
-                Vec::new(),
+                o.slots
+                    .iter()
+                    .map(|slot| {
+                        let rights: Vec<&str> =
+                            slot.rights.iter().map(|r| r.name.as_str()).collect();
+                        let rights = if rights.is_empty() {
+                            String::new()
+                        } else {
+                            format!("({})", rights.join(", "))
+                        };
+                        symbol(
+                            text,
+                            &slot.name.name,
+                            Some(format!("slot: {}{rights}", slot.cap.name)),
+                            SymbolKind::FIELD,
+                            slot.span,
+                            slot.name.span,
+                            Vec::new(),
+                        )
+                    })
+                    .collect(),
             ),
             ItemKind::Errors(e) => symbol(
                 text,

@@ -189,6 +189,80 @@ fn an_editor_session() {
     );
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(value.contains("object `Tcb`: size 2 KiB"), "{value}");
+    // ... what removing its last cap undoes, in the kernel's order, and its
+    // slots at the end of its 2 KiB, 32 bytes each.
+    assert!(
+        value.contains(
+            "When its last cap goes, the kernel, in order:\n\n\
+             1. `stop_thread`: stops the thread and takes it off any queue; its pending reply, \
+             and any reply owed to it, is cancelled\n\
+             2. deletes the caps in its owned slots (`cspace`, `vspace`, `ipc_buffer`)"
+        ),
+        "{value}"
+    );
+    assert!(
+        value.contains(
+            "Owned slots, 32 B each:\n\n\
+             - `cspace`: `CNodeCap` at byte 1952 (0x7a0)\n\
+             - `vspace`: `Pml4Cap` at byte 1984 (0x7c0)\n\
+             - `ipc_buffer`: `FrameCap(read, write)` at byte 2016 (0x7e0)"
+        ),
+        "{value}"
+    );
+
+    // Hover over a slot: its cap type, the rights it requires and its offset.
+    let at = position_of(&kernel, "slot ipc_buffer", "ipc_buffer");
+    let hover = session.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": at}),
+    );
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        value.starts_with(
+            "slot `Tcb.ipc_buffer`: `FrameCap(read, write)` at byte 2016 (0x7e0) of `Tcb`\n\n\
+             A cap put there must carry `read`, `write`;"
+        ),
+        "{value}"
+    );
+    assert!(
+        value.ends_with("The frame holding the thread's IPC buffer."),
+        "{value}"
+    );
+    let at = position_of(&kernel, "slot cspace", "cspace");
+    let hover = session.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": at}),
+    );
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        value.contains("`CNodeCap` at byte 1952 (0x7a0) of `Tcb`")
+            && value.contains("must carry no rights"),
+        "{value}"
+    );
+
+    // Hover over a finaliser: what it undoes for the object that lists it;
+    // `unmap` of a frame and of a table say different things.
+    let at = position_of(&kernel, "finalise = stop_thread", "stop_thread");
+    let hover = session.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": at}),
+    );
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        value.starts_with("finaliser `stop_thread` of `Tcb`: when the last cap to it goes, the kernel stops the thread"),
+        "{value}"
+    );
+    let at = position_of(&kernel, "object PageTable", "unmap");
+    let hover = session.request(
+        "textDocument/hover",
+        json!({"textDocument": doc, "position": at}),
+    );
+    let value = hover["contents"]["value"].as_str().unwrap();
+    assert!(
+        value.contains("finaliser `unmap` of `Frame`: when the last cap to it goes, the kernel unmaps the page its last cap is mapped at")
+            && value.contains("finaliser `unmap` of `PageTable`: when the last cap to it goes, the kernel unlinks it from the table its caps record it is mapped in"),
+        "{value}"
+    );
 
     // Go to the definition of `CNodeCap` from a method parameter.
     let at = position_of(&kernel, "fn retype(", "CNodeCap");
@@ -200,6 +274,18 @@ fn an_editor_session() {
     let line = kernel[..kernel.find("cap CNodeCap for CNode").unwrap()]
         .matches('\n')
         .count();
+    assert_eq!(
+        definition["range"]["start"]["line"],
+        json!(line),
+        "{definition}"
+    );
+
+    // ... and from a slot's cap type.
+    let at = position_of(&kernel, "slot cspace: CNodeCap", "CNodeCap");
+    let definition = session.request(
+        "textDocument/definition",
+        json!({"textDocument": doc, "position": at}),
+    );
     assert_eq!(
         definition["range"]["start"]["line"],
         json!(line),
@@ -233,6 +319,37 @@ fn an_editor_session() {
         symbols
             .iter()
             .any(|s| s["name"] == json!("invocations CNodeCap"))
+    );
+    // An object's owned slots are its children, with their cap types.
+    let tcb = symbols
+        .iter()
+        .find(|s| s["name"] == json!("Tcb"))
+        .expect("Tcb is a symbol");
+    assert_eq!(tcb["detail"], json!("object"));
+    let slots: Vec<(&Value, &Value, &Value)> = tcb["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (&s["name"], &s["detail"], &s["kind"]))
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            (&json!("cspace"), &json!("slot: CNodeCap"), &json!(8)),
+            (&json!("vspace"), &json!("slot: Pml4Cap"), &json!(8)),
+            (
+                &json!("ipc_buffer"),
+                &json!("slot: FrameCap(read, write)"),
+                &json!(8)
+            ),
+        ]
+    );
+    let slot_line = kernel[..kernel.find("slot ipc_buffer").unwrap()]
+        .matches('\n')
+        .count();
+    assert_eq!(
+        tcb["children"][2]["selectionRange"]["start"],
+        json!({"line": slot_line, "character": 9})
     );
 
     // A broken edit keeps hover working from the last version that checked.
