@@ -75,10 +75,34 @@ pub fn ensure_kernel_target(root: &Path) -> Result<(), Failure> {
     }
 }
 
-/// Whether `qemu-system-x86_64 --version` runs.
-fn qemu_available() -> bool {
-    Command::new(QEMU)
-        .arg("--version")
+/// A Debian package a task needs, and the program that shows it is there.
+struct Package {
+    /// What it is, for messages.
+    what: &'static str,
+    /// The package to install.
+    name: &'static str,
+    /// A program and an argument that run successfully once it is there.
+    check: (&'static str, &'static str),
+}
+
+const QEMU_PKG: Package = Package {
+    what: "QEMU",
+    name: QEMU_PACKAGE,
+    check: (QEMU, "--version"),
+};
+
+/// Graphviz: `capc graph -o x.svg` runs its `dot`, and the graph tests
+/// render SVG with it.
+const GRAPHVIZ_PKG: Package = Package {
+    what: "Graphviz",
+    name: "graphviz",
+    check: ("dot", "-V"),
+};
+
+/// Whether the package's check program runs.
+fn available(package: &Package) -> bool {
+    Command::new(package.check.0)
+        .arg(package.check.1)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -96,23 +120,36 @@ fn is_root() -> bool {
 /// Makes sure QEMU is installed: as root, installs it with apt-get; otherwise
 /// stops with the command that installs it.
 pub fn ensure_qemu(root: &Path) -> Result<(), Failure> {
-    if qemu_available() {
+    ensure_package(root, &QEMU_PKG)
+}
+
+/// Makes sure Graphviz is installed, as [`ensure_qemu`] does for QEMU.
+pub fn ensure_graphviz(root: &Path) -> Result<(), Failure> {
+    ensure_package(root, &GRAPHVIZ_PKG)
+}
+
+/// Makes sure `package` is installed: as root, installs it with apt-get;
+/// otherwise stops with the command that installs it.
+fn ensure_package(root: &Path, package: &Package) -> Result<(), Failure> {
+    if available(package) {
         return Ok(());
     }
-    let install = format!("DEBIAN_FRONTEND=noninteractive apt-get install -y {QEMU_PACKAGE}");
+    let (what, name) = (package.what, package.name);
+    let install = format!("DEBIAN_FRONTEND=noninteractive apt-get install -y {name}");
     if !is_root() {
         return Err(Failure::new(format!(
-            "`{QEMU}` is not installed, and installing it needs root. Run:\n    \
-             sudo apt-get update && sudo {install}\nthen run this task again"
+            "{what} (`{}`) is not installed, and installing it needs root. Run:\n    \
+             sudo apt-get update && sudo {install}\nthen run this task again",
+            package.check.0
         )));
     }
-    println!("==> installing QEMU  [apt-get update && {install}]");
+    println!("==> installing {what}  [apt-get update && {install}]");
     let status = run(root, "apt-get", &["update"])?;
     if !status.success() {
         return Err(Failure::from_status("`apt-get update` failed", status));
     }
     let status = Command::new("apt-get")
-        .args(["install", "-y", QEMU_PACKAGE])
+        .args(["install", "-y", name])
         .env("DEBIAN_FRONTEND", "noninteractive")
         .current_dir(root)
         .status()
@@ -120,11 +157,12 @@ pub fn ensure_qemu(root: &Path) -> Result<(), Failure> {
     if !status.success() {
         return Err(Failure::from_status(format!("`{install}` failed"), status));
     }
-    if qemu_available() {
+    if available(package) {
         Ok(())
     } else {
         Err(Failure::new(format!(
-            "`{install}` succeeded but `{QEMU} --version` still does not run"
+            "`{install}` succeeded but `{} {}` still does not run",
+            package.check.0, package.check.1
         )))
     }
 }

@@ -337,7 +337,11 @@ const TEST_STEPS: &[Step] = &[
     },
     Step {
         name: "cargo test",
-        run: |root| run_cargo(root, &["test", "--workspace"]),
+        // The graph tests render SVG with Graphviz: installed like QEMU.
+        run: |root| {
+            kernel::ensure_graphviz(root)?;
+            run_cargo(root, &["test", "--workspace"])
+        },
     },
     Step {
         name: "kernel+user fmt --check",
