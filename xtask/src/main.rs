@@ -440,6 +440,20 @@ fn host_triple() -> Result<String, Failure> {
         .ok_or_else(|| Failure::new("`rustc -vV` printed no `host:` line"))
 }
 
+/// The failure of a boot whose transcript check found `problems`: printed
+/// one a line under `==> the {transcript} transcript above is wrong:`.
+fn wrong_transcript(transcript: &str, test: &str, problems: &[String], elf: &Path) -> Failure {
+    eprintln!("==> the {transcript} transcript above is wrong:");
+    for problem in problems {
+        eprintln!("    - {problem}");
+    }
+    Failure::new(format!(
+        "the {test} failed {} check(s) (kernel: {})",
+        problems.len(),
+        elf.display()
+    ))
+}
+
 /// Builds the kernel, boots it in QEMU and checks the transcript: the last
 /// step of `test` and of `demo`.
 fn boot_kernel(root: &Path) -> Result<(), Failure> {
@@ -459,17 +473,7 @@ fn boot_kernel(root: &Path) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Err(problems) => {
-            eprintln!("==> the boot transcript above is wrong:");
-            for problem in &problems {
-                eprintln!("    - {problem}");
-            }
-            Err(Failure::new(format!(
-                "the kernel boot failed {} check(s) (kernel: {})",
-                problems.len(),
-                elf.display()
-            )))
-        }
+        Err(problems) => Err(wrong_transcript("boot", "kernel boot", &problems, &elf)),
     }
 }
 
@@ -492,17 +496,12 @@ fn fault_test_kernel(root: &Path) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Err(problems) => {
-            eprintln!("==> the fault-test transcript above is wrong:");
-            for problem in &problems {
-                eprintln!("    - {problem}");
-            }
-            Err(Failure::new(format!(
-                "the kernel fault test failed {} check(s) (kernel: {})",
-                problems.len(),
-                elf.display()
-            )))
-        }
+        Err(problems) => Err(wrong_transcript(
+            "fault-test",
+            "kernel fault test",
+            &problems,
+            &elf,
+        )),
     }
 }
 
@@ -528,17 +527,12 @@ fn stack_overflow_test_kernel(root: &Path) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Err(problems) => {
-            eprintln!("==> the stack-overflow-test transcript above is wrong:");
-            for problem in &problems {
-                eprintln!("    - {problem}");
-            }
-            Err(Failure::new(format!(
-                "the kernel stack overflow test failed {} check(s) (kernel: {})",
-                problems.len(),
-                elf.display()
-            )))
-        }
+        Err(problems) => Err(wrong_transcript(
+            "stack-overflow-test",
+            "kernel stack overflow test",
+            &problems,
+            &elf,
+        )),
     }
 }
 
@@ -552,16 +546,8 @@ fn ist_test_kernel(root: &Path) -> Result<(), Failure> {
     for test in &kernel::IST_TESTS {
         let boot = kernel::boot(&elf, test.cmdline, None)?;
         if let Err(problems) = test.check(&boot.transcript, boot.exit) {
-            eprintln!("==> the {} transcript above is wrong:", test.cmdline);
-            for problem in &problems {
-                eprintln!("    - {problem}");
-            }
-            return Err(Failure::new(format!(
-                "the kernel {} failed {} check(s) (kernel: {})",
-                test.cmdline,
-                problems.len(),
-                elf.display()
-            )));
+            let what = format!("kernel {}", test.cmdline);
+            return Err(wrong_transcript(test.cmdline, &what, &problems, &elf));
         }
         println!(
             "==> {} passed in {:.2} s: reported from its own IST stack, QEMU {}",
