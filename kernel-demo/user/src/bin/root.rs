@@ -1363,6 +1363,14 @@ mod fuzz {
 
         impl Tally {
             fn count(&mut self, result: Result<(), Error>) -> bool {
+                // `is_ok` is evaluated once on purpose. Written as
+                // `self.ok += u64::from(result.is_ok()); result.is_ok()`,
+                // rustc 1.95.0 miscompiles it: GVN merges the two calls into
+                // one bool, then SimplifyComparisonIntegral turns the branch
+                // into a switch on the discriminant and deletes the bool's
+                // definition although the addition still reads it
+                // (rust-lang/rust#158206), so map and suspend successes
+                // were added as garbage (LLVM dropped the addition).
                 let ok = result.is_ok();
                 self.tried += 1;
                 if ok {
