@@ -22,9 +22,7 @@ use super::address_space::unmap;
 use super::ipc::Machine;
 use super::lifecycle::{evict, zero_objects};
 use super::sched::{enqueue, remove};
-use super::state::{
-    Identity, Kernel, USER_RFLAGS, ipc_buffer, slots, tcb, thread_cap, with_memory,
-};
+use super::state::{Identity, Kernel, USER_RFLAGS, ipc_buffer, slots, thread_cap, with_memory};
 
 /// A `Call` on the kernel object `cap` (in `slot` of the caller's CSpace):
 /// decode, run, reply. The message words are read where they are: the
@@ -37,7 +35,7 @@ pub(super) fn invoke_object(
     slot: SlotAddr,
     cap: Cap,
 ) -> SyscallStatus {
-    let thread = tcb(current);
+    let thread = k.tcb(current);
     let g = &thread.context.general;
     let Some(info) = abi::unpack_info(g[reg::RSI]) else {
         return SyscallStatus::BadMessage;
@@ -112,7 +110,7 @@ pub(super) fn invoke_object(
         },
         Err(error) => error.reply(&mut reply),
     };
-    let g = &mut tcb(current).context.general;
+    let g = &mut k.tcb(current).context.general;
     g[reg::RSI] = abi::pack_info(reply_info).unwrap_or(0);
     (g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]) = (reply[0], reply[1], reply[2], reply[3]);
     SyscallStatus::Ok
@@ -153,7 +151,7 @@ pub(super) fn invoke_tcb(
                 }
                 tcb::configure(memory, at, &given)
             })?;
-            let thread = tcb(at);
+            let thread = k.tcb(at);
             thread.ipc_buffer_addr = call.buffer_addr;
             thread.fault_endpoint = call.fault_endpoint;
         }
@@ -161,7 +159,7 @@ pub(super) fn invoke_tcb(
             if call.ip >= abi::USER_END || call.sp >= abi::USER_END {
                 return Err(KernelError::InvalidArgument { index: 0 });
             }
-            let thread = tcb(at);
+            let thread = k.tcb(at);
             thread.context = UserContext::default();
             thread.context.rip = call.ip;
             thread.context.rsp = call.sp;
@@ -173,7 +171,7 @@ pub(super) fn invoke_tcb(
             if Pml4Cap::from_cap(thread_cap(at, TcbSlot::Vspace)).is_none() {
                 return Err(KernelError::IllegalOperation);
             }
-            if matches!(tcb(at).state, ThreadState::Inactive) && at != k.current {
+            if matches!(k.tcb(at).state, ThreadState::Inactive) && at != k.current {
                 let known = k.threads.contains(&at);
                 let free = k.threads.iter().position(|&t| t == 0);
                 match (known, free) {
@@ -181,7 +179,7 @@ pub(super) fn invoke_tcb(
                     (false, Some(free)) => k.threads[free] = at,
                     (false, None) => return Err(KernelError::IllegalOperation),
                 }
-                let thread = tcb(at);
+                let thread = k.tcb(at);
                 thread.state = ThreadState::Running;
                 enqueue(k, at);
                 k.started += 1;
@@ -193,7 +191,7 @@ pub(super) fn invoke_tcb(
             }
             remove(k, at);
             ipc::cancel(&mut Machine(k), at);
-            tcb(at).state = ThreadState::Inactive;
+            k.tcb(at).state = ThreadState::Inactive;
         }
     }
     Ok(())

@@ -12,14 +12,14 @@ use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg};
 use capc_demo_kernel::{ipc, ops};
 
 use super::sched::enqueue;
-use super::state::{Kernel, ipc_buffer_ptr, tcb, thread_cap, with_memory};
+use super::state::{Kernel, ipc_buffer_ptr, thread_cap, with_memory};
 
 /// The kernel's objects for `ipc`, reached through the identity map.
 pub(super) struct Machine<'k>(pub(super) &'k mut Kernel);
 
 impl ipc::Objects for Machine<'_> {
     fn tcb(&mut self, at: u64) -> &mut Tcb {
-        tcb(at)
+        self.0.tcb(at)
     }
     fn endpoint(&mut self, at: u64) -> &mut ipc::Endpoint {
         // SAFETY: `at` comes from an EndpointCap (or a TCB's `blocked_on`,
@@ -34,13 +34,13 @@ impl ipc::Objects for Machine<'_> {
         transfer(self.0, from, to, badge, grant);
     }
     fn deliver_signal(&mut self, to: u64, word: u64) {
-        let g = &mut tcb(to).context.general;
+        let g = &mut self.0.tcb(to).context.general;
         g[reg::RAX] = SyscallStatus::Ok as u64;
         g[reg::RDI] = word;
         g[reg::RSI] = 0;
     }
     fn fail_wait(&mut self, thread: u64) {
-        let t = tcb(thread);
+        let t = self.0.tcb(thread);
         t.state = ThreadState::Running;
         t.context.general[reg::RAX] = SyscallStatus::InvalidCap as u64;
         self.wake(thread);
@@ -63,14 +63,14 @@ impl ipc::Objects for Machine<'_> {
 /// the receive slot `to` named in its buffer (`receive_slots[i]` at
 /// `receive_depth`), stopping at the first that cannot (as seL4).
 pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
-    let sender = tcb(from);
+    let sender = k.tcb(from);
     let g = &sender.context.general;
     let words = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];
     // The common case, a message that fits the registers and carries no
     // caps, goes as it is: its `MessageInfo` word is already right.
     if abi::fits_registers(g[reg::RSI]) {
         let word = g[reg::RSI];
-        let r = &mut tcb(to).context.general;
+        let r = &mut k.tcb(to).context.general;
         r[reg::RAX] = SyscallStatus::Ok as u64;
         r[reg::RDI] = badge;
         r[reg::RSI] = word;
@@ -129,7 +129,7 @@ pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bo
         });
     }
     info.caps = moved;
-    let r = &mut tcb(to).context.general;
+    let r = &mut k.tcb(to).context.general;
     r[reg::RAX] = SyscallStatus::Ok as u64;
     r[reg::RDI] = badge;
     r[reg::RSI] = abi::pack_info(info).unwrap_or(0);

@@ -19,7 +19,7 @@ use capc_demo_kernel::vspace;
 use super::address_space::{unlink_table, unmap};
 use super::ipc::Machine;
 use super::sched::remove;
-use super::state::{Identity, Kernel, MAX_THREADS, tcb, zero};
+use super::state::{Identity, Kernel, MAX_THREADS, zero};
 use crate::serial::Console;
 
 /// Stops every thread the kernel still refers to whose TCB, address space,
@@ -39,7 +39,7 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
         if at == 0 {
             continue;
         }
-        let t = tcb(at);
+        let t = k.tcb(at);
         let uses = inside(t.blocked_on);
         if !inside(at) && !uses {
             continue;
@@ -51,7 +51,7 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
         }
         if inside(t.blocked_on) {
             // The queue goes with the object's memory.
-            tcb(at).blocked_on = 0;
+            k.tcb(at).blocked_on = 0;
         } else {
             ipc::cancel(&mut Machine(k), at);
         }
@@ -62,7 +62,7 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
             t.state,
             ThreadState::Inactive | ThreadState::Exited | ThreadState::Faulted
         );
-        tcb(at).state = ThreadState::Inactive;
+        k.tcb(at).state = ThreadState::Inactive;
         if inside(at) {
             k.threads[entry] = 0;
         }
@@ -94,7 +94,9 @@ pub(super) fn zero_objects(placement: &Placement, device: bool, kernel_pml4: u64
         if placement.object_type == ObjectType::Tcb
             && let Some(at) = placement.address(i)
         {
-            *tcb(at) = Tcb::new();
+            // SAFETY: `at` is a TCB object just retyped (and zeroed), in
+            // identity-mapped RAM; nothing refers to it yet.
+            unsafe { (at as *mut Tcb).write(Tcb::new()) };
         }
         // A new address space maps the kernel from the start.
         if placement.object_type == ObjectType::Pml4

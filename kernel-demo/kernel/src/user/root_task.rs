@@ -22,7 +22,7 @@ use x86_64::registers::control::Cr3;
 
 use super::lifecycle::zero_objects;
 use super::sched::{dequeue, enqueue, enter};
-use super::state::{Identity, Kernel, USER_RFLAGS, kernel, slots, tcb};
+use super::state::{Identity, Kernel, USER_RFLAGS, kernel, slots};
 
 /// First slot of the page tables and frames the kernel made for the root.
 pub(super) const FIRST_BOOT_OBJECT_SLOT: u64 = 128;
@@ -302,7 +302,7 @@ pub(super) fn build_root(
             .map_err(|e| BootError("TCB slot", e))?;
     }
     let _ = buffer_slot;
-    let thread = tcb(tcb_addr);
+    let thread = root.k.tcb(tcb_addr);
     thread.ipc_buffer_addr = ROOT_IPC_BUFFER;
     thread.context.rip = entry;
     thread.context.rsp = ROOT_STACK_TOP;

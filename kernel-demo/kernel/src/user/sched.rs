@@ -15,7 +15,7 @@ use x86_64::PhysAddr;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
-use super::state::{Kernel, MAX_THREADS, USER_RFLAGS, kernel, tcb, thread_cap};
+use super::state::{Kernel, MAX_THREADS, USER_RFLAGS, kernel, thread_cap};
 use super::syscall::syscall;
 use crate::interrupts::{
     self, ExceptionFrame, Origin, SYSCALL_VECTOR, TIMER_VECTOR, USER_CODE_SELECTOR,
@@ -26,11 +26,11 @@ use crate::serial::Console;
 
 /// Appends `thread` to the run queue.
 pub(super) fn enqueue(k: &mut Kernel, thread: u64) {
-    tcb(thread).sched_next = 0;
+    k.tcb(thread).sched_next = 0;
     if k.queue_tail == 0 {
         k.queue_head = thread;
     } else {
-        tcb(k.queue_tail).sched_next = thread;
+        k.tcb(k.queue_tail).sched_next = thread;
     }
     k.queue_tail = thread;
 }
@@ -41,11 +41,11 @@ pub(super) fn dequeue(k: &mut Kernel) -> Option<u64> {
     if head == 0 {
         return None;
     }
-    k.queue_head = tcb(head).sched_next;
+    k.queue_head = k.tcb(head).sched_next;
     if k.queue_head == 0 {
         k.queue_tail = 0;
     }
-    tcb(head).sched_next = 0;
+    k.tcb(head).sched_next = 0;
     Some(head)
 }
 
@@ -54,17 +54,17 @@ pub(super) fn remove(k: &mut Kernel, thread: u64) {
     let mut previous = 0;
     let mut at = k.queue_head;
     while at != 0 {
-        let next = tcb(at).sched_next;
+        let next = k.tcb(at).sched_next;
         if at == thread {
             if previous == 0 {
                 k.queue_head = next;
             } else {
-                tcb(previous).sched_next = next;
+                k.tcb(previous).sched_next = next;
             }
             if k.queue_tail == thread {
                 k.queue_tail = previous;
             }
-            tcb(at).sched_next = 0;
+            k.tcb(at).sched_next = 0;
             return;
         }
         previous = at;
@@ -136,7 +136,7 @@ fn load_cr3(k: &mut Kernel, pml4: u64) {
 pub(super) fn enter(k: &mut Kernel, thread: u64) -> ! {
     k.current = thread;
     switch_address_space(k, thread);
-    let t = tcb(thread);
+    let t = k.tcb(thread);
     let mut frame = ExceptionFrame::zeroed();
     load(&mut frame, &t.context);
     interrupts::return_to(&frame)
@@ -150,7 +150,7 @@ pub fn trap(frame: &mut ExceptionFrame) {
     // everything it does and dead when it returns.
     let k = unsafe { kernel() };
     let current = k.current;
-    let thread = tcb(current);
+    let thread = k.tcb(current);
     save(frame, &mut thread.context);
     let mut rotate = false;
     match frame.vector {
@@ -172,15 +172,15 @@ pub fn trap(frame: &mut ExceptionFrame) {
             k.faulted += 1;
         }
     }
-    let thread = tcb(current);
+    let running = k.tcb(current).state == ThreadState::Running;
     let woken = core::mem::take(&mut k.woken);
-    let next = if thread.state == ThreadState::Running && !rotate {
+    let next = if running && !rotate {
         if woken != 0 {
             enqueue(k, woken);
         }
         current
     } else {
-        if thread.state == ThreadState::Running {
+        if running {
             enqueue(k, current);
         }
         // A thread woken into an empty run queue is next anyway: switch to
@@ -199,7 +199,7 @@ pub fn trap(frame: &mut ExceptionFrame) {
         next
     };
     k.current = next;
-    load(frame, &tcb(next).context);
+    load(frame, &k.tcb(next).context);
 }
 
 /// Switches to the address space of `next` and returns it; or, if its
@@ -213,7 +213,7 @@ pub(super) fn switch_to_runnable(k: &mut Kernel, mut next: u64) -> u64 {
             load_cr3(k, pml4.table());
             return next;
         }
-        tcb(next).state = ThreadState::Inactive;
+        k.tcb(next).state = ThreadState::Inactive;
         if let Some(mut console) = Console::reopen() {
             let _ = writeln!(
                 console,
@@ -240,7 +240,7 @@ pub(super) fn finish(k: &Kernel) -> ! {
                 .iter()
                 .filter(|&&t| t != 0)
                 .filter(|&&t| matches!(
-                    tcb(t).state,
+                    k.tcb_ref(t).state,
                     ThreadState::BlockedOnSend
                         | ThreadState::BlockedOnRecv
                         | ThreadState::BlockedOnReply

@@ -145,11 +145,23 @@ pub(super) fn with_memory<R>(k: &mut Kernel, f: impl FnOnce(&mut SlotMemory<'_>)
     f(&mut memory)
 }
 
-/// The TCB at `paddr`.
-pub(super) fn tcb(paddr: u64) -> &'static mut Tcb {
-    // SAFETY: `paddr` comes from a TcbCap (or the run queue, which holds
-    // only TCBs), so a `Tcb` object the kernel initialised lies there.
-    unsafe { &mut *(paddr as *mut Tcb) }
+impl Kernel {
+    /// The TCB at `at`, borrowed with the kernel state: while it is live
+    /// nothing else reaches a TCB or the state (the borrow checker sees
+    /// to it), so two `&mut Tcb` to one TCB never coexist.
+    pub(super) fn tcb(&mut self, at: u64) -> &mut Tcb {
+        // SAFETY: `at` comes from a TcbCap (or the run queue or the thread
+        // list, which hold only TCBs), so a `Tcb` object the kernel
+        // initialised lies there; no other reference to it is live (see
+        // above), and slot memory never covers a TCB's struct.
+        unsafe { &mut *(at as *mut Tcb) }
+    }
+
+    /// The TCB at `at`, to read, borrowed with the kernel state.
+    pub(super) fn tcb_ref(&self, at: u64) -> &Tcb {
+        // SAFETY: as for `tcb`.
+        unsafe { &*(at as *const Tcb) }
+    }
 }
 
 /// The cap in slot `which` of the TCB at `at` (see [`TcbSlot`]).

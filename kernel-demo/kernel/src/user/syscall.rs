@@ -15,14 +15,14 @@ use capc_demo_kernel::{audit, ipc};
 
 use super::invoke::invoke_object;
 use super::ipc::Machine;
-use super::state::{Identity, Kernel, ipc_buffer, slots, tcb, thread_cap};
+use super::state::{Identity, Kernel, ipc_buffer, slots, thread_cap};
 use crate::serial::Console;
 
 /// Handles the system call of the thread at `current` (its registers are
 /// saved in its TCB); writes the results into its saved registers.
 /// Returns whether the thread gives up the CPU.
 pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
-    let thread = tcb(current);
+    let thread = k.tcb(current);
     let (number, rdi) = (
         thread.context.general[reg::RAX],
         thread.context.general[reg::RDI],
@@ -82,14 +82,14 @@ pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
         Some(Syscall::Recv) => receive(k, current),
         Some(Syscall::DebugCapType) => {
             let cap = lookup(k, current).map_or(Cap::NULL, |(_, cap)| cap);
-            let g = &mut tcb(current).context.general;
+            let g = &mut k.tcb(current).context.general;
             g[reg::RDI] = cap.tag();
             (g[reg::RDX], g[reg::R8]) = (cap.words()[0], cap.words()[1]);
             SyscallStatus::Ok
         }
         Some(Syscall::DebugAudit) => {
             let verdict = debug_audit(k, current);
-            tcb(current).context.general[reg::RDI] = u64::from(!verdict);
+            k.tcb(current).context.general[reg::RDI] = u64::from(!verdict);
             SyscallStatus::Ok
         }
         Some(Syscall::Reply) => {
@@ -101,7 +101,7 @@ pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
             receive(k, current)
         }
     };
-    let thread = tcb(current);
+    let thread = k.tcb(current);
     // A thread that blocked gets its status (and message) when it is woken.
     if thread.state == ThreadState::Running {
         thread.context.general[reg::RAX] = status as u64;
@@ -143,7 +143,7 @@ pub(super) fn lookup(k: &Kernel, current: u64) -> Result<(SlotAddr, Cap), Syscal
     lookup_cap(
         &memory,
         thread_cap(current, TcbSlot::Cspace),
-        tcb(current).context.general[reg::RDI],
+        k.tcb_ref(current).context.general[reg::RDI],
     )
     .map_err(|_| SyscallStatus::InvalidCap)
 }
@@ -187,7 +187,7 @@ pub(super) fn ipc_target_of(cap: Cap, right: Rights) -> Result<IpcTarget, Syscal
 pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
     let memory = slots(k);
     let view = |at: u64| {
-        let t = tcb(at);
+        let t = k.tcb_ref(at);
         audit::ThreadView {
             state: t.state,
             blocked_on: t.blocked_on,
