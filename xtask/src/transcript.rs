@@ -493,15 +493,23 @@ fn fuzz_problems(lines: &[&str]) -> Vec<String> {
 
 /// The counts of the fuzzer's lifecycle phase that must not be zero: each
 /// names its line's prefix and the words that follow the counts summed.
-const FUZZ_LIFECYCLE_KINDS: [(&str, &str, &[&str]); 4] = [
+const FUZZ_LIFECYCLE_KINDS: [(&str, &str, &[&str]); 8] = [
     ("configure", "fuzz: configure: ", &[""]),
-    ("map", "fuzz: map: ", &["frames ", "tables "]),
+    ("frame map", "fuzz: map: ", &["frames "]),
+    ("table map", "fuzz: map: ", &["tables "]),
     (
         "revoke-under-mapping",
         "fuzz: remove: ",
         &["removed while mapped: ", "frames, ", "tables; "],
     ),
+    (
+        "removal of a mapped frame",
+        "fuzz: remove: ",
+        &["removed while mapped: "],
+    ),
     ("reuse", "fuzz: reuse: ", &[""]),
+    ("message delivery", "fuzz: ipc: ", &["messages delivered "]),
+    ("cancelled wait", "fuzz: ipc: ", &["cancelled waits "]),
 ];
 
 /// The number right after the first `after` in `text` (`after` empty: at
@@ -1069,9 +1077,10 @@ mod tests {
         fuzz: lifecycle: 3000 steps; retype Untyped 60/106 CNode 53/107 Tcb 50/93 Endpoint 57/98 Notification 40/84 Frame 42/93 Pml4 38/98 Pdpt 44/80 PageDirectory 40/89 PageTable 40/87\r\n\
         fuzz: configure: 62 of 363 ok (62 of 86 with caps of the right types)\r\n\
         fuzz: threads: resume 45 of 87 ok, suspend 88 of 117 ok, signal 96 of 96 ok; helpers received 0, sent 1, ended 4\r\n\
-        fuzz: map: frames 0 of 410 ok, tables 26 of 415 ok; unmap 55 of 112 ok\r\n\
+        fuzz: map: frames 53 of 331 ok, tables 66 of 451 ok; unmap 106 of 128 ok; chains 31 of 96 ok\r\n\
+        fuzz: ipc: steps 127 of 175 ok; messages delivered 129 (calls answered 75), cancelled waits 44\r\n\
         fuzz: copy: mapped tables 2 of 6 ok, unmapped tables 0 of 53 ok, other caps 29 of 179 ok\r\n\
-        fuzz: remove: delete 163 of 163 ok, revoke 109 of 109 ok; removed while mapped: 0 frames, 28 tables; 23 PML4s with mappings, 29 configured TCBs\r\n\
+        fuzz: remove: delete 163 of 163 ok, revoke 109 of 109 ok; removed while mapped: 32 frames, 28 tables; 23 PML4s with mappings, 29 configured TCBs\r\n\
         fuzz: reuse: 172 retypes into memory that held other objects; child Untyped revokes 76 of 76 ok, full revokes 18 of 18 ok\r\n\
         fuzz: audits during the lifecycle steps: 6 of 6 ok\r\n\
         thread 0x4202800 exited with status 0\r\n\
@@ -1529,12 +1538,29 @@ mod tests {
                 "fuzz: configure: 0 of",
                 "at configure",
             ),
-            ("tables 26 of 415", "tables 0 of 415", "at map"),
+            ("tables 66 of 451", "tables 0 of 451", "at table map"),
+            ("frames 53 of 331", "frames 0 of 331", "at frame map"),
             (
-                "0 frames, 28 tables; 23 PML4s",
+                "32 frames, 28 tables; 23 PML4s",
                 "0 frames, 0 tables; 0 PML4s",
                 "at revoke-under-mapping",
             ),
+            (
+                "32 frames, 28 tables; 23 PML4s",
+                "0 frames, 28 tables; 23 PML4s",
+                "at removal of a mapped frame",
+            ),
+            (
+                "messages delivered 129",
+                "messages delivered 0",
+                "at message delivery",
+            ),
+            (
+                "cancelled waits 44",
+                "cancelled waits 0",
+                "at cancelled wait",
+            ),
+            ("fuzz: ipc: ", "fuzz: talk: ", "at message delivery"),
             (
                 "fuzz: reuse: 172 retypes",
                 "fuzz: reuse: 0 retypes",

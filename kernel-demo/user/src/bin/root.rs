@@ -1244,11 +1244,14 @@ mod fuzz {
     /// of its own PML4s (never the root's, which runs its code), copies,
     /// unmaps, deletes and revokes what is mapped, and regularly revokes a
     /// child Untyped (or the whole Untyped) and retypes the same memory
-    /// into other objects. TCBs it resumes run [`capc_fuzz_receiver`] or
-    /// [`capc_fuzz_sender`] in the root's address space (configured with
-    /// the root's PML4 right before), which only receive, send and exit, so
-    /// endpoints and notifications get queues the fuzzer then deletes and
-    /// revokes under them without ever blocking itself; a resumed TCB is
+    /// into other objects. It builds chains of tables with frames under
+    /// them, so that frame maps and removals of mapped frames succeed.
+    /// TCBs it resumes run [`capc_fuzz_receiver`], [`capc_fuzz_sender`],
+    /// [`capc_fuzz_caller`] or [`capc_fuzz_server`] in the root's address
+    /// space (configured with the root's PML4 right before), which only
+    /// receive, send, call, answer and exit, so endpoints and notifications
+    /// get queues and deliver messages, and the fuzzer deletes and revokes
+    /// them under waiters without ever blocking itself; a resumed TCB is
     /// suspended before it is configured with anything else. The kernel
     /// audits the whole system every [`AUDIT_EVERY`] steps.
     pub mod lifecycle {
@@ -1290,11 +1293,15 @@ mod fuzz {
         static RECEIVED: AtomicU64 = AtomicU64::new(0);
         static SENT: AtomicU64 = AtomicU64::new(0);
         static ENDED: AtomicU64 = AtomicU64::new(0);
+        /// Counted by the helpers: calls that got their reply.
+        static ANSWERED: AtomicU64 = AtomicU64::new(0);
 
         // The helper threads: a few instructions that use no stack and no
         // IPC buffer. `capc_fuzz_receiver` receives on the cap at `rdi`
-        // until that fails, `capc_fuzz_sender` sends (or signals) once;
-        // both then exit with status 0. Registers other than rax, rdi,
+        // until that fails, `capc_fuzz_sender` sends (or signals) once,
+        // `capc_fuzz_caller` calls once, `capc_fuzz_server` receives and
+        // then answers and receives (ReplyRecv) until that fails; all then
+        // exit with status 0. Registers other than rax, rdi,
         // rsi, rdx, r8-r11 and rcx survive a system call, so rbx keeps
         // the cap address.
         core::arch::global_asm!(
@@ -1328,15 +1335,50 @@ mod fuzz {
             "    xor edi, edi",
             "    syscall",
             "    ud2",
+            ".globl capc_fuzz_caller",
+            "capc_fuzz_caller:",
+            "    mov eax, 1",
+            "    xor esi, esi",
+            "    syscall",
+            "    test rax, rax",
+            "    jnz 5f",
+            "    lock inc qword ptr [rip + {answered}]",
+            "5:  lock inc qword ptr [rip + {ended}]",
+            "    mov eax, 8",
+            "    xor edi, edi",
+            "    syscall",
+            "    ud2",
+            ".globl capc_fuzz_server",
+            "capc_fuzz_server:",
+            "    mov rbx, rdi",
+            "    mov eax, 3",
+            "    xor esi, esi",
+            "    syscall",
+            "6:  test rax, rax",
+            "    jnz 7f",
+            "    lock inc qword ptr [rip + {received}]",
+            "    mov rdi, rbx",
+            "    mov eax, 5",
+            "    xor esi, esi",
+            "    syscall",
+            "    jmp 6b",
+            "7:  lock inc qword ptr [rip + {ended}]",
+            "    mov eax, 8",
+            "    xor edi, edi",
+            "    syscall",
+            "    ud2",
             ".popsection",
             received = sym RECEIVED,
             sent = sym SENT,
             ended = sym ENDED,
+            answered = sym ANSWERED,
         );
 
         unsafe extern "C" {
             fn capc_fuzz_receiver() -> !;
             fn capc_fuzz_sender() -> !;
+            fn capc_fuzz_caller() -> !;
+            fn capc_fuzz_server() -> !;
         }
 
         /// The object types a retype step draws from, and their size
@@ -1416,6 +1458,14 @@ mod fuzz {
             removed_pml4s_with_mappings: u64,
             /// TCB caps removed while the TCB had been configured.
             removed_configured_tcbs: u64,
+            /// Chains built (PDPT, page directory, page table, then frames
+            /// under them): ok when a frame was mapped at the end.
+            chain: Tally,
+            /// IPC steps: ok when every helper of the step started.
+            ipc: Tally,
+            /// Waiters whose endpoint was deleted under them and that were
+            /// restarted (their receive failed).
+            cancelled_waits: u64,
             audits: Tally,
         }
 
@@ -1659,8 +1709,10 @@ mod fuzz {
                     360..=409 => self.resume(),
                     410..=439 => self.suspend(),
                     440..=479 => self.signal(),
-                    480..=609 => self.map_frame(),
-                    610..=749 => self.map_table(),
+                    480..=529 => self.map_frame(),
+                    530..=609 => self.map_chain(),
+                    610..=669 => self.map_table(),
+                    670..=749 => self.ipc(),
                     750..=829 => self.copy(),
                     830..=869 => self.unmap(),
                     870..=929 => self.delete(),
@@ -1736,9 +1788,9 @@ mod fuzz {
             /// (and the fuzzer's CNode), registers set to a helper, resumed.
             fn resume(&mut self) {
                 let tcb = self.pick(CapType::TcbCap, &[]);
-                let Some(addr) = TcbCap::from_cap(self.slots[tcb as usize]).map(|c| c.tcb()) else {
+                if TcbCap::from_cap(self.slots[tcb as usize]).is_none() {
                     return;
-                };
+                }
                 let buffer = self.pick(CapType::FrameCap, &[]);
                 let on = match self.rng.below(3) {
                     0 => self.pick(CapType::NotificationCap, &[NOTIFICATION]),
@@ -1749,26 +1801,8 @@ mod fuzz {
                 } else {
                     capc_fuzz_receiver as *const () as u64
                 };
-                let r = self
-                    .invoke_configure(tcb, CNODE, ROOT_PML4, buffer, ROOT_STACK_TOP)
-                    .and_then(|()| {
-                        self.invoke(
-                            tcb,
-                            |m, _| caps::encode_tcb_cap_write_registers(helper, 0, on, m),
-                            caps::decode_tcb_cap_write_registers_reply,
-                        )
-                    })
-                    .and_then(|()| {
-                        self.invoke(
-                            tcb,
-                            |_, _| caps::encode_tcb_cap_resume(),
-                            caps::decode_tcb_cap_resume_reply,
-                        )
-                    });
-                if self.counts.resume.count(r) {
-                    remember(&mut self.resumed, addr, &mut self.rng);
-                    remember(&mut self.configured, addr, &mut self.rng);
-                }
+                let r = self.start_helper(tcb, buffer, on, helper);
+                self.counts.resume.count(r);
                 self.refresh();
             }
 
@@ -1815,6 +1849,211 @@ mod fuzz {
                 self.refresh();
             }
 
+            /// Maps the table at `table` (by its cap's type) at `vaddr` of
+            /// the PML4 at `vspace`.
+            fn invoke_map_table(
+                &mut self,
+                table: u64,
+                vspace: u64,
+                vaddr: u64,
+            ) -> Result<(), Error> {
+                match self.slots[table as usize].cap_type() {
+                    Some(CapType::PdptCap) => self.invoke(
+                        table,
+                        |m, c| caps::encode_pdpt_cap_map(vspace, vaddr, m, c),
+                        caps::decode_pdpt_cap_map_reply,
+                    ),
+                    Some(CapType::PageDirectoryCap) => self.invoke(
+                        table,
+                        |m, c| caps::encode_page_directory_cap_map(vspace, vaddr, m, c),
+                        caps::decode_page_directory_cap_map_reply,
+                    ),
+                    _ => self.invoke(
+                        table,
+                        |m, c| caps::encode_page_table_cap_map(vspace, vaddr, m, c),
+                        caps::decode_page_table_cap_map_reply,
+                    ),
+                }
+            }
+
+            /// A pool slot holding an unmapped cap of `cap_type`, if any.
+            fn unmapped(&mut self, cap_type: CapType) -> Option<u64> {
+                let start = self.pool_slot();
+                (POOL.start..POOL.end)
+                    .map(|i| POOL.start + (start - POOL.start + i) % (POOL.end - POOL.start))
+                    .find(|&slot| {
+                        let cap = self.slots[slot as usize];
+                        cap.cap_type() == Some(cap_type) && !mapped(cap)
+                    })
+            }
+
+            /// A new object of `TYPES[kind]` from a child Untyped, in an
+            /// empty pool slot (one is emptied if none is); its slot.
+            fn fresh(&mut self, kind: usize) -> Option<u64> {
+                let start = self.pool_slot();
+                let empty = (POOL.start..POOL.end)
+                    .map(|i| POOL.start + (start - POOL.start + i) % (POOL.end - POOL.start))
+                    .find(|&slot| self.slots[slot as usize].is_null());
+                let slot = match empty {
+                    Some(slot) => slot,
+                    None => {
+                        let _ = capc_demo_user::invoke::delete(self.env, CNODE, start);
+                        self.refresh_after_removal();
+                        start
+                    }
+                };
+                let child = CHILDREN.start + self.rng.below(CHILDREN.end - CHILDREN.start);
+                let (_, size_arg) = TYPES[kind];
+                let r = self.retype_into(child, kind, size_arg, slot, 1);
+                self.counts.retype[kind].count(r).then_some(slot)
+            }
+
+            /// Builds a chain in one of the fuzzer's PML4s: a PDPT, a page
+            /// directory and a page table at one address (unmapped ones
+            /// from the pool, or new ones; a level already there refuses
+            /// and the one in place serves), then one to three frames
+            /// under them.
+            fn map_chain(&mut self) {
+                let vspace = self.pick(CapType::Pml4Cap, &[]);
+                if vspace == ROOT_PML4
+                    || self.slots[vspace as usize].cap_type() != Some(CapType::Pml4Cap)
+                {
+                    return;
+                }
+                let base = USER_BASE + (self.rng.below(2) << 30) + (self.rng.below(2) << 21);
+                for (kind, cap_type) in [
+                    (7, CapType::PdptCap),
+                    (8, CapType::PageDirectoryCap),
+                    (9, CapType::PageTableCap),
+                ] {
+                    let Some(table) = self.unmapped(cap_type).or_else(|| self.fresh(kind)) else {
+                        continue;
+                    };
+                    let r = self.invoke_map_table(table, vspace, base);
+                    if self.counts.map_table.count(r) {
+                        let addr = object(self.slots[vspace as usize]);
+                        remember(&mut self.mapped_pml4s, addr, &mut self.rng);
+                    }
+                    self.refresh();
+                }
+                let mut mapped_any = false;
+                for page in 0..1 + self.rng.below(3) {
+                    let Some(frame) = self.unmapped(CapType::FrameCap).or_else(|| self.fresh(5))
+                    else {
+                        continue;
+                    };
+                    let vaddr = base + (self.rng.below(4) << 12) + (page << 14);
+                    let rights = Rights::READ.union(Rights::WRITE).bits();
+                    let r = self.invoke(
+                        frame,
+                        |m, c| caps::encode_frame_cap_map(vspace, vaddr, rights, m, c),
+                        caps::decode_frame_cap_map_reply,
+                    );
+                    if self.counts.map_frame.count(r) {
+                        mapped_any = true;
+                        let addr = object(self.slots[vspace as usize]);
+                        remember(&mut self.mapped_pml4s, addr, &mut self.rng);
+                    }
+                    self.refresh();
+                }
+                self.counts.chain.count(if mapped_any {
+                    Ok(())
+                } else {
+                    Err(Error::Syscall(SyscallStatus::InvalidCap))
+                });
+            }
+
+            /// Starts a helper thread in the TCB at `tcb`: configured with
+            /// the root's PML4, the fuzzer's CNode and the frame at
+            /// `buffer`, its registers set to run `helper` on the cap at
+            /// `on`, resumed.
+            fn start_helper(
+                &mut self,
+                tcb: u64,
+                buffer: u64,
+                on: u64,
+                helper: u64,
+            ) -> Result<(), Error> {
+                let addr = object(self.slots[tcb as usize]);
+                let r = self
+                    .invoke_configure(tcb, CNODE, ROOT_PML4, buffer, ROOT_STACK_TOP)
+                    .and_then(|()| {
+                        self.invoke(
+                            tcb,
+                            |m, _| caps::encode_tcb_cap_write_registers(helper, 0, on, m),
+                            caps::decode_tcb_cap_write_registers_reply,
+                        )
+                    })
+                    .and_then(|()| {
+                        self.invoke(
+                            tcb,
+                            |_, _| caps::encode_tcb_cap_resume(),
+                            caps::decode_tcb_cap_resume_reply,
+                        )
+                    });
+                if r.is_ok() {
+                    remember(&mut self.resumed, addr, &mut self.rng);
+                    remember(&mut self.configured, addr, &mut self.rng);
+                }
+                r
+            }
+
+            /// Lets the helpers run until they wait or end.
+            fn let_helpers_run(&mut self) {
+                for _ in 0..4 {
+                    yield_now();
+                }
+            }
+
+            /// Helper threads that talk over one new endpoint: a receiver
+            /// and a sender, a server and callers (calls answered with
+            /// ReplyRecv), or a receiver whose endpoint is then deleted
+            /// while it waits (the kernel restarts it with an error).
+            fn ipc(&mut self) {
+                let Some(endpoint) = self.fresh(3) else {
+                    return;
+                };
+                let scenario = self.rng.below(3);
+                let helpers: &[u64] = match scenario {
+                    0 => &[
+                        capc_fuzz_receiver as *const () as u64,
+                        capc_fuzz_sender as *const () as u64,
+                    ],
+                    1 => &[
+                        capc_fuzz_server as *const () as u64,
+                        capc_fuzz_caller as *const () as u64,
+                        capc_fuzz_caller as *const () as u64,
+                    ],
+                    _ => &[capc_fuzz_receiver as *const () as u64],
+                };
+                let mut started = true;
+                for &helper in helpers {
+                    let tcb = self.fresh(2);
+                    let buffer = self.unmapped(CapType::FrameCap).or_else(|| self.fresh(5));
+                    let (Some(tcb), Some(buffer)) = (tcb, buffer) else {
+                        started = false;
+                        continue;
+                    };
+                    started &= self.start_helper(tcb, buffer, endpoint, helper).is_ok();
+                    self.refresh();
+                }
+                self.let_helpers_run();
+                if scenario == 2 && started {
+                    let ended = ENDED.load(Ordering::Acquire);
+                    let r = capc_demo_user::invoke::delete(self.env, CNODE, endpoint);
+                    self.refresh_after_removal();
+                    self.let_helpers_run();
+                    if r.is_ok() && ENDED.load(Ordering::Acquire) > ended {
+                        self.counts.cancelled_waits += 1;
+                    }
+                }
+                self.counts.ipc.count(if started {
+                    Ok(())
+                } else {
+                    Err(Error::Syscall(SyscallStatus::InvalidCap))
+                });
+            }
+
             fn map_table(&mut self) {
                 let cap_type = [
                     CapType::PdptCap,
@@ -1833,23 +2072,7 @@ mod fuzz {
                     0 => self.vaddr(),
                     _ => self.vaddr() & !(covers - 1),
                 };
-                let r = match self.slots[table as usize].cap_type() {
-                    Some(CapType::PdptCap) => self.invoke(
-                        table,
-                        |m, c| caps::encode_pdpt_cap_map(vspace, vaddr, m, c),
-                        caps::decode_pdpt_cap_map_reply,
-                    ),
-                    Some(CapType::PageDirectoryCap) => self.invoke(
-                        table,
-                        |m, c| caps::encode_page_directory_cap_map(vspace, vaddr, m, c),
-                        caps::decode_page_directory_cap_map_reply,
-                    ),
-                    _ => self.invoke(
-                        table,
-                        |m, c| caps::encode_page_table_cap_map(vspace, vaddr, m, c),
-                        caps::decode_page_table_cap_map_reply,
-                    ),
-                };
+                let r = self.invoke_map_table(table, vspace, vaddr);
                 if self.counts.map_table.count(r) {
                     let addr = object(self.slots[vspace as usize]);
                     remember(&mut self.mapped_pml4s, addr, &mut self.rng);
@@ -2155,8 +2378,16 @@ mod fuzz {
                 );
                 let _ = writeln!(
                     env,
-                    "fuzz: map: frames {}, tables {}; unmap {}",
-                    c.map_frame, c.map_table, c.unmap
+                    "fuzz: map: frames {}, tables {}; unmap {}; chains {}",
+                    c.map_frame, c.map_table, c.unmap, c.chain
+                );
+                let _ = writeln!(
+                    env,
+                    "fuzz: ipc: steps {}; messages delivered {} (calls answered {}), cancelled waits {}",
+                    c.ipc,
+                    RECEIVED.load(Ordering::Relaxed),
+                    ANSWERED.load(Ordering::Relaxed),
+                    c.cancelled_waits
                 );
                 let _ = writeln!(
                     env,
