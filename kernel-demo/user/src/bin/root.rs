@@ -2279,6 +2279,10 @@ mod fuzz {
                 let (tcb, buffer, pml4, frame) = (at, at + 1, at + 2, at + 6);
                 let vaddr = USER_BASE + (1 << 39);
                 let exit_at_once = capc_fuzz_receiver as *const () as u64;
+                // Read before the resume: the helper may run and end before
+                // the fuzzer runs again (a timer tick), and waiting for a
+                // later end would wait forever.
+                let ended = ENDED.load(Ordering::Acquire);
                 if UntypedCap::from_cap(self.slots[child as usize]).is_none() {
                     self.revoke_all();
                 }
@@ -2338,7 +2342,6 @@ mod fuzz {
                         )
                     })
                     .and_then(|()| {
-                        let ended = ENDED.load(Ordering::Acquire);
                         while ENDED.load(Ordering::Acquire) == ended {
                             yield_now();
                         }
