@@ -420,6 +420,9 @@ macro_rules! generated_kernel {
                         Step::Lifecycle(LifecycleOp::Unmap(at)) => {
                             self.unmap(*at).map(|()| Outcome::Done)
                         }
+                        // Threads' steps are the kernel's differential
+                        // test's (`Ops::WithThreads`), never generated here.
+                        Step::Lifecycle(other) => panic!("no threads here: {other:?}"),
                     }
                 }
 

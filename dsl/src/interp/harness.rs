@@ -116,6 +116,39 @@ pub enum LifecycleOp {
     },
     /// Unmaps the frame cap at this slot.
     Unmap(Path2),
+    /// Resumes the thread whose cap is at this slot.
+    Resume(Path2),
+    /// Suspends the thread whose cap is at this slot.
+    Suspend(Path2),
+    /// The thread whose cap is at `tcb` sends (or calls) through the
+    /// endpoint or notification cap at `cap`.
+    Send { tcb: Path2, cap: Path2, call: bool },
+    /// The thread whose cap is at `tcb` receives through the cap at `cap`.
+    Recv { tcb: Path2, cap: Path2 },
+    /// The thread whose cap is at this slot replies to the call it took.
+    Reply(Path2),
+}
+
+impl LifecycleOp {
+    /// Whether it is a thread's step (resume, suspend, send, call, recv,
+    /// reply): run by `Ops::WithThreads` sides only.
+    pub fn is_thread_step(&self) -> bool {
+        matches!(
+            self,
+            LifecycleOp::Resume(_)
+                | LifecycleOp::Suspend(_)
+                | LifecycleOp::Send { .. }
+                | LifecycleOp::Recv { .. }
+                | LifecycleOp::Reply(_)
+        )
+    }
+}
+
+impl Step {
+    /// Whether it is a thread's step ([`LifecycleOp::is_thread_step`]).
+    pub fn is_thread_step(&self) -> bool {
+        matches!(self, Step::Lifecycle(op) if op.is_thread_step())
+    }
 }
 
 /// One step of a sequence: a capability operation or a lifecycle one.
@@ -146,6 +179,14 @@ impl std::fmt::Debug for LifecycleOp {
                 }
             }
             LifecycleOp::Unmap(at) => write!(f, "unmap {at:?}"),
+            LifecycleOp::Resume(at) => write!(f, "resume {at:?}"),
+            LifecycleOp::Suspend(at) => write!(f, "suspend {at:?}"),
+            LifecycleOp::Send { tcb, cap, call } => {
+                let verb = if *call { "call" } else { "send" };
+                write!(f, "{verb} {tcb:?} on {cap:?}")
+            }
+            LifecycleOp::Recv { tcb, cap } => write!(f, "recv {tcb:?} on {cap:?}"),
+            LifecycleOp::Reply(at) => write!(f, "reply {at:?}"),
         }
     }
 }
@@ -499,12 +540,14 @@ pub fn op(spec: &Spec) -> impl Strategy<Value = Op> + use<> {
 /// Which operations a side runs: the capability operations only, or the
 /// lifecycle ones too (configure, map, unmap), or of those only configure
 /// (a side whose address spaces are not the interpreter's flat ones: the
-/// demo kernel's four-level page tables).
+/// demo kernel's four-level page tables), or configure and the threads'
+/// steps (resume, suspend, send, call, recv, reply: a side that runs IPC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ops {
     Caps,
     WithLifecycle,
     WithOwnedSlots,
+    WithThreads,
 }
 
 impl Ops {
@@ -516,6 +559,11 @@ impl Ops {
     /// Whether map and unmap steps run.
     fn mapping(self) -> bool {
         self == Ops::WithLifecycle
+    }
+
+    /// Whether threads' steps run.
+    fn threads(self) -> bool {
+        self == Ops::WithThreads
     }
 }
 
@@ -530,9 +578,11 @@ fn page() -> impl Strategy<Value = u64> {
     ]
 }
 
-/// Lifecycle operations on `spec` (map and unmap only with `mapping`);
-/// `None` when it has no owned slots and no mapped caps.
-pub fn lifecycle_op(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<LifecycleOp>> {
+/// Lifecycle operations on `spec` for a side that runs `ops` (map and
+/// unmap only with `Ops::WithLifecycle`, threads' steps only with
+/// `Ops::WithThreads`); `None` when there is none to run.
+pub fn lifecycle_op(spec: &Spec, ops: Ops) -> Option<BoxedStrategy<LifecycleOp>> {
+    let mapping = ops.mapping();
     let slots = spec
         .objects
         .iter()
@@ -568,7 +618,137 @@ pub fn lifecycle_op(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Lifecycl
         ));
         arms.push((1, path().prop_map(LifecycleOp::Unmap).boxed()));
     }
+    if ops.threads() && thread_objects(spec).is_some() {
+        arms.push((2, path().prop_map(LifecycleOp::Resume).boxed()));
+        arms.push((1, path().prop_map(LifecycleOp::Suspend).boxed()));
+        arms.push((
+            3,
+            (path(), path(), any::<bool>())
+                .prop_map(|(tcb, cap, call)| LifecycleOp::Send { tcb, cap, call })
+                .boxed(),
+        ));
+        arms.push((
+            3,
+            (path(), path())
+                .prop_map(|(tcb, cap)| LifecycleOp::Recv { tcb, cap })
+                .boxed(),
+        ));
+        arms.push((2, path().prop_map(LifecycleOp::Reply).boxed()));
+    }
     (!arms.is_empty()).then(|| proptest::strategy::Union::new_weighted(arms).boxed())
+}
+
+/// The spec's thread object type (`finalise = stop_thread`) and its IPC
+/// object types (`finalise = cancel_waiters`), if it has both.
+pub fn thread_objects(spec: &Spec) -> Option<(ObjectId, Vec<ObjectId>)> {
+    use crate::model::Finaliser;
+    let with = |f: Finaliser| {
+        spec.objects
+            .iter()
+            .enumerate()
+            .filter(move |(_, o)| o.finalisers.contains(&f))
+            .map(|(i, _)| ObjectId(i as u32))
+    };
+    let thread = with(Finaliser::StopThread).next()?;
+    let ipc: Vec<ObjectId> = with(Finaliser::CancelWaiters).collect();
+    (!ipc.is_empty()).then_some((thread, ipc))
+}
+
+/// Runs that line up what threads' steps act on: two threads (resumed), an
+/// endpoint or notification and a minted copy of its cap (some badge, some
+/// rights), in slots often emptied first; then one of the IPC paths (a
+/// call answered; a call whose caller is suspended and resumed before the
+/// reply; a send queued under a badge whose cap goes; a receiver whose
+/// object goes; a thread deleted in a call), then a few of: a call or a
+/// send through the copy, a receive, a reply, a suspend and resume of the
+/// caller, deletion of a cap, of the object or of a thread.
+pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
+    let (thread, ipc) = thread_objects(spec)?;
+    let smallest: Vec<u64> = spec.objects.iter().map(|o| o.size.min_arg()).collect();
+    let slots =
+        proptest::sample::subsequence((3..ROOT_SLOTS).collect::<Vec<u64>>(), 4).prop_shuffle();
+    let rights = prop_oneof![3 => Just(0b1111u64), 1 => 0..16u64];
+    // Weighted by repetition: calls, receives and replies most.
+    const ACTIONS: [u8; 22] = [
+        0, 0, 0, 1, 2, 2, 2, 3, 3, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 14,
+    ];
+    let actions = proptest::collection::vec(proptest::sample::select(ACTIONS.to_vec()), 0..6);
+    // The paths, as actions: answered, stale, badged send cancelled,
+    // waiter restarted by deletion, caller or receiver deleted.
+    const PATHS: [&[u8]; 6] = [
+        &[0, 2, 3],
+        &[0, 2, 4, 5, 3],
+        &[1, 6],
+        &[0, 6],
+        &[2, 6, 7],
+        &[0, 2, 8, 3],
+    ];
+    let path = proptest::sample::select(PATHS.to_vec());
+    Some(
+        (
+            prop_oneof![4 => Just(0u64), 1 => Just(1u64)],
+            proptest::sample::select(ipc),
+            slots,
+            rights,
+            0..4u64,
+            (path, actions, any::<bool>()),
+        )
+            .prop_map(
+                move |(source, object, at, rights, badge, (path, actions, clear))| {
+                    let retype = |object: ObjectId, offset: u64| {
+                        Step::Op(Op::Retype {
+                            source: root(source),
+                            object_type: u64::from(object.0),
+                            size_arg: smallest[object.index()],
+                            dest: None,
+                            offset,
+                            count: 1,
+                        })
+                    };
+                    let (a, b, e, copy) = (root(at[0]), root(at[1]), root(at[2]), root(at[3]));
+                    let mut out: Vec<Step> = if clear {
+                        at.iter().map(|i| Step::Op(Op::Delete(root(*i)))).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    out.extend([
+                        retype(thread, at[0]),
+                        retype(thread, at[1]),
+                        retype(object, at[2]),
+                        Step::Op(Op::Mint {
+                            source: e,
+                            dest: copy,
+                            rights,
+                            badge,
+                        }),
+                        Step::Lifecycle(LifecycleOp::Resume(a)),
+                        Step::Lifecycle(LifecycleOp::Resume(b)),
+                    ]);
+                    for action in path.iter().copied().chain(actions) {
+                        let send = |tcb, cap, call| LifecycleOp::Send { tcb, cap, call };
+                        out.push(match action {
+                            0 => Step::Lifecycle(send(a, copy, true)),
+                            1 => Step::Lifecycle(send(a, copy, false)),
+                            2 => Step::Lifecycle(LifecycleOp::Recv { tcb: b, cap: e }),
+                            3 => Step::Lifecycle(LifecycleOp::Reply(b)),
+                            4 => Step::Lifecycle(LifecycleOp::Suspend(a)),
+                            5 => Step::Lifecycle(LifecycleOp::Resume(a)),
+                            6 => Step::Op(Op::Delete(copy)),
+                            7 => Step::Op(Op::Delete(e)),
+                            8 => Step::Op(Op::Delete(a)),
+                            9 => Step::Lifecycle(LifecycleOp::Recv { tcb: a, cap: copy }),
+                            10 => Step::Lifecycle(send(b, e, true)),
+                            11 => Step::Lifecycle(LifecycleOp::Suspend(b)),
+                            12 => Step::Op(Op::Delete(b)),
+                            13 => Step::Op(Op::Revoke(e)),
+                            _ => Step::Lifecycle(send(a, e, true)),
+                        });
+                    }
+                    out
+                },
+            )
+            .boxed(),
+    )
 }
 
 /// Short runs of steps that set up what the lifecycle operations act on,
@@ -692,8 +872,16 @@ pub fn steps(
     len: std::ops::RangeInclusive<usize>,
 ) -> BoxedStrategy<Vec<Step>> {
     let one = step(spec, ops).prop_map(|s| vec![s]);
-    let runs = match (ops.lifecycle(), lifecycle_setup(spec, ops.mapping())) {
-        (true, Some(setup)) => prop_oneof![12 => one, 1 => setup].boxed(),
+    let threads = thread_setup(spec).filter(|_| ops.threads());
+    let runs = match (
+        ops.lifecycle(),
+        lifecycle_setup(spec, ops.mapping()),
+        threads,
+    ) {
+        (true, Some(setup), Some(threads)) => {
+            prop_oneof![24 => one, 2 => setup, 3 => threads].boxed()
+        }
+        (true, Some(setup), None) => prop_oneof![12 => one, 1 => setup].boxed(),
         _ => one.boxed(),
     };
     proptest::collection::vec(runs, len)
@@ -705,7 +893,7 @@ pub fn steps(
 /// operations about a fifth of the time.
 pub fn step(spec: &Spec, ops: Ops) -> BoxedStrategy<Step> {
     let caps = op(spec).prop_map(Step::Op);
-    match (ops.lifecycle(), lifecycle_op(spec, ops.mapping())) {
+    match (ops.lifecycle(), lifecycle_op(spec, ops)) {
         (true, Some(lifecycle)) => prop_oneof![
             4 => caps,
             1 => lifecycle.prop_map(Step::Lifecycle),
@@ -806,6 +994,15 @@ pub fn run_step(m: &mut Machine<'_>, step: &Step) -> Result<Outcome, OpError> {
                 .map(|()| Outcome::Done)
         }
         Step::Lifecycle(LifecycleOp::Unmap(at)) => m.unmap(&at.path()).map(|()| Outcome::Done),
+        Step::Lifecycle(LifecycleOp::Resume(at)) => m.resume(&at.path()).map(|()| Outcome::Done),
+        Step::Lifecycle(LifecycleOp::Suspend(at)) => m.suspend(&at.path()).map(|()| Outcome::Done),
+        Step::Lifecycle(LifecycleOp::Send { tcb, cap, call }) => m
+            .send(&tcb.path(), &cap.path(), *call)
+            .map(|()| Outcome::Done),
+        Step::Lifecycle(LifecycleOp::Recv { tcb, cap }) => {
+            m.recv(&tcb.path(), &cap.path()).map(|()| Outcome::Done)
+        }
+        Step::Lifecycle(LifecycleOp::Reply(at)) => m.reply(&at.path()).map(|()| Outcome::Done),
     }
 }
 
@@ -852,6 +1049,7 @@ pub fn step_outcomes<'s>(
             .current();
         let mut m = boot();
         let mut made: Vec<(u64, u64)> = Vec::new();
+        let mut lost_rights = std::collections::BTreeSet::new();
         for step in &steps {
             let mut kind = format!("{step:?}")
                 .split(' ')
@@ -882,6 +1080,9 @@ pub fn step_outcomes<'s>(
             for path in finalised(&before, &m, step) {
                 *seen.entry(format!("finalise {path}")).or_default() += 1;
             }
+            for path in ipc_paths(&before, &m, step, &result, &mut lost_rights) {
+                *seen.entry(format!("ipc {path}")).or_default() += 1;
+            }
             let outcome = match result {
                 Ok(Outcome::Removed(n)) if n > 0 => "removed".to_string(),
                 Ok(Outcome::Called { addresses, .. }) if !addresses.is_empty() => {
@@ -902,6 +1103,92 @@ pub fn step_outcomes<'s>(
     }
     seen
 }
+
+/// The IPC paths a step took, from the machine before and after and its
+/// result: `call answered` (a reply delivered), `stale reply refused` (a
+/// reply by a thread whose right was taken away), `badged send cancelled`
+/// (a queued sender restarted, its endpoint still live), `waiter restarted
+/// by deletion` (its object gone), `thread stopped by deletion` (a thread
+/// that had been resumed lost its TCB), `signal delivered`. `lost_rights`
+/// keeps the threads whose right to reply was taken away.
+fn ipc_paths(
+    before: &Machine<'_>,
+    after: &Machine<'_>,
+    step: &Step,
+    result: &Result<Outcome, OpError>,
+    lost_rights: &mut std::collections::BTreeSet<u64>,
+) -> Vec<&'static str> {
+    use crate::interp::{IpcEvent, ThreadState};
+    let mut out = Vec::new();
+    let replier = match step {
+        Step::Lifecycle(LifecycleOp::Reply(at)) => before
+            .resolve(&at.path())
+            .and_then(|s| before.node_at(s))
+            .map(|n| n.cap.object)
+            .filter(|t| before.threads().get(t).map(|t| t.state) == Some(ThreadState::Running)),
+        _ => None,
+    };
+    match (replier, result) {
+        (Some(_), Ok(_)) => out.push("call answered"),
+        (Some(t), Err(_)) if lost_rights.contains(&t) => out.push("stale reply refused"),
+        _ => {}
+    }
+    for (at, t) in before.threads() {
+        let now = after.threads().get(at);
+        if t.reply_to.is_some() && now.is_some_and(|n| n.reply_to.is_none()) && replier != Some(*at)
+        {
+            lost_rights.insert(*at);
+        }
+        if now.is_none() && t.state != ThreadState::Inactive {
+            out.push("thread stopped by deletion");
+        }
+    }
+    for event in &after.ipc_events()[before.ipc_events().len()..] {
+        match *event {
+            IpcEvent::Restarted { thread } => {
+                let waited = match before.threads().get(&thread).map(|t| t.state) {
+                    Some(ThreadState::Sending { endpoint, .. }) => Some((endpoint, true)),
+                    Some(
+                        ThreadState::Receiving { endpoint: at, .. }
+                        | ThreadState::Waiting { notification: at },
+                    ) => Some((at, false)),
+                    _ => None,
+                };
+                match waited {
+                    Some((at, _)) if !after.ipc_objects().contains_key(&at) => {
+                        out.push("waiter restarted by deletion")
+                    }
+                    Some((_, true)) => out.push("badged send cancelled"),
+                    _ => {}
+                }
+            }
+            IpcEvent::Signal { .. } => out.push("signal delivered"),
+            IpcEvent::Message { .. } => {}
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What random sequences with threads' steps must reach (with
+/// `Ops::WithThreads`), as [`step_outcomes`] names it.
+pub const THREAD_OUTCOMES: [&str; 14] = [
+    "resume ok",
+    "suspend ok",
+    "send ok",
+    "call ok",
+    "recv ok",
+    "reply ok",
+    "reply IllegalOperation",
+    "call IllegalOperation",
+    "ipc call answered",
+    "ipc stale reply refused",
+    "ipc badged send cancelled",
+    "ipc waiter restarted by deletion",
+    "ipc thread stopped by deletion",
+    "ipc signal delivered",
+];
 
 /// The finalisation paths a step took, from the machine before and after.
 fn finalised(before: &Machine<'_>, after: &Machine<'_>, step: &Step) -> Vec<&'static str> {
@@ -1177,6 +1464,17 @@ pub enum Referrer {
     Mapping { asid: u64, page: u64 },
     /// A live address-space number: its root.
     AddressSpace(u64),
+    /// The thread whose TCB is at this address waits on an endpoint or a
+    /// notification (queued to send, to receive, or for a signal).
+    Waiter(u64),
+    /// The queue of the endpoint or notification at this address holds a
+    /// thread.
+    Queue(u64),
+    /// The thread at this address holds the right to reply to its caller.
+    ReplyRight(u64),
+    /// The thread at this address awaits a reply from the holder of the
+    /// right to give it.
+    ReplyFrom(u64),
 }
 
 /// A reference to the object of type `object_type` (index into the spec's
@@ -1224,7 +1522,8 @@ pub fn check_references(
 }
 
 /// The interpreter's references: caps held in objects' slots, entries of
-/// address spaces, live address-space numbers.
+/// address spaces, live address-space numbers, and those of threads and
+/// IPC objects ([`thread_references`]).
 pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
     let mut out = Vec::new();
     let places = places(m);
@@ -1255,6 +1554,86 @@ pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
                 from: Referrer::AddressSpace(asid),
                 object_type: u64::from(root.0),
                 address,
+            });
+        }
+    }
+    out.extend(thread_references(m, &interp_threads(m)));
+    out
+}
+
+/// The threads and IPC objects a side reports: every live thread (by the
+/// address of its TCB) as the interpreter models it, and every live
+/// endpoint's or notification's queue (first first) and signalled bits.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Threads {
+    pub threads: BTreeMap<u64, interp::Thread>,
+    pub queues: BTreeMap<u64, (Vec<u64>, u64)>,
+}
+
+/// The interpreter's threads and IPC objects.
+pub fn interp_threads(m: &Machine<'_>) -> Threads {
+    Threads {
+        threads: m.threads().clone(),
+        queues: m
+            .ipc_objects()
+            .iter()
+            .map(|(at, o)| (*at, (o.queue.iter().copied().collect(), o.word)))
+            .collect(),
+    }
+}
+
+/// The references threads and IPC objects hold, as `threads` reports them
+/// (types from `m`'s spec): a waiting thread to the endpoint or
+/// notification it waits on, a queue to each thread in it, a holder of a
+/// right to reply to its caller, a caller to the holder of that right.
+pub fn thread_references(m: &Machine<'_>, threads: &Threads) -> Vec<Reference> {
+    use crate::interp::{IpcKind, ThreadState};
+    let Some((tcb, ipc)) = thread_objects(m.spec()) else {
+        return Vec::new();
+    };
+    let of_kind = |kind| {
+        ipc.iter()
+            .find(|o| m.ipc_kind(**o) == Some(kind))
+            .map_or(u64::MAX, |o| u64::from(o.0))
+    };
+    let (endpoint, notification) = (of_kind(IpcKind::Endpoint), of_kind(IpcKind::Notification));
+    let tcb = u64::from(tcb.0);
+    let mut out = Vec::new();
+    for (&at, t) in &threads.threads {
+        let waits = match t.state {
+            ThreadState::Sending { endpoint: e, .. }
+            | ThreadState::Receiving { endpoint: e, .. } => Some((endpoint, e)),
+            ThreadState::Waiting { notification: n } => Some((notification, n)),
+            _ => None,
+        };
+        if let Some((object_type, address)) = waits {
+            out.push(Reference {
+                from: Referrer::Waiter(at),
+                object_type,
+                address,
+            });
+        }
+        if let Some((caller, _)) = t.reply_to {
+            out.push(Reference {
+                from: Referrer::ReplyRight(at),
+                object_type: tcb,
+                address: caller,
+            });
+        }
+        if let Some(holder) = t.reply_from {
+            out.push(Reference {
+                from: Referrer::ReplyFrom(at),
+                object_type: tcb,
+                address: holder,
+            });
+        }
+    }
+    for (&object, (queue, _)) in &threads.queues {
+        for &thread in queue {
+            out.push(Reference {
+                from: Referrer::Queue(object),
+                object_type: tcb,
+                address: thread,
             });
         }
     }
@@ -1459,9 +1838,23 @@ pub fn cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Op>)> {
         .collect()
 }
 
-/// Every case file (`*.ops`) in `dir` for the spec called `spec`, by file
-/// name, each with its name.
+/// Every case file (`*.ops`) in `dir` for the spec called `spec` without
+/// threads' steps, by file name, each with its name. Cases with threads'
+/// steps too are [`thread_cases`].
 pub fn step_cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Step>)> {
+    all_cases(dir, spec)
+        .into_iter()
+        .filter(|(_, steps)| !steps.iter().any(Step::is_thread_step))
+        .collect()
+}
+
+/// Every case file (`*.ops`) in `dir` for the spec called `spec`, threads'
+/// steps or not, by file name, each with its name.
+pub fn thread_cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Step>)> {
+    all_cases(dir, spec)
+}
+
+fn all_cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Step>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("a directory entry").path())
@@ -1652,6 +2045,20 @@ impl std::str::FromStr for Step {
                 page: number(page)?,
             },
             ["unmap", at] => LifecycleOp::Unmap(at.parse()?),
+            ["resume", at] => LifecycleOp::Resume(at.parse()?),
+            ["suspend", at] => LifecycleOp::Suspend(at.parse()?),
+            [verb @ ("send" | "call"), tcb, "on", cap] if tcb.starts_with("root") => {
+                LifecycleOp::Send {
+                    tcb: tcb.parse()?,
+                    cap: cap.parse()?,
+                    call: verb == "call",
+                }
+            }
+            ["recv", tcb, "on", cap] => LifecycleOp::Recv {
+                tcb: tcb.parse()?,
+                cap: cap.parse()?,
+            },
+            ["reply", at] => LifecycleOp::Reply(at.parse()?),
             _ => return line.parse().map(Step::Op),
         };
         Ok(Step::Lifecycle(lifecycle))

@@ -92,6 +92,7 @@ impl Machine<'_> {
     /// A new object's slots: an object that owns slots starts with them
     /// empty (whatever a previous object there left is gone with it).
     pub(crate) fn made(&mut self, cap: &super::Cap) {
+        self.made_ipc(cap);
         let Some(count) = self.owned_slots(cap).map(<[_]>::len) else {
             return;
         };

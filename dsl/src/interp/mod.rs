@@ -34,6 +34,10 @@
 //! (filled by `configure`), mappings into address spaces (`map`, `unmap`),
 //! and what removing a cap undoes (finalisation).
 //!
+//! [`threads`] adds threads and IPC objects: a thread's state, endpoint
+//! and notification queues, the one-shot right to reply, and what the
+//! `stop_thread` and `cancel_waiters` finalisers do.
+//!
 //! [`script`] parses and runs the `capc simulate` scripts on top of it.
 
 mod budget;
@@ -42,6 +46,7 @@ pub mod harness;
 mod lifecycle;
 mod retype;
 pub mod script;
+mod threads;
 
 use std::collections::BTreeMap;
 
@@ -52,6 +57,7 @@ use crate::model::{
 
 pub use budget::{Budget, Call, Donated};
 pub use lifecycle::{Entry, IMPLICIT_ASID};
+pub use threads::{IpcEvent, IpcKind, IpcObject, Pending, Thread, ThreadState};
 
 /// A capability: the value of each of its fields by what the field means.
 /// A cap type without a field for some meaning keeps 0 there.
@@ -190,6 +196,12 @@ pub struct Machine<'s> {
     owners: BTreeMap<NodeId, String>,
     /// Every RPC call made, in order.
     calls: Vec<Call>,
+    /// Live threads, by address (see [`threads`]).
+    threads: BTreeMap<u64, Thread>,
+    /// Live endpoints and notifications, by address.
+    ipc: BTreeMap<u64, IpcObject>,
+    /// What IPC did, in order.
+    ipc_events: Vec<IpcEvent>,
 }
 
 /// A successful retype: where the objects went.
@@ -233,6 +245,9 @@ impl<'s> Machine<'s> {
             next_node: 0,
             owners: BTreeMap::new(),
             calls: Vec::new(),
+            threads: BTreeMap::new(),
+            ipc: BTreeMap::new(),
+            ipc_events: Vec::new(),
         }
     }
 
@@ -763,10 +778,20 @@ impl<'s> Machine<'s> {
                 .nodes
                 .values()
                 .any(|n| self.same_object(&n.cap, &node.cap));
+        let badge_field = self.badge_field(node.cap.cap_type).is_some();
+        let last_with_badge = badge_field
+            && node.cap.badge != 0
+            && !self
+                .nodes
+                .values()
+                .any(|n| self.same_object(&n.cap, &node.cap) && n.cap.badge == node.cap.badge);
         let mut removed = 1;
         for n in self.finalise(&node.cap, last) {
             removed += self.delete_node(n);
         }
+        // As the kernel: what the object held is gone before its threads
+        // and queues are finalised.
+        self.finalise_ipc(&node.cap, last, last_with_badge);
         removed
     }
 

@@ -1,0 +1,529 @@
+//! Threads and IPC objects: what the spec's `stop_thread` and
+//! `cancel_waiters` finalisers act on, run with the demo kernel's
+//! semantics (seL4 before MCS, kernel-demo/kernel/src/ipc.rs).
+//!
+//! - An object whose type finalises with `stop_thread` is a thread: it is
+//!   inactive when made, running once resumed, or blocked: queued on an
+//!   endpoint to send (with the badge and rights of the cap it sent
+//!   through, and whether it calls) or to receive, waiting for the reply
+//!   to a call, or waiting on a notification.
+//! - An object whose type finalises with `cancel_waiters` holds a queue of
+//!   threads. Its caps carry messages (an endpoint) if their type may carry
+//!   the `grant` right; otherwise it is a notification: a word of signalled
+//!   bits. The spec has no other word for the difference.
+//! - A call through a cap with `grant` or `grant_reply` gives its receiver
+//!   the one right to reply (seL4's reply cap in the caller slot), which
+//!   goes when it is used, when the receiver takes another call, and when
+//!   the caller's wait is cancelled; without either right the caller is
+//!   left inactive. The reply may carry caps iff the receiver's cap had
+//!   `grant`. Caps themselves are not transferred here: the events say who
+//!   got what ([`IpcEvent`]).
+//! - Finalisation: the last cap with a badge to an endpoint restarts, with
+//!   an error, the sends queued with that badge; the last cap to an IPC
+//!   object restarts all its waiters; the last cap to a thread stops it (it
+//!   leaves any queue, the right to reply to it and the one it holds go).
+//!
+//! Touches only the machine's threads, IPC objects and event log.
+
+use std::collections::VecDeque;
+
+use super::{Cap, Machine, OpError, SlotPath};
+use crate::model::{Finaliser, ObjectId};
+
+/// What a thread waiting to send will send.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pending {
+    /// The badge of the cap it sent through.
+    pub badge: u64,
+    /// The cap had `grant`: caps may go along.
+    pub grant: bool,
+    /// A call through a cap with `grant_reply`.
+    pub grant_reply: bool,
+    /// A call: the sender waits for the reply.
+    pub call: bool,
+}
+
+/// Where a thread is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ThreadState {
+    /// Made, or suspended, or left without a reply right by a call.
+    #[default]
+    Inactive,
+    /// Runnable: it may make system calls.
+    Running,
+    /// Queued on the endpoint at `endpoint` to send `pending`.
+    Sending {
+        /// The endpoint's address.
+        endpoint: u64,
+        /// What it sends.
+        pending: Pending,
+    },
+    /// Queued on the endpoint at `endpoint` to receive, through a cap with
+    /// `grant` or not.
+    Receiving {
+        /// The endpoint's address.
+        endpoint: u64,
+        /// The cap had `grant`: a call it takes may be answered with caps.
+        grant: bool,
+    },
+    /// Waiting for the reply to a call.
+    AwaitingReply,
+    /// Queued on the notification at `notification`.
+    Waiting {
+        /// The notification's address.
+        notification: u64,
+    },
+}
+
+/// A thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Thread {
+    /// Where it is.
+    pub state: ThreadState,
+    /// The caller it owes a reply (its one right to reply), and whether the
+    /// reply may carry caps.
+    pub reply_to: Option<(u64, bool)>,
+    /// While it awaits a reply: the thread holding the right to give it.
+    pub reply_from: Option<u64>,
+}
+
+/// Which protocol an IPC object speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IpcKind {
+    /// Messages: one queue of senders or of receivers.
+    Endpoint,
+    /// Signals: a word of bits and a queue of waiters.
+    Notification,
+}
+
+/// An endpoint or a notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpcObject {
+    /// Its object type.
+    pub object_type: ObjectId,
+    /// Endpoint or notification.
+    pub kind: IpcKind,
+    /// The threads queued, first to be served first.
+    pub queue: VecDeque<u64>,
+    /// Bits signalled and not yet taken (notifications).
+    pub word: u64,
+}
+
+/// What IPC did, in order: who got what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpcEvent {
+    /// `to` received the message of `from` (a reply too: badge 0), with
+    /// caps iff `grant`.
+    Message {
+        /// The sender (or replier).
+        from: u64,
+        /// The receiver (or caller).
+        to: u64,
+        /// The badge the receiver sees.
+        badge: u64,
+        /// Caps may go along.
+        grant: bool,
+    },
+    /// `to` took the bits `word` of a notification.
+    Signal {
+        /// The waiter.
+        to: u64,
+        /// The bits.
+        word: u64,
+    },
+    /// `thread`'s wait ended with an error: what it waited on is gone, or
+    /// the badge it sent with was.
+    Restarted {
+        /// The thread.
+        thread: u64,
+    },
+}
+
+impl Machine<'_> {
+    /// Live threads, by the address of their object.
+    pub fn threads(&self) -> &std::collections::BTreeMap<u64, Thread> {
+        &self.threads
+    }
+
+    /// Live endpoints and notifications, by address.
+    pub fn ipc_objects(&self) -> &std::collections::BTreeMap<u64, IpcObject> {
+        &self.ipc
+    }
+
+    /// Everything IPC did so far, in order.
+    pub fn ipc_events(&self) -> &[IpcEvent] {
+        &self.ipc_events
+    }
+
+    /// Whether objects of `object` are threads (`finalise = stop_thread`).
+    pub fn is_thread_object(&self, object: ObjectId) -> bool {
+        self.spec.objects[object.index()]
+            .finalisers
+            .contains(&Finaliser::StopThread)
+    }
+
+    /// The protocol of objects of `object`, if they are IPC objects
+    /// (`finalise = cancel_waiters`): an endpoint if its cap may carry
+    /// `grant`.
+    pub fn ipc_kind(&self, object: ObjectId) -> Option<IpcKind> {
+        let o = &self.spec.objects[object.index()];
+        if !o.finalisers.contains(&Finaliser::CancelWaiters) {
+            return None;
+        }
+        let grant = super::rights_mask(self.spec, ["grant"]).unwrap_or(0);
+        let cap = self.spec.caps.iter().find(|c| c.object == Some(object));
+        let carries =
+            cap.is_some_and(|c| grant != 0 && c.rights.iter().any(|r| 1u64 << r.0 == grant));
+        Some(if carries {
+            IpcKind::Endpoint
+        } else {
+            IpcKind::Notification
+        })
+    }
+
+    /// A new object: a thread starts inactive, an IPC object empty.
+    pub(crate) fn made_ipc(&mut self, cap: &Cap) {
+        let Some(object) = self.object_of(cap) else {
+            return;
+        };
+        if self.is_thread_object(object) {
+            self.threads.insert(cap.object, Thread::default());
+        }
+        if let Some(kind) = self.ipc_kind(object) {
+            self.ipc.insert(
+                cap.object,
+                IpcObject {
+                    object_type: object,
+                    kind,
+                    queue: VecDeque::new(),
+                    word: 0,
+                },
+            );
+        }
+    }
+
+    /// What removing `cap` does to threads and IPC objects (called once the
+    /// caps in the object's slots are gone, as the kernel does): `last`: no
+    /// other cap names its object; `last_with_badge`: no other cap names it
+    /// with the same nonzero badge.
+    pub(crate) fn finalise_ipc(&mut self, cap: &Cap, last: bool, last_with_badge: bool) {
+        let address = cap.object;
+        let kind = self.ipc.get(&address).map(|o| o.kind);
+        if last_with_badge && kind == Some(IpcKind::Endpoint) {
+            self.cancel_badged_sends(address, cap.badge);
+        }
+        if !last || self.region(cap).is_none() {
+            return;
+        }
+        let Some(object) = self.object_of(cap) else {
+            return;
+        };
+        for finaliser in self.spec.objects[object.index()].finalisers.clone() {
+            match finaliser {
+                Finaliser::CancelWaiters if kind.is_some() => {
+                    self.cancel_all(address);
+                    self.ipc.remove(&address);
+                }
+                Finaliser::StopThread if self.threads.contains_key(&address) => {
+                    self.cancel(address);
+                    self.drop_reply_right(address);
+                    self.threads.remove(&address);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // ----- the operations -----
+
+    /// The thread the cap at `tcb` names: `FailedLookup { source: 0 }` if
+    /// no cap is there, `IllegalOperation` if it names no live thread.
+    fn thread_named(&self, tcb: &SlotPath) -> Result<u64, OpError> {
+        let cap = &self
+            .resolve(tcb)
+            .and_then(|s| self.node_at(s))
+            .ok_or(OpError::FailedLookup { source: 0 })?
+            .cap;
+        let ok = self
+            .object_of(cap)
+            .is_some_and(|o| self.is_thread_object(o))
+            && self.threads.contains_key(&cap.object);
+        ok.then_some(cap.object).ok_or(OpError::IllegalOperation)
+    }
+
+    /// The thread at `tcb`, which must be running to make a system call
+    /// (`IllegalOperation` otherwise).
+    fn running(&self, tcb: &SlotPath) -> Result<u64, OpError> {
+        let at = self.thread_named(tcb)?;
+        (self.threads[&at].state == ThreadState::Running)
+            .then_some(at)
+            .ok_or(OpError::IllegalOperation)
+    }
+
+    /// The IPC object the cap at `path` names and the cap, if it carries
+    /// the right `right`: `FailedLookup { source: 1 }` if no cap is there,
+    /// `IllegalOperation` otherwise.
+    fn ipc_cap(&self, path: &SlotPath, right: &str) -> Result<(u64, IpcKind, Cap), OpError> {
+        let cap = self
+            .resolve(path)
+            .and_then(|s| self.node_at(s))
+            .ok_or(OpError::FailedLookup { source: 1 })?
+            .cap
+            .clone();
+        let mask = super::rights_mask(self.spec, [right]).unwrap_or(0);
+        let kind = self.ipc.get(&cap.object).map(|o| o.kind);
+        match (self.object_of(&cap).and_then(|o| self.ipc_kind(o)), kind) {
+            (Some(k), Some(live)) if k == live && cap.rights & mask == mask && mask != 0 => {
+                Ok((cap.object, k, cap))
+            }
+            _ => Err(OpError::IllegalOperation),
+        }
+    }
+
+    fn has_right(&self, cap: &Cap, right: &str) -> bool {
+        super::rights_mask(self.spec, [right]).is_some_and(|m| m != 0 && cap.rights & m == m)
+    }
+
+    fn thread_mut(&mut self, at: u64) -> &mut Thread {
+        self.threads.get_mut(&at).expect("a live thread")
+    }
+
+    /// Resumes the thread the cap at `tcb` names: an inactive thread runs;
+    /// any other is left as it is.
+    pub fn resume(&mut self, tcb: &SlotPath) -> Result<(), OpError> {
+        let at = self.thread_named(tcb)?;
+        let t = self.thread_mut(at);
+        if t.state == ThreadState::Inactive {
+            t.state = ThreadState::Running;
+        }
+        Ok(())
+    }
+
+    /// Suspends the thread the cap at `tcb` names: its wait is cancelled
+    /// (it leaves any queue; waiting for a reply, the right to give it
+    /// goes), and it is inactive.
+    pub fn suspend(&mut self, tcb: &SlotPath) -> Result<(), OpError> {
+        let at = self.thread_named(tcb)?;
+        self.cancel(at);
+        self.thread_mut(at).state = ThreadState::Inactive;
+        Ok(())
+    }
+
+    /// The running thread at `tcb` sends (or, with `call`, calls) through
+    /// the cap at `cap` (it needs `write`): on an endpoint a waiting
+    /// receiver gets the message, or the sender queues; on a notification
+    /// a send signals the cap's badge (a call there is `IllegalOperation`).
+    pub fn send(&mut self, tcb: &SlotPath, cap: &SlotPath, call: bool) -> Result<(), OpError> {
+        let sender = self.running(tcb)?;
+        let (at, kind, cap) = self.ipc_cap(cap, "write")?;
+        if kind == IpcKind::Notification {
+            if call {
+                return Err(OpError::IllegalOperation);
+            }
+            self.signal(at, cap.badge);
+            return Ok(());
+        }
+        let pending = Pending {
+            badge: cap.badge,
+            grant: self.has_right(&cap, "grant"),
+            grant_reply: call && self.has_right(&cap, "grant_reply"),
+            call,
+        };
+        let front = self.ipc[&at].queue.front().copied();
+        if let Some(receiver) = front
+            && let ThreadState::Receiving { grant, .. } = self.threads[&receiver].state
+        {
+            self.ipc.get_mut(&at).expect("live").queue.pop_front();
+            self.ipc_events.push(IpcEvent::Message {
+                from: sender,
+                to: receiver,
+                badge: pending.badge,
+                grant: pending.grant,
+            });
+            self.thread_mut(receiver).state = ThreadState::Running;
+            if call {
+                self.await_reply(sender, receiver, pending, grant);
+            }
+            return Ok(());
+        }
+        self.ipc.get_mut(&at).expect("live").queue.push_back(sender);
+        self.thread_mut(sender).state = ThreadState::Sending {
+            endpoint: at,
+            pending,
+        };
+        Ok(())
+    }
+
+    /// The running thread at `tcb` receives through the cap at `cap` (it
+    /// needs `read`): on an endpoint the first queued sender's message (a
+    /// caller then awaits this thread's reply, any other sender goes on),
+    /// or it queues; on a notification the bits signalled, or it queues.
+    pub fn recv(&mut self, tcb: &SlotPath, cap: &SlotPath) -> Result<(), OpError> {
+        let receiver = self.running(tcb)?;
+        let (at, kind, cap) = self.ipc_cap(cap, "read")?;
+        if kind == IpcKind::Notification {
+            let n = self.ipc.get_mut(&at).expect("live");
+            if n.word != 0 {
+                let word = std::mem::take(&mut n.word);
+                self.ipc_events
+                    .push(IpcEvent::Signal { to: receiver, word });
+            } else {
+                n.queue.push_back(receiver);
+                self.thread_mut(receiver).state = ThreadState::Waiting { notification: at };
+            }
+            return Ok(());
+        }
+        let grant = self.has_right(&cap, "grant");
+        let front = self.ipc[&at].queue.front().copied();
+        if let Some(sender) = front
+            && let ThreadState::Sending { pending, .. } = self.threads[&sender].state
+        {
+            self.ipc.get_mut(&at).expect("live").queue.pop_front();
+            self.ipc_events.push(IpcEvent::Message {
+                from: sender,
+                to: receiver,
+                badge: pending.badge,
+                grant: pending.grant,
+            });
+            if pending.call {
+                self.await_reply(sender, receiver, pending, grant);
+            } else {
+                self.thread_mut(sender).state = ThreadState::Running;
+            }
+            return Ok(());
+        }
+        self.ipc
+            .get_mut(&at)
+            .expect("live")
+            .queue
+            .push_back(receiver);
+        self.thread_mut(receiver).state = ThreadState::Receiving {
+            endpoint: at,
+            grant,
+        };
+        Ok(())
+    }
+
+    /// The running thread at `tcb` answers the call it took last, if the
+    /// caller still awaits this very reply; the right is used up either
+    /// way. `IllegalOperation` if there was nothing to answer: no right, or
+    /// one whose caller no longer waits for it.
+    pub fn reply(&mut self, tcb: &SlotPath) -> Result<(), OpError> {
+        let replier = self.running(tcb)?;
+        let Some((caller, grant)) = self.thread_mut(replier).reply_to.take() else {
+            return Err(OpError::IllegalOperation);
+        };
+        let c = self.thread_mut(caller);
+        if c.state != ThreadState::AwaitingReply || c.reply_from != Some(replier) {
+            return Err(OpError::IllegalOperation);
+        }
+        c.reply_from = None;
+        c.state = ThreadState::Running;
+        self.ipc_events.push(IpcEvent::Message {
+            from: replier,
+            to: caller,
+            badge: 0,
+            grant,
+        });
+        Ok(())
+    }
+
+    // ----- the state machine -----
+
+    /// `sender`'s call was taken by `receiver`: it awaits the reply and
+    /// `receiver` holds the one right to give it (dropping any it held),
+    /// if the sender's cap allowed a reply; otherwise it is inactive.
+    fn await_reply(&mut self, sender: u64, receiver: u64, pending: Pending, grant: bool) {
+        if !(pending.grant || pending.grant_reply) {
+            self.thread_mut(sender).state = ThreadState::Inactive;
+            return;
+        }
+        self.drop_reply_right(receiver);
+        self.thread_mut(receiver).reply_to = Some((sender, grant));
+        let s = self.thread_mut(sender);
+        s.state = ThreadState::AwaitingReply;
+        s.reply_from = Some(receiver);
+    }
+
+    /// `holder` loses its right to reply; its caller keeps waiting.
+    fn drop_reply_right(&mut self, holder: u64) {
+        let Some((caller, _)) = self.thread_mut(holder).reply_to.take() else {
+            return;
+        };
+        if let Some(c) = self.threads.get_mut(&caller)
+            && c.reply_from == Some(holder)
+        {
+            c.reply_from = None;
+        }
+    }
+
+    /// Signals the notification at `at` with `badge`: its first waiter
+    /// takes the bits (and any kept), or they are kept.
+    fn signal(&mut self, at: u64, badge: u64) {
+        let n = self.ipc.get_mut(&at).expect("live");
+        let Some(waiter) = n.queue.pop_front() else {
+            n.word |= badge;
+            return;
+        };
+        let word = std::mem::take(&mut n.word) | badge;
+        self.thread_mut(waiter).state = ThreadState::Running;
+        self.ipc_events.push(IpcEvent::Signal { to: waiter, word });
+    }
+
+    /// Ends `thread`'s wait, leaving it inactive: out of the queue it is in;
+    /// awaiting a reply, the right to give it goes. A thread that does not
+    /// wait is left as it is.
+    fn cancel(&mut self, thread: u64) {
+        let t = self.threads[&thread];
+        let object = match t.state {
+            ThreadState::AwaitingReply => {
+                if let Some(holder) = t.reply_from
+                    && let Some(h) = self.threads.get_mut(&holder)
+                    && h.reply_to.is_some_and(|(c, _)| c == thread)
+                {
+                    h.reply_to = None;
+                }
+                let t = self.thread_mut(thread);
+                t.reply_from = None;
+                t.state = ThreadState::Inactive;
+                return;
+            }
+            ThreadState::Sending { endpoint, .. } | ThreadState::Receiving { endpoint, .. } => {
+                endpoint
+            }
+            ThreadState::Waiting { notification } => notification,
+            ThreadState::Inactive | ThreadState::Running => return,
+        };
+        if let Some(o) = self.ipc.get_mut(&object) {
+            o.queue.retain(|q| *q != thread);
+        }
+        self.thread_mut(thread).state = ThreadState::Inactive;
+    }
+
+    /// Cancels `thread`'s wait and restarts it with an error.
+    fn restart(&mut self, thread: u64) {
+        self.cancel(thread);
+        self.thread_mut(thread).state = ThreadState::Running;
+        self.ipc_events.push(IpcEvent::Restarted { thread });
+    }
+
+    /// Restarts every sender queued on the endpoint at `at` with `badge`;
+    /// the others stay queued in order.
+    fn cancel_badged_sends(&mut self, at: u64, badge: u64) {
+        let queue: Vec<u64> = self.ipc[&at].queue.iter().copied().collect();
+        for thread in queue {
+            if let ThreadState::Sending { pending, .. } = self.threads[&thread].state
+                && pending.badge == badge
+            {
+                self.restart(thread);
+            }
+        }
+    }
+
+    /// Restarts every thread queued on the object at `at`.
+    fn cancel_all(&mut self, at: u64) {
+        while let Some(thread) = self.ipc.get_mut(&at).and_then(|o| o.queue.pop_front()) {
+            self.restart(thread);
+        }
+    }
+}
