@@ -20,6 +20,7 @@ pub mod audit;
 pub mod bootimage;
 pub mod cmdline;
 pub mod cspace;
+pub mod finalise;
 pub mod invoke;
 pub mod ipc;
 pub mod mdb;

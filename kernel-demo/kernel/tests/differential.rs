@@ -47,18 +47,21 @@
 //! dsl/tests/differential-cases/, replayed here (`case_files_agree`) and by
 //! the generated code's differential test.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use capc_demo_kernel::caps::{
-    self, CNodeCap, Cap, KernelError, RetypeRequest, Rights, UntypedMemory,
+    self, CNodeCap, Cap, EndpointCap, KernelError, NotificationCap, ObjectType, Placement,
+    RetypeRequest, Rights, TcbCap, UntypedMemory,
 };
-use capc_demo_kernel::cspace::{self, SlotAddr, SlotMemory, Table};
-use capc_demo_kernel::tcb::{self, TcbSlot};
-use capc_demo_kernel::{mdb, ops};
+use capc_demo_kernel::cspace::{self, Removal, SlotAddr, SlotMemory, Table};
+use capc_demo_kernel::tcb::{self, PendingSend, Tcb, TcbSlot};
+use capc_demo_kernel::{finalise, ipc, mdb, ops};
 use capc_dsl::interp::harness::*;
-use capc_dsl::interp::{CNodeId, Machine, OpError, Slot};
+use capc_dsl::interp::{self, CNodeId, IpcEvent, Machine, OpError, Slot};
 use capc_dsl::model::Spec;
 use proptest::prelude::*;
 
@@ -160,10 +163,151 @@ type Live = Vec<(SlotAddr, cspace::Slot)>;
 const SERVER_TABLE: u64 = 0x10_4000;
 const SERVER_RADIX: u32 = 9;
 
+/// The kernel's threads, endpoints and notifications, for `ipc` and
+/// `finalise`: the structs the kernel keeps at the start of each object,
+/// kept here by address beside the slot window (a retype makes them fresh
+/// and drops whatever lay in the memory it hands out, as the kernel's
+/// `zero_objects` does). What the IPC code did is logged as the
+/// interpreter's events.
+#[derive(Default)]
+struct Structs {
+    tcbs: BTreeMap<u64, Tcb>,
+    endpoints: BTreeMap<u64, ipc::Endpoint>,
+    notifications: BTreeMap<u64, ipc::Notification>,
+    /// Addresses the IPC code reached where no such object was made: each
+    /// is a divergence (the code reached memory that is something else).
+    stray: Vec<String>,
+    scratch: (Tcb, ipc::Endpoint, ipc::Notification),
+    events: Vec<IpcEvent>,
+}
+
+impl Structs {
+    /// A retype placed `p`: what lay in its memory is gone, its threads
+    /// and IPC objects start fresh.
+    fn placed(&mut self, p: &Placement) {
+        let (start, end) = (p.first, p.first + (p.count << p.size_bits));
+        self.tcbs.retain(|a, _| !(start..end).contains(a));
+        self.endpoints.retain(|a, _| !(start..end).contains(a));
+        self.notifications.retain(|a, _| !(start..end).contains(a));
+        for at in (0..p.count).map(|i| p.first + (i << p.size_bits)) {
+            match p.object_type {
+                ObjectType::Tcb => {
+                    self.tcbs.insert(at, Tcb::new());
+                }
+                ObjectType::Endpoint => {
+                    self.endpoints.insert(at, ipc::Endpoint::default());
+                }
+                ObjectType::Notification => {
+                    self.notifications.insert(at, ipc::Notification::default());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The thread at `at` as the interpreter models it.
+    fn thread(&self, at: u64) -> Result<interp::Thread, String> {
+        use capc_demo_kernel::tcb::ThreadState as K;
+        use interp::ThreadState as I;
+        let t = self
+            .tcbs
+            .get(&at)
+            .ok_or(format!("kernel: no TCB struct at {at:#x}"))?;
+        let state = match t.state {
+            K::Inactive => I::Inactive,
+            K::Running => I::Running,
+            K::BlockedOnSend => I::Sending {
+                endpoint: t.blocked_on,
+                pending: interp::Pending {
+                    badge: t.ipc.badge,
+                    grant: t.ipc.grant,
+                    grant_reply: t.ipc.grant_reply,
+                    call: t.ipc.call,
+                },
+            },
+            K::BlockedOnRecv => I::Receiving {
+                endpoint: t.blocked_on,
+                grant: t.recv_grant,
+            },
+            K::BlockedOnReply => I::AwaitingReply,
+            K::BlockedOnNotification => I::Waiting {
+                notification: t.blocked_on,
+            },
+            other => return Err(format!("kernel: thread {at:#x} is {other:?}")),
+        };
+        Ok(interp::Thread {
+            state,
+            reply_to: (t.reply_to != 0).then_some((t.reply_to, t.reply_grant)),
+            reply_from: (t.reply_from != 0).then_some(t.reply_from),
+        })
+    }
+
+    /// The queue from `head` through the TCBs' links; a cycle or a stray
+    /// link is an error.
+    fn queue(&self, mut head: u64) -> Result<Vec<u64>, String> {
+        let mut out = Vec::new();
+        while head != 0 {
+            if out.len() > self.tcbs.len() {
+                return Err(format!("kernel: a queue through {head:#x} loops"));
+            }
+            out.push(head);
+            head = self.tcbs.get(&head).map_or(0, |t| t.sched_next);
+        }
+        Ok(out)
+    }
+}
+
+impl ipc::Objects for Structs {
+    fn tcb(&mut self, at: u64) -> &mut Tcb {
+        if !self.tcbs.contains_key(&at) {
+            self.stray.push(format!("TCB at {at:#x}"));
+            return &mut self.scratch.0;
+        }
+        self.tcbs.get_mut(&at).expect("present")
+    }
+    fn endpoint(&mut self, at: u64) -> &mut ipc::Endpoint {
+        if !self.endpoints.contains_key(&at) {
+            self.stray.push(format!("endpoint at {at:#x}"));
+            return &mut self.scratch.1;
+        }
+        self.endpoints.get_mut(&at).expect("present")
+    }
+    fn notification(&mut self, at: u64) -> &mut ipc::Notification {
+        if !self.notifications.contains_key(&at) {
+            self.stray.push(format!("notification at {at:#x}"));
+            return &mut self.scratch.2;
+        }
+        self.notifications.get_mut(&at).expect("present")
+    }
+    fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
+        self.events.push(IpcEvent::Message {
+            from,
+            to,
+            badge,
+            grant,
+        });
+    }
+    fn deliver_signal(&mut self, to: u64, word: u64) {
+        self.events.push(IpcEvent::Signal { to, word });
+    }
+    fn wake(&mut self, _thread: u64) {}
+    fn fail_wait(&mut self, thread: u64) {
+        self.tcb(thread).state = tcb::ThreadState::Running;
+        self.events.push(IpcEvent::Restarted { thread });
+    }
+}
+
+/// The caps removed for good, as the slot memory's removal hook reports
+/// them; the test finalises them after each step, in order (finalisers
+/// touch only the structs, never the slots, so that is the kernel's order).
+type Removals = Rc<RefCell<Vec<Removal>>>;
+
 /// The kernel's capability core over a window of slots, the root CNode's
 /// cap held outside it (as a thread's CSpace root is).
 struct Kernel<'m> {
     memory: SlotMemory<'m>,
+    structs: Structs,
+    removals: Removals,
     root: CNodeCap,
     server: CNodeCap,
     /// The interpreter's name of each server slot in use: the call and the
@@ -178,8 +322,15 @@ struct Kernel<'m> {
 impl<'m> Kernel<'m> {
     /// The kernel with the interpreter's boot caps, as words, each the root
     /// of a list of its own (`mdb::insert_root`, as the boot code does).
-    fn boot(m: &Machine<'_>, slots: &'m mut [cspace::Slot]) -> Kernel<'m> {
-        let mut memory = SlotMemory::new(WINDOW_BASE, slots).expect("window");
+    fn boot(
+        m: &Machine<'_>,
+        slots: &'m mut [cspace::Slot],
+        hook: &'m mut dyn FnMut(Removal),
+        removals: Removals,
+    ) -> Kernel<'m> {
+        let mut memory = SlotMemory::new(WINDOW_BASE, slots)
+            .expect("window")
+            .with_on_remove(hook);
         let root = CNodeCap::new(WINDOW_BASE, u64::from(ROOT_RADIX), 0, 0).expect("root");
         let table = Table::of(root).expect("root table");
         assert!(memory.clear_table(table));
@@ -192,6 +343,8 @@ impl<'m> Kernel<'m> {
         assert!(memory.clear_table(Table::of(server).expect("server table")));
         Kernel {
             memory,
+            structs: Structs::default(),
+            removals,
             root,
             server,
             server_places: BTreeMap::new(),
@@ -220,13 +373,24 @@ impl<'m> Kernel<'m> {
         table.slot(path.index)
     }
 
-    /// A step: a capability operation, or a TCB's configuration (the only
-    /// lifecycle step this side runs: `Ops::WithOwnedSlots`; the
-    /// interpreter's flat address spaces are not the kernel's page tables).
+    /// A step, then the finalisation of what it removed.
     fn run_step(&mut self, step: &Step) -> Answer {
+        let answer = self.run_step_alone(step);
+        let removed: Vec<Removal> = self.removals.borrow_mut().drain(..).collect();
+        for removal in removed {
+            finalise::removed(&mut self.structs, removal);
+        }
+        answer
+    }
+
+    /// A step: a capability operation, a TCB's configuration or a thread's
+    /// step (`Ops::WithThreads`; the interpreter's flat address spaces are
+    /// not the kernel's page tables, so no map or unmap).
+    fn run_step_alone(&mut self, step: &Step) -> Answer {
         let (target, sources) = match step {
             Step::Op(op) => return self.run_op(op),
             Step::Lifecycle(LifecycleOp::Configure { target, sources }) => (target, sources),
+            Step::Lifecycle(other) if other.is_thread_step() => return self.run_thread(other),
             Step::Lifecycle(other) => panic!("the kernel's side does not map: {other:?}"),
         };
         // As the interpreter checks, in its order: the target, an object
@@ -254,6 +418,123 @@ impl<'m> Kernel<'m> {
         Ok(Outcome::Removed(removed))
     }
 
+    /// The thread whose cap is at `path`: `FailedLookup` without a cap,
+    /// `IllegalOperation` for another cap (or, with `running`, a thread
+    /// that cannot make a system call).
+    fn thread_at(&self, path: Path2, running: bool) -> Result<u64, Refused> {
+        let at = self.resolve(path).ok_or(TARGET)?;
+        let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(TARGET)?;
+        let illegal = Refused::Op(OpError::IllegalOperation);
+        let thread = TcbCap::from_cap(cap).ok_or(illegal.clone())?.tcb();
+        let state = self.structs.tcbs.get(&thread).map(|t| t.state);
+        if running && state != Some(tcb::ThreadState::Running) {
+            return Err(illegal);
+        }
+        Ok(thread)
+    }
+
+    /// A thread's step, as the kernel's TCB invocations and system calls
+    /// (user/invoke.rs, user/syscall.rs) run it through `ipc`: resume,
+    /// suspend, send or call, receive, reply. Refusals are the
+    /// interpreter's: a reply with nothing to answer is `IllegalOperation`
+    /// (the system call ignores it).
+    fn run_thread(&mut self, op: &LifecycleOp) -> Answer {
+        let illegal = Refused::Op(OpError::IllegalOperation);
+        match *op {
+            LifecycleOp::Resume(at) => {
+                let at = self.thread_at(at, false)?;
+                let t = self.structs.tcbs.get_mut(&at).ok_or(illegal)?;
+                if t.state == tcb::ThreadState::Inactive {
+                    t.state = tcb::ThreadState::Running;
+                }
+            }
+            LifecycleOp::Suspend(at) => {
+                let at = self.thread_at(at, false)?;
+                ipc::cancel(&mut self.structs, at);
+                ipc::Objects::tcb(&mut self.structs, at).state = tcb::ThreadState::Inactive;
+            }
+            LifecycleOp::Send { tcb, cap, call } => {
+                let sender = self.thread_at(tcb, true)?;
+                let at = self.resolve(cap).ok_or(SOURCE)?;
+                let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(SOURCE)?;
+                let objects = &mut self.structs;
+                if let Some(e) =
+                    EndpointCap::from_cap(cap).filter(|e| e.rights().contains(Rights::WRITE))
+                {
+                    let pending = PendingSend {
+                        badge: e.badge(),
+                        grant: e.rights().contains(Rights::GRANT),
+                        grant_reply: call && e.rights().contains(Rights::GRANT_REPLY),
+                        call,
+                    };
+                    ipc::send(objects, sender, e.endpoint(), pending);
+                } else if let Some(n) = NotificationCap::from_cap(cap)
+                    .filter(|n| n.rights().contains(Rights::WRITE) && !call)
+                {
+                    ipc::signal(objects, n.notification(), n.badge());
+                } else {
+                    return Err(illegal);
+                }
+            }
+            LifecycleOp::Recv { tcb, cap } => {
+                let receiver = self.thread_at(tcb, true)?;
+                let at = self.resolve(cap).ok_or(SOURCE)?;
+                let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(SOURCE)?;
+                let objects = &mut self.structs;
+                if let Some(e) =
+                    EndpointCap::from_cap(cap).filter(|e| e.rights().contains(Rights::READ))
+                {
+                    let grant = e.rights().contains(Rights::GRANT);
+                    ipc::recv(objects, receiver, e.endpoint(), grant);
+                } else if let Some(n) =
+                    NotificationCap::from_cap(cap).filter(|n| n.rights().contains(Rights::READ))
+                {
+                    ipc::wait(objects, receiver, n.notification());
+                } else {
+                    return Err(illegal);
+                }
+            }
+            LifecycleOp::Reply(at) => {
+                let replier = self.thread_at(at, true)?;
+                if !ipc::reply(&mut self.structs, replier) {
+                    return Err(illegal);
+                }
+            }
+            _ => unreachable!("not a thread's step: {op:?}"),
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// The kernel's live threads and IPC objects (those live caps name), as
+    /// the interpreter reports its own.
+    fn threads(&self) -> Result<Threads, String> {
+        let (live, _) = self.live()?;
+        let mut out = Threads::default();
+        for (_, s) in &live {
+            let cap = s.cap();
+            if let Some(t) = TcbCap::from_cap(cap) {
+                out.threads.insert(t.tcb(), self.structs.thread(t.tcb())?);
+            } else if let Some(e) = EndpointCap::from_cap(cap) {
+                let at = e.endpoint();
+                let ep = self
+                    .structs
+                    .endpoints
+                    .get(&at)
+                    .ok_or(format!("kernel: no endpoint struct at {at:#x}"))?;
+                out.queues.insert(at, (self.structs.queue(ep.head)?, 0));
+            } else if let Some(n) = NotificationCap::from_cap(cap) {
+                let at = n.notification();
+                let n = self
+                    .structs
+                    .notifications
+                    .get(&at)
+                    .ok_or(format!("kernel: no notification struct at {at:#x}"))?;
+                out.queues.insert(at, (self.structs.queue(n.head)?, n.word));
+            }
+        }
+        Ok(out)
+    }
+
     fn run_op(&mut self, op: &Op) -> Answer {
         match *op {
             Op::Retype {
@@ -277,6 +558,7 @@ impl<'m> Kernel<'m> {
                 };
                 let placement =
                     ops::retype(&mut self.memory, at, &request, cnode).map_err(refused)?;
+                self.structs.placed(&placement);
                 Ok(Outcome::Retyped {
                     object_type: placement.object_type as u64,
                     size_bits: placement.size_bits,
@@ -412,6 +694,7 @@ impl<'m> Kernel<'m> {
             };
             let placement =
                 ops::retype(&mut self.memory, at, &request, Some(self.server)).map_err(refused)?;
+            self.structs.placed(&placement);
             addresses.push(placement.first);
             self.server_places.insert(
                 slot,
@@ -637,12 +920,37 @@ fn differ(ops: &[Op]) -> Result<Tally, String> {
     differ_steps(&steps)
 }
 
+/// What a step's IPC events show of it: every message and signal, and the
+/// restart of a thread that is still live after the step. A step that
+/// removes several caps (a revoke, a CNode's last cap) may finalise them in
+/// another order on each side: the interpreter's revoke goes by creation,
+/// the kernel's along its derivation list. That shows only in threads
+/// restarted and then stopped within the step, which nobody can observe.
+fn observable(events: &[IpcEvent], after: &Threads) -> Vec<IpcEvent> {
+    events
+        .iter()
+        .filter(|e| match e {
+            IpcEvent::Restarted { thread } => after.threads.contains_key(thread),
+            _ => true,
+        })
+        .copied()
+        .collect()
+}
+
+/// A removal hook that logs into `removals`.
+fn removal_hook(removals: &Removals) -> impl FnMut(Removal) + use<> {
+    let removals = Rc::clone(removals);
+    move |r| removals.borrow_mut().push(r)
+}
+
 /// Runs `steps` on both sides; the first divergence or broken invariant.
 fn differ_steps(ops: &[Step]) -> Result<Tally, String> {
     let spec = kernel_spec();
     let mut m = boot_interp(spec);
     let mut slots = vec![cspace::Slot::EMPTY; WINDOW_SLOTS];
-    let mut k = Kernel::boot(&m, &mut slots);
+    let removals = Removals::default();
+    let mut hook = removal_hook(&removals);
+    let mut k = Kernel::boot(&m, &mut slots, &mut hook, removals);
     let boot = boot_regions(&m);
     let mut tally = Tally::default();
     for (i, op) in ops.iter().enumerate() {
@@ -650,6 +958,7 @@ fn differ_steps(ops: &[Step]) -> Result<Tally, String> {
             Step::Op(Op::Revoke(at)) => m.resolve(&at.path()).and_then(|s| m.id_at(s)),
             _ => None,
         };
+        let events = (m.ipc_events().len(), k.structs.events.len());
         let want = run_step(&mut m, op).map_err(Refused::Op);
         let got = k.run_step(op);
         if revoking.is_some_and(|id| m.node(id).is_none()) {
@@ -692,8 +1001,33 @@ fn differ_steps(ops: &[Step]) -> Result<Tally, String> {
                 k.calls
             ));
         }
+        let (ours, theirs) = (
+            interp_threads(&m),
+            k.threads().map_err(|e| format!("op {i} {op:?}: {e}"))?,
+        );
+        if ours != theirs {
+            return Err(format!(
+                "op {i} {op:?}: threads differ\ninterpreter: {ours:x?}\nkernel:      {theirs:x?}"
+            ));
+        }
+        let (ours, theirs_events) = (
+            observable(&m.ipc_events()[events.0..], &ours),
+            observable(&k.structs.events[events.1..], &theirs),
+        );
+        if ours != theirs_events {
+            return Err(format!(
+                "op {i} {op:?}: IPC differs\ninterpreter: {ours:x?}\nkernel:      {theirs_events:x?}"
+            ));
+        }
+        if !k.structs.stray.is_empty() {
+            return Err(format!(
+                "op {i} {op:?}: kernel: IPC reached {:?}",
+                k.structs.stray
+            ));
+        }
         let interp_seen = interp_seen(&m);
-        let kernel_refs = k.references().map_err(|e| format!("op {i} {op:?}: {e}"))?;
+        let mut kernel_refs = k.references().map_err(|e| format!("op {i} {op:?}: {e}"))?;
+        kernel_refs.extend(thread_references(&m, &theirs));
         check_invariants("interpreter", &interp_seen, revoked, &boot, &calls)
             .and_then(|()| check_invariants("kernel", &kernel_seen, revoked, &boot, &k.calls))
             .and_then(|()| {
@@ -708,10 +1042,11 @@ fn differ_steps(ops: &[Step]) -> Result<Tally, String> {
     Ok(tally)
 }
 
-/// Cases, and operations per case (uniform, so 150.5 on average): 300 ×
-/// 150.5 ≈ 45,000 operations per run. A failing case shrinks down to the
-/// few operations that matter.
-const CASES: u32 = 300;
+/// Cases, and runs of steps per case (uniform, so 150.5 on average; a run
+/// is one step or a setup of several, about 2.8 steps on average with
+/// threads): 200 × 150.5 × 2.8 ≈ 84,000 steps per run. A failing case
+/// shrinks down to the few steps that matter.
+const CASES: u32 = 200;
 const OPS_PER_CASE: std::ops::RangeInclusive<usize> = 1..=300;
 
 proptest! {
@@ -724,7 +1059,7 @@ proptest! {
 
     #[test]
     fn kernel_core_agrees_with_the_interpreter(
-        ops in steps(kernel_spec(), Ops::WithOwnedSlots, OPS_PER_CASE)
+        ops in steps(kernel_spec(), Ops::WithThreads, OPS_PER_CASE)
     ) {
         if let Err(e) = differ_steps(&ops) {
             let case = steps_text("kernel", &ops);
@@ -806,7 +1141,7 @@ fn case(name: &str) -> Vec<Op> {
 /// test found as well as this test's.
 #[test]
 fn case_files_agree() {
-    let all = step_cases(&case_dir(), "kernel");
+    let all = thread_cases(&case_dir(), "kernel");
     assert!(!all.is_empty());
     let maps = |s: &Step| {
         matches!(
@@ -892,13 +1227,14 @@ fn random_sequences_reach_every_outcome() {
         ],
     );
     // The lifecycle steps this side runs: configure, and the finalisation
-    // of owned slots over reused memory.
+    // of owned slots over reused memory; threads' steps, with every path
+    // of IPC and its finalisation.
     let seen = step_outcomes(
         kernel_spec(),
         || boot_interp(kernel_spec()),
         40,
         OPS_PER_CASE,
-        Ops::WithOwnedSlots,
+        Ops::WithThreads,
     );
     let configure: Vec<&str> = LIFECYCLE_OUTCOMES
         .iter()
@@ -908,6 +1244,7 @@ fn random_sequences_reach_every_outcome() {
         .collect();
     eprintln!("{seen:#?}\n{configure:?}");
     assert_reached(&seen, configure);
+    assert_reached(&seen, THREAD_OUTCOMES);
 }
 
 /// A divergence this test found (kernel-revoke-deletes-its-own-cap.ops,
@@ -927,7 +1264,9 @@ fn a_revoke_that_deletes_its_own_cap() {
 
     let mut m = boot_interp(kernel_spec());
     let mut slots = vec![cspace::Slot::EMPTY; WINDOW_SLOTS];
-    let mut k = Kernel::boot(&m, &mut slots);
+    let removals = Removals::default();
+    let mut hook = removal_hook(&removals);
+    let mut k = Kernel::boot(&m, &mut slots, &mut hook, removals);
     for op in setup {
         assert_eq!(run_interp(&mut m, op), k.run_op(op));
     }
