@@ -1171,6 +1171,68 @@ fn a_cnode_under_a_live_cspace_is_not_reused() {
     assert!(tally.refused >= 1, "the retype over the CNode is refused");
 }
 
+/// The steps of one case file for kernel.cap, thread steps or not.
+fn thread_case(name: &str) -> Vec<Step> {
+    thread_cases(&case_dir(), "kernel")
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no case file {name}"))
+        .1
+}
+
+/// Issue 12's stale reply (kernel-stale-reply.ops): a server's right to
+/// reply dies with its caller's wait, so after the caller is suspended,
+/// resumed and calls another server, the old reply is refused and only the
+/// new server's reaches it; both sides agree step by step.
+#[test]
+fn a_stale_reply_is_refused() {
+    let steps = thread_case("kernel-stale-reply.ops");
+    assert_eq!(differ_steps(&steps).unwrap().refused, 1);
+    let mut m = boot_interp(kernel_spec());
+    let answers: Vec<_> = steps.iter().map(|s| run_step(&mut m, s)).collect();
+    let n = answers.len();
+    assert_eq!(answers[n - 2], Err(OpError::IllegalOperation));
+    assert_eq!(answers[n - 1], Ok(Outcome::Done));
+    let (a, c) = (RAM0, RAM0 + 0x1000);
+    let to_a: Vec<_> = m
+        .ipc_events()
+        .iter()
+        .filter(|e| matches!(e, IpcEvent::Message { to, .. } if *to == a))
+        .collect();
+    assert_eq!(
+        to_a,
+        [&IpcEvent::Message {
+            from: c,
+            to: a,
+            badge: 0,
+            grant: true
+        }],
+        "only C's reply reaches A"
+    );
+    assert_eq!(m.threads()[&a].state, interp::ThreadState::Running);
+}
+
+/// Issue 12's queued send after revoke
+/// (kernel-queued-send-after-revoke.ops): revoking the last cap with a
+/// badge restarts the send queued with it, so the receiver that comes
+/// later queues and gets no message.
+#[test]
+fn a_queued_send_dies_with_its_badge() {
+    let steps = thread_case("kernel-queued-send-after-revoke.ops");
+    assert_eq!(differ_steps(&steps).unwrap().refused, 0);
+    let mut m = boot_interp(kernel_spec());
+    for s in &steps {
+        run_step(&mut m, s).unwrap();
+    }
+    let (a, b) = (RAM0, RAM0 + 0x800);
+    assert_eq!(m.ipc_events(), [IpcEvent::Restarted { thread: a }]);
+    assert_eq!(m.threads()[&a].state, interp::ThreadState::Running);
+    assert!(matches!(
+        m.threads()[&b].state,
+        interp::ThreadState::Receiving { .. }
+    ));
+}
+
 /// A CNode made from an Untyped, caps copied into it, its last cap deleted:
 /// both delete what it held, and agree on every slot's name on the way
 /// (kernel-last-cap-to-a-cnode.ops), with nothing refused.
