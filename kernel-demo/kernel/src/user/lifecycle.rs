@@ -8,13 +8,11 @@
 
 use core::fmt::Write;
 
-use capc_demo_kernel::caps::{
-    CapType, EndpointCap, Finaliser, FrameCap, Mapping, ObjectType, Placement,
-};
+use capc_demo_kernel::caps::{CapType, Finaliser, FrameCap, Mapping, ObjectType, Placement};
 use capc_demo_kernel::cspace::Removal;
-use capc_demo_kernel::ipc;
 use capc_demo_kernel::tcb::{Tcb, ThreadState};
 use capc_demo_kernel::vspace;
+use capc_demo_kernel::{finalise, ipc};
 
 use super::address_space::{unlink_table, unmap};
 use super::ipc::Machine;
@@ -52,11 +50,11 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
         if inside(t.blocked_on) {
             // The queue goes with the object's memory.
             k.tcb(at).blocked_on = 0;
+            // Its right to reply goes (its caller stays waiting, as in seL4).
+            ipc::drop_reply_right(&mut Machine(k), at);
         } else {
-            ipc::cancel(&mut Machine(k), at);
+            finalise::stop_thread(&mut Machine(k), at);
         }
-        // Its right to reply goes (its caller stays waiting, as in seL4).
-        ipc::drop_reply_right(&mut Machine(k), at);
         // Running, or waiting: it would have gone on.
         let was_live = !matches!(
             t.state,
@@ -119,12 +117,12 @@ pub(super) fn zero_objects(placement: &Placement, device: bool, kernel_pml4: u64
 ///   `stop_thread` stops the thread (see [`evict`]) and `release_asid`
 ///   takes an address space's number back. (Owned slots and a CNode's
 ///   slots were emptied by the derivation tree before.)
+///
+/// The IPC part (badged sends, waiters, a thread's wait and reply right)
+/// is `capc_demo_kernel::finalise`'s, which the differential test runs
+/// against the spec's interpreter.
 pub(super) fn removed(k: &mut Kernel, removal: Removal) {
-    let Removal {
-        cap,
-        last,
-        last_with_badge,
-    } = removal;
+    let Removal { cap, last, .. } = removal;
     let Some(cap_type) = cap.cap_type() else {
         return;
     };
@@ -136,12 +134,7 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     {
         unmap(k, frame);
     }
-    if let Some(endpoint) = EndpointCap::from_cap(cap)
-        && last_with_badge
-    {
-        let (at, badge) = (endpoint.endpoint(), endpoint.badge());
-        ipc::cancel_badged_sends(&mut Machine(k), at, badge);
-    }
+    finalise::cancel_badged_sends(&mut Machine(k), &removal);
     let (Some(object), Some((base, size)), true) = (
         cap_type.object_type(),
         capc_demo_kernel::caps::region(cap),
@@ -156,10 +149,7 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
                     unlink_table(k, mapping);
                 }
             }
-            Finaliser::CancelWaiters => {
-                let notification = object == ObjectType::Notification;
-                ipc::cancel_all(&mut Machine(k), base, notification);
-            }
+            Finaliser::CancelWaiters => finalise::cancel_waiters(&mut Machine(k), cap),
             Finaliser::StopThread => {
                 evict(k, base, base.saturating_add(size), "its TCB was deleted");
             }
