@@ -34,6 +34,17 @@
 //! kernel's are four levels of page tables with rules of their own (user
 //! range, alignment, a table above), which the spec does not state.
 //!
+//! Threads run too (`Ops::WithThreads`): resume, suspend, send, call,
+//! receive and reply, on the interpreter's `interp::threads` and on the
+//! kernel's `ipc` over TCB, endpoint and notification structs kept beside
+//! the window (`Structs`), the removal hook finalising through
+//! `finalise::removed` as the kernel's does. After every step both report
+//! the same thread states, queues and IPC events (restarts of threads the
+//! step also stopped aside: see `observable`), and every waiting thread,
+//! queue entry and reply right names a live object of its type. A reply
+//! with nothing to answer is `IllegalOperation` on both sides (the system
+//! call ignores it); resume does not ask for an address space here.
+//!
 //! The spec is kernel.cap with one RPC interface, tests/donations.cap's
 //! `Service`, so that the sequences also make calls that take a donation.
 //! The kernel serves them as the QEMU demo's decompression service does:
