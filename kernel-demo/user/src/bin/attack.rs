@@ -416,7 +416,8 @@ fn cnode_reuse(env: &mut Env) -> Result<(), Error> {
     delete(env, SELF, guarded)?;
     delete(env, SELF, cnode)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
-    let reused = address(frame) == was;
+    let first = address(frame);
+    let reused = first == was;
     // Then with U emptied for good: forged caps where the CSpace was.
     revoke(env, SELF, U)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
@@ -451,8 +452,7 @@ fn cnode_reuse(env: &mut Env) -> Result<(), Error> {
         NAME,
         verdict,
         format_args!(
-            "a frame retyped from U after deleting the CNode of a configured thread lies at {:#x}, the CNode at {was:#x}{}; after revoking U, with forged caps there, resume: {}, {}",
-            address(frame),
+            "a frame retyped from U after deleting the CNode of a configured thread lies at {first:#x}, the CNode at {was:#x}{}; after revoking U, with forged caps there, resume: {}, {}",
             if reused { " (reused)" } else { "" },
             Shown(resumed),
             Forged(forged, ran),
