@@ -69,53 +69,15 @@ pub fn removed(objects: &mut impl Objects, removal: Removal) {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::caps::{Rights, TcbCap};
-    use crate::ipc::{Endpoint, Notification};
-    use crate::tcb::{PendingSend, Tcb};
-
-    #[derive(Default)]
-    struct World {
-        tcbs: BTreeMap<u64, Tcb>,
-        endpoints: BTreeMap<u64, Endpoint>,
-        notifications: BTreeMap<u64, Notification>,
-        failed: Vec<u64>,
-    }
-
-    impl Objects for World {
-        fn tcb(&mut self, at: u64) -> &mut Tcb {
-            self.tcbs.entry(at).or_default()
-        }
-        fn endpoint(&mut self, at: u64) -> &mut Endpoint {
-            self.endpoints.entry(at).or_default()
-        }
-        fn notification(&mut self, at: u64) -> &mut Notification {
-            self.notifications.entry(at).or_default()
-        }
-        fn transfer(&mut self, _: u64, _: u64, _: u64, _: bool) {}
-        fn deliver_signal(&mut self, _: u64, _: u64) {}
-        fn wake(&mut self, _: u64) {}
-        fn fail_wait(&mut self, thread: u64) {
-            self.tcb(thread).state = ThreadState::Running;
-            self.failed.push(thread);
-        }
-    }
+    use crate::ipc::Endpoint;
+    use crate::ipc::test_world::{World, call};
 
     const EP: u64 = 0x9000;
     const A: u64 = 0x1_0000;
     const B: u64 = 0x1_0800;
     const C: u64 = 0x1_1000;
-
-    fn call(badge: u64) -> PendingSend {
-        PendingSend {
-            badge,
-            grant: true,
-            grant_reply: false,
-            call: true,
-        }
-    }
 
     fn removal(cap: Cap, last: bool, last_with_badge: bool) -> Removal {
         Removal {

@@ -380,22 +380,24 @@ pub fn cancel_all(objects: &mut impl Objects, at: u64, notification: bool) {
     }
 }
 
+/// Objects in maps for host tests of IPC and finalisation: a transfer
+/// records who sent what to whom, a failed wait who was restarted.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_world {
     use std::collections::BTreeMap;
 
     use super::*;
 
     /// Objects in maps; a transfer records who sent what to whom.
     #[derive(Default)]
-    struct World {
-        tcbs: BTreeMap<u64, Tcb>,
-        endpoints: BTreeMap<u64, Endpoint>,
-        notifications: BTreeMap<u64, Notification>,
-        transfers: Vec<(u64, u64, u64, bool)>,
-        signals: Vec<(u64, u64)>,
-        woken: Vec<u64>,
-        failed: Vec<u64>,
+    pub(crate) struct World {
+        pub(crate) tcbs: BTreeMap<u64, Tcb>,
+        pub(crate) endpoints: BTreeMap<u64, Endpoint>,
+        pub(crate) notifications: BTreeMap<u64, Notification>,
+        pub(crate) transfers: Vec<(u64, u64, u64, bool)>,
+        pub(crate) signals: Vec<(u64, u64)>,
+        pub(crate) woken: Vec<u64>,
+        pub(crate) failed: Vec<u64>,
     }
 
     impl Objects for World {
@@ -423,12 +425,8 @@ mod tests {
         }
     }
 
-    const EP: u64 = 0x9000;
-    const A: u64 = 0x1000;
-    const B: u64 = 0x1800;
-    const C: u64 = 0x2000;
-
-    fn call(badge: u64) -> PendingSend {
+    /// A call with `badge` through a cap with grant.
+    pub(crate) fn call(badge: u64) -> PendingSend {
         PendingSend {
             badge,
             grant: true,
@@ -436,6 +434,17 @@ mod tests {
             call: true,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_world::{World, call};
+    use super::*;
+
+    const EP: u64 = 0x9000;
+    const A: u64 = 0x1000;
+    const B: u64 = 0x1800;
+    const C: u64 = 0x2000;
 
     #[test]
     fn a_call_meets_a_waiting_receiver_and_the_reply_wakes_the_caller() {
