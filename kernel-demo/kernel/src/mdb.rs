@@ -157,20 +157,38 @@ pub fn is_final(memory: &SlotMemory<'_>, at: SlotAddr) -> bool {
     !names_same_object(slot.links().prev()) && !names_same_object(slot.links().next())
 }
 
-/// Whether the cap at `at` carries a badge and neither neighbour is a cap
-/// to the same object with the same badge (copies of a badged cap follow
-/// it in the list, so this is the last of its subtree with that badge).
+/// Whether the cap at `at` carries a badge and no other cap to the same
+/// object carries it. The caps to one object are one run of the list (every
+/// cap to an object is derived from the cap retype made, and a derived cap
+/// goes right after its source), so the run on either side is all there is
+/// to look at; an independent mint of the same badge is in it too.
 pub fn is_last_with_badge(memory: &SlotMemory<'_>, at: SlotAddr) -> bool {
     let Some(slot) = memory.get(at).filter(|s| !s.is_empty()) else {
         return false;
     };
     let badge = badge_of(slot.cap()).unwrap_or(0);
-    let same_badge = |neighbour: Option<SlotAddr>| {
-        neighbour
-            .and_then(|n| memory.get(n))
-            .is_some_and(|n| same_object(n.cap(), slot.cap()) && badge_of(n.cap()) == Some(badge))
+    if badge == 0 {
+        return false;
+    }
+    // Walks one way along the run of caps to the same object: whether one
+    // of them has the badge. The window bounds the walk.
+    let another_in = |step: fn(&Slot) -> Option<SlotAddr>| {
+        let mut cursor = step(slot);
+        for _ in 0..memory.len() {
+            let Some(other) = cursor.and_then(|c| memory.get(c)) else {
+                return false;
+            };
+            if !same_object(other.cap(), slot.cap()) {
+                return false;
+            }
+            if badge_of(other.cap()) == Some(badge) {
+                return true;
+            }
+            cursor = step(other);
+        }
+        false
     };
-    badge != 0 && !same_badge(slot.links().prev()) && !same_badge(slot.links().next())
+    !another_in(|s| s.links().prev()) && !another_in(|s| s.links().next())
 }
 
 /// The descendants of the cap at `at`, in list order.

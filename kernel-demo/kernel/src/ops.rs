@@ -655,6 +655,28 @@ mod tests {
     }
 
     #[test]
+    fn the_last_cap_with_a_badge_is_judged_over_all_caps_to_its_object() {
+        let mut slots = Vec::new();
+        let mut w = new_world(&mut slots);
+        w.retype(0, ObjectType::Endpoint, 0, 10, 1).unwrap();
+        // E, then mints from it, each right after E: E, B(7), C(9), A(7).
+        mint(&mut w.memory, slot(10), slot(11), Rights::ALL, 7).unwrap();
+        mint(&mut w.memory, slot(10), slot(12), Rights::ALL, 9).unwrap();
+        mint(&mut w.memory, slot(10), slot(13), Rights::ALL, 7).unwrap();
+        copy(&mut w.memory, slot(12), slot(14), Rights::ALL).unwrap();
+        let last = |w: &World<'_>, i| mdb::is_last_with_badge(&w.memory, slot(i));
+        // B's neighbours are E and C, but A carries 7 too.
+        assert!(!last(&w, 13) && !last(&w, 11));
+        // C has a copy beside it; an unbadged cap never counts.
+        assert!(!last(&w, 12) && !last(&w, 10));
+        delete(&mut w.memory, slot(14)).unwrap();
+        assert!(last(&w, 12));
+        delete(&mut w.memory, slot(11)).unwrap();
+        assert!(last(&w, 13));
+        check(&w);
+    }
+
+    #[test]
     fn every_cap_removed_for_good_is_reported() {
         use std::sync::atomic::{AtomicU64, Ordering};
         static REMOVED: AtomicU64 = AtomicU64::new(0);
