@@ -527,3 +527,374 @@ impl Machine<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The thread and IPC semantics on kernel.cap, each a few steps: the
+    //! behaviours the kernel's host tests in kernel-demo/kernel/src/ipc.rs
+    //! state, here through the interpreter's operations (resume, suspend,
+    //! send, call, recv, reply, copy, mint, delete).
+
+    use std::sync::OnceLock;
+
+    use super::{IpcEvent, ThreadState};
+    use crate::interp::{CNodeId, Machine, OpError, Slot};
+    use crate::model::Spec;
+
+    /// Threads (Tcb objects) in root slots 1..=4.
+    const A: u64 = 1;
+    const B: u64 = 2;
+    const C: u64 = 3;
+    const D: u64 = 4;
+    /// Endpoints in root slots 8 and 9, their caps with every right.
+    const EP: u64 = 8;
+    const EP2: u64 = 9;
+    /// A notification in root slot 12, its cap with every right.
+    const NTFN: u64 = 12;
+
+    fn spec() -> &'static Spec {
+        static SPEC: OnceLock<Spec> = OnceLock::new();
+        SPEC.get_or_init(|| {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
+                .expect("readable")
+                .spec
+                .expect("kernel.cap checks clean")
+        })
+    }
+
+    /// A root CNode of 64 slots, an Untyped of 1 MiB in slot 0, four
+    /// running threads, two endpoints and a notification.
+    fn world() -> Machine<'static> {
+        let spec = spec();
+        let mut m = Machine::new(spec, 6);
+        let mut ut = m.blank_cap(spec.cap("UntypedCap").expect("UntypedCap"));
+        ut.object = 0x10_0000;
+        ut.size_arg = 20;
+        let slot = Slot {
+            cnode: CNodeId::Root,
+            index: 0,
+        };
+        m.boot(slot, ut, "boot").expect("an empty slot");
+        for (object, offset, count) in [
+            ("Tcb", A, 4),
+            ("Endpoint", EP, 2),
+            ("Notification", NTFN, 1),
+        ] {
+            let object = spec.object(object).expect("in kernel.cap").index() as u64;
+            m.retype(&[0], object, 0, &[], offset, count)
+                .expect("room for the objects");
+        }
+        for t in [A, B, C, D] {
+            m.resume(&[t]).expect("a thread");
+        }
+        m
+    }
+
+    fn rights(names: &[&str]) -> u64 {
+        crate::interp::rights_mask(spec(), names.iter().copied()).expect("kernel.cap's rights")
+    }
+
+    /// The address of the object whose cap is in root slot `slot`.
+    fn at(m: &Machine<'_>, slot: u64) -> u64 {
+        m.node_at(Slot {
+            cnode: CNodeId::Root,
+            index: slot,
+        })
+        .expect("a cap there")
+        .cap
+        .object
+    }
+
+    fn state(m: &Machine<'_>, thread: u64) -> ThreadState {
+        m.threads()[&at(m, thread)].state
+    }
+
+    /// Who holds the right to reply (the caller, with caps or not) at
+    /// `thread`.
+    fn reply_to(m: &Machine<'_>, thread: u64) -> Option<(u64, bool)> {
+        m.threads()[&at(m, thread)].reply_to
+    }
+
+    /// The threads queued on the IPC object in `slot`, by their slots.
+    fn queue(m: &Machine<'_>, slot: u64) -> Vec<u64> {
+        let by_address = |a: u64| {
+            [A, B, C, D].into_iter().find(|t| {
+                m.node_at(Slot {
+                    cnode: CNodeId::Root,
+                    index: *t,
+                })
+                .is_some_and(|n| n.cap.object == a)
+            })
+        };
+        m.ipc_objects()[&at(m, slot)]
+            .queue
+            .iter()
+            .map(|a| by_address(*a).expect("a thread of the world"))
+            .collect()
+    }
+
+    fn message(m: &Machine<'_>, from: u64, to: u64, badge: u64, grant: bool) -> IpcEvent {
+        IpcEvent::Message {
+            from: at(m, from),
+            to: at(m, to),
+            badge,
+            grant,
+        }
+    }
+
+    fn restarted(m: &Machine<'_>, thread: u64) -> IpcEvent {
+        IpcEvent::Restarted {
+            thread: at(m, thread),
+        }
+    }
+
+    fn call(m: &mut Machine<'_>, thread: u64, cap: u64) {
+        m.send(&[thread], &[cap], true).expect("a call");
+    }
+
+    fn send(m: &mut Machine<'_>, thread: u64, cap: u64) {
+        m.send(&[thread], &[cap], false).expect("a send");
+    }
+
+    fn recv(m: &mut Machine<'_>, thread: u64, cap: u64) {
+        m.recv(&[thread], &[cap]).expect("a receive");
+    }
+
+    #[test]
+    fn a_call_meets_a_waiting_receiver_and_the_reply_wakes_the_caller() {
+        let mut m = world();
+        recv(&mut m, B, EP);
+        assert_eq!(queue(&m, EP), [B]);
+        let ep = at(&m, EP);
+        assert_eq!(
+            state(&m, B),
+            ThreadState::Receiving {
+                endpoint: ep,
+                grant: true
+            }
+        );
+        call(&mut m, A, EP);
+        assert_eq!(m.ipc_events(), [message(&m, A, B, 0, true)]);
+        assert_eq!(state(&m, B), ThreadState::Running);
+        assert_eq!(state(&m, A), ThreadState::AwaitingReply);
+        assert_eq!(reply_to(&m, B), Some((at(&m, A), true)));
+        assert_eq!(queue(&m, EP), []);
+        m.reply(&[B]).expect("B answers A");
+        assert_eq!(m.ipc_events()[1], message(&m, B, A, 0, true));
+        assert_eq!(state(&m, A), ThreadState::Running);
+        assert_eq!(
+            m.reply(&[B]),
+            Err(OpError::IllegalOperation),
+            "one reply per call"
+        );
+    }
+
+    #[test]
+    fn senders_queue_in_order_and_a_plain_send_goes_on() {
+        let mut m = world();
+        let all = rights(&["read", "write", "grant", "grant_reply"]);
+        m.mint(&[EP], &[20], all, 1).expect("badge 1");
+        m.mint(&[EP], &[21], all, 3).expect("badge 3");
+        send(&mut m, A, 20);
+        call(&mut m, C, 21);
+        assert_eq!(queue(&m, EP), [A, C]);
+        recv(&mut m, B, EP);
+        assert_eq!(m.ipc_events(), [message(&m, A, B, 1, true)]);
+        assert_eq!(state(&m, A), ThreadState::Running, "a plain send goes on");
+        assert_eq!(state(&m, B), ThreadState::Running);
+        assert_eq!(queue(&m, EP), [C]);
+        recv(&mut m, B, EP);
+        assert_eq!(m.ipc_events()[1], message(&m, C, B, 3, true));
+        assert_eq!(state(&m, C), ThreadState::AwaitingReply);
+        assert_eq!(reply_to(&m, B), Some((at(&m, C), true)));
+        recv(&mut m, B, EP);
+        assert_eq!(queue(&m, EP), [B], "nobody left to send: B waits");
+    }
+
+    #[test]
+    fn a_suspended_callers_reply_right_is_gone_and_a_stale_reply_misses_its_next_call() {
+        let mut m = world();
+        recv(&mut m, B, EP);
+        call(&mut m, A, EP);
+        assert_eq!(m.threads()[&at(&m, A)].reply_from, Some(at(&m, B)));
+        m.suspend(&[A]).expect("a thread");
+        assert_eq!(state(&m, A), ThreadState::Inactive);
+        assert_eq!(reply_to(&m, B), None, "the right went with A's wait");
+        // Resumed, A calls C; B's old reply must not reach it.
+        m.resume(&[A]).expect("a thread");
+        recv(&mut m, C, EP2);
+        call(&mut m, A, EP2);
+        assert_eq!(m.reply(&[B]), Err(OpError::IllegalOperation));
+        assert_eq!(state(&m, A), ThreadState::AwaitingReply);
+        m.reply(&[C]).expect("C answers A");
+        assert_eq!(m.ipc_events().last(), Some(&message(&m, C, A, 0, true)));
+        assert_eq!(state(&m, A), ThreadState::Running);
+    }
+
+    #[test]
+    fn a_receiver_that_takes_another_call_loses_the_first_reply_right() {
+        let mut m = world();
+        call(&mut m, A, EP);
+        call(&mut m, C, EP);
+        recv(&mut m, B, EP);
+        recv(&mut m, B, EP);
+        assert_eq!(reply_to(&m, B), Some((at(&m, C), true)));
+        assert_eq!(m.threads()[&at(&m, A)].reply_from, None);
+        m.reply(&[B]).expect("B answers C");
+        assert_eq!(m.ipc_events().last(), Some(&message(&m, B, C, 0, true)));
+        assert_eq!(state(&m, C), ThreadState::Running);
+        assert_eq!(
+            state(&m, A),
+            ThreadState::AwaitingReply,
+            "left waiting, as seL4"
+        );
+        assert_eq!(m.reply(&[B]), Err(OpError::IllegalOperation));
+    }
+
+    #[test]
+    fn grant_rights_decide_the_reply_as_in_sel4() {
+        let mut m = world();
+        m.copy(&[EP], &[20], rights(&["read", "write"]))
+            .expect("a copy without grant");
+        m.copy(&[EP], &[21], rights(&["write", "grant_reply"]))
+            .expect("a copy with grant_reply alone");
+        m.copy(&[EP], &[22], rights(&["write"]))
+            .expect("a copy with neither");
+        // The receiver's cap has no grant: the reply carries no caps.
+        recv(&mut m, B, 20);
+        call(&mut m, A, EP);
+        assert_eq!(reply_to(&m, B), Some((at(&m, A), false)));
+        m.reply(&[B]).expect("B answers A");
+        assert_eq!(m.ipc_events().last(), Some(&message(&m, B, A, 0, false)));
+        // grant_reply alone gives a reply right (and the message no caps).
+        recv(&mut m, B, EP);
+        call(&mut m, A, 21);
+        assert_eq!(m.ipc_events().last(), Some(&message(&m, A, B, 0, false)));
+        assert_eq!(state(&m, A), ThreadState::AwaitingReply);
+        assert_eq!(reply_to(&m, B), Some((at(&m, A), true)));
+        m.reply(&[B]).expect("B answers A");
+        // Neither: no reply right, the caller is left inactive.
+        recv(&mut m, B, EP);
+        call(&mut m, A, 22);
+        assert_eq!(m.ipc_events().last(), Some(&message(&m, A, B, 0, false)));
+        assert_eq!(state(&m, A), ThreadState::Inactive);
+        assert_eq!(reply_to(&m, B), None);
+        assert_eq!(m.reply(&[B]), Err(OpError::IllegalOperation));
+    }
+
+    #[test]
+    fn deleting_an_endpoints_last_cap_restarts_its_waiters_with_an_error() {
+        let mut m = world();
+        let ep = at(&m, EP);
+        m.copy(&[EP], &[20], rights(&["read", "write"]))
+            .expect("a copy");
+        for t in [A, B, C] {
+            recv(&mut m, t, EP);
+        }
+        m.delete(&[EP]).expect("a slot");
+        assert_eq!(queue(&m, 20), [A, B, C], "a cap to it is left");
+        assert_eq!(m.ipc_events(), []);
+        m.delete(&[20]).expect("a slot");
+        assert_eq!(
+            m.ipc_events(),
+            [restarted(&m, A), restarted(&m, B), restarted(&m, C)]
+        );
+        for t in [A, B, C] {
+            assert_eq!(state(&m, t), ThreadState::Running);
+        }
+        assert!(!m.ipc_objects().contains_key(&ep));
+    }
+
+    #[test]
+    fn the_last_cap_with_a_badge_cancels_only_the_sends_with_it() {
+        let mut m = world();
+        let all = rights(&["read", "write", "grant", "grant_reply"]);
+        m.mint(&[EP], &[20], all, 7).expect("badge 7");
+        m.mint(&[EP], &[21], all, 1).expect("badge 1");
+        m.copy(&[20], &[22], all).expect("a copy of badge 7");
+        call(&mut m, A, 20);
+        call(&mut m, B, 21);
+        send(&mut m, C, 22);
+        m.delete(&[20]).expect("a slot");
+        assert_eq!(queue(&m, EP), [A, B, C], "a cap with badge 7 is left");
+        m.delete(&[22]).expect("a slot");
+        assert_eq!(m.ipc_events(), [restarted(&m, A), restarted(&m, C)]);
+        assert_eq!(queue(&m, EP), [B]);
+        assert_eq!(state(&m, A), ThreadState::Running);
+        assert_eq!(state(&m, C), ThreadState::Running);
+    }
+
+    #[test]
+    fn an_independent_mint_of_the_same_badge_keeps_the_sends() {
+        let mut m = world();
+        let all = rights(&["read", "write", "grant", "grant_reply"]);
+        m.mint(&[EP], &[20], all, 5).expect("badge 5");
+        m.mint(&[EP], &[21], all, 5)
+            .expect("badge 5 again, minted apart");
+        send(&mut m, A, 20);
+        m.delete(&[20]).expect("a slot");
+        assert_eq!(queue(&m, EP), [A]);
+        assert_eq!(m.ipc_events(), []);
+        m.delete(&[21]).expect("a slot");
+        assert_eq!(m.ipc_events(), [restarted(&m, A)]);
+        assert_eq!(queue(&m, EP), []);
+    }
+
+    #[test]
+    fn deleting_a_tcbs_last_cap_stops_its_thread_and_takes_it_out_of_its_queue() {
+        let mut m = world();
+        for t in [A, B, C] {
+            send(&mut m, t, EP);
+        }
+        let b = at(&m, B);
+        m.delete(&[B]).expect("a slot");
+        assert!(!m.threads().contains_key(&b));
+        assert_eq!(queue(&m, EP), [A, C]);
+        assert_eq!(m.ipc_events(), [], "no one restarted");
+        // The right to reply to a deleted caller goes with it. (A leaves
+        // EP's queue to call.)
+        recv(&mut m, D, EP2);
+        let a = at(&m, A);
+        m.suspend(&[A]).expect("a thread");
+        m.resume(&[A]).expect("a thread");
+        call(&mut m, A, EP2);
+        assert_eq!(reply_to(&m, D), Some((a, true)));
+        m.delete(&[A]).expect("a slot");
+        assert!(!m.threads().contains_key(&a));
+        assert_eq!(reply_to(&m, D), None);
+    }
+
+    #[test]
+    fn signals_accumulate_until_a_wait() {
+        let mut m = world();
+        let write = rights(&["write"]);
+        m.mint(&[NTFN], &[20], write, 0b01).expect("badge 0b01");
+        m.mint(&[NTFN], &[21], write, 0b10).expect("badge 0b10");
+        m.mint(&[NTFN], &[22], write, 0b100).expect("badge 0b100");
+        send(&mut m, B, 20);
+        send(&mut m, B, 21);
+        assert_eq!(m.ipc_objects()[&at(&m, NTFN)].word, 0b11);
+        assert_eq!(m.ipc_events(), [], "nobody waits");
+        recv(&mut m, A, NTFN);
+        let a = at(&m, A);
+        assert_eq!(m.ipc_events(), [IpcEvent::Signal { to: a, word: 0b11 }]);
+        assert_eq!(state(&m, A), ThreadState::Running);
+        recv(&mut m, A, NTFN);
+        assert_eq!(
+            state(&m, A),
+            ThreadState::Waiting {
+                notification: at(&m, NTFN)
+            }
+        );
+        send(&mut m, B, 22);
+        assert_eq!(m.ipc_events()[1], IpcEvent::Signal { to: a, word: 0b100 });
+        assert_eq!(state(&m, A), ThreadState::Running);
+        assert_eq!(m.ipc_objects()[&at(&m, NTFN)].word, 0);
+        assert_eq!(
+            m.send(&[B], &[22], true),
+            Err(OpError::IllegalOperation),
+            "no calls on a notification"
+        );
+    }
+}
