@@ -61,6 +61,7 @@ catalogue! {
     UnknownSetting = "E0104", Error, "unknown target setting";
     DuplicateStatement = "E0105", Error, "statement given twice";
     MissingStatement = "E0106", Error, "required statement missing";
+    RustName = "E0107", Error, "name the generated Rust code cannot carry";
 
     Overflow = "E0200", Error, "integer overflow";
     Underflow = "E0201", Error, "subtraction below zero";

@@ -228,6 +228,15 @@ fn objects(g: &Gen<'_>) -> TokenStream {
     } else {
         quote!(false)
     };
+    // `repr(u8)` fixes the numbering rustc may use; on an enum without
+    // variants (a spec with no object types) it is an error (E0084).
+    let repr = (!objects.is_empty()).then(|| quote!(#[repr(u8)]));
+    // Without object types `size_bits` matches on nothing and reads no argument.
+    let arg = if objects.is_empty() {
+        format_ident!("_arg")
+    } else {
+        format_ident!("arg")
+    };
     quote! {
         /// A size argument outside what an object type allows (seL4's
         /// `RangeError`).
@@ -242,7 +251,7 @@ fn objects(g: &Gen<'_>) -> TokenStream {
         /// The kernel object types, numbered in declaration order (the
         /// number is the `object_type` word of a retype call).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        #[repr(u8)]
+        #repr
         pub enum ObjectType {
             #(#variants,)*
         }
@@ -268,7 +277,7 @@ fn objects(g: &Gen<'_>) -> TokenStream {
 
             /// log2 of the size in bytes of an object made with size argument
             /// `arg` (fixed-size types take 0).
-            pub const fn size_bits(self, arg: u64) -> Result<u32, SizeError> {
+            pub const fn size_bits(self, #arg: u64) -> Result<u32, SizeError> {
                 match self {
                     #(#sizes,)*
                 }
@@ -486,10 +495,12 @@ fn caps(g: &Gen<'_>) -> TokenStream {
     let rights_methods = rights_methods(g);
     let field_helpers = field_helpers(g);
     let badge_methods = badge_methods(g);
+    // `repr(u8)` on an enum without variants is an error (E0084).
+    let repr = (!spec.caps.is_empty()).then(|| quote!(#[repr(u8)]));
     quote! {
         /// The capability types, numbered by their tag (0 is the null cap).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        #[repr(u8)]
+        #repr
         pub enum CapType {
             #(#variants,)*
         }

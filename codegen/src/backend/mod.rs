@@ -120,31 +120,10 @@ pub fn ident(name: &str) -> Ident {
     }
 }
 
-/// `CNodeCap` -> `cnode_cap`, `PageDirectory` -> `page_directory`.
+/// `CNodeCap` -> `cnode_cap`, `PageDirectory` -> `page_directory` (the
+/// checker's rule, so the names it vets are the names generated).
 pub fn snake(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::new();
-    for (i, c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() {
-            let prev_lower =
-                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            // Length of the run of capitals just before this one: `IPCBuffer`
-            // splits before `B`, but a single capital (`CNode`) stays whole.
-            let run = chars[..i]
-                .iter()
-                .rev()
-                .take_while(|c| c.is_ascii_uppercase())
-                .count();
-            if i > 0 && (prev_lower || (run >= 2 && next_lower)) && !out.ends_with('_') {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(*c);
-        }
-    }
-    out
+    capc_dsl::check::snake_case(name)
 }
 
 /// `write_registers` -> `WriteRegisters`.

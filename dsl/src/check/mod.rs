@@ -3,7 +3,8 @@
 //! The passes run in this order, each in its own module, each collecting all
 //! the diagnostics it can rather than stopping at the first:
 //! 1. names (here): one namespace for types, one for rights, one for constants;
-//!    duplicates and the target block;
+//!    duplicates and the target block; [`rust_names`]: names the generated
+//!    Rust code cannot carry;
 //! 2. [`objects`]: size rules evaluated over their whole range, alignment, memory kind;
 //! 3. [`caps`]: field roles, bit layout into two words, tags;
 //! 4. [`lifecycle`]: slots objects own, and the `unmap` finaliser against
@@ -22,6 +23,7 @@ mod lifecycle;
 mod methods;
 mod objects;
 mod retype;
+mod rust_names;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -31,6 +33,7 @@ use crate::model::{self, Spec};
 use crate::source::{FileId, Span};
 
 pub use eval::{bits_for, bytes};
+pub use rust_names::snake_case;
 
 /// The items of every file, flattened in declaration order.
 #[derive(Default)]
@@ -127,6 +130,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     };
     ctx.reject_misplaced_attributes();
     ctx.collect_names();
+    ctx.check_rust_names();
     let consts = ctx.check_consts();
     let target = ctx.check_target();
     let rights = ctx.rights();

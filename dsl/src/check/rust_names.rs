@@ -1,0 +1,197 @@
+//! Names the generated Rust code cannot carry (`E0107`).
+//!
+//! Every name in a spec becomes a Rust identifier, as written, in
+//! snake_case or in CamelCase. Rust keywords that raw identifiers can carry
+//! (`type`, `move`, `fn` ...) are escaped by the backend (`r#type`); the
+//! names rejected here are those no escape makes valid, and cap field names
+//! that would clash with what every cap view already has. Checking them here
+//! keeps the promise that a spec that checks generates code that compiles,
+//! and means the backend never meets a name it cannot spell.
+
+use crate::ast::{Ident, ItemKind};
+use crate::diag::{Code, Diagnostic};
+
+use super::Ctx;
+
+/// Members every generated cap view has besides its field accessors.
+const VIEW_MEMBERS: &[&str] = &["new", "from_cap", "cap", "TAG", "VALID_RIGHTS", "is_mapped"];
+
+/// `CNodeCap` -> `cnode_cap`: how the backend turns a name into a function
+/// name (it calls this, so the checker and the generated code agree).
+pub fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            // Length of the run of capitals just before this one: `IPCBuffer`
+            // splits before `B`, but a single capital (`CNode`) stays whole.
+            let run = chars[..i]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_uppercase())
+                .count();
+            if i > 0 && (prev_lower || (run >= 2 && next_lower)) && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(*c);
+        }
+    }
+    out
+}
+
+/// Why `name` cannot be a Rust identifier in any form the backend makes of
+/// it, if it cannot. Its snake_case form only lowercases and adds
+/// underscores, and its CamelCase form drops underscores, so comparing with
+/// underscores dropped and case ignored covers all three.
+fn unspellable(name: &str) -> Option<&'static str> {
+    let bare: String = name
+        .chars()
+        .filter(|c| *c != '_')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    match bare.as_str() {
+        "" => Some(
+            "a name made only of underscores has no CamelCase form and `_` is not a name in Rust",
+        ),
+        "self" | "super" | "crate" => Some(
+            "`self`, `Self`, `super` and `crate` are Rust path keywords that no raw identifier can carry, and the generated code writes names in snake_case and CamelCase",
+        ),
+        _ => None,
+    }
+}
+
+impl Ctx<'_> {
+    /// Reports every declared name the generated code cannot carry, and cap
+    /// fields that clash with a cap view's own members or with each other.
+    pub(super) fn check_rust_names(&mut self) {
+        let mut names: Vec<&Ident> = Vec::new();
+        for (_, c) in &self.items.consts {
+            names.push(&c.name);
+        }
+        for r in &self.items.rights {
+            names.push(&r.name);
+        }
+        for (_, o) in &self.items.objects {
+            names.push(&o.name);
+            names.extend(o.param.as_ref().map(|p| &p.name));
+            names.extend(o.slots.iter().map(|s| &s.name));
+        }
+        for (_, e) in &self.items.errors {
+            names.push(&e.name);
+            for v in &e.variants {
+                names.push(&v.name);
+                names.extend(&v.payload);
+            }
+        }
+        for (_, c) in &self.items.caps {
+            names.push(&c.name);
+            names.extend(c.fields.iter().map(|f| &f.name));
+        }
+        for (item, set) in self.items.invocations.iter().chain(&self.items.interfaces) {
+            if matches!(item.kind, ItemKind::Interface(_)) {
+                names.push(&set.name);
+            }
+            for m in &set.methods {
+                names.push(&m.name);
+                names.extend(m.params.iter().chain(&m.results).map(|p| &p.name));
+            }
+        }
+        let mut diags = Vec::new();
+        for name in names {
+            if let Some(why) = unspellable(&name.name) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!(
+                            "`{}` cannot be a name in the generated Rust code",
+                            name.name
+                        ),
+                    )
+                    .label("not a Rust identifier")
+                    .note(why)
+                    .help("rename it"),
+                );
+            }
+        }
+        for (_, c) in &self.items.caps {
+            for (i, f) in c.fields.iter().enumerate() {
+                let name = &f.name.name;
+                if unspellable(name).is_some() {
+                    continue;
+                }
+                if VIEW_MEMBERS.contains(&name.as_str()) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::RustName,
+                            f.name.span,
+                            format!("field `{name}` clashes with the generated `{}::{name}`", c.name.name),
+                        )
+                        .label("a member every cap view has")
+                        .note(format!(
+                            "each field gets a getter of its own name on the cap view, which already has {}",
+                            VIEW_MEMBERS.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+                        ))
+                        .help(format!("rename the field; `{name}` is the name of a member every cap view has")),
+                    );
+                    continue;
+                }
+                if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::RustName,
+                            f.name.span,
+                            format!("field `{name}` starts with a capital letter"),
+                        )
+                        .label("becomes a method and a parameter name")
+                        .note("a field is a getter, a setter and a parameter of the view's `new`; a parameter starting with a capital letter can name a type, variant or constant instead (`Some`, `Cap`, a constant) and is not snake_case")
+                        .help(format!("rename the field, e.g. `{}`", snake_case(name))),
+                    );
+                    continue;
+                }
+                let setter = format!("set_{}", snake_case(name));
+                for other in &c.fields[..i] {
+                    let other_setter = format!("set_{}", snake_case(&other.name.name));
+                    let clash = if other.name.name == setter {
+                        Some(format!(
+                            "`{}` is the setter of field `{name}`",
+                            other.name.name
+                        ))
+                    } else if *name == other_setter {
+                        Some(format!(
+                            "`{name}` is the setter of field `{}`",
+                            other.name.name
+                        ))
+                    } else if setter == other_setter {
+                        Some(format!("both fields get the setter `{setter}`"))
+                    } else {
+                        None
+                    };
+                    if let Some(clash) = clash {
+                        diags.push(
+                            Diagnostic::new(
+                                Code::RustName,
+                                f.name.span,
+                                format!(
+                                    "fields `{}` and `{name}` clash in the generated `{}`",
+                                    other.name.name, c.name.name
+                                ),
+                            )
+                            .label("clashes with an earlier field's accessor")
+                            .with_secondary(other.name.span, "this field")
+                            .note(clash)
+                            .help("rename one of the fields; each field `x` has a getter `x` and a setter `set_x`"),
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        self.diags.extend(diags);
+    }
+}
