@@ -874,8 +874,12 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         let n = &f.name;
         let getter = ident(&f.name);
         match f.kind {
-            FieldKind::Ptr { .. } => quote!(.field(#n, &format_args!("{:#x}", self.#getter()))),
-            _ => quote!(.field(#n, &self.#getter())),
+            // `Type::getter(*self)`, not `self.getter()`: a field named like
+            // a trait method (`eq`, `fmt`, `clone`) would call the trait's.
+            FieldKind::Ptr { .. } => {
+                quote!(.field(#n, &format_args!("{:#x}", #name::#getter(*self))))
+            }
+            _ => quote!(.field(#n, &#name::#getter(*self))),
         }
     });
     let new_body = if c.fields.is_empty() {

@@ -210,7 +210,7 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
                 /// Whether the cap records a mapping: its `#[mapped_at]`
                 /// field is not 0.
                 pub const fn is_mapped(&self) -> bool {
-                    self.#at() != 0
+                    #v::#at(*self) != 0
                 }
             }
         }
