@@ -874,14 +874,20 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         let n = &f.name;
         let getter = ident(&f.name);
         match f.kind {
-            // `Type::getter(*self)`, not `self.getter()`: a field named like
+            // `Type::getter(view)`, not `self.getter()`: a field named like
             // a trait method (`eq`, `fmt`, `clone`) would call the trait's.
             FieldKind::Ptr { .. } => {
-                quote!(.field(#n, &format_args!("{:#x}", #name::#getter(*self))))
+                quote!(.field(#n, &format_args!("{:#x}", #name::#getter(view))))
             }
-            _ => quote!(.field(#n, &#name::#getter(*self))),
+            _ => quote!(.field(#n, &#name::#getter(view))),
         }
     });
+    // The getters take the view by value; a view without fields needs none.
+    let view_binding = if c.fields.is_empty() {
+        quote!()
+    } else {
+        quote!(let view = *self;)
+    };
     let new_body = if c.fields.is_empty() {
         quote!(Ok(#name(Cap { words: [#tag, 0] })))
     } else {
@@ -935,6 +941,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
 
         impl ::core::fmt::Debug for #name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #view_binding
                 f.debug_struct(#cap_name)
                     #(#debug_fields)*
                     .finish()
