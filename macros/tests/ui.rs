@@ -11,5 +11,6 @@ fn ui() {
     t.compile_fail("tests/ui/unknown_object.rs");
     t.compile_fail("tests/ui/spec_syntax_error.rs");
     t.compile_fail("tests/ui/spec_semantic_error.rs");
+    t.compile_fail("tests/ui/spec_rust_name.rs");
     t.compile_fail("tests/ui/not_a_struct.rs");
 }
