@@ -5,7 +5,7 @@
 mod common;
 
 use capc::{Options, render_spec};
-use common::Scratch;
+use common::{Scratch, workspace};
 use std::process::Command;
 
 const TARGET: &str = "target tiny {
@@ -41,6 +41,13 @@ fn cases() -> Vec<(String, bool)> {
         "None",
     ] {
         cases.push((spec("Token", member), true));
+    }
+    // Type names the module has itself, or takes from the prelude.
+    for taken in [
+        "Cap", "Rights", "Some", "None", "Ok", "Err", "Option", "Result",
+    ] {
+        cases.push((spec(taken, "value"), true));
+        cases.push((format!("{TARGET}\nerrors {taken} {{ Failed }}\n"), true));
     }
     cases.push((
         format!("{TARGET}\ncap Token {{\n    level: u8,\n    set_level: bool,\n}}\n"),
@@ -88,6 +95,50 @@ fn previously_breaking_names_are_rejected_or_compile() {
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
+        }
+    }
+}
+
+/// The checker's list of type names the generated module has whatever the
+/// spec says (`RESERVED_TYPE_NAMES`) holds every type of the example specs'
+/// modules that no declared name accounts for: so a new fixed type in the
+/// backend cannot be shadowed by a spec's cap type, error set or interface
+/// without this test saying so.
+#[test]
+fn every_fixed_type_of_the_generated_module_is_reserved() {
+    let specs = [
+        "kernel-demo/spec/kernel.cap",
+        "kernel-demo/spec/decompress.cap",
+        "examples/everything.cap",
+    ];
+    for relative in specs {
+        let path = workspace().join(relative);
+        let (module, compilation) = render_spec(&path, &Options::default()).expect("checks");
+        let spec = compilation.spec.expect("a model");
+        let declared: Vec<&str> = spec
+            .caps
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(spec.objects.iter().map(|o| o.name.as_str()))
+            .chain(spec.error_sets.iter().map(|e| e.name.as_str()))
+            .chain(spec.interfaces.iter().map(|i| i.name.as_str()))
+            .collect();
+        let file = syn::parse_file(&module).expect("the module parses");
+        for item in &file.items {
+            let name = match item {
+                syn::Item::Struct(i) => i.ident.to_string(),
+                syn::Item::Enum(i) => i.ident.to_string(),
+                syn::Item::Trait(i) => i.ident.to_string(),
+                syn::Item::Type(i) => i.ident.to_string(),
+                _ => continue,
+            };
+            if declared.iter().any(|d| name.starts_with(d)) {
+                continue;
+            }
+            assert!(
+                capc_dsl::check::RESERVED_TYPE_NAMES.contains(&name.as_str()),
+                "{relative}: the generated type `{name}` is not in RESERVED_TYPE_NAMES"
+            );
         }
     }
 }

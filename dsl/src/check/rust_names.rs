@@ -16,6 +16,58 @@ use super::Ctx;
 /// Members every generated cap view has besides its field accessors.
 const VIEW_MEMBERS: &[&str] = &["new", "from_cap", "cap", "TAG", "VALID_RIGHTS", "is_mapped"];
 
+/// Type names the generated module defines whatever the spec says, and the
+/// names of Rust's prelude it uses unqualified: a cap type, error set or
+/// interface of one of these names would clash with them. (A test in
+/// codegen/tests/rust_names.rs checks that every fixed type of the
+/// generated modules is listed.)
+pub const RESERVED_TYPE_NAMES: &[&str] = &[
+    // The generated module's own types.
+    "CallError",
+    "Cap",
+    "CapType",
+    "CopyPolicy",
+    "DecodeError",
+    "Destination",
+    "Donation",
+    "DonationKind",
+    "FieldError",
+    "Finaliser",
+    "InvocationError",
+    "KernelObject",
+    "Mapping",
+    "MessageInfo",
+    "ObjectType",
+    "OwnedSlot",
+    "Placement",
+    "ProtocolError",
+    "RetypeError",
+    "RetypeRequest",
+    "RetypeRule",
+    "Rights",
+    "SizeError",
+    "Transport",
+    "UntypedMemory",
+    // Rust's prelude, as the generated code uses it.
+    "Clone",
+    "Copy",
+    "Debug",
+    "Default",
+    "Eq",
+    "Err",
+    "From",
+    "Hash",
+    "Into",
+    "None",
+    "Ok",
+    "Option",
+    "Ord",
+    "PartialEq",
+    "PartialOrd",
+    "Result",
+    "Some",
+];
+
 /// `CNodeCap` -> `cnode_cap`: how the backend turns a name into a function
 /// name (it calls this, so the checker and the generated code agree).
 pub fn snake_case(name: &str) -> String {
@@ -116,6 +168,30 @@ impl Ctx<'_> {
                     .label("not a Rust identifier")
                     .note(why)
                     .help("rename it"),
+                );
+            }
+        }
+        // Names that become types of the module: cap types, error sets,
+        // interfaces.
+        let mut types: Vec<&Ident> = Vec::new();
+        types.extend(self.items.caps.iter().map(|(_, c)| &c.name));
+        types.extend(self.items.errors.iter().map(|(_, e)| &e.name));
+        for (item, set) in &self.items.interfaces {
+            if matches!(item.kind, ItemKind::Interface(_)) {
+                types.push(&set.name);
+            }
+        }
+        for name in types {
+            if RESERVED_TYPE_NAMES.contains(&name.name.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!("`{}` is a type the generated Rust code already has", name.name),
+                    )
+                    .label("clashes with a generated or prelude type")
+                    .note("a cap type, error set or interface becomes a type of the generated module, which defines or uses a type of this name itself")
+                    .help(format!("rename it, e.g. `My{}`", name.name)),
                 );
             }
         }
