@@ -142,3 +142,196 @@ fn every_fixed_type_of_the_generated_module_is_reserved() {
         }
     }
 }
+
+/// Names a spec author could write, the awkward ones (Rust keywords,
+/// prelude and generated names, view members, odd case) among plain ones.
+const NAMES: &[&str] = &[
+    "token",
+    "Token",
+    "level",
+    "base",
+    "cap",
+    "new",
+    "from",
+    "into",
+    "eq",
+    "fmt",
+    "clone",
+    "type",
+    "match",
+    "move",
+    "fn",
+    "loop",
+    "impl",
+    "dyn",
+    "async",
+    "ref",
+    "where",
+    "Some",
+    "None",
+    "Ok",
+    "Err",
+    "Option",
+    "Result",
+    "Cap",
+    "Rights",
+    "Transport",
+    "self",
+    "Self",
+    "super",
+    "crate",
+    "_",
+    "x",
+    "set_x",
+    "TAG",
+    "Level",
+    "IPCBuffer",
+    "cnode_cap",
+    "CNodeCap",
+    "u8",
+    "bool",
+    "word",
+    "value",
+    "Value",
+    "Frame",
+    "Endpoint",
+    "read",
+    "write",
+];
+
+/// Marsaglia's xorshift64: a fixed sequence, no dependencies.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, n: usize) -> usize {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        (x % n as u64) as usize
+    }
+
+    /// Mostly a plain name of the right case (`cap` for a field or method,
+    /// `Cap` for a type), one time in four an awkward one from [`NAMES`].
+    fn name(&mut self, camel: bool) -> String {
+        if self.below(4) == 0 {
+            return NAMES[self.below(NAMES.len())].to_string();
+        }
+        let n = self.below(1000);
+        if camel {
+            format!("Item{n}")
+        } else {
+            format!("item_{n}")
+        }
+    }
+}
+
+/// A random small spec: rights, an error set, cap types with fields, an
+/// interface, the names plain or awkward ([`XorShift::name`]).
+fn random_spec(rng: &mut XorShift) -> String {
+    let mut text = String::from(TARGET);
+    if rng.below(2) == 0 {
+        text.push_str(&format!(
+            "rights {{ {}, {} }}\n",
+            rng.name(false),
+            rng.name(false)
+        ));
+    }
+    let errors = rng.name(true);
+    let (a, b, payload) = (rng.name(true), rng.name(true), rng.name(false));
+    text.push_str(&format!("errors {errors} {{ {a}, {b}({payload}) }}\n"));
+    for _ in 0..1 + rng.below(3) {
+        let cap = rng.name(true);
+        let fields: Vec<String> = (0..rng.below(4))
+            .map(|_| {
+                format!(
+                    "    {}: {},\n",
+                    rng.name(false),
+                    ["u8", "bool", "u16"][rng.below(3)]
+                )
+            })
+            .collect();
+        text.push_str(&format!("cap {cap} {{\n{}}}\n", fields.concat()));
+    }
+    if rng.below(2) == 0 {
+        let (interface, method, arg, result) = (
+            rng.name(true),
+            rng.name(false),
+            rng.name(false),
+            rng.name(false),
+        );
+        text.push_str(&format!(
+            "interface {interface} -> {errors} {{\n    fn {method}({arg}: word) -> ({result}: word);\n}}\n"
+        ));
+    }
+    text
+}
+
+/// Random specs: none makes the generator panic, and every one that checks
+/// generates a module that rustc compiles without warnings (all of them in
+/// one crate, one module each). `RANDOM_SPECS` sets how many (default 300).
+#[test]
+fn every_random_spec_that_checks_generates_code_that_compiles() {
+    let count: usize = std::env::var("RANDOM_SPECS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let scratch = Scratch::new("rust_names", "random");
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut crate_root = String::new();
+    let mut accepted = Vec::new();
+    let mut rejected = 0;
+    for i in 0..count {
+        let text = random_spec(&mut rng);
+        let path = scratch.path(&format!("spec{i}.cap"));
+        std::fs::write(&path, &text).unwrap();
+        let result = std::panic::catch_unwind(|| render_spec(&path, &Options::default()));
+        match result.unwrap_or_else(|_| panic!("the generator panicked on\n{text}")) {
+            Err(e) => {
+                if std::env::var_os("RANDOM_SPECS_SHOW").is_some() {
+                    eprintln!("{e}");
+                }
+                rejected += 1
+            }
+            Ok((module, _)) => {
+                std::fs::write(scratch.path(&format!("spec{i}.rs")), module).unwrap();
+                crate_root.push_str(&format!("#[path = \"spec{i}.rs\"]\npub mod spec{i};\n"));
+                accepted.push(text);
+            }
+        }
+    }
+    // Both kinds must come up, or the generator tests nothing.
+    assert!(
+        accepted.len() >= count / 10,
+        "{} of {count} checked",
+        accepted.len()
+    );
+    assert!(rejected >= count / 10, "{rejected} of {count} rejected");
+    let root = scratch.path("lib.rs");
+    std::fs::write(&root, crate_root).unwrap();
+    let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
+        .arg("--out-dir")
+        .arg(scratch.path(""))
+        .args(["--crate-name", "random_specs"])
+        .arg(&root)
+        .output()
+        .expect("rustc runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Name the spec of the first error, if rustc names its file.
+    let culprit = stderr
+        .split("spec")
+        .nth(1)
+        .and_then(|s| s.split(".rs").next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .map(|n| {
+            std::fs::read_to_string(scratch.path(&format!("spec{n}.cap"))).unwrap_or_default()
+        });
+    assert!(
+        out.status.success(),
+        "generated code does not compile ({} specs checked):\n{}\n{stderr}",
+        accepted.len(),
+        culprit.unwrap_or_default()
+    );
+}

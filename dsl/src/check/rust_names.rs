@@ -181,6 +181,77 @@ impl Ctx<'_> {
                 types.push(&set.name);
             }
         }
+        // Objects and error variants become variants (and `<Object>Slot`
+        // types).
+        let mut objects: Vec<&Ident> = self.items.objects.iter().map(|(_, o)| &o.name).collect();
+        for (_, e) in &self.items.errors {
+            objects.extend(e.variants.iter().map(|v| &v.name));
+        }
+        for name in types.iter().chain(&objects) {
+            if unspellable(&name.name).is_none()
+                && !name.name.starts_with(|c: char| c.is_ascii_uppercase())
+            {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!("type name `{}` does not start with a capital letter", name.name),
+                    )
+                    .label("becomes a Rust type")
+                    .note("a lowercase type would shadow the generated code's parameters and bindings of that name (`cap`, `word`, `value`)")
+                    .help("start it with a capital letter, in CamelCase"),
+                );
+            }
+        }
+        // Names that become parameters, bindings or methods: error payloads,
+        // method parameters and results, methods, rights.
+        let mut values: Vec<&Ident> = Vec::new();
+        for (_, e) in &self.items.errors {
+            for v in &e.variants {
+                values.extend(&v.payload);
+            }
+        }
+        for (_, set) in self.items.invocations.iter().chain(&self.items.interfaces) {
+            for m in &set.methods {
+                values.push(&m.name);
+                values.extend(m.params.iter().chain(&m.results).map(|p| &p.name));
+            }
+        }
+        values.extend(self.items.rights.iter().map(|r| &r.name));
+        for name in values {
+            if unspellable(&name.name).is_none()
+                && name.name.starts_with(|c: char| c.is_ascii_uppercase())
+            {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!("`{}` starts with a capital letter", name.name),
+                    )
+                    .label("becomes a parameter, binding or method")
+                    .note("a capitalised binding can name a type, variant or constant instead (`Some`, `Rights`, a constant) and is not snake_case")
+                    .help(format!("rename it, e.g. `{}`", snake_case(&name.name))),
+                );
+            }
+        }
+        for r in &self.items.rights {
+            if ["none", "all"].contains(&r.name.name.to_ascii_lowercase().as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        r.name.span,
+                        format!(
+                            "right `{}` clashes with the generated `Rights::{}`",
+                            r.name.name,
+                            r.name.name.to_ascii_uppercase()
+                        ),
+                    )
+                    .label("a right becomes a constant of `Rights`")
+                    .note("`Rights::NONE` and `Rights::ALL` are the empty and the full set")
+                    .help("rename the right"),
+                );
+            }
+        }
         for name in types {
             if RESERVED_TYPE_NAMES.contains(&name.name.as_str()) {
                 diags.push(
