@@ -685,15 +685,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
                 Transfer::Grant => "grant ",
                 Transfer::Lend => "lend ",
             };
-            let rights: Vec<&str> = rights
-                .iter()
-                .map(|r| spec.rights[r.index()].name.as_str())
-                .collect();
-            let rights = if rights.is_empty() {
-                String::new()
-            } else {
-                format!("({})", rights.join(", "))
-            };
+            let rights = crate::graph::rights_list(spec, rights);
             format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name)
         }
     };

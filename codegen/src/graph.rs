@@ -272,16 +272,7 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
     }
     for object in &spec.objects {
         for slot in &object.slots {
-            let rights: Vec<&str> = slot
-                .rights
-                .iter()
-                .map(|r| spec.rights[r.index()].name.as_str())
-                .collect();
-            let rights = if rights.is_empty() {
-                String::new()
-            } else {
-                format!("({})", rights.join(", "))
-            };
+            let rights = rights_list(spec, &slot.rights);
             // Written cap -> object and drawn object -> cap (the diamond at
             // the owner), and left out of the ranking: otherwise `dot` stacks
             // the cap types under the objects instead of beside them.
@@ -445,15 +436,7 @@ fn transfer_edge(
         (Transfer::Grant, true) => "returns",
         (Transfer::Lookup, _) => "names",
     };
-    let rights: Vec<&str> = rights
-        .iter()
-        .map(|r| spec.rights[r.index()].name.as_str())
-        .collect();
-    let rights = if rights.is_empty() {
-        String::new()
-    } else {
-        format!("({})", rights.join(", "))
-    };
+    let rights = rights_list(spec, rights);
     let label = format!("{method}: {verb} {}{rights}", param.name);
     let cap = cap_node(&spec.caps[cap.index()].name);
     let (from, to) = if result {
@@ -588,6 +571,19 @@ pub fn allocated(spec: &Spec, allocation: &Allocation) -> String {
     } else {
         object.name.clone()
     }
+}
+
+/// Rights as the spec writes them after a cap type: `(read, write)`, or
+/// nothing for none.
+pub fn rights_list(spec: &Spec, rights: &[capc_dsl::model::RightId]) -> String {
+    if rights.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = rights
+        .iter()
+        .map(|r| spec.rights[r.index()].name.as_str())
+        .collect();
+    format!("({})", names.join(", "))
 }
 
 /// 2^bits bytes in the largest binary unit that divides it.

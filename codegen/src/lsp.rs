@@ -637,15 +637,7 @@ fn object_hover(spec: &Spec, object: ObjectId) -> String {
 /// `FrameCap(read, write)`.
 fn slot_type(spec: &Spec, slot: &OwnedSlot) -> String {
     let cap = &spec.caps[slot.cap.index()].name;
-    if slot.rights.is_empty() {
-        return cap.clone();
-    }
-    let rights: Vec<&str> = slot
-        .rights
-        .iter()
-        .map(|r| spec.rights[r.index()].name.as_str())
-        .collect();
-    format!("{cap}({})", rights.join(", "))
+    format!("{cap}{}", crate::graph::rights_list(spec, &slot.rights))
 }
 
 /// Where every declaration called `name` is.
