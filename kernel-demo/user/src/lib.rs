@@ -428,6 +428,35 @@ impl Env {
         self.call(cptr, info, &msg, &caps, decode)
     }
 
+    /// Maps the table whose cap is at `table`, of object type `object` (a
+    /// PDPT, a page directory, anything else as a page table), at `vaddr` of
+    /// the address space whose PML4 cap is at `vspace`.
+    pub fn map_table(
+        &mut self,
+        table: u64,
+        object: caps::ObjectType,
+        vspace: u64,
+        vaddr: u64,
+    ) -> Result<(), Error> {
+        match object {
+            caps::ObjectType::Pdpt => self.invoke(
+                table,
+                |m, c| caps::encode_pdpt_cap_map(vspace, vaddr, m, c),
+                caps::decode_pdpt_cap_map_reply,
+            ),
+            caps::ObjectType::PageDirectory => self.invoke(
+                table,
+                |m, c| caps::encode_page_directory_cap_map(vspace, vaddr, m, c),
+                caps::decode_page_directory_cap_map_reply,
+            ),
+            _ => self.invoke(
+                table,
+                |m, c| caps::encode_page_table_cap_map(vspace, vaddr, m, c),
+                caps::decode_page_table_cap_map_reply,
+            ),
+        }
+    }
+
     /// Sends the message `info`, `msg`, `caps` to the kernel object at
     /// `cptr` and decodes the reply with `decode`.
     pub fn call<T>(

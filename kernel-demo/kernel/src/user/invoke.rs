@@ -207,10 +207,10 @@ pub(super) fn invoke_frame(
     msg: &[u64],
     caps: &[Cap],
 ) -> Result<(), KernelError> {
-    let mut frame = FrameCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+    let frame = FrameCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
     match decode_frame_cap(info, cap.rights(), msg, caps).map_err(decode_error)? {
         FrameCapInvocation::Map(call) => {
-            if frame.mapped_page() != 0 {
+            if frame.is_mapped() {
                 return Err(KernelError::InvalidCapability { index: 0 });
             }
             let pml4 = call.vspace.table();
@@ -236,11 +236,9 @@ pub(super) fn invoke_frame(
         }
         FrameCapInvocation::Unmap => {
             unmap(k, frame);
-            frame
-                .set_mapped_page(0)
-                .and_then(|()| frame.set_mapped_asid(0))
-                .map_err(|_| KernelError::IllegalOperation)?;
-            with_memory(k, |memory| ops::update_cap(memory, slot, frame.cap()));
+            let unmapped = capc_demo_kernel::caps::with_mapping(frame.cap(), 0, 0)
+                .ok_or(KernelError::IllegalOperation)?;
+            with_memory(k, |memory| ops::update_cap(memory, slot, unmapped));
             Ok(())
         }
     }

@@ -256,23 +256,9 @@ fn suspend(env: &mut Env, tcb: u64) -> Result<(), Error> {
 /// Maps the table at `table` (a PDPT, page directory or page table) at
 /// `vaddr` in the address space at `vspace`.
 fn map_table(env: &mut Env, table: u64, vspace: u64, vaddr: u64) -> Result<(), Error> {
-    match cap_at(table).cap_type() {
-        Some(caps::CapType::PdptCap) => env.invoke(
-            table,
-            |m, c| caps::encode_pdpt_cap_map(vspace, vaddr, m, c),
-            caps::decode_pdpt_cap_map_reply,
-        ),
-        Some(caps::CapType::PageDirectoryCap) => env.invoke(
-            table,
-            |m, c| caps::encode_page_directory_cap_map(vspace, vaddr, m, c),
-            caps::decode_page_directory_cap_map_reply,
-        ),
-        _ => env.invoke(
-            table,
-            |m, c| caps::encode_page_table_cap_map(vspace, vaddr, m, c),
-            caps::decode_page_table_cap_map_reply,
-        ),
-    }
+    let object = cap_at(table).cap_type().and_then(|t| t.object_type());
+    let object = object.unwrap_or(ObjectType::PageTable);
+    env.map_table(table, object, vspace, vaddr)
 }
 
 /// Retypes the PDPT, page directory and page table that map `vaddr` into

@@ -1857,23 +1857,16 @@ mod fuzz {
                 vspace: u64,
                 vaddr: u64,
             ) -> Result<(), Error> {
-                match self.slots[table as usize].cap_type() {
-                    Some(CapType::PdptCap) => self.invoke(
-                        table,
-                        |m, c| caps::encode_pdpt_cap_map(vspace, vaddr, m, c),
-                        caps::decode_pdpt_cap_map_reply,
-                    ),
-                    Some(CapType::PageDirectoryCap) => self.invoke(
-                        table,
-                        |m, c| caps::encode_page_directory_cap_map(vspace, vaddr, m, c),
-                        caps::decode_page_directory_cap_map_reply,
-                    ),
-                    _ => self.invoke(
-                        table,
-                        |m, c| caps::encode_page_table_cap_map(vspace, vaddr, m, c),
-                        caps::decode_page_table_cap_map_reply,
-                    ),
-                }
+                let object = self.slots[table as usize]
+                    .cap_type()
+                    .and_then(|t| t.object_type());
+                self.guarded(table)?;
+                self.env.map_table(
+                    table,
+                    object.unwrap_or(ObjectType::PageTable),
+                    vspace,
+                    vaddr,
+                )
             }
 
             /// A pool slot holding an unmapped cap of `cap_type`, if any.
@@ -2448,11 +2441,7 @@ mod spawn {
     };
     use capc_demo_user::bootimage::{BootImage, HEADER_BYTES};
     use capc_demo_user::caps::UntypedCap;
-    use capc_demo_user::caps::{
-        self, MessageInfo, ObjectType, Rights, decode_frame_cap_map_reply,
-        decode_page_directory_cap_map_reply, decode_page_table_cap_map_reply,
-        decode_pdpt_cap_map_reply,
-    };
+    use capc_demo_user::caps::{self, MessageInfo, ObjectType, Rights, decode_frame_cap_map_reply};
     use capc_demo_user::decompress::DecompressorClient;
     use capc_demo_user::{EndpointTransport, Env, Error, attack, task};
 
@@ -2547,23 +2536,7 @@ mod spawn {
             let table = slots.take();
             retype(env, object, 0, table, bill)?;
             let pml4 = space.pml4;
-            match object {
-                ObjectType::Pdpt => env.invoke(
-                    table,
-                    |m, c| caps::encode_pdpt_cap_map(pml4, region, m, c),
-                    decode_pdpt_cap_map_reply,
-                ),
-                ObjectType::PageDirectory => env.invoke(
-                    table,
-                    |m, c| caps::encode_page_directory_cap_map(pml4, region, m, c),
-                    decode_page_directory_cap_map_reply,
-                ),
-                _ => env.invoke(
-                    table,
-                    |m, c| caps::encode_page_table_cap_map(pml4, region, m, c),
-                    decode_page_table_cap_map_reply,
-                ),
-            }?;
+            env.map_table(table, object, pml4, region)?;
             bill.tables += 1;
             space.tables[space.count] = (bits, region);
             space.count += 1;
