@@ -154,6 +154,23 @@ pub struct ObjectItem {
     pub finalises: Vec<Vec<Ident>>,
     /// `slot name: CapType(rights);` statements, in order.
     pub slots: Vec<SlotDecl>,
+    /// `table = N x SIZE of A | B;` statements (at most one is valid).
+    pub tables: Vec<TableDecl>,
+}
+
+/// `table = 512 x 2 MiB of PageTable | Frame;`: the object is a translation
+/// table whose one-word entries each cover `covers` bytes of an address
+/// space and hold an object of one of the `holds` types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableDecl {
+    /// How many entries.
+    pub entries: Expr,
+    /// Bytes of address space one entry covers.
+    pub covers: Expr,
+    /// The object types an entry may hold.
+    pub holds: Vec<Ident>,
+    /// The whole statement.
+    pub span: Span,
 }
 
 /// `slot name: CapType(rights);`: a capability slot inside an object.

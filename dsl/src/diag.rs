@@ -93,6 +93,9 @@ catalogue! {
     SlotCapWithoutObject = "E0412", Error, "owned slot's cap type names no object";
     UnmapMismatch = "E0413", Error, "mapping field and `unmap` finaliser disagree";
     MappedInWithoutMappedAt = "E0414", Error, "`#[mapped_in]` without `#[mapped_at]`";
+    TableShape = "E0415", Error, "translation table of the wrong shape";
+    TableHolds = "E0416", Error, "table entry holds an object it cannot";
+    TableTree = "E0417", Error, "translation tables do not form one tree under the address-space root";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

@@ -606,6 +606,21 @@ impl<'a> Printer<'a> {
                             s.space();
                             s.bar_fill(stmt.into_inner().collect(), 1, align);
                         }
+                        Rule::table_stmt => {
+                            s.keyword("table", &stmt);
+                            s.assign();
+                            let mut parts = stmt.into_inner();
+                            s.expr(parts.next().expect("grammar: entry count"));
+                            s.space();
+                            s.leaf(&parts.next().expect("grammar: `x`"));
+                            s.space();
+                            s.expr(parts.next().expect("grammar: entry size"));
+                            s.space();
+                            s.leaf(&parts.next().expect("grammar: `of`"));
+                            let align = s.col() + 1;
+                            s.space();
+                            s.bar_fill(parts.collect(), 1, align);
+                        }
                         _ => s.slot(stmt, inner),
                     }
                     s.token(";");

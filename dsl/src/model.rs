@@ -75,6 +75,9 @@ pub struct Target {
     /// log2 of the bytes of one capability slot (`slot_bits`), if set;
     /// required when an object owns slots.
     pub slot_bits: Option<u32>,
+    /// The virtual addresses a task may map, `[start, end)` (`user_base`,
+    /// `user_end`); `None`: every address the tables cover.
+    pub user_space: Option<(u64, u64)>,
     /// Where the target block is.
     pub span: Span,
 }
@@ -166,8 +169,35 @@ pub struct Object {
     pub finalisers: Vec<Finaliser>,
     /// Capability slots inside each object, at its end, in declaration order.
     pub slots: Vec<OwnedSlot>,
+    /// The object is a translation table (`table = N x SIZE of A | B;`).
+    pub table: Option<Table>,
     /// Where it is declared.
     pub span: Span,
+}
+
+/// A translation table (`table = 512 x 2 MiB of PageTable | Frame;`): an
+/// object of `entries` one-word entries, each covering `1 << entry_bits`
+/// bytes of an address space. The tables of a spec form one tree, rooted
+/// at the address-space root (`finalise = release_asid`): a table type an
+/// entry holds spans exactly one entry, a frame type it holds is mapped
+/// there at the entry's size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// How many entries (a power of two).
+    pub entries: u64,
+    /// log2 of the bytes of address space one entry covers.
+    pub entry_bits: u32,
+    /// The object types an entry may hold, as written.
+    pub holds: Vec<ObjectId>,
+    /// Where the `table` statement is.
+    pub span: Span,
+}
+
+impl Table {
+    /// log2 of the bytes of address space the whole table covers.
+    pub fn span_bits(&self) -> u32 {
+        self.entry_bits + self.entries.trailing_zeros()
+    }
 }
 
 /// One action of an object's finalisation (`finalise = ...;`): what the
@@ -530,5 +560,64 @@ impl Spec {
             .iter()
             .position(|c| c.name == name)
             .map(|i| CapId(i as u32))
+    }
+
+    /// The root of the spec's translation tables: the table type no
+    /// table holds (the address-space root); `None` without tables.
+    pub fn table_root(&self) -> Option<ObjectId> {
+        let held = |i: usize| {
+            self.objects
+                .iter()
+                .filter_map(|o| o.table.as_ref())
+                .any(|t| t.holds.contains(&ObjectId(i as u32)))
+        };
+        (0..self.objects.len())
+            .find(|&i| self.objects[i].table.is_some() && !held(i))
+            .map(|i| ObjectId(i as u32))
+    }
+
+    /// The table type whose entries hold an object of type `object` whose
+    /// size is `1 << size_bits`: the one table listing it whose entries
+    /// cover that size (the checker makes it unique).
+    pub fn table_holding(&self, object: ObjectId, size_bits: u32) -> Option<ObjectId> {
+        self.objects
+            .iter()
+            .position(|o| {
+                o.table
+                    .as_ref()
+                    .is_some_and(|t| t.entry_bits == size_bits && t.holds.contains(&object))
+            })
+            .map(|i| ObjectId(i as u32))
+    }
+
+    /// log2 of the unit of a `#[mapped_at]` page number: the smallest size
+    /// a table entry covers (12 for x86_64's 4 KiB); 0 without tables.
+    pub fn page_bits(&self) -> u32 {
+        self.objects
+            .iter()
+            .filter_map(|o| o.table.as_ref())
+            .map(|t| t.entry_bits)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The tables from the root down to the table of type `holder`: each
+    /// step's table type, root first; `None` if `holder` is not in the
+    /// tree.
+    pub fn table_path(&self, holder: ObjectId) -> Option<Vec<ObjectId>> {
+        let mut path = vec![holder];
+        let mut at = holder;
+        for _ in 0..=self.objects.len() {
+            if Some(at) == self.table_root() {
+                path.reverse();
+                return Some(path);
+            }
+            let parent = self.objects.iter().position(|o| {
+                o.table.as_ref().is_some_and(|t| t.holds.contains(&at))
+            })?;
+            at = ObjectId(parent as u32);
+            path.push(at);
+        }
+        None
     }
 }

@@ -797,6 +797,7 @@ impl Builder {
             memories: Vec::new(),
             finalises: Vec::new(),
             slots: Vec::new(),
+            tables: Vec::new(),
         };
         for p in inner {
             match p.as_rule() {
@@ -839,6 +840,7 @@ impl Builder {
                         Rule::finalise_stmt => object
                             .finalises
                             .push(stmt.into_inner().map(|p| self.ident(p)).collect()),
+                        Rule::table_stmt => object.tables.push(self.table(stmt)?),
                         _ => object.slots.push(self.slot(stmt)),
                     }
                 }
@@ -846,6 +848,27 @@ impl Builder {
             }
         }
         Ok(object)
+    }
+
+    /// `table = N x SIZE of A | B;`
+    fn table(&self, pair: Pair<'_, Rule>) -> Result<TableDecl> {
+        let span = self.span(&pair);
+        let mut exprs = Vec::new();
+        let mut holds = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::expr => exprs.push(self.expr(p)?),
+                Rule::ident => holds.push(self.ident(p)),
+                _ => {}
+            }
+        }
+        let mut exprs = exprs.into_iter();
+        Ok(TableDecl {
+            entries: exprs.next().expect("grammar: entry count"),
+            covers: exprs.next().expect("grammar: entry size"),
+            holds,
+            span,
+        })
     }
 
     /// `/// docs` `slot name: CapType(rights);`

@@ -24,6 +24,7 @@ mod methods;
 mod objects;
 mod retype;
 mod rust_names;
+mod tables;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -137,6 +138,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let mut objects = ctx.check_objects(target.as_ref());
     let caps = ctx.check_caps(target.as_ref(), &objects, &rights);
     ctx.check_lifecycle(target.as_ref(), &mut objects, &caps, &rights);
+    ctx.check_tables(target.as_ref(), &mut objects);
     let retypes = ctx.check_retypes(&objects, &caps);
     let error_sets = ctx.error_sets();
     let (invocations, interfaces) = ctx.check_methods(
@@ -469,7 +471,7 @@ impl<'a> Ctx<'a> {
             "caps_per_message",
         ];
         // Settings a spec may leave out.
-        const OPTIONAL: [&str; 1] = ["slot_bits"];
+        const OPTIONAL: [&str; 3] = ["slot_bits", "user_base", "user_end"];
         let known_keys: Vec<&str> = KEYS.iter().chain(&OPTIONAL).copied().collect();
         let mut targets: Vec<&ast::TargetItem> =
             self.items.targets.iter().map(|(_, t)| *t).collect();
@@ -663,6 +665,7 @@ impl<'a> Ctx<'a> {
             );
             return None;
         }
+        let user_space = self.user_space(&values, &given, first, address_bits)?;
         Some(model::Target {
             name: first.name.name.clone(),
             address_bits,
@@ -671,8 +674,73 @@ impl<'a> Ctx<'a> {
             message_words,
             caps_per_message,
             slot_bits,
+            user_space,
             span: first.name.span,
         })
+    }
+
+    /// `user_base` and `user_end`: both or neither, `base < end`, inside
+    /// the address space. `Some(None)` when neither is set; `None` after an
+    /// error.
+    fn user_space(
+        &mut self,
+        values: &BTreeMap<&str, (u64, Span)>,
+        given: &BTreeMap<&str, Span>,
+        target: &ast::TargetItem,
+        address_bits: u32,
+    ) -> Option<Option<(u64, u64)>> {
+        if ["user_base", "user_end"]
+            .iter()
+            .any(|k| given.contains_key(k) && !values.contains_key(k))
+        {
+            return None; // a value failed to evaluate, reported already
+        }
+        let (base, end) = match (values.get("user_base"), values.get("user_end")) {
+            (None, None) => return Some(None),
+            (Some(base), Some(end)) => (*base, *end),
+            (Some((_, span)), None) | (None, Some((_, span))) => {
+                let (has, lacks) = if values.contains_key("user_base") {
+                    ("user_base", "user_end")
+                } else {
+                    ("user_end", "user_base")
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::MissingStatement,
+                        *span,
+                        format!("target `{}` sets `{has}` but not `{lacks}`", target.name.name),
+                    )
+                    .label(format!("`{has}` without `{lacks}`"))
+                    .note("the two bound the addresses a task may map: `[user_base, user_end)`")
+                    .help(format!("add `{lacks} = ...;`, or remove `{has}`")),
+                );
+                return None;
+            }
+        };
+        let top = if address_bits >= 64 {
+            u64::MAX
+        } else {
+            1u64 << address_bits
+        };
+        if base.0 >= end.0 || end.0 > top {
+            let why = if base.0 >= end.0 {
+                format!("`user_base` is {:#x}, not below `user_end`", base.0)
+            } else {
+                format!("addresses are {address_bits} bits wide, so they end at {top:#x}")
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SettingOutOfRange,
+                    base.1.to(end.1),
+                    format!("user space `{:#x}..{:#x}` is empty or too large", base.0, end.0),
+                )
+                .label("not a range of addresses")
+                .note(why)
+                .help("set `user_base` below `user_end`, and `user_end` at most `1 << address_bits`"),
+            );
+            return None;
+        }
+        Some(Some((base.0, end.0)))
     }
 
     fn rights(&self) -> Vec<model::Right> {

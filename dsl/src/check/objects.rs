@@ -255,6 +255,8 @@ impl Ctx<'_> {
             finalisers,
             // Filled in by the lifecycle pass, which knows the cap types.
             slots: Vec::new(),
+            // Filled in by the tables pass, which knows every object.
+            table: None,
             span: object.name.span,
         })
     }
