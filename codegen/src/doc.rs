@@ -213,6 +213,9 @@ fn objects(w: &mut String, spec: &Spec) {
         if !from.is_empty() {
             let _ = writeln!(w, "- made by retyping: {}", from.join(", "));
         }
+        if let Some(t) = &object.table {
+            let _ = writeln!(w, "- translation table: {}", table_text(spec, t));
+        }
         let undone = finalisation(spec, ObjectId(index as u32));
         if !undone.is_empty() {
             let order = if undone.len() > 1 { ", in order" } else { "" };
@@ -224,6 +227,22 @@ fn objects(w: &mut String, spec: &Spec) {
         let _ = writeln!(w);
         owned_slots(w, spec, object);
     }
+}
+
+/// A table's shape in words: "512 entries of 2 MiB, each empty or holding
+/// `PageTable` or `Frame`".
+pub(crate) fn table_text(spec: &Spec, t: &capc_dsl::model::Table) -> String {
+    let holds: Vec<String> = t
+        .holds
+        .iter()
+        .map(|h| format!("`{}`", spec.objects[h.index()].name))
+        .collect();
+    format!(
+        "{} entries of {}, each empty or holding {}",
+        t.entries,
+        bytes_pow(t.entry_bits),
+        holds.join(" or ")
+    )
 }
 
 /// What removing the last cap to `object` undoes, one sentence per step in

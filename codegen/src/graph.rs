@@ -231,6 +231,14 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
             let names: Vec<&str> = object.finalisers.iter().map(|f| f.name()).collect();
             let _ = write!(label, "\nfinalise: {}", names.join(", "));
         }
+        if let Some(t) = &object.table {
+            let _ = write!(
+                label,
+                "\ntable: {} x {}",
+                t.entries,
+                bytes_pow(t.entry_bits)
+            );
+        }
         let peripheries = if object.device { ", peripheries=2" } else { "" };
         let _ = writeln!(
             w,

@@ -612,9 +612,10 @@ impl Spec {
                 path.reverse();
                 return Some(path);
             }
-            let parent = self.objects.iter().position(|o| {
-                o.table.as_ref().is_some_and(|t| t.holds.contains(&at))
-            })?;
+            let parent = self
+                .objects
+                .iter()
+                .position(|o| o.table.as_ref().is_some_and(|t| t.holds.contains(&at)))?;
             at = ObjectId(parent as u32);
             path.push(at);
         }

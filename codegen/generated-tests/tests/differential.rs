@@ -43,7 +43,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use capc_dsl::interp::harness::*;
-use capc_dsl::interp::{CNodeId, Machine, OpError, Slot};
+use capc_dsl::interp::{CNodeId, Container, Machine, OpError, Slot};
 use capc_dsl::model::Spec;
 use proptest::prelude::*;
 
@@ -131,8 +131,10 @@ macro_rules! generated_kernel {
                 owners: BTreeMap<u64, g::ObjectType>,
                 /// Live address spaces: number to root address.
                 asids: BTreeMap<u64, u64>,
-                /// What each address space maps at a page.
-                entries: BTreeMap<(u64, u64), (u64, g::ObjectType)>,
+                /// The entries of translation tables (by table address)
+                /// or, without tables, of each address space (by number):
+                /// object address and type.
+                entries: BTreeMap<(Container, u64), (u64, g::ObjectType)>,
             }
 
             /// The address-space root type: the one that finalises with
@@ -333,13 +335,80 @@ macro_rules! generated_kernel {
                     }
                 }
 
+                /// The entry an object of type `object` and `1 << bits`
+                /// bytes at `page` of address space `asid` (root table at
+                /// `root`) goes in, walking down through the generated
+                /// `TableShape`s; why there is none.
+                fn entry_for(
+                    &self,
+                    asid: u64,
+                    root: Option<u64>,
+                    page: u64,
+                    object: g::ObjectType,
+                    bits: u32,
+                ) -> Result<(Container, u64), OpError> {
+                    let (Some(root_type), Some(mut table)) = (g::TABLE_ROOT, root) else {
+                        return Ok((Container::Space(asid), page));
+                    };
+                    let holder = object.held_in(bits).ok_or(OpError::IllegalOperation)?;
+                    // The tables from the root down to the holder.
+                    let mut path = vec![holder];
+                    while path[path.len() - 1] != root_type {
+                        let t = path[path.len() - 1];
+                        let span = t.table().expect("a table").span_bits();
+                        path.push(t.held_in(span).ok_or(OpError::IllegalOperation)?);
+                    }
+                    path.reverse();
+                    let vaddr = page
+                        .checked_shl(g::PAGE_BITS)
+                        .filter(|v| v >> g::PAGE_BITS == page)
+                        .ok_or(OpError::InvalidArgument { index: 1 })?;
+                    if vaddr & ((1u64 << bits) - 1) != 0 {
+                        return Err(OpError::AlignmentError);
+                    }
+                    let (low, high) = g::USER_SPACE.unwrap_or((0, u64::MAX));
+                    if vaddr < low || vaddr.checked_add(1 << bits).is_none_or(|e| e > high) {
+                        return Err(OpError::InvalidArgument { index: 1 });
+                    }
+                    for pair in path.windows(2) {
+                        let index = pair[0].table().expect("a table").index(vaddr);
+                        match self.entries.get(&(Container::Table(table), index)) {
+                            Some(&(next, t)) if t == pair[1] => table = next,
+                            _ => return Err(OpError::FailedLookup { source: 0 }),
+                        }
+                    }
+                    Ok((Container::Table(table), holder.table().expect("a table").index(vaddr)))
+                }
+
+                /// log2 of the bytes of address space the object `cap`
+                /// names takes: a table's span, any other object's size.
+                fn bits_of(cap: Cap) -> u32 {
+                    let object = cap.cap_type().and_then(|t| t.object_type());
+                    match object.and_then(|o| o.table()) {
+                        Some(t) => t.span_bits(),
+                        None => g::region(cap).map_or(0, |(_, size)| size.trailing_zeros()),
+                    }
+                }
+
+                /// Empties the entry `cap` records, if the walk still
+                /// reaches it and it still holds this object.
                 fn unmap_entry(&mut self, cap: Cap) {
-                    let Some(key) = Self::mapping_of(cap) else {
+                    let Some((asid, page)) = Self::mapping_of(cap) else {
+                        return;
+                    };
+                    let (Some(&root), Some(object)) = (
+                        self.asids.get(&asid),
+                        cap.cap_type().and_then(|t| t.object_type()),
+                    ) else {
+                        return;
+                    };
+                    let root = g::TABLE_ROOT.map(|_| root);
+                    let Ok(at) = self.entry_for(asid, root, page, object, Self::bits_of(cap)) else {
                         return;
                     };
                     let (base, _) = g::region(cap).unwrap();
-                    if self.entries.get(&key).is_some_and(|e| e.0 == base) {
-                        self.entries.remove(&key);
+                    if self.entries.get(&at).is_some_and(|e| e.0 == base) {
+                        self.entries.remove(&at);
                     }
                 }
 
@@ -375,6 +444,10 @@ macro_rules! generated_kernel {
                     let Some((base, _)) = g::region(cap) else {
                         return removed;
                     };
+                    // A table's entries go with it.
+                    if object.table().is_some() {
+                        self.entries.retain(|(c, _), _| *c != Container::Table(base));
+                    }
                     if object.finalisers().contains(&g::Finaliser::ReleaseAsid) {
                         let gone: Vec<u64> = self
                             .asids
@@ -384,7 +457,7 @@ macro_rules! generated_kernel {
                             .collect();
                         for asid in gone {
                             self.asids.remove(&asid);
-                            self.entries.retain(|(a, _), _| *a != asid);
+                            self.entries.retain(|(c, _), _| *c != Container::Space(asid));
                         }
                     }
                     if let Some(table) = self.table_named(cap) {
@@ -505,29 +578,32 @@ macro_rules! generated_kernel {
                         (None, None) => None,
                     };
                     if g::is_mapped(cap) {
-                        return Err(OpError::IllegalOperation);
-                    }
-                    if page == 0 || Self::with_mapping(cap, page, 0).is_none() {
-                        return Err(OpError::InvalidArgument { index: 1 });
+                        return Err(OpError::InvalidCapability { index: 0 });
                     }
                     let asid = match root {
                         None => 1,
                         Some(root) => match self.asids.iter().find(|(_, r)| **r == root) {
                             Some((asid, _)) => *asid,
                             None => (1..)
-                                .take_while(|a| Self::with_mapping(cap, page, *a).is_some())
+                                .take_while(|a| g::with_mapping(cap, 1, *a).is_some())
                                 .find(|a| !self.asids.contains_key(a))
                                 .ok_or(OpError::IllegalOperation)?,
                         },
                     };
-                    if self.entries.contains_key(&(asid, page)) {
+                    if page == 0 || Self::with_mapping(cap, page, 0).is_none() {
+                        return Err(OpError::InvalidArgument { index: 1 });
+                    }
+                    let table_root = g::TABLE_ROOT.and(root);
+                    let entry =
+                        self.entry_for(asid, table_root, page, object, Self::bits_of(cap))?;
+                    if self.entries.contains_key(&entry) {
                         return Err(OpError::DeleteFirst);
                     }
                     if let Some(root) = root {
                         self.asids.insert(asid, root);
                     }
                     let (base, _) = g::region(cap).unwrap();
-                    self.entries.insert((asid, page), (base, object));
+                    self.entries.insert(entry, (base, object));
                     self.slots.get_mut(&at).unwrap().cap =
                         Self::with_mapping(cap, page, asid).expect("checked");
                     Ok(())
@@ -545,14 +621,55 @@ macro_rules! generated_kernel {
                     Ok(())
                 }
 
+                /// What each live address space maps: the entries reached
+                /// by walking down from its root (or its pages, without
+                /// tables), by number, page and entry size.
+                fn mappings(&self) -> BTreeMap<(u64, u64, u32), (u64, g::ObjectType)> {
+                    let mut out = BTreeMap::new();
+                    for (&asid, &root) in &self.asids {
+                        match g::TABLE_ROOT {
+                            None => {
+                                for ((c, page), e) in &self.entries {
+                                    if *c == Container::Space(asid) {
+                                        out.insert((asid, *page, 0), *e);
+                                    }
+                                }
+                            }
+                            Some(root_type) => self.walk(&mut out, asid, root, root_type, 0),
+                        }
+                    }
+                    out
+                }
+
+                fn walk(
+                    &self,
+                    out: &mut BTreeMap<(u64, u64, u32), (u64, g::ObjectType)>,
+                    asid: u64,
+                    table: u64,
+                    table_type: g::ObjectType,
+                    base: u64,
+                ) {
+                    let shape = table_type.table().expect("a table");
+                    for ((c, index), &(object, t)) in &self.entries {
+                        if *c != Container::Table(table) {
+                            continue;
+                        }
+                        let vaddr = base + (index << shape.entry_bits);
+                        out.insert((asid, vaddr >> g::PAGE_BITS, shape.entry_bits), (object, t));
+                        if t.table().is_some() {
+                            self.walk(out, asid, object, t, vaddr);
+                        }
+                    }
+                }
+
                 /// The address spaces, as the harness compares them.
                 pub fn spaces(&self) -> Spaces {
                     Spaces {
                         asids: self.asids.clone(),
                         entries: self
-                            .entries
-                            .iter()
-                            .map(|(k, (a, t))| (*k, (*a, *t as u64)))
+                            .mappings()
+                            .into_iter()
+                            .map(|(k, (a, t))| (k, (a, t as u64)))
                             .collect(),
                     }
                 }
@@ -579,9 +696,9 @@ macro_rules! generated_kernel {
                             _ => None,
                         })
                         .collect();
-                    for (&(asid, page), &(address, object)) in &self.entries {
+                    for ((asid, page, bits), (address, object)) in self.mappings() {
                         out.push(Reference {
-                            from: Referrer::Mapping { asid, page },
+                            from: Referrer::Mapping { asid, page, bits },
                             object_type: object as u64,
                             address,
                         });
@@ -1353,7 +1470,8 @@ fn random_calls_reach_every_outcome() {
 }
 
 /// The random sequences with lifecycle steps reach every lifecycle path
-/// on kernel.cap (owned slots, frames, tables, address spaces) and reuse
+/// on kernel.cap (owned slots, frames, tables, address spaces, and each
+/// refusal of a walk down its four levels of tables) and reuse
 /// memory; everything.cap's reach all but `release_asid` (it has no
 /// address-space root: one implicit address space).
 #[test]
@@ -1363,6 +1481,7 @@ fn random_lifecycle_steps_reach_every_path() {
     eprintln!("{seen:#?}");
     assert_reached(&seen, CAP_OUTCOMES);
     assert_reached(&seen, LIFECYCLE_OUTCOMES);
+    assert_reached(&seen, TABLE_OUTCOMES);
     let boot = || boot_interp(everything_spec(), EVERYTHING_BOOT);
     let seen = step_outcomes(
         everything_spec(),
@@ -1422,21 +1541,28 @@ fn a_cnode_under_a_live_cspace_is_not_reused() {
 #[test]
 fn a_linked_table_is_not_reused() {
     let (m, outcomes) = kernel_case_outcomes("kernel-table-reused-while-linked.ops");
-    let illegal = Err(OpError::IllegalOperation);
-    assert_eq!(outcomes[3], illegal);
-    assert_eq!(outcomes[4], Ok(Outcome::Done));
-    assert_eq!(outcomes[5], Ok(Outcome::Done));
-    assert_eq!(outcomes[6], illegal);
-    assert_eq!(outcomes[7], Err(OpError::NotEnoughMemory { left: 0 }));
+    assert!(outcomes[..7].iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(outcomes[7], Err(OpError::IllegalOperation));
+    assert_eq!(outcomes[8], Ok(Outcome::Done));
+    assert_eq!(outcomes[9], Ok(Outcome::Done));
+    assert_eq!(outcomes[10], Err(OpError::InvalidCapability { index: 0 }));
+    assert_eq!(outcomes[11], Err(OpError::NotEnoughMemory { left: 0 }));
     assert!(matches!(
-        outcomes[10],
+        outcomes[14],
         Ok(Outcome::Retyped {
             first: 0x10_0000,
             reset: true,
             ..
         })
     ));
-    assert_eq!(outcomes[11], Ok(Outcome::Done));
-    assert_eq!(outcomes[12], Ok(Outcome::Removed(1)));
+    assert_eq!(outcomes[15], Err(OpError::FailedLookup { source: 0 }));
+    assert!(outcomes[16].is_ok());
+    assert_eq!(
+        outcomes[17],
+        Ok(Outcome::Done),
+        "the table's entry was freed"
+    );
+    assert_eq!(outcomes[18], Ok(Outcome::Done));
+    assert_eq!(outcomes[19], Ok(Outcome::Removed(1)));
     assert!(m.mappings().is_empty() && m.address_spaces().is_empty());
 }

@@ -18,6 +18,7 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     let finalisers = finalisers(g);
     let mapping = mapping(g);
     let owned = owned_slots(g);
+    let tables = tables(g);
     let slot_enums = g
         .spec
         .objects
@@ -28,7 +29,127 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
         #finalisers
         #mapping
         #owned
+        #tables
         #(#slot_enums)*
+    }
+}
+
+/// The translation tables: each table type's shape, where each mapped
+/// object goes, and the target's user space.
+fn tables(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    let variant = |i: capc_dsl::model::ObjectId| ident(&spec.objects[i.index()].name);
+    let shape_arms: Vec<TokenStream> = spec
+        .objects
+        .iter()
+        .filter_map(|o| {
+            let t = o.table.as_ref()?;
+            let v = ident(&o.name);
+            let entries = lit(t.entries);
+            let entry_bits = lit(t.entry_bits.into());
+            let holds = t.holds.iter().map(|h| variant(*h));
+            Some(quote! {
+                ObjectType::#v => Some(TableShape {
+                    entries: #entries,
+                    entry_bits: #entry_bits,
+                    holds: &[#(ObjectType::#holds),*],
+                })
+            })
+        })
+        .collect();
+    // (held type, size) -> holder, from the model's one rule.
+    let mut held_arms: Vec<TokenStream> = Vec::new();
+    for (i, o) in spec.objects.iter().enumerate() {
+        let id = capc_dsl::model::ObjectId(i as u32);
+        let mut sizes: Vec<u32> = o.size.table.iter().map(|(_, b)| *b).collect();
+        if let Some(t) = &o.table {
+            sizes = vec![t.span_bits()];
+        }
+        sizes.sort_unstable();
+        sizes.dedup();
+        for bits in sizes {
+            if let Some(holder) = spec.table_holding(id, bits) {
+                let (v, h, b) = (ident(&o.name), variant(holder), lit(bits.into()));
+                held_arms.push(quote!((ObjectType::#v, #b) => Some(ObjectType::#h)));
+            }
+        }
+    }
+    let (shape_body, held_body) = if shape_arms.is_empty() {
+        (quote!(None), quote!(None))
+    } else {
+        (
+            quote!(match self { #(#shape_arms,)* _ => None }),
+            quote!(match (self, size_bits) { #(#held_arms,)* _ => None }),
+        )
+    };
+    let bits_param = if shape_arms.is_empty() {
+        quote!(_size_bits)
+    } else {
+        quote!(size_bits)
+    };
+    let root = match spec.table_root() {
+        Some(r) => {
+            let v = variant(r);
+            quote!(Some(ObjectType::#v))
+        }
+        None => quote!(None),
+    };
+    let page_bits = lit(spec.page_bits().into());
+    let user_space = match spec.target.user_space {
+        Some((base, end)) => {
+            let (base, end) = (hex(base), hex(end));
+            quote!(Some((#base, #end)))
+        }
+        None => quote!(None),
+    };
+    quote! {
+        /// The shape of a translation table (`table = N x SIZE of ...;` in
+        /// the spec): one-word entries, each covering `1 << entry_bits`
+        /// bytes and holding one object of a type in `holds`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct TableShape {
+            /// How many entries.
+            pub entries: u64,
+            /// log2 of the bytes of address space one entry covers.
+            pub entry_bits: u32,
+            /// The object types an entry may hold.
+            pub holds: &'static [ObjectType],
+        }
+
+        impl TableShape {
+            /// log2 of the bytes the whole table covers.
+            pub const fn span_bits(self) -> u32 {
+                self.entry_bits + self.entries.trailing_zeros()
+            }
+
+            /// The index of the entry that covers `vaddr`.
+            pub const fn index(self, vaddr: u64) -> u64 {
+                (vaddr >> self.entry_bits) & (self.entries - 1)
+            }
+        }
+
+        impl ObjectType {
+            /// The object's shape if it is a translation table.
+            pub const fn table(self) -> Option<TableShape> {
+                #shape_body
+            }
+
+            /// The table type whose entries hold an object of this type of
+            /// `1 << size_bits` bytes (a table: its whole span), if one does.
+            pub const fn held_in(self, #bits_param: u32) -> Option<ObjectType> {
+                #held_body
+            }
+        }
+
+        /// The root of every address space's tables (the table type no
+        /// table holds), if the spec has tables.
+        pub const TABLE_ROOT: Option<ObjectType> = #root;
+        /// log2 of the unit of a `#[mapped_at]` page number: the bytes the
+        /// smallest table entry covers (0 without tables).
+        pub const PAGE_BITS: u32 = #page_bits;
+        /// The virtual addresses a task may map, `[user_base, user_end)`,
+        /// if the target sets them.
+        pub const USER_SPACE: Option<(u64, u64)> = #user_space;
     }
 }
 

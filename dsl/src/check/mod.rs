@@ -708,7 +708,10 @@ impl<'a> Ctx<'a> {
                     Diagnostic::new(
                         Code::MissingStatement,
                         *span,
-                        format!("target `{}` sets `{has}` but not `{lacks}`", target.name.name),
+                        format!(
+                            "target `{}` sets `{has}` but not `{lacks}`",
+                            target.name.name
+                        ),
                     )
                     .label(format!("`{has}` without `{lacks}`"))
                     .note("the two bound the addresses a task may map: `[user_base, user_end)`")
@@ -732,11 +735,16 @@ impl<'a> Ctx<'a> {
                 Diagnostic::new(
                     Code::SettingOutOfRange,
                     base.1.to(end.1),
-                    format!("user space `{:#x}..{:#x}` is empty or too large", base.0, end.0),
+                    format!(
+                        "user space `{:#x}..{:#x}` is empty or too large",
+                        base.0, end.0
+                    ),
                 )
                 .label("not a range of addresses")
                 .note(why)
-                .help("set `user_base` below `user_end`, and `user_end` at most `1 << address_bits`"),
+                .help(
+                    "set `user_base` below `user_end`, and `user_end` at most `1 << address_bits`",
+                ),
             );
             return None;
         }

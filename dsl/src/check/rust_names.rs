@@ -46,6 +46,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "RetypeRule",
     "Rights",
     "SizeError",
+    "TableShape",
     "Transport",
     "UntypedMemory",
     // Rust's prelude, as the generated code uses it.

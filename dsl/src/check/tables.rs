@@ -19,9 +19,9 @@ use crate::diag::{Code, Diagnostic};
 use crate::model::{self, Finaliser, ObjectId, Table};
 use crate::source::Span;
 
+use super::Ctx;
 use super::TypeSym;
 use super::eval::bytes;
-use super::Ctx;
 
 /// The bytes of one table entry: a word.
 const ENTRY_BYTES: u64 = 8;
@@ -36,7 +36,7 @@ impl Ctx<'_> {
     ) {
         // Where each held type is named, for the tree's diagnostics.
         let mut named: BTreeMap<(usize, ObjectId), Span> = BTreeMap::new();
-        for index in 0..objects.len() {
+        for (index, slot) in objects.iter_mut().enumerate() {
             let (_, item) = self.items.objects[index];
             let Some(decl) = item.tables.first() else {
                 continue;
@@ -53,7 +53,7 @@ impl Ctx<'_> {
                     .help("an object is one table: keep one `table` statement"),
                 );
             }
-            let Some(object) = objects[index].as_ref() else {
+            let Some(object) = slot.as_mut() else {
                 continue;
             };
             match self.table_shape(object, item, decl, target) {
@@ -61,9 +61,9 @@ impl Ctx<'_> {
                     for (held, span) in table.holds.iter().zip(spans) {
                         named.insert((index, *held), span);
                     }
-                    objects[index].as_mut().expect("accepted").table = Some(table);
+                    object.table = Some(table);
                 }
-                None => objects[index] = None,
+                None => *slot = None,
             }
         }
         let rejected = self.check_holds(objects, &named);
@@ -109,15 +109,12 @@ impl Ctx<'_> {
         let covers = self.eval_reported(&decl.covers, None);
         let (entries, covers) = (entries?, covers?);
         if entries < 2 || !entries.is_power_of_two() {
-            self.diags.push(
-                shape_error(
-                    format!("`{name}` has {entries} entries, not a power of two of at least 2"),
-                    decl.entries.span,
-                    "entry count",
-                    "an entry is chosen by bits of the address: give 2, 4, ... 512 entries"
-                        .to_string(),
-                ),
-            );
+            self.diags.push(shape_error(
+                format!("`{name}` has {entries} entries, not a power of two of at least 2"),
+                decl.entries.span,
+                "entry count",
+                "an entry is chosen by bits of the address: give 2, 4, ... 512 entries".to_string(),
+            ));
             return None;
         }
         if !covers.is_power_of_two() {
@@ -333,8 +330,16 @@ impl Ctx<'_> {
                 place.insert((held, table.entry_bits), holder);
             }
         }
-        let held = |i: usize| tables.iter().any(|(_, t)| t.holds.contains(&ObjectId(i as u32)));
-        let roots: Vec<usize> = tables.iter().map(|(i, _)| *i).filter(|&i| !held(i)).collect();
+        let held = |i: usize| {
+            tables
+                .iter()
+                .any(|(_, t)| t.holds.contains(&ObjectId(i as u32)))
+        };
+        let roots: Vec<usize> = tables
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|&i| !held(i))
+            .collect();
         let root_name = |i: usize| objects[i].as_ref().expect("table").name.clone();
         if let [first, second, ..] = roots[..] {
             self.diags.push(
@@ -348,7 +353,10 @@ impl Ctx<'_> {
                     ),
                 )
                 .label("a second root")
-                .with_secondary(objects[first].as_ref().expect("table").span, "the first root")
+                .with_secondary(
+                    objects[first].as_ref().expect("table").span,
+                    "the first root",
+                )
                 .note("an address space is one tree of tables; only its root is held by no table")
                 .help(format!(
                     "list `{}` in the table of the type above it",
@@ -358,15 +366,19 @@ impl Ctx<'_> {
             return;
         }
         let root = roots[0];
-        let space = objects
-            .iter()
-            .position(|o| o.as_ref().is_some_and(|o| o.finalisers.contains(&Finaliser::ReleaseAsid)));
+        let space = objects.iter().position(|o| {
+            o.as_ref()
+                .is_some_and(|o| o.finalisers.contains(&Finaliser::ReleaseAsid))
+        });
         if space != Some(root) {
             let r = objects[root].as_ref().expect("table");
             let mut d = Diagnostic::new(
                 Code::TableTree,
                 r.table.as_ref().expect("table").span,
-                format!("`{}` is the root of the tables, but not an address space", r.name),
+                format!(
+                    "`{}` is the root of the tables, but not an address space",
+                    r.name
+                ),
             )
             .label("the table no table holds");
             d = match space.and_then(|s| objects[s].as_ref()) {
@@ -383,8 +395,10 @@ impl Ctx<'_> {
             ));
             return;
         }
-        let (Some(target), Some(t)) = (target, objects[root].as_ref().and_then(|o| o.table.as_ref()))
-        else {
+        let (Some(target), Some(t)) = (
+            target,
+            objects[root].as_ref().and_then(|o| o.table.as_ref()),
+        ) else {
             return;
         };
         let page_bits = tables.iter().map(|(_, t)| t.entry_bits).min().unwrap_or(0);

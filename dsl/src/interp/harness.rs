@@ -568,14 +568,52 @@ impl Ops {
 }
 
 /// Pages to map at: mostly a few (so mappings collide), sometimes 0 or
-/// past any field.
-fn page() -> impl Strategy<Value = u64> {
+/// past any field. With translation tables, mostly the first few
+/// addresses of user space aligned to what each level's entries cover, so
+/// that tables and frames of every level meet; sometimes one misaligned.
+fn page(spec: &Spec) -> BoxedStrategy<u64> {
+    let page_bits = spec.page_bits();
+    let steps: Vec<u64> = spec
+        .objects
+        .iter()
+        .filter_map(|o| o.table.as_ref())
+        .map(|t| 1u64 << (t.entry_bits - page_bits))
+        .collect();
+    if steps.is_empty() {
+        return prop_oneof![
+            12 => 1..5u64,
+            1 => Just(0u64),
+            1 => Just(1u64 << 36),
+            1 => any::<u64>(),
+        ]
+        .boxed();
+    }
+    let base = spec.target.user_space.map_or(0, |(b, _)| b) >> page_bits;
     prop_oneof![
-        12 => 1..5u64,
+        12 => (proptest::sample::select(steps), 0..3u64).prop_map(move |(step, k)| base + k * step),
+        2 => (1..5u64).prop_map(move |k| base + k),
         1 => Just(0u64),
         1 => Just(1u64 << 36),
         1 => any::<u64>(),
     ]
+    .boxed()
+}
+
+/// The address where a chain of tables maps its last object: user space's
+/// start plus, for each table on `path` (root first), `0` or `1` times what
+/// one of its entries covers, as `offsets` picks.
+fn chain_address(spec: &Spec, path: &[ObjectId], offsets: &[u64]) -> u64 {
+    let base = spec.target.user_space.map_or(0, |(b, _)| b);
+    path.iter()
+        .zip(offsets)
+        .map(|(t, k)| {
+            let bits = spec.objects[t.index()]
+                .table
+                .as_ref()
+                .map_or(0, |t| t.entry_bits);
+            k << bits
+        })
+        .fold(base, u64::wrapping_add)
 }
 
 /// Lifecycle operations on `spec` for a side that runs `ops` (map and
@@ -612,7 +650,7 @@ pub fn lifecycle_op(spec: &Spec, ops: Ops) -> Option<BoxedStrategy<LifecycleOp>>
         };
         arms.push((
             4,
-            (path(), space, page())
+            (path(), space, page(spec))
                 .prop_map(|(cap, space, page)| LifecycleOp::Map { cap, space, page })
                 .boxed(),
         ));
@@ -758,11 +796,12 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
 /// around them delete, revoke and retype the same memory again.
 pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<Step>>> {
     let smallest: Vec<u64> = spec.objects.iter().map(|o| o.size.min_arg()).collect();
+    let smallest_for = smallest.clone();
     let retype = move |source: u64, object: ObjectId, at: u64| {
         Step::Op(Op::Retype {
             source: root(source),
             object_type: u64::from(object.0),
-            size_arg: smallest[object.index()],
+            size_arg: smallest_for[object.index()],
             dest: None,
             offset: at,
             count: 1,
@@ -824,15 +863,16 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
     if mapping && !mapped.is_empty() {
         arms.push(
             (
-                untyped,
-                proptest::sample::select(mapped),
+                untyped.clone(),
+                proptest::sample::select(mapped.clone()),
                 at(),
                 at(),
-                page(),
+                page(spec),
                 any::<bool>(),
                 prop_oneof![3 => Just(None), 1 => at().prop_map(Some)],
             )
-                .prop_map(
+                .prop_map({
+                    let retype = retype.clone();
                     move |(source, object, place, space, page, new_space, twice)| {
                         let mut out = vec![retype(source, object, place)];
                         let space = root_type.map(|r| {
@@ -856,10 +896,63 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
                             }));
                         }
                         out
-                    },
-                )
+                    }
+                })
                 .boxed(),
         );
+    }
+    if let (true, Some(root_type)) = (mapping, spec.table_root()) {
+        // What a chain of tables ends in: each mapped object at its
+        // smallest size, under the tables down to the one that holds it.
+        let ends: Vec<(Vec<ObjectId>, ObjectId)> = mapped
+            .iter()
+            .filter(|o| **o != root_type)
+            .filter_map(|&o| {
+                let bits = spec.objects[o.index()]
+                    .size
+                    .size_bits(smallest[o.index()])?;
+                let path = spec.table_path(spec.table_holding(o, bits)?)?;
+                Some((path, o))
+            })
+            .collect();
+        let page_bits = spec.page_bits();
+        let spec_for = spec.clone();
+        if !ends.is_empty() {
+            arms.push(
+                (
+                    untyped,
+                    proptest::sample::select(ends),
+                    proptest::collection::vec(at(), 8),
+                    proptest::collection::vec(0..2u64, 8),
+                    any::<bool>(),
+                )
+                    .prop_map(move |(source, (path, end), places, offsets, new_space)| {
+                        let vaddr = chain_address(&spec_for, &path, &offsets);
+                        let span = |t: ObjectId| {
+                            let o = &spec_for.objects[t.index()];
+                            o.table
+                                .as_ref()
+                                .map_or(o.size.min_bits(), |t| t.span_bits())
+                        };
+                        let space = root(places[0]);
+                        let mut out = Vec::new();
+                        if new_space {
+                            out.push(retype(source, root_type, places[0]));
+                        }
+                        for (i, &object) in path[1..].iter().chain([&end]).enumerate() {
+                            let at = vaddr & !((1u64 << span(object)) - 1);
+                            out.push(retype(source, object, places[i + 1]));
+                            out.push(Step::Lifecycle(LifecycleOp::Map {
+                                cap: root(places[i + 1]),
+                                space: Some(space),
+                                page: at >> page_bits,
+                            }));
+                        }
+                        out
+                    })
+                    .boxed(),
+            );
+        }
     }
     (!arms.is_empty()).then(|| proptest::strategy::Union::new(arms).boxed())
 }
@@ -1209,8 +1302,9 @@ fn finalised(before: &Machine<'_>, after: &Machine<'_>, step: &Step) -> Vec<&'st
     if asids_gone {
         out.push("release_asid");
     }
+    let after_mappings = after.mappings();
     for (key, entry) in before.mappings() {
-        if after.mappings().get(key) == Some(entry) || !after.address_spaces().contains_key(&key.0)
+        if after_mappings.get(&key) == Some(&entry) || !after.address_spaces().contains_key(&key.0)
         {
             continue;
         }
@@ -1249,6 +1343,15 @@ pub const LIFECYCLE_OUTCOMES: [&str; 14] = [
     "finalise owned slots",
     "finalise release_asid",
     "reuse memory",
+];
+
+/// What the lifecycle steps on a spec with translation tables must also
+/// reach: a map refused for each reason a walk down the tables gives, and
+/// for a cap mapped already.
+pub const TABLE_OUTCOMES: [&str; 3] = [
+    "map AlignmentError",
+    "map FailedLookup",
+    "map InvalidCapability",
 ];
 
 /// What every spec's random sequences must reach (as [`outcomes`] names
@@ -1459,9 +1562,10 @@ pub enum Referrer {
     /// A cap in a slot of an object (a CNode's, or one the object owns):
     /// the slot refers to the object that holds it.
     Slot(Place),
-    /// An address space's entry at a page: a mapped frame or a linked
+    /// An address space's entry at a page (of a table whose entries cover
+    /// `1 << bits` bytes; 0 without tables): a mapped frame or a linked
     /// table.
-    Mapping { asid: u64, page: u64 },
+    Mapping { asid: u64, page: u64, bits: u32 },
     /// A live address-space number: its root.
     AddressSpace(u64),
     /// The thread whose TCB is at this address waits on an endpoint or a
@@ -1541,9 +1645,9 @@ pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
             });
         }
     }
-    for (&(asid, page), entry) in m.mappings() {
+    for ((asid, page, bits), entry) in m.mappings() {
         out.push(Reference {
-            from: Referrer::Mapping { asid, page },
+            from: Referrer::Mapping { asid, page, bits },
             object_type: u64::from(entry.object_type.0),
             address: entry.object,
         });
@@ -1641,12 +1745,12 @@ pub fn thread_references(m: &Machine<'_>, threads: &Threads) -> Vec<Reference> {
 }
 
 /// Live address spaces (number to root address) and what each maps
-/// (`(number, page)` to object address and type), as both sides report
-/// them.
+/// (`(number, page, entry bits)` to object address and type), as both
+/// sides report them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Spaces {
     pub asids: BTreeMap<u64, u64>,
-    pub entries: BTreeMap<(u64, u64), (u64, u64)>,
+    pub entries: BTreeMap<interp::MapKey, (u64, u64)>,
 }
 
 /// The interpreter's address spaces.
@@ -1655,8 +1759,8 @@ pub fn interp_spaces(m: &Machine<'_>) -> Spaces {
         asids: m.address_spaces().clone(),
         entries: m
             .mappings()
-            .iter()
-            .map(|(k, e)| (*k, (e.object, u64::from(e.object_type.0))))
+            .into_iter()
+            .map(|(k, e)| (k, (e.object, u64::from(e.object_type.0))))
             .collect(),
     }
 }
@@ -1884,9 +1988,10 @@ fn strip_comment(line: &str) -> &str {
 
 fn number(s: &str) -> Result<u64, String> {
     let s = s.trim_end_matches(',');
-    let parsed = match s.strip_prefix("0b") {
-        Some(bits) => u64::from_str_radix(bits, 2),
-        None => s.parse(),
+    let parsed = match (s.strip_prefix("0b"), s.strip_prefix("0x")) {
+        (Some(bits), _) => u64::from_str_radix(bits, 2),
+        (_, Some(hex)) => u64::from_str_radix(hex, 16),
+        _ => s.parse(),
     };
     parsed.map_err(|_| format!("`{s}` is not a number"))
 }

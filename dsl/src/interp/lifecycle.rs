@@ -10,26 +10,32 @@
 //!   `release_asid`. It gets its number (seL4's ASID) on its first
 //!   mapping: the lowest one free. A spec without such a type has one
 //!   address space, number 1, that always exists.
+//! - With translation tables (`table = N x SIZE of ...;`) an address space
+//!   is its root table, and every mapping an entry of a table reached by
+//!   walking down from it: [`map`](Machine::map) walks to the table whose
+//!   entries hold the object at its size, as the hardware would. Without
+//!   tables an address space is one flat table of pages.
 //! - [`map`](Machine::map) records a mapping in the cap (`#[mapped_at]`,
-//!   `#[mapped_in]`) and enters the object in the address space at that
-//!   page. For `Mapping::EachCap` caps (frames) the mapping is the cap's;
-//!   for `Mapping::Shared` caps (tables) it is the object's: the table is
-//!   linked, and its caps, all copies of the one mapped, say so.
+//!   `#[mapped_in]`) and fills the entry. For `Mapping::EachCap` caps
+//!   (frames) the mapping is the cap's; for `Mapping::Shared` caps (tables)
+//!   it is the object's: the table is linked, and its caps, all copies of
+//!   the one mapped, say so.
 //! - Removing a cap ([`finalise`](Machine::finalise)): a mapped EachCap
 //!   cap unmaps its page; the last cap to an object unlinks a Shared
-//!   object, releases an address space's number (every mapping entered
-//!   under it dies), and deletes the caps in the object's slots.
+//!   object, empties a table (its memory may be handed out again),
+//!   releases an address space's number, and deletes the caps in the
+//!   object's slots.
 //!
 //! A mapping is removed only where it still stands: the address space
-//! still has the number and the entry at the page is this object, so a
-//! cap that recorded a mapping in a released address space unmaps
-//! nothing when its number has been given to another.
+//! still has the number, the walk down to the entry still works, and the
+//! entry is this object; so a cap that recorded a mapping in a released
+//! address space, or under a table since unlinked, unmaps nothing.
 
 use super::{CNodeId, Holder, Machine, Node, NodeId, OpError, SlotPath};
 use crate::model::{CopyPolicy, Finaliser, Mapping, ObjectId, Role};
 
-/// What an address space holds at one page: an object (a frame, or a
-/// linked table) by its address and type.
+/// What a table entry holds: an object (a frame, or a linked table) by its
+/// address and type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Entry {
     /// The object's address.
@@ -37,6 +43,22 @@ pub struct Entry {
     /// Its type.
     pub object_type: ObjectId,
 }
+
+/// Whose entries: a translation table's (by its address), or, in a spec
+/// without tables, an address space's own flat table (by its number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Container {
+    /// The entries of the table at this address, by index.
+    Table(u64),
+    /// The pages of the address space with this number (no tables).
+    Space(u64),
+}
+
+/// Where a mapping is, as both differential tests report it: the address
+/// space's number, the virtual page (in units of the smallest entry, see
+/// `Spec::page_bits`) and log2 of the bytes the entry covers (0 without
+/// tables).
+pub type MapKey = (u64, u64, u32);
 
 /// The number of the one address space of a spec without an
 /// address-space root type.
@@ -59,9 +81,48 @@ impl Machine<'_> {
         &self.asids
     }
 
-    /// What every live address space holds, by `(number, page)`.
-    pub fn mappings(&self) -> &std::collections::BTreeMap<(u64, u64), Entry> {
-        &self.mappings
+    /// What every live address space maps: every entry reached by walking
+    /// down from its root (or its pages, without tables), by where it is.
+    /// Entries of tables no longer reachable (unlinked, or under a root that
+    /// went) are not mappings.
+    pub fn mappings(&self) -> std::collections::BTreeMap<MapKey, Entry> {
+        let mut out = std::collections::BTreeMap::new();
+        for (&asid, &root) in &self.asids {
+            match self.spec.table_root() {
+                None => {
+                    let space = Container::Space(asid);
+                    for ((_, page), e) in self.entries.range((space, 0)..=(space, u64::MAX)) {
+                        out.insert((asid, *page, 0), *e);
+                    }
+                }
+                Some(root_type) => self.walk_into(&mut out, asid, root, root_type, 0),
+            }
+        }
+        out
+    }
+
+    /// Adds what the table at `table` (of type `table_type`, covering
+    /// from `base`) maps, and what the tables it links map.
+    fn walk_into(
+        &self,
+        out: &mut std::collections::BTreeMap<MapKey, Entry>,
+        asid: u64,
+        table: u64,
+        table_type: ObjectId,
+        base: u64,
+    ) {
+        let Some(t) = &self.spec.objects[table_type.index()].table else {
+            return;
+        };
+        let page_bits = self.spec.page_bits();
+        let at = Container::Table(table);
+        for ((_, index), e) in self.entries.range((at, 0)..=(at, u64::MAX)) {
+            let vaddr = base + (index << t.entry_bits);
+            out.insert((asid, vaddr >> page_bits, t.entry_bits), *e);
+            if self.spec.objects[e.object_type.index()].table.is_some() {
+                self.walk_into(out, asid, e.object, e.object_type, vaddr);
+            }
+        }
     }
 
     /// Objects that own slots, by address, with their type.
@@ -93,6 +154,8 @@ impl Machine<'_> {
     /// empty (whatever a previous object there left is gone with it).
     pub(crate) fn made(&mut self, cap: &super::Cap) {
         self.made_ipc(cap);
+        let table = Container::Table(cap.object);
+        self.entries.retain(|(c, _), _| *c != table);
         let Some(count) = self.owned_slots(cap).map(<[_]>::len) else {
             return;
         };
@@ -145,15 +208,107 @@ impl Machine<'_> {
         }
     }
 
-    /// Removes the entry at `(asid, page)` if it is the object at
-    /// `object`.
-    fn unmap_entry(&mut self, asid: u64, page: u64, object: u64) {
+    /// The entry where an object of type `object_type` and `1 << size_bits`
+    /// bytes mapped at `page` of address space `asid` is: walking down from
+    /// the root to the table that holds it. `Err` says why there is none:
+    /// the object cannot be mapped (`IllegalOperation`), the address is not
+    /// aligned to its size (`AlignmentError`), lies outside user space
+    /// (`InvalidArgument { index: 1 }`), or a table on the way is missing
+    /// (`FailedLookup { source: 0 }`).
+    /// `root` is the address-space root's address (`None` without
+    /// tables).
+    fn entry_for(
+        &self,
+        asid: u64,
+        root: Option<u64>,
+        page: u64,
+        object_type: ObjectId,
+        size_bits: u32,
+    ) -> Result<(Container, u64), OpError> {
+        let (Some(_), Some(root)) = (self.spec.table_root(), root) else {
+            return Ok((Container::Space(asid), page));
+        };
+        let holder = self
+            .spec
+            .table_holding(object_type, size_bits)
+            .ok_or(OpError::IllegalOperation)?;
+        let path = self
+            .spec
+            .table_path(holder)
+            .ok_or(OpError::IllegalOperation)?;
+        let page_bits = self.spec.page_bits();
+        let vaddr = page
+            .checked_shl(page_bits)
+            .filter(|v| v >> page_bits == page)
+            .ok_or(OpError::InvalidArgument { index: 1 })?;
+        if vaddr & ((1u64 << size_bits) - 1) != 0 {
+            return Err(OpError::AlignmentError);
+        }
+        let (user_base, user_end) = self.spec.target.user_space.unwrap_or((0, u64::MAX));
+        let end = vaddr.checked_add(1 << size_bits);
+        if vaddr < user_base || end.is_none_or(|end| end > user_end) {
+            return Err(OpError::InvalidArgument { index: 1 });
+        }
+        let mut table = root;
+        for pair in path.windows(2) {
+            let t = self.spec.objects[pair[0].index()]
+                .table
+                .as_ref()
+                .expect("a table on the path");
+            let index = (vaddr >> t.entry_bits) & (t.entries - 1);
+            match self.entries.get(&(Container::Table(table), index)) {
+                Some(e) if e.object_type == pair[1] => table = e.object,
+                _ => return Err(OpError::FailedLookup { source: 0 }),
+            }
+        }
+        let t = self.spec.objects[holder.index()]
+            .table
+            .as_ref()
+            .expect("the holder is a table");
+        Ok((
+            Container::Table(table),
+            (vaddr >> t.entry_bits) & (t.entries - 1),
+        ))
+    }
+
+    /// log2 of the bytes of address space the object `cap` names takes
+    /// when mapped: a table's span, any other object's size (0 if it has
+    /// none).
+    fn size_bits_of(&self, cap: &super::Cap) -> u32 {
+        let table = self
+            .object_of(cap)
+            .and_then(|o| self.spec.objects[o.index()].table.as_ref());
+        match table {
+            Some(t) => t.span_bits(),
+            None => self
+                .region(cap)
+                .map_or(0, |(_, size)| size.trailing_zeros()),
+        }
+    }
+
+    /// Removes the mapping `cap` records (at `page` of address space
+    /// `asid`) if it still stands: the walk still reaches its entry and the
+    /// entry is this object.
+    fn unmap_entry(&mut self, cap: &super::Cap, asid: u64, page: u64) {
+        let Some(object_type) = self.object_of(cap) else {
+            return;
+        };
+        let Some(&root) = self.asids.get(&asid) else {
+            return;
+        };
+        if page == 0 {
+            return;
+        }
+        let root = self.spec.table_root().map(|_| root);
+        let Ok(at) = self.entry_for(asid, root, page, object_type, self.size_bits_of(cap)) else {
+            return;
+        };
         if self
-            .mappings
-            .get(&(asid, page))
-            .is_some_and(|e| e.object == object)
+            .entries
+            .get(&at)
+            .is_some_and(|e| e.object == cap.object)
         {
-            self.mappings.remove(&(asid, page));
+            self.entries.remove(&at);
         }
     }
 
@@ -258,17 +413,25 @@ impl Machine<'_> {
 
     /// Maps the object of the cap at `cap` at virtual page `page` of the
     /// address space whose root's cap is at `space` (`None` in a spec with
-    /// no address-space root type: its one address space).
+    /// no address-space root type: its one address space). With tables,
+    /// the page is in units of the smallest entry (`Spec::page_bits`), and
+    /// the object goes into the entry of the table that holds it at its
+    /// size, reached by walking down from the root.
     ///
     /// Checks in order: `cap` resolves to a cap (`FailedLookup { source: 1
     /// }`) of a type with a `#[mapped_at]` field (`IllegalOperation`);
     /// `space` resolves to a cap (`FailedLookup { source: 0 }`) to an
     /// address-space root (`IllegalOperation`; so is a `space` in a spec
-    /// without roots); the cap is not mapped already (`IllegalOperation`:
-    /// a table is linked once, a frame cap maps once); the page is not 0
-    /// and fits the field (`InvalidArgument { index: 1 }`); the root has a number or one is
-    /// free that fits the `#[mapped_in]` field (`IllegalOperation`); the
-    /// page is free in that address space (`DeleteFirst`).
+    /// without roots); the cap is not mapped already (`InvalidCapability
+    /// { index: 0 }`, seL4's: a table is linked once, a frame cap maps
+    /// once); the root has a number or one is free that fits the
+    /// `#[mapped_in]` field (`IllegalOperation`); the page is not 0 and
+    /// fits the field (`InvalidArgument { index: 1 }`); with tables, some
+    /// table holds the object at its size (`IllegalOperation`), the address
+    /// is aligned to it (`AlignmentError`) and in user space
+    /// (`InvalidArgument { index: 1 }`), and every table above is there
+    /// (`FailedLookup { source: 0 }`); the entry is free (`DeleteFirst`).
+    /// The root gets its number only when the mapping is made.
     pub fn map(
         &mut self,
         cap: &SlotPath,
@@ -301,11 +464,7 @@ impl Machine<'_> {
             (None, None) => None,
         };
         if self.is_mapped(&node_cap) {
-            return Err(OpError::IllegalOperation);
-        }
-        let max = self.field_max(&node_cap, Role::MappedAt).unwrap_or(0);
-        if page == 0 || page > max {
-            return Err(OpError::InvalidArgument { index: 1 });
+            return Err(OpError::InvalidCapability { index: 0 });
         }
         let asid = match root {
             None => IMPLICIT_ASID,
@@ -319,14 +478,26 @@ impl Machine<'_> {
                 }
             },
         };
-        if self.mappings.contains_key(&(asid, page)) {
+        let max = self.field_max(&node_cap, Role::MappedAt).unwrap_or(0);
+        if page == 0 || page > max {
+            return Err(OpError::InvalidArgument { index: 1 });
+        }
+        let table_root = self.spec.table_root().and(root);
+        let at = self.entry_for(
+            asid,
+            table_root,
+            page,
+            object_type,
+            self.size_bits_of(&node_cap),
+        )?;
+        if self.entries.contains_key(&at) {
             return Err(OpError::DeleteFirst);
         }
         if let Some(root) = root {
             self.asids.insert(asid, root);
         }
-        self.mappings.insert(
-            (asid, page),
+        self.entries.insert(
+            at,
             Entry {
                 object: node_cap.object,
                 object_type,
@@ -339,9 +510,9 @@ impl Machine<'_> {
     }
 
     /// Unmaps the cap at `cap`, whose mapping is its own
-    /// (`Mapping::EachCap`): the page it records is removed from its
-    /// address space if it still maps this object, and the cap is
-    /// unmapped. Nothing for an unmapped cap.
+    /// (`Mapping::EachCap`): the entry it records is emptied if it still
+    /// maps this object, and the cap is unmapped. Nothing for an unmapped
+    /// cap.
     ///
     /// Checks: `cap` resolves to a cap (`FailedLookup { source: 1 }`)
     /// whose mapping is its own (`IllegalOperation`).
@@ -356,7 +527,7 @@ impl Machine<'_> {
         }
         let (page, _) = self.mapped_fields(&node_cap);
         let asid = self.space_of(&node_cap);
-        self.unmap_entry(asid, page, node_cap.object);
+        self.unmap_entry(&node_cap, asid, page);
         self.set_mapped_fields(&mut node_cap, 0, 0);
         self.nodes.get_mut(&id).expect("live").cap = node_cap;
         Ok(())
@@ -370,14 +541,20 @@ impl Machine<'_> {
         let (page, _) = self.mapped_fields(cap);
         let asid = self.space_of(cap);
         match mapping {
-            Some(Mapping::EachCap) => self.unmap_entry(asid, page, cap.object),
-            Some(Mapping::Shared) if last => self.unmap_entry(asid, page, cap.object),
+            Some(Mapping::EachCap) => self.unmap_entry(cap, asid, page),
+            Some(Mapping::Shared) if last => self.unmap_entry(cap, asid, page),
             _ => {}
         }
         if !last || self.region(cap).is_none() {
             return Vec::new();
         }
-        if self.object_of(cap).is_some() && self.object_of(cap) == self.address_space_object() {
+        // A table's entries go with it: its memory may be handed out again.
+        let object = self.object_of(cap);
+        if object.is_some_and(|o| self.spec.objects[o.index()].table.is_some()) {
+            let table = Container::Table(cap.object);
+            self.entries.retain(|(c, _), _| *c != table);
+        }
+        if object.is_some() && object == self.address_space_object() {
             let released: Vec<u64> = self
                 .asids
                 .iter()
@@ -386,7 +563,8 @@ impl Machine<'_> {
                 .collect();
             for asid in released {
                 self.asids.remove(&asid);
-                self.mappings.retain(|(a, _), _| *a != asid);
+                let space = Container::Space(asid);
+                self.entries.retain(|(c, _), _| *c != space);
             }
         }
         let Some(table) = self.table_named(cap) else {

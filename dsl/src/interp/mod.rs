@@ -56,7 +56,7 @@ use crate::model::{
 };
 
 pub use budget::{Budget, Call, Donated};
-pub use lifecycle::{Entry, IMPLICIT_ASID};
+pub use lifecycle::{Container, Entry, IMPLICIT_ASID, MapKey};
 pub use threads::{IpcEvent, IpcKind, IpcObject, Pending, Thread, ThreadState};
 
 /// A capability: the value of each of its fields by what the field means.
@@ -120,6 +120,14 @@ pub enum OpError {
         /// Bytes that would have done.
         needed: u64,
     },
+    /// A capability is not usable here: `index` 0 is the invoked cap (a
+    /// frame or table cap mapped already).
+    InvalidCapability {
+        /// 0: the invoked cap.
+        index: u64,
+    },
+    /// An address is not aligned to what it maps.
+    AlignmentError,
 }
 
 /// Which table of slots: the machine's root CNode, or the slots of an
@@ -185,8 +193,9 @@ pub struct Machine<'s> {
     slot_owners: BTreeMap<u64, ObjectId>,
     /// Live address spaces: number to root object address.
     asids: BTreeMap<u64, u64>,
-    /// What each live address space maps, by `(number, page)`.
-    mappings: BTreeMap<(u64, u64), Entry>,
+    /// The entries of translation tables (and of the address spaces of a
+    /// spec without tables), by table and index.
+    entries: BTreeMap<(lifecycle::Container, u64), Entry>,
     /// Occupied slots.
     slots: BTreeMap<Slot, NodeId>,
     /// Every live cap.
@@ -239,7 +248,7 @@ impl<'s> Machine<'s> {
             } else {
                 BTreeMap::from([(IMPLICIT_ASID, 0)])
             },
-            mappings: BTreeMap::new(),
+            entries: BTreeMap::new(),
             slots: BTreeMap::new(),
             nodes: BTreeMap::new(),
             next_node: 0,

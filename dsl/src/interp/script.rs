@@ -1375,11 +1375,16 @@ retype ut0 CNode(4) into root[2]
 retype ut0 Pml4 into root[3]
 retype ut0 Frame(12) into root[4]
 retype ut0 PageTable into root[5]
+retype ut0 Pdpt into root[7]
+retype ut0 PageDirectory into root[8]
 configure root[1] cspace root[2] vspace root[3] ipc_buffer root[4]
-map root[4] page 16 in root[3]
-map root[5] page 1 in root[3]
+map root[4] page 0x8000010 in root[3]
+map root[7] page 0x8000000 in root[3]
+map root[8] page 0x8000000 in root[3]
+map root[5] page 0x8000000 in root[3]
+map root[4] page 0x8000010 in root[3]
 copy root[5] -> root[6] rights(read)
-map root[6] page 2 in root[3]
+map root[6] page 0x8000200 in root[3]
 unmap root[4]
 configure root[1] vspace root[3]
 delete root[1]
@@ -1389,7 +1394,9 @@ delete root[1]
         let report = super::simulate(&spec, file, script).expect("a valid script");
         for want in [
             "configure root[1] cspace root[2] vspace root[3] ipc_buffer root[4]\n      ok: 0 cap(s) deleted",
-            "map root[6] page 2 in root[3]\n      error: IllegalOperation",
+            "map root[4] page 0x8000010 in root[3]\n      error: FailedLookup",
+            "map root[5] page 0x8000000 in root[3]\n      ok",
+            "map root[6] page 0x8000200 in root[3]\n      error: InvalidCapability",
             "configure root[1] vspace root[3]\n      ok: 3 cap(s) deleted",
             "delete root[1]\n      ok: 2 cap(s) deleted",
         ] {
