@@ -23,14 +23,20 @@ use crate::caps::{MessageInfo, target};
 /// Message words passed in registers (the spec's `message_registers`).
 pub const MESSAGE_REGISTERS: usize = target::MESSAGE_REGISTERS;
 
-/// First virtual address of user space: the kernel identity-maps the first
-/// 512 GiB slot of every address space (PML4 entry 0, supervisor only), so
-/// user mappings start at the second.
-pub const USER_BASE: u64 = 0x0000_0080_0000_0000;
+/// The spec's user space (`user_base`, `user_end`).
+const USER_SPACE: (u64, u64) = match crate::caps::USER_SPACE {
+    Some(space) => space,
+    None => panic!("kernel.cap sets the target's user space"),
+};
 
-/// One past the last user virtual address (the top of the lower canonical
-/// half).
-pub const USER_END: u64 = 0x0000_8000_0000_0000;
+/// First virtual address of user space (the spec's `user_base`): the
+/// kernel identity-maps the first 512 GiB slot of every address space (PML4
+/// entry 0, supervisor only), so user mappings start at the second.
+pub const USER_BASE: u64 = USER_SPACE.0;
+
+/// One past the last user virtual address (the spec's `user_end`: the top
+/// of the lower canonical half).
+pub const USER_END: u64 = USER_SPACE.1;
 
 /// Where the root task's IPC buffer is mapped.
 pub const ROOT_IPC_BUFFER: u64 = 0x0000_00ff_0000_0000;

@@ -2,8 +2,9 @@
 //! (the PVH start info and its memory map), the Untyped inventory carved from
 //! it, the kernel command line, the kernel's own objects, and the capability core (slots and CSpace
 //! lookup in `cspace`, the derivation tree in `mdb`, copy, mint, move,
-//! delete, revoke and retype in `ops`, decoded invocations in `invoke`), all
-//! typed by the code `capc` generates from `kernel-demo/spec/kernel.cap`.
+//! delete, revoke and retype in `ops`, decoded invocations in `invoke`,
+//! frames and tables in address spaces in `mapping`), all typed by the
+//! code `capc` generates from `kernel-demo/spec/kernel.cap`.
 //!
 //! Nothing here touches a port, a control register or an address it was not
 //! handed, so the library also builds for the host and is unit-tested there
@@ -23,6 +24,7 @@ pub mod cspace;
 pub mod finalise;
 pub mod invoke;
 pub mod ipc;
+pub mod mapping;
 pub mod mdb;
 pub mod memory_map;
 #[cfg(test)]

@@ -396,6 +396,33 @@ mod tests {
         assert_eq!(table_at(&mem, PML4, region, Level::PageTable), None);
     }
 
+    /// The levels are the spec's tables (`table = 512 x ...` in
+    /// kernel.cap): each covers what the spec says, and holds the table the
+    /// level below is, and frames of its entry's size where the spec says.
+    #[test]
+    fn the_levels_are_the_specs_tables() {
+        use caps::ObjectType;
+        let levels = [
+            (Level::Pml4, ObjectType::Pml4),
+            (Level::Pdpt, ObjectType::Pdpt),
+            (Level::PageDirectory, ObjectType::PageDirectory),
+            (Level::PageTable, ObjectType::PageTable),
+        ];
+        assert_eq!(caps::TABLE_ROOT, Some(ObjectType::Pml4));
+        assert_eq!(caps::PAGE_BITS, 12);
+        for (i, (level, object)) in levels.iter().enumerate() {
+            let shape = object.table().expect("a table");
+            assert_eq!((shape.entries, shape.entry_bits), (512, level.entry_bits()));
+            if let Some((below, below_object)) = levels.get(i + 1) {
+                assert_eq!(level.below(), Some(*below));
+                assert_eq!(below_object.held_in(shape.entry_bits), Some(*object));
+            }
+        }
+        assert_eq!(ObjectType::Frame.held_in(12), Some(ObjectType::PageTable));
+        assert_eq!(ObjectType::Frame.held_in(21), Some(ObjectType::PageDirectory));
+        assert_eq!(ObjectType::Frame.held_in(30), None, "no 1 GiB pages");
+    }
+
     #[test]
     fn the_kernel_entry_is_copied_supervisor_only() {
         let mem = space();

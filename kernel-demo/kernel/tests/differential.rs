@@ -29,10 +29,17 @@
 //! step both sides must keep the reference invariant
 //! (`harness::check_references`): every cap held in an object's slot (a
 //! CNode's, a TCB's own) belongs to a live object of that type, so no slot
-//! lies in memory that was handed out again. Mapping is left to the
-//! generated code's test: the interpreter's address spaces are flat, the
-//! kernel's are four levels of page tables with rules of their own (user
-//! range, alignment, a table above), which the spec does not state.
+//! lies in memory that was handed out again.
+//!
+//! Frames and tables are mapped too (`Ops::WithLifecycle`): the
+//! interpreter walks the tables kernel.cap declares (`table = 512 x ...`,
+//! its user space), the kernel runs its own `mapping` and `vspace` over page
+//! tables in a word-addressed memory (`Ram`), zeroed and made ready on
+//! retype as the kernel does, with its removal hook's `mapping::removed`.
+//! After every step both sides report the same address-space numbers and,
+//! walking each from its root, the same entry at every level (what each
+//! maps and links, by page and entry size), and every entry reached names a
+//! live frame or table of the type its level holds.
 //!
 //! Threads run too (`Ops::WithThreads`): resume, suspend, send, call,
 //! receive and reply, on the interpreter's `interp::threads` and on the
@@ -64,13 +71,15 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
+use capc_demo_kernel::asid::{ASIDS, AsidTable};
 use capc_demo_kernel::caps::{
     self, CNodeCap, Cap, EndpointCap, KernelError, NotificationCap, ObjectType, Placement,
     RetypeRequest, Rights, TcbCap, UntypedMemory,
 };
 use capc_demo_kernel::cspace::{self, Removal, SlotAddr, SlotMemory, Table};
 use capc_demo_kernel::tcb::{self, PendingSend, Tcb, TcbSlot};
-use capc_demo_kernel::{finalise, ipc, mdb, ops};
+use capc_demo_kernel::vspace::{self, PhysMem};
+use capc_demo_kernel::{finalise, ipc, mapping, mdb, ops};
 use capc_dsl::interp::harness::*;
 use capc_dsl::interp::{self, CNodeId, IpcEvent, Machine, OpError, Slot};
 use capc_dsl::model::Spec;
@@ -160,6 +169,8 @@ fn refused(e: KernelError) -> Refused {
         KernelError::RevokeFirst => OpError::RevokeFirst,
         KernelError::FailedLookup { source } => OpError::FailedLookup { source },
         KernelError::IllegalOperation => OpError::IllegalOperation,
+        KernelError::InvalidCapability { index } => OpError::InvalidCapability { index },
+        KernelError::AlignmentError => OpError::AlignmentError,
         other => return Refused::KernelOnly(other),
     })
 }
@@ -308,6 +319,39 @@ impl ipc::Objects for Structs {
     }
 }
 
+/// The physical memory page tables live in, word by word (a word never
+/// written reads 0): the kernel's `vspace` and `mapping` walk and change
+/// it as they do RAM through the kernel's identity map. Retype zeroes what
+/// it places, as the kernel does.
+#[derive(Default)]
+struct Ram(BTreeMap<u64, u64>);
+
+impl PhysMem for Ram {
+    fn read(&self, paddr: u64) -> u64 {
+        self.0.get(&paddr).copied().unwrap_or(0)
+    }
+    fn write(&mut self, paddr: u64, value: u64) {
+        if value == 0 {
+            self.0.remove(&paddr);
+        } else {
+            self.0.insert(paddr, value);
+        }
+    }
+}
+
+impl Ram {
+    /// The nonzero words of the 4 KiB table at `table`, by index.
+    fn entries(&self, table: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.0
+            .range(table..table + 4096)
+            .map(move |(at, value)| ((at - table) / 8, *value))
+    }
+}
+
+/// The kernel's own PML4, whose entry 0 every new PML4 gets (outside every
+/// boot Untyped: nothing is made there).
+const KERNEL_PML4: u64 = 0x1000;
+
 /// The caps removed for good, as the slot memory's removal hook reports
 /// them; the test finalises them after each step, in order (finalisers
 /// touch only the structs, never the slots, so that is the kernel's order).
@@ -328,6 +372,10 @@ struct Kernel<'m> {
     /// Mints of CNode caps that set a guard (kernel only, see the module
     /// docs), checked and undone.
     guard_mints: u64,
+    /// The memory of page tables.
+    ram: Ram,
+    /// Address-space numbers.
+    asids: AsidTable,
 }
 
 impl<'m> Kernel<'m> {
@@ -361,6 +409,27 @@ impl<'m> Kernel<'m> {
             server_places: BTreeMap::new(),
             calls: Vec::new(),
             guard_mints: 0,
+            ram: Ram(BTreeMap::from([(
+                KERNEL_PML4,
+                0x2000 | vspace::PRESENT | vspace::WRITABLE,
+            )])),
+            asids: AsidTable::new(),
+        }
+    }
+
+    /// What the kernel does to new objects' memory (user/lifecycle.rs
+    /// `zero_objects`): zeroed, and a table made ready (`prepare_table`:
+    /// a PML4 gets the kernel's entry).
+    fn placed(&mut self, p: &Placement) {
+        self.structs.placed(p);
+        let end = p.first + (p.count << p.size_bits);
+        let stale: Vec<u64> = self.ram.0.range(p.first..end).map(|(a, _)| *a).collect();
+        for at in stale {
+            self.ram.0.remove(&at);
+        }
+        for i in 0..p.count {
+            let at = p.first + (i << p.size_bits);
+            mapping::prepare_table(&mut self.ram, p.object_type, at, KERNEL_PML4);
         }
     }
 
@@ -389,20 +458,24 @@ impl<'m> Kernel<'m> {
         let answer = self.run_step_alone(step);
         let removed: Vec<Removal> = self.removals.borrow_mut().drain(..).collect();
         for removal in removed {
+            // The kernel's removal hook: address spaces first, then IPC.
+            mapping::removed(&mut self.ram, &mut self.asids, &removal);
             finalise::removed(&mut self.structs, removal);
         }
         answer
     }
 
-    /// A step: a capability operation, a TCB's configuration or a thread's
-    /// step (`Ops::WithThreads`; the interpreter's flat address spaces are
-    /// not the kernel's page tables, so no map or unmap).
+    /// A step: a capability operation, a TCB's configuration, a map or
+    /// unmap, or a thread's step.
     fn run_step_alone(&mut self, step: &Step) -> Answer {
         let (target, sources) = match step {
             Step::Op(op) => return self.run_op(op),
             Step::Lifecycle(LifecycleOp::Configure { target, sources }) => (target, sources),
-            Step::Lifecycle(other) if other.is_thread_step() => return self.run_thread(other),
-            Step::Lifecycle(other) => panic!("the kernel's side does not map: {other:?}"),
+            Step::Lifecycle(LifecycleOp::Map { cap, space, page }) => {
+                return self.map(*cap, *space, *page);
+            }
+            Step::Lifecycle(LifecycleOp::Unmap(at)) => return self.unmap(*at),
+            Step::Lifecycle(other) => return self.run_thread(other),
         };
         // As the interpreter checks, in its order: the target, an object
         // owning one slot per source, then each source in turn.
@@ -427,6 +500,90 @@ impl<'m> Kernel<'m> {
         }
         let removed = tcb::configure(&mut self.memory, tcb_at, &given).map_err(refused)?;
         Ok(Outcome::Removed(removed))
+    }
+
+    /// A frame or table cap's `map`, as user/invoke.rs runs it after
+    /// decoding (`mapping::map_frame`, `mapping::map_table`), at virtual
+    /// address `page << 12`, with every right the cap has. Before that, as
+    /// the interpreter checks: the cap (`FailedLookup`), one that records
+    /// a mapping (`IllegalOperation`), the address space's root
+    /// (`FailedLookup`, a PML4 cap or `IllegalOperation`).
+    fn map(&mut self, at: Path2, space: Option<Path2>, page: u64) -> Answer {
+        let illegal = Refused::Op(OpError::IllegalOperation);
+        let at = self.resolve(at).ok_or(SOURCE)?;
+        let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(SOURCE)?;
+        caps::mapping_of(cap).ok_or(illegal.clone())?;
+        let space = self.resolve(space.ok_or(TARGET)?).ok_or(TARGET)?;
+        let root = self
+            .memory
+            .cap(space)
+            .filter(|c| !c.is_null())
+            .ok_or(TARGET)?;
+        let vspace = caps::Pml4Cap::from_cap(root).ok_or(illegal)?;
+        // A page past every address stands for the last page, which no
+        // cap can record either.
+        let vaddr = page.checked_mul(4096).unwrap_or(!0xfff);
+        let mapped = if caps::FrameCap::from_cap(cap).is_some() {
+            let rights = Rights::ALL.bits();
+            mapping::map_frame(&mut self.ram, &mut self.asids, cap, vspace, vaddr, rights)
+        } else {
+            mapping::map_table(&mut self.ram, &mut self.asids, cap, vspace, vaddr)
+        }
+        .map_err(refused)?;
+        ops::update_cap(&mut self.memory, at, mapped);
+        Ok(Outcome::Done)
+    }
+
+    /// A frame cap's `unmap` (`mapping::unmap_frame`); any other cap is
+    /// `IllegalOperation`.
+    fn unmap(&mut self, at: Path2) -> Answer {
+        let at = self.resolve(at).ok_or(SOURCE)?;
+        let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(SOURCE)?;
+        caps::FrameCap::from_cap(cap).ok_or(Refused::Op(OpError::IllegalOperation))?;
+        let (unmapped, _) = mapping::unmap_frame(&mut self.ram, &self.asids, cap);
+        ops::update_cap(&mut self.memory, at, unmapped);
+        Ok(Outcome::Done)
+    }
+
+    /// What every live address space maps, walking its page tables from
+    /// the PML4 over user space: each present entry by number, page and
+    /// the bytes it covers, with the object there and its type (from the
+    /// level, and a page directory entry's huge bit).
+    fn spaces(&self) -> Spaces {
+        let mut spaces = Spaces::default();
+        for asid in 1..ASIDS as u64 {
+            let Some(pml4) = self.asids.pml4(asid) else {
+                continue;
+            };
+            spaces.asids.insert(asid, pml4);
+            self.walk(&mut spaces, asid, pml4, ObjectType::Pml4, 0);
+        }
+        spaces
+    }
+
+    fn walk(&self, spaces: &mut Spaces, asid: u64, table: u64, level: ObjectType, base: u64) {
+        let shape = level.table().expect("a table level");
+        for (index, entry) in self.ram.entries(table) {
+            let vaddr = base + (index << shape.entry_bits);
+            let user = capc_demo_kernel::abi::USER_BASE..capc_demo_kernel::abi::USER_END;
+            if entry & vspace::PRESENT == 0 || !user.contains(&vaddr) {
+                continue;
+            }
+            let object = entry & vspace::ADDRESS_MASK;
+            let below = match level {
+                ObjectType::Pml4 => ObjectType::Pdpt,
+                ObjectType::Pdpt => ObjectType::PageDirectory,
+                ObjectType::PageDirectory if entry & vspace::HUGE == 0 => ObjectType::PageTable,
+                _ => ObjectType::Frame,
+            };
+            spaces.entries.insert(
+                (asid, vaddr >> 12, shape.entry_bits),
+                (object, below as u64),
+            );
+            if below != ObjectType::Frame {
+                self.walk(spaces, asid, object, below, vaddr);
+            }
+        }
     }
 
     /// The thread whose cap is at `path`: `FailedLookup` without a cap,
@@ -569,7 +726,7 @@ impl<'m> Kernel<'m> {
                 };
                 let placement =
                     ops::retype(&mut self.memory, at, &request, cnode).map_err(refused)?;
-                self.structs.placed(&placement);
+                self.placed(&placement);
                 Ok(Outcome::Retyped {
                     object_type: placement.object_type as u64,
                     size_bits: placement.size_bits,
@@ -705,7 +862,7 @@ impl<'m> Kernel<'m> {
             };
             let placement =
                 ops::retype(&mut self.memory, at, &request, Some(self.server)).map_err(refused)?;
-            self.structs.placed(&placement);
+            self.placed(&placement);
             addresses.push(placement.first);
             self.server_places.insert(
                 slot,
@@ -844,6 +1001,21 @@ impl<'m> Kernel<'m> {
                 from: Referrer::Slot(self.place(&tables, *at)?),
                 object_type: held.object_type,
                 address: held.object,
+            });
+        }
+        let spaces = self.spaces();
+        for (&(asid, page, bits), &(address, object_type)) in &spaces.entries {
+            out.push(Reference {
+                from: Referrer::Mapping { asid, page, bits },
+                object_type,
+                address,
+            });
+        }
+        for (&asid, &address) in &spaces.asids {
+            out.push(Reference {
+                from: Referrer::AddressSpace(asid),
+                object_type: ObjectType::Pml4 as u64,
+                address,
             });
         }
         Ok(out)
@@ -1036,6 +1208,12 @@ fn differ_steps(ops: &[Step]) -> Result<Tally, String> {
                 k.structs.stray
             ));
         }
+        let (our_spaces, their_spaces) = (interp_spaces(&m), k.spaces());
+        if our_spaces != their_spaces {
+            return Err(format!(
+                "op {i} {op:?}: address spaces differ\ninterpreter: {our_spaces:x?}\nkernel:      {their_spaces:x?}"
+            ));
+        }
         let interp_seen = interp_seen(&m);
         let mut kernel_refs = k.references().map_err(|e| format!("op {i} {op:?}: {e}"))?;
         kernel_refs.extend(thread_references(&m, &theirs));
@@ -1055,8 +1233,9 @@ fn differ_steps(ops: &[Step]) -> Result<Tally, String> {
 
 /// Cases, and runs of steps per case (uniform, so 150.5 on average; a run
 /// is one step or a setup of several, about 2.8 steps on average with
-/// threads): 200 × 150.5 × 2.8 ≈ 84,000 steps per run. A failing case
-/// shrinks down to the few steps that matter.
+/// threads): 200 × 150.5 × 2.8 ≈ 84,000 steps per run of each of the two
+/// properties (threads; maps). A failing case shrinks down to the few
+/// steps that matter.
 const CASES: u32 = 200;
 const OPS_PER_CASE: std::ops::RangeInclusive<usize> = 1..=300;
 
@@ -1071,6 +1250,19 @@ proptest! {
     #[test]
     fn kernel_core_agrees_with_the_interpreter(
         ops in steps(kernel_spec(), Ops::WithThreads, OPS_PER_CASE)
+    ) {
+        if let Err(e) = differ_steps(&ops) {
+            let case = steps_text("kernel", &ops);
+            prop_assert!(false, "{e}\n\nAs a case file for dsl/tests/differential-cases/:\n{case}");
+        }
+    }
+
+    /// The same with maps and unmaps of frames and tables instead of
+    /// threads: the kernel's page tables, walked level by level, map what
+    /// the interpreter's tables do.
+    #[test]
+    fn kernel_address_spaces_agree_with_the_interpreter(
+        ops in steps(kernel_spec(), Ops::WithLifecycle, OPS_PER_CASE)
     ) {
         if let Err(e) = differ_steps(&ops) {
             let case = steps_text("kernel", &ops);
@@ -1099,8 +1291,15 @@ fn the_test_spec_is_kernel_cap_with_a_service() {
         let o = s.objects.iter();
         o.map(|o| {
             format!(
-                "{} {:?} {:?} {} {}",
-                o.name, o.size.table, o.align_bits, o.ram, o.device
+                "{} {:?} {:?} {} {} {:?}",
+                o.name,
+                o.size.table,
+                o.align_bits,
+                o.ram,
+                o.device,
+                o.table
+                    .as_ref()
+                    .map(|t| (t.entries, t.entry_bits, &t.holds))
             )
         })
         .collect()
@@ -1154,15 +1353,7 @@ fn case(name: &str) -> Vec<Op> {
 fn case_files_agree() {
     let all = thread_cases(&case_dir(), "kernel");
     assert!(!all.is_empty());
-    let maps = |s: &Step| {
-        matches!(
-            s,
-            Step::Lifecycle(LifecycleOp::Map { .. } | LifecycleOp::Unmap(_))
-        )
-    };
-    // Cases that map need the interpreter's flat address spaces (see
-    // `Kernel::run_step`): the generated code's test replays those.
-    for (name, steps) in all.into_iter().filter(|(_, s)| !s.iter().any(maps)) {
+    for (name, steps) in all {
         differ_steps(&steps)
             .unwrap_or_else(|e| panic!("{name}: {e}\n\nops:\n{}", steps_text("kernel", &steps)));
     }
@@ -1318,6 +1509,18 @@ fn random_sequences_reach_every_outcome() {
     eprintln!("{seen:#?}\n{configure:?}");
     assert_reached(&seen, configure);
     assert_reached(&seen, THREAD_OUTCOMES);
+    // Maps and unmaps through the four levels: every lifecycle path, and
+    // each refusal of a walk down the tables.
+    let seen = step_outcomes(
+        kernel_spec(),
+        || boot_interp(kernel_spec()),
+        40,
+        OPS_PER_CASE,
+        Ops::WithLifecycle,
+    );
+    eprintln!("{seen:#?}");
+    assert_reached(&seen, LIFECYCLE_OUTCOMES);
+    assert_reached(&seen, TABLE_OUTCOMES);
 }
 
 /// A divergence this test found (kernel-revoke-deletes-its-own-cap.ops,

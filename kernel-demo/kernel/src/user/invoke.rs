@@ -3,22 +3,23 @@
 //! the caller's registers.
 //!
 //! Touches the caps through `SlotMemory` and `ops`, the invoked TCB, and
-//! page tables through `vspace`.
+//! page tables and address-space numbers through
+//! `capc_demo_kernel::mapping` (TLB flushes: `address_space`).
 
 use capc_demo_kernel::abi::{self, IpcBuffer, MESSAGE_REGISTERS, SyscallStatus};
 use capc_demo_kernel::caps::{
-    CNodeCap, Cap, CapType, FrameCap, FrameCapInvocation, KernelError, MessageInfo,
-    PageDirectoryCapInvocation, PageTableCapInvocation, PdptCapInvocation, Pml4Cap, Rights, TcbCap,
+    CNodeCap, Cap, CapType, FrameCapInvocation, KernelError, MessageInfo,
+    PageDirectoryCapInvocation, PageTableCapInvocation, PdptCapInvocation, Pml4Cap, TcbCap,
     TcbCapInvocation, UntypedMemory, decode_frame_cap, decode_page_directory_cap,
     decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
 };
 use capc_demo_kernel::cspace::{SlotAddr, lookup_cap};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
+use capc_demo_kernel::mapping::{self, Flush};
 use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, UserContext, reg};
-use capc_demo_kernel::vspace::{self, Level};
 use capc_demo_kernel::{ipc, ops};
 
-use super::address_space::unmap;
+use super::address_space::flush_if_current;
 use super::ipc::Machine;
 use super::lifecycle::{evict, zero_objects};
 use super::sched::{enqueue, remove};
@@ -198,7 +199,9 @@ pub(super) fn invoke_tcb(
 }
 
 /// Invocations of a frame cap: map it into an address space (recorded in
-/// the cap: the page and the address space's number), unmap it.
+/// the cap: the page and the address space's number), unmap it. The
+/// checks and the page tables are `capc_demo_kernel::mapping`'s; here the
+/// cap goes back in its slot and the TLB drops what was unmapped.
 pub(super) fn invoke_frame(
     k: &mut Kernel,
     slot: SlotAddr,
@@ -207,44 +210,29 @@ pub(super) fn invoke_frame(
     msg: &[u64],
     caps: &[Cap],
 ) -> Result<(), KernelError> {
-    let frame = FrameCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
-    match decode_frame_cap(info, cap.rights(), msg, caps).map_err(decode_error)? {
-        FrameCapInvocation::Map(call) => {
-            if frame.is_mapped() {
-                return Err(KernelError::InvalidCapability { index: 0 });
-            }
-            let pml4 = call.vspace.table();
-            // Out of address-space numbers: the map cannot be recorded.
-            let asid = k
-                .asids
-                .number_of(pml4)
-                .ok_or(KernelError::IllegalOperation)?;
-            let rights = Rights::from_bits_truncate(call.rights).mask(frame.rights());
-            // The record first: a mapping nothing records is never made.
-            let updated = capc_demo_kernel::caps::with_mapping(frame.cap(), call.vaddr >> 12, asid)
-                .ok_or(KernelError::InvalidArgument { index: 1 })?;
-            vspace::map_frame(
-                &mut Identity,
-                pml4,
-                frame.frame(),
-                frame.bits() as u32,
-                call.vaddr,
-                rights.contains(Rights::WRITE),
-            )?;
-            with_memory(k, |memory| ops::update_cap(memory, slot, updated));
-            Ok(())
-        }
+    let updated = match decode_frame_cap(info, cap.rights(), msg, caps).map_err(decode_error)? {
+        FrameCapInvocation::Map(call) => mapping::map_frame(
+            &mut Identity,
+            &mut k.asids,
+            cap,
+            call.vspace,
+            call.vaddr,
+            call.rights,
+        )?,
         FrameCapInvocation::Unmap => {
-            unmap(k, frame);
-            let unmapped = capc_demo_kernel::caps::with_mapping(frame.cap(), 0, 0)
-                .ok_or(KernelError::IllegalOperation)?;
-            with_memory(k, |memory| ops::update_cap(memory, slot, unmapped));
-            Ok(())
+            let (unmapped, removed) = mapping::unmap_frame(&mut Identity, &k.asids, cap);
+            if let Some((pml4, vaddr)) = removed {
+                flush_if_current(k, Flush::Page { pml4, vaddr });
+            }
+            unmapped
         }
-    }
+    };
+    with_memory(k, |memory| ops::update_cap(memory, slot, updated));
+    Ok(())
 }
 
-/// Invocations of a PDPT, page-directory or page-table cap: map it.
+/// Invocations of a PDPT, page-directory or page-table cap: map it (see
+/// `capc_demo_kernel::mapping::map_table`).
 pub(super) fn invoke_table(
     k: &mut Kernel,
     slot: SlotAddr,
@@ -254,39 +242,26 @@ pub(super) fn invoke_table(
     caps: &[Cap],
 ) -> Result<(), KernelError> {
     let rights = cap.rights();
-    // The level of the table it goes into, and where.
-    let (parent, vspace, vaddr) = match cap.cap_type() {
+    // Where it goes; the level of the table it goes into is its type's.
+    let (vspace, vaddr) = match cap.cap_type() {
         Some(CapType::PdptCap) => {
             let PdptCapInvocation::Map(call) =
                 decode_pdpt_cap(info, rights, msg, caps).map_err(decode_error)?;
-            (Level::Pml4, call.vspace, call.vaddr)
+            (call.vspace, call.vaddr)
         }
         Some(CapType::PageDirectoryCap) => {
             let PageDirectoryCapInvocation::Map(call) =
                 decode_page_directory_cap(info, rights, msg, caps).map_err(decode_error)?;
-            (Level::Pdpt, call.vspace, call.vaddr)
+            (call.vspace, call.vaddr)
         }
         Some(CapType::PageTableCap) => {
             let PageTableCapInvocation::Map(call) =
                 decode_page_table_cap(info, rights, msg, caps).map_err(decode_error)?;
-            (Level::PageDirectory, call.vspace, call.vaddr)
+            (call.vspace, call.vaddr)
         }
         _ => return Err(KernelError::IllegalOperation),
     };
-    let mapping = vspace::table_mapping(cap).ok_or(KernelError::IllegalOperation)?;
-    // A table is linked into one place only (its copies share the
-    // mapping, and an unmapped cap cannot be copied: see `ops::copy`).
-    if mapping.page != 0 {
-        return Err(KernelError::InvalidCapability { index: 0 });
-    }
-    let pml4 = vspace.table();
-    let asid = k
-        .asids
-        .number_of(pml4)
-        .ok_or(KernelError::IllegalOperation)?;
-    let updated = capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
-        .ok_or(KernelError::InvalidArgument { index: 1 })?;
-    vspace::map_table(&mut Identity, pml4, parent, mapping.table, vaddr)?;
+    let updated = mapping::map_table(&mut Identity, &mut k.asids, cap, vspace, vaddr)?;
     with_memory(k, |memory| ops::update_cap(memory, slot, updated));
     Ok(())
 }

@@ -3,18 +3,18 @@
 //! finalisers), stopping the threads that use memory that goes, and zeroing
 //! new objects.
 //!
-//! Touches the threads the kernel knows, the run queue, IPC queues and
-//! address-space numbers.
+//! Touches the threads the kernel knows, the run queue, IPC queues,
+//! address-space numbers, and page tables through
+//! `capc_demo_kernel::mapping`.
 
 use core::fmt::Write;
 
-use capc_demo_kernel::caps::{CapType, Finaliser, FrameCap, Mapping, ObjectType, Placement};
+use capc_demo_kernel::caps::{CapType, Finaliser, ObjectType, Placement};
 use capc_demo_kernel::cspace::Removal;
 use capc_demo_kernel::tcb::{Tcb, ThreadState};
-use capc_demo_kernel::vspace;
-use capc_demo_kernel::{finalise, ipc};
+use capc_demo_kernel::{finalise, ipc, mapping};
 
-use super::address_space::{unlink_table, unmap};
+use super::address_space::flush_if_current;
 use super::ipc::Machine;
 use super::sched::remove;
 use super::state::{Identity, Kernel, MAX_THREADS, zero};
@@ -74,7 +74,9 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
 
 /// Zeroes the memory of the objects a retype placed, but for Untyped
 /// (nothing reads it), CNodes (`ops::retype` cleared their slots) and
-/// anything in device memory.
+/// anything in device memory. Tables are made ready by
+/// `capc_demo_kernel::mapping::prepare_table` (a new address space maps the
+/// kernel from the start).
 pub(super) fn zero_objects(placement: &Placement, device: bool, kernel_pml4: u64) {
     // Device memory is not the kernel's to write (and not mapped for it).
     if device
@@ -86,37 +88,36 @@ pub(super) fn zero_objects(placement: &Placement, device: bool, kernel_pml4: u64
         return;
     }
     for i in 0..placement.count {
-        if let Some(at) = placement.address(i) {
-            zero(at, 1 << placement.size_bits);
+        let Some(at) = placement.address(i) else {
+            continue;
+        };
+        if mapping::prepare_table(&mut Identity, placement.object_type, at, kernel_pml4) {
+            continue;
         }
-        if placement.object_type == ObjectType::Tcb
-            && let Some(at) = placement.address(i)
-        {
+        zero(at, 1 << placement.size_bits);
+        if placement.object_type == ObjectType::Tcb {
             // SAFETY: `at` is a TCB object just retyped (and zeroed), in
             // identity-mapped RAM; nothing refers to it yet.
             unsafe { (at as *mut Tcb).write(Tcb::new()) };
-        }
-        // A new address space maps the kernel from the start.
-        if placement.object_type == ObjectType::Pml4
-            && let Some(at) = placement.address(i)
-        {
-            vspace::init_pml4(&mut Identity, at, kernel_pml4);
         }
     }
 }
 
 /// `SlotMemory`'s hook for a cap removed for good, as seL4's finaliseCap,
 /// driven by what the spec declares:
-/// - a cap whose mapping is its own (`Mapping::EachCap`: a frame's) is
-///   unmapped with it, so no address space keeps a page whose cap is gone;
+/// - what it undoes in address spaces is `capc_demo_kernel::mapping`'s
+///   (`removed`): a cap whose mapping is its own (`Mapping::EachCap`: a
+///   frame's) is unmapped with it, so no address space keeps a page whose
+///   cap is gone; for the last cap to an object, the `unmap` finaliser
+///   unlinks a table from its parent and `release_asid` takes an address
+///   space's number back. The TLB then drops what it says;
 /// - the last cap with a badge to an endpoint cancels the sends queued
 ///   with that badge (seL4's cancelBadgedSends);
-/// - the last cap to an object runs the object's `finalise` actions:
-///   `unmap` unlinks a table from its parent, `cancel_waiters` restarts
-///   the threads waiting on an endpoint or notification with an error,
-///   `stop_thread` stops the thread (see [`evict`]) and `release_asid`
-///   takes an address space's number back. (Owned slots and a CNode's
-///   slots were emptied by the derivation tree before.)
+/// - the last cap to an object runs the object's other `finalise`
+///   actions: `cancel_waiters` restarts the threads waiting on an endpoint
+///   or notification with an error, `stop_thread` stops the thread (see
+///   [`evict`]). (Owned slots and a CNode's slots were emptied by the
+///   derivation tree before.)
 ///
 /// The IPC part (badged sends, waiters, a thread's wait and reply right)
 /// is `capc_demo_kernel::finalise`'s, which the differential test runs
@@ -129,11 +130,8 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     if cap_type == CapType::Pml4Cap {
         k.pml4_cap_removed = true;
     }
-    if cap_type.mapping() == Some(Mapping::EachCap)
-        && let Some(frame) = FrameCap::from_cap(cap)
-    {
-        unmap(k, frame);
-    }
+    let flush = mapping::removed(&mut Identity, &mut k.asids, &removal);
+    flush_if_current(k, flush);
     finalise::cancel_badged_sends(&mut Machine(k), &removal);
     let (Some(object), Some((base, size)), true) = (
         cap_type.object_type(),
@@ -144,18 +142,12 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     };
     for finaliser in object.finalisers() {
         match finaliser {
-            Finaliser::Unmap => {
-                if let Some(mapping) = vspace::table_mapping(cap) {
-                    unlink_table(k, mapping);
-                }
-            }
             Finaliser::CancelWaiters => finalise::cancel_waiters(&mut Machine(k), cap),
             Finaliser::StopThread => {
                 evict(k, base, base.saturating_add(size), "its TCB was deleted");
             }
-            Finaliser::ReleaseAsid => {
-                k.asids.release(base);
-            }
+            // Done above, by `mapping::removed`.
+            Finaliser::Unmap | Finaliser::ReleaseAsid => {}
         }
     }
 }

@@ -24,8 +24,9 @@
 //!   and table caps);
 //! - [`lifecycle`]: what happens when objects go (finalisation, eviction)
 //!   or are made (zeroing);
-//! - [`address_space`]: removing recorded mappings and TLB flushes (the
-//!   address-space numbers are `capc_demo_kernel::asid`).
+//! - [`address_space`]: TLB flushes (mapping and unmapping, and the
+//!   address-space numbers, are `capc_demo_kernel::mapping` and
+//!   `capc_demo_kernel::asid`).
 
 mod address_space;
 mod invoke;
