@@ -81,22 +81,24 @@ fn the_page_shows_owned_slots_finalisers_and_mappings() {
         "{page}"
     );
     // The TCB: its finaliser, then its slots, in the kernel's order; its
-    // three slots at the end of its 2 KiB, with the rights each requires.
+    // four slots at the end of its 2 KiB, with the rights each requires.
     let tcb = &page[page.find("### `Tcb`").unwrap()..page.find("### `Endpoint`").unwrap()];
     assert!(
         tcb.contains(
             "- when its last cap goes, the kernel, in order:\n  \
              1. `stop_thread`: stops the thread and takes it off any queue; its pending reply, \
              and any reply owed to it, is cancelled\n  \
-             2. deletes the caps in its owned slots (`cspace`, `vspace`, `ipc_buffer`)\n"
+             2. deletes the caps in its owned slots (`cspace`, `vspace`, `ipc_buffer`, \
+             `fault_handler`)\n"
         ),
         "{tcb}"
     );
     assert!(
         tcb.contains(
-            "| `cspace` | `CNodeCap` | no rights | 1952 (0x7a0) | Root of the thread's capability space. |\n\
-             | `vspace` | `Pml4Cap` | no rights | 1984 (0x7c0) | Root of the thread's address space. |\n\
-             | `ipc_buffer` | `FrameCap` | `read`, `write` | 2016 (0x7e0) | The frame holding the thread's IPC buffer. |\n"
+            "| `cspace` | `CNodeCap` | no rights | 1920 (0x780) | Root of the thread's capability space. |\n\
+             | `vspace` | `Pml4Cap` | no rights | 1952 (0x7a0) | Root of the thread's address space. |\n\
+             | `ipc_buffer` | `FrameCap` | `read`, `write` | 1984 (0x7c0) | The frame holding the thread's IPC buffer. |\n\
+             | `fault_handler` | `EndpointCap` | `write` | 2016 (0x7e0) | The endpoint the thread's faults go to (seL4 MCS's tcbFaultHandler). |\n"
         ),
         "{tcb}"
     );

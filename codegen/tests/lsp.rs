@@ -196,16 +196,18 @@ fn an_editor_session() {
             "When its last cap goes, the kernel, in order:\n\n\
              1. `stop_thread`: stops the thread and takes it off any queue; its pending reply, \
              and any reply owed to it, is cancelled\n\
-             2. deletes the caps in its owned slots (`cspace`, `vspace`, `ipc_buffer`)"
+             2. deletes the caps in its owned slots (`cspace`, `vspace`, `ipc_buffer`, \
+             `fault_handler`)"
         ),
         "{value}"
     );
     assert!(
         value.contains(
             "Owned slots, 32 B each:\n\n\
-             - `cspace`: `CNodeCap` at byte 1952 (0x7a0)\n\
-             - `vspace`: `Pml4Cap` at byte 1984 (0x7c0)\n\
-             - `ipc_buffer`: `FrameCap(read, write)` at byte 2016 (0x7e0)"
+             - `cspace`: `CNodeCap` at byte 1920 (0x780)\n\
+             - `vspace`: `Pml4Cap` at byte 1952 (0x7a0)\n\
+             - `ipc_buffer`: `FrameCap(read, write)` at byte 1984 (0x7c0)\n\
+             - `fault_handler`: `EndpointCap(write)` at byte 2016 (0x7e0)"
         ),
         "{value}"
     );
@@ -219,7 +221,7 @@ fn an_editor_session() {
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(
         value.starts_with(
-            "slot `Tcb.ipc_buffer`: `FrameCap(read, write)` at byte 2016 (0x7e0) of `Tcb`\n\n\
+            "slot `Tcb.ipc_buffer`: `FrameCap(read, write)` at byte 1984 (0x7c0) of `Tcb`\n\n\
              A cap put there must carry `read`, `write`;"
         ),
         "{value}"
@@ -235,7 +237,7 @@ fn an_editor_session() {
     );
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(
-        value.contains("`CNodeCap` at byte 1952 (0x7a0) of `Tcb`")
+        value.contains("`CNodeCap` at byte 1920 (0x780) of `Tcb`")
             && value.contains("must carry no rights"),
         "{value}"
     );
@@ -340,6 +342,11 @@ fn an_editor_session() {
             (
                 &json!("ipc_buffer"),
                 &json!("slot: FrameCap(read, write)"),
+                &json!(8)
+            ),
+            (
+                &json!("fault_handler"),
+                &json!("slot: EndpointCap(write)"),
                 &json!(8)
             ),
         ]

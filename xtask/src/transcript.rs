@@ -493,8 +493,9 @@ fn fuzz_problems(lines: &[&str]) -> Vec<String> {
 
 /// The counts of the fuzzer's lifecycle phase that must not be zero: each
 /// names its line's prefix and the words that follow the counts summed.
-const FUZZ_LIFECYCLE_KINDS: [(&str, &str, &[&str]); 8] = [
+const FUZZ_LIFECYCLE_KINDS: [(&str, &str, &[&str]); 9] = [
     ("configure", "fuzz: configure: ", &[""]),
+    ("fault handler", "fuzz: fault handler: ", &[""]),
     ("frame map", "fuzz: map: ", &["frames "]),
     ("table map", "fuzz: map: ", &["tables "]),
     (
@@ -1076,6 +1077,7 @@ mod tests {
         fuzz: parked for the audit: an exited thread in a PML4 of the fuzzer mapping a frame at 0x10000000000 through three tables: ok\r\n\
         fuzz: lifecycle: 3000 steps; retype Untyped 60/106 CNode 53/107 Tcb 50/93 Endpoint 57/98 Notification 40/84 Frame 42/93 Pml4 38/98 Pdpt 44/80 PageDirectory 40/89 PageTable 40/87\r\n\
         fuzz: configure: 62 of 363 ok (62 of 86 with caps of the right types)\r\n\
+        fuzz: fault handler: 14 of 92 ok\r\n\
         fuzz: threads: resume 45 of 87 ok, suspend 88 of 117 ok, signal 96 of 96 ok; helpers received 0, sent 1, ended 4\r\n\
         fuzz: map: frames 53 of 331 ok, tables 66 of 451 ok; unmap 106 of 128 ok; chains 31 of 96 ok\r\n\
         fuzz: ipc: steps 127 of 175 ok; messages delivered 129 (calls answered 75), cancelled waits 44\r\n\

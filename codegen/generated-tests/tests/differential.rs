@@ -528,8 +528,9 @@ macro_rules! generated_kernel {
                         }
                         picked.push(Some((from, c)));
                     }
+                    // Only the slots given a cap change.
                     let mut removed = 0;
-                    for index in 0..count {
+                    for (index, _) in (0..count).zip(&picked).filter(|(_, p)| p.is_some()) {
                         let owned = Place::Slot(Slot { cnode: table, index });
                         if self.slots.contains_key(&owned) {
                             removed += self.delete_slot(owned);

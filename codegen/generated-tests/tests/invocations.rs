@@ -330,8 +330,10 @@ mod kernel {
         assert_eq!(TcbCapLabel::Suspend as u64, 4);
         assert_eq!(FrameCapLabel::Map.requires(), Rights::READ);
         assert_eq!(FrameCapLabel::Unmap.requires(), Rights::NONE);
-        assert_eq!(TcbCapLabel::Configure.request_words(), 2);
+        assert_eq!(TcbCapLabel::SetFaultHandler as u64, 5);
+        assert_eq!(TcbCapLabel::Configure.request_words(), 1);
         assert_eq!(TcbCapLabel::Configure.request_caps(), 3);
+        assert_eq!(TcbCapLabel::SetFaultHandler.request_caps(), 1);
         assert_eq!(IrqHandlerCapLabel::SetNotification as u64, 2);
     }
 
@@ -544,19 +546,19 @@ mod kernel {
 
         #[test]
         fn tcb_cap_invocations(
-            cptrs: [u64; 3], seed: u64, buffer_addr: u64, fault_endpoint: u64,
+            cptrs: [u64; 3], seed: u64, buffer_addr: u64,
             ip: u64, sp: u64, arg: u64, e in kernel_error(),
         ) {
             let (mut msg, mut caps) = buffers();
             let info = encode_tcb_cap_configure(
-                cptrs[0], cptrs[1], cptrs[2], buffer_addr, fault_endpoint, &mut msg, &mut caps,
+                cptrs[0], cptrs[1], cptrs[2], buffer_addr, &mut msg, &mut caps,
             );
-            prop_assert_eq!(info, MessageInfo { label: 1, length: 2, caps: 3 });
+            prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 3 });
             prop_assert_eq!(caps, cptrs);
             let (cspace, vspace, buffer) = (cnode(seed), pml4(seed), frame(seed, RW));
             let looked_up = [cspace.cap(), vspace.cap(), buffer.cap()];
             let expected = TcbCapInvocation::Configure(TcbCapConfigure {
-                cspace, vspace, buffer, buffer_addr, fault_endpoint,
+                cspace, vspace, buffer, buffer_addr,
             });
             check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, vspace.cap(), 0);
@@ -583,6 +585,20 @@ mod kernel {
             prop_assert_eq!(info, MessageInfo { label: 4, length: 0, caps: 0 });
             check_request(decode_tcb_cap, info, &[], &[], Rights::NONE, &TcbCapInvocation::Suspend);
             check_reply(decode_tcb_cap_suspend_reply, e, KERNEL_ERRORS + 1);
+
+            // A fault handler: an endpoint cap that may send.
+            let (_, mut caps) = buffers();
+            let info = encode_tcb_cap_set_fault_handler(cptrs[0], &mut caps);
+            prop_assert_eq!(info, MessageInfo { label: 5, length: 0, caps: 1 });
+            prop_assert_eq!(caps[0], cptrs[0]);
+            let endpoint = EndpointCap::new(seed << 4 & ((1 << 48) - 1), Rights::WRITE, seed).unwrap();
+            let looked_up = [endpoint.cap()];
+            let expected = TcbCapInvocation::SetFaultHandler(TcbCapSetFaultHandler { endpoint });
+            check_request(decode_tcb_cap, info, &[], &looked_up, Rights::NONE, &expected);
+            let receive_only = EndpointCap::new(endpoint.endpoint(), Rights::READ, seed).unwrap();
+            check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, receive_only.cap(), 0);
+            check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, cspace.cap(), 0);
+            check_reply(decode_tcb_cap_set_fault_handler_reply, e, KERNEL_ERRORS + 1);
         }
 
         #[test]

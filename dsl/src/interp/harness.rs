@@ -824,15 +824,17 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
         arms.push(
             (
                 untyped.clone(),
-                at(),
-                proptest::collection::vec(at(), n),
+                // Distinct slots for the object and its slots' caps, in a
+                // random order.
+                proptest::sample::subsequence(at().collect::<Vec<u64>>(), n + 1).prop_shuffle(),
                 any::<bool>(),
             )
                 .prop_map({
                     let retype = retype.clone();
-                    move |(source, target, places, again)| {
+                    move |(source, all, again)| {
+                        let (target, places) = (all[0], &all[1..]);
                         let mut out = vec![retype(source, owner, target)];
-                        for (object, place) in slot_objects.iter().zip(&places) {
+                        for (object, place) in slot_objects.iter().zip(places) {
                             out.push(retype(source, *object, *place));
                         }
                         out.push(Step::Lifecycle(LifecycleOp::Configure {
@@ -915,6 +917,18 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
                 Some((path, o))
             })
             .collect();
+        // Chains that end in a frame need every level: three times as many.
+        let ends: Vec<(Vec<ObjectId>, ObjectId)> = ends
+            .into_iter()
+            .flat_map(|e| {
+                let times = if spec.objects[e.1.index()].table.is_some() {
+                    1
+                } else {
+                    3
+                };
+                std::iter::repeat_n(e, times)
+            })
+            .collect();
         let page_bits = spec.page_bits();
         let spec_for = spec.clone();
         if !ends.is_empty() {
@@ -922,34 +936,61 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
                 (
                     untyped,
                     proptest::sample::select(ends),
-                    proptest::collection::vec(at(), 8),
+                    // Distinct slots, in a random order.
+                    proptest::sample::subsequence(at().collect::<Vec<u64>>(), 8).prop_shuffle(),
                     proptest::collection::vec(0..2u64, 8),
-                    any::<bool>(),
+                    // Mostly a new address space; at times the slot's.
+                    proptest::bool::weighted(0.8),
+                    0..4u8,
                 )
-                    .prop_map(move |(source, (path, end), places, offsets, new_space)| {
-                        let vaddr = chain_address(&spec_for, &path, &offsets);
-                        let span = |t: ObjectId| {
-                            let o = &spec_for.objects[t.index()];
-                            o.table
-                                .as_ref()
-                                .map_or(o.size.min_bits(), |t| t.span_bits())
-                        };
-                        let space = root(places[0]);
-                        let mut out = Vec::new();
-                        if new_space {
-                            out.push(retype(source, root_type, places[0]));
-                        }
-                        for (i, &object) in path[1..].iter().chain([&end]).enumerate() {
-                            let at = vaddr & !((1u64 << span(object)) - 1);
-                            out.push(retype(source, object, places[i + 1]));
-                            out.push(Step::Lifecycle(LifecycleOp::Map {
-                                cap: root(places[i + 1]),
-                                space: Some(space),
-                                page: at >> page_bits,
-                            }));
-                        }
-                        out
-                    })
+                    .prop_map(
+                        move |(source, (path, end), places, offsets, new_space, tail)| {
+                            let vaddr = chain_address(&spec_for, &path, &offsets);
+                            let span = |t: ObjectId| {
+                                let o = &spec_for.objects[t.index()];
+                                o.table
+                                    .as_ref()
+                                    .map_or(o.size.min_bits(), |t| t.span_bits())
+                            };
+                            let space = root(places[0]);
+                            let mut out = Vec::new();
+                            if new_space {
+                                out.push(retype(source, root_type, places[0]));
+                            }
+                            for (i, &object) in path[1..].iter().chain([&end]).enumerate() {
+                                let at = vaddr & !((1u64 << span(object)) - 1);
+                                out.push(retype(source, object, places[i + 1]));
+                                out.push(Step::Lifecycle(LifecycleOp::Map {
+                                    cap: root(places[i + 1]),
+                                    space: Some(space),
+                                    page: at >> page_bits,
+                                }));
+                            }
+                            // Then, at times, the end's cap goes, or all of it,
+                            // or a copy of it is mapped where the end is.
+                            let end_at = vaddr & !((1u64 << span(end)) - 1);
+                            match tail {
+                                0 => out.push(Step::Op(Op::Delete(root(places[path.len()])))),
+                                1 => out.push(Step::Op(Op::Revoke(root(source)))),
+                                2 => {
+                                    // A copy: a frame's starts unmapped, and the
+                                    // entry is taken; a table's is mapped.
+                                    out.push(Step::Op(Op::Copy {
+                                        source: root(places[path.len()]),
+                                        dest: root(places[path.len() + 1]),
+                                        rights: u64::MAX,
+                                    }));
+                                    out.push(Step::Lifecycle(LifecycleOp::Map {
+                                        cap: root(places[path.len() + 1]),
+                                        space: Some(space),
+                                        page: end_at >> page_bits,
+                                    }));
+                                }
+                                _ => {}
+                            }
+                            out
+                        },
+                    )
                     .boxed(),
             );
         }

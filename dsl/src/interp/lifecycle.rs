@@ -313,11 +313,12 @@ impl Machine<'_> {
     }
 
     /// Sets the slots the object whose cap is at `target` owns, as seL4's
-    /// TCB_Configure: `sources` names a cap for each slot in declaration
-    /// order (`None`: leave it empty). Every slot's cap is deleted first;
-    /// then each source still there is copied in (a copy: the same rights,
-    /// its place in the tree as a copy's, a frame copy unmapped). Returns
-    /// how many caps the deletions removed.
+    /// TCB_Configure and TCB_SetSpace: `sources` names a cap for each slot
+    /// in declaration order (`None`: the slot is left as it is). The cap of
+    /// every slot given a source is deleted first; then each source still
+    /// there is copied in (a copy: the same rights, its place in the tree as
+    /// a copy's, a frame copy unmapped). Returns how many caps the deletions
+    /// removed.
     ///
     /// Checks, before anything changes: `target` resolves to a cap
     /// (`FailedLookup { source: 0 }`) to an object that owns slots, one
@@ -369,7 +370,10 @@ impl Machine<'_> {
             picked.push(Some(id));
         }
         let mut removed = 0;
-        for index in 0..owned.len() as u64 {
+        for (index, _) in (0..owned.len() as u64)
+            .zip(&picked)
+            .filter(|(_, p)| p.is_some())
+        {
             let at = super::Slot {
                 cnode: table,
                 index,

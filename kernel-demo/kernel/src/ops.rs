@@ -773,7 +773,7 @@ mod tests {
         let held = crate::tcb::slots_of(tcb).unwrap();
         assert_eq!(held_slots(&w.memory, tcb), Some(held));
         // A fresh TCB's slots are empty.
-        assert!((0..3).all(|i| w.memory.cap(held.slot(i).unwrap()) == Some(Cap::NULL)));
+        assert!((0..4).all(|i| w.memory.cap(held.slot(i).unwrap()) == Some(Cap::NULL)));
         copy(&mut w.memory, slot(11), held.slot(0).unwrap(), Rights::ALL).unwrap();
         // The endpoint's cap in the CNode is no longer its last.
         assert!(!delete(&mut w.memory, slot(11)).unwrap().unwrap().was_final);
@@ -793,24 +793,26 @@ mod tests {
         w.retype(0, ObjectType::Pml4, 0, 12, 1).unwrap();
         w.retype(0, ObjectType::Frame, 12, 13, 1).unwrap();
         let tcb = region(w.cap(10)).unwrap().0;
-        fn conf(w: &mut World<'_>, tcb: u64, from: [u64; 3]) -> Result<u64, KernelError> {
-            let given = from.map(|i| Some((slot(i), w.cap(i))));
+        /// Configure with the caps in these root slots; the fault
+        /// handler's slot is left as it is (0: none given).
+        fn conf(w: &mut World<'_>, tcb: u64, from: [u64; 4]) -> Result<u64, KernelError> {
+            let given = from.map(|i| (i != 0).then(|| (slot(i), w.cap(i))));
             configure(&mut w.memory, tcb, &given)
         }
         // A cap in the wrong place is refused before anything changes.
         assert_eq!(
-            conf(&mut w, tcb, [12, 11, 13]),
+            conf(&mut w, tcb, [12, 11, 13, 0]),
             Err(KernelError::InvalidArgument { index: 1 })
         );
         // An IPC buffer frame without write is refused too.
         copy(&mut w.memory, slot(13), slot(14), Rights::READ).unwrap();
         assert_eq!(
-            conf(&mut w, tcb, [11, 12, 14]),
+            conf(&mut w, tcb, [11, 12, 14, 0]),
             Err(KernelError::InvalidArgument { index: 3 })
         );
         let held = |w: &World<'_>, which| w.memory.cap(slot_of(tcb, which).unwrap()).unwrap();
         assert_eq!(held(&w, TcbSlot::Cspace), Cap::NULL);
-        conf(&mut w, tcb, [11, 12, 13]).unwrap();
+        conf(&mut w, tcb, [11, 12, 13, 0]).unwrap();
         assert_eq!(held(&w, TcbSlot::Cspace), w.cap(11));
         assert_eq!(held(&w, TcbSlot::Vspace), w.cap(12));
         assert_eq!(held(&w, TcbSlot::IpcBuffer), caps::derived(w.cap(13)));
@@ -818,8 +820,19 @@ mod tests {
         assert!(!delete(&mut w.memory, slot(11)).unwrap().unwrap().was_final);
         // Configuring again replaces them; the old CNode's last cap goes.
         w.retype(0, ObjectType::CNode, 2, 11, 1).unwrap();
-        assert_eq!(conf(&mut w, tcb, [11, 12, 13]), Ok(3));
+        assert_eq!(conf(&mut w, tcb, [11, 12, 13, 0]), Ok(3));
         assert_eq!(held(&w, TcbSlot::Cspace), w.cap(11));
+        // A fault handler needs an endpoint it can send on; given alone,
+        // only its slot changes.
+        w.retype(0, ObjectType::Endpoint, 0, 15, 1).unwrap();
+        copy(&mut w.memory, slot(15), slot(16), Rights::READ).unwrap();
+        assert_eq!(
+            conf(&mut w, tcb, [0, 0, 0, 16]),
+            Err(KernelError::InvalidArgument { index: 4 })
+        );
+        assert_eq!(conf(&mut w, tcb, [0, 0, 0, 15]), Ok(0));
+        assert_eq!(held(&w, TcbSlot::FaultHandler), w.cap(15));
+        assert_eq!(held(&w, TcbSlot::Cspace), w.cap(11), "left as it was");
         check(&w);
     }
 

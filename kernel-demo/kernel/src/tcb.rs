@@ -96,8 +96,6 @@ pub struct Tcb {
     pub state: ThreadState,
     /// Where the IPC buffer is mapped in the thread's address space.
     pub ipc_buffer_addr: u64,
-    /// Capability address of the endpoint faults are sent to.
-    pub fault_endpoint: u64,
     /// The next thread in the run queue or in the queue of the endpoint
     /// it waits on (physical address of its TCB, 0 for none): a thread is
     /// in at most one queue, and the queues live in the TCBs, so they need
@@ -153,7 +151,6 @@ impl Tcb {
             },
             state: ThreadState::Inactive,
             ipc_buffer_addr: 0,
-            fault_endpoint: 0,
             sched_next: 0,
             blocked_on: 0,
             ipc: PendingSend {
@@ -195,12 +192,13 @@ pub fn admit(which: TcbSlot, cap: Cap) -> Result<(), KernelError> {
     Ok(())
 }
 
-/// Sets the slots of the TCB at `tcb` as seL4's `TCB_Configure` does and as
-/// the spec's interpreter runs it (`Machine::configure`): `given` holds, in
-/// the order of [`TcbSlot::ALL`], the cap for each slot with the slot it
-/// was found in (`None`: the slot is left empty). First every cap is
-/// checked ([`admit`]); then each slot's old cap is deleted and a copy of
-/// the new one goes in. A source that those deletions took away (it was
+/// Sets the slots of the TCB at `tcb` as seL4's `TCB_Configure` and
+/// `TCB_SetSpace` do and as the spec's interpreter runs it
+/// (`Machine::configure`): `given` holds, in the order of
+/// [`TcbSlot::ALL`], the cap for each slot with the slot it was found in
+/// (`None`: the slot is left as it is). First every cap is checked
+/// ([`admit`]); then each given slot's old cap is deleted and a copy of the
+/// new one goes in. A source that those deletions took away (it was
 /// held by an object they finalised) is left out. Returns how many caps
 /// the deletions removed. `IllegalOperation` if the TCB's slots are not in
 /// slot memory. (What the kernel asks of an IPC buffer beyond the spec, RAM
@@ -208,7 +206,7 @@ pub fn admit(which: TcbSlot, cap: Cap) -> Result<(), KernelError> {
 pub fn configure(
     memory: &mut SlotMemory<'_>,
     tcb: u64,
-    given: &[Option<(SlotAddr, Cap)>; 3],
+    given: &[Option<(SlotAddr, Cap)>; TcbSlot::ALL.len()],
 ) -> Result<u64, KernelError> {
     for (which, given) in TcbSlot::ALL.iter().zip(given) {
         if let Some((_, cap)) = given {
@@ -221,7 +219,11 @@ pub fn configure(
     }
     let mut removed = 0;
     for (slot, given) in slots.into_iter().flatten().zip(given) {
-        removed += ops::delete(memory, slot)?.map_or(0, |d| d.removed);
+        if given.is_some() {
+            removed += ops::delete(memory, slot)?.map_or(0, |d| d.removed);
+        }
+    }
+    for (slot, given) in slots.into_iter().flatten().zip(given) {
         if let Some((source, new)) = *given
             && memory.cap(source) == Some(new)
         {
@@ -267,13 +269,13 @@ mod tests {
         use crate::caps::TcbCap;
         use crate::cspace::SLOT_BYTES;
         let base = 0x10_0000;
-        let last = slot_of(base, TcbSlot::IpcBuffer).unwrap().get();
+        let last = slot_of(base, TcbSlot::FaultHandler).unwrap().get();
         assert_eq!(last + SLOT_BYTES, base + (1 << Tcb::SIZE_BITS));
         let cap = TcbCap::new(base).unwrap().cap();
         let table = slots_of(cap).unwrap();
-        assert_eq!(table.slot_count(), 3);
+        assert_eq!(table.slot_count(), 4);
         assert_eq!(table.slot(0), slot_of(base, TcbSlot::Cspace));
-        assert_eq!(table.slot(3), None);
+        assert_eq!(table.slot(4), None);
         assert_eq!(slots_of(Cap::NULL), None);
     }
 

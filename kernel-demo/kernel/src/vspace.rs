@@ -419,7 +419,10 @@ mod tests {
             }
         }
         assert_eq!(ObjectType::Frame.held_in(12), Some(ObjectType::PageTable));
-        assert_eq!(ObjectType::Frame.held_in(21), Some(ObjectType::PageDirectory));
+        assert_eq!(
+            ObjectType::Frame.held_in(21),
+            Some(ObjectType::PageDirectory)
+        );
         assert_eq!(ObjectType::Frame.held_in(30), None, "no 1 GiB pages");
     }
 

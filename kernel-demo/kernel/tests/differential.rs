@@ -486,7 +486,7 @@ impl<'m> Kernel<'m> {
             return Err(illegal);
         }
         let (tcb_at, _) = caps::region(cap).ok_or(illegal)?;
-        let mut given = [None; 3];
+        let mut given = [None; TcbSlot::ALL.len()];
         for ((given, source), which) in given.iter_mut().zip(sources).zip(TcbSlot::ALL) {
             let Some(path) = source else { continue };
             let from = self.resolve(*path).ok_or(SOURCE)?;
@@ -1510,11 +1510,12 @@ fn random_sequences_reach_every_outcome() {
     assert_reached(&seen, configure);
     assert_reached(&seen, THREAD_OUTCOMES);
     // Maps and unmaps through the four levels: every lifecycle path, and
-    // each refusal of a walk down the tables.
+    // each refusal of a walk down the tables (more cases: a chain of tables
+    // needs most of the 32 KiB Untyped).
     let seen = step_outcomes(
         kernel_spec(),
         || boot_interp(kernel_spec()),
-        40,
+        100,
         OPS_PER_CASE,
         Ops::WithLifecycle,
     );

@@ -117,6 +117,19 @@ pub(super) fn invoke_object(
     SyscallStatus::Ok
 }
 
+/// The message's cap `i` and the slot it was found in
+/// (`InvalidCapability` if it was not found).
+fn found(
+    caps: &[Cap],
+    sources: &[Option<SlotAddr>],
+    i: usize,
+) -> Result<(SlotAddr, Cap), KernelError> {
+    let index = i as u64;
+    let slot = sources.get(i).copied().flatten();
+    let cap = caps.get(i).copied().unwrap_or(Cap::NULL);
+    Ok((slot.ok_or(KernelError::InvalidCapability { index })?, cap))
+}
+
 /// Invocations of a TCB cap. `extra` holds the message's caps and the
 /// slots they were found in.
 pub(super) fn invoke_tcb(
@@ -134,13 +147,11 @@ pub(super) fn invoke_tcb(
             if call.buffer_addr % 4096 != 0 {
                 return Err(KernelError::AlignmentError);
             }
-            // The decoder checked each cap's type; each was found in a slot.
-            let mut given = [None; 3];
-            for (i, given) in given.iter_mut().enumerate() {
-                let found = sources.get(i).copied().flatten();
-                let cap = caps.get(i).copied().unwrap_or(Cap::NULL);
-                let index = i as u64;
-                *given = Some((found.ok_or(KernelError::InvalidCapability { index })?, cap));
+            // The decoder checked each cap's type; each was found in a
+            // slot. The fault handler's slot is left as it is.
+            let mut given = [None; TcbSlot::ALL.len()];
+            for (i, given) in given[..3].iter_mut().enumerate() {
+                *given = Some(found(caps, sources, i)?);
             }
             let buffer = call.buffer;
             with_memory(k, |memory| {
@@ -152,9 +163,17 @@ pub(super) fn invoke_tcb(
                 }
                 tcb::configure(memory, at, &given)
             })?;
-            let thread = k.tcb(at);
-            thread.ipc_buffer_addr = call.buffer_addr;
-            thread.fault_endpoint = call.fault_endpoint;
+            k.tcb(at).ipc_buffer_addr = call.buffer_addr;
+        }
+        TcbCapInvocation::SetFaultHandler(_) => {
+            // Only the fault handler's slot changes (seL4 MCS's
+            // TCB_SetSpace sets it; faults are not sent yet: issue 17).
+            let mut given = [None; TcbSlot::ALL.len()];
+            let at_slot = TcbSlot::ALL
+                .iter()
+                .position(|s| *s == TcbSlot::FaultHandler);
+            given[at_slot.ok_or(KernelError::IllegalOperation)?] = Some(found(caps, sources, 0)?);
+            with_memory(k, |memory| tcb::configure(memory, at, &given))?;
         }
         TcbCapInvocation::WriteRegisters(call) => {
             if call.ip >= abi::USER_END || call.sp >= abi::USER_END {

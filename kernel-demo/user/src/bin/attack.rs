@@ -224,7 +224,7 @@ fn configure(
 ) -> Result<(), Error> {
     env.invoke(
         tcb,
-        |m, c| caps::encode_tcb_cap_configure(cspace, vspace, buffer, buffer_at, 0, m, c),
+        |m, c| caps::encode_tcb_cap_configure(cspace, vspace, buffer, buffer_at, m, c),
         caps::decode_tcb_cap_configure_reply,
     )
 }

@@ -623,7 +623,6 @@ fn start_thread(
                 ROOT_VSPACE_SLOT,
                 buffer,
                 buffer_at,
-                0,
                 msg,
                 caps,
             )
@@ -977,7 +976,6 @@ mod fuzz {
                         super::ROOT_VSPACE,
                         buffer,
                         buffer_at,
-                        0,
                         msg,
                         caps,
                     )
@@ -1434,6 +1432,7 @@ mod fuzz {
             retype: [Tally; TYPES.len()],
             configure: Tally,
             configure_valid: Tally,
+            fault_handler: Tally,
             resume: Tally,
             suspend: Tally,
             signal: Tally,
@@ -1751,6 +1750,9 @@ mod fuzz {
             }
 
             fn configure(&mut self) {
+                if self.rng.below(4) == 0 {
+                    return self.set_fault_handler();
+                }
                 let tcb = self.pick(CapType::TcbCap, &[]);
                 self.settle(tcb);
                 if !self.slots[tcb as usize].is_null()
@@ -1781,6 +1783,20 @@ mod fuzz {
                     let addr = object(self.slots[tcb as usize]);
                     remember(&mut self.configured, addr, &mut self.rng);
                 }
+                self.refresh();
+            }
+
+            /// Gives a TCB a fault handler: any endpoint cap it can send
+            /// on goes into its slot (faults are not sent yet).
+            fn set_fault_handler(&mut self) {
+                let tcb = self.pick(CapType::TcbCap, &[]);
+                let endpoint = self.pick(CapType::EndpointCap, &[]);
+                let r = self.invoke(
+                    tcb,
+                    |_, c| caps::encode_tcb_cap_set_fault_handler(endpoint, c),
+                    caps::decode_tcb_cap_set_fault_handler_reply,
+                );
+                self.counts.fault_handler.count(r);
                 self.refresh();
             }
 
@@ -2234,7 +2250,7 @@ mod fuzz {
                 self.invoke(
                     tcb,
                     |m, c| {
-                        caps::encode_tcb_cap_configure(cspace, vspace, buffer, buffer_addr, 0, m, c)
+                        caps::encode_tcb_cap_configure(cspace, vspace, buffer, buffer_addr, m, c)
                     },
                     caps::decode_tcb_cap_configure_reply,
                 )
@@ -2362,6 +2378,7 @@ mod fuzz {
                     "fuzz: configure: {} ({} of {} with caps of the right types)",
                     c.configure, c.configure_valid.ok, c.configure_valid.tried
                 );
+                let _ = writeln!(env, "fuzz: fault handler: {}", c.fault_handler);
                 let _ = writeln!(
                     env,
                     "fuzz: threads: resume {}, suspend {}, signal {}; helpers received {}, sent {}, ended {}",
@@ -2741,7 +2758,7 @@ mod spawn {
         bill.tcb = tcb;
         env.invoke(
             tcb,
-            |m, c| caps::encode_tcb_cap_configure(guarded, pml4, buffer, ROOT_IPC_BUFFER, 0, m, c),
+            |m, c| caps::encode_tcb_cap_configure(guarded, pml4, buffer, ROOT_IPC_BUFFER, m, c),
             caps::decode_tcb_cap_configure_reply,
         )?;
         let entry = file.ehdr.e_entry;
