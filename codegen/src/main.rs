@@ -7,6 +7,16 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `eprintln!` that does not panic: a stderr that cannot be written (a
+/// full disk, a closed pipe) loses the message, and the exit code still
+/// says what happened.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod doc;
 mod fmt_cmd;
 mod graph;
@@ -208,6 +218,10 @@ fn build(args: &BuildArgs) -> ExitCode {
         &args.file.to_string_lossy(),
     );
     let written = match &args.output {
+        Some(path) if is_a_source(&compilation, &args.file, path) => Err(format!(
+            "`{}` is a file of the spec: refusing to overwrite it with Rust (give another `-o`)",
+            path.display()
+        )),
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
         None => std::io::stdout()
@@ -221,6 +235,25 @@ fn build(args: &BuildArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether `output` names the spec `root` or a file it imports (compared
+/// as canonical paths, so `./x.cap` and `x.cap` are one file).
+fn is_a_source(
+    compilation: &Compilation,
+    root: &std::path::Path,
+    output: &std::path::Path,
+) -> bool {
+    let Ok(output) = std::fs::canonicalize(output) else {
+        return false; // not there yet: no spec file
+    };
+    let sources = &compilation.sources;
+    let loaded = (0..sources.len() as u32)
+        .map(|i| std::path::PathBuf::from(sources.name(capc_dsl::source::FileId(i))));
+    std::iter::once(root.to_path_buf())
+        .chain(loaded)
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .any(|p| p == output)
 }
 
 fn print(

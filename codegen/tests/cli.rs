@@ -445,3 +445,67 @@ fn deeply_nested_parentheses_are_a_diagnostic_not_a_crash() {
         .stderr_has("error[E0004]")
         .stderr_has("deep.cap:8:");
 }
+
+// --------------------------------------------------------- hostile I/O
+
+/// Diagnostics that cannot be written (stderr on a full device) end the run
+/// with the I/O exit code, not a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stderr_is_an_io_error_not_a_panic() {
+    let s = Scratch::new("cli", "full_stderr");
+    s.write("bad.cap", UNKNOWN_NAME);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_capc"))
+        .args(["check", "bad.cap"])
+        .current_dir(&s.dir)
+        .stderr(full)
+        .output()
+        .expect("run capc");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// `capc build x.cap -o x.cap` (or `-o` naming a file the spec imports)
+/// refuses and leaves the spec as it was.
+#[test]
+fn build_does_not_overwrite_its_own_spec() {
+    let s = Scratch::new("cli", "overwrite");
+    let lib = "target t {\n    address_bits = 48;\n    tag_bits = 5;\n    message_registers = 4;\n    message_words = 16;\n    caps_per_message = 2;\n}\n";
+    s.write("lib.cap", lib);
+    s.write("main.cap", "use \"lib.cap\";\n");
+    for output in ["main.cap", "./main.cap", "lib.cap"] {
+        run_in(&s.dir, &["build", "main.cap", "-o", output])
+            .exits(2)
+            .stderr_has("is a file of the spec: refusing to overwrite it");
+    }
+    assert_eq!(std::fs::read_to_string(s.path("lib.cap")).unwrap(), lib);
+    assert_eq!(
+        std::fs::read_to_string(s.path("main.cap")).unwrap(),
+        "use \"lib.cap\";\n"
+    );
+    run_in(&s.dir, &["build", "main.cap", "-o", "main.rs"]).exits(0);
+}
+
+/// One file reached by two import paths is loaded once, whatever the
+/// working directory: from inside `dup/`, `lib/t.cap` and
+/// `../dup/lib/t.cap` are the same file (its target is not "defined twice").
+#[test]
+fn a_file_imported_by_two_paths_loads_once() {
+    let s = Scratch::new("cli", "two_paths");
+    std::fs::create_dir_all(s.path("dup/lib")).unwrap();
+    s.write(
+        "dup/lib/t.cap",
+        "target t {\n    address_bits = 48;\n    tag_bits = 5;\n    message_registers = 4;\n    message_words = 16;\n    caps_per_message = 2;\n}\n",
+    );
+    s.write(
+        "dup/d.cap",
+        "use \"lib/t.cap\";\nuse \"../dup/lib/t.cap\";\n",
+    );
+    run_in(&s.path("dup"), &["check", "d.cap"])
+        .exits(0)
+        .silent();
+    run_in(&s.dir, &["check", "dup/d.cap"]).exits(0).silent();
+}

@@ -335,3 +335,46 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
         culprit.unwrap_or_default()
     );
 }
+
+/// Text a spec carries into comments of the generated code: doc comments
+/// with a bare carriage return or bidirectional-text controls (rustc
+/// refuses both), and a file name with a line break (which would end the
+/// `@generated` line comment). Each compiles, shown as its escape.
+#[test]
+fn text_in_comments_compiles() {
+    let scratch = Scratch::new("rust_names", "comments");
+    let docs = [
+        "/// a bare \r carriage return\n",
+        "/// reads \u{202e}backwards\u{202c} here, \u{2066}isolated\u{2069}\n",
+        "/// a bell \u{7} and a tab\t\n",
+    ];
+    for (i, (doc, file)) in docs
+        .iter()
+        .zip(["plain.cap", "line\nbreak.cap", "tab\tname.cap"])
+        .enumerate()
+    {
+        let text = format!("{TARGET}\n{doc}cap Token {{\n    {doc}    value: u8,\n}}\n");
+        let path = scratch.path(file);
+        std::fs::write(&path, &text).unwrap();
+        let (module, _) = render_spec(&path, &Options::default()).expect("checks");
+        for c in ['\r', '\u{202e}', '\u{2066}', '\u{7}'] {
+            assert!(!module.contains(c), "{c:?} copied into\n{module}");
+        }
+        let rs = scratch.path(&format!("comments{i}.rs"));
+        std::fs::write(&rs, &module).unwrap();
+        let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+            .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
+            .arg("--out-dir")
+            .arg(scratch.path(""))
+            .arg("--crate-name")
+            .arg(format!("comments{i}"))
+            .arg(&rs)
+            .output()
+            .expect("rustc runs");
+        assert!(
+            out.status.success(),
+            "generated code does not compile:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

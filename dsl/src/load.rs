@@ -2,7 +2,9 @@
 //!
 //! Paths in `use` are relative to the importing file. Each file is loaded and
 //! parsed once, however often it is imported (import cycles are therefore
-//! harmless). Files are named in diagnostics by the path the user gave for the
+//! harmless), and whatever path reaches it: files are told apart by the
+//! loader's [`SourceLoader::identity`] (on the file system, the canonical
+//! path). Files are named in diagnostics by the path the user gave for the
 //! root joined with the relative import paths, never by an absolute path the
 //! user did not write. A root that cannot be read is an I/O error for the
 //! caller (exit 2); an import that cannot be read is an `E0002` diagnostic at
@@ -21,6 +23,13 @@ use crate::source::{FileId, SourceMap, Span};
 pub trait SourceLoader {
     /// The bytes of the file at `path`.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+
+    /// What tells the file at `path` from others: two paths with the same
+    /// identity are one file, loaded once. By default the path with `.`
+    /// and `..` folded ([`normalize`]).
+    fn identity(&self, path: &Path) -> PathBuf {
+        normalize(path)
+    }
 }
 
 /// Reads specs from the file system.
@@ -30,6 +39,12 @@ pub struct FsLoader;
 impl SourceLoader for FsLoader {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         std::fs::read(path)
+    }
+
+    /// The canonical path: `lib/t.cap` and `../dup/lib/t.cap` read from
+    /// `dup/` are one file (and so are two names through a symlink).
+    fn identity(&self, path: &Path) -> PathBuf {
+        std::fs::canonicalize(path).unwrap_or_else(|_| normalize(path))
     }
 }
 
@@ -121,7 +136,7 @@ impl LoadState<'_> {
             .loaded
             .sources
             .add(path.to_string_lossy().replace('\\', "/"), text);
-        self.by_path.insert(path.clone(), id);
+        self.by_path.insert(self.loader.identity(&path), id);
         self.loaded.paths.push(path.clone());
         let file = match parse_file(id, self.loaded.sources.text(id)) {
             Ok(file) => file,
@@ -135,7 +150,7 @@ impl LoadState<'_> {
                 let target = normalize(&path.parent().unwrap_or(Path::new("")).join(&u.path));
                 // Loaded already, or being loaded further up (an import
                 // cycle, which is harmless: every file is read once).
-                if self.by_path.contains_key(&target) {
+                if self.by_path.contains_key(&self.loader.identity(&target)) {
                     continue;
                 }
                 match read_text(self.loader, &target) {

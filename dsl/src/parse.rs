@@ -59,11 +59,13 @@ pub const MAX_NESTING: usize = 64;
 /// Most operators accepted in one expression (evaluation recurses per operator).
 pub const MAX_OPERATORS: usize = 256;
 
-/// Rejects parentheses nested deeper than [`MAX_NESTING`] before the
-/// recursive-descent parser sees them (comments and quoted paths are
-/// skipped).
+/// Rejects parentheses nested deeper than [`MAX_NESTING`], and more than
+/// [`MAX_OPERATORS`] arithmetic operators in one statement, before the
+/// parser sees them (comments and quoted paths are skipped): so the parse,
+/// whose memory grows with every operator, is bounded whatever the input.
 fn check_nesting(file: FileId, text: &str) -> std::result::Result<(), Diagnostic> {
     let mut depth = 0usize;
+    let mut operators = 0usize;
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         match c {
@@ -93,7 +95,26 @@ fn check_nesting(file: FileId, text: &str) -> std::result::Result<(), Diagnostic
             }
             // No expression spans these, so an unmatched `(` (a syntax error
             // the parser reports) cannot add up across items.
-            ';' | '{' | '}' => depth = 0,
+            ';' | '{' | '}' => (depth, operators) = (0, 0),
+            '+' | '*' | '-' | '<' => {
+                if c == '-' && chars.peek().is_some_and(|(_, n)| *n == '>') {
+                    continue; // `->`
+                }
+                if c == '<' && chars.peek().is_some_and(|(_, n)| *n == '<') {
+                    chars.next();
+                }
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Err(Diagnostic::new(
+                        Code::TooComplex,
+                        Span::new(file, i..i + 1),
+                        format!("more than {MAX_OPERATORS} operators in one statement"),
+                    )
+                    .label(format!("operator {operators}"))
+                    .note("capc limits expression length so that checking any input is bounded")
+                    .help("split the expression into named constants"));
+                }
+            }
             '(' => {
                 depth += 1;
                 if depth > MAX_NESTING {

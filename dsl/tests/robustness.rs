@@ -747,3 +747,54 @@ fn regression_parentheses_in_comments_do_not_count_as_nesting() {
         assert!(c.diagnostics.is_empty(), "{}", c.render());
     }
 }
+
+/// The limit on chains of constants is the chain's length, whatever the
+/// order of declaration: 200 constants, each one more than the last, are
+/// refused (`E0004`) declared either way round, and 100 are accepted.
+#[test]
+fn the_constant_chain_limit_does_not_depend_on_order() {
+    let chain = |n: usize, forward: bool| {
+        let mut lines: Vec<String> = (1..n)
+            .map(|i| format!("const C{i} = C{} + 1;", i - 1))
+            .collect();
+        lines.insert(0, "const C0 = 1;".to_string());
+        if !forward {
+            lines.reverse();
+        }
+        lines.join("\n")
+    };
+    for forward in [true, false] {
+        let long = capc_dsl::compile_str("chain.cap", &chain(200, forward));
+        assert!(
+            long.diagnostics
+                .iter()
+                .any(|d| d.code == capc_dsl::Code::TooComplex),
+            "200 constants, forward {forward}: {:?}",
+            long.diagnostics
+        );
+        let short = capc_dsl::compile_str("chain.cap", &chain(100, forward));
+        assert!(
+            !short
+                .diagnostics
+                .iter()
+                .any(|d| d.code == capc_dsl::Code::TooComplex),
+            "100 constants, forward {forward}"
+        );
+    }
+}
+
+/// A statement of a million operators is refused (`E0004`) before the
+/// parser builds anything for it, so memory stays bounded by the input;
+/// the example specs' statements are far from the limit.
+#[test]
+fn a_million_operators_are_refused_before_parsing() {
+    let text = format!("const X = 1{};\n", " + 1".repeat(1_000_000));
+    let c = capc_dsl::compile_str("long.cap", &text);
+    assert!(
+        c.diagnostics
+            .iter()
+            .any(|d| d.code == Code::TooComplex && d.message.contains("more than 256 operators")),
+        "{:?}",
+        c.diagnostics.first()
+    );
+}

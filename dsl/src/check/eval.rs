@@ -39,7 +39,9 @@ pub enum EvalError {
     },
 }
 
-/// How deeply constants may be defined through other constants.
+/// How deeply constants may be defined through other constants: the
+/// longest chain of constants each defined through the next, whatever
+/// order they are declared in.
 const MAX_CONST_DEPTH: usize = 128;
 
 /// The state of a constant during checking.
@@ -47,7 +49,9 @@ const MAX_CONST_DEPTH: usize = 128;
 pub(super) enum ConstState {
     Pending,
     InProgress,
-    Done(u64),
+    /// Its value, and the longest chain of constants it is defined
+    /// through, itself included.
+    Done(u64, usize),
     Failed,
 }
 
@@ -150,7 +154,12 @@ impl Ctx<'_> {
         };
         self.used_consts.insert(name.to_string());
         match self.const_states[index] {
-            ConstState::Done(v) => Ok(v),
+            ConstState::Done(v, chain) => {
+                if let Some(longest) = self.const_chain.last_mut() {
+                    *longest = (*longest).max(chain);
+                }
+                Ok(v)
+            }
             ConstState::Failed => Err(EvalError::Reported),
             ConstState::InProgress => {
                 let decl = self.items.consts[index].1.name.span;
@@ -198,13 +207,35 @@ impl Ctx<'_> {
             ConstState::Pending => {
                 self.const_states[index] = ConstState::InProgress;
                 self.const_stack.push(index);
+                self.const_chain.push(0);
                 let expr = &self.items.consts[index].1.value;
                 let result = self.eval(expr, None);
                 self.const_stack.pop();
+                let chain = self.const_chain.pop().unwrap_or(0) + 1;
+                if let Some(longest) = self.const_chain.last_mut() {
+                    *longest = (*longest).max(chain);
+                }
                 match result {
+                    // Declared in the order they are used, the constants
+                    // of a long chain are each evaluated shallowly: the
+                    // chain's length, not the recursion, is the limit.
+                    Ok(_) if chain > MAX_CONST_DEPTH => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::TooComplex,
+                                at,
+                                format!("constants defined through more than {MAX_CONST_DEPTH} other constants"),
+                            )
+                            .label(format!("`{name}` is {chain} constants deep here"))
+                            .note("capc limits how deeply constants refer to each other so that checking any input is bounded")
+                            .help("give a constant in the middle of the chain a literal value"),
+                        );
+                        self.const_states[index] = ConstState::Failed;
+                        Err(EvalError::Reported)
+                    }
                     Ok(v) => {
                         if !matches!(self.const_states[index], ConstState::Failed) {
-                            self.const_states[index] = ConstState::Done(v);
+                            self.const_states[index] = ConstState::Done(v, chain);
                         }
                         Ok(v)
                     }

@@ -80,6 +80,9 @@ struct Ctx<'a> {
     const_states: Vec<eval::ConstState>,
     /// Constants being evaluated, outermost first (to show a cycle).
     const_stack: Vec<usize>,
+    /// For each constant on `const_stack`, the longest chain of constants
+    /// among those it has used so far.
+    const_chain: Vec<usize>,
     used_consts: BTreeSet<String>,
     used_types: BTreeSet<String>,
     root_file: FileId,
@@ -115,6 +118,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let mut ctx = Ctx {
         const_states: vec![eval::ConstState::Pending; items.consts.len()],
         const_stack: Vec::new(),
+        const_chain: Vec::new(),
         items,
         diags: Vec::new(),
         types: BTreeMap::new(),
