@@ -53,6 +53,21 @@ fn cases() -> Vec<(String, bool)> {
         format!("{TARGET}\ncap Token {{\n    level: u8,\n    set_level: bool,\n}}\n"),
         true,
     ));
+    // Constants: upper case, and none of the module's own.
+    for (constant, rejected) in [
+        ("cap", true),
+        ("msg", true),
+        ("Limit", true),
+        ("PAGE_BITS", true),
+        ("USER_SPACE", true),
+        ("LIMIT", false),
+        ("MAX_2", false),
+    ] {
+        let text = format!(
+            "{TARGET}\nconst {constant} = 4;\nconst USED = {constant} + 1;\ncap Token {{\n    value: u8,\n}}\n"
+        );
+        cases.push((text, rejected));
+    }
     // Fields named like trait methods: the generated Debug and is_mapped
     // call the view's getter by path, so the trait's method never wins.
     for fine in [
@@ -104,6 +119,36 @@ fn previously_breaking_names_are_rejected_or_compile() {
 /// modules that no declared name accounts for: so a new fixed type in the
 /// backend cannot be shadowed by a spec's cap type, error set or interface
 /// without this test saying so.
+/// Every constant the generated module has at its top level that no spec
+/// constant accounts for is in `RESERVED_CONST_NAMES`.
+#[test]
+fn every_fixed_constant_of_the_generated_module_is_reserved() {
+    for relative in [
+        "kernel-demo/spec/kernel.cap",
+        "kernel-demo/spec/decompress.cap",
+        "examples/everything.cap",
+    ] {
+        let path = workspace().join(relative);
+        let (module, compilation) = render_spec(&path, &Options::default()).expect("checks");
+        let spec = compilation.spec.expect("a model");
+        let file = syn::parse_file(&module).expect("the module parses");
+        for item in &file.items {
+            let name = match item {
+                syn::Item::Const(c) => c.ident.to_string(),
+                syn::Item::Static(s) => s.ident.to_string(),
+                _ => continue,
+            };
+            if name == "_" || spec.consts.iter().any(|c| c.name == name) {
+                continue;
+            }
+            assert!(
+                capc_dsl::check::RESERVED_CONST_NAMES.contains(&name.as_str()),
+                "{relative}: the generated constant `{name}` is not in RESERVED_CONST_NAMES"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_fixed_type_of_the_generated_module_is_reserved() {
     let specs = [

@@ -34,7 +34,7 @@ use crate::model::{self, Spec};
 use crate::source::{FileId, Span};
 
 pub use eval::{bits_for, bytes};
-pub use rust_names::{RESERVED_TYPE_NAMES, snake_case};
+pub use rust_names::{RESERVED_CONST_NAMES, RESERVED_TYPE_NAMES, snake_case};
 
 /// The items of every file, flattened in declaration order.
 #[derive(Default)]

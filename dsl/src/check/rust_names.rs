@@ -16,6 +16,11 @@ use super::Ctx;
 /// Members every generated cap view has besides its field accessors.
 const VIEW_MEMBERS: &[&str] = &["new", "from_cap", "cap", "TAG", "VALID_RIGHTS", "is_mapped"];
 
+/// Constants the generated module defines at its top level whatever the
+/// spec says: a spec constant of one of these names would clash. (A test
+/// in codegen/tests/rust_names.rs checks that the list is complete.)
+pub const RESERVED_CONST_NAMES: &[&str] = &["PAGE_BITS", "TABLE_ROOT", "USER_SPACE"];
+
 /// Type names the generated module defines whatever the spec says, and the
 /// names of Rust's prelude it uses unqualified: a cap type, error set or
 /// interface of one of these names would clash with them. (A test in
@@ -232,6 +237,40 @@ impl Ctx<'_> {
                     .label("becomes a parameter, binding or method")
                     .note("a capitalised binding can name a type, variant or constant instead (`Some`, `Rights`, a constant) and is not snake_case")
                     .help(format!("rename it, e.g. `{}`", snake_case(&name.name))),
+                );
+            }
+        }
+        // Constants become `pub const`s of the module: upper case, so that
+        // no parameter or binding of the generated code (`cap`, `msg`) is
+        // taken for one, and none of the module's own.
+        for (_, c) in &self.items.consts {
+            let name = &c.name;
+            if unspellable(&name.name).is_some() {
+                continue;
+            }
+            let upper = name.name.starts_with(|c: char| c.is_ascii_uppercase())
+                && !name.name.chars().any(|c| c.is_lowercase());
+            if !upper {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!("constant `{}` is not in upper case", name.name),
+                    )
+                    .label("becomes a `pub const` of the generated module")
+                    .note("a lower-case constant would capture the generated code's bindings of that name (`cap`, `msg`, `value`) in patterns, and is not a Rust constant's case")
+                    .help(format!("rename it `{}`", name.name.to_uppercase())),
+                );
+            } else if RESERVED_CONST_NAMES.contains(&name.name.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!("constant `{}` is a constant the generated Rust code already has", name.name),
+                    )
+                    .label("clashes with a generated constant")
+                    .note("the generated module defines it from the spec's translation tables and target")
+                    .help(format!("rename it, e.g. `SPEC_{}`", name.name)),
                 );
             }
         }
