@@ -1022,7 +1022,7 @@ mod tests {
         root: retype into object type 99: InvalidArgument { index: 0 } (as expected)\r\n\
         root: retype a CNode of radix 0: RangeError { min: 1, max: 24 } (as expected)\r\n\
         root: retype a 8 KiB frame: RangeError { min: 12, max: 21 } (as expected)\r\n\
-        root: retype 2^47 bytes of Untyped: NotEnoughMemory { left: 0 } (as expected)\r\n\
+        root: retype 2^47 bytes of Untyped: NotEnoughMemory { left: 33107904 } (as expected)\r\n\
         root: retype into slot 4096 of 4096: RangeError { min: 0, max: 4095 } (as expected)\r\n\
         root: retype 0 objects: RangeError { min: 1, max: 256 } (as expected)\r\n\
         root: retype into the occupied slot 1: DeleteFirst (as expected)\r\n\

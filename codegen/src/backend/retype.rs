@@ -577,7 +577,8 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         /// no CNode; `slot_is_empty(i)` says whether slot `i` of that CNode is
         /// empty and is asked only about the window's slots, in order.
         ///
-        /// The checks, in order, each with its error:
+        /// The checks, in seL4's order (`decodeUntypedInvocation`), each
+        /// with its error:
         /// 1. a retype rule applies to `source`'s type and its size argument
         ///    is valid, else `IllegalOperation`;
         /// 2. `object_type` is a known type the rule allows, else
@@ -585,29 +586,27 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         /// 3. `size_arg` is one the object type allows, else `RangeError`
         ///    with the type's smallest and largest argument (fixed-size types
         ///    take 0);
-        /// 4. the source's kind of memory may hold the object (device memory
-        ///    only frames and untyped memory, as each object's `memory`
-        ///    says), else `InvalidArgument { index: 1 }`;
-        /// 5. one object is no larger than the whole source region, else
-        ///    `NotEnoughMemory` (no retype of this object could ever succeed);
-        /// 6. the destination was found, else `FailedLookup`;
-        /// 7. the window of `count` slots from `offset` on lies in the CNode
+        /// 4. the destination was found, else `FailedLookup`;
+        /// 5. the window of `count` slots from `offset` on lies in the CNode
         ///    and `count` is in `1..=fan_out`, else `RangeError` (see
         ///    `Destination::check_window`);
-        /// 8. every slot of the window is empty, else `DeleteFirst`;
-        /// 9. `count` objects fit between the watermark, rounded up to the
-        ///    object's alignment, and the region's end, else
-        ///    `NotEnoughMemory { left }` with the bytes from that aligned
-        ///    start to the end (0 if it lies past the end);
-        /// 10. the cap of the last (highest) object can be made, else
-        ///     `IllegalOperation`: the source names memory beyond what the
-        ///     new cap type's `#[object]` field can address, which only a
-        ///     malformed source cap (one the kernel never makes) can do. So
-        ///     `Placement::cap` is `Some` for every object of a placement.
+        /// 6. every slot of the window is empty, else `DeleteFirst`;
+        /// 7. `count` objects fit in the free bytes from the watermark (0
+        ///    without children) to the region's end, and the new watermark
+        ///    fits its field, else `NotEnoughMemory { left }` with those
+        ///    free bytes (seL4's `untypedFreeBytes`); the objects start at
+        ///    the watermark rounded up to their alignment, which leaves room
+        ///    for as many as the free bytes hold;
+        /// 8. the source's kind of memory may hold the object (device memory
+        ///    only frames and untyped memory, as each object's `memory`
+        ///    says), else `InvalidArgument { index: 1 }`;
+        /// 9. the cap of the last (highest) object can be made, else
+        ///    `IllegalOperation`: the source names memory beyond what the
+        ///    new cap type's `#[object]` field can address, which only a
+        ///    malformed source cap (one the kernel never makes) can do. So
+        ///    `Placement::cap` is `Some` for every object of a placement.
         ///
-        /// seL4 checks the device rule (4) last; here every check on the
-        /// arguments alone comes before those on the kernel's state. All
-        /// arithmetic is checked: no input makes it panic.
+        /// All arithmetic is checked: no input makes it panic.
         pub fn retype(
             source: Cap,
             has_children: bool,
@@ -623,35 +622,29 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             let size_bits = object_type
                 .size_bits(request.size_arg)
                 .map_err(|e| RetypeError::RangeError { min: e.min, max: e.max })?;
-            if !memory.may_hold(object_type) {
-                return Err(RetypeError::InvalidArgument { index: 1 });
-            }
-
-            let watermark = if has_children { memory.watermark } else { 0 };
-            let free = memory.free_from(watermark, object_type.align_bits(size_bits));
-            let left = free.map_or(0, |(_, left)| left);
-            let object_bytes = 1u64
-                .checked_shl(size_bits)
-                .filter(|bytes| *bytes <= memory.size)
-                .ok_or(RetypeError::NotEnoughMemory { left })?;
-
             let destination = destination.ok_or(RetypeError::FailedLookup)?;
-        destination.check_window(request.offset, request.count, rule.fan_out)?;
-        if !(request.offset..request.offset + request.count).all(slot_is_empty) {
+            destination.check_window(request.offset, request.count, rule.fan_out)?;
+            if !(request.offset..request.offset + request.count).all(slot_is_empty) {
                 return Err(RetypeError::DeleteFirst);
             }
 
-            let bytes = request.count.checked_mul(object_bytes);
-            let (Some((first, left)), Some(bytes)) = (free, bytes) else {
-                return Err(RetypeError::NotEnoughMemory { left });
-            };
-            if bytes > left {
-                return Err(RetypeError::NotEnoughMemory { left });
+            let watermark = if has_children { memory.watermark } else { 0 };
+            let left = memory.size.saturating_sub(watermark);
+            let no_room = RetypeError::NotEnoughMemory { left };
+            if left.checked_shr(size_bits).unwrap_or(0) < request.count {
+                return Err(no_room);
             }
+            let bytes = request.count << size_bits;
+            let first = memory
+                .free_from(watermark, object_type.align_bits(size_bits))
+                .filter(|(_, room)| bytes <= *room)
+                .ok_or(no_room)?
+                .0;
             let new_watermark = first - memory.base + bytes;
-            let updated_source = memory
-                .with_watermark(new_watermark)
-                .ok_or(RetypeError::NotEnoughMemory { left })?;
+            let updated_source = memory.with_watermark(new_watermark).ok_or(no_room)?;
+            if !memory.may_hold(object_type) {
+                return Err(RetypeError::InvalidArgument { index: 1 });
+            }
             let placement = Placement {
                 object_type,
                 size_arg: request.size_arg,

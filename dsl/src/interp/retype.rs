@@ -11,26 +11,27 @@ impl Machine<'_> {
     /// CNode when `dest` is empty, else the CNode whose cap is at `dest`.
     ///
     /// A source path that does not resolve is `FailedLookup { source: 1 }`.
-    /// Then, in order:
+    /// Then, in seL4's order (`decodeUntypedInvocation`):
     /// 1. a retype rule applies to the source cap and its size argument is
     ///    valid (an empty slot has no cap), else `IllegalOperation`;
     /// 2. the object type exists and the rule allows it, else
     ///    `InvalidArgument { index: 0 }`;
     /// 3. the size argument is allowed, else `RangeError` with the type's
     ///    smallest and largest argument;
-    /// 4. the source's kind of memory may hold the object, else
-    ///    `InvalidArgument { index: 1 }`;
-    /// 5. one object fits the whole region, else `NotEnoughMemory`;
-    /// 6. the destination is a CNode, else `FailedLookup { source: 0 }`;
-    /// 7. the offset is a slot of it (`RangeError { 0, slots - 1 }`), the
+    /// 4. the destination is a CNode, else `FailedLookup { source: 0 }`;
+    /// 5. the offset is a slot of it (`RangeError { 0, slots - 1 }`), the
     ///    count is in `1..=fan_out` (`RangeError { 1, fan_out }`) and the
     ///    window ends in the CNode (`RangeError { 1, slots - offset }`);
-    /// 8. every slot of the window is empty, else `DeleteFirst`;
-    /// 9. the objects fit between the watermark (0 when the source has no
-    ///    children) rounded up to the object's alignment and the region's
-    ///    end, and the new watermark fits the field, else `NotEnoughMemory {
-    ///    left }`: the bytes from that aligned start to the end (0 past it);
-    /// 10. a cap can name the last object, else `IllegalOperation`.
+    /// 6. every slot of the window is empty, else `DeleteFirst`;
+    /// 7. `count` objects fit in the free bytes, from the watermark (0 when
+    ///    the source has no children) to the region's end, and the new
+    ///    watermark fits the field, else `NotEnoughMemory { left }` with
+    ///    those free bytes (seL4's `untypedFreeBytes`); the objects start at
+    ///    the watermark rounded up to their alignment, which always leaves
+    ///    room for as many as the free bytes hold;
+    /// 8. the source's kind of memory may hold the object, else
+    ///    `InvalidArgument { index: 1 }` (seL4 checks device memory last);
+    /// 9. a cap can name the last object, else `IllegalOperation`.
     #[allow(clippy::too_many_arguments)]
     pub fn retype(
         &mut self,
@@ -69,26 +70,11 @@ impl Machine<'_> {
             min: o.size.min_arg(),
             max: o.size.max_arg(),
         })?;
-        // 4. RAM or device memory.
-        let device = self.is_device(&cap);
-        if !(if device { o.device } else { o.ram }) {
-            return Err(OpError::InvalidArgument { index: 1 });
-        }
-        // 5. One object at all.
-        let has_children = !self.children(source_id).is_empty();
-        let watermark = if has_children { cap.watermark } else { 0 };
-        let align = 1u64.checked_shl(o.align_bits_for(size_bits));
-        let free = free_from(base, size, watermark, align);
-        let left = free.map_or(0, |(_, left)| left);
-        let object_bytes = 1u64
-            .checked_shl(size_bits)
-            .filter(|b| *b <= size)
-            .ok_or(OpError::NotEnoughMemory { left })?;
-        // 6. The destination.
+        // 4. The destination.
         let cnode = self
             .destination(dest)
             .ok_or(OpError::FailedLookup { source: 0 })?;
-        // 7. The window.
+        // 5. The window.
         let slots = self.cnodes[&cnode];
         if offset >= slots {
             return Err(OpError::RangeError {
@@ -108,25 +94,37 @@ impl Machine<'_> {
                 max: slots - offset,
             });
         }
-        // 8. Empty slots.
+        // 6. Empty slots.
         let window: Vec<_> = (offset..offset + count)
             .map(|index| super::Slot { cnode, index })
             .collect();
         if window.iter().any(|s| self.slots.contains_key(s)) {
             return Err(OpError::DeleteFirst);
         }
-        // 9. Room.
-        let (Some((first, left)), Some(bytes)) = (free, count.checked_mul(object_bytes)) else {
-            return Err(OpError::NotEnoughMemory { left });
-        };
-        if bytes > left {
-            return Err(OpError::NotEnoughMemory { left });
+        // 7. Room: as many objects as the free bytes hold.
+        let has_children = !self.children(source_id).is_empty();
+        let watermark = if has_children { cap.watermark } else { 0 };
+        let left = size.saturating_sub(watermark);
+        let no_room = OpError::NotEnoughMemory { left };
+        let fits = left.checked_shr(size_bits).unwrap_or(0);
+        if fits < count {
+            return Err(no_room);
         }
+        let object_bytes = 1u64 << size_bits;
+        let align = 1u64.checked_shl(o.align_bits_for(size_bits));
+        let bytes = count * object_bytes;
+        let first = free_from(base, size, watermark, align)
+            .filter(|(_, room)| bytes <= *room)
+            .map(|(first, _)| first)
+            .ok_or(no_room)?;
         let new_watermark = first - base + bytes;
-        let updated = self
-            .stored_watermark(&cap, new_watermark)
-            .ok_or(OpError::NotEnoughMemory { left })?;
-        // 10. Caps for every object (the last has the highest address).
+        let updated = self.stored_watermark(&cap, new_watermark).ok_or(no_room)?;
+        // 8. RAM or device memory.
+        let device = self.is_device(&cap);
+        if !(if device { o.device } else { o.ram }) {
+            return Err(OpError::InvalidArgument { index: 1 });
+        }
+        // 9. Caps for every object (the last has the highest address).
         let caps: Vec<_> = (0..count)
             .map(|i| self.cap_for(object, first + i * object_bytes, size_arg, device))
             .collect::<Option<_>>()

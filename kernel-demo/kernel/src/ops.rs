@@ -1193,12 +1193,15 @@ mod tests {
                 root,
                 KernelError::RangeError { min: 12, max: 21 },
             ),
-            // 2 MiB: the aligned start lies past the region's end.
+            // 2 MiB: more than the free bytes, which the error reports
+            // (seL4's untypedFreeBytes: all but the endpoint's 16).
             (
                 u,
                 request(ObjectType::Frame as u64, 21, 20, 1),
                 root,
-                KernelError::NotEnoughMemory { left: 0 },
+                KernelError::NotEnoughMemory {
+                    left: (1 << UNTYPED_BITS) - 16,
+                },
             ),
             (
                 u,
@@ -1230,13 +1233,13 @@ mod tests {
                 root,
                 KernelError::DeleteFirst,
             ),
-            // Seven Tcbs fit above the endpoint, from 2 KiB on.
+            // Seven Tcbs fit in the free bytes (from 2 KiB on, aligned).
             (
                 u,
                 request(ObjectType::Tcb as u64, 0, 20, 8),
                 root,
                 KernelError::NotEnoughMemory {
-                    left: (1 << UNTYPED_BITS) - 2048,
+                    left: (1 << UNTYPED_BITS) - 16,
                 },
             ),
             (

@@ -243,8 +243,12 @@ fn main(
         expected,
     ));
 
-    // Every retype error a well-formed Untyped can produce.
+    // Every retype error a well-formed Untyped can produce. Too little
+    // memory reports the free bytes (seL4's untypedFreeBytes): the
+    // Untyped's size less its watermark (it has children).
     let next = slot + 20;
+    let free = caps::UntypedMemory::of(capc_demo_user::cap_at(untyped))
+        .map_or(0, |m| m.size.saturating_sub(m.watermark));
     let cases: [(&str, Result<(), Error>, KernelError); 8] = [
         (
             "retype into object type 99",
@@ -264,7 +268,7 @@ fn main(
         (
             "retype 2^47 bytes of Untyped",
             retype(&mut env, untyped, ObjectType::Untyped, 47, next, 1),
-            KernelError::NotEnoughMemory { left: 0 },
+            KernelError::NotEnoughMemory { left: free },
         ),
         (
             "retype into slot 4096 of 4096",
