@@ -933,8 +933,10 @@ macro_rules! generated_kernel {
                     }
                     let mut derived =
                         g::derived(cap).with_rights_masked(g::Rights::from_bits_truncate(rights));
+                    // As seL4's updateCapData: a cap without a badge
+                    // ignores mint's word; a badged one cannot be rebadged.
                     match (badge, g::badge_of(cap)) {
-                        (None, _) | (Some(0), None) => {}
+                        (None, _) | (Some(_), None) => {}
                         (Some(new), Some(0)) => {
                             derived = derived
                                 .with_badge(new)

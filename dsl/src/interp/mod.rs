@@ -656,8 +656,10 @@ impl<'s> Machine<'s> {
         }
         cap.rights &= rights & self.valid_rights(cap.cap_type);
         let field = self.badge_field(cap.cap_type);
+        // As seL4's updateCapData: a cap type without a badge ignores mint's
+        // word; a badged cap cannot be given another.
         match (badge, field.is_some(), src.cap.badge) {
-            (None, _, _) | (Some(0), false, _) => {}
+            (None, _, _) | (Some(_), false, _) => {}
             (Some(new), true, 0) => {
                 if !Self::fits(field.expect("has a badge field"), new) {
                     return Err(OpError::IllegalOperation);

@@ -110,8 +110,10 @@ fn derive(
         derived = cnode.cap();
         return insert_derived(memory, source, dest, derived, false);
     }
+    // seL4's updateCapData: a cap without a badge ignores mint's word; a
+    // badged one cannot be given another (IllegalOperation).
     match (badge, badge_of(cap)) {
-        (None, _) | (Some(0), None) => {}
+        (None, _) | (Some(_), None) => {}
         (Some(new), Some(0)) => {
             derived = derived
                 .with_badge(new)
@@ -898,13 +900,12 @@ mod tests {
         assert_eq!(badge_of(w.cap(13)), Some(5));
         assert_eq!(w.cap(13).rights(), R);
         assert_eq!(revoke(&mut w.memory, slot(12)), Ok(1));
-        // No badge on caps without a badge field; badge 0 is a plain copy.
+        // A cap without a badge field ignores the word (seL4's
+        // updateCapData): the mint is a plain copy.
         w.retype(0, ObjectType::Tcb, 0, 20, 1).unwrap();
-        assert_eq!(
-            mint(&mut w.memory, slot(20), slot(21), Rights::ALL, 1),
-            Err(KernelError::IllegalOperation)
-        );
-        mint(&mut w.memory, slot(20), slot(21), Rights::ALL, 0).unwrap();
+        mint(&mut w.memory, slot(20), slot(21), Rights::ALL, 1).unwrap();
+        assert_eq!(w.cap(21), w.cap(20));
+        mint(&mut w.memory, slot(20), slot(22), Rights::ALL, 0).unwrap();
         // Masking a frame's rights.
         w.retype(0, ObjectType::Frame, 12, 30, 1).unwrap();
         mint(&mut w.memory, slot(30), slot(31), W.union(G), 0).unwrap();
