@@ -1020,7 +1020,7 @@ mod tests {
         root: revoke slot 187 (its copy and its badged child): ok\r\n\
         root: copy from the revoked child: FailedLookup { source: 1 } (as expected)\r\n\
         root: retype into object type 99: InvalidArgument { index: 0 } (as expected)\r\n\
-        root: retype a CNode of radix 0: RangeError { min: 1, max: 24 } (as expected)\r\n\
+        root: retype a CNode of radix 0: InvalidArgument { index: 1 } (as expected)\r\n\
         root: retype a 8 KiB frame: RangeError { min: 12, max: 21 } (as expected)\r\n\
         root: retype 2^47 bytes of Untyped: NotEnoughMemory { left: 33107904 } (as expected)\r\n\
         root: retype into slot 4096 of 4096: RangeError { min: 0, max: 4095 } (as expected)\r\n\

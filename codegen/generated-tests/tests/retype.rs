@@ -77,10 +77,10 @@ fn every_error_the_function_returns_with_its_payload() {
         // 2. the object type
         ("type 10 is unknown", fresh(), false, RetypeRequest { object_type: 10, size_arg: 0, offset: 0, count: 1 }, cnode(16), &empty, InvalidArgument { index: 0 }),
         ("type u64::MAX is unknown", fresh(), false, RetypeRequest { object_type: u64::MAX, size_arg: 0, offset: 0, count: 1 }, cnode(16), &empty, InvalidArgument { index: 0 }),
-        // 3. the size argument
-        ("untyped below 4 bits", fresh(), false, request(ObjectType::Untyped, 3, 0, 1), cnode(16), &empty, RangeError { min: 4, max: 47 }),
+        // 3. the size argument: below the smallest as seL4, else a range
+        ("untyped below 4 bits", fresh(), false, request(ObjectType::Untyped, 3, 0, 1), cnode(16), &empty, InvalidArgument { index: 1 }),
         ("untyped above 47 bits", fresh(), false, request(ObjectType::Untyped, 48, 0, 1), cnode(16), &empty, RangeError { min: 4, max: 47 }),
-        ("cnode of radix 0", fresh(), false, request(ObjectType::CNode, 0, 0, 1), cnode(16), &empty, RangeError { min: 1, max: 24 }),
+        ("cnode of radix 0", fresh(), false, request(ObjectType::CNode, 0, 0, 1), cnode(16), &empty, InvalidArgument { index: 1 }),
         ("frame of 13 bits", fresh(), false, request(ObjectType::Frame, 13, 0, 1), cnode(16), &empty, RangeError { min: 12, max: 21 }),
         ("fixed size with an argument", fresh(), false, request(ObjectType::Tcb, 1, 0, 1), cnode(16), &empty, RangeError { min: 0, max: 0 }),
         ("huge size argument", fresh(), false, request(ObjectType::Untyped, u64::MAX, 0, 1), cnode(16), &empty, RangeError { min: 4, max: 47 }),

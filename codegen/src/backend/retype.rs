@@ -583,9 +583,11 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         ///    is valid, else `IllegalOperation`;
         /// 2. `object_type` is a known type the rule allows, else
         ///    `InvalidArgument { index: 0 }`;
-        /// 3. `size_arg` is one the object type allows, else `RangeError`
-        ///    with the type's smallest and largest argument (fixed-size types
-        ///    take 0);
+        /// 3. `size_arg` is not below the type's smallest, else
+        ///    `InvalidArgument { index: 1 }` (seL4's answer for a CNode of
+        ///    radix 0 or an Untyped below the minimum), and is one the type
+        ///    allows, else `RangeError` with its smallest and largest
+        ///    argument (fixed-size types take 0);
         /// 4. the destination was found, else `FailedLookup`;
         /// 5. the window of `count` slots from `offset` on lies in the CNode
         ///    and `count` is in `1..=fan_out`, else `RangeError` (see
@@ -619,9 +621,15 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             let object_type = ObjectType::from_word(request.object_type)
                 .filter(|t| rule.allows(*t))
                 .ok_or(RetypeError::InvalidArgument { index: 0 })?;
-            let size_bits = object_type
-                .size_bits(request.size_arg)
-                .map_err(|e| RetypeError::RangeError { min: e.min, max: e.max })?;
+            let size_bits = match object_type.size_bits(request.size_arg) {
+                Ok(bits) => bits,
+                // Below the smallest: seL4's InvalidArgument (a CNode of
+                // radix 0, an Untyped below the minimum).
+                Err(e) if request.size_arg < e.min => {
+                    return Err(RetypeError::InvalidArgument { index: 1 });
+                }
+                Err(e) => return Err(RetypeError::RangeError { min: e.min, max: e.max }),
+            };
             let destination = destination.ok_or(RetypeError::FailedLookup)?;
             destination.check_window(request.offset, request.count, rule.fan_out)?;
             if !(request.offset..request.offset + request.count).all(slot_is_empty) {

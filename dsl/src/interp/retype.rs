@@ -16,8 +16,10 @@ impl Machine<'_> {
     ///    valid (an empty slot has no cap), else `IllegalOperation`;
     /// 2. the object type exists and the rule allows it, else
     ///    `InvalidArgument { index: 0 }`;
-    /// 3. the size argument is allowed, else `RangeError` with the type's
-    ///    smallest and largest argument;
+    /// 3. the size argument is not below the type's smallest, else
+    ///    `InvalidArgument { index: 1 }` (seL4's answer for a CNode of radix
+    ///    0 or an Untyped below the minimum), and is allowed, else
+    ///    `RangeError` with the type's smallest and largest argument;
     /// 4. the destination is a CNode, else `FailedLookup { source: 0 }`;
     /// 5. the offset is a slot of it (`RangeError { 0, slots - 1 }`), the
     ///    count is in `1..=fan_out` (`RangeError { 1, fan_out }`) and the
@@ -65,7 +67,12 @@ impl Machine<'_> {
             .filter(|o| rule.targets.contains(o))
             .ok_or(OpError::InvalidArgument { index: 0 })?;
         let o = &spec.objects[object.index()];
-        // 3. Its size.
+        // 3. Its size: below the smallest is seL4's InvalidArgument (a CNode
+        // of radix 0, an Untyped below the minimum), anything else not
+        // allowed a RangeError.
+        if size_arg < o.size.min_arg() {
+            return Err(OpError::InvalidArgument { index: 1 });
+        }
         let size_bits = o.size.size_bits(size_arg).ok_or(OpError::RangeError {
             min: o.size.min_arg(),
             max: o.size.max_arg(),

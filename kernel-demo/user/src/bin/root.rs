@@ -258,7 +258,7 @@ fn main(
         (
             "retype a CNode of radix 0",
             retype(&mut env, untyped, ObjectType::CNode, 0, next, 1),
-            KernelError::RangeError { min: 1, max: 24 },
+            KernelError::InvalidArgument { index: 1 },
         ),
         (
             "retype a 8 KiB frame",
