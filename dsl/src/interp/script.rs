@@ -611,8 +611,16 @@ impl Parser<'_> {
         })
     }
 
-    /// `Obj` or `Obj(arg)`, checked against the object's size rule.
-    fn object(&mut self, c: &mut Cursor<'_>, example: &str) -> PResult<(ObjectId, u64)> {
+    /// `Obj` or `Obj(arg)`; with `checked`, the argument is one the
+    /// object's size rule allows (`E0803`). A retype takes any argument, as
+    /// the kernel's ABI carries any word: the interpreter answers with
+    /// seL4's error.
+    fn object(
+        &mut self,
+        c: &mut Cursor<'_>,
+        example: &str,
+        checked: bool,
+    ) -> PResult<(ObjectId, u64)> {
         let (name, span) = c.ident("an object type", example)?;
         let Some(object) = self.spec.object(&name) else {
             return Err(self.unknown(
@@ -626,7 +634,7 @@ impl Parser<'_> {
         let arg = if c.eat("(") {
             let (arg, arg_span) = c.number("the size argument", example)?;
             c.expect(")", example)?;
-            if o.size.size_bits(arg).is_none() {
+            if checked && o.size.size_bits(arg).is_none() {
                 return Err(Box::new(
                     Diagnostic::new(
                         Code::ScriptNumber,
@@ -787,7 +795,7 @@ impl Parser<'_> {
     fn retype(&mut self, c: &mut Cursor<'_>) -> PResult<Stmt> {
         let example = "retype ut0 Endpoint x 4 into root[8..12]";
         let source = self.path(c, example)?;
-        let (object, arg) = self.object(c, example)?;
+        let (object, arg) = self.object(c, example, false)?;
         let count = if c.eat("x") {
             Some(c.number("the count", example)?)
         } else {
@@ -933,7 +941,7 @@ impl Parser<'_> {
         if c.eat("allocate") {
             loop {
                 let from = c.span();
-                let (object, arg) = self.object(c, example)?;
+                let (object, arg) = self.object(c, example, true)?;
                 let n = if c.eat("x") {
                     c.number("the count", example)?.0
                 } else {
@@ -1355,6 +1363,35 @@ fn accounting(m: &Machine<'_>, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use crate::source::SourceMap;
+
+    /// A retype may ask for any size argument, as the kernel's ABI may: the
+    /// interpreter answers with seL4's errors (below the smallest:
+    /// `InvalidArgument`; otherwise not allowed: `RangeError`).
+    #[test]
+    fn out_of_domain_size_arguments_run() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let spec = crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
+            .expect("readable")
+            .spec
+            .expect("checks");
+        let script = "\
+cnode root radix 4
+untyped ut0 = root[0] base 0x100000 bits 16
+retype ut0 CNode(30) into root[1]
+retype ut0 CNode(0) into root[1]
+retype ut0 Frame(13) into root[1]
+";
+        let mut sources = SourceMap::default();
+        let file = sources.add("sizes.capsim", script.to_string());
+        let report = super::simulate(&spec, file, script).expect("a valid script");
+        for want in [
+            "retype ut0 CNode(30) into root[1]\n      error: RangeError { min: 1, max: 24 }",
+            "retype ut0 CNode(0) into root[1]\n      error: InvalidArgument { index: 1 }",
+            "retype ut0 Frame(13) into root[1]\n      error: RangeError { min: 12, max: 21 }",
+        ] {
+            assert!(report.contains(want), "{want}\n\n{report}");
+        }
+    }
 
     /// `configure`, `map` and `unmap` run on the interpreter: a TCB's
     /// slots are filled and named in the tree, a frame and a table are
