@@ -1249,6 +1249,8 @@ macro_rules! differ {
                     check_references("interpreter", spec, &interp_seen, &interp_references(&m))
                 })
                 .and_then(|()| check_references("generated", spec, &kernel_seen, &k.references()))
+                .and_then(|()| check_accounting("interpreter", &m, &interp_seen))
+                .and_then(|()| check_accounting("generated", &m, &kernel_seen))
             {
                 result = Err(format!("op {i} {step:?}: {e}"));
                 break;

@@ -1597,6 +1597,39 @@ pub fn check_invariants(
     Ok(())
 }
 
+/// The accounting invariant: what the interpreter charges to principals,
+/// per region given at boot (`Machine::grants`, whatever became of the
+/// boot caps), adds up to the memory of the live objects `side` reports
+/// (the union of their regions, untyped memory covering a whole grant
+/// aside). Who pays for what is never lost.
+pub fn check_accounting(side: &str, m: &Machine<'_>, seen: &[Seen]) -> Result<(), String> {
+    let charged: u64 = m
+        .grants()
+        .keys()
+        .map(|&(base, size)| m.in_use_of(base, size))
+        .sum();
+    let mut regions: Vec<(u64, u64)> = seen
+        .iter()
+        .filter(|s| !(s.memory.is_some() && s.region.is_some_and(|r| m.grants().contains_key(&r))))
+        .filter_map(|s| s.region)
+        .collect();
+    regions.sort();
+    let (mut live, mut end) = (0u64, 0u64);
+    for (b, s) in regions {
+        let e = b.saturating_add(s);
+        if e > end {
+            live += e - b.max(end);
+            end = e;
+        }
+    }
+    if charged != live {
+        return Err(format!(
+            "{side}: principals are charged {charged} bytes, live objects hold {live}"
+        ));
+    }
+    Ok(())
+}
+
 /// What holds a reference to an object, besides a cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Referrer {

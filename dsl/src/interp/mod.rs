@@ -203,6 +203,10 @@ pub struct Machine<'s> {
     next_node: u64,
     /// Owner of each boot cap that is untyped memory.
     owners: BTreeMap<NodeId, String>,
+    /// The memory given to each principal at boot, by region `(base,
+    /// size)`: kept when the boot cap goes, so what was made from the
+    /// memory stays charged to whoever was given it.
+    grants: BTreeMap<(u64, u64), String>,
     /// Every RPC call made, in order.
     calls: Vec<Call>,
     /// Live threads, by address (see [`threads`]).
@@ -253,6 +257,7 @@ impl<'s> Machine<'s> {
             nodes: BTreeMap::new(),
             next_node: 0,
             owners: BTreeMap::new(),
+            grants: BTreeMap::new(),
             calls: Vec::new(),
             threads: BTreeMap::new(),
             ipc: BTreeMap::new(),
@@ -506,6 +511,12 @@ impl<'s> Machine<'s> {
         &self.owners
     }
 
+    /// The memory given to each principal at boot, by region `(base,
+    /// size)`, whatever became of the boot caps since.
+    pub fn grants(&self) -> &BTreeMap<(u64, u64), String> {
+        &self.grants
+    }
+
     /// Follows a path from the root CNode to a slot. Every index must lie
     /// in its CNode and every slot but the last hold a CNode cap.
     pub fn resolve(&self, path: &SlotPath) -> Option<Slot> {
@@ -578,6 +589,10 @@ impl<'s> Machine<'s> {
         });
         if memory {
             self.owners.insert(id, owner.to_string());
+            let region = self
+                .region(&self.nodes[&id].cap)
+                .expect("memory has a region");
+            self.grants.insert(region, owner.to_string());
         }
         Ok(id)
     }
@@ -818,13 +833,19 @@ impl<'s> Machine<'s> {
         let Some(root) = self.nodes.get(&boot) else {
             return 0;
         };
-        let Some((base, size)) = self.region(&root.cap) else {
-            return 0;
-        };
+        self.region(&root.cap)
+            .map_or(0, |(base, size)| self.in_use_of(base, size))
+    }
+
+    /// Memory in use in the region `(base, size)` (a boot Untyped's,
+    /// whether or not its cap is still there): the bytes of the union of
+    /// the regions of every live object in it but untyped memory covering
+    /// it all (the boot Untyped and its copies).
+    pub fn in_use_of(&self, base: u64, size: u64) -> u64 {
         let mut regions: Vec<(u64, u64)> = self
             .nodes
             .values()
-            .filter(|n| !self.same_object(&n.cap, &root.cap))
+            .filter(|n| !(self.is_memory(&n.cap) && self.region(&n.cap) == Some((base, size))))
             .filter_map(|n| self.region(&n.cap))
             .filter(|(b, s)| *b >= base && b.saturating_add(*s) <= base.saturating_add(size))
             .collect();

@@ -1310,15 +1310,13 @@ fn sort_key(m: &Machine<'_>, id: NodeId) -> String {
 }
 
 fn accounting(m: &Machine<'_>, out: &mut String) {
+    // By what each principal was given at boot, not by the boot caps: what
+    // was made from the memory stays charged after those caps go.
     let mut principals: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
-    for (id, owner) in m.owners() {
-        let size = m
-            .node(*id)
-            .and_then(|n| m.region(&n.cap))
-            .map_or(0, |(_, s)| s);
+    for (&(base, size), owner) in m.grants() {
         let entry = principals.entry(owner.clone()).or_default();
         entry.0 += size;
-        entry.1 += m.in_use(*id);
+        entry.1 += m.in_use_of(base, size);
         entry.2 += 1;
     }
     if principals.is_empty() {
@@ -1363,6 +1361,31 @@ fn accounting(m: &Machine<'_>, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use crate::source::SourceMap;
+
+    /// Deleting the only cap to an Untyped that has live children does not
+    /// take them off its principal's account: the memory stays charged
+    /// until the objects go.
+    #[test]
+    fn objects_stay_charged_when_their_untyped_cap_goes() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let spec = crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
+            .expect("readable")
+            .spec
+            .expect("checks");
+        let script = "\
+cnode root radix 4
+untyped ut0 = root[0] base 0x100000 bits 16 owner alice
+retype ut0 Endpoint x 2 into root[1..3]
+delete root[0]
+";
+        let mut sources = SourceMap::default();
+        let file = sources.add("charged.capsim", script.to_string());
+        let report = super::simulate(&spec, file, script).expect("a valid script");
+        assert!(
+            report.contains("alice: given 64 KiB in 1 Untyped, in use 32 B,"),
+            "{report}"
+        );
+    }
 
     /// A retype may ask for any size argument, as the kernel's ABI may: the
     /// interpreter answers with seL4's errors (below the smallest:

@@ -1228,6 +1228,8 @@ fn differ_steps(ops: &[Step]) -> Result<Tally, String> {
                 check_references("interpreter", spec, &interp_seen, &interp_references(&m))
             })
             .and_then(|()| check_references("kernel", spec, &kernel_seen, &kernel_refs))
+            .and_then(|()| check_accounting("interpreter", &m, &interp_seen))
+            .and_then(|()| check_accounting("kernel", &m, &kernel_seen))
             .map_err(|e| format!("op {i} {op:?}: {e}"))?;
         tally.ops += 1;
         tally.refused += u64::from(want.is_err());
