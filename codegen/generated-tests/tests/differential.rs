@@ -1571,3 +1571,18 @@ fn a_linked_table_is_not_reused() {
     assert_eq!(outcomes[19], Ok(Outcome::Removed(1)));
     assert!(m.mappings().is_empty() && m.address_spaces().is_empty());
 }
+
+/// The seL4 conformance cases (`sel4-*.ops`, each rule citing the seL4
+/// function it follows) give on the interpreter the outcome every step
+/// names; `case_files_agree` replays them against this test's kernel over
+/// the generated code, so it gives the same.
+#[test]
+fn sel4_conformance_cases_hold() {
+    let dir = workspace().join(CASES_DIR);
+    let cases = expectation_cases(&dir, "kernel");
+    assert!(cases.iter().any(|(name, _)| name.starts_with("sel4-")));
+    for (name, case) in cases {
+        let mut m = boot_interp(kernel_spec(), KERNEL_BOOT);
+        check_expectations(&mut m, &case).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

@@ -1947,6 +1947,13 @@ pub fn retype_mint_copy_revoke() -> [Op; 4] {
 /// is part of an operation). The differential tests replay every case file of
 /// their specs from their boot caps; the boot caps are the test's, so a
 /// case says only what was done.
+///
+/// A step may end in `=> OUTCOME`: what it must give, `ok` or the error as
+/// `OpError`'s `Debug` prints it (`=> NotEnoughMemory { left: 4080 }`). The
+/// seL4 conformance cases (`sel4-*.ops`) say so for every step, each rule
+/// citing the seL4 function it follows; [`check_expectations`] checks them
+/// on the interpreter, and the differential tests, replaying every case,
+/// make the generated code and the kernel give the same.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Case {
     /// The spec's short name: `kernel` or `everything`.
@@ -1954,6 +1961,35 @@ pub struct Case {
     /// Capability operations, and lifecycle ones (`configure`, `map`,
     /// `unmap`, as [`LifecycleOp`]'s `Debug` prints them).
     pub steps: Vec<Step>,
+    /// For each step, the outcome it must give, if the case says.
+    pub expect: Vec<Option<String>>,
+}
+
+/// Runs `case` on `m`, checking each step the case gives an outcome for:
+/// `ok` for any success, otherwise the error's `Debug` text. The first
+/// mismatch, naming the step.
+pub fn check_expectations(m: &mut Machine<'_>, case: &Case) -> Result<(), String> {
+    for (i, (step, want)) in case.steps.iter().zip(&case.expect).enumerate() {
+        let got = match run_step(m, step) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        if let Some(want) = want
+            && *want != got
+        {
+            return Err(format!("step {} `{step:?}`: want {want}, got {got}", i + 1));
+        }
+    }
+    Ok(())
+}
+
+/// Every case file in `dir` for the spec called `spec` with an outcome for
+/// at least one step, by file name.
+pub fn expectation_cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Case)> {
+    case_files(dir)
+        .into_iter()
+        .filter(|(_, c)| c.spec == spec && c.expect.iter().any(Option::is_some))
+        .collect()
 }
 
 /// The text of a case file for `ops` on the spec called `spec`.
@@ -1975,11 +2011,16 @@ pub fn steps_text(spec: &str, steps: &[Step]) -> String {
 pub fn parse_case(text: &str) -> Result<Case, String> {
     let mut spec = None;
     let mut steps = Vec::new();
+    let mut expect = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = strip_comment(line).trim();
         if line.is_empty() {
             continue;
         }
+        let (line, want) = match line.split_once("=>") {
+            Some((step, want)) => (step.trim(), Some(want.trim().to_string())),
+            None => (line, None),
+        };
         let at = |e: String| format!("line {}: {e}: `{line}`", i + 1);
         if let Some(name) = line.strip_prefix("spec ") {
             if spec.is_some() {
@@ -1992,9 +2033,14 @@ pub fn parse_case(text: &str) -> Result<Case, String> {
             return Err(at("operations before the `spec` line".into()));
         }
         steps.push(line.parse::<Step>().map_err(at)?);
+        expect.push(want);
     }
     let spec = spec.ok_or("no `spec NAME` line")?;
-    Ok(Case { spec, steps })
+    Ok(Case {
+        spec,
+        steps,
+        expect,
+    })
 }
 
 /// Every case file (`*.ops`) in `dir` for the spec called `spec` made of
@@ -2033,6 +2079,15 @@ pub fn thread_cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Step>
 }
 
 fn all_cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Step>)> {
+    case_files(dir)
+        .into_iter()
+        .filter(|(_, c)| c.spec == spec)
+        .map(|(name, c)| (name, c.steps))
+        .collect()
+}
+
+/// Every case file (`*.ops`) in `dir`, parsed, by file name.
+fn case_files(dir: &std::path::Path) -> Vec<(String, Case)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("a directory entry").path())
@@ -2044,9 +2099,7 @@ fn all_cases(dir: &std::path::Path, spec: &str) -> Vec<(String, Vec<Step>)> {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let case = parse_case(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        if case.spec == spec {
-            out.push((name, case.steps));
-        }
+        out.push((name, case));
     }
     out
 }

@@ -1568,3 +1568,18 @@ fn a_revoke_that_deletes_its_own_cap() {
     assert_eq!(state[&endpoint].1, Some(root_slot(0)));
     assert_eq!(interp_state(&m)[&endpoint], state[&endpoint]);
 }
+
+/// The seL4 conformance cases (`sel4-*.ops`, each rule citing the seL4
+/// function it follows) give on the interpreter the outcome every step
+/// names, and the kernel agrees with the interpreter on every step of them
+/// (`differ_steps`): so the kernel gives seL4's outcomes too.
+#[test]
+fn sel4_conformance_cases_hold() {
+    let cases = expectation_cases(&case_dir(), "kernel");
+    assert!(cases.iter().any(|(name, _)| name.starts_with("sel4-")));
+    for (name, case) in cases {
+        let mut m = boot_interp(kernel_spec());
+        check_expectations(&mut m, &case).unwrap_or_else(|e| panic!("{name}: {e}"));
+        differ_steps(&case.steps).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
