@@ -795,11 +795,13 @@ macro_rules! generated_kernel {
                             .derive(source, dest, rights, Some(badge))
                             .map(|()| Outcome::Done),
                         Op::Move { source, dest } => {
-                            let from = Place::Slot(self.resolve(source).ok_or(SOURCE)?);
+                            // seL4's order: the destination, that it is
+                            // empty, then the source.
                             let to = Place::Slot(self.resolve(dest).ok_or(TARGET)?);
                             if self.slots.contains_key(&to) {
                                 return Err(OpError::DeleteFirst);
                             }
+                            let from = Place::Slot(self.resolve(source).ok_or(SOURCE)?);
                             let entry = self.slots.remove(&from).ok_or(SOURCE)?;
                             if let Some(p) = entry.prev {
                                 self.slots.get_mut(&p).unwrap().next = Some(to);
@@ -918,11 +920,13 @@ macro_rules! generated_kernel {
                     rights: u64,
                     badge: Option<u64>,
                 ) -> Result<(), OpError> {
-                    let from = Place::Slot(self.resolve(source).ok_or(SOURCE)?);
+                    // seL4's order: the destination, that it is empty,
+                    // then the source.
                     let to = Place::Slot(self.resolve(dest).ok_or(TARGET)?);
                     if self.slots.contains_key(&to) {
                         return Err(OpError::DeleteFirst);
                     }
+                    let from = Place::Slot(self.resolve(source).ok_or(SOURCE)?);
                     let cap = self.slots.get(&from).ok_or(SOURCE)?.cap;
                     if !g::may_copy(cap) {
                         return Err(OpError::IllegalOperation);

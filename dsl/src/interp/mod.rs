@@ -600,10 +600,10 @@ impl<'s> Machine<'s> {
     /// Copies the cap at `source` into the empty slot `dest`, keeping only
     /// the rights in `rights`.
     ///
-    /// Checks in order: the source path resolves (`FailedLookup { source: 1
-    /// }`), the destination resolves (`FailedLookup { source: 0 }`) and is
-    /// empty (`DeleteFirst`), the source holds a cap (`FailedLookup {
-    /// source: 1 }`), its type may be copied (`IllegalOperation` for
+    /// Checks in seL4's order (`decodeCNodeInvocation`): the destination
+    /// resolves (`FailedLookup { source: 0 }`) and is empty
+    /// (`DeleteFirst`), the source path resolves (`FailedLookup { source: 1
+    /// }`) and holds a cap (`FailedLookup { source: 1 }`), its type may be copied (`IllegalOperation` for
     /// `#[never_copy]`), untyped memory has no children (`RevokeFirst`).
     /// Copying untyped memory marks the source full: both caps cover the
     /// same memory, so until the copy is revoked only the copy is retyped.
@@ -637,15 +637,17 @@ impl<'s> Machine<'s> {
         rights: u64,
         badge: Option<u64>,
     ) -> Result<NodeId, OpError> {
-        let source = self
-            .resolve(source)
-            .ok_or(OpError::FailedLookup { source: 1 })?;
+        // seL4's decodeCNodeInvocation: the destination, that it is empty,
+        // then the source.
         let dest = self
             .resolve(dest)
             .ok_or(OpError::FailedLookup { source: 0 })?;
         if self.slots.contains_key(&dest) {
             return Err(OpError::DeleteFirst);
         }
+        let source = self
+            .resolve(source)
+            .ok_or(OpError::FailedLookup { source: 1 })?;
         let source_id = self
             .id_at(source)
             .ok_or(OpError::FailedLookup { source: 1 })?;
@@ -720,15 +722,16 @@ impl<'s> Machine<'s> {
     /// Moves the cap at `source` into the empty slot `dest`; it keeps its
     /// place in the tree. Any cap may be moved, `#[never_copy]` ones too.
     pub fn move_cap(&mut self, source: &SlotPath, dest: &SlotPath) -> Result<(), OpError> {
-        let source = self
-            .resolve(source)
-            .ok_or(OpError::FailedLookup { source: 1 })?;
+        // seL4's order: the destination, that it is empty, then the source.
         let dest = self
             .resolve(dest)
             .ok_or(OpError::FailedLookup { source: 0 })?;
         if self.slots.contains_key(&dest) {
             return Err(OpError::DeleteFirst);
         }
+        let source = self
+            .resolve(source)
+            .ok_or(OpError::FailedLookup { source: 1 })?;
         let id = self
             .slots
             .remove(&source)

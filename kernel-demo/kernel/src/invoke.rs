@@ -28,7 +28,9 @@ pub fn decode_error(error: DecodeError) -> KernelError {
 /// or revoke. Destination and target slots are looked up from `cnode`,
 /// sources from the `src_root` extra cap, each with exactly the depth the
 /// message gives; a lookup that fails is `FailedLookup` (or `RangeError`
-/// for a depth outside 1..=64). The destination is looked up first.
+/// for a depth outside 1..=64). As seL4's decodeCNodeInvocation: the
+/// destination is looked up and must be empty (`DeleteFirst`) before the
+/// source is looked up.
 pub fn invoke_cnode(
     memory: &mut SlotMemory<'_>,
     cnode: CNodeCap,
@@ -47,18 +49,21 @@ pub fn invoke_cnode(
     match invocation {
         CNodeCapInvocation::Copy(call) => {
             let dest = target(memory, call.dest_index, call.dest_depth)?;
+            ops::ensure_empty(memory, dest)?;
             let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
             let rights = Rights::from_bits_truncate(call.rights);
             ops::copy(memory, src, dest, rights)
         }
         CNodeCapInvocation::Mint(call) => {
             let dest = target(memory, call.dest_index, call.dest_depth)?;
+            ops::ensure_empty(memory, dest)?;
             let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
             let rights = Rights::from_bits_truncate(call.rights);
             ops::mint(memory, src, dest, rights, call.badge)
         }
         CNodeCapInvocation::Move(call) => {
             let dest = target(memory, call.dest_index, call.dest_depth)?;
+            ops::ensure_empty(memory, dest)?;
             let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
             ops::move_cap(memory, src, dest)
         }

@@ -49,13 +49,25 @@ pub fn copy(
     derive(memory, source, dest, rights, None)
 }
 
+/// `DeleteFirst` unless `dest` is an empty slot: seL4's ensureEmptySlot,
+/// which its CNode invocations run on the destination before they look the
+/// source up (`FailedLookup` for a slot outside slot memory).
+pub fn ensure_empty(memory: &SlotMemory<'_>, dest: SlotAddr) -> Result<(), KernelError> {
+    if memory.get(dest).ok_or(TARGET_LOOKUP)?.is_empty() {
+        Ok(())
+    } else {
+        Err(KernelError::DeleteFirst)
+    }
+}
+
 /// Like [`copy`], and also sets the badge of a badgeable cap that has none,
 /// or the guard of a CNode cap (`badge` is then seL4's cap data: the guard
 /// size in its low 6 bits, the guard above them; 0 keeps the guard).
-/// Minting a cap that already has a badge, or a nonzero badge onto a cap
-/// type without a `#[badge]` field, is `IllegalOperation`: a badge is
-/// set once. A cap minted with a new badge is revocable: its copies are
-/// its children, and revoking it takes them away.
+/// Minting a cap that already has a badge is `IllegalOperation`: a badge
+/// is set once. A nonzero word on any other cap without a `#[badge]`
+/// field is ignored (seL4's updateCapData). A cap minted with a new badge
+/// is revocable: its copies are its children, and revoking it takes them
+/// away.
 pub fn mint(
     memory: &mut SlotMemory<'_>,
     source: SlotAddr,

@@ -454,6 +454,16 @@ impl<'m> Kernel<'m> {
         table.slot(path.index)
     }
 
+    /// The slots of a copy, mint or move, as the kernel's `invoke_cnode`
+    /// takes them: the destination, that it is empty (`ops::ensure_empty`),
+    /// then the source (seL4's order).
+    fn source_and_dest(&self, source: Path2, dest: Path2) -> Result<(SlotAddr, SlotAddr), Refused> {
+        let to = self.resolve(dest).ok_or(TARGET)?;
+        ops::ensure_empty(&self.memory, to).map_err(refused)?;
+        let from = self.resolve(source).ok_or(SOURCE)?;
+        Ok((from, to))
+    }
+
     /// A step, then the finalisation of what it removed.
     fn run_step(&mut self, step: &Step) -> Answer {
         let answer = self.run_step_alone(step);
@@ -742,8 +752,7 @@ impl<'m> Kernel<'m> {
                 dest,
                 rights,
             } => {
-                let from = self.resolve(source).ok_or(SOURCE)?;
-                let to = self.resolve(dest).ok_or(TARGET)?;
+                let (from, to) = self.source_and_dest(source, dest)?;
                 let rights = Rights::from_bits_truncate(rights);
                 ops::copy(&mut self.memory, from, to, rights).map_err(refused)?;
                 Ok(Outcome::Done)
@@ -754,16 +763,14 @@ impl<'m> Kernel<'m> {
                 rights,
                 badge,
             } => {
-                let from = self.resolve(source).ok_or(SOURCE)?;
-                let to = self.resolve(dest).ok_or(TARGET)?;
+                let (from, to) = self.source_and_dest(source, dest)?;
                 let masked = Rights::from_bits_truncate(rights);
                 ops::mint(&mut self.memory, from, to, masked, badge).map_err(refused)?;
                 self.undo_guard_mint(from, to, rights, badge)?;
                 Ok(Outcome::Done)
             }
             Op::Move { source, dest } => {
-                let from = self.resolve(source).ok_or(SOURCE)?;
-                let to = self.resolve(dest).ok_or(TARGET)?;
+                let (from, to) = self.source_and_dest(source, dest)?;
                 ops::move_cap(&mut self.memory, from, to).map_err(refused)?;
                 Ok(Outcome::Done)
             }
