@@ -23,6 +23,21 @@ fn spec(ty: &str, field: &str) -> String {
     format!("{TARGET}\ncap {ty} {{\n    {field}: u8,\n}}\n")
 }
 
+/// Compiles `source` as the library crate `name` with rustc (`$RUSTC` if
+/// set), warnings denied, in `scratch`.
+fn rustc(scratch: &Scratch, name: &str, source: &str) -> std::process::Output {
+    let rs = scratch.path(&format!("{name}.rs"));
+    std::fs::write(&rs, source).unwrap();
+    Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
+        .arg("--out-dir")
+        .arg(scratch.path(""))
+        .args(["--crate-name", name])
+        .arg(&rs)
+        .output()
+        .expect("rustc runs")
+}
+
 /// `(spec, rejected)`: every name that once broke the build.
 fn cases() -> Vec<(String, bool)> {
     let mut cases = vec![(TARGET.to_string(), false)];
@@ -93,17 +108,7 @@ fn previously_breaking_names_are_rejected_or_compile() {
             }
             Ok((module, _)) => {
                 assert!(!rejected, "accepted, want E0107:\n{text}");
-                let rs = scratch.path(&format!("case{i}.rs"));
-                std::fs::write(&rs, module).unwrap();
-                let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-                    .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
-                    .arg("--out-dir")
-                    .arg(scratch.path(""))
-                    .arg("--crate-name")
-                    .arg(format!("case{i}"))
-                    .arg(&rs)
-                    .output()
-                    .expect("rustc runs");
+                let out = rustc(&scratch, &format!("case{i}"), &module);
                 assert!(
                     out.status.success(),
                     "generated code does not compile:\n{text}\n{}",
@@ -353,16 +358,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
         accepted.len()
     );
     assert!(rejected >= count / 10, "{rejected} of {count} rejected");
-    let root = scratch.path("lib.rs");
-    std::fs::write(&root, crate_root).unwrap();
-    let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
-        .arg("--out-dir")
-        .arg(scratch.path(""))
-        .args(["--crate-name", "random_specs"])
-        .arg(&root)
-        .output()
-        .expect("rustc runs");
+    let out = rustc(&scratch, "random_specs", &crate_root);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Name the spec of the first error, if rustc names its file.
     let culprit = stderr
@@ -405,17 +401,7 @@ fn text_in_comments_compiles() {
         for c in ['\r', '\u{202e}', '\u{2066}', '\u{7}'] {
             assert!(!module.contains(c), "{c:?} copied into\n{module}");
         }
-        let rs = scratch.path(&format!("comments{i}.rs"));
-        std::fs::write(&rs, &module).unwrap();
-        let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-            .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
-            .arg("--out-dir")
-            .arg(scratch.path(""))
-            .arg("--crate-name")
-            .arg(format!("comments{i}"))
-            .arg(&rs)
-            .output()
-            .expect("rustc runs");
+        let out = rustc(&scratch, &format!("comments{i}"), &module);
         assert!(
             out.status.success(),
             "generated code does not compile:\n{}",

@@ -1360,18 +1360,24 @@ fn accounting(m: &Machine<'_>, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
+    use crate::model::Spec;
     use crate::source::SourceMap;
+
+    /// kernel-demo/spec/kernel.cap, checked.
+    fn kernel_spec() -> Spec {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
+            .expect("readable")
+            .spec
+            .expect("kernel.cap checks clean")
+    }
 
     /// Deleting the only cap to an Untyped that has live children does not
     /// take them off its principal's account: the memory stays charged
     /// until the objects go.
     #[test]
     fn objects_stay_charged_when_their_untyped_cap_goes() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let spec = crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
-            .expect("readable")
-            .spec
-            .expect("checks");
+        let spec = kernel_spec();
         let script = "\
 cnode root radix 4
 untyped ut0 = root[0] base 0x100000 bits 16 owner alice
@@ -1392,11 +1398,7 @@ delete root[0]
     /// `InvalidArgument`; otherwise not allowed: `RangeError`).
     #[test]
     fn out_of_domain_size_arguments_run() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let spec = crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
-            .expect("readable")
-            .spec
-            .expect("checks");
+        let spec = kernel_spec();
         let script = "\
 cnode root radix 4
 untyped ut0 = root[0] base 0x100000 bits 16
@@ -1422,11 +1424,7 @@ retype ut0 Frame(13) into root[1]
     /// refused, and deleting the TCB empties its slots.
     #[test]
     fn lifecycle_statements_run() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let compilation =
-            crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
-                .expect("readable");
-        let spec = compilation.spec.expect("kernel.cap checks clean");
+        let spec = kernel_spec();
         let script = "\
 cnode root radix 4
 untyped ut0 = root[0] base 0x100000 bits 16

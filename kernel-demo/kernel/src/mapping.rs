@@ -260,41 +260,29 @@ pub fn prepare_table(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::abi::{USER_BASE, USER_END};
+    use crate::abi::USER_END;
     use crate::asid::ASIDS;
     use crate::caps::{EndpointCap, PageDirectoryCap, PageTableCap, PdptCap, TcbCap};
     use crate::vspace::{Level, PRESENT, USER, WRITABLE, table_at, translate};
 
-    /// Sparse physical memory: every word not written reads 0.
-    #[derive(Clone, Debug, Default, PartialEq, Eq)]
-    struct Sparse(BTreeMap<u64, u64>);
+    use crate::vspace::sparse::{FRAME, KERNEL_PML4, PD, PDPT, PML4, PT, Sparse, VADDR};
 
-    impl PhysMem for Sparse {
-        fn read(&self, paddr: u64) -> u64 {
-            assert_eq!(paddr % 8, 0);
-            self.0.get(&paddr).copied().unwrap_or(0)
-        }
-        fn write(&mut self, paddr: u64, value: u64) {
-            assert_eq!(paddr % 8, 0);
-            self.0.insert(paddr, value);
-        }
-    }
-
-    const KERNEL_PML4: u64 = 0x1000;
     const KERNEL_ENTRY: u64 = 0x2000 | PRESENT | WRITABLE;
-    const PML4: u64 = 0x10_0000;
-    const PDPT: u64 = 0x10_1000;
-    const PD: u64 = 0x10_2000;
-    const PT: u64 = 0x10_3000;
     /// A second address space, with its own tables.
     const PML4_B: u64 = 0x11_0000;
-    const FRAME: u64 = 0x20_0000;
-    const VADDR: u64 = USER_BASE + 0x1234_5000;
     const RW: Rights = Rights::READ.union(Rights::WRITE);
     const ALL: u64 = Rights::ALL.bits();
+
+    /// An unmapped cap to the test's table that goes under a `parent`
+    /// table: the PDPT, page directory or page table.
+    fn unmapped(parent: Level) -> Cap {
+        match parent {
+            Level::Pml4 => PdptCap::new(PDPT, 0, 0).unwrap().cap(),
+            Level::Pdpt => PageDirectoryCap::new(PD, 0, 0).unwrap().cap(),
+            _ => PageTableCap::new(PT, 0, 0).unwrap().cap(),
+        }
+    }
 
     /// The start of the region a table linked under a `parent` table maps.
     fn region(vaddr: u64, parent: Level) -> u64 {
@@ -444,7 +432,7 @@ mod tests {
     fn a_pml4_gets_its_number_only_with_its_first_mapping() {
         let mut mem = spaces();
         let mut asids = AsidTable::new();
-        let pdpt = PdptCap::new(PDPT, 0, 0).unwrap().cap();
+        let pdpt = unmapped(Level::Pml4);
         let pdpt_b = PdptCap::new(PML4_B + 0x1000, 0, 0).unwrap().cap();
         let at = region(VADDR, Level::Pml4);
         // Failed maps in PML4: no table, a misaligned table, a taken entry.
@@ -476,7 +464,7 @@ mod tests {
         assert_eq!(cap, Err(KernelError::FailedLookup { source: 0 }));
         assert_eq!(asids.pml4(2), None);
         // PML4's first mapping gives it 2, which a later failure keeps.
-        let pd = PageDirectoryCap::new(PD, 0, 0).unwrap().cap();
+        let pd = unmapped(Level::Pdpt);
         let at = region(VADDR, Level::Pdpt);
         let linked = map_table(&mut mem, &mut asids, pd, space(PML4), at).unwrap();
         assert_eq!(caps::mapping_of(linked), Some((at >> 12, 2)));
@@ -529,9 +517,9 @@ mod tests {
         let mut mem = spaces();
         let mut asids = AsidTable::new();
         let v = space(PML4);
-        let pdpt = PdptCap::new(PDPT, 0, 0).unwrap().cap();
-        let pd = PageDirectoryCap::new(PD, 0, 0).unwrap().cap();
-        let pt = PageTableCap::new(PT, 0, 0).unwrap().cap();
+        let pdpt = unmapped(Level::Pml4);
+        let pd = unmapped(Level::Pdpt);
+        let pt = unmapped(Level::PageDirectory);
         for (cap, parent) in [
             (pdpt, Level::Pml4),
             (pd, Level::Pdpt),
@@ -555,8 +543,8 @@ mod tests {
         let mut mem = spaces();
         let mut asids = AsidTable::new();
         let v = space(PML4);
-        let pdpt = PdptCap::new(PDPT, 0, 0).unwrap().cap();
-        let pd = PageDirectoryCap::new(PD, 0, 0).unwrap().cap();
+        let pdpt = unmapped(Level::Pml4);
+        let pd = unmapped(Level::Pdpt);
         let at = region(VADDR, Level::Pml4);
         let mut check = |mem: &mut Sparse, cap: Cap, vaddr: u64| {
             refused(mem, &mut asids, |m, a| map_table(m, a, cap, v, vaddr))
@@ -698,12 +686,9 @@ mod tests {
         let v = space(PML4);
         let mut linked = Vec::new();
         for (cap, parent) in [
-            (PdptCap::new(PDPT, 0, 0).unwrap().cap(), Level::Pml4),
-            (PageDirectoryCap::new(PD, 0, 0).unwrap().cap(), Level::Pdpt),
-            (
-                PageTableCap::new(PT, 0, 0).unwrap().cap(),
-                Level::PageDirectory,
-            ),
+            (unmapped(Level::Pml4), Level::Pml4),
+            (unmapped(Level::Pdpt), Level::Pdpt),
+            (unmapped(Level::PageDirectory), Level::PageDirectory),
         ] {
             let at = region(VADDR, parent);
             linked.push(map_table(&mut mem, &mut asids, cap, v, at).unwrap());
@@ -752,7 +737,7 @@ mod tests {
     fn a_pml4_number_goes_with_its_last_cap_only() {
         let mut mem = spaces();
         let mut asids = AsidTable::new();
-        let pdpt = PdptCap::new(PDPT, 0, 0).unwrap().cap();
+        let pdpt = unmapped(Level::Pml4);
         let at = region(VADDR, Level::Pml4);
         map_table(&mut mem, &mut asids, pdpt, space(PML4), at).unwrap();
         let cap = space(PML4).cap();

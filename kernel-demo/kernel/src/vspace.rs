@@ -269,10 +269,43 @@ pub fn table_mapping(cap: Cap) -> Option<TableMapping> {
     })
 }
 
+/// Physical memory for host tests of page tables.
 #[cfg(test)]
-mod tests {
+pub(crate) mod sparse {
     use std::collections::BTreeMap;
 
+    use super::PhysMem;
+    use crate::abi::USER_BASE;
+
+    /// The kernel's PML4, whose entry every new PML4 copies.
+    pub(crate) const KERNEL_PML4: u64 = 0x1000;
+    /// A PML4 and a table of each level below it.
+    pub(crate) const PML4: u64 = 0x10_0000;
+    pub(crate) const PDPT: u64 = 0x10_1000;
+    pub(crate) const PD: u64 = 0x10_2000;
+    pub(crate) const PT: u64 = 0x10_3000;
+    /// A frame, and an address in user space to map it at.
+    pub(crate) const FRAME: u64 = 0x20_0000;
+    pub(crate) const VADDR: u64 = USER_BASE + 0x1234_5000;
+
+    /// Sparse physical memory: every word not written reads 0.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub(crate) struct Sparse(pub(crate) BTreeMap<u64, u64>);
+
+    impl PhysMem for Sparse {
+        fn read(&self, paddr: u64) -> u64 {
+            assert_eq!(paddr % 8, 0);
+            self.0.get(&paddr).copied().unwrap_or(0)
+        }
+        fn write(&mut self, paddr: u64, value: u64) {
+            assert_eq!(paddr % 8, 0);
+            self.0.insert(paddr, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
     use super::*;
 
     #[test]
@@ -301,28 +334,7 @@ mod tests {
         assert_eq!(table_mapping(Cap::NULL), None);
     }
 
-    /// Sparse physical memory: every word not written reads 0.
-    #[derive(Default)]
-    struct Sparse(BTreeMap<u64, u64>);
-
-    impl PhysMem for Sparse {
-        fn read(&self, paddr: u64) -> u64 {
-            assert_eq!(paddr % 8, 0);
-            self.0.get(&paddr).copied().unwrap_or(0)
-        }
-        fn write(&mut self, paddr: u64, value: u64) {
-            assert_eq!(paddr % 8, 0);
-            self.0.insert(paddr, value);
-        }
-    }
-
-    const KERNEL_PML4: u64 = 0x1000;
-    const PML4: u64 = 0x10_0000;
-    const PDPT: u64 = 0x10_1000;
-    const PD: u64 = 0x10_2000;
-    const PT: u64 = 0x10_3000;
-    const FRAME: u64 = 0x20_0000;
-    const VADDR: u64 = USER_BASE + 0x1234_5000;
+    use super::sparse::{FRAME, KERNEL_PML4, PD, PDPT, PML4, PT, Sparse, VADDR};
 
     fn space() -> Sparse {
         let mut mem = Sparse::default();
