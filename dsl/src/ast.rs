@@ -70,8 +70,17 @@ pub struct Attribute {
     pub name: Ident,
     /// Its `key = expr` arguments.
     pub args: Vec<(Ident, Expr)>,
+    /// Its bare-name arguments (`unused` in `#[allow(unused)]`).
+    pub flags: Vec<Ident>,
     /// The whole attribute.
     pub span: Span,
+}
+
+impl Attribute {
+    /// Whether anything is written in its parentheses.
+    pub fn has_args(&self) -> bool {
+        !self.args.is_empty() || !self.flags.is_empty()
+    }
 }
 
 /// `use "path";`

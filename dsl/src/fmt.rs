@@ -736,8 +736,10 @@ impl<'a> Printer<'a> {
             self.comma_fill(args, 2, |s, arg| {
                 let mut kv = arg.into_inner();
                 s.leaf(&kv.next().expect("grammar: key"));
-                s.assign();
-                s.expr(kv.next().expect("grammar: value"));
+                if let Some(value) = kv.next() {
+                    s.assign();
+                    s.expr(value);
+                }
             });
             self.token(")");
         }

@@ -657,13 +657,21 @@ impl Builder {
         let mut inner = pair.into_inner();
         let name = self.ident(inner.next().expect("grammar: attribute name"));
         let mut args = Vec::new();
+        let mut flags = Vec::new();
         for arg in inner {
             let mut kv = arg.into_inner();
             let key = self.ident(kv.next().expect("grammar: key"));
-            let value = self.expr(kv.next().expect("grammar: value"))?;
-            args.push((key, value));
+            match kv.next() {
+                Some(value) => args.push((key, self.expr(value)?)),
+                None => flags.push(key),
+            }
         }
-        Ok(Attribute { name, args, span })
+        Ok(Attribute {
+            name,
+            args,
+            flags,
+            span,
+        })
     }
 
     fn item_kind(&self, pair: Pair<'_, Rule>) -> Result<ItemKind> {

@@ -130,18 +130,19 @@ impl Ctx<'_> {
             let policy = match attr.name.name.as_str() {
                 "always_copy" => CopyPolicy::Always,
                 "never_copy" => CopyPolicy::Never,
+                "allow" => continue, // the item pass's
                 other => {
                     self.unknown_attribute(
                         &attr.name,
                         other,
-                        &["always_copy", "never_copy"],
+                        &["always_copy", "never_copy", "allow"],
                         "cap type",
                     );
                     ok = false;
                     continue;
                 }
             };
-            if !attr.args.is_empty() {
+            if attr.has_args() {
                 self.attr_takes_no_args(attr);
                 ok = false;
             }
@@ -475,7 +476,7 @@ impl Ctx<'_> {
                 return None;
             }
             if aname == "identity" {
-                if !attr.args.is_empty() {
+                if attr.has_args() {
                     self.attr_takes_no_args(attr);
                     return None;
                 }
@@ -544,7 +545,9 @@ impl Ctx<'_> {
             }
             if new_role == Role::Watermark {
                 let unit = match attr.args.as_slice() {
-                    [(key, value)] if key.name == "unit" => self.eval_reported(value, None)?,
+                    [(key, value)] if key.name == "unit" && attr.flags.is_empty() => {
+                        self.eval_reported(value, None)?
+                    }
                     _ => {
                         self.diags.push(
                             Diagnostic::new(Code::AttributeMisuse, attr.span, "`#[watermark]` needs its unit")
@@ -568,7 +571,7 @@ impl Ctx<'_> {
                     return None;
                 }
                 unit_bits = unit.trailing_zeros();
-            } else if !attr.args.is_empty() {
+            } else if attr.has_args() {
                 self.attr_takes_no_args(attr);
                 return None;
             }

@@ -48,6 +48,8 @@ struct Items<'a> {
     retypes: Vec<(&'a ast::Item, &'a ast::RetypeItem)>,
     invocations: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
     interfaces: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
+    /// Every item, in declaration order.
+    all: Vec<&'a ast::Item>,
 }
 
 /// What a type name refers to.
@@ -85,6 +87,9 @@ struct Ctx<'a> {
     const_chain: Vec<usize>,
     used_consts: BTreeSet<String>,
     used_types: BTreeSet<String>,
+    /// The names (by span) of constants, rights, error sets and cap types
+    /// under `#[allow(unused)]`: the unused lints pass them over.
+    allow_unused: BTreeSet<Span>,
     root_file: FileId,
     /// Position of each file in declaration order (imports before importers).
     file_rank: BTreeMap<FileId, u32>,
@@ -101,6 +106,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let mut items = Items::default();
     for (_, file) in files {
         for item in &file.items {
+            items.all.push(item);
             match &item.kind {
                 ItemKind::Use(_) => {}
                 ItemKind::Const(c) => items.consts.push((item, c)),
@@ -126,6 +132,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         const_index: BTreeMap::new(),
         used_consts: BTreeSet::new(),
         used_types: BTreeSet::new(),
+        allow_unused: BTreeSet::new(),
         root_file: files.last().map_or(FileId(0), |(id, _)| *id),
         file_rank: files
             .iter()
@@ -184,22 +191,21 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
 }
 
 impl<'a> Ctx<'a> {
+    /// Attributes on items: `#[allow(unused)]` on the items the unused
+    /// lints look at (constants, rights, error sets, cap types), recorded
+    /// for them; a cap type's own attributes are its pass's; any other is
+    /// misplaced (`E0404`).
     fn reject_misplaced_attributes(&mut self) {
-        let all = [
-            self.items
-                .consts
-                .iter()
-                .map(|(i, _)| *i)
-                .collect::<Vec<_>>(),
-            self.items.targets.iter().map(|(i, _)| *i).collect(),
-            self.items.objects.iter().map(|(i, _)| *i).collect(),
-            self.items.errors.iter().map(|(i, _)| *i).collect(),
-            self.items.retypes.iter().map(|(i, _)| *i).collect(),
-            self.items.invocations.iter().map(|(i, _)| *i).collect(),
-            self.items.interfaces.iter().map(|(i, _)| *i).collect(),
-        ];
-        for item in all.into_iter().flatten() {
+        let items = self.items.all.clone();
+        for item in items {
             for attr in &item.attrs {
+                if attr.name.name == "allow" {
+                    self.allow(item, attr);
+                    continue;
+                }
+                if matches!(item.kind, ast::ItemKind::Cap(_)) {
+                    continue; // checked with the cap type
+                }
                 self.diags.push(
                     Diagnostic::new(
                         Code::AttributeMisuse,
@@ -207,13 +213,53 @@ impl<'a> Ctx<'a> {
                         format!("attribute `#[{}]` is not valid on this item", attr.name.name),
                     )
                     .label("not allowed here")
-                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`) and their fields"),
+                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`) and their fields; `#[allow(unused)]` on constants, rights, error sets and cap types"),
                 );
             }
         }
     }
 
-    /// Registers every type, right and constant name; reports duplicates.
+    /// `#[allow(unused)]`: the one lint name is `unused`, and the item must
+    /// be one the unused lints look at.
+    fn allow(&mut self, item: &ast::Item, attr: &ast::Attribute) {
+        let names: Vec<&ast::Ident> = match &item.kind {
+            ast::ItemKind::Const(c) => vec![&c.name],
+            ast::ItemKind::Rights(rights) => rights.iter().map(|r| &r.name).collect(),
+            ast::ItemKind::Errors(e) => vec![&e.name],
+            ast::ItemKind::Cap(c) => vec![&c.name],
+            _ => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        "`#[allow(unused)]` on an item no lint looks at",
+                    )
+                    .label("nothing to allow here")
+                    .help("the unused lints look at constants, rights, error sets and cap types: put it on one of those"),
+                );
+                return;
+            }
+        };
+        let well_formed = attr.args.is_empty()
+            && !attr.flags.is_empty()
+            && attr.flags.iter().all(|f| f.name == "unused");
+        if !well_formed {
+            let at = attr
+                .flags
+                .iter()
+                .find(|f| f.name != "unused")
+                .map_or(attr.span, |f| f.span);
+            self.diags.push(
+                Diagnostic::new(Code::AttributeMisuse, at, "`#[allow]` takes the lint to allow")
+                    .label("expected `unused`")
+                    .note("the lints are the unused ones: W0001 (types), W0002 (rights), W0003 (constants)")
+                    .help("write `#[allow(unused)]`"),
+            );
+            return;
+        }
+        self.allow_unused.extend(names.into_iter().map(|n| n.span));
+    }
+
     fn collect_names(&mut self) {
         let mut entries: Vec<(Ident, TypeSym)> = Vec::new();
         entries.extend(
@@ -824,7 +870,8 @@ impl<'a> Ctx<'a> {
     /// Warnings for things declared and never used.
     fn lint_unused(&mut self, caps: &[Option<model::CapType>], rights: &[model::Right]) {
         for (_, c) in &self.items.consts {
-            if !self.used_consts.contains(&c.name.name) {
+            if !self.used_consts.contains(&c.name.name) && !self.allow_unused.contains(&c.name.span)
+            {
                 self.diags.push(
                     Diagnostic::new(
                         Code::UnusedConst,
@@ -842,7 +889,9 @@ impl<'a> Ctx<'a> {
             .flat_map(|c| c.rights.iter().copied())
             .collect();
         for (i, right) in rights.iter().enumerate() {
-            if !carried.contains(&model::RightId(i as u32)) {
+            if !carried.contains(&model::RightId(i as u32))
+                && !self.allow_unused.contains(&right.span)
+            {
                 self.diags.push(
                     Diagnostic::new(
                         Code::UnusedRight,
@@ -856,7 +905,9 @@ impl<'a> Ctx<'a> {
         }
         let mut unused = Vec::new();
         for (_, set) in &self.items.errors {
-            if !self.used_types.contains(&set.name.name) {
+            if !self.used_types.contains(&set.name.name)
+                && !self.allow_unused.contains(&set.name.span)
+            {
                 unused.push((
                     set.name.clone(),
                     "error set",
@@ -865,7 +916,10 @@ impl<'a> Ctx<'a> {
             }
         }
         for (_, cap) in &self.items.caps {
-            if cap.object.is_none() && !self.used_types.contains(&cap.name.name) {
+            if cap.object.is_none()
+                && !self.used_types.contains(&cap.name.name)
+                && !self.allow_unused.contains(&cap.name.span)
+            {
                 unused.push((
                     cap.name.clone(),
                     "cap type",
