@@ -4,7 +4,9 @@
 //! a panic, an abort or a stack overflow as a crash); every primary and
 //! secondary span lies inside its file's text on char boundaries; every code
 //! is in `Code::ALL`; the model is present exactly when there is no error;
-//! rendering the diagnostics does not panic.
+//! rendering the diagnostics does not panic; and a spec that checks renders
+//! to Rust without a panic, which syn parses (that rustc compiles it too is
+//! the random-spec test's, codegen/tests/rust_names.rs).
 //!
 //! The input is compiled as `fuzz.cap` exactly as `compile_str` does, but
 //! with an in-memory loader instead of `compile_str`'s file-system fallback
@@ -62,4 +64,15 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = compilation.render();
+    if let Some(spec) = &compilation.spec {
+        let module = capc::backend::render(
+            spec,
+            &compilation.sources,
+            &capc::Options::default(),
+            "fuzz.cap",
+        );
+        if let Err(e) = syn::parse_file(&module) {
+            panic!("the generated module does not parse: {e}\n{module}");
+        }
+    }
 });
