@@ -330,9 +330,14 @@ fn owned_slots(w: &mut String, spec: &Spec, object: &Object) {
         "| slot | holds | a cap put there must carry | byte offset | |\n|---|---|---|---|---|"
     );
     for slot in &object.slots {
+        let required = if slot.required {
+            "required to run: "
+        } else {
+            ""
+        };
         let _ = writeln!(
             w,
-            "| `{}` | `{}` | {} | {} | {} |",
+            "| `{}` | `{}` | {} | {} | {required}{} |",
             slot.name,
             spec.caps[slot.cap.index()].name,
             required_rights(spec, &slot.rights),

@@ -96,7 +96,7 @@ fn the_page_shows_owned_slots_finalisers_and_mappings() {
     assert!(
         tcb.contains(
             "| `cspace` | `CNodeCap` | no rights | 1920 (0x780) | Root of the thread's capability space. |\n\
-             | `vspace` | `Pml4Cap` | no rights | 1952 (0x7a0) | Root of the thread's address space. |\n\
+             | `vspace` | `Pml4Cap` | no rights | 1952 (0x7a0) | required to run: Root of the thread's address space; a thread runs only with one. |\n\
              | `ipc_buffer` | `FrameCap` | `read`, `write` | 1984 (0x7c0) | The frame holding the thread's IPC buffer. |\n\
              | `fault_handler` | `EndpointCap` | `write` | 2016 (0x7e0) | The endpoint the thread's faults go to (seL4 MCS's tcbFaultHandler). |\n"
         ),

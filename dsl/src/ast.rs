@@ -187,6 +187,8 @@ pub struct TableDecl {
 pub struct SlotDecl {
     /// Doc comment.
     pub docs: Vec<String>,
+    /// `#[...]` attributes (`#[required]`).
+    pub attrs: Vec<Attribute>,
     /// The slot's name.
     pub name: Ident,
     /// The cap type the slot holds.

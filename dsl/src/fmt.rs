@@ -790,6 +790,10 @@ impl<'a> Printer<'a> {
                     self.leaf(&p);
                     self.break_line(indent, Blank::No);
                 }
+                Rule::attribute => {
+                    self.attribute(p);
+                    self.break_line(indent, Blank::No);
+                }
                 Rule::kw_slot => {
                     self.leaf(&p);
                     self.space();

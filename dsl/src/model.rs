@@ -257,6 +257,8 @@ pub struct OwnedSlot {
     /// Byte offset from the start of the object: slot `i` of `n` lies at
     /// `size - (n - i) << slot_bits`.
     pub offset: u64,
+    /// `#[required]`: the object's thread resumes only with a cap here.
+    pub required: bool,
     /// Where it is declared.
     pub span: Span,
 }

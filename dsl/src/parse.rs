@@ -870,7 +870,7 @@ impl Builder {
                             .finalises
                             .push(stmt.into_inner().map(|p| self.ident(p)).collect()),
                         Rule::table_stmt => object.tables.push(self.table(stmt)?),
-                        _ => object.slots.push(self.slot(stmt)),
+                        _ => object.slots.push(self.slot(stmt)?),
                     }
                 }
                 other => unreachable!("grammar: unexpected object part {other:?}"),
@@ -901,14 +901,16 @@ impl Builder {
     }
 
     /// `/// docs` `slot name: CapType(rights);`
-    fn slot(&self, pair: Pair<'_, Rule>) -> SlotDecl {
+    fn slot(&self, pair: Pair<'_, Rule>) -> Result<SlotDecl> {
         let mut docs = Vec::new();
+        let mut attrs = Vec::new();
         let mut names = Vec::new();
         let mut start = None;
         let end = pair.as_span().end();
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::outer_doc => docs.push(doc_text(p)),
+                Rule::attribute => attrs.push(self.attribute(p)?),
                 Rule::kw_slot => start = Some(p.as_span().start()),
                 _ => names.push(self.ident(p)),
             }
@@ -917,13 +919,14 @@ impl Builder {
         let name = names.next().expect("grammar: slot name");
         let cap = names.next().expect("grammar: slot cap type");
         let start = start.expect("grammar: `slot`");
-        SlotDecl {
+        Ok(SlotDecl {
             docs,
+            attrs,
             name,
             cap,
             rights: names.collect(),
             span: Span::new(self.file, start..end),
-        }
+        })
     }
 
     fn field(&self, pair: Pair<'_, Rule>) -> Result<Field> {

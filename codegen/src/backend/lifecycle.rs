@@ -455,6 +455,9 @@ fn owned_slots(g: &Gen<'_>) -> TokenStream {
             /// Byte offset of the slot from the start of the object: slots
             /// lie at the object's end, in declaration order.
             pub offset: u64,
+            /// `#[required]`: the object's thread resumes only with a cap
+            /// here.
+            pub required: bool,
         }
 
         impl ObjectType {
@@ -496,7 +499,14 @@ fn slot_enum(g: &Gen<'_>, o: &Object) -> TokenStream {
         let cap = ident(&g.spec.caps[s.cap.index()].name);
         let rights = rights_const(g, &s.rights);
         let offset = lit(s.offset);
-        quote!(OwnedSlot { name: #n, cap_type: CapType::#cap, rights: #rights, offset: #offset })
+        let required = s.required;
+        quote!(OwnedSlot {
+            name: #n,
+            cap_type: CapType::#cap,
+            rights: #rights,
+            offset: #offset,
+            required: #required,
+        })
     });
     let index = variants.iter().enumerate().map(|(i, v)| {
         let i = lit(i as u64);
@@ -544,6 +554,12 @@ fn slot_enum(g: &Gen<'_>, o: &Object) -> TokenStream {
             /// Rights a cap must carry to be put there.
             pub const fn rights(self) -> Rights {
                 self.owned_slot().rights
+            }
+
+            /// Whether the object's thread resumes only with a cap here
+            /// (`#[required]`).
+            pub const fn required(self) -> bool {
+                self.owned_slot().required
             }
 
             /// Whether `cap` may be put in the slot: it is of the slot's cap

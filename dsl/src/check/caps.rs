@@ -739,7 +739,13 @@ impl Ctx<'_> {
         true
     }
 
-    fn unknown_attribute(&mut self, ident: &ast::Ident, name: &str, known: &[&str], on: &str) {
+    pub(super) fn unknown_attribute(
+        &mut self,
+        ident: &ast::Ident,
+        name: &str,
+        known: &[&str],
+        on: &str,
+    ) {
         let mut d = Diagnostic::new(
             Code::UnknownAttribute,
             ident.span,
@@ -753,7 +759,7 @@ impl Ctx<'_> {
         self.diags.push(d);
     }
 
-    fn attr_takes_no_args(&mut self, attr: &ast::Attribute) {
+    pub(super) fn attr_takes_no_args(&mut self, attr: &ast::Attribute) {
         self.diags.push(
             Diagnostic::new(
                 Code::AttributeMisuse,

@@ -176,12 +176,17 @@ impl Ctx<'_> {
                 }
                 slot_rights.push(id);
             }
+            let Some(required) = self.slot_attrs(object, decl) else {
+                ok = false;
+                continue;
+            };
             slots.push(OwnedSlot {
                 docs: decl.docs.clone(),
                 name: decl.name.name.clone(),
                 cap: CapId(cap_index as u32),
                 rights: slot_rights,
                 offset: 0,
+                required,
                 span: decl.name.span,
             });
         }
@@ -235,6 +240,38 @@ impl Ctx<'_> {
             slot.offset = size - ((n - i as u64) << slot_bits);
         }
         Some(slots)
+    }
+
+    /// A slot's attributes: `#[required]` (no arguments), only in a
+    /// thread's object (one that finalises with `stop_thread`), since it
+    /// is what resuming the thread asks. `None` after an error.
+    fn slot_attrs(&mut self, object: &model::Object, decl: &crate::ast::SlotDecl) -> Option<bool> {
+        let mut required = false;
+        for attr in &decl.attrs {
+            if attr.name.name != "required" {
+                self.unknown_attribute(&attr.name, &attr.name.name, &["required"], "owned slot");
+                return None;
+            }
+            if attr.has_args() {
+                self.attr_takes_no_args(attr);
+                return None;
+            }
+            if !object.finalisers.contains(&Finaliser::StopThread) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        format!("`#[required]` on a slot of `{}`, which is not a thread", object.name),
+                    )
+                    .label("only a thread is resumed")
+                    .note("a required slot is one a thread cannot run without; resuming it without a cap there is refused")
+                    .help(format!("add `finalise = stop_thread;` to `{}`, or remove `#[required]`", object.name)),
+                );
+                return None;
+            }
+            required = true;
+        }
+        Some(required)
     }
 
     /// `unmap` needs `#[mapped_at]` on every cap of the object, and a cap

@@ -703,8 +703,20 @@ pub fn thread_objects(spec: &Spec) -> Option<(ObjectId, Vec<ObjectId>)> {
 pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
     let (thread, ipc) = thread_objects(spec)?;
     let smallest: Vec<u64> = spec.objects.iter().map(|o| o.size.min_arg()).collect();
-    let slots =
-        proptest::sample::subsequence((3..ROOT_SLOTS).collect::<Vec<u64>>(), 4).prop_shuffle();
+    // What a thread needs to run: an object for each `#[required]` slot
+    // (kernel.cap's address space), made and configured in before resume.
+    let owned = &spec.objects[thread.index()].slots;
+    let required: Vec<Option<ObjectId>> = owned
+        .iter()
+        .map(|s| {
+            s.required
+                .then(|| spec.caps[s.cap.index()].object)
+                .flatten()
+        })
+        .collect();
+    let extra = required.iter().flatten().count();
+    let slots = proptest::sample::subsequence((3..ROOT_SLOTS).collect::<Vec<u64>>(), 4 + extra)
+        .prop_shuffle();
     let rights = prop_oneof![3 => Just(0b1111u64), 1 => 0..16u64];
     // Weighted by repetition: calls, receives and replies most.
     const ACTIONS: [u8; 22] = [
@@ -759,6 +771,26 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
                             rights,
                             badge,
                         }),
+                    ]);
+                    // The required slots' objects, configured into both.
+                    let mut next = 4;
+                    let mut sources = Vec::new();
+                    for needed in &required {
+                        sources.push(needed.map(|o| {
+                            out.push(retype(o, at[next]));
+                            next += 1;
+                            root(at[next - 1])
+                        }));
+                    }
+                    if extra > 0 {
+                        for target in [a, b] {
+                            out.push(Step::Lifecycle(LifecycleOp::Configure {
+                                target,
+                                sources: sources.clone(),
+                            }));
+                        }
+                    }
+                    out.extend([
                         Step::Lifecycle(LifecycleOp::Resume(a)),
                         Step::Lifecycle(LifecycleOp::Resume(b)),
                     ]);

@@ -289,9 +289,29 @@ impl Machine<'_> {
     }
 
     /// Resumes the thread the cap at `tcb` names: an inactive thread runs;
-    /// any other is left as it is.
+    /// any other is left as it is. `IllegalOperation` if a `#[required]`
+    /// slot of its object is empty.
     pub fn resume(&mut self, tcb: &SlotPath) -> Result<(), OpError> {
         let at = self.thread_named(tcb)?;
+        // A thread runs only with a cap in each `#[required]` slot (the
+        // kernel's address space: a thread without one would run on none).
+        let object = self.slot_owners().get(&at).copied();
+        if let Some(object) = object {
+            let slots = &self.spec.objects[object.index()].slots;
+            let table = super::CNodeId::Object(at);
+            let missing = slots.iter().enumerate().any(|(index, slot)| {
+                slot.required
+                    && self
+                        .id_at(super::Slot {
+                            cnode: table,
+                            index: index as u64,
+                        })
+                        .is_none()
+            });
+            if missing {
+                return Err(OpError::IllegalOperation);
+            }
+        }
         let t = self.thread_mut(at);
         if t.state == ThreadState::Inactive {
             t.state = ThreadState::Running;
@@ -551,6 +571,8 @@ mod tests {
     const EP2: u64 = 9;
     /// A notification in root slot 12, its cap with every right.
     const NTFN: u64 = 12;
+    /// The PML4 every thread runs in.
+    const SPACE: u64 = 13;
 
     fn spec() -> &'static Spec {
         static SPEC: OnceLock<Spec> = OnceLock::new();
@@ -580,15 +602,34 @@ mod tests {
             ("Tcb", A, 4),
             ("Endpoint", EP, 2),
             ("Notification", NTFN, 1),
+            ("Pml4", SPACE, 1),
         ] {
             let object = spec.object(object).expect("in kernel.cap").index() as u64;
             m.retype(&[0], object, 0, &[], offset, count)
                 .expect("room for the objects");
         }
+        // Each runs in the one address space (a `#[required]` slot).
+        let sources: Vec<Option<Vec<u64>>> = spec.objects
+            [spec.object("Tcb").expect("in kernel.cap").index()]
+        .slots
+        .iter()
+        .map(|s| s.required.then(|| vec![SPACE]))
+        .collect();
         for t in [A, B, C, D] {
+            m.configure(&[t], &sources).expect("an address space");
             m.resume(&[t]).expect("a thread");
         }
         m
+    }
+
+    #[test]
+    fn a_thread_without_its_required_slots_does_not_run() {
+        let spec = spec();
+        let mut m = world();
+        let tcb = spec.object("Tcb").expect("in kernel.cap").index() as u64;
+        m.retype(&[0], tcb, 0, &[], 20, 1).expect("room");
+        assert_eq!(m.resume(&[20]), Err(OpError::IllegalOperation));
+        assert_eq!(m.threads()[&at(&m, 20)].state, ThreadState::Inactive);
     }
 
     fn rights(names: &[&str]) -> u64 {

@@ -233,6 +233,15 @@ pub fn configure(
     Ok(removed)
 }
 
+/// Whether a slot the spec marks `#[required]` is empty, `cap_in` giving
+/// each slot's cap: then the thread may not run (resume is
+/// `IllegalOperation`). What a slot holds is of its type (`admit`).
+pub fn missing_required_slot(cap_in: impl Fn(TcbSlot) -> Cap) -> bool {
+    TcbSlot::ALL
+        .iter()
+        .any(|&which| which.required() && cap_in(which).is_null())
+}
+
 /// The slots the object `cap` names owns (a TCB's), as a run of slots.
 pub fn slots_of(cap: Cap) -> Option<Table> {
     let (first, count) = owned_slots_of(cap)?;

@@ -51,7 +51,8 @@
 //! step also stopped aside: see `observable`), and every waiting thread,
 //! queue entry and reply right names a live object of its type. A reply
 //! with nothing to answer is `IllegalOperation` on both sides (the system
-//! call ignores it); resume does not ask for an address space here.
+//! call ignores it); resume asks for a cap in each `#[required]` slot (the
+//! address space) on both sides, as the kernel's Resume does.
 //!
 //! The spec is kernel.cap with one RPC interface, tests/donations.cap's
 //! `Service`, so that the sequences also make calls that take a donation.
@@ -622,6 +623,16 @@ impl<'m> Kernel<'m> {
         match *op {
             LifecycleOp::Resume(at) => {
                 let at = self.thread_at(at, false)?;
+                // As the kernel's Resume: not without a cap in each
+                // `#[required]` slot (its address space).
+                let cap_in = |which| {
+                    tcb::slot_of(at, which)
+                        .and_then(|slot| self.memory.cap(slot))
+                        .unwrap_or(Cap::NULL)
+                };
+                if tcb::missing_required_slot(cap_in) {
+                    return Err(illegal);
+                }
                 let t = self.structs.tcbs.get_mut(&at).ok_or(illegal)?;
                 if t.state == tcb::ThreadState::Inactive {
                     t.state = tcb::ThreadState::Running;

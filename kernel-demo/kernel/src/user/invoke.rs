@@ -9,7 +9,7 @@
 use capc_demo_kernel::abi::{self, IpcBuffer, MESSAGE_REGISTERS, SyscallStatus};
 use capc_demo_kernel::caps::{
     CNodeCap, Cap, CapType, FrameCapInvocation, KernelError, MessageInfo,
-    PageDirectoryCapInvocation, PageTableCapInvocation, PdptCapInvocation, Pml4Cap, TcbCap,
+    PageDirectoryCapInvocation, PageTableCapInvocation, PdptCapInvocation, TcbCap,
     TcbCapInvocation, UntypedMemory, decode_frame_cap, decode_page_directory_cap,
     decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
 };
@@ -187,8 +187,9 @@ pub(super) fn invoke_tcb(
             thread.context.general[reg::RDI] = call.arg;
         }
         TcbCapInvocation::Resume => {
-            // A thread runs only in an address space that maps the kernel.
-            if Pml4Cap::from_cap(thread_cap(at, TcbSlot::Vspace)).is_none() {
+            // A thread runs only with a cap in each slot the spec marks
+            // `#[required]`: an address space that maps the kernel.
+            if tcb::missing_required_slot(|which| thread_cap(at, which)) {
                 return Err(KernelError::IllegalOperation);
             }
             if matches!(k.tcb(at).state, ThreadState::Inactive) && at != k.current {
