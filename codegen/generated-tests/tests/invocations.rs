@@ -320,13 +320,14 @@ mod kernel {
             CNodeCapLabel::Move,
             CNodeCapLabel::Delete,
             CNodeCapLabel::Revoke,
+            CNodeCapLabel::Mutate,
         ];
         for (i, l) in cnode.into_iter().enumerate() {
             assert_eq!(l as u64, i as u64 + 1);
             assert_eq!(CNodeCapLabel::from_word(i as u64 + 1), Some(l));
         }
         assert_eq!(CNodeCapLabel::from_word(0), None);
-        assert_eq!(CNodeCapLabel::from_word(6), None);
+        assert_eq!(CNodeCapLabel::from_word(7), None);
         assert_eq!(TcbCapLabel::Suspend as u64, 4);
         assert_eq!(FrameCapLabel::Map.requires(), Rights::READ);
         assert_eq!(FrameCapLabel::Unmap.requires(), Rights::NONE);

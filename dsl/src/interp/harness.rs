@@ -74,6 +74,13 @@ pub enum Op {
         source: Path2,
         dest: Path2,
     },
+    /// seL4's CNode_Mutate: a move that applies `data` as
+    /// `updateCapData(preserve)` does (see `Machine::mutate`).
+    Mutate {
+        source: Path2,
+        dest: Path2,
+        data: u64,
+    },
     Delete(Path2),
     Revoke(Path2),
     /// An RPC to `interface.method` whose caller pays with `payment`; the
@@ -235,6 +242,9 @@ impl std::fmt::Debug for Op {
                 "mint {source:?} -> {dest:?} rights#{rights:#b} badge {badge}"
             ),
             Op::Move { source, dest } => write!(f, "move {source:?} -> {dest:?}"),
+            Op::Mutate { source, dest, data } => {
+                write!(f, "mutate {source:?} -> {dest:?} data {data}")
+            }
             Op::Delete(at) => write!(f, "delete {at:?}"),
             Op::Revoke(at) => write!(f, "revoke {at:?}"),
             Op::Call {
@@ -525,6 +535,12 @@ pub fn op(spec: &Spec) -> impl Strategy<Value = Op> + use<> {
             2,
             (victim(), path())
                 .prop_map(|(source, dest)| Op::Move { source, dest })
+                .boxed(),
+        ),
+        (
+            1,
+            (victim(), path(), prop_oneof![3 => Just(0u64), 1 => 1..4u64])
+                .prop_map(|(source, dest, data)| Op::Mutate { source, dest, data })
                 .boxed(),
         ),
         (2, victim().prop_map(Op::Delete).boxed()),
@@ -1117,6 +1133,9 @@ pub fn run_interp(m: &mut Machine<'_>, op: &Op) -> Result<Outcome, OpError> {
         Op::Move { source, dest } => m
             .move_cap(&source.path(), &dest.path())
             .map(|_| Outcome::Done),
+        Op::Mutate { source, dest, data } => m
+            .mutate(&source.path(), &dest.path(), *data)
+            .map(|_| Outcome::Done),
         Op::Delete(at) => m.delete(&at.path()).map(Outcome::Removed),
         Op::Revoke(at) => m.revoke(&at.path()).map(Outcome::Removed),
         Op::Call {
@@ -1430,7 +1449,7 @@ pub const TABLE_OUTCOMES: [&str; 3] = [
 /// What every spec's random sequences must reach (as [`outcomes`] names
 /// it): each kind of operation succeeds sometimes, and retype fails with
 /// each of its errors.
-pub const CAP_OUTCOMES: [&str; 15] = [
+pub const CAP_OUTCOMES: [&str; 16] = [
     "retype ok",
     "retype IllegalOperation",
     "retype InvalidArgument",
@@ -1444,6 +1463,7 @@ pub const CAP_OUTCOMES: [&str; 15] = [
     "mint ok",
     "mint IllegalOperation",
     "move ok",
+    "mutate ok",
     "delete removed",
     "revoke removed",
 ];
@@ -2246,6 +2266,11 @@ impl std::str::FromStr for Op {
             ["move", source, "->", dest] => Op::Move {
                 source: source.parse()?,
                 dest: dest.parse()?,
+            },
+            ["mutate", source, "->", dest, "data", data] => Op::Mutate {
+                source: source.parse()?,
+                dest: dest.parse()?,
+                data: number(data)?,
             },
             ["delete", at] => Op::Delete(at.parse()?),
             ["revoke", at] => Op::Revoke(at.parse()?),

@@ -719,6 +719,30 @@ impl<'s> Machine<'s> {
         Some(cap)
     }
 
+    /// seL4's CNode_Mutate: moves the cap at `source` into the empty slot
+    /// `dest` with `data` applied as `updateCapData(preserve = true)`
+    /// does. A cap with a `#[badge]` field is `IllegalOperation` (seL4's
+    /// gives a null cap for a badged type when preserving); any other keeps
+    /// its bits (the kernel sets a CNode cap's guard, which the spec does
+    /// not model, as for mint). Checks as for [`move_cap`](Self::move_cap).
+    pub fn mutate(&mut self, source: &SlotPath, dest: &SlotPath, data: u64) -> Result<(), OpError> {
+        let _ = data;
+        let dest_slot = self
+            .resolve(dest)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        if self.slots.contains_key(&dest_slot) {
+            return Err(OpError::DeleteFirst);
+        }
+        let id = self
+            .resolve(source)
+            .and_then(|s| self.id_at(s))
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        if self.badge_field(self.nodes[&id].cap.cap_type).is_some() {
+            return Err(OpError::IllegalOperation);
+        }
+        self.move_cap(source, dest)
+    }
+
     /// Moves the cap at `source` into the empty slot `dest`; it keeps its
     /// place in the tree. Any cap may be moved, `#[never_copy]` ones too.
     pub fn move_cap(&mut self, source: &SlotPath, dest: &SlotPath) -> Result<(), OpError> {

@@ -24,8 +24,8 @@ pub fn decode_error(error: DecodeError) -> KernelError {
     }
 }
 
-/// Runs an invocation of the CNode cap `cnode`: copy, mint, move, delete
-/// or revoke. Destination and target slots are looked up from `cnode`,
+/// Runs an invocation of the CNode cap `cnode`: copy, mint, move, mutate,
+/// delete or revoke. Destination and target slots are looked up from `cnode`,
 /// sources from the `src_root` extra cap, each with exactly the depth the
 /// message gives; a lookup that fails is `FailedLookup` (or `RangeError`
 /// for a depth outside 1..=64). As seL4's decodeCNodeInvocation: the
@@ -66,6 +66,12 @@ pub fn invoke_cnode(
             ops::ensure_empty(memory, dest)?;
             let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
             ops::move_cap(memory, src, dest)
+        }
+        CNodeCapInvocation::Mutate(call) => {
+            let dest = target(memory, call.dest_index, call.dest_depth)?;
+            ops::ensure_empty(memory, dest)?;
+            let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
+            ops::mutate(memory, src, dest, call.data)
         }
         CNodeCapInvocation::Delete(call) => {
             let at = target(memory, call.index, call.depth)?;

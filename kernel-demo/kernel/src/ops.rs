@@ -49,6 +49,45 @@ pub fn copy(
     derive(memory, source, dest, rights, None)
 }
 
+/// seL4's CNode_Mutate: moves the cap in `source` to the empty slot `dest`
+/// with `data` applied as `updateCapData(preserve = true)`: a cap with a
+/// badge is `IllegalOperation`; a CNode cap gets the guard `data` gives (as
+/// mint's word: the guard size in the low 6 bits, the guard above them; 0
+/// keeps the guard); any other cap moves as it is.
+pub fn mutate(
+    memory: &mut SlotMemory<'_>,
+    source: SlotAddr,
+    dest: SlotAddr,
+    data: u64,
+) -> Result<(), KernelError> {
+    let cap = memory.cap(source).ok_or(SOURCE_LOOKUP)?;
+    if cap.is_null() {
+        return Err(SOURCE_LOOKUP);
+    }
+    if badge_of(cap).is_some() {
+        return Err(KernelError::IllegalOperation);
+    }
+    let mutated = match CNodeCap::from_cap(cap) {
+        Some(mut cnode) if data != 0 => {
+            let guard_bits = data & 0x3f;
+            if guard_bits + cnode.radix() > u64::from(u64::BITS) {
+                return Err(KernelError::IllegalOperation);
+            }
+            cnode
+                .set_guard_bits(guard_bits)
+                .and_then(|()| cnode.set_guard(data >> 6))
+                .map_err(|_| KernelError::IllegalOperation)?;
+            cnode.cap()
+        }
+        _ => cap,
+    };
+    move_cap(memory, source, dest)?;
+    if mutated != cap {
+        replace_cap(memory, dest, mutated);
+    }
+    Ok(())
+}
+
 /// `DeleteFirst` unless `dest` is an empty slot: seL4's ensureEmptySlot,
 /// which its CNode invocations run on the destination before they look the
 /// source up (`FailedLookup` for a slot outside slot memory).

@@ -780,6 +780,21 @@ impl<'m> Kernel<'m> {
                 self.undo_guard_mint(from, to, rights, badge)?;
                 Ok(Outcome::Done)
             }
+            Op::Mutate { source, dest, data } => {
+                let (from, to) = self.source_and_dest(source, dest)?;
+                let before = self.memory.cap(from);
+                ops::mutate(&mut self.memory, from, to, data).map_err(refused)?;
+                // A CNode cap's guard is the kernel's (seL4's cap data), not
+                // the spec's: taken off, as after a mint.
+                if let (Some(before), Some(after)) = (before, self.memory.cap(to))
+                    && CNodeCap::from_cap(after).is_some()
+                    && after != before
+                {
+                    ops::update_cap(&mut self.memory, to, before);
+                    self.guard_mints += 1;
+                }
+                Ok(Outcome::Done)
+            }
             Op::Move { source, dest } => {
                 let (from, to) = self.source_and_dest(source, dest)?;
                 ops::move_cap(&mut self.memory, from, to).map_err(refused)?;
