@@ -75,10 +75,18 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     let file = compilation
         .sources
         .add(args.script.to_string_lossy(), text.clone());
-    match capc_dsl::interp::script::simulate(&spec, file, &text) {
-        Ok(report) => {
+    match capc_dsl::interp::script::simulate_checked(&spec, file, &text) {
+        Ok((report, 0)) => {
             print!("{report}");
             ExitCode::SUCCESS
+        }
+        Ok((report, missed)) => {
+            print!("{report}");
+            eprintln!(
+                "error: {missed} expectation(s) of `{}` missed (`MISSED` in the report)",
+                args.script.display()
+            );
+            ExitCode::from(1)
         }
         Err(diagnostics) => {
             for d in &diagnostics {

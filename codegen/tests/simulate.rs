@@ -137,3 +137,38 @@ fn help_shows_examples() {
     );
     assert!(stdout.contains("docs/simulate.md"));
 }
+
+/// A script's `=> OUTCOME` expectations: the seL4 conformance script meets
+/// every one and exits 0; a script that misses one says so in the report
+/// (`MISSED`) and on stderr, and exits 1.
+#[test]
+fn expectations_are_checked() {
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "kernel-demo/spec/kernel.cap",
+        "examples/sim/sel4-conformance.capsim",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("expectations: 13 of 13 met"), "{stdout}");
+    assert!(!stdout.contains("MISSED"), "{stdout}");
+    let scratch = std::env::temp_dir().join(format!("capc-simulate-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let script = scratch.join("missed.capsim");
+    std::fs::write(
+        &script,
+        "cnode root radix 4\nuntyped ut0 = root[0] base 0x100000 bits 12\n\
+         retype ut0 Endpoint into root[1] => DeleteFirst\n\
+         retype ut0 Endpoint into root[2] => ok\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "kernel-demo/spec/kernel.cap",
+        script.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("MISSED: expected DeleteFirst"), "{stdout}");
+    assert!(stdout.contains("expectations: 1 of 2 met"), "{stdout}");
+    assert!(stderr.contains("1 expectation(s)"), "{stderr}");
+}

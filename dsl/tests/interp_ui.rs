@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use capc_dsl::interp::script::simulate;
+use capc_dsl::interp::script::simulate_checked;
 use capc_dsl::{SourceLoader, compile};
 
 fn workspace() -> PathBuf {
@@ -47,12 +47,22 @@ fn run(path: &Path) -> Result<String, String> {
     let file = compilation
         .sources
         .add(name.to_string_lossy(), text.clone());
-    simulate(&spec, file, &text).map_err(|diagnostics| {
-        diagnostics
+    match simulate_checked(&spec, file, &text) {
+        // An example's `=> OUTCOME` expectations must all be met.
+        Ok((report, missed)) => {
+            assert_eq!(
+                missed,
+                0,
+                "{}: expectations missed\n{report}",
+                name.display()
+            );
+            Ok(report)
+        }
+        Err(diagnostics) => Err(diagnostics
             .iter()
             .map(|d| capc_dsl::diag::render(&compilation.sources, d))
-            .collect()
-    })
+            .collect()),
+    }
 }
 
 #[test]

@@ -30,6 +30,19 @@ use crate::source::{FileId, Span};
 /// `spec`. Returns the report, or every mistake found; nothing runs when
 /// there is one.
 pub fn simulate(spec: &Spec, file: FileId, text: &str) -> Result<String, Vec<Diagnostic>> {
+    simulate_checked(spec, file, text).map(|(report, _)| report)
+}
+
+/// [`simulate`], and how many of the script's expectations were missed: a
+/// statement may end in `=> OUTCOME`: `ok` for any success, the error as
+/// the report prints it (`=> NotEnoughMemory { left: 4080 }`), or the whole
+/// result as printed (`=> ok: 1 cap(s) deleted`); each missed one is marked
+/// `MISSED` in the report.
+pub fn simulate_checked(
+    spec: &Spec,
+    file: FileId,
+    text: &str,
+) -> Result<(String, usize), Vec<Diagnostic>> {
     let mut parser = Parser {
         spec,
         diags: Vec::new(),
@@ -37,7 +50,13 @@ pub fn simulate(spec: &Spec, file: FileId, text: &str) -> Result<String, Vec<Dia
         root: None,
     };
     let mut stmts = Vec::new();
-    for (line_no, (start, line)) in lines(text).enumerate() {
+    for (line_no, (start, full_line)) in lines(text).enumerate() {
+        // `=> OUTCOME` before any comment: what the statement must give.
+        let code = full_line.split('#').next().unwrap_or("");
+        let (line, expect) = match code.find("=>") {
+            Some(at) => (&full_line[..at], Some(code[at + 2..].trim().to_string())),
+            None => (full_line, None),
+        };
         let tokens = match lex(line, start, file) {
             Ok(t) => t,
             Err(d) => {
@@ -56,8 +75,8 @@ pub fn simulate(spec: &Spec, file: FileId, text: &str) -> Result<String, Vec<Dia
         };
         match parser.statement(&mut cursor) {
             Ok(Some(stmt)) => {
-                let shown = line.split('#').next().unwrap_or("").trim().to_string();
-                stmts.push((line_no + 1, shown, span, stmt));
+                let shown = code.trim().to_string();
+                stmts.push((line_no + 1, shown, span, stmt, expect));
             }
             Ok(None) => {}
             Err(d) => parser.diags.push(*d),
@@ -981,10 +1000,15 @@ impl Parser<'_> {
 
 // ----- running and reporting -----
 
-fn run(spec: &Spec, radix: u32, stmts: &[(usize, String, Span, Stmt)]) -> String {
+/// A parsed statement: its line, its text, where it is, the statement and
+/// the outcome it must give, if the script says.
+type Parsed = (usize, String, Span, Stmt, Option<String>);
+
+fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
     let mut m = Machine::new(spec, radix);
     let mut out = String::new();
-    for (line, text, _, stmt) in stmts {
+    let (mut expected, mut missed) = (0, 0);
+    for (line, text, _, stmt, expect) in stmts {
         let result = match stmt {
             Stmt::Boot { slot, cap, owner } => match m.resolve(&slot.path) {
                 Some(at) => m.boot(at, cap.clone(), owner).map(|_| String::new()),
@@ -1057,25 +1081,43 @@ fn run(spec: &Spec, radix: u32, stmts: &[(usize, String, Span, Stmt)]) -> String
                 None => Err(OpError::IllegalOperation),
             },
         };
-        if let Stmt::Boot { .. } = stmt {
-            if let Err(e) = result {
-                writeln!(out, "{line:>4}  {text}\n      error: {}", error_text(&e))
-                    .expect("a String");
-            }
-            continue;
-        }
+        let got = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => error_text(e),
+        };
         let shown = match result {
             Ok(s) if s.is_empty() => "ok".to_string(),
             Ok(s) => format!("ok: {s}"),
             Err(e) => format!("error: {}", error_text(&e)),
         };
-        writeln!(out, "{line:>4}  {text}\n      {shown}").expect("a String");
+        // A boot statement is shown only when it fails (or is expected to).
+        let quiet = matches!(stmt, Stmt::Boot { .. }) && got == "ok" && expect.is_none();
+        if !quiet {
+            writeln!(out, "{line:>4}  {text}\n      {shown}").expect("a String");
+        }
+        // `ok` for any success, the error as printed, or the whole result
+        // as printed (`ok: 1 cap(s) deleted`).
+        if let Some(want) = expect {
+            expected += 1;
+            if *want != got && *want != shown {
+                missed += 1;
+                writeln!(out, "      MISSED: expected {want}").expect("a String");
+            }
+        }
+    }
+    if expected > 0 {
+        writeln!(
+            out,
+            "\nexpectations: {} of {expected} met",
+            expected - missed
+        )
+        .expect("a String");
     }
     out.push_str("\ncap tree\n");
     tree(&m, &mut out);
     out.push_str("\naccounting\n");
     accounting(&m, &mut out);
-    out
+    (out, missed)
 }
 
 /// Runs `configure`: the named slots of the target's object, in its
