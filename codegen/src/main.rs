@@ -17,6 +17,23 @@ macro_rules! eprintln {
     }};
 }
 
+/// `print!` that does not panic: a stdout that cannot be written (a
+/// closed pipe, as in `capc simulate ... | head`) loses the text.
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!` that does not panic, as `print!` above.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod doc;
 mod fmt_cmd;
 mod graph;
