@@ -35,6 +35,7 @@ macro_rules! println {
 }
 
 mod doc;
+mod explain;
 mod fmt_cmd;
 mod graph;
 mod lsp;
@@ -60,7 +61,7 @@ Examples:
   capc check --message-format json spec.cap | jq .code
 
 Exit status: 0 clean, 1 the spec has errors, 2 usage or I/O error.
-Every error code is explained in docs/language.md.";
+Every code is explained by `capc explain CODE` (and in docs/language.md).";
 
 /// Compiler for .cap capability-kernel specifications.
 #[derive(Parser)]
@@ -93,6 +94,9 @@ enum Command {
     /// Run the language server over stdin/stdout: diagnostics, hover, go to definition, symbols.
     #[command(after_help = lsp::LSP_EXAMPLES)]
     Lsp(lsp::LspArgs),
+    /// Explain a diagnostic code (E0703, W0001): what it means, an example, the fix.
+    #[command(after_help = explain::EXPLAIN_EXAMPLES)]
+    Explain(explain::ExplainArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -171,6 +175,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Doc(args) => doc::run(&args),
         Command::Lsp(args) => lsp::run(&args),
+        Command::Explain(args) => explain::run(&args),
     }
 }
 

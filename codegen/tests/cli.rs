@@ -509,3 +509,20 @@ fn a_file_imported_by_two_paths_loads_once() {
         .silent();
     run_in(&s.dir, &["check", "dup/d.cap"]).exits(0).silent();
 }
+
+/// `capc explain CODE` prints the catalogue's entry for a code, in any
+/// case, from the binary alone; anything else is a usage error.
+#[test]
+fn explain_prints_a_codes_entry() {
+    let s = Scratch::new("cli", "explain");
+    let run = run_in(&s.dir, &["explain", "e0703"]);
+    run.exits(0)
+        .stdout_has("E0703: worst-case allocation exceeds the minimum donation")
+        .stdout_has("Fix:");
+    run_in(&s.dir, &["explain", "W0001"])
+        .exits(0)
+        .stdout_has("W0001: unused type");
+    run_in(&s.dir, &["explain", "E9999"])
+        .exits(2)
+        .stderr_has("`E9999` is not a capc diagnostic code");
+}

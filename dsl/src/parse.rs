@@ -266,7 +266,8 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
         Some(keyword) if word.starts_with(|c: char| c.is_ascii_alphabetic()) => {
             diagnostic.help(format!("did you mean `{keyword}`?"))
         }
-        _ => diagnostic.help("see docs/language.md for the syntax of each item"),
+        _ => diagnostic
+            .help("`capc explain E0001` and docs/language.md give the syntax of each item"),
     }
 }
 
