@@ -238,6 +238,24 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
             diagnostic.with_secondary(Span::new(file, open..open + 1), "this `{` is never closed");
     }
 
+    // Mistakes whose fix the expected tokens alone do not say.
+    let before = text[..at].trim_end();
+    let last_words: Vec<&str> = before.rsplit(char::is_whitespace).take(2).collect();
+    if before.ends_with("->") && tokens.iter().any(|t| t == "(") {
+        return diagnostic
+            .help("a method's results are named, in parentheses: `fn count() -> (n: word);`");
+    }
+    if tokens.iter().any(|t| t == "->") && last_words.get(1) == Some(&"interface") {
+        return diagnostic.help(
+            "an interface names the error set its methods return: `interface Files -> FileError {`",
+        );
+    }
+    if text[at..].starts_with("///") {
+        return diagnostic.help(
+            "a `///` doc comment documents an item, a field, a variant, a right, a slot or a method, and cannot stand here: write a plain `//` comment",
+        );
+    }
+
     // A misspelled keyword: suggest the closest one that fits here.
     let word = &text[at..end];
     let keywords = all_tokens
