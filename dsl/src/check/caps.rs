@@ -92,6 +92,27 @@ impl Ctx<'_> {
                 .iter()
                 .any(|m| crate::diag::closest(m, [name]).is_some());
             if !named[i] && objects[i].is_some() && !duplicate && !meant {
+                let align = objects[i].as_ref().map_or("...".to_string(), |o| {
+                    literal(1 << guaranteed_align_bits(o))
+                });
+                // The usual name may be taken (by a cap type for no object,
+                // or for another one): then say so rather than suggest a
+                // second type of that name.
+                let usual = format!("{name}Cap");
+                let help = match self.items.caps.iter().find(|(_, c)| c.name.name == usual) {
+                    Some((_, taken)) => match &taken.object {
+                        None => format!(
+                            "`{usual}` names no object: write `cap {usual} for {name} {{ ... }}` with an `#[object]` field, or add a cap type of another name"
+                        ),
+                        Some(other) => format!(
+                            "`{usual}` is taken (it names `{}`): add `cap {name}Ref for {name} {{ #[object] ptr: ptr(align = {align}) }}`",
+                            other.name
+                        ),
+                    },
+                    None => format!(
+                        "add `cap {usual} for {name} {{ #[object] ptr: ptr(align = {align}) }}`"
+                    ),
+                };
                 self.diags.push(
                     Diagnostic::new(
                         Code::UncappedObject,
@@ -99,13 +120,7 @@ impl Ctx<'_> {
                         format!("object type `{}` has no cap type", object.name.name),
                     )
                     .label("nothing can name objects of this type")
-                    .help(format!(
-                        "add `cap {0}Cap for {0} {{ #[object] ptr: ptr(align = {1}) }}`",
-                        object.name.name,
-                        objects[i].as_ref().map_or("...".to_string(), |o| literal(
-                            1 << guaranteed_align_bits(o)
-                        ))
-                    )),
+                    .help(help),
                 );
             }
         }
