@@ -68,17 +68,7 @@ pub fn mutate(
         return Err(KernelError::IllegalOperation);
     }
     let mutated = match CNodeCap::from_cap(cap) {
-        Some(mut cnode) if data != 0 => {
-            let guard_bits = data & 0x3f;
-            if guard_bits + cnode.radix() > u64::from(u64::BITS) {
-                return Err(KernelError::IllegalOperation);
-            }
-            cnode
-                .set_guard_bits(guard_bits)
-                .and_then(|()| cnode.set_guard(data >> 6))
-                .map_err(|_| KernelError::IllegalOperation)?;
-            cnode.cap()
-        }
+        Some(cnode) if data != 0 => with_guard(cnode, data)?,
         _ => cap,
     };
     move_cap(memory, source, dest)?;
@@ -86,6 +76,22 @@ pub fn mutate(
         replace_cap(memory, dest, mutated);
     }
     Ok(())
+}
+
+/// The CNode cap `cnode` with the guard seL4's cap data `data` gives (for
+/// mint and mutate): the guard size in its low 6 bits, the guard above
+/// them. `IllegalOperation` if guard and radix take more than 64 bits or
+/// the guard does not fit its field.
+fn with_guard(mut cnode: CNodeCap, data: u64) -> Result<Cap, KernelError> {
+    let guard_bits = data & 0x3f;
+    if guard_bits + cnode.radix() > u64::from(u64::BITS) {
+        return Err(KernelError::IllegalOperation);
+    }
+    cnode
+        .set_guard_bits(guard_bits)
+        .and_then(|()| cnode.set_guard(data >> 6))
+        .map_err(|_| KernelError::IllegalOperation)?;
+    Ok(cnode.cap())
 }
 
 /// `DeleteFirst` unless `dest` is an empty slot: seL4's ensureEmptySlot,
@@ -147,18 +153,10 @@ fn derive(
     let mut derived = caps::derived(cap).with_rights_masked(rights);
     // A CNode cap has no badge: as in seL4, mint's word sets its guard
     // instead (guard size in the low 6 bits, the guard above them).
-    if let (Some(data), Some(mut cnode)) = (badge, CNodeCap::from_cap(cap))
+    if let (Some(data), Some(cnode)) = (badge, CNodeCap::from_cap(cap))
         && data != 0
     {
-        let guard_bits = data & 0x3f;
-        if guard_bits + cnode.radix() > u64::from(u64::BITS) {
-            return Err(KernelError::IllegalOperation);
-        }
-        cnode
-            .set_guard_bits(guard_bits)
-            .and_then(|()| cnode.set_guard(data >> 6))
-            .map_err(|_| KernelError::IllegalOperation)?;
-        derived = cnode.cap();
+        derived = with_guard(cnode, data)?;
         return insert_derived(memory, source, dest, derived, false);
     }
     // seL4's updateCapData: a cap without a badge ignores mint's word; a
