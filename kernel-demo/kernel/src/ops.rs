@@ -79,17 +79,18 @@ pub fn mutate(
 }
 
 /// The CNode cap `cnode` with the guard seL4's cap data `data` gives (for
-/// mint and mutate): the guard size in its low 6 bits, the guard above
-/// them. `IllegalOperation` if guard and radix take more than 64 bits or
-/// the guard does not fit its field.
+/// mint and mutate, as seL4's updateCapData): the guard size in its low 6
+/// bits, the guard above them, masked to that size. `IllegalOperation` if
+/// guard and radix take more than 64 bits.
 fn with_guard(mut cnode: CNodeCap, data: u64) -> Result<Cap, KernelError> {
     let guard_bits = data & 0x3f;
     if guard_bits + cnode.radix() > u64::from(u64::BITS) {
         return Err(KernelError::IllegalOperation);
     }
+    let guard = (data >> 6) & ((1u64 << guard_bits) - 1);
     cnode
         .set_guard_bits(guard_bits)
-        .and_then(|()| cnode.set_guard(data >> 6))
+        .and_then(|()| cnode.set_guard(guard))
         .map_err(|_| KernelError::IllegalOperation)?;
     Ok(cnode.cap())
 }

@@ -776,14 +776,27 @@ impl<'m> Kernel<'m> {
             } => {
                 let (from, to) = self.source_and_dest(source, dest)?;
                 let masked = Rights::from_bits_truncate(rights);
-                ops::mint(&mut self.memory, from, to, masked, badge).map_err(refused)?;
+                let minted = ops::mint(&mut self.memory, from, to, masked, badge);
+                if self.guard_refused(from, badge, &minted) {
+                    // seL4 refuses a guard too large for the CNode; the
+                    // spec has no guard and the interpreter copies.
+                    ops::copy(&mut self.memory, from, to, masked).map_err(refused)?;
+                    return Ok(Outcome::Done);
+                }
+                minted.map_err(refused)?;
                 self.undo_guard_mint(from, to, rights, badge)?;
                 Ok(Outcome::Done)
             }
             Op::Mutate { source, dest, data } => {
                 let (from, to) = self.source_and_dest(source, dest)?;
                 let before = self.memory.cap(from);
-                ops::mutate(&mut self.memory, from, to, data).map_err(refused)?;
+                let mutated = ops::mutate(&mut self.memory, from, to, data);
+                if self.guard_refused(from, data, &mutated) {
+                    // As for mint: the interpreter moves it as it is.
+                    ops::move_cap(&mut self.memory, from, to).map_err(refused)?;
+                    return Ok(Outcome::Done);
+                }
+                mutated.map_err(refused)?;
                 // A CNode cap's guard is the kernel's (seL4's cap data), not
                 // the spec's: taken off, as after a mint.
                 if let (Some(before), Some(after)) = (before, self.memory.cap(to))
@@ -913,6 +926,24 @@ impl<'m> Kernel<'m> {
         })
     }
 
+    /// Whether the kernel refused a mint or mutate only for seL4's guard
+    /// rule (a CNode cap whose guard size and radix pass 64 bits): the spec
+    /// has no guard, so the interpreter's answer is the plain copy or move
+    /// (counted with the guard mints).
+    fn guard_refused(
+        &mut self,
+        from: SlotAddr,
+        data: u64,
+        result: &Result<(), KernelError>,
+    ) -> bool {
+        let cnode = self.memory.cap(from).and_then(CNodeCap::from_cap);
+        let refused = matches!(result, Err(KernelError::IllegalOperation))
+            && data != 0
+            && cnode.is_some_and(|c| (data & 0x3f) + c.radix() > 64);
+        self.guard_mints += u64::from(refused);
+        refused
+    }
+
     /// After a successful mint: if it set a CNode cap's guard (which the
     /// spec does not have, so the interpreter ignored the word), checks the
     /// new cap is the source's with the guard of seL4's cap data and takes
@@ -940,7 +971,10 @@ impl<'m> Kernel<'m> {
         )
         .expect("a CNode cap");
         want.set_guard_bits(badge & 0x3f).expect("guard bits fit");
-        want.set_guard(badge >> 6).expect("guard fits");
+        // seL4's updateCapData masks the guard to its size.
+        let guard_bits = badge & 0x3f;
+        want.set_guard((badge >> 6) & ((1u64 << guard_bits) - 1))
+            .expect("guard fits");
         assert_eq!(minted, want, "a guard mint makes the source with the guard");
         // The interpreter ignores the word, as for any cap without a badge:
         // the kernel's copy goes on without the guard.
