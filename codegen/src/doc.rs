@@ -705,6 +705,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
             transfer,
             cap,
             rights,
+            ..
         } => {
             let transfer = match transfer {
                 Transfer::Lookup => "",
@@ -715,7 +716,13 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
             format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name)
         }
     };
-    format!("{}: {ty}", p.name)
+    let attribute = match p.kind {
+        ParamKind::Cap {
+            unchecked: true, ..
+        } => "#[unchecked] ",
+        _ => "",
+    };
+    format!("{attribute}{}: {ty}", p.name)
 }
 
 fn scalar(s: Scalar) -> String {

@@ -438,6 +438,7 @@ fn transfer_edge(
         transfer,
         cap,
         rights,
+        ..
     } = &param.kind
     else {
         return;

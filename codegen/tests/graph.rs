@@ -73,15 +73,15 @@ fn owned_slots_finalisers_and_mappings() {
     assert_eq!(
         slots,
         [
-            "  \"cap CNodeCap\" -> \"object Tcb\" [label=\"slot cspace\\nat byte 1920 (0x780)\", \
-             dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
-             fontcolor=\"#6b46c1\"];",
-            "  \"cap Pml4Cap\" -> \"object Tcb\" [label=\"slot vspace\\nat byte 1952 (0x7a0)\", \
-             dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
-             fontcolor=\"#6b46c1\"];",
             "  \"cap FrameCap\" -> \"object Tcb\" [label=\"slot ipc_buffer(read, write)\\nat byte \
-             1984 (0x7c0)\", dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, \
+             1920 (0x780)\", dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, \
              color=\"#6b46c1\", fontcolor=\"#6b46c1\"];",
+            "  \"cap CNodeCap\" -> \"object Tcb\" [label=\"slot cspace\\nat byte 1952 (0x7a0)\", \
+             dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
+             fontcolor=\"#6b46c1\"];",
+            "  \"cap Pml4Cap\" -> \"object Tcb\" [label=\"slot vspace\\nat byte 1984 (0x7c0)\", \
+             dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
+             fontcolor=\"#6b46c1\"];",
             "  \"cap EndpointCap\" -> \"object Tcb\" [label=\"slot fault_handler(write)\\nat byte \
              2016 (0x7e0)\", dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, \
              color=\"#6b46c1\", fontcolor=\"#6b46c1\"];",

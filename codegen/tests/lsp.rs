@@ -196,7 +196,7 @@ fn an_editor_session() {
             "When its last cap goes, the kernel, in order:\n\n\
              1. `stop_thread`: stops the thread and takes it off any queue; its pending reply, \
              and any reply owed to it, is cancelled\n\
-             2. deletes the caps in its owned slots (`cspace`, `vspace`, `ipc_buffer`, \
+             2. deletes the caps in its owned slots (`ipc_buffer`, `cspace`, `vspace`, \
              `fault_handler`)"
         ),
         "{value}"
@@ -204,9 +204,9 @@ fn an_editor_session() {
     assert!(
         value.contains(
             "Owned slots, 32 B each:\n\n\
-             - `cspace`: `CNodeCap` at byte 1920 (0x780)\n\
-             - `vspace`: `Pml4Cap` at byte 1952 (0x7a0)\n\
-             - `ipc_buffer`: `FrameCap(read, write)` at byte 1984 (0x7c0)\n\
+             - `ipc_buffer`: `FrameCap(read, write)` at byte 1920 (0x780)\n\
+             - `cspace`: `CNodeCap` at byte 1952 (0x7a0)\n\
+             - `vspace`: `Pml4Cap` at byte 1984 (0x7c0)\n\
              - `fault_handler`: `EndpointCap(write)` at byte 2016 (0x7e0)"
         ),
         "{value}"
@@ -221,13 +221,15 @@ fn an_editor_session() {
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(
         value.starts_with(
-            "slot `Tcb.ipc_buffer`: `FrameCap(read, write)` at byte 1984 (0x7c0) of `Tcb`\n\n\
+            "slot `Tcb.ipc_buffer`: `FrameCap(read, write)` at byte 1920 (0x780) of `Tcb`\n\n\
              A cap put there must carry `read`, `write`;"
         ),
         "{value}"
     );
     assert!(
-        value.ends_with("The frame holding the thread's IPC buffer."),
+        value.ends_with(
+            "The frame holding the thread's IPC buffer (first: seL4's\nTCB_Configure checks it before the roots)."
+        ),
         "{value}"
     );
     let at = position_of(&kernel, "slot cspace", "cspace");
@@ -237,7 +239,7 @@ fn an_editor_session() {
     );
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(
-        value.contains("`CNodeCap` at byte 1920 (0x780) of `Tcb`")
+        value.contains("`CNodeCap` at byte 1952 (0x7a0) of `Tcb`")
             && value.contains("must carry no rights"),
         "{value}"
     );
@@ -337,13 +339,13 @@ fn an_editor_session() {
     assert_eq!(
         slots,
         [
-            (&json!("cspace"), &json!("slot: CNodeCap"), &json!(8)),
-            (&json!("vspace"), &json!("slot: Pml4Cap"), &json!(8)),
             (
                 &json!("ipc_buffer"),
                 &json!("slot: FrameCap(read, write)"),
                 &json!(8)
             ),
+            (&json!("cspace"), &json!("slot: CNodeCap"), &json!(8)),
+            (&json!("vspace"), &json!("slot: Pml4Cap"), &json!(8)),
             (
                 &json!("fault_handler"),
                 &json!("slot: EndpointCap(write)"),
@@ -355,7 +357,7 @@ fn an_editor_session() {
         .matches('\n')
         .count();
     assert_eq!(
-        tcb["children"][2]["selectionRange"]["start"],
+        tcb["children"][0]["selectionRange"]["start"],
         json!({"line": slot_line, "character": 9})
     );
 

@@ -331,6 +331,8 @@ pub struct Method {
 /// `name: type`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Param {
+    /// Attributes written before it (`#[unchecked]`).
+    pub attrs: Vec<Attribute>,
     /// The parameter's name.
     pub name: Ident,
     /// Its type.

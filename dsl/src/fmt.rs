@@ -909,7 +909,11 @@ impl<'a> Printer<'a> {
     fn params(&mut self, pair: Pair<'_, Rule>, tail: usize) {
         self.token("(");
         self.comma_fill(pair.into_inner().collect(), tail, |s, param| {
-            let mut inner = param.into_inner();
+            let mut inner = param.into_inner().peekable();
+            while let Some(attr) = inner.next_if(|p| p.as_rule() == Rule::attribute) {
+                s.attribute(attr);
+                s.space();
+            }
             s.leaf(&inner.next().expect("grammar: parameter name"));
             s.token(":");
             s.space();

@@ -454,6 +454,10 @@ pub enum ParamKind {
         cap: CapId,
         /// Rights it must carry.
         rights: Vec<RightId>,
+        /// `#[unchecked]` (kernel invocations): the decoder hands the cap
+        /// over as it was looked up, and the method checks its type and
+        /// rights where its semantics say (seL4's order), not the decoder.
+        unchecked: bool,
     },
 }
 

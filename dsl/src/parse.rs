@@ -595,6 +595,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::setting => "a setting (`name = value;`)",
         Rule::method => "a method (`fn name(...)`)",
         Rule::field => "a field (`name: type`)",
+        Rule::param => "a parameter (`name: type`)",
         Rule::attribute => "an attribute (`#[...]`)",
         Rule::EOI => "the end of the file",
         _ => return None,
@@ -1037,7 +1038,11 @@ impl Builder {
     }
 
     fn param(&self, pair: Pair<'_, Rule>) -> Result<Param> {
-        let mut inner = pair.into_inner();
+        let mut inner = pair.into_inner().peekable();
+        let mut attrs = Vec::new();
+        while let Some(attr) = inner.next_if(|p| p.as_rule() == Rule::attribute) {
+            attrs.push(self.attribute(attr)?);
+        }
         let name = self.ident(inner.next().expect("grammar: param name"));
         let ty_pair = inner.next().expect("grammar: param type");
         let ty_span = self.span(&ty_pair);
@@ -1078,7 +1083,12 @@ impl Builder {
                 }
             }
         };
-        Ok(Param { name, ty, ty_span })
+        Ok(Param {
+            attrs,
+            name,
+            ty,
+            ty_span,
+        })
     }
 
     fn scalar(&self, pair: Pair<'_, Rule>) -> Scalar {

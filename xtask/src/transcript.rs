@@ -1196,7 +1196,7 @@ mod tests {
         thread 0x48f3000 exited with status 0\r\n\
         attack stale-reply: contained (the first server's reply after the caller's suspend and resume: ok, 0x0; the caller got the second server's answer 0xc)\r\n\
         attack queued-send-after-revoke: contained (the receiver got badge 0 first; the send queued through the deleted badge-7 cap: system call refused: InvalidCap)\r\n\
-        attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: InvalidCapability { index: 2 })\r\n\
+        attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: IllegalOperation)\r\n\
         audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every user mapping leads to an object whose cap records it\r\n\
         attack: kernel audit after the attacks: ok\r\n\
         thread 0x4828000 exited with status 0\r\n\

@@ -513,17 +513,16 @@ macro_rules! generated_kernel {
                         return Err(OpError::IllegalOperation);
                     }
                     let mut picked = Vec::new();
-                    for (i, (source, slot)) in sources.iter().zip(g::TcbSlot::ALL).enumerate() {
+                    for (source, slot) in sources.iter().zip(g::TcbSlot::ALL) {
                         let Some(path) = source else {
                             picked.push(None);
                             continue;
                         };
                         let from = Place::Slot(self.resolve(*path).ok_or(SOURCE)?);
                         let c = self.slots.get(&from).ok_or(SOURCE)?.cap;
-                        if !slot.admits(c) {
-                            return Err(OpError::InvalidArgument { index: i as u64 + 1 });
-                        }
-                        if !g::may_copy(c) {
+                        // As seL4's TCB_Configure: a cap of the wrong type
+                        // (or without the rights) is an illegal operation.
+                        if !slot.admits(c) || !g::may_copy(c) {
                             return Err(OpError::IllegalOperation);
                         }
                         picked.push(Some((from, c)));

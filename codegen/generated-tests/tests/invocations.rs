@@ -368,31 +368,6 @@ mod kernel {
     }
 
     #[test]
-    fn checks_run_in_order() {
-        let (mut msg, mut caps) = buffers();
-        let info = encode_cnode_cap_copy(1, 2, 3, 4, 5, 6, &mut msg, &mut caps);
-        // Length before arguments: a bad depth in a short message is truncation.
-        msg[1] = 300;
-        let short = MessageInfo { length: 4, ..info };
-        assert_eq!(
-            decode_cnode_cap(short, Rights::ALL, &msg, &[cnode(1).cap()]),
-            Err(DecodeError::TruncatedMessage)
-        );
-        // Parameters in order: bad depth (position 1) before a bad cap (2).
-        assert_eq!(
-            decode_cnode_cap(info, Rights::ALL, &msg, &[Cap::NULL]),
-            Err(DecodeError::InvalidArgument { index: 1 })
-        );
-        msg[1] = 2;
-        msg[3] = 256;
-        // A bad cap (position 2) before a bad src_depth (4).
-        assert_eq!(
-            decode_cnode_cap(info, Rights::ALL, &msg, &[Cap::NULL]),
-            Err(DecodeError::InvalidCapability { index: 2 })
-        );
-    }
-
-    #[test]
     fn malformed_replies() {
         // A RangeError reply carries two words; a short one is malformed.
         let info = MessageInfo {
@@ -447,7 +422,7 @@ mod kernel {
         #[test]
         fn untyped_cap_retype(
             object_type: u64, size_arg: u64, root_cptr: u64, root_seed: u64, index: u64,
-            depth: u8, offset: u64, count: u64, bad_depth in 256u64.., e in kernel_error(),
+            depth: u64, offset: u64, count: u64, e in kernel_error(),
         ) {
             let (mut msg, mut caps) = buffers();
             let info = encode_untyped_cap_retype(
@@ -455,26 +430,26 @@ mod kernel {
             );
             prop_assert_eq!(info, MessageInfo { label: 1, length: 6, caps: 1 });
             prop_assert_eq!(caps[0], root_cptr);
-            let root = cnode(root_seed);
-            let looked_up = [root.cap()];
-            let expected = UntypedCapInvocation::Retype(UntypedCapRetype {
-                object_type, size_arg, root, index, depth, offset, count,
-            });
-            prop_assert_eq!(expected.label(), UntypedCapLabel::Retype);
-            check_request(decode_untyped_cap, info, &msg, &looked_up, Rights::NONE, &expected);
-            check_bad_word(decode_untyped_cap, info, &msg, &looked_up, 3, bad_depth, 4);
-            check_bad_cap(decode_untyped_cap, info, &msg, &looked_up, 0, Cap::NULL, 2);
-            check_bad_cap(decode_untyped_cap, info, &msg, &looked_up, 0, pml4(root_seed).cap(), 2);
+            // `root` is `#[unchecked]`: the decoder hands over any cap,
+            // even none, for the kernel to check in seL4's place.
+            for root in [cnode(root_seed).cap(), Cap::NULL, pml4(root_seed).cap()] {
+                let expected = UntypedCapInvocation::Retype(UntypedCapRetype {
+                    object_type, size_arg, root, index, depth, offset, count,
+                });
+                prop_assert_eq!(expected.label(), UntypedCapLabel::Retype);
+                check_request(decode_untyped_cap, info, &msg, &[root], Rights::NONE, &expected);
+            }
             check_reply(decode_untyped_cap_retype_reply, e, KERNEL_ERRORS + 1);
         }
 
         #[test]
         fn cnode_cap_copy_mint_move(
-            dest_index: u64, dest_depth: u8, src_cptr: u64, src_seed: u64, src_index: u64,
-            src_depth: u8, rights: u64, badge: u64, bad in 256u64.., e in kernel_error(),
+            dest_index: u64, dest_depth: u64, src_cptr: u64, src_seed: u64, src_index: u64,
+            src_depth: u64, rights: u64, badge: u64, e in kernel_error(),
         ) {
-            let src_root = cnode(src_seed);
-            let looked_up = [src_root.cap()];
+            // `src_root` is `#[unchecked]`: the decoder hands over any cap,
+            // even none, for the kernel to look the source up from.
+            let roots = [cnode(src_seed).cap(), Cap::NULL, tcb(src_seed).cap(), pml4(src_seed).cap()];
 
             let (mut msg, mut caps) = buffers();
             let info = encode_cnode_cap_copy(
@@ -482,14 +457,12 @@ mod kernel {
             );
             prop_assert_eq!(info, MessageInfo { label: 1, length: 5, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
-            let expected = CNodeCapInvocation::Copy(CNodeCapCopy {
-                dest_index, dest_depth, src_root, src_index, src_depth, rights,
-            });
-            check_request(decode_cnode_cap, info, &msg, &looked_up, Rights::NONE, &expected);
-            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 1, bad, 1);
-            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 3, bad, 4);
-            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, Cap::NULL, 2);
-            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, tcb(src_seed).cap(), 2);
+            for src_root in roots {
+                let expected = CNodeCapInvocation::Copy(CNodeCapCopy {
+                    dest_index, dest_depth, src_root, src_index, src_depth, rights,
+                });
+                check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
+            }
             check_reply(decode_cnode_cap_copy_reply, e, KERNEL_ERRORS + 1);
 
             let (mut msg, mut caps) = buffers();
@@ -499,14 +472,12 @@ mod kernel {
             );
             prop_assert_eq!(info, MessageInfo { label: 2, length: 6, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
-            let expected = CNodeCapInvocation::Mint(CNodeCapMint {
-                dest_index, dest_depth, src_root, src_index, src_depth, rights, badge,
-            });
-            check_request(decode_cnode_cap, info, &msg, &looked_up, Rights::NONE, &expected);
-            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 1, bad, 1);
-            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 3, bad, 4);
-            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, Cap::NULL, 2);
-            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, pml4(src_seed).cap(), 2);
+            for src_root in roots {
+                let expected = CNodeCapInvocation::Mint(CNodeCapMint {
+                    dest_index, dest_depth, src_root, src_index, src_depth, rights, badge,
+                });
+                check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
+            }
             check_reply(decode_cnode_cap_mint_reply, e, KERNEL_ERRORS + 1);
 
             let (mut msg, mut caps) = buffers();
@@ -515,25 +486,22 @@ mod kernel {
             );
             prop_assert_eq!(info, MessageInfo { label: 3, length: 4, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
-            let expected = CNodeCapInvocation::Move(CNodeCapMove {
-                dest_index, dest_depth, src_root, src_index, src_depth,
-            });
-            check_request(decode_cnode_cap, info, &msg, &looked_up, Rights::NONE, &expected);
-            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 1, bad, 1);
-            check_bad_word(decode_cnode_cap, info, &msg, &looked_up, 3, bad, 4);
-            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, Cap::NULL, 2);
-            check_bad_cap(decode_cnode_cap, info, &msg, &looked_up, 0, frame(src_seed, RW).cap(), 2);
+            for src_root in roots {
+                let expected = CNodeCapInvocation::Move(CNodeCapMove {
+                    dest_index, dest_depth, src_root, src_index, src_depth,
+                });
+                check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
+            }
             check_reply(decode_cnode_cap_move_reply, e, KERNEL_ERRORS + 1);
         }
 
         #[test]
-        fn cnode_cap_delete_revoke(index: u64, depth: u8, bad in 256u64.., e in kernel_error()) {
+        fn cnode_cap_delete_revoke(index: u64, depth: u64, e in kernel_error()) {
             let (mut msg, _) = buffers();
             let info = encode_cnode_cap_delete(index, depth, &mut msg);
             prop_assert_eq!(info, MessageInfo { label: 4, length: 2, caps: 0 });
             let expected = CNodeCapInvocation::Delete(CNodeCapDelete { index, depth });
             check_request(decode_cnode_cap, info, &msg, &[], Rights::NONE, &expected);
-            check_bad_word(decode_cnode_cap, info, &msg, &[], 1, bad, 1);
             check_reply(decode_cnode_cap_delete_reply, e, KERNEL_ERRORS + 1);
 
             let (mut msg, _) = buffers();
@@ -541,7 +509,6 @@ mod kernel {
             prop_assert_eq!(info, MessageInfo { label: 5, length: 2, caps: 0 });
             let expected = CNodeCapInvocation::Revoke(CNodeCapRevoke { index, depth });
             check_request(decode_cnode_cap, info, &msg, &[], Rights::NONE, &expected);
-            check_bad_word(decode_cnode_cap, info, &msg, &[], 1, bad, 1);
             check_reply(decode_cnode_cap_revoke_reply, e, KERNEL_ERRORS + 1);
         }
 
@@ -557,17 +524,17 @@ mod kernel {
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 3 });
             prop_assert_eq!(caps, cptrs);
             let (cspace, vspace, buffer) = (cnode(seed), pml4(seed), frame(seed, RW));
-            let looked_up = [cspace.cap(), vspace.cap(), buffer.cap()];
-            let expected = TcbCapInvocation::Configure(TcbCapConfigure {
-                cspace, vspace, buffer, buffer_addr,
-            });
-            check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
-            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, vspace.cap(), 0);
-            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 1, cspace.cap(), 1);
-            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 2, Cap::NULL, 2);
-            // The buffer must carry read and write.
-            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 2, frame(seed, Rights::READ).cap(), 2);
-            check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 2, frame(seed, Rights::WRITE).cap(), 2);
+            // All three caps are `#[unchecked]`: handed over as they are,
+            // right or wrong, for the kernel to check in seL4's order.
+            let (cspace, vspace, buffer) = (cspace.cap(), vspace.cap(), buffer.cap());
+            let read_only = frame(seed, Rights::READ).cap();
+            for looked_up in [[cspace, vspace, buffer], [vspace, cspace, Cap::NULL], [cspace, vspace, read_only]] {
+                let [cspace, vspace, buffer] = looked_up;
+                let expected = TcbCapInvocation::Configure(TcbCapConfigure {
+                    cspace, vspace, buffer, buffer_addr,
+                });
+                check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+            }
             check_reply(decode_tcb_cap_configure_reply, e, KERNEL_ERRORS + 1);
 
             let (mut msg, _) = buffers();
@@ -598,7 +565,7 @@ mod kernel {
             check_request(decode_tcb_cap, info, &[], &looked_up, Rights::NONE, &expected);
             let receive_only = EndpointCap::new(endpoint.endpoint(), Rights::READ, seed).unwrap();
             check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, receive_only.cap(), 0);
-            check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, cspace.cap(), 0);
+            check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, cspace, 0);
             check_reply(decode_tcb_cap_set_fault_handler_reply, e, KERNEL_ERRORS + 1);
         }
 
@@ -659,21 +626,20 @@ mod kernel {
 
         #[test]
         fn irq_control_cap_get(
-            irq: u8, root_cptr: u64, seed: u64, index: u64, depth: u8, bad in 256u64..,
+            irq: u8, root_cptr: u64, seed: u64, index: u64, depth: u64, bad in 256u64..,
             e in kernel_error(),
         ) {
             let (mut msg, mut caps) = buffers();
             let info = encode_irq_control_cap_get(irq, root_cptr, index, depth, &mut msg, &mut caps);
             prop_assert_eq!(info, MessageInfo { label: 1, length: 3, caps: 1 });
             prop_assert_eq!(caps[0], root_cptr);
-            let root = cnode(seed);
-            let looked_up = [root.cap()];
-            let expected = IrqControlCapInvocation::Get(IrqControlCapGet { irq, root, index, depth });
-            check_request(decode_irq_control_cap, info, &msg, &looked_up, Rights::NONE, &expected);
-            check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
-            check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 2, bad, 3);
-            check_bad_cap(decode_irq_control_cap, info, &msg, &looked_up, 0, Cap::NULL, 1);
-            check_bad_cap(decode_irq_control_cap, info, &msg, &looked_up, 0, pml4(seed).cap(), 1);
+            // `root` is `#[unchecked]`: handed over as it is.
+            for root in [cnode(seed).cap(), Cap::NULL, pml4(seed).cap()] {
+                let looked_up = [root];
+                let expected = IrqControlCapInvocation::Get(IrqControlCapGet { irq, root, index, depth });
+                check_request(decode_irq_control_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+                check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
+            }
             check_reply(decode_irq_control_cap_get_reply, e, KERNEL_ERRORS + 1);
         }
 
@@ -736,6 +702,58 @@ mod everything {
         DomainCap::new(seed % 256).unwrap()
     }
     const RW: Rights = Rights::READ.union(Rights::WRITE);
+
+    #[test]
+    fn checks_run_in_order() {
+        let (mut msg, mut caps) = buffers();
+        let info = encode_untyped_cap_retype(1, 2, 3, 4, 5, 6, 7, &mut msg, &mut caps);
+        // Length before arguments: a bad depth in a short message is truncation.
+        msg[3] = 300;
+        let short = MessageInfo { length: 4, ..info };
+        assert_eq!(
+            decode_untyped_cap(short, Rights::ALL, &msg, &[cnode(1).cap()]),
+            Err(DecodeError::TruncatedMessage)
+        );
+        // Parameters in order: a bad cap (position 2) before a bad depth (4).
+        assert_eq!(
+            decode_untyped_cap(info, Rights::ALL, &msg, &[Cap::NULL]),
+            Err(DecodeError::InvalidCapability { index: 2 })
+        );
+        assert_eq!(
+            decode_untyped_cap(info, Rights::ALL, &msg, &[cnode(1).cap()]),
+            Err(DecodeError::InvalidArgument { index: 4 })
+        );
+    }
+
+    #[test]
+    fn an_unchecked_cap_is_handed_over_as_it_is() {
+        let (mut msg, mut caps) = buffers();
+        let info = encode_tcb_cap_set_space(9, 12, &mut msg, &mut caps);
+        assert_eq!(
+            info,
+            MessageInfo {
+                label: 3,
+                length: 1,
+                caps: 1
+            }
+        );
+        // Any cap, of any type or none, reaches the kernel; the words are
+        // still checked, in order.
+        for cspace in [cnode(1).cap(), tcb(1).cap(), Cap::NULL] {
+            assert_eq!(
+                decode_tcb_cap(info, Rights::ALL, &msg, &[cspace]),
+                Ok(TcbCapInvocation::SetSpace(TcbCapSetSpace {
+                    cspace,
+                    guard_bits: 12,
+                }))
+            );
+        }
+        msg[0] = 64;
+        assert_eq!(
+            decode_tcb_cap(info, Rights::ALL, &msg, &[Cap::NULL]),
+            Err(DecodeError::InvalidArgument { index: 1 })
+        );
+    }
 
     fn kernel_error() -> impl Strategy<Value = KernelError> {
         prop_oneof![

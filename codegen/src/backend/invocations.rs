@@ -357,15 +357,30 @@ fn describe(g: &Gen<'_>, slot: &Slot<'_>) -> String {
             start + count,
             64 / scalar_bits(*element)
         ),
-        (ParamKind::Cap { cap, rights, .. }, Place::Cap { index }) => {
+        (
+            ParamKind::Cap {
+                cap,
+                rights,
+                unchecked,
+                ..
+            },
+            Place::Cap { index },
+        ) => {
             let name = &g.spec.caps[cap.index()].name;
-            if rights.is_empty() {
+            let what = if rights.is_empty() {
                 format!("`{name}` as extra cap {index}")
             } else {
                 format!(
                     "`{name}` carrying {}, as extra cap {index}",
                     rights_names(g, rights)
                 )
+            };
+            if *unchecked {
+                format!(
+                    "{what}, handed over unchecked (`#[unchecked]`): the method checks its type and rights where its semantics say"
+                )
+            } else {
+                what
             }
         }
         _ => unreachable!("layout places words and caps by kind"),
@@ -789,6 +804,9 @@ fn param_type(g: &Gen<'_>, kind: &ParamKind) -> TokenStream {
             let n = lit(*len);
             quote!([#t; #n])
         }
+        ParamKind::Cap {
+            unchecked: true, ..
+        } => quote!(Cap),
         ParamKind::Cap { cap, .. } => {
             let view = ident(&g.spec.caps[cap.index()].name);
             quote!(#view)
@@ -961,7 +979,7 @@ fn decoder(
             cap.name
         ),
         String::new(),
-        "Checks, in this order: the label and the rights the method requires (`IllegalOperation`); the header's and the buffers' length and cap count (`TruncatedMessage`); then each parameter in order (`InvalidArgument` or `InvalidCapability` with its position). Words and caps beyond the method's are ignored.".to_string(),
+        "Checks, in this order: the label and the rights the method requires (`IllegalOperation`); the header's and the buffers' length and cap count (`TruncatedMessage`); then each parameter in order (`InvalidArgument` or `InvalidCapability` with its position; an `#[unchecked]` cap is the method's to check). Words and caps beyond the method's are ignored.".to_string(),
     ];
     let doc = g.docs(&lines, "", set.span);
     let body = if set.methods.is_empty() {
@@ -988,6 +1006,15 @@ fn decoder(
                 let f = ident(&slot.param.name);
                 let position = lit(slot.position);
                 let value = match (&slot.param.kind, slot.place) {
+                    (
+                        ParamKind::Cap {
+                            unchecked: true, ..
+                        },
+                        Place::Cap { index },
+                    ) => {
+                        let index = lit(index);
+                        quote!(caps[#index])
+                    }
                     (ParamKind::Cap { cap, rights, .. }, Place::Cap { index }) => {
                         let target = &g.spec.caps[cap.index()];
                         let view = ident(&target.name);

@@ -657,6 +657,7 @@ impl<'a> Iface<'a> {
                 transfer,
                 cap,
                 rights,
+                ..
             } => {
                 let cap = &self.g.spec.caps[cap.index()].name;
                 let rights = if rights.is_empty() {

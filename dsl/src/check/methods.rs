@@ -359,6 +359,7 @@ impl Ctx<'_> {
         kind: SetKind,
         known: &Known<'_>,
     ) -> Option<ParamKind> {
+        let unchecked = self.param_attributes(p, kind)?;
         let scalar_ok = |ctx: &mut Self, s: Scalar| -> bool {
             if let Scalar::Uint(n) = s
                 && !(1..=64).contains(&n)
@@ -496,6 +497,7 @@ impl Ctx<'_> {
                     transfer: *transfer,
                     cap: CapId(id as u32),
                     rights: ids,
+                    unchecked,
                 })
             }
         }
@@ -950,6 +952,54 @@ impl Ctx<'_> {
             .with_secondary(first, "first listed here")
             .help("list it once"),
         );
+    }
+
+    /// A parameter's attributes: `#[unchecked]`, bare, on a cap parameter
+    /// of a kernel invocation, at most once; anything else is `E0404`.
+    /// Whether it is unchecked, or `None` after an error.
+    fn param_attributes(&mut self, p: &ast::Param, kind: SetKind) -> Option<bool> {
+        let mut unchecked = false;
+        let mut ok = true;
+        for attr in &p.attrs {
+            let problem = match attr.name.name.as_str() {
+                "unchecked" if attr.has_args() => Some((
+                    "`#[unchecked]` takes no arguments".to_string(),
+                    "write `#[unchecked]`",
+                )),
+                "unchecked" if unchecked => Some((
+                    "`#[unchecked]` is written twice".to_string(),
+                    "write it once",
+                )),
+                "unchecked" if !matches!(p.ty, ParamType::Cap { .. }) => Some((
+                    "`#[unchecked]` on a parameter that is not a cap".to_string(),
+                    "only a cap parameter's type can be left to the method to check",
+                )),
+                "unchecked" if kind == SetKind::Interface => Some((
+                    "`#[unchecked]` in an RPC interface".to_string(),
+                    "an RPC server's decoder always checks the caps it is given; `#[unchecked]` is for kernel invocations, whose semantics (seL4's) check some caps late",
+                )),
+                "unchecked" => {
+                    unchecked = true;
+                    None
+                }
+                _ => Some((
+                    format!(
+                        "attribute `#[{}]` is not valid on a parameter",
+                        attr.name.name
+                    ),
+                    "the one parameter attribute is `#[unchecked]`, on a cap parameter of a kernel invocation",
+                )),
+            };
+            if let Some((message, help)) = problem {
+                self.diags.push(
+                    Diagnostic::new(Code::AttributeMisuse, attr.span, message)
+                        .label("not allowed here")
+                        .help(help),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(unchecked)
     }
 
     fn not_valid_here(&mut self, span: Span, what: &str, why: &str, fix: &str) {

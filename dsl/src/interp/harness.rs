@@ -1423,7 +1423,7 @@ fn finalised(before: &Machine<'_>, after: &Machine<'_>, step: &Step) -> Vec<&'st
 pub const LIFECYCLE_OUTCOMES: [&str; 14] = [
     "configure ok",
     "configure removed",
-    "configure InvalidArgument",
+    "configure FailedLookup",
     "configure IllegalOperation",
     "map ok",
     "map IllegalOperation",

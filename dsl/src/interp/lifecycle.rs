@@ -324,8 +324,9 @@ impl Machine<'_> {
     /// (`FailedLookup { source: 0 }`) to an object that owns slots, one
     /// source per slot (`IllegalOperation`); each source resolves to a cap
     /// (`FailedLookup { source: 1 }`) the slot admits, of its cap type and
-    /// with the rights it requires (`InvalidArgument { index: i + 1 }` for
-    /// slot `i`), that may be copied (`IllegalOperation`).
+    /// with the rights it requires, that may be copied (`IllegalOperation`
+    /// otherwise, as seL4's TCB_Configure for a root or buffer cap of the
+    /// wrong type). Slots are checked in declaration order.
     pub fn configure(
         &mut self,
         target: &SlotPath,
@@ -348,7 +349,7 @@ impl Machine<'_> {
             return Err(OpError::IllegalOperation);
         }
         let mut picked: Vec<Option<NodeId>> = Vec::new();
-        for (i, (source, want)) in sources.iter().zip(&owned).enumerate() {
+        for (source, want) in sources.iter().zip(&owned) {
             let Some(path) = source else {
                 picked.push(None);
                 continue;
@@ -359,12 +360,7 @@ impl Machine<'_> {
                 .ok_or(OpError::FailedLookup { source: 1 })?;
             let c = &self.nodes[&id].cap;
             let required = want.rights.iter().fold(0u64, |m, r| m | 1 << r.0);
-            if c.cap_type != want.cap || c.rights & required != required {
-                return Err(OpError::InvalidArgument {
-                    index: i as u64 + 1,
-                });
-            }
-            if !self.may_copy(c) {
+            if c.cap_type != want.cap || c.rights & required != required || !self.may_copy(c) {
                 return Err(OpError::IllegalOperation);
             }
             picked.push(Some(id));

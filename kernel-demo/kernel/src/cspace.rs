@@ -484,9 +484,11 @@ pub fn lookup_slot(
     memory: &SlotMemory<'_>,
     root: Cap,
     address: u64,
-    depth: u8,
+    depth: u64,
 ) -> Result<SlotAddr, LookupError> {
-    match resolve(memory, root, address, u32::from(depth))? {
+    // A depth past 64 is out of range whatever its size (`RangeError`).
+    let depth = u32::try_from(depth).unwrap_or(u32::MAX);
+    match resolve(memory, root, address, depth)? {
         (slot, 0) => Ok(slot),
         (_, bits_left) => Err(LookupError::DepthMismatch {
             bits_left,

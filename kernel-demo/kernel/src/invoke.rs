@@ -43,8 +43,10 @@ pub fn invoke_cnode(
     let target = |memory: &SlotMemory<'_>, index, depth| {
         lookup_slot(memory, cnode.cap(), index, depth).map_err(|e| e.kernel_error(false))
     };
-    let source = |memory: &SlotMemory<'_>, root: CNodeCap, index, depth| {
-        lookup_slot(memory, root.cap(), index, depth).map_err(|e| e.kernel_error(true))
+    // The source root is an `#[unchecked]` cap: one that is not a CNode
+    // fails the lookup, as in seL4 (after the destination's checks).
+    let source = |memory: &SlotMemory<'_>, root: Cap, index, depth| {
+        lookup_slot(memory, root, index, depth).map_err(|e| e.kernel_error(true))
     };
     match invocation {
         CNodeCapInvocation::Copy(call) => {
@@ -103,8 +105,8 @@ pub fn invoke_untyped(
     let UntypedCapInvocation::Retype(call) =
         decode_untyped_cap(info, cap.rights(), msg, caps).map_err(decode_error)?;
     let dest = match call.depth {
-        0 => Some(call.root),
-        depth => lookup_slot(memory, call.root.cap(), call.index, depth)
+        0 => CNodeCap::from_cap(call.root),
+        depth => lookup_slot(memory, call.root, call.index, depth)
             .ok()
             .and_then(|slot| memory.cap(slot))
             .and_then(CNodeCap::from_cap),
@@ -181,7 +183,7 @@ mod tests {
         let mut w = World::new(&mut slots);
         hold_roots(&mut w);
         let (mut msg, mut extra) = ([0; 8], [0; 3]);
-        let depth = ROOT_RADIX as u8;
+        let depth = u64::from(ROOT_RADIX);
 
         // Retype two endpoints from Untyped 0 into slots 10, 11 of the root
         // (depth 0: the root extra cap itself).
@@ -256,7 +258,7 @@ mod tests {
         let mut w = World::new(&mut slots);
         hold_roots(&mut w);
         let (mut msg, mut extra) = ([0; 8], [0; 3]);
-        let depth = ROOT_RADIX as u8;
+        let depth = u64::from(ROOT_RADIX);
         let run = |w: &mut World<'_>, info: MessageInfo, msg: &[u64], extra: &[u64]| {
             syscall(w, 62, info, msg, extra)
         };
@@ -295,19 +297,27 @@ mod tests {
             run(&mut w, unknown, &msg, &extra),
             Err(KernelError::IllegalOperation)
         );
-        // A depth word that is not a u8.
-        let mut info = encode_cnode_cap_delete(0, depth, &mut msg);
-        msg[1] = 300;
-        info.length = 2;
-        assert_eq!(
-            run(&mut w, info, &msg, &extra),
-            Err(KernelError::InvalidArgument { index: 1 })
-        );
-        // The source root is not a CNode: the decoder refuses it.
+        // A depth past 64, of any size: seL4's lookupSlotForCNodeOp
+        // says RangeError.
+        for bad in [65, 300, u64::MAX] {
+            let info = encode_cnode_cap_delete(0, bad, &mut msg);
+            assert_eq!(
+                run(&mut w, info, &msg, &extra),
+                Err(KernelError::RangeError { min: 1, max: 64 })
+            );
+        }
+        // The source root is an `#[unchecked]` cap: one that is not a CNode
+        // fails the source lookup (seL4's lookupSourceSlot)...
         let info = encode_cnode_cap_copy(30, depth, 0, 1, depth, 0, &mut msg, &mut extra);
         assert_eq!(
             run(&mut w, info, &msg, &extra),
-            Err(KernelError::InvalidCapability { index: 2 })
+            Err(KernelError::FailedLookup { source: 1 })
+        );
+        // ... after the destination is found occupied.
+        let info = encode_cnode_cap_copy(0, depth, 0, 1, depth, 0, &mut msg, &mut extra);
+        assert_eq!(
+            run(&mut w, info, &msg, &extra),
+            Err(KernelError::DeleteFirst)
         );
         // A retype into a slot that holds no CNode.
         let info = encode_untyped_cap_retype(
@@ -325,6 +335,21 @@ mod tests {
             syscall(&mut w, 0, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 0 })
         );
+        // The root itself (depth 0) is not a CNode: an `#[unchecked]` cap,
+        // so seL4's order holds: a bad type first (InvalidArgument 0), a
+        // bad size next (RangeError), and only then the root
+        // (FailedLookup, not the decoder's InvalidCapability).
+        let retype_into_slot_0 = |object_type: u64, size_arg: u64, msg: &mut [u64], extra: &mut [u64]| {
+            encode_untyped_cap_retype(object_type, size_arg, 0, 0, 0, 0, 1, msg, extra)
+        };
+        for (object_type, size_arg, expected) in [
+            (99, 0, KernelError::InvalidArgument { index: 0 }),
+            (ObjectType::Untyped as u64, 99, KernelError::RangeError { min: 4, max: 47 }),
+            (ObjectType::Tcb as u64, 0, KernelError::FailedLookup { source: 0 }),
+        ] {
+            let info = retype_into_slot_0(object_type, size_arg, &mut msg, &mut extra);
+            assert_eq!(syscall(&mut w, 0, info, &msg, &extra), Err(expected));
+        }
 
         // The error as the user's stub decodes the reply.
         let mut reply = [0; 4];

@@ -308,7 +308,7 @@ fn random_address(
     let root = world.root.cap();
     let mut candidates = reachable(world);
     candidates.retain(|&(address, depth)| {
-        lookup_slot(&world.memory, root, address, depth)
+        lookup_slot(&world.memory, root, address, depth.into())
             .is_ok_and(|at| world.memory.cap(at).is_some_and(&wanted))
     });
     if inner
@@ -376,7 +376,7 @@ fn random_operation(rng: &mut XorShift, world: &mut World<'_>, tally: &mut Tally
     let inner = rng.below(2) == 0;
     let pick = |rng: &mut XorShift, world: &World<'_>, wanted: &dyn Fn(Cap) -> bool, inner| {
         let (address, depth) = random_address(rng, world, wanted, inner);
-        lookup_slot(&world.memory, root, address, depth)
+        lookup_slot(&world.memory, root, address, depth.into())
     };
     let (Ok(a), Ok(b)) = (
         pick(rng, world, &source, false),

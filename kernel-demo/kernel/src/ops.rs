@@ -851,20 +851,22 @@ mod tests {
             let given = from.map(|i| (i != 0).then(|| (slot(i), w.cap(i))));
             configure(&mut w.memory, tcb, &given)
         }
-        // A cap in the wrong place is refused before anything changes.
+        // Slots in the spec's order: IPC buffer, CSpace, VSpace, fault
+        // handler. A cap in the wrong place is refused before anything
+        // changes, as seL4's TCB_Configure refuses it: IllegalOperation.
         assert_eq!(
-            conf(&mut w, tcb, [12, 11, 13, 0]),
-            Err(KernelError::InvalidArgument { index: 1 })
+            conf(&mut w, tcb, [13, 12, 11, 0]),
+            Err(KernelError::IllegalOperation)
         );
         // An IPC buffer frame without write is refused too.
         copy(&mut w.memory, slot(13), slot(14), Rights::READ).unwrap();
         assert_eq!(
-            conf(&mut w, tcb, [11, 12, 14, 0]),
-            Err(KernelError::InvalidArgument { index: 3 })
+            conf(&mut w, tcb, [14, 11, 12, 0]),
+            Err(KernelError::IllegalOperation)
         );
         let held = |w: &World<'_>, which| w.memory.cap(slot_of(tcb, which).unwrap()).unwrap();
         assert_eq!(held(&w, TcbSlot::Cspace), Cap::NULL);
-        conf(&mut w, tcb, [11, 12, 13, 0]).unwrap();
+        conf(&mut w, tcb, [13, 11, 12, 0]).unwrap();
         assert_eq!(held(&w, TcbSlot::Cspace), w.cap(11));
         assert_eq!(held(&w, TcbSlot::Vspace), w.cap(12));
         assert_eq!(held(&w, TcbSlot::IpcBuffer), caps::derived(w.cap(13)));
@@ -872,7 +874,7 @@ mod tests {
         assert!(!delete(&mut w.memory, slot(11)).unwrap().unwrap().was_final);
         // Configuring again replaces them; the old CNode's last cap goes.
         w.retype(0, ObjectType::CNode, 2, 11, 1).unwrap();
-        assert_eq!(conf(&mut w, tcb, [11, 12, 13, 0]), Ok(3));
+        assert_eq!(conf(&mut w, tcb, [13, 11, 12, 0]), Ok(3));
         assert_eq!(held(&w, TcbSlot::Cspace), w.cap(11));
         // A fault handler needs an endpoint it can send on; given alone,
         // only its slot changes.
@@ -880,7 +882,7 @@ mod tests {
         copy(&mut w.memory, slot(15), slot(16), Rights::READ).unwrap();
         assert_eq!(
             conf(&mut w, tcb, [0, 0, 0, 16]),
-            Err(KernelError::InvalidArgument { index: 4 })
+            Err(KernelError::IllegalOperation)
         );
         assert_eq!(conf(&mut w, tcb, [0, 0, 0, 15]), Ok(0));
         assert_eq!(held(&w, TcbSlot::FaultHandler), w.cap(15));

@@ -178,15 +178,11 @@ pub fn slot_of(tcb: u64, which: TcbSlot) -> Option<SlotAddr> {
 const _: () = assert!(core::mem::size_of::<Tcb>() as u64 <= TcbSlot::ALL[0].offset());
 
 /// Whether `cap` may go into slot `which`, as `configure` checks it: a cap
-/// the slot admits (its cap type, with the rights it requires; otherwise
-/// `InvalidArgument` naming it: argument 0 is the TCB, argument `i + 1` the
-/// cap for slot `i`) that may be copied (`IllegalOperation`).
+/// the slot admits (its cap type, with the rights it requires) that may be
+/// copied; `IllegalOperation` otherwise, as seL4's TCB_Configure says for
+/// a CSpace, VSpace or IPC buffer cap of the wrong type.
 pub fn admit(which: TcbSlot, cap: Cap) -> Result<(), KernelError> {
-    if !which.admits(cap) {
-        let index = TcbSlot::ALL.iter().position(|w| *w == which).unwrap_or(0) as u64;
-        return Err(KernelError::InvalidArgument { index: index + 1 });
-    }
-    if !may_copy(cap) {
+    if !which.admits(cap) || !may_copy(cap) {
         return Err(KernelError::IllegalOperation);
     }
     Ok(())
@@ -283,7 +279,7 @@ mod tests {
         let cap = TcbCap::new(base).unwrap().cap();
         let table = slots_of(cap).unwrap();
         assert_eq!(table.slot_count(), 4);
-        assert_eq!(table.slot(0), slot_of(base, TcbSlot::Cspace));
+        assert_eq!(table.slot(0), slot_of(base, TcbSlot::IpcBuffer));
         assert_eq!(table.slot(4), None);
         assert_eq!(slots_of(Cap::NULL), None);
     }

@@ -166,9 +166,9 @@ pub mod invoke {
     pub fn move_cap(
         env: &mut Env,
         cnode: u64,
-        dest: (u64, u8),
+        dest: (u64, u64),
         src_root: u64,
-        src: (u64, u8),
+        src: (u64, u64),
     ) -> Result<(), Error> {
         env.invoke(
             cnode,

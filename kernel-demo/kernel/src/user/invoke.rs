@@ -8,7 +8,7 @@
 
 use capc_demo_kernel::abi::{self, IpcBuffer, MESSAGE_REGISTERS, SyscallStatus};
 use capc_demo_kernel::caps::{
-    CNodeCap, Cap, CapType, FrameCapInvocation, KernelError, MessageInfo,
+    CNodeCap, Cap, CapType, FrameCap, FrameCapInvocation, KernelError, MessageInfo,
     PageDirectoryCapInvocation, PageTableCapInvocation, PdptCapInvocation, TcbCap,
     TcbCapInvocation, UntypedMemory, decode_frame_cap, decode_page_directory_cap,
     decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
@@ -144,25 +144,37 @@ pub(super) fn invoke_tcb(
     let invocation = decode_tcb_cap(info, cap.rights(), msg, caps).map_err(decode_error)?;
     match invocation {
         TcbCapInvocation::Configure(call) => {
+            // The caps are `#[unchecked]`: checked here in seL4's order
+            // (decodeTCBConfigure): the IPC buffer first (a read-write
+            // frame, `IllegalOperation`; RAM the kernel reaches, as
+            // checkValidIPCBuffer refuses device frames; an aligned
+            // address, `AlignmentError`), then the roots as
+            // `tcb::configure` admits them, in slot order.
+            let buffer = FrameCap::from_cap(call.buffer)
+                .filter(|_| TcbSlot::IpcBuffer.admits(call.buffer))
+                .ok_or(KernelError::IllegalOperation)?;
+            let reachable = with_memory(k, |memory| {
+                !buffer.is_device() && memory.covers(buffer.frame(), 1 << buffer.bits())
+            });
+            if !reachable {
+                return Err(KernelError::IllegalOperation);
+            }
             if call.buffer_addr % 4096 != 0 {
                 return Err(KernelError::AlignmentError);
             }
-            // The decoder checked each cap's type; each was found in a
-            // slot. The fault handler's slot is left as it is.
+            // Each cap was found in a slot. The fault handler's slot is
+            // left as it is.
             let mut given = [None; TcbSlot::ALL.len()];
-            for (i, given) in given[..3].iter_mut().enumerate() {
-                *given = Some(found(caps, sources, i)?);
+            for (which, cap) in [
+                (TcbSlot::IpcBuffer, 2),
+                (TcbSlot::Cspace, 0),
+                (TcbSlot::Vspace, 1),
+            ] {
+                let at_slot = TcbSlot::ALL.iter().position(|s| *s == which);
+                given[at_slot.ok_or(KernelError::IllegalOperation)?] =
+                    Some(found(caps, sources, cap)?);
             }
-            let buffer = call.buffer;
-            with_memory(k, |memory| {
-                // Beyond the spec, as seL4's checkValidIPCBuffer: the kernel
-                // writes the buffer through its own map of RAM, so device
-                // memory (or memory outside slot memory) is refused.
-                if buffer.is_device() || !memory.covers(buffer.frame(), 1 << buffer.bits()) {
-                    return Err(KernelError::IllegalOperation);
-                }
-                tcb::configure(memory, at, &given)
-            })?;
+            with_memory(k, |memory| tcb::configure(memory, at, &given))?;
             k.tcb(at).ipc_buffer_addr = call.buffer_addr;
         }
         TcbCapInvocation::SetFaultHandler(_) => {

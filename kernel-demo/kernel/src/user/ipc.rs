@@ -112,7 +112,7 @@ pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bo
         let (src, dst) = unsafe { (&*src, &*dst) };
         moved = with_memory(k, |memory| {
             let mut moved = 0;
-            let depth = u8::try_from(dst.receive_depth).unwrap_or(0);
+            let depth = dst.receive_depth;
             for (&address, &slot) in src.caps.iter().zip(&dst.receive_slots).take(info.caps) {
                 let Ok((source, _)) = lookup_cap(memory, sender_cspace, address) else {
                     break;

@@ -52,7 +52,7 @@ fn write_input(input: &[u8]) {
 /// Reads every output page through the granted CNode and checks the bytes
 /// against the checksum of `input`.
 fn verify(env: &mut Env, pages: u64, input: &[u8]) -> bool {
-    let radix = CNodeCap::from_cap(cap_at(OUTPUT)).map_or(8, |c| c.radix()) as u8;
+    let radix = CNodeCap::from_cap(cap_at(OUTPUT)).map_or(8, |c| c.radix()) as u64;
     let mut hash = rle::FNV_START;
     let mut left = rle::output_len(input).unwrap_or(0);
     for page in 0..pages {

@@ -40,7 +40,7 @@ static UNTYPED: AtomicU64 = AtomicU64::new(0);
 
 /// Every address is resolved with all 64 bits from the root CNode (its
 /// guard takes the rest).
-const DEPTH: u8 = 64;
+const DEPTH: u64 = 64;
 
 /// A retype into the root CNode's slots `offset..offset + count`.
 fn retype(
@@ -912,7 +912,7 @@ mod fuzz {
             move |msg: &mut [u64], caps: &mut [u64]| {
                 caps::encode_cnode_cap_copy(
                     index,
-                    RADIX as u8,
+                    RADIX as u64,
                     ROOT_CNODE_SLOT,
                     from,
                     64,
@@ -934,7 +934,7 @@ mod fuzz {
                     |msg, caps| {
                         caps::encode_cnode_cap_move(
                             1,
-                            RADIX as u8,
+                            RADIX as u64,
                             ROOT_CNODE_SLOT,
                             sub,
                             64,
@@ -2663,7 +2663,7 @@ mod spawn {
                 |m, c| {
                     caps::encode_cnode_cap_mint(
                         at,
-                        radix as u8,
+                        radix as u64,
                         ROOT_CNODE_SLOT,
                         from,
                         64,
@@ -2778,7 +2778,7 @@ mod spawn {
             |m, c| {
                 caps::encode_cnode_cap_move(
                     task::BUDGET,
-                    radix as u8,
+                    radix as u64,
                     ROOT_CNODE_SLOT,
                     budget,
                     64,
