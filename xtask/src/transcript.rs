@@ -51,6 +51,12 @@ pub const BOOT_OK: &str = "boot ok";
 pub const DEMO_OK: &str = "demo ok";
 /// The kernel's line saying it cannot execute or touch user pages.
 const PROTECTION: &str = "cpu: SMEP on, SMAP on";
+/// How the kernel's line starts and ends when it sent a thread's fault to
+/// the fault handler of the root's fault-handling test (badge 0x66).
+const FAULT_SENT: (&str, &str) = (
+    ": fault sent to its fault handler (endpoint 0x",
+    ", badge 0x66)",
+);
 /// The line before the exception report of a faulting thread.
 const THREAD_FAULTED: &str = "faulted:";
 /// What the root task prints for an outcome that is not the one expected.
@@ -67,7 +73,7 @@ const RETYPE_ERRORS: [&str; 7] = [
     "FailedLookup",
 ];
 /// Root-task lines that must end in `: ok`, by their start.
-const ROOT_OK: [&str; 24] = [
+const ROOT_OK: [&str; 26] = [
     "root: retype 4 endpoints",
     "root: copy slot",
     "root: mint slot",
@@ -92,6 +98,17 @@ const ROOT_OK: [&str; 24] = [
     "root: start the server thread",
     "root: stop the server",
     "root: delete the last cap to the endpoint a thread waits on",
+    "root: start a thread whose fault handler is the root's endpoint",
+    "root: fault handler: map a frame at the faulting page and reply",
+];
+/// Lines the fault-handling part must print exactly: the thread's page
+/// fault reached its handler, the root, as a message with the handler
+/// cap's badge, and after the handler mapped the page the thread read what
+/// the handler had put there. The kernel says it sent the fault with
+/// [`FAULT_SENT`].
+const FAULT_HANDLER_LINES: [&str; 2] = [
+    "root: fault handler: a page fault at 0xfe00116000 (a data access, error code 0x4) came as a message with badge 0x66",
+    "faulter: read 0xfeedf00d at 0xfe00116000 after its fault handler mapped the page",
 ];
 /// Lines the IPC part must print exactly: the server got the call with
 /// the client's badge, its words and the granted cap, answered with their
@@ -339,10 +356,20 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
     ]
     .into_iter()
     .chain(IPC_LINES)
+    .chain(FAULT_HANDLER_LINES)
     {
         if !lines.contains(&line) {
             problems.push(format!("no `{line}` line"));
         }
+    }
+    let sent = lines.iter().any(|l| {
+        l.starts_with("thread 0x") && l.contains(FAULT_SENT.0) && l.ends_with(FAULT_SENT.1)
+    });
+    if !sent {
+        problems.push(format!(
+            "no `thread 0x...{}...{}` line: the kernel did not send the fault to its handler",
+            FAULT_SENT.0, FAULT_SENT.1
+        ));
     }
     if !has("child: running") {
         problems.push("the root task's second thread never ran".to_owned());

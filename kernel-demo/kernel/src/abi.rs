@@ -157,6 +157,82 @@ impl SyscallStatus {
     }
 }
 
+/// The labels of fault messages, seL4's `seL4_FaultType` numbers.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultLabel {
+    /// A CPU exception other than a page fault (seL4's
+    /// `seL4_Fault_UserException`): words `[ip, sp, vector, error code]`.
+    UserException = 3,
+    /// A page fault (seL4's `seL4_Fault_VMFault`): words `[ip, address,
+    /// instruction fetch (1) or data access (0), error code]`.
+    VmFault = 5,
+}
+
+// A fault message travels in the message registers.
+const _: () = assert!(MESSAGE_REGISTERS >= 4);
+
+/// The x86 vector of a page fault.
+const PAGE_FAULT_VECTOR: u64 = 14;
+/// The page-fault error code's bit for an instruction fetch.
+const INSTRUCTION_FETCH: u64 = 1 << 4;
+
+/// The message a thread's fault sends to its fault handler (seL4's fault
+/// IPC): a label of [`FaultLabel`] and four words, in the registers of a
+/// call the faulting thread makes. A label of 0 is no fault. While the
+/// thread waits for the handler's reply it keeps the fault: the reply
+/// restarts it at the faulting instruction, its registers untouched
+/// (seL4's reply to a VM fault; seL4 would take a user exception's reply
+/// as new registers, capc does not).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultMessage {
+    /// A [`FaultLabel`], or 0: no fault.
+    pub label: u64,
+    /// The message words.
+    pub words: [u64; 4],
+}
+
+impl FaultMessage {
+    /// No fault.
+    pub const NONE: FaultMessage = FaultMessage {
+        label: 0,
+        words: [0; 4],
+    };
+
+    /// The message for CPU exception `vector` with `error_code`, taken at
+    /// `ip` with the stack at `sp`; `address` is CR2 (read for a page
+    /// fault only).
+    pub const fn of(vector: u64, error_code: u64, ip: u64, sp: u64, address: u64) -> FaultMessage {
+        if vector == PAGE_FAULT_VECTOR {
+            let fetch = (error_code & INSTRUCTION_FETCH != 0) as u64;
+            FaultMessage {
+                label: FaultLabel::VmFault as u64,
+                words: [ip, address, fetch, error_code],
+            }
+        } else {
+            FaultMessage {
+                label: FaultLabel::UserException as u64,
+                words: [ip, sp, vector, error_code],
+            }
+        }
+    }
+
+    /// Whether this is a fault.
+    pub const fn is_fault(&self) -> bool {
+        self.label != 0
+    }
+
+    /// The header of the message: the label, four words, no caps.
+    pub const fn info(&self) -> MessageInfo {
+        MessageInfo {
+            label: self.label,
+            length: 4,
+            caps: 0,
+        }
+    }
+}
+
 /// Bits of the message length in a `MessageInfo` word (seL4's layout:
 /// length in bits 0..7, caps in 7..9, label from bit 12 on).
 const LENGTH_BITS: u32 = 7;

@@ -339,13 +339,22 @@ mod tests {
         // so seL4's order holds: a bad type first (InvalidArgument 0), a
         // bad size next (RangeError), and only then the root
         // (FailedLookup, not the decoder's InvalidCapability).
-        let retype_into_slot_0 = |object_type: u64, size_arg: u64, msg: &mut [u64], extra: &mut [u64]| {
-            encode_untyped_cap_retype(object_type, size_arg, 0, 0, 0, 0, 1, msg, extra)
-        };
+        let retype_into_slot_0 =
+            |object_type: u64, size_arg: u64, msg: &mut [u64], extra: &mut [u64]| {
+                encode_untyped_cap_retype(object_type, size_arg, 0, 0, 0, 0, 1, msg, extra)
+            };
         for (object_type, size_arg, expected) in [
             (99, 0, KernelError::InvalidArgument { index: 0 }),
-            (ObjectType::Untyped as u64, 99, KernelError::RangeError { min: 4, max: 47 }),
-            (ObjectType::Tcb as u64, 0, KernelError::FailedLookup { source: 0 }),
+            (
+                ObjectType::Untyped as u64,
+                99,
+                KernelError::RangeError { min: 4, max: 47 },
+            ),
+            (
+                ObjectType::Tcb as u64,
+                0,
+                KernelError::FailedLookup { source: 0 },
+            ),
         ] {
             let info = retype_into_slot_0(object_type, size_arg, &mut msg, &mut extra);
             assert_eq!(syscall(&mut w, 0, info, &msg, &extra), Err(expected));

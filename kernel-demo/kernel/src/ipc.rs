@@ -278,6 +278,8 @@ pub fn wait(objects: &mut impl Objects, waiter: u64, notification: u64) -> Next 
 /// notification it waits on, or takes the right to reply to it from the
 /// thread that holds it; `thread` is left inactive.
 pub fn cancel(objects: &mut impl Objects, thread: u64) {
+    // A fault waiting to be sent, or answered, goes with the wait.
+    objects.tcb(thread).fault = crate::abi::FaultMessage::NONE;
     let t = *objects.tcb(thread);
     if t.state == ThreadState::BlockedOnReply {
         if t.reply_from != 0 && objects.tcb(t.reply_from).reply_to == thread {
@@ -353,8 +355,7 @@ pub fn cancel_badged_sends(objects: &mut impl Objects, endpoint: u64, badge: u64
     while cursor != 0 {
         let next = objects.tcb(cursor).sched_next;
         if objects.tcb(cursor).ipc.badge == badge {
-            cancel(objects, cursor);
-            objects.fail_wait(cursor);
+            restart(objects, cursor);
         }
         cursor = next;
     }
@@ -375,8 +376,22 @@ pub fn cancel_all(objects: &mut impl Objects, at: u64, notification: bool) {
         if head == 0 {
             return;
         }
-        cancel(objects, head);
-        objects.fail_wait(head);
+        restart(objects, head);
+    }
+}
+
+/// Ends `thread`'s wait because what it waited on went: a system call
+/// returns with an error (`Objects::fail_wait`); a thread whose fault was
+/// on its way to its handler runs again from the faulting instruction (as
+/// seL4 restarts it), so it faults anew.
+fn restart(objects: &mut impl Objects, thread: u64) {
+    let faulted = objects.tcb(thread).fault.is_fault();
+    cancel(objects, thread);
+    if faulted {
+        objects.tcb(thread).state = ThreadState::Running;
+        objects.wake(thread);
+    } else {
+        objects.fail_wait(thread);
     }
 }
 
@@ -609,6 +624,40 @@ mod tests {
         cancel_all(&mut w, N, true);
         assert_eq!(w.failed[3], A);
         assert_eq!(w.notification(N).head, 0);
+    }
+
+    #[test]
+    fn a_fault_on_its_way_restarts_the_thread_and_a_cancelled_one_is_forgotten() {
+        use crate::abi::{FaultLabel, FaultMessage};
+        let fault = FaultMessage::of(14, 0x4, 0x1000, 0x2000, 0xdead_0000);
+        assert_eq!(fault.label, FaultLabel::VmFault as u64);
+        assert_eq!(fault.words, [0x1000, 0xdead_0000, 0, 0x4]);
+        let gp = FaultMessage::of(13, 0x10, 0x1000, 0x2000, 0);
+        assert_eq!(
+            (gp.label, gp.words),
+            (FaultLabel::UserException as u64, [0x1000, 0x2000, 13, 0x10])
+        );
+        // A, faulted, queues its fault on the handler's endpoint; B made a
+        // system call there. The endpoint goes: B's call fails, A runs
+        // again from the faulting instruction (no error for it).
+        let mut w = World::default();
+        w.tcb(A).fault = fault;
+        send(&mut w, A, EP, call(0));
+        send(&mut w, B, EP, call(0));
+        cancel_all(&mut w, EP, false);
+        assert_eq!(w.failed, [B]);
+        assert_eq!(w.woken, [A]);
+        assert_eq!(w.tcb(A).state, ThreadState::Running);
+        assert_eq!(w.tcb(A).fault, FaultMessage::NONE);
+        // A fault whose handler took it: suspending the thread forgets it,
+        // so a later message of the thread is its own.
+        let mut w = World::default();
+        recv(&mut w, B, EP, true);
+        w.tcb(A).fault = fault;
+        send(&mut w, A, EP, call(0));
+        assert_eq!(w.tcb(A).state, ThreadState::BlockedOnReply);
+        cancel(&mut w, A);
+        assert_eq!(w.tcb(A).fault, FaultMessage::NONE);
     }
 
     #[test]

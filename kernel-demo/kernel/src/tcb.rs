@@ -119,6 +119,10 @@ pub struct Tcb {
     /// The endpoint cap this thread waits to receive through has the grant
     /// right: a call it receives may be answered with caps.
     pub recv_grant: bool,
+    /// The fault this thread's call to its fault handler carries, kept
+    /// until the handler replies (which restarts the thread) or the wait is
+    /// cancelled; `FaultMessage::NONE` otherwise.
+    pub fault: crate::abi::FaultMessage,
 }
 
 /// What a thread waiting to send will send.
@@ -163,6 +167,7 @@ impl Tcb {
             reply_grant: false,
             reply_from: 0,
             recv_grant: false,
+            fault: crate::abi::FaultMessage::NONE,
         }
     }
 }

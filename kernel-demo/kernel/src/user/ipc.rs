@@ -63,6 +63,26 @@ impl ipc::Objects for Machine<'_> {
 /// the receive slot `to` named in its buffer (`receive_slots[i]` at
 /// `receive_depth`), stopping at the first that cannot (as seL4).
 pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
+    // A fault's message is the kernel's, not the registers'; the reply to
+    // it restarts the thread with its registers as they were.
+    let fault = k.tcb(from).fault;
+    if fault.is_fault() {
+        let r = &mut k.tcb(to).context.general;
+        r[reg::RAX] = SyscallStatus::Ok as u64;
+        r[reg::RDI] = badge;
+        r[reg::RSI] = abi::pack_info(fault.info()).unwrap_or(0);
+        (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) = (
+            fault.words[0],
+            fault.words[1],
+            fault.words[2],
+            fault.words[3],
+        );
+        return;
+    }
+    if k.tcb(to).fault.is_fault() {
+        k.tcb(to).fault = abi::FaultMessage::NONE;
+        return;
+    }
     let sender = k.tcb(from);
     let g = &sender.context.general;
     let words = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];

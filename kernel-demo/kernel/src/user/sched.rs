@@ -8,13 +8,15 @@
 
 use core::fmt::Write;
 
-use capc_demo_kernel::abi::{self};
-use capc_demo_kernel::caps::Pml4Cap;
-use capc_demo_kernel::tcb::{TcbSlot, ThreadState, UserContext};
+use capc_demo_kernel::abi::{self, FaultMessage};
+use capc_demo_kernel::caps::{EndpointCap, Pml4Cap, Rights};
+use capc_demo_kernel::ipc;
+use capc_demo_kernel::tcb::{PendingSend, TcbSlot, ThreadState, UserContext};
 use x86_64::PhysAddr;
-use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::registers::control::{Cr2, Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
+use super::ipc::Machine;
 use super::state::{Kernel, MAX_THREADS, USER_RFLAGS, kernel, thread_cap};
 use super::syscall::syscall;
 use crate::interrupts::{
@@ -163,14 +165,7 @@ pub fn trap(frame: &mut ExceptionFrame) {
             k.preemptions += 1;
             rotate = true;
         }
-        _ => {
-            if let Some(mut console) = Console::reopen() {
-                let _ = writeln!(console, "thread {current:#x} faulted:");
-                let _ = interrupts::report(&mut console, frame, Origin::User);
-            }
-            thread.state = ThreadState::Faulted;
-            k.faulted += 1;
-        }
+        _ => fault(k, current, frame),
     }
     let running = k.tcb(current).state == ThreadState::Running;
     let woken = core::mem::take(&mut k.woken);
@@ -200,6 +195,58 @@ pub fn trap(frame: &mut ExceptionFrame) {
     };
     k.current = next;
     load(frame, &k.tcb(next).context);
+}
+
+/// A CPU exception in ring 3 (seL4's handleFault): reported, then sent
+/// as a message to the thread's fault handler, the endpoint cap in its
+/// `fault_handler` slot, as a call through it (with its badge, and its
+/// grant and grant-reply rights), so the handler's reply restarts the
+/// thread at the faulting instruction. A thread without a handler whose
+/// cap can send and be answered (grant or grant-reply, as seL4 asks) is
+/// stopped, as seL4 does on a double fault.
+fn fault(k: &mut Kernel, current: u64, frame: &ExceptionFrame) {
+    // CR2 is the faulting address only for a page fault; it is read before
+    // anything else can fault.
+    let address = if frame.vector == 14 {
+        Cr2::read_raw()
+    } else {
+        0
+    };
+    if let Some(mut console) = Console::reopen() {
+        let _ = writeln!(console, "thread {current:#x} faulted:");
+        let _ = interrupts::report(&mut console, frame, Origin::User);
+    }
+    let handler = EndpointCap::from_cap(thread_cap(current, TcbSlot::FaultHandler)).filter(|e| {
+        e.rights().contains(Rights::WRITE)
+            && (e.rights().contains(Rights::GRANT) || e.rights().contains(Rights::GRANT_REPLY))
+    });
+    let Some(handler) = handler else {
+        k.tcb(current).state = ThreadState::Faulted;
+        k.faulted += 1;
+        return;
+    };
+    k.tcb(current).fault = FaultMessage::of(
+        frame.vector,
+        frame.error_code,
+        frame.rip,
+        frame.rsp,
+        address,
+    );
+    if let Some(mut console) = Console::reopen() {
+        let _ = writeln!(
+            console,
+            "thread {current:#x}: fault sent to its fault handler (endpoint {:#x}, badge {:#x})",
+            handler.endpoint(),
+            handler.badge()
+        );
+    }
+    let pending = PendingSend {
+        badge: handler.badge(),
+        grant: handler.rights().contains(Rights::GRANT),
+        grant_reply: handler.rights().contains(Rights::GRANT_REPLY),
+        call: true,
+    };
+    ipc::send(&mut Machine(k), current, handler.endpoint(), pending);
 }
 
 /// Switches to the address space of `next` and returns it; or, if its

@@ -173,7 +173,7 @@ impl Service {
             unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
             unmap(&mut self.env, PAGE).map_err(|_| out_of_memory)?;
             // Into the output CNode, from the server's root.
-            move_cap(&mut self.env, OUTPUT, (page, radix as u64), SELF, (PAGE, 64))
+            move_cap(&mut self.env, OUTPUT, (page, radix), SELF, (PAGE, 64))
                 .map_err(|_| out_of_memory)?;
         }
         Ok(pages)

@@ -14,8 +14,8 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use capc_demo_user::abi::{
-    FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_FLAG_BENCH, ROOT_IPC_BUFFER, ROOT_STACK_TOP,
-    ROOT_VSPACE_SLOT, Syscall,
+    FIRST_UNTYPED_SLOT, FaultLabel, ROOT_CNODE_SLOT, ROOT_FLAG_BENCH, ROOT_IPC_BUFFER,
+    ROOT_STACK_TOP, ROOT_VSPACE_SLOT, Syscall,
 };
 use capc_demo_user::caps::{
     self, Cap, KernelError, MessageInfo, ObjectType, Rights, UntypedCap,
@@ -441,6 +441,7 @@ fn main(
     let _ = writeln!(env, "root: still running after the thread's fault");
 
     failures += ipc(&mut env, slot + 40);
+    failures += fault_handling(&mut env, slot + 51);
     failures += fuzz::run(&mut env, slot + 60);
     failures += spawn::run(&mut env, boot_image, slot + 80);
     let _ = writeln!(env, "root: done; {failures} failures");
@@ -606,6 +607,143 @@ extern "C" fn wait_forever(buffer: u64) -> ! {
             capc_demo_user::exit(1)
         }
     }
+}
+
+/// Where the faulting thread of [`fault_handling`] reads: a page nothing
+/// maps until its fault handler does.
+const FAULT_PAGE: u64 = ROOT_STACK_TOP + 0x1_6000;
+/// What the handler writes into the page before it maps it there.
+const FAULT_PAGE_VALUE: u64 = 0xfeed_f00d;
+
+/// Fault handling (seL4's fault IPC): a thread of the root's whose fault
+/// handler is an endpoint the root receives on (badge 0x66, write and
+/// grant-reply) reads [`FAULT_PAGE`], which nothing maps. The kernel sends
+/// the fault to the root as a call: label `VmFault`, the faulting
+/// instruction and address. The root writes a value into a fresh frame,
+/// maps it there and replies; the thread goes on from the faulting read,
+/// which now reads the value, and exits. Uses slots `base..base + 6`.
+/// Returns the number of failures.
+fn fault_handling(env: &mut Env, base: u64) -> u64 {
+    let untyped = UNTYPED.load(Ordering::Relaxed);
+    let (endpoint, handler, tcb, stack, buffer, page) =
+        (base, base + 1, base + 2, base + 3, base + 4, base + 5);
+    let (stack_at, buffer_at) = (ROOT_STACK_TOP + 0x1_4000, ROOT_STACK_TOP + 0x1_5000);
+    let r = retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1)
+        .and_then(|()| {
+            mint(
+                env,
+                endpoint,
+                handler,
+                Rights::WRITE.union(Rights::GRANT_REPLY),
+                0x66,
+            )
+        })
+        .and_then(|()| retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
+        .and_then(|()| retype(env, untyped, ObjectType::Frame, 12, stack, 3))
+        .and_then(|()| map_frame(env, stack, stack_at))
+        .and_then(|()| map_frame(env, buffer, buffer_at))
+        .and_then(|()| {
+            env.invoke(
+                tcb,
+                |_, c| caps::encode_tcb_cap_set_fault_handler(handler, c),
+                caps::decode_tcb_cap_set_fault_handler_reply,
+            )
+        })
+        .and_then(|()| {
+            start_thread(
+                env,
+                tcb,
+                buffer,
+                buffer_at,
+                faulter as *const () as u64,
+                stack_at + 0x1000,
+            )
+        });
+    let mut failures = step!(
+        env,
+        r,
+        "start a thread whose fault handler is the root's endpoint"
+    );
+    if r.is_err() {
+        return failures;
+    }
+    // The thread runs when the root waits: its fault arrives as a call.
+    let fault = match env.recv(endpoint) {
+        Ok(m) => m,
+        Err(error) => {
+            let _ = writeln!(env, "root: fault handler: receive failed: {error} (WRONG)");
+            return failures + 1;
+        }
+    };
+    let [ip, address, fetch, code] = [
+        fault.words[0],
+        fault.words[1],
+        fault.words[2],
+        fault.words[3],
+    ];
+    // The read is near the start of the thread's function.
+    let entry = faulter as *const () as u64;
+    let expected = fault.info.label == FaultLabel::VmFault as u64
+        && fault.info.length == 4
+        && fault.badge == 0x66
+        && address == FAULT_PAGE
+        && fetch == 0
+        && (entry..entry + 4096).contains(&ip);
+    let _ = writeln!(
+        env,
+        "root: fault handler: a {} at {address:#x} (a {} access, error code {code:#x}) came as a message with badge {:#x}{}",
+        if fault.info.label == FaultLabel::VmFault as u64 {
+            "page fault"
+        } else {
+            "fault"
+        },
+        if fetch == 1 { "fetch" } else { "data" },
+        fault.badge,
+        if expected { "" } else { " (WRONG)" }
+    );
+    failures += u64::from(!expected);
+    // The frame gets the value first, through a mapping of the root's own
+    // (the two threads share the address space), then goes where the
+    // thread faulted.
+    let r = map_frame(env, page, FAULT_PAGE).and_then(|()| {
+        // SAFETY: the frame was just mapped there, read-write, and only
+        // the faulting thread, stopped until the reply, reads it.
+        unsafe { core::ptr::write_volatile(FAULT_PAGE as *mut u64, FAULT_PAGE_VALUE) };
+        env.reply(
+            MessageInfo {
+                label: 0,
+                length: 0,
+                caps: 0,
+            },
+            &[],
+        )
+    });
+    failures += step!(
+        env,
+        r,
+        "fault handler: map a frame at the faulting page and reply"
+    );
+    for _ in 0..3 {
+        yield_now();
+    }
+    failures
+}
+
+/// The thread whose fault [`fault_handling`] handles: reads a page nothing
+/// maps, and reports what the read returned once its handler has mapped it.
+extern "C" fn faulter(buffer: u64) -> ! {
+    // SAFETY: the root mapped this thread's own IPC buffer at `buffer`.
+    let mut env = unsafe { Env::new(buffer) };
+    // SAFETY: nothing maps the page yet, on purpose: the read faults, and
+    // the thread's fault handler maps a frame holding a u64 there.
+    let value = unsafe { core::ptr::read_volatile(FAULT_PAGE as *const u64) };
+    let right = value == FAULT_PAGE_VALUE;
+    let _ = writeln!(
+        env,
+        "faulter: read {value:#x} at {FAULT_PAGE:#x} after its fault handler mapped the page{}",
+        if right { "" } else { " (WRONG)" }
+    );
+    capc_demo_user::exit(u64::from(!right))
 }
 
 /// Configures the thread `tcb` in the root's CSpace and address space with
@@ -912,7 +1050,7 @@ mod fuzz {
             move |msg: &mut [u64], caps: &mut [u64]| {
                 caps::encode_cnode_cap_copy(
                     index,
-                    RADIX as u64,
+                    RADIX,
                     ROOT_CNODE_SLOT,
                     from,
                     64,
@@ -932,15 +1070,7 @@ mod fuzz {
                 env.invoke(
                     cnode,
                     |msg, caps| {
-                        caps::encode_cnode_cap_move(
-                            1,
-                            RADIX as u64,
-                            ROOT_CNODE_SLOT,
-                            sub,
-                            64,
-                            msg,
-                            caps,
-                        )
+                        caps::encode_cnode_cap_move(1, RADIX, ROOT_CNODE_SLOT, sub, 64, msg, caps)
                     },
                     decode_cnode_cap_move_reply,
                 )
@@ -2663,7 +2793,7 @@ mod spawn {
                 |m, c| {
                     caps::encode_cnode_cap_mint(
                         at,
-                        radix as u64,
+                        radix,
                         ROOT_CNODE_SLOT,
                         from,
                         64,
@@ -2776,15 +2906,7 @@ mod spawn {
         env.invoke(
             cnode,
             |m, c| {
-                caps::encode_cnode_cap_move(
-                    task::BUDGET,
-                    radix as u64,
-                    ROOT_CNODE_SLOT,
-                    budget,
-                    64,
-                    m,
-                    c,
-                )
+                caps::encode_cnode_cap_move(task::BUDGET, radix, ROOT_CNODE_SLOT, budget, 64, m, c)
             },
             caps::decode_cnode_cap_move_reply,
         )?;
