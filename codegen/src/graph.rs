@@ -13,7 +13,7 @@
 //! subprocess.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
@@ -28,14 +28,17 @@ pub const GRAPH_EXAMPLES: &str = "\
 Examples:
   capc graph kernel-demo/spec/kernel.cap > kernel.dot
   capc graph kernel-demo/spec/kernel.cap -o docs/kernel-graph.svg
-  capc graph kernel-demo/spec/decompress.cap -o decompress.dot
+  capc graph kernel-demo/spec/kernel.cap --format svg > kernel.svg
+  capc graph kernel-demo/spec/decompress.cap --format png -o decompress.png
 
+Without --format, the format is -o's extension (.dot or .gv, .svg, .png), and DOT on standard
+output without -o; a --format that -o's extension contradicts is an error.
 Object types are boxes (rounded: untyped memory; a folder: frames); an edge A -> B says
-untyped A may be retyped into B, labelled with B's sizes; orange edges and double borders
-mark device memory; a purple edge with a diamond goes from an object to the cap type one of
-its owned slots holds. Objects list their finalisers, cap types their rights and mapping;
-interfaces show who lends, grants and donates what. SVG needs Graphviz's `dot` (Debian: apt-get install -y graphviz).
-Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error (or no `dot` for SVG).";
+untyped A may be retyped into B; orange edges and double borders mark device memory; a purple
+edge with a diamond goes from an object to the cap type one of its owned slots holds. Objects
+list their finalisers, cap types their rights and mapping; interfaces show who lends, grants
+and donates what. SVG and PNG need Graphviz's `dot` (Debian: apt-get install -y graphviz).
+Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error (or no `dot` for SVG or PNG).";
 
 /// Arguments of `capc graph`.
 #[derive(clap::Args)]
@@ -43,40 +46,108 @@ pub struct GraphArgs {
     /// The spec to draw (with the files it imports).
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// Write here instead of standard output: `.dot` for DOT text, `.svg` for a picture.
-    #[arg(short, long, value_name = "OUT.dot|OUT.svg")]
+    /// Write here instead of standard output; without --format, the extension picks the format.
+    #[arg(short, long, value_name = "OUT.dot|OUT.svg|OUT.png")]
     output: Option<PathBuf>,
+    /// The output format [default: -o's extension, or dot].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     #[command(flatten)]
     diagnostics: crate::DiagnosticArgs,
 }
 
+/// What `capc graph` writes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Format {
+    /// Graphviz DOT text (deterministic; needs nothing installed).
+    Dot,
+    /// An SVG picture, made by Graphviz's `dot`.
+    Svg,
+    /// A PNG picture, made by Graphviz's `dot`.
+    Png,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Dot => "dot",
+            Format::Svg => "svg",
+            Format::Png => "png",
+        }
+    }
+
+    /// The format a file name's extension says, if it says one.
+    fn of_extension(extension: &str) -> Option<Format> {
+        match extension.to_ascii_lowercase().as_str() {
+            "dot" | "gv" => Some(Format::Dot),
+            "svg" => Some(Format::Svg),
+            "png" => Some(Format::Png),
+            _ => None,
+        }
+    }
+}
+
+/// The format to write: `--format` if given (which an output extension that
+/// names another format contradicts), else the output's extension, else DOT.
+fn format(args: &GraphArgs) -> Result<Format, String> {
+    let from_name = args
+        .output
+        .as_deref()
+        .map(|path| (path, Format::of_extension(extension(path))));
+    match (args.format, from_name) {
+        (Some(format), Some((path, Some(named)))) if named != format => Err(format!(
+            "`--format {}` and `-o {}` disagree: the extension says {}; \
+             drop `--format`, or give a file name ending in `.{}`",
+            format.name(),
+            path.display(),
+            named.name().to_uppercase(),
+            format.name()
+        )),
+        (Some(format), _) => Ok(format),
+        (None, Some((_, Some(named)))) => Ok(named),
+        (None, Some((path, None))) => Err(format!(
+            "cannot tell the format of `{}`: the output must end in `.dot`, `.svg` or `.png`, \
+             or give `--format dot|svg|png`",
+            path.display()
+        )),
+        (None, None) => Ok(Format::Dot),
+    }
+}
+
 /// Runs `capc graph`.
 pub fn run(args: &GraphArgs) -> ExitCode {
-    let svg = match args.output.as_deref().map(extension) {
-        None | Some("dot" | "gv") => false,
-        Some("svg") => true,
-        Some(_) => {
-            eprintln!("error: the output must end in `.dot` or `.svg`");
+    let format = match format(args) {
+        Ok(format) => format,
+        Err(message) => {
+            eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
+    if format == Format::Png && args.output.is_none() && std::io::stdout().is_terminal() {
+        eprintln!(
+            "error: a PNG is binary and standard output is a terminal: \
+             write it with `-o FILE.png`, or redirect standard output"
+        );
+        return ExitCode::from(2);
+    }
     let compilation = match checked(&args.file, &args.diagnostics) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let spec = compilation.spec.as_ref().expect("checked");
     let dot = render(spec, &display_name(&args.file));
-    let result = match &args.output {
-        None => std::io::stdout()
-            .write_all(dot.as_bytes())
-            .map_err(|e| format!("cannot write standard output: {e}")),
-        Some(path) if svg => to_svg(&dot).and_then(|svg| {
-            std::fs::write(path, svg).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
-        }),
-        Some(path) => {
-            std::fs::write(path, dot).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
-        }
+    let bytes = match format {
+        Format::Dot => Ok(dot.into_bytes()),
+        Format::Svg | Format::Png => graphviz(&dot, format),
     };
+    let result = bytes.and_then(|bytes| match &args.output {
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .and_then(|()| std::io::stdout().flush())
+            .map_err(|e| format!("cannot write standard output: {e}")),
+        Some(path) => std::fs::write(path, bytes)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -121,10 +192,10 @@ pub fn checked(file: &Path, diagnostics: &crate::DiagnosticArgs) -> Result<Compi
     Ok(compilation)
 }
 
-/// Runs `dot -Tsvg` on `dot`.
-fn to_svg(dot: &str) -> Result<Vec<u8>, String> {
+/// Runs Graphviz's `dot -Tsvg` or `dot -Tpng` on `dot`.
+fn graphviz(dot: &str, format: Format) -> Result<Vec<u8>, String> {
     let child = Command::new("dot")
-        .arg("-Tsvg")
+        .arg(format!("-T{}", format.name()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -132,12 +203,12 @@ fn to_svg(dot: &str) -> Result<Vec<u8>, String> {
     let mut child = match child {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(
-                "SVG output needs Graphviz's `dot`, which is not installed: \
-                        install it (Debian/Ubuntu: `apt-get install -y graphviz`), \
-                        or write DOT with `-o FILE.dot`"
-                    .to_string(),
-            );
+            return Err(format!(
+                "{} output needs Graphviz's `dot`, which is not installed: \
+                 install it (Debian/Ubuntu: `apt-get install -y graphviz`), \
+                 or write DOT (`--format dot`, or `-o FILE.dot`)",
+                format.name().to_uppercase()
+            ));
         }
         Err(e) => return Err(format!("cannot run `dot`: {e}")),
     };
@@ -150,7 +221,8 @@ fn to_svg(dot: &str) -> Result<Vec<u8>, String> {
     let _ = writer.join();
     if !output.status.success() {
         return Err(format!(
-            "`dot -Tsvg` failed: {}",
+            "`dot -T{}` failed: {}",
+            format.name(),
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
