@@ -52,13 +52,13 @@ fn the_interface_shows_who_donates_what() {
     let out = capc(&workspace(), &["graph", "kernel-demo/spec/decompress.cap"]);
     let dot = text(&out.stdout);
     assert!(dot.contains(
-        "\"cap UntypedCap\" -> \"interface Decompressor\" [label=\"decompress: client donates >= 1 MiB + 8 KiB"
+        "\"cap UntypedCap\" -> \"interfaces\":\"Decompressor\":w [label=\"decompress: client donates >= 1 MiB + 8 KiB"
     ), "{dot}");
     assert!(
         dot.contains("decompress: up to 256 x Frame(12), 4 KiB each"),
         "{dot}"
     );
-    assert!(dot.contains("\"cap FrameCap\" -> \"interface Decompressor\" [label=\"decompress: lends input(read)\""), "{dot}");
+    assert!(dot.contains("\"cap FrameCap\" -> \"interfaces\":\"Decompressor\":w [label=\"decompress: lends input(read)\""), "{dot}");
 }
 
 #[test]
@@ -107,7 +107,9 @@ fn owned_slots_finalisers_and_mappings() {
         "{dot}"
     );
     assert!(
-        dot.contains("retyped into B; purple: a slot the object owns\";"),
+        dot.contains(
+            "(orange: device memory may take that path)<BR/>purple: a slot the object owns>"
+        ),
         "{dot}"
     );
     // Without owned slots the legend does not mention them.
@@ -318,4 +320,262 @@ fn format_flag() {
             .unwrap()
             .starts_with(b"\x89PNG")
     );
+}
+
+/// One `<g class="node|edge|cluster">` of Graphviz's SVG: its title, the
+/// points of its shapes and lines, and its texts.
+struct Group {
+    class: String,
+    title: String,
+    /// Every shape's points, edges' paths sampled along their curves.
+    points: Vec<(f64, f64)>,
+    /// Whether a path is dashed (`stroke-dasharray`).
+    dashed: bool,
+    texts: Vec<Text>,
+}
+
+struct Text {
+    content: String,
+    /// Estimated box: left, top, right, bottom.
+    bbox: (f64, f64, f64, f64),
+}
+
+/// The value of `name="..."` in `tag`.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let end = start + tag[start..].find('"')?;
+    Some(&tag[start..end])
+}
+
+fn numbers(text: &str) -> Vec<f64> {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&#45;", "-")
+        .replace("&gt;", ">")
+        .replace("&lt;", "<")
+        .replace("&amp;", "&")
+}
+
+/// The nodes, edges and clusters of an SVG that `dot` wrote, and its height.
+fn svg_groups(svg: &str) -> (Vec<Group>, f64) {
+    let view_box = numbers(attribute(svg, "viewBox").expect("viewBox"));
+    let mut groups = Vec::new();
+    for chunk in svg.split("<g id=\"").skip(1) {
+        let class = attribute(&format!(" {chunk}"), "class")
+            .unwrap_or("")
+            .to_string();
+        if class == "graph" {
+            continue;
+        }
+        let body = &chunk[..chunk.find("</g>").unwrap_or(chunk.len())];
+        let title = body
+            .split_once("<title>")
+            .and_then(|(_, rest)| rest.split_once("</title>"))
+            .map_or(String::new(), |(t, _)| unescape(t));
+        let mut group = Group {
+            class,
+            title,
+            points: Vec::new(),
+            dashed: false,
+            texts: Vec::new(),
+        };
+        for element in body.split('<').skip(1) {
+            if element.starts_with("polygon") {
+                let p = numbers(attribute(element, "points").unwrap_or(""));
+                group.points.extend(p.chunks(2).map(|c| (c[0], c[1])));
+            } else if element.starts_with("path") {
+                group.dashed |= attribute(element, "stroke-dasharray").is_some();
+                // `M x,y C x1,y1 x2,y2 x3,y3 ...`: sampled along each cubic.
+                let p: Vec<(f64, f64)> = numbers(attribute(element, "d").unwrap_or(""))
+                    .chunks(2)
+                    .map(|c| (c[0], c[1]))
+                    .collect();
+                group.points.push(p[0]);
+                for cubic in p[1..].chunks(3).filter(|c| c.len() == 3) {
+                    let p0 = *group.points.last().unwrap();
+                    for i in 1..=20 {
+                        let t = f64::from(i) / 20.0;
+                        let u = 1.0 - t;
+                        let at = |a: f64, b: f64, c: f64, d: f64| {
+                            u * u * u * a
+                                + 3.0 * u * u * t * b
+                                + 3.0 * u * t * t * c
+                                + t * t * t * d
+                        };
+                        group.points.push((
+                            at(p0.0, cubic[0].0, cubic[1].0, cubic[2].0),
+                            at(p0.1, cubic[0].1, cubic[1].1, cubic[2].1),
+                        ));
+                    }
+                }
+            } else if element.starts_with("text") {
+                let x: f64 = attribute(element, "x").unwrap().parse().unwrap();
+                let y: f64 = attribute(element, "y").unwrap().parse().unwrap();
+                let size: f64 = attribute(element, "font-size").unwrap().parse().unwrap();
+                let content = unescape(&element[element.find('>').unwrap() + 1..]);
+                // Helvetica averages about 0.55 em a character.
+                let width = content.chars().count() as f64 * size * 0.55;
+                let left = match attribute(element, "text-anchor") {
+                    Some("middle") => x - width / 2.0,
+                    Some("end") => x - width,
+                    _ => x,
+                };
+                group.texts.push(Text {
+                    content,
+                    bbox: (left, y - size * 0.8, left + width, y + size * 0.2),
+                });
+            }
+        }
+        groups.push(group);
+    }
+    (groups, view_box[3])
+}
+
+fn bbox(points: &[(f64, f64)]) -> (f64, f64, f64, f64) {
+    points.iter().fold(
+        (f64::MAX, f64::MAX, f64::MIN, f64::MIN),
+        |(l, t, r, b), &(x, y)| (l.min(x), t.min(y), r.max(x), b.max(y)),
+    )
+}
+
+fn overlaps(a: (f64, f64, f64, f64), b: (f64, f64, f64, f64)) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+fn inside(p: (f64, f64), b: (f64, f64, f64, f64)) -> bool {
+    b.0 < p.0 && p.0 < b.2 && b.1 < p.1 && p.1 < b.3
+}
+
+/// The picture `dot` draws: caps top to bottom in tag order, each object
+/// level with the first cap that names it (so a cap's dashed edge to its
+/// object is short and level), and no node, edge or edge label drawn over a
+/// title.
+#[test]
+fn the_picture_is_laid_out_readably() {
+    if !has_dot() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Graphviz's `dot` is missing in CI: `cargo xtask test` installs it"
+        );
+        eprintln!("the_picture_is_laid_out_readably: no `dot`, the picture not checked");
+        return;
+    }
+    for spec in [
+        "kernel-demo/spec/kernel.cap",
+        "kernel-demo/spec/decompress.cap",
+        "examples/everything.cap",
+    ] {
+        let out = capc(&workspace(), &["graph", spec, "--format", "svg"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let svg = text(&out.stdout);
+        let (groups, height) = svg_groups(&svg);
+        let node = |title: &str| {
+            groups
+                .iter()
+                .find(|g| g.class == "node" && g.title == title)
+                .unwrap_or_else(|| panic!("{spec}: no node `{title}`"))
+        };
+        // Caps in tag order, top to bottom (SVG's y grows downwards).
+        let dot = text(&capc(&workspace(), &["graph", spec]).stdout);
+        let caps: Vec<&str> = dot
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("\"cap "))
+            .filter_map(|l| l.split_once("\" [shape=note").map(|(name, _)| name))
+            .collect();
+        assert!(caps.len() > 5, "{spec}: {caps:?}");
+        let tops: Vec<f64> = caps
+            .iter()
+            .map(|c| bbox(&node(&format!("cap {c}")).points).1)
+            .collect();
+        assert!(
+            tops.windows(2).all(|w| w[0] < w[1]),
+            "{spec}: caps not in tag order: {:?}",
+            caps.iter().zip(&tops).collect::<Vec<_>>()
+        );
+        // Each object level with the first cap naming it; no dashed edge
+        // from a cap to its object runs across the picture.
+        let mut named = Vec::new();
+        let cap_edges = groups
+            .iter()
+            .filter(|g| g.class == "edge" && g.dashed && g.title.starts_with("cap "));
+        for edge in cap_edges {
+            let (cap, object) = edge.title.split_once("->").unwrap();
+            let (cap, object) = (
+                cap.split(':').next().unwrap(),
+                object.split(':').next().unwrap(),
+            );
+            assert!(
+                cap.starts_with("cap ") && object.starts_with("object "),
+                "{spec}: {}",
+                edge.title
+            );
+            let (_, top, _, bottom) = bbox(&edge.points);
+            assert!(
+                bottom - top < height / 10.0,
+                "{spec}: the edge {} spans {:.0} of {height:.0} points in height",
+                edge.title,
+                bottom - top
+            );
+            if named.contains(&object) {
+                continue;
+            }
+            named.push(object);
+            let cap_box = bbox(&node(cap).points);
+            let object_box = bbox(&node(object).points);
+            let centre = (object_box.1 + object_box.3) / 2.0;
+            assert!(
+                cap_box.1 < centre && centre < cap_box.3,
+                "{spec}: {object} is not level with {cap}: {object_box:?}, {cap_box:?}"
+            );
+        }
+        assert!(named.len() > 5, "{spec}: {named:?}");
+        // Nothing drawn over a title: the titles of the parts, each in the
+        // node or cluster that carries it.
+        let mut titles = 0;
+        for (index, group) in groups.iter().enumerate() {
+            for title in group.texts.iter().filter(|t| {
+                ["Cap types", "Object types", "RPC interfaces"]
+                    .iter()
+                    .any(|w| t.content.starts_with(w))
+            }) {
+                titles += 1;
+                for (other_index, other) in groups.iter().enumerate() {
+                    if other_index == index || other.class == "cluster" {
+                        continue;
+                    }
+                    if other.class == "node" {
+                        assert!(
+                            !overlaps(title.bbox, bbox(&other.points)),
+                            "{spec}: the node {} is drawn over the title {:?}",
+                            other.title,
+                            title.content
+                        );
+                    } else {
+                        for label in &other.texts {
+                            assert!(
+                                !overlaps(title.bbox, label.bbox),
+                                "{spec}: the label {:?} of {} is drawn over the title {:?}",
+                                label.content,
+                                other.title,
+                                title.content
+                            );
+                        }
+                        assert!(
+                            !other.points.iter().any(|&p| inside(p, title.bbox)),
+                            "{spec}: the edge {} is drawn over the title {:?}",
+                            other.title,
+                            title.content
+                        );
+                    }
+                }
+            }
+        }
+        let expected = if spec.contains("kernel.cap") { 2 } else { 3 };
+        assert_eq!(titles, expected, "{spec}: the titles of the parts");
+    }
 }
