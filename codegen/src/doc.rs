@@ -366,7 +366,9 @@ fn caps(w: &mut String, spec: &Spec) {
     let _ = writeln!(w, "## Cap types\n");
     let _ = writeln!(
         w,
-        "A cap is two 64-bit words. The low {} bits of word 0 hold its tag (0 is the null cap).\n",
+        "A cap is two 64-bit words. Bits `0..{}` of word 0 hold its tag (0 is the null cap). \
+         Bit ranges are half-open, low to high, as in docs/language.md: `0..5` is bits 0 to 4. \
+         The diagrams number the highest and the lowest bit of each box.\n",
         spec.target.tag_bits
     );
     for cap in &spec.caps {
@@ -532,11 +534,8 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
             }
             meaning.push_str("identity");
         }
-        let bits = if hi == lo {
-            hi.to_string()
-        } else {
-            format!("{hi}..{lo}")
-        };
+        // Half-open, low to high, as docs/language.md writes them.
+        let bits = format!("{lo}..{}", hi + 1);
         let _ = writeln!(
             w,
             "| `{}` | {} | {bits} | {ty} | {meaning} | {} |",

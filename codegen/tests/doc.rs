@@ -47,7 +47,7 @@ fn the_page_shows_layouts_and_costs() {
     assert!(page.contains("| base (44) | tag (5) |"), "{page}");
     assert!(page.contains("| free_index (44) |"), "{page}");
     assert!(
-        page.contains("| `base` | 0 | 48..5 | address aligned to 16 B, stored >> 4 |"),
+        page.contains("| `base` | 0 | 5..49 | address aligned to 16 B, stored >> 4 |"),
         "{page}"
     );
     assert!(page.contains("costs the caller: an untyped cap `UntypedCap` of at least 1 MiB + 8 KiB (1056768 bytes)"), "{page}");
@@ -185,5 +185,77 @@ fn exit_codes() {
     assert!(
         help.contains("Examples:") && help.contains("Exit status"),
         "{help}"
+    );
+}
+
+/// The pages of the three example specs, by name.
+fn pages(s: &Scratch) -> Vec<(&'static str, String)> {
+    let out_dir = s.path("out");
+    let out_dir = out_dir.to_str().unwrap();
+    [
+        ("kernel-demo/spec/kernel.cap", "kernel"),
+        ("kernel-demo/spec/decompress.cap", "decompress"),
+        ("examples/everything.cap", "everything"),
+    ]
+    .into_iter()
+    .map(|(spec, name)| {
+        let out = capc(&workspace(), &["doc", spec, "-o", out_dir]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let page = std::fs::read_to_string(s.path("out").join(format!("{name}.md"))).unwrap();
+        (name, page)
+    })
+    .collect()
+}
+
+/// The rows of every Markdown table of `page`: header first, without the
+/// `|---|` line.
+fn tables(page: &str) -> Vec<Vec<Vec<String>>> {
+    let mut tables = Vec::new();
+    let mut current: Vec<Vec<String>> = Vec::new();
+    for line in page.lines() {
+        if let Some(inner) = line.strip_prefix('|').and_then(|l| l.strip_suffix('|')) {
+            if !line.starts_with("|---") {
+                current.push(inner.split(" | ").map(|c| c.trim().to_string()).collect());
+            }
+        } else if !current.is_empty() {
+            tables.push(std::mem::take(&mut current));
+        }
+    }
+    tables
+}
+
+#[test]
+fn bit_ranges_are_half_open_low_to_high() {
+    let s = Scratch::new("doc", "bits");
+    for (name, page) in pages(&s) {
+        assert!(
+            page.contains("Bit ranges are half-open, low to high, as in docs/language.md"),
+            "{name}"
+        );
+        let mut fields = 0;
+        for table in tables(&page)
+            .iter()
+            .filter(|t| t[0].len() > 2 && t[0][..3] == ["field", "word", "bits"])
+        {
+            for row in &table[1..] {
+                let (lo, hi) = row[2]
+                    .split_once("..")
+                    .unwrap_or_else(|| panic!("{name}: {row:?}"));
+                let (lo, hi): (u32, u32) = (lo.parse().unwrap(), hi.parse().unwrap());
+                assert!(lo < hi && hi <= 64, "{name}: {row:?}");
+                fields += 1;
+            }
+        }
+        assert!(fields > 10, "{name}");
+    }
+    let page = &pages(&s)[1].1;
+    // One bit is a range of one: `is_device` is bit 55.
+    assert!(
+        page.contains("| `is_device` | 0 | 55..56 | bool |"),
+        "{page}"
+    );
+    assert!(
+        page.contains("| `free_index` | 1 | 0..44 | u44 |"),
+        "{page}"
     );
 }
