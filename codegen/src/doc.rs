@@ -96,6 +96,24 @@ pub fn render(spec: &Spec, name: &str) -> String {
     out
 }
 
+/// `n` and its noun, singular for one: "1 reply word", "0 reply words".
+pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A number of bytes in binary units, with the exact number when the units
+/// do not already say it: "1 MiB + 8 KiB (1056768 bytes)", "1 KiB (1024
+/// bytes)", but "48 bytes".
+pub(crate) fn exact_bytes(n: u64) -> String {
+    let units = bytes(n);
+    if units == format!("{n} B") {
+        count(n, "byte", "bytes")
+    } else {
+        format!("{units} ({n} bytes)")
+    }
+}
+
 fn docs(w: &mut String, docs: &[String]) {
     if !docs.is_empty() {
         let _ = writeln!(w, "{}\n", docs.join("\n"));
@@ -114,9 +132,9 @@ fn target(w: &mut String, spec: &Spec) {
     let _ = writeln!(w, "| address bits | {} |", t.address_bits);
     let _ = writeln!(
         w,
-        "| cap tag bits | {} (up to {} cap types) |",
+        "| cap tag bits | {} (up to {}) |",
         t.tag_bits,
-        (1u64 << t.tag_bits) - 1
+        count((1u64 << t.tag_bits) - 1, "cap type", "cap types")
     );
     let _ = writeln!(w, "| message registers | {} |", t.message_registers);
     let _ = writeln!(w, "| message words | {} |", t.message_words);
@@ -176,8 +194,8 @@ fn objects(w: &mut String, spec: &Spec) {
             Some(param) => {
                 let _ = writeln!(
                     w,
-                    "- size: by `{param}`, {} values from {} ({}) to {} ({})",
-                    object.size.table.len(),
+                    "- size: by `{param}`, {} from {} ({}) to {} ({})",
+                    count(object.size.table.len() as u64, "value", "values"),
                     object.size.min_arg(),
                     bytes_pow(object.size.min_bits()),
                     object.size.max_arg(),
@@ -240,8 +258,8 @@ pub(crate) fn table_text(spec: &Spec, t: &capc_dsl::model::Table) -> String {
         .map(|h| format!("`{}`", spec.objects[h.index()].name))
         .collect();
     format!(
-        "{} entries of {}, each empty or holding {}",
-        t.entries,
+        "{} of {}, each empty or holding {}",
+        count(t.entries, "entry", "entries"),
         bytes_pow(t.entry_bits),
         holds.join(" or ")
     )
@@ -636,8 +654,9 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
     docs(w, &method.docs);
     let _ = writeln!(
         w,
-        "- message: {} request words, {} reply words",
-        method.request_words, method.reply_words
+        "- message: {}, {}",
+        count(method.request_words, "request word", "request words"),
+        count(method.reply_words, "reply word", "reply words")
     );
     if !method.requires.is_empty() {
         let rights: Vec<String> = method
@@ -669,12 +688,10 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
                 };
                 let _ = writeln!(
                     w,
-                    "- costs the caller: {what} of at least {} ({} bytes); the server's \
-                     allocations need at most {} ({} bytes), placed largest alignment first",
-                    bytes(d.min_bytes),
-                    d.min_bytes,
-                    bytes(d.worst_case_bytes),
-                    d.worst_case_bytes
+                    "- costs the caller: {what} of at least {}; the server's allocations need \
+                     at most {}, placed largest alignment first",
+                    exact_bytes(d.min_bytes),
+                    exact_bytes(d.worst_case_bytes),
                 );
                 for a in &d.allocations {
                     let _ = writeln!(

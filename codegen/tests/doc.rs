@@ -259,3 +259,43 @@ fn bit_ranges_are_half_open_low_to_high() {
         "{page}"
     );
 }
+
+#[test]
+fn counts_and_sizes_read_as_english() {
+    let s = Scratch::new("doc", "english");
+    for (name, page) in pages(&s) {
+        for wrong in [
+            " 1 request words",
+            " 1 reply words",
+            " 1 values",
+            " 1 entries",
+        ] {
+            assert!(!page.contains(wrong), "{name}: {wrong}");
+        }
+        // A size in bytes is not written twice (`48 B (48 bytes)`).
+        for (i, _) in page.match_indices(" bytes)") {
+            let open = page[..i].rfind('(').unwrap();
+            let n = &page[open + 1..i];
+            assert!(
+                !page[..open].ends_with(&format!(" {n} B ")),
+                "{name}: {}",
+                &page[open.saturating_sub(40)..i + 7]
+            );
+        }
+    }
+    let everything = &pages(&s)[2].1;
+    assert!(
+        everything.contains("- message: 1 request word, 0 reply words\n"),
+        "{everything}"
+    );
+    assert!(
+        everything.contains("- message: 5 request words, 1 reply word\n"),
+        "{everything}"
+    );
+    assert!(
+        everything.contains(
+            "a byte quota of at least 1 KiB (1024 bytes); the server's allocations need at most 48 bytes,"
+        ),
+        "{everything}"
+    );
+}
