@@ -120,6 +120,26 @@ fn docs(w: &mut String, docs: &[String]) {
     }
 }
 
+/// A Markdown table and the blank line after it. A column that only some
+/// rows fill (doc comments, payloads) is left out when no row does.
+pub(crate) fn table(w: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    const OPTIONAL: [&str; 2] = ["description", "payload words"];
+    let keep: Vec<usize> = (0..head.len())
+        .filter(|&c| !OPTIONAL.contains(&head[c]) || rows.iter().any(|r| !r[c].is_empty()))
+        .collect();
+    let line = |cells: Vec<&str>| format!("| {} |", cells.join(" | "));
+    let _ = writeln!(w, "{}", line(keep.iter().map(|&c| head[c]).collect()));
+    let _ = writeln!(w, "|{}", "---|".repeat(keep.len()));
+    for row in rows {
+        let _ = writeln!(
+            w,
+            "{}",
+            line(keep.iter().map(|&c| row[c].as_str()).collect())
+        );
+    }
+    let _ = writeln!(w);
+}
+
 /// Doc comments joined into one table cell.
 fn cell(docs: &[String]) -> String {
     docs.join(" ").replace('|', "\\|")
@@ -153,22 +173,27 @@ fn consts(w: &mut String, spec: &Spec) {
     if spec.consts.is_empty() {
         return;
     }
-    let _ = writeln!(w, "## Constants\n\n| name | value | |\n|---|---|---|");
-    for c in &spec.consts {
-        let _ = writeln!(w, "| `{}` | {} | {} |", c.name, c.value, cell(&c.docs));
-    }
-    let _ = writeln!(w);
+    let _ = writeln!(w, "## Constants\n");
+    let rows: Vec<Vec<String>> = spec
+        .consts
+        .iter()
+        .map(|c| vec![format!("`{}`", c.name), c.value.to_string(), cell(&c.docs)])
+        .collect();
+    table(w, &["name", "value", "description"], &rows);
 }
 
 fn rights(w: &mut String, spec: &Spec) {
     if spec.rights.is_empty() {
         return;
     }
-    let _ = writeln!(w, "## Rights\n\n| bit | right | |\n|---|---|---|");
-    for (bit, r) in spec.rights.iter().enumerate() {
-        let _ = writeln!(w, "| {bit} | `{}` | {} |", r.name, cell(&r.docs));
-    }
-    let _ = writeln!(w);
+    let _ = writeln!(w, "## Rights\n");
+    let rows: Vec<Vec<String>> = spec
+        .rights
+        .iter()
+        .enumerate()
+        .map(|(bit, r)| vec![bit.to_string(), format!("`{}`", r.name), cell(&r.docs)])
+        .collect();
+    table(w, &["bit", "right", "description"], &rows);
 }
 
 fn objects(w: &mut String, spec: &Spec) {
@@ -343,27 +368,35 @@ fn owned_slots(w: &mut String, spec: &Spec, object: &Object) {
         object.slots.len(),
         bytes_pow(slot_bits)
     );
-    let _ = writeln!(
+    let rows: Vec<Vec<String>> = object
+        .slots
+        .iter()
+        .map(|slot| {
+            let description = match (slot.required, cell(&slot.docs)) {
+                (false, docs) => docs,
+                (true, docs) if docs.is_empty() => "required to run".to_string(),
+                (true, docs) => format!("required to run: {docs}"),
+            };
+            vec![
+                format!("`{}`", slot.name),
+                format!("`{}`", spec.caps[slot.cap.index()].name),
+                required_rights(spec, &slot.rights),
+                slot_offset(slot),
+                description,
+            ]
+        })
+        .collect();
+    table(
         w,
-        "| slot | holds | a cap put there must carry | byte offset | |\n|---|---|---|---|---|"
+        &[
+            "slot",
+            "holds",
+            "a cap put there must carry",
+            "byte offset",
+            "description",
+        ],
+        &rows,
     );
-    for slot in &object.slots {
-        let required = if slot.required {
-            "required to run: "
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            w,
-            "| `{}` | `{}` | {} | {} | {required}{} |",
-            slot.name,
-            spec.caps[slot.cap.index()].name,
-            required_rights(spec, &slot.rights),
-            slot_offset(slot),
-            cell(&slot.docs)
-        );
-    }
-    let _ = writeln!(w);
 }
 
 /// Whose the mapping a cap records is, and the copy rule that follows.
@@ -510,10 +543,7 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
     if cap.fields.is_empty() {
         return;
     }
-    let _ = writeln!(
-        w,
-        "| field | word | bits | type | meaning | |\n|---|---|---|---|---|---|"
-    );
+    let mut rows = Vec::new();
     for f in &cap.fields {
         let lo = u32::from(f.shift);
         let hi = lo + u32::from(f.width) - 1;
@@ -534,7 +564,7 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
                 format!("rights mask ({})", names.join(", "))
             }
         };
-        let mut meaning = match f.role {
+        let mut role = match f.role {
             Role::Plain => String::new(),
             Role::Object => "the object's address".to_string(),
             Role::SizeArg => "the object's size argument".to_string(),
@@ -547,48 +577,55 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
             Role::MappedIn => "address space mapped in (0: none)".to_string(),
         };
         if f.identity {
-            if !meaning.is_empty() {
-                meaning.push_str("; ");
+            if !role.is_empty() {
+                role.push_str("; ");
             }
-            meaning.push_str("identity");
+            role.push_str("identity");
         }
-        // Half-open, low to high, as docs/language.md writes them.
-        let bits = format!("{lo}..{}", hi + 1);
-        let _ = writeln!(
-            w,
-            "| `{}` | {} | {bits} | {ty} | {meaning} | {} |",
-            f.name,
-            f.word,
-            cell(&f.docs)
-        );
+        rows.push(vec![
+            format!("`{}`", f.name),
+            f.word.to_string(),
+            // Half-open, low to high, as docs/language.md writes them.
+            format!("{lo}..{}", hi + 1),
+            ty,
+            role,
+            cell(&f.docs),
+        ]);
     }
-    let _ = writeln!(w);
+    table(
+        w,
+        &["field", "word", "bits", "type", "role", "description"],
+        &rows,
+    );
 }
 
 fn retypes(w: &mut String, spec: &Spec) {
     if spec.retypes.is_empty() {
         return;
     }
-    let _ = writeln!(
+    let _ = writeln!(w, "## Retype rules\n");
+    let rows: Vec<Vec<String>> = spec
+        .retypes
+        .iter()
+        .map(|r| {
+            let targets: Vec<String> = r
+                .targets
+                .iter()
+                .map(|t| format!("`{}`", spec.objects[t.index()].name))
+                .collect();
+            vec![
+                format!("`{}`", spec.caps[r.source.index()].name),
+                targets.join(", "),
+                r.fan_out.to_string(),
+                cell(&r.docs),
+            ]
+        })
+        .collect();
+    table(
         w,
-        "## Retype rules\n\n| cap | may become | objects per call | |\n|---|---|---|---|"
+        &["cap", "may become", "objects per call", "description"],
+        &rows,
     );
-    for r in &spec.retypes {
-        let targets: Vec<String> = r
-            .targets
-            .iter()
-            .map(|t| format!("`{}`", spec.objects[t.index()].name))
-            .collect();
-        let _ = writeln!(
-            w,
-            "| `{}` | {} | {} | {} |",
-            spec.caps[r.source.index()].name,
-            targets.join(", "),
-            r.fan_out,
-            cell(&r.docs)
-        );
-    }
-    let _ = writeln!(w);
 }
 
 fn errors(w: &mut String, spec: &Spec) {
@@ -599,22 +636,25 @@ fn errors(w: &mut String, spec: &Spec) {
     for set in &spec.error_sets {
         let _ = writeln!(w, "### `{}`\n", set.name);
         docs(w, &set.docs);
-        let _ = writeln!(
+        let rows: Vec<Vec<String>> = set
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let payload: Vec<String> = v.payload.iter().map(|p| format!("`{p}`")).collect();
+                vec![
+                    (i + 1).to_string(),
+                    format!("`{}`", v.name),
+                    payload.join(", "),
+                    cell(&v.docs),
+                ]
+            })
+            .collect();
+        table(
             w,
-            "| number | variant | payload words | |\n|---|---|---|---|"
+            &["number", "variant", "payload words", "description"],
+            &rows,
         );
-        for (i, v) in set.variants.iter().enumerate() {
-            let payload: Vec<String> = v.payload.iter().map(|p| format!("`{p}`")).collect();
-            let _ = writeln!(
-                w,
-                "| {} | `{}` | {} | {} |",
-                i + 1,
-                v.name,
-                payload.join(", "),
-                cell(&v.docs)
-            );
-        }
-        let _ = writeln!(w);
     }
 }
 

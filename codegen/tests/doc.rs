@@ -299,3 +299,39 @@ fn counts_and_sizes_read_as_english() {
         "{everything}"
     );
 }
+
+#[test]
+fn every_column_has_a_name() {
+    let s = Scratch::new("doc", "columns");
+    for (name, page) in pages(&s) {
+        for table in tables(&page) {
+            assert!(
+                table[0].iter().all(|c| !c.is_empty()),
+                "{name}: {:?}",
+                table[0]
+            );
+            assert!(
+                table.iter().all(|row| row.len() == table[0].len()),
+                "{name}: {table:?}"
+            );
+        }
+    }
+    // Without doc comments, no column of empty descriptions.
+    s.write(
+        "plain.cap",
+        "target t {\n    address_bits = 48;\n    tag_bits = 5;\n    message_registers = 4;\n    \
+         message_words = 16;\n    caps_per_message = 2;\n}\nconst X = 1;\nrights { read, write }\n",
+    );
+    let out = capc(&s.dir, &["doc", "plain.cap", "-o", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(s.path("plain.md")).unwrap();
+    assert!(
+        page.contains("| name | value |\n|---|---|\n| `X` | 1 |\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("| bit | right |\n|---|---|\n| 0 | `read` |\n"),
+        "{page}"
+    );
+    assert!(!page.contains("description"), "{page}");
+}
