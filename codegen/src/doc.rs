@@ -10,7 +10,7 @@
 //! page is reproducible byte for byte.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use capc_dsl::ast::{ObjectKind, Scalar, Transfer};
@@ -18,6 +18,7 @@ use capc_dsl::model::{
     CapType, CopyPolicy, DonationKind, FieldKind, Finaliser, Mapping, Method, MethodParam,
     MethodSet, Object, ObjectId, OwnedSlot, ParamKind, RightId, Role, Spec,
 };
+use capc_dsl::{FileId, SourceMap, Span};
 
 use crate::graph::{allocated, bytes, bytes_pow};
 
@@ -53,7 +54,7 @@ pub fn run(args: &DocArgs) -> ExitCode {
     };
     let spec = compilation.spec.as_ref().expect("checked");
     let name = crate::graph::display_name(&args.file);
-    let page = render(spec, &name);
+    let page = render(spec, &name, &compilation.sources);
     let path = args
         .output
         .join(format!("{}.md", name.trim_end_matches(".cap")));
@@ -69,8 +70,67 @@ pub fn run(args: &DocArgs) -> ExitCode {
     }
 }
 
-/// The Markdown page of `spec`; `name` is its file name.
-pub fn render(spec: &Spec, name: &str) -> String {
+/// Where each file of a compilation is, for the items it declares: `None`
+/// for the root spec, and for an imported file its path from the root's
+/// directory, as a `use` in the root would write it.
+pub struct Origins(Vec<Option<String>>);
+
+impl Origins {
+    /// The files of `sources`, whose first is the root spec.
+    pub fn new(sources: &SourceMap) -> Origins {
+        let root = Path::new(sources.name(FileId(0)));
+        let dir = root.parent().unwrap_or(Path::new(""));
+        let files = (0..sources.len())
+            .map(|i| (i > 0).then(|| relative(Path::new(sources.name(FileId(i as u32))), dir)))
+            .collect();
+        Origins(files)
+    }
+
+    /// The imported file an item declared at `span` comes from, if not the root.
+    fn of(&self, span: Span) -> Option<&str> {
+        self.0.get(span.file.0 as usize)?.as_deref()
+    }
+
+    /// `*Imported from `FILE`.*`, after the heading of an imported item.
+    fn mark(&self, w: &mut String, span: Span) {
+        if let Some(file) = self.of(span) {
+            let _ = writeln!(w, "*Imported from `{file}`.*\n");
+        }
+    }
+
+    /// The cell of an "imported from" column.
+    fn cell(&self, span: Span) -> String {
+        self.of(span).map_or(String::new(), |f| format!("`{f}`"))
+    }
+}
+
+/// `path` from `dir` (both lexically normalised, as the loader names files):
+/// `kernel.cap`, `lib/base.cap`, `../common/base.cap`; the path as it is when
+/// `dir` climbs out of where the two part.
+fn relative(path: &Path, dir: &Path) -> String {
+    let to: Vec<Component> = path.components().collect();
+    let from: Vec<Component> = dir.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    if from[common..]
+        .iter()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return path.to_string_lossy().replace('\\', "/");
+    }
+    let mut parts = vec!["..".to_string(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
+/// The Markdown page of `spec`; `name` is its file name, `sources` the files
+/// it was read from (to mark what it imports).
+pub fn render(spec: &Spec, name: &str, sources: &SourceMap) -> String {
+    let origins = Origins::new(sources);
+    let o = &origins;
     let mut out = String::new();
     let w = &mut out;
     // A name with a line break or `-->` must not end the comment.
@@ -81,15 +141,16 @@ pub fn render(spec: &Spec, name: &str) -> String {
     );
     let _ = writeln!(w, "# `{name}`\n");
     docs(w, &spec.docs);
-    target(w, spec);
-    consts(w, spec);
-    rights(w, spec);
-    objects(w, spec);
-    caps(w, spec);
-    retypes(w, spec);
-    errors(w, spec);
-    method_sets(w, spec, &spec.invocations, "Kernel invocations");
-    method_sets(w, spec, &spec.interfaces, "Interfaces");
+    imports(w, o);
+    target(w, spec, o);
+    consts(w, spec, o);
+    rights(w, spec, o);
+    objects(w, spec, o);
+    caps(w, spec, o);
+    retypes(w, spec, o);
+    errors(w, spec, o);
+    method_sets(w, spec, o, &spec.invocations, "Kernel invocations");
+    method_sets(w, spec, o, &spec.interfaces, "Interfaces");
     while out.ends_with("\n\n") {
         out.pop();
     }
@@ -121,9 +182,10 @@ fn docs(w: &mut String, docs: &[String]) {
 }
 
 /// A Markdown table and the blank line after it. A column that only some
-/// rows fill (doc comments, payloads) is left out when no row does.
+/// rows fill (where imported items come from, doc comments, payloads) is left
+/// out when no row does.
 pub(crate) fn table(w: &mut String, head: &[&str], rows: &[Vec<String>]) {
-    const OPTIONAL: [&str; 2] = ["description", "payload words"];
+    const OPTIONAL: [&str; 3] = ["imported from", "description", "payload words"];
     let keep: Vec<usize> = (0..head.len())
         .filter(|&c| !OPTIONAL.contains(&head[c]) || rows.iter().any(|r| !r[c].is_empty()))
         .collect();
@@ -145,9 +207,32 @@ fn cell(docs: &[String]) -> String {
     docs.join(" ").replace('|', "\\|")
 }
 
-fn target(w: &mut String, spec: &Spec) {
+/// Which files the spec imports, and how their items are marked.
+fn imports(w: &mut String, o: &Origins) {
+    let files: Vec<String> = o.0.iter().flatten().map(|f| format!("`{f}`")).collect();
+    match files.as_slice() {
+        [] => {}
+        [file] => {
+            let _ = writeln!(
+                w,
+                "Imports {file}: what it declares is marked *imported from {file}*.\n"
+            );
+        }
+        [init @ .., last] => {
+            let _ = writeln!(
+                w,
+                "Imports {} and {last}: what each declares is marked *imported from* its \
+                 file.\n",
+                init.join(", ")
+            );
+        }
+    }
+}
+
+fn target(w: &mut String, spec: &Spec, o: &Origins) {
     let t = &spec.target;
     let _ = writeln!(w, "## Target `{}`\n", t.name);
+    o.mark(w, t.span);
     let _ = writeln!(w, "| setting | value |\n|---|---|");
     let _ = writeln!(w, "| address bits | {} |", t.address_bits);
     let _ = writeln!(
@@ -169,7 +254,7 @@ fn target(w: &mut String, spec: &Spec) {
     let _ = writeln!(w);
 }
 
-fn consts(w: &mut String, spec: &Spec) {
+fn consts(w: &mut String, spec: &Spec, o: &Origins) {
     if spec.consts.is_empty() {
         return;
     }
@@ -177,12 +262,19 @@ fn consts(w: &mut String, spec: &Spec) {
     let rows: Vec<Vec<String>> = spec
         .consts
         .iter()
-        .map(|c| vec![format!("`{}`", c.name), c.value.to_string(), cell(&c.docs)])
+        .map(|c| {
+            vec![
+                format!("`{}`", c.name),
+                c.value.to_string(),
+                o.cell(c.span),
+                cell(&c.docs),
+            ]
+        })
         .collect();
-    table(w, &["name", "value", "description"], &rows);
+    table(w, &["name", "value", "imported from", "description"], &rows);
 }
 
-fn rights(w: &mut String, spec: &Spec) {
+fn rights(w: &mut String, spec: &Spec, o: &Origins) {
     if spec.rights.is_empty() {
         return;
     }
@@ -191,12 +283,19 @@ fn rights(w: &mut String, spec: &Spec) {
         .rights
         .iter()
         .enumerate()
-        .map(|(bit, r)| vec![bit.to_string(), format!("`{}`", r.name), cell(&r.docs)])
+        .map(|(bit, r)| {
+            vec![
+                bit.to_string(),
+                format!("`{}`", r.name),
+                o.cell(r.span),
+                cell(&r.docs),
+            ]
+        })
         .collect();
-    table(w, &["bit", "right", "description"], &rows);
+    table(w, &["bit", "right", "imported from", "description"], &rows);
 }
 
-fn objects(w: &mut String, spec: &Spec) {
+fn objects(w: &mut String, spec: &Spec, o: &Origins) {
     let _ = writeln!(w, "## Object types\n");
     for (index, object) in spec.objects.iter().enumerate() {
         let kind = match object.kind {
@@ -205,6 +304,7 @@ fn objects(w: &mut String, spec: &Spec) {
             ObjectKind::Kernel => "kernel object",
         };
         let _ = writeln!(w, "### `{}`\n", object.name);
+        o.mark(w, object.span);
         docs(w, &object.docs);
         let memory = match (object.ram, object.device) {
             (true, true) => "RAM or device memory",
@@ -413,7 +513,7 @@ pub(crate) fn mapping_text(mapping: Mapping) -> &'static str {
     }
 }
 
-fn caps(w: &mut String, spec: &Spec) {
+fn caps(w: &mut String, spec: &Spec, o: &Origins) {
     let _ = writeln!(w, "## Cap types\n");
     let _ = writeln!(
         w,
@@ -424,6 +524,7 @@ fn caps(w: &mut String, spec: &Spec) {
     );
     for cap in &spec.caps {
         let _ = writeln!(w, "### `{}` (tag {})\n", cap.name, cap.tag);
+        o.mark(w, cap.span);
         docs(w, &cap.docs);
         if let Some(object) = cap.object {
             let _ = writeln!(w, "- names: `{}`", spec.objects[object.index()].name);
@@ -599,7 +700,7 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
     );
 }
 
-fn retypes(w: &mut String, spec: &Spec) {
+fn retypes(w: &mut String, spec: &Spec, o: &Origins) {
     if spec.retypes.is_empty() {
         return;
     }
@@ -617,24 +718,32 @@ fn retypes(w: &mut String, spec: &Spec) {
                 format!("`{}`", spec.caps[r.source.index()].name),
                 targets.join(", "),
                 r.fan_out.to_string(),
+                o.cell(r.span),
                 cell(&r.docs),
             ]
         })
         .collect();
     table(
         w,
-        &["cap", "may become", "objects per call", "description"],
+        &[
+            "cap",
+            "may become",
+            "objects per call",
+            "imported from",
+            "description",
+        ],
         &rows,
     );
 }
 
-fn errors(w: &mut String, spec: &Spec) {
+fn errors(w: &mut String, spec: &Spec, o: &Origins) {
     if spec.error_sets.is_empty() {
         return;
     }
     let _ = writeln!(w, "## Error sets\n");
     for set in &spec.error_sets {
         let _ = writeln!(w, "### `{}`\n", set.name);
+        o.mark(w, set.span);
         docs(w, &set.docs);
         let rows: Vec<Vec<String>> = set
             .variants
@@ -658,7 +767,7 @@ fn errors(w: &mut String, spec: &Spec) {
     }
 }
 
-fn method_sets(w: &mut String, spec: &Spec, sets: &[MethodSet], title: &str) {
+fn method_sets(w: &mut String, spec: &Spec, o: &Origins, sets: &[MethodSet], title: &str) {
     if sets.is_empty() {
         return;
     }
@@ -673,6 +782,7 @@ fn method_sets(w: &mut String, spec: &Spec, sets: &[MethodSet], title: &str) {
                 let _ = writeln!(w, "### Interface `{}`\n", set.name);
             }
         }
+        o.mark(w, set.span);
         docs(w, &set.docs);
         let _ = writeln!(w, "Errors: `{}`.\n", errors.name);
         for method in &set.methods {

@@ -335,3 +335,62 @@ fn every_column_has_a_name() {
     );
     assert!(!page.contains("description"), "{page}");
 }
+
+#[test]
+fn imported_items_say_where_they_come_from() {
+    let s = Scratch::new("doc", "imports");
+    let pages = pages(&s);
+    let (kernel, decompress, everything) = (&pages[0].1, &pages[1].1, &pages[2].1);
+    assert!(!kernel.contains("mported"), "{kernel}");
+    assert!(
+        decompress.contains(
+            "Imports `kernel.cap`: what it declares is marked *imported from `kernel.cap`*."
+        ),
+        "{decompress}"
+    );
+    let section = |page: &str, heading: &str| {
+        let start = page.find(heading).unwrap_or_else(|| panic!("{heading}"));
+        let end = page[start + 1..]
+            .find("\n#")
+            .map_or(page.len(), |e| start + 1 + e);
+        page[start..end].to_string()
+    };
+    for heading in [
+        "## Target `x86_64`",
+        "### `Untyped`",
+        "### `UntypedCap` (tag 1)",
+        "### `KernelError`",
+        "### Invocations on `CNodeCap`",
+    ] {
+        assert!(
+            section(decompress, heading).contains("\n*Imported from `kernel.cap`.*\n"),
+            "{heading}: {}",
+            section(decompress, heading)
+        );
+    }
+    let interface = section(decompress, "### Interface `Decompressor`");
+    assert!(!interface.contains("mported"), "{interface}");
+    // Tables with imported rows say which file each came from.
+    assert!(
+        decompress.contains("| name | value | imported from | description |"),
+        "{decompress}"
+    );
+    assert!(
+        decompress.contains("| `SLOT_BITS` | 5 | `kernel.cap` |"),
+        "{decompress}"
+    );
+    assert!(
+        decompress.contains("| `MAX_OUTPUT_PAGES` | 256 |  |"),
+        "{decompress}"
+    );
+    // A path relative to the importing file.
+    assert!(
+        section(everything, "### `Untyped`")
+            .contains("\n*Imported from `lib/everything-base.cap`.*\n"),
+        "{everything}"
+    );
+    assert!(
+        !section(everything, "### `Frame`").contains("mported"),
+        "{everything}"
+    );
+}
