@@ -10,6 +10,7 @@
 //! page is reproducible byte for byte.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
@@ -25,7 +26,7 @@ use crate::graph::{allocated, bytes, bytes_pow};
 pub const DOC_EXAMPLES: &str = "\
 Examples:
   capc doc kernel-demo/spec/kernel.cap -o target/spec-doc      writes target/spec-doc/kernel.md
-  capc doc kernel-demo/spec/decompress.cap -o docs/reference
+  capc doc kernel-demo/spec/decompress.cap > decompress.md     the page on standard output
 
 The page lists the target, constants, rights, object types and sizes with the slots they own
 and what removing their last cap undoes, each cap type's mapping rule and bit layout as a
@@ -39,9 +40,10 @@ pub struct DocArgs {
     /// The spec to document (with the files it imports).
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// Directory to write `<FILE's name>.md` into (created if missing).
+    /// Directory to write `<FILE's name>.md` into (created if missing); without it, the page
+    /// goes to standard output.
     #[arg(short, long, value_name = "DIR")]
-    output: PathBuf,
+    output: Option<PathBuf>,
     #[command(flatten)]
     diagnostics: crate::DiagnosticArgs,
 }
@@ -55,12 +57,21 @@ pub fn run(args: &DocArgs) -> ExitCode {
     let spec = compilation.spec.as_ref().expect("checked");
     let name = crate::graph::display_name(&args.file);
     let page = render(spec, &name, &compilation.sources);
-    let path = args
-        .output
-        .join(format!("{}.md", name.trim_end_matches(".cap")));
-    let written = std::fs::create_dir_all(&args.output)
-        .and_then(|()| std::fs::write(&path, page))
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()));
+    let written = match &args.output {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(page.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("cannot write standard output: {e}"))
+        }
+        Some(dir) => {
+            let path = dir.join(format!("{}.md", name.trim_end_matches(".cap")));
+            std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&path, page))
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        }
+    };
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -164,11 +164,9 @@ fn exit_codes() {
             .code(),
         Some(2)
     );
-    assert_eq!(
-        capc(&s.dir, &["doc", "bad.cap"]).status.code(),
-        Some(2),
-        "-o is required"
-    );
+    let out = capc(&s.dir, &["doc", "bad.cap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "", "nothing on standard output either");
     s.write("file", "");
     std::fs::copy(
         workspace().join("kernel-demo/spec/kernel.cap"),
@@ -393,4 +391,15 @@ fn imported_items_say_where_they_come_from() {
         !section(everything, "### `Frame`").contains("mported"),
         "{everything}"
     );
+}
+
+#[test]
+fn standard_output_without_o() {
+    let s = Scratch::new("doc", "stdout");
+    let pages = pages(&s);
+    let out = capc(&workspace(), &["doc", "kernel-demo/spec/decompress.cap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), pages[1].1);
+    let help = text(&capc(&s.dir, &["doc", "--help"]).stdout);
+    assert!(help.contains("standard output"), "{help}");
 }
