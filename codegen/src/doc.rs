@@ -10,7 +10,8 @@
 //! page is reproducible byte for byte.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use capc_dsl::ast::{ObjectKind, Scalar, Transfer};
@@ -18,13 +19,14 @@ use capc_dsl::model::{
     CapType, CopyPolicy, DonationKind, FieldKind, Finaliser, Mapping, Method, MethodParam,
     MethodSet, Object, ObjectId, OwnedSlot, ParamKind, RightId, Role, Spec,
 };
+use capc_dsl::{FileId, SourceMap, Span};
 
 use crate::graph::{allocated, bytes, bytes_pow};
 
 pub const DOC_EXAMPLES: &str = "\
 Examples:
   capc doc kernel-demo/spec/kernel.cap -o target/spec-doc      writes target/spec-doc/kernel.md
-  capc doc kernel-demo/spec/decompress.cap -o docs/reference
+  capc doc kernel-demo/spec/decompress.cap > decompress.md     the page on standard output
 
 The page lists the target, constants, rights, object types and sizes with the slots they own
 and what removing their last cap undoes, each cap type's mapping rule and bit layout as a
@@ -38,9 +40,10 @@ pub struct DocArgs {
     /// The spec to document (with the files it imports).
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// Directory to write `<FILE's name>.md` into (created if missing).
+    /// Directory to write `<FILE's name>.md` into (created if missing); without it, the page
+    /// goes to standard output.
     #[arg(short, long, value_name = "DIR")]
-    output: PathBuf,
+    output: Option<PathBuf>,
     #[command(flatten)]
     diagnostics: crate::DiagnosticArgs,
 }
@@ -53,13 +56,22 @@ pub fn run(args: &DocArgs) -> ExitCode {
     };
     let spec = compilation.spec.as_ref().expect("checked");
     let name = crate::graph::display_name(&args.file);
-    let page = render(spec, &name);
-    let path = args
-        .output
-        .join(format!("{}.md", name.trim_end_matches(".cap")));
-    let written = std::fs::create_dir_all(&args.output)
-        .and_then(|()| std::fs::write(&path, page))
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()));
+    let page = render(spec, &name, &compilation.sources);
+    let written = match &args.output {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(page.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("cannot write standard output: {e}"))
+        }
+        Some(dir) => {
+            let path = dir.join(format!("{}.md", name.trim_end_matches(".cap")));
+            std::fs::create_dir_all(dir)
+                .and_then(|()| std::fs::write(&path, page))
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        }
+    };
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -69,8 +81,67 @@ pub fn run(args: &DocArgs) -> ExitCode {
     }
 }
 
-/// The Markdown page of `spec`; `name` is its file name.
-pub fn render(spec: &Spec, name: &str) -> String {
+/// Where each file of a compilation is, for the items it declares: `None`
+/// for the root spec, and for an imported file its path from the root's
+/// directory, as a `use` in the root would write it.
+pub struct Origins(Vec<Option<String>>);
+
+impl Origins {
+    /// The files of `sources`, whose first is the root spec.
+    pub fn new(sources: &SourceMap) -> Origins {
+        let root = Path::new(sources.name(FileId(0)));
+        let dir = root.parent().unwrap_or(Path::new(""));
+        let files = (0..sources.len())
+            .map(|i| (i > 0).then(|| relative(Path::new(sources.name(FileId(i as u32))), dir)))
+            .collect();
+        Origins(files)
+    }
+
+    /// The imported file an item declared at `span` comes from, if not the root.
+    fn of(&self, span: Span) -> Option<&str> {
+        self.0.get(span.file.0 as usize)?.as_deref()
+    }
+
+    /// `*Imported from `FILE`.*`, after the heading of an imported item.
+    fn mark(&self, w: &mut String, span: Span) {
+        if let Some(file) = self.of(span) {
+            let _ = writeln!(w, "*Imported from `{file}`.*\n");
+        }
+    }
+
+    /// The cell of an "imported from" column.
+    fn cell(&self, span: Span) -> String {
+        self.of(span).map_or(String::new(), |f| format!("`{f}`"))
+    }
+}
+
+/// `path` from `dir` (both lexically normalised, as the loader names files):
+/// `kernel.cap`, `lib/base.cap`, `../common/base.cap`; the path as it is when
+/// `dir` climbs out of where the two part.
+fn relative(path: &Path, dir: &Path) -> String {
+    let to: Vec<Component> = path.components().collect();
+    let from: Vec<Component> = dir.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    if from[common..]
+        .iter()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return path.to_string_lossy().replace('\\', "/");
+    }
+    let mut parts = vec!["..".to_string(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
+/// The Markdown page of `spec`; `name` is its file name, `sources` the files
+/// it was read from (to mark what it imports).
+pub fn render(spec: &Spec, name: &str, sources: &SourceMap) -> String {
+    let origins = Origins::new(sources);
+    let o = &origins;
     let mut out = String::new();
     let w = &mut out;
     // A name with a line break or `-->` must not end the comment.
@@ -81,19 +152,38 @@ pub fn render(spec: &Spec, name: &str) -> String {
     );
     let _ = writeln!(w, "# `{name}`\n");
     docs(w, &spec.docs);
-    target(w, spec);
-    consts(w, spec);
-    rights(w, spec);
-    objects(w, spec);
-    caps(w, spec);
-    retypes(w, spec);
-    errors(w, spec);
-    method_sets(w, spec, &spec.invocations, "Kernel invocations");
-    method_sets(w, spec, &spec.interfaces, "Interfaces");
+    imports(w, o);
+    target(w, spec, o);
+    consts(w, spec, o);
+    rights(w, spec, o);
+    objects(w, spec, o);
+    caps(w, spec, o);
+    retypes(w, spec, o);
+    errors(w, spec, o);
+    method_sets(w, spec, o, &spec.invocations, "Kernel invocations");
+    method_sets(w, spec, o, &spec.interfaces, "Interfaces");
     while out.ends_with("\n\n") {
         out.pop();
     }
     out
+}
+
+/// `n` and its noun, singular for one: "1 reply word", "0 reply words".
+pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A number of bytes in binary units, with the exact number when the units
+/// do not already say it: "1 MiB + 8 KiB (1056768 bytes)", "1 KiB (1024
+/// bytes)", but "48 bytes".
+pub(crate) fn exact_bytes(n: u64) -> String {
+    let units = bytes(n);
+    if units == format!("{n} B") {
+        count(n, "byte", "bytes")
+    } else {
+        format!("{units} ({n} bytes)")
+    }
 }
 
 fn docs(w: &mut String, docs: &[String]) {
@@ -102,21 +192,65 @@ fn docs(w: &mut String, docs: &[String]) {
     }
 }
 
+/// A Markdown table and the blank line after it. A column that only some
+/// rows fill (where imported items come from, doc comments, payloads) is left
+/// out when no row does.
+pub(crate) fn table(w: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    const OPTIONAL: [&str; 3] = ["imported from", "description", "payload words"];
+    let keep: Vec<usize> = (0..head.len())
+        .filter(|&c| !OPTIONAL.contains(&head[c]) || rows.iter().any(|r| !r[c].is_empty()))
+        .collect();
+    let line = |cells: Vec<&str>| format!("| {} |", cells.join(" | "));
+    let _ = writeln!(w, "{}", line(keep.iter().map(|&c| head[c]).collect()));
+    let _ = writeln!(w, "|{}", "---|".repeat(keep.len()));
+    for row in rows {
+        let _ = writeln!(
+            w,
+            "{}",
+            line(keep.iter().map(|&c| row[c].as_str()).collect())
+        );
+    }
+    let _ = writeln!(w);
+}
+
 /// Doc comments joined into one table cell.
 fn cell(docs: &[String]) -> String {
     docs.join(" ").replace('|', "\\|")
 }
 
-fn target(w: &mut String, spec: &Spec) {
+/// Which files the spec imports, and how their items are marked.
+fn imports(w: &mut String, o: &Origins) {
+    let files: Vec<String> = o.0.iter().flatten().map(|f| format!("`{f}`")).collect();
+    match files.as_slice() {
+        [] => {}
+        [file] => {
+            let _ = writeln!(
+                w,
+                "Imports {file}: what it declares is marked *imported from {file}*.\n"
+            );
+        }
+        [init @ .., last] => {
+            let _ = writeln!(
+                w,
+                "Imports {} and {last}: what each declares is marked *imported from* its \
+                 file.\n",
+                init.join(", ")
+            );
+        }
+    }
+}
+
+fn target(w: &mut String, spec: &Spec, o: &Origins) {
     let t = &spec.target;
     let _ = writeln!(w, "## Target `{}`\n", t.name);
+    o.mark(w, t.span);
     let _ = writeln!(w, "| setting | value |\n|---|---|");
     let _ = writeln!(w, "| address bits | {} |", t.address_bits);
     let _ = writeln!(
         w,
-        "| cap tag bits | {} (up to {} cap types) |",
+        "| cap tag bits | {} (up to {}) |",
         t.tag_bits,
-        (1u64 << t.tag_bits) - 1
+        count((1u64 << t.tag_bits) - 1, "cap type", "cap types")
     );
     let _ = writeln!(w, "| message registers | {} |", t.message_registers);
     let _ = writeln!(w, "| message words | {} |", t.message_words);
@@ -131,29 +265,48 @@ fn target(w: &mut String, spec: &Spec) {
     let _ = writeln!(w);
 }
 
-fn consts(w: &mut String, spec: &Spec) {
+fn consts(w: &mut String, spec: &Spec, o: &Origins) {
     if spec.consts.is_empty() {
         return;
     }
-    let _ = writeln!(w, "## Constants\n\n| name | value | |\n|---|---|---|");
-    for c in &spec.consts {
-        let _ = writeln!(w, "| `{}` | {} | {} |", c.name, c.value, cell(&c.docs));
-    }
-    let _ = writeln!(w);
+    let _ = writeln!(w, "## Constants\n");
+    let rows: Vec<Vec<String>> = spec
+        .consts
+        .iter()
+        .map(|c| {
+            vec![
+                format!("`{}`", c.name),
+                c.value.to_string(),
+                o.cell(c.span),
+                cell(&c.docs),
+            ]
+        })
+        .collect();
+    table(w, &["name", "value", "imported from", "description"], &rows);
 }
 
-fn rights(w: &mut String, spec: &Spec) {
+fn rights(w: &mut String, spec: &Spec, o: &Origins) {
     if spec.rights.is_empty() {
         return;
     }
-    let _ = writeln!(w, "## Rights\n\n| bit | right | |\n|---|---|---|");
-    for (bit, r) in spec.rights.iter().enumerate() {
-        let _ = writeln!(w, "| {bit} | `{}` | {} |", r.name, cell(&r.docs));
-    }
-    let _ = writeln!(w);
+    let _ = writeln!(w, "## Rights\n");
+    let rows: Vec<Vec<String>> = spec
+        .rights
+        .iter()
+        .enumerate()
+        .map(|(bit, r)| {
+            vec![
+                bit.to_string(),
+                format!("`{}`", r.name),
+                o.cell(r.span),
+                cell(&r.docs),
+            ]
+        })
+        .collect();
+    table(w, &["bit", "right", "imported from", "description"], &rows);
 }
 
-fn objects(w: &mut String, spec: &Spec) {
+fn objects(w: &mut String, spec: &Spec, o: &Origins) {
     let _ = writeln!(w, "## Object types\n");
     for (index, object) in spec.objects.iter().enumerate() {
         let kind = match object.kind {
@@ -162,6 +315,7 @@ fn objects(w: &mut String, spec: &Spec) {
             ObjectKind::Kernel => "kernel object",
         };
         let _ = writeln!(w, "### `{}`\n", object.name);
+        o.mark(w, object.span);
         docs(w, &object.docs);
         let memory = match (object.ram, object.device) {
             (true, true) => "RAM or device memory",
@@ -176,8 +330,8 @@ fn objects(w: &mut String, spec: &Spec) {
             Some(param) => {
                 let _ = writeln!(
                     w,
-                    "- size: by `{param}`, {} values from {} ({}) to {} ({})",
-                    object.size.table.len(),
+                    "- size: by `{param}`, {} from {} ({}) to {} ({})",
+                    count(object.size.table.len() as u64, "value", "values"),
                     object.size.min_arg(),
                     bytes_pow(object.size.min_bits()),
                     object.size.max_arg(),
@@ -240,8 +394,8 @@ pub(crate) fn table_text(spec: &Spec, t: &capc_dsl::model::Table) -> String {
         .map(|h| format!("`{}`", spec.objects[h.index()].name))
         .collect();
     format!(
-        "{} entries of {}, each empty or holding {}",
-        t.entries,
+        "{} of {}, each empty or holding {}",
+        count(t.entries, "entry", "entries"),
         bytes_pow(t.entry_bits),
         holds.join(" or ")
     )
@@ -325,27 +479,35 @@ fn owned_slots(w: &mut String, spec: &Spec, object: &Object) {
         object.slots.len(),
         bytes_pow(slot_bits)
     );
-    let _ = writeln!(
+    let rows: Vec<Vec<String>> = object
+        .slots
+        .iter()
+        .map(|slot| {
+            let description = match (slot.required, cell(&slot.docs)) {
+                (false, docs) => docs,
+                (true, docs) if docs.is_empty() => "required to run".to_string(),
+                (true, docs) => format!("required to run: {docs}"),
+            };
+            vec![
+                format!("`{}`", slot.name),
+                format!("`{}`", spec.caps[slot.cap.index()].name),
+                required_rights(spec, &slot.rights),
+                slot_offset(slot),
+                description,
+            ]
+        })
+        .collect();
+    table(
         w,
-        "| slot | holds | a cap put there must carry | byte offset | |\n|---|---|---|---|---|"
+        &[
+            "slot",
+            "holds",
+            "a cap put there must carry",
+            "byte offset",
+            "description",
+        ],
+        &rows,
     );
-    for slot in &object.slots {
-        let required = if slot.required {
-            "required to run: "
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            w,
-            "| `{}` | `{}` | {} | {} | {required}{} |",
-            slot.name,
-            spec.caps[slot.cap.index()].name,
-            required_rights(spec, &slot.rights),
-            slot_offset(slot),
-            cell(&slot.docs)
-        );
-    }
-    let _ = writeln!(w);
 }
 
 /// Whose the mapping a cap records is, and the copy rule that follows.
@@ -362,15 +524,18 @@ pub(crate) fn mapping_text(mapping: Mapping) -> &'static str {
     }
 }
 
-fn caps(w: &mut String, spec: &Spec) {
+fn caps(w: &mut String, spec: &Spec, o: &Origins) {
     let _ = writeln!(w, "## Cap types\n");
     let _ = writeln!(
         w,
-        "A cap is two 64-bit words. The low {} bits of word 0 hold its tag (0 is the null cap).\n",
+        "A cap is two 64-bit words. Bits `0..{}` of word 0 hold its tag (0 is the null cap). \
+         Bit ranges are half-open, low to high, as in docs/language.md: `0..5` is bits 0 to 4. \
+         The diagrams number the highest and the lowest bit of each box.\n",
         spec.target.tag_bits
     );
     for cap in &spec.caps {
         let _ = writeln!(w, "### `{}` (tag {})\n", cap.name, cap.tag);
+        o.mark(w, cap.span);
         docs(w, &cap.docs);
         if let Some(object) = cap.object {
             let _ = writeln!(w, "- names: `{}`", spec.objects[object.index()].name);
@@ -490,10 +655,7 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
     if cap.fields.is_empty() {
         return;
     }
-    let _ = writeln!(
-        w,
-        "| field | word | bits | type | meaning | |\n|---|---|---|---|---|---|"
-    );
+    let mut rows = Vec::new();
     for f in &cap.fields {
         let lo = u32::from(f.shift);
         let hi = lo + u32::from(f.width) - 1;
@@ -514,7 +676,7 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
                 format!("rights mask ({})", names.join(", "))
             }
         };
-        let mut meaning = match f.role {
+        let mut role = match f.role {
             Role::Plain => String::new(),
             Role::Object => "the object's address".to_string(),
             Role::SizeArg => "the object's size argument".to_string(),
@@ -527,81 +689,96 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
             Role::MappedIn => "address space mapped in (0: none)".to_string(),
         };
         if f.identity {
-            if !meaning.is_empty() {
-                meaning.push_str("; ");
+            if !role.is_empty() {
+                role.push_str("; ");
             }
-            meaning.push_str("identity");
+            role.push_str("identity");
         }
-        let bits = if hi == lo {
-            hi.to_string()
-        } else {
-            format!("{hi}..{lo}")
-        };
-        let _ = writeln!(
-            w,
-            "| `{}` | {} | {bits} | {ty} | {meaning} | {} |",
-            f.name,
-            f.word,
-            cell(&f.docs)
-        );
+        rows.push(vec![
+            format!("`{}`", f.name),
+            f.word.to_string(),
+            // Half-open, low to high, as docs/language.md writes them.
+            format!("{lo}..{}", hi + 1),
+            ty,
+            role,
+            cell(&f.docs),
+        ]);
     }
-    let _ = writeln!(w);
+    table(
+        w,
+        &["field", "word", "bits", "type", "role", "description"],
+        &rows,
+    );
 }
 
-fn retypes(w: &mut String, spec: &Spec) {
+fn retypes(w: &mut String, spec: &Spec, o: &Origins) {
     if spec.retypes.is_empty() {
         return;
     }
-    let _ = writeln!(
+    let _ = writeln!(w, "## Retype rules\n");
+    let rows: Vec<Vec<String>> = spec
+        .retypes
+        .iter()
+        .map(|r| {
+            let targets: Vec<String> = r
+                .targets
+                .iter()
+                .map(|t| format!("`{}`", spec.objects[t.index()].name))
+                .collect();
+            vec![
+                format!("`{}`", spec.caps[r.source.index()].name),
+                targets.join(", "),
+                r.fan_out.to_string(),
+                o.cell(r.span),
+                cell(&r.docs),
+            ]
+        })
+        .collect();
+    table(
         w,
-        "## Retype rules\n\n| cap | may become | objects per call | |\n|---|---|---|---|"
+        &[
+            "cap",
+            "may become",
+            "objects per call",
+            "imported from",
+            "description",
+        ],
+        &rows,
     );
-    for r in &spec.retypes {
-        let targets: Vec<String> = r
-            .targets
-            .iter()
-            .map(|t| format!("`{}`", spec.objects[t.index()].name))
-            .collect();
-        let _ = writeln!(
-            w,
-            "| `{}` | {} | {} | {} |",
-            spec.caps[r.source.index()].name,
-            targets.join(", "),
-            r.fan_out,
-            cell(&r.docs)
-        );
-    }
-    let _ = writeln!(w);
 }
 
-fn errors(w: &mut String, spec: &Spec) {
+fn errors(w: &mut String, spec: &Spec, o: &Origins) {
     if spec.error_sets.is_empty() {
         return;
     }
     let _ = writeln!(w, "## Error sets\n");
     for set in &spec.error_sets {
         let _ = writeln!(w, "### `{}`\n", set.name);
+        o.mark(w, set.span);
         docs(w, &set.docs);
-        let _ = writeln!(
+        let rows: Vec<Vec<String>> = set
+            .variants
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let payload: Vec<String> = v.payload.iter().map(|p| format!("`{p}`")).collect();
+                vec![
+                    (i + 1).to_string(),
+                    format!("`{}`", v.name),
+                    payload.join(", "),
+                    cell(&v.docs),
+                ]
+            })
+            .collect();
+        table(
             w,
-            "| number | variant | payload words | |\n|---|---|---|---|"
+            &["number", "variant", "payload words", "description"],
+            &rows,
         );
-        for (i, v) in set.variants.iter().enumerate() {
-            let payload: Vec<String> = v.payload.iter().map(|p| format!("`{p}`")).collect();
-            let _ = writeln!(
-                w,
-                "| {} | `{}` | {} | {} |",
-                i + 1,
-                v.name,
-                payload.join(", "),
-                cell(&v.docs)
-            );
-        }
-        let _ = writeln!(w);
     }
 }
 
-fn method_sets(w: &mut String, spec: &Spec, sets: &[MethodSet], title: &str) {
+fn method_sets(w: &mut String, spec: &Spec, o: &Origins, sets: &[MethodSet], title: &str) {
     if sets.is_empty() {
         return;
     }
@@ -616,6 +793,7 @@ fn method_sets(w: &mut String, spec: &Spec, sets: &[MethodSet], title: &str) {
                 let _ = writeln!(w, "### Interface `{}`\n", set.name);
             }
         }
+        o.mark(w, set.span);
         docs(w, &set.docs);
         let _ = writeln!(w, "Errors: `{}`.\n", errors.name);
         for method in &set.methods {
@@ -637,8 +815,9 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
     docs(w, &method.docs);
     let _ = writeln!(
         w,
-        "- message: {} request words, {} reply words",
-        method.request_words, method.reply_words
+        "- message: {}, {}",
+        count(method.request_words, "request word", "request words"),
+        count(method.reply_words, "reply word", "reply words")
     );
     if !method.requires.is_empty() {
         let rights: Vec<String> = method
@@ -670,12 +849,10 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
                 };
                 let _ = writeln!(
                     w,
-                    "- costs the caller: {what} of at least {} ({} bytes); the server's \
-                     allocations need at most {} ({} bytes), placed largest alignment first",
-                    bytes(d.min_bytes),
-                    d.min_bytes,
-                    bytes(d.worst_case_bytes),
-                    d.worst_case_bytes
+                    "- costs the caller: {what} of at least {}; the server's allocations need \
+                     at most {}, placed largest alignment first",
+                    exact_bytes(d.min_bytes),
+                    exact_bytes(d.worst_case_bytes),
                 );
                 for a in &d.allocations {
                     let _ = writeln!(

@@ -1,26 +1,27 @@
 //! `capc graph`: a checked spec as a Graphviz picture.
 //!
-//! Three parts, each a cluster: the retype graph (object types as nodes with
-//! what removing their last cap undoes, an edge for every object a retype rule
-//! lets an untyped type become, labelled with the sizes it may have, orange
-//! where device memory may take that path, and a purple edge with a diamond at
-//! the owner from an object to the cap type each of its owned slots holds),
-//! the cap types (with their rights, whose their mapping is, invocations, and
-//! a dashed edge to the object each names), and the RPC interfaces (what a client lends, grants
-//! and donates to call each method, and what the server may allocate from the
-//! donation). The DOT text depends only on the spec, in declaration order, so
-//! it is byte-for-byte reproducible; SVG is made by Graphviz's `dot`, run as a
-//! subprocess.
+//! Three parts, left to right: the cap types, a column in tag order (with
+//! their rights, whose their mapping is, invocations, and a dashed edge to the
+//! object each names); the RPC interfaces, a table (what a client lends,
+//! grants and donates to call each method, and what the server may allocate
+//! from the donation); and the object types, a column with each object level
+//! with the first cap type that names it (each with what removing its last
+//! cap undoes, an edge down the right of the column for every object a retype
+//! rule lets an untyped type become, orange where device memory may take that
+//! path, and a purple edge with a diamond at the owner from an object to the
+//! cap type each of its owned slots holds). Each part's title is a node, so
+//! nothing is drawn over it. The DOT text depends only on the spec, in
+//! declaration order, so it is byte-for-byte reproducible; SVG and PNG are
+//! made by Graphviz's `dot`, run as a subprocess.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use capc_dsl::ast::{ObjectKind, Transfer};
 use capc_dsl::model::{
-    Allocation, Donation, DonationKind, Mapping, MethodParam, MethodSet, Object, ParamKind,
-    SizeRule, Spec,
+    Allocation, Donation, DonationKind, Mapping, MethodParam, Object, ParamKind, SizeRule, Spec,
 };
 use capc_dsl::{Compilation, FsLoader};
 
@@ -28,14 +29,18 @@ pub const GRAPH_EXAMPLES: &str = "\
 Examples:
   capc graph kernel-demo/spec/kernel.cap > kernel.dot
   capc graph kernel-demo/spec/kernel.cap -o docs/kernel-graph.svg
-  capc graph kernel-demo/spec/decompress.cap -o decompress.dot
+  capc graph kernel-demo/spec/kernel.cap --format svg > kernel.svg
+  capc graph kernel-demo/spec/decompress.cap --format png -o decompress.png
 
-Object types are boxes (rounded: untyped memory; a folder: frames); an edge A -> B says
-untyped A may be retyped into B, labelled with B's sizes; orange edges and double borders
-mark device memory; a purple edge with a diamond goes from an object to the cap type one of
-its owned slots holds. Objects list their finalisers, cap types their rights and mapping;
-interfaces show who lends, grants and donates what. SVG needs Graphviz's `dot` (Debian: apt-get install -y graphviz).
-Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error (or no `dot` for SVG).";
+Without --format, the format is -o's extension (.dot or .gv, .svg, .png), and DOT on standard
+output without -o; a --format that -o's extension contradicts is an error.
+Cap types are a column in tag order, each level with the object it names (dashed edge);
+object types are boxes (rounded: untyped memory; a folder: frames); an arrow down the right
+from A to B says untyped A may be retyped into B; orange arrows and double borders mark
+device memory; a purple edge with a diamond goes from an object to the cap type one of its
+owned slots holds. Objects list their finalisers, cap types their rights and mapping;
+interfaces show who lends, grants and donates what. SVG and PNG need Graphviz's `dot` (Debian: apt-get install -y graphviz).
+Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error (or no `dot` for SVG or PNG).";
 
 /// Arguments of `capc graph`.
 #[derive(clap::Args)]
@@ -43,40 +48,108 @@ pub struct GraphArgs {
     /// The spec to draw (with the files it imports).
     #[arg(value_name = "FILE")]
     file: PathBuf,
-    /// Write here instead of standard output: `.dot` for DOT text, `.svg` for a picture.
-    #[arg(short, long, value_name = "OUT.dot|OUT.svg")]
+    /// Write here instead of standard output; without --format, the extension picks the format.
+    #[arg(short, long, value_name = "OUT.dot|OUT.svg|OUT.png")]
     output: Option<PathBuf>,
+    /// The output format [default: -o's extension, or dot].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     #[command(flatten)]
     diagnostics: crate::DiagnosticArgs,
 }
 
+/// What `capc graph` writes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Format {
+    /// Graphviz DOT text (deterministic; needs nothing installed).
+    Dot,
+    /// An SVG picture, made by Graphviz's `dot`.
+    Svg,
+    /// A PNG picture, made by Graphviz's `dot`.
+    Png,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Dot => "dot",
+            Format::Svg => "svg",
+            Format::Png => "png",
+        }
+    }
+
+    /// The format a file name's extension says, if it says one.
+    fn of_extension(extension: &str) -> Option<Format> {
+        match extension.to_ascii_lowercase().as_str() {
+            "dot" | "gv" => Some(Format::Dot),
+            "svg" => Some(Format::Svg),
+            "png" => Some(Format::Png),
+            _ => None,
+        }
+    }
+}
+
+/// The format to write: `--format` if given (which an output extension that
+/// names another format contradicts), else the output's extension, else DOT.
+fn format(args: &GraphArgs) -> Result<Format, String> {
+    let from_name = args
+        .output
+        .as_deref()
+        .map(|path| (path, Format::of_extension(extension(path))));
+    match (args.format, from_name) {
+        (Some(format), Some((path, Some(named)))) if named != format => Err(format!(
+            "`--format {}` and `-o {}` disagree: the extension says {}; \
+             drop `--format`, or give a file name ending in `.{}`",
+            format.name(),
+            path.display(),
+            named.name().to_uppercase(),
+            format.name()
+        )),
+        (Some(format), _) => Ok(format),
+        (None, Some((_, Some(named)))) => Ok(named),
+        (None, Some((path, None))) => Err(format!(
+            "cannot tell the format of `{}`: the output must end in `.dot`, `.svg` or `.png`, \
+             or give `--format dot|svg|png`",
+            path.display()
+        )),
+        (None, None) => Ok(Format::Dot),
+    }
+}
+
 /// Runs `capc graph`.
 pub fn run(args: &GraphArgs) -> ExitCode {
-    let svg = match args.output.as_deref().map(extension) {
-        None | Some("dot" | "gv") => false,
-        Some("svg") => true,
-        Some(_) => {
-            eprintln!("error: the output must end in `.dot` or `.svg`");
+    let format = match format(args) {
+        Ok(format) => format,
+        Err(message) => {
+            eprintln!("error: {message}");
             return ExitCode::from(2);
         }
     };
+    if format == Format::Png && args.output.is_none() && std::io::stdout().is_terminal() {
+        eprintln!(
+            "error: a PNG is binary and standard output is a terminal: \
+             write it with `-o FILE.png`, or redirect standard output"
+        );
+        return ExitCode::from(2);
+    }
     let compilation = match checked(&args.file, &args.diagnostics) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let spec = compilation.spec.as_ref().expect("checked");
     let dot = render(spec, &display_name(&args.file));
-    let result = match &args.output {
-        None => std::io::stdout()
-            .write_all(dot.as_bytes())
-            .map_err(|e| format!("cannot write standard output: {e}")),
-        Some(path) if svg => to_svg(&dot).and_then(|svg| {
-            std::fs::write(path, svg).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
-        }),
-        Some(path) => {
-            std::fs::write(path, dot).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
-        }
+    let bytes = match format {
+        Format::Dot => Ok(dot.into_bytes()),
+        Format::Svg | Format::Png => graphviz(&dot, format),
     };
+    let result = bytes.and_then(|bytes| match &args.output {
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .and_then(|()| std::io::stdout().flush())
+            .map_err(|e| format!("cannot write standard output: {e}")),
+        Some(path) => std::fs::write(path, bytes)
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -121,10 +194,10 @@ pub fn checked(file: &Path, diagnostics: &crate::DiagnosticArgs) -> Result<Compi
     Ok(compilation)
 }
 
-/// Runs `dot -Tsvg` on `dot`.
-fn to_svg(dot: &str) -> Result<Vec<u8>, String> {
+/// Runs Graphviz's `dot -Tsvg` or `dot -Tpng` on `dot`.
+fn graphviz(dot: &str, format: Format) -> Result<Vec<u8>, String> {
     let child = Command::new("dot")
-        .arg("-Tsvg")
+        .arg(format!("-T{}", format.name()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -132,12 +205,12 @@ fn to_svg(dot: &str) -> Result<Vec<u8>, String> {
     let mut child = match child {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(
-                "SVG output needs Graphviz's `dot`, which is not installed: \
-                        install it (Debian/Ubuntu: `apt-get install -y graphviz`), \
-                        or write DOT with `-o FILE.dot`"
-                    .to_string(),
-            );
+            return Err(format!(
+                "{} output needs Graphviz's `dot`, which is not installed: \
+                 install it (Debian/Ubuntu: `apt-get install -y graphviz`), \
+                 or write DOT (`--format dot`, or `-o FILE.dot`)",
+                format.name().to_uppercase()
+            ));
         }
         Err(e) => return Err(format!("cannot run `dot`: {e}")),
     };
@@ -150,7 +223,8 @@ fn to_svg(dot: &str) -> Result<Vec<u8>, String> {
     let _ = writer.join();
     if !output.status.success() {
         return Err(format!(
-            "`dot -Tsvg` failed: {}",
+            "`dot -T{}` failed: {}",
+            format.name(),
             String::from_utf8_lossy(&output.stderr).trim()
         ));
     }
@@ -160,6 +234,14 @@ fn to_svg(dot: &str) -> Result<Vec<u8>, String> {
 // ---------------------------------------------------------------- rendering
 
 /// The DOT text of `spec`; `name` is the spec's file name, for the title.
+///
+/// Left to right: the cap types in a column in tag order, then the
+/// interfaces, then the object types in a column, each object level with the
+/// first cap type that names it, so the dashed edge from a cap to its object
+/// is short and level. The retype edges run down the right of the object
+/// column. Each part's title is a node (the first of its column, or a table's
+/// first row), as nothing is drawn over a node, where it would be over a
+/// cluster's label.
 pub fn render(spec: &Spec, name: &str) -> String {
     let mut out = String::new();
     let w = &mut out;
@@ -181,11 +263,10 @@ pub fn render(spec: &Spec, name: &str) -> String {
     );
     let _ = writeln!(w, "  node [fontname=\"Helvetica\", fontsize=10];");
     let _ = writeln!(w, "  edge [fontname=\"Helvetica\", fontsize=9];");
-    // Edges go after every cluster: an edge inside a cluster would pull the
-    // nodes it names into that cluster.
+    // Edges go after the nodes, so each column lists only its own nodes.
     let mut edges = String::new();
-    objects(w, &mut edges, spec);
     caps(w, &mut edges, spec);
+    objects(w, &mut edges, spec);
     interfaces(w, &mut edges, spec);
     let _ = writeln!(w);
     w.push_str(&edges);
@@ -193,20 +274,64 @@ pub fn render(spec: &Spec, name: &str) -> String {
     out
 }
 
+/// Writes `nodes` as one column, top to bottom in the order given: one rank,
+/// held in order by invisible edges (a left-to-right layout draws the tail of
+/// such an edge above its head).
+fn column(w: &mut String, nodes: &[(String, String)]) {
+    let _ = writeln!(w, "  {{");
+    let _ = writeln!(w, "    rank=same;");
+    for (node, attributes) in nodes {
+        let _ = writeln!(w, "    {node} [{attributes}];");
+    }
+    for pair in nodes.windows(2) {
+        let _ = writeln!(w, "    {} -> {} [style=invis];", pair[0].0, pair[1].0);
+    }
+    let _ = writeln!(w, "  }}");
+}
+
+/// A column's title: a bold first line, then the legend.
+fn title_node(title: &str, legend: &[&str]) -> String {
+    let mut label = format!("shape=plaintext, label=<<B>{}</B>", html(title));
+    for line in legend {
+        let _ = write!(label, "<BR/>{}", html(line));
+    }
+    label.push('>');
+    label
+}
+
+/// The object types in the order of the first cap type that names each (in
+/// tag order), then those no cap type names, in declaration order.
+fn object_order(spec: &Spec) -> Vec<usize> {
+    let first_tag = |object: usize| {
+        spec.caps
+            .iter()
+            .filter(|c| c.object.is_some_and(|o| o.index() == object))
+            .map(|c| c.tag)
+            .min()
+            .unwrap_or(u32::MAX)
+    };
+    let mut order: Vec<usize> = (0..spec.objects.len()).collect();
+    order.sort_by_key(|&o| (first_tag(o), o));
+    order
+}
+
 fn objects(w: &mut String, e: &mut String, spec: &Spec) {
     let _ = writeln!(w);
-    let _ = writeln!(w, "  subgraph cluster_objects {{");
-    let owned = if spec.objects.iter().any(|o| !o.slots.is_empty()) {
-        "; purple: a slot the object owns"
-    } else {
-        ""
-    };
     let _ = writeln!(
         w,
-        "    label=\"Object types: A -> B means untyped A may be retyped into B{owned}\";"
+        "  // Object types, each level with the first cap type that names it."
     );
-    let _ = writeln!(w, "    style=rounded; color=\"#999999\";");
-    for object in &spec.objects {
+    let mut legend = vec![
+        "an arrow on the right from A to B:",
+        "untyped A may be retyped into B",
+        "(orange: device memory may take that path)",
+    ];
+    if spec.objects.iter().any(|o| !o.slots.is_empty()) {
+        legend.push("purple: a slot the object owns");
+    }
+    let mut nodes = vec![(quote("title objects"), title_node("Object types", &legend))];
+    for index in object_order(spec) {
+        let object = &spec.objects[index];
         let (shape, style) = match object.kind {
             ObjectKind::Untyped => ("box", "rounded,filled"),
             ObjectKind::Frame => ("folder", "filled"),
@@ -244,13 +369,15 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
             );
         }
         let peripheries = if object.device { ", peripheries=2" } else { "" };
-        let _ = writeln!(
-            w,
-            "    {} [shape={shape}, style={style:?}, fillcolor={fill:?}{peripheries}, label={}];",
+        nodes.push((
             object_node(&object.name),
-            quote(&label)
-        );
+            format!(
+                "shape={shape}, style={style:?}, fillcolor={fill:?}{peripheries}, label={}",
+                quote(&label)
+            ),
+        ));
     }
+    column(w, &nodes);
     for rule in &spec.retypes {
         let cap = &spec.caps[rule.source.index()];
         let Some(source) = cap.object.map(|o| &spec.objects[o.index()]) else {
@@ -258,22 +385,18 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
         };
         for target in &rule.targets {
             let target = &spec.objects[target.index()];
-            let device = source.device && target.device;
-            let memory = if device {
-                "RAM or device"
-            } else if source.device {
-                "RAM only"
+            // The target's box says its sizes; the colour says whether
+            // device memory may take this path.
+            let color = if source.device && target.device {
+                "#d9730d"
             } else {
-                "RAM"
+                "#333333"
             };
-            let label = format!("{}\n{memory}", arg_text(&target.size));
-            let color = if device { "#d9730d" } else { "#333333" };
             let _ = writeln!(
                 e,
-                "  {} -> {} [label={}, color={color:?}, fontcolor={color:?}];",
+                "  {}:e -> {}:e [color={color:?}];",
                 object_node(&source.name),
                 object_node(&target.name),
-                quote(label.trim_start())
             );
         }
         let _ = writeln!(
@@ -286,8 +409,7 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
         for slot in &object.slots {
             let rights = rights_list(spec, &slot.rights);
             // Written cap -> object and drawn object -> cap (the diamond at
-            // the owner), and left out of the ranking: otherwise `dot` stacks
-            // the cap types under the objects instead of beside them.
+            // the owner), and left out of the ranking, which the columns fix.
             let _ = writeln!(
                 e,
                 "  {} -> {} [label={}, dir=both, arrowhead=diamond, arrowtail=vee, \
@@ -302,17 +424,21 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
             );
         }
     }
-    let _ = writeln!(w, "  }}");
 }
 
 fn caps(w: &mut String, e: &mut String, spec: &Spec) {
     let _ = writeln!(w);
-    let _ = writeln!(w, "  subgraph cluster_caps {{");
-    let _ = writeln!(
-        w,
-        "    label=\"Cap types (tag, rights, invocations); dashed: the object a cap names\";"
-    );
-    let _ = writeln!(w, "    style=rounded; color=\"#999999\";");
+    let _ = writeln!(w, "  // Cap types in tag order.");
+    let mut nodes = vec![(
+        quote("title caps"),
+        title_node(
+            "Cap types",
+            &[
+                "tag, rights, invocations;",
+                "dashed: the object a cap names",
+            ],
+        ),
+    )];
     for cap in &spec.caps {
         let mut label = format!("{} (tag {})", cap.name, cap.tag);
         if cap.rights.is_empty() {
@@ -330,49 +456,23 @@ fn caps(w: &mut String, e: &mut String, spec: &Spec) {
             Some(Mapping::EachCap) => label.push_str("\nmapping: each cap's own"),
             Some(Mapping::Shared) => label.push_str("\nmapping: the object's, shared"),
         }
-        let invocations: Vec<&MethodSet> = spec
-            .invocations
-            .iter()
-            .filter(|set| {
-                set.cap
-                    .is_some_and(|c| spec.caps[c.index()].name == cap.name)
-            })
-            .collect();
+        let invocations = spec.invocations.iter().filter(|set| {
+            set.cap
+                .is_some_and(|c| spec.caps[c.index()].name == cap.name)
+        });
         for set in invocations {
             let names: Vec<&str> = set.methods.iter().map(|m| m.name.as_str()).collect();
             let _ = write!(label, "\ninvocations: {}", wrap(&names, 40));
         }
-        let _ = writeln!(
-            w,
-            "    {} [shape=note, style=filled, fillcolor=\"#f4f4f4\", label={}];",
+        nodes.push((
             cap_node(&cap.name),
-            quote(&label)
-        );
+            format!(
+                "shape=note, style=filled, fillcolor=\"#f4f4f4\", label={}",
+                quote(&label)
+            ),
+        ));
     }
-    for cap in &spec.caps {
-        if let Some(object) = cap.object {
-            let _ = writeln!(
-                e,
-                "  {} -> {} [style=dashed, arrowhead=vee, color=\"#888888\"];",
-                cap_node(&cap.name),
-                object_node(&spec.objects[object.index()].name)
-            );
-        }
-    }
-    let _ = writeln!(w, "  }}");
-}
-
-fn interfaces(w: &mut String, e: &mut String, spec: &Spec) {
-    if spec.interfaces.is_empty() {
-        return;
-    }
-    let _ = writeln!(w);
-    let _ = writeln!(w, "  subgraph cluster_interfaces {{");
-    let _ = writeln!(
-        w,
-        "    label=\"RPC interfaces: what a client lends, grants and donates per call\";"
-    );
-    let _ = writeln!(w, "    style=rounded; color=\"#999999\";");
+    // A byte quota pays like an Untyped cap: it goes last in the column.
     let quota = spec.interfaces.iter().any(|i| {
         i.methods.iter().any(|m| {
             m.donation
@@ -381,57 +481,87 @@ fn interfaces(w: &mut String, e: &mut String, spec: &Spec) {
         })
     });
     if quota {
-        let _ = writeln!(
-            w,
-            "    \"quota\" [shape=cylinder, style=filled, fillcolor=\"#fff4d6\", label=\"byte quota\\n(held by the server)\"];"
-        );
+        nodes.push((
+            quote("quota"),
+            "shape=cylinder, style=filled, fillcolor=\"#fff4d6\", \
+             label=\"byte quota\\n(held by the server)\""
+                .to_string(),
+        ));
     }
+    column(w, &nodes);
+    // Heavy: `dot` then draws each object level with its cap.
+    for cap in &spec.caps {
+        if let Some(object) = cap.object {
+            let _ = writeln!(
+                e,
+                "  {} -> {} [style=dashed, weight=10, arrowhead=vee, color=\"#888888\"];",
+                cap_node(&cap.name),
+                object_node(&spec.objects[object.index()].name)
+            );
+        }
+    }
+}
+
+fn interfaces(w: &mut String, e: &mut String, spec: &Spec) {
+    if spec.interfaces.is_empty() {
+        return;
+    }
+    let _ = writeln!(w);
+    // One node, a table with a row per interface, its title the first row.
+    let mut rows = vec![format!(
+        "<TR><TD BORDER=\"0\"><B>RPC interfaces</B><BR/>{}</TD></TR>",
+        html("what a client lends, grants and donates per call")
+    )];
     for set in &spec.interfaces {
-        let node = interface_node(&set.name);
-        let methods: Vec<String> = set
-            .methods
-            .iter()
-            .map(|m| {
-                let cost = match &m.donation {
-                    None => "free".to_string(),
-                    Some(d) => format!("costs the caller >= {}", bytes(d.min_bytes)),
-                };
-                format!("{}(): {cost}", m.name)
-            })
-            .collect();
-        let label = format!(
-            "interface {}\nerrors: {}\n{}",
-            set.name,
-            spec.error_sets[set.errors.index()].name,
-            methods.join("\n")
-        );
-        let _ = writeln!(
-            w,
-            "    {node} [shape=component, style=filled, fillcolor=\"#fde7e9\", label={}];",
-            quote(&label)
-        );
+        let mut lines = vec![
+            format!("interface {}", set.name),
+            format!("errors: {}", spec.error_sets[set.errors.index()].name),
+        ];
+        for m in &set.methods {
+            let cost = match &m.donation {
+                None => "free".to_string(),
+                Some(d) => format!("costs the caller >= {}", bytes(d.min_bytes)),
+            };
+            lines.push(format!("{}(): {cost}", m.name));
+        }
+        let lines: Vec<String> = lines.iter().map(|l| html(l)).collect();
+        rows.push(format!(
+            "<TR><TD PORT={} BGCOLOR=\"#fde7e9\">{}</TD></TR>",
+            quote(&set.name),
+            lines.join("<BR/>")
+        ));
+    }
+    let _ = writeln!(
+        w,
+        "  \"interfaces\" [shape=plain, label=<<TABLE BORDER=\"0\" CELLBORDER=\"1\" \
+         CELLSPACING=\"6\" CELLPADDING=\"4\">"
+    );
+    for row in rows {
+        let _ = writeln!(w, "    {row}");
+    }
+    let _ = writeln!(w, "  </TABLE>>];");
+    for set in &spec.interfaces {
         for method in &set.methods {
             for param in &method.params {
-                transfer_edge(e, spec, method.name.as_str(), param, &node, false);
+                transfer_edge(e, spec, &set.name, method.name.as_str(), param, false);
             }
             for result in &method.results {
-                transfer_edge(e, spec, method.name.as_str(), result, &node, true);
+                transfer_edge(e, spec, &set.name, method.name.as_str(), result, true);
             }
             if let Some(donation) = &method.donation {
-                donation_edges(e, spec, &method.name, donation, &node);
+                donation_edges(e, spec, &set.name, &method.name, donation);
             }
         }
     }
-    let _ = writeln!(w, "  }}");
 }
 
 /// An edge for a cap that travels: lent or granted to the server, or granted back.
 fn transfer_edge(
     w: &mut String,
     spec: &Spec,
+    interface: &str,
     method: &str,
     param: &MethodParam,
-    node: &str,
     result: bool,
 ) {
     let ParamKind::Cap {
@@ -452,22 +582,25 @@ fn transfer_edge(
     let rights = rights_list(spec, rights);
     let label = format!("{method}: {verb} {}{rights}", param.name);
     let cap = cap_node(&spec.caps[cap.index()].name);
-    let (from, to) = if result {
-        (node, cap.as_str())
+    let node = interface_in(interface);
+    // A result goes back to the client, against the columns' order: it is
+    // left out of the ranking.
+    let (from, to, constraint) = if result {
+        (node.as_str(), cap.as_str(), ", constraint=false")
     } else {
-        (cap.as_str(), node)
+        (cap.as_str(), node.as_str(), "")
     };
     let _ = writeln!(
         w,
-        "  {from} -> {to} [label={}, color=\"#2b6cb0\", fontcolor=\"#2b6cb0\"];",
+        "  {from} -> {to} [label={}, color=\"#2b6cb0\", fontcolor=\"#2b6cb0\"{constraint}];",
         quote(&label)
     );
 }
 
 /// The donation edge into the interface and the allocation edges out of it.
-fn donation_edges(w: &mut String, spec: &Spec, method: &str, donation: &Donation, node: &str) {
+fn donation_edges(w: &mut String, spec: &Spec, interface: &str, method: &str, donation: &Donation) {
     let from = match donation.kind {
-        DonationKind::Quota => "\"quota\"".to_string(),
+        DonationKind::Quota => quote("quota"),
         DonationKind::Untyped(cap) => cap_node(&spec.caps[cap.index()].name),
     };
     let label = format!(
@@ -477,7 +610,8 @@ fn donation_edges(w: &mut String, spec: &Spec, method: &str, donation: &Donation
     );
     let _ = writeln!(
         w,
-        "  {from} -> {node} [label={}, color=\"#b7791f\", fontcolor=\"#b7791f\", penwidth=2];",
+        "  {from} -> {} [label={}, color=\"#b7791f\", fontcolor=\"#b7791f\", penwidth=2];",
+        interface_in(interface),
         quote(&label)
     );
     for allocation in &donation.allocations {
@@ -489,7 +623,8 @@ fn donation_edges(w: &mut String, spec: &Spec, method: &str, donation: &Donation
         );
         let _ = writeln!(
             w,
-            "  {node} -> {} [label={}, style=dotted, color=\"#b7791f\", fontcolor=\"#b7791f\"];",
+            "  {} -> {} [label={}, style=dotted, color=\"#b7791f\", fontcolor=\"#b7791f\"];",
+            interface_out(interface),
             object_node(&spec.objects[allocation.object.index()].name),
             quote(&label)
         );
@@ -504,8 +639,29 @@ fn cap_node(name: &str) -> String {
     quote(&format!("cap {name}"))
 }
 
-fn interface_node(name: &str) -> String {
-    quote(&format!("interface {name}"))
+/// An interface's row of the interfaces table, for edges from the client's side.
+fn interface_in(name: &str) -> String {
+    format!("\"interfaces\":{}:w", quote(name))
+}
+
+/// An interface's row of the interfaces table, for edges to what it allocates.
+fn interface_out(name: &str) -> String {
+    format!("\"interfaces\":{}:e", quote(name))
+}
+
+/// Text escaped for an HTML-like label.
+fn html(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A DOT string literal; `\n` in `text` becomes a centred line break.
@@ -537,18 +693,6 @@ fn size_text(size: &SizeRule) -> String {
         None => bytes_pow(size.min_bits()),
         Some(param) => format!(
             "{param} in {}: {}",
-            args_text(size),
-            size_range(size.min_bits(), size.max_bits())
-        ),
-    }
-}
-
-/// The sizes a retype edge may create, for its label.
-fn arg_text(size: &SizeRule) -> String {
-    match &size.param {
-        None => bytes_pow(size.min_bits()),
-        Some(param) => format!(
-            "{param} {}: {}",
             args_text(size),
             size_range(size.min_bits(), size.max_bits())
         ),

@@ -85,7 +85,7 @@ enum Command {
     /// Rewrite specs in the one canonical layout (comments kept), or check that they are.
     #[command(after_help = fmt_cmd::FMT_EXAMPLES)]
     Fmt(fmt_cmd::FmtArgs),
-    /// Draw a spec's retype graph, cap types and interfaces as Graphviz DOT or SVG.
+    /// Draw a spec's retype graph, cap types and interfaces as Graphviz DOT, SVG or PNG.
     #[command(after_help = graph::GRAPH_EXAMPLES)]
     Graph(graph::GraphArgs),
     /// Write a Markdown reference of a spec: types, cap layouts, rules and what calls cost.

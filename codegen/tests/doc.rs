@@ -47,7 +47,7 @@ fn the_page_shows_layouts_and_costs() {
     assert!(page.contains("| base (44) | tag (5) |"), "{page}");
     assert!(page.contains("| free_index (44) |"), "{page}");
     assert!(
-        page.contains("| `base` | 0 | 48..5 | address aligned to 16 B, stored >> 4 |"),
+        page.contains("| `base` | 0 | 5..49 | address aligned to 16 B, stored >> 4 |"),
         "{page}"
     );
     assert!(page.contains("costs the caller: an untyped cap `UntypedCap` of at least 1 MiB + 8 KiB (1056768 bytes)"), "{page}");
@@ -164,11 +164,9 @@ fn exit_codes() {
             .code(),
         Some(2)
     );
-    assert_eq!(
-        capc(&s.dir, &["doc", "bad.cap"]).status.code(),
-        Some(2),
-        "-o is required"
-    );
+    let out = capc(&s.dir, &["doc", "bad.cap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "", "nothing on standard output either");
     s.write("file", "");
     std::fs::copy(
         workspace().join("kernel-demo/spec/kernel.cap"),
@@ -186,4 +184,222 @@ fn exit_codes() {
         help.contains("Examples:") && help.contains("Exit status"),
         "{help}"
     );
+}
+
+/// The pages of the three example specs, by name.
+fn pages(s: &Scratch) -> Vec<(&'static str, String)> {
+    let out_dir = s.path("out");
+    let out_dir = out_dir.to_str().unwrap();
+    [
+        ("kernel-demo/spec/kernel.cap", "kernel"),
+        ("kernel-demo/spec/decompress.cap", "decompress"),
+        ("examples/everything.cap", "everything"),
+    ]
+    .into_iter()
+    .map(|(spec, name)| {
+        let out = capc(&workspace(), &["doc", spec, "-o", out_dir]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let page = std::fs::read_to_string(s.path("out").join(format!("{name}.md"))).unwrap();
+        (name, page)
+    })
+    .collect()
+}
+
+/// The rows of every Markdown table of `page`: header first, without the
+/// `|---|` line.
+fn tables(page: &str) -> Vec<Vec<Vec<String>>> {
+    let mut tables = Vec::new();
+    let mut current: Vec<Vec<String>> = Vec::new();
+    for line in page.lines() {
+        if let Some(inner) = line.strip_prefix('|').and_then(|l| l.strip_suffix('|')) {
+            if !line.starts_with("|---") {
+                current.push(inner.split(" | ").map(|c| c.trim().to_string()).collect());
+            }
+        } else if !current.is_empty() {
+            tables.push(std::mem::take(&mut current));
+        }
+    }
+    tables
+}
+
+#[test]
+fn bit_ranges_are_half_open_low_to_high() {
+    let s = Scratch::new("doc", "bits");
+    for (name, page) in pages(&s) {
+        assert!(
+            page.contains("Bit ranges are half-open, low to high, as in docs/language.md"),
+            "{name}"
+        );
+        let mut fields = 0;
+        for table in tables(&page)
+            .iter()
+            .filter(|t| t[0].len() > 2 && t[0][..3] == ["field", "word", "bits"])
+        {
+            for row in &table[1..] {
+                let (lo, hi) = row[2]
+                    .split_once("..")
+                    .unwrap_or_else(|| panic!("{name}: {row:?}"));
+                let (lo, hi): (u32, u32) = (lo.parse().unwrap(), hi.parse().unwrap());
+                assert!(lo < hi && hi <= 64, "{name}: {row:?}");
+                fields += 1;
+            }
+        }
+        assert!(fields > 10, "{name}");
+    }
+    let page = &pages(&s)[1].1;
+    // One bit is a range of one: `is_device` is bit 55.
+    assert!(
+        page.contains("| `is_device` | 0 | 55..56 | bool |"),
+        "{page}"
+    );
+    assert!(
+        page.contains("| `free_index` | 1 | 0..44 | u44 |"),
+        "{page}"
+    );
+}
+
+#[test]
+fn counts_and_sizes_read_as_english() {
+    let s = Scratch::new("doc", "english");
+    for (name, page) in pages(&s) {
+        for wrong in [
+            " 1 request words",
+            " 1 reply words",
+            " 1 values",
+            " 1 entries",
+        ] {
+            assert!(!page.contains(wrong), "{name}: {wrong}");
+        }
+        // A size in bytes is not written twice (`48 B (48 bytes)`).
+        for (i, _) in page.match_indices(" bytes)") {
+            let open = page[..i].rfind('(').unwrap();
+            let n = &page[open + 1..i];
+            assert!(
+                !page[..open].ends_with(&format!(" {n} B ")),
+                "{name}: {}",
+                &page[open.saturating_sub(40)..i + 7]
+            );
+        }
+    }
+    let everything = &pages(&s)[2].1;
+    assert!(
+        everything.contains("- message: 1 request word, 0 reply words\n"),
+        "{everything}"
+    );
+    assert!(
+        everything.contains("- message: 5 request words, 1 reply word\n"),
+        "{everything}"
+    );
+    assert!(
+        everything.contains(
+            "a byte quota of at least 1 KiB (1024 bytes); the server's allocations need at most 48 bytes,"
+        ),
+        "{everything}"
+    );
+}
+
+#[test]
+fn every_column_has_a_name() {
+    let s = Scratch::new("doc", "columns");
+    for (name, page) in pages(&s) {
+        for table in tables(&page) {
+            assert!(
+                table[0].iter().all(|c| !c.is_empty()),
+                "{name}: {:?}",
+                table[0]
+            );
+            assert!(
+                table.iter().all(|row| row.len() == table[0].len()),
+                "{name}: {table:?}"
+            );
+        }
+    }
+    // Without doc comments, no column of empty descriptions.
+    s.write(
+        "plain.cap",
+        "target t {\n    address_bits = 48;\n    tag_bits = 5;\n    message_registers = 4;\n    \
+         message_words = 16;\n    caps_per_message = 2;\n}\nconst X = 1;\nrights { read, write }\n",
+    );
+    let out = capc(&s.dir, &["doc", "plain.cap", "-o", "."]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(s.path("plain.md")).unwrap();
+    assert!(
+        page.contains("| name | value |\n|---|---|\n| `X` | 1 |\n"),
+        "{page}"
+    );
+    assert!(
+        page.contains("| bit | right |\n|---|---|\n| 0 | `read` |\n"),
+        "{page}"
+    );
+    assert!(!page.contains("description"), "{page}");
+}
+
+#[test]
+fn imported_items_say_where_they_come_from() {
+    let s = Scratch::new("doc", "imports");
+    let pages = pages(&s);
+    let (kernel, decompress, everything) = (&pages[0].1, &pages[1].1, &pages[2].1);
+    assert!(!kernel.contains("mported"), "{kernel}");
+    assert!(
+        decompress.contains(
+            "Imports `kernel.cap`: what it declares is marked *imported from `kernel.cap`*."
+        ),
+        "{decompress}"
+    );
+    let section = |page: &str, heading: &str| {
+        let start = page.find(heading).unwrap_or_else(|| panic!("{heading}"));
+        let end = page[start + 1..]
+            .find("\n#")
+            .map_or(page.len(), |e| start + 1 + e);
+        page[start..end].to_string()
+    };
+    for heading in [
+        "## Target `x86_64`",
+        "### `Untyped`",
+        "### `UntypedCap` (tag 1)",
+        "### `KernelError`",
+        "### Invocations on `CNodeCap`",
+    ] {
+        assert!(
+            section(decompress, heading).contains("\n*Imported from `kernel.cap`.*\n"),
+            "{heading}: {}",
+            section(decompress, heading)
+        );
+    }
+    let interface = section(decompress, "### Interface `Decompressor`");
+    assert!(!interface.contains("mported"), "{interface}");
+    // Tables with imported rows say which file each came from.
+    assert!(
+        decompress.contains("| name | value | imported from | description |"),
+        "{decompress}"
+    );
+    assert!(
+        decompress.contains("| `SLOT_BITS` | 5 | `kernel.cap` |"),
+        "{decompress}"
+    );
+    assert!(
+        decompress.contains("| `MAX_OUTPUT_PAGES` | 256 |  |"),
+        "{decompress}"
+    );
+    // A path relative to the importing file.
+    assert!(
+        section(everything, "### `Untyped`")
+            .contains("\n*Imported from `lib/everything-base.cap`.*\n"),
+        "{everything}"
+    );
+    assert!(
+        !section(everything, "### `Frame`").contains("mported"),
+        "{everything}"
+    );
+}
+
+#[test]
+fn standard_output_without_o() {
+    let s = Scratch::new("doc", "stdout");
+    let pages = pages(&s);
+    let out = capc(&workspace(), &["doc", "kernel-demo/spec/decompress.cap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), pages[1].1);
+    let help = text(&capc(&s.dir, &["doc", "--help"]).stdout);
+    assert!(help.contains("standard output"), "{help}");
 }

@@ -1096,6 +1096,14 @@ mod tests {
         root: delete the last cap to the endpoint a thread waits on: ok\r\n\
         waiter: the endpoint was deleted: Syscall(InvalidCap)\r\n\
         thread 0x4067800 exited with status 0\r\n\
+        root: start a thread whose fault handler is the root's endpoint: ok\r\n\
+        thread 0x4079800 faulted:\r\n\
+        cpu exception: #PF page fault (vector 14), error code 0x4\r\n\
+        thread 0x4079800: fault sent to its fault handler (endpoint 0x4079000, badge 0x66)\r\n\
+        root: fault handler: a page fault at 0xfe00116000 (a data access, error code 0x4) came as a message with badge 0x66\r\n\
+        root: fault handler: map a frame at the faulting page and reply: ok\r\n\
+        faulter: read 0xfeedf00d at 0xfe00116000 after its fault handler mapped the page\r\n\
+        thread 0x4079800 exited with status 0\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\
@@ -1235,6 +1243,27 @@ mod tests {
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {
         check(transcript, exit).expect_err("the check should fail")
+    }
+
+    #[test]
+    fn a_fault_must_reach_its_handler_and_the_thread_go_on() {
+        for (line, problem) in [
+            (
+                "thread 0x4079800: fault sent to its fault handler (endpoint 0x4079000, badge 0x66)",
+                "the kernel did not send the fault to its handler",
+            ),
+            (
+                "faulter: read 0xfeedf00d at 0xfe00116000 after its fault handler mapped the page",
+                "no `faulter: read 0xfeedf00d",
+            ),
+        ] {
+            let without = GOOD.replace(&format!("{line}\r\n"), "");
+            let problems = check(&without, QemuExit::Code(EXIT_SUCCESS)).unwrap_err();
+            assert!(
+                problems.iter().any(|p| p.contains(problem)),
+                "{problems:#?}"
+            );
+        }
     }
 
     #[test]
