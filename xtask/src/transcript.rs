@@ -73,7 +73,7 @@ const RETYPE_ERRORS: [&str; 7] = [
     "FailedLookup",
 ];
 /// Root-task lines that must end in `: ok`, by their start.
-const ROOT_OK: [&str; 26] = [
+const ROOT_OK: [&str; 29] = [
     "root: retype 4 endpoints",
     "root: copy slot",
     "root: mint slot",
@@ -100,6 +100,16 @@ const ROOT_OK: [&str; 26] = [
     "root: delete the last cap to the endpoint a thread waits on",
     "root: start a thread whose fault handler is the root's endpoint",
     "root: fault handler: map a frame at the faulting page and reply",
+    "root: at priority 30, start thread A at priority 10 and thread B at 20",
+    "root: drop the root to priority 0",
+    "root: give thread B an MCP of 5",
+];
+/// Lines the priority part must print exactly: the higher priority ran
+/// first, to its end, and both before the root that had let them; a
+/// priority above the authority's MCP was refused.
+const PRIORITY_LINES: [&str; 2] = [
+    "root: priorities: thread B (20) took ticket 1, thread A (10) ticket 2, the root (0) ticket 3",
+    "root: set priority 6 on the authority of a thread with MCP 5: RangeError { min: 0, max: 5 } (as expected)",
 ];
 /// Lines the fault-handling part must print exactly: the thread's page
 /// fault reached its handler, the root, as a message with the handler
@@ -357,6 +367,7 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
     .into_iter()
     .chain(IPC_LINES)
     .chain(FAULT_HANDLER_LINES)
+    .chain(PRIORITY_LINES)
     {
         if !lines.contains(&line) {
             problems.push(format!("no `{line}` line"));
@@ -1104,6 +1115,13 @@ mod tests {
         root: fault handler: map a frame at the faulting page and reply: ok\r\n\
         faulter: read 0xfeedf00d at 0xfe00116000 after its fault handler mapped the page\r\n\
         thread 0x4079800 exited with status 0\r\n\
+        root: at priority 30, start thread A at priority 10 and thread B at 20: ok\r\n\
+        thread 0x407b000 exited with status 0\r\n\
+        thread 0x407a800 exited with status 0\r\n\
+        root: drop the root to priority 0: ok\r\n\
+        root: priorities: thread B (20) took ticket 1, thread A (10) ticket 2, the root (0) ticket 3\r\n\
+        root: give thread B an MCP of 5: ok\r\n\
+        root: set priority 6 on the authority of a thread with MCP 5: RangeError { min: 0, max: 5 } (as expected)\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\

@@ -567,6 +567,29 @@ mod kernel {
             check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, receive_only.cap(), 0);
             check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, cspace, 0);
             check_reply(decode_tcb_cap_set_fault_handler_reply, e, KERNEL_ERRORS + 1);
+
+            // Priorities: a word (any: the kernel bounds it by the
+            // authority's MCP) and the authority's TCB cap.
+            for (label, priority) in [(6, ip), (7, sp)] {
+                let (mut msg, mut caps) = buffers();
+                let info = if label == 6 {
+                    encode_tcb_cap_set_priority(priority, cptrs[1], &mut msg, &mut caps)
+                } else {
+                    encode_tcb_cap_set_mc_priority(priority, cptrs[1], &mut msg, &mut caps)
+                };
+                prop_assert_eq!(info, MessageInfo { label, length: 1, caps: 1 });
+                prop_assert_eq!(caps[0], cptrs[1]);
+                let authority = tcb(seed);
+                let looked_up = [authority.cap()];
+                let expected = if label == 6 {
+                    TcbCapInvocation::SetPriority(TcbCapSetPriority { priority, authority })
+                } else {
+                    TcbCapInvocation::SetMcPriority(TcbCapSetMcPriority { mcp: priority, authority })
+                };
+                check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
+                check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 1);
+            }
+            check_reply(decode_tcb_cap_set_priority_reply, e, KERNEL_ERRORS + 1);
         }
 
         #[test]

@@ -3,7 +3,8 @@
 //! it, the kernel command line, the kernel's own objects, and the capability core (slots and CSpace
 //! lookup in `cspace`, the derivation tree in `mdb`, copy, mint, move,
 //! delete, revoke and retype in `ops`, decoded invocations in `invoke`,
-//! frames and tables in address spaces in `mapping`), all typed by the
+//! frames and tables in address spaces in `mapping`, the run queues in
+//! `runqueue`), all typed by the
 //! code `capc` generates from `kernel-demo/spec/kernel.cap`.
 //!
 //! Nothing here touches a port, a control register or an address it was not
@@ -30,6 +31,7 @@ pub mod memory_map;
 #[cfg(test)]
 mod model_check;
 pub mod ops;
+pub mod runqueue;
 pub mod tcb;
 pub mod units;
 pub mod untyped;

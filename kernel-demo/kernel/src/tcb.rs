@@ -123,6 +123,12 @@ pub struct Tcb {
     /// until the handler replies (which restarts the thread) or the wait is
     /// cancelled; `FaultMessage::NONE` otherwise.
     pub fault: crate::abi::FaultMessage,
+    /// Its priority, 0 (lowest) to 255: the highest runnable thread runs
+    /// (`runqueue`).
+    pub priority: u8,
+    /// Its maximum controlled priority (seL4's MCP): the highest priority
+    /// (or MCP) a holder of a cap to this TCB may give any thread.
+    pub mcp: u8,
 }
 
 /// What a thread waiting to send will send.
@@ -168,6 +174,8 @@ impl Tcb {
             reply_from: 0,
             recv_grant: false,
             fault: crate::abi::FaultMessage::NONE,
+            priority: 0,
+            mcp: 0,
         }
     }
 }

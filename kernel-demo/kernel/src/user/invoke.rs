@@ -16,13 +16,14 @@ use capc_demo_kernel::caps::{
 use capc_demo_kernel::cspace::{SlotAddr, lookup_cap};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
 use capc_demo_kernel::mapping::{self, Flush};
+use capc_demo_kernel::runqueue::check_priority;
 use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, UserContext, reg};
 use capc_demo_kernel::{ipc, ops};
 
 use super::address_space::flush_if_current;
 use super::ipc::Machine;
 use super::lifecycle::{evict, zero_objects};
-use super::sched::{enqueue, remove};
+use super::sched::{enqueue, remove, set_priority};
 use super::state::{Identity, Kernel, USER_RFLAGS, ipc_buffer, slots, thread_cap, with_memory};
 
 /// A `Call` on the kernel object `cap` (in `slot` of the caller's CSpace):
@@ -225,6 +226,20 @@ pub(super) fn invoke_tcb(
             remove(k, at);
             ipc::cancel(&mut Machine(k), at);
             k.tcb(at).state = ThreadState::Inactive;
+        }
+        // seL4's TCB_SetPriority and TCB_SetMCPriority: the value may not
+        // pass the authority's maximum controlled priority (`RangeError`
+        // 0..=mcp, `runqueue::check_priority`). A higher priority than the
+        // current thread's preempts it on the way out (`trap`).
+        TcbCapInvocation::SetPriority(call) => {
+            let priority = check_priority(call.priority, k.tcb(call.authority.tcb()))
+                .map_err(|(min, max)| KernelError::RangeError { min, max })?;
+            set_priority(k, at, priority);
+        }
+        TcbCapInvocation::SetMcPriority(call) => {
+            let mcp = check_priority(call.mcp, k.tcb(call.authority.tcb()))
+                .map_err(|(min, max)| KernelError::RangeError { min, max })?;
+            k.tcb(at).mcp = mcp;
         }
     }
     Ok(())

@@ -46,13 +46,9 @@ impl ipc::Objects for Machine<'_> {
         self.wake(thread);
     }
     fn wake(&mut self, thread: u64) {
-        let k = &mut *self.0;
-        // Into an empty run queue: kept aside for `trap` to switch to.
-        if k.queue_head == 0 && k.woken == 0 {
-            k.woken = thread;
-        } else {
-            enqueue(k, thread);
-        }
+        // `trap` switches to it at once if it has the highest priority
+        // and nothing runs (a call or reply in seL4).
+        enqueue(self.0, thread);
     }
 }
 

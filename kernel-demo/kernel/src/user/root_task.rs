@@ -22,6 +22,13 @@ use x86_64::registers::control::Cr3;
 
 use super::lifecycle::zero_objects;
 use super::sched::{dequeue, enqueue, enter};
+
+/// The root thread's priority: that of the threads it makes (seL4 starts
+/// its root at the highest; here it shares the lowest with its threads,
+/// which take turns with it until it gives them other priorities).
+const ROOT_PRIORITY: u8 = 0;
+/// The root thread's maximum controlled priority: any.
+const ROOT_MCP: u8 = 255;
 use super::state::{Identity, Kernel, USER_RFLAGS, kernel, slots};
 
 /// First slot of the page tables and frames the kernel made for the root.
@@ -60,10 +67,15 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
             crate::timer::init();
             let _ = writeln!(
                 out,
-                "scheduler: round robin, {} ms time slices (PIT at {} Hz)",
+                "scheduler: round robin within each of {} priorities, the highest runnable first, {} ms time slices (PIT at {} Hz); the root runs at priority {ROOT_PRIORITY} with MCP {ROOT_MCP}",
+                capc_demo_kernel::runqueue::PRIORITIES,
                 1000 / crate::timer::HZ,
                 crate::timer::HZ
             );
+            // Priority 0, as every thread it makes, so they take turns
+            // until it says otherwise; an MCP of 255 lets it give any.
+            k.tcb(root).priority = ROOT_PRIORITY;
+            k.tcb(root).mcp = ROOT_MCP;
             enqueue(k, root);
             k.started += 1;
             k.threads[0] = root;

@@ -1,5 +1,5 @@
-//! The round-robin scheduler and the way in and out of ring 3: the run
-//! queue (through `Tcb::sched_next`), saving and loading a thread's
+//! The scheduler and the way in and out of ring 3: the run queues by
+//! priority (`capc_demo_kernel::runqueue`), saving and loading a thread's
 //! registers, switching address spaces (CR3), `trap` (every entry from ring
 //! 3) and the end of the run.
 //!
@@ -17,7 +17,7 @@ use x86_64::registers::control::{Cr2, Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
 use super::ipc::Machine;
-use super::state::{Kernel, MAX_THREADS, USER_RFLAGS, kernel, thread_cap};
+use super::state::{Kernel, MAX_THREADS, QueuedTcbs, USER_RFLAGS, kernel, thread_cap};
 use super::syscall::syscall;
 use crate::interrupts::{
     self, ExceptionFrame, Origin, SYSCALL_VECTOR, TIMER_VECTOR, USER_CODE_SELECTOR,
@@ -26,51 +26,29 @@ use crate::interrupts::{
 use crate::qemu::{self, ExitCode};
 use crate::serial::Console;
 
-/// Appends `thread` to the run queue.
+/// Makes `thread` runnable: the back of its priority's queue.
 pub(super) fn enqueue(k: &mut Kernel, thread: u64) {
-    k.tcb(thread).sched_next = 0;
-    if k.queue_tail == 0 {
-        k.queue_head = thread;
-    } else {
-        k.tcb(k.queue_tail).sched_next = thread;
-    }
-    k.queue_tail = thread;
+    k.runnable.append(&mut QueuedTcbs, thread);
 }
 
-/// Takes the first thread off the run queue.
+/// Takes the first thread of the highest priority off the run queues.
 pub(super) fn dequeue(k: &mut Kernel) -> Option<u64> {
-    let head = k.queue_head;
-    if head == 0 {
-        return None;
-    }
-    k.queue_head = k.tcb(head).sched_next;
-    if k.queue_head == 0 {
-        k.queue_tail = 0;
-    }
-    k.tcb(head).sched_next = 0;
-    Some(head)
+    k.runnable.take_highest(&mut QueuedTcbs)
 }
 
-/// Removes `thread` from the run queue if it is there.
+/// Takes `thread` off the run queues if it is there.
 pub(super) fn remove(k: &mut Kernel, thread: u64) {
-    let mut previous = 0;
-    let mut at = k.queue_head;
-    while at != 0 {
-        let next = k.tcb(at).sched_next;
-        if at == thread {
-            if previous == 0 {
-                k.queue_head = next;
-            } else {
-                k.tcb(previous).sched_next = next;
-            }
-            if k.queue_tail == thread {
-                k.queue_tail = previous;
-            }
-            k.tcb(at).sched_next = 0;
-            return;
-        }
-        previous = at;
-        at = next;
+    k.runnable.remove(&mut QueuedTcbs, thread);
+}
+
+/// Changes `thread`'s priority, keeping its place among the runnable
+/// threads: a queued thread moves to the back of its new level. The
+/// current thread is not queued; `trap` lets a higher priority preempt it.
+pub(super) fn set_priority(k: &mut Kernel, thread: u64, priority: u8) {
+    let queued = k.runnable.remove(&mut QueuedTcbs, thread);
+    k.tcb(thread).priority = priority;
+    if queued {
+        enqueue(k, thread);
     }
 }
 
@@ -167,23 +145,28 @@ pub fn trap(frame: &mut ExceptionFrame) {
         }
         _ => fault(k, current, frame),
     }
+    // seL4's choice: the current thread goes on unless it stopped, gave
+    // up its turn, or a thread of a higher priority became runnable (which
+    // then runs, the current one keeping its place at the front of its
+    // level). Otherwise the first thread of the highest level runs; a
+    // thread woken by IPC into an empty level is it.
     let running = k.tcb(current).state == ThreadState::Running;
-    let woken = core::mem::take(&mut k.woken);
+    let priority = k.tcb(current).priority;
     let next = if running && !rotate {
-        if woken != 0 {
-            enqueue(k, woken);
+        match k.runnable.highest() {
+            Some(highest) if highest > priority => {
+                k.runnable.prepend(&mut QueuedTcbs, current);
+                dequeue(k).unwrap_or(current)
+            }
+            _ => current,
         }
-        current
     } else {
         if running {
             enqueue(k, current);
         }
-        // A thread woken into an empty run queue is next anyway: switch to
-        // it directly (as seL4 does on a call or reply).
-        match (woken, dequeue(k)) {
-            (0, Some(next)) => next,
-            (0, None) => finish(k),
-            (woken, _) => woken,
+        match dequeue(k) {
+            Some(next) => next,
+            None => finish(k),
         }
     };
     // The same thread goes on in the same address space unless a PML4 cap

@@ -11,6 +11,7 @@ use capc_demo_kernel::abi::IpcBuffer;
 use capc_demo_kernel::asid::AsidTable;
 use capc_demo_kernel::caps::{Cap, FrameCap};
 use capc_demo_kernel::cspace::{Slot, SlotMemory};
+use capc_demo_kernel::runqueue::{RunQueues, Tcbs};
 use capc_demo_kernel::tcb::{Tcb, TcbSlot};
 use capc_demo_kernel::vspace::PhysMem;
 
@@ -21,6 +22,21 @@ pub(super) const USER_RFLAGS: u64 = 0x202;
 
 /// Physical memory through the boot identity map.
 pub(super) struct Identity;
+
+/// The TCBs the run queues link, through the identity map.
+pub(super) struct QueuedTcbs;
+
+impl Tcbs for QueuedTcbs {
+    fn tcb(&mut self, at: u64) -> &mut Tcb {
+        // SAFETY: the run queues hold only addresses of TCBs the kernel
+        // initialised (put there by `sched::enqueue` from a TcbCap or a
+        // thread the kernel runs), in identity-mapped RAM; `RunQueues`
+        // uses each reference within one step and holds none across its
+        // calls, during which no other reference to a TCB is live (the
+        // callers hold the kernel state, not a TCB).
+        unsafe { &mut *(at as *mut Tcb) }
+    }
+}
 
 impl PhysMem for Identity {
     fn read(&self, paddr: u64) -> u64 {
@@ -52,12 +68,8 @@ pub(super) struct Kernel {
     pub(super) current: u64,
     /// The PML4 loaded in CR3.
     pub(super) cr3: u64,
-    /// A thread the current system call woke while the run queue was
-    /// empty (0: none): it runs next, without going through the queue.
-    pub(super) woken: u64,
-    /// Run queue, through `Tcb::sched_next`.
-    pub(super) queue_head: u64,
-    pub(super) queue_tail: u64,
+    /// The runnable threads but the current one, by priority.
+    pub(super) runnable: RunQueues,
     /// Counters for the final report.
     pub(super) syscalls: u64,
     pub(super) preemptions: u64,
@@ -90,9 +102,7 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     kernel_pml4: 0,
     current: 0,
     cr3: 0,
-    woken: 0,
-    queue_head: 0,
-    queue_tail: 0,
+    runnable: RunQueues::new(),
     syscalls: 0,
     preemptions: 0,
     exited: 0,

@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use capc_demo_user::abi::{
     FIRST_UNTYPED_SLOT, FaultLabel, ROOT_CNODE_SLOT, ROOT_FLAG_BENCH, ROOT_IPC_BUFFER,
-    ROOT_STACK_TOP, ROOT_VSPACE_SLOT, Syscall,
+    ROOT_STACK_TOP, ROOT_TCB_SLOT, ROOT_VSPACE_SLOT, Syscall,
 };
 use capc_demo_user::caps::{
     self, Cap, KernelError, MessageInfo, ObjectType, Rights, UntypedCap,
@@ -442,6 +442,7 @@ fn main(
 
     failures += ipc(&mut env, slot + 40);
     failures += fault_handling(&mut env, slot + 51);
+    failures += priorities(&mut env, slot + 74);
     failures += fuzz::run(&mut env, slot + 60);
     failures += spawn::run(&mut env, boot_image, slot + 80);
     let _ = writeln!(env, "root: done; {failures} failures");
@@ -744,6 +745,105 @@ extern "C" fn faulter(buffer: u64) -> ! {
         if right { "" } else { " (WRONG)" }
     );
     capc_demo_user::exit(u64::from(!right))
+}
+
+/// The next ticket the threads of [`priorities`] take, and the tickets
+/// thread A (priority 10) and thread B (priority 20) took.
+static TICKET: AtomicU64 = AtomicU64::new(1);
+static TICKETS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Sets the priority of the thread `tcb` to `priority`, on the authority of
+/// the root's own TCB (its MCP is 255).
+fn set_priority(env: &mut Env, tcb: u64, priority: u64) -> Result<(), Error> {
+    env.invoke(
+        tcb,
+        |msg, c| caps::encode_tcb_cap_set_priority(priority, ROOT_TCB_SLOT, msg, c),
+        caps::decode_tcb_cap_set_priority_reply,
+    )
+}
+
+/// Priorities (seL4's fixed-priority scheduling): the root raises itself
+/// to 30, starts thread A at priority 10 and thread B at 20 (neither runs
+/// yet: the root is higher), then drops back to 0. B runs to its end
+/// before A starts, and both before the root goes on: their tickets are 1
+/// and 2 and the root takes 3. A priority above the authority's maximum
+/// controlled priority is refused: a thread given MCP 5 cannot raise
+/// another above 5. Uses slots `base..base + 6`; returns the failures.
+fn priorities(env: &mut Env, base: u64) -> u64 {
+    let untyped = UNTYPED.load(Ordering::Relaxed);
+    let threads = [(base, 10, 0x1_7000), (base + 3, 20, 0x1_9000)];
+    let mut r = set_priority(env, ROOT_TCB_SLOT, 30);
+    for (index, &(tcb, priority, at)) in threads.iter().enumerate() {
+        let (stack, buffer) = (tcb + 1, tcb + 2);
+        let (stack_at, buffer_at) = (ROOT_STACK_TOP + at, ROOT_STACK_TOP + at + 0x1000);
+        r = r
+            .and_then(|()| retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
+            .and_then(|()| retype(env, untyped, ObjectType::Frame, 12, stack, 2))
+            .and_then(|()| map_frame(env, stack, stack_at))
+            .and_then(|()| map_frame(env, buffer, buffer_at))
+            .and_then(|()| set_priority(env, tcb, priority))
+            .and_then(|()| {
+                let entry = if index == 0 { ticket_a } else { ticket_b };
+                start_thread(
+                    env,
+                    tcb,
+                    buffer,
+                    buffer_at,
+                    entry as *const () as u64,
+                    stack_at + 0x1000,
+                )
+            });
+    }
+    let mut failures = step!(
+        env,
+        r,
+        "at priority 30, start thread A at priority 10 and thread B at 20"
+    );
+    // Nothing of theirs ran yet; dropping to 0 lets them, B first.
+    let before = TICKET.load(Ordering::SeqCst);
+    let r = set_priority(env, ROOT_TCB_SLOT, 0);
+    failures += step!(env, r, "drop the root to priority 0");
+    let root = TICKET.fetch_add(1, Ordering::SeqCst);
+    let [a, b] = [0, 1].map(|i| TICKETS[i].load(Ordering::SeqCst));
+    let right = (before, b, a, root) == (1, 1, 2, 3);
+    let _ = writeln!(
+        env,
+        "root: priorities: thread B (20) took ticket {b}, thread A (10) ticket {a}, the root (0) ticket {root}{}",
+        if right { "" } else { " (WRONG)" }
+    );
+    failures += u64::from(!right);
+    // MCP: thread B may be given MCP 5 by the root, then B's TCB as the
+    // authority cannot give A more than 5.
+    let r = env.invoke(
+        threads[1].0,
+        |msg, c| caps::encode_tcb_cap_set_mc_priority(5, ROOT_TCB_SLOT, msg, c),
+        caps::decode_tcb_cap_set_mc_priority_reply,
+    );
+    failures += step!(env, r, "give thread B an MCP of 5");
+    let r = env.invoke(
+        threads[0].0,
+        |msg, c| caps::encode_tcb_cap_set_priority(6, threads[1].0, msg, c),
+        caps::decode_tcb_cap_set_priority_reply,
+    );
+    failures += u64::from(!expect_error(
+        env,
+        "set priority 6 on the authority of a thread with MCP 5",
+        r,
+        KernelError::RangeError { min: 0, max: 5 },
+    ));
+    failures
+}
+
+/// Thread A of [`priorities`]: takes a ticket and exits.
+extern "C" fn ticket_a(_buffer: u64) -> ! {
+    TICKETS[0].store(TICKET.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+    capc_demo_user::exit(0)
+}
+
+/// Thread B of [`priorities`]: takes a ticket and exits.
+extern "C" fn ticket_b(_buffer: u64) -> ! {
+    TICKETS[1].store(TICKET.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+    capc_demo_user::exit(0)
 }
 
 /// Configures the thread `tcb` in the root's CSpace and address space with
@@ -1276,7 +1376,7 @@ mod fuzz {
                         0 => rng.below(128),
                         _ => rng.below(9),
                     };
-                    (rng.cptr(), rng.below(7), length, rng.below(4))
+                    (rng.cptr(), rng.below(8), length, rng.below(4))
                 }
             };
             let cptr = target;
