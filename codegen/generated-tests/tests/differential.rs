@@ -807,7 +807,15 @@ macro_rules! generated_kernel {
                             if matches!(op, Op::Mutate { .. }) && g::badge_of(cap).is_some() {
                                 return Err(OpError::IllegalOperation);
                             }
-                            let entry = self.slots.remove(&from).ok_or(SOURCE)?;
+                            // Mutate sets a CNode cap's guard as mint does.
+                            let mutated = match (op, g::CNodeCap::from_cap(cap)) {
+                                (Op::Mutate { data, .. }, Some(cnode)) => {
+                                    cnode.with_cap_data(*data).ok_or(OpError::IllegalOperation)?.cap()
+                                }
+                                _ => cap,
+                            };
+                            let mut entry = self.slots.remove(&from).ok_or(SOURCE)?;
+                            entry.cap = mutated;
                             if let Some(p) = entry.prev {
                                 self.slots.get_mut(&p).unwrap().next = Some(to);
                             }
@@ -942,6 +950,11 @@ macro_rules! generated_kernel {
                     }
                     let mut derived =
                         g::derived(cap).with_rights_masked(g::Rights::from_bits_truncate(rights));
+                    // A CNode cap's guard from mint's word (seL4's
+                    // updateCapData).
+                    if let (Some(data), Some(cnode)) = (badge, g::CNodeCap::from_cap(derived)) {
+                        derived = cnode.with_cap_data(data).ok_or(OpError::IllegalOperation)?.cap();
+                    }
                     // As seL4's updateCapData: a cap without a badge
                     // ignores mint's word; a badged one cannot be rebadged.
                     match (badge, g::badge_of(cap)) {

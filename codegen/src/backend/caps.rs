@@ -816,6 +816,44 @@ fn cap_for(g: &Gen<'_>) -> TokenStream {
     }
 }
 
+/// `with_cap_data` for a cap type with `#[guard_bits]`, `#[guard]` and
+/// `#[size_arg]` integer fields (a CNode cap): seL4's updateCapData, which
+/// mint and mutate apply to the word they are given. Nothing for others.
+fn cap_data_method(c: &CapType) -> Option<TokenStream> {
+    let uint = |role| c.field_with(role).filter(|f| f.kind == FieldKind::Uint);
+    let (bits, guard, radix) = (
+        uint(Role::GuardBits)?,
+        uint(Role::Guard)?,
+        uint(Role::SizeArg)?,
+    );
+    let get_radix = ident(&radix.name);
+    let set_bits = format_ident!("set_{}", snake(&bits.name));
+    let set_guard = format_ident!("set_{}", snake(&guard.name));
+    let width = lit(bits.width.into());
+    let doc = format!(
+        " seL4's updateCapData for this cap, as mint and mutate apply their word: the word's low {w} bits are the guard's size (`{b}`), the bits above them the guard (`{g}`), masked to that size. `None` if the guard and the radix (`{r}`) take more than 64 bits, or a value does not fit its field.",
+        w = bits.width,
+        b = bits.name,
+        g = guard.name,
+        r = radix.name,
+    );
+    Some(quote! {
+        #[doc = #doc]
+        pub const fn with_cap_data(self, data: u64) -> Option<Self> {
+            let size = data & Cap::low_bits(#width);
+            if size + self.#get_radix() > 64 {
+                return None;
+            }
+            let mask = if size == 0 { 0 } else { u64::MAX >> (64 - size) };
+            let mut view = self;
+            if view.#set_bits(size).is_err() || view.#set_guard((data >> #width) & mask).is_err() {
+                return None;
+            }
+            Some(view)
+        }
+    })
+}
+
 fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     let name = ident(&c.name);
     let doc = g.docs(&c.docs, &format!("A `{}` capability.", c.name), c.span);
@@ -898,6 +936,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         }
     };
     let many_args = (c.fields.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
+    let cap_data = cap_data_method(c);
     let cap_name = &c.name;
     let new_doc = format!(
         " A `{}` with these fields; fails on the first field whose value does not fit.",
@@ -931,6 +970,8 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
             }
 
             #(#accessors)*
+
+            #cap_data
         }
 
         impl From<#name> for Cap {

@@ -14,7 +14,15 @@ use crate::diag::{Code, Diagnostic};
 use super::Ctx;
 
 /// Members every generated cap view has besides its field accessors.
-const VIEW_MEMBERS: &[&str] = &["new", "from_cap", "cap", "TAG", "VALID_RIGHTS", "is_mapped"];
+const VIEW_MEMBERS: &[&str] = &[
+    "new",
+    "from_cap",
+    "cap",
+    "TAG",
+    "VALID_RIGHTS",
+    "is_mapped",
+    "with_cap_data",
+];
 
 /// Constants the generated module defines at its top level whatever the
 /// spec says: a spec constant of one of these names would clash. (A test

@@ -672,6 +672,13 @@ impl<'s> Machine<'s> {
             }
         }
         cap.rights &= rights & self.valid_rights(cap.cap_type);
+        // A CNode cap has no badge: as seL4's updateCapData, mint's word
+        // sets its guard (0: none).
+        if let Some(data) = badge
+            && let Some(guarded) = self.with_guard(&cap, data)
+        {
+            cap = guarded?;
+        }
         let field = self.badge_field(cap.cap_type);
         // As seL4's updateCapData: a cap type without a badge ignores mint's
         // word; a badged cap cannot be given another.
@@ -706,6 +713,42 @@ impl<'s> Machine<'s> {
         }))
     }
 
+    /// seL4's updateCapData for a CNode cap (one with `#[guard_bits]` and
+    /// `#[guard]` fields): `data`'s low 6 bits are the guard's size, the
+    /// bits above them the guard, masked to that size. `None` for a cap
+    /// without a guard; `IllegalOperation` if guard and radix (the CNode's
+    /// size argument) take more than 64 bits, or the values do not fit the
+    /// fields.
+    fn with_guard(&self, cap: &Cap, data: u64) -> Option<Result<Cap, OpError>> {
+        if !self.is_cnode_cap(cap) {
+            return None;
+        }
+        let t = &self.spec.caps[cap.cap_type.index()];
+        let (bits_field, guard_field) =
+            (t.field_with(Role::GuardBits)?, t.field_with(Role::Guard)?);
+        let guard_bits = data & 0x3f;
+        if guard_bits + cap.size_arg > 64 {
+            return Some(Err(OpError::IllegalOperation));
+        }
+        let mask = match guard_bits {
+            0 => 0,
+            bits => u64::MAX >> (64 - bits),
+        };
+        let guard = (data >> 6) & mask;
+        if !Self::fits(bits_field, guard_bits) || !Self::fits(guard_field, guard) {
+            return Some(Err(OpError::IllegalOperation));
+        }
+        // Absent is 0 (`Cap::other`).
+        let mut cap = cap.clone();
+        for (field, value) in [(bits_field, guard_bits), (guard_field, guard)] {
+            match value {
+                0 => cap.other.remove(&field.name),
+                v => cap.other.insert(field.name.clone(), v),
+            };
+        }
+        Some(Ok(cap))
+    }
+
     /// `cap` with its watermark set to `bytes`, rounded up to the field's
     /// unit; `None` if that does not fit the field.
     pub fn stored_watermark(&self, cap: &Cap, bytes: u64) -> Option<Cap> {
@@ -722,11 +765,11 @@ impl<'s> Machine<'s> {
     /// seL4's CNode_Mutate: moves the cap at `source` into the empty slot
     /// `dest` with `data` applied as `updateCapData(preserve = true)`
     /// does. A cap with a `#[badge]` field is `IllegalOperation` (seL4's
-    /// gives a null cap for a badged type when preserving); any other keeps
-    /// its bits (the kernel sets a CNode cap's guard, which the spec does
-    /// not model, as for mint). Checks as for [`move_cap`](Self::move_cap).
+    /// gives a null cap for a badged type when preserving); a CNode cap
+    /// gets the guard `data` gives, as for mint (a guard that does not fit
+    /// is `IllegalOperation`); any other keeps its bits.
+    /// Checks as for [`move_cap`](Self::move_cap).
     pub fn mutate(&mut self, source: &SlotPath, dest: &SlotPath, data: u64) -> Result<(), OpError> {
-        let _ = data;
         let dest_slot = self
             .resolve(dest)
             .ok_or(OpError::FailedLookup { source: 0 })?;
@@ -740,7 +783,12 @@ impl<'s> Machine<'s> {
         if self.badge_field(self.nodes[&id].cap.cap_type).is_some() {
             return Err(OpError::IllegalOperation);
         }
-        self.move_cap(source, dest)
+        let guarded = self.with_guard(&self.nodes[&id].cap, data).transpose()?;
+        self.move_cap(source, dest)?;
+        if let Some(cap) = guarded {
+            self.nodes.get_mut(&id).expect("live").cap = cap;
+        }
+        Ok(())
     }
 
     /// Moves the cap at `source` into the empty slot `dest`; it keeps its

@@ -53,7 +53,7 @@ pub fn copy(
 /// with `data` applied as `updateCapData(preserve = true)`: a cap with a
 /// badge is `IllegalOperation`; a CNode cap gets the guard `data` gives (as
 /// mint's word: the guard size in the low 6 bits, the guard above them; 0
-/// keeps the guard); any other cap moves as it is.
+/// clears the guard, as in seL4); any other cap moves as it is.
 pub fn mutate(
     memory: &mut SlotMemory<'_>,
     source: SlotAddr,
@@ -68,7 +68,7 @@ pub fn mutate(
         return Err(KernelError::IllegalOperation);
     }
     let mutated = match CNodeCap::from_cap(cap) {
-        Some(cnode) if data != 0 => with_guard(cnode, data)?,
+        Some(cnode) => with_guard(cnode, data)?,
         _ => cap,
     };
     move_cap(memory, source, dest)?;
@@ -79,20 +79,14 @@ pub fn mutate(
 }
 
 /// The CNode cap `cnode` with the guard seL4's cap data `data` gives (for
-/// mint and mutate, as seL4's updateCapData): the guard size in its low 6
-/// bits, the guard above them, masked to that size. `IllegalOperation` if
-/// guard and radix take more than 64 bits.
-fn with_guard(mut cnode: CNodeCap, data: u64) -> Result<Cap, KernelError> {
-    let guard_bits = data & 0x3f;
-    if guard_bits + cnode.radix() > u64::from(u64::BITS) {
-        return Err(KernelError::IllegalOperation);
-    }
-    let guard = (data >> 6) & ((1u64 << guard_bits) - 1);
+/// mint and mutate, as seL4's updateCapData: the generated
+/// `CNodeCap::with_cap_data`). `IllegalOperation` if guard and radix take
+/// more than 64 bits.
+fn with_guard(cnode: CNodeCap, data: u64) -> Result<Cap, KernelError> {
     cnode
-        .set_guard_bits(guard_bits)
-        .and_then(|()| cnode.set_guard(guard))
-        .map_err(|_| KernelError::IllegalOperation)?;
-    Ok(cnode.cap())
+        .with_cap_data(data)
+        .map(CNodeCap::cap)
+        .ok_or(KernelError::IllegalOperation)
 }
 
 /// `DeleteFirst` unless `dest` is an empty slot: seL4's ensureEmptySlot,
@@ -108,7 +102,7 @@ pub fn ensure_empty(memory: &SlotMemory<'_>, dest: SlotAddr) -> Result<(), Kerne
 
 /// Like [`copy`], and also sets the badge of a badgeable cap that has none,
 /// or the guard of a CNode cap (`badge` is then seL4's cap data: the guard
-/// size in its low 6 bits, the guard above them; 0 keeps the guard).
+/// size in its low 6 bits, the guard above them: 0 clears it, as in seL4).
 /// Minting a cap that already has a badge is `IllegalOperation`: a badge
 /// is set once. A nonzero word on any other cap without a `#[badge]`
 /// field is ignored (seL4's updateCapData). A cap minted with a new badge
@@ -154,9 +148,7 @@ fn derive(
     let mut derived = caps::derived(cap).with_rights_masked(rights);
     // A CNode cap has no badge: as in seL4, mint's word sets its guard
     // instead (guard size in the low 6 bits, the guard above them).
-    if let (Some(data), Some(cnode)) = (badge, CNodeCap::from_cap(cap))
-        && data != 0
-    {
+    if let (Some(data), Some(cnode)) = (badge, CNodeCap::from_cap(cap)) {
         derived = with_guard(cnode, data)?;
         return insert_derived(memory, source, dest, derived, false);
     }

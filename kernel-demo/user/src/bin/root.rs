@@ -2884,7 +2884,9 @@ mod spawn {
         super::mint(env, cnode, guarded, Rights::ALL, 64 - radix)?;
         retype(env, ObjectType::Pml4, 0, pml4, &mut bill)?;
         let own = [
-            (task::SELF, guarded, Rights::ALL, 0),
+            // The guard word again: a mint sets a CNode cap's guard from its
+            // word (seL4's updateCapData), and 0 would take it off.
+            (task::SELF, guarded, Rights::ALL, 64 - radix),
             (task::VSPACE, pml4, Rights::ALL, 0),
         ];
         for &(at, from, rights, badge) in grants.iter().chain(&own) {
