@@ -828,7 +828,11 @@ fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymbol> {
             ItemKind::Cap(c) => symbol(
                 text,
                 &c.name.name,
-                Some("cap".to_string()),
+                Some(match (&c.is_abstract, &c.inherits) {
+                    (true, _) => "abstract cap".to_string(),
+                    (false, Some(parent)) => format!("cap, inherits {}", parent.name),
+                    (false, None) => "cap".to_string(),
+                }),
                 SymbolKind::STRUCT,
                 span,
                 c.name.span,

@@ -242,10 +242,14 @@ pub struct Variant {
 /// `cap Name for Object { fields }`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CapItem {
+    /// `abstract cap`: fields for cap types to inherit, not a cap type.
+    pub is_abstract: bool,
     /// The cap type's name.
     pub name: Ident,
     /// The object type it names, if any (caps such as an IRQ handler name none).
     pub object: Option<Ident>,
+    /// `inherits Name`: the abstract cap whose fields come first.
+    pub inherits: Option<Ident>,
     /// Fields in declaration order.
     pub fields: Vec<Field>,
 }

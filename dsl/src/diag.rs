@@ -96,6 +96,7 @@ catalogue! {
     TableShape = "E0415", Error, "translation table of the wrong shape";
     TableHolds = "E0416", Error, "table entry holds an object it cannot";
     TableTree = "E0417", Error, "translation tables do not form one tree under the address-space root";
+    InheritanceMisuse = "E0418", Error, "cap inheritance misused";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

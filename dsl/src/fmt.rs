@@ -651,17 +651,22 @@ impl<'a> Printer<'a> {
                 });
             }
             Rule::cap_item => {
+                let mut inner = inner.peekable();
+                if let Some(mark) = inner.next_if(|p| p.as_rule() == Rule::abstract_mark) {
+                    self.leaf(&mark);
+                    self.space();
+                }
                 self.keyword_and_name(&mut inner);
                 let mut fields = Vec::new();
                 for p in inner {
                     match p.as_rule() {
-                        Rule::kw_for => {
+                        Rule::kw_for | Rule::kw_inherits | Rule::ident => {
                             self.space();
                             self.leaf(&p);
                         }
-                        Rule::ident => {
+                        Rule::inherited => {
                             self.space();
-                            self.leaf(&p);
+                            self.leaf(&p.into_inner().next().expect("grammar: inherited name"));
                         }
                         _ => fields.push(p),
                     }

@@ -561,6 +561,8 @@ fn is_user_token(token: &str) -> bool {
         || matches!(
             token,
             "0x" | "0b" | "_" | "BUILTIN_RULE" | "KiB" | "MiB" | "GiB" | "TiB"
+                // Only where an item may start, which "an item" says.
+                | "abstract"
         ))
 }
 
@@ -597,6 +599,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::field => "a field (`name: type`)",
         Rule::param => "a parameter (`name: type`)",
         Rule::attribute => "an attribute (`#[...]`)",
+        Rule::inherited => "the abstract cap it inherits",
         Rule::EOI => "the end of the file",
         _ => return None,
     })
@@ -763,18 +766,29 @@ impl Builder {
                 ItemKind::Errors(ErrorsItem { name, variants })
             }
             Rule::cap_item => {
+                let mut inner = inner.peekable();
+                let is_abstract = inner
+                    .next_if(|p| p.as_rule() == Rule::abstract_mark)
+                    .is_some();
                 let name = self.ident(inner.next().expect("grammar: cap name"));
                 let mut object = None;
+                let mut inherits = None;
                 let mut fields = Vec::new();
                 for p in inner {
                     match p.as_rule() {
                         Rule::ident => object = Some(self.ident(p)),
+                        Rule::inherited => {
+                            let ident = p.into_inner().next().expect("grammar: inherited name");
+                            inherits = Some(self.ident(ident));
+                        }
                         _ => fields.push(self.field(p)?),
                     }
                 }
                 ItemKind::Cap(CapItem {
+                    is_abstract,
                     name,
                     object,
+                    inherits,
                     fields,
                 })
             }
@@ -1252,6 +1266,7 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_errors
             | Rule::kw_cap
             | Rule::kw_for
+            | Rule::kw_inherits
             | Rule::kw_retype
             | Rule::kw_invocations
             | Rule::kw_interface

@@ -136,6 +136,10 @@ impl Ctx<'_> {
     ) -> Option<model::CapType> {
         let (item, cap) = self.items.caps[index];
         let name = &cap.name.name;
+        // Its fields are not what the spec means: `inherits` was reported.
+        if self.failed_inheritance.contains(name) {
+            return None;
+        }
         let mut ok = true;
 
         // Cap-level attributes.

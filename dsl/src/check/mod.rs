@@ -2,6 +2,7 @@
 //!
 //! The passes run in this order, each in its own module, each collecting all
 //! the diagnostics it can rather than stopping at the first:
+//! 0. [`inherit`]: inherited cap fields written out;
 //! 1. names (here): one namespace for types, one for rights, one for constants;
 //!    duplicates and the target block; [`rust_names`]: names the generated
 //!    Rust code cannot carry;
@@ -19,6 +20,7 @@
 
 mod caps;
 mod eval;
+mod inherit;
 mod lifecycle;
 mod methods;
 mod objects;
@@ -45,6 +47,8 @@ struct Items<'a> {
     objects: Vec<(&'a ast::Item, &'a ast::ObjectItem)>,
     errors: Vec<(&'a ast::Item, &'a ast::ErrorsItem)>,
     caps: Vec<(&'a ast::Item, &'a ast::CapItem)>,
+    /// `abstract cap` items: names, but not cap types.
+    abstracts: Vec<(&'a ast::Item, &'a ast::CapItem)>,
     retypes: Vec<(&'a ast::Item, &'a ast::RetypeItem)>,
     invocations: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
     interfaces: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
@@ -57,6 +61,7 @@ struct Items<'a> {
 enum TypeSym {
     Object(usize),
     Cap(usize),
+    AbstractCap(usize),
     Errors(usize),
     Interface(usize),
 }
@@ -66,6 +71,7 @@ impl TypeSym {
         match self {
             TypeSym::Object(_) => "an object type",
             TypeSym::Cap(_) => "a cap type",
+            TypeSym::AbstractCap(_) => "an abstract cap",
             TypeSym::Errors(_) => "an error set",
             TypeSym::Interface(_) => "an interface",
         }
@@ -75,6 +81,8 @@ impl TypeSym {
 /// State shared by the passes.
 struct Ctx<'a> {
     items: Items<'a>,
+    /// Caps whose `inherits` failed ([`inherit`]): not checked further.
+    failed_inheritance: BTreeSet<String>,
     diags: Vec<Diagnostic>,
     types: BTreeMap<String, (TypeSym, Span)>,
     right_index: BTreeMap<String, usize>,
@@ -103,6 +111,8 @@ struct Ctx<'a> {
 /// Returns the model when there is no error, and every diagnostic (errors and
 /// warnings) in the order the passes found them.
 pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
+    let expanded = inherit::expand(files);
+    let files = &expanded.files[..];
     let mut items = Items::default();
     for (_, file) in files {
         for item in &file.items {
@@ -114,6 +124,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 ItemKind::Rights(r) => items.rights.extend(r),
                 ItemKind::Object(o) => items.objects.push((item, o)),
                 ItemKind::Errors(e) => items.errors.push((item, e)),
+                ItemKind::Cap(c) if c.is_abstract => items.abstracts.push((item, c)),
                 ItemKind::Cap(c) => items.caps.push((item, c)),
                 ItemKind::Retype(r) => items.retypes.push((item, r)),
                 ItemKind::Invocations(m) => items.invocations.push((item, m)),
@@ -126,12 +137,13 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         const_stack: Vec::new(),
         const_chain: Vec::new(),
         items,
-        diags: Vec::new(),
+        diags: expanded.diags,
         types: BTreeMap::new(),
         right_index: BTreeMap::new(),
         const_index: BTreeMap::new(),
         used_consts: BTreeSet::new(),
-        used_types: BTreeSet::new(),
+        used_types: expanded.inherited,
+        failed_inheritance: expanded.failed,
         allow_unused: BTreeSet::new(),
         root_file: files.last().map_or(FileId(0), |(id, _)| *id),
         file_rank: files
@@ -203,7 +215,7 @@ impl<'a> Ctx<'a> {
                     self.allow(item, attr);
                     continue;
                 }
-                if matches!(item.kind, ast::ItemKind::Cap(_)) {
+                if matches!(&item.kind, ast::ItemKind::Cap(c) if !c.is_abstract) {
                     continue; // checked with the cap type
                 }
                 self.diags.push(
@@ -275,6 +287,13 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .enumerate()
                 .map(|(i, (_, c))| (c.name.clone(), TypeSym::Cap(i))),
+        );
+        entries.extend(
+            self.items
+                .abstracts
+                .iter()
+                .enumerate()
+                .map(|(i, (_, c))| (c.name.clone(), TypeSym::AbstractCap(i))),
         );
         entries.extend(
             self.items
@@ -913,6 +932,13 @@ impl<'a> Ctx<'a> {
                     "error set",
                     "no invocations or interface returns it",
                 ));
+            }
+        }
+        for (_, cap) in &self.items.abstracts {
+            if !self.used_types.contains(&cap.name.name)
+                && !self.allow_unused.contains(&cap.name.span)
+            {
+                unused.push((cap.name.clone(), "abstract cap", "no cap type inherits it"));
             }
         }
         for (_, cap) in &self.items.caps {
