@@ -280,7 +280,30 @@ impl XorShift {
 /// A random small spec: rights, an error set, cap types with fields, an
 /// interface, the names plain or awkward ([`XorShift::name`]).
 fn random_spec(rng: &mut XorShift) -> String {
-    let mut text = String::from(TARGET);
+    // Caps of 2 to 4 words, and fields wide enough to need them.
+    let mut text = TARGET.replace(
+        "caps_per_message = 0;",
+        &format!(
+            "caps_per_message = 0;\n    cap_words = {};",
+            2 + rng.below(3)
+        ),
+    );
+    let field = |rng: &mut XorShift| {
+        format!(
+            "    {}: {},\n",
+            rng.name(false),
+            ["u8", "bool", "u16", "u40", "u64"][rng.below(5)]
+        )
+    };
+    // Sometimes an abstract cap some caps inherit.
+    let parent = (rng.below(2) == 0).then(|| rng.name(true));
+    if let Some(parent) = &parent {
+        let fields: Vec<String> = (0..1 + rng.below(2)).map(|_| field(rng)).collect();
+        text.push_str(&format!(
+            "abstract cap {parent} {{\n{}}}\n",
+            fields.concat()
+        ));
+    }
     if rng.below(2) == 0 {
         text.push_str(&format!(
             "rights {{ {}, {} }}\n",
@@ -293,16 +316,12 @@ fn random_spec(rng: &mut XorShift) -> String {
     text.push_str(&format!("errors {errors} {{ {a}, {b}({payload}) }}\n"));
     for _ in 0..1 + rng.below(3) {
         let cap = rng.name(true);
-        let fields: Vec<String> = (0..rng.below(4))
-            .map(|_| {
-                format!(
-                    "    {}: {},\n",
-                    rng.name(false),
-                    ["u8", "bool", "u16"][rng.below(3)]
-                )
-            })
-            .collect();
-        text.push_str(&format!("cap {cap} {{\n{}}}\n", fields.concat()));
+        let fields: Vec<String> = (0..rng.below(4)).map(|_| field(rng)).collect();
+        let inherits = match &parent {
+            Some(parent) if rng.below(2) == 0 => format!(" inherits {parent}"),
+            _ => String::new(),
+        };
+        text.push_str(&format!("cap {cap}{inherits} {{\n{}}}\n", fields.concat()));
     }
     if rng.below(2) == 0 {
         let (interface, method, arg, result) = (

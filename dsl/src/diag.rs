@@ -78,7 +78,7 @@ catalogue! {
     DeviceKernelObject = "E0307", Error, "kernel object allowed in device memory";
     SizeAboveAddressSpace = "E0308", Error, "object larger than the address space";
 
-    LayoutOverflow = "E0400", Error, "capability does not fit in two words";
+    LayoutOverflow = "E0400", Error, "capability does not fit in its words";
     FieldWidth = "E0401", Error, "field width out of range";
     MisalignedPointer = "E0402", Error, "pointer alignment does not fit the object";
     FieldTooNarrow = "E0403", Error, "field too narrow for the values it must hold";

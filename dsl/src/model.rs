@@ -72,6 +72,8 @@ pub struct Target {
     pub message_words: u32,
     /// Capabilities a message may carry.
     pub caps_per_message: u32,
+    /// 64-bit words of one capability (`cap_words`, 2 unless set).
+    pub cap_words: u32,
     /// log2 of the bytes of one capability slot (`slot_bits`), if set;
     /// required when an object owns slots.
     pub slot_bits: Option<u32>,

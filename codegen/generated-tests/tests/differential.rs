@@ -178,7 +178,7 @@ macro_rules! generated_kernel {
                         k.asids.insert(1, 0);
                     }
                     for (slot, node) in m.occupied() {
-                        let cap = Cap::from_words(pack(m, &node.cap));
+                        let cap = Cap::from_words(pack(m, &node.cap).try_into().expect("a cap's words"));
                         let revocable =
                             cap.cap_type().unwrap().copy_policy() != g::CopyPolicy::Always;
                         k.slots.insert(
@@ -1000,7 +1000,7 @@ macro_rules! generated_kernel {
                     }
                     self.slots
                         .iter()
-                        .map(|(s, e)| (*s, (e.cap.words(), parents.get(s).copied())))
+                        .map(|(s, e)| (*s, (e.cap.words().to_vec(), parents.get(s).copied())))
                         .collect()
                 }
 

@@ -495,6 +495,13 @@ fn caps(g: &Gen<'_>) -> TokenStream {
     let rights_methods = rights_methods(g);
     let field_helpers = field_helpers(g);
     let badge_methods = badge_methods(g);
+    let cap_doc = format!(
+        " A capability: {} 64-bit words (`target::CAP_WORDS`), the cap type's tag in the low bits of word 0 and the fields where the spec's layout put them.",
+        match spec.target.cap_words {
+            2 => "two".to_string(),
+            n => n.to_string(),
+        }
+    );
     // `repr(u8)` on an enum without variants is an error (E0084).
     let repr = (!spec.caps.is_empty()).then(|| quote!(#[repr(u8)]));
     quote! {
@@ -558,27 +565,26 @@ fn caps(g: &Gen<'_>) -> TokenStream {
             }
         }
 
-        /// A capability: two 64-bit words, the cap type's tag in the low bits
-        /// of word 0 and the fields where the spec's layout put them.
+        #[doc = #cap_doc]
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         #[repr(C)]
         pub struct Cap {
-            words: [u64; 2],
+            words: [u64; target::CAP_WORDS],
         }
 
-        const _: () = assert!(::core::mem::size_of::<Cap>() == 16);
+        const _: () = assert!(::core::mem::size_of::<Cap>() == 8 * target::CAP_WORDS);
 
         impl Cap {
             /// The null cap: an empty slot.
-            pub const NULL: Cap = Cap { words: [0, 0] };
+            pub const NULL: Cap = Cap { words: [0; target::CAP_WORDS] };
 
-            /// The cap stored in these two words.
-            pub const fn from_words(words: [u64; 2]) -> Cap {
+            /// The cap stored in these words.
+            pub const fn from_words(words: [u64; target::CAP_WORDS]) -> Cap {
                 Cap { words }
             }
 
-            /// The two words of the cap.
-            pub const fn words(self) -> [u64; 2] {
+            /// The words of the cap.
+            pub const fn words(self) -> [u64; target::CAP_WORDS] {
                 self.words
             }
 
@@ -926,11 +932,13 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     } else {
         quote!(let view = *self;)
     };
+    let zeros = (1..g.spec.target.cap_words).map(|_| quote!(0));
+    let words = quote!([#tag, #(#zeros),*]);
     let new_body = if c.fields.is_empty() {
-        quote!(Ok(#name(Cap { words: [#tag, 0] })))
+        quote!(Ok(#name(Cap { words: #words })))
     } else {
         quote! {
-            let mut view = #name(Cap { words: [#tag, 0] });
+            let mut view = #name(Cap { words: #words });
             #(#sets)*
             Ok(view)
         }

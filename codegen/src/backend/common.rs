@@ -35,6 +35,7 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     let message_registers = lit(t.message_registers.into());
     let message_words = lit(t.message_words.into());
     let caps_per_message = lit(t.caps_per_message.into());
+    let cap_words = lit(t.cap_words.into());
     let slot_bits = t.slot_bits.map(|bits| {
         let bits = lit(bits.into());
         quote! {
@@ -58,6 +59,8 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
             pub const MESSAGE_WORDS: usize = #message_words;
             /// Capabilities one message may carry.
             pub const CAPS_PER_MESSAGE: usize = #caps_per_message;
+            /// 64-bit words of one capability.
+            pub const CAP_WORDS: usize = #cap_words;
             #slot_bits
         }
 

@@ -369,14 +369,14 @@ impl Ctx<'_> {
         if !ok {
             return None;
         }
-        let tag_bits = target?.tag_bits;
+        let (tag_bits, cap_words) = (target?.tag_bits, target?.cap_words);
         // A frame's mapping is each cap's own (seL4 derives frame caps
         // unmapped); any other object's is the object's, shared by its caps.
         let mapping = roles.contains_key(&Role::MappedAt).then(|| match object {
             Some(o) if o.kind == ast::ObjectKind::Frame => Mapping::EachCap,
             _ => Mapping::Shared,
         });
-        if !self.lay_out(name, cap, tag_bits, &mut fields) {
+        if !self.lay_out(name, cap, (tag_bits, cap_words), &mut fields) {
             return None;
         }
         Some(model::CapType {
@@ -719,37 +719,62 @@ impl Ctx<'_> {
         })
     }
 
-    /// Places the fields; reports the budget when they do not fit.
+    /// Places the fields, each in the first word with room for it after
+    /// the tag (word 0's low bits); reports the budget of every word when
+    /// one does not fit.
     fn lay_out(
         &mut self,
         name: &str,
         cap: &ast::CapItem,
-        tag_bits: u32,
+        (tag_bits, cap_words): (u32, u32),
         fields: &mut [CapField],
     ) -> bool {
-        let mut used = [tag_bits, 0u32];
+        let mut used = vec![0u32; cap_words as usize];
+        used[0] = tag_bits;
         for i in 0..fields.len() {
             let width = fields[i].width as u32;
-            match (0..2).find(|w| used[*w] + width <= 64) {
+            match (0..used.len()).find(|w| used[*w] + width <= 64) {
                 Some(word) => {
                     fields[i].word = word as u8;
                     fields[i].shift = used[word] as u8;
                     used[word] += width;
                 }
                 None => {
-                    let mut budget = [vec![format!("tag {tag_bits}")], Vec::new()];
+                    let mut budget = vec![Vec::new(); used.len()];
+                    budget[0].push(format!("tag {tag_bits}"));
                     for f in &fields[..i] {
                         budget[f.word as usize].push(format!("{} {}", f.name, f.width));
                     }
                     let total: u32 = tag_bits + fields.iter().map(|f| f.width as u32).sum::<u32>();
+                    let words = match cap_words {
+                        2 => "two".to_string(),
+                        n => n.to_string(),
+                    };
+                    let mut d = Diagnostic::new(
+                        Code::LayoutOverflow,
+                        cap.name.span,
+                        format!("cap type `{name}` does not fit in {words} 64-bit words"),
+                    )
+                    .label(format!("{total} bits of fields and tag"))
+                    .with_secondary(
+                        fields[i].span,
+                        format!("`{}` needs {width} bits", fields[i].name),
+                    );
+                    for (w, parts) in budget.iter().enumerate() {
+                        let list = if parts.is_empty() {
+                            "empty".to_string()
+                        } else {
+                            parts.join(" + ")
+                        };
+                        d = d.note(format!(
+                            "word {w}: {list} = {} of 64 bits used, {} free",
+                            used[w],
+                            64 - used[w]
+                        ));
+                    }
                     self.diags.push(
-                        Diagnostic::new(Code::LayoutOverflow, cap.name.span, format!("cap type `{name}` does not fit in two 64-bit words"))
-                            .label(format!("{total} bits of fields and tag"))
-                            .with_secondary(fields[i].span, format!("`{}` needs {width} bits", fields[i].name))
-                            .note(format!("word 0: {} = {} of 64 bits used, {} free", budget[0].join(" + "), used[0], 64 - used[0]))
-                            .note(format!("word 1: {} = {} of 64 bits used, {} free", if budget[1].is_empty() { "empty".to_string() } else { budget[1].join(" + ") }, used[1], 64 - used[1]))
-                            .note("no field may cross a word boundary")
-                            .help("narrow a field, store a pointer with a larger alignment, or move a field to another cap type"),
+                        d.note("no field may cross a word boundary")
+                            .help("narrow a field, store a pointer with a larger alignment, move a field to another cap type, or give caps more words (`cap_words` in the target)"),
                     );
                     return false;
                 }

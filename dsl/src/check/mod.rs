@@ -540,7 +540,7 @@ impl<'a> Ctx<'a> {
             "caps_per_message",
         ];
         // Settings a spec may leave out.
-        const OPTIONAL: [&str; 3] = ["slot_bits", "user_base", "user_end"];
+        const OPTIONAL: [&str; 4] = ["cap_words", "slot_bits", "user_base", "user_end"];
         let known_keys: Vec<&str> = KEYS.iter().chain(&OPTIONAL).copied().collect();
         let mut targets: Vec<&ast::TargetItem> =
             self.items.targets.iter().map(|(_, t)| *t).collect();
@@ -696,11 +696,22 @@ impl<'a> Ctx<'a> {
             0..=64,
             "at most 64 caps travel in one message",
         );
+        let cap_words = match values.contains_key("cap_words") {
+            true => get(
+                "cap_words",
+                2..=8,
+                "a cap is two words (its tag and a pointer at least) to eight",
+            ),
+            false => Some(2),
+        };
+        if given.contains_key("cap_words") && !values.contains_key("cap_words") {
+            return None; // its value failed to evaluate, reported already
+        }
         let slot_bits = match values.contains_key("slot_bits") {
             true => Some(get(
                 "slot_bits",
                 4..=12,
-                "a slot holds a two-word cap and its derivation links, in at most a page",
+                "a slot holds a cap and its derivation links, in at most a page",
             )),
             false => None,
         };
@@ -718,6 +729,26 @@ impl<'a> Ctx<'a> {
             message_registers?,
             caps_per_message?,
         );
+        let cap_words = cap_words?;
+        if let Some(bits) = slot_bits
+            && (1u64 << bits) < u64::from(cap_words) * 8
+        {
+            let (_, span) = values["slot_bits"];
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SettingOutOfRange,
+                    span,
+                    format!("a slot of {} bytes cannot hold a cap", 1u64 << bits),
+                )
+                .label(format!("`slot_bits = {bits}`"))
+                .note(format!(
+                    "a cap is `cap_words = {cap_words}` words, {} bytes",
+                    cap_words * 8
+                ))
+                .help("raise `slot_bits`, or lower `cap_words`"),
+            );
+            return None;
+        }
         if message_registers > message_words {
             let (_, span) = values["message_registers"];
             self.diags.push(
@@ -742,6 +773,7 @@ impl<'a> Ctx<'a> {
             message_registers,
             message_words,
             caps_per_message,
+            cap_words,
             slot_bits,
             user_space,
             span: first.name.span,

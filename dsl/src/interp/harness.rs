@@ -299,7 +299,7 @@ pub enum Place {
 }
 
 /// Every cap (two words) by where it is held, and where its parent is.
-pub type State = BTreeMap<Place, ([u64; 2], Option<Place>)>;
+pub type State = BTreeMap<Place, (Vec<u64>, Option<Place>)>;
 
 /// One call as the accounting sees it: `Interface.method`, the bytes the
 /// caller donated, the bytes the server's budget handed out, and whether
@@ -1489,12 +1489,14 @@ pub fn interp_calls(m: &Machine<'_>) -> Vec<CallRecord> {
         .collect()
 }
 
-/// The two words the generated layout gives `cap`: the model's tag, and
-/// each field at its word and shift (pointers shifted by their alignment).
-pub fn pack(m: &Machine<'_>, cap: &interp::Cap) -> [u64; 2] {
+/// The words the generated layout gives `cap` (`cap_words` of them): the
+/// model's tag, and each field at its word and shift (pointers shifted by
+/// their alignment).
+pub fn pack(m: &Machine<'_>, cap: &interp::Cap) -> Vec<u64> {
     let spec = m.spec();
     let t = &spec.caps[cap.cap_type.index()];
-    let mut words = [u64::from(t.tag), 0];
+    let mut words = vec![0; spec.target.cap_words as usize];
+    words[0] = u64::from(t.tag);
     for f in &t.fields {
         let mut value = m.field_value(cap, f);
         if let FieldKind::Ptr { align_bits } = f.kind {

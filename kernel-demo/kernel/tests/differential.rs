@@ -391,8 +391,12 @@ impl<'m> Kernel<'m> {
         assert!(memory.clear_table(table));
         for (slot, node) in m.occupied() {
             let at = table.slot(slot.index).expect("root slot");
-            mdb::insert_root(&mut memory, at, Cap::from_words(pack(m, &node.cap)))
-                .expect("boot cap");
+            mdb::insert_root(
+                &mut memory,
+                at,
+                Cap::from_words(pack(m, &node.cap).try_into().expect("two words")),
+            )
+            .expect("boot cap");
         }
         let server = CNodeCap::new(SERVER_TABLE, u64::from(SERVER_RADIX), 0, 0).expect("server");
         assert!(memory.clear_table(Table::of(server).expect("server table")));
@@ -1044,7 +1048,7 @@ impl<'m> Kernel<'m> {
                 None => None,
             };
             let cap = s.cap();
-            state.insert(place, (cap.words(), parent));
+            state.insert(place, (cap.words().to_vec(), parent));
             seen.push(Seen {
                 place,
                 parent,
