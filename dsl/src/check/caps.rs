@@ -102,15 +102,15 @@ impl Ctx<'_> {
                 let help = match self.items.caps.iter().find(|(_, c)| c.name.name == usual) {
                     Some((_, taken)) => match &taken.object {
                         None => format!(
-                            "`{usual}` names no object: write `cap {usual} for {name} {{ ... }}` with an `#[object]` field, or add a cap type of another name"
+                            "`{usual}` names no object: write `cap {usual} for {name} {{ ... }}` with an `#[identity] #[object]` field, or add a cap type of another name"
                         ),
                         Some(other) => format!(
-                            "`{usual}` is taken (it names `{}`): add `cap {name}Ref for {name} {{ #[object] ptr: ptr(align = {align}) }}`",
+                            "`{usual}` is taken (it names `{}`): add `cap {name}Ref for {name} {{ #[identity] #[object] ptr: ptr(align = {align}) }}`",
                             other.name
                         ),
                     },
                     None => format!(
-                        "add `cap {usual} for {name} {{ #[object] ptr: ptr(align = {align}) }}`"
+                        "add `cap {usual} for {name} {{ #[identity] #[object] ptr: ptr(align = {align}) }}`"
                     ),
                 };
                 self.diags.push(
@@ -270,7 +270,7 @@ impl Ctx<'_> {
             needs.push((
                 Role::Object,
                 format!(
-                    "`#[object] ptr: ptr(align = {})` to hold its address",
+                    "`#[identity] #[object] ptr: ptr(align = {})` to hold its address",
                     literal(1 << guaranteed_align_bits(object))
                 ),
             ));
