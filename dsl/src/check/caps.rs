@@ -817,7 +817,7 @@ pub(super) fn literal(value: u64) -> String {
 }
 
 /// `2^bits` bytes, short: `128 TiB`, `16 bytes`.
-fn pow2_bytes(bits: u32) -> String {
+pub(super) fn pow2_bytes(bits: u32) -> String {
     match literal(1u64 << bits.min(63)) {
         _ if bits == 0 => "1 byte".to_string(),
         s if bits < 10 => format!("{s} bytes"),

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `unused` | W0001, W0002, W0003 | constants, rights, error sets, cap types |
 //! | `missing_identity` | W0004 | cap types |
+//! | `donation_size` | W0005 | interfaces |
 //!
 //! Like every warning, they run only on a spec without errors.
 
@@ -13,6 +14,8 @@ use crate::ast;
 use crate::diag::{Code, Diagnostic, closest};
 use crate::model::{self, Role};
 
+use super::caps::{literal, pow2_bytes};
+use super::eval::bytes;
 use super::{Ctx, list};
 
 /// The kinds of item a lint may look at.
@@ -22,6 +25,7 @@ enum Looked {
     Rights,
     Errors,
     Cap,
+    Interface,
 }
 
 impl Looked {
@@ -31,6 +35,7 @@ impl Looked {
             ast::ItemKind::Rights(_) => Some(Looked::Rights),
             ast::ItemKind::Errors(_) => Some(Looked::Errors),
             ast::ItemKind::Cap(_) => Some(Looked::Cap),
+            ast::ItemKind::Interface(_) => Some(Looked::Interface),
             _ => None,
         }
     }
@@ -41,6 +46,7 @@ impl Looked {
             Looked::Rights => "a `rights` item",
             Looked::Errors => "an error set",
             Looked::Cap => "a cap type",
+            Looked::Interface => "an interface",
         }
     }
 }
@@ -69,6 +75,12 @@ const LINTS: &[Lint] = &[
         codes: "W0004",
         looks_at: &[Looked::Cap],
         items: "cap types",
+    },
+    Lint {
+        name: "donation_size",
+        codes: "W0005",
+        looks_at: &[Looked::Interface],
+        items: "interfaces",
     },
 ];
 
@@ -176,6 +188,7 @@ impl Ctx<'_> {
             ast::ItemKind::Rights(rights) => rights.iter().map(|r| &r.name).collect(),
             ast::ItemKind::Errors(e) => vec![&e.name],
             ast::ItemKind::Cap(c) => vec![&c.name],
+            ast::ItemKind::Interface(m) => vec![&m.name],
             _ => Vec::new(),
         };
         for flag in &attr.flags {
@@ -246,4 +259,145 @@ impl Ctx<'_> {
             self.diags.push(d);
         }
     }
+
+    /// W0005: `donates CapType >= N` where no object of the donated
+    /// Untyped type is `N` bytes. Untyped sizes are powers of two (in the
+    /// type's domain), so a caller that donates a whole one gives at least
+    /// the smallest size that covers `N`: the warning names it.
+    pub(super) fn lint_donations(
+        &mut self,
+        caps: &[Option<model::CapType>],
+        objects: &[Option<model::Object>],
+        interfaces: &[model::MethodSet],
+    ) {
+        let sets = self.items.interfaces.clone();
+        for (_, set) in sets {
+            if self.is_allowed("donation_size", set.name.span) {
+                continue;
+            }
+            let Some(checked) = interfaces.iter().find(|i| i.name == set.name.name) else {
+                continue;
+            };
+            for method in &set.methods {
+                let Some(ast::Donation::Untyped {
+                    cap, bytes: expr, ..
+                }) = method.donations.first()
+                else {
+                    continue;
+                };
+                let donation = checked
+                    .methods
+                    .iter()
+                    .find(|m| m.name == method.name.name)
+                    .and_then(|m| m.donation.as_ref());
+                let Some(model::Donation {
+                    kind: model::DonationKind::Untyped(cap_id),
+                    min_bytes,
+                    ..
+                }) = donation
+                else {
+                    continue;
+                };
+                let Some(object) = caps[cap_id.index()]
+                    .as_ref()
+                    .and_then(|c| c.object)
+                    .and_then(|o| objects[o.index()].as_ref())
+                else {
+                    continue;
+                };
+                if let Some(d) =
+                    donation_size(&method.name.name, &cap.name, object, *min_bytes, expr.span)
+                {
+                    self.diags.push(d);
+                }
+            }
+        }
+    }
+}
+
+/// The W0005 diagnostic for a minimum donation of `min` bytes of `object`
+/// (an untyped type) through `cap`, or `None` when some object of the type
+/// is exactly that large.
+fn donation_size(
+    method: &str,
+    cap: &str,
+    object: &model::Object,
+    min: u64,
+    at: crate::source::Span,
+) -> Option<Diagnostic> {
+    let mut sizes: Vec<(u64, u32)> = object.size.table.clone();
+    sizes.sort_by_key(|(_, bits)| *bits);
+    let size = |bits: u32| 1u128 << bits;
+    if sizes.iter().any(|(_, bits)| size(*bits) == u128::from(min)) {
+        return None;
+    }
+    let name = &object.name;
+    let written = |arg: u64| match object.size.param {
+        Some(_) => format!("`{name}({arg})`"),
+        None => format!("`{name}`"),
+    };
+    let all: Vec<u32> = sizes.iter().map(|(_, bits)| *bits).collect();
+    let contiguous = all.windows(2).all(|w| w[1] == w[0] + 1);
+    let range = match (all.first(), all.last()) {
+        (Some(lo), Some(hi)) if lo == hi => pow2_bytes(*lo),
+        (Some(lo), Some(hi)) if contiguous => {
+            format!(
+                "powers of two from {} to {}",
+                pow2_bytes(*lo),
+                pow2_bytes(*hi)
+            )
+        }
+        _ => {
+            let each: Vec<String> = all.iter().map(|b| pow2_bytes(*b)).collect();
+            format!("{} only", each.join(", "))
+        }
+    };
+    let d = match sizes.iter().find(|(_, bits)| size(*bits) > u128::from(min)) {
+        Some(&(arg, bits)) => {
+            let real = 1u64 << bits;
+            Diagnostic::new(
+                Code::DonationSize,
+                at,
+                format!(
+                    "no `{name}` is {}: a caller of `{method}` donates at least {}",
+                    bytes(min),
+                    bytes(real)
+                ),
+            )
+            .label(format!("not a size of `{name}`"))
+            .with_secondary(object.span, format!("`{name}` sizes: {range}"))
+            .note(format!(
+                "`{cap}` names `{name}`: the smallest that covers {} is {}, {}; only what is left of a partly retyped one can be {min} bytes",
+                bytes(min),
+                written(arg),
+                pow2_bytes(bits)
+            ))
+            .help(format!(
+                "write what a caller donates: `donates {cap} >= {};`, or `#[allow(donation_size)]` on the interface if callers donate what is left of partly retyped `{name}` objects",
+                literal(real)
+            ))
+        }
+        None => {
+            let largest = all.last().copied().unwrap_or(0);
+            Diagnostic::new(
+                Code::DonationSize,
+                at,
+                format!(
+                    "no `{name}` is as large as {}: no caller of `{method}` can donate enough",
+                    bytes(min)
+                ),
+            )
+            .label(format!("more than the largest `{name}`"))
+            .with_secondary(object.span, format!("`{name}` sizes: {range}"))
+            .note(format!(
+                "`{cap}` names `{name}`, whose largest is {}",
+                pow2_bytes(largest)
+            ))
+            .help(format!(
+                "lower the minimum to at most {}, allow larger `{name}` sizes, or donate a byte quota (`donates quota N;`)",
+                pow2_bytes(largest)
+            ))
+        }
+    };
+    Some(d)
 }

@@ -13,7 +13,8 @@
 //! 6. [`methods`]: kernel invocations and RPC interfaces: rights, message
 //!    limits, donations and the worst-case allocation proof;
 //! 7. lints (here and in [`lints`]): unused types, rights and constants,
-//!    cap types without an identity; `#[allow(...)]`.
+//!    cap types without an identity, donations no Untyped can be;
+//!    `#[allow(...)]`.
 //!
 //! A later pass only looks at what earlier passes accepted, so one mistake is
 //! reported once.
@@ -168,6 +169,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     if !ctx.diags.iter().any(Diagnostic::is_error) {
         ctx.lint_unused(&caps, &rights);
         ctx.lint_identity(&caps, &objects);
+        ctx.lint_donations(&caps, &objects, &interfaces);
     }
 
     let docs = files
