@@ -337,9 +337,12 @@ fn json(compilation: &Compilation, d: &Diagnostic) -> serde_json::Value {
         "byte_end": d.primary.span.end,
         "line": primary["line"],
         "column": primary["column"],
+        "end_line": primary["end_line"],
+        "end_column": primary["end_column"],
         "label": d.primary.message,
         "secondary": d.secondary.iter().map(label).collect::<Vec<_>>(),
         "notes": d.notes,
         "help": d.help,
+        "rendered": diag::render(sources, d),
     })
 }
