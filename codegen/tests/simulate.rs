@@ -45,6 +45,13 @@ fn basics_example_reports_results_tree_and_accounting() {
     // A refused operation is a result, not a script error.
     assert!(stdout.contains("error: DeleteFirst"));
     assert!(stdout.contains("error: RangeError { min: 1, max: 256 }"));
+    // seL4's bare error, and why: minting a badged cap.
+    assert!(
+        stdout.contains(
+            "      error: IllegalOperation\n      because the source cap has badge 7 already: a badge is set once"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("\ncap tree\n") && stdout.contains("\naccounting\n"));
     snapshot("basics", &stdout);
 }
@@ -58,6 +65,14 @@ fn decompress_example_charges_the_donor() {
     ]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("OutOfBudget { needed: 1060864 }"));
+    // The bomb's out-of-budget error is its count, above the method's
+    // `allocates` bound, not the donation's size.
+    assert!(
+        stdout.contains(
+            "      because `Decompressor.decompress` allocates at most 256 × Frame(12) per call (its `allocates` clauses), and this call asks for 257\n"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("client: given 2 MiB in 1 Untyped, in use 1 MiB + 8 KiB"));
     snapshot("decompress", &stdout);
 }
