@@ -26,14 +26,6 @@ macro_rules! print {
     }};
 }
 
-/// `println!` that does not panic, as `print!` above.
-macro_rules! println {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 mod diagnostics;
 mod doc;
 mod explain;
