@@ -45,12 +45,12 @@ pub struct DocArgs {
     #[arg(short, long, value_name = "DIR")]
     output: Option<PathBuf>,
     #[command(flatten)]
-    diagnostics: crate::DiagnosticArgs,
+    diagnostics: crate::diagnostics::DiagnosticArgs,
 }
 
 /// Runs `capc doc`.
 pub fn run(args: &DocArgs) -> ExitCode {
-    let compilation = match crate::graph::checked(&args.file, &args.diagnostics) {
+    let compilation = match crate::diagnostics::checked(&args.file, &args.diagnostics) {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -1,6 +1,7 @@
 //! `capc fmt`: rewrites `.cap` files in the canonical layout of
-//! [`capc_dsl::fmt`], or with `--check` only names the files that are not in
-//! it. A file with a syntax error is reported and left untouched.
+//! [`capc_dsl::fmt`], or with `--check` prints a unified diff of what
+//! formatting would change. A file with a syntax error is reported and left
+//! untouched.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 pub const FMT_EXAMPLES: &str = "\
 Examples:
   capc fmt kernel-demo/spec/kernel.cap          rewrite the file in place
-  capc fmt --check examples/*.cap               list the files that would change
+  capc fmt --check examples/*.cap               show what would change, as a unified diff
+  capc fmt --check spec.cap | patch -p0         apply that diff
   capc fmt - < spec.cap > formatted.cap         filter standard input to standard output
 
 Only layout changes: the checked model of a formatted spec equals the original's, and
@@ -26,7 +28,7 @@ pub struct FmtArgs {
     /// Spec files to format in place; `-` formats standard input to standard output.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Write nothing; print the name of every file that is not formatted and exit 1 if any.
+    /// Write nothing; print a unified diff of every file that is not formatted and exit 1 if any.
     #[arg(long)]
     check: bool,
 }
@@ -102,7 +104,7 @@ fn format_one(path: &Path, check: bool) -> Outcome {
     };
     if check {
         if matches!(outcome, Outcome::Changed) {
-            println!("{name}");
+            print!("{}", unified_diff(&name, &text, &formatted));
         }
         return outcome;
     }
@@ -122,6 +124,16 @@ fn format_one(path: &Path, check: bool) -> Outcome {
             Outcome::IoError
         }
     }
+}
+
+/// What formatting changes in `name`, as a unified diff with three lines
+/// of context, both sides named `name` (so `patch -p0` applies it).
+fn unified_diff(name: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(name, name)
+        .to_string()
 }
 
 fn read(path: &Path, stdin: bool) -> Result<String, String> {

@@ -23,7 +23,6 @@ use capc_dsl::ast::{ObjectKind, Transfer};
 use capc_dsl::model::{
     Allocation, Donation, DonationKind, Mapping, MethodParam, Object, ParamKind, SizeRule, Spec,
 };
-use capc_dsl::{Compilation, FsLoader};
 
 pub const GRAPH_EXAMPLES: &str = "\
 Examples:
@@ -55,7 +54,7 @@ pub struct GraphArgs {
     #[arg(long, value_enum)]
     format: Option<Format>,
     #[command(flatten)]
-    diagnostics: crate::DiagnosticArgs,
+    diagnostics: crate::diagnostics::DiagnosticArgs,
 }
 
 /// What `capc graph` writes.
@@ -132,7 +131,7 @@ pub fn run(args: &GraphArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let compilation = match checked(&args.file, &args.diagnostics) {
+    let compilation = match crate::diagnostics::checked(&args.file, &args.diagnostics) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -169,29 +168,6 @@ pub fn display_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-/// Compiles `file`, prints its diagnostics (to stderr), and returns the
-/// compilation only if it has a model; otherwise the exit code to end with.
-pub fn checked(file: &Path, diagnostics: &crate::DiagnosticArgs) -> Result<Compilation, ExitCode> {
-    let mut compilation = match capc_dsl::compile(file, &FsLoader) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(ExitCode::from(2));
-        }
-    };
-    if diagnostics.deny_warnings {
-        compilation.deny_warnings();
-    }
-    if let Err(e) = crate::print(&compilation, diagnostics, false) {
-        eprintln!("error: cannot write diagnostics: {e}");
-        return Err(ExitCode::from(2));
-    }
-    if compilation.spec.is_none() {
-        return Err(ExitCode::from(1));
-    }
-    Ok(compilation)
 }
 
 /// Runs Graphviz's `dot -Tsvg` or `dot -Tpng` on `dot`.

@@ -3,7 +3,7 @@
 //! Exit codes: 0 clean (warnings allowed), 1 the spec has errors, 2 usage or
 //! I/O error (missing or unreadable file, not UTF-8). Diagnostics go to stderr.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,14 +26,7 @@ macro_rules! print {
     }};
 }
 
-/// `println!` that does not panic, as `print!` above.
-macro_rules! println {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
+mod diagnostics;
 mod doc;
 mod explain;
 mod fmt_cmd;
@@ -41,9 +34,9 @@ mod graph;
 mod lsp;
 mod simulate;
 
-use capc_dsl::{Compilation, Diagnostic, FsLoader, diag};
-use clap::{Parser, Subcommand, ValueEnum};
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use capc_dsl::{Compilation, FsLoader};
+use clap::{Parser, Subcommand};
+use diagnostics::{DiagnosticArgs, JsonTo};
 
 // mimalloc, not the system allocator: about a third of `capc build` is
 // malloc and free (tokens, syntax trees and their drop), and mimalloc takes
@@ -134,37 +127,6 @@ struct CheckArgs {
     diagnostics: DiagnosticArgs,
 }
 
-#[derive(clap::Args)]
-struct DiagnosticArgs {
-    /// Treat warnings as errors.
-    #[arg(long)]
-    deny_warnings: bool,
-    /// How to print diagnostics.
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    message_format: MessageFormat,
-    /// When to colour human-readable output.
-    #[arg(long, value_enum, default_value_t = Color::Auto)]
-    color: Color,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum MessageFormat {
-    /// rustc-style text with source snippets.
-    Human,
-    /// One JSON object per diagnostic per line.
-    Json,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Color {
-    /// Colour when stderr is a terminal.
-    Auto,
-    /// Always colour.
-    Always,
-    /// Never colour.
-    Never,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -195,7 +157,13 @@ fn check(args: &CheckArgs) -> ExitCode {
             compilation.deny_warnings();
         }
         any_errors |= compilation.has_errors();
-        if let Err(e) = print(&compilation, &args.diagnostics, true) {
+        let printed = diagnostics::print(
+            &compilation.sources,
+            &compilation.diagnostics,
+            &args.diagnostics,
+            JsonTo::Stdout,
+        );
+        if let Err(e) = printed {
             eprintln!("error: cannot write diagnostics: {e}");
             io_error = true;
         }
@@ -209,8 +177,8 @@ fn check(args: &CheckArgs) -> ExitCode {
     }
 }
 
-/// Prints every diagnostic; JSON goes to stdout unless stdout carries
-/// generated code.
+/// Prints every diagnostic (JSON to stderr: stdout may carry the module)
+/// and writes the module.
 fn build(args: &BuildArgs) -> ExitCode {
     let mut compilation = match capc_dsl::compile(&args.file, &FsLoader) {
         Ok(c) => c,
@@ -222,7 +190,13 @@ fn build(args: &BuildArgs) -> ExitCode {
     if args.diagnostics.deny_warnings {
         compilation.deny_warnings();
     }
-    if let Err(e) = print(&compilation, &args.diagnostics, false) {
+    let printed = diagnostics::print(
+        &compilation.sources,
+        &compilation.diagnostics,
+        &args.diagnostics,
+        JsonTo::Stderr,
+    );
+    if let Err(e) = printed {
         eprintln!("error: cannot write diagnostics: {e}");
         return ExitCode::from(2);
     }
@@ -276,70 +250,4 @@ fn is_a_source(
         .chain(loaded)
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .any(|p| p == output)
-}
-
-fn print(
-    compilation: &Compilation,
-    args: &DiagnosticArgs,
-    json_to_stdout: bool,
-) -> std::io::Result<()> {
-    match args.message_format {
-        MessageFormat::Json => {
-            let mut out: Box<dyn Write> = if json_to_stdout {
-                Box::new(std::io::stdout().lock())
-            } else {
-                Box::new(std::io::stderr().lock())
-            };
-            for d in &compilation.diagnostics {
-                writeln!(out, "{}", json(compilation, d))?;
-            }
-            Ok(())
-        }
-        MessageFormat::Human => {
-            let choice = match args.color {
-                Color::Always => ColorChoice::Always,
-                Color::Never => ColorChoice::Never,
-                Color::Auto if std::io::stderr().is_terminal() => ColorChoice::Auto,
-                Color::Auto => ColorChoice::Never,
-            };
-            let mut err = StandardStream::stderr(choice);
-            for d in &compilation.diagnostics {
-                diag::emit(&mut err, &compilation.sources, d)?;
-            }
-            Ok(())
-        }
-    }
-}
-
-fn json(compilation: &Compilation, d: &Diagnostic) -> serde_json::Value {
-    let sources = &compilation.sources;
-    let label = |l: &diag::Label| {
-        let (line, column) = sources.line_col(l.span.file, l.span.start as usize);
-        let (end_line, end_column) = sources.line_col(l.span.file, l.span.end as usize);
-        serde_json::json!({
-            "file": sources.name(l.span.file),
-            "byte_start": l.span.start,
-            "byte_end": l.span.end,
-            "line": line,
-            "column": column,
-            "end_line": end_line,
-            "end_column": end_column,
-            "message": l.message,
-        })
-    };
-    let primary = label(&d.primary);
-    serde_json::json!({
-        "code": d.code.as_str(),
-        "severity": d.severity.as_str(),
-        "message": d.message,
-        "file": primary["file"],
-        "byte_start": d.primary.span.start,
-        "byte_end": d.primary.span.end,
-        "line": primary["line"],
-        "column": primary["column"],
-        "label": d.primary.message,
-        "secondary": d.secondary.iter().map(label).collect::<Vec<_>>(),
-        "notes": d.notes,
-        "help": d.help,
-    })
 }

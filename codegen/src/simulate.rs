@@ -4,20 +4,20 @@
 //! operation's result, the cap tree and the accounting per principal.
 //!
 //! Exit codes as `capc check`: 0 ran, 1 the spec or the script has errors
-//! (diagnostics on stderr), 2 usage or I/O error.
+//! (diagnostics on stderr), 2 usage or I/O error. The spec's warnings are
+//! printed before the report, as `capc check` prints them.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use capc_dsl::{FsLoader, diag};
-use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+use crate::diagnostics::{self, DiagnosticArgs, JsonTo};
 
 /// `--help` examples of `capc simulate`.
 pub const SIMULATE_EXAMPLES: &str = "\
 Examples:
   capc simulate kernel-demo/spec/kernel.cap examples/sim/basics.capsim
   capc simulate kernel-demo/spec/decompress.cap examples/sim/decompress.capsim
+  capc simulate --message-format json spec.cap script.capsim 2> diagnostics.jsonl
 
 A script line is one operation, e.g.
   cnode root radix 6
@@ -26,8 +26,10 @@ A script line is one operation, e.g.
   mint root[8] -> root[12] rights(read) badge 7
   revoke ut0
   call Decompressor.decompress donate ut1 allocate Frame(12) x 3
-docs/simulate.md describes every statement.
-Exit status: 0 ran, 1 the spec or the script has errors, 2 usage or I/O error.";
+docs/simulate.md describes every statement. Diagnostics (the spec's warnings too) go to
+stderr, as human text or, with --message-format json, one JSON object per line.
+Exit status: 0 ran, 1 the spec or the script has errors (or, with --deny-warnings, the spec
+has warnings), 2 usage or I/O error.";
 
 #[derive(clap::Args)]
 pub struct SimulateArgs {
@@ -37,29 +39,18 @@ pub struct SimulateArgs {
     /// The script of operations.
     #[arg(value_name = "SCRIPT")]
     script: PathBuf,
+    #[command(flatten)]
+    diagnostics: DiagnosticArgs,
 }
 
 pub fn run(args: &SimulateArgs) -> ExitCode {
-    let mut compilation = match capc_dsl::compile(&args.spec, &FsLoader) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    // Every diagnostic of the spec, its warnings when it is clean too.
+    let mut compilation = match diagnostics::checked(&args.spec, &args.diagnostics) {
+        Ok(compilation) => compilation,
+        Err(code) => return code,
     };
-    let choice = if std::io::stderr().is_terminal() {
-        ColorChoice::Auto
-    } else {
-        ColorChoice::Never
-    };
-    let mut err = StandardStream::stderr(choice);
     let Some(spec) = compilation.spec.take() else {
-        for d in &compilation.diagnostics {
-            if diag::emit(&mut err, &compilation.sources, d).is_err() {
-                return ExitCode::from(2);
-            }
-        }
-        return ExitCode::from(1);
+        return ExitCode::from(1); // `checked` returns only a spec with a model
     };
     let text = match std::fs::read(&args.script).map(String::from_utf8) {
         Ok(Ok(text)) => text,
@@ -88,11 +79,17 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             );
             ExitCode::from(1)
         }
-        Err(diagnostics) => {
-            for d in &diagnostics {
-                if diag::emit(&mut err, &compilation.sources, d).is_err() {
-                    return ExitCode::from(2);
-                }
+        Err(found) => {
+            // JSON to stderr too: stdout is the report's.
+            let printed = diagnostics::print(
+                &compilation.sources,
+                &found,
+                &args.diagnostics,
+                JsonTo::Stderr,
+            );
+            if let Err(e) = printed {
+                eprintln!("error: cannot write diagnostics: {e}");
+                return ExitCode::from(2);
             }
             ExitCode::from(1)
         }

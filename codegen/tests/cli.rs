@@ -239,6 +239,41 @@ fn json_prints_one_object_per_diagnostic_per_line() {
     );
 }
 
+/// The primary span's end and each diagnostic's text as the human format
+/// prints it (`rendered`, as rustc's JSON has): the rendered texts of a
+/// run, one after another, are what `--message-format human` prints.
+#[test]
+fn json_has_the_span_end_and_the_rendered_text() {
+    let s = Scratch::new("cli", "json-rendered");
+    s.write("bad.cap", UNKNOWN_NAME);
+    let human = s.capc(&["check", "--color", "always", "bad.cap"]);
+    human.exits(1);
+    let plain = s.capc(&["check", "bad.cap"]);
+    let json = s.capc(&["check", "--message-format", "json", "bad.cap"]);
+    json.exits(1);
+    let values = json_lines(&json, UNKNOWN_NAME);
+    let first = &values[0];
+    // `UNKNOWN` on line 8, columns 15 to 22 (the end is exclusive).
+    assert_eq!(
+        (
+            &first["line"],
+            &first["column"],
+            &first["end_line"],
+            &first["end_column"]
+        ),
+        (&8.into(), &15.into(), &8.into(), &22.into())
+    );
+    let rendered: String = values
+        .iter()
+        .map(|v| v["rendered"].as_str().expect("rendered"))
+        .collect();
+    assert_eq!(rendered, plain.stderr, "rendered is the human text");
+    assert!(
+        !rendered.contains('\x1b') && human.stderr.contains('\x1b'),
+        "rendered has no colour, whatever the terminal"
+    );
+}
+
 /// Parses `run`'s stdout as one JSON diagnostic per line about `text`
 /// (in `bad.cap`), checking the fields of each.
 fn json_lines(run: &Run, text: &str) -> Vec<serde_json::Value> {
@@ -262,7 +297,10 @@ fn json_lines(run: &Run, text: &str) -> Vec<serde_json::Value> {
             "byte_end",
             "line",
             "column",
+            "end_line",
+            "end_column",
             "notes",
+            "rendered",
         ] {
             assert!(obj.contains_key(key), "missing `{key}`: {line}");
         }
@@ -281,12 +319,20 @@ fn json_lines(run: &Run, text: &str) -> Vec<serde_json::Value> {
         let start = v["byte_start"].as_u64().expect("byte_start") as usize;
         let end = v["byte_end"].as_u64().expect("byte_end") as usize;
         assert!(start <= end && end <= text.len(), "{line}");
-        // line and column (1-based) agree with the byte offset.
-        let before = &text[..start];
-        let line_no = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        assert_eq!(v["line"].as_u64(), Some(line_no as u64), "{line}");
-        assert_eq!(v["column"].as_u64(), Some(column as u64), "{line}");
+        // line and column (1-based) agree with the byte offsets, at the
+        // start and at the end of the primary span.
+        for (offset, line_key, column_key) in
+            [(start, "line", "column"), (end, "end_line", "end_column")]
+        {
+            let before = &text[..offset];
+            let line_no = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            assert_eq!(v[line_key].as_u64(), Some(line_no as u64), "{line}");
+            assert_eq!(v[column_key].as_u64(), Some(column as u64), "{line}");
+        }
+        let rendered = v["rendered"].as_str().expect("rendered is a string");
+        let code = v["code"].as_str().expect("code");
+        assert!(rendered.contains(&format!("[{code}]: ")), "{line}");
         values.push(v);
     }
     values

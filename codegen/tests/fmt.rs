@@ -24,14 +24,67 @@ fn rewrites_in_place_and_then_is_clean() {
     assert_eq!(text(&out.stdout), "");
 }
 
+/// `--check` prints a unified diff of each file that would change (both
+/// sides named as given, so `patch -p0` applies it), nothing for a
+/// formatted one, and writes nothing.
 #[test]
-fn check_names_the_files_that_would_change_and_writes_nothing() {
+fn check_prints_a_diff_of_what_would_change_and_writes_nothing() {
     let s = Scratch::new("fmt", "check");
     s.write("messy.cap", MESSY).write("tidy.cap", TIDY);
     let out = capc(&s.dir, &["fmt", "--check", "tidy.cap", "messy.cap"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stdout), "messy.cap\n");
+    assert_eq!(
+        text(&out.stdout),
+        "\
+--- messy.cap
++++ messy.cap
+@@ -1,2 +1,6 @@
+-const A=1;   // one
+-rights{read,write}
++const A = 1; // one
++
++rights {
++    read,
++    write,
++}
+"
+    );
     assert_eq!(std::fs::read_to_string(s.path("messy.cap")).unwrap(), MESSY);
+    // Only the lines that change, with three lines of context, in hunks.
+    let long = format!("{TIDY}{}\nconst  B = 2;\n", "\nconst C = 3;".repeat(8));
+    s.write("long.cap", &long);
+    let out = capc(&s.dir, &["fmt", "--check", "long.cap"]);
+    assert_eq!(out.status.code(), Some(1));
+    let diff = text(&out.stdout);
+    assert!(
+        diff.starts_with("--- long.cap\n+++ long.cap\n@@ -13,4 +13,4 @@\n"),
+        "{diff}"
+    );
+    assert!(diff.ends_with("-const  B = 2;\n+const B = 2;\n"), "{diff}");
+    assert!(!diff.contains("rights"), "far from the change: {diff}");
+}
+
+#[test]
+fn check_of_standard_input_prints_its_diff() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_capc"))
+        .args(["fmt", "--check", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run capc");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"const A=1;")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        "--- <stdin>\n+++ <stdin>\n@@ -1 +1 @@\n-const A=1;\n\\ No newline at end of file\n+const A = 1;\n"
+    );
 }
 
 #[test]

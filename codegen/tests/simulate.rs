@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::workspace;
+use common::{Scratch, workspace};
 use std::process::Command;
 
 /// Exit code, stdout, stderr of `capc` with `args`, run in the workspace.
@@ -45,6 +45,13 @@ fn basics_example_reports_results_tree_and_accounting() {
     // A refused operation is a result, not a script error.
     assert!(stdout.contains("error: DeleteFirst"));
     assert!(stdout.contains("error: RangeError { min: 1, max: 256 }"));
+    // seL4's bare error, and why: minting a badged cap.
+    assert!(
+        stdout.contains(
+            "      error: IllegalOperation\n      because the source cap has badge 7 already: a badge is set once"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("\ncap tree\n") && stdout.contains("\naccounting\n"));
     snapshot("basics", &stdout);
 }
@@ -58,6 +65,14 @@ fn decompress_example_charges_the_donor() {
     ]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("OutOfBudget { needed: 1060864 }"));
+    // The bomb's out-of-budget error is its count, above the method's
+    // `allocates` bound, not the donation's size.
+    assert!(
+        stdout.contains(
+            "      because `Decompressor.decompress` allocates at most 256 × Frame(12) per call (its `allocates` clauses), and this call asks for 257\n"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("client: given 2 MiB in 1 Untyped, in use 1 MiB + 8 KiB"));
     snapshot("decompress", &stdout);
 }
@@ -171,4 +186,113 @@ fn expectations_are_checked() {
     assert!(stdout.contains("MISSED: expected DeleteFirst"), "{stdout}");
     assert!(stdout.contains("expectations: 1 of 2 met"), "{stdout}");
     assert!(stderr.contains("1 expectation(s)"), "{stderr}");
+}
+
+/// A script that runs on `dsl/tests/ui/base.cap` and the specs that use it.
+const SMALL_SCRIPT: &str = "\
+cnode root radix 4
+untyped ut = root[0] base 0x10000 bits 12 owner alice
+retype ut Endpoint x 2 into root[1..3]
+";
+
+/// A spec that checks clean with one warning (W0003).
+const WARNING_SPEC: &str = "dsl/tests/ui/fail/W0003-unused-const.cap";
+
+/// The warnings of a clean spec are printed before the report, as
+/// `capc check` prints them; `--deny-warnings` makes them errors, and
+/// then nothing runs.
+#[test]
+fn warnings_of_a_clean_spec_are_shown() {
+    let s = Scratch::new("simulate", "warnings");
+    s.write("small.capsim", SMALL_SCRIPT);
+    let script = s.path("small.capsim");
+    let script = script.to_str().expect("UTF-8 path");
+    let (code, stdout, stderr) = capc(&["simulate", WARNING_SPEC, script]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("warning[W0003]"), "{stderr}");
+    assert!(stderr.contains("W0003-unused-const.cap:3:7"), "{stderr}");
+    assert!(stdout.contains("2 × Endpoint"), "the script ran: {stdout}");
+    let (code, stdout, stderr) = capc(&["simulate", "--deny-warnings", WARNING_SPEC, script]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error[W0003]"), "{stderr}");
+    assert!(stdout.is_empty(), "nothing runs: {stdout}");
+}
+
+/// `--message-format json` as `capc check` has it: one object per line,
+/// on stderr (stdout is the report), for the spec's diagnostics and the
+/// script's.
+#[test]
+fn json_diagnostics_go_to_stderr() {
+    let s = Scratch::new("simulate", "json");
+    s.write("small.capsim", SMALL_SCRIPT);
+    let script = s.path("small.capsim");
+    let script = script.to_str().expect("UTF-8 path");
+    let (code, stdout, stderr) =
+        capc(&["simulate", "--message-format", "json", WARNING_SPEC, script]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("\ncap tree\n"), "{stdout}");
+    let warning: serde_json::Value = serde_json::from_str(stderr.trim()).expect("one JSON line");
+    assert_eq!(warning["code"], "W0003");
+    assert_eq!(warning["severity"], "warning");
+    assert_eq!(
+        (&warning["line"], &warning["column"]),
+        (&3.into(), &7.into())
+    );
+    assert!(
+        warning["rendered"]
+            .as_str()
+            .expect("rendered")
+            .contains("warning[W0003]")
+    );
+
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "--message-format=json",
+        "kernel-demo/spec/kernel.cap",
+        "dsl/tests/ui/fail/E0802-script-unknown-object.capsim",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.is_empty(), "{stdout}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!lines.is_empty());
+    for v in &lines {
+        assert_eq!(v["code"], "E0802", "{v}");
+        assert_eq!(
+            v["file"],
+            "dsl/tests/ui/fail/E0802-script-unknown-object.capsim"
+        );
+    }
+}
+
+/// `--color always|never|auto`; auto colours only a terminal.
+#[test]
+fn color_is_chosen_as_for_check() {
+    let args = |color: &'static str| {
+        [
+            "simulate",
+            "--color",
+            color,
+            "kernel-demo/spec/kernel.cap",
+            "dsl/tests/ui/fail/E0802-script-unknown-object.capsim",
+        ]
+    };
+    let (code, _, stderr) = capc(&args("always"));
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains('\x1b'), "colour asked for: {stderr}");
+    for color in ["never", "auto"] {
+        let (code, _, stderr) = capc(&args(color));
+        assert_eq!(code, Some(1));
+        assert!(stderr.contains("error[E0802]"), "{stderr}");
+        assert!(!stderr.contains('\x1b'), "--color {color}: {stderr}");
+    }
+    let (code, _, stderr) = capc(&["simulate", "--color", "sometimes", "a.cap", "b.capsim"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, stdout, _) = capc(&["simulate", "--help"]);
+    assert_eq!(code, Some(0));
+    for option in ["--color", "--message-format", "--deny-warnings"] {
+        assert!(stdout.contains(option), "{option}: {stdout}");
+    }
 }

@@ -127,6 +127,8 @@ catalogue! {
     UnusedType = "W0001", Warning, "unused type";
     UnusedRight = "W0002", Warning, "unused right";
     UnusedConst = "W0003", Warning, "unused constant";
+    MissingIdentity = "W0004", Warning, "cap type names an object but has no identity field";
+    DonationSize = "W0005", Warning, "minimum donation is no size the donated Untyped can have";
 }
 
 /// How serious a diagnostic is.

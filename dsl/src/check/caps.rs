@@ -102,15 +102,15 @@ impl Ctx<'_> {
                 let help = match self.items.caps.iter().find(|(_, c)| c.name.name == usual) {
                     Some((_, taken)) => match &taken.object {
                         None => format!(
-                            "`{usual}` names no object: write `cap {usual} for {name} {{ ... }}` with an `#[object]` field, or add a cap type of another name"
+                            "`{usual}` names no object: write `cap {usual} for {name} {{ ... }}` with an `#[identity] #[object]` field, or add a cap type of another name"
                         ),
                         Some(other) => format!(
-                            "`{usual}` is taken (it names `{}`): add `cap {name}Ref for {name} {{ #[object] ptr: ptr(align = {align}) }}`",
+                            "`{usual}` is taken (it names `{}`): add `cap {name}Ref for {name} {{ #[identity] #[object] ptr: ptr(align = {align}) }}`",
                             other.name
                         ),
                     },
                     None => format!(
-                        "add `cap {usual} for {name} {{ #[object] ptr: ptr(align = {align}) }}`"
+                        "add `cap {usual} for {name} {{ #[identity] #[object] ptr: ptr(align = {align}) }}`"
                     ),
                 };
                 self.diags.push(
@@ -274,7 +274,7 @@ impl Ctx<'_> {
             needs.push((
                 Role::Object,
                 format!(
-                    "`#[object] ptr: ptr(align = {})` to hold its address",
+                    "`#[identity] #[object] ptr: ptr(align = {})` to hold its address",
                     literal(1 << guaranteed_align_bits(object))
                 ),
             ));
@@ -846,7 +846,7 @@ pub(super) fn literal(value: u64) -> String {
 }
 
 /// `2^bits` bytes, short: `128 TiB`, `16 bytes`.
-fn pow2_bytes(bits: u32) -> String {
+pub(super) fn pow2_bytes(bits: u32) -> String {
     match literal(1u64 << bits.min(63)) {
         _ if bits == 0 => "1 byte".to_string(),
         s if bits < 10 => format!("{s} bytes"),

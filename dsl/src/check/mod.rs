@@ -13,7 +13,9 @@
 //! 5. [`retype`]: retype rules, the retype graph, device memory;
 //! 6. [`methods`]: kernel invocations and RPC interfaces: rights, message
 //!    limits, donations and the worst-case allocation proof;
-//! 7. lints (here): unused types, rights and constants.
+//! 7. lints (here and in [`lints`]): unused types, rights and constants,
+//!    cap types without an identity, donations no Untyped can be;
+//!    `#[allow(...)]`.
 //!
 //! A later pass only looks at what earlier passes accepted, so one mistake is
 //! reported once.
@@ -22,6 +24,7 @@ mod caps;
 mod eval;
 mod inherit;
 mod lifecycle;
+mod lints;
 mod methods;
 mod objects;
 mod retype;
@@ -95,9 +98,9 @@ struct Ctx<'a> {
     const_chain: Vec<usize>,
     used_consts: BTreeSet<String>,
     used_types: BTreeSet<String>,
-    /// The names (by span) of constants, rights, error sets and cap types
-    /// under `#[allow(unused)]`: the unused lints pass them over.
-    allow_unused: BTreeSet<Span>,
+    /// The lints allowed on items, with the span of each item's name
+    /// (`#[allow(unused)]` on a constant, ...): those lints pass them over.
+    allowed: BTreeSet<(&'static str, Span)>,
     root_file: FileId,
     /// Position of each file in declaration order (imports before importers).
     file_rank: BTreeMap<FileId, u32>,
@@ -144,7 +147,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         used_consts: BTreeSet::new(),
         used_types: expanded.inherited,
         failed_inheritance: expanded.failed,
-        allow_unused: BTreeSet::new(),
+        allowed: BTreeSet::new(),
         root_file: files.last().map_or(FileId(0), |(id, _)| *id),
         file_rank: files
             .iter()
@@ -177,6 +180,8 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     // news.
     if !ctx.diags.iter().any(Diagnostic::is_error) {
         ctx.lint_unused(&caps, &rights);
+        ctx.lint_identity(&caps, &objects);
+        ctx.lint_donations(&caps, &objects, &interfaces);
     }
 
     let docs = files
@@ -229,47 +234,6 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
-    }
-
-    /// `#[allow(unused)]`: the one lint name is `unused`, and the item must
-    /// be one the unused lints look at.
-    fn allow(&mut self, item: &ast::Item, attr: &ast::Attribute) {
-        let names: Vec<&ast::Ident> = match &item.kind {
-            ast::ItemKind::Const(c) => vec![&c.name],
-            ast::ItemKind::Rights(rights) => rights.iter().map(|r| &r.name).collect(),
-            ast::ItemKind::Errors(e) => vec![&e.name],
-            ast::ItemKind::Cap(c) => vec![&c.name],
-            _ => {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::AttributeMisuse,
-                        attr.span,
-                        "`#[allow(unused)]` on an item no lint looks at",
-                    )
-                    .label("nothing to allow here")
-                    .help("the unused lints look at constants, rights, error sets and cap types: put it on one of those"),
-                );
-                return;
-            }
-        };
-        let well_formed = attr.args.is_empty()
-            && !attr.flags.is_empty()
-            && attr.flags.iter().all(|f| f.name == "unused");
-        if !well_formed {
-            let at = attr
-                .flags
-                .iter()
-                .find(|f| f.name != "unused")
-                .map_or(attr.span, |f| f.span);
-            self.diags.push(
-                Diagnostic::new(Code::AttributeMisuse, at, "`#[allow]` takes the lint to allow")
-                    .label("expected `unused`")
-                    .note("the lints are the unused ones: W0001 (types), W0002 (rights), W0003 (constants)")
-                    .help("write `#[allow(unused)]`"),
-            );
-            return;
-        }
-        self.allow_unused.extend(names.into_iter().map(|n| n.span));
     }
 
     fn collect_names(&mut self) {
@@ -921,8 +885,7 @@ impl<'a> Ctx<'a> {
     /// Warnings for things declared and never used.
     fn lint_unused(&mut self, caps: &[Option<model::CapType>], rights: &[model::Right]) {
         for (_, c) in &self.items.consts {
-            if !self.used_consts.contains(&c.name.name) && !self.allow_unused.contains(&c.name.span)
-            {
+            if !self.used_consts.contains(&c.name.name) && !self.is_allowed("unused", c.name.span) {
                 self.diags.push(
                     Diagnostic::new(
                         Code::UnusedConst,
@@ -941,7 +904,7 @@ impl<'a> Ctx<'a> {
             .collect();
         for (i, right) in rights.iter().enumerate() {
             if !carried.contains(&model::RightId(i as u32))
-                && !self.allow_unused.contains(&right.span)
+                && !self.is_allowed("unused", right.span)
             {
                 self.diags.push(
                     Diagnostic::new(
@@ -957,7 +920,7 @@ impl<'a> Ctx<'a> {
         let mut unused = Vec::new();
         for (_, set) in &self.items.errors {
             if !self.used_types.contains(&set.name.name)
-                && !self.allow_unused.contains(&set.name.span)
+                && !self.is_allowed("unused", set.name.span)
             {
                 unused.push((
                     set.name.clone(),
@@ -968,7 +931,7 @@ impl<'a> Ctx<'a> {
         }
         for (_, cap) in &self.items.abstracts {
             if !self.used_types.contains(&cap.name.name)
-                && !self.allow_unused.contains(&cap.name.span)
+                && !self.is_allowed("unused", cap.name.span)
             {
                 unused.push((cap.name.clone(), "abstract cap", "no cap type inherits it"));
             }
@@ -976,7 +939,7 @@ impl<'a> Ctx<'a> {
         for (_, cap) in &self.items.caps {
             if cap.object.is_none()
                 && !self.used_types.contains(&cap.name.name)
-                && !self.allow_unused.contains(&cap.name.span)
+                && !self.is_allowed("unused", cap.name.span)
             {
                 unused.push((
                     cap.name.clone(),

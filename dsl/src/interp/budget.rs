@@ -5,7 +5,7 @@
 //! worst case `capc check` proved (largest alignment first) bounds it. And
 //! the calls a simulation made.
 
-use super::{Holder, Machine, Node, NodeId, OpError};
+use super::{Holder, Machine, Node, NodeId, OpError, Why};
 use crate::model::{Donation, DonationKind, ObjectId};
 
 /// One allocation class of a budget: the objects of one type and size.
@@ -103,6 +103,17 @@ impl Budget {
         })
     }
 
+    /// The class of `object` with `arg`: the most objects of it per call
+    /// and how many were handed out; `None` when the method allocates no
+    /// such objects.
+    pub fn class(&self, object: ObjectId, arg: u64) -> Option<(u64, u64)> {
+        let i = self
+            .classes
+            .iter()
+            .position(|c| c.object == object && c.arg == arg)?;
+        Some((self.classes[i].count, self.allocated[i]))
+    }
+
     /// Bytes used so far, alignment gaps included.
     pub fn used_bytes(&self) -> u64 {
         self.used
@@ -165,6 +176,8 @@ pub struct Call {
     pub used: u64,
     /// How it ended.
     pub result: Result<(), OpError>,
+    /// Why it was refused, when the error alone does not say.
+    pub why: Option<Why>,
 }
 
 impl Machine<'_> {
@@ -200,6 +213,7 @@ impl Machine<'_> {
             objects: Vec::new(),
             used: 0,
             result: Ok(()),
+            why: None,
         };
         let outcome = self.run_call(m.donation.as_ref(), donated, allocations, &mut call);
         if let Some(Err(e)) = &outcome {
@@ -230,16 +244,20 @@ impl Machine<'_> {
                 };
                 let node = &self.nodes[&id];
                 if node.cap.cap_type != *cap_type || !self.is_memory(&node.cap) {
+                    call.why = Some(Why::NotTheDonation {
+                        wanted: *cap_type,
+                        found: node.cap.cap_type,
+                    });
                     return Some(Err(OpError::IllegalOperation));
                 }
                 // Device memory must be able to hold every object the
                 // method declares, or the server's retypes would fail.
                 let declared = &donation.expect("matched").allocations;
-                if self.is_device(&node.cap)
-                    && declared
-                        .iter()
-                        .any(|a| !self.spec.objects[a.object.index()].device)
-                {
+                let ram_only = declared
+                    .iter()
+                    .find(|a| !self.spec.objects[a.object.index()].device);
+                if let (true, Some(a)) = (self.is_device(&node.cap), ram_only) {
+                    call.why = Some(Why::DeviceDonation(a.object));
                     return Some(Err(OpError::IllegalOperation));
                 }
                 call.principal = self.principal_of(id).unwrap_or_default();
@@ -257,16 +275,44 @@ impl Machine<'_> {
         let donation = donation.expect("matched above");
         let mut budget = match Budget::from_donation(self, donation, base, bytes) {
             Ok(b) => b,
-            Err(needed) => return Some(Err(OpError::OutOfBudget { needed })),
+            Err(needed) => {
+                call.why = Some(Why::DonationTooSmall {
+                    donated: bytes,
+                    needed,
+                    minimum: donation.min_bytes,
+                });
+                return Some(Err(OpError::OutOfBudget { needed }));
+            }
         };
         let mut addresses = Vec::new();
-        for (object, arg) in allocations {
-            match budget.alloc(*object, *arg)? {
+        for &(object, arg) in allocations {
+            let count_used_up = budget
+                .class(object, arg)
+                .is_some_and(|(declared, handed_out)| handed_out == declared);
+            match budget.alloc(object, arg)? {
                 Ok(address) => {
                     addresses.push(address);
-                    call.objects.push((*object, *arg, address));
+                    call.objects.push((object, arg, address));
                 }
-                Err(needed) => return Some(Err(OpError::OutOfBudget { needed })),
+                Err(needed) => {
+                    call.why = Some(if count_used_up {
+                        Why::TooMany {
+                            object,
+                            arg,
+                            declared: budget.class(object, arg).map_or(0, |(d, _)| d),
+                            asked: allocations.iter().filter(|a| **a == (object, arg)).count()
+                                as u64,
+                        }
+                    } else {
+                        Why::PastDonation {
+                            object,
+                            arg,
+                            end: needed,
+                            donated: bytes,
+                        }
+                    });
+                    return Some(Err(OpError::OutOfBudget { needed }));
+                }
             }
         }
         call.used = budget.used_bytes();

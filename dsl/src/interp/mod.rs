@@ -130,6 +130,101 @@ pub enum OpError {
     AlignmentError,
 }
 
+/// Why an operation was refused, where its error alone does not say: one
+/// of seL4's errors (`IllegalOperation`, a method's out-of-budget error)
+/// has several causes, and a report names the one that applied. The error
+/// itself stays the kernel's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// A copy or mint of a cap of this `#[never_copy]` type.
+    NeverCopy(CapId),
+    /// A copy or mint of an unmapped cap of this type, whose mapping is its
+    /// object's (a table's): seL4 derives such a cap only once mapped.
+    Unmapped(CapId),
+    /// A mint of a cap that has this badge already: a badge is set once.
+    Badged(u64),
+    /// A mint of a badge wider than the `#[badge]` field of `bits` bits.
+    BadgeTooWide {
+        /// The badge asked for.
+        badge: u64,
+        /// The field's width.
+        bits: u8,
+    },
+    /// A call donated a cap of type `found` (or no untyped memory a retype
+    /// rule applies to) where the method takes the Untyped cap type
+    /// `wanted`.
+    NotTheDonation {
+        /// The type the method takes.
+        wanted: CapId,
+        /// The type of the cap donated.
+        found: CapId,
+    },
+    /// A call donated device memory, and the method allocates objects of
+    /// this type, which only RAM may hold.
+    DeviceDonation(ObjectId),
+    /// A call's donation of `donated` bytes is below `needed`: the
+    /// method's minimum donation, or its worst case from the donation's
+    /// start rounded up to the largest alignment.
+    DonationTooSmall {
+        /// Bytes donated (the free part of a donated Untyped).
+        donated: u64,
+        /// Bytes that would have done.
+        needed: u64,
+        /// The method's minimum donation.
+        minimum: u64,
+    },
+    /// A call asked for more objects of one class than the method's
+    /// `allocates` clauses declare per call.
+    TooMany {
+        /// The object type.
+        object: ObjectId,
+        /// Its size argument.
+        arg: u64,
+        /// Most objects of the class per call.
+        declared: u64,
+        /// Objects of the class the call asked for.
+        asked: u64,
+    },
+    /// An object of a call would end `end` bytes into a donation of
+    /// `donated` bytes: alignment gaps of an allocation order other than
+    /// the layout's (largest alignment first, which has none).
+    PastDonation {
+        /// The object type.
+        object: ObjectId,
+        /// Its size argument.
+        arg: u64,
+        /// Where it would end, in bytes from the donation's start.
+        end: u64,
+        /// Bytes donated.
+        donated: u64,
+    },
+}
+
+/// An operation's error, and why when the error alone does not say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The kernel's error.
+    pub error: OpError,
+    /// Its cause, for the errors that have several.
+    pub why: Option<Why>,
+}
+
+impl From<OpError> for Refused {
+    fn from(error: OpError) -> Refused {
+        Refused { error, why: None }
+    }
+}
+
+impl OpError {
+    /// This error, because of `why`.
+    fn because(self, why: Why) -> Refused {
+        Refused {
+            error: self,
+            why: Some(why),
+        }
+    }
+}
+
 /// Which table of slots: the machine's root CNode, or the slots of an
 /// object made by retype (by its address): a CNode's, or those an object
 /// owns (`slot NAME: CapType;` in the spec).
@@ -613,7 +708,7 @@ impl<'s> Machine<'s> {
         dest: &SlotPath,
         rights: u64,
     ) -> Result<NodeId, OpError> {
-        self.derive(source, dest, rights, None)
+        self.derive(source, dest, rights, None).map_err(|r| r.error)
     }
 
     /// Like [`copy`](Self::copy), and sets the badge of a cap that has none.
@@ -628,22 +723,26 @@ impl<'s> Machine<'s> {
         badge: u64,
     ) -> Result<NodeId, OpError> {
         self.derive(source, dest, rights, Some(badge))
+            .map_err(|r| r.error)
     }
 
-    fn derive(
+    /// A [`copy`](Self::copy) (`badge` `None`) or a
+    /// [`mint`](Self::mint), refused with the error and, for an
+    /// `IllegalOperation`, which of its causes applied.
+    pub fn derive(
         &mut self,
         source: &SlotPath,
         dest: &SlotPath,
         rights: u64,
         badge: Option<u64>,
-    ) -> Result<NodeId, OpError> {
+    ) -> Result<NodeId, Refused> {
         // seL4's decodeCNodeInvocation: the destination, that it is empty,
         // then the source.
         let dest = self
             .resolve(dest)
             .ok_or(OpError::FailedLookup { source: 0 })?;
         if self.slots.contains_key(&dest) {
-            return Err(OpError::DeleteFirst);
+            return Err(OpError::DeleteFirst.into());
         }
         let source = self
             .resolve(source)
@@ -652,16 +751,17 @@ impl<'s> Machine<'s> {
             .id_at(source)
             .ok_or(OpError::FailedLookup { source: 1 })?;
         let src = self.nodes[&source_id].clone();
-        if self.copy_policy(src.cap.cap_type) == CopyPolicy::Never {
-            return Err(OpError::IllegalOperation);
+        let cap_type = src.cap.cap_type;
+        if self.copy_policy(cap_type) == CopyPolicy::Never {
+            return Err(OpError::IllegalOperation.because(Why::NeverCopy(cap_type)));
         }
-        let mapping = self.spec.caps[src.cap.cap_type.index()].mapping;
+        let mapping = self.spec.caps[cap_type.index()].mapping;
         if mapping == Some(Mapping::Shared) && !self.is_mapped(&src.cap) {
-            return Err(OpError::IllegalOperation);
+            return Err(OpError::IllegalOperation.because(Why::Unmapped(cap_type)));
         }
         let memory = self.is_memory(&src.cap);
         if memory && !self.children(source_id).is_empty() {
-            return Err(OpError::RevokeFirst);
+            return Err(OpError::RevokeFirst.into());
         }
         let mut cap = src.cap.clone();
         if mapping == Some(Mapping::EachCap) {
@@ -685,12 +785,18 @@ impl<'s> Machine<'s> {
         match (badge, field.is_some(), src.cap.badge) {
             (None, _, _) | (Some(_), false, _) => {}
             (Some(new), true, 0) => {
-                if !Self::fits(field.expect("has a badge field"), new) {
-                    return Err(OpError::IllegalOperation);
+                let field = field.expect("has a badge field");
+                if !Self::fits(field, new) {
+                    return Err(OpError::IllegalOperation.because(Why::BadgeTooWide {
+                        badge: new,
+                        bits: field.width,
+                    }));
                 }
                 cap.badge = new;
             }
-            (Some(_), _, _) => return Err(OpError::IllegalOperation),
+            (Some(_), _, old) => {
+                return Err(OpError::IllegalOperation.because(Why::Badged(old)));
+            }
         }
         let may_parent = memory || cap.badge != src.cap.badge;
         let parent = if src.may_parent {

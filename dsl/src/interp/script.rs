@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{CNodeId, Donated, Holder, Machine, NodeId, OpError, Slot};
+use super::{CNodeId, Donated, Holder, Machine, NodeId, OpError, Slot, Why};
 use crate::ast::ObjectKind;
 use crate::diag::{Code, Diagnostic, closest};
 use crate::model::{CapId, ObjectId, Role, Spec};
@@ -1009,6 +1009,8 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
     let mut out = String::new();
     let (mut expected, mut missed) = (0, 0);
     for (line, text, _, stmt, expect) in stmts {
+        // Why an operation was refused, when its error has several causes.
+        let mut why: Option<Why> = None;
         let result = match stmt {
             Stmt::Boot { slot, cap, owner } => match m.resolve(&slot.path) {
                 Some(at) => m.boot(at, cap.clone(), owner).map(|_| String::new()),
@@ -1048,11 +1050,13 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 dest,
                 rights,
                 badge,
-            } => match badge {
-                Some(b) => m.mint(&source.path, &dest.path, *rights, *b),
-                None => m.copy(&source.path, &dest.path, *rights),
-            }
-            .map(|_| String::new()),
+            } => m
+                .derive(&source.path, &dest.path, *rights, *badge)
+                .map(|_| String::new())
+                .map_err(|refused| {
+                    why = refused.why;
+                    refused.error
+                }),
             Stmt::Move { source, dest } => {
                 m.move_cap(&source.path, &dest.path).map(|()| String::new())
             }
@@ -1069,17 +1073,25 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 donated,
                 allocations,
             } => match m.call(interface, method, donated, allocations) {
-                Some(r) => r.map(|_| {
+                Some(Ok(_)) => {
                     let call = m.calls().last().expect("recorded");
-                    format!(
+                    Ok(format!(
                         "donated {}, used {}: {}",
                         bytes(call.donated),
                         bytes(call.used),
                         allocated(spec, &call.objects)
-                    )
-                }),
+                    ))
+                }
+                Some(Err(e)) => {
+                    why = m.calls().last().and_then(|call| call.why);
+                    Err(e)
+                }
                 None => Err(OpError::IllegalOperation),
             },
+        };
+        let because = match (&result, why) {
+            (Err(_), Some(why)) => Some(explain(spec, stmt, why)),
+            _ => None,
         };
         let got = match &result {
             Ok(_) => "ok".to_string(),
@@ -1094,6 +1106,9 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
         let quiet = matches!(stmt, Stmt::Boot { .. }) && got == "ok" && expect.is_none();
         if !quiet {
             writeln!(out, "{line:>4}  {text}\n      {shown}").expect("a String");
+            if let Some(because) = because {
+                writeln!(out, "      because {because}").expect("a String");
+            }
         }
         // `ok` for any success, the error as printed, or the whole result
         // as printed (`ok: 1 cap(s) deleted`).
@@ -1187,6 +1202,90 @@ fn allocated(spec: &Spec, objects: &[(ObjectId, u64, u64)]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Why `stmt` was refused, in words: the cause of an error that has
+/// several (`IllegalOperation`, a method's out-of-budget error).
+fn explain(spec: &Spec, stmt: &Stmt, why: Why) -> String {
+    let cap = |c: CapId| format!("`{}`", spec.caps[c.index()].name);
+    let method = match stmt {
+        Stmt::Call {
+            interface, method, ..
+        } => format!("`{interface}.{method}`"),
+        _ => "the method".to_string(),
+    };
+    match why {
+        Why::NeverCopy(c) => format!(
+            "{} is `#[never_copy]`: there is one cap of the type, which may be moved but not copied",
+            cap(c)
+        ),
+        Why::Unmapped(c) => format!(
+            "the {} is not mapped: a cap whose mapping is its object's is copied only once mapped (seL4 does not derive an unmapped page-table cap)",
+            cap(c)
+        ),
+        Why::Badged(badge) => format!(
+            "the source cap has badge {badge} already: a badge is set once, by the mint that makes the first badged cap (mint from the unbadged cap, or copy this one)"
+        ),
+        Why::BadgeTooWide { badge, bits } => {
+            format!("badge {badge} does not fit the cap's {bits}-bit `#[badge]` field")
+        }
+        Why::NotTheDonation { wanted, found } if wanted == found => format!(
+            "the donated {} is not untyped memory a retype rule applies to",
+            cap(found)
+        ),
+        Why::NotTheDonation { wanted, found } => format!(
+            "the donated cap is a {}, and {method} takes a {}",
+            cap(found),
+            cap(wanted)
+        ),
+        Why::DeviceDonation(object) => format!(
+            "the donation is device memory, and {method} allocates `{}`, which only RAM may hold",
+            spec.objects[object.index()].name
+        ),
+        Why::DonationTooSmall {
+            donated,
+            needed,
+            minimum,
+        } if needed == minimum => format!(
+            "{} was donated, less than {method}'s minimum donation of {}",
+            bytes(donated),
+            bytes(minimum)
+        ),
+        Why::DonationTooSmall {
+            donated,
+            needed,
+            minimum,
+        } => format!(
+            "{} was donated, and {method}'s worst case needs {} once the donation's start is rounded up to its largest alignment{}",
+            bytes(donated),
+            bytes(needed),
+            if donated < minimum {
+                format!(" (its minimum donation is {})", bytes(minimum))
+            } else {
+                String::new()
+            }
+        ),
+        Why::TooMany {
+            object,
+            arg,
+            declared,
+            asked,
+        } => format!(
+            "{method} allocates at most {declared} × {} per call (its `allocates` clauses), and this call asks for {asked}",
+            object_name(spec, object, arg)
+        ),
+        Why::PastDonation {
+            object,
+            arg,
+            end,
+            donated,
+        } => format!(
+            "the next {} would end {} into the donation, past its {}: allocated in this order the objects leave alignment gaps (largest alignment first leaves none)",
+            object_name(spec, object, arg),
+            bytes(end),
+            bytes(donated)
+        ),
+    }
 }
 
 fn error_text(e: &OpError) -> String {
@@ -1412,6 +1511,45 @@ mod tests {
             .expect("readable")
             .spec
             .expect("kernel.cap checks clean")
+    }
+
+    /// A refused call says which cause of its out-of-budget error applied:
+    /// a count above the method's `allocates` clauses, or alignment gaps
+    /// of an allocation order other than the layout's in a donation of
+    /// exactly the worst case (what is left of a 2 MiB Untyped after 254
+    /// frames: 1 MiB + 8 KiB).
+    #[test]
+    fn out_of_budget_says_why() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let spec = crate::compile(
+            &root.join("kernel-demo/spec/decompress.cap"),
+            &crate::FsLoader,
+        )
+        .expect("readable")
+        .spec
+        .expect("decompress.cap checks clean");
+        let script = "\
+cnode root radix 9
+untyped gift = root[0] base 0x2000000 bits 21 owner client
+call Decompressor.decompress donate gift allocate CNode(8) x 2
+retype gift Frame(12) x 254 into root[1..255]
+call Decompressor.decompress donate gift allocate Frame(12), CNode(8), Frame(12) x 255
+";
+        let mut sources = SourceMap::default();
+        let file = sources.add("why.capsim", script.to_string());
+        let report = super::simulate(&spec, file, script).expect("a valid script");
+        assert!(
+            report.contains(
+                "error: OutOfBudget { needed: 16384 }\n      because `Decompressor.decompress` allocates at most 1 × CNode(8) per call (its `allocates` clauses), and this call asks for 2\n"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains(
+                "      because the next Frame(12) would end 1 MiB + 12 KiB into the donation, past its 1 MiB + 8 KiB: allocated in this order"
+            ),
+            "{report}"
+        );
     }
 
     /// Deleting the only cap to an Untyped that has live children does not

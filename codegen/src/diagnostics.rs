@@ -1,0 +1,157 @@
+//! Printing diagnostics, shared by every command that reports a spec's
+//! (`check`, `build`, `graph`, `doc`, `simulate`): the `--deny-warnings`,
+//! `--message-format` and `--color` options, the human format
+//! (codespan-reporting, rustc-like, on stderr) and the JSON one (one object
+//! per line).
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use capc_dsl::{Compilation, Diagnostic, FsLoader, SourceMap, diag};
+use clap::ValueEnum;
+use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
+
+/// The options that say how diagnostics are reported.
+#[derive(clap::Args)]
+pub struct DiagnosticArgs {
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// How to print diagnostics.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+    /// When to colour human-readable output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MessageFormat {
+    /// rustc-style text with source snippets.
+    Human,
+    /// One JSON object per diagnostic per line.
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Color {
+    /// Colour when stderr is a terminal.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Where JSON diagnostics go: stdout, unless the command's stdout carries
+/// something else (the generated module, a simulation's report).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum JsonTo {
+    Stdout,
+    Stderr,
+}
+
+/// Prints `diagnostics` (their spans in `sources`) as `args` say: human
+/// text on stderr, or JSON lines where `json_to` says.
+pub fn print(
+    sources: &SourceMap,
+    diagnostics: &[Diagnostic],
+    args: &DiagnosticArgs,
+    json_to: JsonTo,
+) -> std::io::Result<()> {
+    match args.message_format {
+        MessageFormat::Json => {
+            let mut out: Box<dyn Write> = match json_to {
+                JsonTo::Stdout => Box::new(std::io::stdout().lock()),
+                JsonTo::Stderr => Box::new(std::io::stderr().lock()),
+            };
+            for d in diagnostics {
+                writeln!(out, "{}", json(sources, d))?;
+            }
+            out.flush()
+        }
+        MessageFormat::Human => {
+            let choice = match args.color {
+                Color::Always => ColorChoice::Always,
+                Color::Never => ColorChoice::Never,
+                Color::Auto if std::io::stderr().is_terminal() => ColorChoice::Auto,
+                Color::Auto => ColorChoice::Never,
+            };
+            let mut err = StandardStream::stderr(choice);
+            for d in diagnostics {
+                diag::emit(&mut err, sources, d)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Compiles `file` for a command that needs its model (`graph`, `doc`,
+/// `simulate`), prints its diagnostics (warnings too; JSON to stderr,
+/// since stdout carries the command's output), and returns the
+/// compilation only if it has a model; otherwise the exit code to end
+/// with.
+pub fn checked(file: &Path, args: &DiagnosticArgs) -> Result<Compilation, ExitCode> {
+    let mut compilation = match capc_dsl::compile(file, &FsLoader) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    if args.deny_warnings {
+        compilation.deny_warnings();
+    }
+    let printed = print(
+        &compilation.sources,
+        &compilation.diagnostics,
+        args,
+        JsonTo::Stderr,
+    );
+    if let Err(e) = printed {
+        eprintln!("error: cannot write diagnostics: {e}");
+        return Err(ExitCode::from(2));
+    }
+    if compilation.spec.is_none() {
+        return Err(ExitCode::from(1));
+    }
+    Ok(compilation)
+}
+
+/// One diagnostic as the JSON object `--message-format json` prints
+/// (docs/language.md lists its fields).
+fn json(sources: &SourceMap, d: &Diagnostic) -> serde_json::Value {
+    let label = |l: &diag::Label| {
+        let (line, column) = sources.line_col(l.span.file, l.span.start as usize);
+        let (end_line, end_column) = sources.line_col(l.span.file, l.span.end as usize);
+        serde_json::json!({
+            "file": sources.name(l.span.file),
+            "byte_start": l.span.start,
+            "byte_end": l.span.end,
+            "line": line,
+            "column": column,
+            "end_line": end_line,
+            "end_column": end_column,
+            "message": l.message,
+        })
+    };
+    let primary = label(&d.primary);
+    serde_json::json!({
+        "code": d.code.as_str(),
+        "severity": d.severity.as_str(),
+        "message": d.message,
+        "file": primary["file"],
+        "byte_start": d.primary.span.start,
+        "byte_end": d.primary.span.end,
+        "line": primary["line"],
+        "column": primary["column"],
+        "end_line": primary["end_line"],
+        "end_column": primary["end_column"],
+        "label": d.primary.message,
+        "secondary": d.secondary.iter().map(label).collect::<Vec<_>>(),
+        "notes": d.notes,
+        "help": d.help,
+        "rendered": diag::render(sources, d),
+    })
+}
