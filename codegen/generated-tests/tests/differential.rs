@@ -756,7 +756,10 @@ macro_rules! generated_kernel {
                             let cnode = cnode.unwrap();
                             let device = UntypedMemory::of(cap).unwrap().device;
                             self.slots.get_mut(&at).unwrap().cap = placement.updated_source;
-                            for i in (0..placement.count).rev() {
+                            // As seL4's createNewObjects: each new cap goes
+                            // right after the source, so the last made is
+                            // first in the list (and the first a revoke meets).
+                            for i in 0..placement.count {
                                 let new = placement.cap(i, device).expect("check 10");
                                 if let Some(view) = g::CNodeCap::from_cap(new) {
                                     self.cnodes

@@ -436,9 +436,10 @@ pub fn retype(
     }
 
     replace_cap(memory, untyped, placement.updated_source);
-    // Each insertion goes right after the Untyped: last object first, so
-    // the list reads in slot order.
-    for i in (0..placement.count).rev() {
+    // Each insertion goes right after the Untyped, as seL4's
+    // createNewObjects does: the last object made ends up first in the
+    // list, and is the first a revoke of the Untyped deletes.
+    for i in 0..placement.count {
         let (cap, slot) = new_object(&placement, device, table, i).ok_or(INCONSISTENT)?;
         // An object outside the window (only in host tests) has no owned
         // slots: a TCB there cannot be configured.
@@ -579,8 +580,9 @@ mod tests {
             EndpointCap::from_cap(w.cap(11)).unwrap().endpoint(),
             UNTYPED_BASE + 16
         );
+        // seL4's order: the last object made is first after the Untyped.
         let (u, e0, e1) = (slot(0), slot(10), slot(11));
-        assert_eq!(descendants(&w.memory, u).collect::<Vec<_>>(), [e0, e1]);
+        assert_eq!(descendants(&w.memory, u).collect::<Vec<_>>(), [e1, e0]);
 
         // Copy with fewer rights, then mint a badged, read-only cap.
         copy(&mut w.memory, e0, slot(12), R.union(W)).unwrap();
