@@ -64,22 +64,24 @@ fn check_prints_a_diff_of_what_would_change_and_writes_nothing() {
     assert!(!diff.contains("rights"), "far from the change: {diff}");
 }
 
-#[test]
-fn check_of_standard_input_prints_its_diff() {
+/// `capc` with `args`, `input` on its standard input.
+fn fmt_stdin(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_capc"))
-        .args(["fmt", "--check", "-"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("run capc");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"const A=1;")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn check_of_standard_input_prints_its_diff() {
+    let out = fmt_stdin(&["fmt", "--check", "-"], "const A=1;");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stdout),
@@ -118,20 +120,7 @@ fn a_missing_file_is_an_io_error() {
 
 #[test]
 fn dash_formats_standard_input_to_standard_output() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_capc"))
-        .args(["fmt", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run capc");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(MESSY.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = fmt_stdin(&["fmt", "-"], MESSY);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout), TIDY);
 }

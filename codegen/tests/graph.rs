@@ -184,22 +184,21 @@ fn svg_without_graphviz_says_how_to_install_it() {
         s.path("kernel.cap"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_capc"))
-        .args(["graph", "kernel.cap", "-o", "k.svg"])
-        .current_dir(&s.dir)
-        .env("PATH", &s.dir)
-        .output()
-        .expect("run capc");
+    // A PATH with no `dot` on it.
+    let without_dot = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_capc"))
+            .args(args)
+            .current_dir(&s.dir)
+            .env("PATH", &s.dir)
+            .output()
+            .expect("run capc")
+    };
+    let out = without_dot(&["graph", "kernel.cap", "-o", "k.svg"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("apt-get install -y graphviz"), "{stderr}");
     assert!(!s.path("k.svg").exists());
-    let out = Command::new(env!("CARGO_BIN_EXE_capc"))
-        .args(["graph", "kernel.cap", "--format", "png"])
-        .current_dir(&s.dir)
-        .env("PATH", &s.dir)
-        .output()
-        .expect("run capc");
+    let out = without_dot(&["graph", "kernel.cap", "--format", "png"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(

@@ -173,35 +173,26 @@ pub(super) fn expand(files: &[(FileId, ast::File)]) -> Expanded {
                 if chain.is_empty() {
                     continue;
                 }
+                // The farthest ancestor's fields first, the cap's own last.
+                let own = cap.fields.clone();
+                let lists = chain
+                    .iter()
+                    .rev()
+                    .map(|a| (a.name.name.as_str(), &a.fields))
+                    .chain(std::iter::once((cap.name.name.as_str(), &own)));
                 let mut fields: Vec<ast::Field> = Vec::new();
                 let mut from: BTreeMap<String, &str> = BTreeMap::new();
-                for ancestor in chain.iter().rev() {
-                    for field in &ancestor.fields {
+                for (owner, list) in lists {
+                    for field in list {
                         if let Some(first) = fields.iter().find(|f| f.name.name == field.name.name)
                         {
-                            diags.push(duplicate(
-                                field,
-                                first,
-                                from[&first.name.name],
-                                &cap.name.name,
-                            ));
+                            let ancestor = from[&first.name.name];
+                            diags.push(duplicate(field, first, ancestor, &cap.name.name));
                             continue;
                         }
-                        from.insert(field.name.name.clone(), &ancestor.name.name);
+                        from.insert(field.name.name.clone(), owner);
                         fields.push(field.clone());
                     }
-                }
-                for field in &cap.fields {
-                    if let Some(first) = fields.iter().find(|f| f.name.name == field.name.name) {
-                        diags.push(duplicate(
-                            field,
-                            first,
-                            from[&first.name.name],
-                            &cap.name.name,
-                        ));
-                        continue;
-                    }
-                    fields.push(field.clone());
                 }
                 cap.fields = fields;
             }

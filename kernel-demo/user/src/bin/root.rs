@@ -626,9 +626,7 @@ const FAULT_PAGE_VALUE: u64 = 0xfeed_f00d;
 /// Returns the number of failures.
 fn fault_handling(env: &mut Env, base: u64) -> u64 {
     let untyped = UNTYPED.load(Ordering::Relaxed);
-    let (endpoint, handler, tcb, stack, buffer, page) =
-        (base, base + 1, base + 2, base + 3, base + 4, base + 5);
-    let (stack_at, buffer_at) = (ROOT_STACK_TOP + 0x1_4000, ROOT_STACK_TOP + 0x1_5000);
+    let (endpoint, handler, tcb, page) = (base, base + 1, base + 2, base + 5);
     let r = retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1)
         .and_then(|()| {
             mint(
@@ -639,26 +637,15 @@ fn fault_handling(env: &mut Env, base: u64) -> u64 {
                 0x66,
             )
         })
-        .and_then(|()| retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
-        .and_then(|()| retype(env, untyped, ObjectType::Frame, 12, stack, 3))
-        .and_then(|()| map_frame(env, stack, stack_at))
-        .and_then(|()| map_frame(env, buffer, buffer_at))
+        .and_then(|()| retype(env, untyped, ObjectType::Frame, 12, page, 1))
         .and_then(|()| {
-            env.invoke(
-                tcb,
-                |_, c| caps::encode_tcb_cap_set_fault_handler(handler, c),
-                caps::decode_tcb_cap_set_fault_handler_reply,
-            )
-        })
-        .and_then(|()| {
-            start_thread(
-                env,
-                tcb,
-                buffer,
-                buffer_at,
-                faulter as *const () as u64,
-                stack_at + 0x1000,
-            )
+            own_thread(env, tcb, 0x1_4000, faulter, |env| {
+                env.invoke(
+                    tcb,
+                    |_, c| caps::encode_tcb_cap_set_fault_handler(handler, c),
+                    caps::decode_tcb_cap_set_fault_handler_reply,
+                )
+            })
         });
     let mut failures = step!(
         env,
@@ -770,29 +757,12 @@ fn set_priority(env: &mut Env, tcb: u64, priority: u64) -> Result<(), Error> {
 /// controlled priority is refused: a thread given MCP 5 cannot raise
 /// another above 5. Uses slots `base..base + 6`; returns the failures.
 fn priorities(env: &mut Env, base: u64) -> u64 {
-    let untyped = UNTYPED.load(Ordering::Relaxed);
     let threads = [(base, 10, 0x1_7000), (base + 3, 20, 0x1_9000)];
     let mut r = set_priority(env, ROOT_TCB_SLOT, 30);
     for (index, &(tcb, priority, at)) in threads.iter().enumerate() {
-        let (stack, buffer) = (tcb + 1, tcb + 2);
-        let (stack_at, buffer_at) = (ROOT_STACK_TOP + at, ROOT_STACK_TOP + at + 0x1000);
+        let entry = if index == 0 { ticket_a } else { ticket_b };
         r = r
-            .and_then(|()| retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
-            .and_then(|()| retype(env, untyped, ObjectType::Frame, 12, stack, 2))
-            .and_then(|()| map_frame(env, stack, stack_at))
-            .and_then(|()| map_frame(env, buffer, buffer_at))
-            .and_then(|()| set_priority(env, tcb, priority))
-            .and_then(|()| {
-                let entry = if index == 0 { ticket_a } else { ticket_b };
-                start_thread(
-                    env,
-                    tcb,
-                    buffer,
-                    buffer_at,
-                    entry as *const () as u64,
-                    stack_at + 0x1000,
-                )
-            });
+            .and_then(|()| own_thread(env, tcb, at, entry, |env| set_priority(env, tcb, priority)));
     }
     let mut failures = step!(
         env,
@@ -844,6 +814,36 @@ extern "C" fn ticket_a(_buffer: u64) -> ! {
 extern "C" fn ticket_b(_buffer: u64) -> ! {
     TICKETS[1].store(TICKET.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
     capc_demo_user::exit(0)
+}
+
+/// A thread of the root's, in its CSpace and address space, paid from its
+/// Untyped: a TCB in slot `tcb`, its stack and IPC buffer frames in the
+/// next two slots, mapped at `ROOT_STACK_TOP + at` and the page above;
+/// `setup` runs before the thread starts at `entry` with its buffer's
+/// address.
+fn own_thread(
+    env: &mut Env,
+    tcb: u64,
+    at: u64,
+    entry: extern "C" fn(u64) -> !,
+    setup: impl FnOnce(&mut Env) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let untyped = UNTYPED.load(Ordering::Relaxed);
+    let (stack, buffer) = (tcb + 1, tcb + 2);
+    let (stack_at, buffer_at) = (ROOT_STACK_TOP + at, ROOT_STACK_TOP + at + 0x1000);
+    retype(env, untyped, ObjectType::Tcb, 0, tcb, 1)?;
+    retype(env, untyped, ObjectType::Frame, 12, stack, 2)?;
+    map_frame(env, stack, stack_at)?;
+    map_frame(env, buffer, buffer_at)?;
+    setup(env)?;
+    start_thread(
+        env,
+        tcb,
+        buffer,
+        buffer_at,
+        entry as *const () as u64,
+        stack_at + 0x1000,
+    )
 }
 
 /// Configures the thread `tcb` in the root's CSpace and address space with
