@@ -313,6 +313,39 @@ const QEMU_ARGS: &[&str] = &[
     "128M",
 ];
 
+/// Feeds `input` to the guest's second serial port (COM2): a named pipe
+/// at `fifo` (made anew with `mkfifo`) that QEMU opens as COM2's character
+/// device, and a thread that writes `input` into it once QEMU has it open.
+/// The QEMU arguments that attach it.
+pub fn com2_input(fifo: &Path, input: &'static [u8]) -> Result<Vec<String>, Failure> {
+    let _ = std::fs::remove_file(fifo);
+    let made = Command::new("mkfifo")
+        .arg(fifo)
+        .status()
+        .map_err(|e| Failure::new(format!("could not run mkfifo: {e}")))?;
+    if !made.success() {
+        return Err(Failure::new(format!(
+            "mkfifo {} failed ({made})",
+            fifo.display()
+        )));
+    }
+    let path = fifo.to_owned();
+    // Opening for writing waits until QEMU opens the pipe; QEMU keeps it
+    // open for reading and writing, so the bytes stay until COM2 takes them.
+    std::thread::spawn(move || {
+        use std::io::Write;
+        if let Ok(mut pipe) = std::fs::OpenOptions::new().write(true).open(&path) {
+            let _ = pipe.write_all(input);
+        }
+    });
+    Ok(vec![
+        "-chardev".to_owned(),
+        format!("pipe,id=com2,path={}", fifo.display()),
+        "-serial".to_owned(),
+        "chardev:com2".to_owned(),
+    ])
+}
+
 /// Boots `elf` with the kernel command line `cmdline` (QEMU's `-append`;
 /// none if empty) and the boot module `module` (QEMU's `-initrd`: the root
 /// task), streaming COM1 to our stdout as it arrives, and kills QEMU after

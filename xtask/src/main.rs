@@ -461,7 +461,12 @@ fn boot_kernel(root: &Path) -> Result<(), Failure> {
     kernel::ensure_qemu(root)?;
     let root_task = kernel::build_root_task(root)?;
     let elf = kernel::build_kernel(root)?;
-    let boot = kernel::boot(&elf, "", Some(&root_task))?;
+    // The root's user-level driver reads what QEMU feeds COM2.
+    let fifo = root.join("kernel-demo/kernel/target/com2.fifo");
+    let com2 = kernel::com2_input(&fifo, transcript::COM2_INPUT)?;
+    let com2: Vec<&str> = com2.iter().map(String::as_str).collect();
+    let boot = kernel::boot_with(&elf, "", Some(&root_task), &com2)?;
+    let _ = std::fs::remove_file(&fifo);
     match transcript::check(&boot.transcript, boot.exit) {
         Ok(report) => {
             println!(

@@ -40,8 +40,9 @@ const PAGE_FAULT_REPORT: &str = "cpu exception: #PF page fault (vector 14)";
 /// The start of every exception report's first line.
 const EXCEPTION_REPORT: &str = "cpu exception:";
 
-/// IDT gates the kernel installs: the 32 CPU exception vectors and the timer.
-const IDT_VECTORS: u32 = 33;
+/// IDT gates the kernel installs: the 32 CPU exception vectors, the timer
+/// and IRQs 1-15.
+const IDT_VECTORS: u32 = 48;
 
 /// The first line the kernel prints.
 pub const BANNER: &str = "capc demo kernel";
@@ -73,7 +74,7 @@ const RETYPE_ERRORS: [&str; 7] = [
     "FailedLookup",
 ];
 /// Root-task lines that must end in `: ok`, by their start.
-const ROOT_OK: [&str; 29] = [
+const ROOT_OK: [&str; 31] = [
     "root: retype 4 endpoints",
     "root: copy slot",
     "root: mint slot",
@@ -103,6 +104,8 @@ const ROOT_OK: [&str; 29] = [
     "root: at priority 30, start thread A at priority 10 and thread B at 20",
     "root: drop the root to priority 0",
     "root: give thread B an MCP of 5",
+    "root: driver: COM2's ports and interrupt line, bound to a notification",
+    "root: driver: start the driver thread",
 ];
 /// Lines the priority part must print exactly: the higher priority ran
 /// first, to its end, and both before the root that had let them; a
@@ -129,6 +132,25 @@ const IPC_LINES: [&str; 4] = [
     "root: the server signalled the notification it was granted: bits 0b100",
     "server: stopping",
 ];
+
+/// What QEMU feeds the guest's second serial port (COM2), for the root's
+/// user-level driver: `driver::INPUT` in kernel-demo/user/src/bin/root.rs.
+pub const COM2_INPUT: &[u8] = b"capc: bytes for a user-level driver\n";
+
+/// Lines the driver part must print exactly: the kernel's own ports and
+/// lines are refused, ranges do not overlap, and the driver received every
+/// byte QEMU fed COM2, in order, through its ports on its interrupts.
+const DRIVER_LINES: [&str; 4] = [
+    "root: issue the ports of COM1: IllegalOperation (as expected)",
+    "root: get the timer's interrupt line: RevokeFirst (as expected)",
+    "root: get interrupt line 16: RangeError { min: 0, max: 15 } (as expected)",
+    "root: issue a port another IoPort cap has: RevokeFirst (as expected)",
+];
+/// How the root's line on what the driver received starts and ends.
+const DRIVER_RECEIVED: (&str, &str) = (
+    "root: the driver received 36 bytes from COM2 in ",
+    " interrupt(s): \"capc: bytes for a user-level driver\"",
+);
 
 /// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
 /// the order it makes them: each prints `attack <name>: refused (...)` or
@@ -368,10 +390,20 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
     .chain(IPC_LINES)
     .chain(FAULT_HANDLER_LINES)
     .chain(PRIORITY_LINES)
+    .chain(DRIVER_LINES)
     {
         if !lines.contains(&line) {
             problems.push(format!("no `{line}` line"));
         }
+    }
+    let received = lines
+        .iter()
+        .any(|l| l.starts_with(DRIVER_RECEIVED.0) && l.ends_with(DRIVER_RECEIVED.1));
+    if !received {
+        problems.push(format!(
+            "no `{}N{}` line: the user-level driver did not get COM2's bytes in order",
+            DRIVER_RECEIVED.0, DRIVER_RECEIVED.1
+        ));
     }
     let sent = lines.iter().any(|l| {
         l.starts_with("thread 0x") && l.contains(FAULT_SENT.0) && l.ends_with(FAULT_SENT.1)
@@ -435,6 +467,14 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
                 (Some(4..), Some(3..), Some(0)) => {}
                 _ => problems.push(format!(
                     "the summary `{summary}` is not: at least 4 exited, at least 3 faulted, 0 blocked"
+                )),
+            }
+            // The driver's interrupts came, some while nothing else could
+            // run (the kernel waited for them instead of ending the run).
+            match (count("interrupts for drivers"), count("while idle")) {
+                (Some(1..), Some(1..)) => {}
+                _ => problems.push(format!(
+                    "the summary `{summary}` does not say that interrupts reached the driver, some while the kernel was idle"
                 )),
             }
         }
@@ -855,7 +895,7 @@ fn common_problems(lines: &[&str]) -> Vec<String> {
             match vectors {
                 Some(IDT_VECTORS) => {}
                 Some(n) => problems.push(format!(
-                    "`{line}`: {n} vectors, not the {IDT_VECTORS} CPU exceptions"
+                    "`{line}`: {n} vectors, not the {IDT_VECTORS} of the CPU exceptions, the timer and IRQs 1-15"
                 )),
                 None => problems.push(format!(
                     "malformed IDT line `{line}`: expected `idt: N vectors installed`"
@@ -1033,7 +1073,7 @@ mod tests {
         boot: PVH start info at 0x21e0, version 1, 7 memory map entries\r\n\
         boot: command line \"\"\r\n\
         cpu: SMEP on, SMAP on\r\n\
-        idt: 33 vectors installed (CPU exceptions 0-31, timer 32); in the kernel #BP resumes and the rest report and exit, in a thread they stop it\r\n\
+        idt: 48 vectors installed (CPU exceptions 0-31, timer 32, IRQs 1-15 33-47); in the kernel #BP resumes and the rest report and exit, in a thread they stop it\r\n\
         memory map:\r\n\
         \x20 0x0000000000100000..0x0000000007fe0000 ram       126 MiB + 896 KiB\r\n\
         untyped inventory: RAM from 0x122000 in naturally aligned pieces of 2^4..=2^47 bytes\r\n\
@@ -1122,6 +1162,14 @@ mod tests {
         root: priorities: thread B (20) took ticket 1, thread A (10) ticket 2, the root (0) ticket 3\r\n\
         root: give thread B an MCP of 5: ok\r\n\
         root: set priority 6 on the authority of a thread with MCP 5: RangeError { min: 0, max: 5 } (as expected)\r\n\
+        root: issue the ports of COM1: IllegalOperation (as expected)\r\n\
+        root: get the timer's interrupt line: RevokeFirst (as expected)\r\n\
+        root: get interrupt line 16: RangeError { min: 0, max: 15 } (as expected)\r\n\
+        root: driver: COM2's ports and interrupt line, bound to a notification: ok\r\n\
+        root: issue a port another IoPort cap has: RevokeFirst (as expected)\r\n\
+        root: driver: start the driver thread: ok\r\n\
+        thread 0x407e000 exited with status 0\r\n\
+        root: the driver received 36 bytes from COM2 in 35 interrupt(s): \"capc: bytes for a user-level driver\"\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\
@@ -1256,7 +1304,7 @@ mod tests {
         root: the attack program is done\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27281 system calls, 18 preemptions; no kernel heap\r\n\
+        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27281 system calls, 18 preemptions; 36 interrupts for drivers, 35 while idle; no kernel heap\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {
@@ -1282,6 +1330,27 @@ mod tests {
                 "{problems:#?}"
             );
         }
+    }
+
+    #[test]
+    fn the_driver_must_get_every_byte_and_the_kernel_wait_for_it() {
+        let received = "root: the driver received 36 bytes from COM2 in 35 interrupt(s): \"capc: bytes for a user-level driver\"\r\n";
+        let out_of_order = GOOD.replace(received, &received.replace("capc: bytes", "bytes capc:"));
+        let problems = check(&out_of_order, QemuExit::Code(EXIT_SUCCESS)).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("did not get COM2's bytes in order")),
+            "{problems:#?}"
+        );
+        let never_idle = GOOD.replace("35 while idle", "0 while idle");
+        let problems = check(&never_idle, QemuExit::Code(EXIT_SUCCESS)).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("while the kernel was idle")),
+            "{problems:#?}"
+        );
     }
 
     #[test]
@@ -1460,9 +1529,9 @@ mod tests {
 
     #[test]
     fn a_wrong_idt_line_or_an_exception_fails_a_normal_boot() {
-        let transcript = GOOD.replace("idt: 33 vectors", "idt: 31 vectors");
+        let transcript = GOOD.replace("idt: 48 vectors", "idt: 31 vectors");
         let all = problems(&transcript, QemuExit::Code(EXIT_SUCCESS)).join("\n");
-        assert!(all.contains("31 vectors, not the 33"), "{all}");
+        assert!(all.contains("31 vectors, not the 48"), "{all}");
         let transcript = GOOD.replace(
             "boot ok",
             "cpu exception: #GP general protection fault (vector 13), error code 0x0\nboot ok",
@@ -1478,7 +1547,7 @@ mod tests {
     const FAULT_TEST: &str = "capc demo kernel 0.1.0 (x86_64, spec kernel-demo/spec/kernel.cap)\r\n\
         boot: PVH start info at 0x21e0, version 1, 7 memory map entries\r\n\
         boot: command line \"fault-test\"\r\n\
-        idt: 33 vectors installed (CPU exceptions 0-31, timer 32); in the kernel #BP resumes and the rest report and exit, in a thread they stop it\r\n\
+        idt: 48 vectors installed (CPU exceptions 0-31, timer 32, IRQs 1-15 33-47); in the kernel #BP resumes and the rest report and exit, in a thread they stop it\r\n\
         fault-test: int3\r\n\
         cpu exception: #BP breakpoint (vector 3) at rip 0x0000000000101f1a, resuming\r\n\
         breakpoint handled, continuing\r\n\
@@ -1537,7 +1606,7 @@ mod tests {
         let all = fails(&format!("{FAULT_TEST}boot ok\n"), EXIT_CPU_EXCEPTION);
         assert!(all.contains("ignored `fault-test`"), "{all}");
         let all = fails(
-            &FAULT_TEST.replace("idt: 33 vectors installed", "idt: none"),
+            &FAULT_TEST.replace("idt: 48 vectors installed", "idt: none"),
             EXIT_CPU_EXCEPTION,
         );
         assert!(all.contains("malformed IDT line"), "{all}");

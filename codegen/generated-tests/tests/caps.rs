@@ -623,6 +623,17 @@ view!(
 view!(kernel::IrqHandlerCap, tag = 12, address_bits = 48, all_rights = ALL, {
     irq / set_irq: uint(8),
 });
+view!(
+    kernel::IoPortControlCap,
+    tag = 13,
+    address_bits = 48,
+    all_rights = ALL,
+    {}
+);
+view!(kernel::IoPortCap, tag = 14, address_bits = 48, all_rights = ALL, {
+    first / set_first: uint(16),
+    last / set_last: uint(16),
+});
 
 cap_tests!(kernel_untyped_cap, kernel::UntypedCap);
 cap_tests!(kernel_cnode_cap, kernel::CNodeCap);
@@ -636,6 +647,8 @@ cap_tests!(kernel_page_directory_cap, kernel::PageDirectoryCap);
 cap_tests!(kernel_page_table_cap, kernel::PageTableCap);
 cap_tests!(kernel_irq_control_cap, kernel::IrqControlCap);
 cap_tests!(kernel_irq_handler_cap, kernel::IrqHandlerCap);
+cap_tests!(kernel_io_port_control_cap, kernel::IoPortControlCap);
+cap_tests!(kernel_io_port_cap, kernel::IoPortCap);
 
 // everything.cap: the import's items come first (UntypedCap is tag 1).
 view!(everything::UntypedCap, tag = 1, address_bits = 48, all_rights = ALL, {
@@ -733,7 +746,7 @@ macro_rules! views_are_distinct {
 
 views_are_distinct!(kernel_views_are_distinct, kernel::{
     UntypedCap, CNodeCap, TcbCap, EndpointCap, NotificationCap, FrameCap, Pml4Cap, PdptCap,
-    PageDirectoryCap, PageTableCap, IrqControlCap, IrqHandlerCap,
+    PageDirectoryCap, PageTableCap, IrqControlCap, IrqHandlerCap, IoPortControlCap, IoPortCap,
 });
 views_are_distinct!(everything_views_are_distinct, everything::{
     UntypedCap, DeviceUntypedCap, FrameCap, CNodeCap, TcbCap, EndpointCap, NotificationCap,
@@ -1055,6 +1068,11 @@ module_tests!(
             ..cap("IrqControlCap", None, 0)
         },
         cap("IrqHandlerCap", None, 0),
+        CapSpec {
+            copy: "Never",
+            ..cap("IoPortControlCap", None, 0)
+        },
+        cap("IoPortCap", None, 0),
     ]
 );
 
@@ -1209,6 +1227,8 @@ mod cap_methods {
             PageTableCap::new(0x1000, 3, 1).unwrap().cap(),
             IrqControlCap::new().unwrap().cap(),
             IrqHandlerCap::new(4).unwrap().cap(),
+            IoPortControlCap::new().unwrap().cap(),
+            IoPortCap::new(0x2f8, 0x2ff).unwrap().cap(),
         ];
         let caps: Vec<_> = caps
             .into_iter()

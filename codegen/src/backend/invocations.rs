@@ -1279,9 +1279,13 @@ fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ide
         },
         [one] => {
             let value = decode_words(&one.param.kind, one.place, &msg, &error);
+            // Bound first: `Ok(x?)` of a checked value is clippy's
+            // needless_question_mark.
+            let name = ident(&one.param.name);
             quote! {
                 let msg = wire::reply(info, msg, #reply_words, #reply_caps, #errors::decode)?;
-                Ok(#value)
+                let #name = #value;
+                Ok(#name)
             }
         }
         _ => {

@@ -66,6 +66,10 @@ pub const ROOT_CNODE_SLOT: u64 = 2;
 pub const ROOT_VSPACE_SLOT: u64 = 3;
 /// Slot of the root's IPC buffer frame cap.
 pub const ROOT_IPC_BUFFER_SLOT: u64 = 4;
+/// Slot of the one IrqControl cap, the root's.
+pub const ROOT_IRQ_CONTROL_SLOT: u64 = 5;
+/// Slot of the one IoPortControl cap, the root's.
+pub const ROOT_IO_PORT_CONTROL_SLOT: u64 = 6;
 /// First slot of the Untyped caps handed to the root task. The root thread
 /// starts with this slot in `rdi`, the number of Untyped caps in `rsi`, its
 /// first free slot in `rdx` and the slot of its largest Untyped (which paid

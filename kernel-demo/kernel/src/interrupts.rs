@@ -43,9 +43,15 @@ use crate::boot::{PAGE_BYTES, Stack};
 use crate::qemu::{self, ExitCode};
 use crate::serial::Console;
 
-/// Vectors with an IDT gate: the 32 the CPU reserves for exceptions, and
-/// the timer's ([`TIMER_VECTOR`]).
-pub const VECTORS: usize = 33;
+/// Vectors with an IDT gate: the 32 the CPU reserves for exceptions, the
+/// timer's ([`TIMER_VECTOR`], IRQ 0) and those of IRQs 1-15 (33-47), which
+/// user-level drivers handle through IrqHandler caps.
+pub const VECTORS: usize = 48;
+
+/// The vector of IRQ `irq` (the PIC remaps IRQ 0-15 to 32-47).
+pub const fn irq_vector(irq: u8) -> u64 {
+    TIMER_VECTOR + irq as u64
+}
 
 /// The vector the timer interrupt (IRQ 0, remapped by the PIC) arrives on.
 pub const TIMER_VECTOR: u64 = 32;
@@ -266,6 +272,9 @@ exception_stub_\vector:
     EXCEPTION_STUB 30, 1
     EXCEPTION_STUB 31, 0
     EXCEPTION_STUB 32, 0
+    .irp vector, 33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+    EXCEPTION_STUB \vector, 0
+    .endr
 
     // `syscall` from ring 3: RCX holds the return address, R11 the flags,
     // RSP is still the user's. Switch to the kernel stack and build the
@@ -364,7 +373,7 @@ capc_exception_return:
     .p2align 3
     .global capc_exception_stubs
 capc_exception_stubs:
-    .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32
+    .irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
     .quad exception_stub_\vector
     .endr
     .popsection
@@ -489,7 +498,7 @@ impl fmt::Display for Installed {
         writeln!(f, "); syscall/sysret enabled")?;
         write!(
             f,
-            "idt: {} vectors installed (CPU exceptions 0-31, timer {TIMER_VECTOR}); in the kernel #BP resumes and the rest report and exit, in a thread they stop it (but NMI, #DF and #MC stop the kernel)",
+            "idt: {} vectors installed (CPU exceptions 0-31, timer {TIMER_VECTOR}, IRQs 1-15 33-47); in the kernel #BP resumes and the rest report and exit, in a thread they stop it (but NMI, #DF and #MC stop the kernel)",
             self.vectors,
         )
     }
@@ -638,6 +647,12 @@ extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
     if frame.vector == TIMER_VECTOR {
         // Only while the kernel waits with interrupts on: nothing to do.
         crate::timer::end_of_interrupt();
+        return;
+    }
+    if (irq_vector(1)..=irq_vector(15)).contains(&frame.vector) {
+        // Only while the kernel waits for one with interrupts on: masked
+        // and noted, for the waiting kernel to deliver.
+        crate::timer::irq_arrived((frame.vector - TIMER_VECTOR) as u8);
         return;
     }
     let mut console = Console::reopen();

@@ -25,6 +25,7 @@ pub mod cspace;
 pub mod finalise;
 pub mod invoke;
 pub mod ipc;
+pub mod irq;
 pub mod mapping;
 pub mod mdb;
 pub mod memory_map;

@@ -1,6 +1,10 @@
 //! The preemption timer: the 8254 PIT on IRQ 0, delivered through the 8259
 //! PIC remapped so that IRQ 0 arrives on [`TIMER_VECTOR`] rather than on a
-//! CPU exception vector. Every other IRQ line stays masked.
+//! CPU exception vector. The other IRQ lines stay masked until a driver's
+//! IrqHandler cap acknowledges one ([`unmask`]); each interrupt masks its
+//! line again until the driver has handled it ([`irq_arrived`]).
+
+use core::sync::atomic::{AtomicU16, Ordering};
 
 use x86_64::instructions::port::Port;
 
@@ -63,4 +67,65 @@ pub fn end_of_interrupt() {
     // SAFETY: writing EOI to the master PIC's command port only
     // acknowledges the interrupt in service.
     unsafe { Port::<u8>::new(PIC1_COMMAND).write(EOI) };
+}
+
+/// IRQs that arrived while the kernel waited in ring 0, one bit each, for
+/// the waiting kernel to deliver (`user::sched`): the interrupt handler
+/// touches nothing else.
+static ARRIVED: AtomicU16 = AtomicU16::new(0);
+
+/// IRQ `irq` (1-15) arrived: its line is masked until a driver acknowledges
+/// it, the PIC told it was handled, and the IRQ noted in [`ARRIVED`].
+pub fn irq_arrived(irq: u8) {
+    mask(irq);
+    // SAFETY: EOI to the PIC(s) that raised the interrupt acknowledges it.
+    unsafe {
+        if irq >= 8 {
+            Port::<u8>::new(PIC2_COMMAND).write(EOI);
+        }
+        Port::<u8>::new(PIC1_COMMAND).write(EOI);
+    }
+    ARRIVED.fetch_or(1 << irq, Ordering::AcqRel);
+}
+
+/// The IRQs that arrived since the last call, one bit each.
+pub fn take_arrived() -> u16 {
+    ARRIVED.swap(0, Ordering::AcqRel)
+}
+
+/// The data port of the PIC that serves `irq`, and its bit there.
+fn line(irq: u8) -> (u16, u8) {
+    if irq < 8 {
+        (PIC1_DATA, 1 << irq)
+    } else {
+        (PIC2_DATA, 1 << (irq - 8))
+    }
+}
+
+/// Masks IRQ `irq` (0-15) at the PIC.
+pub fn mask(irq: u8) {
+    let (port, bit) = line(irq);
+    // SAFETY: reading and writing the PIC's mask register changes which
+    // lines interrupt, nothing else; interrupts are off in the kernel.
+    unsafe {
+        let mut data = Port::<u8>::new(port);
+        let mask = data.read();
+        data.write(mask | bit);
+    }
+}
+
+/// Unmasks IRQ `irq` (0-15) at the PIC (and the cascade for 8-15).
+pub fn unmask(irq: u8) {
+    let (port, bit) = line(irq);
+    // SAFETY: as for `mask`.
+    unsafe {
+        let mut data = Port::<u8>::new(port);
+        let mask = data.read();
+        data.write(mask & !bit);
+        if irq >= 8 {
+            let mut master = Port::<u8>::new(PIC1_DATA);
+            let mask = master.read();
+            master.write(mask & !(1 << 2));
+        }
+    }
 }

@@ -8,17 +8,23 @@
 
 use capc_demo_kernel::abi::{self, IpcBuffer, MESSAGE_REGISTERS, SyscallStatus};
 use capc_demo_kernel::caps::{
-    CNodeCap, Cap, CapType, FrameCap, FrameCapInvocation, KernelError, MessageInfo,
-    PageDirectoryCapInvocation, PageTableCapInvocation, PdptCapInvocation, TcbCap,
-    TcbCapInvocation, UntypedMemory, decode_frame_cap, decode_page_directory_cap,
-    decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap, target,
+    CNodeCap, Cap, CapType, FrameCap, FrameCapInvocation, IoPortCap, IoPortCapInvocation,
+    IoPortControlCapInvocation, IrqControlCapInvocation, IrqHandlerCap, IrqHandlerCapInvocation,
+    KernelError, MessageInfo, PageDirectoryCapInvocation, PageTableCapInvocation,
+    PdptCapInvocation, Rights, TcbCap, TcbCapInvocation, UntypedMemory, decode_frame_cap,
+    decode_io_port_cap, decode_io_port_control_cap, decode_irq_control_cap, decode_irq_handler_cap,
+    decode_page_directory_cap, decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap,
+    encode_io_port_cap_in8_reply, target,
 };
-use capc_demo_kernel::cspace::{SlotAddr, lookup_cap};
+use capc_demo_kernel::cspace::{SlotAddr, SlotMemory, lookup_cap, lookup_slot};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
+use capc_demo_kernel::irq::port_allowed;
 use capc_demo_kernel::mapping::{self, Flush};
+use capc_demo_kernel::mdb;
 use capc_demo_kernel::runqueue::check_priority;
 use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, UserContext, reg};
 use capc_demo_kernel::{ipc, ops};
+use x86_64::instructions::port::Port;
 
 use super::address_space::flush_if_current;
 use super::ipc::Machine;
@@ -71,6 +77,9 @@ pub(super) fn invoke_object(
         }
     }
     let caps = &caps[..info.caps];
+    // What an invocation with results (an I/O port's `in8`) replies.
+    let mut results = [0u64; MESSAGE_REGISTERS];
+    let mut result_info = None;
     let result = match cap.cap_type() {
         Some(CapType::UntypedCap) => {
             // The memory this retype may hand out: above the watermark, or
@@ -99,16 +108,33 @@ pub(super) fn invoke_object(
         Some(CapType::PdptCap | CapType::PageDirectoryCap | CapType::PageTableCap) => {
             invoke_table(k, slot, cap, info, msg, caps)
         }
+        Some(CapType::IrqControlCap) => invoke_irq_control(k, info, msg, caps),
+        Some(CapType::IrqHandlerCap) => invoke_irq_handler(k, cap, info, msg, caps),
+        Some(CapType::IoPortControlCap) => invoke_io_port_control(k, info, msg, caps),
+        Some(CapType::IoPortCap) => match invoke_io_port(cap, info, msg, &mut results) {
+            Ok(Some(info)) => {
+                result_info = Some(info);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        },
         _ => Err(KernelError::IllegalOperation),
     };
     // An error's payload is at most two words (`RangeError { min, max }`),
-    // so the reply always fits in the registers.
+    // and results fit the registers too, so the reply always does.
     let mut reply = [0u64; MESSAGE_REGISTERS];
     let reply_info = match result {
-        Ok(()) => MessageInfo {
-            label: 0,
-            length: 0,
-            caps: 0,
+        Ok(()) => match result_info {
+            Some(info) => {
+                reply = results;
+                info
+            }
+            None => MessageInfo {
+                label: 0,
+                length: 0,
+                caps: 0,
+            },
         },
         Err(error) => error.reply(&mut reply),
     };
@@ -311,4 +337,110 @@ pub(super) fn invoke_table(
     let updated = mapping::map_table(&mut Identity, &mut k.asids, cap, vspace, vaddr)?;
     with_memory(k, |memory| ops::update_cap(memory, slot, updated));
     Ok(())
+}
+
+/// The empty slot `index` names at `depth` from the `#[unchecked]` root
+/// `root` (`FailedLookup`; `RangeError` for a depth past 64), as seL4's
+/// lookupTargetSlot and ensureEmptySlot (`DeleteFirst`) find a destination.
+fn empty_target(
+    memory: &SlotMemory<'_>,
+    root: Cap,
+    index: u64,
+    depth: u64,
+) -> Result<SlotAddr, KernelError> {
+    let at = lookup_slot(memory, root, index, depth).map_err(|e| e.kernel_error(false))?;
+    ops::ensure_empty(memory, at)?;
+    Ok(at)
+}
+
+/// Invocations of the IrqControl cap: a handler cap for a line, in seL4's
+/// order (the line's range and use, then the destination).
+pub(super) fn invoke_irq_control(
+    k: &mut Kernel,
+    info: MessageInfo,
+    msg: &[u64],
+    caps: &[Cap],
+) -> Result<(), KernelError> {
+    let IrqControlCapInvocation::Get(call) =
+        decode_irq_control_cap(info, Rights::NONE, msg, caps).map_err(decode_error)?;
+    let irq = k.irqs.available(u64::from(call.irq))?;
+    let handler = IrqHandlerCap::new(u64::from(irq))
+        .map_err(|_| KernelError::IllegalOperation)?
+        .cap();
+    with_memory(k, |memory| {
+        let at = empty_target(memory, call.root, call.index, call.depth)?;
+        mdb::insert_root(memory, at, handler)
+    })?;
+    k.irqs.issue(u64::from(irq)).map(drop)
+}
+
+/// Invocations of an IrqHandler cap: acknowledge (the line may interrupt
+/// again), bind a notification the interrupt signals, or unbind it.
+pub(super) fn invoke_irq_handler(
+    k: &mut Kernel,
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    caps: &[Cap],
+) -> Result<(), KernelError> {
+    let handler = IrqHandlerCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+    let irq = u8::try_from(handler.irq()).map_err(|_| KernelError::IllegalOperation)?;
+    match decode_irq_handler_cap(info, cap.rights(), msg, caps).map_err(decode_error)? {
+        IrqHandlerCapInvocation::Ack => crate::timer::unmask(irq),
+        IrqHandlerCapInvocation::SetNotification(call) => {
+            let n = call.notification;
+            k.irqs.bind(irq, n.notification(), n.badge());
+        }
+        IrqHandlerCapInvocation::Clear => k.irqs.unbind(irq),
+    }
+    Ok(())
+}
+
+/// Invocations of the IoPortControl cap: an IoPort cap for a range, in
+/// seL4's order (the range, then the destination).
+pub(super) fn invoke_io_port_control(
+    k: &mut Kernel,
+    info: MessageInfo,
+    msg: &[u64],
+    caps: &[Cap],
+) -> Result<(), KernelError> {
+    let IoPortControlCapInvocation::Issue(call) =
+        decode_io_port_control_cap(info, Rights::NONE, msg, caps).map_err(decode_error)?;
+    k.ports.available(call.first, call.last)?;
+    let ports = IoPortCap::new(u64::from(call.first), u64::from(call.last))
+        .map_err(|_| KernelError::IllegalOperation)?
+        .cap();
+    with_memory(k, |memory| {
+        let at = empty_target(memory, call.root, call.index, call.depth)?;
+        mdb::insert_root(memory, at, ports)
+    })?;
+    k.ports.issue(call.first, call.last)
+}
+
+/// Invocations of an IoPort cap: a byte in or out of one of its ports
+/// (`IllegalOperation` for another port). The reply of `in8` carries the
+/// byte, written into `reply`.
+pub(super) fn invoke_io_port(
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    reply: &mut [u64],
+) -> Result<Option<MessageInfo>, KernelError> {
+    let ports = IoPortCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
+    let allowed = |port: u16| port_allowed(ports.first(), ports.last(), u64::from(port));
+    match decode_io_port_cap(info, cap.rights(), msg, &[]).map_err(decode_error)? {
+        IoPortCapInvocation::In8(call) => {
+            let port = allowed(call.port)?;
+            // SAFETY: the port is in the range the cap names, which the
+            // kernel handed out only if none of its own ports is in it.
+            let value = unsafe { Port::<u8>::new(port).read() };
+            Ok(Some(encode_io_port_cap_in8_reply(value, reply)))
+        }
+        IoPortCapInvocation::Out8(call) => {
+            let port = allowed(call.port)?;
+            // SAFETY: as for `in8`.
+            unsafe { Port::<u8>::new(port).write(call.value) };
+            Ok(None)
+        }
+    }
 }

@@ -9,7 +9,9 @@
 
 use core::fmt::Write;
 
-use capc_demo_kernel::caps::{CapType, Finaliser, ObjectType, Placement};
+use capc_demo_kernel::caps::{
+    CapType, Finaliser, IoPortCap, IrqHandlerCap, NotificationCap, ObjectType, Placement,
+};
 use capc_demo_kernel::cspace::Removal;
 use capc_demo_kernel::tcb::{Tcb, ThreadState};
 use capc_demo_kernel::{finalise, ipc, mapping};
@@ -130,6 +132,25 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     let flush = mapping::removed(&mut Identity, &mut k.asids, &removal);
     flush_if_current(k, flush);
     finalise::cancel_badged_sends(&mut Machine(k), &removal);
+    // What drivers hold: a line with its last handler cap, ports with
+    // their last cap, and any binding to a notification with its last cap.
+    if last {
+        if let Some(handler) = IrqHandlerCap::from_cap(cap)
+            && let Ok(irq) = u8::try_from(handler.irq())
+        {
+            crate::timer::mask(irq);
+            k.irqs.release(irq);
+        }
+        if let Some(ports) = IoPortCap::from_cap(cap)
+            && let (Ok(first), Ok(last)) =
+                (u16::try_from(ports.first()), u16::try_from(ports.last()))
+        {
+            k.ports.release(first, last);
+        }
+        if let Some(n) = NotificationCap::from_cap(cap) {
+            k.irqs.notification_gone(n.notification());
+        }
+    }
     let (Some(object), Some((base, size)), true) = (
         cap_type.object_type(),
         capc_demo_kernel::caps::region(cap),

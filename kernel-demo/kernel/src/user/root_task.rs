@@ -7,17 +7,19 @@
 use core::fmt::Write;
 
 use capc_demo_kernel::abi::{
-    self, FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_IPC_BUFFER, ROOT_IPC_BUFFER_SLOT, ROOT_RADIX,
-    ROOT_STACK_PAGES, ROOT_STACK_TOP, ROOT_TCB_SLOT, ROOT_VSPACE_SLOT,
+    self, FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IPC_BUFFER,
+    ROOT_IPC_BUFFER_SLOT, ROOT_IRQ_CONTROL_SLOT, ROOT_RADIX, ROOT_STACK_PAGES, ROOT_STACK_TOP,
+    ROOT_TCB_SLOT, ROOT_VSPACE_SLOT,
 };
 use capc_demo_kernel::caps::{
-    CNodeCap, FrameCap, KernelError, ObjectType, Placement, RetypeRequest, Rights, UntypedCap,
+    CNodeCap, FrameCap, IoPortControlCap, IrqControlCap, KernelError, ObjectType, Placement,
+    RetypeRequest, Rights, UntypedCap,
 };
 use capc_demo_kernel::cspace::{SlotAddr, SlotMemory};
-use capc_demo_kernel::ops;
 use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, reg};
 use capc_demo_kernel::units::Bytes;
 use capc_demo_kernel::vspace::{self, Level};
+use capc_demo_kernel::{mdb, ops};
 use x86_64::registers::control::Cr3;
 
 use super::lifecycle::zero_objects;
@@ -314,6 +316,23 @@ pub(super) fn build_root(
             .map_err(|e| BootError("TCB slot", e))?;
     }
     let _ = buffer_slot;
+    // The authority over interrupts and I/O ports, one cap each (seL4's
+    // IRQControl and IOPortControl), for the root to hand to drivers.
+    let control = [
+        (
+            ROOT_IRQ_CONTROL_SLOT,
+            IrqControlCap::new().map(IrqControlCap::cap),
+        ),
+        (
+            ROOT_IO_PORT_CONTROL_SLOT,
+            IoPortControlCap::new().map(IoPortControlCap::cap),
+        ),
+    ];
+    for (index, cap) in control {
+        let cap = cap.map_err(|_| BootError("control cap", KernelError::IllegalOperation))?;
+        let at = root.slot(index)?;
+        mdb::insert_root(&mut root.memory, at, cap).map_err(|e| BootError("control cap", e))?;
+    }
     let thread = root.k.tcb(tcb_addr);
     thread.ipc_buffer_addr = ROOT_IPC_BUFFER;
     thread.context.rip = entry;

@@ -11,6 +11,7 @@ use capc_demo_kernel::abi::IpcBuffer;
 use capc_demo_kernel::asid::AsidTable;
 use capc_demo_kernel::caps::{Cap, FrameCap};
 use capc_demo_kernel::cspace::{Slot, SlotMemory};
+use capc_demo_kernel::irq::{IoPorts, IrqTable};
 use capc_demo_kernel::runqueue::{RunQueues, Tcbs};
 use capc_demo_kernel::tcb::{Tcb, TcbSlot};
 use capc_demo_kernel::vspace::PhysMem;
@@ -70,11 +71,19 @@ pub(super) struct Kernel {
     pub(super) cr3: u64,
     /// The runnable threads but the current one, by priority.
     pub(super) runnable: RunQueues,
+    /// The interrupt lines handed out to drivers, and what they signal.
+    pub(super) irqs: IrqTable,
+    /// The I/O ports handed out to drivers.
+    pub(super) ports: IoPorts,
     /// Counters for the final report.
     pub(super) syscalls: u64,
     pub(super) preemptions: u64,
     pub(super) exited: u64,
     pub(super) faulted: u64,
+    /// Interrupts of drivers' lines, and how many of them woke the kernel
+    /// waiting with nothing to run.
+    pub(super) interrupts: u64,
+    pub(super) idle_interrupts: u64,
     /// Threads made runnable for the first time (the root, and each
     /// resumed from `Inactive`).
     pub(super) started: u64,
@@ -103,10 +112,14 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     current: 0,
     cr3: 0,
     runnable: RunQueues::new(),
+    irqs: IrqTable::new(),
+    ports: IoPorts::new(),
     syscalls: 0,
     preemptions: 0,
     exited: 0,
     faulted: 0,
+    interrupts: 0,
+    idle_interrupts: 0,
     started: 0,
     threads: [0; MAX_THREADS],
     asids: AsidTable::new(),

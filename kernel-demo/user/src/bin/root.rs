@@ -443,6 +443,7 @@ fn main(
     failures += ipc(&mut env, slot + 40);
     failures += fault_handling(&mut env, slot + 51);
     failures += priorities(&mut env, slot + 74);
+    failures += driver::run(&mut env, slot + 3000);
     failures += fuzz::run(&mut env, slot + 60);
     failures += spawn::run(&mut env, boot_image, slot + 80);
     let _ = writeln!(env, "root: done; {failures} failures");
@@ -3407,5 +3408,202 @@ mod spawn {
             failures += 1;
         }
         failures
+    }
+}
+
+/// A user-level driver: the second serial port (COM2, IRQ 3, ports
+/// 0x2f8-0x2ff), which QEMU feeds [`driver::INPUT`] (`cargo xtask` writes
+/// it there). The root hands a thread of its own the ports (an IoPort cap
+/// from the IoPortControl cap) and the interrupt (an IrqHandler cap from the
+/// IrqControl cap, bound to a notification); the thread enables the UART's
+/// receive interrupt, and on every interrupt reads what arrived through its
+/// ports and acknowledges the interrupt, until a line is complete. The root
+/// waits meanwhile, so nothing runs but what the interrupts wake.
+mod driver {
+    use core::fmt::Write;
+    use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+    use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT};
+    use capc_demo_user::caps::{self, KernelError, ObjectType, Rights};
+    use capc_demo_user::{Env, Error};
+
+    use super::outcome;
+
+    /// What QEMU feeds COM2: `INPUT` in xtask/src/transcript.rs.
+    pub const INPUT: &[u8] = b"capc: bytes for a user-level driver\n";
+    /// COM2's ports and interrupt line.
+    const COM2: u16 = 0x2f8;
+    const COM2_IRQ: u8 = 3;
+    /// UART registers, from the base port.
+    const DATA: u16 = 0;
+    const IER: u16 = 1;
+    const FCR: u16 = 2;
+    const LCR: u16 = 3;
+    const MCR: u16 = 4;
+    const LSR: u16 = 5;
+
+    /// The slots the driver thread uses (set by `run`): its IoPort cap, its
+    /// IrqHandler cap, the notification it waits on, the one it signals when
+    /// done.
+    static SLOTS: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+    /// What it received.
+    static RECEIVED: [AtomicU8; 64] = [const { AtomicU8::new(0) }; 64];
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    /// Interrupts it handled.
+    static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+    fn issue(env: &mut Env, first: u16, last: u16, to: u64) -> Result<(), Error> {
+        env.invoke(
+            ROOT_IO_PORT_CONTROL_SLOT,
+            |m, c| {
+                caps::encode_io_port_control_cap_issue(first, last, ROOT_CNODE_SLOT, to, 64, m, c)
+            },
+            caps::decode_io_port_control_cap_issue_reply,
+        )
+    }
+
+    fn get(env: &mut Env, irq: u8, to: u64) -> Result<(), Error> {
+        env.invoke(
+            ROOT_IRQ_CONTROL_SLOT,
+            |m, c| caps::encode_irq_control_cap_get(irq, ROOT_CNODE_SLOT, to, 64, m, c),
+            caps::decode_irq_control_cap_get_reply,
+        )
+    }
+
+    /// Sets the driver up from slot `base` on (12 slots), starts it, waits
+    /// for it and checks what it received; the number of failures.
+    pub fn run(env: &mut Env, base: u64) -> u64 {
+        let untyped = super::UNTYPED.load(Ordering::Relaxed);
+        let (ports, irq, wait_on, bound, done, tcb) =
+            (base, base + 1, base + 2, base + 3, base + 4, base + 5);
+        // Refused: a port of the kernel's (COM1, its log), the timer's line,
+        // a line past the PICs.
+        let mut failures = 0;
+        for (what, result, expected) in [
+            (
+                "issue the ports of COM1",
+                issue(env, 0x3f8, 0x3ff, base + 9),
+                KernelError::IllegalOperation,
+            ),
+            (
+                "get the timer's interrupt line",
+                get(env, 0, base + 9),
+                KernelError::RevokeFirst,
+            ),
+            (
+                "get interrupt line 16",
+                get(env, 16, base + 9),
+                KernelError::RangeError { min: 0, max: 15 },
+            ),
+        ] {
+            failures += u64::from(!super::expect_error(env, what, result, expected));
+        }
+        let r = issue(env, COM2, COM2 + 7, ports)
+            .and_then(|()| get(env, COM2_IRQ, irq))
+            .and_then(|()| super::retype(env, untyped, ObjectType::Notification, 0, wait_on, 1))
+            .and_then(|()| super::mint(env, wait_on, bound, Rights::WRITE, 0b1))
+            .and_then(|()| super::retype(env, untyped, ObjectType::Notification, 0, done, 1))
+            .and_then(|()| {
+                env.invoke(
+                    irq,
+                    |_, c| caps::encode_irq_handler_cap_set_notification(bound, c),
+                    caps::decode_irq_handler_cap_set_notification_reply,
+                )
+            });
+        failures += step!(
+            env,
+            r,
+            "driver: COM2's ports and interrupt line, bound to a notification"
+        );
+        let again = issue(env, COM2 + 4, COM2 + 4, base + 9);
+        failures += u64::from(!super::expect_error(
+            env,
+            "issue a port another IoPort cap has",
+            again,
+            KernelError::RevokeFirst,
+        ));
+        if r.is_err() {
+            return failures;
+        }
+        for (slot, value) in SLOTS.iter().zip([ports, irq, wait_on, done]) {
+            slot.store(value, Ordering::Relaxed);
+        }
+        let r = super::own_thread(env, tcb, 0x1_b000, driver, |_| Ok(()));
+        failures += step!(env, r, "driver: start the driver thread");
+        let finished = r.and_then(|()| env.wait(done));
+        let count = (COUNT.load(Ordering::SeqCst) as usize).min(RECEIVED.len());
+        let mut got = [0u8; 64];
+        for (b, r) in got.iter_mut().zip(&RECEIVED) {
+            *b = r.load(Ordering::SeqCst);
+        }
+        let right = finished.is_ok() && got[..count] == *INPUT;
+        let text = core::str::from_utf8(&got[..count]).unwrap_or("(not UTF-8)");
+        let _ = writeln!(
+            env,
+            "root: the driver received {count} bytes from COM2 in {} interrupt(s): {:?}{}",
+            INTERRUPTS.load(Ordering::SeqCst),
+            text.trim_end(),
+            if right { "" } else { " (WRONG)" }
+        );
+        failures + u64::from(!right)
+    }
+
+    /// The driver thread: enables COM2's receive interrupt, then reads what
+    /// each interrupt says arrived, until a line is complete.
+    extern "C" fn driver(buffer: u64) -> ! {
+        // SAFETY: the root mapped this thread's own IPC buffer at `buffer`.
+        let mut env = unsafe { Env::new(buffer) };
+        let [ports, irq, wait_on, done] = [0, 1, 2, 3].map(|i| SLOTS[i].load(Ordering::Relaxed));
+        let out = |env: &mut Env, register: u16, value: u8| {
+            env.invoke(
+                ports,
+                |m, _| caps::encode_io_port_cap_out8(COM2 + register, value, m),
+                caps::decode_io_port_cap_out8_reply,
+            )
+        };
+        let inb = |env: &mut Env, register: u16| {
+            env.invoke(
+                ports,
+                |m, _| caps::encode_io_port_cap_in8(COM2 + register, m),
+                caps::decode_io_port_cap_in8_reply,
+            )
+        };
+        let ack = |env: &mut Env| {
+            env.invoke(
+                irq,
+                |_, _| caps::encode_irq_handler_cap_ack(),
+                caps::decode_irq_handler_cap_ack_reply,
+            )
+        };
+        // 8 data bits, no FIFO, the interrupt line on (OUT2), then the
+        // receive interrupt; the line may interrupt from now on.
+        let setup = out(&mut env, LCR, 0x03)
+            .and_then(|()| out(&mut env, FCR, 0))
+            .and_then(|()| out(&mut env, MCR, 0x08))
+            .and_then(|()| out(&mut env, IER, 0x01))
+            .and_then(|()| ack(&mut env));
+        if let Err(error) = setup {
+            let _ = writeln!(env, "driver: setting COM2 up failed: {error} (WRONG)");
+            capc_demo_user::exit(1);
+        }
+        let mut complete = false;
+        while !complete {
+            if let Err(error) = env.wait(wait_on) {
+                let _ = writeln!(env, "driver: waiting failed: {error} (WRONG)");
+                capc_demo_user::exit(1);
+            }
+            INTERRUPTS.fetch_add(1, Ordering::SeqCst);
+            while matches!(inb(&mut env, LSR), Ok(lsr) if lsr & 1 != 0) {
+                let Ok(byte) = inb(&mut env, DATA) else { break };
+                let n = COUNT.fetch_add(1, Ordering::SeqCst) as usize;
+                if let Some(slot) = RECEIVED.get(n) {
+                    slot.store(byte, Ordering::SeqCst);
+                }
+                complete |= byte == b'\n' || n + 1 >= RECEIVED.len();
+            }
+            let _ = ack(&mut env);
+        }
+        let _ = env.signal(done);
+        capc_demo_user::exit(0)
     }
 }
