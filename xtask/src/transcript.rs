@@ -174,6 +174,7 @@ fn is_passing_audit(line: &str) -> bool {
             "the derivation list is sound",
             "owned slots hold what they admit",
             "every thread is a live TCB waiting only on live objects",
+            "every interrupt line signals a live notification",
             "every user mapping leads to an object whose cap records it",
         ]
         .iter()
@@ -1187,7 +1188,7 @@ mod tests {
         fuzz: reuse: 172 retypes into memory that held other objects; child Untyped revokes 76 of 76 ok, full revokes 18 of 18 ok\r\n\
         fuzz: audits during the lifecycle steps: 6 of 6 ok\r\n\
         thread 0x4202800 exited with status 0\r\n\
-        audit: for thread 0x4020000: 5 threads reach 161 caps to 121 objects in 10 CNodes and their TCBs' slots, 5 address spaces with 8820 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every user mapping leads to an object whose cap records it\r\n\
+        audit: for thread 0x4020000: 5 threads reach 161 caps to 121 objects in 10 CNodes and their TCBs' slots, 5 address spaces with 8820 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every user mapping leads to an object whose cap records it\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
         root: started task 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 22 frames and TCB took 125440 bytes of it; the rest is the task's\r\n\
         task 0: running in an address space of my own\r\n\
@@ -1298,7 +1299,7 @@ mod tests {
         attack stale-reply: contained (the first server's reply after the caller's suspend and resume: ok, 0x0; the caller got the second server's answer 0xc)\r\n\
         attack queued-send-after-revoke: contained (the receiver got badge 0 first; the send queued through the deleted badge-7 cap: system call refused: InvalidCap)\r\n\
         attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: IllegalOperation)\r\n\
-        audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every user mapping leads to an object whose cap records it\r\n\
+        audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every user mapping leads to an object whose cap records it\r\n\
         attack: kernel audit after the attacks: ok\r\n\
         thread 0x4828000 exited with status 0\r\n\
         root: the attack program is done\r\n\

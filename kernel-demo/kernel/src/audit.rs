@@ -105,6 +105,13 @@ pub enum AuditError {
         /// The TCB's address.
         tcb: u64,
     },
+    /// An interrupt line signals something that is not a live notification.
+    StrayInterrupt {
+        /// The line.
+        irq: u8,
+        /// What it signals.
+        notification: u64,
+    },
 }
 
 /// The slot tables reached so far: CNodes and the owned slots of TCBs.
@@ -305,11 +312,12 @@ pub struct SystemAudit {
 /// kernel's address-space table (index: number, value: the PML4, 0 free)
 /// and `thread` reads a thread's TCB. Pages of `boot_image` (`[start,
 /// end)`: the boot image, which no Untyped covers and no cap names) may be
-/// mapped read-only without a cap.
+/// mapped read-only without a cap. Every interrupt line of `interrupts`
+/// (`(line, notification)`) must signal a notification some cap names.
 pub fn audit_system(
     memory: &SlotMemory<'_>,
     (threads, asids): (&[u64], &[u64]),
-    boot_image: (u64, u64),
+    (boot_image, interrupts): ((u64, u64), &[(u8, u64)]),
     phys: &impl PhysMem,
     thread: impl Fn(u64) -> ThreadView,
 ) -> Result<SystemAudit, AuditError> {
@@ -332,6 +340,11 @@ pub fn audit_system(
         all_caps()
             .any(|c| c.cap_type() == Some(cap_type) && region(c).is_some_and(|(b, _)| b == addr))
     };
+    for &(irq, notification) in interrupts {
+        if !names(CapType::NotificationCap, notification) {
+            return Err(AuditError::StrayInterrupt { irq, notification });
+        }
+    }
     let mut checked_threads = 0;
     let mut spaces = 0;
     let mut entries = 0;

@@ -195,10 +195,16 @@ pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
             reply_from: t.reply_from,
         }
     };
+    let mut interrupts = [(0u8, 0u64); capc_demo_kernel::irq::LINES];
+    let mut bound = 0;
+    for (slot, binding) in interrupts.iter_mut().zip(k.irqs.bindings()) {
+        *slot = binding;
+        bound += 1;
+    }
     let result = audit::audit_system(
         &memory,
         (&k.threads, k.asids.as_slice()),
-        k.boot_image,
+        (k.boot_image, &interrupts[..bound]),
         &Identity,
         view,
     );
@@ -206,7 +212,7 @@ pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
         let _ = match result {
             Ok(report) => writeln!(
                 console,
-                "audit: for thread {current:#x}: {} threads reach {} caps to {} objects in {} CNodes and their TCBs' slots, {} address spaces with {} user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every user mapping leads to an object whose cap records it",
+                "audit: for thread {current:#x}: {} threads reach {} caps to {} objects in {} CNodes and their TCBs' slots, {} address spaces with {} user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every user mapping leads to an object whose cap records it",
                 report.threads,
                 report.caps.caps,
                 report.caps.objects,
