@@ -313,11 +313,25 @@ const QEMU_ARGS: &[&str] = &[
     "128M",
 ];
 
-/// Feeds `input` to the guest's second serial port (COM2): a named pipe
-/// at `fifo` (made anew with `mkfifo`) that QEMU opens as COM2's character
-/// device, and a thread that writes `input` into it once QEMU has it open.
-/// The QEMU arguments that attach it.
-pub fn com2_input(fifo: &Path, input: &'static [u8]) -> Result<Vec<String>, Failure> {
+/// Something to do once the guest has printed `marker`: feed COM2 when its
+/// driver waits for input, so that the input arrives while the kernel has
+/// nothing else to run.
+pub struct Trigger {
+    /// The text to wait for in the serial output.
+    pub marker: &'static str,
+    /// What to do then (run on a thread of its own).
+    pub action: Box<dyn FnOnce() + Send>,
+}
+
+/// A named pipe at `fifo` (made anew with `mkfifo`) that QEMU opens as the
+/// guest's second serial port (COM2), and what writes `input` into it: the
+/// QEMU arguments that attach it, and the writing, for a [`Trigger`]. QEMU
+/// keeps the pipe open for reading and writing, so the bytes stay until
+/// COM2 takes them.
+pub fn com2_input(
+    fifo: &Path,
+    input: &'static [u8],
+) -> Result<(Vec<String>, Box<dyn FnOnce() + Send>), Failure> {
     let _ = std::fs::remove_file(fifo);
     let made = Command::new("mkfifo")
         .arg(fifo)
@@ -330,20 +344,19 @@ pub fn com2_input(fifo: &Path, input: &'static [u8]) -> Result<Vec<String>, Fail
         )));
     }
     let path = fifo.to_owned();
-    // Opening for writing waits until QEMU opens the pipe; QEMU keeps it
-    // open for reading and writing, so the bytes stay until COM2 takes them.
-    std::thread::spawn(move || {
+    let write = Box::new(move || {
         use std::io::Write;
         if let Ok(mut pipe) = std::fs::OpenOptions::new().write(true).open(&path) {
             let _ = pipe.write_all(input);
         }
     });
-    Ok(vec![
+    let args = vec![
         "-chardev".to_owned(),
         format!("pipe,id=com2,path={}", fifo.display()),
         "-serial".to_owned(),
         "chardev:com2".to_owned(),
-    ])
+    ];
+    Ok((args, write))
 }
 
 /// Boots `elf` with the kernel command line `cmdline` (QEMU's `-append`;
@@ -360,6 +373,17 @@ pub fn boot_with(
     cmdline: &str,
     module: Option<&Path>,
     qemu_args: &[&str],
+) -> Result<Boot, Failure> {
+    boot_triggered(elf, cmdline, module, qemu_args, None)
+}
+
+/// [`boot_with`], and `trigger`'s action once its marker is printed.
+pub fn boot_triggered(
+    elf: &Path,
+    cmdline: &str,
+    module: Option<&Path>,
+    qemu_args: &[&str],
+    trigger: Option<Trigger>,
 ) -> Result<Boot, Failure> {
     let mut extra: Vec<String> = qemu_args.iter().map(|a| (*a).to_owned()).collect();
     if !cmdline.is_empty() {
@@ -391,8 +415,19 @@ pub fn boot_with(
         let mut captured = Vec::new();
         let mut buffer = [0u8; 4096];
         let mut stdout = std::io::stdout();
+        let mut trigger = trigger;
         while let Ok(n @ 1..) = serial.read(&mut buffer) {
             captured.extend_from_slice(&buffer[..n]);
+            let seen = trigger.as_ref().is_some_and(|t| {
+                // The marker may straddle two reads: look a little back.
+                let from = captured.len().saturating_sub(n + t.marker.len());
+                captured[from..]
+                    .windows(t.marker.len())
+                    .any(|w| w == t.marker.as_bytes())
+            });
+            if seen && let Some(t) = trigger.take() {
+                std::thread::spawn(t.action);
+            }
             // The transcript is also checked from `captured`; a closed
             // stdout must not stop the capture.
             let _ = stdout.write_all(&buffer[..n]);

@@ -461,11 +461,17 @@ fn boot_kernel(root: &Path) -> Result<(), Failure> {
     kernel::ensure_qemu(root)?;
     let root_task = kernel::build_root_task(root)?;
     let elf = kernel::build_kernel(root)?;
-    // The root's user-level driver reads what QEMU feeds COM2.
+    // The root's user-level driver reads what QEMU feeds COM2, written
+    // once the driver waits for it: the kernel then has nothing to run and
+    // must wait for the interrupt.
     let fifo = root.join("kernel-demo/kernel/target/com2.fifo");
-    let com2 = kernel::com2_input(&fifo, transcript::COM2_INPUT)?;
+    let (com2, write) = kernel::com2_input(&fifo, transcript::COM2_INPUT)?;
     let com2: Vec<&str> = com2.iter().map(String::as_str).collect();
-    let boot = kernel::boot_with(&elf, "", Some(&root_task), &com2)?;
+    let trigger = kernel::Trigger {
+        marker: transcript::DRIVER_WAITS,
+        action: write,
+    };
+    let boot = kernel::boot_triggered(&elf, "", Some(&root_task), &com2, Some(trigger))?;
     let _ = std::fs::remove_file(&fifo);
     match transcript::check(&boot.transcript, boot.exit) {
         Ok(report) => {

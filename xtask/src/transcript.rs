@@ -137,6 +137,11 @@ const IPC_LINES: [&str; 4] = [
 /// user-level driver: `driver::INPUT` in kernel-demo/user/src/bin/root.rs.
 pub const COM2_INPUT: &[u8] = b"capc: bytes for a user-level driver\n";
 
+/// What the kernel prints the first time it has nothing to run but a
+/// thread waits for an interrupt (the COM2 driver): `cargo xtask` feeds
+/// COM2 only then, so the driver's first interrupt wakes an idle kernel.
+pub const DRIVER_WAITS: &str = "kernel: nothing to run; waiting for an interrupt a thread waits on";
+
 /// Lines the driver part must print exactly: the kernel's own ports and
 /// lines are refused, ranges do not overlap, and the driver received every
 /// byte QEMU fed COM2, in order, through its ports on its interrupts.
@@ -1169,6 +1174,7 @@ mod tests {
         root: driver: COM2's ports and interrupt line, bound to a notification: ok\r\n\
         root: issue a port another IoPort cap has: RevokeFirst (as expected)\r\n\
         root: driver: start the driver thread: ok\r\n\
+        kernel: nothing to run; waiting for an interrupt a thread waits on\r\n\
         thread 0x407e000 exited with status 0\r\n\
         root: the driver received 36 bytes from COM2 in 35 interrupt(s): \"capc: bytes for a user-level driver\"\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\

@@ -200,6 +200,10 @@ fn deliver_interrupts(k: &mut Kernel) -> u64 {
     u64::from(arrived.count_ones())
 }
 
+/// What the kernel prints the first time it waits for an interrupt with
+/// nothing to run (`cargo xtask` feeds COM2's driver then).
+const IDLE: &str = "kernel: nothing to run; waiting for an interrupt a thread waits on";
+
 /// Nothing can run: while a thread waits on a notification an interrupt
 /// line signals, the kernel halts with interrupts on until one arrives
 /// (the handler in ring 0 only notes it) and delivers it; the thread it
@@ -222,6 +226,12 @@ fn idle(k: &mut Kernel) -> u64 {
         });
         if !waits_for_interrupt {
             finish(k);
+        }
+        if !k.reported_idle {
+            k.reported_idle = true;
+            if let Some(mut console) = Console::reopen() {
+                let _ = writeln!(console, "{IDLE}");
+            }
         }
         // Interrupts on and halt in one step (no interrupt can slip in
         // between), then off again before the kernel state is touched.

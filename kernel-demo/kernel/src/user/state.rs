@@ -84,6 +84,8 @@ pub(super) struct Kernel {
     /// waiting with nothing to run.
     pub(super) interrupts: u64,
     pub(super) idle_interrupts: u64,
+    /// The kernel said once that it waits for an interrupt.
+    pub(super) reported_idle: bool,
     /// Threads made runnable for the first time (the root, and each
     /// resumed from `Inactive`).
     pub(super) started: u64,
@@ -120,6 +122,7 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     faulted: 0,
     interrupts: 0,
     idle_interrupts: 0,
+    reported_idle: false,
     started: 0,
     threads: [0; MAX_THREADS],
     asids: AsidTable::new(),
