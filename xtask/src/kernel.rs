@@ -313,6 +313,9 @@ const QEMU_ARGS: &[&str] = &[
     "128M",
 ];
 
+/// What a [`Trigger`] does, on a thread of its own.
+pub type Action = Box<dyn FnOnce() + Send>;
+
 /// Something to do once the guest has printed `marker`: feed COM2 when its
 /// driver waits for input, so that the input arrives while the kernel has
 /// nothing else to run.
@@ -320,7 +323,7 @@ pub struct Trigger {
     /// The text to wait for in the serial output.
     pub marker: &'static str,
     /// What to do then (run on a thread of its own).
-    pub action: Box<dyn FnOnce() + Send>,
+    pub action: Action,
 }
 
 /// A named pipe at `fifo` (made anew with `mkfifo`) that QEMU opens as the
@@ -328,10 +331,7 @@ pub struct Trigger {
 /// QEMU arguments that attach it, and the writing, for a [`Trigger`]. QEMU
 /// keeps the pipe open for reading and writing, so the bytes stay until
 /// COM2 takes them.
-pub fn com2_input(
-    fifo: &Path,
-    input: &'static [u8],
-) -> Result<(Vec<String>, Box<dyn FnOnce() + Send>), Failure> {
+pub fn com2_input(fifo: &Path, input: &'static [u8]) -> Result<(Vec<String>, Action), Failure> {
     let _ = std::fs::remove_file(fifo);
     let made = Command::new("mkfifo")
         .arg(fifo)

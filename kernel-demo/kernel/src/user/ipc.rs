@@ -46,9 +46,15 @@ impl ipc::Objects for Machine<'_> {
         self.wake(thread);
     }
     fn wake(&mut self, thread: u64) {
-        // `trap` switches to it at once if it has the highest priority
-        // and nothing runs (a call or reply in seL4).
-        enqueue(self.0, thread);
+        let k = &mut *self.0;
+        // Woken while nothing else is runnable: kept aside for `trap` to
+        // switch to directly (a call or reply in seL4), without a trip
+        // through the run queues.
+        if k.woken == 0 && k.runnable.is_empty() {
+            k.woken = thread;
+        } else {
+            enqueue(k, thread);
+        }
     }
 }
 

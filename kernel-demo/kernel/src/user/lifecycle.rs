@@ -46,6 +46,9 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
         }
         let t = *t;
         remove(k, at);
+        if k.woken == at {
+            k.woken = 0;
+        }
         if inside(t.blocked_on) {
             // The queue goes with the object's memory.
             k.tcb(at).blocked_on = 0;

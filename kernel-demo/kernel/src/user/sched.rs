@@ -152,25 +152,47 @@ pub fn trap(frame: &mut ExceptionFrame) {
     // seL4's choice: the current thread goes on unless it stopped, gave
     // up its turn, or a thread of a higher priority became runnable (which
     // then runs, the current one keeping its place at the front of its
-    // level). Otherwise the first thread of the highest level runs; a
-    // thread woken by IPC into an empty level is it.
+    // level). Otherwise the first thread of the highest level runs.
     let running = k.tcb(current).state == ThreadState::Running;
     let priority = k.tcb(current).priority;
+    // A thread woken into empty run queues is the highest queued; it runs
+    // next without going through them unless the current thread goes on
+    // or outranks it.
+    let woken = core::mem::take(&mut k.woken);
     let next = if running && !rotate {
-        match k.runnable.highest() {
-            Some(highest) if highest > priority => {
-                k.runnable.prepend(&mut QueuedTcbs, current);
-                dequeue(k).unwrap_or(current)
+        if woken != 0 && k.tcb(woken).priority > priority {
+            k.runnable.prepend(&mut QueuedTcbs, current);
+            woken
+        } else {
+            if woken != 0 {
+                enqueue(k, woken);
             }
-            _ => current,
+            match k.runnable.highest() {
+                Some(highest) if highest > priority => {
+                    k.runnable.prepend(&mut QueuedTcbs, current);
+                    dequeue(k).unwrap_or(current)
+                }
+                _ => current,
+            }
         }
     } else {
         if running {
             enqueue(k, current);
         }
-        match dequeue(k) {
-            Some(next) => next,
-            None => idle(k),
+        let direct = woken != 0
+            && k.runnable
+                .highest()
+                .is_none_or(|highest| highest <= k.tcb(woken).priority);
+        if direct {
+            woken
+        } else {
+            if woken != 0 {
+                enqueue(k, woken);
+            }
+            match dequeue(k) {
+                Some(next) => next,
+                None => idle(k),
+            }
         }
     };
     // The same thread goes on in the same address space unless a PML4 cap
@@ -215,6 +237,11 @@ fn idle(k: &mut Kernel) -> u64 {
         let delivered = deliver_interrupts(k);
         if halted {
             k.idle_interrupts += delivered;
+        }
+        // A thread the interrupt woke (kept aside: the queues were empty).
+        let woken = core::mem::take(&mut k.woken);
+        if woken != 0 {
+            return woken;
         }
         if let Some(next) = dequeue(k) {
             return next;

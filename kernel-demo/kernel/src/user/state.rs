@@ -69,8 +69,11 @@ pub(super) struct Kernel {
     pub(super) current: u64,
     /// The PML4 loaded in CR3.
     pub(super) cr3: u64,
-    /// The runnable threads but the current one, by priority.
+    /// The runnable threads but the current one, by priority, and a
+    /// thread the current entry woke while they were empty (0: none), which
+    /// is in no queue: `trap` switches to it or queues it.
     pub(super) runnable: RunQueues,
+    pub(super) woken: u64,
     /// The interrupt lines handed out to drivers, and what they signal.
     pub(super) irqs: IrqTable,
     /// The I/O ports handed out to drivers.
@@ -114,6 +117,7 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     current: 0,
     cr3: 0,
     runnable: RunQueues::new(),
+    woken: 0,
     irqs: IrqTable::new(),
     ports: IoPorts::new(),
     syscalls: 0,
