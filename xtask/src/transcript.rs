@@ -143,8 +143,9 @@ pub const COM2_INPUT: &[u8] = b"capc: bytes for a user-level driver\n";
 pub const DRIVER_WAITS: &str = "kernel: nothing to run; waiting for an interrupt a thread waits on";
 
 /// Lines the driver part must print exactly: the kernel's own ports and
-/// lines are refused, ranges do not overlap, and the driver received every
-/// byte QEMU fed COM2, in order, through its ports on its interrupts.
+/// lines are refused and ranges do not overlap; [`DRIVER_RECEIVED`] then
+/// says the driver received every byte QEMU fed COM2, in order, through its
+/// ports on its interrupts, and served them over its RPC interface.
 const DRIVER_LINES: [&str; 4] = [
     "root: issue the ports of COM1: IllegalOperation (as expected)",
     "root: get the timer's interrupt line: RevokeFirst (as expected)",
@@ -154,7 +155,7 @@ const DRIVER_LINES: [&str; 4] = [
 /// How the root's line on what the driver received starts and ends.
 const DRIVER_RECEIVED: (&str, &str) = (
     "root: the driver received 36 bytes from COM2 in ",
-    " interrupt(s): \"capc: bytes for a user-level driver\"",
+    " interrupt(s), served over its Serial interface in 4 calls: \"capc: bytes for a user-level driver\"",
 );
 
 /// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
@@ -1176,7 +1177,7 @@ mod tests {
         root: driver: start the driver thread: ok\r\n\
         kernel: nothing to run; waiting for an interrupt a thread waits on\r\n\
         thread 0x407e000 exited with status 0\r\n\
-        root: the driver received 36 bytes from COM2 in 35 interrupt(s): \"capc: bytes for a user-level driver\"\r\n\
+        root: the driver received 36 bytes from COM2 in 35 interrupt(s), served over its Serial interface in 4 calls: \"capc: bytes for a user-level driver\"\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\
@@ -1341,7 +1342,7 @@ mod tests {
 
     #[test]
     fn the_driver_must_get_every_byte_and_the_kernel_wait_for_it() {
-        let received = "root: the driver received 36 bytes from COM2 in 35 interrupt(s): \"capc: bytes for a user-level driver\"\r\n";
+        let received = "root: the driver received 36 bytes from COM2 in 35 interrupt(s), served over its Serial interface in 4 calls: \"capc: bytes for a user-level driver\"\r\n";
         let out_of_order = GOOD.replace(received, &received.replace("capc: bytes", "bytes capc:"));
         let problems = check(&out_of_order, QemuExit::Code(EXIT_SUCCESS)).unwrap_err();
         assert!(

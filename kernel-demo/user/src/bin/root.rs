@@ -3417,15 +3417,22 @@ mod spawn {
 /// from the IoPortControl cap) and the interrupt (an IrqHandler cap from the
 /// IrqControl cap, bound to a notification); the thread enables the UART's
 /// receive interrupt, and on every interrupt reads what arrived through its
-/// ports and acknowledges the interrupt, until a line is complete. The root
-/// waits meanwhile, so nothing runs but what the interrupts wake.
+/// ports and acknowledges the interrupt, until a line is complete; then it
+/// serves what it received over the `Serial` interface of
+/// kernel-demo/spec/serial.cap, through the generated dispatch. The root is
+/// its client, through the generated `SerialClient`: it calls `read` until
+/// the driver says `Empty`, and nothing runs but what the interrupts wake
+/// until the driver answers.
 mod driver {
     use core::fmt::Write;
     use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
     use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT};
     use capc_demo_user::caps::{self, KernelError, ObjectType, Rights};
-    use capc_demo_user::{Env, Error};
+    use capc_demo_user::serial::{
+        self, SerialClient, SerialError, SerialReadReply, SerialServer, dispatch_serial,
+    };
+    use capc_demo_user::{EndpointTransport, Env, Error, MessageInfo, target};
 
     use super::outcome;
 
@@ -3474,7 +3481,7 @@ mod driver {
     /// for it and checks what it received; the number of failures.
     pub fn run(env: &mut Env, base: u64) -> u64 {
         let untyped = super::UNTYPED.load(Ordering::Relaxed);
-        let (ports, irq, wait_on, bound, done, tcb) =
+        let (ports, irq, wait_on, bound, service, tcb) =
             (base, base + 1, base + 2, base + 3, base + 4, base + 5);
         // Refused: a port of the kernel's (COM1, its log), the timer's line,
         // a line past the PICs.
@@ -3502,7 +3509,7 @@ mod driver {
             .and_then(|()| get(env, COM2_IRQ, irq))
             .and_then(|()| super::retype(env, untyped, ObjectType::Notification, 0, wait_on, 1))
             .and_then(|()| super::mint(env, wait_on, bound, Rights::WRITE, 0b1))
-            .and_then(|()| super::retype(env, untyped, ObjectType::Notification, 0, done, 1))
+            .and_then(|()| super::retype(env, untyped, ObjectType::Endpoint, 0, service, 1))
             .and_then(|()| {
                 env.invoke(
                     irq,
@@ -3525,22 +3532,44 @@ mod driver {
         if r.is_err() {
             return failures;
         }
-        for (slot, value) in SLOTS.iter().zip([ports, irq, wait_on, done]) {
+        for (slot, value) in SLOTS.iter().zip([ports, irq, wait_on, service]) {
             slot.store(value, Ordering::Relaxed);
         }
         let r = super::own_thread(env, tcb, 0x1_b000, driver, |_| Ok(()));
         failures += step!(env, r, "driver: start the driver thread");
-        let finished = r.and_then(|()| env.wait(done));
-        let count = (COUNT.load(Ordering::SeqCst) as usize).min(RECEIVED.len());
+        // The root is the driver's client: `read` until it says `Empty`.
         let mut got = [0u8; 64];
-        for (b, r) in got.iter_mut().zip(&RECEIVED) {
-            *b = r.load(Ordering::SeqCst);
+        let (mut count, mut calls, mut finished) = (0, 0, false);
+        if r.is_ok() {
+            let transport = EndpointTransport {
+                env: &mut *env,
+                endpoint: service,
+                receive: [0; target::CAPS_PER_MESSAGE],
+            };
+            let mut client = SerialClient::new(transport);
+            while calls < 16 {
+                calls += 1;
+                match client.read() {
+                    Ok(reply) => {
+                        let n = usize::from(reply.count).min(reply.bytes.len());
+                        let room = got.len() - count;
+                        got[count..count + n.min(room)]
+                            .copy_from_slice(&reply.bytes[..n.min(room)]);
+                        count += n.min(room);
+                    }
+                    Err(serial::CallError::Server(SerialError::Empty)) => {
+                        finished = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
         }
-        let right = finished.is_ok() && got[..count] == *INPUT;
+        let right = finished && got[..count] == *INPUT;
         let text = core::str::from_utf8(&got[..count]).unwrap_or("(not UTF-8)");
         let _ = writeln!(
             env,
-            "root: the driver received {count} bytes from COM2 in {} interrupt(s): {:?}{}",
+            "root: the driver received {count} bytes from COM2 in {} interrupt(s), served over its Serial interface in {calls} calls: {:?}{}",
             INTERRUPTS.load(Ordering::SeqCst),
             text.trim_end(),
             if right { "" } else { " (WRONG)" }
@@ -3553,7 +3582,7 @@ mod driver {
     extern "C" fn driver(buffer: u64) -> ! {
         // SAFETY: the root mapped this thread's own IPC buffer at `buffer`.
         let mut env = unsafe { Env::new(buffer) };
-        let [ports, irq, wait_on, done] = [0, 1, 2, 3].map(|i| SLOTS[i].load(Ordering::Relaxed));
+        let [ports, irq, wait_on, service] = [0, 1, 2, 3].map(|i| SLOTS[i].load(Ordering::Relaxed));
         let out = |env: &mut Env, register: u16, value: u8| {
             env.invoke(
                 ports,
@@ -3603,7 +3632,60 @@ mod driver {
             }
             let _ = ack(&mut env);
         }
-        let _ = env.signal(done);
+        serve(&mut env, service);
         capc_demo_user::exit(0)
+    }
+
+    /// What the driver received, handed out 16 bytes a call.
+    struct Received {
+        next: usize,
+    }
+
+    impl SerialServer for Received {
+        fn read(&mut self) -> Result<SerialReadReply, SerialError> {
+            let count = (COUNT.load(Ordering::SeqCst) as usize).min(RECEIVED.len());
+            if self.next >= count {
+                return Err(SerialError::Empty);
+            }
+            let mut bytes = [0u8; 16];
+            let n = (count - self.next).min(bytes.len());
+            for (b, r) in bytes.iter_mut().zip(&RECEIVED[self.next..self.next + n]) {
+                *b = r.load(Ordering::SeqCst);
+            }
+            self.next += n;
+            Ok(SerialReadReply {
+                bytes,
+                count: n as u8,
+            })
+        }
+    }
+
+    /// Answers `Serial` calls on `service` through the generated dispatch
+    /// until a `read` finds nothing left.
+    fn serve(env: &mut Env, service: u64) {
+        let mut server = Received { next: 0 };
+        let mut message = env.recv(service);
+        while let Ok(m) = message {
+            let mut msg = [0u64; target::MESSAGE_WORDS];
+            msg[..m.info.length].copy_from_slice(&m.words[..m.info.length]);
+            let mut caps = [0u64; target::CAPS_PER_MESSAGE];
+            let info = serial::MessageInfo {
+                label: m.info.label,
+                length: m.info.length,
+                caps: m.info.caps,
+            };
+            let reply = dispatch_serial(&mut server, info, &mut msg, &mut caps);
+            let reply = MessageInfo {
+                label: reply.label,
+                length: reply.length,
+                caps: reply.caps,
+            };
+            // The last answer: nothing left (`Empty`, a nonzero label).
+            if reply.label != 0 {
+                let _ = env.reply(reply, &msg[..reply.length]);
+                return;
+            }
+            message = env.reply_recv(service, reply, &msg[..reply.length]);
+        }
     }
 }
