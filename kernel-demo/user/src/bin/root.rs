@@ -1067,6 +1067,37 @@ mod bench {
             }),
             "0-length Call to a thread waiting in ReplyRecv, and its reply: two context switches",
         );
+        // A 4-word message: the words travel in registers.
+        let four = capc_demo_user::abi::pack_info(caps::MessageInfo {
+            label: 0,
+            length: 4,
+            caps: 0,
+        })
+        .unwrap_or(0);
+        report(
+            env,
+            "ipc-call-reply-4-words",
+            measure(|run| {
+                syscall(Syscall::Call, endpoint, four, [run, 2, 3, 4]);
+            }),
+            "as ipc-call-reply with 4 message words in registers each way",
+        );
+        // A notification the root signals (through a cap with badge 1: the
+        // bits a signal sets) and then takes.
+        let (notification, badged) = (base + 4, base + 5);
+        let made = super::retype(env, untyped, ObjectType::Notification, 0, notification, 1)
+            .and_then(|()| super::mint(env, notification, badged, caps::Rights::ALL, 1));
+        if made.is_ok() {
+            report(
+                env,
+                "signal-wait",
+                measure(|_| {
+                    syscall(Syscall::Send, badged, 0, [0; 4]);
+                    syscall(Syscall::Recv, notification, 0, [0; 4]);
+                }),
+                "Send on a notification, then Recv of the bits it holds: two system calls, no switch",
+            );
+        }
 
         let first = base + 10;
         let frame = measure(|run| {
@@ -1098,12 +1129,13 @@ mod bench {
         0
     }
 
-    /// Answers every call with an empty reply, forever.
+    /// Answers every call with the message it got, forever.
     extern "C" fn echo(_buffer: u64) -> ! {
         let endpoint = ECHO_ENDPOINT.load(Ordering::Relaxed);
-        syscall(Syscall::Recv, endpoint, 0, [0; 4]);
+        let mut message = syscall(Syscall::Recv, endpoint, 0, [0; 4]);
         loop {
-            syscall(Syscall::ReplyRecv, endpoint, 0, [0; 4]);
+            // The reply is the request, header and register words.
+            message = syscall(Syscall::ReplyRecv, endpoint, message.info, message.words);
         }
     }
 }
