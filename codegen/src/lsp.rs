@@ -25,13 +25,16 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
     PublishDiagnostics,
 };
-use lsp_types::request::{DocumentSymbolRequest, GotoDefinition, HoverRequest, Request as _};
+use lsp_types::request::{
+    DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
+};
 use lsp_types::{
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DocumentSymbol,
-    DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams, GotoDefinitionResponse,
-    Hover, HoverContents, HoverParams, HoverProviderCapability, Location, MarkupContent,
-    MarkupKind, NumberOrString, OneOf, Position, PublishDiagnosticsParams, Range,
-    ServerCapabilities, SymbolKind, TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DocumentFormattingParams,
+    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams,
+    GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability, Location,
+    MarkupContent, MarkupKind, NumberOrString, OneOf, Position, PublishDiagnosticsParams, Range,
+    ServerCapabilities, SymbolKind, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit,
+    Uri,
 };
 
 pub const LSP_EXAMPLES: &str = "\
@@ -41,30 +44,114 @@ Examples:
 VS Code: the extension in editors/vscode starts `capc lsp` for .cap files.
 Neovim:  vim.lsp.start({ name = 'capc', cmd = { 'capc', 'lsp' } })
 Features: diagnostics with codes on open and change, hover (docs, sizes, owned slots and
-finalisers, cap layouts, method costs), go to definition, document symbols. See docs/tools.md.
+finalisers, cap layouts, method costs), go to definition, document symbols, formatting
+(capc fmt's layout). Messages are at most 64 MiB. See docs/tools.md.
 Exit status: 0 after a clean shutdown, 2 on a protocol or I/O error.";
 
 /// Arguments of `capc lsp` (none: it talks on stdin and stdout).
 #[derive(clap::Args)]
 pub struct LspArgs {}
 
+/// The largest message body the server reads (`Content-Length`): far more
+/// than any spec, and a bound on what a bad header can make it allocate.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
 /// Runs the language server until the client says `exit`.
 pub fn run(_args: &LspArgs) -> ExitCode {
-    let (connection, io_threads) = Connection::stdio();
+    let (connection, client) = Connection::memory();
+    // The client's side of the in-memory connection, joined to stdin and
+    // stdout by framing of our own: `lsp-server`'s stdio transport
+    // allocates whatever `Content-Length` says.
+    let (to_server, from_server) = (client.sender, client.receiver);
+    let reader = std::thread::spawn(move || read_messages(to_server));
+    let writer = std::thread::spawn(move || write_messages(from_server));
     let served = serve(&connection);
     drop(connection);
-    let joined = io_threads.join();
-    match (served, joined) {
-        (Ok(()), Ok(())) => ExitCode::SUCCESS,
-        (Err(e), _) => {
-            eprintln!("error: capc lsp: {e}");
-            ExitCode::from(2)
-        }
-        (_, Err(e)) => {
+    let written = writer
+        .join()
+        .unwrap_or(Err("the writer thread panicked".to_string()));
+    // The reader ends at the end of stdin; after `exit` it may still wait
+    // there, so it is not joined. What it found wrong ends the server.
+    let read = if reader.is_finished() {
+        reader
+            .join()
+            .unwrap_or(Err("the reader thread panicked".to_string()))
+    } else {
+        Ok(())
+    };
+    match read.and(served).and(written) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
             eprintln!("error: capc lsp: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Reads `Content-Length`-framed messages from stdin into `to_server`
+/// until stdin ends; a header without a length, a length past
+/// [`MAX_MESSAGE_BYTES`], or a body that is not a JSON-RPC message is an
+/// error (the server then stops).
+fn read_messages(to_server: crossbeam_channel::Sender<Message>) -> Result<(), String> {
+    use std::io::{BufRead, Read};
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    loop {
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            let n = input
+                .read_line(&mut line)
+                .map_err(|e| format!("reading stdin: {e}"))?;
+            if n == 0 {
+                return Ok(()); // the client closed stdin
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                let value = value.trim();
+                let bytes: usize = value
+                    .parse()
+                    .map_err(|_| format!("`Content-Length: {value}` is not a length"))?;
+                if bytes > MAX_MESSAGE_BYTES {
+                    return Err(format!(
+                        "a message of {bytes} bytes (`Content-Length`) is more than the {} MiB a message may have",
+                        MAX_MESSAGE_BYTES >> 20
+                    ));
+                }
+                length = Some(bytes);
+            }
+        }
+        let length = length.ok_or("a message header without `Content-Length`")?;
+        let mut body = vec![0; length];
+        input
+            .read_exact(&mut body)
+            .map_err(|e| format!("reading a message body of {length} bytes: {e}"))?;
+        let message: Message = serde_json::from_slice(&body)
+            .map_err(|e| format!("a message that is not JSON-RPC: {e}"))?;
+        let exit = matches!(&message, Message::Notification(n) if n.method == "exit");
+        if to_server.send(message).is_err() || exit {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes what the server sends to stdout, `Content-Length`-framed.
+fn write_messages(from_server: crossbeam_channel::Receiver<Message>) -> Result<(), String> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    for message in from_server {
+        let body = serde_json::to_string(&message).map_err(|e| e.to_string())?;
+        let mut out = stdout.lock();
+        write!(out, "Content-Length: {}\r\n\r\n{body}", body.len())
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("writing stdout: {e}"))?;
+    }
+    Ok(())
 }
 
 fn capabilities() -> ServerCapabilities {
@@ -73,6 +160,7 @@ fn capabilities() -> ServerCapabilities {
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
         document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
         ..ServerCapabilities::default()
     }
 }
@@ -212,6 +300,10 @@ impl Server {
                 serde_json::from_value::<DocumentSymbolParams>(request.params)
                     .map(|p| serde_json::to_value(self.symbols(&p)).unwrap_or_default())
             }
+            Formatting::METHOD => {
+                serde_json::from_value::<DocumentFormattingParams>(request.params)
+                    .map(|p| serde_json::to_value(self.format(&p)).unwrap_or_default())
+            }
             other => {
                 return Response::new_err(
                     id,
@@ -224,6 +316,22 @@ impl Server {
             Ok(value) => Response::new_ok(id, value),
             Err(e) => error_response(id, format!("invalid params: {e}")),
         }
+    }
+
+    /// `capc fmt`'s layout for the document: one edit replacing the whole
+    /// text, none when it is formatted already; `None` (no edits) while it
+    /// does not parse, which its diagnostics say.
+    fn format(&self, p: &DocumentFormattingParams) -> Option<Vec<TextEdit>> {
+        let document = self.documents.get(p.text_document.uri.as_str())?;
+        let formatted = capc_dsl::fmt::format(FileId(0), &document.text).ok()?;
+        if formatted == document.text {
+            return Some(Vec::new());
+        }
+        let end = offset_to_position(&document.text, document.text.len());
+        Some(vec![TextEdit {
+            range: Range::new(Position::new(0, 0), end),
+            new_text: formatted,
+        }])
     }
 
     /// The name under the cursor and the document it is in.

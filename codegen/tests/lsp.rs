@@ -393,6 +393,78 @@ fn an_editor_session() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Formatting a document gives `capc fmt`'s layout as one edit over the
+/// whole text, nothing for a formatted one, and no edit while it does not
+/// parse.
+#[test]
+fn formatting_is_capc_fmt() {
+    let mut session = Session::start();
+    let init = session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    assert_eq!(
+        init["capabilities"]["documentFormattingProvider"],
+        json!(true)
+    );
+    session.notify("initialized", json!({}));
+    let uri = "file:///tmp/format.cap";
+    let open = |session: &mut Session, version: i64, text: &str| {
+        session.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "cap", "version": version, "text": text}}),
+        );
+        let _ = session.diagnostics();
+    };
+    let format = |session: &mut Session| {
+        session.request(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": true}}),
+        )
+    };
+    open(&mut session, 1, "const A=1;\nconst B = 2;");
+    assert_eq!(
+        format(&mut session),
+        json!([{
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 12}},
+            "newText": "const A = 1;\nconst B = 2;\n"
+        }])
+    );
+    open(&mut session, 2, "const A = 1;\n");
+    assert_eq!(format(&mut session), json!([]));
+    open(&mut session, 3, "const A = ;\n");
+    assert_eq!(format(&mut session), Value::Null);
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
+/// A `Content-Length` past the server's bound is refused before anything is
+/// allocated for it: a clear error and exit status 2.
+#[test]
+fn a_huge_content_length_is_refused() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_capc"))
+        .arg("lsp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start capc lsp");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Content-Length: 99999999999\r\n\r\n{}")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("99999999999 bytes") && stderr.contains("64 MiB"),
+        "{stderr}"
+    );
+}
+
 /// The VS Code extension's TextMate grammar is valid JSON and highlights
 /// every keyword of grammars/cap.pest.
 #[test]
