@@ -26,15 +26,17 @@ use lsp_types::notification::{
     PublishDiagnostics,
 };
 use lsp_types::request::{
-    DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
+    Completion, DocumentSymbolRequest, FoldingRangeRequest, Formatting, GotoDefinition,
+    HoverRequest, Request as _,
 };
 use lsp_types::{
+    CompletionItem, CompletionItemKind, CompletionOptions, CompletionParams, CompletionResponse,
     Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DocumentFormattingParams,
-    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, GotoDefinitionParams,
-    GotoDefinitionResponse, Hover, HoverContents, HoverParams, HoverProviderCapability, Location,
-    MarkupContent, MarkupKind, NumberOrString, OneOf, Position, PublishDiagnosticsParams, Range,
-    ServerCapabilities, SymbolKind, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit,
-    Uri,
+    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, FoldingRange, FoldingRangeParams,
+    FoldingRangeProviderCapability, GotoDefinitionParams, GotoDefinitionResponse, Hover,
+    HoverContents, HoverParams, HoverProviderCapability, Location, MarkupContent, MarkupKind,
+    NumberOrString, OneOf, Position, PublishDiagnosticsParams, Range, ServerCapabilities,
+    SymbolKind, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
 };
 
 pub const LSP_EXAMPLES: &str = "\
@@ -45,7 +47,8 @@ VS Code: the extension in editors/vscode starts `capc lsp` for .cap files.
 Neovim:  vim.lsp.start({ name = 'capc', cmd = { 'capc', 'lsp' } })
 Features: diagnostics with codes on open and change, hover (docs, sizes, owned slots and
 finalisers, cap layouts, method costs), go to definition, document symbols, formatting
-(capc fmt's layout). Messages are at most 64 MiB. See docs/tools.md.
+(capc fmt's layout), completion (keywords, attributes after `#[`, the spec's names), folding.
+Messages are at most 64 MiB. See docs/tools.md.
 Exit status: 0 after a clean shutdown, 2 on a protocol or I/O error.";
 
 /// Arguments of `capc lsp` (none: it talks on stdin and stdout).
@@ -161,6 +164,11 @@ fn capabilities() -> ServerCapabilities {
         definition_provider: Some(OneOf::Left(true)),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(vec!["[".to_string()]),
+            ..CompletionOptions::default()
+        }),
+        folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
         ..ServerCapabilities::default()
     }
 }
@@ -304,6 +312,12 @@ impl Server {
                 serde_json::from_value::<DocumentFormattingParams>(request.params)
                     .map(|p| serde_json::to_value(self.format(&p)).unwrap_or_default())
             }
+            Completion::METHOD => serde_json::from_value::<CompletionParams>(request.params)
+                .map(|p| serde_json::to_value(self.complete(&p)).unwrap_or_default()),
+            FoldingRangeRequest::METHOD => {
+                serde_json::from_value::<FoldingRangeParams>(request.params)
+                    .map(|p| serde_json::to_value(self.folds(&p)).unwrap_or_default())
+            }
             other => {
                 return Response::new_err(
                     id,
@@ -332,6 +346,78 @@ impl Server {
             range: Range::new(Position::new(0, 0), end),
             new_text: formatted,
         }])
+    }
+
+    /// Completion: after `#[`, the attributes; elsewhere the keywords and
+    /// the names the document's last model that checked defines (types,
+    /// constants, rights), each with what it is.
+    fn complete(&self, p: &CompletionParams) -> Option<CompletionResponse> {
+        let at = &p.text_document_position;
+        let document = self.documents.get(at.text_document.uri.as_str())?;
+        let offset = position_to_offset(&document.text, at.position);
+        let before = &document.text[..offset];
+        let word = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let item = |label: &str, kind, detail: &str| CompletionItem {
+            label: label.to_string(),
+            kind: Some(kind),
+            detail: Some(detail.to_string()),
+            ..CompletionItem::default()
+        };
+        if before[..word].ends_with("#[") {
+            let items = ATTRIBUTES
+                .iter()
+                .map(|a| item(a, CompletionItemKind::PROPERTY, "attribute"))
+                .collect();
+            return Some(CompletionResponse::Array(items));
+        }
+        let mut items: Vec<CompletionItem> = KEYWORDS
+            .iter()
+            .map(|k| item(k, CompletionItemKind::KEYWORD, "keyword"))
+            .collect();
+        if let Some((spec, _)) = document.model() {
+            let kinds = [
+                (CompletionItemKind::STRUCT, "object type"),
+                (CompletionItemKind::STRUCT, "cap type"),
+                (CompletionItemKind::ENUM, "error set"),
+                (CompletionItemKind::INTERFACE, "interface"),
+                (CompletionItemKind::CONSTANT, "constant"),
+                (CompletionItemKind::ENUM_MEMBER, "right"),
+            ];
+            let lists: [Vec<&str>; 6] = [
+                spec.objects.iter().map(|o| o.name.as_str()).collect(),
+                spec.caps.iter().map(|c| c.name.as_str()).collect(),
+                spec.error_sets.iter().map(|e| e.name.as_str()).collect(),
+                spec.interfaces.iter().map(|i| i.name.as_str()).collect(),
+                spec.consts.iter().map(|c| c.name.as_str()).collect(),
+                spec.rights.iter().map(|r| r.name.as_str()).collect(),
+            ];
+            for ((kind, detail), names) in kinds.into_iter().zip(lists) {
+                items.extend(names.into_iter().map(|name| item(name, kind, detail)));
+            }
+        }
+        Some(CompletionResponse::Array(items))
+    }
+
+    /// Folding: each item of more than one line, from the parse alone.
+    fn folds(&self, p: &FoldingRangeParams) -> Option<Vec<FoldingRange>> {
+        let document = self.documents.get(p.text_document.uri.as_str())?;
+        let file = capc_dsl::parse::parse_file(FileId(0), &document.text).ok()?;
+        let folds = file
+            .items
+            .iter()
+            .filter_map(|item| {
+                let start = offset_to_position(&document.text, item.span.start as usize);
+                let end = offset_to_position(&document.text, item.span.end as usize);
+                (end.line > start.line).then(|| FoldingRange {
+                    start_line: start.line,
+                    end_line: end.line,
+                    ..FoldingRange::default()
+                })
+            })
+            .collect();
+        Some(folds)
     }
 
     /// The name under the cursor and the document it is in.
@@ -385,6 +471,62 @@ impl Server {
         )))
     }
 }
+
+/// The words that start items and statements, for completion.
+const KEYWORDS: &[&str] = &[
+    "use",
+    "const",
+    "target",
+    "rights",
+    "untyped",
+    "frame",
+    "object",
+    "errors",
+    "abstract",
+    "cap",
+    "for",
+    "inherits",
+    "retype",
+    "invocations",
+    "interface",
+    "fn",
+    "slot",
+    "size",
+    "align",
+    "memory",
+    "finalise",
+    "table",
+    "into",
+    "fan_out",
+    "requires",
+    "donates",
+    "allocates",
+    "out_of_budget",
+    "grant",
+    "lend",
+    "word",
+    "bool",
+    "ptr",
+];
+
+/// The attributes a spec may write, for completion after `#[`.
+const ATTRIBUTES: &[&str] = &[
+    "identity",
+    "object",
+    "size_arg",
+    "watermark",
+    "badge",
+    "device",
+    "guard",
+    "guard_bits",
+    "mapped_at",
+    "mapped_in",
+    "always_copy",
+    "never_copy",
+    "required",
+    "unchecked",
+    "allow",
+];
 
 fn error_response(id: RequestId, message: String) -> Response {
     Response::new_err(id, lsp_server::ErrorCode::InvalidParams as i32, message)

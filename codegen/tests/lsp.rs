@@ -439,6 +439,100 @@ fn formatting_is_capc_fmt() {
     assert_eq!(session.child.wait().unwrap().code(), Some(0));
 }
 
+/// Completion offers the attributes after `#[` and, elsewhere, the keywords
+/// and the spec's names; folding covers each item of several lines.
+#[test]
+fn completion_and_folding() {
+    let mut session = Session::start();
+    let init = session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    assert_eq!(init["capabilities"]["foldingRangeProvider"], json!(true));
+    assert_eq!(
+        init["capabilities"]["completionProvider"]["triggerCharacters"],
+        json!(["["])
+    );
+    session.notify("initialized", json!({}));
+    let kernel = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel-demo/spec/kernel.cap"),
+    )
+    .unwrap();
+    let uri = "file:///tmp/complete.cap";
+    session.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "cap", "version": 1, "text": kernel}}),
+    );
+    let _ = session.diagnostics();
+    let labels = |items: &Value| -> Vec<String> {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // After `#[` on the line of `#[required]`: attributes only.
+    let line = kernel[..kernel.find("#[required]").unwrap()]
+        .matches('\n')
+        .count();
+    let at = json!({"line": line, "character": 6});
+    let items = session.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": at}),
+    );
+    let attributes = labels(&items);
+    assert!(
+        attributes.contains(&"required".to_string()),
+        "{attributes:?}"
+    );
+    assert!(!attributes.contains(&"cap".to_string()), "{attributes:?}");
+    // At the start of a line: keywords and the spec's names, with kinds.
+    let items = session.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}),
+    );
+    let names = labels(&items);
+    for want in [
+        "abstract",
+        "invocations",
+        "TcbCap",
+        "Endpoint",
+        "KernelError",
+        "SLOT_BITS",
+        "grant",
+    ] {
+        assert!(names.contains(&want.to_string()), "{want} in {names:?}");
+    }
+    let tcb = items
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["label"] == json!("TcbCap"))
+        .unwrap();
+    assert_eq!(tcb["detail"], json!("cap type"));
+    // Folding: the TCB object, from its `object` line to its closing brace.
+    let folds = session.request(
+        "textDocument/foldingRange",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    let start = kernel[..kernel.find("object Tcb {").unwrap()]
+        .matches('\n')
+        .count();
+    assert!(
+        folds
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["startLine"] == json!(start)
+                && f["endLine"].as_u64().unwrap() > start as u64 + 5),
+        "{folds}"
+    );
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
 /// A `Content-Length` past the server's bound is refused before anything is
 /// allocated for it: a clear error and exit status 2.
 #[test]
