@@ -547,10 +547,36 @@ fn publish(uri: Uri, diagnostics: Vec<Diagnostic>) -> Message {
 // ------------------------------------------------------------- diagnostics
 
 /// The document's diagnostics as LSP sees them. Those whose primary span is
-/// in an imported file are shown at the top of the document, naming the file.
+/// in an imported file are shown on the `use` of that file (at the top for a
+/// file imported through another), naming the file.
 fn diagnostics(uri: &Uri, document: &Document) -> Vec<Diagnostic> {
     let c = &document.current;
     let root = FileId(0);
+    // The document's imports: a problem in an imported file is shown on the
+    // `use` that brings it in (or at the top, for a file imported through
+    // another), with the place itself as related information.
+    let uses: Vec<(String, Span)> = capc_dsl::parse::parse_file(root, &document.text)
+        .map(|file| {
+            file.items
+                .iter()
+                .filter_map(|item| match &item.kind {
+                    ItemKind::Use(u) => Some((u.path.clone(), u.path_span)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let use_of = |name: &str| {
+        uses.iter().find_map(|(path, span)| {
+            let tail: PathBuf = Path::new(path)
+                .components()
+                .filter(|c| matches!(c, std::path::Component::Normal(_)))
+                .collect();
+            Path::new(name)
+                .ends_with(&tail)
+                .then(|| span_range(&document.text, *span))
+        })
+    };
     c.diagnostics
         .iter()
         .map(|d| {
@@ -564,15 +590,21 @@ fn diagnostics(uri: &Uri, document: &Document) -> Vec<Diagnostic> {
             if let Some(help) = &d.help {
                 message.push_str(&format!("\nhelp: {help}"));
             }
-            let range = if d.primary.span.file == root {
-                span_range(&document.text, d.primary.span)
+            let imported = d.primary.span.file != root;
+            let range = if imported {
+                let name = c.sources.name(d.primary.span.file);
+                message = format!("in {name}: {message}");
+                use_of(name).unwrap_or_default()
             } else {
-                message = format!("in {}: {message}", c.sources.name(d.primary.span.file));
-                Range::default()
+                span_range(&document.text, d.primary.span)
             };
-            let related: Vec<DiagnosticRelatedInformation> = d
-                .secondary
+            let primary = imported.then(|| capc_dsl::diag::Label {
+                span: d.primary.span,
+                message: "the problem is here".to_string(),
+            });
+            let related: Vec<DiagnosticRelatedInformation> = primary
                 .iter()
+                .chain(&d.secondary)
                 .filter_map(|l| {
                     Some(DiagnosticRelatedInformation {
                         location: location(uri, &c.sources, l.span)?,

@@ -533,6 +533,50 @@ fn completion_and_folding() {
     assert_eq!(session.child.wait().unwrap().code(), Some(0));
 }
 
+/// A problem in an imported file is shown on the `use` that brings it in,
+/// naming the file, with the place itself as related information.
+#[test]
+fn an_imported_problem_is_shown_on_its_use() {
+    let s = Scratch::new("lsp", "imported");
+    s.write("lib.cap", UNKNOWN_NAME);
+    let main = "// The spec.\nuse \"lib.cap\";\n";
+    s.write("main.cap", main);
+    let path = s.path("main.cap");
+    let mut session = Session::start();
+    session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    session.notify("initialized", json!({}));
+    session.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri(&path), "languageId": "cap", "version": 1, "text": main}}),
+    );
+    let diagnostics = session.diagnostics();
+    let d = diagnostics
+        .iter()
+        .find(|d| d["code"] == json!("E0100"))
+        .unwrap_or_else(|| panic!("{diagnostics:?}"));
+    // `"lib.cap"` on line 1, columns 4..13.
+    assert_eq!(
+        d["range"],
+        json!({"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 13}})
+    );
+    assert!(d["message"].as_str().unwrap().contains("lib.cap"), "{d}");
+    let related = &d["relatedInformation"][0];
+    assert!(
+        related["location"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("lib.cap"),
+        "{d}"
+    );
+    assert_eq!(related["location"]["range"]["start"]["line"], json!(7));
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
 /// A `Content-Length` past the server's bound is refused before anything is
 /// allocated for it: a clear error and exit status 2.
 #[test]
