@@ -9,7 +9,8 @@
 //! cost) and go-to-definition read the checked model of the document, or of
 //! its last version that checked when the current one has errors; document
 //! symbols (items, with an object's owned slots under it) come from the parse
-//! alone, so they work in a spec that does not check yet. The server keeps no
+//! alone (of the last text that parsed, while an edit leaves a syntax
+//! error), so they work in a spec that does not check yet. The server keeps no
 //! state besides the open documents.
 
 use std::collections::BTreeMap;
@@ -207,6 +208,22 @@ struct Document {
     current: Compilation,
     /// The last compilation that produced a model (maybe `current`).
     last_good: Option<Compilation>,
+    /// The last text that parsed (maybe `text`), for symbols and folding
+    /// while an edit leaves a syntax error.
+    last_parsed: Option<String>,
+}
+
+impl Document {
+    /// The parse of the text, or of the last text that parsed, and that text.
+    fn parse(&self) -> Option<(&str, ast::File)> {
+        [Some(&self.text), self.last_parsed.as_ref()]
+            .into_iter()
+            .flatten()
+            .find_map(|text| {
+                let file = capc_dsl::parse::parse_file(FileId(0), text).ok()?;
+                Some((text.as_str(), file))
+            })
+    }
 }
 
 impl Document {
@@ -274,6 +291,12 @@ impl Server {
         let path = uri_to_path(uri);
         let current = capc_dsl::compile_str(&path.to_string_lossy(), &text);
         let previous = self.documents.remove(uri.as_str());
+        let parses = capc_dsl::parse::parse_file(FileId(0), &text).is_ok();
+        let last_parsed = if parses {
+            Some(text.clone())
+        } else {
+            previous.as_ref().and_then(|d| d.last_parsed.clone())
+        };
         let last_good = if current.spec.is_some() {
             None
         } else {
@@ -291,6 +314,7 @@ impl Server {
                 text,
                 current,
                 last_good,
+                last_parsed,
             },
         );
     }
@@ -403,13 +427,13 @@ impl Server {
     /// Folding: each item of more than one line, from the parse alone.
     fn folds(&self, p: &FoldingRangeParams) -> Option<Vec<FoldingRange>> {
         let document = self.documents.get(p.text_document.uri.as_str())?;
-        let file = capc_dsl::parse::parse_file(FileId(0), &document.text).ok()?;
+        let (text, file) = document.parse()?;
         let folds = file
             .items
             .iter()
             .filter_map(|item| {
-                let start = offset_to_position(&document.text, item.span.start as usize);
-                let end = offset_to_position(&document.text, item.span.end as usize);
+                let start = offset_to_position(text, item.span.start as usize);
+                let end = offset_to_position(text, item.span.end as usize);
                 (end.line > start.line).then(|| FoldingRange {
                     start_line: start.line,
                     end_line: end.line,
@@ -464,10 +488,9 @@ impl Server {
 
     fn symbols(&self, p: &DocumentSymbolParams) -> Option<DocumentSymbolResponse> {
         let document = self.documents.get(p.text_document.uri.as_str())?;
-        let file = capc_dsl::parse::parse_file(FileId(0), &document.text).ok()?;
+        let (text, file) = document.parse()?;
         Some(DocumentSymbolResponse::Nested(document_symbols(
-            &document.text,
-            &file,
+            text, &file,
         )))
     }
 }

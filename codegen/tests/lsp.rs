@@ -528,6 +528,26 @@ fn completion_and_folding() {
                 && f["endLine"].as_u64().unwrap() > start as u64 + 5),
         "{folds}"
     );
+    // A syntax error keeps the symbols (and folds) of the last text that
+    // parsed.
+    let broken = kernel.replacen("object Tcb {", "object Tcb {{", 1);
+    session.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": [{"text": broken}]}),
+    );
+    let _ = session.diagnostics();
+    let symbols = session.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    assert!(
+        symbols
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == json!("Tcb")),
+        "{symbols}"
+    );
     assert_eq!(session.request("shutdown", Value::Null), Value::Null);
     session.notify("exit", Value::Null);
     assert_eq!(session.child.wait().unwrap().code(), Some(0));
