@@ -14,6 +14,7 @@
 //! declaration order, so it is byte-for-byte reproducible; SVG and PNG are
 //! made by Graphviz's `dot`, run as a subprocess.
 
+pub use capc_dsl::units::{pow as bytes_pow, sum_short as bytes};
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -717,43 +718,6 @@ pub fn rights_list(spec: &Spec, rights: &[capc_dsl::model::RightId]) -> String {
         .map(|r| spec.rights[r.index()].name.as_str())
         .collect();
     format!("({})", names.join(", "))
-}
-
-/// 2^bits bytes in the largest binary unit that divides it.
-pub fn bytes_pow(bits: u32) -> String {
-    if bits >= 64 {
-        return format!("2^{bits} B");
-    }
-    bytes(1u64 << bits)
-}
-
-/// Bytes as a sum of at most three binary units, largest first (`1 MiB + 8 KiB`),
-/// or as a plain number of bytes.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [(u32, &str); 6] = [
-        (60, "EiB"),
-        (50, "PiB"),
-        (40, "TiB"),
-        (30, "GiB"),
-        (20, "MiB"),
-        (10, "KiB"),
-    ];
-    let mut terms = Vec::new();
-    let mut rest = n;
-    for (shift, unit) in UNITS {
-        if rest >> shift > 0 {
-            terms.push(format!("{} {unit}", rest >> shift));
-            rest &= (1 << shift) - 1;
-        }
-    }
-    if rest > 0 || terms.is_empty() {
-        terms.push(format!("{rest} B"));
-    }
-    if terms.len() <= 3 {
-        terms.join(" + ")
-    } else {
-        format!("{n} B")
-    }
 }
 
 /// Names joined by `, `, with a line break before a line grows past `width`.

@@ -35,6 +35,7 @@ use capc_dsl::ast::{Scalar, Transfer};
 use capc_dsl::model::{
     Allocation, Donation, DonationKind, ErrorSet, Method, MethodParam, MethodSet, ParamKind,
 };
+use capc_dsl::units::sum_and_bytes as bytes;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -885,25 +886,6 @@ fn layout_line(params: &[MethodParam], places: &[Place], donation: Option<&str>)
         format!("caps: {}", caps.join(", "))
     };
     format!("Message: {words}; {caps}.")
-}
-
-/// `1 MiB + 8 KiB (1056768 bytes)`.
-fn bytes(n: u64) -> String {
-    let mut parts = Vec::new();
-    let mut rest = n;
-    for (unit, name) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-        if rest >= unit {
-            parts.push(format!("{} {name}", rest / unit));
-            rest %= unit;
-        }
-    }
-    if parts.is_empty() {
-        return format!("{n} bytes");
-    }
-    if rest > 0 {
-        parts.push(format!("{rest} bytes"));
-    }
-    format!("{} ({n} bytes)", parts.join(" + "))
 }
 
 /// "a `FrameCap`", "an `UntypedCap`".

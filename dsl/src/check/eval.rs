@@ -8,6 +8,7 @@
 use crate::ast::{BinOp, Expr, ExprKind};
 use crate::diag::{Code, Diagnostic, closest};
 use crate::source::Span;
+pub use crate::units::bytes_and_unit as bytes;
 
 use super::Ctx;
 
@@ -253,19 +254,4 @@ impl Ctx<'_> {
 /// Bits needed to store every value from 0 to `max` inclusive.
 pub fn bits_for(max: u64) -> u32 {
     64 - max.leading_zeros()
-}
-
-/// A byte count as people read it: `4096 bytes (4 KiB)`.
-pub fn bytes(value: u64) -> String {
-    const UNITS: [(u32, &str); 4] = [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")];
-    for (shift, unit) in UNITS {
-        if value >= 1 << shift && value % (1 << shift) == 0 {
-            return format!("{value} bytes ({} {unit})", value >> shift);
-        }
-    }
-    if value == 1 {
-        "1 byte".to_string()
-    } else {
-        format!("{value} bytes")
-    }
 }

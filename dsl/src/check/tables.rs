@@ -12,6 +12,7 @@
 //!   and the one table no table holds is the address-space root
 //!   (`finalise = release_asid`), whose span holds the target's user space.
 
+use crate::units::pow_bytes_and_unit as bytes_bits;
 use std::collections::BTreeMap;
 
 use crate::ast::{ObjectKind, TableDecl};
@@ -422,14 +423,5 @@ impl Ctx<'_> {
                 );
             }
         }
-    }
-}
-
-/// `bytes(1 << bits)`, also for spans past 2^63.
-fn bytes_bits(bits: u32) -> String {
-    if bits < 64 {
-        bytes(1 << bits)
-    } else {
-        format!("2^{bits} bytes")
     }
 }

@@ -17,6 +17,7 @@
 //! spec's; a refused operation is not a mistake but a result, printed with
 //! the kernel's error.
 
+use crate::units::sum as bytes;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -1297,29 +1298,6 @@ fn object_name(spec: &Spec, object: ObjectId, arg: u64) -> String {
     match o.size.param {
         Some(_) => format!("{}({arg})", o.name),
         None => o.name.clone(),
-    }
-}
-
-/// `64 B`, `4 KiB`, `1 MiB + 8 KiB + 128 B`: exact, largest unit first.
-fn bytes(n: u64) -> String {
-    const UNITS: &[(u64, &str)] = &[
-        (1 << 30, "GiB"),
-        (1 << 20, "MiB"),
-        (1 << 10, "KiB"),
-        (1, "B"),
-    ];
-    let mut parts = Vec::new();
-    let mut rest = n;
-    for (unit, name) in UNITS {
-        if rest >= *unit {
-            parts.push(format!("{} {name}", rest / unit));
-            rest %= unit;
-        }
-    }
-    if parts.is_empty() {
-        "0 B".to_string()
-    } else {
-        parts.join(" + ")
     }
 }
 
