@@ -456,7 +456,17 @@ impl Server {
         let position = &p.text_document_position_params;
         let (document, word) = self.word_at(&position.text_document.uri, position.position)?;
         let (spec, _) = document.model()?;
-        let text = hover_text(spec, &word)?;
+        // Whether the name is declared as a method here (`fn name`).
+        let offset = position_to_offset(&document.text, position.position);
+        let start = document.text[..offset]
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let before = document.text[..start].trim_end();
+        let after_fn = before.len() < start
+            && before
+                .strip_suffix("fn")
+                .is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+        let text = hover_text(spec, &word, after_fn)?;
         Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
@@ -762,8 +772,8 @@ fn percent_decode(text: &str) -> String {
 // ------------------------------------------------------------- hover
 
 /// Markdown about every declaration called `name`.
-fn hover_text(spec: &Spec, name: &str) -> Option<String> {
-    let mut parts = Vec::new();
+fn hover_text(spec: &Spec, name: &str, after_fn: bool) -> Option<String> {
+    let (mut parts, mut methods) = (Vec::new(), Vec::new());
     let docs = |docs: &[String]| {
         if docs.is_empty() {
             String::new()
@@ -878,10 +888,17 @@ fn hover_text(spec: &Spec, name: &str) -> Option<String> {
                 &format!("`{}.{}`", set.name, method.name),
                 1,
             );
-            parts.push(text.trim_end().to_string());
+            methods.push(text.trim_end().to_string());
         }
     }
-    (!parts.is_empty()).then(|| parts.join("\n\n---\n\n"))
+    // Methods have a namespace of their own: after `fn` the name is a
+    // method's, elsewhere anything else of the name (a right `read` is not
+    // the method `read`), and a method only when nothing else is.
+    let shown = match (after_fn, parts.is_empty()) {
+        (true, _) | (false, true) => methods,
+        (false, false) => parts,
+    };
+    (!shown.is_empty()).then(|| shown.join("\n\n---\n\n"))
 }
 
 /// An object's size, docs, what removing its last cap undoes and its slots.

@@ -597,6 +597,43 @@ fn an_imported_problem_is_shown_on_its_use() {
     assert_eq!(session.child.wait().unwrap().code(), Some(0));
 }
 
+/// Methods have a namespace of their own: hovering `read` after `fn` shows
+/// the method, in `rights(read, ...)` the right and not the method.
+#[test]
+fn hover_keeps_methods_apart() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/everything.cap");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut session = Session::start();
+    session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    session.notify("initialized", json!({}));
+    let doc = json!({"uri": uri(&path.canonicalize().unwrap())});
+    session.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": doc["uri"], "languageId": "cap", "version": 1, "text": text}}),
+    );
+    let _ = session.diagnostics();
+    let hover = |session: &mut Session, after: &str| {
+        let at = position_of(&text, after, "read");
+        let hover = session.request(
+            "textDocument/hover",
+            json!({"textDocument": doc, "position": at}),
+        );
+        hover["contents"]["value"].as_str().unwrap().to_string()
+    };
+    let method = hover(&mut session, "fn read(");
+    assert!(method.contains("FileService.read"), "{method}");
+    assert!(!method.contains("right `read`"), "{method}");
+    let right = hover(&mut session, "rights: rights(read");
+    assert!(right.contains("right `read`"), "{right}");
+    assert!(!right.contains("FileService.read"), "{right}");
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
 /// A `Content-Length` past the server's bound is refused before anything is
 /// allocated for it: a clear error and exit status 2.
 #[test]
