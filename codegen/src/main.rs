@@ -33,6 +33,7 @@ mod fmt_cmd;
 mod graph;
 mod lsp;
 mod simulate;
+mod watch;
 
 use capc_dsl::{Compilation, FsLoader};
 use clap::{Parser, Subcommand};
@@ -84,12 +85,15 @@ enum Command {
     /// Write a Markdown reference of a spec: types, cap layouts, rules and what calls cost.
     #[command(after_help = doc::DOC_EXAMPLES)]
     Doc(doc::DocArgs),
-    /// Run the language server over stdin/stdout: diagnostics, hover, go to definition, symbols.
+    /// Run the language server over stdin/stdout: diagnostics, hover, definitions, symbols, formatting, completion.
     #[command(after_help = lsp::LSP_EXAMPLES)]
     Lsp(lsp::LspArgs),
     /// Explain a diagnostic code (E0703, W0001): what it means, an example, the fix.
     #[command(after_help = explain::EXPLAIN_EXAMPLES)]
     Explain(explain::ExplainArgs),
+    /// Check specs now and again after every change to them or their imports.
+    #[command(after_help = watch::WATCH_EXAMPLES)]
+    Watch(watch::WatchArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -138,6 +142,7 @@ fn main() -> ExitCode {
         Command::Doc(args) => doc::run(&args),
         Command::Lsp(args) => lsp::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Watch(args) => watch::run(&args),
     }
 }
 

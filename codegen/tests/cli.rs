@@ -572,3 +572,44 @@ fn explain_prints_a_codes_entry() {
         .exits(2)
         .stderr_has("`E9999` is not a capc diagnostic code");
 }
+
+/// `capc watch` checks at once, then again when the spec changes: the first
+/// round reports the error, the round after the fix reports none.
+#[test]
+fn watch_checks_again_after_a_change() {
+    use std::io::{BufRead, BufReader};
+    let s = Scratch::new("cli", "watch");
+    s.write("spec.cap", UNKNOWN_NAME);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_capc"))
+        .args([
+            "watch",
+            "--interval",
+            "20",
+            "--max-checks",
+            "2",
+            "--color",
+            "never",
+            "spec.cap",
+        ])
+        .current_dir(&s.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run capc watch");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("watch: "))
+        .expect("a first round");
+    assert_eq!(first, "watch: checked 1 file(s): 1 error(s), 0 warning(s)");
+    // The fix: a length change, so the watch sees it whatever the clock.
+    s.write("spec.cap", &UNKNOWN_NAME.replace("1 + UNKNOWN", "1 + 2"));
+    let second = lines
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("watch: "))
+        .expect("a second round");
+    // `Y` is never used: a warning, not an error.
+    assert_eq!(second, "watch: checked 1 file(s): 0 error(s), 1 warning(s)");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
