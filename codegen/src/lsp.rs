@@ -74,9 +74,10 @@ pub fn run(_args: &LspArgs) -> ExitCode {
     let written = writer
         .join()
         .unwrap_or(Err("the writer thread panicked".to_string()));
-    // The reader ends at the end of stdin; after `exit` it may still wait
-    // there, so it is not joined. What it found wrong ends the server.
-    let read = if reader.is_finished() {
+    // After a clean `exit` the reader may still wait on stdin, so it is
+    // not joined. A server that failed lost its channel because the reader
+    // returned (dropping its end): joined, its error is the one to report.
+    let read = if served.is_err() || reader.is_finished() {
         reader
             .join()
             .unwrap_or(Err("the reader thread panicked".to_string()))

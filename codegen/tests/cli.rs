@@ -604,7 +604,7 @@ fn watch_checks_again_after_a_change() {
         .expect("a first round");
     assert_eq!(first, "watch: checked 1 file(s): 1 error(s), 0 warning(s)");
     // The fix: a length change, so the watch sees it whatever the clock.
-    s.write("spec.cap", &UNKNOWN_NAME.replace("1 + UNKNOWN", "1 + 2"));
+    s.write("spec.cap", UNKNOWN_NAME.replace("1 + UNKNOWN", "1 + 2"));
     let second = lines
         .map(|l| l.unwrap())
         .find(|l| l.starts_with("watch: "))
