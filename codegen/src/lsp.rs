@@ -391,8 +391,9 @@ impl Server {
             ..CompletionItem::default()
         };
         if before[..word].ends_with("#[") {
-            let items = ATTRIBUTES
+            let items = capc_dsl::check::FIELD_ATTRS
                 .iter()
+                .chain(OTHER_ATTRIBUTES)
                 .map(|a| item(a, CompletionItemKind::PROPERTY, "attribute"))
                 .collect();
             return Some(CompletionResponse::Array(items));
@@ -543,18 +544,10 @@ const KEYWORDS: &[&str] = &[
     "ptr",
 ];
 
-/// The attributes a spec may write, for completion after `#[`.
-const ATTRIBUTES: &[&str] = &[
-    "identity",
-    "object",
-    "size_arg",
-    "watermark",
-    "badge",
-    "device",
-    "guard",
-    "guard_bits",
-    "mapped_at",
-    "mapped_in",
+/// The attributes besides a field's roles (`capc_dsl::check::FIELD_ATTRS`),
+/// for completion after `#[`: a cap type's, a slot's, a parameter's, and
+/// the lints'.
+const OTHER_ATTRIBUTES: &[&str] = &[
     "always_copy",
     "never_copy",
     "required",

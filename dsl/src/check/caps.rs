@@ -26,7 +26,8 @@ const ROLE_ATTRS: [(&str, Role); 9] = [
     ("mapped_at", Role::MappedAt),
     ("mapped_in", Role::MappedIn),
 ];
-const FIELD_ATTRS: [&str; 10] = [
+/// The attributes a cap field may carry (its roles).
+pub const FIELD_ATTRS: [&str; 10] = [
     "identity",
     "object",
     "size_arg",

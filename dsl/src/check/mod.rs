@@ -38,6 +38,7 @@ use crate::diag::{Code, Diagnostic, closest};
 use crate::model::{self, Spec};
 use crate::source::{FileId, Span};
 
+pub use caps::FIELD_ATTRS;
 pub use eval::{bits_for, bytes};
 pub use rust_names::{RESERVED_CONST_NAMES, RESERVED_TYPE_NAMES, snake_case};
 
