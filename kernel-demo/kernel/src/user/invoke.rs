@@ -353,6 +353,22 @@ fn empty_target(
     Ok(at)
 }
 
+/// Places `cap` as a new root of derivation in the empty slot `index` names
+/// at `depth` from `root`: how IrqControl and IoPortControl hand out the
+/// caps they issue.
+fn insert_issued(
+    k: &mut Kernel,
+    root: Cap,
+    index: u64,
+    depth: u64,
+    cap: Cap,
+) -> Result<(), KernelError> {
+    with_memory(k, |memory| {
+        let at = empty_target(memory, root, index, depth)?;
+        mdb::insert_root(memory, at, cap)
+    })
+}
+
 /// Invocations of the IrqControl cap: a handler cap for a line, in seL4's
 /// order (the line's range and use, then the destination).
 pub(super) fn invoke_irq_control(
@@ -367,10 +383,7 @@ pub(super) fn invoke_irq_control(
     let handler = IrqHandlerCap::new(u64::from(irq))
         .map_err(|_| KernelError::IllegalOperation)?
         .cap();
-    with_memory(k, |memory| {
-        let at = empty_target(memory, call.root, call.index, call.depth)?;
-        mdb::insert_root(memory, at, handler)
-    })?;
+    insert_issued(k, call.root, call.index, call.depth, handler)?;
     k.irqs.issue(u64::from(irq)).map(drop)
 }
 
@@ -410,10 +423,7 @@ pub(super) fn invoke_io_port_control(
     let ports = IoPortCap::new(u64::from(call.first), u64::from(call.last))
         .map_err(|_| KernelError::IllegalOperation)?
         .cap();
-    with_memory(k, |memory| {
-        let at = empty_target(memory, call.root, call.index, call.depth)?;
-        mdb::insert_root(memory, at, ports)
-    })?;
+    insert_issued(k, call.root, call.index, call.depth, ports)?;
     k.ports.issue(call.first, call.last)
 }
 
