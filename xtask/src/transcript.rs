@@ -145,12 +145,14 @@ pub const DRIVER_WAITS: &str = "kernel: nothing to run; waiting for an interrupt
 /// Lines the driver part must print exactly: the kernel's own ports and
 /// lines are refused and ranges do not overlap; [`DRIVER_RECEIVED`] then
 /// says the driver received every byte QEMU fed COM2, in order, through its
-/// ports on its interrupts, and served them over its RPC interface.
-const DRIVER_LINES: [&str; 4] = [
+/// ports on its interrupts, and served them over its RPC interface; the
+/// last line says deleting a bound line's notification clears the binding.
+const DRIVER_LINES: [&str; 5] = [
     "root: issue the ports of COM1: IllegalOperation (as expected)",
     "root: get the timer's interrupt line: RevokeFirst (as expected)",
     "root: get interrupt line 16: RangeError { min: 0, max: 15 } (as expected)",
     "root: issue a port another IoPort cap has: RevokeFirst (as expected)",
+    "root: delete the notification line 3 signals while it is bound: kernel audit ok",
 ];
 /// How the root's line on what the driver received starts and ends.
 const DRIVER_RECEIVED: (&str, &str) = (
@@ -1178,6 +1180,7 @@ mod tests {
         kernel: nothing to run; waiting for an interrupt a thread waits on\r\n\
         thread 0x407e000 exited with status 0\r\n\
         root: the driver received 36 bytes from COM2 in 35 interrupt(s), served over its Serial interface in 4 calls: \"capc: bytes for a user-level driver\"\r\n\
+        root: delete the notification line 3 signals while it is bound: kernel audit ok\r\n\
         root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\

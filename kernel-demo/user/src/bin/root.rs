@@ -3459,7 +3459,9 @@ mod driver {
     use core::fmt::Write;
     use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-    use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT};
+    use capc_demo_user::abi::{
+        ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT, Syscall, SyscallStatus,
+    };
     use capc_demo_user::caps::{self, KernelError, ObjectType, Rights};
     use capc_demo_user::serial::{
         self, SerialClient, SerialError, SerialReadReply, SerialServer, dispatch_serial,
@@ -3606,7 +3608,18 @@ mod driver {
             text.trim_end(),
             if right { "" } else { " (WRONG)" }
         );
-        failures + u64::from(!right)
+        // A task may delete the notification a line signals while the line
+        // is still bound: the kernel must forget the binding, and the audit
+        // checks that every bound line signals a live notification.
+        let gone = super::delete(env, bound).and_then(|()| super::delete(env, wait_on));
+        let audit = capc_demo_user::syscall(Syscall::DebugAudit, 0, 0, [0; 4]);
+        let clean = gone.is_ok() && audit.status == SyscallStatus::Ok as u64 && audit.badge == 0;
+        let _ = writeln!(
+            env,
+            "root: delete the notification line {COM2_IRQ} signals while it is bound: kernel audit {}",
+            if clean { "ok" } else { "FAILED (WRONG)" }
+        );
+        failures + u64::from(!right) + u64::from(!clean)
     }
 
     /// The driver thread: enables COM2's receive interrupt, then reads what
