@@ -163,7 +163,7 @@ const DRIVER_RECEIVED: (&str, &str) = (
 /// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
 /// the order it makes them: each prints `attack <name>: refused (...)` or
 /// `attack <name>: contained (...)`, or `SUCCEEDED` when it worked.
-pub const ATTACKS: [&str; 9] = [
+pub const ATTACKS: [&str; 10] = [
     "cnode-reuse",
     "pml4-reuse",
     "ipc-buffer-reuse",
@@ -173,6 +173,7 @@ pub const ATTACKS: [&str; 9] = [
     "stale-reply",
     "queued-send-after-revoke",
     "device-ipc-buffer",
+    "thread-flood",
 ];
 /// Whether `line` is the kernel's report of a passing audit: it must name
 /// every invariant the audit checks, the page tables' included.
@@ -1309,6 +1310,7 @@ mod tests {
         attack stale-reply: contained (the first server's reply after the caller's suspend and resume: ok, 0x0; the caller got the second server's answer 0xc)\r\n\
         attack queued-send-after-revoke: contained (the receiver got badge 0 first; the send queued through the deleted badge-7 cap: system call refused: InvalidCap)\r\n\
         attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: IllegalOperation)\r\n\
+        attack thread-flood: contained (1000 of 1000 threads ran one after another, each TCB at 0x4980000 in the memory of the one before, then 100 of 100 at once; all paid from my budget, none left in the kernel)\r\n\
         audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every user mapping leads to an object whose cap records it\r\n\
         attack: kernel audit after the attacks: ok\r\n\
         thread 0x4828000 exited with status 0\r\n\

@@ -307,7 +307,7 @@ pub struct SystemAudit {
 }
 
 /// Checks every invariant of the module documentation over what the
-/// threads at `threads` (TCB addresses; 0 for none) reach: their CSpaces
+/// threads at `threads` (TCB addresses) reach: their CSpaces
 /// and TCB slots, and their address spaces through `phys`. `asids` is the
 /// kernel's address-space table (index: number, value: the PML4, 0 free)
 /// and `thread` reads a thread's TCB. Pages of `boot_image` (`[start,
@@ -316,13 +316,13 @@ pub struct SystemAudit {
 /// (`(line, notification)`) must signal a notification some cap names.
 pub fn audit_system(
     memory: &SlotMemory<'_>,
-    (threads, asids): (&[u64], &[u64]),
+    (threads, asids): (impl Iterator<Item = u64> + Clone, &[u64]),
     (boot_image, interrupts): ((u64, u64), &[(u8, u64)]),
     phys: &impl PhysMem,
     thread: impl Fn(u64) -> ThreadView,
 ) -> Result<SystemAudit, AuditError> {
     let mut tables = Tables::new();
-    for &tcb in threads.iter().filter(|&&t| t != 0) {
+    for tcb in threads.clone() {
         let tcb_cap = TcbCap::new(tcb).map_err(|_| AuditError::DeadThread { tcb })?;
         let own =
             crate::ops::held_slots(memory, tcb_cap.cap()).ok_or(AuditError::DeadThread { tcb })?;
@@ -348,7 +348,7 @@ pub fn audit_system(
     let mut checked_threads = 0;
     let mut spaces = 0;
     let mut entries = 0;
-    for &tcb in threads.iter().filter(|&&t| t != 0) {
+    for tcb in threads {
         checked_threads += 1;
         if !names(CapType::TcbCap, tcb) {
             return Err(AuditError::DeadThread { tcb });

@@ -34,6 +34,7 @@ mod model_check;
 pub mod ops;
 pub mod runqueue;
 pub mod tcb;
+pub mod threads;
 pub mod units;
 pub mod untyped;
 pub mod vspace;

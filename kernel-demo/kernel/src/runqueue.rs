@@ -164,13 +164,15 @@ pub fn check_priority(new: u64, authority: &Tcb) -> Result<u8, (u64, u64)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
 
+    /// TCBs in a map, made on first use: for the host tests of what links
+    /// threads through their TCBs.
     #[derive(Default)]
-    struct Map(BTreeMap<u64, Tcb>);
+    pub(crate) struct Map(BTreeMap<u64, Tcb>);
 
     impl Tcbs for Map {
         fn tcb(&mut self, at: u64) -> &mut Tcb {

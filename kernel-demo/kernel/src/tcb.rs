@@ -101,6 +101,11 @@ pub struct Tcb {
     /// in at most one queue, and the queues live in the TCBs, so they need
     /// no memory of their own.
     pub sched_next: u64,
+    /// The next thread in the list of every thread the kernel knows
+    /// (`threads`; 0: none).
+    pub thread_next: u64,
+    /// The previous thread in that list (0: none).
+    pub thread_prev: u64,
     /// The endpoint or notification the thread waits on (0: none).
     pub blocked_on: u64,
     /// What the thread sends while it waits to: the badge of the cap it
@@ -162,6 +167,8 @@ impl Tcb {
             state: ThreadState::Inactive,
             ipc_buffer_addr: 0,
             sched_next: 0,
+            thread_next: 0,
+            thread_prev: 0,
             blocked_on: 0,
             ipc: PendingSend {
                 badge: 0,

@@ -97,7 +97,7 @@ pub(super) fn invoke_object(
             }
             let kernel_pml4 = k.kernel_pml4;
             with_memory(k, |memory| invoke_untyped(memory, slot, info, msg, caps))
-                .map(|p| zero_objects(&p, device, kernel_pml4))
+                .map(|p| zero_objects(&p, device, kernel_pml4, &mut k.threads))
         }
         Some(CapType::CNodeCap) => match CNodeCap::from_cap(cap) {
             Some(cnode) => with_memory(k, |memory| invoke_cnode(memory, cnode, info, msg, caps)),
@@ -232,13 +232,6 @@ pub(super) fn invoke_tcb(
                 return Err(KernelError::IllegalOperation);
             }
             if matches!(k.tcb(at).state, ThreadState::Inactive) && at != k.current {
-                let known = k.threads.contains(&at);
-                let free = k.threads.iter().position(|&t| t == 0);
-                match (known, free) {
-                    (true, _) => {}
-                    (false, Some(free)) => k.threads[free] = at,
-                    (false, None) => return Err(KernelError::IllegalOperation),
-                }
                 let thread = k.tcb(at);
                 thread.state = ThreadState::Running;
                 enqueue(k, at);

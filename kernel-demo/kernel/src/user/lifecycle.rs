@@ -14,12 +14,13 @@ use capc_demo_kernel::caps::{
 };
 use capc_demo_kernel::cspace::Removal;
 use capc_demo_kernel::tcb::{Tcb, ThreadState};
+use capc_demo_kernel::threads::ThreadList;
 use capc_demo_kernel::{finalise, ipc, mapping};
 
 use super::address_space::flush_if_current;
 use super::ipc::Machine;
 use super::sched::remove;
-use super::state::{Identity, Kernel, MAX_THREADS, zero};
+use super::state::{Identity, Kernel, QueuedTcbs, zero};
 use crate::serial::Console;
 
 /// Stops every thread the kernel still refers to whose TCB, address space,
@@ -34,11 +35,10 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
     // An address space whose PML4 goes loses its number: mappings recorded
     // under it are gone with its tables.
     k.asids.release_within(start, end);
-    for entry in 0..MAX_THREADS {
-        let at = k.threads[entry];
-        if at == 0 {
-            continue;
-        }
+    let mut next = k.threads.first();
+    while next != 0 {
+        let at = next;
+        next = ThreadList::next(&mut QueuedTcbs, at);
         let t = k.tcb(at);
         let uses = inside(t.blocked_on);
         if !inside(at) && !uses {
@@ -64,7 +64,8 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
         );
         k.tcb(at).state = ThreadState::Inactive;
         if inside(at) {
-            k.threads[entry] = 0;
+            // Its TCB goes: the kernel forgets it.
+            k.threads.remove(&mut QueuedTcbs, at);
         }
         if (was_live || at == k.current)
             && let Some(mut console) = Console::reopen()
@@ -79,7 +80,12 @@ pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
 /// anything in device memory. Tables are made ready by
 /// `capc_demo_kernel::mapping::prepare_table` (a new address space maps the
 /// kernel from the start).
-pub(super) fn zero_objects(placement: &Placement, device: bool, kernel_pml4: u64) {
+pub(super) fn zero_objects(
+    placement: &Placement,
+    device: bool,
+    kernel_pml4: u64,
+    threads: &mut ThreadList,
+) {
     // Device memory is not the kernel's to write (and not mapped for it).
     if device
         || matches!(
@@ -101,6 +107,8 @@ pub(super) fn zero_objects(placement: &Placement, device: bool, kernel_pml4: u64
             // SAFETY: `at` is a TCB object just retyped (and zeroed), in
             // identity-mapped RAM; nothing refers to it yet.
             unsafe { (at as *mut Tcb).write(Tcb::new()) };
+            // The kernel knows every TCB from here to its last cap.
+            threads.insert(&mut QueuedTcbs, at);
         }
     }
 }

@@ -80,7 +80,6 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
             k.tcb(root).mcp = ROOT_MCP;
             enqueue(k, root);
             k.started += 1;
-            k.threads[0] = root;
             let first = dequeue(k).expect("the root thread was queued");
             enter(k, first)
         }
@@ -96,7 +95,7 @@ pub(super) fn retype_one(
     untyped_slot: SlotAddr,
     object_type: ObjectType,
     (size_arg, index): (u64, u64),
-    kernel_pml4: u64,
+    k: &mut Kernel,
 ) -> Result<Placement, KernelError> {
     let request = RetypeRequest {
         object_type: object_type as u64,
@@ -105,7 +104,7 @@ pub(super) fn retype_one(
         count: 1,
     };
     let placement = ops::retype(memory, untyped_slot, &request, Some(cnode))?;
-    zero_objects(&placement, false, kernel_pml4);
+    zero_objects(&placement, false, k.kernel_pml4, &mut k.threads);
     Ok(placement)
 }
 
@@ -160,7 +159,7 @@ impl RootBuilder<'_> {
             self.untyped,
             object_type,
             (size_arg, index),
-            self.k.kernel_pml4,
+            self.k,
         )
         .map_err(|e| BootError(what, e))?;
         Ok((placement.first, self.slot(index)?))

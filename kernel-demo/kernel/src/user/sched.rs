@@ -17,7 +17,7 @@ use x86_64::registers::control::{Cr2, Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
 use super::ipc::Machine;
-use super::state::{Kernel, MAX_THREADS, QueuedTcbs, USER_RFLAGS, kernel, thread_cap};
+use super::state::{Kernel, QueuedTcbs, USER_RFLAGS, kernel, thread_cap};
 use super::syscall::syscall;
 use crate::interrupts::{
     self, ExceptionFrame, Origin, SYSCALL_VECTOR, TIMER_VECTOR, USER_CODE_SELECTOR,
@@ -246,9 +246,8 @@ fn idle(k: &mut Kernel) -> u64 {
         if let Some(next) = dequeue(k) {
             return next;
         }
-        let waits_for_interrupt = k.threads.iter().any(|&t| {
-            t != 0
-                && k.tcb_ref(t).state == ThreadState::BlockedOnNotification
+        let waits_for_interrupt = k.known_threads().any(|t| {
+            k.tcb_ref(t).state == ThreadState::BlockedOnNotification
                 && k.irqs.signals(k.tcb_ref(t).blocked_on)
         });
         if !waits_for_interrupt {
@@ -326,7 +325,8 @@ fn fault(k: &mut Kernel, current: u64, frame: &ExceptionFrame) {
 /// without its own address space. Those passed over are stopped. (One read
 /// of the slot per thread: this is on every exit from the kernel.)
 pub(super) fn switch_to_runnable(k: &mut Kernel, mut next: u64) -> u64 {
-    for _ in 0..=MAX_THREADS {
+    // Each pass stops a queued thread for good, so the queues run out.
+    loop {
         if let Some(pml4) = Pml4Cap::from_cap(thread_cap(next, TcbSlot::Vspace)) {
             load_cr3(k, pml4.table());
             return next;
@@ -343,7 +343,6 @@ pub(super) fn switch_to_runnable(k: &mut Kernel, mut next: u64) -> u64 {
             None => finish(k),
         };
     }
-    finish(k)
 }
 
 /// No thread is left to run: the report, then the end of the QEMU run.
@@ -354,10 +353,8 @@ pub(super) fn finish(k: &Kernel) -> ! {
             "kernel: no runnable threads left: {} exited, {} faulted, {} blocked; {} system calls, {} preemptions; {} interrupts for drivers, {} while idle; no kernel heap",
             k.exited,
             k.faulted,
-            k.threads
-                .iter()
-                .filter(|&&t| t != 0)
-                .filter(|&&t| matches!(
+            k.known_threads()
+                .filter(|&t| matches!(
                     k.tcb_ref(t).state,
                     ThreadState::BlockedOnSend
                         | ThreadState::BlockedOnRecv

@@ -14,6 +14,7 @@ use capc_demo_kernel::cspace::{Slot, SlotMemory};
 use capc_demo_kernel::irq::{IoPorts, IrqTable};
 use capc_demo_kernel::runqueue::{RunQueues, Tcbs};
 use capc_demo_kernel::tcb::{Tcb, TcbSlot};
+use capc_demo_kernel::threads::ThreadList;
 use capc_demo_kernel::vspace::PhysMem;
 
 use super::lifecycle::removed;
@@ -24,17 +25,20 @@ pub(super) const USER_RFLAGS: u64 = 0x202;
 /// Physical memory through the boot identity map.
 pub(super) struct Identity;
 
-/// The TCBs the run queues link, through the identity map.
+/// The TCBs the run queues and the thread list link, through the identity
+/// map.
 pub(super) struct QueuedTcbs;
 
 impl Tcbs for QueuedTcbs {
     fn tcb(&mut self, at: u64) -> &mut Tcb {
-        // SAFETY: the run queues hold only addresses of TCBs the kernel
-        // initialised (put there by `sched::enqueue` from a TcbCap or a
-        // thread the kernel runs), in identity-mapped RAM; `RunQueues`
-        // uses each reference within one step and holds none across its
-        // calls, during which no other reference to a TCB is live (the
-        // callers hold the kernel state, not a TCB).
+        // SAFETY: the run queues and the thread list hold only addresses
+        // of TCBs the kernel initialised (put there by `sched::enqueue`
+        // from a TcbCap or a thread the kernel runs, and by
+        // `lifecycle::zero_objects` for a TCB just retyped), in
+        // identity-mapped RAM; `RunQueues` and `ThreadList` use each
+        // reference within one step and hold none across their calls,
+        // during which no other reference to a TCB is live (the callers
+        // hold the kernel state, not a TCB).
         unsafe { &mut *(at as *mut Tcb) }
     }
 }
@@ -92,9 +96,10 @@ pub(super) struct Kernel {
     /// Threads made runnable for the first time (the root, and each
     /// resumed from `Inactive`).
     pub(super) started: u64,
-    /// Every thread the kernel refers to (TCB addresses; 0: free entry):
-    /// see [`evict`].
-    pub(super) threads: [u64; MAX_THREADS],
+    /// Every TCB there is, from its retype to its last cap, linked
+    /// through the TCBs (see `capc_demo_kernel::threads`): one word here,
+    /// whatever the number of threads.
+    pub(super) threads: ThreadList,
     /// The address spaces frames and tables are mapped in, by number
     /// (seL4's ASIDs).
     pub(super) asids: AsidTable,
@@ -105,10 +110,6 @@ pub(super) struct Kernel {
     /// without caps (no Untyped covers them): `[start, end)`.
     pub(super) boot_image: (u64, u64),
 }
-
-/// Most threads the kernel keeps track of at once; `Resume` of one more is
-/// `IllegalOperation`.
-pub(super) const MAX_THREADS: usize = 64;
 
 pub(super) static mut KERNEL: Kernel = Kernel {
     slots_base: 0,
@@ -128,7 +129,7 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     idle_interrupts: 0,
     reported_idle: false,
     started: 0,
-    threads: [0; MAX_THREADS],
+    threads: ThreadList::new(),
     asids: AsidTable::new(),
     pml4_cap_removed: false,
     boot_image: (0, 0),
@@ -185,6 +186,16 @@ impl Kernel {
         // initialised lies there; no other reference to it is live (see
         // above), and slot memory never covers a TCB's struct.
         unsafe { &mut *(at as *mut Tcb) }
+    }
+
+    /// Every TCB there is (see [`Kernel::threads`]), the newest first.
+    pub(super) fn known_threads(&self) -> impl Iterator<Item = u64> + Clone + '_ {
+        let mut at = self.threads.first();
+        core::iter::from_fn(move || {
+            let this = at;
+            at = (this != 0).then(|| self.tcb_ref(this).thread_next)?;
+            Some(this)
+        })
     }
 
     /// The TCB at `at`, to read, borrowed with the kernel state.

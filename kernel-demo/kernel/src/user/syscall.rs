@@ -203,7 +203,7 @@ pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
     }
     let result = audit::audit_system(
         &memory,
-        (&k.threads, k.asids.as_slice()),
+        (k.known_threads(), k.asids.as_slice()),
         (k.boot_image, &interrupts[..bound]),
         &Identity,
         view,

@@ -354,7 +354,7 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         env,
         "attack: holding only my Untyped, CNode and PML4 (and a device Untyped for the last attack)"
     );
-    let attacks: [Attack; 9] = [
+    let attacks: [Attack; 10] = [
         ("cnode-reuse", cnode_reuse),
         ("pml4-reuse", pml4_reuse),
         ("ipc-buffer-reuse", ipc_buffer_reuse),
@@ -364,6 +364,7 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         ("stale-reply", stale_reply),
         ("queued-send-after-revoke", queued_send_after_revoke),
         ("device-ipc-buffer", device_ipc_buffer),
+        ("thread-flood", thread_flood),
     ];
     let mut failed = 0;
     for (name, attack) in attacks {
@@ -978,5 +979,130 @@ fn device_ipc_buffer(env: &mut Env) -> Result<(), Error> {
     }
     let _ = delete(env, SELF, device_frame);
     clean_up(env, &[t.tcb]);
+    Ok(())
+}
+
+/// The Untyped the thread flood's TCBs come from, and its size: 256 KiB,
+/// room for [`AT_ONCE`] TCBs of 2 KiB.
+const F: u64 = 9;
+const F_BITS: u64 = 18;
+/// Threads the flood runs one after another, each from the memory of the
+/// one before, and then all at once: more than any fixed kernel table of
+/// threads would hold (the kernel had one of 64 entries).
+const IN_SEQUENCE: u64 = 1000;
+const AT_ONCE: u64 = 100;
+/// The flood's slots: the endpoint its threads report on, the notification
+/// they then wait on for good, the frame they share as IPC buffer (they
+/// never use it), and their TCBs from `FLOOD_TCBS` on.
+const FLOOD_EP: u64 = FIRST;
+const FLOOD_BLOCK: u64 = FIRST + 1;
+const FLOOD_BUFFER: u64 = FIRST + 2;
+const FLOOD_TCBS: u64 = FIRST + 3;
+
+/// A flood thread: sends its argument (`rdi`) as a one-word message on the
+/// endpoint at [`FLOOD_EP`], then waits on the notification at
+/// [`FLOOD_BLOCK`], which nothing signals. Registers only: it has no stack.
+#[unsafe(naked)]
+extern "C" fn flood_thread(_number: u64) -> ! {
+    core::arch::naked_asm!(
+        "mov rdx, rdi",
+        "mov esi, 1",
+        "mov edi, {ep}",
+        "mov eax, {send}",
+        "syscall",
+        "mov edi, {block}",
+        "mov eax, {recv}",
+        "syscall",
+        "ud2",
+        ep = const FLOOD_EP,
+        block = const FLOOD_BLOCK,
+        send = const Syscall::Send as u64,
+        recv = const Syscall::Recv as u64,
+    )
+}
+
+/// Makes the flood thread in `slot` from `F`, set to send `number`, and
+/// resumes it.
+fn flood_start(env: &mut Env, slot: u64, number: u64) -> Result<(), Error> {
+    retype_one(env, F, ObjectType::Tcb, 0, slot)?;
+    configure(env, slot, SELF, VSPACE, (FLOOD_BUFFER, page_for_flood()))?;
+    write_registers(env, slot, flood_thread as *const () as u64, 0, number)?;
+    resume(env, slot)
+}
+
+/// The address the flood's shared IPC buffer is said to be at (the kernel
+/// reaches it through its frame cap; the threads never touch it).
+fn page_for_flood() -> u64 {
+    REGION_3
+}
+
+/// The number the next flood thread on the endpoint sent.
+fn flood_receive(env: &mut Env) -> Result<u64, Error> {
+    let message = env.recv(FLOOD_EP)?;
+    Ok(message.words[0])
+}
+
+/// Stops and deletes the flood thread in `slot`.
+fn flood_end(env: &mut Env, slot: u64) -> Result<(), Error> {
+    suspend(env, slot)?;
+    delete(env, SELF, slot)
+}
+
+/// 10. Threads by the thousand, paid from this task's budget.
+///
+/// The kernel must keep no table of threads that such a task could fill
+/// for everyone.
+fn thread_flood(env: &mut Env) -> Result<(), Error> {
+    retype_one(env, BUDGET, ObjectType::Untyped, F_BITS, F)?;
+    retype_one(env, W, ObjectType::Endpoint, 0, FLOOD_EP)?;
+    retype_one(env, W, ObjectType::Notification, 0, FLOOD_BLOCK)?;
+    retype_one(env, W, ObjectType::Frame, 12, FLOOD_BUFFER)?;
+    // One after another, each TCB in the memory of the one before.
+    let mut first_tcb = 0;
+    let mut in_sequence = 0;
+    for number in 0..IN_SEQUENCE {
+        flood_start(env, FLOOD_TCBS, number)?;
+        let at = address(FLOOD_TCBS);
+        if number == 0 {
+            first_tcb = at;
+        }
+        let got = flood_receive(env)?;
+        flood_end(env, FLOOD_TCBS)?;
+        revoke(env, SELF, F)?;
+        if got == number && at == first_tcb {
+            in_sequence += 1;
+        }
+    }
+    // All at once: every one is resumed before any reports.
+    for number in 0..AT_ONCE {
+        flood_start(env, FLOOD_TCBS + number, number)?;
+    }
+    let mut seen = 0u128;
+    for _ in 0..AT_ONCE {
+        let got = flood_receive(env)?;
+        if got < AT_ONCE {
+            seen |= 1 << got;
+        }
+    }
+    let at_once = seen.count_ones();
+    for number in 0..AT_ONCE {
+        flood_end(env, FLOOD_TCBS + number)?;
+    }
+    revoke(env, SELF, F)?;
+    delete(env, SELF, F)?;
+    let verdict = if in_sequence == IN_SEQUENCE && u64::from(at_once) == AT_ONCE {
+        Verdict::Contained
+    } else {
+        Verdict::Succeeded
+    };
+    report(
+        env,
+        "thread-flood",
+        verdict,
+        format_args!(
+            "{in_sequence} of {IN_SEQUENCE} threads ran one after another, each TCB at {first_tcb:#x} in the memory of the one before, then {at_once} of {AT_ONCE} at once; all paid from my budget, none left in the kernel"
+        ),
+    );
+    clean_up(env, &[]);
     Ok(())
 }
