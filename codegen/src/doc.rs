@@ -687,6 +687,7 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
             Role::GuardBits => "guard width".to_string(),
             Role::MappedAt => "virtual page mapped at (0: unmapped)".to_string(),
             Role::MappedIn => "address space mapped in (0: none)".to_string(),
+            Role::Asid => "the address space's number, from a pool (0: none yet)".to_string(),
         };
         if f.identity {
             if !role.is_empty() {

@@ -164,7 +164,7 @@ fn expectations_are_checked() {
         "examples/sim/sel4-conformance.capsim",
     ]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("expectations: 23 of 23 met"), "{stdout}");
+    assert!(stdout.contains("expectations: 29 of 29 met"), "{stdout}");
     assert!(!stdout.contains("MISSED"), "{stdout}");
     let scratch = std::env::temp_dir().join(format!("capc-simulate-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();

@@ -165,6 +165,18 @@ pub struct ObjectItem {
     pub slots: Vec<SlotDecl>,
     /// `table = N x SIZE of A | B;` statements (at most one is valid).
     pub tables: Vec<TableDecl>,
+    /// `asid_pool = N;` statements (at most one is valid).
+    pub asid_pools: Vec<AsidPoolDecl>,
+}
+
+/// `asid_pool = 512;`: the object is a pool of address-space numbers
+/// (seL4's ASID pool) for the address-space root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsidPoolDecl {
+    /// How many numbers the pool holds.
+    pub entries: Expr,
+    /// The whole statement.
+    pub span: Span,
 }
 
 /// `table = 512 x 2 MiB of PageTable | Frame;`: the object is a translation

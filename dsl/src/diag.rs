@@ -97,6 +97,7 @@ catalogue! {
     TableHolds = "E0416", Error, "table entry holds an object it cannot";
     TableTree = "E0417", Error, "translation tables do not form one tree under the address-space root";
     InheritanceMisuse = "E0418", Error, "cap inheritance misused";
+    AsidPoolMisuse = "E0419", Error, "address-space number pool misdeclared";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

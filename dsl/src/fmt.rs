@@ -606,6 +606,11 @@ impl<'a> Printer<'a> {
                             s.space();
                             s.bar_fill(stmt.into_inner().collect(), 1, align);
                         }
+                        Rule::asid_pool_stmt => {
+                            s.keyword("asid_pool", &stmt);
+                            s.assign();
+                            s.expr(stmt.into_inner().next().expect("grammar: pool size"));
+                        }
                         Rule::table_stmt => {
                             s.keyword("table", &stmt);
                             s.assign();

@@ -173,6 +173,8 @@ pub struct Object {
     pub slots: Vec<OwnedSlot>,
     /// The object is a translation table (`table = N x SIZE of A | B;`).
     pub table: Option<Table>,
+    /// The object is a pool of address-space numbers (`asid_pool = N;`).
+    pub asid_pool: Option<AsidPool>,
     /// Where it is declared.
     pub span: Span,
 }
@@ -200,6 +202,23 @@ impl Table {
     pub fn span_bits(&self) -> u32 {
         self.entry_bits + self.entries.trailing_zeros()
     }
+}
+
+/// A pool of address-space numbers (`asid_pool = 512;`, seL4's ASID pool):
+/// an object of `numbers` one-word entries, each the address-space root a
+/// number stands for (0: free). A number is the pool's place in the
+/// kernel's directory of pools times `numbers`, plus the entry's index; the
+/// directory has `2^bits / numbers` places, where `bits` is the width of
+/// the root cap's `#[asid]` field. Pools are made from an Untyped of
+/// exactly their size by the kernel's pool-making invocation (seL4's
+/// ASIDControl), never by retype; removing a pool's last cap releases every
+/// number in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsidPool {
+    /// How many numbers one pool holds (a power of two).
+    pub numbers: u64,
+    /// Where the `asid_pool` statement is.
+    pub span: Span,
 }
 
 /// One action of an object's finalisation (`finalise = ...;`): what the
@@ -295,6 +314,9 @@ pub enum Role {
     MappedAt,
     /// `#[mapped_in]`: the address space (ASID) it is mapped in (0: none).
     MappedIn,
+    /// `#[asid]`: on the address-space root's cap, the number a pool gave
+    /// the address space (0: none yet; such a cap cannot be copied).
+    Asid,
 }
 
 /// Whose the mapping recorded in a cap's `#[mapped_at]` field is.
@@ -568,6 +590,25 @@ impl Spec {
             .iter()
             .position(|c| c.name == name)
             .map(|i| CapId(i as u32))
+    }
+
+    /// The object type that is a pool of address-space numbers, and its
+    /// pool; `None` when the spec has none (numbers are then given on an
+    /// address space's first mapping).
+    pub fn asid_pool(&self) -> Option<(ObjectId, &AsidPool)> {
+        self.objects
+            .iter()
+            .enumerate()
+            .find_map(|(i, o)| Some((ObjectId(i as u32), o.asid_pool.as_ref()?)))
+    }
+
+    /// The width of the address-space root cap's `#[asid]` field: numbers
+    /// run from 1 to `2^bits - 1`. `None` without one.
+    pub fn asid_bits(&self) -> Option<u32> {
+        self.caps
+            .iter()
+            .find_map(|c| c.field_with(Role::Asid))
+            .map(|f| u32::from(f.width))
     }
 
     /// The root of the spec's translation tables: the table type no

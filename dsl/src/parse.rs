@@ -400,7 +400,15 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "interface",
         ],
         Rule::field | Rule::attribute => &["#"],
-        Rule::object_stmt => &["size", "align", "memory", "finalise", "slot"],
+        Rule::object_stmt => &[
+            "size",
+            "align",
+            "memory",
+            "finalise",
+            "table",
+            "asid_pool",
+            "slot",
+        ],
         Rule::retype_stmt => &["into", "fan_out"],
         Rule::clause => &[
             "requires",
@@ -861,6 +869,7 @@ impl Builder {
             finalises: Vec::new(),
             slots: Vec::new(),
             tables: Vec::new(),
+            asid_pools: Vec::new(),
         };
         for p in inner {
             match p.as_rule() {
@@ -904,6 +913,11 @@ impl Builder {
                             .finalises
                             .push(stmt.into_inner().map(|p| self.ident(p)).collect()),
                         Rule::table_stmt => object.tables.push(self.table(stmt)?),
+                        Rule::asid_pool_stmt => object.asid_pools.push(AsidPoolDecl {
+                            span: self.span(&stmt),
+                            entries: self
+                                .expr(stmt.into_inner().next().expect("grammar: pool size"))?,
+                        }),
                         _ => object.slots.push(self.slot(stmt)?),
                     }
                 }

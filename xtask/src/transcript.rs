@@ -163,7 +163,7 @@ const DRIVER_RECEIVED: (&str, &str) = (
 /// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
 /// the order it makes them: each prints `attack <name>: refused (...)` or
 /// `attack <name>: contained (...)`, or `SUCCEEDED` when it worked.
-pub const ATTACKS: [&str; 10] = [
+pub const ATTACKS: [&str; 11] = [
     "cnode-reuse",
     "pml4-reuse",
     "ipc-buffer-reuse",
@@ -174,6 +174,7 @@ pub const ATTACKS: [&str; 10] = [
     "queued-send-after-revoke",
     "device-ipc-buffer",
     "thread-flood",
+    "address-space-flood",
 ];
 /// Whether `line` is the kernel's report of a passing audit: it must name
 /// every invariant the audit checks, the page tables' included.
@@ -184,6 +185,7 @@ fn is_passing_audit(line: &str) -> bool {
             "owned slots hold what they admit",
             "every thread is a live TCB waiting only on live objects",
             "every interrupt line signals a live notification",
+            "every address-space number stands for a live PML4 of a live pool",
             "every user mapping leads to an object whose cap records it",
         ]
         .iter()
@@ -195,6 +197,13 @@ fn is_passing_audit(line: &str) -> bool {
 const ATTACK_AUDIT_OK: &str = "attack: kernel audit after the attacks: ok";
 /// What the root prints once the hostile task is done.
 const ATTACK_DONE: &str = "root: the attack program is done";
+/// What the root prints when a new task starts after the attacks flooded
+/// the kernel with threads and address spaces, and then the new task's
+/// call: the other tasks go on.
+const AFTER_ATTACKS: [&str; 2] = [
+    "root: after the attacks, task 0 starts again",
+    "root: task 0 called with 41; answering 42",
+];
 
 /// The smallest and largest Untyped in `kernel-demo/spec/kernel.cap`, as log2
 /// of bytes.
@@ -535,8 +544,20 @@ fn attack_problems(lines: &[&str]) -> Vec<String> {
             "no passing kernel audit after the attacks (`audit: ...` then `{ATTACK_AUDIT_OK}`)"
         ));
     }
-    if !lines.contains(&ATTACK_DONE) {
-        problems.push(format!("no `{ATTACK_DONE}` line"));
+    match lines.iter().position(|l| *l == ATTACK_DONE) {
+        None => problems.push(format!("no `{ATTACK_DONE}` line")),
+        Some(done) => {
+            let after = &lines[done..];
+            let started = after.iter().position(|l| *l == AFTER_ATTACKS[0]);
+            let called =
+                started.and_then(|s| after[s..].iter().position(|l| *l == AFTER_ATTACKS[1]));
+            if called.is_none() {
+                problems.push(format!(
+                    "no `{}` then `{}` after the attacks: the other tasks did not go on",
+                    AFTER_ATTACKS[0], AFTER_ATTACKS[1]
+                ));
+            }
+        }
     }
     problems
 }
@@ -581,11 +602,16 @@ fn fuzz_problems(lines: &[&str]) -> Vec<String> {
 
 /// The counts of the fuzzer's lifecycle phase that must not be zero: each
 /// names its line's prefix and the words that follow the counts summed.
-const FUZZ_LIFECYCLE_KINDS: [(&str, &str, &[&str]); 9] = [
+const FUZZ_LIFECYCLE_KINDS: [(&str, &str, &[&str]); 10] = [
     ("configure", "fuzz: configure: ", &[""]),
     ("fault handler", "fuzz: fault handler: ", &[""]),
     ("frame map", "fuzz: map: ", &["frames "]),
     ("table map", "fuzz: map: ", &["tables "]),
+    (
+        "address-space number",
+        "fuzz: map: ",
+        &["address spaces numbered "],
+    ),
     (
         "revoke-under-mapping",
         "fuzz: remove: ",
@@ -1192,14 +1218,14 @@ mod tests {
         fuzz: configure: 62 of 363 ok (62 of 86 with caps of the right types)\r\n\
         fuzz: fault handler: 14 of 92 ok\r\n\
         fuzz: threads: resume 45 of 87 ok, suspend 88 of 117 ok, signal 96 of 96 ok; helpers received 0, sent 1, ended 4\r\n\
-        fuzz: map: frames 53 of 331 ok, tables 66 of 451 ok; unmap 106 of 128 ok; chains 31 of 96 ok\r\n\
+        fuzz: map: frames 53 of 331 ok, tables 66 of 451 ok; unmap 106 of 128 ok; chains 31 of 96 ok; address spaces numbered 38 of 38 ok\r\n\
         fuzz: ipc: steps 127 of 175 ok; messages delivered 129 (calls answered 75), cancelled waits 44\r\n\
         fuzz: copy: mapped tables 2 of 6 ok, unmapped tables 0 of 53 ok, other caps 29 of 179 ok\r\n\
         fuzz: remove: delete 163 of 163 ok, revoke 109 of 109 ok; removed while mapped: 32 frames, 28 tables; 23 PML4s with mappings, 29 configured TCBs\r\n\
         fuzz: reuse: 172 retypes into memory that held other objects; child Untyped revokes 76 of 76 ok, full revokes 18 of 18 ok\r\n\
         fuzz: audits during the lifecycle steps: 6 of 6 ok\r\n\
         thread 0x4202800 exited with status 0\r\n\
-        audit: for thread 0x4020000: 5 threads reach 161 caps to 121 objects in 10 CNodes and their TCBs' slots, 5 address spaces with 8820 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every user mapping leads to an object whose cap records it\r\n\
+        audit: for thread 0x4020000: 5 threads reach 161 caps to 121 objects in 10 CNodes and their TCBs' slots, 5 address spaces with 8820 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
         root: started task 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 22 frames and TCB took 125440 bytes of it; the rest is the task's\r\n\
         task 0: running in an address space of my own\r\n\
@@ -1296,7 +1322,7 @@ mod tests {
         root: the client     | all verified             | yes                                    | unchanged\r\n\
         root: the server     | refused or failed        | yes                                    | spent on the bombs\r\n\
         root: started attack 0x0 from the boot image in a budget of 2048 KiB: its CNode, PML4, 7 page tables, 30 frames and TCB took 165888 bytes of it; the rest is the task's\r\n\
-        attack: holding only my Untyped, CNode and PML4 (and a device Untyped for the last attack)\r\n\
+        attack: holding only my Untyped, CNode, PML4 and ASID pool (and a device Untyped for one attack)\r\n\
         attack cnode-reuse: contained (a frame retyped from U after deleting the CNode of a configured thread lies at 0x4830200, the CNode at 0x4830000; after revoking U, with forged caps there, resume: IllegalOperation, the thread never ran)\r\n\
         attack pml4-reuse: contained (a frame retyped from U after deleting the PML4 of a configured thread lies at 0x4851000, the PML4 at 0x4850000; after revoking U and retyping a frame at 0x4850000, resume: IllegalOperation)\r\n\
         attack ipc-buffer-reuse: contained (a frame retyped from U after deleting the IPC buffer of a configured thread lies at 0x4871000, the buffer at 0x4870000; after revoking U and retyping a frame at 0x4870000, resume: ok, the thread's DebugPrint: NoIpcBuffer)\r\n\
@@ -1311,10 +1337,14 @@ mod tests {
         attack queued-send-after-revoke: contained (the receiver got badge 0 first; the send queued through the deleted badge-7 cap: system call refused: InvalidCap)\r\n\
         attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: IllegalOperation)\r\n\
         attack thread-flood: contained (1000 of 1000 threads ran one after another, each TCB at 0x4980000 in the memory of the one before, then 100 of 100 at once; all paid from my budget, none left in the kernel)\r\n\
-        audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every user mapping leads to an object whose cap records it\r\n\
+        attack address-space-flood: contained (256 address spaces from 1 MiB of my budget, 256 numbered from my own pool, then the next: NotEnoughMemory { left: 0 }; the kernel keeps no table of numbers)\r\n\
+        audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
         attack: kernel audit after the attacks: ok\r\n\
         thread 0x4828000 exited with status 0\r\n\
         root: the attack program is done\r\n\
+        root: after the attacks, task 0 starts again\r\n\
+        task 0: running in an address space of my own\r\n\
+        root: task 0 called with 41; answering 42\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
         kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27281 system calls, 18 preemptions; 36 interrupts for drivers, 35 while idle; no kernel heap\r\n\
@@ -1468,6 +1498,14 @@ mod tests {
             .replace("FIRST", last);
         let p = problems(&swapped, QemuExit::Code(EXIT_SUCCESS));
         assert!(p.iter().any(|p| p.contains("out of order")), "{p:?}");
+
+        let stuck = GOOD.replace("root: after the attacks, task 0 starts again\r\n", "");
+        let p = problems(&stuck, QemuExit::Code(EXIT_SUCCESS));
+        assert!(
+            p.iter()
+                .any(|p| p.contains("the other tasks did not go on")),
+            "{p:?}"
+        );
 
         let unaudited = GOOD.replace(
             "attack: kernel audit after the attacks: ok",

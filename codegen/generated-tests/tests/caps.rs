@@ -593,25 +593,26 @@ view!(kernel::FrameCap, tag = 6, address_bits = 48, all_rights = ALL, {
     rights / set_rights: rights(R | W),
     mapped_page / set_mapped_page: uint(36),
     is_device / set_is_device: bool,
-    mapped_asid / set_mapped_asid: uint(8),
+    mapped_asid / set_mapped_asid: uint(12),
 });
 view!(kernel::Pml4Cap, tag = 7, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(4096),
+    asid / set_asid: uint(12),
 });
 view!(kernel::PdptCap, tag = 8, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(4096),
     mapped_page / set_mapped_page: uint(36),
-    mapped_asid / set_mapped_asid: uint(8),
+    mapped_asid / set_mapped_asid: uint(12),
 });
 view!(kernel::PageDirectoryCap, tag = 9, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(4096),
     mapped_page / set_mapped_page: uint(36),
-    mapped_asid / set_mapped_asid: uint(8),
+    mapped_asid / set_mapped_asid: uint(12),
 });
 view!(kernel::PageTableCap, tag = 10, address_bits = 48, all_rights = ALL, {
     table / set_table: ptr(4096),
     mapped_page / set_mapped_page: uint(36),
-    mapped_asid / set_mapped_asid: uint(8),
+    mapped_asid / set_mapped_asid: uint(12),
 });
 view!(
     kernel::IrqControlCap,
@@ -634,6 +635,16 @@ view!(kernel::IoPortCap, tag = 14, address_bits = 48, all_rights = ALL, {
     first / set_first: uint(16),
     last / set_last: uint(16),
 });
+view!(
+    kernel::AsidControlCap,
+    tag = 15,
+    address_bits = 48,
+    all_rights = ALL,
+    {}
+);
+view!(kernel::AsidPoolCap, tag = 16, address_bits = 48, all_rights = ALL, {
+    pool / set_pool: ptr(4096),
+});
 
 cap_tests!(kernel_untyped_cap, kernel::UntypedCap);
 cap_tests!(kernel_cnode_cap, kernel::CNodeCap);
@@ -649,6 +660,8 @@ cap_tests!(kernel_irq_control_cap, kernel::IrqControlCap);
 cap_tests!(kernel_irq_handler_cap, kernel::IrqHandlerCap);
 cap_tests!(kernel_io_port_control_cap, kernel::IoPortControlCap);
 cap_tests!(kernel_io_port_cap, kernel::IoPortCap);
+cap_tests!(kernel_asid_control_cap, kernel::AsidControlCap);
+cap_tests!(kernel_asid_pool_cap, kernel::AsidPoolCap);
 
 // everything.cap: the import's items come first (UntypedCap is tag 1).
 view!(everything::UntypedCap, tag = 1, address_bits = 48, all_rights = ALL, {
@@ -747,6 +760,7 @@ macro_rules! views_are_distinct {
 views_are_distinct!(kernel_views_are_distinct, kernel::{
     UntypedCap, CNodeCap, TcbCap, EndpointCap, NotificationCap, FrameCap, Pml4Cap, PdptCap,
     PageDirectoryCap, PageTableCap, IrqControlCap, IrqHandlerCap, IoPortControlCap, IoPortCap,
+    AsidControlCap, AsidPoolCap,
 });
 views_are_distinct!(everything_views_are_distinct, everything::{
     UntypedCap, DeviceUntypedCap, FrameCap, CNodeCap, TcbCap, EndpointCap, NotificationCap,
@@ -1051,6 +1065,7 @@ module_tests!(
         object("Pdpt", Size::Fixed(12)),
         object("PageDirectory", Size::Fixed(12)),
         object("PageTable", Size::Fixed(12)),
+        object("AsidPool", Size::Fixed(12)),
     ],
     caps = [
         cap("UntypedCap", Some("Untyped"), 0),
@@ -1073,6 +1088,11 @@ module_tests!(
             ..cap("IoPortControlCap", None, 0)
         },
         cap("IoPortCap", None, 0),
+        CapSpec {
+            copy: "Never",
+            ..cap("AsidControlCap", None, 0)
+        },
+        cap("AsidPoolCap", Some("AsidPool"), 0),
     ]
 );
 
@@ -1221,7 +1241,7 @@ mod cap_methods {
             FrameCap::new(0x20_0000, 21, frame_rights, 17, false, 3)
                 .unwrap()
                 .cap(),
-            Pml4Cap::new(0x1000).unwrap().cap(),
+            Pml4Cap::new(0x1000, 5).unwrap().cap(),
             PdptCap::new(0x1000, 1, 1).unwrap().cap(),
             PageDirectoryCap::new(0x1000, 2, 1).unwrap().cap(),
             PageTableCap::new(0x1000, 3, 1).unwrap().cap(),
@@ -1229,6 +1249,8 @@ mod cap_methods {
             IrqHandlerCap::new(4).unwrap().cap(),
             IoPortControlCap::new().unwrap().cap(),
             IoPortCap::new(0x2f8, 0x2ff).unwrap().cap(),
+            AsidControlCap::new().unwrap().cap(),
+            AsidPoolCap::new(0x3000).unwrap().cap(),
         ];
         let caps: Vec<_> = caps
             .into_iter()

@@ -131,6 +131,9 @@ macro_rules! generated_kernel {
                 owners: BTreeMap<u64, g::ObjectType>,
                 /// Live address spaces: number to root address.
                 asids: BTreeMap<u64, u64>,
+                /// ASID pools (`g::ASID_POOL`) by place in the directory:
+                /// the pool's address.
+                pools: BTreeMap<u64, u64>,
                 /// The entries of translation tables (by table address)
                 /// or, without tables, of each address space (by number):
                 /// object address and type.
@@ -171,6 +174,7 @@ macro_rules! generated_kernel {
                         calls: Vec::new(),
                         owners: BTreeMap::new(),
                         asids: BTreeMap::new(),
+                        pools: BTreeMap::new(),
                         entries: BTreeMap::new(),
                     };
                     // Without address-space roots, one implicit space.
@@ -448,6 +452,21 @@ macro_rules! generated_kernel {
                     if object.table().is_some() {
                         self.entries.retain(|(c, _), _| *c != Container::Table(base));
                     }
+                    // A pool's numbers go with its last cap.
+                    if g::ASID_POOL.is_some_and(|s| s.object == object) {
+                        let places: Vec<u64> = self
+                            .pools
+                            .iter()
+                            .filter(|(_, a)| **a == base)
+                            .map(|(p, _)| *p)
+                            .collect();
+                        let numbers = g::ASID_POOL.map_or(1, |s| s.numbers);
+                        for place in places {
+                            self.pools.remove(&place);
+                            let range = place * numbers..(place + 1) * numbers;
+                            self.asids.retain(|a, _| !range.contains(a));
+                        }
+                    }
                     if object.finalisers().contains(&g::Finaliser::ReleaseAsid) {
                         let gone: Vec<u64> = self
                             .asids
@@ -492,6 +511,12 @@ macro_rules! generated_kernel {
                             .map(|()| Outcome::Done),
                         Step::Lifecycle(LifecycleOp::Unmap(at)) => {
                             self.unmap(*at).map(|()| Outcome::Done)
+                        }
+                        Step::Lifecycle(LifecycleOp::MakePool { untyped, dest }) => {
+                            self.make_pool(*untyped, *dest).map(|()| Outcome::Done)
+                        }
+                        Step::Lifecycle(LifecycleOp::Assign { pool, root }) => {
+                            self.assign(*pool, *root).map(|()| Outcome::Done)
                         }
                         // Threads' steps are the kernel's differential
                         // test's (`Ops::WithThreads`), never generated here.
@@ -582,6 +607,17 @@ macro_rules! generated_kernel {
                     }
                     let asid = match root {
                         None => 1,
+                        // With pools: the number the root's cap records, if
+                        // it still stands for the root.
+                        Some(root) if g::ASID_POOL.is_some() => {
+                            let s = self.resolve(space.expect("a root")).ok_or(TARGET)?;
+                            let r = self.slots[&Place::Slot(s)].cap;
+                            match g::asid_of(r) {
+                                Some(0) | None => return Err(OpError::InvalidCapability { index: 0 }),
+                                Some(asid) if self.asids.get(&asid) == Some(&root) => asid,
+                                Some(_) => return Err(TARGET),
+                            }
+                        }
                         Some(root) => match self.asids.iter().find(|(_, r)| **r == root) {
                             Some((asid, _)) => *asid,
                             None => (1..)
@@ -606,6 +642,69 @@ macro_rules! generated_kernel {
                     self.entries.insert(entry, (base, object));
                     self.slots.get_mut(&at).unwrap().cap =
                         Self::with_mapping(cap, page, asid).expect("checked");
+                    Ok(())
+                }
+
+                /// ASIDControl_MakePool over the generated `UntypedMemory`
+                /// and `ASID_POOL`: the interpreter's order of checks.
+                fn make_pool(&mut self, untyped: Path2, dest: Path2) -> Result<(), OpError> {
+                    let shape = g::ASID_POOL.ok_or(OpError::IllegalOperation)?;
+                    let place = (0..shape.places)
+                        .find(|p| !self.pools.contains_key(p))
+                        .ok_or(OpError::DeleteFirst)?;
+                    let at = Place::Slot(self.resolve(untyped).ok_or(SOURCE)?);
+                    let cap = self.slots.get(&at).ok_or(SOURCE)?.cap;
+                    let pool_bytes = shape.object.size_bits(0).ok().map(|b| 1u64 << b);
+                    let memory = UntypedMemory::of(cap)
+                        .filter(|u| !u.device && Some(u.size) == pool_bytes)
+                        .ok_or(OpError::InvalidCapability { index: 0 })?;
+                    if self.has_children(at) {
+                        return Err(OpError::RevokeFirst);
+                    }
+                    let dest = Place::Slot(self.resolve(dest).ok_or(TARGET)?);
+                    if self.slots.contains_key(&dest) {
+                        return Err(OpError::DeleteFirst);
+                    }
+                    let used = memory
+                        .with_watermark(memory.size)
+                        .ok_or(OpError::IllegalOperation)?;
+                    let pool = shape
+                        .object
+                        .cap_for(memory.base, 0, false)
+                        .ok_or(OpError::IllegalOperation)?;
+                    self.slots.get_mut(&at).unwrap().cap = used;
+                    self.insert_after(at, dest, pool, true);
+                    self.pools.insert(place, memory.base);
+                    Ok(())
+                }
+
+                /// ASIDPool_Assign over `asid_of` and `with_asid`.
+                fn assign(&mut self, pool: Path2, root: Path2) -> Result<(), OpError> {
+                    let shape = g::ASID_POOL.ok_or(OpError::IllegalOperation)?;
+                    let at = Place::Slot(self.resolve(pool).ok_or(SOURCE)?);
+                    let pool_cap = self.slots.get(&at).ok_or(SOURCE)?.cap;
+                    let is_pool = pool_cap.cap_type().and_then(|t| t.object_type()) == Some(shape.object);
+                    let base = g::region(pool_cap).map(|(b, _)| b);
+                    let place = self
+                        .pools
+                        .iter()
+                        .find(|(_, a)| Some(**a) == base)
+                        .map(|(p, _)| *p)
+                        .filter(|_| is_pool)
+                        .ok_or(OpError::IllegalOperation)?;
+                    let to = Place::Slot(self.resolve(root).ok_or(TARGET)?);
+                    let root_cap = self.slots.get(&to).ok_or(TARGET)?.cap;
+                    let invalid = OpError::InvalidCapability { index: 0 };
+                    let (Some(0), Some((object, _))) = (g::asid_of(root_cap), g::region(root_cap)) else {
+                        return Err(invalid);
+                    };
+                    let first = place * shape.numbers;
+                    let asid = (first.max(1)..first + shape.numbers)
+                        .find(|a| !self.asids.contains_key(a))
+                        .ok_or(OpError::DeleteFirst)?;
+                    let numbered = g::with_asid(root_cap, asid).ok_or(invalid)?;
+                    self.slots.get_mut(&to).unwrap().cap = numbered;
+                    self.asids.insert(asid, object);
                     Ok(())
                 }
 
@@ -708,6 +807,15 @@ macro_rules! generated_kernel {
                             out.push(Reference {
                                 from: Referrer::AddressSpace(asid),
                                 object_type: root as u64,
+                                address,
+                            });
+                        }
+                    }
+                    if let Some(shape) = g::ASID_POOL {
+                        for (&place, &address) in &self.pools {
+                            out.push(Reference {
+                                from: Referrer::Pool(place),
+                                object_type: shape.object as u64,
                                 address,
                             });
                         }
@@ -1514,6 +1622,7 @@ fn random_lifecycle_steps_reach_every_path() {
     assert_reached(&seen, CAP_OUTCOMES);
     assert_reached(&seen, LIFECYCLE_OUTCOMES);
     assert_reached(&seen, TABLE_OUTCOMES);
+    assert_reached(&seen, POOL_OUTCOMES);
     let boot = || boot_interp(everything_spec(), EVERYTHING_BOOT);
     let seen = step_outcomes(
         everything_spec(),
@@ -1551,12 +1660,12 @@ fn kernel_case_outcomes(name: &str) -> (Machine<'static>, Vec<Answer>) {
 #[test]
 fn a_cnode_under_a_live_cspace_is_not_reused() {
     let (m, outcomes) = kernel_case_outcomes("kernel-cnode-reused-under-a-live-cspace.ops");
-    assert!(outcomes[..7].iter().all(Result::is_ok), "{outcomes:?}");
-    assert_eq!(outcomes[7], Err(OpError::NotEnoughMemory { left: 0 }));
+    assert!(outcomes[..10].iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(outcomes[10], Err(OpError::NotEnoughMemory { left: 0 }));
     // The TCB's three slots and the copies they held went with it.
-    assert_eq!(outcomes[8], Ok(Outcome::Removed(4)));
+    assert_eq!(outcomes[11], Ok(Outcome::Removed(4)));
     assert!(matches!(
-        outcomes[9],
+        outcomes[12],
         Ok(Outcome::Retyped {
             first: 0x10_0000,
             reset: true,
@@ -1573,29 +1682,29 @@ fn a_cnode_under_a_live_cspace_is_not_reused() {
 #[test]
 fn a_linked_table_is_not_reused() {
     let (m, outcomes) = kernel_case_outcomes("kernel-table-reused-while-linked.ops");
-    assert!(outcomes[..7].iter().all(Result::is_ok), "{outcomes:?}");
-    assert_eq!(outcomes[7], Err(OpError::IllegalOperation));
-    assert_eq!(outcomes[8], Ok(Outcome::Done));
-    assert_eq!(outcomes[9], Ok(Outcome::Done));
-    assert_eq!(outcomes[10], Err(OpError::InvalidCapability { index: 0 }));
-    assert_eq!(outcomes[11], Err(OpError::NotEnoughMemory { left: 0 }));
+    assert!(outcomes[..10].iter().all(Result::is_ok), "{outcomes:?}");
+    assert_eq!(outcomes[10], Err(OpError::IllegalOperation));
+    assert_eq!(outcomes[11], Ok(Outcome::Done));
+    assert_eq!(outcomes[12], Ok(Outcome::Done));
+    assert_eq!(outcomes[13], Err(OpError::InvalidCapability { index: 0 }));
+    assert_eq!(outcomes[14], Err(OpError::NotEnoughMemory { left: 0 }));
     assert!(matches!(
-        outcomes[14],
+        outcomes[17],
         Ok(Outcome::Retyped {
             first: 0x10_0000,
             reset: true,
             ..
         })
     ));
-    assert_eq!(outcomes[15], Err(OpError::FailedLookup { source: 0 }));
-    assert!(outcomes[16].is_ok());
+    assert_eq!(outcomes[18], Err(OpError::FailedLookup { source: 0 }));
+    assert!(outcomes[19].is_ok());
     assert_eq!(
-        outcomes[17],
+        outcomes[20],
         Ok(Outcome::Done),
         "the table's entry was freed"
     );
-    assert_eq!(outcomes[18], Ok(Outcome::Done));
-    assert_eq!(outcomes[19], Ok(Outcome::Removed(1)));
+    assert_eq!(outcomes[21], Ok(Outcome::Done));
+    assert_eq!(outcomes[22], Ok(Outcome::Removed(1)));
     assert!(m.mappings().is_empty() && m.address_spaces().is_empty());
 }
 

@@ -240,7 +240,7 @@ mod kernel {
         CNodeCap::new((seed % (1 << 43)) << 5, seed % 32, seed % 64, seed).unwrap()
     }
     fn pml4(seed: u64) -> Pml4Cap {
-        Pml4Cap::new((seed % (1 << 36)) << 12).unwrap()
+        Pml4Cap::new((seed % (1 << 36)) << 12, (seed >> 36) % (1 << 12)).unwrap()
     }
     fn frame(seed: u64, rights: Rights) -> FrameCap {
         FrameCap::new(

@@ -19,6 +19,7 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     let mapping = mapping(g);
     let owned = owned_slots(g);
     let tables = tables(g);
+    let pools = asid_pools(g);
     let slot_enums = g
         .spec
         .objects
@@ -30,7 +31,93 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
         #mapping
         #owned
         #tables
+        #pools
         #(#slot_enums)*
+    }
+}
+
+/// Pools of address-space numbers (`asid_pool = N;`): the pool type and
+/// its shape, and the number an address-space root's cap records
+/// (`#[asid]`).
+fn asid_pools(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    let pool = match (spec.asid_pool(), spec.asid_bits()) {
+        (Some((object, pool)), Some(bits)) => {
+            let v = ident(&spec.objects[object.index()].name);
+            let numbers = lit(pool.numbers);
+            let places = lit((1u64.checked_shl(bits).unwrap_or(u64::MAX) / pool.numbers).max(1));
+            quote!(Some(AsidPoolShape {
+                object: ObjectType::#v,
+                numbers: #numbers,
+                places: #places,
+            }))
+        }
+        _ => quote!(None),
+    };
+    let with: Vec<(&CapType, &capc_dsl::model::CapField)> = spec
+        .caps
+        .iter()
+        .filter_map(|c| Some((c, c.field_with(Role::Asid)?)))
+        .collect();
+    let of_arms = with.iter().map(|(c, f)| {
+        let (v, get) = (ident(&c.name), ident(&f.name));
+        quote!(Some(CapType::#v) => Some(#v(cap).#get()))
+    });
+    let set_arms = with.iter().map(|(c, f)| {
+        let (v, set) = (ident(&c.name), ident(&format!("set_{}", f.name)));
+        quote!(Some(CapType::#v) => {
+            let mut view = #v(cap);
+            match view.#set(asid) {
+                Ok(()) => Some(view.cap()),
+                Err(_) => None,
+            }
+        })
+    });
+    let (of_param, of_body, set_params, set_body) = if with.is_empty() {
+        (
+            quote!(_cap),
+            quote!(None),
+            quote!(_cap: Cap, _asid: u64),
+            quote!(None),
+        )
+    } else {
+        (
+            quote!(cap),
+            quote!(match cap.cap_type() { #(#of_arms,)* _ => None }),
+            quote!(cap: Cap, asid: u64),
+            quote!(match cap.cap_type() { #(#set_arms,)* _ => None }),
+        )
+    };
+    quote! {
+        /// A pool of address-space numbers (`asid_pool = N;` in the spec,
+        /// seL4's ASID pool): `numbers` one-word entries, each the
+        /// address-space root a number stands for (0: free). Pool `p` of
+        /// the kernel's directory of `places` pools holds the numbers
+        /// `p * numbers ..(p + 1) * numbers`; number 0 is never given.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct AsidPoolShape {
+            /// The pool's object type.
+            pub object: ObjectType,
+            /// How many numbers one pool holds.
+            pub numbers: u64,
+            /// How many pools the directory has room for.
+            pub places: u64,
+        }
+
+        /// The spec's pool of address-space numbers, if it has one.
+        pub const ASID_POOL: Option<AsidPoolShape> = #pool;
+
+        /// The address-space number the root's cap `cap` records (its
+        /// `#[asid]` field; 0: none yet), `None` for any other cap.
+        pub const fn asid_of(#of_param: Cap) -> Option<u64> {
+            #of_body
+        }
+
+        /// `cap`, an address-space root's cap, recording number `asid`;
+        /// `None` for any other cap, or a number its field cannot hold.
+        pub const fn with_asid(#set_params) -> Option<Cap> {
+            #set_body
+        }
     }
 }
 

@@ -147,12 +147,15 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
         /// for the null cap, an unknown tag, `#[never_copy]` cap types (of
         /// which there is exactly one cap), and an unmapped cap whose mapping
         /// is its object's (`Mapping::Shared`: seL4 refuses to derive an
-        /// unmapped page-table cap). The copy itself starts from
+        /// unmapped page-table cap), and an address-space root's cap that
+        /// no pool has given a number yet (`asid_of` is 0: seL4 refuses to
+        /// derive an unassigned PML4 cap). The copy itself starts from
         /// `derived(cap)`. Moving a cap needs none of this.
         pub fn may_copy(cap: Cap) -> bool {
             cap.cap_type().is_some_and(|t| {
                 let shared = matches!(t.mapping(), Some(Mapping::Shared));
-                t.copy_policy() != CopyPolicy::Never && (!shared || is_mapped(cap))
+                let unassigned = matches!(asid_of(cap), Some(0));
+                t.copy_policy() != CopyPolicy::Never && (!shared || is_mapped(cap)) && !unassigned
             })
         }
     }

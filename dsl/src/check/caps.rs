@@ -15,7 +15,7 @@ use crate::model::{self, CapField, CopyPolicy, FieldKind, Mapping, Role};
 use super::eval::{bits_for, bytes};
 use super::{Ctx, TypeSym};
 
-const ROLE_ATTRS: [(&str, Role); 9] = [
+const ROLE_ATTRS: [(&str, Role); 10] = [
     ("object", Role::Object),
     ("size_arg", Role::SizeArg),
     ("watermark", Role::Watermark),
@@ -25,9 +25,10 @@ const ROLE_ATTRS: [(&str, Role); 9] = [
     ("guard_bits", Role::GuardBits),
     ("mapped_at", Role::MappedAt),
     ("mapped_in", Role::MappedIn),
+    ("asid", Role::Asid),
 ];
 /// The attributes a cap field may carry (its roles).
-pub const FIELD_ATTRS: [&str; 10] = [
+pub const FIELD_ATTRS: [&str; 11] = [
     "identity",
     "object",
     "size_arg",
@@ -38,6 +39,7 @@ pub const FIELD_ATTRS: [&str; 10] = [
     "guard_bits",
     "mapped_at",
     "mapped_in",
+    "asid",
 ];
 
 impl Ctx<'_> {
@@ -336,6 +338,7 @@ impl Ctx<'_> {
                         | Role::Watermark
                         | Role::MappedAt
                         | Role::MappedIn
+                        | Role::Asid
                 ) {
                     self.diags.push(
                         Diagnostic::new(

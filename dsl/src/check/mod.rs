@@ -20,6 +20,7 @@
 //! A later pass only looks at what earlier passes accepted, so one mistake is
 //! reported once.
 
+mod asid_pool;
 mod caps;
 mod eval;
 mod inherit;
@@ -163,9 +164,10 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let target = ctx.check_target();
     let rights = ctx.rights();
     let mut objects = ctx.check_objects(target.as_ref());
-    let caps = ctx.check_caps(target.as_ref(), &objects, &rights);
+    let mut caps = ctx.check_caps(target.as_ref(), &objects, &rights);
     ctx.check_lifecycle(target.as_ref(), &mut objects, &caps, &rights);
     ctx.check_tables(target.as_ref(), &mut objects);
+    ctx.check_asid_pools(&mut objects, &mut caps);
     let retypes = ctx.check_retypes(&objects, &caps);
     let error_sets = ctx.error_sets();
     let (invocations, interfaces) = ctx.check_methods(

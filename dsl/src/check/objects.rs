@@ -257,6 +257,7 @@ impl Ctx<'_> {
             slots: Vec::new(),
             // Filled in by the tables pass, which knows every object.
             table: None,
+            asid_pool: None,
             span: object.name.span,
         })
     }

@@ -141,6 +141,21 @@ impl Ctx<'_> {
             };
             let src = objects[source_object].as_ref().expect("filtered");
             for &(t, span) in &targets {
+                if let Some(pool) = objects[t].as_ref().filter(|o| o.asid_pool.is_some()) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::AsidPoolMisuse,
+                            span,
+                            format!("`{}` cannot be retyped", pool.name),
+                        )
+                        .label("a pool of address-space numbers")
+                        .with_secondary(pool.span, format!("`{}` has `asid_pool`", pool.name))
+                        .note("the kernel's directory of pools is fixed: pools are made by the kernel's pool-making invocation (seL4's ASIDControl), which only the holder of its cap can call, from an Untyped of exactly their size")
+                        .help(format!("remove `{}` from this rule", pool.name)),
+                    );
+                    ok = false;
+                    continue;
+                }
                 edges[source_object].push((t, span));
                 if let Some(target) = objects[t].as_ref()
                     && src.device
@@ -224,6 +239,7 @@ impl Ctx<'_> {
             );
             if let Some(o) = object
                 && o.kind != ObjectKind::Untyped
+                && o.asid_pool.is_none()
                 && !produced[i]
                 && !duplicate
             {

@@ -123,6 +123,12 @@ pub enum LifecycleOp {
     },
     /// Unmaps the frame cap at this slot.
     Unmap(Path2),
+    /// Makes the Untyped cap at `untyped` into a pool of address-space
+    /// numbers whose cap goes to `dest` (`asid_pool`).
+    MakePool { untyped: Path2, dest: Path2 },
+    /// Gives the address-space root whose cap is at `root` a number from
+    /// the pool whose cap is at `pool`.
+    Assign { pool: Path2, root: Path2 },
     /// Resumes the thread whose cap is at this slot.
     Resume(Path2),
     /// Suspends the thread whose cap is at this slot.
@@ -186,6 +192,10 @@ impl std::fmt::Debug for LifecycleOp {
                 }
             }
             LifecycleOp::Unmap(at) => write!(f, "unmap {at:?}"),
+            LifecycleOp::MakePool { untyped, dest } => {
+                write!(f, "make_pool {untyped:?} into {dest:?}")
+            }
+            LifecycleOp::Assign { pool, root } => write!(f, "assign {root:?} from {pool:?}"),
             LifecycleOp::Resume(at) => write!(f, "resume {at:?}"),
             LifecycleOp::Suspend(at) => write!(f, "suspend {at:?}"),
             LifecycleOp::Send { tcb, cap, call } => {
@@ -671,6 +681,20 @@ pub fn lifecycle_op(spec: &Spec, ops: Ops) -> Option<BoxedStrategy<LifecycleOp>>
                 .boxed(),
         ));
         arms.push((1, path().prop_map(LifecycleOp::Unmap).boxed()));
+        if spec.asid_pool().is_some() {
+            arms.push((
+                1,
+                (path(), path())
+                    .prop_map(|(untyped, dest)| LifecycleOp::MakePool { untyped, dest })
+                    .boxed(),
+            ));
+            arms.push((
+                2,
+                (path(), path())
+                    .prop_map(|(pool, root)| LifecycleOp::Assign { pool, root })
+                    .boxed(),
+            ));
+        }
     }
     if ops.threads() && thread_objects(spec).is_some() {
         arms.push((2, path().prop_map(LifecycleOp::Resume).boxed()));
@@ -731,7 +755,14 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
         })
         .collect();
     let extra = required.iter().flatten().count();
-    let slots = proptest::sample::subsequence((3..ROOT_SLOTS).collect::<Vec<u64>>(), 4 + extra)
+    // With pools, two slots more: a pool numbers the address space.
+    let root_type = spec
+        .objects
+        .iter()
+        .position(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid))
+        .map(|i| ObjectId(i as u32));
+    let numbered = numbering(spec);
+    let slots = proptest::sample::subsequence((3..ROOT_SLOTS).collect::<Vec<u64>>(), 6 + extra)
         .prop_shuffle();
     let rights = prop_oneof![3 => Just(0b1111u64), 1 => 0..16u64];
     // Weighted by repetition: calls, receives and replies most.
@@ -794,6 +825,14 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
                     for needed in &required {
                         sources.push(needed.map(|o| {
                             out.push(retype(o, at[next]));
+                            if Some(o) == root_type {
+                                out.extend(numbered(
+                                    source,
+                                    at[4 + extra],
+                                    at[5 + extra],
+                                    at[next],
+                                ));
+                            }
                             next += 1;
                             root(at[next - 1])
                         }));
@@ -857,6 +896,12 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
     };
     let untyped = prop_oneof![4 => Just(0u64), 1 => Just(1u64)];
     let at = || 3..ROOT_SLOTS;
+    let numbered = numbering(spec);
+    let root_type = spec
+        .objects
+        .iter()
+        .position(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid))
+        .map(|i| ObjectId(i as u32));
     let mut arms: Vec<BoxedStrategy<Vec<Step>>> = Vec::new();
     for (i, o) in spec.objects.iter().enumerate() {
         let owner = ObjectId(i as u32);
@@ -874,16 +919,21 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
                 untyped.clone(),
                 // Distinct slots for the object and its slots' caps, in a
                 // random order.
-                proptest::sample::subsequence(at().collect::<Vec<u64>>(), n + 1).prop_shuffle(),
+                // (and two for a pool that numbers an address space).
+                proptest::sample::subsequence(at().collect::<Vec<u64>>(), n + 3).prop_shuffle(),
                 any::<bool>(),
             )
                 .prop_map({
                     let retype = retype.clone();
+                    let numbered = numbered.clone();
                     move |(source, all, again)| {
-                        let (target, places) = (all[0], &all[1..]);
+                        let (target, places) = (all[0], &all[1..=n]);
                         let mut out = vec![retype(source, owner, target)];
                         for (object, place) in slot_objects.iter().zip(places) {
                             out.push(retype(source, *object, *place));
+                            if Some(*object) == root_type {
+                                out.extend(numbered(source, all[n + 1], all[n + 2], *place));
+                            }
                         }
                         out.push(Step::Lifecycle(LifecycleOp::Configure {
                             target: root(target),
@@ -899,11 +949,6 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
                 .boxed(),
         );
     }
-    let root_type = spec
-        .objects
-        .iter()
-        .position(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid))
-        .map(|i| ObjectId(i as u32));
     let mapped: Vec<ObjectId> = spec
         .caps
         .iter()
@@ -923,11 +968,17 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
             )
                 .prop_map({
                     let retype = retype.clone();
+                    let numbered = numbered.clone();
                     move |(source, object, place, space, page, new_space, twice)| {
                         let mut out = vec![retype(source, object, place)];
                         let space = root_type.map(|r| {
                             if new_space {
                                 out.push(retype(source, r, space));
+                                // Its number, from a pool in the slots
+                                // after it.
+                                let after = |k: u64| 3 + (space - 3 + k) % (ROOT_SLOTS - 3);
+                                let (memory, pool) = (after(1), after(2));
+                                out.extend(numbered(source, memory, pool, space));
                             }
                             root(space)
                         });
@@ -1004,6 +1055,9 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
                             let mut out = Vec::new();
                             if new_space {
                                 out.push(retype(source, root_type, places[0]));
+                                // Its number, from a pool made in the two
+                                // slots no chain uses.
+                                out.extend(numbered(source, places[6], places[7], places[0]));
                             }
                             for (i, &object) in path[1..].iter().chain([&end]).enumerate() {
                                 let at = vaddr & !((1u64 << span(object)) - 1);
@@ -1044,6 +1098,48 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
         }
     }
     (!arms.is_empty()).then(|| proptest::strategy::Union::new(arms).boxed())
+}
+
+/// The steps that give the address-space root whose cap is in root slot
+/// `space` a number, in a spec with a pool type (`asid_pool`): an Untyped of
+/// the pool's size from root slot `source` into `memory`, a pool from it
+/// into `pool`, then `assign`. None without a pool type.
+fn numbering(spec: &Spec) -> impl Fn(u64, u64, u64, u64) -> Vec<Step> + Clone + 'static {
+    let untyped = spec.asid_pool().and_then(|(pool, _)| {
+        let bits = spec.objects[pool.index()].size.max_bits();
+        spec.objects.iter().enumerate().find_map(|(i, o)| {
+            let arg = o
+                .size
+                .table
+                .iter()
+                .find(|(_, b)| *b == bits)
+                .map(|(a, _)| *a)?;
+            (o.kind == crate::ast::ObjectKind::Untyped && o.ram).then_some((i as u64, arg))
+        })
+    });
+    move |source, memory, pool, space| {
+        let Some((object_type, size_arg)) = untyped else {
+            return Vec::new();
+        };
+        vec![
+            Step::Op(Op::Retype {
+                source: root(source),
+                object_type,
+                size_arg,
+                dest: None,
+                offset: memory,
+                count: 1,
+            }),
+            Step::Lifecycle(LifecycleOp::MakePool {
+                untyped: root(memory),
+                dest: root(pool),
+            }),
+            Step::Lifecycle(LifecycleOp::Assign {
+                pool: root(pool),
+                root: root(space),
+            }),
+        ]
+    }
 }
 
 /// A sequence of about `len` steps: [`step`]s, and with
@@ -1179,6 +1275,12 @@ pub fn run_step(m: &mut Machine<'_>, step: &Step) -> Result<Outcome, OpError> {
                 .map(|()| Outcome::Done)
         }
         Step::Lifecycle(LifecycleOp::Unmap(at)) => m.unmap(&at.path()).map(|()| Outcome::Done),
+        Step::Lifecycle(LifecycleOp::MakePool { untyped, dest }) => m
+            .make_pool(&untyped.path(), &dest.path())
+            .map(|_| Outcome::Done),
+        Step::Lifecycle(LifecycleOp::Assign { pool, root }) => {
+            m.assign(&pool.path(), &root.path()).map(|_| Outcome::Done)
+        }
         Step::Lifecycle(LifecycleOp::Resume(at)) => m.resume(&at.path()).map(|()| Outcome::Done),
         Step::Lifecycle(LifecycleOp::Suspend(at)) => m.suspend(&at.path()).map(|()| Outcome::Done),
         Step::Lifecycle(LifecycleOp::Send { tcb, cap, call }) => m
@@ -1394,6 +1496,13 @@ fn finalised(before: &Machine<'_>, after: &Machine<'_>, step: &Step) -> Vec<&'st
     if asids_gone {
         out.push("release_asid");
     }
+    if before
+        .pools()
+        .keys()
+        .any(|p| !after.pools().contains_key(p))
+    {
+        out.push("release_pool");
+    }
     let after_mappings = after.mappings();
     for (key, entry) in before.mappings() {
         if after_mappings.get(&key) == Some(&entry) || !after.address_spaces().contains_key(&key.0)
@@ -1444,6 +1553,17 @@ pub const TABLE_OUTCOMES: [&str; 3] = [
     "map AlignmentError",
     "map FailedLookup",
     "map InvalidCapability",
+];
+
+/// What the lifecycle steps on a spec with pools of address-space numbers
+/// (`asid_pool`) must also reach: pools made and refused, numbers given and
+/// refused, and a pool's numbers released with its last cap.
+pub const POOL_OUTCOMES: [&str; 5] = [
+    "make_pool ok",
+    "make_pool InvalidCapability",
+    "assign ok",
+    "assign InvalidCapability",
+    "finalise release_pool",
 ];
 
 /// What every spec's random sequences must reach (as [`outcomes`] names
@@ -1696,6 +1816,9 @@ pub enum Referrer {
     Mapping { asid: u64, page: u64, bits: u32 },
     /// A live address-space number: its root.
     AddressSpace(u64),
+    /// A place of the kernel's directory of pools of address-space
+    /// numbers: the pool there.
+    Pool(u64),
     /// The thread whose TCB is at this address waits on an endpoint or a
     /// notification (queued to send, to receive, or for a signal).
     Waiter(u64),
@@ -1785,6 +1908,15 @@ pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
             out.push(Reference {
                 from: Referrer::AddressSpace(asid),
                 object_type: u64::from(root.0),
+                address,
+            });
+        }
+    }
+    if let Some((pool, _)) = m.spec().asid_pool() {
+        for (&place, &address) in m.pools() {
+            out.push(Reference {
+                from: Referrer::Pool(place),
+                object_type: u64::from(pool.0),
                 address,
             });
         }
@@ -2336,6 +2468,14 @@ impl std::str::FromStr for Step {
                 page: number(page)?,
             },
             ["unmap", at] => LifecycleOp::Unmap(at.parse()?),
+            ["make_pool", untyped, "into", dest] => LifecycleOp::MakePool {
+                untyped: untyped.parse()?,
+                dest: dest.parse()?,
+            },
+            ["assign", root, "from", pool] => LifecycleOp::Assign {
+                pool: pool.parse()?,
+                root: root.parse()?,
+            },
             ["resume", at] => LifecycleOp::Resume(at.parse()?),
             ["suspend", at] => LifecycleOp::Suspend(at.parse()?),
             [verb @ ("send" | "call"), tcb, "on", cap] if tcb.starts_with("root") => {

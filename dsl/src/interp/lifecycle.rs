@@ -404,11 +404,14 @@ impl Machine<'_> {
         Ok(removed)
     }
 
-    /// Whether `cap` may be copied at all: its type is not `#[never_copy]`
-    /// and, for a `Mapping::Shared` cap, it is mapped.
+    /// Whether `cap` may be copied at all: its type is not `#[never_copy]`,
+    /// a `Mapping::Shared` cap is mapped, and an address-space root's cap
+    /// has its number (with pools).
     pub fn may_copy(&self, cap: &super::Cap) -> bool {
         let t = &self.spec.caps[cap.cap_type.index()];
-        t.copy != CopyPolicy::Never && (t.mapping != Some(Mapping::Shared) || self.is_mapped(cap))
+        t.copy != CopyPolicy::Never
+            && (t.mapping != Some(Mapping::Shared) || self.is_mapped(cap))
+            && !self.is_unassigned_root(cap)
     }
 
     /// Maps the object of the cap at `cap` at virtual page `page` of the
@@ -466,8 +469,23 @@ impl Machine<'_> {
         if self.is_mapped(&node_cap) {
             return Err(OpError::InvalidCapability { index: 0 });
         }
+        let pooled = self.spec.asid_pool().is_some();
         let asid = match root {
             None => IMPLICIT_ASID,
+            // With pools, the number the root's cap records, if it still
+            // stands for the root.
+            Some(root) if pooled => {
+                let root_cap = space
+                    .and_then(|s| self.resolve(s))
+                    .and_then(|s| self.node_at(s))
+                    .map(|n| n.cap.clone())
+                    .ok_or(OpError::FailedLookup { source: 0 })?;
+                match self.assigned_asid(&root_cap) {
+                    0 => return Err(OpError::InvalidCapability { index: 0 }),
+                    asid if self.asids.get(&asid) == Some(&root) => asid,
+                    _ => return Err(OpError::FailedLookup { source: 0 }),
+                }
+            }
             Some(root) => match self.asids.iter().find(|(_, r)| **r == root) {
                 Some((asid, _)) => *asid,
                 None => {
@@ -553,6 +571,9 @@ impl Machine<'_> {
         if object.is_some_and(|o| self.spec.objects[o.index()].table.is_some()) {
             let table = Container::Table(cap.object);
             self.entries.retain(|(c, _), _| *c != table);
+        }
+        if object.is_some() && object == self.spec.asid_pool().map(|(o, _)| o) {
+            self.pool_gone(cap.object);
         }
         if object.is_some() && object == self.address_space_object() {
             let released: Vec<u64> = self

@@ -40,6 +40,7 @@
 //!
 //! [`script`] parses and runs the `capc simulate` scripts on top of it.
 
+mod asid;
 mod budget;
 #[cfg(feature = "harness")]
 pub mod harness;
@@ -141,6 +142,10 @@ pub enum Why {
     /// A copy or mint of an unmapped cap of this type, whose mapping is its
     /// object's (a table's): seL4 derives such a cap only once mapped.
     Unmapped(CapId),
+    /// A copy or mint of a cap of this type of an address-space root that
+    /// no pool has given a number yet: seL4 derives such a cap only once
+    /// assigned.
+    Unassigned(CapId),
     /// A mint of a cap that has this badge already: a badge is set once.
     Badged(u64),
     /// A mint of a badge wider than the `#[badge]` field of `bits` bits.
@@ -288,6 +293,9 @@ pub struct Machine<'s> {
     slot_owners: BTreeMap<u64, ObjectId>,
     /// Live address spaces: number to root object address.
     asids: BTreeMap<u64, u64>,
+    /// Pools of address-space numbers (`asid_pool`), by place in the
+    /// kernel's directory: the pool's address.
+    pools: BTreeMap<u64, u64>,
     /// The entries of translation tables (and of the address spaces of a
     /// spec without tables), by table and index.
     entries: BTreeMap<(lifecycle::Container, u64), Entry>,
@@ -347,6 +355,7 @@ impl<'s> Machine<'s> {
             } else {
                 BTreeMap::from([(IMPLICIT_ASID, 0)])
             },
+            pools: BTreeMap::new(),
             entries: BTreeMap::new(),
             slots: BTreeMap::new(),
             nodes: BTreeMap::new(),
@@ -400,9 +409,12 @@ impl<'s> Machine<'s> {
             Role::Watermark => cap.watermark >> field.unit_bits,
             Role::Badge => cap.badge,
             Role::Device => u64::from(cap.device),
-            Role::Plain | Role::Guard | Role::GuardBits | Role::MappedAt | Role::MappedIn => {
-                cap.other.get(&field.name).copied().unwrap_or(0)
-            }
+            Role::Plain
+            | Role::Guard
+            | Role::GuardBits
+            | Role::MappedAt
+            | Role::MappedIn
+            | Role::Asid => cap.other.get(&field.name).copied().unwrap_or(0),
         }
     }
 
@@ -758,6 +770,9 @@ impl<'s> Machine<'s> {
         let mapping = self.spec.caps[cap_type.index()].mapping;
         if mapping == Some(Mapping::Shared) && !self.is_mapped(&src.cap) {
             return Err(OpError::IllegalOperation.because(Why::Unmapped(cap_type)));
+        }
+        if self.is_unassigned_root(&src.cap) {
+            return Err(OpError::IllegalOperation.because(Why::Unassigned(cap_type)));
         }
         let memory = self.is_memory(&src.cap);
         if memory && !self.children(source_id).is_empty() {

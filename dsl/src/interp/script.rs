@@ -328,6 +328,16 @@ enum Stmt {
         space: Option<PathExpr>,
     },
     Unmap(PathExpr),
+    /// `make_pool UNTYPED into DEST`: an ASID pool from an Untyped.
+    MakePool {
+        untyped: PathExpr,
+        dest: PathExpr,
+    },
+    /// `assign ROOT from POOL`: an address space's number.
+    Assign {
+        root: PathExpr,
+        pool: PathExpr,
+    },
     Call {
         interface: String,
         method: String,
@@ -359,6 +369,8 @@ const STATEMENTS: &[&str] = &[
     "configure",
     "map",
     "unmap",
+    "make_pool",
+    "assign",
     "call",
 ];
 
@@ -519,6 +531,22 @@ impl Parser<'_> {
                 let at = self.path(c, example)?;
                 c.done(example)?;
                 Stmt::Unmap(at)
+            }
+            "make_pool" => {
+                let example = "make_pool root[9] into root[10]";
+                let untyped = self.path(c, example)?;
+                c.expect("into", example)?;
+                let dest = self.path(c, example)?;
+                c.done(example)?;
+                Stmt::MakePool { untyped, dest }
+            }
+            "assign" => {
+                let example = "assign root[3] from root[10]";
+                let root = self.path(c, example)?;
+                c.expect("from", example)?;
+                let pool = self.path(c, example)?;
+                c.done(example)?;
+                Stmt::Assign { root, pool }
             }
             "call" => self.call(c)?,
             _ => {
@@ -1068,6 +1096,12 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 .map(&cap.path, space.as_ref().map(|s| s.path.as_slice()), *page)
                 .map(|()| String::new()),
             Stmt::Unmap(at) => m.unmap(&at.path).map(|()| String::new()),
+            Stmt::MakePool { untyped, dest } => m
+                .make_pool(&untyped.path, &dest.path)
+                .map(|place| format!("pool in place {place}")),
+            Stmt::Assign { root, pool } => m
+                .assign(&pool.path, &root.path)
+                .map(|asid| format!("address-space number {asid}")),
             Stmt::Call {
                 interface,
                 method,
@@ -1222,6 +1256,10 @@ fn explain(spec: &Spec, stmt: &Stmt, why: Why) -> String {
         ),
         Why::Unmapped(c) => format!(
             "the {} is not mapped: a cap whose mapping is its object's is copied only once mapped (seL4 does not derive an unmapped page-table cap)",
+            cap(c)
+        ),
+        Why::Unassigned(c) => format!(
+            "the {} has no address-space number yet: a root's cap is copied only once a pool has given it one (seL4 does not derive an unassigned PML4 cap)",
             cap(c)
         ),
         Why::Badged(badge) => format!(
@@ -1576,7 +1614,9 @@ retype ut0 Frame(13) into root[1]
         }
     }
 
-    /// `configure`, `map` and `unmap` run on the interpreter: a TCB's
+    /// `configure`, `make_pool`, `assign`, `map` and `unmap` run on the
+    /// interpreter: a PML4 without a number is neither copied into a TCB
+    /// nor mapped into, a pool gives it one (once), a TCB's
     /// slots are filled and named in the tree, a frame and a table are
     /// mapped into a PML4's address space, a second link of the table is
     /// refused, and deleting the TCB empties its slots.
@@ -1595,6 +1635,12 @@ retype ut0 Pdpt into root[7]
 retype ut0 PageDirectory into root[8]
 configure root[1] cspace root[2] vspace root[3] ipc_buffer root[4]
 map root[4] page 0x8000010 in root[3]
+retype ut0 Untyped(12) into root[9]
+make_pool root[9] into root[10]
+assign root[3] from root[10]
+assign root[3] from root[10]
+configure root[1] cspace root[2] vspace root[3] ipc_buffer root[4]
+map root[4] page 0x8000010 in root[3]
 map root[7] page 0x8000000 in root[3]
 map root[8] page 0x8000000 in root[3]
 map root[5] page 0x8000000 in root[3]
@@ -1609,6 +1655,11 @@ delete root[1]
         let file = sources.add("lifecycle.capsim", script.to_string());
         let report = super::simulate(&spec, file, script).expect("a valid script");
         for want in [
+            "configure root[1] cspace root[2] vspace root[3] ipc_buffer root[4]\n      error: IllegalOperation",
+            "map root[4] page 0x8000010 in root[3]\n      error: InvalidCapability",
+            "make_pool root[9] into root[10]\n      ok: pool in place 0",
+            "assign root[3] from root[10]\n      ok: address-space number 1",
+            "assign root[3] from root[10]\n      error: InvalidCapability",
             "configure root[1] cspace root[2] vspace root[3] ipc_buffer root[4]\n      ok: 0 cap(s) deleted",
             "map root[4] page 0x8000010 in root[3]\n      error: FailedLookup",
             "map root[5] page 0x8000000 in root[3]\n      ok",

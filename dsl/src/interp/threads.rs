@@ -608,6 +608,12 @@ mod tests {
             m.retype(&[0], object, 0, &[], offset, count)
                 .expect("room for the objects");
         }
+        // The address space's number, from a pool in slot 61 made from
+        // 4 KiB in slot 60.
+        let untyped = spec.object("Untyped").expect("in kernel.cap").index() as u64;
+        m.retype(&[0], untyped, 12, &[], 60, 1).expect("room");
+        m.make_pool(&[60], &[61]).expect("a pool");
+        assert_eq!(m.assign(&[61], &[SPACE]), Ok(1));
         // Each runs in the one address space (a `#[required]` slot).
         let sources: Vec<Option<Vec<u64>>> = spec.objects
             [spec.object("Tcb").expect("in kernel.cap").index()]

@@ -70,6 +70,12 @@ pub const ROOT_IPC_BUFFER_SLOT: u64 = 4;
 pub const ROOT_IRQ_CONTROL_SLOT: u64 = 5;
 /// Slot of the one IoPortControl cap, the root's.
 pub const ROOT_IO_PORT_CONTROL_SLOT: u64 = 6;
+/// Slot of the one ASID-control cap, the root's: it makes ASID pools.
+pub const ROOT_ASID_CONTROL_SLOT: u64 = 7;
+/// Slot of the root's ASID pool, which gave the root's PML4 its number.
+pub const ROOT_ASID_POOL_SLOT: u64 = 8;
+/// Slot of the 4 KiB Untyped the root's ASID pool was made from.
+pub const ROOT_ASID_POOL_UNTYPED_SLOT: u64 = 9;
 /// First slot of the Untyped caps handed to the root task. The root thread
 /// starts with this slot in `rdi`, the number of Untyped caps in `rsi`, its
 /// first free slot in `rdx` and the slot of its largest Untyped (which paid

@@ -22,8 +22,12 @@
 //!    space's number and the virtual page), so no address space reaches
 //!    memory that is not an object of the expected type;
 //! 8. every thread waiting on an endpoint or notification waits on a live
-//!    one, and a right to reply names a thread waiting for that reply.
+//!    one, and a right to reply names a thread waiting for that reply;
+//! 9. every ASID pool in the kernel's directory is one a live cap names,
+//!    and every address-space number stands for a live PML4 whose cap
+//!    records that number.
 
+use crate::asid::AsidTable;
 use crate::caps::{
     CNodeCap, Cap, CapType, FrameCap, PageDirectoryCap, PageTableCap, PdptCap, Pml4Cap, TcbCap,
     UntypedMemory, is_ancestor, region, same_object,
@@ -111,6 +115,15 @@ pub enum AuditError {
         irq: u8,
         /// What it signals.
         notification: u64,
+    },
+    /// The directory of ASID pools holds something no live pool cap names,
+    /// or a number stands for something no live PML4 cap with that number
+    /// names.
+    StrayAsid {
+        /// The number (0: the pool itself is stray).
+        asid: u64,
+        /// The pool, or the PML4 the number stands for.
+        at: u64,
     },
 }
 
@@ -309,14 +322,14 @@ pub struct SystemAudit {
 /// Checks every invariant of the module documentation over what the
 /// threads at `threads` (TCB addresses) reach: their CSpaces
 /// and TCB slots, and their address spaces through `phys`. `asids` is the
-/// kernel's address-space table (index: number, value: the PML4, 0 free)
+/// kernel's directory of ASID pools (each pool is read through `phys`)
 /// and `thread` reads a thread's TCB. Pages of `boot_image` (`[start,
 /// end)`: the boot image, which no Untyped covers and no cap names) may be
 /// mapped read-only without a cap. Every interrupt line of `interrupts`
 /// (`(line, notification)`) must signal a notification some cap names.
 pub fn audit_system(
     memory: &SlotMemory<'_>,
-    (threads, asids): (impl Iterator<Item = u64> + Clone, &[u64]),
+    (threads, asids): (impl Iterator<Item = u64> + Clone, &AsidTable),
     (boot_image, interrupts): ((u64, u64), &[(u8, u64)]),
     phys: &impl PhysMem,
     thread: impl Fn(u64) -> ThreadView,
@@ -345,6 +358,20 @@ pub fn audit_system(
             return Err(AuditError::StrayInterrupt { irq, notification });
         }
     }
+    // Every pool is live, and every number stands for a live PML4 whose
+    // cap records it.
+    for &pool in asids.pools().iter().filter(|&&p| p != 0) {
+        if !names(CapType::AsidPoolCap, pool) {
+            return Err(AuditError::StrayAsid { asid: 0, at: pool });
+        }
+    }
+    for (asid, pml4) in asids.numbers(phys) {
+        let recorded = all_caps()
+            .any(|c| Pml4Cap::from_cap(c).is_some_and(|v| v.table() == pml4 && v.asid() == asid));
+        if !recorded {
+            return Err(AuditError::StrayAsid { asid, at: pml4 });
+        }
+    }
     let mut checked_threads = 0;
     let mut spaces = 0;
     let mut entries = 0;
@@ -368,19 +395,16 @@ pub fn audit_system(
         if !waits_on_live || !reply_ok {
             return Err(AuditError::StrayWait { tcb });
         }
-        // The thread's address space, through its VSpace slot.
-        let Some(pml4) = crate::tcb::slot_of(tcb, TcbSlot::Vspace)
+        // The thread's address space, through its VSpace slot: one whose
+        // number still stands for it (the thread runs in no other).
+        let Some((pml4, asid)) = crate::tcb::slot_of(tcb, TcbSlot::Vspace)
             .and_then(|s| memory.cap(s))
             .and_then(Pml4Cap::from_cap)
-            .map(|c| c.table())
+            .and_then(|v| Some((asids.address_space(phys, v)?, v.asid())))
         else {
             continue;
         };
         spaces += 1;
-        let asid = asids
-            .iter()
-            .position(|&p| p == pml4 && p != 0)
-            .map_or(0, |a| a as u64);
         entries += walk(phys, pml4, &|entry: Entry| {
             let records = |c: Cap| {
                 let (page, in_asid, at) = match c.cap_type() {

@@ -183,7 +183,7 @@ mod tests {
         let mut w = World::new(&mut slots);
         hold_roots(&mut w);
         let (mut msg, mut extra) = ([0; 8], [0; 3]);
-        let depth = u64::from(ROOT_RADIX);
+        let depth = ROOT_RADIX;
 
         // Retype two endpoints from Untyped 0 into slots 10, 11 of the root
         // (depth 0: the root extra cap itself).
@@ -258,7 +258,7 @@ mod tests {
         let mut w = World::new(&mut slots);
         hold_roots(&mut w);
         let (mut msg, mut extra) = ([0; 8], [0; 3]);
-        let depth = u64::from(ROOT_RADIX);
+        let depth = ROOT_RADIX;
         let run = |w: &mut World<'_>, info: MessageInfo, msg: &[u64], extra: &[u64]| {
             syscall(w, 62, info, msg, extra)
         };

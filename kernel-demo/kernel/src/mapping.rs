@@ -46,30 +46,37 @@ pub enum Flush {
         /// The PML4 of the address space.
         pml4: u64,
     },
+    /// A pool went with the address spaces its numbers stood for: any of
+    /// them may be loaded, so everything goes, and a thread may no longer
+    /// run in its address space.
+    Spaces,
 }
 
-/// Gives the cap `cap` the mapping at `vaddr` in the address space whose
-/// PML4 is at `pml4`, and makes it with `map`: the number (the one the
-/// PML4 has, or the lowest free: `IllegalOperation` when none is), then
-/// the record (`InvalidArgument { index: 1 }` when the page does not fit
-/// the cap's field), then the mapping. The record first: a mapping
-/// nothing records is never made. The PML4 keeps a new number only if
-/// `map` succeeds.
-fn map_recorded(
-    asids: &mut AsidTable,
-    cap: Cap,
-    pml4: u64,
-    vaddr: u64,
-    map: impl FnOnce() -> Result<(), KernelError>,
-) -> Result<Cap, KernelError> {
-    let asid = asids
-        .number_for(pml4)
-        .ok_or(KernelError::IllegalOperation)?;
-    let updated = caps::with_mapping(cap, vaddr >> 12, asid)
-        .ok_or(KernelError::InvalidArgument { index: 1 })?;
-    map()?;
-    asids.give(asid, pml4);
-    Ok(updated)
+/// The address space `vspace` names, for a map into it: its number and
+/// PML4. A PML4 no pool has given a number is `InvalidCapability { index:
+/// 0 }` (seL4 maps only into an assigned address space); one whose number
+/// no longer stands for it (its pool went) is `FailedLookup { source: 0 }`
+/// (seL4's findVSpaceForASID).
+fn space_for_map(
+    mem: &impl PhysMem,
+    asids: &AsidTable,
+    vspace: Pml4Cap,
+) -> Result<(u64, u64), KernelError> {
+    if vspace.asid() == 0 {
+        return Err(KernelError::InvalidCapability { index: 0 });
+    }
+    let pml4 = asids
+        .address_space(mem, vspace)
+        .ok_or(KernelError::FailedLookup { source: 0 })?;
+    Ok((vspace.asid(), pml4))
+}
+
+/// The cap `cap` recording the mapping at `vaddr` in address space `asid`
+/// (`InvalidArgument { index: 1 }` when the page does not fit the cap's
+/// field). The record comes before the mapping: a mapping nothing records
+/// is never made.
+fn recorded(cap: Cap, asid: u64, vaddr: u64) -> Result<Cap, KernelError> {
+    caps::with_mapping(cap, vaddr >> 12, asid).ok_or(KernelError::InvalidArgument { index: 1 })
 }
 
 /// A frame cap's `map`: maps its frame at `vaddr` in the address space of
@@ -79,14 +86,13 @@ fn map_recorded(
 ///
 /// Checks, in order: `frame_cap` is a frame cap (`IllegalOperation`) not
 /// mapped already (`InvalidCapability { index: 0 }`: a frame cap maps
-/// once); the address space has a number or one is free
-/// (`IllegalOperation`); the page fits the cap (`InvalidArgument { index:
-/// 1 }`); then `vspace::map_frame`'s (size, alignment, user range, a
-/// missing table, the entry used). Nothing changes on an error; the
-/// address space gets its number only when the mapping is made.
+/// once); the address space has its number ([`space_for_map`]); the page
+/// fits the cap (`InvalidArgument { index: 1 }`); then
+/// `vspace::map_frame`'s (size, alignment, user range, a missing table,
+/// the entry used). Nothing changes on an error.
 pub fn map_frame(
     mem: &mut impl PhysMem,
-    asids: &mut AsidTable,
+    asids: &AsidTable,
     frame_cap: Cap,
     vspace: Pml4Cap,
     vaddr: u64,
@@ -96,18 +102,18 @@ pub fn map_frame(
     if frame.is_mapped() {
         return Err(KernelError::InvalidCapability { index: 0 });
     }
-    let pml4 = vspace.table();
+    let (asid, pml4) = space_for_map(mem, asids, vspace)?;
     let rights = Rights::from_bits_truncate(rights).mask(frame.rights());
-    map_recorded(asids, frame_cap, pml4, vaddr, || {
-        vspace::map_frame(
-            mem,
-            pml4,
-            frame.frame(),
-            frame.bits() as u32,
-            vaddr,
-            rights.contains(Rights::WRITE),
-        )
-    })
+    let updated = recorded(frame_cap, asid, vaddr)?;
+    vspace::map_frame(
+        mem,
+        pml4,
+        frame.frame(),
+        frame.bits() as u32,
+        vaddr,
+        rights.contains(Rights::WRITE),
+    )?;
+    Ok(updated)
 }
 
 /// A PDPT, page-directory or page-table cap's `map`: links its table at
@@ -118,11 +124,10 @@ pub fn map_frame(
 /// Checks, in order: `table_cap` is a table cap (`IllegalOperation`) not
 /// mapped already (`InvalidCapability { index: 0 }`: a table is linked in
 /// one place only); the number and the record as for [`map_frame`]; then
-/// `vspace::map_table`'s. Nothing changes on an error; the address space
-/// gets its number only when the table is linked.
+/// `vspace::map_table`'s. Nothing changes on an error.
 pub fn map_table(
     mem: &mut impl PhysMem,
-    asids: &mut AsidTable,
+    asids: &AsidTable,
     table_cap: Cap,
     vspace: Pml4Cap,
     vaddr: u64,
@@ -131,10 +136,10 @@ pub fn map_table(
     if mapping.page != 0 {
         return Err(KernelError::InvalidCapability { index: 0 });
     }
-    let pml4 = vspace.table();
-    map_recorded(asids, table_cap, pml4, vaddr, || {
-        vspace::map_table(mem, pml4, mapping.parent, mapping.table, vaddr)
-    })
+    let (asid, pml4) = space_for_map(mem, asids, vspace)?;
+    let updated = recorded(table_cap, asid, vaddr)?;
+    vspace::map_table(mem, pml4, mapping.parent, mapping.table, vaddr)?;
+    Ok(updated)
 }
 
 /// A frame cap's `unmap`: removes the mapping `frame_cap` records, if it
@@ -164,7 +169,7 @@ fn remove_frame_mapping(
     asids: &AsidTable,
     frame: FrameCap,
 ) -> Option<(u64, u64)> {
-    let pml4 = asids.pml4(frame.mapped_asid())?;
+    let pml4 = asids.pml4(mem, frame.mapped_asid())?;
     if frame.mapped_page() == 0 {
         return None;
     }
@@ -176,7 +181,7 @@ fn remove_frame_mapping(
 /// Unlinks the table a table cap records as linked, if it still is; the
 /// PML4 of the address space it left.
 fn unlink_table(mem: &mut impl PhysMem, asids: &AsidTable, mapping: TableMapping) -> Option<u64> {
-    let pml4 = asids.pml4(mapping.asid)?;
+    let pml4 = asids.pml4(mem, mapping.asid)?;
     if mapping.page == 0 {
         return None;
     }
@@ -217,6 +222,11 @@ pub fn removed(mem: &mut impl PhysMem, asids: &mut AsidTable, removal: &Removal)
     else {
         return flush;
     };
+    // A pool's numbers go with it, and the address spaces they stand for
+    // (seL4's deleteASIDPool): the caller drops them all from the TLB.
+    if object == ObjectType::AsidPool && asids.pool_gone(base) {
+        flush = Flush::Spaces;
+    }
     for finaliser in object.finalisers() {
         match finaliser {
             Finaliser::Unmap => {
@@ -226,7 +236,11 @@ pub fn removed(mem: &mut impl PhysMem, asids: &mut AsidTable, removal: &Removal)
                     flush = Flush::All { pml4 };
                 }
             }
-            Finaliser::ReleaseAsid => asids.release(base),
+            Finaliser::ReleaseAsid => {
+                if let Some(vspace) = Pml4Cap::from_cap(cap) {
+                    asids.release(mem, vspace.asid(), base);
+                }
+            }
             Finaliser::CancelWaiters | Finaliser::StopThread => {}
         }
     }
@@ -262,7 +276,6 @@ pub fn prepare_table(
 mod tests {
     use super::*;
     use crate::abi::USER_END;
-    use crate::asid::ASIDS;
     use crate::caps::{EndpointCap, PageDirectoryCap, PageTableCap, PdptCap, TcbCap};
     use crate::vspace::{Level, PRESENT, USER, WRITABLE, table_at, translate};
 
@@ -271,6 +284,8 @@ mod tests {
     const KERNEL_ENTRY: u64 = 0x2000 | PRESENT | WRITABLE;
     /// A second address space, with its own tables.
     const PML4_B: u64 = 0x11_0000;
+    /// The ASID pool.
+    const POOL: u64 = 0x12_0000;
     const RW: Rights = Rights::READ.union(Rights::WRITE);
     const ALL: u64 = Rights::ALL.bits();
 
@@ -311,8 +326,24 @@ mod tests {
         }
     }
 
+    /// A cap to the PML4 at `pml4` with the number [`numbers`] gave it.
     fn space(pml4: u64) -> Pml4Cap {
-        Pml4Cap::new(pml4).unwrap()
+        let asid = match pml4 {
+            PML4 => 1,
+            PML4_B => 2,
+            _ => 0,
+        };
+        Pml4Cap::new(pml4, asid).unwrap()
+    }
+
+    /// An ASID pool at `POOL`, in place 0 of the directory, which gave
+    /// PML4 number 1 and PML4_B number 2.
+    fn numbers(mem: &mut Sparse) -> AsidTable {
+        let mut asids = AsidTable::new();
+        assert_eq!(asids.install(mem, POOL), Some(0));
+        asids.give(mem, 1, PML4);
+        asids.give(mem, 2, PML4_B);
+        asids
     }
 
     fn frame(at: u64, rights: Rights) -> Cap {
@@ -344,40 +375,40 @@ mod tests {
     #[test]
     fn a_frame_maps_with_the_rights_both_allow_and_its_cap_records_where() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let asids = numbers(&mut mem);
         tables(&mut mem, PML4, PDPT);
         let rw = frame(FRAME, RW);
-        let cap = map_frame(&mut mem, &mut asids, rw, space(PML4), VADDR, ALL).unwrap();
+        let cap = map_frame(&mut mem, &asids, rw, space(PML4), VADDR, ALL).unwrap();
         let mapped = FrameCap::from_cap(cap).unwrap();
         assert_eq!(
             (mapped.mapped_page(), mapped.mapped_asid()),
             (VADDR >> 12, 1)
         );
         assert_eq!(caps::with_mapping(cap, 0, 0), Some(rw), "nothing else");
-        assert_eq!(asids.pml4(1), Some(PML4));
+        assert_eq!(asids.pml4(&mem, 1), Some(PML4));
         assert_eq!(translate(&mem, PML4, VADDR + 8), Some((FRAME + 8, true)));
         // Read only, asked for...
         let vaddr = VADDR + 0x1000;
         let read = Rights::READ.bits();
-        map_frame(&mut mem, &mut asids, rw, space(PML4), vaddr, read).unwrap();
+        map_frame(&mut mem, &asids, rw, space(PML4), vaddr, read).unwrap();
         assert_eq!(translate(&mem, PML4, vaddr), Some((FRAME, false)));
         // ...or all the cap allows.
         let vaddr = VADDR + 0x2000;
         let ro = frame(FRAME + 0x1000, Rights::READ);
-        let cap = map_frame(&mut mem, &mut asids, ro, space(PML4), vaddr, ALL).unwrap();
+        let cap = map_frame(&mut mem, &asids, ro, space(PML4), vaddr, ALL).unwrap();
         assert_eq!(translate(&mem, PML4, vaddr), Some((FRAME + 0x1000, false)));
         assert_eq!(
             FrameCap::from_cap(cap).unwrap().mapped_asid(),
             1,
             "its number"
         );
-        assert_eq!(asids.pml4(2), None);
+        assert_eq!(asids.pml4(&mem, 3), None);
     }
 
     #[test]
     fn every_refusal_of_a_frame_map_has_its_error_and_changes_nothing() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let mut asids = numbers(&mut mem);
         let rw = frame(FRAME, RW);
         let v = space(PML4);
         let mut check = |mem: &mut Sparse, cap: Cap, vaddr: u64| {
@@ -425,97 +456,79 @@ mod tests {
         );
         vspace::map_frame(&mut mem, PML4, FRAME + 0x1000, 12, VADDR, true).unwrap();
         assert_eq!(check(&mut mem, rw, VADDR), KernelError::DeleteFirst);
-        assert_eq!(asids.number_for(PML4), Some(1), "never given");
     }
 
     #[test]
-    fn a_pml4_gets_its_number_only_with_its_first_mapping() {
+    fn a_map_needs_the_number_its_pml4_cap_records_to_stand_for_it() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
-        let pdpt = unmapped(Level::Pml4);
-        let pdpt_b = PdptCap::new(PML4_B + 0x1000, 0, 0).unwrap().cap();
-        let at = region(VADDR, Level::Pml4);
-        // Failed maps in PML4: no table, a misaligned table, a taken entry.
+        let mut asids = numbers(&mut mem);
+        tables(&mut mem, PML4, PDPT);
+        let rw = frame(FRAME, RW);
+        let map = |mem: &mut Sparse, asids: &mut AsidTable, v: Pml4Cap| {
+            refused(mem, asids, |m, a| map_frame(m, a, rw, v, VADDR, ALL))
+        };
+        // No number yet: refused before anything else about the space.
+        let unassigned = Pml4Cap::new(PML4, 0).unwrap();
+        assert_eq!(
+            map(&mut mem, &mut asids, unassigned),
+            KernelError::InvalidCapability { index: 0 }
+        );
+        // A number that stands for another PML4, or for none.
+        for asid in [2, 3, 511, 512, 4095] {
+            let wrong = Pml4Cap::new(PML4, asid).unwrap();
+            assert_eq!(
+                map(&mut mem, &mut asids, wrong),
+                KernelError::FailedLookup { source: 0 },
+                "number {asid}"
+            );
+        }
+        // Its own number: mapped, and recorded under it.
+        let cap = map_frame(&mut mem, &asids, rw, space(PML4), VADDR, ALL).unwrap();
+        assert_eq!(caps::mapping_of(cap), Some((VADDR >> 12, 1)));
+        // Once its number is released, nothing maps into it again.
+        asids.release(&mut mem, 1, PML4);
+        assert_eq!(asids.pml4(&mem, 1), None);
+        let rw2 = frame(FRAME + 0x1000, RW);
         let error = refused(&mut mem, &mut asids, |m, a| {
-            map_frame(m, a, frame(FRAME, RW), space(PML4), VADDR, ALL)
+            map_frame(m, a, rw2, space(PML4), VADDR + 0x1000, ALL)
         });
         assert_eq!(error, KernelError::FailedLookup { source: 0 });
-        let error = refused(&mut mem, &mut asids, |m, a| {
-            map_table(m, a, pdpt, space(PML4), at + 0x1000)
-        });
-        assert_eq!(error, KernelError::AlignmentError);
-        vspace::map_table(&mut mem, PML4, Level::Pml4, PDPT + 0x8000, at).unwrap();
-        let error = refused(&mut mem, &mut asids, |m, a| {
-            map_table(m, a, pdpt, space(PML4), at)
-        });
-        assert_eq!(error, KernelError::DeleteFirst);
-        // The first mapping made takes the lowest number, in PML4_B.
-        let linked = map_table(&mut mem, &mut asids, pdpt_b, space(PML4_B), at).unwrap();
-        assert_eq!(caps::mapping_of(linked), Some((at >> 12, 1)));
-        assert_eq!((asids.pml4(1), asids.pml4(2)), (Some(PML4_B), None));
-        let cap = map_frame(
-            &mut mem,
-            &mut asids,
-            frame(FRAME, RW),
-            space(PML4),
-            VADDR,
-            ALL,
-        );
-        assert_eq!(cap, Err(KernelError::FailedLookup { source: 0 }));
-        assert_eq!(asids.pml4(2), None);
-        // PML4's first mapping gives it 2, which a later failure keeps.
-        let pd = unmapped(Level::Pdpt);
-        let at = region(VADDR, Level::Pdpt);
-        let linked = map_table(&mut mem, &mut asids, pd, space(PML4), at).unwrap();
-        assert_eq!(caps::mapping_of(linked), Some((at >> 12, 2)));
-        let error = map_table(&mut mem, &mut asids, pd, space(PML4), at);
-        assert_eq!(error, Err(KernelError::DeleteFirst));
-        assert_eq!(asids.pml4(2), Some(PML4));
     }
 
     #[test]
-    fn out_of_numbers_is_refused_after_the_cap_is_checked_and_before_the_rest() {
+    fn a_pool_going_takes_its_address_spaces_with_it() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let mut asids = numbers(&mut mem);
         tables(&mut mem, PML4, PDPT);
-        for i in 1..ASIDS as u64 {
-            assert_eq!(asids.number_of(0x100_0000 + (i << 12)), Some(i));
-        }
         let rw = frame(FRAME, RW);
-        let pt = PageTableCap::new(PT + 0x1000, 0, 0).unwrap().cap();
-        let v = space(PML4);
-        let at = region(VADDR + (1 << 21), Level::PageDirectory);
-        let unaligned = (1 << 48) | 8;
-        let mapped = caps::with_mapping(rw, 0x1234, 1).unwrap();
-        let linked = caps::with_mapping(pt, 0x1234, 1).unwrap();
-        for (cap, vaddr, error) in [
-            (rw, VADDR, KernelError::IllegalOperation),
-            (rw, unaligned, KernelError::IllegalOperation),
-            (mapped, VADDR, KernelError::InvalidCapability { index: 0 }),
-            (pt, at, KernelError::IllegalOperation),
-            (pt, unaligned, KernelError::IllegalOperation),
-            (linked, at, KernelError::InvalidCapability { index: 0 }),
-        ] {
-            let refusal = refused(&mut mem, &mut asids, |m, a| {
-                if cap == pt || cap == linked {
-                    map_table(m, a, cap, v, vaddr)
-                } else {
-                    map_frame(m, a, cap, v, vaddr, ALL)
-                }
-            });
-            assert_eq!(refusal, error, "{cap:?} at {vaddr:#x}");
-        }
-        // A number released is the one the next address space gets.
-        asids.release(0x100_0000 + (5 << 12));
-        let cap = map_frame(&mut mem, &mut asids, rw, v, VADDR, ALL).unwrap();
-        assert_eq!(FrameCap::from_cap(cap).unwrap().mapped_asid(), 5);
-        assert_eq!(asids.pml4(5), Some(PML4));
+        let mapped = map_frame(&mut mem, &asids, rw, space(PML4), VADDR, ALL).unwrap();
+        let pool = crate::caps::AsidPoolCap::new(POOL).unwrap().cap();
+        assert_eq!(
+            removed(&mut mem, &mut asids, &removal(pool, false)),
+            Flush::Nothing,
+            "a copy of the pool's cap is left"
+        );
+        assert_eq!(asids.pml4(&mem, 1), Some(PML4));
+        assert_eq!(
+            removed(&mut mem, &mut asids, &removal(pool, true)),
+            Flush::Spaces
+        );
+        assert_eq!((asids.pml4(&mem, 1), asids.pml4(&mem, 2)), (None, None));
+        assert_eq!(asids.pools(), [0; crate::asid::PLACES]);
+        // What was mapped under it is no mapping of any address space: its
+        // cap unmaps nothing (the PML4 can never be loaded again).
+        assert_eq!(unmap_frame(&mut mem, &asids, mapped).1, None);
+        // A new pool takes the place, and its numbers are new.
+        assert_eq!(asids.install(&mut mem, POOL + 0x1000), Some(0));
+        assert_eq!(asids.pml4(&mem, 1), None, "entries start free");
+        assert_eq!(asids.next_number(&mem, POOL + 0x1000), Some(1));
+        assert_eq!(asids.next_number(&mem, POOL), None, "not in the directory");
     }
 
     #[test]
     fn tables_link_level_by_level_and_their_caps_record_where() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let asids = numbers(&mut mem);
         let v = space(PML4);
         let pdpt = unmapped(Level::Pml4);
         let pd = unmapped(Level::Pdpt);
@@ -526,22 +539,22 @@ mod tests {
             (pt, Level::PageDirectory),
         ] {
             let at = region(VADDR, parent);
-            let linked = map_table(&mut mem, &mut asids, cap, v, at).unwrap();
+            let linked = map_table(&mut mem, &asids, cap, v, at).unwrap();
             assert_eq!(caps::mapping_of(linked), Some((at >> 12, 1)));
             assert_eq!(caps::with_mapping(linked, 0, 0), Some(cap), "nothing else");
         }
         assert_eq!(table_at(&mem, PML4, VADDR, Level::Pdpt), Some(PDPT));
         assert_eq!(table_at(&mem, PML4, VADDR, Level::PageDirectory), Some(PD));
         assert_eq!(table_at(&mem, PML4, VADDR, Level::PageTable), Some(PT));
-        map_frame(&mut mem, &mut asids, frame(FRAME, RW), v, VADDR, ALL).unwrap();
+        map_frame(&mut mem, &asids, frame(FRAME, RW), v, VADDR, ALL).unwrap();
         assert_eq!(translate(&mem, PML4, VADDR), Some((FRAME, true)));
-        assert_eq!(asids.pml4(1), Some(PML4));
+        assert_eq!(asids.pml4(&mem, 1), Some(PML4));
     }
 
     #[test]
     fn every_refusal_of_a_table_map_has_its_error_and_changes_nothing() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let mut asids = numbers(&mut mem);
         let v = space(PML4);
         let pdpt = unmapped(Level::Pml4);
         let pd = unmapped(Level::Pdpt);
@@ -578,22 +591,21 @@ mod tests {
         );
         vspace::map_table(&mut mem, PML4, Level::Pml4, PDPT + 0x8000, at).unwrap();
         assert_eq!(check(&mut mem, pdpt, at), KernelError::DeleteFirst);
-        assert_eq!(asids.pml4(1), None, "never given");
     }
 
     #[test]
     fn unmapping_a_frame_removes_its_entry_and_its_record() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let asids = numbers(&mut mem);
         tables(&mut mem, PML4, PDPT);
         let rw = frame(FRAME, RW);
-        let mapped = map_frame(&mut mem, &mut asids, rw, space(PML4), VADDR, ALL).unwrap();
+        let mapped = map_frame(&mut mem, &asids, rw, space(PML4), VADDR, ALL).unwrap();
         assert_eq!(
             unmap_frame(&mut mem, &asids, mapped),
             (rw, Some((PML4, VADDR)))
         );
         assert_eq!(translate(&mem, PML4, VADDR), None);
-        assert_eq!(asids.pml4(1), Some(PML4), "the number stays");
+        assert_eq!(asids.pml4(&mem, 1), Some(PML4), "the number stays");
         let before = mem.clone();
         assert_eq!(unmap_frame(&mut mem, &asids, mapped), (rw, None), "gone");
         assert_eq!(unmap_frame(&mut mem, &asids, rw), (rw, None), "unmapped");
@@ -602,7 +614,7 @@ mod tests {
         assert_eq!(mem, before);
         // Another frame now at that page stays.
         let other = frame(FRAME + 0x1000, RW);
-        map_frame(&mut mem, &mut asids, other, space(PML4), VADDR, ALL).unwrap();
+        map_frame(&mut mem, &asids, other, space(PML4), VADDR, ALL).unwrap();
         assert_eq!(unmap_frame(&mut mem, &asids, mapped), (rw, None));
         assert_eq!(translate(&mem, PML4, VADDR), Some((FRAME + 0x1000, true)));
     }
@@ -610,18 +622,18 @@ mod tests {
     #[test]
     fn a_stale_frame_cap_unmaps_nothing() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let mut asids = numbers(&mut mem);
         tables(&mut mem, PML4, PDPT);
         tables(&mut mem, PML4_B, PML4_B + 0x1000);
         let rw = frame(FRAME, RW);
-        let stale = map_frame(&mut mem, &mut asids, rw, space(PML4), VADDR, ALL).unwrap();
+        let stale = map_frame(&mut mem, &asids, rw, space(PML4), VADDR, ALL).unwrap();
         // PML4's last cap goes: its number with it, its tables stay.
         let pml4_cap = space(PML4).cap();
         assert_eq!(
             removed(&mut mem, &mut asids, &removal(pml4_cap, true)),
             Flush::Nothing
         );
-        assert_eq!(asids.pml4(1), None);
+        assert_eq!(asids.pml4(&mem, 1), None);
         let before = mem.clone();
         assert_eq!(unmap_frame(&mut mem, &asids, stale), (rw, None));
         assert_eq!(
@@ -630,9 +642,12 @@ mod tests {
         );
         assert_eq!(mem, before);
         assert_eq!(translate(&mem, PML4, VADDR), Some((FRAME, true)));
-        // Its number now names PML4_B, which maps the same frame there
-        // through another cap: that mapping is not the stale cap's.
-        let b = map_frame(&mut mem, &mut asids, rw, space(PML4_B), VADDR, ALL).unwrap();
+        // Its number now names PML4_B (as if a pool gave it again), which
+        // maps the same frame there through another cap: that mapping is
+        // not the stale cap's.
+        asids.give(&mut mem, 1, PML4_B);
+        let b_one = Pml4Cap::new(PML4_B, 1).unwrap();
+        let b = map_frame(&mut mem, &asids, rw, b_one, VADDR, ALL).unwrap();
         assert_eq!(b, stale, "the same record");
         let stale_other = caps::with_mapping(frame(FRAME + 0x1000, RW), VADDR >> 12, 1).unwrap();
         assert_eq!(
@@ -646,12 +661,12 @@ mod tests {
     #[test]
     fn removing_any_frame_cap_unmaps_its_own_mapping() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let mut asids = numbers(&mut mem);
         tables(&mut mem, PML4, PDPT);
         let rw = frame(FRAME, RW);
         let second = VADDR + 0x1000;
-        let one = map_frame(&mut mem, &mut asids, rw, space(PML4), VADDR, ALL).unwrap();
-        let two = map_frame(&mut mem, &mut asids, rw, space(PML4), second, ALL).unwrap();
+        let one = map_frame(&mut mem, &asids, rw, space(PML4), VADDR, ALL).unwrap();
+        let two = map_frame(&mut mem, &asids, rw, space(PML4), second, ALL).unwrap();
         assert_eq!(
             removed(&mut mem, &mut asids, &removal(one, false)),
             Flush::Page {
@@ -676,13 +691,13 @@ mod tests {
             "unmapped"
         );
         assert_eq!(mem, before);
-        assert_eq!(asids.pml4(1), Some(PML4), "the number stays");
+        assert_eq!(asids.pml4(&mem, 1), Some(PML4), "the number stays");
     }
 
     #[test]
     fn a_table_is_unlinked_with_its_last_cap_only() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let mut asids = numbers(&mut mem);
         let v = space(PML4);
         let mut linked = Vec::new();
         for (cap, parent) in [
@@ -691,9 +706,9 @@ mod tests {
             (unmapped(Level::PageDirectory), Level::PageDirectory),
         ] {
             let at = region(VADDR, parent);
-            linked.push(map_table(&mut mem, &mut asids, cap, v, at).unwrap());
+            linked.push(map_table(&mut mem, &asids, cap, v, at).unwrap());
         }
-        map_frame(&mut mem, &mut asids, frame(FRAME, RW), v, VADDR, ALL).unwrap();
+        map_frame(&mut mem, &asids, frame(FRAME, RW), v, VADDR, ALL).unwrap();
         let pt = linked[2];
         let before = mem.clone();
         assert_eq!(
@@ -712,7 +727,7 @@ mod tests {
         // Another table now there stays.
         let at = region(VADDR, Level::PageDirectory);
         let pt2 = PageTableCap::new(PT + 0x8000, 0, 0).unwrap().cap();
-        map_table(&mut mem, &mut asids, pt2, v, at).unwrap();
+        map_table(&mut mem, &asids, pt2, v, at).unwrap();
         let before = mem.clone();
         assert_eq!(
             removed(&mut mem, &mut asids, &removal(pt, true)),
@@ -730,39 +745,41 @@ mod tests {
             Flush::All { pml4: PML4 }
         );
         assert_eq!(table_at(&mem, PML4, VADDR, Level::Pdpt), None);
-        assert_eq!(asids.pml4(1), Some(PML4), "the number stays");
+        assert_eq!(asids.pml4(&mem, 1), Some(PML4), "the number stays");
     }
 
     #[test]
     fn a_pml4_number_goes_with_its_last_cap_only() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let mut asids = numbers(&mut mem);
         let pdpt = unmapped(Level::Pml4);
         let at = region(VADDR, Level::Pml4);
-        map_table(&mut mem, &mut asids, pdpt, space(PML4), at).unwrap();
+        map_table(&mut mem, &asids, pdpt, space(PML4), at).unwrap();
         let cap = space(PML4).cap();
         let before = mem.clone();
         assert_eq!(
             removed(&mut mem, &mut asids, &removal(cap, false)),
             Flush::Nothing
         );
-        assert_eq!(asids.pml4(1), Some(PML4), "a copy is left");
+        assert_eq!(asids.pml4(&mem, 1), Some(PML4), "a copy is left");
         assert_eq!(
             removed(&mut mem, &mut asids, &removal(cap, true)),
             Flush::Nothing
         );
-        assert_eq!(asids.pml4(1), None);
-        assert_eq!(mem, before, "its tables are left as they are");
+        assert_eq!(asids.pml4(&mem, 1), None);
+        let mut expected = before;
+        expected.write(POOL + 8, 0);
+        assert_eq!(mem, expected, "its tables are left as they are");
     }
 
     #[test]
     fn caps_without_mappings_or_address_spaces_change_nothing() {
         let mut mem = spaces();
-        let mut asids = AsidTable::new();
+        let mut asids = numbers(&mut mem);
         tables(&mut mem, PML4, PDPT);
         map_frame(
             &mut mem,
-            &mut asids,
+            &asids,
             frame(FRAME, RW),
             space(PML4),
             VADDR,

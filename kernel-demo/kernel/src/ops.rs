@@ -839,6 +839,13 @@ mod tests {
         w.retype(0, ObjectType::Pml4, 0, 12, 1).unwrap();
         w.retype(0, ObjectType::Frame, 12, 13, 1).unwrap();
         let tcb = region(w.cap(10)).unwrap().0;
+        // A PML4 cap is copied only once a pool gave it a number.
+        let unnumbered = w.cap(12);
+        let mut numbered = crate::caps::Pml4Cap::from_cap(unnumbered).unwrap();
+        numbered.set_asid(1).unwrap();
+        assert!(!crate::caps::may_copy(unnumbered));
+        assert!(crate::caps::may_copy(numbered.cap()));
+        update_cap(&mut w.memory, slot(12), numbered.cap());
         /// Configure with the caps in these root slots; the fault
         /// handler's slot is left as it is (0: none given).
         fn conf(w: &mut World<'_>, tcb: u64, from: [u64; 4]) -> Result<u64, KernelError> {

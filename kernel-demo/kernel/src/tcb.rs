@@ -332,7 +332,7 @@ mod tests {
         let ep = EndpointCap::new(0x20_0000, Rights::ALL, 0).unwrap().cap();
         crate::mdb::insert_root(&mut memory, cspace, ep).unwrap();
         thread.state = ThreadState::Running;
-        let pml4 = Pml4Cap::new(0x30_0000).unwrap().cap();
+        let pml4 = Pml4Cap::new(0x30_0000, 1).unwrap().cap();
         crate::mdb::insert_root(&mut memory, vspace, pml4).unwrap();
         thread.sched_next += 1;
         assert_eq!(

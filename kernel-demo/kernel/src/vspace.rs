@@ -330,7 +330,10 @@ mod tests {
             table_mapping(pt.cap()).map(|m| m.parent),
             Some(Level::PageDirectory)
         );
-        assert_eq!(table_mapping(caps::Pml4Cap::new(PML4).unwrap().cap()), None);
+        assert_eq!(
+            table_mapping(caps::Pml4Cap::new(PML4, 0).unwrap().cap()),
+            None
+        );
         assert_eq!(table_mapping(Cap::NULL), None);
     }
 

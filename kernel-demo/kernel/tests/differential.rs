@@ -70,7 +70,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
-use capc_demo_kernel::asid::{ASIDS, AsidTable};
+use capc_demo_kernel::asid::{self, AsidTable};
 use capc_demo_kernel::caps::{
     self, CNodeCap, Cap, EndpointCap, KernelError, NotificationCap, ObjectType, Placement,
     RetypeRequest, Rights, TcbCap, UntypedMemory,
@@ -484,6 +484,12 @@ impl<'m> Kernel<'m> {
                 return self.map(*cap, *space, *page);
             }
             Step::Lifecycle(LifecycleOp::Unmap(at)) => return self.unmap(*at),
+            Step::Lifecycle(LifecycleOp::MakePool { untyped, dest }) => {
+                return self.make_pool(*untyped, *dest);
+            }
+            Step::Lifecycle(LifecycleOp::Assign { pool, root }) => {
+                return self.assign(*pool, *root);
+            }
             Step::Lifecycle(other) => return self.run_thread(other),
         };
         // As the interpreter checks, in its order: the target, an object
@@ -534,12 +540,49 @@ impl<'m> Kernel<'m> {
         let vaddr = page.checked_mul(4096).unwrap_or(!0xfff);
         let mapped = if caps::FrameCap::from_cap(cap).is_some() {
             let rights = Rights::ALL.bits();
-            mapping::map_frame(&mut self.ram, &mut self.asids, cap, vspace, vaddr, rights)
+            mapping::map_frame(&mut self.ram, &self.asids, cap, vspace, vaddr, rights)
         } else {
-            mapping::map_table(&mut self.ram, &mut self.asids, cap, vspace, vaddr)
+            mapping::map_table(&mut self.ram, &self.asids, cap, vspace, vaddr)
         }
         .map_err(refused)?;
         ops::update_cap(&mut self.memory, at, mapped);
+        Ok(Outcome::Done)
+    }
+
+    /// The ASID-control cap's `make_pool`, as user/invoke.rs runs it
+    /// (`asid::make_pool`), with the Untyped's slot as the syscall layer
+    /// finds it (`FailedLookup { source: 1 }` when it does not resolve, as
+    /// the interpreter says; the kernel's extra cap is then the null cap).
+    fn make_pool(&mut self, untyped: Path2, dest: Path2) -> Answer {
+        let from = self
+            .resolve(untyped)
+            .filter(|&s| self.memory.cap(s).is_some_and(|c| !c.is_null()));
+        if from.is_none() && !self.asids.pools().iter().all(|&p| p != 0) {
+            return Err(SOURCE);
+        }
+        let to = self
+            .resolve(dest)
+            .ok_or(KernelError::FailedLookup { source: 0 });
+        asid::make_pool(&mut self.asids, &mut self.memory, &mut self.ram, from, to)
+            .map_err(refused)?;
+        Ok(Outcome::Done)
+    }
+
+    /// A pool cap's `assign` (`AsidTable::assign`), with the pool's cap and
+    /// the PML4 cap's slot as the syscall layer finds them.
+    fn assign(&mut self, pool: Path2, root: Path2) -> Answer {
+        let pool = self.resolve(pool).ok_or(SOURCE)?;
+        let pool = self
+            .memory
+            .cap(pool)
+            .filter(|c| !c.is_null())
+            .ok_or(SOURCE)?;
+        caps::AsidPoolCap::from_cap(pool).ok_or(Refused::Op(OpError::IllegalOperation))?;
+        let at = self.resolve(root).ok_or(TARGET)?;
+        self.memory.cap(at).filter(|c| !c.is_null()).ok_or(TARGET)?;
+        self.asids
+            .assign(&mut self.memory, &mut self.ram, pool, at)
+            .map_err(refused)?;
         Ok(Outcome::Done)
     }
 
@@ -560,10 +603,7 @@ impl<'m> Kernel<'m> {
     /// level, and a page directory entry's huge bit).
     fn spaces(&self) -> Spaces {
         let mut spaces = Spaces::default();
-        for asid in 1..ASIDS as u64 {
-            let Some(pml4) = self.asids.pml4(asid) else {
-                continue;
-            };
+        for (asid, pml4) in self.asids.numbers(&self.ram) {
             spaces.asids.insert(asid, pml4);
             self.walk(&mut spaces, asid, pml4, ObjectType::Pml4, 0);
         }
@@ -1002,6 +1042,15 @@ impl<'m> Kernel<'m> {
                 object_type: ObjectType::Pml4 as u64,
                 address,
             });
+        }
+        for (place, &address) in self.asids.pools().iter().enumerate() {
+            if address != 0 {
+                out.push(Reference {
+                    from: Referrer::Pool(place as u64),
+                    object_type: ObjectType::AsidPool as u64,
+                    address,
+                });
+            }
         }
         Ok(out)
     }
@@ -1506,6 +1555,7 @@ fn random_sequences_reach_every_outcome() {
     eprintln!("{seen:#?}");
     assert_reached(&seen, LIFECYCLE_OUTCOMES);
     assert_reached(&seen, TABLE_OUTCOMES);
+    assert_reached(&seen, POOL_OUTCOMES);
 }
 
 /// A divergence this test found (kernel-revoke-deletes-its-own-cap.ops,

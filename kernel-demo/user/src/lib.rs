@@ -143,8 +143,11 @@ pub mod task {
 }
 
 /// What the root gives the `attack` program besides what every task gets
-/// ([`task`]): a CNode of more slots, and a small device Untyped.
+/// ([`task`]): a CNode of more slots, an ASID pool of its own, and a small
+/// device Untyped.
 pub mod attack {
+    /// An ASID pool the root made for it (512 address-space numbers).
+    pub const ASID_POOL: u64 = (1 << RADIX) - 6;
     /// log2 of the attack program's CNode slots.
     pub const RADIX: u64 = 8;
     /// A device Untyped of 4 KiB the root carves from its device memory.
@@ -247,6 +250,34 @@ pub mod invoke {
             frame,
             |_, _| caps::encode_frame_cap_unmap(),
             caps::decode_frame_cap_unmap_reply,
+        )
+    }
+
+    /// Gives the address space whose PML4 cap is at `vspace` a number from
+    /// the ASID pool at `pool` (its cap records it; nothing can be mapped
+    /// in it before).
+    pub fn assign(env: &mut Env, pool: u64, vspace: u64) -> Result<(), Error> {
+        env.invoke(
+            pool,
+            |_, c| caps::encode_asid_pool_cap_assign(vspace, c),
+            caps::decode_asid_pool_cap_assign_reply,
+        )
+    }
+
+    /// Makes the 4 KiB Untyped at `untyped` into an ASID pool, whose cap
+    /// goes to slot `at` of the CNode at `root`, through the ASID-control
+    /// cap at `control` (the root task's).
+    pub fn make_pool(
+        env: &mut Env,
+        control: u64,
+        untyped: u64,
+        root: u64,
+        at: u64,
+    ) -> Result<(), Error> {
+        env.invoke(
+            control,
+            |m, c| caps::encode_asid_control_cap_make_pool(untyped, root, at, 64, m, c),
+            caps::decode_asid_control_cap_make_pool_reply,
         )
     }
 }

@@ -11,8 +11,15 @@ use super::state::Kernel;
 
 /// Drops what `flush` says from the TLB, if it is about the address space
 /// loaded (another's entries are not cached: each switch reloads CR3).
-pub(super) fn flush_if_current(k: &Kernel, flush: Flush) {
+pub(super) fn flush_if_current(k: &mut Kernel, flush: Flush) {
     match flush {
+        // Address spaces went with a pool: the loaded one may be among
+        // them, and a thread may no longer run in its own (see
+        // `sched::switch_to_runnable`).
+        Flush::Spaces => {
+            x86_64::instructions::tlb::flush_all();
+            k.pml4_cap_removed = true;
+        }
         Flush::Page { pml4, vaddr } if pml4 == k.cr3 => {
             x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(vaddr));
         }

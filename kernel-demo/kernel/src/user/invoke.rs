@@ -8,13 +8,14 @@
 
 use capc_demo_kernel::abi::{self, IpcBuffer, MESSAGE_REGISTERS, SyscallStatus};
 use capc_demo_kernel::caps::{
-    CNodeCap, Cap, CapType, FrameCap, FrameCapInvocation, IoPortCap, IoPortCapInvocation,
-    IoPortControlCapInvocation, IrqControlCapInvocation, IrqHandlerCap, IrqHandlerCapInvocation,
-    KernelError, MessageInfo, PageDirectoryCapInvocation, PageTableCapInvocation,
-    PdptCapInvocation, Rights, TcbCap, TcbCapInvocation, UntypedMemory, decode_frame_cap,
-    decode_io_port_cap, decode_io_port_control_cap, decode_irq_control_cap, decode_irq_handler_cap,
-    decode_page_directory_cap, decode_page_table_cap, decode_pdpt_cap, decode_tcb_cap,
-    encode_io_port_cap_in8_reply, target,
+    AsidControlCapInvocation, AsidPoolCapInvocation, CNodeCap, Cap, CapType, FrameCap,
+    FrameCapInvocation, IoPortCap, IoPortCapInvocation, IoPortControlCapInvocation,
+    IrqControlCapInvocation, IrqHandlerCap, IrqHandlerCapInvocation, KernelError, MessageInfo,
+    PageDirectoryCapInvocation, PageTableCapInvocation, PdptCapInvocation, Rights, TcbCap,
+    TcbCapInvocation, UntypedMemory, decode_asid_control_cap, decode_asid_pool_cap,
+    decode_frame_cap, decode_io_port_cap, decode_io_port_control_cap, decode_irq_control_cap,
+    decode_irq_handler_cap, decode_page_directory_cap, decode_page_table_cap, decode_pdpt_cap,
+    decode_tcb_cap, encode_io_port_cap_in8_reply, target,
 };
 use capc_demo_kernel::cspace::{SlotAddr, SlotMemory, lookup_cap, lookup_slot};
 use capc_demo_kernel::invoke::{decode_error, invoke_cnode, invoke_untyped};
@@ -23,7 +24,7 @@ use capc_demo_kernel::mapping::{self, Flush};
 use capc_demo_kernel::mdb;
 use capc_demo_kernel::runqueue::check_priority;
 use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, UserContext, reg};
-use capc_demo_kernel::{ipc, ops};
+use capc_demo_kernel::{asid, ipc, ops};
 use x86_64::instructions::port::Port;
 
 use super::address_space::flush_if_current;
@@ -108,6 +109,8 @@ pub(super) fn invoke_object(
         Some(CapType::PdptCap | CapType::PageDirectoryCap | CapType::PageTableCap) => {
             invoke_table(k, slot, cap, info, msg, caps)
         }
+        Some(CapType::AsidControlCap) => invoke_asid_control(k, info, msg, (caps, &sources)),
+        Some(CapType::AsidPoolCap) => invoke_asid_pool(k, cap, info, msg, (caps, &sources)),
         Some(CapType::IrqControlCap) => invoke_irq_control(k, info, msg, caps),
         Some(CapType::IrqHandlerCap) => invoke_irq_handler(k, cap, info, msg, caps),
         Some(CapType::IoPortControlCap) => invoke_io_port_control(k, info, msg, caps),
@@ -279,7 +282,7 @@ pub(super) fn invoke_frame(
     let updated = match decode_frame_cap(info, cap.rights(), msg, caps).map_err(decode_error)? {
         FrameCapInvocation::Map(call) => mapping::map_frame(
             &mut Identity,
-            &mut k.asids,
+            &k.asids,
             cap,
             call.vspace,
             call.vaddr,
@@ -327,7 +330,7 @@ pub(super) fn invoke_table(
         }
         _ => return Err(KernelError::IllegalOperation),
     };
-    let updated = mapping::map_table(&mut Identity, &mut k.asids, cap, vspace, vaddr)?;
+    let updated = mapping::map_table(&mut Identity, &k.asids, cap, vspace, vaddr)?;
     with_memory(k, |memory| ops::update_cap(memory, slot, updated));
     Ok(())
 }
@@ -360,6 +363,50 @@ fn insert_issued(
         let at = empty_target(memory, root, index, depth)?;
         mdb::insert_root(memory, at, cap)
     })
+}
+
+/// Invocations of the ASID-control cap: an ASID pool from 4 KiB of an
+/// Untyped (`capc_demo_kernel::asid::make_pool`, seL4's
+/// ASIDControl_MakePool). `extra` holds the message's caps and the slots
+/// they were found in.
+pub(super) fn invoke_asid_control(
+    k: &mut Kernel,
+    info: MessageInfo,
+    msg: &[u64],
+    (caps, sources): (&[Cap], &[Option<SlotAddr>]),
+) -> Result<(), KernelError> {
+    let AsidControlCapInvocation::MakePool(call) =
+        decode_asid_control_cap(info, Rights::NONE, msg, caps).map_err(decode_error)?;
+    let untyped = sources.first().copied().flatten();
+    let mut asids = core::mem::take(&mut k.asids);
+    let made = with_memory(k, |memory| {
+        // `make_pool` checks the slot is empty, after the Untyped.
+        let dest = lookup_slot(memory, call.root, call.index, call.depth)
+            .map_err(|e| e.kernel_error(false));
+        asid::make_pool(&mut asids, memory, &mut Identity, untyped, dest)
+    });
+    k.asids = asids;
+    made.map(drop)
+}
+
+/// Invocations of an ASID pool's cap: give an address space a number
+/// (`capc_demo_kernel::asid::AsidTable::assign`, seL4's ASIDPool_Assign).
+pub(super) fn invoke_asid_pool(
+    k: &mut Kernel,
+    cap: Cap,
+    info: MessageInfo,
+    msg: &[u64],
+    (caps, sources): (&[Cap], &[Option<SlotAddr>]),
+) -> Result<(), KernelError> {
+    let AsidPoolCapInvocation::Assign(_) =
+        decode_asid_pool_cap(info, Rights::NONE, msg, caps).map_err(decode_error)?;
+    let Some(at) = sources.first().copied().flatten() else {
+        return Err(KernelError::InvalidCapability { index: 0 });
+    };
+    let asids = core::mem::take(&mut k.asids);
+    let given = with_memory(k, |memory| asids.assign(memory, &mut Identity, cap, at));
+    k.asids = asids;
+    given.map(drop)
 }
 
 /// Invocations of the IrqControl cap: a handler cap for a line, in seL4's

@@ -32,9 +32,9 @@ use crate::serial::Console;
 /// memory that is gone or about to change.
 pub(super) fn evict(k: &mut Kernel, start: u64, end: u64, why: &str) {
     let inside = |addr: u64| addr != 0 && start <= addr && addr < end;
-    // An address space whose PML4 goes loses its number: mappings recorded
-    // under it are gone with its tables.
-    k.asids.release_within(start, end);
+    // A pool whose memory goes takes its numbers with it (its last cap
+    // went before: this is for what finalisation would have missed).
+    k.asids.release_pools_within(start, end);
     let mut next = k.threads.first();
     while next != 0 {
         let at = next;

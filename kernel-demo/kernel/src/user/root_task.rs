@@ -7,19 +7,20 @@
 use core::fmt::Write;
 
 use capc_demo_kernel::abi::{
-    self, FIRST_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IPC_BUFFER,
+    self, FIRST_UNTYPED_SLOT, ROOT_ASID_CONTROL_SLOT, ROOT_ASID_POOL_SLOT,
+    ROOT_ASID_POOL_UNTYPED_SLOT, ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IPC_BUFFER,
     ROOT_IPC_BUFFER_SLOT, ROOT_IRQ_CONTROL_SLOT, ROOT_RADIX, ROOT_STACK_PAGES, ROOT_STACK_TOP,
     ROOT_TCB_SLOT, ROOT_VSPACE_SLOT,
 };
 use capc_demo_kernel::caps::{
-    CNodeCap, FrameCap, IoPortControlCap, IrqControlCap, KernelError, ObjectType, Placement,
-    RetypeRequest, Rights, UntypedCap,
+    AsidControlCap, CNodeCap, FrameCap, IoPortControlCap, IrqControlCap, KernelError, ObjectType,
+    Placement, RetypeRequest, Rights, UntypedCap,
 };
 use capc_demo_kernel::cspace::{SlotAddr, SlotMemory};
 use capc_demo_kernel::tcb::{self, TcbSlot, ThreadState, reg};
 use capc_demo_kernel::units::Bytes;
 use capc_demo_kernel::vspace::{self, Level};
-use capc_demo_kernel::{mdb, ops};
+use capc_demo_kernel::{asid, mdb, ops};
 use x86_64::registers::control::Cr3;
 
 use super::lifecycle::zero_objects;
@@ -118,6 +119,8 @@ pub(super) struct RootBuilder<'k> {
     cnode: CNodeCap,
     untyped: SlotAddr,
     pml4: u64,
+    /// The root PML4's address-space number.
+    asid: u64,
     next_slot: u64,
     frames: u64,
     tables: u64,
@@ -191,10 +194,10 @@ impl RootBuilder<'_> {
     /// Writes the mapping into the cap of a table or frame (its
     /// `#[mapped_at]` and `#[mapped_in]` fields).
     fn record_mapping(&mut self, slot: SlotAddr, vaddr: u64) {
-        let updated = self.memory.cap(slot).and_then(|cap| {
-            let asid = self.k.asids.number_of(self.pml4)?;
-            capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, asid)
-        });
+        let updated = self
+            .memory
+            .cap(slot)
+            .and_then(|cap| capc_demo_kernel::caps::with_mapping(cap, vaddr >> 12, self.asid));
         if let Some(updated) = updated {
             ops::update_cap(&mut self.memory, slot, updated);
         }
@@ -277,6 +280,7 @@ pub(super) fn build_root(
         cnode,
         untyped,
         pml4: 0,
+        asid: 0,
         next_slot: FIRST_BOOT_OBJECT_SLOT,
         frames: 0,
         tables: 0,
@@ -285,6 +289,36 @@ pub(super) fn build_root(
     let (pml4, _) = root.make_at("PML4", ObjectType::Pml4, 0, ROOT_VSPACE_SLOT)?;
     vspace::init_pml4(&mut Identity, pml4, kernel_pml4);
     root.pml4 = pml4;
+    // The root's ASID pool, from 4 KiB of its own Untyped as any pool, and
+    // its PML4's number from it (seL4 gives the root task an initial pool
+    // the same way).
+    let (_, pool_untyped) = root.make_at(
+        "ASID pool",
+        ObjectType::Untyped,
+        12,
+        ROOT_ASID_POOL_UNTYPED_SLOT,
+    )?;
+    let (pool_slot, vspace_slot) = (
+        root.slot(ROOT_ASID_POOL_SLOT)?,
+        root.slot(ROOT_VSPACE_SLOT)?,
+    );
+    asid::make_pool(
+        &mut root.k.asids,
+        &mut root.memory,
+        &mut Identity,
+        Some(pool_untyped),
+        Ok(pool_slot),
+    )
+    .map_err(|e| BootError("ASID pool", e))?;
+    let pool_cap = root
+        .memory
+        .cap(pool_slot)
+        .ok_or(BootError("ASID pool", KernelError::IllegalOperation))?;
+    root.asid = root
+        .k
+        .asids
+        .assign(&mut root.memory, &mut Identity, pool_cap, vspace_slot)
+        .map_err(|e| BootError("root address-space number", e))?;
 
     let entry = load_elf(&mut root, boot.image)?;
     let image_frames = root.frames;
@@ -325,6 +359,10 @@ pub(super) fn build_root(
         (
             ROOT_IO_PORT_CONTROL_SLOT,
             IoPortControlCap::new().map(IoPortControlCap::cap),
+        ),
+        (
+            ROOT_ASID_CONTROL_SLOT,
+            AsidControlCap::new().map(AsidControlCap::cap),
         ),
     ];
     for (index, cap) in control {

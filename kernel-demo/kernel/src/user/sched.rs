@@ -17,7 +17,7 @@ use x86_64::registers::control::{Cr2, Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
 use super::ipc::Machine;
-use super::state::{Kernel, QueuedTcbs, USER_RFLAGS, kernel, thread_cap};
+use super::state::{Identity, Kernel, QueuedTcbs, USER_RFLAGS, kernel, thread_cap};
 use super::syscall::syscall;
 use crate::interrupts::{
     self, ExceptionFrame, Origin, SYSCALL_VECTOR, TIMER_VECTOR, USER_CODE_SELECTOR,
@@ -321,14 +321,18 @@ fn fault(k: &mut Kernel, current: u64, frame: &ExceptionFrame) {
 
 /// Switches to the address space of `next` and returns it; or, if its
 /// VSpace slot lost its PML4 cap (deleted or revoked while the thread was
-/// queued), to the first queued thread that has one: a thread never runs
-/// without its own address space. Those passed over are stopped. (One read
-/// of the slot per thread: this is on every exit from the kernel.)
+/// queued) or the number the cap records no longer stands for its PML4
+/// (its ASID pool was deleted), to the first queued thread whose address
+/// space stands: a thread never runs without its own. Those passed over
+/// are stopped. (One read of the slot and one of the pool per thread: this
+/// is on every switch.)
 pub(super) fn switch_to_runnable(k: &mut Kernel, mut next: u64) -> u64 {
     // Each pass stops a queued thread for good, so the queues run out.
     loop {
-        if let Some(pml4) = Pml4Cap::from_cap(thread_cap(next, TcbSlot::Vspace)) {
-            load_cr3(k, pml4.table());
+        if let Some(pml4) = Pml4Cap::from_cap(thread_cap(next, TcbSlot::Vspace))
+            .and_then(|v| k.asids.address_space(&Identity, v))
+        {
+            load_cr3(k, pml4);
             return next;
         }
         k.tcb(next).state = ThreadState::Inactive;

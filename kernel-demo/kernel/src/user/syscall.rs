@@ -203,7 +203,7 @@ pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
     }
     let result = audit::audit_system(
         &memory,
-        (k.known_threads(), k.asids.as_slice()),
+        (k.known_threads(), &k.asids),
         (k.boot_image, &interrupts[..bound]),
         &Identity,
         view,
@@ -212,7 +212,7 @@ pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
         let _ = match result {
             Ok(report) => writeln!(
                 console,
-                "audit: for thread {current:#x}: {} threads reach {} caps to {} objects in {} CNodes and their TCBs' slots, {} address spaces with {} user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every user mapping leads to an object whose cap records it",
+                "audit: for thread {current:#x}: {} threads reach {} caps to {} objects in {} CNodes and their TCBs' slots, {} address spaces with {} user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it",
                 report.threads,
                 report.caps.caps,
                 report.caps.objects,

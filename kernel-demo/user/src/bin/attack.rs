@@ -1,6 +1,7 @@
 //! A hostile task: it holds only what the root gives every task (its own
-//! Untyped budget, CNode and PML4 caps, a notification to say it is done)
-//! and, for the last attack only, a small device Untyped. It tries each way
+//! Untyped budget, CNode and PML4 caps, a notification to say it is done),
+//! an ASID pool of its own to number the address spaces it makes, and, for
+//! the device attack only, a small device Untyped. It tries each way
 //! of reaching freed memory or another thread's state that issue 12 lists,
 //! and prints one line per attack:
 //!
@@ -24,11 +25,11 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use capc_demo_user::abi::{ROOT_STACK_TOP, Syscall, SyscallStatus, USER_BASE};
-use capc_demo_user::attack::DEVICE;
+use capc_demo_user::attack::{ASID_POOL, DEVICE};
 use capc_demo_user::caps::{
     self, FrameCap, InvocationError, KernelError, MessageInfo, ObjectType, Rights,
 };
-use capc_demo_user::invoke::{delete, map, retype, revoke};
+use capc_demo_user::invoke::{assign, delete, map, retype, revoke};
 use capc_demo_user::task::{BUDGET, NOTIFY, SELF, VSPACE};
 use capc_demo_user::{Env, Error, cap_at, entry, syscall, yield_now};
 
@@ -199,6 +200,13 @@ fn retype_one(
     retype(env, from, object, size, SELF, slot, 1)
 }
 
+/// Retypes a PML4 from `from` into `slot` and gives it a number from my
+/// ASID pool: an address space things can be mapped in.
+fn address_space(env: &mut Env, from: u64, slot: u64) -> Result<(), Error> {
+    retype_one(env, from, ObjectType::Pml4, 0, slot)?;
+    assign(env, ASID_POOL, slot)
+}
+
 fn copy(env: &mut Env, from: u64, to: u64) -> Result<(), Error> {
     env.invoke(
         SELF,
@@ -352,9 +360,9 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     let mut env = unsafe { Env::new(capc_demo_user::abi::ROOT_IPC_BUFFER) };
     let _ = writeln!(
         env,
-        "attack: holding only my Untyped, CNode and PML4 (and a device Untyped for the last attack)"
+        "attack: holding only my Untyped, CNode, PML4 and ASID pool (and a device Untyped for one attack)"
     );
-    let attacks: [Attack; 10] = [
+    let attacks: [Attack; 11] = [
         ("cnode-reuse", cnode_reuse),
         ("pml4-reuse", pml4_reuse),
         ("ipc-buffer-reuse", ipc_buffer_reuse),
@@ -365,6 +373,7 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         ("queued-send-after-revoke", queued_send_after_revoke),
         ("device-ipc-buffer", device_ipc_buffer),
         ("thread-flood", thread_flood),
+        ("address-space-flood", address_space_flood),
     ];
     let mut failed = 0;
     for (name, attack) in attacks {
@@ -496,7 +505,7 @@ extern "C" fn probe(_buffer: u64) -> ! {
 /// 2. A TCB's address space is deleted under it and its memory retyped.
 fn pml4_reuse(env: &mut Env) -> Result<(), Error> {
     let (pml4, frame) = (FIRST, FIRST + 1);
-    retype_one(env, U, ObjectType::Pml4, 0, pml4)?;
+    address_space(env, U, pml4)?;
     let t = unconfigured(env, FIRST + 3, probe)?;
     configure(env, t.tcb, SELF, pml4, (t.buffer, t.buffer_at))?;
     let was = address(pml4);
@@ -690,12 +699,12 @@ fn frames_under_deleted_pml4(env: &mut Env) -> Result<(), Error> {
     let rw = Rights::READ.union(Rights::WRITE);
     let (old, old_frame) = (FIRST, FIRST + 4);
     let (new, new_frame, third) = (FIRST + 5, FIRST + 9, FIRST + 10);
-    retype_one(env, U, ObjectType::Pml4, 0, old)?;
+    address_space(env, U, old)?;
     tables(env, U, old, ELSEWHERE, [FIRST + 1, FIRST + 2, FIRST + 3])?;
     retype_one(env, U, ObjectType::Frame, 12, old_frame)?;
     map(env, old_frame, old, ELSEWHERE, rw)?;
     delete(env, SELF, old)?;
-    retype_one(env, W, ObjectType::Pml4, 0, new)?;
+    address_space(env, W, new)?;
     tables(env, W, new, ELSEWHERE, [FIRST + 6, FIRST + 7, FIRST + 8])?;
     retype_one(env, W, ObjectType::Frame, 12, new_frame)?;
     map(env, new_frame, new, ELSEWHERE, rw)?;
@@ -1103,6 +1112,71 @@ fn thread_flood(env: &mut Env) -> Result<(), Error> {
             "{in_sequence} of {IN_SEQUENCE} threads ran one after another, each TCB at {first_tcb:#x} in the memory of the one before, then {at_once} of {AT_ONCE} at once; all paid from my budget, none left in the kernel"
         ),
     );
+    clean_up(env, &[]);
+    Ok(())
+}
+
+/// The Untyped the address-space flood's PML4s come from: 1 MiB of my
+/// budget, room for 256 of them (the kernel's former table of numbers held
+/// 255 for every task together).
+const G_BITS: u64 = 20;
+/// The flood's slots: where each PML4 is made and numbered, and the CNode
+/// of 512 slots it then moves to.
+const SPACE: u64 = FIRST;
+const SPACES: u64 = FIRST + 1;
+/// log2 of the slots of [`SPACES`].
+const SPACES_RADIX: u64 = 9;
+
+/// 11. Address spaces until my budget runs out.
+///
+/// Each takes a number from my own ASID pool; the kernel must keep no
+/// table of numbers that such a task could fill for everyone.
+fn address_space_flood(env: &mut Env) -> Result<(), Error> {
+    retype_one(env, BUDGET, ObjectType::Untyped, G_BITS, F)?;
+    retype_one(env, W, ObjectType::CNode, SPACES_RADIX, SPACES)?;
+    let mut made = 0;
+    let mut numbered = 0;
+    let stop = loop {
+        if made == 1 << SPACES_RADIX {
+            break Ok(());
+        }
+        if let Err(error) = retype_one(env, F, ObjectType::Pml4, 0, SPACE) {
+            break Err(error);
+        }
+        made += 1;
+        if assign(env, ASID_POOL, SPACE).is_ok() {
+            numbered += 1;
+        }
+        env.invoke(
+            SPACES,
+            |m, c| caps::encode_cnode_cap_move(made - 1, SPACES_RADIX, SELF, SPACE, 64, m, c),
+            caps::decode_cnode_cap_move_reply,
+        )?;
+    };
+    let ran_out = matches!(
+        stop,
+        Err(Error::Invocation(InvocationError::Kernel(
+            KernelError::NotEnoughMemory { .. }
+        )))
+    );
+    let verdict = if ran_out && made == 256 && numbered == made {
+        Verdict::Contained
+    } else {
+        Verdict::Succeeded
+    };
+    report(
+        env,
+        "address-space-flood",
+        verdict,
+        format_args!(
+            "{made} address spaces from 1 MiB of my budget, {numbered} numbered from my own pool, then the next: {}; the kernel keeps no table of numbers",
+            Shown(stop)
+        ),
+    );
+    // Deleting the CNode deletes the PML4s and frees their numbers.
+    delete(env, SELF, SPACES)?;
+    revoke(env, SELF, F)?;
+    delete(env, SELF, F)?;
     clean_up(env, &[]);
     Ok(())
 }

@@ -1151,7 +1151,9 @@ mod fuzz {
     use core::fmt::Write;
     use core::sync::atomic::{AtomicU64, Ordering};
 
-    use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_STACK_TOP, Syscall, SyscallStatus};
+    use capc_demo_user::abi::{
+        ROOT_ASID_POOL_SLOT, ROOT_CNODE_SLOT, ROOT_STACK_TOP, Syscall, SyscallStatus,
+    };
     use capc_demo_user::caps::{
         self, CapType, KernelError, ObjectType, Rights, decode_cnode_cap_copy_reply,
         decode_cnode_cap_move_reply,
@@ -1277,11 +1279,19 @@ mod fuzz {
         let mut waited = 0u64;
         while DONE.load(Ordering::Acquire) == 0 && waited < 1_000_000 {
             if WANT_ROOT_PML4.load(Ordering::Acquire) == 1 {
-                let given = env.invoke(
-                    cnode,
-                    in_fuzzer(lifecycle::ROOT_PML4, super::ROOT_VSPACE),
-                    decode_cnode_cap_copy_reply,
-                );
+                let given = env
+                    .invoke(
+                        cnode,
+                        in_fuzzer(lifecycle::ROOT_PML4, super::ROOT_VSPACE),
+                        decode_cnode_cap_copy_reply,
+                    )
+                    .and_then(|()| {
+                        env.invoke(
+                            cnode,
+                            in_fuzzer(lifecycle::ASID_POOL, ROOT_ASID_POOL_SLOT),
+                            decode_cnode_cap_copy_reply,
+                        )
+                    });
                 WANT_ROOT_PML4.store(if given.is_ok() { 2 } else { 3 }, Ordering::Release);
             }
             yield_now();
@@ -1497,7 +1507,9 @@ mod fuzz {
     /// Asked by the fuzzer when its random invocations are done: the root
     /// copies its own PML4 cap into [`lifecycle::ROOT_PML4`] of the
     /// fuzzer's CNode (1 asked, 2 given, 3 refused), so that the helper
-    /// threads the lifecycle phase resumes run this program's code.
+    /// threads the lifecycle phase resumes run this program's code, and its
+    /// ASID pool's cap into [`lifecycle::ASID_POOL`], which numbers the
+    /// address spaces the phase makes.
     static WANT_ROOT_PML4: AtomicU64 = AtomicU64::new(0);
 
     /// The fuzzer's second phase: the objects the lifecycle rules govern.
@@ -1544,6 +1556,9 @@ mod fuzz {
         const NOTIFICATION: u64 = 3;
         /// A copy of the root's PML4: only ever a resumed helper's VSpace.
         pub const ROOT_PML4: u64 = 4;
+        /// A copy of the root's ASID pool cap, which numbers the address
+        /// spaces the fuzzer makes.
+        pub const ASID_POOL: u64 = 9;
         /// The child Untypeds: slots and log2 of their size.
         const CHILDREN: core::ops::Range<u64> = 5..9;
         const CHILD_BITS: u64 = 17;
@@ -1699,6 +1714,9 @@ mod fuzz {
             retype: [Tally; TYPES.len()],
             configure: Tally,
             configure_valid: Tally,
+            /// Address-space numbers given to new PML4s from the root's
+            /// ASID pool.
+            assign: Tally,
             fault_handler: Tally,
             resume: Tally,
             suspend: Tally,
@@ -1920,8 +1938,15 @@ mod fuzz {
                             forget(&mut self.resumed, addr);
                             forget(&mut self.configured, addr);
                             forget(&mut self.mapped_pml4s, addr);
+                            // A new address space's number, from the root's
+                            // pool, so that maps into it can work.
+                            if Pml4Cap::from_cap(cap).is_some() {
+                                let a = capc_demo_user::invoke::assign(self.env, ASID_POOL, slot);
+                                self.counts.assign.count(a);
+                            }
                         }
                     }
+                    self.refresh();
                 }
                 r
             }
@@ -2658,8 +2683,8 @@ mod fuzz {
                 );
                 let _ = writeln!(
                     env,
-                    "fuzz: map: frames {}, tables {}; unmap {}; chains {}",
-                    c.map_frame, c.map_table, c.unmap, c.chain
+                    "fuzz: map: frames {}, tables {}; unmap {}; chains {}; address spaces numbered {}",
+                    c.map_frame, c.map_table, c.unmap, c.chain, c.assign
                 );
                 let _ = writeln!(
                     env,
@@ -2721,7 +2746,8 @@ mod spawn {
     use core::sync::atomic::Ordering;
 
     use capc_demo_user::abi::{
-        ROOT_CNODE_SLOT, ROOT_IPC_BUFFER, ROOT_STACK_TOP, ROOT_VSPACE_SLOT, USER_BASE,
+        ROOT_ASID_CONTROL_SLOT, ROOT_ASID_POOL_SLOT, ROOT_CNODE_SLOT, ROOT_IPC_BUFFER,
+        ROOT_STACK_TOP, ROOT_VSPACE_SLOT, USER_BASE,
     };
     use capc_demo_user::bootimage::{BootImage, HEADER_BYTES};
     use capc_demo_user::caps::UntypedCap;
@@ -2916,6 +2942,8 @@ mod spawn {
         retype(env, ObjectType::CNode, radix, cnode, &mut bill)?;
         super::mint(env, cnode, guarded, Rights::ALL, 64 - radix)?;
         retype(env, ObjectType::Pml4, 0, pml4, &mut bill)?;
+        // Its number, from the root's ASID pool: nothing maps into it before.
+        capc_demo_user::invoke::assign(env, ROOT_ASID_POOL_SLOT, pml4)?;
         let own = [
             // The guard word again: a mint sets a CNode cap's guard from its
             // word (seL4's updateCapData), and 0 would take it off.
@@ -3169,39 +3197,58 @@ mod spawn {
                 continue;
             }
             if arg == 0 {
-                match env.recv(endpoint) {
-                    Ok(m) if m.info.label == HELLO && m.info.length == 1 => {
-                        let answer = m.words[0] + 1;
-                        let _ = writeln!(
-                            env,
-                            "root: task 0 called with {}; answering {answer}",
-                            m.words[0]
-                        );
-                        let reply = MessageInfo {
-                            label: 0,
-                            length: 1,
-                            caps: 0,
-                        };
-                        if env.reply(reply, &[answer]).is_err() {
-                            failures += 1;
-                        }
-                    }
-                    other => {
-                        let _ = writeln!(env, "root: waiting for task 0: {other:?} (WRONG)");
-                        failures += 1;
-                    }
-                }
+                failures += answer_task_zero(env, endpoint);
             }
             for _ in 0..3 {
                 capc_demo_user::yield_now();
             }
         }
         failures += service(env, &mut starter);
-        failures + run_attacks(env, &mut starter)
+        failures += run_attacks(env, &mut starter);
+        // The attacks flooded the kernel with threads and address spaces
+        // from their own budget: a new task (a new address space, numbered
+        // from the root's pool, and a new thread) still starts and calls.
+        let rights = Rights::WRITE.union(Rights::GRANT_REPLY);
+        let grants = [(task::ENDPOINT, endpoint, rights, 0)];
+        if let Err(error) = starter.start(env, "task", 0, &grants, TASK_BUDGET_BITS) {
+            let _ = writeln!(
+                env,
+                "root: starting task 0 after the attacks failed: {error} (WRONG)"
+            );
+            return failures + 1;
+        }
+        let _ = writeln!(env, "root: after the attacks, task 0 starts again");
+        failures + answer_task_zero(env, endpoint)
     }
 
-    /// log2 of the attack program's budget: 2 MiB.
-    const ATTACK_BUDGET_BITS: u64 = 21;
+    /// Receives task 0's call on `endpoint` and answers it with the word it
+    /// sent plus one. The number of failures.
+    fn answer_task_zero(env: &mut Env, endpoint: u64) -> u64 {
+        match env.recv(endpoint) {
+            Ok(m) if m.info.label == HELLO && m.info.length == 1 => {
+                let answer = m.words[0] + 1;
+                let _ = writeln!(
+                    env,
+                    "root: task 0 called with {}; answering {answer}",
+                    m.words[0]
+                );
+                let reply = MessageInfo {
+                    label: 0,
+                    length: 1,
+                    caps: 0,
+                };
+                u64::from(env.reply(reply, &[answer]).is_err())
+            }
+            other => {
+                let _ = writeln!(env, "root: waiting for task 0: {other:?} (WRONG)");
+                1
+            }
+        }
+    }
+
+    /// log2 of the attack program's budget: 4 MiB (of which its
+    /// address-space flood takes 1 MiB).
+    const ATTACK_BUDGET_BITS: u64 = 22;
 
     /// Starts the `attack` program, which holds only what every task holds
     /// (and a device Untyped of 4 KiB for its last attack), and waits for
@@ -3210,6 +3257,7 @@ mod spawn {
         let untyped = super::UNTYPED.load(Ordering::Relaxed);
         starter.untyped = untyped;
         let (done, device) = (starter.take(), starter.take());
+        let (pool_memory, pool) = (starter.take(), starter.take());
         let first = super::FIRST_UNTYPED.load(Ordering::Relaxed);
         let count = super::UNTYPED_COUNT.load(Ordering::Relaxed);
         let from = (first..first + count).find(|&slot| {
@@ -3228,16 +3276,29 @@ mod spawn {
                     1,
                 )
             });
+        // Its own ASID pool, from 4 KiB the root carves for it.
+        let made = made
+            .and_then(|()| super::retype(env, untyped, ObjectType::Untyped, 12, pool_memory, 1))
+            .and_then(|()| {
+                capc_demo_user::invoke::make_pool(
+                    env,
+                    ROOT_ASID_CONTROL_SLOT,
+                    pool_memory,
+                    ROOT_CNODE_SLOT,
+                    pool,
+                )
+            });
         if let Err(error) = made {
             let _ = writeln!(
                 env,
-                "root: making the attack program's notification and device Untyped: {error} (WRONG)"
+                "root: making the attack program's notification, ASID pool and device Untyped: {error} (WRONG)"
             );
             return 1;
         }
         let grants = [
             (task::NOTIFY, done, Rights::WRITE, 1),
             (attack::DEVICE, device, Rights::ALL, 0),
+            (attack::ASID_POOL, pool, Rights::ALL, 0),
         ];
         starter.radix = attack::RADIX;
         let started = starter.start(env, "attack", 0, &grants, ATTACK_BUDGET_BITS);
