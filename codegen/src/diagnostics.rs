@@ -88,7 +88,7 @@ pub fn print(
 }
 
 /// Compiles `file` for a command that needs its model (`graph`, `doc`,
-/// `simulate`), prints its diagnostics (warnings too; JSON to stderr,
+/// `simulate`, `model`), prints its diagnostics (warnings too; JSON to stderr,
 /// since stdout carries the command's output), and returns the
 /// compilation only if it has a model; otherwise the exit code to end
 /// with.

@@ -32,6 +32,7 @@ mod explain;
 mod fmt_cmd;
 mod graph;
 mod lsp;
+mod model_json;
 mod simulate;
 mod watch;
 
@@ -94,6 +95,9 @@ enum Command {
     /// Check specs now and again after every change to them or their imports.
     #[command(after_help = watch::WATCH_EXAMPLES)]
     Watch(watch::WatchArgs),
+    /// Print a spec's checked model as JSON: tags, layouts, rights, labels, error numbers, sizes.
+    #[command(after_help = model_json::MODEL_EXAMPLES)]
+    Model(model_json::ModelArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -143,6 +147,7 @@ fn main() -> ExitCode {
         Command::Lsp(args) => lsp::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Model(args) => model_json::run(&args),
     }
 }
 
