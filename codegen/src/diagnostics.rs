@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use capc_dsl::{Compilation, Diagnostic, FsLoader, SourceMap, diag};
+use capc_dsl::{Compilation, Diagnostic, FsLoader, SourceLoader, SourceMap, diag};
 use clap::ValueEnum;
 use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
 
@@ -88,18 +88,42 @@ pub fn print(
 }
 
 /// Compiles `file` for a command that needs its model (`graph`, `doc`,
-/// `simulate`), prints its diagnostics (warnings too; JSON to stderr,
-/// since stdout carries the command's output), and returns the
+/// `simulate`, `model`), prints its diagnostics (warnings too; JSON to
+/// stderr, since stdout carries the command's output), and returns the
 /// compilation only if it has a model; otherwise the exit code to end
 /// with.
 pub fn checked(file: &Path, args: &DiagnosticArgs) -> Result<Compilation, ExitCode> {
-    let mut compilation = match capc_dsl::compile(file, &FsLoader) {
+    checked_with(file, &FsLoader, None, args, JsonTo::Stderr)
+}
+
+/// [`checked`] with the files read by `loader`, each file named with
+/// `prefix` before its path (`HEAD:` for a spec read from a git
+/// revision), JSON diagnostics going where `json_to` says.
+pub fn checked_with(
+    file: &Path,
+    loader: &dyn SourceLoader,
+    prefix: Option<&str>,
+    args: &DiagnosticArgs,
+    json_to: JsonTo,
+) -> Result<Compilation, ExitCode> {
+    let mut compilation = match capc_dsl::compile(file, loader) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return Err(ExitCode::from(2));
         }
     };
+    if let Some(prefix) = prefix {
+        let mut renamed = SourceMap::new();
+        for i in 0..compilation.sources.len() as u32 {
+            let id = capc_dsl::FileId(i);
+            renamed.add(
+                format!("{prefix}{}", compilation.sources.name(id)),
+                compilation.sources.text(id),
+            );
+        }
+        compilation.sources = renamed;
+    }
     if args.deny_warnings {
         compilation.deny_warnings();
     }
@@ -107,7 +131,7 @@ pub fn checked(file: &Path, args: &DiagnosticArgs) -> Result<Compilation, ExitCo
         &compilation.sources,
         &compilation.diagnostics,
         args,
-        JsonTo::Stderr,
+        json_to,
     );
     if let Err(e) = printed {
         eprintln!("error: cannot write diagnostics: {e}");

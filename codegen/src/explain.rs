@@ -1,7 +1,8 @@
 //! `capc explain CODE`: the catalogue's entry for a diagnostic code, as
 //! `rustc --explain` prints one. The text is docs/language.md's section for
-//! the code, compiled into the binary, so the explanation needs no checkout
-//! and is the one the docs show (a test checks every code has one).
+//! the code (docs/tools.md's for `capc breaking`'s `B` codes), compiled into
+//! the binary, so the explanation needs no checkout and is the one the docs
+//! show (a test checks every code has one).
 
 use std::process::ExitCode;
 
@@ -10,24 +11,33 @@ use clap::Args;
 /// docs/language.md: its "Diagnostics" chapter is the catalogue.
 const CATALOGUE: &str = include_str!("../../docs/language.md");
 
+/// docs/tools.md: its `capc breaking` section lists the `B` codes.
+const BREAKING_CATALOGUE: &str = include_str!("../../docs/tools.md");
+
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// The code, e.g. E0703 or W0001 (case does not matter).
+    /// The code, e.g. E0703, W0001 or B0002 (case does not matter).
     pub code: String,
 }
 
 pub const EXPLAIN_EXAMPLES: &str = "\
 Examples:
   capc explain E0703      why the worst-case allocation must fit the donation
-  capc explain w0001      the unused-type warning";
+  capc explain w0001      the unused-type warning
+  capc explain B0002      a cap type's tag changed (capc breaking)";
 
 /// The catalogue's section for `code` (`E0703`, `W0001`): its heading and
 /// text up to the next heading; `None` if there is none.
 pub fn explanation(code: &str) -> Option<String> {
     let code = code.trim().to_ascii_uppercase();
     let heading = format!("#### {code}: ");
-    let start = CATALOGUE.find(&heading)?;
-    let body = &CATALOGUE[start..];
+    let catalogue = if code.starts_with('B') {
+        BREAKING_CATALOGUE
+    } else {
+        CATALOGUE
+    };
+    let start = catalogue.find(&heading)?;
+    let body = &catalogue[start..];
     let end = body[heading.len()..]
         .find("\n#")
         .map_or(body.len(), |i| i + heading.len());
@@ -43,7 +53,7 @@ pub fn run(args: &ExplainArgs) -> ExitCode {
         }
         None => {
             eprintln!(
-                "error: `{}` is not a capc diagnostic code (codes look like E0703 or W0001; docs/language.md lists them)",
+                "error: `{}` is not a capc diagnostic code (codes look like E0703, W0001 or B0002; docs/language.md and docs/tools.md list them)",
                 args.code
             );
             ExitCode::from(2)
@@ -77,7 +87,7 @@ mod tests {
     fn codes_are_found_in_any_case_and_nothing_else_is() {
         assert_eq!(explanation("e0703"), explanation("E0703"));
         assert!(explanation(" W0001 ").is_some());
-        for not_a_code in ["E9999", "", "E070", "Names"] {
+        for not_a_code in ["E9999", "", "E070", "Names", "B9999", "B000"] {
             assert_eq!(explanation(not_a_code), None, "{not_a_code:?}");
         }
     }

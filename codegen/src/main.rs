@@ -26,12 +26,14 @@ macro_rules! print {
     }};
 }
 
+mod breaking;
 mod diagnostics;
 mod doc;
 mod explain;
 mod fmt_cmd;
 mod graph;
 mod lsp;
+mod model_json;
 mod simulate;
 mod watch;
 
@@ -53,6 +55,8 @@ Examples:
   capc check kernel-demo/spec/kernel.cap
   capc check --deny-warnings kernel-demo/spec/*.cap
   capc check --message-format json spec.cap | jq .code
+  capc model --json spec.cap             the checked model, every number resolved
+  capc breaking --against HEAD spec.cap  what breaks code compiled against HEAD's spec
 
 Exit status: 0 clean, 1 the spec has errors, 2 usage or I/O error.
 Every code is explained by `capc explain CODE` (and in docs/language.md).";
@@ -88,12 +92,21 @@ enum Command {
     /// Run the language server over stdin/stdout: diagnostics, hover, definitions, symbols, formatting, completion.
     #[command(after_help = lsp::LSP_EXAMPLES)]
     Lsp(lsp::LspArgs),
-    /// Explain a diagnostic code (E0703, W0001): what it means, an example, the fix.
+    /// Explain a diagnostic code (E0703, W0001, B0002): what it means, an example, the fix.
     #[command(after_help = explain::EXPLAIN_EXAMPLES)]
     Explain(explain::ExplainArgs),
     /// Check specs now and again after every change to them or their imports.
     #[command(after_help = watch::WATCH_EXAMPLES)]
     Watch(watch::WatchArgs),
+    /// Print a spec's checked model as JSON: tags, layouts, rights, labels, error numbers, sizes.
+    #[command(after_help = model_json::MODEL_EXAMPLES)]
+    Model(model_json::ModelArgs),
+    /// Report every change from OLD to NEW that breaks code compiled against OLD (tags, layouts, labels ...).
+    #[command(
+        after_help = breaking::BREAKING_EXAMPLES,
+        override_usage = "capc breaking [OPTIONS] OLD NEW\n       capc breaking [OPTIONS] --against REV FILE"
+    )]
+    Breaking(breaking::BreakingArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -143,6 +156,8 @@ fn main() -> ExitCode {
         Command::Lsp(args) => lsp::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Model(args) => model_json::run(&args),
+        Command::Breaking(args) => breaking::run(&args),
     }
 }
 

@@ -454,6 +454,8 @@ pub struct ErrorVariant {
     pub name: String,
     /// Names of its payload words.
     pub payload: Vec<String>,
+    /// Where it is declared (its name).
+    pub span: Span,
 }
 
 /// What a method's parameter is.
@@ -492,6 +494,8 @@ pub struct MethodParam {
     pub name: String,
     /// Its type.
     pub kind: ParamKind,
+    /// Where it is declared (its name).
+    pub span: Span,
 }
 
 /// What the caller donates to pay for a call.

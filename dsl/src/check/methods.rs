@@ -194,6 +194,7 @@ impl Ctx<'_> {
                     Some(kind) => lists[which].push(model::MethodParam {
                         name: p.name.name.clone(),
                         kind,
+                        span: p.name.span,
                     }),
                     None => ok = false,
                 }

@@ -873,6 +873,7 @@ impl<'a> Ctx<'a> {
                     docs: v.docs.clone(),
                     name: v.name.name.clone(),
                     payload: v.payload.iter().map(|p| p.name.clone()).collect(),
+                    span: v.name.span,
                 });
             }
             out.push(model::ErrorSet {

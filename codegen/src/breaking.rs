@@ -1,0 +1,1275 @@
+//! `capc breaking OLD NEW`: every change from one spec's checked model to
+//! another's that breaks code compiled against the old one (tags, layouts,
+//! rights bits, object numbers and sizes, labels, message layouts, error
+//! numbers, narrowed rules), each with a stable code (`B0001` ...), spans in
+//! both files and the diagnostics' human and JSON formats.
+//!
+//! Items are matched by name: a renamed item is a removal and an addition.
+//! Additions that keep every old number (a cap type, method, right, error
+//! variant or object type declared after the old ones) break nothing.
+//! Reports come in a fixed order (target, rights, objects, caps, retype
+//! rules, error sets, invocations, interfaces; within each, the old spec's
+//! order), so the output is deterministic.
+
+use std::io::Write as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use capc_dsl::model::{
+    CapField, DonationKind, FieldKind, Method, MethodParam, MethodSet, ParamKind, RightId, Spec,
+};
+use capc_dsl::source::{FileId, SourceMap, Span};
+use capc_dsl::{FsLoader, SourceLoader};
+use codespan_reporting::diagnostic::{self as cs, LabelStyle};
+use codespan_reporting::files::{self, Files};
+use codespan_reporting::term::termcolor::{ColorChoice, NoColor, StandardStream, WriteColor};
+use codespan_reporting::term::{self, Config};
+use serde_json::json;
+
+use crate::diagnostics::{self, Color, DiagnosticArgs, JsonTo, MessageFormat};
+use crate::model_json::{Place, places, scalar};
+
+pub const BREAKING_EXAMPLES: &str = "\
+Examples:
+  capc breaking old/kernel.cap kernel-demo/spec/kernel.cap
+  capc breaking --against HEAD kernel-demo/spec/kernel.cap
+  capc breaking --against v1.0 --message-format json spec.cap | jq .code
+
+Each kind of break has a code (B0001 ...): `capc explain B0002` says what it
+means and how to change a spec without it. Items are matched by name.
+Exit status: 0 nothing breaks (additions at the end are fine), 1 something
+breaks or a spec has errors, 2 usage, I/O or git error.";
+
+#[derive(clap::Args)]
+pub struct BreakingArgs {
+    /// OLD and NEW specs; with `--against`, only the spec in the work tree.
+    #[arg(required = true, num_args = 1..=2, value_name = "OLD NEW")]
+    pub files: Vec<PathBuf>,
+    /// Compare the spec with the same path at this git revision (a commit,
+    /// branch or tag), read with `git show REV:PATH`, imports included.
+    #[arg(long, value_name = "REV")]
+    pub against: Option<String>,
+    #[command(flatten)]
+    pub diagnostics: DiagnosticArgs,
+}
+
+/// Every kind of break: code, title. docs/tools.md has a section for each
+/// (`capc explain` prints it); codes never change meaning.
+pub const CODES: &[(&str, &str)] = &[
+    ("B0001", "cap type removed"),
+    ("B0002", "cap type tag changed"),
+    ("B0003", "cap field removed"),
+    ("B0004", "cap field moved, resized or retyped"),
+    ("B0005", "right removed"),
+    ("B0006", "right bit changed"),
+    ("B0007", "object type removed or renumbered"),
+    ("B0008", "object size or alignment changed"),
+    ("B0009", "size or memory rule narrowed"),
+    ("B0010", "retype rule narrowed"),
+    ("B0011", "method removed"),
+    ("B0012", "method label changed"),
+    ("B0013", "message layout changed"),
+    ("B0014", "error variant removed"),
+    ("B0015", "error number changed"),
+    ("B0016", "error payload changed"),
+    ("B0017", "target setting changed"),
+    ("B0018", "caller requirement raised"),
+];
+
+/// Which spec a span is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Side {
+    Old,
+    New,
+}
+
+/// A span in one of the two specs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct At {
+    side: Side,
+    span: Span,
+}
+
+fn old(span: Span) -> At {
+    At {
+        side: Side::Old,
+        span,
+    }
+}
+
+fn new(span: Span) -> At {
+    At {
+        side: Side::New,
+        span,
+    }
+}
+
+/// One change that breaks compiled users.
+#[derive(Clone, Debug)]
+struct Break {
+    code: &'static str,
+    message: String,
+    primary: (At, String),
+    secondary: Vec<(At, String)>,
+    notes: Vec<String>,
+}
+
+impl Break {
+    fn new(
+        code: &'static str,
+        at: At,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Break {
+        debug_assert!(CODES.iter().any(|(c, _)| *c == code));
+        Break {
+            code,
+            message: message.into(),
+            primary: (at, label.into()),
+            secondary: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn also(mut self, at: At, label: impl Into<String>) -> Break {
+        self.secondary.push((at, label.into()));
+        self
+    }
+
+    fn note(mut self, note: impl Into<String>) -> Break {
+        self.notes.push(note.into());
+        self
+    }
+
+    fn help(&self) -> &'static str {
+        match self.code {
+            "B0001" | "B0003" | "B0005" | "B0011" | "B0014" => {
+                "keep it (mark it deprecated in its doc comment) until no compiled user needs it"
+            }
+            "B0002" | "B0006" | "B0007" | "B0012" | "B0015" => {
+                "numbers follow declaration order: declare new items after the existing ones, and do not reorder or remove"
+            }
+            "B0004" => {
+                "declare new fields after the existing ones and keep each field's type and width"
+            }
+            "B0008" => {
+                "keep the object's size and alignment for every size argument the old spec allowed"
+            }
+            "B0009" | "B0010" => "allow everything the old spec allowed; widening is compatible",
+            "B0013" => "add a new method with the new parameters instead of changing this one",
+            "B0016" => "keep the payload words; add a new variant for a new payload",
+            "B0017" => {
+                "keep the target's settings; only message_words and caps_per_message may grow"
+            }
+            _ => "require no more than the old spec did; a new method may require more",
+        }
+    }
+}
+
+/// Both specs' files, for codespan-reporting: old files first.
+struct Both<'a> {
+    old: &'a SourceMap,
+    new: &'a SourceMap,
+}
+
+impl Both<'_> {
+    fn map(&self, side: Side) -> &SourceMap {
+        match side {
+            Side::Old => self.old,
+            Side::New => self.new,
+        }
+    }
+}
+
+impl<'a> Files<'a> for Both<'a> {
+    type FileId = (Side, FileId);
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, id: (Side, FileId)) -> Result<&'a str, files::Error> {
+        Files::name(self.map(id.0), id.1)
+    }
+
+    fn source(&'a self, id: (Side, FileId)) -> Result<&'a str, files::Error> {
+        Files::source(self.map(id.0), id.1)
+    }
+
+    fn line_index(&'a self, id: (Side, FileId), byte: usize) -> Result<usize, files::Error> {
+        Files::line_index(self.map(id.0), id.1, byte)
+    }
+
+    fn line_range(&'a self, id: (Side, FileId), line: usize) -> Result<Range<usize>, files::Error> {
+        Files::line_range(self.map(id.0), id.1, line)
+    }
+}
+
+fn to_codespan(b: &Break) -> cs::Diagnostic<(Side, FileId)> {
+    let label = |style, (at, message): &(At, String)| {
+        cs::Label::new(style, (at.side, at.span.file), at.span.range()).with_message(message)
+    };
+    let mut labels = vec![label(LabelStyle::Primary, &b.primary)];
+    labels.extend(b.secondary.iter().map(|l| label(LabelStyle::Secondary, l)));
+    let mut notes = b.notes.clone();
+    notes.push(format!("help: {}", b.help()));
+    cs::Diagnostic::error()
+        .with_code(b.code)
+        .with_message(&b.message)
+        .with_labels(labels)
+        .with_notes(notes)
+}
+
+fn emit(out: &mut dyn WriteColor, both: &Both<'_>, b: &Break) -> std::io::Result<()> {
+    term::emit_to_write_style(out, &Config::default(), both, &to_codespan(b))
+        .map_err(|e| std::io::Error::other(e.to_string()))
+}
+
+/// One break as the JSON object `--message-format json` prints: the fields
+/// of a diagnostic's (docs/language.md), `severity` always `"error"`.
+fn json(both: &Both<'_>, b: &Break) -> serde_json::Value {
+    let label = |(at, message): &(At, String)| {
+        let map = both.map(at.side);
+        let (line, column) = map.line_col(at.span.file, at.span.start as usize);
+        let (end_line, end_column) = map.line_col(at.span.file, at.span.end as usize);
+        json!({
+            "file": map.name(at.span.file),
+            "byte_start": at.span.start,
+            "byte_end": at.span.end,
+            "line": line,
+            "column": column,
+            "end_line": end_line,
+            "end_column": end_column,
+            "message": message,
+        })
+    };
+    let primary = label(&b.primary);
+    let mut rendered = NoColor::new(Vec::new());
+    let rendered = match emit(&mut rendered, both, b) {
+        Ok(()) => String::from_utf8_lossy(&rendered.into_inner()).into_owned(),
+        Err(e) => format!("error[{}]: {} ({e})\n", b.code, b.message),
+    };
+    json!({
+        "code": b.code,
+        "severity": "error",
+        "message": b.message,
+        "file": primary["file"],
+        "byte_start": primary["byte_start"],
+        "byte_end": primary["byte_end"],
+        "line": primary["line"],
+        "column": primary["column"],
+        "end_line": primary["end_line"],
+        "end_column": primary["end_column"],
+        "label": b.primary.1,
+        "secondary": b.secondary.iter().map(label).collect::<Vec<_>>(),
+        "notes": b.notes,
+        "help": b.help(),
+        "rendered": rendered,
+    })
+}
+
+// ------------------------------------------------------------ git
+
+/// Reads files as they are at a git revision: `git show REV:./PATH`, the
+/// path relative to the working directory.
+struct GitLoader {
+    rev: String,
+}
+
+impl GitLoader {
+    fn object(&self, path: &Path) -> std::io::Result<String> {
+        let relative = if path.is_absolute() {
+            let here = std::env::current_dir()?;
+            path.strip_prefix(&here)
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "outside the working directory",
+                    )
+                })?
+                .to_path_buf()
+        } else {
+            path.to_path_buf()
+        };
+        let relative = relative.to_string_lossy().replace('\\', "/");
+        Ok(format!("{}:./{relative}", self.rev))
+    }
+}
+
+impl SourceLoader for GitLoader {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let object = self.object(path)?;
+        let out = std::process::Command::new("git")
+            .args(["show", &object])
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such file",
+            ))
+        }
+    }
+}
+
+/// Runs `git ARGS` in the working directory: its stdout if it succeeds,
+/// else its stderr's first line (or why git could not run).
+fn git(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `git`: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(err.lines().next().unwrap_or("").trim().to_string())
+    }
+}
+
+/// Checks that `file` can be read at `rev`, with a clear message if not.
+fn check_revision(rev: &str, file: &Path) -> Result<(), String> {
+    git(&["rev-parse", "--is-inside-work-tree"]).map_err(|e| {
+        format!("`--against` compares with a git revision, but the working directory is not in a git repository ({e})")
+    })?;
+    if rev.starts_with('-') {
+        return Err(format!("`{rev}` is not a revision of this repository"));
+    }
+    git(&[
+        "rev-parse",
+        "--verify",
+        "--quiet",
+        &format!("{rev}^{{commit}}"),
+    ])
+    .map_err(|_| format!("`{rev}` is not a revision of this repository"))?;
+    let object = GitLoader { rev: rev.into() }
+        .object(file)
+        .map_err(|e| format!("`{}` is {e}", file.display()))?;
+    git(&["cat-file", "-e", &object])
+        .map_err(|_| format!("`{}` does not exist at revision `{rev}`", file.display()))?;
+    Ok(())
+}
+
+// -------------------------------------------------------------- run
+
+pub fn run(args: &BreakingArgs) -> ExitCode {
+    let (old_spec, new_path) = match (&args.against, args.files.as_slice()) {
+        (None, [old, new]) => (Old::File(old.clone()), new.clone()),
+        (Some(rev), [file]) => (Old::Git(rev.clone(), file.clone()), file.clone()),
+        (None, _) => {
+            eprintln!(
+                "error: `capc breaking` takes OLD and NEW specs, or `--against REV` and one spec"
+            );
+            return ExitCode::from(2);
+        }
+        (Some(_), _) => {
+            eprintln!(
+                "error: with `--against REV`, give one spec: it is compared with itself at REV"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    // Spec diagnostics go where `check` puts them: JSON to stdout, with the
+    // breaks, since this command prints nothing else there.
+    let opts = &args.diagnostics;
+    let old = match &old_spec {
+        Old::File(path) => diagnostics::checked_with(path, &FsLoader, None, opts, JsonTo::Stdout),
+        Old::Git(rev, path) => {
+            if let Err(message) = check_revision(rev, path) {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+            let loader = GitLoader { rev: rev.clone() };
+            let prefix = format!("{rev}:");
+            diagnostics::checked_with(path, &loader, Some(&prefix), opts, JsonTo::Stdout)
+        }
+    };
+    let new = diagnostics::checked_with(&new_path, &FsLoader, None, opts, JsonTo::Stdout);
+    let (old, new) = match (old, new) {
+        (Ok(old), Ok(new)) => (old, new),
+        (Err(a), Err(b)) => return if a == ExitCode::from(2) { a } else { b },
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let (Some(old_model), Some(new_model)) = (&old.spec, &new.spec) else {
+        return ExitCode::from(1);
+    };
+    let breaks = compare(old_model, new_model);
+    let both = Both {
+        old: &old.sources,
+        new: &new.sources,
+    };
+    let printed = print(&both, &breaks, opts);
+    match printed {
+        Err(e) => {
+            eprintln!("error: cannot write the report: {e}");
+            ExitCode::from(2)
+        }
+        Ok(()) if breaks.is_empty() => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::from(1),
+    }
+}
+
+enum Old {
+    File(PathBuf),
+    Git(String, PathBuf),
+}
+
+fn print(both: &Both<'_>, breaks: &[Break], opts: &DiagnosticArgs) -> std::io::Result<()> {
+    match opts.message_format {
+        MessageFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            for b in breaks {
+                writeln!(out, "{}", json(both, b))?;
+            }
+            out.flush()
+        }
+        MessageFormat::Human => {
+            use std::io::IsTerminal as _;
+            let choice = match opts.color {
+                Color::Always => ColorChoice::Always,
+                Color::Never => ColorChoice::Never,
+                Color::Auto if std::io::stderr().is_terminal() => ColorChoice::Auto,
+                Color::Auto => ColorChoice::Never,
+            };
+            let mut err = StandardStream::stderr(choice);
+            for b in breaks {
+                emit(&mut err, both, b)?;
+            }
+            if !breaks.is_empty() {
+                let n = breaks.len();
+                let s = if n == 1 { "" } else { "s" };
+                writeln!(
+                    err,
+                    "error: {n} change{s} break{} compiled users of `{}`",
+                    if n == 1 { "s" } else { "" },
+                    both.old.name(FileId(0)),
+                )?;
+            }
+            err.flush()
+        }
+    }
+}
+
+// ---------------------------------------------------------- compare
+
+/// Every break from `old` to `new`, in report order.
+fn compare(old: &Spec, new: &Spec) -> Vec<Break> {
+    let mut c = Compare {
+        old,
+        new,
+        out: Vec::new(),
+    };
+    c.target();
+    c.rights();
+    c.objects();
+    c.caps();
+    c.retypes();
+    c.error_sets();
+    c.method_sets(&old.invocations, &new.invocations, "invocations on");
+    c.method_sets(&old.interfaces, &new.interfaces, "interface");
+    c.out
+}
+
+struct Compare<'a> {
+    old: &'a Spec,
+    new: &'a Spec,
+    out: Vec<Break>,
+}
+
+fn find<'a, T>(
+    list: &'a [T],
+    name: &str,
+    key: impl Fn(&'a T) -> &'a str,
+) -> Option<(usize, &'a T)> {
+    list.iter().enumerate().find(|(_, t)| key(t) == name)
+}
+
+fn right_names(spec: &Spec, rights: &[RightId]) -> Vec<String> {
+    rights
+        .iter()
+        .map(|r| spec.rights[r.index()].name.clone())
+        .collect()
+}
+
+fn list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn field_type(spec: &Spec, f: &CapField) -> String {
+    match &f.kind {
+        FieldKind::Ptr { align_bits } => format!("ptr(align = 2^{align_bits})"),
+        FieldKind::Uint => format!("u{}", f.width),
+        FieldKind::Bool => "bool".into(),
+        FieldKind::Rights { allowed } => {
+            format!("rights({})", right_names(spec, allowed).join(", "))
+        }
+    }
+}
+
+fn place_text(place: Place) -> String {
+    match place {
+        Place::Words(start, 1) => format!("message word {start}"),
+        Place::Words(start, count) => format!("message words {start}..{}", start + count),
+        Place::Cap(i) => format!("cap {i} of the message"),
+    }
+}
+
+/// A parameter's type as far as the message carries it (rights aside).
+fn param_type(spec: &Spec, p: &MethodParam) -> String {
+    match &p.kind {
+        ParamKind::Scalar(s) => scalar_text(*s),
+        ParamKind::Array { element, len, .. } => format!("[{}; {len}]", scalar_text(*element)),
+        ParamKind::Cap { transfer, cap, .. } => {
+            let how = match transfer {
+                capc_dsl::ast::Transfer::Lookup => "",
+                capc_dsl::ast::Transfer::Grant => "grant ",
+                capc_dsl::ast::Transfer::Lend => "lend ",
+            };
+            format!("{how}cap {}", spec.caps[cap.index()].name)
+        }
+    }
+}
+
+fn scalar_text(s: capc_dsl::ast::Scalar) -> String {
+    match scalar(s) {
+        ("uint", bits) => format!("u{bits}"),
+        (name, _) => name.to_string(),
+    }
+}
+
+impl Compare<'_> {
+    fn push(&mut self, b: Break) {
+        self.out.push(b);
+    }
+
+    fn target(&mut self) {
+        let (o, n) = (&self.old.target, &self.new.target);
+        let exact: [(&str, u64, u64); 5] = [
+            ("address_bits", o.address_bits.into(), n.address_bits.into()),
+            ("tag_bits", o.tag_bits.into(), n.tag_bits.into()),
+            (
+                "message_registers",
+                o.message_registers.into(),
+                n.message_registers.into(),
+            ),
+            ("cap_words", o.cap_words.into(), n.cap_words.into()),
+            (
+                "slot_bits",
+                o.slot_bits.map_or(u64::MAX, u64::from),
+                n.slot_bits.map_or(u64::MAX, u64::from),
+            ),
+        ];
+        let shown = |v: u64| {
+            if v == u64::MAX {
+                "unset".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        for (name, was, now) in exact {
+            if was != now {
+                self.push(
+                    Break::new(
+                        "B0017",
+                        new(n.span),
+                        format!(
+                            "target setting `{name}` changed from {} to {}",
+                            shown(was),
+                            shown(now)
+                        ),
+                        format!("`{name}` is {} here", shown(now)),
+                    )
+                    .also(old(o.span), format!("`{name}` was {}", shown(was))),
+                );
+            }
+        }
+        for (name, was, now) in [
+            ("message_words", o.message_words, n.message_words),
+            ("caps_per_message", o.caps_per_message, n.caps_per_message),
+        ] {
+            if now < was {
+                self.push(
+                    Break::new(
+                        "B0017",
+                        new(n.span),
+                        format!("target setting `{name}` lowered from {was} to {now}"),
+                        format!("`{name}` is {now} here"),
+                    )
+                    .also(old(o.span), format!("`{name}` was {was}"))
+                    .note("a message the old spec allowed may not fit any more"),
+                );
+            }
+        }
+        let covers = match (o.user_space, n.user_space) {
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some((os, oe)), Some((ns, ne))) => ns <= os && oe <= ne,
+        };
+        if !covers {
+            let text = |u: Option<(u64, u64)>| {
+                u.map_or("every address the tables cover".to_string(), |(s, e)| {
+                    format!("{s:#x}..{e:#x}")
+                })
+            };
+            self.push(
+                Break::new(
+                    "B0017",
+                    new(n.span),
+                    "user space narrowed",
+                    format!("user space is {} here", text(n.user_space)),
+                )
+                .also(
+                    old(o.span),
+                    format!("user space was {}", text(o.user_space)),
+                ),
+            );
+        }
+    }
+
+    fn rights(&mut self) {
+        for (bit, r) in self.old.rights.iter().enumerate() {
+            match find(&self.new.rights, &r.name, |r| &r.name) {
+                None => self.push(Break::new(
+                    "B0005",
+                    old(r.span),
+                    format!("right `{}` (bit {bit}) was removed", r.name),
+                    "declared here in the old spec",
+                )),
+                Some((now, nr)) if now != bit => self.push(
+                    Break::new(
+                        "B0006",
+                        new(nr.span),
+                        format!("right `{}` moved from bit {bit} to bit {now}", r.name),
+                        format!("bit {now} here"),
+                    )
+                    .also(old(r.span), format!("bit {bit} in the old spec")),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn objects(&mut self) {
+        for (number, o) in self.old.objects.iter().enumerate() {
+            let Some((now, n)) = find(&self.new.objects, &o.name, |o| &o.name) else {
+                self.push(
+                    Break::new(
+                        "B0007",
+                        old(o.span),
+                        format!("object type `{}` (number {number}) was removed", o.name),
+                        "declared here in the old spec",
+                    )
+                    .note("an object type's number is the `object_type` word of a retype call"),
+                );
+                continue;
+            };
+            if now != number {
+                self.push(
+                    Break::new(
+                        "B0007",
+                        new(n.span),
+                        format!("object type `{}` renumbered from {number} to {now}", o.name),
+                        format!("number {now} here"),
+                    )
+                    .also(old(o.span), format!("number {number} in the old spec"))
+                    .note("an object type's number is its position among the object types, from 0: the `object_type` word of a retype call"),
+                );
+            }
+            let mut changed = Vec::new();
+            let mut dropped = Vec::new();
+            for &(arg, bits) in &o.size.table {
+                match n.size.size_bits(arg) {
+                    None => dropped.push(arg),
+                    Some(now_bits) => {
+                        let (was_align, now_align) =
+                            (o.align_bits_for(bits), n.align_bits_for(now_bits));
+                        if now_bits != bits || was_align != now_align {
+                            changed.push(format!(
+                                "{}: size 2^{bits} aligned 2^{was_align} before, size 2^{now_bits} aligned 2^{now_align} now",
+                                if o.size.param.is_some() { format!("argument {arg}") } else { "the object".into() }
+                            ));
+                        }
+                    }
+                }
+            }
+            if !changed.is_empty() {
+                let mut b = Break::new(
+                    "B0008",
+                    new(n.span),
+                    format!("object type `{}` changed size or alignment", o.name),
+                    "sized here",
+                )
+                .also(old(o.span), "sized differently in the old spec");
+                for c in changed {
+                    b = b.note(c);
+                }
+                self.push(b);
+            }
+            if !dropped.is_empty() {
+                let args = dropped
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                self.push(
+                    Break::new(
+                        "B0009",
+                        new(n.span),
+                        format!(
+                            "object type `{}` no longer allows the size argument{} {args}",
+                            o.name,
+                            if dropped.len() == 1 { "" } else { "s" }
+                        ),
+                        "its size rule is narrower here",
+                    )
+                    .also(
+                        old(o.span),
+                        format!(
+                            "allowed {}..={} in the old spec",
+                            o.size.min_arg(),
+                            o.size.max_arg()
+                        ),
+                    ),
+                );
+            }
+            for (was, now, what) in [(o.ram, n.ram, "RAM"), (o.device, n.device, "device memory")] {
+                if was && !now {
+                    self.push(
+                        Break::new(
+                            "B0009",
+                            new(n.span),
+                            format!("object type `{}` may no longer be made from {what}", o.name),
+                            "its memory rule is narrower here",
+                        )
+                        .also(old(o.span), format!("allowed in {what} in the old spec")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn caps(&mut self) {
+        for c in &self.old.caps {
+            let Some((_, n)) = find(&self.new.caps, &c.name, |c| &c.name) else {
+                self.push(Break::new(
+                    "B0001",
+                    old(c.span),
+                    format!("cap type `{}` (tag {}) was removed", c.name, c.tag),
+                    "declared here in the old spec",
+                ));
+                continue;
+            };
+            if n.tag != c.tag {
+                self.push(
+                    Break::new(
+                        "B0002",
+                        new(n.span),
+                        format!(
+                            "cap type `{}` changed tag from {} to {}",
+                            c.name, c.tag, n.tag
+                        ),
+                        format!("tag {} here", n.tag),
+                    )
+                    .also(old(c.span), format!("tag {} in the old spec", c.tag))
+                    .note("a cap type's tag is its position among the cap types, from 1"),
+                );
+            }
+            for f in &c.fields {
+                let Some((_, nf)) = find(&n.fields, &f.name, |f| &f.name) else {
+                    self.push(
+                        Break::new(
+                            "B0003",
+                            old(f.span),
+                            format!("field `{}` of cap type `{}` was removed", f.name, c.name),
+                            format!(
+                                "word {}, bits {}..{} in the old spec",
+                                f.word,
+                                f.shift,
+                                f.shift + f.width
+                            ),
+                        )
+                        .also(new(n.span), "the cap type has no such field here"),
+                    );
+                    continue;
+                };
+                let (was_ty, now_ty) = (field_type(self.old, f), field_type(self.new, nf));
+                let same_encoding = match (&f.kind, &nf.kind) {
+                    (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => a == b,
+                    (FieldKind::Uint, FieldKind::Uint)
+                    | (FieldKind::Bool, FieldKind::Bool)
+                    | (FieldKind::Rights { .. }, FieldKind::Rights { .. }) => true,
+                    _ => false,
+                };
+                // A rights mask is as wide as the rights declared: one that
+                // grows or shrinks in place keeps every bit where it was (a
+                // right removed or moved is reported as such).
+                let rights_mask = matches!(f.kind, FieldKind::Rights { .. });
+                let moved = f.word != nf.word || f.shift != nf.shift;
+                let resized = f.width != nf.width && !rights_mask;
+                if moved || resized || !same_encoding || f.role != nf.role {
+                    let at = |f: &CapField| {
+                        format!("word {}, bits {}..{}", f.word, f.shift, f.shift + f.width)
+                    };
+                    let mut b = Break::new(
+                        "B0004",
+                        new(nf.span),
+                        format!(
+                            "field `{}` of cap type `{}` changed: {} {} before, {} {} now",
+                            f.name,
+                            c.name,
+                            was_ty,
+                            at(f),
+                            now_ty,
+                            at(nf)
+                        ),
+                        format!("{now_ty} at {} here", at(nf)),
+                    )
+                    .also(
+                        old(f.span),
+                        format!("{was_ty} at {} in the old spec", at(f)),
+                    );
+                    if f.role != nf.role {
+                        b = b.note(format!(
+                            "its role changed from `{}` to `{}`",
+                            crate::model_json::role_name(f.role),
+                            crate::model_json::role_name(nf.role)
+                        ));
+                    }
+                    self.push(b);
+                }
+            }
+            let now_rights = right_names(self.new, &n.rights);
+            let lost: Vec<String> = right_names(self.old, &c.rights)
+                .into_iter()
+                .filter(|r| !now_rights.contains(r))
+                .collect();
+            if !lost.is_empty() {
+                self.push(
+                    Break::new(
+                        "B0018",
+                        new(n.span),
+                        format!("cap type `{}` can no longer carry {}", c.name, list(&lost)),
+                        format!(
+                            "carries {} here",
+                            if now_rights.is_empty() {
+                                "no rights".into()
+                            } else {
+                                list(&now_rights)
+                            }
+                        ),
+                    )
+                    .also(
+                        old(c.span),
+                        format!(
+                            "carried {} in the old spec",
+                            list(&right_names(self.old, &c.rights))
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+
+    fn retypes(&mut self) {
+        for r in &self.old.retypes {
+            let source = &self.old.caps[r.source.index()].name;
+            let new_spec = self.new;
+            let Some((_, n)) = find(&new_spec.retypes, source, |n| {
+                &new_spec.caps[n.source.index()].name
+            }) else {
+                self.push(Break::new(
+                    "B0010",
+                    old(r.span),
+                    format!("the retype rule of `{source}` was removed"),
+                    "declared here in the old spec",
+                ));
+                continue;
+            };
+            let now: Vec<&str> = n
+                .targets
+                .iter()
+                .map(|t| self.new.objects[t.index()].name.as_str())
+                .collect();
+            let lost: Vec<String> = r
+                .targets
+                .iter()
+                .map(|t| self.old.objects[t.index()].name.clone())
+                .filter(|t| !now.contains(&t.as_str()))
+                .collect();
+            if !lost.is_empty() {
+                self.push(
+                    Break::new(
+                        "B0010",
+                        new(n.span),
+                        format!("`{source}` may no longer be retyped into {}", list(&lost)),
+                        "the rule is narrower here",
+                    )
+                    .also(old(r.span), "the old rule allowed them"),
+                );
+            }
+            if n.fan_out < r.fan_out {
+                self.push(
+                    Break::new(
+                        "B0010",
+                        new(n.span),
+                        format!(
+                            "the fan-out of `{source}`'s retype rule was lowered from {} to {}",
+                            r.fan_out, n.fan_out
+                        ),
+                        format!("fan_out = {} here", n.fan_out),
+                    )
+                    .also(
+                        old(r.span),
+                        format!("fan_out = {} in the old spec", r.fan_out),
+                    ),
+                );
+            }
+        }
+    }
+
+    fn error_sets(&mut self) {
+        for e in &self.old.error_sets {
+            let Some((_, n)) = find(&self.new.error_sets, &e.name, |e| &e.name) else {
+                self.push(Break::new(
+                    "B0014",
+                    old(e.span),
+                    format!("error set `{}` was removed", e.name),
+                    "declared here in the old spec",
+                ));
+                continue;
+            };
+            for (i, v) in e.variants.iter().enumerate() {
+                let number = i + 1;
+                match find(&n.variants, &v.name, |v| &v.name) {
+                    None => self.push(
+                        Break::new(
+                            "B0014",
+                            old(v.span),
+                            format!(
+                                "error `{}::{}` (number {number}) was removed",
+                                e.name, v.name
+                            ),
+                            "declared here in the old spec",
+                        )
+                        .also(new(n.span), "the set has no such variant here"),
+                    ),
+                    Some((j, nv)) => {
+                        if j + 1 != number {
+                            self.push(
+                                Break::new(
+                                    "B0015",
+                                    new(nv.span),
+                                    format!(
+                                        "error `{}::{}` renumbered from {number} to {}",
+                                        e.name,
+                                        v.name,
+                                        j + 1
+                                    ),
+                                    format!("number {} here", j + 1),
+                                )
+                                .also(old(v.span), format!("number {number} in the old spec"))
+                                .note("an error's number is its position in its set, from 1"),
+                            );
+                        }
+                        if nv.payload != v.payload {
+                            let words = |p: &[String]| {
+                                if p.is_empty() {
+                                    "no payload".to_string()
+                                } else {
+                                    format!("({})", p.join(", "))
+                                }
+                            };
+                            self.push(
+                                Break::new(
+                                    "B0016",
+                                    new(nv.span),
+                                    format!(
+                                        "the payload of error `{}::{}` changed from {} to {}",
+                                        e.name,
+                                        v.name,
+                                        words(&v.payload),
+                                        words(&nv.payload)
+                                    ),
+                                    format!("{} here", words(&nv.payload)),
+                                )
+                                .also(
+                                    old(v.span),
+                                    format!("{} in the old spec", words(&v.payload)),
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn method_sets(&mut self, olds: &[MethodSet], news: &[MethodSet], what: &str) {
+        for s in olds {
+            let Some((_, n)) = find(news, &s.name, |s| &s.name) else {
+                self.push(Break::new(
+                    "B0011",
+                    old(s.span),
+                    format!(
+                        "{what} `{}` removed, with its {} method{}",
+                        s.name,
+                        s.methods.len(),
+                        if s.methods.len() == 1 { "" } else { "s" }
+                    ),
+                    "declared here in the old spec",
+                ));
+                continue;
+            };
+            let (was_set, now_set) = (
+                &self.old.error_sets[s.errors.index()].name,
+                &self.new.error_sets[n.errors.index()].name,
+            );
+            if was_set != now_set {
+                self.push(
+                    Break::new(
+                        "B0015",
+                        new(n.span),
+                        format!(
+                            "{what} `{}` returns errors of `{now_set}`, not `{was_set}`",
+                            s.name
+                        ),
+                        format!("`{now_set}` here"),
+                    )
+                    .also(old(s.span), format!("`{was_set}` in the old spec")),
+                );
+            }
+            for m in &s.methods {
+                match find(&n.methods, &m.name, |m| &m.name) {
+                    None => self.push(
+                        Break::new(
+                            "B0011",
+                            old(m.span),
+                            format!(
+                                "method `{}` (label {}) of {what} `{}` was removed",
+                                m.name, m.label, s.name
+                            ),
+                            "declared here in the old spec",
+                        )
+                        .also(new(n.span), "no such method here"),
+                    ),
+                    Some((_, nm)) => self.method(s, m, nm, what),
+                }
+            }
+        }
+    }
+
+    fn method(&mut self, s: &MethodSet, m: &Method, n: &Method, what: &str) {
+        let whose = format!("`{}.{}`", s.name, m.name);
+        if m.label != n.label {
+            self.push(
+                Break::new(
+                    "B0012",
+                    new(n.span),
+                    format!(
+                        "method {whose} changed label from {} to {}",
+                        m.label, n.label
+                    ),
+                    format!("label {} here", n.label),
+                )
+                .also(old(m.span), format!("label {} in the old spec", m.label))
+                .note(format!(
+                    "a method's label is its position in its {what} block, from 1"
+                )),
+            );
+        }
+        for (kind, was, now) in [
+            ("parameter", &m.params, &n.params),
+            ("result", &m.results, &n.results),
+        ] {
+            self.layout(&whose, kind, (m, was), (n, now));
+        }
+        let (was_donation, now_donation) = (donation_text(self.old, m), donation_text(self.new, n));
+        if was_donation != now_donation {
+            self.push(
+                Break::new(
+                    "B0013",
+                    new(n.span),
+                    format!(
+                        "the donation of {whose} changed from {was_donation} to {now_donation}"
+                    ),
+                    format!("{now_donation} here"),
+                )
+                .also(old(m.span), format!("{was_donation} in the old spec"))
+                .note("a donated Untyped travels as the request's last cap"),
+            );
+        } else if let (Some(d), Some(nd)) = (&m.donation, &n.donation)
+            && nd.min_bytes > d.min_bytes
+        {
+            self.push(
+                Break::new(
+                    "B0018",
+                    new(n.span),
+                    format!(
+                        "the minimum donation of {whose} was raised from {} to {} bytes",
+                        d.min_bytes, nd.min_bytes
+                    ),
+                    format!("at least {} bytes here", nd.min_bytes),
+                )
+                .also(
+                    old(m.span),
+                    format!("at least {} bytes in the old spec", d.min_bytes),
+                ),
+            );
+        }
+        let was = right_names(self.old, &m.requires);
+        let added: Vec<String> = right_names(self.new, &n.requires)
+            .into_iter()
+            .filter(|r| !was.contains(r))
+            .collect();
+        if !added.is_empty() {
+            self.push(
+                Break::new(
+                    "B0018",
+                    new(n.span),
+                    format!("method {whose} now requires {}", list(&added)),
+                    "required here",
+                )
+                .also(
+                    old(m.span),
+                    if was.is_empty() {
+                        "no rights required in the old spec".to_string()
+                    } else {
+                        format!("required {} in the old spec", list(&was))
+                    },
+                ),
+            );
+        }
+    }
+
+    /// Parameters (or results) of a method: each old one must be there,
+    /// at the same place, of the same type; a cap must ask no more rights.
+    /// A new one anywhere changes the message.
+    fn layout(
+        &mut self,
+        whose: &str,
+        kind: &str,
+        (m, was): (&Method, &[MethodParam]),
+        (n, now): (&Method, &[MethodParam]),
+    ) {
+        let (was_places, now_places) = (places(was), places(now));
+        for (i, p) in was.iter().enumerate() {
+            let Some((j, np)) = find(now, &p.name, |p| &p.name) else {
+                self.push(
+                    Break::new(
+                        "B0013",
+                        old(p.span),
+                        format!("{kind} `{}` of {whose} was removed", p.name),
+                        format!("{} in the old spec", place_text(was_places[i])),
+                    )
+                    .also(new(n.span), format!("no {kind} `{}` here", p.name)),
+                );
+                continue;
+            };
+            let (was_ty, now_ty) = (param_type(self.old, p), param_type(self.new, np));
+            let (wp, np_) = (was_places[i], now_places[j]);
+            if was_ty != now_ty || wp != np_ || i != j {
+                let message = if was_ty == now_ty && wp == np_ {
+                    format!(
+                        "{kind} `{}` of {whose} moved from position {} to {}",
+                        p.name,
+                        i + 1,
+                        j + 1
+                    )
+                } else {
+                    format!(
+                        "{kind} `{}` of {whose} changed: {was_ty} in {} before, {now_ty} in {} now",
+                        p.name,
+                        place_text(wp),
+                        place_text(np_)
+                    )
+                };
+                self.push(
+                    Break::new(
+                        "B0013",
+                        new(np.span),
+                        message,
+                        format!("{kind} {} here", j + 1),
+                    )
+                    .also(old(p.span), format!("{kind} {} in the old spec", i + 1)),
+                );
+                continue;
+            }
+            if let (ParamKind::Cap { rights: r, .. }, ParamKind::Cap { rights: nr, .. }) =
+                (&p.kind, &np.kind)
+            {
+                let was_rights = right_names(self.old, r);
+                let added: Vec<String> = right_names(self.new, nr)
+                    .into_iter()
+                    .filter(|x| !was_rights.contains(x))
+                    .collect();
+                if !added.is_empty() && kind == "parameter" {
+                    self.push(
+                        Break::new(
+                            "B0018",
+                            new(np.span),
+                            format!(
+                                "cap parameter `{}` of {whose} must now carry {}",
+                                p.name,
+                                list(&added)
+                            ),
+                            "asked for here",
+                        )
+                        .also(old(p.span), "the old spec did not ask for it"),
+                    );
+                }
+            }
+        }
+        for (j, np) in now.iter().enumerate() {
+            if find(was, &np.name, |p| &p.name).is_none() {
+                self.push(
+                    Break::new(
+                        "B0013",
+                        new(np.span),
+                        format!("{kind} `{}` was added to {whose}", np.name),
+                        format!("{} here", place_text(now_places[j])),
+                    )
+                    .also(
+                        old(m.span),
+                        format!("the method had no {kind} `{}` in the old spec", np.name),
+                    )
+                    .note("compiled callers and servers send and expect the old message"),
+                );
+            }
+        }
+    }
+}
+
+fn donation_text(spec: &Spec, m: &Method) -> String {
+    match m.donation.as_ref().map(|d| &d.kind) {
+        None => "no donation".into(),
+        Some(DonationKind::Quota) => "a byte quota".into(),
+        Some(DonationKind::Untyped(c)) => format!("a `{}` cap", spec.caps[c.index()].name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CODES;
+
+    /// Every code is explained under its title (docs/tools.md), and codes
+    /// are unique and numbered in order.
+    #[test]
+    fn every_code_is_explained_under_its_title() {
+        for (i, (code, title)) in CODES.iter().enumerate() {
+            assert_eq!(*code, format!("B{:04}", i + 1));
+            let text = crate::explain::explanation(code)
+                .unwrap_or_else(|| panic!("{code} has no section in docs/tools.md"));
+            assert!(
+                text.starts_with(&format!("{code}: {title}\n")),
+                "{code}: the section is headed `{}`",
+                text.lines().next().unwrap_or("")
+            );
+        }
+    }
+}

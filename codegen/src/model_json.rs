@@ -1,0 +1,406 @@
+//! `capc model --json`: the checked model as JSON, every number resolved.
+//!
+//! The schema is versioned ([`SCHEMA_VERSION`]) and described by
+//! docs/model.schema.json (JSON Schema draft 2020-12); docs/tools.md says
+//! what each part means. The JSON is built from the model with
+//! `serde_json::json!`, whose maps keep their keys sorted, and every list is
+//! in the model's order (declaration order, which is ABI order), so the
+//! output is deterministic. Spans and file names are left out: the JSON is
+//! what a spec means, not where it says it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use capc_dsl::ast::{ObjectKind, Scalar, Transfer};
+use capc_dsl::model::{
+    CapField, CapType, CopyPolicy, DonationKind, FieldKind, Mapping, Method, MethodParam,
+    MethodSet, Object, ParamKind, Role, Spec,
+};
+use serde_json::{Value, json};
+
+use crate::diagnostics::{self, DiagnosticArgs};
+
+/// The version of the JSON's layout: raised whenever a key is removed or
+/// changes meaning (adding a key does not raise it).
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub const MODEL_EXAMPLES: &str = "\
+Examples:
+  capc model --json kernel-demo/spec/kernel.cap
+  capc model --json spec.cap | jq '.caps[] | {name, tag}'
+
+The JSON's layout is docs/model.schema.json (JSON Schema draft 2020-12);
+its \"schema_version\" is 1. On errors the diagnostics are printed as by
+`capc check` (to stderr) and nothing goes to stdout.
+Exit status: 0 printed, 1 the spec has errors, 2 usage or I/O error.";
+
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// The spec whose checked model to print (with the files it imports).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print the model as JSON (the only format; required so that another
+    /// can be added later without changing what this command prints).
+    #[arg(long, required = true)]
+    pub json: bool,
+    #[command(flatten)]
+    pub diagnostics: DiagnosticArgs,
+}
+
+pub fn run(args: &ModelArgs) -> ExitCode {
+    let compilation = match diagnostics::checked(&args.file, &args.diagnostics) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(spec) = &compilation.spec else {
+        return ExitCode::from(1);
+    };
+    let text = match serde_json::to_string_pretty(&model_json(spec)) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: cannot write the model as JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the model: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The model of `spec` as the JSON `capc model --json` prints.
+pub fn model_json(spec: &Spec) -> Value {
+    let target = &spec.target;
+    json!({
+        "schema_version": SCHEMA_VERSION,
+        "docs": spec.docs,
+        "target": {
+            "name": target.name,
+            "address_bits": target.address_bits,
+            "tag_bits": target.tag_bits,
+            "message_registers": target.message_registers,
+            "message_words": target.message_words,
+            "caps_per_message": target.caps_per_message,
+            "cap_words": target.cap_words,
+            "slot_bits": target.slot_bits,
+            "user_space": target.user_space.map(|(start, end)| json!({"start": start, "end": end})),
+        },
+        "page_bits": spec.page_bits(),
+        "table_root": spec.table_root().map(|o| spec.objects[o.index()].name.clone()),
+        "consts": spec.consts.iter().map(|c| json!({
+            "name": c.name,
+            "value": c.value,
+            "docs": c.docs,
+        })).collect::<Vec<_>>(),
+        "rights": spec.rights.iter().enumerate().map(|(bit, r)| json!({
+            "name": r.name,
+            "bit": bit,
+            "mask": 1u64 << bit,
+            "docs": r.docs,
+        })).collect::<Vec<_>>(),
+        "objects": spec.objects.iter().enumerate().map(|(i, o)| object(spec, i, o)).collect::<Vec<_>>(),
+        "caps": spec.caps.iter().map(|c| cap(spec, c)).collect::<Vec<_>>(),
+        "retypes": spec.retypes.iter().map(|r| json!({
+            "source": spec.caps[r.source.index()].name,
+            "targets": r.targets.iter().map(|t| json!({
+                "name": spec.objects[t.index()].name,
+                "number": t.index(),
+            })).collect::<Vec<_>>(),
+            "fan_out": r.fan_out,
+            "docs": r.docs,
+        })).collect::<Vec<_>>(),
+        "error_sets": spec.error_sets.iter().map(|e| json!({
+            "name": e.name,
+            "variants": e.variants.iter().enumerate().map(|(i, v)| json!({
+                "name": v.name,
+                "number": i + 1,
+                "payload": v.payload,
+                "docs": v.docs,
+            })).collect::<Vec<_>>(),
+            "docs": e.docs,
+        })).collect::<Vec<_>>(),
+        "invocations": spec.invocations.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
+        "interfaces": spec.interfaces.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
+    })
+}
+
+fn names(spec: &Spec, rights: &[capc_dsl::model::RightId]) -> Vec<String> {
+    rights
+        .iter()
+        .map(|r| spec.rights[r.index()].name.clone())
+        .collect()
+}
+
+fn mask(rights: &[capc_dsl::model::RightId]) -> u64 {
+    rights.iter().fold(0, |m, r| m | 1u64 << r.index())
+}
+
+/// The name of an object kind as the JSON writes it.
+pub fn kind_name(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Untyped => "untyped",
+        ObjectKind::Frame => "frame",
+        ObjectKind::Kernel => "object",
+    }
+}
+
+fn object(spec: &Spec, number: usize, o: &Object) -> Value {
+    json!({
+        "name": o.name,
+        "number": number,
+        "kind": kind_name(o.kind),
+        "size": {
+            "param": o.size.param,
+            "min_arg": o.size.min_arg(),
+            "max_arg": o.size.max_arg(),
+            "table": o.size.table.iter().map(|&(arg, bits)| json!({
+                "arg": arg,
+                "size_bits": bits,
+                "align_bits": o.align_bits_for(bits),
+            })).collect::<Vec<_>>(),
+        },
+        "align_bits": o.align_bits,
+        "ram": o.ram,
+        "device": o.device,
+        "finalisers": o.finalisers.iter().map(|f| f.name()).collect::<Vec<_>>(),
+        "slots": o.slots.iter().map(|s| json!({
+            "name": s.name,
+            "cap": spec.caps[s.cap.index()].name,
+            "rights": names(spec, &s.rights),
+            "offset": s.offset,
+            "required": s.required,
+            "docs": s.docs,
+        })).collect::<Vec<_>>(),
+        "table": o.table.as_ref().map(|t| json!({
+            "entries": t.entries,
+            "entry_bits": t.entry_bits,
+            "span_bits": t.span_bits(),
+            "holds": t.holds.iter().map(|h| spec.objects[h.index()].name.clone()).collect::<Vec<_>>(),
+        })),
+        "docs": o.docs,
+    })
+}
+
+/// The name of a field role as the JSON writes it (the attribute's name).
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Plain => "plain",
+        Role::Object => "object",
+        Role::SizeArg => "size_arg",
+        Role::Watermark => "watermark",
+        Role::Badge => "badge",
+        Role::Device => "device",
+        Role::Guard => "guard",
+        Role::GuardBits => "guard_bits",
+        Role::MappedAt => "mapped_at",
+        Role::MappedIn => "mapped_in",
+    }
+}
+
+fn cap(spec: &Spec, c: &CapType) -> Value {
+    json!({
+        "name": c.name,
+        "tag": c.tag,
+        "object": c.object.map(|o| spec.objects[o.index()].name.clone()),
+        "rights": names(spec, &c.rights),
+        "rights_mask": mask(&c.rights),
+        "copy": match c.copy {
+            CopyPolicy::Normal => "normal",
+            CopyPolicy::Always => "always",
+            CopyPolicy::Never => "never",
+        },
+        "mapping": c.mapping.map(|m| match m {
+            Mapping::EachCap => "each_cap",
+            Mapping::Shared => "shared",
+        }),
+        "fields": c.fields.iter().map(|f| field(spec, f)).collect::<Vec<_>>(),
+        "docs": c.docs,
+    })
+}
+
+/// A field's bits in its word.
+pub fn field_mask(f: &CapField) -> u64 {
+    let ones = if f.width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << f.width) - 1
+    };
+    ones << f.shift
+}
+
+fn field(spec: &Spec, f: &CapField) -> Value {
+    let ty = match &f.kind {
+        FieldKind::Ptr { align_bits } => json!({"type": "ptr", "align_bits": align_bits}),
+        FieldKind::Uint => json!({"type": "uint"}),
+        FieldKind::Bool => json!({"type": "bool"}),
+        FieldKind::Rights { allowed } => json!({"type": "rights", "allowed": names(spec, allowed)}),
+    };
+    json!({
+        "name": f.name,
+        "type": ty,
+        "role": role_name(f.role),
+        "identity": f.identity,
+        "unit_bits": if f.role == Role::Watermark { Some(f.unit_bits) } else { None },
+        "word": f.word,
+        "shift": f.shift,
+        "width": f.width,
+        "mask": field_mask(f),
+        "docs": f.docs,
+    })
+}
+
+/// A scalar's name and bits, as the JSON writes them.
+pub fn scalar(s: Scalar) -> (&'static str, u32) {
+    match s {
+        Scalar::Word => ("word", 64),
+        Scalar::Bool => ("bool", 1),
+        Scalar::Uint(bits) => ("uint", bits),
+    }
+}
+
+/// Where a parameter travels: `(word_start, word_count)` for data, the
+/// cap index for a cap; as the generated code lays messages out (data in
+/// message words in order, caps in the message's caps in order).
+pub fn places(params: &[MethodParam]) -> Vec<Place> {
+    let (mut word, mut cap) = (0u64, 0u64);
+    params
+        .iter()
+        .map(|p| match &p.kind {
+            ParamKind::Scalar(_) => {
+                word += 1;
+                Place::Words(word - 1, 1)
+            }
+            ParamKind::Array { words, .. } => {
+                word += words;
+                Place::Words(word - words, *words)
+            }
+            ParamKind::Cap { .. } => {
+                cap += 1;
+                Place::Cap(cap - 1)
+            }
+        })
+        .collect()
+}
+
+/// Where one parameter travels in a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Message words `start..start + count`.
+    Words(u64, u64),
+    /// The message's cap number `index`.
+    Cap(u64),
+}
+
+fn transfer_name(t: Transfer) -> &'static str {
+    match t {
+        Transfer::Lookup => "lookup",
+        Transfer::Grant => "grant",
+        Transfer::Lend => "lend",
+    }
+}
+
+fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
+    list.iter()
+        .zip(places(list))
+        .map(|(p, place)| {
+            let mut v = match &p.kind {
+                ParamKind::Scalar(s) => {
+                    let (name, bits) = scalar(*s);
+                    json!({"kind": "scalar", "type": name, "bits": bits})
+                }
+                ParamKind::Array {
+                    element,
+                    len,
+                    words,
+                } => {
+                    let (name, bits) = scalar(*element);
+                    json!({"kind": "array", "type": name, "bits": bits, "len": len, "words": words})
+                }
+                ParamKind::Cap {
+                    transfer,
+                    cap,
+                    rights,
+                    unchecked,
+                } => json!({
+                    "kind": "cap",
+                    "transfer": transfer_name(*transfer),
+                    "cap": spec.caps[cap.index()].name,
+                    "rights": names(spec, rights),
+                    "unchecked": unchecked,
+                }),
+            };
+            v["name"] = json!(p.name);
+            match place {
+                Place::Words(start, count) => {
+                    v["word_start"] = json!(start);
+                    v["word_count"] = json!(count);
+                }
+                Place::Cap(index) => v["cap_index"] = json!(index),
+            }
+            v
+        })
+        .collect()
+}
+
+fn method_set(spec: &Spec, s: &MethodSet) -> Value {
+    let set = &spec.error_sets[s.errors.index()];
+    let error = |i: usize| json!({"name": set.variants[i].name, "number": i + 1});
+    let methods = s.methods.iter().map(|m| method(spec, m, &error));
+    json!({
+        "name": s.name,
+        "cap": s.cap.map(|c| spec.caps[c.index()].name.clone()),
+        "errors": set.name,
+        "methods": methods.collect::<Vec<_>>(),
+        "docs": s.docs,
+    })
+}
+
+fn method(spec: &Spec, m: &Method, error: &dyn Fn(usize) -> Value) -> Value {
+    let request_caps = m
+        .params
+        .iter()
+        .filter(|p| matches!(p.kind, ParamKind::Cap { .. }))
+        .count();
+    let donation = m.donation.as_ref().map(|d| {
+        let (kind, cap, cap_index) = match &d.kind {
+            DonationKind::Quota => ("quota", None, None),
+            DonationKind::Untyped(c) => (
+                "untyped",
+                Some(spec.caps[c.index()].name.clone()),
+                Some(request_caps),
+            ),
+        };
+        json!({
+            "kind": kind,
+            "cap": cap,
+            "cap_index": cap_index,
+            "min_bytes": d.min_bytes,
+            "worst_case_bytes": d.worst_case_bytes,
+            "out_of_budget": error(d.out_of_budget),
+            "allocations": d.allocations.iter().map(|a| json!({
+                "object": spec.objects[a.object.index()].name,
+                "arg": a.arg,
+                "size_bits": a.size_bits,
+                "count": a.count,
+            })).collect::<Vec<_>>(),
+        })
+    });
+    json!({
+        "name": m.name,
+        "label": m.label,
+        "params": params(spec, &m.params),
+        "results": params(spec, &m.results),
+        "requires": names(spec, &m.requires),
+        "requires_mask": mask(&m.requires),
+        "errors": m.errors.iter().map(|&i| error(i)).collect::<Vec<_>>(),
+        "donation": donation,
+        "request_words": m.request_words,
+        "reply_words": m.reply_words,
+        "docs": m.docs,
+    })
+}

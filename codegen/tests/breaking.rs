@@ -1,0 +1,692 @@
+//! `capc breaking`: an OLD/NEW pair for each kind of break (each NEW is
+//! the base spec with a few edits), and compatible changes, with the
+//! reports snapshotted in snapshots/breaking/ and the exit codes checked;
+//! JSON reports; `--against REV` in a scratch git repository; and the
+//! errors of usage, of git and of the specs themselves.
+
+mod common;
+
+use common::{Scratch, UNKNOWN_NAME, text, workspace};
+use std::path::Path;
+use std::process::Command;
+
+/// The OLD spec of every pair.
+const BASE: &str = "\
+target t {
+    address_bits = 48;
+    tag_bits = 5;
+    message_registers = 4;
+    message_words = 16;
+    caps_per_message = 2;
+}
+
+rights {
+    read,
+    write,
+    grant,
+}
+
+untyped Untyped(bits in 4..=40) {
+    size = 1 << bits;
+}
+
+object Endpoint {
+    size = 16;
+}
+
+frame Frame(bits in {12, 21}) {
+    size = 1 << bits;
+}
+
+cap UntypedCap for Untyped {
+    #[identity] #[object]
+    base: ptr(align = 16),
+    #[size_arg]
+    bits: u6,
+    #[watermark(unit = 16)]
+    free_index: u37,
+}
+
+cap EndpointCap for Endpoint {
+    #[identity] #[object]
+    base: ptr(align = 16),
+    #[badge]
+    badge: u8,
+    rights: rights(read, write, grant),
+}
+
+cap FrameCap for Frame {
+    #[identity] #[object]
+    base: ptr(align = 4 KiB),
+    #[size_arg]
+    bits: u5,
+    rights: rights(read, write),
+}
+
+#[never_copy]
+cap IrqControlCap {}
+
+retype UntypedCap {
+    into = Untyped | Endpoint | Frame;
+    fan_out = 64;
+}
+
+errors KernelError {
+    InvalidArgument(index),
+    OutOfBudget,
+    DeleteFirst,
+}
+
+invocations EndpointCap -> KernelError {
+    fn send(msg: word, flag: bool) {
+        requires write;
+        errors InvalidArgument;
+    }
+
+    fn receive() -> (msg: word) {
+        requires read;
+    }
+}
+
+invocations IrqControlCap -> KernelError {
+    fn issue(line: u8, dest: cap EndpointCap);
+}
+
+interface Store -> KernelError {
+    fn put(data: [u8; 16], page: lend cap FrameCap(read)) -> (handle: word) {
+        donates quota 8 KiB;
+        allocates 1 * Frame(12);
+        out_of_budget OutOfBudget;
+        errors OutOfBudget;
+    }
+}
+";
+
+/// `BASE` with each `(from, to)` applied; each `from` must occur once.
+fn edited(edits: &[(&str, &str)]) -> String {
+    let mut spec = BASE.to_string();
+    for (from, to) in edits {
+        assert_eq!(spec.matches(from).count(), 1, "{from:?} must occur once");
+        spec = spec.replace(from, to);
+    }
+    spec
+}
+
+/// Runs `capc` in `dir` (git's environment cleared, so a test run from a
+/// git hook still sees only the scratch repository).
+fn capc(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_capc"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        // The scratch directories are in the temp directory: a repository
+        // around it (or the temp directory itself) is not theirs.
+        .env("GIT_CEILING_DIRECTORIES", std::env::temp_dir())
+        .output()
+        .expect("run capc");
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// Edits from OLD to NEW: each `(from, to)`.
+type Edits = &'static [(&'static str, &'static str)];
+
+/// The cases: name, edits from OLD to NEW, the codes reported in order.
+const CASES: &[(&str, Edits, &[&str])] = &[
+    (
+        "B0001-cap-type-removed",
+        &[
+            ("#[never_copy]\ncap IrqControlCap {}\n\n", ""),
+            (
+                "invocations IrqControlCap -> KernelError {\n    fn issue(line: u8, dest: cap EndpointCap);\n}\n\n",
+                "",
+            ),
+        ],
+        &["B0001", "B0011"],
+    ),
+    (
+        "B0002-cap-type-tag-changed",
+        &[
+            (
+                "cap UntypedCap for Untyped {",
+                "#[never_copy]\ncap IrqControlCap {}\n\ncap UntypedCap for Untyped {",
+            ),
+            ("#[never_copy]\ncap IrqControlCap {}\n\nretype", "retype"),
+        ],
+        &["B0002", "B0002", "B0002", "B0002"],
+    ),
+    (
+        "B0003-cap-field-removed",
+        &[("    #[badge]\n    badge: u8,\n", "")],
+        &["B0003", "B0004"],
+    ),
+    (
+        "B0004-cap-field-moved",
+        &[("badge: u8,", "badge: u16,")],
+        &["B0004", "B0004"],
+    ),
+    (
+        "B0005-right-removed",
+        &[
+            ("    write,\n    grant,\n", "    write,\n"),
+            ("rights(read, write, grant)", "rights(read, write)"),
+        ],
+        &["B0005", "B0018"],
+    ),
+    (
+        "B0006-right-bit-changed",
+        &[("    read,\n    write,\n", "    write,\n    read,\n")],
+        &["B0006", "B0006"],
+    ),
+    (
+        "B0007-object-renumbered",
+        &[
+            ("object Endpoint {\n    size = 16;\n}\n\n", ""),
+            (
+                "cap UntypedCap for",
+                "object Endpoint {\n    size = 16;\n}\n\ncap UntypedCap for",
+            ),
+        ],
+        &["B0007", "B0007"],
+    ),
+    (
+        "B0008-object-size-changed",
+        &[("size = 16;", "size = 32;")],
+        &["B0008"],
+    ),
+    (
+        "B0009-size-rule-narrowed",
+        &[("bits in {12, 21}", "bits in {12}")],
+        &["B0009"],
+    ),
+    (
+        "B0010-retype-rule-narrowed",
+        &[
+            (
+                "into = Untyped | Endpoint | Frame;",
+                "into = Endpoint | Frame;",
+            ),
+            ("fan_out = 64;", "fan_out = 16;"),
+        ],
+        &["B0010", "B0010"],
+    ),
+    (
+        "B0011-method-removed",
+        &[(
+            "\n\n    fn receive() -> (msg: word) {\n        requires read;\n    }",
+            "",
+        )],
+        &["B0011"],
+    ),
+    (
+        "B0012-method-label-changed",
+        &[
+            (
+                "    fn send(msg: word, flag: bool) {\n        requires write;\n        errors InvalidArgument;\n    }\n\n",
+                "",
+            ),
+            (
+                "        requires read;\n    }\n",
+                "        requires read;\n    }\n\n    fn send(msg: word, flag: bool) {\n        requires write;\n        errors InvalidArgument;\n    }\n",
+            ),
+        ],
+        &["B0012", "B0012"],
+    ),
+    (
+        "B0013-message-layout-changed",
+        &[
+            (
+                "fn send(msg: word, flag: bool)",
+                "fn send(msg: word, tag: word, flag: bool)",
+            ),
+            ("fn put(data: [u8; 16],", "fn put(data: [u8; 24],"),
+            ("-> (msg: word)", "-> (msg: u32)"),
+            (
+                "line: u8, dest: cap EndpointCap",
+                "dest: cap EndpointCap, line: u8",
+            ),
+            ("donates quota 8 KiB;", "donates UntypedCap >= 8 KiB;"),
+        ],
+        &[
+            "B0013", "B0013", "B0013", "B0013", "B0013", "B0013", "B0013",
+        ],
+    ),
+    (
+        "B0014-error-variant-removed",
+        &[("    DeleteFirst,\n", "")],
+        &["B0014"],
+    ),
+    (
+        "B0015-error-number-changed",
+        &[(
+            "    OutOfBudget,\n    DeleteFirst,\n",
+            "    OutOfBudget,\n    Busy,\n    DeleteFirst,\n",
+        )],
+        &["B0015"],
+    ),
+    (
+        "B0016-error-payload-changed",
+        &[("InvalidArgument(index),", "InvalidArgument(index, max),")],
+        &["B0016"],
+    ),
+    (
+        "B0017-target-setting-changed",
+        &[
+            ("message_registers = 4;", "message_registers = 2;"),
+            ("message_words = 16;", "message_words = 8;"),
+        ],
+        &["B0017", "B0017"],
+    ),
+    (
+        "B0018-caller-requirement-raised",
+        &[
+            ("requires write;", "requires write, grant;"),
+            ("lend cap FrameCap(read)", "lend cap FrameCap(read, write)"),
+            ("donates quota 8 KiB;", "donates quota 16 KiB;"),
+        ],
+        &["B0018", "B0018", "B0018"],
+    ),
+];
+
+/// The human report and exit code of each pair, snapshotted; the codes
+/// reported, in order, checked here too; JSON lists the same codes.
+#[test]
+fn each_kind_of_break_is_reported() {
+    let s = Scratch::new("breaking", "kinds");
+    s.write("old.cap", BASE);
+    let (code, stdout, stderr) = capc(&s.dir, &["check", "old.cap"]);
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (Some(0), "", ""),
+        "BASE checks clean"
+    );
+    for (name, edits, codes) in CASES {
+        let new = edited(edits);
+        s.write("new.cap", &new);
+        let (check, _, check_err) = capc(&s.dir, &["check", "new.cap"]);
+        assert_eq!(
+            (check, check_err.as_str()),
+            (Some(0), ""),
+            "{name}: NEW checks clean"
+        );
+        let (code, stdout, stderr) = capc(&s.dir, &["breaking", "old.cap", "new.cap"]);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stdout.is_empty(), "{name}: {stdout}");
+        let found: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("error[")?.get(..5))
+            .collect();
+        assert_eq!(&found, codes, "{name}:\n{stderr}");
+        assert!(
+            stderr.ends_with(&format!(
+                "error: {} change{} compiled users of `old.cap`\n",
+                codes.len(),
+                if codes.len() == 1 {
+                    " breaks"
+                } else {
+                    "s break"
+                }
+            )),
+            "{name}: {stderr}"
+        );
+        let (json_code, json_out, json_err) = capc(
+            &s.dir,
+            &["breaking", "--message-format", "json", "old.cap", "new.cap"],
+        );
+        assert_eq!(json_code, Some(1));
+        assert!(json_err.is_empty(), "{name}: {json_err}");
+        let json_codes: Vec<String> = json_out
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).expect("one JSON object per line");
+                v["code"].as_str().expect("code").to_string()
+            })
+            .collect();
+        assert_eq!(&json_codes, codes, "{name}");
+        insta::with_settings!({
+            snapshot_path => workspace().join("snapshots/breaking"),
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(*name, format!("exit: {code:?}\n{stderr}"));
+        });
+    }
+}
+
+/// Additions that keep every old number pass with exit 0 and print nothing.
+#[test]
+fn compatible_changes_exit_0() {
+    let s = Scratch::new("breaking", "compatible");
+    s.write("old.cap", BASE);
+    let compatible: &[(&str, &[(&str, &str)])] = &[
+        ("identical", &[]),
+        (
+            "a cap type, object type and retype target at the end",
+            &[
+                (
+                    "cap UntypedCap for",
+                    "object Notification {\n    size = 32;\n}\n\ncap UntypedCap for",
+                ),
+                (
+                    "}\n\nretype UntypedCap {",
+                    "}\n\ncap NotificationCap for Notification {\n    #[identity] #[object]\n    base: ptr(align = 32),\n}\n\nretype UntypedCap {",
+                ),
+                (
+                    "into = Untyped | Endpoint | Frame;",
+                    "into = Untyped | Endpoint | Frame | Notification;",
+                ),
+            ],
+        ),
+        (
+            "a method, an error variant and a right at the end",
+            &[
+                ("    DeleteFirst,\n", "    DeleteFirst,\n    Busy(why),\n"),
+                (
+                    "        requires read;\n    }\n",
+                    "        requires read;\n    }\n\n    fn poll() -> (msg: word) {\n        requires read, signal;\n        errors Busy;\n    }\n",
+                ),
+                ("    grant,\n}", "    grant,\n    signal,\n}"),
+                (
+                    "rights(read, write, grant)",
+                    "rights(read, write, grant, signal)",
+                ),
+            ],
+        ),
+        (
+            "a field at the end, wider rules, less required",
+            &[
+                (
+                    "rights(read, write, grant),\n",
+                    "rights(read, write, grant),\n    hint: u3,\n",
+                ),
+                ("bits in {12, 21}", "bits in {12, 21, 30}"),
+                ("fan_out = 64;", "fan_out = 128;"),
+                ("message_words = 16;", "message_words = 32;"),
+                ("requires write;", ""),
+                ("donates quota 8 KiB;", "donates quota 4 KiB;"),
+            ],
+        ),
+    ];
+    for (what, edits) in compatible {
+        s.write("new.cap", edited(edits));
+        let (check, _, check_err) = capc(&s.dir, &["check", "new.cap"]);
+        assert_eq!(
+            (check, check_err.as_str()),
+            (Some(0), ""),
+            "{what}: NEW checks clean"
+        );
+        let run = capc(&s.dir, &["breaking", "old.cap", "new.cap"]);
+        assert_eq!(run, (Some(0), String::new(), String::new()), "{what}");
+        let json = capc(
+            &s.dir,
+            &["breaking", "--message-format", "json", "old.cap", "new.cap"],
+        );
+        assert_eq!(json, (Some(0), String::new(), String::new()), "{what}");
+    }
+}
+
+/// The JSON of a report: the fields of `capc check`'s, the primary span
+/// in NEW for a change and in OLD for a removal, and `rendered` is the
+/// human text.
+#[test]
+fn json_reports_have_spans_in_both_files() {
+    let s = Scratch::new("breaking", "json");
+    s.write("old.cap", BASE);
+    s.write(
+        "new.cap",
+        edited(&[("badge: u8,", "badge: u16,"), ("    DeleteFirst,\n", "")]),
+    );
+    let (code, stdout, _) = capc(
+        &s.dir,
+        &["breaking", "--message-format", "json", "old.cap", "new.cap"],
+    );
+    assert_eq!(code, Some(1));
+    let (_, _, human) = capc(&s.dir, &["breaking", "old.cap", "new.cap"]);
+    let values: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(values.len(), 3, "{stdout}");
+    let (moved, removed) = (&values[0], &values[2]);
+    assert_eq!(moved["code"], "B0004");
+    assert_eq!(moved["severity"], "error");
+    assert_eq!(
+        (&moved["file"], &moved["line"], &moved["column"]),
+        (&"new.cap".into(), &40.into(), &5.into())
+    );
+    assert_eq!(moved["secondary"][0]["file"], "old.cap");
+    assert_eq!(moved["secondary"][0]["line"], 40);
+    assert_eq!(
+        moved["secondary"][0]["message"],
+        "u8 at word 0, bits 49..57 in the old spec"
+    );
+    assert_eq!(removed["code"], "B0014");
+    assert_eq!(
+        (&removed["file"], &removed["line"]),
+        (&"old.cap".into(), &63.into())
+    );
+    let start = removed["byte_start"].as_u64().unwrap() as usize;
+    let end = removed["byte_end"].as_u64().unwrap() as usize;
+    assert_eq!(&BASE[start..end], "DeleteFirst");
+    assert_eq!(removed["secondary"][0]["file"], "new.cap");
+    assert!(removed["help"].is_string());
+    let rendered: String = values
+        .iter()
+        .map(|v| v["rendered"].as_str().unwrap())
+        .collect();
+    assert!(
+        human.starts_with(&rendered),
+        "rendered is the human text:\n{rendered}\n---\n{human}"
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=capc",
+            "-c",
+            "user.email=capc@example.invalid",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+}
+
+fn has_git() -> bool {
+    Command::new("git").arg("--version").output().is_ok()
+}
+
+/// `--against REV` reads the spec and its imports at REV.
+#[test]
+fn against_a_git_revision() {
+    if !has_git() {
+        eprintln!("git is not installed: skipping");
+        return;
+    }
+    let s = Scratch::new("breaking", "against");
+    std::fs::create_dir_all(s.path("spec/lib")).unwrap();
+    let (lib, rest) = BASE.split_at(BASE.find("rights {").unwrap());
+    s.write("spec/lib/target.cap", lib);
+    s.write(
+        "spec/main.cap",
+        format!("use \"lib/target.cap\";\n\n{rest}"),
+    );
+    git(&s.dir, &["init", "-q"]);
+    git(&s.dir, &["add", "."]);
+    git(&s.dir, &["commit", "-q", "-m", "v1"]);
+    // Unchanged: nothing breaks.
+    assert_eq!(
+        capc(&s.dir, &["breaking", "--against", "HEAD", "spec/main.cap"]),
+        (Some(0), String::new(), String::new())
+    );
+    // A change in the imported file is seen: its old text is REV's.
+    s.write(
+        "spec/lib/target.cap",
+        lib.replace("message_registers = 4;", "message_registers = 3;"),
+    );
+    let (code, stdout, stderr) = capc(&s.dir, &["breaking", "--against", "HEAD", "spec/main.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr
+            .starts_with("error[B0017]: target setting `message_registers` changed from 4 to 3\n"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("┌─ spec/lib/target.cap:1:8"), "{stderr}");
+    assert!(
+        stderr.contains("┌─ HEAD:spec/lib/target.cap:1:8"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("error: 1 change breaks compiled users of `HEAD:spec/main.cap`\n"),
+        "{stderr}"
+    );
+    // From a subdirectory, the path is relative to it.
+    let (code, _, stderr) = capc(
+        &s.path("spec"),
+        &["breaking", "--against", "HEAD", "main.cap"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("┌─ HEAD:lib/target.cap:1:8"), "{stderr}");
+    // A revision git does not know, and a file not in the revision.
+    let (code, _, stderr) = capc(
+        &s.dir,
+        &["breaking", "--against", "no-such-branch", "spec/main.cap"],
+    );
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            Some(2),
+            "error: `no-such-branch` is not a revision of this repository\n"
+        )
+    );
+    s.write("spec/new.cap", BASE);
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "--against", "HEAD", "spec/new.cap"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            Some(2),
+            "error: `spec/new.cap` does not exist at revision `HEAD`\n"
+        )
+    );
+    // A spec that had errors at REV: reported as by `check`, with REV's name.
+    s.write("spec/main.cap", UNKNOWN_NAME);
+    git(&s.dir, &["commit", "-q", "-a", "-m", "v2"]);
+    s.write("spec/main.cap", BASE);
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "--against", "HEAD", "spec/main.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error[E0100]") && stderr.contains("HEAD:spec/main.cap:8:15"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn against_outside_a_repository_exits_2() {
+    let s = Scratch::new("breaking", "no-repo");
+    s.write("spec.cap", BASE);
+    let (code, stdout, stderr) = capc(&s.dir, &["breaking", "--against", "HEAD", "spec.cap"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.starts_with("error: `--against` compares with a git revision, but the working directory is not in a git repository"),
+        "{stderr}"
+    );
+}
+
+/// Spec errors exit as `capc check` does; usage and I/O errors exit 2.
+#[test]
+fn spec_and_usage_errors() {
+    let s = Scratch::new("breaking", "errors");
+    s.write("old.cap", BASE).write("bad.cap", UNKNOWN_NAME);
+    let (code, stdout, stderr) = capc(&s.dir, &["breaking", "old.cap", "bad.cap"]);
+    assert_eq!(code, Some(1));
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("error[E0100]") && stderr.contains("bad.cap:8:15"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("error[B"),
+        "specs with errors are not compared: {stderr}"
+    );
+    let (code, stdout, _) = capc(
+        &s.dir,
+        &["breaking", "--message-format", "json", "bad.cap", "old.cap"],
+    );
+    assert_eq!(code, Some(1));
+    let first: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(
+        (&first["code"], &first["file"]),
+        (&"E0100".into(), &"bad.cap".into())
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "missing.cap"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (Some(2), "error: cannot read `missing.cap`: no such file\n")
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap"]);
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            Some(2),
+            "error: `capc breaking` takes OLD and NEW specs, or `--against REV` and one spec\n"
+        )
+    );
+    let (code, _, stderr) = capc(
+        &s.dir,
+        &["breaking", "--against", "HEAD", "old.cap", "bad.cap"],
+    );
+    assert_eq!(
+        (code, stderr.as_str()),
+        (
+            Some(2),
+            "error: with `--against REV`, give one spec: it is compared with itself at REV\n"
+        )
+    );
+    let (code, _, _) = capc(&s.dir, &["breaking", "a.cap", "b.cap", "c.cap"]);
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn explain_knows_the_codes() {
+    let s = Scratch::new("breaking", "explain");
+    let (code, stdout, _) = capc(&s.dir, &["explain", "b0002"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.starts_with("B0002: cap type tag changed\n"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = capc(&s.dir, &["explain", "B0099"]);
+    assert_eq!(code, Some(2), "{stderr}");
+}
+
+#[test]
+fn help_shows_both_forms_and_the_exit_status() {
+    let s = Scratch::new("breaking", "help");
+    let (code, stdout, _) = capc(&s.dir, &["breaking", "--help"]);
+    assert_eq!(code, Some(0));
+    for needle in [
+        "capc breaking [OPTIONS] OLD NEW",
+        "capc breaking [OPTIONS] --against REV FILE",
+        "--message-format",
+        "capc breaking --against HEAD kernel-demo/spec/kernel.cap",
+        "Exit status: 0 nothing breaks",
+    ] {
+        assert!(stdout.contains(needle), "lacks {needle:?}:\n{stdout}");
+    }
+    let (code, stdout, _) = capc(&s.dir, &["model", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("docs/model.schema.json") && stdout.contains("--json"),
+        "{stdout}"
+    );
+}

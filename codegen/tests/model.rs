@@ -1,0 +1,189 @@
+//! `capc model --json`: the JSON of every example spec validates against
+//! docs/model.schema.json, a small spec's JSON is snapshotted, and the exit
+//! codes are `capc check`'s.
+
+mod common;
+
+use common::{Scratch, UNKNOWN_NAME, capc, text, workspace};
+use std::path::PathBuf;
+
+/// Every spec the repository says checks clean: the examples, the demo
+/// kernel's and the UI tests' passing specs.
+fn clean_specs() -> Vec<String> {
+    let root = workspace();
+    let mut specs = Vec::new();
+    for dir in ["examples", "kernel-demo/spec", "dsl/tests/ui/pass"] {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+            .unwrap_or_else(|e| panic!("{dir}: {e}"))
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cap"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            specs.push(format!("{dir}/{name}"));
+        }
+    }
+    specs
+}
+
+fn model(spec: &str) -> serde_json::Value {
+    let out = capc(&workspace(), &["model", "--json", spec]);
+    assert_eq!(out.status.code(), Some(0), "{spec}: {}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{spec}: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{spec}: not JSON: {e}"))
+}
+
+fn schema() -> serde_json::Value {
+    let text = std::fs::read_to_string(workspace().join("docs/model.schema.json"))
+        .expect("docs/model.schema.json");
+    serde_json::from_str(&text).expect("the schema is JSON")
+}
+
+#[test]
+fn every_example_validates_against_the_schema() {
+    let schema = schema();
+    assert_eq!(
+        schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+        "draft 2020-12"
+    );
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid draft 2020-12 schema");
+    let specs = clean_specs();
+    assert!(specs.len() >= 10, "{specs:?}");
+    for spec in &specs {
+        let json = model(spec);
+        assert_eq!(json["schema_version"], 1, "{spec}");
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{spec}: {errors:#?}");
+    }
+}
+
+/// The schema rejects what it should: the check above can fail.
+#[test]
+fn the_schema_rejects_a_wrong_model() {
+    let schema = schema();
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+    let good = model("dsl/tests/ui/pass/minimal.cap");
+    assert!(validator.is_valid(&good));
+    let mut wrong_version = good.clone();
+    wrong_version["schema_version"] = 2.into();
+    let mut tag_zero = good.clone();
+    tag_zero["caps"][0]["tag"] = 0.into();
+    let mut extra_key = good.clone();
+    extra_key["caps"][0]["fields"][0]["offset"] = 3.into();
+    let mut missing = good.clone();
+    missing["target"]
+        .as_object_mut()
+        .expect("target")
+        .remove("tag_bits");
+    let mut bad_role = good.clone();
+    bad_role["caps"][0]["fields"][0]["role"] = "owner".into();
+    for (what, json) in [
+        ("schema_version 2", wrong_version),
+        ("tag 0", tag_zero),
+        ("an unknown key", extra_key),
+        ("no tag_bits", missing),
+        ("an unknown role", bad_role),
+    ] {
+        assert!(!validator.is_valid(&json), "the schema accepts {what}");
+    }
+}
+
+#[test]
+fn json_of_a_small_spec() {
+    let out = capc(
+        &workspace(),
+        &["model", "--json", "dsl/tests/ui/pass/minimal.cap"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let json = text(&out.stdout);
+    // Deterministic: a second run prints the same bytes.
+    let again = capc(
+        &workspace(),
+        &["model", "--json", "dsl/tests/ui/pass/minimal.cap"],
+    );
+    assert_eq!(text(&again.stdout), json);
+    insta::with_settings!({
+        snapshot_path => workspace().join("snapshots/model"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("minimal", json);
+    });
+}
+
+/// Numbers the JSON resolves, checked against the demo kernel's spec.
+#[test]
+fn numbers_are_resolved() {
+    let json = model("kernel-demo/spec/kernel.cap");
+    let caps = json["caps"].as_array().expect("caps");
+    for (i, cap) in caps.iter().enumerate() {
+        assert_eq!(cap["tag"], i + 1, "tags count from 1 in order");
+        for f in cap["fields"].as_array().expect("fields") {
+            let (shift, width) = (f["shift"].as_u64().unwrap(), f["width"].as_u64().unwrap());
+            assert!(shift + width <= 64, "{f}");
+            let ones = if width == 64 {
+                u64::MAX
+            } else {
+                (1 << width) - 1
+            };
+            assert_eq!(f["mask"].as_u64(), Some(ones << shift), "{f}");
+        }
+    }
+    for (bit, right) in json["rights"]
+        .as_array()
+        .expect("rights")
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(right["bit"], bit);
+        assert_eq!(right["mask"].as_u64(), Some(1 << bit));
+    }
+    for set in json["invocations"].as_array().expect("invocations") {
+        for (i, m) in set["methods"]
+            .as_array()
+            .expect("methods")
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(m["label"], i + 1, "{}", m["name"]);
+        }
+    }
+}
+
+#[test]
+fn exit_codes_are_those_of_check() {
+    let s = Scratch::new("model", "exits");
+    s.write("bad.cap", UNKNOWN_NAME);
+    let out = capc(&s.dir, &["model", "--json", "bad.cap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing on stdout on errors");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error[E0100]") && err.contains("bad.cap:8:15"),
+        "{err}"
+    );
+    let out = capc(
+        &s.dir,
+        &["model", "--json", "--message-format", "json", "bad.cap"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let first: serde_json::Value =
+        serde_json::from_str(text(&out.stderr).lines().next().expect("a line")).expect("JSON");
+    assert_eq!(first["code"], "E0100");
+    let out = capc(&s.dir, &["model", "--json", "missing.cap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read `missing.cap`"));
+    // `--json` is required: the format is never guessed.
+    let out = capc(&s.dir, &["model", "bad.cap"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
