@@ -1,0 +1,277 @@
+//! `capc lsp`: a language server for `.cap` files over stdio.
+//!
+//! Built on `lsp-server` (the JSON-RPC transport rust-analyzer uses) and
+//! `lsp-types`. Each open document is compiled with [`capc_dsl::compile_str`]
+//! on open and on every change (full-text sync); its diagnostics are
+//! published with their codes, ranges in UTF-16 columns as LSP counts them,
+//! and the hint and notes in the message. Hover (doc comment, size, owned
+//! slots and what removing the last cap undoes, bit layout, signature and
+//! cost) and go-to-definition read the checked model of the document, or of
+//! its last version that checked when the current one has errors; document
+//! symbols (items, with an object's owned slots under it) come from the parse
+//! alone (of the last text that parsed, while an edit leaves a syntax
+//! error), so they work in a spec that does not check yet. The server keeps no
+//! state besides the open documents.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use capc_dsl::FileId;
+use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
+use lsp_types::notification::{
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
+    PublishDiagnostics,
+};
+use lsp_types::request::{
+    Completion, DocumentSymbolRequest, FoldingRangeRequest, Formatting, GotoDefinition,
+    HoverRequest, Request as _,
+};
+use lsp_types::{
+    CompletionOptions, CompletionParams, Diagnostic, DocumentFormattingParams,
+    DocumentSymbolParams, FoldingRangeParams, FoldingRangeProviderCapability, GotoDefinitionParams,
+    HoverParams, HoverProviderCapability, OneOf, PublishDiagnosticsParams, ServerCapabilities,
+    TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
+};
+
+mod completion;
+mod documents;
+mod formatting;
+mod io;
+mod navigation;
+mod position;
+mod symbols;
+
+use documents::{Document, diagnostics};
+use io::{read_messages, write_messages};
+use position::uri_to_path;
+
+pub const LSP_EXAMPLES: &str = "\
+Examples:
+  capc lsp                       speak LSP on stdin/stdout (started by an editor)
+
+VS Code: the extension in editors/vscode starts `capc lsp` for .cap files.
+Neovim:  vim.lsp.start({ name = 'capc', cmd = { 'capc', 'lsp' } })
+Features: diagnostics with codes on open and change, hover (docs, sizes, owned slots and
+finalisers, cap layouts, method costs), go to definition, document symbols, formatting
+(capc fmt's layout), completion (keywords, attributes after `#[`, the spec's names), folding.
+Messages are at most 64 MiB. See docs/tools.md.
+Exit status: 0 after a clean shutdown, 2 on a protocol or I/O error.";
+
+/// Arguments of `capc lsp` (none: it talks on stdin and stdout).
+#[derive(clap::Args)]
+pub struct LspArgs {}
+
+/// The largest message body the server reads (`Content-Length`): far more
+/// than any spec, and a bound on what a bad header can make it allocate.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// Runs the language server until the client says `exit`.
+pub fn run(_args: &LspArgs) -> ExitCode {
+    let (connection, client) = Connection::memory();
+    // The client's side of the in-memory connection, joined to stdin and
+    // stdout by framing of our own: `lsp-server`'s stdio transport
+    // allocates whatever `Content-Length` says.
+    let (to_server, from_server) = (client.sender, client.receiver);
+    let reader = std::thread::spawn(move || read_messages(to_server));
+    let writer = std::thread::spawn(move || write_messages(from_server));
+    let served = serve(&connection);
+    drop(connection);
+    let written = writer
+        .join()
+        .unwrap_or(Err("the writer thread panicked".to_string()));
+    // After a clean `exit` the reader may still wait on stdin, so it is
+    // not joined. A server that failed lost its channel because the reader
+    // returned (dropping its end): joined, its error is the one to report.
+    let read = if served.is_err() || reader.is_finished() {
+        reader
+            .join()
+            .unwrap_or(Err("the reader thread panicked".to_string()))
+    } else {
+        Ok(())
+    };
+    match read.and(served).and(written) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: capc lsp: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+        hover_provider: Some(HoverProviderCapability::Simple(true)),
+        definition_provider: Some(OneOf::Left(true)),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        completion_provider: Some(CompletionOptions {
+            trigger_characters: Some(vec!["[".to_string()]),
+            ..CompletionOptions::default()
+        }),
+        folding_range_provider: Some(FoldingRangeProviderCapability::Simple(true)),
+        ..ServerCapabilities::default()
+    }
+}
+
+fn serve(connection: &Connection) -> Result<(), String> {
+    let capabilities = serde_json::to_value(capabilities()).map_err(|e| e.to_string())?;
+    connection
+        .initialize(capabilities)
+        .map_err(|e| e.to_string())?;
+    let mut server = Server::default();
+    for message in &connection.receiver {
+        let replies = match message {
+            Message::Request(request) => {
+                if connection
+                    .handle_shutdown(&request)
+                    .map_err(|e| e.to_string())?
+                {
+                    return Ok(());
+                }
+                vec![Message::Response(server.request(request))]
+            }
+            Message::Notification(notification) => server.notification(notification),
+            Message::Response(_) => Vec::new(),
+        };
+        for reply in replies {
+            connection.sender.send(reply).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Server {
+    pub(super) documents: BTreeMap<String, Document>,
+}
+
+impl Server {
+    fn notification(&mut self, n: Notification) -> Vec<Message> {
+        let uri = match n.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
+                else {
+                    return Vec::new();
+                };
+                self.update(&p.text_document.uri, p.text_document.text);
+                p.text_document.uri
+            }
+            DidChangeTextDocument::METHOD => {
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(n.params)
+                else {
+                    return Vec::new();
+                };
+                // Full sync: the last change holds the whole text.
+                let Some(change) = p.content_changes.into_iter().last() else {
+                    return Vec::new();
+                };
+                self.update(&p.text_document.uri, change.text);
+                p.text_document.uri
+            }
+            DidCloseTextDocument::METHOD => {
+                let Ok(p) =
+                    serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(n.params)
+                else {
+                    return Vec::new();
+                };
+                self.documents.remove(p.text_document.uri.as_str());
+                return vec![publish(p.text_document.uri, Vec::new())];
+            }
+            _ => return Vec::new(),
+        };
+        let diagnostics = self
+            .documents
+            .get(uri.as_str())
+            .map(|d| diagnostics(&uri, d))
+            .unwrap_or_default();
+        vec![publish(uri, diagnostics)]
+    }
+
+    fn update(&mut self, uri: &Uri, text: String) {
+        let path = uri_to_path(uri);
+        let current = capc_dsl::compile_str(&path.to_string_lossy(), &text);
+        let previous = self.documents.remove(uri.as_str());
+        let parses = capc_dsl::parse::parse_file(FileId(0), &text).is_ok();
+        let last_parsed = if parses {
+            Some(text.clone())
+        } else {
+            previous.as_ref().and_then(|d| d.last_parsed.clone())
+        };
+        let last_good = if current.spec.is_some() {
+            None
+        } else {
+            previous.and_then(|d| {
+                if d.current.spec.is_some() {
+                    Some(d.current)
+                } else {
+                    d.last_good
+                }
+            })
+        };
+        self.documents.insert(
+            uri.as_str().to_string(),
+            Document {
+                text,
+                current,
+                last_good,
+                last_parsed,
+            },
+        );
+    }
+
+    fn request(&mut self, request: Request) -> Response {
+        let id = request.id.clone();
+        let result = match request.method.as_str() {
+            HoverRequest::METHOD => serde_json::from_value::<HoverParams>(request.params)
+                .map(|p| serde_json::to_value(self.hover(&p)).unwrap_or_default()),
+            GotoDefinition::METHOD => {
+                serde_json::from_value::<GotoDefinitionParams>(request.params)
+                    .map(|p| serde_json::to_value(self.definition(&p)).unwrap_or_default())
+            }
+            DocumentSymbolRequest::METHOD => {
+                serde_json::from_value::<DocumentSymbolParams>(request.params)
+                    .map(|p| serde_json::to_value(self.symbols(&p)).unwrap_or_default())
+            }
+            Formatting::METHOD => {
+                serde_json::from_value::<DocumentFormattingParams>(request.params)
+                    .map(|p| serde_json::to_value(self.format(&p)).unwrap_or_default())
+            }
+            Completion::METHOD => serde_json::from_value::<CompletionParams>(request.params)
+                .map(|p| serde_json::to_value(self.complete(&p)).unwrap_or_default()),
+            FoldingRangeRequest::METHOD => {
+                serde_json::from_value::<FoldingRangeParams>(request.params)
+                    .map(|p| serde_json::to_value(self.folds(&p)).unwrap_or_default())
+            }
+            other => {
+                return Response::new_err(
+                    id,
+                    lsp_server::ErrorCode::MethodNotFound as i32,
+                    format!("capc lsp does not implement `{other}`"),
+                );
+            }
+        };
+        match result {
+            Ok(value) => Response::new_ok(id, value),
+            Err(e) => error_response(id, format!("invalid params: {e}")),
+        }
+    }
+}
+
+fn error_response(id: RequestId, message: String) -> Response {
+    Response::new_err(id, lsp_server::ErrorCode::InvalidParams as i32, message)
+}
+
+fn publish(uri: Uri, diagnostics: Vec<Diagnostic>) -> Message {
+    let params = PublishDiagnosticsParams {
+        uri,
+        diagnostics,
+        version: None,
+    };
+    Message::Notification(Notification::new(
+        PublishDiagnostics::METHOD.to_string(),
+        params,
+    ))
+}
