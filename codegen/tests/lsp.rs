@@ -710,3 +710,104 @@ fn the_editor_grammar_knows_every_keyword() {
         .collect();
     assert!(missing.is_empty(), "not highlighted: {missing:?}");
 }
+
+/// Starts a session: `initialize` (returning its result) and `initialized`.
+fn initialized() -> (Session, Value) {
+    let mut session = Session::start();
+    let init = session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    session.notify("initialized", json!({}));
+    (session, init)
+}
+
+fn open(session: &mut Session, uri: &str, text: &str) {
+    session.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "cap", "version": 1, "text": text}}),
+    );
+}
+
+fn shut_down(mut session: Session) {
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
+/// The next diagnostics published for `uri`.
+fn diagnostics_of(session: &mut Session, uri: &str) -> Vec<Value> {
+    let published = session.wait_for(|m| {
+        m["method"] == json!("textDocument/publishDiagnostics") && m["params"]["uri"] == json!(uri)
+    });
+    published["params"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// An imported file open in the editor is read from its buffer, not from
+/// the disk: for checking the files that import it (re-checked when it
+/// changes) and for going to what it defines; closed, it is read from the
+/// disk again.
+#[test]
+fn open_buffers_are_preferred_over_the_disk() {
+    let s = Scratch::new("lsp", "buffers");
+    // On disk, lib.cap has an error (`UNKNOWN`).
+    s.write("lib.cap", UNKNOWN_NAME);
+    let main = "use \"lib.cap\";\n#[allow(unused)]\nconst Z = Y + FROM_BUFFER;\n";
+    s.write("main.cap", main);
+    let (main_uri, lib_uri) = (uri(&s.path("main.cap")), uri(&s.path("lib.cap")));
+    let (mut session, _) = initialized();
+    open(&mut session, &main_uri, main);
+    let codes = |ds: &[Value]| -> Vec<String> {
+        ds.iter()
+            .map(|d| d["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codes(&diagnostics_of(&mut session, &main_uri)), ["E0100"]);
+    // The buffer fixes the error and defines `FROM_BUFFER`, which the disk
+    // does not have.
+    let fixed = UNKNOWN_NAME.replace("1 + UNKNOWN", "1") + "\nconst FROM_BUFFER = 2;\n";
+    open(&mut session, &lib_uri, &fixed);
+    // On its own, lib.cap's constants are unused.
+    assert_eq!(
+        codes(&diagnostics_of(&mut session, &lib_uri)),
+        ["W0003", "W0003"]
+    );
+    assert_eq!(diagnostics_of(&mut session, &main_uri), Vec::<Value>::new());
+    let definition = session.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": main_uri}, "position": position_of(main, "Y +", "FROM_BUFFER")}),
+    );
+    assert_eq!(
+        definition,
+        json!({"uri": lib_uri, "range": {"start": {"line": 10, "character": 6}, "end": {"line": 10, "character": 17}}})
+    );
+    // A change to the buffer re-checks main.cap.
+    let broken = fixed.replace("const FROM_BUFFER", "const FROM_BUFFR");
+    session.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": lib_uri, "version": 2}, "contentChanges": [{"text": broken}]}),
+    );
+    let _ = diagnostics_of(&mut session, &lib_uri);
+    let ds = diagnostics_of(&mut session, &main_uri);
+    assert_eq!(codes(&ds), ["E0100"]);
+    assert!(
+        ds[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `FROM_BUFFR`?"),
+        "{ds:?}"
+    );
+    // Closed, lib.cap is read from the disk again.
+    session.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": lib_uri}}),
+    );
+    let _ = diagnostics_of(&mut session, &lib_uri);
+    let ds = diagnostics_of(&mut session, &main_uri);
+    assert_eq!(codes(&ds), ["E0100"]);
+    assert!(ds[0]["message"].as_str().unwrap().contains("in "), "{ds:?}");
+    shut_down(session);
+}

@@ -2,16 +2,29 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Server;
+use super::position::uri_to_path;
 use super::position::{path_to_uri, span_range};
 use capc_dsl::ast::{self, ItemKind};
 use capc_dsl::model::Spec;
 use capc_dsl::{Compilation, FileId, Severity, SourceMap, Span};
+use capc_dsl::{FsLoader, OverlayLoader};
+use lsp_server::{Message, Notification};
+use lsp_types::notification::{
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
+    PublishDiagnostics,
+};
 use lsp_types::{
-    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Location, NumberOrString, Uri,
+    Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, DidChangeTextDocumentParams,
+    DidCloseTextDocumentParams, DidOpenTextDocumentParams, Location, NumberOrString,
+    PublishDiagnosticsParams, Uri,
 };
 
 /// One open document.
 pub(super) struct Document {
+    pub(super) uri: Uri,
+    /// Its path, as its URI says.
+    pub(super) path: PathBuf,
     pub(super) text: String,
     /// The compilation of the current text.
     pub(super) current: Compilation,
@@ -20,6 +33,8 @@ pub(super) struct Document {
     /// The last text that parsed (maybe `text`), for symbols and folding
     /// while an edit leaves a syntax error.
     pub(super) last_parsed: Option<String>,
+    /// The diagnostics last published for it.
+    published: Vec<Diagnostic>,
 }
 
 impl Document {
@@ -47,12 +62,146 @@ impl Document {
     }
 }
 
+impl Server {
+    /// Opening, changing and closing documents. Every change re-checks
+    /// the open documents (a change to one may change what another
+    /// imports) and publishes the diagnostics of the changed one, and of
+    /// each other whose diagnostics changed.
+    pub(super) fn notification(&mut self, n: Notification) -> Vec<Message> {
+        let (uri, text) = match n.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                let Ok(p) = serde_json::from_value::<DidOpenTextDocumentParams>(n.params) else {
+                    return Vec::new();
+                };
+                (p.text_document.uri, Some(p.text_document.text))
+            }
+            DidChangeTextDocument::METHOD => {
+                let Ok(p) = serde_json::from_value::<DidChangeTextDocumentParams>(n.params) else {
+                    return Vec::new();
+                };
+                // Full sync: the last change holds the whole text.
+                let Some(change) = p.content_changes.into_iter().last() else {
+                    return Vec::new();
+                };
+                (p.text_document.uri, Some(change.text))
+            }
+            DidCloseTextDocument::METHOD => {
+                let Ok(p) = serde_json::from_value::<DidCloseTextDocumentParams>(n.params) else {
+                    return Vec::new();
+                };
+                (p.text_document.uri, None)
+            }
+            _ => return Vec::new(),
+        };
+        let mut messages = Vec::new();
+        match text {
+            Some(text) => {
+                self.update(&uri, text);
+                if let Some(d) = self.documents.get_mut(uri.as_str()) {
+                    d.published = diagnostics(d);
+                    messages.push(publish(uri.clone(), d.published.clone()));
+                }
+            }
+            None => {
+                self.documents.remove(uri.as_str());
+                messages.push(publish(uri.clone(), Vec::new()));
+            }
+        }
+        let others: Vec<(Uri, String)> = self
+            .documents
+            .values()
+            .filter(|d| d.uri != uri)
+            .map(|d| (d.uri.clone(), d.text.clone()))
+            .collect();
+        for (other, text) in others {
+            self.update(&other, text);
+            if let Some(d) = self.documents.get_mut(other.as_str()) {
+                let now = diagnostics(d);
+                if now != d.published {
+                    d.published = now;
+                    messages.push(publish(other, d.published.clone()));
+                }
+            }
+        }
+        messages
+    }
+
+    /// What the files of the open documents hold: their buffers, in front
+    /// of the file system.
+    pub(super) fn loader(&self) -> OverlayLoader<FsLoader> {
+        let mut loader = OverlayLoader::new(FsLoader);
+        for d in self.documents.values() {
+            loader.insert(&d.path, d.text.as_str());
+        }
+        loader
+    }
+
+    /// Sets a document's text and checks it, its imports read from the
+    /// open buffers where they are open.
+    fn update(&mut self, uri: &Uri, text: String) {
+        let path = uri_to_path(uri);
+        let loader = self.loader().with(&path, text.as_str());
+        let current = match capc_dsl::compile(&path, &loader) {
+            Ok(c) => c,
+            // The root is in the overlay, so this does not happen.
+            Err(_) => capc_dsl::compile_str(&path.to_string_lossy(), &text),
+        };
+        let previous = self.documents.remove(uri.as_str());
+        let parses = capc_dsl::parse::parse_file(FileId(0), &text).is_ok();
+        let last_parsed = if parses {
+            Some(text.clone())
+        } else {
+            previous.as_ref().and_then(|d| d.last_parsed.clone())
+        };
+        let published = previous
+            .as_ref()
+            .map(|d| d.published.clone())
+            .unwrap_or_default();
+        let last_good = if current.spec.is_some() {
+            None
+        } else {
+            previous.and_then(|d| {
+                if d.current.spec.is_some() {
+                    Some(d.current)
+                } else {
+                    d.last_good
+                }
+            })
+        };
+        self.documents.insert(
+            uri.as_str().to_string(),
+            Document {
+                uri: uri.clone(),
+                path,
+                text,
+                current,
+                last_good,
+                last_parsed,
+                published,
+            },
+        );
+    }
+}
+
+pub(super) fn publish(uri: Uri, diagnostics: Vec<Diagnostic>) -> Message {
+    let params = PublishDiagnosticsParams {
+        uri,
+        diagnostics,
+        version: None,
+    };
+    Message::Notification(Notification::new(
+        PublishDiagnostics::METHOD.to_string(),
+        params,
+    ))
+}
+
 // ------------------------------------------------------------- diagnostics
 
 /// The document's diagnostics as LSP sees them. Those whose primary span is
 /// in an imported file are shown on the `use` of that file (at the top for a
 /// file imported through another), naming the file.
-pub(super) fn diagnostics(uri: &Uri, document: &Document) -> Vec<Diagnostic> {
+pub(super) fn diagnostics(document: &Document) -> Vec<Diagnostic> {
+    let uri = &document.uri;
     let c = &document.current;
     let root = FileId(0);
     // The document's imports: a problem in an imported file is shown on the

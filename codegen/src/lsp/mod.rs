@@ -1,36 +1,38 @@
 //! `capc lsp`: a language server for `.cap` files over stdio.
 //!
 //! Built on `lsp-server` (the JSON-RPC transport rust-analyzer uses) and
-//! `lsp-types`. Each open document is compiled with [`capc_dsl::compile_str`]
-//! on open and on every change (full-text sync); its diagnostics are
-//! published with their codes, ranges in UTF-16 columns as LSP counts them,
-//! and the hint and notes in the message. Hover (doc comment, size, owned
-//! slots and what removing the last cap undoes, bit layout, signature and
-//! cost) and go-to-definition read the checked model of the document, or of
-//! its last version that checked when the current one has errors; document
-//! symbols (items, with an object's owned slots under it) come from the parse
-//! alone (of the last text that parsed, while an edit leaves a syntax
-//! error), so they work in a spec that does not check yet. The server keeps no
-//! state besides the open documents.
+//! `lsp-types`. Each open document is compiled on open and on every change
+//! (full-text sync), its imports read from the editor's buffers where they
+//! are open and from the disk otherwise ([`capc_dsl::OverlayLoader`]); a
+//! change re-checks every open document, since one may import another. Its
+//! diagnostics are published with their codes, ranges in UTF-16 columns as
+//! LSP counts them, and the hint and notes in the message. Hover (doc
+//! comment, size, owned slots and what removing the last cap undoes, bit
+//! layout, signature and cost) and go-to-definition read the checked model
+//! of the document, or of its last version that checked when the current
+//! one has errors; document symbols (items, with an object's owned slots
+//! under it) come from the parse alone (of the last text that parsed, while
+//! an edit leaves a syntax error), so they work in a spec that does not
+//! check yet. The server keeps no state besides the open documents.
+//!
+//! One module per concern: [`io`] the framing, [`documents`] the open
+//! documents and their diagnostics, [`position`] offsets, positions and
+//! URIs, [`navigation`] hover and definition, [`symbols`] document symbols,
+//! [`completion`], [`formatting`] (and folding).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use capc_dsl::FileId;
-use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
-use lsp_types::notification::{
-    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
-    PublishDiagnostics,
-};
+use lsp_server::{Connection, Message, Request, RequestId, Response};
 use lsp_types::request::{
     Completion, DocumentSymbolRequest, FoldingRangeRequest, Formatting, GotoDefinition,
     HoverRequest, Request as _,
 };
 use lsp_types::{
-    CompletionOptions, CompletionParams, Diagnostic, DocumentFormattingParams,
-    DocumentSymbolParams, FoldingRangeParams, FoldingRangeProviderCapability, GotoDefinitionParams,
-    HoverParams, HoverProviderCapability, OneOf, PublishDiagnosticsParams, ServerCapabilities,
-    TextDocumentSyncCapability, TextDocumentSyncKind, Uri,
+    CompletionOptions, CompletionParams, DocumentFormattingParams, DocumentSymbolParams,
+    FoldingRangeParams, FoldingRangeProviderCapability, GotoDefinitionParams, HoverParams,
+    HoverProviderCapability, OneOf, ServerCapabilities, TextDocumentSyncCapability,
+    TextDocumentSyncKind,
 };
 
 mod completion;
@@ -41,9 +43,8 @@ mod navigation;
 mod position;
 mod symbols;
 
-use documents::{Document, diagnostics};
+use documents::Document;
 use io::{read_messages, write_messages};
-use position::uri_to_path;
 
 pub const LSP_EXAMPLES: &str = "\
 Examples:
@@ -147,81 +148,6 @@ struct Server {
 }
 
 impl Server {
-    fn notification(&mut self, n: Notification) -> Vec<Message> {
-        let uri = match n.method.as_str() {
-            DidOpenTextDocument::METHOD => {
-                let Ok(p) =
-                    serde_json::from_value::<lsp_types::DidOpenTextDocumentParams>(n.params)
-                else {
-                    return Vec::new();
-                };
-                self.update(&p.text_document.uri, p.text_document.text);
-                p.text_document.uri
-            }
-            DidChangeTextDocument::METHOD => {
-                let Ok(p) =
-                    serde_json::from_value::<lsp_types::DidChangeTextDocumentParams>(n.params)
-                else {
-                    return Vec::new();
-                };
-                // Full sync: the last change holds the whole text.
-                let Some(change) = p.content_changes.into_iter().last() else {
-                    return Vec::new();
-                };
-                self.update(&p.text_document.uri, change.text);
-                p.text_document.uri
-            }
-            DidCloseTextDocument::METHOD => {
-                let Ok(p) =
-                    serde_json::from_value::<lsp_types::DidCloseTextDocumentParams>(n.params)
-                else {
-                    return Vec::new();
-                };
-                self.documents.remove(p.text_document.uri.as_str());
-                return vec![publish(p.text_document.uri, Vec::new())];
-            }
-            _ => return Vec::new(),
-        };
-        let diagnostics = self
-            .documents
-            .get(uri.as_str())
-            .map(|d| diagnostics(&uri, d))
-            .unwrap_or_default();
-        vec![publish(uri, diagnostics)]
-    }
-
-    fn update(&mut self, uri: &Uri, text: String) {
-        let path = uri_to_path(uri);
-        let current = capc_dsl::compile_str(&path.to_string_lossy(), &text);
-        let previous = self.documents.remove(uri.as_str());
-        let parses = capc_dsl::parse::parse_file(FileId(0), &text).is_ok();
-        let last_parsed = if parses {
-            Some(text.clone())
-        } else {
-            previous.as_ref().and_then(|d| d.last_parsed.clone())
-        };
-        let last_good = if current.spec.is_some() {
-            None
-        } else {
-            previous.and_then(|d| {
-                if d.current.spec.is_some() {
-                    Some(d.current)
-                } else {
-                    d.last_good
-                }
-            })
-        };
-        self.documents.insert(
-            uri.as_str().to_string(),
-            Document {
-                text,
-                current,
-                last_good,
-                last_parsed,
-            },
-        );
-    }
-
     fn request(&mut self, request: Request) -> Response {
         let id = request.id.clone();
         let result = match request.method.as_str() {
@@ -262,16 +188,4 @@ impl Server {
 
 fn error_response(id: RequestId, message: String) -> Response {
     Response::new_err(id, lsp_server::ErrorCode::InvalidParams as i32, message)
-}
-
-fn publish(uri: Uri, diagnostics: Vec<Diagnostic>) -> Message {
-    let params = PublishDiagnosticsParams {
-        uri,
-        diagnostics,
-        version: None,
-    };
-    Message::Notification(Notification::new(
-        PublishDiagnostics::METHOD.to_string(),
-        params,
-    ))
 }
