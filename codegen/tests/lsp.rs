@@ -84,6 +84,16 @@ impl Session {
         response["result"].clone()
     }
 
+    /// Sends a request that must fail and returns its response's `error`.
+    fn request_error(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let response = self.wait_for(|m| m["id"] == json!(id));
+        assert!(response.get("result").is_none(), "{response}");
+        response["error"].clone()
+    }
+
     /// The next message that satisfies `pred`, skipping others.
     fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         loop {
@@ -381,11 +391,11 @@ fn an_editor_session() {
             .contains("(tag 1)")
     );
 
-    // An unknown request is an error, not a crash.
-    session
-        .send(json!({"jsonrpc": "2.0", "id": 99, "method": "textDocument/rename", "params": {}}));
-    let response = session.wait_for(|m| m["id"] == json!(99));
-    assert_eq!(response["error"]["code"], json!(-32601));
+    // An unknown request is an error, not a crash; so are bad parameters.
+    let error = session.request_error("textDocument/implementation", json!({}));
+    assert_eq!(error["code"], json!(-32601));
+    let error = session.request_error("textDocument/rename", json!({}));
+    assert_eq!(error["code"], json!(-32602));
 
     assert_eq!(session.request("shutdown", Value::Null), Value::Null);
     session.notify("exit", Value::Null);
@@ -809,5 +819,260 @@ fn open_buffers_are_preferred_over_the_disk() {
     let ds = diagnostics_of(&mut session, &main_uri);
     assert_eq!(codes(&ds), ["E0100"]);
     assert!(ds[0]["message"].as_str().unwrap().contains("in "), "{ds:?}");
+    shut_down(session);
+}
+
+/// A spec in two files for references and rename: the right `read` is
+/// declared in lib.cap and used in main.cap, which also has a method `read`.
+const REFS_LIB: &str = "\
+target t {
+    address_bits = 48;
+    tag_bits = 5;
+    message_registers = 4;
+    message_words = 16;
+    caps_per_message = 2;
+}
+
+rights {
+    read,
+    write,
+}
+
+untyped Untyped(bits in 4..=47) {
+    size = 1 << bits;
+}
+
+cap UntypedCap for Untyped {
+    #[identity] #[object]
+    base: ptr(align = 16),
+    #[identity] #[size_arg]
+    bits: u6,
+    #[watermark(unit = 16)]
+    free_index: u44,
+}
+
+errors Errors {
+    Bad,
+}
+";
+
+const REFS_MAIN: &str = "\
+use \"lib.cap\";
+
+object Endpoint {
+    size = 16;
+}
+
+cap EndpointCap for Endpoint {
+    #[identity] #[object]
+    ptr: ptr(align = 16),
+    rights: rights(read, write),
+}
+
+retype UntypedCap {
+    into = Untyped | Endpoint;
+    fan_out = 16;
+}
+
+invocations EndpointCap -> Errors {
+    fn read(reply: cap EndpointCap(read)) {
+        requires read;
+        errors Bad;
+    }
+}
+";
+
+/// The range of the first `needle` after `after` in `text`.
+fn range_of(text: &str, after: &str, needle: &str) -> Value {
+    let start = position_of(text, after, needle);
+    let end = json!({
+        "line": start["line"],
+        "character": start["character"].as_u64().unwrap() + needle.len() as u64
+    });
+    json!({"start": start, "end": end})
+}
+
+/// `text` with LSP text edits (single-line, not overlapping) applied.
+fn apply(text: &str, edits: &Value) -> String {
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let mut edits = edits.as_array().unwrap().clone();
+    edits.sort_by_key(|e| {
+        let start = &e["range"]["start"];
+        std::cmp::Reverse((start["line"].as_u64(), start["character"].as_u64()))
+    });
+    for e in edits {
+        let (start, end) = (&e["range"]["start"], &e["range"]["end"]);
+        assert_eq!(start["line"], end["line"]);
+        let line = &mut lines[start["line"].as_u64().unwrap() as usize];
+        let (a, b) = (
+            start["character"].as_u64().unwrap() as usize,
+            end["character"].as_u64().unwrap() as usize,
+        );
+        line.replace_range(a..b, e["newText"].as_str().unwrap());
+    }
+    lines.join("\n")
+}
+
+/// References and rename go across the `use`, keep to the namespace of the
+/// name (the right `read` is not the method `read`), and rename refuses a
+/// name that is not one, a keyword, a name of the language and a name
+/// another item of the namespace has.
+#[test]
+fn references_and_rename_across_imports() {
+    let s = Scratch::new("lsp", "rename");
+    s.write("lib.cap", REFS_LIB);
+    s.write("main.cap", REFS_MAIN);
+    let (lib, main) = (uri(&s.path("lib.cap")), uri(&s.path("main.cap")));
+    let (mut session, init) = initialized();
+    assert_eq!(init["capabilities"]["referencesProvider"], json!(true));
+    assert_eq!(
+        init["capabilities"]["renameProvider"],
+        json!({"prepareProvider": true})
+    );
+    open(&mut session, &main, REFS_MAIN);
+    assert_eq!(diagnostics_of(&mut session, &main), Vec::<Value>::new());
+    let at = |after: &str, needle: &str| json!({"textDocument": {"uri": main}, "position": position_of(REFS_MAIN, after, needle)});
+    let references = |session: &mut Session, after: &str, needle: &str, declaration: bool| {
+        let mut params = at(after, needle);
+        params["context"] = json!({"includeDeclaration": declaration});
+        session.request("textDocument/references", params)
+    };
+    // The right `read`, from its use in `requires`: declared in lib.cap.
+    let right_uses = json!([
+        {"uri": main, "range": range_of(REFS_MAIN, "rights(", "read")},
+        {"uri": main, "range": range_of(REFS_MAIN, "EndpointCap(", "read")},
+        {"uri": main, "range": range_of(REFS_MAIN, "requires ", "read")},
+    ]);
+    let mut with_declaration =
+        vec![json!({"uri": lib, "range": range_of(REFS_LIB, "rights {", "read")})];
+    with_declaration.extend(right_uses.as_array().unwrap().iter().cloned());
+    assert_eq!(
+        references(&mut session, "requires ", "read", true),
+        json!(with_declaration)
+    );
+    assert_eq!(
+        references(&mut session, "requires ", "read", false),
+        right_uses
+    );
+    // The method `read`: only its declaration.
+    assert_eq!(
+        references(&mut session, "fn ", "read", true),
+        json!([{"uri": main, "range": range_of(REFS_MAIN, "fn ", "read")}])
+    );
+    assert_eq!(references(&mut session, "fn ", "read", false), json!([]));
+
+    // prepareRename: the name and its range; an error on a name of the
+    // language.
+    assert_eq!(
+        session.request("textDocument/prepareRename", at("requires ", "read")),
+        json!({"range": range_of(REFS_MAIN, "requires ", "read"), "placeholder": "read"})
+    );
+    let error = session.request_error("textDocument/prepareRename", at("#[", "identity"));
+    assert_eq!(
+        error["message"],
+        json!("the attribute name `identity` is part of the language and cannot be renamed")
+    );
+
+    // Renaming the right edits both files.
+    let rename = |session: &mut Session, after: &str, needle: &str, new: &str| {
+        let mut params = at(after, needle);
+        params["newName"] = json!(new);
+        let id = session.next_id;
+        session.next_id += 1;
+        session.send(
+            json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/rename", "params": params}),
+        );
+        session.wait_for(|m| m["id"] == json!(id))
+    };
+    let edit = |range: Value| json!({"range": range, "newText": "look"});
+    let response = rename(&mut session, "requires ", "read", "look");
+    assert_eq!(
+        response["result"],
+        json!({"changes": {
+            lib.clone(): [edit(range_of(REFS_LIB, "rights {", "read"))],
+            main.clone(): [
+                edit(range_of(REFS_MAIN, "rights(", "read")),
+                edit(range_of(REFS_MAIN, "EndpointCap(", "read")),
+                edit(range_of(REFS_MAIN, "requires ", "read")),
+            ],
+        }}),
+        "{response}"
+    );
+    let changes = response["result"]["changes"].clone();
+    // The method `read` may take the name of a right: other namespace.
+    let method = rename(&mut session, "fn ", "read", "write");
+    assert_eq!(
+        method["result"],
+        json!({"changes": {main.clone(): [
+            {"range": range_of(REFS_MAIN, "fn ", "read"), "newText": "write"}
+        ]}})
+    );
+    // Refusals, each with its reason.
+    let refused = |session: &mut Session, after: &str, needle: &str, new: &str| {
+        let response = rename(session, after, needle, new);
+        assert_eq!(response["error"]["code"], json!(-32803), "{response}");
+        response["error"]["message"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        refused(&mut session, "requires ", "read", "2read"),
+        "`2read` is not a valid name: a name is a letter or `_` followed by letters, digits and `_`"
+    );
+    assert_eq!(
+        refused(&mut session, "requires ", "read", "cap"),
+        "`cap` is a keyword, not a name"
+    );
+    let lib_path = s.path("lib.cap");
+    assert_eq!(
+        refused(&mut session, "requires ", "read", "write"),
+        format!(
+            "cannot rename the right `read` to `write`: the right `write` is declared at {}:11:5",
+            lib_path.display()
+        )
+    );
+    assert_eq!(
+        refused(&mut session, "for Endpoint", "Endpoint", "Untyped"),
+        format!(
+            "cannot rename the type `Endpoint` to `Untyped`: the type `Untyped` is declared at {}:14:9",
+            lib_path.display()
+        )
+    );
+    assert_eq!(
+        refused(&mut session, "#[", "identity", "id"),
+        "the attribute name `identity` is part of the language and cannot be renamed"
+    );
+
+    // Applied, the rename leaves a spec that checks: lib.cap opened with
+    // its edits (main.cap, still using `read`, now has errors), then
+    // main.cap changed with its.
+    let new_lib = apply(REFS_LIB, &changes[&lib]);
+    let new_main = apply(REFS_MAIN, &changes[&main]);
+    assert!(new_main.contains("requires look;"), "{new_main}");
+    open(&mut session, &lib, &new_lib);
+    let ds = diagnostics_of(&mut session, &main);
+    assert!(
+        ds.iter().all(|d| d["code"] == json!("E0100")) && !ds.is_empty(),
+        "{ds:?}"
+    );
+    session.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": main, "version": 2}, "contentChanges": [{"text": new_main}]}),
+    );
+    assert_eq!(diagnostics_of(&mut session, &main), Vec::<Value>::new());
+    // From lib.cap, which imports nothing, the references are found in
+    // main.cap too: it is open and imports the declaration.
+    let found = session.request(
+        "textDocument/references",
+        json!({"textDocument": {"uri": lib}, "position": position_of(&new_lib, "rights {", "look"),
+               "context": {"includeDeclaration": true}}),
+    );
+    assert_eq!(
+        found,
+        json!([
+            {"uri": lib, "range": range_of(&new_lib, "rights {", "look")},
+            {"uri": main, "range": range_of(&new_main, "rights(", "look")},
+            {"uri": main, "range": range_of(&new_main, "EndpointCap(", "look")},
+            {"uri": main, "range": range_of(&new_main, "requires ", "look")},
+        ])
+    );
     shut_down(session);
 }

@@ -26,21 +26,22 @@ use std::process::ExitCode;
 use lsp_server::{Connection, Message, Request, RequestId, Response};
 use lsp_types::request::{
     Completion, DocumentSymbolRequest, FoldingRangeRequest, Formatting, GotoDefinition,
-    HoverRequest, Request as _,
+    HoverRequest, PrepareRenameRequest, References, Rename, Request as _,
 };
 use lsp_types::{
-    CompletionOptions, CompletionParams, DocumentFormattingParams, DocumentSymbolParams,
-    FoldingRangeParams, FoldingRangeProviderCapability, GotoDefinitionParams, HoverParams,
-    HoverProviderCapability, OneOf, ServerCapabilities, TextDocumentSyncCapability,
-    TextDocumentSyncKind,
+    CompletionOptions, FoldingRangeProviderCapability, HoverProviderCapability, OneOf,
+    RenameOptions, ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind,
+    WorkDoneProgressOptions,
 };
 
 mod completion;
 mod documents;
 mod formatting;
+mod index;
 mod io;
 mod navigation;
 mod position;
+mod references;
 mod symbols;
 
 use documents::Document;
@@ -104,6 +105,11 @@ fn capabilities() -> ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         hover_provider: Some(HoverProviderCapability::Simple(true)),
         definition_provider: Some(OneOf::Left(true)),
+        references_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Right(RenameOptions {
+            prepare_provider: Some(true),
+            work_done_progress_options: WorkDoneProgressOptions::default(),
+        })),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
         completion_provider: Some(CompletionOptions {
@@ -149,40 +155,50 @@ struct Server {
 
 impl Server {
     fn request(&mut self, request: Request) -> Response {
-        let id = request.id.clone();
-        let result = match request.method.as_str() {
-            HoverRequest::METHOD => serde_json::from_value::<HoverParams>(request.params)
-                .map(|p| serde_json::to_value(self.hover(&p)).unwrap_or_default()),
+        let (id, params) = (request.id, request.params);
+        match request.method.as_str() {
+            HoverRequest::METHOD => respond::<HoverRequest>(id, params, |p| Ok(self.hover(p))),
             GotoDefinition::METHOD => {
-                serde_json::from_value::<GotoDefinitionParams>(request.params)
-                    .map(|p| serde_json::to_value(self.definition(&p)).unwrap_or_default())
+                respond::<GotoDefinition>(id, params, |p| Ok(self.definition(p)))
             }
+            References::METHOD => respond::<References>(id, params, |p| Ok(self.references(p))),
+            PrepareRenameRequest::METHOD => {
+                respond::<PrepareRenameRequest>(id, params, |p| self.prepare_rename(p))
+            }
+            Rename::METHOD => respond::<Rename>(id, params, |p| self.rename(p)),
             DocumentSymbolRequest::METHOD => {
-                serde_json::from_value::<DocumentSymbolParams>(request.params)
-                    .map(|p| serde_json::to_value(self.symbols(&p)).unwrap_or_default())
+                respond::<DocumentSymbolRequest>(id, params, |p| Ok(self.symbols(p)))
             }
-            Formatting::METHOD => {
-                serde_json::from_value::<DocumentFormattingParams>(request.params)
-                    .map(|p| serde_json::to_value(self.format(&p)).unwrap_or_default())
-            }
-            Completion::METHOD => serde_json::from_value::<CompletionParams>(request.params)
-                .map(|p| serde_json::to_value(self.complete(&p)).unwrap_or_default()),
+            Formatting::METHOD => respond::<Formatting>(id, params, |p| Ok(self.format(p))),
+            Completion::METHOD => respond::<Completion>(id, params, |p| Ok(self.complete(p))),
             FoldingRangeRequest::METHOD => {
-                serde_json::from_value::<FoldingRangeParams>(request.params)
-                    .map(|p| serde_json::to_value(self.folds(&p)).unwrap_or_default())
+                respond::<FoldingRangeRequest>(id, params, |p| Ok(self.folds(p)))
             }
-            other => {
-                return Response::new_err(
-                    id,
-                    lsp_server::ErrorCode::MethodNotFound as i32,
-                    format!("capc lsp does not implement `{other}`"),
-                );
-            }
-        };
-        match result {
-            Ok(value) => Response::new_ok(id, value),
-            Err(e) => error_response(id, format!("invalid params: {e}")),
+            other => Response::new_err(
+                id,
+                lsp_server::ErrorCode::MethodNotFound as i32,
+                format!("capc lsp does not implement `{other}`"),
+            ),
         }
+    }
+}
+
+/// The response to a request of type `R`: its result, or an error with
+/// `handle`'s message (`RequestFailed`), or for parameters that are not
+/// `R`'s, an `InvalidParams` error.
+fn respond<R: lsp_types::request::Request>(
+    id: RequestId,
+    params: serde_json::Value,
+    handle: impl FnOnce(&R::Params) -> Result<R::Result, String>,
+) -> Response {
+    let params = match serde_json::from_value::<R::Params>(params) {
+        Ok(params) => params,
+        Err(e) => return error_response(id, format!("invalid params: {e}")),
+    };
+    let result = handle(&params).and_then(|r| serde_json::to_value(r).map_err(|e| e.to_string()));
+    match result {
+        Ok(value) => Response::new_ok(id, value),
+        Err(message) => Response::new_err(id, lsp_server::ErrorCode::RequestFailed as i32, message),
     }
 }
 

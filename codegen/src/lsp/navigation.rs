@@ -2,6 +2,7 @@
 
 use super::Server;
 use super::documents::{Document, location};
+use super::index::Symbol;
 use super::position::{position_to_offset, word_at};
 use capc_dsl::Span;
 use capc_dsl::model::{Finaliser, Object, ObjectId, OwnedSlot, Spec};
@@ -23,16 +24,16 @@ impl Server {
         let position = &p.text_document_position_params;
         let (document, word) = self.word_at(&position.text_document.uri, position.position)?;
         let (spec, _) = document.model()?;
-        // Whether the name is declared as a method here (`fn name`).
-        let offset = position_to_offset(&document.text, position.position);
-        let start = document.text[..offset]
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .map_or(0, |i| i + 1);
-        let before = document.text[..start].trim_end();
-        let after_fn = before.len() < start
-            && before
-                .strip_suffix("fn")
-                .is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+        // Methods have a namespace of their own: the index says whether the
+        // name is a method's; without one (a text that does not parse),
+        // whether it follows `fn`.
+        let indexed = self
+            .graph(&position.text_document.uri)
+            .and_then(|g| g.at(position.position).map(|o| o.symbol.clone()));
+        let after_fn = match indexed {
+            Some(symbol) => matches!(symbol, Symbol::Method { .. }),
+            None => follows_fn(&document.text, position.position),
+        };
         let text = hover_text(spec, &word, after_fn)?;
         Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
@@ -43,16 +44,32 @@ impl Server {
         })
     }
 
+    /// The declarations of the symbol under the cursor, from the index
+    /// (so in the namespace of the name, in a spec that does not check);
+    /// by name in the last model that checked when the text does not parse.
     pub(super) fn definition(&self, p: &GotoDefinitionParams) -> Option<GotoDefinitionResponse> {
         let position = &p.text_document_position_params;
-        let (document, word) = self.word_at(&position.text_document.uri, position.position)?;
-        let (spec, sources) = document.model()?;
-        let spans = definitions(spec, &word);
-        let root = &position.text_document.uri;
-        let locations: Vec<Location> = spans
-            .into_iter()
-            .filter_map(|span| location(root, sources, span))
-            .collect();
+        let uri = &position.text_document.uri;
+        let indexed = self.graph(uri).and_then(|graph| {
+            let symbol = &graph.at(position.position)?.symbol;
+            Some(
+                graph
+                    .declarations(symbol)
+                    .filter_map(|o| graph.location(o.span))
+                    .collect::<Vec<Location>>(),
+            )
+        });
+        let locations = match indexed {
+            Some(locations) => locations,
+            None => {
+                let (document, word) = self.word_at(uri, position.position)?;
+                let (spec, sources) = document.model()?;
+                definitions(spec, &word)
+                    .into_iter()
+                    .filter_map(|span| location(uri, sources, span))
+                    .collect()
+            }
+        };
         match locations.len() {
             0 => None,
             1 => locations
@@ -62,6 +79,19 @@ impl Server {
             _ => Some(GotoDefinitionResponse::Array(locations)),
         }
     }
+}
+
+/// Whether the name at `position` follows the keyword `fn`.
+fn follows_fn(text: &str, position: Position) -> bool {
+    let offset = position_to_offset(text, position);
+    let start = text[..offset]
+        .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    let before = text[..start].trim_end();
+    before.len() < start
+        && before
+            .strip_suffix("fn")
+            .is_some_and(|rest| !rest.ends_with(|c: char| c.is_alphanumeric() || c == '_'))
 }
 
 /// Markdown about every declaration called `name`.
