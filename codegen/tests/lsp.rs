@@ -1076,3 +1076,135 @@ fn references_and_rename_across_imports() {
     );
     shut_down(session);
 }
+
+/// Workspace symbols: the declarations of the open documents and their
+/// imports whose names contain the query, ignoring case, by name.
+#[test]
+fn workspace_symbols_cover_imports() {
+    let s = Scratch::new("lsp", "workspace-symbols");
+    s.write("lib.cap", REFS_LIB);
+    s.write("main.cap", REFS_MAIN);
+    let (lib, main) = (uri(&s.path("lib.cap")), uri(&s.path("main.cap")));
+    let (mut session, init) = initialized();
+    assert_eq!(init["capabilities"]["workspaceSymbolProvider"], json!(true));
+    open(&mut session, &main, REFS_MAIN);
+    let _ = diagnostics_of(&mut session, &main);
+    let symbols = session.request("workspace/symbol", json!({"query": "READ"}));
+    assert_eq!(
+        symbols,
+        json!([
+            {"name": "read", "kind": 22, "location": {"uri": lib, "range": range_of(REFS_LIB, "rights {", "read")}},
+            {"name": "read", "kind": 6, "containerName": "EndpointCap",
+             "location": {"uri": main, "range": range_of(REFS_MAIN, "fn ", "read")}},
+        ])
+    );
+    let names = |symbols: &Value| -> Vec<(String, u64)> {
+        symbols
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["kind"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let symbols = session.request("workspace/symbol", json!({"query": "untyped"}));
+    assert_eq!(
+        names(&symbols),
+        [("Untyped".to_string(), 5), ("UntypedCap".to_string(), 23)]
+    );
+    let symbols = session.request("workspace/symbol", json!({"query": "nothing like it"}));
+    assert_eq!(symbols, json!([]));
+    shut_down(session);
+}
+
+/// Semantic tokens: every token of the document, each name as what it
+/// names (found through the import), declarations marked, with the legend
+/// `initialize` gave.
+#[test]
+fn semantic_tokens_from_the_parse() {
+    let s = Scratch::new("lsp", "tokens");
+    s.write("lib.cap", REFS_LIB);
+    let text = "\
+use \"lib.cap\";
+/// Two.
+const N = 2 KiB; // N
+invocations UntypedCap -> Errors {
+    fn read(n: word, c: cap UntypedCap(read)) {
+        requires read;
+        errors Bad;
+    }
+}
+";
+    s.write("main.cap", text);
+    let main = uri(&s.path("main.cap"));
+    let (mut session, init) = initialized();
+    let provider = &init["capabilities"]["semanticTokensProvider"];
+    assert_eq!(provider["full"], json!(true));
+    let legend = &provider["legend"];
+    open(&mut session, &main, text);
+    let _ = diagnostics_of(&mut session, &main);
+    let result = session.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": main}}),
+    );
+    // Decoded: line, column, the text, its type and modifiers.
+    let data: Vec<u64> = result["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut line, mut column) = (0, 0);
+    let mut decoded = Vec::new();
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            column = 0;
+        }
+        line += t[0] as usize;
+        column += t[1] as usize;
+        let word = &lines[line][column..column + t[2] as usize];
+        let ty = legend["tokenTypes"][t[3] as usize].as_str().unwrap();
+        let modifiers: Vec<&str> = (0..4)
+            .filter(|bit| t[4] & (1 << bit) != 0)
+            .map(|bit| legend["tokenModifiers"][bit].as_str().unwrap())
+            .collect();
+        decoded.push(format!(
+            "{line}:{column} {word} {ty} {}",
+            modifiers.join(",")
+        ));
+    }
+    assert_eq!(
+        decoded,
+        [
+            "0:0 use keyword ",
+            "0:4 \"lib.cap\" string ",
+            "1:0 /// Two. comment documentation",
+            "2:0 const keyword ",
+            "2:6 N variable declaration,readonly",
+            "2:10 2 number ",
+            "2:12 KiB number ",
+            "2:17 // N comment ",
+            "3:0 invocations keyword ",
+            "3:12 UntypedCap struct ",
+            "3:26 Errors enum ",
+            "4:4 fn keyword ",
+            "4:7 read method declaration",
+            "4:12 n parameter declaration",
+            "4:15 word type defaultLibrary",
+            "4:21 c parameter declaration",
+            "4:24 cap keyword ",
+            "4:28 UntypedCap struct ",
+            "4:39 read enumMember ",
+            "5:8 requires keyword ",
+            "5:17 read enumMember ",
+            "6:8 errors keyword ",
+            "6:15 Bad enumMember ",
+        ]
+    );
+    shut_down(session);
+}

@@ -19,6 +19,7 @@ pub mod load;
 pub mod model;
 pub mod parse;
 pub mod source;
+pub mod tokens;
 pub mod units;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@
 //! within the item that declares it. A right `read` and a method `read` are
 //! different symbols.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use capc_dsl::ast::{self, Expr, ExprKind, Ident, ItemKind};
@@ -443,6 +444,15 @@ impl Walker {
     }
 }
 
+/// What a type name names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TypeKind {
+    Object,
+    Cap,
+    Errors,
+    Interface,
+}
+
 /// One open document with everything it imports, parsed, and the names
 /// written in them.
 pub(super) struct Graph {
@@ -472,6 +482,24 @@ impl Graph {
         self.occurrences
             .iter()
             .find(|o| o.span.file == root && o.span.start <= offset && offset <= o.span.end)
+    }
+
+    /// What each type name of the graph names.
+    pub(super) fn type_kinds(&self) -> BTreeMap<&str, TypeKind> {
+        let mut kinds = BTreeMap::new();
+        for (_, file) in &self.loaded.files {
+            for item in &file.items {
+                let (name, kind) = match &item.kind {
+                    ItemKind::Object(o) => (&o.name, TypeKind::Object),
+                    ItemKind::Cap(c) => (&c.name, TypeKind::Cap),
+                    ItemKind::Errors(e) => (&e.name, TypeKind::Errors),
+                    ItemKind::Interface(i) => (&i.name, TypeKind::Interface),
+                    _ => continue,
+                };
+                kinds.insert(name.name.as_str(), kind);
+            }
+        }
+        kinds
     }
 
     /// Where `symbol` is declared in the graph.

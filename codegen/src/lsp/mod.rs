@@ -27,11 +27,13 @@ use lsp_server::{Connection, Message, Request, RequestId, Response};
 use lsp_types::request::{
     Completion, DocumentSymbolRequest, FoldingRangeRequest, Formatting, GotoDefinition,
     HoverRequest, PrepareRenameRequest, References, Rename, Request as _,
+    SemanticTokensFullRequest, WorkspaceSymbolRequest,
 };
 use lsp_types::{
     CompletionOptions, FoldingRangeProviderCapability, HoverProviderCapability, OneOf,
-    RenameOptions, ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind,
-    WorkDoneProgressOptions,
+    RenameOptions, SemanticTokensFullOptions, SemanticTokensOptions,
+    SemanticTokensServerCapabilities, ServerCapabilities, TextDocumentSyncCapability,
+    TextDocumentSyncKind, WorkDoneProgressOptions,
 };
 
 mod completion;
@@ -43,6 +45,7 @@ mod navigation;
 mod position;
 mod references;
 mod symbols;
+mod tokens;
 
 use documents::Document;
 use io::{read_messages, write_messages};
@@ -111,6 +114,14 @@ fn capabilities() -> ServerCapabilities {
             work_done_progress_options: WorkDoneProgressOptions::default(),
         })),
         document_symbol_provider: Some(OneOf::Left(true)),
+        workspace_symbol_provider: Some(OneOf::Left(true)),
+        semantic_tokens_provider: Some(SemanticTokensServerCapabilities::SemanticTokensOptions(
+            SemanticTokensOptions {
+                legend: tokens::legend(),
+                full: Some(SemanticTokensFullOptions::Bool(true)),
+                ..SemanticTokensOptions::default()
+            },
+        )),
         document_formatting_provider: Some(OneOf::Left(true)),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some(vec!["[".to_string()]),
@@ -168,6 +179,12 @@ impl Server {
             Rename::METHOD => respond::<Rename>(id, params, |p| self.rename(p)),
             DocumentSymbolRequest::METHOD => {
                 respond::<DocumentSymbolRequest>(id, params, |p| Ok(self.symbols(p)))
+            }
+            WorkspaceSymbolRequest::METHOD => {
+                respond::<WorkspaceSymbolRequest>(id, params, |p| Ok(self.workspace_symbols(p)))
+            }
+            SemanticTokensFullRequest::METHOD => {
+                respond::<SemanticTokensFullRequest>(id, params, |p| Ok(self.semantic_tokens(p)))
             }
             Formatting::METHOD => respond::<Formatting>(id, params, |p| Ok(self.format(p))),
             Completion::METHOD => respond::<Completion>(id, params, |p| Ok(self.complete(p))),

@@ -1,10 +1,17 @@
-//! Document symbols, from the parse alone.
+//! Document symbols, from the parse alone; workspace symbols, from the
+//! index of the open documents and their imports.
+
+use std::collections::BTreeMap;
 
 use super::Server;
+use super::index::{Symbol, TypeKind};
 use super::position::span_range;
 use capc_dsl::Span;
 use capc_dsl::ast::{self, ItemKind};
-use lsp_types::{DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, SymbolKind};
+use lsp_types::{
+    DocumentSymbol, DocumentSymbolParams, DocumentSymbolResponse, OneOf, SymbolKind,
+    WorkspaceSymbol, WorkspaceSymbolParams, WorkspaceSymbolResponse,
+};
 
 impl Server {
     pub(super) fn symbols(&self, p: &DocumentSymbolParams) -> Option<DocumentSymbolResponse> {
@@ -13,6 +20,79 @@ impl Server {
         Some(DocumentSymbolResponse::Nested(document_symbols(
             text, &file,
         )))
+    }
+}
+
+impl Server {
+    /// Every declaration in the open documents and the files they import
+    /// whose name contains the query (ignoring case), by name, then file
+    /// and position.
+    pub(super) fn workspace_symbols(
+        &self,
+        p: &WorkspaceSymbolParams,
+    ) -> Option<WorkspaceSymbolResponse> {
+        let query = p.query.to_lowercase();
+        let mut found: BTreeMap<(String, String, (u32, u32)), WorkspaceSymbol> = BTreeMap::new();
+        for graph in self.graphs() {
+            let kinds = graph.type_kinds();
+            for o in graph.occurrences.iter().filter(|o| o.declaration) {
+                let name = o.symbol.name();
+                if !name.to_lowercase().contains(&query) {
+                    continue;
+                }
+                let Some(location) = graph.location(o.span) else {
+                    continue;
+                };
+                let (kind, container) = match &o.symbol {
+                    Symbol::Type(n) => (
+                        match kinds.get(n.as_str()) {
+                            Some(TypeKind::Object) => SymbolKind::CLASS,
+                            Some(TypeKind::Cap) | None => SymbolKind::STRUCT,
+                            Some(TypeKind::Errors) => SymbolKind::ENUM,
+                            Some(TypeKind::Interface) => SymbolKind::INTERFACE,
+                        },
+                        None,
+                    ),
+                    Symbol::Right(_) => (SymbolKind::ENUM_MEMBER, None),
+                    Symbol::Const(_) => (SymbolKind::CONSTANT, None),
+                    Symbol::Target(_) => (SymbolKind::NAMESPACE, None),
+                    Symbol::SizeParam { object, .. } => {
+                        (SymbolKind::TYPE_PARAMETER, Some(object.clone()))
+                    }
+                    Symbol::Variant { errors, .. } => {
+                        (SymbolKind::ENUM_MEMBER, Some(errors.clone()))
+                    }
+                    Symbol::Payload {
+                        errors, variant, ..
+                    } => (SymbolKind::FIELD, Some(format!("{errors}::{variant}"))),
+                    Symbol::Method { set, .. } => (SymbolKind::METHOD, Some(set.clone())),
+                    Symbol::Param { set, method, .. } => {
+                        (SymbolKind::VARIABLE, Some(format!("{set}.{method}")))
+                    }
+                    Symbol::Slot { object, .. } => (SymbolKind::FIELD, Some(object.clone())),
+                    Symbol::Field { cap, .. } => (SymbolKind::FIELD, Some(cap.clone())),
+                    Symbol::Setting(_) | Symbol::Attribute(_) | Symbol::Builtin(_) => continue,
+                };
+                let start = location.range.start;
+                found
+                    .entry((
+                        name.to_string(),
+                        location.uri.as_str().to_string(),
+                        (start.line, start.character),
+                    ))
+                    .or_insert(WorkspaceSymbol {
+                        name: name.to_string(),
+                        kind,
+                        tags: None,
+                        container_name: container,
+                        location: OneOf::Left(location),
+                        data: None,
+                    });
+            }
+        }
+        Some(WorkspaceSymbolResponse::Nested(
+            found.into_values().collect(),
+        ))
     }
 }
 
