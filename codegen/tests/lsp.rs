@@ -1208,3 +1208,109 @@ invocations UntypedCap -> Errors {
     );
     shut_down(session);
 }
+
+/// docs/tools.md lists exactly the features `initialize` advertises: each
+/// `- **feature**` bullet of its `capc lsp` section names one capability.
+#[test]
+fn the_docs_list_what_initialize_advertises() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/tools.md"))
+            .unwrap();
+    let section = docs.split("## `capc lsp`").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let capability = |feature: &str| match feature {
+        "diagnostics" => "textDocumentSync",
+        "hover" => "hoverProvider",
+        "go to definition" => "definitionProvider",
+        "find references" => "referencesProvider",
+        "rename" => "renameProvider",
+        "document symbols" => "documentSymbolProvider",
+        "workspace symbols" => "workspaceSymbolProvider",
+        "semantic tokens" => "semanticTokensProvider",
+        "code actions" => "codeActionProvider",
+        "formatting" => "documentFormattingProvider",
+        "completion" => "completionProvider",
+        "folding" => "foldingRangeProvider",
+        other => panic!("docs/tools.md lists `{other}`, which this test does not know"),
+    };
+    let mut documented: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("- **")?.split("**").next())
+        .map(capability)
+        .collect();
+    documented.sort();
+    let (session, init) = initialized();
+    let advertised: Vec<&str> = init["capabilities"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(documented, advertised);
+    shut_down(session);
+}
+
+/// Code actions: a diagnostic's suggestion is a quick fix, the preferred
+/// one when it is machine-applicable (the only name that close), not when
+/// another name is as close.
+#[test]
+fn suggestions_are_quick_fixes() {
+    let text = UNKNOWN_NAME.replace(
+        "const Y = X;",
+        "const XX = 2;\nconst Y = XXY;\nconst Z = XY;",
+    );
+    let uri = "file:///tmp/capc-lsp-actions.cap";
+    let (mut session, init) = initialized();
+    assert_eq!(
+        init["capabilities"]["codeActionProvider"],
+        json!({"codeActionKinds": ["quickfix"]})
+    );
+    open(&mut session, uri, &text);
+    let shown = diagnostics_of(&mut session, uri);
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    // Actions for the range from (line, character) to (line, character).
+    let actions = |session: &mut Session, start: (u32, u32), end: (u32, u32), only: Value| {
+        session.request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": uri},
+                "range": {"start": {"line": start.0, "character": start.1},
+                          "end": {"line": end.0, "character": end.1}},
+                "context": {"diagnostics": [], "only": only},
+            }),
+        )
+    };
+    let fix = |diagnostic: &Value, from: &str, to: &str, preferred: bool| {
+        let mut action = json!({
+            "title": format!("replace `{from}` with `{to}`"),
+            "kind": "quickfix",
+            "diagnostics": [diagnostic],
+            "edit": {"changes": {uri: [{"range": diagnostic["range"], "newText": to}]}},
+        });
+        if preferred {
+            action["isPreferred"] = json!(true);
+        }
+        action
+    };
+    assert_eq!(
+        actions(&mut session, (0, 0), (11, 0), Value::Null),
+        json!([
+            fix(&shown[1], "XXY", "XX", true),
+            fix(&shown[2], "XY", "X", false)
+        ])
+    );
+    assert_eq!(
+        actions(&mut session, (9, 11), (9, 11), Value::Null),
+        json!([fix(&shown[1], "XXY", "XX", true)])
+    );
+    // `UNKNOWN` has no fix; a client that wants no quick fixes gets none.
+    assert_eq!(
+        actions(&mut session, (7, 16), (7, 16), Value::Null),
+        json!([])
+    );
+    assert_eq!(
+        actions(&mut session, (0, 0), (11, 0), json!(["refactor"])),
+        json!([])
+    );
+    shut_down(session);
+}

@@ -15,9 +15,15 @@
 //! an edit leaves a syntax error), so they work in a spec that does not
 //! check yet. The server keeps no state besides the open documents.
 //!
+//! References, rename, workspace symbols and semantic tokens read an index
+//! of every name written in the open documents and their imports, built
+//! from the parse and aware of the namespaces ([`index`]).
+//!
 //! One module per concern: [`io`] the framing, [`documents`] the open
 //! documents and their diagnostics, [`position`] offsets, positions and
-//! URIs, [`navigation`] hover and definition, [`symbols`] document symbols,
+//! URIs, [`index`] the names, [`navigation`] hover and definition,
+//! [`references`] references and rename, [`symbols`] document and workspace
+//! symbols, [`tokens`] semantic tokens, [`actions`] quick fixes,
 //! [`completion`], [`formatting`] (and folding).
 
 use std::collections::BTreeMap;
@@ -25,17 +31,18 @@ use std::process::ExitCode;
 
 use lsp_server::{Connection, Message, Request, RequestId, Response};
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, FoldingRangeRequest, Formatting, GotoDefinition,
-    HoverRequest, PrepareRenameRequest, References, Rename, Request as _,
+    CodeActionRequest, Completion, DocumentSymbolRequest, FoldingRangeRequest, Formatting,
+    GotoDefinition, HoverRequest, PrepareRenameRequest, References, Rename, Request as _,
     SemanticTokensFullRequest, WorkspaceSymbolRequest,
 };
 use lsp_types::{
-    CompletionOptions, FoldingRangeProviderCapability, HoverProviderCapability, OneOf,
-    RenameOptions, SemanticTokensFullOptions, SemanticTokensOptions,
-    SemanticTokensServerCapabilities, ServerCapabilities, TextDocumentSyncCapability,
-    TextDocumentSyncKind, WorkDoneProgressOptions,
+    CodeActionKind, CodeActionOptions, CodeActionProviderCapability, CompletionOptions,
+    FoldingRangeProviderCapability, HoverProviderCapability, OneOf, RenameOptions,
+    SemanticTokensFullOptions, SemanticTokensOptions, SemanticTokensServerCapabilities,
+    ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind, WorkDoneProgressOptions,
 };
 
+mod actions;
 mod completion;
 mod documents;
 mod formatting;
@@ -56,9 +63,11 @@ Examples:
 
 VS Code: the extension in editors/vscode starts `capc lsp` for .cap files.
 Neovim:  vim.lsp.start({ name = 'capc', cmd = { 'capc', 'lsp' } })
-Features: diagnostics with codes on open and change, hover (docs, sizes, owned slots and
-finalisers, cap layouts, method costs), go to definition, document symbols, formatting
-(capc fmt's layout), completion (keywords, attributes after `#[`, the spec's names), folding.
+Features: diagnostics with codes on open and change (imports read from open buffers), quick
+fixes from the diagnostics' suggestions, hover (docs, sizes, owned slots and finalisers, cap
+layouts, method costs), go to definition, references and rename across imports (by
+namespace), document and workspace symbols, semantic tokens, formatting (capc fmt's layout),
+completion (keywords, attributes after `#[`, the spec's names), folding.
 Messages are at most 64 MiB. See docs/tools.md.
 Exit status: 0 after a clean shutdown, 2 on a protocol or I/O error.";
 
@@ -123,6 +132,10 @@ fn capabilities() -> ServerCapabilities {
             },
         )),
         document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+            code_action_kinds: Some(vec![CodeActionKind::QUICKFIX]),
+            ..CodeActionOptions::default()
+        })),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some(vec!["[".to_string()]),
             ..CompletionOptions::default()
@@ -185,6 +198,9 @@ impl Server {
             }
             SemanticTokensFullRequest::METHOD => {
                 respond::<SemanticTokensFullRequest>(id, params, |p| Ok(self.semantic_tokens(p)))
+            }
+            CodeActionRequest::METHOD => {
+                respond::<CodeActionRequest>(id, params, |p| Ok(self.code_actions(p)))
             }
             Formatting::METHOD => respond::<Formatting>(id, params, |p| Ok(self.format(p))),
             Completion::METHOD => respond::<Completion>(id, params, |p| Ok(self.complete(p))),
