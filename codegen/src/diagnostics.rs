@@ -146,19 +146,31 @@ pub fn checked_with(
 /// One diagnostic as the JSON object `--message-format json` prints
 /// (docs/language.md lists its fields).
 fn json(sources: &SourceMap, d: &Diagnostic) -> serde_json::Value {
-    let label = |l: &diag::Label| {
-        let (line, column) = sources.line_col(l.span.file, l.span.start as usize);
-        let (end_line, end_column) = sources.line_col(l.span.file, l.span.end as usize);
+    let place = |span: capc_dsl::Span| {
+        let (line, column) = sources.line_col(span.file, span.start as usize);
+        let (end_line, end_column) = sources.line_col(span.file, span.end as usize);
         serde_json::json!({
-            "file": sources.name(l.span.file),
-            "byte_start": l.span.start,
-            "byte_end": l.span.end,
+            "file": sources.name(span.file),
+            "byte_start": span.start,
+            "byte_end": span.end,
             "line": line,
             "column": column,
             "end_line": end_line,
             "end_column": end_column,
-            "message": l.message,
         })
+    };
+    let label = |l: &diag::Label| {
+        let mut value = place(l.span);
+        value["message"] = l.message.clone().into();
+        value
+    };
+    // As rustc's JSON gives a suggestion: the span to replace, with
+    // `suggested_replacement` and `suggestion_applicability`.
+    let suggestion = |s: &diag::Suggestion| {
+        let mut value = place(s.span);
+        value["suggested_replacement"] = s.replacement.clone().into();
+        value["suggestion_applicability"] = s.applicability.as_str().into();
+        value
     };
     let primary = label(&d.primary);
     serde_json::json!({
@@ -176,6 +188,7 @@ fn json(sources: &SourceMap, d: &Diagnostic) -> serde_json::Value {
         "secondary": d.secondary.iter().map(label).collect::<Vec<_>>(),
         "notes": d.notes,
         "help": d.help,
+        "suggestions": d.suggestions.iter().map(suggestion).collect::<Vec<_>>(),
         "rendered": diag::render(sources, d),
     })
 }

@@ -182,6 +182,7 @@ fn object(spec: &Spec, number: usize, o: &Object) -> Value {
             "span_bits": t.span_bits(),
             "holds": t.holds.iter().map(|h| spec.objects[h.index()].name.clone()).collect::<Vec<_>>(),
         })),
+        "asid_pool": o.asid_pool.as_ref().map(|p| json!({ "numbers": p.numbers })),
         "docs": o.docs,
     })
 }
@@ -198,6 +199,7 @@ pub fn role_name(role: Role) -> &'static str {
         Role::Guard => "guard",
         Role::GuardBits => "guard_bits",
         Role::MappedAt => "mapped_at",
+        Role::Asid => "asid",
         Role::MappedIn => "mapped_in",
     }
 }

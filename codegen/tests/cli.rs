@@ -353,6 +353,42 @@ fn json_points_at_the_unknown_name() {
     assert_eq!(first["column"], 15);
 }
 
+/// A diagnostic whose fix is one replacement carries it, as rustc's JSON
+/// does: the span, `suggested_replacement` and `suggestion_applicability`.
+#[test]
+fn json_carries_suggested_replacements() {
+    let s = Scratch::new("cli", "json-suggestion");
+    let spec = UNKNOWN_NAME.replace("const Y = X;", "const XX = 2;\nconst Y = XXY;");
+    s.write("bad.cap", &spec);
+    let run = s.capc(&["check", "--message-format", "json", "bad.cap"]);
+    run.exits(1);
+    let values: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let suggestions: Vec<&serde_json::Value> = values.iter().map(|v| &v["suggestions"]).collect();
+    let at = spec.find("XXY").unwrap();
+    assert_eq!(
+        suggestions,
+        [
+            &serde_json::json!([]),
+            &serde_json::json!([{
+                "file": "bad.cap",
+                "byte_start": at,
+                "byte_end": at + 3,
+                "line": 10,
+                "column": 11,
+                "end_line": 10,
+                "end_column": 14,
+                "suggested_replacement": "XX",
+                "suggestion_applicability": "MachineApplicable",
+            }]),
+        ],
+        "{run:?}"
+    );
+}
+
 // ------------------------------------------------------ I/O and usage
 
 #[test]

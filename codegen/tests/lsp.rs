@@ -84,6 +84,16 @@ impl Session {
         response["result"].clone()
     }
 
+    /// Sends a request that must fail and returns its response's `error`.
+    fn request_error(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let response = self.wait_for(|m| m["id"] == json!(id));
+        assert!(response.get("result").is_none(), "{response}");
+        response["error"].clone()
+    }
+
     /// The next message that satisfies `pred`, skipping others.
     fn wait_for(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         loop {
@@ -381,11 +391,11 @@ fn an_editor_session() {
             .contains("(tag 1)")
     );
 
-    // An unknown request is an error, not a crash.
-    session
-        .send(json!({"jsonrpc": "2.0", "id": 99, "method": "textDocument/rename", "params": {}}));
-    let response = session.wait_for(|m| m["id"] == json!(99));
-    assert_eq!(response["error"]["code"], json!(-32601));
+    // An unknown request is an error, not a crash; so are bad parameters.
+    let error = session.request_error("textDocument/implementation", json!({}));
+    assert_eq!(error["code"], json!(-32601));
+    let error = session.request_error("textDocument/rename", json!({}));
+    assert_eq!(error["code"], json!(-32602));
 
     assert_eq!(session.request("shutdown", Value::Null), Value::Null);
     session.notify("exit", Value::Null);
@@ -709,4 +719,598 @@ fn the_editor_grammar_knows_every_keyword() {
         })
         .collect();
     assert!(missing.is_empty(), "not highlighted: {missing:?}");
+}
+
+/// Starts a session: `initialize` (returning its result) and `initialized`.
+fn initialized() -> (Session, Value) {
+    let mut session = Session::start();
+    let init = session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    session.notify("initialized", json!({}));
+    (session, init)
+}
+
+fn open(session: &mut Session, uri: &str, text: &str) {
+    session.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "cap", "version": 1, "text": text}}),
+    );
+}
+
+fn shut_down(mut session: Session) {
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
+/// The next diagnostics published for `uri`.
+fn diagnostics_of(session: &mut Session, uri: &str) -> Vec<Value> {
+    let published = session.wait_for(|m| {
+        m["method"] == json!("textDocument/publishDiagnostics") && m["params"]["uri"] == json!(uri)
+    });
+    published["params"]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// An imported file open in the editor is read from its buffer, not from
+/// the disk: for checking the files that import it (re-checked when it
+/// changes) and for going to what it defines; closed, it is read from the
+/// disk again.
+#[test]
+fn open_buffers_are_preferred_over_the_disk() {
+    let s = Scratch::new("lsp", "buffers");
+    // On disk, lib.cap has an error (`UNKNOWN`).
+    s.write("lib.cap", UNKNOWN_NAME);
+    let main = "use \"lib.cap\";\n#[allow(unused)]\nconst Z = Y + FROM_BUFFER;\n";
+    s.write("main.cap", main);
+    let (main_uri, lib_uri) = (uri(&s.path("main.cap")), uri(&s.path("lib.cap")));
+    let (mut session, _) = initialized();
+    open(&mut session, &main_uri, main);
+    let codes = |ds: &[Value]| -> Vec<String> {
+        ds.iter()
+            .map(|d| d["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(codes(&diagnostics_of(&mut session, &main_uri)), ["E0100"]);
+    // The buffer fixes the error and defines `FROM_BUFFER`, which the disk
+    // does not have.
+    let fixed = UNKNOWN_NAME.replace("1 + UNKNOWN", "1") + "\nconst FROM_BUFFER = 2;\n";
+    open(&mut session, &lib_uri, &fixed);
+    // On its own, lib.cap's constants are unused.
+    assert_eq!(
+        codes(&diagnostics_of(&mut session, &lib_uri)),
+        ["W0003", "W0003"]
+    );
+    assert_eq!(diagnostics_of(&mut session, &main_uri), Vec::<Value>::new());
+    let definition = session.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": main_uri}, "position": position_of(main, "Y +", "FROM_BUFFER")}),
+    );
+    assert_eq!(
+        definition,
+        json!({"uri": lib_uri, "range": {"start": {"line": 10, "character": 6}, "end": {"line": 10, "character": 17}}})
+    );
+    // A change to the buffer re-checks main.cap.
+    let broken = fixed.replace("const FROM_BUFFER", "const FROM_BUFFR");
+    session.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": lib_uri, "version": 2}, "contentChanges": [{"text": broken}]}),
+    );
+    let _ = diagnostics_of(&mut session, &lib_uri);
+    let ds = diagnostics_of(&mut session, &main_uri);
+    assert_eq!(codes(&ds), ["E0100"]);
+    assert!(
+        ds[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `FROM_BUFFR`?"),
+        "{ds:?}"
+    );
+    // Closed, lib.cap is read from the disk again.
+    session.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": lib_uri}}),
+    );
+    let _ = diagnostics_of(&mut session, &lib_uri);
+    let ds = diagnostics_of(&mut session, &main_uri);
+    assert_eq!(codes(&ds), ["E0100"]);
+    assert!(ds[0]["message"].as_str().unwrap().contains("in "), "{ds:?}");
+    shut_down(session);
+}
+
+/// A spec in two files for references and rename: the right `read` is
+/// declared in lib.cap and used in main.cap, which also has a method `read`.
+const REFS_LIB: &str = "\
+target t {
+    address_bits = 48;
+    tag_bits = 5;
+    message_registers = 4;
+    message_words = 16;
+    caps_per_message = 2;
+}
+
+rights {
+    read,
+    write,
+}
+
+untyped Untyped(bits in 4..=47) {
+    size = 1 << bits;
+}
+
+cap UntypedCap for Untyped {
+    #[identity] #[object]
+    base: ptr(align = 16),
+    #[identity] #[size_arg]
+    bits: u6,
+    #[watermark(unit = 16)]
+    free_index: u44,
+}
+
+errors Errors {
+    Bad,
+}
+";
+
+const REFS_MAIN: &str = "\
+use \"lib.cap\";
+
+object Endpoint {
+    size = 16;
+}
+
+cap EndpointCap for Endpoint {
+    #[identity] #[object]
+    ptr: ptr(align = 16),
+    rights: rights(read, write),
+}
+
+retype UntypedCap {
+    into = Untyped | Endpoint;
+    fan_out = 16;
+}
+
+invocations EndpointCap -> Errors {
+    fn read(reply: cap EndpointCap(read)) {
+        requires read;
+        errors Bad;
+    }
+}
+";
+
+/// The range of the first `needle` after `after` in `text`.
+fn range_of(text: &str, after: &str, needle: &str) -> Value {
+    let start = position_of(text, after, needle);
+    let end = json!({
+        "line": start["line"],
+        "character": start["character"].as_u64().unwrap() + needle.len() as u64
+    });
+    json!({"start": start, "end": end})
+}
+
+/// `text` with LSP text edits (single-line, not overlapping) applied.
+fn apply(text: &str, edits: &Value) -> String {
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    let mut edits = edits.as_array().unwrap().clone();
+    edits.sort_by_key(|e| {
+        let start = &e["range"]["start"];
+        std::cmp::Reverse((start["line"].as_u64(), start["character"].as_u64()))
+    });
+    for e in edits {
+        let (start, end) = (&e["range"]["start"], &e["range"]["end"]);
+        assert_eq!(start["line"], end["line"]);
+        let line = &mut lines[start["line"].as_u64().unwrap() as usize];
+        let (a, b) = (
+            start["character"].as_u64().unwrap() as usize,
+            end["character"].as_u64().unwrap() as usize,
+        );
+        line.replace_range(a..b, e["newText"].as_str().unwrap());
+    }
+    lines.join("\n")
+}
+
+/// References and rename go across the `use`, keep to the namespace of the
+/// name (the right `read` is not the method `read`), and rename refuses a
+/// name that is not one, a keyword, a name of the language and a name
+/// another item of the namespace has.
+#[test]
+fn references_and_rename_across_imports() {
+    let s = Scratch::new("lsp", "rename");
+    s.write("lib.cap", REFS_LIB);
+    s.write("main.cap", REFS_MAIN);
+    let (lib, main) = (uri(&s.path("lib.cap")), uri(&s.path("main.cap")));
+    let (mut session, init) = initialized();
+    assert_eq!(init["capabilities"]["referencesProvider"], json!(true));
+    assert_eq!(
+        init["capabilities"]["renameProvider"],
+        json!({"prepareProvider": true})
+    );
+    open(&mut session, &main, REFS_MAIN);
+    assert_eq!(diagnostics_of(&mut session, &main), Vec::<Value>::new());
+    let at = |after: &str, needle: &str| json!({"textDocument": {"uri": main}, "position": position_of(REFS_MAIN, after, needle)});
+    let references = |session: &mut Session, after: &str, needle: &str, declaration: bool| {
+        let mut params = at(after, needle);
+        params["context"] = json!({"includeDeclaration": declaration});
+        session.request("textDocument/references", params)
+    };
+    // The right `read`, from its use in `requires`: declared in lib.cap.
+    let right_uses = json!([
+        {"uri": main, "range": range_of(REFS_MAIN, "rights(", "read")},
+        {"uri": main, "range": range_of(REFS_MAIN, "EndpointCap(", "read")},
+        {"uri": main, "range": range_of(REFS_MAIN, "requires ", "read")},
+    ]);
+    let mut with_declaration =
+        vec![json!({"uri": lib, "range": range_of(REFS_LIB, "rights {", "read")})];
+    with_declaration.extend(right_uses.as_array().unwrap().iter().cloned());
+    assert_eq!(
+        references(&mut session, "requires ", "read", true),
+        json!(with_declaration)
+    );
+    assert_eq!(
+        references(&mut session, "requires ", "read", false),
+        right_uses
+    );
+    // The method `read`: only its declaration.
+    assert_eq!(
+        references(&mut session, "fn ", "read", true),
+        json!([{"uri": main, "range": range_of(REFS_MAIN, "fn ", "read")}])
+    );
+    assert_eq!(references(&mut session, "fn ", "read", false), json!([]));
+
+    // prepareRename: the name and its range; an error on a name of the
+    // language.
+    assert_eq!(
+        session.request("textDocument/prepareRename", at("requires ", "read")),
+        json!({"range": range_of(REFS_MAIN, "requires ", "read"), "placeholder": "read"})
+    );
+    let error = session.request_error("textDocument/prepareRename", at("#[", "identity"));
+    assert_eq!(
+        error["message"],
+        json!("the attribute name `identity` is part of the language and cannot be renamed")
+    );
+
+    // Renaming the right edits both files.
+    let rename = |session: &mut Session, after: &str, needle: &str, new: &str| {
+        let mut params = at(after, needle);
+        params["newName"] = json!(new);
+        let id = session.next_id;
+        session.next_id += 1;
+        session.send(
+            json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/rename", "params": params}),
+        );
+        session.wait_for(|m| m["id"] == json!(id))
+    };
+    let edit = |range: Value| json!({"range": range, "newText": "look"});
+    let response = rename(&mut session, "requires ", "read", "look");
+    assert_eq!(
+        response["result"],
+        json!({"changes": {
+            lib.clone(): [edit(range_of(REFS_LIB, "rights {", "read"))],
+            main.clone(): [
+                edit(range_of(REFS_MAIN, "rights(", "read")),
+                edit(range_of(REFS_MAIN, "EndpointCap(", "read")),
+                edit(range_of(REFS_MAIN, "requires ", "read")),
+            ],
+        }}),
+        "{response}"
+    );
+    let changes = response["result"]["changes"].clone();
+    // The method `read` may take the name of a right: other namespace.
+    let method = rename(&mut session, "fn ", "read", "write");
+    assert_eq!(
+        method["result"],
+        json!({"changes": {main.clone(): [
+            {"range": range_of(REFS_MAIN, "fn ", "read"), "newText": "write"}
+        ]}})
+    );
+    // Refusals, each with its reason.
+    let refused = |session: &mut Session, after: &str, needle: &str, new: &str| {
+        let response = rename(session, after, needle, new);
+        assert_eq!(response["error"]["code"], json!(-32803), "{response}");
+        response["error"]["message"].as_str().unwrap().to_string()
+    };
+    assert_eq!(
+        refused(&mut session, "requires ", "read", "2read"),
+        "`2read` is not a valid name: a name is a letter or `_` followed by letters, digits and `_`"
+    );
+    assert_eq!(
+        refused(&mut session, "requires ", "read", "cap"),
+        "`cap` is a keyword, not a name"
+    );
+    let lib_path = s.path("lib.cap");
+    assert_eq!(
+        refused(&mut session, "requires ", "read", "write"),
+        format!(
+            "cannot rename the right `read` to `write`: the right `write` is declared at {}:11:5",
+            lib_path.display()
+        )
+    );
+    assert_eq!(
+        refused(&mut session, "for Endpoint", "Endpoint", "Untyped"),
+        format!(
+            "cannot rename the type `Endpoint` to `Untyped`: the type `Untyped` is declared at {}:14:9",
+            lib_path.display()
+        )
+    );
+    assert_eq!(
+        refused(&mut session, "#[", "identity", "id"),
+        "the attribute name `identity` is part of the language and cannot be renamed"
+    );
+
+    // Applied, the rename leaves a spec that checks: lib.cap opened with
+    // its edits (main.cap, still using `read`, now has errors), then
+    // main.cap changed with its.
+    let new_lib = apply(REFS_LIB, &changes[&lib]);
+    let new_main = apply(REFS_MAIN, &changes[&main]);
+    assert!(new_main.contains("requires look;"), "{new_main}");
+    open(&mut session, &lib, &new_lib);
+    let ds = diagnostics_of(&mut session, &main);
+    assert!(
+        ds.iter().all(|d| d["code"] == json!("E0100")) && !ds.is_empty(),
+        "{ds:?}"
+    );
+    session.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": main, "version": 2}, "contentChanges": [{"text": new_main}]}),
+    );
+    assert_eq!(diagnostics_of(&mut session, &main), Vec::<Value>::new());
+    // From lib.cap, which imports nothing, the references are found in
+    // main.cap too: it is open and imports the declaration.
+    let found = session.request(
+        "textDocument/references",
+        json!({"textDocument": {"uri": lib}, "position": position_of(&new_lib, "rights {", "look"),
+               "context": {"includeDeclaration": true}}),
+    );
+    assert_eq!(
+        found,
+        json!([
+            {"uri": lib, "range": range_of(&new_lib, "rights {", "look")},
+            {"uri": main, "range": range_of(&new_main, "rights(", "look")},
+            {"uri": main, "range": range_of(&new_main, "EndpointCap(", "look")},
+            {"uri": main, "range": range_of(&new_main, "requires ", "look")},
+        ])
+    );
+    shut_down(session);
+}
+
+/// Workspace symbols: the declarations of the open documents and their
+/// imports whose names contain the query, ignoring case, by name.
+#[test]
+fn workspace_symbols_cover_imports() {
+    let s = Scratch::new("lsp", "workspace-symbols");
+    s.write("lib.cap", REFS_LIB);
+    s.write("main.cap", REFS_MAIN);
+    let (lib, main) = (uri(&s.path("lib.cap")), uri(&s.path("main.cap")));
+    let (mut session, init) = initialized();
+    assert_eq!(init["capabilities"]["workspaceSymbolProvider"], json!(true));
+    open(&mut session, &main, REFS_MAIN);
+    let _ = diagnostics_of(&mut session, &main);
+    let symbols = session.request("workspace/symbol", json!({"query": "READ"}));
+    assert_eq!(
+        symbols,
+        json!([
+            {"name": "read", "kind": 22, "location": {"uri": lib, "range": range_of(REFS_LIB, "rights {", "read")}},
+            {"name": "read", "kind": 6, "containerName": "EndpointCap",
+             "location": {"uri": main, "range": range_of(REFS_MAIN, "fn ", "read")}},
+        ])
+    );
+    let names = |symbols: &Value| -> Vec<(String, u64)> {
+        symbols
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["kind"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let symbols = session.request("workspace/symbol", json!({"query": "untyped"}));
+    assert_eq!(
+        names(&symbols),
+        [("Untyped".to_string(), 5), ("UntypedCap".to_string(), 23)]
+    );
+    let symbols = session.request("workspace/symbol", json!({"query": "nothing like it"}));
+    assert_eq!(symbols, json!([]));
+    shut_down(session);
+}
+
+/// Semantic tokens: every token of the document, each name as what it
+/// names (found through the import), declarations marked, with the legend
+/// `initialize` gave.
+#[test]
+fn semantic_tokens_from_the_parse() {
+    let s = Scratch::new("lsp", "tokens");
+    s.write("lib.cap", REFS_LIB);
+    let text = "\
+use \"lib.cap\";
+/// Two.
+const N = 2 KiB; // N
+invocations UntypedCap -> Errors {
+    fn read(n: word, c: cap UntypedCap(read)) {
+        requires read;
+        errors Bad;
+    }
+}
+";
+    s.write("main.cap", text);
+    let main = uri(&s.path("main.cap"));
+    let (mut session, init) = initialized();
+    let provider = &init["capabilities"]["semanticTokensProvider"];
+    assert_eq!(provider["full"], json!(true));
+    let legend = &provider["legend"];
+    open(&mut session, &main, text);
+    let _ = diagnostics_of(&mut session, &main);
+    let result = session.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": main}}),
+    );
+    // Decoded: line, column, the text, its type and modifiers.
+    let data: Vec<u64> = result["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut line, mut column) = (0, 0);
+    let mut decoded = Vec::new();
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            column = 0;
+        }
+        line += t[0] as usize;
+        column += t[1] as usize;
+        let word = &lines[line][column..column + t[2] as usize];
+        let ty = legend["tokenTypes"][t[3] as usize].as_str().unwrap();
+        let modifiers: Vec<&str> = (0..4)
+            .filter(|bit| t[4] & (1 << bit) != 0)
+            .map(|bit| legend["tokenModifiers"][bit].as_str().unwrap())
+            .collect();
+        decoded.push(format!(
+            "{line}:{column} {word} {ty} {}",
+            modifiers.join(",")
+        ));
+    }
+    assert_eq!(
+        decoded,
+        [
+            "0:0 use keyword ",
+            "0:4 \"lib.cap\" string ",
+            "1:0 /// Two. comment documentation",
+            "2:0 const keyword ",
+            "2:6 N variable declaration,readonly",
+            "2:10 2 number ",
+            "2:12 KiB number ",
+            "2:17 // N comment ",
+            "3:0 invocations keyword ",
+            "3:12 UntypedCap struct ",
+            "3:26 Errors enum ",
+            "4:4 fn keyword ",
+            "4:7 read method declaration",
+            "4:12 n parameter declaration",
+            "4:15 word type defaultLibrary",
+            "4:21 c parameter declaration",
+            "4:24 cap keyword ",
+            "4:28 UntypedCap struct ",
+            "4:39 read enumMember ",
+            "5:8 requires keyword ",
+            "5:17 read enumMember ",
+            "6:8 errors keyword ",
+            "6:15 Bad enumMember ",
+        ]
+    );
+    shut_down(session);
+}
+
+/// docs/tools.md lists exactly the features `initialize` advertises: each
+/// `- **feature**` bullet of its `capc lsp` section names one capability.
+#[test]
+fn the_docs_list_what_initialize_advertises() {
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/tools.md"))
+            .unwrap();
+    let section = docs.split("## `capc lsp`").nth(1).unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    let capability = |feature: &str| match feature {
+        "diagnostics" => "textDocumentSync",
+        "hover" => "hoverProvider",
+        "go to definition" => "definitionProvider",
+        "find references" => "referencesProvider",
+        "rename" => "renameProvider",
+        "document symbols" => "documentSymbolProvider",
+        "workspace symbols" => "workspaceSymbolProvider",
+        "semantic tokens" => "semanticTokensProvider",
+        "code actions" => "codeActionProvider",
+        "formatting" => "documentFormattingProvider",
+        "completion" => "completionProvider",
+        "folding" => "foldingRangeProvider",
+        other => panic!("docs/tools.md lists `{other}`, which this test does not know"),
+    };
+    let mut documented: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("- **")?.split("**").next())
+        .map(capability)
+        .collect();
+    documented.sort();
+    let (session, init) = initialized();
+    let advertised: Vec<&str> = init["capabilities"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(documented, advertised);
+    shut_down(session);
+}
+
+/// Code actions: a diagnostic's suggestion is a quick fix, the preferred
+/// one when it is machine-applicable (the only name that close), not when
+/// another name is as close.
+#[test]
+fn suggestions_are_quick_fixes() {
+    let text = UNKNOWN_NAME.replace(
+        "const Y = X;",
+        "const XX = 2;\nconst Y = XXY;\nconst Z = XY;",
+    );
+    let uri = "file:///tmp/capc-lsp-actions.cap";
+    let (mut session, init) = initialized();
+    assert_eq!(
+        init["capabilities"]["codeActionProvider"],
+        json!({"codeActionKinds": ["quickfix"]})
+    );
+    open(&mut session, uri, &text);
+    let shown = diagnostics_of(&mut session, uri);
+    assert_eq!(shown.len(), 3, "{shown:?}");
+    // Actions for the range from (line, character) to (line, character).
+    let actions = |session: &mut Session, start: (u32, u32), end: (u32, u32), only: Value| {
+        session.request(
+            "textDocument/codeAction",
+            json!({
+                "textDocument": {"uri": uri},
+                "range": {"start": {"line": start.0, "character": start.1},
+                          "end": {"line": end.0, "character": end.1}},
+                "context": {"diagnostics": [], "only": only},
+            }),
+        )
+    };
+    let fix = |diagnostic: &Value, from: &str, to: &str, preferred: bool| {
+        let mut action = json!({
+            "title": format!("replace `{from}` with `{to}`"),
+            "kind": "quickfix",
+            "diagnostics": [diagnostic],
+            "edit": {"changes": {uri: [{"range": diagnostic["range"], "newText": to}]}},
+        });
+        if preferred {
+            action["isPreferred"] = json!(true);
+        }
+        action
+    };
+    assert_eq!(
+        actions(&mut session, (0, 0), (11, 0), Value::Null),
+        json!([
+            fix(&shown[1], "XXY", "XX", true),
+            fix(&shown[2], "XY", "X", false)
+        ])
+    );
+    assert_eq!(
+        actions(&mut session, (9, 11), (9, 11), Value::Null),
+        json!([fix(&shown[1], "XXY", "XX", true)])
+    );
+    // `UNKNOWN` has no fix; a client that wants no quick fixes gets none.
+    assert_eq!(
+        actions(&mut session, (7, 16), (7, 16), Value::Null),
+        json!([])
+    );
+    assert_eq!(
+        actions(&mut session, (0, 0), (11, 0), json!(["refactor"])),
+        json!([])
+    );
+    shut_down(session);
 }

@@ -160,6 +160,36 @@ pub struct Label {
     pub message: String,
 }
 
+/// How sure a [`Suggestion`] is, as rustc says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Applicability {
+    /// The replacement is the fix: a tool may apply it unasked.
+    MachineApplicable,
+    /// Probably the fix, but someone should look.
+    MaybeIncorrect,
+}
+
+impl Applicability {
+    /// rustc's name for it (`MachineApplicable`), as JSON output writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applicability::MachineApplicable => "MachineApplicable",
+            Applicability::MaybeIncorrect => "MaybeIncorrect",
+        }
+    }
+}
+
+/// A fix written out: replace the text of `span` with `replacement`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suggestion {
+    /// What to replace.
+    pub span: Span,
+    /// What to put there.
+    pub replacement: String,
+    /// How sure it is.
+    pub applicability: Applicability,
+}
+
 /// One problem found in a spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -177,6 +207,8 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// How to fix it.
     pub help: Option<String>,
+    /// The fix as an edit, where there is one (the help says it in words).
+    pub suggestions: Vec<Suggestion>,
 }
 
 impl Diagnostic {
@@ -193,6 +225,7 @@ impl Diagnostic {
             secondary: Vec::new(),
             notes: Vec::new(),
             help: None,
+            suggestions: Vec::new(),
         }
     }
 
@@ -220,6 +253,21 @@ impl Diagnostic {
     /// Sets the hint.
     pub fn help(mut self, help: impl Into<String>) -> Diagnostic {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Adds a fix: replacing the text of `span` with `replacement`.
+    pub fn suggest(
+        mut self,
+        span: Span,
+        replacement: impl Into<String>,
+        applicability: Applicability,
+    ) -> Diagnostic {
+        self.suggestions.push(Suggestion {
+            span,
+            replacement: replacement.into(),
+            applicability,
+        });
         self
     }
 
@@ -292,17 +340,42 @@ pub fn render(sources: &SourceMap, diagnostic: &Diagnostic) -> String {
 pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates {
-        let distance = if candidate.eq_ignore_ascii_case(wanted) {
-            0
-        } else {
-            edit_distance(wanted, candidate)
-        };
+        let distance = distance(wanted, candidate);
         let limit = (wanted.chars().count().max(3)) / 3;
         if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, candidate));
         }
     }
     best.map(|(_, name)| name)
+}
+
+/// How sure replacing `wanted` by `chosen` (what [`closest`] picked among
+/// `candidates`) is: machine-applicable when no other candidate is as
+/// close, else maybe incorrect.
+pub fn closeness<'a>(
+    wanted: &str,
+    chosen: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Applicability {
+    let best = distance(wanted, chosen);
+    let tied = candidates
+        .into_iter()
+        .any(|c| c != chosen && distance(wanted, c) <= best);
+    if tied {
+        Applicability::MaybeIncorrect
+    } else {
+        Applicability::MachineApplicable
+    }
+}
+
+/// How far apart two names are as typos go: 0 for a difference of case
+/// only, else the edit distance.
+fn distance(wanted: &str, candidate: &str) -> usize {
+    if candidate.eq_ignore_ascii_case(wanted) {
+        0
+    } else {
+        edit_distance(wanted, candidate)
+    }
 }
 
 /// Levenshtein distance over characters.
@@ -345,5 +418,17 @@ mod tests {
         assert_eq!(closest("endpoint", names), Some("Endpoint"));
         assert_eq!(closest("TCB", names), Some("Tcb"));
         assert_eq!(closest("Frame", names), None);
+    }
+
+    #[test]
+    fn a_pick_is_sure_only_without_a_tie() {
+        let names = ["X", "XX", "Tcb"];
+        assert_eq!(closest("XY", names), Some("X"));
+        assert_eq!(closeness("XY", "X", names), Applicability::MaybeIncorrect);
+        assert_eq!(closest("XXY", names), Some("XX"));
+        assert_eq!(
+            closeness("XXY", "XX", names),
+            Applicability::MachineApplicable
+        );
     }
 }

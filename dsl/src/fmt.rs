@@ -68,10 +68,10 @@ struct Comment<'a> {
 /// leaves of the parse tree, which holds no strings, names or numbers.
 fn comments<'a>(root: &Pair<'a, Rule>, text: &'a str) -> Vec<Comment<'a>> {
     let mut leaves = Vec::new();
-    collect_leaves(root.clone(), &mut leaves);
+    crate::tokens::leaves_of(root.clone(), &mut leaves);
     let mut gaps = Vec::new();
     let mut at = 0;
-    for (start, end) in leaves {
+    for (start, end, _) in leaves {
         if start > at {
             gaps.push((at, start));
         }
@@ -80,21 +80,10 @@ fn comments<'a>(root: &Pair<'a, Rule>, text: &'a str) -> Vec<Comment<'a>> {
     gaps.push((at, text.len()));
     let mut found = Vec::new();
     for (from, to) in gaps {
-        let mut i = from;
-        while i < to {
-            let rest = &text[i..to];
-            let len = if rest.starts_with("//") {
-                rest.find('\n').unwrap_or(rest.len())
-            } else if let Some(body) = rest.strip_prefix("/*") {
-                body.find("*/").map_or(rest.len(), |n| n + 4)
-            } else {
-                i += rest.chars().next().map_or(1, char::len_utf8);
-                continue;
-            };
-            let (start, end) = (i, i + len);
+        for (start, end) in crate::tokens::comments_in(text, from, to) {
             let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
             let line_end = text[end..].find('\n').map_or(text.len(), |n| end + n);
-            let line = rest.starts_with("//");
+            let line = text[start..].starts_with("//");
             found.push(Comment {
                 start,
                 end,
@@ -107,28 +96,9 @@ fn comments<'a>(root: &Pair<'a, Rule>, text: &'a str) -> Vec<Comment<'a>> {
                 own_line: text[line_start..start].trim().is_empty(),
                 newline_after: text[end..line_end].trim().is_empty(),
             });
-            i = end;
         }
     }
     found
-}
-
-/// Byte ranges of the pairs with no inner pairs, in source order.
-fn collect_leaves(pair: Pair<'_, Rule>, out: &mut Vec<(usize, usize)>) {
-    let span = pair.as_span();
-    let rule = pair.as_rule();
-    let mut inner = pair.into_inner().peekable();
-    if inner.peek().is_none() {
-        // `()` is the one rule that can match no token: its text is punctuation
-        // (and perhaps comments), not a leaf.
-        if span.start() < span.end() && rule != Rule::params {
-            out.push((span.start(), span.end()));
-        }
-        return;
-    }
-    for p in inner {
-        collect_leaves(p, out);
-    }
 }
 
 /// Whether the source between two tokens holds a blank line.

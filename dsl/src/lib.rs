@@ -19,12 +19,13 @@ pub mod load;
 pub mod model;
 pub mod parse;
 pub mod source;
+pub mod tokens;
 pub mod units;
 
 use std::path::{Path, PathBuf};
 
 pub use diag::{Code, Diagnostic, Severity};
-pub use load::{FsLoader, MemoryLoader, RootError, SourceLoader};
+pub use load::{FsLoader, MemoryLoader, OverlayLoader, RootError, SourceLoader};
 pub use source::{FileId, SourceMap, Span};
 
 /// The result of compiling one spec: its sources, every diagnostic, and the
@@ -92,25 +93,6 @@ pub fn compile(root: &Path, loader: &dyn SourceLoader) -> Result<Compilation, Ro
 /// Compiles spec text held in memory under `name` (imports are looked up
 /// relative to `name` on the file system).
 pub fn compile_str(name: &str, text: &str) -> Compilation {
-    let loader = OverlayLoader {
-        name: load::normalize(Path::new(name)),
-        text,
-    };
+    let loader = OverlayLoader::new(FsLoader).with(Path::new(name), text);
     compile(Path::new(name), &loader).expect("the root is in memory")
-}
-
-/// One file in memory in front of the file system.
-struct OverlayLoader<'a> {
-    name: PathBuf,
-    text: &'a str,
-}
-
-impl SourceLoader for OverlayLoader<'_> {
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
-        if load::normalize(path) == self.name {
-            Ok(self.text.as_bytes().to_vec())
-        } else {
-            FsLoader.read(path)
-        }
-    }
 }

@@ -76,6 +76,51 @@ impl SourceLoader for MemoryLoader {
     }
 }
 
+/// Texts held in memory in front of another loader (a language server's
+/// open buffers in front of the file system): a file held here is read
+/// from here, any other from the loader behind. Files are matched by that
+/// loader's [`SourceLoader::identity`], so an import reaches a held file by
+/// whatever path it is written.
+#[derive(Clone, Debug, Default)]
+pub struct OverlayLoader<L> {
+    base: L,
+    files: BTreeMap<PathBuf, String>,
+}
+
+impl<L: SourceLoader> OverlayLoader<L> {
+    /// Nothing held yet: every file is read from `base`.
+    pub fn new(base: L) -> OverlayLoader<L> {
+        OverlayLoader {
+            base,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Holds `text` as the file at `path` (replacing what was held for it).
+    pub fn insert(&mut self, path: &Path, text: impl Into<String>) {
+        self.files.insert(self.base.identity(path), text.into());
+    }
+
+    /// [`OverlayLoader::insert`], by value.
+    pub fn with(mut self, path: &Path, text: impl Into<String>) -> OverlayLoader<L> {
+        self.insert(path, text);
+        self
+    }
+}
+
+impl<L: SourceLoader> SourceLoader for OverlayLoader<L> {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        match self.files.get(&self.base.identity(path)) {
+            Some(text) => Ok(text.clone().into_bytes()),
+            None => self.base.read(path),
+        }
+    }
+
+    fn identity(&self, path: &Path) -> PathBuf {
+        self.base.identity(path)
+    }
+}
+
 /// Every file of one compilation, parsed.
 #[derive(Debug, Default)]
 pub struct Loaded {
@@ -211,4 +256,36 @@ pub fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A held file is read instead of the one behind it, by whatever path
+    /// the import reaches it; other files still come from behind.
+    #[test]
+    fn an_overlay_is_read_before_the_loader_behind_it() {
+        let base = MemoryLoader::new()
+            .with("dir/main.cap", "use \"lib/a.cap\";\nuse \"b.cap\";\n")
+            .with("dir/lib/a.cap", "const A = 1;\n")
+            .with("dir/b.cap", "const B = 2;\n");
+        let overlay = OverlayLoader::new(base).with(Path::new("dir/./lib/a.cap"), "const A = 3;\n");
+        let loaded = load(Path::new("dir/main.cap"), &overlay).unwrap();
+        let texts: Vec<(&str, &str)> = (0..loaded.sources.len())
+            .map(|i| {
+                let id = FileId(i as u32);
+                (loaded.sources.name(id), loaded.sources.text(id))
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("dir/main.cap", "use \"lib/a.cap\";\nuse \"b.cap\";\n"),
+                ("dir/lib/a.cap", "const A = 3;\n"),
+                ("dir/b.cap", "const B = 2;\n"),
+            ]
+        );
+        assert!(loaded.diagnostics.is_empty());
+    }
 }

@@ -801,7 +801,11 @@ impl Ctx<'_> {
         )
         .label("not an attribute capc knows");
         d = match crate::diag::closest(name, known.iter().copied()) {
-            Some(c) => d.help(format!("did you mean `#[{c}]`?")),
+            Some(c) => d.help(format!("did you mean `#[{c}]`?")).suggest(
+                ident.span,
+                c,
+                crate::diag::closeness(name, c, known.iter().copied()),
+            ),
             None => d.help(format!("{on} attributes are {}", super::list(known))),
         };
         self.diags.push(d);

@@ -6,7 +6,7 @@
 //! `E0200`; a size rule overflowing for some argument is `E0302`).
 
 use crate::ast::{BinOp, Expr, ExprKind};
-use crate::diag::{Code, Diagnostic, closest};
+use crate::diag::{Code, Diagnostic, closeness, closest};
 use crate::source::Span;
 pub use crate::units::bytes_and_unit as bytes;
 
@@ -146,8 +146,12 @@ impl Ctx<'_> {
                 .collect();
             let mut d = Diagnostic::new(Code::UnknownName, at, format!("unknown name `{name}`"))
                 .label("not a constant or size parameter");
-            d = match closest(name, candidates) {
-                Some(c) => d.help(format!("did you mean `{c}`?")),
+            d = match closest(name, candidates.iter().copied()) {
+                Some(c) => d.help(format!("did you mean `{c}`?")).suggest(
+                    at,
+                    c,
+                    closeness(name, c, candidates.iter().copied()),
+                ),
                 None => d.help("declare it with `const NAME = value;`"),
             };
             self.diags.push(d);

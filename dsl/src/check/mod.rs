@@ -35,7 +35,7 @@ mod tables;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{self, Ident, ItemKind};
-use crate::diag::{Code, Diagnostic, closest};
+use crate::diag::{Applicability, Code, Diagnostic, closeness, closest};
 use crate::model::{self, Spec};
 use crate::source::{FileId, Span};
 
@@ -387,20 +387,23 @@ impl<'a> Ctx<'a> {
                                 .get(name)
                                 .is_some_and(|(s, _)| accept(*s).is_some())
                         });
+                        let suggestion = related.as_ref().map(|(name, _)| name.clone());
                         let help = match related {
                             Some((name, what)) => format!("did you mean `{name}`, {what}?"),
                             None => format!("name {expected} here"),
                         };
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::WrongKind,
-                                ident.span,
-                                format!("`{}` is {}, not {expected}", ident.name, sym.describe()),
-                            )
-                            .label(format!("expected {expected}"))
-                            .with_secondary(span, format!("`{}` is defined here", ident.name))
-                            .help(help),
-                        );
+                        let mut d = Diagnostic::new(
+                            Code::WrongKind,
+                            ident.span,
+                            format!("`{}` is {}, not {expected}", ident.name, sym.describe()),
+                        )
+                        .label(format!("expected {expected}"))
+                        .with_secondary(span, format!("`{}` is defined here", ident.name))
+                        .help(help);
+                        if let Some(name) = suggestion {
+                            d = d.suggest(ident.span, name, Applicability::MachineApplicable);
+                        }
+                        self.diags.push(d);
                         None
                     }
                 }
@@ -437,10 +440,18 @@ impl<'a> Ctx<'a> {
         )
         .label(format!("no {kind} has this name"));
         d = match closest(&ident.name, candidates.iter().copied()) {
-            Some(c) if c.eq_ignore_ascii_case(&ident.name) => {
-                d.help(format!("did you mean `{c}`? (names are case-sensitive)"))
-            }
-            Some(c) => d.help(format!("did you mean `{c}`?")),
+            Some(c) if c.eq_ignore_ascii_case(&ident.name) => d
+                .help(format!("did you mean `{c}`? (names are case-sensitive)"))
+                .suggest(
+                    ident.span,
+                    c,
+                    closeness(&ident.name, c, candidates.iter().copied()),
+                ),
+            Some(c) => d.help(format!("did you mean `{c}`?")).suggest(
+                ident.span,
+                c,
+                closeness(&ident.name, c, candidates.iter().copied()),
+            ),
             None if candidates.is_empty() => {
                 d.help(format!("declare {} {kind} with this name", article(kind)))
             }
@@ -556,7 +567,11 @@ impl<'a> Ctx<'a> {
                 d = match closest(key, known_keys.iter().copied()) {
                     Some(c) => {
                         suggested.insert(c);
-                        d.help(format!("did you mean `{c}`?"))
+                        d.help(format!("did you mean `{c}`?")).suggest(
+                            setting.key.span,
+                            c,
+                            closeness(key, c, known_keys.iter().copied()),
+                        )
                     }
                     None => d.help(format!("the settings are {}", list(&known_keys))),
                 };
