@@ -83,6 +83,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "memory",
     "finalise",
     "table",
+    "asid_pool",
     "into",
     "fan_out",
     "requires",
