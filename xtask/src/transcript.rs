@@ -192,6 +192,12 @@ fn is_passing_audit(line: &str) -> bool {
         .all(|claim| line.contains(claim))
 }
 
+/// The most the kernel's own state (`user/state.rs`'s `Kernel`) may take:
+/// the run queues' 4 KiB of heads and tails, the map of 65,536 I/O ports
+/// (8 KiB, a bit each: hardware-sized), and some words. The former table of
+/// 256 address-space numbers alone was 2 KiB.
+const KERNEL_STATE_BYTES: u64 = 4096 + 8192 + 1024;
+
 /// What the hostile task prints when the kernel's audit after its attacks
 /// passed.
 const ATTACK_AUDIT_OK: &str = "attack: kernel audit after the attacks: ok";
@@ -368,6 +374,20 @@ pub fn check(transcript: &str, exit: QemuExit) -> Result<BootReport, Vec<String>
 /// module documentation.
 fn root_task_problems(lines: &[&str]) -> Vec<String> {
     let mut problems = Vec::new();
+    // The kernel's own state is fixed at build and small: a table that grew
+    // with threads or address spaces (64 TCB addresses, 256 PML4s) would
+    // show here.
+    match lines
+        .iter()
+        .find_map(|l| l.strip_prefix("kernel: own state "))
+        .and_then(|rest| number_after(rest, ""))
+    {
+        Some(bytes) if bytes <= KERNEL_STATE_BYTES => {}
+        Some(bytes) => problems.push(format!(
+            "the kernel's own state is {bytes} bytes, more than {KERNEL_STATE_BYTES}"
+        )),
+        None => problems.push("no `kernel: own state N bytes ...` line".to_owned()),
+    }
     let has = |start: &str| lines.iter().any(|l| l.starts_with(start));
     for start in [
         "root task: CNode",
@@ -1124,6 +1144,7 @@ mod tests {
         root task: CNode of 2^12 slots, TCB, PML4, 11 page tables, 32 image frames, 16 stack frames, IPC buffer at 0xff00000000\r\n\
         root task: boot image mapped read-only at 0xc000000000\r\n\
         root task: paid 376 KiB (385024 bytes) from its Untyped in slot 26 (0x4000000, 2^25); entry 0x8000000000, first free slot 187\r\n\
+        kernel: own state 12904 bytes, fixed at build (run queues, the head of the thread list, 8 ASID pool places, 16 interrupt lines, port ranges); no allocator, nothing after boot comes from it\r\n\
         scheduler: round robin, 10 ms time slices (PIT at 100 Hz)\r\n\
         root: running in ring 3; 27 Untyped caps from slot 16, the largest in slot 26; first free slot 187\r\n\
         root: retype 4 endpoints into slots 187..191: ok\r\n\
@@ -1394,6 +1415,22 @@ mod tests {
                 .any(|p| p.contains("while the kernel was idle")),
             "{problems:#?}"
         );
+    }
+
+    #[test]
+    fn a_kernel_state_that_grew_fails() {
+        let grown = GOOD.replace(
+            "kernel: own state 12904 bytes",
+            "kernel: own state 16000 bytes",
+        );
+        let p = problems(&grown, QemuExit::Code(EXIT_SUCCESS));
+        assert_eq!(
+            p,
+            ["the kernel's own state is 16000 bytes, more than 13312"]
+        );
+        let gone = GOOD.replace("kernel: own state 12904 bytes", "kernel: state");
+        let p = problems(&gone, QemuExit::Code(EXIT_SUCCESS));
+        assert_eq!(p, ["no `kernel: own state N bytes ...` line"]);
     }
 
     #[test]

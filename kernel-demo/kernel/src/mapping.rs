@@ -777,15 +777,7 @@ mod tests {
         let mut mem = spaces();
         let mut asids = numbers(&mut mem);
         tables(&mut mem, PML4, PDPT);
-        map_frame(
-            &mut mem,
-            &asids,
-            frame(FRAME, RW),
-            space(PML4),
-            VADDR,
-            ALL,
-        )
-        .unwrap();
+        map_frame(&mut mem, &asids, frame(FRAME, RW), space(PML4), VADDR, ALL).unwrap();
         let (mem_before, asids_before) = (mem.clone(), asids.clone());
         for cap in [
             Cap::NULL,

@@ -75,6 +75,15 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
                 1000 / crate::timer::HZ,
                 crate::timer::HZ
             );
+            // What the kernel keeps of its own: the one static, fixed at
+            // build; everything else is in memory some task retyped.
+            let _ = writeln!(
+                out,
+                "kernel: own state {} bytes, fixed at build (run queues, the head of the thread list, {} ASID pool places, {} interrupt lines, port ranges); no allocator, nothing after boot comes from it",
+                core::mem::size_of::<super::state::Kernel>(),
+                capc_demo_kernel::asid::PLACES,
+                capc_demo_kernel::irq::LINES
+            );
             // Priority 0, as every thread it makes, so they take turns
             // until it says otherwise; an MCP of 255 lets it give any.
             k.tcb(root).priority = ROOT_PRIORITY;
