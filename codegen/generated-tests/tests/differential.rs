@@ -708,15 +708,35 @@ macro_rules! generated_kernel {
                     Ok(())
                 }
 
-                /// Unmaps the frame cap at `at` (`Mapping::EachCap`).
+                /// Unmaps the cap at `at`: a frame's (`Mapping::EachCap`)
+                /// mapping, or, through a table's last cap
+                /// (`Mapping::Shared`), its link, emptying the table.
                 fn unmap(&mut self, at: Path2) -> Result<(), OpError> {
                     let at = Place::Slot(self.resolve(at).ok_or(SOURCE)?);
                     let cap = self.slots.get(&at).ok_or(SOURCE)?.cap;
-                    if cap.cap_type().and_then(|t| t.mapping()) != Some(g::Mapping::EachCap) {
-                        return Err(OpError::IllegalOperation);
+                    match cap.cap_type().and_then(|t| t.mapping()) {
+                        Some(g::Mapping::EachCap) => {
+                            self.unmap_entry(cap);
+                            self.slots.get_mut(&at).unwrap().cap = g::derived(cap);
+                        }
+                        Some(g::Mapping::Shared) => {
+                            let others = self
+                                .slots
+                                .iter()
+                                .any(|(p, e)| *p != at && g::same_object(e.cap, cap));
+                            if others {
+                                return Err(OpError::RevokeFirst);
+                            }
+                            if g::is_mapped(cap) {
+                                let (base, _) = g::region(cap).unwrap();
+                                self.entries.retain(|(c, _), _| *c != Container::Table(base));
+                                self.unmap_entry(cap);
+                            }
+                            self.slots.get_mut(&at).unwrap().cap =
+                                Self::with_mapping(cap, 0, 0).expect("0 fits");
+                        }
+                        _ => return Err(OpError::IllegalOperation),
                     }
-                    self.unmap_entry(cap);
-                    self.slots.get_mut(&at).unwrap().cap = g::derived(cap);
                     Ok(())
                 }
 

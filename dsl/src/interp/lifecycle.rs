@@ -527,24 +527,44 @@ impl Machine<'_> {
         Ok(())
     }
 
-    /// Unmaps the cap at `cap`, whose mapping is its own
-    /// (`Mapping::EachCap`): the entry it records is emptied if it still
+    /// Unmaps the cap at `cap`: the entry it records is emptied if it still
     /// maps this object, and the cap is unmapped. Nothing for an unmapped
-    /// cap.
+    /// cap. A cap whose mapping is its own (`Mapping::EachCap`, a frame's)
+    /// unmaps just that; one whose mapping is its object's
+    /// (`Mapping::Shared`, a table's) must be the object's only cap, and
+    /// the table's own entries are emptied too (seL4's PageTable_Unmap
+    /// clears the table), so what was mapped under it is no mapping of any
+    /// address space.
     ///
-    /// Checks: `cap` resolves to a cap (`FailedLookup { source: 1 }`)
-    /// whose mapping is its own (`IllegalOperation`).
+    /// Checks: `cap` resolves to a cap (`FailedLookup { source: 1 }`) that
+    /// records mappings (`IllegalOperation`) and, if they are its object's,
+    /// is its last cap (`RevokeFirst`, seL4's isFinalCapability).
     pub fn unmap(&mut self, cap: &SlotPath) -> Result<(), OpError> {
         let id = self
             .resolve(cap)
             .and_then(|s| self.id_at(s))
             .ok_or(OpError::FailedLookup { source: 1 })?;
         let mut node_cap = self.nodes[&id].cap.clone();
-        if self.spec.caps[node_cap.cap_type.index()].mapping != Some(Mapping::EachCap) {
-            return Err(OpError::IllegalOperation);
+        let mapping = self.spec.caps[node_cap.cap_type.index()].mapping;
+        match mapping {
+            Some(Mapping::EachCap) => {}
+            Some(Mapping::Shared) => {
+                let others = self
+                    .nodes
+                    .iter()
+                    .any(|(n, node)| *n != id && self.same_object(&node.cap, &node_cap));
+                if others {
+                    return Err(OpError::RevokeFirst);
+                }
+            }
+            None => return Err(OpError::IllegalOperation),
         }
         let (page, _) = self.mapped_fields(&node_cap);
         let asid = self.space_of(&node_cap);
+        if mapping == Some(Mapping::Shared) && page != 0 {
+            let table = Container::Table(node_cap.object);
+            self.entries.retain(|(c, _), _| *c != table);
+        }
         self.unmap_entry(&node_cap, asid, page);
         self.set_mapped_fields(&mut node_cap, 0, 0);
         self.nodes.get_mut(&id).expect("live").cap = node_cap;

@@ -161,6 +161,35 @@ pub fn unmap_frame(
     (unmapped, removed)
 }
 
+/// A PDPT, page-directory or page-table cap's `unmap` (seL4's
+/// PageTable_Unmap), for the table's last cap (the caller checks, as seL4's
+/// isFinalCapability: `RevokeFirst` otherwise): unlinks the table from
+/// where the cap records it is linked, if it still is, and empties the
+/// table, so what was mapped under it is no mapping of any address space.
+/// Returns the cap unmapped, for the caller to store in its slot, and what
+/// the TLB must drop. An unmapped cap comes back as it is, its table
+/// untouched; any other cap is `IllegalOperation`.
+pub fn unmap_table(
+    mem: &mut impl PhysMem,
+    asids: &AsidTable,
+    table_cap: Cap,
+) -> Result<(Cap, Flush), KernelError> {
+    let mapping = vspace::table_mapping(table_cap).ok_or(KernelError::IllegalOperation)?;
+    if mapping.page == 0 {
+        return Ok((table_cap, Flush::Nothing));
+    }
+    let flush = match unlink_table(mem, asids, mapping) {
+        Some(pml4) => Flush::All { pml4 },
+        None => Flush::Nothing,
+    };
+    for entry in 0..ENTRIES {
+        mem.write(mapping.table + 8 * entry, 0);
+    }
+    // Page and number 0 fit any table cap.
+    let unmapped = caps::with_mapping(table_cap, 0, 0).unwrap_or(table_cap);
+    Ok((unmapped, flush))
+}
+
 /// Removes the mapping `frame` records, if it still stands: from the
 /// address space its number names, if that still exists. The PML4 and
 /// address of the entry removed.

@@ -586,12 +586,22 @@ impl<'m> Kernel<'m> {
         Ok(Outcome::Done)
     }
 
-    /// A frame cap's `unmap` (`mapping::unmap_frame`); any other cap is
-    /// `IllegalOperation`.
+    /// A frame cap's `unmap` (`mapping::unmap_frame`), or a table cap's
+    /// for its last cap (`mdb::is_final`, then `mapping::unmap_table`), as
+    /// user/invoke.rs runs them; any other cap is `IllegalOperation`.
     fn unmap(&mut self, at: Path2) -> Answer {
         let at = self.resolve(at).ok_or(SOURCE)?;
         let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(SOURCE)?;
-        caps::FrameCap::from_cap(cap).ok_or(Refused::Op(OpError::IllegalOperation))?;
+        if caps::FrameCap::from_cap(cap).is_none() {
+            vspace::table_mapping(cap).ok_or(Refused::Op(OpError::IllegalOperation))?;
+            if !mdb::is_final(&self.memory, at) {
+                return Err(Refused::Op(OpError::RevokeFirst));
+            }
+            let (unmapped, _) =
+                mapping::unmap_table(&mut self.ram, &self.asids, cap).map_err(refused)?;
+            ops::update_cap(&mut self.memory, at, unmapped);
+            return Ok(Outcome::Done);
+        }
         let (unmapped, _) = mapping::unmap_frame(&mut self.ram, &self.asids, cap);
         ops::update_cap(&mut self.memory, at, unmapped);
         Ok(Outcome::Done)

@@ -301,7 +301,8 @@ pub(super) fn invoke_frame(
 }
 
 /// Invocations of a PDPT, page-directory or page-table cap: map it (see
-/// `capc_demo_kernel::mapping::map_table`).
+/// `capc_demo_kernel::mapping::map_table`), or, through its last cap,
+/// unlink and empty it (`mapping::unmap_table`, seL4's PageTable_Unmap).
 pub(super) fn invoke_table(
     k: &mut Kernel,
     slot: SlotAddr,
@@ -311,26 +312,41 @@ pub(super) fn invoke_table(
     caps: &[Cap],
 ) -> Result<(), KernelError> {
     let rights = cap.rights();
-    // Where it goes; the level of the table it goes into is its type's.
-    let (vspace, vaddr) = match cap.cap_type() {
+    // Where it goes (the level of the table it goes into is its type's), or
+    // `None` for an unmap.
+    let map = match cap.cap_type() {
         Some(CapType::PdptCap) => {
-            let PdptCapInvocation::Map(call) =
-                decode_pdpt_cap(info, rights, msg, caps).map_err(decode_error)?;
-            (call.vspace, call.vaddr)
+            match decode_pdpt_cap(info, rights, msg, caps).map_err(decode_error)? {
+                PdptCapInvocation::Map(call) => Some((call.vspace, call.vaddr)),
+                PdptCapInvocation::Unmap => None,
+            }
         }
         Some(CapType::PageDirectoryCap) => {
-            let PageDirectoryCapInvocation::Map(call) =
-                decode_page_directory_cap(info, rights, msg, caps).map_err(decode_error)?;
-            (call.vspace, call.vaddr)
+            match decode_page_directory_cap(info, rights, msg, caps).map_err(decode_error)? {
+                PageDirectoryCapInvocation::Map(call) => Some((call.vspace, call.vaddr)),
+                PageDirectoryCapInvocation::Unmap => None,
+            }
         }
         Some(CapType::PageTableCap) => {
-            let PageTableCapInvocation::Map(call) =
-                decode_page_table_cap(info, rights, msg, caps).map_err(decode_error)?;
-            (call.vspace, call.vaddr)
+            match decode_page_table_cap(info, rights, msg, caps).map_err(decode_error)? {
+                PageTableCapInvocation::Map(call) => Some((call.vspace, call.vaddr)),
+                PageTableCapInvocation::Unmap => None,
+            }
         }
         _ => return Err(KernelError::IllegalOperation),
     };
-    let updated = mapping::map_table(&mut Identity, &k.asids, cap, vspace, vaddr)?;
+    let updated = match map {
+        Some((vspace, vaddr)) => mapping::map_table(&mut Identity, &k.asids, cap, vspace, vaddr)?,
+        None => {
+            // Only the table's last cap may (seL4's isFinalCapability).
+            if !mdb::is_final(&slots(k), slot) {
+                return Err(KernelError::RevokeFirst);
+            }
+            let (unmapped, flush) = mapping::unmap_table(&mut Identity, &k.asids, cap)?;
+            flush_if_current(k, flush);
+            unmapped
+        }
+    };
     with_memory(k, |memory| ops::update_cap(memory, slot, updated));
     Ok(())
 }
