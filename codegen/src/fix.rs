@@ -111,28 +111,37 @@ pub fn fix(files: &[PathBuf], dry_run: bool, args: &DiagnosticArgs) -> ExitCode 
     for file in &named {
         overlay.insert(&file.path, file.current.clone());
     }
+    // Round after round: each root compiled with the fixes so far and its
+    // sure edits in named files applied, until a round changes nothing (a
+    // fix in one file can let the checker go further, in it or in a file
+    // that imports it). The round after the last allowed one only looks.
     let mut unfinished = false;
-    for root in 0..named.len() {
-        let path = named[root].path.clone();
-        let mut round = 0;
-        // The root is held in the overlay: compiling it cannot fail to read it.
-        while let Ok(compilation) = capc_dsl::compile(&path, &overlay) {
+    for round in 0..=MAX_ROUNDS {
+        let mut applied_any = false;
+        for root in 0..named.len() {
+            let path = named[root].path.clone();
+            // Held in the overlay: compiling it cannot fail to read it.
+            let Ok(compilation) = capc_dsl::compile(&path, &overlay) else {
+                continue;
+            };
             let edits = applicable_edits(&compilation, &by_identity);
-            if edits.is_empty() {
-                break;
-            }
             if round == MAX_ROUNDS {
-                unfinished = true;
-                break;
+                unfinished |= !edits.is_empty();
+                continue;
             }
-            round += 1;
             for (index, edits) in edits {
                 let file = &mut named[index];
                 let (text, applied) = apply(&file.current, edits);
-                file.current = text;
-                file.fixes += applied;
-                overlay.insert(&file.path, file.current.clone());
+                if applied > 0 {
+                    applied_any = true;
+                    file.current = text;
+                    file.fixes += applied;
+                    overlay.insert(&file.path, file.current.clone());
+                }
             }
+        }
+        if !applied_any {
+            break;
         }
     }
 
