@@ -25,9 +25,9 @@ use crate::diagnostics::{self, DiagnosticArgs, JsonTo, MessageFormat};
 
 pub const FIX_EXAMPLES: &str = "\
 Examples:
-  capc fix spec.cap                          apply every machine-applicable fix, then report what is left
-  capc fix --dry-run spec.cap                print the fixes as a unified diff and change nothing
-  capc fix kernel.cap lib/types.cap          fix a spec and a file it imports (imports are fixed only if named)
+  capc fix spec.cap                  apply every sure fix, then report what is left
+  capc fix --dry-run spec.cap        print the fixes as a unified diff; change nothing
+  capc fix kernel.cap lib/types.cap  fix a spec and a file it imports (only named files change)
 
 Only suggestions marked MachineApplicable are applied (`capc check --message-format json`
 shows them as `suggestion_applicability`); a `did you mean` with two equally close names is not.
