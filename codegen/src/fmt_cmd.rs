@@ -128,7 +128,7 @@ fn format_one(path: &Path, check: bool) -> Outcome {
 
 /// What formatting changes in `name`, as a unified diff with three lines
 /// of context, both sides named `name` (so `patch -p0` applies it).
-fn unified_diff(name: &str, old: &str, new: &str) -> String {
+pub(crate) fn unified_diff(name: &str, old: &str, new: &str) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)

@@ -30,6 +30,7 @@ mod breaking;
 mod diagnostics;
 mod doc;
 mod explain;
+mod fix;
 mod fmt_cmd;
 mod graph;
 mod lsp;
@@ -55,6 +56,7 @@ Examples:
   capc check kernel-demo/spec/kernel.cap
   capc check --deny-warnings kernel-demo/spec/*.cap
   capc check --message-format json spec.cap | jq .code
+  capc fix spec.cap                      apply every machine-applicable suggestion, then check
   capc model --json spec.cap             the checked model, every number resolved
   capc breaking --against HEAD spec.cap  what breaks code compiled against HEAD's spec
 
@@ -74,6 +76,9 @@ enum Command {
     /// Check specs and report every problem found, with codes, spans and hints.
     #[command(after_help = EXAMPLES)]
     Check(CheckArgs),
+    /// Apply the diagnostics' machine-applicable fixes to specs, then report what is left.
+    #[command(after_help = fix::FIX_EXAMPLES)]
+    Fix(fix::FixArgs),
     /// Check one spec and generate its no_std Rust module.
     #[command(after_help = BUILD_EXAMPLES)]
     Build(BuildArgs),
@@ -140,6 +145,9 @@ struct CheckArgs {
     /// Spec files to check (each with the files it imports).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
+    /// First apply every machine-applicable suggestion to the named files, as `capc fix` does.
+    #[arg(long)]
+    fix: bool,
     #[command(flatten)]
     diagnostics: DiagnosticArgs,
 }
@@ -148,6 +156,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(&args),
+        Command::Fix(args) => fix::run(&args),
         Command::Build(args) => build(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),
@@ -162,6 +171,9 @@ fn main() -> ExitCode {
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
+    if args.fix {
+        return fix::fix(&args.files, false, &args.diagnostics);
+    }
     let mut any_errors = false;
     let mut io_error = false;
     for path in &args.files {

@@ -116,16 +116,23 @@ fn check_formatting(name: &str, text: &str, width: bool) -> Result<Option<String
 
 // ------------------------------------------------------------ repository specs
 
-/// Every `.cap` file of the repository outside target/, relative to the workspace.
+/// Every `.cap` file of the repository outside target/, relative to the
+/// workspace; not the VS Code grammar's fixtures, which are token samples
+/// (one is meant not to parse), nor npm's node_modules.
 fn repository_specs() -> Vec<String> {
     let mut found = Vec::new();
     let mut dirs = vec![workspace()];
+    let fixtures = workspace().join("editors/vscode/test/fixtures");
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).expect("read a workspace directory") {
             let path = entry.expect("directory entry").path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if path.is_dir() {
-                if !name.starts_with('.') && name != "target" {
+                if !name.starts_with('.')
+                    && name != "target"
+                    && name != "node_modules"
+                    && path != fixtures
+                {
                     dirs.push(path);
                 }
             } else if name.ends_with(".cap") {

@@ -23,6 +23,16 @@ fn suggestions(spec: &str) -> Vec<(String, String, String)> {
         .flat_map(|d| {
             d.suggestions.iter().map(|s| {
                 assert_eq!(s.applicability, Applicability::MachineApplicable);
+                // The text form shows the fix as rustc does: the help names
+                // the replacement (`help: did you mean `PAGE`?`).
+                let rendered = capc_dsl::diag::render(&c.sources, d);
+                assert!(
+                    rendered.contains("= help: did you mean `")
+                        && (rendered.contains(&format!("`{}`", s.replacement))
+                            || rendered.contains(&format!("`#[{}]`", s.replacement))),
+                    "the help does not show the replacement `{}`:\n{rendered}",
+                    s.replacement
+                );
                 (
                     d.code.as_str().to_string(),
                     c.sources.snippet(s.span).to_string(),

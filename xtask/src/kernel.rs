@@ -76,13 +76,13 @@ pub fn ensure_kernel_target(root: &Path) -> Result<(), Failure> {
 }
 
 /// A Debian package a task needs, and the program that shows it is there.
-struct Package {
+pub struct Package {
     /// What it is, for messages.
-    what: &'static str,
+    pub what: &'static str,
     /// The package to install.
-    name: &'static str,
+    pub name: &'static str,
     /// A program and an argument that run successfully once it is there.
-    check: (&'static str, &'static str),
+    pub check: (&'static str, &'static str),
 }
 
 const QEMU_PKG: Package = Package {
@@ -130,7 +130,7 @@ pub fn ensure_graphviz(root: &Path) -> Result<(), Failure> {
 
 /// Makes sure `package` is installed: as root, installs it with apt-get;
 /// otherwise stops with the command that installs it.
-fn ensure_package(root: &Path, package: &Package) -> Result<(), Failure> {
+pub fn ensure_package(root: &Path, package: &Package) -> Result<(), Failure> {
     if available(package) {
         return Ok(());
     }
