@@ -613,6 +613,21 @@ fn fuzz_problems(lines: &[&str]) -> Vec<String> {
     if !lines.iter().any(|l| is_passing_audit(l)) {
         problems.push("no passing `audit: ...` line from the kernel".to_owned());
     }
+    // The IRQ handler and I/O port caps the root gave the fuzzer were
+    // invoked, and some invocations did what they ask.
+    match lines
+        .iter()
+        .find_map(|l| l.strip_prefix("fuzz: driver caps "))
+        .map(|l| (number_after(l, "): "), number_after(l, "invocations, ")))
+    {
+        Some((Some(calls), Some(ok))) if calls >= 50 && ok > 0 => {}
+        Some(_) => problems.push(
+            "the fuzzer's driver caps were invoked fewer than 50 times, or never with success"
+                .to_owned(),
+        ),
+        None => problems
+            .push("no `fuzz: driver caps (...): N invocations, M succeeded` line".to_owned()),
+    }
     if !lines.contains(&"root: kernel audit after the fuzzer: ok") {
         problems.push("no `root: kernel audit after the fuzzer: ok` line".to_owned());
     }
@@ -1229,9 +1244,10 @@ mod tests {
         thread 0x407e000 exited with status 0\r\n\
         root: the driver received 36 bytes from COM2 in 35 interrupt(s), served over its Serial interface in 4 calls: \"capc: bytes for a user-level driver\"\r\n\
         root: delete the notification line 3 signals while it is bound: kernel audit ok\r\n\
-        root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: ok\r\n\
+        root: fuzzer's CSpace (2^8 slots: a 1 MiB Untyped, its CNode, a notification, an IRQ handler and an I/O port), TCB, stack and IPC buffer: ok\r\n\
         root: start the fuzzer: ok\r\n\
         fuzz: 10000 invocations (363 signals, 2 endpoint addresses skipped): 1415 succeeded\r\n\
+        fuzz: driver caps (IRQ 5's handler, port 0x80): 153 invocations, 77 succeeded\r\n\
         fuzz: kernel errors: InvalidArgument 226 InvalidCapability 1001 IllegalOperation 1200 RangeError 1606 FailedLookup 1166 TruncatedMessage 269 DeleteFirst 231 RevokeFirst 31 NotEnoughMemory 205\r\n\
         fuzz: refused system calls: BadMessage 8 InvalidCap 2279\r\n\
         fuzz: parked for the audit: an exited thread in a PML4 of the fuzzer mapping a frame at 0x10000000000 through three tables: ok\r\n\
@@ -1415,6 +1431,24 @@ mod tests {
                 .any(|p| p.contains("while the kernel was idle")),
             "{problems:#?}"
         );
+    }
+
+    #[test]
+    fn driver_caps_must_be_fuzzed() {
+        let few = GOOD.replace(
+            "153 invocations, 77 succeeded",
+            "12 invocations, 1 succeeded",
+        );
+        let p = problems(&few, QemuExit::Code(EXIT_SUCCESS));
+        assert_eq!(
+            p,
+            ["the fuzzer's driver caps were invoked fewer than 50 times, or never with success"]
+        );
+        let none = GOOD.replace(
+            "153 invocations, 77 succeeded",
+            "153 invocations, 0 succeeded",
+        );
+        assert_eq!(problems(&none, QemuExit::Code(EXIT_SUCCESS)).len(), 1);
     }
 
     #[test]

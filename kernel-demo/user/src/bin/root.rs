@@ -1152,7 +1152,8 @@ mod fuzz {
     use core::sync::atomic::{AtomicU64, Ordering};
 
     use capc_demo_user::abi::{
-        ROOT_ASID_POOL_SLOT, ROOT_CNODE_SLOT, ROOT_STACK_TOP, Syscall, SyscallStatus,
+        ROOT_ASID_POOL_SLOT, ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT,
+        ROOT_STACK_TOP, Syscall, SyscallStatus,
     };
     use capc_demo_user::caps::{
         self, CapType, KernelError, ObjectType, Rights, decode_cnode_cap_copy_reply,
@@ -1162,6 +1163,12 @@ mod fuzz {
 
     /// Invocations the fuzzer makes.
     pub const INVOCATIONS: u64 = 10_000;
+    /// The interrupt line and the I/O port of the driver caps the fuzzer
+    /// gets (no device uses line 5 in QEMU's PC; port 0x80 takes POST codes),
+    /// and the slots they go to.
+    const FUZZ_IRQ: u8 = 5;
+    const FUZZ_PORT: u16 = 0x80;
+    const DRIVER_SLOTS: [u64; 2] = [10, 11];
     /// Slots of the fuzzer's CNode, and the guard that makes its addresses
     /// 64 bits deep.
     const RADIX: u64 = 8;
@@ -1218,6 +1225,33 @@ mod fuzz {
                     decode_cnode_cap_copy_reply,
                 )
             })
+            // Driver caps for the random invocations: a handler of a line
+            // no device uses, and a port nothing listens on (QEMU's POST
+            // code port).
+            .and_then(|()| {
+                env.invoke(
+                    ROOT_IRQ_CONTROL_SLOT,
+                    |m, c| caps::encode_irq_control_cap_get(FUZZ_IRQ, cnode, DRIVER_SLOTS[0], RADIX, m, c),
+                    caps::decode_irq_control_cap_get_reply,
+                )
+            })
+            .and_then(|()| {
+                env.invoke(
+                    ROOT_IO_PORT_CONTROL_SLOT,
+                    |m, c| {
+                        caps::encode_io_port_control_cap_issue(
+                            FUZZ_PORT,
+                            FUZZ_PORT,
+                            cnode,
+                            DRIVER_SLOTS[1],
+                            RADIX,
+                            m,
+                            c,
+                        )
+                    },
+                    caps::decode_io_port_control_cap_issue_reply,
+                )
+            })
             .and_then(|()| super::retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
             .and_then(|()| super::retype(env, untyped, ObjectType::Frame, 12, buffer, 1))
             .and_then(|()| super::map_frame(env, buffer, buffer_at))
@@ -1228,7 +1262,7 @@ mod fuzz {
             });
         let _ = writeln!(
             env,
-            "root: fuzzer's CSpace (2^{RADIX} slots: a 1 MiB Untyped, its CNode, a notification), TCB, stack and IPC buffer: {}",
+            "root: fuzzer's CSpace (2^{RADIX} slots: a 1 MiB Untyped, its CNode, a notification, an IRQ handler and an I/O port), TCB, stack and IPC buffer: {}",
             super::outcome(setup)
         );
         if setup.is_err() {
@@ -1360,6 +1394,9 @@ mod fuzz {
         let buffer = buffer_at as *mut IpcBuffer;
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let (mut ok, mut signals, mut skipped) = (0u64, 0u64, 0u64);
+        // Invocations of the IRQ handler and I/O port caps, and those that
+        // succeeded.
+        let (mut driver_calls, mut driver_ok) = (0u64, 0u64);
         let mut errors = [0u64; 16];
         let mut refused = [0u64; 8];
         let mut made = 0;
@@ -1411,6 +1448,19 @@ mod fuzz {
                         _ => (target, label, 5 + label - 1, 1),
                     }
                 }
+                // The driver caps (while they last: the CNode operations
+                // may move or delete them): a method of either, a port
+                // mostly the cap's, and the notification as the cap.
+                6 => {
+                    msg[0] = if rng.below(2) == 0 {
+                        u64::from(FUZZ_PORT)
+                    } else {
+                        rng.word()
+                    };
+                    msg[1] = rng.word();
+                    let target = DRIVER_SLOTS[rng.below(2) as usize];
+                    (target, 1 + rng.below(3), rng.below(3), rng.below(2))
+                }
                 _ => {
                     for w in &mut msg {
                         *w = rng.word();
@@ -1444,7 +1494,12 @@ mod fuzz {
             // CNode operations' source CNode and retype's destination are
             // among the caps: mostly the fuzzer's own CNode.
             for c in &mut b.caps {
-                *c = if rng.below(4) == 0 { rng.cptr() } else { 2 };
+                *c = match rng.below(4) {
+                    0 => rng.cptr(),
+                    // The notification: what an IRQ handler may signal.
+                    1 if DRIVER_SLOTS.contains(&cptr) => 3,
+                    _ => 2,
+                };
             }
             let info = label << 12 | cap_count << 7 | length;
             let returned = syscall(Syscall::Call, cptr, info, words);
@@ -1452,8 +1507,13 @@ mod fuzz {
                 refused[(returned.status as usize).min(7)] += 1;
                 continue;
             }
+            let driver = tag == CapType::IrqHandlerCap as u64 || tag == CapType::IoPortCap as u64;
+            driver_calls += u64::from(driver);
             match abi::unpack_info(returned.info).map(|i| i.label) {
-                Some(0) => ok += 1,
+                Some(0) => {
+                    ok += 1;
+                    driver_ok += u64::from(driver);
+                }
                 Some(error) => errors[(error as usize).min(15)] += 1,
                 None => refused[7] += 1,
             }
@@ -1461,6 +1521,10 @@ mod fuzz {
         let _ = writeln!(
             env,
             "fuzz: {INVOCATIONS} invocations ({signals} signals, {skipped} endpoint addresses skipped): {ok} succeeded"
+        );
+        let _ = writeln!(
+            env,
+            "fuzz: driver caps (IRQ {FUZZ_IRQ}'s handler, port {FUZZ_PORT:#x}): {driver_calls} invocations, {driver_ok} succeeded"
         );
         let _ = write!(env, "fuzz: kernel errors:");
         for (number, count) in errors.iter().enumerate().filter(|(_, c)| **c > 0) {
