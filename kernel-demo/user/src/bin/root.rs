@@ -1231,7 +1231,16 @@ mod fuzz {
             .and_then(|()| {
                 env.invoke(
                     ROOT_IRQ_CONTROL_SLOT,
-                    |m, c| caps::encode_irq_control_cap_get(FUZZ_IRQ, cnode, DRIVER_SLOTS[0], RADIX, m, c),
+                    |m, c| {
+                        caps::encode_irq_control_cap_get(
+                            FUZZ_IRQ,
+                            cnode,
+                            DRIVER_SLOTS[0],
+                            RADIX,
+                            m,
+                            c,
+                        )
+                    },
                     caps::decode_irq_control_cap_get_reply,
                 )
             })
