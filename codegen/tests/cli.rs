@@ -12,15 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 /// A minimal clean spec: just the target block.
-const CLEAN: &str = "\
-target t {
-    address_bits = 48;
-    tag_bits = 5;
-    message_registers = 4;
-    message_words = 16;
-    caps_per_message = 2;
-}
-";
+const CLEAN: &str = common::TARGET;
 
 /// Only a warning: an unused constant.
 const UNUSED_CONST: &str = "\

@@ -4,17 +4,7 @@
 
 mod common;
 
-use common::{Scratch, capc, text};
-
-const TARGET: &str = "\
-target t {
-    address_bits = 48;
-    tag_bits = 5;
-    message_registers = 4;
-    message_words = 16;
-    caps_per_message = 2;
-}
-";
+use common::{Scratch, TARGET, capc, text};
 
 /// Two typos with one sure fix each: a setting and a constant.
 fn typos() -> String {

@@ -4,6 +4,17 @@
 
 use std::path::PathBuf;
 
+/// A minimal clean spec: just a target block, which any spec needs.
+pub const TARGET: &str = "\
+target t {
+    address_bits = 48;
+    tag_bits = 5;
+    message_registers = 4;
+    message_words = 16;
+    caps_per_message = 2;
+}
+";
+
 /// A spec with one error: on line 8, `UNKNOWN` (column 15) is not defined.
 pub const UNKNOWN_NAME: &str = "\
 target t {

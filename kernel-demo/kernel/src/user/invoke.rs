@@ -394,15 +394,12 @@ pub(super) fn invoke_asid_control(
     let AsidControlCapInvocation::MakePool(call) =
         decode_asid_control_cap(info, Rights::NONE, msg, caps).map_err(decode_error)?;
     let untyped = sources.first().copied().flatten();
-    let mut asids = core::mem::take(&mut k.asids);
-    let made = with_memory(k, |memory| {
-        // `make_pool` checks the slot is empty, after the Untyped.
-        let dest = lookup_slot(memory, call.root, call.index, call.depth)
-            .map_err(|e| e.kernel_error(false));
-        asid::make_pool(&mut asids, memory, &mut Identity, untyped, dest)
-    });
-    k.asids = asids;
-    made.map(drop)
+    // No cap is removed: the slot window without the removal hook.
+    let mut memory = slots(k);
+    // `make_pool` checks the slot is empty, after the Untyped.
+    let dest =
+        lookup_slot(&memory, call.root, call.index, call.depth).map_err(|e| e.kernel_error(false));
+    asid::make_pool(&mut k.asids, &mut memory, &mut Identity, untyped, dest).map(drop)
 }
 
 /// Invocations of an ASID pool's cap: give an address space a number
@@ -419,10 +416,11 @@ pub(super) fn invoke_asid_pool(
     let Some(at) = sources.first().copied().flatten() else {
         return Err(KernelError::InvalidCapability { index: 0 });
     };
-    let asids = core::mem::take(&mut k.asids);
-    let given = with_memory(k, |memory| asids.assign(memory, &mut Identity, cap, at));
-    k.asids = asids;
-    given.map(drop)
+    // No cap is removed: the slot window without the removal hook.
+    let mut memory = slots(k);
+    k.asids
+        .assign(&mut memory, &mut Identity, cap, at)
+        .map(drop)
 }
 
 /// Invocations of the IrqControl cap: a handler cap for a line, in seL4's
