@@ -14,6 +14,24 @@ use crate::tcb::Tcb;
 /// How many priorities there are (seL4's `seL4_MaxPrio + 1`).
 pub const PRIORITIES: usize = 256;
 
+/// Timer ticks in a time slice (seL4's `CONFIG_TIME_SLICE`).
+pub const TIME_SLICE: u8 = 10;
+
+/// A timer tick while `thread` runs (seL4's timerTick): one tick of its
+/// slice goes; whether the slice ran out, in which case it is refilled
+/// and the thread goes to the back of its level. A thread keeps what is
+/// left of its slice across a block or a preemption, so one switched to
+/// just before a tick still gets its ticks.
+pub fn tick(thread: &mut Tcb) -> bool {
+    if thread.time_slice > 1 {
+        thread.time_slice -= 1;
+        false
+    } else {
+        thread.time_slice = TIME_SLICE;
+        true
+    }
+}
+
 /// Where the scheduler finds TCBs.
 pub trait Tcbs {
     /// The TCB at `at`.
@@ -186,6 +204,25 @@ pub(crate) mod tests {
             map.tcb(at).priority = priority;
         }
         map
+    }
+
+    #[test]
+    fn a_slice_lasts_its_ticks_whenever_they_come() {
+        let mut t = Tcb::new();
+        assert_eq!(t.time_slice, TIME_SLICE);
+        for _ in 1..TIME_SLICE {
+            assert!(!tick(&mut t), "ticks left");
+        }
+        assert!(tick(&mut t), "the last tick ends the slice");
+        assert_eq!(t.time_slice, TIME_SLICE, "and refills it");
+        // A slice half used stays half used across whatever happens
+        // between two ticks.
+        for _ in 0..TIME_SLICE / 2 {
+            tick(&mut t);
+        }
+        assert_eq!(t.time_slice, TIME_SLICE - TIME_SLICE / 2);
+        t.time_slice = 0;
+        assert!(tick(&mut t), "0 counts as used up");
     }
 
     #[test]

@@ -134,6 +134,9 @@ pub struct Tcb {
     /// Its maximum controlled priority (seL4's MCP): the highest priority
     /// (or MCP) a holder of a cap to this TCB may give any thread.
     pub mcp: u8,
+    /// Timer ticks left of its time slice (seL4's tcbTimeSlice): counted
+    /// down only while it runs, refilled when it runs out (`runqueue::tick`).
+    pub time_slice: u8,
 }
 
 /// What a thread waiting to send will send.
@@ -183,6 +186,7 @@ impl Tcb {
             fault: crate::abi::FaultMessage::NONE,
             priority: 0,
             mcp: 0,
+            time_slice: crate::runqueue::TIME_SLICE,
         }
     }
 }

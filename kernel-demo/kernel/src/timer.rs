@@ -10,8 +10,9 @@ use x86_64::instructions::port::Port;
 
 use crate::interrupts::TIMER_VECTOR;
 
-/// Timer interrupts per second: a 10 ms time slice.
-pub const HZ: u32 = 100;
+/// Timer interrupts per second: a tick of 1 ms; a time slice is
+/// `runqueue::TIME_SLICE` ticks.
+pub const HZ: u32 = 1000;
 
 /// The PIT's input clock.
 const PIT_HZ: u32 = 1_193_182;

@@ -70,8 +70,9 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
             crate::timer::init();
             let _ = writeln!(
                 out,
-                "scheduler: round robin within each of {} priorities, the highest runnable first, {} ms time slices (PIT at {} Hz); the root runs at priority {ROOT_PRIORITY} with MCP {ROOT_MCP}",
+                "scheduler: round robin within each of {} priorities, the highest runnable first, time slices of {} ticks of {} ms, counted only while a thread runs (PIT at {} Hz); the root runs at priority {ROOT_PRIORITY} with MCP {ROOT_MCP}",
                 capc_demo_kernel::runqueue::PRIORITIES,
+                capc_demo_kernel::runqueue::TIME_SLICE,
                 1000 / crate::timer::HZ,
                 crate::timer::HZ
             );

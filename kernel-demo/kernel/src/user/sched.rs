@@ -140,8 +140,8 @@ pub fn trap(frame: &mut ExceptionFrame) {
         }
         TIMER_VECTOR => {
             crate::timer::end_of_interrupt();
-            k.preemptions += 1;
-            rotate = true;
+            rotate = capc_demo_kernel::runqueue::tick(k.tcb(current));
+            k.preemptions += u64::from(rotate);
         }
         vector if (irq_vector(1)..=irq_vector(15)).contains(&vector) => {
             crate::timer::irq_arrived((vector - TIMER_VECTOR) as u8);
