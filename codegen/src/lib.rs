@@ -15,3 +15,9 @@ pub use build::{BuildError, Builder, render_spec};
 
 pub use backend::Options;
 pub use capc_dsl as dsl;
+
+/// The examples of the crate's README.md, run as doctests so that they stay
+/// true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
