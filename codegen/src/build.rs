@@ -35,6 +35,15 @@ pub enum BuildError {
         /// Every file read, root first.
         paths: Vec<PathBuf>,
     },
+    /// The C header could not be generated: two spec names give one C name.
+    CHeader {
+        /// The spec's path.
+        path: PathBuf,
+        /// Which names collide.
+        message: String,
+        /// Every file read, root first.
+        paths: Vec<PathBuf>,
+    },
     /// The output could not be written.
     Write {
         /// Where.
@@ -50,6 +59,9 @@ impl std::fmt::Display for BuildError {
             BuildError::Unreadable(e) => write!(f, "{e}"),
             BuildError::Spec { path, rendered, .. } => {
                 write!(f, "{rendered}capc: `{}` has errors", path.display())
+            }
+            BuildError::CHeader { path, message, .. } => {
+                write!(f, "capc: `{}`: {message}", path.display())
             }
             BuildError::Write { path, error } => {
                 write!(f, "cannot write `{}`: {error}", path.display())
@@ -78,12 +90,48 @@ pub fn render_spec(path: &Path, options: &Options) -> Result<(String, Compilatio
     }
 }
 
-/// Generates Rust modules from specs in a build script.
+/// The language [`Builder`] (and `capc build --lang`) generates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lang {
+    /// A `#![no_std]` Rust module, `<stem>.rs`.
+    #[default]
+    Rust,
+    /// A C header, `<stem>.h` (see [`crate::c`]): constants, enums and the
+    /// cap field accessors, for a kernel written in C.
+    C,
+}
+
+/// Compiles the spec at `path` and renders its C header: what the CLI's
+/// `build --lang c` and the [`Builder`] share.
+pub fn render_c_header(path: &Path) -> Result<(String, Compilation), BuildError> {
+    let compilation = capc_dsl::compile(path, &FsLoader).map_err(BuildError::Unreadable)?;
+    match &compilation.spec {
+        Some(spec) => {
+            let name = path.to_string_lossy();
+            match crate::c::render(spec, &compilation.sources, &name) {
+                Ok(text) => Ok((text, compilation)),
+                Err(message) => Err(BuildError::CHeader {
+                    path: path.to_path_buf(),
+                    message,
+                    paths: compilation.paths.clone(),
+                }),
+            }
+        }
+        None => Err(BuildError::Spec {
+            path: path.to_path_buf(),
+            rendered: compilation.render(),
+            paths: compilation.paths.clone(),
+        }),
+    }
+}
+
+/// Generates Rust modules (or C headers) from specs in a build script.
 #[derive(Clone, Debug, Default)]
 pub struct Builder {
     specs: Vec<PathBuf>,
     options: Options,
     out_dir: Option<PathBuf>,
+    lang: Lang,
 }
 
 impl Builder {
@@ -110,13 +158,20 @@ impl Builder {
         self
     }
 
+    /// What to generate (default: [`Lang::Rust`]); [`Lang::C`] writes
+    /// `<stem>.h` instead of `<stem>.rs` (clients and servers do not apply).
+    pub fn lang(mut self, lang: Lang) -> Builder {
+        self.lang = lang;
+        self
+    }
+
     /// Where to write (default: `OUT_DIR`).
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.out_dir = Some(dir.into());
         self
     }
 
-    /// Writes `<stem>.rs` for every spec and prints `cargo:rerun-if-changed`
+    /// Writes `<stem>.rs` (or `<stem>.h`) for every spec and prints `cargo:rerun-if-changed`
     /// for every file read. Returns the files written.
     pub fn compile(&self) -> Result<Vec<PathBuf>, BuildError> {
         let out_dir = match &self.out_dir {
@@ -126,12 +181,17 @@ impl Builder {
         let mut written = Vec::new();
         for spec in &self.specs {
             println!("cargo:rerun-if-changed={}", spec.display());
-            let result = render_spec(spec, &self.options);
+            let result = match self.lang {
+                Lang::Rust => render_spec(spec, &self.options),
+                Lang::C => render_c_header(spec),
+            };
             // Imports are tracked even when the spec has errors, so fixing
             // an imported file reruns the build.
             let imports = match &result {
                 Ok((_, compilation)) => &compilation.paths[1..],
-                Err(BuildError::Spec { paths, .. }) => paths.get(1..).unwrap_or_default(),
+                Err(BuildError::Spec { paths, .. } | BuildError::CHeader { paths, .. }) => {
+                    paths.get(1..).unwrap_or_default()
+                }
                 Err(_) => &[],
             };
             for path in imports {
@@ -139,7 +199,11 @@ impl Builder {
             }
             let (text, _) = result?;
             let stem = spec.file_stem().unwrap_or_default().to_string_lossy();
-            let out = out_dir.join(format!("{stem}.rs"));
+            let extension = match self.lang {
+                Lang::Rust => "rs",
+                Lang::C => "h",
+            };
+            let out = out_dir.join(format!("{stem}.{extension}"));
             std::fs::write(&out, text).map_err(|error| BuildError::Write {
                 path: out.clone(),
                 error,

@@ -8,11 +8,13 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-/// docs/language.md: its "Diagnostics" chapter is the catalogue.
-const CATALOGUE: &str = include_str!("../../docs/language.md");
+/// docs/language.md: its "Diagnostics" chapter is the catalogue. Read
+/// through codegen/docs/, symlinks to the repository's docs/ that
+/// `cargo package` turns into the files, so the published crate has them.
+const CATALOGUE: &str = include_str!("../docs/language.md");
 
 /// docs/tools.md: its `capc breaking` section lists the `B` codes.
-const BREAKING_CATALOGUE: &str = include_str!("../../docs/tools.md");
+const BREAKING_CATALOGUE: &str = include_str!("../docs/tools.md");
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {

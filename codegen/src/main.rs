@@ -118,6 +118,7 @@ const BUILD_EXAMPLES: &str = "\
 Examples:
   capc build kernel-demo/spec/kernel.cap -o src/caps.rs
   capc build --no-servers kernel-demo/spec/decompress.cap > client.rs
+  capc build --lang c kernel-demo/spec/kernel.cap -o kernel.h
 
 The output is byte-identical to what capc::Builder writes and include_spec! expands to.
 Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error.";
@@ -130,6 +131,10 @@ struct BuildArgs {
     /// Write the module here instead of standard output.
     #[arg(short, long, value_name = "OUT.rs")]
     output: Option<PathBuf>,
+    /// What to generate: a no_std Rust module, or a C header (constants,
+    /// enums and cap field accessors; --no-clients/--no-servers do not apply).
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: LangArg,
     /// Do not generate client types for interfaces.
     #[arg(long)]
     no_clients: bool,
@@ -138,6 +143,12 @@ struct BuildArgs {
     no_servers: bool,
     #[command(flatten)]
     diagnostics: DiagnosticArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LangArg {
+    Rust,
+    C,
 }
 
 #[derive(clap::Args)]
@@ -239,16 +250,25 @@ fn build(args: &BuildArgs) -> ExitCode {
         clients: !args.no_clients,
         servers: !args.no_servers,
     };
-    let text = capc::backend::render(
-        spec,
-        &compilation.sources,
-        &options,
-        &args.file.to_string_lossy(),
-    );
+    let name = args.file.to_string_lossy();
+    let text = match args.lang {
+        LangArg::Rust => capc::backend::render(spec, &compilation.sources, &options, &name),
+        LangArg::C => match capc::c::render(spec, &compilation.sources, &name) {
+            Ok(text) => text,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(1);
+            }
+        },
+    };
     let written = match &args.output {
         Some(path) if is_a_source(&compilation, &args.file, path) => Err(format!(
-            "`{}` is a file of the spec: refusing to overwrite it with Rust (give another `-o`)",
-            path.display()
+            "`{}` is a file of the spec: refusing to overwrite it with {} (give another `-o`)",
+            path.display(),
+            match args.lang {
+                LangArg::Rust => "Rust",
+                LangArg::C => "C",
+            }
         )),
         Some(path) => std::fs::write(path, text)
             .map_err(|e| format!("cannot write `{}`: {e}", path.display())),

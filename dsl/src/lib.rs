@@ -28,6 +28,12 @@ pub use diag::{Code, Diagnostic, Severity};
 pub use load::{FsLoader, MemoryLoader, OverlayLoader, RootError, SourceLoader};
 pub use source::{FileId, SourceMap, Span};
 
+/// The examples of the crate's README.md, run as doctests so that they stay
+/// true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The result of compiling one spec: its sources, every diagnostic, and the
 /// checked model when there was no error.
 #[derive(Debug)]

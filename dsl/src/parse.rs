@@ -21,8 +21,10 @@ use crate::source::{FileId, Span};
 /// implementation detail, not part of the crate's documented API.
 pub(crate) mod grammar {
     #![allow(missing_docs)]
+    // dsl/cap.pest is a symlink to grammars/cap.pest, which `cargo package`
+    // stores as the file: one grammar, carried by the published crate.
     #[derive(pest_derive::Parser)]
-    #[grammar = "../grammars/cap.pest"]
+    #[grammar = "cap.pest"]
     pub struct CapParser;
 }
 use grammar::{CapParser, Rule};
