@@ -20,11 +20,12 @@ const ICOUNT: &[&str] = &["-icount", "shift=0,align=off"];
 const ROUND_TRIP: &str = "ipc-call-reply";
 const ROUND_TRIP_TARGET: u64 = 1_000;
 /// Every benchmark the root task must report.
-const EXPECTED: [&str; 5] = [
+const EXPECTED: [&str; 6] = [
     "rdtsc-pair",
     "null-syscall",
     "cap-lookup",
     ROUND_TRIP,
+    "ipc-call-reply-cross-as",
     "frame-retype",
 ];
 

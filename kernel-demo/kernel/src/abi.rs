@@ -76,6 +76,9 @@ pub const ROOT_ASID_CONTROL_SLOT: u64 = 7;
 pub const ROOT_ASID_POOL_SLOT: u64 = 8;
 /// Slot of the 4 KiB Untyped the root's ASID pool was made from.
 pub const ROOT_ASID_POOL_UNTYPED_SLOT: u64 = 9;
+/// First slot of the page tables and frames the kernel made for the root
+/// task (its image, stack, IPC buffer); they record where they are mapped.
+pub const ROOT_FIRST_BOOT_OBJECT_SLOT: u64 = 128;
 /// First slot of the Untyped caps handed to the root task. The root thread
 /// starts with this slot in `rdi`, the number of Untyped caps in `rsi`, its
 /// first free slot in `rdx` and the slot of its largest Untyped (which paid

@@ -35,7 +35,7 @@ const ROOT_MCP: u8 = 255;
 use super::state::{Identity, Kernel, USER_RFLAGS, kernel, slots};
 
 /// First slot of the page tables and frames the kernel made for the root.
-pub(super) const FIRST_BOOT_OBJECT_SLOT: u64 = 128;
+pub(super) const FIRST_BOOT_OBJECT_SLOT: u64 = abi::ROOT_FIRST_BOOT_OBJECT_SLOT;
 
 /// Everything [`start`] needs from the boot code.
 pub struct Boot<'a> {

@@ -1082,6 +1082,23 @@ mod bench {
             }),
             "as ipc-call-reply with 4 message words in registers each way",
         );
+        // The same round trip with the server in an address space and a
+        // CSpace of its own: a CR3 switch each way.
+        // Slots past those the frame retypes below fill.
+        match far_echo_thread(env, untyped, base + 20 + RUNS as u64 + 10) {
+            Ok(far) => report(
+                env,
+                "ipc-call-reply-cross-as",
+                measure(|_| {
+                    syscall(Syscall::Call, far, 0, [0; 4]);
+                }),
+                "as ipc-call-reply, the server in another address space and CSpace: two context switches, two CR3 loads",
+            ),
+            Err(error) => {
+                let _ = writeln!(env, "bench: setting up the far echo thread failed: {error}");
+                return 1;
+            }
+        }
         // A notification the root signals (through a cap with badge 1: the
         // bits a signal sets) and then takes.
         let (notification, badged) = (base + 4, base + 5);
@@ -1127,6 +1144,121 @@ mod bench {
         );
         let _ = writeln!(env, "bench: done");
         0
+    }
+
+    /// Sets up [`far_echo`] in an address space of its own (a PML4
+    /// numbered from the root's pool, the tables down to the page of its
+    /// code, and a copy of the cap of that code frame, read only) and a
+    /// CSpace of its own (a 4-slot CNode whose slot 1 holds its endpoint),
+    /// from slots `base..base + 12`, and starts it. The endpoint's slot in
+    /// the root's CSpace.
+    fn far_echo_thread(
+        env: &mut Env,
+        untyped: u64,
+        base: u64,
+    ) -> Result<u64, capc_demo_user::Error> {
+        use capc_demo_user::abi::{ROOT_ASID_POOL_SLOT, ROOT_IPC_BUFFER};
+        use capc_demo_user::caps::{FrameCap, Rights};
+        let [
+            endpoint,
+            pml4,
+            pdpt,
+            pd,
+            pt,
+            code,
+            cnode,
+            guarded,
+            tcb,
+            buffer,
+        ] = core::array::from_fn(|i| base + i as u64);
+        let entry = far_echo as *const () as u64;
+        let page = entry & !0xfff;
+        // The code must not cross into the next page (it is a few bytes).
+        let missing = capc_demo_user::Error::Syscall(capc_demo_user::SyscallStatus::InvalidCap);
+        if (entry + 64) & !0xfff != page {
+            return Err(missing);
+        }
+        let code_frame = (capc_demo_user::abi::ROOT_FIRST_BOOT_OBJECT_SLOT..base)
+            .find(|&s| {
+                FrameCap::from_cap(capc_demo_user::cap_at(s))
+                    .is_some_and(|f| f.mapped_page() == page >> 12 && f.bits() == 12)
+            })
+            .ok_or(missing)?;
+        super::retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1)?;
+        super::retype(env, untyped, ObjectType::Pml4, 0, pml4, 1)?;
+        capc_demo_user::invoke::assign(env, ROOT_ASID_POOL_SLOT, pml4)?;
+        for (slot, object, bits) in [
+            (pdpt, ObjectType::Pdpt, 39),
+            (pd, ObjectType::PageDirectory, 30),
+            (pt, ObjectType::PageTable, 21),
+        ] {
+            super::retype(env, untyped, object, 0, slot, 1)?;
+            env.map_table(slot, object, pml4, page & !((1u64 << bits) - 1))?;
+        }
+        super::copy(env, code_frame, code, Rights::READ)?;
+        capc_demo_user::invoke::map(env, code, pml4, page, Rights::READ)?;
+        super::retype(env, untyped, ObjectType::CNode, 2, cnode, 1)?;
+        // Addresses 64 bits deep: a guard of 62 zero bits, then 2 of slot.
+        super::mint(env, cnode, guarded, Rights::ALL, 62)?;
+        env.invoke(
+            cnode,
+            |m, c| {
+                caps::encode_cnode_cap_copy(
+                    1,
+                    2,
+                    ROOT_CNODE_SLOT,
+                    endpoint,
+                    64,
+                    Rights::ALL.bits(),
+                    m,
+                    c,
+                )
+            },
+            caps::decode_cnode_cap_copy_reply,
+        )?;
+        super::retype(env, untyped, ObjectType::Tcb, 0, tcb, 1)?;
+        // An IPC buffer frame, never mapped: the thread's messages are all
+        // in registers.
+        super::retype(env, untyped, ObjectType::Frame, 12, buffer, 1)?;
+        env.invoke(
+            tcb,
+            |m, c| caps::encode_tcb_cap_configure(guarded, pml4, buffer, ROOT_IPC_BUFFER, m, c),
+            caps::decode_tcb_cap_configure_reply,
+        )?;
+        env.invoke(
+            tcb,
+            |m, _| caps::encode_tcb_cap_write_registers(entry, 0, 1, m),
+            caps::decode_tcb_cap_write_registers_reply,
+        )?;
+        env.invoke(
+            tcb,
+            |_, _| caps::encode_tcb_cap_resume(),
+            caps::decode_tcb_cap_resume_reply,
+        )?;
+        // Let it reach its first receive.
+        capc_demo_user::yield_now();
+        Ok(endpoint)
+    }
+
+    /// The far echo server: receives on the endpoint whose address is its
+    /// argument, then answers every call with the message it got, forever.
+    /// Registers only (no stack, no data): it runs in an address space
+    /// that maps nothing but the page of this code.
+    #[unsafe(naked)]
+    extern "C" fn far_echo(_endpoint: u64) -> ! {
+        core::arch::naked_asm!(
+            // r12 outlives system calls; rdi comes back as the badge.
+            "mov r12, rdi",
+            "mov eax, {recv}",
+            "syscall",
+            "2:",
+            "mov rdi, r12",
+            "mov eax, {reply_recv}",
+            "syscall",
+            "jmp 2b",
+            recv = const Syscall::Recv as u64,
+            reply_recv = const Syscall::ReplyRecv as u64,
+        )
     }
 
     /// Answers every call with the message it got, forever.
