@@ -18,3 +18,12 @@ pub mod decompress {
 pub mod everything {
     include!(concat!(env!("OUT_DIR"), "/everything.rs"));
 }
+
+/// Barrelfish's capability types (examples/barrelfish/caps.cap, a port of
+/// Barrelfish's capabilities/caps.hl).
+// Barrelfish's type names (`VNode_x86_64_pml4`, `Frame_Mapping`) are not
+// CamelCase, and capc emits type and variant names as the spec writes them.
+#[allow(non_camel_case_types)]
+pub mod barrelfish {
+    include!(concat!(env!("OUT_DIR"), "/caps.rs"));
+}
