@@ -1,5 +1,6 @@
-//! Generates the example specs' modules with the build-script API, exactly as
-//! a kernel crate would; and, for the differential test of the C backend
+//! Generates the example specs' modules (kernel.cap, decompress.cap,
+//! everything.cap and Barrelfish's caps.cap) with the build-script API,
+//! exactly as a kernel crate would; and, for the differential test of the C backend
 //! (tests/c_differential.rs), kernel.cap's C header, a C harness that calls
 //! its accessors by (tag, field index), compiled with the system C compiler,
 //! and the same dispatch over the Rust module's views.
@@ -17,6 +18,7 @@ fn main() {
         .spec(KERNEL)
         .spec("../../kernel-demo/spec/decompress.cap")
         .spec("../../examples/everything.cap")
+        .spec("../../examples/barrelfish/caps.cap")
         .run();
     capc::Builder::new().spec(KERNEL).lang(capc::Lang::C).run();
 

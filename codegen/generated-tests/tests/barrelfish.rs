@@ -1,0 +1,174 @@
+//! The module generated from examples/barrelfish/caps.cap, the port of
+//! Barrelfish's capabilities/caps.hl, checked against Barrelfish.
+//!
+//! The expected `ObjType_*` numbers are written down by hand from caps.hl
+//! with Hamlet's rule (tools/hamlet/HamletBackend.lhs, `mkObjTypeEnum`: the
+//! non-abstract caps in declaration order, from `ObjType_Null` = 0), never
+//! read back from the generated code; the layouts from the C widths of the
+//! fields (barrelfish_kpi/types.h) and capc's layout rules.
+
+use capc_generated_tests::barrelfish::{
+    Cap, CapType, DeviceID, FCNode, FieldError, Frame_Mapping, IO, RAM, Rights, target,
+};
+
+/// Barrelfish's `enum objtype`, as Hamlet generates it from caps.hl.
+const OBJ_TYPES: &[(&str, u64)] = &[
+    ("PhysAddr", 1),
+    ("RAM", 2),
+    ("L1CNode", 3),
+    ("L2CNode", 4),
+    ("FCNode", 5),
+    ("Dispatcher", 6),
+    ("EndPointLMP", 7),
+    ("Frame", 8),
+    ("Frame_Mapping", 9),
+    ("EndPointUMP", 10),
+    ("EndPointUMP_Mapping", 11),
+    ("DevFrame", 12),
+    ("DevFrame_Mapping", 13),
+    ("Kernel", 14),
+    ("VNode_x86_64_pml5", 15),
+    ("VNode_x86_64_pml5_Mapping", 16),
+    ("VNode_x86_64_pml4", 17),
+    ("VNode_x86_64_pml4_Mapping", 18),
+    ("VNode_x86_64_pdpt", 19),
+    ("VNode_x86_64_pdpt_Mapping", 20),
+    ("VNode_x86_64_pdir", 21),
+    ("VNode_x86_64_pdir_Mapping", 22),
+    ("VNode_x86_64_ptable", 23),
+    ("VNode_x86_64_ptable_Mapping", 24),
+    ("VNode_x86_64_ept_pml4", 25),
+    ("VNode_x86_64_ept_pml4_Mapping", 26),
+    ("VNode_x86_64_ept_pdpt", 27),
+    ("VNode_x86_64_ept_pdpt_Mapping", 28),
+    ("VNode_x86_64_ept_pdir", 29),
+    ("VNode_x86_64_ept_pdir_Mapping", 30),
+    ("VNode_x86_64_ept_ptable", 31),
+    ("VNode_x86_64_ept_ptable_Mapping", 32),
+    ("VNode_VTd_root_table", 33),
+    ("VNode_VTd_root_table_Mapping", 34),
+    ("VNode_VTd_ctxt_table", 35),
+    ("VNode_VTd_ctxt_table_Mapping", 36),
+    ("VNode_x86_32_pdpt", 37),
+    ("VNode_x86_32_pdpt_Mapping", 38),
+    ("VNode_x86_32_pdir", 39),
+    ("VNode_x86_32_pdir_Mapping", 40),
+    ("VNode_x86_32_ptable", 41),
+    ("VNode_x86_32_ptable_Mapping", 42),
+    ("VNode_ARM_l1", 43),
+    ("VNode_ARM_l1_Mapping", 44),
+    ("VNode_ARM_l2", 45),
+    ("VNode_ARM_l2_Mapping", 46),
+    ("VNode_AARCH64_l0", 47),
+    ("VNode_AARCH64_l0_Mapping", 48),
+    ("VNode_AARCH64_l1", 49),
+    ("VNode_AARCH64_l1_Mapping", 50),
+    ("VNode_AARCH64_l2", 51),
+    ("VNode_AARCH64_l2_Mapping", 52),
+    ("VNode_AARCH64_l3", 53),
+    ("VNode_AARCH64_l3_Mapping", 54),
+    ("IRQTable", 55),
+    ("IRQDest", 56),
+    ("IRQSrc", 57),
+    ("IO", 58),
+    ("Notify_IPI", 59),
+    ("ID", 60),
+    ("PerfMon", 61),
+    ("KernelControlBlock", 62),
+    ("IPI", 63),
+    ("ProcessManager", 64),
+    ("Domain", 65),
+    ("DeviceIDManager", 66),
+    ("DeviceID", 67),
+];
+
+/// `ObjType_Num`: Hamlet's count, `ObjType_Null` included.
+const OBJ_TYPE_NUM: usize = 68;
+
+#[test]
+fn every_tag_is_the_barrelfish_objtype_number() {
+    assert_eq!(OBJ_TYPES.len() + 1, OBJ_TYPE_NUM);
+    assert_eq!(
+        CapType::ALL.len() + 1,
+        OBJ_TYPE_NUM,
+        "ObjType_Null is tag 0"
+    );
+    for (cap, (name, number)) in CapType::ALL.iter().zip(OBJ_TYPES) {
+        assert_eq!(cap.name(), *name);
+        assert_eq!(*cap as u64, *number, "ObjType_{name}");
+        assert_eq!(CapType::from_tag(*number), Some(*cap), "ObjType_{name}");
+    }
+    assert_eq!(
+        CapType::from_tag(0),
+        None,
+        "ObjType_Null is capc's null cap"
+    );
+    assert_eq!(RAM::TAG, 2, "ObjType_RAM");
+    assert_eq!(Frame_Mapping::TAG, 9, "ObjType_Frame_Mapping");
+    assert_eq!(IO::TAG, 58, "ObjType_IO");
+    assert_eq!(DeviceID::TAG, 67, "ObjType_DeviceID");
+}
+
+#[test]
+fn the_target_is_barrelfish_x86_64() {
+    assert_eq!(target::ADDRESS_BITS, 64);
+    assert_eq!(target::CAP_WORDS, 4);
+    assert_eq!(target::TAG_BITS, 8);
+}
+
+#[test]
+fn ram_round_trips_at_full_width() {
+    // genpaddr base and gensize bytes are 64 bits, pasid_t 32.
+    let base = 0xffff_f000_dead_b000;
+    let ram = RAM::new(base, 40, u64::from(u32::MAX), u64::MAX).expect("fits");
+    let words = Cap::from(ram).words();
+    assert_eq!(words, [2 | (u64::from(u32::MAX) << 8), base, 40, u64::MAX]);
+    let back = RAM::from_cap(Cap::from_words(words)).expect("a RAM cap");
+    assert_eq!(back.base(), base);
+    assert_eq!(back.bytes(), 40);
+    assert_eq!(back.pasid(), u64::from(u32::MAX));
+    assert_eq!(back.free_index(), u64::MAX);
+    assert_eq!(
+        RAM::new(base, 40, 1 << 32, 0)
+            .err()
+            .map(|e: FieldError| e.field),
+        Some("pasid"),
+        "pasid_t is 32 bits"
+    );
+}
+
+#[test]
+fn fcnode_and_mapping_round_trip() {
+    let rights = Rights::READ.union(Rights::IDENTIFY);
+    assert_eq!(
+        rights.bits(),
+        0b1_0001,
+        "CAPRIGHTS_READ | CAPRIGHTS_IDENTIFY"
+    );
+    let fc = FCNode::new(0x1234_5678_9abc_def0, 8, rights, 3, 2, 0xffff_ffff).expect("fits");
+    let back = FCNode::from_cap(Cap::from_words(Cap::from(fc).words())).expect("an FCNode");
+    assert_eq!(back.cnode(), 0x1234_5678_9abc_def0);
+    assert_eq!(back.bits(), 8);
+    assert_eq!(back.rightsmask(), rights);
+    assert_eq!(back.core_id(), 3);
+    assert_eq!(back.guard_size(), 2);
+    assert_eq!(back.guard(), 0xffff_ffff);
+    assert!(
+        FCNode::new(0, 0, rights, 256, 0, 0).is_err(),
+        "coreid_t is 8 bits"
+    );
+
+    let mapping =
+        Frame_Mapping::new(0xffff_8000_0000_1000, 0xffff_8000_0000_2040, 511, 512).expect("fits");
+    let words = Cap::from(mapping).words();
+    assert_eq!(
+        words,
+        [
+            9 | (511 << 8) | (512 << 24),
+            0xffff_8000_0000_1000,
+            0xffff_8000_0000_2040,
+            0
+        ]
+    );
+    assert!(IO::new(0xffff, 0x1_0000).is_err(), "IO ports are 16 bits");
+}
