@@ -1,37 +1,54 @@
 //! Generates the example specs' modules (kernel.cap, decompress.cap,
 //! everything.cap and Barrelfish's caps.cap) with the build-script API,
-//! exactly as a kernel crate would; and, for the differential test of the C backend
-//! (tests/c_differential.rs), kernel.cap's C header, a C harness that calls
-//! its accessors by (tag, field index), compiled with the system C compiler,
-//! and the same dispatch over the Rust module's views.
+//! exactly as a kernel crate would; and, for the differential test of the C
+//! backend (tests/c_differential.rs), each of the first three specs' C
+//! header, one C harness that calls every header's accessors by (tag, field
+//! index), its predicates and its retype validator, compiled with the system
+//! C compiler, and per spec the same dispatch over the Rust module
+//! (`c_<stem>.rs`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use capc::backend::{ident, snake};
-use capc::dsl::model::{FieldKind, Spec};
+use capc::dsl::model::{FieldKind, Role, Spec};
 
-const KERNEL: &str = "../../kernel-demo/spec/kernel.cap";
+/// Every spec with a Rust module, and the stem its header is named by.
+const SPECS: [(&str, &str); 3] = [
+    ("../../kernel-demo/spec/kernel.cap", "kernel"),
+    ("../../kernel-demo/spec/decompress.cap", "decompress"),
+    ("../../examples/everything.cap", "everything"),
+];
 
 fn main() {
-    capc::Builder::new()
-        .spec(KERNEL)
-        .spec("../../kernel-demo/spec/decompress.cap")
-        .spec("../../examples/everything.cap")
-        .spec("../../examples/barrelfish/caps.cap")
-        .run();
-    capc::Builder::new().spec(KERNEL).lang(capc::Lang::C).run();
+    let mut rust = capc::Builder::new();
+    let mut c = capc::Builder::new().lang(capc::Lang::C);
+    for (path, _) in SPECS {
+        rust = rust.spec(path);
+        c = c.spec(path);
+    }
+    rust.spec("../../examples/barrelfish/caps.cap").run();
+    c.run();
 
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let compilation = match capc::dsl::compile(Path::new(KERNEL), &capc::dsl::FsLoader) {
-        Ok(c) => c,
-        Err(e) => fail(&format!("{e}")),
-    };
-    let Some(spec) = &compilation.spec else {
-        fail(&compilation.render());
-    };
-    write(&out.join("c_harness.c"), &c_harness(spec));
-    write(&out.join("c_fields.rs"), &rust_dispatch(spec));
+    let mut harness = String::from("#include <stdbool.h>\n#include <stdint.h>\n");
+    for (path, stem) in SPECS {
+        let compilation = match capc::dsl::compile(Path::new(path), &capc::dsl::FsLoader) {
+            Ok(c) => c,
+            Err(e) => fail(&format!("{e}")),
+        };
+        let Some(spec) = &compilation.spec else {
+            fail(&compilation.render());
+        };
+        if spec.retypes.is_empty() {
+            fail(&format!(
+                "{path} has no retype rules: tests/c_differential.rs needs them"
+            ));
+        }
+        harness.push_str(&c_harness(spec, stem));
+        write(&out.join(format!("c_{stem}.rs")), &rust_dispatch(spec));
+    }
+    write(&out.join("c_harness.c"), &harness);
     cc::Build::new()
         .file(out.join("c_harness.c"))
         .include(&out)
@@ -40,6 +57,19 @@ fn main() {
         .flag("-Wall")
         .flag("-Wextra")
         .compile("capc_c_harness");
+}
+
+/// Whether the spec's modules have `badge_of`, `is_mapped` and `retype`.
+fn has(spec: &Spec) -> (bool, bool, bool) {
+    let badges = spec.caps.iter().any(|c| {
+        c.field_with(Role::Badge)
+            .is_some_and(|f| f.kind == FieldKind::Uint)
+    });
+    let mapped = spec
+        .caps
+        .iter()
+        .any(|c| c.mapping.is_some() && c.field_with(Role::MappedAt).is_some());
+    (badges, mapped, !spec.retypes.is_empty())
 }
 
 fn fail(message: &str) -> ! {
@@ -53,10 +83,15 @@ fn write(path: &Path, text: &str) {
     }
 }
 
-/// `capc_c_get(tag, field, words)` and `capc_c_set(tag, field, words,
-/// value)` over every field of every cap type of the header.
-fn c_harness(spec: &Spec) -> String {
+/// For the header of `stem`: `capc_<stem>_get(tag, field, words)` and
+/// `capc_<stem>_set(tag, field, words, value)` over every field of every
+/// cap type; `capc_<stem>_predicates(a, b, out)`, every predicate of the
+/// pair in a row of words (see `rust_predicates`); `capc_<stem>_cap_for`;
+/// and `capc_<stem>_retype`, the validator's status, payload and placement
+/// in a row of words (see `rust_retype`).
+fn c_harness(spec: &Spec, stem: &str) -> String {
     let words = spec.target.cap_words;
+    let (badges, mapped, retypes) = has(spec);
     let mut get = String::new();
     let mut set = String::new();
     for cap in &spec.caps {
@@ -66,7 +101,7 @@ fn c_harness(spec: &Spec) -> String {
             let case = format!("    case {} * 256 + {i}:", cap.tag);
             let _ = writeln!(
                 get,
-                "{case}\n        return (uint64_t)kernel_{cap_name}_get_{f}(cap);"
+                "{case}\n        return (uint64_t){stem}_{cap_name}_get_{f}(cap);"
             );
             let value = if matches!(field.kind, FieldKind::Bool) {
                 "value != 0"
@@ -75,27 +110,89 @@ fn c_harness(spec: &Spec) -> String {
             };
             let _ = writeln!(
                 set,
-                "{case}\n        ok = kernel_{cap_name}_set_{f}(&cap, {value});\n        break;"
+                "{case}\n        ok = {stem}_{cap_name}_set_{f}(&cap, {value});\n        break;"
             );
         }
     }
+    let load = |name: &str, from: &str| {
+        format!(
+            "    {stem}_cap_t {name};\n    for (int i = 0; i < {words}; i++) {{\n        {name}.words[i] = {from}[i];\n    }}\n"
+        )
+    };
+    let badge = if badges {
+        format!("    out[6] = {stem}_badge_of(a, &out[7]);\n")
+    } else {
+        String::new()
+    };
+    let mapped = if mapped {
+        format!("    out[9] = {stem}_is_mapped(a);\n")
+    } else {
+        String::new()
+    };
+    let retype = if retypes {
+        format!(
+            "static bool {stem}_slot_is_empty(void *context, uint64_t slot)\n{{\n    \
+             uint64_t occupied = *(const uint64_t *)context;\n    \
+             return slot >= 64 || ((occupied >> slot) & 1) == 0;\n}}\n\n\
+             void capc_{stem}_retype(const uint64_t *source, int has_children, const uint64_t *request,\n    \
+             int found, uint64_t slots, uint64_t occupied, uint64_t *out);\n\
+             void capc_{stem}_retype(const uint64_t *source, int has_children, const uint64_t *request,\n    \
+             int found, uint64_t slots, uint64_t occupied, uint64_t *out)\n{{\n{}    \
+             struct {stem}_retype_request r = {{ request[0], request[1], request[2], request[3] }};\n    \
+             struct {stem}_retype_destination d = {{ slots }};\n    \
+             struct {stem}_retype_result result;\n    \
+             enum {stem}_retype_status status = {stem}_retype(s, has_children != 0, &r, found ? &d : 0,\n        \
+             {stem}_slot_is_empty, &occupied, &result);\n    \
+             for (int i = 0; i < 13 + {words}; i++) {{\n        out[i] = 0;\n    }}\n    \
+             out[0] = (uint64_t)status;\n    out[1] = result.index;\n    out[2] = result.min;\n    \
+             out[3] = result.max;\n    out[4] = result.left;\n    \
+             if (status == {upper}_RETYPE_OK) {{\n        const struct {stem}_placement *p = &result.placement;\n        \
+             out[5] = p->object_type;\n        out[6] = p->size_arg;\n        out[7] = p->size_bits;\n        \
+             out[8] = p->first;\n        out[9] = p->count;\n        out[10] = p->first_slot;\n        \
+             out[11] = p->new_watermark;\n        out[12] = p->reset;\n        \
+             for (int i = 0; i < {words}; i++) {{\n            out[13 + i] = p->updated_source.words[i];\n        }}\n    }}\n}}\n",
+            load("s", "source"),
+            upper = stem.to_ascii_uppercase()
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "#include <stdint.h>\n#include \"kernel.h\"\n\n\
-         uint64_t capc_c_get(uint32_t tag, uint32_t field, const uint64_t *words);\n\
-         int capc_c_set(uint32_t tag, uint32_t field, uint64_t *words, uint64_t value);\n\n\
-         uint64_t capc_c_get(uint32_t tag, uint32_t field, const uint64_t *words)\n{{\n    \
-         kernel_cap_t cap;\n    for (int i = 0; i < {words}; i++) {{\n        cap.words[i] = words[i];\n    }}\n    \
+        "#include \"{stem}.h\"\n\n\
+         uint64_t capc_{stem}_get(uint32_t tag, uint32_t field, const uint64_t *words);\n\
+         int capc_{stem}_set(uint32_t tag, uint32_t field, uint64_t *words, uint64_t value);\n\
+         void capc_{stem}_predicates(const uint64_t *a_words, const uint64_t *b_words, uint64_t *out);\n\
+         int capc_{stem}_cap_for(uint64_t object_type, uint64_t address, uint64_t size_arg, int device,\n    \
+         uint64_t *words);\n\n\
+         uint64_t capc_{stem}_get(uint32_t tag, uint32_t field, const uint64_t *words)\n{{\n{}    \
          switch (tag * 256 + field) {{\n{get}    default:\n        return UINT64_C(0xdead);\n    }}\n}}\n\n\
-         int capc_c_set(uint32_t tag, uint32_t field, uint64_t *words, uint64_t value)\n{{\n    \
-         kernel_cap_t cap;\n    bool ok;\n    for (int i = 0; i < {words}; i++) {{\n        cap.words[i] = words[i];\n    }}\n    \
+         int capc_{stem}_set(uint32_t tag, uint32_t field, uint64_t *words, uint64_t value)\n{{\n{}    bool ok;\n    \
          switch (tag * 256 + field) {{\n{set}    default:\n        return -1;\n    }}\n    \
-         for (int i = 0; i < {words}; i++) {{\n        words[i] = cap.words[i];\n    }}\n    return ok;\n}}\n"
+         for (int i = 0; i < {words}; i++) {{\n        words[i] = cap.words[i];\n    }}\n    return ok;\n}}\n\n\
+         void capc_{stem}_predicates(const uint64_t *a_words, const uint64_t *b_words, uint64_t *out)\n{{\n{}{}    \
+         for (int i = 0; i < 10 + {words}; i++) {{\n        out[i] = 0;\n    }}\n    \
+         out[0] = {stem}_cap_region(a, &out[1], &out[2]);\n    \
+         out[3] = {stem}_same_object(a, b);\n    out[4] = {stem}_is_ancestor(a, b);\n    \
+         out[5] = {stem}_is_copy(a, b);\n{badge}    out[8] = {stem}_may_copy(a);\n{mapped}    \
+         {stem}_cap_t d = {stem}_derived(a);\n    \
+         for (int i = 0; i < {words}; i++) {{\n        out[10 + i] = d.words[i];\n    }}\n}}\n\n\
+         int capc_{stem}_cap_for(uint64_t object_type, uint64_t address, uint64_t size_arg, int device,\n    \
+         uint64_t *words)\n{{\n    {stem}_cap_t cap;\n    \
+         if (!{stem}_cap_for(object_type, address, size_arg, device != 0, &cap)) {{\n        return 0;\n    }}\n    \
+         for (int i = 0; i < {words}; i++) {{\n        words[i] = cap.words[i];\n    }}\n    return 1;\n}}\n\n{retype}",
+        load("cap", "words"),
+        load("cap", "words"),
+        load("a", "a_words"),
+        load("b", "b_words"),
     )
 }
 
-/// `FIELDS` (tag, field index, name) and `rust_get`/`rust_set`, the same
-/// dispatch over the Rust module's views.
+/// For one spec's module: `FIELDS` (tag, field index, name) and
+/// `rust_get`/`rust_set`, the C harness's dispatch over the Rust views;
+/// `rust_predicates` and `rust_retype`, the rows of words the harness's
+/// `_predicates` and `_retype` fill.
 fn rust_dispatch(spec: &Spec) -> String {
+    let (badges, mapped, retypes) = has(spec);
     let mut fields = String::new();
     let mut get = String::new();
     let mut set = String::new();
@@ -129,14 +226,67 @@ fn rust_dispatch(spec: &Spec) -> String {
             );
         }
     }
+    let badge = if badges {
+        "    if let Some(badge) = badge_of(a) {\n        out[6] = 1;\n        out[7] = badge;\n    }\n"
+    } else {
+        ""
+    };
+    let mapped = if mapped {
+        "    out[9] = u64::from(is_mapped(a));\n"
+    } else {
+        ""
+    };
+    let retype = if retypes {
+        "/// The row `capc_<stem>_retype` fills: status (0 for success, else the\n\
+         /// `RetypeError` variant's position from 1), index, min, max, left, then\n\
+         /// the placement's fields and updated source words.\n\
+         pub fn rust_retype(\n    source: Cap,\n    has_children: bool,\n    request: [u64; 4],\n    \
+         destination: Option<u64>,\n    occupied: u64,\n) -> [u64; RETYPE_LEN] {\n    \
+         let request = RetypeRequest {\n        object_type: request[0],\n        size_arg: request[1],\n        \
+         offset: request[2],\n        count: request[3],\n    };\n    \
+         let destination = destination.map(|slots| Destination { slots });\n    \
+         let empty = |slot: u64| slot >= 64 || (occupied >> slot) & 1 == 0;\n    \
+         let mut out = [0; RETYPE_LEN];\n    \
+         match retype(source, has_children, &request, destination, empty) {\n        \
+         Ok(p) => {\n            out[5] = p.object_type as u64;\n            out[6] = p.size_arg;\n            \
+         out[7] = u64::from(p.size_bits);\n            out[8] = p.first;\n            out[9] = p.count;\n            \
+         out[10] = p.first_slot;\n            out[11] = p.new_watermark;\n            out[12] = u64::from(p.reset);\n            \
+         out[13..].copy_from_slice(&p.updated_source.words());\n        }\n        \
+         Err(RetypeError::InvalidArgument { index }) => {\n            out[0] = 1;\n            out[1] = index;\n        }\n        \
+         Err(RetypeError::RangeError { min, max }) => {\n            out[0] = 2;\n            out[2] = min;\n            out[3] = max;\n        }\n        \
+         Err(RetypeError::NotEnoughMemory { left }) => {\n            out[0] = 3;\n            out[4] = left;\n        }\n        \
+         Err(RetypeError::DeleteFirst) => out[0] = 4,\n        \
+         Err(RetypeError::FailedLookup) => out[0] = 5,\n        \
+         Err(RetypeError::IllegalOperation) => out[0] = 6,\n        \
+         Err(RetypeError::TruncatedMessage) => out[0] = 7,\n    }\n    out\n}\n"
+    } else {
+        ""
+    };
     format!(
-        "/// Every cap field of kernel.cap: (tag, index among its cap type's fields, name).\n\
+        "/// Every cap field: (tag, index among its cap type's fields, name).\n\
          pub const FIELDS: &[(u32, u32, &str)] = &[\n{fields}];\n\n\
+         /// Words in a row of `rust_predicates`.\n\
+         pub const PREDICATES_LEN: usize = 10 + target::CAP_WORDS;\n\
+         /// Words in a row of `rust_retype`.\n\
+         pub const RETYPE_LEN: usize = 13 + target::CAP_WORDS;\n\
+         \n\
          /// The field through the Rust view.\n\
          pub fn rust_get(tag: u32, field: u32, cap: Cap) -> u64 {{\n    match (tag, field) {{\n{get}        \
          _ => unreachable!(\"no field {{field}} of tag {{tag}}\"),\n    }}\n}}\n\n\
          /// Sets the field through the Rust view; whether it was accepted.\n\
          pub fn rust_set(tag: u32, field: u32, cap: &mut Cap, value: u64) -> bool {{\n    match (tag, field) {{\n{set}        \
-         _ => unreachable!(\"no field {{field}} of tag {{tag}}\"),\n    }}\n}}\n"
+         _ => unreachable!(\"no field {{field}} of tag {{tag}}\"),\n    }}\n}}\n\n\
+         /// The row `capc_<stem>_predicates` fills: region (found, base, size),\n\
+         /// same_object, is_ancestor, is_copy, badge_of (found, badge), may_copy,\n\
+         /// is_mapped of `a`, then the words of `derived(a)`.\n\
+         pub fn rust_predicates(a: Cap, b: Cap) -> [u64; PREDICATES_LEN] {{\n    \
+         let mut out = [0; PREDICATES_LEN];\n    \
+         if let Some((base, size)) = region(a) {{\n        out[0] = 1;\n        out[1] = base;\n        out[2] = size;\n    }}\n    \
+         out[3] = u64::from(same_object(a, b));\n    out[4] = u64::from(is_ancestor(a, b));\n    \
+         out[5] = u64::from(is_copy(a, b));\n{badge}    out[8] = u64::from(may_copy(a));\n{mapped}    \
+         out[10..].copy_from_slice(&derived(a).words());\n    out\n}}\n\n\
+         /// `ObjectType::cap_for` by number.\n\
+         pub fn rust_cap_for(object_type: u64, address: u64, size_arg: u64, device: bool) -> Option<Cap> {{\n    \
+         ObjectType::from_word(object_type)?.cap_for(address, size_arg, device)\n}}\n\n{retype}"
     )
 }

@@ -5,9 +5,10 @@
 //! interface: the target's limits, the spec's constants, the rights bits,
 //! object types with their sizes, cap type tags with their valid rights, a
 //! `static inline` getter and setter per cap field in the style of seL4's
-//! bitfield_gen, invocation and RPC method labels, and error numbers. It
-//! does not hold the Rust module's behaviour (retype, derivation,
-//! invocation decoding, RPC stubs).
+//! bitfield_gen, the derivation predicates and the retype validator
+//! (predicates.rs, retype.rs: generated from the same model facts as the
+//! Rust module's), invocation and RPC method labels, and error numbers. It
+//! does not hold invocation decoding or RPC stubs.
 //!
 //! Conventions:
 //! - C99 and C11, no compiler extensions; it compiles warning-free with
@@ -27,6 +28,8 @@
 //!   file name, no time stamps.
 
 mod caps;
+mod predicates;
+mod retype;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -56,6 +59,8 @@ pub fn render(spec: &Spec, sources: &SourceMap, root_name: &str) -> Result<Strin
     h.objects();
     h.cap_types();
     caps::accessors(&mut h);
+    predicates::generate(&mut h);
+    retype::generate(&mut h);
     h.labels();
     h.errors();
     h.finish()
