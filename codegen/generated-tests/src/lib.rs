@@ -20,12 +20,8 @@ pub mod everything {
 }
 
 /// Barrelfish's capability types (examples/barrelfish/caps.cap, a port of
-/// Barrelfish's capabilities/caps.hl).
-// Barrelfish's type names (`VNode_x86_64_pml4`, `Frame_Mapping`) are not
-// CamelCase, and capc emits type and variant names as the spec writes them.
-// Its `ptr(align = 1)` fields (64-bit C pointers) make capc emit `<< 0` in
-// their getters (clippy's identity_op); capc should leave the shift out.
-#[allow(non_camel_case_types, clippy::identity_op)]
+/// Barrelfish's capabilities/caps.hl). Its type names (`VNode_x86_64_pml4`)
+/// are not CamelCase; the generated items named after them allow that.
 pub mod barrelfish {
     include!(concat!(env!("OUT_DIR"), "/caps.rs"));
 }

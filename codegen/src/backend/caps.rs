@@ -252,6 +252,8 @@ fn objects(g: &Gen<'_>) -> TokenStream {
         /// number is the `object_type` word of a retype call).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #repr
+        // Variants are named as the spec names its types.
+        #[allow(non_camel_case_types)]
         pub enum ObjectType {
             #(#variants,)*
         }
@@ -347,6 +349,8 @@ fn getter_expr(f: &CapField) -> TokenStream {
         FieldKind::Bool => quote!(#raw != 0),
         FieldKind::Rights { .. } => quote!(Rights::from_bits_truncate(#raw)),
         FieldKind::Uint => raw,
+        // A byte-aligned pointer is stored as it is: no shift.
+        FieldKind::Ptr { align_bits: 0 } => raw,
         FieldKind::Ptr { align_bits } => {
             let a = lit((*align_bits).into());
             quote!(#raw << #a)
@@ -508,6 +512,7 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         /// The capability types, numbered by their tag (0 is the null cap).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #repr
+        #[allow(non_camel_case_types)]
         pub enum CapType {
             #(#variants,)*
         }
@@ -953,6 +958,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     quote! {
         #doc
         #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(non_camel_case_types)]
         pub struct #name(Cap);
 
         impl #name {

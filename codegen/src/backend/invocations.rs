@@ -171,6 +171,7 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[allow(non_camel_case_types)]
         pub enum #name {
             #(#variants,)*
         }
@@ -766,6 +767,7 @@ fn label_enum(
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[allow(non_camel_case_types)]
         pub enum #label {
             #(#variants,)*
         }
@@ -856,6 +858,7 @@ fn args_struct(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStream
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[allow(non_camel_case_types)]
         pub struct #name {
             #(#fields,)*
         }
@@ -908,6 +911,7 @@ fn invocation_enum(
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         #allow
+        #[allow(non_camel_case_types)]
         pub enum #invocation {
             #(#variants,)*
         }
@@ -1265,6 +1269,7 @@ fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ide
         quote! {
             #sdoc
             #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            #[allow(non_camel_case_types)]
             pub struct #r {
                 #(#fields,)*
             }

@@ -611,6 +611,7 @@ fn slot_enum(g: &Gen<'_>, o: &Object) -> TokenStream {
         #[doc = ""]
         #[doc = #spec_line]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[allow(non_camel_case_types)]
         pub enum #name {
             #(#decls,)*
         }

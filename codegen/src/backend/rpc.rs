@@ -978,6 +978,7 @@ fn label_enum(i: &Iface<'_>) -> TokenStream {
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[allow(non_camel_case_types)]
         pub enum #label {
             #(#variants,)*
         }
@@ -1167,6 +1168,7 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[allow(non_camel_case_types)]
         pub enum #request {
             #(#variants,)*
         }
@@ -1241,6 +1243,7 @@ fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[allow(non_camel_case_types)]
         pub struct #reply {
             #(#fields,)*
         }
@@ -1450,6 +1453,7 @@ fn class_enum(i: &Iface<'_>, m: &Method, classes: &[Class<'_>], table: &[String]
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[allow(non_camel_case_types)]
         pub enum #class {
             #(#variants,)*
         }
@@ -1684,6 +1688,7 @@ fn budget_struct(
     quote! {
         #doc
         #[derive(Debug, PartialEq, Eq)]
+        #[allow(non_camel_case_types)]
         pub struct #budget {
             #untyped_field
             base: u64,
@@ -1995,6 +2000,7 @@ fn client(i: &Iface<'_>) -> TokenStream {
     quote! {
         #doc
         #[derive(Debug)]
+        #[allow(non_camel_case_types)]
         pub struct #client<T: Transport> {
             transport: T,
         }
