@@ -14,10 +14,11 @@ use std::process::Command;
 
 use capc::{Builder, Lang};
 
-/// Every example spec: examples/*.cap and kernel-demo/spec/*.cap, sorted.
+/// Every example spec: examples/*.cap, examples/barrelfish/*.cap and
+/// kernel-demo/spec/*.cap, sorted.
 fn example_specs() -> Vec<PathBuf> {
     let mut specs = Vec::new();
-    for dir in ["examples", "kernel-demo/spec"] {
+    for dir in ["examples", "examples/barrelfish", "kernel-demo/spec"] {
         let entries = std::fs::read_dir(workspace().join(dir)).expect("read the examples");
         for entry in entries {
             let path = entry.expect("a directory entry").path();

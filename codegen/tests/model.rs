@@ -12,7 +12,12 @@ use std::path::PathBuf;
 fn clean_specs() -> Vec<String> {
     let root = workspace();
     let mut specs = Vec::new();
-    for dir in ["examples", "kernel-demo/spec", "dsl/tests/ui/pass"] {
+    for dir in [
+        "examples",
+        "examples/barrelfish",
+        "kernel-demo/spec",
+        "dsl/tests/ui/pass",
+    ] {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
             .unwrap_or_else(|e| panic!("{dir}: {e}"))
             .map(|e| e.expect("dir entry").path())
