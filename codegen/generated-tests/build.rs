@@ -14,10 +14,11 @@ use capc::backend::{ident, snake};
 use capc::dsl::model::{FieldKind, Role, Spec};
 
 /// Every spec with a Rust module, and the stem its header is named by.
-const SPECS: [(&str, &str); 3] = [
+const SPECS: [(&str, &str); 4] = [
     ("../../kernel-demo/spec/kernel.cap", "kernel"),
     ("../../kernel-demo/spec/decompress.cap", "decompress"),
     ("../../examples/everything.cap", "everything"),
+    ("../../examples/barrelfish/caps.cap", "caps"),
 ];
 
 fn main() {
@@ -27,7 +28,7 @@ fn main() {
         rust = rust.spec(path);
         c = c.spec(path);
     }
-    rust.spec("../../examples/barrelfish/caps.cap").run();
+    rust.run();
     c.run();
 
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -236,6 +237,12 @@ fn rust_dispatch(spec: &Spec) -> String {
     } else {
         ""
     };
+    let mapped_spec = !mapped.is_empty();
+    let rebadge = if badges {
+        "    cap.with_badge(badge).unwrap_or(cap)\n"
+    } else {
+        "    let _ = badge;\n    cap\n"
+    };
     let retype = if retypes {
         "/// The row `capc_<stem>_retype` fills: status (0 for success, else the\n\
          /// `RetypeError` variant's position from 1), index, min, max, left, then\n\
@@ -285,6 +292,12 @@ fn rust_dispatch(spec: &Spec) -> String {
          out[3] = u64::from(same_object(a, b));\n    out[4] = u64::from(is_ancestor(a, b));\n    \
          out[5] = u64::from(is_copy(a, b));\n{badge}    out[8] = u64::from(may_copy(a));\n{mapped}    \
          out[10..].copy_from_slice(&derived(a).words());\n    out\n}}\n\n\
+         /// The spec has badges (`badge_of`) and mappings (`is_mapped`).\n\
+         pub const HAS_BADGES: bool = {badges};\n\
+         pub const HAS_MAPPINGS: bool = {mapped_spec};\n\n\
+         /// `cap` with badge `badge`, where its type has one (a spec without\n\
+         /// badges has no `with_badge`).\n\
+         pub fn rebadge(cap: Cap, badge: u64) -> Cap {{\n{rebadge}}}\n\n\
          /// `ObjectType::cap_for` by number.\n\
          pub fn rust_cap_for(object_type: u64, address: u64, size_arg: u64, device: bool) -> Option<Cap> {{\n    \
          ObjectType::from_word(object_type)?.cap_for(address, size_arg, device)\n}}\n\n{retype}"

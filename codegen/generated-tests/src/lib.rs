@@ -25,3 +25,9 @@ pub mod everything {
 pub mod barrelfish {
     include!(concat!(env!("OUT_DIR"), "/caps.rs"));
 }
+
+/// The Barrelfish module under its file's stem, as the C differential test
+/// names each spec (tests/c_differential.rs).
+pub mod caps {
+    pub use super::barrelfish::*;
+}
