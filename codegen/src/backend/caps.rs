@@ -577,7 +577,11 @@ fn caps(g: &Gen<'_>) -> TokenStream {
             words: [u64; target::CAP_WORDS],
         }
 
-        const _: () = assert!(::core::mem::size_of::<Cap>() == 8 * target::CAP_WORDS);
+        // A cap is its words and nothing else (written without `assert!`,
+        // whose tokens the formatter would print as they come).
+        const _: () = if ::core::mem::size_of::<Cap>() != 8 * target::CAP_WORDS {
+            panic!("a Cap is not its words")
+        };
 
         impl Cap {
             /// The null cap: an empty slot.
@@ -867,7 +871,11 @@ fn cap_data_method(c: &CapType) -> Option<TokenStream> {
 
 fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     let name = ident(&c.name);
-    let doc = g.docs(&c.docs, &format!("A `{}` capability.", c.name), c.span);
+    let doc = g.docs(
+        &c.docs,
+        &format!("{} `{}` capability.", super::article(&c.name), c.name),
+        c.span,
+    );
     let tag = lit(c.tag.into());
     let valid_const = rights_const(g, &c.rights);
     let params = c.fields.iter().map(|f| {
@@ -952,7 +960,8 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     let cap_data = cap_data_method(c);
     let cap_name = &c.name;
     let new_doc = format!(
-        " A `{}` with these fields; fails on the first field whose value does not fit.",
+        " {} `{}` with these fields; fails on the first field whose value does not fit.",
+        super::article(&c.name),
         c.name
     );
     quote! {

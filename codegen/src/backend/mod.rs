@@ -118,6 +118,15 @@ pub fn comment_text(text: &str) -> String {
     out
 }
 
+/// "A" or "An" before `word`, by its first letter (a vowel takes "An"), for
+/// doc text that names a spec item: "An `UntypedCap`", "A `TcbCap`".
+pub fn article(word: &str) -> &'static str {
+    match word.trim_start_matches('`').chars().next() {
+        Some(c) if "AEIOUaeiou".contains(c) => "An",
+        _ => "A",
+    }
+}
+
 /// An unsuffixed integer literal.
 pub fn lit(value: u64) -> Literal {
     Literal::u64_unsuffixed(value)

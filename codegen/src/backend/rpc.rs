@@ -648,7 +648,10 @@ impl<'a> Iface<'a> {
     /// What an argument or result is, for docs.
     fn describe(&self, p: &MethodParam, result: bool) -> String {
         match &p.kind {
-            ParamKind::Scalar(s) => format!("A `{}`.", scalar_name(*s)),
+            ParamKind::Scalar(s) => {
+                let name = scalar_name(*s);
+                format!("{} `{name}`.", super::article(&name))
+            }
             ParamKind::Array { element, len, .. } => format!(
                 "A `[{}; {len}]`, {} elements per word.",
                 scalar_name(*element),
