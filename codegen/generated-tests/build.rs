@@ -14,9 +14,10 @@ use capc::backend::{ident, snake};
 use capc::dsl::model::{FieldKind, Role, Spec};
 
 /// Every spec with a Rust module, and the stem its header is named by.
-const SPECS: [(&str, &str); 4] = [
+const SPECS: [(&str, &str); 5] = [
     ("../../kernel-demo/spec/kernel.cap", "kernel"),
     ("../../kernel-demo/spec/decompress.cap", "decompress"),
+    ("../../kernel-demo/spec/serial.cap", "serial"),
     ("../../examples/everything.cap", "everything"),
     ("../../examples/barrelfish/caps.cap", "caps"),
 ];

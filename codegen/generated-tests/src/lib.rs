@@ -14,6 +14,12 @@ pub mod decompress {
     include!(concat!(env!("OUT_DIR"), "/decompress.rs"));
 }
 
+/// The COM2 driver's service (kernel-demo/spec/serial.cap, which uses
+/// kernel.cap).
+pub mod serial {
+    include!(concat!(env!("OUT_DIR"), "/serial.rs"));
+}
+
 /// The spec that uses every construct (examples/everything.cap).
 pub mod everything {
     include!(concat!(env!("OUT_DIR"), "/everything.rs"));

@@ -467,6 +467,14 @@ differential!(
     capc_decompress_retype
 );
 differential!(
+    serial,
+    capc_serial_get,
+    capc_serial_set,
+    capc_serial_predicates,
+    capc_serial_cap_for,
+    capc_serial_retype
+);
+differential!(
     caps,
     capc_caps_get,
     capc_caps_set,
