@@ -75,6 +75,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0016", "error payload changed"),
     ("B0017", "target setting changed"),
     ("B0018", "caller requirement raised"),
+    ("B0019", "address-space number pool changed"),
 ];
 
 /// Which spec a span is in.
@@ -162,6 +163,7 @@ impl Break {
             "B0017" => {
                 "keep the target's settings; only message_words and caps_per_message may grow"
             }
+            "B0019" => "keep the pool's number of address-space numbers (`asid_pool = N;`)",
             _ => "require no more than the old spec did; a new method may require more",
         }
     }
@@ -697,6 +699,23 @@ impl Compare<'_> {
                         }
                     }
                 }
+            }
+            let pool = |o: &capc_dsl::model::Object| o.asid_pool.as_ref().map(|p| p.numbers);
+            if pool(o) != pool(n) {
+                let says = |numbers: Option<u64>| match numbers {
+                    Some(numbers) => format!("a pool of {numbers} address-space numbers"),
+                    None => "no pool of address-space numbers".to_string(),
+                };
+                self.push(
+                    Break::new(
+                        "B0019",
+                        new(n.span),
+                        format!("object type `{}` changed its pool of address-space numbers", o.name),
+                        format!("{} here", says(pool(n))),
+                    )
+                    .also(old(o.span), format!("{} in the old spec", says(pool(o))))
+                    .note("a number's pool and its entry follow from the pool's size, and every address-space root's cap records its number: the numbers compiled users hold would name other address spaces"),
+                );
             }
             if !changed.is_empty() {
                 let mut b = Break::new(

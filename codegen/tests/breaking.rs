@@ -656,6 +656,43 @@ fn spec_and_usage_errors() {
     assert_eq!(code, Some(2));
 }
 
+/// The demo kernel's pool of address-space numbers: another size, or none,
+/// breaks what compiled users hold (B0019); the spec unchanged passes.
+#[test]
+fn a_changed_asid_pool_breaks() {
+    let s = Scratch::new("breaking", "asid-pool");
+    let kernel = std::fs::read_to_string(workspace().join("kernel-demo/spec/kernel.cap"))
+        .expect("kernel.cap");
+    assert!(
+        kernel.contains("    asid_pool = 512;\n"),
+        "the demo has a pool"
+    );
+    s.write("old.cap", &kernel);
+    s.write("same.cap", &kernel);
+    s.write(
+        "new.cap",
+        kernel.replace("asid_pool = 512;", "asid_pool = 256;"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "same.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "new.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0019]: object type `AsidPool` changed its pool of address-space numbers\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a pool of 256 address-space numbers here"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a pool of 512 address-space numbers in the old spec"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn explain_knows_the_codes() {
     let s = Scratch::new("breaking", "explain");
