@@ -146,7 +146,8 @@ pub mod task {
 /// ([`task`]): a CNode of more slots, an ASID pool of its own, and a small
 /// device Untyped.
 pub mod attack {
-    /// An ASID pool the root made for it (512 address-space numbers).
+    /// An ASID pool the root made for it from 4 KiB of its budget (512
+    /// address-space numbers).
     pub const ASID_POOL: u64 = (1 << RADIX) - 6;
     /// log2 of the attack program's CNode slots.
     pub const RADIX: u64 = 8;

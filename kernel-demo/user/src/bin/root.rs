@@ -3129,6 +3129,7 @@ mod spawn {
         grants: &[Grant],
         (from, budget_bits, radix): (u64, u64, u64),
         next_scratch: &mut u64,
+        pool_at: Option<u64>,
     ) -> Result<Bill, Error> {
         use elf::ElfBytes;
         use elf::abi::{PF_W, PT_LOAD};
@@ -3149,13 +3150,31 @@ mod spawn {
         retype(env, ObjectType::Pml4, 0, pml4, &mut bill)?;
         // Its number, from the root's ASID pool: nothing maps into it before.
         capc_demo_user::invoke::assign(env, ROOT_ASID_POOL_SLOT, pml4)?;
+        // For a task that makes address spaces, an ASID pool of its own,
+        // from 4 KiB of its budget (only the root holds the ASID-control
+        // cap that makes pools), into its slot `pool_at`.
+        let pool = match pool_at {
+            Some(at) => {
+                let (memory, pool) = (slots.take(), slots.take());
+                retype(env, ObjectType::Untyped, 12, memory, &mut bill)?;
+                capc_demo_user::invoke::make_pool(
+                    env,
+                    ROOT_ASID_CONTROL_SLOT,
+                    memory,
+                    ROOT_CNODE_SLOT,
+                    pool,
+                )?;
+                Some((at, pool, Rights::ALL, 0))
+            }
+            None => None,
+        };
         let own = [
             // The guard word again: a mint sets a CNode cap's guard from its
             // word (seL4's updateCapData), and 0 would take it off.
             (task::SELF, guarded, Rights::ALL, 64 - radix),
             (task::VSPACE, pml4, Rights::ALL, 0),
         ];
-        for &(at, from, rights, badge) in grants.iter().chain(&own) {
+        for &(at, from, rights, badge) in grants.iter().chain(&own).chain(pool.iter()) {
             env.invoke(
                 cnode,
                 |m, c| {
@@ -3308,6 +3327,9 @@ mod spawn {
         image: BootImage<'static>,
         /// log2 of the slots of the next task's CNode.
         radix: u64,
+        /// The slot of the next task's CNode that gets an ASID pool made
+        /// from its budget, if it makes address spaces.
+        pool_at: Option<u64>,
     }
 
     impl Starter {
@@ -3326,6 +3348,7 @@ mod spawn {
                 root,
                 scratch: SCRATCH,
                 image: boot_image(boot_image_at)?,
+                pool_at: None,
                 radix: TASK_RADIX,
             })
         }
@@ -3355,13 +3378,19 @@ mod spawn {
                 grants,
                 (self.untyped, budget_bits, self.radix),
                 &mut self.scratch,
+                self.pool_at,
             )?;
             let _ = writeln!(
                 env,
-                "root: started {name} {arg:#x} from the boot image in a budget of {} KiB: its CNode, PML4, {} page tables, {} frames and TCB took {} bytes of it; the rest is the task's",
+                "root: started {name} {arg:#x} from the boot image in a budget of {} KiB: its CNode, PML4, {} page tables, {} frames{} and TCB took {} bytes of it; the rest is the task's",
                 (1u64 << budget_bits) / 1024,
                 bill.tables,
                 bill.frames,
+                if self.pool_at.is_some() {
+                    ", ASID pool"
+                } else {
+                    ""
+                },
                 bill.bytes
             );
             Ok(bill.tcb)
@@ -3462,7 +3491,6 @@ mod spawn {
         let untyped = super::UNTYPED.load(Ordering::Relaxed);
         starter.untyped = untyped;
         let (done, device) = (starter.take(), starter.take());
-        let (pool_memory, pool) = (starter.take(), starter.take());
         let first = super::FIRST_UNTYPED.load(Ordering::Relaxed);
         let count = super::UNTYPED_COUNT.load(Ordering::Relaxed);
         let from = (first..first + count).find(|&slot| {
@@ -3481,33 +3509,21 @@ mod spawn {
                     1,
                 )
             });
-        // Its own ASID pool, from 4 KiB the root carves for it.
-        let made = made
-            .and_then(|()| super::retype(env, untyped, ObjectType::Untyped, 12, pool_memory, 1))
-            .and_then(|()| {
-                capc_demo_user::invoke::make_pool(
-                    env,
-                    ROOT_ASID_CONTROL_SLOT,
-                    pool_memory,
-                    ROOT_CNODE_SLOT,
-                    pool,
-                )
-            });
         if let Err(error) = made {
             let _ = writeln!(
                 env,
-                "root: making the attack program's notification, ASID pool and device Untyped: {error} (WRONG)"
+                "root: making the attack program's notification and device Untyped: {error} (WRONG)"
             );
             return 1;
         }
         let grants = [
             (task::NOTIFY, done, Rights::WRITE, 1),
             (attack::DEVICE, device, Rights::ALL, 0),
-            (attack::ASID_POOL, pool, Rights::ALL, 0),
         ];
-        starter.radix = attack::RADIX;
+        // Its own ASID pool comes from its budget.
+        (starter.radix, starter.pool_at) = (attack::RADIX, Some(attack::ASID_POOL));
         let started = starter.start(env, "attack", 0, &grants, ATTACK_BUDGET_BITS);
-        starter.radix = TASK_RADIX;
+        (starter.radix, starter.pool_at) = (TASK_RADIX, None);
         if let Err(error) = started {
             let _ = writeln!(
                 env,
