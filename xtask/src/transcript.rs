@@ -163,12 +163,13 @@ const DRIVER_RECEIVED: (&str, &str) = (
 /// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
 /// the order it makes them: each prints `attack <name>: refused (...)` or
 /// `attack <name>: contained (...)`, or `SUCCEEDED` when it worked.
-pub const ATTACKS: [&str; 11] = [
+pub const ATTACKS: [&str; 12] = [
     "cnode-reuse",
     "pml4-reuse",
     "ipc-buffer-reuse",
     "pagetable-reuse",
     "double-table-map",
+    "table-unmap",
     "frames-under-deleted-pml4",
     "stale-reply",
     "queued-send-after-revoke",
@@ -1366,6 +1367,7 @@ mod tests {
         thread 0x4878000 exited with status 0\r\n\
         attack pagetable-reuse: contained (the table at 0x4890000 was unlinked with its last cap: with a frame retyped at 0x4890000, a map inside its region: FailedLookup { source: 0 })\r\n\
         attack double-table-map: refused (copy of an unmapped page-table cap: IllegalOperation; copy of the cap mapped at 0xfe00400000: ok, map the copy at 0xfe00600000: InvalidCapability { index: 0 })\r\n\
+        attack table-unmap: contained (unmap with a copy of the table's cap: RevokeFirst; unmapped, its frame at 0x48d0000 deleted and a page table retyped at 0x48d0000, the table linked again at 0xfe00400000: a frame maps at its first entry: ok)\r\n\
         attack frames-under-deleted-pml4: contained (after deleting a PML4 with a frame mapped at 0x10000000000, then the frame's cap, the frame a new PML4 maps there stays: mapping a third frame there: DeleteFirst)\r\n\
         thread 0x48f0800 exited with status 0\r\n\
         thread 0x48f6000 exited with status 0\r\n\

@@ -362,12 +362,13 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         env,
         "attack: holding only my Untyped, CNode, PML4 and ASID pool (and a device Untyped for one attack)"
     );
-    let attacks: [Attack; 11] = [
+    let attacks: [Attack; 12] = [
         ("cnode-reuse", cnode_reuse),
         ("pml4-reuse", pml4_reuse),
         ("ipc-buffer-reuse", ipc_buffer_reuse),
         ("pagetable-reuse", pagetable_reuse),
         ("double-table-map", double_table_map),
+        ("table-unmap", table_unmap),
         ("frames-under-deleted-pml4", frames_under_deleted_pml4),
         ("stale-reply", stale_reply),
         ("queued-send-after-revoke", queued_send_after_revoke),
@@ -643,6 +644,58 @@ fn pagetable_reuse(env: &mut Env) -> Result<(), Error> {
             ),
         ),
     }
+    clean_up(env, &[]);
+    Ok(())
+}
+
+/// Unmaps the page table whose cap is at `table` (seL4's PageTable_Unmap).
+fn unmap_table(env: &mut Env, table: u64) -> Result<(), Error> {
+    env.invoke(
+        table,
+        |_, _| caps::encode_page_table_cap_unmap(),
+        caps::decode_page_table_cap_unmap_reply,
+    )
+}
+
+/// 3b. A page table unmapped with a frame still in it, the frame's memory
+///     handed out again as a kernel object, and the table linked again
+///     elsewhere: if its entries survived, the kernel object is mapped.
+fn table_unmap(env: &mut Env) -> Result<(), Error> {
+    let (table, copy_of_table, frame, object, other) =
+        (FIRST, FIRST + 1, FIRST + 2, FIRST + 3, FIRST + 4);
+    let rw = Rights::READ.union(Rights::WRITE);
+    retype_one(env, W, ObjectType::PageTable, 0, table)?;
+    map_table(env, table, VSPACE, REGION)?;
+    retype_one(env, U, ObjectType::Frame, 12, frame)?;
+    map(env, frame, VSPACE, REGION, rw)?;
+    let frame_at = address(frame);
+    // Only the table's last cap may unmap it.
+    copy(env, table, copy_of_table)?;
+    let with_copy = Shown(unmap_table(env, table));
+    delete(env, SELF, copy_of_table)?;
+    unmap_table(env, table)?;
+    // The frame's cap goes (its record names an address space the table
+    // is no longer in), and its memory becomes a page table.
+    delete(env, SELF, frame)?;
+    revoke(env, SELF, U)?;
+    retype_one(env, U, ObjectType::PageTable, 0, object)?;
+    let object_at = address(object);
+    map_table(env, table, VSPACE, REGION_2)?;
+    retype_one(env, W, ObjectType::Frame, 12, other)?;
+    let over = map(env, other, VSPACE, REGION_2, Rights::READ);
+    let verdict = match over {
+        Ok(()) => Verdict::Contained,
+        Err(_) => Verdict::Succeeded,
+    };
+    report(
+        env,
+        "table-unmap",
+        verdict,
+        format_args!(
+            "unmap with a copy of the table's cap: {with_copy}; unmapped, its frame at {frame_at:#x} deleted and a page table retyped at {object_at:#x}, the table linked again at {REGION_2:#x}: a frame maps at its first entry: {}",
+            Shown(over)
+        ),
+    );
     clean_up(env, &[]);
     Ok(())
 }
