@@ -606,6 +606,24 @@ impl Spec {
             .find_map(|(i, o)| Some((ObjectId(i as u32), o.asid_pool.as_ref()?)))
     }
 
+    /// How many pools the kernel's directory has room for: `2^bits /
+    /// numbers`, `bits` the width of the root cap's `#[asid]` field (at
+    /// least 1); `None` without a pool type.
+    pub fn asid_places(&self) -> Option<u64> {
+        let (_, pool) = self.asid_pool()?;
+        let numbers = 1u64.checked_shl(self.asid_bits()?).unwrap_or(u64::MAX);
+        Some((numbers / pool.numbers).max(1))
+    }
+
+    /// The address-space root: the first object type that finalises with
+    /// `release_asid`; `None` without one.
+    pub fn address_space_root(&self) -> Option<ObjectId> {
+        self.objects
+            .iter()
+            .position(|o| o.finalisers.contains(&Finaliser::ReleaseAsid))
+            .map(|i| ObjectId(i as u32))
+    }
+
     /// The width of the address-space root cap's `#[asid]` field: numbers
     /// run from 1 to `2^bits - 1`. `None` without one.
     pub fn asid_bits(&self) -> Option<u32> {

@@ -41,11 +41,11 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
 /// (`#[asid]`).
 fn asid_pools(g: &Gen<'_>) -> TokenStream {
     let spec = g.spec;
-    let pool = match (spec.asid_pool(), spec.asid_bits()) {
-        (Some((object, pool)), Some(bits)) => {
+    let pool = match (spec.asid_pool(), spec.asid_places()) {
+        (Some((object, pool)), Some(places)) => {
             let v = ident(&spec.objects[object.index()].name);
             let numbers = lit(pool.numbers);
-            let places = lit((1u64.checked_shl(bits).unwrap_or(u64::MAX) / pool.numbers).max(1));
+            let places = lit(places);
             quote!(Some(AsidPoolShape {
                 object: ObjectType::#v,
                 numbers: #numbers,

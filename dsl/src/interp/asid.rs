@@ -28,9 +28,7 @@ impl Machine<'_> {
     /// has; `None` without a pool type.
     pub fn pool_shape(&self) -> Option<(u64, u64)> {
         let (_, pool) = self.spec.asid_pool()?;
-        let bits = self.spec.asid_bits()?;
-        let numbers = 1u64.checked_shl(bits).unwrap_or(u64::MAX);
-        Some((pool.numbers, (numbers / pool.numbers).max(1)))
+        Some((pool.numbers, self.spec.asid_places()?))
     }
 
     /// The pools made, by place in the directory: the pool's address.

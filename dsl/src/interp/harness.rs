@@ -654,10 +654,7 @@ pub fn lifecycle_op(spec: &Spec, ops: Ops) -> Option<BoxedStrategy<LifecycleOp>>
         .max()
         .unwrap_or(0);
     let mapped = mapping && spec.caps.iter().any(|c| c.mapping.is_some());
-    let roots = spec
-        .objects
-        .iter()
-        .any(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid));
+    let roots = spec.address_space_root().is_some();
     let mut arms: Vec<(u32, BoxedStrategy<LifecycleOp>)> = Vec::new();
     if slots > 0 {
         let source = prop_oneof![1 => Just(None), 4 => path().prop_map(Some)];
@@ -756,11 +753,7 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
         .collect();
     let extra = required.iter().flatten().count();
     // With pools, two slots more: a pool numbers the address space.
-    let root_type = spec
-        .objects
-        .iter()
-        .position(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid))
-        .map(|i| ObjectId(i as u32));
+    let root_type = spec.address_space_root();
     let numbered = numbering(spec);
     let slots = proptest::sample::subsequence((3..ROOT_SLOTS).collect::<Vec<u64>>(), 6 + extra)
         .prop_shuffle();
@@ -897,11 +890,7 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
     let untyped = prop_oneof![4 => Just(0u64), 1 => Just(1u64)];
     let at = || 3..ROOT_SLOTS;
     let numbered = numbering(spec);
-    let root_type = spec
-        .objects
-        .iter()
-        .position(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid))
-        .map(|i| ObjectId(i as u32));
+    let root_type = spec.address_space_root();
     let mut arms: Vec<BoxedStrategy<Vec<Step>>> = Vec::new();
     for (i, o) in spec.objects.iter().enumerate() {
         let owner = ObjectId(i as u32);

@@ -32,7 +32,7 @@
 //! address space, or under a table since unlinked, unmaps nothing.
 
 use super::{CNodeId, Holder, Machine, Node, NodeId, OpError, SlotPath};
-use crate::model::{CopyPolicy, Finaliser, Mapping, ObjectId, Role};
+use crate::model::{CopyPolicy, Mapping, ObjectId, Role};
 
 /// What a table entry holds: an object (a frame, or a linked table) by its
 /// address and type.
@@ -68,11 +68,7 @@ impl Machine<'_> {
     /// The object type whose objects are address-space roots: the first
     /// that finalises with `release_asid`.
     pub fn address_space_object(&self) -> Option<ObjectId> {
-        self.spec
-            .objects
-            .iter()
-            .position(|o| o.finalisers.contains(&Finaliser::ReleaseAsid))
-            .map(|i| ObjectId(i as u32))
+        self.spec.address_space_root()
     }
 
     /// Live address spaces: number to the address of the root object

@@ -346,11 +346,7 @@ impl<'s> Machine<'s> {
             spec,
             cnodes,
             slot_owners: BTreeMap::new(),
-            asids: if spec
-                .objects
-                .iter()
-                .any(|o| o.finalisers.contains(&crate::model::Finaliser::ReleaseAsid))
-            {
+            asids: if spec.address_space_root().is_some() {
                 BTreeMap::new()
             } else {
                 BTreeMap::from([(IMPLICIT_ASID, 0)])
