@@ -69,6 +69,7 @@ const PACKAGED_FILES: &[(&str, &str, &str)] = &[
 /// The step: package and verify, check the packaged files, build the
 /// kernel crate.
 pub fn check_packages(root: &Path) -> Result<(), Failure> {
+    forget_earlier_packages();
     let mut args = vec!["package"];
     for package in PACKAGES {
         args.extend(["-p", package]);
@@ -85,6 +86,40 @@ pub fn check_packages(root: &Path) -> Result<(), Failure> {
 
     kernel::ensure_kernel_target(root)?;
     build_kernel_crate(root, &packaged)
+}
+
+/// Removes what cargo kept of our crates from earlier `cargo package` runs.
+/// It verifies the crates through a temporary registry named after the
+/// target directory's path, and unpacks them under `CARGO_HOME/registry`;
+/// a later run from the same path, with the same version, would reuse an
+/// earlier run's unpacked sources (another commit's) instead of this one's.
+/// Only our crates, and only in those temporary registries (whose
+/// directories start with `-`; crates.io's do not), are removed.
+fn forget_earlier_packages() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(home) = home else { return };
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for package in PACKAGES {
+                for name in [
+                    format!("{package}-{VERSION}"),
+                    format!("{package}-{VERSION}.crate"),
+                ] {
+                    let path = registry.path().join(name);
+                    let _ = std::fs::remove_dir_all(&path);
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+    }
 }
 
 /// The workspace's target directory (`CARGO_TARGET_DIR` if set).
