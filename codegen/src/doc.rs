@@ -402,14 +402,12 @@ pub(crate) fn table_text(spec: &Spec, t: &capc_dsl::model::Table) -> String {
 }
 
 /// What removing the last cap to `object` undoes, one sentence per step in
-/// the kernel's order: the declared finalisers, then the owned slots.
+/// the kernel's order: the caps in the owned slots go first (the
+/// derivation tree empties them before the object's own cap is finalised),
+/// then the declared finalisers.
 pub(crate) fn finalisation(spec: &Spec, object: ObjectId) -> Vec<String> {
     let o = &spec.objects[object.index()];
-    let mut steps: Vec<String> = o
-        .finalisers
-        .iter()
-        .map(|f| format!("`{}`: {}", f.name(), finaliser_text(spec, object, *f)))
-        .collect();
+    let mut steps = Vec::new();
     if !o.slots.is_empty() {
         let names: Vec<String> = o.slots.iter().map(|s| format!("`{}`", s.name)).collect();
         steps.push(format!(
@@ -417,6 +415,11 @@ pub(crate) fn finalisation(spec: &Spec, object: ObjectId) -> Vec<String> {
             names.join(", ")
         ));
     }
+    steps.extend(
+        o.finalisers
+            .iter()
+            .map(|f| format!("`{}`: {}", f.name(), finaliser_text(spec, object, *f))),
+    );
     steps
 }
 
@@ -426,8 +429,8 @@ pub(crate) fn finalisation(spec: &Spec, object: ObjectId) -> Vec<String> {
 pub(crate) fn finaliser_text(spec: &Spec, object: ObjectId, f: Finaliser) -> &'static str {
     match f {
         Finaliser::StopThread => {
-            "stops the thread and takes it off any queue; its pending reply, and any reply \
-             owed to it, is cancelled"
+            "stops the thread and takes it off any queue; the reply cap naming it, and any \
+             it holds, is deleted"
         }
         Finaliser::CancelWaiters => "restarts the threads queued on it with an error",
         Finaliser::Unmap => {
@@ -688,6 +691,9 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
             Role::MappedAt => "virtual page mapped at (0: unmapped)".to_string(),
             Role::MappedIn => "address space mapped in (0: none)".to_string(),
             Role::Asid => "the address space's number, from a pool (0: none yet)".to_string(),
+            Role::Caller => {
+                "the thread waiting for the reply (not kept alive by this cap)".to_string()
+            }
         };
         if f.identity {
             if !role.is_empty() {

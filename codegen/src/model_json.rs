@@ -200,6 +200,7 @@ pub fn role_name(role: Role) -> &'static str {
         Role::GuardBits => "guard_bits",
         Role::MappedAt => "mapped_at",
         Role::Asid => "asid",
+        Role::Caller => "caller",
         Role::MappedIn => "mapped_in",
     }
 }

@@ -86,19 +86,20 @@ fn the_page_shows_owned_slots_finalisers_and_mappings() {
     assert!(
         tcb.contains(
             "- when its last cap goes, the kernel, in order:\n  \
-             1. `stop_thread`: stops the thread and takes it off any queue; its pending reply, \
-             and any reply owed to it, is cancelled\n  \
-             2. deletes the caps in its owned slots (`ipc_buffer`, `cspace`, `vspace`, \
-             `fault_handler`)\n"
+             1. deletes the caps in its owned slots (`ipc_buffer`, `cspace`, `vspace`, \
+             `fault_handler`, `caller`)\n  \
+             2. `stop_thread`: stops the thread and takes it off any queue; the reply cap \
+             naming it, and any it holds, is deleted\n"
         ),
         "{tcb}"
     );
     assert!(
         tcb.contains(
-            "| `ipc_buffer` | `FrameCap` | `read`, `write` | 1920 (0x780) | The frame holding the thread's IPC buffer (first: seL4's TCB_Configure checks it before the roots). |\n\
-             | `cspace` | `CNodeCap` | no rights | 1952 (0x7a0) | Root of the thread's capability space. |\n\
-             | `vspace` | `Pml4Cap` | no rights | 1984 (0x7c0) | required to run: Root of the thread's address space; a thread runs only with one. |\n\
-             | `fault_handler` | `EndpointCap` | `write` | 2016 (0x7e0) | The endpoint the thread's faults go to (seL4 MCS's tcbFaultHandler). |\n"
+            "| `ipc_buffer` | `FrameCap` | `read`, `write` | 1888 (0x760) | The frame holding the thread's IPC buffer (first: seL4's TCB_Configure checks it before the roots). |\n\
+             | `cspace` | `CNodeCap` | no rights | 1920 (0x780) | Root of the thread's capability space. |\n\
+             | `vspace` | `Pml4Cap` | no rights | 1952 (0x7a0) | required to run: Root of the thread's address space; a thread runs only with one. |\n\
+             | `fault_handler` | `EndpointCap` | `write` | 1984 (0x7c0) | The endpoint the thread's faults go to (seL4 MCS's tcbFaultHandler). |\n\
+             | `caller` | `ReplyCap` | no rights | 2016 (0x7e0) | The right to answer the call the thread took last (seL4's tcbCaller): only the kernel puts a cap here. |\n"
         ),
         "{tcb}"
     );

@@ -74,17 +74,20 @@ fn owned_slots_finalisers_and_mappings() {
         slots,
         [
             "  \"cap FrameCap\" -> \"object Tcb\" [label=\"slot ipc_buffer(read, write)\\nat byte \
-             1920 (0x780)\", dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, \
+             1888 (0x760)\", dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, \
              color=\"#6b46c1\", fontcolor=\"#6b46c1\"];",
-            "  \"cap CNodeCap\" -> \"object Tcb\" [label=\"slot cspace\\nat byte 1952 (0x7a0)\", \
+            "  \"cap CNodeCap\" -> \"object Tcb\" [label=\"slot cspace\\nat byte 1920 (0x780)\", \
              dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
              fontcolor=\"#6b46c1\"];",
-            "  \"cap Pml4Cap\" -> \"object Tcb\" [label=\"slot vspace\\nat byte 1984 (0x7c0)\", \
+            "  \"cap Pml4Cap\" -> \"object Tcb\" [label=\"slot vspace\\nat byte 1952 (0x7a0)\", \
              dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
              fontcolor=\"#6b46c1\"];",
             "  \"cap EndpointCap\" -> \"object Tcb\" [label=\"slot fault_handler(write)\\nat byte \
-             2016 (0x7e0)\", dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, \
+             1984 (0x7c0)\", dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, \
              color=\"#6b46c1\", fontcolor=\"#6b46c1\"];",
+            "  \"cap ReplyCap\" -> \"object Tcb\" [label=\"slot caller\\nat byte 2016 (0x7e0)\", \
+             dir=both, arrowhead=diamond, arrowtail=vee, constraint=false, color=\"#6b46c1\", \
+             fontcolor=\"#6b46c1\"];",
         ]
     );
     // The dashed edge from a cap to the object it names is still there, and

@@ -204,20 +204,21 @@ fn an_editor_session() {
     assert!(
         value.contains(
             "When its last cap goes, the kernel, in order:\n\n\
-             1. `stop_thread`: stops the thread and takes it off any queue; its pending reply, \
-             and any reply owed to it, is cancelled\n\
-             2. deletes the caps in its owned slots (`ipc_buffer`, `cspace`, `vspace`, \
-             `fault_handler`)"
+             1. deletes the caps in its owned slots (`ipc_buffer`, `cspace`, `vspace`, \
+             `fault_handler`, `caller`)\n\
+             2. `stop_thread`: stops the thread and takes it off any queue; the reply cap \
+             naming it, and any it holds, is deleted"
         ),
         "{value}"
     );
     assert!(
         value.contains(
             "Owned slots, 32 B each:\n\n\
-             - `ipc_buffer`: `FrameCap(read, write)` at byte 1920 (0x780)\n\
-             - `cspace`: `CNodeCap` at byte 1952 (0x7a0)\n\
-             - `vspace`: `Pml4Cap` at byte 1984 (0x7c0)\n\
-             - `fault_handler`: `EndpointCap(write)` at byte 2016 (0x7e0)"
+             - `ipc_buffer`: `FrameCap(read, write)` at byte 1888 (0x760)\n\
+             - `cspace`: `CNodeCap` at byte 1920 (0x780)\n\
+             - `vspace`: `Pml4Cap` at byte 1952 (0x7a0)\n\
+             - `fault_handler`: `EndpointCap(write)` at byte 1984 (0x7c0)\n\
+             - `caller`: `ReplyCap` at byte 2016 (0x7e0)"
         ),
         "{value}"
     );
@@ -231,7 +232,7 @@ fn an_editor_session() {
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(
         value.starts_with(
-            "slot `Tcb.ipc_buffer`: `FrameCap(read, write)` at byte 1920 (0x780) of `Tcb`\n\n\
+            "slot `Tcb.ipc_buffer`: `FrameCap(read, write)` at byte 1888 (0x760) of `Tcb`\n\n\
              A cap put there must carry `read`, `write`;"
         ),
         "{value}"
@@ -249,7 +250,7 @@ fn an_editor_session() {
     );
     let value = hover["contents"]["value"].as_str().unwrap();
     assert!(
-        value.contains("`CNodeCap` at byte 1952 (0x7a0) of `Tcb`")
+        value.contains("`CNodeCap` at byte 1920 (0x780) of `Tcb`")
             && value.contains("must carry no rights"),
         "{value}"
     );
@@ -361,6 +362,7 @@ fn an_editor_session() {
                 &json!("slot: EndpointCap(write)"),
                 &json!(8)
             ),
+            (&json!("caller"), &json!("slot: ReplyCap"), &json!(8)),
         ]
     );
     let slot_line = kernel[..kernel.find("slot ipc_buffer").unwrap()]

@@ -317,6 +317,9 @@ pub enum Role {
     /// `#[asid]`: on the address-space root's cap, the number a pool gave
     /// the address space (0: none yet; such a cap cannot be copied).
     Asid,
+    /// `#[caller]`: on a reply cap (a cap type without `for`), the thread
+    /// waiting for the reply. The cap names it without keeping it alive.
+    Caller,
 }
 
 /// Whose the mapping recorded in a cap's `#[mapped_at]` field is.
@@ -414,6 +417,12 @@ impl CapType {
     /// The field with `role`, if any.
     pub fn field_with(&self, role: Role) -> Option<&CapField> {
         self.fields.iter().find(|f| f.role == role)
+    }
+
+    /// Whether it is a reply cap: the right to answer one call, naming the
+    /// caller (its `#[caller]` field) without keeping it alive.
+    pub fn is_reply(&self) -> bool {
+        self.field_with(Role::Caller).is_some()
     }
 }
 

@@ -185,6 +185,7 @@ fn is_passing_audit(line: &str) -> bool {
             "the derivation list is sound",
             "owned slots hold what they admit",
             "every thread is a live TCB waiting only on live objects",
+            "reply caps names a live caller waiting for it",
             "every interrupt line signals a live notification",
             "every address-space number stands for a live PML4 of a live pool",
             "every user mapping leads to an object whose cap records it",
@@ -1263,7 +1264,7 @@ mod tests {
         fuzz: reuse: 172 retypes into memory that held other objects; child Untyped revokes 76 of 76 ok, full revokes 18 of 18 ok\r\n\
         fuzz: audits during the lifecycle steps: 6 of 6 ok\r\n\
         thread 0x4202800 exited with status 0\r\n\
-        audit: for thread 0x4020000: 5 threads reach 161 caps to 121 objects in 10 CNodes and their TCBs' slots, 5 address spaces with 8820 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
+        audit: for thread 0x4020000: 5 threads reach 161 caps to 121 objects in 10 CNodes and their TCBs' slots, 5 address spaces with 8820 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, each of 0 reply caps names a live caller waiting for it, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
         root: kernel audit after the fuzzer: ok\r\n\
         root: started task 0x0 from the boot image in a budget of 1024 KiB: its CNode, PML4, 7 page tables, 22 frames and TCB took 125440 bytes of it; the rest is the task's\r\n\
         task 0: running in an address space of my own\r\n\
@@ -1377,7 +1378,7 @@ mod tests {
         attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: IllegalOperation)\r\n\
         attack thread-flood: contained (1000 of 1000 threads ran one after another, each TCB at 0x4980000 in the memory of the one before, then 100 of 100 at once; all paid from my budget, none left in the kernel)\r\n\
         attack address-space-flood: contained (256 address spaces from 1 MiB of my budget, 256 numbered from my own pool, then the next: NotEnoughMemory { left: 0 }; the kernel keeps no table of numbers)\r\n\
-        audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
+        audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, each of 0 reply caps names a live caller waiting for it, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
         attack: kernel audit after the attacks: ok\r\n\
         thread 0x4828000 exited with status 0\r\n\
         root: the attack program is done\r\n\

@@ -645,6 +645,10 @@ view!(
 view!(kernel::AsidPoolCap, tag = 16, address_bits = 48, all_rights = ALL, {
     pool / set_pool: ptr(4096),
 });
+view!(kernel::ReplyCap, tag = 17, address_bits = 48, all_rights = ALL, {
+    caller / set_caller: ptr(2048),
+    rights / set_rights: rights(G),
+});
 
 cap_tests!(kernel_untyped_cap, kernel::UntypedCap);
 cap_tests!(kernel_cnode_cap, kernel::CNodeCap);
@@ -662,6 +666,7 @@ cap_tests!(kernel_io_port_control_cap, kernel::IoPortControlCap);
 cap_tests!(kernel_io_port_cap, kernel::IoPortCap);
 cap_tests!(kernel_asid_control_cap, kernel::AsidControlCap);
 cap_tests!(kernel_asid_pool_cap, kernel::AsidPoolCap);
+cap_tests!(kernel_reply_cap, kernel::ReplyCap);
 
 // everything.cap: the import's items come first (UntypedCap is tag 1).
 view!(everything::UntypedCap, tag = 1, address_bits = 48, all_rights = ALL, {
@@ -760,7 +765,7 @@ macro_rules! views_are_distinct {
 views_are_distinct!(kernel_views_are_distinct, kernel::{
     UntypedCap, CNodeCap, TcbCap, EndpointCap, NotificationCap, FrameCap, Pml4Cap, PdptCap,
     PageDirectoryCap, PageTableCap, IrqControlCap, IrqHandlerCap, IoPortControlCap, IoPortCap,
-    AsidControlCap, AsidPoolCap,
+    AsidControlCap, AsidPoolCap, ReplyCap,
 });
 views_are_distinct!(everything_views_are_distinct, everything::{
     UntypedCap, DeviceUntypedCap, FrameCap, CNodeCap, TcbCap, EndpointCap, NotificationCap,
@@ -1093,6 +1098,10 @@ module_tests!(
             ..cap("AsidControlCap", None, 0)
         },
         cap("AsidPoolCap", Some("AsidPool"), 0),
+        CapSpec {
+            copy: "Never",
+            ..cap("ReplyCap", None, G)
+        },
     ]
 );
 
@@ -1251,6 +1260,9 @@ mod cap_methods {
             IoPortCap::new(0x2f8, 0x2ff).unwrap().cap(),
             AsidControlCap::new().unwrap().cap(),
             AsidPoolCap::new(0x3000).unwrap().cap(),
+            ReplyCap::new(0x4800, rights.mask(Rights::GRANT))
+                .unwrap()
+                .cap(),
         ];
         let caps: Vec<_> = caps
             .into_iter()
@@ -1269,10 +1281,11 @@ mod cap_methods {
             .union(Rights::GRANT_REPLY);
         for rights in [Rights::NONE, Rights::READ, Rights::WRITE, RW, all] {
             for (cap_type, cap) in one_of_each(rights) {
-                // From kernel.cap: only these three types have a rights field.
+                // From kernel.cap: only these four types have a rights field.
                 let expected = match cap_type {
                     CapType::EndpointCap => rights,
                     CapType::NotificationCap | CapType::FrameCap => rights.mask(RW),
+                    CapType::ReplyCap => rights.mask(Rights::GRANT),
                     _ => Rights::NONE,
                 };
                 assert_eq!(cap.rights(), expected, "{cap_type:?}");
@@ -1350,6 +1363,9 @@ mod cap_methods {
             view.set_rights(rights).unwrap();
             view.cap()
         } else if let Some(mut view) = FrameCap::from_cap(cap) {
+            view.set_rights(rights).unwrap();
+            view.cap()
+        } else if let Some(mut view) = ReplyCap::from_cap(cap) {
             view.set_rights(rights).unwrap();
             view.cap()
         } else {

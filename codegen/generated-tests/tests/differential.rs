@@ -534,7 +534,9 @@ macro_rules! generated_kernel {
                         return Err(OpError::IllegalOperation);
                     };
                     let table = self.table_named(cap).ok_or(OpError::IllegalOperation)?;
-                    if count != sources.len() as u64 || count != g::TcbSlot::ALL.len() as u64 {
+                    // Slots past the sources given keep what they hold (the
+                    // caller slot is the kernel's alone).
+                    if count < sources.len() as u64 || count != g::TcbSlot::ALL.len() as u64 {
                         return Err(OpError::IllegalOperation);
                     }
                     let mut picked = Vec::new();

@@ -15,7 +15,7 @@ use crate::model::{self, CapField, CopyPolicy, FieldKind, Mapping, Role};
 use super::eval::{bits_for, bytes};
 use super::{Ctx, TypeSym};
 
-const ROLE_ATTRS: [(&str, Role); 10] = [
+const ROLE_ATTRS: [(&str, Role); 11] = [
     ("object", Role::Object),
     ("size_arg", Role::SizeArg),
     ("watermark", Role::Watermark),
@@ -26,9 +26,10 @@ const ROLE_ATTRS: [(&str, Role); 10] = [
     ("mapped_at", Role::MappedAt),
     ("mapped_in", Role::MappedIn),
     ("asid", Role::Asid),
+    ("caller", Role::Caller),
 ];
 /// The attributes a cap field may carry (its roles).
-pub const FIELD_ATTRS: [&str; 11] = [
+pub const FIELD_ATTRS: [&str; 12] = [
     "identity",
     "object",
     "size_arg",
@@ -40,6 +41,7 @@ pub const FIELD_ATTRS: [&str; 11] = [
     "mapped_at",
     "mapped_in",
     "asid",
+    "caller",
 ];
 
 impl Ctx<'_> {
@@ -272,7 +274,8 @@ impl Ctx<'_> {
         }
 
         // Fields the object requires.
-        if let (Some(object), true) = (object, ok) {
+        // (A reply cap declared `for` an object is refused below instead.)
+        if let (Some(object), true, false) = (object, ok, roles.contains_key(&Role::Caller)) {
             let mut needs: Vec<(Role, String)> = Vec::new();
             needs.push((
                 Role::Object,
@@ -369,6 +372,39 @@ impl Ctx<'_> {
                 .help("add `#[mapped_at] mapped_page: u36` (the virtual page number), or remove `#[mapped_in]`"),
             );
             ok = false;
+        }
+        // A reply cap names its caller without keeping it alive: it is no
+        // cap to the caller's object, and (as seL4's) is never copied.
+        if let Some(&caller) = roles.get(&Role::Caller) {
+            if let Some(ident) = &cap.object {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::ReplyCapMisuse,
+                        caller,
+                        format!("reply cap `{name}` is declared `for {}`", ident.name),
+                    )
+                    .label("`#[caller]` makes this a reply cap")
+                    .with_secondary(ident.span, "a cap for an object keeps it alive")
+                    .note("a reply cap names the thread waiting for a reply without being a cap to it: deleting the thread's last cap must stop it, whatever reply caps remain")
+                    .help(format!("declare it `cap {name} {{ ... }}`, without `for`")),
+                );
+                ok = false;
+            }
+            if copy == CopyPolicy::Always {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::ReplyCapMisuse,
+                        copy_span.unwrap_or(cap.name.span),
+                        format!("reply cap `{name}` is `#[always_copy]`"),
+                    )
+                    .label("a reply cap is never copied")
+                    .with_secondary(caller, "`#[caller]` makes this a reply cap")
+                    .note("the right to reply is one-shot: a copy would answer the same call twice")
+                    .help("remove `#[always_copy]`"),
+                );
+                ok = false;
+            }
+            copy = CopyPolicy::Never;
         }
         if !ok {
             return None;
@@ -538,7 +574,7 @@ impl Ctx<'_> {
                 return None;
             }
             let wanted = match new_role {
-                Role::Object => matches!(kind, FieldKind::Ptr { .. })
+                Role::Object | Role::Caller => matches!(kind, FieldKind::Ptr { .. })
                     .then_some(())
                     .ok_or(("a `ptr(...)`", "ptr(align = ...)")),
                 Role::Device => matches!(kind, FieldKind::Bool)

@@ -79,6 +79,7 @@ impl Ctx<'_> {
         let mut ok = true;
         let mut seen: BTreeMap<&str, crate::source::Span> = BTreeMap::new();
         let mut slots = Vec::new();
+        let mut reply_slot = None;
         for decl in &item.slots {
             if let Some(first) = seen.insert(&decl.name.name, decl.name.span) {
                 self.diags.push(
@@ -105,7 +106,40 @@ impl Ctx<'_> {
                 ok = false; // the cap type's own errors are reported already
                 continue;
             };
-            if cap.object.is_none() {
+            if cap.is_reply() {
+                // The caller slot: what it names is a thread, so only a
+                // thread holds one, and one answers one call at a time.
+                if !object.finalisers.contains(&Finaliser::StopThread) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::ReplyCapMisuse,
+                            decl.cap.span,
+                            format!("slot `{}` of `{name}` holds reply cap `{}`, but `{name}` is no thread", decl.name.name, cap.name),
+                        )
+                        .label("a reply cap")
+                        .with_secondary(item.name.span, format!("`{name}` does not finalise with `stop_thread`"))
+                        .note("the kernel puts a reply cap in the caller slot of the thread that receives a call; only threads receive calls")
+                        .help(format!("move the slot into the thread object, or add `finalise = stop_thread;` to `{name}`")),
+                    );
+                    ok = false;
+                    continue;
+                }
+                if let Some(first) = reply_slot.replace(decl.name.span) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::ReplyCapMisuse,
+                            decl.name.span,
+                            format!("`{name}` has two caller slots"),
+                        )
+                        .label("second slot holding a reply cap")
+                        .with_secondary(first, "first one here")
+                        .note("a thread holds the right to reply to the one call it took last")
+                        .help("keep one slot of a reply cap type"),
+                    );
+                    ok = false;
+                    continue;
+                }
+            } else if cap.object.is_none() {
                 self.diags.push(
                     Diagnostic::new(
                         Code::SlotCapWithoutObject,

@@ -734,7 +734,8 @@ pub fn thread_objects(spec: &Spec) -> Option<(ObjectId, Vec<ObjectId>)> {
 /// rights), in slots often emptied first; then one of the IPC paths (a
 /// call answered; a call whose caller is suspended and resumed before the
 /// reply; a send queued under a badge whose cap goes; a receiver whose
-/// object goes; a thread deleted in a call), then a few of: a call or a
+/// object goes; a thread deleted in a call; a send or signal meeting a
+/// waiting receiver), then a few of: a call or a
 /// send through the copy, a receive, a reply, a suspend and resume of the
 /// caller, deletion of a cap, of the object or of a thread.
 pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
@@ -764,9 +765,11 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
     ];
     let actions = proptest::collection::vec(proptest::sample::select(ACTIONS.to_vec()), 0..6);
     // The paths, as actions: answered, stale, badged send cancelled,
-    // waiter restarted by deletion, caller or receiver deleted.
-    const PATHS: [&[u8]; 6] = [
+    // waiter restarted by deletion, caller or receiver deleted, a send
+    // (or signal) to a waiting receiver.
+    const PATHS: [&[u8]; 7] = [
         &[0, 2, 3],
+        &[2, 1],
         &[0, 2, 4, 5, 3],
         &[1, 6],
         &[0, 6],
@@ -894,12 +897,21 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
     let mut arms: Vec<BoxedStrategy<Vec<Step>>> = Vec::new();
     for (i, o) in spec.objects.iter().enumerate() {
         let owner = ObjectId(i as u32);
-        let slot_objects: Option<Vec<ObjectId>> = o
+        // What each slot's cap names; a caller slot (`None`) is the
+        // kernel's to fill, never configured.
+        let slot_objects: Option<Vec<Option<ObjectId>>> = o
             .slots
             .iter()
-            .map(|s| spec.caps[s.cap.index()].object)
+            .map(|s| {
+                let cap = &spec.caps[s.cap.index()];
+                if cap.is_reply() {
+                    Some(None)
+                } else {
+                    cap.object.map(Some)
+                }
+            })
             .collect();
-        let Some(slot_objects) = slot_objects.filter(|v| !v.is_empty()) else {
+        let Some(slot_objects) = slot_objects.filter(|v| v.iter().any(Option::is_some)) else {
             continue;
         };
         let n = slot_objects.len();
@@ -919,6 +931,9 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
                         let (target, places) = (all[0], &all[1..=n]);
                         let mut out = vec![retype(source, owner, target)];
                         for (object, place) in slot_objects.iter().zip(places) {
+                            let Some(object) = object else {
+                                continue;
+                            };
                             out.push(retype(source, *object, *place));
                             if Some(*object) == root_type {
                                 out.extend(numbered(source, all[n + 1], all[n + 2], *place));
@@ -926,7 +941,11 @@ pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<S
                         }
                         out.push(Step::Lifecycle(LifecycleOp::Configure {
                             target: root(target),
-                            sources: places.iter().map(|p| Some(root(*p))).collect(),
+                            sources: slot_objects
+                                .iter()
+                                .zip(places)
+                                .map(|(o, p)| o.map(|_| root(*p)))
+                                .collect(),
                         }));
                         if again {
                             // Configured again: what the slots held is deleted.
@@ -1411,7 +1430,10 @@ fn ipc_paths(
     }
     for (at, t) in before.threads() {
         let now = after.threads().get(at);
-        if t.reply_to.is_some() && now.is_some_and(|n| n.reply_to.is_none()) && replier != Some(*at)
+        if before.reply_cap(*at).is_some()
+            && now.is_some()
+            && after.reply_cap(*at).is_none()
+            && replier != Some(*at)
         {
             lost_rights.insert(*at);
         }
@@ -1921,12 +1943,20 @@ pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
 pub struct Threads {
     pub threads: BTreeMap<u64, interp::Thread>,
     pub queues: BTreeMap<u64, (Vec<u64>, u64)>,
+    /// The reply caps in the threads' caller slots, by holder: the caller
+    /// each names, and whether the reply may carry caps.
+    pub replies: BTreeMap<u64, (u64, bool)>,
 }
 
 /// The interpreter's threads and IPC objects.
 pub fn interp_threads(m: &Machine<'_>) -> Threads {
     Threads {
         threads: m.threads().clone(),
+        replies: m
+            .threads()
+            .keys()
+            .filter_map(|t| Some((*t, m.reply_cap(*t)?)))
+            .collect(),
         queues: m
             .ipc_objects()
             .iter()
@@ -1966,7 +1996,7 @@ pub fn thread_references(m: &Machine<'_>, threads: &Threads) -> Vec<Reference> {
                 address,
             });
         }
-        if let Some((caller, _)) = t.reply_to {
+        if let Some(&(caller, _)) = threads.replies.get(&at) {
             out.push(Reference {
                 from: Referrer::ReplyRight(at),
                 object_type: tcb,

@@ -341,7 +341,9 @@ impl Machine<'_> {
         let (Some(table @ CNodeId::Object(_)), Some(owned)) = (table, owned) else {
             return Err(OpError::IllegalOperation);
         };
-        if self.cnode_named(&cap).is_some() || owned.len() != sources.len() {
+        // Slots past the sources given are left as they are (the caller
+        // slot, last in kernel.cap, is the kernel's alone).
+        if self.cnode_named(&cap).is_some() || sources.len() > owned.len() {
             return Err(OpError::IllegalOperation);
         }
         let mut picked: Vec<Option<NodeId>> = Vec::new();

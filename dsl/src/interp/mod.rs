@@ -410,7 +410,8 @@ impl<'s> Machine<'s> {
             | Role::GuardBits
             | Role::MappedAt
             | Role::MappedIn
-            | Role::Asid => cap.other.get(&field.name).copied().unwrap_or(0),
+            | Role::Asid
+            | Role::Caller => cap.other.get(&field.name).copied().unwrap_or(0),
         }
     }
 

@@ -28,7 +28,7 @@
 use std::collections::VecDeque;
 
 use super::{Cap, Machine, OpError, SlotPath};
-use crate::model::{Finaliser, ObjectId};
+use crate::model::{CapId, Finaliser, ObjectId, Role};
 
 /// What a thread waiting to send will send.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,15 +75,14 @@ pub enum ThreadState {
     },
 }
 
-/// A thread.
+/// A thread. The right to reply it holds is a reply cap in its caller
+/// slot (see [`Machine::reply_cap`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Thread {
     /// Where it is.
     pub state: ThreadState,
-    /// The caller it owes a reply (its one right to reply), and whether the
-    /// reply may carry caps.
-    pub reply_to: Option<(u64, bool)>,
-    /// While it awaits a reply: the thread holding the right to give it.
+    /// While it awaits a reply: the thread whose caller slot holds the
+    /// reply cap naming it.
     pub reply_from: Option<u64>,
 }
 
@@ -207,6 +206,13 @@ impl Machine<'_> {
     /// other cap names its object; `last_with_badge`: no other cap names it
     /// with the same nonzero badge.
     pub(crate) fn finalise_ipc(&mut self, cap: &Cap, last: bool, last_with_badge: bool) {
+        // A reply cap went (used, dropped, or with its holder's slots): its
+        // caller keeps waiting, as in seL4, with nobody to answer it.
+        if let Some(caller) = self.reply_cap_caller(cap)
+            && let Some(c) = self.threads.get_mut(&caller)
+        {
+            c.reply_from = None;
+        }
         let address = cap.object;
         let kind = self.ipc.get(&address).map(|o| o.kind);
         if last_with_badge && kind == Some(IpcKind::Endpoint) {
@@ -430,14 +436,14 @@ impl Machine<'_> {
     /// one whose caller no longer waits for it.
     pub fn reply(&mut self, tcb: &SlotPath) -> Result<(), OpError> {
         let replier = self.running(tcb)?;
-        let Some((caller, grant)) = self.thread_mut(replier).reply_to.take() else {
+        let Some((caller, grant)) = self.reply_cap(replier) else {
             return Err(OpError::IllegalOperation);
         };
+        self.drop_reply_right(replier);
         let c = self.thread_mut(caller);
-        if c.state != ThreadState::AwaitingReply || c.reply_from != Some(replier) {
+        if c.state != ThreadState::AwaitingReply {
             return Err(OpError::IllegalOperation);
         }
-        c.reply_from = None;
         c.state = ThreadState::Running;
         self.ipc_events.push(IpcEvent::Message {
             from: replier,
@@ -451,29 +457,76 @@ impl Machine<'_> {
     // ----- the state machine -----
 
     /// `sender`'s call was taken by `receiver`: it awaits the reply and
-    /// `receiver` holds the one right to give it (dropping any it held),
-    /// if the sender's cap allowed a reply; otherwise it is inactive.
+    /// `receiver` holds the one right to give it, a reply cap in its caller
+    /// slot (replacing any it held), if the sender's cap allowed a reply
+    /// and `receiver` has a caller slot; otherwise the sender is inactive.
     fn await_reply(&mut self, sender: u64, receiver: u64, pending: Pending, grant: bool) {
-        if !(pending.grant || pending.grant_reply) {
+        let slot = self.caller_slot(receiver);
+        let (true, Some((slot, reply))) = (pending.grant || pending.grant_reply, slot) else {
             self.thread_mut(sender).state = ThreadState::Inactive;
             return;
-        }
+        };
         self.drop_reply_right(receiver);
-        self.thread_mut(receiver).reply_to = Some((sender, grant));
+        let mut cap = self.blank_cap(reply);
+        let caller = self.spec.caps[reply.index()]
+            .field_with(Role::Caller)
+            .expect("a reply cap");
+        cap.other.insert(caller.name.clone(), sender);
+        let grant_bit = super::rights_mask(self.spec, ["grant"]).unwrap_or(0);
+        cap.rights = if grant {
+            grant_bit & self.valid_rights(reply)
+        } else {
+            0
+        };
+        self.add_node(super::Node {
+            cap,
+            holder: super::Holder::Slot(slot),
+            parent: None,
+            may_parent: false,
+        });
         let s = self.thread_mut(sender);
         s.state = ThreadState::AwaitingReply;
         s.reply_from = Some(receiver);
     }
 
-    /// `holder` loses its right to reply; its caller keeps waiting.
-    fn drop_reply_right(&mut self, holder: u64) {
-        let Some((caller, _)) = self.thread_mut(holder).reply_to.take() else {
-            return;
+    /// The caller slot of the thread at `thread` (the owned slot of a reply
+    /// cap type) and that type, if its object has one.
+    fn caller_slot(&self, thread: u64) -> Option<(super::Slot, CapId)> {
+        let object = *self.slot_owners().get(&thread)?;
+        let (index, slot) = self.spec.objects[object.index()]
+            .slots
+            .iter()
+            .enumerate()
+            .find(|(_, s)| self.spec.caps[s.cap.index()].is_reply())?;
+        let slot_at = super::Slot {
+            cnode: super::CNodeId::Object(thread),
+            index: index as u64,
         };
-        if let Some(c) = self.threads.get_mut(&caller)
-            && c.reply_from == Some(holder)
+        Some((slot_at, slot.cap))
+    }
+
+    /// The caller `cap` names, if it is a reply cap.
+    fn reply_cap_caller(&self, cap: &Cap) -> Option<u64> {
+        let field = self.spec.caps[cap.cap_type.index()].field_with(Role::Caller)?;
+        Some(self.field_value(cap, field))
+    }
+
+    /// The right to reply `holder` holds: the caller its reply cap names,
+    /// and whether the reply may carry caps (the cap has `grant`).
+    pub fn reply_cap(&self, holder: u64) -> Option<(u64, bool)> {
+        let (slot, _) = self.caller_slot(holder)?;
+        let cap = &self.node_at(slot)?.cap;
+        Some((self.reply_cap_caller(cap)?, self.has_right(cap, "grant")))
+    }
+
+    /// `holder` loses its right to reply: the reply cap in its caller slot
+    /// is deleted; its caller keeps waiting.
+    fn drop_reply_right(&mut self, holder: u64) {
+        if let Some(id) = self
+            .caller_slot(holder)
+            .and_then(|(slot, _)| self.id_at(slot))
         {
-            c.reply_from = None;
+            self.delete_node(id);
         }
     }
 
@@ -498,10 +551,10 @@ impl Machine<'_> {
         let object = match t.state {
             ThreadState::AwaitingReply => {
                 if let Some(holder) = t.reply_from
-                    && let Some(h) = self.threads.get_mut(&holder)
-                    && h.reply_to.is_some_and(|(c, _)| c == thread)
+                    && self.threads.contains_key(&holder)
+                    && self.reply_cap(holder).is_some_and(|(c, _)| c == thread)
                 {
-                    h.reply_to = None;
+                    self.drop_reply_right(holder);
                 }
                 let t = self.thread_mut(thread);
                 t.reply_from = None;
@@ -660,7 +713,7 @@ mod tests {
     /// Who holds the right to reply (the caller, with caps or not) at
     /// `thread`.
     fn reply_to(m: &Machine<'_>, thread: u64) -> Option<(u64, bool)> {
-        m.threads()[&at(m, thread)].reply_to
+        m.reply_cap(at(m, thread))
     }
 
     /// The threads queued on the IPC object in `slot`, by their slots.

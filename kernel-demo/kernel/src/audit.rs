@@ -29,8 +29,8 @@
 
 use crate::asid::AsidTable;
 use crate::caps::{
-    CNodeCap, Cap, CapType, FrameCap, PageDirectoryCap, PageTableCap, PdptCap, Pml4Cap, TcbCap,
-    UntypedMemory, is_ancestor, region, same_object,
+    CNodeCap, Cap, CapType, FrameCap, PageDirectoryCap, PageTableCap, PdptCap, Pml4Cap, ReplyCap,
+    TcbCap, UntypedMemory, is_ancestor, region, same_object,
 };
 use crate::cspace::{SlotAddr, SlotMemory, Table};
 use crate::mdb::is_parent_of;
@@ -300,9 +300,8 @@ pub struct ThreadView {
     pub state: ThreadState,
     /// The endpoint or notification it waits on (0: none).
     pub blocked_on: u64,
-    /// The thread it owes a reply (0: none).
-    pub reply_to: u64,
-    /// The thread that may reply to it (0: none).
+    /// The thread whose caller slot holds the reply cap naming it (0:
+    /// none).
     pub reply_from: u64,
 }
 
@@ -317,6 +316,9 @@ pub struct SystemAudit {
     pub address_spaces: usize,
     /// Present user entries checked, at every level.
     pub entries: usize,
+    /// Reply caps found in the threads' caller slots, each naming a live
+    /// caller that waits for that very reply.
+    pub replies: usize,
 }
 
 /// Checks every invariant of the module documentation over what the
@@ -373,6 +375,7 @@ pub fn audit_system(
         }
     }
     let mut checked_threads = 0;
+    let mut replies = 0;
     let mut spaces = 0;
     let mut entries = 0;
     for tcb in threads {
@@ -388,10 +391,25 @@ pub fn audit_system(
             ThreadState::BlockedOnNotification => names(CapType::NotificationCap, view.blocked_on),
             _ => true,
         };
-        let reply_ok = view.reply_to == 0 || {
-            let caller = thread(view.reply_to);
-            caller.state == ThreadState::BlockedOnReply && caller.reply_from == tcb
+        // The reply cap in its caller slot names a live thread waiting for
+        // this very reply; a thread waiting for one from a holder is named
+        // by the holder's reply cap.
+        let reply_of = |holder: u64| {
+            crate::tcb::slot_of(holder, TcbSlot::Caller)
+                .and_then(|s| memory.cap(s))
+                .and_then(ReplyCap::from_cap)
         };
+        replies += usize::from(reply_of(tcb).is_some());
+        let reply_ok = reply_of(tcb).is_none_or(|reply| {
+            let caller = reply.caller();
+            names(CapType::TcbCap, caller) && {
+                let c = thread(caller);
+                c.state == ThreadState::BlockedOnReply && c.reply_from == tcb
+            }
+        }) && (view.reply_from == 0
+            || view.state == ThreadState::BlockedOnReply
+                && names(CapType::TcbCap, view.reply_from)
+                && reply_of(view.reply_from).is_some_and(|r| r.caller() == tcb));
         if !waits_on_live || !reply_ok {
             return Err(AuditError::StrayWait { tcb });
         }
@@ -453,6 +471,7 @@ pub fn audit_system(
         threads: checked_threads,
         address_spaces: spaces,
         entries,
+        replies,
     })
 }
 

@@ -10,7 +10,7 @@
 //! hook's order, against the spec's interpreter. Touches only what
 //! [`Objects`] reaches.
 
-use crate::caps::{Cap, EndpointCap, Finaliser, NotificationCap};
+use crate::caps::{Cap, EndpointCap, Finaliser, NotificationCap, ReplyCap};
 use crate::cspace::Removal;
 use crate::ipc::{self, Objects};
 use crate::tcb::ThreadState;
@@ -23,6 +23,14 @@ pub fn cancel_badged_sends(objects: &mut impl Objects, removal: &Removal) {
         && removal.last_with_badge
     {
         ipc::cancel_badged_sends(objects, endpoint.endpoint(), endpoint.badge());
+    }
+}
+
+/// A reply cap went (with its holder's slots, or deleted by the kernel):
+/// its caller keeps waiting, as in seL4, but nobody may answer it.
+pub fn reply_cap_removed(objects: &mut impl Objects, removal: &Removal) {
+    if let Some(reply) = ReplyCap::from_cap(removal.cap) {
+        ipc::reply_cap_gone(objects, reply);
     }
 }
 
@@ -50,6 +58,7 @@ pub fn stop_thread(objects: &mut impl Objects, thread: u64) {
 /// hook's order: badged sends first, then, for the last cap to an object,
 /// the object's finalisers as the spec lists them.
 pub fn removed(objects: &mut impl Objects, removal: Removal) {
+    reply_cap_removed(objects, &removal);
     cancel_badged_sends(objects, &removal);
     let (true, Some(object), Some((base, _))) = (
         removal.last,
@@ -92,13 +101,10 @@ mod tests {
         let mut w = World::default();
         ipc::recv(&mut w, B, EP, true);
         ipc::send(&mut w, A, EP, call(1));
-        assert_eq!(w.tcb(B).reply_to, A);
+        assert_eq!(w.reply_to(B), A);
         let tcb = TcbCap::new(A).unwrap().cap();
         removed(&mut w, removal(tcb, true, false));
-        assert_eq!(
-            (w.tcb(A).state, w.tcb(B).reply_to),
-            (ThreadState::Inactive, 0)
-        );
+        assert_eq!((w.tcb(A).state, w.reply_to(B)), (ThreadState::Inactive, 0));
         assert!(!ipc::reply(&mut w, B));
     }
 
@@ -109,7 +115,7 @@ mod tests {
         ipc::send(&mut w, A, EP, call(1));
         removed(&mut w, removal(TcbCap::new(B).unwrap().cap(), true, false));
         assert_eq!(w.tcb(A).state, ThreadState::BlockedOnReply);
-        assert_eq!((w.tcb(A).reply_from, w.tcb(B).reply_to), (0, 0));
+        assert_eq!((w.tcb(A).reply_from, w.reply_to(B)), (0, 0));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! message itself (registers, IPC buffer, caps); so the state machine is
 //! unit-tested on the host with objects in a map.
 
+use crate::caps::{ReplyCap, Rights};
 use crate::tcb::{PendingSend, Tcb, ThreadState};
 
 /// An endpoint object: one queue, of senders or of receivers.
@@ -64,6 +65,12 @@ pub trait Objects {
     fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool);
     /// Ends `to`'s wait on a notification with the bits `word`.
     fn deliver_signal(&mut self, to: u64, word: u64);
+    /// The reply cap in the caller slot of the thread at `holder`, if any.
+    fn reply_cap(&mut self, holder: u64) -> Option<ReplyCap>;
+    /// Puts `cap` into the (empty) caller slot of the thread at `holder`,
+    /// or, with `None`, deletes the cap there. A reply cap has no parent
+    /// and no children (it is never copied), so this touches no other slot.
+    fn set_reply_cap(&mut self, holder: u64, cap: Option<ReplyCap>);
     /// Makes `thread` runnable (appends it to the run queue).
     fn wake(&mut self, thread: u64);
     /// Ends `thread`'s wait with an error (what it waited on is gone, or
@@ -155,24 +162,40 @@ fn await_reply(
         return;
     }
     drop_reply_right(objects, receiver);
-    let r = objects.tcb(receiver);
-    r.reply_to = sender;
-    r.reply_grant = can_grant;
+    let rights = if can_grant {
+        Rights::GRANT
+    } else {
+        Rights::NONE
+    };
+    let Ok(reply) = ReplyCap::new(sender, rights) else {
+        // A TCB address always fits; a caller nobody can answer waits for
+        // nothing.
+        objects.tcb(sender).state = ThreadState::Inactive;
+        return;
+    };
+    objects.set_reply_cap(receiver, Some(reply));
     let s = objects.tcb(sender);
     s.state = ThreadState::BlockedOnReply;
     s.reply_from = receiver;
 }
 
-/// `holder` loses the right to reply it holds, if any; its caller stays
-/// waiting (as in seL4, where deleting a reply cap leaves the caller
-/// blocked until it is cancelled).
+/// `holder` loses the right to reply it holds, if any: the reply cap in
+/// its caller slot is deleted. Its caller stays waiting (as in seL4, where
+/// deleting a reply cap leaves the caller blocked until it is cancelled).
 pub fn drop_reply_right(objects: &mut impl Objects, holder: u64) {
-    let h = objects.tcb(holder);
-    let caller = core::mem::take(&mut h.reply_to);
-    h.reply_grant = false;
-    if caller != 0 && objects.tcb(caller).reply_from == holder {
-        objects.tcb(caller).reply_from = 0;
-    }
+    let Some(reply) = objects.reply_cap(holder) else {
+        return;
+    };
+    objects.set_reply_cap(holder, None);
+    reply_cap_gone(objects, reply);
+}
+
+/// The reply cap `reply` went (used, dropped, or deleted with its holder's
+/// slots). It was the only one naming its caller, which is live (a
+/// caller's cancelled wait deletes it first), so the caller no longer
+/// knows anyone who may answer it.
+pub fn reply_cap_gone(objects: &mut impl Objects, reply: ReplyCap) {
+    objects.tcb(reply.caller()).reply_from = 0;
 }
 
 /// `receiver` receives on the endpoint at `endpoint` through a cap that
@@ -217,16 +240,16 @@ pub fn recv(objects: &mut impl Objects, receiver: u64, endpoint: u64, can_grant:
 /// along if the endpoint cap `replier` received the call through had the
 /// grant right.
 pub fn reply(objects: &mut impl Objects, replier: u64) -> bool {
-    let grant = core::mem::take(&mut objects.tcb(replier).reply_grant);
-    let caller = core::mem::take(&mut objects.tcb(replier).reply_to);
-    if caller == 0 {
+    let Some(reply) = objects.reply_cap(replier) else {
+        return false;
+    };
+    // One-shot: used up whatever comes of it.
+    drop_reply_right(objects, replier);
+    let caller = reply.caller();
+    if objects.tcb(caller).state != ThreadState::BlockedOnReply {
         return false;
     }
-    let c = objects.tcb(caller);
-    if c.state != ThreadState::BlockedOnReply || c.reply_from != replier {
-        return false;
-    }
-    c.reply_from = 0;
+    let grant = reply.rights().contains(Rights::GRANT);
     objects.transfer(replier, caller, 0, grant);
     objects.tcb(caller).state = ThreadState::Running;
     objects.wake(caller);
@@ -282,10 +305,14 @@ pub fn cancel(objects: &mut impl Objects, thread: u64) {
     objects.tcb(thread).fault = crate::abi::FaultMessage::NONE;
     let t = *objects.tcb(thread);
     if t.state == ThreadState::BlockedOnReply {
-        if t.reply_from != 0 && objects.tcb(t.reply_from).reply_to == thread {
-            let holder = objects.tcb(t.reply_from);
-            holder.reply_to = 0;
-            holder.reply_grant = false;
+        // The reply cap naming it goes (seL4's cancelIPC deletes the
+        // caller cap).
+        if t.reply_from != 0
+            && objects
+                .reply_cap(t.reply_from)
+                .is_some_and(|r| r.caller() == thread)
+        {
+            objects.set_reply_cap(t.reply_from, None);
         }
         let t = objects.tcb(thread);
         t.reply_from = 0;
@@ -413,6 +440,8 @@ pub(crate) mod test_world {
         pub(crate) signals: Vec<(u64, u64)>,
         pub(crate) woken: Vec<u64>,
         pub(crate) failed: Vec<u64>,
+        /// The reply caps in the threads' caller slots.
+        pub(crate) replies: BTreeMap<u64, ReplyCap>,
     }
 
     impl Objects for World {
@@ -437,6 +466,30 @@ pub(crate) mod test_world {
         fn fail_wait(&mut self, thread: u64) {
             self.tcb(thread).state = ThreadState::Running;
             self.failed.push(thread);
+        }
+        fn reply_cap(&mut self, holder: u64) -> Option<ReplyCap> {
+            self.replies.get(&holder).copied()
+        }
+        fn set_reply_cap(&mut self, holder: u64, cap: Option<ReplyCap>) {
+            match cap {
+                Some(cap) => {
+                    assert!(
+                        self.replies.insert(holder, cap).is_none(),
+                        "the caller slot was full"
+                    );
+                }
+                None => {
+                    self.replies.remove(&holder);
+                }
+            }
+        }
+    }
+
+    impl World {
+        /// The caller the reply cap in `holder`'s caller slot names (0:
+        /// none).
+        pub(crate) fn reply_to(&self, holder: u64) -> u64 {
+            self.replies.get(&holder).map_or(0, |r| r.caller())
         }
     }
 
@@ -470,7 +523,7 @@ mod tests {
         assert_eq!(w.transfers, [(A, B, 7, true)]);
         assert_eq!(w.woken, [B]);
         assert_eq!(w.tcb(A).state, ThreadState::BlockedOnReply);
-        assert_eq!(w.tcb(B).reply_to, A);
+        assert_eq!(w.reply_to(B), A);
         assert_eq!(*w.endpoint(EP), Endpoint::default());
         assert!(reply(&mut w, B));
         assert_eq!(
@@ -501,7 +554,7 @@ mod tests {
         assert_eq!(recv(&mut w, B, EP, true), Next::Continue);
         assert_eq!(w.transfers[1], (C, B, 3, true));
         assert_eq!(w.tcb(C).state, ThreadState::BlockedOnReply);
-        assert_eq!(w.tcb(B).reply_to, C);
+        assert_eq!(w.reply_to(B), C);
         assert_eq!(recv(&mut w, B, EP, true), Next::Block);
     }
 
@@ -530,10 +583,7 @@ mod tests {
         assert_eq!(w.tcb(A).reply_from, B);
         // A is suspended: B's right to reply to it goes.
         cancel(&mut w, A);
-        assert_eq!(
-            (w.tcb(A).state, w.tcb(B).reply_to),
-            (ThreadState::Inactive, 0)
-        );
+        assert_eq!((w.tcb(A).state, w.reply_to(B)), (ThreadState::Inactive, 0));
         // Resumed, A calls C; B's old reply must not reach it.
         recv(&mut w, C, EP2, true);
         send(&mut w, A, EP2, call(2));
@@ -550,7 +600,7 @@ mod tests {
         send(&mut w, C, EP, call(2));
         recv(&mut w, B, EP, true);
         recv(&mut w, B, EP, true);
-        assert_eq!((w.tcb(B).reply_to, w.tcb(A).reply_from), (C, 0));
+        assert_eq!((w.reply_to(B), w.tcb(A).reply_from), (C, 0));
         assert!(reply(&mut w, B));
         assert_eq!(w.tcb(C).state, ThreadState::Running);
         assert_eq!(
@@ -577,7 +627,7 @@ mod tests {
         };
         recv(&mut w, B, EP, true);
         send(&mut w, A, EP, grant_reply);
-        assert_eq!(w.tcb(B).reply_to, A);
+        assert_eq!(w.reply_to(B), A);
         assert!(reply(&mut w, B));
         // Neither right: the caller gets no reply right and stays inactive.
         let neither = PendingSend {
@@ -586,10 +636,7 @@ mod tests {
         };
         recv(&mut w, B, EP, true);
         assert_eq!(send(&mut w, A, EP, neither), Next::Block);
-        assert_eq!(
-            (w.tcb(A).state, w.tcb(B).reply_to),
-            (ThreadState::Inactive, 0)
-        );
+        assert_eq!((w.tcb(A).state, w.reply_to(B)), (ThreadState::Inactive, 0));
     }
 
     #[test]

@@ -846,11 +846,11 @@ mod tests {
         assert!(!crate::caps::may_copy(unnumbered));
         assert!(crate::caps::may_copy(numbered.cap()));
         update_cap(&mut w.memory, slot(12), numbered.cap());
-        /// Configure with the caps in these root slots; the fault
-        /// handler's slot is left as it is (0: none given).
+        /// Configure with the caps in these root slots (0: none given);
+        /// the caller slot is never given.
         fn conf(w: &mut World<'_>, tcb: u64, from: [u64; 4]) -> Result<u64, KernelError> {
-            let given = from.map(|i| (i != 0).then(|| (slot(i), w.cap(i))));
-            configure(&mut w.memory, tcb, &given)
+            let [a, b, c, d] = from.map(|i| (i != 0).then(|| (slot(i), w.cap(i))));
+            configure(&mut w.memory, tcb, &[a, b, c, d, None])
         }
         // Slots in the spec's order: IPC buffer, CSpace, VSpace, fault
         // handler. A cap in the wrong place is refused before anything

@@ -111,15 +111,10 @@ pub struct Tcb {
     /// What the thread sends while it waits to: the badge of the cap it
     /// sent through, whether that cap may grant caps, whether it is a call.
     pub ipc: PendingSend,
-    /// The thread whose call this thread received and owes a reply (0:
-    /// none), as seL4's reply cap in the TCB's caller slot.
-    pub reply_to: u64,
-    /// The reply may carry caps back: the endpoint cap this thread
-    /// received the call through had the grant right (seL4's rule).
-    pub reply_grant: bool,
-    /// The thread that holds the right to reply to this one while it waits
-    /// in `BlockedOnReply` (0: none): a reply is delivered only from it,
-    /// and cancelling the wait takes the right away.
+    /// While the thread waits in `BlockedOnReply`: the thread whose caller
+    /// slot (`TcbSlot::Caller`) holds the `ReplyCap` naming this one (0:
+    /// none), so that cancelling the wait can delete it (seL4 finds it as
+    /// the child of the TCB's master reply cap).
     pub reply_from: u64,
     /// The endpoint cap this thread waits to receive through has the grant
     /// right: a call it receives may be answered with caps.
@@ -179,8 +174,6 @@ impl Tcb {
                 grant_reply: false,
                 call: false,
             },
-            reply_to: 0,
-            reply_grant: false,
             reply_from: 0,
             recv_grant: false,
             fault: crate::abi::FaultMessage::NONE,
@@ -290,7 +283,7 @@ mod tests {
     fn a_new_tcb_holds_null_caps() {
         let tcb = Tcb::new();
         assert_eq!(tcb.state, ThreadState::Inactive);
-        assert_eq!(tcb.reply_to, 0);
+        assert_eq!(tcb.reply_from, 0);
     }
 
     #[test]
@@ -298,13 +291,14 @@ mod tests {
         use crate::caps::TcbCap;
         use crate::cspace::SLOT_BYTES;
         let base = 0x10_0000;
-        let last = slot_of(base, TcbSlot::FaultHandler).unwrap().get();
+        let last = slot_of(base, TcbSlot::Caller).unwrap().get();
         assert_eq!(last + SLOT_BYTES, base + (1 << Tcb::SIZE_BITS));
         let cap = TcbCap::new(base).unwrap().cap();
         let table = slots_of(cap).unwrap();
-        assert_eq!(table.slot_count(), 4);
+        assert_eq!(table.slot_count(), 5);
         assert_eq!(table.slot(0), slot_of(base, TcbSlot::IpcBuffer));
-        assert_eq!(table.slot(4), None);
+        assert_eq!(table.slot(4), slot_of(base, TcbSlot::Caller));
+        assert_eq!(table.slot(5), None);
         assert_eq!(slots_of(Cap::NULL), None);
     }
 

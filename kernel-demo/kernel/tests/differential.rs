@@ -73,7 +73,7 @@ use std::sync::OnceLock;
 use capc_demo_kernel::asid::{self, AsidTable};
 use capc_demo_kernel::caps::{
     self, CNodeCap, Cap, EndpointCap, KernelError, NotificationCap, ObjectType, Placement,
-    RetypeRequest, Rights, TcbCap, UntypedMemory,
+    ReplyCap, RetypeRequest, Rights, TcbCap, UntypedMemory,
 };
 use capc_demo_kernel::cspace::{self, Removal, SlotAddr, SlotMemory, Table};
 use capc_demo_kernel::tcb::{self, PendingSend, Tcb, TcbSlot};
@@ -258,7 +258,6 @@ impl Structs {
         };
         Ok(interp::Thread {
             state,
-            reply_to: (t.reply_to != 0).then_some((t.reply_to, t.reply_grant)),
             reply_from: (t.reply_from != 0).then_some(t.reply_from),
         })
     }
@@ -278,7 +277,8 @@ impl Structs {
     }
 }
 
-impl ipc::Objects for Structs {
+/// What IPC reaches of the objects; [`Objs`] adds the caller slots.
+impl Structs {
     fn tcb(&mut self, at: u64) -> &mut Tcb {
         if !self.tcbs.contains_key(&at) {
             self.stray.push(format!("TCB at {at:#x}"));
@@ -315,6 +315,59 @@ impl ipc::Objects for Structs {
     fn fail_wait(&mut self, thread: u64) {
         self.tcb(thread).state = tcb::ThreadState::Running;
         self.events.push(IpcEvent::Restarted { thread });
+    }
+}
+
+/// The objects IPC reaches, with the slot memory the TCBs' caller slots
+/// are in (the kernel's `Machine`): a reply cap is put into or deleted
+/// from a caller slot as the kernel does, through the derivation tree.
+struct Objs<'a, 'm> {
+    structs: &'a mut Structs,
+    memory: &'a mut SlotMemory<'m>,
+}
+
+impl ipc::Objects for Objs<'_, '_> {
+    fn tcb(&mut self, at: u64) -> &mut Tcb {
+        self.structs.tcb(at)
+    }
+    fn endpoint(&mut self, at: u64) -> &mut ipc::Endpoint {
+        self.structs.endpoint(at)
+    }
+    fn notification(&mut self, at: u64) -> &mut ipc::Notification {
+        self.structs.notification(at)
+    }
+    fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
+        self.structs.transfer(from, to, badge, grant);
+    }
+    fn deliver_signal(&mut self, to: u64, word: u64) {
+        self.structs.deliver_signal(to, word);
+    }
+    fn wake(&mut self, thread: u64) {
+        self.structs.wake(thread);
+    }
+    fn fail_wait(&mut self, thread: u64) {
+        self.structs.fail_wait(thread);
+    }
+    fn reply_cap(&mut self, holder: u64) -> Option<ReplyCap> {
+        let at = tcb::slot_of(holder, TcbSlot::Caller)?;
+        self.memory.cap(at).and_then(ReplyCap::from_cap)
+    }
+    fn set_reply_cap(&mut self, holder: u64, cap: Option<ReplyCap>) {
+        let Some(at) = tcb::slot_of(holder, TcbSlot::Caller) else {
+            self.structs
+                .stray
+                .push(format!("caller slot of {holder:#x}"));
+            return;
+        };
+        let done = match cap {
+            Some(cap) => mdb::insert_root(self.memory, at, cap.cap()).is_ok(),
+            None => ops::delete(self.memory, at).is_ok(),
+        };
+        if !done {
+            self.structs
+                .stray
+                .push(format!("caller slot at {:#x}", at.get()));
+        }
     }
 }
 
@@ -469,7 +522,7 @@ impl<'m> Kernel<'m> {
         for removal in removed {
             // The kernel's removal hook: address spaces first, then IPC.
             mapping::removed(&mut self.ram, &mut self.asids, &removal);
-            finalise::removed(&mut self.structs, removal);
+            finalise::removed(&mut self.objects(), removal);
         }
         answer
     }
@@ -497,7 +550,7 @@ impl<'m> Kernel<'m> {
         let illegal = Refused::Op(OpError::IllegalOperation);
         let at = self.resolve(*target).ok_or(TARGET)?;
         let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(TARGET)?;
-        if caps::owned_slots_of(cap).is_none() || sources.len() != TcbSlot::ALL.len() {
+        if caps::owned_slots_of(cap).is_none() || sources.len() > TcbSlot::ALL.len() {
             return Err(illegal);
         }
         let (tcb_at, _) = caps::region(cap).ok_or(illegal)?;
@@ -687,14 +740,14 @@ impl<'m> Kernel<'m> {
             }
             LifecycleOp::Suspend(at) => {
                 let at = self.thread_at(at, false)?;
-                ipc::cancel(&mut self.structs, at);
-                ipc::Objects::tcb(&mut self.structs, at).state = tcb::ThreadState::Inactive;
+                ipc::cancel(&mut self.objects(), at);
+                self.structs.tcb(at).state = tcb::ThreadState::Inactive;
             }
             LifecycleOp::Send { tcb, cap, call } => {
                 let sender = self.thread_at(tcb, true)?;
                 let at = self.resolve(cap).ok_or(SOURCE)?;
                 let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(SOURCE)?;
-                let objects = &mut self.structs;
+                let objects = &mut self.objects();
                 if let Some(e) =
                     EndpointCap::from_cap(cap).filter(|e| e.rights().contains(Rights::WRITE))
                 {
@@ -717,7 +770,7 @@ impl<'m> Kernel<'m> {
                 let receiver = self.thread_at(tcb, true)?;
                 let at = self.resolve(cap).ok_or(SOURCE)?;
                 let cap = self.memory.cap(at).filter(|c| !c.is_null()).ok_or(SOURCE)?;
-                let objects = &mut self.structs;
+                let objects = &mut self.objects();
                 if let Some(e) =
                     EndpointCap::from_cap(cap).filter(|e| e.rights().contains(Rights::READ))
                 {
@@ -733,13 +786,21 @@ impl<'m> Kernel<'m> {
             }
             LifecycleOp::Reply(at) => {
                 let replier = self.thread_at(at, true)?;
-                if !ipc::reply(&mut self.structs, replier) {
+                if !ipc::reply(&mut self.objects(), replier) {
                     return Err(illegal);
                 }
             }
             _ => unreachable!("not a thread's step: {op:?}"),
         }
         Ok(Outcome::Done)
+    }
+
+    /// The objects IPC reaches, with the slot memory.
+    fn objects(&mut self) -> Objs<'_, 'm> {
+        Objs {
+            structs: &mut self.structs,
+            memory: &mut self.memory,
+        }
     }
 
     /// The kernel's live threads and IPC objects (those live caps name), as
@@ -751,6 +812,13 @@ impl<'m> Kernel<'m> {
             let cap = s.cap();
             if let Some(t) = TcbCap::from_cap(cap) {
                 out.threads.insert(t.tcb(), self.structs.thread(t.tcb())?);
+                let reply = tcb::slot_of(t.tcb(), TcbSlot::Caller)
+                    .and_then(|at| self.memory.cap(at))
+                    .and_then(ReplyCap::from_cap);
+                if let Some(r) = reply {
+                    let grant = r.rights().contains(Rights::GRANT);
+                    out.replies.insert(t.tcb(), (r.caller(), grant));
+                }
             } else if let Some(e) = EndpointCap::from_cap(cap) {
                 let at = e.endpoint();
                 let ep = self

@@ -6,13 +6,13 @@
 //! run queue (to wake), and the slots a grant copies into.
 
 use capc_demo_kernel::abi::{self, MESSAGE_REGISTERS, SyscallStatus};
-use capc_demo_kernel::caps::{MessageInfo, Rights};
+use capc_demo_kernel::caps::{MessageInfo, ReplyCap, Rights};
 use capc_demo_kernel::cspace::{lookup_cap, lookup_slot};
-use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg};
-use capc_demo_kernel::{ipc, ops};
+use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg, slot_of};
+use capc_demo_kernel::{ipc, mdb, ops};
 
 use super::sched::enqueue;
-use super::state::{Kernel, ipc_buffer_ptr, thread_cap, with_memory};
+use super::state::{Kernel, ipc_buffer_ptr, slots, thread_cap, with_memory};
 
 /// The kernel's objects for `ipc`, reached through the identity map.
 pub(super) struct Machine<'k>(pub(super) &'k mut Kernel);
@@ -38,6 +38,29 @@ impl ipc::Objects for Machine<'_> {
         g[reg::RAX] = SyscallStatus::Ok as u64;
         g[reg::RDI] = word;
         g[reg::RSI] = 0;
+    }
+    fn reply_cap(&mut self, holder: u64) -> Option<ReplyCap> {
+        let at = slot_of(holder, TcbSlot::Caller)?;
+        slots(self.0).cap(at).and_then(ReplyCap::from_cap)
+    }
+    fn set_reply_cap(&mut self, holder: u64, cap: Option<ReplyCap>) {
+        let Some(at) = slot_of(holder, TcbSlot::Caller) else {
+            return;
+        };
+        // A view without the removal hook: what a reply cap's going does
+        // to its caller, `ipc` does itself. This may run inside the hook (a
+        // caller's last TCB cap deleted), while the hooked view waits for
+        // it, holding no reference into the window; a reply cap has no
+        // parent or children, so no other slot changes under that view.
+        let mut memory = slots(self.0);
+        match cap {
+            Some(cap) => {
+                let _ = mdb::insert_root(&mut memory, at, cap.cap());
+            }
+            None => {
+                let _ = ops::delete(&mut memory, at);
+            }
+        }
     }
     fn fail_wait(&mut self, thread: u64) {
         let t = self.0.tcb(thread);

@@ -142,6 +142,7 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     }
     let flush = mapping::removed(&mut Identity, &mut k.asids, &removal);
     flush_if_current(k, flush);
+    finalise::reply_cap_removed(&mut Machine(k), &removal);
     finalise::cancel_badged_sends(&mut Machine(k), &removal);
     // What drivers hold: a line with its last handler cap, ports with
     // their last cap, and any binding to a notification with its last cap.

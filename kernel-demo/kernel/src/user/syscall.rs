@@ -191,7 +191,6 @@ pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
         audit::ThreadView {
             state: t.state,
             blocked_on: t.blocked_on,
-            reply_to: t.reply_to,
             reply_from: t.reply_from,
         }
     };
@@ -212,13 +211,14 @@ pub(super) fn debug_audit(k: &Kernel, current: u64) -> bool {
         let _ = match result {
             Ok(report) => writeln!(
                 console,
-                "audit: for thread {current:#x}: {} threads reach {} caps to {} objects in {} CNodes and their TCBs' slots, {} address spaces with {} user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it",
+                "audit: for thread {current:#x}: {} threads reach {} caps to {} objects in {} CNodes and their TCBs' slots, {} address spaces with {} user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, each of {} reply caps names a live caller waiting for it, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it",
                 report.threads,
                 report.caps.caps,
                 report.caps.objects,
                 report.caps.tables,
                 report.address_spaces,
-                report.entries
+                report.entries,
+                report.replies
             ),
             Err(error) => writeln!(console, "audit: for thread {current:#x}: FAILED: {error:?}"),
         };
