@@ -558,6 +558,16 @@ fn attack_problems(lines: &[&str]) -> Vec<String> {
         }
         previous = Some(previous.map_or(at, |p| p.max(at)));
     }
+    // The stale-reply attack audits while a server holds a reply cap.
+    let saw_reply = lines
+        .iter()
+        .any(|l| is_passing_audit(l) && number_after(l, "each of ").is_some_and(|n| n > 0));
+    if !saw_reply {
+        problems.push(
+            "no passing kernel audit checked a reply cap in a caller slot (`each of N reply caps`, N > 0)"
+                .to_owned(),
+        );
+    }
     let rest = previous.map_or(&lines[..0], |p| &lines[p..]);
     let audit = rest.iter().position(|l| is_passing_audit(l));
     let passed = rest.iter().position(|l| *l == ATTACK_AUDIT_OK);
@@ -1378,7 +1388,7 @@ mod tests {
         attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: IllegalOperation)\r\n\
         attack thread-flood: contained (1000 of 1000 threads ran one after another, each TCB at 0x4980000 in the memory of the one before, then 100 of 100 at once; all paid from my budget, none left in the kernel)\r\n\
         attack address-space-flood: contained (256 address spaces from 1 MiB of my budget, 256 numbered from my own pool, then the next: NotEnoughMemory { left: 0 }; the kernel keeps no table of numbers)\r\n\
-        audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, each of 0 reply caps names a live caller waiting for it, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
+        audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, each of 1 reply caps names a live caller waiting for it, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
         attack: kernel audit after the attacks: ok\r\n\
         thread 0x4828000 exited with status 0\r\n\
         root: the attack program is done\r\n\
@@ -1560,6 +1570,12 @@ mod tests {
                 .any(|p| p.contains("neither refused nor contained")),
             "{p:?}"
         );
+
+        // No audit saw a reply cap: the audit of caller slots went unused.
+        let unchecked = GOOD.replace("each of 1 reply caps", "each of 0 reply caps");
+        let p = problems(&unchecked, QemuExit::Code(EXIT_SUCCESS));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("checked a reply cap"), "{p:?}");
 
         let missing = GOOD.replace(&format!("{}\r\n", line("pml4-reuse")), "");
         let p = problems(&missing, QemuExit::Code(EXIT_SUCCESS));
