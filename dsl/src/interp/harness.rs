@@ -140,6 +140,14 @@ pub enum LifecycleOp {
     Recv { tcb: Path2, cap: Path2 },
     /// The thread whose cap is at this slot replies to the call it took.
     Reply(Path2),
+    /// The IPC buffer of the thread whose cap is at `tcb` names the cap a
+    /// message it sends carries (`send`) and the slot a cap it receives
+    /// goes into (`receive`).
+    SetBuffer {
+        tcb: Path2,
+        send: Option<Path2>,
+        receive: Option<Path2>,
+    },
 }
 
 impl LifecycleOp {
@@ -153,6 +161,7 @@ impl LifecycleOp {
                 | LifecycleOp::Send { .. }
                 | LifecycleOp::Recv { .. }
                 | LifecycleOp::Reply(_)
+                | LifecycleOp::SetBuffer { .. }
         )
     }
 }
@@ -204,6 +213,15 @@ impl std::fmt::Debug for LifecycleOp {
             }
             LifecycleOp::Recv { tcb, cap } => write!(f, "recv {tcb:?} on {cap:?}"),
             LifecycleOp::Reply(at) => write!(f, "reply {at:?}"),
+            LifecycleOp::SetBuffer { tcb, send, receive } => {
+                let path = |p: &Option<Path2>| p.map_or("-".to_string(), |p| format!("{p:?}"));
+                write!(
+                    f,
+                    "buffer {tcb:?} send {} receive {}",
+                    path(send),
+                    path(receive)
+                )
+            }
         }
     }
 }
@@ -756,7 +774,8 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
     // With pools, two slots more: a pool numbers the address space.
     let root_type = spec.address_space_root();
     let numbered = numbering(spec);
-    let slots = proptest::sample::subsequence((3..ROOT_SLOTS).collect::<Vec<u64>>(), 6 + extra)
+    // With two slots more for the caps the threads receive.
+    let slots = proptest::sample::subsequence((3..ROOT_SLOTS).collect::<Vec<u64>>(), 8 + extra)
         .prop_shuffle();
     let rights = prop_oneof![3 => Just(0b1111u64), 1 => 0..16u64];
     // Weighted by repetition: calls, receives and replies most.
@@ -845,6 +864,23 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
                         Step::Lifecycle(LifecycleOp::Resume(a)),
                         Step::Lifecycle(LifecycleOp::Resume(b)),
                     ]);
+                    // Their buffers: A's messages carry the endpoint's
+                    // cap, B's the copy; each receives into a slot of its
+                    // own (which may be full).
+                    if badge != 1 {
+                        out.extend([
+                            Step::Lifecycle(LifecycleOp::SetBuffer {
+                                tcb: a,
+                                send: Some(e),
+                                receive: Some(root(at[6 + extra])),
+                            }),
+                            Step::Lifecycle(LifecycleOp::SetBuffer {
+                                tcb: b,
+                                send: Some(copy),
+                                receive: Some(root(at[7 + extra])),
+                            }),
+                        ]);
+                    }
                     for action in path.iter().copied().chain(actions) {
                         let send = |tcb, cap, call| LifecycleOp::Send { tcb, cap, call };
                         out.push(match action {
@@ -1298,6 +1334,14 @@ pub fn run_step(m: &mut Machine<'_>, step: &Step) -> Result<Outcome, OpError> {
             m.recv(&tcb.path(), &cap.path()).map(|()| Outcome::Done)
         }
         Step::Lifecycle(LifecycleOp::Reply(at)) => m.reply(&at.path()).map(|()| Outcome::Done),
+        Step::Lifecycle(LifecycleOp::SetBuffer { tcb, send, receive }) => {
+            let buffer = interp::IpcBuffer {
+                send: send.map(Path2::path),
+                receive: receive.map(Path2::path),
+            };
+            m.set_ipc_buffer(&tcb.path(), buffer)
+                .map(|()| Outcome::Done)
+        }
     }
 }
 
@@ -1461,6 +1505,7 @@ fn ipc_paths(
                 }
             }
             IpcEvent::Signal { .. } => out.push("signal delivered"),
+            IpcEvent::Message { caps: 1.., .. } => out.push("cap transferred"),
             IpcEvent::Message { .. } => {}
         }
     }
@@ -1471,7 +1516,7 @@ fn ipc_paths(
 
 /// What random sequences with threads' steps must reach (with
 /// `Ops::WithThreads`), as [`step_outcomes`] names it.
-pub const THREAD_OUTCOMES: [&str; 14] = [
+pub const THREAD_OUTCOMES: [&str; 15] = [
     "resume ok",
     "suspend ok",
     "send ok",
@@ -1486,6 +1531,7 @@ pub const THREAD_OUTCOMES: [&str; 14] = [
     "ipc waiter restarted by deletion",
     "ipc thread stopped by deletion",
     "ipc signal delivered",
+    "ipc cap transferred",
 ];
 
 /// The finalisation paths a step took, from the machine before and after.
@@ -2509,6 +2555,17 @@ impl std::str::FromStr for Step {
                 cap: cap.parse()?,
             },
             ["reply", at] => LifecycleOp::Reply(at.parse()?),
+            ["buffer", tcb, "send", send, "receive", receive] => {
+                let path = |p: &str| match p {
+                    "-" => Ok(None),
+                    p => p.parse().map(Some),
+                };
+                LifecycleOp::SetBuffer {
+                    tcb: tcb.parse()?,
+                    send: path(send)?,
+                    receive: path(receive)?,
+                }
+            }
             _ => return line.parse().map(Step::Op),
         };
         Ok(Step::Lifecycle(lifecycle))

@@ -58,7 +58,7 @@ use crate::model::{
 
 pub use budget::{Budget, Call, Donated};
 pub use lifecycle::{Container, Entry, IMPLICIT_ASID, MapKey};
-pub use threads::{IpcEvent, IpcKind, IpcObject, Pending, Thread, ThreadState};
+pub use threads::{IpcBuffer, IpcEvent, IpcKind, IpcObject, Pending, Thread, ThreadState};
 
 /// A capability: the value of each of its fields by what the field means.
 /// A cap type without a field for some meaning keeps 0 there.
@@ -318,6 +318,12 @@ pub struct Machine<'s> {
     ipc: BTreeMap<u64, IpcObject>,
     /// What IPC did, in order.
     ipc_events: Vec<IpcEvent>,
+    /// What each thread's IPC buffer names: the cap a message it sends
+    /// carries, and the slot a cap it receives goes into.
+    ipc_buffers: BTreeMap<u64, threads::IpcBuffer>,
+    /// Caps deleted by IPC's finalisation (reply caps), so far: a
+    /// deletion counts them among the caps it removed.
+    ipc_deletions: u64,
 }
 
 /// A successful retype: where the objects went.
@@ -362,6 +368,8 @@ impl<'s> Machine<'s> {
             threads: BTreeMap::new(),
             ipc: BTreeMap::new(),
             ipc_events: Vec::new(),
+            ipc_buffers: BTreeMap::new(),
+            ipc_deletions: 0,
         }
     }
 
@@ -1009,9 +1017,10 @@ impl<'s> Machine<'s> {
             removed += self.delete_node(n);
         }
         // As the kernel: what the object held is gone before its threads
-        // and queues are finalised.
+        // and queues are finalised (which may delete a reply cap).
+        let before = self.ipc_deletions;
         self.finalise_ipc(&node.cap, last, last_with_badge);
-        removed
+        removed + (self.ipc_deletions - before)
     }
 
     /// The invocation method set of the spec for `name`.

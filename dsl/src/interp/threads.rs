@@ -86,6 +86,17 @@ pub struct Thread {
     pub reply_from: Option<u64>,
 }
 
+/// What a thread's IPC buffer names for cap transfer (seL4's extra caps
+/// and receive slot), as paths from the root CNode, looked up when a
+/// message is delivered.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpcBuffer {
+    /// The cap a message this thread sends (or replies) carries.
+    pub send: Option<Vec<u64>>,
+    /// The empty slot a cap this thread receives goes into.
+    pub receive: Option<Vec<u64>>,
+}
+
 /// Which protocol an IPC object speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum IpcKind {
@@ -122,6 +133,9 @@ pub enum IpcEvent {
         badge: u64,
         /// Caps may go along.
         grant: bool,
+        /// How many caps went along (copied into the receiver's receive
+        /// slot).
+        caps: u64,
     },
     /// `to` took the bits `word` of a notification.
     Signal {
@@ -234,6 +248,7 @@ impl Machine<'_> {
                     self.cancel(address);
                     self.drop_reply_right(address);
                     self.threads.remove(&address);
+                    self.ipc_buffers.remove(&address);
                 }
                 _ => {}
             }
@@ -360,12 +375,7 @@ impl Machine<'_> {
             && let ThreadState::Receiving { grant, .. } = self.threads[&receiver].state
         {
             self.ipc.get_mut(&at).expect("live").queue.pop_front();
-            self.ipc_events.push(IpcEvent::Message {
-                from: sender,
-                to: receiver,
-                badge: pending.badge,
-                grant: pending.grant,
-            });
+            self.message(sender, receiver, pending.badge, pending.grant);
             self.thread_mut(receiver).state = ThreadState::Running;
             if call {
                 self.await_reply(sender, receiver, pending, grant);
@@ -405,12 +415,7 @@ impl Machine<'_> {
             && let ThreadState::Sending { pending, .. } = self.threads[&sender].state
         {
             self.ipc.get_mut(&at).expect("live").queue.pop_front();
-            self.ipc_events.push(IpcEvent::Message {
-                from: sender,
-                to: receiver,
-                badge: pending.badge,
-                grant: pending.grant,
-            });
+            self.message(sender, receiver, pending.badge, pending.grant);
             if pending.call {
                 self.await_reply(sender, receiver, pending, grant);
             } else {
@@ -445,13 +450,39 @@ impl Machine<'_> {
             return Err(OpError::IllegalOperation);
         }
         c.state = ThreadState::Running;
-        self.ipc_events.push(IpcEvent::Message {
-            from: replier,
-            to: caller,
-            badge: 0,
-            grant,
-        });
+        self.message(replier, caller, 0, grant);
         Ok(())
+    }
+
+    /// Sets what the IPC buffer of the thread the cap at `tcb` names says
+    /// (a write to the buffer: no system call, so no check but the thread).
+    pub fn set_ipc_buffer(&mut self, tcb: &SlotPath, buffer: IpcBuffer) -> Result<(), OpError> {
+        let at = self.thread_named(tcb)?;
+        self.ipc_buffers.insert(at, buffer);
+        Ok(())
+    }
+
+    /// `from`'s message reaches `to` with `badge`; with `grant`, the cap
+    /// `from`'s buffer names goes into the slot `to`'s names, as a copy
+    /// does (seL4's transferCaps derives it), if both are there and the
+    /// copy may be made; otherwise no cap goes.
+    fn message(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
+        let source = self.ipc_buffers.get(&from).and_then(|b| b.send.clone());
+        let dest = self.ipc_buffers.get(&to).and_then(|b| b.receive.clone());
+        let caps = match (grant, source, dest) {
+            (true, Some(source), Some(dest)) => {
+                // Every right the cap has (the kernel copies with all).
+                u64::from(self.copy(&source, &dest, u64::MAX).is_ok())
+            }
+            _ => 0,
+        };
+        self.ipc_events.push(IpcEvent::Message {
+            from,
+            to,
+            badge,
+            grant,
+            caps,
+        });
     }
 
     // ----- the state machine -----
@@ -526,7 +557,7 @@ impl Machine<'_> {
             .caller_slot(holder)
             .and_then(|(slot, _)| self.id_at(slot))
         {
-            self.delete_node(id);
+            self.ipc_deletions += self.delete_node(id);
         }
     }
 
@@ -740,6 +771,7 @@ mod tests {
             to: at(m, to),
             badge,
             grant,
+            caps: 0,
         }
     }
 
@@ -830,6 +862,79 @@ mod tests {
         m.reply(&[C]).expect("C answers A");
         assert_eq!(m.ipc_events().last(), Some(&message(&m, C, A, 0, true)));
         assert_eq!(state(&m, A), ThreadState::Running);
+    }
+
+    /// A's buffer names the notification cap in root slot 12 to send,
+    /// B's the empty root slot 40 to receive into.
+    fn buffers(m: &mut Machine<'_>) {
+        let send = super::IpcBuffer {
+            send: Some(vec![NTFN]),
+            receive: None,
+        };
+        m.set_ipc_buffer(&[A], send).expect("a thread");
+        let receive = super::IpcBuffer {
+            send: Some(vec![EP]),
+            receive: Some(vec![40]),
+        };
+        m.set_ipc_buffer(&[B], receive).expect("a thread");
+    }
+
+    fn slot<'m>(m: &'m Machine<'_>, index: u64) -> Option<&'m super::super::Node> {
+        m.node_at(Slot {
+            cnode: CNodeId::Root,
+            index,
+        })
+    }
+
+    #[test]
+    fn a_granted_message_copies_its_cap_into_the_receive_slot() {
+        let mut m = world();
+        buffers(&mut m);
+        call(&mut m, A, EP);
+        recv(&mut m, B, EP);
+        let Some(&IpcEvent::Message { caps, .. }) = m.ipc_events().last() else {
+            panic!("a message");
+        };
+        assert_eq!(caps, 1);
+        let copied = slot(&m, 40).expect("the copy");
+        assert_eq!(copied.cap, slot(&m, NTFN).expect("the original").cap);
+        // The reply carries B's cap back only if A's slot is there: A
+        // named none, so nothing goes.
+        m.reply(&[B]).expect("B answers A");
+        let Some(&IpcEvent::Message { caps, .. }) = m.ipc_events().last() else {
+            panic!("a reply");
+        };
+        assert_eq!(caps, 0);
+    }
+
+    #[test]
+    fn no_cap_goes_without_grant_or_into_a_full_slot() {
+        // The receive slot is full: nothing goes, the message does.
+        let mut m = world();
+        buffers(&mut m);
+        m.copy(&[EP], &[40], u64::MAX).expect("fill the slot");
+        call(&mut m, A, EP);
+        recv(&mut m, B, EP);
+        assert!(matches!(
+            m.ipc_events().last(),
+            Some(&IpcEvent::Message { caps: 0, .. })
+        ));
+        // A copy of the endpoint cap without `grant`: no cap goes.
+        let mut m = world();
+        buffers(&mut m);
+        m.copy(&[EP], &[41], rights(&["read", "write", "grant_reply"]))
+            .expect("a copy");
+        call(&mut m, A, 41);
+        recv(&mut m, B, EP);
+        assert!(matches!(
+            m.ipc_events().last(),
+            Some(&IpcEvent::Message {
+                caps: 0,
+                grant: false,
+                ..
+            })
+        ));
+        assert!(slot(&m, 40).is_none());
     }
 
     #[test]

@@ -263,6 +263,19 @@ impl<'m> SlotMemory<'m> {
         }
     }
 
+    /// The same window without the removal hook, for as long as this one
+    /// is borrowed: for removals whose consequences the caller handles
+    /// itself (a reply cap deleted by the IPC code).
+    pub fn unhooked(&mut self) -> SlotMemory<'_> {
+        SlotMemory {
+            base: self.base,
+            slots: self.slots,
+            len: self.len,
+            window: PhantomData,
+            on_remove: None,
+        }
+    }
+
     /// Tells the kernel that a cap was removed for good.
     pub(crate) fn removed(&mut self, removal: Removal) {
         if let Some(on_remove) = self.on_remove.as_mut() {

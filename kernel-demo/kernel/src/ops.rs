@@ -49,6 +49,28 @@ pub fn copy(
     derive(memory, source, dest, rights, None)
 }
 
+/// Copies the caps a message carries into the receiver's slots, as seL4's
+/// transferCaps derives them: `slots(memory, i)` looks up the `i`-th cap's
+/// slot and the slot it goes into (after the copies before it); the
+/// transfer stops at the first that is not there or may not be copied (a
+/// full slot, a `#[never_copy]` cap, an Untyped with children). Returns how
+/// many went.
+pub fn transfer_caps(
+    memory: &mut SlotMemory<'_>,
+    count: usize,
+    mut slots: impl FnMut(&SlotMemory<'_>, usize) -> Option<(SlotAddr, SlotAddr)>,
+) -> usize {
+    for i in 0..count {
+        let Some((source, target)) = slots(memory, i) else {
+            return i;
+        };
+        if copy(memory, source, target, Rights::ALL).is_err() {
+            return i;
+        }
+    }
+    count
+}
+
 /// seL4's CNode_Mutate: moves the cap in `source` to the empty slot `dest`
 /// with `data` applied as `updateCapData(preserve = true)`: a cap with a
 /// badge is `IllegalOperation`; a CNode cap gets the guard `data` gives (as

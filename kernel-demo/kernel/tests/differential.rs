@@ -193,6 +193,13 @@ const SERVER_RADIX: u32 = 9;
 #[derive(Default)]
 struct Structs {
     tcbs: BTreeMap<u64, Tcb>,
+    /// What each thread's IPC buffer names (the kernel reads `caps` and
+    /// `receive_slots` there): the cap its messages carry, the slot a cap
+    /// it receives goes into.
+    buffers: BTreeMap<u64, (Option<Path2>, Option<Path2>)>,
+    /// Reply caps the IPC code deleted (without the removal hook, as the
+    /// kernel does), counted into the step's removals.
+    reply_deletions: u64,
     endpoints: BTreeMap<u64, ipc::Endpoint>,
     notifications: BTreeMap<u64, ipc::Notification>,
     /// Addresses the IPC code reached where no such object was made: each
@@ -208,6 +215,7 @@ impl Structs {
     fn placed(&mut self, p: &Placement) {
         let (start, end) = (p.first, p.first + (p.count << p.size_bits));
         self.tcbs.retain(|a, _| !(start..end).contains(a));
+        self.buffers.retain(|a, _| !(start..end).contains(a));
         self.endpoints.retain(|a, _| !(start..end).contains(a));
         self.notifications.retain(|a, _| !(start..end).contains(a));
         for at in (0..p.count).map(|i| p.first + (i << p.size_bits)) {
@@ -300,14 +308,6 @@ impl Structs {
         }
         self.notifications.get_mut(&at).expect("present")
     }
-    fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
-        self.events.push(IpcEvent::Message {
-            from,
-            to,
-            badge,
-            grant,
-        });
-    }
     fn deliver_signal(&mut self, to: u64, word: u64) {
         self.events.push(IpcEvent::Signal { to, word });
     }
@@ -324,6 +324,18 @@ impl Structs {
 struct Objs<'a, 'm> {
     structs: &'a mut Structs,
     memory: &'a mut SlotMemory<'m>,
+    root: CNodeCap,
+}
+
+/// The slot a path names, as the interpreter resolves it: every index
+/// within its CNode, the first through a CNode cap in the root CNode.
+fn resolve_in(memory: &SlotMemory<'_>, root: CNodeCap, path: Path2) -> Option<SlotAddr> {
+    let root = Table::of(root)?;
+    let table = match path.via {
+        None => root,
+        Some(via) => memory.table(CNodeCap::from_cap(memory.cap(root.slot(via)?)?)?)?,
+    };
+    table.slot(path.index)
 }
 
 impl ipc::Objects for Objs<'_, '_> {
@@ -336,8 +348,31 @@ impl ipc::Objects for Objs<'_, '_> {
     fn notification(&mut self, at: u64) -> &mut ipc::Notification {
         self.structs.notification(at)
     }
+    /// The message goes with the cap `from`'s buffer names, into the slot
+    /// `to`'s names, through the kernel's `ops::transfer_caps` (the lookups
+    /// are this test's paths, not a CSpace walk).
     fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
-        self.structs.transfer(from, to, badge, grant);
+        let send = self.structs.buffers.get(&from).and_then(|b| b.0);
+        let receive = self.structs.buffers.get(&to).and_then(|b| b.1);
+        let caps = match (grant, send, receive) {
+            (true, Some(send), Some(receive)) => {
+                let root = self.root;
+                ops::transfer_caps(self.memory, 1, |memory, _| {
+                    Some((
+                        resolve_in(memory, root, send)?,
+                        resolve_in(memory, root, receive)?,
+                    ))
+                }) as u64
+            }
+            _ => 0,
+        };
+        self.structs.events.push(IpcEvent::Message {
+            from,
+            to,
+            badge,
+            grant,
+            caps,
+        });
     }
     fn deliver_signal(&mut self, to: u64, word: u64) {
         self.structs.deliver_signal(to, word);
@@ -359,9 +394,18 @@ impl ipc::Objects for Objs<'_, '_> {
                 .push(format!("caller slot of {holder:#x}"));
             return;
         };
+        // Without the hook, as the kernel's `Machine` does: what a reply
+        // cap's going does, `ipc` did.
+        let mut memory = self.memory.unhooked();
         let done = match cap {
-            Some(cap) => mdb::insert_root(self.memory, at, cap.cap()).is_ok(),
-            None => ops::delete(self.memory, at).is_ok(),
+            Some(cap) => mdb::insert_root(&mut memory, at, cap.cap()).is_ok(),
+            None => match ops::delete(&mut memory, at) {
+                Ok(deleted) => {
+                    self.structs.reply_deletions += deleted.map_or(0, |d| d.removed);
+                    true
+                }
+                Err(_) => false,
+            },
         };
         if !done {
             self.structs
@@ -495,14 +539,9 @@ impl<'m> Kernel<'m> {
         CNodeCap::from_cap(self.memory.cap(at)?)
     }
 
-    /// The slot a path names, as the interpreter resolves it: every index
-    /// within its CNode, the first through a CNode cap.
+    /// The slot a path names, as the interpreter resolves it.
     fn resolve(&self, path: Path2) -> Option<SlotAddr> {
-        let table = match path.via {
-            None => self.root_table(),
-            Some(via) => self.memory.table(self.cnode_in_root(via)?)?,
-        };
-        table.slot(path.index)
+        resolve_in(&self.memory, self.root, path)
     }
 
     /// The slots of a copy, mint or move, as the kernel's `invoke_cnode`
@@ -519,12 +558,20 @@ impl<'m> Kernel<'m> {
     fn run_step(&mut self, step: &Step) -> Answer {
         let answer = self.run_step_alone(step);
         let removed: Vec<Removal> = self.removals.borrow_mut().drain(..).collect();
+        let before = self.structs.reply_deletions;
         for removal in removed {
             // The kernel's removal hook: address spaces first, then IPC.
             mapping::removed(&mut self.ram, &mut self.asids, &removal);
             finalise::removed(&mut self.objects(), removal);
         }
-        answer
+        // The kernel finalises inside the hook, so a reply cap its caller's
+        // finalisation deletes is gone before the step goes on: count it,
+        // as the interpreter does.
+        let extra = self.structs.reply_deletions - before;
+        match answer {
+            Ok(Outcome::Removed(n)) => Ok(Outcome::Removed(n + extra)),
+            other => other,
+        }
     }
 
     /// A step: a capability operation, a TCB's configuration, a map or
@@ -790,6 +837,10 @@ impl<'m> Kernel<'m> {
                     return Err(illegal);
                 }
             }
+            LifecycleOp::SetBuffer { tcb, send, receive } => {
+                let at = self.thread_at(tcb, false)?;
+                self.structs.buffers.insert(at, (send, receive));
+            }
             _ => unreachable!("not a thread's step: {op:?}"),
         }
         Ok(Outcome::Done)
@@ -800,6 +851,7 @@ impl<'m> Kernel<'m> {
         Objs {
             structs: &mut self.structs,
             memory: &mut self.memory,
+            root: self.root,
         }
     }
 
@@ -1519,7 +1571,8 @@ fn a_stale_reply_is_refused() {
             from: c,
             to: a,
             badge: 0,
-            grant: true
+            grant: true,
+            caps: 0,
         }],
         "only C's reply reaches A"
     );

@@ -6,7 +6,7 @@
 //! run queue (to wake), and the slots a grant copies into.
 
 use capc_demo_kernel::abi::{self, MESSAGE_REGISTERS, SyscallStatus};
-use capc_demo_kernel::caps::{MessageInfo, ReplyCap, Rights};
+use capc_demo_kernel::caps::{MessageInfo, ReplyCap};
 use capc_demo_kernel::cspace::{lookup_cap, lookup_slot};
 use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg, slot_of};
 use capc_demo_kernel::{ipc, mdb, ops};
@@ -155,22 +155,14 @@ pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bo
     if let (true, Some(src), Some(dst)) = (grant, from_buffer, to_buffer) {
         // SAFETY: IPC buffers (see `ipc_buffer`), only read here.
         let (src, dst) = unsafe { (&*src, &*dst) };
+        let depth = dst.receive_depth;
+        let count = info.caps.min(src.caps.len()).min(dst.receive_slots.len());
         moved = with_memory(k, |memory| {
-            let mut moved = 0;
-            let depth = dst.receive_depth;
-            for (&address, &slot) in src.caps.iter().zip(&dst.receive_slots).take(info.caps) {
-                let Ok((source, _)) = lookup_cap(memory, sender_cspace, address) else {
-                    break;
-                };
-                let Ok(target) = lookup_slot(memory, receiver_cspace, slot, depth) else {
-                    break;
-                };
-                if ops::copy(memory, source, target, Rights::ALL).is_err() {
-                    break;
-                }
-                moved += 1;
-            }
-            moved
+            ops::transfer_caps(memory, count, |memory, i| {
+                let (source, _) = lookup_cap(memory, sender_cspace, src.caps[i]).ok()?;
+                let target = lookup_slot(memory, receiver_cspace, dst.receive_slots[i], depth);
+                Some((source, target.ok()?))
+            })
         });
     }
     info.caps = moved;
