@@ -98,7 +98,7 @@ catalogue! {
     TableTree = "E0417", Error, "translation tables do not form one tree under the address-space root";
     InheritanceMisuse = "E0418", Error, "cap inheritance misused";
     AsidPoolMisuse = "E0419", Error, "address-space number pool misdeclared";
-    ReplyCapMisuse = "E0430", Error, "reply cap misdeclared";
+    ReplyCapMisuse = "E0420", Error, "reply cap misdeclared";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 
