@@ -505,6 +505,9 @@ fn list(names: &[String]) -> String {
 
 fn field_type(spec: &Spec, f: &CapField) -> String {
     match &f.kind {
+        FieldKind::Ptr { align_bits } if f.sign_extend => {
+            format!("#[sign_extend] ptr(align = 2^{align_bits})")
+        }
         FieldKind::Ptr { align_bits } => format!("ptr(align = 2^{align_bits})"),
         FieldKind::Uint => format!("u{}", f.width),
         FieldKind::Bool => "bool".into(),
@@ -552,9 +555,10 @@ impl Compare<'_> {
 
     fn target(&mut self) {
         let (o, n) = (&self.old.target, &self.new.target);
-        let exact: [(&str, u64, u64); 5] = [
+        let exact: [(&str, u64, u64); 6] = [
             ("address_bits", o.address_bits.into(), n.address_bits.into()),
             ("tag_bits", o.tag_bits.into(), n.tag_bits.into()),
+            ("tag_shift", o.tag_shift.into(), n.tag_shift.into()),
             (
                 "message_registers",
                 o.message_registers.into(),
@@ -819,7 +823,9 @@ impl Compare<'_> {
                 };
                 let (was_ty, now_ty) = (field_type(self.old, f), field_type(self.new, nf));
                 let same_encoding = match (&f.kind, &nf.kind) {
-                    (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => a == b,
+                    (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => {
+                        a == b && f.sign_extend == nf.sign_extend
+                    }
                     (FieldKind::Uint, FieldKind::Uint)
                     | (FieldKind::Bool, FieldKind::Bool)
                     | (FieldKind::Rights { .. }, FieldKind::Rights { .. }) => true,

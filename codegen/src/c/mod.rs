@@ -222,6 +222,13 @@ impl<'a, 'g> Header<'a, 'g> {
         for (name, value) in settings {
             self.define(format!("{u}_{name}"), "a target setting", value.to_string());
         }
+        if t.tag_shift != 0 {
+            self.define(
+                format!("{u}_TAG_SHIFT"),
+                "a target setting",
+                t.tag_shift.to_string(),
+            );
+        }
         if let Some(bits) = t.slot_bits {
             self.define(
                 format!("{u}_SLOT_BITS"),
