@@ -148,11 +148,14 @@ impl Break {
             "B0001" | "B0003" | "B0005" | "B0011" | "B0014" => {
                 "keep it (mark it deprecated in its doc comment) until no compiled user needs it"
             }
-            "B0002" | "B0006" | "B0007" | "B0012" | "B0015" => {
+            "B0012" => {
+                "give the method its old label with `#[label(N)]`, or declare new methods after the existing ones and do not reorder or remove"
+            }
+            "B0002" | "B0006" | "B0007" | "B0015" => {
                 "numbers follow declaration order: declare new items after the existing ones, and do not reorder or remove"
             }
             "B0004" => {
-                "declare new fields after the existing ones and keep each field's type and width"
+                "declare new fields after the existing ones and keep each field's type and width, or place a field where it was with `#[at(word = W, bit = B)]`"
             }
             "B0008" => {
                 "keep the object's size and alignment for every size argument the old spec allowed"
@@ -1103,9 +1106,11 @@ impl Compare<'_> {
                     format!("label {} here", n.label),
                 )
                 .also(old(m.span), format!("label {} in the old spec", m.label))
-                .note(format!(
-                    "a method's label is its position in its {what} block, from 1"
-                )),
+                .note(if what == "interface" {
+                    "a method's label is its position in its interface, from 1".to_string()
+                } else {
+                    "a method's label is its `#[label(N)]`, else one more than the method before's (the first's is the block's `#[label_base(N)]`, else 1)".to_string()
+                }),
             );
         }
         for (kind, was, now) in [

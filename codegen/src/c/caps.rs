@@ -152,7 +152,7 @@ fn field_accessors(
                  static inline bool {set}({ty} *cap, uint64_t value)\n{{\n{}{}\n}}\n",
                 field.name,
                 guard(&checks),
-                store(&format!("(value >> {align_bits}) & {mask_lit}"))
+                store(&format!("((value >> {align_bits}) & {mask_lit})"))
             );
         }
         FieldKind::Ptr { align_bits } => {
