@@ -1157,9 +1157,18 @@ impl Ctx<'_> {
     fn label_value(&mut self, attr: &ast::Attribute) -> Option<u64> {
         match (
             attr.values.as_slice(),
-            attr.args.is_empty() && attr.flags.is_empty(),
+            attr.flags.as_slice(),
+            attr.args.is_empty(),
         ) {
-            ([value], true) => self.eval_reported(value, None),
+            ([value], [], true) => self.eval_reported(value, None),
+            // A constant alone parses as a bare name (`#[label(BASE)]`).
+            ([], [name], true) => {
+                let value = ast::Expr {
+                    kind: ast::ExprKind::Name(name.name.clone()),
+                    span: name.span,
+                };
+                self.eval_reported(&value, None)
+            }
             _ => {
                 let name = &attr.name.name;
                 self.diags.push(
