@@ -448,6 +448,21 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
         accepted.len()
     );
     assert!(rejected >= count / 10, "{rejected} of {count} rejected");
+    // And among the accepted, each kind of placement and numbering.
+    if count >= 100 {
+        for construct in [
+            "#[at(",
+            "#[sign_extend]",
+            "tag_shift = 60",
+            "#[label_base(",
+            "#[label(",
+        ] {
+            assert!(
+                accepted.iter().any(|text| text.contains(construct)),
+                "no accepted spec has `{construct}`"
+            );
+        }
+    }
     let out = rustc(&scratch, "random_specs", &crate_root);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Name the spec of the first error, if rustc names its file.
