@@ -983,7 +983,11 @@ impl Ctx<'_> {
                 .label(format!("word {}", pin.word))
                 .with_secondary(target.span, format!("caps are {cap_words} words here (`cap_words`)"))
                 .note(format!("the words of a cap are numbered 0..{cap_words}"))
-                .help(format!("use a word below {cap_words}, or give caps more words (`cap_words = {};` in the target)", pin.word + 1)),
+                .help(if pin.word < 8 {
+                    format!("use a word below {cap_words}, or give caps more words (`cap_words = {};` in the target)", pin.word + 1)
+                } else {
+                    format!("use a word below {cap_words}: a cap has at most 8 words (`cap_words`)")
+                }),
             );
         }
         if pin.bit.saturating_add(width) > 64 {
