@@ -111,6 +111,35 @@ pub fn snake_case(name: &str) -> String {
     out
 }
 
+/// For a cap field starting with `_`, or a method starting or ending with
+/// one: the generated name that would have two underscores in a row at the
+/// joint (`set__pad0`), and the hint.
+fn joint_underscore(
+    name: &Ident,
+    fields: &[&Ident],
+    methods: &[&Ident],
+) -> Option<(String, String)> {
+    let n = &name.name;
+    let trimmed = n.trim_matches('_');
+    if fields.contains(&name) && n.starts_with('_') {
+        return Some((
+            format!("its setter would be `set_{n}`"),
+            format!(
+                "rename it `{trimmed}`; a field only there to skip bits is not needed: place the next field with `#[at(word = W, bit = B)]`"
+            ),
+        ));
+    }
+    if methods.contains(&name) && (n.starts_with('_') || n.ends_with('_')) {
+        return Some((
+            format!(
+                "the method's functions would be `encode_<cap>_{n}` and `decode_<cap>_{n}_reply`"
+            ),
+            format!("rename it `{trimmed}`"),
+        ));
+    }
+    None
+}
+
 /// `name` with every run of underscores inside it made one.
 fn collapse_underscores(name: &str) -> String {
     let mut out = String::new();
@@ -221,19 +250,7 @@ impl Ctx<'_> {
                     .note("rustc warns about a name with `__` inside it, and the generated code must compile without warnings")
                     .help(format!("rename it, e.g. `{}`", collapse_underscores(&name.name))),
                 );
-            } else if let Some(joined) = if fields.contains(&name) && name.name.starts_with('_') {
-                Some(format!("its setter would be `set_{}`", name.name))
-            } else if methods.contains(&name)
-                && (name.name.starts_with('_') || name.name.ends_with('_'))
-            {
-                Some(format!(
-                    "the method's functions would be `encode_<cap>_{0}` and `decode_<cap>_{0}_reply`",
-                    name.name
-                ))
-            } else {
-                None
-            } {
-                let trimmed = name.name.trim_matches('_');
+            } else if let Some((why, help)) = joint_underscore(name, &fields, &methods) {
                 diags.push(
                     Diagnostic::new(
                         Code::RustName,
@@ -242,11 +259,9 @@ impl Ctx<'_> {
                     )
                     .label("becomes part of longer generated names")
                     .note(format!(
-                        "{joined}, with two underscores in a row, which rustc warns about"
+                        "{why}, with two underscores in a row, which rustc warns about"
                     ))
-                    .help(format!(
-                        "rename it `{trimmed}`; a field only there to skip bits is not needed: place the next field with `#[at(word = W, bit = B)]`"
-                    )),
+                    .help(help),
                 );
             }
         }
