@@ -1,5 +1,6 @@
 //! Generates the example specs' modules (kernel.cap, decompress.cap,
-//! everything.cap and Barrelfish's caps.cap) with the build-script API,
+//! everything.cap, Barrelfish's caps.cap and seL4's x86_64.cap) with the
+//! build-script API,
 //! exactly as a kernel crate would; and, for the differential test of the C
 //! backend (tests/c_differential.rs), each of the first three specs' C
 //! header, one C harness that calls every header's accessors by (tag, field
@@ -14,12 +15,13 @@ use capc::backend::{ident, snake};
 use capc::dsl::model::{FieldKind, Role, Spec};
 
 /// Every spec with a Rust module, and the stem its header is named by.
-const SPECS: [(&str, &str); 5] = [
+const SPECS: [(&str, &str); 6] = [
     ("../../kernel-demo/spec/kernel.cap", "kernel"),
     ("../../kernel-demo/spec/decompress.cap", "decompress"),
     ("../../kernel-demo/spec/serial.cap", "serial"),
     ("../../examples/everything.cap", "everything"),
     ("../../examples/barrelfish/caps.cap", "caps"),
+    ("../../examples/sel4/x86_64.cap", "x86_64"),
 ];
 
 fn main() {

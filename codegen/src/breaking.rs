@@ -148,11 +148,14 @@ impl Break {
             "B0001" | "B0003" | "B0005" | "B0011" | "B0014" => {
                 "keep it (mark it deprecated in its doc comment) until no compiled user needs it"
             }
-            "B0002" | "B0006" | "B0007" | "B0012" | "B0015" => {
+            "B0012" => {
+                "give the method its old label with `#[label(N)]`, or declare new methods after the existing ones and do not reorder or remove"
+            }
+            "B0002" | "B0006" | "B0007" | "B0015" => {
                 "numbers follow declaration order: declare new items after the existing ones, and do not reorder or remove"
             }
             "B0004" => {
-                "declare new fields after the existing ones and keep each field's type and width"
+                "declare new fields after the existing ones and keep each field's type and width, or place a field where it was with `#[at(word = W, bit = B)]`"
             }
             "B0008" => {
                 "keep the object's size and alignment for every size argument the old spec allowed"
@@ -505,6 +508,9 @@ fn list(names: &[String]) -> String {
 
 fn field_type(spec: &Spec, f: &CapField) -> String {
     match &f.kind {
+        FieldKind::Ptr { align_bits } if f.sign_extend => {
+            format!("#[sign_extend] ptr(align = 2^{align_bits})")
+        }
         FieldKind::Ptr { align_bits } => format!("ptr(align = 2^{align_bits})"),
         FieldKind::Uint => format!("u{}", f.width),
         FieldKind::Bool => "bool".into(),
@@ -552,9 +558,10 @@ impl Compare<'_> {
 
     fn target(&mut self) {
         let (o, n) = (&self.old.target, &self.new.target);
-        let exact: [(&str, u64, u64); 5] = [
+        let exact: [(&str, u64, u64); 6] = [
             ("address_bits", o.address_bits.into(), n.address_bits.into()),
             ("tag_bits", o.tag_bits.into(), n.tag_bits.into()),
+            ("tag_shift", o.tag_shift.into(), n.tag_shift.into()),
             (
                 "message_registers",
                 o.message_registers.into(),
@@ -819,7 +826,9 @@ impl Compare<'_> {
                 };
                 let (was_ty, now_ty) = (field_type(self.old, f), field_type(self.new, nf));
                 let same_encoding = match (&f.kind, &nf.kind) {
-                    (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => a == b,
+                    (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => {
+                        a == b && f.sign_extend == nf.sign_extend
+                    }
                     (FieldKind::Uint, FieldKind::Uint)
                     | (FieldKind::Bool, FieldKind::Bool)
                     | (FieldKind::Rights { .. }, FieldKind::Rights { .. }) => true,
@@ -1097,9 +1106,11 @@ impl Compare<'_> {
                     format!("label {} here", n.label),
                 )
                 .also(old(m.span), format!("label {} in the old spec", m.label))
-                .note(format!(
-                    "a method's label is its position in its {what} block, from 1"
-                )),
+                .note(if what == "interface" {
+                    "a method's label is its position in its interface, from 1".to_string()
+                } else {
+                    "a method's label is its `#[label(N)]`, else one more than the method before's (the first's is the block's `#[label_base(N)]`, else 1)".to_string()
+                }),
             );
         }
         for (kind, was, now) in [

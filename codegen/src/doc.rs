@@ -531,10 +531,11 @@ fn caps(w: &mut String, spec: &Spec, o: &Origins) {
     let _ = writeln!(w, "## Cap types\n");
     let _ = writeln!(
         w,
-        "A cap is two 64-bit words. Bits `0..{}` of word 0 hold its tag (0 is the null cap). \
+        "A cap is two 64-bit words. Bits `{}..{}` of word 0 hold its tag (0 is the null cap). \
          Bit ranges are half-open, low to high, as in docs/language.md: `0..5` is bits 0 to 4. \
          The diagrams number the highest and the lowest bit of each box.\n",
-        spec.target.tag_bits
+        spec.target.tag_shift,
+        spec.target.tag_shift + spec.target.tag_bits
     );
     for cap in &spec.caps {
         let _ = writeln!(w, "### `{}` (tag {})\n", cap.name, cap.tag);
@@ -604,7 +605,8 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
             })
             .collect();
         if word == 0 {
-            cells.push((spec.target.tag_bits - 1, 0, "tag".to_string()));
+            let shift = spec.target.tag_shift;
+            cells.push((shift + spec.target.tag_bits - 1, shift, "tag".to_string()));
         }
         cells.sort_by_key(|c| std::cmp::Reverse(c.0));
         // Unused bits between fields.
@@ -665,8 +667,9 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
         let ty = match &f.kind {
             FieldKind::Ptr { align_bits } => {
                 format!(
-                    "address aligned to {}, stored >> {align_bits}",
-                    bytes_pow(*align_bits)
+                    "address aligned to {}, stored >> {align_bits}{}",
+                    bytes_pow(*align_bits),
+                    if f.sign_extend { ", sign-extended" } else { "" }
                 )
             }
             FieldKind::Uint => format!("u{}", f.width),

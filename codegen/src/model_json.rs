@@ -83,6 +83,7 @@ pub fn model_json(spec: &Spec) -> Value {
             "name": target.name,
             "address_bits": target.address_bits,
             "tag_bits": target.tag_bits,
+            "tag_shift": target.tag_shift,
             "message_registers": target.message_registers,
             "message_words": target.message_words,
             "caps_per_message": target.caps_per_message,
@@ -238,7 +239,9 @@ pub fn field_mask(f: &CapField) -> u64 {
 
 fn field(spec: &Spec, f: &CapField) -> Value {
     let ty = match &f.kind {
-        FieldKind::Ptr { align_bits } => json!({"type": "ptr", "align_bits": align_bits}),
+        FieldKind::Ptr { align_bits } => {
+            json!({"type": "ptr", "align_bits": align_bits, "sign_extend": f.sign_extend})
+        }
         FieldKind::Uint => json!({"type": "uint"}),
         FieldKind::Bool => json!({"type": "bool"}),
         FieldKind::Rights { allowed } => json!({"type": "rights", "allowed": names(spec, allowed)}),

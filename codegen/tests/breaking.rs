@@ -234,6 +234,22 @@ const CASES: &[(&str, Edits, &[&str])] = &[
         &["B0012", "B0012"],
     ),
     (
+        "B0012-label-base-changed",
+        &[(
+            "invocations IrqControlCap",
+            "#[label_base(5)]\ninvocations IrqControlCap",
+        )],
+        &["B0012"],
+    ),
+    (
+        "B0004-cap-field-placed",
+        &[(
+            "    #[badge]\n    badge: u8,",
+            "    #[badge] #[at(word = 1, bit = 8)]\n    badge: u8,",
+        )],
+        &["B0004", "B0004"],
+    ),
+    (
         "B0013-message-layout-changed",
         &[
             (
@@ -362,6 +378,20 @@ fn compatible_changes_exit_0() {
     s.write("old.cap", BASE);
     let compatible: &[(&str, &[(&str, &str)])] = &[
         ("identical", &[]),
+        (
+            "labels and a field's place written out as they were",
+            &[
+                (
+                    "invocations EndpointCap",
+                    "#[label_base(1)]\ninvocations EndpointCap",
+                ),
+                ("    fn receive()", "    #[label(2)]\n    fn receive()"),
+                (
+                    "    #[badge]\n    badge: u8,",
+                    "    #[badge] #[at(word = 0, bit = 49)]\n    badge: u8,",
+                ),
+            ],
+        ),
         (
             "a cap type, object type and retype target at the end",
             &[

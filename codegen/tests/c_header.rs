@@ -14,11 +14,16 @@ use std::process::Command;
 
 use capc::{Builder, Lang};
 
-/// Every example spec: examples/*.cap, examples/barrelfish/*.cap and
-/// kernel-demo/spec/*.cap, sorted.
+/// Every example spec: examples/*.cap, examples/barrelfish/*.cap,
+/// examples/sel4/*.cap and kernel-demo/spec/*.cap, sorted.
 fn example_specs() -> Vec<PathBuf> {
     let mut specs = Vec::new();
-    for dir in ["examples", "examples/barrelfish", "kernel-demo/spec"] {
+    for dir in [
+        "examples",
+        "examples/barrelfish",
+        "examples/sel4",
+        "kernel-demo/spec",
+    ] {
         let entries = std::fs::read_dir(workspace().join(dir)).expect("read the examples");
         for entry in entries {
             let path = entry.expect("a directory entry").path();
@@ -141,6 +146,31 @@ fn the_header_has_what_the_spec_says() {
         "static inline bool kernel_endpoint_cap_set_badge(kernel_cap_t *cap, uint64_t value)",
         "static inline bool kernel_untyped_cap_get_is_device(kernel_cap_t cap)",
         "Spec: kernel.cap:",
+    ] {
+        assert!(h.contains(expected), "no `{expected}` in the header");
+    }
+}
+
+/// seL4's layout in C: the tag read from bits 59..64, a canonical pointer
+/// sign-extended, and seL4's labels.
+#[test]
+fn the_sel4_header_reads_the_tag_high_and_numbers_as_sel4() {
+    let scratch = Scratch::new("c_header", "sel4");
+    let spec = workspace().join("examples/sel4/x86_64.cap");
+    let out = capc(
+        &scratch.dir,
+        &["build", "--lang", "c", &spec.to_string_lossy()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let h = text(&out.stdout);
+    for expected in [
+        "#define X86_64_TAG_SHIFT 59",
+        "return (cap.words[0] >> 59) & UINT64_C(0x1f);",
+        "{ { (uint64_t)X86_64_CAP_THREAD_CAP << 59, 0 } }",
+        "X86_64_CNODE_CAP_LABEL_REVOKE = 17,",
+        "X86_64_THREAD_CAP_LABEL_SET_TLS_BASE = 15,",
+        "X86_64_DOMAIN_CAP_LABEL_SET = 30,",
+        "if (value & UINT64_C(0x800000000000)) {\n        value |= UINT64_C(0xffff000000000000);",
     ] {
         assert!(h.contains(expected), "no `{expected}` in the header");
     }

@@ -494,10 +494,12 @@ fn completion_and_folding() {
         json!({"textDocument": {"uri": uri}, "position": at}),
     );
     let attributes = labels(&items);
-    assert!(
-        attributes.contains(&"required".to_string()),
-        "{attributes:?}"
-    );
+    for attribute in ["required", "at", "sign_extend", "label", "label_base"] {
+        assert!(
+            attributes.contains(&attribute.to_string()),
+            "{attribute}: {attributes:?}"
+        );
+    }
     assert!(!attributes.contains(&"cap".to_string()), "{attributes:?}");
     // At the start of a line: keywords and the spec's names, with kinds.
     let items = session.request(

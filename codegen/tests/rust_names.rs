@@ -45,6 +45,18 @@ fn cases() -> Vec<(String, bool)> {
         cases.push((spec("Token", bad), true));
         cases.push((spec(bad, "value"), true));
     }
+    // Underscores that make two in a row in a generated name (`set__pad0`).
+    for (name, rejected) in [("_pad0", true), ("cookie__id", true), ("pad_", false)] {
+        cases.push((spec("Token", name), rejected));
+    }
+    for (method, rejected) in [("_go", true), ("go_", true), ("a__b", true), ("go", false)] {
+        cases.push((
+            format!(
+                "{TARGET}\nerrors Failure {{ Failed }}\ncap Token {{}}\ninvocations Token -> Failure {{\n    fn {method}(_x: word);\n}}\n"
+            ),
+            rejected,
+        ));
+    }
     for member in [
         "cap",
         "new",
@@ -280,25 +292,54 @@ impl XorShift {
 /// A random small spec: rights, an error set, cap types with fields, an
 /// interface, the names plain or awkward ([`XorShift::name`]).
 fn random_spec(rng: &mut XorShift) -> String {
-    // Caps of 2 to 4 words, and fields wide enough to need them.
+    // Caps of 2 to 4 words, and fields wide enough to need them; the tag
+    // sometimes high in word 0 (seL4's place).
+    let cap_words = 2 + rng.below(3);
+    let tag_shift = [0, 0, 60, 27][rng.below(4)];
     let mut text = TARGET.replace(
         "caps_per_message = 0;",
         &format!(
-            "caps_per_message = 0;\n    cap_words = {};",
-            2 + rng.below(3)
+            "caps_per_message = 0;\n    cap_words = {cap_words};\n    tag_shift = {tag_shift};"
         ),
     );
-    let field = |rng: &mut XorShift| {
-        format!(
-            "    {}: {},\n",
-            rng.name(false),
-            ["u8", "bool", "u16", "u40", "u64"][rng.below(5)]
-        )
+    // Sometimes a field placed with `#[at]`: from the top of a word down,
+    // the free bits left to the fields placed by capc; one time in eight
+    // anywhere (it may overlap: then the spec is rejected). Sometimes a
+    // sign-extended pointer. `tops` is each word's lowest bit placed so far
+    // (`None`: an abstract cap's field, never placed).
+    let floor = |word: usize| if word == 0 && tag_shift == 0 { 4 } else { 0 };
+    let field = |rng: &mut XorShift, tops: Option<&mut Vec<usize>>| {
+        let (ty, width) = [
+            ("u8", 8),
+            ("bool", 1),
+            ("u16", 16),
+            ("u40", 40),
+            ("u64", 64),
+            ("ptr(align = 16)", 28),
+            ("#[sign_extend]\n    ptr(align = 4)", 30),
+        ][rng.below(7)];
+        let word = rng.below(cap_words);
+        let at = match tops {
+            Some(_) if rng.below(8) == 0 => format!(
+                "#[at(word = {word}, bit = {})]\n    ",
+                rng.below(65 - width)
+            ),
+            Some(tops) if rng.below(3) == 0 && tops[word] >= width + floor(word) => {
+                tops[word] -= width;
+                format!("#[at(word = {word}, bit = {})]\n    ", tops[word])
+            }
+            _ => String::new(),
+        };
+        let (attrs, ty) = match ty.split_once("\n    ") {
+            Some((attr, ty)) => (format!("{at}{attr}\n    "), ty),
+            None => (at, ty),
+        };
+        format!("    {attrs}{}: {ty},\n", rng.name(false))
     };
     // Sometimes an abstract cap some caps inherit.
     let parent = (rng.below(2) == 0).then(|| rng.name(true));
     if let Some(parent) = &parent {
-        let fields: Vec<String> = (0..1 + rng.below(2)).map(|_| field(rng)).collect();
+        let fields: Vec<String> = (0..1 + rng.below(2)).map(|_| field(rng, None)).collect();
         text.push_str(&format!(
             "abstract cap {parent} {{\n{}}}\n",
             fields.concat()
@@ -316,12 +357,42 @@ fn random_spec(rng: &mut XorShift) -> String {
     text.push_str(&format!("errors {errors} {{ {a}, {b}({payload}) }}\n"));
     for _ in 0..1 + rng.below(3) {
         let cap = rng.name(true);
-        let fields: Vec<String> = (0..rng.below(4)).map(|_| field(rng)).collect();
+        let mut tops = vec![64; cap_words];
+        tops[0] = if tag_shift == 0 { 64 } else { tag_shift };
+        let fields: Vec<String> = (0..rng.below(4))
+            .map(|_| field(rng, Some(&mut tops)))
+            .collect();
         let inherits = match &parent {
             Some(parent) if rng.below(2) == 0 => format!(" inherits {parent}"),
             _ => String::new(),
         };
         text.push_str(&format!("cap {cap}{inherits} {{\n{}}}\n", fields.concat()));
+    }
+    // Sometimes invocations on the first cap type, numbered from a base
+    // and some by hand (a repeated label is rejected).
+    if rng.below(2) == 0
+        && let Some(cap) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("cap ")?.split(' ').next())
+            .map(str::to_string)
+    {
+        let base = match rng.below(3) {
+            0 => String::new(),
+            _ => format!("#[label_base({})]\n", 1 + rng.below(100)),
+        };
+        let methods: Vec<String> = (0..1 + rng.below(3))
+            .map(|i| {
+                let label = match rng.below(3) {
+                    0 => format!("    #[label({})]\n", 1 + rng.below(100)),
+                    _ => String::new(),
+                };
+                format!("{label}    fn call_{i}();\n")
+            })
+            .collect();
+        text.push_str(&format!(
+            "{base}invocations {cap} -> {errors} {{\n{}}}\n",
+            methods.concat()
+        ));
     }
     if rng.below(2) == 0 {
         let (interface, method, arg, result) = (
@@ -377,6 +448,21 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
         accepted.len()
     );
     assert!(rejected >= count / 10, "{rejected} of {count} rejected");
+    // And among the accepted, each kind of placement and numbering.
+    if count >= 100 {
+        for construct in [
+            "#[at(",
+            "#[sign_extend]",
+            "tag_shift = 60",
+            "#[label_base(",
+            "#[label(",
+        ] {
+            assert!(
+                accepted.iter().any(|text| text.contains(construct)),
+                "no accepted spec has `{construct}`"
+            );
+        }
+    }
     let out = rustc(&scratch, "random_specs", &crate_root);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Name the spec of the first error, if rustc names its file.

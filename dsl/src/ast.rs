@@ -72,6 +72,8 @@ pub struct Attribute {
     pub args: Vec<(Ident, Expr)>,
     /// Its bare-name arguments (`unused` in `#[allow(unused)]`).
     pub flags: Vec<Ident>,
+    /// Its value arguments (`17` in `#[label(17)]`).
+    pub values: Vec<Expr>,
     /// The whole attribute.
     pub span: Span,
 }
@@ -79,7 +81,7 @@ pub struct Attribute {
 impl Attribute {
     /// Whether anything is written in its parentheses.
     pub fn has_args(&self) -> bool {
-        !self.args.is_empty() || !self.flags.is_empty()
+        !self.args.is_empty() || !self.flags.is_empty() || !self.values.is_empty()
     }
 }
 
@@ -315,7 +317,8 @@ pub struct MethodSet {
     pub name: Ident,
     /// The error set the methods draw their errors from.
     pub errors: Ident,
-    /// Methods in order (their order is their label in the ABI).
+    /// Methods in order (a method's label is one more than the one
+    /// before's unless it gives its own).
     pub methods: Vec<Method>,
 }
 
@@ -324,6 +327,8 @@ pub struct MethodSet {
 pub struct Method {
     /// Doc comment.
     pub docs: Vec<String>,
+    /// `#[...]` attributes (`#[label(17)]`).
+    pub attrs: Vec<Attribute>,
     /// The method's name.
     pub name: Ident,
     /// Input parameters.

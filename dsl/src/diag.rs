@@ -99,6 +99,9 @@ catalogue! {
     InheritanceMisuse = "E0418", Error, "cap inheritance misused";
     AsidPoolMisuse = "E0419", Error, "address-space number pool misdeclared";
     ReplyCapMisuse = "E0420", Error, "reply cap misdeclared";
+    FieldOverlap = "E0430", Error, "field placed on bits another field or the tag holds";
+    FieldCrossesWord = "E0431", Error, "field placed across a word boundary";
+    FieldOutsideCap = "E0432", Error, "field placed in a word caps do not have";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 
@@ -118,6 +121,8 @@ catalogue! {
     AllocationSizeArg = "E0707", Error, "allocation's size argument does not fit the object";
     EmptyArray = "E0708", Error, "array length out of range";
     NotValidHere = "E0709", Error, "clause or transfer mode not valid for this kind of method";
+    DuplicateLabel = "E0710", Error, "two methods of one cap type have the same label";
+    LabelOutOfRange = "E0711", Error, "method label out of range";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";

@@ -715,7 +715,12 @@ impl<'a> Printer<'a> {
             self.token("(");
             self.comma_fill(args, 2, |s, arg| {
                 let mut kv = arg.into_inner();
-                s.leaf(&kv.next().expect("grammar: key"));
+                let first = kv.next().expect("grammar: key or value");
+                if first.as_rule() == Rule::expr {
+                    s.expr(first);
+                    return;
+                }
+                s.leaf(&first);
                 if let Some(value) = kv.next() {
                     s.assign();
                     s.expr(value);
@@ -851,6 +856,10 @@ impl<'a> Printer<'a> {
             match p.as_rule() {
                 Rule::outer_doc => {
                     self.leaf(&p);
+                    self.break_line(indent, Blank::No);
+                }
+                Rule::attribute => {
+                    self.attribute(p);
                     self.break_line(indent, Blank::No);
                 }
                 Rule::kw_fn => self.leaf(&p),

@@ -64,8 +64,12 @@ pub struct Target {
     pub name: String,
     /// Width of a physical/virtual address in bits.
     pub address_bits: u32,
-    /// Width of the cap type tag in bits (at the bottom of word 0).
+    /// Width of the cap type tag in bits.
     pub tag_bits: u32,
+    /// The tag's lowest bit in word 0 (`tag_shift`, 0 unless set): the
+    /// tag is bits `tag_shift..tag_shift + tag_bits` of word 0 in every
+    /// cap type.
+    pub tag_shift: u32,
     /// Message words passed in registers.
     pub message_registers: u32,
     /// Words a message may carry in all (registers + IPC buffer).
@@ -369,6 +373,10 @@ pub struct CapField {
     pub identity: bool,
     /// For `#[watermark]`: log2 of its unit in bytes.
     pub unit_bits: u32,
+    /// `#[sign_extend]` on a pointer: its getter copies the address's top
+    /// stored bit into the bits above it (canonical addresses, seL4's
+    /// `field_high` on x86_64), and its setter takes only such addresses.
+    pub sign_extend: bool,
     /// Which of the two words holds it.
     pub word: u8,
     /// Lowest bit in that word.
@@ -397,7 +405,7 @@ pub struct CapType {
     pub docs: Vec<String>,
     /// Its name.
     pub name: String,
-    /// Its tag in the low bits of word 0.
+    /// Its tag, at `Target::tag_shift` in word 0.
     pub tag: u32,
     /// The object type it names, if any.
     pub object: Option<ObjectId>,
@@ -551,7 +559,8 @@ pub struct Method {
     pub docs: Vec<String>,
     /// Its name.
     pub name: String,
-    /// Its label: index + 1 in its set.
+    /// Its label: `#[label(N)]`, else one more than the method before's
+    /// (the first's is the block's `#[label_base(N)]`, else 1).
     pub label: u32,
     /// Inputs.
     pub params: Vec<MethodParam>,

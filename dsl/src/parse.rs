@@ -691,9 +691,15 @@ impl Builder {
         let name = self.ident(inner.next().expect("grammar: attribute name"));
         let mut args = Vec::new();
         let mut flags = Vec::new();
+        let mut values = Vec::new();
         for arg in inner {
             let mut kv = arg.into_inner();
-            let key = self.ident(kv.next().expect("grammar: key"));
+            let first = kv.next().expect("grammar: key or value");
+            if first.as_rule() == Rule::expr {
+                values.push(self.expr(first)?);
+                continue;
+            }
+            let key = self.ident(first);
             match kv.next() {
                 Some(value) => args.push((key, self.expr(value)?)),
                 None => flags.push(key),
@@ -703,6 +709,7 @@ impl Builder {
             name,
             args,
             flags,
+            values,
             span,
         })
     }
@@ -1029,6 +1036,7 @@ impl Builder {
         let span = self.span(&pair);
         let mut method = Method {
             docs: Vec::new(),
+            attrs: Vec::new(),
             name: Ident {
                 name: String::new(),
                 span,
@@ -1046,6 +1054,7 @@ impl Builder {
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::outer_doc => method.docs.push(doc_text(p)),
+                Rule::attribute => method.attrs.push(self.attribute(p)?),
                 Rule::kw_fn => {}
                 Rule::ident => method.name = self.ident(p),
                 Rule::params => {

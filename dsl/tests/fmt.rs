@@ -387,6 +387,7 @@ const PROPERTY_SPECS: &[&str] = &[
     "examples/everything.cap",
     "examples/lib/everything-base.cap",
     "dsl/tests/ui/pass/syntax-variety.cap",
+    "examples/sel4/x86_64.cap",
 ];
 
 const GAPS: &[&str] = &[" ", "\n", "\n\n", "  ", "\t", "\n    ", "\n\n\n  "];

@@ -32,6 +32,12 @@ pub mod barrelfish {
     include!(concat!(env!("OUT_DIR"), "/caps.rs"));
 }
 
+/// seL4's x86_64 caps, laid out as seL4 lays them out
+/// (examples/sel4/x86_64.cap).
+pub mod x86_64 {
+    include!(concat!(env!("OUT_DIR"), "/x86_64.rs"));
+}
+
 /// The Barrelfish module under its file's stem, as the C differential test
 /// names each spec (tests/c_differential.rs).
 pub mod caps {

@@ -1,5 +1,6 @@
 //! The C header against the Rust module, for every spec build.rs generates
-//! both for (kernel.cap, decompress.cap, everything.cap). The C side is
+//! both for (kernel.cap, decompress.cap, serial.cap, everything.cap,
+//! Barrelfish's caps.cap and seL4's x86_64.cap). The C side is
 //! each `<stem>.h` called through a harness (`c_harness.c`) that build.rs
 //! generates and compiles with the system C compiler; the Rust side the same
 //! dispatch over the generated module (`c_<stem>.rs`). For random caps of
@@ -160,8 +161,8 @@ macro_rules! differential {
             /// Words of a cap with `tag`: random bits above the tag.
             fn cap_words(tag: u32, raw: Words) -> Words {
                 let mut words = raw;
-                let tag_mask = (1u64 << target::TAG_BITS) - 1;
-                words[0] = (words[0] & !tag_mask) | u64::from(tag);
+                let tag_mask = ((1u64 << target::TAG_BITS) - 1) << target::TAG_SHIFT;
+                words[0] = (words[0] & !tag_mask) | u64::from(tag) << target::TAG_SHIFT;
                 words
             }
 
@@ -295,7 +296,7 @@ macro_rules! differential {
                     0 => any_cap(rng),
                     1 => {
                         let mut words = a.words();
-                        let tag_mask = (1u64 << target::TAG_BITS) - 1;
+                        let tag_mask = ((1u64 << target::TAG_BITS) - 1) << target::TAG_SHIFT;
                         let w = rng.below(target::CAP_WORDS as u64) as usize;
                         words[w] ^= (rng.next() & rng.next()) & if w == 0 { !tag_mask } else { !0 };
                         Cap::from_words(words)
@@ -489,4 +490,12 @@ differential!(
     capc_everything_predicates,
     capc_everything_cap_for,
     capc_everything_retype
+);
+differential!(
+    x86_64,
+    capc_x86_64_get,
+    capc_x86_64_set,
+    capc_x86_64_predicates,
+    capc_x86_64_cap_for,
+    capc_x86_64_retype
 );

@@ -349,6 +349,10 @@ fn getter_expr(f: &CapField) -> TokenStream {
         FieldKind::Bool => quote!(#raw != 0),
         FieldKind::Rights { .. } => quote!(Rights::from_bits_truncate(#raw)),
         FieldKind::Uint => raw,
+        FieldKind::Ptr { align_bits } if f.sign_extend => {
+            let a = lit((*align_bits).into());
+            quote!(self.0.canonical_pointer(#place, #a))
+        }
         // A byte-aligned pointer is stored as it is: no shift.
         FieldKind::Ptr { align_bits: 0 } => raw,
         FieldKind::Ptr { align_bits } => {
@@ -373,10 +377,22 @@ fn setter_body(f: &CapField) -> TokenStream {
             self.0.set_field(#name, #place, value.bits())
         },
         FieldKind::Uint => quote!(self.0.set_field(#name, #place, value)),
+        FieldKind::Ptr { align_bits } if f.sign_extend => {
+            let a = lit((*align_bits).into());
+            quote!(self.0.set_canonical_pointer(#name, #place, #a, value))
+        }
         FieldKind::Ptr { align_bits } => {
             let a = lit((*align_bits).into());
             quote!(self.0.set_pointer(#name, #place, #a, value))
         }
+    }
+}
+
+/// log2 of a pointer field's alignment (0 for any other field).
+fn ptr_align_bits(f: &CapField) -> u32 {
+    match f.kind {
+        FieldKind::Ptr { align_bits } => align_bits,
+        _ => 0,
     }
 }
 
@@ -388,8 +404,39 @@ fn field_helpers(g: &Gen<'_>) -> TokenStream {
     if fields().next().is_none() {
         return TokenStream::new();
     }
+    let canonical = fields().any(|f| f.sign_extend).then(|| {
+        quote! {
+            /// The pointer in bits `shift..shift + width` of word `word`,
+            /// its low `align_bits` bits put back and its top bit copied
+            /// into every bit above it (a canonical address).
+            const fn canonical_pointer(self, word: usize, shift: u32, width: u32, align_bits: u32) -> u64 {
+                let above = 64 - (width + align_bits);
+                ((self.field(word, shift, width) << (align_bits + above)) as i64 >> above) as u64
+            }
+
+            /// Stores canonical pointer `value` in bits `shift..shift +
+            /// width` of word `word`, without its low `align_bits` bits
+            /// and the bits above them that copy its top bit; fails,
+            /// naming `field`, if it is misaligned or not canonical.
+            const fn set_canonical_pointer(
+                &mut self,
+                field: &'static str,
+                word: usize,
+                shift: u32,
+                width: u32,
+                align_bits: u32,
+                value: u64,
+            ) -> Result<(), FieldError> {
+                let above = 64 - (width + align_bits);
+                if value & ((1 << align_bits) - 1) != 0 || ((value << above) as i64 >> above) as u64 != value {
+                    return Err(FieldError { field, value });
+                }
+                self.set_field(field, word, shift, width, (value >> align_bits) & Cap::low_bits(width))
+            }
+        }
+    });
     let pointer = fields()
-        .any(|f| matches!(f.kind, FieldKind::Ptr { .. }))
+        .any(|f| matches!(f.kind, FieldKind::Ptr { .. }) && !f.sign_extend)
         .then(|| {
             quote! {
                 /// Stores pointer `value` in bits `shift..shift + width` of
@@ -441,12 +488,20 @@ fn field_helpers(g: &Gen<'_>) -> TokenStream {
         }
 
         #pointer
+        #canonical
     }
 }
 
 fn caps(g: &Gen<'_>) -> TokenStream {
     let spec = g.spec;
     let tag_mask = lit((1u64 << spec.target.tag_bits) - 1);
+    let tag_read = match spec.target.tag_shift {
+        0 => quote!(self.words[0] & #tag_mask),
+        shift => {
+            let shift = lit(shift.into());
+            quote!((self.words[0] >> #shift) & #tag_mask)
+        }
+    };
     let variants = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         let tag = lit(c.tag.into());
@@ -500,10 +555,14 @@ fn caps(g: &Gen<'_>) -> TokenStream {
     let field_helpers = field_helpers(g);
     let badge_methods = badge_methods(g);
     let cap_doc = format!(
-        " A capability: {} 64-bit words (`target::CAP_WORDS`), the cap type's tag in the low bits of word 0 and the fields where the spec's layout put them.",
+        " A capability: {} 64-bit words (`target::CAP_WORDS`), the cap type's tag in {} of word 0 and the fields where the spec's layout put them.",
         match spec.target.cap_words {
             2 => "two".to_string(),
             n => n.to_string(),
+        },
+        match spec.target.tag_shift {
+            0 => "the low bits".to_string(),
+            shift => format!("bits {shift}..{}", shift + spec.target.tag_bits),
         }
     );
     // `repr(u8)` on an enum without variants is an error (E0084).
@@ -599,7 +658,7 @@ fn caps(g: &Gen<'_>) -> TokenStream {
 
             /// The raw tag.
             pub const fn tag(self) -> u64 {
-                self.words[0] & #tag_mask
+                #tag_read
             }
 
             /// Whether this is the null cap.
@@ -877,6 +936,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         c.span,
     );
     let tag = lit(c.tag.into());
+    let tag_word = lit(u64::from(c.tag) << g.spec.target.tag_shift);
     let valid_const = rights_const(g, &c.rights);
     let params = c.fields.iter().map(|f| {
         let n = ident(&f.name);
@@ -904,15 +964,27 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
             f.shift,
             f.shift as u32 + f.width as u32,
             match f.kind {
+                FieldKind::Ptr { align_bits } if f.sign_extend => format!(
+                    ", shifted right by {align_bits}; read back sign-extended from bit {}",
+                    u32::from(f.width) + align_bits - 1
+                ),
                 FieldKind::Ptr { align_bits } => format!(", shifted right by {align_bits}"),
                 _ => String::new(),
             }
         );
         let set = setter_body(f);
-        let set_doc = format!(
-            " Sets `{}`; fails if the value does not fit (or, for a pointer, is misaligned).",
-            f.name
-        );
+        let set_doc = if f.sign_extend {
+            format!(
+                " Sets `{}`; fails if the address is misaligned or not canonical (the bits above bit {} not all equal to it).",
+                f.name,
+                u32::from(f.width) + ptr_align_bits(f) - 1
+            )
+        } else {
+            format!(
+                " Sets `{}`; fails if the value does not fit (or, for a pointer, is misaligned).",
+                f.name
+            )
+        };
         quote! {
             #fdoc
             #[doc = ""]
@@ -946,7 +1018,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         quote!(let view = *self;)
     };
     let zeros = (1..g.spec.target.cap_words).map(|_| quote!(0));
-    let words = quote!([#tag, #(#zeros),*]);
+    let words = quote!([#tag_word, #(#zeros),*]);
     let new_body = if c.fields.is_empty() {
         quote!(Ok(#name(Cap { words: #words })))
     } else {

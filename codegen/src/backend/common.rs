@@ -32,6 +32,7 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     let target_doc = g.docs(&[], &format!("Limits of the `{}` target.", t.name), t.span);
     let address_bits = lit(t.address_bits.into());
     let tag_bits = lit(t.tag_bits.into());
+    let tag_shift = lit(t.tag_shift.into());
     let message_registers = lit(t.message_registers.into());
     let message_words = lit(t.message_words.into());
     let caps_per_message = lit(t.caps_per_message.into());
@@ -51,8 +52,10 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
         pub mod target {
             /// Width of a physical or virtual address in bits.
             pub const ADDRESS_BITS: u32 = #address_bits;
-            /// Width of the cap type tag in the low bits of word 0.
+            /// Width of the cap type tag, at bit `TAG_SHIFT` of word 0.
             pub const TAG_BITS: u32 = #tag_bits;
+            /// The tag's lowest bit in word 0.
+            pub const TAG_SHIFT: u32 = #tag_shift;
             /// Message words passed in registers.
             pub const MESSAGE_REGISTERS: usize = #message_registers;
             /// Message words in all (registers plus IPC buffer).

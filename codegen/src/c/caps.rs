@@ -23,16 +23,25 @@ pub(crate) fn accessors(h: &mut Header<'_, '_>) {
     let spec = h.g.spec;
     let words = spec.target.cap_words;
     let tag_mask = u64_lit(low_bits(spec.target.tag_bits as u8));
+    let tag_shift = spec.target.tag_shift;
+    let (tag_read, tag_place) = match tag_shift {
+        0 => (
+            format!("cap.words[0] & {tag_mask}"),
+            format!("low\n * {} bits", spec.target.tag_bits),
+        ),
+        shift => (
+            format!("(cap.words[0] >> {shift}) & {tag_mask}"),
+            format!("bits\n * {shift}..{}", shift + spec.target.tag_bits),
+        ),
+    };
     let ty = h.name(format!("{l}_cap_t"), "the cap struct");
     let tag_get = h.name(format!("{l}_cap_get_tag"), "the tag getter");
     let _ = write!(
         h.out,
-        "/** A capability: {words} 64-bit words, the cap type's tag in the low\n \
-         * {} bits of word 0. */\n\
+        "/** A capability: {words} 64-bit words, the cap type's tag in the {tag_place} of word 0. */\n\
          typedef struct {l}_cap {{\n    uint64_t words[{u}_CAP_WORDS];\n}} {ty};\n\n\
          /** The tag of `cap` (`{u}_CAP_NULL` for the null cap). */\n\
-         static inline uint64_t {tag_get}({ty} cap)\n{{\n    return cap.words[0] & {tag_mask};\n}}\n\n",
-        spec.target.tag_bits
+         static inline uint64_t {tag_get}({ty} cap)\n{{\n    return {tag_read};\n}}\n\n"
     );
 
     for cap in &spec.caps {
@@ -54,6 +63,10 @@ pub(crate) fn accessors(h: &mut Header<'_, '_>) {
             cap.name
         );
         let empty = h.name(format!("{l}_{name}_empty"), what.clone());
+        let first = match tag_shift {
+            0 => format!("{u}_CAP_{upper}"),
+            shift => format!("(uint64_t){u}_CAP_{upper} << {shift}"),
+        };
         let zeros = vec!["0"; words as usize - 1].join(", ");
         let rest = if zeros.is_empty() {
             String::new()
@@ -63,7 +76,7 @@ pub(crate) fn accessors(h: &mut Header<'_, '_>) {
         let _ = writeln!(
             h.out,
             "/** A `{}` with every field 0. */\nstatic inline {ty} {empty}(void)\n{{\n    \
-             {ty} cap = {{ {{ {u}_CAP_{upper}{rest} }} }};\n    return cap;\n}}\n",
+             {ty} cap = {{ {{ {first}{rest} }} }};\n    return cap;\n}}\n",
             cap.name
         );
         for field in &cap.fields {
@@ -111,6 +124,37 @@ fn field_accessors(
         )
     };
     match &field.kind {
+        FieldKind::Ptr { align_bits } if field.sign_extend => {
+            // The address's bits top - 1..64 copy its top stored bit.
+            let top = u32::from(width) + align_bits;
+            let sign = u64_lit(!low_bits((top - 1) as u8));
+            let above = u64_lit(!low_bits(top as u8));
+            let top_bit = u64_lit(1 << (top - 1));
+            let _ = writeln!(
+                h.out,
+                "static inline uint64_t {get}({ty} cap)\n{{\n    /* {place}, shifted right by {align_bits}, sign-extended from bit {}. */\n    \
+                 uint64_t value = ({raw}) << {align_bits};\n    if (value & {top_bit}) {{\n        value |= {above};\n    }}\n    return value;\n}}\n",
+                top - 1
+            );
+            let mut checks = Vec::new();
+            if *align_bits > 0 {
+                checks.push(format!(
+                    "(value & {}) != 0",
+                    u64_lit(low_bits(*align_bits as u8))
+                ));
+            }
+            checks.push(format!(
+                "((value & {sign}) != 0 && (value & {sign}) != {sign})"
+            ));
+            let _ = writeln!(
+                h.out,
+                "/** Sets `{}`; false (the cap unchanged) if `value` is misaligned or not canonical. */\n\
+                 static inline bool {set}({ty} *cap, uint64_t value)\n{{\n{}{}\n}}\n",
+                field.name,
+                guard(&checks),
+                store(&format!("((value >> {align_bits}) & {mask_lit})"))
+            );
+        }
         FieldKind::Ptr { align_bits } => {
             let _ = writeln!(
                 h.out,

@@ -214,6 +214,7 @@ impl<'a, 'g> Header<'a, 'g> {
         let settings = [
             ("ADDRESS_BITS", u64::from(t.address_bits)),
             ("TAG_BITS", u64::from(t.tag_bits)),
+            ("TAG_SHIFT", u64::from(t.tag_shift)),
             ("MESSAGE_REGISTERS", u64::from(t.message_registers)),
             ("MESSAGE_WORDS", u64::from(t.message_words)),
             ("CAPS_PER_MESSAGE", u64::from(t.caps_per_message)),

@@ -1,10 +1,13 @@
 //! Cap types: field roles, field widths and the two-word layout.
 //!
-//! Layout: the tag takes the low `tag_bits` of word 0; then each field, in
-//! declaration order, goes at the lowest free bit of the first word that still
-//! has room for it whole (no field crosses a word boundary). Pointers are
-//! stored shifted right by their alignment. When a field fits nowhere, the
-//! error shows the bit budget of both words.
+//! Layout: the tag takes bits `tag_shift..tag_shift + tag_bits` of word 0
+//! (the low bits unless the target says); fields placed with
+//! `#[at(word = W, bit = B)]` take those bits, and must not overlap each
+//! other or the tag, cross a word boundary or lie outside the cap's words;
+//! then each other field, in declaration order, goes at the lowest run of
+//! free bits that holds it whole in the first word that has one. Pointers
+//! are stored shifted right by their alignment. When a field fits nowhere,
+//! the error shows the bit budget of every word.
 
 use std::collections::BTreeMap;
 
@@ -28,8 +31,9 @@ const ROLE_ATTRS: [(&str, Role); 11] = [
     ("asid", Role::Asid),
     ("caller", Role::Caller),
 ];
-/// The attributes a cap field may carry (its roles).
-pub const FIELD_ATTRS: [&str; 12] = [
+/// The attributes a cap field may carry (its roles, its place and how a
+/// pointer is read).
+pub const FIELD_ATTRS: [&str; 14] = [
     "identity",
     "object",
     "size_arg",
@@ -42,7 +46,18 @@ pub const FIELD_ATTRS: [&str; 12] = [
     "mapped_in",
     "asid",
     "caller",
+    "at",
+    "sign_extend",
 ];
+
+/// Where `#[at(word = W, bit = B)]` puts a field.
+#[derive(Clone, Copy)]
+struct Pin {
+    word: u64,
+    bit: u64,
+    /// The attribute.
+    span: crate::source::Span,
+}
 
 impl Ctx<'_> {
     pub(super) fn check_caps(
@@ -211,6 +226,7 @@ impl Ctx<'_> {
         let mut roles: BTreeMap<Role, crate::source::Span> = BTreeMap::new();
         let mut cap_rights = Vec::new();
         let mut rights_field: Option<crate::source::Span> = None;
+        let mut pins: Vec<Option<Pin>> = Vec::new();
         for field in &cap.fields {
             if let Some(first) = seen.insert(&field.name.name, field.name.span) {
                 self.diags.push(
@@ -227,7 +243,8 @@ impl Ctx<'_> {
                 continue;
             }
             match self.check_field(name, field, object, address_bits, rights) {
-                Some(f) => {
+                Some((f, pin)) => {
+                    pins.push(pin);
                     if f.role != Role::Plain {
                         if let Some(first) = roles.get(&f.role) {
                             self.diags.push(
@@ -409,14 +426,14 @@ impl Ctx<'_> {
         if !ok {
             return None;
         }
-        let (tag_bits, cap_words) = (target?.tag_bits, target?.cap_words);
+        let target = target?;
         // A frame's mapping is each cap's own (seL4 derives frame caps
         // unmapped); any other object's is the object's, shared by its caps.
         let mapping = roles.contains_key(&Role::MappedAt).then(|| match object {
             Some(o) if o.kind == ast::ObjectKind::Frame => Mapping::EachCap,
             _ => Mapping::Shared,
         });
-        if !self.lay_out(name, cap, (tag_bits, cap_words), &mut fields) {
+        if !self.lay_out(name, cap, target, &pins, &mut fields) {
             return None;
         }
         Some(model::CapType {
@@ -439,7 +456,7 @@ impl Ctx<'_> {
         object: Option<&model::Object>,
         address_bits: u32,
         rights: &[model::Right],
-    ) -> Option<CapField> {
+    ) -> Option<(CapField, Option<Pin>)> {
         let fname = &field.name.name;
         let (kind, width) = match &field.ty {
             FieldType::Bool => (FieldKind::Bool, 1),
@@ -528,11 +545,34 @@ impl Ctx<'_> {
         let mut role_span = field.name.span;
         let mut identity = false;
         let mut unit_bits = 0;
+        let mut pin: Option<Pin> = None;
+        let mut sign_extend: Option<crate::source::Span> = None;
         for attr in &field.attrs {
             let aname = attr.name.name.as_str();
             if !FIELD_ATTRS.contains(&aname) {
                 self.unknown_attribute(&attr.name, aname, &FIELD_ATTRS, "field");
                 return None;
+            }
+            if aname == "at" {
+                if let Some(first) = pin {
+                    self.attr_given_twice(attr, first.span, fname);
+                    return None;
+                }
+                pin = Some(self.field_pin(attr)?);
+                continue;
+            }
+            if aname == "sign_extend" {
+                if let Some(first) = sign_extend {
+                    self.attr_given_twice(attr, first, fname);
+                    return None;
+                }
+                if attr.has_args() {
+                    self.attr_takes_no_args(attr);
+                    return None;
+                }
+                self.check_sign_extend(attr, field, &kind, width, address_bits)?;
+                sign_extend = Some(attr.span);
+                continue;
             }
             if aname == "identity" {
                 if attr.has_args() {
@@ -745,44 +785,167 @@ impl Ctx<'_> {
                 return None;
             }
         }
-        Some(CapField {
-            docs: field.docs.clone(),
-            name: fname.clone(),
-            kind,
-            role,
-            identity,
-            unit_bits,
-            word: 0,
-            shift: 0,
-            width: width as u8,
-            span: field.name.span,
+        Some((
+            CapField {
+                docs: field.docs.clone(),
+                name: fname.clone(),
+                kind,
+                role,
+                identity,
+                unit_bits,
+                sign_extend: sign_extend.is_some(),
+                word: 0,
+                shift: 0,
+                width: width as u8,
+                span: field.name.span,
+            },
+            pin,
+        ))
+    }
+
+    /// `#[at(word = W, bit = B)]`: both keys, once each, nothing else
+    /// (`E0404`); their values are checked against the cap's words by
+    /// [`Self::lay_out`].
+    fn field_pin(&mut self, attr: &ast::Attribute) -> Option<Pin> {
+        let mut word = None;
+        let mut bit = None;
+        let mut wrong = !attr.flags.is_empty() || !attr.values.is_empty();
+        for (key, value) in &attr.args {
+            let slot = match key.name.as_str() {
+                "word" => &mut word,
+                "bit" => &mut bit,
+                _ => {
+                    wrong = true;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                wrong = true;
+            }
+            *slot = Some(value);
+        }
+        let (Some(word), Some(bit), false) = (word, bit, wrong) else {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::AttributeMisuse,
+                    attr.span,
+                    "`#[at]` needs the field's word and lowest bit",
+                )
+                .label("expected `#[at(word = W, bit = B)]`")
+                .note("the field takes bits B..B + its width of word W (words count from 0)")
+                .help("write e.g. `#[at(word = 0, bit = 0)]`"),
+            );
+            return None;
+        };
+        let word = self.eval_reported(word, None)?;
+        let bit = self.eval_reported(bit, None)?;
+        Some(Pin {
+            word,
+            bit,
+            span: attr.span,
         })
     }
 
-    /// Places the fields, each in the first word with room for it after
-    /// the tag (word 0's low bits); reports the budget of every word when
-    /// one does not fit.
+    /// `#[sign_extend]` goes on a pointer narrower than a word once its
+    /// alignment is put back (`E0404`).
+    fn check_sign_extend(
+        &mut self,
+        attr: &ast::Attribute,
+        field: &ast::Field,
+        kind: &FieldKind,
+        width: u32,
+        address_bits: u32,
+    ) -> Option<()> {
+        let fname = &field.name.name;
+        let why = match kind {
+            FieldKind::Ptr { align_bits } if width + align_bits < 64 => return Some(()),
+            FieldKind::Ptr { .. } => format!(
+                "the target's addresses are {address_bits} bits: the pointer is a whole word, with no bits above it to fill"
+            ),
+            _ => format!(
+                "`{fname}` is {}; only an address is sign-extended",
+                describe_field_type(&field.ty)
+            ),
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::AttributeMisuse,
+                attr.span,
+                format!("`#[sign_extend]` on field `{fname}` has nothing to extend"),
+            )
+            .label("not valid on this field")
+            .with_secondary(field.ty_span, "this type")
+            .note(why)
+            .help("put `#[sign_extend]` only on a `ptr(...)` field of a target with `address_bits` below 64 (x86_64's canonical addresses: `address_bits = 48`), or remove it"),
+        );
+        None
+    }
+
+    fn attr_given_twice(&mut self, attr: &ast::Attribute, first: crate::source::Span, fname: &str) {
+        self.diags.push(
+            Diagnostic::new(
+                Code::AttributeMisuse,
+                attr.span,
+                format!("`#[{}]` is given twice on field `{fname}`", attr.name.name),
+            )
+            .label("given again here")
+            .with_secondary(first, "first given here")
+            .help("remove one of them"),
+        );
+    }
+
+    /// Places the tag and the fields with `#[at]` where they say, then each
+    /// other field at the lowest run of free bits that holds it in the
+    /// first word that has one; reports a misplaced field (`E0430` to
+    /// `E0432`), or the budget of every word when one does not fit
+    /// (`E0400`).
     fn lay_out(
         &mut self,
         name: &str,
         cap: &ast::CapItem,
-        (tag_bits, cap_words): (u32, u32),
+        target: &model::Target,
+        pins: &[Option<Pin>],
         fields: &mut [CapField],
     ) -> bool {
-        let mut used = vec![0u32; cap_words as usize];
-        used[0] = tag_bits;
+        let (tag_bits, tag_shift, cap_words) =
+            (target.tag_bits, target.tag_shift, target.cap_words);
+        let mut used = vec![0u64; cap_words as usize];
+        used[0] = low_bits(tag_bits) << tag_shift;
+        let mut placed = vec![false; fields.len()];
+        let mut ok = true;
+        for (i, pin) in pins.iter().enumerate() {
+            let Some(pin) = pin else { continue };
+            let width = u32::from(fields[i].width);
+            if let Some(d) = self.misplaced(name, target, fields, &placed, i, *pin, &used) {
+                self.diags.push(d);
+                ok = false;
+                continue;
+            }
+            let (word, bit) = (pin.word as usize, pin.bit as u32);
+            fields[i].word = word as u8;
+            fields[i].shift = bit as u8;
+            used[word] |= low_bits(width) << bit;
+            placed[i] = true;
+        }
+        if !ok {
+            return false;
+        }
         for i in 0..fields.len() {
+            if placed[i] {
+                continue;
+            }
             let width = fields[i].width as u32;
-            match (0..used.len()).find(|w| used[*w] + width <= 64) {
-                Some(word) => {
+            match (0..used.len()).find_map(|w| Some((w, free_run(used[w], width)?))) {
+                Some((word, bit)) => {
                     fields[i].word = word as u8;
-                    fields[i].shift = used[word] as u8;
-                    used[word] += width;
+                    fields[i].shift = bit as u8;
+                    used[word] |= low_bits(width) << bit;
+                    placed[i] = true;
                 }
                 None => {
                     let mut budget = vec![Vec::new(); used.len()];
                     budget[0].push(format!("tag {tag_bits}"));
-                    for f in &fields[..i] {
+                    for (f, _) in fields.iter().zip(&placed).filter(|(_, p)| **p) {
                         budget[f.word as usize].push(format!("{} {}", f.name, f.width));
                     }
                     let total: u32 = tag_bits + fields.iter().map(|f| f.width as u32).sum::<u32>();
@@ -806,10 +969,15 @@ impl Ctx<'_> {
                         } else {
                             parts.join(" + ")
                         };
+                        let taken = used[w].count_ones();
                         d = d.note(format!(
-                            "word {w}: {list} = {} of 64 bits used, {} free",
-                            used[w],
-                            64 - used[w]
+                            "word {w}: {list} = {taken} of 64 bits used, {} free",
+                            64 - taken
+                        ));
+                    }
+                    if used.iter().any(|u| 64 - u.count_ones() >= width) {
+                        d = d.note(format!(
+                            "a word has {width} free bits, but not side by side: the fields placed with `#[at]` split them"
                         ));
                     }
                     self.diags.push(
@@ -821,6 +989,110 @@ impl Ctx<'_> {
             }
         }
         true
+    }
+
+    /// Why field `i` cannot go where its `#[at]` says, if it cannot: a word
+    /// the cap does not have (`E0432`), bits past the word's end (`E0431`)
+    /// or bits the tag or an earlier placed field holds (`E0430`).
+    #[allow(clippy::too_many_arguments)]
+    fn misplaced(
+        &self,
+        name: &str,
+        target: &model::Target,
+        fields: &[CapField],
+        placed: &[bool],
+        i: usize,
+        pin: Pin,
+        used: &[u64],
+    ) -> Option<Diagnostic> {
+        let field = &fields[i];
+        let fname = &field.name;
+        let width = u64::from(field.width);
+        let cap_words = target.cap_words;
+        if pin.word >= u64::from(cap_words) {
+            return Some(
+                Diagnostic::new(
+                    Code::FieldOutsideCap,
+                    pin.span,
+                    format!("field `{fname}` of `{name}` is placed in word {}, which caps do not have", pin.word),
+                )
+                .label(format!("word {}", pin.word))
+                .with_secondary(target.span, format!("caps are {cap_words} words here (`cap_words`)"))
+                .note(format!("the words of a cap are numbered 0..{cap_words}"))
+                .help(if pin.word < 8 {
+                    format!("use a word below {cap_words}, or give caps more words (`cap_words = {};` in the target)", pin.word + 1)
+                } else {
+                    format!("use a word below {cap_words}: a cap has at most 8 words (`cap_words`)")
+                }),
+            );
+        }
+        if pin.bit.saturating_add(width) > 64 {
+            let end = pin.bit.saturating_add(width);
+            return Some(
+                Diagnostic::new(
+                    Code::FieldCrossesWord,
+                    pin.span,
+                    format!(
+                        "field `{fname}` of `{name}` runs past the end of word {}",
+                        pin.word
+                    ),
+                )
+                .label(format!("bits {}..{end}", pin.bit))
+                .with_secondary(field.span, format!("`{fname}` is {width} bits wide"))
+                .note("a field lies in one 64-bit word (bits 0..64): none crosses into the next")
+                .help(format!("start it at bit {} or lower", 64 - width)),
+            );
+        }
+        let (word, bit) = (pin.word as usize, pin.bit as u32);
+        let mine = low_bits(width as u32) << bit;
+        if used[word] & mine == 0 {
+            return None;
+        }
+        let range = |shift: u32, width: u32| format!("bits {shift}..{}", shift + width);
+        let mut d = Diagnostic::new(
+            Code::FieldOverlap,
+            pin.span,
+            format!("field `{fname}` of `{name}` overlaps"),
+        )
+        .label(format!("{} of word {word}", range(bit, width as u32)));
+        let tag = low_bits(target.tag_bits) << target.tag_shift;
+        let other = fields
+            .iter()
+            .zip(placed)
+            .find(|(f, p)| {
+                **p && usize::from(f.word) == word
+                    && low_bits(f.width.into()) << f.shift & mine != 0
+            })
+            .map(|(f, _)| f);
+        d = match other {
+            Some(f) => d.with_secondary(
+                f.span,
+                format!(
+                    "`{}` is at {} of word {word}",
+                    f.name,
+                    range(f.shift.into(), f.width.into())
+                ),
+            ),
+            None if word == 0 && tag & mine != 0 => d.with_secondary(
+                target.span,
+                format!(
+                    "the tag is at {} of word 0",
+                    range(target.tag_shift, target.tag_bits)
+                ),
+            ),
+            None => d,
+        };
+        let free = (0..used.len()).find_map(|w| Some((w, free_run(used[w], width as u32)?)));
+        let help = match free {
+            Some((w, b)) => format!(
+                "move it to free bits, e.g. `#[at(word = {w}, bit = {b})]`, or remove `#[at]` and let capc place it"
+            ),
+            None => "move one of the two fields to another cap type, or give caps more words (`cap_words`)".to_string(),
+        };
+        Some(
+            d.note("two fields, or a field and the tag, cannot share a bit")
+                .help(help),
+        )
     }
 
     pub(super) fn unknown_attribute(
@@ -858,6 +1130,21 @@ impl Ctx<'_> {
             .help(format!("write `#[{}]`", attr.name.name)),
         );
     }
+}
+
+/// The low `width` bits set.
+fn low_bits(width: u32) -> u64 {
+    if width >= 64 {
+        u64::MAX
+    } else {
+        (1 << width) - 1
+    }
+}
+
+/// The lowest bit of the first run of `width` bits that are clear in
+/// `used`, if the word has one.
+fn free_run(used: u64, width: u32) -> Option<u32> {
+    (0..=64u32.checked_sub(width)?).find(|b| used & (low_bits(width) << b) == 0)
 }
 
 /// The attribute that gives a field `role`.

@@ -20,6 +20,10 @@ use super::caps::literal;
 use super::eval::bytes;
 use super::{Ctx, TypeSym, list};
 
+/// The largest label a method may have: a Rust enum's discriminant on a
+/// 32-bit target.
+const MAX_LABEL: u64 = (1 << 31) - 1;
+
 /// Whether a method set is kernel invocations or an RPC interface.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum SetKind {
@@ -111,6 +115,9 @@ impl Ctx<'_> {
         let mut names: BTreeMap<&str, Span> = BTreeMap::new();
         let mut methods = Vec::new();
         let mut ok = errors.is_some();
+        let labels = self.labels(item, set, kind);
+        ok &= labels.is_some();
+        let labels = labels.unwrap_or_default();
         for (index, method) in set.methods.iter().enumerate() {
             if let Some(first) = names.insert(&method.name.name, method.name.span) {
                 self.diags.push(
@@ -129,7 +136,8 @@ impl Ctx<'_> {
                 ok = false;
                 continue;
             }
-            match self.check_method(method, index, kind, cap, errors, known) {
+            let label = labels.get(index).copied().unwrap_or(0);
+            match self.check_method(method, label, kind, cap, errors, known) {
                 Some(m) => methods.push(m),
                 None => ok = false,
             }
@@ -147,7 +155,7 @@ impl Ctx<'_> {
     fn check_method(
         &mut self,
         method: &ast::Method,
-        index: usize,
+        label: u32,
         kind: SetKind,
         cap: Option<usize>,
         errors: Option<usize>,
@@ -342,7 +350,7 @@ impl Ctx<'_> {
         Some(model::Method {
             docs: method.docs.clone(),
             name: mname.clone(),
-            label: index as u32 + 1,
+            label,
             request_words: words(&params),
             reply_words: words(&results),
             params,
@@ -1001,6 +1009,180 @@ impl Ctx<'_> {
             }
         }
         ok.then_some(unchecked)
+    }
+
+    /// Each method's label: its `#[label(N)]`, else one more than the
+    /// method before's, the first's the block's `#[label_base(N)]` (1
+    /// without). Labels are in `1..=MAX_LABEL` (`E0711`) and differ within
+    /// the block, which is all one cap type dispatches on (`E0710`);
+    /// interfaces take neither attribute (`E0404`). `None` after an error.
+    fn labels(
+        &mut self,
+        item: &ast::Item,
+        set: &ast::MethodSet,
+        kind: SetKind,
+    ) -> Option<Vec<u32>> {
+        let mut ok = true;
+        let mut next: (u64, Option<Span>) = (1, None);
+        let mut base_given: Option<Span> = None;
+        for attr in item.attrs.iter().filter(|a| a.name.name == "label_base") {
+            if let Some(first) = base_given {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        format!("`#[label_base]` is given twice on `{}`", set.name.name),
+                    )
+                    .label("given again here")
+                    .with_secondary(first, "first given here")
+                    .help("remove one of them"),
+                );
+                ok = false;
+                continue;
+            }
+            base_given = Some(attr.span);
+            match self.label_value(attr) {
+                Some(base) => next = (base, Some(attr.span)),
+                None => ok = false,
+            }
+        }
+        let mut labels = Vec::new();
+        let mut taken: BTreeMap<u64, &ast::Method> = BTreeMap::new();
+        for method in &set.methods {
+            let mut explicit: Option<(u64, Span)> = None;
+            for attr in &method.attrs {
+                if attr.name.name != "label" {
+                    self.unknown_attribute(&attr.name, &attr.name.name, &["label"], "method");
+                    ok = false;
+                    continue;
+                }
+                if kind == SetKind::Interface {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::AttributeMisuse,
+                            attr.span,
+                            format!("`#[label]` on a method of interface `{}`", set.name.name),
+                        )
+                        .label("not valid here")
+                        .note("an interface's methods are numbered in declaration order; only kernel invocations, whose labels a kernel's ABI fixes, take `#[label(N)]`")
+                        .help("remove `#[label]`"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                if let Some((_, first)) = explicit {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::AttributeMisuse,
+                            attr.span,
+                            format!("`#[label]` is given twice on `{}`", method.name.name),
+                        )
+                        .label("given again here")
+                        .with_secondary(first, "first given here")
+                        .help("remove one of them"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                match self.label_value(attr) {
+                    Some(v) => explicit = Some((v, attr.span)),
+                    None => ok = false,
+                }
+            }
+            let (label, from) = match explicit {
+                Some((v, span)) => (v, Some(span)),
+                None => next,
+            };
+            next = (label.saturating_add(1), from);
+            if !(1..=MAX_LABEL).contains(&label) {
+                let span = from.unwrap_or(method.name.span);
+                let mut d = Diagnostic::new(
+                    Code::LabelOutOfRange,
+                    method.name.span,
+                    format!("method `{}` would have label {label}", method.name.name),
+                )
+                .label(format!("outside 1..={MAX_LABEL}"));
+                if span != method.name.span {
+                    d = d.with_secondary(span, "the label comes from here");
+                }
+                self.diags.push(
+                    d.note("label 0 is no method (a reply's label 0 is success), and a label is a Rust enum's discriminant, at most 2^31 - 1 on every target")
+                        .help(format!("give labels in 1..={MAX_LABEL}")),
+                );
+                ok = false;
+                continue;
+            }
+            if let Some(first) = taken.get(&label) {
+                let mut d = Diagnostic::new(
+                    Code::DuplicateLabel,
+                    from.filter(|s| explicit.is_some_and(|(_, e)| e == *s))
+                        .unwrap_or(method.name.span),
+                    format!(
+                        "methods `{}` and `{}` of `{}` both have label {label}",
+                        first.name.name, method.name.name, set.name.name
+                    ),
+                )
+                .label(format!("`{}` gets label {label}", method.name.name))
+                .with_secondary(
+                    first.name.span,
+                    format!("`{}` has it already", first.name.name),
+                );
+                if explicit.is_none() {
+                    d = d.note(format!(
+                        "`{}` has no `#[label]`: its label is one more than the method before's",
+                        method.name.name
+                    ));
+                }
+                let mut free = label;
+                while taken.contains_key(&free) || free == label {
+                    free += 1;
+                }
+                self.diags.push(
+                    d.note("the decoder picks a method by its label alone")
+                        .help(format!(
+                            "give one of them another label, e.g. `#[label({free})]`"
+                        )),
+                );
+                ok = false;
+                continue;
+            }
+            taken.insert(label, method);
+            labels.push(label as u32);
+        }
+        ok.then_some(labels)
+    }
+
+    /// The value of `#[label(N)]` or `#[label_base(N)]` (`E0404` for any
+    /// other form).
+    fn label_value(&mut self, attr: &ast::Attribute) -> Option<u64> {
+        match (
+            attr.values.as_slice(),
+            attr.flags.as_slice(),
+            attr.args.is_empty(),
+        ) {
+            ([value], [], true) => self.eval_reported(value, None),
+            // A constant alone parses as a bare name (`#[label(BASE)]`).
+            ([], [name], true) => {
+                let value = ast::Expr {
+                    kind: ast::ExprKind::Name(name.name.clone()),
+                    span: name.span,
+                };
+                self.eval_reported(&value, None)
+            }
+            _ => {
+                let name = &attr.name.name;
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        format!("`#[{name}]` needs one number"),
+                    )
+                    .label(format!("expected `#[{name}(N)]`"))
+                    .help(format!("write e.g. `#[{name}(17)]`")),
+                );
+                None
+            }
+        }
     }
 
     fn not_valid_here(&mut self, span: Span, what: &str, why: &str, fix: &str) {

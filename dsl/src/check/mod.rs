@@ -226,6 +226,11 @@ impl<'a> Ctx<'a> {
                 if matches!(&item.kind, ast::ItemKind::Cap(c) if !c.is_abstract) {
                     continue; // checked with the cap type
                 }
+                if matches!(&item.kind, ast::ItemKind::Invocations(_))
+                    && attr.name.name == "label_base"
+                {
+                    continue; // checked with the methods
+                }
                 self.diags.push(
                     Diagnostic::new(
                         Code::AttributeMisuse,
@@ -233,7 +238,7 @@ impl<'a> Ctx<'a> {
                         format!("attribute `#[{}]` is not valid on this item", attr.name.name),
                     )
                     .label("not allowed here")
-                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`) and their fields; `#[allow(unused)]` on constants, rights, error sets and cap types"),
+                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`) and their fields, and `#[label_base(N)]` on `invocations` blocks; `#[allow(unused)]` on constants, rights, error sets and cap types"),
                 );
             }
         }
@@ -518,7 +523,13 @@ impl<'a> Ctx<'a> {
             "caps_per_message",
         ];
         // Settings a spec may leave out.
-        const OPTIONAL: [&str; 4] = ["cap_words", "slot_bits", "user_base", "user_end"];
+        const OPTIONAL: [&str; 5] = [
+            "cap_words",
+            "slot_bits",
+            "user_base",
+            "user_end",
+            "tag_shift",
+        ];
         let known_keys: Vec<&str> = KEYS.iter().chain(&OPTIONAL).copied().collect();
         let mut targets: Vec<&ast::TargetItem> =
             self.items.targets.iter().map(|(_, t)| *t).collect();
@@ -704,6 +715,18 @@ impl<'a> Ctx<'a> {
             Some(bits) => Some(bits?),
             None => None,
         };
+        let tag_shift = match values.contains_key("tag_shift") {
+            true => get(
+                "tag_shift",
+                0..=63,
+                "the tag's lowest bit is a bit of word 0",
+            ),
+            false => Some(0),
+        };
+        if given.contains_key("tag_shift") && !values.contains_key("tag_shift") {
+            return None; // its value failed to evaluate, reported already
+        }
+        let tag_shift = tag_shift?;
         let (address_bits, tag_bits, message_words, message_registers, caps_per_message) = (
             address_bits?,
             tag_bits?,
@@ -712,6 +735,22 @@ impl<'a> Ctx<'a> {
             caps_per_message?,
         );
         let cap_words = cap_words?;
+        if tag_shift + tag_bits > 64 {
+            let (_, span) = values["tag_shift"];
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SettingOutOfRange,
+                    span,
+                    format!("the tag at bit {tag_shift} runs past word 0"),
+                )
+                .label(format!("bits {tag_shift}..{}", tag_shift + tag_bits))
+                .note(format!(
+                    "the tag is `tag_bits = {tag_bits}` bits wide and sits in word 0 (bits 0..64)"
+                ))
+                .help(format!("make `tag_shift` at most {}", 64 - tag_bits)),
+            );
+            return None;
+        }
         if let Some(bits) = slot_bits
             && (1u64 << bits) < u64::from(cap_words) * 8
         {
@@ -752,6 +791,7 @@ impl<'a> Ctx<'a> {
             name: first.name.name.clone(),
             address_bits,
             tag_bits,
+            tag_shift,
             message_registers,
             message_words,
             caps_per_message,

@@ -111,6 +111,46 @@ pub fn snake_case(name: &str) -> String {
     out
 }
 
+/// For a cap field starting with `_`, or a method starting or ending with
+/// one: the generated name that would have two underscores in a row at the
+/// joint (`set__pad0`), and the hint.
+fn joint_underscore(
+    name: &Ident,
+    fields: &[&Ident],
+    methods: &[&Ident],
+) -> Option<(String, String)> {
+    let n = &name.name;
+    let trimmed = n.trim_matches('_');
+    if fields.contains(&name) && n.starts_with('_') {
+        return Some((
+            format!("its setter would be `set_{n}`"),
+            format!(
+                "rename it `{trimmed}`; a field only there to skip bits is not needed: place the next field with `#[at(word = W, bit = B)]`"
+            ),
+        ));
+    }
+    if methods.contains(&name) && (n.starts_with('_') || n.ends_with('_')) {
+        return Some((
+            format!(
+                "the method's functions would be `encode_<cap>_{n}` and `decode_<cap>_{n}_reply`"
+            ),
+            format!("rename it `{trimmed}`"),
+        ));
+    }
+    None
+}
+
+/// `name` with every run of underscores inside it made one.
+fn collapse_underscores(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Why `name` cannot be a Rust identifier in any form the backend makes of
 /// it, if it cannot. Its snake_case form only lowercases and adds
 /// underscores, and its CamelCase form drops underscores, so comparing with
@@ -169,6 +209,21 @@ impl Ctx<'_> {
             }
         }
         let mut diags = Vec::new();
+        // Fields and methods are also parts of longer names (`set_x`,
+        // `encode_cap_x_reply`): an underscore at the joint would make two.
+        let fields: Vec<&Ident> = self
+            .items
+            .caps
+            .iter()
+            .flat_map(|(_, c)| c.fields.iter().map(|f| &f.name))
+            .collect();
+        let methods: Vec<&Ident> = self
+            .items
+            .invocations
+            .iter()
+            .chain(&self.items.interfaces)
+            .flat_map(|(_, set)| set.methods.iter().map(|m| &m.name))
+            .collect();
         for name in names {
             if let Some(why) = unspellable(&name.name) {
                 diags.push(
@@ -183,6 +238,30 @@ impl Ctx<'_> {
                     .label("not a Rust identifier")
                     .note(why)
                     .help("rename it"),
+                );
+            } else if name.name.trim_matches('_').contains("__") {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!("`{}` has two underscores in a row", name.name),
+                    )
+                    .label("not snake_case or CamelCase in Rust")
+                    .note("rustc warns about a name with `__` inside it, and the generated code must compile without warnings")
+                    .help(format!("rename it, e.g. `{}`", collapse_underscores(&name.name))),
+                );
+            } else if let Some((why, help)) = joint_underscore(name, &fields, &methods) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!("`{}` starts or ends with an underscore", name.name),
+                    )
+                    .label("becomes part of longer generated names")
+                    .note(format!(
+                        "{why}, with two underscores in a row, which rustc warns about"
+                    ))
+                    .help(help),
                 );
             }
         }

@@ -1667,13 +1667,14 @@ pub fn interp_calls(m: &Machine<'_>) -> Vec<CallRecord> {
 }
 
 /// The words the generated layout gives `cap` (`cap_words` of them): the
-/// model's tag, and each field at its word and shift (pointers shifted by
-/// their alignment).
+/// model's tag at `tag_shift`, and each field at its word and shift
+/// (pointers shifted by their alignment, the bits a sign-extended one
+/// repeats above its top bit dropped by the mask).
 pub fn pack(m: &Machine<'_>, cap: &interp::Cap) -> Vec<u64> {
     let spec = m.spec();
     let t = &spec.caps[cap.cap_type.index()];
     let mut words = vec![0; spec.target.cap_words as usize];
-    words[0] = u64::from(t.tag);
+    words[0] = u64::from(t.tag) << spec.target.tag_shift;
     for f in &t.fields {
         let mut value = m.field_value(cap, f);
         if let FieldKind::Ptr { align_bits } = f.kind {

@@ -1,0 +1,299 @@
+//! seL4's x86_64 caps (examples/sel4/x86_64.cap) against seL4's own
+//! layout: the code capc generates puts every field of every cap type at
+//! the word and bits seL4's bitfield generator gives it, the tag at bits
+//! 59..64 of word 0, reads pointers back as canonical addresses, and
+//! numbers the invocations as seL4 numbers them.
+//!
+//! The positions below are written from seL4's `structures.bf`
+//! (include/object/structures_64.bf and
+//! include/arch/x86/arch/64/mode/object/structures.bf, seL4 commit
+//! 1326364bc, GPL-2.0-only; only the positions are cited here). A block
+//! lists its fields from the top bit of its last word down, so a field's
+//! bits are what the fields and padding after it in its 64-bit group leave
+//! below it; `field_ptr capX W` is `W - 48` bits of padding above a 48-bit
+//! `field_high`, and `field_ptr(A) capX W` stores `48 - A` bits.
+
+/// What build.rs generated for the C differential test; only `FIELDS` and
+/// `rust_set` are used here.
+#[allow(dead_code)]
+mod dispatch {
+    use capc_generated_tests::x86_64::*;
+    include!(concat!(env!("OUT_DIR"), "/c_x86_64.rs"));
+}
+
+use capc_generated_tests::x86_64::*;
+
+/// `(cap type, field, word, lowest bit, width, seL4's field)`: every field
+/// of every cap type of the spec.
+const SEL4_FIELDS: &[(&str, &str, usize, u32, u32, &str)] = &[
+    // untyped_cap
+    ("UntypedCap", "base", 0, 0, 48, "capPtr"),
+    ("UntypedCap", "block_size", 1, 0, 6, "capBlockSize"),
+    ("UntypedCap", "is_device", 1, 6, 1, "capIsDevice"),
+    ("UntypedCap", "free_index", 1, 16, 48, "capFreeIndex"),
+    // endpoint_cap: capCanSend, capCanReceive, capCanGrant,
+    // capCanGrantReply at bits 55, 56, 57, 58: one rights mask here.
+    ("EndpointCap", "endpoint", 0, 0, 48, "capEPPtr"),
+    (
+        "EndpointCap",
+        "rights",
+        0,
+        55,
+        4,
+        "capCanSend..capCanGrantReply",
+    ),
+    ("EndpointCap", "badge", 1, 0, 64, "capEPBadge"),
+    // notification_cap
+    ("NotificationCap", "notification", 0, 0, 48, "capNtfnPtr"),
+    ("NotificationCap", "can_send", 0, 57, 1, "capNtfnCanSend"),
+    (
+        "NotificationCap",
+        "can_receive",
+        0,
+        58,
+        1,
+        "capNtfnCanReceive",
+    ),
+    ("NotificationCap", "badge", 1, 0, 64, "capNtfnBadge"),
+    // reply_cap (non-MCS)
+    ("ReplyCap", "tcb", 1, 0, 64, "capTCBPtr"),
+    ("ReplyCap", "can_grant", 0, 1, 1, "capReplyCanGrant"),
+    ("ReplyCap", "master", 0, 0, 1, "capReplyMaster"),
+    // cnode_cap
+    ("CNodeCap", "cnode", 0, 0, 47, "capCNodePtr"),
+    ("CNodeCap", "radix", 0, 47, 6, "capCNodeRadix"),
+    ("CNodeCap", "guard_size", 0, 53, 6, "capCNodeGuardSize"),
+    ("CNodeCap", "guard", 1, 0, 64, "capCNodeGuard"),
+    // thread_cap
+    ("ThreadCap", "tcb", 0, 0, 48, "capTCBPtr"),
+    // irq_handler_cap (non-SMP)
+    ("IrqHandlerCap", "irq", 1, 0, 12, "capIRQ"),
+    // zombie_cap
+    ("ZombieCap", "id", 1, 0, 64, "capZombieID"),
+    ("ZombieCap", "zombie_type", 0, 0, 7, "capZombieType"),
+    // frame_cap
+    ("FrameCap", "base", 1, 0, 48, "capFBasePtr"),
+    ("FrameCap", "mapped_asid", 1, 48, 16, "capFMappedASID"),
+    ("FrameCap", "page_size", 0, 57, 2, "capFSize"),
+    ("FrameCap", "map_type", 0, 55, 2, "capFMapType"),
+    ("FrameCap", "mapped_address", 0, 7, 48, "capFMappedAddress"),
+    ("FrameCap", "vm_rights", 0, 5, 2, "capFVMRights"),
+    ("FrameCap", "is_device", 0, 4, 1, "capFIsDevice"),
+    // page_table_cap
+    ("PageTableCap", "base", 1, 0, 48, "capPTBasePtr"),
+    ("PageTableCap", "mapped_asid", 1, 48, 12, "capPTMappedASID"),
+    ("PageTableCap", "mapped", 0, 49, 1, "capPTIsMapped"),
+    (
+        "PageTableCap",
+        "mapped_address",
+        0,
+        21,
+        28,
+        "capPTMappedAddress",
+    ),
+    // page_directory_cap
+    ("PageDirectoryCap", "base", 1, 0, 48, "capPDBasePtr"),
+    (
+        "PageDirectoryCap",
+        "mapped_asid",
+        1,
+        48,
+        12,
+        "capPDMappedASID",
+    ),
+    ("PageDirectoryCap", "mapped", 0, 49, 1, "capPDIsMapped"),
+    (
+        "PageDirectoryCap",
+        "mapped_address",
+        0,
+        30,
+        19,
+        "capPDMappedAddress",
+    ),
+    // pdpt_cap
+    ("PdptCap", "base", 1, 0, 48, "capPDPTBasePtr"),
+    ("PdptCap", "mapped_asid", 1, 48, 12, "capPDPTMappedASID"),
+    ("PdptCap", "mapped", 0, 58, 1, "capPDPTIsMapped"),
+    (
+        "PdptCap",
+        "mapped_address",
+        0,
+        48,
+        10,
+        "capPDPTMappedAddress",
+    ),
+    // pml4_cap
+    ("Pml4Cap", "base", 1, 0, 64, "capPML4BasePtr"),
+    ("Pml4Cap", "mapped", 0, 58, 1, "capPML4IsMapped"),
+    ("Pml4Cap", "mapped_asid", 0, 0, 12, "capPML4MappedASID"),
+    // asid_pool_cap
+    ("AsidPoolCap", "pool", 0, 0, 37, "capASIDPool"),
+    ("AsidPoolCap", "asid_base", 0, 47, 12, "capASIDBase"),
+    // io_port_cap (without VT-x)
+    ("IoPortCap", "first_port", 0, 40, 16, "capIOPortFirstPort"),
+    ("IoPortCap", "last_port", 0, 24, 16, "capIOPortLastPort"),
+];
+
+/// seL4's `capType` field: bits 59..64 of word 0 in every cap.
+#[test]
+fn the_tag_is_at_sel4s_cap_type() {
+    assert_eq!((target::TAG_SHIFT, target::TAG_BITS), (59, 5));
+    for ty in CapType::ALL {
+        let cap = Cap::from_words([(ty as u64) << 59, 0]);
+        assert_eq!(cap.cap_type(), Some(ty));
+    }
+    let endpoint = EndpointCap::new(0x1000, Rights::NONE, 7).expect("fits");
+    assert_eq!(endpoint.cap().words()[0] >> 59, EndpointCap::TAG);
+}
+
+/// Every field, set to all ones in a cap of nothing else, sets exactly
+/// seL4's bits of that field; every field of the spec is in the table.
+#[test]
+fn every_field_is_at_sel4s_word_and_bits() {
+    let mut seen = vec![false; SEL4_FIELDS.len()];
+    for &(tag, index, name) in dispatch::FIELDS {
+        let (cap_name, field) = name.split_once('.').expect("Cap.field");
+        let row = SEL4_FIELDS
+            .iter()
+            .position(|r| r.0 == cap_name && r.1 == field)
+            .unwrap_or_else(|| panic!("{name} is not in the table"));
+        seen[row] = true;
+        let (_, _, word, lo, width, sel4) = SEL4_FIELDS[row];
+        let empty = [u64::from(tag) << 59, 0];
+        // The widest value the field takes: all ones (a pointer's
+        // canonical all-ones address, without its alignment bits).
+        let filled = (0..64)
+            .map(|k| u64::MAX << k)
+            .chain((1..64).rev().map(|w| (1u64 << w) - 1))
+            .find_map(|value| {
+                let mut cap = Cap::from_words(empty);
+                dispatch::rust_set(tag, index, &mut cap, value).then_some(cap)
+            })
+            .unwrap_or_else(|| panic!("{name} takes no value"));
+        let ones = if width == 64 {
+            u64::MAX
+        } else {
+            (1 << width) - 1
+        };
+        let mut expected = empty;
+        expected[word] |= ones << lo;
+        assert_eq!(
+            filled.words(),
+            expected,
+            "{name} is not where seL4 keeps {sel4} (word {word}, bits {lo}..{})",
+            lo + width
+        );
+    }
+    for (row, seen) in SEL4_FIELDS.iter().zip(seen) {
+        assert!(seen, "{}.{} is not a field of the spec", row.0, row.1);
+    }
+}
+
+/// seL4's `field_high` pointers are canonical: read back with bit 47
+/// copied above, and only canonical addresses are stored.
+#[test]
+fn pointers_are_canonical_addresses() {
+    let kernel = 0xffff_8000_0010_0000;
+    let mut tcb = ThreadCap::new(kernel).expect("a canonical address");
+    assert_eq!(tcb.cap().words()[0] & ((1 << 48) - 1), 0x8000_0010_0000);
+    assert_eq!(tcb.tcb(), kernel);
+    // Bit 47 set without the bits above it: not canonical.
+    let e = tcb
+        .set_tcb(0x0000_8000_0010_0000)
+        .expect_err("not canonical");
+    assert_eq!(e.value, 0x0000_8000_0010_0000);
+    assert_eq!(tcb.tcb(), kernel, "a refused value leaves the cap alone");
+    tcb.set_tcb(0x0000_7fff_ffff_f000).expect("a user address");
+    assert_eq!(tcb.tcb(), 0x0000_7fff_ffff_f000);
+    // `field_ptr(1)`: 47 bits without the low bit, still canonical.
+    let mut cnode = CNodeCap::new(0x1000, 4, 0, 0).expect("fits");
+    cnode
+        .set_cnode(0xffff_ffff_8000_0000)
+        .expect("canonical, aligned");
+    assert_eq!(cnode.cnode(), 0xffff_ffff_8000_0000);
+    assert_eq!(cnode.cap().words()[0] & ((1 << 47) - 1), 0x7fff_c000_0000);
+    assert!(
+        cnode.set_cnode(0xffff_ffff_8000_0001).is_err(),
+        "misaligned"
+    );
+    // A mapped address keeps its top bits only (`field_high ... 28`).
+    let mut table = PageTableCap::from_cap(Cap::from_words([PageTableCap::TAG << 59, 0]))
+        .expect("a page table cap");
+    table
+        .set_mapped_address(0x0000_7fff_fff0_0000)
+        .expect("1 MiB aligned");
+    assert_eq!(table.cap().words()[0] >> 21 & ((1 << 28) - 1), 0x7ff_ffff);
+    assert!(table.set_mapped_address(0x0000_7fff_fff8_0000).is_err());
+}
+
+/// seL4's `invocation_label` numbers for this configuration (non-MCS,
+/// non-SMP, no debug API), from libsel4/include/interfaces/object-api.xml
+/// (BSD-2-Clause), methods in order from `UntypedRetype` = 1.
+#[test]
+fn labels_are_sel4s() {
+    let labels: &[(u64, u64, &str)] = &[
+        (UntypedCapLabel::Retype as u64, 1, "UntypedRetype"),
+        (ThreadCapLabel::ReadRegisters as u64, 2, "TCBReadRegisters"),
+        (
+            ThreadCapLabel::WriteRegisters as u64,
+            3,
+            "TCBWriteRegisters",
+        ),
+        (ThreadCapLabel::CopyRegisters as u64, 4, "TCBCopyRegisters"),
+        (ThreadCapLabel::Configure as u64, 5, "TCBConfigure"),
+        (ThreadCapLabel::SetPriority as u64, 6, "TCBSetPriority"),
+        (ThreadCapLabel::SetMcPriority as u64, 7, "TCBSetMCPriority"),
+        (
+            ThreadCapLabel::SetSchedParams as u64,
+            8,
+            "TCBSetSchedParams",
+        ),
+        (ThreadCapLabel::SetIpcBuffer as u64, 9, "TCBSetIPCBuffer"),
+        (ThreadCapLabel::SetSpace as u64, 10, "TCBSetSpace"),
+        (ThreadCapLabel::Suspend as u64, 11, "TCBSuspend"),
+        (ThreadCapLabel::Resume as u64, 12, "TCBResume"),
+        (
+            ThreadCapLabel::BindNotification as u64,
+            13,
+            "TCBBindNotification",
+        ),
+        (
+            ThreadCapLabel::UnbindNotification as u64,
+            14,
+            "TCBUnbindNotification",
+        ),
+        (ThreadCapLabel::SetTlsBase as u64, 15, "TCBSetTLSBase"),
+        (ThreadCapLabel::SetFlags as u64, 16, "TCBSetFlags"),
+        (CNodeCapLabel::Revoke as u64, 17, "CNodeRevoke"),
+        (CNodeCapLabel::Delete as u64, 18, "CNodeDelete"),
+        (
+            CNodeCapLabel::CancelBadgedSends as u64,
+            19,
+            "CNodeCancelBadgedSends",
+        ),
+        (CNodeCapLabel::Copy as u64, 20, "CNodeCopy"),
+        (CNodeCapLabel::Mint as u64, 21, "CNodeMint"),
+        (CNodeCapLabel::Move as u64, 22, "CNodeMove"),
+        (CNodeCapLabel::Mutate as u64, 23, "CNodeMutate"),
+        (CNodeCapLabel::Rotate as u64, 24, "CNodeRotate"),
+        (CNodeCapLabel::SaveCaller as u64, 25, "CNodeSaveCaller"),
+        (IrqControlCapLabel::Get as u64, 26, "IRQIssueIRQHandler"),
+        (IrqHandlerCapLabel::Ack as u64, 27, "IRQAckIRQ"),
+        (
+            IrqHandlerCapLabel::SetNotification as u64,
+            28,
+            "IRQSetIRQHandler",
+        ),
+        (IrqHandlerCapLabel::Clear as u64, 29, "IRQClearIRQHandler"),
+        (DomainCapLabel::Set as u64, 30, "DomainSetSet"),
+    ];
+    for &(ours, sel4, name) in labels {
+        assert_eq!(ours, sel4, "{name}");
+    }
+    assert_eq!(
+        CNodeCapLabel::from_word(17),
+        Some(CNodeCapLabel::Revoke),
+        "the decoder takes seL4's number"
+    );
+    assert_eq!(CNodeCapLabel::from_word(1), None);
+}
