@@ -1523,6 +1523,46 @@ fn case_files_agree() {
     }
 }
 
+/// Caps carried by messages (kernel-caps-carried-by-messages.ops): the
+/// call's cap and the reply's land in the slots the buffers name, a full
+/// slot takes none; both sides agree on every step and on the slots.
+#[test]
+fn messages_carry_the_caps_their_buffers_name() {
+    let steps = thread_case("kernel-caps-carried-by-messages.ops");
+    differ_steps(&steps).unwrap();
+    let mut m = boot_interp(kernel_spec());
+    for step in &steps {
+        let _ = run_step(&mut m, step);
+    }
+    let carried: Vec<u64> = m
+        .ipc_events()
+        .iter()
+        .filter_map(|e| match e {
+            IpcEvent::Message { caps, .. } => Some(*caps),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(carried, [1, 1, 0]);
+    let held = |index| {
+        m.node_at(Slot {
+            cnode: CNodeId::Root,
+            index,
+        })
+        .map(|n| n.cap.object)
+    };
+    assert_eq!(held(7), held(12), "the notification cap went to B");
+    assert_eq!(held(6), held(11), "the endpoint cap went back to A");
+}
+
+/// A reply cap its caller's deletion removes is counted with the
+/// deletion (kernel-reply-cap-deleted-with-its-caller.ops): both sides
+/// remove the same caps in the revoke.
+#[test]
+fn a_reply_cap_deleted_with_its_caller_agrees() {
+    let steps = thread_case("kernel-reply-cap-deleted-with-its-caller.ops");
+    differ_steps(&steps).unwrap();
+}
+
 /// Issue 12's first takeover as a case file: a CNode that is a live
 /// thread's CSpace keeps its memory (the retype over it is refused) until
 /// the TCB goes; kernel and interpreter agree step by step and the
