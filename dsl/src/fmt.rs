@@ -669,6 +669,15 @@ impl<'a> Printer<'a> {
                     s.token(";");
                 });
             }
+            Rule::derive_item => {
+                for (i, p) in inner.enumerate() {
+                    if i > 0 {
+                        self.space();
+                    }
+                    self.leaf(&p);
+                }
+                self.token(";");
+            }
             Rule::invocations_item | Rule::interface_item => {
                 self.keyword_and_name(&mut inner);
                 self.space();
@@ -1036,10 +1045,12 @@ impl<'a> Printer<'a> {
 /// Items printed on one line (without comments), which may sit next to each
 /// other without a blank line.
 fn is_one_line(item: &Pair<'_, Rule>) -> bool {
-    item.clone()
-        .into_inner()
-        .last()
-        .is_some_and(|k| matches!(k.as_rule(), Rule::use_item | Rule::const_item))
+    item.clone().into_inner().last().is_some_and(|k| {
+        matches!(
+            k.as_rule(),
+            Rule::use_item | Rule::const_item | Rule::derive_item
+        )
+    })
 }
 
 #[cfg(test)]

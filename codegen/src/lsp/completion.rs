@@ -74,6 +74,8 @@ pub(super) const KEYWORDS: &[&str] = &[
     "for",
     "inherits",
     "retype",
+    "derive",
+    "from",
     "invocations",
     "interface",
     "fn",
