@@ -5,10 +5,19 @@
 //! with Hamlet's rule (tools/hamlet/HamletBackend.lhs, `mkObjTypeEnum`: the
 //! non-abstract caps in declaration order, from `ObjType_Null` = 0), never
 //! read back from the generated code; the layouts from the C widths of the
-//! fields (barrelfish_kpi/types.h) and capc's layout rules.
+//! fields (barrelfish_kpi/types.h) and capc's layout rules. caps.hl's
+//! `from` relations between cap types (Mappings, EndPointLMP, Domain,
+//! DeviceID) are derivation rules: the generated `derive` and `is_ancestor`
+//! are run against the reference interpreter on them.
 
+use std::path::Path;
+
+use capc_dsl::interp::harness::{BootCap, boot_machine, pack};
+use capc_dsl::interp::{Machine, OpError};
+use capc_dsl::model::Spec;
 use capc_generated_tests::barrelfish::{
-    Cap, CapType, DeviceID, FCNode, FieldError, Frame_Mapping, IO, RAM, Rights, target,
+    Cap, CapType, DERIVE_RULES, DeriveError, DeviceID, FCNode, FieldError, Frame_Mapping, IO, RAM,
+    Rights, derive, is_ancestor, is_copy, same_object, target,
 };
 
 /// Barrelfish's `enum objtype`, as Hamlet generates it from caps.hl.
@@ -158,17 +167,141 @@ fn fcnode_and_mapping_round_trip() {
         "coreid_t is 8 bits"
     );
 
-    let mapping =
-        Frame_Mapping::new(0xffff_8000_0000_1000, 0xffff_8000_0000_2040, 511, 512).expect("fits");
+    let mapping = Frame_Mapping::new(
+        0xffff_8000_0000_1000,
+        0xffff_8000_0000_2040,
+        511,
+        512,
+        0xffff_f000_dead_b000,
+        21,
+    )
+    .expect("fits");
     let words = Cap::from(mapping).words();
     assert_eq!(
         words,
         [
-            9 | (511 << 8) | (512 << 24),
+            9 | (511 << 8) | (512 << 24) | (21 << 40),
             0xffff_8000_0000_1000,
             0xffff_8000_0000_2040,
-            0
+            0xffff_f000_dead_b000,
         ]
     );
     assert!(IO::new(0xffff, 0x1_0000).is_err(), "IO ports are 16 bits");
+}
+
+fn spec() -> Spec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/barrelfish/caps.cap");
+    capc_dsl::compile(&path, &capc_dsl::FsLoader)
+        .expect("readable")
+        .spec
+        .expect("caps.cap checks clean")
+}
+
+/// 1 MiB of RAM, a ProcessManager and a DeviceIDManager.
+const BOOT: &[BootCap] = &[
+    (0, "RAM", 0x10_0000, 20, false, &[]),
+    (1, "ProcessManager", 0, 0, false, &[]),
+    (2, "DeviceIDManager", 0, 0, false, &[]),
+];
+
+/// The words of the cap in root slot `index`.
+fn words(m: &Machine<'_>, index: u64) -> Cap {
+    let node = m.node_at(capc_dsl::interp::Slot {
+        cnode: capc_dsl::interp::CNodeId::Root,
+        index,
+    });
+    Cap::from_words(
+        pack(m, &node.expect("a cap there").cap)
+            .try_into()
+            .expect("4 words"),
+    )
+}
+
+#[test]
+fn every_from_relation_between_cap_types_is_a_rule() {
+    // caps.hl's 26 `from` relations whose source is not PhysAddr or RAM,
+    // all `#[multiple]` (see caps.cap).
+    assert_eq!(DERIVE_RULES.len(), 26);
+    assert!(DERIVE_RULES.iter().all(|r| r.multiple));
+    for rule in DERIVE_RULES {
+        assert_eq!(rule.target.derived_from(), Some(rule));
+        assert!(rule.target.is_derived_from(rule.source));
+        assert!(!rule.source.is_derived_from(rule.target));
+    }
+    assert_eq!(
+        CapType::EndPointLMP.derived_from().map(|r| r.source),
+        Some(CapType::Dispatcher)
+    );
+    assert_eq!(CapType::Frame.derived_from(), None, "retyped, not derived");
+}
+
+#[test]
+fn derived_caps_are_the_interpreters() {
+    let spec = spec();
+    let mut m = boot_machine(&spec, BOOT);
+    let object = |name: &str| u64::from(spec.object(name).unwrap().0);
+    let cap_type = |name: &str| spec.cap(name).unwrap();
+    // A 64 KiB Frame, a Dispatcher and a page table.
+    m.retype(&[0], object("FrameObject"), 16, &[], 3, 1)
+        .unwrap();
+    m.retype(&[0], object("DispatcherObject"), 0, &[], 4, 1)
+        .unwrap();
+    m.retype(&[0], object("VNode_x86_64_ptableObject"), 0, &[], 5, 1)
+        .unwrap();
+    let derivations = [
+        (3, "Frame_Mapping", CapType::Frame_Mapping, 7),
+        (3, "Frame_Mapping", CapType::Frame_Mapping, 8),
+        (4, "EndPointLMP", CapType::EndPointLMP, 9),
+        (4, "EndPointLMP", CapType::EndPointLMP, 10),
+        (
+            5,
+            "VNode_x86_64_ptable_Mapping",
+            CapType::VNode_x86_64_ptable_Mapping,
+            11,
+        ),
+        (1, "Domain", CapType::Domain, 12),
+        (2, "DeviceID", CapType::DeviceID, 13),
+    ];
+    for (source, name, target, dest) in derivations {
+        m.derive_cap(&[source], cap_type(name), &[dest]).unwrap();
+        let (parent, child) = (words(&m, source), words(&m, dest));
+        // Every rule is `multiple`: a live derived cap does not matter.
+        assert_eq!(derive(parent, target, true), Ok(child), "{name}");
+        assert!(
+            is_ancestor(parent, child),
+            "{name} is derived from its source"
+        );
+        assert!(!is_ancestor(child, parent), "{name}");
+        assert!(!same_object(parent, child) && !is_copy(parent, child));
+    }
+    // A Frame_Mapping names the frame's 64 KiB; it lies within the RAM, so
+    // the RAM is its ancestor by its contents too.
+    let (ram, frame, mapping) = (words(&m, 0), words(&m, 3), words(&m, 7));
+    assert_eq!(Frame_Mapping::from_cap(mapping).unwrap().bytes(), 16);
+    assert!(is_ancestor(ram, mapping));
+    // Not from another frame, nor from a cap of the wrong type.
+    m.retype(&[0], object("FrameObject"), 12, &[], 14, 1)
+        .unwrap();
+    assert!(
+        !is_ancestor(words(&m, 14), mapping),
+        "another frame's mapping"
+    );
+    assert_eq!(
+        derive(frame, CapType::EndPointLMP, false),
+        Err(DeriveError::IllegalOperation)
+    );
+    assert_eq!(
+        m.derive_cap(&[3], cap_type("EndPointLMP"), &[15]),
+        Err(OpError::IllegalOperation)
+    );
+    assert_eq!(
+        derive(ram, CapType::Frame_Mapping, false),
+        Err(DeriveError::IllegalOperation)
+    );
+    // Revoking the frame deletes its two mappings; the RAM's revoke the rest
+    // but the managers' caps.
+    assert_eq!(m.revoke(&[3]), Ok(2));
+    assert_eq!(m.revoke(&[0]), Ok(7));
+    assert_eq!(m.revoke(&[1]), Ok(1));
+    assert_eq!(m.revoke(&[2]), Ok(1));
 }

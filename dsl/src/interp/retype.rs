@@ -1,8 +1,8 @@
 //! Retype: untyped memory becomes objects, with seL4's checks in the order
 //! the generated `retype` documents, each with the same error and payload.
 
-use super::{CNodeId, Holder, Machine, Node, OpError, Retyped, SlotPath};
-use crate::model::ObjectId;
+use super::{CNodeId, Holder, Machine, Node, NodeId, OpError, Retyped, SlotPath};
+use crate::model::{CapId, ObjectId, Role};
 
 impl Machine<'_> {
     /// Retypes the Untyped at `source` into `count` objects of the object
@@ -161,6 +161,89 @@ impl Machine<'_> {
             count,
             new_watermark,
             reset: !has_children,
+        })
+    }
+
+    /// Derives a cap of type `target` from the cap at `source` by the
+    /// spec's `derive` rule, into the empty slot `dest`: a child of the
+    /// source that names its object and allocates nothing (see
+    /// [`Machine::derived_cap`]). In order, as the generated `derive` and
+    /// seL4's CNode operations check:
+    /// 1. `dest` resolves, else `FailedLookup { source: 0 }`, and is empty,
+    ///    else `DeleteFirst`;
+    /// 2. `source` resolves to a cap, else `FailedLookup { source: 1 }`;
+    /// 3. a rule derives `target` from the source's type, else
+    ///    `IllegalOperation`;
+    /// 4. the rule is `#[multiple]`, or the source has no live child
+    ///    derived from it (a child of a type derived from the source's that
+    ///    is not a copy of it), else `RevokeFirst`;
+    /// 5. the new cap's fields hold the source's values, else
+    ///    `IllegalOperation`.
+    pub fn derive_cap(
+        &mut self,
+        source: &SlotPath,
+        target: CapId,
+        dest: &SlotPath,
+    ) -> Result<NodeId, OpError> {
+        let dest = self
+            .resolve(dest)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        if self.slots.contains_key(&dest) {
+            return Err(OpError::DeleteFirst);
+        }
+        let source_id = self
+            .resolve(source)
+            .and_then(|s| self.id_at(s))
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let src = self.nodes[&source_id].cap.clone();
+        let rule = self
+            .spec
+            .derive_rule(target)
+            .filter(|r| r.source == src.cap_type)
+            .ok_or(OpError::IllegalOperation)?;
+        if !rule.multiple && self.has_derived_children(source_id) {
+            return Err(OpError::RevokeFirst);
+        }
+        let cap = self.derived_cap(&src, target);
+        if !self.cap_fits(&cap) {
+            return Err(OpError::IllegalOperation);
+        }
+        Ok(self.add_node(Node {
+            cap,
+            holder: Holder::Slot(dest),
+            parent: Some(source_id),
+            may_parent: false,
+        }))
+    }
+
+    /// The cap of type `target` derived from `source`: its object address,
+    /// size argument and kind of memory the source's (where `target` names
+    /// an object), the rights its type may carry that the source carries
+    /// (all of them when the source's type has no rights), every other
+    /// field 0.
+    pub fn derived_cap(&self, source: &super::Cap, target: CapId) -> super::Cap {
+        let t = &self.spec.caps[target.index()];
+        let mut cap = self.blank_cap(target);
+        if !self.spec.caps[source.cap_type.index()].rights.is_empty() {
+            cap.rights &= source.rights;
+        }
+        if t.object.is_some() {
+            cap.object = source.object;
+            if t.field_with(Role::SizeArg).is_some() {
+                cap.size_arg = source.size_arg;
+            }
+            cap.device = t.field_with(Role::Device).is_some() && self.is_device(source);
+        }
+        cap
+    }
+
+    /// Whether the cap `id` has a live child derived from it: of a type
+    /// derived from its type, and not a copy of it.
+    pub fn has_derived_children(&self, id: NodeId) -> bool {
+        let cap = &self.nodes[&id].cap;
+        self.children(id).into_iter().any(|c| {
+            let child = &self.nodes[&c].cap;
+            self.spec.derives_from(cap.cap_type, child.cap_type) && !self.same_object(cap, child)
         })
     }
 

@@ -314,6 +314,12 @@ enum Stmt {
         source: PathExpr,
         dest: PathExpr,
     },
+    /// `derive SOURCE -> DEST CapType`: by the spec's `derive` rule.
+    Derive {
+        source: PathExpr,
+        dest: PathExpr,
+        target: CapId,
+    },
     Delete(PathExpr),
     Revoke(PathExpr),
     /// `configure TARGET NAME PATH ...`: owned slots by name; those not
@@ -364,6 +370,7 @@ const STATEMENTS: &[&str] = &[
     "copy",
     "mint",
     "move",
+    "derive",
     "delete",
     "revoke",
     "configure",
@@ -476,6 +483,28 @@ impl Parser<'_> {
                 let dest = self.path(c, example)?;
                 c.done(example)?;
                 Stmt::Move { source, dest }
+            }
+            "derive" => {
+                let example = "derive root[8] -> root[9] FrameMappingCap";
+                let source = self.path(c, example)?;
+                c.expect("->", example)?;
+                let dest = self.path(c, example)?;
+                let (type_name, type_span) = c.ident("a cap type", example)?;
+                let spec = self.spec;
+                let Some(target) = spec.cap(&type_name) else {
+                    return Err(self.unknown(
+                        type_span,
+                        "cap type",
+                        &type_name,
+                        spec.caps.iter().map(|t| t.name.as_str()),
+                    ));
+                };
+                c.done(example)?;
+                Stmt::Derive {
+                    source,
+                    dest,
+                    target,
+                }
             }
             "delete" | "revoke" => {
                 let example = format!("{word} root[8]");
@@ -1089,6 +1118,13 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
             Stmt::Move { source, dest } => {
                 m.move_cap(&source.path, &dest.path).map(|()| String::new())
             }
+            Stmt::Derive {
+                source,
+                dest,
+                target,
+            } => m
+                .derive_cap(&source.path, *target, &dest.path)
+                .map(|_| String::new()),
             Stmt::Delete(at) => m.delete(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Revoke(at) => m.revoke(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Configure { target, slots } => configure(&mut m, target, slots),
