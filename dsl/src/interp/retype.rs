@@ -174,9 +174,9 @@ impl Machine<'_> {
     /// 2. `source` resolves to a cap, else `FailedLookup { source: 1 }`;
     /// 3. a rule derives `target` from the source's type, else
     ///    `IllegalOperation`;
-    /// 4. the rule is `#[multiple]`, or the source has no live child
-    ///    derived from it (a child of a type derived from the source's that
-    ///    is not a copy of it), else `RevokeFirst`;
+    /// 4. the rule is `#[multiple]`, or the source has no live descendant
+    ///    derived from it (one of a type derived from the source's that is
+    ///    not a copy of it), else `RevokeFirst`;
     /// 5. the new cap's fields hold the source's values, else
     ///    `IllegalOperation`.
     pub fn derive_cap(
@@ -237,11 +237,12 @@ impl Machine<'_> {
         cap
     }
 
-    /// Whether the cap `id` has a live child derived from it: of a type
-    /// derived from its type, and not a copy of it.
+    /// Whether the cap `id` has a live descendant derived from it: of a
+    /// type derived from its type, and not a copy of it (Barrelfish's
+    /// retype asks for no descendants at all).
     pub fn has_derived_children(&self, id: NodeId) -> bool {
         let cap = &self.nodes[&id].cap;
-        self.children(id).into_iter().any(|c| {
+        self.descendants(id).into_iter().any(|c| {
             let child = &self.nodes[&c].cap;
             self.spec.derives_from(cap.cap_type, child.cap_type) && !self.same_object(cap, child)
         })
