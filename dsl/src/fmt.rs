@@ -1062,6 +1062,17 @@ mod tests {
     }
 
     #[test]
+    fn derive_rules_sit_on_one_line_each_grouped() {
+        let text = "derive   A\n  from B ;\n/// doc\n#[multiple]  derive C from D; // why\n\
+                    derive E from F;\ncap X {}\nderive G from H;\n";
+        assert_eq!(
+            fmt(text),
+            "derive A from B;\n/// doc\n#[multiple]\nderive C from D; // why\nderive E from F;\n\n\
+             cap X {}\n\nderive G from H;\n"
+        );
+    }
+
+    #[test]
     fn lays_out_a_small_spec() {
         let text = "const A=1<<(2+3) ;const B = 4KiB;\nrights{read,write}\n\
                     object X{size=16;}\ncap XCap for X{#[identity]#[object] p:ptr(align=16),r:rights(read,),}\n";
