@@ -143,3 +143,88 @@ fn removing_a_derived_cap_finalises_nothing() {
     assert_eq!(m.in_use(ram), 0);
     assert_eq!(m.revoke(&[0]), Ok(1));
 }
+
+#[test]
+fn a_split_makes_pieces_of_the_frame_as_its_children() {
+    let spec = spec();
+    let mut m = machine(&spec);
+    let frame = spec.cap("FrameCap").unwrap();
+    // Read-only: the pieces keep the source's rights.
+    m.copy(&[1], &[3], 0b01).unwrap();
+    let pieces = m.split_cap(&[3], 12, 2, &[4]).unwrap();
+    assert_eq!(pieces.len(), 2);
+    for (i, id) in pieces.iter().enumerate() {
+        let node = m.node(*id).unwrap();
+        assert_eq!(node.parent, m.id_at(root(3)));
+        assert_eq!(node.cap.cap_type, frame);
+        assert_eq!(node.cap.rights, 0b01);
+        assert_eq!(
+            m.region(&node.cap),
+            Some((0x10_0000 + 4096 * i as u64, 4096))
+        );
+    }
+    assert!(m.is_split_piece(pieces[0]));
+    assert!(!m.is_split_piece(m.id_at(root(3)).unwrap()));
+    // The pieces lie in the frame: nothing more is in use.
+    let ram = m.id_at(root(0)).unwrap();
+    assert_eq!(m.in_use(ram), 8192);
+    // Once split, the frame (or its original, whose region holds the
+    // pieces) splits again only when the pieces are gone.
+    assert_eq!(m.split_cap(&[3], 12, 1, &[6]), Err(OpError::RevokeFirst));
+    assert_eq!(m.split_cap(&[1], 12, 1, &[6]), Err(OpError::RevokeFirst));
+    // A piece is a frame of its own: it has mappings, and its last cap
+    // going finalises it; the frame's revoke takes the pieces.
+    let mapping = spec.cap("FrameMapping").unwrap();
+    m.derive_cap(&[4], mapping, &[6]).unwrap();
+    assert_eq!(m.revoke(&[3]), Ok(3));
+    m.split_cap(&[1], 12, 2, &[4]).unwrap();
+}
+
+#[test]
+fn split_refusals_come_in_order() {
+    let spec = spec();
+    let mut m = machine(&spec);
+    assert_eq!(
+        m.split_cap(&[1], 12, 1, &[99]),
+        Err(OpError::FailedLookup { source: 0 })
+    );
+    assert_eq!(
+        m.split_cap(&[1], 12, 100, &[3]),
+        Err(OpError::RangeError { min: 1, max: 61 })
+    );
+    assert_eq!(m.split_cap(&[1], 12, 1, &[2]), Err(OpError::DeleteFirst));
+    assert_eq!(
+        m.split_cap(&[9], 12, 1, &[3]),
+        Err(OpError::FailedLookup { source: 1 })
+    );
+    // Untyped memory and a manager do not split.
+    assert_eq!(
+        m.split_cap(&[0], 12, 1, &[3]),
+        Err(OpError::IllegalOperation)
+    );
+    assert_eq!(
+        m.split_cap(&[2], 12, 1, &[3]),
+        Err(OpError::IllegalOperation)
+    );
+    // 8 KiB into 8 KiB or more, or a size the frame does not have.
+    for arg in [13, 14, 11] {
+        assert_eq!(
+            m.split_cap(&[1], arg, 1, &[3]),
+            Err(OpError::InvalidArgument { index: 1 })
+        );
+    }
+    assert_eq!(
+        m.split_cap(&[1], 12, 3, &[3]),
+        Err(OpError::RangeError { min: 1, max: 2 })
+    );
+    assert_eq!(
+        m.split_cap(&[1], 12, 0, &[3]),
+        Err(OpError::RangeError { min: 1, max: 2 })
+    );
+    // A frame with a mapping does not split until the mapping is revoked.
+    let mapping = spec.cap("FrameMapping").unwrap();
+    m.derive_cap(&[1], mapping, &[3]).unwrap();
+    assert_eq!(m.split_cap(&[1], 12, 2, &[4]), Err(OpError::RevokeFirst));
+    m.revoke(&[1]).unwrap();
+    m.split_cap(&[1], 12, 2, &[4]).unwrap();
+}

@@ -20,7 +20,7 @@ use capc_dsl::interp::{Machine, OpError};
 use capc_dsl::model::Spec;
 use capc_generated_tests::barrelfish::{
     Cap, CapType, DERIVE_RULES, DeriveError, DeviceID, FCNode, FieldError, Frame_Mapping, IO, RAM,
-    Rights, derive, is_ancestor, is_copy, same_object, target,
+    Rights, derive, is_ancestor, is_copy, same_object, split, target,
 };
 use proptest::prelude::*;
 
@@ -227,19 +227,30 @@ fn words(m: &Machine<'_>, index: u64) -> Cap {
 #[test]
 fn every_from_relation_between_cap_types_is_a_rule() {
     // caps.hl's 26 `from` relations whose source is not PhysAddr or RAM,
-    // all `#[multiple]` (see caps.cap).
-    assert_eq!(DERIVE_RULES.len(), 26);
-    assert!(DERIVE_RULES.iter().all(|r| r.multiple));
+    // all `#[multiple]` (see caps.cap), and its `from_self` on Frame and
+    // DevFrame, which split once.
+    assert_eq!(DERIVE_RULES.len(), 28);
     for rule in DERIVE_RULES {
         assert_eq!(rule.target.derived_from(), Some(rule));
-        assert!(rule.target.is_derived_from(rule.source));
-        assert!(!rule.source.is_derived_from(rule.target));
+        if rule.source == rule.target {
+            assert!(rule.source.splits() && !rule.multiple);
+        } else {
+            assert!(rule.multiple);
+            assert!(rule.target.is_derived_from(rule.source));
+            assert!(!rule.source.is_derived_from(rule.target));
+        }
     }
+    let splits: Vec<CapType> = CapType::ALL.into_iter().filter(|t| t.splits()).collect();
+    assert_eq!(splits, [CapType::Frame, CapType::DevFrame]);
     assert_eq!(
         CapType::EndPointLMP.derived_from().map(|r| r.source),
         Some(CapType::Dispatcher)
     );
-    assert_eq!(CapType::Frame.derived_from(), None, "retyped, not derived");
+    assert_eq!(
+        CapType::RAM.derived_from(),
+        None,
+        "retyped, not derived nor split"
+    );
 }
 
 #[test]
@@ -329,6 +340,12 @@ enum Step {
         rule: usize,
         dest: u64,
     },
+    Split {
+        source: u64,
+        arg: u64,
+        count: u64,
+        dest: u64,
+    },
     Copy {
         source: u64,
         dest: u64,
@@ -342,7 +359,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     let step = prop_oneof![
         2 => (
             prop_oneof![
-                (12..15u64).prop_map(|a| ("FrameObject", a)),
+                (12..17u64).prop_map(|a| ("FrameObject", a)),
                 Just(("DispatcherObject", 0)),
                 Just(("VNode_x86_64_ptableObject", 0)),
                 Just(("RAMObject", 12)),
@@ -352,11 +369,33 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             .prop_map(|((object, arg), dest)| Step::Retype { object, arg, dest }),
         4 => (slot.clone(), 0..1000usize, slot.clone())
             .prop_map(|(source, rule, dest)| Step::Derive { source, rule, dest }),
+        3 => (0..16u64, 11..16u64, 0..4u64, slot.clone())
+            .prop_map(|(source, arg, count, dest)| Step::Split { source, arg, count, dest }),
         2 => (slot.clone(), slot.clone()).prop_map(|(source, dest)| Step::Copy { source, dest }),
         1 => slot.clone().prop_map(Step::Delete),
         1 => slot.prop_map(Step::Revoke),
     ];
     proptest::collection::vec(step, 1..40)
+}
+
+/// Whether a live cap of the interpreter's lies in `source`'s region and is
+/// a piece of its type or of a type derived from it, by the generated
+/// predicates (what a kernel passes `split`).
+fn has_pieces(m: &Machine<'_>, source: Cap) -> bool {
+    let Some((base, size)) = capc_generated_tests::barrelfish::region(source) else {
+        return false;
+    };
+    m.nodes().any(|(_, n)| {
+        let cap = Cap::from_words(pack(m, &n.cap).try_into().expect("4 words"));
+        let related = match (cap.cap_type(), source.cap_type()) {
+            (Some(c), Some(s)) => c == s || c.is_derived_from(s),
+            _ => false,
+        };
+        related
+            && !same_object(source, cap)
+            && capc_generated_tests::barrelfish::region(cap)
+                .is_some_and(|(b, s)| b >= base && b.saturating_add(s) <= base + size)
+    })
 }
 
 /// Whether the interpreter's cap `id` has a descendant that the generated
@@ -436,6 +475,60 @@ proptest! {
                         }
                     }
                 }
+                Step::Split { source, arg, count, dest } => {
+                    // Mostly a cap that splits (a frame).
+                    let frames: Vec<u64> = (0..16)
+                        .filter(|i| {
+                            m.node_at(root_slot(*i)).is_some()
+                                && words(&m, *i).cap_type().is_some_and(CapType::splits)
+                        })
+                        .collect();
+                    let source = match frames.as_slice() {
+                        [] => source,
+                        _ if source % 4 == 0 => source,
+                        some => some[source as usize % some.len()],
+                    };
+                    // Mostly the first window of free slots.
+                    let free = (0..16u64).find(|d| {
+                        d + count <= 16 && (*d..d + count).all(|i| m.node_at(root_slot(i)).is_none())
+                    });
+                    let dest = match free {
+                        Some(free) if dest % 4 != 0 => free,
+                        _ => dest,
+                    };
+                    let before = m.node_at(root_slot(source)).map(|_| {
+                        let cap = words(&m, source);
+                        (cap, has_pieces(&m, cap))
+                    });
+                    let window_free = dest + count <= 16
+                        && (dest..dest + count).all(|i| m.node_at(root_slot(i)).is_none());
+                    let got = m.split_cap(&[source], arg, count, &[dest]);
+                    match (before, window_free) {
+                        (_, false) => prop_assert!(
+                            matches!(got, Err(OpError::DeleteFirst | OpError::RangeError { .. })),
+                            "{step:?}: {got:?}"
+                        ),
+                        (None, true) => {
+                            prop_assert_eq!(got, Err(OpError::FailedLookup { source: 1 }));
+                        }
+                        (Some((cap, has)), true) => match (split(cap, arg, count, has), got) {
+                            (Ok(pieces), Ok(ids)) => {
+                                prop_assert_eq!(ids.len() as u64, pieces.count);
+                                for i in 0..pieces.count {
+                                    prop_assert_eq!(Some(words(&m, dest + i)), pieces.cap(i));
+                                    prop_assert!(is_ancestor(cap, words(&m, dest + i)));
+                                }
+                            }
+                            (Err(DeriveError::IllegalOperation), Err(OpError::IllegalOperation))
+                            | (Err(DeriveError::RevokeFirst), Err(OpError::RevokeFirst)) => {}
+                            (Err(DeriveError::InvalidArgument { index }), Err(OpError::InvalidArgument { index: got }))
+                                if index == got => {}
+                            (Err(DeriveError::RangeError { min, max }), Err(OpError::RangeError { min: a, max: b }))
+                                if (min, max) == (a, b) => {}
+                            (want, got) => prop_assert!(false, "{step:?}: generated {want:?}, interpreter {got:?}"),
+                        },
+                    }
+                }
                 Step::Copy { source, dest } => {
                     let _ = m.copy(&[source], &[dest], u64::MAX);
                 }
@@ -457,7 +550,10 @@ proptest! {
                     spec.derive_rule(parent.cap.cap_type).is_none() || parent.cap.cap_type == node.cap.cap_type,
                     "{id:?}: a derived cap parents only its own kind's copies"
                 );
-                if spec.derive_rule(node.cap.cap_type).is_some() {
+                let piece = m.is_split_piece(id)
+                    && parent.cap.cap_type == node.cap.cap_type
+                    && !m.same_object(&parent.cap, &node.cap);
+                if spec.derive_rule(node.cap.cap_type).is_some() || piece {
                     let packed = |c| Cap::from_words(pack(&m, c).try_into().expect("4 words"));
                     prop_assert!(
                         is_ancestor(packed(&parent.cap), packed(&node.cap)),
@@ -474,4 +570,50 @@ fn root_slot(index: u64) -> capc_dsl::interp::Slot {
         cnode: capc_dsl::interp::CNodeId::Root,
         index,
     }
+}
+
+#[test]
+fn split_frames_are_the_interpreters() {
+    let spec = spec();
+    let mut m = boot_machine(spec, BOOT);
+    let frame = u64::from(spec.object("FrameObject").unwrap().0);
+    m.retype(&[0], frame, 14, &[], 3, 1).unwrap();
+    let source = words(&m, 3);
+    assert!(!has_pieces(&m, source));
+    let pieces = split(source, 12, 4, false).expect("four pages of 16 KiB");
+    let ids = m.split_cap(&[3], 12, 4, &[4]).unwrap();
+    assert_eq!(ids.len(), 4);
+    for i in 0..4 {
+        let piece = words(&m, 4 + i);
+        assert_eq!(pieces.cap(i), Some(piece));
+        assert!(is_ancestor(source, piece) && !is_ancestor(piece, source));
+        assert!(!is_copy(source, piece));
+    }
+    assert!(
+        !is_ancestor(words(&m, 4), words(&m, 5)),
+        "pieces are siblings"
+    );
+    // Split once: again is RevokeFirst on both sides, for the frame and for
+    // a copy of it.
+    assert!(has_pieces(&m, source));
+    assert_eq!(split(source, 12, 1, true), Err(DeriveError::RevokeFirst));
+    assert_eq!(m.split_cap(&[3], 12, 1, &[8]), Err(OpError::RevokeFirst));
+    m.copy(&[3], &[9], u64::MAX).unwrap();
+    assert_eq!(m.split_cap(&[9], 12, 1, &[8]), Err(OpError::RevokeFirst));
+    // Sizes and counts.
+    assert_eq!(
+        split(source, 14, 1, false),
+        Err(DeriveError::InvalidArgument { index: 1 })
+    );
+    assert_eq!(
+        split(source, 13, 3, false),
+        Err(DeriveError::RangeError { min: 1, max: 2 })
+    );
+    assert_eq!(
+        split(words(&m, 0), 12, 1, false),
+        Err(DeriveError::IllegalOperation)
+    );
+    // Revoking the frame takes its pieces (and the copy); then it splits.
+    assert_eq!(m.revoke(&[3]), Ok(5));
+    m.split_cap(&[3], 13, 2, &[4]).unwrap();
 }

@@ -10,7 +10,7 @@
 //!   `badge_of`, `may_copy`, `is_mapped`, `derived`) gives the same answer
 //!   on random pairs, many of them related (copies, mints, objects carved
 //!   from an untyped cap's region, and for Barrelfish's caps.cap caps made
-//!   by its `derive` rules);
+//!   by its `derive` rules and pieces of split frames);
 //! - `cap_for` makes the same cap, and `retype` returns the same status,
 //!   payload and placement for random requests on random sources.
 //!
@@ -315,6 +315,13 @@ macro_rules! differential {
                                 if let Ok(cap) = $derive(a, rule.target, false) {
                                     return cap;
                                 }
+                            }
+                            // Or a piece of it, for a type whose caps split.
+                            if a.cap_type().is_some_and(CapType::splits) && rng.chance(70)
+                                && let Ok(pieces) = split(a, 12 + rng.below(10), 1 + rng.below(4), false)
+                                && let Some(cap) = pieces.cap(rng.below(pieces.count))
+                            {
+                                return cap;
                             }
                         )?
                         derived(a)

@@ -88,13 +88,15 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
         ""
     } else {
         "- `child`'s type is derived from `parent`'s by one or more `derive` rules \
-         (`CapType::is_derived_from`) and, when `child` names an object, it lies \
-         within `parent`'s region (both ends included);"
+         (`CapType::is_derived_from`), or both are of one type whose caps split \
+         (`CapType::splits`) and do not name the same object; and, when `child` \
+         names an object, it lies within `parent`'s region (both ends included);"
     };
     let derived = (!g.spec.derives.is_empty()).then(|| {
         quote! {
             if let (Some(ancestor), Some(derived)) = (parent.cap_type(), child.cap_type())
-                && derived.is_derived_from(ancestor)
+                && (derived.is_derived_from(ancestor)
+                    || (derived == ancestor && derived.splits() && !same_object(parent, child)))
             {
                 if derived.object_type().is_none() {
                     return true;
@@ -886,26 +888,43 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         quote!(CapType::#d => matches!(ancestor, #(CapType::#ancestors)|*))
     });
     let is_rest = (pairs.len() < spec.caps.len()).then(|| quote!(_ => false,));
-    let make_arms = spec.derives.iter().map(|r| {
-        let target = &spec.caps[r.target.index()];
-        let view = ident(&target.name);
-        let source = name(r.source);
-        let (values, reads): (Vec<_>, Vec<_>) = target
-            .fields
-            .iter()
-            .map(|f| derived_value(g, f, &view, r))
-            .unzip();
-        let reads_source = reads.contains(&true);
-        let binding = reads_source.then(|| quote!(let s = #source(source);));
-        quote! {
-            CapType::#view => {
-                #binding
-                #view::new(#(#values),*).map(Cap::from)
+    let make_arms = spec
+        .derives
+        .iter()
+        .filter(|r| r.source != r.target)
+        .map(|r| {
+            let target = &spec.caps[r.target.index()];
+            let view = ident(&target.name);
+            let source = name(r.source);
+            let (values, reads): (Vec<_>, Vec<_>) = target
+                .fields
+                .iter()
+                .map(|f| derived_value(g, f, &view, r))
+                .unzip();
+            let reads_source = reads.contains(&true);
+            let binding = reads_source.then(|| quote!(let s = #source(source);));
+            quote! {
+                CapType::#view => {
+                    #binding
+                    #view::new(#(#values),*).map(Cap::from)
+                }
             }
-        }
-    });
-    let make_rest = (spec.derives.len() < spec.caps.len())
-        .then(|| quote!(_ => return Err(DeriveError::IllegalOperation),));
+        });
+    let made = spec.derives.iter().filter(|r| r.source != r.target).count();
+    let make_rest =
+        (made < spec.caps.len()).then(|| quote!(_ => return Err(DeriveError::IllegalOperation),));
+    let split_types: Vec<_> = spec
+        .derives
+        .iter()
+        .filter(|r| r.source == r.target)
+        .map(|r| name(r.source))
+        .collect();
+    let splits = if split_types.is_empty() {
+        quote!(false)
+    } else {
+        quote!(matches!(self, #(CapType::#split_types)|*))
+    };
+    let split = split_fn(g);
     quote! {
         /// A derivation rule of the spec (`derive Target from Source;`): caps
         /// of `target` are made from caps of `source` without memory, name
@@ -934,8 +953,14 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
                 }
             }
 
+            /// Whether caps of this type split into smaller pieces of their
+            /// own type (`derive T from T;`, see `split`).
+            pub const fn splits(self) -> bool {
+                #splits
+            }
+
             /// Whether caps of this type are derived, through one or more
-            /// rules, from caps of `ancestor`.
+            /// rules between distinct types, from caps of `ancestor`.
             pub const fn is_derived_from(self, ancestor: CapType) -> bool {
                 match self {
                     #(#is_arms,)*
@@ -944,17 +969,30 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
             }
         }
 
-        /// Why `derive` refused.
+        /// Why `derive` or `split` refused.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum DeriveError {
-            /// No rule derives the target type from the source's type (the
-            /// null cap and unknown tags included), or a field of the new cap
-            /// refuses the source's value (only a malformed source can make
-            /// one do so).
+            /// No rule derives the target type from the source's type, or
+            /// splits it (the null cap and unknown tags included), or a field
+            /// of the new cap refuses the source's value (only a malformed
+            /// source can make one do so).
             IllegalOperation,
-            /// The rule allows one derived cap per source cap at a time, and
-            /// the source has one.
+            /// The rule allows one derived cap (or one split) per source cap
+            /// at a time, and the source has one.
             RevokeFirst,
+            /// `split`: the size argument is not one the object type allows
+            /// for pieces smaller than the source's object.
+            InvalidArgument {
+                /// 1: the size argument.
+                index: u64,
+            },
+            /// `split`: the count is outside `min..=max` (how many pieces fit).
+            RangeError {
+                /// Smallest allowed.
+                min: u64,
+                /// Largest allowed.
+                max: u64,
+            },
         }
 
         /// The cap a kernel derives from `source` as a cap of `target`:
@@ -979,7 +1017,7 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         pub fn derive(source: Cap, target: CapType, has_derived_children: bool) -> Result<Cap, DeriveError> {
             let rule = target
                 .derived_from()
-                .filter(|r| source.cap_type() == Some(r.source))
+                .filter(|r| source.cap_type() == Some(r.source) && r.source != r.target)
                 .ok_or(DeriveError::IllegalOperation)?;
             if !rule.multiple && has_derived_children {
                 return Err(DeriveError::RevokeFirst);
@@ -989,6 +1027,120 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
                 #make_rest
             };
             cap.map_err(|_| DeriveError::IllegalOperation)
+        }
+
+        #split
+    }
+}
+
+/// `Split` and `split`, or nothing when no cap type splits.
+fn split_fn(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    let arms: Vec<_> = spec
+        .derives
+        .iter()
+        .filter(|r| r.source == r.target)
+        .filter_map(|r| {
+            let c = &spec.caps[r.source.index()];
+            let view = ident(&c.name);
+            let base = format_ident!("set_{}", snake(&c.field_with(Role::Object)?.name));
+            let arg = format_ident!("set_{}", snake(&c.field_with(Role::SizeArg)?.name));
+            let cleared = c
+                .fields
+                .iter()
+                .filter(|f| matches!(f.role, Role::MappedAt | Role::MappedIn | Role::Asid))
+                .map(|f| {
+                    let set = format_ident!("set_{}", snake(&f.name));
+                    let zero = zero(f);
+                    quote!(view.#set(#zero).ok()?;)
+                });
+            Some(quote! {
+                CapType::#view => {
+                    let mut view = #view(self.source);
+                    view.#base(address).ok()?;
+                    view.#arg(self.size_arg).ok()?;
+                    #(#cleared)*
+                    Some(view.cap())
+                }
+            })
+        })
+        .collect();
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        /// Where `split` puts the pieces of a cap: `count` pieces of
+        /// `1 << size_bits` bytes, back to back from `first` (the start of
+        /// the source's object).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Split {
+            /// The cap split.
+            pub source: Cap,
+            /// The pieces' size argument.
+            pub size_arg: u64,
+            /// log2 of a piece's size.
+            pub size_bits: u32,
+            /// Address of the first piece.
+            pub first: u64,
+            /// How many pieces.
+            pub count: u64,
+        }
+
+        impl Split {
+            /// The cap of piece `i`: the source's with the piece's address
+            /// and size argument, unmapped; `None` past the last piece or if
+            /// a field refuses its value (never for a `split` result).
+            pub fn cap(&self, i: u64) -> Option<Cap> {
+                if i >= self.count {
+                    return None;
+                }
+                let address = self.first.checked_add(i.checked_shl(self.size_bits)?)?;
+                match self.source.cap_type()? {
+                    #(#arms,)*
+                    _ => None,
+                }
+            }
+        }
+
+        /// Splits `source` by its type's splitting rule (`derive T from T;`,
+        /// Barrelfish's `from_self`) into `count` caps of its type naming
+        /// the pieces of `size_arg`'s size, back to back from the start of
+        /// its object. The kernel inserts each piece (`Split::cap`) as a
+        /// child of `source`; the pieces allocate nothing.
+        ///
+        /// `has_pieces` says whether a live cap that is not a copy of
+        /// `source` lies within its region and is of its type (a piece of an
+        /// earlier split, of it or of a copy) or of a type derived from it.
+        ///
+        /// The checks, in order: a splitting rule applies to `source`'s type
+        /// and it names a valid region, else `IllegalOperation`; `size_arg`
+        /// is one its object type allows, for pieces smaller than the
+        /// source's object, else `InvalidArgument { index: 1 }`; `count` is in
+        /// `1..=` the pieces that fit, else `RangeError`; `has_pieces` is
+        /// false, else `RevokeFirst`; the last piece's cap can be made, else
+        /// `IllegalOperation`.
+        pub fn split(source: Cap, size_arg: u64, count: u64, has_pieces: bool) -> Result<Split, DeriveError> {
+            let cap_type = source
+                .cap_type()
+                .filter(|t| t.splits())
+                .ok_or(DeriveError::IllegalOperation)?;
+            let (first, size) = region(source).ok_or(DeriveError::IllegalOperation)?;
+            let object_type = cap_type.object_type().ok_or(DeriveError::IllegalOperation)?;
+            let size_bits = object_type
+                .size_bits(size_arg)
+                .ok()
+                .filter(|bits| 1u64.checked_shl(*bits).is_some_and(|piece| piece < size))
+                .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            let pieces = size >> size_bits;
+            if count == 0 || count > pieces {
+                return Err(DeriveError::RangeError { min: 1, max: pieces });
+            }
+            if has_pieces {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let split = Split { source, size_arg, size_bits, first, count };
+            split.cap(count - 1).ok_or(DeriveError::IllegalOperation)?;
+            Ok(split)
         }
     }
 }

@@ -224,7 +224,8 @@ fn is_ancestor(h: &mut Header<'_, '_>) {
     let derive_rule = if spec.derives.is_empty() {
         ""
     } else {
-        "* - `child`'s type is derived from `parent`'s by one or more `derive` rules\n \
+        "* - `child`'s type is derived from `parent`'s by one or more `derive` rules,\n \
+         *   or both are of a type whose caps split and do not name the same object;\n \
          *   and, when `child` names an object, it lies within `parent`'s region;\n "
     };
     let badge_rule = if badges {
@@ -292,13 +293,20 @@ fn derived_ancestry(h: &mut Header<'_, '_>) {
     let mut cases = String::new();
     for (i, c) in spec.caps.iter().enumerate() {
         let descendant = capc_dsl::model::CapId(i as u32);
-        let ancestors: Vec<String> = spec
+        let mut ancestors: Vec<String> = spec
             .caps
             .iter()
             .enumerate()
             .filter(|(j, _)| spec.derives_from(capc_dsl::model::CapId(*j as u32), descendant))
             .map(|(_, a)| format!("{l}_cap_get_tag(parent) == {}", tag(h, a)))
             .collect();
+        // A piece split off a cap of its own type (not a copy of it).
+        if spec.split_rule(descendant).is_some() {
+            ancestors.push(format!(
+                "({l}_cap_get_tag(parent) == {} && !{l}_same_object(parent, child))",
+                tag(h, c)
+            ));
+        }
         if ancestors.is_empty() {
             continue;
         }

@@ -10,6 +10,11 @@
 //! object of its type). Untyped memory is retyped, not derived; a derived cap never
 //! owns its object, so it cannot be the cap type retype makes for it; every
 //! cap type has at most one source, and rules never loop.
+//!
+//! A rule from a cap type to itself splits its caps into smaller pieces of
+//! their object (Barrelfish's `from_self` on Frame): the object must be a
+//! `frame` or `object` with more than one size, and pieces of two splits
+//! would overlap, so the rule is never `#[multiple]`.
 
 use crate::ast::{self, ObjectKind};
 use crate::diag::{Code, Diagnostic};
@@ -42,6 +47,24 @@ impl Ctx<'_> {
             if !self.derive_kinds(rule, objects, caps, t, s)
                 || !self.derive_object(rule, objects, t, s)
             {
+                continue;
+            }
+            if multiple && target == source {
+                let attr = item
+                    .attrs
+                    .iter()
+                    .find(|a| a.name.name == "multiple")
+                    .expect("multiple");
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        "`#[multiple]` on a splitting rule",
+                    )
+                    .label("not allowed here")
+                    .note("a cap is split once, until its pieces are revoked: pieces of two splits would overlap")
+                    .help("remove `#[multiple]`"),
+                );
                 continue;
             }
             if let Some(earlier) = out.iter().find(|d| d.target == CapId(target as u32)) {
@@ -118,11 +141,22 @@ impl Ctx<'_> {
                 .filter(|c| c.name == t.name)
         });
         let (span, message, label, help) = if t.name == s.name {
+            // A splitting rule: pieces of a sized frame or kernel object.
+            let what = match object(t) {
+                None => format!("`{}` names no object", t.name),
+                Some(o) if o.kind == ObjectKind::Untyped => {
+                    format!("`{}` names `{}`, which is `untyped`", t.name, o.name)
+                }
+                Some(o) if o.size.table.len() < 2 => {
+                    format!("`{}` has one size: nothing smaller to split into", o.name)
+                }
+                Some(_) => return true,
+            };
             (
                 rule.target.span,
-                format!("`{}` is derived from itself", t.name),
-                "source and target are the same cap type".to_string(),
-                "a cap type is derived from another; untyped memory splits into pieces of its own type by a retype rule that lists its object".to_string(),
+                format!("`{}` cannot be split", t.name),
+                what,
+                "give the object a size parameter (`frame F(bits in 12..=21)`); untyped memory splits by a retype rule that lists its own object".to_string(),
             )
         } else if let Some(o) = untyped(s) {
             (
@@ -158,10 +192,15 @@ impl Ctx<'_> {
         } else {
             return true;
         };
+        let note = if t.name == s.name {
+            "a rule from a cap type to itself splits a cap into caps for smaller pieces of its object"
+        } else {
+            "a derived cap is made from a cap of another type, names its object and allocates nothing"
+        };
         self.diags.push(
             Diagnostic::new(Code::DeriveKind, span, message)
                 .label(label)
-                .note("a derived cap is made from a cap of another type, names its object and allocates nothing")
+                .note(note)
                 .help(help),
         );
         false
@@ -242,13 +281,16 @@ impl Ctx<'_> {
 
     /// A chain of rules that comes back to where it started.
     fn derive_cycles(&mut self, rules: &[model::Derive], caps: &[Option<model::CapType>]) {
+        // A splitting rule is no cycle.
+        let rules: Vec<&model::Derive> = rules.iter().filter(|d| d.source != d.target).collect();
+        let rules = &rules[..];
         let name = |c: CapId| caps[c.index()].as_ref().map_or("", |c| c.name.as_str());
         let mut reported: Vec<CapId> = Vec::new();
-        for start in rules {
+        for &start in rules {
             let mut path = vec![start];
             loop {
                 let last = path.last().expect("not empty");
-                let Some(next) = rules.iter().find(|d| d.target == last.source) else {
+                let Some(&next) = rules.iter().find(|d| d.target == last.source) else {
                     break;
                 };
                 if let Some(from) = path.iter().position(|d| d.target == next.target) {

@@ -68,6 +68,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "RetypeRule",
     "Rights",
     "SizeError",
+    "Split",
     "TableShape",
     "Transport",
     "UntypedMemory",

@@ -320,6 +320,13 @@ enum Stmt {
         dest: PathExpr,
         target: CapId,
     },
+    /// `split SOURCE ARG [x N] into DEST`: by its type's splitting rule.
+    Split {
+        source: PathExpr,
+        arg: u64,
+        count: u64,
+        dest: PathExpr,
+    },
     Delete(PathExpr),
     Revoke(PathExpr),
     /// `configure TARGET NAME PATH ...`: owned slots by name; those not
@@ -371,6 +378,7 @@ const STATEMENTS: &[&str] = &[
     "mint",
     "move",
     "derive",
+    "split",
     "delete",
     "revoke",
     "configure",
@@ -504,6 +512,26 @@ impl Parser<'_> {
                     source,
                     dest,
                     target,
+                }
+            }
+            "split" => {
+                let example = "split root[8] 12 x 4 into root[9]";
+                let source = self.path(c, example)?;
+                let (arg, _) = c.number("the pieces' size argument", example)?;
+                let count = if c.is_word("x") {
+                    c.expect("x", example)?;
+                    c.number("how many pieces", example)?.0
+                } else {
+                    1
+                };
+                c.expect("into", example)?;
+                let dest = self.path(c, example)?;
+                c.done(example)?;
+                Stmt::Split {
+                    source,
+                    arg,
+                    count,
+                    dest,
                 }
             }
             "delete" | "revoke" => {
@@ -1125,6 +1153,14 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
             } => m
                 .derive_cap(&source.path, *target, &dest.path)
                 .map(|_| String::new()),
+            Stmt::Split {
+                source,
+                arg,
+                count,
+                dest,
+            } => m
+                .split_cap(&source.path, *arg, *count, &dest.path)
+                .map(|pieces| format!("{} piece(s)", pieces.len())),
             Stmt::Delete(at) => m.delete(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Revoke(at) => m.revoke(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Configure { target, slots } => configure(&mut m, target, slots),
