@@ -100,12 +100,13 @@ pub(super) const KEYWORDS: &[&str] = &[
 ];
 
 /// The attributes besides a field's roles (`capc_dsl::check::FIELD_ATTRS`),
-/// for completion after `#[`: a cap type's, a slot's, a parameter's, and
-/// the lints'.
+/// for completion after `#[`: a cap type's, a slot's, a parameter's, a
+/// derivation rule's, and the lints'.
 pub(super) const OTHER_ATTRIBUTES: &[&str] = &[
     "always_copy",
     "never_copy",
     "required",
     "unchecked",
+    "multiple",
     "allow",
 ];
