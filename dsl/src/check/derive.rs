@@ -69,12 +69,13 @@ impl Ctx<'_> {
             }
             if let Some(earlier) = out.iter().find(|d| d.target == CapId(target as u32)) {
                 let first = &caps[earlier.source.index()].as_ref().expect("checked").name;
+                let message = if earlier.source == CapId(source as u32) {
+                    format!("`{}` is derived from `{}` twice", t.name, s.name)
+                } else {
+                    format!("`{}` is derived from two cap types", t.name)
+                };
                 self.diags.push(
-                    Diagnostic::new(
-                        Code::DeriveTwice,
-                        rule.target.span,
-                        format!("`{}` is derived from two cap types", t.name),
-                    )
+                    Diagnostic::new(Code::DeriveTwice, rule.target.span, message)
                     .label(format!("derived from `{}` here", s.name))
                     .with_secondary(earlier.span, format!("derived from `{first}` here"))
                     .note("the contents of a derived cap say which cap type it came from, so it has one source")
