@@ -76,6 +76,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0017", "target setting changed"),
     ("B0018", "caller requirement raised"),
     ("B0019", "address-space number pool changed"),
+    ("B0020", "derivation rule removed or narrowed"),
 ];
 
 /// Which spec a span is in.
@@ -471,6 +472,7 @@ fn compare(old: &Spec, new: &Spec) -> Vec<Break> {
     c.objects();
     c.caps();
     c.retypes();
+    c.derives();
     c.error_sets();
     c.method_sets(&old.invocations, &new.invocations, "invocations on");
     c.method_sets(&old.interfaces, &new.interfaces, "interface");
@@ -956,6 +958,50 @@ impl Compare<'_> {
                         old(r.span),
                         format!("fan_out = {} in the old spec", r.fan_out),
                     ),
+                );
+            }
+        }
+    }
+
+    fn derives(&mut self) {
+        for d in &self.old.derives {
+            let target = &self.old.caps[d.target.index()].name;
+            let source = &self.old.caps[d.source.index()].name;
+            let new_spec = self.new;
+            let Some((_, n)) = find(&new_spec.derives, target, |n| {
+                &new_spec.caps[n.target.index()].name
+            }) else {
+                self.push(Break::new(
+                    "B0020",
+                    old(d.span),
+                    format!("the rule deriving `{target}` from `{source}` was removed"),
+                    "declared here in the old spec",
+                ));
+                continue;
+            };
+            let now = &new_spec.caps[n.source.index()].name;
+            if now != source {
+                self.push(
+                    Break::new(
+                        "B0020",
+                        new(n.span),
+                        format!("`{target}` is derived from `{now}`, no longer from `{source}`"),
+                        format!("derived from `{now}` here"),
+                    )
+                    .also(
+                        old(d.span),
+                        format!("derived from `{source}` in the old spec"),
+                    ),
+                );
+            } else if d.multiple && !n.multiple {
+                self.push(
+                    Break::new(
+                        "B0020",
+                        new(n.span),
+                        format!("the rule deriving `{target}` from `{source}` lost `#[multiple]`"),
+                        "one derived cap per source cap at a time here",
+                    )
+                    .also(old(d.span), "any number in the old spec"),
                 );
             }
         }

@@ -4,8 +4,8 @@
 //! its doc comments: the target, constants and rights; object types with
 //! their sizes, the slots they own (where, and what a cap put there must be)
 //! and what removing their last cap undoes; every cap type with whose its
-//! mapping is and a diagram of its two-word bit layout; retype rules; error
-//! sets; kernel invocations; and RPC interfaces with what each method costs
+//! mapping is and a diagram of its two-word bit layout; retype rules;
+//! derivation rules; error sets; kernel invocations; and RPC interfaces with what each method costs
 //! its caller. Everything is in declaration order, so the
 //! page is reproducible byte for byte.
 
@@ -30,8 +30,8 @@ Examples:
 
 The page lists the target, constants, rights, object types and sizes with the slots they own
 and what removing their last cap undoes, each cap type's mapping rule and bit layout as a
-diagram, retype rules, error sets, invocations, and interfaces with what each method costs
-its caller, with the spec's doc comments.
+diagram, retype and derivation rules, error sets, invocations, and interfaces with what each
+method costs its caller, with the spec's doc comments.
 Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error.";
 
 /// Arguments of `capc doc`.
@@ -159,6 +159,7 @@ pub fn render(spec: &Spec, name: &str, sources: &SourceMap) -> String {
     objects(w, spec, o);
     caps(w, spec, o);
     retypes(w, spec, o);
+    derives(w, spec, o);
     errors(w, spec, o);
     method_sets(w, spec, o, &spec.invocations, "Kernel invocations");
     method_sets(w, spec, o, &spec.interfaces, "Interfaces");
@@ -750,6 +751,41 @@ fn retypes(w: &mut String, spec: &Spec, o: &Origins) {
             "cap",
             "may become",
             "objects per call",
+            "imported from",
+            "description",
+        ],
+        &rows,
+    );
+}
+
+fn derives(w: &mut String, spec: &Spec, o: &Origins) {
+    if spec.derives.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "## Derivation rules\n");
+    let rows: Vec<Vec<String>> = spec
+        .derives
+        .iter()
+        .map(|d| {
+            vec![
+                format!("`{}`", spec.caps[d.target.index()].name),
+                format!("`{}`", spec.caps[d.source.index()].name),
+                if d.multiple {
+                    "any number".to_string()
+                } else {
+                    "one at a time".to_string()
+                },
+                o.cell(d.span),
+                cell(&d.docs),
+            ]
+        })
+        .collect();
+    table(
+        w,
+        &[
+            "cap",
+            "derived from",
+            "per source cap",
             "imported from",
             "description",
         ],

@@ -406,16 +406,15 @@ fn objects(w: &mut String, e: &mut String, spec: &Spec) {
 fn caps(w: &mut String, e: &mut String, spec: &Spec) {
     let _ = writeln!(w);
     let _ = writeln!(w, "  // Cap types in tag order.");
-    let mut nodes = vec![(
-        quote("title caps"),
-        title_node(
-            "Cap types",
-            &[
-                "tag, rights, invocations;",
-                "dashed: the object a cap names",
-            ],
-        ),
-    )];
+    let mut legend = vec![
+        "tag, rights, invocations;",
+        "dashed: the object a cap names",
+    ];
+    if !spec.derives.is_empty() {
+        legend.push("blue on the right from A to B:");
+        legend.push("B is derived from A (a loop: A splits)");
+    }
+    let mut nodes = vec![(quote("title caps"), title_node("Cap types", &legend))];
     for cap in &spec.caps {
         let mut label = format!("{} (tag {})", cap.name, cap.tag);
         if cap.rights.is_empty() {
@@ -466,6 +465,15 @@ fn caps(w: &mut String, e: &mut String, spec: &Spec) {
         ));
     }
     column(w, &nodes);
+    for rule in &spec.derives {
+        let multiple = if rule.multiple { ", any number" } else { "" };
+        let _ = writeln!(
+            e,
+            "  {}:e -> {}:e [color=\"#2b6cb0\", constraint=false]; // derive{multiple}",
+            cap_node(&spec.caps[rule.source.index()].name),
+            cap_node(&spec.caps[rule.target.index()].name),
+        );
+    }
     // Heavy: `dot` then draws each object level with its cap.
     for cap in &spec.caps {
         if let Some(object) = cap.object {

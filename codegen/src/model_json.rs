@@ -115,6 +115,12 @@ pub fn model_json(spec: &Spec) -> Value {
             "fan_out": r.fan_out,
             "docs": r.docs,
         })).collect::<Vec<_>>(),
+        "derives": spec.derives.iter().map(|d| json!({
+            "target": spec.caps[d.target.index()].name,
+            "source": spec.caps[d.source.index()].name,
+            "multiple": d.multiple,
+            "docs": d.docs,
+        })).collect::<Vec<_>>(),
         "error_sets": spec.error_sets.iter().map(|e| json!({
             "name": e.name,
             "variants": e.variants.iter().enumerate().map(|(i, v)| json!({

@@ -723,6 +723,42 @@ fn a_changed_asid_pool_breaks() {
     );
 }
 
+/// Barrelfish's port: a derivation rule removed, given another source, or
+/// narrowed to one derived cap at a time breaks what derives (B0020).
+#[test]
+fn a_removed_or_narrowed_derive_rule_breaks() {
+    let s = Scratch::new("breaking", "derive");
+    let caps = std::fs::read_to_string(workspace().join("examples/barrelfish/caps.cap"))
+        .expect("caps.cap");
+    let rule = "#[multiple]\nderive EndPointLMP from Dispatcher;\n";
+    assert!(caps.contains(rule), "the port derives EndPointLMP");
+    s.write("old.cap", &caps);
+    s.write("same.cap", &caps);
+    s.write("gone.cap", caps.replace(rule, ""));
+    s.write(
+        "once.cap",
+        caps.replace(rule, "derive EndPointLMP from Dispatcher;\n"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "same.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "gone.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0020]: the rule deriving `EndPointLMP` from `Dispatcher` was removed\n"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "once.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0020]: the rule deriving `EndPointLMP` from `Dispatcher` lost `#[multiple]`\n"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn explain_knows_the_codes() {
     let s = Scratch::new("breaking", "explain");

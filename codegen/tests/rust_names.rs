@@ -144,6 +144,7 @@ fn every_fixed_constant_of_the_generated_module_is_reserved() {
         "kernel-demo/spec/kernel.cap",
         "kernel-demo/spec/decompress.cap",
         "examples/everything.cap",
+        "examples/barrelfish/caps.cap",
     ] {
         let path = workspace().join(relative);
         let (module, compilation) = render_spec(&path, &Options::default()).expect("checks");
@@ -172,6 +173,7 @@ fn every_fixed_type_of_the_generated_module_is_reserved() {
         "kernel-demo/spec/kernel.cap",
         "kernel-demo/spec/decompress.cap",
         "examples/everything.cap",
+        "examples/barrelfish/caps.cap",
     ];
     for relative in specs {
         let path = workspace().join(relative);
@@ -289,8 +291,9 @@ impl XorShift {
     }
 }
 
-/// A random small spec: rights, an error set, cap types with fields, an
-/// interface, the names plain or awkward ([`XorShift::name`]).
+/// A random small spec: rights, an error set, cap types with fields, a
+/// derivation rule, an interface, the names plain or awkward
+/// ([`XorShift::name`]).
 fn random_spec(rng: &mut XorShift) -> String {
     // Caps of 2 to 4 words, and fields wide enough to need them; the tag
     // sometimes high in word 0 (seL4's place).
@@ -355,8 +358,10 @@ fn random_spec(rng: &mut XorShift) -> String {
     let errors = rng.name(true);
     let (a, b, payload) = (rng.name(true), rng.name(true), rng.name(false));
     text.push_str(&format!("errors {errors} {{ {a}, {b}({payload}) }}\n"));
+    let mut caps = Vec::new();
     for _ in 0..1 + rng.below(3) {
         let cap = rng.name(true);
+        caps.push(cap.clone());
         let mut tops = vec![64; cap_words];
         tops[0] = if tag_shift == 0 { 64 } else { tag_shift };
         let fields: Vec<String> = (0..rng.below(4))
@@ -393,6 +398,12 @@ fn random_spec(rng: &mut XorShift) -> String {
             "{base}invocations {cap} -> {errors} {{\n{}}}\n",
             methods.concat()
         ));
+    }
+    // Sometimes one cap type derived from another (none has identity
+    // fields, so any may be derived from any other).
+    if caps.len() >= 2 && rng.below(2) == 0 {
+        let multiple = ["", "#[multiple]\n"][rng.below(2)];
+        text.push_str(&format!("{multiple}derive {} from {};\n", caps[1], caps[0]));
     }
     if rng.below(2) == 0 {
         let (interface, method, arg, result) = (

@@ -57,6 +57,8 @@ pub enum ItemKind {
     Cap(CapItem),
     /// `retype SourceCap { into = ...; fan_out = ...; }`
     Retype(RetypeItem),
+    /// `derive TargetCap from SourceCap;`
+    Derive(DeriveItem),
     /// `invocations CapType -> ErrorSet { methods }`
     Invocations(MethodSet),
     /// `interface Name -> ErrorSet { methods }`
@@ -308,6 +310,15 @@ pub struct RetypeItem {
     pub into: Vec<Ident>,
     /// `fan_out = expr;` statements (at most one is valid).
     pub fan_outs: Vec<Expr>,
+}
+
+/// `derive TargetCap from SourceCap;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeriveItem {
+    /// The cap type that is made.
+    pub target: Ident,
+    /// The cap type it is made from.
+    pub source: Ident,
 }
 
 /// `invocations Cap -> Errors { ... }` or `interface Name -> Errors { ... }`

@@ -110,6 +110,10 @@ catalogue! {
     RetypeFromNonMemory = "E0602", Error, "retype source is not untyped memory";
     FanOutOutOfRange = "E0603", Error, "fan-out out of range";
     DeviceRetype = "E0604", Error, "device memory retyped into kernel objects";
+    DeriveKind = "E0605", Error, "derivation rule between caps that cannot be derived";
+    DeriveObject = "E0606", Error, "derived cap cannot name its source's object";
+    DeriveCycle = "E0607", Error, "derivation cycle";
+    DeriveTwice = "E0608", Error, "cap type derived from two sources";
 
     MessageTooLong = "E0700", Error, "message exceeds the target's message words";
     TooManyCaps = "E0701", Error, "message carries more capabilities than the target allows";

@@ -669,6 +669,15 @@ impl<'a> Printer<'a> {
                     s.token(";");
                 });
             }
+            Rule::derive_item => {
+                for (i, p) in inner.enumerate() {
+                    if i > 0 {
+                        self.space();
+                    }
+                    self.leaf(&p);
+                }
+                self.token(";");
+            }
             Rule::invocations_item | Rule::interface_item => {
                 self.keyword_and_name(&mut inner);
                 self.space();
@@ -1045,10 +1054,12 @@ impl<'a> Printer<'a> {
 /// Items printed on one line (without comments), which may sit next to each
 /// other without a blank line.
 fn is_one_line(item: &Pair<'_, Rule>) -> bool {
-    item.clone()
-        .into_inner()
-        .last()
-        .is_some_and(|k| matches!(k.as_rule(), Rule::use_item | Rule::const_item))
+    item.clone().into_inner().last().is_some_and(|k| {
+        matches!(
+            k.as_rule(),
+            Rule::use_item | Rule::const_item | Rule::derive_item
+        )
+    })
 }
 
 #[cfg(test)]
@@ -1057,6 +1068,17 @@ mod tests {
 
     fn fmt(text: &str) -> String {
         format(FileId(0), text).unwrap_or_else(|d| panic!("{}", d.message))
+    }
+
+    #[test]
+    fn derive_rules_sit_on_one_line_each_grouped() {
+        let text = "derive   A\n  from B ;\n/// doc\n#[multiple]  derive C from D; // why\n\
+                    derive E from F;\ncap X {}\nderive G from H;\n";
+        assert_eq!(
+            fmt(text),
+            "derive A from B;\n/// doc\n#[multiple]\nderive C from D; // why\nderive E from F;\n\n\
+             cap X {}\n\nderive G from H;\n"
+        );
     }
 
     #[test]

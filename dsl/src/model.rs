@@ -49,6 +49,8 @@ pub struct Spec {
     pub caps: Vec<CapType>,
     /// Retype rules.
     pub retypes: Vec<Retype>,
+    /// Derivation rules between cap types, in declaration order.
+    pub derives: Vec<Derive>,
     /// Error sets.
     pub error_sets: Vec<ErrorSet>,
     /// Kernel invocations, one set per invoked cap type.
@@ -449,6 +451,34 @@ pub struct Retype {
     pub span: Span,
 }
 
+/// A derivation rule (`derive Target from Source;`): a cap of `target` is
+/// made from a cap of `source` without allocating memory. It names the
+/// source's object (or, for a source without identity fields, the one
+/// object of its type), is a child of the source cap in the derivation tree,
+/// and goes when the source is revoked. A derived cap never owns its
+/// object: removing the last one finalises nothing.
+///
+/// With `source == target` it is a splitting rule (Barrelfish's
+/// `from_self`): a cap is split into caps of its own type, each naming a
+/// smaller piece of its object, back to back from its start; the pieces are
+/// children of the cap and objects in their own right.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Derive {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The cap type it is made from; not untyped memory.
+    pub source: CapId,
+    /// The cap type that is made; names `source`'s object type or none.
+    pub target: CapId,
+    /// `#[multiple]` (Barrelfish's `can_retype_multiple`): a source cap may
+    /// have any number of caps derived by this rule; without it, one at a
+    /// time (a derivation while one is live is `RevokeFirst`). Never set on
+    /// a splitting rule: pieces must not overlap.
+    pub multiple: bool,
+    /// Where it is declared (the target's name).
+    pub span: Span,
+}
+
 /// A set of errors with word payloads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorSet {
@@ -612,6 +642,38 @@ impl Spec {
             .iter()
             .position(|c| c.name == name)
             .map(|i| CapId(i as u32))
+    }
+
+    /// The derivation rule that makes caps of `target` from caps of another
+    /// type, if any (a cap type is derived from at most one other type).
+    /// Such caps never own their object.
+    pub fn derive_rule(&self, target: CapId) -> Option<&Derive> {
+        self.derives
+            .iter()
+            .find(|d| d.target == target && d.source != target)
+    }
+
+    /// The splitting rule of `cap` (`derive T from T;`), if its caps may be
+    /// split into smaller pieces of their own type.
+    pub fn split_rule(&self, cap: CapId) -> Option<&Derive> {
+        self.derives
+            .iter()
+            .find(|d| d.target == cap && d.source == cap)
+    }
+
+    /// Whether caps of `descendant` may be derived, through one or more
+    /// derivation rules between distinct types, from caps of `ancestor`.
+    pub fn derives_from(&self, ancestor: CapId, descendant: CapId) -> bool {
+        let mut at = descendant;
+        // The checker rejects cycles; the bound keeps a malformed model finite.
+        for _ in 0..self.derives.len() {
+            match self.derive_rule(at) {
+                Some(d) if d.source == ancestor => return true,
+                Some(d) => at = d.source,
+                None => return false,
+            }
+        }
+        false
     }
 
     /// The object type that is a pool of address-space numbers, and its

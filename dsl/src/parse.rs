@@ -398,6 +398,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "errors",
             "cap",
             "retype",
+            "derive",
             "invocations",
             "interface",
         ],
@@ -443,6 +444,8 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_cap => "cap",
         Rule::kw_for => "for",
         Rule::kw_retype => "retype",
+        Rule::kw_derive => "derive",
+        Rule::kw_from => "from",
         Rule::kw_invocations => "invocations",
         Rule::kw_interface => "interface",
         Rule::kw_fn => "fn",
@@ -827,6 +830,10 @@ impl Builder {
                     fan_outs,
                 })
             }
+            Rule::derive_item => ItemKind::Derive(DeriveItem {
+                target: self.ident(inner.next().expect("grammar: derived cap type")),
+                source: self.ident(inner.next().expect("grammar: derive source")),
+            }),
             Rule::invocations_item | Rule::interface_item => {
                 let name = self.ident(inner.next().expect("grammar: name"));
                 let errors = self.ident(inner.next().expect("grammar: error set"));
@@ -1293,6 +1300,8 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_for
             | Rule::kw_inherits
             | Rule::kw_retype
+            | Rule::kw_derive
+            | Rule::kw_from
             | Rule::kw_invocations
             | Rule::kw_interface
     )

@@ -5,11 +5,24 @@
 //! with Hamlet's rule (tools/hamlet/HamletBackend.lhs, `mkObjTypeEnum`: the
 //! non-abstract caps in declaration order, from `ObjType_Null` = 0), never
 //! read back from the generated code; the layouts from the C widths of the
-//! fields (barrelfish_kpi/types.h) and capc's layout rules.
+//! fields (barrelfish_kpi/types.h) and capc's layout rules. caps.hl's
+//! `from` relations between cap types (Mappings, EndPointLMP, Domain,
+//! DeviceID) are derivation rules: the generated `derive` and `is_ancestor`
+//! are run against the reference interpreter on them.
 
-use capc_generated_tests::barrelfish::{
-    Cap, CapType, DeviceID, FCNode, FieldError, Frame_Mapping, IO, RAM, Rights, target,
+use std::path::Path;
+use std::sync::OnceLock;
+
+use capc_dsl::interp::harness::{
+    BootCap, boot_machine, boot_regions, check_accounting, check_invariants, interp_seen, pack,
 };
+use capc_dsl::interp::{Machine, OpError};
+use capc_dsl::model::Spec;
+use capc_generated_tests::barrelfish::{
+    Cap, CapType, DERIVE_RULES, DeriveError, DeviceID, FCNode, FieldError, Frame_Mapping, IO, RAM,
+    Rights, derive, is_ancestor, is_copy, same_object, split, target,
+};
+use proptest::prelude::*;
 
 /// Barrelfish's `enum objtype`, as Hamlet generates it from caps.hl.
 const OBJ_TYPES: &[(&str, u64)] = &[
@@ -158,17 +171,449 @@ fn fcnode_and_mapping_round_trip() {
         "coreid_t is 8 bits"
     );
 
-    let mapping =
-        Frame_Mapping::new(0xffff_8000_0000_1000, 0xffff_8000_0000_2040, 511, 512).expect("fits");
+    let mapping = Frame_Mapping::new(
+        0xffff_8000_0000_1000,
+        0xffff_8000_0000_2040,
+        511,
+        512,
+        0xffff_f000_dead_b000,
+        21,
+    )
+    .expect("fits");
     let words = Cap::from(mapping).words();
     assert_eq!(
         words,
         [
-            9 | (511 << 8) | (512 << 24),
+            9 | (511 << 8) | (512 << 24) | (21 << 40),
             0xffff_8000_0000_1000,
             0xffff_8000_0000_2040,
-            0
+            0xffff_f000_dead_b000,
         ]
     );
     assert!(IO::new(0xffff, 0x1_0000).is_err(), "IO ports are 16 bits");
+}
+
+fn spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/barrelfish/caps.cap");
+        capc_dsl::compile(&path, &capc_dsl::FsLoader)
+            .expect("readable")
+            .spec
+            .expect("caps.cap checks clean")
+    })
+}
+
+/// 1 MiB of RAM, a ProcessManager and a DeviceIDManager.
+const BOOT: &[BootCap] = &[
+    (0, "RAM", 0x10_0000, 20, false, &[]),
+    (1, "ProcessManager", 0, 0, false, &[]),
+    (2, "DeviceIDManager", 0, 0, false, &[]),
+];
+
+/// The words of the cap in root slot `index`.
+fn words(m: &Machine<'_>, index: u64) -> Cap {
+    let node = m.node_at(capc_dsl::interp::Slot {
+        cnode: capc_dsl::interp::CNodeId::Root,
+        index,
+    });
+    Cap::from_words(
+        pack(m, &node.expect("a cap there").cap)
+            .try_into()
+            .expect("4 words"),
+    )
+}
+
+#[test]
+fn every_from_relation_between_cap_types_is_a_rule() {
+    // caps.hl's 26 `from` relations whose source is not PhysAddr or RAM,
+    // all `#[multiple]` (see caps.cap), and its `from_self` on Frame and
+    // DevFrame, which split once.
+    assert_eq!(DERIVE_RULES.len(), 28);
+    for rule in DERIVE_RULES {
+        assert_eq!(rule.target.derived_from(), Some(rule));
+        if rule.source == rule.target {
+            assert!(rule.source.splits() && !rule.multiple);
+        } else {
+            assert!(rule.multiple);
+            assert!(rule.target.is_derived_from(rule.source));
+            assert!(!rule.source.is_derived_from(rule.target));
+        }
+    }
+    let splits: Vec<CapType> = CapType::ALL.into_iter().filter(|t| t.splits()).collect();
+    assert_eq!(splits, [CapType::Frame, CapType::DevFrame]);
+    assert_eq!(
+        CapType::EndPointLMP.derived_from().map(|r| r.source),
+        Some(CapType::Dispatcher)
+    );
+    assert_eq!(
+        CapType::RAM.derived_from(),
+        None,
+        "retyped, not derived nor split"
+    );
+}
+
+#[test]
+fn derived_caps_are_the_interpreters() {
+    let spec = spec();
+    let mut m = boot_machine(spec, BOOT);
+    let object = |name: &str| u64::from(spec.object(name).unwrap().0);
+    let cap_type = |name: &str| spec.cap(name).unwrap();
+    // A 64 KiB Frame, a Dispatcher and a page table.
+    m.retype(&[0], object("FrameObject"), 16, &[], 3, 1)
+        .unwrap();
+    m.retype(&[0], object("DispatcherObject"), 0, &[], 4, 1)
+        .unwrap();
+    m.retype(&[0], object("VNode_x86_64_ptableObject"), 0, &[], 5, 1)
+        .unwrap();
+    let derivations = [
+        (3, "Frame_Mapping", CapType::Frame_Mapping, 7),
+        (3, "Frame_Mapping", CapType::Frame_Mapping, 8),
+        (4, "EndPointLMP", CapType::EndPointLMP, 9),
+        (4, "EndPointLMP", CapType::EndPointLMP, 10),
+        (
+            5,
+            "VNode_x86_64_ptable_Mapping",
+            CapType::VNode_x86_64_ptable_Mapping,
+            11,
+        ),
+        (1, "Domain", CapType::Domain, 12),
+        (2, "DeviceID", CapType::DeviceID, 13),
+    ];
+    for (source, name, target, dest) in derivations {
+        m.derive_cap(&[source], cap_type(name), &[dest]).unwrap();
+        let (parent, child) = (words(&m, source), words(&m, dest));
+        // Every rule is `multiple`: a live derived cap does not matter.
+        assert_eq!(derive(parent, target, true), Ok(child), "{name}");
+        assert!(
+            is_ancestor(parent, child),
+            "{name} is derived from its source"
+        );
+        assert!(!is_ancestor(child, parent), "{name}");
+        assert!(!same_object(parent, child) && !is_copy(parent, child));
+    }
+    // A Frame_Mapping names the frame's 64 KiB; it lies within the RAM, so
+    // the RAM is its ancestor by its contents too.
+    let (ram, frame, mapping) = (words(&m, 0), words(&m, 3), words(&m, 7));
+    assert_eq!(Frame_Mapping::from_cap(mapping).unwrap().bytes(), 16);
+    assert!(is_ancestor(ram, mapping));
+    // Not from another frame, nor from a cap of the wrong type.
+    m.retype(&[0], object("FrameObject"), 12, &[], 14, 1)
+        .unwrap();
+    assert!(
+        !is_ancestor(words(&m, 14), mapping),
+        "another frame's mapping"
+    );
+    assert_eq!(
+        derive(frame, CapType::EndPointLMP, false),
+        Err(DeriveError::IllegalOperation)
+    );
+    assert_eq!(
+        m.derive_cap(&[3], cap_type("EndPointLMP"), &[15]),
+        Err(OpError::IllegalOperation)
+    );
+    assert_eq!(
+        derive(ram, CapType::Frame_Mapping, false),
+        Err(DeriveError::IllegalOperation)
+    );
+    // Revoking the frame deletes its two mappings; the RAM's revoke the rest
+    // but the managers' caps.
+    assert_eq!(m.revoke(&[3]), Ok(2));
+    assert_eq!(m.revoke(&[0]), Ok(7));
+    assert_eq!(m.revoke(&[1]), Ok(1));
+    assert_eq!(m.revoke(&[2]), Ok(1));
+}
+
+/// One step of a random sequence on the Barrelfish port: retype from the
+/// RAM cap in slot 0, derive by a rule, copy, delete, revoke (slots of the
+/// root CNode).
+#[derive(Clone, Debug)]
+enum Step {
+    Retype {
+        object: &'static str,
+        arg: u64,
+        dest: u64,
+    },
+    /// `rule` picks a rule: mostly one for the source's type.
+    Derive {
+        source: u64,
+        rule: usize,
+        dest: u64,
+    },
+    Split {
+        source: u64,
+        arg: u64,
+        count: u64,
+        dest: u64,
+    },
+    Copy {
+        source: u64,
+        dest: u64,
+    },
+    Delete(u64),
+    Revoke(u64),
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let slot = 0..16u64;
+    let step = prop_oneof![
+        2 => (
+            prop_oneof![
+                (12..17u64).prop_map(|a| ("FrameObject", a)),
+                Just(("DispatcherObject", 0)),
+                Just(("VNode_x86_64_ptableObject", 0)),
+                Just(("RAMObject", 12)),
+            ],
+            slot.clone()
+        )
+            .prop_map(|((object, arg), dest)| Step::Retype { object, arg, dest }),
+        4 => (slot.clone(), 0..1000usize, slot.clone())
+            .prop_map(|(source, rule, dest)| Step::Derive { source, rule, dest }),
+        3 => (0..16u64, 11..16u64, 0..4u64, slot.clone())
+            .prop_map(|(source, arg, count, dest)| Step::Split { source, arg, count, dest }),
+        2 => (slot.clone(), slot.clone()).prop_map(|(source, dest)| Step::Copy { source, dest }),
+        1 => slot.clone().prop_map(Step::Delete),
+        1 => slot.prop_map(Step::Revoke),
+    ];
+    proptest::collection::vec(step, 1..40)
+}
+
+/// Whether a live cap of the interpreter's lies in `source`'s region and is
+/// a piece of its type or of a type derived from it, by the generated
+/// predicates (what a kernel passes `split`).
+fn has_pieces(m: &Machine<'_>, source: Cap) -> bool {
+    let Some((base, size)) = capc_generated_tests::barrelfish::region(source) else {
+        return false;
+    };
+    m.nodes().any(|(_, n)| {
+        let cap = Cap::from_words(pack(m, &n.cap).try_into().expect("4 words"));
+        let related = match (cap.cap_type(), source.cap_type()) {
+            (Some(c), Some(s)) => c == s || c.is_derived_from(s),
+            _ => false,
+        };
+        related
+            && !same_object(source, cap)
+            && capc_generated_tests::barrelfish::region(cap)
+                .is_some_and(|(b, s)| b >= base && b.saturating_add(s) <= base + size)
+    })
+}
+
+/// Whether the interpreter's cap `id` has a descendant that the generated
+/// predicates call derived from it (what a kernel passes `derive`).
+fn has_derived_descendant(m: &Machine<'_>, id: capc_dsl::interp::NodeId) -> bool {
+    let packed = |id| {
+        Cap::from_words(
+            pack(m, &m.node(id).expect("live").cap)
+                .try_into()
+                .expect("4 words"),
+        )
+    };
+    let source = packed(id);
+    m.descendants(id).into_iter().any(|d| {
+        let d = packed(d);
+        let derived = match (d.cap_type(), source.cap_type()) {
+            (Some(d), Some(s)) => d.is_derived_from(s),
+            _ => false,
+        };
+        derived && is_ancestor(source, d) && !same_object(source, d)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Random sequences: every derivation the interpreter makes or refuses,
+    /// the generated `derive` makes (bit for bit) or refuses alike; the
+    /// generated `is_ancestor` sees every derived cap's parent; and the
+    /// interpreter keeps the differential tests' invariants (no overlapping
+    /// objects, nothing left under a revoked cap, memory accounted).
+    #[test]
+    fn random_derivations_agree_with_the_interpreter(steps in steps()) {
+        let spec = spec();
+        let mut m = boot_machine(spec, BOOT);
+        let boot = boot_regions(&m);
+        for step in &steps {
+            let mut revoked = None;
+            match *step {
+                Step::Retype { object, arg, dest } => {
+                    let object = u64::from(spec.object(object).unwrap().0);
+                    let _ = m.retype(&[0], object, arg, &[], dest, 1);
+                }
+                Step::Derive { source, rule, dest } => {
+                    // Mostly a rule that applies to the source's type.
+                    let source_type = m.node_at(root_slot(source)).map(|_| words(&m, source).cap_type());
+                    let applicable: Vec<_> = DERIVE_RULES
+                        .into_iter()
+                        .filter(|r| source_type == Some(Some(r.source)))
+                        .collect();
+                    let rule = match applicable.as_slice() {
+                        [] => DERIVE_RULES[rule % DERIVE_RULES.len()],
+                        _ if rule % 5 == 0 => DERIVE_RULES[rule % DERIVE_RULES.len()],
+                        some => some[rule % some.len()],
+                    };
+                    let target = spec.cap(rule.target.name()).unwrap();
+                    let before = m.id_at(root_slot(source)).map(|id| {
+                        (words(&m, source), has_derived_descendant(&m, id))
+                    });
+                    let dest_empty = m.node_at(root_slot(dest)).is_none();
+                    let got = m.derive_cap(&[source], target, &[dest]);
+                    match (before, dest_empty) {
+                        (_, false) => prop_assert_eq!(got, Err(OpError::DeleteFirst)),
+                        (None, true) => {
+                            prop_assert_eq!(got, Err(OpError::FailedLookup { source: 1 }));
+                        }
+                        (Some((cap, has)), true) => {
+                            let want = derive(cap, rule.target, has);
+                            match (want, got) {
+                                (Ok(cap), Ok(_)) => {
+                                    prop_assert_eq!(words(&m, dest), cap);
+                                }
+                                (Err(DeriveError::IllegalOperation), Err(OpError::IllegalOperation))
+                                | (Err(DeriveError::RevokeFirst), Err(OpError::RevokeFirst)) => {}
+                                (want, got) => prop_assert!(false, "{step:?}: generated {want:?}, interpreter {got:?}"),
+                            }
+                        }
+                    }
+                }
+                Step::Split { source, arg, count, dest } => {
+                    // Mostly a cap that splits (a frame).
+                    let frames: Vec<u64> = (0..16)
+                        .filter(|i| {
+                            m.node_at(root_slot(*i)).is_some()
+                                && words(&m, *i).cap_type().is_some_and(CapType::splits)
+                        })
+                        .collect();
+                    let source = match frames.as_slice() {
+                        [] => source,
+                        _ if source % 4 == 0 => source,
+                        some => some[source as usize % some.len()],
+                    };
+                    // Mostly the first window of free slots.
+                    let free = (0..16u64).find(|d| {
+                        d + count <= 16 && (*d..d + count).all(|i| m.node_at(root_slot(i)).is_none())
+                    });
+                    let dest = match free {
+                        Some(free) if dest % 4 != 0 => free,
+                        _ => dest,
+                    };
+                    let before = m.node_at(root_slot(source)).map(|_| {
+                        let cap = words(&m, source);
+                        (cap, has_pieces(&m, cap))
+                    });
+                    let window_free = dest + count <= 16
+                        && (dest..dest + count).all(|i| m.node_at(root_slot(i)).is_none());
+                    let got = m.split_cap(&[source], arg, count, &[dest]);
+                    match (before, window_free) {
+                        (_, false) => prop_assert!(
+                            matches!(got, Err(OpError::DeleteFirst | OpError::RangeError { .. })),
+                            "{step:?}: {got:?}"
+                        ),
+                        (None, true) => {
+                            prop_assert_eq!(got, Err(OpError::FailedLookup { source: 1 }));
+                        }
+                        (Some((cap, has)), true) => match (split(cap, arg, count, has), got) {
+                            (Ok(pieces), Ok(ids)) => {
+                                prop_assert_eq!(ids.len() as u64, pieces.count);
+                                for i in 0..pieces.count {
+                                    prop_assert_eq!(Some(words(&m, dest + i)), pieces.cap(i));
+                                    prop_assert!(is_ancestor(cap, words(&m, dest + i)));
+                                }
+                            }
+                            (Err(DeriveError::IllegalOperation), Err(OpError::IllegalOperation))
+                            | (Err(DeriveError::RevokeFirst), Err(OpError::RevokeFirst)) => {}
+                            (Err(DeriveError::InvalidArgument { index }), Err(OpError::InvalidArgument { index: got }))
+                                if index == got => {}
+                            (Err(DeriveError::RangeError { min, max }), Err(OpError::RangeError { min: a, max: b }))
+                                if (min, max) == (a, b) => {}
+                            (want, got) => prop_assert!(false, "{step:?}: generated {want:?}, interpreter {got:?}"),
+                        },
+                    }
+                }
+                Step::Copy { source, dest } => {
+                    let _ = m.copy(&[source], &[dest], u64::MAX);
+                }
+                Step::Delete(at) => {
+                    let _ = m.delete(&[at]);
+                }
+                Step::Revoke(at) => {
+                    let _ = m.revoke(&[at]);
+                    revoked = Some(root_slot(at));
+                }
+            }
+            let seen = interp_seen(&m);
+            let invariants = check_invariants("interpreter", &seen, revoked, &boot, &[])
+                .and_then(|()| check_accounting("interpreter", &m, &seen));
+            prop_assert!(invariants.is_ok(), "{step:?}: {invariants:?}");
+            for (id, node) in m.nodes() {
+                let Some(parent) = node.parent.and_then(|p| m.node(p)) else { continue };
+                prop_assert!(
+                    spec.derive_rule(parent.cap.cap_type).is_none() || parent.cap.cap_type == node.cap.cap_type,
+                    "{id:?}: a derived cap parents only its own kind's copies"
+                );
+                let piece = m.is_split_piece(id)
+                    && parent.cap.cap_type == node.cap.cap_type
+                    && !m.same_object(&parent.cap, &node.cap);
+                if spec.derive_rule(node.cap.cap_type).is_some() || piece {
+                    let packed = |c| Cap::from_words(pack(&m, c).try_into().expect("4 words"));
+                    prop_assert!(
+                        is_ancestor(packed(&parent.cap), packed(&node.cap)),
+                        "{id:?}: the generated is_ancestor misses a derived cap's parent"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn root_slot(index: u64) -> capc_dsl::interp::Slot {
+    capc_dsl::interp::Slot {
+        cnode: capc_dsl::interp::CNodeId::Root,
+        index,
+    }
+}
+
+#[test]
+fn split_frames_are_the_interpreters() {
+    let spec = spec();
+    let mut m = boot_machine(spec, BOOT);
+    let frame = u64::from(spec.object("FrameObject").unwrap().0);
+    m.retype(&[0], frame, 14, &[], 3, 1).unwrap();
+    let source = words(&m, 3);
+    assert!(!has_pieces(&m, source));
+    let pieces = split(source, 12, 4, false).expect("four pages of 16 KiB");
+    let ids = m.split_cap(&[3], 12, 4, &[4]).unwrap();
+    assert_eq!(ids.len(), 4);
+    for i in 0..4 {
+        let piece = words(&m, 4 + i);
+        assert_eq!(pieces.cap(i), Some(piece));
+        assert!(is_ancestor(source, piece) && !is_ancestor(piece, source));
+        assert!(!is_copy(source, piece));
+    }
+    assert!(
+        !is_ancestor(words(&m, 4), words(&m, 5)),
+        "pieces are siblings"
+    );
+    // Split once: again is RevokeFirst on both sides, for the frame and for
+    // a copy of it.
+    assert!(has_pieces(&m, source));
+    assert_eq!(split(source, 12, 1, true), Err(DeriveError::RevokeFirst));
+    assert_eq!(m.split_cap(&[3], 12, 1, &[8]), Err(OpError::RevokeFirst));
+    m.copy(&[3], &[9], u64::MAX).unwrap();
+    assert_eq!(m.split_cap(&[9], 12, 1, &[8]), Err(OpError::RevokeFirst));
+    // Sizes and counts.
+    assert_eq!(
+        split(source, 14, 1, false),
+        Err(DeriveError::InvalidArgument { index: 1 })
+    );
+    assert_eq!(
+        split(source, 13, 3, false),
+        Err(DeriveError::RangeError { min: 1, max: 2 })
+    );
+    assert_eq!(
+        split(words(&m, 0), 12, 1, false),
+        Err(DeriveError::IllegalOperation)
+    );
+    // Revoking the frame takes its pieces (and the copy); then it splits.
+    assert_eq!(m.revoke(&[3]), Ok(5));
+    m.split_cap(&[3], 13, 2, &[4]).unwrap();
 }

@@ -10,7 +10,8 @@
 //! - every predicate (`region`, `same_object`, `is_ancestor`, `is_copy`,
 //!   `badge_of`, `may_copy`, `is_mapped`, `derived`) gives the same answer
 //!   on random pairs, many of them related (copies, mints, objects carved
-//!   from an untyped cap's region);
+//!   from an untyped cap's region, and for Barrelfish's caps.cap caps made
+//!   by its `derive` rules and pieces of split frames);
 //! - `cap_for` makes the same cap, and `retype` returns the same status,
 //!   payload and placement for random requests on random sources.
 //!
@@ -49,7 +50,8 @@ impl Rng {
 }
 
 macro_rules! differential {
-    ($spec:ident, $get:ident, $set:ident, $predicates:ident, $cap_for:ident, $retype:ident) => {
+    ($spec:ident, $get:ident, $set:ident, $predicates:ident, $cap_for:ident, $retype:ident
+        $(, derives = $derive:ident)?) => {
         mod $spec {
             use capc_generated_tests::$spec::*;
             use proptest::prelude::*;
@@ -301,7 +303,30 @@ macro_rules! differential {
                         words[w] ^= (rng.next() & rng.next()) & if w == 0 { !tag_mask } else { !0 };
                         Cap::from_words(words)
                     }
-                    2 => derived(a),
+                    2 => {
+                        // A spec with `derive` rules: often a cap derived
+                        // from `a` by one, as the generated `derive` makes it.
+                        $(
+                            let rules: Vec<DeriveRule> = DERIVE_RULES
+                                .into_iter()
+                                .filter(|r| a.cap_type() == Some(r.source))
+                                .collect();
+                            if !rules.is_empty() && rng.chance(70) {
+                                let rule = rules[rng.below(rules.len() as u64) as usize];
+                                if let Ok(cap) = $derive(a, rule.target, false) {
+                                    return cap;
+                                }
+                            }
+                            // Or a piece of it, for a type whose caps split.
+                            if a.cap_type().is_some_and(CapType::splits) && rng.chance(70)
+                                && let Ok(pieces) = split(a, 12 + rng.below(10), 1 + rng.below(4), false)
+                                && let Some(cap) = pieces.cap(rng.below(pieces.count))
+                            {
+                                return cap;
+                            }
+                        )?
+                        derived(a)
+                    }
                     3 => rebadge(a, if rng.chance(50) { 0 } else { rng.word() }),
                     _ => match region(a) {
                         Some((base, size)) => {
@@ -481,7 +506,8 @@ differential!(
     capc_caps_set,
     capc_caps_predicates,
     capc_caps_cap_for,
-    capc_caps_retype
+    capc_caps_retype,
+    derives = derive
 );
 differential!(
     everything,

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use capc_dsl::model::{CapId, CapType, FieldKind, Object, Retype, Role};
+use capc_dsl::model::{CapField, CapId, CapType, Derive, FieldKind, Object, Retype, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -25,9 +25,15 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     } else {
         retype(g)
     };
+    let derivation = if g.spec.derives.is_empty() {
+        TokenStream::new()
+    } else {
+        derivation(g)
+    };
     quote! {
         #predicates
         #retype
+        #derivation
     }
 }
 
@@ -78,7 +84,35 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
          `child` is badged (a mint), and `child`'s type is not `#[always_copy]` \
          (whose derivations are always copies)."
     };
-    let doc = doc_lines(&wrap(&[
+    let derive_rule = if g.spec.derives.is_empty() {
+        ""
+    } else {
+        "- `child`'s type is derived from `parent`'s by one or more `derive` rules \
+         (`CapType::is_derived_from`), or both are of one type whose caps split \
+         (`CapType::splits`) and do not name the same object; and, when `child` \
+         names an object, it lies within `parent`'s region (both ends included);"
+    };
+    let derived = (!g.spec.derives.is_empty()).then(|| {
+        quote! {
+            if let (Some(ancestor), Some(derived)) = (parent.cap_type(), child.cap_type())
+                && (derived.is_derived_from(ancestor)
+                    || (derived == ancestor && derived.splits() && !same_object(parent, child)))
+            {
+                if derived.object_type().is_none() {
+                    return true;
+                }
+                let (Some((outer, outer_size)), Some((inner, inner_size))) = (region(parent), region(child))
+                else {
+                    return false;
+                };
+                return match (outer.checked_add(outer_size), inner.checked_add(inner_size)) {
+                    (Some(outer_end), Some(inner_end)) => inner >= outer && inner_end <= outer_end,
+                    _ => false,
+                };
+            }
+        }
+    });
+    let mut paragraphs = vec![
         "Whether the contents of the two caps alone show `child` derived from \
          `parent`. True exactly when:",
         "- `parent` is untyped memory and `child`'s object lies within `parent`'s \
@@ -101,7 +135,11 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
         "An Untyped retyped into one Untyped of the same size has the same identity \
          as its parent, so the caps alone call it a copy; the tree tells them apart \
          by the order in which they were made.",
-    ]));
+    ];
+    if !derive_rule.is_empty() {
+        paragraphs.insert(1, derive_rule);
+    }
+    let doc = doc_lines(&wrap(&paragraphs));
     quote! {
         #region
         #same_object
@@ -109,6 +147,7 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
 
         #doc
         pub fn is_ancestor(parent: Cap, child: Cap) -> bool {
+            #derived
             let parent_is_untyped = parent
                 .cap_type()
                 .and_then(CapType::object_type)
@@ -750,4 +789,358 @@ fn wrap(paragraphs: &[&str]) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The value a cap derived by `rule` stores in field `f` of its type, read
+/// from the source's view `s` (see `derive`), and whether it reads `s`.
+fn derived_value(
+    g: &Gen<'_>,
+    f: &CapField,
+    view: &proc_macro2::Ident,
+    rule: &Derive,
+) -> (TokenStream, bool) {
+    let source = &g.spec.caps[rule.source.index()];
+    let getter = |sf: &CapField| {
+        let getter = ident(&sf.name);
+        let value = quote!(s.#getter());
+        match (&sf.kind, &f.kind) {
+            (FieldKind::Bool, FieldKind::Bool) => value,
+            (FieldKind::Bool, _) => quote!(#value as u64),
+            (_, FieldKind::Bool) => quote!(#value != 0),
+            _ => value,
+        }
+    };
+    match (f.role, &f.kind) {
+        (_, FieldKind::Rights { .. }) => {
+            match source
+                .fields
+                .iter()
+                .find(|sf| matches!(sf.kind, FieldKind::Rights { .. }))
+            {
+                Some(sf) => {
+                    let getter = ident(&sf.name);
+                    (quote!(#view::VALID_RIGHTS.mask(s.#getter())), true)
+                }
+                None => (quote!(#view::VALID_RIGHTS), false),
+            }
+        }
+        (Role::Object | Role::SizeArg, _) => match source.field_with(f.role) {
+            Some(sf) => (getter(sf), true),
+            None => (zero(f), false),
+        },
+        (Role::Device, _) => {
+            let memory = source
+                .object
+                .map(|o| &g.spec.objects[o.index()])
+                .map(|o| (o.ram, o.device));
+            let device = match (memory, source.field_with(Role::Device)) {
+                (Some((true, true)), Some(sf)) => return (getter(sf), true),
+                (Some((false, _)), _) => quote!(true),
+                _ => quote!(false),
+            };
+            match f.kind {
+                FieldKind::Bool => (device, false),
+                _ => (quote!(#device as u64), false),
+            }
+        }
+        _ => (zero(f), false),
+    }
+}
+
+fn zero(f: &CapField) -> TokenStream {
+    match f.kind {
+        FieldKind::Bool => quote!(false),
+        _ => quote!(0),
+    }
+}
+
+/// `DeriveRule`, `DERIVE_RULES`, `CapType::derived_from`,
+/// `CapType::is_derived_from`, `DeriveError` and `derive`.
+fn derivation(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    let name = |c: CapId| ident(&spec.caps[c.index()].name);
+    let rules = spec.derives.iter().map(|r| {
+        let (source, target, multiple) = (name(r.source), name(r.target), r.multiple);
+        quote!(DeriveRule { source: CapType::#source, target: CapType::#target, multiple: #multiple })
+    });
+    let count = lit(spec.derives.len() as u64);
+    let from_arms = spec.derives.iter().enumerate().map(|(i, r)| {
+        let target = name(r.target);
+        let i = lit(i as u64);
+        quote!(CapType::#target => Some(DERIVE_RULES[#i]))
+    });
+    let from_rest = (spec.derives.len() < spec.caps.len()).then(|| quote!(_ => None,));
+    // Every (ancestor, descendant) pair the rules lead through, in order.
+    let mut pairs: Vec<(CapId, Vec<CapId>)> = Vec::new();
+    for (i, _) in spec.caps.iter().enumerate() {
+        let descendant = CapId(i as u32);
+        let ancestors: Vec<CapId> = (0..spec.caps.len())
+            .map(|j| CapId(j as u32))
+            .filter(|a| spec.derives_from(*a, descendant))
+            .collect();
+        if !ancestors.is_empty() {
+            pairs.push((descendant, ancestors));
+        }
+    }
+    let is_arms = pairs.iter().map(|(d, ancestors)| {
+        let d = name(*d);
+        let ancestors = ancestors.iter().map(|a| name(*a));
+        quote!(CapType::#d => matches!(ancestor, #(CapType::#ancestors)|*))
+    });
+    let is_rest = (pairs.len() < spec.caps.len()).then(|| quote!(_ => false,));
+    let make_arms = spec
+        .derives
+        .iter()
+        .filter(|r| r.source != r.target)
+        .map(|r| {
+            let target = &spec.caps[r.target.index()];
+            let view = ident(&target.name);
+            let source = name(r.source);
+            let (values, reads): (Vec<_>, Vec<_>) = target
+                .fields
+                .iter()
+                .map(|f| derived_value(g, f, &view, r))
+                .unzip();
+            let reads_source = reads.contains(&true);
+            let binding = reads_source.then(|| quote!(let s = #source(source);));
+            quote! {
+                CapType::#view => {
+                    #binding
+                    #view::new(#(#values),*).map(Cap::from)
+                }
+            }
+        });
+    let made = spec.derives.iter().filter(|r| r.source != r.target).count();
+    let make_rest =
+        (made < spec.caps.len()).then(|| quote!(_ => return Err(DeriveError::IllegalOperation),));
+    let split_types: Vec<_> = spec
+        .derives
+        .iter()
+        .filter(|r| r.source == r.target)
+        .map(|r| name(r.source))
+        .collect();
+    let splits = if split_types.is_empty() {
+        quote!(false)
+    } else {
+        quote!(matches!(self, #(CapType::#split_types)|*))
+    };
+    let split = split_fn(g);
+    quote! {
+        /// A derivation rule of the spec (`derive Target from Source;`): caps
+        /// of `target` are made from caps of `source` without memory, name
+        /// the source's object (or the one object of a source type without
+        /// identity fields), and are children of the source cap.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct DeriveRule {
+            /// The cap type derived from.
+            pub source: CapType,
+            /// The cap type made.
+            pub target: CapType,
+            /// `#[multiple]`: a source cap may have any number of caps
+            /// derived by this rule; without it, one at a time.
+            pub multiple: bool,
+        }
+
+        /// Every derivation rule, in spec order.
+        pub const DERIVE_RULES: [DeriveRule; #count] = [#(#rules),*];
+
+        impl CapType {
+            /// The rule that derives caps of this type, if they are derived.
+            pub const fn derived_from(self) -> Option<DeriveRule> {
+                match self {
+                    #(#from_arms,)*
+                    #from_rest
+                }
+            }
+
+            /// Whether caps of this type split into smaller pieces of their
+            /// own type (`derive T from T;`, see `split`).
+            pub const fn splits(self) -> bool {
+                #splits
+            }
+
+            /// Whether caps of this type are derived, through one or more
+            /// rules between distinct types, from caps of `ancestor`.
+            pub const fn is_derived_from(self, ancestor: CapType) -> bool {
+                match self {
+                    #(#is_arms,)*
+                    #is_rest
+                }
+            }
+        }
+
+        /// Why `derive` or `split` refused.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum DeriveError {
+            /// No rule derives the target type from the source's type, or
+            /// splits it (the null cap and unknown tags included), or a field
+            /// of the new cap refuses the source's value (only a malformed
+            /// source can make one do so).
+            IllegalOperation,
+            /// The rule allows one derived cap (or one split) per source cap
+            /// at a time, and the source has one.
+            RevokeFirst,
+            /// `split`: the size argument is not one the object type allows
+            /// for pieces smaller than the source's object.
+            InvalidArgument {
+                /// 1: the size argument.
+                index: u64,
+            },
+            /// `split`: the count is outside `min..=max` (how many pieces fit).
+            RangeError {
+                /// Smallest allowed.
+                min: u64,
+                /// Largest allowed.
+                max: u64,
+            },
+        }
+
+        /// The cap a kernel derives from `source` as a cap of `target`:
+        /// its `#[object]`, `#[size_arg]` and `#[device]` fields from the
+        /// source's, its rights those its type may carry that the source
+        /// carries (all it may carry when the source's type has no rights),
+        /// every other field 0 for the kernel to fill through the view's
+        /// setters. The kernel inserts it as a child of `source`, whose
+        /// revoke then deletes it; it allocates nothing, and removing it
+        /// finalises nothing.
+        ///
+        /// `has_derived_children` says whether `source` has a live
+        /// descendant of a derived type that is not a copy of it (what
+        /// `is_ancestor(source, d) && !same_object(source, d)` says of its
+        /// derivation-tree descendants `d` whose type `is_derived_from`
+        /// `source`'s).
+        ///
+        /// The checks, in order: a rule derives `target` from `source`'s
+        /// type, else `IllegalOperation`; the rule is `multiple` or the
+        /// source has no derived children, else `RevokeFirst`; the new cap's
+        /// fields take their values, else `IllegalOperation`.
+        pub fn derive(source: Cap, target: CapType, has_derived_children: bool) -> Result<Cap, DeriveError> {
+            let rule = target
+                .derived_from()
+                .filter(|r| source.cap_type() == Some(r.source) && r.source != r.target)
+                .ok_or(DeriveError::IllegalOperation)?;
+            if !rule.multiple && has_derived_children {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let cap = match target {
+                #(#make_arms,)*
+                #make_rest
+            };
+            cap.map_err(|_| DeriveError::IllegalOperation)
+        }
+
+        #split
+    }
+}
+
+/// `Split` and `split`, or nothing when no cap type splits.
+fn split_fn(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    let arms: Vec<_> = spec
+        .derives
+        .iter()
+        .filter(|r| r.source == r.target)
+        .filter_map(|r| {
+            let c = &spec.caps[r.source.index()];
+            let view = ident(&c.name);
+            let base = format_ident!("set_{}", snake(&c.field_with(Role::Object)?.name));
+            let arg = format_ident!("set_{}", snake(&c.field_with(Role::SizeArg)?.name));
+            let cleared = c
+                .fields
+                .iter()
+                .filter(|f| matches!(f.role, Role::MappedAt | Role::MappedIn | Role::Asid))
+                .map(|f| {
+                    let set = format_ident!("set_{}", snake(&f.name));
+                    let zero = zero(f);
+                    quote!(view.#set(#zero).ok()?;)
+                });
+            Some(quote! {
+                CapType::#view => {
+                    let mut view = #view(self.source);
+                    view.#base(address).ok()?;
+                    view.#arg(self.size_arg).ok()?;
+                    #(#cleared)*
+                    Some(view.cap())
+                }
+            })
+        })
+        .collect();
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        /// Where `split` puts the pieces of a cap: `count` pieces of
+        /// `1 << size_bits` bytes, back to back from `first` (the start of
+        /// the source's object).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Split {
+            /// The cap split.
+            pub source: Cap,
+            /// The pieces' size argument.
+            pub size_arg: u64,
+            /// log2 of a piece's size.
+            pub size_bits: u32,
+            /// Address of the first piece.
+            pub first: u64,
+            /// How many pieces.
+            pub count: u64,
+        }
+
+        impl Split {
+            /// The cap of piece `i`: the source's with the piece's address
+            /// and size argument, unmapped; `None` past the last piece or if
+            /// a field refuses its value (never for a `split` result).
+            pub fn cap(&self, i: u64) -> Option<Cap> {
+                if i >= self.count {
+                    return None;
+                }
+                let address = self.first.checked_add(i.checked_shl(self.size_bits)?)?;
+                match self.source.cap_type()? {
+                    #(#arms,)*
+                    _ => None,
+                }
+            }
+        }
+
+        /// Splits `source` by its type's splitting rule (`derive T from T;`,
+        /// Barrelfish's `from_self`) into `count` caps of its type naming
+        /// the pieces of `size_arg`'s size, back to back from the start of
+        /// its object. The kernel inserts each piece (`Split::cap`) as a
+        /// child of `source`; the pieces allocate nothing.
+        ///
+        /// `has_pieces` says whether a live cap that is not a copy of
+        /// `source` lies within its region and is of its type (a piece of an
+        /// earlier split, of it or of a copy) or of a type derived from it.
+        ///
+        /// The checks, in order: a splitting rule applies to `source`'s type
+        /// and it names a valid region, else `IllegalOperation`; `size_arg`
+        /// is one its object type allows, for pieces smaller than the
+        /// source's object, else `InvalidArgument { index: 1 }`; `count` is in
+        /// `1..=` the pieces that fit, else `RangeError`; `has_pieces` is
+        /// false, else `RevokeFirst`; the last piece's cap can be made, else
+        /// `IllegalOperation`.
+        pub fn split(source: Cap, size_arg: u64, count: u64, has_pieces: bool) -> Result<Split, DeriveError> {
+            let cap_type = source
+                .cap_type()
+                .filter(|t| t.splits())
+                .ok_or(DeriveError::IllegalOperation)?;
+            let (first, size) = region(source).ok_or(DeriveError::IllegalOperation)?;
+            let object_type = cap_type.object_type().ok_or(DeriveError::IllegalOperation)?;
+            let size_bits = object_type
+                .size_bits(size_arg)
+                .ok()
+                .filter(|bits| 1u64.checked_shl(*bits).is_some_and(|piece| piece < size))
+                .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            let pieces = size >> size_bits;
+            if count == 0 || count > pieces {
+                return Err(DeriveError::RangeError { min: 1, max: pieces });
+            }
+            if has_pieces {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let split = Split { source, size_arg, size_bits, first, count };
+            split.cap(count - 1).ok_or(DeriveError::IllegalOperation)?;
+            Ok(split)
+        }
+    }
 }

@@ -221,6 +221,13 @@ fn is_ancestor(h: &mut Header<'_, '_>) {
     } else {
         "false".to_string()
     };
+    let derive_rule = if spec.derives.is_empty() {
+        ""
+    } else {
+        "* - `child`'s type is derived from `parent`'s by one or more `derive` rules,\n \
+         *   or both are of a type whose caps split and do not name the same object;\n \
+         *   and, when `child` names an object, it lies within `parent`'s region;\n "
+    };
     let badge_rule = if badges {
         " * - `parent` and `child` name the same object, `parent` is unbadged and\n \
          *   `child` is badged (a mint), and `child`'s type is not `#[always_copy]`."
@@ -232,6 +239,7 @@ fn is_ancestor(h: &mut Header<'_, '_>) {
         h.out,
         "/**\n * Whether the contents of the two caps alone show `child` derived from\n \
          * `parent`, as the Rust module's `is_ancestor`. True exactly when:\n \
+         {derive_rule}\
          * - `parent` is untyped memory and `child`'s object lies within `parent`'s\n \
          *   region (both ends included), unless the two name the same object;\n\
          {badge_rule}\n \
@@ -243,6 +251,7 @@ fn is_ancestor(h: &mut Header<'_, '_>) {
     if badges {
         let _ = writeln!(h.out, "    uint64_t parent_badge, child_badge;");
     }
+    derived_ancestry(h);
     if untyped.is_empty() {
         if !badges {
             let _ = writeln!(h.out, "    (void)parent;\n    (void)child;");
@@ -269,6 +278,60 @@ fn is_ancestor(h: &mut Header<'_, '_>) {
          * derivation tree.\n */\n\
          static inline bool {copy}({l}_cap_t a, {l}_cap_t b)\n{{\n    \
          return {l}_same_object(a, b) && !{f}(a, b) && !{f}(b, a);\n}}\n"
+    );
+}
+
+/// The derivation rules' part of `is_ancestor`: a `switch` on the child's
+/// tag that answers for each derived type whose parent's type it is
+/// derived from (as the Rust `CapType::is_derived_from`), and falls
+/// through otherwise. Nothing without rules.
+fn derived_ancestry(h: &mut Header<'_, '_>) {
+    let (l, spec) = (h.lower.clone(), h.g.spec);
+    if spec.derives.is_empty() {
+        return;
+    }
+    let mut cases = String::new();
+    for (i, c) in spec.caps.iter().enumerate() {
+        let descendant = capc_dsl::model::CapId(i as u32);
+        let mut ancestors: Vec<String> = spec
+            .caps
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| spec.derives_from(capc_dsl::model::CapId(*j as u32), descendant))
+            .map(|(_, a)| format!("{l}_cap_get_tag(parent) == {}", tag(h, a)))
+            .collect();
+        // A piece split off a cap of its own type (not a copy of it).
+        if spec.split_rule(descendant).is_some() {
+            ancestors.push(format!(
+                "({l}_cap_get_tag(parent) == {} && !{l}_same_object(parent, child))",
+                tag(h, c)
+            ));
+        }
+        if ancestors.is_empty() {
+            continue;
+        }
+        let answer = if c.object.is_none() {
+            "            return true;\n".to_string()
+        } else {
+            format!(
+                "            uint64_t p_base, p_size, c_base, c_size;\n            \
+                 if (!{l}_cap_region(parent, &p_base, &p_size)\n                \
+                 || !{l}_cap_region(child, &c_base, &c_size)\n                \
+                 || p_size > UINT64_MAX - p_base || c_size > UINT64_MAX - c_base) {{\n                \
+                 return false;\n            }}\n            \
+                 return c_base >= p_base && c_base + c_size <= p_base + p_size;\n"
+            )
+        };
+        let _ = write!(
+            cases,
+            "    case {}:\n        if ({}) {{\n{answer}        }}\n        break;\n",
+            tag(h, c),
+            ancestors.join("\n            || ")
+        );
+    }
+    let _ = writeln!(
+        h.out,
+        "    switch ({l}_cap_get_tag(child)) {{\n{cases}    default:\n        break;\n    }}"
     );
 }
 

@@ -74,6 +74,8 @@ pub(super) const KEYWORDS: &[&str] = &[
     "for",
     "inherits",
     "retype",
+    "derive",
+    "from",
     "invocations",
     "interface",
     "fn",
@@ -99,12 +101,13 @@ pub(super) const KEYWORDS: &[&str] = &[
 
 /// The attributes besides a field's roles (`capc_dsl::check::FIELD_ATTRS`),
 /// for completion after `#[`: a cap type's, a slot's, a parameter's, a
-/// method's and an invocations block's, and the lints'.
+/// method's, an invocations block's, a derivation rule's, and the lints'.
 pub(super) const OTHER_ATTRIBUTES: &[&str] = &[
     "always_copy",
     "never_copy",
     "required",
     "unchecked",
+    "multiple",
     "allow",
     "label",
     "label_base",

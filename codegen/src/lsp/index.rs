@@ -327,6 +327,9 @@ impl Walker {
                     self.expr(e, None);
                 }
             }
+            ItemKind::Derive(d) => {
+                self.types(&[d.target.clone(), d.source.clone()]);
+            }
             ItemKind::Invocations(set) => {
                 self.types(std::slice::from_ref(&set.name));
                 self.methods(set);

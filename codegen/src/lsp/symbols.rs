@@ -254,6 +254,15 @@ pub(super) fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymb
                 r.source.span,
                 Vec::new(),
             ),
+            ItemKind::Derive(d) => symbol(
+                text,
+                &format!("derive {} from {}", d.target.name, d.source.name),
+                None,
+                SymbolKind::OPERATOR,
+                span,
+                d.target.span,
+                Vec::new(),
+            ),
             ItemKind::Invocations(set) | ItemKind::Interface(set) => {
                 let invocations = matches!(item.kind, ItemKind::Invocations(_));
                 symbol(

@@ -11,6 +11,7 @@
 //! 4. [`lifecycle`]: slots objects own, and the `unmap` finaliser against
 //!    the caps' mapping fields;
 //! 5. [`retype`]: retype rules, the retype graph, device memory;
+//!    [`derive`]: derivation rules between cap types;
 //! 6. [`methods`]: kernel invocations and RPC interfaces: rights, message
 //!    limits, donations and the worst-case allocation proof;
 //! 7. lints (here and in [`lints`]): unused types, rights and constants,
@@ -22,6 +23,7 @@
 
 mod asid_pool;
 mod caps;
+mod derive;
 mod eval;
 mod inherit;
 mod lifecycle;
@@ -55,6 +57,7 @@ struct Items<'a> {
     /// `abstract cap` items: names, but not cap types.
     abstracts: Vec<(&'a ast::Item, &'a ast::CapItem)>,
     retypes: Vec<(&'a ast::Item, &'a ast::RetypeItem)>,
+    derives: Vec<(&'a ast::Item, &'a ast::DeriveItem)>,
     invocations: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
     interfaces: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
     /// Every item, in declaration order.
@@ -132,6 +135,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 ItemKind::Cap(c) if c.is_abstract => items.abstracts.push((item, c)),
                 ItemKind::Cap(c) => items.caps.push((item, c)),
                 ItemKind::Retype(r) => items.retypes.push((item, r)),
+                ItemKind::Derive(d) => items.derives.push((item, d)),
                 ItemKind::Invocations(m) => items.invocations.push((item, m)),
                 ItemKind::Interface(m) => items.interfaces.push((item, m)),
             }
@@ -169,6 +173,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     ctx.check_tables(target.as_ref(), &mut objects);
     ctx.check_asid_pools(&mut objects, &mut caps);
     let retypes = ctx.check_retypes(&objects, &caps);
+    let derives = ctx.check_derives(&objects, &caps);
     let error_sets = ctx.error_sets();
     let (invocations, interfaces) = ctx.check_methods(
         target.as_ref(),
@@ -201,6 +206,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
             objects: objects.into_iter().map(|o| o.expect("no errors")).collect(),
             caps: caps.into_iter().map(|c| c.expect("no errors")).collect(),
             retypes,
+            derives,
             error_sets,
             invocations,
             interfaces,
@@ -223,8 +229,10 @@ impl<'a> Ctx<'a> {
                     self.allow(item, attr);
                     continue;
                 }
-                if matches!(&item.kind, ast::ItemKind::Cap(c) if !c.is_abstract) {
-                    continue; // checked with the cap type
+                if matches!(&item.kind, ast::ItemKind::Cap(c) if !c.is_abstract)
+                    || matches!(item.kind, ast::ItemKind::Derive(_))
+                {
+                    continue; // checked with the cap type or the rule
                 }
                 if matches!(&item.kind, ast::ItemKind::Invocations(_))
                     && attr.name.name == "label_base"

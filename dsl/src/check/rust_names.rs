@@ -27,7 +27,13 @@ const VIEW_MEMBERS: &[&str] = &[
 /// Constants the generated module defines at its top level whatever the
 /// spec says: a spec constant of one of these names would clash. (A test
 /// in codegen/tests/rust_names.rs checks that the list is complete.)
-pub const RESERVED_CONST_NAMES: &[&str] = &["ASID_POOL", "PAGE_BITS", "TABLE_ROOT", "USER_SPACE"];
+pub const RESERVED_CONST_NAMES: &[&str] = &[
+    "ASID_POOL",
+    "DERIVE_RULES",
+    "PAGE_BITS",
+    "TABLE_ROOT",
+    "USER_SPACE",
+];
 
 /// Type names the generated module defines whatever the spec says, and the
 /// names of Rust's prelude it uses unqualified: a cap type, error set or
@@ -42,6 +48,8 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "CapType",
     "CopyPolicy",
     "DecodeError",
+    "DeriveError",
+    "DeriveRule",
     "Destination",
     "Donation",
     "DonationKind",
@@ -60,6 +68,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "RetypeRule",
     "Rights",
     "SizeError",
+    "Split",
     "TableShape",
     "Transport",
     "UntypedMemory",

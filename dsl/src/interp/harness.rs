@@ -1729,6 +1729,9 @@ pub struct Seen {
     pub place: Place,
     pub parent: Option<Place>,
     pub tag: u64,
+    /// The region of the object it names; `None` for a cap that names
+    /// none, for a derived cap (it names part of its source's object), and
+    /// for a piece split off a cap that is still its ancestor.
     pub region: Option<(u64, u64)>,
     /// `(size, watermark)` for untyped memory.
     pub memory: Option<(u64, u64)>,
@@ -2098,7 +2101,11 @@ pub fn interp_seen(m: &Machine<'_>) -> Vec<Seen> {
             place: places[&id],
             parent: node.parent.map(|p| places[&p]),
             tag: u64::from(m.spec().caps[node.cap.cap_type.index()].tag),
-            region: m.region(&node.cap),
+            // A derived cap names part of an object, not one of its own;
+            // so does a piece split off a cap still above it.
+            region: m.region(&node.cap).filter(|_| {
+                m.spec().derive_rule(node.cap.cap_type).is_none() && !m.is_split_piece(id)
+            }),
             memory: m
                 .is_memory(&node.cap)
                 .then(|| (m.region(&node.cap).unwrap().1, node.cap.watermark)),

@@ -18,6 +18,9 @@
 //! explicit parent links rather than seL4's list with computed parenthood.
 //! Its rules, which the list reproduces:
 //! - retype makes children of the Untyped; boot caps are roots;
+//! - a `derive` rule makes a child of the source cap that names its
+//!   object, allocates and charges nothing, never parents its copies, and
+//!   finalises nothing when it goes;
 //! - a cap *may parent* when retype made it, it is untyped memory, a mint
 //!   gave it a new badge, or it was a boot cap (except `#[always_copy]`
 //!   types, which never parent);
@@ -1000,13 +1003,17 @@ impl<'s> Machine<'s> {
             }
         }
         self.owners.remove(&id);
-        let last = self.object_of(&node.cap).is_some()
+        // A derived cap never owns its object: removing it finalises nothing.
+        let owns = self.spec.derive_rule(node.cap.cap_type).is_none();
+        let last = owns
+            && self.object_of(&node.cap).is_some()
             && !self
                 .nodes
                 .values()
                 .any(|n| self.same_object(&n.cap, &node.cap));
         let badge_field = self.badge_field(node.cap.cap_type).is_some();
-        let last_with_badge = badge_field
+        let last_with_badge = owns
+            && badge_field
             && node.cap.badge != 0
             && !self
                 .nodes
@@ -1042,12 +1049,15 @@ impl<'s> Machine<'s> {
     /// Memory in use in the region `(base, size)` (a boot Untyped's,
     /// whether or not its cap is still there): the bytes of the union of
     /// the regions of every live object in it but untyped memory covering
-    /// it all (the boot Untyped and its copies).
+    /// it all (the boot Untyped and its copies). Derived caps charge
+    /// nothing: they name part of an object.
     pub fn in_use_of(&self, base: u64, size: u64) -> u64 {
         let mut regions: Vec<(u64, u64)> = self
             .nodes
             .values()
             .filter(|n| !(self.is_memory(&n.cap) && self.region(&n.cap) == Some((base, size))))
+            // A derived cap names part of an object and charges nothing.
+            .filter(|n| self.spec.derive_rule(n.cap.cap_type).is_none())
             .filter_map(|n| self.region(&n.cap))
             .filter(|(b, s)| *b >= base && b.saturating_add(*s) <= base.saturating_add(size))
             .collect();

@@ -1,8 +1,8 @@
 //! Retype: untyped memory becomes objects, with seL4's checks in the order
 //! the generated `retype` documents, each with the same error and payload.
 
-use super::{CNodeId, Holder, Machine, Node, OpError, Retyped, SlotPath};
-use crate::model::ObjectId;
+use super::{CNodeId, Holder, Machine, Node, NodeId, OpError, Retyped, SlotPath};
+use crate::model::{CapId, ObjectId, Role};
 
 impl Machine<'_> {
     /// Retypes the Untyped at `source` into `count` objects of the object
@@ -162,6 +162,241 @@ impl Machine<'_> {
             new_watermark,
             reset: !has_children,
         })
+    }
+
+    /// Derives a cap of type `target` from the cap at `source` by the
+    /// spec's `derive` rule, into the empty slot `dest`: a child of the
+    /// source that names its object and allocates nothing (see
+    /// [`Machine::derived_cap`]). In order, as the generated `derive` and
+    /// seL4's CNode operations check:
+    /// 1. `dest` resolves, else `FailedLookup { source: 0 }`, and is empty,
+    ///    else `DeleteFirst`;
+    /// 2. `source` resolves to a cap, else `FailedLookup { source: 1 }`;
+    /// 3. a rule derives `target` from the source's type, else
+    ///    `IllegalOperation`;
+    /// 4. the rule is `#[multiple]`, or the source has no live descendant
+    ///    derived from it (one of a type derived from the source's that is
+    ///    not a copy of it), else `RevokeFirst`;
+    /// 5. the new cap's fields hold the source's values, else
+    ///    `IllegalOperation`.
+    pub fn derive_cap(
+        &mut self,
+        source: &SlotPath,
+        target: CapId,
+        dest: &SlotPath,
+    ) -> Result<NodeId, OpError> {
+        let dest = self
+            .resolve(dest)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        if self.slots.contains_key(&dest) {
+            return Err(OpError::DeleteFirst);
+        }
+        let source_id = self
+            .resolve(source)
+            .and_then(|s| self.id_at(s))
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let src = self.nodes[&source_id].cap.clone();
+        let rule = self
+            .spec
+            .derive_rule(target)
+            .filter(|r| r.source == src.cap_type)
+            .ok_or(OpError::IllegalOperation)?;
+        if !rule.multiple && self.has_derived_children(source_id) {
+            return Err(OpError::RevokeFirst);
+        }
+        let cap = self.derived_cap(&src, target);
+        if !self.cap_fits(&cap) {
+            return Err(OpError::IllegalOperation);
+        }
+        Ok(self.add_node(Node {
+            cap,
+            holder: Holder::Slot(dest),
+            parent: Some(source_id),
+            may_parent: false,
+        }))
+    }
+
+    /// Splits the cap at `source` by its type's splitting rule (`derive T
+    /// from T;`) into `count` caps of its type, each naming the piece of
+    /// `1 << size_bits` bytes its object type has for `size_arg`, back to
+    /// back from the start of the source's object, one per slot from `dest`
+    /// on in `dest`'s CNode. The pieces are children of the source, copy its
+    /// other fields (a mapping excepted: a piece starts unmapped), allocate
+    /// nothing and are objects of their own. In order, as the generated
+    /// `split` checks from 3 on:
+    /// 1. `dest` resolves, else `FailedLookup { source: 0 }`; the `count`
+    ///    slots from it lie in its CNode, else `RangeError { 1, slots - index
+    ///    }`, and are empty, else `DeleteFirst`;
+    /// 2. `source` resolves to a cap, else `FailedLookup { source: 1 }`;
+    /// 3. a splitting rule applies to its type and it names a valid region,
+    ///    else `IllegalOperation`;
+    /// 4. `size_arg` is one its object type allows, for pieces smaller than
+    ///    the source's object, else `InvalidArgument { index: 1 }`;
+    /// 5. `count` is in `1..=pieces` (how many fit), else `RangeError { 1,
+    ///    pieces }`;
+    /// 6. no live cap is a piece of the source's object or derived from it
+    ///    ([`Machine::has_pieces`]; pieces of two splits would overlap, also
+    ///    when one split a copy), else `RevokeFirst`;
+    /// 7. the last piece's cap can hold its values, else `IllegalOperation`.
+    pub fn split_cap(
+        &mut self,
+        source: &SlotPath,
+        size_arg: u64,
+        count: u64,
+        dest: &SlotPath,
+    ) -> Result<Vec<NodeId>, OpError> {
+        let first = self
+            .resolve(dest)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        let slots = self.cnodes[&first.cnode];
+        if count > slots - first.index {
+            return Err(OpError::RangeError {
+                min: 1,
+                max: slots - first.index,
+            });
+        }
+        let window: Vec<_> = (first.index..first.index + count)
+            .map(|index| super::Slot {
+                cnode: first.cnode,
+                index,
+            })
+            .collect();
+        if window.iter().any(|s| self.slots.contains_key(s)) {
+            return Err(OpError::DeleteFirst);
+        }
+        let source_id = self
+            .resolve(source)
+            .and_then(|s| self.id_at(s))
+            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let src = self.nodes[&source_id].cap.clone();
+        let (base, size) = self
+            .region(&src)
+            .filter(|_| self.spec.split_rule(src.cap_type).is_some())
+            .ok_or(OpError::IllegalOperation)?;
+        let object = &self.spec.objects[self.object_of(&src).expect("has a region").index()];
+        let bits = object
+            .size
+            .size_bits(size_arg)
+            .filter(|b| 1u64.checked_shl(*b).is_some_and(|piece| piece < size))
+            .ok_or(OpError::InvalidArgument { index: 1 })?;
+        let pieces = size >> bits;
+        if count == 0 || count > pieces {
+            return Err(OpError::RangeError {
+                min: 1,
+                max: pieces,
+            });
+        }
+        if self.has_pieces(&src) {
+            return Err(OpError::RevokeFirst);
+        }
+        let t = &self.spec.caps[src.cap_type.index()];
+        let caps: Vec<_> = (0..count)
+            .map(|i| {
+                let mut cap = src.clone();
+                cap.object = base + (i << bits);
+                cap.size_arg = size_arg;
+                for f in &t.fields {
+                    if matches!(f.role, Role::MappedAt | Role::MappedIn | Role::Asid) {
+                        cap.other.remove(&f.name);
+                    }
+                }
+                cap
+            })
+            .collect();
+        if !caps.last().is_some_and(|c| self.cap_fits(c)) {
+            return Err(OpError::IllegalOperation);
+        }
+        Ok(window
+            .into_iter()
+            .zip(caps)
+            .map(|(slot, cap)| {
+                self.add_node(Node {
+                    cap,
+                    holder: Holder::Slot(slot),
+                    parent: Some(source_id),
+                    may_parent: true,
+                })
+            })
+            .collect())
+    }
+
+    /// The cap of type `target` derived from `source`: its object address,
+    /// size argument and kind of memory the source's (where `target` names
+    /// an object), the rights its type may carry that the source carries
+    /// (all of them when the source's type has no rights), every other
+    /// field 0.
+    pub fn derived_cap(&self, source: &super::Cap, target: CapId) -> super::Cap {
+        let t = &self.spec.caps[target.index()];
+        let mut cap = self.blank_cap(target);
+        if !self.spec.caps[source.cap_type.index()].rights.is_empty() {
+            cap.rights &= source.rights;
+        }
+        if t.object.is_some() {
+            cap.object = source.object;
+            if t.field_with(Role::SizeArg).is_some() {
+                cap.size_arg = source.size_arg;
+            }
+            cap.device = t.field_with(Role::Device).is_some() && self.is_device(source);
+        }
+        cap
+    }
+
+    /// Whether the cap `id` has a live descendant derived from it: of a
+    /// type derived from its type, and not a copy of it (Barrelfish's
+    /// retype asks for no descendants at all).
+    pub fn has_derived_children(&self, id: NodeId) -> bool {
+        let cap = &self.nodes[&id].cap;
+        self.descendants(id).into_iter().any(|c| {
+            let child = &self.nodes[&c].cap;
+            self.spec.derives_from(cap.cap_type, child.cap_type) && !self.same_object(cap, child)
+        })
+    }
+
+    /// Whether some live cap lies in `cap`'s region, is not a copy of it,
+    /// and is of its type (a piece split off it or off a copy of it) or of a
+    /// type derived from it: what makes splitting it `RevokeFirst`. Found
+    /// by contents, as Barrelfish's mapping database finds descendants.
+    pub fn has_pieces(&self, cap: &super::Cap) -> bool {
+        let Some((base, size)) = self.region(cap) else {
+            return false;
+        };
+        self.nodes.values().any(|n| {
+            let related = n.cap.cap_type == cap.cap_type
+                || self.spec.derives_from(cap.cap_type, n.cap.cap_type);
+            related
+                && !self.same_object(cap, &n.cap)
+                && self
+                    .region(&n.cap)
+                    .is_some_and(|(b, s)| b >= base && b.saturating_add(s) <= base + size)
+        })
+    }
+
+    /// Whether the cap `id` is a piece split off a cap that is still its
+    /// ancestor: one of the same type whose region holds its own, larger.
+    /// (It is then part of that cap's object, not an object beside it.)
+    pub fn is_split_piece(&self, id: NodeId) -> bool {
+        let Some(node) = self.nodes.get(&id) else {
+            return false;
+        };
+        if self.spec.split_rule(node.cap.cap_type).is_none() {
+            return false;
+        }
+        let Some((base, size)) = self.region(&node.cap) else {
+            return false;
+        };
+        let mut at = node.parent;
+        while let Some(p) = at.and_then(|p| self.nodes.get(&p)) {
+            if p.cap.cap_type == node.cap.cap_type
+                && let Some((b, s)) = self.region(&p.cap)
+                && s > size
+                && b <= base
+                && base + size <= b + s
+            {
+                return true;
+            }
+            at = p.parent;
+        }
+        false
     }
 
     /// The CNode a retype's destination names.

@@ -314,6 +314,19 @@ enum Stmt {
         source: PathExpr,
         dest: PathExpr,
     },
+    /// `derive SOURCE -> DEST CapType`: by the spec's `derive` rule.
+    Derive {
+        source: PathExpr,
+        dest: PathExpr,
+        target: CapId,
+    },
+    /// `split SOURCE ARG [x N] into DEST`: by its type's splitting rule.
+    Split {
+        source: PathExpr,
+        arg: u64,
+        count: u64,
+        dest: PathExpr,
+    },
     Delete(PathExpr),
     Revoke(PathExpr),
     /// `configure TARGET NAME PATH ...`: owned slots by name; those not
@@ -364,6 +377,8 @@ const STATEMENTS: &[&str] = &[
     "copy",
     "mint",
     "move",
+    "derive",
+    "split",
     "delete",
     "revoke",
     "configure",
@@ -476,6 +491,48 @@ impl Parser<'_> {
                 let dest = self.path(c, example)?;
                 c.done(example)?;
                 Stmt::Move { source, dest }
+            }
+            "derive" => {
+                let example = "derive root[8] -> root[9] FrameMappingCap";
+                let source = self.path(c, example)?;
+                c.expect("->", example)?;
+                let dest = self.path(c, example)?;
+                let (type_name, type_span) = c.ident("a cap type", example)?;
+                let spec = self.spec;
+                let Some(target) = spec.cap(&type_name) else {
+                    return Err(self.unknown(
+                        type_span,
+                        "cap type",
+                        &type_name,
+                        spec.caps.iter().map(|t| t.name.as_str()),
+                    ));
+                };
+                c.done(example)?;
+                Stmt::Derive {
+                    source,
+                    dest,
+                    target,
+                }
+            }
+            "split" => {
+                let example = "split root[8] 12 x 4 into root[9]";
+                let source = self.path(c, example)?;
+                let (arg, _) = c.number("the pieces' size argument", example)?;
+                let count = if c.is_word("x") {
+                    c.expect("x", example)?;
+                    c.number("how many pieces", example)?.0
+                } else {
+                    1
+                };
+                c.expect("into", example)?;
+                let dest = self.path(c, example)?;
+                c.done(example)?;
+                Stmt::Split {
+                    source,
+                    arg,
+                    count,
+                    dest,
+                }
             }
             "delete" | "revoke" => {
                 let example = format!("{word} root[8]");
@@ -1089,6 +1146,21 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
             Stmt::Move { source, dest } => {
                 m.move_cap(&source.path, &dest.path).map(|()| String::new())
             }
+            Stmt::Derive {
+                source,
+                dest,
+                target,
+            } => m
+                .derive_cap(&source.path, *target, &dest.path)
+                .map(|_| String::new()),
+            Stmt::Split {
+                source,
+                arg,
+                count,
+                dest,
+            } => m
+                .split_cap(&source.path, *arg, *count, &dest.path)
+                .map(|pieces| format!("{} piece(s)", pieces.len())),
             Stmt::Delete(at) => m.delete(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Revoke(at) => m.revoke(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Configure { target, slots } => configure(&mut m, target, slots),
