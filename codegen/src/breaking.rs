@@ -527,6 +527,7 @@ fn param_type(spec: &Spec, p: &MethodParam) -> String {
     match &p.kind {
         ParamKind::Scalar(s) => scalar_text(*s),
         ParamKind::Array { element, len, .. } => format!("[{}; {len}]", scalar_text(*element)),
+        ParamKind::Data { ty, .. } => ty.spelling(&spec.data_types),
         ParamKind::Cap { transfer, cap, .. } => {
             let how = match transfer {
                 capc_dsl::ast::Transfer::Lookup => "",

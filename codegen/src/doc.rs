@@ -879,6 +879,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
     let ty = match &p.kind {
         ParamKind::Scalar(s) => scalar(*s),
         ParamKind::Array { element, len, .. } => format!("[{}; {len}]", scalar(*element)),
+        ParamKind::Data { ty, .. } => ty.spelling(&spec.data_types),
         ParamKind::Cap {
             transfer,
             cap,

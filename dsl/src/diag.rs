@@ -117,6 +117,8 @@ catalogue! {
     AllocationSizeArg = "E0707", Error, "allocation's size argument does not fit the object";
     EmptyArray = "E0708", Error, "array length out of range";
     NotValidHere = "E0709", Error, "clause or transfer mode not valid for this kind of method";
+    RecursiveType = "E0720", Error, "message type contains itself";
+    EmptyEnum = "E0721", Error, "enum has no variants";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";

@@ -245,6 +245,39 @@ pub(super) fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymb
                     .map(|f| leaf(&f.name, SymbolKind::FIELD))
                     .collect(),
             ),
+            ItemKind::Struct(s) => symbol(
+                text,
+                &s.name.name,
+                Some("struct".to_string()),
+                SymbolKind::STRUCT,
+                span,
+                s.name.span,
+                s.fields
+                    .iter()
+                    .map(|f| leaf(&f.name, SymbolKind::FIELD))
+                    .collect(),
+            ),
+            ItemKind::Enum(e) => symbol(
+                text,
+                &e.name.name,
+                Some("enum".to_string()),
+                SymbolKind::ENUM,
+                span,
+                e.name.span,
+                e.variants
+                    .iter()
+                    .map(|v| leaf(&v.name, SymbolKind::ENUM_MEMBER))
+                    .collect(),
+            ),
+            ItemKind::TypeAlias(a) => symbol(
+                text,
+                &a.name.name,
+                Some("type".to_string()),
+                SymbolKind::TYPE_PARAMETER,
+                span,
+                a.name.span,
+                Vec::new(),
+            ),
             ItemKind::Retype(r) => symbol(
                 text,
                 &format!("retype {}", r.source.name),
