@@ -25,6 +25,11 @@ pub mod everything {
     include!(concat!(env!("OUT_DIR"), "/everything.rs"));
 }
 
+/// Message types in an RPC interface (examples/messages.cap).
+pub mod messages {
+    include!(concat!(env!("OUT_DIR"), "/messages.rs"));
+}
+
 /// Barrelfish's capability types (examples/barrelfish/caps.cap, a port of
 /// Barrelfish's capabilities/caps.hl). Its type names (`VNode_x86_64_pml4`)
 /// are not CamelCase; the generated items named after them allow that.
