@@ -328,7 +328,7 @@ fn lex(text: &str) -> Vec<Token> {
         } else if word(c) {
             (rest.find(|c| !word(c)).unwrap_or(rest.len()), false, false)
         } else {
-            let op = ["..=", "..", "->", ">=", "<<"]
+            let op = ["..=", "..", "->", ">=", "<<", "<="]
                 .into_iter()
                 .find(|op| rest.starts_with(op));
             (op.map_or(c.len_utf8(), str::len), false, false)
@@ -385,6 +385,7 @@ const PROPERTY_SPECS: &[&str] = &[
     "kernel-demo/spec/kernel.cap",
     "kernel-demo/spec/decompress.cap",
     "examples/everything.cap",
+    "examples/messages.cap",
     "examples/lib/everything-base.cap",
     "dsl/tests/ui/pass/syntax-variety.cap",
 ];
