@@ -26,7 +26,9 @@ struct Server {
 
 impl Server {
     fn take(&mut self, bits: u8, minbase: GenPAddr, maxlimit: GenPAddr) -> Result<u64, MemError> {
-        let size = 1u64.checked_shl(bits.into()).ok_or(MemError::Failed { err: NO_MEMORY })?;
+        let size = 1u64
+            .checked_shl(bits.into())
+            .ok_or(MemError::Failed { err: NO_MEMORY })?;
         let base = self.next.max(minbase).next_multiple_of(size);
         if base + size > self.end.min(maxlimit) {
             return Err(MemError::Failed { err: NO_MEMORY });
