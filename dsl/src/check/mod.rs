@@ -992,6 +992,16 @@ impl<'a> Ctx<'a> {
                 ));
             }
         }
+        for (_, d) in &self.items.data {
+            let name = d.name();
+            if !self.used_types.contains(&name.name) && !self.is_allowed("unused", name.span) {
+                unused.push((
+                    name.clone(),
+                    "message type",
+                    "no interface and no other message type uses it",
+                ));
+            }
+        }
         for (ident, what, why) in unused {
             self.diags.push(
                 Diagnostic::new(
