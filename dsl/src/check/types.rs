@@ -35,6 +35,20 @@ impl<'a> DataDecl<'a> {
     }
 }
 
+/// Most message types a chain of types, each containing the next, may
+/// hold (as constants' chains, `E0004`).
+const MAX_TYPE_DEPTH: usize = 128;
+
+/// The state of the walk that lays out the declared types.
+struct Walk {
+    /// The types being laid out, outermost first (to show a cycle).
+    stack: Vec<usize>,
+    /// The length of the longest chain of types from each one laid out.
+    depths: Vec<usize>,
+    /// Whether a too-deep chain was reported.
+    too_deep: bool,
+}
+
 /// A declaration with its types resolved (`None` where a type failed).
 enum Resolved {
     Record(Vec<Option<Ty>>),
@@ -93,9 +107,13 @@ impl Ctx<'_> {
             resolved.push(self.resolve_decl(decl));
         }
         let mut sizes = vec![Size::Pending; count];
-        let mut stack = Vec::new();
+        let mut walk = Walk {
+            stack: Vec::new(),
+            depths: vec![0; count],
+            too_deep: false,
+        };
         for i in 0..count {
-            self.decl_size(i, &resolved, &mut sizes, &mut stack);
+            self.decl_size(i, &resolved, &mut sizes, &mut walk);
         }
         let mut out = Vec::with_capacity(count);
         for (i, r) in resolved.into_iter().enumerate() {
@@ -341,23 +359,29 @@ impl Ctx<'_> {
         i: usize,
         resolved: &[Resolved],
         sizes: &mut Vec<Size>,
-        stack: &mut Vec<usize>,
+        walk: &mut Walk,
     ) -> Option<u64> {
         match sizes[i] {
             Size::Done(s) => return s,
             Size::Visiting => {
-                let from = stack.iter().position(|&j| j == i).unwrap_or(0);
-                let cycle: Vec<usize> = stack[from..].to_vec();
+                let from = walk.stack.iter().position(|&j| j == i).unwrap_or(0);
+                let cycle: Vec<usize> = walk.stack[from..].to_vec();
                 self.report_cycle(&cycle);
                 for j in cycle {
                     sizes[j] = Size::Done(None);
                 }
                 return None;
             }
+            Size::Pending if walk.stack.len() >= MAX_TYPE_DEPTH => {
+                let depth = walk.stack.len() + 1;
+                self.too_deep(i, depth, walk);
+                sizes[i] = Size::Done(None);
+                return None;
+            }
             Size::Pending => {}
         }
         sizes[i] = Size::Visiting;
-        stack.push(i);
+        walk.stack.push(i);
         let tys: Vec<&Option<Ty>> = match &resolved[i] {
             Resolved::Record(tys) => tys.iter().collect(),
             Resolved::Enum(vs) => vs.iter().flatten().collect(),
@@ -366,18 +390,29 @@ impl Ctx<'_> {
         // Every type it names first, so that a cycle is found whatever else
         // failed.
         let mut ok = tys.iter().all(|t| t.is_some());
+        let mut depth = 1;
         for t in tys.iter().copied().flatten() {
             let mut named = Vec::new();
             names_in(t, &mut named);
             for j in named {
-                if self.decl_size(j, resolved, sizes, stack).is_none() {
+                if self.decl_size(j, resolved, sizes, walk).is_none() {
                     ok = false;
                 }
+                depth = depth.max(walk.depths[j] + 1);
             }
         }
-        stack.pop();
+        walk.stack.pop();
+        walk.depths[i] = depth;
         if sizes[i] != Size::Visiting {
             // Part of a cycle, reported.
+            return None;
+        }
+        // Declared in the order they are used, the types of a long chain
+        // are each laid out shallowly: the chain's length, not the
+        // recursion, is the limit (the generated Rust nests as deep).
+        if ok && depth > MAX_TYPE_DEPTH {
+            self.too_deep(i, depth, walk);
+            sizes[i] = Size::Done(None);
             return None;
         }
         let size = ok
@@ -428,6 +463,24 @@ impl Ctx<'_> {
                 None
             }
         }
+    }
+
+    /// `E0004` for the first type found too deep; the others fail quietly.
+    fn too_deep(&mut self, i: usize, depth: usize, walk: &mut Walk) {
+        if std::mem::replace(&mut walk.too_deep, true) {
+            return;
+        }
+        let name = self.items.data[i].1.name();
+        self.diags.push(
+            Diagnostic::new(
+                Code::TooComplex,
+                name.span,
+                format!("a chain of more than {MAX_TYPE_DEPTH} message types, each containing the next"),
+            )
+            .label(format!("`{}` makes it {depth} long", name.name))
+            .note("capc limits how deeply message types contain each other so that checking any input, and compiling the generated code, is bounded")
+            .help("flatten the chain: put the fields of an inner type in the outer one"),
+        );
     }
 
     fn report_cycle(&mut self, cycle: &[usize]) {
