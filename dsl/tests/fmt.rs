@@ -165,13 +165,16 @@ fn every_repository_spec_formats_to_a_fixed_point_with_the_same_meaning() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    // Exactly the cases of the errors the parser reports are refused.
+    // Exactly the cases of the errors the parser reports are refused: not
+    // the E0004 cases the checker reports (chains of constants and of
+    // message types), and the proc macro's spec with a syntax error.
     let parse_errors = specs
         .iter()
         .filter(|s| {
-            ["/E0001-", "/E0003-", "/E0004-"]
+            ["/E0001-", "/E0003-", "/E0004-nested-too-deep"]
                 .iter()
                 .any(|c| s.contains(c))
+                || s.ends_with("/bad-syntax.cap")
         })
         .count();
     assert_eq!(syntax_errors, parse_errors);
