@@ -86,7 +86,12 @@ Options:
   -h, --help    Print this help";
 
 /// Directories (relative to the workspace root) whose `.cap` files `demo` checks.
-const SPEC_DIRS: &[&str] = &["kernel-demo/spec", "examples", "examples/barrelfish"];
+const SPEC_DIRS: &[&str] = &[
+    "kernel-demo/spec",
+    "examples",
+    "examples/barrelfish",
+    "examples/flounder",
+];
 
 /// The command that installs the components `cargo xtask test` needs.
 const COMPONENTS_INSTALL: &[&str] = &["rustup", "component", "add", "rustfmt", "clippy"];
