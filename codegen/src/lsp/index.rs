@@ -482,6 +482,10 @@ pub(super) enum TypeKind {
     Cap,
     Errors,
     Interface,
+    /// A `struct` or a `type` alias.
+    Record,
+    /// An `enum`.
+    Enum,
 }
 
 /// One open document with everything it imports, parsed, and the names
@@ -525,6 +529,9 @@ impl Graph {
                     ItemKind::Cap(c) => (&c.name, TypeKind::Cap),
                     ItemKind::Errors(e) => (&e.name, TypeKind::Errors),
                     ItemKind::Interface(i) => (&i.name, TypeKind::Interface),
+                    ItemKind::Struct(s) => (&s.name, TypeKind::Record),
+                    ItemKind::TypeAlias(a) => (&a.name, TypeKind::Record),
+                    ItemKind::Enum(e) => (&e.name, TypeKind::Enum),
                     _ => continue,
                 };
                 kinds.insert(name.name.as_str(), kind);

@@ -47,8 +47,8 @@ impl Server {
                     Symbol::Type(n) => (
                         match kinds.get(n.as_str()) {
                             Some(TypeKind::Object) => SymbolKind::CLASS,
-                            Some(TypeKind::Cap) | None => SymbolKind::STRUCT,
-                            Some(TypeKind::Errors) => SymbolKind::ENUM,
+                            Some(TypeKind::Cap | TypeKind::Record) | None => SymbolKind::STRUCT,
+                            Some(TypeKind::Errors | TypeKind::Enum) => SymbolKind::ENUM,
                             Some(TypeKind::Interface) => SymbolKind::INTERFACE,
                         },
                         None,
