@@ -98,7 +98,10 @@ fn shared(g: &Gen<'_>) -> TokenStream {
             /// The message carries fewer words or caps than the method needs.
             Truncated,
             /// An argument does not fit its type: a `bool` other than 0 or 1,
-            /// a `uN` wider than N bits, or an array with padding bits set.
+            /// a `uN` wider than N bits, an array with padding bits set, or
+            /// a message value that does not decode (an enum number no
+            /// variant has, a length over its bound, text that is not UTF-8,
+            /// a nonzero unused byte).
             InvalidArgument {
                 /// The argument's position in the method's parameters,
                 /// counting from 0 (caps included).
@@ -1102,7 +1105,7 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
         String::new(),
     ];
     lines.extend(wrap(
-        "Arguments travel in declaration order: scalars one word each, arrays packed, caps as the slots of the caps array; a donated Untyped is the request's last cap.",
+        "Arguments travel in declaration order: scalars one word each, arrays packed, message values in bytes from a word boundary, caps as the slots of the caps array; a donated Untyped is the request's last cap.",
     ));
     let doc = i.g.docs(&lines, "", set.span);
     let mut any_words = false;
