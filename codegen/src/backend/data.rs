@@ -460,6 +460,12 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                     }
                 }
             });
+            let check = layout_check(
+                &t.name,
+                fields.iter().map(|f| rust_ty(&f.ty, types)).collect(),
+                0,
+                t.bytes,
+            );
             let write_guard = (!fields.is_empty()).then(|| {
                 quote! {
                     if at > words.len() * 8 {
@@ -489,6 +495,8 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                         Some(#name { #(#reads,)* })
                     }
                 }
+
+                #check
             }
         }
         DataDef::Enum {
@@ -525,6 +533,18 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                     quote!(#vdoc #vname(#(#tys),*))
                 }
             });
+            let checks: Vec<TokenStream> = variants
+                .iter()
+                .map(|v| {
+                    let tys = v.fields.iter().map(|(ty, _)| rust_ty(ty, types)).collect();
+                    layout_check(
+                        &format!("{}::{}", t.name, v.name),
+                        tys,
+                        *discriminant_bytes,
+                        v.end,
+                    )
+                })
+                .collect();
             let first = &variants[0];
             let first_name = ident(&first.name);
             let zero = if first.fields.is_empty() {
@@ -617,8 +637,31 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                         }
                     }
                 }
+
+                #(#checks)*
             }
         }
+    }
+}
+
+/// A compile-time check that values of `tys` after `start` bytes end at
+/// byte `end`, the model's layout: the generated `Wire` code and the
+/// checker's layout cannot drift apart without the module failing to
+/// compile. Nothing when there are no values.
+pub fn layout_check(what: &str, tys: Vec<TokenStream>, start: u64, end: u64) -> TokenStream {
+    if tys.is_empty() {
+        return TokenStream::new();
+    }
+    let start = (start > 0).then(|| {
+        let start = lit(start);
+        quote!(#start +)
+    });
+    let end = lit(end);
+    let message = format!("the layout of `{what}` is not the checked model's");
+    quote! {
+        const _: () = if #start #(<#tys as Wire>::BYTES)+* != #end {
+            panic!(#message)
+        };
     }
 }
 

@@ -504,9 +504,24 @@ fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
         let i = Iface::new(g, set);
         let label = label_enum(&i);
         let request = request_enum(&i);
+        // Each message type the interface carries has the size the checker
+        // laid its parameters out with.
+        let types = &g.spec.data_types;
+        let mut sizes = std::collections::BTreeMap::new();
+        for m in &set.methods {
+            for p in m.params.iter().chain(&m.results) {
+                if let ParamKind::Data { ty, bytes, .. } = &p.kind {
+                    sizes.entry(ty.spelling(types)).or_insert((ty, *bytes));
+                }
+            }
+        }
+        let checks = sizes.iter().map(|(spelling, (ty, bytes))| {
+            data::layout_check(spelling, vec![data::rust_ty(ty, types)], 0, *bytes)
+        });
         quote! {
             #label
             #request
+            #(#checks)*
         }
     })];
     for m in &set.methods {
