@@ -1,6 +1,6 @@
 //! Generates the example specs' modules (kernel.cap, decompress.cap,
-//! everything.cap, Barrelfish's caps.cap and seL4's x86_64.cap) with the
-//! build-script API,
+//! everything.cap, messages.cap, Barrelfish's caps.cap and its mem.if, seL4's
+//! x86_64.cap) with the build-script API,
 //! exactly as a kernel crate would; and, for the differential test of the C
 //! backend (tests/c_differential.rs), each of the first three specs' C
 //! header, one C harness that calls every header's accessors by (tag, field
@@ -31,6 +31,10 @@ fn main() {
         rust = rust.spec(path);
         c = c.spec(path);
     }
+    // Message types: a Rust module only (the C header has no RPC code).
+    rust = rust
+        .spec("../../examples/messages.cap")
+        .spec("../../examples/flounder/mem.cap");
     rust.run();
     c.run();
 

@@ -535,6 +535,7 @@ fn param_type(spec: &Spec, p: &MethodParam) -> String {
     match &p.kind {
         ParamKind::Scalar(s) => scalar_text(*s),
         ParamKind::Array { element, len, .. } => format!("[{}; {len}]", scalar_text(*element)),
+        ParamKind::Data { ty, .. } => layout_text(spec, ty),
         ParamKind::Cap { transfer, cap, .. } => {
             let how = match transfer {
                 capc_dsl::ast::Transfer::Lookup => "",
@@ -543,6 +544,48 @@ fn param_type(spec: &Spec, p: &MethodParam) -> String {
             };
             format!("{how}cap {}", spec.caps[cap.index()].name)
         }
+    }
+}
+
+/// A message type with its whole layout: the declared types it names
+/// spelled out with their fields' offsets and their variants, so that a
+/// change inside a `struct`, `enum` or `type` changes the text of every
+/// parameter that carries it.
+fn layout_text(spec: &Spec, ty: &capc_dsl::model::Ty) -> String {
+    use capc_dsl::model::{DataDef, Ty};
+    match ty {
+        Ty::Named(id) => {
+            let t = &spec.data_types[id.index()];
+            match &t.def {
+                DataDef::Record(fields) => {
+                    let fields: Vec<String> = fields
+                        .iter()
+                        .map(|f| format!("{}: {} @{}", f.name, layout_text(spec, &f.ty), f.offset))
+                        .collect();
+                    format!("{} {{ {} }}", t.name, fields.join(", "))
+                }
+                DataDef::Enum { variants, .. } => {
+                    let variants: Vec<String> = variants
+                        .iter()
+                        .map(|v| {
+                            if v.fields.is_empty() {
+                                v.name.clone()
+                            } else {
+                                let values: Vec<String> =
+                                    v.fields.iter().map(|(t, _)| layout_text(spec, t)).collect();
+                                format!("{}({})", v.name, values.join(", "))
+                            }
+                        })
+                        .collect();
+                    format!("{} {{ {} }}", t.name, variants.join(" | "))
+                }
+                DataDef::Alias(inner) => layout_text(spec, inner),
+            }
+        }
+        Ty::Array(t, n) => format!("[{}; {n}]", layout_text(spec, t)),
+        Ty::Bounded(t, n) => format!("[{}; ..={n}]", layout_text(spec, t)),
+        Ty::Option(t) => format!("Option<{}>", layout_text(spec, t)),
+        Ty::Bool | Ty::Int { .. } | Ty::String(_) => ty.spelling(&spec.data_types),
     }
 }
 

@@ -161,6 +161,7 @@ pub fn render(spec: &Spec, name: &str, sources: &SourceMap) -> String {
     retypes(w, spec, o);
     derives(w, spec, o);
     errors(w, spec, o);
+    data_types(w, spec, o);
     method_sets(w, spec, o, &spec.invocations, "Kernel invocations");
     method_sets(w, spec, o, &spec.interfaces, "Interfaces");
     while out.ends_with("\n\n") {
@@ -824,6 +825,85 @@ fn errors(w: &mut String, spec: &Spec, o: &Origins) {
     }
 }
 
+/// Each `struct`, `enum` and `type` with its wire layout: the byte each
+/// field or value starts at, as the generated `Wire` code writes it.
+fn data_types(w: &mut String, spec: &Spec, o: &Origins) {
+    use capc_dsl::model::DataDef;
+    if spec.data_types.is_empty() {
+        return;
+    }
+    let types = &spec.data_types;
+    let _ = writeln!(
+        w,
+        "## Message types
+"
+    );
+    for t in types {
+        let (what, layout) = match &t.def {
+            DataDef::Record(_) => ("struct", String::new()),
+            DataDef::Enum {
+                discriminant_bytes, ..
+            } => (
+                "enum",
+                format!(
+                    ": a {discriminant_bytes}-byte discriminant at byte 0, then the variant's values"
+                ),
+            ),
+            DataDef::Alias(ty) => ("type", format!(": `{}`", ty.spelling(types))),
+        };
+        let _ = writeln!(
+            w,
+            "### {what} `{}`
+",
+            t.name
+        );
+        o.mark(w, t.span);
+        docs(w, &t.docs);
+        let _ = writeln!(
+            w,
+            "{}{layout}.
+",
+            count(t.bytes, "byte", "bytes")
+        );
+        let rows: Vec<Vec<String>> = match &t.def {
+            DataDef::Record(fields) => fields
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.offset.to_string(),
+                        format!("`{}`", f.name),
+                        format!("`{}`", f.ty.spelling(types)),
+                        cell(&f.docs),
+                    ]
+                })
+                .collect(),
+            DataDef::Enum { variants, .. } => variants
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let values: Vec<String> = v
+                        .fields
+                        .iter()
+                        .map(|(ty, at)| format!("`{}` at byte {at}", ty.spelling(types)))
+                        .collect();
+                    vec![
+                        i.to_string(),
+                        format!("`{}`", v.name),
+                        values.join(", "),
+                        cell(&v.docs),
+                    ]
+                })
+                .collect(),
+            DataDef::Alias(_) => continue,
+        };
+        let head: &[&str] = match &t.def {
+            DataDef::Record(_) => &["byte", "field", "type", "description"],
+            _ => &["number", "variant", "values", "description"],
+        };
+        table(w, head, &rows);
+    }
+}
+
 fn method_sets(w: &mut String, spec: &Spec, o: &Origins, sets: &[MethodSet], title: &str) {
     if sets.is_empty() {
         return;
@@ -924,6 +1004,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
     let ty = match &p.kind {
         ParamKind::Scalar(s) => scalar(*s),
         ParamKind::Array { element, len, .. } => format!("[{}; {len}]", scalar(*element)),
+        ParamKind::Data { ty, .. } => ty.spelling(&spec.data_types),
         ParamKind::Cap {
             transfer,
             cap,

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use capc_dsl::ast::{ObjectKind, Scalar, Transfer};
 use capc_dsl::model::{
-    CapField, CapType, CopyPolicy, DonationKind, FieldKind, Mapping, Method, MethodParam,
+    CapField, CapType, CopyPolicy, DataDef, DonationKind, FieldKind, Mapping, Method, MethodParam,
     MethodSet, Object, ParamKind, Role, Spec,
 };
 use serde_json::{Value, json};
@@ -131,9 +131,47 @@ pub fn model_json(spec: &Spec) -> Value {
             })).collect::<Vec<_>>(),
             "docs": e.docs,
         })).collect::<Vec<_>>(),
+        "data_types": spec.data_types.iter().map(|t| data_type(spec, t)).collect::<Vec<_>>(),
         "invocations": spec.invocations.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
         "interfaces": spec.interfaces.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
     })
+}
+
+/// A declared message type with its wire layout, types as a spec spells
+/// them.
+fn data_type(spec: &Spec, t: &capc_dsl::model::DataType) -> Value {
+    let types = &spec.data_types;
+    let value = |ty: &capc_dsl::model::Ty, offset: u64| json!({"type": ty.spelling(types), "offset": offset, "bytes": ty.bytes(types)});
+    let mut v = match &t.def {
+        DataDef::Record(fields) => json!({
+            "kind": "struct",
+            "fields": fields.iter().map(|f| {
+                let mut field = value(&f.ty, f.offset);
+                field["name"] = json!(f.name);
+                field["docs"] = json!(f.docs);
+                field
+            }).collect::<Vec<_>>(),
+        }),
+        DataDef::Enum {
+            discriminant_bytes,
+            variants,
+        } => json!({
+            "kind": "enum",
+            "discriminant_bytes": discriminant_bytes,
+            "variants": variants.iter().enumerate().map(|(i, v)| json!({
+                "name": v.name,
+                "number": i,
+                "values": v.fields.iter().map(|(ty, at)| value(ty, *at)).collect::<Vec<_>>(),
+                "end": v.end,
+                "docs": v.docs,
+            })).collect::<Vec<_>>(),
+        }),
+        DataDef::Alias(ty) => json!({"kind": "alias", "type": ty.spelling(types)}),
+    };
+    v["name"] = json!(t.name);
+    v["bytes"] = json!(t.bytes);
+    v["docs"] = json!(t.docs);
+    v
 }
 
 fn names(spec: &Spec, rights: &[capc_dsl::model::RightId]) -> Vec<String> {
@@ -287,7 +325,7 @@ pub fn places(params: &[MethodParam]) -> Vec<Place> {
                 word += 1;
                 Place::Words(word - 1, 1)
             }
-            ParamKind::Array { words, .. } => {
+            ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => {
                 word += words;
                 Place::Words(word - words, *words)
             }
@@ -333,6 +371,12 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     let (name, bits) = scalar(*element);
                     json!({"kind": "array", "type": name, "bits": bits, "len": len, "words": words})
                 }
+                ParamKind::Data { ty, bytes, words } => json!({
+                    "kind": "data",
+                    "type": ty.spelling(&spec.data_types),
+                    "bytes": bytes,
+                    "words": words,
+                }),
                 ParamKind::Cap {
                     transfer,
                     cap,

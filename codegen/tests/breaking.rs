@@ -100,6 +100,15 @@ interface Store -> KernelError {
         errors OutOfBudget;
     }
 }
+
+struct Point {
+    x: i32,
+    y: i32,
+}
+
+interface Plot -> KernelError {
+    fn draw(at: Point);
+}
 ";
 
 /// `BASE` with each `(from, to)` applied; each `from` must occur once.
@@ -267,6 +276,11 @@ const CASES: &[(&str, Edits, &[&str])] = &[
         &[
             "B0013", "B0013", "B0013", "B0013", "B0013", "B0013", "B0013",
         ],
+    ),
+    (
+        "B0013-message-type-changed",
+        &[("    y: i32,\n", "    y: i16,\n")],
+        &["B0013"],
     ),
     (
         "B0014-error-variant-removed",

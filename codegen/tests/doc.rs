@@ -63,6 +63,33 @@ fn the_page_shows_layouts_and_costs() {
 }
 
 #[test]
+fn the_page_shows_message_types_with_their_layout() {
+    let s = Scratch::new("doc", "messages");
+    let out = capc(
+        &workspace(),
+        &[
+            "doc",
+            "examples/messages.cap",
+            "-o",
+            s.dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let page = std::fs::read_to_string(s.path("messages.md")).unwrap();
+    for line in [
+        "## Message types",
+        "### type `Name`",
+        "25 bytes: `string<=24>`.",
+        "29 bytes: a 1-byte discriminant at byte 0, then the variant's values.",
+        "| 2 | `Link` | `Name` at byte 1, `Option<u16>` at byte 26 |",
+        "| 54 | `mode` | `u16` | Permission bits. |",
+        "fn list(start: u32) -> (entries: [Entry; ..=4], more: bool)",
+    ] {
+        assert!(page.contains(line), "{line}\n{page}");
+    }
+}
+
+#[test]
 fn the_page_shows_owned_slots_finalisers_and_mappings() {
     let s = Scratch::new("doc", "lifecycle");
     let out = capc(

@@ -16,10 +16,11 @@ use std::process::Output;
 use capc::{BuildError, Builder, Options, render_spec};
 
 /// The example specs: snapshot name and path relative to the workspace root.
-const EXAMPLES: [(&str, &str); 3] = [
+const EXAMPLES: [(&str, &str); 4] = [
     ("kernel", "kernel-demo/spec/kernel.cap"),
     ("decompress", "kernel-demo/spec/decompress.cap"),
     ("everything", "examples/everything.cap"),
+    ("messages", "examples/messages.cap"),
 ];
 
 /// `path` (relative to the workspace root) as seen from this crate's directory.

@@ -648,6 +648,55 @@ fn hover_keeps_methods_apart() {
     assert_eq!(session.child.wait().unwrap().code(), Some(0));
 }
 
+/// Hovering a message type shows its fields or variants and its size on
+/// the wire, where it is used as where it is declared.
+#[test]
+fn hover_shows_message_types() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/messages.cap");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut session = Session::start();
+    session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    session.notify("initialized", json!({}));
+    let doc = json!({"uri": uri(&path.canonicalize().unwrap())});
+    session.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": doc["uri"], "languageId": "cap", "version": 1, "text": text}}),
+    );
+    let _ = session.diagnostics();
+    for (after, name, want) in [
+        (
+            "fn insert(entry: ",
+            "Entry",
+            "struct `Entry`: `name: Name` at byte 0, `kind: Kind` at byte 25",
+        ),
+        ("struct ", "Entry", "(65 bytes on the wire)"),
+        (
+            "    kind: ",
+            "Kind",
+            "enum `Kind`: `File`, `Directory`, `Link` (29 bytes on the wire)",
+        ),
+        (
+            "type ",
+            "Name",
+            "type `Name` = `string<=24>` (25 bytes on the wire)",
+        ),
+    ] {
+        let at = position_of(&text, after, name);
+        let hover = session.request(
+            "textDocument/hover",
+            json!({"textDocument": doc, "position": at}),
+        );
+        let value = hover["contents"]["value"].as_str().unwrap_or_default();
+        assert!(value.contains(want), "{after}{name}: {value}");
+    }
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
 /// A `Content-Length` past the server's bound is refused before anything is
 /// allocated for it: a clear error and exit status 2.
 #[test]

@@ -15,6 +15,7 @@ fn clean_specs() -> Vec<String> {
     for dir in [
         "examples",
         "examples/barrelfish",
+        "examples/flounder",
         "kernel-demo/spec",
         "dsl/tests/ui/pass",
     ] {

@@ -80,6 +80,51 @@ fn cases() -> Vec<(String, bool)> {
         format!("{TARGET}\ncap Token {{\n    level: u8,\n    set_level: bool,\n}}\n"),
         true,
     ));
+    // Types the module names after an interface or its methods, or has
+    // itself: as an error set, a struct, an enum or a type alias.
+    let interface = "interface Store -> Failure {\n    fn get(key: u8) -> (value: u8);\n}\n";
+    for taken in [
+        "StoreLabel",
+        "StoreRequest",
+        "StoreServer",
+        "StoreClient",
+        "StoreGetReply",
+        "StoreGetBudget",
+        "StoreGetClass",
+        "ProtocolError",
+        "Transport",
+        "Donation",
+        "CallError",
+        "Wire",
+        "BoundedArray",
+        "BoundedString",
+        "Result",
+    ] {
+        cases.push((
+            format!(
+                "{TARGET}\nerrors Failure {{ Failed }}\nerrors {taken} {{ Other }}\n{interface}"
+            ),
+            true,
+        ));
+        for item in [
+            format!("struct {taken} {{ a: u8 }}"),
+            format!("enum {taken} {{ A }}"),
+            format!("type {taken} = u8;"),
+        ] {
+            cases.push((
+                format!("{TARGET}\nerrors Failure {{ Failed }}\n{item}\n{interface}"),
+                true,
+            ));
+        }
+    }
+    // Message types whose field names are Rust keywords or the generated
+    // code's own parameter names: they compile.
+    cases.push((
+        format!(
+            "{TARGET}\nerrors Failure {{ Failed }}\nstruct Words {{ words: u8, at: bool, match: i8, type: u8 }}\nenum Value {{ Words(Words), At }}\ninterface Store -> Failure {{\n    fn get(words: Words) -> (at: Option<Value>);\n}}\n"
+        ),
+        false,
+    ));
     // Constants: upper case, and none of the module's own.
     for (constant, rejected) in [
         ("cap", true),
@@ -145,6 +190,7 @@ fn every_fixed_constant_of_the_generated_module_is_reserved() {
         "kernel-demo/spec/decompress.cap",
         "examples/everything.cap",
         "examples/barrelfish/caps.cap",
+        "examples/messages.cap",
     ] {
         let path = workspace().join(relative);
         let (module, compilation) = render_spec(&path, &Options::default()).expect("checks");
@@ -174,6 +220,7 @@ fn every_fixed_type_of_the_generated_module_is_reserved() {
         "kernel-demo/spec/decompress.cap",
         "examples/everything.cap",
         "examples/barrelfish/caps.cap",
+        "examples/messages.cap",
     ];
     for relative in specs {
         let path = workspace().join(relative);
@@ -186,6 +233,7 @@ fn every_fixed_type_of_the_generated_module_is_reserved() {
             .chain(spec.objects.iter().map(|o| o.name.as_str()))
             .chain(spec.error_sets.iter().map(|e| e.name.as_str()))
             .chain(spec.interfaces.iter().map(|i| i.name.as_str()))
+            .chain(spec.data_types.iter().map(|t| t.name.as_str()))
             .collect();
         let file = syn::parse_file(&module).expect("the module parses");
         for item in &file.items {
@@ -274,6 +322,21 @@ impl XorShift {
         x ^= x << 17;
         self.0 = x;
         (x % n as u64) as usize
+    }
+
+    /// Like [`XorShift::name`], awkward one time in twelve: for the many
+    /// names of message types, so that enough specs check.
+    fn rare_name(&mut self, camel: bool) -> String {
+        if self.below(3) == 0 {
+            self.name(camel)
+        } else {
+            let n = self.below(1000);
+            if camel {
+                format!("Item{n}")
+            } else {
+                format!("item_{n}")
+            }
+        }
     }
 
     /// Mostly a plain name of the right case (`cap` for a field or method,
@@ -405,18 +468,84 @@ fn random_spec(rng: &mut XorShift) -> String {
         let multiple = ["", "#[multiple]\n"][rng.below(2)];
         text.push_str(&format!("{multiple}derive {} from {};\n", caps[1], caps[0]));
     }
+    // Sometimes message types: structs, enums with and without data and
+    // aliases, of small types and each other, with a wider message.
+    let mut declared: Vec<String> = Vec::new();
     if rng.below(2) == 0 {
+        text = text.replace("message_words = 1;", "message_words = 64;");
+        for _ in 0..1 + rng.below(3) {
+            let name = rng.rare_name(true);
+            let item = match rng.below(3) {
+                0 => {
+                    let fields: Vec<String> = (0..rng.below(3))
+                        .map(|_| format!("{}: {}", rng.rare_name(false), data_type(rng, &declared)))
+                        .collect();
+                    format!("struct {name} {{ {} }}", fields.join(", "))
+                }
+                1 => {
+                    let variants: Vec<String> = (0..1 + rng.below(3))
+                        .map(|_| {
+                            let v = rng.rare_name(true);
+                            match rng.below(3) {
+                                0 => v,
+                                _ => format!("{v}({})", data_type(rng, &declared)),
+                            }
+                        })
+                        .collect();
+                    format!("enum {name} {{ {} }}", variants.join(", "))
+                }
+                _ => format!("type {name} = {};", data_type(rng, &declared)),
+            };
+            text.push_str(&item);
+            text.push('\n');
+            declared.push(name);
+        }
+    }
+    if rng.below(2) == 0 || !declared.is_empty() {
         let (interface, method, arg, result) = (
-            rng.name(true),
-            rng.name(false),
-            rng.name(false),
-            rng.name(false),
+            rng.rare_name(true),
+            rng.rare_name(false),
+            rng.rare_name(false),
+            rng.rare_name(false),
         );
+        let (arg_ty, result_ty) = if declared.is_empty() {
+            ("word".to_string(), "word".to_string())
+        } else {
+            (data_type(rng, &declared), data_type(rng, &declared))
+        };
         text.push_str(&format!(
-            "interface {interface} -> {errors} {{\n    fn {method}({arg}: word) -> ({result}: word);\n}}\n"
+            "interface {interface} -> {errors} {{\n    fn {method}({arg}: {arg_ty}) -> ({result}: {result_ty});\n}}\n"
         ));
     }
     text
+}
+
+/// A message value's type: a small built-in one, or one of `declared`.
+fn data_type(rng: &mut XorShift, declared: &[String]) -> String {
+    const BUILT_IN: &[&str] = &[
+        "u8",
+        "i16",
+        "bool",
+        "u32",
+        "i64",
+        "word",
+        "[u8; 3]",
+        "[i8; ..=2]",
+        "string<=5>",
+        "Option<u16>",
+        "[bool; 2]",
+    ];
+    match (rng.below(3), declared.is_empty()) {
+        (0, false) => {
+            let named = declared[rng.below(declared.len())].clone();
+            match rng.below(3) {
+                0 => format!("Option<{named}>"),
+                1 => format!("[{named}; ..=2]"),
+                _ => named,
+            }
+        }
+        _ => BUILT_IN[rng.below(BUILT_IN.len())].to_string(),
+    }
 }
 
 /// Random specs: none makes the generator panic, and every one that checks
@@ -474,6 +603,18 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             );
         }
     }
+    let typed = accepted
+        .iter()
+        .filter(|t| {
+            ["\nstruct ", "\nenum ", "\ntype "]
+                .iter()
+                .any(|k| t.contains(k))
+        })
+        .count();
+    assert!(
+        typed >= count / 40,
+        "{typed} of {count} with message types checked"
+    );
     let out = rustc(&scratch, "random_specs", &crate_root);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Name the spec of the first error, if rustc names its file.

@@ -63,6 +63,89 @@ pub enum ItemKind {
     Invocations(MethodSet),
     /// `interface Name -> ErrorSet { methods }`
     Interface(MethodSet),
+    /// `struct Name { field: Type, ... }`
+    Struct(StructItem),
+    /// `enum Name { Variant, Variant(Type, ...), ... }`
+    Enum(EnumItem),
+    /// `type Name = Type;`
+    TypeAlias(TypeAlias),
+}
+
+/// `struct Name { field: Type, ... }`: a record of message values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StructItem {
+    /// The record's name.
+    pub name: Ident,
+    /// Its fields in order (their order is their order on the wire).
+    pub fields: Vec<DataField>,
+}
+
+/// One field of a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataField {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The field's name.
+    pub name: Ident,
+    /// Its type.
+    pub ty: TypeExpr,
+}
+
+/// `enum Name { ... }`: one of several variants, each with its own values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumItem {
+    /// The enum's name.
+    pub name: Ident,
+    /// Its variants in order (their order is their discriminant).
+    pub variants: Vec<EnumVariant>,
+}
+
+/// One variant of an enum and the types of the values it carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumVariant {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The variant's name.
+    pub name: Ident,
+    /// The types of its values, in order.
+    pub fields: Vec<TypeExpr>,
+}
+
+/// `type Name = Type;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeAlias {
+    /// The new name.
+    pub name: Ident,
+    /// The type it names.
+    pub ty: TypeExpr,
+}
+
+/// The type of a message value, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeExpr {
+    /// What it is.
+    pub kind: TypeExprKind,
+    /// Where it is written.
+    pub span: Span,
+}
+
+/// The forms of a message value's type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeExprKind {
+    /// `word`, `bool` or `uN`.
+    Scalar(Scalar),
+    /// `iN`: a signed integer of N bits.
+    Int(u32),
+    /// `[T; N]`: exactly N values.
+    Array(Box<TypeExpr>, Expr),
+    /// `[T; ..=N]`: up to N values.
+    Bounded(Box<TypeExpr>, Expr),
+    /// `string<=N>`: UTF-8 text of up to N bytes.
+    String(Expr),
+    /// `Option<T>`: a value or none.
+    Option(Box<TypeExpr>),
+    /// A declared `struct`, `enum` or `type`.
+    Named(Ident),
 }
 
 /// `#[name]` or `#[name(key = expr, ...)]`.
@@ -389,9 +472,11 @@ pub enum Scalar {
 pub enum Transfer {
     /// No keyword: the cap is looked up in the caller's CSpace (kernel invocations).
     Lookup,
-    /// `grant`: the receiver gets the cap for good.
+    /// `grant`: the receiver gets a copy (derived from the sender's cap,
+    /// as the kernel copies every cap a message carries) to keep.
     Grant,
-    /// `lend`: the receiver gets a derived cap that is revoked after the call.
+    /// `lend`: the receiver gets such a copy for the call only; the sender
+    /// revokes it afterwards.
     Lend,
 }
 
@@ -402,6 +487,9 @@ pub enum ParamType {
     Scalar(Scalar),
     /// `[scalar; N]`: a fixed-size array packed into message words.
     Array(Scalar, Expr),
+    /// Any other message value (`i32`, `[T; ..=N]`, `string<=N>`,
+    /// `Option<T>`, a declared type): RPC interfaces only, laid out in bytes.
+    Data(TypeExpr),
     /// `grant|lend cap Name(rights)`
     Cap {
         /// How the cap travels.

@@ -127,6 +127,8 @@ catalogue! {
     NotValidHere = "E0709", Error, "clause or transfer mode not valid for this kind of method";
     DuplicateLabel = "E0710", Error, "two methods of one cap type have the same label";
     LabelOutOfRange = "E0711", Error, "method label out of range";
+    RecursiveType = "E0720", Error, "message type contains itself";
+    EmptyEnum = "E0721", Error, "enum has no variants";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";

@@ -688,7 +688,92 @@ impl<'a> Printer<'a> {
                     s.method(m, indent)
                 });
             }
+            Rule::struct_item => {
+                self.keyword_and_name(&mut inner);
+                self.block(indent, inner.collect(), close, |s, field, indent| {
+                    for p in field.into_inner() {
+                        match p.as_rule() {
+                            Rule::outer_doc => {
+                                s.leaf(&p);
+                                s.break_line(indent, Blank::No);
+                            }
+                            Rule::ident => {
+                                s.leaf(&p);
+                                s.token(":");
+                                s.space();
+                            }
+                            _ => s.data_type(p),
+                        }
+                    }
+                    s.token(",");
+                });
+            }
+            Rule::enum_item => {
+                self.keyword_and_name(&mut inner);
+                self.block(indent, inner.collect(), close, |s, variant, indent| {
+                    let mut values = Vec::new();
+                    for p in variant.into_inner() {
+                        match p.as_rule() {
+                            Rule::outer_doc => {
+                                s.leaf(&p);
+                                s.break_line(indent, Blank::No);
+                            }
+                            Rule::ident => s.leaf(&p),
+                            _ => values.push(p),
+                        }
+                    }
+                    if !values.is_empty() {
+                        s.token("(");
+                        s.comma_fill(values, 2, |s, p| s.data_type(p));
+                        s.token(")");
+                    }
+                    s.token(",");
+                });
+            }
+            Rule::type_item => {
+                self.keyword_and_name(&mut inner);
+                self.assign();
+                self.data_type(inner.next().expect("grammar: aliased type"));
+                self.token(";");
+            }
             other => unreachable!("grammar: unexpected item rule {other:?}"),
+        }
+    }
+
+    /// A message value's type: `u8`, `[T; N]`, `[T; ..=N]`, `string<=N>`,
+    /// `Option<T>`, a name.
+    fn data_type(&mut self, pair: Pair<'_, Rule>) {
+        let ty = pair.into_inner().next().expect("grammar: data type");
+        match ty.as_rule() {
+            Rule::array_type => {
+                self.keyword("[", &ty);
+                for p in ty.into_inner() {
+                    match p.as_rule() {
+                        Rule::data_type => {
+                            self.data_type(p);
+                            self.token(";");
+                            self.space();
+                        }
+                        Rule::up_to => self.leaf(&p),
+                        _ => self.expr(p),
+                    }
+                }
+                self.token("]");
+            }
+            Rule::string_type | Rule::option_type => {
+                let string = ty.as_rule() == Rule::string_type;
+                let mut parts = ty.into_inner();
+                self.leaf(&parts.next().expect("grammar: keyword"));
+                self.token(if string { "<=" } else { "<" });
+                let inner = parts.next().expect("grammar: bound or type");
+                if string {
+                    self.expr(inner);
+                } else {
+                    self.data_type(inner);
+                }
+                self.token(">");
+            }
+            _ => self.leaf(&ty),
         }
     }
 
@@ -918,16 +1003,7 @@ impl<'a> Printer<'a> {
             let ty = inner.next().expect("grammar: parameter type");
             let ty = ty.into_inner().next().expect("grammar: type");
             match ty.as_rule() {
-                Rule::scalar_type => s.leaf(&ty),
-                Rule::array_type => {
-                    let mut parts = ty.into_inner();
-                    s.token("[");
-                    s.leaf(&parts.next().expect("grammar: element type"));
-                    s.token(";");
-                    s.space();
-                    s.expr(parts.next().expect("grammar: length"));
-                    s.token("]");
-                }
+                Rule::data_type => s.data_type(ty),
                 _ => {
                     let mut rights = Vec::new();
                     let mut named = false;
@@ -1057,7 +1133,7 @@ fn is_one_line(item: &Pair<'_, Rule>) -> bool {
     item.clone().into_inner().last().is_some_and(|k| {
         matches!(
             k.as_rule(),
-            Rule::use_item | Rule::const_item | Rule::derive_item
+            Rule::use_item | Rule::const_item | Rule::derive_item | Rule::type_item
         )
     })
 }

@@ -30,6 +30,8 @@ id! {
     RightId;
     /// Index of an error set in [`Spec::error_sets`].
     ErrorSetId;
+    /// Index of a declared message type in [`Spec::data_types`].
+    DataTypeId;
 }
 
 /// A checked spec.
@@ -53,6 +55,8 @@ pub struct Spec {
     pub derives: Vec<Derive>,
     /// Error sets.
     pub error_sets: Vec<ErrorSet>,
+    /// Message types (`struct`, `enum`, `type`), in declaration order.
+    pub data_types: Vec<DataType>,
     /// Kernel invocations, one set per invoked cap type.
     pub invocations: Vec<MethodSet>,
     /// RPC interfaces between user tasks.
@@ -519,6 +523,17 @@ pub enum ParamKind {
         /// Message words it takes.
         words: u64,
     },
+    /// Any other value (RPC interfaces only): laid out in bytes from the
+    /// first byte of its first word (see [`Ty`]), the bytes after it in
+    /// its last word zero.
+    Data {
+        /// Its type.
+        ty: Ty,
+        /// Bytes it takes.
+        bytes: u64,
+        /// Message words it takes: `bytes` rounded up to whole words.
+        words: u64,
+    },
     /// A capability.
     Cap {
         /// How it travels.
@@ -532,6 +547,146 @@ pub enum ParamKind {
         /// rights where its semantics say (seL4's order), not the decoder.
         unchecked: bool,
     },
+}
+
+/// A declared message type with its wire layout.
+///
+/// Every message value is laid out in bytes, packed (no padding between
+/// fields), little-endian: see [`Ty::bytes`]. The layout is computed once,
+/// here, by the checker; the backend and the docs read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataType {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub def: DataDef,
+    /// Bytes a value takes in a message.
+    pub bytes: u64,
+    /// Where it is declared (its name).
+    pub span: Span,
+}
+
+/// What a declared message type is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataDef {
+    /// `struct`: its fields, each at its byte offset.
+    Record(Vec<RecordField>),
+    /// `enum`: a discriminant (the variant's index, little-endian) then
+    /// the variant's values; bytes a shorter variant leaves are zero.
+    Enum {
+        /// Bytes of the discriminant: [`length_prefix_bytes`] of the last index.
+        discriminant_bytes: u64,
+        /// Its variants in discriminant order.
+        variants: Vec<EnumVariant>,
+    },
+    /// `type Name = T;`: the layout of `T`.
+    Alias(Ty),
+}
+
+/// One field of a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordField {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    pub ty: Ty,
+    /// Its first byte, from the record's first byte.
+    pub offset: u64,
+    /// Where it is declared (its name).
+    pub span: Span,
+}
+
+/// One variant of an enum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumVariant {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Its values' types, each with its first byte from the enum's first
+    /// byte (after the discriminant).
+    pub fields: Vec<(Ty, u64)>,
+    /// Bytes its discriminant and values take; the rest of the enum's
+    /// bytes are zero.
+    pub end: u64,
+    /// Where it is declared (its name).
+    pub span: Span,
+}
+
+/// The type of a message value laid out in bytes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ty {
+    /// One byte, 0 or 1.
+    Bool,
+    /// An integer of `bits` bits (8, 16, 32 or 64), two's complement when
+    /// signed.
+    Int {
+        /// `iN` rather than `uN` (`word` is `u64`).
+        signed: bool,
+        /// Its width.
+        bits: u32,
+    },
+    /// `[T; N]`: exactly N values, one after the other.
+    Array(Box<Ty>, u64),
+    /// `[T; ..=N]`: a length (of [`length_prefix_bytes`]`(N)` bytes), then
+    /// room for N values; the values past the length are zero.
+    Bounded(Box<Ty>, u64),
+    /// `string<=N>`: a length, then N bytes of which the first `length`
+    /// are UTF-8 and the rest zero.
+    String(u64),
+    /// `Option<T>`: one byte, 0 (none) or 1 (some), then room for a `T`,
+    /// zero when none.
+    Option(Box<Ty>),
+    /// A declared `struct`, `enum` or `type`.
+    Named(DataTypeId),
+}
+
+impl Ty {
+    /// Bytes a value of this type takes in a message, given the declared
+    /// types (whose sizes the checker computed).
+    pub fn bytes(&self, types: &[DataType]) -> u64 {
+        match self {
+            Ty::Bool => 1,
+            Ty::Int { bits, .. } => u64::from(*bits) / 8,
+            Ty::Array(t, n) => n * t.bytes(types),
+            Ty::Bounded(t, n) => length_prefix_bytes(*n) + n * t.bytes(types),
+            Ty::String(n) => length_prefix_bytes(*n) + n,
+            Ty::Option(t) => 1 + t.bytes(types),
+            Ty::Named(id) => types[id.index()].bytes,
+        }
+    }
+
+    /// The type as a spec writes it.
+    pub fn spelling(&self, types: &[DataType]) -> String {
+        match self {
+            Ty::Bool => "bool".to_string(),
+            Ty::Int { signed, bits } => format!("{}{bits}", if *signed { 'i' } else { 'u' }),
+            Ty::Array(t, n) => format!("[{}; {n}]", t.spelling(types)),
+            Ty::Bounded(t, n) => format!("[{}; ..={n}]", t.spelling(types)),
+            Ty::String(n) => format!("string<={n}>"),
+            Ty::Option(t) => format!("Option<{}>", t.spelling(types)),
+            Ty::Named(id) => types[id.index()].name.clone(),
+        }
+    }
+}
+
+/// Bytes of the length of a bounded array or string of at most `max`
+/// elements (and of an enum's discriminant whose last index is `max`): the
+/// fewest of 1, 2, 4 or 8 that hold `max`.
+pub const fn length_prefix_bytes(max: u64) -> u64 {
+    if max <= 0xff {
+        1
+    } else if max <= 0xffff {
+        2
+    } else if max <= 0xffff_ffff {
+        4
+    } else {
+        8
+    }
 }
 
 /// A parameter or result.

@@ -104,6 +104,12 @@ fn check_nesting(file: FileId, text: &str) -> std::result::Result<(), Diagnostic
                 }
                 if c == '<' && chars.peek().is_some_and(|(_, n)| *n == '<') {
                     chars.next();
+                } else if c == '<' && chars.peek().is_none_or(|(_, n)| *n != '=') {
+                    // `Option<T>`: a level of type nesting.
+                    depth += 1;
+                    if depth > MAX_NESTING {
+                        return Err(nested_too_deep(file, i, depth));
+                    }
                 }
                 operators += 1;
                 if operators > MAX_OPERATORS {
@@ -130,11 +136,29 @@ fn check_nesting(file: FileId, text: &str) -> std::result::Result<(), Diagnostic
                     .help("split the expression into named constants"));
                 }
             }
-            ')' => depth = depth.saturating_sub(1),
+            ')' | ']' | '>' => depth = depth.saturating_sub(1),
+            '[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(nested_too_deep(file, i, depth));
+                }
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Types (`[T; N]`, `Option<T>`) nested deeper than [`MAX_NESTING`].
+fn nested_too_deep(file: FileId, at: usize, depth: usize) -> Diagnostic {
+    Diagnostic::new(
+        Code::TooComplex,
+        Span::new(file, at..at + 1),
+        format!("types nested more than {MAX_NESTING} deep"),
+    )
+    .label(format!("level {depth}"))
+    .note("capc limits nesting so that checking any input is bounded")
+    .help("name the inner types with `type Name = ...;`")
 }
 
 fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Diagnostic {
@@ -202,6 +226,24 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
         .help("write numbers in decimal, `0x` hex or `0b` binary, optionally followed by a unit: `4 KiB`, `2 MiB`, `1 GiB`, `1 TiB`");
     }
     let end = at + token_len(&text[at..]);
+    // `[cap FrameCap; 2]`: pest stops inside, at a place that says nothing.
+    if let Some(open) = text[..at].rfind('[')
+        && !text[open..at].contains([']', ';', '\n'])
+    {
+        let inside = text[open + 1..at].trim_start();
+        let start = at - inside.len();
+        let word = &inside[..token_len(inside)];
+        if matches!(word, "cap" | "grant" | "lend") {
+            return Diagnostic::new(
+                Code::Syntax,
+                Span::new(file, start..end),
+                "an array cannot hold caps",
+            )
+            .label("a cap here")
+            .note("arrays, like every message value, travel in the message's words; caps travel in its caps, one parameter each")
+            .help("pass each cap as its own parameter (`a: cap FrameCap, b: cap FrameCap`), or several caps in one CNode (`frames: lend cap CNodeCap`)");
+        }
+    }
     let found = if at >= text.len() {
         "the end of the file".to_string()
     } else {
@@ -283,7 +325,7 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
         ));
     }
     match closest(word, keywords) {
-        Some(keyword) if word.starts_with(|c: char| c.is_ascii_alphabetic()) => {
+        Some(keyword) if keyword != word && word.starts_with(|c: char| c.is_ascii_alphabetic()) => {
             diagnostic.help(format!("did you mean `{keyword}`?"))
         }
         _ => diagnostic
@@ -401,6 +443,9 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "derive",
             "invocations",
             "interface",
+            "struct",
+            "enum",
+            "type",
         ],
         Rule::field | Rule::attribute => &["#"],
         Rule::object_stmt => &[
@@ -422,7 +467,10 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
         ],
         Rule::method => &["fn"],
         Rule::field_type => &["ptr", "rights", "bool", "u"],
-        Rule::param_type | Rule::scalar_type => &["word", "bool", "u", "[", "cap", "grant", "lend"],
+        Rule::param_type => &[
+            "word", "bool", "u", "i", "[", "string", "Option", "cap", "grant", "lend",
+        ],
+        Rule::data_type | Rule::scalar_type => &["word", "bool", "u", "i", "[", "string", "Option"],
         Rule::transfer | Rule::grant | Rule::lend => &["grant", "lend"],
         Rule::expr | Rule::primary_count => &["("],
         Rule::domain => &["(", "{"],
@@ -451,6 +499,11 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_fn => "fn",
         Rule::kw_in => "in",
         Rule::kw_slot => "slot",
+        Rule::kw_struct => "struct",
+        Rule::kw_enum => "enum",
+        Rule::kw_type => "type",
+        Rule::kw_string => "string",
+        Rule::kw_option => "Option",
         _ => return None,
     })
 }
@@ -597,7 +650,15 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::item => "an item (`use`, `const`, `target`, `rights`, `object`, `cap`, ...)",
         Rule::add | Rule::sub | Rule::mul | Rule::shl => "an operator",
         Rule::field_type => "a field type (`ptr(align = N)`, `uN`, `bool`, `rights(...)`)",
-        Rule::param_type | Rule::scalar_type => "a type (`word`, `bool`, `uN`, `[T; N]`, `cap T`)",
+        Rule::param_type => {
+            "a type (`word`, `bool`, `uN`, `iN`, `[T; N]`, `string<=N>`, `cap T`, ...)"
+        }
+        Rule::data_type | Rule::scalar_type => {
+            "a value type (`word`, `bool`, `uN`, `iN`, `[T; N]`, `[T; ..=N]`, `string<=N>`, `Option<T>`, a type name)"
+        }
+        Rule::int_type => "a signed integer type like `i32`",
+        Rule::record_field => "a field (`name: type`)",
+        Rule::enum_variant => "a variant (`Name` or `Name(type, ...)`)",
         Rule::uint_type => "an integer type like `u8`",
         Rule::bool_type => "`bool`",
         Rule::word_type => "`word`",
@@ -849,6 +910,55 @@ impl Builder {
                     ItemKind::Interface(set)
                 }
             }
+            Rule::struct_item => {
+                let name = self.ident(inner.next().expect("grammar: struct name"));
+                let mut fields = Vec::new();
+                for f in inner {
+                    let mut docs = Vec::new();
+                    let mut field_name = None;
+                    let mut ty = None;
+                    for p in f.into_inner() {
+                        match p.as_rule() {
+                            Rule::outer_doc => docs.push(doc_text(p)),
+                            Rule::ident => field_name = Some(self.ident(p)),
+                            _ => ty = Some(self.type_expr(p)?),
+                        }
+                    }
+                    fields.push(DataField {
+                        docs,
+                        name: field_name.expect("grammar: field name"),
+                        ty: ty.expect("grammar: field type"),
+                    });
+                }
+                ItemKind::Struct(StructItem { name, fields })
+            }
+            Rule::enum_item => {
+                let name = self.ident(inner.next().expect("grammar: enum name"));
+                let mut variants = Vec::new();
+                for v in inner {
+                    let mut docs = Vec::new();
+                    let mut variant_name = None;
+                    let mut fields = Vec::new();
+                    for p in v.into_inner() {
+                        match p.as_rule() {
+                            Rule::outer_doc => docs.push(doc_text(p)),
+                            Rule::ident => variant_name = Some(self.ident(p)),
+                            _ => fields.push(self.type_expr(p)?),
+                        }
+                    }
+                    variants.push(EnumVariant {
+                        docs,
+                        name: variant_name.expect("grammar: variant name"),
+                        fields,
+                    });
+                }
+                ItemKind::Enum(EnumItem { name, variants })
+            }
+            Rule::type_item => {
+                let name = self.ident(inner.next().expect("grammar: type name"));
+                let ty = self.type_expr(inner.next().expect("grammar: aliased type"))?;
+                ItemKind::TypeAlias(TypeAlias { name, ty })
+            }
             other => unreachable!("grammar: unexpected item rule {other:?}"),
         })
     }
@@ -1097,13 +1207,24 @@ impl Builder {
             .next()
             .expect("grammar: param type kind");
         let ty = match t.as_rule() {
-            Rule::scalar_type => ParamType::Scalar(self.scalar(t)),
-            Rule::array_type => {
-                let mut parts = t.into_inner();
-                let scalar = self.scalar(parts.next().expect("grammar: element type"));
-                let len = self.expr(parts.next().expect("grammar: array length"))?;
-                ParamType::Array(scalar, len)
-            }
+            // Words, bools, `uN` and fixed arrays of them keep their
+            // word-based layout; every other value is laid out in bytes.
+            Rule::data_type => match self.type_expr(t)? {
+                TypeExpr {
+                    kind: TypeExprKind::Scalar(s),
+                    ..
+                } => ParamType::Scalar(s),
+                TypeExpr {
+                    kind: TypeExprKind::Array(element, len),
+                    ..
+                } if matches!(element.kind, TypeExprKind::Scalar(_)) => {
+                    let TypeExprKind::Scalar(s) = element.kind else {
+                        unreachable!("matched above")
+                    };
+                    ParamType::Array(s, len)
+                }
+                other => ParamType::Data(other),
+            },
             _ => {
                 let mut transfer = Transfer::Lookup;
                 let mut cap = None;
@@ -1135,6 +1256,43 @@ impl Builder {
             ty,
             ty_span,
         })
+    }
+
+    /// A `data_type` pair.
+    fn type_expr(&self, pair: Pair<'_, Rule>) -> Result<TypeExpr> {
+        let span = self.span(&pair);
+        let t = pair.into_inner().next().expect("grammar: data type");
+        let kind = match t.as_rule() {
+            Rule::scalar_type => TypeExprKind::Scalar(self.scalar(t)),
+            Rule::int_type => TypeExprKind::Int(self.uint_width(&t)),
+            Rule::array_type => {
+                let mut parts = t.into_inner().peekable();
+                let element = self.type_expr(parts.next().expect("grammar: element type"))?;
+                let bounded = parts.next_if(|p| p.as_rule() == Rule::up_to).is_some();
+                let len = self.expr(parts.next().expect("grammar: array length"))?;
+                if bounded {
+                    TypeExprKind::Bounded(Box::new(element), len)
+                } else {
+                    TypeExprKind::Array(Box::new(element), len)
+                }
+            }
+            Rule::string_type => {
+                let mut parts = t.into_inner();
+                parts.next().expect("grammar: keyword");
+                TypeExprKind::String(self.expr(parts.next().expect("grammar: string bound"))?)
+            }
+            Rule::option_type => {
+                let mut parts = t.into_inner();
+                parts.next().expect("grammar: keyword");
+                TypeExprKind::Option(Box::new(
+                    self.type_expr(parts.next().expect("grammar: option type"))?,
+                ))
+            }
+            _ => {
+                TypeExprKind::Named(self.ident(t.into_inner().next().expect("grammar: type name")))
+            }
+        };
+        Ok(TypeExpr { kind, span })
     }
 
     fn scalar(&self, pair: Pair<'_, Rule>) -> Scalar {
@@ -1304,5 +1462,8 @@ fn is_keyword(rule: Rule) -> bool {
             | Rule::kw_from
             | Rule::kw_invocations
             | Rule::kw_interface
+            | Rule::kw_struct
+            | Rule::kw_enum
+            | Rule::kw_type
     )
 }

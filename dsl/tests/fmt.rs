@@ -165,13 +165,16 @@ fn every_repository_spec_formats_to_a_fixed_point_with_the_same_meaning() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    // Exactly the cases of the errors the parser reports are refused.
+    // Exactly the cases of the errors the parser reports are refused: not
+    // the E0004 cases the checker reports (chains of constants and of
+    // message types), and the proc macro's spec with a syntax error.
     let parse_errors = specs
         .iter()
         .filter(|s| {
-            ["/E0001-", "/E0003-", "/E0004-"]
+            ["/E0001-", "/E0003-", "/E0004-nested-too-deep"]
                 .iter()
                 .any(|c| s.contains(c))
+                || s.ends_with("/bad-syntax.cap")
         })
         .count();
     assert_eq!(syntax_errors, parse_errors);
@@ -328,7 +331,7 @@ fn lex(text: &str) -> Vec<Token> {
         } else if word(c) {
             (rest.find(|c| !word(c)).unwrap_or(rest.len()), false, false)
         } else {
-            let op = ["..=", "..", "->", ">=", "<<"]
+            let op = ["..=", "..", "->", ">=", "<<", "<="]
                 .into_iter()
                 .find(|op| rest.starts_with(op));
             (op.map_or(c.len_utf8(), str::len), false, false)
@@ -385,6 +388,7 @@ const PROPERTY_SPECS: &[&str] = &[
     "kernel-demo/spec/kernel.cap",
     "kernel-demo/spec/decompress.cap",
     "examples/everything.cap",
+    "examples/messages.cap",
     "examples/lib/everything-base.cap",
     "dsl/tests/ui/pass/syntax-variety.cap",
     "examples/sel4/x86_64.cap",

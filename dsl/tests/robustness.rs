@@ -713,6 +713,24 @@ fn regression_long_constant_chains_overflow_the_stack() {
 }
 
 #[test]
+fn regression_long_message_type_chains_overflow_the_stack() {
+    // `struct A0 { x: A1 } struct A1 { x: A2 } ...`: laying each out first
+    // lays out the one it contains. 500 KB.
+    assert_no_stack_overflow(
+        "regression_long_message_type_chains_overflow_the_stack",
+        || {
+            let n = 20_000;
+            let mut text = String::from("errors E { X }\ninterface I -> E { fn f(a: A0); }\n");
+            for i in 0..n {
+                text.push_str(&format!("struct A{i} {{ x: A{} }}\n", i + 1));
+            }
+            text.push_str(&format!("struct A{n} {{ x: u8 }}\n"));
+            text
+        },
+    );
+}
+
+#[test]
 fn regression_multibyte_character_before_a_syntax_error_panics() {
     // `word_start = text[..at].rfind(non-word char) + 1` assumes that char is
     // one byte; when the last non-word character before the error position

@@ -91,6 +91,7 @@ const SPEC_DIRS: &[&str] = &[
     "examples",
     "examples/barrelfish",
     "examples/sel4",
+    "examples/flounder",
 ];
 
 /// The command that installs the components `cargo xtask test` needs.

@@ -25,6 +25,17 @@ pub mod everything {
     include!(concat!(env!("OUT_DIR"), "/everything.rs"));
 }
 
+/// Message types in an RPC interface (examples/messages.cap).
+pub mod messages {
+    include!(concat!(env!("OUT_DIR"), "/messages.rs"));
+}
+
+/// Barrelfish's memory allocation interface (examples/flounder/mem.cap, a
+/// port of Flounder's if/mem.if over caps.cap).
+pub mod flounder_mem {
+    include!(concat!(env!("OUT_DIR"), "/mem.rs"));
+}
+
 /// Barrelfish's capability types (examples/barrelfish/caps.cap, a port of
 /// Barrelfish's capabilities/caps.hl). Its type names (`VNode_x86_64_pml4`)
 /// are not CamelCase; the generated items named after them allow that.

@@ -247,7 +247,7 @@ fn layout(params: &[MethodParam]) -> Vec<Slot<'_>> {
                         count: 1,
                     }
                 }
-                ParamKind::Array { words, .. } => {
+                ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => {
                     word += words;
                     Place::Words {
                         start: word - words,
@@ -813,6 +813,9 @@ fn param_type(g: &Gen<'_>, kind: &ParamKind) -> TokenStream {
             let view = ident(&g.spec.caps[cap.index()].name);
             quote!(#view)
         }
+        ParamKind::Data { .. } => {
+            unreachable!("the checker allows typed values in RPC interfaces only")
+        }
     }
 }
 
@@ -826,6 +829,9 @@ fn stub_type(kind: &ParamKind) -> TokenStream {
             quote!([#t; #n])
         }
         ParamKind::Scalar(s) => scalar_type(*s),
+        ParamKind::Data { .. } => {
+            unreachable!("the checker allows typed values in RPC interfaces only")
+        }
     }
 }
 
@@ -835,6 +841,9 @@ fn param_size(kind: &ParamKind) -> u64 {
         ParamKind::Scalar(s) => scalar_size(*s),
         ParamKind::Array { element, len, .. } => scalar_size(*element) * len,
         ParamKind::Cap { .. } => 16,
+        ParamKind::Data { .. } => {
+            unreachable!("the checker allows typed values in RPC interfaces only")
+        }
     }
 }
 
@@ -947,6 +956,9 @@ fn decode_words(kind: &ParamKind, place: Place, msg: &Ident, error: &TokenStream
             quote!(wire::unpack(&#msg[#at..#end], #bits).ok_or(#error)?)
         }
         ParamKind::Cap { .. } => unreachable!("caps are not words"),
+        ParamKind::Data { .. } => {
+            unreachable!("the checker allows typed values in RPC interfaces only")
+        }
     }
 }
 
@@ -965,6 +977,9 @@ fn encode_words(kind: &ParamKind, place: Place, msg: &Ident, value: &TokenStream
             quote!(wire::pack(&mut #msg[#at..#end], &#value, #bits);)
         }
         ParamKind::Cap { .. } => unreachable!("caps are not words"),
+        ParamKind::Data { .. } => {
+            unreachable!("the checker allows typed values in RPC interfaces only")
+        }
     }
 }
 

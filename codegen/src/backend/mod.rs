@@ -21,6 +21,7 @@
 
 mod caps;
 mod common;
+mod data;
 mod invocations;
 mod lifecycle;
 mod retype;

@@ -33,13 +33,14 @@
 
 use capc_dsl::ast::{Scalar, Transfer};
 use capc_dsl::model::{
-    Allocation, Donation, DonationKind, ErrorSet, Method, MethodParam, MethodSet, ParamKind,
+    Allocation, DataType, Donation, DonationKind, ErrorSet, Method, MethodParam, MethodSet,
+    ParamKind,
 };
 use capc_dsl::units::sum_and_bytes as bytes;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use super::{Gen, Part, camel, doc_lines, ident, lit, snake};
+use super::{Gen, Part, camel, data, doc_lines, ident, lit, snake};
 
 /// The section's parts: the types and helpers every interface shares, then
 /// per interface its label and request enums, each method's reply struct,
@@ -51,10 +52,17 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
         .iter()
         .filter(|set| !set.methods.is_empty())
         .collect();
-    if interfaces.is_empty() {
-        return Vec::new();
+    let mut parts: Vec<Part<'a>> = Vec::new();
+    if data::needed(g.spec) {
+        parts.push(Box::new(data::shared));
+        for t in &g.spec.data_types {
+            parts.push(Box::new(move || data::data_type(g, t)));
+        }
     }
-    let mut parts: Vec<Part<'a>> = vec![Box::new({
+    if interfaces.is_empty() {
+        return parts;
+    }
+    parts.push(Box::new({
         let interfaces = interfaces.clone();
         move || {
             let shared = shared(g);
@@ -64,7 +72,7 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
                 #helpers
             }
         }
-    })];
+    }));
     for set in interfaces {
         parts.extend(interface(g, set));
     }
@@ -90,7 +98,10 @@ fn shared(g: &Gen<'_>) -> TokenStream {
             /// The message carries fewer words or caps than the method needs.
             Truncated,
             /// An argument does not fit its type: a `bool` other than 0 or 1,
-            /// a `uN` wider than N bits, or an array with padding bits set.
+            /// a `uN` wider than N bits, an array with padding bits set, or
+            /// a message value that does not decode (an enum number no
+            /// variant has, a length over its bound, text that is not UTF-8,
+            /// a nonzero unused byte).
             InvalidArgument {
                 /// The argument's position in the method's parameters,
                 /// counting from 0 (caps included).
@@ -211,9 +222,12 @@ fn shared(g: &Gen<'_>) -> TokenStream {
                 /// header. The reply's words overwrite `msg`; the slots of the
                 /// caps it carries land in `caps_in`.
                 ///
-                /// Caps: a lent cap is lent for the call (the server receives
-                /// a derived cap that is revoked when the call returns); a
-                /// granted cap and a donated Untyped move to the receiver.
+                /// Caps: the kernel copies each cap to the receiver, the copy
+                /// derived from the sender's cap, which the sender keeps. A
+                /// granted cap and a donated Untyped are the receiver's to
+                /// keep; a lent cap is for the call only, and its sender
+                /// takes it back by revoking its own cap's copies once the
+                /// call returns (docs/language.md, `interface`).
                 fn call(
                     &mut self,
                     info: MessageInfo,
@@ -270,7 +284,7 @@ fn needs(interfaces: &[&MethodSet]) -> Needs {
                     n.odd |= odd(*s);
                 }
                 ParamKind::Array { .. } => n.arrays = true,
-                ParamKind::Cap { .. } => {}
+                ParamKind::Cap { .. } | ParamKind::Data { .. } => {}
             }
         }
     }
@@ -463,8 +477,9 @@ fn scalar_name(s: Scalar) -> String {
 }
 
 /// The Rust type of an argument or result; a cap is its slot.
-fn param_ty(kind: &ParamKind) -> TokenStream {
+fn param_ty(kind: &ParamKind, types: &[DataType]) -> TokenStream {
     match kind {
+        ParamKind::Data { ty, .. } => data::rust_ty(ty, types),
         ParamKind::Scalar(s) => scalar_ty(*s),
         ParamKind::Array { element, len, .. } => {
             let t = scalar_ty(*element);
@@ -489,9 +504,24 @@ fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
         let i = Iface::new(g, set);
         let label = label_enum(&i);
         let request = request_enum(&i);
+        // Each message type the interface carries has the size the checker
+        // laid its parameters out with.
+        let types = &g.spec.data_types;
+        let mut sizes = std::collections::BTreeMap::new();
+        for m in &set.methods {
+            for p in m.params.iter().chain(&m.results) {
+                if let ParamKind::Data { ty, bytes, .. } = &p.kind {
+                    sizes.entry(ty.spelling(types)).or_insert((ty, *bytes));
+                }
+            }
+        }
+        let checks = sizes.iter().map(|(spelling, (ty, bytes))| {
+            data::layout_check(spelling, vec![data::rust_ty(ty, types)], 0, *bytes)
+        });
         quote! {
             #label
             #request
+            #(#checks)*
         }
     })];
     for m in &set.methods {
@@ -657,6 +687,10 @@ impl<'a> Iface<'a> {
                 scalar_name(*element),
                 64 / bits(*element)
             ),
+            ParamKind::Data { ty, bytes, .. } => format!(
+                "A `{}`, {bytes} bytes (see [`Wire`]).",
+                ty.spelling(&self.g.spec.data_types)
+            ),
             ParamKind::Cap {
                 transfer,
                 cap,
@@ -675,10 +709,10 @@ impl<'a> Iface<'a> {
                 };
                 let how = match (transfer, result) {
                     (Transfer::Lend, _) => {
-                        "lent for the call: the server receives a derived cap that is revoked when the call returns"
+                        "lent for the call: the server receives a copy derived from the caller's cap, not to be kept once it replies; the caller revokes it after the call"
                     }
-                    (_, false) => "granted: the server keeps it",
-                    (_, true) => "granted: the caller keeps it",
+                    (_, false) => "granted: the server receives a copy to keep",
+                    (_, true) => "granted: the caller receives a copy to keep",
                 };
                 format!("The slot of {}{rights}, {how}.", a_cap(cap))
             }
@@ -779,7 +813,7 @@ fn layout(params: &[MethodParam]) -> (Vec<Place>, usize, usize) {
                 words += 1;
                 Place::Words(words - 1, words)
             }
-            ParamKind::Array { words: n, .. } => {
+            ParamKind::Array { words: n, .. } | ParamKind::Data { words: n, .. } => {
                 let start = words;
                 words += *n as usize;
                 Place::Words(start, words)
@@ -814,6 +848,14 @@ fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) 
             let bits = lit(bits(*element).into());
             quote!(rpc_wire::pack(#name, &mut msg[#a..#b], &#value, #bits)?;)
         }
+        (ParamKind::Data { .. }, Place::Words(a, b)) if a == b => quote!(let _ = #value;),
+        (ParamKind::Data { .. }, Place::Words(a, b)) => {
+            let (start, end, at) = (lit(a as u64), lit(b as u64), lit(a as u64 * 8));
+            quote! {
+                msg[#start..#end].fill(0);
+                #value.write_words(&mut msg[..], #at);
+            }
+        }
         (_, Place::Cap(i)) => {
             let i = lit(i as u64);
             quote!(caps[#i] = #value;)
@@ -824,8 +866,30 @@ fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) 
 
 /// The expression reading a field of type `kind` from `place`; `invalid` is
 /// the error when the words are not a value of the type.
-fn decode_field(kind: &ParamKind, place: Place, invalid: &TokenStream) -> TokenStream {
+fn decode_field(
+    kind: &ParamKind,
+    types: &[DataType],
+    place: Place,
+    invalid: &TokenStream,
+) -> TokenStream {
     match (kind, place) {
+        (ParamKind::Data { ty, bytes, .. }, Place::Words(a, b)) => {
+            let t = data::rust_ty(ty, types);
+            let at = a as u64 * 8;
+            let padding = b as u64 * 8 - at - bytes;
+            let read = if a == b {
+                quote!(<#t as Wire>::read_words(&[], 0))
+            } else {
+                let at = lit(at);
+                quote!(<#t as Wire>::read_words(&msg[..], #at))
+            };
+            if padding == 0 {
+                quote!(#read.ok_or(#invalid)?)
+            } else {
+                let (end, padding) = (lit(at + bytes), lit(padding));
+                quote!(#read.filter(|_| rpc_bytes::zeroed(&msg[..], #end, #padding)).ok_or(#invalid)?)
+            }
+        }
         (ParamKind::Scalar(s), Place::Words(i, _)) => {
             let i = lit(i as u64);
             if bits(*s) == 64 {
@@ -1056,7 +1120,7 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
         String::new(),
     ];
     lines.extend(wrap(
-        "Arguments travel in declaration order: scalars one word each, arrays packed, caps as the slots of the caps array; a donated Untyped is the request's last cap.",
+        "Arguments travel in declaration order: scalars one word each, arrays packed, message values in bytes from a word boundary, caps as the slots of the caps array; a donated Untyped is the request's last cap.",
     ));
     let doc = i.g.docs(&lines, "", set.span);
     let mut any_words = false;
@@ -1089,7 +1153,7 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
             .map(|p| {
                 let doc = doc_lines(&wrap(&i.describe(p, false)));
                 let name = ident(&p.name);
-                let ty = param_ty(&p.kind);
+                let ty = param_ty(&p.kind, &i.g.spec.data_types);
                 quote!(#doc #name: #ty)
             })
             .collect();
@@ -1142,6 +1206,7 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
                 let k = lit(k as u64);
                 let value = decode_field(
                     &p.kind,
+                    &i.g.spec.data_types,
                     *place,
                     &quote!(ProtocolError::InvalidArgument { index: #k }),
                 );
@@ -1229,7 +1294,7 @@ fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
     let fields = m.results.iter().map(|p| {
         let doc = doc_lines(&wrap(&i.describe(p, true)));
         let name = ident(&p.name);
-        let ty = param_ty(&p.kind);
+        let ty = param_ty(&p.kind, &i.g.spec.data_types);
         quote!(#doc pub #name: #ty)
     });
     let stmts = m.results.iter().zip(&places).map(|(p, place)| {
@@ -1238,7 +1303,12 @@ fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
     });
     let values = m.results.iter().zip(&places).map(|(p, place)| {
         let name = ident(&p.name);
-        let value = decode_field(&p.kind, *place, &quote!(ProtocolError::InvalidResult));
+        let value = decode_field(
+            &p.kind,
+            &i.g.spec.data_types,
+            *place,
+            &quote!(ProtocolError::InvalidResult),
+        );
         quote!(#name: #value)
     });
     let (msg, caps_name) = buffer_names(words > 0, caps > 0);
@@ -1833,7 +1903,7 @@ fn server(i: &Iface<'_>) -> TokenStream {
         let name = ident(&m.name);
         let params = m.params.iter().map(|p| {
             let n = ident(&p.name);
-            let t = param_ty(&p.kind);
+            let t = param_ty(&p.kind, &i.g.spec.data_types);
             quote!(#n: #t)
         });
         let mut extra = Vec::new();
@@ -1957,7 +2027,7 @@ fn client(i: &Iface<'_>) -> TokenStream {
             .iter()
             .map(|p| {
                 let n = ident(&p.name);
-                let t = param_ty(&p.kind);
+                let t = param_ty(&p.kind, &i.g.spec.data_types);
                 quote!(#n: #t)
             })
             .collect();

@@ -42,14 +42,16 @@ impl Server {
                 (CompletionItemKind::INTERFACE, "interface"),
                 (CompletionItemKind::CONSTANT, "constant"),
                 (CompletionItemKind::ENUM_MEMBER, "right"),
+                (CompletionItemKind::STRUCT, "message type"),
             ];
-            let lists: [Vec<&str>; 6] = [
+            let lists: [Vec<&str>; 7] = [
                 spec.objects.iter().map(|o| o.name.as_str()).collect(),
                 spec.caps.iter().map(|c| c.name.as_str()).collect(),
                 spec.error_sets.iter().map(|e| e.name.as_str()).collect(),
                 spec.interfaces.iter().map(|i| i.name.as_str()).collect(),
                 spec.consts.iter().map(|c| c.name.as_str()).collect(),
                 spec.rights.iter().map(|r| r.name.as_str()).collect(),
+                spec.data_types.iter().map(|t| t.name.as_str()).collect(),
             ];
             for ((kind, detail), names) in kinds.into_iter().zip(lists) {
                 items.extend(names.into_iter().map(|name| item(name, kind, detail)));
@@ -78,6 +80,9 @@ pub(super) const KEYWORDS: &[&str] = &[
     "from",
     "invocations",
     "interface",
+    "struct",
+    "enum",
+    "type",
     "fn",
     "slot",
     "size",
@@ -97,6 +102,8 @@ pub(super) const KEYWORDS: &[&str] = &[
     "word",
     "bool",
     "ptr",
+    "string",
+    "Option",
 ];
 
 /// The attributes besides a field's roles (`capc_dsl::check::FIELD_ATTRS`),

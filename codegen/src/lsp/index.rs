@@ -338,6 +338,36 @@ impl Walker {
                 self.declare(Symbol::Type(set.name.name.clone()), &set.name);
                 self.methods(set);
             }
+            ItemKind::Struct(s) => {
+                self.declare(Symbol::Type(s.name.name.clone()), &s.name);
+                for f in &s.fields {
+                    self.type_expr(&f.ty);
+                }
+            }
+            ItemKind::Enum(e) => {
+                self.declare(Symbol::Type(e.name.name.clone()), &e.name);
+                for t in e.variants.iter().flat_map(|v| &v.fields) {
+                    self.type_expr(t);
+                }
+            }
+            ItemKind::TypeAlias(a) => {
+                self.declare(Symbol::Type(a.name.name.clone()), &a.name);
+                self.type_expr(&a.ty);
+            }
+        }
+    }
+
+    /// The names and lengths a message value's type refers to.
+    fn type_expr(&mut self, e: &ast::TypeExpr) {
+        match &e.kind {
+            ast::TypeExprKind::Scalar(_) | ast::TypeExprKind::Int(_) => {}
+            ast::TypeExprKind::Array(t, len) | ast::TypeExprKind::Bounded(t, len) => {
+                self.type_expr(t);
+                self.expr(len, None);
+            }
+            ast::TypeExprKind::String(len) => self.expr(len, None),
+            ast::TypeExprKind::Option(t) => self.type_expr(t),
+            ast::TypeExprKind::Named(name) => self.types(std::slice::from_ref(name)),
         }
     }
 
@@ -414,6 +444,7 @@ impl Walker {
                 match &p.ty {
                     ast::ParamType::Scalar(_) => {}
                     ast::ParamType::Array(_, length) => self.expr(length, None),
+                    ast::ParamType::Data(t) => self.type_expr(t),
                     ast::ParamType::Cap { cap, rights, .. } => {
                         self.types(std::slice::from_ref(cap));
                         self.rights(rights);
@@ -454,6 +485,10 @@ pub(super) enum TypeKind {
     Cap,
     Errors,
     Interface,
+    /// A `struct` or a `type` alias.
+    Record,
+    /// An `enum`.
+    Enum,
 }
 
 /// One open document with everything it imports, parsed, and the names
@@ -497,6 +532,9 @@ impl Graph {
                     ItemKind::Cap(c) => (&c.name, TypeKind::Cap),
                     ItemKind::Errors(e) => (&e.name, TypeKind::Errors),
                     ItemKind::Interface(i) => (&i.name, TypeKind::Interface),
+                    ItemKind::Struct(s) => (&s.name, TypeKind::Record),
+                    ItemKind::TypeAlias(a) => (&a.name, TypeKind::Record),
+                    ItemKind::Enum(e) => (&e.name, TypeKind::Enum),
                     _ => continue,
                 };
                 kinds.insert(name.name.as_str(), kind);

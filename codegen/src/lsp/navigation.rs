@@ -189,6 +189,38 @@ pub(super) fn hover_text(spec: &Spec, name: &str, after_fn: bool) -> Option<Stri
             ));
         }
     }
+    for t in spec.data_types.iter().filter(|t| t.name == name) {
+        use capc_dsl::model::DataDef;
+        let what = match &t.def {
+            DataDef::Record(fields) => {
+                let fields: Vec<String> = fields
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "`{}: {}` at byte {}",
+                            f.name,
+                            f.ty.spelling(&spec.data_types),
+                            f.offset
+                        )
+                    })
+                    .collect();
+                format!("struct `{}`: {}", t.name, fields.join(", "))
+            }
+            DataDef::Enum { variants, .. } => {
+                let variants: Vec<String> =
+                    variants.iter().map(|v| format!("`{}`", v.name)).collect();
+                format!("enum `{}`: {}", t.name, variants.join(", "))
+            }
+            DataDef::Alias(ty) => {
+                format!("type `{}` = `{}`", t.name, ty.spelling(&spec.data_types))
+            }
+        };
+        parts.push(format!(
+            "{what} ({} bytes on the wire){}",
+            t.bytes,
+            docs(&t.docs)
+        ));
+    }
     for set in spec.invocations.iter().chain(&spec.interfaces) {
         if set.name == name && set.cap.is_none() {
             let methods: Vec<String> = set

@@ -47,8 +47,8 @@ impl Server {
                     Symbol::Type(n) => (
                         match kinds.get(n.as_str()) {
                             Some(TypeKind::Object) => SymbolKind::CLASS,
-                            Some(TypeKind::Cap) | None => SymbolKind::STRUCT,
-                            Some(TypeKind::Errors) => SymbolKind::ENUM,
+                            Some(TypeKind::Cap | TypeKind::Record) | None => SymbolKind::STRUCT,
+                            Some(TypeKind::Errors | TypeKind::Enum) => SymbolKind::ENUM,
                             Some(TypeKind::Interface) => SymbolKind::INTERFACE,
                         },
                         None,
@@ -244,6 +244,39 @@ pub(super) fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymb
                     .iter()
                     .map(|f| leaf(&f.name, SymbolKind::FIELD))
                     .collect(),
+            ),
+            ItemKind::Struct(s) => symbol(
+                text,
+                &s.name.name,
+                Some("struct".to_string()),
+                SymbolKind::STRUCT,
+                span,
+                s.name.span,
+                s.fields
+                    .iter()
+                    .map(|f| leaf(&f.name, SymbolKind::FIELD))
+                    .collect(),
+            ),
+            ItemKind::Enum(e) => symbol(
+                text,
+                &e.name.name,
+                Some("enum".to_string()),
+                SymbolKind::ENUM,
+                span,
+                e.name.span,
+                e.variants
+                    .iter()
+                    .map(|v| leaf(&v.name, SymbolKind::ENUM_MEMBER))
+                    .collect(),
+            ),
+            ItemKind::TypeAlias(a) => symbol(
+                text,
+                &a.name.name,
+                Some("type".to_string()),
+                SymbolKind::TYPE_PARAMETER,
+                span,
+                a.name.span,
+                Vec::new(),
             ),
             ItemKind::Retype(r) => symbol(
                 text,

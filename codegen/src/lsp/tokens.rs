@@ -102,8 +102,8 @@ impl Server {
                         Symbol::Type(name) => (
                             match kinds.get(name.as_str()) {
                                 Some(TypeKind::Object) => T::CLASS,
-                                Some(TypeKind::Cap) => T::STRUCT,
-                                Some(TypeKind::Errors) => T::ENUM,
+                                Some(TypeKind::Cap | TypeKind::Record) => T::STRUCT,
+                                Some(TypeKind::Errors | TypeKind::Enum) => T::ENUM,
                                 Some(TypeKind::Interface) => T::INTERFACE,
                                 None => T::TYPE,
                             },

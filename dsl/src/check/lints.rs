@@ -26,6 +26,8 @@ enum Looked {
     Errors,
     Cap,
     Interface,
+    /// A `struct`, `enum` or `type`.
+    Data,
 }
 
 impl Looked {
@@ -36,6 +38,9 @@ impl Looked {
             ast::ItemKind::Errors(_) => Some(Looked::Errors),
             ast::ItemKind::Cap(_) => Some(Looked::Cap),
             ast::ItemKind::Interface(_) => Some(Looked::Interface),
+            ast::ItemKind::Struct(_) | ast::ItemKind::Enum(_) | ast::ItemKind::TypeAlias(_) => {
+                Some(Looked::Data)
+            }
             _ => None,
         }
     }
@@ -47,6 +52,7 @@ impl Looked {
             Looked::Errors => "an error set",
             Looked::Cap => "a cap type",
             Looked::Interface => "an interface",
+            Looked::Data => "a message type",
         }
     }
 }
@@ -67,8 +73,14 @@ const LINTS: &[Lint] = &[
     Lint {
         name: "unused",
         codes: "W0001 (types), W0002 (rights), W0003 (constants)",
-        looks_at: &[Looked::Const, Looked::Rights, Looked::Errors, Looked::Cap],
-        items: "constants, rights, error sets and cap types",
+        looks_at: &[
+            Looked::Const,
+            Looked::Rights,
+            Looked::Errors,
+            Looked::Cap,
+            Looked::Data,
+        ],
+        items: "constants, rights, error sets, cap types and message types",
     },
     Lint {
         name: "missing_identity",
@@ -189,6 +201,9 @@ impl Ctx<'_> {
             ast::ItemKind::Errors(e) => vec![&e.name],
             ast::ItemKind::Cap(c) => vec![&c.name],
             ast::ItemKind::Interface(m) => vec![&m.name],
+            ast::ItemKind::Struct(t) => vec![&t.name],
+            ast::ItemKind::Enum(t) => vec![&t.name],
+            ast::ItemKind::TypeAlias(t) => vec![&t.name],
             _ => Vec::new(),
         };
         for flag in &attr.flags {

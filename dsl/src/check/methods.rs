@@ -18,7 +18,7 @@ use crate::source::Span;
 
 use super::caps::literal;
 use super::eval::bytes;
-use super::{Ctx, TypeSym, list};
+use super::{Ctx, TypeSym, list, types};
 
 /// The largest label a method may have: a Rust enum's discriminant on a
 /// 32-bit target.
@@ -286,6 +286,12 @@ impl Ctx<'_> {
                         words += w;
                         parts.push(format!("{} {w}", p.name));
                     }
+                    ParamKind::Data {
+                        words: w, bytes, ..
+                    } => {
+                        words = words.saturating_add(*w);
+                        parts.push(format!("{} {w} ({bytes} bytes)", p.name));
+                    }
                     ParamKind::Cap { .. } => cap_parts.push(format!("`{}`", p.name)),
                 }
             }
@@ -342,7 +348,7 @@ impl Ctx<'_> {
             l.iter()
                 .map(|p| match &p.kind {
                     ParamKind::Scalar(_) => 1,
-                    ParamKind::Array { words, .. } => *words,
+                    ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => *words,
                     ParamKind::Cap { .. } => 0,
                 })
                 .sum()
@@ -436,6 +442,40 @@ impl Ctx<'_> {
                     len: n,
                     words: n.div_ceil(per_word),
                 })
+            }
+            ParamType::Data(e) => {
+                if kind == SetKind::Invocations {
+                    self.not_valid_here(
+                        p.ty_span,
+                        "this type in a kernel invocation",
+                        "the kernel decodes an invocation's words itself: they are `word`, `bool`, `uN` and fixed arrays of them; records, enums, signed integers, bounded arrays, strings and options are for RPC interfaces",
+                        "use `word`, `bool`, `uN` or `[uN; N]`",
+                    );
+                    return None;
+                }
+                let ty = self.resolve_ty(e)?;
+                let sizes = &self.data_bytes;
+                let named = |j: usize| sizes.get(j).copied().flatten();
+                match types::checked_bytes(&ty, &named) {
+                    Ok(bytes) => Some(ParamKind::Data {
+                        ty,
+                        bytes,
+                        words: bytes.div_ceil(8),
+                    }),
+                    Err(types::NoSize::Failed) => None,
+                    Err(types::NoSize::Overflow) => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::Overflow,
+                                p.ty_span,
+                                format!("the size of `{}` overflows 64 bits", p.name.name),
+                            )
+                            .label("too large to lay out")
+                            .help("make its arrays and strings shorter"),
+                        );
+                        None
+                    }
+                }
             }
             ParamType::Cap {
                 transfer,

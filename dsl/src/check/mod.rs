@@ -33,6 +33,7 @@ mod objects;
 mod retype;
 mod rust_names;
 mod tables;
+mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -60,6 +61,8 @@ struct Items<'a> {
     derives: Vec<(&'a ast::Item, &'a ast::DeriveItem)>,
     invocations: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
     interfaces: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
+    /// `struct`, `enum` and `type` items.
+    data: Vec<(&'a ast::Item, types::DataDecl<'a>)>,
     /// Every item, in declaration order.
     all: Vec<&'a ast::Item>,
 }
@@ -72,6 +75,8 @@ enum TypeSym {
     AbstractCap(usize),
     Errors(usize),
     Interface(usize),
+    /// A `struct`, `enum` or `type`.
+    Data(usize),
 }
 
 impl TypeSym {
@@ -82,6 +87,7 @@ impl TypeSym {
             TypeSym::AbstractCap(_) => "an abstract cap",
             TypeSym::Errors(_) => "an error set",
             TypeSym::Interface(_) => "an interface",
+            TypeSym::Data(_) => "a message type",
         }
     }
 }
@@ -103,6 +109,9 @@ struct Ctx<'a> {
     const_chain: Vec<usize>,
     used_consts: BTreeSet<String>,
     used_types: BTreeSet<String>,
+    /// Bytes of each declared message type (`None`: it has an error), once
+    /// [`types`] has laid them out.
+    data_bytes: Vec<Option<u64>>,
     /// The lints allowed on items, with the span of each item's name
     /// (`#[allow(unused)]` on a constant, ...): those lints pass them over.
     allowed: BTreeSet<(&'static str, Span)>,
@@ -138,6 +147,9 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 ItemKind::Derive(d) => items.derives.push((item, d)),
                 ItemKind::Invocations(m) => items.invocations.push((item, m)),
                 ItemKind::Interface(m) => items.interfaces.push((item, m)),
+                ItemKind::Struct(s) => items.data.push((item, types::DataDecl::Struct(s))),
+                ItemKind::Enum(e) => items.data.push((item, types::DataDecl::Enum(e))),
+                ItemKind::TypeAlias(a) => items.data.push((item, types::DataDecl::Alias(a))),
             }
         }
     }
@@ -152,6 +164,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         const_index: BTreeMap::new(),
         used_consts: BTreeSet::new(),
         used_types: expanded.inherited,
+        data_bytes: Vec::new(),
         failed_inheritance: expanded.failed,
         allowed: BTreeSet::new(),
         root_file: files.last().map_or(FileId(0), |(id, _)| *id),
@@ -175,6 +188,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let retypes = ctx.check_retypes(&objects, &caps);
     let derives = ctx.check_derives(&objects, &caps);
     let error_sets = ctx.error_sets();
+    let data_types = ctx.check_data_types(target.as_ref());
     let (invocations, interfaces) = ctx.check_methods(
         target.as_ref(),
         &objects,
@@ -208,6 +222,10 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
             retypes,
             derives,
             error_sets,
+            data_types: data_types
+                .into_iter()
+                .map(|t| t.expect("no errors"))
+                .collect(),
             invocations,
             interfaces,
         }),
@@ -288,6 +306,13 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .enumerate()
                 .map(|(i, (_, m))| (m.name.clone(), TypeSym::Interface(i))),
+        );
+        entries.extend(
+            self.items
+                .data
+                .iter()
+                .enumerate()
+                .map(|(i, (_, d))| (d.name().clone(), TypeSym::Data(i))),
         );
         // Report in declaration order, whatever the kinds.
         entries.sort_by_key(|(ident, _)| self.decl_order(ident.span));
@@ -1012,6 +1037,16 @@ impl<'a> Ctx<'a> {
                     cap.name.clone(),
                     "cap type",
                     "it names no object and no method mentions it",
+                ));
+            }
+        }
+        for (_, d) in &self.items.data {
+            let name = d.name();
+            if !self.used_types.contains(&name.name) && !self.is_allowed("unused", name.span) {
+                unused.push((
+                    name.clone(),
+                    "message type",
+                    "no interface and no other message type uses it",
                 ));
             }
         }

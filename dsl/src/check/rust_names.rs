@@ -8,10 +8,14 @@
 //! keeps the promise that a spec that checks generates code that compiles,
 //! and means the backend never meets a name it cannot spell.
 
+use std::collections::BTreeMap;
+
 use crate::ast::{Ident, ItemKind};
 use crate::diag::{Code, Diagnostic};
+use crate::source::Span;
 
 use super::Ctx;
+use super::types::DataDecl;
 
 /// Members every generated cap view has besides its field accessors.
 const VIEW_MEMBERS: &[&str] = &[
@@ -43,6 +47,8 @@ pub const RESERVED_CONST_NAMES: &[&str] = &[
 pub const RESERVED_TYPE_NAMES: &[&str] = &[
     // The generated module's own types.
     "AsidPoolShape",
+    "BoundedArray",
+    "BoundedString",
     "CallError",
     "Cap",
     "CapType",
@@ -72,6 +78,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "TableShape",
     "Transport",
     "UntypedMemory",
+    "Wire",
     // Rust's prelude, as the generated code uses it.
     "Clone",
     "Copy",
@@ -181,7 +188,88 @@ fn unspellable(name: &str) -> Option<&'static str> {
     }
 }
 
+/// `get_page` -> `GetPage`: how the backend turns a method name into part
+/// of a type name.
+fn camel(name: &str) -> String {
+    name.split('_')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 impl Ctx<'_> {
+    /// The types the backend names after declarations, each with what it
+    /// is and the declaration it comes from.
+    fn derived_type_names(&self) -> BTreeMap<String, (String, Span)> {
+        let mut out = BTreeMap::new();
+        for (_, set) in &self.items.interfaces {
+            let i = &set.name.name;
+            let mut add = |name: String, what: String| {
+                out.entry(name).or_insert((what, set.name.span));
+            };
+            for (suffix, what) in [
+                ("Label", "the label enum"),
+                ("Request", "the request enum"),
+                ("Server", "the server trait"),
+                ("Client", "the client"),
+            ] {
+                add(format!("{i}{suffix}"), format!("{what} of interface `{i}`"));
+            }
+            for m in &set.methods {
+                let method = camel(&m.name.name);
+                for (suffix, what) in [
+                    ("Reply", "the reply"),
+                    ("Budget", "the budget"),
+                    ("Class", "the allocation classes"),
+                ] {
+                    add(
+                        format!("{i}{method}{suffix}"),
+                        format!("{what} of `{i}::{}`", m.name.name),
+                    );
+                }
+            }
+        }
+        for (_, set) in &self.items.invocations {
+            let c = &set.name.name;
+            let mut add = |name: String, what: String| {
+                out.entry(name).or_insert((what, set.name.span));
+            };
+            add(
+                format!("{c}Label"),
+                format!("the label enum of the invocations of `{c}`"),
+            );
+            add(
+                format!("{c}Invocation"),
+                format!("the decoded invocations of `{c}`"),
+            );
+            for m in &set.methods {
+                let method = camel(&m.name.name);
+                add(
+                    format!("{c}{method}"),
+                    format!("the arguments of `{c}::{}`", m.name.name),
+                );
+                add(
+                    format!("{c}{method}Reply"),
+                    format!("the reply of `{c}::{}`", m.name.name),
+                );
+            }
+        }
+        for (_, o) in &self.items.objects {
+            if !o.slots.is_empty() {
+                out.entry(format!("{}Slot", o.name.name)).or_insert((
+                    format!("the slot enum of object `{}`", o.name.name),
+                    o.name.span,
+                ));
+            }
+        }
+        out
+    }
+
     /// Reports every declared name the generated code cannot carry, and cap
     /// fields that clash with a cap view's own members or with each other.
     pub(super) fn check_rust_names(&mut self) {
@@ -207,6 +295,14 @@ impl Ctx<'_> {
         for (_, c) in &self.items.caps {
             names.push(&c.name);
             names.extend(c.fields.iter().map(|f| &f.name));
+        }
+        for (_, d) in &self.items.data {
+            names.push(d.name());
+            match d {
+                DataDecl::Struct(s) => names.extend(s.fields.iter().map(|f| &f.name)),
+                DataDecl::Enum(e) => names.extend(e.variants.iter().map(|v| &v.name)),
+                DataDecl::Alias(_) => {}
+            }
         }
         for (item, set) in self.items.invocations.iter().chain(&self.items.interfaces) {
             if matches!(item.kind, ItemKind::Interface(_)) {
@@ -284,11 +380,17 @@ impl Ctx<'_> {
                 types.push(&set.name);
             }
         }
-        // Objects and error variants become variants (and `<Object>Slot`
-        // types).
+        types.extend(self.items.data.iter().map(|(_, d)| d.name()));
+        // Objects and error and enum variants become variants (and
+        // `<Object>Slot` types).
         let mut objects: Vec<&Ident> = self.items.objects.iter().map(|(_, o)| &o.name).collect();
         for (_, e) in &self.items.errors {
             objects.extend(e.variants.iter().map(|v| &v.name));
+        }
+        for (_, d) in &self.items.data {
+            if let DataDecl::Enum(e) = d {
+                objects.extend(e.variants.iter().map(|v| &v.name));
+            }
         }
         for name in types.iter().chain(&objects) {
             if unspellable(&name.name).is_none()
@@ -321,6 +423,11 @@ impl Ctx<'_> {
             }
         }
         values.extend(self.items.rights.iter().map(|r| &r.name));
+        for (_, d) in &self.items.data {
+            if let DataDecl::Struct(s) = d {
+                values.extend(s.fields.iter().map(|f| &f.name));
+            }
+        }
         for name in values {
             if unspellable(&name.name).is_none()
                 && name.name.starts_with(|c: char| c.is_ascii_uppercase())
@@ -389,6 +496,24 @@ impl Ctx<'_> {
                 );
             }
         }
+        // Types the backend names after a declaration: a declared type of
+        // the same name would be defined twice.
+        let derived = self.derived_type_names();
+        for name in &types {
+            if let Some((what, from)) = derived.get(name.name.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        name.span,
+                        format!("`{}` is the name of a type the generated Rust code makes", name.name),
+                    )
+                    .label("clashes with a generated type")
+                    .with_secondary(*from, format!("the generated `{}` is {what}", name.name))
+                    .note("the generated module names types after interfaces, their methods, invoked cap types and objects with slots (`<Interface>Label`, `<Interface>Request`, `<Interface>Server`, `<Interface>Client`, `<Interface><Method>Reply`, `<Interface><Method>Budget`, `<Interface><Method>Class`, `<Cap>Label`, `<Cap>Invocation`, `<Cap><Method>`, `<Cap><Method>Reply`, `<Object>Slot`)")
+                    .help(format!("rename it, e.g. `My{}`", name.name)),
+                );
+            }
+        }
         for name in types {
             if RESERVED_TYPE_NAMES.contains(&name.name.as_str()) {
                 diags.push(
@@ -398,7 +523,7 @@ impl Ctx<'_> {
                         format!("`{}` is a type the generated Rust code already has", name.name),
                     )
                     .label("clashes with a generated or prelude type")
-                    .note("a cap type, error set or interface becomes a type of the generated module, which defines or uses a type of this name itself")
+                    .note("a cap type, error set, interface, struct, enum or type alias becomes a type of the generated module, which defines or uses a type of this name itself")
                     .help(format!("rename it, e.g. `My{}`", name.name)),
                 );
             }
