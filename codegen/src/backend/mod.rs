@@ -155,18 +155,9 @@ pub fn snake(name: &str) -> String {
     capc_dsl::check::snake_case(name)
 }
 
-/// `write_registers` -> `WriteRegisters`.
-pub fn camel(name: &str) -> String {
-    name.split('_')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut c = p.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
+/// `write_registers` -> `WriteRegisters` (the checker's, which reserves
+/// the names it makes).
+pub use capc_dsl::check::camel;
 
 /// A piece of the generated module: whole items, in the module's order.
 ///

@@ -44,7 +44,7 @@ use crate::source::{FileId, Span};
 
 pub use caps::FIELD_ATTRS;
 pub use eval::{bits_for, bytes};
-pub use rust_names::{RESERVED_CONST_NAMES, RESERVED_TYPE_NAMES, snake_case};
+pub use rust_names::{RESERVED_CONST_NAMES, RESERVED_TYPE_NAMES, camel, snake_case};
 
 /// The items of every file, flattened in declaration order.
 #[derive(Default)]

@@ -189,8 +189,9 @@ fn unspellable(name: &str) -> Option<&'static str> {
 }
 
 /// `get_page` -> `GetPage`: how the backend turns a method name into part
-/// of a type name.
-fn camel(name: &str) -> String {
+/// of a type name (the one function both use, so the reserved names are
+/// the generated ones).
+pub fn camel(name: &str) -> String {
     name.split('_')
         .filter(|p| !p.is_empty())
         .map(|p| {
