@@ -102,6 +102,8 @@ catalogue! {
     FieldOverlap = "E0430", Error, "field placed on bits another field or the tag holds";
     FieldCrossesWord = "E0431", Error, "field placed across a word boundary";
     FieldOutsideCap = "E0432", Error, "field placed in a word caps do not have";
+    DuplicateNumber = "E0433", Error, "two cap types with one tag, or two object types with one number";
+    NumberOutOfRange = "E0434", Error, "cap tag or object-type number out of range";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

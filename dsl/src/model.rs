@@ -47,7 +47,9 @@ pub struct Spec {
     pub rights: Vec<Right>,
     /// Object types.
     pub objects: Vec<Object>,
-    /// Cap types; a cap's tag is its index + 1 (tag 0 is the null cap).
+    /// Cap types; a cap's tag is its `#[tag(N)]`, else the lowest free tag
+    /// in declaration order (index + 1 when none is numbered; tag 0 is the
+    /// null cap).
     pub caps: Vec<CapType>,
     /// Retype rules.
     pub retypes: Vec<Retype>,
@@ -185,6 +187,10 @@ pub struct Object {
     pub table: Option<Table>,
     /// The object is a pool of address-space numbers (`asid_pool = N;`).
     pub asid_pool: Option<AsidPool>,
+    /// Its object-type number (`#[number(N)]`, else the lowest free in
+    /// declaration order: its index when no object type is numbered): the
+    /// `ObjectType` discriminant and retype's type argument.
+    pub number: u32,
     /// Where it is declared.
     pub span: Span,
 }
@@ -783,6 +789,28 @@ pub struct MethodSet {
 }
 
 impl Spec {
+    /// The object type numbered `number` (its `#[number(N)]` or the one
+    /// it was given): what retype's type argument names.
+    pub fn object_by_number(&self, number: u64) -> Option<ObjectId> {
+        self.objects
+            .iter()
+            .position(|o| u64::from(o.number) == number)
+            .map(|i| ObjectId(i as u32))
+    }
+
+    /// The cap type whose tag is `tag` (`None` for 0, the null cap).
+    pub fn cap_by_tag(&self, tag: u64) -> Option<CapId> {
+        self.caps
+            .iter()
+            .position(|c| u64::from(c.tag) == tag)
+            .map(|i| CapId(i as u32))
+    }
+
+    /// The number of object type `object` (retype's type argument).
+    pub fn object_number(&self, object: ObjectId) -> u64 {
+        u64::from(self.objects[object.index()].number)
+    }
+
     /// The object type called `name`.
     pub fn object(&self, name: &str) -> Option<ObjectId> {
         self.objects

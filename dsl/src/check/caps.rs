@@ -66,31 +66,15 @@ impl Ctx<'_> {
         objects: &[Option<model::Object>],
         rights: &[model::Right],
     ) -> Vec<Option<model::CapType>> {
+        let tags = self.cap_tags(target);
         let mut out = Vec::new();
         for index in 0..self.items.caps.len() {
-            let cap = self.check_cap(index, target, objects, rights);
-            out.push(cap);
-        }
-        if let Some(target) = target {
-            let limit = (1u64 << target.tag_bits) - 1;
-            if let Some(&(_, first_over)) = self.items.caps.get(limit as usize) {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::TooManyCapTypes,
-                        first_over.name.span,
-                        format!("cap type `{}` gets no tag", first_over.name.name),
-                    )
-                    .label(format!("cap type number {}", limit + 1))
-                    .with_secondary(
-                        target.span,
-                        format!(
-                            "`tag_bits = {}` allows {limit} cap types (tag 0 is the null cap)",
-                            target.tag_bits
-                        ),
-                    )
-                    .help("raise `tag_bits` in the target, or merge cap types"),
-                );
+            let mut cap = self.check_cap(index, target, objects, rights);
+            match (&mut cap, &tags) {
+                (Some(c), Some(tags)) => c.tag = tags[index],
+                _ => cap = None,
             }
+            out.push(cap);
         }
         // Every object needs a cap type to name it. A duplicate object is
         // reported as such, and an object a misspelt `for` probably meant is
@@ -170,11 +154,12 @@ impl Ctx<'_> {
                 "always_copy" => CopyPolicy::Always,
                 "never_copy" => CopyPolicy::Never,
                 "allow" => continue, // the item pass's
+                "tag" => continue,   // the numbering pass's
                 other => {
                     self.unknown_attribute(
                         &attr.name,
                         other,
-                        &["always_copy", "never_copy", "allow"],
+                        &["always_copy", "never_copy", "allow", "tag"],
                         "cap type",
                     );
                     ok = false;
@@ -439,7 +424,7 @@ impl Ctx<'_> {
         Some(model::CapType {
             docs: item.docs.clone(),
             name: name.clone(),
-            tag: index as u32 + 1,
+            tag: 0, // set by `check_caps` from the numbering pass
             object: object_id.map(|i| model::ObjectId(i as u32)),
             fields,
             rights: cap_rights,

@@ -1194,7 +1194,7 @@ impl Ctx<'_> {
 
     /// The value of `#[label(N)]` or `#[label_base(N)]` (`E0404` for any
     /// other form).
-    fn label_value(&mut self, attr: &ast::Attribute) -> Option<u64> {
+    pub(super) fn label_value(&mut self, attr: &ast::Attribute) -> Option<u64> {
         match (
             attr.values.as_slice(),
             attr.flags.as_slice(),

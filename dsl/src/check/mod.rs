@@ -29,6 +29,7 @@ mod inherit;
 mod lifecycle;
 mod lints;
 mod methods;
+mod numbers;
 mod objects;
 mod retype;
 mod rust_names;
@@ -257,6 +258,9 @@ impl<'a> Ctx<'a> {
                 {
                     continue; // checked with the methods
                 }
+                if matches!(&item.kind, ast::ItemKind::Object(_)) && attr.name.name == "number" {
+                    continue; // checked with the object types' numbers
+                }
                 self.diags.push(
                     Diagnostic::new(
                         Code::AttributeMisuse,
@@ -264,7 +268,7 @@ impl<'a> Ctx<'a> {
                         format!("attribute `#[{}]` is not valid on this item", attr.name.name),
                     )
                     .label("not allowed here")
-                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`) and their fields, and `#[label_base(N)]` on `invocations` blocks; `#[allow(unused)]` on constants, rights, error sets and cap types"),
+                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`, `#[tag(N)]`) and their fields, `#[number(N)]` on object types and `#[label_base(N)]` on `invocations` blocks; `#[allow(unused)]` on constants, rights, error sets and cap types"),
                 );
             }
         }

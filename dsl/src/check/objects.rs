@@ -22,8 +22,15 @@ impl Ctx<'_> {
         target: Option<&model::Target>,
     ) -> Vec<Option<model::Object>> {
         let address_bits = target.map_or(64, |t| t.address_bits);
+        let numbers = self.object_numbers();
         (0..self.items.objects.len())
-            .map(|i| self.check_object(i, address_bits))
+            .map(|i| {
+                let object = self.check_object(i, address_bits)?;
+                Some(model::Object {
+                    number: numbers.as_ref()?[i],
+                    ..object
+                })
+            })
             .collect()
     }
 
@@ -258,6 +265,8 @@ impl Ctx<'_> {
             // Filled in by the tables pass, which knows every object.
             table: None,
             asid_pool: None,
+            // Set by `check_objects` from the numbering pass.
+            number: 0,
             span: object.name.span,
         })
     }
