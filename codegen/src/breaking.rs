@@ -710,8 +710,9 @@ impl Compare<'_> {
     }
 
     fn objects(&mut self) {
-        for (number, o) in self.old.objects.iter().enumerate() {
-            let Some((now, n)) = find(&self.new.objects, &o.name, |o| &o.name) else {
+        for o in &self.old.objects {
+            let number = o.number;
+            let Some((_, n)) = find(&self.new.objects, &o.name, |o| &o.name) else {
                 self.push(
                     Break::new(
                         "B0007",
@@ -723,6 +724,7 @@ impl Compare<'_> {
                 );
                 continue;
             };
+            let now = n.number;
             if now != number {
                 self.push(
                     Break::new(
@@ -732,7 +734,7 @@ impl Compare<'_> {
                         format!("number {now} here"),
                     )
                     .also(old(o.span), format!("number {number} in the old spec"))
-                    .note("an object type's number is its position among the object types, from 0: the `object_type` word of a retype call"),
+                    .note("an object type's number (its `#[number(N)]`, else the lowest free in declaration order) is the `object_type` word of a retype call"),
                 );
             }
             let mut changed = Vec::new();

@@ -104,7 +104,7 @@ pub fn model_json(spec: &Spec) -> Value {
             "mask": 1u64 << bit,
             "docs": r.docs,
         })).collect::<Vec<_>>(),
-        "objects": spec.objects.iter().enumerate().map(|(i, o)| object(spec, i, o)).collect::<Vec<_>>(),
+        "objects": spec.objects.iter().map(|o| object(spec, o)).collect::<Vec<_>>(),
         "caps": spec.caps.iter().map(|c| cap(spec, c)).collect::<Vec<_>>(),
         "retypes": spec.retypes.iter().map(|r| json!({
             "source": spec.caps[r.source.index()].name,
@@ -194,10 +194,10 @@ pub fn kind_name(kind: ObjectKind) -> &'static str {
     }
 }
 
-fn object(spec: &Spec, number: usize, o: &Object) -> Value {
+fn object(spec: &Spec, o: &Object) -> Value {
     json!({
         "name": o.name,
-        "number": number,
+        "number": o.number,
         "kind": kind_name(o.kind),
         "size": {
             "param": o.size.param,

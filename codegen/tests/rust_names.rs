@@ -434,7 +434,16 @@ fn random_spec(rng: &mut XorShift) -> String {
             Some(parent) if rng.below(2) == 0 => format!(" inherits {parent}"),
             _ => String::new(),
         };
-        text.push_str(&format!("cap {cap}{inherits} {{\n{}}}\n", fields.concat()));
+        // Sometimes a tag by hand (a repeated one is rejected, the others
+        // take the lowest free tags).
+        let tag = match rng.below(4) {
+            0 => format!("#[tag({})]\n", 1 + rng.below(15)),
+            _ => String::new(),
+        };
+        text.push_str(&format!(
+            "{tag}cap {cap}{inherits} {{\n{}}}\n",
+            fields.concat()
+        ));
     }
     // Sometimes invocations on the first cap type, numbered from a base
     // and some by hand (a repeated label is rejected).
@@ -596,6 +605,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "tag_shift = 60",
             "#[label_base(",
             "#[label(",
+            "#[tag(",
         ] {
             assert!(
                 accepted.iter().any(|text| text.contains(construct)),

@@ -142,10 +142,10 @@ fn object_variant(o: &Object) -> proc_macro2::Ident {
 
 fn objects(g: &Gen<'_>) -> TokenStream {
     let objects = &g.spec.objects;
-    let variants = objects.iter().enumerate().map(|(i, o)| {
+    let variants = objects.iter().map(|o| {
         let doc = g.docs(&o.docs, &format!("The `{}` object type.", o.name), o.span);
         let v = object_variant(o);
-        let n = lit(i as u64);
+        let n = lit(o.number.into());
         quote!(#doc #v = #n)
     });
     let all = objects.iter().map(|o| {
@@ -153,9 +153,9 @@ fn objects(g: &Gen<'_>) -> TokenStream {
         quote!(ObjectType::#v)
     });
     let count = lit(objects.len() as u64);
-    let from_word = objects.iter().enumerate().map(|(i, o)| {
+    let from_word = objects.iter().map(|o| {
         let v = object_variant(o);
-        let n = lit(i as u64);
+        let n = lit(o.number.into());
         quote!(#n => Some(ObjectType::#v))
     });
     let names = objects.iter().map(|o| {

@@ -289,11 +289,11 @@ impl<'a, 'g> Header<'a, 'g> {
         );
         let ty = self.name(format!("{l}_object_type"), "the object type enum");
         let _ = writeln!(self.out, "enum {ty} {{");
-        for (i, object) in spec.objects.iter().enumerate() {
+        for object in &spec.objects {
             self.docs("    ", &object.docs, &object.name, object.span);
             let what = format!("object type `{}`", object.name);
             let name = self.name(format!("{u}_OBJECT_{}", c_upper(&object.name)), what);
-            let _ = writeln!(self.out, "    {name} = {i},");
+            let _ = writeln!(self.out, "    {name} = {},", object.number);
         }
         let _ = writeln!(self.out, "}};");
         self.define(
@@ -331,8 +331,8 @@ impl<'a, 'g> Header<'a, 'g> {
              * (0 for fixed-size types); -1 when `type` is unknown or `arg` is not allowed.\n */\n\
              static inline int {f}(uint64_t type, uint64_t arg)\n{{\n    switch (type) {{"
         );
-        for (i, object) in spec.objects.iter().enumerate() {
-            let _ = writeln!(self.out, "    case {i}:");
+        for object in &spec.objects {
+            let _ = writeln!(self.out, "    case {}:", object.number);
             let table = &object.size.table;
             let offset = table
                 .first()

@@ -398,10 +398,10 @@ pub fn size_arg() -> impl Strategy<Value = u64> {
 /// fit the boot Untyped caps many times.
 pub fn small_objects(spec: &Spec) -> Vec<(u64, u64)> {
     let mut pairs = Vec::new();
-    for (i, o) in spec.objects.iter().enumerate() {
+    for o in &spec.objects {
         for (arg, bits) in &o.size.table {
             if *bits <= 14 {
-                pairs.push((i as u64, *arg));
+                pairs.push((u64::from(o.number), *arg));
             }
         }
     }
@@ -427,7 +427,7 @@ pub fn donating_methods(spec: &Spec) -> Vec<DonatingMethod> {
             let Some(d) = &m.donation else { continue };
             let mut classes: Vec<(u64, u64, u64)> = Vec::new();
             for a in &d.allocations {
-                let key = (u64::from(a.object.0), a.arg);
+                let key = (spec.object_number(a.object), a.arg);
                 match classes.iter_mut().find(|c| (c.0, c.1) == key) {
                     Some(c) => c.2 += a.count,
                     None => classes.push((key.0, key.1, a.count)),
@@ -759,6 +759,7 @@ pub fn thread_objects(spec: &Spec) -> Option<(ObjectId, Vec<ObjectId>)> {
 pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
     let (thread, ipc) = thread_objects(spec)?;
     let smallest: Vec<u64> = spec.objects.iter().map(|o| o.size.min_arg()).collect();
+    let numbers: Vec<u64> = spec.objects.iter().map(|o| u64::from(o.number)).collect();
     // What a thread needs to run: an object for each `#[required]` slot
     // (kernel.cap's address space), made and configured in before resume.
     let owned = &spec.objects[thread.index()].slots;
@@ -810,7 +811,7 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
                     let retype = |object: ObjectId, offset: u64| {
                         Step::Op(Op::Retype {
                             source: root(source),
-                            object_type: u64::from(object.0),
+                            object_type: numbers[object.index()],
                             size_arg: smallest[object.index()],
                             dest: None,
                             offset,
@@ -915,11 +916,12 @@ pub fn thread_setup(spec: &Spec) -> Option<BoxedStrategy<Vec<Step>>> {
 /// around them delete, revoke and retype the same memory again.
 pub fn lifecycle_setup(spec: &Spec, mapping: bool) -> Option<BoxedStrategy<Vec<Step>>> {
     let smallest: Vec<u64> = spec.objects.iter().map(|o| o.size.min_arg()).collect();
+    let numbers: Vec<u64> = spec.objects.iter().map(|o| u64::from(o.number)).collect();
     let smallest_for = smallest.clone();
     let retype = move |source: u64, object: ObjectId, at: u64| {
         Step::Op(Op::Retype {
             source: root(source),
-            object_type: u64::from(object.0),
+            object_type: numbers[object.index()],
             size_arg: smallest_for[object.index()],
             dest: None,
             offset: at,
@@ -1158,7 +1160,8 @@ fn numbering(spec: &Spec) -> impl Fn(u64, u64, u64, u64) -> Vec<Step> + Clone + 
                 .iter()
                 .find(|(_, b)| *b == bits)
                 .map(|(a, _)| *a)?;
-            (o.kind == crate::ast::ObjectKind::Untyped && o.ram).then_some((i as u64, arg))
+            (o.kind == crate::ast::ObjectKind::Untyped && o.ram)
+                .then_some((spec.object_number(ObjectId(i as u32)), arg))
         })
     });
     move |source, memory, pool, space| {
@@ -1247,7 +1250,7 @@ pub fn run_interp(m: &mut Machine<'_>, op: &Op) -> Result<Outcome, OpError> {
                 *count,
             )
             .map(|r| Outcome::Retyped {
-                object_type: r.object.0.into(),
+                object_type: m.spec().object_number(r.object),
                 size_bits: r.size_bits,
                 first: r.first,
                 count: r.count,
@@ -1291,10 +1294,13 @@ pub fn run_interp(m: &mut Machine<'_>, op: &Op) -> Result<Outcome, OpError> {
                     bytes: *bytes,
                 },
             };
-            let allocations: Vec<(ObjectId, u64)> = allocations
+            let Some(allocations) = allocations
                 .iter()
-                .map(|(object, arg)| (ObjectId(*object as u32), *arg))
-                .collect();
+                .map(|(object, arg)| Some((m.spec().object_by_number(*object)?, *arg)))
+                .collect::<Option<Vec<(ObjectId, u64)>>>()
+            else {
+                return Err(OpError::InvalidArgument { index: 0 });
+            };
             let addresses = m
                 .call(interface, method, &donated, &allocations)
                 .expect("the strategy calls declared methods with declared allocations")?;
@@ -1407,7 +1413,9 @@ pub fn step_outcomes<'s>(
                 count,
                 ..
             }) = result
-                && !m.is_untyped_object(ObjectId(object_type as u32))
+                && m.spec()
+                    .object_by_number(object_type)
+                    .is_some_and(|o| !m.is_untyped_object(o))
             {
                 let bytes = 1u64 << size_bits;
                 let (start, end) = (first, first + count * bytes);
@@ -1893,7 +1901,7 @@ pub enum Referrer {
     ReplyFrom(u64),
 }
 
-/// A reference to the object of type `object_type` (index into the spec's
+/// A reference to the object of type `object_type` (its number, as retype
 /// objects) at `address`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Reference {
@@ -1916,18 +1924,15 @@ pub fn check_references(
     let live: std::collections::BTreeSet<(u64, u64)> = seen
         .iter()
         .filter_map(|s| {
-            let t = spec
-                .caps
-                .get(usize::try_from(s.tag).ok()?.checked_sub(1)?)?;
-            Some((u64::from(t.object?.0), s.region?.0))
+            let t = &spec.caps[spec.cap_by_tag(s.tag)?.index()];
+            Some((spec.object_number(t.object?), s.region?.0))
         })
         .collect();
     for r in references {
         if !live.contains(&(r.object_type, r.address)) {
             let name = spec
-                .objects
-                .get(r.object_type as usize)
-                .map_or("?", |o| o.name.as_str());
+                .object_by_number(r.object_type)
+                .map_or("?", |o| spec.objects[o.index()].name.as_str());
             return Err(format!(
                 "{side}: {:?} refers to a {name} at {:#x} that no live cap names",
                 r.from, r.address
@@ -1943,11 +1948,11 @@ pub fn check_references(
 pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
     let mut out = Vec::new();
     let places = places(m);
-    let cnode = m.cnode_object().map(|o| u64::from(o.0));
+    let cnode = m.cnode_object().map(|o| m.spec().object_number(o));
     for (slot, id) in m.occupied().filter_map(|(s, _)| Some((s, m.id_at(s)?))) {
         if let interp::CNodeId::Object(address) = slot.cnode {
             let object_type = match m.slot_owners().get(&address) {
-                Some(o) => u64::from(o.0),
+                Some(o) => m.spec().object_number(*o),
                 None => cnode.unwrap_or(u64::MAX),
             };
             out.push(Reference {
@@ -1960,7 +1965,7 @@ pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
     for ((asid, page, bits), entry) in m.mappings() {
         out.push(Reference {
             from: Referrer::Mapping { asid, page, bits },
-            object_type: u64::from(entry.object_type.0),
+            object_type: m.spec().object_number(entry.object_type),
             address: entry.object,
         });
     }
@@ -1968,7 +1973,7 @@ pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
         for (&asid, &address) in m.address_spaces() {
             out.push(Reference {
                 from: Referrer::AddressSpace(asid),
-                object_type: u64::from(root.0),
+                object_type: m.spec().object_number(root),
                 address,
             });
         }
@@ -1977,7 +1982,7 @@ pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
         for (&place, &address) in m.pools() {
             out.push(Reference {
                 from: Referrer::Pool(place),
-                object_type: u64::from(pool.0),
+                object_type: m.spec().object_number(pool),
                 address,
             });
         }
@@ -2027,10 +2032,10 @@ pub fn thread_references(m: &Machine<'_>, threads: &Threads) -> Vec<Reference> {
     let of_kind = |kind| {
         ipc.iter()
             .find(|o| m.ipc_kind(**o) == Some(kind))
-            .map_or(u64::MAX, |o| u64::from(o.0))
+            .map_or(u64::MAX, |o| m.spec().object_number(*o))
     };
     let (endpoint, notification) = (of_kind(IpcKind::Endpoint), of_kind(IpcKind::Notification));
-    let tcb = u64::from(tcb.0);
+    let tcb = m.spec().object_number(tcb);
     let mut out = Vec::new();
     for (&at, t) in &threads.threads {
         let waits = match t.state {
@@ -2089,7 +2094,7 @@ pub fn interp_spaces(m: &Machine<'_>) -> Spaces {
         entries: m
             .mappings()
             .into_iter()
-            .map(|(k, e)| (k, (e.object, u64::from(e.object_type.0))))
+            .map(|(k, e)| (k, (e.object, m.spec().object_number(e.object_type))))
             .collect(),
     }
 }

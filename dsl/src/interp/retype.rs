@@ -2,11 +2,11 @@
 //! the generated `retype` documents, each with the same error and payload.
 
 use super::{CNodeId, Holder, Machine, Node, NodeId, OpError, Retyped, SlotPath};
-use crate::model::{CapId, ObjectId, Role};
+use crate::model::{CapId, Role};
 
 impl Machine<'_> {
     /// Retypes the Untyped at `source` into `count` objects of the object
-    /// type numbered `object_type` (declaration order) with `size_arg`, one
+    /// type numbered `object_type` (its number: `#[number(N)]` or declaration order) with `size_arg`, one
     /// cap per slot from `offset` on in the destination CNode: the root
     /// CNode when `dest` is empty, else the CNode whose cap is at `dest`.
     ///
@@ -60,10 +60,8 @@ impl Machine<'_> {
             .ok_or(OpError::IllegalOperation)?;
         let (base, size) = self.region(&cap).expect("memory has a region");
         // 2. The object type.
-        let object = usize::try_from(object_type)
-            .ok()
-            .filter(|i| *i < spec.objects.len())
-            .map(|i| ObjectId(i as u32))
+        let object = spec
+            .object_by_number(object_type)
             .filter(|o| rule.targets.contains(o))
             .ok_or(OpError::InvalidArgument { index: 0 })?;
         let o = &spec.objects[object.index()];

@@ -688,13 +688,13 @@ mod tests {
             ("Notification", NTFN, 1),
             ("Pml4", SPACE, 1),
         ] {
-            let object = spec.object(object).expect("in kernel.cap").index() as u64;
+            let object = spec.object_number(spec.object(object).expect("in kernel.cap"));
             m.retype(&[0], object, 0, &[], offset, count)
                 .expect("room for the objects");
         }
         // The address space's number, from a pool in slot 61 made from
         // 4 KiB in slot 60.
-        let untyped = spec.object("Untyped").expect("in kernel.cap").index() as u64;
+        let untyped = spec.object_number(spec.object("Untyped").expect("in kernel.cap"));
         m.retype(&[0], untyped, 12, &[], 60, 1).expect("room");
         m.make_pool(&[60], &[61]).expect("a pool");
         assert_eq!(m.assign(&[61], &[SPACE]), Ok(1));
@@ -716,7 +716,7 @@ mod tests {
     fn a_thread_without_its_required_slots_does_not_run() {
         let spec = spec();
         let mut m = world();
-        let tcb = spec.object("Tcb").expect("in kernel.cap").index() as u64;
+        let tcb = spec.object_number(spec.object("Tcb").expect("in kernel.cap"));
         m.retype(&[0], tcb, 0, &[], 20, 1).expect("room");
         assert_eq!(m.resume(&[20]), Err(OpError::IllegalOperation));
         assert_eq!(m.threads()[&at(&m, 20)].state, ThreadState::Inactive);
