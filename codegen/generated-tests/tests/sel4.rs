@@ -146,6 +146,78 @@ fn the_tag_is_at_sel4s_cap_type() {
     assert_eq!(endpoint.cap().words()[0] >> 59, EndpointCap::TAG);
 }
 
+/// seL4's `capType` values (the `tag` lines of structures.bf: generic caps
+/// even, x86_64 caps odd, `io_port_control_cap` 31), by the spec's cap type.
+const SEL4_TAGS: &[(CapType, u64, &str)] = &[
+    (CapType::UntypedCap, 2, "untyped_cap"),
+    (CapType::EndpointCap, 4, "endpoint_cap"),
+    (CapType::NotificationCap, 6, "notification_cap"),
+    (CapType::ReplyCap, 8, "reply_cap"),
+    (CapType::CNodeCap, 10, "cnode_cap"),
+    (CapType::ThreadCap, 12, "thread_cap"),
+    (CapType::IrqControlCap, 14, "irq_control_cap"),
+    (CapType::IrqHandlerCap, 16, "irq_handler_cap"),
+    (CapType::ZombieCap, 18, "zombie_cap"),
+    (CapType::DomainCap, 20, "domain_cap"),
+    (CapType::FrameCap, 1, "frame_cap"),
+    (CapType::PageTableCap, 3, "page_table_cap"),
+    (CapType::PageDirectoryCap, 5, "page_directory_cap"),
+    (CapType::PdptCap, 7, "pdpt_cap"),
+    (CapType::Pml4Cap, 9, "pml4_cap"),
+    (CapType::AsidControlCap, 11, "asid_control_cap"),
+    (CapType::AsidPoolCap, 13, "asid_pool_cap"),
+    (CapType::IoPortCap, 19, "io_port_cap"),
+    (CapType::IoPortControlCap, 31, "io_port_control_cap"),
+];
+
+/// Every cap type's tag is seL4's `capType` for it, and every cap type is
+/// in the table.
+#[test]
+fn every_tag_is_sel4s_cap_type() {
+    for &(ty, tag, sel4) in SEL4_TAGS {
+        assert_eq!(ty as u64, tag, "{sel4}");
+        assert_eq!(CapType::from_tag(tag), Some(ty), "{sel4}");
+    }
+    for ty in CapType::ALL {
+        assert!(
+            SEL4_TAGS.iter().any(|r| r.0 == ty),
+            "{ty:?} is not in the table"
+        );
+    }
+}
+
+/// seL4's object-type numbers on x86_64 without MCS (libsel4's
+/// objecttype.h files: the generic types, then the x86_64 mode's, then
+/// x86's): one frame type here stands for seL4_X86_4K (8), its 2 MiB (9)
+/// and 1 GiB (7) frames being the same object type; seL4 numbers no ASID
+/// pool (12 here, past its numbers).
+const SEL4_OBJECTS: &[(ObjectType, u64, &str)] = &[
+    (ObjectType::Untyped, 0, "seL4_UntypedObject"),
+    (ObjectType::Tcb, 1, "seL4_TCBObject"),
+    (ObjectType::Endpoint, 2, "seL4_EndpointObject"),
+    (ObjectType::Notification, 3, "seL4_NotificationObject"),
+    (ObjectType::CNode, 4, "seL4_CapTableObject"),
+    (ObjectType::Pdpt, 5, "seL4_X86_PDPTObject"),
+    (ObjectType::Frame, 8, "seL4_X86_4K"),
+    (ObjectType::PageTable, 10, "seL4_X86_PageTableObject"),
+    (
+        ObjectType::PageDirectory,
+        11,
+        "seL4_X86_PageDirectoryObject",
+    ),
+];
+
+/// Each object type seL4 numbers has seL4's number, as the enum's
+/// discriminant and as retype's type argument.
+#[test]
+fn object_types_have_sel4s_numbers() {
+    for &(ty, number, sel4) in SEL4_OBJECTS {
+        assert_eq!(ty as u64, number, "{sel4}");
+        assert_eq!(ObjectType::from_word(number), Some(ty), "{sel4}");
+    }
+    assert_eq!(ObjectType::AsidPool as u64, 12);
+}
+
 /// Every field, set to all ones in a cap of nothing else, sets exactly
 /// seL4's bits of that field; every field of the spec is in the table.
 #[test]
