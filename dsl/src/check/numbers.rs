@@ -150,7 +150,13 @@ impl Ctx<'_> {
                     Kind::Tag if value > limit => {
                         "give a tag in range, or raise `tag_bits` in the target".to_string()
                     }
-                    _ => format!("give a {} in {first}..={limit}", kind.what()),
+                    _ => format!(
+                        "give {} in {first}..={limit}",
+                        match kind {
+                            Kind::Tag => "a tag",
+                            Kind::Object => "an object-type number",
+                        }
+                    ),
                 };
                 self.diags.push(d.help(fix));
                 ok = false;
