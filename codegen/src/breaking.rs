@@ -77,6 +77,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0018", "caller requirement raised"),
     ("B0019", "address-space number pool changed"),
     ("B0020", "derivation rule removed or narrowed"),
+    ("B0021", "method changed between a call and one-way"),
 ];
 
 /// Which spec a span is in.
@@ -168,6 +169,9 @@ impl Break {
                 "keep the target's settings; only message_words and caps_per_message may grow"
             }
             "B0019" => "keep the pool's number of address-space numbers (`asid_pool = N;`)",
+            "B0021" => {
+                "keep the method's kind; add a new method of the other kind instead of changing this one"
+            }
             _ => "require no more than the old spec did; a new method may require more",
         }
     }
@@ -1202,6 +1206,23 @@ impl Compare<'_> {
                 } else {
                     "a method's label is its `#[label(N)]`, else one more than the method before's (the first's is the block's `#[label_base(N)]`, else 1)".to_string()
                 }),
+            );
+        }
+        if m.oneway != n.oneway {
+            let kind = |oneway: bool| if oneway { "one-way" } else { "a call" };
+            self.push(
+                Break::new(
+                    "B0021",
+                    new(n.span),
+                    format!(
+                        "method {whose} changed from {} to {}",
+                        kind(m.oneway),
+                        kind(n.oneway)
+                    ),
+                    format!("{} here", kind(n.oneway)),
+                )
+                .also(old(m.span), format!("{} in the old spec", kind(m.oneway)))
+                .note("a compiled client of a call waits for a reply a one-way method never sends, and a compiled one-way client never takes the reply a call's server sends"),
             );
         }
         for (kind, was, now) in [

@@ -939,6 +939,12 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
     }
     let _ = writeln!(w, "```cap\n{signature}\n```\n");
     docs(w, &method.docs);
+    if method.oneway {
+        let _ = writeln!(
+            w,
+            "- one-way (`#[oneway]`): sent without waiting, never answered"
+        );
+    }
     let _ = writeln!(
         w,
         "- message: {}, {}",

@@ -449,6 +449,7 @@ fn method(spec: &Spec, m: &Method, error: &dyn Fn(usize) -> Value) -> Value {
     json!({
         "name": m.name,
         "label": m.label,
+        "kind": if m.oneway { "oneway" } else { "call" },
         "params": params(spec, &m.params),
         "results": params(spec, &m.results),
         "requires": names(spec, &m.requires),

@@ -773,6 +773,36 @@ fn a_removed_or_narrowed_derive_rule_breaks() {
     );
 }
 
+/// A method that gains or loses `#[oneway]` breaks its compiled clients
+/// (B0021); the same spec does not.
+#[test]
+fn a_method_changing_between_call_and_oneway_breaks() {
+    let s = Scratch::new("breaking", "oneway");
+    let spec =
+        std::fs::read_to_string(workspace().join("examples/messages.cap")).expect("messages.cap");
+    let oneway = "#[oneway]\n    fn note(";
+    assert!(spec.contains(oneway), "messages.cap has a one-way `note`");
+    s.write("old.cap", &spec);
+    s.write("same.cap", &spec);
+    s.write("call.cap", spec.replace(oneway, "fn note("));
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "same.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "call.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr
+            .starts_with("error[B0021]: method `Directory.note` changed from one-way to a call\n"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "call.cap", "old.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr
+            .starts_with("error[B0021]: method `Directory.note` changed from a call to one-way\n"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn explain_knows_the_codes() {
     let s = Scratch::new("breaking", "explain");

@@ -84,9 +84,12 @@ fn the_page_shows_message_types_with_their_layout() {
         "| 2 | `Link` | `Name` at byte 1, `Option<u16>` at byte 26 |",
         "| 54 | `mode` | `u16` | Permission bits. |",
         "fn list(start: u32) -> (entries: [Entry; ..=4], more: bool)",
+        "fn note(level: u8, text: Name)\n```\n\nNote a line",
+        "- one-way (`#[oneway]`): sent without waiting, never answered",
     ] {
         assert!(page.contains(line), "{line}\n{page}");
     }
+    assert_eq!(page.matches("- one-way").count(), 1, "only `note`");
 }
 
 #[test]

@@ -160,6 +160,31 @@ fn numbers_are_resolved() {
     }
 }
 
+/// Each method's kind: `note` of examples/messages.cap is one-way, the
+/// rest are calls.
+#[test]
+fn methods_say_whether_they_are_one_way() {
+    let json = model("examples/messages.cap");
+    let methods = json["interfaces"][0]["methods"]
+        .as_array()
+        .expect("methods");
+    let kinds: Vec<(&str, &str)> = methods
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("insert", "call"),
+            ("lookup", "call"),
+            ("list", "call"),
+            ("invert", "call"),
+            ("mixed", "call"),
+            ("note", "oneway"),
+        ]
+    );
+}
+
 #[test]
 fn exit_codes_are_those_of_check() {
     let s = Scratch::new("model", "exits");

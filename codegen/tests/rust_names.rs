@@ -522,8 +522,18 @@ fn random_spec(rng: &mut XorShift) -> String {
         } else {
             (data_type(rng, &declared), data_type(rng, &declared))
         };
+        // A call, a one-way message beside it, or one-way messages only
+        // (a client with no call to make), chosen without drawing from
+        // `rng`, so the specs before and after stay as they were.
+        let call = format!("    fn {method}({arg}: {arg_ty}) -> ({result}: {result_ty});\n");
+        let oneway = format!("    #[oneway]\n    fn {method}_sent({arg}: {arg_ty});\n");
+        let methods = match (method.len() + arg.len()) % 3 {
+            0 => call,
+            1 => format!("{call}{oneway}"),
+            _ => oneway,
+        };
         text.push_str(&format!(
-            "interface {interface} -> {errors} {{\n    fn {method}({arg}: {arg_ty}) -> ({result}: {result_ty});\n}}\n"
+            "interface {interface} -> {errors} {{\n{methods}}}\n"
         ));
     }
     text
@@ -606,6 +616,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[label_base(",
             "#[label(",
             "#[tag(",
+            "#[oneway]",
         ] {
             assert!(
                 accepted.iter().any(|text| text.contains(construct)),

@@ -131,6 +131,9 @@ catalogue! {
     LabelOutOfRange = "E0711", Error, "method label out of range";
     RecursiveType = "E0720", Error, "message type contains itself";
     EmptyEnum = "E0721", Error, "enum has no variants";
+    OnewayReply = "E0722", Error, "one-way method has results or errors";
+    OnewayDonation = "E0723", Error, "one-way method donates or allocates";
+    OnewayLend = "E0724", Error, "one-way method lends a cap";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";

@@ -767,6 +767,10 @@ pub struct Method {
     pub request_words: u64,
     /// Message words of the reply (outputs).
     pub reply_words: u64,
+    /// A one-way method (`#[oneway]`, interfaces only): sent without
+    /// waiting, never answered; it has no results, errors, donation or
+    /// lent caps.
+    pub oneway: bool,
     /// Where it is declared.
     pub span: Span,
 }

@@ -14,6 +14,9 @@
 //!   makes the request `InvalidArgument` with the parameter's index, and the
 //!   reply `BadReply(InvalidResult)`, and the server is not called: no
 //!   panic, whatever the words (proptest).
+//! - The one-way `note` goes through the transport's `send`: the server
+//!   sees it, dispatch produces no reply (`None`), even for a malformed
+//!   one, and a transport that cannot send is `SendError::NotSent`.
 
 use capc_generated_tests::messages::*;
 use proptest::prelude::*;
@@ -32,6 +35,13 @@ struct Dir {
     calls: usize,
     /// The frame slot `mixed` was lent.
     lent: Option<u64>,
+    /// The one-way notes, in order.
+    notes: Vec<(u8, Name)>,
+}
+
+/// Dispatches a call's request: a call is always answered.
+fn answer(server: &mut Dir, info: MessageInfo, msg: &mut Words, caps: &mut Slots) -> MessageInfo {
+    dispatch_directory(server, info, msg, caps).expect("a call is answered")
 }
 
 const LIMIT: u64 = 8;
@@ -94,6 +104,11 @@ impl DirectoryServer for Dir {
             bytes_back: bytes,
         })
     }
+
+    fn note(&mut self, level: u8, text: Name) {
+        self.calls += 1;
+        self.notes.push((level, text));
+    }
 }
 
 fn invert(w: Widths) -> Widths {
@@ -113,6 +128,8 @@ fn invert(w: Widths) -> Widths {
 /// A fake kernel between the client and the server: copies the caps.
 struct Loopback {
     server: Dir,
+    /// What dispatch returned for each one-way message sent.
+    sent: Vec<Option<MessageInfo>>,
 }
 
 impl Transport for Loopback {
@@ -125,16 +142,80 @@ impl Transport for Loopback {
     ) -> MessageInfo {
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        let reply = dispatch_directory(&mut self.server, info, msg, &mut caps);
+        let reply = answer(&mut self.server, info, msg, &mut caps);
         caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
         reply
+    }
+
+    fn send(&mut self, info: MessageInfo, msg: &Words, caps_out: &[u64]) -> bool {
+        let mut msg = *msg;
+        let mut caps = [0; target::CAPS_PER_MESSAGE];
+        caps[..caps_out.len()].copy_from_slice(caps_out);
+        let reply = dispatch_directory(&mut self.server, info, &mut msg, &mut caps);
+        self.sent.push(reply);
+        true
     }
 }
 
 fn client() -> DirectoryClient<Loopback> {
     DirectoryClient::new(Loopback {
         server: Dir::default(),
+        sent: Vec::new(),
     })
+}
+
+#[test]
+fn a_oneway_message_reaches_the_server_and_is_not_answered() {
+    assert!(DirectoryLabel::Note.oneway());
+    assert!(!DirectoryLabel::Insert.oneway());
+    let mut c = client();
+    assert_eq!(c.note(3, name("üïødé—€€€€")), Ok(()));
+    assert_eq!(c.note(u8::MAX, Name::EMPTY), Ok(()));
+    let t = c.transport();
+    assert_eq!(
+        t.server.notes,
+        [(3, name("üïødé—€€€€")), (u8::MAX, Name::EMPTY)]
+    );
+    assert_eq!(t.sent, [None, None], "dispatch produced no reply");
+    // Calls next to it are still answered.
+    assert_eq!(c.insert(entries()[1]).unwrap().count, 1);
+    assert_eq!(c.transport().sent.len(), 2);
+
+    // A malformed one-way request: the server is not called, and nobody
+    // is answered (a text longer than its bound, a level over 255).
+    let (mut clean, mut caps): (Words, Slots) = ([0; _], [0; _]);
+    let info = DirectoryRequest::Note {
+        level: 1,
+        text: name("ab"),
+    }
+    .encode(&mut clean, &mut caps)
+    .unwrap();
+    assert_eq!((info.label, info.length, info.caps), (6, 5, 0));
+    for (word, value) in [(1, 25), (0, 256)] {
+        let mut msg = clean;
+        msg[word] = value;
+        let mut server = Dir::default();
+        assert_eq!(
+            dispatch_directory(&mut server, info, &mut msg, &mut caps),
+            None
+        );
+        assert_eq!(server.calls, 0, "word {word} = {value:#x}");
+    }
+    // Too short: still no answer.
+    let short = MessageInfo { length: 4, ..info };
+    let mut msg = clean;
+    assert_eq!(
+        dispatch_directory(&mut Dir::default(), short, &mut msg, &mut caps),
+        None
+    );
+    // The clean one is served.
+    let mut server = Dir::default();
+    let mut msg = clean;
+    assert_eq!(
+        dispatch_directory(&mut server, info, &mut msg, &mut caps),
+        None
+    );
+    assert_eq!(server.notes, [(1, name("ab"))]);
 }
 
 /// Entries with every variant of `Kind`, the boundary values of each field.
@@ -355,7 +436,7 @@ fn insert_with_byte(at: usize, byte: u8) -> (Option<ProtocolError>, usize) {
     let shift = (at % 8) * 8;
     *word = (*word & !(0xff << shift)) | (u64::from(byte) << shift);
     let mut server = Dir::default();
-    let reply = dispatch_directory(&mut server, info, &mut msg, &mut caps);
+    let reply = answer(&mut server, info, &mut msg, &mut caps);
     (ProtocolError::decode(reply, &msg), server.calls)
 }
 
@@ -419,7 +500,7 @@ fn malformed_requests_are_protocol_errors() {
         let mut msg = clean;
         msg[word] = value;
         let calls = server.calls;
-        let reply = dispatch_directory(&mut server, info, &mut msg, &mut caps);
+        let reply = answer(&mut server, info, &mut msg, &mut caps);
         let got = ProtocolError::decode(reply, &msg);
         match outcome {
             Some(index) => {
@@ -459,16 +540,22 @@ impl Transport for Breaking {
         };
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        let reply = dispatch_directory(&mut server, info, msg, &mut caps);
+        let reply = answer(&mut server, info, msg, &mut caps);
         let word = &mut msg[self.at / 8];
         let shift = (self.at % 8) * 8;
         *word = (*word & !(0xff << shift)) | (u64::from(self.byte) << shift);
         reply
     }
+
+    fn send(&mut self, _info: MessageInfo, _msg: &Words, _caps_out: &[u64]) -> bool {
+        false
+    }
 }
 
 #[test]
 fn malformed_replies_are_bad_replies() {
+    let mut c = DirectoryClient::new(Breaking { at: 0, byte: 0 });
+    assert_eq!(c.note(1, Name::EMPTY), Err(SendError::NotSent));
     let hidden = 25 + 29 + 2 + 8;
     for (at, byte) in [(0, 30), (25, 9), (hidden, 7), (1, 0xc0)] {
         let mut c = DirectoryClient::new(Breaking { at, byte });
@@ -514,7 +601,7 @@ proptest! {
         let info = MessageInfo { label: DirectoryLabel::Insert.label(), length: 9, caps: 0 };
         let mut caps: Slots = [0; _];
         let mut server = Dir::default();
-        let reply = dispatch_directory(&mut server, info, &mut msg, &mut caps);
+        let reply = answer(&mut server, info, &mut msg, &mut caps);
         prop_assert!(reply.label == 0 || ProtocolError::decode(reply, &msg).is_some());
     }
 

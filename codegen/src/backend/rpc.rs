@@ -65,7 +65,8 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     parts.push(Box::new({
         let interfaces = interfaces.clone();
         move || {
-            let shared = shared(g);
+            let oneway = interfaces.iter().flat_map(|s| &s.methods).any(|m| m.oneway);
+            let shared = shared(g, oneway);
             let helpers = helpers(&interfaces);
             quote! {
                 #shared
@@ -80,7 +81,7 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
 }
 
 /// Types every interface uses, generated once.
-fn shared(g: &Gen<'_>) -> TokenStream {
+fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
     let mut out = quote! {
         /// Why a message does not fit the method it names. A server that
         /// refuses a request replies with the variant's label (see
@@ -213,9 +214,41 @@ fn shared(g: &Gen<'_>) -> TokenStream {
         });
     }
     if g.options.clients {
+        // Only a spec with a one-way method has `send` to implement.
+        let (send, send_error) = if oneway {
+            (
+                quote! {
+                    /// Sends the one-way message `info` with the words of `msg`
+                    /// and the cap slots `caps_out`, as seL4's `Send` on the
+                    /// endpoint, and returns without waiting for any answer:
+                    /// `false` when it could not be sent. Its caps travel as a
+                    /// call's do.
+                    fn send(
+                        &mut self,
+                        info: MessageInfo,
+                        msg: &[u64; target::MESSAGE_WORDS],
+                        caps_out: &[u64],
+                    ) -> bool;
+                },
+                quote! {
+                    /// Why a one-way message was not sent.
+                    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+                    pub enum SendError {
+                        /// An argument does not fit its type (a `uN` wider than N
+                        /// bits); nothing was sent.
+                        Argument(FieldError),
+                        /// The transport could not send the message.
+                        NotSent,
+                    }
+                },
+            )
+        } else {
+            (TokenStream::new(), TokenStream::new())
+        };
         out.extend(quote! {
             /// How a client reaches a server: one synchronous call, as
-            /// seL4's `Call` on an endpoint the transport holds.
+            /// seL4's `Call` on an endpoint the transport holds (and, for a
+            /// spec with one-way methods, seL4's `Send`).
             pub trait Transport {
                 /// Sends the request `info` with the words of `msg` and the
                 /// cap slots `caps_out`, waits for the reply, and returns its
@@ -235,7 +268,11 @@ fn shared(g: &Gen<'_>) -> TokenStream {
                     caps_out: &[u64],
                     caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
                 ) -> MessageInfo;
+
+                #send
             }
+
+            #send_error
 
             /// Why an RPC returned no results.
             #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -650,6 +687,10 @@ impl<'a> Iface<'a> {
 
     /// The errors a method declares, in one sentence.
     fn errors_line(&self, m: &Method) -> String {
+        if m.oneway {
+            return "One-way: sent without waiting for the server, which answers nothing."
+                .to_string();
+        }
         if m.errors.is_empty() {
             return format!("Errors: none of `{}`.", self.errors.name);
         }
@@ -1011,6 +1052,11 @@ fn label_enum(i: &Iface<'_>) -> TokenStream {
         let name = &m.name;
         quote!(#label::#v => #name,)
     });
+    let oneways = set.methods.iter().map(|m| {
+        let v = i.variant(m);
+        let oneway = m.oneway;
+        quote!(#label::#v => #oneway,)
+    });
     let errors = set.methods.iter().map(|m| {
         let v = i.variant(m);
         let numbers = m.errors.iter().map(|e| lit(*e as u64 + 1));
@@ -1071,6 +1117,14 @@ fn label_enum(i: &Iface<'_>) -> TokenStream {
             pub const fn name(self) -> &'static str {
                 match self {
                     #(#names)*
+                }
+            }
+
+            /// Whether the method is one-way (`#[oneway]`): sent without
+            /// waiting, never answered.
+            pub const fn oneway(self) -> bool {
+                match self {
+                    #(#oneways)*
                 }
             }
 
@@ -1894,6 +1948,8 @@ fn server(i: &Iface<'_>) -> TokenStream {
     let server = format_ident!("{}Server", set.name);
     let dispatch = format_ident!("dispatch_{}", snake(&set.name));
     let donating = set.methods.iter().any(|m| m.donation.is_some());
+    // With a one-way method, dispatch answers `None` for it: no reply.
+    let oneway = set.methods.iter().any(|m| m.oneway);
 
     let doc = i.interface_doc(format!(
         "The server side of the `{}` interface: one method per RPC, called by [`{dispatch}`] with the decoded arguments.",
@@ -1922,6 +1978,14 @@ fn server(i: &Iface<'_>) -> TokenStream {
         let doc = i.docs(method_lines(i, m, &extra), m);
         let reply = reply_ty(i, m);
         let allow = too_many_arguments(1 + m.params.len() + usize::from(budget_param.is_some()));
+        if m.oneway {
+            // Checked: a one-way method has no results, errors or donation.
+            return quote! {
+                #doc
+                #allow
+                fn #name(&mut self, #(#params),*);
+            };
+        }
         quote! {
             #doc
             #allow
@@ -1940,10 +2004,16 @@ fn server(i: &Iface<'_>) -> TokenStream {
         } else {
             quote!(.map(|reply| reply.encode(msg, caps)))
         };
-        match &m.donation {
-            None => quote! {
-                #pattern => server.#name(#(#args),*)#encode,
-            },
+        if m.oneway {
+            return quote! {
+                #pattern => {
+                    server.#name(#(#args),*);
+                    None
+                }
+            };
+        }
+        let value = match &m.donation {
+            None => quote!(server.#name(#(#args),*)#encode),
             Some(d) => {
                 let budget = i.budget(m);
                 let from = match (&d.kind, bindings.last()) {
@@ -1953,11 +2023,16 @@ fn server(i: &Iface<'_>) -> TokenStream {
                     _ => quote!(#budget::from_donation(donated)),
                 };
                 quote! {
-                    #pattern => #from
+                    #from
                         .and_then(|mut budget| server.#name(#(#args,)* &mut budget))
-                        #encode,
+                        #encode
                 }
             }
+        };
+        if oneway {
+            quote!(#pattern => Some(#value),)
+        } else {
+            quote!(#pattern => #value,)
         }
     });
     let donated_param = donating.then(|| quote!(donated: Donation,));
@@ -1974,9 +2049,61 @@ fn server(i: &Iface<'_>) -> TokenStream {
             )),
             vec![String::new()],
             wrap("The reply's label is 0 with the results on success, the error's number with its payload when the method returns an error it declares, and a [`ProtocolError`] label when the request does not decode (the server is not called), when the server returns an error the method does not declare (`UndeclaredError`), or results that do not fit their types (`InvalidResult`)."),
+            if oneway {
+                [
+                    vec![String::new()],
+                    wrap("`None` for a one-way message, decoded or not: nobody waits for an answer, so the server loop sends no reply."),
+                ]
+                .concat()
+            } else {
+                Vec::new()
+            },
         ]
         .concat(),
     );
+    let answer = quote! {
+        match result {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => ProtocolError::InvalidResult.encode(msg),
+            Err(error) if label.errors().contains(&error.number()) => error.reply(msg),
+            Err(error) => ProtocolError::UndeclaredError { number: error.number() }.encode(msg),
+        }
+    };
+    let label_ty = &i.label;
+    let body = if oneway {
+        quote! {
+            let request = match #request::decode(info, msg, caps) {
+                Ok(request) => request,
+                // Nobody waits for an answer to a one-way message.
+                Err(_) if #label_ty::from_label(info.label).is_some_and(#label_ty::oneway) => {
+                    return None;
+                }
+                Err(error) => return Some(error.encode(msg)),
+            };
+            let label = request.label();
+            let result: Result<Result<MessageInfo, FieldError>, #error> = match request {
+                #(#arms)*
+            }?;
+            Some(#answer)
+        }
+    } else {
+        quote! {
+            let request = match #request::decode(info, msg, caps) {
+                Ok(request) => request,
+                Err(error) => return error.encode(msg),
+            };
+            let label = request.label();
+            let result: Result<Result<MessageInfo, FieldError>, #error> = match request {
+                #(#arms)*
+            };
+            #answer
+        }
+    };
+    let returns = if oneway {
+        quote!(Option<MessageInfo>)
+    } else {
+        quote!(MessageInfo)
+    };
     quote! {
         #doc
         pub trait #server {
@@ -1990,21 +2117,8 @@ fn server(i: &Iface<'_>) -> TokenStream {
             msg: &mut [u64; target::MESSAGE_WORDS],
             caps: &mut [u64; target::CAPS_PER_MESSAGE],
             #donated_param
-        ) -> MessageInfo {
-            let request = match #request::decode(info, msg, caps) {
-                Ok(request) => request,
-                Err(error) => return error.encode(msg),
-            };
-            let label = request.label();
-            let result: Result<Result<MessageInfo, FieldError>, #error> = match request {
-                #(#arms)*
-            };
-            match result {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(_)) => ProtocolError::InvalidResult.encode(msg),
-                Err(error) if label.errors().contains(&error.number()) => error.reply(msg),
-                Err(error) => ProtocolError::UndeclaredError { number: error.number() }.encode(msg),
-            }
+        ) -> #returns {
+            #body
         }
     }
 }
@@ -2047,6 +2161,23 @@ fn client(i: &Iface<'_>) -> TokenStream {
         };
         let reply = reply_ty(i, m);
         let allow = too_many_arguments(1 + params.len());
+        if m.oneway {
+            return quote! {
+                #doc
+                #allow
+                pub fn #name(&mut self, #(#params),*) -> Result<(), SendError> {
+                    let request = #value;
+                    let mut msg = [0; target::MESSAGE_WORDS];
+                    let mut caps = [0; target::CAPS_PER_MESSAGE];
+                    let info = request.encode(&mut msg, &mut caps).map_err(SendError::Argument)?;
+                    if self.transport.send(info, &msg, &caps[..info.caps]) {
+                        Ok(())
+                    } else {
+                        Err(SendError::NotSent)
+                    }
+                }
+            };
+        }
         let finish = if m.results.is_empty() {
             quote! {
                 self.call(&request, &mut msg, &mut caps)?;
@@ -2070,32 +2201,9 @@ fn client(i: &Iface<'_>) -> TokenStream {
             }
         }
     });
-    quote! {
-        #doc
-        #[derive(Debug)]
-        #[allow(non_camel_case_types)]
-        pub struct #client<T: Transport> {
-            transport: T,
-        }
-
-        impl<T: Transport> #client<T> {
-            /// A client that calls the server through `transport`.
-            pub const fn new(transport: T) -> #client<T> {
-                #client { transport }
-            }
-
-            /// The transport.
-            pub fn transport(&mut self) -> &mut T {
-                &mut self.transport
-            }
-
-            /// The transport, giving the client up.
-            pub fn into_transport(self) -> T {
-                self.transport
-            }
-
-            #(#methods)*
-
+    // A private helper only calls use.
+    let call = set.methods.iter().any(|m| !m.oneway).then(|| {
+        quote! {
             /// Sends `request` and returns the header of a successful reply,
             /// whose words and caps are then in `msg` and `caps`.
             fn call(
@@ -2127,6 +2235,35 @@ fn client(i: &Iface<'_>) -> TokenStream {
                     None => CallError::BadReply(ProtocolError::Truncated),
                 })
             }
+        }
+    });
+    quote! {
+        #doc
+        #[derive(Debug)]
+        #[allow(non_camel_case_types)]
+        pub struct #client<T: Transport> {
+            transport: T,
+        }
+
+        impl<T: Transport> #client<T> {
+            /// A client that calls the server through `transport`.
+            pub const fn new(transport: T) -> #client<T> {
+                #client { transport }
+            }
+
+            /// The transport.
+            pub fn transport(&mut self) -> &mut T {
+                &mut self.transport
+            }
+
+            /// The transport, giving the client up.
+            pub fn into_transport(self) -> T {
+                self.transport
+            }
+
+            #(#methods)*
+
+            #call
         }
     }
 }

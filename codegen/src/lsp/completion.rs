@@ -118,4 +118,5 @@ pub(super) const OTHER_ATTRIBUTES: &[&str] = &[
     "allow",
     "label",
     "label_base",
+    "oneway",
 ];

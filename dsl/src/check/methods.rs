@@ -163,6 +163,12 @@ impl Ctx<'_> {
     ) -> Option<model::Method> {
         let mut ok = true;
         let mname = &method.name.name;
+        let oneway = self.oneway(method, kind);
+        ok &= oneway.is_some();
+        let oneway = oneway.unwrap_or(false);
+        if oneway {
+            ok &= self.check_oneway(method);
+        }
 
         // Parameters and results.
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
@@ -268,7 +274,12 @@ impl Ctx<'_> {
         }
 
         // Donation and allocations.
-        let donation = self.check_donation(method, kind, &error_indices, errors, known, &mut ok);
+        // (A one-way method's clauses are refused above, `E0723`.)
+        let donation = if oneway {
+            None
+        } else {
+            self.check_donation(method, kind, &error_indices, errors, known, &mut ok)
+        };
 
         // Message limits.
         let target = known.target;
@@ -364,8 +375,143 @@ impl Ctx<'_> {
             requires,
             errors: error_indices,
             donation,
+            oneway,
             span: method.name.span,
         })
+    }
+
+    /// Whether `method` is one-way: its `#[oneway]` (bare, once, on a
+    /// method of an interface; `E0404` otherwise). `None` after an error.
+    fn oneway(&mut self, method: &ast::Method, kind: SetKind) -> Option<bool> {
+        let mut first: Option<Span> = None;
+        let mut ok = true;
+        for attr in method.attrs.iter().filter(|a| a.name.name == "oneway") {
+            let problem = if kind == SetKind::Invocations {
+                Some((
+                    format!("`#[oneway]` on kernel invocation `{}`", method.name.name),
+                    "a kernel invocation always answers its caller".to_string(),
+                    "remove `#[oneway]`".to_string(),
+                ))
+            } else if attr.has_args() {
+                Some((
+                    "`#[oneway]` takes no arguments".to_string(),
+                    "a method is one-way or not".to_string(),
+                    "write `#[oneway]`".to_string(),
+                ))
+            } else if let Some(first) = first {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        format!("`#[oneway]` is given twice on `{}`", method.name.name),
+                    )
+                    .label("given again here")
+                    .with_secondary(first, "first given here")
+                    .help("remove one of them"),
+                );
+                ok = false;
+                continue;
+            } else {
+                None
+            };
+            match problem {
+                Some((message, why, fix)) => {
+                    self.diags.push(
+                        Diagnostic::new(Code::AttributeMisuse, attr.span, message)
+                            .label("not valid here")
+                            .note(why)
+                            .help(fix),
+                    );
+                    ok = false;
+                }
+                None => first = Some(attr.span),
+            }
+        }
+        ok.then_some(first.is_some())
+    }
+
+    /// A one-way method's limits: it has no reply, so no results or errors
+    /// (`E0722`), no donation or allocation, whose failure nobody could be
+    /// told (`E0723`), and no lent caps, which nobody could take back once
+    /// the server is done (`E0724`). `false` after an error.
+    fn check_oneway(&mut self, method: &ast::Method) -> bool {
+        let mname = &method.name.name;
+        let mut ok = true;
+        let note = "a one-way message is sent without waiting and never answered";
+        if let Some(first) = method.results.first() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::OnewayReply,
+                    first.name.span,
+                    format!("one-way method `{mname}` has results"),
+                )
+                .label("a result needs a reply")
+                .note(note)
+                .help("remove the results, or remove `#[oneway]` to make it a call"),
+            );
+            ok = false;
+        }
+        if let Some(first) = method.errors.first() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::OnewayReply,
+                    first.span,
+                    format!("one-way method `{mname}` declares errors"),
+                )
+                .label("an error needs a reply")
+                .note(note)
+                .help("remove the `errors` clause, or remove `#[oneway]` to make it a call"),
+            );
+            ok = false;
+        }
+        let donation = method
+            .donations
+            .first()
+            .map(|d| (d.span(), "donates"))
+            .or_else(|| method.allocations.first().map(|a| (a.span, "allocates")))
+            .or_else(|| {
+                method
+                    .out_of_budget
+                    .first()
+                    .map(|o| (o.span, "has an out-of-budget error"))
+            });
+        if let Some((span, what)) = donation {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::OnewayDonation,
+                    span,
+                    format!("one-way method `{mname}` {what}"),
+                )
+                .label("not valid in a one-way method")
+                .note(format!(
+                    "{note}: if the donation fell short, or an allocation failed, nobody could be told"
+                ))
+                .help("remove the clause, or remove `#[oneway]` to make it a call"),
+            );
+            ok = false;
+        }
+        for p in &method.params {
+            if let ParamType::Cap {
+                transfer: Transfer::Lend,
+                ..
+            } = &p.ty
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::OnewayLend,
+                        p.ty_span,
+                        format!("one-way method `{mname}` lends `{}`", p.name.name),
+                    )
+                    .label("a lent cap must come back")
+                    .note(format!(
+                        "{note}: its sender cannot know when the server is done with a lent cap, so it could never take it back"
+                    ))
+                    .help("give the cap for good with `grant cap ...`, or remove `#[oneway]` to make it a call"),
+                );
+                ok = false;
+            }
+        }
+        ok
     }
 
     fn check_param(
@@ -1091,8 +1237,16 @@ impl Ctx<'_> {
         for method in &set.methods {
             let mut explicit: Option<(u64, Span)> = None;
             for attr in &method.attrs {
+                if attr.name.name == "oneway" {
+                    // Checked with the method (`oneway`).
+                    continue;
+                }
                 if attr.name.name != "label" {
-                    self.unknown_attribute(&attr.name, &attr.name.name, &["label"], "method");
+                    let known: &[&str] = match kind {
+                        SetKind::Interface => &["oneway"],
+                        SetKind::Invocations => &["label"],
+                    };
+                    self.unknown_attribute(&attr.name, &attr.name.name, known, "method");
                     ok = false;
                     continue;
                 }

@@ -73,6 +73,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "RetypeRequest",
     "RetypeRule",
     "Rights",
+    "SendError",
     "SizeError",
     "Split",
     "TableShape",
