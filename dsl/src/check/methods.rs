@@ -1264,24 +1264,7 @@ impl Ctx<'_> {
                     ok = false;
                     continue;
                 }
-                if let Some((_, first)) = explicit {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::AttributeMisuse,
-                            attr.span,
-                            format!("`#[label]` is given twice on `{}`", method.name.name),
-                        )
-                        .label("given again here")
-                        .with_secondary(first, "first given here")
-                        .help("remove one of them"),
-                    );
-                    ok = false;
-                    continue;
-                }
-                match self.label_value(attr) {
-                    Some(v) => explicit = Some((v, attr.span)),
-                    None => ok = false,
-                }
+                ok &= self.number_once(attr, &method.name.name, &mut explicit);
             }
             let (label, from) = match explicit {
                 Some((v, span)) => (v, Some(span)),
@@ -1344,6 +1327,37 @@ impl Ctx<'_> {
             labels.push(label as u32);
         }
         ok.then_some(labels)
+    }
+
+    /// Reads a numbering attribute (`#[label(N)]`, `#[tag(N)]`, ...) of the
+    /// item `item` into `explicit`: `E0404` if one was read already or the
+    /// attribute is not one number. Whether it was good.
+    pub(super) fn number_once(
+        &mut self,
+        attr: &ast::Attribute,
+        item: &str,
+        explicit: &mut Option<(u64, crate::source::Span)>,
+    ) -> bool {
+        if let Some((_, first)) = *explicit {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::AttributeMisuse,
+                    attr.span,
+                    format!("`#[{}]` is given twice on `{item}`", attr.name.name),
+                )
+                .label("given again here")
+                .with_secondary(first, "first given here")
+                .help("remove one of them"),
+            );
+            return false;
+        }
+        match self.label_value(attr) {
+            Some(v) => {
+                *explicit = Some((v, attr.span));
+                true
+            }
+            None => false,
+        }
     }
 
     /// The value of `#[label(N)]` or `#[label_base(N)]` (`E0404` for any

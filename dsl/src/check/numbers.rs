@@ -88,24 +88,7 @@ impl Ctx<'_> {
         for (item, name) in items {
             let mut explicit: Option<(u64, Span)> = None;
             for attr in item.attrs.iter().filter(|a| a.name.name == kind.attr()) {
-                if let Some((_, first)) = explicit {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::AttributeMisuse,
-                            attr.span,
-                            format!("`#[{}]` is given twice on `{}`", kind.attr(), name.name),
-                        )
-                        .label("given again here")
-                        .with_secondary(first, "first given here")
-                        .help("remove one of them"),
-                    );
-                    ok = false;
-                    continue;
-                }
-                match self.label_value(attr) {
-                    Some(v) => explicit = Some((v, attr.span)),
-                    None => ok = false,
-                }
+                ok &= self.number_once(attr, &name.name, &mut explicit);
             }
             out.push(explicit);
         }
