@@ -682,6 +682,27 @@ impl<'s> Machine<'s> {
         id
     }
 
+    /// The empty slot `dest` names: `FailedLookup { source: 0 }` if the
+    /// path does not resolve, `DeleteFirst` if a cap is there (seL4 checks
+    /// the destination first).
+    fn empty_dest(&self, dest: &SlotPath) -> Result<Slot, OpError> {
+        let slot = self
+            .resolve(dest)
+            .ok_or(OpError::FailedLookup { source: 0 })?;
+        if self.slots.contains_key(&slot) {
+            return Err(OpError::DeleteFirst);
+        }
+        Ok(slot)
+    }
+
+    /// The node of the cap at `source`: `FailedLookup { source: 1 }` if the
+    /// path does not resolve or the slot is empty.
+    fn source_id(&self, source: &SlotPath) -> Result<NodeId, OpError> {
+        self.resolve(source)
+            .and_then(|s| self.id_at(s))
+            .ok_or(OpError::FailedLookup { source: 1 })
+    }
+
     // ----- operations -----
 
     /// Puts a boot cap (an Untyped the machine starts with, an IRQ
@@ -758,18 +779,8 @@ impl<'s> Machine<'s> {
     ) -> Result<NodeId, Refused> {
         // seL4's decodeCNodeInvocation: the destination, that it is empty,
         // then the source.
-        let dest = self
-            .resolve(dest)
-            .ok_or(OpError::FailedLookup { source: 0 })?;
-        if self.slots.contains_key(&dest) {
-            return Err(OpError::DeleteFirst.into());
-        }
-        let source = self
-            .resolve(source)
-            .ok_or(OpError::FailedLookup { source: 1 })?;
-        let source_id = self
-            .id_at(source)
-            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let dest = self.empty_dest(dest)?;
+        let source_id = self.source_id(source)?;
         let src = self.nodes[&source_id].clone();
         let cap_type = src.cap.cap_type;
         if self.copy_policy(cap_type) == CopyPolicy::Never {
@@ -899,16 +910,8 @@ impl<'s> Machine<'s> {
     /// is `IllegalOperation`); any other keeps its bits.
     /// Checks as for [`move_cap`](Self::move_cap).
     pub fn mutate(&mut self, source: &SlotPath, dest: &SlotPath, data: u64) -> Result<(), OpError> {
-        let dest_slot = self
-            .resolve(dest)
-            .ok_or(OpError::FailedLookup { source: 0 })?;
-        if self.slots.contains_key(&dest_slot) {
-            return Err(OpError::DeleteFirst);
-        }
-        let id = self
-            .resolve(source)
-            .and_then(|s| self.id_at(s))
-            .ok_or(OpError::FailedLookup { source: 1 })?;
+        self.empty_dest(dest)?;
+        let id = self.source_id(source)?;
         if self.badge_field(self.nodes[&id].cap.cap_type).is_some() {
             return Err(OpError::IllegalOperation);
         }
@@ -924,12 +927,7 @@ impl<'s> Machine<'s> {
     /// place in the tree. Any cap may be moved, `#[never_copy]` ones too.
     pub fn move_cap(&mut self, source: &SlotPath, dest: &SlotPath) -> Result<(), OpError> {
         // seL4's order: the destination, that it is empty, then the source.
-        let dest = self
-            .resolve(dest)
-            .ok_or(OpError::FailedLookup { source: 0 })?;
-        if self.slots.contains_key(&dest) {
-            return Err(OpError::DeleteFirst);
-        }
+        let dest = self.empty_dest(dest)?;
         let source = self
             .resolve(source)
             .ok_or(OpError::FailedLookup { source: 1 })?;

@@ -183,16 +183,8 @@ impl Machine<'_> {
         target: CapId,
         dest: &SlotPath,
     ) -> Result<NodeId, OpError> {
-        let dest = self
-            .resolve(dest)
-            .ok_or(OpError::FailedLookup { source: 0 })?;
-        if self.slots.contains_key(&dest) {
-            return Err(OpError::DeleteFirst);
-        }
-        let source_id = self
-            .resolve(source)
-            .and_then(|s| self.id_at(s))
-            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let dest = self.empty_dest(dest)?;
+        let source_id = self.source_id(source)?;
         let src = self.nodes[&source_id].cap.clone();
         let rule = self
             .spec
@@ -262,10 +254,7 @@ impl Machine<'_> {
         if window.iter().any(|s| self.slots.contains_key(s)) {
             return Err(OpError::DeleteFirst);
         }
-        let source_id = self
-            .resolve(source)
-            .and_then(|s| self.id_at(s))
-            .ok_or(OpError::FailedLookup { source: 1 })?;
+        let source_id = self.source_id(source)?;
         let src = self.nodes[&source_id].cap.clone();
         let (base, size) = self
             .region(&src)
