@@ -617,3 +617,21 @@ fn split_frames_are_the_interpreters() {
     assert_eq!(m.revoke(&[3]), Ok(5));
     m.split_cap(&[3], 13, 2, &[4]).unwrap();
 }
+
+/// A frame split while a copy of it lives, then its original cap deleted:
+/// the piece is still part of the frame the copy names, not an object
+/// overlapping it (found by `random_derivations_agree_with_the_interpreter`).
+#[test]
+fn a_piece_stays_part_of_the_frame_a_copy_names() {
+    let spec = spec();
+    let mut m = boot_machine(spec, BOOT);
+    let boot = boot_regions(&m);
+    let frame = u64::from(spec.object("FrameObject").unwrap().0);
+    m.retype(&[0], frame, 13, &[], 5, 1).unwrap();
+    m.copy(&[5], &[6], u64::MAX).unwrap();
+    m.split_cap(&[5], 12, 1, &[3]).unwrap();
+    m.delete(&[5]).unwrap();
+    let seen = interp_seen(&m);
+    check_invariants("interpreter", &seen, None, &boot, &[]).unwrap();
+    check_accounting("interpreter", &m, &seen).unwrap();
+}

@@ -358,9 +358,11 @@ impl Machine<'_> {
         })
     }
 
-    /// Whether the cap `id` is a piece split off a cap that is still its
-    /// ancestor: one of the same type whose region holds its own, larger.
-    /// (It is then part of that cap's object, not an object beside it.)
+    /// Whether the cap `id` is a piece split off a cap that is still live:
+    /// one of the same type whose region holds its own, larger. (It is then
+    /// part of that cap's object, not an object beside it.) That cap need
+    /// not be its ancestor any more: the piece of a frame whose original
+    /// cap was deleted is still part of the frame a copy of it names.
     pub fn is_split_piece(&self, id: NodeId) -> bool {
         let Some(node) = self.nodes.get(&id) else {
             return false;
@@ -371,19 +373,12 @@ impl Machine<'_> {
         let Some((base, size)) = self.region(&node.cap) else {
             return false;
         };
-        let mut at = node.parent;
-        while let Some(p) = at.and_then(|p| self.nodes.get(&p)) {
-            if p.cap.cap_type == node.cap.cap_type
-                && let Some((b, s)) = self.region(&p.cap)
-                && s > size
-                && b <= base
-                && base + size <= b + s
-            {
-                return true;
-            }
-            at = p.parent;
-        }
-        false
+        self.nodes.values().any(|p| {
+            p.cap.cap_type == node.cap.cap_type
+                && self
+                    .region(&p.cap)
+                    .is_some_and(|(b, s)| s > size && b <= base && base + size <= b + s)
+        })
     }
 
     /// The CNode a retype's destination names.
