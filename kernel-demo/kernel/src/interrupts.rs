@@ -39,6 +39,8 @@ use x86_64::structures::DescriptorTablePointer;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
 
+use capc_demo_kernel::tcb::UserContext;
+
 use crate::boot::{PAGE_BYTES, Stack};
 use crate::qemu::{self, ExitCode};
 use crate::serial::Console;
@@ -277,21 +279,70 @@ exception_stub_\vector:
     .endr
 
     // `syscall` from ring 3: RCX holds the return address, R11 the flags,
-    // RSP is still the user's. Switch to the kernel stack and build the
-    // frame an interrupt would have left, then share the common path.
+    // RSP is still the user's. The registers go straight into the calling
+    // thread's saved context (`UserContext`, in its TCB; RSP points just
+    // past it, and each push fills the field before), as seL4 saves them
+    // into the TCB: nothing is copied on the way in or out. Then the
+    // handler runs on the kernel stack, below the room an exception frame
+    // takes (`return_to` may build one there), and returns the context of
+    // the thread to resume, which `sysretq` leaves for.
     .p2align 4
     .global capc_syscall_entry
 capc_syscall_entry:
     movq %rsp, {user_rsp}(%rip)
-    movq {kernel_stack_top}(%rip), %rsp
-    pushq ${user_data}
-    pushq {user_rsp}(%rip)
+    movq {context_end}(%rip), %rsp
+    pushq $1
+    subq $8, %rsp
     pushq %r11
-    pushq ${user_code}
+    pushq {user_rsp}(%rip)
     pushq %rcx
-    pushq $0
-    pushq ${syscall_vector}
-    jmp exception_common
+    pushq %r15
+    pushq %r14
+    pushq %r13
+    pushq %r12
+    pushq %r11
+    pushq %r10
+    pushq %r9
+    pushq %r8
+    pushq %rbp
+    pushq %rdi
+    pushq %rsi
+    pushq %rdx
+    pushq %rcx
+    pushq %rbx
+    pushq %rax
+    movq {syscall_stack}(%rip), %rsp
+    cld
+    call {syscall_handler}
+
+    // Back to ring 3 from the context at RAX, which the handler chose only
+    // if the thread last entered with `syscall` and resumes at a canonical
+    // user address: RCX and R11 are not the thread's to keep (`syscall`
+    // clobbered them), so they carry RIP and RFLAGS (only the flags a
+    // thread may set, and interrupts on) to `sysretq`. Interrupts stay off
+    // until `sysretq`, so nothing runs on the thread's RSP meanwhile.
+    movq %rax, %rsp
+    popq %rax
+    popq %rbx
+    addq $8, %rsp
+    popq %rdx
+    popq %rsi
+    popq %rdi
+    popq %rbp
+    popq %r8
+    popq %r9
+    popq %r10
+    addq $8, %rsp
+    popq %r12
+    popq %r13
+    popq %r14
+    popq %r15
+    popq %rcx
+    movq 8(%rsp), %r11
+    andq ${user_flags_mask}, %r11
+    orq ${user_flags_set}, %r11
+    movq (%rsp), %rsp
+    sysretq
 
     // Every interrupt and exception, from ring 3 or not, clears RFLAGS.AC
     // first: the CPU keeps a thread's AC on them, and with AC set SMAP
@@ -382,9 +433,11 @@ capc_exception_stubs:
     clac_on_entry = sym CLAC_ON_ENTRY,
     syscall_vector = const SYSCALL_VECTOR,
     user_rsp = sym USER_RSP_SCRATCH,
-    kernel_stack_top = sym KERNEL_STACK_TOP,
-    user_data = const USER_DATA_SELECTOR,
-    user_code = const USER_CODE_SELECTOR,
+    context_end = sym SYSCALL_CONTEXT_END,
+    syscall_stack = sym SYSCALL_STACK_TOP,
+    syscall_handler = sym crate::user::system_call,
+    user_flags_mask = const USER_FLAGS_MASK,
+    user_flags_set = const USER_FLAGS_SET,
     options(att_syntax)
 );
 
@@ -432,8 +485,49 @@ impl Gate {
     }
 }
 
-/// The top of [`Stack::Kernel`], for the `syscall` entry (set by [`init`]).
+/// The top of [`Stack::Kernel`], where [`return_to`] builds its frame (set
+/// by [`init`]).
 static mut KERNEL_STACK_TOP: u64 = 0;
+
+/// Where the `syscall` entry's handler starts its stack: below the room of
+/// an [`ExceptionFrame`] at the top, so that the handler may leave by
+/// [`return_to`] (set by [`init`]; 16-byte aligned, as the frame is 176
+/// bytes).
+static mut SYSCALL_STACK_TOP: u64 = 0;
+
+/// Just past the saved context ([`UserContext`]) of the thread that runs:
+/// the `syscall` entry pushes the thread's registers below it. Set by
+/// [`set_running`] whenever another thread is to run.
+static mut SYSCALL_CONTEXT_END: u64 = 0;
+
+/// The RFLAGS bits a thread may set (CF, PF, AF, ZF, SF, DF, OF): the
+/// others come from [`USER_FLAGS_SET`].
+pub const USER_FLAGS_MASK: u64 = 0xcd5;
+/// RFLAGS bits every thread runs with: IF, and bit 1, which is always set.
+pub const USER_FLAGS_SET: u64 = 0x202;
+
+/// Makes `context` the one the next `syscall` saves the registers into:
+/// the saved context of the thread about to run.
+pub fn set_running(context: *mut UserContext) {
+    // SAFETY: one CPU, interrupts off in the kernel: the entry stub reads
+    // this word only in a later entry. `context` is the thread's TCB's, in
+    // the identity map every address space shares, so the entry can write
+    // it whatever CR3 holds.
+    unsafe { SYSCALL_CONTEXT_END = context as u64 + core::mem::size_of::<UserContext>() as u64 };
+}
+
+// The order of the fields the `syscall` entry pushes and pops.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(UserContext, general) == 0);
+    assert!(offset_of!(UserContext, rip) == 15 * 8);
+    assert!(offset_of!(UserContext, rsp) == 16 * 8);
+    assert!(offset_of!(UserContext, rflags) == 17 * 8);
+    assert!(offset_of!(UserContext, fs_base) == 18 * 8);
+    assert!(offset_of!(UserContext, entered_by_syscall) == 19 * 8);
+    assert!(core::mem::size_of::<UserContext>() == 20 * 8);
+    assert!(core::mem::size_of::<ExceptionFrame>().is_multiple_of(16));
+};
 
 /// Whether every entry executes `clac`: set by [`clear_ac_on_entry`] once
 /// SMAP is on.
@@ -530,7 +624,10 @@ pub fn init() -> Installed {
     tss.privilege_stack_table[0] = VirtAddr::new(kernel_stack_top);
     // SAFETY: as above, nothing else runs and the entry that reads it is
     // not enabled yet.
-    unsafe { KERNEL_STACK_TOP = kernel_stack_top };
+    unsafe {
+        KERNEL_STACK_TOP = kernel_stack_top;
+        SYSCALL_STACK_TOP = kernel_stack_top - core::mem::size_of::<ExceptionFrame>() as u64;
+    }
     let tss: &'static TaskStateSegment = tss;
 
     let code = gdt.append(Descriptor::kernel_code_segment());

@@ -38,4 +38,4 @@ mod state;
 mod syscall;
 
 pub use root_task::{Boot, start};
-pub use sched::trap;
+pub use sched::{system_call, trap};

@@ -11,13 +11,13 @@ use core::fmt::Write;
 use capc_demo_kernel::abi::{self, FaultMessage};
 use capc_demo_kernel::caps::{EndpointCap, Pml4Cap, Rights};
 use capc_demo_kernel::ipc;
-use capc_demo_kernel::tcb::{PendingSend, TcbSlot, ThreadState, UserContext};
+use capc_demo_kernel::tcb::{PendingSend, TcbSlot, ThreadState, UserContext, reg};
 use x86_64::PhysAddr;
 use x86_64::registers::control::{Cr2, Cr3, Cr3Flags};
 use x86_64::structures::paging::PhysFrame;
 
 use super::ipc::Machine;
-use super::state::{Identity, Kernel, QueuedTcbs, USER_RFLAGS, kernel, thread_cap};
+use super::state::{Identity, Kernel, QueuedTcbs, kernel, thread_cap};
 use super::syscall::syscall;
 use crate::interrupts::{
     self, ExceptionFrame, Origin, SYSCALL_VECTOR, TIMER_VECTOR, USER_CODE_SELECTOR,
@@ -78,7 +78,7 @@ pub(super) fn load(frame: &mut ExceptionFrame, context: &UserContext) {
     frame.rip = context.rip;
     frame.rsp = context.rsp;
     // Only the flags a thread may set, and interrupts always on.
-    frame.rflags = (context.rflags & 0xcd5) | USER_RFLAGS;
+    frame.rflags = (context.rflags & interrupts::USER_FLAGS_MASK) | interrupts::USER_FLAGS_SET;
     if context.entered_by_syscall != 0 && context.rip < abi::USER_END {
         frame.vector = SYSCALL_VECTOR;
     } else {
@@ -114,7 +114,7 @@ fn load_cr3(k: &mut Kernel, pml4: u64) {
 /// Runs `thread` for the first time: builds its frame on the kernel stack
 /// and leaves through the common exit path.
 pub(super) fn enter(k: &mut Kernel, thread: u64) -> ! {
-    k.current = thread;
+    set_running(k, thread);
     switch_address_space(k, thread);
     let t = k.tcb(thread);
     let mut frame = ExceptionFrame::zeroed();
@@ -122,9 +122,9 @@ pub(super) fn enter(k: &mut Kernel, thread: u64) -> ! {
     interrupts::return_to(&frame)
 }
 
-/// Every entry from ring 3: a system call, the timer, or a fault. Saves
-/// the thread, handles the entry and leaves the next thread to run in
-/// `frame`.
+/// Every entry from ring 3 but `syscall`: the timer, an interrupt, or a
+/// fault. Saves the thread, handles the entry and leaves the next thread
+/// to run in `frame`.
 pub fn trap(frame: &mut ExceptionFrame) {
     // SAFETY: the one call of this entry; `k` is threaded through
     // everything it does and dead when it returns.
@@ -134,10 +134,6 @@ pub fn trap(frame: &mut ExceptionFrame) {
     save(frame, &mut thread.context);
     let mut rotate = false;
     match frame.vector {
-        SYSCALL_VECTOR => {
-            k.syscalls += 1;
-            rotate = syscall(k, current);
-        }
         TIMER_VECTOR => {
             crate::timer::end_of_interrupt();
             rotate = capc_demo_kernel::runqueue::tick(k.tcb(current));
@@ -149,6 +145,58 @@ pub fn trap(frame: &mut ExceptionFrame) {
         }
         _ => fault(k, current, frame),
     }
+    let next = schedule(k, current, rotate);
+    load(frame, &k.tcb(next).context);
+}
+
+/// Every `syscall` from ring 3, called by the entry stub once the
+/// thread's registers are in its saved context: handles the system call
+/// and returns the saved context of the thread to run next, for the stub
+/// to leave by `sysretq`; a thread that cannot be resumed so (it last
+/// entered by an interrupt or a fault, or its RIP was set to a
+/// non-user address) is left for by `iretq` instead.
+pub extern "C" fn system_call() -> *const UserContext {
+    // SAFETY: the one call of this entry; `k` is threaded through
+    // everything it does and dead when it returns.
+    let k = unsafe { kernel() };
+    let current = k.current;
+    k.syscalls += 1;
+    let context = &mut k.tcb(current).context;
+    if abi::Syscall::from_word(context.general[reg::RAX]).is_none() {
+        // Nothing changed but the status: the caller goes on.
+        context.general[reg::RAX] = abi::SyscallStatus::UnknownSyscall as u64;
+        return resume(context);
+    }
+    slow_system_call(k, current)
+}
+
+/// Every system call the fast paths above leave: [`syscall`], then the
+/// scheduler's choice.
+#[inline(never)]
+fn slow_system_call(k: &mut Kernel, current: u64) -> *const UserContext {
+    let rotate = syscall(k, current);
+    let next = schedule(k, current, rotate);
+    resume(&k.tcb(next).context)
+}
+
+/// Leaves for `context`: returns it for `sysretq` if the thread last
+/// entered by `syscall` and resumes at a user address (`sysretq` to a
+/// non-canonical RIP would fault in ring 0 on the user's stack), or leaves
+/// by `iretq`.
+#[inline(always)]
+fn resume(context: &UserContext) -> *const UserContext {
+    if context.entered_by_syscall != 0 && context.rip < abi::USER_END {
+        return context;
+    }
+    let mut frame = ExceptionFrame::zeroed();
+    load(&mut frame, context);
+    interrupts::return_to(&frame)
+}
+
+/// Chooses the thread to run after an entry of `current`, which gives up
+/// its turn if `rotate`, and makes it the running one (its address
+/// space loaded, its context the one the next `syscall` saves into).
+fn schedule(k: &mut Kernel, current: u64, rotate: bool) -> u64 {
     // seL4's choice: the current thread goes on unless it stopped, gave
     // up its turn, or a thread of a higher priority became runnable (which
     // then runs, the current one keeping its place at the front of its
@@ -197,13 +245,18 @@ pub fn trap(frame: &mut ExceptionFrame) {
     };
     // The same thread goes on in the same address space unless a PML4 cap
     // went (its own VSpace slot's, perhaps): only then is the slot read.
-    let next = if next != current || core::mem::take(&mut k.pml4_cap_removed) {
-        switch_to_runnable(k, next)
-    } else {
-        next
-    };
-    k.current = next;
-    load(frame, &k.tcb(next).context);
+    if next == current && !core::mem::take(&mut k.pml4_cap_removed) {
+        return current;
+    }
+    let next = switch_to_runnable(k, next);
+    set_running(k, next);
+    next
+}
+
+/// Makes `thread` the running thread.
+pub(super) fn set_running(k: &mut Kernel, thread: u64) {
+    k.current = thread;
+    interrupts::set_running(&mut k.tcb(thread).context);
 }
 
 /// Signals, for every interrupt that arrived, the notification its line
