@@ -24,6 +24,10 @@ pub const MACHINE_CHECK_TEST: &str = "machine-check-test";
 /// scenario (`cargo xtask bench-kernel`, under `-icount`).
 pub const BENCH: &str = "bench";
 
+/// Runs every system call on the slow path: the IPC fast paths
+/// (`fastpath`) are off, so the transcript shows they change nothing.
+pub const NO_FAST_PATH: &str = "nofastpath";
+
 /// The longest command line the kernel reads; anything after is ignored.
 pub const MAX_CMDLINE_BYTES: usize = 1024;
 

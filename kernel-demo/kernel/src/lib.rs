@@ -22,6 +22,7 @@ pub mod audit;
 pub mod bootimage;
 pub mod cmdline;
 pub mod cspace;
+pub mod fastpath;
 pub mod finalise;
 pub mod invoke;
 pub mod ipc;

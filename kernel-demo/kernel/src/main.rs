@@ -271,6 +271,7 @@ fn boot_transcript(
             } else {
                 0
             },
+            fast_path: !command_line.has_flag(cmdline::NO_FAST_PATH),
         },
     )
 }

@@ -219,6 +219,12 @@ pub fn insert_root(memory: &mut SlotMemory<'_>, at: SlotAddr, cap: Cap) -> Resul
     let slot = memory
         .get_mut(at)
         .ok_or(KernelError::FailedLookup { source: 0 })?;
+    put_root(slot, cap)
+}
+
+/// [`insert_root`] on a slot already found: `cap` goes into the empty
+/// `slot` with no links, so that no other slot changes.
+pub fn put_root(slot: &mut Slot, cap: Cap) -> Result<(), KernelError> {
     if !slot.is_empty() {
         return Err(KernelError::DeleteFirst);
     }
@@ -230,6 +236,18 @@ pub fn insert_root(memory: &mut SlotMemory<'_>, at: SlotAddr, cap: Cap) -> Resul
         links: MdbNode::new(None, None, true, true),
     };
     Ok(())
+}
+
+/// Empties `slot` if its cap is alone in the derivation list (no slot
+/// before or after it, so no parent, no child and no copy): what deleting
+/// it does when nothing finalises it, touching no other slot. False, and
+/// nothing changed, otherwise.
+pub fn take_root(slot: &mut Slot) -> bool {
+    if slot.is_empty() || slot.links.prev().is_some() || slot.links.next().is_some() {
+        return false;
+    }
+    *slot = Slot::EMPTY;
+    true
 }
 
 fn set_prev(memory: &mut SlotMemory<'_>, at: Option<SlotAddr>, prev: Option<SlotAddr>) {

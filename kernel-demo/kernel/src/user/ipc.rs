@@ -6,13 +6,13 @@
 //! run queue (to wake), and the slots a grant copies into.
 
 use capc_demo_kernel::abi::{self, MESSAGE_REGISTERS, SyscallStatus};
-use capc_demo_kernel::caps::{MessageInfo, ReplyCap};
-use capc_demo_kernel::cspace::{lookup_cap, lookup_slot};
-use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg, slot_of};
-use capc_demo_kernel::{ipc, mdb, ops};
+use capc_demo_kernel::caps::{Cap, MessageInfo, Pml4Cap, ReplyCap};
+use capc_demo_kernel::cspace::{SlotAddr, lookup_cap, lookup_fast, lookup_slot};
+use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg};
+use capc_demo_kernel::{fastpath, ipc, mdb, ops};
 
 use super::sched::enqueue;
-use super::state::{Kernel, ipc_buffer_ptr, slots, thread_cap, with_memory};
+use super::state::{Identity, Kernel, caller_slot, ipc_buffer_ptr, slots, thread_cap, with_memory};
 
 /// The kernel's objects for `ipc`, reached through the identity map.
 pub(super) struct Machine<'k>(pub(super) &'k mut Kernel);
@@ -40,25 +40,29 @@ impl ipc::Objects for Machine<'_> {
         g[reg::RSI] = 0;
     }
     fn reply_cap(&mut self, holder: u64) -> Option<ReplyCap> {
-        let at = slot_of(holder, TcbSlot::Caller)?;
-        slots(self.0).cap(at).and_then(ReplyCap::from_cap)
+        ReplyCap::from_cap(thread_cap(holder, TcbSlot::Caller))
     }
     fn set_reply_cap(&mut self, holder: u64, cap: Option<ReplyCap>) {
-        let Some(at) = slot_of(holder, TcbSlot::Caller) else {
-            return;
-        };
-        // A view without the removal hook: what a reply cap's going does
-        // to its caller, `ipc` does itself. This may run inside the hook (a
-        // caller's last TCB cap deleted), while the hooked view waits for
-        // it, holding no reference into the window; a reply cap has no
-        // parent or children, so no other slot changes under that view.
-        let mut memory = slots(self.0);
+        // The caller slot is reached directly, without a view of the slot
+        // window: what a reply cap's going does to its caller, `ipc` does
+        // itself, and a reply cap is never copied, so it is alone in the
+        // derivation list and no other slot changes. This may run inside
+        // the removal hook (a caller's last TCB cap deleted), while the
+        // hooked view waits for it, holding no reference into the window.
+        let slot = caller_slot(holder);
         match cap {
             Some(cap) => {
-                let _ = mdb::insert_root(&mut memory, at, cap.cap());
+                let _ = mdb::put_root(slot, cap.cap());
             }
             None => {
-                let _ = ops::delete(&mut memory, at);
+                // Never with links (see above); were it so, the general
+                // delete would unlink it.
+                if !mdb::take_root(slot)
+                    && !slot.is_empty()
+                    && let Some(at) = SlotAddr::new(holder + TcbSlot::Caller.offset())
+                {
+                    let _ = ops::delete(&mut slots(self.0), at);
+                }
             }
         }
     }
@@ -78,6 +82,29 @@ impl ipc::Objects for Machine<'_> {
         } else {
             enqueue(k, thread);
         }
+    }
+}
+
+impl fastpath::Machine for Machine<'_> {
+    /// The PML4 to load.
+    type Switch = u64;
+    fn lookup(&mut self, thread: u64, address: u64) -> Option<Cap> {
+        let memory = slots(self.0);
+        let root = thread_cap(thread, TcbSlot::Cspace);
+        lookup_fast(&memory, root, address)
+    }
+    fn runs_next(&mut self, thread: u64) -> Option<u64> {
+        let k = &*self.0;
+        // What `sched::schedule` would choose once the caller blocks and
+        // `thread` is woken: it, unless a queued thread is at its priority
+        // or above (or another thread was woken already), and only into an
+        // address space that stands (`sched::switch_to_runnable`).
+        let priority = k.tcb_ref(thread).priority;
+        if k.woken != 0 || k.runnable.highest().is_some_and(|h| h >= priority) {
+            return None;
+        }
+        let vspace = Pml4Cap::from_cap(thread_cap(thread, TcbSlot::Vspace))?;
+        k.asids.address_space(&Identity, vspace)
     }
 }
 

@@ -50,6 +50,9 @@ pub struct Boot<'a> {
     pub window: (u64, u64),
     /// Flags for the root task's `r8` (`abi::ROOT_FLAG_BENCH`).
     pub flags: u64,
+    /// Whether `Call` and `ReplyRecv` may take the IPC fast paths
+    /// (`capc_demo_kernel::fastpath`); off with the `nofastpath` flag.
+    pub fast_path: bool,
 }
 
 /// A failure while building the root task, with what was being made.
@@ -65,6 +68,16 @@ pub fn start(out: &mut impl Write, boot: &Boot<'_>) -> ! {
     k.boot_image = (boot.boot_image.0 & !0xfff, boot.boot_image.1);
     k.kernel_pml4 = Cr3::read().0.start_address().as_u64();
     k.cr3 = k.kernel_pml4;
+    k.fast_path = boot.fast_path;
+    let _ = writeln!(
+        out,
+        "kernel: IPC fast path {}",
+        if k.fast_path {
+            "on (Call and ReplyRecv of a message in registers to a waiting thread that runs next)"
+        } else {
+            "off (nofastpath): every system call takes the slow path"
+        }
+    );
     match build_root(k, out, boot) {
         Ok(root) => {
             crate::timer::init();

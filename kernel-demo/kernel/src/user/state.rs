@@ -84,6 +84,8 @@ pub(super) struct Kernel {
     pub(super) ports: IoPorts,
     /// Counters for the final report.
     pub(super) syscalls: u64,
+    /// Of those, the `Call`s and `ReplyRecv`s the fast paths carried out.
+    pub(super) fast_syscalls: u64,
     pub(super) preemptions: u64,
     pub(super) exited: u64,
     pub(super) faulted: u64,
@@ -109,6 +111,8 @@ pub(super) struct Kernel {
     /// The pages of the boot image, mapped read-only into the root task
     /// without caps (no Untyped covers them): `[start, end)`.
     pub(super) boot_image: (u64, u64),
+    /// `Call` and `ReplyRecv` may take the IPC fast paths.
+    pub(super) fast_path: bool,
 }
 
 pub(super) static mut KERNEL: Kernel = Kernel {
@@ -122,6 +126,7 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     irqs: IrqTable::new(),
     ports: IoPorts::new(),
     syscalls: 0,
+    fast_syscalls: 0,
     preemptions: 0,
     exited: 0,
     faulted: 0,
@@ -133,6 +138,7 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     asids: AsidTable::new(),
     pml4_cap_removed: false,
     boot_image: (0, 0),
+    fast_path: false,
 };
 
 /// The kernel state: the one mutable context of a kernel entry, threaded
@@ -217,6 +223,17 @@ pub(super) fn thread_cap(at: u64, which: TcbSlot) -> Cap {
     // emptied by the TCB's retype and written only through `SlotMemory`,
     // which holds no reference to it across this read.
     unsafe { (*(slot as *const Slot)).cap() }
+}
+
+/// The caller slot (`TcbSlot::Caller`) of the TCB at `at`, where the reply
+/// cap of the call it took last is held.
+pub(super) fn caller_slot(at: u64) -> &'static mut Slot {
+    // SAFETY: as for `thread_cap`: `at` is a TCB's address, whose owned
+    // slots lie in identity-mapped RAM after the struct. The caller holds
+    // no other reference to this slot and no view of the slot window uses
+    // one across this borrow (`ipc::Objects::set_reply_cap`, its one user,
+    // writes the slot at once).
+    unsafe { &mut *((at + TcbSlot::Caller.offset()) as *mut Slot) }
 }
 
 /// The IPC buffer of the thread at `at`, if it has one.
