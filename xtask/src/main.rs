@@ -492,12 +492,36 @@ fn wrong_transcript(transcript: &str, test: &str, problems: &[String], elf: &Pat
 }
 
 /// Builds the kernel, boots it in QEMU and checks the transcript: the last
-/// step of `test` and of `demo`.
+/// step of `test` and of `demo`. Then boots it again with the IPC fast
+/// paths off (`nofastpath`): that run must pass the same check and tell
+/// the same story, line for line (`transcript::same_run`).
 fn boot_kernel(root: &Path) -> Result<(), Failure> {
     kernel::ensure_kernel_target(root)?;
     kernel::ensure_qemu(root)?;
     let root_task = kernel::build_root_task(root)?;
     let elf = kernel::build_kernel(root)?;
+    let fast = boot_demo(root, &elf, &root_task, "")?;
+    let slow = boot_demo(root, &elf, &root_task, transcript::NO_FAST_PATH_CMDLINE)?;
+    match transcript::same_run(&fast, &slow) {
+        Ok(counts) => {
+            println!(
+                "==> the fast path changes nothing: the run with it off (nofastpath) matches line for line; {} of {} system calls took it",
+                counts.fast, counts.syscalls
+            );
+            Ok(())
+        }
+        Err(problems) => Err(wrong_transcript(
+            "nofastpath",
+            "kernel boot without the fast path",
+            &problems,
+            &elf,
+        )),
+    }
+}
+
+/// Boots the demo with `cmdline`, feeding COM2's driver, and checks the
+/// transcript; returns it.
+fn boot_demo(root: &Path, elf: &Path, root_task: &Path, cmdline: &str) -> Result<String, Failure> {
     // The root's user-level driver reads what QEMU feeds COM2, written
     // once the driver waits for it: the kernel then has nothing to run and
     // must wait for the interrupt.
@@ -508,7 +532,7 @@ fn boot_kernel(root: &Path) -> Result<(), Failure> {
         marker: transcript::DRIVER_WAITS,
         action: write,
     };
-    let boot = kernel::boot_triggered(&elf, "", Some(&root_task), &com2, Some(trigger))?;
+    let boot = kernel::boot_triggered(elf, cmdline, Some(root_task), &com2, Some(trigger))?;
     let _ = std::fs::remove_file(&fifo);
     match transcript::check(&boot.transcript, boot.exit) {
         Ok(report) => {
@@ -519,9 +543,9 @@ fn boot_kernel(root: &Path) -> Result<(), Failure> {
                 report.total_bytes,
                 boot.exit
             );
-            Ok(())
+            Ok(boot.transcript)
         }
-        Err(problems) => Err(wrong_transcript("boot", "kernel boot", &problems, &elf)),
+        Err(problems) => Err(wrong_transcript("boot", "kernel boot", &problems, elf)),
     }
 }
 

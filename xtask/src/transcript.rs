@@ -30,6 +30,9 @@ pub const EXIT_CPU_EXCEPTION: i32 = 37;
 
 /// The kernel command line that selects the exception self-test.
 pub const FAULT_TEST_CMDLINE: &str = "fault-test";
+
+/// The command line that turns the kernel's IPC fast paths off.
+pub const NO_FAST_PATH_CMDLINE: &str = "nofastpath";
 /// The unmapped address the self-test reads (`FAULT_TEST_ADDRESS` in
 /// `kernel-demo/kernel/src/main.rs`).
 pub const FAULT_TEST_ADDRESS: u64 = 0x0000_0005_dead_b000;
@@ -1911,5 +1914,221 @@ mod tests {
         let transcript = GOOD.replace("UntypedCap { base: 0x200000", "UntypedCap { base: 0x300000");
         let all = problems(&transcript, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("naming 0x200000"), "{all}");
+    }
+
+    /// A run with the fast path, in the shape of the demo's: what matters to
+    /// `same_run`.
+    const FAST_RUN: &str = "boot: command line \"\"\n\
+        kernel: IPC fast path on (Call and ReplyRecv of a message in registers to a waiting thread that runs next)\n\
+        root: a\n\
+        fuzz: refused system calls: InvalidCap 3\n\
+        thread 0x4140000 exited with status 0\n\
+        thread 0x4182800 stopped: its TCB was deleted\n\
+        fuzz: parked for the audit: ok\n\
+        fuzz: threads: resume 86 of 108 ok; helpers received 190, sent 58, ended 286\n\
+        root: b\n\
+        root: the driver received 36 bytes from COM2 in 1 interrupt(s), served over its Serial interface in 4 calls: \"x\"\n\
+        thread 0x4020000 exited with status 0\n\
+        kernel: no runnable threads left: 4 exited, 3 faulted, 0 blocked; 1000 system calls (12 on the IPC fast path), 40 preemptions; 2 interrupts for drivers, 1 while idle; no kernel heap\n";
+
+    /// The same run without it, as the clock may make it: other counts,
+    /// another order, other fates for the fuzzer's threads.
+    const SLOW_RUN: &str = "boot: command line \"nofastpath\"\n\
+        kernel: IPC fast path off (nofastpath): every system call takes the slow path\n\
+        root: b\n\
+        root: a\n\
+        fuzz: refused system calls: InvalidCap 3\n\
+        thread 0x4140000 stopped: its TCB was deleted\n\
+        fuzz: parked for the audit: ok\n\
+        fuzz: threads: resume 86 of 108 ok; helpers received 190, sent 58, ended 284\n\
+        root: the driver received 36 bytes from COM2 in 25 interrupt(s), served over its Serial interface in 4 calls: \"x\"\n\
+        thread 0x4020000 exited with status 0\n\
+        kernel: no runnable threads left: 2 exited, 3 faulted, 0 blocked; 1072 system calls (0 on the IPC fast path), 38 preemptions; 25 interrupts for drivers, 23 while idle; no kernel heap\n";
+
+    #[test]
+    fn runs_with_and_without_the_fast_path_that_say_the_same_match() {
+        let counts = same_run(FAST_RUN, SLOW_RUN).unwrap();
+        assert_eq!(
+            counts,
+            FastPathCounts {
+                syscalls: 1000,
+                fast: 12
+            }
+        );
+    }
+
+    #[test]
+    fn a_line_only_one_run_prints_is_a_difference() {
+        let slow = SLOW_RUN.replace("root: a\n", "root: a\nroot: a\n");
+        let problems = same_run(FAST_RUN, &slow).unwrap_err();
+        assert_eq!(problems, ["only without the fast path: `root: a`"]);
+        let fast = FAST_RUN.replace("root: b", "root: c");
+        let problems = same_run(&fast, SLOW_RUN).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "only without the fast path: `root: b`",
+                "only with the fast path: `root: c`"
+            ]
+        );
+        // A thread's fate counts outside the fuzzer's lifecycle phase.
+        let slow = SLOW_RUN.replace(
+            "thread 0x4020000 exited with status 0",
+            "thread 0x4020000 stopped: its TCB was deleted",
+        );
+        assert_eq!(same_run(FAST_RUN, &slow).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn the_fast_path_must_be_taken_with_it_on_and_never_with_it_off() {
+        let never = FAST_RUN.replace("(12 on", "(0 on");
+        assert_eq!(
+            same_run(&never, SLOW_RUN).unwrap_err(),
+            ["the run with the fast path never took it"]
+        );
+        let taken = SLOW_RUN.replace("(0 on", "(5 on");
+        assert_eq!(
+            same_run(FAST_RUN, &taken).unwrap_err(),
+            ["the run with nofastpath took the fast path 5 times"]
+        );
+        let silent = FAST_RUN.replace(" (12 on the IPC fast path)", "");
+        assert!(same_run(&silent, SLOW_RUN).is_err());
+    }
+}
+
+/// How many system calls a run made, and how many the fast path took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastPathCounts {
+    pub syscalls: u64,
+    pub fast: u64,
+}
+
+/// The summary's system-call count and its fast-path share, from
+/// `..., N system calls (M on the IPC fast path), ...`.
+fn fast_path_counts(transcript: &str) -> Option<FastPathCounts> {
+    let summary = transcript.lines().find_map(|l| {
+        l.trim_end()
+            .strip_prefix("kernel: no runnable threads left: ")
+    })?;
+    let (before, after) = summary.split_once(" system calls (")?;
+    let syscalls = before.rsplit(' ').next()?.parse().ok()?;
+    let fast = after.split_once(" on the IPC fast path)")?.0.parse().ok()?;
+    Some(FastPathCounts { syscalls, fast })
+}
+
+/// A transcript's lines with what may differ between a run with the IPC
+/// fast path and one without taken out or made equal, sorted: the
+/// command line, the kernel's line saying whether the fast path is on, the
+/// counts that follow the host's clock (the PIT preempts threads in real
+/// time, and QEMU feeds COM2 when the host gets to it: system calls,
+/// preemptions, interrupts), and the fate of the threads the fuzzer makes
+/// and deletes while they run (exited or stopped first: a race with the
+/// timer, between `fuzz: refused system calls` and `fuzz: parked`, and so
+/// the fuzzer's counts of what its helper threads did and the summary's of
+/// threads that exited). The order of the rest follows the same preemptions, so
+/// lines are compared as a multiset.
+fn without_fast_path_lines(transcript: &str) -> Vec<String> {
+    let summary = "kernel: no runnable threads left: ";
+    let mut in_fuzz_lifecycle = false;
+    let mut lines: Vec<String> = Vec::new();
+    for line in transcript.lines().map(str::trim_end) {
+        if line.starts_with("fuzz: refused system calls") {
+            in_fuzz_lifecycle = true;
+        } else if line.starts_with("fuzz: parked") {
+            in_fuzz_lifecycle = false;
+        }
+        let fuzz_thread = in_fuzz_lifecycle
+            && line.starts_with("thread 0x")
+            && (line.ends_with(" exited with status 0")
+                || line.ends_with(" stopped: its TCB was deleted"));
+        if fuzz_thread
+            || line.starts_with("boot: command line ")
+            || line.starts_with("kernel: IPC fast path ")
+        {
+            continue;
+        }
+        let line = if let Some(rest) = line.strip_prefix(summary) {
+            // `..., N system calls (M on the IPC fast path), P preemptions;
+            // I interrupts for drivers, J while idle; ...`: the counts go.
+            let words: Vec<&str> = rest.split(' ').collect();
+            let clocked = |i: usize| {
+                words.get(i + 1).is_some_and(|next| {
+                    ["exited,", "system", "on", "preemptions;", "interrupts", "while"]
+                        .contains(next)
+                })
+            };
+            let kept: Vec<String> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    if clocked(i) {
+                        w.replace(|c: char| c.is_ascii_digit(), "") + "N"
+                    } else {
+                        (*w).to_owned()
+                    }
+                })
+                .collect();
+            format!("{summary}{}", kept.join(" "))
+        } else if line.starts_with("fuzz: threads: ") {
+            "fuzz: threads: (counts that race the timer)".to_owned()
+        } else if let Some((before, after)) = line.split_once(" in ")
+            && let Some((_, rest)) = after.split_once(" interrupt(s)")
+            && line.starts_with("root: the driver received ")
+        {
+            format!("{before} in N interrupt(s){rest}")
+        } else {
+            line.to_owned()
+        };
+        lines.push(line);
+    }
+    lines.sort();
+    lines
+}
+
+/// What is wrong with the claim that the IPC fast path changes nothing:
+/// `fast` (a run with it) and `slow` (one with `nofastpath`) must print
+/// the same lines the same number of times, but for what
+/// [`without_fast_path_lines`] leaves out; the fast run must have taken
+/// the fast path and the slow one never. Returns the fast run's counts.
+pub fn same_run(fast: &str, slow: &str) -> Result<FastPathCounts, Vec<String>> {
+    let mut problems = Vec::new();
+    let (Some(on), Some(off)) = (fast_path_counts(fast), fast_path_counts(slow)) else {
+        return Err(vec![
+            "a summary does not say how many system calls took the IPC fast path".to_owned(),
+        ]);
+    };
+    if on.fast == 0 {
+        problems.push("the run with the fast path never took it".to_owned());
+    }
+    if off.fast != 0 {
+        problems.push(format!(
+            "the run with nofastpath took the fast path {} times",
+            off.fast
+        ));
+    }
+    let (a, b) = (without_fast_path_lines(fast), without_fast_path_lines(slow));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if x == y => (i, j) = (i + 1, j + 1),
+            (Some(x), Some(y)) if x > y => {
+                problems.push(format!("only without the fast path: `{y}`"));
+                j += 1;
+            }
+            (None, Some(y)) => {
+                problems.push(format!("only without the fast path: `{y}`"));
+                j += 1;
+            }
+            (Some(x), _) => {
+                problems.push(format!("only with the fast path: `{x}`"));
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    if problems.is_empty() {
+        Ok(on)
+    } else {
+        Err(problems)
     }
 }
