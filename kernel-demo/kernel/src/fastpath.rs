@@ -108,3 +108,239 @@ pub fn reply_recv<M: Machine>(m: &mut M, server: u64) -> Option<(u64, M::Switch)
     debug_assert_eq!(outcome, ipc::Next::Block);
     Some((caller, switch))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+    use crate::abi::pack_info;
+    use crate::caps::MessageInfo;
+    use crate::caps::ReplyCap;
+    use crate::ipc::test_world::World;
+    use crate::tcb::PendingSend;
+
+    const EP: u64 = 0x9000;
+    const THREADS: [u64; 3] = [0x1000, 0x1800, 0x2000];
+
+    /// A [`World`] with the caps each thread's CSpace gives at address 7,
+    /// and the threads that would run next.
+    struct Fast {
+        world: World,
+        caps: BTreeMap<u64, Cap>,
+        next: BTreeSet<u64>,
+    }
+
+    impl Objects for Fast {
+        fn tcb(&mut self, at: u64) -> &mut crate::tcb::Tcb {
+            self.world.tcb(at)
+        }
+        fn endpoint(&mut self, at: u64) -> &mut Endpoint {
+            self.world.endpoint(at)
+        }
+        fn notification(&mut self, at: u64) -> &mut ipc::Notification {
+            self.world.notification(at)
+        }
+        fn transfer(&mut self, from: u64, to: u64, badge: u64, grant: bool) {
+            self.world.transfer(from, to, badge, grant)
+        }
+        fn deliver_signal(&mut self, to: u64, word: u64) {
+            self.world.deliver_signal(to, word)
+        }
+        fn reply_cap(&mut self, holder: u64) -> Option<ReplyCap> {
+            self.world.reply_cap(holder)
+        }
+        fn set_reply_cap(&mut self, holder: u64, cap: Option<ReplyCap>) {
+            self.world.set_reply_cap(holder, cap)
+        }
+        fn wake(&mut self, thread: u64) {
+            self.world.wake(thread)
+        }
+        fn fail_wait(&mut self, thread: u64) {
+            self.world.fail_wait(thread)
+        }
+    }
+
+    impl Machine for Fast {
+        type Switch = ();
+        fn lookup(&mut self, thread: u64, address: u64) -> Option<Cap> {
+            (address == 7).then(|| self.caps.get(&thread).copied())?
+        }
+        fn runs_next(&mut self, thread: u64) -> Option<()> {
+            self.next.contains(&thread).then_some(())
+        }
+    }
+
+    /// Everything the two paths may change, to compare (an empty
+    /// endpoint is as good as none: the map makes one when it is read).
+    fn state(w: &World) -> String {
+        let endpoints: Vec<_> = w.endpoints.iter().filter(|(_, e)| e.head != 0).collect();
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?}",
+            w.tcbs, endpoints, w.transfers, w.woken, w.failed, w.replies
+        )
+    }
+
+    /// A random world: three threads in random states, some queued on the
+    /// endpoint, random reply caps, random endpoint caps and messages.
+    fn random(next: &mut impl FnMut() -> u64) -> Fast {
+        let mut fast = Fast {
+            world: World::default(),
+            caps: BTreeMap::new(),
+            next: BTreeSet::new(),
+        };
+        let states = [
+            ThreadState::Running,
+            ThreadState::BlockedOnRecv,
+            ThreadState::BlockedOnSend,
+            ThreadState::BlockedOnReply,
+        ];
+        let mut queue = Vec::new();
+        for &t in &THREADS {
+            let tcb = fast.world.tcb(t);
+            tcb.state = states[(next() % 4) as usize];
+            let length = (next() % 6) as usize;
+            let caps = usize::from(next() % 5 == 0);
+            tcb.context.general[reg::RSI] = pack_info(MessageInfo {
+                label: next() % 4,
+                length,
+                caps,
+            })
+            .unwrap();
+            tcb.context.general[reg::RDI] = if next() % 6 == 0 { 8 } else { 7 };
+            if next() % 6 == 0 {
+                tcb.fault = crate::abi::FaultMessage::of(14, 4, 0x1000, 0x2000, 0x3000);
+            }
+            if matches!(
+                tcb.state,
+                ThreadState::BlockedOnRecv | ThreadState::BlockedOnSend
+            ) {
+                tcb.blocked_on = EP;
+                queue.push(t);
+            }
+            if next() % 3 != 0 {
+                let rights = Rights::from_bits(next() & Rights::ALL.bits()).unwrap();
+                let cap = EndpointCap::new(EP, rights, next() % 3).unwrap().cap();
+                fast.caps.insert(t, cap);
+            }
+            if next() % 2 == 0 {
+                fast.next.insert(t);
+            }
+        }
+        // One kind of thread per queue, as the endpoint keeps it.
+        if let Some(&first) = queue.first() {
+            let kind = fast.world.tcb(first).state;
+            queue.retain(|&t| fast.world.tcb(t).state == kind);
+            for pair in queue.windows(2) {
+                fast.world.tcb(pair[0]).sched_next = pair[1];
+            }
+            *fast.world.endpoint(EP) = Endpoint {
+                head: queue[0],
+                tail: *queue.last().unwrap(),
+            };
+        }
+        for &holder in &THREADS {
+            if next() % 2 == 0 {
+                let caller = THREADS[(next() % 3) as usize];
+                let rights = if next() % 2 == 0 {
+                    Rights::GRANT
+                } else {
+                    Rights::NONE
+                };
+                fast.world
+                    .set_reply_cap(holder, Some(ReplyCap::new(caller, rights).unwrap()));
+                if fast.world.tcb(caller).state == ThreadState::BlockedOnReply {
+                    fast.world.tcb(caller).reply_from = holder;
+                }
+            }
+        }
+        fast
+    }
+
+    /// The slow path of `Call` by `caller` (`user/syscall.rs`): the
+    /// lookup, then `ipc::send` through an endpoint cap with write.
+    fn slow_call(w: &mut Fast, caller: u64) {
+        let address = w.tcb(caller).context.general[reg::RDI];
+        if let Some(cap) = w.lookup(caller, address).and_then(EndpointCap::from_cap)
+            && cap.rights().contains(Rights::WRITE)
+        {
+            let rights = cap.rights();
+            let pending = PendingSend {
+                badge: cap.badge(),
+                grant: rights.contains(Rights::GRANT),
+                grant_reply: rights.contains(Rights::GRANT_REPLY),
+                call: true,
+            };
+            ipc::send(w, caller, cap.endpoint(), pending);
+        }
+    }
+
+    /// The slow path of `ReplyRecv` by `server`: `ipc::reply`, then the
+    /// lookup and `ipc::recv` through an endpoint cap with read.
+    fn slow_reply_recv(w: &mut Fast, server: u64) {
+        ipc::reply(w, server);
+        let address = w.tcb(server).context.general[reg::RDI];
+        if let Some(cap) = w.lookup(server, address).and_then(EndpointCap::from_cap)
+            && cap.rights().contains(Rights::READ)
+        {
+            let grant = cap.rights().contains(Rights::GRANT);
+            ipc::recv(w, server, cap.endpoint(), grant);
+        }
+    }
+
+    /// On random worlds, each fast path either changes nothing or makes
+    /// the slow path's changes and names the thread the slow path woke;
+    /// and it is taken often enough for that to mean something.
+    #[test]
+    fn a_fast_path_changes_nothing_or_what_the_slow_path_changes() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut taken = [0; 2];
+        for round in 0..200_000 {
+            let mut fast = random(&mut next);
+            let mut slow = random(&mut || 0);
+            // The same world twice: rebuild from the same numbers.
+            let before = state(&fast.world);
+            slow.world = World::default();
+            slow.world.tcbs = fast.world.tcbs.clone();
+            slow.world.endpoints = fast.world.endpoints.clone();
+            slow.world.replies = fast.world.replies.clone();
+            slow.caps = fast.caps.clone();
+            slow.next = fast.next.clone();
+            let me = THREADS[round % 3];
+            if fast.world.tcb(me).state != ThreadState::Running {
+                continue;
+            }
+            let which = round / 3 % 2;
+            let result = if which == 0 {
+                call(&mut fast, me)
+            } else {
+                reply_recv(&mut fast, me)
+            };
+            match result {
+                None => assert_eq!(state(&fast.world), before, "round {round}"),
+                Some((to, ())) => {
+                    taken[which] += 1;
+                    if which == 0 {
+                        slow_call(&mut slow, me);
+                    } else {
+                        slow_reply_recv(&mut slow, me);
+                    }
+                    assert_eq!(state(&fast.world), state(&slow.world), "round {round}");
+                    assert_eq!(slow.world.woken.last(), Some(&to), "round {round}");
+                    assert!(fast.next.contains(&to));
+                    assert_ne!(fast.world.tcb(me).state, ThreadState::Running);
+                }
+            }
+        }
+        assert!(
+            taken[0] > 100 && taken[1] > 100,
+            "fast paths taken: {taken:?}"
+        );
+    }
+}
