@@ -615,7 +615,7 @@ mod tests {
                 put(&mut memory, SlotAddr(BASE + i * SLOT_BYTES), cap);
             }
             for i in 0..(1u64 << inner_radix) {
-                let cap = if next() % 3 == 0 {
+                let cap = if next().is_multiple_of(3) {
                     Cap::NULL
                 } else {
                     endpoint(0x20_0000 + i * 16)
@@ -626,14 +626,15 @@ mod tests {
                 // Mostly the guard and a random index at the top, the
                 // inner level's guard and index next, random low bits.
                 let mut address = next();
-                if next() % 4 != 0 {
-                    let top = (guard & ((1 << guard_bits) - 1)) << radix | next() % (1 << radix);
+                if !next().is_multiple_of(4) {
+                    let top =
+                        ((guard & ((1 << guard_bits) - 1)) << radix) | (next() % (1 << radix));
                     let level = guard_bits + radix;
                     address = top << (64 - level) | (address >> level);
-                    if next() % 2 == 0 && level + inner_guard_bits + inner_radix <= 64 {
+                    if next().is_multiple_of(2) && level + inner_guard_bits + inner_radix <= 64 {
                         let inner_level = inner_guard_bits + inner_radix;
-                        let field = (inner_guard & ((1 << inner_guard_bits) - 1)) << inner_radix
-                            | next() % (1 << inner_radix);
+                        let field = ((inner_guard & ((1 << inner_guard_bits) - 1)) << inner_radix)
+                            | (next() % (1 << inner_radix));
                         let shift = 64 - level - inner_level;
                         let keep = address & !(u64::MAX >> level);
                         address = keep | field << shift | (next() & ((1 << shift) - 1));

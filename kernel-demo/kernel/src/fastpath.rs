@@ -200,15 +200,15 @@ mod tests {
             let tcb = fast.world.tcb(t);
             tcb.state = states[(next() % 4) as usize];
             let length = (next() % 6) as usize;
-            let caps = usize::from(next() % 5 == 0);
+            let caps = usize::from(next().is_multiple_of(5));
             tcb.context.general[reg::RSI] = pack_info(MessageInfo {
                 label: next() % 4,
                 length,
                 caps,
             })
             .unwrap();
-            tcb.context.general[reg::RDI] = if next() % 6 == 0 { 8 } else { 7 };
-            if next() % 6 == 0 {
+            tcb.context.general[reg::RDI] = if next().is_multiple_of(6) { 8 } else { 7 };
+            if next().is_multiple_of(6) {
                 tcb.fault = crate::abi::FaultMessage::of(14, 4, 0x1000, 0x2000, 0x3000);
             }
             if matches!(
@@ -218,12 +218,12 @@ mod tests {
                 tcb.blocked_on = EP;
                 queue.push(t);
             }
-            if next() % 3 != 0 {
+            if !next().is_multiple_of(3) {
                 let rights = Rights::from_bits(next() & Rights::ALL.bits()).unwrap();
                 let cap = EndpointCap::new(EP, rights, next() % 3).unwrap().cap();
                 fast.caps.insert(t, cap);
             }
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 fast.next.insert(t);
             }
         }
@@ -240,9 +240,9 @@ mod tests {
             };
         }
         for &holder in &THREADS {
-            if next() % 2 == 0 {
+            if next().is_multiple_of(2) {
                 let caller = THREADS[(next() % 3) as usize];
-                let rights = if next() % 2 == 0 {
+                let rights = if next().is_multiple_of(2) {
                     Rights::GRANT
                 } else {
                     Rights::NONE
