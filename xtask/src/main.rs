@@ -505,7 +505,7 @@ fn boot_kernel(root: &Path) -> Result<(), Failure> {
     match transcript::same_run(&fast, &slow) {
         Ok(counts) => {
             println!(
-                "==> the fast path changes nothing: the run with it off (nofastpath) matches line for line; {} of {} system calls took it",
+                "==> the fast path changes nothing: the run with it off (nofastpath) prints the same lines; {} of {} system calls took it",
                 counts.fast, counts.syscalls
             );
             Ok(())

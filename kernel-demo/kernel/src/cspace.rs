@@ -337,6 +337,22 @@ impl<'m> SlotMemory<'m> {
         self.get(at).map(Slot::cap)
     }
 
+    /// The cap in slot `index` of `table`, a table of this window (from
+    /// [`SlotMemory::table`]); `None` past its end.
+    pub fn table_cap(&self, table: Table, index: u64) -> Option<Cap> {
+        if index >= table.slot_count() {
+            return None;
+        }
+        // A table of the window has every slot in range; whatever the
+        // table, the index is checked against the window, as `get` does.
+        let first = (table.first.0.wrapping_sub(self.base) >> SLOT_BITS) as usize;
+        let i = first.wrapping_add(index as usize);
+        (i < self.len).then(|| {
+            // SAFETY: `i < len`: a slot of the window, read as `get` reads.
+            unsafe { (*self.slot_ptr(i)).cap }
+        })
+    }
+
     /// The table of `cnode`, if it is a valid CNode lying in the window.
     pub fn table(&self, cnode: CNodeCap) -> Option<Table> {
         Table::of(cnode).filter(|t| self.covers(t.first.0, t.bytes()))
@@ -534,23 +550,23 @@ pub fn lookup_fast(memory: &SlotMemory<'_>, root: Cap, address: u64) -> Option<C
     let mut node = CNodeCap::from_cap(root)?;
     let mut bits_left = WORD_BITS;
     // Every level consumes at least one bit (radix >= 1), so this ends
-    // within 64 levels.
+    // within 64 levels; `bits_left` is at least 1 at the top of each.
     loop {
         let table = memory.table(node)?;
         let radix = table.radix();
-        let guard_bits = u32::try_from(node.guard_bits()).ok()?;
-        // The guard and the index, read as one field of `level` bits.
-        let level = guard_bits.checked_add(radix)?;
+        // A 6-bit field: below 64.
+        let guard_bits = (node.guard_bits() & 63) as u32;
+        // The guard and the index, read as one field of `level` bits from
+        // the top of the bits left.
+        let level = guard_bits + radix;
         if level > bits_left {
             return None;
         }
-        let remaining = address & (u64::MAX >> (WORD_BITS - bits_left));
-        let field = remaining >> (bits_left - level);
-        let guard = field >> radix;
-        if guard != node.guard() & u64::MAX.checked_shr(WORD_BITS - guard_bits).unwrap_or(0) {
+        let field = (address << (WORD_BITS - bits_left)) >> (WORD_BITS - level);
+        if field >> radix != node.guard() & ((1 << guard_bits) - 1) {
             return None;
         }
-        let cap = memory.cap(table.slot(field & ((1 << radix) - 1))?)?;
+        let cap = memory.table_cap(table, field & ((1 << radix) - 1))?;
         bits_left -= level;
         match CNodeCap::from_cap(cap) {
             Some(next) if bits_left > 0 => node = next,

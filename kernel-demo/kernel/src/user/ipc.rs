@@ -88,11 +88,13 @@ impl ipc::Objects for Machine<'_> {
 impl fastpath::Machine for Machine<'_> {
     /// The PML4 to load.
     type Switch = u64;
+    #[inline(always)]
     fn lookup(&mut self, thread: u64, address: u64) -> Option<Cap> {
         let memory = slots(self.0);
         let root = thread_cap(thread, TcbSlot::Cspace);
         lookup_fast(&memory, root, address)
     }
+    #[inline(always)]
     fn runs_next(&mut self, thread: u64) -> Option<u64> {
         let k = &*self.0;
         // What `sched::schedule` would choose once the caller blocks and

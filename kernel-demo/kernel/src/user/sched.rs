@@ -180,15 +180,11 @@ pub extern "C" fn system_call() -> *const UserContext {
     }
 }
 
-/// Runs `next`, which a fast path woke and found to be the scheduler's
-/// next choice, in its address space `pml4`: it was kept aside for a
-/// direct switch, or queued at the back of a level no other runnable
-/// thread is on, whence it comes back.
+/// Runs `next`, which a fast path made runnable and found to be the
+/// scheduler's next choice, in its address space `pml4`: it is in no run
+/// queue, and the thread that called blocked.
 fn switch_fast(k: &mut Kernel, next: u64, pml4: u64) -> *const UserContext {
     k.fast_syscalls += 1;
-    if core::mem::take(&mut k.woken) != next {
-        remove(k, next);
-    }
     load_cr3(k, pml4);
     set_running(k, next);
     resume(&k.tcb(next).context)
