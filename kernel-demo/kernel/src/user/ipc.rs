@@ -11,7 +11,7 @@ use capc_demo_kernel::cspace::{SlotAddr, lookup_cap, lookup_fast, lookup_slot};
 use capc_demo_kernel::tcb::{Tcb, TcbSlot, ThreadState, reg};
 use capc_demo_kernel::{fastpath, ipc, mdb, ops};
 
-use super::sched::enqueue;
+use super::sched::{enqueue, switches_directly};
 use super::state::{Identity, Kernel, caller_slot, ipc_buffer_ptr, slots, thread_cap, with_memory};
 
 /// The kernel's objects for `ipc`, reached through the identity map.
@@ -74,10 +74,11 @@ impl ipc::Objects for Machine<'_> {
     }
     fn wake(&mut self, thread: u64) {
         let k = &mut *self.0;
-        // Woken while nothing else is runnable: kept aside for `trap` to
-        // switch to directly (a call or reply in seL4), without a trip
-        // through the run queues.
-        if k.woken == 0 && k.runnable.is_empty() {
+        // The first thread an entry wakes is kept aside for the scheduler
+        // to switch to directly (seL4's possibleSwitchTo: a call or a reply
+        // goes straight to its receiver), without a trip through the run
+        // queues; the others queue.
+        if k.woken == 0 {
             k.woken = thread;
         } else {
             enqueue(k, thread);
@@ -98,11 +99,9 @@ impl fastpath::Machine for Machine<'_> {
     fn runs_next(&mut self, thread: u64) -> Option<u64> {
         let k = &*self.0;
         // What `sched::schedule` would choose once the caller blocks and
-        // `thread` is woken: it, unless a queued thread is at its priority
-        // or above (or another thread was woken already), and only into an
+        // `thread` is woken (`sched::switches_directly`), and only into an
         // address space that stands (`sched::switch_to_runnable`).
-        let priority = k.tcb_ref(thread).priority;
-        if k.woken != 0 || k.runnable.highest().is_some_and(|h| h >= priority) {
+        if k.woken != 0 || !switches_directly(k, k.current, thread) {
             return None;
         }
         let vspace = Pml4Cap::from_cap(thread_cap(thread, TcbSlot::Vspace))?;

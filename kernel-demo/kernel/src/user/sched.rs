@@ -223,9 +223,10 @@ fn schedule(k: &mut Kernel, current: u64, rotate: bool) -> u64 {
     // level). Otherwise the first thread of the highest level runs.
     let running = k.tcb(current).state == ThreadState::Running;
     let priority = k.tcb(current).priority;
-    // A thread woken into empty run queues is the highest queued; it runs
-    // next without going through them unless the current thread goes on
-    // or outranks it.
+    // The first thread the entry woke (kept out of the run queues) runs
+    // next without going through them if it outranks a current thread
+    // that goes on, or as `switches_directly` says when the current one
+    // stops.
     let woken = core::mem::take(&mut k.woken);
     let next = if running && !rotate {
         if woken != 0 && k.tcb(woken).priority > priority {
@@ -244,13 +245,15 @@ fn schedule(k: &mut Kernel, current: u64, rotate: bool) -> u64 {
             }
         }
     } else {
-        if running {
+        let direct = if running {
             enqueue(k, current);
-        }
-        let direct = woken != 0
-            && k.runnable
-                .highest()
-                .is_none_or(|highest| highest <= k.tcb(woken).priority);
+            woken != 0
+                && k.runnable
+                    .highest()
+                    .is_none_or(|highest| highest <= k.tcb(woken).priority)
+        } else {
+            woken != 0 && switches_directly(k, current, woken)
+        };
         if direct {
             woken
         } else {
@@ -271,6 +274,18 @@ fn schedule(k: &mut Kernel, current: u64, rotate: bool) -> u64 {
     let next = switch_to_runnable(k, next);
     set_running(k, next);
     next
+}
+
+/// Whether `woken`, made runnable while `current` stopped (blocked,
+/// exited), runs next without going through the run queues: seL4's choice
+/// in `schedule` for a thread `possibleSwitchTo` named, when it is at
+/// `current`'s priority or above, or no queued thread outranks it.
+pub(super) fn switches_directly(k: &Kernel, current: u64, woken: u64) -> bool {
+    let priority = k.tcb_ref(woken).priority;
+    priority >= k.tcb_ref(current).priority
+        || k.runnable
+            .highest()
+            .is_none_or(|highest| highest <= priority)
 }
 
 /// Makes `thread` the running thread.
