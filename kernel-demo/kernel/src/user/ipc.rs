@@ -115,7 +115,33 @@ impl fastpath::Machine for Machine<'_> {
 /// the return of its receive with `badge`. With `grant`, each cap goes into
 /// the receive slot `to` named in its buffer (`receive_slots[i]` at
 /// `receive_depth`), stopping at the first that cannot (as seL4).
+#[inline(always)]
 pub(super) fn transfer(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
+    // The common case, a message that fits the registers and carries no
+    // caps between threads with no fault, goes as it is: its `MessageInfo`
+    // word is already right.
+    let word = k.tcb_ref(from).context.general[reg::RSI];
+    if abi::fits_registers(word)
+        && !k.tcb_ref(from).fault.is_fault()
+        && !k.tcb_ref(to).fault.is_fault()
+    {
+        let g = &k.tcb_ref(from).context.general;
+        let words = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];
+        let r = &mut k.tcb(to).context.general;
+        r[reg::RAX] = SyscallStatus::Ok as u64;
+        r[reg::RDI] = badge;
+        r[reg::RSI] = word;
+        (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) =
+            (words[0], words[1], words[2], words[3]);
+        return;
+    }
+    transfer_in_general(k, from, to, badge, grant);
+}
+
+/// [`transfer`] of anything but the common case: a fault's message, a
+/// reply to a fault, words past the registers, caps.
+#[inline(never)]
+fn transfer_in_general(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bool) {
     // A fault's message is the kernel's, not the registers'; the reply to
     // it restarts the thread with its registers as they were.
     let fault = k.tcb(from).fault;
