@@ -77,7 +77,7 @@ const RETYPE_ERRORS: [&str; 7] = [
     "FailedLookup",
 ];
 /// Root-task lines that must end in `: ok`, by their start.
-const ROOT_OK: [&str; 31] = [
+const ROOT_OK: [&str; 34] = [
     "root: retype 4 endpoints",
     "root: copy slot",
     "root: mint slot",
@@ -109,7 +109,14 @@ const ROOT_OK: [&str; 31] = [
     "root: give thread B an MCP of 5",
     "root: driver: COM2's ports and interrupt line, bound to a notification",
     "root: driver: start the driver thread",
+    "root: a 1 MiB Untyped with a CNode of 4096 slots and 4096 endpoints in it",
+    "root: revoke it in one call (4097 caps",
+    "root: delete the Untyped",
 ];
+
+/// The kernel's report of preemption points: a revoke the root makes long
+/// enough (4097 caps) that the 1 kHz timer comes during it.
+const RESTARTS: (&str, &str) = ("kernel: ", " system calls restarted at preemption points");
 /// Lines the priority part must print exactly: the higher priority ran
 /// first, to its end, and both before the root that had let them; a
 /// priority above the authority's MCP was refused.
@@ -415,6 +422,22 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
             }
             Some(_) => {}
         }
+    }
+    // The long revoke was stopped at a preemption point, and restarted, at
+    // least once (as the root's lines say, it still removed everything).
+    let restarts = lines.iter().find_map(|l| {
+        l.strip_prefix(RESTARTS.0)?
+            .split_once(RESTARTS.1)?
+            .0
+            .parse::<u64>()
+            .ok()
+    });
+    match restarts {
+        Some(1..) => {}
+        Some(0) => problems.push(
+            "no system call was restarted at a preemption point: the long revoke never let an interrupt in".to_owned(),
+        ),
+        None => problems.push(format!("no `{}N{} ...` line", RESTARTS.0, RESTARTS.1)),
     }
     for error in RETYPE_ERRORS {
         let provoked = lines.iter().any(|l| {
@@ -759,7 +782,7 @@ fn task_problems(lines: &[&str]) -> Vec<String> {
         .position(|l| *l == "waiter: the endpoint was deleted: Syscall(InvalidCap)");
     let deleted = lines
         .iter()
-        .position(|l| l.starts_with("root: delete the last cap to the endpoint a thread waits on"));
+        .position(|l| *l == "root: deleting the last cap to the endpoint the waiter waits on");
     if !matches!((finalised, deleted), (Some(f), Some(d)) if d < f) {
         problems.push(
             "the thread waiting on the deleted endpoint did not get an error after the deletion"
@@ -1231,6 +1254,7 @@ mod tests {
         thread 0x4064800 exited with status 0\r\n\
         root: stop the server: ok\r\n\
         waiter: waiting on an endpoint nobody sends to\r\n\
+        root: deleting the last cap to the endpoint the waiter waits on\r\n\
         root: delete the last cap to the endpoint a thread waits on: ok\r\n\
         waiter: the endpoint was deleted: Syscall(InvalidCap)\r\n\
         thread 0x4067800 exited with status 0\r\n\
@@ -1398,9 +1422,13 @@ mod tests {
         root: after the attacks, task 0 starts again\r\n\
         task 0: running in an address space of my own\r\n\
         root: task 0 called with 41; answering 42\r\n\
+        root: a 1 MiB Untyped with a CNode of 4096 slots and 4096 endpoints in it: ok\r\n\
+        root: revoke it in one call (4097 caps; the kernel may stop and restart it to let interrupts in): its CNode is gone: ok\r\n\
+        root: delete the Untyped: ok\r\n\
         root: done; 0 failures\r\n\
         thread 0x4020000 exited with status 0\r\n\
-        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27281 system calls, 18 preemptions; 36 interrupts for drivers, 35 while idle; no kernel heap\r\n\
+        kernel: no runnable threads left: 10 exited, 3 faulted, 0 blocked; 27281 system calls (278 on the IPC fast path), 18 preemptions; 36 interrupts for drivers, 35 while idle; no kernel heap\r\n\
+        kernel: 11 system calls restarted at preemption points to let interrupts in; 6955 preemption points, the longest stretch of a revoke without one 800576 time-stamp ticks\r\n\
         demo ok\r\n";
 
     fn problems(transcript: &str, exit: QemuExit) -> Vec<String> {
@@ -1919,6 +1947,26 @@ mod tests {
     /// The summaries of a run with the fast path and one without.
     const FAST_RUN: &str = "kernel: no runnable threads left: 4 exited, 3 faulted, 0 blocked; 1000 system calls (12 on the IPC fast path), 40 preemptions; 2 interrupts for drivers, 1 while idle; no kernel heap\n";
     const SLOW_RUN: &str = "kernel: no runnable threads left: 2 exited, 3 faulted, 0 blocked; 1072 system calls (0 on the IPC fast path), 38 preemptions; 25 interrupts for drivers, 23 while idle; no kernel heap\n";
+
+    #[test]
+    fn a_revoke_never_preempted_fails() {
+        let never = GOOD.replace(
+            "kernel: 11 system calls restarted",
+            "kernel: 0 system calls restarted",
+        );
+        let problems = check(&never, QemuExit::Code(EXIT_SUCCESS)).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("preemption point")),
+            "{problems:?}"
+        );
+        let silent = GOOD.replace("kernel: 11 system calls restarted", "kernel: 11 calls");
+        assert!(check(&silent, QemuExit::Code(EXIT_SUCCESS)).is_err());
+        let kept = GOOD.replace(
+            "its CNode is gone: ok",
+            "its CNode is still there (WRONG): ok",
+        );
+        assert!(check(&kept, QemuExit::Code(EXIT_SUCCESS)).is_err());
+    }
 
     #[test]
     fn runs_with_and_without_the_fast_path_are_counted() {

@@ -742,8 +742,9 @@ extern "C" fn exception_handler(frame: &mut ExceptionFrame) {
         return;
     }
     if frame.vector == TIMER_VECTOR {
-        // Only while the kernel waits with interrupts on: nothing to do.
-        crate::timer::end_of_interrupt();
+        // Only while the kernel waits with interrupts on, or at a
+        // preemption point: noted, for the time slice.
+        crate::timer::tick_in_kernel();
         return;
     }
     if (irq_vector(1)..=irq_vector(15)).contains(&frame.vector) {

@@ -30,14 +30,15 @@ pub fn decode_error(error: DecodeError) -> KernelError {
 /// message gives; a lookup that fails is `FailedLookup` (or `RangeError`
 /// for a depth outside 1..=64). As seL4's decodeCNodeInvocation: the
 /// destination is looked up and must be empty (`DeleteFirst`) before the
-/// source is looked up.
+/// source is looked up. A revoke has a preemption point after each cap it
+/// removes (`ops::revoke_preemptible`): `Ok(false)` says it stopped there,
+/// to be restarted; every other outcome is `Ok(true)` or an error.
 pub fn invoke_cnode(
     memory: &mut SlotMemory<'_>,
     cnode: CNodeCap,
-    info: MessageInfo,
-    msg: &[u64],
-    caps: &[Cap],
-) -> Result<(), KernelError> {
+    (info, msg, caps): (MessageInfo, &[u64], &[Cap]),
+    preempt: &mut dyn FnMut() -> bool,
+) -> Result<bool, KernelError> {
     let invocation =
         decode_cnode_cap(info, cnode.cap().rights(), msg, caps).map_err(decode_error)?;
     let target = |memory: &SlotMemory<'_>, index, depth| {
@@ -54,34 +55,35 @@ pub fn invoke_cnode(
             ops::ensure_empty(memory, dest)?;
             let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
             let rights = Rights::from_bits_truncate(call.rights);
-            ops::copy(memory, src, dest, rights)
+            ops::copy(memory, src, dest, rights).map(|()| true)
         }
         CNodeCapInvocation::Mint(call) => {
             let dest = target(memory, call.dest_index, call.dest_depth)?;
             ops::ensure_empty(memory, dest)?;
             let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
             let rights = Rights::from_bits_truncate(call.rights);
-            ops::mint(memory, src, dest, rights, call.badge)
+            ops::mint(memory, src, dest, rights, call.badge).map(|()| true)
         }
         CNodeCapInvocation::Move(call) => {
             let dest = target(memory, call.dest_index, call.dest_depth)?;
             ops::ensure_empty(memory, dest)?;
             let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
-            ops::move_cap(memory, src, dest)
+            ops::move_cap(memory, src, dest).map(|()| true)
         }
         CNodeCapInvocation::Mutate(call) => {
             let dest = target(memory, call.dest_index, call.dest_depth)?;
             ops::ensure_empty(memory, dest)?;
             let src = source(memory, call.src_root, call.src_index, call.src_depth)?;
-            ops::mutate(memory, src, dest, call.data)
+            ops::mutate(memory, src, dest, call.data).map(|()| true)
         }
         CNodeCapInvocation::Delete(call) => {
             let at = target(memory, call.index, call.depth)?;
-            ops::delete(memory, at).map(drop)
+            ops::delete(memory, at).map(|_| true)
         }
         CNodeCapInvocation::Revoke(call) => {
             let at = target(memory, call.index, call.depth)?;
-            ops::revoke(memory, at).map(drop)
+            let revoked = ops::revoke_preemptible(memory, at, preempt)?;
+            Ok(matches!(revoked, ops::Revoked::All(_)))
         }
     }
 }
@@ -172,7 +174,9 @@ mod tests {
             *cap = lookup_cap(&w.memory, root, cptr).map_or(Cap::NULL, |(_, cap)| cap);
         }
         match CNodeCap::from_cap(cap) {
-            Some(cnode) => invoke_cnode(&mut w.memory, cnode, info, msg, &caps),
+            Some(cnode) => {
+                invoke_cnode(&mut w.memory, cnode, (info, msg, &caps), &mut || false).map(drop)
+            }
             None => invoke_untyped(&mut w.memory, at, info, msg, &caps).map(drop),
         }
     }

@@ -356,6 +356,8 @@ struct Tally {
     resets: u32,
     /// Deletes of a CNode's last cap that deleted the caps it held.
     cnodes_emptied: u32,
+    /// Stops of preemptible revokes, each restarted.
+    revokes_preempted: u32,
 }
 
 fn random_operation(rng: &mut XorShift, world: &mut World<'_>, tally: &mut Tally) {
@@ -434,8 +436,46 @@ fn random_operation(rng: &mut XorShift, world: &mut World<'_>, tally: &mut Tally
             }
             ("delete", result.map(drop))
         }
-        _ => {
+        _ if rng.below(2) == 0 => {
             let result = ops::revoke(memory, a);
+            tally.caps_revoked += result.unwrap_or(0);
+            ("revoke", result.map(drop))
+        }
+        _ => {
+            // Preempted at random points and restarted until done: every
+            // stop leaves the invariants, and the end is what one
+            // uninterrupted revoke of the same state gives.
+            let mut whole = slots_of(memory);
+            let expected = {
+                let mut copy = SlotMemory::new(BASE, &mut whole).unwrap();
+                ops::revoke(&mut copy, a)
+            };
+            let every = 1 + rng.below(2);
+            let mut calls = 0;
+            let mut preempt = || {
+                calls += 1;
+                calls % every == 0
+            };
+            let mut removed = 0;
+            let result = loop {
+                match ops::revoke_preemptible(memory, a, &mut preempt) {
+                    Ok(ops::Revoked::All(n)) => break Ok(removed + n),
+                    Ok(ops::Revoked::Preempted(n)) => {
+                        removed += n;
+                        tally.revokes_preempted += 1;
+                        let root = Table::of(world.root).unwrap();
+                        if let Err(broken) = check_invariants(memory, root) {
+                            panic!("a preempted revoke broke an invariant: {broken}");
+                        }
+                    }
+                    Err(error) => break Err(error),
+                }
+            };
+            assert_eq!(result, expected, "a preempted revoke removed another count");
+            assert!(
+                slots_of(memory) == whole,
+                "a preempted revoke left other slots than a whole one"
+            );
             tally.caps_revoked += result.unwrap_or(0);
             ("revoke", result.map(drop))
         }
@@ -488,6 +528,7 @@ fn random_operations_keep_every_invariant() {
         assert!(tally.most_caps >= 30, "{tally:#?}");
         assert!(tally.caps_revoked >= 30 && tally.resets >= 5, "{tally:#?}");
         assert!(tally.cnodes_emptied >= 3, "{tally:#?}");
+        assert!(tally.revokes_preempted >= 5, "{tally:#?}");
     }
 }
 

@@ -269,7 +269,7 @@ pub fn delete(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Result<Option<Delete
         return Ok(None);
     }
     let was_final = is_final(memory, at);
-    let removed = delete_slot(memory, at)?;
+    let (removed, _) = delete_slot(memory, at, &mut || false)?;
     Ok(Some(Deleted {
         cap: slot.cap(),
         was_final,
@@ -284,26 +284,65 @@ pub fn delete(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Result<Option<Delete
 ///
 /// Errors: `FailedLookup` for a slot outside slot memory.
 pub fn revoke(memory: &mut SlotMemory<'_>, at: SlotAddr) -> Result<u64, KernelError> {
+    match revoke_preemptible(memory, at, &mut || false)? {
+        Revoked::All(removed) | Revoked::Preempted(removed) => Ok(removed),
+    }
+}
+
+/// How far a [`revoke_preemptible`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// Every descendant went: this many caps.
+    All(u64),
+    /// Stopped at a preemption point after removing this many caps; the
+    /// derivation tree is sound, and revoking again goes on from there.
+    Preempted(u64),
+}
+
+/// [`revoke`] with a preemption point after every cap it removes (seL4's
+/// `preemptionPoint` in `cteRevoke` and `finaliseSlot`): when `preempt`
+/// says so, it stops there. Each step removes one cap through the same
+/// unlink as an uninterrupted revoke, so what is left is what a revoke
+/// stopped by an error would leave, and a revoke of the same slot later
+/// finishes the work: the system call is restarted (the kernel's way of
+/// letting an interrupt in), so that no revoke holds the CPU for longer
+/// than one cap's removal and finalisation.
+pub fn revoke_preemptible(
+    memory: &mut SlotMemory<'_>,
+    at: SlotAddr,
+    preempt: &mut dyn FnMut() -> bool,
+) -> Result<Revoked, KernelError> {
     let revoked = memory.get(at).copied().ok_or(TARGET_LOOKUP)?;
     let mut removed = 0;
     // Every round removes at least one cap.
     for _ in 0..=memory.len() {
         let Some(parent) = memory.get(at).copied().filter(|s| s.cap() == revoked.cap()) else {
-            return Ok(removed);
+            return Ok(Revoked::All(removed));
         };
         match next_of(memory, at) {
             Some(next) if memory.get(next).is_some_and(|n| is_parent_of(&parent, n)) => {
-                removed += delete_slot(memory, next)?;
+                let (count, done) = delete_slot(memory, next, preempt)?;
+                removed += count;
+                if !done || preempt() {
+                    return Ok(Revoked::Preempted(removed));
+                }
             }
-            _ => return Ok(removed),
+            _ => return Ok(Revoked::All(removed)),
         }
     }
     Err(INCONSISTENT)
 }
 
 /// Removes the cap at `target` and, first, every cap in the CNodes whose
-/// last cap is being removed (see [`delete`]). Returns the caps removed.
-fn delete_slot(memory: &mut SlotMemory<'_>, target: SlotAddr) -> Result<u64, KernelError> {
+/// last cap is being removed (see [`delete`]). Returns the caps removed,
+/// and whether `target` went: with a preemption point (`preempt`) after
+/// each cap removed before it, it may stop early, leaving `target` and the
+/// caps not yet reached.
+fn delete_slot(
+    memory: &mut SlotMemory<'_>,
+    target: SlotAddr,
+    preempt: &mut dyn FnMut() -> bool,
+) -> Result<(u64, bool), KernelError> {
     let mut removed = 0;
     // Every round removes at least one cap, so the window bounds the rounds.
     for _ in 0..=memory.len() {
@@ -311,7 +350,10 @@ fn delete_slot(memory: &mut SlotMemory<'_>, target: SlotAddr) -> Result<u64, Ker
         unlink(memory, leaf).ok_or(INCONSISTENT)?;
         removed += 1;
         if leaf == target {
-            return Ok(removed);
+            return Ok((removed, true));
+        }
+        if preempt() {
+            return Ok((removed, false));
         }
         // The slots after `leaf` in its table: remove them too while none
         // needs a walk of its own, instead of walking down again for each.
@@ -326,6 +368,9 @@ fn delete_slot(memory: &mut SlotMemory<'_>, target: SlotAddr) -> Result<u64, Ker
             }
             unlink(memory, slot).ok_or(INCONSISTENT)?;
             removed += 1;
+            if preempt() {
+                return Ok((removed, false));
+            }
         }
     }
     Err(INCONSISTENT)

@@ -4,7 +4,7 @@
 //! IrqHandler cap acknowledges one ([`unmask`]); each interrupt masks its
 //! line again until the driver has handled it ([`irq_arrived`]).
 
-use core::sync::atomic::{AtomicU16, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 
 use x86_64::instructions::port::Port;
 
@@ -129,4 +129,71 @@ pub fn unmask(irq: u8) {
             master.write(mask & !(1 << 2));
         }
     }
+}
+
+/// A timer tick arrived in ring 0 (while the kernel waited with
+/// interrupts on, or at a preemption point): for the time slice of the
+/// thread whose system call was preempted.
+static TICKED: AtomicBool = AtomicBool::new(false);
+
+/// The timer interrupt arrived in ring 0: told the PIC, and noted.
+pub fn tick_in_kernel() {
+    end_of_interrupt();
+    TICKED.store(true, Ordering::Release);
+}
+
+/// Whether a tick arrived in ring 0 since the last call.
+pub fn take_kernel_tick() -> bool {
+    TICKED.swap(false, Ordering::AcqRel)
+}
+
+/// Preemption points taken, and the longest stretch between two of one
+/// system call's (in time-stamp counter ticks: guest instructions under
+/// QEMU's `-icount`), for the kernel's report.
+static POINTS: AtomicU64 = AtomicU64::new(0);
+static LONGEST: AtomicU64 = AtomicU64::new(0);
+static LAST: AtomicU64 = AtomicU64::new(0);
+
+/// The time-stamp counter.
+fn now() -> u64 {
+    // SAFETY: `rdtsc` reads a counter; it has no other effect.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// A long operation (a revoke) starts: its first stretch is measured from
+/// here.
+pub fn start_preemptible() {
+    LAST.store(now(), Ordering::Relaxed);
+}
+
+/// A preemption point (seL4's `preemptionPoint`): interrupts are let in
+/// for one instruction, and the operation stops if any came (a timer tick
+/// or a driver's IRQ, which the ring-0 handlers note: `tick_in_kernel`,
+/// `irq_arrived`), for its system call to be restarted once they are
+/// handled. The kernel's state is consistent here by the caller's
+/// contract, and the handlers touch only this module's statics and the
+/// PIC.
+pub fn preemption_point() -> bool {
+    let at = now();
+    let stretch = at.saturating_sub(LAST.load(Ordering::Relaxed));
+    LONGEST.fetch_max(stretch, Ordering::Relaxed);
+    POINTS.fetch_add(1, Ordering::Relaxed);
+    // `sti` takes effect after the next instruction: the window is the
+    // `nop`.
+    // SAFETY: interrupts come in for the one `nop`; the ring-0 handlers
+    // (`interrupts::exception_handler`) only note them and return, on this
+    // stack, which has room for their frame.
+    unsafe { core::arch::asm!("sti", "nop", "cli") };
+    let pending = TICKED.load(Ordering::Acquire) || ARRIVED.load(Ordering::Acquire) != 0;
+    LAST.store(now(), Ordering::Relaxed);
+    pending
+}
+
+/// How many preemption points were taken, and the longest stretch of a
+/// preemptible operation without one.
+pub fn preemption_stats() -> (u64, u64) {
+    (
+        POINTS.load(Ordering::Relaxed),
+        LONGEST.load(Ordering::Relaxed),
+    )
 }

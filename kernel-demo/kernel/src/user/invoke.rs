@@ -33,6 +33,22 @@ use super::lifecycle::{evict, zero_objects};
 use super::sched::{enqueue, remove, set_priority};
 use super::state::{Identity, Kernel, USER_RFLAGS, ipc_buffer, slots, thread_cap, with_memory};
 
+/// The system call of `current` stopped at a preemption point: its RIP
+/// goes back onto its `syscall` instruction (two bytes), so that it makes
+/// the same call, with the same registers, when it runs again, and the
+/// scheduler hears of it (`Kernel::preempted`). Its status is left as it
+/// is: it is the system call's number.
+fn restart(k: &mut Kernel, current: u64) -> SyscallStatus {
+    k.preempted = true;
+    k.restarts += 1;
+    let context = &mut k.tcb(current).context;
+    context.rip -= SYSCALL_BYTES;
+    SyscallStatus::Ok
+}
+
+/// The length of the `syscall` instruction (0f 05).
+const SYSCALL_BYTES: u64 = 2;
+
 /// A `Call` on the kernel object `cap` (in `slot` of the caller's CSpace):
 /// decode, run, reply. The message words are read where they are: the
 /// registers, and for a longer message the IPC buffer, whose first
@@ -101,7 +117,18 @@ pub(super) fn invoke_object(
                 .map(|p| zero_objects(&p, device, kernel_pml4, &mut k.threads))
         }
         Some(CapType::CNodeCap) => match CNodeCap::from_cap(cap) {
-            Some(cnode) => with_memory(k, |memory| invoke_cnode(memory, cnode, info, msg, caps)),
+            Some(cnode) => {
+                crate::timer::start_preemptible();
+                let invocation = (info, msg, caps);
+                let mut point = crate::timer::preemption_point;
+                match with_memory(k, |memory| {
+                    invoke_cnode(memory, cnode, invocation, &mut point)
+                }) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => return restart(k, current),
+                    Err(error) => Err(error),
+                }
+            }
             None => Err(KernelError::IllegalOperation),
         },
         Some(CapType::TcbCap) => invoke_tcb(k, cap, info, msg, (caps, &sources)),

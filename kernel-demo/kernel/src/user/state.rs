@@ -113,6 +113,12 @@ pub(super) struct Kernel {
     pub(super) boot_image: (u64, u64),
     /// `Call` and `ReplyRecv` may take the IPC fast paths.
     pub(super) fast_path: bool,
+    /// The current system call stopped at a preemption point: it is
+    /// restarted (its thread's RIP back on the `syscall`), and the
+    /// interrupts that came are handled first.
+    pub(super) preempted: bool,
+    /// System calls restarted so.
+    pub(super) restarts: u64,
 }
 
 pub(super) static mut KERNEL: Kernel = Kernel {
@@ -139,6 +145,8 @@ pub(super) static mut KERNEL: Kernel = Kernel {
     pml4_cap_removed: false,
     boot_image: (0, 0),
     fast_path: false,
+    preempted: false,
+    restarts: 0,
 };
 
 /// The kernel state: the one mutable context of a kernel entry, threaded

@@ -101,6 +101,10 @@ pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
             receive(k, current)
         }
     };
+    if k.preempted {
+        // Restarted: the registers stay as the call left them.
+        return false;
+    }
     let thread = k.tcb(current);
     // A thread that blocked gets its status (and message) when it is woken.
     if thread.state == ThreadState::Running {

@@ -446,8 +446,71 @@ fn main(
     failures += driver::run(&mut env, slot + 3000);
     failures += fuzz::run(&mut env, slot + 60);
     failures += spawn::run(&mut env, boot_image, slot + 80);
+    failures += long_revoke(&mut env, untyped, slot + 3100);
     let _ = writeln!(env, "root: done; {failures} failures");
     failures
+}
+
+/// The endpoints [`long_revoke`] makes: a CNode's worth.
+const LONG_REVOKE_RADIX: u64 = 12;
+
+/// A revoke long enough to be preempted: an Untyped (in slot `base`) with
+/// a CNode of 4096 slots (in `base + 1`) filled with endpoints, 256 per
+/// retype, all revoked in one call. The kernel stops the revoke at a
+/// preemption point whenever an interrupt (the 1 kHz timer) is pending and
+/// restarts the call, so the root sees one call that succeeds; the
+/// kernel's final report counts the restarts, and the transcript check
+/// requires some. Returns the number of failures.
+fn long_revoke(env: &mut Env, untyped: u64, base: u64) -> u64 {
+    let count = 1 << LONG_REVOKE_RADIX;
+    let mut failures = step!(
+        env,
+        fill_for_revoke(env, untyped, base),
+        "a 1 MiB Untyped with a CNode of {count} slots and {count} endpoints in it"
+    );
+    let r = revoke(env, base);
+    let found = syscall(Syscall::DebugCapType, base + 1, 0, [0; 4]).words;
+    let gone = found[0] == 0 && found[1] == 0;
+    failures += step!(
+        env,
+        r,
+        "revoke it in one call ({} caps; the kernel may stop and restart it to let interrupts in): its CNode {}",
+        count + 1,
+        if gone {
+            "is gone"
+        } else {
+            "is still there (WRONG)"
+        }
+    );
+    failures + u64::from(!gone) + step!(env, delete(env, base), "delete the Untyped")
+}
+
+/// Makes what [`long_revoke`] revokes: a 1 MiB Untyped from `untyped` in
+/// slot `base`, and from it a CNode of 4096 slots in `base + 1` filled with
+/// endpoints, 256 per retype.
+fn fill_for_revoke(env: &mut Env, untyped: u64, base: u64) -> Result<(), Error> {
+    let (memory, cnode) = (base, base + 1);
+    retype(env, untyped, ObjectType::Untyped, 20, memory, 1)?;
+    retype(env, memory, ObjectType::CNode, LONG_REVOKE_RADIX, cnode, 1)?;
+    (0..(1 << LONG_REVOKE_RADIX) / 256).try_for_each(|batch| {
+        env.invoke(
+            memory,
+            |msg, caps| {
+                caps::encode_untyped_cap_retype(
+                    ObjectType::Endpoint as u64,
+                    0,
+                    ROOT_CNODE_SLOT,
+                    cnode,
+                    DEPTH,
+                    batch * 256,
+                    256,
+                    msg,
+                    caps,
+                )
+            },
+            decode_untyped_cap_retype_reply,
+        )
+    })
 }
 
 /// The endpoint the server thread receives on, and the slot it receives a
@@ -580,6 +643,12 @@ fn ipc(env: &mut Env, base: u64) -> u64 {
     for _ in 0..3 {
         yield_now();
     }
+    // Said before the delete: the waiter may run (and say it was woken)
+    // before the root's step line, if the root's time slice ends between.
+    let _ = writeln!(
+        env,
+        "root: deleting the last cap to the endpoint the waiter waits on"
+    );
     let r = r.and_then(|()| delete(env, waiting_on));
     failures += step!(
         env,
@@ -1141,6 +1210,29 @@ mod bench {
             "frame-retype",
             frame,
             "retype one 4 KiB frame through the generated stub: checks, placement, zeroing 4 KiB",
+        );
+        // A revoke of 4,097 caps, which the kernel stops at a preemption
+        // point whenever the 1 kHz timer is pending and restarts: the whole
+        // call, restarts included, a few times (each is long). The kernel's
+        // final report gives the longest stretch without a preemption point.
+        let at = base + 20 + RUNS as u64 + 40;
+        let mut samples = [0u64; 5];
+        for sample in &mut samples {
+            if let Err(error) = super::fill_for_revoke(env, untyped, at) {
+                let _ = writeln!(env, "bench: setting up the revoke failed: {error}");
+                return 1;
+            }
+            let start = rdtsc();
+            let _ = super::revoke(env, at);
+            *sample = rdtsc() - start;
+            let _ = super::delete(env, at);
+        }
+        samples.sort_unstable();
+        report(
+            env,
+            "revoke-4097",
+            (samples[0], samples[samples.len() / 2]),
+            "revoke of an Untyped's 4097 children (a CNode full of endpoints) in one call, restarts at preemption points included",
         );
         let _ = writeln!(env, "bench: done");
         0
