@@ -173,7 +173,7 @@ const DRIVER_RECEIVED: (&str, &str) = (
 /// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
 /// the order it makes them: each prints `attack <name>: refused (...)` or
 /// `attack <name>: contained (...)`, or `SUCCEEDED` when it worked.
-pub const ATTACKS: [&str; 12] = [
+pub const ATTACKS: [&str; 13] = [
     "cnode-reuse",
     "pml4-reuse",
     "ipc-buffer-reuse",
@@ -186,6 +186,7 @@ pub const ATTACKS: [&str; 12] = [
     "device-ipc-buffer",
     "thread-flood",
     "address-space-flood",
+    "asid-pool-deleted",
 ];
 /// Whether `line` is the kernel's report of a passing audit: it must name
 /// every invariant the audit checks, the page tables' included.
@@ -583,6 +584,25 @@ fn attack_problems(lines: &[&str]) -> Vec<String> {
             problems.push(format!("`{line}` is out of order (attacks: {ATTACKS:?})"));
         }
         previous = Some(previous.map_or(at, |p| p.max(at)));
+    }
+    // The thread whose address space lost its number was stopped by the
+    // kernel, before the attack's line, rather than run.
+    let pool = lines
+        .iter()
+        .position(|l| l.starts_with("attack asid-pool-deleted: "))
+        .and_then(|at| {
+            let tcb = lines[at].split_once("(TCB at ")?.1.split_once(')')?.0;
+            Some((
+                at,
+                format!("thread {tcb} stopped: its address space was deleted"),
+            ))
+        });
+    match pool {
+        Some((at, stopped)) if lines[..at].contains(&stopped.as_str()) => {}
+        Some((_, stopped)) => problems.push(format!(
+            "no `{stopped}` line before the asid-pool-deleted attack's"
+        )),
+        None => problems.push("the asid-pool-deleted attack names no TCB".to_owned()),
     }
     // The stale-reply attack audits while a server holds a reply cap.
     let saw_reply = lines
@@ -1415,6 +1435,8 @@ mod tests {
         attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: IllegalOperation)\r\n\
         attack thread-flood: contained (1000 of 1000 threads ran one after another, each TCB at 0x4980000 in the memory of the one before, then 100 of 100 at once; all paid from my budget, none left in the kernel)\r\n\
         attack address-space-flood: contained (256 address spaces from 1 MiB of my budget, 256 numbered from my own pool, then the next: NotEnoughMemory { left: 0 }; the kernel keeps no table of numbers)\r\n\
+        thread 0x4941000 stopped: its address space was deleted\r\n\
+        attack asid-pool-deleted: contained (after deleting my ASID pool, a thread (TCB at 0x4941000) configured with a PML4 it numbered, resumed: did not run; a PDPT mapped into that PML4 (one mapped before): FailedLookup { source: 0 })\r\n\
         audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, each of 1 reply caps names a live caller waiting for it, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
         attack: kernel audit after the attacks: ok\r\n\
         thread 0x4828000 exited with status 0\r\n\
@@ -1947,6 +1969,29 @@ mod tests {
     /// The summaries of a run with the fast path and one without.
     const FAST_RUN: &str = "kernel: no runnable threads left: 4 exited, 3 faulted, 0 blocked; 1000 system calls (12 on the IPC fast path), 40 preemptions; 2 interrupts for drivers, 1 while idle; no kernel heap\n";
     const SLOW_RUN: &str = "kernel: no runnable threads left: 2 exited, 3 faulted, 0 blocked; 1072 system calls (0 on the IPC fast path), 38 preemptions; 25 interrupts for drivers, 23 while idle; no kernel heap\n";
+
+    #[test]
+    fn a_thread_whose_pool_went_must_be_stopped_by_the_kernel() {
+        let ran = GOOD.replace(
+            "thread 0x4941000 stopped: its address space was deleted\r\n",
+            "",
+        );
+        let problems = check(&ran, QemuExit::Code(EXIT_SUCCESS)).unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("stopped: its address space was deleted")),
+            "{problems:?}"
+        );
+        let other = GOOD.replace(
+            "thread 0x4941000 stopped: its address",
+            "thread 0x4942000 stopped: its address",
+        );
+        assert!(
+            check(&other, QemuExit::Code(EXIT_SUCCESS)).is_err(),
+            "another thread"
+        );
+    }
 
     #[test]
     fn a_revoke_never_preempted_fails() {

@@ -362,7 +362,7 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         env,
         "attack: holding only my Untyped, CNode, PML4 and ASID pool (and a device Untyped for one attack)"
     );
-    let attacks: [Attack; 12] = [
+    let attacks: [Attack; 13] = [
         ("cnode-reuse", cnode_reuse),
         ("pml4-reuse", pml4_reuse),
         ("ipc-buffer-reuse", ipc_buffer_reuse),
@@ -375,6 +375,8 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         ("device-ipc-buffer", device_ipc_buffer),
         ("thread-flood", thread_flood),
         ("address-space-flood", address_space_flood),
+        // Last: it deletes my ASID pool.
+        ("asid-pool-deleted", asid_pool_deleted),
     ];
     let mut failed = 0;
     for (name, attack) in attacks {
@@ -1234,5 +1236,61 @@ fn address_space_flood(env: &mut Env) -> Result<(), Error> {
     revoke(env, SELF, F)?;
     delete(env, SELF, F)?;
     clean_up(env, &[]);
+    Ok(())
+}
+
+/// Set by [`must_not_run`] if it ever runs.
+static RAN: Cell = Cell::new();
+
+/// The thread of [`asid_pool_deleted`]: its address space maps nothing,
+/// so it would fault at once in it; only in another (this task's, the
+/// kernel keeping the wrong CR3) could it say it ran.
+extern "C" fn must_not_run(_: u64) -> ! {
+    RAN.store(Ok(1));
+    capc_demo_user::exit(1)
+}
+
+/// 13. My ASID pool deleted under a thread's address space.
+///
+/// A PML4 numbered from my own pool is a thread's VSpace; the pool goes,
+/// then I resume the thread. The number no longer stands for the PML4: the
+/// kernel must run the thread in no address space (it stops it when it
+/// would switch to it: its line `thread ... stopped: its address space was
+/// deleted`, which the transcript check requires for this TCB), and
+/// nothing maps into that PML4 again.
+fn asid_pool_deleted(env: &mut Env) -> Result<(), Error> {
+    let (space, before, after) = (FIRST, FIRST + 5, FIRST + 6);
+    let t = unconfigured(env, FIRST + 1, must_not_run)?;
+    address_space(env, U, space)?;
+    configure(env, t.tcb, SELF, space, (t.buffer, t.buffer_at))?;
+    // A page-directory-pointer table, the first level a PML4 takes, maps
+    // while the pool stands.
+    retype_one(env, W, ObjectType::Pdpt, 0, before)?;
+    map_table(env, before, space, ELSEWHERE)?;
+    delete(env, SELF, ASID_POOL)?;
+    resume(env, t.tcb)?;
+    for _ in 0..3 {
+        yield_now();
+    }
+    // Another, at the next 512 GiB, once the pool went.
+    retype_one(env, W, ObjectType::Pdpt, 0, after)?;
+    let mapped = map_table(env, after, space, ELSEWHERE + (1 << 39));
+    let ran = RAN.load().is_some();
+    report(
+        env,
+        "asid-pool-deleted",
+        if mapped.is_err() && !ran {
+            Verdict::Contained
+        } else {
+            Verdict::Succeeded
+        },
+        format_args!(
+            "after deleting my ASID pool, a thread (TCB at {:#x}) configured with a PML4 it numbered, resumed: {}; a PDPT mapped into that PML4 (one mapped before): {}",
+            address(t.tcb),
+            if ran { "ran" } else { "did not run" },
+            Shown(mapped)
+        ),
+    );
+    clean_up(env, &[t.tcb]);
     Ok(())
 }

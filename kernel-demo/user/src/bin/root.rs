@@ -3285,6 +3285,11 @@ mod spawn {
                 caps::decode_cnode_cap_mint_reply,
             )?;
         }
+        // The task's pool is the task's alone: with the root's cap gone,
+        // the task's is the last, and deleting it frees the pool's numbers.
+        if let Some((_, pool, _, _)) = pool {
+            super::delete(env, pool)?;
+        }
         let mut task = Space {
             pml4,
             tables: [(0, 0); 16],
@@ -3572,9 +3577,12 @@ mod spawn {
         }
     }
 
-    /// log2 of the attack program's budget: 4 MiB (of which its
-    /// address-space flood takes 1 MiB).
-    const ATTACK_BUDGET_BITS: u64 = 22;
+    /// log2 of the attack program's budget: 8 MiB (of which its
+    /// address-space flood takes 1 MiB, aligned, and each of its 13
+    /// attacks 96 KiB more: the budget's watermark only goes back once
+    /// none of its objects is left, and its own CNode, tables and pool
+    /// stay).
+    const ATTACK_BUDGET_BITS: u64 = 23;
 
     /// Starts the `attack` program, which holds only what every task holds
     /// (and a device Untyped of 4 KiB for its last attack), and waits for
