@@ -1042,7 +1042,7 @@ mod bench {
 
     use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_STACK_TOP, ROOT_VSPACE_SLOT, Syscall};
     use capc_demo_user::caps::{self, ObjectType, decode_untyped_cap_retype_reply};
-    use capc_demo_user::{Env, null_syscall, rdtsc, syscall};
+    use capc_demo_user::{Env, Error, null_syscall, rdtsc, syscall};
 
     /// Measurements per benchmark.
     pub const RUNS: usize = 101;
@@ -1211,6 +1211,29 @@ mod bench {
             frame,
             "retype one 4 KiB frame through the generated stub: checks, placement, zeroing 4 KiB",
         );
+        // COM2's interrupt to its driver: the THR-empty interrupt, raised
+        // by enabling it, to a driver thread of a higher priority waiting
+        // on the notification the line signals.
+        match irq_to_driver(env, untyped, at_irq(base)) {
+            Ok((out8, delivered)) => {
+                report(
+                    env,
+                    "out8",
+                    out8,
+                    "an IoPort cap's out8 to COM2's scratch register: the invocation the next one makes",
+                );
+                report(
+                    env,
+                    "irq-to-driver",
+                    delivered,
+                    "out8 that makes COM2 raise IRQ 3, to its driver running after its wait: the out8, the interrupt, delivery to the notification, a switch",
+                );
+            }
+            Err(error) => {
+                let _ = writeln!(env, "bench: setting up the COM2 driver failed: {error}");
+                return 1;
+            }
+        }
         // A revoke of 4,097 caps, which the kernel stops at a preemption
         // point whenever the 1 kHz timer is pending and restarts: the whole
         // call, restarts included, a few times (each is long). The kernel's
@@ -1236,6 +1259,108 @@ mod bench {
         );
         let _ = writeln!(env, "bench: done");
         0
+    }
+
+    /// The first of the slots [`irq_to_driver`] uses, past the others.
+    fn at_irq(base: u64) -> u64 {
+        base + 20 + RUNS as u64 + 60
+    }
+
+    /// COM2's ports, the scratch and interrupt-enable registers, its line.
+    const COM2: u16 = 0x2f8;
+    const IER: u16 = 1;
+    const LCR: u16 = 3;
+    const MCR: u16 = 4;
+    const SCR: u16 = 7;
+    const COM2_IRQ: u8 = 3;
+
+    /// The driver's IoPort cap, IrqHandler cap and notification, and when
+    /// its wait last returned (the time-stamp counter).
+    static IRQ_SLOTS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+    static IRQ_SEEN: AtomicU64 = AtomicU64::new(0);
+
+    fn out8(env: &mut Env, ports: u64, register: u16, value: u8) -> Result<(), Error> {
+        env.invoke(
+            ports,
+            |m, _| caps::encode_io_port_cap_out8(COM2 + register, value, m),
+            caps::decode_io_port_cap_out8_reply,
+        )
+    }
+
+    fn ack(env: &mut Env, irq: u64) -> Result<(), Error> {
+        env.invoke(
+            irq,
+            |_, _| caps::encode_irq_handler_cap_ack(),
+            caps::decode_irq_handler_cap_ack_reply,
+        )
+    }
+
+    /// Sets COM2's line up for a driver thread at priority 10 (from slot
+    /// `base` on, 8 slots) and measures, [`RUNS`] times each: an out8 that
+    /// raises nothing, and an out8 that enables the THR-empty interrupt
+    /// until the driver's wait returns (the driver turns it off and
+    /// acknowledges the line before it waits again).
+    fn irq_to_driver(
+        env: &mut Env,
+        untyped: u64,
+        base: u64,
+    ) -> Result<((u64, u64), (u64, u64)), Error> {
+        let (ports, irq, wait_on, bound, tcb) = (base, base + 1, base + 2, base + 3, base + 4);
+        super::driver::issue(env, COM2, COM2 + 7, ports)?;
+        super::driver::get(env, COM2_IRQ, irq)?;
+        super::retype(env, untyped, ObjectType::Notification, 0, wait_on, 1)?;
+        super::mint(env, wait_on, bound, caps::Rights::WRITE, 1)?;
+        env.invoke(
+            irq,
+            |_, c| caps::encode_irq_handler_cap_set_notification(bound, c),
+            caps::decode_irq_handler_cap_set_notification_reply,
+        )?;
+        // 8 data bits, the interrupt line on (OUT2), no interrupt enabled.
+        out8(env, ports, LCR, 0x03)?;
+        out8(env, ports, MCR, 0x08)?;
+        out8(env, ports, IER, 0)?;
+        ack(env, irq)?;
+        for (slot, value) in IRQ_SLOTS.iter().zip([ports, irq, wait_on]) {
+            slot.store(value, Ordering::Relaxed);
+        }
+        // Of a higher priority than the root: it runs, and waits, at once.
+        // Its stack is two pages (an invocation's message arrays take more
+        // than one): `own_thread` maps the upper, this the lower.
+        let (lower, at) = (base + 7, 0x3_0000);
+        super::own_thread(env, tcb, at, irq_driver, |env| {
+            super::retype(env, untyped, ObjectType::Frame, 12, lower, 1)?;
+            super::map_frame(env, lower, ROOT_STACK_TOP + at - 0x1000)?;
+            super::set_priority(env, tcb, 10)
+        })?;
+        let scratch = measure(|_| {
+            let _ = out8(env, ports, SCR, 0);
+        });
+
+        let mut samples = [0u64; RUNS];
+        for sample in &mut samples {
+            IRQ_SEEN.store(0, Ordering::Relaxed);
+            let start = rdtsc();
+            out8(env, ports, IER, 0x02)?;
+            *sample = IRQ_SEEN.load(Ordering::Acquire).wrapping_sub(start);
+        }
+        samples.sort_unstable();
+        Ok((scratch, (samples[0], samples[RUNS / 2])))
+    }
+
+    /// The driver of [`irq_to_driver`]: waits for COM2's interrupt, notes
+    /// when, turns it off and acknowledges the line, forever.
+    extern "C" fn irq_driver(buffer: u64) -> ! {
+        // SAFETY: the root mapped this thread's own IPC buffer at `buffer`.
+        let mut env = unsafe { Env::new(buffer) };
+        let [ports, irq, wait_on] = [0, 1, 2].map(|i| IRQ_SLOTS[i].load(Ordering::Relaxed));
+        loop {
+            if env.wait(wait_on).is_err() {
+                capc_demo_user::exit(1);
+            }
+            IRQ_SEEN.store(rdtsc(), Ordering::Release);
+            let _ = out8(&mut env, ports, IER, 0);
+            let _ = ack(&mut env, irq);
+        }
     }
 
     /// Sets up [`far_echo`] in an address space of its own (a PML4
@@ -3875,7 +4000,7 @@ mod driver {
     /// Interrupts it handled.
     static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
-    fn issue(env: &mut Env, first: u16, last: u16, to: u64) -> Result<(), Error> {
+    pub(super) fn issue(env: &mut Env, first: u16, last: u16, to: u64) -> Result<(), Error> {
         env.invoke(
             ROOT_IO_PORT_CONTROL_SLOT,
             |m, c| {
@@ -3885,7 +4010,7 @@ mod driver {
         )
     }
 
-    fn get(env: &mut Env, irq: u8, to: u64) -> Result<(), Error> {
+    pub(super) fn get(env: &mut Env, irq: u8, to: u64) -> Result<(), Error> {
         env.invoke(
             ROOT_IRQ_CONTROL_SLOT,
             |m, c| caps::encode_irq_control_cap_get(irq, ROOT_CNODE_SLOT, to, 64, m, c),
