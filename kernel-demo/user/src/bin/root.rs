@@ -1047,6 +1047,9 @@ mod bench {
     /// Measurements per benchmark.
     pub const RUNS: usize = 101;
 
+    /// A benchmark's minimum and median.
+    type MinMedian = (u64, u64);
+
     /// The endpoint the echo thread serves.
     static ECHO_ENDPOINT: AtomicU64 = AtomicU64::new(0);
 
@@ -1304,7 +1307,7 @@ mod bench {
         env: &mut Env,
         untyped: u64,
         base: u64,
-    ) -> Result<((u64, u64), (u64, u64)), Error> {
+    ) -> Result<(MinMedian, MinMedian), Error> {
         let (ports, irq, wait_on, bound, tcb) = (base, base + 1, base + 2, base + 3, base + 4);
         super::driver::issue(env, COM2, COM2 + 7, ports)?;
         super::driver::get(env, COM2_IRQ, irq)?;
