@@ -605,13 +605,8 @@ mod tests {
     /// addresses, most of them aimed at a filled slot).
     #[test]
     fn the_fast_lookup_agrees_with_the_full_one() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::model_check::XorShift(0x9e37_79b9_7f4a_7c15u64);
+        let mut next = move || rng.next();
         let mut found = 0;
         for _ in 0..2000 {
             let mut slots = [Slot::EMPTY; 64];

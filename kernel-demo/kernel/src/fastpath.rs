@@ -334,13 +334,8 @@ mod tests {
     /// and it is taken often enough for that to mean something.
     #[test]
     fn a_fast_path_changes_nothing_or_what_the_slow_path_changes() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::model_check::XorShift(0x2545_f491_4f6c_dd1du64);
+        let mut next = move || rng.next();
         let mut taken = [0; 2];
         for round in 0..200_000 {
             let mut fast = random(&mut next);

@@ -263,10 +263,11 @@ pub(crate) fn check_invariants(memory: &SlotMemory<'_>, root: Table) -> Result<(
 }
 
 /// Marsaglia's xorshift64: deterministic, no dependencies.
-struct XorShift(u64);
+/// The host tests' random numbers: xorshift64, seeded by the test.
+pub(crate) struct XorShift(pub(crate) u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -275,7 +276,7 @@ impl XorShift {
         x
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }

@@ -162,21 +162,10 @@ fn transfer_in_general(k: &mut Kernel, from: u64, to: u64, badge: u64, grant: bo
         k.tcb(to).fault = abi::FaultMessage::NONE;
         return;
     }
+    // A message that fits the registers went in `transfer`.
     let sender = k.tcb(from);
     let g = &sender.context.general;
     let words = [g[reg::RDX], g[reg::R8], g[reg::R9], g[reg::R10]];
-    // The common case, a message that fits the registers and carries no
-    // caps, goes as it is: its `MessageInfo` word is already right.
-    if abi::fits_registers(g[reg::RSI]) {
-        let word = g[reg::RSI];
-        let r = &mut k.tcb(to).context.general;
-        r[reg::RAX] = SyscallStatus::Ok as u64;
-        r[reg::RDI] = badge;
-        r[reg::RSI] = word;
-        (r[reg::RDX], r[reg::R8], r[reg::R9], r[reg::R10]) =
-            (words[0], words[1], words[2], words[3]);
-        return;
-    }
     let mut info = abi::unpack_info(g[reg::RSI]).unwrap_or(MessageInfo {
         label: 0,
         length: 0,

@@ -1044,6 +1044,8 @@ mod bench {
     use capc_demo_user::caps::{self, ObjectType, decode_untyped_cap_retype_reply};
     use capc_demo_user::{Env, Error, null_syscall, rdtsc, syscall};
 
+    use super::driver::{COM2, COM2_IRQ, IER, LCR, MCR, ack, out8};
+
     /// Measurements per benchmark.
     pub const RUNS: usize = 101;
 
@@ -1269,34 +1271,13 @@ mod bench {
         base + 20 + RUNS as u64 + 60
     }
 
-    /// COM2's ports, the scratch and interrupt-enable registers, its line.
-    const COM2: u16 = 0x2f8;
-    const IER: u16 = 1;
-    const LCR: u16 = 3;
-    const MCR: u16 = 4;
+    /// COM2's scratch register, which an `out8` may write to no effect.
     const SCR: u16 = 7;
-    const COM2_IRQ: u8 = 3;
 
     /// The driver's IoPort cap, IrqHandler cap and notification, and when
     /// its wait last returned (the time-stamp counter).
     static IRQ_SLOTS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
     static IRQ_SEEN: AtomicU64 = AtomicU64::new(0);
-
-    fn out8(env: &mut Env, ports: u64, register: u16, value: u8) -> Result<(), Error> {
-        env.invoke(
-            ports,
-            |m, _| caps::encode_io_port_cap_out8(COM2 + register, value, m),
-            caps::decode_io_port_cap_out8_reply,
-        )
-    }
-
-    fn ack(env: &mut Env, irq: u64) -> Result<(), Error> {
-        env.invoke(
-            irq,
-            |_, _| caps::encode_irq_handler_cap_ack(),
-            caps::decode_irq_handler_cap_ack_reply,
-        )
-    }
 
     /// Sets COM2's line up for a driver thread at priority 10 (from slot
     /// `base` on, 8 slots) and measures, [`RUNS`] times each: an out8 that
@@ -1347,6 +1328,13 @@ mod bench {
             *sample = IRQ_SEEN.load(Ordering::Acquire).wrapping_sub(start);
         }
         samples.sort_unstable();
+        // Suspended, it no longer waits for an interrupt: the kernel may
+        // end the run when nothing else can run.
+        env.invoke(
+            tcb,
+            |_, _| caps::encode_tcb_cap_suspend(),
+            caps::decode_tcb_cap_suspend_reply,
+        )?;
         Ok((scratch, (samples[0], samples[RUNS / 2])))
     }
 
@@ -3983,15 +3971,34 @@ mod driver {
     /// What QEMU feeds COM2: `INPUT` in xtask/src/transcript.rs.
     pub const INPUT: &[u8] = b"capc: bytes for a user-level driver\n";
     /// COM2's ports and interrupt line.
-    const COM2: u16 = 0x2f8;
-    const COM2_IRQ: u8 = 3;
+    pub(super) const COM2: u16 = 0x2f8;
+    pub(super) const COM2_IRQ: u8 = 3;
     /// UART registers, from the base port.
     const DATA: u16 = 0;
-    const IER: u16 = 1;
+    pub(super) const IER: u16 = 1;
     const FCR: u16 = 2;
-    const LCR: u16 = 3;
-    const MCR: u16 = 4;
+    pub(super) const LCR: u16 = 3;
+    pub(super) const MCR: u16 = 4;
     const LSR: u16 = 5;
+
+    /// Writes `value` to COM2's `register` through the IoPort cap `ports`.
+    pub(super) fn out8(env: &mut Env, ports: u64, register: u16, value: u8) -> Result<(), Error> {
+        env.invoke(
+            ports,
+            |m, _| caps::encode_io_port_cap_out8(COM2 + register, value, m),
+            caps::decode_io_port_cap_out8_reply,
+        )
+    }
+
+    /// Acknowledges the interrupt of the IrqHandler cap `irq`: its line
+    /// may come again.
+    pub(super) fn ack(env: &mut Env, irq: u64) -> Result<(), Error> {
+        env.invoke(
+            irq,
+            |_, _| caps::encode_irq_handler_cap_ack(),
+            caps::decode_irq_handler_cap_ack_reply,
+        )
+    }
 
     /// The slots the driver thread uses (set by `run`): its IoPort cap, its
     /// IrqHandler cap, the notification it waits on, the one it signals when
@@ -4138,13 +4145,7 @@ mod driver {
         // SAFETY: the root mapped this thread's own IPC buffer at `buffer`.
         let mut env = unsafe { Env::new(buffer) };
         let [ports, irq, wait_on, service] = [0, 1, 2, 3].map(|i| SLOTS[i].load(Ordering::Relaxed));
-        let out = |env: &mut Env, register: u16, value: u8| {
-            env.invoke(
-                ports,
-                |m, _| caps::encode_io_port_cap_out8(COM2 + register, value, m),
-                caps::decode_io_port_cap_out8_reply,
-            )
-        };
+        let out = |env: &mut Env, register: u16, value: u8| out8(env, ports, register, value);
         let inb = |env: &mut Env, register: u16| {
             env.invoke(
                 ports,
@@ -4152,13 +4153,7 @@ mod driver {
                 caps::decode_io_port_cap_in8_reply,
             )
         };
-        let ack = |env: &mut Env| {
-            env.invoke(
-                irq,
-                |_, _| caps::encode_irq_handler_cap_ack(),
-                caps::decode_irq_handler_cap_ack_reply,
-            )
-        };
+        let ack = |env: &mut Env| ack(env, irq);
         // 8 data bits, no FIFO, the interrupt line on (OUT2), then the
         // receive interrupt; the line may interrupt from now on.
         let setup = out(&mut env, LCR, 0x03)
