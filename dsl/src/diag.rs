@@ -116,6 +116,7 @@ catalogue! {
     DeriveObject = "E0606", Error, "derived cap cannot name its source's object";
     DeriveCycle = "E0607", Error, "derivation cycle";
     DeriveTwice = "E0608", Error, "cap type derived from two sources";
+    AtOffsetDisagree = "E0610", Error, "retype rules for one cap type disagree on `#[at_offset]`";
 
     MessageTooLong = "E0700", Error, "message exceeds the target's message words";
     TooManyCaps = "E0701", Error, "message carries more capabilities than the target allows";

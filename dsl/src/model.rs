@@ -457,6 +457,10 @@ pub struct Retype {
     pub targets: Vec<ObjectId>,
     /// Most objects one retype call may create.
     pub fan_out: u64,
+    /// `#[at_offset]`: the source may also be retyped at an explicit byte
+    /// offset into its region (Barrelfish's retype), not only at its
+    /// watermark; the objects must not overlap a live cap to memory in it.
+    pub at_offset: bool,
     /// Where it is declared.
     pub span: Span,
 }

@@ -19,8 +19,9 @@ use capc_dsl::interp::harness::{
 use capc_dsl::interp::{Machine, OpError};
 use capc_dsl::model::Spec;
 use capc_generated_tests::barrelfish::{
-    Cap, CapType, DERIVE_RULES, DeriveError, DeviceID, FCNode, FieldError, Frame_Mapping, IO, RAM,
-    Rights, derive, is_ancestor, is_copy, same_object, split, target,
+    Cap, CapType, DERIVE_RULES, DeriveError, Destination, DeviceID, FCNode, FieldError,
+    Frame_Mapping, IO, ObjectType, RAM, RetypeError, RetypeRequest, RetypeRule, Rights, derive,
+    is_ancestor, is_copy, region, retype_at, same_object, split, target,
 };
 use proptest::prelude::*;
 
@@ -346,6 +347,16 @@ enum Step {
         count: u64,
         dest: u64,
     },
+    /// From the RAM cap in slot 0 (or `source`, 1 time in 4), at `at`
+    /// bytes into it.
+    RetypeAt {
+        source: u64,
+        object: &'static str,
+        arg: u64,
+        at: u64,
+        count: u64,
+        dest: u64,
+    },
     Copy {
         source: u64,
         dest: u64,
@@ -371,6 +382,33 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             .prop_map(|(source, rule, dest)| Step::Derive { source, rule, dest }),
         3 => (0..16u64, 11..16u64, 0..4u64, slot.clone())
             .prop_map(|(source, arg, count, dest)| Step::Split { source, arg, count, dest }),
+        3 => (
+            0..16u64,
+            prop_oneof![
+                (12..17u64).prop_map(|a| ("FrameObject", a)),
+                Just(("DispatcherObject", 0)),
+                Just(("VNode_x86_64_ptableObject", 0)),
+                (12..15u64).prop_map(|a| ("RAMObject", a)),
+            ],
+            // Mostly page-aligned offsets in the 1 MiB RAM; some in its
+            // last 64 KiB, some anywhere and some past its end.
+            prop_oneof![
+                4 => (0..256u64).prop_map(|page| page << 12),
+                1 => (1..=16u64).prop_map(|page| 0x10_0000 - (page << 12)),
+                1 => 0..0x10_0000u64,
+                1 => 0x10_0000..0x20_0000u64,
+            ],
+            0..4u64,
+            slot.clone(),
+        )
+            .prop_map(|(source, (object, arg), at, count, dest)| Step::RetypeAt {
+                source,
+                object,
+                arg,
+                at,
+                count,
+                dest,
+            }),
         2 => (slot.clone(), slot.clone()).prop_map(|(source, dest)| Step::Copy { source, dest }),
         1 => slot.clone().prop_map(Step::Delete),
         1 => slot.prop_map(Step::Revoke),
@@ -396,6 +434,122 @@ fn has_pieces(m: &Machine<'_>, source: Cap) -> bool {
             && capc_generated_tests::barrelfish::region(cap)
                 .is_some_and(|(b, s)| b >= base && b.saturating_add(s) <= base + size)
     })
+}
+
+/// The packed cap of the interpreter's node `id`.
+fn packed(m: &Machine<'_>, id: capc_dsl::interp::NodeId) -> Cap {
+    Cap::from_words(
+        pack(m, &m.node(id).expect("live").cap)
+            .try_into()
+            .expect("4 words"),
+    )
+}
+
+/// What a kernel answers `retype_at`'s `meets_live_memory`, from the
+/// interpreter's tree and the generated predicates: whether a cap other
+/// than `source` (the invoked one) names memory with a byte among the
+/// `bytes` from `first` on and is a copy of it or a descendant of it or of
+/// a copy.
+fn meets_live_memory(
+    m: &Machine<'_>,
+    source: capc_dsl::interp::NodeId,
+    first: u64,
+    bytes: u64,
+) -> bool {
+    let end = u128::from(first) + u128::from(bytes);
+    let meets = |cap: Cap| {
+        region(cap).is_some_and(|(b, s)| {
+            u128::from(b) < end && u128::from(first) < u128::from(b) + u128::from(s)
+        })
+    };
+    let cap = packed(m, source);
+    m.nodes()
+        .filter(|(id, _)| same_object(cap, packed(m, *id)))
+        .any(|(id, _)| {
+            (id != source && meets(packed(m, id)))
+                || m.descendants(id).into_iter().any(|d| meets(packed(m, d)))
+        })
+}
+
+/// The generated `retype_at` of the cap in root slot `source` (the null
+/// cap when it is empty), with what a kernel would pass it read from the
+/// interpreter.
+fn generated_retype_at(
+    m: &Machine<'_>,
+    source: u64,
+    request: &RetypeRequest,
+    at: u64,
+) -> Result<capc_generated_tests::barrelfish::Placement, RetypeError> {
+    let id = m.id_at(root_slot(source));
+    let cap = id.map_or(Cap::from_words([0; 4]), |id| packed(m, id));
+    let has_children = id.is_some_and(|id| !m.children(id).is_empty());
+    retype_at(
+        cap,
+        has_children,
+        request,
+        at,
+        Some(Destination { slots: 16 }),
+        |i| m.node_at(root_slot(i)).is_none(),
+        |first, bytes| id.is_some_and(|id| meets_live_memory(m, id, first, bytes)),
+    )
+}
+
+/// The interpreter's error as the generated `RetypeError`.
+fn retype_error(e: OpError) -> RetypeError {
+    match e {
+        OpError::InvalidArgument { index } => RetypeError::InvalidArgument { index },
+        OpError::RangeError { min, max } => RetypeError::RangeError { min, max },
+        OpError::NotEnoughMemory { left } => RetypeError::NotEnoughMemory { left },
+        OpError::DeleteFirst => RetypeError::DeleteFirst,
+        OpError::FailedLookup { .. } => RetypeError::FailedLookup,
+        OpError::IllegalOperation => RetypeError::IllegalOperation,
+        OpError::AlignmentError => RetypeError::AlignmentError,
+        OpError::RevokeFirst => RetypeError::RevokeFirst,
+        other => panic!("retype_at never answers {other:?}"),
+    }
+}
+
+/// Runs a retype at `at` on both sides and checks they agree: the same
+/// error, or the same placement with the interpreter's new caps and source
+/// cap bit for bit.
+fn retype_at_agrees(
+    m: &mut Machine<'_>,
+    source: u64,
+    object: &str,
+    arg: u64,
+    at: u64,
+    count: u64,
+    dest: u64,
+) -> Result<Option<capc_generated_tests::barrelfish::Placement>, String> {
+    let number = spec().object_number(spec().object(object).expect("object type"));
+    let request = RetypeRequest {
+        object_type: number,
+        size_arg: arg,
+        offset: dest,
+        count,
+    };
+    let want = generated_retype_at(m, source, &request, at);
+    let got = m.retype_at(&[source], number, arg, at, &[], dest, count);
+    match (want, got) {
+        (Err(want), Err(got)) if want == retype_error(got) => Ok(None),
+        (Ok(p), Ok(r)) => {
+            let same = (p.first, p.count, p.size_bits, p.new_watermark, p.reset)
+                == (r.first, r.count, r.size_bits, r.new_watermark, r.reset);
+            if !same {
+                return Err(format!("generated {p:?}, interpreter {r:?}"));
+            }
+            if words(m, source) != p.updated_source {
+                return Err("the source caps differ".into());
+            }
+            for i in 0..p.count {
+                if Some(words(m, dest + i)) != p.cap(i, false) {
+                    return Err(format!("object {i}'s caps differ"));
+                }
+            }
+            Ok(Some(p))
+        }
+        (want, got) => Err(format!("generated {want:?}, interpreter {got:?}")),
+    }
 }
 
 /// Whether the interpreter's cap `id` has a descendant that the generated
@@ -529,6 +683,11 @@ proptest! {
                         },
                     }
                 }
+                Step::RetypeAt { source, object, arg, at, count, dest } => {
+                    let source = if source % 4 == 0 { source } else { 0 };
+                    let agreed = retype_at_agrees(&mut m, source, object, arg, at, count, dest);
+                    prop_assert!(agreed.is_ok(), "{step:?}: {agreed:?}");
+                }
                 Step::Copy { source, dest } => {
                     let _ = m.copy(&[source], &[dest], u64::MAX);
                 }
@@ -634,4 +793,220 @@ fn a_piece_stays_part_of_the_frame_a_copy_names() {
     let seen = interp_seen(&m);
     check_invariants("interpreter", &seen, None, &boot, &[]).unwrap();
     check_accounting("interpreter", &m, &seen).unwrap();
+}
+
+/// retype's type argument for a Frame.
+fn frame_number() -> u64 {
+    spec().object_number(spec().object("FrameObject").expect("declared"))
+}
+
+/// Retype at an offset (`#[at_offset]` on caps.cap's PhysAddr and RAM
+/// rules, Barrelfish's `caps_retype` offset), by hand: the generated
+/// `retype_at` and the interpreter agree on every outcome.
+#[test]
+fn retype_at_an_offset_is_the_interpreters() {
+    assert!(RetypeRule::RAM.at_offset() && RetypeRule::PHYS_ADDR.at_offset());
+    let mut m = boot_machine(spec(), BOOT);
+    let ok = |r: Result<Option<_>, String>| r.expect("agree").expect("placed");
+    let refused = |r: Result<Option<capc_generated_tests::barrelfish::Placement>, String>| {
+        assert_eq!(r.expect("agree"), None, "refused on both sides")
+    };
+    // A 16 KiB frame at 64 KiB into the RAM: the watermark jumps to its end.
+    let frame = ok(retype_at_agrees(
+        &mut m,
+        0,
+        "FrameObject",
+        14,
+        0x1_0000,
+        1,
+        3,
+    ));
+    assert_eq!(frame.first, 0x11_0000);
+    assert_eq!(frame.new_watermark, 0x1_4000);
+    assert_eq!(frame.object_type, ObjectType::FrameObject);
+    // Below it, two pages at 0 and 4 KiB; the watermark stays.
+    let pages = ok(retype_at_agrees(&mut m, 0, "FrameObject", 12, 0, 2, 4));
+    assert_eq!((pages.first, pages.new_watermark), (0x10_0000, 0x1_4000));
+    // Overlapping the frame (its last page) or a page: RevokeFirst.
+    assert_eq!(
+        m.retype_at(&[0], frame_number(), 12, 0x1_3000, &[], 6, 1),
+        Err(OpError::RevokeFirst)
+    );
+    refused(retype_at_agrees(&mut m, 0, "FrameObject", 13, 0, 1, 6));
+    refused(retype_at_agrees(
+        &mut m,
+        0,
+        "FrameObject",
+        12,
+        0x1_3000,
+        1,
+        6,
+    ));
+    // Misaligned for the object (a 16 KiB frame at 8 KiB), past the end,
+    // and more than fits from the offset to the end.
+    assert_eq!(
+        m.retype_at(&[0], frame_number(), 14, 0x2000, &[], 6, 1),
+        Err(OpError::AlignmentError)
+    );
+    refused(retype_at_agrees(&mut m, 0, "FrameObject", 14, 0x2000, 1, 6));
+    assert_eq!(
+        m.retype_at(&[0], frame_number(), 12, 0x10_0000, &[], 6, 1),
+        Err(OpError::RangeError {
+            min: 0,
+            max: 0xf_ffff
+        })
+    );
+    refused(retype_at_agrees(
+        &mut m,
+        0,
+        "FrameObject",
+        12,
+        0x10_0000,
+        1,
+        6,
+    ));
+    assert_eq!(
+        m.retype_at(&[0], frame_number(), 16, 0xf_0000, &[], 6, 2),
+        Err(OpError::NotEnoughMemory { left: 0x1_0000 })
+    );
+    refused(retype_at_agrees(
+        &mut m,
+        0,
+        "FrameObject",
+        16,
+        0xf_0000,
+        2,
+        6,
+    ));
+    // A retype at the watermark goes above every child placed at an offset.
+    let next = m
+        .retype(&[0], frame_number(), 12, &[], 6, 1)
+        .expect("room above the watermark");
+    assert_eq!(next.first, 0x11_4000);
+    // Deleting the frame frees its bytes for another object there; a RAM
+    // retyped from the RAM at an offset is itself retyped at an offset.
+    m.delete(&[3]).unwrap();
+    let ram = ok(retype_at_agrees(&mut m, 0, "RAMObject", 14, 0x1_0000, 1, 3));
+    assert_eq!(ram.first, 0x11_0000);
+    let inner = ok(retype_at_agrees(
+        &mut m,
+        3,
+        "DispatcherObject",
+        0,
+        0x400,
+        1,
+        7,
+    ));
+    assert_eq!(inner.first, 0x11_0400);
+    // The outer RAM sees the dispatcher as live memory (a descendant of
+    // its child), so a frame over it is RevokeFirst.
+    refused(retype_at_agrees(
+        &mut m,
+        0,
+        "FrameObject",
+        12,
+        0x1_0000,
+        1,
+        8,
+    ));
+    let seen = interp_seen(&m);
+    check_invariants(
+        "interpreter",
+        &seen,
+        None,
+        &boot_regions(&boot_machine(spec(), BOOT)),
+        &[],
+    )
+    .unwrap();
+}
+
+/// Untyped memory with a live copy is not retyped at an offset: the copy's
+/// own retype at its watermark (0, it has no children) would place objects
+/// over them.
+#[test]
+fn memory_with_a_live_copy_is_not_retyped_at_an_offset() {
+    let mut m = boot_machine(spec(), BOOT);
+    m.copy(&[0], &[5], u64::MAX).unwrap();
+    assert_eq!(
+        m.retype_at(&[0], frame_number(), 12, 0, &[], 6, 1),
+        Err(OpError::RevokeFirst)
+    );
+    assert_eq!(
+        retype_at_agrees(&mut m, 0, "FrameObject", 12, 0x8000, 1, 6),
+        Ok(None)
+    );
+    assert_eq!(
+        retype_at_agrees(&mut m, 5, "FrameObject", 12, 0x8000, 1, 6),
+        Ok(None)
+    );
+    // The copy gone, the original is retyped at an offset again, and its
+    // new watermark covers the frame.
+    m.delete(&[5]).unwrap();
+    let p = retype_at_agrees(&mut m, 0, "FrameObject", 12, 0x8000, 1, 6)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.new_watermark, 0x9000);
+}
+
+/// The random sequences reach every outcome of a retype at an offset (so
+/// `random_derivations_agree_with_the_interpreter` compares them all).
+#[test]
+fn random_retypes_at_offsets_reach_every_outcome() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let steps = steps().new_tree(&mut runner).unwrap().current();
+        let mut m = boot_machine(spec(), BOOT);
+        for step in steps {
+            match step {
+                Step::RetypeAt {
+                    source,
+                    object,
+                    arg,
+                    at,
+                    count,
+                    dest,
+                } => {
+                    let source = if source % 4 == 0 { source } else { 0 };
+                    let number = spec().object_number(spec().object(object).unwrap());
+                    let outcome = match m.retype_at(&[source], number, arg, at, &[], dest, count) {
+                        Ok(_) => "Ok".to_string(),
+                        Err(e) => format!("{e:?}")
+                            .split([' ', '{'])
+                            .next()
+                            .unwrap()
+                            .to_string(),
+                    };
+                    seen.insert(outcome);
+                }
+                Step::Retype { object, arg, dest } => {
+                    let number = spec().object_number(spec().object(object).unwrap());
+                    let _ = m.retype(&[0], number, arg, &[], dest, 1);
+                }
+                Step::Copy { source, dest } => {
+                    let _ = m.copy(&[source], &[dest], u64::MAX);
+                }
+                Step::Delete(at) => {
+                    let _ = m.delete(&[at]);
+                }
+                Step::Revoke(at) => {
+                    let _ = m.revoke(&[at]);
+                }
+                Step::Derive { .. } | Step::Split { .. } => {}
+            }
+        }
+    }
+    for outcome in [
+        "Ok",
+        "AlignmentError",
+        "RevokeFirst",
+        "RangeError",
+        "NotEnoughMemory",
+        "DeleteFirst",
+        "IllegalOperation",
+    ] {
+        assert!(seen.contains(outcome), "{outcome} never happens: {seen:?}");
+    }
 }

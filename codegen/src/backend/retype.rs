@@ -374,6 +374,19 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         .filter_map(|r| store_arm(&g.spec.caps[r.source.index()]))
         .collect();
     let store_rest = (store_arms.len() < g.spec.caps.len()).then(|| quote!(_ => None,));
+    let at_offset = rules.iter().any(|r| r.at_offset);
+    let at_offset_variants = at_offset.then(|| {
+        quote! {
+            /// `retype_at` only: the first object's address (the region's
+            /// base plus the offset) is not aligned to the object's
+            /// alignment.
+            AlignmentError,
+            /// `retype_at` only: a live copy of the source, or a descendant
+            /// of it or of a copy, names memory the objects would take.
+            RevokeFirst,
+        }
+    });
+    let retype_at = at_offset.then(|| retype_at(g, &rules));
     quote! {
         /// Why a retype was refused. The variants and their payloads are
         /// seL4's; `retype` lists the order of its checks and returns the
@@ -413,6 +426,7 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             /// the invocation decoder before `retype` runs; `retype` itself
             /// never returns it.
             TruncatedMessage,
+            #at_offset_variants
         }
 
         /// The word arguments of a retype call, as the decoder read them from
@@ -708,6 +722,134 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             };
             // Addresses grow with `i`, so if the last object's cap can be
             // made, every earlier one can.
+            placement
+                .cap(request.count - 1, memory.device)
+                .ok_or(RetypeError::IllegalOperation)?;
+            Ok(placement)
+        }
+
+        #retype_at
+    }
+}
+
+/// `RetypeRule::at_offset` and `retype_at`, for a spec with an
+/// `#[at_offset]` retype rule.
+fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
+    let arms = rules.iter().filter(|r| r.at_offset).map(|r| {
+        let view = ident(&g.spec.caps[r.source.index()].name);
+        quote!(CapType::#view)
+    });
+    quote! {
+        impl RetypeRule {
+            /// Whether the rule's source may also be retyped at an explicit
+            /// offset (`#[at_offset]` in the spec): see `retype_at`.
+            pub const fn at_offset(&self) -> bool {
+                matches!(self.source, #(#arms)|*)
+            }
+        }
+
+        /// Checks a retype call that places its objects `at` bytes into the
+        /// source's region (Barrelfish's retype), not at its watermark, and
+        /// works out where they go, changing nothing.
+        ///
+        /// The arguments are `retype`'s, with `at`, and
+        /// `meets_live_memory(first, bytes)`: whether a live cap other than
+        /// the invoked one names memory (`region`) with a byte among the
+        /// `bytes` from address `first` on, and is a copy of `source` (a cap
+        /// that is `same_object` with it) or a descendant of `source` or of
+        /// such a copy. The kernel answers it from its derivation tree; it
+        /// is asked once, after checks 1 to 6 and 7.1 to 7.3. A live copy
+        /// always meets the objects (its region is the source's), so
+        /// memory with a live copy is never retyped at an offset: the
+        /// copy's own `retype` at its watermark would not see the objects.
+        ///
+        /// The checks, each with its error:
+        /// 1. `retype`'s check 1, and the rule has `#[at_offset]`
+        ///    (`RetypeRule::at_offset`), else `IllegalOperation`;
+        /// 2. to 6. `retype`'s;
+        /// 7. in order: `at` lies in the region, else `RangeError { min: 0,
+        ///    max: size - 1 }`; the region's base plus `at` is aligned to
+        ///    the object's alignment, else `AlignmentError`; `count`
+        ///    objects fit from there to the region's end, else
+        ///    `NotEnoughMemory { left }` with the bytes from `at` to the
+        ///    end; no live memory meets them (`meets_live_memory`), else
+        ///    `RevokeFirst`; the watermark (0 without children), raised to
+        ///    the objects' end if it is below, fits its field, else
+        ///    `NotEnoughMemory { left }`;
+        /// 8. and 9. `retype`'s.
+        ///
+        /// The placement's `new_watermark` is that watermark: every child
+        /// stays below it, so a later `retype` at the watermark places
+        /// nothing over these objects. All arithmetic is checked: no input
+        /// makes it panic.
+        #[allow(clippy::too_many_arguments)]
+        pub fn retype_at(
+            source: Cap,
+            has_children: bool,
+            request: &RetypeRequest,
+            at: u64,
+            destination: Option<Destination>,
+            slot_is_empty: impl Fn(u64) -> bool,
+            meets_live_memory: impl Fn(u64, u64) -> bool,
+        ) -> Result<Placement, RetypeError> {
+            let rule = source
+                .cap_type()
+                .and_then(RetypeRule::of)
+                .filter(RetypeRule::at_offset)
+                .ok_or(RetypeError::IllegalOperation)?;
+            let memory = UntypedMemory::of(source).ok_or(RetypeError::IllegalOperation)?;
+            let object_type = ObjectType::from_word(request.object_type)
+                .filter(|t| rule.allows(*t))
+                .ok_or(RetypeError::InvalidArgument { index: 0 })?;
+            let size_bits = match object_type.size_bits(request.size_arg) {
+                Ok(bits) => bits,
+                Err(e) if request.size_arg < e.min => {
+                    return Err(RetypeError::InvalidArgument { index: 1 });
+                }
+                Err(e) => return Err(RetypeError::RangeError { min: e.min, max: e.max }),
+            };
+            let destination = destination.ok_or(RetypeError::FailedLookup)?;
+            destination.check_window(request.offset, request.count, rule.fan_out)?;
+            if !(request.offset..request.offset + request.count).all(slot_is_empty) {
+                return Err(RetypeError::DeleteFirst);
+            }
+
+            if at >= memory.size {
+                return Err(RetypeError::RangeError { min: 0, max: memory.size.saturating_sub(1) });
+            }
+            let first = memory.base.checked_add(at).ok_or(RetypeError::IllegalOperation)?;
+            let aligned = 1u64
+                .checked_shl(object_type.align_bits(size_bits))
+                .is_some_and(|align| first & (align - 1) == 0);
+            if !aligned {
+                return Err(RetypeError::AlignmentError);
+            }
+            let left = memory.size - at;
+            let no_room = RetypeError::NotEnoughMemory { left };
+            if left.checked_shr(size_bits).unwrap_or(0) < request.count {
+                return Err(no_room);
+            }
+            let bytes = request.count << size_bits;
+            if meets_live_memory(first, bytes) {
+                return Err(RetypeError::RevokeFirst);
+            }
+            let watermark = if has_children { memory.watermark } else { 0 };
+            let new_watermark = watermark.max(at + bytes);
+            let updated_source = memory.with_watermark(new_watermark).ok_or(no_room)?;
+            if !memory.may_hold(object_type) {
+                return Err(RetypeError::InvalidArgument { index: 1 });
+            }
+            let placement = Placement {
+                object_type,
+                size_arg: request.size_arg,
+                size_bits,
+                first,
+                count: request.count,
+                first_slot: request.offset,
+                new_watermark,
+                reset: !has_children,
+                updated_source,
+            };
             placement
                 .cap(request.count - 1, memory.device)
                 .ok_or(RetypeError::IllegalOperation)?;

@@ -34,12 +34,59 @@ impl Machine<'_> {
     /// 8. the source's kind of memory may hold the object, else
     ///    `InvalidArgument { index: 1 }` (seL4 checks device memory last);
     /// 9. a cap can name the last object, else `IllegalOperation`.
-    #[allow(clippy::too_many_arguments)]
     pub fn retype(
         &mut self,
         source: &SlotPath,
         object_type: u64,
         size_arg: u64,
+        dest: &SlotPath,
+        offset: u64,
+        count: u64,
+    ) -> Result<Retyped, OpError> {
+        self.retype_placed(source, object_type, size_arg, None, dest, offset, count)
+    }
+
+    /// Retypes the Untyped at `source` as [`Machine::retype`] does, but
+    /// places the objects at `at` bytes into its region (Barrelfish's
+    /// retype), not at its watermark. Only a source whose retype rule has
+    /// `#[at_offset]` may be retyped so. Checks 1 to 6 are `retype`'s (a
+    /// rule without `#[at_offset]` fails check 1, `IllegalOperation`);
+    /// check 7 is, in order:
+    /// 1. `at` lies in the region, else `RangeError { 0, size - 1 }`;
+    /// 2. the region's base plus `at` is aligned to the object's
+    ///    alignment, else `AlignmentError`;
+    /// 3. `count` objects fit from there to the region's end, else
+    ///    `NotEnoughMemory { left }` with the bytes from `at` to the end;
+    /// 4. no other live cap that is a copy of the source, or a descendant
+    ///    of it or of a copy, names memory in the objects' bytes
+    ///    ([`Machine::meets_live_memory`]), else `RevokeFirst`;
+    /// 5. the watermark, raised to the objects' end if it was below (0
+    ///    when the source has no children), fits its field, else
+    ///    `NotEnoughMemory { left }` as in 3.
+    ///
+    /// Checks 8 and 9 are `retype`'s.
+    #[allow(clippy::too_many_arguments)]
+    pub fn retype_at(
+        &mut self,
+        source: &SlotPath,
+        object_type: u64,
+        size_arg: u64,
+        at: u64,
+        dest: &SlotPath,
+        offset: u64,
+        count: u64,
+    ) -> Result<Retyped, OpError> {
+        self.retype_placed(source, object_type, size_arg, Some(at), dest, offset, count)
+    }
+
+    /// `retype` (`at` is `None`) or `retype_at`.
+    #[allow(clippy::too_many_arguments)]
+    fn retype_placed(
+        &mut self,
+        source: &SlotPath,
+        object_type: u64,
+        size_arg: u64,
+        at: Option<u64>,
         dest: &SlotPath,
         offset: u64,
         count: u64,
@@ -56,7 +103,7 @@ impl Machine<'_> {
             .retypes
             .iter()
             .find(|r| r.source == cap.cap_type)
-            .filter(|_| self.is_memory(&cap))
+            .filter(|r| self.is_memory(&cap) && (at.is_none() || r.at_offset))
             .ok_or(OpError::IllegalOperation)?;
         let (base, size) = self.region(&cap).expect("memory has a region");
         // 2. The object type.
@@ -106,23 +153,50 @@ impl Machine<'_> {
         if window.iter().any(|s| self.slots.contains_key(s)) {
             return Err(OpError::DeleteFirst);
         }
-        // 7. Room: as many objects as the free bytes hold.
+        // 7. Room: as many objects as the free bytes hold, from the
+        // watermark or at the offset.
         let has_children = !self.children(source_id).is_empty();
         let watermark = if has_children { cap.watermark } else { 0 };
-        let left = size.saturating_sub(watermark);
-        let no_room = OpError::NotEnoughMemory { left };
-        let fits = left.checked_shr(size_bits).unwrap_or(0);
-        if fits < count {
-            return Err(no_room);
-        }
         let object_bytes = 1u64 << size_bits;
         let align = 1u64.checked_shl(o.align_bits_for(size_bits));
-        let bytes = count * object_bytes;
-        let first = free_from(base, size, watermark, align)
-            .filter(|(_, room)| bytes <= *room)
-            .map(|(first, _)| first)
-            .ok_or(no_room)?;
-        let new_watermark = first - base + bytes;
+        let (first, new_watermark, no_room) = match at {
+            None => {
+                let left = size.saturating_sub(watermark);
+                let no_room = OpError::NotEnoughMemory { left };
+                let fits = left.checked_shr(size_bits).unwrap_or(0);
+                if fits < count {
+                    return Err(no_room);
+                }
+                let bytes = count * object_bytes;
+                let first = free_from(base, size, watermark, align)
+                    .filter(|(_, room)| bytes <= *room)
+                    .map(|(first, _)| first)
+                    .ok_or(no_room)?;
+                (first, first - base + bytes, no_room)
+            }
+            Some(at) => {
+                if at >= size {
+                    return Err(OpError::RangeError {
+                        min: 0,
+                        max: size - 1,
+                    });
+                }
+                let first = base.checked_add(at).ok_or(OpError::IllegalOperation)?;
+                if align.is_none_or(|a| first & (a - 1) != 0) {
+                    return Err(OpError::AlignmentError);
+                }
+                let left = size - at;
+                let no_room = OpError::NotEnoughMemory { left };
+                if left.checked_shr(size_bits).unwrap_or(0) < count {
+                    return Err(no_room);
+                }
+                let bytes = count * object_bytes;
+                if self.meets_live_memory(source_id, first, bytes) {
+                    return Err(OpError::RevokeFirst);
+                }
+                (first, watermark.max(at + bytes), no_room)
+            }
+        };
         let updated = self.stored_watermark(&cap, new_watermark).ok_or(no_room)?;
         // 8. RAM or device memory.
         let device = self.is_device(&cap);
@@ -379,6 +453,34 @@ impl Machine<'_> {
                     .region(&p.cap)
                     .is_some_and(|(b, s)| s > size && b <= base && base + size <= b + s)
         })
+    }
+
+    /// Whether a live cap other than `source` names memory with a byte
+    /// among the `bytes` from address `first` on, and is a copy of it (a
+    /// cap naming the same object, whose region is the source's), or a
+    /// descendant of it or of a copy of it: what makes a retype at an
+    /// offset `RevokeFirst` (Barrelfish's check for descendants in the
+    /// range). So untyped memory with a live copy is never retyped at an
+    /// offset: the copy's own retype at its watermark would not see the
+    /// objects (a cap without children starts again at 0).
+    pub fn meets_live_memory(&self, source: NodeId, first: u64, bytes: u64) -> bool {
+        let end = u128::from(first) + u128::from(bytes);
+        let meets = |cap: &super::Cap| {
+            self.region(cap).is_some_and(|(b, s)| {
+                u128::from(b) < end && u128::from(first) < u128::from(b) + u128::from(s)
+            })
+        };
+        let cap = &self.nodes[&source].cap;
+        self.nodes
+            .iter()
+            .filter(|(_, n)| self.same_object(cap, &n.cap))
+            .any(|(id, n)| {
+                (*id != source && meets(&n.cap))
+                    || self
+                        .descendants(*id)
+                        .into_iter()
+                        .any(|d| meets(&self.nodes[&d].cap))
+            })
     }
 
     /// The CNode a retype's destination names.

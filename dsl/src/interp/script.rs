@@ -303,6 +303,9 @@ enum Stmt {
         dest: Vec<u64>,
         offset: u64,
         count: u64,
+        /// `at BYTES`: placed at that offset into the source's region
+        /// (`Machine::retype_at`), not at its watermark.
+        at: Option<u64>,
     },
     Copy {
         source: PathExpr,
@@ -906,6 +909,11 @@ impl Parser<'_> {
         } else {
             None
         };
+        let at = if c.eat("at") {
+            Some(c.number("the byte offset into the source", example)?.0)
+        } else {
+            None
+        };
         c.expect("into", example)?;
         // The destination: a CNode path and a window in its last brackets.
         let (name, span) = c.ident("a slot window such as `root[8..12]`", example)?;
@@ -970,6 +978,7 @@ impl Parser<'_> {
             dest,
             offset,
             count,
+            at,
         })
     }
 
@@ -1109,28 +1118,39 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 dest,
                 offset,
                 count,
-            } => m
-                .retype(
+                at,
+            } => match at {
+                None => m.retype(
                     &source.path,
                     u64::from(object.0),
                     *arg,
                     dest,
                     *offset,
                     *count,
+                ),
+                Some(at) => m.retype_at(
+                    &source.path,
+                    u64::from(object.0),
+                    *arg,
+                    *at,
+                    dest,
+                    *offset,
+                    *count,
+                ),
+            }
+            .map(|r| {
+                let size = 1u64 << r.size_bits;
+                format!(
+                    "{} × {} ({}) at {:#x}..{:#x}; watermark {}{}",
+                    r.count,
+                    object_name(spec, r.object, *arg),
+                    bytes(size),
+                    r.first,
+                    r.first + r.count * size,
+                    bytes(r.new_watermark),
+                    if r.reset { " (reset first)" } else { "" }
                 )
-                .map(|r| {
-                    let size = 1u64 << r.size_bits;
-                    format!(
-                        "{} × {} ({}) at {:#x}..{:#x}; watermark {}{}",
-                        r.count,
-                        object_name(spec, r.object, *arg),
-                        bytes(size),
-                        r.first,
-                        r.first + r.count * size,
-                        bytes(r.new_watermark),
-                        if r.reset { " (reset first)" } else { "" }
-                    )
-                }),
+            }),
             Stmt::Copy {
                 source,
                 dest,
