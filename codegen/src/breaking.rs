@@ -78,6 +78,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0019", "address-space number pool changed"),
     ("B0020", "derivation rule removed or narrowed"),
     ("B0021", "method changed between a call and one-way"),
+    ("B0030", "retype rule lost `#[at_offset]`"),
 ];
 
 /// Which spec a span is in.
@@ -990,6 +991,17 @@ impl Compare<'_> {
                         "the rule is narrower here",
                     )
                     .also(old(r.span), "the old rule allowed them"),
+                );
+            }
+            if r.at_offset && !n.at_offset {
+                self.push(
+                    Break::new(
+                        "B0030",
+                        new(n.span),
+                        format!("`{source}`'s retype rule lost `#[at_offset]`"),
+                        "no `#[at_offset]` here",
+                    )
+                    .also(old(r.span), "the old rule had `#[at_offset]`"),
                 );
             }
             if n.fan_out < r.fan_out {

@@ -113,6 +113,7 @@ pub fn model_json(spec: &Spec) -> Value {
                 "number": t.index(),
             })).collect::<Vec<_>>(),
             "fan_out": r.fan_out,
+            "at_offset": r.at_offset,
             "docs": r.docs,
         })).collect::<Vec<_>>(),
         "derives": spec.derives.iter().map(|d| json!({

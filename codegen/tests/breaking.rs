@@ -773,6 +773,27 @@ fn a_removed_or_narrowed_derive_rule_breaks() {
     );
 }
 
+/// Barrelfish's port: a retype rule that loses `#[at_offset]` breaks what
+/// retypes at an offset (B0030); one that gains it does not.
+#[test]
+fn a_retype_rule_losing_at_offset_breaks() {
+    let s = Scratch::new("breaking", "at-offset");
+    let caps = std::fs::read_to_string(workspace().join("examples/barrelfish/caps.cap"))
+        .expect("caps.cap");
+    let rule = "#[at_offset]\nretype RAM {";
+    assert!(caps.contains(rule), "the port retypes RAM at offsets");
+    s.write("old.cap", &caps);
+    s.write("lost.cap", caps.replace(rule, "retype RAM {"));
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "lost.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0030]: `RAM`'s retype rule lost `#[at_offset]`\n"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "lost.cap", "old.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 /// A method that gains or loses `#[oneway]` breaks its compiled clients
 /// (B0021); the same spec does not.
 #[test]
