@@ -1064,6 +1064,16 @@ impl Compare<'_> {
                     )
                     .also(old(d.span), "any number in the old spec"),
                 );
+            } else if d.at_offset && !n.at_offset {
+                self.push(
+                    Break::new(
+                        "B0020",
+                        new(n.span),
+                        format!("the rule splitting `{target}` lost `#[at_offset]`"),
+                        "no splits at an offset here",
+                    )
+                    .also(old(d.span), "`split_at` in the old spec"),
+                );
             }
         }
     }

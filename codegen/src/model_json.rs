@@ -120,6 +120,7 @@ pub fn model_json(spec: &Spec) -> Value {
             "target": spec.caps[d.target.index()].name,
             "source": spec.caps[d.source.index()].name,
             "multiple": d.multiple,
+            "at_offset": d.at_offset,
             "docs": d.docs,
         })).collect::<Vec<_>>(),
         "error_sets": spec.error_sets.iter().map(|e| json!({

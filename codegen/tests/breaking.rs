@@ -774,7 +774,8 @@ fn a_removed_or_narrowed_derive_rule_breaks() {
 }
 
 /// Barrelfish's port: a retype rule that loses `#[at_offset]` breaks what
-/// retypes at an offset (B0030); one that gains it does not.
+/// retypes at an offset (B0030), one that gains it does not; a splitting
+/// rule that loses it breaks what splits at an offset (B0020).
 #[test]
 fn a_retype_rule_losing_at_offset_breaks() {
     let s = Scratch::new("breaking", "at-offset");
@@ -792,6 +793,16 @@ fn a_retype_rule_losing_at_offset_breaks() {
     );
     let (code, _, stderr) = capc(&s.dir, &["breaking", "lost.cap", "old.cap"]);
     assert_eq!(code, Some(0), "{stderr}");
+    // A splitting rule that loses it breaks `split_at` (B0020).
+    let split = "#[at_offset]\nderive Frame from Frame;";
+    assert!(caps.contains(split), "the port splits frames at offsets");
+    s.write("split.cap", caps.replace(split, "derive Frame from Frame;"));
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "split.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0020]: the rule splitting `Frame` lost `#[at_offset]`\n"),
+        "{stderr}"
+    );
 }
 
 /// A method that gains or loses `#[oneway]` breaks its compiled clients

@@ -489,6 +489,11 @@ pub struct Derive {
     /// time (a derivation while one is live is `RevokeFirst`). Never set on
     /// a splitting rule: pieces must not overlap.
     pub multiple: bool,
+    /// `#[at_offset]`, on a splitting rule only: a cap may also be split
+    /// into pieces from an explicit byte offset into its object (Barrelfish's
+    /// retype of a Frame at an offset), any number of times while the
+    /// pieces do not meet.
+    pub at_offset: bool,
     /// Where it is declared (the target's name).
     pub span: Span,
 }

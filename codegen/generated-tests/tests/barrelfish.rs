@@ -21,7 +21,7 @@ use capc_dsl::model::Spec;
 use capc_generated_tests::barrelfish::{
     Cap, CapType, DERIVE_RULES, DeriveError, Destination, DeviceID, FCNode, FieldError,
     Frame_Mapping, IO, ObjectType, RAM, RetypeError, RetypeRequest, RetypeRule, Rights, derive,
-    is_ancestor, is_copy, region, retype_at, same_object, split, target,
+    is_ancestor, is_copy, region, retype_at, same_object, split, split_at, target,
 };
 use proptest::prelude::*;
 
@@ -234,7 +234,7 @@ fn every_from_relation_between_cap_types_is_a_rule() {
     for rule in DERIVE_RULES {
         assert_eq!(rule.target.derived_from(), Some(rule));
         if rule.source == rule.target {
-            assert!(rule.source.splits() && !rule.multiple);
+            assert!(rule.source.splits() && !rule.multiple && rule.at_offset);
         } else {
             assert!(rule.multiple);
             assert!(rule.target.is_derived_from(rule.source));
@@ -341,10 +341,12 @@ enum Step {
         rule: usize,
         dest: u64,
     },
+    /// `split` (`at` is `None`) or `split_at`.
     Split {
         source: u64,
         arg: u64,
         count: u64,
+        at: Option<u64>,
         dest: u64,
     },
     /// From the RAM cap in slot 0 (or `source`, 1 time in 4), at `at`
@@ -380,8 +382,21 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             .prop_map(|((object, arg), dest)| Step::Retype { object, arg, dest }),
         4 => (slot.clone(), 0..1000usize, slot.clone())
             .prop_map(|(source, rule, dest)| Step::Derive { source, rule, dest }),
-        3 => (0..16u64, 11..16u64, 0..4u64, slot.clone())
-            .prop_map(|(source, arg, count, dest)| Step::Split { source, arg, count, dest }),
+        3 => (
+            0..16u64,
+            11..16u64,
+            0..4u64,
+            // Mostly page-aligned offsets within the first 16 KiB of a
+            // frame; some in 64 KiB, some anywhere, some past its end.
+            prop_oneof![
+                3 => Just(None),
+                3 => (0..4u64).prop_map(|page| Some(page << 12)),
+                1 => (0..16u64).prop_map(|page| Some(page << 12)),
+                1 => (0..0x2_0000u64).prop_map(Some),
+            ],
+            slot.clone(),
+        )
+            .prop_map(|(source, arg, count, at, dest)| Step::Split { source, arg, count, at, dest }),
         3 => (
             0..16u64,
             prop_oneof![
@@ -552,6 +567,32 @@ fn retype_at_agrees(
     }
 }
 
+/// What a kernel answers `split_at`'s `meets_pieces`: whether a live cap
+/// of the interpreter's that `has_pieces` counts names memory with a byte
+/// among the `bytes` from `first` on, by the generated predicates.
+fn meets_pieces(m: &Machine<'_>, source: Cap, first: u64, bytes: u64) -> bool {
+    let Some((base, size)) = region(source) else {
+        return false;
+    };
+    let end = u128::from(first) + u128::from(bytes);
+    m.nodes().any(|(_, n)| {
+        let cap = Cap::from_words(pack(m, &n.cap).try_into().expect("4 words"));
+        let related = match (cap.cap_type(), source.cap_type()) {
+            (Some(c), Some(s)) => c == s || c.is_derived_from(s),
+            _ => false,
+        };
+        related
+            && !same_object(source, cap)
+            && region(cap).is_some_and(|(b, s)| {
+                let cap_end = u128::from(b) + u128::from(s);
+                b >= base
+                    && cap_end <= u128::from(base) + u128::from(size)
+                    && u128::from(b) < end
+                    && u128::from(first) < cap_end
+            })
+    })
+}
+
 /// Whether the interpreter's cap `id` has a descendant that the generated
 /// predicates call derived from it (what a kernel passes `derive`).
 fn has_derived_descendant(m: &Machine<'_>, id: capc_dsl::interp::NodeId) -> bool {
@@ -576,152 +617,213 @@ fn has_derived_descendant(m: &Machine<'_>, id: capc_dsl::interp::NodeId) -> bool
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
-    /// Random sequences: every derivation the interpreter makes or refuses,
-    /// the generated `derive` makes (bit for bit) or refuses alike; the
+    /// Random sequences: every derivation, split and retype at an offset
+    /// the interpreter makes or refuses, the generated `derive`, `split`,
+    /// `split_at` and `retype_at` make (bit for bit) or refuse alike; the
     /// generated `is_ancestor` sees every derived cap's parent; and the
     /// interpreter keeps the differential tests' invariants (no overlapping
     /// objects, nothing left under a revoked cap, memory accounted).
     #[test]
     fn random_derivations_agree_with_the_interpreter(steps in steps()) {
-        let spec = spec();
-        let mut m = boot_machine(spec, BOOT);
-        let boot = boot_regions(&m);
-        for step in &steps {
-            let mut revoked = None;
-            match *step {
-                Step::Retype { object, arg, dest } => {
-                    let object = u64::from(spec.object(object).unwrap().0);
-                    let _ = m.retype(&[0], object, arg, &[], dest, 1);
-                }
-                Step::Derive { source, rule, dest } => {
-                    // Mostly a rule that applies to the source's type.
-                    let source_type = m.node_at(root_slot(source)).map(|_| words(&m, source).cap_type());
-                    let applicable: Vec<_> = DERIVE_RULES
-                        .into_iter()
-                        .filter(|r| source_type == Some(Some(r.source)))
-                        .collect();
-                    let rule = match applicable.as_slice() {
-                        [] => DERIVE_RULES[rule % DERIVE_RULES.len()],
-                        _ if rule % 5 == 0 => DERIVE_RULES[rule % DERIVE_RULES.len()],
-                        some => some[rule % some.len()],
-                    };
-                    let target = spec.cap(rule.target.name()).unwrap();
-                    let before = m.id_at(root_slot(source)).map(|id| {
-                        (words(&m, source), has_derived_descendant(&m, id))
-                    });
-                    let dest_empty = m.node_at(root_slot(dest)).is_none();
-                    let got = m.derive_cap(&[source], target, &[dest]);
-                    match (before, dest_empty) {
-                        (_, false) => prop_assert_eq!(got, Err(OpError::DeleteFirst)),
-                        (None, true) => {
-                            prop_assert_eq!(got, Err(OpError::FailedLookup { source: 1 }));
-                        }
-                        (Some((cap, has)), true) => {
-                            let want = derive(cap, rule.target, has);
-                            match (want, got) {
-                                (Ok(cap), Ok(_)) => {
-                                    prop_assert_eq!(words(&m, dest), cap);
-                                }
-                                (Err(DeriveError::IllegalOperation), Err(OpError::IllegalOperation))
-                                | (Err(DeriveError::RevokeFirst), Err(OpError::RevokeFirst)) => {}
-                                (want, got) => prop_assert!(false, "{step:?}: generated {want:?}, interpreter {got:?}"),
-                            }
-                        }
+        agree(&steps, false)?;
+    }
+
+    /// The same from a 64 KiB and a 16 KiB frame in slots 3 and 7, so that
+    /// most splits (at offsets or not) have a frame to split, again.
+    #[test]
+    fn random_splits_of_frames_agree_with_the_interpreter(steps in steps()) {
+        agree(&steps, true)?;
+    }
+}
+
+/// Runs `steps` on the interpreter and checks the generated code agrees
+/// with it at every step (see `random_derivations_agree_with_the_interpreter`);
+/// `frames`: from two frames retyped first.
+fn agree(steps: &[Step], frames: bool) -> Result<(), TestCaseError> {
+    let spec = spec();
+    let mut m = boot_machine(spec, BOOT);
+    let boot = boot_regions(&m);
+    if frames {
+        m.retype(&[0], frame_number(), 16, &[], 3, 1)
+            .expect("64 KiB frame");
+        m.retype(&[0], frame_number(), 14, &[], 7, 1)
+            .expect("16 KiB frame");
+    }
+    for step in steps {
+        let mut revoked = None;
+        match *step {
+            Step::Retype { object, arg, dest } => {
+                let object = u64::from(spec.object(object).unwrap().0);
+                let _ = m.retype(&[0], object, arg, &[], dest, 1);
+            }
+            Step::Derive { source, rule, dest } => {
+                // Mostly a rule that applies to the source's type.
+                let source_type = m
+                    .node_at(root_slot(source))
+                    .map(|_| words(&m, source).cap_type());
+                let applicable: Vec<_> = DERIVE_RULES
+                    .into_iter()
+                    .filter(|r| source_type == Some(Some(r.source)))
+                    .collect();
+                let rule = match applicable.as_slice() {
+                    [] => DERIVE_RULES[rule % DERIVE_RULES.len()],
+                    _ if rule % 5 == 0 => DERIVE_RULES[rule % DERIVE_RULES.len()],
+                    some => some[rule % some.len()],
+                };
+                let target = spec.cap(rule.target.name()).unwrap();
+                let before = m
+                    .id_at(root_slot(source))
+                    .map(|id| (words(&m, source), has_derived_descendant(&m, id)));
+                let dest_empty = m.node_at(root_slot(dest)).is_none();
+                let got = m.derive_cap(&[source], target, &[dest]);
+                match (before, dest_empty) {
+                    (_, false) => prop_assert_eq!(got, Err(OpError::DeleteFirst)),
+                    (None, true) => {
+                        prop_assert_eq!(got, Err(OpError::FailedLookup { source: 1 }));
                     }
-                }
-                Step::Split { source, arg, count, dest } => {
-                    // Mostly a cap that splits (a frame).
-                    let frames: Vec<u64> = (0..16)
-                        .filter(|i| {
-                            m.node_at(root_slot(*i)).is_some()
-                                && words(&m, *i).cap_type().is_some_and(CapType::splits)
-                        })
-                        .collect();
-                    let source = match frames.as_slice() {
-                        [] => source,
-                        _ if source % 4 == 0 => source,
-                        some => some[source as usize % some.len()],
-                    };
-                    // Mostly the first window of free slots.
-                    let free = (0..16u64).find(|d| {
-                        d + count <= 16 && (*d..d + count).all(|i| m.node_at(root_slot(i)).is_none())
-                    });
-                    let dest = match free {
-                        Some(free) if dest % 4 != 0 => free,
-                        _ => dest,
-                    };
-                    let before = m.node_at(root_slot(source)).map(|_| {
-                        let cap = words(&m, source);
-                        (cap, has_pieces(&m, cap))
-                    });
-                    let window_free = dest + count <= 16
-                        && (dest..dest + count).all(|i| m.node_at(root_slot(i)).is_none());
-                    let got = m.split_cap(&[source], arg, count, &[dest]);
-                    match (before, window_free) {
-                        (_, false) => prop_assert!(
-                            matches!(got, Err(OpError::DeleteFirst | OpError::RangeError { .. })),
-                            "{step:?}: {got:?}"
-                        ),
-                        (None, true) => {
-                            prop_assert_eq!(got, Err(OpError::FailedLookup { source: 1 }));
-                        }
-                        (Some((cap, has)), true) => match (split(cap, arg, count, has), got) {
-                            (Ok(pieces), Ok(ids)) => {
-                                prop_assert_eq!(ids.len() as u64, pieces.count);
-                                for i in 0..pieces.count {
-                                    prop_assert_eq!(Some(words(&m, dest + i)), pieces.cap(i));
-                                    prop_assert!(is_ancestor(cap, words(&m, dest + i)));
-                                }
+                    (Some((cap, has)), true) => {
+                        let want = derive(cap, rule.target, has);
+                        match (want, got) {
+                            (Ok(cap), Ok(_)) => {
+                                prop_assert_eq!(words(&m, dest), cap);
                             }
-                            (Err(DeriveError::IllegalOperation), Err(OpError::IllegalOperation))
+                            (
+                                Err(DeriveError::IllegalOperation),
+                                Err(OpError::IllegalOperation),
+                            )
                             | (Err(DeriveError::RevokeFirst), Err(OpError::RevokeFirst)) => {}
-                            (Err(DeriveError::InvalidArgument { index }), Err(OpError::InvalidArgument { index: got }))
-                                if index == got => {}
-                            (Err(DeriveError::RangeError { min, max }), Err(OpError::RangeError { min: a, max: b }))
-                                if (min, max) == (a, b) => {}
-                            (want, got) => prop_assert!(false, "{step:?}: generated {want:?}, interpreter {got:?}"),
-                        },
+                            (want, got) => prop_assert!(
+                                false,
+                                "{step:?}: generated {want:?}, interpreter {got:?}"
+                            ),
+                        }
                     }
-                }
-                Step::RetypeAt { source, object, arg, at, count, dest } => {
-                    let source = if source % 4 == 0 { source } else { 0 };
-                    let agreed = retype_at_agrees(&mut m, source, object, arg, at, count, dest);
-                    prop_assert!(agreed.is_ok(), "{step:?}: {agreed:?}");
-                }
-                Step::Copy { source, dest } => {
-                    let _ = m.copy(&[source], &[dest], u64::MAX);
-                }
-                Step::Delete(at) => {
-                    let _ = m.delete(&[at]);
-                }
-                Step::Revoke(at) => {
-                    let _ = m.revoke(&[at]);
-                    revoked = Some(root_slot(at));
                 }
             }
-            let seen = interp_seen(&m);
-            let invariants = check_invariants("interpreter", &seen, revoked, &boot, &[])
-                .and_then(|()| check_accounting("interpreter", &m, &seen));
-            prop_assert!(invariants.is_ok(), "{step:?}: {invariants:?}");
-            for (id, node) in m.nodes() {
-                let Some(parent) = node.parent.and_then(|p| m.node(p)) else { continue };
-                prop_assert!(
-                    spec.derive_rule(parent.cap.cap_type).is_none() || parent.cap.cap_type == node.cap.cap_type,
-                    "{id:?}: a derived cap parents only its own kind's copies"
-                );
-                let piece = m.is_split_piece(id)
-                    && parent.cap.cap_type == node.cap.cap_type
-                    && !m.same_object(&parent.cap, &node.cap);
-                if spec.derive_rule(node.cap.cap_type).is_some() || piece {
-                    let packed = |c| Cap::from_words(pack(&m, c).try_into().expect("4 words"));
-                    prop_assert!(
-                        is_ancestor(packed(&parent.cap), packed(&node.cap)),
-                        "{id:?}: the generated is_ancestor misses a derived cap's parent"
-                    );
+            Step::Split {
+                source,
+                arg,
+                count,
+                at,
+                dest,
+            } => {
+                // Mostly a cap that splits (a frame).
+                let frames: Vec<u64> = (0..16)
+                    .filter(|i| {
+                        m.node_at(root_slot(*i)).is_some()
+                            && words(&m, *i).cap_type().is_some_and(CapType::splits)
+                    })
+                    .collect();
+                let source = match frames.as_slice() {
+                    [] => source,
+                    _ if source % 4 == 0 => source,
+                    some => some[source as usize % some.len()],
+                };
+                // Mostly the first window of free slots.
+                let free = (0..16u64).find(|d| {
+                    d + count <= 16 && (*d..d + count).all(|i| m.node_at(root_slot(i)).is_none())
+                });
+                let dest = match free {
+                    Some(free) if dest % 4 != 0 => free,
+                    _ => dest,
+                };
+                let before = m.node_at(root_slot(source)).map(|_| {
+                    let cap = words(&m, source);
+                    let want = match at {
+                        None => split(cap, arg, count, has_pieces(&m, cap)),
+                        Some(at) => split_at(cap, arg, at, count, |first, bytes| {
+                            meets_pieces(&m, cap, first, bytes)
+                        }),
+                    };
+                    (cap, want)
+                });
+                let window_free = dest + count <= 16
+                    && (dest..dest + count).all(|i| m.node_at(root_slot(i)).is_none());
+                let got = match at {
+                    None => m.split_cap(&[source], arg, count, &[dest]),
+                    Some(at) => m.split_at(&[source], arg, at, count, &[dest]),
+                };
+                match (before, window_free) {
+                    (_, false) => prop_assert!(
+                        matches!(got, Err(OpError::DeleteFirst | OpError::RangeError { .. })),
+                        "{step:?}: {got:?}"
+                    ),
+                    (None, true) => {
+                        prop_assert_eq!(got, Err(OpError::FailedLookup { source: 1 }));
+                    }
+                    (Some((cap, want)), true) => match (want, got) {
+                        (Ok(pieces), Ok(ids)) => {
+                            prop_assert_eq!(ids.len() as u64, pieces.count);
+                            for i in 0..pieces.count {
+                                prop_assert_eq!(Some(words(&m, dest + i)), pieces.cap(i));
+                                prop_assert!(is_ancestor(cap, words(&m, dest + i)));
+                            }
+                        }
+                        (Err(DeriveError::IllegalOperation), Err(OpError::IllegalOperation))
+                        | (Err(DeriveError::RevokeFirst), Err(OpError::RevokeFirst)) => {}
+                        (
+                            Err(DeriveError::InvalidArgument { index }),
+                            Err(OpError::InvalidArgument { index: got }),
+                        ) if index == got => {}
+                        (
+                            Err(DeriveError::RangeError { min, max }),
+                            Err(OpError::RangeError { min: a, max: b }),
+                        ) if (min, max) == (a, b) => {}
+                        (want, got) => {
+                            prop_assert!(false, "{step:?}: generated {want:?}, interpreter {got:?}")
+                        }
+                    },
                 }
+            }
+            Step::RetypeAt {
+                source,
+                object,
+                arg,
+                at,
+                count,
+                dest,
+            } => {
+                let source = if source % 4 == 0 { source } else { 0 };
+                let agreed = retype_at_agrees(&mut m, source, object, arg, at, count, dest);
+                prop_assert!(agreed.is_ok(), "{step:?}: {agreed:?}");
+            }
+            Step::Copy { source, dest } => {
+                let _ = m.copy(&[source], &[dest], u64::MAX);
+            }
+            Step::Delete(at) => {
+                let _ = m.delete(&[at]);
+            }
+            Step::Revoke(at) => {
+                let _ = m.revoke(&[at]);
+                revoked = Some(root_slot(at));
+            }
+        }
+        let seen = interp_seen(&m);
+        let invariants = check_invariants("interpreter", &seen, revoked, &boot, &[])
+            .and_then(|()| check_accounting("interpreter", &m, &seen));
+        prop_assert!(invariants.is_ok(), "{step:?}: {invariants:?}");
+        for (id, node) in m.nodes() {
+            let Some(parent) = node.parent.and_then(|p| m.node(p)) else {
+                continue;
+            };
+            prop_assert!(
+                spec.derive_rule(parent.cap.cap_type).is_none()
+                    || parent.cap.cap_type == node.cap.cap_type,
+                "{id:?}: a derived cap parents only its own kind's copies"
+            );
+            let piece = m.is_split_piece(id)
+                && parent.cap.cap_type == node.cap.cap_type
+                && !m.same_object(&parent.cap, &node.cap);
+            if spec.derive_rule(node.cap.cap_type).is_some() || piece {
+                let packed = |c| Cap::from_words(pack(&m, c).try_into().expect("4 words"));
+                prop_assert!(
+                    is_ancestor(packed(&parent.cap), packed(&node.cap)),
+                    "{id:?}: the generated is_ancestor misses a derived cap's parent"
+                );
             }
         }
     }
+    Ok(())
 }
 
 fn root_slot(index: u64) -> capc_dsl::interp::Slot {
@@ -948,17 +1050,23 @@ fn memory_with_a_live_copy_is_not_retyped_at_an_offset() {
     assert_eq!(p.new_watermark, 0x9000);
 }
 
-/// The random sequences reach every outcome of a retype at an offset (so
-/// `random_derivations_agree_with_the_interpreter` compares them all).
+/// The random sequences reach every outcome of a retype or a split at an
+/// offset (so `random_derivations_agree_with_the_interpreter` compares them
+/// all).
 #[test]
-fn random_retypes_at_offsets_reach_every_outcome() {
+fn random_retypes_and_splits_at_offsets_reach_every_outcome() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
-    for _ in 0..200 {
+    for round in 0..200 {
         let steps = steps().new_tree(&mut runner).unwrap().current();
         let mut m = boot_machine(spec(), BOOT);
+        if round % 2 == 1 {
+            // As `random_splits_of_frames_agree_with_the_interpreter`.
+            m.retype(&[0], frame_number(), 16, &[], 3, 1).unwrap();
+            m.retype(&[0], frame_number(), 14, &[], 7, 1).unwrap();
+        }
         for step in steps {
             match step {
                 Step::RetypeAt {
@@ -994,9 +1102,69 @@ fn random_retypes_at_offsets_reach_every_outcome() {
                 Step::Revoke(at) => {
                     let _ = m.revoke(&[at]);
                 }
-                Step::Derive { .. } | Step::Split { .. } => {}
+                Step::Split {
+                    source,
+                    arg,
+                    count,
+                    at: Some(at),
+                    dest,
+                } => {
+                    // A frame, as the random test mostly picks.
+                    let frames: Vec<u64> = (0..16)
+                        .filter(|i| {
+                            m.node_at(root_slot(*i)).is_some()
+                                && words(&m, *i).cap_type().is_some_and(CapType::splits)
+                        })
+                        .collect();
+                    let source = match frames.as_slice() {
+                        [] => source,
+                        _ if source % 4 == 0 => source,
+                        some => some[source as usize % some.len()],
+                    };
+                    // Mostly the first window of free slots.
+                    let free = (0..16u64).find(|d| {
+                        d + count <= 16
+                            && (*d..d + count).all(|i| m.node_at(root_slot(i)).is_none())
+                    });
+                    let dest = match free {
+                        Some(free) if dest % 4 != 0 => free,
+                        _ => dest,
+                    };
+                    let outcome = match m.split_at(&[source], arg, at, count, &[dest]) {
+                        Ok(_) => "split_at Ok".to_string(),
+                        Err(e) => format!("split_at {e:?}"),
+                    };
+                    seen.insert(outcome);
+                }
+                Step::Derive { source, rule, dest } => {
+                    // A rule for the source's type, as the random test mostly picks.
+                    let Some(t) = m
+                        .node_at(root_slot(source))
+                        .and_then(|_| words(&m, source).cap_type())
+                    else {
+                        continue;
+                    };
+                    let rules: Vec<_> = DERIVE_RULES
+                        .into_iter()
+                        .filter(|r| r.source == t && r.target != t)
+                        .collect();
+                    if let Some(r) = rules.get(rule % rules.len().max(1)) {
+                        let target = spec().cap(r.target.name()).unwrap();
+                        let _ = m.derive_cap(&[source], target, &[dest]);
+                    }
+                }
+                Step::Split { .. } => {}
             }
         }
+    }
+    for outcome in [
+        "split_at Ok",
+        "split_at RevokeFirst",
+        "split_at InvalidArgument { index: 1 }",
+        "split_at InvalidArgument { index: 2 }",
+        "split_at IllegalOperation",
+    ] {
+        assert!(seen.contains(outcome), "{outcome} never happens: {seen:?}");
     }
     for outcome in [
         "Ok",
@@ -1009,4 +1177,76 @@ fn random_retypes_at_offsets_reach_every_outcome() {
     ] {
         assert!(seen.contains(outcome), "{outcome} never happens: {seen:?}");
     }
+}
+
+/// Splitting a frame at offsets (`#[at_offset]` on caps.cap's splitting
+/// rules, Barrelfish's retype of a Frame at an offset), by hand: the
+/// generated `split_at` and the interpreter agree, pieces of several splits
+/// lie side by side, and pieces that would meet are refused.
+#[test]
+fn split_at_offsets_is_the_interpreters() {
+    let mut m = boot_machine(spec(), BOOT);
+    m.retype(&[0], frame_number(), 16, &[], 3, 1).unwrap();
+    let frame = words(&m, 3);
+    let base = region(frame).unwrap().0;
+    let meets = |m: &Machine<'_>, first, bytes| meets_pieces(m, frame, first, bytes);
+    // Two 8 KiB pieces from 16 KiB into the frame.
+    let pieces = split_at(frame, 13, 0x4000, 2, |f, b| meets(&m, f, b)).expect("room");
+    assert_eq!(pieces.first, base + 0x4000);
+    assert_eq!(m.split_at(&[3], 13, 0x4000, 2, &[4]).unwrap().len(), 2);
+    for i in 0..2 {
+        assert_eq!(pieces.cap(i), Some(words(&m, 4 + i)));
+        assert!(is_ancestor(frame, words(&m, 4 + i)));
+    }
+    // A page beside them splits off too; one meeting them does not.
+    let page = split_at(frame, 12, 0x1000, 1, |f, b| meets(&m, f, b)).expect("beside");
+    assert_eq!(m.split_at(&[3], 12, 0x1000, 1, &[6]).unwrap().len(), 1);
+    assert_eq!(page.cap(0), Some(words(&m, 6)));
+    assert_eq!(
+        split_at(frame, 12, 0x7000, 1, |f, b| meets(&m, f, b)),
+        Err(DeriveError::RevokeFirst)
+    );
+    assert_eq!(
+        m.split_at(&[3], 12, 0x7000, 1, &[7]),
+        Err(OpError::RevokeFirst)
+    );
+    // `split` from the start is refused while pieces live.
+    assert_eq!(m.split_cap(&[3], 12, 1, &[7]), Err(OpError::RevokeFirst));
+    // Misaligned or past the end: index 2; more than fit: RangeError.
+    for (arg, at, count, want) in [
+        (13, 0x1000, 1, DeriveError::InvalidArgument { index: 2 }),
+        (12, 0x1_0000, 1, DeriveError::InvalidArgument { index: 2 }),
+        (12, 0xf000, 2, DeriveError::RangeError { min: 1, max: 1 }),
+        (16, 0, 1, DeriveError::InvalidArgument { index: 1 }),
+    ] {
+        assert_eq!(
+            split_at(frame, arg, at, count, |f, b| meets(&m, f, b)),
+            Err(want)
+        );
+        let got = m.split_at(&[3], arg, at, count, &[7]);
+        let want = match want {
+            DeriveError::InvalidArgument { index } => OpError::InvalidArgument { index },
+            DeriveError::RangeError { min, max } => OpError::RangeError { min, max },
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got, Err(want));
+    }
+    // A mapping of the frame names all of it: no split at any offset then.
+    m.derive_cap(&[3], spec().cap("Frame_Mapping").unwrap(), &[8])
+        .unwrap();
+    assert_eq!(
+        m.split_at(&[3], 12, 0xf000, 1, &[7]),
+        Err(OpError::RevokeFirst)
+    );
+    let seen = interp_seen(&m);
+    check_invariants(
+        "interpreter",
+        &seen,
+        None,
+        &boot_regions(&boot_machine(spec(), BOOT)),
+        &[],
+    )
+    .unwrap();
+    // Revoking the frame takes its pieces and mapping.
+    assert_eq!(m.revoke(&[3]), Ok(4));
 }

@@ -1003,7 +1003,13 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
     let name = |c: CapId| ident(&spec.caps[c.index()].name);
     let rules = spec.derives.iter().map(|r| {
         let (source, target, multiple) = (name(r.source), name(r.target), r.multiple);
-        quote!(DeriveRule { source: CapType::#source, target: CapType::#target, multiple: #multiple })
+        let at_offset = r.at_offset;
+        quote!(DeriveRule {
+            source: CapType::#source,
+            target: CapType::#target,
+            multiple: #multiple,
+            at_offset: #at_offset,
+        })
     });
     let count = lit(spec.derives.len() as u64);
     let from_arms = spec.derives.iter().enumerate().map(|(i, r)| {
@@ -1081,6 +1087,9 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
             /// `#[multiple]`: a source cap may have any number of caps
             /// derived by this rule; without it, one at a time.
             pub multiple: bool,
+            /// `#[at_offset]`, on a splitting rule: caps of its type also
+            /// split into pieces from an offset (`split_at`).
+            pub at_offset: bool,
         }
 
         /// Every derivation rule, in spec order.
@@ -1123,9 +1132,11 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
             /// at a time, and the source has one.
             RevokeFirst,
             /// `split`: the size argument is not one the object type allows
-            /// for pieces smaller than the source's object.
+            /// for pieces smaller than the source's object (index 1), or
+            /// (`split_at`) the offset is outside the object or misaligned
+            /// (index 2).
             InvalidArgument {
-                /// 1: the size argument.
+                /// 1: the size argument; 2: the offset.
                 index: u64,
             },
             /// `split`: the count is outside `min..=max` (how many pieces fit).
@@ -1210,6 +1221,7 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
     if arms.is_empty() {
         return TokenStream::new();
     }
+    let split_at = split_at_fn(g);
     quote! {
         /// Where `split` puts the pieces of a cap: `count` pieces of
         /// `1 << size_bits` bytes, back to back from `first` (the start of
@@ -1278,6 +1290,77 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                 return Err(DeriveError::RangeError { min: 1, max: pieces });
             }
             if has_pieces {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let split = Split { source, size_arg, size_bits, first, count };
+            split.cap(count - 1).ok_or(DeriveError::IllegalOperation)?;
+            Ok(split)
+        }
+
+        #split_at
+    }
+}
+
+/// `split_at`, for a spec with a splitting rule that has `#[at_offset]`.
+fn split_at_fn(g: &Gen<'_>) -> TokenStream {
+    if !g.spec.derives.iter().any(|r| r.at_offset) {
+        return TokenStream::new();
+    }
+    quote! {
+        /// Splits `source` as `split` does, but into pieces back to back
+        /// from `at` bytes into its object (Barrelfish's retype of a Frame
+        /// at an offset), by a splitting rule with `#[at_offset]`
+        /// (`DeriveRule::at_offset`). A cap splits at offsets any number of
+        /// times while the pieces do not meet.
+        ///
+        /// `meets_pieces(first, bytes)` says whether a live cap that is not
+        /// a copy of `source`, lies within its region and is of its type (a
+        /// piece of an earlier split, of it or of a copy) or of a type
+        /// derived from it, names memory with a byte among the `bytes` from
+        /// address `first` on. It is asked once, after the other checks
+        /// but the last.
+        ///
+        /// The checks, in order: a splitting rule with `#[at_offset]`
+        /// applies to `source`'s type and it names a valid region, else
+        /// `IllegalOperation`; `size_arg` is as for `split`, else
+        /// `InvalidArgument { index: 1 }`; `at` lies in the object and the
+        /// first piece's address is aligned to the pieces' alignment, else
+        /// `InvalidArgument { index: 2 }`; `count` is in `1..=` the pieces
+        /// that fit from `at` to the object's end, else `RangeError`;
+        /// `meets_pieces` is false, else `RevokeFirst`; the last piece's cap
+        /// can be made, else `IllegalOperation`.
+        pub fn split_at(
+            source: Cap,
+            size_arg: u64,
+            at: u64,
+            count: u64,
+            meets_pieces: impl Fn(u64, u64) -> bool,
+        ) -> Result<Split, DeriveError> {
+            let cap_type = source
+                .cap_type()
+                .filter(|t| t.splits() && t.derived_from().is_some_and(|r| r.at_offset))
+                .ok_or(DeriveError::IllegalOperation)?;
+            let (base, size) = region(source).ok_or(DeriveError::IllegalOperation)?;
+            let object_type = cap_type.object_type().ok_or(DeriveError::IllegalOperation)?;
+            let size_bits = object_type
+                .size_bits(size_arg)
+                .ok()
+                .filter(|bits| 1u64.checked_shl(*bits).is_some_and(|piece| piece < size))
+                .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            let first = base
+                .checked_add(at)
+                .filter(|first| {
+                    at < size
+                        && 1u64
+                            .checked_shl(object_type.align_bits(size_bits))
+                            .is_some_and(|align| first & (align - 1) == 0)
+                })
+                .ok_or(DeriveError::InvalidArgument { index: 2 })?;
+            let pieces = (size - at) >> size_bits;
+            if count == 0 || count > pieces {
+                return Err(DeriveError::RangeError { min: 1, max: pieces });
+            }
+            if meets_pieces(first, count << size_bits) {
                 return Err(DeriveError::RevokeFirst);
             }
             let split = Split { source, size_arg, size_bits, first, count };

@@ -31,7 +31,9 @@ impl Ctx<'_> {
         let mut out: Vec<model::Derive> = Vec::new();
         for index in 0..self.items.derives.len() {
             let (item, rule) = self.items.derives[index];
-            let multiple = self.derive_attributes(item);
+            let attributes = self.derive_attributes(item);
+            let multiple = attributes.map(|(multiple, _)| multiple);
+            let at_offset = attributes.is_some_and(|(_, at_offset)| at_offset);
             let cap = |s| match s {
                 TypeSym::Cap(i) => Some(i),
                 _ => None,
@@ -67,6 +69,24 @@ impl Ctx<'_> {
                 );
                 continue;
             }
+            if at_offset && target != source {
+                let attr = item
+                    .attrs
+                    .iter()
+                    .find(|a| a.name.name == "at_offset")
+                    .expect("at_offset");
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        "`#[at_offset]` on a rule that does not split",
+                    )
+                    .label("not allowed here")
+                    .note("a derived cap names its source's whole object; only the pieces of a split lie at an offset")
+                    .help(format!("remove `#[at_offset]`, or split with `derive {} from {};`", s.name, s.name)),
+                );
+                continue;
+            }
             if let Some(earlier) = out.iter().find(|d| d.target == CapId(target as u32)) {
                 let first = &caps[earlier.source.index()].as_ref().expect("checked").name;
                 let message = if earlier.source == CapId(source as u32) {
@@ -91,6 +111,7 @@ impl Ctx<'_> {
                 source: CapId(source as u32),
                 target: CapId(target as u32),
                 multiple,
+                at_offset,
                 span: rule.target.span,
             });
         }
@@ -98,14 +119,17 @@ impl Ctx<'_> {
         out
     }
 
-    /// `Some(multiple)` when the rule's attributes are valid.
-    fn derive_attributes(&mut self, item: &ast::Item) -> Option<bool> {
-        let mut multiple = Some(false);
+    /// `Some((multiple, at_offset))` when the rule's attributes are valid.
+    fn derive_attributes(&mut self, item: &ast::Item) -> Option<(bool, bool)> {
+        let mut multiple = Some((false, false));
         for attr in &item.attrs {
             match attr.name.name.as_str() {
                 "allow" => {}
-                "multiple" if attr.args.is_empty() && attr.flags.is_empty() => {
-                    multiple = multiple.map(|_| true);
+                "multiple" if !attr.has_args() => {
+                    multiple = multiple.map(|(_, at)| (true, at));
+                }
+                "at_offset" if !attr.has_args() => {
+                    multiple = multiple.map(|(m, _)| (m, true));
                 }
                 name => {
                     self.diags.push(
@@ -115,7 +139,7 @@ impl Ctx<'_> {
                             format!("attribute `#[{name}]` is not valid on a derivation rule"),
                         )
                         .label("not allowed here")
-                        .help("a derivation rule takes `#[multiple]` (any number of derived caps per source cap) and nothing else"),
+                        .help("a derivation rule takes `#[multiple]` (any number of derived caps per source cap), a splitting rule `#[at_offset]` (pieces from an offset), and nothing else"),
                     );
                     multiple = None;
                 }

@@ -309,6 +309,47 @@ impl Machine<'_> {
         count: u64,
         dest: &SlotPath,
     ) -> Result<Vec<NodeId>, OpError> {
+        self.split_placed(source, size_arg, None, count, dest)
+    }
+
+    /// Splits the cap at `source` as [`Machine::split_cap`] does, but into
+    /// pieces back to back from `at` bytes into its object (Barrelfish's
+    /// retype of a Frame at an offset), by a splitting rule with
+    /// `#[at_offset]`. Checks 1 and 2 are `split_cap`'s; then, in order:
+    /// 3. a splitting rule with `#[at_offset]` applies to the source's type
+    ///    and it names a valid region, else `IllegalOperation`;
+    /// 4. `size_arg` is as for `split_cap`, else `InvalidArgument { index:
+    ///    1 }`;
+    /// 5. `at` lies in the source's object and the first piece's address
+    ///    is aligned to the pieces' alignment, else `InvalidArgument {
+    ///    index: 2 }`;
+    /// 6. `count` is in `1..=pieces`, the pieces that fit from `at` to the
+    ///    object's end, else `RangeError { 1, pieces }`;
+    /// 7. no live cap that is a piece of the source's object or derived
+    ///    from it meets the pieces' bytes ([`Machine::has_pieces_in`]), else
+    ///    `RevokeFirst`: a cap splits at offsets any number of times while
+    ///    the pieces do not meet;
+    /// 8. the last piece's cap can hold its values, else `IllegalOperation`.
+    pub fn split_at(
+        &mut self,
+        source: &SlotPath,
+        size_arg: u64,
+        at: u64,
+        count: u64,
+        dest: &SlotPath,
+    ) -> Result<Vec<NodeId>, OpError> {
+        self.split_placed(source, size_arg, Some(at), count, dest)
+    }
+
+    /// `split_cap` (`at` is `None`) or `split_at`.
+    fn split_placed(
+        &mut self,
+        source: &SlotPath,
+        size_arg: u64,
+        at: Option<u64>,
+        count: u64,
+        dest: &SlotPath,
+    ) -> Result<Vec<NodeId>, OpError> {
         let first = self
             .resolve(dest)
             .ok_or(OpError::FailedLookup { source: 0 })?;
@@ -330,9 +371,13 @@ impl Machine<'_> {
         }
         let source_id = self.source_id(source)?;
         let src = self.nodes[&source_id].cap.clone();
-        let (base, size) = self
+        let (region_base, size) = self
             .region(&src)
-            .filter(|_| self.spec.split_rule(src.cap_type).is_some())
+            .filter(|_| {
+                self.spec
+                    .split_rule(src.cap_type)
+                    .is_some_and(|r| at.is_none() || r.at_offset)
+            })
             .ok_or(OpError::IllegalOperation)?;
         let object = &self.spec.objects[self.object_of(&src).expect("has a region").index()];
         let bits = object
@@ -340,14 +385,29 @@ impl Machine<'_> {
             .size_bits(size_arg)
             .filter(|b| 1u64.checked_shl(*b).is_some_and(|piece| piece < size))
             .ok_or(OpError::InvalidArgument { index: 1 })?;
-        let pieces = size >> bits;
+        let offset = at.unwrap_or(0);
+        if let Some(at) = at {
+            let align = 1u64 << object.align_bits_for(bits).min(63);
+            let aligned = region_base
+                .checked_add(at)
+                .is_some_and(|first| first & (align - 1) == 0);
+            if at >= size || !aligned {
+                return Err(OpError::InvalidArgument { index: 2 });
+            }
+        }
+        let base = region_base + offset;
+        let pieces = (size - offset) >> bits;
         if count == 0 || count > pieces {
             return Err(OpError::RangeError {
                 min: 1,
                 max: pieces,
             });
         }
-        if self.has_pieces(&src) {
+        let refused = match at {
+            None => self.has_pieces(&src),
+            Some(_) => self.has_pieces_in(&src, base, count << bits),
+        };
+        if refused {
             return Err(OpError::RevokeFirst);
         }
         let t = &self.spec.caps[src.cap_type.index()];
@@ -429,6 +489,30 @@ impl Machine<'_> {
                 && self
                     .region(&n.cap)
                     .is_some_and(|(b, s)| b >= base && b.saturating_add(s) <= base + size)
+        })
+    }
+
+    /// Whether some live cap that [`Machine::has_pieces`] counts (in
+    /// `cap`'s region, not a copy of it, of its type or of a type derived
+    /// from it) names memory with a byte among the `bytes` from `first`
+    /// on: what makes a split at an offset `RevokeFirst`.
+    pub fn has_pieces_in(&self, cap: &super::Cap, first: u64, bytes: u64) -> bool {
+        let Some((base, size)) = self.region(cap) else {
+            return false;
+        };
+        let end = u128::from(first) + u128::from(bytes);
+        self.nodes.values().any(|n| {
+            let related = n.cap.cap_type == cap.cap_type
+                || self.spec.derives_from(cap.cap_type, n.cap.cap_type);
+            related
+                && !self.same_object(cap, &n.cap)
+                && self.region(&n.cap).is_some_and(|(b, s)| {
+                    let n_end = u128::from(b) + u128::from(s);
+                    b >= base
+                        && n_end <= u128::from(base) + u128::from(size)
+                        && u128::from(b) < end
+                        && u128::from(first) < n_end
+                })
         })
     }
 

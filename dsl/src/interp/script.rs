@@ -323,11 +323,13 @@ enum Stmt {
         dest: PathExpr,
         target: CapId,
     },
-    /// `split SOURCE ARG [x N] into DEST`: by its type's splitting rule.
+    /// `split SOURCE ARG [x N] [at BYTES] into DEST`: by its type's
+    /// splitting rule, from the start of its object or `BYTES` into it.
     Split {
         source: PathExpr,
         arg: u64,
         count: u64,
+        at: Option<u64>,
         dest: PathExpr,
     },
     Delete(PathExpr),
@@ -527,6 +529,12 @@ impl Parser<'_> {
                 } else {
                     1
                 };
+                let at = if c.is_word("at") {
+                    c.expect("at", example)?;
+                    Some(c.number("the byte offset into the source", example)?.0)
+                } else {
+                    None
+                };
                 c.expect("into", example)?;
                 let dest = self.path(c, example)?;
                 c.done(example)?;
@@ -534,6 +542,7 @@ impl Parser<'_> {
                     source,
                     arg,
                     count,
+                    at,
                     dest,
                 }
             }
@@ -1177,10 +1186,13 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 source,
                 arg,
                 count,
+                at,
                 dest,
-            } => m
-                .split_cap(&source.path, *arg, *count, &dest.path)
-                .map(|pieces| format!("{} piece(s)", pieces.len())),
+            } => match at {
+                None => m.split_cap(&source.path, *arg, *count, &dest.path),
+                Some(at) => m.split_at(&source.path, *arg, *at, *count, &dest.path),
+            }
+            .map(|pieces| format!("{} piece(s)", pieces.len())),
             Stmt::Delete(at) => m.delete(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Revoke(at) => m.revoke(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Configure { target, slots } => configure(&mut m, target, slots),
