@@ -879,7 +879,9 @@ impl Compare<'_> {
                 let (was_ty, now_ty) = (field_type(self.old, f), field_type(self.new, nf));
                 let same_encoding = match (&f.kind, &nf.kind) {
                     (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => {
-                        a == b && f.sign_extend == nf.sign_extend
+                        a == b
+                            && f.sign_extend == nf.sign_extend
+                            && f.virtual_offset == nf.virtual_offset
                     }
                     (FieldKind::Uint, FieldKind::Uint)
                     | (FieldKind::Bool, FieldKind::Bool)
@@ -914,6 +916,12 @@ impl Compare<'_> {
                         old(f.span),
                         format!("{was_ty} at {} in the old spec", at(f)),
                     );
+                    if f.virtual_offset != nf.virtual_offset {
+                        b = b.note(format!(
+                            "it holds the address plus {:#x} now, plus {:#x} before",
+                            nf.virtual_offset, f.virtual_offset
+                        ));
+                    }
                     if f.role != nf.role {
                         b = b.note(format!(
                             "its role changed from `{}` to `{}`",

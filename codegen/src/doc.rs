@@ -686,6 +686,10 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
         };
         let mut role = match f.role {
             Role::Plain => String::new(),
+            Role::Object if f.virtual_offset != 0 => format!(
+                "the object's kernel-virtual address: its address plus {:#x}",
+                f.virtual_offset
+            ),
             Role::Object => "the object's address".to_string(),
             Role::SizeArg => "the object's size argument".to_string(),
             Role::Watermark => format!("bytes retyped, in units of {}", bytes_pow(f.unit_bits)),

@@ -286,7 +286,12 @@ pub fn field_mask(f: &CapField) -> u64 {
 fn field(spec: &Spec, f: &CapField) -> Value {
     let ty = match &f.kind {
         FieldKind::Ptr { align_bits } => {
-            json!({"type": "ptr", "align_bits": align_bits, "sign_extend": f.sign_extend})
+            json!({
+                "type": "ptr",
+                "align_bits": align_bits,
+                "sign_extend": f.sign_extend,
+                "virtual_offset": f.virtual_offset,
+            })
         }
         FieldKind::Uint => json!({"type": "uint"}),
         FieldKind::Bool => json!({"type": "bool"}),

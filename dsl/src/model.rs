@@ -389,6 +389,11 @@ pub struct CapField {
     /// stored bit into the bits above it (canonical addresses, seL4's
     /// `field_high` on x86_64), and its setter takes only such addresses.
     pub sign_extend: bool,
+    /// `#[object(virtual_offset = N)]`: the field holds the object's
+    /// address plus `N` (modulo 2^64), a kernel-virtual pointer whose
+    /// object lies at `field - N` (Barrelfish's `mem_to_phys(field)`); 0
+    /// otherwise.
+    pub virtual_offset: u64,
     /// Which of the two words holds it.
     pub word: u8,
     /// Lowest bit in that word.

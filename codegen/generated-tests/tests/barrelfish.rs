@@ -1250,3 +1250,49 @@ fn split_at_offsets_is_the_interpreters() {
     // Revoking the frame takes its pieces and mapping.
     assert_eq!(m.revoke(&[3]), Ok(4));
 }
+
+/// Barrelfish's computed addresses (`address { mem_to_phys(dcb) }` on
+/// Dispatcher, `mem_to_phys(listener)` on EndPointLMP, `mem_to_phys(kcb)`
+/// on KernelControlBlock): the field holds the kernel-virtual address, and
+/// `region` gives the physical one, `field - X86_64_MEMORY_OFFSET`, on the
+/// interpreter's caps as on the generated ones.
+#[test]
+fn computed_addresses_are_mem_to_phys() {
+    use capc_generated_tests::barrelfish::{Dispatcher, EndPointLMP, KernelControlBlock};
+    const X86_64_MEMORY_OFFSET: u64 = 0xffff_ff80_0000_0000;
+    let mut m = boot_machine(spec(), BOOT);
+    let number = |name: &str| spec().object_number(spec().object(name).unwrap());
+    let dcb = m
+        .retype(&[0], number("DispatcherObject"), 0, &[], 3, 1)
+        .unwrap()
+        .first;
+    let kcb = m
+        .retype(&[0], number("KernelControlBlockObject"), 0, &[], 4, 1)
+        .unwrap()
+        .first;
+    m.derive_cap(&[3], spec().cap("EndPointLMP").unwrap(), &[5])
+        .unwrap();
+    let dispatcher = Dispatcher::from_cap(words(&m, 3)).unwrap();
+    assert_eq!(dispatcher.dcb(), dcb + X86_64_MEMORY_OFFSET);
+    assert_eq!(region(words(&m, 3)), Some((dcb, 1024)));
+    let kernel = KernelControlBlock::from_cap(words(&m, 4)).unwrap();
+    assert_eq!(kernel.kcb(), kcb + X86_64_MEMORY_OFFSET);
+    assert_eq!(region(words(&m, 4)), Some((kcb, 128 * 1024)));
+    // The endpoint derived from the dispatcher holds the same pointer and
+    // names the same physical range, within the RAM it came from.
+    let endpoint = EndPointLMP::from_cap(words(&m, 5)).unwrap();
+    assert_eq!(endpoint.listener(), dispatcher.dcb());
+    assert_eq!(region(words(&m, 5)), Some((dcb, 1024)));
+    assert!(is_ancestor(words(&m, 0), words(&m, 5)));
+    // The cap a retype makes for a DCB at an address, and from a cap built
+    // by hand: the same translation.
+    let made = ObjectType::DispatcherObject
+        .cap_for(0x20_0000, 0, false)
+        .unwrap();
+    assert_eq!(
+        Dispatcher::from_cap(made).unwrap().dcb(),
+        0x20_0000 + X86_64_MEMORY_OFFSET
+    );
+    let by_hand = Dispatcher::new(0xffff_ff80_0030_0400).unwrap();
+    assert_eq!(region(by_hand.cap()), Some((0x30_0400, 1024)));
+}

@@ -46,18 +46,29 @@ fn object_of<'a>(g: &'a Gen<'_>, c: &CapType) -> Option<&'a Object> {
 /// for cap types that name no object.
 fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
     let object = object_of(g, c)?;
-    let base = ident(&c.fields.iter().find(|f| f.role == Role::Object)?.name);
+    let field = c.fields.iter().find(|f| f.role == Role::Object)?;
+    let base = ident(&field.name);
     let view = ident(&c.name);
+    // A kernel-virtual pointer: the address is the field less its offset.
+    let address = |view: TokenStream| match field.virtual_offset {
+        0 => quote!(#view.#base()),
+        offset => {
+            let offset = lit(offset);
+            quote!(#view.#base().wrapping_sub(#offset))
+        }
+    };
     if let [(_, bits)] = object.size.table.as_slice() {
         let bits = lit((*bits).into());
-        return Some(quote!(CapType::#view => (#view(cap).#base(), #bits)));
+        let address = address(quote!(#view(cap)));
+        return Some(quote!(CapType::#view => (#address, #bits)));
     }
     let arg = ident(&c.field_with(Role::SizeArg)?.name);
     let object = ident(&object.name);
+    let address = address(quote!(view));
     Some(quote! {
         CapType::#view => {
             let view = #view(cap);
-            (view.#base(), ObjectType::#object.size_bits(view.#arg()).ok()?)
+            (#address, ObjectType::#object.size_bits(view.#arg()).ok()?)
         }
     })
 }
@@ -966,7 +977,31 @@ fn derived_value(
                 None => (quote!(#view::VALID_RIGHTS), false),
             }
         }
-        (Role::Object | Role::SizeArg, _) => match source.field_with(f.role) {
+        (Role::Object, _) => match source.field_with(f.role) {
+            // The object's address, from the source's virtual offset to
+            // the target's.
+            Some(sf) => {
+                let value = getter(sf);
+                let value = match (sf.virtual_offset, f.virtual_offset) {
+                    (from, to) if from == to => value,
+                    (0, to) => {
+                        let to = lit(to);
+                        quote!(#value.wrapping_add(#to))
+                    }
+                    (from, 0) => {
+                        let from = lit(from);
+                        quote!(#value.wrapping_sub(#from))
+                    }
+                    (from, to) => {
+                        let (from, to) = (lit(from), lit(to));
+                        quote!(#value.wrapping_sub(#from).wrapping_add(#to))
+                    }
+                };
+                (value, true)
+            }
+            None => (zero(f), false),
+        },
+        (Role::SizeArg, _) => match source.field_with(f.role) {
             Some(sf) => (getter(sf), true),
             None => (zero(f), false),
         },
@@ -1036,6 +1071,20 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         quote!(CapType::#d => matches!(ancestor, #(CapType::#ancestors)|*))
     });
     let is_rest = (pairs.len() < spec.caps.len()).then(|| quote!(_ => false,));
+    // With splitting rules only, no type is derived from another.
+    let is_body = if pairs.is_empty() {
+        quote! {
+            let _ = (self, ancestor);
+            false
+        }
+    } else {
+        quote! {
+            match self {
+                #(#is_arms,)*
+                #is_rest
+            }
+        }
+    };
     let make_arms = spec
         .derives
         .iter()
@@ -1061,6 +1110,30 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
     let made = spec.derives.iter().filter(|r| r.source != r.target).count();
     let make_rest =
         (made < spec.caps.len()).then(|| quote!(_ => return Err(DeriveError::IllegalOperation),));
+    // With splitting rules only, no rule derives one type from another:
+    // the first check refuses every call (a `match` of one `_ => return`
+    // arm would be unreachable code).
+    let derive_body = if made == 0 {
+        quote! {
+            let _ = (source, target, has_derived_children);
+            Err(DeriveError::IllegalOperation)
+        }
+    } else {
+        quote! {
+            let rule = target
+                .derived_from()
+                .filter(|r| source.cap_type() == Some(r.source) && r.source != r.target)
+                .ok_or(DeriveError::IllegalOperation)?;
+            if !rule.multiple && has_derived_children {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let cap = match target {
+                #(#make_arms,)*
+                #make_rest
+            };
+            cap.map_err(|_| DeriveError::IllegalOperation)
+        }
+    };
     let split_types: Vec<_> = spec
         .derives
         .iter()
@@ -1113,10 +1186,7 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
             /// Whether caps of this type are derived, through one or more
             /// rules between distinct types, from caps of `ancestor`.
             pub const fn is_derived_from(self, ancestor: CapType) -> bool {
-                match self {
-                    #(#is_arms,)*
-                    #is_rest
-                }
+                #is_body
             }
         }
 
@@ -1168,18 +1238,7 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         /// source has no derived children, else `RevokeFirst`; the new cap's
         /// fields take their values, else `IllegalOperation`.
         pub fn derive(source: Cap, target: CapType, has_derived_children: bool) -> Result<Cap, DeriveError> {
-            let rule = target
-                .derived_from()
-                .filter(|r| source.cap_type() == Some(r.source) && r.source != r.target)
-                .ok_or(DeriveError::IllegalOperation)?;
-            if !rule.multiple && has_derived_children {
-                return Err(DeriveError::RevokeFirst);
-            }
-            let cap = match target {
-                #(#make_arms,)*
-                #make_rest
-            };
-            cap.map_err(|_| DeriveError::IllegalOperation)
+            #derive_body
         }
 
         #split
@@ -1196,7 +1255,15 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
         .filter_map(|r| {
             let c = &spec.caps[r.source.index()];
             let view = ident(&c.name);
-            let base = format_ident!("set_{}", snake(&c.field_with(Role::Object)?.name));
+            let object = c.field_with(Role::Object)?;
+            let base = format_ident!("set_{}", snake(&object.name));
+            let address = match object.virtual_offset {
+                0 => quote!(address),
+                offset => {
+                    let offset = lit(offset);
+                    quote!(address.wrapping_add(#offset))
+                }
+            };
             let arg = format_ident!("set_{}", snake(&c.field_with(Role::SizeArg)?.name));
             let cleared = c
                 .fields
@@ -1210,7 +1277,7 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
             Some(quote! {
                 CapType::#view => {
                     let mut view = #view(self.source);
-                    view.#base(address).ok()?;
+                    view.#base(#address).ok()?;
                     view.#arg(self.size_arg).ok()?;
                     #(#cleared)*
                     Some(view.cap())

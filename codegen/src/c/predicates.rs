@@ -100,9 +100,15 @@ fn region(h: &mut Header<'_, '_>) {
         };
         let _ = writeln!(
             arms,
-            "    case {}:\n        b = (uint64_t){};\n        bits = {bits};\n        break;",
+            "    case {}:\n        b = (uint64_t){}{};\n        bits = {bits};\n        break;",
             tag(h, c),
-            get(h, c, base, "cap")
+            get(h, c, base, "cap"),
+            // A kernel-virtual pointer: the address is the field less its
+            // offset (unsigned arithmetic wraps as the Rust module's).
+            match base.virtual_offset {
+                0 => String::new(),
+                offset => format!(" - UINT64_C({offset:#x})"),
+            }
         );
     }
     let _ = writeln!(
