@@ -1296,3 +1296,154 @@ fn computed_addresses_are_mem_to_phys() {
     let by_hand = Dispatcher::new(0xffff_ff80_0030_0400).unwrap();
     assert_eq!(region(by_hand.cap()), Some((0x30_0400, 1024)));
 }
+
+/// A cap of `cap_type` with random words (its tag set): any field values,
+/// also ones no kernel makes; or (mostly) one made by its constructor with
+/// a valid size, at a random address (also near the top of the address
+/// space), with a random watermark.
+fn any_cap_of(cap_type: CapType) -> impl Strategy<Value = Cap> {
+    let random = any::<[u64; 4]>().prop_map(move |mut words| {
+        words[0] = (words[0] & !0xff) | cap_type as u64;
+        Cap::from_words(words)
+    });
+    let made = (
+        12u64..=40,
+        prop_oneof![any::<u64>(), (0u64..1 << 20).prop_map(|page| page << 12)],
+        any::<u64>(),
+        any::<bool>(),
+    )
+        .prop_filter_map(
+            "a cap the constructor makes",
+            move |(bits, base, free, device)| {
+                let base = base & !((1u64 << bits) - 1);
+                let free = free % ((1u64 << bits) + 1);
+                match cap_type {
+                    CapType::RAM => RAM::new(base, bits, 0, free).ok().map(|v| v.cap()),
+                    CapType::PhysAddr => {
+                        capc_generated_tests::barrelfish::PhysAddr::new(base, bits, 0, free, device)
+                            .ok()
+                            .map(|v| v.cap())
+                    }
+                    CapType::Frame => capc_generated_tests::barrelfish::Frame::new(base, bits, 0)
+                        .ok()
+                        .map(|v| v.cap()),
+                    CapType::DevFrame => {
+                        capc_generated_tests::barrelfish::DevFrame::new(base, bits, 0)
+                            .ok()
+                            .map(|v| v.cap())
+                    }
+                    _ => None,
+                }
+            },
+        );
+    prop_oneof![1 => random, 4 => made]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// `retype_at` never panics, on any RAM cap and request, and what it
+    /// places lies at the offset, aligned, inside the region, with caps
+    /// that name it; `meets_live_memory` is asked about exactly those bytes.
+    #[test]
+    fn retype_at_never_panics_and_places_at_the_offset(
+        source in prop_oneof![any_cap_of(CapType::RAM), any_cap_of(CapType::PhysAddr)],
+        has_children in any::<bool>(),
+        object_type in 0u64..32,
+        size_arg in prop_oneof![0u64..70, 12u64..16],
+        at in prop_oneof![any::<u64>(), (0u64..1 << 10).prop_map(|page| page << 12)],
+        count in 0u64..5,
+        live in any::<bool>(),
+    ) {
+        let request = RetypeRequest { object_type, size_arg, offset: 0, count };
+        let asked = std::cell::Cell::new(None);
+        let result = retype_at(source, has_children, &request, at, Some(Destination { slots: 4 }), |_| true, |first, bytes| {
+            asked.set(Some((first, bytes)));
+            live
+        });
+        let Ok(p) = result else {
+            if let Some((first, _)) = asked.get() {
+                prop_assert_eq!(result, Err(RetypeError::RevokeFirst));
+                prop_assert!(live && first == region(source).unwrap().0 + at);
+            }
+            return Ok(());
+        };
+        prop_assert!(!live);
+        let (base, size) = region(source).unwrap();
+        let bytes = p.count << p.size_bits;
+        prop_assert_eq!(asked.get(), Some((base + at, bytes)));
+        prop_assert_eq!(p.first, base + at);
+        prop_assert_eq!(p.first % (1 << p.object_type.align_bits(p.size_bits)), 0);
+        prop_assert!(at + bytes <= size);
+        for i in 0..p.count {
+            let cap = p.cap(i, false).or(p.cap(i, true)).unwrap();
+            prop_assert_eq!(region(cap), Some((p.first + (i << p.size_bits), 1 << p.size_bits)));
+        }
+        prop_assert!(p.new_watermark >= at + bytes);
+    }
+
+    /// `split_at` never panics, on any frame cap, and its pieces lie at
+    /// the offset inside the frame; `meets_pieces` is asked about them.
+    #[test]
+    fn split_at_never_panics_and_places_at_the_offset(
+        source in prop_oneof![any_cap_of(CapType::Frame), any_cap_of(CapType::DevFrame)],
+        size_arg in prop_oneof![0u64..70, 12u64..16],
+        at in prop_oneof![any::<u64>(), (0u64..64).prop_map(|page| page << 12)],
+        count in 0u64..5,
+        live in any::<bool>(),
+    ) {
+        let asked = std::cell::Cell::new(None);
+        let result = split_at(source, size_arg, at, count, |first, bytes| {
+            asked.set(Some((first, bytes)));
+            live
+        });
+        let Ok(pieces) = result else {
+            if asked.get().is_some() {
+                prop_assert!(live && result == Err(DeriveError::RevokeFirst));
+            }
+            return Ok(());
+        };
+        let (base, size) = region(source).unwrap();
+        prop_assert_eq!(asked.get(), Some((base + at, pieces.count << pieces.size_bits)));
+        prop_assert_eq!(pieces.first, base + at);
+        prop_assert!(at + (pieces.count << pieces.size_bits) <= size);
+        for i in 0..pieces.count {
+            let piece = pieces.cap(i).unwrap();
+            prop_assert_eq!(region(piece), Some((base + at + (i << pieces.size_bits), 1 << pieces.size_bits)));
+            prop_assert!(is_ancestor(source, piece));
+        }
+    }
+
+    /// Retypes at random offsets of one RAM cap, each told which bytes are
+    /// live (those placed before), never place two objects over each other.
+    #[test]
+    fn successive_retypes_at_offsets_never_overlap(
+        steps in prop::collection::vec((0u64..16, 0usize..4, 1u64..4), 1..30),
+    ) {
+        let mut source = RAM::new(0x100_0000, 20, 0, 0).unwrap().cap();
+        let mut has_children = false;
+        let mut placed: Vec<(u64, u64)> = Vec::new();
+        let objects = [
+            (ObjectType::FrameObject, 12),
+            (ObjectType::FrameObject, 14),
+            (ObjectType::DispatcherObject, 0),
+            (ObjectType::VNode_x86_64_ptableObject, 0),
+        ];
+        for (page, object, count) in steps {
+            let (object_type, size_arg) = objects[object];
+            let request = RetypeRequest { object_type: object_type as u64, size_arg, offset: 0, count };
+            let meets = |first: u64, bytes: u64| placed.iter().any(|(b, e)| *b < first + bytes && first < *e);
+            let Ok(p) = retype_at(source, has_children, &request, page << 14, Some(Destination { slots: 4 }), |_| true, meets) else {
+                continue;
+            };
+            let range = (p.first, p.first + (p.count << p.size_bits));
+            for other in &placed {
+                prop_assert!(range.1 <= other.0 || other.1 <= range.0, "{:?} overlaps {:?}", range, other);
+            }
+            prop_assert!(range.1 - 0x100_0000 <= p.new_watermark);
+            placed.push(range);
+            source = p.updated_source;
+            has_children = true;
+        }
+    }
+}
