@@ -1072,6 +1072,25 @@ impl Compare<'_> {
                     )
                     .also(old(d.span), "any number in the old spec"),
                 );
+            } else if (d.range.is_some() && n.range.is_none())
+                || d.range.zip(n.range).is_some_and(|((a, b), (c, e))| {
+                    let (old_fields, new_fields) = (
+                        &self.old.caps[d.target.index()].fields,
+                        &new_spec.caps[n.target.index()].fields,
+                    );
+                    (old_fields[a].name.as_str(), old_fields[b].name.as_str())
+                        != (new_fields[c].name.as_str(), new_fields[e].name.as_str())
+                })
+            {
+                self.push(
+                    Break::new(
+                        "B0020",
+                        new(n.span),
+                        format!("the rule splitting `{target}` by a range changed its `#[range]`"),
+                        "another or no `#[range]` here",
+                    )
+                    .also(old(d.span), "`split_range` in the old spec"),
+                );
             } else if d.at_offset && !n.at_offset {
                 self.push(
                     Break::new(

@@ -121,6 +121,10 @@ pub fn model_json(spec: &Spec) -> Value {
             "source": spec.caps[d.source.index()].name,
             "multiple": d.multiple,
             "at_offset": d.at_offset,
+            "range": d.range.map(|(a, b)| {
+                let fields = &spec.caps[d.target.index()].fields;
+                [fields[a].name.clone(), fields[b].name.clone()]
+            }),
             "docs": d.docs,
         })).collect::<Vec<_>>(),
         "error_sets": spec.error_sets.iter().map(|e| json!({

@@ -814,6 +814,21 @@ fn a_retype_rule_losing_at_offset_breaks() {
         ),
         "{stderr}"
     );
+    // IRQSrc's range read from its fields the other way round (B0020).
+    let range = "#[range(vec_start, vec_end)]";
+    assert!(caps.contains(range), "the port splits IRQSrc by range");
+    s.write(
+        "range.cap",
+        caps.replace(range, "#[range(vec_end, vec_start)]"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "range.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0020]: the rule splitting `IRQSrc` by a range changed its `#[range]`\n"
+        ),
+        "{stderr}"
+    );
     // A splitting rule that loses it breaks `split_at` (B0020).
     let split = "#[at_offset]\nderive Frame from Frame;";
     assert!(caps.contains(split), "the port splits frames at offsets");

@@ -562,6 +562,15 @@ fn random_spec(rng: &mut XorShift) -> String {
              #[identity] #[object(virtual_offset = {offset:#x})] {pointer}: ptr(align = 16),\n}}\n\
              {at_retype}retype {untyped_cap} {{ into = {untyped} | {frame} | {object}; fan_out = 4; }}\n"
         ));
+        // Sometimes a cap type that splits by a range of numbers.
+        if mem.below(2) == 0 {
+            let range_cap = mem.rare_name(true);
+            let [first, last] = std::array::from_fn(|_| mem.rare_name(false));
+            text.push_str(&format!(
+                "cap {range_cap} {{\n    #[identity] {first}: u16,\n    #[identity] {last}: u16,\n}}\n\
+                 #[range({first}, {last})]\nderive {range_cap} from {range_cap};\n"
+            ));
+        }
     }
     text
 }
@@ -647,6 +656,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[at_offset]\nretype",
             "#[at_offset]\nderive",
             "virtual_offset = 0x80000000",
+            "#[range(",
         ] {
             assert!(
                 accepted.iter().any(|text| text.contains(construct)),

@@ -499,6 +499,12 @@ pub struct Derive {
     /// retype of a Frame at an offset), any number of times while the
     /// pieces do not meet.
     pub at_offset: bool,
+    /// `#[range(first, last)]`, on a splitting rule of a cap type that
+    /// names no object (Barrelfish's IRQSrc `from_self`): a cap holds the
+    /// numbers `first..=last` of these two identity fields (indices into
+    /// the type's fields), and splits into caps for sub-ranges of them, any
+    /// number of times while the sub-ranges do not meet.
+    pub range: Option<(usize, usize)>,
     /// Where it is declared (the target's name).
     pub span: Span,
 }

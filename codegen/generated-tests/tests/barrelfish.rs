@@ -21,7 +21,8 @@ use capc_dsl::model::Spec;
 use capc_generated_tests::barrelfish::{
     Cap, CapType, DERIVE_RULES, DeriveError, Destination, DeviceID, FCNode, FieldError,
     Frame_Mapping, IO, ObjectType, RAM, RetypeError, RetypeRequest, RetypeRule, Rights, derive,
-    is_ancestor, is_copy, region, retype_at, same_object, split, split_at, target,
+    is_ancestor, is_copy, range_of, region, retype_at, same_object, split, split_at, split_range,
+    target,
 };
 use proptest::prelude::*;
 
@@ -212,6 +213,21 @@ const BOOT: &[BootCap] = &[
     (2, "DeviceIDManager", 0, 0, false, &[]),
 ];
 
+/// `BOOT`, and an IRQSrc for the vectors 32..=95 in slot 15.
+const BOOT_WITH_IRQ: &[BootCap] = &[
+    (0, "RAM", 0x10_0000, 20, false, &[]),
+    (1, "ProcessManager", 0, 0, false, &[]),
+    (2, "DeviceIDManager", 0, 0, false, &[]),
+    (
+        15,
+        "IRQSrc",
+        0,
+        0,
+        false,
+        &[("vec_start", 32), ("vec_end", 95)],
+    ),
+];
+
 /// The words of the cap in root slot `index`.
 fn words(m: &Machine<'_>, index: u64) -> Cap {
     let node = m.node_at(capc_dsl::interp::Slot {
@@ -229,12 +245,14 @@ fn words(m: &Machine<'_>, index: u64) -> Cap {
 fn every_from_relation_between_cap_types_is_a_rule() {
     // caps.hl's 26 `from` relations whose source is not PhysAddr or RAM,
     // all `#[multiple]` (see caps.cap), and its `from_self` on Frame and
-    // DevFrame, which split once.
-    assert_eq!(DERIVE_RULES.len(), 28);
+    // DevFrame (split from the start or at offsets) and IRQSrc (split into
+    // sub-ranges).
+    assert_eq!(DERIVE_RULES.len(), 29);
     for rule in DERIVE_RULES {
         assert_eq!(rule.target.derived_from(), Some(rule));
         if rule.source == rule.target {
-            assert!(rule.source.splits() && !rule.multiple && rule.at_offset);
+            assert!(rule.source.splits() && !rule.multiple);
+            assert_eq!(rule.at_offset, rule.source != CapType::IRQSrc);
         } else {
             assert!(rule.multiple);
             assert!(rule.target.is_derived_from(rule.source));
@@ -242,7 +260,7 @@ fn every_from_relation_between_cap_types_is_a_rule() {
         }
     }
     let splits: Vec<CapType> = CapType::ALL.into_iter().filter(|t| t.splits()).collect();
-    assert_eq!(splits, [CapType::Frame, CapType::DevFrame]);
+    assert_eq!(splits, [CapType::Frame, CapType::DevFrame, CapType::IRQSrc]);
     assert_eq!(
         CapType::EndPointLMP.derived_from().map(|r| r.source),
         Some(CapType::Dispatcher)
@@ -359,6 +377,13 @@ enum Step {
         count: u64,
         dest: u64,
     },
+    /// `split_range` of an IRQSrc (mostly), for `first..=first + len`.
+    SplitRange {
+        source: u64,
+        first: u64,
+        len: u64,
+        dest: u64,
+    },
     Copy {
         source: u64,
         dest: u64,
@@ -424,6 +449,14 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
                 count,
                 dest,
             }),
+        // Sometimes the boot IRQSrc's whole range, 32..=95.
+        2 => (
+            0..16u64,
+            prop_oneof![2 => 24..100u64, 1 => Just(32)],
+            prop_oneof![2 => 0..40u64, 1 => Just(63)],
+            slot.clone(),
+        )
+            .prop_map(|(source, first, len, dest)| Step::SplitRange { source, first, len, dest }),
         2 => (slot.clone(), slot.clone()).prop_map(|(source, dest)| Step::Copy { source, dest }),
         1 => slot.clone().prop_map(Step::Delete),
         1 => slot.prop_map(Step::Revoke),
@@ -448,6 +481,22 @@ fn has_pieces(m: &Machine<'_>, source: Cap) -> bool {
             && !same_object(source, cap)
             && capc_generated_tests::barrelfish::region(cap)
                 .is_some_and(|(b, s)| b >= base && b.saturating_add(s) <= base + size)
+    })
+}
+
+/// What a kernel answers `split_range`'s `meets_pieces`: whether a live
+/// cap of the interpreter's of `source`'s type, not a copy of it, whose
+/// range lies within `source`'s, holds a number in `first..=last`, by the
+/// generated predicates.
+fn meets_range(m: &Machine<'_>, source: Cap, first: u64, last: u64) -> bool {
+    let Some((start, end)) = range_of(source) else {
+        return false;
+    };
+    m.nodes().any(|(id, _)| {
+        let cap = packed(m, id);
+        cap.cap_type() == source.cap_type()
+            && !same_object(source, cap)
+            && range_of(cap).is_some_and(|(a, b)| start <= a && b <= end && a <= last && first <= b)
     })
 }
 
@@ -641,7 +690,7 @@ proptest! {
 /// `frames`: from two frames retyped first.
 fn agree(steps: &[Step], frames: bool) -> Result<(), TestCaseError> {
     let spec = spec();
-    let mut m = boot_machine(spec, BOOT);
+    let mut m = boot_machine(spec, if frames { BOOT_WITH_IRQ } else { BOOT });
     let boot = boot_regions(&m);
     if frames {
         m.retype(&[0], frame_number(), 16, &[], 3, 1)
@@ -787,6 +836,55 @@ fn agree(steps: &[Step], frames: bool) -> Result<(), TestCaseError> {
                 let agreed = retype_at_agrees(&mut m, source, object, arg, at, count, dest);
                 prop_assert!(agreed.is_ok(), "{step:?}: {agreed:?}");
             }
+            Step::SplitRange {
+                source,
+                first,
+                len,
+                dest,
+            } => {
+                // Mostly an IRQSrc.
+                let irqs: Vec<u64> = (0..16)
+                    .filter(|i| {
+                        m.node_at(root_slot(*i)).is_some()
+                            && words(&m, *i).cap_type() == Some(CapType::IRQSrc)
+                    })
+                    .collect();
+                let source = match irqs.as_slice() {
+                    [] => source,
+                    _ if source % 4 == 0 => source,
+                    some => some[source as usize % some.len()],
+                };
+                let last = first + len;
+                let want = m.node_at(root_slot(source)).map(|_| {
+                    let cap = words(&m, source);
+                    split_range(cap, first, last, |f, l| meets_range(&m, cap, f, l))
+                });
+                let dest_empty = m.node_at(root_slot(dest)).is_none();
+                let got = m.split_range(&[source], first, last, &[dest]);
+                match (want, dest_empty) {
+                    (_, false) => prop_assert_eq!(got, Err(OpError::DeleteFirst)),
+                    (None, true) => prop_assert_eq!(got, Err(OpError::FailedLookup { source: 1 })),
+                    (Some(want), true) => match (want, got) {
+                        (Ok(piece), Ok(_)) => {
+                            prop_assert_eq!(words(&m, dest), piece);
+                            prop_assert!(is_ancestor(words(&m, source), piece));
+                        }
+                        (Err(DeriveError::IllegalOperation), Err(OpError::IllegalOperation))
+                        | (Err(DeriveError::RevokeFirst), Err(OpError::RevokeFirst)) => {}
+                        (
+                            Err(DeriveError::InvalidArgument { index }),
+                            Err(OpError::InvalidArgument { index: got }),
+                        ) if index == got => {}
+                        (
+                            Err(DeriveError::RangeError { min, max }),
+                            Err(OpError::RangeError { min: a, max: b }),
+                        ) if (min, max) == (a, b) => {}
+                        (want, got) => {
+                            prop_assert!(false, "{step:?}: generated {want:?}, interpreter {got:?}")
+                        }
+                    },
+                }
+            }
             Step::Copy { source, dest } => {
                 let _ = m.copy(&[source], &[dest], u64::MAX);
             }
@@ -796,6 +894,16 @@ fn agree(steps: &[Step], frames: bool) -> Result<(), TestCaseError> {
             Step::Revoke(at) => {
                 let _ = m.revoke(&[at]);
                 revoked = Some(root_slot(at));
+            }
+        }
+        // No two live IRQSrc caps that are not copies hold meeting ranges
+        // unless one holds the other's.
+        let ranges: Vec<(u64, u64)> = m.nodes().filter_map(|(_, n)| m.range_of(&n.cap)).collect();
+        for (i, a) in ranges.iter().enumerate() {
+            for b in &ranges[i + 1..] {
+                let meet = a.0 <= b.1 && b.0 <= a.1;
+                let nested = (a.0 <= b.0 && b.1 <= a.1) || (b.0 <= a.0 && a.1 <= b.1);
+                prop_assert!(!meet || nested, "{step:?}: ranges {a:?} and {b:?} meet");
             }
         }
         let seen = interp_seen(&m);
@@ -1059,9 +1167,10 @@ fn random_retypes_and_splits_at_offsets_reach_every_outcome() {
     use proptest::test_runner::TestRunner;
     let mut runner = TestRunner::deterministic();
     let mut seen = std::collections::BTreeSet::new();
-    for round in 0..200 {
+    for round in 0..400 {
         let steps = steps().new_tree(&mut runner).unwrap().current();
-        let mut m = boot_machine(spec(), BOOT);
+        let boot = if round % 2 == 1 { BOOT_WITH_IRQ } else { BOOT };
+        let mut m = boot_machine(spec(), boot);
         if round % 2 == 1 {
             // As `random_splits_of_frames_agree_with_the_interpreter`.
             m.retype(&[0], frame_number(), 16, &[], 3, 1).unwrap();
@@ -1153,9 +1262,46 @@ fn random_retypes_and_splits_at_offsets_reach_every_outcome() {
                         let _ = m.derive_cap(&[source], target, &[dest]);
                     }
                 }
+                Step::SplitRange {
+                    source,
+                    first,
+                    len,
+                    dest,
+                } => {
+                    // An IRQSrc, as the random test mostly picks.
+                    let irqs: Vec<u64> = (0..16)
+                        .filter(|i| {
+                            m.node_at(root_slot(*i)).is_some()
+                                && words(&m, *i).cap_type() == Some(CapType::IRQSrc)
+                        })
+                        .collect();
+                    let source = match irqs.as_slice() {
+                        [] => source,
+                        _ if source % 4 == 0 => source,
+                        some => some[source as usize % some.len()],
+                    };
+                    let outcome = match m.split_range(&[source], first, first + len, &[dest]) {
+                        Ok(_) => "split_range Ok".to_string(),
+                        Err(e) => format!("split_range {e:?}")
+                            .split([' ', '{'])
+                            .take(2)
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    };
+                    seen.insert(outcome);
+                }
                 Step::Split { .. } => {}
             }
         }
+    }
+    for outcome in [
+        "split_range Ok",
+        "split_range RevokeFirst",
+        "split_range RangeError",
+        "split_range InvalidArgument",
+        "split_range IllegalOperation",
+    ] {
+        assert!(seen.contains(outcome), "{outcome} never happens: {seen:?}");
     }
     for outcome in [
         "split_at Ok",

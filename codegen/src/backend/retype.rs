@@ -101,8 +101,18 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
         "- `child`'s type is derived from `parent`'s by one or more `derive` rules \
          (`CapType::is_derived_from`), or both are of one type whose caps split \
          (`CapType::splits`) and do not name the same object; and, when `child` \
-         names an object, it lies within `parent`'s region (both ends included);"
+         names an object, it lies within `parent`'s region (both ends included), \
+         and when its type splits by `#[range]`, its range (`range_of`) lies within \
+         `parent`'s;"
     };
+    // A piece of a `#[range]` split holds a sub-range of its parent's.
+    let range_ancestry = g.spec.derives.iter().any(|r| r.range.is_some()).then(|| {
+        quote! {
+            if let (Some((start, end)), Some((first, last))) = (range_of(parent), range_of(child)) {
+                return start <= first && last <= end;
+            }
+        }
+    });
     let derived = (!g.spec.derives.is_empty()).then(|| {
         quote! {
             if let (Some(ancestor), Some(derived)) = (parent.cap_type(), child.cap_type())
@@ -110,6 +120,7 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
                     || (derived == ancestor && derived.splits() && !same_object(parent, child)))
             {
                 if derived.object_type().is_none() {
+                    #range_ancestry
                     return true;
                 }
                 let (Some((outer, outer_size)), Some((inner, inner_size))) = (region(parent), region(child))
@@ -1146,6 +1157,7 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         quote!(matches!(self, #(CapType::#split_types)|*))
     };
     let split = split_fn(g);
+    let split_range = split_range_fn(g);
     quote! {
         /// A derivation rule of the spec (`derive Target from Source;`): caps
         /// of `target` are made from caps of `source` without memory, name
@@ -1240,6 +1252,8 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         pub fn derive(source: Cap, target: CapType, has_derived_children: bool) -> Result<Cap, DeriveError> {
             #derive_body
         }
+
+        #split_range
 
         #split
     }
@@ -1365,6 +1379,93 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
         }
 
         #split_at
+    }
+}
+
+/// `range_of` and `split_range`, for a spec with a `#[range]` splitting
+/// rule.
+fn split_range_fn(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    let rules: Vec<_> = spec
+        .derives
+        .iter()
+        .filter_map(|r| Some((&spec.caps[r.target.index()], r.range?)))
+        .collect();
+    if rules.is_empty() {
+        return TokenStream::new();
+    }
+    let get_arms = rules.iter().map(|(c, (a, b))| {
+        let view = ident(&c.name);
+        let (a, b) = (ident(&c.fields[*a].name), ident(&c.fields[*b].name));
+        quote! {
+            CapType::#view => {
+                let view = #view(cap);
+                Some((view.#a(), view.#b()))
+            }
+        }
+    });
+    let set_arms = rules.iter().map(|(c, (a, b))| {
+        let view = ident(&c.name);
+        let set_a = format_ident!("set_{}", snake(&c.fields[*a].name));
+        let set_b = format_ident!("set_{}", snake(&c.fields[*b].name));
+        quote! {
+            CapType::#view => {
+                let mut view = #view(source);
+                let set = view.#set_a(first).is_ok() && view.#set_b(last).is_ok();
+                set.then_some(view.cap())
+            }
+        }
+    });
+    let rest = (rules.len() < spec.caps.len()).then(|| quote!(_ => None,));
+    quote! {
+        /// The numbers `first..=last` a cap holds, for a cap type that
+        /// splits by `#[range(first, last)]` (Barrelfish's IRQSrc
+        /// vectors); `None` for any other cap.
+        pub fn range_of(cap: Cap) -> Option<(u64, u64)> {
+            match cap.cap_type()? {
+                #(#get_arms,)*
+                #rest
+            }
+        }
+
+        /// The cap a kernel splits off `source` for the numbers
+        /// `first..=last`, by its type's `#[range]` splitting rule: the
+        /// source's with its range set to them. The kernel inserts it as a
+        /// child of `source`; it allocates nothing.
+        ///
+        /// `meets_pieces(first, last)` says whether a live cap of `source`'s
+        /// type that is not a copy of it (`same_object`), and whose range
+        /// lies within `source`'s, holds a number in `first..=last`. It is
+        /// asked once, after the other checks but the last.
+        ///
+        /// The checks, in order: a `#[range]` splitting rule applies to
+        /// `source`'s type, else `IllegalOperation`; `first..=last` lies in
+        /// the source's range, else `RangeError` with the source's range;
+        /// it is smaller than the source's, else `InvalidArgument { index:
+        /// 1 }`; `meets_pieces` is false, else `RevokeFirst`; the cap can
+        /// hold the numbers, else `IllegalOperation`.
+        pub fn split_range(
+            source: Cap,
+            first: u64,
+            last: u64,
+            meets_pieces: impl Fn(u64, u64) -> bool,
+        ) -> Result<Cap, DeriveError> {
+            let (start, end) = range_of(source).ok_or(DeriveError::IllegalOperation)?;
+            if !(start <= first && first <= last && last <= end) {
+                return Err(DeriveError::RangeError { min: start, max: end });
+            }
+            if (first, last) == (start, end) {
+                return Err(DeriveError::InvalidArgument { index: 1 });
+            }
+            if meets_pieces(first, last) {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let piece = match source.cap_type().ok_or(DeriveError::IllegalOperation)? {
+                #(#set_arms,)*
+                #rest
+            };
+            piece.ok_or(DeriveError::IllegalOperation)
+        }
     }
 }
 

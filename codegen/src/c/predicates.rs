@@ -316,7 +316,19 @@ fn derived_ancestry(h: &mut Header<'_, '_>) {
         if ancestors.is_empty() {
             continue;
         }
-        let answer = if c.object.is_none() {
+        let range = spec.split_rule(descendant).and_then(|r| r.range);
+        let answer = if let Some((a, b)) = range {
+            // A piece of a `#[range]` split holds a sub-range of its
+            // parent's (as the Rust `range_of`).
+            let (first, last) = (&c.fields[a], &c.fields[b]);
+            format!(
+                "            return {} >= {} && {} <= {};\n",
+                get(h, c, first, "child"),
+                get(h, c, first, "parent"),
+                get(h, c, last, "child"),
+                get(h, c, last, "parent"),
+            )
+        } else if c.object.is_none() {
             "            return true;\n".to_string()
         } else {
             format!(

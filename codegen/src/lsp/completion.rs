@@ -117,6 +117,7 @@ pub(super) const OTHER_ATTRIBUTES: &[&str] = &[
     "unchecked",
     "multiple",
     "at_offset",
+    "range",
     "allow",
     "label",
     "label_base",

@@ -215,6 +215,21 @@ impl Cursor<'_> {
         matches!(self.peek(), Some(Token { tok: Tok::Punct(q), .. }) if *q == p)
     }
 
+    /// The word after the slot path that starts here (a name, then any
+    /// `[N]`), without moving.
+    fn word_after_path(&self) -> Option<&str> {
+        let mut at = self.at + 1;
+        while matches!(self.tokens.get(at), Some(Token { tok: Tok::Punct(p), .. }) if *p == "[") {
+            at += 3;
+        }
+        match self.tokens.get(at) {
+            Some(Token {
+                tok: Tok::Ident(w), ..
+            }) => Some(w),
+            _ => None,
+        }
+    }
+
     fn is_word(&self, w: &str) -> bool {
         matches!(self.peek(), Some(Token { tok: Tok::Ident(q), .. }) if q == w)
     }
@@ -322,6 +337,14 @@ enum Stmt {
         source: PathExpr,
         dest: PathExpr,
         target: CapId,
+    },
+    /// `split SOURCE range FIRST..=LAST into DEST`: by its type's
+    /// `#[range]` splitting rule.
+    SplitRange {
+        source: PathExpr,
+        first: u64,
+        last: u64,
+        dest: PathExpr,
     },
     /// `split SOURCE ARG [x N] [at BYTES] into DEST`: by its type's
     /// splitting rule, from the start of its object or `BYTES` into it.
@@ -517,6 +540,24 @@ impl Parser<'_> {
                     source,
                     dest,
                     target,
+                }
+            }
+            "split" if c.word_after_path() == Some("range") => {
+                let example = "split root[8] range 32..=47 into root[9]";
+                let source = self.path(c, example)?;
+                c.expect("range", example)?;
+                let (first, _) = c.number("the first number of the range", example)?;
+                c.expect("..", example)?;
+                c.expect("=", example)?;
+                let (last, _) = c.number("the last number of the range", example)?;
+                c.expect("into", example)?;
+                let dest = self.path(c, example)?;
+                c.done(example)?;
+                Stmt::SplitRange {
+                    source,
+                    first,
+                    last,
+                    dest,
                 }
             }
             "split" => {
@@ -1193,6 +1234,14 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 Some(at) => m.split_at(&source.path, *arg, *at, *count, &dest.path),
             }
             .map(|pieces| format!("{} piece(s)", pieces.len())),
+            Stmt::SplitRange {
+                source,
+                first,
+                last,
+                dest,
+            } => m
+                .split_range(&source.path, *first, *last, &dest.path)
+                .map(|_| String::new()),
             Stmt::Delete(at) => m.delete(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Revoke(at) => m.revoke(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Configure { target, slots } => configure(&mut m, target, slots),
