@@ -267,11 +267,19 @@ impl Ctx<'_> {
                 }
                 Some(_) => return true,
             };
+            let help = if object(t).is_none() {
+                format!(
+                    "a cap type without an object splits by a range of numbers: `#[range(first, last)]` naming two `#[identity]` integer fields of `{}`",
+                    t.name
+                )
+            } else {
+                "give the object a size parameter (`frame F(bits in 12..=21)`); untyped memory splits by a retype rule that lists its own object".to_string()
+            };
             (
                 rule.target.span,
                 format!("`{}` cannot be split", t.name),
                 what,
-                "give the object a size parameter (`frame F(bits in 12..=21)`); untyped memory splits by a retype rule that lists its own object".to_string(),
+                help,
             )
         } else if let Some(o) = untyped(s) {
             (
