@@ -250,6 +250,14 @@ fn rust_dispatch(spec: &Spec) -> String {
     } else {
         "    let _ = badge;\n    cap\n"
     };
+    // `retype_at`'s two errors, which `retype` never returns (the C
+    // header has no `retype_at`).
+    let at_offset = if spec.retypes.iter().any(|r| r.at_offset) {
+        "        Err(RetypeError::AlignmentError | RetypeError::RevokeFirst) => {\n            \
+         unreachable!(\"only retype_at refuses so\")\n        }\n"
+    } else {
+        ""
+    };
     let retype = if retypes {
         "/// The row `capc_<stem>_retype` fills: status (0 for success, else the\n\
          /// `RetypeError` variant's position from 1), index, min, max, left, then\n\
@@ -273,8 +281,12 @@ fn rust_dispatch(spec: &Spec) -> String {
          Err(RetypeError::FailedLookup) => out[0] = 5,\n        \
          Err(RetypeError::IllegalOperation) => out[0] = 6,\n        \
          Err(RetypeError::TruncatedMessage) => out[0] = 7,\n    }\n    out\n}\n"
+            .replace(
+                "out[0] = 7,\n    }",
+                &format!("out[0] = 7,\n{at_offset}    }}"),
+            )
     } else {
-        ""
+        String::new()
     };
     format!(
         "/// Every cap field: (tag, index among its cap type's fields, name).\n\

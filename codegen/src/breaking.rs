@@ -78,6 +78,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0019", "address-space number pool changed"),
     ("B0020", "derivation rule removed or narrowed"),
     ("B0021", "method changed between a call and one-way"),
+    ("B0030", "retype rule lost `#[at_offset]`"),
 ];
 
 /// Which spec a span is in.
@@ -878,7 +879,9 @@ impl Compare<'_> {
                 let (was_ty, now_ty) = (field_type(self.old, f), field_type(self.new, nf));
                 let same_encoding = match (&f.kind, &nf.kind) {
                     (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => {
-                        a == b && f.sign_extend == nf.sign_extend
+                        a == b
+                            && f.sign_extend == nf.sign_extend
+                            && f.virtual_offset == nf.virtual_offset
                     }
                     (FieldKind::Uint, FieldKind::Uint)
                     | (FieldKind::Bool, FieldKind::Bool)
@@ -913,6 +916,12 @@ impl Compare<'_> {
                         old(f.span),
                         format!("{was_ty} at {} in the old spec", at(f)),
                     );
+                    if f.virtual_offset != nf.virtual_offset {
+                        b = b.note(format!(
+                            "it holds the address plus {:#x} now, plus {:#x} before",
+                            nf.virtual_offset, f.virtual_offset
+                        ));
+                    }
                     if f.role != nf.role {
                         b = b.note(format!(
                             "its role changed from `{}` to `{}`",
@@ -992,6 +1001,17 @@ impl Compare<'_> {
                     .also(old(r.span), "the old rule allowed them"),
                 );
             }
+            if r.at_offset && !n.at_offset {
+                self.push(
+                    Break::new(
+                        "B0030",
+                        new(n.span),
+                        format!("`{source}`'s retype rule lost `#[at_offset]`"),
+                        "no `#[at_offset]` here",
+                    )
+                    .also(old(r.span), "the old rule had `#[at_offset]`"),
+                );
+            }
             if n.fan_out < r.fan_out {
                 self.push(
                     Break::new(
@@ -1051,6 +1071,35 @@ impl Compare<'_> {
                         "one derived cap per source cap at a time here",
                     )
                     .also(old(d.span), "any number in the old spec"),
+                );
+            } else if (d.range.is_some() && n.range.is_none())
+                || d.range.zip(n.range).is_some_and(|((a, b), (c, e))| {
+                    let (old_fields, new_fields) = (
+                        &self.old.caps[d.target.index()].fields,
+                        &new_spec.caps[n.target.index()].fields,
+                    );
+                    (old_fields[a].name.as_str(), old_fields[b].name.as_str())
+                        != (new_fields[c].name.as_str(), new_fields[e].name.as_str())
+                })
+            {
+                self.push(
+                    Break::new(
+                        "B0020",
+                        new(n.span),
+                        format!("the rule splitting `{target}` by a range changed its `#[range]`"),
+                        "another or no `#[range]` here",
+                    )
+                    .also(old(d.span), "`split_range` in the old spec"),
+                );
+            } else if d.at_offset && !n.at_offset {
+                self.push(
+                    Break::new(
+                        "B0020",
+                        new(n.span),
+                        format!("the rule splitting `{target}` lost `#[at_offset]`"),
+                        "no splits at an offset here",
+                    )
+                    .also(old(d.span), "`split_at` in the old spec"),
                 );
             }
         }
@@ -1400,11 +1449,19 @@ mod tests {
     use super::CODES;
 
     /// Every code is explained under its title (docs/tools.md), and codes
-    /// are unique and numbered in order.
+    /// are unique and in ascending order (ranges of numbers are given out
+    /// to features ahead, so there may be gaps: B0021, then B0030).
     #[test]
     fn every_code_is_explained_under_its_title() {
-        for (i, (code, title)) in CODES.iter().enumerate() {
-            assert_eq!(*code, format!("B{:04}", i + 1));
+        let mut previous = 0;
+        for (code, title) in CODES {
+            let number: u32 = code
+                .strip_prefix('B')
+                .filter(|n| n.len() == 4)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{code} is not B and four digits"));
+            assert!(number > previous, "{code} after B{previous:04}");
+            previous = number;
             let text = crate::explain::explanation(code)
                 .unwrap_or_else(|| panic!("{code} has no section in docs/tools.md"));
             assert!(

@@ -686,6 +686,10 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
         };
         let mut role = match f.role {
             Role::Plain => String::new(),
+            Role::Object if f.virtual_offset != 0 => format!(
+                "the object's kernel-virtual address: its address plus {:#x}",
+                f.virtual_offset
+            ),
             Role::Object => "the object's address".to_string(),
             Role::SizeArg => "the object's size argument".to_string(),
             Role::Watermark => format!("bytes retyped, in units of {}", bytes_pow(f.unit_bits)),
@@ -771,10 +775,19 @@ fn derives(w: &mut String, spec: &Spec, o: &Origins) {
             vec![
                 format!("`{}`", spec.caps[d.target.index()].name),
                 format!("`{}`", spec.caps[d.source.index()].name),
-                if d.multiple {
-                    "any number".to_string()
-                } else {
-                    "one at a time".to_string()
+                match (d.multiple, d.at_offset, d.range) {
+                    (true, _, _) => "any number".to_string(),
+                    (_, true, _) => {
+                        "one split from the start, or any at offsets that do not meet".to_string()
+                    }
+                    (_, _, Some((a, b))) => {
+                        let fields = &spec.caps[d.target.index()].fields;
+                        format!(
+                            "any sub-ranges of `{}..={}` that do not meet",
+                            fields[a].name, fields[b].name
+                        )
+                    }
+                    _ => "one at a time".to_string(),
                 },
                 o.cell(d.span),
                 cell(&d.docs),

@@ -113,12 +113,18 @@ pub fn model_json(spec: &Spec) -> Value {
                 "number": t.index(),
             })).collect::<Vec<_>>(),
             "fan_out": r.fan_out,
+            "at_offset": r.at_offset,
             "docs": r.docs,
         })).collect::<Vec<_>>(),
         "derives": spec.derives.iter().map(|d| json!({
             "target": spec.caps[d.target.index()].name,
             "source": spec.caps[d.source.index()].name,
             "multiple": d.multiple,
+            "at_offset": d.at_offset,
+            "range": d.range.map(|(a, b)| {
+                let fields = &spec.caps[d.target.index()].fields;
+                [fields[a].name.clone(), fields[b].name.clone()]
+            }),
             "docs": d.docs,
         })).collect::<Vec<_>>(),
         "error_sets": spec.error_sets.iter().map(|e| json!({
@@ -284,7 +290,12 @@ pub fn field_mask(f: &CapField) -> u64 {
 fn field(spec: &Spec, f: &CapField) -> Value {
     let ty = match &f.kind {
         FieldKind::Ptr { align_bits } => {
-            json!({"type": "ptr", "align_bits": align_bits, "sign_extend": f.sign_extend})
+            json!({
+                "type": "ptr",
+                "align_bits": align_bits,
+                "sign_extend": f.sign_extend,
+                "virtual_offset": f.virtual_offset,
+            })
         }
         FieldKind::Uint => json!({"type": "uint"}),
         FieldKind::Bool => json!({"type": "bool"}),

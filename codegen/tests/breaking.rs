@@ -773,6 +773,74 @@ fn a_removed_or_narrowed_derive_rule_breaks() {
     );
 }
 
+/// Barrelfish's port: a retype rule that loses `#[at_offset]` breaks what
+/// retypes at an offset (B0030), one that gains it does not; a splitting
+/// rule that loses it breaks what splits at an offset (B0020); a
+/// kernel-virtual pointer's offset that changes breaks its field (B0004).
+#[test]
+fn a_retype_rule_losing_at_offset_breaks() {
+    let s = Scratch::new("breaking", "at-offset");
+    let caps = std::fs::read_to_string(workspace().join("examples/barrelfish/caps.cap"))
+        .expect("caps.cap");
+    let rule = "#[at_offset]\nretype RAM {";
+    assert!(caps.contains(rule), "the port retypes RAM at offsets");
+    s.write("old.cap", &caps);
+    s.write("lost.cap", caps.replace(rule, "retype RAM {"));
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "lost.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0030]: `RAM`'s retype rule lost `#[at_offset]`\n"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "lost.cap", "old.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // A kernel-virtual pointer whose offset changes reads other addresses
+    // from the same bits (B0004).
+    let offset = "const X86_64_MEMORY_OFFSET = 0xffffff8000000000;";
+    assert!(caps.contains(offset), "the port's mem_to_phys offset");
+    s.write(
+        "offset.cap",
+        caps.replace(offset, "const X86_64_MEMORY_OFFSET = 0xffffff0000000000;"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "offset.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0004]: field `dcb` of cap type `Dispatcher` changed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "it holds the address plus 0xffffff0000000000 now, plus 0xffffff8000000000 before"
+        ),
+        "{stderr}"
+    );
+    // IRQSrc's range read from its fields the other way round (B0020).
+    let range = "#[range(vec_start, vec_end)]";
+    assert!(caps.contains(range), "the port splits IRQSrc by range");
+    s.write(
+        "range.cap",
+        caps.replace(range, "#[range(vec_end, vec_start)]"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "range.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0020]: the rule splitting `IRQSrc` by a range changed its `#[range]`\n"
+        ),
+        "{stderr}"
+    );
+    // A splitting rule that loses it breaks `split_at` (B0020).
+    let split = "#[at_offset]\nderive Frame from Frame;";
+    assert!(caps.contains(split), "the port splits frames at offsets");
+    s.write("split.cap", caps.replace(split, "derive Frame from Frame;"));
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "split.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0020]: the rule splitting `Frame` lost `#[at_offset]`\n"),
+        "{stderr}"
+    );
+}
+
 /// A method that gains or loses `#[oneway]` breaks its compiled clients
 /// (B0021); the same spec does not.
 #[test]

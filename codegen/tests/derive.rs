@@ -106,3 +106,145 @@ fn generated_derive_and_split_answer_as_documented() {
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+/// A spec whose only derivation rule splits (with `#[at_offset]`), whose
+/// retype rule has `#[at_offset]`, and whose kernel object's cap holds a
+/// kernel-virtual pointer: its module once did not compile (`derive` was a
+/// `match` of one unreachable arm, `is_derived_from` left its argument
+/// unused; found by rust_names.rs's random specs). Compiled with a `main`
+/// that calls `derive`, `split_at`, `retype_at` and `region`.
+const SPLIT_ONLY: &str = "target t {
+    address_bits = 64;
+    tag_bits = 4;
+    message_registers = 1;
+    message_words = 4;
+    caps_per_message = 0;
+}
+
+untyped Untyped(bits in 12..=20) {
+    size = 1 << bits;
+}
+
+cap UntypedCap for Untyped {
+    #[identity] #[object]
+    base: ptr(align = 16),
+    #[identity] #[size_arg]
+    bits: u5,
+    #[watermark(unit = 16)]
+    free: u20,
+}
+
+frame Frame(bits in 12..=14) {
+    size = 1 << bits;
+}
+
+cap FrameCap for Frame {
+    #[identity] #[object]
+    base: ptr(align = 4096),
+    #[identity] #[size_arg]
+    bits: u4,
+}
+
+object Block {
+    size = 64;
+}
+
+cap BlockCap for Block {
+    #[identity] #[object(virtual_offset = 0xffff800000000000)]
+    block: ptr(align = 16),
+}
+
+#[at_offset]
+retype UntypedCap {
+    into = Frame | Block;
+    fan_out = 4;
+}
+
+#[at_offset]
+derive FrameCap from FrameCap;
+";
+
+const SPLIT_ONLY_MAIN: &str = r#"
+fn check(ok: bool, what: &str) {
+    if !ok {
+        eprintln!("wrong: {what}");
+        std::process::exit(1);
+    }
+}
+
+fn main() {
+    let frame = FrameCap::new(0x10_0000, 14).unwrap().cap();
+    check(
+        derive(frame, CapType::FrameCap, false) == Err(DeriveError::IllegalOperation),
+        "no rule derives one type from another",
+    );
+    check(!CapType::FrameCap.is_derived_from(CapType::FrameCap), "not derived");
+    let pieces = split_at(frame, 12, 0x2000, 2, |_, _| false).unwrap();
+    check(pieces.first == 0x10_2000 && pieces.count == 2, "pieces from the offset");
+    check(
+        split_at(frame, 12, 0x2000, 1, |first, bytes| first == 0x10_2000 && bytes == 0x1000)
+            == Err(DeriveError::RevokeFirst),
+        "the pieces' bytes asked",
+    );
+    check(
+        split_at(frame, 13, 0x1000, 1, |_, _| false) == Err(DeriveError::InvalidArgument { index: 2 }),
+        "a misaligned offset",
+    );
+    let untyped = UntypedCap::new(0x20_0000, 16, 0).unwrap().cap();
+    let request = RetypeRequest {
+        object_type: ObjectType::Block as u64,
+        size_arg: 0,
+        offset: 0,
+        count: 2,
+    };
+    let cnode = Some(Destination { slots: 4 });
+    let placed = retype_at(untyped, false, &request, 0x400, cnode, |_| true, |_, _| false).unwrap();
+    check(placed.first == 0x20_0400 && placed.new_watermark == 0x480, "placed at the offset");
+    let block = placed.cap(1, false).unwrap();
+    check(
+        BlockCap::from_cap(block).unwrap().block() == 0xffff_8000_0020_0440,
+        "a kernel-virtual pointer",
+    );
+    check(region(block) == Some((0x20_0440, 64)), "its physical region");
+    check(is_ancestor(untyped, block), "within the untyped memory");
+    check(
+        retype_at(untyped, false, &request, 0x404, cnode, |_| true, |_, _| false)
+            == Err(RetypeError::AlignmentError),
+        "a misaligned offset",
+    );
+    check(
+        retype_at(untyped, true, &request, 0x400, cnode, |_| true, |_, _| true)
+            == Err(RetypeError::RevokeFirst),
+        "live memory there",
+    );
+}
+"#;
+
+#[test]
+fn a_spec_that_only_splits_generates_code_that_compiles_and_runs() {
+    let scratch = Scratch::new("derive", "split-only");
+    let spec = scratch.path("split_only.cap");
+    std::fs::write(&spec, SPLIT_ONLY).unwrap();
+    let (module, _) = render_spec(&spec, &Options::default()).expect("the spec checks");
+    let rs = scratch.path("split_only_main.rs");
+    std::fs::write(&rs, format!("{module}\n{SPLIT_ONLY_MAIN}")).unwrap();
+    let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .args(["--edition", "2024", "-D", "warnings", "-o"])
+        .arg(scratch.path("split_only_main"))
+        .arg(&rs)
+        .output()
+        .expect("rustc runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Command::new(scratch.path("split_only_main"))
+        .output()
+        .expect("the program runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

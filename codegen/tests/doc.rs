@@ -62,6 +62,31 @@ fn the_page_shows_layouts_and_costs() {
     );
 }
 
+/// Barrelfish's splitting rules say how a cap splits: at offsets, or by a
+/// range of its fields; a kernel-virtual pointer says its offset.
+#[test]
+fn the_page_shows_splits_at_offsets_ranges_and_virtual_pointers() {
+    let s = Scratch::new("doc", "barrelfish");
+    let out = capc(
+        &workspace(),
+        &[
+            "doc",
+            "examples/barrelfish/caps.cap",
+            "-o",
+            s.dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let page = std::fs::read_to_string(s.path("caps.md")).unwrap();
+    for line in [
+        "| `Frame` | `Frame` | one split from the start, or any at offsets that do not meet |",
+        "| `IRQSrc` | `IRQSrc` | any sub-ranges of `vec_start..=vec_end` that do not meet |",
+        "the object's kernel-virtual address: its address plus 0xffffff8000000000",
+    ] {
+        assert!(page.contains(line), "{line}\n{page}");
+    }
+}
+
 #[test]
 fn the_page_shows_message_types_with_their_layout() {
     let s = Scratch::new("doc", "messages");

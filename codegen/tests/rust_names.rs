@@ -536,6 +536,42 @@ fn random_spec(rng: &mut XorShift) -> String {
             "interface {interface} -> {errors} {{\n{methods}}}\n"
         ));
     }
+    // Sometimes memory: untyped memory retyped (at offsets or not) into
+    // itself, a frame that splits (at offsets or not) and a kernel object
+    // whose cap holds a kernel-virtual pointer (sometimes misaligned, then
+    // rejected). Drawn from a generator of its own, so the draws above, and
+    // the specs after this one, stay as they were.
+    let mut mem = XorShift(rng.0 ^ 0x5851_f42d_4c95_7f2d);
+    if mem.below(2) == 0 {
+        let [untyped, untyped_cap, frame, frame_cap, object, object_cap] =
+            std::array::from_fn(|_| mem.rare_name(true));
+        let [base, bits, free, pointer] = std::array::from_fn(|_| mem.rare_name(false));
+        let at_retype = ["", "#[at_offset]\n"][mem.below(2)];
+        let at_split = ["", "#[at_offset]\n"][mem.below(2)];
+        let offset: u64 = [0, 0x1000_0000, 0x8000_0000, 0x8][mem.below(4)];
+        text.push_str(&format!(
+            "untyped {untyped}(bits in 12..=20) {{ size = 1 << bits; }}\n\
+             cap {untyped_cap} for {untyped} {{\n    #[identity] #[object] {base}: ptr(align = 16),\n    \
+             #[identity] #[size_arg] {bits}: u5,\n    #[watermark(unit = 16)] {free}: u20,\n}}\n\
+             frame {frame}(bits in 12..=14) {{ size = 1 << bits; }}\n\
+             cap {frame_cap} for {frame} {{\n    #[identity] #[object] {base}: ptr(align = 4096),\n    \
+             #[identity] #[size_arg] {bits}: u4,\n}}\n\
+             {at_split}derive {frame_cap} from {frame_cap};\n\
+             object {object} {{ size = 64; }}\n\
+             cap {object_cap} for {object} {{\n    \
+             #[identity] #[object(virtual_offset = {offset:#x})] {pointer}: ptr(align = 16),\n}}\n\
+             {at_retype}retype {untyped_cap} {{ into = {untyped} | {frame} | {object}; fan_out = 4; }}\n"
+        ));
+        // Sometimes a cap type that splits by a range of numbers.
+        if mem.below(2) == 0 {
+            let range_cap = mem.rare_name(true);
+            let [first, last] = std::array::from_fn(|_| mem.rare_name(false));
+            text.push_str(&format!(
+                "cap {range_cap} {{\n    #[identity] {first}: u16,\n    #[identity] {last}: u16,\n}}\n\
+                 #[range({first}, {last})]\nderive {range_cap} from {range_cap};\n"
+            ));
+        }
+    }
     text
 }
 
@@ -617,6 +653,10 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[label(",
             "#[tag(",
             "#[oneway]",
+            "#[at_offset]\nretype",
+            "#[at_offset]\nderive",
+            "virtual_offset = 0x80000000",
+            "#[range(",
         ] {
             assert!(
                 accepted.iter().any(|text| text.contains(construct)),

@@ -116,6 +116,10 @@ catalogue! {
     DeriveObject = "E0606", Error, "derived cap cannot name its source's object";
     DeriveCycle = "E0607", Error, "derivation cycle";
     DeriveTwice = "E0608", Error, "cap type derived from two sources";
+    AtOffsetDisagree = "E0610", Error, "retype rules for one cap type disagree on `#[at_offset]`";
+    VirtualOffsetMisaligned = "E0611", Error, "virtual offset not a multiple of the pointer's alignment";
+    VirtualOffsetTooLarge = "E0612", Error, "virtual offset outside the address space";
+    RangeFields = "E0613", Error, "range of a splitting rule not held in two identity integer fields";
 
     MessageTooLong = "E0700", Error, "message exceeds the target's message words";
     TooManyCaps = "E0701", Error, "message carries more capabilities than the target allows";

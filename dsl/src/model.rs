@@ -389,6 +389,11 @@ pub struct CapField {
     /// stored bit into the bits above it (canonical addresses, seL4's
     /// `field_high` on x86_64), and its setter takes only such addresses.
     pub sign_extend: bool,
+    /// `#[object(virtual_offset = N)]`: the field holds the object's
+    /// address plus `N` (modulo 2^64), a kernel-virtual pointer whose
+    /// object lies at `field - N` (Barrelfish's `mem_to_phys(field)`); 0
+    /// otherwise.
+    pub virtual_offset: u64,
     /// Which of the two words holds it.
     pub word: u8,
     /// Lowest bit in that word.
@@ -457,6 +462,10 @@ pub struct Retype {
     pub targets: Vec<ObjectId>,
     /// Most objects one retype call may create.
     pub fan_out: u64,
+    /// `#[at_offset]`: the source may also be retyped at an explicit byte
+    /// offset into its region (Barrelfish's retype), not only at its
+    /// watermark; the objects must not overlap a live cap to memory in it.
+    pub at_offset: bool,
     /// Where it is declared.
     pub span: Span,
 }
@@ -485,6 +494,17 @@ pub struct Derive {
     /// time (a derivation while one is live is `RevokeFirst`). Never set on
     /// a splitting rule: pieces must not overlap.
     pub multiple: bool,
+    /// `#[at_offset]`, on a splitting rule only: a cap may also be split
+    /// into pieces from an explicit byte offset into its object (Barrelfish's
+    /// retype of a Frame at an offset), any number of times while the
+    /// pieces do not meet.
+    pub at_offset: bool,
+    /// `#[range(first, last)]`, on a splitting rule of a cap type that
+    /// names no object (Barrelfish's IRQSrc `from_self`): a cap holds the
+    /// numbers `first..=last` of these two identity fields (indices into
+    /// the type's fields), and splits into caps for sub-ranges of them, any
+    /// number of times while the sub-ranges do not meet.
+    pub range: Option<(usize, usize)>,
     /// Where it is declared (the target's name).
     pub span: Span,
 }

@@ -809,6 +809,10 @@ fn new_object_value(f: &CapField, view: &proc_macro2::Ident, o: &Object) -> Toke
         quote!(#is_device)
     };
     match (f.role, &f.kind) {
+        (Role::Object, _) if f.virtual_offset != 0 => {
+            let offset = super::lit(f.virtual_offset);
+            quote!(address.wrapping_add(#offset))
+        }
         (Role::Object, _) => quote!(address),
         (Role::SizeArg, _) => quote!(size_arg),
         (Role::Device, FieldKind::Bool) => device,

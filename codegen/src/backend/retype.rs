@@ -46,18 +46,29 @@ fn object_of<'a>(g: &'a Gen<'_>, c: &CapType) -> Option<&'a Object> {
 /// for cap types that name no object.
 fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
     let object = object_of(g, c)?;
-    let base = ident(&c.fields.iter().find(|f| f.role == Role::Object)?.name);
+    let field = c.fields.iter().find(|f| f.role == Role::Object)?;
+    let base = ident(&field.name);
     let view = ident(&c.name);
+    // A kernel-virtual pointer: the address is the field less its offset.
+    let address = |view: TokenStream| match field.virtual_offset {
+        0 => quote!(#view.#base()),
+        offset => {
+            let offset = lit(offset);
+            quote!(#view.#base().wrapping_sub(#offset))
+        }
+    };
     if let [(_, bits)] = object.size.table.as_slice() {
         let bits = lit((*bits).into());
-        return Some(quote!(CapType::#view => (#view(cap).#base(), #bits)));
+        let address = address(quote!(#view(cap)));
+        return Some(quote!(CapType::#view => (#address, #bits)));
     }
     let arg = ident(&c.field_with(Role::SizeArg)?.name);
     let object = ident(&object.name);
+    let address = address(quote!(view));
     Some(quote! {
         CapType::#view => {
             let view = #view(cap);
-            (view.#base(), ObjectType::#object.size_bits(view.#arg()).ok()?)
+            (#address, ObjectType::#object.size_bits(view.#arg()).ok()?)
         }
     })
 }
@@ -90,8 +101,18 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
         "- `child`'s type is derived from `parent`'s by one or more `derive` rules \
          (`CapType::is_derived_from`), or both are of one type whose caps split \
          (`CapType::splits`) and do not name the same object; and, when `child` \
-         names an object, it lies within `parent`'s region (both ends included);"
+         names an object, it lies within `parent`'s region (both ends included), \
+         and when its type splits by `#[range]`, its range (`range_of`) lies within \
+         `parent`'s;"
     };
+    // A piece of a `#[range]` split holds a sub-range of its parent's.
+    let range_ancestry = g.spec.derives.iter().any(|r| r.range.is_some()).then(|| {
+        quote! {
+            if let (Some((start, end)), Some((first, last))) = (range_of(parent), range_of(child)) {
+                return start <= first && last <= end;
+            }
+        }
+    });
     let derived = (!g.spec.derives.is_empty()).then(|| {
         quote! {
             if let (Some(ancestor), Some(derived)) = (parent.cap_type(), child.cap_type())
@@ -99,6 +120,7 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
                     || (derived == ancestor && derived.splits() && !same_object(parent, child)))
             {
                 if derived.object_type().is_none() {
+                    #range_ancestry
                     return true;
                 }
                 let (Some((outer, outer_size)), Some((inner, inner_size))) = (region(parent), region(child))
@@ -374,6 +396,19 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         .filter_map(|r| store_arm(&g.spec.caps[r.source.index()]))
         .collect();
     let store_rest = (store_arms.len() < g.spec.caps.len()).then(|| quote!(_ => None,));
+    let at_offset = rules.iter().any(|r| r.at_offset);
+    let at_offset_variants = at_offset.then(|| {
+        quote! {
+            /// `retype_at` only: the first object's address (the region's
+            /// base plus the offset) is not aligned to the object's
+            /// alignment.
+            AlignmentError,
+            /// `retype_at` only: a live copy of the source, or a descendant
+            /// of it or of a copy, names memory the objects would take.
+            RevokeFirst,
+        }
+    });
+    let retype_at = at_offset.then(|| retype_at(g, &rules));
     quote! {
         /// Why a retype was refused. The variants and their payloads are
         /// seL4's; `retype` lists the order of its checks and returns the
@@ -413,6 +448,7 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             /// the invocation decoder before `retype` runs; `retype` itself
             /// never returns it.
             TruncatedMessage,
+            #at_offset_variants
         }
 
         /// The word arguments of a retype call, as the decoder read them from
@@ -713,6 +749,134 @@ fn retype(g: &Gen<'_>) -> TokenStream {
                 .ok_or(RetypeError::IllegalOperation)?;
             Ok(placement)
         }
+
+        #retype_at
+    }
+}
+
+/// `RetypeRule::at_offset` and `retype_at`, for a spec with an
+/// `#[at_offset]` retype rule.
+fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
+    let arms = rules.iter().filter(|r| r.at_offset).map(|r| {
+        let view = ident(&g.spec.caps[r.source.index()].name);
+        quote!(CapType::#view)
+    });
+    quote! {
+        impl RetypeRule {
+            /// Whether the rule's source may also be retyped at an explicit
+            /// offset (`#[at_offset]` in the spec): see `retype_at`.
+            pub const fn at_offset(&self) -> bool {
+                matches!(self.source, #(#arms)|*)
+            }
+        }
+
+        /// Checks a retype call that places its objects `at` bytes into the
+        /// source's region (Barrelfish's retype), not at its watermark, and
+        /// works out where they go, changing nothing.
+        ///
+        /// The arguments are `retype`'s, with `at`, and
+        /// `meets_live_memory(first, bytes)`: whether a live cap other than
+        /// the invoked one names memory (`region`) with a byte among the
+        /// `bytes` from address `first` on, and is a copy of `source` (a cap
+        /// that is `same_object` with it) or a descendant of `source` or of
+        /// such a copy. The kernel answers it from its derivation tree; it
+        /// is asked once, after checks 1 to 6 and 7.1 to 7.3. A live copy
+        /// always meets the objects (its region is the source's), so
+        /// memory with a live copy is never retyped at an offset: the
+        /// copy's own `retype` at its watermark would not see the objects.
+        ///
+        /// The checks, each with its error:
+        /// 1. `retype`'s check 1, and the rule has `#[at_offset]`
+        ///    (`RetypeRule::at_offset`), else `IllegalOperation`;
+        /// 2. to 6. `retype`'s;
+        /// 7. in order: `at` lies in the region, else `RangeError { min: 0,
+        ///    max: size - 1 }`; the region's base plus `at` is aligned to
+        ///    the object's alignment, else `AlignmentError`; `count`
+        ///    objects fit from there to the region's end, else
+        ///    `NotEnoughMemory { left }` with the bytes from `at` to the
+        ///    end; no live memory meets them (`meets_live_memory`), else
+        ///    `RevokeFirst`; the watermark (0 without children), raised to
+        ///    the objects' end if it is below, fits its field, else
+        ///    `NotEnoughMemory { left }`;
+        /// 8. and 9. `retype`'s.
+        ///
+        /// The placement's `new_watermark` is that watermark: every child
+        /// stays below it, so a later `retype` at the watermark places
+        /// nothing over these objects. All arithmetic is checked: no input
+        /// makes it panic.
+        #[allow(clippy::too_many_arguments)]
+        pub fn retype_at(
+            source: Cap,
+            has_children: bool,
+            request: &RetypeRequest,
+            at: u64,
+            destination: Option<Destination>,
+            slot_is_empty: impl Fn(u64) -> bool,
+            meets_live_memory: impl Fn(u64, u64) -> bool,
+        ) -> Result<Placement, RetypeError> {
+            let rule = source
+                .cap_type()
+                .and_then(RetypeRule::of)
+                .filter(RetypeRule::at_offset)
+                .ok_or(RetypeError::IllegalOperation)?;
+            let memory = UntypedMemory::of(source).ok_or(RetypeError::IllegalOperation)?;
+            let object_type = ObjectType::from_word(request.object_type)
+                .filter(|t| rule.allows(*t))
+                .ok_or(RetypeError::InvalidArgument { index: 0 })?;
+            let size_bits = match object_type.size_bits(request.size_arg) {
+                Ok(bits) => bits,
+                Err(e) if request.size_arg < e.min => {
+                    return Err(RetypeError::InvalidArgument { index: 1 });
+                }
+                Err(e) => return Err(RetypeError::RangeError { min: e.min, max: e.max }),
+            };
+            let destination = destination.ok_or(RetypeError::FailedLookup)?;
+            destination.check_window(request.offset, request.count, rule.fan_out)?;
+            if !(request.offset..request.offset + request.count).all(slot_is_empty) {
+                return Err(RetypeError::DeleteFirst);
+            }
+
+            if at >= memory.size {
+                return Err(RetypeError::RangeError { min: 0, max: memory.size.saturating_sub(1) });
+            }
+            let first = memory.base.checked_add(at).ok_or(RetypeError::IllegalOperation)?;
+            let aligned = 1u64
+                .checked_shl(object_type.align_bits(size_bits))
+                .is_some_and(|align| first & (align - 1) == 0);
+            if !aligned {
+                return Err(RetypeError::AlignmentError);
+            }
+            let left = memory.size - at;
+            let no_room = RetypeError::NotEnoughMemory { left };
+            if left.checked_shr(size_bits).unwrap_or(0) < request.count {
+                return Err(no_room);
+            }
+            let bytes = request.count << size_bits;
+            if meets_live_memory(first, bytes) {
+                return Err(RetypeError::RevokeFirst);
+            }
+            let watermark = if has_children { memory.watermark } else { 0 };
+            let new_watermark = watermark.max(at + bytes);
+            let updated_source = memory.with_watermark(new_watermark).ok_or(no_room)?;
+            if !memory.may_hold(object_type) {
+                return Err(RetypeError::InvalidArgument { index: 1 });
+            }
+            let placement = Placement {
+                object_type,
+                size_arg: request.size_arg,
+                size_bits,
+                first,
+                count: request.count,
+                first_slot: request.offset,
+                new_watermark,
+                reset: !has_children,
+                updated_source,
+            };
+            placement
+                .cap(request.count - 1, memory.device)
+                .ok_or(RetypeError::IllegalOperation)?;
+            Ok(placement)
+        }
     }
 }
 
@@ -824,7 +988,31 @@ fn derived_value(
                 None => (quote!(#view::VALID_RIGHTS), false),
             }
         }
-        (Role::Object | Role::SizeArg, _) => match source.field_with(f.role) {
+        (Role::Object, _) => match source.field_with(f.role) {
+            // The object's address, from the source's virtual offset to
+            // the target's.
+            Some(sf) => {
+                let value = getter(sf);
+                let value = match (sf.virtual_offset, f.virtual_offset) {
+                    (from, to) if from == to => value,
+                    (0, to) => {
+                        let to = lit(to);
+                        quote!(#value.wrapping_add(#to))
+                    }
+                    (from, 0) => {
+                        let from = lit(from);
+                        quote!(#value.wrapping_sub(#from))
+                    }
+                    (from, to) => {
+                        let (from, to) = (lit(from), lit(to));
+                        quote!(#value.wrapping_sub(#from).wrapping_add(#to))
+                    }
+                };
+                (value, true)
+            }
+            None => (zero(f), false),
+        },
+        (Role::SizeArg, _) => match source.field_with(f.role) {
             Some(sf) => (getter(sf), true),
             None => (zero(f), false),
         },
@@ -861,7 +1049,13 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
     let name = |c: CapId| ident(&spec.caps[c.index()].name);
     let rules = spec.derives.iter().map(|r| {
         let (source, target, multiple) = (name(r.source), name(r.target), r.multiple);
-        quote!(DeriveRule { source: CapType::#source, target: CapType::#target, multiple: #multiple })
+        let at_offset = r.at_offset;
+        quote!(DeriveRule {
+            source: CapType::#source,
+            target: CapType::#target,
+            multiple: #multiple,
+            at_offset: #at_offset,
+        })
     });
     let count = lit(spec.derives.len() as u64);
     let from_arms = spec.derives.iter().enumerate().map(|(i, r)| {
@@ -888,6 +1082,20 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         quote!(CapType::#d => matches!(ancestor, #(CapType::#ancestors)|*))
     });
     let is_rest = (pairs.len() < spec.caps.len()).then(|| quote!(_ => false,));
+    // With splitting rules only, no type is derived from another.
+    let is_body = if pairs.is_empty() {
+        quote! {
+            let _ = (self, ancestor);
+            false
+        }
+    } else {
+        quote! {
+            match self {
+                #(#is_arms,)*
+                #is_rest
+            }
+        }
+    };
     let make_arms = spec
         .derives
         .iter()
@@ -913,6 +1121,30 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
     let made = spec.derives.iter().filter(|r| r.source != r.target).count();
     let make_rest =
         (made < spec.caps.len()).then(|| quote!(_ => return Err(DeriveError::IllegalOperation),));
+    // With splitting rules only, no rule derives one type from another:
+    // the first check refuses every call (a `match` of one `_ => return`
+    // arm would be unreachable code).
+    let derive_body = if made == 0 {
+        quote! {
+            let _ = (source, target, has_derived_children);
+            Err(DeriveError::IllegalOperation)
+        }
+    } else {
+        quote! {
+            let rule = target
+                .derived_from()
+                .filter(|r| source.cap_type() == Some(r.source) && r.source != r.target)
+                .ok_or(DeriveError::IllegalOperation)?;
+            if !rule.multiple && has_derived_children {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let cap = match target {
+                #(#make_arms,)*
+                #make_rest
+            };
+            cap.map_err(|_| DeriveError::IllegalOperation)
+        }
+    };
     let split_types: Vec<_> = spec
         .derives
         .iter()
@@ -925,6 +1157,7 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         quote!(matches!(self, #(CapType::#split_types)|*))
     };
     let split = split_fn(g);
+    let split_range = split_range_fn(g);
     quote! {
         /// A derivation rule of the spec (`derive Target from Source;`): caps
         /// of `target` are made from caps of `source` without memory, name
@@ -939,6 +1172,9 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
             /// `#[multiple]`: a source cap may have any number of caps
             /// derived by this rule; without it, one at a time.
             pub multiple: bool,
+            /// `#[at_offset]`, on a splitting rule: caps of its type also
+            /// split into pieces from an offset (`split_at`).
+            pub at_offset: bool,
         }
 
         /// Every derivation rule, in spec order.
@@ -962,10 +1198,7 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
             /// Whether caps of this type are derived, through one or more
             /// rules between distinct types, from caps of `ancestor`.
             pub const fn is_derived_from(self, ancestor: CapType) -> bool {
-                match self {
-                    #(#is_arms,)*
-                    #is_rest
-                }
+                #is_body
             }
         }
 
@@ -981,9 +1214,11 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
             /// at a time, and the source has one.
             RevokeFirst,
             /// `split`: the size argument is not one the object type allows
-            /// for pieces smaller than the source's object.
+            /// for pieces smaller than the source's object (index 1), or
+            /// (`split_at`) the offset is outside the object or misaligned
+            /// (index 2).
             InvalidArgument {
-                /// 1: the size argument.
+                /// 1: the size argument; 2: the offset.
                 index: u64,
             },
             /// `split`: the count is outside `min..=max` (how many pieces fit).
@@ -1015,19 +1250,10 @@ fn derivation(g: &Gen<'_>) -> TokenStream {
         /// source has no derived children, else `RevokeFirst`; the new cap's
         /// fields take their values, else `IllegalOperation`.
         pub fn derive(source: Cap, target: CapType, has_derived_children: bool) -> Result<Cap, DeriveError> {
-            let rule = target
-                .derived_from()
-                .filter(|r| source.cap_type() == Some(r.source) && r.source != r.target)
-                .ok_or(DeriveError::IllegalOperation)?;
-            if !rule.multiple && has_derived_children {
-                return Err(DeriveError::RevokeFirst);
-            }
-            let cap = match target {
-                #(#make_arms,)*
-                #make_rest
-            };
-            cap.map_err(|_| DeriveError::IllegalOperation)
+            #derive_body
         }
+
+        #split_range
 
         #split
     }
@@ -1043,7 +1269,15 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
         .filter_map(|r| {
             let c = &spec.caps[r.source.index()];
             let view = ident(&c.name);
-            let base = format_ident!("set_{}", snake(&c.field_with(Role::Object)?.name));
+            let object = c.field_with(Role::Object)?;
+            let base = format_ident!("set_{}", snake(&object.name));
+            let address = match object.virtual_offset {
+                0 => quote!(address),
+                offset => {
+                    let offset = lit(offset);
+                    quote!(address.wrapping_add(#offset))
+                }
+            };
             let arg = format_ident!("set_{}", snake(&c.field_with(Role::SizeArg)?.name));
             let cleared = c
                 .fields
@@ -1057,7 +1291,7 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
             Some(quote! {
                 CapType::#view => {
                     let mut view = #view(self.source);
-                    view.#base(address).ok()?;
+                    view.#base(#address).ok()?;
                     view.#arg(self.size_arg).ok()?;
                     #(#cleared)*
                     Some(view.cap())
@@ -1068,6 +1302,7 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
     if arms.is_empty() {
         return TokenStream::new();
     }
+    let split_at = split_at_fn(g);
     quote! {
         /// Where `split` puts the pieces of a cap: `count` pieces of
         /// `1 << size_bits` bytes, back to back from `first` (the start of
@@ -1136,6 +1371,164 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                 return Err(DeriveError::RangeError { min: 1, max: pieces });
             }
             if has_pieces {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let split = Split { source, size_arg, size_bits, first, count };
+            split.cap(count - 1).ok_or(DeriveError::IllegalOperation)?;
+            Ok(split)
+        }
+
+        #split_at
+    }
+}
+
+/// `range_of` and `split_range`, for a spec with a `#[range]` splitting
+/// rule.
+fn split_range_fn(g: &Gen<'_>) -> TokenStream {
+    let spec = g.spec;
+    let rules: Vec<_> = spec
+        .derives
+        .iter()
+        .filter_map(|r| Some((&spec.caps[r.target.index()], r.range?)))
+        .collect();
+    if rules.is_empty() {
+        return TokenStream::new();
+    }
+    let get_arms = rules.iter().map(|(c, (a, b))| {
+        let view = ident(&c.name);
+        let (a, b) = (ident(&c.fields[*a].name), ident(&c.fields[*b].name));
+        quote! {
+            CapType::#view => {
+                let view = #view(cap);
+                Some((view.#a(), view.#b()))
+            }
+        }
+    });
+    let set_arms = rules.iter().map(|(c, (a, b))| {
+        let view = ident(&c.name);
+        let set_a = format_ident!("set_{}", snake(&c.fields[*a].name));
+        let set_b = format_ident!("set_{}", snake(&c.fields[*b].name));
+        quote! {
+            CapType::#view => {
+                let mut view = #view(source);
+                let set = view.#set_a(first).is_ok() && view.#set_b(last).is_ok();
+                set.then_some(view.cap())
+            }
+        }
+    });
+    let rest = (rules.len() < spec.caps.len()).then(|| quote!(_ => None,));
+    quote! {
+        /// The numbers `first..=last` a cap holds, for a cap type that
+        /// splits by `#[range(first, last)]` (Barrelfish's IRQSrc
+        /// vectors); `None` for any other cap.
+        pub fn range_of(cap: Cap) -> Option<(u64, u64)> {
+            match cap.cap_type()? {
+                #(#get_arms,)*
+                #rest
+            }
+        }
+
+        /// The cap a kernel splits off `source` for the numbers
+        /// `first..=last`, by its type's `#[range]` splitting rule: the
+        /// source's with its range set to them. The kernel inserts it as a
+        /// child of `source`; it allocates nothing.
+        ///
+        /// `meets_pieces(first, last)` says whether a live cap of `source`'s
+        /// type that is not a copy of it (`same_object`), and whose range
+        /// lies within `source`'s, holds a number in `first..=last`. It is
+        /// asked once, after the other checks but the last.
+        ///
+        /// The checks, in order: a `#[range]` splitting rule applies to
+        /// `source`'s type, else `IllegalOperation`; `first..=last` lies in
+        /// the source's range, else `RangeError` with the source's range;
+        /// it is smaller than the source's, else `InvalidArgument { index:
+        /// 1 }`; `meets_pieces` is false, else `RevokeFirst`; the cap can
+        /// hold the numbers, else `IllegalOperation`.
+        pub fn split_range(
+            source: Cap,
+            first: u64,
+            last: u64,
+            meets_pieces: impl Fn(u64, u64) -> bool,
+        ) -> Result<Cap, DeriveError> {
+            let (start, end) = range_of(source).ok_or(DeriveError::IllegalOperation)?;
+            if !(start <= first && first <= last && last <= end) {
+                return Err(DeriveError::RangeError { min: start, max: end });
+            }
+            if (first, last) == (start, end) {
+                return Err(DeriveError::InvalidArgument { index: 1 });
+            }
+            if meets_pieces(first, last) {
+                return Err(DeriveError::RevokeFirst);
+            }
+            let piece = match source.cap_type().ok_or(DeriveError::IllegalOperation)? {
+                #(#set_arms,)*
+                #rest
+            };
+            piece.ok_or(DeriveError::IllegalOperation)
+        }
+    }
+}
+
+/// `split_at`, for a spec with a splitting rule that has `#[at_offset]`.
+fn split_at_fn(g: &Gen<'_>) -> TokenStream {
+    if !g.spec.derives.iter().any(|r| r.at_offset) {
+        return TokenStream::new();
+    }
+    quote! {
+        /// Splits `source` as `split` does, but into pieces back to back
+        /// from `at` bytes into its object (Barrelfish's retype of a Frame
+        /// at an offset), by a splitting rule with `#[at_offset]`
+        /// (`DeriveRule::at_offset`). A cap splits at offsets any number of
+        /// times while the pieces do not meet.
+        ///
+        /// `meets_pieces(first, bytes)` says whether a live cap that is not
+        /// a copy of `source`, lies within its region and is of its type (a
+        /// piece of an earlier split, of it or of a copy) or of a type
+        /// derived from it, names memory with a byte among the `bytes` from
+        /// address `first` on. It is asked once, after the other checks
+        /// but the last.
+        ///
+        /// The checks, in order: a splitting rule with `#[at_offset]`
+        /// applies to `source`'s type and it names a valid region, else
+        /// `IllegalOperation`; `size_arg` is as for `split`, else
+        /// `InvalidArgument { index: 1 }`; `at` lies in the object and the
+        /// first piece's address is aligned to the pieces' alignment, else
+        /// `InvalidArgument { index: 2 }`; `count` is in `1..=` the pieces
+        /// that fit from `at` to the object's end, else `RangeError`;
+        /// `meets_pieces` is false, else `RevokeFirst`; the last piece's cap
+        /// can be made, else `IllegalOperation`.
+        pub fn split_at(
+            source: Cap,
+            size_arg: u64,
+            at: u64,
+            count: u64,
+            meets_pieces: impl Fn(u64, u64) -> bool,
+        ) -> Result<Split, DeriveError> {
+            let cap_type = source
+                .cap_type()
+                .filter(|t| t.splits() && t.derived_from().is_some_and(|r| r.at_offset))
+                .ok_or(DeriveError::IllegalOperation)?;
+            let (base, size) = region(source).ok_or(DeriveError::IllegalOperation)?;
+            let object_type = cap_type.object_type().ok_or(DeriveError::IllegalOperation)?;
+            let size_bits = object_type
+                .size_bits(size_arg)
+                .ok()
+                .filter(|bits| 1u64.checked_shl(*bits).is_some_and(|piece| piece < size))
+                .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            let first = base
+                .checked_add(at)
+                .filter(|first| {
+                    at < size
+                        && 1u64
+                            .checked_shl(object_type.align_bits(size_bits))
+                            .is_some_and(|align| first & (align - 1) == 0)
+                })
+                .ok_or(DeriveError::InvalidArgument { index: 2 })?;
+            let pieces = (size - at) >> size_bits;
+            if count == 0 || count > pieces {
+                return Err(DeriveError::RangeError { min: 1, max: pieces });
+            }
+            if meets_pieces(first, count << size_bits) {
                 return Err(DeriveError::RevokeFirst);
             }
             let split = Split { source, size_arg, size_bits, first, count };

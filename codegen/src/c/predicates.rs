@@ -100,9 +100,15 @@ fn region(h: &mut Header<'_, '_>) {
         };
         let _ = writeln!(
             arms,
-            "    case {}:\n        b = (uint64_t){};\n        bits = {bits};\n        break;",
+            "    case {}:\n        b = (uint64_t){}{};\n        bits = {bits};\n        break;",
             tag(h, c),
-            get(h, c, base, "cap")
+            get(h, c, base, "cap"),
+            // A kernel-virtual pointer: the address is the field less its
+            // offset (unsigned arithmetic wraps as the Rust module's).
+            match base.virtual_offset {
+                0 => String::new(),
+                offset => format!(" - UINT64_C({offset:#x})"),
+            }
         );
     }
     let _ = writeln!(
@@ -310,7 +316,19 @@ fn derived_ancestry(h: &mut Header<'_, '_>) {
         if ancestors.is_empty() {
             continue;
         }
-        let answer = if c.object.is_none() {
+        let range = spec.split_rule(descendant).and_then(|r| r.range);
+        let answer = if let Some((a, b)) = range {
+            // A piece of a `#[range]` split holds a sub-range of its
+            // parent's (as the Rust `range_of`).
+            let (first, last) = (&c.fields[a], &c.fields[b]);
+            format!(
+                "            return {} >= {} && {} <= {};\n",
+                get(h, c, first, "child"),
+                get(h, c, first, "parent"),
+                get(h, c, last, "child"),
+                get(h, c, last, "parent"),
+            )
+        } else if c.object.is_none() {
             "            return true;\n".to_string()
         } else {
             format!(

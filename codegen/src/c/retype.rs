@@ -37,6 +37,10 @@ fn new_value(
         (false, _) => Some(("true", None)),
     };
     Some(match (f.role, &f.kind) {
+        (Role::Object, _) if f.virtual_offset != 0 => (
+            format!("address + UINT64_C({:#x})", f.virtual_offset),
+            Some("address"),
+        ),
         (Role::Object, _) => ("address".to_string(), Some("address")),
         (Role::SizeArg, _) => ("size_arg".to_string(), Some("size_arg")),
         (Role::Device, FieldKind::Bool) => {

@@ -108,13 +108,16 @@ pub(super) const KEYWORDS: &[&str] = &[
 
 /// The attributes besides a field's roles (`capc_dsl::check::FIELD_ATTRS`),
 /// for completion after `#[`: a cap type's, a slot's, a parameter's, a
-/// method's, an invocations block's, a derivation rule's, and the lints'.
+/// method's, an invocations block's, a derivation rule's, a retype rule's,
+/// and the lints'.
 pub(super) const OTHER_ATTRIBUTES: &[&str] = &[
     "always_copy",
     "never_copy",
     "required",
     "unchecked",
     "multiple",
+    "at_offset",
+    "range",
     "allow",
     "label",
     "label_base",

@@ -532,6 +532,7 @@ impl Ctx<'_> {
         let mut unit_bits = 0;
         let mut pin: Option<Pin> = None;
         let mut sign_extend: Option<crate::source::Span> = None;
+        let mut virtual_offset: Option<(u64, crate::source::Span)> = None;
         for attr in &field.attrs {
             let aname = attr.name.name.as_str();
             if !FIELD_ATTRS.contains(&aname) {
@@ -655,6 +656,25 @@ impl Ctx<'_> {
                     return None;
                 }
                 unit_bits = unit.trailing_zeros();
+            } else if new_role == Role::Object && attr.has_args() {
+                match attr.args.as_slice() {
+                    [(key, value)]
+                        if key.name == "virtual_offset"
+                            && attr.flags.is_empty()
+                            && attr.values.is_empty() =>
+                    {
+                        virtual_offset = Some((self.eval_reported(value, None)?, value.span));
+                    }
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::new(Code::AttributeMisuse, attr.span, "`#[object]` takes one argument, `virtual_offset`")
+                                .label("expected `#[object]` or `#[object(virtual_offset = N)]`")
+                                .note("with `virtual_offset = N` the field holds the object's kernel-virtual address, its address plus N")
+                                .help("write `#[object]`, or `#[object(virtual_offset = N)]`"),
+                        );
+                        return None;
+                    }
+                }
             } else if attr.has_args() {
                 self.attr_takes_no_args(attr);
                 return None;
@@ -770,6 +790,54 @@ impl Ctx<'_> {
                 return None;
             }
         }
+        if let (Some((offset, span)), FieldKind::Ptr { align_bits }) = (virtual_offset, &kind) {
+            if let Some(extend) = sign_extend {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        extend,
+                        format!("`#[sign_extend]` with a virtual offset on field `{fname}`"),
+                    )
+                    .label("not with `virtual_offset`")
+                    .with_secondary(span, "the field holds the address plus this offset")
+                    .note("a field holds either a canonical address or an address plus an offset")
+                    .help("remove `#[sign_extend]`, or the virtual offset"),
+                );
+                return None;
+            }
+            if address_bits < 64 && offset >> address_bits != 0 {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::VirtualOffsetTooLarge,
+                        span,
+                        format!("the virtual offset of `{fname}` is outside the address space"),
+                    )
+                    .label(format!("{offset:#x} needs more than {address_bits} bits"))
+                    .with_secondary(field.ty_span, format!("holds {address_bits}-bit addresses"))
+                    .note("the field holds the address plus the offset, which must be an address the target has")
+                    .help(format!("use an offset below 2^{address_bits}, or a target with `address_bits = 64`")),
+                );
+                return None;
+            }
+            let align = 1u64 << (*align_bits).min(63);
+            if offset % align != 0 {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::VirtualOffsetMisaligned,
+                        span,
+                        format!("the virtual offset of `{fname}` is not a multiple of its alignment"),
+                    )
+                    .label(format!("{offset:#x} is not a multiple of {}", bytes(align)))
+                    .with_secondary(field.ty_span, format!("stores addresses aligned to {}", bytes(align)))
+                    .note("the field stores the address plus the offset, shifted right by the alignment: the offset's low bits would be lost")
+                    .help(format!(
+                        "use an offset that is a multiple of {}, or `ptr(align = 1)`",
+                        bytes(align)
+                    )),
+                );
+                return None;
+            }
+        }
         Some((
             CapField {
                 docs: field.docs.clone(),
@@ -779,6 +847,7 @@ impl Ctx<'_> {
                 identity,
                 unit_bits,
                 sign_extend: sign_extend.is_some(),
+                virtual_offset: virtual_offset.map_or(0, |(offset, _)| offset),
                 word: 0,
                 shift: 0,
                 width: width as u8,

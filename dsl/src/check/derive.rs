@@ -31,7 +31,9 @@ impl Ctx<'_> {
         let mut out: Vec<model::Derive> = Vec::new();
         for index in 0..self.items.derives.len() {
             let (item, rule) = self.items.derives[index];
-            let multiple = self.derive_attributes(item);
+            let attributes = self.derive_attributes(item);
+            let multiple = attributes.map(|(multiple, _)| multiple);
+            let at_offset = attributes.is_some_and(|(_, at_offset)| at_offset);
             let cap = |s| match s {
                 TypeSym::Cap(i) => Some(i),
                 _ => None,
@@ -44,8 +46,18 @@ impl Ctx<'_> {
             let (Some(t), Some(s)) = (caps[target].as_ref(), caps[source].as_ref()) else {
                 continue;
             };
-            if !self.derive_kinds(rule, objects, caps, t, s)
-                || !self.derive_object(rule, objects, t, s)
+            let range = match item.attrs.iter().find(|a| a.name.name == "range") {
+                Some(attr) => {
+                    match self.range_attribute(attr, t, target == source, multiple, at_offset) {
+                        Some(range) => Some(range),
+                        None => continue,
+                    }
+                }
+                None => None,
+            };
+            if range.is_none()
+                && (!self.derive_kinds(rule, objects, caps, t, s)
+                    || !self.derive_object(rule, objects, t, s))
             {
                 continue;
             }
@@ -64,6 +76,24 @@ impl Ctx<'_> {
                     .label("not allowed here")
                     .note("a cap is split once, until its pieces are revoked: pieces of two splits would overlap")
                     .help("remove `#[multiple]`"),
+                );
+                continue;
+            }
+            if at_offset && target != source {
+                let attr = item
+                    .attrs
+                    .iter()
+                    .find(|a| a.name.name == "at_offset")
+                    .expect("at_offset");
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::AttributeMisuse,
+                        attr.span,
+                        "`#[at_offset]` on a rule that does not split",
+                    )
+                    .label("not allowed here")
+                    .note("a derived cap names its source's whole object; only the pieces of a split lie at an offset")
+                    .help(format!("remove `#[at_offset]`, or split with `derive {} from {};`", s.name, s.name)),
                 );
                 continue;
             }
@@ -91,6 +121,8 @@ impl Ctx<'_> {
                 source: CapId(source as u32),
                 target: CapId(target as u32),
                 multiple,
+                at_offset,
+                range,
                 span: rule.target.span,
             });
         }
@@ -98,15 +130,97 @@ impl Ctx<'_> {
         out
     }
 
-    /// `Some(multiple)` when the rule's attributes are valid.
-    fn derive_attributes(&mut self, item: &ast::Item) -> Option<bool> {
-        let mut multiple = Some(false);
+    /// The fields of a valid `#[range(first, last)]` on a rule: a splitting
+    /// rule (`E0404`) of a cap type that names no object (`E0404`), without
+    /// `#[multiple]` or `#[at_offset]` (`E0404`), naming two distinct
+    /// fields of the type (`E0100`, `E0613`) that are `#[identity]`
+    /// integers (`E0613`).
+    fn range_attribute(
+        &mut self,
+        attr: &ast::Attribute,
+        t: &model::CapType,
+        splits: bool,
+        multiple: bool,
+        at_offset: bool,
+    ) -> Option<(usize, usize)> {
+        let misuse = if !splits {
+            Some("`#[range]` on a rule that does not split")
+        } else if t.object.is_some() {
+            Some("`#[range]` on a splitting rule of a cap type that names an object")
+        } else if multiple || at_offset {
+            Some("`#[range]` with `#[multiple]` or `#[at_offset]`")
+        } else if !attr.args.is_empty() || !attr.values.is_empty() || attr.flags.len() != 2 {
+            Some("`#[range]` takes two field names")
+        } else {
+            None
+        };
+        if let Some(misuse) = misuse {
+            self.diags.push(
+                Diagnostic::new(Code::AttributeMisuse, attr.span, misuse)
+                    .label("not valid here")
+                    .note("`#[range(first, last)]` on `derive T from T;` splits caps of a type that names no object into caps for sub-ranges of the numbers `first..=last` its two fields hold")
+                    .help(format!("write `#[range(first, last)]` alone before `derive {0} from {0};`, naming two `#[identity]` integer fields of a cap type without `for`", t.name)),
+            );
+            return None;
+        }
+        let mut found = Vec::new();
+        for name in &attr.flags {
+            let Some(index) = t.fields.iter().position(|f| f.name == name.name) else {
+                let names = t.fields.iter().map(|f| f.name.as_str());
+                let mut d = Diagnostic::new(
+                    Code::UnknownName,
+                    name.span,
+                    format!("`{}` has no field `{}`", t.name, name.name),
+                )
+                .label("no such field");
+                if let Some(near) = crate::diag::closest(&name.name, names) {
+                    d = d.help(format!("did you mean `{near}`?"));
+                }
+                self.diags.push(d);
+                return None;
+            };
+            let f = &t.fields[index];
+            let problem = if f.kind != model::FieldKind::Uint {
+                Some("is not an integer field")
+            } else if !f.identity {
+                Some("is not `#[identity]`")
+            } else if found.contains(&index) {
+                Some("is named twice")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::RangeFields,
+                        name.span,
+                        format!("field `{}` of `{}` {problem}", f.name, t.name),
+                    )
+                    .label("cannot hold an end of the range")
+                    .with_secondary(f.span, "declared here")
+                    .note("a cap's range is the numbers between its two fields, both ends included, and what tells caps of the type apart: two `#[identity]` `uN` fields")
+                    .help("name two different `#[identity]` integer fields, the first and the last number"),
+                );
+                return None;
+            }
+            found.push(index);
+        }
+        Some((found[0], found[1]))
+    }
+
+    /// `Some((multiple, at_offset))` when the rule's attributes are valid.
+    fn derive_attributes(&mut self, item: &ast::Item) -> Option<(bool, bool)> {
+        let mut multiple = Some((false, false));
         for attr in &item.attrs {
             match attr.name.name.as_str() {
                 "allow" => {}
-                "multiple" if attr.args.is_empty() && attr.flags.is_empty() => {
-                    multiple = multiple.map(|_| true);
+                "multiple" if !attr.has_args() => {
+                    multiple = multiple.map(|(_, at)| (true, at));
                 }
+                "at_offset" if !attr.has_args() => {
+                    multiple = multiple.map(|(m, _)| (m, true));
+                }
+                "range" => {} // checked with the rule's types
                 name => {
                     self.diags.push(
                         Diagnostic::new(
@@ -115,7 +229,7 @@ impl Ctx<'_> {
                             format!("attribute `#[{name}]` is not valid on a derivation rule"),
                         )
                         .label("not allowed here")
-                        .help("a derivation rule takes `#[multiple]` (any number of derived caps per source cap) and nothing else"),
+                        .help("a derivation rule takes `#[multiple]` (any number of derived caps per source cap), a splitting rule `#[at_offset]` (pieces from an offset) or `#[range(first, last)]` (sub-ranges of numbers), and nothing else"),
                     );
                     multiple = None;
                 }
@@ -153,11 +267,19 @@ impl Ctx<'_> {
                 }
                 Some(_) => return true,
             };
+            let help = if object(t).is_none() {
+                format!(
+                    "a cap type without an object splits by a range of numbers: `#[range(first, last)]` naming two `#[identity]` integer fields of `{}`",
+                    t.name
+                )
+            } else {
+                "give the object a size parameter (`frame F(bits in 12..=21)`); untyped memory splits by a retype rule that lists its own object".to_string()
+            };
             (
                 rule.target.span,
                 format!("`{}` cannot be split", t.name),
                 what,
-                "give the object a size parameter (`frame F(bits in 12..=21)`); untyped memory splits by a retype rule that lists its own object".to_string(),
+                help,
             )
         } else if let Some(o) = untyped(s) {
             (

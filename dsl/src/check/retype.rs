@@ -25,6 +25,7 @@ impl Ctx<'_> {
         for index in 0..self.items.retypes.len() {
             let (item, rule) = self.items.retypes[index];
             let mut ok = true;
+            let at_offset = self.at_offset_attribute(item);
             let source = self.resolve(&rule.source, "a cap type", |s| match s {
                 TypeSym::Cap(i) => Some(i),
                 _ => None,
@@ -182,7 +183,7 @@ impl Ctx<'_> {
                     ok = false;
                 }
             }
-            if let (true, Some(fan_out)) = (ok, fan_out) {
+            if let (true, Some(fan_out), Some((at_offset, attr_span))) = (ok, fan_out, at_offset) {
                 let source = CapId(source as u32);
                 let new_targets = targets.iter().map(|(t, _)| ObjectId(*t as u32));
                 // Several rules for one source cap type add up to one rule;
@@ -204,6 +205,24 @@ impl Ctx<'_> {
                             .help(format!("use `fan_out = {};` here too, or merge the rules", earlier.fan_out)),
                         );
                     }
+                    Some(earlier) if earlier.at_offset != at_offset => {
+                        let (with, without) = if at_offset {
+                            (attr_span, earlier.span)
+                        } else {
+                            (rule.source.span, earlier.span)
+                        };
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::AtOffsetDisagree,
+                                with,
+                                format!("`{}` has two retype rules, one with `#[at_offset]` and one without", rule.source.name),
+                            )
+                            .label(if at_offset { "`#[at_offset]` here" } else { "no `#[at_offset]` here" })
+                            .with_secondary(without, if at_offset { "no `#[at_offset]` on the earlier rule" } else { "the earlier rule has `#[at_offset]`" })
+                            .note("rules for one cap type add up to one rule: its caps are retyped at an offset or not")
+                            .help("put `#[at_offset]` on every rule for this cap type, or on none"),
+                        );
+                    }
                     Some(earlier) => {
                         for t in new_targets {
                             if !earlier.targets.contains(&t) {
@@ -216,6 +235,7 @@ impl Ctx<'_> {
                         source,
                         targets: new_targets.collect(),
                         fan_out,
+                        at_offset,
                         span: rule.source.span,
                     }),
                 }
@@ -223,6 +243,33 @@ impl Ctx<'_> {
         }
         self.check_graph(objects, &edges, &produced);
         out
+    }
+
+    /// `Some((at_offset, span of the attribute))` when the rule's
+    /// `#[at_offset]` is valid (no arguments, given once); other
+    /// attributes are `reject_misplaced_attributes`'.
+    fn at_offset_attribute(&mut self, item: &crate::ast::Item) -> Option<(bool, Span)> {
+        let mut found: Option<Span> = None;
+        let mut ok = true;
+        for attr in item.attrs.iter().filter(|a| a.name.name == "at_offset") {
+            let problem = if attr.has_args() {
+                Some("`#[at_offset]` takes no arguments")
+            } else if found.is_some() {
+                Some("`#[at_offset]` is given twice")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                self.diags.push(
+                    Diagnostic::new(Code::AttributeMisuse, attr.span, problem)
+                        .label("not valid here")
+                        .help("write `#[at_offset]` once, with no arguments, before `retype`"),
+                );
+                ok = false;
+            }
+            found.get_or_insert(attr.span);
+        }
+        ok.then(|| (found.is_some(), found.unwrap_or(item.span)))
     }
 
     fn check_graph(

@@ -411,7 +411,8 @@ impl<'s> Machine<'s> {
             return cap.rights;
         }
         match field.role {
-            Role::Object => cap.object,
+            // A kernel-virtual pointer holds the address plus its offset.
+            Role::Object => cap.object.wrapping_add(field.virtual_offset),
             Role::SizeArg => cap.size_arg,
             Role::Watermark => cap.watermark >> field.unit_bits,
             Role::Badge => cap.badge,

@@ -34,12 +34,59 @@ impl Machine<'_> {
     /// 8. the source's kind of memory may hold the object, else
     ///    `InvalidArgument { index: 1 }` (seL4 checks device memory last);
     /// 9. a cap can name the last object, else `IllegalOperation`.
-    #[allow(clippy::too_many_arguments)]
     pub fn retype(
         &mut self,
         source: &SlotPath,
         object_type: u64,
         size_arg: u64,
+        dest: &SlotPath,
+        offset: u64,
+        count: u64,
+    ) -> Result<Retyped, OpError> {
+        self.retype_placed(source, object_type, size_arg, None, dest, offset, count)
+    }
+
+    /// Retypes the Untyped at `source` as [`Machine::retype`] does, but
+    /// places the objects at `at` bytes into its region (Barrelfish's
+    /// retype), not at its watermark. Only a source whose retype rule has
+    /// `#[at_offset]` may be retyped so. Checks 1 to 6 are `retype`'s (a
+    /// rule without `#[at_offset]` fails check 1, `IllegalOperation`);
+    /// check 7 is, in order:
+    /// 1. `at` lies in the region, else `RangeError { 0, size - 1 }`;
+    /// 2. the region's base plus `at` is aligned to the object's
+    ///    alignment, else `AlignmentError`;
+    /// 3. `count` objects fit from there to the region's end, else
+    ///    `NotEnoughMemory { left }` with the bytes from `at` to the end;
+    /// 4. no other live cap that is a copy of the source, or a descendant
+    ///    of it or of a copy, names memory in the objects' bytes
+    ///    ([`Machine::meets_live_memory`]), else `RevokeFirst`;
+    /// 5. the watermark, raised to the objects' end if it was below (0
+    ///    when the source has no children), fits its field, else
+    ///    `NotEnoughMemory { left }` as in 3.
+    ///
+    /// Checks 8 and 9 are `retype`'s.
+    #[allow(clippy::too_many_arguments)]
+    pub fn retype_at(
+        &mut self,
+        source: &SlotPath,
+        object_type: u64,
+        size_arg: u64,
+        at: u64,
+        dest: &SlotPath,
+        offset: u64,
+        count: u64,
+    ) -> Result<Retyped, OpError> {
+        self.retype_placed(source, object_type, size_arg, Some(at), dest, offset, count)
+    }
+
+    /// `retype` (`at` is `None`) or `retype_at`.
+    #[allow(clippy::too_many_arguments)]
+    fn retype_placed(
+        &mut self,
+        source: &SlotPath,
+        object_type: u64,
+        size_arg: u64,
+        at: Option<u64>,
         dest: &SlotPath,
         offset: u64,
         count: u64,
@@ -56,7 +103,7 @@ impl Machine<'_> {
             .retypes
             .iter()
             .find(|r| r.source == cap.cap_type)
-            .filter(|_| self.is_memory(&cap))
+            .filter(|r| self.is_memory(&cap) && (at.is_none() || r.at_offset))
             .ok_or(OpError::IllegalOperation)?;
         let (base, size) = self.region(&cap).expect("memory has a region");
         // 2. The object type.
@@ -106,23 +153,50 @@ impl Machine<'_> {
         if window.iter().any(|s| self.slots.contains_key(s)) {
             return Err(OpError::DeleteFirst);
         }
-        // 7. Room: as many objects as the free bytes hold.
+        // 7. Room: as many objects as the free bytes hold, from the
+        // watermark or at the offset.
         let has_children = !self.children(source_id).is_empty();
         let watermark = if has_children { cap.watermark } else { 0 };
-        let left = size.saturating_sub(watermark);
-        let no_room = OpError::NotEnoughMemory { left };
-        let fits = left.checked_shr(size_bits).unwrap_or(0);
-        if fits < count {
-            return Err(no_room);
-        }
         let object_bytes = 1u64 << size_bits;
         let align = 1u64.checked_shl(o.align_bits_for(size_bits));
-        let bytes = count * object_bytes;
-        let first = free_from(base, size, watermark, align)
-            .filter(|(_, room)| bytes <= *room)
-            .map(|(first, _)| first)
-            .ok_or(no_room)?;
-        let new_watermark = first - base + bytes;
+        let (first, new_watermark, no_room) = match at {
+            None => {
+                let left = size.saturating_sub(watermark);
+                let no_room = OpError::NotEnoughMemory { left };
+                let fits = left.checked_shr(size_bits).unwrap_or(0);
+                if fits < count {
+                    return Err(no_room);
+                }
+                let bytes = count * object_bytes;
+                let first = free_from(base, size, watermark, align)
+                    .filter(|(_, room)| bytes <= *room)
+                    .map(|(first, _)| first)
+                    .ok_or(no_room)?;
+                (first, first - base + bytes, no_room)
+            }
+            Some(at) => {
+                if at >= size {
+                    return Err(OpError::RangeError {
+                        min: 0,
+                        max: size - 1,
+                    });
+                }
+                let first = base.checked_add(at).ok_or(OpError::IllegalOperation)?;
+                if align.is_none_or(|a| first & (a - 1) != 0) {
+                    return Err(OpError::AlignmentError);
+                }
+                let left = size - at;
+                let no_room = OpError::NotEnoughMemory { left };
+                if left.checked_shr(size_bits).unwrap_or(0) < count {
+                    return Err(no_room);
+                }
+                let bytes = count * object_bytes;
+                if self.meets_live_memory(source_id, first, bytes) {
+                    return Err(OpError::RevokeFirst);
+                }
+                (first, watermark.max(at + bytes), no_room)
+            }
+        };
         let updated = self.stored_watermark(&cap, new_watermark).ok_or(no_room)?;
         // 8. RAM or device memory.
         let device = self.is_device(&cap);
@@ -235,6 +309,47 @@ impl Machine<'_> {
         count: u64,
         dest: &SlotPath,
     ) -> Result<Vec<NodeId>, OpError> {
+        self.split_placed(source, size_arg, None, count, dest)
+    }
+
+    /// Splits the cap at `source` as [`Machine::split_cap`] does, but into
+    /// pieces back to back from `at` bytes into its object (Barrelfish's
+    /// retype of a Frame at an offset), by a splitting rule with
+    /// `#[at_offset]`. Checks 1 and 2 are `split_cap`'s; then, in order:
+    /// 3. a splitting rule with `#[at_offset]` applies to the source's type
+    ///    and it names a valid region, else `IllegalOperation`;
+    /// 4. `size_arg` is as for `split_cap`, else `InvalidArgument { index:
+    ///    1 }`;
+    /// 5. `at` lies in the source's object and the first piece's address
+    ///    is aligned to the pieces' alignment, else `InvalidArgument {
+    ///    index: 2 }`;
+    /// 6. `count` is in `1..=pieces`, the pieces that fit from `at` to the
+    ///    object's end, else `RangeError { 1, pieces }`;
+    /// 7. no live cap that is a piece of the source's object or derived
+    ///    from it meets the pieces' bytes ([`Machine::has_pieces_in`]), else
+    ///    `RevokeFirst`: a cap splits at offsets any number of times while
+    ///    the pieces do not meet;
+    /// 8. the last piece's cap can hold its values, else `IllegalOperation`.
+    pub fn split_at(
+        &mut self,
+        source: &SlotPath,
+        size_arg: u64,
+        at: u64,
+        count: u64,
+        dest: &SlotPath,
+    ) -> Result<Vec<NodeId>, OpError> {
+        self.split_placed(source, size_arg, Some(at), count, dest)
+    }
+
+    /// `split_cap` (`at` is `None`) or `split_at`.
+    fn split_placed(
+        &mut self,
+        source: &SlotPath,
+        size_arg: u64,
+        at: Option<u64>,
+        count: u64,
+        dest: &SlotPath,
+    ) -> Result<Vec<NodeId>, OpError> {
         let first = self
             .resolve(dest)
             .ok_or(OpError::FailedLookup { source: 0 })?;
@@ -256,9 +371,13 @@ impl Machine<'_> {
         }
         let source_id = self.source_id(source)?;
         let src = self.nodes[&source_id].cap.clone();
-        let (base, size) = self
+        let (region_base, size) = self
             .region(&src)
-            .filter(|_| self.spec.split_rule(src.cap_type).is_some())
+            .filter(|_| {
+                self.spec
+                    .split_rule(src.cap_type)
+                    .is_some_and(|r| at.is_none() || r.at_offset)
+            })
             .ok_or(OpError::IllegalOperation)?;
         let object = &self.spec.objects[self.object_of(&src).expect("has a region").index()];
         let bits = object
@@ -266,14 +385,29 @@ impl Machine<'_> {
             .size_bits(size_arg)
             .filter(|b| 1u64.checked_shl(*b).is_some_and(|piece| piece < size))
             .ok_or(OpError::InvalidArgument { index: 1 })?;
-        let pieces = size >> bits;
+        let offset = at.unwrap_or(0);
+        if let Some(at) = at {
+            let align = 1u64 << object.align_bits_for(bits).min(63);
+            let aligned = region_base
+                .checked_add(at)
+                .is_some_and(|first| first & (align - 1) == 0);
+            if at >= size || !aligned {
+                return Err(OpError::InvalidArgument { index: 2 });
+            }
+        }
+        let base = region_base + offset;
+        let pieces = (size - offset) >> bits;
         if count == 0 || count > pieces {
             return Err(OpError::RangeError {
                 min: 1,
                 max: pieces,
             });
         }
-        if self.has_pieces(&src) {
+        let refused = match at {
+            None => self.has_pieces(&src),
+            Some(_) => self.has_pieces_in(&src, base, count << bits),
+        };
+        if refused {
             return Err(OpError::RevokeFirst);
         }
         let t = &self.spec.caps[src.cap_type.index()];
@@ -305,6 +439,98 @@ impl Machine<'_> {
                 })
             })
             .collect())
+    }
+
+    /// Splits the cap at `source` by its type's `#[range(first, last)]`
+    /// splitting rule (Barrelfish's IRQSrc `from_self`) into one cap of its
+    /// type for the numbers `first..=last`, a sub-range of its own, in the
+    /// empty slot `dest`: a child of the source with its other fields. In
+    /// order, as the generated `split_range` checks from 3 on:
+    /// 1. `dest` resolves, else `FailedLookup { source: 0 }`, and is empty,
+    ///    else `DeleteFirst`;
+    /// 2. `source` resolves to a cap, else `FailedLookup { source: 1 }`;
+    /// 3. a `#[range]` splitting rule applies to its type, else
+    ///    `IllegalOperation`;
+    /// 4. `first..=last` lies in the source's range, else `RangeError {
+    ///    min, max }` with the source's range;
+    /// 5. it is smaller than the source's range, else `InvalidArgument {
+    ///    index: 1 }`;
+    /// 6. no live cap meets it ([`Machine::has_range_pieces_in`]), else
+    ///    `RevokeFirst`;
+    /// 7. the cap can hold the numbers, else `IllegalOperation`.
+    pub fn split_range(
+        &mut self,
+        source: &SlotPath,
+        first: u64,
+        last: u64,
+        dest: &SlotPath,
+    ) -> Result<NodeId, OpError> {
+        let dest = self.empty_dest(dest)?;
+        let source_id = self.source_id(source)?;
+        let src = self.nodes[&source_id].cap.clone();
+        let (start, end) = self
+            .spec
+            .split_rule(src.cap_type)
+            .and_then(|r| r.range)
+            .map(|_| self.range_of(&src).expect("a range type"))
+            .ok_or(OpError::IllegalOperation)?;
+        if !(start <= first && first <= last && last <= end) {
+            return Err(OpError::RangeError {
+                min: start,
+                max: end,
+            });
+        }
+        if (first, last) == (start, end) {
+            return Err(OpError::InvalidArgument { index: 1 });
+        }
+        if self.has_range_pieces_in(&src, first, last) {
+            return Err(OpError::RevokeFirst);
+        }
+        let t = &self.spec.caps[src.cap_type.index()];
+        let (a, b) = self
+            .spec
+            .split_rule(src.cap_type)
+            .and_then(|r| r.range)
+            .expect("checked");
+        let mut cap = src.clone();
+        cap.other.insert(t.fields[a].name.clone(), first);
+        cap.other.insert(t.fields[b].name.clone(), last);
+        if !self.cap_fits(&cap) {
+            return Err(OpError::IllegalOperation);
+        }
+        Ok(self.add_node(Node {
+            cap,
+            holder: Holder::Slot(dest),
+            parent: Some(source_id),
+            may_parent: true,
+        }))
+    }
+
+    /// The numbers `first..=last` a cap of a type with a `#[range]`
+    /// splitting rule holds; `None` for any other cap.
+    pub fn range_of(&self, cap: &super::Cap) -> Option<(u64, u64)> {
+        let (a, b) = self.spec.split_rule(cap.cap_type)?.range?;
+        let t = &self.spec.caps[cap.cap_type.index()];
+        Some((
+            self.field_value(cap, &t.fields[a]),
+            self.field_value(cap, &t.fields[b]),
+        ))
+    }
+
+    /// Whether a live cap of `cap`'s type that is not a copy of it, whose
+    /// range lies within `cap`'s, holds a number in `first..=last`: what
+    /// makes splitting a range `RevokeFirst`.
+    pub fn has_range_pieces_in(&self, cap: &super::Cap, first: u64, last: u64) -> bool {
+        let Some((start, end)) = self.range_of(cap) else {
+            return false;
+        };
+        self.nodes.values().any(|n| {
+            n.cap.cap_type == cap.cap_type
+                && !self.same_object(cap, &n.cap)
+                && self
+                    .range_of(&n.cap)
+                    .is_some_and(|(a, b)| start <= a && b <= end && a <= last && first <= b)
+        })
     }
 
     /// The cap of type `target` derived from `source`: its object address,
@@ -358,6 +584,30 @@ impl Machine<'_> {
         })
     }
 
+    /// Whether some live cap that [`Machine::has_pieces`] counts (in
+    /// `cap`'s region, not a copy of it, of its type or of a type derived
+    /// from it) names memory with a byte among the `bytes` from `first`
+    /// on: what makes a split at an offset `RevokeFirst`.
+    pub fn has_pieces_in(&self, cap: &super::Cap, first: u64, bytes: u64) -> bool {
+        let Some((base, size)) = self.region(cap) else {
+            return false;
+        };
+        let end = u128::from(first) + u128::from(bytes);
+        self.nodes.values().any(|n| {
+            let related = n.cap.cap_type == cap.cap_type
+                || self.spec.derives_from(cap.cap_type, n.cap.cap_type);
+            related
+                && !self.same_object(cap, &n.cap)
+                && self.region(&n.cap).is_some_and(|(b, s)| {
+                    let n_end = u128::from(b) + u128::from(s);
+                    b >= base
+                        && n_end <= u128::from(base) + u128::from(size)
+                        && u128::from(b) < end
+                        && u128::from(first) < n_end
+                })
+        })
+    }
+
     /// Whether the cap `id` is a piece split off a cap that is still live:
     /// one of the same type whose region holds its own, larger. (It is then
     /// part of that cap's object, not an object beside it.) That cap need
@@ -379,6 +629,34 @@ impl Machine<'_> {
                     .region(&p.cap)
                     .is_some_and(|(b, s)| s > size && b <= base && base + size <= b + s)
         })
+    }
+
+    /// Whether a live cap other than `source` names memory with a byte
+    /// among the `bytes` from address `first` on, and is a copy of it (a
+    /// cap naming the same object, whose region is the source's), or a
+    /// descendant of it or of a copy of it: what makes a retype at an
+    /// offset `RevokeFirst` (Barrelfish's check for descendants in the
+    /// range). So untyped memory with a live copy is never retyped at an
+    /// offset: the copy's own retype at its watermark would not see the
+    /// objects (a cap without children starts again at 0).
+    pub fn meets_live_memory(&self, source: NodeId, first: u64, bytes: u64) -> bool {
+        let end = u128::from(first) + u128::from(bytes);
+        let meets = |cap: &super::Cap| {
+            self.region(cap).is_some_and(|(b, s)| {
+                u128::from(b) < end && u128::from(first) < u128::from(b) + u128::from(s)
+            })
+        };
+        let cap = &self.nodes[&source].cap;
+        self.nodes
+            .iter()
+            .filter(|(_, n)| self.same_object(cap, &n.cap))
+            .any(|(id, n)| {
+                (*id != source && meets(&n.cap))
+                    || self
+                        .descendants(*id)
+                        .into_iter()
+                        .any(|d| meets(&self.nodes[&d].cap))
+            })
     }
 
     /// The CNode a retype's destination names.

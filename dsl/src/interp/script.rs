@@ -215,6 +215,21 @@ impl Cursor<'_> {
         matches!(self.peek(), Some(Token { tok: Tok::Punct(q), .. }) if *q == p)
     }
 
+    /// The word after the slot path that starts here (a name, then any
+    /// `[N]`), without moving.
+    fn word_after_path(&self) -> Option<&str> {
+        let mut at = self.at + 1;
+        while matches!(self.tokens.get(at), Some(Token { tok: Tok::Punct(p), .. }) if *p == "[") {
+            at += 3;
+        }
+        match self.tokens.get(at) {
+            Some(Token {
+                tok: Tok::Ident(w), ..
+            }) => Some(w),
+            _ => None,
+        }
+    }
+
     fn is_word(&self, w: &str) -> bool {
         matches!(self.peek(), Some(Token { tok: Tok::Ident(q), .. }) if q == w)
     }
@@ -303,6 +318,9 @@ enum Stmt {
         dest: Vec<u64>,
         offset: u64,
         count: u64,
+        /// `at BYTES`: placed at that offset into the source's region
+        /// (`Machine::retype_at`), not at its watermark.
+        at: Option<u64>,
     },
     Copy {
         source: PathExpr,
@@ -320,11 +338,21 @@ enum Stmt {
         dest: PathExpr,
         target: CapId,
     },
-    /// `split SOURCE ARG [x N] into DEST`: by its type's splitting rule.
+    /// `split SOURCE range FIRST..=LAST into DEST`: by its type's
+    /// `#[range]` splitting rule.
+    SplitRange {
+        source: PathExpr,
+        first: u64,
+        last: u64,
+        dest: PathExpr,
+    },
+    /// `split SOURCE ARG [x N] [at BYTES] into DEST`: by its type's
+    /// splitting rule, from the start of its object or `BYTES` into it.
     Split {
         source: PathExpr,
         arg: u64,
         count: u64,
+        at: Option<u64>,
         dest: PathExpr,
     },
     Delete(PathExpr),
@@ -514,6 +542,24 @@ impl Parser<'_> {
                     target,
                 }
             }
+            "split" if c.word_after_path() == Some("range") => {
+                let example = "split root[8] range 32..=47 into root[9]";
+                let source = self.path(c, example)?;
+                c.expect("range", example)?;
+                let (first, _) = c.number("the first number of the range", example)?;
+                c.expect("..", example)?;
+                c.expect("=", example)?;
+                let (last, _) = c.number("the last number of the range", example)?;
+                c.expect("into", example)?;
+                let dest = self.path(c, example)?;
+                c.done(example)?;
+                Stmt::SplitRange {
+                    source,
+                    first,
+                    last,
+                    dest,
+                }
+            }
             "split" => {
                 let example = "split root[8] 12 x 4 into root[9]";
                 let source = self.path(c, example)?;
@@ -524,6 +570,12 @@ impl Parser<'_> {
                 } else {
                     1
                 };
+                let at = if c.is_word("at") {
+                    c.expect("at", example)?;
+                    Some(c.number("the byte offset into the source", example)?.0)
+                } else {
+                    None
+                };
                 c.expect("into", example)?;
                 let dest = self.path(c, example)?;
                 c.done(example)?;
@@ -531,6 +583,7 @@ impl Parser<'_> {
                     source,
                     arg,
                     count,
+                    at,
                     dest,
                 }
             }
@@ -906,6 +959,11 @@ impl Parser<'_> {
         } else {
             None
         };
+        let at = if c.eat("at") {
+            Some(c.number("the byte offset into the source", example)?.0)
+        } else {
+            None
+        };
         c.expect("into", example)?;
         // The destination: a CNode path and a window in its last brackets.
         let (name, span) = c.ident("a slot window such as `root[8..12]`", example)?;
@@ -970,6 +1028,7 @@ impl Parser<'_> {
             dest,
             offset,
             count,
+            at,
         })
     }
 
@@ -1109,28 +1168,39 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 dest,
                 offset,
                 count,
-            } => m
-                .retype(
+                at,
+            } => match at {
+                None => m.retype(
                     &source.path,
                     u64::from(object.0),
                     *arg,
                     dest,
                     *offset,
                     *count,
+                ),
+                Some(at) => m.retype_at(
+                    &source.path,
+                    u64::from(object.0),
+                    *arg,
+                    *at,
+                    dest,
+                    *offset,
+                    *count,
+                ),
+            }
+            .map(|r| {
+                let size = 1u64 << r.size_bits;
+                format!(
+                    "{} × {} ({}) at {:#x}..{:#x}; watermark {}{}",
+                    r.count,
+                    object_name(spec, r.object, *arg),
+                    bytes(size),
+                    r.first,
+                    r.first + r.count * size,
+                    bytes(r.new_watermark),
+                    if r.reset { " (reset first)" } else { "" }
                 )
-                .map(|r| {
-                    let size = 1u64 << r.size_bits;
-                    format!(
-                        "{} × {} ({}) at {:#x}..{:#x}; watermark {}{}",
-                        r.count,
-                        object_name(spec, r.object, *arg),
-                        bytes(size),
-                        r.first,
-                        r.first + r.count * size,
-                        bytes(r.new_watermark),
-                        if r.reset { " (reset first)" } else { "" }
-                    )
-                }),
+            }),
             Stmt::Copy {
                 source,
                 dest,
@@ -1157,10 +1227,21 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 source,
                 arg,
                 count,
+                at,
+                dest,
+            } => match at {
+                None => m.split_cap(&source.path, *arg, *count, &dest.path),
+                Some(at) => m.split_at(&source.path, *arg, *at, *count, &dest.path),
+            }
+            .map(|pieces| format!("{} piece(s)", pieces.len())),
+            Stmt::SplitRange {
+                source,
+                first,
+                last,
                 dest,
             } => m
-                .split_cap(&source.path, *arg, *count, &dest.path)
-                .map(|pieces| format!("{} piece(s)", pieces.len())),
+                .split_range(&source.path, *first, *last, &dest.path)
+                .map(|_| String::new()),
             Stmt::Delete(at) => m.delete(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Revoke(at) => m.revoke(&at.path).map(|n| format!("{n} cap(s) deleted")),
             Stmt::Configure { target, slots } => configure(&mut m, target, slots),
