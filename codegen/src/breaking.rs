@@ -883,8 +883,8 @@ impl Compare<'_> {
                             && f.sign_extend == nf.sign_extend
                             && f.virtual_offset == nf.virtual_offset
                     }
-                    (FieldKind::Uint, FieldKind::Uint)
-                    | (FieldKind::Bool, FieldKind::Bool)
+                    (FieldKind::Uint, FieldKind::Uint) => f.size_bytes == nf.size_bytes,
+                    (FieldKind::Bool, FieldKind::Bool)
                     | (FieldKind::Rights { .. }, FieldKind::Rights { .. }) => true,
                     _ => false,
                 };
@@ -916,6 +916,13 @@ impl Compare<'_> {
                         old(f.span),
                         format!("{was_ty} at {} in the old spec", at(f)),
                     );
+                    if f.size_bytes != nf.size_bytes {
+                        b = b.note(if nf.size_bytes {
+                            "it holds the size in bytes now, the size argument before"
+                        } else {
+                            "it holds the size argument now, the size in bytes before"
+                        });
+                    }
                     if f.virtual_offset != nf.virtual_offset {
                         b = b.note(format!(
                             "it holds the address plus {:#x} now, plus {:#x} before",

@@ -691,6 +691,9 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
                 f.virtual_offset
             ),
             Role::Object => "the object's address".to_string(),
+            Role::SizeArg if f.size_bytes => {
+                "the object's size in bytes (2^size argument)".to_string()
+            }
             Role::SizeArg => "the object's size argument".to_string(),
             Role::Watermark => format!("bytes retyped, in units of {}", bytes_pow(f.unit_bits)),
             Role::Badge => "badge, set once by mint".to_string(),

@@ -297,6 +297,9 @@ fn field(spec: &Spec, f: &CapField) -> Value {
                 "virtual_offset": f.virtual_offset,
             })
         }
+        FieldKind::Uint if f.role == Role::SizeArg => {
+            json!({"type": "uint", "size_bytes": f.size_bytes})
+        }
         FieldKind::Uint => json!({"type": "uint"}),
         FieldKind::Bool => json!({"type": "bool"}),
         FieldKind::Rights { allowed } => json!({"type": "rights", "allowed": names(spec, allowed)}),

@@ -829,6 +829,19 @@ fn a_retype_rule_losing_at_offset_breaks() {
         ),
         "{stderr}"
     );
+    // A size held in bytes that becomes its argument (B0004).
+    let bytes = "#[identity] #[size_arg(bytes)]\n    bytes: u64,";
+    assert!(caps.contains(bytes), "Memory.bytes holds bytes");
+    s.write(
+        "log2.cap",
+        caps.replace(bytes, "#[identity] #[size_arg]\n    bytes: u64,"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "log2.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("it holds the size argument now, the size in bytes before"),
+        "{stderr}"
+    );
     // A splitting rule that loses it breaks `split_at` (B0020).
     let split = "#[at_offset]\nderive Frame from Frame;";
     assert!(caps.contains(split), "the port splits frames at offsets");

@@ -111,8 +111,10 @@ fn generated_derive_and_split_answer_as_documented() {
 /// retype rule has `#[at_offset]`, and whose kernel object's cap holds a
 /// kernel-virtual pointer: its module once did not compile (`derive` was a
 /// `match` of one unreachable arm, `is_derived_from` left its argument
-/// unused; found by rust_names.rs's random specs). Compiled with a `main`
-/// that calls `derive`, `split_at`, `retype_at` and `region`.
+/// unused; found by rust_names.rs's random specs). Its guarded cap holds
+/// its size in bytes (`with_cap_data` reads the radix as their log2).
+/// Compiled with a `main` that calls `derive`, `split_at`, `retype_at`,
+/// `region` and `with_cap_data`.
 const SPLIT_ONLY: &str = "target t {
     address_bits = 64;
     tag_bits = 4;
@@ -152,6 +154,19 @@ object Block {
 cap BlockCap for Block {
     #[identity] #[object(virtual_offset = 0xffff800000000000)]
     block: ptr(align = 16),
+}
+
+/// Its size in bytes, with a guard: `with_cap_data` reads the radix as
+/// log2 of the bytes.
+cap GuardedCap for Frame {
+    #[identity] #[object]
+    base: ptr(align = 4096),
+    #[identity] #[size_arg(bytes)]
+    bytes: u15,
+    #[guard_bits]
+    guard_bits: u6,
+    #[guard]
+    guard: u16,
 }
 
 #[at_offset]
@@ -207,6 +222,11 @@ fn main() {
     );
     check(region(block) == Some((0x20_0440, 64)), "its physical region");
     check(is_ancestor(untyped, block), "within the untyped memory");
+    let guarded = GuardedCap::new(0x30_0000, 1 << 13, 0, 0).unwrap();
+    check(region(guarded.cap()) == Some((0x30_0000, 1 << 13)), "a size in bytes");
+    check(guarded.with_cap_data(52).is_none(), "52 guard bits and radix 13 pass 64");
+    let minted = guarded.with_cap_data(51 | 0x5 << 6).unwrap();
+    check(minted.guard_bits() == 51 && minted.guard() == 5, "51 and 13 fit");
     check(
         retype_at(untyped, false, &request, 0x404, cnode, |_| true, |_, _| false)
             == Err(RetypeError::AlignmentError),

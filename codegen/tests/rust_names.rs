@@ -543,16 +543,22 @@ fn random_spec(rng: &mut XorShift) -> String {
     // the specs after this one, stay as they were.
     let mut mem = XorShift(rng.0 ^ 0x5851_f42d_4c95_7f2d);
     if mem.below(2) == 0 {
+        // Plain names (awkward ones are drawn above), so that enough of
+        // these specs check.
+        let n = mem.below(1000);
         let [untyped, untyped_cap, frame, frame_cap, object, object_cap] =
-            std::array::from_fn(|_| mem.rare_name(true));
-        let [base, bits, free, pointer] = std::array::from_fn(|_| mem.rare_name(false));
+            ["Ut", "UtCap", "Fr", "FrCap", "Ob", "ObCap"].map(|name| format!("{name}{n}"));
+        let [base, bits, free, pointer] = ["base", "bits", "free", "pointer"];
         let at_retype = ["", "#[at_offset]\n"][mem.below(2)];
         let at_split = ["", "#[at_offset]\n"][mem.below(2)];
         let offset: u64 = [0, 0x1000_0000, 0x8000_0000, 0x8][mem.below(4)];
+        // The untyped size as its argument, or in bytes.
+        let (size_arg, size_ty) =
+            [("#[size_arg]", "u5"), ("#[size_arg(bytes)]", "u21")][mem.below(2)];
         text.push_str(&format!(
             "untyped {untyped}(bits in 12..=20) {{ size = 1 << bits; }}\n\
              cap {untyped_cap} for {untyped} {{\n    #[identity] #[object] {base}: ptr(align = 16),\n    \
-             #[identity] #[size_arg] {bits}: u5,\n    #[watermark(unit = 16)] {free}: u20,\n}}\n\
+             #[identity] {size_arg} {bits}: {size_ty},\n    #[watermark(unit = 16)] {free}: u20,\n}}\n\
              frame {frame}(bits in 12..=14) {{ size = 1 << bits; }}\n\
              cap {frame_cap} for {frame} {{\n    #[identity] #[object] {base}: ptr(align = 4096),\n    \
              #[identity] #[size_arg] {bits}: u4,\n}}\n\
@@ -564,8 +570,8 @@ fn random_spec(rng: &mut XorShift) -> String {
         ));
         // Sometimes a cap type that splits by a range of numbers.
         if mem.below(2) == 0 {
-            let range_cap = mem.rare_name(true);
-            let [first, last] = std::array::from_fn(|_| mem.rare_name(false));
+            let range_cap = format!("Range{n}");
+            let [first, last] = [mem.rare_name(false), mem.rare_name(false)];
             text.push_str(&format!(
                 "cap {range_cap} {{\n    #[identity] {first}: u16,\n    #[identity] {last}: u16,\n}}\n\
                  #[range({first}, {last})]\nderive {range_cap} from {range_cap};\n"
@@ -657,6 +663,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[at_offset]\nderive",
             "virtual_offset = 0x80000000",
             "#[range(",
+            "#[size_arg(bytes)]",
         ] {
             assert!(
                 accepted.iter().any(|text| text.contains(construct)),

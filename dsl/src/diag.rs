@@ -120,6 +120,7 @@ catalogue! {
     VirtualOffsetMisaligned = "E0611", Error, "virtual offset not a multiple of the pointer's alignment";
     VirtualOffsetTooLarge = "E0612", Error, "virtual offset outside the address space";
     RangeFields = "E0613", Error, "range of a splitting rule not held in two identity integer fields";
+    SizeBytesRule = "E0614", Error, "size held in bytes of an object whose size is not 2^argument";
 
     MessageTooLong = "E0700", Error, "message exceeds the target's message words";
     TooManyCaps = "E0701", Error, "message carries more capabilities than the target allows";

@@ -394,6 +394,10 @@ pub struct CapField {
     /// object lies at `field - N` (Barrelfish's `mem_to_phys(field)`); 0
     /// otherwise.
     pub virtual_offset: u64,
+    /// `#[size_arg(bytes)]`: the field holds the object's size in bytes,
+    /// `1 << arg`, rather than its size argument `arg` (the object's size
+    /// is `1 << arg` for every argument).
+    pub size_bytes: bool,
     /// Which of the two words holds it.
     pub word: u8,
     /// Lowest bit in that word.

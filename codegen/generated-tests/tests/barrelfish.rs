@@ -135,12 +135,22 @@ fn the_target_is_barrelfish_x86_64() {
 fn ram_round_trips_at_full_width() {
     // genpaddr base and gensize bytes are 64 bits, pasid_t 32.
     let base = 0xffff_f000_dead_b000;
-    let ram = RAM::new(base, 40, u64::from(u32::MAX), u64::MAX).expect("fits");
+    // `bytes` holds bytes, as Barrelfish's (`#[size_arg(bytes)]`).
+    let ram = RAM::new(base, 1 << 40, u64::from(u32::MAX), u64::MAX).expect("fits");
     let words = Cap::from(ram).words();
-    assert_eq!(words, [2 | (u64::from(u32::MAX) << 8), base, 40, u64::MAX]);
+    assert_eq!(
+        words,
+        [2 | (u64::from(u32::MAX) << 8), base, 1 << 40, u64::MAX]
+    );
     let back = RAM::from_cap(Cap::from_words(words)).expect("a RAM cap");
     assert_eq!(back.base(), base);
-    assert_eq!(back.bytes(), 40);
+    assert_eq!(back.bytes(), 1 << 40);
+    assert_eq!(region(back.cap()), Some((base, 1 << 40)));
+    // Not a size RAM has: no region.
+    let odd = RAM::new(0x10_0000, 3 << 12, 0, 0).expect("any u64 fits");
+    assert_eq!(region(odd.cap()), None);
+    let small = RAM::new(0x10_0000, 1 << 11, 0, 0).expect("any u64 fits");
+    assert_eq!(region(small.cap()), None, "below the smallest RAM");
     assert_eq!(back.pasid(), u64::from(u32::MAX));
     assert_eq!(back.free_index(), u64::MAX);
     assert_eq!(
@@ -1464,17 +1474,23 @@ fn any_cap_of(cap_type: CapType) -> impl Strategy<Value = Cap> {
                 let base = base & !((1u64 << bits) - 1);
                 let free = free % ((1u64 << bits) + 1);
                 match cap_type {
-                    CapType::RAM => RAM::new(base, bits, 0, free).ok().map(|v| v.cap()),
-                    CapType::PhysAddr => {
-                        capc_generated_tests::barrelfish::PhysAddr::new(base, bits, 0, free, device)
+                    CapType::RAM => RAM::new(base, 1 << bits, 0, free).ok().map(|v| v.cap()),
+                    CapType::PhysAddr => capc_generated_tests::barrelfish::PhysAddr::new(
+                        base,
+                        1 << bits,
+                        0,
+                        free,
+                        device,
+                    )
+                    .ok()
+                    .map(|v| v.cap()),
+                    CapType::Frame => {
+                        capc_generated_tests::barrelfish::Frame::new(base, 1 << bits, 0)
                             .ok()
                             .map(|v| v.cap())
                     }
-                    CapType::Frame => capc_generated_tests::barrelfish::Frame::new(base, bits, 0)
-                        .ok()
-                        .map(|v| v.cap()),
                     CapType::DevFrame => {
-                        capc_generated_tests::barrelfish::DevFrame::new(base, bits, 0)
+                        capc_generated_tests::barrelfish::DevFrame::new(base, 1 << bits, 0)
                             .ok()
                             .map(|v| v.cap())
                     }
@@ -1572,7 +1588,7 @@ proptest! {
     fn successive_retypes_at_offsets_never_overlap(
         steps in prop::collection::vec((0u64..16, 0usize..4, 1u64..4), 1..30),
     ) {
-        let mut source = RAM::new(0x100_0000, 20, 0, 0).unwrap().cap();
+        let mut source = RAM::new(0x100_0000, 1 << 20, 0, 0).unwrap().cap();
         let mut has_children = false;
         let mut placed: Vec<(u64, u64)> = Vec::new();
         let objects = [

@@ -814,6 +814,14 @@ fn new_object_value(f: &CapField, view: &proc_macro2::Ident, o: &Object) -> Toke
             quote!(address.wrapping_add(#offset))
         }
         (Role::Object, _) => quote!(address),
+        // A size in bytes: `1 << size_arg` (0 for an argument past 63,
+        // which no object allows).
+        (Role::SizeArg, _) if f.size_bytes => {
+            quote!(
+                1u64.checked_shl(if size_arg < 64 { size_arg as u32 } else { 64 })
+                    .unwrap_or(0)
+            )
+        }
         (Role::SizeArg, _) => quote!(size_arg),
         (Role::Device, FieldKind::Bool) => device,
         (Role::Device, _) => quote!(#device as u64),
@@ -905,6 +913,12 @@ fn cap_data_method(c: &CapType) -> Option<TokenStream> {
         uint(Role::SizeArg)?,
     );
     let get_radix = ident(&radix.name);
+    // A radix held in bytes (`#[size_arg(bytes)]`) is log2 of them.
+    let radix_value = if radix.size_bytes {
+        quote!((self.#get_radix().trailing_zeros() as u64))
+    } else {
+        quote!(self.#get_radix())
+    };
     let set_bits = format_ident!("set_{}", snake(&bits.name));
     let set_guard = format_ident!("set_{}", snake(&guard.name));
     let width = lit(bits.width.into());
@@ -919,7 +933,7 @@ fn cap_data_method(c: &CapType) -> Option<TokenStream> {
         #[doc = #doc]
         pub const fn with_cap_data(self, data: u64) -> Option<Self> {
             let size = data & Cap::low_bits(#width);
-            if size + self.#get_radix() > 64 {
+            if size + #radix_value > 64 {
                 return None;
             }
             let mask = if size == 0 { 0 } else { u64::MAX >> (64 - size) };

@@ -62,13 +62,26 @@ fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
         let address = address(quote!(#view(cap)));
         return Some(quote!(CapType::#view => (#address, #bits)));
     }
-    let arg = ident(&c.field_with(Role::SizeArg)?.name);
+    let arg_field = c.field_with(Role::SizeArg)?;
+    let arg = ident(&arg_field.name);
     let object = ident(&object.name);
     let address = address(quote!(view));
+    // A size in bytes stands for the argument log2 of it.
+    let arg = if arg_field.size_bytes {
+        quote! {{
+            let bytes = view.#arg();
+            if !bytes.is_power_of_two() {
+                return None;
+            }
+            u64::from(bytes.trailing_zeros())
+        }}
+    } else {
+        quote!(view.#arg())
+    };
     Some(quote! {
         CapType::#view => {
             let view = #view(cap);
-            (#address, ObjectType::#object.size_bits(view.#arg()).ok()?)
+            (#address, ObjectType::#object.size_bits(#arg).ok()?)
         }
     })
 }
@@ -1013,7 +1026,19 @@ fn derived_value(
             None => (zero(f), false),
         },
         (Role::SizeArg, _) => match source.field_with(f.role) {
-            Some(sf) => (getter(sf), true),
+            // From the source's encoding (argument, or bytes) to the
+            // target's.
+            Some(sf) => {
+                let value = getter(sf);
+                let value = match (sf.size_bytes, f.size_bytes) {
+                    (true, false) => quote!(u64::from(#value.trailing_zeros())),
+                    (false, true) => {
+                        quote!(1u64.checked_shl(if #value < 64 { #value as u32 } else { 64 }).unwrap_or(0))
+                    }
+                    _ => value,
+                };
+                (value, true)
+            }
             None => (zero(f), false),
         },
         (Role::Device, _) => {
@@ -1278,7 +1303,13 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                     quote!(address.wrapping_add(#offset))
                 }
             };
-            let arg = format_ident!("set_{}", snake(&c.field_with(Role::SizeArg)?.name));
+            let arg_field = c.field_with(Role::SizeArg)?;
+            let arg = format_ident!("set_{}", snake(&arg_field.name));
+            let arg_value = if arg_field.size_bytes {
+                quote!(1u64.checked_shl(u32::try_from(self.size_arg).ok()?)?)
+            } else {
+                quote!(self.size_arg)
+            };
             let cleared = c
                 .fields
                 .iter()
@@ -1292,7 +1323,7 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                 CapType::#view => {
                     let mut view = #view(self.source);
                     view.#base(#address).ok()?;
-                    view.#arg(self.size_arg).ok()?;
+                    view.#arg(#arg_value).ok()?;
                     #(#cleared)*
                     Some(view.cap())
                 }

@@ -79,6 +79,7 @@ fn region(h: &mut Header<'_, '_>) {
     let (l, spec) = (h.lower.clone(), h.g.spec);
     let f = h.name(format!("{l}_cap_region"), "the region predicate");
     let mut arms = String::new();
+    let mut log2_bytes: Option<String> = None;
     for c in &spec.caps {
         let Some(object) = c.object else { continue };
         let object_index = object.index();
@@ -92,10 +93,21 @@ fn region(h: &mut Header<'_, '_>) {
             let Some(arg) = c.field_with(Role::SizeArg) else {
                 continue;
             };
-            format!(
-                "{l}_object_size_bits({}, {})",
-                object_const(h, object_index),
+            // A size in bytes stands for the argument log2 of it.
+            let value = if arg.size_bytes {
+                format!(
+                    "{}({})",
+                    log2_bytes.get_or_insert_with(
+                        || h.name(format!("{l}_log2_bytes"), "the log2 of a size in bytes")
+                    ),
+                    get(h, c, arg, "cap")
+                )
+            } else {
                 get(h, c, arg, "cap")
+            };
+            format!(
+                "{l}_object_size_bits({}, {value})",
+                object_const(h, object_index),
             )
         };
         let _ = writeln!(
@@ -109,6 +121,15 @@ fn region(h: &mut Header<'_, '_>) {
                 0 => String::new(),
                 offset => format!(" - UINT64_C({offset:#x})"),
             }
+        );
+    }
+    if let Some(log2) = log2_bytes {
+        let _ = writeln!(
+            h.out,
+            "/** log2 of `bytes` if it is a power of two, else 64 (no size argument). */\n\
+             static inline uint64_t {log2}(uint64_t bytes)\n{{\n    uint64_t bits = 0;\n    \
+             if (bytes == 0 || (bytes & (bytes - 1)) != 0) {{\n        return 64;\n    }}\n    \
+             while (bytes > 1) {{\n        bytes >>= 1;\n        bits++;\n    }}\n    return bits;\n}}\n"
         );
     }
     let _ = writeln!(

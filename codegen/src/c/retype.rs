@@ -42,6 +42,10 @@ fn new_value(
             Some("address"),
         ),
         (Role::Object, _) => ("address".to_string(), Some("address")),
+        (Role::SizeArg, _) if f.size_bytes => (
+            "(size_arg < 64 ? UINT64_C(1) << size_arg : 0)".to_string(),
+            Some("size_arg"),
+        ),
         (Role::SizeArg, _) => ("size_arg".to_string(), Some("size_arg")),
         (Role::Device, FieldKind::Bool) => {
             let (v, p) = device?;

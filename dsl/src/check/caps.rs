@@ -533,6 +533,7 @@ impl Ctx<'_> {
         let mut pin: Option<Pin> = None;
         let mut sign_extend: Option<crate::source::Span> = None;
         let mut virtual_offset: Option<(u64, crate::source::Span)> = None;
+        let mut size_bytes: Option<crate::source::Span> = None;
         for attr in &field.attrs {
             let aname = attr.name.name.as_str();
             if !FIELD_ATTRS.contains(&aname) {
@@ -656,6 +657,25 @@ impl Ctx<'_> {
                     return None;
                 }
                 unit_bits = unit.trailing_zeros();
+            } else if new_role == Role::SizeArg && attr.has_args() {
+                match attr.flags.as_slice() {
+                    [flag]
+                        if flag.name == "bytes"
+                            && attr.args.is_empty()
+                            && attr.values.is_empty() =>
+                    {
+                        size_bytes = Some(attr.span);
+                    }
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::new(Code::AttributeMisuse, attr.span, "`#[size_arg]` takes one argument, `bytes`")
+                                .label("expected `#[size_arg]` or `#[size_arg(bytes)]`")
+                                .note("with `bytes` the field holds the object's size in bytes, `1 << arg`, rather than its size argument")
+                                .help("write `#[size_arg]`, or `#[size_arg(bytes)]`"),
+                        );
+                        return None;
+                    }
+                }
             } else if new_role == Role::Object && attr.has_args() {
                 match attr.args.as_slice() {
                     [(key, value)]
@@ -712,8 +732,30 @@ impl Ctx<'_> {
             }
         }
 
+        // A size in bytes stands for one argument only if the size is
+        // `1 << arg` for every argument.
+        if let (Some(span), Some(o)) = (size_bytes, object) {
+            if let Some((arg, bits)) = o.size.table.iter().find(|(a, b)| u64::from(*b) != *a) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::SizeBytesRule,
+                        span,
+                        format!("`{fname}` cannot hold `{}`'s size in bytes", o.name),
+                    )
+                    .label("the size in bytes")
+                    .with_secondary(o.span, format!("size argument {arg} gives 2^{bits} bytes"))
+                    .note("a size in bytes is read back as its argument, log2 of the bytes, so the object's size must be `1 << arg` for every argument")
+                    .help(format!("write `size = 1 << {};` with the argument the log2 of the size, or use `#[size_arg]`", o.size.param.as_deref().unwrap_or("arg"))),
+                );
+                return None;
+            }
+        }
         // Does the field hold every value it must?
         let needed: Option<(u64, String)> = match (role, object) {
+            (Role::SizeArg, Some(o)) if size_bytes.is_some() => Some((
+                1u64 << o.size.max_arg().min(63),
+                format!("the largest `{}` in bytes", o.name),
+            )),
             (Role::SizeArg, Some(o)) => Some((
                 o.size.max_arg(),
                 format!("the largest size argument of `{}`", o.name),
@@ -848,6 +890,7 @@ impl Ctx<'_> {
                 unit_bits,
                 sign_extend: sign_extend.is_some(),
                 virtual_offset: virtual_offset.map_or(0, |(offset, _)| offset),
+                size_bytes: size_bytes.is_some(),
                 word: 0,
                 shift: 0,
                 width: width as u8,

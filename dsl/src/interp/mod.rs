@@ -413,6 +413,8 @@ impl<'s> Machine<'s> {
         match field.role {
             // A kernel-virtual pointer holds the address plus its offset.
             Role::Object => cap.object.wrapping_add(field.virtual_offset),
+            // A size in bytes (`#[size_arg(bytes)]`) is `1 << arg`.
+            Role::SizeArg if field.size_bytes => 1u64.checked_shl(cap.size_arg as u32).unwrap_or(0),
             Role::SizeArg => cap.size_arg,
             Role::Watermark => cap.watermark >> field.unit_bits,
             Role::Badge => cap.badge,
