@@ -63,6 +63,20 @@ pub struct Spec {
     pub invocations: Vec<MethodSet>,
     /// RPC interfaces between user tasks.
     pub interfaces: Vec<MethodSet>,
+    /// The spec's configuration options (`config { ... }`) in declaration
+    /// order, each on or off in the configuration this model is of.
+    pub configuration: Vec<ConfigOption>,
+}
+
+/// One configuration option and whether this model's configuration has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigOption {
+    /// Its name (`mcs`).
+    pub name: String,
+    /// Its doc comment.
+    pub docs: Vec<String>,
+    /// Whether it is on.
+    pub enabled: bool,
 }
 
 /// Limits of the target machine.

@@ -446,6 +446,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "struct",
             "enum",
             "type",
+            "config",
         ],
         Rule::field | Rule::attribute => &["#"],
         Rule::object_stmt => &[
@@ -504,6 +505,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_type => "type",
         Rule::kw_string => "string",
         Rule::kw_option => "Option",
+        Rule::kw_config => "config",
         _ => return None,
     })
 }
@@ -756,17 +758,33 @@ impl Builder {
         let mut args = Vec::new();
         let mut flags = Vec::new();
         let mut values = Vec::new();
+        let mut calls = Vec::new();
+        let mut all = Vec::new();
         for arg in inner {
+            let arg_span = self.span(&arg);
             let mut kv = arg.into_inner();
             let first = kv.next().expect("grammar: key or value");
             if first.as_rule() == Rule::expr {
                 values.push(self.expr(first)?);
+                all.push(AttrArg::Other(arg_span));
+                continue;
+            }
+            if first.as_rule() == Rule::attr_call {
+                let call = self.attr_call(first);
+                calls.push(call.clone());
+                all.push(AttrArg::Call(call));
                 continue;
             }
             let key = self.ident(first);
             match kv.next() {
-                Some(value) => args.push((key, self.expr(value)?)),
-                None => flags.push(key),
+                Some(value) => {
+                    args.push((key, self.expr(value)?));
+                    all.push(AttrArg::Other(arg_span));
+                }
+                None => {
+                    flags.push(key.clone());
+                    all.push(AttrArg::Name(key));
+                }
             }
         }
         Ok(Attribute {
@@ -774,8 +792,31 @@ impl Builder {
             args,
             flags,
             values,
+            calls,
+            all,
             span,
         })
+    }
+
+    /// `name(arg, ...)` inside an attribute (only its shape: `#[cfg]`
+    /// reads names and calls, and the checker rejects anything else).
+    fn attr_call(&self, pair: Pair<'_, Rule>) -> AttrCall {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("grammar: call name"));
+        let args = inner
+            .map(|arg| {
+                let arg_span = self.span(&arg);
+                let mut kv = arg.into_inner();
+                let first = kv.next().expect("grammar: key or value");
+                match first.as_rule() {
+                    Rule::attr_call => AttrArg::Call(self.attr_call(first)),
+                    Rule::ident if kv.next().is_none() => AttrArg::Name(self.ident(first)),
+                    _ => AttrArg::Other(arg_span),
+                }
+            })
+            .collect();
+        AttrCall { name, args, span }
     }
 
     fn item_kind(&self, pair: Pair<'_, Rule>) -> Result<ItemKind> {
@@ -817,6 +858,14 @@ impl Builder {
                 ItemKind::Target(TargetItem { name, settings })
             }
             Rule::rights_item => ItemKind::Rights(
+                inner
+                    .map(|r| {
+                        let (docs, name) = self.documented_ident(r);
+                        RightDecl { docs, name }
+                    })
+                    .collect(),
+            ),
+            Rule::config_item => ItemKind::Config(
                 inner
                     .map(|r| {
                         let (docs, name) = self.documented_ident(r);
@@ -1450,6 +1499,7 @@ fn is_keyword(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::kw_use
+            | Rule::kw_config
             | Rule::kw_const
             | Rule::kw_target
             | Rule::kw_rights

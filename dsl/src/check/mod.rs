@@ -136,7 +136,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         for item in &file.items {
             items.all.push(item);
             match &item.kind {
-                ItemKind::Use(_) => {}
+                ItemKind::Use(_) | ItemKind::Config(_) => {}
                 ItemKind::Const(c) => items.consts.push((item, c)),
                 ItemKind::Target(t) => items.targets.push((item, t)),
                 ItemKind::Rights(r) => items.rights.extend(r),
@@ -229,6 +229,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 .collect(),
             invocations,
             interfaces,
+            configuration: Vec::new(),
         }),
         _ => None,
     };
