@@ -106,7 +106,11 @@ fn options_agree_between_cli_and_builder() {
         args.extend(flags);
         let run = capc(&root, &args);
         assert_eq!(run.status.code(), Some(0), "{flags:?}: {}", stderr(&run));
-        let options = Options { clients, servers };
+        let options = Options {
+            clients,
+            servers,
+            ..Options::default()
+        };
         let rendered = render(path, &options);
         assert!(
             stdout(&run) == rendered,
@@ -153,6 +157,7 @@ fn options_agree_between_cli_and_builder() {
     let bare = Options {
         clients: false,
         servers: false,
+        ..Options::default()
     };
     assert_eq!(render("kernel-demo/spec/kernel.cap", &bare), kernel);
 }

@@ -83,6 +83,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "struct",
     "enum",
     "type",
+    "config",
     "fn",
     "slot",
     "size",
@@ -119,4 +120,5 @@ pub(super) const OTHER_ATTRIBUTES: &[&str] = &[
     "label",
     "label_base",
     "oneway",
+    "cfg",
 ];
