@@ -358,6 +358,16 @@ fn labels_are_sel4s() {
         ),
         (IrqHandlerCapLabel::Clear as u64, 29, "IRQClearIRQHandler"),
         (DomainCapLabel::Set as u64, 30, "DomainSetSet"),
+        (
+            DomainCapLabel::ScheduleConfigure as u64,
+            31,
+            "DomainScheduleConfigure",
+        ),
+        (
+            DomainCapLabel::ScheduleSetStart as u64,
+            32,
+            "DomainScheduleSetStart",
+        ),
     ];
     for &(ours, sel4, name) in labels {
         assert_eq!(ours, sel4, "{name}");
