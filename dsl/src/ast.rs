@@ -480,7 +480,23 @@ pub struct Method {
     pub allocations: Vec<Allocation>,
     /// `out_of_budget Variant;` clauses (at most one is valid).
     pub out_of_budget: Vec<Ident>,
+    /// `creates CapType(field = param, ...) in root;` clauses (at most one
+    /// is valid).
+    pub creates: Vec<Creates>,
     /// The whole method.
+    pub span: Span,
+}
+
+/// `creates CapType(field = param, ...) in root;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Creates {
+    /// The cap type made.
+    pub cap: Ident,
+    /// `field = param` pairs: the new cap's fields set from parameters.
+    pub fields: Vec<(Ident, Ident)>,
+    /// The cap parameter naming the CNode the new cap goes into.
+    pub into: Ident,
+    /// The whole clause.
     pub span: Span,
 }
 

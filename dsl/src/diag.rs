@@ -108,6 +108,9 @@ catalogue! {
     MalformedCondition = "E0441", Error, "malformed configuration condition";
     TooManyOptions = "E0442", Error, "more configuration options than capc checks";
     UnknownChosenOption = "E0443", Error, "configuration chosen with an option the spec does not declare";
+    CreationWithoutDerive = "E0444", Error, "created cap type not derived from the invoked cap type";
+    CreationDestination = "E0445", Error, "created cap's destination is not a CNode cap parameter";
+    CreationField = "E0446", Error, "created cap's field set from a parameter it cannot hold";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

@@ -1091,6 +1091,34 @@ impl<'a> Printer<'a> {
                     self.token(")");
                 }
             }
+            Rule::creates_clause => {
+                self.keyword("creates", &clause);
+                self.space();
+                let mut fields = Vec::new();
+                let mut idents = Vec::new();
+                for p in clause.into_inner() {
+                    match p.as_rule() {
+                        Rule::field_arg => fields.push(p),
+                        Rule::ident => idents.push(p),
+                        _ => {}
+                    }
+                }
+                self.leaf(&idents[0]);
+                if !fields.is_empty() {
+                    self.token("(");
+                    self.comma_fill(fields, 1, |s, f| {
+                        let mut kv = f.into_inner();
+                        s.leaf(&kv.next().expect("grammar: field"));
+                        s.assign();
+                        s.leaf(&kv.next().expect("grammar: parameter"));
+                    });
+                    self.token(")");
+                }
+                self.space();
+                self.token("in");
+                self.space();
+                self.leaf(&idents[1]);
+            }
             _ => {
                 self.keyword("out_of_budget", &clause);
                 self.space();

@@ -785,7 +785,26 @@ pub struct Method {
     /// waiting, never answered; it has no results, errors, donation or
     /// lent caps.
     pub oneway: bool,
+    /// The cap the invocation creates (`creates ...;`), if any.
+    pub creates: Option<Creation>,
     /// Where it is declared.
+    pub span: Span,
+}
+
+/// `creates CapType(field = param, ...) in root;`: a kernel invocation that
+/// makes a cap of `cap`, a child of the invoked cap by a `derive` rule
+/// (seL4's IRQControl Get, IOPortControl Issue), in the CNode of parameter
+/// `into`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Creation {
+    /// The cap type made.
+    pub cap: CapId,
+    /// Index in the method's parameters of the destination CNode's cap.
+    pub into: usize,
+    /// `(field index in the cap type, parameter index)`: the fields set
+    /// from parameters, in the order written; every other field is 0.
+    pub fields: Vec<(usize, usize)>,
+    /// Where the clause is.
     pub span: Span,
 }
 

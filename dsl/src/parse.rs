@@ -465,6 +465,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "donates",
             "allocates",
             "out_of_budget",
+            "creates",
         ],
         Rule::method => &["fn"],
         Rule::field_type => &["ptr", "rights", "bool", "u"],
@@ -665,7 +666,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::bool_type => "`bool`",
         Rule::word_type => "`word`",
         Rule::transfer | Rule::grant | Rule::lend => "`grant` or `lend`",
-        Rule::clause => "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`)",
+        Rule::clause => {
+            "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`, `creates`)"
+        }
         Rule::object_stmt => {
             "a statement (`size = ...;`, `align = ...;`, `memory = ...;`, `finalise = ...;`, `slot ...;`)"
         }
@@ -1214,6 +1217,7 @@ impl Builder {
             donations: Vec::new(),
             allocations: Vec::new(),
             out_of_budget: Vec::new(),
+            creates: Vec::new(),
             span,
         };
         let mut seen_params = false;
@@ -1393,6 +1397,29 @@ impl Builder {
                     count,
                     object,
                     arg,
+                    span,
+                });
+            }
+            Rule::creates_clause => {
+                let mut idents = Vec::new();
+                let mut fields = Vec::new();
+                for p in clause.into_inner() {
+                    match p.as_rule() {
+                        Rule::field_arg => {
+                            let mut kv = p.into_inner();
+                            let field = self.ident(kv.next().expect("grammar: field"));
+                            let param = self.ident(kv.next().expect("grammar: parameter"));
+                            fields.push((field, param));
+                        }
+                        Rule::ident => idents.push(self.ident(p)),
+                        _ => {}
+                    }
+                }
+                let mut idents = idents.into_iter();
+                method.creates.push(Creates {
+                    cap: idents.next().expect("grammar: created cap"),
+                    fields,
+                    into: idents.next().expect("grammar: destination"),
                     span,
                 });
             }

@@ -379,3 +379,70 @@ fn labels_are_sel4s() {
     );
     assert_eq!(CNodeCapLabel::from_word(1), None);
 }
+
+/// IRQControl's Get and IOPortControl's Issue create caps (`creates`):
+/// the label enum says which cap type, the decoded arguments build the new
+/// cap from the arguments, and a `derive` rule makes it a child of the
+/// invoked cap.
+#[test]
+fn creation_invocations_build_the_new_cap() {
+    assert_eq!(
+        IrqControlCapLabel::Get.creates(),
+        Some(CapType::IrqHandlerCap)
+    );
+    assert_eq!(
+        IoPortControlCapLabel::Issue.creates(),
+        Some(CapType::IoPortCap)
+    );
+    let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
+    let mut msg = [0u64; 8];
+    let mut caps = [0u64; 3];
+    let info = encode_irq_control_cap_get(9, 0x40, 7, 64, &mut msg, &mut caps);
+    let decoded =
+        decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a well-formed Get");
+    let IrqControlCapInvocation::Get(args) = decoded;
+    let handler = args.created().expect("IRQ 9 fits");
+    assert_eq!(handler.irq(), 9);
+    assert_eq!(handler.cap().words(), [16 << 59, 9]);
+    // An IRQ number wider than seL4's 12 bits is refused, not truncated.
+    let too_wide = IrqControlCapGet {
+        irq: 1 << 12,
+        ..args
+    };
+    assert!(too_wide.created().is_err());
+
+    let issue = IoPortControlCapIssue {
+        first_port: 0x3f8,
+        last_port: 0x3ff,
+        root,
+        index: 8,
+        depth: 64,
+    };
+    let port = issue.created().expect("16-bit ports");
+    assert_eq!((port.first_port(), port.last_port()), (0x3f8, 0x3ff));
+    assert_eq!(port.cap().words()[0], 19 << 59 | 0x3f8 << 40 | 0x3ff << 24);
+    assert!(
+        IoPortControlCapIssue {
+            last_port: 1 << 16,
+            ..issue
+        }
+        .created()
+        .is_err()
+    );
+
+    // The derivation rules put the new caps under the control caps, any
+    // number of them.
+    for (made, from) in [
+        (CapType::IrqHandlerCap, CapType::IrqControlCap),
+        (CapType::IoPortCap, CapType::IoPortControlCap),
+    ] {
+        let rule = made.derived_from().expect("a derive rule");
+        assert_eq!(
+            (rule.source, rule.target, rule.multiple),
+            (from, made, true)
+        );
+    }
+    let control = Cap::from_words([IrqControlCap::TAG << 59, 0]);
+    let derived = derive(control, CapType::IrqHandlerCap, true).expect("#[multiple]");
+    assert_eq!(derived.cap_type(), Some(CapType::IrqHandlerCap));
+}

@@ -153,6 +153,32 @@ fn labels_are_sel4s_in_every_configuration() {
     assert_eq!(x86_64_mcs_smp::IrqControlCapLabel::Get as u64, 26);
 }
 
+/// seL4's x86 labels start at `nInvocationLabels`, one past the last
+/// generic one: `X86IOPortControlIssue` is the 12th (after the x86_64
+/// mode's `X86PDPTMap`/`Unmap` and x86's page directory, page table, page,
+/// ASID control and ASID pool methods), the I/O port's six after it.
+#[test]
+fn x86_labels_follow_the_generic_ones() {
+    let issue = [
+        (x86_64::IoPortControlCapLabel::Issue as u64, false, false),
+        (x86_64_smp::IoPortControlCapLabel::Issue as u64, false, true),
+        (x86_64_mcs::IoPortControlCapLabel::Issue as u64, true, false),
+        (
+            x86_64_mcs_smp::IoPortControlCapLabel::Issue as u64,
+            true,
+            true,
+        ),
+    ];
+    for (ours, mcs, smp) in issue {
+        let n_invocation_labels = sel4_labels(mcs, smp).len() as u64 + 1;
+        assert_eq!(ours, n_invocation_labels + 11, "mcs {mcs}, smp {smp}");
+    }
+    assert_eq!(x86_64::IoPortControlCapLabel::Issue as u64, 44);
+    assert_eq!(x86_64::IoPortCapLabel::In8 as u64, 45);
+    assert_eq!(x86_64::IoPortCapLabel::Out32 as u64, 50);
+    assert_eq!(x86_64_mcs::IoPortCapLabel::Out32 as u64, 56);
+}
+
 #[test]
 fn each_module_names_its_configuration() {
     assert!(x86_64::target::CONFIGURATION.is_empty());

@@ -97,6 +97,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "requires",
     "donates",
     "allocates",
+    "creates",
     "out_of_budget",
     "grant",
     "lend",

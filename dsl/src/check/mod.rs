@@ -23,6 +23,7 @@
 
 mod asid_pool;
 mod caps;
+mod creates;
 mod derive;
 mod eval;
 mod inherit;
@@ -197,6 +198,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         &rights,
         &retypes,
         &error_sets,
+        &derives,
     );
     // Unused-item lints only once the spec is otherwise fine: after an error
     // (a misspelt constant, a cycle ...) "never used" is a consequence, not
