@@ -195,7 +195,7 @@ pub fn kind_name(kind: ObjectKind) -> &'static str {
 }
 
 fn object(spec: &Spec, o: &Object) -> Value {
-    json!({
+    let mut value = json!({
         "name": o.name,
         "number": o.number,
         "kind": kind_name(o.kind),
@@ -229,7 +229,16 @@ fn object(spec: &Spec, o: &Object) -> Value {
         })),
         "asid_pool": o.asid_pool.as_ref().map(|p| json!({ "numbers": p.numbers })),
         "docs": o.docs,
-    })
+    });
+    // Only a type numbered per size argument has `numbers_by_arg`.
+    if !o.numbers.is_empty() {
+        value["numbers_by_arg"] = o
+            .numbers
+            .iter()
+            .map(|&(arg, number)| json!({ "arg": arg, "number": number }))
+            .collect();
+    }
+    value
 }
 
 /// The name of a field role as the JSON writes it (the attribute's name).

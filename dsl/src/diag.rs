@@ -111,6 +111,7 @@ catalogue! {
     CreationWithoutDerive = "E0444", Error, "created cap type not derived from the invoked cap type";
     CreationDestination = "E0445", Error, "created cap's destination is not a CNode cap parameter";
     CreationField = "E0446", Error, "created cap's field set from a parameter it cannot hold";
+    NumbersPerSize = "E0447", Error, "object-type numbers do not match the size argument's values";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

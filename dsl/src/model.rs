@@ -205,6 +205,13 @@ pub struct Object {
     /// declaration order: its index when no object type is numbered): the
     /// `ObjectType` discriminant and retype's type argument.
     pub number: u32,
+    /// `#[number(A, B, ...)]` on a sized type: one number per size
+    /// argument, `(argument, number)` in ascending argument order, the first
+    /// being `number` (seL4's one frame cap for three frame object types).
+    /// A retype whose type argument is one of these makes the object with
+    /// that size argument, whatever its size argument word says. Empty
+    /// otherwise.
+    pub numbers: Vec<(u64, u32)>,
     /// Where it is declared.
     pub span: Span,
 }
@@ -831,8 +838,22 @@ impl Spec {
     pub fn object_by_number(&self, number: u64) -> Option<ObjectId> {
         self.objects
             .iter()
-            .position(|o| u64::from(o.number) == number)
+            .position(|o| {
+                u64::from(o.number) == number
+                    || o.numbers.iter().any(|&(_, n)| u64::from(n) == number)
+            })
             .map(|i| ObjectId(i as u32))
+    }
+
+    /// The size argument a retype type argument names by itself: `Some`
+    /// for a number of an object type numbered per size argument
+    /// ([`Object::numbers`]), whose size argument word is then not read.
+    pub fn size_arg_of_number(&self, number: u64) -> Option<u64> {
+        self.objects
+            .iter()
+            .flat_map(|o| &o.numbers)
+            .find(|&&(_, n)| u64::from(n) == number)
+            .map(|&(arg, _)| arg)
     }
 
     /// The cap type whose tag is `tag` (`None` for 0, the null cap).

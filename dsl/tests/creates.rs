@@ -134,6 +134,11 @@ fn misuse_has_codes() {
         )),
         [Code::DuplicateStatement]
     );
+    // A destination whose own type is wrong is reported once, as that.
+    assert_eq!(
+        codes("invocations PortControlCap -> Error {\n    fn issue(root: cap NoSuchCap) {\n        creates PortCap in root;\n    }\n}\n"),
+        [Code::UnknownName]
+    );
     // Only the kernel creates caps.
     let interface = "interface Broker -> Error {\n    fn issue(root: lend cap CNodeCap) {\n        creates PortCap in root;\n    }\n}\n";
     assert_eq!(codes(interface), [Code::NotValidHere]);

@@ -188,9 +188,10 @@ fn every_tag_is_sel4s_cap_type() {
 
 /// seL4's object-type numbers on x86_64 without MCS (libsel4's
 /// objecttype.h files: the generic types, then the x86_64 mode's, then
-/// x86's): one frame type here stands for seL4_X86_4K (8), its 2 MiB (9)
-/// and 1 GiB (7) frames being the same object type; seL4 numbers no ASID
-/// pool (12 here, past its numbers).
+/// x86's): one frame type here has seL4_X86_4K's number (8) and, per size
+/// argument, seL4_X86_LargePageObject's (9) and seL4_X64_HugePageObject's
+/// (7) (`frame_sizes_have_sel4s_numbers`); seL4 numbers no ASID pool (12
+/// here, past its numbers).
 const SEL4_OBJECTS: &[(ObjectType, u64, &str)] = &[
     (ObjectType::Untyped, 0, "seL4_UntypedObject"),
     (ObjectType::Tcb, 1, "seL4_TCBObject"),
@@ -445,4 +446,52 @@ fn creation_invocations_build_the_new_cap() {
     let control = Cap::from_words([IrqControlCap::TAG << 59, 0]);
     let derived = derive(control, CapType::IrqHandlerCap, true).expect("#[multiple]");
     assert_eq!(derived.cap_type(), Some(CapType::IrqHandlerCap));
+}
+
+/// seL4's three frame object types are one object type numbered per size
+/// argument (`#[number(8, 9, 7)]`): each number names its size, and a
+/// retype with it makes frames of that size whatever its size argument
+/// word says, as seL4 ignores `size_bits` for frames.
+#[test]
+fn frame_sizes_have_sel4s_numbers() {
+    for (number, arg, sel4) in [
+        (8, 0, "seL4_X86_4K"),
+        (9, 1, "seL4_X86_LargePageObject"),
+        (7, 2, "seL4_X64_HugePageObject"),
+    ] {
+        assert_eq!(
+            ObjectType::sized_number(number),
+            Some((ObjectType::Frame, arg)),
+            "{sel4}"
+        );
+    }
+    assert_eq!(
+        ObjectType::sized_number(10),
+        None,
+        "the page table's number"
+    );
+    assert_eq!(ObjectType::from_word(9), None, "the enum is one type");
+    let untyped = UntypedCap::new(0x4000_0000, 30, false, 0).expect("1 GiB");
+    for (number, size_bits) in [(8, 12), (9, 21), (7, 30)] {
+        let request = RetypeRequest {
+            object_type: number,
+            // Not read for a frame number: any word.
+            size_arg: 0xdead,
+            offset: 0,
+            count: 1,
+        };
+        let placement = retype(
+            untyped.cap(),
+            false,
+            &request,
+            Some(Destination { slots: 4 }),
+            |_| true,
+        )
+        .unwrap_or_else(|e| panic!("type {number}: {e:?}"));
+        assert_eq!(placement.object_type, ObjectType::Frame);
+        assert_eq!(placement.size_bits, size_bits, "type {number}");
+        let frame =
+            FrameCap::from_cap(placement.cap(0, false).expect("a cap")).expect("a frame cap");
+        assert_eq!(frame.page_size(), placement.size_arg, "capFSize");
+    }
 }

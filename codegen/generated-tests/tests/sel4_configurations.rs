@@ -213,6 +213,10 @@ fn object_numbers_follow_mcs() {
         assert_eq!(generic.0, generic.1, "generic object types do not move");
     }
     assert_eq!(x86_64_mcs_smp::ObjectType::Pdpt as u64, 7);
+    // seL4_X86_LargePageObject and seL4_X64_HugePageObject move too.
+    assert_eq!(Mcs::sized_number(11), Some((Mcs::Frame, 1)));
+    assert_eq!(Mcs::sized_number(9), Some((Mcs::Frame, 2)));
+    assert_eq!(Plain::sized_number(9), Some((Plain::Frame, 1)));
     assert_eq!(x86_64_smp::ObjectType::Pdpt as u64, 5);
 }
 

@@ -330,6 +330,35 @@ fn rule_const(g: &Gen<'_>, r: &Retype) -> proc_macro2::Ident {
 
 fn retype(g: &Gen<'_>) -> TokenStream {
     let rules = rules(g);
+    // A spec with a type numbered per size argument reads the request's
+    // type and size argument through `ObjectType::sized_number`; any other
+    // spec's retype is as it was.
+    let per_size = g.spec.objects.iter().any(|o| !o.numbers.is_empty());
+    let size_arg_field = if per_size {
+        quote!(size_arg)
+    } else {
+        quote!(size_arg: request.size_arg)
+    };
+    let (number, size_arg, normalise) = if per_size {
+        (
+            quote!(number),
+            quote!(size_arg),
+            quote! {
+                // A number of a type numbered per size argument names the
+                // size argument too: the request's size argument is not read.
+                let (number, size_arg) = match ObjectType::sized_number(request.object_type) {
+                    Some((object_type, arg)) => (object_type as u64, arg),
+                    None => (request.object_type, request.size_arg),
+                };
+            },
+        )
+    } else {
+        (
+            quote!(request.object_type),
+            quote!(request.size_arg),
+            quote!(),
+        )
+    };
     let consts = rules.iter().map(|r| {
         let c = &g.spec.caps[r.source.index()];
         let name = rule_const(g, r);
@@ -375,345 +404,346 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         .collect();
     let store_rest = (store_arms.len() < g.spec.caps.len()).then(|| quote!(_ => None,));
     quote! {
-        /// Why a retype was refused. The variants and their payloads are
-        /// seL4's; `retype` lists the order of its checks and returns the
-        /// first failure.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum RetypeError {
-            /// Argument `index` is invalid: 0 for an object type that is
-            /// unknown or that this source may not become, 1 for an object
-            /// that the source's kind of memory (RAM or device) may not become.
-            InvalidArgument {
-                /// Which argument: 0 is the object type, 1 the size argument.
-                index: u64,
-            },
-            /// A value lies outside `min..=max`: the size argument, the
-            /// destination offset, the count, or the window of slots.
-            RangeError {
-                /// The smallest allowed value.
-                min: u64,
-                /// The largest allowed value.
-                max: u64,
-            },
-            /// The source has `left` bytes from the first suitably aligned
-            /// free address to its end: fewer than the objects need.
-            NotEnoughMemory {
-                /// Bytes usable for objects of the requested type.
-                left: u64,
-            },
-            /// A destination slot is occupied.
-            DeleteFirst,
-            /// The destination CNode was not found: the kernel's lookup
-            /// failed or found a cap that is not a CNode.
-            FailedLookup,
-            /// The source cap cannot be retyped: no retype rule applies to its
-            /// type, or its own size argument is not one its object allows.
-            IllegalOperation,
-            /// The message is shorter than a retype call needs. Reported by
-            /// the invocation decoder before `retype` runs; `retype` itself
-            /// never returns it.
-            TruncatedMessage,
-        }
-
-        /// The word arguments of a retype call, as the decoder read them from
-        /// the message. Nothing is checked yet: `retype` does that.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-        pub struct RetypeRequest {
-            /// The object type's number (see `ObjectType::from_word`).
-            pub object_type: u64,
-            /// The object type's size argument (0 for fixed-size types).
-            pub size_arg: u64,
-            /// The first destination slot: an index into the destination CNode.
-            pub offset: u64,
-            /// How many objects to make, one per slot from `offset` on.
-            pub count: u64,
-        }
-
-        /// The destination CNode of a retype, as the kernel's lookup of the
-        /// call's (root, index, depth) found it.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub struct Destination {
-            /// How many slots it has (2^radix).
-            pub slots: u64,
-        }
-
-        impl Destination {
-            /// Checks the window of `count` slots from `offset` on, as seL4
-            /// does and in its order: `offset` must be a slot of the CNode
-            /// (`RangeError { min: 0, max: slots - 1 }`), `count` must be in
-            /// `1..=fan_out` (`RangeError { min: 1, max: fan_out }`), and the
-            /// window must end within the CNode (`RangeError { min: 1, max:
-            /// slots - offset }`).
-            pub fn check_window(&self, offset: u64, count: u64, fan_out: u64) -> Result<(), RetypeError> {
-                if offset >= self.slots {
-                    return Err(RetypeError::RangeError { min: 0, max: self.slots.saturating_sub(1) });
-                }
-                if count == 0 || count > fan_out {
-                    return Err(RetypeError::RangeError { min: 1, max: fan_out });
-                }
-                let room = self.slots - offset;
-                if count > room {
-                    return Err(RetypeError::RangeError { min: 1, max: room });
-                }
-                Ok(())
-            }
-        }
-
-        /// Where a successful retype puts its objects, and the source cap to
-        /// store back. Computing it changes nothing; the kernel applies it:
-        /// makes `count` objects from `first` on (zeroing their memory), puts
-        /// a cap to each in the slots from `first_slot` on, and writes
-        /// `updated_source` back to the source's slot.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub struct Placement {
-            /// The type of the new objects.
-            pub object_type: ObjectType,
-            /// The request's size argument (0 for fixed-size types).
-            pub size_arg: u64,
-            /// log2 of one object's size in bytes.
-            pub size_bits: u32,
-            /// Address of the first object: the source's watermark rounded up
-            /// to the object's alignment. The others follow back to back.
-            pub first: u64,
-            /// How many objects.
-            pub count: u64,
-            /// The destination slot of the first object's cap; object `i`'s
-            /// cap goes in slot `first_slot + i`.
-            pub first_slot: u64,
-            /// The new watermark in bytes from the source's base: the end of
-            /// the last object. Alignment padding below `first` is lost until
-            /// the watermark is reset.
-            pub new_watermark: u64,
-            /// The source had no children, so its watermark was taken as 0
-            /// whatever the cap said: everything once made from it is gone.
-            pub reset: bool,
-            /// The source cap with its watermark field set to `new_watermark`
-            /// (in the field's units, rounded up) through its setter.
-            pub updated_source: Cap,
-        }
-
-        impl Placement {
-            /// Address of object `i`, if `i < count`.
-            pub fn address(&self, i: u64) -> Option<u64> {
-                if i >= self.count {
-                    return None;
-                }
-                self.first.checked_add(i.checked_mul(1u64.checked_shl(self.size_bits)?)?)
+            /// Why a retype was refused. The variants and their payloads are
+            /// seL4's; `retype` lists the order of its checks and returns the
+            /// first failure.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub enum RetypeError {
+                /// Argument `index` is invalid: 0 for an object type that is
+                /// unknown or that this source may not become, 1 for an object
+                /// that the source's kind of memory (RAM or device) may not become.
+                InvalidArgument {
+                    /// Which argument: 0 is the object type, 1 the size argument.
+                    index: u64,
+                },
+                /// A value lies outside `min..=max`: the size argument, the
+                /// destination offset, the count, or the window of slots.
+                RangeError {
+                    /// The smallest allowed value.
+                    min: u64,
+                    /// The largest allowed value.
+                    max: u64,
+                },
+                /// The source has `left` bytes from the first suitably aligned
+                /// free address to its end: fewer than the objects need.
+                NotEnoughMemory {
+                    /// Bytes usable for objects of the requested type.
+                    left: u64,
+                },
+                /// A destination slot is occupied.
+                DeleteFirst,
+                /// The destination CNode was not found: the kernel's lookup
+                /// failed or found a cap that is not a CNode.
+                FailedLookup,
+                /// The source cap cannot be retyped: no retype rule applies to its
+                /// type, or its own size argument is not one its object allows.
+                IllegalOperation,
+                /// The message is shorter than a retype call needs. Reported by
+                /// the invocation decoder before `retype` runs; `retype` itself
+                /// never returns it.
+                TruncatedMessage,
             }
 
-            /// The cap to put in slot `slot(i)` for object `i`, if `i < count`:
-            /// `ObjectType::cap_for` at `address(i)` with the request's size
-            /// argument, and `device` when the source is device memory (see
-            /// `UntypedMemory::device`). Its rights are every right its type
-            /// may carry, its badge and watermark 0.
-            pub fn cap(&self, i: u64, device: bool) -> Option<Cap> {
-                self.object_type.cap_for(self.address(i)?, self.size_arg, device)
+            /// The word arguments of a retype call, as the decoder read them from
+            /// the message. Nothing is checked yet: `retype` does that.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+            pub struct RetypeRequest {
+                /// The object type's number (see `ObjectType::from_word`).
+                pub object_type: u64,
+                /// The object type's size argument (0 for fixed-size types).
+                pub size_arg: u64,
+                /// The first destination slot: an index into the destination CNode.
+                pub offset: u64,
+                /// How many objects to make, one per slot from `offset` on.
+                pub count: u64,
             }
 
-            /// The destination slot of object `i`'s cap, if `i < count`.
-            pub fn slot(&self, i: u64) -> Option<u64> {
-                if i >= self.count {
-                    return None;
-                }
-                self.first_slot.checked_add(i)
+            /// The destination CNode of a retype, as the kernel's lookup of the
+            /// call's (root, index, depth) found it.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub struct Destination {
+                /// How many slots it has (2^radix).
+                pub slots: u64,
             }
-        }
 
-        /// A retype rule of the spec: which objects caps of one type may
-        /// become, and how many one call may make.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub struct RetypeRule {
-            /// The cap type that is retyped.
-            pub source: CapType,
-            /// The object types it may become, in spec order.
-            pub targets: &'static [ObjectType],
-            /// Most objects one call may make.
-            pub fan_out: u64,
-        }
-
-        impl RetypeRule {
-            #(#consts)*
-
-            /// Every rule, in spec order.
-            pub const ALL: [RetypeRule; #count] = [#(#all),*];
-
-            /// The rule for caps of `cap_type`, if they can be retyped.
-            pub const fn of(cap_type: CapType) -> Option<RetypeRule> {
-                match cap_type {
-                    #(#of_arms,)*
-                    #of_rest
+            impl Destination {
+                /// Checks the window of `count` slots from `offset` on, as seL4
+                /// does and in its order: `offset` must be a slot of the CNode
+                /// (`RangeError { min: 0, max: slots - 1 }`), `count` must be in
+                /// `1..=fan_out` (`RangeError { min: 1, max: fan_out }`), and the
+                /// window must end within the CNode (`RangeError { min: 1, max:
+                /// slots - offset }`).
+                pub fn check_window(&self, offset: u64, count: u64, fan_out: u64) -> Result<(), RetypeError> {
+                    if offset >= self.slots {
+                        return Err(RetypeError::RangeError { min: 0, max: self.slots.saturating_sub(1) });
+                    }
+                    if count == 0 || count > fan_out {
+                        return Err(RetypeError::RangeError { min: 1, max: fan_out });
+                    }
+                    let room = self.slots - offset;
+                    if count > room {
+                        return Err(RetypeError::RangeError { min: 1, max: room });
+                    }
+                    Ok(())
                 }
             }
 
-            /// Whether the rule lets the source become `object_type`.
-            pub fn allows(&self, object_type: ObjectType) -> bool {
-                self.targets.contains(&object_type)
+            /// Where a successful retype puts its objects, and the source cap to
+            /// store back. Computing it changes nothing; the kernel applies it:
+            /// makes `count` objects from `first` on (zeroing their memory), puts
+            /// a cap to each in the slots from `first_slot` on, and writes
+            /// `updated_source` back to the source's slot.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub struct Placement {
+                /// The type of the new objects.
+                pub object_type: ObjectType,
+                /// The request's size argument (0 for fixed-size types).
+                pub size_arg: u64,
+                /// log2 of one object's size in bytes.
+                pub size_bits: u32,
+                /// Address of the first object: the source's watermark rounded up
+                /// to the object's alignment. The others follow back to back.
+                pub first: u64,
+                /// How many objects.
+                pub count: u64,
+                /// The destination slot of the first object's cap; object `i`'s
+                /// cap goes in slot `first_slot + i`.
+                pub first_slot: u64,
+                /// The new watermark in bytes from the source's base: the end of
+                /// the last object. Alignment padding below `first` is lost until
+                /// the watermark is reset.
+                pub new_watermark: u64,
+                /// The source had no children, so its watermark was taken as 0
+                /// whatever the cap said: everything once made from it is gone.
+                pub reset: bool,
+                /// The source cap with its watermark field set to `new_watermark`
+                /// (in the field's units, rounded up) through its setter.
+                pub updated_source: Cap,
             }
-        }
 
-        /// The memory of a cap that can be retyped, read from its fields.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub struct UntypedMemory {
-            /// The cap it was read from.
-            pub cap: Cap,
-            /// Address of the region's first byte.
-            pub base: u64,
-            /// Bytes in the region.
-            pub size: u64,
-            /// Bytes already retyped, from the `#[watermark]` field (converted
-            /// from its units to bytes; saturated if that overflows).
-            pub watermark: u64,
-            /// The region is device memory: always for `memory = device`
-            /// objects, never for `memory = ram` ones, else the `#[device]`
-            /// field.
-            pub device: bool,
-        }
+            impl Placement {
+                /// Address of object `i`, if `i < count`.
+                pub fn address(&self, i: u64) -> Option<u64> {
+                    if i >= self.count {
+                        return None;
+                    }
+                    self.first.checked_add(i.checked_mul(1u64.checked_shl(self.size_bits)?)?)
+                }
 
-        impl UntypedMemory {
-            /// The memory of `cap`, if a retype rule applies to its type and
-            /// its size argument is one its object type allows.
-            pub fn of(cap: Cap) -> Option<UntypedMemory> {
-                let (base, size) = region(cap)?;
-                match cap.cap_type()? {
-                    #(#memory_arms,)*
-                    #memory_rest
+                /// The cap to put in slot `slot(i)` for object `i`, if `i < count`:
+                /// `ObjectType::cap_for` at `address(i)` with the request's size
+                /// argument, and `device` when the source is device memory (see
+                /// `UntypedMemory::device`). Its rights are every right its type
+                /// may carry, its badge and watermark 0.
+                pub fn cap(&self, i: u64, device: bool) -> Option<Cap> {
+                    self.object_type.cap_for(self.address(i)?, self.size_arg, device)
+                }
+
+                /// The destination slot of object `i`'s cap, if `i < count`.
+                pub fn slot(&self, i: u64) -> Option<u64> {
+                    if i >= self.count {
+                        return None;
+                    }
+                    self.first_slot.checked_add(i)
                 }
             }
 
-            /// Whether objects of `object_type` may be made from this memory:
-            /// the object type's `memory` must allow RAM or device memory, as
-            /// this region is.
-            pub fn may_hold(&self, object_type: ObjectType) -> bool {
-                let (ram, device) = object_type.memory();
-                if self.device { device } else { ram }
+            /// A retype rule of the spec: which objects caps of one type may
+            /// become, and how many one call may make.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub struct RetypeRule {
+                /// The cap type that is retyped.
+                pub source: CapType,
+                /// The object types it may become, in spec order.
+                pub targets: &'static [ObjectType],
+                /// Most objects one call may make.
+                pub fan_out: u64,
             }
 
-            /// The first address at least `watermark` bytes into the region
-            /// that is aligned to `2^align_bits`, and the bytes from there to
-            /// the region's end; `None` if that address is past the end (or
-            /// the arithmetic overflows).
-            pub fn free_from(&self, watermark: u64, align_bits: u32) -> Option<(u64, u64)> {
-                let end = self.base.checked_add(self.size)?;
-                let align_mask = 1u64.checked_shl(align_bits)? - 1;
-                let start = self.base.checked_add(watermark)?.checked_add(align_mask)? & !align_mask;
-                Some((start, end.checked_sub(start)?))
-            }
+            impl RetypeRule {
+                #(#consts)*
 
-            /// The cap with its watermark set to `bytes` (rounded up to the
-            /// field's unit); `None` if the value does not fit the field.
-            pub fn with_watermark(&self, bytes: u64) -> Option<Cap> {
-                match self.cap.cap_type()? {
-                    #(#store_arms,)*
-                    #store_rest
+                /// Every rule, in spec order.
+                pub const ALL: [RetypeRule; #count] = [#(#all),*];
+
+                /// The rule for caps of `cap_type`, if they can be retyped.
+                pub const fn of(cap_type: CapType) -> Option<RetypeRule> {
+                    match cap_type {
+                        #(#of_arms,)*
+                        #of_rest
+                    }
+                }
+
+                /// Whether the rule lets the source become `object_type`.
+                pub fn allows(&self, object_type: ObjectType) -> bool {
+                    self.targets.contains(&object_type)
                 }
             }
-        }
 
-        /// Checks a retype call and works out where its objects go, changing
-        /// nothing.
-        ///
-        /// `source` is the invoked cap and `has_children` whether it has
-        /// children in the derivation tree: without children its watermark
-        /// is taken as 0, as seL4 resets it. The kernel looks the destination
-        /// CNode up itself and passes `None` when the lookup failed or found
-        /// no CNode; `slot_is_empty(i)` says whether slot `i` of that CNode is
-        /// empty and is asked only about the window's slots, in order.
-        ///
-        /// The checks, in seL4's order (`decodeUntypedInvocation`), each
-        /// with its error:
-        /// 1. a retype rule applies to `source`'s type and its size argument
-        ///    is valid, else `IllegalOperation`;
-        /// 2. `object_type` is a known type the rule allows, else
-        ///    `InvalidArgument { index: 0 }`;
-        /// 3. `size_arg` is not below the type's smallest, else
-        ///    `InvalidArgument { index: 1 }` (seL4's answer for a CNode of
-        ///    radix 0 or an Untyped below the minimum), and is one the type
-        ///    allows, else `RangeError` with its smallest and largest
-        ///    argument (fixed-size types take 0);
-        /// 4. the destination was found, else `FailedLookup`;
-        /// 5. the window of `count` slots from `offset` on lies in the CNode
-        ///    and `count` is in `1..=fan_out`, else `RangeError` (see
-        ///    `Destination::check_window`);
-        /// 6. every slot of the window is empty, else `DeleteFirst`;
-        /// 7. `count` objects fit in the free bytes from the watermark (0
-        ///    without children) to the region's end, and the new watermark
-        ///    fits its field, else `NotEnoughMemory { left }` with those
-        ///    free bytes (seL4's `untypedFreeBytes`); the objects start at
-        ///    the watermark rounded up to their alignment, which leaves room
-        ///    for as many as the free bytes hold;
-        /// 8. the source's kind of memory may hold the object (device memory
-        ///    only frames and untyped memory, as each object's `memory`
-        ///    says), else `InvalidArgument { index: 1 }`;
-        /// 9. the cap of the last (highest) object can be made, else
-        ///    `IllegalOperation`: the source names memory beyond what the
-        ///    new cap type's `#[object]` field can address, which only a
-        ///    malformed source cap (one the kernel never makes) can do. So
-        ///    `Placement::cap` is `Some` for every object of a placement.
-        ///
-        /// All arithmetic is checked: no input makes it panic.
-        pub fn retype(
-            source: Cap,
-            has_children: bool,
-            request: &RetypeRequest,
-            destination: Option<Destination>,
-            slot_is_empty: impl Fn(u64) -> bool,
-        ) -> Result<Placement, RetypeError> {
-            let rule = source.cap_type().and_then(RetypeRule::of).ok_or(RetypeError::IllegalOperation)?;
-            let memory = UntypedMemory::of(source).ok_or(RetypeError::IllegalOperation)?;
-            let object_type = ObjectType::from_word(request.object_type)
-                .filter(|t| rule.allows(*t))
-                .ok_or(RetypeError::InvalidArgument { index: 0 })?;
-            let size_bits = match object_type.size_bits(request.size_arg) {
-                Ok(bits) => bits,
-                // Below the smallest: seL4's InvalidArgument (a CNode of
-                // radix 0, an Untyped below the minimum).
-                Err(e) if request.size_arg < e.min => {
+            /// The memory of a cap that can be retyped, read from its fields.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub struct UntypedMemory {
+                /// The cap it was read from.
+                pub cap: Cap,
+                /// Address of the region's first byte.
+                pub base: u64,
+                /// Bytes in the region.
+                pub size: u64,
+                /// Bytes already retyped, from the `#[watermark]` field (converted
+                /// from its units to bytes; saturated if that overflows).
+                pub watermark: u64,
+                /// The region is device memory: always for `memory = device`
+                /// objects, never for `memory = ram` ones, else the `#[device]`
+                /// field.
+                pub device: bool,
+            }
+
+            impl UntypedMemory {
+                /// The memory of `cap`, if a retype rule applies to its type and
+                /// its size argument is one its object type allows.
+                pub fn of(cap: Cap) -> Option<UntypedMemory> {
+                    let (base, size) = region(cap)?;
+                    match cap.cap_type()? {
+                        #(#memory_arms,)*
+                        #memory_rest
+                    }
+                }
+
+                /// Whether objects of `object_type` may be made from this memory:
+                /// the object type's `memory` must allow RAM or device memory, as
+                /// this region is.
+                pub fn may_hold(&self, object_type: ObjectType) -> bool {
+                    let (ram, device) = object_type.memory();
+                    if self.device { device } else { ram }
+                }
+
+                /// The first address at least `watermark` bytes into the region
+                /// that is aligned to `2^align_bits`, and the bytes from there to
+                /// the region's end; `None` if that address is past the end (or
+                /// the arithmetic overflows).
+                pub fn free_from(&self, watermark: u64, align_bits: u32) -> Option<(u64, u64)> {
+                    let end = self.base.checked_add(self.size)?;
+                    let align_mask = 1u64.checked_shl(align_bits)? - 1;
+                    let start = self.base.checked_add(watermark)?.checked_add(align_mask)? & !align_mask;
+                    Some((start, end.checked_sub(start)?))
+                }
+
+                /// The cap with its watermark set to `bytes` (rounded up to the
+                /// field's unit); `None` if the value does not fit the field.
+                pub fn with_watermark(&self, bytes: u64) -> Option<Cap> {
+                    match self.cap.cap_type()? {
+                        #(#store_arms,)*
+                        #store_rest
+                    }
+                }
+            }
+
+            /// Checks a retype call and works out where its objects go, changing
+            /// nothing.
+            ///
+            /// `source` is the invoked cap and `has_children` whether it has
+            /// children in the derivation tree: without children its watermark
+            /// is taken as 0, as seL4 resets it. The kernel looks the destination
+            /// CNode up itself and passes `None` when the lookup failed or found
+            /// no CNode; `slot_is_empty(i)` says whether slot `i` of that CNode is
+            /// empty and is asked only about the window's slots, in order.
+            ///
+            /// The checks, in seL4's order (`decodeUntypedInvocation`), each
+            /// with its error:
+            /// 1. a retype rule applies to `source`'s type and its size argument
+            ///    is valid, else `IllegalOperation`;
+            /// 2. `object_type` is a known type the rule allows, else
+            ///    `InvalidArgument { index: 0 }`;
+            /// 3. `size_arg` is not below the type's smallest, else
+            ///    `InvalidArgument { index: 1 }` (seL4's answer for a CNode of
+            ///    radix 0 or an Untyped below the minimum), and is one the type
+            ///    allows, else `RangeError` with its smallest and largest
+            ///    argument (fixed-size types take 0);
+            /// 4. the destination was found, else `FailedLookup`;
+            /// 5. the window of `count` slots from `offset` on lies in the CNode
+            ///    and `count` is in `1..=fan_out`, else `RangeError` (see
+            ///    `Destination::check_window`);
+            /// 6. every slot of the window is empty, else `DeleteFirst`;
+            /// 7. `count` objects fit in the free bytes from the watermark (0
+            ///    without children) to the region's end, and the new watermark
+            ///    fits its field, else `NotEnoughMemory { left }` with those
+            ///    free bytes (seL4's `untypedFreeBytes`); the objects start at
+            ///    the watermark rounded up to their alignment, which leaves room
+            ///    for as many as the free bytes hold;
+            /// 8. the source's kind of memory may hold the object (device memory
+            ///    only frames and untyped memory, as each object's `memory`
+            ///    says), else `InvalidArgument { index: 1 }`;
+            /// 9. the cap of the last (highest) object can be made, else
+            ///    `IllegalOperation`: the source names memory beyond what the
+            ///    new cap type's `#[object]` field can address, which only a
+            ///    malformed source cap (one the kernel never makes) can do. So
+            ///    `Placement::cap` is `Some` for every object of a placement.
+            ///
+            /// All arithmetic is checked: no input makes it panic.
+            pub fn retype(
+                source: Cap,
+                has_children: bool,
+                request: &RetypeRequest,
+                destination: Option<Destination>,
+                slot_is_empty: impl Fn(u64) -> bool,
+            ) -> Result<Placement, RetypeError> {
+                let rule = source.cap_type().and_then(RetypeRule::of).ok_or(RetypeError::IllegalOperation)?;
+                let memory = UntypedMemory::of(source).ok_or(RetypeError::IllegalOperation)?;
+    #normalise
+                let object_type = ObjectType::from_word(#number)
+                    .filter(|t| rule.allows(*t))
+                    .ok_or(RetypeError::InvalidArgument { index: 0 })?;
+                let size_bits = match object_type.size_bits(#size_arg) {
+                    Ok(bits) => bits,
+                    // Below the smallest: seL4's InvalidArgument (a CNode of
+                    // radix 0, an Untyped below the minimum).
+                    Err(e) if #size_arg < e.min => {
+                        return Err(RetypeError::InvalidArgument { index: 1 });
+                    }
+                    Err(e) => return Err(RetypeError::RangeError { min: e.min, max: e.max }),
+                };
+                let destination = destination.ok_or(RetypeError::FailedLookup)?;
+                destination.check_window(request.offset, request.count, rule.fan_out)?;
+                if !(request.offset..request.offset + request.count).all(slot_is_empty) {
+                    return Err(RetypeError::DeleteFirst);
+                }
+
+                let watermark = if has_children { memory.watermark } else { 0 };
+                let left = memory.size.saturating_sub(watermark);
+                let no_room = RetypeError::NotEnoughMemory { left };
+                if left.checked_shr(size_bits).unwrap_or(0) < request.count {
+                    return Err(no_room);
+                }
+                let bytes = request.count << size_bits;
+                let first = memory
+                    .free_from(watermark, object_type.align_bits(size_bits))
+                    .filter(|(_, room)| bytes <= *room)
+                    .ok_or(no_room)?
+                    .0;
+                let new_watermark = first - memory.base + bytes;
+                let updated_source = memory.with_watermark(new_watermark).ok_or(no_room)?;
+                if !memory.may_hold(object_type) {
                     return Err(RetypeError::InvalidArgument { index: 1 });
                 }
-                Err(e) => return Err(RetypeError::RangeError { min: e.min, max: e.max }),
-            };
-            let destination = destination.ok_or(RetypeError::FailedLookup)?;
-            destination.check_window(request.offset, request.count, rule.fan_out)?;
-            if !(request.offset..request.offset + request.count).all(slot_is_empty) {
-                return Err(RetypeError::DeleteFirst);
+                let placement = Placement {
+                    object_type,
+                    #size_arg_field,
+                    size_bits,
+                    first,
+                    count: request.count,
+                    first_slot: request.offset,
+                    new_watermark,
+                    reset: !has_children,
+                    updated_source,
+                };
+                // Addresses grow with `i`, so if the last object's cap can be
+                // made, every earlier one can.
+                placement
+                    .cap(request.count - 1, memory.device)
+                    .ok_or(RetypeError::IllegalOperation)?;
+                Ok(placement)
             }
-
-            let watermark = if has_children { memory.watermark } else { 0 };
-            let left = memory.size.saturating_sub(watermark);
-            let no_room = RetypeError::NotEnoughMemory { left };
-            if left.checked_shr(size_bits).unwrap_or(0) < request.count {
-                return Err(no_room);
-            }
-            let bytes = request.count << size_bits;
-            let first = memory
-                .free_from(watermark, object_type.align_bits(size_bits))
-                .filter(|(_, room)| bytes <= *room)
-                .ok_or(no_room)?
-                .0;
-            let new_watermark = first - memory.base + bytes;
-            let updated_source = memory.with_watermark(new_watermark).ok_or(no_room)?;
-            if !memory.may_hold(object_type) {
-                return Err(RetypeError::InvalidArgument { index: 1 });
-            }
-            let placement = Placement {
-                object_type,
-                size_arg: request.size_arg,
-                size_bits,
-                first,
-                count: request.count,
-                first_slot: request.offset,
-                new_watermark,
-                reset: !has_children,
-                updated_source,
-            };
-            // Addresses grow with `i`, so if the last object's cap can be
-            // made, every earlier one can.
-            placement
-                .cap(request.count - 1, memory.device)
-                .ok_or(RetypeError::IllegalOperation)?;
-            Ok(placement)
         }
-    }
 }
 
 /// `CapType::V => Some(UntypedMemory { .. })` reading a source cap's

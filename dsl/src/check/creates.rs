@@ -98,6 +98,16 @@ impl Ctx<'_> {
             ok = false;
         }
 
+        // A parameter that is declared but failed its own check has been
+        // reported: the clause is not checked against it again.
+        let failed = |name: &str| {
+            !params.iter().any(|p| p.name == name)
+                && method.params.iter().any(|p| p.name.name == name)
+        };
+        if failed(&clause.into.name) || clause.fields.iter().any(|(_, param)| failed(&param.name)) {
+            return Err(());
+        }
+
         // The destination.
         let into = params.iter().position(|p| p.name == clause.into.name);
         let destination_ok = into.is_some_and(|i| match &params[i].kind {
