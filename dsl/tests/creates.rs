@@ -136,7 +136,9 @@ fn misuse_has_codes() {
     );
     // A destination whose own type is wrong is reported once, as that.
     assert_eq!(
-        codes("invocations PortControlCap -> Error {\n    fn issue(root: cap NoSuchCap) {\n        creates PortCap in root;\n    }\n}\n"),
+        codes(
+            "invocations PortControlCap -> Error {\n    fn issue(root: cap NoSuchCap) {\n        creates PortCap in root;\n    }\n}\n"
+        ),
         [Code::UnknownName]
     );
     // Only the kernel creates caps.
