@@ -2,7 +2,7 @@
 //! compile_error!, not a panic.
 
 mod caps {
-    capc_macros::include_spec!("../../../../examples/sel4/x86_64.cap", cfg(msc));
+    capc_macros::include_spec!("../../../../macros/tests/specs/configured.cap", cfg(msc));
 }
 
 fn main() {}
