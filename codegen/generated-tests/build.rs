@@ -24,6 +24,14 @@ const SPECS: [(&str, &str); 6] = [
     ("../../examples/sel4/x86_64.cap", "x86_64"),
 ];
 
+/// seL4's configurations besides the one with every option off: the
+/// directory under `OUT_DIR` and the options on.
+const SEL4_CONFIGURATIONS: [(&str, &[&str]); 3] = [
+    ("sel4_mcs", &["mcs"]),
+    ("sel4_smp", &["smp"]),
+    ("sel4_mcs_smp", &["mcs", "smp"]),
+];
+
 fn main() {
     let mut rust = capc::Builder::new();
     let mut c = capc::Builder::new().lang(capc::Lang::C);
@@ -39,6 +47,21 @@ fn main() {
     c.run();
 
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    // seL4's spec in its other configurations (tests/sel4_configurations.rs),
+    // each in a directory of its own: every module is `x86_64.rs`.
+    for (dir, options) in SEL4_CONFIGURATIONS {
+        let dir = out.join(dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            fail(&format!("cannot create `{}`: {e}", dir.display()));
+        }
+        let mut builder = capc::Builder::new()
+            .spec("../../examples/sel4/x86_64.cap")
+            .out_dir(dir);
+        for option in options {
+            builder = builder.cfg(*option);
+        }
+        builder.run();
+    }
     let mut harness = String::from("#include <stdbool.h>\n#include <stdint.h>\n");
     for (path, stem) in SPECS {
         let compilation = match capc::dsl::compile(Path::new(path), &capc::dsl::FsLoader) {

@@ -742,6 +742,29 @@ impl Compare<'_> {
                     .note("an object type's number (its `#[number(N)]`, else the lowest free in declaration order) is the `object_type` word of a retype call"),
                 );
             }
+            // Numbers per size argument (`#[number(A, B, ...)]`): each one
+            // a retype's type word, dropped or moved breaks it.
+            for &(arg, was) in o.numbers.iter().skip(1) {
+                let is = n.numbers.iter().find(|&&(a, _)| a == arg).map(|&(_, x)| x);
+                if is != Some(was) {
+                    self.push(
+                        Break::new(
+                            "B0007",
+                            new(n.span),
+                            format!(
+                                "object type `{}` with size argument {arg} is no longer number {was}",
+                                o.name
+                            ),
+                            match is {
+                                Some(now) => format!("number {now} here"),
+                                None => "no number of its own here".to_string(),
+                            },
+                        )
+                        .also(old(o.span), format!("number {was} in the old spec"))
+                        .note("each number of `#[number(A, B, ...)]` is the `object_type` word of a retype call making that size"),
+                    );
+                }
+            }
             let mut changed = Vec::new();
             let mut dropped = Vec::new();
             for &(arg, bits) in &o.size.table {

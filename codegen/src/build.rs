@@ -75,7 +75,8 @@ impl std::error::Error for BuildError {}
 /// Compiles the spec at `path` and renders its module: the one function the
 /// CLI's `build` and the [`Builder`] share, so their output is identical.
 pub fn render_spec(path: &Path, options: &Options) -> Result<(String, Compilation), BuildError> {
-    let compilation = capc_dsl::compile(path, &FsLoader).map_err(BuildError::Unreadable)?;
+    let compilation = capc_dsl::compile_with(path, &FsLoader, &options.configuration)
+        .map_err(BuildError::Unreadable)?;
     match &compilation.spec {
         Some(spec) => {
             let name = path.to_string_lossy();
@@ -102,9 +103,14 @@ pub enum Lang {
 }
 
 /// Compiles the spec at `path` and renders its C header: what the CLI's
-/// `build --lang c` and the [`Builder`] share.
-pub fn render_c_header(path: &Path) -> Result<(String, Compilation), BuildError> {
-    let compilation = capc_dsl::compile(path, &FsLoader).map_err(BuildError::Unreadable)?;
+/// `build --lang c` and the [`Builder`] share (in the configuration with
+/// the options in `configuration` on).
+pub fn render_c_header(
+    path: &Path,
+    configuration: &[String],
+) -> Result<(String, Compilation), BuildError> {
+    let compilation =
+        capc_dsl::compile_with(path, &FsLoader, configuration).map_err(BuildError::Unreadable)?;
     match &compilation.spec {
         Some(spec) => {
             let name = path.to_string_lossy();
@@ -165,6 +171,14 @@ impl Builder {
         self
     }
 
+    /// Turns on an option of the specs' `config` blocks (every option not
+    /// turned on is off). Each spec is checked in every configuration; the
+    /// code is the chosen one's.
+    pub fn cfg(mut self, option: impl Into<String>) -> Builder {
+        self.options.configuration.push(option.into());
+        self
+    }
+
     /// Where to write (default: `OUT_DIR`).
     pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
         self.out_dir = Some(dir.into());
@@ -183,7 +197,7 @@ impl Builder {
             println!("cargo:rerun-if-changed={}", spec.display());
             let result = match self.lang {
                 Lang::Rust => render_spec(spec, &self.options),
-                Lang::C => render_c_header(spec),
+                Lang::C => render_c_header(spec, &self.options.configuration),
             };
             // Imports are tracked even when the spec has errors, so fixing
             // an imported file reruns the build.

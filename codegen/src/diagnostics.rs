@@ -93,7 +93,23 @@ pub fn print(
 /// compilation only if it has a model; otherwise the exit code to end
 /// with.
 pub fn checked(file: &Path, args: &DiagnosticArgs) -> Result<Compilation, ExitCode> {
-    checked_with(file, &FsLoader, None, args, JsonTo::Stderr)
+    checked_configured(file, &[], args)
+}
+
+/// [`checked`] in the configuration with the options in `chosen` on.
+pub fn checked_configured(
+    file: &Path,
+    chosen: &[String],
+    args: &DiagnosticArgs,
+) -> Result<Compilation, ExitCode> {
+    let compilation = match capc_dsl::compile_with(file, &FsLoader, chosen) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    report(compilation, args, JsonTo::Stderr)
 }
 
 /// [`checked`] with the files read by `loader`, each file named with
@@ -124,6 +140,16 @@ pub fn checked_with(
         }
         compilation.sources = renamed;
     }
+    report(compilation, args, json_to)
+}
+
+/// Prints the diagnostics of `compilation` (promoted with
+/// `--deny-warnings`) and returns it if it has a model.
+fn report(
+    mut compilation: Compilation,
+    args: &DiagnosticArgs,
+    json_to: JsonTo,
+) -> Result<Compilation, ExitCode> {
     if args.deny_warnings {
         compilation.deny_warnings();
     }

@@ -30,8 +30,19 @@ impl SourceLoader for CrateLoader<'_> {
 /// Compiles `spec` (relative to `manifest_dir`); on failure returns every
 /// rendered error (or the reason the file cannot be read).
 pub fn compile_in_crate(manifest_dir: &Path, spec: &str) -> Result<Compilation, Vec<String>> {
-    let compilation = capc_dsl::compile(Path::new(spec), &CrateLoader(manifest_dir))
-        .map_err(|e| vec![format!("{e} (paths are relative to CARGO_MANIFEST_DIR)")])?;
+    compile_configured(manifest_dir, spec, &[])
+}
+
+/// [`compile_in_crate`] in the configuration with the options in
+/// `configuration` on.
+pub fn compile_configured(
+    manifest_dir: &Path,
+    spec: &str,
+    configuration: &[String],
+) -> Result<Compilation, Vec<String>> {
+    let compilation =
+        capc_dsl::compile_with(Path::new(spec), &CrateLoader(manifest_dir), configuration)
+            .map_err(|e| vec![format!("{e} (paths are relative to CARGO_MANIFEST_DIR)")])?;
     if compilation.has_errors() {
         let errors = compilation
             .diagnostics
@@ -52,7 +63,7 @@ pub fn include_spec(
     spec: &str,
     options: &Options,
 ) -> Result<TokenStream, Vec<String>> {
-    let compilation = compile_in_crate(manifest_dir, spec)?;
+    let compilation = compile_configured(manifest_dir, spec, &options.configuration)?;
     let model: &Spec = compilation.spec.as_ref().expect("no errors");
     let items = backend::generate(model, &compilation.sources, options);
     let tracked = compilation.paths.iter().map(|p| {

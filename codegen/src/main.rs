@@ -119,6 +119,7 @@ Examples:
   capc build kernel-demo/spec/kernel.cap -o src/caps.rs
   capc build --no-servers kernel-demo/spec/decompress.cap > client.rs
   capc build --lang c kernel-demo/spec/kernel.cap -o kernel.h
+  capc build --cfg mcs --cfg smp examples/sel4/x86_64.cap -o sel4.rs
 
 The output is byte-identical to what capc::Builder writes and include_spec! expands to.
 Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error.";
@@ -141,6 +142,10 @@ struct BuildArgs {
     /// Do not generate server traits and dispatch functions for interfaces.
     #[arg(long)]
     no_servers: bool,
+    /// Turn on this option of the spec's `config` block (repeatable; every
+    /// option not named is off). The spec is checked in every configuration either way.
+    #[arg(long = "cfg", value_name = "OPTION")]
+    cfg: Vec<String>,
     #[command(flatten)]
     diagnostics: DiagnosticArgs,
 }
@@ -223,7 +228,7 @@ fn check(args: &CheckArgs) -> ExitCode {
 /// Prints every diagnostic (JSON to stderr: stdout may carry the module)
 /// and writes the module.
 fn build(args: &BuildArgs) -> ExitCode {
-    let mut compilation = match capc_dsl::compile(&args.file, &FsLoader) {
+    let mut compilation = match capc_dsl::compile_with(&args.file, &FsLoader, &args.cfg) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -249,6 +254,7 @@ fn build(args: &BuildArgs) -> ExitCode {
     let options = capc::Options {
         clients: !args.no_clients,
         servers: !args.no_servers,
+        configuration: args.cfg.clone(),
     };
     let name = args.file.to_string_lossy();
     let text = match args.lang {

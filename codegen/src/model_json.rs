@@ -43,15 +43,20 @@ pub struct ModelArgs {
     /// can be added later without changing what this command prints).
     #[arg(long, required = true)]
     pub json: bool,
+    /// Turn on this option of the spec's `config` block (repeatable): the
+    /// model printed is that configuration's.
+    #[arg(long = "cfg", value_name = "OPTION")]
+    pub cfg: Vec<String>,
     #[command(flatten)]
     pub diagnostics: DiagnosticArgs,
 }
 
 pub fn run(args: &ModelArgs) -> ExitCode {
-    let compilation = match diagnostics::checked(&args.file, &args.diagnostics) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let compilation =
+        match diagnostics::checked_configured(&args.file, &args.cfg, &args.diagnostics) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
     let Some(spec) = &compilation.spec else {
         return ExitCode::from(1);
     };
@@ -76,7 +81,7 @@ pub fn run(args: &ModelArgs) -> ExitCode {
 /// The model of `spec` as the JSON `capc model --json` prints.
 pub fn model_json(spec: &Spec) -> Value {
     let target = &spec.target;
-    json!({
+    let mut model = json!({
         "schema_version": SCHEMA_VERSION,
         "docs": spec.docs,
         "target": {
@@ -110,7 +115,7 @@ pub fn model_json(spec: &Spec) -> Value {
             "source": spec.caps[r.source.index()].name,
             "targets": r.targets.iter().map(|t| json!({
                 "name": spec.objects[t.index()].name,
-                "number": t.index(),
+                "number": spec.objects[t.index()].number,
             })).collect::<Vec<_>>(),
             "fan_out": r.fan_out,
             "at_offset": r.at_offset,
@@ -140,7 +145,15 @@ pub fn model_json(spec: &Spec) -> Value {
         "data_types": spec.data_types.iter().map(|t| data_type(spec, t)).collect::<Vec<_>>(),
         "invocations": spec.invocations.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
         "interfaces": spec.interfaces.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
-    })
+    });
+    // The `config` block's options (none without one), each on or off in
+    // the configuration printed (`--cfg`).
+    model["configuration"] = spec
+        .configuration
+        .iter()
+        .map(|o| json!({ "name": o.name, "enabled": o.enabled, "docs": o.docs }))
+        .collect();
+    model
 }
 
 /// A declared message type with its wire layout, types as a spec spells
@@ -201,7 +214,7 @@ pub fn kind_name(kind: ObjectKind) -> &'static str {
 }
 
 fn object(spec: &Spec, o: &Object) -> Value {
-    json!({
+    let mut value = json!({
         "name": o.name,
         "number": o.number,
         "kind": kind_name(o.kind),
@@ -235,7 +248,17 @@ fn object(spec: &Spec, o: &Object) -> Value {
         })),
         "asid_pool": o.asid_pool.as_ref().map(|p| json!({ "numbers": p.numbers })),
         "docs": o.docs,
-    })
+    });
+    // `null` unless the type is numbered per size argument.
+    value["numbers_by_arg"] = if o.numbers.is_empty() {
+        Value::Null
+    } else {
+        o.numbers
+            .iter()
+            .map(|&(arg, number)| json!({ "arg": arg, "number": number }))
+            .collect()
+    };
+    value
 }
 
 /// The name of a field role as the JSON writes it (the attribute's name).
@@ -460,7 +483,7 @@ fn method(spec: &Spec, m: &Method, error: &dyn Fn(usize) -> Value) -> Value {
             })).collect::<Vec<_>>(),
         })
     });
-    json!({
+    let mut value = json!({
         "name": m.name,
         "label": m.label,
         "kind": if m.oneway { "oneway" } else { "call" },
@@ -473,5 +496,18 @@ fn method(spec: &Spec, m: &Method, error: &dyn Fn(usize) -> Value) -> Value {
         "request_words": m.request_words,
         "reply_words": m.reply_words,
         "docs": m.docs,
-    })
+    });
+    // `null` unless the method creates a cap (`creates`).
+    value["creates"] = m.creates.as_ref().map_or(Value::Null, |c| {
+        let cap = &spec.caps[c.cap.index()];
+        json!({
+            "cap": cap.name,
+            "into": m.params[c.into].name,
+            "fields": c.fields.iter().map(|&(f, p)| json!({
+                "field": cap.fields[f].name,
+                "param": m.params[p].name,
+            })).collect::<Vec<_>>(),
+        })
+    });
+    value
 }

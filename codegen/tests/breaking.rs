@@ -854,6 +854,43 @@ fn a_retype_rule_losing_at_offset_breaks() {
     );
 }
 
+/// A number of `#[number(A, B, ...)]` that moves or goes breaks the
+/// retypes that use it (B0007); the same numbers do not.
+#[test]
+fn a_moved_number_per_size_breaks() {
+    let s = Scratch::new("breaking", "sized-numbers");
+    let spec =
+        std::fs::read_to_string(workspace().join("examples/sel4/x86_64.cap")).expect("x86_64.cap");
+    let numbers = "#[number(ARCH_OBJECTS + 3, ARCH_OBJECTS + 4, ARCH_OBJECTS + 2)]";
+    assert!(
+        spec.contains(numbers),
+        "seL4's frames are numbered per size"
+    );
+    s.write("old.cap", &spec);
+    s.write("same.cap", &spec);
+    s.write(
+        "moved.cap",
+        spec.replace(numbers, "#[number(ARCH_OBJECTS + 3, ARCH_OBJECTS + 4, 20)]"),
+    );
+    s.write(
+        "one.cap",
+        spec.replace(numbers, "#[number(ARCH_OBJECTS + 3)]"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "same.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "moved.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0007]: object type `Frame` with size argument 2 is no longer number 7\n"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "one.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.matches("error[B0007]").count(), 2, "{stderr}");
+}
+
 /// A method that gains or loses `#[oneway]` breaks its compiled clients
 /// (B0021); the same spec does not.
 #[test]

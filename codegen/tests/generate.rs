@@ -106,7 +106,11 @@ fn options_agree_between_cli_and_builder() {
         args.extend(flags);
         let run = capc(&root, &args);
         assert_eq!(run.status.code(), Some(0), "{flags:?}: {}", stderr(&run));
-        let options = Options { clients, servers };
+        let options = Options {
+            clients,
+            servers,
+            ..Options::default()
+        };
         let rendered = render(path, &options);
         assert!(
             stdout(&run) == rendered,
@@ -153,6 +157,7 @@ fn options_agree_between_cli_and_builder() {
     let bare = Options {
         clients: false,
         servers: false,
+        ..Options::default()
     };
     assert_eq!(render("kernel-demo/spec/kernel.cap", &bare), kernel);
 }
@@ -281,4 +286,65 @@ fn builder_reports_spec_errors() {
         .compile()
         .expect_err("the spec is missing");
     assert!(matches!(missing, BuildError::Unreadable(_)), "{missing:?}");
+}
+
+/// `capc build --cfg`, `Builder::cfg` and `render_spec` with
+/// `Options::configuration` give one module per configuration; an option
+/// the spec does not declare is E0443 from the CLI and the builder.
+#[test]
+fn configurations_agree_between_cli_and_builder() {
+    let scratch = Scratch::new("generate", "configurations");
+    let root = workspace();
+    let path = "examples/sel4/x86_64.cap";
+    let mut modules = Vec::new();
+    for chosen in [&[][..], &["mcs"], &["smp"], &["mcs", "smp"]] {
+        let mut args = vec!["build", "--deny-warnings", path];
+        for option in chosen {
+            args.extend(["--cfg", option]);
+        }
+        let run = capc(&root, &args);
+        assert_eq!(run.status.code(), Some(0), "{chosen:?}: {}", stderr(&run));
+        let options = Options {
+            configuration: chosen.iter().map(|o| o.to_string()).collect(),
+            ..Options::default()
+        };
+        let rendered = render(path, &options);
+        assert!(
+            stdout(&run) == rendered,
+            "{chosen:?} differs from render_spec"
+        );
+        let flags: String = chosen.iter().map(|o| format!("--cfg {o} ")).collect();
+        assert!(
+            rendered.contains(&format!("Regenerate with `capc build {flags}x86_64.cap`")),
+            "{chosen:?}: the header names the configuration"
+        );
+
+        let dir = scratch.path(&format!("cfg{}", chosen.join("-")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut builder = Builder::new().spec(from_crate(path)).out_dir(&dir);
+        for option in chosen {
+            builder = builder.cfg(*option);
+        }
+        let files = builder.compile().unwrap_or_else(|e| panic!("{e}"));
+        let built = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(built == rendered, "{chosen:?}: Builder output differs");
+        modules.push(rendered);
+    }
+    for (i, a) in modules.iter().enumerate() {
+        for b in &modules[i + 1..] {
+            assert!(a != b, "two configurations give one module");
+        }
+    }
+
+    let run = capc(&root, &["build", path, "--cfg", "msc"]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(stderr(&run).contains("error[E0443]"), "{}", stderr(&run));
+    assert!(run.stdout.is_empty(), "nothing is generated");
+    let err = Builder::new()
+        .spec(from_crate(path))
+        .cfg("msc")
+        .out_dir(scratch.path("msc"))
+        .compile()
+        .expect_err("msc is not declared");
+    assert!(err.to_string().contains("E0443"), "{err}");
 }

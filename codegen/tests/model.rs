@@ -185,6 +185,74 @@ fn methods_say_whether_they_are_one_way() {
     );
 }
 
+/// seL4's spec: its configuration (and `--cfg` choosing another, whose
+/// model validates too), its creating methods, its frames numbered per
+/// size, and retype targets by their numbers.
+#[test]
+fn configurations_creations_and_numbers_per_size() {
+    let spec = "examples/sel4/x86_64.cap";
+    let plain = model(spec);
+    let on = |json: &serde_json::Value| -> Vec<(String, bool)> {
+        json["configuration"]
+            .as_array()
+            .expect("a configuration")
+            .iter()
+            .map(|o| {
+                (
+                    o["name"].as_str().unwrap().to_string(),
+                    o["enabled"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(on(&plain), [("mcs".into(), false), ("smp".into(), false)]);
+    let out = capc(&workspace(), &["model", "--json", "--cfg", "mcs", spec]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mcs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(on(&mcs), [("mcs".into(), true), ("smp".into(), false)]);
+    let schema = schema();
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator.iter_errors(&mcs).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let out = capc(&workspace(), &["model", "--json", "--cfg", "msc", spec]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("E0443"));
+
+    let get = plain["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["cap"] == "IrqControlCap")
+        .expect("IRQ control invocations")["methods"][0]
+        .clone();
+    assert_eq!(
+        get["creates"],
+        serde_json::json!({"cap": "IrqHandlerCap", "into": "root", "fields": [{"field": "irq", "param": "irq"}]})
+    );
+    let frame = |json: &serde_json::Value| {
+        json["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == "Frame")
+            .expect("Frame")["numbers_by_arg"]
+            .clone()
+    };
+    assert_eq!(
+        frame(&plain),
+        serde_json::json!([{"arg": 0, "number": 8}, {"arg": 1, "number": 9}, {"arg": 2, "number": 7}])
+    );
+    assert_eq!(frame(&mcs)[1]["number"], 11);
+    let targets = &mcs["retypes"][0]["targets"];
+    let pdpt = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Pdpt")
+        .expect("Pdpt");
+    assert_eq!(pdpt["number"], 7, "the object's number, not its index");
+}
+
 #[test]
 fn exit_codes_are_those_of_check() {
     let s = Scratch::new("model", "exits");

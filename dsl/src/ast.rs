@@ -69,6 +69,9 @@ pub enum ItemKind {
     Enum(EnumItem),
     /// `type Name = Type;`
     TypeAlias(TypeAlias),
+    /// `config { mcs, smp }`: configuration options (they share the
+    /// declaration type of rights: a documented name).
+    Config(Vec<RightDecl>),
 }
 
 /// `struct Name { field: Type, ... }`: a record of message values.
@@ -159,6 +162,11 @@ pub struct Attribute {
     pub flags: Vec<Ident>,
     /// Its value arguments (`17` in `#[label(17)]`).
     pub values: Vec<Expr>,
+    /// Its arguments that are names applied to arguments (`not(mcs)` in
+    /// `#[cfg(not(mcs))]`).
+    pub calls: Vec<AttrCall>,
+    /// Every argument in the order written (what `#[cfg(...)]` reads).
+    pub all: Vec<AttrArg>,
     /// The whole attribute.
     pub span: Span,
 }
@@ -166,8 +174,41 @@ pub struct Attribute {
 impl Attribute {
     /// Whether anything is written in its parentheses.
     pub fn has_args(&self) -> bool {
-        !self.args.is_empty() || !self.flags.is_empty() || !self.values.is_empty()
+        !self.all.is_empty()
     }
+}
+
+/// One argument of an attribute, as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AttrArg {
+    /// A bare name (`mcs`).
+    Name(Ident),
+    /// A name applied to arguments (`not(mcs)`).
+    Call(AttrCall),
+    /// `key = value` or a value alone, with where it is written.
+    Other(Span),
+}
+
+impl AttrArg {
+    /// Where the argument is written.
+    pub fn span(&self) -> Span {
+        match self {
+            AttrArg::Name(n) => n.span,
+            AttrArg::Call(c) => c.span,
+            AttrArg::Other(s) => *s,
+        }
+    }
+}
+
+/// `name(arg, ...)` inside an attribute's parentheses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttrCall {
+    /// The name applied (`not`, `all`, `any`).
+    pub name: Ident,
+    /// Its arguments in order.
+    pub args: Vec<AttrArg>,
+    /// The whole call.
+    pub span: Span,
 }
 
 /// `use "path";`
@@ -439,7 +480,23 @@ pub struct Method {
     pub allocations: Vec<Allocation>,
     /// `out_of_budget Variant;` clauses (at most one is valid).
     pub out_of_budget: Vec<Ident>,
+    /// `creates CapType(field = param, ...) in root;` clauses (at most one
+    /// is valid).
+    pub creates: Vec<Creates>,
     /// The whole method.
+    pub span: Span,
+}
+
+/// `creates CapType(field = param, ...) in root;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Creates {
+    /// The cap type made.
+    pub cap: Ident,
+    /// `field = param` pairs: the new cap's fields set from parameters.
+    pub fields: Vec<(Ident, Ident)>,
+    /// The cap parameter naming the CNode the new cap goes into.
+    pub into: Ident,
+    /// The whole clause.
     pub span: Span,
 }
 

@@ -104,6 +104,14 @@ catalogue! {
     FieldOutsideCap = "E0432", Error, "field placed in a word caps do not have";
     DuplicateNumber = "E0433", Error, "two cap types with one tag, or two object types with one number";
     NumberOutOfRange = "E0434", Error, "cap tag or object-type number out of range";
+    UnknownOption = "E0440", Error, "unknown configuration option";
+    MalformedCondition = "E0441", Error, "malformed configuration condition";
+    TooManyOptions = "E0442", Error, "more configuration options than capc checks";
+    UnknownChosenOption = "E0443", Error, "configuration chosen with an option the spec does not declare";
+    CreationWithoutDerive = "E0444", Error, "created cap type not derived from the invoked cap type";
+    CreationDestination = "E0445", Error, "created cap's destination is not a CNode cap parameter";
+    CreationField = "E0446", Error, "created cap's field set from a parameter it cannot hold";
+    NumbersPerSize = "E0447", Error, "object-type numbers do not match the size argument's values";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 
@@ -152,6 +160,8 @@ catalogue! {
     UnusedConst = "W0003", Warning, "unused constant";
     MissingIdentity = "W0004", Warning, "cap type names an object but has no identity field";
     DonationSize = "W0005", Warning, "minimum donation is no size the donated Untyped can have";
+    NeverConfigured = "W0012", Warning, "condition true in no configuration";
+    UnusedOption = "W0013", Warning, "configuration option no condition names";
 }
 
 /// How serious a diagnostic is.

@@ -530,7 +530,7 @@ impl<'a> Printer<'a> {
                     }
                 });
             }
-            Rule::rights_item => {
+            Rule::rights_item | Rule::config_item => {
                 let kw = inner.next().expect("grammar: keyword");
                 self.leaf(&kw);
                 self.block(indent, inner.collect(), close, |s, right, indent| {
@@ -807,22 +807,32 @@ impl<'a> Printer<'a> {
         let args: Vec<_> = inner.collect();
         if !args.is_empty() {
             self.token("(");
-            self.comma_fill(args, 2, |s, arg| {
-                let mut kv = arg.into_inner();
-                let first = kv.next().expect("grammar: key or value");
-                if first.as_rule() == Rule::expr {
-                    s.expr(first);
-                    return;
-                }
-                s.leaf(&first);
-                if let Some(value) = kv.next() {
-                    s.assign();
-                    s.expr(value);
-                }
-            });
+            self.comma_fill(args, 2, Self::attr_arg);
             self.token(")");
         }
         self.token("]");
+    }
+
+    fn attr_arg(&mut self, arg: Pair<'_, Rule>) {
+        let mut kv = arg.into_inner();
+        let first = kv.next().expect("grammar: key or value");
+        match first.as_rule() {
+            Rule::expr => self.expr(first),
+            Rule::attr_call => {
+                let mut inner = first.into_inner();
+                self.leaf(&inner.next().expect("grammar: call name"));
+                self.token("(");
+                self.comma_fill(inner.collect(), 2, Self::attr_arg);
+                self.token(")");
+            }
+            _ => {
+                self.leaf(&first);
+                if let Some(value) = kv.next() {
+                    self.assign();
+                    self.expr(value);
+                }
+            }
+        }
     }
 
     fn size_param(&mut self, pair: Pair<'_, Rule>) {
@@ -1080,6 +1090,34 @@ impl<'a> Printer<'a> {
                     self.expr(arg);
                     self.token(")");
                 }
+            }
+            Rule::creates_clause => {
+                self.keyword("creates", &clause);
+                self.space();
+                let mut fields = Vec::new();
+                let mut idents = Vec::new();
+                for p in clause.into_inner() {
+                    match p.as_rule() {
+                        Rule::field_arg => fields.push(p),
+                        Rule::ident => idents.push(p),
+                        _ => {}
+                    }
+                }
+                self.leaf(&idents[0]);
+                if !fields.is_empty() {
+                    self.token("(");
+                    self.comma_fill(fields, 1, |s, f| {
+                        let mut kv = f.into_inner();
+                        s.leaf(&kv.next().expect("grammar: field"));
+                        s.assign();
+                        s.leaf(&kv.next().expect("grammar: parameter"));
+                    });
+                    self.token(")");
+                }
+                self.space();
+                self.token("in");
+                self.space();
+                self.leaf(&idents[1]);
             }
             _ => {
                 self.keyword("out_of_budget", &clause);

@@ -12,6 +12,7 @@
 
 pub mod ast;
 pub mod check;
+pub mod config;
 pub mod diag;
 pub mod fmt;
 pub mod interp;
@@ -79,10 +80,22 @@ impl Compilation {
 /// Fails only when `root` itself cannot be read; everything wrong inside a
 /// spec (including an unreadable import) is a diagnostic.
 pub fn compile(root: &Path, loader: &dyn SourceLoader) -> Result<Compilation, RootError> {
+    compile_with(root, loader, &[])
+}
+
+/// [`compile`] in the configuration with the options named in `chosen` on
+/// and every other off. The spec is checked in every configuration its
+/// `#[cfg(...)]` conditions tell apart ([`config`]); the model is the
+/// chosen configuration's.
+pub fn compile_with(
+    root: &Path,
+    loader: &dyn SourceLoader,
+    chosen: &[String],
+) -> Result<Compilation, RootError> {
     let loaded = load::load(root, loader)?;
     let mut diagnostics = loaded.diagnostics;
     let spec = if diagnostics.is_empty() {
-        let (spec, found) = check::check(&loaded.files);
+        let (spec, found) = config::check_all(&loaded.files, chosen);
         diagnostics.extend(found);
         spec
     } else {

@@ -63,6 +63,20 @@ pub struct Spec {
     pub invocations: Vec<MethodSet>,
     /// RPC interfaces between user tasks.
     pub interfaces: Vec<MethodSet>,
+    /// The spec's configuration options (`config { ... }`) in declaration
+    /// order, each on or off in the configuration this model is of.
+    pub configuration: Vec<ConfigOption>,
+}
+
+/// One configuration option and whether this model's configuration has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigOption {
+    /// Its name (`mcs`).
+    pub name: String,
+    /// Its doc comment.
+    pub docs: Vec<String>,
+    /// Whether it is on.
+    pub enabled: bool,
 }
 
 /// Limits of the target machine.
@@ -191,6 +205,13 @@ pub struct Object {
     /// declaration order: its index when no object type is numbered): the
     /// `ObjectType` discriminant and retype's type argument.
     pub number: u32,
+    /// `#[number(A, B, ...)]` on a sized type: one number per size
+    /// argument, `(argument, number)` in ascending argument order, the first
+    /// being `number` (seL4's one frame cap for three frame object types).
+    /// A retype whose type argument is one of these makes the object with
+    /// that size argument, whatever its size argument word says. Empty
+    /// otherwise.
+    pub numbers: Vec<(u64, u32)>,
     /// Where it is declared.
     pub span: Span,
 }
@@ -795,7 +816,26 @@ pub struct Method {
     /// waiting, never answered; it has no results, errors, donation or
     /// lent caps.
     pub oneway: bool,
+    /// The cap the invocation creates (`creates ...;`), if any.
+    pub creates: Option<Creation>,
     /// Where it is declared.
+    pub span: Span,
+}
+
+/// `creates CapType(field = param, ...) in root;`: a kernel invocation that
+/// makes a cap of `cap`, a child of the invoked cap by a `derive` rule
+/// (seL4's IRQControl Get, IOPortControl Issue), in the CNode of parameter
+/// `into`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Creation {
+    /// The cap type made.
+    pub cap: CapId,
+    /// Index in the method's parameters of the destination CNode's cap.
+    pub into: usize,
+    /// `(field index in the cap type, parameter index)`: the fields set
+    /// from parameters, in the order written; every other field is 0.
+    pub fields: Vec<(usize, usize)>,
+    /// Where the clause is.
     pub span: Span,
 }
 
@@ -822,8 +862,22 @@ impl Spec {
     pub fn object_by_number(&self, number: u64) -> Option<ObjectId> {
         self.objects
             .iter()
-            .position(|o| u64::from(o.number) == number)
+            .position(|o| {
+                u64::from(o.number) == number
+                    || o.numbers.iter().any(|&(_, n)| u64::from(n) == number)
+            })
             .map(|i| ObjectId(i as u32))
+    }
+
+    /// The size argument a retype type argument names by itself: `Some`
+    /// for a number of an object type numbered per size argument
+    /// ([`Object::numbers`]), whose size argument word is then not read.
+    pub fn size_arg_of_number(&self, number: u64) -> Option<u64> {
+        self.objects
+            .iter()
+            .flat_map(|o| &o.numbers)
+            .find(|&&(_, n)| u64::from(n) == number)
+            .map(|&(arg, _)| arg)
     }
 
     /// The cap type whose tag is `tag` (`None` for 0, the null cap).

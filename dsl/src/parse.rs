@@ -446,6 +446,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "struct",
             "enum",
             "type",
+            "config",
         ],
         Rule::field | Rule::attribute => &["#"],
         Rule::object_stmt => &[
@@ -464,6 +465,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "donates",
             "allocates",
             "out_of_budget",
+            "creates",
         ],
         Rule::method => &["fn"],
         Rule::field_type => &["ptr", "rights", "bool", "u"],
@@ -504,6 +506,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_type => "type",
         Rule::kw_string => "string",
         Rule::kw_option => "Option",
+        Rule::kw_config => "config",
         _ => return None,
     })
 }
@@ -663,7 +666,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::bool_type => "`bool`",
         Rule::word_type => "`word`",
         Rule::transfer | Rule::grant | Rule::lend => "`grant` or `lend`",
-        Rule::clause => "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`)",
+        Rule::clause => {
+            "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`, `creates`)"
+        }
         Rule::object_stmt => {
             "a statement (`size = ...;`, `align = ...;`, `memory = ...;`, `finalise = ...;`, `slot ...;`)"
         }
@@ -756,17 +761,33 @@ impl Builder {
         let mut args = Vec::new();
         let mut flags = Vec::new();
         let mut values = Vec::new();
+        let mut calls = Vec::new();
+        let mut all = Vec::new();
         for arg in inner {
+            let arg_span = self.span(&arg);
             let mut kv = arg.into_inner();
             let first = kv.next().expect("grammar: key or value");
             if first.as_rule() == Rule::expr {
                 values.push(self.expr(first)?);
+                all.push(AttrArg::Other(arg_span));
+                continue;
+            }
+            if first.as_rule() == Rule::attr_call {
+                let call = self.attr_call(first);
+                calls.push(call.clone());
+                all.push(AttrArg::Call(call));
                 continue;
             }
             let key = self.ident(first);
             match kv.next() {
-                Some(value) => args.push((key, self.expr(value)?)),
-                None => flags.push(key),
+                Some(value) => {
+                    args.push((key, self.expr(value)?));
+                    all.push(AttrArg::Other(arg_span));
+                }
+                None => {
+                    flags.push(key.clone());
+                    all.push(AttrArg::Name(key));
+                }
             }
         }
         Ok(Attribute {
@@ -774,8 +795,31 @@ impl Builder {
             args,
             flags,
             values,
+            calls,
+            all,
             span,
         })
+    }
+
+    /// `name(arg, ...)` inside an attribute (only its shape: `#[cfg]`
+    /// reads names and calls, and the checker rejects anything else).
+    fn attr_call(&self, pair: Pair<'_, Rule>) -> AttrCall {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(inner.next().expect("grammar: call name"));
+        let args = inner
+            .map(|arg| {
+                let arg_span = self.span(&arg);
+                let mut kv = arg.into_inner();
+                let first = kv.next().expect("grammar: key or value");
+                match first.as_rule() {
+                    Rule::attr_call => AttrArg::Call(self.attr_call(first)),
+                    Rule::ident if kv.next().is_none() => AttrArg::Name(self.ident(first)),
+                    _ => AttrArg::Other(arg_span),
+                }
+            })
+            .collect();
+        AttrCall { name, args, span }
     }
 
     fn item_kind(&self, pair: Pair<'_, Rule>) -> Result<ItemKind> {
@@ -817,6 +861,14 @@ impl Builder {
                 ItemKind::Target(TargetItem { name, settings })
             }
             Rule::rights_item => ItemKind::Rights(
+                inner
+                    .map(|r| {
+                        let (docs, name) = self.documented_ident(r);
+                        RightDecl { docs, name }
+                    })
+                    .collect(),
+            ),
+            Rule::config_item => ItemKind::Config(
                 inner
                     .map(|r| {
                         let (docs, name) = self.documented_ident(r);
@@ -1165,6 +1217,7 @@ impl Builder {
             donations: Vec::new(),
             allocations: Vec::new(),
             out_of_budget: Vec::new(),
+            creates: Vec::new(),
             span,
         };
         let mut seen_params = false;
@@ -1347,6 +1400,29 @@ impl Builder {
                     span,
                 });
             }
+            Rule::creates_clause => {
+                let mut idents = Vec::new();
+                let mut fields = Vec::new();
+                for p in clause.into_inner() {
+                    match p.as_rule() {
+                        Rule::field_arg => {
+                            let mut kv = p.into_inner();
+                            let field = self.ident(kv.next().expect("grammar: field"));
+                            let param = self.ident(kv.next().expect("grammar: parameter"));
+                            fields.push((field, param));
+                        }
+                        Rule::ident => idents.push(self.ident(p)),
+                        _ => {}
+                    }
+                }
+                let mut idents = idents.into_iter();
+                method.creates.push(Creates {
+                    cap: idents.next().expect("grammar: created cap"),
+                    fields,
+                    into: idents.next().expect("grammar: destination"),
+                    span,
+                });
+            }
             _ => method
                 .out_of_budget
                 .push(self.ident(clause.into_inner().next().expect("grammar: variant"))),
@@ -1450,6 +1526,7 @@ fn is_keyword(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::kw_use
+            | Rule::kw_config
             | Rule::kw_const
             | Rule::kw_target
             | Rule::kw_rights

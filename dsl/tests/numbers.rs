@@ -125,3 +125,51 @@ fn retype_names_the_object_type_by_its_number() {
         Err(OpError::InvalidArgument { index: 0 })
     );
 }
+
+/// `#[number(A, B, C)]` on a sized type: one number per size argument, in
+/// ascending order; each names the type and its size argument, and the
+/// interpreter's retype makes that size whatever its size argument says.
+#[test]
+fn a_type_numbered_per_size_argument() {
+    let text = SPEC.replace(
+        "object Notification {\n    size = 32;\n}",
+        "#[number(8, 9, 7)]\nobject Notification(bits in {5, 6, 7}) {\n    size = 1 << bits;\n}",
+    );
+    let text = text.replace(
+        "#[identity] #[object] notification: ptr(align = 32),",
+        "#[identity] #[object] notification: ptr(align = 32),\n    #[size_arg] bits: u3,",
+    );
+    let spec = spec(&text);
+    let notification = spec.object("Notification").unwrap();
+    let o = &spec.objects[notification.index()];
+    assert_eq!(o.number, 8);
+    assert_eq!(o.numbers, [(5, 8), (6, 9), (7, 7)]);
+    // The unnumbered Untyped takes 0; nothing else may take 7, 8 or 9.
+    assert_eq!(spec.object_by_number(7), Some(notification));
+    assert_eq!(spec.size_arg_of_number(9), Some(6));
+    assert_eq!(spec.size_arg_of_number(2), None, "Endpoint's one number");
+
+    let mut m = Machine::new(&spec, 4);
+    let mut ut = m.blank_cap(spec.cap("UntypedCap").unwrap());
+    ut.object = 0x10_0000;
+    ut.size_arg = 16;
+    let slot = Slot {
+        cnode: CNodeId::Root,
+        index: 0,
+    };
+    m.boot(slot, ut, "boot").expect("an empty slot");
+    // The size argument word (99) is not read: 7 names `bits` = 7.
+    let r = m.retype(&[0], 7, 99, &[], 1, 1).expect("room");
+    assert_eq!((r.object, r.size_bits), (notification, 7));
+    let r = m.retype(&[0], 9, 0, &[], 2, 1).expect("room");
+    assert_eq!(r.size_bits, 6);
+
+    // A number per value, or one: E0447.
+    let two = text.replace("#[number(8, 9, 7)]", "#[number(8, 9)]");
+    let c = compile_str("numbers.cap", &two);
+    assert_eq!(c.diagnostics[0].code.as_str(), "E0447", "{}", c.render());
+    // Taken numbers clash: E0433.
+    let clash = text.replace("#[number(8, 9, 7)]", "#[number(8, 2, 7)]");
+    let c = compile_str("numbers.cap", &clash);
+    assert_eq!(c.diagnostics[0].code.as_str(), "E0433", "{}", c.render());
+}

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use capc_dsl::{Code, SourceLoader, compile};
+use capc_dsl::{Code, SourceLoader, compile_with};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,13 +28,21 @@ impl SourceLoader for WorkspaceLoader {
 }
 
 /// Compiles `path` with a relative display name so snapshots carry no
-/// absolute paths.
+/// absolute paths. A case whose first line is `// cfg: a, b` is compiled
+/// in the configuration with the options `a` and `b` on.
 fn compile_relative(path: &Path) -> capc_dsl::Compilation {
     let root = workspace();
     let relative = path
         .strip_prefix(&root)
         .expect("test files are in the workspace");
-    compile(relative, &WorkspaceLoader(root.clone())).expect("test spec is readable")
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let chosen: Vec<String> = text
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("// cfg:"))
+        .map(|names| names.split(',').map(|n| n.trim().to_string()).collect())
+        .unwrap_or_default();
+    compile_with(relative, &WorkspaceLoader(root.clone()), &chosen).expect("test spec is readable")
 }
 
 #[test]

@@ -19,7 +19,8 @@ use quote::{quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::{DeriveInput, Ident, LitBool, LitInt, LitStr, Token};
 
-/// `"path"` followed by `, clients = bool` / `, servers = bool`.
+/// `"path"` followed by `, clients = bool` / `, servers = bool` /
+/// `, cfg(mcs, smp)` (the configuration options turned on).
 struct IncludeArgs {
     path: LitStr,
     options: capc::Options,
@@ -35,6 +36,16 @@ impl Parse for IncludeArgs {
                 break;
             }
             let key: Ident = input.parse()?;
+            if key == "cfg" && input.peek(syn::token::Paren) {
+                let content;
+                syn::parenthesized!(content in input);
+                let names =
+                    syn::punctuated::Punctuated::<Ident, Token![,]>::parse_terminated(&content)?;
+                options
+                    .configuration
+                    .extend(names.iter().map(|n| n.to_string()));
+                continue;
+            }
             input.parse::<Token![=]>()?;
             let value: LitBool = input.parse()?;
             match key.to_string().as_str() {
@@ -44,7 +55,7 @@ impl Parse for IncludeArgs {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown option `{other}`; the options are `clients = bool` and `servers = bool`"
+                            "unknown option `{other}`; the options are `clients = bool`, `servers = bool` and `cfg(option, ...)`"
                         ),
                     ));
                 }
@@ -71,6 +82,10 @@ fn errors(span: Span, messages: Vec<String>) -> TokenStream {
 /// ```ignore
 /// mod caps {
 ///     capc_macros::include_spec!("spec/kernel.cap", servers = false);
+/// }
+/// mod sel4 {
+///     // The spec's configuration with its `mcs` option on (`config { mcs, smp }`).
+///     capc_macros::include_spec!("spec/sel4.cap", cfg(mcs));
 /// }
 /// ```
 #[proc_macro]

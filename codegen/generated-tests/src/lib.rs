@@ -49,6 +49,21 @@ pub mod x86_64 {
     include!(concat!(env!("OUT_DIR"), "/x86_64.rs"));
 }
 
+/// seL4's x86_64 caps with MCS (`capc build --cfg mcs`).
+pub mod x86_64_mcs {
+    include!(concat!(env!("OUT_DIR"), "/sel4_mcs/x86_64.rs"));
+}
+
+/// seL4's x86_64 caps with SMP (`capc build --cfg smp`).
+pub mod x86_64_smp {
+    include!(concat!(env!("OUT_DIR"), "/sel4_smp/x86_64.rs"));
+}
+
+/// seL4's x86_64 caps with MCS and SMP.
+pub mod x86_64_mcs_smp {
+    include!(concat!(env!("OUT_DIR"), "/sel4_mcs_smp/x86_64.rs"));
+}
+
 /// The Barrelfish module under its file's stem, as the C differential test
 /// names each spec (tests/c_differential.rs).
 pub mod caps {

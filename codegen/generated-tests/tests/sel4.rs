@@ -188,9 +188,10 @@ fn every_tag_is_sel4s_cap_type() {
 
 /// seL4's object-type numbers on x86_64 without MCS (libsel4's
 /// objecttype.h files: the generic types, then the x86_64 mode's, then
-/// x86's): one frame type here stands for seL4_X86_4K (8), its 2 MiB (9)
-/// and 1 GiB (7) frames being the same object type; seL4 numbers no ASID
-/// pool (12 here, past its numbers).
+/// x86's): one frame type here has seL4_X86_4K's number (8) and, per size
+/// argument, seL4_X86_LargePageObject's (9) and seL4_X64_HugePageObject's
+/// (7) (`frame_sizes_have_sel4s_numbers`); seL4 numbers no ASID pool (12
+/// here, past its numbers).
 const SEL4_OBJECTS: &[(ObjectType, u64, &str)] = &[
     (ObjectType::Untyped, 0, "seL4_UntypedObject"),
     (ObjectType::Tcb, 1, "seL4_TCBObject"),
@@ -358,6 +359,16 @@ fn labels_are_sel4s() {
         ),
         (IrqHandlerCapLabel::Clear as u64, 29, "IRQClearIRQHandler"),
         (DomainCapLabel::Set as u64, 30, "DomainSetSet"),
+        (
+            DomainCapLabel::ScheduleConfigure as u64,
+            31,
+            "DomainScheduleConfigure",
+        ),
+        (
+            DomainCapLabel::ScheduleSetStart as u64,
+            32,
+            "DomainScheduleSetStart",
+        ),
     ];
     for &(ours, sel4, name) in labels {
         assert_eq!(ours, sel4, "{name}");
@@ -368,4 +379,119 @@ fn labels_are_sel4s() {
         "the decoder takes seL4's number"
     );
     assert_eq!(CNodeCapLabel::from_word(1), None);
+}
+
+/// IRQControl's Get and IOPortControl's Issue create caps (`creates`):
+/// the label enum says which cap type, the decoded arguments build the new
+/// cap from the arguments, and a `derive` rule makes it a child of the
+/// invoked cap.
+#[test]
+fn creation_invocations_build_the_new_cap() {
+    assert_eq!(
+        IrqControlCapLabel::Get.creates(),
+        Some(CapType::IrqHandlerCap)
+    );
+    assert_eq!(
+        IoPortControlCapLabel::Issue.creates(),
+        Some(CapType::IoPortCap)
+    );
+    let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
+    let mut msg = [0u64; 8];
+    let mut caps = [0u64; 3];
+    let info = encode_irq_control_cap_get(9, 0x40, 7, 64, &mut msg, &mut caps);
+    let decoded =
+        decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a well-formed Get");
+    let IrqControlCapInvocation::Get(args) = decoded;
+    let handler = args.created().expect("IRQ 9 fits");
+    assert_eq!(handler.irq(), 9);
+    assert_eq!(handler.cap().words(), [16 << 59, 9]);
+    // An IRQ number wider than seL4's 12 bits is refused, not truncated.
+    let too_wide = IrqControlCapGet {
+        irq: 1 << 12,
+        ..args
+    };
+    assert!(too_wide.created().is_err());
+
+    let issue = IoPortControlCapIssue {
+        first_port: 0x3f8,
+        last_port: 0x3ff,
+        root,
+        index: 8,
+        depth: 64,
+    };
+    let port = issue.created().expect("16-bit ports");
+    assert_eq!((port.first_port(), port.last_port()), (0x3f8, 0x3ff));
+    assert_eq!(port.cap().words()[0], 19 << 59 | 0x3f8 << 40 | 0x3ff << 24);
+    assert!(
+        IoPortControlCapIssue {
+            last_port: 1 << 16,
+            ..issue
+        }
+        .created()
+        .is_err()
+    );
+
+    // The derivation rules put the new caps under the control caps, any
+    // number of them.
+    for (made, from) in [
+        (CapType::IrqHandlerCap, CapType::IrqControlCap),
+        (CapType::IoPortCap, CapType::IoPortControlCap),
+    ] {
+        let rule = made.derived_from().expect("a derive rule");
+        assert_eq!(
+            (rule.source, rule.target, rule.multiple),
+            (from, made, true)
+        );
+    }
+    let control = Cap::from_words([IrqControlCap::TAG << 59, 0]);
+    let derived = derive(control, CapType::IrqHandlerCap, true).expect("#[multiple]");
+    assert_eq!(derived.cap_type(), Some(CapType::IrqHandlerCap));
+}
+
+/// seL4's three frame object types are one object type numbered per size
+/// argument (`#[number(8, 9, 7)]`): each number names its size, and a
+/// retype with it makes frames of that size whatever its size argument
+/// word says, as seL4 ignores `size_bits` for frames.
+#[test]
+fn frame_sizes_have_sel4s_numbers() {
+    for (number, arg, sel4) in [
+        (8, 0, "seL4_X86_4K"),
+        (9, 1, "seL4_X86_LargePageObject"),
+        (7, 2, "seL4_X64_HugePageObject"),
+    ] {
+        assert_eq!(
+            ObjectType::sized_number(number),
+            Some((ObjectType::Frame, arg)),
+            "{sel4}"
+        );
+    }
+    assert_eq!(
+        ObjectType::sized_number(10),
+        None,
+        "the page table's number"
+    );
+    assert_eq!(ObjectType::from_word(9), None, "the enum is one type");
+    let untyped = UntypedCap::new(0x4000_0000, 30, false, 0).expect("1 GiB");
+    for (number, size_bits) in [(8, 12), (9, 21), (7, 30)] {
+        let request = RetypeRequest {
+            object_type: number,
+            // Not read for a frame number: any word.
+            size_arg: 0xdead,
+            offset: 0,
+            count: 1,
+        };
+        let placement = retype(
+            untyped.cap(),
+            false,
+            &request,
+            Some(Destination { slots: 4 }),
+            |_| true,
+        )
+        .unwrap_or_else(|e| panic!("type {number}: {e:?}"));
+        assert_eq!(placement.object_type, ObjectType::Frame);
+        assert_eq!(placement.size_bits, size_bits, "type {number}");
+        let frame =
+            FrameCap::from_cap(placement.cap(0, false).expect("a cap")).expect("a frame cap");
+        assert_eq!(frame.page_size(), placement.size_arg, "capFSize");
+    }
 }

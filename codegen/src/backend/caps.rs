@@ -163,6 +163,33 @@ fn objects(g: &Gen<'_>) -> TokenStream {
         let name = &o.name;
         quote!(ObjectType::#v => #name)
     });
+    // Only a spec with a type numbered per size argument has `sized_number`.
+    let sized_arms: Vec<TokenStream> = objects
+        .iter()
+        .flat_map(|o| {
+            let v = object_variant(o);
+            o.numbers.iter().map(move |&(arg, n)| {
+                let n = lit(n.into());
+                let arg = lit(arg);
+                quote!(#n => Some((ObjectType::#v, #arg)))
+            })
+        })
+        .collect();
+    let sized_number = (!sized_arms.is_empty()).then(|| {
+        quote! {
+            /// The object type and size argument a number of a type
+            /// numbered per size argument names (`#[number(A, B, ...)]`, as
+            /// seL4 numbers its 4 KiB, 2 MiB and 1 GiB frames): a retype
+            /// with it makes that size, whatever its size argument word
+            /// says. `None` for any other word.
+            pub const fn sized_number(word: u64) -> Option<(ObjectType, u64)> {
+                match word {
+                    #(#sized_arms,)*
+                    _ => None,
+                }
+            }
+        }
+    });
     let sizes = objects.iter().map(|o| {
         let v = object_variant(o);
         let min = lit(o.size.min_arg());
@@ -269,6 +296,8 @@ fn objects(g: &Gen<'_>) -> TokenStream {
                     _ => None,
                 }
             }
+
+            #sized_number
 
             /// The name used in the spec.
             pub const fn name(self) -> &'static str {

@@ -45,11 +45,34 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
         }
     });
     let consts = spec_consts(g);
+    let configuration = (!g.spec.configuration.is_empty()).then(|| {
+        let on = g
+            .spec
+            .configuration
+            .iter()
+            .filter(|o| o.enabled)
+            .map(|o| o.name.as_str());
+        let declared: Vec<String> = g
+            .spec
+            .configuration
+            .iter()
+            .map(|o| format!("`{}`", o.name))
+            .collect();
+        let doc = format!(
+            " The configuration this module is generated for: the options of the spec's `config` block that are on (of {}).",
+            declared.join(", ")
+        );
+        quote! {
+            #[doc = #doc]
+            pub const CONFIGURATION: &[&str] = &[#(#on),*];
+        }
+    });
     quote! {
         #consts
 
         #target_doc
         pub mod target {
+            #configuration
             /// Width of a physical or virtual address in bits.
             pub const ADDRESS_BITS: u32 = #address_bits;
             /// Width of the cap type tag, at bit `TAG_SHIFT` of word 0.

@@ -764,6 +764,26 @@ fn label_enum(
         let c = lit(cap_count(&m.params));
         quote!(#c)
     });
+    // Only blocks with a creating method have `creates`, so other specs'
+    // modules do not change.
+    let creates = set.methods.iter().any(|m| m.creates.is_some()).then(|| {
+        let body = per_method(&|m| match &m.creates {
+            Some(c) => {
+                let v = ident(&g.spec.caps[c.cap.index()].name);
+                quote!(Some(CapType::#v))
+            }
+            None => quote!(None),
+        });
+        quote! {
+            /// The cap type the method creates (its `creates` clause), if
+            /// any: the kernel puts the new cap in the CNode of the
+            /// method's destination parameter, as a child of the invoked
+            /// cap.
+            pub const fn creates(self) -> Option<CapType> {
+                #body
+            }
+        }
+    });
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -793,6 +813,8 @@ fn label_enum(
             pub const fn request_caps(self) -> usize {
                 #caps
             }
+
+            #creates
         }
     }
 }
@@ -864,12 +886,77 @@ fn args_struct(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStream
         let fdoc = format!(" Parameter {}", describe(g, &slot));
         quote!(#[doc = #fdoc] pub #f: #t)
     });
+    let created = m.creates.as_ref().map(|c| created_method(g, m, c, name));
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         #[allow(non_camel_case_types)]
         pub struct #name {
             #(#fields,)*
+        }
+
+        #created
+    }
+}
+
+/// `impl Args { fn created(&self) }` for a method with a `creates`
+/// clause: the new cap, its fields from the arguments the clause names,
+/// every other field 0.
+fn created_method(
+    g: &Gen<'_>,
+    m: &Method,
+    c: &capc_dsl::model::Creation,
+    args_name: &Ident,
+) -> TokenStream {
+    let new_cap = &g.spec.caps[c.cap.index()];
+    let view = ident(&new_cap.name);
+    let args = new_cap.fields.iter().enumerate().map(|(i, f)| {
+        let from = c
+            .fields
+            .iter()
+            .find(|(field, _)| *field == i)
+            .map(|(_, p)| &m.params[*p]);
+        match (from, &f.kind) {
+            (Some(p), FieldKind::Bool) => {
+                let p = ident(&p.name);
+                quote!(self.#p)
+            }
+            (Some(p), _) => {
+                let cast = matches!(p.kind, ParamKind::Scalar(Scalar::Uint(n)) if n <= 32);
+                let p = ident(&p.name);
+                if cast {
+                    quote!(self.#p as u64)
+                } else {
+                    quote!(self.#p)
+                }
+            }
+            (None, FieldKind::Bool) => quote!(false),
+            (None, FieldKind::Rights { .. }) => quote!(Rights::NONE),
+            (None, _) => quote!(0),
+        }
+    });
+    let set: Vec<String> = c
+        .fields
+        .iter()
+        .map(|(f, p)| format!("`{}` from `{}`", new_cap.fields[*f].name, m.params[*p].name))
+        .collect();
+    let doc = format!(
+        " The `{}` this invocation creates (its `creates` clause), to go into the CNode of `{}`: {}, every other field 0. Fails as `{}::new` does, on a value its field cannot hold.",
+        new_cap.name,
+        m.params[c.into].name,
+        if set.is_empty() {
+            "no field from the arguments".to_string()
+        } else {
+            set.join(", ")
+        },
+        new_cap.name
+    );
+    quote! {
+        impl #args_name {
+            #[doc = #doc]
+            pub const fn created(&self) -> Result<#view, FieldError> {
+                #view::new(#(#args),*)
+            }
         }
     }
 }

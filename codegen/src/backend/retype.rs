@@ -363,8 +363,39 @@ fn rule_const(g: &Gen<'_>, r: &Retype) -> proc_macro2::Ident {
     )
 }
 
+/// How a generated retype reads the request's object type and size
+/// argument: `(the placement's size_arg field, the type's number, the size
+/// argument, the statements that read them)`. A spec with a type numbered
+/// per size argument reads both through `ObjectType::sized_number`; any
+/// other spec's retype reads the request as it is.
+fn sized_request(g: &Gen<'_>) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
+    let per_size = g.spec.objects.iter().any(|o| !o.numbers.is_empty());
+    if !per_size {
+        return (
+            quote!(size_arg: request.size_arg),
+            quote!(request.object_type),
+            quote!(request.size_arg),
+            quote!(),
+        );
+    }
+    (
+        quote!(size_arg),
+        quote!(number),
+        quote!(size_arg),
+        quote! {
+            // A number of a type numbered per size argument names the
+            // size argument too: the request's size argument is not read.
+            let (number, size_arg) = match ObjectType::sized_number(request.object_type) {
+                Some((object_type, arg)) => (object_type as u64, arg),
+                None => (request.object_type, request.size_arg),
+            };
+        },
+    )
+}
+
 fn retype(g: &Gen<'_>) -> TokenStream {
     let rules = rules(g);
+    let (size_arg_field, number, size_arg, normalise) = sized_request(g);
     let consts = rules.iter().map(|r| {
         let c = &g.spec.caps[r.source.index()];
         let name = rule_const(g, r);
@@ -709,14 +740,15 @@ fn retype(g: &Gen<'_>) -> TokenStream {
         ) -> Result<Placement, RetypeError> {
             let rule = source.cap_type().and_then(RetypeRule::of).ok_or(RetypeError::IllegalOperation)?;
             let memory = UntypedMemory::of(source).ok_or(RetypeError::IllegalOperation)?;
-            let object_type = ObjectType::from_word(request.object_type)
+            #normalise
+            let object_type = ObjectType::from_word(#number)
                 .filter(|t| rule.allows(*t))
                 .ok_or(RetypeError::InvalidArgument { index: 0 })?;
-            let size_bits = match object_type.size_bits(request.size_arg) {
+            let size_bits = match object_type.size_bits(#size_arg) {
                 Ok(bits) => bits,
                 // Below the smallest: seL4's InvalidArgument (a CNode of
                 // radix 0, an Untyped below the minimum).
-                Err(e) if request.size_arg < e.min => {
+                Err(e) if #size_arg < e.min => {
                     return Err(RetypeError::InvalidArgument { index: 1 });
                 }
                 Err(e) => return Err(RetypeError::RangeError { min: e.min, max: e.max }),
@@ -746,7 +778,7 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             }
             let placement = Placement {
                 object_type,
-                size_arg: request.size_arg,
+                #size_arg_field,
                 size_bits,
                 first,
                 count: request.count,
@@ -770,6 +802,7 @@ fn retype(g: &Gen<'_>) -> TokenStream {
 /// `RetypeRule::at_offset` and `retype_at`, for a spec with an
 /// `#[at_offset]` retype rule.
 fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
+    let (size_arg_field, number, size_arg, normalise) = sized_request(g);
     let arms = rules.iter().filter(|r| r.at_offset).map(|r| {
         let view = ident(&g.spec.caps[r.source.index()].name);
         quote!(CapType::#view)
@@ -833,12 +866,13 @@ fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
                 .filter(RetypeRule::at_offset)
                 .ok_or(RetypeError::IllegalOperation)?;
             let memory = UntypedMemory::of(source).ok_or(RetypeError::IllegalOperation)?;
-            let object_type = ObjectType::from_word(request.object_type)
+            #normalise
+            let object_type = ObjectType::from_word(#number)
                 .filter(|t| rule.allows(*t))
                 .ok_or(RetypeError::InvalidArgument { index: 0 })?;
-            let size_bits = match object_type.size_bits(request.size_arg) {
+            let size_bits = match object_type.size_bits(#size_arg) {
                 Ok(bits) => bits,
-                Err(e) if request.size_arg < e.min => {
+                Err(e) if #size_arg < e.min => {
                     return Err(RetypeError::InvalidArgument { index: 1 });
                 }
                 Err(e) => return Err(RetypeError::RangeError { min: e.min, max: e.max }),
@@ -876,7 +910,7 @@ fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
             }
             let placement = Placement {
                 object_type,
-                size_arg: request.size_arg,
+                #size_arg_field,
                 size_bits,
                 first,
                 count: request.count,

@@ -402,7 +402,42 @@ fn retype(h: &mut Header<'_, '_>) {
     );
 
     let f = h.name(format!("{l}_retype"), "the retype validator");
-    let body = RETYPE_BODY.replace("@l@", &l).replace("@U@", &u);
+    // A type numbered per size argument (`#[number(A, B, ...)]`) names its
+    // size argument itself: the request's two words are read into locals,
+    // the per-size numbers replaced by the type's number and argument.
+    let per_size: Vec<String> = h
+        .g
+        .spec
+        .objects
+        .iter()
+        .flat_map(|o| {
+            o.numbers.iter().map(move |&(arg, n)| {
+                format!(
+                    "    case {n}:\n        object_type = {};\n        size_arg = {};\n        break;\n",
+                    o.number,
+                    u64_lit(arg)
+                )
+            })
+        })
+        .collect();
+    let (object_type, size_arg, normalise) = if per_size.is_empty() {
+        ("request->object_type", "request->size_arg", String::new())
+    } else {
+        (
+            "object_type",
+            "size_arg",
+            format!(
+                "    uint64_t object_type = request->object_type, size_arg = request->size_arg;\n\n    switch (object_type) {{\n{}    default:\n        break;\n    }}\n",
+                per_size.concat()
+            ),
+        )
+    };
+    let body = RETYPE_BODY
+        .replace("@N@", &normalise)
+        .replace("@T@", object_type)
+        .replace("@A@", size_arg)
+        .replace("@l@", &l)
+        .replace("@U@", &u);
     let _ = writeln!(h.out, "{}", body.replace("@f@", &f));
 }
 
@@ -447,7 +482,7 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
     uint32_t align_bits;
     int bits;
     @l@_cap_t updated_source, cap;
-
+@N@
     result->index = 0;
     result->min = 0;
     result->max = 0;
@@ -456,13 +491,13 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
         || !@l@_untyped_memory_of(source, &memory)) {
         return @U@_RETYPE_ILLEGAL_OPERATION;
     }
-    if (!@l@_retype_rule_allows(@l@_cap_get_tag(source), request->object_type)) {
+    if (!@l@_retype_rule_allows(@l@_cap_get_tag(source), @T@)) {
         return @U@_RETYPE_INVALID_ARGUMENT;
     }
-    bits = @l@_object_size_bits(request->object_type, request->size_arg);
+    bits = @l@_object_size_bits(@T@, @A@);
     if (bits < 0) {
-        @l@_object_arg_bounds(request->object_type, &min, &max);
-        if (request->size_arg < min) {
+        @l@_object_arg_bounds(@T@, &min, &max);
+        if (@A@ < min) {
             result->index = 1;
             return @U@_RETYPE_INVALID_ARGUMENT;
         }
@@ -500,7 +535,7 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
         return @U@_RETYPE_NOT_ENOUGH_MEMORY;
     }
     bytes = request->count << bits;
-    align_bits = @l@_object_align_bits(request->object_type, (uint32_t)bits);
+    align_bits = @l@_object_align_bits(@T@, (uint32_t)bits);
     if (align_bits >= 64 || memory.size > UINT64_MAX - memory.base
         || watermark > UINT64_MAX - memory.base) {
         result->left = left;
@@ -522,7 +557,7 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
         result->left = left;
         return @U@_RETYPE_NOT_ENOUGH_MEMORY;
     }
-    if (!@l@_object_may_hold(request->object_type, memory.device)) {
+    if (!@l@_object_may_hold(@T@, memory.device)) {
         result->index = 1;
         return @U@_RETYPE_INVALID_ARGUMENT;
     }
@@ -530,12 +565,12 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
      * made, every earlier one can. */
     last = (request->count - 1) << bits;
     if (last > UINT64_MAX - first
-        || !@l@_cap_for(request->object_type, first + last, request->size_arg, memory.device,
+        || !@l@_cap_for(@T@, first + last, @A@, memory.device,
                         &cap)) {
         return @U@_RETYPE_ILLEGAL_OPERATION;
     }
-    result->placement.object_type = request->object_type;
-    result->placement.size_arg = request->size_arg;
+    result->placement.object_type = @T@;
+    result->placement.size_arg = @A@;
     result->placement.size_bits = (uint32_t)bits;
     result->placement.first = first;
     result->placement.count = request->count;

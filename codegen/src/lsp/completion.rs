@@ -83,6 +83,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "struct",
     "enum",
     "type",
+    "config",
     "fn",
     "slot",
     "size",
@@ -96,6 +97,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "requires",
     "donates",
     "allocates",
+    "creates",
     "out_of_budget",
     "grant",
     "lend",
@@ -122,4 +124,5 @@ pub(super) const OTHER_ATTRIBUTES: &[&str] = &[
     "label",
     "label_base",
     "oneway",
+    "cfg",
 ];

@@ -276,6 +276,7 @@ impl Walker {
                     self.declare(Symbol::Right(r.name.name.clone()), &r.name);
                 }
             }
+            ItemKind::Config(_) => {}
             ItemKind::Object(o) => self.object(o),
             ItemKind::Errors(e) => {
                 let errors = &e.name.name;

@@ -181,6 +181,23 @@ pub(super) fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymb
                         .collect(),
                 )
             }
+            ItemKind::Config(options) => {
+                let Some(first) = options.first() else {
+                    continue;
+                };
+                symbol(
+                    text,
+                    "config",
+                    None,
+                    SymbolKind::ENUM,
+                    span,
+                    first.name.span,
+                    options
+                        .iter()
+                        .map(|r| leaf(&r.name, SymbolKind::BOOLEAN))
+                        .collect(),
+                )
+            }
             ItemKind::Object(o) => symbol(
                 text,
                 &o.name.name,

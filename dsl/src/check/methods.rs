@@ -39,9 +39,12 @@ struct Known<'m> {
     rights: &'m [model::Right],
     retypes: &'m [model::Retype],
     error_sets: &'m [model::ErrorSet],
+    derives: &'m [model::Derive],
 }
 
 impl Ctx<'_> {
+    // One argument per earlier pass's result, as `Known` holds them.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn check_methods(
         &mut self,
         target: Option<&model::Target>,
@@ -50,6 +53,7 @@ impl Ctx<'_> {
         rights: &[model::Right],
         retypes: &[model::Retype],
         error_sets: &[model::ErrorSet],
+        derives: &[model::Derive],
     ) -> (Vec<model::MethodSet>, Vec<model::MethodSet>) {
         let Some(target) = target else {
             return (Vec::new(), Vec::new());
@@ -61,6 +65,7 @@ impl Ctx<'_> {
             rights,
             retypes,
             error_sets,
+            derives,
         };
         let mut invoked: BTreeMap<usize, Span> = BTreeMap::new();
         let mut invocations = Vec::new();
@@ -352,6 +357,16 @@ impl Ctx<'_> {
                 ok = false;
             }
         }
+        let creates = self.check_creates(
+            method,
+            kind == SetKind::Invocations,
+            cap,
+            &params,
+            known.caps,
+            known.derives,
+        );
+        ok &= creates.is_ok();
+        let creates = creates.unwrap_or(None);
         if !ok {
             return None;
         }
@@ -376,6 +391,7 @@ impl Ctx<'_> {
             errors: error_indices,
             donation,
             oneway,
+            creates,
             span: method.name.span,
         })
     }

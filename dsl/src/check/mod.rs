@@ -23,6 +23,7 @@
 
 mod asid_pool;
 mod caps;
+mod creates;
 mod derive;
 mod eval;
 mod inherit;
@@ -136,7 +137,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         for item in &file.items {
             items.all.push(item);
             match &item.kind {
-                ItemKind::Use(_) => {}
+                ItemKind::Use(_) | ItemKind::Config(_) => {}
                 ItemKind::Const(c) => items.consts.push((item, c)),
                 ItemKind::Target(t) => items.targets.push((item, t)),
                 ItemKind::Rights(r) => items.rights.extend(r),
@@ -197,6 +198,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         &rights,
         &retypes,
         &error_sets,
+        &derives,
     );
     // Unused-item lints only once the spec is otherwise fine: after an error
     // (a misspelt constant, a cycle ...) "never used" is a consequence, not
@@ -229,6 +231,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 .collect(),
             invocations,
             interfaces,
+            configuration: Vec::new(),
         }),
         _ => None,
     };

@@ -21,6 +21,13 @@ use super::Ctx;
 /// C enum constant, at most 2^31 - 1 on every target.
 pub const MAX_OBJECT_NUMBER: u64 = (1 << 31) - 1;
 
+/// The numbers after the first of each item's `#[number(A, B, ...)]`,
+/// each with where it is written (empty for items with one number).
+pub(super) type ExtraNumbers = Vec<Vec<(u64, Span)>>;
+
+/// Each item's one number (or first of several), with where it is given.
+type Explicit = Vec<Option<(u64, Span)>>;
+
 /// What is being numbered.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -55,50 +62,112 @@ impl Ctx<'_> {
     pub(super) fn cap_tags(&mut self, target: Option<&model::Target>) -> Option<Vec<u32>> {
         let items: Vec<(&ast::Item, &ast::Ident)> =
             self.items.caps.iter().map(|(i, c)| (*i, &c.name)).collect();
-        let explicit = self.explicit_numbers(&items, Kind::Tag)?;
+        let (explicit, _) = self.explicit_numbers(&items, Kind::Tag)?;
         let target = target?;
         let limit = (1u64 << target.tag_bits) - 1;
         let names: Vec<&ast::Ident> = items.iter().map(|(_, n)| *n).collect();
-        self.assign(&names, &explicit, Kind::Tag, 1, limit, Some(target))
+        self.assign(&names, &explicit, &[], Kind::Tag, 1, limit, Some(target))
     }
 
-    /// Each object type's number, in declaration order; `None` after an
-    /// error.
-    pub(super) fn object_numbers(&mut self) -> Option<Vec<u32>> {
+    /// Each object type's number, in declaration order, and the numbers
+    /// after the first of a `#[number(A, B, ...)]` (one per further value
+    /// of the size argument, checked against its domain by the caller);
+    /// `None` after an error.
+    pub(super) fn object_numbers(&mut self) -> Option<(Vec<u32>, ExtraNumbers)> {
         let items: Vec<(&ast::Item, &ast::Ident)> = self
             .items
             .objects
             .iter()
             .map(|(i, o)| (*i, &o.name))
             .collect();
-        let explicit = self.explicit_numbers(&items, Kind::Object)?;
+        let (explicit, extra) = self.explicit_numbers(&items, Kind::Object)?;
         let names: Vec<&ast::Ident> = items.iter().map(|(_, n)| *n).collect();
-        self.assign(&names, &explicit, Kind::Object, 0, MAX_OBJECT_NUMBER, None)
+        let numbers = self.assign(
+            &names,
+            &explicit,
+            &extra,
+            Kind::Object,
+            0,
+            MAX_OBJECT_NUMBER,
+            None,
+        )?;
+        Some((numbers, extra))
     }
 
     /// The attribute's value on each item (`E0404` when given twice or
-    /// malformed).
+    /// malformed), and on object types the values after the first.
     fn explicit_numbers(
         &mut self,
         items: &[(&ast::Item, &ast::Ident)],
         kind: Kind,
-    ) -> Option<Vec<Option<(u64, Span)>>> {
+    ) -> Option<(Explicit, ExtraNumbers)> {
         let mut ok = true;
         let mut out = Vec::new();
+        let mut extras = Vec::new();
         for (item, name) in items {
             let mut explicit: Option<(u64, Span)> = None;
+            let mut extra = Vec::new();
             for attr in item.attrs.iter().filter(|a| a.name.name == kind.attr()) {
+                if kind == Kind::Object && attr.all.len() > 1 && explicit.is_none() {
+                    match self.number_list(attr) {
+                        Some(list) => {
+                            explicit = Some((list[0].0, attr.span));
+                            extra = list[1..].to_vec();
+                        }
+                        None => ok = false,
+                    }
+                    continue;
+                }
                 ok &= self.number_once(attr, &name.name, &mut explicit);
             }
             out.push(explicit);
+            extras.push(extra);
         }
-        ok.then_some(out)
+        ok.then_some((out, extras))
     }
 
+    /// The values of `#[number(A, B, ...)]`, each with its span (`E0404`
+    /// for an argument that is not a value).
+    fn number_list(&mut self, attr: &ast::Attribute) -> Option<Vec<(u64, Span)>> {
+        let mut out = Vec::new();
+        for arg in &attr.all {
+            let expr = match arg {
+                ast::AttrArg::Name(n) => ast::Expr {
+                    kind: ast::ExprKind::Name(n.name.clone()),
+                    span: n.span,
+                },
+                ast::AttrArg::Other(span) => match attr.values.iter().find(|e| e.span == *span) {
+                    Some(e) => e.clone(),
+                    None => {
+                        self.number_list_misuse(*span);
+                        return None;
+                    }
+                },
+                ast::AttrArg::Call(c) => {
+                    self.number_list_misuse(c.span);
+                    return None;
+                }
+            };
+            let value = self.eval_reported(&expr, None)?;
+            out.push((value, expr.span));
+        }
+        Some(out)
+    }
+
+    fn number_list_misuse(&mut self, span: Span) {
+        self.diags.push(
+            Diagnostic::new(Code::AttributeMisuse, span, "`#[number(...)]` takes numbers")
+                .label("not a number")
+                .help("write `#[number(N)]`, or one number per value of the size argument: `#[number(8, 9, 7)]`"),
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn assign(
         &mut self,
         names: &[&ast::Ident],
         explicit: &[Option<(u64, Span)>],
+        extra: &[Vec<(u64, Span)>],
         kind: Kind,
         first: u64,
         limit: u64,
@@ -106,8 +175,18 @@ impl Ctx<'_> {
     ) -> Option<Vec<u32>> {
         let mut ok = true;
         let mut taken: std::collections::BTreeMap<u64, (usize, Span)> = Default::default();
-        for (i, e) in explicit.iter().enumerate() {
-            let Some((value, span)) = *e else { continue };
+        let entries = explicit
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.map(|(value, span)| (i, value, span)))
+            .chain(
+                extra
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, list)| list.iter().map(move |&(value, span)| (i, value, span))),
+            )
+            .collect::<Vec<_>>();
+        for (i, value, span) in entries {
             if !(first..=limit).contains(&value) {
                 let mut d = Diagnostic::new(
                     Code::NumberOutOfRange,
@@ -149,6 +228,7 @@ impl Ctx<'_> {
                 let mut free = value;
                 while taken.contains_key(&free)
                     || explicit.iter().any(|e| e.is_some_and(|(v, _)| v == free))
+                    || extra.iter().flatten().any(|(v, _)| *v == free)
                 {
                     free += 1;
                 }

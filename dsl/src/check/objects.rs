@@ -9,6 +9,7 @@
 use crate::ast::{Domain, ObjectKind};
 use crate::diag::{Code, Diagnostic};
 use crate::model::{self, Finaliser, SizeRule};
+use crate::source::Span;
 
 use super::eval::{EvalError, bytes};
 use super::{Ctx, TypeSym};
@@ -26,12 +27,66 @@ impl Ctx<'_> {
         (0..self.items.objects.len())
             .map(|i| {
                 let object = self.check_object(i, address_bits)?;
+                let (numbers, extra) = numbers.as_ref()?;
+                let number = numbers[i];
+                let per_size = self.numbers_per_size(i, &object, number, &extra[i])?;
                 Some(model::Object {
-                    number: numbers.as_ref()?[i],
+                    number,
+                    numbers: per_size,
                     ..object
                 })
             })
             .collect()
+    }
+
+    /// `#[number(A, B, ...)]`: one number per value of the size argument,
+    /// in ascending order (`E0447` otherwise).
+    fn numbers_per_size(
+        &mut self,
+        index: usize,
+        object: &model::Object,
+        first: u32,
+        extra: &[(u64, Span)],
+    ) -> Option<Vec<(u64, u32)>> {
+        if extra.is_empty() {
+            return Some(Vec::new());
+        }
+        let args: Vec<u64> = object.size.table.iter().map(|&(arg, _)| arg).collect();
+        if object.size.param.is_none() || args.len() != extra.len() + 1 {
+            let (item, _) = self.items.objects[index];
+            let span = item
+                .attrs
+                .iter()
+                .find(|a| a.name.name == "number")
+                .map_or(object.span, |a| a.span);
+            let d = Diagnostic::new(
+                Code::NumbersPerSize,
+                span,
+                format!(
+                    "`{}` is given {} object-type numbers for {} size {}",
+                    object.name,
+                    extra.len() + 1,
+                    args.len(),
+                    if args.len() == 1 { "argument" } else { "arguments" }
+                ),
+            )
+            .label("one number per value of the size argument")
+            .with_secondary(object.span, match &object.size.param {
+                Some(p) => format!("`{p}` takes {} values", args.len()),
+                None => "a fixed size: one number".to_string(),
+            })
+            .note("several numbers name the object type with each size argument, as seL4 numbers its 4 KiB, 2 MiB and 1 GiB frames");
+            self.diags.push(d.help(if object.size.param.is_none() {
+                "give one number".to_string()
+            } else {
+                format!("give {} numbers, or one", args.len())
+            }));
+            return None;
+        }
+        let numbers = std::iter::once(u64::from(first))
+            .chain(extra.iter().map(|&(n, _)| n))
+            .map(|n| n as u32);
+        Some(args.into_iter().zip(numbers).collect())
     }
 
     fn check_object(&mut self, index: usize, address_bits: u32) -> Option<model::Object> {
@@ -267,6 +322,7 @@ impl Ctx<'_> {
             asid_pool: None,
             // Set by `check_objects` from the numbering pass.
             number: 0,
+            numbers: Vec::new(),
             span: object.name.span,
         })
     }

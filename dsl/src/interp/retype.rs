@@ -112,6 +112,9 @@ impl Machine<'_> {
             .filter(|o| rule.targets.contains(o))
             .ok_or(OpError::InvalidArgument { index: 0 })?;
         let o = &spec.objects[object.index()];
+        // A number of an object type numbered per size argument names the
+        // size argument too (seL4's frame types): the word is not read.
+        let size_arg = spec.size_arg_of_number(object_type).unwrap_or(size_arg);
         // 3. Its size: below the smallest is seL4's InvalidArgument (a CNode
         // of radix 0, an Untyped below the minimum), anything else not
         // allowed a RangeError.

@@ -1,0 +1,236 @@
+//! Creation invocations: `creates CapType(field = param, ...) in root;` on
+//! a kernel invocation (seL4's IRQControl Get and IOPortControl Issue): the
+//! invocation makes a cap of `CapType`, a child of the invoked cap, in the
+//! CNode the cap parameter `root` names, its fields set from parameters.
+//!
+//! Rules: one clause per method (`E0105`), on kernel invocations only
+//! (`E0709`); the cap type exists (`E0100`, `E0102`) and a `derive` rule
+//! makes it from the invoked cap type (`E0444`: the rule is what puts the
+//! new cap in the derivation tree, under the invoked cap); `root` is a cap
+//! parameter of a CNode cap type, one that names an object and has a
+//! `#[guard]` field (`E0445`); each `field = param` names a
+//! field of the new cap (`E0100`) once, and a parameter of the method
+//! (`E0100`) whose type the field can hold (`E0446`: a `bool` for a
+//! `bool`, a `word` or `uN` for an integer or pointer; a rights field is
+//! never set from a parameter).
+
+use std::collections::BTreeMap;
+
+use crate::ast::{self, Scalar};
+use crate::diag::{Code, Diagnostic};
+use crate::model::{self, FieldKind, ParamKind, Role};
+use crate::source::Span;
+
+use super::{Ctx, TypeSym};
+
+impl Ctx<'_> {
+    /// The method's creation, `Ok(None)` without one, `Err` after an error.
+    pub(super) fn check_creates(
+        &mut self,
+        method: &ast::Method,
+        invocation: bool,
+        invoked: Option<usize>,
+        params: &[model::MethodParam],
+        caps: &[Option<model::CapType>],
+        derives: &[model::Derive],
+    ) -> Result<Option<model::Creation>, ()> {
+        let Some(clause) = method.creates.first() else {
+            return Ok(None);
+        };
+        if let Some(again) = method.creates.get(1) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::DuplicateStatement,
+                    again.span,
+                    format!("`{}` creates twice", method.name.name),
+                )
+                .label("second `creates`")
+                .with_secondary(clause.span, "first `creates`")
+                .help("an invocation creates one cap: remove one clause"),
+            );
+            return Err(());
+        }
+        if !invocation {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::NotValidHere,
+                    clause.span,
+                    "`creates` in an interface is not valid",
+                )
+                .label("not valid here")
+                .note("only the kernel makes caps out of nothing; a server hands out caps it holds with `grant`")
+                .help("return the cap as a `grant cap` result"),
+            );
+            return Err(());
+        }
+        let mut ok = true;
+        let created = self.resolve(&clause.cap, "a cap type", |s| match s {
+            TypeSym::Cap(i) => Some(i),
+            _ => None,
+        });
+        let (Some(created), Some(invoked)) = (created, invoked) else {
+            return Err(());
+        };
+        let (Some(new_cap), Some(invoked_cap)) = (caps[created].as_ref(), caps[invoked].as_ref())
+        else {
+            return Err(());
+        };
+        if !derives
+            .iter()
+            .any(|d| d.source.index() == invoked && d.target.index() == created)
+        {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::CreationWithoutDerive,
+                    clause.cap.span,
+                    format!(
+                        "`{}` creates `{}` caps, which no `derive` rule makes from `{}`",
+                        method.name.name, new_cap.name, invoked_cap.name
+                    ),
+                )
+                .label("not derived from the invoked cap type")
+                .note("the new cap is a child of the invoked cap in the derivation tree: revoking the invoked cap deletes it, as seL4's revoke of IRQControl deletes its IRQ handlers")
+                .help(format!(
+                    "add `#[multiple] derive {} from {};` (without `#[multiple]` it makes one at a time)",
+                    new_cap.name, invoked_cap.name
+                )),
+            );
+            ok = false;
+        }
+
+        // A parameter that is declared but failed its own check has been
+        // reported: the clause is not checked against it again.
+        let failed = |name: &str| {
+            !params.iter().any(|p| p.name == name)
+                && method.params.iter().any(|p| p.name.name == name)
+        };
+        if failed(&clause.into.name) || clause.fields.iter().any(|(_, param)| failed(&param.name)) {
+            return Err(());
+        }
+
+        // The destination.
+        let into = params.iter().position(|p| p.name == clause.into.name);
+        let destination_ok = into.is_some_and(|i| match &params[i].kind {
+            ParamKind::Cap { cap, .. } => caps[cap.index()].as_ref().is_some_and(is_cnode),
+            _ => false,
+        });
+        if !destination_ok {
+            let cnodes: Vec<String> = params
+                .iter()
+                .filter(|p| {
+                    matches!(&p.kind, ParamKind::Cap { cap, .. }
+                        if caps[cap.index()].as_ref().is_some_and(is_cnode))
+                })
+                .map(|p| format!("`{}`", p.name))
+                .collect();
+            let mut d = Diagnostic::new(
+                Code::CreationDestination,
+                clause.into.span,
+                format!(
+                    "`in {}`: the new cap's destination is not a CNode cap parameter of `{}`",
+                    clause.into.name, method.name.name
+                ),
+            )
+            .label(match into {
+                None => "no parameter has this name",
+                Some(_) => "not a cap of a CNode's cap type",
+            })
+            .note("`in` names the cap parameter whose CNode receives the new cap (seL4's `root`, with the slot's index and depth as other parameters)");
+            d = if cnodes.is_empty() {
+                d.help("add a CNode cap parameter (`root: cap CNodeCap`) and name it after `in`")
+            } else {
+                d.help(format!("name {} after `in`", cnodes.join(" or ")))
+            };
+            self.diags.push(d);
+            ok = false;
+        }
+
+        // The fields set from parameters.
+        let mut fields = Vec::new();
+        let mut set: BTreeMap<&str, Span> = BTreeMap::new();
+        for (field, param) in &clause.fields {
+            let Some(f) = new_cap.fields.iter().position(|x| x.name == field.name) else {
+                let names: Vec<&str> = new_cap.fields.iter().map(|x| x.name.as_str()).collect();
+                self.unknown(field, &format!("field of `{}`", new_cap.name), names);
+                ok = false;
+                continue;
+            };
+            if let Some(first) = set.insert(&field.name, field.span) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        field.span,
+                        format!("field `{}` is set twice", field.name),
+                    )
+                    .label("set again here")
+                    .with_secondary(first, "first set here")
+                    .help("set each field once"),
+                );
+                ok = false;
+                continue;
+            }
+            let Some(p) = params.iter().position(|x| x.name == param.name) else {
+                let names: Vec<&str> = params.iter().map(|x| x.name.as_str()).collect();
+                self.unknown(
+                    param,
+                    &format!("parameter of `{}`", method.name.name),
+                    names,
+                );
+                ok = false;
+                continue;
+            };
+            let field_kind = &new_cap.fields[f].kind;
+            let holds = matches!(
+                (&params[p].kind, field_kind),
+                (ParamKind::Scalar(Scalar::Bool), FieldKind::Bool)
+                    | (
+                        ParamKind::Scalar(Scalar::Word | Scalar::Uint(_)),
+                        FieldKind::Uint | FieldKind::Ptr { .. },
+                    )
+            );
+            if !holds {
+                let what = match field_kind {
+                    FieldKind::Bool => "a `bool` field takes a `bool` parameter",
+                    FieldKind::Rights { .. } => {
+                        "a rights field is not set from a parameter: the new cap has the rights its type may carry that the invoked cap carries"
+                    }
+                    FieldKind::Uint | FieldKind::Ptr { .. } => {
+                        "an integer or pointer field takes a `word` or `uN` parameter"
+                    }
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::CreationField,
+                        param.span,
+                        format!(
+                            "field `{}` of `{}` cannot be set from parameter `{}`",
+                            field.name, new_cap.name, param.name
+                        ),
+                    )
+                    .label("not a value this field holds")
+                    .with_secondary(params[p].span, "the parameter")
+                    .note(what)
+                    .help("name a parameter of the field's type, or leave the field out (it is 0)"),
+                );
+                ok = false;
+                continue;
+            }
+            fields.push((f, p));
+        }
+        if !ok {
+            return Err(());
+        }
+        Ok(Some(model::Creation {
+            cap: model::CapId(created as u32),
+            into: into.expect("checked"),
+            fields,
+            span: clause.span,
+        }))
+    }
+}
+
+/// Whether caps of `cap` address CNodes, as a kernel's lookup reads them:
+/// it names an object and has a `#[guard]` field.
+fn is_cnode(cap: &model::CapType) -> bool {
+    cap.object.is_some() && cap.field_with(Role::Guard).is_some()
+}
