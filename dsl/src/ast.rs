@@ -449,13 +449,13 @@ pub struct Keep {
     pub span: Span,
 }
 
-/// `refunds param from method;`
+/// `refunds param from method | method2;`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refund {
-    /// The argument that is what `method` handed out.
+    /// The argument that is what one of `methods` handed out.
     pub param: Ident,
-    /// The method that handed it out.
-    pub method: Ident,
+    /// The methods that may have handed it out.
+    pub methods: Vec<Ident>,
     /// The whole clause.
     pub span: Span,
 }

@@ -1140,8 +1140,19 @@ impl<'a> Printer<'a> {
             }
             Rule::refunds_clause => {
                 self.keyword("refunds", &clause);
+                let mut after_from = 0;
                 for p in clause.into_inner() {
                     self.space();
+                    if after_from > 0 {
+                        if after_from > 1 {
+                            self.token("|");
+                            self.space();
+                        }
+                        after_from += 1;
+                    }
+                    if p.as_rule() == Rule::kw_from {
+                        after_from = 1;
+                    }
                     self.leaf(&p);
                 }
             }

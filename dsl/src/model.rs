@@ -832,15 +832,14 @@ pub struct Charge {
     pub handed_to: Option<usize>,
 }
 
-/// `refunds param from method;`
+/// `refunds param from method | ...;`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refund {
-    /// The index of the parameter that is what `method` handed out.
+    /// The index of the parameter that is what one of `from` handed out.
     pub param: usize,
-    /// The index of the method in its set.
-    pub method: usize,
-    /// The index of that method's result.
-    pub result: usize,
+    /// What it may be: the index of a method in its set, and of the result
+    /// that method hands it out with.
+    pub from: Vec<(usize, usize)>,
 }
 
 /// What one method charges to its caller's session.
@@ -852,10 +851,32 @@ pub struct Charges {
     pub refunds: Vec<Refund>,
 }
 
+impl Charge {
+    /// Its bytes for the arguments `args` (by parameter index), saturating
+    /// (the checker proved the sums fit for every argument in range);
+    /// `size` gives an object type's bytes for a size argument.
+    pub fn bytes(&self, args: &[u64], size: &impl Fn(ObjectId, u64) -> Option<u64>) -> u64 {
+        match &self.what {
+            Charged::Bytes(b) => *b,
+            Charged::Objects { object, count, arg } => count
+                .value(args)
+                .saturating_mul(size(*object, arg.value(args)).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Whether it is memory for the call only: objects not handed out.
+    pub fn for_the_call(&self) -> bool {
+        self.handed_to.is_none() && matches!(self.what, Charged::Objects { .. })
+    }
+
+    /// Whether it is kept until the session closes: bytes not handed out.
+    pub fn until_close(&self) -> bool {
+        self.handed_to.is_none() && matches!(self.what, Charged::Bytes(_))
+    }
+}
+
 impl Charges {
-    /// Bytes of the charges matching `which` for the arguments `args`
-    /// (saturating: the checker proved the sums fit for every argument in
-    /// range). `objects` gives an object type's size for a size argument.
+    /// Bytes of the charges matching `which` for the arguments `args`.
     pub fn bytes(
         &self,
         args: &[u64],
@@ -865,12 +886,7 @@ impl Charges {
         self.charges
             .iter()
             .filter(|c| which(c))
-            .map(|c| match &c.what {
-                Charged::Bytes(b) => *b,
-                Charged::Objects { object, count, arg } => count
-                    .value(args)
-                    .saturating_mul(size(*object, arg.value(args)).unwrap_or(u64::MAX)),
-            })
+            .map(|c| c.bytes(args, &size))
             .fold(0u64, u64::saturating_add)
     }
 }

@@ -1372,10 +1372,10 @@ impl Builder {
             Rule::refunds_clause => {
                 let mut inner = clause.into_inner().filter(|p| p.as_rule() == Rule::ident);
                 let param = self.ident(inner.next().expect("grammar: refunded argument"));
-                let from = self.ident(inner.next().expect("grammar: refunding method"));
+                let methods = inner.map(|p| self.ident(p)).collect();
                 method.refunds.push(Refund {
                     param,
-                    method: from,
+                    methods,
                     span,
                 });
             }

@@ -676,59 +676,63 @@ impl Ctx<'_> {
                     ok = false;
                     continue;
                 };
-                let Some(&from) = index.get(r.method.name.as_str()) else {
-                    let names: Vec<&str> = methods
-                        .iter()
-                        .filter(|m| hands_out(m).next().is_some())
-                        .map(|m| m.name.as_str())
-                        .collect();
-                    self.refund_error(
-                        r.method.span,
-                        format!("the interface has no method `{}`", r.method.name),
-                        "not a method",
-                        if names.is_empty() {
-                            "no method hands anything out: add `for result` to an allocation or `keeps`".to_string()
-                        } else {
-                            format!("name the method that handed it out: {}", names.join(", "))
-                        },
-                    );
-                    ok = false;
-                    continue;
-                };
-                let kind = &methods[mi].params[param].kind;
-                let result = hands_out(&methods[from])
-                    .find(|&ri| same_handle(&methods[from].results[ri].kind, kind));
-                let Some(result) = result else {
-                    let out: Vec<String> = hands_out(&methods[from])
-                        .map(|ri| format!("`{}`", methods[from].results[ri].name))
-                        .collect();
-                    self.refund_error(
-                        r.param.span,
-                        format!(
-                            "`{}` hands out nothing of the type of `{}`",
-                            methods[from].name, r.param.name
-                        ),
-                        "refunded here",
-                        if out.is_empty() {
+                let kind = methods[mi].params[param].kind.clone();
+                let mut from = Vec::new();
+                for named in &r.methods {
+                    let Some(&fi) = index.get(named.name.as_str()) else {
+                        let names: Vec<&str> = methods
+                            .iter()
+                            .filter(|m| hands_out(m).next().is_some())
+                            .map(|m| m.name.as_str())
+                            .collect();
+                        self.refund_error(
+                            named.span,
+                            format!("the interface has no method `{}`", named.name),
+                            "not a method",
+                            if names.is_empty() {
+                                "no method hands anything out: add `for result` to an allocation or `keeps`".to_string()
+                            } else {
+                                format!("name the method that handed it out: {}", names.join(", "))
+                            },
+                        );
+                        ok = false;
+                        continue;
+                    };
+                    let result = hands_out(&methods[fi])
+                        .find(|&ri| same_handle(&methods[fi].results[ri].kind, &kind));
+                    let Some(result) = result else {
+                        let out: Vec<String> = hands_out(&methods[fi])
+                            .map(|ri| format!("`{}`", methods[fi].results[ri].name))
+                            .collect();
+                        self.refund_error(
+                            named.span,
                             format!(
-                                "`{}` hands out nothing: charge it `for` a result first",
-                                methods[from].name
-                            )
-                        } else {
-                            format!(
-                                "take back what it hands out ({}), with the same type",
-                                out.join(", ")
-                            )
-                        },
-                    );
-                    ok = false;
-                    continue;
-                };
-                refunds.push(model::Refund {
-                    param,
-                    method: from,
-                    result,
-                });
+                                "`{}` hands out nothing of the type of `{}`",
+                                methods[fi].name, r.param.name
+                            ),
+                            "refunded from here",
+                            if out.is_empty() {
+                                format!(
+                                    "`{}` hands out nothing: charge it `for` a result first",
+                                    methods[fi].name
+                                )
+                            } else {
+                                format!(
+                                    "take back what it hands out ({}), with the same type",
+                                    out.join(", ")
+                                )
+                            },
+                        );
+                        ok = false;
+                        continue;
+                    };
+                    if !from.contains(&(fi, result)) {
+                        from.push((fi, result));
+                    }
+                }
+                if from.len() == r.methods.len() {
+                    refunds.push(model::Refund { param, from });
+                }
             }
             if !refunds.is_empty() {
                 methods[mi]
@@ -744,7 +748,7 @@ impl Ctx<'_> {
         self.diags.push(
             Diagnostic::new(Code::RefundInvalid, span, message)
                 .label(label.to_string())
-                .note("`refunds ARG from METHOD;` takes back what METHOD handed out `for` a result, and returns its charge to the session")
+                .note("`refunds ARG from METHOD;` takes back what METHOD (or one of `METHOD | METHOD2`) handed out `for` a result, and returns its charge to the session")
                 .help(help),
         );
     }
@@ -984,9 +988,10 @@ impl Ctx<'_> {
                 }
                 for ri in hands_out(m) {
                     let refunded = checked.methods.iter().any(|other| {
-                        other.charges.as_ref().is_some_and(|c| {
-                            c.refunds.iter().any(|r| r.method == mi && r.result == ri)
-                        })
+                        other
+                            .charges
+                            .as_ref()
+                            .is_some_and(|c| c.refunds.iter().any(|r| r.from.contains(&(mi, ri))))
                     });
                     if refunded {
                         continue;

@@ -50,6 +50,7 @@ pub mod harness;
 mod lifecycle;
 mod retype;
 pub mod script;
+pub mod session;
 mod threads;
 
 use std::collections::BTreeMap;
