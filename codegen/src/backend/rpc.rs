@@ -711,7 +711,13 @@ impl<'a> Iface<'a> {
                         capc_dsl::model::Amount::Param(i) => format!("`{}`", m.params[i].name),
                     };
                     match o.size.param {
-                        Some(_) => format!("{} × `{}({})`", show(*count), o.name, show(*arg)),
+                        Some(_) => {
+                            let arg = match arg {
+                                capc_dsl::model::Amount::Const(v) => v.to_string(),
+                                capc_dsl::model::Amount::Param(i) => m.params[*i].name.clone(),
+                            };
+                            format!("{} × `{}({arg})`", show(*count), o.name)
+                        }
                         None => format!("{} × `{}`", show(*count), o.name),
                     }
                 }

@@ -328,7 +328,13 @@ fn bytes_function(i: &Iface<'_>, m: &Method, part: Part) -> TokenStream {
                 let v = ident(&o.name);
                 said.push(match (count, arg, &o.size.param) {
                     (_, _, None) => format!("{} × `{}`", show(m, *count), o.name),
-                    _ => format!("{} × `{}({})`", show(m, *count), o.name, show(m, *arg)),
+                    _ => {
+                        let arg = match arg {
+                            Amount::Const(v) => v.to_string(),
+                            Amount::Param(k) => m.params[*k].name.clone(),
+                        };
+                        format!("{} × `{}({arg})`", show(m, *count), o.name)
+                    }
                 });
                 terms.push(quote! {
                     #n.saturating_mul(match ObjectType::#v.size_bits(#a) {
