@@ -11,6 +11,8 @@
 //! rules, error sets, invocations, interfaces; within each, the old spec's
 //! order), so the output is deterministic.
 
+mod sessions;
+
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -78,6 +80,11 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0019", "address-space number pool changed"),
     ("B0020", "derivation rule removed or narrowed"),
     ("B0021", "method changed between a call and one-way"),
+    ("B0040", "session added, removed or donated differently"),
+    ("B0041", "session's least quota or kept state raised"),
+    ("B0042", "parameter range narrowed"),
+    ("B0043", "method charges its session more"),
+    ("B0044", "refund removed"),
 ];
 
 /// Which spec a span is in.
@@ -172,6 +179,14 @@ impl Break {
             "B0021" => {
                 "keep the method's kind; add a new method of the other kind instead of changing this one"
             }
+            "B0040" => {
+                "keep the interface's session and what it is donated with; add a new interface instead"
+            }
+            "B0041" | "B0043" => {
+                "charge no more than the old spec did; a new method may charge more"
+            }
+            "B0042" => "accept every value the old spec accepted; widening a range is compatible",
+            "B0044" => "keep the refund; a method may take back more than it did",
             _ => "require no more than the old spec did; a new method may require more",
         }
     }
@@ -1167,6 +1182,7 @@ impl Compare<'_> {
                     .also(old(s.span), format!("`{was_set}` in the old spec")),
                 );
             }
+            self.sessions(s, n);
             for m in &s.methods {
                 match find(&n.methods, &m.name, |m| &m.name) {
                     None => self.push(
@@ -1400,11 +1416,15 @@ mod tests {
     use super::CODES;
 
     /// Every code is explained under its title (docs/tools.md), and codes
-    /// are unique and numbered in order.
+    /// are unique and numbered in increasing order (ranges of numbers are
+    /// given out per feature, so there may be gaps).
     #[test]
     fn every_code_is_explained_under_its_title() {
         for (i, (code, title)) in CODES.iter().enumerate() {
-            assert_eq!(*code, format!("B{:04}", i + 1));
+            assert!(code.len() == 5 && code.starts_with('B'), "{code}");
+            if i > 0 {
+                assert!(CODES[i - 1].0 < *code, "{code} after {}", CODES[i - 1].0);
+            }
             let text = crate::explain::explanation(code)
                 .unwrap_or_else(|| panic!("{code} has no section in docs/tools.md"));
             assert!(
