@@ -219,3 +219,39 @@ proptest! {
         prop_assert_eq!(s.server_own, server_paid);
     }
 }
+
+/// A session backed by a donated Untyped (`Pages` in sessions.cap): its
+/// free bytes are the quota, its owner pays, and revoking it closes the
+/// session, reclaiming everything.
+#[test]
+fn revoking_the_donated_untyped_closes_its_session() {
+    let spec = spec();
+    let script = "\
+cnode root radix 4
+untyped gift = root[0] base 0x100000 bits 16 owner alice
+untyped small = root[1] base 0x200000 bits 12 owner bob
+session p = open Pages donate gift => ok: session 1; uses 0 B of 64 KiB
+session q = open Pages donate small => OutOfBudget { needed: 65536 }
+request p Pages.map count 4 => ok: 16 KiB for the call; uses 0 B of 64 KiB
+revoke gift
+request p Pages.map count 1
+";
+    let file = capc_dsl::source::FileId(0);
+    let (report, missed) =
+        capc_dsl::interp::script::simulate_checked(&spec, file, script).expect("the script checks");
+    assert_eq!(missed, 0, "{report}");
+    assert!(
+        report.contains("   7  revoke gift\n      ok: 0 cap(s) deleted\n      closes session `p`: its donated Untyped was revoked\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("   8  request p Pages.map count 1\n      error: FailedLookup { source: 0 }\n      because the session is closed\n"),
+        "{report}"
+    );
+    assert!(report.contains("  p: closed\n"), "{report}");
+    assert!(
+        report
+            .contains("  the server holds 0 B for its clients: the sum of the sessions' charges\n"),
+        "{report}"
+    );
+}

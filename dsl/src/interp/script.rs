@@ -1111,6 +1111,11 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
         // Why an operation was refused, when its error has several causes.
         let mut why: Option<Why> = None;
         let mut session_why: Option<String> = None;
+        // A revoke of a session's donated Untyped closes the session.
+        let revoked = match stmt {
+            Stmt::Revoke(at) => m.resolve(&at.path).and_then(|s| m.id_at(s)),
+            _ => None,
+        };
         let result = match stmt {
             Stmt::Boot { slot, cap, owner } => match m.resolve(&slot.path) {
                 Some(at) => m.boot(at, cap.clone(), owner).map(|_| String::new()),
@@ -1236,7 +1241,7 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 writeln!(out, "      because {because}").expect("a String");
             }
         }
-        sessions.reap(&m, &mut out);
+        sessions.reap(&m, revoked, &mut out);
         // `ok` for any success, the error as printed, or the whole result
         // as printed (`ok: 1 cap(s) deleted`).
         if let Some(want) = expect {

@@ -283,13 +283,17 @@ impl<'s> Sessions<'s> {
         Ok(s.quota)
     }
 
-    /// Closes every session whose donated Untyped is gone (revoked or
-    /// deleted): the sessions closed, in order.
-    pub fn reap(&mut self, machine: &Machine<'_>) -> Vec<SessionId> {
+    /// Closes every session whose donated Untyped is gone (deleted, or
+    /// revoked with an ancestor) or was itself revoked (`revoked`, the cap
+    /// a revoke just ran on): the sessions closed, in order.
+    pub fn reap(&mut self, machine: &Machine<'_>, revoked: Option<NodeId>) -> Vec<SessionId> {
         let gone: Vec<SessionId> = self
             .open
             .iter()
-            .filter(|(_, s)| matches!(s.backing, Backing::Untyped(n) if !machine.nodes.contains_key(&n)))
+            .filter(|(_, s)| match s.backing {
+                Backing::Untyped(n) => !machine.nodes.contains_key(&n) || revoked == Some(n),
+                Backing::Quota(_) => false,
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in &gone {

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use super::{Cursor, PResult, Parser, PathExpr, Tok, bytes};
 use crate::diag::{Code, Diagnostic};
 use crate::interp::session::{Backing, SessionId, SessionWhy, Sessions};
-use crate::interp::{Machine, OpError};
+use crate::interp::{Machine, NodeId, OpError};
 use crate::model::{ParamKind, Spec};
 use crate::source::Span;
 
@@ -452,9 +452,10 @@ impl<'s> Runner<'s> {
         (result, why)
     }
 
-    /// Closes the sessions whose donated Untyped is gone: a line for each.
-    pub(super) fn reap(&mut self, m: &Machine<'_>, out: &mut String) {
-        for id in self.ledger.reap(m) {
+    /// Closes the sessions whose donated Untyped is gone or was revoked
+    /// (`revoked`: the cap a revoke ran on): a line for each.
+    pub(super) fn reap(&mut self, m: &Machine<'_>, revoked: Option<NodeId>, out: &mut String) {
+        for id in self.ledger.reap(m, revoked) {
             let name = self
                 .ids
                 .iter()
@@ -462,7 +463,7 @@ impl<'s> Runner<'s> {
                 .map_or(String::new(), |(k, _)| k.clone());
             writeln!(
                 out,
-                "      closes session `{name}`: its donated Untyped is gone"
+                "      closes session `{name}`: its donated Untyped was revoked"
             )
             .expect("a String");
         }
