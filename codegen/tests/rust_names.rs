@@ -140,6 +140,21 @@ fn cases() -> Vec<(String, bool)> {
         );
         cases.push((text, rejected));
     }
+    // Sessions: parameters named like the locals and parameters dispatch
+    // and the server trait add (`session`, `charge`, `total`, `kept`,
+    // `scratch`), a method named like a session function; and a type named
+    // like the generated session or charge type.
+    let session = "interface Store -> Failure {\n    session {\n        donates quota 64;\n        keeps 8;\n        out_of_budget Quota;\n    }\n    fn put(session: u8 in 1..=3) -> (total: u8) {\n        keeps 4 for total;\n        errors Quota;\n    }\n    fn take(total: u8) {\n        refunds total from put;\n    }\n    fn charge(kept: u8 in 0..=1) {\n        keeps 1;\n        errors Quota;\n    }\n    fn refund(scratch: u8 in 0..=1) -> (charge: u32) {\n        keeps 2 for charge;\n        errors Quota;\n    }\n}\n";
+    cases.push((
+        format!("{TARGET}\nerrors Failure {{ Failed, Quota(needed) }}\n#[allow(never_refunded)]\n{session}"),
+        false,
+    ));
+    for clash in ["StoreSession", "StoreCharge"] {
+        cases.push((
+            format!("{TARGET}\nerrors Failure {{ Failed, Quota(needed) }}\nstruct {clash} {{ x: u8 }}\n#[allow(never_refunded)]\n{session}"),
+            true,
+        ));
+    }
     // Fields named like trait methods: the generated Debug and is_mapped
     // call the view's getter by path, so the trait's method never wins.
     for fine in [

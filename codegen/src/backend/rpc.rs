@@ -863,7 +863,7 @@ fn donation_field(m: &Method) -> String {
 /// an argument with one of these names is bound as `<name>_arg`.
 const RESERVED: &[&str] = &[
     "server", "info", "msg", "caps", "donated", "request", "label", "result", "budget", "reply",
-    "error", "session", "charge", "scratch", "kept",
+    "error", "session", "charge", "scratch", "kept", "total",
 ];
 
 /// The binding of an argument in a match arm.

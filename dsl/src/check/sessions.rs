@@ -590,6 +590,41 @@ impl Ctx<'_> {
                 handed_to: handed,
             });
         }
+        // What a call hands out is charged as one: with one result.
+        let handed: Vec<(usize, Span)> = method
+            .allocations
+            .iter()
+            .filter_map(|a| a.handed_to.as_ref())
+            .chain(method.keeps.iter().filter_map(|k| k.handed_to.as_ref()))
+            .filter_map(|r| {
+                results
+                    .iter()
+                    .position(|p| p.name == r.name)
+                    .map(|i| (i, r.span))
+            })
+            .collect();
+        if let Some(&(first, first_span)) = handed.first()
+            && let Some(&(other, span)) = handed.iter().find(|(i, _)| *i != first)
+        {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::HandedToInvalid,
+                    span,
+                    format!(
+                        "`{mname}` hands out with `{}` and with `{}`",
+                        results[other].name, results[first].name
+                    ),
+                )
+                .label("a second result")
+                .with_secondary(first_span, "the first")
+                .note("what one call hands out is charged as one, and refunded as one when the result that names it comes back")
+                .help(format!(
+                    "charge everything the call hands out `for {}`",
+                    results[first].name
+                )),
+            );
+            ok = false;
+        }
         if !charges.is_empty() && !error_indices.contains(&session.out_of_budget) {
             let first = method
                 .allocations
