@@ -547,8 +547,23 @@ fn random_spec(rng: &mut XorShift) -> String {
             1 => format!("{call}{oneway}"),
             _ => oneway,
         };
+        // Sometimes used through sessions, with a method that hands out a
+        // charged handle and one that takes it back (again chosen without
+        // drawing from `rng`).
+        let (session, methods) = if (interface.len() + result.len()) % 2 == 0 {
+            (
+                format!(
+                    "    session {{\n        donates quota 64;\n        keeps 8;\n        out_of_budget {a};\n    }}\n"
+                ),
+                format!(
+                    "{methods}    fn {method}_kept({arg}_n: u8 in 1..=2) -> ({result}_h: u32) {{\n        keeps 4 for {result}_h;\n        errors {a};\n    }}\n    fn {method}_back({result}_h: u32) {{\n        refunds {result}_h from {method}_kept;\n    }}\n"
+                ),
+            )
+        } else {
+            (String::new(), methods)
+        };
         text.push_str(&format!(
-            "interface {interface} -> {errors} {{\n{methods}}}\n"
+            "interface {interface} -> {errors} {{\n{session}{methods}}}\n"
         ));
     }
     text
@@ -632,6 +647,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[label(",
             "#[tag(",
             "#[oneway]",
+            "    session {",
         ] {
             assert!(
                 accepted.iter().any(|text| text.contains(construct)),
