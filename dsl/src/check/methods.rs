@@ -1135,7 +1135,7 @@ impl Ctx<'_> {
                     Diagnostic::new(Code::AllocationWithoutDonation, a.span, format!("`{mname}` allocates on its caller's behalf, but the caller donates nothing"))
                         .label("allocated per call")
                         .note("the server would pay for what its client asked for, so one client could exhaust it")
-                        .help(format!("add `donates {source} >= {minimum};` and an `out_of_budget` error, so the caller pays")),
+                        .help(format!("add `donates {source} >= {minimum};` and an `out_of_budget` error, so the caller pays; to keep what it allocates beyond the call, open the interface as a session; if the server means to pay, say so with `server_pays {minimum};`")),
                 );
                 *ok = false;
             }
