@@ -94,7 +94,7 @@ fn files_example_charges_each_session_its_own() {
         "{stdout}"
     );
     assert!(stdout.contains(
-        "  the server holds 224 B for its clients: the sum of the sessions' charges\n  the server's own memory spent on clients: 0 B\n"
+        "  the server holds 224 B for its clients: the sum of the sessions' charges\n  the server's own memory spent on clients, at most (`server_pays` bounds): 0 B\n"
     ));
     snapshot("files", &stdout);
 }

@@ -139,7 +139,8 @@ pub struct Sessions<'s> {
     /// Bytes the server holds for its clients, counted by every charge and
     /// refund as it happens (not from the sessions).
     pub held: u64,
-    /// Bytes of its own memory the server spent on server-paid calls.
+    /// Bytes of its own memory the server may have spent on server-paid
+    /// calls: the sum of their `server_pays` bounds.
     pub server_own: u64,
     /// Why the last refused operation was refused.
     pub why: Option<SessionWhy>,

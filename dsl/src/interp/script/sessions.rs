@@ -508,7 +508,7 @@ impl<'s> Runner<'s> {
         .expect("a String");
         writeln!(
             out,
-            "  the server's own memory spent on clients: {}",
+            "  the server's own memory spent on clients, at most (`server_pays` bounds): {}",
             bytes(self.ledger.server_own)
         )
         .expect("a String");
