@@ -11,7 +11,9 @@
 //! session's record plus the charges the server keeps with its open files),
 //! and no client sequence changes the server's own memory (the file server
 //! takes nothing of its own for a client; the interpreter counts
-//! server-paid bytes, of which files.cap has none).
+//! server-paid bytes, of which files.cap has none). The same for the port of
+//! Barrelfish's mem.if (examples/flounder/mem.cap), whose allocations are
+//! sized by the client's `bits`: both sides charge the actual size.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -329,4 +331,215 @@ fn a_hostile_client_exhausts_only_its_own_quota() {
     server.open.retain(|_, (owner, _)| *owner != bad.id());
     assert_eq!(bad.close(), 4096);
     assert_eq!(server.held(1), good.used());
+}
+
+/// Barrelfish's memory server as ported (examples/flounder/mem.cap): RAM
+/// sized by the client's `bits`, charged to its session with the server's
+/// record until `free_monitor` takes it back. Every allocation succeeds
+/// (the interpreter's ledger does not model the server's own failures).
+mod mem {
+    use super::*;
+    use capc_generated_tests::flounder_mem::{
+        CallError, Donation, MemAllocateReply, MemAvailableReply, MemCharge, MemClient, MemError,
+        MemFreeMonitorReply, MemServer, MemSession, MemStealReply, MessageInfo, Transport, target,
+    };
+
+    #[derive(Default)]
+    pub struct Server {
+        next_slot: u64,
+        /// Each cap handed out, with its session and charge.
+        pub held: BTreeMap<u64, (u64, MemCharge)>,
+    }
+
+    impl Server {
+        fn hand_out(&mut self, session: &MemSession, charge: &mut Option<MemCharge>) -> u64 {
+            self.next_slot += 1;
+            let charge = charge.take().expect("charged");
+            self.held.insert(self.next_slot, (session.id(), charge));
+            self.next_slot
+        }
+    }
+
+    impl MemServer for Server {
+        fn allocate(
+            &mut self,
+            _bits: u8,
+            _minbase: u64,
+            _maxlimit: u64,
+            session: &mut MemSession,
+            charge: &mut Option<MemCharge>,
+        ) -> Result<MemAllocateReply, MemError> {
+            Ok(MemAllocateReply {
+                mem_cap: self.hand_out(session, charge),
+            })
+        }
+
+        fn steal(
+            &mut self,
+            _bits: u8,
+            _minbase: u64,
+            _maxlimit: u64,
+            session: &mut MemSession,
+            charge: &mut Option<MemCharge>,
+        ) -> Result<MemStealReply, MemError> {
+            Ok(MemStealReply {
+                mem_cap: self.hand_out(session, charge),
+            })
+        }
+
+        fn available(&mut self, _session: &mut MemSession) -> Result<MemAvailableReply, MemError> {
+            Ok(MemAvailableReply {
+                mem_avail: 0,
+                mem_total: 0,
+            })
+        }
+
+        fn free_monitor(
+            &mut self,
+            mem_cap: u64,
+            _base: u64,
+            _bits: u8,
+            session: &mut MemSession,
+        ) -> Result<MemFreeMonitorReply, MemError> {
+            match self.held.get(&mem_cap) {
+                Some((owner, _)) if *owner == session.id() => {
+                    let (_, charge) = self.held.remove(&mem_cap).expect("held");
+                    session.refund(charge).expect("this session's");
+                    Ok(MemFreeMonitorReply { err: 0 })
+                }
+                _ => Err(MemError::Failed { err: 1 }),
+            }
+        }
+    }
+
+    pub struct Loopback<'a> {
+        pub server: &'a mut Server,
+        pub session: &'a mut MemSession,
+    }
+
+    impl Transport for Loopback<'_> {
+        fn call(
+            &mut self,
+            info: MessageInfo,
+            msg: &mut [u64; target::MESSAGE_WORDS],
+            caps_out: &[u64],
+            caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+        ) -> MessageInfo {
+            let mut caps = [0; target::CAPS_PER_MESSAGE];
+            caps[..caps_out.len()].copy_from_slice(caps_out);
+            let reply = capc_generated_tests::flounder_mem::dispatch_mem(
+                self.server,
+                info,
+                msg,
+                &mut caps,
+                self.session,
+            );
+            caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
+            reply
+        }
+    }
+
+    pub fn outcome<T>(r: Result<T, CallError<MemError>>) -> Outcome {
+        match r {
+            Ok(_) => Outcome::Ok,
+            Err(CallError::Server(MemError::OutOfQuota { needed })) => Outcome::OutOfQuota(needed),
+            Err(_) => Outcome::Refused,
+        }
+    }
+
+    pub fn session(id: u64, bytes: u64) -> Option<MemSession> {
+        MemSession::open(id, Donation::quota(bytes)).ok()
+    }
+
+    pub fn client<'a>(
+        server: &'a mut Server,
+        session: &'a mut MemSession,
+    ) -> MemClient<Loopback<'a>> {
+        MemClient::new(Loopback { server, session })
+    }
+}
+
+#[derive(Clone, Debug)]
+enum MemOp {
+    Allocate(u8),
+    Steal(u8),
+    Free(usize),
+    Upgrade(u64),
+}
+
+fn mem_op() -> impl Strategy<Value = MemOp> {
+    prop_oneof![
+        3 => (8u8..24).prop_map(MemOp::Allocate),
+        1 => (8u8..24).prop_map(MemOp::Steal),
+        2 => (0usize..8).prop_map(MemOp::Free),
+        1 => (0u64..1 << 20).prop_map(MemOp::Upgrade),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    /// The charge of an allocation is the RAM of the `bits` asked for and
+    /// the server's record, on both sides, whatever the sequence.
+    #[test]
+    fn generated_mem_sessions_agree_with_the_interpreter(
+        quota in 65536u64..1 << 22,
+        ops in prop::collection::vec(mem_op(), 1..60),
+    ) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/flounder/mem.cap");
+        let spec = capc_dsl::compile(&path, &capc_dsl::FsLoader)
+            .expect("readable")
+            .spec
+            .expect("mem.cap checks clean");
+        let mut ledger = Sessions::new(&spec);
+        let id = ledger.open("Mem", "client", Backing::Quota("client".into()), quota).unwrap().unwrap();
+        let mut session = mem::session(7, quota).expect("at least the least quota");
+        let mut server = mem::Server::default();
+        // Caps handed out: (generated slot, interpreter handle).
+        let mut caps: Vec<(u64, u64)> = Vec::new();
+        for op in ops {
+            let (want, got) = match op {
+                MemOp::Allocate(bits) | MemOp::Steal(bits) => {
+                    let name = if matches!(op, MemOp::Allocate(_)) { "allocate" } else { "steal" };
+                    let want = ledger.call(id, "Mem", name, &[u64::from(bits), 0, u64::MAX]);
+                    let handle = match &want {
+                        Some(Ok(out)) => Some(out.handles[0].1),
+                        _ => None,
+                    };
+                    let mut c = mem::client(&mut server, &mut session);
+                    let got = if name == "allocate" {
+                        c.allocate(bits, 0, u64::MAX).map(|r| r.mem_cap)
+                    } else {
+                        c.steal(bits, 0, u64::MAX).map(|r| r.mem_cap)
+                    };
+                    if let (Ok(slot), Some(handle)) = (&got, handle) {
+                        caps.push((*slot, handle));
+                    }
+                    (interp(want), mem::outcome(got))
+                }
+                MemOp::Free(k) if !caps.is_empty() => {
+                    let (slot, handle) = caps.remove(k % caps.len());
+                    let want = ledger.call(id, "Mem", "free_monitor", &[handle, 0, 0]);
+                    let got = mem::client(&mut server, &mut session).free_monitor(slot, 0, 0);
+                    (interp(want), mem::outcome(got))
+                }
+                MemOp::Free(_) => (Outcome::Skipped, Outcome::Skipped),
+                MemOp::Upgrade(bytes) => {
+                    let want = interp(Some(ledger.upgrade(id, bytes)));
+                    let got = match session.upgrade(capc_generated_tests::flounder_mem::Donation::quota(bytes)) {
+                        Ok(()) => Outcome::Ok,
+                        Err(_) => Outcome::Refused,
+                    };
+                    (want, got)
+                }
+            };
+            prop_assert_eq!(&want, &got, "{:?}", op);
+            prop_assert_eq!(session.used(), ledger.open[&id].used());
+            prop_assert_eq!(session.quota(), ledger.open[&id].quota);
+            // What the server holds for its client is what the session is
+            // charged: its record and each cap's charge.
+            let held: u64 = server.held.values().map(|(_, c)| c.bytes()).sum();
+            prop_assert_eq!(session.used(), 64 + held);
+            prop_assert!(ledger.balanced());
+        }
+    }
 }
