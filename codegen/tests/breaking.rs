@@ -818,9 +818,9 @@ fn charging_a_session_more_breaks() {
     let cases = [
         (
             "quota.cap",
-            "donates quota 4 KiB;",
             "donates quota 8 KiB;",
-            "error[B0041]: the least quota of `Files`'s sessions was raised from 4096 to 8192 bytes\n",
+            "donates quota 16 KiB;",
+            "error[B0041]: the least quota of `Files`'s sessions was raised from 8192 to 16384 bytes\n",
         ),
         (
             "range.cap",
@@ -830,9 +830,9 @@ fn charging_a_session_more_breaks() {
         ),
         (
             "charge.cap",
-            "keeps 96 for fd;",
-            "keeps 128 for fd;",
-            "error[B0043]: `Files.open` charges its session 128 bytes, not 96\n",
+            "keeps 256 for fd;",
+            "keeps 512 for fd;",
+            "error[B0043]: `Files.open` charges its session 512 bytes, not 256\n",
         ),
         (
             "buffer.cap",
@@ -860,8 +860,8 @@ fn charging_a_session_more_breaks() {
     // Sessions backed by an Untyped instead: servers and clients change.
     edit(
         "untyped.cap",
-        "donates quota 4 KiB;",
-        "donates UntypedCap >= 4 KiB;",
+        "donates quota 8 KiB;",
+        "donates UntypedCap >= 8 KiB;",
     );
     let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "untyped.cap"]);
     assert_eq!(code, Some(1), "{stderr}");

@@ -86,15 +86,15 @@ fn files_example_charges_each_session_its_own() {
     ]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("expectations: 12 of 12 met"), "{stdout}");
-    // The hostile client's 42nd file is refused by its own quota.
+    // The hostile client's 32nd file is refused by its own quota.
     assert!(
         stdout.contains(
-            "      error: OutOfBudget { needed: 96 }\n      because the call's charge, 96 B, does not fit what is left of the session's quota, 32 B\n"
+            "      error: OutOfBudget { needed: 256 }\n      because the call's charge, 256 B, does not fit what is left of the session's quota, 128 B\n"
         ),
         "{stdout}"
     );
     assert!(stdout.contains(
-        "  the server holds 224 B for its clients: the sum of the sessions' charges\n  the server's own memory spent on clients, at most (`server_pays` bounds): 0 B\n"
+        "  the server holds 384 B for its clients: the sum of the sessions' charges\n  the server's own memory spent on clients, at most (`server_pays` bounds): 0 B\n"
     ));
     snapshot("files", &stdout);
 }

@@ -160,7 +160,7 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        1 => (0usize..3, 2048u64..16384).prop_map(|(c, b)| Op::Open(c, b)),
+        1 => (0usize..3, 4096u64..32768).prop_map(|(c, b)| Op::Open(c, b)),
         1 => (0usize..3, 0u64..16384).prop_map(|(c, b)| Op::Upgrade(c, b)),
         1 => (0usize..3).prop_map(Op::Close),
         4 => (0usize..3).prop_map(Op::OpenFile),
@@ -296,8 +296,8 @@ proptest! {
 #[test]
 fn a_hostile_client_exhausts_only_its_own_quota() {
     let mut server = Server::default();
-    let mut good = FilesSession::open(1, Donation::quota(4096)).unwrap();
-    let mut bad = FilesSession::open(2, Donation::quota(4096)).unwrap();
+    let mut good = FilesSession::open(1, Donation::quota(8192)).unwrap();
+    let mut bad = FilesSession::open(2, Donation::quota(8192)).unwrap();
     let mut opened = 0;
     loop {
         let mut stub = FilesClient::new(Loopback {
@@ -307,13 +307,13 @@ fn a_hostile_client_exhausts_only_its_own_quota() {
         match stub.open(Name::new("x").unwrap()) {
             Ok(_) => opened += 1,
             Err(e) => {
-                assert_eq!(e, CallError::Server(FileError::OutOfQuota { needed: 96 }));
+                assert_eq!(e, CallError::Server(FileError::OutOfQuota { needed: 256 }));
                 break;
             }
         }
     }
-    // 4096 bytes: the session's 128-byte record and 41 files of 96.
-    assert_eq!((opened, bad.used()), (41, 128 + 41 * 96));
+    // 8192 bytes: the session's 128-byte record and 31 files of 256.
+    assert_eq!((opened, bad.used()), (31, 128 + 31 * 256));
     let mut stub = FilesClient::new(Loopback {
         server: &mut server,
         session: &mut good,
@@ -329,7 +329,7 @@ fn a_hostile_client_exhausts_only_its_own_quota() {
     assert_eq!(good.used(), FilesSession::KEEPS);
     // Closing the hostile session returns every byte of its quota.
     server.open.retain(|_, (owner, _)| *owner != bad.id());
-    assert_eq!(bad.close(), 4096);
+    assert_eq!(bad.close(), 8192);
     assert_eq!(server.held(1), good.used());
 }
 

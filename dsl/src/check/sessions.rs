@@ -648,6 +648,66 @@ impl Ctx<'_> {
         if !ok {
             return Err(());
         }
+        // The session quota rule: a session opened with the least quota
+        // can make the call at least once, at the smallest value of each
+        // parameter that sizes it (larger values may need an upgrade).
+        let least: Vec<u64> = params.iter().map(|p| p.range.map_or(0, |r| r.0)).collect();
+        let size = |o: model::ObjectId, arg: u64| {
+            known.objects[o.index()]
+                .as_ref()
+                .and_then(|o| o.size.size_bits(arg))
+                .map(|b| 1u64 << b)
+        };
+        let smallest = charges
+            .iter()
+            .map(|c| c.bytes(&least, &size))
+            .fold(0u64, u64::saturating_add);
+        let needed = smallest.saturating_add(session.keeps);
+        if needed > session.min_bytes {
+            let values: Vec<String> = charges
+                .iter()
+                .filter_map(|c| match &c.what {
+                    Charged::Objects { count, arg, .. } => Some([*count, *arg]),
+                    Charged::Bytes(_) => None,
+                })
+                .flatten()
+                .filter_map(|a| match a {
+                    Amount::Param(i) => Some(i),
+                    Amount::Const(_) => None,
+                })
+                .collect::<std::collections::BTreeSet<usize>>()
+                .into_iter()
+                .map(|i| format!("`{} = {}`", params[i].name, least[i]))
+                .collect();
+            let at = if values.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", values.join(", "))
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SessionInvalid,
+                    method.name.span,
+                    format!("a session with the least quota cannot make one `{mname}` call"),
+                )
+                .label(format!("charges {}{at}", bytes(smallest)))
+                .with_secondary(
+                    session.span,
+                    format!("at least {} donated", bytes(session.min_bytes)),
+                )
+                .note(format!(
+                    "the session keeps {}, and the call's smallest charge is {}: {} in all",
+                    bytes(session.keeps),
+                    bytes(smallest),
+                    bytes(needed)
+                ))
+                .help(format!(
+                    "raise the session's least quota to at least {}, or charge less",
+                    bytes(needed)
+                )),
+            );
+            return Err(());
+        }
         Ok(
             (!charges.is_empty() || !method.refunds.is_empty()).then_some(model::Charges {
                 charges,

@@ -35,7 +35,7 @@ impl FilesServer for Server {
         // The buffer is charged while the call runs.
         assert_eq!(
             session.used(),
-            FilesSession::KEEPS + 96 + u64::from(pages) * 4096
+            FilesSession::KEEPS + 256 + u64::from(pages) * 4096
         );
         Ok(FilesReadReply { read: 0 })
     }
@@ -56,7 +56,7 @@ fn main() {
     .unwrap();
     let reply = dispatch_files(&mut Server, info, &mut msg, &mut caps, &mut session);
     assert_eq!(reply.label, 0);
-    assert_eq!(session.used(), FilesSession::KEEPS + 96);
+    assert_eq!(session.used(), FilesSession::KEEPS + 256);
     let info = FilesRequest::Read {
         fd: 1,
         offset: 0,
@@ -66,7 +66,7 @@ fn main() {
     .unwrap();
     let reply = dispatch_files(&mut Server, info, &mut msg, &mut caps, &mut session);
     assert_eq!(reply.label, 0);
-    assert_eq!(session.used(), FilesSession::KEEPS + 96);
+    assert_eq!(session.used(), FilesSession::KEEPS + 256);
     assert_eq!(FilesSession::read_call_bytes(16), 16 * 4096);
     assert_eq!(session.close(), 8192);
 }
