@@ -1,5 +1,6 @@
 //! Generates the example specs' modules (kernel.cap, decompress.cap,
-//! everything.cap, messages.cap, Barrelfish's caps.cap and its mem.if, seL4's
+//! everything.cap, messages.cap, Barrelfish's caps.cap and its mem.if, the
+//! file service of files.cap, seL4's
 //! x86_64.cap) with the build-script API,
 //! exactly as a kernel crate would; and, for the differential test of the C
 //! backend (tests/c_differential.rs), each of the first three specs' C
@@ -42,7 +43,8 @@ fn main() {
     // Message types: a Rust module only (the C header has no RPC code).
     rust = rust
         .spec("../../examples/messages.cap")
-        .spec("../../examples/flounder/mem.cap");
+        .spec("../../examples/flounder/mem.cap")
+        .spec("../../examples/files.cap");
     rust.run();
     c.run();
 

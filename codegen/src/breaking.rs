@@ -11,6 +11,8 @@
 //! rules, error sets, invocations, interfaces; within each, the old spec's
 //! order), so the output is deterministic.
 
+mod sessions;
+
 use std::io::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -79,6 +81,11 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0020", "derivation rule removed or narrowed"),
     ("B0021", "method changed between a call and one-way"),
     ("B0030", "retype rule lost `#[at_offset]`"),
+    ("B0040", "session added, removed or donated differently"),
+    ("B0041", "session's least quota or kept state raised"),
+    ("B0042", "parameter range narrowed"),
+    ("B0043", "method charges its session more"),
+    ("B0044", "refund removed"),
 ];
 
 /// Which spec a span is in.
@@ -173,6 +180,14 @@ impl Break {
             "B0021" => {
                 "keep the method's kind; add a new method of the other kind instead of changing this one"
             }
+            "B0040" => {
+                "keep the interface's session and what it is donated with; add a new interface instead"
+            }
+            "B0041" | "B0043" => {
+                "charge no more than the old spec did; a new method may charge more"
+            }
+            "B0042" => "accept every value the old spec accepted; widening a range is compatible",
+            "B0044" => "keep the refund; a method may take back more than it did",
             _ => "require no more than the old spec did; a new method may require more",
         }
     }
@@ -1246,6 +1261,7 @@ impl Compare<'_> {
                     .also(old(s.span), format!("`{was_set}` in the old spec")),
                 );
             }
+            self.sessions(s, n);
             for m in &s.methods {
                 match find(&n.methods, &m.name, |m| &m.name) {
                     None => self.push(

@@ -938,6 +938,21 @@ fn method_sets(w: &mut String, spec: &Spec, o: &Origins, sets: &[MethodSet], tit
         o.mark(w, set.span);
         docs(w, &set.docs);
         let _ = writeln!(w, "Errors: `{}`.\n", errors.name);
+        if let Some(s) = &set.session {
+            let what = match s.kind {
+                DonationKind::Quota => "a byte quota".to_string(),
+                DonationKind::Untyped(cap) => {
+                    format!("an untyped cap `{}`", spec.caps[cap.index()].name)
+                }
+            };
+            let _ = writeln!(
+                w,
+                "Used through sessions: a client opens one with {what} of at least {}, which pays for everything the server keeps for it; the server keeps {} per session; a charge that does not fit the quota fails with `{}`.\n",
+                exact_bytes(s.min_bytes),
+                exact_bytes(s.keeps),
+                errors.variants[s.out_of_budget].name
+            );
+        }
         for method in &set.methods {
             self::method(w, spec, set, method);
         }
@@ -983,8 +998,19 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
             .collect();
         let _ = writeln!(w, "- may fail with: {}", names.join(", "));
     }
-    if set.cap.is_none() {
+    if let Some(bound) = method.server_pays {
+        let _ = writeln!(
+            w,
+            "- **paid by the server** (`server_pays`): up to {} of the server's own memory per call",
+            exact_bytes(bound)
+        );
+    }
+    if let Some(charges) = &method.charges {
+        session_charges(w, spec, set, method, charges);
+    }
+    if set.cap.is_none() && method.server_pays.is_none() {
         match &method.donation {
+            None if method.charges.is_some() => {}
             None => {
                 let _ = writeln!(w, "- costs the caller: nothing (no donation)");
             }
@@ -1022,6 +1048,60 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
     let _ = writeln!(w);
 }
 
+/// What a method charges its caller's session, one line each.
+fn session_charges(
+    w: &mut String,
+    spec: &Spec,
+    set: &MethodSet,
+    method: &Method,
+    charges: &capc_dsl::model::Charges,
+) {
+    use capc_dsl::model::{Amount, Charged};
+    let show = |a: Amount| match a {
+        Amount::Const(v) => v.to_string(),
+        Amount::Param(i) => format!("`{}`", method.params[i].name),
+    };
+    // Inside a code span: the parameter's name without backticks.
+    let bare = |a: Amount| match a {
+        Amount::Const(v) => v.to_string(),
+        Amount::Param(i) => method.params[i].name.clone(),
+    };
+    for c in &charges.charges {
+        let what = match &c.what {
+            Charged::Bytes(b) => format!("{} of server state", exact_bytes(*b)),
+            Charged::Objects { object, count, arg } => {
+                let o = &spec.objects[object.index()];
+                match o.size.param {
+                    Some(_) => format!("{} × `{}({})`", show(*count), o.name, bare(*arg)),
+                    None => format!("{} × `{}`", show(*count), o.name),
+                }
+            }
+        };
+        let how = match c.handed_to {
+            Some(r) => format!(
+                "handed out with `{}`, until it is refunded",
+                method.results[r].name
+            ),
+            None if c.for_the_call() => "for the call only".to_string(),
+            None => "until the session closes".to_string(),
+        };
+        let _ = writeln!(w, "- charges the caller's session: {what}, {how}");
+    }
+    for r in &charges.refunds {
+        let from: Vec<String> = r
+            .from
+            .iter()
+            .map(|(m, _)| format!("`{}`", set.methods[*m].name))
+            .collect();
+        let _ = writeln!(
+            w,
+            "- refunds the caller's session: what `{}` is, as {} handed it out",
+            method.params[r.param].name,
+            from.join(" or ")
+        );
+    }
+}
+
 fn param(spec: &Spec, p: &MethodParam) -> String {
     let ty = match &p.kind {
         ParamKind::Scalar(s) => scalar(*s),
@@ -1048,7 +1128,11 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
         } => "#[unchecked] ",
         _ => "",
     };
-    format!("{attribute}{}: {ty}", p.name)
+    let range = match p.range {
+        Some((lo, hi)) => format!(" in {lo}..={hi}"),
+        None => String::new(),
+    };
+    format!("{attribute}{}: {ty}{range}", p.name)
 }
 
 fn scalar(s: Scalar) -> String {

@@ -398,7 +398,12 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
             let mut v = match &p.kind {
                 ParamKind::Scalar(s) => {
                     let (name, bits) = scalar(*s);
-                    json!({"kind": "scalar", "type": name, "bits": bits})
+                    let mut v = json!({"kind": "scalar", "type": name, "bits": bits});
+                    // Only a parameter with a range has one (sessions).
+                    if let Some((lo, hi)) = p.range {
+                        v["range"] = json!([lo, hi]);
+                    }
+                    v
                 }
                 ParamKind::Array {
                     element,
@@ -443,17 +448,74 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
 fn method_set(spec: &Spec, s: &MethodSet) -> Value {
     let set = &spec.error_sets[s.errors.index()];
     let error = |i: usize| json!({"name": set.variants[i].name, "number": i + 1});
-    let methods = s.methods.iter().map(|m| method(spec, m, &error));
-    json!({
+    let methods = s.methods.iter().map(|m| method(spec, s, m, &error));
+    let mut v = json!({
         "name": s.name,
         "cap": s.cap.map(|c| spec.caps[c.index()].name.clone()),
         "errors": set.name,
         "methods": methods.collect::<Vec<_>>(),
         "docs": s.docs,
-    })
+    });
+    // Only an interface used through sessions has one.
+    if let Some(session) = &s.session {
+        let (kind, cap) = match &session.kind {
+            DonationKind::Quota => ("quota", None),
+            DonationKind::Untyped(c) => ("untyped", Some(spec.caps[c.index()].name.clone())),
+        };
+        v["session"] = json!({
+            "kind": kind,
+            "cap": cap,
+            "min_bytes": session.min_bytes,
+            "keeps": session.keeps,
+            "out_of_budget": error(session.out_of_budget),
+            "docs": session.docs,
+        });
+    }
+    v
 }
 
-fn method(spec: &Spec, m: &Method, error: &dyn Fn(usize) -> Value) -> Value {
+/// What a method charges its caller's session, for `capc model --json`.
+fn charges(spec: &Spec, set: &MethodSet, m: &Method) -> Option<Value> {
+    use capc_dsl::model::{Amount, Charged};
+    let c = m.charges.as_ref()?;
+    let amount = |a: Amount| match a {
+        Amount::Const(v) => json!(v),
+        Amount::Param(i) => json!({"param": m.params[i].name}),
+    };
+    let list = c.charges.iter().map(|ch| {
+        let mut v = match &ch.what {
+            Charged::Bytes(b) => json!({"kind": "bytes", "bytes": b}),
+            Charged::Objects { object, count, arg } => json!({
+                "kind": "objects",
+                "object": spec.objects[object.index()].name,
+                "count": amount(*count),
+                "arg": amount(*arg),
+            }),
+        };
+        v["lasts"] = json!(match ch.handed_to {
+            Some(_) => "handed_out",
+            None if ch.for_the_call() => "call",
+            None => "session",
+        });
+        v["handed_to"] = json!(ch.handed_to.map(|r| m.results[r].name.clone()));
+        v
+    });
+    let refunds = c.refunds.iter().map(|r| {
+        json!({
+            "param": m.params[r.param].name,
+            "from": r.from.iter().map(|(mi, ri)| json!({
+                "method": set.methods[*mi].name,
+                "result": set.methods[*mi].results[*ri].name,
+            })).collect::<Vec<_>>(),
+        })
+    });
+    Some(json!({
+        "charges": list.collect::<Vec<_>>(),
+        "refunds": refunds.collect::<Vec<_>>(),
+    }))
+}
+
+fn method(spec: &Spec, set: &MethodSet, m: &Method, error: &dyn Fn(usize) -> Value) -> Value {
     let request_caps = m
         .params
         .iter()
@@ -509,5 +571,12 @@ fn method(spec: &Spec, m: &Method, error: &dyn Fn(usize) -> Value) -> Value {
             })).collect::<Vec<_>>(),
         })
     });
+    // Only in a spec that says who pays beyond a call (sessions).
+    if let Some(c) = charges(spec, set, m) {
+        value["session_charges"] = c;
+    }
+    if let Some(bound) = m.server_pays {
+        value["server_pays"] = json!(bound);
+    }
     value
 }

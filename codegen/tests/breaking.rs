@@ -921,6 +921,79 @@ fn a_method_changing_between_call_and_oneway_breaks() {
     );
 }
 
+/// Who pays (examples/files.cap): a session donated differently, its quota raised, a
+/// range narrowed, a call charging more, a refund removed; and a wider
+/// range, a cheaper call or a lower quota are compatible.
+#[test]
+fn charging_a_session_more_breaks() {
+    let s = Scratch::new("breaking", "sessions");
+    let spec = std::fs::read_to_string(workspace().join("examples/files.cap")).expect("files.cap");
+    s.write("old.cap", &spec);
+    let edit = |name: &str, from: &str, to: &str| {
+        assert!(spec.contains(from), "files.cap has `{from}`");
+        s.write(name, spec.replace(from, to));
+    };
+    let cases = [
+        (
+            "quota.cap",
+            "donates quota 8 KiB;",
+            "donates quota 16 KiB;",
+            "error[B0041]: the least quota of `Files`'s sessions was raised from 8192 to 16384 bytes\n",
+        ),
+        (
+            "range.cap",
+            "pages: u8 in 1..=16",
+            "pages: u8 in 1..=8",
+            "error[B0042]: parameter `pages` of `Files.read` now takes 1..=8, not 1..=16\n",
+        ),
+        (
+            "charge.cap",
+            "keeps 256 for fd;",
+            "keeps 512 for fd;",
+            "error[B0043]: `Files.open` charges its session 512 bytes, not 256\n",
+        ),
+        (
+            "buffer.cap",
+            "allocates pages * Frame(12);",
+            "allocates pages * Frame(12);\n        keeps 8;",
+            "error[B0043]: `Files.read` charges its session 4104 bytes for `pages = 1`, not 4096\n",
+        ),
+        (
+            "refund.cap",
+            "        refunds fd from open;\n",
+            "",
+            "error[B0044]: `Files.close` no longer refunds `fd` from `open`\n",
+        ),
+    ];
+    for (name, from, to, first) in cases {
+        edit(name, from, to);
+        let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", name]);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        // (A removed refund also warns W0015 first: nothing takes `fd` back.)
+        assert!(
+            stderr.contains(&format!("\n{first}")) || stderr.starts_with(first),
+            "{name}: {stderr}"
+        );
+    }
+    // Sessions backed by an Untyped instead: servers and clients change.
+    edit(
+        "untyped.cap",
+        "donates quota 8 KiB;",
+        "donates UntypedCap >= 8 KiB;",
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "untyped.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0040]: interface `Files` changed from sessions opened with a byte quota to sessions opened with a `UntypedCap` cap\n"),
+        "{stderr}"
+    );
+    // The other way round each is compatible.
+    for name in ["quota.cap", "range.cap", "charge.cap", "buffer.cap"] {
+        let (code, _, stderr) = capc(&s.dir, &["breaking", name, "old.cap"]);
+        assert_eq!(code, Some(0), "{name}: {stderr}");
+    }
+}
+
 #[test]
 fn explain_knows_the_codes() {
     let s = Scratch::new("breaking", "explain");

@@ -439,6 +439,36 @@ fn deny_warnings_turns_a_warning_into_exit_1() {
     assert_eq!(v["severity"], "error", "denied warnings are errors");
 }
 
+/// A server that pays says so, and `--deny-warnings` refuses it unless the
+/// interface allows it.
+#[test]
+fn deny_warnings_refuses_a_server_that_pays() {
+    let s = Scratch::new("cli", "server-pays");
+    let spec = std::fs::read_to_string(workspace().join("dsl/tests/ui/fail/W0014-server-pays.cap"))
+        .expect("the W0014 case")
+        .replace("use \"../base.cap\";", "use \"base.cap\";");
+    s.write(
+        "base.cap",
+        std::fs::read_to_string(workspace().join("dsl/tests/ui/base.cap")).expect("base.cap"),
+    );
+    s.write("pays.cap", &spec);
+    s.capc(&["check", "pays.cap"])
+        .exits(0)
+        .stderr_has("warning[W0014]: the server pays for `log`");
+    s.capc(&["check", "--deny-warnings", "pays.cap"])
+        .exits(1)
+        .stderr_has("W0014");
+    s.write(
+        "allowed.cap",
+        spec.replace(
+            "interface Logger",
+            "#[allow(server_pays)]\ninterface Logger",
+        ),
+    );
+    s.capc(&["check", "--deny-warnings", "allowed.cap"])
+        .exits(0);
+}
+
 #[test]
 fn help_exits_0_and_shows_an_example() {
     let root = workspace();

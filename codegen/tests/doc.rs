@@ -460,3 +460,34 @@ fn standard_output_without_o() {
     let help = text(&capc(&s.dir, &["doc", "--help"]).stdout);
     assert!(help.contains("standard output"), "{help}");
 }
+
+/// Who pays is on the page: a session's quota and what each method charges
+/// it, the refunds, ranges, and a method the server pays for with its
+/// bound.
+#[test]
+fn the_page_shows_who_pays() {
+    let s = Scratch::new("doc", "sessions");
+    let out = capc(
+        &workspace(),
+        &[
+            "doc",
+            "dsl/tests/ui/pass/sessions.cap",
+            "-o",
+            s.dir.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(s.path("sessions.md")).unwrap();
+    for line in [
+        "Used through sessions: a client opens one with a byte quota of at least 16 KiB (16384 bytes), which pays for everything the server keeps for it; the server keeps 256 bytes per session; a charge that does not fit the quota fails with `OutOfQuota`.",
+        "fn allocate(bits: u8 in 12..=30) -> (ram: grant cap UntypedCap)",
+        "- charges the caller's session: 1 × `Untyped(bits)`, handed out with `ram`, until it is refunded",
+        "- charges the caller's session: 64 bytes of server state, handed out with `ram`, until it is refunded",
+        "- refunds the caller's session: what `ram` is, as `allocate` handed it out",
+        "- charges the caller's session: `n` × `Endpoint`, for the call only",
+        "- **paid by the server** (`server_pays`): up to 64 bytes of the server's own memory per call",
+    ] {
+        assert!(page.contains(line), "{line}\n{page}");
+    }
+    assert!(!page.contains("costs the caller: nothing"), "{page}");
+}

@@ -140,6 +140,21 @@ fn cases() -> Vec<(String, bool)> {
         );
         cases.push((text, rejected));
     }
+    // Sessions: parameters named like the locals and parameters dispatch
+    // and the server trait add (`session`, `charge`, `total`, `kept`,
+    // `scratch`), a method named like a session function; and a type named
+    // like the generated session or charge type.
+    let session = "interface Store -> Failure {\n    session {\n        donates quota 64;\n        keeps 8;\n        out_of_budget Quota;\n    }\n    fn put(session: u8 in 1..=3) -> (total: u8) {\n        keeps 4 for total;\n        errors Quota;\n    }\n    fn take(total: u8) {\n        refunds total from put;\n    }\n    fn charge(kept: u8 in 0..=1) {\n        keeps 1;\n        errors Quota;\n    }\n    fn refund(scratch: u8 in 0..=1) -> (charge: u32) {\n        keeps 2 for charge;\n        errors Quota;\n    }\n}\n";
+    cases.push((
+        format!("{TARGET}\nerrors Failure {{ Failed, Quota(needed) }}\n#[allow(never_refunded)]\n{session}"),
+        false,
+    ));
+    for clash in ["StoreSession", "StoreCharge"] {
+        cases.push((
+            format!("{TARGET}\nerrors Failure {{ Failed, Quota(needed) }}\nstruct {clash} {{ x: u8 }}\n#[allow(never_refunded)]\n{session}"),
+            true,
+        ));
+    }
     // Fields named like trait methods: the generated Debug and is_mapped
     // call the view's getter by path, so the trait's method never wins.
     for fine in [
@@ -532,8 +547,23 @@ fn random_spec(rng: &mut XorShift) -> String {
             1 => format!("{call}{oneway}"),
             _ => oneway,
         };
+        // Sometimes used through sessions, with a method that hands out a
+        // charged handle and one that takes it back (again chosen without
+        // drawing from `rng`).
+        let (session, methods) = if (interface.len() + result.len()) % 2 == 0 {
+            (
+                format!(
+                    "    session {{\n        donates quota 64;\n        keeps 8;\n        out_of_budget {a};\n    }}\n"
+                ),
+                format!(
+                    "{methods}    fn {method}_kept({arg}_n: u8 in 1..=2) -> ({result}_h: u32) {{\n        keeps 4 for {result}_h;\n        errors {a};\n    }}\n    fn {method}_back({result}_h: u32) {{\n        refunds {result}_h from {method}_kept;\n    }}\n"
+                ),
+            )
+        } else {
+            (String::new(), methods)
+        };
         text.push_str(&format!(
-            "interface {interface} -> {errors} {{\n{methods}}}\n"
+            "interface {interface} -> {errors} {{\n{session}{methods}}}\n"
         ));
     }
     // Sometimes memory: untyped memory retyped (at offsets or not) into
@@ -664,6 +694,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "virtual_offset = 0x80000000",
             "#[range(",
             "#[size_arg(bytes)]",
+            "    session {",
         ] {
             assert!(
                 accepted.iter().any(|text| text.contains(construct)),

@@ -78,6 +78,28 @@ fn decompress_example_charges_the_donor() {
 }
 
 #[test]
+fn files_example_charges_each_session_its_own() {
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "examples/files.cap",
+        "examples/sim/files.capsim",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("expectations: 12 of 12 met"), "{stdout}");
+    // The hostile client's 32nd file is refused by its own quota.
+    assert!(
+        stdout.contains(
+            "      error: OutOfBudget { needed: 256 }\n      because the call's charge, 256 B, does not fit what is left of the session's quota, 128 B\n"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains(
+        "  the server holds 384 B for its clients: the sum of the sessions' charges\n  the server's own memory spent on clients, at most (`server_pays` bounds): 0 B\n"
+    ));
+    snapshot("files", &stdout);
+}
+
+#[test]
 fn everything_example_runs() {
     let (code, stdout, stderr) = capc(&[
         "simulate",

@@ -455,6 +455,50 @@ pub struct MethodSet {
     /// Methods in order (a method's label is one more than the one
     /// before's unless it gives its own).
     pub methods: Vec<Method>,
+    /// `session { ... }` (interfaces only): the interface is used through
+    /// sessions with a donated quota.
+    pub session: Option<SessionDecl>,
+}
+
+/// `session { donates quota N; keeps N; out_of_budget V; }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionDecl {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// `donates ...;` clauses (exactly one is valid): the quota a client
+    /// donates to open a session.
+    pub donations: Vec<Donation>,
+    /// `keeps N;` clauses (at most one is valid, without `for`): bytes the
+    /// server keeps per session.
+    pub keeps: Vec<Keep>,
+    /// `out_of_budget V;` clauses (exactly one is valid): the error of a
+    /// charge that does not fit the session's quota.
+    pub out_of_budget: Vec<Ident>,
+    /// The `session` keyword.
+    pub span: Span,
+}
+
+/// `keeps N;` or `keeps N for result;`: bytes of server state kept beyond
+/// a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keep {
+    /// Bytes.
+    pub bytes: Expr,
+    /// The result the state is kept for (`for mem_cap`).
+    pub handed_to: Option<Ident>,
+    /// The whole clause.
+    pub span: Span,
+}
+
+/// `refunds param from method | method2;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refund {
+    /// The argument that is what one of `methods` handed out.
+    pub param: Ident,
+    /// The methods that may have handed it out.
+    pub methods: Vec<Ident>,
+    /// The whole clause.
+    pub span: Span,
 }
 
 /// `fn name(params) -> (results) { clauses }`
@@ -483,6 +527,12 @@ pub struct Method {
     /// `creates CapType(field = param, ...) in root;` clauses (at most one
     /// is valid).
     pub creates: Vec<Creates>,
+    /// `keeps N;` and `keeps N for result;` clauses.
+    pub keeps: Vec<Keep>,
+    /// `refunds param from method;` clauses.
+    pub refunds: Vec<Refund>,
+    /// `server_pays N;` clauses (at most one is valid), each with its span.
+    pub server_pays: Vec<(Expr, Span)>,
     /// The whole method.
     pub span: Span,
 }
@@ -511,6 +561,8 @@ pub struct Param {
     pub ty: ParamType,
     /// Span of the type.
     pub ty_span: Span,
+    /// `in 12..=30`: the values it may have, and the span of the range.
+    pub range: Option<(Domain, Span)>,
 }
 
 /// A scalar message value.
@@ -604,6 +656,8 @@ pub struct Allocation {
     pub object: Ident,
     /// Its size argument, for parameterised types.
     pub arg: Option<Expr>,
+    /// `for result`: the objects are handed to the client with this result.
+    pub handed_to: Option<Ident>,
     /// The whole clause.
     pub span: Span,
 }

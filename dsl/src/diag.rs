@@ -147,6 +147,16 @@ catalogue! {
     OnewayReply = "E0722", Error, "one-way method has results or errors";
     OnewayDonation = "E0723", Error, "one-way method donates or allocates";
     OnewayLend = "E0724", Error, "one-way method lends a cap";
+    RangeInvalid = "E0740", Error, "parameter range is empty or does not fit its type";
+    SessionInvalid = "E0741", Error, "session lacks its quota or error, or its quota is below its own state";
+    UnpaidState = "E0742", Error, "server keeps state beyond a call that no session pays for";
+    HandedToInvalid = "E0743", Error, "charge handed out with something the client does not keep";
+    RefundInvalid = "E0744", Error, "refund names nothing the named method hands out";
+    AmountNotRange = "E0745", Error, "charge sized by a parameter without a usable range";
+    AllocationForValue = "E0746", Error, "allocation not valid for a value in its argument's range";
+    ChargeInDonation = "E0747", Error, "allocation handed out or sized by an argument outside a session";
+    SessionErrorMissing = "E0748", Error, "charging method does not return the session's out-of-quota error";
+    ServerPaysInvalid = "E0749", Error, "server-paid method exceeds its bound or also charges its client";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";
@@ -162,6 +172,8 @@ catalogue! {
     DonationSize = "W0005", Warning, "minimum donation is no size the donated Untyped can have";
     NeverConfigured = "W0012", Warning, "condition true in no configuration";
     UnusedOption = "W0013", Warning, "configuration option no condition names";
+    ServerPays = "W0014", Warning, "the server pays for what a method keeps or allocates";
+    NeverRefunded = "W0015", Warning, "what a method hands out is refunded only when its session closes";
 }
 
 /// How serious a diagnostic is.

@@ -685,7 +685,11 @@ impl<'a> Printer<'a> {
                 self.space();
                 self.leaf(&inner.next().expect("grammar: error set"));
                 self.block(indent, inner.collect(), close, |s, m, indent| {
-                    s.method(m, indent)
+                    if m.as_rule() == Rule::session_decl {
+                        s.session(m, indent)
+                    } else {
+                        s.method(m, indent)
+                    }
                 });
             }
             Rule::struct_item => {
@@ -999,6 +1003,31 @@ impl<'a> Printer<'a> {
         }
     }
 
+    /// `session { clauses }` at the top of an interface.
+    fn session(&mut self, pair: Pair<'_, Rule>, indent: usize) {
+        let close = pair.as_span().end() - 1;
+        let mut clauses = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => {
+                    self.leaf(&p);
+                    self.break_line(indent, Blank::No);
+                }
+                Rule::kw_session => self.leaf(&p),
+                _ => clauses.push(p),
+            }
+        }
+        self.block(indent, clauses, close, |s, clause, _| s.clause(clause));
+    }
+
+    /// ` for result` after an allocation or kept state.
+    fn handed_to(&mut self, pair: Pair<'_, Rule>) {
+        for p in pair.into_inner() {
+            self.space();
+            self.leaf(&p);
+        }
+    }
+
     fn params(&mut self, pair: Pair<'_, Rule>, tail: usize) {
         self.token("(");
         self.comma_fill(pair.into_inner().collect(), tail, |s, param| {
@@ -1034,6 +1063,21 @@ impl<'a> Printer<'a> {
                         s.token("(");
                         s.comma_fill(rights, 2, |s, r| s.leaf(&r));
                         s.token(")");
+                    }
+                }
+            }
+            if let Some(range) = inner.next() {
+                for p in range.into_inner() {
+                    if p.as_rule() == Rule::kw_in {
+                        s.space();
+                        s.leaf(&p);
+                        s.space();
+                    } else {
+                        let incl = p.as_rule() == Rule::range_incl;
+                        let mut ends = p.into_inner();
+                        s.expr(ends.next().expect("grammar: range start"));
+                        s.token(if incl { "..=" } else { ".." });
+                        s.expr(ends.next().expect("grammar: range end"));
                     }
                 }
             }
@@ -1085,10 +1129,14 @@ impl<'a> Printer<'a> {
                 self.token("*");
                 self.space();
                 self.leaf(&inner.next().expect("grammar: object"));
-                if let Some(arg) = inner.next() {
-                    self.token("(");
-                    self.expr(arg);
-                    self.token(")");
+                for p in inner {
+                    if p.as_rule() == Rule::handed_to {
+                        self.handed_to(p);
+                    } else {
+                        self.token("(");
+                        self.expr(p);
+                        self.token(")");
+                    }
                 }
             }
             Rule::creates_clause => {
@@ -1118,6 +1166,38 @@ impl<'a> Printer<'a> {
                 self.token("in");
                 self.space();
                 self.leaf(&idents[1]);
+            }
+            Rule::keeps_clause => {
+                self.keyword("keeps", &clause);
+                let mut inner = clause.into_inner();
+                self.space();
+                self.expr(inner.next().expect("grammar: bytes"));
+                if let Some(p) = inner.next() {
+                    self.handed_to(p);
+                }
+            }
+            Rule::refunds_clause => {
+                self.keyword("refunds", &clause);
+                let mut after_from = 0;
+                for p in clause.into_inner() {
+                    self.space();
+                    if after_from > 0 {
+                        if after_from > 1 {
+                            self.token("|");
+                            self.space();
+                        }
+                        after_from += 1;
+                    }
+                    if p.as_rule() == Rule::kw_from {
+                        after_from = 1;
+                    }
+                    self.leaf(&p);
+                }
+            }
+            Rule::server_pays_clause => {
+                self.keyword("server_pays", &clause);
+                self.space();
+                self.expr(clause.into_inner().next().expect("grammar: bound"));
             }
             _ => {
                 self.keyword("out_of_budget", &clause);

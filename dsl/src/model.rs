@@ -747,6 +747,9 @@ pub struct MethodParam {
     pub name: String,
     /// Its type.
     pub kind: ParamKind,
+    /// `in lo..=hi` (an integer parameter of an interface): the least and
+    /// the greatest value it may have. The decoder refuses others.
+    pub range: Option<(u64, u64)>,
     /// Where it is declared (its name).
     pub span: Span,
 }
@@ -818,6 +821,139 @@ pub struct Method {
     pub oneway: bool,
     /// The cap the invocation creates (`creates ...;`), if any.
     pub creates: Option<Creation>,
+    /// What the method charges to the caller's session (interfaces with a
+    /// session only); `None` when it charges nothing.
+    pub charges: Option<Charges>,
+    /// `server_pays N;`: the server pays, from its own memory, up to this
+    /// many bytes per call.
+    pub server_pays: Option<u64>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A number in a charge: a constant, or the value of an integer parameter
+/// (by its index in the method's parameters), which lies in its range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Amount {
+    /// A constant.
+    Const(u64),
+    /// The argument at this index.
+    Param(usize),
+}
+
+impl Amount {
+    /// Its value given the arguments' values (by parameter index).
+    pub fn value(self, args: &[u64]) -> u64 {
+        match self {
+            Amount::Const(v) => v,
+            Amount::Param(i) => args.get(i).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// What a session's charge is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Charged {
+    /// `count` objects of `object` with size argument `arg`.
+    Objects {
+        /// The object type.
+        object: ObjectId,
+        /// How many.
+        count: Amount,
+        /// Their size argument (`Const(0)` for a fixed-size type).
+        arg: Amount,
+    },
+    /// Bytes of server state.
+    Bytes(u64),
+}
+
+/// One charge of a method to the caller's session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Charge {
+    /// What is charged.
+    pub what: Charged,
+    /// `for result`: the index of the result it is handed out with (it
+    /// stays charged until a `refunds` method takes it back, or the session
+    /// closes); `None` for state kept until the session closes (`keeps N;`)
+    /// or, for objects, memory for the call only.
+    pub handed_to: Option<usize>,
+}
+
+/// `refunds param from method | ...;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refund {
+    /// The index of the parameter that is what one of `from` handed out.
+    pub param: usize,
+    /// What it may be: the index of a method in its set, and of the result
+    /// that method hands it out with.
+    pub from: Vec<(usize, usize)>,
+}
+
+/// What one method charges to its caller's session.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Charges {
+    /// Charges in declaration order.
+    pub charges: Vec<Charge>,
+    /// Handles it takes back, whose charges return to the session.
+    pub refunds: Vec<Refund>,
+}
+
+impl Charge {
+    /// Its bytes for the arguments `args` (by parameter index), saturating
+    /// (the checker proved the sums fit for every argument in range);
+    /// `size` gives an object type's bytes for a size argument.
+    pub fn bytes(&self, args: &[u64], size: &impl Fn(ObjectId, u64) -> Option<u64>) -> u64 {
+        match &self.what {
+            Charged::Bytes(b) => *b,
+            Charged::Objects { object, count, arg } => count
+                .value(args)
+                .saturating_mul(size(*object, arg.value(args)).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// Whether it is memory for the call only: objects not handed out.
+    pub fn for_the_call(&self) -> bool {
+        self.handed_to.is_none() && matches!(self.what, Charged::Objects { .. })
+    }
+
+    /// Whether it is kept until the session closes: bytes not handed out.
+    pub fn until_close(&self) -> bool {
+        self.handed_to.is_none() && matches!(self.what, Charged::Bytes(_))
+    }
+}
+
+impl Charges {
+    /// Bytes of the charges matching `which` for the arguments `args`.
+    pub fn bytes(
+        &self,
+        args: &[u64],
+        which: impl Fn(&Charge) -> bool,
+        size: impl Fn(ObjectId, u64) -> Option<u64>,
+    ) -> u64 {
+        self.charges
+            .iter()
+            .filter(|c| which(c))
+            .map(|c| c.bytes(args, &size))
+            .fold(0u64, u64::saturating_add)
+    }
+}
+
+/// `session { ... }`: the interface is used through sessions; a client
+/// opens one with a donated quota, which pays for everything the server
+/// keeps for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// What the client donates: a quota, or an Untyped that backs it.
+    pub kind: DonationKind,
+    /// The least quota a session is opened with.
+    pub min_bytes: u64,
+    /// Bytes the server keeps per session, charged when it opens.
+    pub keeps: u64,
+    /// Index into the set's error set of the error of a charge that does
+    /// not fit the session's quota.
+    pub out_of_budget: usize,
     /// Where it is declared.
     pub span: Span,
 }
@@ -852,6 +988,8 @@ pub struct MethodSet {
     pub errors: ErrorSetId,
     /// Methods in label order.
     pub methods: Vec<Method>,
+    /// The session, for an interface used through sessions.
+    pub session: Option<Session>,
     /// Where it is declared.
     pub span: Span,
 }

@@ -466,6 +466,9 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "allocates",
             "out_of_budget",
             "creates",
+            "keeps",
+            "refunds",
+            "server_pays",
         ],
         Rule::method => &["fn"],
         Rule::field_type => &["ptr", "rights", "bool", "u"],
@@ -500,6 +503,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_interface => "interface",
         Rule::kw_fn => "fn",
         Rule::kw_in => "in",
+        Rule::kw_session => "session",
         Rule::kw_slot => "slot",
         Rule::kw_struct => "struct",
         Rule::kw_enum => "enum",
@@ -667,8 +671,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::word_type => "`word`",
         Rule::transfer | Rule::grant | Rule::lend => "`grant` or `lend`",
         Rule::clause => {
-            "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`, `creates`)"
+            "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`, `creates`, `keeps`, `refunds`, `server_pays`)"
         }
+        Rule::session_clause => "a session clause (`donates`, `keeps`, `out_of_budget`)",
         Rule::object_stmt => {
             "a statement (`size = ...;`, `align = ...;`, `memory = ...;`, `finalise = ...;`, `slot ...;`)"
         }
@@ -950,11 +955,17 @@ impl Builder {
             Rule::invocations_item | Rule::interface_item => {
                 let name = self.ident(inner.next().expect("grammar: name"));
                 let errors = self.ident(inner.next().expect("grammar: error set"));
+                let mut inner = inner.peekable();
+                let session = match inner.next_if(|p| p.as_rule() == Rule::session_decl) {
+                    Some(p) => Some(self.session(p)?),
+                    None => None,
+                };
                 let methods = inner.map(|m| self.method(m)).collect::<Result<_>>()?;
                 let set = MethodSet {
                     name,
                     errors,
                     methods,
+                    session,
                 };
                 if rule == Rule::invocations_item {
                     ItemKind::Invocations(set)
@@ -1218,6 +1229,9 @@ impl Builder {
             allocations: Vec::new(),
             out_of_budget: Vec::new(),
             creates: Vec::new(),
+            keeps: Vec::new(),
+            refunds: Vec::new(),
+            server_pays: Vec::new(),
             span,
         };
         let mut seen_params = false;
@@ -1254,6 +1268,17 @@ impl Builder {
         }
         let name = self.ident(inner.next().expect("grammar: param name"));
         let ty_pair = inner.next().expect("grammar: param type");
+        let range = match inner.next() {
+            Some(r) => {
+                let span = self.span(&r);
+                let range = r
+                    .into_inner()
+                    .find(|p| p.as_rule() != Rule::kw_in)
+                    .expect("grammar: range");
+                Some((self.range(range)?, span))
+            }
+            None => None,
+        };
         let ty_span = self.span(&ty_pair);
         let t = ty_pair
             .into_inner()
@@ -1308,6 +1333,7 @@ impl Builder {
             name,
             ty,
             ty_span,
+            range,
         })
     }
 
@@ -1370,33 +1396,26 @@ impl Builder {
                     .filter(|p| p.as_rule() == Rule::ident)
                     .map(|p| self.ident(p)),
             ),
-            Rule::donates_clause => {
-                let d = clause.into_inner().next().expect("grammar: donation");
-                let rule = d.as_rule();
-                let mut inner = d.into_inner();
-                method.donations.push(if rule == Rule::quota {
-                    Donation::Quota {
-                        bytes: self.expr(inner.next().expect("grammar: quota"))?,
-                        span,
-                    }
-                } else {
-                    Donation::Untyped {
-                        cap: self.ident(inner.next().expect("grammar: donated cap")),
-                        bytes: self.expr(inner.next().expect("grammar: minimum"))?,
-                        span,
-                    }
-                });
-            }
+            Rule::donates_clause => method.donations.push(self.donation(clause)?),
             Rule::allocates_clause => {
                 let mut inner = clause.into_inner();
                 let count = inner.next().expect("grammar: count");
                 let count = self.primary(count.into_inner().next().expect("grammar: count"))?;
                 let object = self.ident(inner.next().expect("grammar: object"));
-                let arg = inner.next().map(|e| self.expr(e)).transpose()?;
+                let mut arg = None;
+                let mut handed_to = None;
+                for p in inner {
+                    if p.as_rule() == Rule::handed_to {
+                        handed_to = Some(self.handed_to(p));
+                    } else {
+                        arg = Some(self.expr(p)?);
+                    }
+                }
                 method.allocations.push(Allocation {
                     count,
                     object,
                     arg,
+                    handed_to,
                     span,
                 });
             }
@@ -1423,11 +1442,112 @@ impl Builder {
                     span,
                 });
             }
+            Rule::keeps_clause => method.keeps.push(self.keep(clause)?),
+            Rule::refunds_clause => {
+                let mut inner = clause.into_inner().filter(|p| p.as_rule() == Rule::ident);
+                let param = self.ident(inner.next().expect("grammar: refunded argument"));
+                let methods = inner.map(|p| self.ident(p)).collect();
+                method.refunds.push(Refund {
+                    param,
+                    methods,
+                    span,
+                });
+            }
+            Rule::server_pays_clause => {
+                let bytes = self.expr(clause.into_inner().next().expect("grammar: bound"))?;
+                method.server_pays.push((bytes, span));
+            }
             _ => method
                 .out_of_budget
                 .push(self.ident(clause.into_inner().next().expect("grammar: variant"))),
         }
         Ok(())
+    }
+
+    /// A `donates_clause` pair.
+    fn donation(&self, clause: Pair<'_, Rule>) -> Result<Donation> {
+        let span = self.span(&clause);
+        let d = clause.into_inner().next().expect("grammar: donation");
+        let rule = d.as_rule();
+        let mut inner = d.into_inner();
+        Ok(if rule == Rule::quota {
+            Donation::Quota {
+                bytes: self.expr(inner.next().expect("grammar: quota"))?,
+                span,
+            }
+        } else {
+            Donation::Untyped {
+                cap: self.ident(inner.next().expect("grammar: donated cap")),
+                bytes: self.expr(inner.next().expect("grammar: minimum"))?,
+                span,
+            }
+        })
+    }
+
+    /// A `handed_to` pair: the result's name.
+    fn handed_to(&self, pair: Pair<'_, Rule>) -> Ident {
+        let name = pair
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::ident)
+            .expect("grammar: result name");
+        self.ident(name)
+    }
+
+    /// A `keeps_clause` pair.
+    fn keep(&self, clause: Pair<'_, Rule>) -> Result<Keep> {
+        let span = self.span(&clause);
+        let mut inner = clause.into_inner();
+        let bytes = self.expr(inner.next().expect("grammar: kept bytes"))?;
+        let handed_to = inner.next().map(|p| self.handed_to(p));
+        Ok(Keep {
+            bytes,
+            handed_to,
+            span,
+        })
+    }
+
+    /// A `session_decl` pair.
+    fn session(&self, pair: Pair<'_, Rule>) -> Result<SessionDecl> {
+        let mut session = SessionDecl {
+            docs: Vec::new(),
+            donations: Vec::new(),
+            keeps: Vec::new(),
+            out_of_budget: Vec::new(),
+            span: self.span(&pair),
+        };
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => session.docs.push(doc_text(p)),
+                Rule::kw_session => session.span = self.span(&p),
+                _ => {
+                    let clause = p.into_inner().next().expect("grammar: session clause");
+                    match clause.as_rule() {
+                        Rule::donates_clause => session.donations.push(self.donation(clause)?),
+                        Rule::keeps_clause => session.keeps.push(self.keep(clause)?),
+                        _ => session.out_of_budget.push(
+                            self.ident(clause.into_inner().next().expect("grammar: variant")),
+                        ),
+                    }
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    /// A `range_incl` or `range_excl` pair.
+    fn range(&self, pair: Pair<'_, Rule>) -> Result<Domain> {
+        let rule = pair.as_rule();
+        let mut exprs = pair
+            .into_inner()
+            .map(|e| self.expr(e))
+            .collect::<Result<Vec<_>>>()?;
+        let hi = exprs.pop().expect("grammar: range end");
+        let lo = exprs.pop().expect("grammar: range start");
+        Ok(if rule == Rule::range_incl {
+            Domain::Inclusive(lo, hi)
+        } else {
+            Domain::Exclusive(lo, hi)
+        })
     }
 
     fn expr(&self, pair: Pair<'_, Rule>) -> Result<Expr> {

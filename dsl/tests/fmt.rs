@@ -392,6 +392,9 @@ const PROPERTY_SPECS: &[&str] = &[
     "examples/lib/everything-base.cap",
     "dsl/tests/ui/pass/syntax-variety.cap",
     "examples/sel4/x86_64.cap",
+    "examples/files.cap",
+    "examples/flounder/mem.cap",
+    "dsl/tests/ui/pass/sessions.cap",
 ];
 
 const GAPS: &[&str] = &[" ", "\n", "\n\n", "  ", "\t", "\n    ", "\n\n\n  "];

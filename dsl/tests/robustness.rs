@@ -132,6 +132,7 @@ const TOKENS: &[&str] = &[
     // contextual words
     "size", "align", "memory", "ram", "device", "into", "fan_out", "requires", "donates", "quota",
     "allocates", "out_of_budget", "grant", "lend", "word", "bool", "ptr", "read", "write",
+    "session", "keeps", "refunds", "server_pays",
     // field types
     "u0", "u1", "u5", "u6", "u8", "u44", "u64", "u65", "u4294967296",
     // attributes

@@ -8,6 +8,7 @@ fn ui() {
     t.pass("tests/ui/include_and_derive.rs");
     t.pass("tests/ui/include_configured.rs");
     t.compile_fail("tests/ui/unknown_configuration.rs");
+    t.pass("tests/ui/include_sessions.rs");
     t.compile_fail("tests/ui/too_large.rs");
     t.compile_fail("tests/ui/too_large_for_slots.rs");
     t.compile_fail("tests/ui/unknown_object.rs");

@@ -36,6 +36,11 @@ pub mod flounder_mem {
     include!(concat!(env!("OUT_DIR"), "/mem.rs"));
 }
 
+/// A file service used through sessions (examples/files.cap).
+pub mod files {
+    include!(concat!(env!("OUT_DIR"), "/files.rs"));
+}
+
 /// Barrelfish's capability types (examples/barrelfish/caps.cap, a port of
 /// Barrelfish's capabilities/caps.hl). Its type names (`VNode_x86_64_pml4`)
 /// are not CamelCase; the generated items named after them allow that.

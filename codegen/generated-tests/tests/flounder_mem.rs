@@ -1,8 +1,10 @@
 //! Barrelfish's mem.if as ported in examples/flounder/mem.cap: the
 //! generated client, dispatch and a small memory server over a loopback
-//! transport. Each RPC round-trips its arguments and results; a failed
-//! allocation carries its `errval_t` back as `MemError::Failed`; the
-//! granted caps arrive in the caps of the message.
+//! transport, in one client's session. Each RPC round-trips its arguments
+//! and results; a failed allocation carries its `errval_t` back as
+//! `MemError::Failed`; the granted caps arrive in the caps of the message.
+//! The session pays for what the client is handed, sized by the `bits` it
+//! asks for, until `free_monitor` takes it back.
 
 use capc_generated_tests::flounder_mem::*;
 
@@ -22,6 +24,8 @@ struct Server {
     next_slot: u64,
     freed: Vec<(u64, GenPAddr, u8)>,
     stolen: u32,
+    /// The charge of each cap handed out, kept with it.
+    charges: Vec<(u64, MemCharge)>,
 }
 
 impl Server {
@@ -45,8 +49,12 @@ impl MemServer for Server {
         bits: u8,
         minbase: GenPAddr,
         maxlimit: GenPAddr,
+        _session: &mut MemSession,
+        charge: &mut Option<MemCharge>,
     ) -> Result<MemAllocateReply, MemError> {
         let mem_cap = self.take(bits, minbase, maxlimit)?;
+        self.charges
+            .push((mem_cap, charge.take().expect("charged")));
         Ok(MemAllocateReply { mem_cap })
     }
 
@@ -55,13 +63,17 @@ impl MemServer for Server {
         bits: u8,
         minbase: GenPAddr,
         maxlimit: GenPAddr,
+        _session: &mut MemSession,
+        charge: &mut Option<MemCharge>,
     ) -> Result<MemStealReply, MemError> {
         self.stolen += 1;
         let mem_cap = self.take(bits, minbase, maxlimit)?;
+        self.charges
+            .push((mem_cap, charge.take().expect("charged")));
         Ok(MemStealReply { mem_cap })
     }
 
-    fn available(&mut self) -> Result<MemAvailableReply, MemError> {
+    fn available(&mut self, _session: &mut MemSession) -> Result<MemAvailableReply, MemError> {
         Ok(MemAvailableReply {
             mem_avail: self.end - self.next,
             mem_total: self.total,
@@ -73,13 +85,20 @@ impl MemServer for Server {
         mem_cap: u64,
         base: GenPAddr,
         bits: u8,
+        session: &mut MemSession,
     ) -> Result<MemFreeMonitorReply, MemError> {
+        let Some(at) = self.charges.iter().position(|(cap, _)| *cap == mem_cap) else {
+            return Ok(MemFreeMonitorReply { err: NO_MEMORY });
+        };
+        let (_, charge) = self.charges.remove(at);
+        session.refund(charge).expect("this session's");
         self.freed.push((mem_cap, base, bits));
         Ok(MemFreeMonitorReply { err: 0 })
     }
 }
 
-struct Loopback(Server);
+/// The server and the one client's session.
+struct Loopback(Server, MemSession);
 
 impl Transport for Loopback {
     fn call(
@@ -91,7 +110,7 @@ impl Transport for Loopback {
     ) -> MessageInfo {
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        let reply = dispatch_mem(&mut self.0, info, msg, &mut caps);
+        let reply = dispatch_mem(&mut self.0, info, msg, &mut caps, &mut self.1);
         caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
         reply
     }
@@ -99,32 +118,63 @@ impl Transport for Loopback {
 
 #[test]
 fn mem_if_round_trips_over_a_loopback() {
-    let mut client = MemClient::new(Loopback(Server {
-        next: 1 << 20,
-        end: 1 << 24,
-        total: (1 << 24) - (1 << 20),
-        next_slot: 100,
-        freed: Vec::new(),
-        stolen: 0,
-    }));
+    // A session with room for its own record (64 bytes), one page and one
+    // MiB, each with the server's 64-byte record of it.
+    let session = MemSession::open(7, Donation::quota((1 << 20) + (4 << 10) + 192)).unwrap();
+    assert_eq!(session.used(), MemSession::KEEPS);
+    let mut client = MemClient::new(Loopback(
+        Server {
+            next: 1 << 20,
+            end: 1 << 24,
+            total: (1 << 24) - (1 << 20),
+            next_slot: 100,
+            freed: Vec::new(),
+            stolen: 0,
+            charges: Vec::new(),
+        },
+        session,
+    ));
     let all = client.available().unwrap();
     assert_eq!((all.mem_avail, all.mem_total), (15 << 20, 15 << 20));
 
+    // A page: the session pays 4 KiB and the server's 64-byte record, not
+    // the range's worst case.
     assert_eq!(client.allocate(12, 0, u64::MAX).unwrap().mem_cap, 101);
-    assert_eq!(client.steal(21, 0, u64::MAX).unwrap().mem_cap, 102);
+    assert_eq!(client.transport().1.used(), 64 + 4096 + 64);
+    // 1 MiB, stolen: paid alike.
+    assert_eq!(client.steal(20, 0, u64::MAX).unwrap().mem_cap, 102);
     assert_eq!(client.transport().0.stolen, 1);
-    // Outside the range, or too large: the server's errval comes back.
+    assert_eq!(client.transport().1.available(), 0);
+    // Nothing is left: the next page is refused before the server runs,
+    // with what it would have cost.
+    assert_eq!(
+        client.allocate(12, 0, u64::MAX),
+        Err(CallError::Server(MemError::OutOfQuota {
+            needed: 4096 + 64
+        }))
+    );
+    assert_eq!(client.transport().0.next_slot, 102);
+    // Outside the range `bits` declares: refused by the decoder.
+    assert_eq!(
+        client.allocate(u8::MAX, 0, u64::MAX),
+        Err(CallError::Refused(ProtocolError::InvalidArgument {
+            index: 0
+        }))
+    );
+    let left = client.available().unwrap();
+    assert_eq!(left.mem_avail, (1 << 24) - (3 << 20));
+
+    // Freeing the page refunds its charge; the server's errval comes back
+    // when the server fails, and the session's charge for it is refunded.
+    assert_eq!(client.free_monitor(101, 1 << 20, 12).unwrap().err, 0);
+    assert_eq!(client.transport().0.freed, [(101, 1 << 20, 12)]);
+    assert_eq!(client.transport().1.available(), 4096 + 64);
     assert_eq!(
         client.allocate(12, 0, 1 << 20),
         Err(CallError::Server(MemError::Failed { err: NO_MEMORY }))
     );
-    assert_eq!(
-        client.allocate(u8::MAX, 0, u64::MAX),
-        Err(CallError::Server(MemError::Failed { err: NO_MEMORY }))
-    );
-    let left = client.available().unwrap();
-    assert_eq!(left.mem_avail, (1 << 24) - (4 << 20));
-
-    assert_eq!(client.free_monitor(101, 1 << 20, 12).unwrap().err, 0);
-    assert_eq!(client.transport().0.freed, [(101, 1 << 20, 12)]);
+    assert_eq!(client.transport().1.available(), 4096 + 64);
+    // Closing the session returns the whole quota.
+    let Loopback(_, session) = client.into_transport();
+    assert_eq!(session.close(), (1 << 20) + (4 << 10) + 192);
 }

@@ -42,6 +42,8 @@ use quote::{format_ident, quote};
 
 use super::{Gen, Part, camel, data, doc_lines, ident, lit, snake};
 
+mod sessions;
+
 /// The section's parts: the types and helpers every interface shares, then
 /// per interface its label and request enums, each method's reply struct,
 /// and (as the options ask) its budgets, server and client.
@@ -565,6 +567,11 @@ fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
         parts.push(Box::new(move || reply_struct(&Iface::new(g, set), m)));
     }
     if g.options.servers {
+        if set.session.is_some() {
+            parts.push(Box::new(move || {
+                sessions::session_types(&Iface::new(g, set))
+            }));
+        }
         for m in &set.methods {
             parts.push(Box::new(move || budget(&Iface::new(g, set), m)));
         }
@@ -648,9 +655,17 @@ impl<'a> Iface<'a> {
 
     /// What a call costs its caller, in one sentence.
     fn cost(&self, m: &Method) -> String {
+        if let Some(bound) = m.server_pays {
+            return format!(
+                "Paid by the server: up to {} of its own memory per call (`server_pays`).",
+                bytes(bound)
+            );
+        }
+        let session = self.session_cost(m);
         let Some(d) = &m.donation else {
-            return "Costs the caller nothing: the server allocates nothing on its behalf."
-                .to_string();
+            return session.unwrap_or_else(|| {
+                "Costs the caller nothing: the server allocates nothing on its behalf.".to_string()
+            });
         };
         let what = match &d.kind {
             DonationKind::Quota => "a quota".to_string(),
@@ -670,10 +685,67 @@ impl<'a> Iface<'a> {
                 bytes(d.worst_case_bytes)
             )
         };
-        format!(
+        let per_call = format!(
             "Cost: the caller donates {what} of at least {}; {allocations}.",
             bytes(d.min_bytes)
-        )
+        );
+        match session {
+            Some(s) => format!("{per_call} {s}"),
+            None => per_call,
+        }
+    }
+
+    /// What a method charges its caller's session, in one sentence; `None`
+    /// outside a session, or for a method that charges nothing.
+    fn session_cost(&self, m: &Method) -> Option<String> {
+        self.set.session.as_ref()?;
+        let charges = m.charges.as_ref()?;
+        let mut parts = Vec::new();
+        for c in &charges.charges {
+            let what = match &c.what {
+                capc_dsl::model::Charged::Bytes(b) => format!("{} kept", bytes(*b)),
+                capc_dsl::model::Charged::Objects { object, count, arg } => {
+                    let o = &self.g.spec.objects[object.index()];
+                    let show = |a: capc_dsl::model::Amount| match a {
+                        capc_dsl::model::Amount::Const(v) => v.to_string(),
+                        capc_dsl::model::Amount::Param(i) => format!("`{}`", m.params[i].name),
+                    };
+                    match o.size.param {
+                        Some(_) => {
+                            let arg = match arg {
+                                capc_dsl::model::Amount::Const(v) => v.to_string(),
+                                capc_dsl::model::Amount::Param(i) => m.params[*i].name.clone(),
+                            };
+                            format!("{} × `{}({arg})`", show(*count), o.name)
+                        }
+                        None => format!("{} × `{}`", show(*count), o.name),
+                    }
+                }
+            };
+            parts.push(match c.handed_to {
+                Some(r) => format!("{what} for `{}` until it is refunded", m.results[r].name),
+                None if c.for_the_call() => format!("{what} for the call"),
+                None => format!("{what} until the session closes"),
+            });
+        }
+        for r in &charges.refunds {
+            let from: Vec<String> = r
+                .from
+                .iter()
+                .map(|(mi, _)| format!("`{}`", self.set.methods[*mi].name))
+                .collect();
+            parts.push(format!(
+                "refunds what `{}` is ({} handed it out)",
+                m.params[r.param].name,
+                from.join(" or ")
+            ));
+        }
+        (!parts.is_empty()).then(|| {
+            format!(
+                "Session: charges the caller's session, for the actual arguments, {}.",
+                join_and(&parts)
+            )
+        })
     }
 
     /// `Frame(12)`, or `Endpoint` for a fixed-size object.
@@ -791,7 +863,7 @@ fn donation_field(m: &Method) -> String {
 /// an argument with one of these names is bound as `<name>_arg`.
 const RESERVED: &[&str] = &[
     "server", "info", "msg", "caps", "donated", "request", "label", "result", "budget", "reply",
-    "error",
+    "error", "session", "charge", "scratch", "kept", "total",
 ];
 
 /// The binding of an argument in a match arm.
@@ -1258,13 +1330,23 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
             .map(|(k, (p, place))| {
                 let name = ident(&p.name);
                 let k = lit(k as u64);
-                let value = decode_field(
-                    &p.kind,
-                    &i.g.spec.data_types,
-                    *place,
-                    &quote!(ProtocolError::InvalidArgument { index: #k }),
-                );
-                quote!(#name: #value)
+                let invalid = quote!(ProtocolError::InvalidArgument { index: #k });
+                let value = decode_field(&p.kind, &i.g.spec.data_types, *place, &invalid);
+                match p.range {
+                    // The decoder refuses a value outside the parameter's
+                    // range: the server never sees one.
+                    Some((lo, hi)) => {
+                        let (lo, hi) = (lit(lo), lit(hi));
+                        quote!(#name: {
+                            let value = #value;
+                            if !(#lo..=#hi).contains(&value) {
+                                return Err(#invalid);
+                            }
+                            value
+                        })
+                    }
+                    None => quote!(#name: #value),
+                }
             });
         let mut values: Vec<TokenStream> = values.collect();
         if let (Some(name), Some(Place::Cap(k))) = (&donation, donation_place) {
@@ -1963,11 +2045,33 @@ fn server(i: &Iface<'_>) -> TokenStream {
             quote!(#n: #t)
         });
         let mut extra = Vec::new();
-        let budget_param = m.donation.as_ref().map(|_| {
-            let mut name = "budget".to_string();
+        let free_name = |base: &str| {
+            let mut name = base.to_string();
             while m.params.iter().any(|p| p.name == name) {
                 name.push('_');
             }
+            name
+        };
+        let session_param = set.session.as_ref().map(|_| {
+            let name = free_name("session");
+            extra.extend(wrap(&format!(
+                "- `{name}`: The caller's session, which pays for what the server keeps for it; refund to it what a call takes back."
+            )));
+            let n = ident(&name);
+            let s = sessions::session_ty(set);
+            quote!(#n: &mut #s)
+        });
+        let charge_param = sessions::has(m, sessions::Part::Handed).then(|| {
+            let name = free_name("charge");
+            extra.extend(wrap(&format!(
+                "- `{name}`: What the session was charged for what this call hands out: take it and keep it with what it paid for (it is refunded when that comes back); left here on success, it stays charged until the session closes; on failure dispatch refunds it."
+            )));
+            let n = ident(&name);
+            let c = sessions::charge_ty(set);
+            quote!(#n: &mut Option<#c>)
+        });
+        let budget_param = m.donation.as_ref().map(|_| {
+            let name = free_name("budget");
             extra.extend(wrap(&format!(
                 "- `{name}`: The memory of this call, from the caller's donation; the server has no other."
             )));
@@ -1977,19 +2081,26 @@ fn server(i: &Iface<'_>) -> TokenStream {
         });
         let doc = i.docs(method_lines(i, m, &extra), m);
         let reply = reply_ty(i, m);
-        let allow = too_many_arguments(1 + m.params.len() + usize::from(budget_param.is_some()));
+        let allow = too_many_arguments(
+            1 + m.params.len()
+                + usize::from(budget_param.is_some())
+                + usize::from(session_param.is_some())
+                + usize::from(charge_param.is_some()),
+        );
         if m.oneway {
             // Checked: a one-way method has no results, errors or donation.
+            let session_param = session_param.into_iter();
             return quote! {
                 #doc
                 #allow
-                fn #name(&mut self, #(#params),*);
+                fn #name(&mut self, #(#params,)* #(#session_param)*);
             };
         }
+        let extra_params = session_param.into_iter().chain(charge_param).chain(budget_param);
         quote! {
             #doc
             #allow
-            fn #name(&mut self, #(#params,)* #budget_param) -> Result<#reply, #error>;
+            fn #name(&mut self, #(#params,)* #(#extra_params),*) -> Result<#reply, #error>;
         }
     });
 
@@ -2004,16 +2115,21 @@ fn server(i: &Iface<'_>) -> TokenStream {
         } else {
             quote!(.map(|reply| reply.encode(msg, caps)))
         };
+        let session_arg = set.session.as_ref().map(|_| quote!(session));
         if m.oneway {
+            let session_arg = session_arg.into_iter();
             return quote! {
                 #pattern => {
-                    server.#name(#(#args),*);
+                    server.#name(#(#args,)* #(#session_arg)*);
                     None
                 }
             };
         }
-        let value = match &m.donation {
-            None => quote!(server.#name(#(#args),*)#encode),
+        let handed = sessions::has(m, sessions::Part::Handed);
+        let charge_arg = handed.then(|| quote!(&mut charge));
+        let leading: Vec<TokenStream> = session_arg.into_iter().chain(charge_arg).collect();
+        let call = match &m.donation {
+            None => quote!(server.#name(#(#args,)* #(#leading),*)),
             Some(d) => {
                 let budget = i.budget(m);
                 let from = match (&d.kind, bindings.last()) {
@@ -2024,11 +2140,12 @@ fn server(i: &Iface<'_>) -> TokenStream {
                 };
                 quote! {
                     #from
-                        .and_then(|mut budget| server.#name(#(#args,)* &mut budget))
-                        #encode
+                        .and_then(|mut budget| server.#name(#(#args,)* #(#leading,)* &mut budget))
                 }
             }
         };
+        let call = charged_call(i, m, args, call);
+        let value = quote!(#call #encode);
         if oneway {
             quote!(#pattern => Some(#value),)
         } else {
@@ -2036,6 +2153,10 @@ fn server(i: &Iface<'_>) -> TokenStream {
         }
     });
     let donated_param = donating.then(|| quote!(donated: Donation,));
+    let session_param = set.session.as_ref().map(|_| {
+        let s = sessions::session_ty(set);
+        quote!(session: &mut #s,)
+    });
     let donated_doc = if donating {
         " For a donating method it first makes the method's budget from `donated`, what the caller donated as the server's runtime learned it (see [`Donation`]); a donation below the method's minimum is answered with the method's out-of-budget error and the server is not called."
     } else {
@@ -2116,9 +2237,85 @@ fn server(i: &Iface<'_>) -> TokenStream {
             info: MessageInfo,
             msg: &mut [u64; target::MESSAGE_WORDS],
             caps: &mut [u64; target::CAPS_PER_MESSAGE],
+            #session_param
             #donated_param
         ) -> #returns {
             #body
+        }
+    }
+}
+
+/// The call of a session method's server method, `call`, wrapped in the
+/// charging dispatch does: the call's charge for its actual arguments must
+/// fit what is left of the session's quota (else the session's error, the
+/// server not called); what it needs for the call only is refunded when it
+/// returns, what it hands out goes to the server as `charge`, and both that
+/// and what it keeps are refunded when it fails.
+fn charged_call(i: &Iface<'_>, m: &Method, args: &[Ident], call: TokenStream) -> TokenStream {
+    use sessions::Part;
+    if i.set.session.is_none() || !Part::ALL.iter().any(|p| sessions::has(m, *p)) {
+        return call;
+    }
+    let ty = sessions::session_ty(i.set);
+    let amount = |part: Part| -> TokenStream {
+        let f = sessions::bytes_fn(m, part);
+        let values = sessions::sizing_params(m, part)
+            .into_iter()
+            .map(|k| &args[k]);
+        quote!(#ty::#f(#(#values),*))
+    };
+    let (call_bytes, handed_bytes, kept_bytes) =
+        (amount(Part::Call), amount(Part::Handed), amount(Part::Kept));
+    // (Each is used only where the method has charges of its part.)
+    let scratch = sessions::has(m, Part::Call).then(|| {
+        (
+            quote!(let scratch = session.charge(#call_bytes);),
+            quote! {
+                if let Ok(scratch) = scratch {
+                    let _ = session.refund(scratch);
+                }
+            },
+        )
+    });
+    let handed = sessions::has(m, Part::Handed).then(|| {
+        (
+            quote!(let mut charge = session.charge(#handed_bytes).ok();),
+            quote! {
+                if let (Err(_), Some(charge)) = (&result, charge) {
+                    let _ = session.refund(charge);
+                }
+            },
+        )
+    });
+    let kept = sessions::has(m, Part::Kept).then(|| {
+        (
+            quote!(let kept = session.charge(#kept_bytes);),
+            quote! {
+                if let (Err(_), Ok(kept)) = (&result, kept) {
+                    let _ = session.refund(kept);
+                }
+            },
+        )
+    });
+    let (before, after): (Vec<TokenStream>, Vec<TokenStream>) =
+        scratch.into_iter().chain(handed).chain(kept).unzip();
+    let mut present = Part::ALL
+        .into_iter()
+        .filter(|p| sessions::has(m, *p))
+        .map(amount);
+    let first = present.next().expect("a charging method");
+    let total = present.fold(first, |sum, a| quote!(#sum.saturating_add(#a)));
+    quote! {
+        {
+            let total = #total;
+            if total > session.available() {
+                Err(#ty::out_of_budget(total))
+            } else {
+                #(#before)*
+                let result = #call;
+                #(#after)*
+                result
+            }
         }
     }
 }

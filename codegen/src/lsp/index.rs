@@ -424,6 +424,26 @@ impl Walker {
     fn methods(&mut self, set: &ast::MethodSet) {
         let name = &set.name.name;
         self.types(std::slice::from_ref(&set.errors));
+        if let Some(session) = &set.session {
+            for d in &session.donations {
+                if let ast::Donation::Untyped { cap, .. } = d {
+                    self.types(std::slice::from_ref(cap));
+                }
+                self.expr(d.bytes(), None);
+            }
+            for k in &session.keeps {
+                self.expr(&k.bytes, None);
+            }
+            for v in &session.out_of_budget {
+                self.refer(
+                    Symbol::Variant {
+                        errors: set.errors.name.clone(),
+                        name: v.name.clone(),
+                    },
+                    v,
+                );
+            }
+        }
         for m in &set.methods {
             self.declare(
                 Symbol::Method {
@@ -474,6 +494,12 @@ impl Walker {
                 if let Some(arg) = &a.arg {
                     self.expr(arg, None);
                 }
+            }
+            for k in &m.keeps {
+                self.expr(&k.bytes, None);
+            }
+            for (bound, _) in &m.server_pays {
+                self.expr(bound, None);
             }
         }
     }

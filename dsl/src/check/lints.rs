@@ -7,6 +7,8 @@
 //! | `unused` | W0001, W0002, W0003 | constants, rights, error sets, cap types |
 //! | `missing_identity` | W0004 | cap types |
 //! | `donation_size` | W0005 | interfaces |
+//! | `server_pays` | W0014 | interfaces |
+//! | `never_refunded` | W0015 | interfaces |
 //!
 //! Like every warning, they run only on a spec without errors.
 
@@ -91,6 +93,18 @@ const LINTS: &[Lint] = &[
     Lint {
         name: "donation_size",
         codes: "W0005",
+        looks_at: &[Looked::Interface],
+        items: "interfaces",
+    },
+    Lint {
+        name: "server_pays",
+        codes: "W0014",
+        looks_at: &[Looked::Interface],
+        items: "interfaces",
+    },
+    Lint {
+        name: "never_refunded",
+        codes: "W0015",
         looks_at: &[Looked::Interface],
         items: "interfaces",
     },

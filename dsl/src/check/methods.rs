@@ -18,11 +18,23 @@ use crate::source::Span;
 
 use super::caps::literal;
 use super::eval::bytes;
+use super::sessions::{SessionKnown, sized_by_argument};
 use super::{Ctx, TypeSym, list, types};
 
 /// The largest label a method may have: a Rust enum's discriminant on a
 /// 32-bit target.
 const MAX_LABEL: u64 = (1 << 31) - 1;
+
+/// The session of the interface a method is in.
+#[derive(Clone, Copy)]
+struct Context<'s> {
+    /// The checked session, if it checked.
+    session: Option<&'s model::Session>,
+    /// Whether the interface has a `session` block (checked or not).
+    in_session: bool,
+    /// The set's error set, if it resolved.
+    errors: Option<usize>,
+}
 
 /// Whether a method set is kernel invocations or an RPC interface.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -123,6 +135,22 @@ impl Ctx<'_> {
         let labels = self.labels(item, set, kind);
         ok &= labels.is_some();
         let labels = labels.unwrap_or_default();
+        let sk = SessionKnown {
+            objects: known.objects,
+            caps: known.caps,
+            error_sets: known.error_sets,
+        };
+        let session = match &set.session {
+            Some(decl) => match self.check_session(decl, errors, &sk) {
+                Ok(s) => Some(s),
+                Err(()) => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let in_session = set.session.is_some();
         for (index, method) in set.methods.iter().enumerate() {
             if let Some(first) = names.insert(&method.name.name, method.name.span) {
                 self.diags.push(
@@ -142,10 +170,18 @@ impl Ctx<'_> {
                 continue;
             }
             let label = labels.get(index).copied().unwrap_or(0);
-            match self.check_method(method, label, kind, cap, errors, known) {
+            let context = Context {
+                session: session.as_ref(),
+                in_session,
+                errors,
+            };
+            match self.check_method(method, label, kind, cap, known, context) {
                 Some(m) => methods.push(m),
                 None => ok = false,
             }
+        }
+        if ok && in_session {
+            ok &= self.resolve_refunds(set, &mut methods);
         }
         ok.then(|| model::MethodSet {
             docs: item.docs.clone(),
@@ -153,6 +189,7 @@ impl Ctx<'_> {
             cap: cap.map(|c| CapId(c as u32)),
             errors: ErrorSetId(errors.expect("ok") as u32),
             methods,
+            session,
             span: set.name.span,
         })
     }
@@ -163,9 +200,10 @@ impl Ctx<'_> {
         label: u32,
         kind: SetKind,
         cap: Option<usize>,
-        errors: Option<usize>,
         known: &Known<'_>,
+        context: Context<'_>,
     ) -> Option<model::Method> {
+        let errors = context.errors;
         let mut ok = true;
         let mname = &method.name.name;
         let oneway = self.oneway(method, kind);
@@ -209,17 +247,19 @@ impl Ctx<'_> {
                     ok = false;
                     continue;
                 }
-                match self.check_param(p, kind, known) {
-                    Some(kind) => lists[which].push(model::MethodParam {
+                let range = self.param_range(p, kind == SetKind::Interface);
+                match (self.check_param(p, kind, known), range) {
+                    (Some(kind), Ok(range)) => lists[which].push(model::MethodParam {
                         name: p.name.name.clone(),
                         kind,
+                        range,
                         span: p.name.span,
                     }),
-                    None => ok = false,
+                    _ => ok = false,
                 }
             }
         }
-        let [params, results] = lists;
+        let [params, results] = lists.clone();
 
         // Rights the invoked cap must carry.
         let mut requires = Vec::new();
@@ -278,12 +318,124 @@ impl Ctx<'_> {
             }
         }
 
-        // Donation and allocations.
-        // (A one-way method's clauses are refused above, `E0723`.)
+        // Donation and allocations, what the session pays, or what the
+        // server does. (A one-way method's clauses are refused above,
+        // `E0723`.)
+        let sk = SessionKnown {
+            objects: known.objects,
+            caps: known.caps,
+            error_sets: known.error_sets,
+        };
+        let mut charges = None;
+        let mut server_pays = None;
+        let session_clause = method
+            .keeps
+            .first()
+            .map(|k| (k.span, "`keeps`"))
+            .or_else(|| method.refunds.first().map(|r| (r.span, "`refunds`")))
+            .or_else(|| {
+                method
+                    .server_pays
+                    .first()
+                    .map(|(_, s)| (*s, "`server_pays`"))
+            });
         let donation = if oneway {
+            if let Some((span, what)) = session_clause {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::OnewayDonation,
+                        span,
+                        format!("one-way method `{mname}` has {what}"),
+                    )
+                    .label("not valid in a one-way method")
+                    .note("a one-way message is sent without waiting and never answered: if a charge did not fit, nobody could be told")
+                    .help("remove the clause, or remove `#[oneway]` to make it a call"),
+                );
+                ok = false;
+            }
             None
-        } else {
+        } else if kind == SetKind::Invocations {
+            if let Some((span, what)) = session_clause {
+                self.not_valid_here(
+                    span,
+                    &format!("{what} in a kernel invocation"),
+                    "the kernel keeps nothing for a caller beyond what its caps name",
+                    "remove the clause",
+                );
+                ok = false;
+            }
             self.check_donation(method, kind, &error_indices, errors, known, &mut ok)
+        } else {
+            match self.check_server_pays(method, &sk) {
+                Ok(bound) => server_pays = bound,
+                Err(()) => ok = false,
+            }
+            let sized = sized_by_argument(method);
+            let per_call_only = !method.donations.is_empty() || context.session.is_none();
+            if let (Some(span), true, false) = (
+                sized,
+                per_call_only,
+                context.in_session && method.donations.is_empty(),
+            ) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::ChargeInDonation,
+                        span,
+                        format!("`{mname}` allocates by an argument's size, but no session pays"),
+                    )
+                    .label("sized by an argument")
+                    .note("a per-call donation is proved against its worst case; a charge sized by the actual argument is made to the client's session")
+                    .help("open the interface as a session and remove the method's `donates`, or allocate a constant size"),
+                );
+                ok = false;
+                None
+            } else if !method.donations.is_empty() {
+                if let Some(a) = method.allocations.iter().find(|a| a.handed_to.is_some()) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::ChargeInDonation,
+                            a.span,
+                            format!("`{mname}` hands out what a per-call donation paid for"),
+                        )
+                        .label("handed out")
+                        .note("a per-call donation pays for one call; what outlives it is charged to the client's session, and follows what is handed out")
+                        .help("open the interface as a session and remove the method's `donates`, or remove `for ...`"),
+                    );
+                    ok = false;
+                }
+                if !context.in_session {
+                    ok &= self.unpaid_state(method, false);
+                } else if let Some(session) = context.session {
+                    match self.check_charges_kept(method, session, &lists, &error_indices, &sk) {
+                        Ok(c) => charges = c,
+                        Err(()) => ok = false,
+                    }
+                }
+                self.check_donation(method, kind, &error_indices, errors, known, &mut ok)
+            } else if !method.server_pays.is_empty() {
+                ok &= self.unpaid_state(method, true);
+                self.no_budget_error(method, &mut ok);
+                None
+            } else if context.in_session {
+                if let Some(session) = context.session {
+                    match self.check_charges(
+                        method,
+                        session,
+                        &lists[0],
+                        &lists[1],
+                        &error_indices,
+                        &sk,
+                    ) {
+                        Ok(c) => charges = c,
+                        Err(()) => ok = false,
+                    }
+                }
+                self.no_budget_error(method, &mut ok);
+                None
+            } else {
+                ok &= self.unpaid_state(method, false);
+                self.check_donation(method, kind, &error_indices, errors, known, &mut ok)
+            }
         };
 
         // Message limits.
@@ -392,8 +544,42 @@ impl Ctx<'_> {
             donation,
             oneway,
             creates,
+            charges,
+            server_pays,
             span: method.name.span,
         })
+    }
+
+    /// `out_of_budget` in a method without a donation (`E0709`): a session's
+    /// error is the session's.
+    fn no_budget_error(&mut self, method: &ast::Method, ok: &mut bool) {
+        if let Some(o) = method.out_of_budget.first() {
+            self.not_valid_here(
+                o.span,
+                "`out_of_budget` without a donation",
+                "there is no per-call budget to run out of; a session's error is given in its `session` block",
+                "remove the clause",
+            );
+            *ok = false;
+        }
+    }
+
+    /// What a method with its own donation, in a session interface, keeps
+    /// for its session: only its `keeps` clauses (its allocations are paid
+    /// by the donation).
+    fn check_charges_kept(
+        &mut self,
+        method: &ast::Method,
+        session: &model::Session,
+        lists: &[Vec<model::MethodParam>; 2],
+        error_indices: &[usize],
+        sk: &SessionKnown<'_>,
+    ) -> Result<Option<model::Charges>, ()> {
+        let kept = ast::Method {
+            allocations: Vec::new(),
+            ..method.clone()
+        };
+        self.check_charges(&kept, session, &lists[0], &lists[1], error_indices, sk)
     }
 
     /// Whether `method` is one-way: its `#[oneway]` (bare, once, on a
@@ -965,7 +1151,7 @@ impl Ctx<'_> {
                     Diagnostic::new(Code::AllocationWithoutDonation, a.span, format!("`{mname}` allocates on its caller's behalf, but the caller donates nothing"))
                         .label("allocated per call")
                         .note("the server would pay for what its client asked for, so one client could exhaust it")
-                        .help(format!("add `donates {source} >= {minimum};` and an `out_of_budget` error, so the caller pays")),
+                        .help(format!("add `donates {source} >= {minimum};` and an `out_of_budget` error, so the caller pays; to keep what it allocates beyond the call, open the interface as a session; if the server means to pay, say so with `server_pays {minimum};`")),
                 );
                 *ok = false;
             }

@@ -34,6 +34,7 @@ mod numbers;
 mod objects;
 mod retype;
 mod rust_names;
+mod sessions;
 mod tables;
 mod types;
 
@@ -207,6 +208,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         ctx.lint_unused(&caps, &rights);
         ctx.lint_identity(&caps, &objects);
         ctx.lint_donations(&caps, &objects, &interfaces);
+        ctx.lint_sessions(&interfaces);
     }
 
     let docs = files

@@ -222,6 +222,16 @@ impl Ctx<'_> {
             ] {
                 add(format!("{i}{suffix}"), format!("{what} of interface `{i}`"));
             }
+            if set.session.is_some() {
+                add(
+                    format!("{i}Session"),
+                    format!("the session of interface `{i}`"),
+                );
+                add(
+                    format!("{i}Charge"),
+                    format!("the session charge of interface `{i}`"),
+                );
+            }
             for m in &set.methods {
                 let method = camel(&m.name.name);
                 for (suffix, what) in [

@@ -41,6 +41,9 @@
 //! and notification queues, the one-shot right to reply, and what the
 //! `stop_thread` and `cancel_waiters` finalisers do.
 //!
+//! [`session`] keeps the sessions of interfaces used through sessions:
+//! each client's quota, what is charged to it, refunds and closing.
+//!
 //! [`script`] parses and runs the `capc simulate` scripts on top of it.
 
 mod asid;
@@ -50,6 +53,7 @@ pub mod harness;
 mod lifecycle;
 mod retype;
 pub mod script;
+pub mod session;
 mod threads;
 
 use std::collections::BTreeMap;

@@ -27,6 +27,8 @@ use crate::diag::{Code, Diagnostic, closest};
 use crate::model::{CapId, ObjectId, Role, Spec};
 use crate::source::{FileId, Span};
 
+mod sessions;
+
 /// Runs the script `text` (file `file` of the caller's source map) against
 /// `spec`. Returns the report, or every mistake found; nothing runs when
 /// there is one.
@@ -49,6 +51,7 @@ pub fn simulate_checked(
         diags: Vec::new(),
         names: BTreeMap::new(),
         root: None,
+        sessions: sessions::Names::default(),
     };
     let mut stmts = Vec::new();
     for (line_no, (start, full_line)) in lines(text).enumerate() {
@@ -369,6 +372,8 @@ enum Stmt {
         space: Option<PathExpr>,
     },
     Unmap(PathExpr),
+    /// `session`, `upgrade`, `close`, `request` (see [`sessions`]).
+    Session(sessions::SessionStmt),
     /// `make_pool UNTYPED into DEST`: an ASID pool from an Untyped.
     MakePool {
         untyped: PathExpr,
@@ -394,6 +399,8 @@ struct Parser<'s> {
     names: BTreeMap<String, (Vec<u64>, Span)>,
     /// The root CNode's radix, once declared.
     root: Option<u32>,
+    /// Sessions and handles the script names.
+    sessions: sessions::Names,
 }
 
 const STATEMENTS: &[&str] = &[
@@ -415,6 +422,10 @@ const STATEMENTS: &[&str] = &[
     "make_pool",
     "assign",
     "call",
+    "session",
+    "upgrade",
+    "close",
+    "request",
 ];
 
 impl Parser<'_> {
@@ -659,6 +670,7 @@ impl Parser<'_> {
                 Stmt::Assign { root, pool }
             }
             "call" => self.call(c)?,
+            w if sessions::STATEMENTS.contains(&w) => Stmt::Session(self.session_statement(w, c)?),
             _ => {
                 let mut d = Diagnostic::new(
                     Code::ScriptSyntax,
@@ -1151,11 +1163,18 @@ type Parsed = (usize, String, Span, Stmt, Option<String>);
 
 fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
     let mut m = Machine::new(spec, radix);
+    let mut sessions = sessions::Runner::new(spec);
     let mut out = String::new();
     let (mut expected, mut missed) = (0, 0);
     for (line, text, _, stmt, expect) in stmts {
         // Why an operation was refused, when its error has several causes.
         let mut why: Option<Why> = None;
+        let mut session_why: Option<String> = None;
+        // A revoke of a session's donated Untyped closes the session.
+        let revoked = match stmt {
+            Stmt::Revoke(at) => m.resolve(&at.path).and_then(|s| m.id_at(s)),
+            _ => None,
+        };
         let result = match stmt {
             Stmt::Boot { slot, cap, owner } => match m.resolve(&slot.path) {
                 Some(at) => m.boot(at, cap.clone(), owner).map(|_| String::new()),
@@ -1276,10 +1295,15 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 }
                 None => Err(OpError::IllegalOperation),
             },
+            Stmt::Session(s) => {
+                let (result, because) = sessions.run(&m, s);
+                session_why = because;
+                result
+            }
         };
         let because = match (&result, why) {
             (Err(_), Some(why)) => Some(explain(spec, stmt, why)),
-            _ => None,
+            _ => session_why.take(),
         };
         let got = match &result {
             Ok(_) => "ok".to_string(),
@@ -1298,6 +1322,7 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 writeln!(out, "      because {because}").expect("a String");
             }
         }
+        sessions.reap(&m, revoked, &mut out);
         // `ok` for any success, the error as printed, or the whole result
         // as printed (`ok: 1 cap(s) deleted`).
         if let Some(want) = expect {
@@ -1316,6 +1341,7 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
         )
         .expect("a String");
     }
+    sessions.report(spec, &mut out);
     out.push_str("\ncap tree\n");
     tree(&m, &mut out);
     out.push_str("\naccounting\n");
