@@ -337,6 +337,28 @@ impl<'m> SlotMemory<'m> {
         self.get(at).map(Slot::cap)
     }
 
+    /// The first slot of `table` that holds a cap, `except` aside: one pass
+    /// over the table's slots (a few instructions each), for the walk that
+    /// deletes a CNode's contents, which a restarted revoke makes again
+    /// over the slots it emptied before. `None` if the table is not in the
+    /// window.
+    pub fn first_occupied(&self, table: Table, except: SlotAddr) -> Option<SlotAddr> {
+        let start = self.index(table.first)?;
+        let count = usize::try_from(table.slot_count()).ok()?;
+        if start.checked_add(count)? > self.len {
+            return None;
+        }
+        // SAFETY: `start..start + count` lies in the window (checked above),
+        // read shared as `get` reads.
+        let slots = unsafe { core::slice::from_raw_parts(self.slot_ptr(start), count) };
+        slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(i, _)| SlotAddr(table.first.0 + ((i as u64) << SLOT_BITS)))
+            .find(|&at| at != except)
+    }
+
     /// The cap in slot `index` of `table`, a table of this window (from
     /// [`SlotMemory::table`]); `None` past its end.
     pub fn table_cap(&self, table: Table, index: u64) -> Option<Cap> {

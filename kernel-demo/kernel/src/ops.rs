@@ -413,9 +413,8 @@ fn blocking_slot(
     if !is_final(memory, at) {
         return None;
     }
-    (0..table.slot_count())
-        .filter_map(|i| table.slot(i))
-        .find(|&slot| slot != target && memory.get(slot).is_some_and(|s| !s.is_empty()))
+    memory
+        .first_occupied(table, target)
         .map(|slot| (table, slot))
 }
 
