@@ -189,3 +189,173 @@ impl Authority {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryLoader, compile};
+
+    const BASE: &str = include_str!("../tests/ui/system-base.cap");
+
+    /// Checks `system` (statements of a system block) over the UI tests'
+    /// system base and returns the spec and the closure of its one system.
+    fn closure(system: &str) -> (crate::model::Spec, Authority) {
+        let text = format!("use \"base.cap\";\nsystem s {{\n    memory = 64 MiB;\n{system}\n}}\n");
+        let loader = MemoryLoader::new()
+            .with("base.cap", BASE)
+            .with("main.cap", text);
+        let compilation = compile(std::path::Path::new("main.cap"), &loader).expect("loads");
+        let rendered = compilation.render();
+        let spec = compilation
+            .spec
+            .unwrap_or_else(|| panic!("checks clean:\n{rendered}"));
+        let authority = Authority::of(&spec.rights, &spec.systems[0]);
+        (spec, authority)
+    }
+
+    fn ids(
+        spec: &crate::model::Spec,
+        domain: &str,
+        object: &str,
+        right: &str,
+    ) -> (usize, usize, RightId) {
+        let s = &spec.systems[0];
+        let d = s
+            .domains
+            .iter()
+            .position(|d| d.name == domain)
+            .expect("domain");
+        let o = s
+            .objects
+            .iter()
+            .position(|o| o.name == object)
+            .expect("object");
+        let r = spec
+            .rights
+            .iter()
+            .position(|r| r.name == right)
+            .expect("right");
+        (d, o, RightId(r as u32))
+    }
+
+    fn can(
+        spec: &crate::model::Spec,
+        a: &Authority,
+        domain: &str,
+        object: &str,
+        right: &str,
+    ) -> bool {
+        let (d, o, r) = ids(spec, domain, object, right);
+        a.holds(d, o, r).is_some()
+    }
+
+    /// A domain with the given slot statements.
+    fn domain(name: &str, slots: &str) -> String {
+        format!(
+            "    domain {name} {{\n        program = \"{name}\";\n        budget = 1 MiB;\n        priority = 1;\n{slots}\n    }}\n"
+        )
+    }
+
+    #[test]
+    fn a_send_with_grant_carries_the_senders_caps_to_the_receiver_only() {
+        let (spec, a) = closure(&format!(
+            "    object ep: Endpoint;\n    object mine: Endpoint;\n    object theirs: Endpoint;\n{}{}",
+            domain(
+                "client",
+                "        slot ep: EndpointCap(write, grant) = ep;\n        slot mine: EndpointCap(read, write) = mine;"
+            ),
+            domain(
+                "server",
+                "        slot ep: EndpointCap(read) = ep;\n        slot theirs: EndpointCap(write) = theirs;"
+            ),
+        ));
+        assert!(can(&spec, &a, "server", "mine", "write"));
+        assert!(can(&spec, &a, "server", "ep", "grant"));
+        // Nothing flows back without grant_reply.
+        assert!(!can(&spec, &a, "client", "theirs", "write"));
+        // A right no cap had is never gained.
+        assert!(!can(&spec, &a, "server", "mine", "grant"));
+        let (d, o, r) = ids(&spec, "server", "mine", "write");
+        let cap = a.holds(d, o, r).expect("held");
+        let path = a.path(d, cap);
+        assert_eq!(path.len(), 2);
+        assert_eq!(path[0].origin, Origin::Initial);
+        assert_eq!(path[1].origin, Origin::Flowed { from: 0, via: 0 });
+    }
+
+    #[test]
+    fn without_grant_nothing_flows() {
+        let (spec, a) = closure(&format!(
+            "    object ep: Endpoint;\n    object mine: Endpoint;\n{}{}",
+            domain(
+                "client",
+                "        slot ep: EndpointCap(write) = ep;\n        slot mine: EndpointCap(read) = mine;"
+            ),
+            domain("server", "        slot ep: EndpointCap(read) = ep;"),
+        ));
+        assert!(!can(&spec, &a, "server", "mine", "read"));
+        assert!(can(&spec, &a, "client", "mine", "read"));
+    }
+
+    #[test]
+    fn grant_reply_carries_the_receivers_caps_back_to_the_caller() {
+        let (spec, a) = closure(&format!(
+            "    object ep: Endpoint;\n    object theirs: Endpoint;\n{}{}",
+            domain(
+                "client",
+                "        slot ep: EndpointCap(write, grant_reply) = ep;"
+            ),
+            domain(
+                "server",
+                "        slot ep: EndpointCap(read) = ep;\n        slot theirs: EndpointCap(read, write) = theirs;"
+            ),
+        ));
+        assert!(can(&spec, &a, "client", "theirs", "write"));
+    }
+
+    #[test]
+    fn flows_compose_and_a_cspace_cap_takes_and_grants() {
+        // a -> b through e1 (grant); b holds c's CSpace, so b's caps (a's
+        // included) reach c, and c's reach b (and from there nobody: b
+        // cannot send back to a).
+        let (spec, a) = closure(&format!(
+            "    object e1: Endpoint;\n    object secret: Endpoint;\n    object c_private: Endpoint;\n    object c_root: CNode(4);\n{}{}{}",
+            domain(
+                "a",
+                "        slot e1: EndpointCap(write, grant) = e1;\n        slot secret: EndpointCap(read) = secret;"
+            ),
+            domain(
+                "b",
+                "        slot e1: EndpointCap(read) = e1;\n        slot c_root: CNodeCap = c_root;"
+            ),
+            "    domain c {\n        program = \"c\";\n        budget = 1 MiB;\n        priority = 1;\n        cspace = c_root;\n        slot private: EndpointCap(write) = c_private;\n    }\n",
+        ));
+        assert!(can(&spec, &a, "c", "secret", "read"));
+        assert!(can(&spec, &a, "b", "c_private", "write"));
+        assert!(!can(&spec, &a, "a", "c_private", "write"));
+        let (d, o, r) = ids(&spec, "c", "secret", "read");
+        let path = a.path(d, a.holds(d, o, r).expect("held"));
+        let domains: Vec<usize> = path.iter().map(|s| s.domain).collect();
+        assert_eq!(domains, vec![0, 1, 2]);
+        // A CNode cap has no rights field: it carries every right.
+        assert!(can(&spec, &a, "b", "c_root", "grant"));
+    }
+
+    #[test]
+    fn holders_lists_each_domain_once_in_order() {
+        let (spec, a) = closure(&format!(
+            "    object ep: Endpoint;\n{}{}{}",
+            domain("x", "        slot ep: EndpointCap(write, grant) = ep;"),
+            domain("y", "        slot ep: EndpointCap(write, grant) = ep;"),
+            domain("z", "        slot ep: EndpointCap(read) = ep;"),
+        ));
+        let (_, o, r) = ids(&spec, "z", "ep", "grant");
+        let holders = a.holders(o, r);
+        let names: Vec<&str> = holders
+            .iter()
+            .map(|(d, _)| spec.systems[0].domains[*d].name.as_str())
+            .collect();
+        assert_eq!(names, ["x", "y", "z"]);
+        assert_eq!(holders[2].1, Origin::Flowed { from: 0, via: 0 });
+    }
+}
