@@ -100,3 +100,40 @@ fn a_violated_deny_fails_the_command_like_check() {
     assert!(text(&out.stderr).contains("error[E0910]"));
     assert!(out.stdout.is_empty());
 }
+
+/// The backend ignores systems: the demo system's spec generates the module
+/// the service spec alone generates (so a spec `capc check` accepts with a
+/// `system` compiles as that module does, warning-free).
+#[test]
+fn a_system_adds_nothing_to_the_generated_module() {
+    let root = workspace();
+    let render = |path: &str| {
+        let compilation = capc_dsl::compile(std::path::Path::new(path), &RootLoader(root.clone()))
+            .expect("reads");
+        let spec = compilation.spec.as_ref().expect("checks clean");
+        let module = capc::backend::render(
+            spec,
+            &compilation.sources,
+            &capc::Options::default(),
+            "spec.cap",
+        );
+        (spec.systems.len(), module)
+    };
+    let (systems, with_system) = render(EXAMPLE);
+    let (none, without) = render("kernel-demo/spec/decompress.cap");
+    assert_eq!((systems, none), (1, 0));
+    assert!(
+        with_system.contains("pub trait Decompressor"),
+        "the service's module"
+    );
+    assert_eq!(with_system, without);
+}
+
+/// Reads paths relative to the workspace root.
+struct RootLoader(std::path::PathBuf);
+
+impl capc_dsl::SourceLoader for RootLoader {
+    fn read(&self, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.0.join(path))
+    }
+}
