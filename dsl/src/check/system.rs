@@ -169,7 +169,6 @@ impl Ctx<'_> {
         );
     }
 
-    #[allow(clippy::too_many_lines)]
     fn check_system(
         &mut self,
         item: &ast::Item,
@@ -230,7 +229,7 @@ impl Ctx<'_> {
         };
 
         let mut domains = Vec::new();
-        for (d, dom) in s.domains.iter().enumerate() {
+        for dom in &s.domains {
             let program = self.one("program", &dom.name, &dom.program).cloned();
             let budget_exprs = self.one("budget", &dom.name, &dom.budget).cloned();
             let priority = self
@@ -372,7 +371,6 @@ impl Ctx<'_> {
                 devices,
                 span: dom.name.span,
             });
-            let _ = d;
         }
 
         let mut denies = Vec::new();
