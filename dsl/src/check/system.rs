@@ -10,16 +10,14 @@ use super::{Ctx, TypeSym};
 use crate::ast::{self, Ident};
 use crate::authority::Authority;
 use crate::diag::{Code, Diagnostic};
-use crate::model::{self, CapId, DonationKind, ObjectId, Role};
+use crate::model::{self, CapId, ObjectId, Role};
 use crate::source::Span;
 use crate::units::sum as format_bytes;
 
-/// Bytes of the least Untyped that holds `bytes` (`bytes` itself for a quota).
-fn donation_bytes(kind: &DonationKind, bytes: u64) -> u64 {
-    match kind {
-        DonationKind::Quota => bytes,
-        DonationKind::Untyped(_) => bytes.checked_next_power_of_two().unwrap_or(u64::MAX),
-    }
+/// Bytes of the least Untyped that holds a donation (or quota) of `bytes`:
+/// the client sets each one aside as an Untyped of its own.
+fn donation_bytes(bytes: u64) -> u64 {
+    bytes.checked_next_power_of_two().unwrap_or(1 << 63)
 }
 
 /// Places power-of-two `items` (bytes, with a label each), largest first,
@@ -743,50 +741,59 @@ impl Ctx<'_> {
                 let session = iface
                     .session
                     .as_ref()
-                    .map_or(0, |s| donation_bytes(&s.kind, s.min_bytes));
+                    .map_or(0, |s| donation_bytes(s.min_bytes));
                 let (method, per_call) = iface
                     .methods
                     .iter()
                     .filter_map(|m| {
                         m.donation
                             .as_ref()
-                            .map(|don| (m.name.as_str(), donation_bytes(&don.kind, don.min_bytes)))
+                            .map(|don| (m.name.as_str(), donation_bytes(don.min_bytes)))
                     })
                     .max_by_key(|(_, b)| *b)
                     .unwrap_or(("", 0));
-                let one = per_call.saturating_add(session);
-                system.domains[d].calls[ci].reserve_bytes = one.saturating_mul(c.in_flight);
-                if one > 0 {
-                    let name = if method.is_empty() {
-                        format!("{}'s session", iface.name)
-                    } else {
-                        format!("{}::{method}", iface.name)
-                    };
-                    reserves.push((name, one, c.in_flight));
+                system.domains[d].calls[ci].reserve_bytes =
+                    per_call.saturating_add(session).saturating_mul(c.in_flight);
+                // Each an Untyped of its own (a power of two), for `pack`.
+                if per_call > 0 {
+                    reserves.push((format!("{}::{method}", iface.name), per_call, c.in_flight));
+                }
+                if session > 0 {
+                    reserves.push((format!("{}'s session", iface.name), session, c.in_flight));
                 }
             }
             let labels: Vec<String> = reserves.iter().map(|r| r.0.clone()).collect();
-            for ((_, one, n), label) in reserves.iter().zip(&labels) {
-                if *one <= (1 << 40) {
-                    for _ in 0..(*n).min(1 << 12) {
+            let needed = reserves
+                .iter()
+                .map(|(_, one, n)| one.saturating_mul(*n))
+                .chain(own.iter().map(|o| o.0))
+                .fold(0u64, u64::saturating_add);
+            // Thousands of calls in flight are not placed one by one: the
+            // sum decides.
+            let failed = if reserves.iter().any(|(_, _, n)| *n > 1 << 12) {
+                reserves
+                    .iter()
+                    .max_by_key(|r| r.1.saturating_mul(r.2))
+                    .filter(|_| needed > total)
+                    .map(|r| (r.1, r.0.as_str(), 0))
+            } else {
+                for ((_, one, n), label) in reserves.iter().zip(&labels) {
+                    for _ in 0..*n {
                         items.push((*one, label.as_str()));
                     }
                 }
-            }
-            let needed: u64 = items.iter().map(|i| i.0).fold(0u64, u64::saturating_add);
-            let huge = reserves
-                .iter()
-                .any(|(_, one, n)| *one > 1 << 40 || *n > 1 << 12);
-            let failed = if huge {
-                reserves.first().map(|r| (r.1, r.0.as_str(), 0))
-            } else {
                 pack(&budget, &items)
             };
             if let Some((bytes, label, _)) = failed {
-                let (one, n) = reserves
+                // Own objects fit alone (checked above): when the last item
+                // placed is one of them, the calls crowded it out, and the
+                // largest of them is named.
+                let reserve = reserves
                     .iter()
                     .find(|r| r.0 == label)
-                    .map_or((bytes, 1), |r| (r.1, r.2));
+                    .or_else(|| reserves.iter().max_by_key(|r| r.1.saturating_mul(r.2)));
+                let (label, one, n) =
+                    reserve.map_or((label, bytes, 1), |r| (r.0.as_str(), r.1, r.2));
                 let shortfall = needed.saturating_sub(total).max(1);
                 let call_span = calls
                     .iter()
@@ -802,7 +809,7 @@ impl Ctx<'_> {
                 } else {
                     format!(
                         "its Untypeds are too small for one donation of {}",
-                        format_bytes(bytes)
+                        format_bytes(one)
                     )
                 };
                 self.diags.push(
