@@ -104,3 +104,49 @@ fn thousands_of_calls_in_flight_are_summed() {
     let short = system("64 MiB", 5000);
     assert_eq!(codes(&short), ["E0909"], "{}", short.render());
 }
+
+/// Two drivers with `hardware` each (statements of their domains).
+fn drivers(first: &str, second: &str) -> capc_dsl::Compilation {
+    let domain = |name: &str, hardware: &str| {
+        format!(
+            "    domain {name} {{\n        program = \"{name}\";\n        budget = 4 KiB;\n        priority = 1;\n        object {name}_tcb: Tcb;\n{hardware}\n    }}\n"
+        )
+    };
+    let text = format!(
+        "use \"base.cap\";\nsystem s {{\n    memory = 1 MiB;\n{}{}}}\n",
+        domain("a", first),
+        domain("b", second)
+    );
+    let loader = MemoryLoader::new()
+        .with("base.cap", BASE)
+        .with("main.cap", text);
+    compile(Path::new("main.cap"), &loader).expect("loads")
+}
+
+#[test]
+fn hardware_is_given_once() {
+    let apart = drivers(
+        "        irq 3;\n        device uart at 0x1000 size 4 KiB;",
+        "        irq 4;\n        device disk at 0x10000 size 64 KiB;",
+    );
+    assert_eq!(codes(&apart), Vec::<&str>::new(), "{}", apart.render());
+    let devices = &apart.spec.expect("checks").systems[0].domains[1].devices;
+    assert_eq!((devices[0].base, devices[0].bytes), (0x10000, 0x10000));
+    // A 64 KiB region at 0x10000 holds the 4 KiB one at 0x18000.
+    let overlap = drivers(
+        "        device uart at 0x18000 size 4 KiB;",
+        "        device disk at 0x10000 size 64 KiB;",
+    );
+    assert_eq!(codes(&overlap), ["E0911"], "{}", overlap.render());
+    assert!(
+        overlap.diagnostics[0]
+            .message
+            .contains("`disk` overlaps `uart`")
+    );
+    let one_domain_twice = drivers("        irq 3;\n        irq 3;", "");
+    assert_eq!(codes(&one_domain_twice), ["E0911"]);
+    assert_eq!(
+        one_domain_twice.diagnostics[0].message,
+        "interrupt 3 is given to `a` twice"
+    );
+}

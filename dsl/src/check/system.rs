@@ -517,10 +517,14 @@ impl Ctx<'_> {
                         Diagnostic::new(
                             Code::HardwareConflict,
                             *span,
-                            format!(
-                                "interrupt {irq} is given to `{}` and to `{other}`",
-                                dom.name
-                            ),
+                            if *other == dom.name {
+                                format!("interrupt {irq} is given to `{other}` twice")
+                            } else {
+                                format!(
+                                    "interrupt {irq} is given to `{}` and to `{other}`",
+                                    dom.name
+                                )
+                            },
                         )
                         .label("given again here")
                         .with_secondary(*first, "first given here")
