@@ -60,12 +60,12 @@ fn right_bit(rights: &[Right], name: &str) -> u64 {
     rights
         .iter()
         .position(|r| r.name == name)
-        .map_or(0, |i| 1u64 << i)
+        .map_or(0, |i| bit(RightId(i as u32)))
 }
 
 /// The bit of a right.
 pub fn bit(right: RightId) -> u64 {
-    1u64 << right.0
+    1u64.checked_shl(right.0).unwrap_or(0)
 }
 
 impl Authority {
