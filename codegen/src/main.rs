@@ -26,6 +26,7 @@ macro_rules! print {
     }};
 }
 
+mod authority;
 mod breaking;
 mod diagnostics;
 mod doc;
@@ -112,6 +113,9 @@ enum Command {
         override_usage = "capc breaking [OPTIONS] OLD NEW\n       capc breaking [OPTIONS] --against REV FILE"
     )]
     Breaking(breaking::BreakingArgs),
+    /// Show which domains of a system can come to hold which rights on each object (take-grant closure).
+    #[command(after_help = authority::AUTHORITY_EXAMPLES)]
+    Authority(authority::AuthorityArgs),
 }
 
 const BUILD_EXAMPLES: &str = "\
@@ -183,6 +187,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(&args),
         Command::Model(args) => model_json::run(&args),
         Command::Breaking(args) => breaking::run(&args),
+        Command::Authority(args) => authority::run(&args),
     }
 }
 

@@ -153,7 +153,67 @@ pub fn model_json(spec: &Spec) -> Value {
         .iter()
         .map(|o| json!({ "name": o.name, "enabled": o.enabled, "docs": o.docs }))
         .collect();
+    model["systems"] = spec.systems.iter().map(|s| system(spec, s)).collect();
     model
+}
+
+/// A `system`: its objects, domains and `deny` assertions, every index
+/// resolved to a name.
+fn system(spec: &Spec, s: &capc_dsl::model::System) -> Value {
+    let object_name = |i: usize| s.objects[i].name.clone();
+    let right_names = |rights: &[capc_dsl::model::RightId]| {
+        rights
+            .iter()
+            .map(|r| spec.rights[r.0 as usize].name.clone())
+            .collect::<Vec<_>>()
+    };
+    json!({
+        "name": s.name,
+        "memory": s.memory,
+        "objects": s.objects.iter().map(|o| json!({
+            "name": o.name,
+            "type": spec.objects[o.object.index()].name,
+            "arg": o.arg,
+            "size_bits": o.size_bits,
+            "owner": o.owner.map(|d| s.domains[d].name.clone()),
+        })).collect::<Vec<_>>(),
+        "domains": s.domains.iter().map(|d| json!({
+            "name": d.name,
+            "program": d.program,
+            "budget": d.budget,
+            "priority": d.priority,
+            "cspace": d.cspace.map(object_name),
+            "slots": d.slots.iter().map(|sl| json!({
+                "name": sl.name,
+                "cap": spec.caps[sl.cap.index()].name,
+                "rights": right_names(&sl.rights),
+                "rights_mask": sl.rights.iter().fold(0u64, |m, r| m | 1 << r.0),
+                "object": object_name(sl.object),
+                "badge": sl.badge,
+            })).collect::<Vec<_>>(),
+            "serves": d.serves.iter().map(|&(i, sl)| json!({
+                "interface": spec.interfaces[i].name,
+                "slot": d.slots[sl].name,
+            })).collect::<Vec<_>>(),
+            "calls": d.calls.iter().map(|c| json!({
+                "interface": spec.interfaces[c.interface].name,
+                "slot": d.slots[c.slot].name,
+                "in_flight": c.in_flight,
+                "reserve_bytes": c.reserve_bytes,
+            })).collect::<Vec<_>>(),
+            "irqs": d.irqs,
+            "devices": d.devices.iter().map(|dev| json!({
+                "name": dev.name,
+                "base": dev.base,
+                "bytes": dev.bytes,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "denies": s.denies.iter().map(|x| json!({
+            "domain": s.domains[x.domain].name,
+            "right": spec.rights[x.right.0 as usize].name,
+            "object": object_name(x.object),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// A declared message type with its wire layout, types as a spec spells

@@ -16,6 +16,7 @@ fn clean_specs() -> Vec<String> {
         "examples",
         "examples/barrelfish",
         "examples/flounder",
+        "examples/systems",
         "kernel-demo/spec",
         "dsl/tests/ui/pass",
     ] {
@@ -284,5 +285,41 @@ fn exit_codes_are_those_of_check() {
         text(&out.stderr).contains("--json"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// A system's domains, slots and calls, names resolved: the demo's client
+/// sets aside a 2 MiB Untyped (1 MiB + 8 KiB rounded up) for its one call.
+#[test]
+fn systems_are_in_the_model() {
+    let json = model("examples/systems/decompress.cap");
+    let system = &json["systems"][0];
+    assert_eq!(system["name"], "decompress_demo");
+    assert_eq!(system["memory"], 128u64 << 20);
+    let client = &system["domains"][1];
+    assert_eq!(client["name"], "client");
+    assert_eq!(
+        client["budget"],
+        serde_json::json!([2u64 << 20, 32u64 << 10])
+    );
+    assert_eq!(
+        client["calls"],
+        serde_json::json!([{
+            "interface": "Decompressor",
+            "slot": "dec",
+            "in_flight": 1,
+            "reserve_bytes": 2u64 << 20,
+        }])
+    );
+    let dec = &client["slots"][1];
+    assert_eq!(dec["object"], "dec_ep");
+    assert_eq!(dec["rights"], serde_json::json!(["write", "grant"]));
+    assert_eq!(dec["badge"], 1);
+    assert_eq!(system["objects"][0]["owner"], serde_json::Value::Null);
+    assert_eq!(system["objects"][1]["owner"], "decompressor");
+    assert_eq!(system["denies"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        model("examples/messages.cap")["systems"],
+        serde_json::json!([])
     );
 }

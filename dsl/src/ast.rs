@@ -72,6 +72,8 @@ pub enum ItemKind {
     /// `config { mcs, smp }`: configuration options (they share the
     /// declaration type of rights: a documented name).
     Config(Vec<RightDecl>),
+    /// `system name { ... }`: a whole system (domains, objects, caps).
+    System(SystemItem),
 }
 
 /// `struct Name { field: Type, ... }`: a record of message values.
@@ -705,4 +707,121 @@ pub enum ExprKind {
     Name(String),
     /// `lhs op rhs`
     Binary(Box<Expr>, BinOp, Box<Expr>),
+}
+
+/// `system name { memory = ...; object ...; domain ... { ... } deny ...; }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemItem {
+    /// The system's name.
+    pub name: Ident,
+    /// `memory = expr;` statements (one is expected).
+    pub memory: Vec<(Expr, Span)>,
+    /// Objects shared between domains (paid for by the boot plan).
+    pub objects: Vec<SystemObject>,
+    /// Protection domains in declaration order.
+    pub domains: Vec<DomainItem>,
+    /// `deny DOMAIN holds RIGHT on OBJECT;` assertions.
+    pub denies: Vec<DenyItem>,
+}
+
+/// `object name: Type(arg);`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemObject {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The object's name.
+    pub name: Ident,
+    /// Its object type.
+    pub ty: Ident,
+    /// Its size argument, for a sized type.
+    pub arg: Option<Expr>,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// `domain name { ... }`: a protection domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainItem {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The domain's name.
+    pub name: Ident,
+    /// `program = "name";` (the string without quotes, with its span).
+    pub program: Vec<(String, Span)>,
+    /// `budget = size, ...;` statements: the sizes of its Untypeds.
+    pub budget: Vec<(Vec<Expr>, Span)>,
+    /// `priority = expr;` statements.
+    pub priority: Vec<(Expr, Span)>,
+    /// `cspace = object;` statements.
+    pub cspace: Vec<Ident>,
+    /// Objects the domain owns and pays for from its budget.
+    pub objects: Vec<SystemObject>,
+    /// Named CSpace slots and the caps in them.
+    pub slots: Vec<SlotItem>,
+    /// `serves Interface on slot;`
+    pub serves: Vec<(Ident, Ident)>,
+    /// `calls Interface on slot x n;` (`n` is 1 unless given).
+    pub calls: Vec<CallsItem>,
+    /// `irq N;`
+    pub irqs: Vec<(Expr, Span)>,
+    /// `device name at base size bytes;`
+    pub devices: Vec<DeviceItem>,
+}
+
+/// `slot name: CapType(rights) = object badge N;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotItem {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The slot's name.
+    pub name: Ident,
+    /// The cap type of the cap in it.
+    pub cap: Ident,
+    /// The rights it carries (`None`: none written).
+    pub rights: Option<Vec<Ident>>,
+    /// The object it names.
+    pub object: Ident,
+    /// Its badge.
+    pub badge: Option<Expr>,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// `calls Interface on slot x n;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallsItem {
+    /// The interface called.
+    pub interface: Ident,
+    /// The slot holding the cap it is called through.
+    pub slot: Ident,
+    /// Calls in flight at once (1 unless given).
+    pub in_flight: Option<Expr>,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// `device name at base size bytes;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceItem {
+    /// The region's name.
+    pub name: Ident,
+    /// Its physical base address.
+    pub base: Expr,
+    /// Its size in bytes.
+    pub size: Expr,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// `deny domain holds right on object;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DenyItem {
+    /// The domain.
+    pub domain: Ident,
+    /// The right.
+    pub right: Ident,
+    /// The object.
+    pub object: Ident,
+    /// The whole statement.
+    pub span: Span,
 }

@@ -157,6 +157,18 @@ catalogue! {
     ChargeInDonation = "E0747", Error, "allocation handed out or sized by an argument outside a session";
     SessionErrorMissing = "E0748", Error, "charging method does not return the session's out-of-quota error";
     ServerPaysInvalid = "E0749", Error, "server-paid method exceeds its bound or also charges its client";
+    SystemSetting = "E0900", Error, "system or domain setting missing or given twice";
+    SystemObjectSize = "E0901", Error, "system object's size argument missing or not allowed";
+    SlotCapMismatch = "E0902", Error, "slot's cap type is not for its object's type";
+    SlotRights = "E0903", Error, "slot carries a right or badge its cap type cannot";
+    SystemValue = "E0904", Error, "budget, priority or calls in flight out of range";
+    DomainOverBudget = "E0905", Error, "domain's own objects do not fit its budget";
+    SystemOverMemory = "E0906", Error, "the boot plan does not fit the machine's memory";
+    ChannelInvalid = "E0907", Error, "serves or calls on a slot that cannot carry the calls";
+    ServerWouldPay = "E0908", Error, "a server pays for a method it serves";
+    ClientUnderBudget = "E0909", Error, "client's budget cannot pay for its calls in flight";
+    DenyViolated = "E0910", Error, "a domain can come to hold a right a `deny` forbids";
+    HardwareConflict = "E0911", Error, "interrupt or device memory given twice or misaligned";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";
@@ -174,6 +186,7 @@ catalogue! {
     UnusedOption = "W0013", Warning, "configuration option no condition names";
     ServerPays = "W0014", Warning, "the server pays for what a method keeps or allocates";
     NeverRefunded = "W0015", Warning, "what a method hands out is refunded only when its session closes";
+    UnheldObject = "W0020", Warning, "system object no domain holds a cap to";
 }
 
 /// How serious a diagnostic is.

@@ -740,6 +740,12 @@ impl<'a> Printer<'a> {
                 self.data_type(inner.next().expect("grammar: aliased type"));
                 self.token(";");
             }
+            Rule::system_item => {
+                self.keyword_and_name(&mut inner);
+                self.block(indent, inner.collect(), close, |s, stmt, indent| {
+                    s.system_stmt(stmt, indent);
+                });
+            }
             other => unreachable!("grammar: unexpected item rule {other:?}"),
         }
     }
@@ -785,6 +791,72 @@ impl<'a> Printer<'a> {
         self.leaf(&inner.next().expect("grammar: keyword"));
         self.space();
         self.leaf(&inner.next().expect("grammar: name"));
+    }
+
+    /// A statement of a `system` or `domain` block: its docs, then a
+    /// nested `domain` block or a one-line statement.
+    fn system_stmt(&mut self, stmt: Pair<'_, Rule>, indent: usize) {
+        for p in stmt.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => {
+                    self.leaf(&p);
+                    self.break_line(indent, Blank::No);
+                }
+                Rule::sys_domain => {
+                    let close = p.as_span().end().saturating_sub(1);
+                    let mut inner = p.into_inner();
+                    self.keyword_and_name(&mut inner);
+                    self.block(indent, inner.collect(), close, |s, stmt, indent| {
+                        s.system_stmt(stmt, indent);
+                    });
+                }
+                _ => self.flat(&p),
+            }
+        }
+    }
+
+    /// A one-line statement printed token by token from its source, one
+    /// space between tokens except around `(`, before `)`, `,`, `;`, `:`.
+    fn flat(&mut self, pair: &Pair<'_, Rule>) {
+        let start = pair.as_span().start();
+        let text = pair.as_str();
+        let mut prev: Option<&str> = None;
+        let mut i = 0;
+        while i < text.len() {
+            let rest = &text[i..];
+            let c = rest.chars().next().expect("in bounds");
+            if c.is_whitespace() {
+                i += c.len_utf8();
+                continue;
+            }
+            let len = if rest.starts_with("//") {
+                i += rest.find('\n').unwrap_or(rest.len());
+                continue;
+            } else if rest.starts_with("/*") {
+                i += rest.find("*/").map_or(rest.len(), |e| e + 2);
+                continue;
+            } else if c == '"' {
+                rest[1..].find('"').map_or(rest.len(), |e| e + 2)
+            } else if c.is_alphanumeric() || c == '_' {
+                rest.find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                    .unwrap_or(rest.len())
+            } else if rest.starts_with("<<") || rest.starts_with(">=") {
+                2
+            } else {
+                c.len_utf8()
+            };
+            let token = &rest[..len];
+            let word = |t: &str| t.chars().all(|ch| ch.is_alphanumeric() || ch == '_');
+            let tight = matches!(token, ";" | "," | ")" | ":")
+                || prev == Some("(")
+                || (token == "(" && prev.is_some_and(word));
+            if prev.is_some() && !tight {
+                self.space();
+            }
+            self.source_token(token, start + i, start + i + len);
+            prev = Some(token);
+            i += len;
+        }
     }
 
     /// ` = ` after a name.

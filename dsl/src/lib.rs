@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod ast;
+pub mod authority;
 pub mod check;
 pub mod config;
 pub mod diag;

@@ -66,6 +66,8 @@ pub struct Spec {
     /// The spec's configuration options (`config { ... }`) in declaration
     /// order, each on or off in the configuration this model is of.
     pub configuration: Vec<ConfigOption>,
+    /// Whole systems (`system name { ... }`), in declaration order.
+    pub systems: Vec<System>,
 }
 
 /// One configuration option and whether this model's configuration has it.
@@ -1175,4 +1177,127 @@ impl Spec {
         }
         None
     }
+}
+
+/// A whole system: the kernel objects, the protection domains and the caps
+/// each holds at boot (`system name { ... }`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct System {
+    /// Its name.
+    pub name: String,
+    /// The machine's memory in bytes the boot plan must fit.
+    pub memory: u64,
+    /// Every object: shared ones (`owner: None`) and domains' own.
+    pub objects: Vec<SystemObject>,
+    /// Protection domains in declaration order.
+    pub domains: Vec<Domain>,
+    /// `deny` assertions.
+    pub denies: Vec<Deny>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// One kernel object of a system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemObject {
+    /// Its name.
+    pub name: String,
+    /// Its object type.
+    pub object: ObjectId,
+    /// Its size argument (0 for a fixed-size type).
+    pub arg: u64,
+    /// log2 of its size in bytes.
+    pub size_bits: u32,
+    /// The domain that owns it and pays for it, `None` for a shared object
+    /// the boot plan pays for.
+    pub owner: Option<usize>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A protection domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Domain {
+    /// Its name.
+    pub name: String,
+    /// The program from the boot image it runs.
+    pub program: String,
+    /// The sizes in bytes of the Untypeds it is given (powers of two).
+    pub budget: Vec<u64>,
+    /// Its scheduling priority (0..=255).
+    pub priority: u64,
+    /// Index in the system's objects of the CNode that is its CSpace.
+    pub cspace: Option<usize>,
+    /// Its named CSpace slots, in declaration order.
+    pub slots: Vec<Slot>,
+    /// Interfaces it serves: (interface index in `Spec::interfaces`, slot index).
+    pub serves: Vec<(usize, usize)>,
+    /// Interfaces it calls.
+    pub calls: Vec<Call>,
+    /// Interrupts it handles.
+    pub irqs: Vec<u64>,
+    /// Device memory regions mapped to it.
+    pub devices: Vec<Device>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A named CSpace slot and the cap in it at boot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// Its name.
+    pub name: String,
+    /// The cap type.
+    pub cap: CapId,
+    /// The rights the cap carries (every right, for a cap type without a
+    /// rights field: such a cap is full authority over its object).
+    pub rights: Vec<RightId>,
+    /// Index in the system's objects of the object it names.
+    pub object: usize,
+    /// Its badge, if minted with one.
+    pub badge: Option<u64>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// `calls Interface on slot x n;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// Index in `Spec::interfaces`.
+    pub interface: usize,
+    /// Index in the domain's slots.
+    pub slot: usize,
+    /// Calls in flight at once.
+    pub in_flight: u64,
+    /// Bytes the domain reserves for these calls: `in_flight` times the
+    /// largest donation a method of the interface asks for (an Untyped's
+    /// donation rounded up to a power of two), plus a session's least quota
+    /// for each call in flight.
+    pub reserve_bytes: u64,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// A device memory region.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Its name.
+    pub name: String,
+    /// Physical base address.
+    pub base: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// `deny domain holds right on object;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deny {
+    /// Index of the domain.
+    pub domain: usize,
+    /// The right.
+    pub right: RightId,
+    /// Index of the object.
+    pub object: usize,
+    /// Where it is written.
+    pub span: Span,
 }

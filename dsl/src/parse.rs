@@ -447,6 +447,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "enum",
             "type",
             "config",
+            "system",
         ],
         Rule::field | Rule::attribute => &["#"],
         Rule::object_stmt => &[
@@ -511,6 +512,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_string => "string",
         Rule::kw_option => "Option",
         Rule::kw_config => "config",
+        Rule::kw_system => "system",
         _ => return None,
     })
 }
@@ -882,6 +884,7 @@ impl Builder {
                     .collect(),
             ),
             Rule::object_item => ItemKind::Object(Box::new(self.object(inner)?)),
+            Rule::system_item => ItemKind::System(self.system(inner)?),
             Rule::errors_item => {
                 let name = self.ident(inner.next().expect("grammar: errors name"));
                 let mut variants = Vec::new();
@@ -1550,6 +1553,170 @@ impl Builder {
         })
     }
 
+    /// The body of `system name { ... }` (after its keyword).
+    fn system<'i>(&self, mut inner: impl Iterator<Item = Pair<'i, Rule>>) -> Result<SystemItem> {
+        let name = self.ident(inner.next().expect("grammar: system name"));
+        let mut system = SystemItem {
+            name,
+            memory: Vec::new(),
+            objects: Vec::new(),
+            domains: Vec::new(),
+            denies: Vec::new(),
+        };
+        for stmt in inner {
+            let mut docs = Vec::new();
+            for p in stmt.into_inner() {
+                let span = self.span(&p);
+                match p.as_rule() {
+                    Rule::outer_doc => docs.push(doc_text(p)),
+                    Rule::sys_memory => {
+                        let e = p.into_inner().find(|q| q.as_rule() == Rule::expr);
+                        system
+                            .memory
+                            .push((self.expr(e.expect("grammar: memory"))?, span));
+                    }
+                    Rule::sys_object => {
+                        system
+                            .objects
+                            .push(self.system_object(p, std::mem::take(&mut docs))?);
+                    }
+                    Rule::sys_deny => {
+                        let mut ids = p
+                            .into_inner()
+                            .filter(|q| q.as_rule() == Rule::ident)
+                            .map(|q| self.ident(q));
+                        let mut next = || ids.next().expect("grammar: deny");
+                        system.denies.push(DenyItem {
+                            domain: next(),
+                            right: next(),
+                            object: next(),
+                            span,
+                        });
+                    }
+                    _ => {
+                        let d = self.domain_item(p, std::mem::take(&mut docs))?;
+                        system.domains.push(d);
+                    }
+                }
+            }
+        }
+        Ok(system)
+    }
+
+    fn system_object(&self, pair: Pair<'_, Rule>, docs: Vec<String>) -> Result<SystemObject> {
+        let span = self.span(&pair);
+        let mut ids = Vec::new();
+        let mut arg = None;
+        for q in pair.into_inner() {
+            match q.as_rule() {
+                Rule::ident => ids.push(self.ident(q)),
+                Rule::expr => arg = Some(self.expr(q)?),
+                _ => {}
+            }
+        }
+        let ty = ids.pop().expect("grammar: object type");
+        let name = ids.pop().expect("grammar: object name");
+        Ok(SystemObject {
+            docs,
+            name,
+            ty,
+            arg,
+            span,
+        })
+    }
+
+    fn domain_item(&self, pair: Pair<'_, Rule>, docs: Vec<String>) -> Result<DomainItem> {
+        let mut inner = pair.into_inner().filter(|q| q.as_rule() != Rule::sk_domain);
+        let name = self.ident(inner.next().expect("grammar: domain name"));
+        let mut d = DomainItem {
+            docs,
+            name,
+            program: Vec::new(),
+            budget: Vec::new(),
+            priority: Vec::new(),
+            cspace: Vec::new(),
+            objects: Vec::new(),
+            slots: Vec::new(),
+            serves: Vec::new(),
+            calls: Vec::new(),
+            irqs: Vec::new(),
+            devices: Vec::new(),
+        };
+        for stmt in inner {
+            let mut docs = Vec::new();
+            for p in stmt.into_inner() {
+                let span = self.span(&p);
+                let rule = p.as_rule();
+                if rule == Rule::outer_doc {
+                    docs.push(doc_text(p));
+                    continue;
+                }
+                if rule == Rule::sys_object {
+                    d.objects
+                        .push(self.system_object(p, std::mem::take(&mut docs))?);
+                    continue;
+                }
+                let mut ids = Vec::new();
+                let mut exprs = Vec::new();
+                let mut string = None;
+                let mut rights = None;
+                for q in p.into_inner() {
+                    match q.as_rule() {
+                        Rule::ident => ids.push(self.ident(q)),
+                        Rule::slot_rights => {
+                            rights = Some(q.into_inner().map(|r| self.ident(r)).collect());
+                        }
+                        Rule::expr => exprs.push(self.expr(q)?),
+                        Rule::string => {
+                            let t = q.as_str();
+                            string = Some((t[1..t.len() - 1].to_string(), self.span(&q)));
+                        }
+                        _ => {}
+                    }
+                }
+                let mut ids = ids.into_iter();
+                let mut exprs = exprs.into_iter();
+                match rule {
+                    Rule::dom_program => d.program.extend(string),
+                    Rule::dom_budget => d.budget.push((exprs.collect(), span)),
+                    Rule::dom_priority => d.priority.push((exprs.next().expect("grammar"), span)),
+                    Rule::dom_cspace => d.cspace.extend(ids.next()),
+                    Rule::dom_serves => {
+                        let interface = ids.next().expect("grammar: interface");
+                        d.serves
+                            .push((interface, ids.next().expect("grammar: slot")));
+                    }
+                    Rule::dom_calls => d.calls.push(CallsItem {
+                        interface: ids.next().expect("grammar: interface"),
+                        slot: ids.next().expect("grammar: slot"),
+                        in_flight: exprs.next(),
+                        span,
+                    }),
+                    Rule::dom_irq => d.irqs.push((exprs.next().expect("grammar: irq"), span)),
+                    Rule::dom_device => d.devices.push(DeviceItem {
+                        name: ids.next().expect("grammar: device name"),
+                        base: exprs.next().expect("grammar: device base"),
+                        size: exprs.next().expect("grammar: device size"),
+                        span,
+                    }),
+                    _ => {
+                        // dom_slot: name, cap type, object.
+                        d.slots.push(SlotItem {
+                            docs: std::mem::take(&mut docs),
+                            name: ids.next().expect("grammar: slot name"),
+                            cap: ids.next().expect("grammar: cap type"),
+                            rights,
+                            object: ids.next().expect("grammar: slot object"),
+                            badge: exprs.next(),
+                            span,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(d)
+    }
+
     fn expr(&self, pair: Pair<'_, Rule>) -> Result<Expr> {
         debug_assert_eq!(pair.as_rule(), Rule::expr);
         let operators = pair.clone().into_inner().count() / 2;
@@ -1646,6 +1813,7 @@ fn is_keyword(rule: Rule) -> bool {
     matches!(
         rule,
         Rule::kw_use
+            | Rule::kw_system
             | Rule::kw_config
             | Rule::kw_const
             | Rule::kw_target

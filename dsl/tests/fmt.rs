@@ -395,6 +395,8 @@ const PROPERTY_SPECS: &[&str] = &[
     "examples/files.cap",
     "examples/flounder/mem.cap",
     "dsl/tests/ui/pass/sessions.cap",
+    "examples/systems/decompress.cap",
+    "dsl/tests/ui/pass/system.cap",
 ];
 
 const GAPS: &[&str] = &[" ", "\n", "\n\n", "  ", "\t", "\n    ", "\n\n\n  "];

@@ -118,7 +118,12 @@ fn passing_specs_check_clean() {
 fn example_specs_check_clean() {
     let root = workspace();
     let mut found = 0;
-    for dir in ["kernel-demo/spec", "examples", "examples/sel4"] {
+    for dir in [
+        "kernel-demo/spec",
+        "examples",
+        "examples/sel4",
+        "examples/systems",
+    ] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };

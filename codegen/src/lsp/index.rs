@@ -276,7 +276,7 @@ impl Walker {
                     self.declare(Symbol::Right(r.name.name.clone()), &r.name);
                 }
             }
-            ItemKind::Config(_) => {}
+            ItemKind::Config(_) | ItemKind::System(_) => {}
             ItemKind::Object(o) => self.object(o),
             ItemKind::Errors(e) => {
                 let errors = &e.name.name;

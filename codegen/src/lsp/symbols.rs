@@ -198,6 +198,18 @@ pub(super) fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymb
                         .collect(),
                 )
             }
+            ItemKind::System(sys) => symbol(
+                text,
+                &sys.name.name,
+                Some("system".to_string()),
+                SymbolKind::MODULE,
+                span,
+                sys.name.span,
+                sys.domains
+                    .iter()
+                    .map(|d| leaf(&d.name, SymbolKind::OBJECT))
+                    .collect(),
+            ),
             ItemKind::Object(o) => symbol(
                 text,
                 &o.name.name,

@@ -14,7 +14,8 @@
 //!    [`derive`]: derivation rules between cap types;
 //! 6. [`methods`]: kernel invocations and RPC interfaces: rights, message
 //!    limits, donations and the worst-case allocation proof;
-//! 7. lints (here and in [`lints`]): unused types, rights and constants,
+//! 7. [`system`]: whole systems: budgets, who pays, authority;
+//! 8. lints (here and in [`lints`]): unused types, rights and constants,
 //!    cap types without an identity, donations no Untyped can be;
 //!    `#[allow(...)]`.
 //!
@@ -35,6 +36,7 @@ mod objects;
 mod retype;
 mod rust_names;
 mod sessions;
+mod system;
 mod tables;
 mod types;
 
@@ -64,6 +66,7 @@ struct Items<'a> {
     derives: Vec<(&'a ast::Item, &'a ast::DeriveItem)>,
     invocations: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
     interfaces: Vec<(&'a ast::Item, &'a ast::MethodSet)>,
+    systems: Vec<(&'a ast::Item, &'a ast::SystemItem)>,
     /// `struct`, `enum` and `type` items.
     data: Vec<(&'a ast::Item, types::DataDecl<'a>)>,
     /// Every item, in declaration order.
@@ -153,6 +156,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 ItemKind::Struct(s) => items.data.push((item, types::DataDecl::Struct(s))),
                 ItemKind::Enum(e) => items.data.push((item, types::DataDecl::Enum(e))),
                 ItemKind::TypeAlias(a) => items.data.push((item, types::DataDecl::Alias(a))),
+                ItemKind::System(s) => items.systems.push((item, s)),
             }
         }
     }
@@ -201,6 +205,12 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         &error_sets,
         &derives,
     );
+    let system_items = ctx.items.systems.clone();
+    let systems = if ctx.diags.iter().any(Diagnostic::is_error) {
+        Vec::new()
+    } else {
+        ctx.check_systems(&system_items, &objects, &caps, &rights, &interfaces)
+    };
     // Unused-item lints only once the spec is otherwise fine: after an error
     // (a misspelt constant, a cycle ...) "never used" is a consequence, not
     // news.
@@ -234,6 +244,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
             invocations,
             interfaces,
             configuration: Vec::new(),
+            systems,
         }),
         _ => None,
     };

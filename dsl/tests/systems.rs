@@ -1,0 +1,152 @@
+//! Systems: what a client sets aside for its calls in flight (donations and
+//! session quotas), checked against its budget at the edge.
+
+use std::path::Path;
+
+use capc_dsl::{MemoryLoader, compile};
+
+const BASE: &str = include_str!("ui/system-base.cap");
+
+/// A memory service used through sessions: 16 KiB of quota per session,
+/// and a method that also takes a 4 KiB donation.
+const SERVICE: &str = "
+errors MemError { OutOfQuota }
+
+interface Mem -> MemError {
+    session {
+        donates quota 16 KiB;
+        out_of_budget OutOfQuota;
+    }
+
+    fn ping(n: u8 in 1..=4) {
+        allocates n * Endpoint;
+        errors OutOfQuota;
+    }
+}
+";
+
+/// A server of `Mem` and a client with `budget` and `in_flight` calls.
+fn system(budget: &str, in_flight: u32) -> capc_dsl::Compilation {
+    let text = format!(
+        "use \"base.cap\";\n{SERVICE}
+system s {{
+    memory = 128 MiB;
+    object ep: Endpoint;
+    domain server {{
+        program = \"server\";
+        budget = 4 KiB;
+        priority = 1;
+        object server_tcb: Tcb;
+        slot ep: EndpointCap(read) = ep;
+        serves Mem on ep;
+    }}
+    domain client {{
+        program = \"client\";
+        budget = {budget};
+        priority = 1;
+        object client_tcb: Tcb;
+        slot mem: EndpointCap(write) = ep;
+        calls Mem on mem x {in_flight};
+    }}
+}}
+"
+    );
+    let loader = MemoryLoader::new()
+        .with("base.cap", BASE)
+        .with("main.cap", text);
+    compile(Path::new("main.cap"), &loader).expect("loads")
+}
+
+fn codes(c: &capc_dsl::Compilation) -> Vec<&'static str> {
+    c.diagnostics.iter().map(|d| d.code.as_str()).collect()
+}
+
+#[test]
+fn a_session_quota_is_set_aside_per_call_in_flight() {
+    // Three 16 KiB quotas and a 2 KiB TCB: 64 KiB holds them.
+    let fits = system("64 KiB", 3);
+    assert_eq!(codes(&fits), Vec::<&str>::new(), "{}", fits.render());
+    let spec = fits.spec.expect("checks");
+    assert_eq!(
+        spec.systems[0].domains[1].calls[0].reserve_bytes,
+        3 * 16 * 1024
+    );
+    // Four do not fit 64 KiB (66 KiB needed: 2 KiB short).
+    let short = system("64 KiB", 4);
+    assert_eq!(codes(&short), ["E0909"], "{}", short.render());
+    let message = &short.diagnostics[0].message;
+    assert!(message.contains("client `client`"), "{message}");
+    assert!(message.contains("`Mem's session`"), "{message}");
+    assert!(message.contains("short by 2048 bytes"), "{message}");
+}
+
+#[test]
+fn untypeds_too_small_for_one_quota_fail_even_when_the_sum_fits() {
+    // 32 KiB in four 8 KiB Untypeds: no 16 KiB quota fits in one.
+    let fragmented = system("8 KiB, 8 KiB, 8 KiB, 8 KiB", 1);
+    assert_eq!(codes(&fragmented), ["E0909"], "{}", fragmented.render());
+    assert!(
+        fragmented.diagnostics[0]
+            .message
+            .contains("its Untypeds are too small for one donation of 16 KiB"),
+        "{}",
+        fragmented.render()
+    );
+    // One 32 KiB Untyped holds the quota and the TCB.
+    assert_eq!(codes(&system("32 KiB", 1)), Vec::<&str>::new());
+}
+
+#[test]
+fn thousands_of_calls_in_flight_are_summed() {
+    // 5000 calls of 16 KiB: 78 MiB + 2 KiB needed.
+    let huge = system("64 MiB, 16 MiB", 5000);
+    assert_eq!(codes(&huge), Vec::<&str>::new(), "{}", huge.render());
+    let short = system("64 MiB", 5000);
+    assert_eq!(codes(&short), ["E0909"], "{}", short.render());
+}
+
+/// Two drivers with `hardware` each (statements of their domains).
+fn drivers(first: &str, second: &str) -> capc_dsl::Compilation {
+    let domain = |name: &str, hardware: &str| {
+        format!(
+            "    domain {name} {{\n        program = \"{name}\";\n        budget = 4 KiB;\n        priority = 1;\n        object {name}_tcb: Tcb;\n{hardware}\n    }}\n"
+        )
+    };
+    let text = format!(
+        "use \"base.cap\";\nsystem s {{\n    memory = 1 MiB;\n{}{}}}\n",
+        domain("a", first),
+        domain("b", second)
+    );
+    let loader = MemoryLoader::new()
+        .with("base.cap", BASE)
+        .with("main.cap", text);
+    compile(Path::new("main.cap"), &loader).expect("loads")
+}
+
+#[test]
+fn hardware_is_given_once() {
+    let apart = drivers(
+        "        irq 3;\n        device uart at 0x1000 size 4 KiB;",
+        "        irq 4;\n        device disk at 0x10000 size 64 KiB;",
+    );
+    assert_eq!(codes(&apart), Vec::<&str>::new(), "{}", apart.render());
+    let devices = &apart.spec.expect("checks").systems[0].domains[1].devices;
+    assert_eq!((devices[0].base, devices[0].bytes), (0x10000, 0x10000));
+    // A 64 KiB region at 0x10000 holds the 4 KiB one at 0x18000.
+    let overlap = drivers(
+        "        device uart at 0x18000 size 4 KiB;",
+        "        device disk at 0x10000 size 64 KiB;",
+    );
+    assert_eq!(codes(&overlap), ["E0911"], "{}", overlap.render());
+    assert!(
+        overlap.diagnostics[0]
+            .message
+            .contains("`disk` overlaps `uart`")
+    );
+    let one_domain_twice = drivers("        irq 3;\n        irq 3;", "");
+    assert_eq!(codes(&one_domain_twice), ["E0911"]);
+    assert_eq!(
+        one_domain_twice.diagnostics[0].message,
+        "interrupt 3 is given to `a` twice"
+    );
+}
