@@ -31,6 +31,7 @@ use serde_json::json;
 
 use crate::diagnostics::{self, Color, DiagnosticArgs, JsonTo, MessageFormat};
 use crate::model_json::{Place, places, scalar};
+use crate::present::{code_list as list, count};
 
 pub const BREAKING_EXAMPLES: &str = "\
 Examples:
@@ -518,14 +519,6 @@ fn right_names(spec: &Spec, rights: &[RightId]) -> Vec<String> {
         .iter()
         .map(|r| spec.rights[r.index()].name.clone())
         .collect()
-}
-
-fn list(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn field_type(spec: &Spec, f: &CapField) -> String {
@@ -1351,11 +1344,14 @@ impl Compare<'_> {
                         "the minimum donation of {whose} was raised from {} to {} bytes",
                         d.min_bytes, nd.min_bytes
                     ),
-                    format!("at least {} bytes here", nd.min_bytes),
+                    format!("at least {} here", count(nd.min_bytes, "byte", "bytes")),
                 )
                 .also(
                     old(m.span),
-                    format!("at least {} bytes in the old spec", d.min_bytes),
+                    format!(
+                        "at least {} in the old spec",
+                        count(d.min_bytes, "byte", "bytes")
+                    ),
                 ),
             );
         }

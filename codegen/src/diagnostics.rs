@@ -1,8 +1,11 @@
 //! Printing diagnostics, shared by every command that reports a spec's
-//! (`check`, `build`, `graph`, `doc`, `simulate`): the `--deny-warnings`,
-//! `--message-format` and `--color` options, the human format
-//! (codespan-reporting, rustc-like, on stderr) and the JSON one (one object
-//! per line).
+//! (`check`, `build`, `fix`, `watch`, `graph`, `doc`, `simulate`, `model`,
+//! `breaking`): the `--deny-warnings`, `--message-format` and `--color`
+//! options, the human format (codespan-reporting, rustc-like, on stderr)
+//! and the JSON one (one object per line), and the one "compile, print
+//! the diagnostics, choose the exit code" sequence every command follows
+//! ([`compile`], [`report`], [`exit_code`], and [`checked`] for the
+//! commands that need a model).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -87,8 +90,8 @@ pub fn print(
     }
 }
 
-/// Compiles `file` for a command that needs its model (`graph`, `doc`,
-/// `simulate`, `model`), prints its diagnostics (warnings too; JSON to
+/// Compiles `file` for a command that needs its model (`build`, `graph`,
+/// `doc`, `simulate`, `model`), prints its diagnostics (warnings too; JSON to
 /// stderr, since stdout carries the command's output), and returns the
 /// compilation only if it has a model; otherwise the exit code to end
 /// with.
@@ -102,14 +105,9 @@ pub fn checked_configured(
     chosen: &[String],
     args: &DiagnosticArgs,
 ) -> Result<Compilation, ExitCode> {
-    let compilation = match capc_dsl::compile_with(file, &FsLoader, chosen) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(ExitCode::from(2));
-        }
-    };
-    report(compilation, args, JsonTo::Stderr)
+    let mut compilation = compile(file, &FsLoader, chosen)?;
+    report(&mut compilation, args, JsonTo::Stderr)?;
+    with_model(compilation)
 }
 
 /// [`checked`] with the files read by `loader`, each file named with
@@ -122,13 +120,7 @@ pub fn checked_with(
     args: &DiagnosticArgs,
     json_to: JsonTo,
 ) -> Result<Compilation, ExitCode> {
-    let mut compilation = match capc_dsl::compile(file, loader) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(ExitCode::from(2));
-        }
-    };
+    let mut compilation = compile(file, loader, &[])?;
     if let Some(prefix) = prefix {
         let mut renamed = SourceMap::new();
         for i in 0..compilation.sources.len() as u32 {
@@ -140,33 +132,66 @@ pub fn checked_with(
         }
         compilation.sources = renamed;
     }
-    report(compilation, args, json_to)
+    report(&mut compilation, args, json_to)?;
+    with_model(compilation)
 }
 
-/// Prints the diagnostics of `compilation` (promoted with
-/// `--deny-warnings`) and returns it if it has a model.
-fn report(
-    mut compilation: Compilation,
+/// Compiles `file` (read by `loader`, the options in `chosen` on); a file
+/// that cannot be read is reported (`error: ...`) and ends the command
+/// with exit code 2.
+pub fn compile(
+    file: &Path,
+    loader: &dyn SourceLoader,
+    chosen: &[String],
+) -> Result<Compilation, ExitCode> {
+    capc_dsl::compile_with(file, loader, chosen).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Promotes the warnings of `compilation` with `--deny-warnings`, then
+/// prints its diagnostics; diagnostics that cannot be written are reported
+/// and give exit code 2.
+pub fn report(
+    compilation: &mut Compilation,
     args: &DiagnosticArgs,
     json_to: JsonTo,
-) -> Result<Compilation, ExitCode> {
+) -> Result<(), ExitCode> {
     if args.deny_warnings {
         compilation.deny_warnings();
     }
-    let printed = print(
+    print(
         &compilation.sources,
         &compilation.diagnostics,
         args,
         json_to,
-    );
-    if let Err(e) = printed {
+    )
+    .map_err(|e| {
         eprintln!("error: cannot write diagnostics: {e}");
-        return Err(ExitCode::from(2));
-    }
+        ExitCode::from(2)
+    })
+}
+
+/// `compilation` if it has a model; exit code 1 otherwise (its errors are
+/// reported).
+fn with_model(compilation: Compilation) -> Result<Compilation, ExitCode> {
     if compilation.spec.is_none() {
         return Err(ExitCode::from(1));
     }
     Ok(compilation)
+}
+
+/// The exit code of a command over several files: 2 if a file could not be
+/// read or a report written, else 1 if a spec has errors, else 0.
+pub fn exit_code(io_error: bool, spec_errors: bool) -> ExitCode {
+    if io_error {
+        ExitCode::from(2)
+    } else if spec_errors {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// One diagnostic as the JSON object `--message-format json` prints

@@ -21,7 +21,8 @@ use capc_dsl::model::{
 };
 use capc_dsl::{FileId, SourceMap, Span};
 
-use crate::graph::{allocated, bytes, bytes_pow};
+use crate::graph::allocated;
+use crate::present::{bytes_pow, count, exact_bytes};
 
 pub const DOC_EXAMPLES: &str = "\
 Examples:
@@ -168,24 +169,6 @@ pub fn render(spec: &Spec, name: &str, sources: &SourceMap) -> String {
         out.pop();
     }
     out
-}
-
-/// `n` and its noun, singular for one: "1 reply word", "0 reply words".
-pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// A number of bytes in binary units, with the exact number when the units
-/// do not already say it: "1 MiB + 8 KiB (1056768 bytes)", "1 KiB (1024
-/// bytes)", but "48 bytes".
-pub(crate) fn exact_bytes(n: u64) -> String {
-    let units = bytes(n);
-    if units == format!("{n} B") {
-        count(n, "byte", "bytes")
-    } else {
-        format!("{units} ({n} bytes)")
-    }
 }
 
 fn docs(w: &mut String, docs: &[String]) {

@@ -199,19 +199,8 @@ pub fn fix(files: &[PathBuf], dry_run: bool, args: &DiagnosticArgs) -> ExitCode 
                     .or_default() += 1;
             }
         }
-        if args.deny_warnings {
-            compilation.deny_warnings();
-        }
+        io_error |= diagnostics::report(&mut compilation, args, json_to).is_err();
         any_errors |= compilation.has_errors();
-        if let Err(e) = diagnostics::print(
-            &compilation.sources,
-            &compilation.diagnostics,
-            args,
-            json_to,
-        ) {
-            eprintln!("error: cannot write diagnostics: {e}");
-            io_error = true;
-        }
     }
     if matches!(args.message_format, MessageFormat::Human) {
         for (name, count) in &elsewhere {
@@ -221,13 +210,7 @@ pub fn fix(files: &[PathBuf], dry_run: bool, args: &DiagnosticArgs) -> ExitCode 
             );
         }
     }
-    if io_error {
-        ExitCode::from(2)
-    } else if any_errors {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    diagnostics::exit_code(io_error, any_errors)
 }
 
 /// Every machine-applicable suggestion of `compilation`, with its file.

@@ -57,13 +57,7 @@ pub fn run(args: &FmtArgs) -> ExitCode {
             Outcome::IoError => io_error = true,
         }
     }
-    if io_error {
-        ExitCode::from(2)
-    } else if spec_error || (args.check && changed) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    crate::diagnostics::exit_code(io_error, spec_error || (args.check && changed))
 }
 
 fn format_one(path: &Path, check: bool) -> Outcome {

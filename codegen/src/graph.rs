@@ -14,13 +14,14 @@
 //! declaration order, so it is byte-for-byte reproducible; SVG and PNG are
 //! made by Graphviz's `dot`, run as a subprocess.
 
-pub use capc_dsl::units::{pow as bytes_pow, sum_short as bytes};
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use capc_dsl::ast::{ObjectKind, Transfer};
+
+use crate::present::{bytes, bytes_pow};
 use capc_dsl::model::{
     Allocation, Donation, DonationKind, Mapping, MethodParam, Object, ParamKind, SizeRule, Spec,
 };

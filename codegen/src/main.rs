@@ -36,6 +36,7 @@ mod fmt_cmd;
 mod graph;
 mod lsp;
 mod model_json;
+mod present;
 mod simulate;
 mod watch;
 
@@ -195,67 +196,28 @@ fn check(args: &CheckArgs) -> ExitCode {
     if args.fix {
         return fix::fix(&args.files, false, &args.diagnostics);
     }
-    let mut any_errors = false;
-    let mut io_error = false;
+    let (mut any_errors, mut io_error) = (false, false);
     for path in &args.files {
-        let mut compilation = match capc_dsl::compile(path, &FsLoader) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("error: {e}");
-                io_error = true;
-                continue;
-            }
-        };
-        if args.diagnostics.deny_warnings {
-            compilation.deny_warnings();
-        }
-        any_errors |= compilation.has_errors();
-        let printed = diagnostics::print(
-            &compilation.sources,
-            &compilation.diagnostics,
-            &args.diagnostics,
-            JsonTo::Stdout,
-        );
-        if let Err(e) = printed {
-            eprintln!("error: cannot write diagnostics: {e}");
+        let Ok(mut compilation) = diagnostics::compile(path, &FsLoader, &[]) else {
             io_error = true;
-        }
+            continue;
+        };
+        io_error |=
+            diagnostics::report(&mut compilation, &args.diagnostics, JsonTo::Stdout).is_err();
+        any_errors |= compilation.has_errors();
     }
-    if io_error {
-        ExitCode::from(2)
-    } else if any_errors {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    diagnostics::exit_code(io_error, any_errors)
 }
 
 /// Prints every diagnostic (JSON to stderr: stdout may carry the module)
 /// and writes the module.
 fn build(args: &BuildArgs) -> ExitCode {
-    let mut compilation = match capc_dsl::compile_with(&args.file, &FsLoader, &args.cfg) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if args.diagnostics.deny_warnings {
-        compilation.deny_warnings();
-    }
-    let printed = diagnostics::print(
-        &compilation.sources,
-        &compilation.diagnostics,
-        &args.diagnostics,
-        JsonTo::Stderr,
-    );
-    if let Err(e) = printed {
-        eprintln!("error: cannot write diagnostics: {e}");
-        return ExitCode::from(2);
-    }
-    let Some(spec) = &compilation.spec else {
-        return ExitCode::from(1);
-    };
+    let compilation =
+        match diagnostics::checked_configured(&args.file, &args.cfg, &args.diagnostics) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+    let spec = compilation.spec.as_ref().expect("checked");
     let options = capc::Options {
         clients: !args.no_clients,
         servers: !args.no_servers,

@@ -58,12 +58,10 @@ pub fn run(args: &WatchArgs) -> ExitCode {
                     }
                 }
             }
-            Err(e) if checks == 0 => {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
+            // Reported already.
+            Err(code) if checks == 0 => return code,
             // A file half written is read again at its next change.
-            Err(e) => eprintln!("error: {e}"),
+            Err(_) => {}
         }
         checks += 1;
         if args.max_checks.is_some_and(|max| checks >= max) {
@@ -82,27 +80,18 @@ pub fn run(args: &WatchArgs) -> ExitCode {
 
 /// One round: checks every spec and prints what it found; the files read
 /// (the specs and what they import).
-fn check(args: &WatchArgs) -> Result<Vec<PathBuf>, String> {
+fn check(args: &WatchArgs) -> Result<Vec<PathBuf>, ExitCode> {
     let (mut errors, mut warnings) = (0, 0);
     let mut watched: Vec<PathBuf> = Vec::new();
     for path in &args.files {
-        let mut compilation = capc_dsl::compile(path, &FsLoader).map_err(|e| e.to_string())?;
-        if args.diagnostics.deny_warnings {
-            compilation.deny_warnings();
-        }
+        let mut compilation = diagnostics::compile(path, &FsLoader, &[])?;
+        diagnostics::report(&mut compilation, &args.diagnostics, JsonTo::Stdout)?;
         for d in &compilation.diagnostics {
             match d.severity {
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
             }
         }
-        diagnostics::print(
-            &compilation.sources,
-            &compilation.diagnostics,
-            &args.diagnostics,
-            JsonTo::Stdout,
-        )
-        .map_err(|e| format!("cannot write diagnostics: {e}"))?;
         for id in 0..compilation.sources.len() {
             let name = PathBuf::from(compilation.sources.name(capc_dsl::FileId(id as u32)));
             if !watched.contains(&name) {

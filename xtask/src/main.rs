@@ -21,6 +21,9 @@
 //! * `cargo xtask demo` runs `capc check` on the example `.cap` specs in
 //!   `kernel-demo/spec/` and `examples/`, then builds the demo kernel and boots
 //!   it in QEMU, streaming its boot transcript.
+//! * `cargo xtask doc-size [FILE]` reports the size of the module
+//!   `capc build` generates for a spec and its doc lines said more than
+//!   once (see `docsize.rs` and BENCHMARKS.md).
 //! * `cargo xtask bench-macro` times the demo kernel's release build with
 //!   `include_spec!` against the same build including the module pre-generated
 //!   by `capc build` (a benchmark; see `bench.rs` and BENCHMARKS.md).
@@ -31,6 +34,7 @@
 //! step. Child exit statuses are passed through.
 
 mod bench;
+mod docsize;
 mod kbench;
 mod kernel;
 mod package;
@@ -78,6 +82,10 @@ Tasks:
           -icount (exact guest instruction counts): null syscall, cap lookup,
           IPC call+reply round trip, frame retype; fails if the round trip
           takes more than 1,000 instructions
+  doc-size [FILE]
+          Generate FILE's module with `capc build` (default
+          kernel-demo/spec/kernel.cap) and report its size, the bytes of its
+          doc lines, and each doc line said more than once with its count
   miri    Run the demo kernel library's host tests under Miri (undefined
           behaviour, aliasing), installing a nightly toolchain with the miri
           component first if it is missing; opt-in, not part of `test`
@@ -117,6 +125,18 @@ fn main() -> ExitCode {
         Some("bench-kernel") => workspace_root().and_then(|root| kbench::bench_kernel(&root)),
         Some("demo") => demo(),
         Some("miri") => miri(),
+        Some("doc-size") if args.len() > 2 => {
+            eprintln!(
+                "error: `doc-size` takes at most one spec, got `{}`\n",
+                args[2]
+            );
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+        Some("doc-size") => workspace_root().and_then(|root| {
+            let spec = args.get(1).map_or(docsize::DEFAULT_SPEC, String::as_str);
+            docsize::doc_size(&root, spec)
+        }),
         Some("bench-macro") => match bench_runs(&args[1..]) {
             Ok(runs) => workspace_root().and_then(|root| bench::bench_macro(&root, runs)),
             Err(message) => {

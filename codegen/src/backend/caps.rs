@@ -1028,7 +1028,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
             )
         } else {
             format!(
-                " Sets `{}`; fails if the value does not fit (or, for a pointer, is misaligned).",
+                " Sets `{}`, or fails with a [`FieldError`].",
                 f.name
             )
         };

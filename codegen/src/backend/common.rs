@@ -103,7 +103,9 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
             pub caps: usize,
         }
 
-        /// A value that does not fit the field it is stored in.
+        /// A value that does not fit the field it is stored in: too wide for
+        /// its bits, a right the cap type may not carry or, for a pointer,
+        /// misaligned. Every setter of a cap field checks its value.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub struct FieldError {
             /// The field, as named in the spec.

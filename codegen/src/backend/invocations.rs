@@ -377,9 +377,7 @@ fn describe(g: &Gen<'_>, slot: &Slot<'_>) -> String {
                 )
             };
             if *unchecked {
-                format!(
-                    "{what}, handed over unchecked (`#[unchecked]`): the method checks its type and rights where its semantics say"
-                )
+                format!("{what}, unchecked (`#[unchecked]`): the method checks it")
             } else {
                 what
             }
@@ -436,6 +434,13 @@ pub fn invocations(g: &Gen<'_>) -> TokenStream {
         /// doing anything. Indices are positions in the method's parameter
         /// list as written in the spec, from 0, counting word and cap
         /// parameters alike.
+        ///
+        /// Every decoder checks, in this order: the label and the rights the
+        /// method requires (`IllegalOperation`); the header's and the
+        /// buffers' length and cap count (`TruncatedMessage`); then each
+        /// parameter in order (`InvalidArgument` or `InvalidCapability` with
+        /// its position; an `#[unchecked]` cap is the method's to check).
+        /// Words and caps beyond the method's are ignored.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum DecodeError {
             /// The label names no method of the invoked cap type, or the
@@ -460,7 +465,9 @@ pub fn invocations(g: &Gen<'_>) -> TokenStream {
         }
 
         /// Why a kernel invocation did not succeed, as its reply decoder sees
-        /// the reply.
+        /// the reply: an error reply is `Kernel` with the error decoded by
+        /// the error set's `decode`, a reply the spec does not allow is
+        /// `Malformed`.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum InvocationError<E> {
             /// The kernel answered with this error of the invocation's error
@@ -685,7 +692,7 @@ fn invocation_set(g: &Gen<'_>, set: &MethodSet) -> TokenStream {
         .iter()
         .zip(&names)
         .filter(|(m, _)| !m.params.is_empty())
-        .map(|(m, n)| args_struct(g, cap, m, n));
+        .map(|(m, n)| args_struct(g, cap, m, n, &label));
     let invocation_enum = invocation_enum(g, set, cap, &label, &invocation, &names);
     let decoder = decoder(g, set, cap, &label, &invocation, &decode, &names);
     let stubs = set
@@ -808,8 +815,7 @@ fn label_enum(
                 #words
             }
 
-            /// Extra caps of the request (looked up by the kernel in the
-            /// caller's CSpace before decoding).
+            /// Extra caps of the request.
             pub const fn request_caps(self) -> usize {
                 #caps
             }
@@ -869,15 +875,12 @@ fn param_size(kind: &ParamKind) -> u64 {
     }
 }
 
-fn args_struct(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStream {
-    let mut lines = vec![format!(
-        "The arguments of `{}` on `{}` caps, decoded and checked by the kernel.",
-        m.name, cap.name
+/// The method's docs stay on its label variant; the struct links there.
+fn args_struct(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident) -> TokenStream {
+    let lines = [format!(
+        "The arguments of [`{label}::{}`] (`{}` on `{}` caps), decoded and checked by the kernel.",
+        n.variant, m.name, cap.name
     )];
-    if !m.docs.is_empty() {
-        lines.push(String::new());
-        lines.extend(m.docs.iter().cloned());
-    }
     let doc = g.docs(&lines, "", m.span);
     let name = &n.args;
     let fields = layout(&m.params).into_iter().map(|slot| {
@@ -979,8 +982,13 @@ fn invocation_enum(
         set.span,
     );
     let variants = set.methods.iter().zip(names).map(|(m, n)| {
-        let doc = g.docs(&m.docs, &format!("The `{}` method.", m.name), m.span);
+        // The method's docs are on its label variant, said once.
         let v = &n.variant;
+        let doc = g.docs(
+            &[format!("The `{}` method: [`{label}::{v}`].", m.name)],
+            "",
+            m.span,
+        );
         if m.params.is_empty() {
             quote!(#doc #v)
         } else {
@@ -1085,7 +1093,7 @@ fn decoder(
             cap.name
         ),
         String::new(),
-        "Checks, in this order: the label and the rights the method requires (`IllegalOperation`); the header's and the buffers' length and cap count (`TruncatedMessage`); then each parameter in order (`InvalidArgument` or `InvalidCapability` with its position; an `#[unchecked]` cap is the method's to check). Words and caps beyond the method's are ignored.".to_string(),
+        "Checks in the order [`DecodeError`] gives.".to_string(),
     ];
     let doc = g.docs(&lines, "", set.span);
     let body = if set.methods.is_empty() {
@@ -1252,32 +1260,31 @@ fn request_stub(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident
             place => encode_words(&s.param.kind, place, &msg, &quote!(#value)),
         }
     });
-    let mut lines = vec![format!(
-        "Encodes the `{}` invocation on `{}` caps (user side).",
-        m.name, cap.name
-    )];
-    if !m.docs.is_empty() {
-        lines.push(String::new());
-        lines.extend(m.docs.iter().cloned());
-    }
-    lines.push(String::new());
+    // The method's docs are on its label variant, said once.
+    let mut lines = vec![
+        format!(
+            "Encodes the `{}` invocation on `{}` caps (user side): [`{label}::{}`].",
+            m.name, cap.name, n.variant
+        ),
+        String::new(),
+    ];
     let mut writes = Vec::new();
     if words > 0 {
         writes.push(words_phrase(words, &msg.to_string()));
     }
     if cap_total > 0 {
         writes.push(format!(
-            "the addresses (CPtrs in the caller's CSpace) of the {} cap argument{} into `{}`, in order",
+            "{} CPtr{} into `{}`",
             cap_total,
             if cap_total == 1 { "" } else { "s" },
             caps
         ));
     }
     if writes.is_empty() {
-        lines.push("Takes no message words and no caps; returns the header to send.".into());
+        lines.push("Returns the header to send (no words, no caps).".into());
     } else {
         lines.push(format!(
-            "Writes {}; returns the header to send. Panics if a buffer is shorter.",
+            "Writes {}; returns the header. Panics if a buffer is shorter.",
             writes.join(" and ")
         ));
     }
@@ -1337,10 +1344,7 @@ fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ide
             m.name, cap.name
         ),
         String::new(),
-        format!(
-            "An error reply becomes `InvocationError::Kernel` with the `{}` decoded by its `decode`; a reply the spec does not allow becomes `InvocationError::Malformed`.",
-            errors
-        ),
+        format!("Errors: [`InvocationError`] of [`{errors}`]."),
     ];
     if cap_results > 0 {
         lines.push(String::new());

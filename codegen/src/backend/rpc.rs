@@ -645,6 +645,17 @@ impl<'a> Iface<'a> {
         self.g.docs(&lines, "", self.set.span)
     }
 
+    /// A link to the method's label variant, where its docs and cost are
+    /// said once: "`decompress`: [`DecompressorLabel::Decompress`]".
+    fn method_link(&self, m: &Method, what: &str) -> String {
+        format!(
+            "The `{}` {what}: [`{}::{}`].",
+            m.name,
+            self.label,
+            self.variant(m)
+        )
+    }
+
     fn method_docs(&self, m: &Method) -> Vec<String> {
         if m.docs.is_empty() {
             vec![format!("The `{}` method of `{}`.", m.name, self.set.name)]
@@ -1266,11 +1277,8 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
         any_words |= words > 0;
         any_caps |= caps > 0;
 
-        // The variant.
-        let mut lines = i.method_docs(m);
-        lines.push(String::new());
-        lines.extend(wrap(&i.cost(m)));
-        lines.push(String::new());
+        // The variant: the method's docs and cost are on its label.
+        let mut lines = vec![i.method_link(m, "request"), String::new()];
         lines.extend(wrap(&layout_line(&m.params, &places, donation.as_deref())));
         let vdoc = i.docs(lines, m);
         let mut fields: Vec<TokenStream> = m
@@ -1980,12 +1988,10 @@ fn wrap(text: &str) -> Vec<String> {
     lines
 }
 
-/// The docs of a method as the client and the server see it: its docs,
-/// its cost, its arguments and results, its errors.
+/// The docs of a method as the client and the server see it: a link to
+/// its label (its docs and cost), its arguments and results, its errors.
 fn method_lines(i: &Iface<'_>, m: &Method, extra: &[String]) -> Vec<String> {
-    let mut lines = i.method_docs(m);
-    lines.push(String::new());
-    lines.extend(wrap(&i.cost(m)));
+    let mut lines = vec![i.method_link(m, "method")];
     if !m.params.is_empty() || !extra.is_empty() {
         lines.push(String::new());
         lines.push("Arguments:".to_string());

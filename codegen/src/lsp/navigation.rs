@@ -260,13 +260,13 @@ pub(super) fn hover_text(spec: &Spec, name: &str, after_fn: bool) -> Option<Stri
 pub(super) fn object_hover(spec: &Spec, object: ObjectId) -> String {
     let o = &spec.objects[object.index()];
     let size = match &o.size.param {
-        None => crate::graph::bytes_pow(o.size.min_bits()),
+        None => crate::present::bytes_pow(o.size.min_bits()),
         Some(param) => format!(
             "by `{param}` from {} ({}) to {} ({})",
             o.size.min_arg(),
-            crate::graph::bytes_pow(o.size.min_bits()),
+            crate::present::bytes_pow(o.size.min_bits()),
             o.size.max_arg(),
-            crate::graph::bytes_pow(o.size.max_bits())
+            crate::present::bytes_pow(o.size.max_bits())
         ),
     };
     let memory = match (o.ram, o.device) {
@@ -278,7 +278,7 @@ pub(super) fn object_hover(spec: &Spec, object: ObjectId) -> String {
         "object `{}`: size {size}, alignment {}, in {memory}",
         o.name,
         o.align_bits
-            .map_or("its size".to_string(), crate::graph::bytes_pow),
+            .map_or("its size".to_string(), crate::present::bytes_pow),
     );
     if !o.docs.is_empty() {
         text.push_str("\n\n");
@@ -296,7 +296,7 @@ pub(super) fn object_hover(spec: &Spec, object: ObjectId) -> String {
         let slot_bits = spec.target.slot_bits.unwrap_or_default();
         text.push_str(&format!(
             "\n\nOwned slots, {} each:\n",
-            crate::graph::bytes_pow(slot_bits)
+            crate::present::bytes_pow(slot_bits)
         ));
         for slot in &o.slots {
             text.push_str(&format!(
