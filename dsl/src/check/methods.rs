@@ -958,37 +958,7 @@ impl Ctx<'_> {
         let donation = method.donations.first();
         let donation_kind = match donation {
             None => None,
-            Some(ast::Donation::Quota { .. }) => Some(model::DonationKind::Quota),
-            Some(ast::Donation::Untyped { cap, .. }) => {
-                let id = self.resolve(cap, "a cap type", |s| match s {
-                    TypeSym::Cap(i) => Some(i),
-                    _ => None,
-                });
-                match id.and_then(|i| known.caps[i].as_ref().map(|c| (i, c))) {
-                    Some((i, c)) => {
-                        let is_memory = c
-                            .object
-                            .and_then(|o| known.objects[o.index()].as_ref())
-                            .is_some_and(|o| o.kind == ast::ObjectKind::Untyped);
-                        if is_memory {
-                            Some(model::DonationKind::Untyped(CapId(i as u32)))
-                        } else {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::DonationNotMemory,
-                                    cap.span,
-                                    format!("`{}` is not a cap to untyped memory", cap.name),
-                                )
-                                .label("cannot be donated")
-                                .with_secondary(c.span, "cap type declared here")
-                                .help("donate a cap to an `untyped` object, or `quota N`"),
-                            );
-                            None
-                        }
-                    }
-                    None => None,
-                }
-            }
+            Some(d) => self.donation_kind(d, known.objects, known.caps, "cannot be donated"),
         };
         let min_bytes = donation.and_then(|d| self.eval_reported(d.bytes(), None));
 
@@ -1657,5 +1627,46 @@ fn join_and(parts: &[String]) -> String {
         [] => String::new(),
         [one] => one.clone(),
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+impl Ctx<'_> {
+    /// What `donation` gives: a quota, or memory through a cap type to
+    /// untyped memory (`DonationNotMemory`, labelled `label`, for a cap
+    /// type to anything else). For a method's donation and a session's.
+    pub(super) fn donation_kind(
+        &mut self,
+        donation: &ast::Donation,
+        objects: &[Option<model::Object>],
+        caps: &[Option<model::CapType>],
+        label: &str,
+    ) -> Option<model::DonationKind> {
+        let cap = match donation {
+            ast::Donation::Quota { .. } => return Some(model::DonationKind::Quota),
+            ast::Donation::Untyped { cap, .. } => cap,
+        };
+        let id = self.resolve(cap, "a cap type", |s| match s {
+            TypeSym::Cap(i) => Some(i),
+            _ => None,
+        })?;
+        let c = caps[id].as_ref()?;
+        let memory = c
+            .object
+            .and_then(|o| objects[o.index()].as_ref())
+            .is_some_and(|o| o.kind == ast::ObjectKind::Untyped);
+        if memory {
+            return Some(model::DonationKind::Untyped(CapId(id as u32)));
+        }
+        self.diags.push(
+            Diagnostic::new(
+                Code::DonationNotMemory,
+                cap.span,
+                format!("`{}` is not a cap to untyped memory", cap.name),
+            )
+            .label(label)
+            .with_secondary(c.span, "cap type declared here")
+            .help("donate a cap to an `untyped` object, or `quota N`"),
+        );
+        None
     }
 }

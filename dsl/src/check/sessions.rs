@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::ast::{self, Domain, ExprKind, ParamType, Scalar, Transfer};
 use crate::diag::{Code, Diagnostic};
-use crate::model::{self, Amount, CapId, Charge, Charged, ParamKind};
+use crate::model::{self, Amount, Charge, Charged, ParamKind};
 use crate::source::Span;
 
 use super::eval::bytes;
@@ -194,39 +194,12 @@ impl Ctx<'_> {
             return Err(());
         }
         let donation = &decl.donations[0];
-        let kind = match donation {
-            ast::Donation::Quota { .. } => Some(model::DonationKind::Quota),
-            ast::Donation::Untyped { cap, .. } => {
-                let id = self.resolve(cap, "a cap type", |s| match s {
-                    TypeSym::Cap(i) => Some(i),
-                    _ => None,
-                });
-                match id.and_then(|i| known.caps[i].as_ref().map(|c| (i, c))) {
-                    Some((i, c)) => {
-                        let memory = c
-                            .object
-                            .and_then(|o| known.objects[o.index()].as_ref())
-                            .is_some_and(|o| o.kind == ast::ObjectKind::Untyped);
-                        if memory {
-                            Some(model::DonationKind::Untyped(CapId(i as u32)))
-                        } else {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::DonationNotMemory,
-                                    cap.span,
-                                    format!("`{}` is not a cap to untyped memory", cap.name),
-                                )
-                                .label("cannot back a session's quota")
-                                .with_secondary(c.span, "cap type declared here")
-                                .help("donate a cap to an `untyped` object, or `quota N`"),
-                            );
-                            None
-                        }
-                    }
-                    None => None,
-                }
-            }
-        };
+        let kind = self.donation_kind(
+            donation,
+            known.objects,
+            known.caps,
+            "cannot back a session's quota",
+        );
         let min = self.eval_reported(donation.bytes(), None);
         let keeps = match decl.keeps.first() {
             None => Some(0),
