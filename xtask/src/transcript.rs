@@ -173,7 +173,7 @@ const DRIVER_RECEIVED: (&str, &str) = (
 /// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
 /// the order it makes them: each prints `attack <name>: refused (...)` or
 /// `attack <name>: contained (...)`, or `SUCCEEDED` when it worked.
-pub const ATTACKS: [&str; 13] = [
+pub const ATTACKS: [&str; 14] = [
     "cnode-reuse",
     "pml4-reuse",
     "ipc-buffer-reuse",
@@ -186,6 +186,7 @@ pub const ATTACKS: [&str; 13] = [
     "device-ipc-buffer",
     "thread-flood",
     "address-space-flood",
+    "syscall-at-user-end",
     "asid-pool-deleted",
 ];
 /// Whether `line` is the kernel's report of a passing audit: it must name
@@ -585,24 +586,34 @@ fn attack_problems(lines: &[&str]) -> Vec<String> {
         }
         previous = Some(previous.map_or(at, |p| p.max(at)));
     }
-    // The thread whose address space lost its number was stopped by the
-    // kernel, before the attack's line, rather than run.
-    let pool = lines
-        .iter()
-        .position(|l| l.starts_with("attack asid-pool-deleted: "))
-        .and_then(|at| {
-            let tcb = lines[at].split_once("(TCB at ")?.1.split_once(')')?.0;
-            Some((
-                at,
-                format!("thread {tcb} stopped: its address space was deleted"),
-            ))
-        });
-    match pool {
-        Some((at, stopped)) if lines[..at].contains(&stopped.as_str()) => {}
-        Some((_, stopped)) => problems.push(format!(
-            "no `{stopped}` line before the asid-pool-deleted attack's"
-        )),
-        None => problems.push("the asid-pool-deleted attack names no TCB".to_owned()),
+    // The kernel stopped, before the attack's line, rather than ran: the
+    // thread whose address space lost its number, and the one that made a
+    // system call from the end of user space.
+    for (attack, stopped) in [
+        (
+            "asid-pool-deleted",
+            "stopped: its address space was deleted",
+        ),
+        (
+            "syscall-at-user-end",
+            "stopped: its return address 0x800000000000 is past the end of user space",
+        ),
+    ] {
+        let prefix = format!("attack {attack}: ");
+        let pool = lines
+            .iter()
+            .position(|l| l.starts_with(&prefix))
+            .and_then(|at| {
+                let tcb = lines[at].split_once("(TCB at ")?.1.split_once(')')?.0;
+                Some((at, format!("thread {tcb} {stopped}")))
+            });
+        match pool {
+            Some((at, line)) if lines[..at].contains(&line.as_str()) => {}
+            Some((_, line)) => {
+                problems.push(format!("no `{line}` line before the {attack} attack's"))
+            }
+            None => problems.push(format!("the {attack} attack names no TCB")),
+        }
     }
     // The stale-reply attack audits while a server holds a reply cap.
     let saw_reply = lines
@@ -1435,6 +1446,8 @@ mod tests {
         attack device-ipc-buffer: refused (configure with the device frame at 0xfd00001000 as the IPC buffer: IllegalOperation)\r\n\
         attack thread-flood: contained (1000 of 1000 threads ran one after another, each TCB at 0x4980000 in the memory of the one before, then 100 of 100 at once; all paid from my budget, none left in the kernel)\r\n\
         attack address-space-flood: contained (256 address spaces from 1 MiB of my budget, 256 numbered from my own pool, then the next: NotEnoughMemory { left: 0 }; the kernel keeps no table of numbers)\r\n\
+        thread 0x4900000 stopped: its return address 0x800000000000 is past the end of user space\r\n\
+        attack syscall-at-user-end: contained (a thread (TCB at 0x4900000) made a system call from 0x7ffffffffffe, the last two bytes of user space: the kernel went on)\r\n\
         thread 0x4941000 stopped: its address space was deleted\r\n\
         attack asid-pool-deleted: contained (after deleting my ASID pool, a thread (TCB at 0x4941000) configured with a PML4 it numbered, resumed: did not run; a PDPT mapped into that PML4 (one mapped before): FailedLookup { source: 0 })\r\n\
         audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, each of 1 reply caps names a live caller waiting for it, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\
@@ -1990,6 +2003,19 @@ mod tests {
         assert!(
             check(&other, QemuExit::Code(EXIT_SUCCESS)).is_err(),
             "another thread"
+        );
+    }
+
+    #[test]
+    fn a_thread_at_the_end_of_user_space_must_be_stopped_by_the_kernel() {
+        let ran = GOOD.replace(
+            "thread 0x4900000 stopped: its return address 0x800000000000 is past the end of user space\r\n",
+            "",
+        );
+        let problems = check(&ran, QemuExit::Code(EXIT_SUCCESS)).unwrap_err();
+        assert!(
+            problems.iter().any(|p| p.contains("syscall-at-user-end")),
+            "{problems:?}"
         );
     }
 

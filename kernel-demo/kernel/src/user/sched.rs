@@ -132,6 +132,7 @@ pub fn trap(frame: &mut ExceptionFrame) {
     let current = k.current;
     let thread = k.tcb(current);
     save(frame, &mut thread.context);
+    let stranded = thread.context.rip >= abi::USER_END;
     let mut rotate = false;
     match frame.vector {
         TIMER_VECTOR => {
@@ -143,7 +144,11 @@ pub fn trap(frame: &mut ExceptionFrame) {
             crate::timer::irq_arrived((vector - TIMER_VECTOR) as u8);
             let _ = deliver_interrupts(k);
         }
+        _ if stranded => {}
         _ => fault(k, current, frame),
+    }
+    if stranded {
+        stop_past_user_end(k, current);
     }
     let next = schedule(k, current, rotate);
     load(frame, &k.tcb(next).context);
@@ -162,6 +167,11 @@ pub extern "C" fn system_call() -> *const UserContext {
     let current = k.current;
     k.syscalls += 1;
     let context = &mut k.tcb(current).context;
+    if context.rip >= abi::USER_END {
+        stop_past_user_end(k, current);
+        let next = schedule(k, current, false);
+        return resume(&k.tcb(next).context);
+    }
     let fast = match abi::Syscall::from_word(context.general[reg::RAX]) {
         None => {
             // Nothing changed but the status: the caller goes on.
@@ -222,6 +232,26 @@ fn resume(context: &UserContext) -> *const UserContext {
     let mut frame = ExceptionFrame::zeroed();
     load(&mut frame, context);
     interrupts::return_to(&frame)
+}
+
+/// Stops `thread`, whose saved RIP is past the end of user space: it ran
+/// `syscall` in the last two bytes of user space, or was interrupted right
+/// after the last instruction there, so its return address is the first
+/// non-canonical one, and `sysretq` or `iretq` to it would fault in ring 0
+/// (the kernel's fault, on the thread's stack: Linux keeps a guard page
+/// below the end of user space for this). Nothing else can put it there:
+/// `write_registers` refuses such a RIP, and a fault keeps the faulting
+/// instruction's. So it is stopped, as for a fault, before anything else.
+fn stop_past_user_end(k: &mut Kernel, thread: u64) {
+    let rip = k.tcb(thread).context.rip;
+    k.tcb(thread).state = ThreadState::Faulted;
+    k.faulted += 1;
+    if let Some(mut console) = Console::reopen() {
+        let _ = writeln!(
+            console,
+            "thread {thread:#x} stopped: its return address {rip:#x} is past the end of user space"
+        );
+    }
 }
 
 /// Chooses the thread to run after an entry of `current`, which gives up

@@ -24,7 +24,7 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use capc_demo_user::abi::{ROOT_STACK_TOP, Syscall, SyscallStatus, USER_BASE};
+use capc_demo_user::abi::{ROOT_STACK_TOP, Syscall, SyscallStatus, USER_BASE, USER_END};
 use capc_demo_user::attack::{ASID_POOL, DEVICE};
 use capc_demo_user::caps::{
     self, FrameCap, InvocationError, KernelError, MessageInfo, ObjectType, Rights,
@@ -362,7 +362,7 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         env,
         "attack: holding only my Untyped, CNode, PML4 and ASID pool (and a device Untyped for one attack)"
     );
-    let attacks: [Attack; 13] = [
+    let attacks: [Attack; 14] = [
         ("cnode-reuse", cnode_reuse),
         ("pml4-reuse", pml4_reuse),
         ("ipc-buffer-reuse", ipc_buffer_reuse),
@@ -375,6 +375,7 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         ("device-ipc-buffer", device_ipc_buffer),
         ("thread-flood", thread_flood),
         ("address-space-flood", address_space_flood),
+        ("syscall-at-user-end", syscall_at_user_end),
         // Last: it deletes my ASID pool.
         ("asid-pool-deleted", asid_pool_deleted),
     ];
@@ -1289,6 +1290,53 @@ fn asid_pool_deleted(env: &mut Env) -> Result<(), Error> {
             address(t.tcb),
             if ran { "ran" } else { "did not run" },
             Shown(mapped)
+        ),
+    );
+    clean_up(env, &[t.tcb]);
+    Ok(())
+}
+
+/// 14. `syscall` in the last two bytes of user space.
+///
+/// Its return address is the first non-canonical one: `sysretq` there
+/// faults in ring 0 on my stack (the classic hole), and so does `iretq`.
+/// A thread of mine runs the instruction from a page I map at the top of
+/// user space; the kernel must stop it (its line `thread ... stopped: its
+/// return address ... is past the end of user space`, which the transcript
+/// check requires for this TCB) and go on.
+fn syscall_at_user_end(env: &mut Env) -> Result<(), Error> {
+    let rw = Rights::READ.union(Rights::WRITE);
+    let (top, frame) = (USER_END - 0x1000, FIRST + 8);
+    tables(env, U, VSPACE, top, [FIRST + 5, FIRST + 6, FIRST + 7])?;
+    retype_one(env, U, ObjectType::Frame, 12, frame)?;
+    map(env, frame, VSPACE, top, rw)?;
+    let at = USER_END - 2;
+    // SAFETY: the frame just mapped at `top`, read-write, mine alone.
+    unsafe {
+        core::ptr::write_volatile(at as *mut u8, 0x0f);
+        core::ptr::write_volatile((at + 1) as *mut u8, 0x05);
+    }
+    let t = unconfigured(env, FIRST, must_not_run)?;
+    write_registers(env, t.tcb, at, t.stack_top, t.buffer_at)?;
+    configure(env, t.tcb, SELF, VSPACE, (t.buffer, t.buffer_at))?;
+    resume(env, t.tcb)?;
+    for _ in 0..3 {
+        yield_now();
+    }
+    // Still here, and the thread never got past its `syscall`.
+    let ran = RAN.load().is_some();
+    report(
+        env,
+        "syscall-at-user-end",
+        if ran {
+            Verdict::Succeeded
+        } else {
+            Verdict::Contained
+        },
+        format_args!(
+            "a thread (TCB at {:#x}) made a system call from {at:#x}, the last two bytes of user space: the kernel {}",
+            address(t.tcb),
+            if ran { "ran it on" } else { "went on" }
         ),
     );
     clean_up(env, &[t.tcb]);
