@@ -1415,7 +1415,7 @@ fn split_at_offsets_is_the_interpreters() {
 #[test]
 fn computed_addresses_are_mem_to_phys() {
     use capc_generated_tests::barrelfish::{Dispatcher, EndPointLMP, KernelControlBlock};
-    const X86_64_MEMORY_OFFSET: u64 = 0xffff_ff80_0000_0000;
+    const X86_64_MEMORY_OFFSET: u64 = 0xffff_fe00_0000_0000;
     let mut m = boot_machine(spec(), BOOT);
     let number = |name: &str| spec().object_number(spec().object(name).unwrap());
     let dcb = m
@@ -1449,7 +1449,7 @@ fn computed_addresses_are_mem_to_phys() {
         Dispatcher::from_cap(made).unwrap().dcb(),
         0x20_0000 + X86_64_MEMORY_OFFSET
     );
-    let by_hand = Dispatcher::new(0xffff_ff80_0030_0400).unwrap();
+    let by_hand = Dispatcher::new(0xffff_fe00_0030_0400).unwrap();
     assert_eq!(region(by_hand.cap()), Some((0x30_0400, 1024)));
 }
 
