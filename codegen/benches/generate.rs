@@ -13,6 +13,12 @@
 //! to 1,000 cap types. These run on one thread over the whole module, so
 //! they add up to the CPU time of `render`, not to its wall time.
 //!
+//! `barrelfish` times the same phases on examples/barrelfish/caps.cap,
+//! the port of the spec Hamlet compiles (Barrelfish's caps.hl), so capc can
+//! be set beside Hamlet on the spec Hamlet exists for: `check`, `tokens`
+//! (what `include_spec!` expands to, unformatted) and `end_to_end` (what
+//! `capc build` writes).
+//!
 //! Run with `cargo bench -p capc --bench generate`; BENCHMARKS.md has the
 //! numbers. `cargo test -p capc --bench generate` runs every case once.
 
@@ -26,7 +32,38 @@ use capc_dsl::Compilation;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use synthetic::{bench_end_to_end, check, clean_specs, configure};
 
+/// The Barrelfish port, read from the repository.
+fn barrelfish_spec() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/barrelfish/caps.cap"
+    );
+    std::fs::read_to_string(path).expect("examples/barrelfish/caps.cap is in the repository")
+}
+
+fn bench_barrelfish(c: &mut Criterion) {
+    let text = barrelfish_spec();
+    let compilation = check(&text);
+    let spec = compilation.spec.as_ref().expect("the port checks");
+    let options = Options::default();
+    let mut group = c.benchmark_group("barrelfish");
+    configure(&mut group);
+    group.bench_function("check", |b| b.iter(|| check(black_box(&text))));
+    group.bench_function("tokens", |b| {
+        b.iter(|| backend::generate(black_box(spec), &compilation.sources, &options))
+    });
+    group.bench_function("end_to_end", |b| {
+        b.iter(|| {
+            let compilation = check(black_box(&text));
+            let spec = compilation.spec.as_ref().expect("the port checks");
+            backend::render(spec, &compilation.sources, &options, "caps.cap")
+        })
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
+    bench_barrelfish(c);
     let specs = clean_specs();
     bench_end_to_end(c, "end_to_end", &specs);
 
