@@ -272,11 +272,16 @@ fn hostile(env: &mut Env, id: u64) -> u64 {
             Err(CallError::Server(MemError::OutOfQuota { .. })) => "OutOfQuota",
             Err(_) => "refused",
         },
-        match last {
-            CallError::Server(e) => e,
+        match &last {
+            CallError::Server(e) => *e,
             _ => MemError::Failed,
         },
     );
+    // Held to its own quota: refused by it, with all of it charged.
+    let held = matches!(big, Err(CallError::Server(MemError::OutOfQuota { .. })))
+        && matches!(last, CallError::Server(MemError::OutOfQuota { .. }))
+        && used == quota;
+    failures += u64::from(!held);
     // Files until refused.
     let mut opened = 0;
     let last = loop {
