@@ -3617,7 +3617,8 @@ mod spawn {
     /// Starts three tasks from the boot image at `boot_image` (slots from
     /// `base` on): one that calls the root, one that touches kernel memory
     /// and one that touches memory mapped only in the root. Then runs the
-    /// decompression service twice (`service`). The number of failures.
+    /// decompression service twice (`service`) and the session services
+    /// twice (`sessions`). The number of failures.
     pub fn run(env: &mut Env, boot_image: u64, base: u64) -> u64 {
         let Some(mut starter) = Starter::new(boot_image, base) else {
             let _ = writeln!(env, "root: the boot image is not readable (WRONG)");
@@ -3941,6 +3942,7 @@ mod spawn {
         }
         failures
     }
+
     /// The session services of kernel-demo/spec/sessions.cap (the memory
     /// server, the file service and their clients: memserver.rs,
     /// fileserver.rs, sessclient.rs), started from the boot image like the
