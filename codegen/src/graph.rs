@@ -503,10 +503,19 @@ fn interfaces(w: &mut String, e: &mut String, spec: &Spec) {
             format!("interface {}", set.name),
             format!("errors: {}", spec.error_sets[set.errors.index()].name),
         ];
+        if let Some(session) = &set.session {
+            lines.push(format!(
+                "session: the client donates >= {}",
+                bytes(session.min_bytes)
+            ));
+        }
         for m in &set.methods {
-            let cost = match &m.donation {
-                None => "free".to_string(),
-                Some(d) => format!("costs the caller >= {}", bytes(d.min_bytes)),
+            let charged = m.charges.as_ref().is_some_and(|c| !c.charges.is_empty());
+            let cost = match (&m.donation, m.server_pays) {
+                (Some(d), _) => format!("costs the caller >= {}", bytes(d.min_bytes)),
+                (None, Some(n)) => format!("the server pays <= {}", bytes(n)),
+                (None, None) if charged => "charged to the session".to_string(),
+                (None, None) => "free".to_string(),
             };
             lines.push(format!("{}(): {cost}", m.name));
         }

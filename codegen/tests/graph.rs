@@ -581,3 +581,20 @@ fn the_picture_is_laid_out_readably() {
         assert_eq!(titles, expected, "{spec}: the titles of the parts");
     }
 }
+
+/// A session interface's row says what a session is opened with and which
+/// methods charge it, and a server-paid method what the server pays.
+#[test]
+fn the_interface_shows_what_a_session_pays() {
+    let out = capc(&workspace(), &["graph", "dsl/tests/ui/pass/sessions.cap"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dot = text(&out.stdout);
+    for wanted in [
+        "interface Mem<BR/>errors: MemError<BR/>session: the client donates &gt;= 16 KiB<BR/>allocate(): charged to the session<BR/>free(): free",
+        "ping(): charged to the session",
+        "stats(): the server pays &lt;= 64 B",
+        "session: the client donates &gt;= 64 KiB",
+    ] {
+        assert!(dot.contains(wanted), "no `{wanted}` in\n{dot}");
+    }
+}

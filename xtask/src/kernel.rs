@@ -198,7 +198,16 @@ pub fn build_root_task(root: &Path) -> Result<PathBuf, Failure> {
 }
 
 /// The programs of the boot image; the kernel starts the first.
-const USER_PROGRAMS: &[&str] = &[ROOT_TASK_BIN, "task", "decompress", "client", "attack"];
+const USER_PROGRAMS: &[&str] = &[
+    ROOT_TASK_BIN,
+    "task",
+    "decompress",
+    "client",
+    "attack",
+    "memserver",
+    "fileserver",
+    "sessclient",
+];
 /// The boot image's file name in the user programs' target directory.
 const BOOT_IMAGE: &str = "boot-image.bin";
 

@@ -11,7 +11,9 @@
 //! as the one expected, its second thread was stopped by a user-mode page
 //! fault while the root went on, every attack of the hostile task
 //! (kernel-demo/user/src/bin/attack.rs) was refused or contained and the
-//! kernel's audit passed after them, and the kernel's summary and `demo ok`
+//! kernel's audit passed after them, the session services held a hostile
+//! client to its own quota while the good clients were served and returned
+//! every byte on close (the `sessions` module), and the kernel's summary and `demo ok`
 //! come last, with QEMU's `isa-debug-exit` status for success.
 //!
 //! [`check_fault_test`] does the same for a boot with `-append fault-test`:
@@ -20,6 +22,8 @@
 
 use std::fmt;
 use std::time::Duration;
+
+mod sessions;
 
 /// QEMU's status when the kernel writes 0x10 to `isa-debug-exit`: `(0x10 << 1) | 1`.
 pub const EXIT_SUCCESS: i32 = 33;
@@ -551,6 +555,7 @@ fn root_task_problems(lines: &[&str]) -> Vec<String> {
     problems.extend(fuzz_problems(lines));
     problems.extend(task_problems(lines));
     problems.extend(service_problems(lines));
+    problems.extend(sessions::problems(lines));
     problems.extend(attack_problems(lines));
     problems
 }
@@ -1457,6 +1462,114 @@ mod tests {
         root: after the attacks, task 0 starts again\r\n\
         task 0: running in an address space of my own\r\n\
         root: task 0 called with 41; answering 42\r\n\
+        root: session services, the client pays\r\n\
+        memserver: serving, the client pays; own budget: 145408 of 262144 bytes used\r\n\
+        fileserver: serving, the client pays; own budget: 149504 of 262144 bytes used\r\n\
+        memserver: client 1: session opened with a donation of 65536 bytes: 4096 charged at once (its CNode); sessions charged 4096 bytes, held for clients 4096; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        memserver: client 2: session opened with a donation of 65536 bytes: 4096 charged at once (its CNode); sessions charged 8192 bytes, held for clients 8192; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 1: Mem: session opened with a donation of 65536 bytes, 4096 charged at once\r\n\
+        fileserver: client 1: session opened with a donation of 16384 bytes: 4096 charged at once (its CNode); sessions charged 4096 bytes, held for clients 4096; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 2: Mem: session opened with a donation of 65536 bytes, 4096 charged at once\r\n\
+        fileserver: client 2: session opened with a donation of 16384 bytes: 4096 charged at once (its CNode); sessions charged 8192 bytes, held for clients 8192; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 1: Files: session opened with a donation of 16384 bytes, 4096 charged at once\r\n\
+        memserver: client 1: allocate: answered; its session: 20480 of 65536 bytes charged; sessions charged 24576 bytes, held for clients 24576; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 2: Files: session opened with a donation of 16384 bytes, 4096 charged at once\r\n\
+        memserver: client 2: allocate: answered; its session: 20480 of 65536 bytes charged; sessions charged 40960 bytes, held for clients 40960; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 1: allocate 16 KiB: RAM at 0x934000, written and read back: verified\r\n\
+        fileserver: client 1: open: answered; its session: 8192 of 16384 bytes charged; sessions charged 12288 bytes, held for clients 12288; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 2: allocate 16 KiB: RAM at 0xa34000, written and read back: verified\r\n\
+        fileserver: client 2: open: answered; its session: 8192 of 16384 bytes charged; sessions charged 16384 bytes, held for clients 16384; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        fileserver: client 1: read: answered; its session: 8192 of 16384 bytes charged; sessions charged 16384 bytes, held for clients 16384; own budget: 149504 of 262144 bytes used\r\n\
+        fileserver: client 2: read: answered; its session: 8192 of 16384 bytes charged; sessions charged 16384 bytes, held for clients 16384; own budget: 149504 of 262144 bytes used\r\n\
+        client 1: open and read motd: 31 bytes, checksum verified\r\n\
+        client 2: open and read motd: 31 bytes, checksum verified\r\n\
+        memserver: client 3: session refused: OutOfQuota { needed: 65536 }; sessions charged 40960 bytes, held for clients 40960; own budget: 145408 of 262144 bytes used\r\n\
+        client 3: Mem: a session with a donation of 32768 bytes: OutOfQuota { needed: 65536 }\r\n\
+        memserver: client 3: session opened with a donation of 65536 bytes: 4096 charged at once (its CNode); sessions charged 45056 bytes, held for clients 45056; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 3: Mem: session opened with a donation of 65536 bytes, 4096 charged at once\r\n\
+        fileserver: client 3: session opened with a donation of 32768 bytes: 4096 charged at once (its CNode); sessions charged 20480 bytes, held for clients 20480; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 3: Files: session opened with a donation of 32768 bytes, 4096 charged at once\r\n\
+        memserver: client 3: allocate: refused; its session: 4096 of 65536 bytes charged; sessions charged 45056 bytes, held for clients 45056; own budget: 145408 of 262144 bytes used\r\n\
+        memserver: client 3: allocate: answered; its session: 8192 of 65536 bytes charged; sessions charged 49152 bytes, held for clients 49152; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        memserver: client 3: allocate: answered; its session: 65536 of 65536 bytes charged; sessions charged 106496 bytes, held for clients 106496; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        memserver: client 3: allocate: refused; its session: 65536 of 65536 bytes charged; sessions charged 106496 bytes, held for clients 106496; own budget: 145408 of 262144 bytes used\r\n\
+        memserver: client 3: usage: answered; its session: 65536 of 65536 bytes charged; sessions charged 106496 bytes, held for clients 106496; own budget: 145408 of 262144 bytes used\r\n\
+        client 3: Mem: allocate 64 KiB: OutOfQuota; then 15 allocations of 4 KiB, the next: OutOfQuota { needed: 4096 }; 65536 of 65536 bytes charged\r\n\
+        fileserver: client 3: open: answered; its session: 8192 of 32768 bytes charged; sessions charged 24576 bytes, held for clients 24576; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        fileserver: client 3: open: answered; its session: 32768 of 32768 bytes charged; sessions charged 49152 bytes, held for clients 49152; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        fileserver: client 3: open: refused; its session: 32768 of 32768 bytes charged; sessions charged 49152 bytes, held for clients 49152; own budget: 149504 of 262144 bytes used\r\n\
+        client 3: Files: 7 files opened, the next: OutOfQuota { needed: 4096 }\r\n\
+        root: the hostile client can take no more; the good clients go on\r\n\
+        memserver: client 1: allocate: answered; its session: 24576 of 65536 bytes charged; sessions charged 110592 bytes, held for clients 110592; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        memserver: client 2: allocate: answered; its session: 24576 of 65536 bytes charged; sessions charged 114688 bytes, held for clients 114688; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 1: allocate 4 KiB: RAM at 0x938000, written and read back: verified\r\n\
+        fileserver: client 1: open: answered; its session: 12288 of 16384 bytes charged; sessions charged 53248 bytes, held for clients 53248; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        client 2: allocate 4 KiB: RAM at 0xa38000, written and read back: verified\r\n\
+        fileserver: client 2: open: answered; its session: 12288 of 16384 bytes charged; sessions charged 57344 bytes, held for clients 57344; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
+        fileserver: client 1: read: answered; its session: 12288 of 16384 bytes charged; sessions charged 57344 bytes, held for clients 57344; own budget: 149504 of 262144 bytes used\r\n\
+        fileserver: client 2: read: answered; its session: 12288 of 16384 bytes charged; sessions charged 57344 bytes, held for clients 57344; own budget: 149504 of 262144 bytes used\r\n\
+        client 1: open and read readme: 70 bytes, checksum verified\r\n\
+        memserver: client 1: free: answered; its session: 8192 of 65536 bytes charged; sessions charged 98304 bytes, held for clients 98304; own budget: 145408 of 262144 bytes used\r\n\
+        client 2: open and read readme: 70 bytes, checksum verified\r\n\
+        memserver: client 2: free: answered; its session: 8192 of 65536 bytes charged; sessions charged 81920 bytes, held for clients 81920; own budget: 145408 of 262144 bytes used\r\n\
+        memserver: client 1: free: answered; its session: 4096 of 65536 bytes charged; sessions charged 77824 bytes, held for clients 77824; own budget: 145408 of 262144 bytes used\r\n\
+        memserver: client 2: free: answered; its session: 4096 of 65536 bytes charged; sessions charged 73728 bytes, held for clients 73728; own budget: 145408 of 262144 bytes used\r\n\
+        fileserver: client 1: close: answered; its session: 8192 of 16384 bytes charged; sessions charged 53248 bytes, held for clients 53248; own budget: 149504 of 262144 bytes used\r\n\
+        fileserver: client 2: close: answered; its session: 8192 of 16384 bytes charged; sessions charged 49152 bytes, held for clients 49152; own budget: 149504 of 262144 bytes used\r\n\
+        fileserver: client 1: close: answered; its session: 4096 of 16384 bytes charged; sessions charged 45056 bytes, held for clients 45056; own budget: 149504 of 262144 bytes used\r\n\
+        fileserver: client 2: close: answered; its session: 4096 of 16384 bytes charged; sessions charged 40960 bytes, held for clients 40960; own budget: 149504 of 262144 bytes used\r\n\
+        memserver: client 1: usage: answered; its session: 4096 of 65536 bytes charged; sessions charged 73728 bytes, held for clients 73728; own budget: 145408 of 262144 bytes used\r\n\
+        memserver: client 2: usage: answered; its session: 4096 of 65536 bytes charged; sessions charged 73728 bytes, held for clients 73728; own budget: 145408 of 262144 bytes used\r\n\
+        client 1: after freeing its RAM and closing its files, its Mem session is charged 4096 bytes (its CNode): ok\r\n\
+        memserver: client 1: session closed: 65536 bytes of quota returned, 4096 were charged; its donation revoked; sessions charged 69632 bytes, held for clients 69632; own budget: 145408 of 262144 bytes used\r\n\
+        client 2: after freeing its RAM and closing its files, its Mem session is charged 4096 bytes (its CNode): ok\r\n\
+        memserver: client 2: session closed: 65536 bytes of quota returned, 4096 were charged; its donation revoked; sessions charged 65536 bytes, held for clients 65536; own budget: 145408 of 262144 bytes used\r\n\
+        client 1: Mem: session closed: 65536 of 65536 bytes returned (4096 were charged); its donation retyped again whole (16 frames): ok\r\n\
+        fileserver: client 1: session closed: 16384 bytes of quota returned, 4096 were charged; its donation revoked; sessions charged 36864 bytes, held for clients 36864; own budget: 149504 of 262144 bytes used\r\n\
+        client 2: Mem: session closed: 65536 of 65536 bytes returned (4096 were charged); its donation retyped again whole (16 frames): ok\r\n\
+        fileserver: client 2: session closed: 16384 bytes of quota returned, 4096 were charged; its donation revoked; sessions charged 32768 bytes, held for clients 32768; own budget: 149504 of 262144 bytes used\r\n\
+        client 1: Files: session closed: 16384 of 16384 bytes returned (4096 were charged); its donation retyped again whole (4 frames): ok\r\n\
+        client 1: all verified\r\n\
+        client 2: Files: session closed: 16384 of 16384 bytes returned (4096 were charged); its donation retyped again whole (4 frames): ok\r\n\
+        client 2: all verified\r\n\
+        memserver: client 3: session closed: 65536 bytes of quota returned, 65536 were charged; its donation revoked; sessions charged 0 bytes, held for clients 0; own budget: 145408 of 262144 bytes used\r\n\
+        client 3: Mem: session closed: 65536 of 65536 bytes returned (65536 were charged); its donation retyped again whole (16 frames): ok\r\n\
+        fileserver: client 3: session closed: 32768 bytes of quota returned, 32768 were charged; its donation revoked; sessions charged 0 bytes, held for clients 0; own budget: 149504 of 262144 bytes used\r\n\
+        client 3: Files: session closed: 32768 of 32768 bytes returned (32768 were charged); its donation retyped again whole (8 frames): ok\r\n\
+        root: session services, the server pays (control run)\r\n\
+        memserver: serving, the server pays; own budget: 145408 of 262144 bytes used\r\n\
+        client 1: Mem: session opened with a donation of 65536 bytes, 4096 charged at once\r\n\
+        client 2: Mem: session opened with a donation of 65536 bytes, 4096 charged at once\r\n\
+        client 1: allocate 16 KiB: RAM at 0xc68000, written and read back: verified\r\n\
+        client 2: allocate 16 KiB: RAM at 0xc6c000, written and read back: verified\r\n\
+        client 3: Mem: a session with a donation of 32768 bytes: OutOfQuota { needed: 65536 }\r\n\
+        client 3: Mem: session opened with a donation of 65536 bytes, 4096 charged at once\r\n\
+        memserver: client 3: allocate: answered; its session: 65536 bytes charged (no limit); sessions charged 106496 bytes, held for clients 106496; own budget: 262144 of 262144 bytes used\r\n\
+        memserver: client 3: allocate: refused; its session: 65536 bytes charged (no limit); sessions charged 106496 bytes, held for clients 106496; own budget: 262144 of 262144 bytes used\r\n\
+        memserver: client 3: usage: answered; its session: 65536 bytes charged (no limit); sessions charged 106496 bytes, held for clients 106496; own budget: 262144 of 262144 bytes used\r\n\
+        client 3: Mem: allocate 64 KiB: refused; then 15 allocations of 4 KiB, the next: Failed; 65536 of 9223372036854775807 bytes charged\r\n\
+        root: the hostile client can take no more; the good clients go on\r\n\
+        memserver: client 1: allocate: refused; its session: 20480 bytes charged (no limit); sessions charged 106496 bytes, held for clients 106496; own budget: 262144 of 262144 bytes used\r\n\
+        memserver: client 2: allocate: refused; its session: 20480 bytes charged (no limit); sessions charged 106496 bytes, held for clients 106496; own budget: 262144 of 262144 bytes used\r\n\
+        client 1: allocate 4 KiB: Server(Failed)\r\n\
+        client 2: allocate 4 KiB: Server(Failed)\r\n\
+        memserver: client 1: free: answered; its session: 4096 bytes charged (no limit); sessions charged 90112 bytes, held for clients 90112; own budget: 262144 of 262144 bytes used\r\n\
+        memserver: client 2: free: answered; its session: 4096 bytes charged (no limit); sessions charged 73728 bytes, held for clients 73728; own budget: 262144 of 262144 bytes used\r\n\
+        memserver: client 1: usage: answered; its session: 4096 bytes charged (no limit); sessions charged 73728 bytes, held for clients 73728; own budget: 262144 of 262144 bytes used\r\n\
+        client 1: after freeing its RAM and closing its files, its Mem session is charged 4096 bytes (its CNode): ok\r\n\
+        memserver: client 2: usage: answered; its session: 4096 bytes charged (no limit); sessions charged 73728 bytes, held for clients 73728; own budget: 262144 of 262144 bytes used\r\n\
+        memserver: client 1: session closed: 65536 bytes of quota returned, 4096 were charged; its donation revoked; sessions charged 69632 bytes, held for clients 69632; own budget: 262144 of 262144 bytes used\r\n\
+        client 2: after freeing its RAM and closing its files, its Mem session is charged 4096 bytes (its CNode): ok\r\n\
+        memserver: client 2: session closed: 65536 bytes of quota returned, 4096 were charged; its donation revoked; sessions charged 65536 bytes, held for clients 65536; own budget: 262144 of 262144 bytes used\r\n\
+        client 1: Mem: session closed: 65536 of 65536 bytes returned (4096 were charged); its donation retyped again whole (16 frames): ok\r\n\
+        client 2: Mem: session closed: 65536 of 65536 bytes returned (4096 were charged); its donation retyped again whole (16 frames): ok\r\n\
+        client 1: refused or failed\r\n\
+        client 2: refused or failed\r\n\
+        memserver: client 3: session closed: 65536 bytes of quota returned, 65536 were charged; its donation revoked; sessions charged 0 bytes, held for clients 0; own budget: 262144 of 262144 bytes used\r\n\
+        client 3: Mem: session closed: 65536 of 65536 bytes returned (65536 were charged); its donation retyped again whole (16 frames): ok\r\n\
+        root: sessions: who paid | good clients | hostile client held to its own quota, every byte back on close\r\n\
+        root: sessions: the client | all verified | yes\r\n\
+        root: sessions: the server | refused or failed | no\r\n\
         root: a 1 MiB Untyped with a CNode of 4096 slots and 4096 endpoints in it: ok\r\n\
         root: revoke it in one call (4097 caps; the kernel may stop and restart it to let interrupts in): its CNode is gone: ok\r\n\
         root: delete the Untyped: ok\r\n\
@@ -1597,6 +1710,7 @@ mod tests {
             "no `fuzz: 10000 invocations",
             "no `root: started task 0x0 from the boot image ...` line",
             "no `root: decompression service, ...` lines for both runs",
+            "no `root: session services, the client pays` and",
             "no `attack cnode-reuse: refused|contained (...)` line",
             "no passing kernel audit after the attacks",
             "no `root: the attack program is done` line",
@@ -1970,6 +2084,131 @@ mod tests {
         let wrong_total = GOOD.replacen(total, &total.replace("|     5 |", "|     6 |"), 1);
         let all = problems(&wrong_total, QemuExit::Code(EXIT_SUCCESS)).join("\n");
         assert!(all.contains("adds up to 5, not 6"), "{all}");
+    }
+
+    /// `GOOD` with the first `from` after the start of the session
+    /// services' run in which clients pay replaced by `to`, checked: every
+    /// problem, joined.
+    fn sessions_changed(from: &str, to: &str) -> String {
+        let start = GOOD.find(sessions::PAYING).expect("GOOD has the run");
+        let at = start
+            + GOOD[start..]
+                .find(from)
+                .expect("the line to change is in GOOD");
+        let changed = format!("{}{to}{}", &GOOD[..at], &GOOD[at + from.len()..]);
+        problems(&changed, QemuExit::Code(EXIT_SUCCESS)).join("\n")
+    }
+
+    #[test]
+    fn a_hostile_session_client_must_not_affect_the_good_clients() {
+        // A good client refused RAM after the hostile client took its fill.
+        let all = sessions_changed(
+            "client 2: allocate 4 KiB: RAM at 0xa38000, written and read back: verified",
+            "client 2: allocate 4 KiB: Server(OutOfQuota { needed: 4096 })",
+        );
+        assert!(
+            all.contains("the hostile client affected a good client: no verified `client 2: allocate 4 KiB: ...`"),
+            "{all}"
+        );
+        assert!(all.contains("a good client was not served"), "{all}");
+        let all = sessions_changed("client 1: all verified", "client 1: refused or failed");
+        assert!(
+            all.contains("the hostile client affected a good client: no `client 1: all verified`"),
+            "{all}"
+        );
+        // The hostile client stopped by something else than its own quota.
+        let all = sessions_changed(
+            "the next: OutOfQuota { needed: 4096 }; 65536 of 65536 bytes charged",
+            "the next: Failed; 61440 of 65536 bytes charged",
+        );
+        assert!(all.contains("was not held to its own quota"), "{all}");
+        // The server's own memory spent while clients pay.
+        let all = sessions_changed(
+            "own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1",
+            "own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1",
+        );
+        assert!(
+            all.contains("the server's own memory changed while clients paid"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn closing_a_session_must_return_every_byte() {
+        let all = sessions_changed(
+            "client 3: Mem: session closed: 65536 of 65536 bytes returned",
+            "client 3: Mem: session closed: 61440 of 65536 bytes returned",
+        );
+        assert!(
+            all.contains("closing a session did not return every byte"),
+            "{all}"
+        );
+        let all = sessions_changed(
+            "its donation retyped again whole (8 frames): ok",
+            "its donation retyped again whole (8 frames): FAILED",
+        );
+        assert!(
+            all.contains("closing a session did not return every byte"),
+            "{all}"
+        );
+        // What the server holds after the last close.
+        let last = "its donation revoked; sessions charged 0 bytes, held for clients 0;";
+        let all = sessions_changed(
+            last,
+            "its donation revoked; sessions charged 4096 bytes, held for clients 4096;",
+        );
+        assert!(
+            all.contains("closing every session did not return every byte"),
+            "{all}"
+        );
+        // The charges no longer what the server holds.
+        let all = sessions_changed(
+            "sessions charged 49152 bytes, held for clients 49152",
+            "sessions charged 45056 bytes, held for clients 49152",
+        );
+        assert!(
+            all.contains("the sessions' charges are not what the server holds"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn the_session_control_run_must_fail() {
+        // The good clients got their RAM while the server paid.
+        let good = GOOD
+            .replace(
+                "client 1: allocate 4 KiB: Server(Failed)",
+                "client 1: allocate 4 KiB: RAM at 0xc71000, written and read back: verified",
+            )
+            .replace(
+                "client 2: allocate 4 KiB: Server(Failed)",
+                "client 2: allocate 4 KiB: RAM at 0xc72000, written and read back: verified",
+            );
+        let all = problems(&good, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(
+            all.contains("the control run did not fail: a good client was not refused RAM"),
+            "{all}"
+        );
+        let unspent = GOOD.replace(
+            "own budget: 262144 of 262144 bytes used",
+            "own budget: 258048 of 262144 bytes used",
+        );
+        let all = problems(&unspent, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(
+            all.contains(
+                "the control run did not fail: the memory server's own memory was never spent"
+            ),
+            "{all}"
+        );
+        let row = GOOD.replace(
+            "root: sessions: the server | refused or failed | no",
+            "root: sessions: the server | all verified | no",
+        );
+        let all = problems(&row, QemuExit::Code(EXIT_SUCCESS)).join("\n");
+        assert!(
+            all.contains("no table row `root: sessions: the server"),
+            "{all}"
+        );
     }
 
     #[test]

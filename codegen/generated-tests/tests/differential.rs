@@ -6,7 +6,13 @@
 //! the cap views), for kernel.cap and everything.cap; and calls of
 //! everything.cap's donating methods through the generated RPC code (client
 //! stub, `dispatch_file_service`, the `*Budget` types), the server's objects
-//! made from the donated Untyped where the budget places them.
+//! made from the donated Untyped where the budget places them; and
+//! sessions of everything.cap's `PageCache` (`everything_sessions_agree`),
+//! each backed by an Untyped both machines retyped, through the generated
+//! session code and the interpreter's session ledger, which must agree and
+//! keep the invariants of sessions: the sum of the sessions' charges is
+//! what the server holds for its clients, and no client sequence changes
+//! the server's own memory.
 //!
 //! The kernel here keeps its derivation tree as seL4 does: one list in
 //! depth-first order per root, a revocable and a first-badged bit per slot,
@@ -1743,4 +1749,515 @@ fn sel4_conformance_cases_hold() {
         let mut m = boot_interp(kernel_spec(), KERNEL_BOOT);
         check_expectations(&mut m, &case).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+}
+
+// ----- sessions: everything.cap's page cache -----
+
+/// everything.cap's `PageCache`, a session interface, through the generated
+/// RPC code (client stub, `dispatch_page_cache`, `PageCacheSession`,
+/// `PageCacheCharge`) with a small server, and through the interpreter's
+/// session ledger (`capc_dsl::interp::session`); each session is backed by
+/// an Untyped retyped from the donor's memory on both machines (the
+/// interpreter and the kernel over the generated code), and deleting or
+/// revoking it closes the session on both sides (the interpreter's `reap`;
+/// on the generated side, the server's runtime sees the donation gone).
+/// After every step: the same outcome (success, the out-of-quota error
+/// with the same `needed`, or the same refusal), the same quota and charge
+/// of every session, the same caps in every slot, and both sides keep the
+/// two invariants of docs/language.md ("Sessions"): the sum of the
+/// sessions' charges is what the server holds for its clients, and no
+/// client sequence changes the server's own memory.
+mod page_cache {
+    use std::collections::BTreeMap;
+
+    use capc_generated_tests::everything::{
+        CacheError, CallError, Donation, MessageInfo, PageCacheCharge, PageCacheClient,
+        PageCacheFillReply, PageCacheServer, PageCacheSession, PageCacheTouchReply, Transport,
+        UntypedCap, dispatch_page_cache, target,
+    };
+
+    /// The server: each entry's session, pages and charge.
+    #[derive(Default)]
+    pub struct Server {
+        pub entries: BTreeMap<u32, (u64, u8, PageCacheCharge)>,
+        next: u32,
+        /// Bytes of its own memory the server spent for clients: none, by
+        /// construction of the spec; counted to show it stays so.
+        pub own: u64,
+    }
+
+    impl Server {
+        /// What the server holds for the clients of `sessions` open
+        /// sessions: each session's record, and every entry's charge.
+        pub fn held(&self, sessions: usize) -> u64 {
+            sessions as u64 * PageCacheSession::KEEPS
+                + self
+                    .entries
+                    .values()
+                    .map(|(_, _, c)| c.bytes())
+                    .sum::<u64>()
+        }
+
+        /// Forgets what it kept for session `id` (its runtime closed it).
+        pub fn forget(&mut self, id: u64) {
+            self.entries.retain(|_, (owner, _, _)| *owner != id);
+        }
+    }
+
+    impl PageCacheServer for Server {
+        fn fill(
+            &mut self,
+            pages: u8,
+            session: &mut PageCacheSession,
+            charge: &mut Option<PageCacheCharge>,
+        ) -> Result<PageCacheFillReply, CacheError> {
+            self.next += 1;
+            let charge = charge.take().expect("dispatch charged the entry");
+            assert_eq!(
+                charge.bytes(),
+                PageCacheSession::fill_handed_bytes(pages),
+                "the charge is the actual arguments'"
+            );
+            self.entries
+                .insert(self.next, (session.id(), pages, charge));
+            Ok(PageCacheFillReply { key: self.next })
+        }
+
+        fn touch(
+            &mut self,
+            key: u32,
+            session: &mut PageCacheSession,
+        ) -> Result<PageCacheTouchReply, CacheError> {
+            match self.entries.get(&key) {
+                Some((owner, pages, _)) if *owner == session.id() => {
+                    Ok(PageCacheTouchReply { pages: *pages })
+                }
+                _ => Err(CacheError::NoEntry),
+            }
+        }
+
+        fn release(&mut self, key: u32, session: &mut PageCacheSession) -> Result<(), CacheError> {
+            match self.entries.get(&key) {
+                Some((owner, _, _)) if *owner == session.id() => {
+                    let (_, _, charge) = self.entries.remove(&key).expect("present");
+                    session.refund(charge).expect("this session's charge");
+                    Ok(())
+                }
+                _ => Err(CacheError::NoEntry),
+            }
+        }
+    }
+
+    /// The server with the session of the client calling.
+    pub struct Loopback<'a> {
+        pub server: &'a mut Server,
+        pub session: &'a mut PageCacheSession,
+    }
+
+    impl Transport for Loopback<'_> {
+        fn call(
+            &mut self,
+            info: MessageInfo,
+            msg: &mut [u64; target::MESSAGE_WORDS],
+            caps_out: &[u64],
+            caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+        ) -> MessageInfo {
+            let mut caps = [0; target::CAPS_PER_MESSAGE];
+            caps[..caps_out.len()].copy_from_slice(caps_out);
+            let reply = dispatch_page_cache(self.server, info, msg, &mut caps, self.session);
+            caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
+            reply
+        }
+    }
+
+    /// A client's stub over its session.
+    pub fn client<'a>(
+        server: &'a mut Server,
+        session: &'a mut PageCacheSession,
+    ) -> PageCacheClient<Loopback<'a>> {
+        PageCacheClient::new(Loopback { server, session })
+    }
+
+    /// The donation an Untyped cap's words say: a fresh Untyped (no
+    /// children), so all of it. `None` for another cap.
+    pub fn donation(words: &[u64]) -> Option<Donation> {
+        let cap = capc_generated_tests::everything::Cap::from_words(words.try_into().ok()?);
+        let u = UntypedCap::from_cap(cap)?;
+        Some(Donation {
+            base: u.base(),
+            bytes: 1 << u.bits(),
+        })
+    }
+
+    /// A generated call's result, comparable with the interpreter's.
+    pub fn outcome<T>(r: Result<T, CallError<CacheError>>) -> super::SessionOutcome {
+        match r {
+            Ok(_) => super::SessionOutcome::Ok,
+            Err(CallError::Server(CacheError::OutOfQuota { needed })) => {
+                super::SessionOutcome::OutOfQuota(needed)
+            }
+            Err(_) => super::SessionOutcome::Refused,
+        }
+    }
+}
+
+/// What a session step gave, comparable across the two sides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SessionOutcome {
+    Ok,
+    OutOfQuota(u64),
+    Refused,
+    /// The sessions closed (by client), as their runtime or `reap` saw it.
+    Closed(Vec<usize>),
+    Skipped,
+}
+
+fn interp_outcome<T>(r: Option<Result<T, OpError>>) -> SessionOutcome {
+    match r.expect("the method exists") {
+        Ok(_) => SessionOutcome::Ok,
+        Err(OpError::OutOfBudget { needed }) => SessionOutcome::OutOfQuota(needed),
+        Err(_) => SessionOutcome::Refused,
+    }
+}
+
+/// A session step. Clients 0..3 donate from the root slot `8 + client`.
+#[derive(Clone, Debug)]
+enum SessionOp {
+    /// Retype an Untyped of 2^bits bytes from the donor's memory into the
+    /// client's donation slot and open a session with it (2^13 is below
+    /// the least quota).
+    Open(usize, u64),
+    Fill(usize, u8),
+    Touch(usize, usize),
+    Release(usize, usize),
+    /// The client closes its session, then deletes its donation.
+    Close(usize),
+    /// The client deletes its donation: the session closes.
+    DeleteDonation(usize),
+    /// The client revokes its donation: the session closes.
+    RevokeDonation(usize),
+    /// The donor's memory is revoked: every session closes.
+    RevokeDonor,
+}
+
+fn session_op() -> impl Strategy<Value = SessionOp> {
+    prop_oneof![
+        2 => (0usize..3, prop_oneof![Just(13u64), Just(14), Just(15)])
+            .prop_map(|(c, b)| SessionOp::Open(c, b)),
+        4 => (0usize..3, 0u8..4).prop_map(|(c, p)| SessionOp::Fill(c, p)),
+        1 => (0usize..3, 0usize..8).prop_map(|(c, f)| SessionOp::Touch(c, f)),
+        2 => (0usize..3, 0usize..8).prop_map(|(c, f)| SessionOp::Release(c, f)),
+        1 => (0usize..3).prop_map(SessionOp::Close),
+        1 => (0usize..3).prop_map(SessionOp::DeleteDonation),
+        1 => (0usize..3).prop_map(SessionOp::RevokeDonation),
+        1 => Just(SessionOp::RevokeDonor),
+    ]
+}
+
+/// One client on both sides: its generated session and interpreter
+/// session, and its entries (generated key, interpreter handle).
+struct SessionClient {
+    session: capc_generated_tests::everything::PageCacheSession,
+    id: capc_dsl::interp::session::SessionId,
+    entries: Vec<(u32, u64)>,
+}
+
+/// The root slot of client `c`'s donation.
+fn donation_slot(c: usize) -> Path2 {
+    Path2 {
+        via: None,
+        index: 8 + c as u64,
+    }
+}
+
+/// Runs `ops` on both sides: what each step gave, or the first
+/// disagreement or broken invariant.
+fn sessions_differ(ops: &[SessionOp]) -> Result<Vec<SessionOutcome>, String> {
+    use capc_dsl::interp::session::Sessions;
+    use capc_generated_tests::everything::PageCacheSession;
+    let spec = everything_spec();
+    let mut m = boot_interp(spec, EVERYTHING_BOOT);
+    let mut k = everything::Kernel::boot(&m);
+    let mut ledger = Sessions::new(spec);
+    let mut server = page_cache::Server::default();
+    let mut clients: [Option<SessionClient>; 3] = [None, None, None];
+    let mut next_id = 1;
+    let donor = Path2 {
+        via: None,
+        index: DONOR_SLOT,
+    };
+    let mut outcomes = Vec::new();
+    // A capability step on both machines: the same answer and state.
+    let both = |m: &mut Machine<'_>, k: &mut everything::Kernel, op: Op| -> Result<bool, String> {
+        let step = Step::Op(op);
+        let (want, got) = (run_step(m, &step), k.run_step(&step));
+        if want != got {
+            return Err(format!("{step:?}: interpreter {want:?}, generated {got:?}"));
+        }
+        if interp_state(m) != k.state() {
+            return Err(format!("{step:?}: the states differ"));
+        }
+        Ok(want.is_ok())
+    };
+    for (i, op) in ops.iter().enumerate() {
+        let at = |e: String| format!("op {i} {op:?}: {e}");
+        let (want, got) = match *op {
+            SessionOp::Open(c, bits) => {
+                if clients[c].is_some() {
+                    (SessionOutcome::Skipped, SessionOutcome::Skipped)
+                } else {
+                    let slot = donation_slot(c);
+                    let retype = Op::Retype {
+                        source: donor,
+                        object_type: capc_generated_tests::everything::ObjectType::Untyped as u64,
+                        size_arg: bits,
+                        dest: None,
+                        offset: slot.index,
+                        count: 1,
+                    };
+                    if !both(&mut m, &mut k, retype).map_err(at)? {
+                        (SessionOutcome::Skipped, SessionOutcome::Skipped)
+                    } else {
+                        let want = ledger.open_untyped(&m, "PageCache", &slot.path());
+                        let words = k
+                            .state()
+                            .get(&Place::Slot(Slot {
+                                cnode: CNodeId::Root,
+                                index: slot.index,
+                            }))
+                            .map(|(words, _)| words.clone())
+                            .unwrap_or_default();
+                        let donation = page_cache::donation(&words)
+                            .ok_or_else(|| at("the donation is not an Untyped".into()))?;
+                        let got = PageCacheSession::open(next_id, donation);
+                        next_id += 1;
+                        let outcome = match &got {
+                            Ok(_) => SessionOutcome::Ok,
+                            Err(capc_generated_tests::everything::CacheError::OutOfQuota {
+                                needed,
+                            }) => SessionOutcome::OutOfQuota(*needed),
+                            Err(_) => SessionOutcome::Refused,
+                        };
+                        let w = interp_outcome(want);
+                        match (want, got) {
+                            (Some(Ok(id)), Ok(session)) => {
+                                clients[c] = Some(SessionClient {
+                                    session,
+                                    id,
+                                    entries: Vec::new(),
+                                });
+                            }
+                            // Refused: the client takes its donation back.
+                            _ => {
+                                both(&mut m, &mut k, Op::Delete(slot)).map_err(at)?;
+                            }
+                        }
+                        (w, outcome)
+                    }
+                }
+            }
+            SessionOp::Fill(c, pages) => match &mut clients[c] {
+                Some(client) => {
+                    let want = ledger.call(client.id, "PageCache", "fill", &[u64::from(pages)]);
+                    let handle = match &want {
+                        Some(Ok(out)) => Some(out.handles[0].1),
+                        _ => None,
+                    };
+                    let got = page_cache::client(&mut server, &mut client.session).fill(pages);
+                    if let (Ok(reply), Some(handle)) = (&got, handle) {
+                        client.entries.push((reply.key, handle));
+                    }
+                    (interp_outcome(want), page_cache::outcome(got))
+                }
+                None => (SessionOutcome::Skipped, SessionOutcome::Skipped),
+            },
+            SessionOp::Touch(c, f) => match &mut clients[c] {
+                Some(client) if !client.entries.is_empty() => {
+                    let (key, _) = client.entries[f % client.entries.len()];
+                    let want = ledger.call(client.id, "PageCache", "touch", &[0]);
+                    let got = page_cache::client(&mut server, &mut client.session).touch(key);
+                    (interp_outcome(want), page_cache::outcome(got))
+                }
+                _ => (SessionOutcome::Skipped, SessionOutcome::Skipped),
+            },
+            SessionOp::Release(c, f) => match &mut clients[c] {
+                Some(client) if !client.entries.is_empty() => {
+                    let (key, handle) = client.entries.remove(f % client.entries.len());
+                    let want = ledger.call(client.id, "PageCache", "release", &[handle]);
+                    let got = page_cache::client(&mut server, &mut client.session).release(key);
+                    (interp_outcome(want), page_cache::outcome(got))
+                }
+                _ => (SessionOutcome::Skipped, SessionOutcome::Skipped),
+            },
+            SessionOp::Close(c) => match clients[c].take() {
+                Some(client) => {
+                    server.forget(client.session.id());
+                    let quota = client.session.close();
+                    let want = ledger.close(client.id);
+                    if want != Ok(quota) {
+                        return Err(at(format!(
+                            "closing: interpreter {want:?}, generated {quota}"
+                        )));
+                    }
+                    both(&mut m, &mut k, Op::Delete(donation_slot(c))).map_err(at)?;
+                    (SessionOutcome::Ok, SessionOutcome::Ok)
+                }
+                None => (SessionOutcome::Skipped, SessionOutcome::Skipped),
+            },
+            SessionOp::DeleteDonation(_)
+            | SessionOp::RevokeDonation(_)
+            | SessionOp::RevokeDonor => {
+                let (cap_op, target) = match *op {
+                    SessionOp::DeleteDonation(c) => (Op::Delete(donation_slot(c)), None),
+                    SessionOp::RevokeDonation(c) => {
+                        (Op::Revoke(donation_slot(c)), Some(donation_slot(c)))
+                    }
+                    _ => (Op::Revoke(donor), Some(donor)),
+                };
+                // The node a revoke runs on, before it runs.
+                let revoked = target
+                    .and_then(|t| m.resolve(&t.path()))
+                    .and_then(|s| m.id_at(s));
+                if !both(&mut m, &mut k, cap_op).map_err(at)? {
+                    (SessionOutcome::Skipped, SessionOutcome::Skipped)
+                } else {
+                    // The interpreter: sessions whose donation is gone or
+                    // was revoked.
+                    let reaped = ledger.reap(&m, revoked);
+                    let mut want: Vec<usize> = (0..3)
+                        .filter(|&c| {
+                            clients[c]
+                                .as_ref()
+                                .is_some_and(|cl| reaped.contains(&cl.id))
+                        })
+                        .collect();
+                    want.sort_unstable();
+                    // The generated side's runtime: a session whose
+                    // donation slot is empty, or whose donation was the
+                    // cap revoked, is closed.
+                    let state = k.state();
+                    let mut got = Vec::new();
+                    for (c, client) in clients.iter().enumerate() {
+                        let Some(client) = client else { continue };
+                        let slot = donation_slot(c);
+                        let gone = !state.contains_key(&Place::Slot(Slot {
+                            cnode: CNodeId::Root,
+                            index: slot.index,
+                        }));
+                        if gone || target == Some(slot) {
+                            server.forget(client.session.id());
+                            got.push(c);
+                        }
+                    }
+                    for &c in &got {
+                        let client = clients[c].take().expect("open");
+                        let _ = client.session.close();
+                        // The client takes back what is left of it.
+                        if matches!(op, SessionOp::RevokeDonation(_)) {
+                            both(&mut m, &mut k, Op::Delete(donation_slot(c))).map_err(at)?;
+                        }
+                    }
+                    (SessionOutcome::Closed(want), SessionOutcome::Closed(got))
+                }
+            }
+        };
+        if want != got {
+            return Err(at(format!("interpreter {want:?}, generated {got:?}")));
+        }
+        let open: Vec<&SessionClient> = clients.iter().flatten().collect();
+        if open.len() != ledger.open.len() {
+            return Err(at(format!(
+                "{} sessions open in the generated code, {} in the interpreter",
+                open.len(),
+                ledger.open.len()
+            )));
+        }
+        for client in &open {
+            let s = &ledger.open[&client.id];
+            if (client.session.quota(), client.session.used()) != (s.quota, s.used()) {
+                return Err(at(format!(
+                    "a session's quota and charges: generated {} and {}, interpreter {} and {}",
+                    client.session.quota(),
+                    client.session.used(),
+                    s.quota,
+                    s.used()
+                )));
+            }
+            if client.session.used() > client.session.quota() {
+                return Err(at("a session charged past its quota".into()));
+            }
+        }
+        // The sum of the sessions' charges is what the server holds for its
+        // clients, on both sides.
+        let charged: u64 = open.iter().map(|c| c.session.used()).sum();
+        if charged != server.held(open.len()) || !ledger.balanced() || ledger.held != charged {
+            return Err(at(format!(
+                "the sessions' charges ({charged}) are not what the server holds (generated {}, interpreter {})",
+                server.held(open.len()),
+                ledger.held
+            )));
+        }
+        // No client sequence changes the server's own memory.
+        if server.own != 0 || ledger.server_own != 0 {
+            return Err(at("the server's own memory changed".into()));
+        }
+        outcomes.push(got);
+    }
+    Ok(outcomes)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(128)
+    ))]
+
+    #[test]
+    fn everything_sessions_agree(ops in prop::collection::vec(session_op(), 1..80)) {
+        if let Err(e) = sessions_differ(&ops) {
+            prop_assert!(false, "{e}");
+        }
+    }
+}
+
+/// A hostile client fills until its own quota is exhausted; the others
+/// are unaffected, and revoking its donation returns every byte.
+#[test]
+fn a_hostile_page_cache_client_exhausts_only_its_own_quota() {
+    let mut ops = vec![SessionOp::Open(0, 14), SessionOp::Open(1, 14)];
+    // 16 KiB: the record (64) and three entries of 2 pages (3 × 8224)
+    // fit no more than one; 1-page entries: (16384 - 64) / 4128 = 3.
+    ops.extend((0..6).map(|_| SessionOp::Fill(1, 1)));
+    ops.extend([
+        SessionOp::Fill(0, 2),
+        SessionOp::Touch(0, 0),
+        SessionOp::Release(0, 0),
+        SessionOp::RevokeDonation(1),
+        SessionOp::Open(1, 15),
+        SessionOp::Fill(1, 2),
+        SessionOp::Close(0),
+        SessionOp::RevokeDonor,
+    ]);
+    let outcomes = sessions_differ(&ops).unwrap();
+    use SessionOutcome::{Closed, Ok as Done, OutOfQuota};
+    // 16 KiB hold the record (64 bytes) and three 1-page entries (4096 +
+    // 32 bytes each); the fourth is refused with its charge.
+    assert_eq!(
+        outcomes[2..8],
+        [
+            Done,
+            Done,
+            Done,
+            OutOfQuota(4128),
+            OutOfQuota(4128),
+            OutOfQuota(4128)
+        ]
+    );
+    assert_eq!(
+        outcomes[8..11],
+        [Done, Done, Done],
+        "the other client is served"
+    );
+    assert_eq!(outcomes[11], Closed(vec![1]));
+    assert_eq!(outcomes[12..15], [Done, Done, Done], "its memory is back");
+    assert_eq!(outcomes[15], Closed(vec![1]));
 }

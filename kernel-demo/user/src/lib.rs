@@ -31,6 +31,12 @@ pub mod serial {
     capc_macros::include_spec!("../spec/serial.cap");
 }
 
+/// The session services (`kernel-demo/spec/sessions.cap`): the generated
+/// memory server and file service, and the runtime that opens and closes
+/// their sessions.
+#[allow(missing_docs)]
+pub mod sessions;
+
 /// A [`decompress::Transport`] (and [`serial::Transport`]) over an
 /// endpoint: the request goes with
 /// `Call`, and the caps of the reply land in `receive` (slots of the

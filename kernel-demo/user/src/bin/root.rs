@@ -3617,7 +3617,8 @@ mod spawn {
     /// Starts three tasks from the boot image at `boot_image` (slots from
     /// `base` on): one that calls the root, one that touches kernel memory
     /// and one that touches memory mapped only in the root. Then runs the
-    /// decompression service twice (`service`). The number of failures.
+    /// decompression service twice (`service`) and the session services
+    /// twice (`sessions`). The number of failures.
     pub fn run(env: &mut Env, boot_image: u64, base: u64) -> u64 {
         let Some(mut starter) = Starter::new(boot_image, base) else {
             let _ = writeln!(env, "root: the boot image is not readable (WRONG)");
@@ -3651,6 +3652,7 @@ mod spawn {
             }
         }
         failures += service(env, &mut starter);
+        failures += sessions::run(env, &mut starter);
         failures += run_attacks(env, &mut starter);
         // The attacks flooded the kernel with threads and address spaces
         // from their own budget: a new task (a new address space, numbered
@@ -3773,13 +3775,14 @@ mod spawn {
         const CLIENT_BITS: u64 = 22;
         let mut failures = 0;
         let mut outcome = [[false; 3]; 2];
-        // Each run's tasks are paid from an Untyped of 16 MiB of its own.
+        // Each run's tasks are paid from an Untyped of 16 MiB of its own (or
+        // more: with the boot image's programs the second may be larger).
         let mut pools = (super::FIRST_UNTYPED.load(Ordering::Relaxed)..)
             .take(super::UNTYPED_COUNT.load(Ordering::Relaxed) as usize)
             .filter(|&slot| slot != super::UNTYPED.load(Ordering::Relaxed))
             .filter(|&slot| {
                 UntypedCap::from_cap(capc_demo_user::cap_at(slot))
-                    .is_some_and(|u| !u.is_device() && u.bits() == 24)
+                    .is_some_and(|u| !u.is_device() && u.bits() >= 24)
             });
         for (mode, name) in ["the client pays", "the server pays (control run)"]
             .iter()
@@ -3938,6 +3941,214 @@ mod spawn {
             failures += 1;
         }
         failures
+    }
+
+    /// The session services of kernel-demo/spec/sessions.cap (the memory
+    /// server, the file service and their clients: memserver.rs,
+    /// fileserver.rs, sessclient.rs), started from the boot image like the
+    /// decompression service. All of the root's part is here.
+    mod sessions {
+        use core::fmt::Write;
+        use core::sync::atomic::Ordering;
+
+        use capc_demo_user::caps::{self, ObjectType, Rights, UntypedCap};
+        use capc_demo_user::{Env, task};
+
+        use super::{Grant, Starter, TASK_RADIX};
+
+        /// The good clients and the hostile one, by badge.
+        const GOOD: [u64; 2] = [1, 2];
+        const HOSTILE: u64 = 3;
+        /// Budgets: 256 KiB for each server (a server that pays has that
+        /// to give), 1 MiB for each client, whose donations come from it.
+        const SERVER_BITS: u64 = 18;
+        const CLIENT_BITS: u64 = 20;
+        /// A client's CNode: slots for the RAM it is given.
+        const CLIENT_RADIX: u64 = 8;
+
+        /// Runs the session services twice: first the client pays (every
+        /// session's objects come from the Untyped its client donated,
+        /// through the generated session ledgers), then, as a control, the
+        /// memory server pays from its own memory. Each time two good
+        /// clients use both services while a hostile client opens sessions,
+        /// allocates and opens files until it can no more. The number of
+        /// failures.
+        pub fn run(env: &mut Env, starter: &mut Starter) -> u64 {
+            // Both runs are paid from an 8 MiB Untyped of their own: each
+            // takes two servers' 256 KiB and three clients' 1 MiB, aligned.
+            let root = super::super::UNTYPED.load(Ordering::Relaxed);
+            let first = super::super::FIRST_UNTYPED.load(Ordering::Relaxed);
+            let count = super::super::UNTYPED_COUNT.load(Ordering::Relaxed);
+            let pool = (first..first + count)
+                .filter(|&slot| slot != root)
+                .find(|&slot| {
+                    UntypedCap::from_cap(capc_demo_user::cap_at(slot))
+                        .is_some_and(|u| !u.is_device() && u.bits() == 23)
+                });
+            let Some(pool) = pool else {
+                let _ = writeln!(
+                    env,
+                    "root: no 8 MiB Untyped for the session services (WRONG)"
+                );
+                return 1;
+            };
+            starter.untyped = pool;
+            let mut failures = 0;
+            let mut outcome = [[false; 3]; 2];
+            for (mode, name) in ["the client pays", "the server pays (control run)"]
+                .into_iter()
+                .enumerate()
+            {
+                let _ = writeln!(env, "root: session services, {name}");
+                match one_run(env, starter, pool, mode as u64) {
+                    Some(result) => outcome[mode] = result,
+                    None => return failures + 1,
+                }
+            }
+            let _ = writeln!(
+                env,
+                "root: sessions: who paid | good clients | hostile client held to its own quota, every byte back on close"
+            );
+            for (mode, who) in ["the client", "the server"].into_iter().enumerate() {
+                let [a, b, hostile] = outcome[mode];
+                let _ = writeln!(
+                    env,
+                    "root: sessions: {who:<10} | {:<12} | {}",
+                    if a && b {
+                        "all verified"
+                    } else {
+                        "refused or failed"
+                    },
+                    if hostile { "yes" } else { "no" }
+                );
+            }
+            if !outcome[0].iter().all(|&ok| ok) {
+                let _ = writeln!(
+                    env,
+                    "root: sessions: with the client paying, a client failed (WRONG)"
+                );
+                failures += 1;
+            }
+            if outcome[1][0] && outcome[1][1] {
+                let _ = writeln!(
+                    env,
+                    "root: sessions: with the server paying, the good clients were not starved (WRONG: the control shows nothing)"
+                );
+                failures += 1;
+            }
+            failures
+        }
+
+        /// One run: the servers (the memory server in `mode`), two good
+        /// clients and the hostile one. Whether each client reported
+        /// success, or `None` when the run could not be made.
+        fn one_run(
+            env: &mut Env,
+            starter: &mut Starter,
+            pool: u64,
+            mode: u64,
+        ) -> Option<[bool; 3]> {
+            let (mem, files, done) = (starter.take(), starter.take(), starter.take());
+            let go = [starter.take(), starter.take(), starter.take()];
+            let signals = [starter.take(), starter.take(), starter.take()];
+            let mut made = super::super::retype(env, pool, ObjectType::Endpoint, 0, mem, 1)
+                .and_then(|()| super::super::retype(env, pool, ObjectType::Endpoint, 0, files, 1))
+                .and_then(|()| {
+                    super::super::retype(env, pool, ObjectType::Notification, 0, done, 1)
+                });
+            for (go, signal) in go.into_iter().zip(signals) {
+                made = made
+                    .and_then(|()| {
+                        super::super::retype(env, pool, ObjectType::Notification, 0, go, 1)
+                    })
+                    .and_then(|()| super::super::mint(env, go, signal, Rights::WRITE, 1));
+            }
+            if made.is_err() {
+                let _ = writeln!(
+                    env,
+                    "root: making the session services' endpoints failed (WRONG)"
+                );
+                return None;
+            }
+            let mem_server = [(task::ENDPOINT, mem, Rights::ALL, 0)];
+            let file_server = [(task::ENDPOINT, files, Rights::ALL, 0)];
+            let servers = [
+                starter.start(env, "memserver", mode, &mem_server, SERVER_BITS),
+                starter.start(env, "fileserver", 0, &file_server, SERVER_BITS),
+            ];
+            let client = |id: u64, go: u64| -> [Grant; 6] {
+                let send = Rights::WRITE.union(Rights::GRANT);
+                [
+                    (task::ENDPOINT, mem, send, id),
+                    (task::FIRST_FREE, files, send, id),
+                    (task::NOTIFY, done, Rights::WRITE, 1 << id),
+                    (task::NOTIFY_FAILED, done, Rights::WRITE, 1 << (id + 8)),
+                    (task::GO, go, Rights::READ, 0),
+                    (task::SENDING, done, Rights::WRITE, 1 << (id + 16)),
+                ]
+            };
+            starter.radix = CLIENT_RADIX;
+            let mut started = servers.iter().all(Result::is_ok);
+            let mut bits = 0u64;
+            // The good clients first, up to their go-ahead; then the hostile
+            // client, until it has exhausted what it could.
+            for (ids, role) in [(&GOOD[..], 0), (&[HOSTILE][..], 1)] {
+                for &id in ids {
+                    let grants = client(id, go[id as usize - 1]);
+                    started = started
+                        && starter
+                            .start(env, "sessclient", role | id << 8, &grants, CLIENT_BITS)
+                            .is_ok();
+                }
+                // Up to its go-ahead, or its report if it failed before.
+                let any = |id: &u64| (1 << id) | (1 << (id + 8)) | (1 << (id + 16));
+                while started && ids.iter().any(|id| bits & any(id) == 0) {
+                    match env.wait(done) {
+                        Ok(signalled) => bits |= signalled,
+                        Err(_) => started = false,
+                    }
+                }
+            }
+            starter.radix = TASK_RADIX;
+            if !started {
+                let _ = writeln!(env, "root: starting the session services failed (WRONG)");
+                return None;
+            }
+            let _ = writeln!(
+                env,
+                "root: the hostile client can take no more; the good clients go on"
+            );
+            // The good clients finish, then the hostile client closes.
+            for (ids, last) in [(&GOOD[..], false), (&[HOSTILE][..], true)] {
+                for &id in ids {
+                    let _ = env.signal(signals[id as usize - 1]);
+                }
+                while ids
+                    .iter()
+                    .any(|id| bits & ((1 << id) | (1 << (id + 8))) == 0)
+                {
+                    match env.wait(done) {
+                        Ok(signalled) => bits |= signalled,
+                        Err(_) => return None,
+                    }
+                }
+                if last {
+                    break;
+                }
+            }
+            // The servers wait for calls forever: stop them.
+            for tcb in servers.into_iter().flatten() {
+                let _ = env.invoke(
+                    tcb,
+                    |_, _| caps::encode_tcb_cap_suspend(),
+                    caps::decode_tcb_cap_suspend_reply,
+                );
+            }
+            Some(
+                [GOOD[0], GOOD[1], HOSTILE]
+                    .map(|id| bits & (1 << id) != 0 && bits & (1 << (id + 8)) == 0),
+            )
+        }
     }
 }
 
