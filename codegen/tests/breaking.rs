@@ -796,7 +796,7 @@ fn a_retype_rule_losing_at_offset_breaks() {
     assert_eq!(code, Some(0), "{stderr}");
     // A kernel-virtual pointer whose offset changes reads other addresses
     // from the same bits (B0004).
-    let offset = "const X86_64_MEMORY_OFFSET = 0xffffff8000000000;";
+    let offset = "const X86_64_MEMORY_OFFSET = 0xfffffe0000000000;";
     assert!(caps.contains(offset), "the port's mem_to_phys offset");
     s.write(
         "offset.cap",
@@ -810,7 +810,7 @@ fn a_retype_rule_losing_at_offset_breaks() {
     );
     assert!(
         stderr.contains(
-            "it holds the address plus 0xffffff0000000000 now, plus 0xffffff8000000000 before"
+            "it holds the address plus 0xffffff0000000000 now, plus 0xfffffe0000000000 before"
         ),
         "{stderr}"
     );
