@@ -3,9 +3,11 @@
 //! `capc_dsl::interp::script` and docs/simulate.md) and prints each
 //! operation's result, the cap tree and the accounting per principal.
 //!
-//! Exit codes as `capc check`: 0 ran, 1 the spec or the script has errors
-//! (diagnostics on stderr), 2 usage or I/O error. The spec's warnings are
-//! printed before the report, as `capc check` prints them.
+//! Exit codes as `capc check`: 0 ran and met every expectation, 1 the spec
+//! or the script has errors or an expectation was missed (diagnostics on
+//! stderr, `E0933` for a missed expectation), 2 usage or I/O error. The
+//! spec's warnings are printed before the report, as `capc check` prints
+//! them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +19,7 @@ pub const SIMULATE_EXAMPLES: &str = "\
 Examples:
   capc simulate kernel-demo/spec/kernel.cap examples/sim/basics.capsim
   capc simulate kernel-demo/spec/decompress.cap examples/sim/decompress.capsim
+  capc simulate examples/systems/decompress.cap examples/sim/decompress-system.capsim
   capc simulate --message-format json spec.cap script.capsim 2> diagnostics.jsonl
 
 A script line is one operation, e.g.
@@ -26,10 +29,15 @@ A script line is one operation, e.g.
   mint root[8] -> root[12] rights(read) badge 7
   revoke ut0
   call Decompressor.decompress donate ut1 allocate Frame(12) x 3
+  expect OutOfBudget
+or, for a spec with a system, `system NAME` first (it boots the system), then
+  call Decompressor.decompress donate client.budget0 allocate Frame(12)
+  expect client holds write on dec_ep
 docs/simulate.md describes every statement. Diagnostics (the spec's warnings too) go to
 stderr, as human text or, with --message-format json, one JSON object per line.
-Exit status: 0 ran, 1 the spec or the script has errors (or, with --deny-warnings, the spec
-has warnings), 2 usage or I/O error.";
+Exit status: 0 ran and met every expectation, 1 the spec or the script has errors (or, with
+--deny-warnings, the spec has warnings) or an expectation was missed (E0933), 2 usage or I/O
+error.";
 
 #[derive(clap::Args)]
 pub struct SimulateArgs {
@@ -66,32 +74,29 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     let file = compilation
         .sources
         .add(args.script.to_string_lossy(), text.clone());
-    match capc_dsl::interp::script::simulate_checked(&spec, file, &text) {
-        Ok((report, 0)) => {
-            print!("{report}");
-            ExitCode::SUCCESS
-        }
-        Ok((report, missed)) => {
-            print!("{report}");
-            eprintln!(
-                "error: {missed} expectation(s) of `{}` missed (`MISSED` in the report)",
-                args.script.display()
-            );
-            ExitCode::from(1)
-        }
-        Err(found) => {
-            // JSON to stderr too: stdout is the report's.
-            let printed = diagnostics::print(
-                &compilation.sources,
-                &found,
-                &args.diagnostics,
-                JsonTo::Stderr,
-            );
-            if let Err(e) = printed {
-                eprintln!("error: cannot write diagnostics: {e}");
-                return ExitCode::from(2);
-            }
-            ExitCode::from(1)
-        }
+    let (report, found) = match capc_dsl::interp::script::simulate_checked(&spec, file, &text) {
+        // The report, and any expectation it missed (`E0933`).
+        Ok((report, missed)) => (Some(report), missed),
+        // Mistakes in the script: nothing ran.
+        Err(found) => (None, found),
+    };
+    if let Some(report) = &report {
+        print!("{report}");
+    }
+    // JSON to stderr too: stdout is the report's.
+    let printed = diagnostics::print(
+        &compilation.sources,
+        &found,
+        &args.diagnostics,
+        JsonTo::Stderr,
+    );
+    if let Err(e) = printed {
+        eprintln!("error: cannot write diagnostics: {e}");
+        return ExitCode::from(2);
+    }
+    if found.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
