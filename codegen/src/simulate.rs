@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::diagnostics::{self, DiagnosticArgs, JsonTo};
+use crate::diagnostics::{self, DiagnosticArgs, JsonTo, MessageFormat};
 
 /// `--help` examples of `capc simulate`.
 pub const SIMULATE_EXAMPLES: &str = "\
@@ -74,14 +74,19 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     let file = compilation
         .sources
         .add(args.script.to_string_lossy(), text.clone());
-    let (report, found) = match capc_dsl::interp::script::simulate_checked(&spec, file, &text) {
+    let (report, found) = match capc_dsl::interp::script::simulate_report(&spec, file, &text) {
         // The report, and any expectation it missed (`E0933`).
-        Ok((report, missed)) => (Some(report), missed),
+        Ok(mut report) => {
+            let missed = std::mem::take(&mut report.missed);
+            (Some(report), missed)
+        }
         // Mistakes in the script: nothing ran.
         Err(found) => (None, found),
     };
-    if let Some(report) = &report {
-        print!("{report}");
+    match (&report, args.diagnostics.message_format) {
+        (Some(report), MessageFormat::Human) => print!("{}", report.text),
+        (Some(report), MessageFormat::Json) => println!("{}", report_json(report)),
+        (None, _) => {}
     }
     // JSON to stderr too: stdout is the report's.
     let printed = diagnostics::print(
@@ -99,4 +104,63 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+/// The report as one JSON document (`--message-format json`): each step
+/// shown with its result and expectation, the expectations met, the
+/// sessions' lines, the cap tree and the accounting, sizes in bytes.
+fn report_json(report: &capc_dsl::interp::script::Report) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = report
+        .steps
+        .iter()
+        .map(|step| {
+            serde_json::json!({
+                "line": step.line,
+                "statement": step.statement,
+                "result": step.result,
+                "because": step.because,
+                "expected": step.expected.as_ref().map(|(want, _)| want),
+                "met": step.expected.as_ref().map(|(_, met)| met),
+            })
+        })
+        .collect();
+    let tree: Vec<serde_json::Value> = report
+        .tree
+        .iter()
+        .map(|(depth, cap)| serde_json::json!({ "depth": depth, "cap": cap }))
+        .collect();
+    let principals: Vec<serde_json::Value> = report
+        .principals
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name,
+                "given": p.given,
+                "in_use": p.in_use,
+                "free": p.given.saturating_sub(p.in_use),
+                "untypeds": p.untypeds,
+            })
+        })
+        .collect();
+    let calls: Vec<serde_json::Value> = report
+        .calls
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "method": c.method,
+                "paid_by": if c.paid_by.is_empty() { None } else { Some(&c.paid_by) },
+                "donated": c.donated,
+                "used": c.used,
+                "result": c.result,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "steps": steps,
+        "expectations": { "met": report.expectations.0, "checked": report.expectations.1 },
+        "sessions": report.sessions,
+        "cap_tree": tree,
+        "principals": principals,
+        "calls": calls,
+    })
 }

@@ -247,11 +247,46 @@ fn decompress_system_boots_and_the_clients_pay() {
         "{stdout}"
     );
     snapshot("decompress-system", &stdout);
+
+    // The same run as JSON: every step, its result, and the accounting in
+    // bytes.
+    let (code, json, stderr) = capc(&[
+        "simulate",
+        "--message-format",
+        "json",
+        "examples/systems/decompress.cap",
+        "examples/sim/decompress-system.capsim",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
+    assert_eq!(report["steps"][0]["statement"], "system decompress_demo");
+    assert_eq!(
+        report["steps"][0]["result"],
+        "ok: 4 domain(s), 8 Untyped, 12 object(s)"
+    );
+    let server = report["principals"]
+        .as_array()
+        .expect("principals")
+        .iter()
+        .find(|p| p["name"] == "decompressor")
+        .expect("the server");
+    assert_eq!(
+        (&server["given"], &server["in_use"]),
+        (&(16 * 1024).into(), &(10 * 1024).into())
+    );
+    assert!(
+        report["calls"]
+            .as_array()
+            .expect("calls")
+            .iter()
+            .all(|c| c["paid_by"] != "decompressor"),
+        "{report}"
+    );
 }
 
 /// A missed `expect` is an `E0933` diagnostic, as JSON with
 /// `--message-format json`, with the expectation's line; the report
-/// still goes to stdout.
+/// still goes to stdout, as JSON, each expectation marked met or not.
 #[test]
 fn missed_expectations_are_json_diagnostics() {
     let (code, stdout, stderr) = capc(&[
@@ -262,7 +297,19 @@ fn missed_expectations_are_json_diagnostics() {
         "dsl/tests/ui/fail/E0933-script-expectation-missed.capsim",
     ]);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stdout.contains("\ncap tree\n"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        report["expectations"],
+        serde_json::json!({"met": 0, "checked": 4})
+    );
+    let expected: Vec<(u64, bool)> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| !s["expected"].is_null())
+        .map(|s| (s["line"].as_u64().unwrap(), s["met"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(expected, [(3, false), (5, false), (6, false), (7, false)]);
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -319,8 +366,8 @@ fn warnings_of_a_clean_spec_are_shown() {
 }
 
 /// `--message-format json` as `capc check` has it: one object per line,
-/// on stderr (stdout is the report), for the spec's diagnostics and the
-/// script's.
+/// on stderr, for the spec's diagnostics and the script's; stdout is the
+/// report as one JSON document.
 #[test]
 fn json_diagnostics_go_to_stderr() {
     let s = Scratch::new("simulate", "json");
@@ -330,7 +377,11 @@ fn json_diagnostics_go_to_stderr() {
     let (code, stdout, stderr) =
         capc(&["simulate", "--message-format", "json", WARNING_SPEC, script]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("\ncap tree\n"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        report["cap_tree"][0]["cap"],
+        "root[0]  UntypedCap Untyped(12) at 0x10000 (4 KiB) watermark 32 B [owner alice]"
+    );
     let warning: serde_json::Value = serde_json::from_str(stderr.trim()).expect("one JSON line");
     assert_eq!(warning["code"], "W0003");
     assert_eq!(warning["severity"], "warning");

@@ -12,10 +12,13 @@
 //! revoke ut0
 //! ```
 //!
-//! docs/simulate.md describes every statement. Mistakes in a script are
-//! diagnostics with codes E0800..E0805, a span and a hint, rendered like a
-//! spec's; a refused operation is not a mistake but a result, printed with
-//! the kernel's error.
+//! A script may instead start by booting one of the spec's systems
+//! (`system NAME`, module `system`), and assert with `expect` statements
+//! (module `expect`). docs/simulate.md describes every statement. Mistakes in a
+//! script are diagnostics with codes E0800..E0805 and E0930..E0932, a span
+//! and a hint, rendered like a spec's; a refused operation is not a
+//! mistake but a result, printed with the kernel's error; an expectation
+//! the run misses is E0933.
 
 use crate::units::sum as bytes;
 use std::collections::BTreeMap;
@@ -43,13 +46,85 @@ pub fn simulate(spec: &Spec, file: FileId, text: &str) -> Result<String, Vec<Dia
 /// success, the error as the report prints it, `=> NotEnoughMemory { left:
 /// 4080 }`, or its bare name, `=> NotEnoughMemory`, or the whole result as
 /// printed, `=> ok: 1 cap(s) deleted`), and an `expect` statement asserts
-/// the previous step's outcome or the state ([`expect`]). Each missed one
+/// the previous step's outcome or the state (docs/simulate.md, "Expectations"). Each missed one
 /// is also marked `MISSED` in the report.
 pub fn simulate_checked(
     spec: &Spec,
     file: FileId,
     text: &str,
 ) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    simulate_report(spec, file, text).map(|r| (r.text, r.missed))
+}
+
+/// What a run reports, as text ([`Report::text`], what `capc simulate`
+/// prints) and as data (what `--message-format json` prints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The report as text.
+    pub text: String,
+    /// Each statement shown, in order.
+    pub steps: Vec<StepReport>,
+    /// Expectations met and checked.
+    pub expectations: (usize, usize),
+    /// The `sessions` section's lines (none without sessions).
+    pub sessions: Vec<String>,
+    /// The cap tree: each cap with its depth (1 for a root).
+    pub tree: Vec<(usize, String)>,
+    /// Each principal's memory, by name.
+    pub principals: Vec<PrincipalMemory>,
+    /// Every call made, in order.
+    pub calls: Vec<CallReport>,
+    /// Each missed expectation, an `E0933`.
+    pub missed: Vec<Diagnostic>,
+}
+
+/// One statement of a run as the report shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepReport {
+    /// Its line in the script.
+    pub line: usize,
+    /// Its text, without a comment.
+    pub statement: String,
+    /// The step's result as printed (`ok`, `ok: ...`, `error: ...`), or
+    /// what an `expect` statement found.
+    pub result: String,
+    /// Which cause of its error applied, if it has several.
+    pub because: Option<String>,
+    /// What the line expects (`=> OUTCOME` or the `expect` statement),
+    /// and whether it was met.
+    pub expected: Option<(String, bool)>,
+}
+
+/// A principal's memory, as the accounting counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrincipalMemory {
+    /// Its name.
+    pub name: String,
+    /// Bytes given at boot.
+    pub given: u64,
+    /// Bytes of them in use.
+    pub in_use: u64,
+    /// How many Untypeds it was given.
+    pub untypeds: u64,
+}
+
+/// A call as the accounting shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallReport {
+    /// `Iface.method`.
+    pub method: String,
+    /// The paying principal (empty: nobody).
+    pub paid_by: String,
+    /// Bytes donated.
+    pub donated: u64,
+    /// Bytes used.
+    pub used: u64,
+    /// `ok` or the error.
+    pub result: String,
+}
+
+/// [`simulate_checked`], with the report as data too.
+pub fn simulate_report(spec: &Spec, file: FileId, text: &str) -> Result<Report, Vec<Diagnostic>> {
     let mut parser = Parser {
         spec,
         diags: Vec::new(),
@@ -1336,12 +1411,8 @@ impl Parser<'_> {
 /// the outcome it must give, if the script says.
 type Parsed = (usize, String, Span, Stmt, Option<(String, Span)>);
 
-fn run(
-    spec: &Spec,
-    radix: u32,
-    stmts: &[Parsed],
-    booted: &system::Booted,
-) -> (String, Vec<Diagnostic>) {
+fn run(spec: &Spec, radix: u32, stmts: &[Parsed], booted: &system::Booted) -> Report {
+    let mut steps: Vec<StepReport> = Vec::new();
     let mut m = Machine::new(spec, radix);
     let mut sessions = sessions::Runner::new(spec);
     let mut out = String::new();
@@ -1372,13 +1443,25 @@ fn run(
         };
         if let Some(result) = checked {
             expected += 1;
-            match result {
-                Ok(_) => writeln!(out, "{line:>4}  {text}\n      met").expect("a String"),
+            let want = text.trim_start_matches("expect").trim().to_string();
+            let (result, met) = match result {
+                Ok(found) => {
+                    writeln!(out, "{line:>4}  {text}\n      met").expect("a String");
+                    (found, true)
+                }
                 Err((want, found, step, help)) => {
                     writeln!(out, "{line:>4}  {text}\n      MISSED: {found}").expect("a String");
                     missed.push(expect::missed(*span, &want, &found, step, help));
+                    (found, false)
                 }
-            }
+            };
+            steps.push(StepReport {
+                line: *line,
+                statement: text.clone(),
+                result,
+                because: None,
+                expected: Some((want, met)),
+            });
             continue;
         }
         // Why an operation was refused, when its error has several causes.
@@ -1537,9 +1620,19 @@ fn run(
         let quiet = matches!(stmt, Stmt::Boot { .. }) && got == "ok" && expect.is_none();
         if !quiet {
             writeln!(out, "{line:>4}  {text}\n      {shown}").expect("a String");
-            if let Some(because) = because {
+            if let Some(because) = &because {
                 writeln!(out, "      because {because}").expect("a String");
             }
+            let expected = expect
+                .as_ref()
+                .map(|(want, _)| (want.clone(), expect::outcome_matches(want, &got, &shown)));
+            steps.push(StepReport {
+                line: *line,
+                statement: text.clone(),
+                result: shown.clone(),
+                because,
+                expected,
+            });
         }
         sessions.reap(&m, revoked, &mut out);
         // `ok` for any success, the error as printed (or its bare name),
@@ -1567,13 +1660,48 @@ fn run(
         )
         .expect("a String");
     }
-    sessions.report(spec, &mut out);
+    let mut session_text = String::new();
+    sessions.report(spec, &mut session_text);
+    out.push_str(&session_text);
     out.push_str("\ncap tree\n");
     let names = system::slot_names(&m, booted);
-    tree(&m, &names, &mut out);
+    let tree = tree(&m, &names);
+    if tree.is_empty() {
+        out.push_str("  (empty)\n");
+    }
+    for (depth, cap) in &tree {
+        writeln!(out, "{}{cap}", "  ".repeat(*depth)).expect("a String");
+    }
     out.push_str("\naccounting\n");
     accounting(&m, &mut out);
-    (out, missed)
+    let calls = m
+        .calls()
+        .iter()
+        .map(|call| CallReport {
+            method: call.method.clone(),
+            paid_by: call.principal.clone(),
+            donated: call.donated,
+            used: call.used,
+            result: match call.result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => error_text(&e),
+            },
+        })
+        .collect();
+    Report {
+        text: out,
+        steps,
+        expectations: (expected - missed.len(), expected),
+        sessions: session_text
+            .lines()
+            .skip_while(|l| l.is_empty() || *l == "sessions")
+            .map(str::to_string)
+            .collect(),
+        tree,
+        principals: principals(&m),
+        calls,
+        missed,
+    }
 }
 
 /// Runs `configure`: the named slots of the target's object, in its
@@ -1818,19 +1946,19 @@ fn describe(m: &Machine<'_>, names: &BTreeMap<Slot, String>, id: NodeId) -> Stri
     text
 }
 
-fn tree(m: &Machine<'_>, names: &BTreeMap<Slot, String>, out: &mut String) {
+/// The cap tree: each cap (or a server's objects) with its depth, roots
+/// at 1.
+fn tree(m: &Machine<'_>, names: &BTreeMap<Slot, String>) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
     let mut roots: Vec<(String, NodeId)> = m
         .nodes()
         .filter(|(_, n)| n.parent.is_none())
         .map(|(id, _)| (sort_key(m, id), id))
         .collect();
-    if roots.is_empty() {
-        out.push_str("  (empty)\n");
-    }
     roots.sort();
     let mut stack: Vec<(usize, NodeId)> = roots.into_iter().rev().map(|(_, id)| (1, id)).collect();
     while let Some((depth, id)) = stack.pop() {
-        writeln!(out, "{}{}", "  ".repeat(depth), describe(m, names, id)).expect("a String");
+        out.push((depth, describe(m, names, id)));
         let mut children: Vec<(String, NodeId)> = Vec::new();
         let mut served: BTreeMap<usize, Vec<(ObjectId, u64, u64)>> = BTreeMap::new();
         for c in m.children(id) {
@@ -1845,17 +1973,18 @@ fn tree(m: &Machine<'_>, names: &BTreeMap<Slot, String>, out: &mut String) {
         }
         children.sort();
         for (call, objects) in served {
-            writeln!(
-                out,
-                "{}server (call #{}): {}",
-                "  ".repeat(depth + 1),
-                call + 1,
-                allocated(m.spec(), &objects)
-            )
-            .expect("a String");
+            out.push((
+                depth + 1,
+                format!(
+                    "server (call #{}): {}",
+                    call + 1,
+                    allocated(m.spec(), &objects)
+                ),
+            ));
         }
         stack.extend(children.into_iter().rev().map(|(_, c)| (depth + 1, c)));
     }
+    out
 }
 
 /// Children in slot order (root CNode first), servers' objects last.
@@ -1872,9 +2001,10 @@ fn sort_key(m: &Machine<'_>, id: NodeId) -> String {
     }
 }
 
-fn accounting(m: &Machine<'_>, out: &mut String) {
-    // By what each principal was given at boot, not by the boot caps: what
-    // was made from the memory stays charged after those caps go.
+/// Each principal's memory, by name: by what it was given at boot, not by
+/// the boot caps, so what was made from the memory stays charged after
+/// those caps go.
+fn principals(m: &Machine<'_>) -> Vec<PrincipalMemory> {
     let mut principals: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
     for (&(base, size), owner) in m.grants() {
         let entry = principals.entry(owner.clone()).or_default();
@@ -1882,10 +2012,29 @@ fn accounting(m: &Machine<'_>, out: &mut String) {
         entry.1 += m.in_use_of(base, size);
         entry.2 += 1;
     }
+    principals
+        .into_iter()
+        .map(|(name, (given, in_use, untypeds))| PrincipalMemory {
+            name,
+            given,
+            in_use,
+            untypeds,
+        })
+        .collect()
+}
+
+fn accounting(m: &Machine<'_>, out: &mut String) {
+    let principals = principals(m);
     if principals.is_empty() {
         out.push_str("  no untyped memory\n");
     }
-    for (name, (given, used, count)) in &principals {
+    for PrincipalMemory {
+        name,
+        given,
+        in_use: used,
+        untypeds: count,
+    } in &principals
+    {
         let check = if used <= given { "" } else { "  OVER BUDGET" };
         writeln!(
             out,
