@@ -151,7 +151,8 @@ impl BootPlan {
     /// Untyped the spec's untyped memory may be (the shared objects'
     /// Untyped is never smaller). `None` when the domains' objects do not
     /// fit their budgets (the checker's `E0905`), which a checked system
-    /// never has.
+    /// never has, or when the Untypeds laid out from 1 MiB would pass the
+    /// end of a 64-bit address space.
     pub fn of(spec: &Spec, system: &System, min_untyped_bits: u32) -> Option<BootPlan> {
         let mut untypeds: Vec<BootUntyped> = Vec::new();
         // Per object: (index of its Untyped in `untypeds`, offset).
@@ -226,11 +227,11 @@ impl BootPlan {
         let mut order: Vec<usize> = (0..untypeds.len()).collect();
         order.sort_by_key(|&u| std::cmp::Reverse(untypeds[u].size_bits));
         let largest = order.first().map_or(0, |&u| untypeds[u].size_bits);
-        let base = LOWEST.next_multiple_of(1u64 << largest);
+        let base = LOWEST.checked_next_multiple_of(1u64.checked_shl(largest)?)?;
         let mut next = base;
         for &u in &order {
             untypeds[u].base = next;
-            next += 1u64 << untypeds[u].size_bits;
+            next = next.checked_add(1u64.checked_shl(untypeds[u].size_bits)?)?;
         }
         let mut renumber = vec![0; untypeds.len()];
         for (new, &old) in order.iter().enumerate() {

@@ -260,10 +260,10 @@ fn plan(spec: &Spec, system: &System, span: Span) -> PResult<((Boot, BootPlan), 
     let Some(plan) = BootPlan::of(spec, system, min_bits) else {
         return Err(cannot(
             format!(
-                "the objects of `{}` do not fit its domains' budgets",
+                "the boot plan of `{}` cannot be laid out: its domains' objects do not fit their budgets, or its memory passes 2^64 bytes",
                 system.name
             ),
-            "fix the system's `E0905` first",
+            "give the domains budgets that hold their objects, and the system less memory",
         ));
     };
     let cnode = machine.cnode_object();
