@@ -12,7 +12,10 @@
 //! cap type each of its owned slots holds). Each part's title is a node, so
 //! nothing is drawn over it. The DOT text depends only on the spec, in
 //! declaration order, so it is byte-for-byte reproducible; SVG and PNG are
-//! made by Graphviz's `dot`, run as a subprocess.
+//! made by Graphviz's `dot`, run as a subprocess. A spec that declares a
+//! `system` is drawn as the system instead ([`system`]).
+
+mod system;
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
@@ -40,7 +43,10 @@ object types are boxes (rounded: untyped memory; a folder: frames); an arrow dow
 from A to B says untyped A may be retyped into B; orange arrows and double borders mark
 device memory; a purple edge with a diamond goes from an object to the cap type one of its
 owned slots holds. Objects list their finalisers, cap types their rights and mapping;
-interfaces show who lends, grants and donates what. SVG and PNG need Graphviz's `dot` (Debian: apt-get install -y graphviz).
+interfaces show who lends, grants and donates what. A spec that declares a `system` is drawn
+as the system: its domains, who calls and who serves which interface on which object, and who
+pays whom (e.g. capc graph examples/systems/decompress.cap -o system.svg).
+SVG and PNG need Graphviz's `dot` (Debian: apt-get install -y graphviz).
 Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error (or no `dot` for SVG or PNG).";
 
 /// Arguments of `capc graph`.
@@ -138,7 +144,13 @@ pub fn run(args: &GraphArgs) -> ExitCode {
         Err(code) => return code,
     };
     let spec = compilation.spec.as_ref().expect("checked");
-    let dot = render(spec, &display_name(&args.file));
+    // A spec that declares a system is drawn as its systems; its kernel's
+    // picture is the kernel spec's own.
+    let dot = if spec.systems.is_empty() {
+        render(spec, &display_name(&args.file))
+    } else {
+        system::render(spec, &display_name(&args.file))
+    };
     let bytes = match format {
         Format::Dot => Ok(dot.into_bytes()),
         Format::Svg | Format::Png => graphviz(&dot, format),

@@ -3,20 +3,23 @@
 //! `capc_dsl::interp::script` and docs/simulate.md) and prints each
 //! operation's result, the cap tree and the accounting per principal.
 //!
-//! Exit codes as `capc check`: 0 ran, 1 the spec or the script has errors
-//! (diagnostics on stderr), 2 usage or I/O error. The spec's warnings are
-//! printed before the report, as `capc check` prints them.
+//! Exit codes as `capc check`: 0 ran and met every expectation, 1 the spec
+//! or the script has errors or an expectation was missed (diagnostics on
+//! stderr, `E0933` for a missed expectation), 2 usage or I/O error. The
+//! spec's warnings are printed before the report, as `capc check` prints
+//! them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::diagnostics::{self, DiagnosticArgs, JsonTo};
+use crate::diagnostics::{self, DiagnosticArgs, JsonTo, MessageFormat};
 
 /// `--help` examples of `capc simulate`.
 pub const SIMULATE_EXAMPLES: &str = "\
 Examples:
   capc simulate kernel-demo/spec/kernel.cap examples/sim/basics.capsim
   capc simulate kernel-demo/spec/decompress.cap examples/sim/decompress.capsim
+  capc simulate examples/systems/decompress.cap examples/sim/decompress-system.capsim
   capc simulate --message-format json spec.cap script.capsim 2> diagnostics.jsonl
 
 A script line is one operation, e.g.
@@ -26,10 +29,15 @@ A script line is one operation, e.g.
   mint root[8] -> root[12] rights(read) badge 7
   revoke ut0
   call Decompressor.decompress donate ut1 allocate Frame(12) x 3
+  expect OutOfBudget
+or, for a spec with a system, `system NAME` first (it boots the system), then
+  call Decompressor.decompress donate client.budget0 allocate Frame(12)
+  expect client holds write on dec_ep
 docs/simulate.md describes every statement. Diagnostics (the spec's warnings too) go to
 stderr, as human text or, with --message-format json, one JSON object per line.
-Exit status: 0 ran, 1 the spec or the script has errors (or, with --deny-warnings, the spec
-has warnings), 2 usage or I/O error.";
+Exit status: 0 ran and met every expectation, 1 the spec or the script has errors (or, with
+--deny-warnings, the spec has warnings) or an expectation was missed (E0933), 2 usage or I/O
+error.";
 
 #[derive(clap::Args)]
 pub struct SimulateArgs {
@@ -66,32 +74,93 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     let file = compilation
         .sources
         .add(args.script.to_string_lossy(), text.clone());
-    match capc_dsl::interp::script::simulate_checked(&spec, file, &text) {
-        Ok((report, 0)) => {
-            print!("{report}");
-            ExitCode::SUCCESS
+    let (report, found) = match capc_dsl::interp::script::simulate_report(&spec, file, &text) {
+        // The report, and any expectation it missed (`E0933`).
+        Ok(mut report) => {
+            let missed = std::mem::take(&mut report.missed);
+            (Some(report), missed)
         }
-        Ok((report, missed)) => {
-            print!("{report}");
-            eprintln!(
-                "error: {missed} expectation(s) of `{}` missed (`MISSED` in the report)",
-                args.script.display()
-            );
-            ExitCode::from(1)
-        }
-        Err(found) => {
-            // JSON to stderr too: stdout is the report's.
-            let printed = diagnostics::print(
-                &compilation.sources,
-                &found,
-                &args.diagnostics,
-                JsonTo::Stderr,
-            );
-            if let Err(e) = printed {
-                eprintln!("error: cannot write diagnostics: {e}");
-                return ExitCode::from(2);
-            }
-            ExitCode::from(1)
-        }
+        // Mistakes in the script: nothing ran.
+        Err(found) => (None, found),
+    };
+    match (&report, args.diagnostics.message_format) {
+        (Some(report), MessageFormat::Human) => print!("{}", report.text),
+        (Some(report), MessageFormat::Json) => println!("{}", report_json(report)),
+        (None, _) => {}
     }
+    // JSON to stderr too: stdout is the report's.
+    let printed = diagnostics::print(
+        &compilation.sources,
+        &found,
+        &args.diagnostics,
+        JsonTo::Stderr,
+    );
+    if let Err(e) = printed {
+        eprintln!("error: cannot write diagnostics: {e}");
+        return ExitCode::from(2);
+    }
+    if found.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The report as one JSON document (`--message-format json`): each step
+/// shown with its result and expectation, the expectations met, the
+/// sessions' lines, the cap tree and the accounting, sizes in bytes.
+fn report_json(report: &capc_dsl::interp::script::Report) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = report
+        .steps
+        .iter()
+        .map(|step| {
+            serde_json::json!({
+                "line": step.line,
+                "statement": step.statement,
+                "result": step.result,
+                "because": step.because,
+                "expected": step.expected.as_ref().map(|(want, _)| want),
+                "met": step.expected.as_ref().map(|(_, met)| met),
+            })
+        })
+        .collect();
+    let tree: Vec<serde_json::Value> = report
+        .tree
+        .iter()
+        .map(|(depth, cap)| serde_json::json!({ "depth": depth, "cap": cap }))
+        .collect();
+    let principals: Vec<serde_json::Value> = report
+        .principals
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name,
+                "given": p.given,
+                "in_use": p.in_use,
+                "free": p.given.saturating_sub(p.in_use),
+                "untypeds": p.untypeds,
+            })
+        })
+        .collect();
+    let calls: Vec<serde_json::Value> = report
+        .calls
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "method": c.method,
+                "paid_by": if c.paid_by.is_empty() { None } else { Some(&c.paid_by) },
+                "donated": c.donated,
+                "used": c.used,
+                "result": c.result,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "steps": steps,
+        "expectations": { "met": report.expectations.0, "checked": report.expectations.1 },
+        "sessions": report.sessions,
+        "cap_tree": tree,
+        "principals": principals,
+        "calls": calls,
+    })
 }

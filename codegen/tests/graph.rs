@@ -598,3 +598,105 @@ fn the_interface_shows_what_a_session_pays() {
         assert!(dot.contains(wanted), "no `{wanted}` in\n{dot}");
     }
 }
+
+/// A spec with a `system` is drawn as the system: a table per domain with
+/// a row per slot, the shared endpoint between its clients and its server
+/// (`calls` from each client's slot, `serves` to the server's), and a
+/// thick edge from each client to the server it pays.
+#[test]
+fn a_system_shows_domains_channels_and_who_pays_whom() {
+    let spec = "examples/systems/decompress.cap";
+    let out = capc(&workspace(), &["graph", spec]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let dot = text(&out.stdout);
+    assert_eq!(text(&capc(&workspace(), &["graph", spec]).stdout), dot);
+    for client in ["client", "bomber1", "bomber2"] {
+        assert!(
+            dot.contains(&format!(
+                "\"decompress_demo domain {client}\":\"slot dec\":e -> \"decompress_demo object dec_ep\" [color=\"#2b6cb0\", label=\"calls Decompressor\\n1 call in flight\"];"
+            )),
+            "{client}: {dot}"
+        );
+        assert!(
+            dot.contains(&format!(
+                "\"decompress_demo domain {client}\" -> \"decompress_demo domain decompressor\" [color=\"#2f855a\", penwidth=2.5, constraint=false, label=\"pays decompressor\\ndecompress: donates UntypedCap >= 1 MiB + 8 KiB per call\\nsets aside 2 MiB\"];"
+            )),
+            "{client}: {dot}"
+        );
+    }
+    assert!(dot.contains(
+        "\"decompress_demo object dec_ep\" -> \"decompress_demo domain decompressor\":\"slot ep\":w [color=\"#2b6cb0\", label=\"serves Decompressor\"];"
+    ), "{dot}");
+    assert_eq!(dot.matches("pays decompressor").count(), 3, "{dot}");
+    // The server pays nobody, and its budget holds its own objects only.
+    assert!(
+        !dot.contains("pays client") && !dot.contains("pays bomber"),
+        "{dot}"
+    );
+    assert!(dot.contains("pays for its own objects only"), "{dot}");
+    insta::with_settings!({
+        snapshot_path => workspace().join("snapshots/graph"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("system-decompress", dot);
+    });
+}
+
+#[test]
+fn the_system_picture_in_docs_is_up_to_date() {
+    let out = capc(&workspace(), &["graph", "examples/systems/decompress.cap"]);
+    let committed = std::fs::read_to_string(workspace().join("docs/system-graph.dot"))
+        .expect("docs/system-graph.dot is committed");
+    assert!(
+        text(&out.stdout) == committed,
+        "docs/system-graph.dot is stale: run `capc graph examples/systems/decompress.cap -o docs/system-graph.dot` \
+         and `-o docs/system-graph.svg`"
+    );
+    let readme = std::fs::read_to_string(workspace().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains("](docs/system-graph.svg)"),
+        "README.md shows the system's picture"
+    );
+}
+
+/// The system's picture as `dot` draws it: the clients left of the
+/// endpoint they call through, the server right of it.
+#[test]
+fn the_system_picture_puts_clients_left_and_the_server_right() {
+    if !has_dot() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Graphviz's `dot` is missing in CI: `cargo xtask test` installs it"
+        );
+        eprintln!(
+            "the_system_picture_puts_clients_left_and_the_server_right: no `dot`, not checked"
+        );
+        return;
+    }
+    let out = capc(
+        &workspace(),
+        &[
+            "graph",
+            "examples/systems/decompress.cap",
+            "--format",
+            "svg",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (groups, _) = svg_groups(&text(&out.stdout));
+    let node = |title: &str| {
+        let g = groups
+            .iter()
+            .find(|g| g.class == "node" && g.title == title)
+            .unwrap_or_else(|| panic!("no node `{title}`"));
+        bbox(&g.points)
+    };
+    let endpoint = node("decompress_demo object dec_ep");
+    let server = node("decompress_demo domain decompressor");
+    assert!(endpoint.2 < server.0, "{endpoint:?} {server:?}");
+    for client in ["client", "bomber1", "bomber2"] {
+        let c = node(&format!("decompress_demo domain {client}"));
+        assert!(c.2 < endpoint.0, "{client}: {c:?} {endpoint:?}");
+    }
+}

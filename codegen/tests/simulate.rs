@@ -207,7 +207,132 @@ fn expectations_are_checked() {
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("MISSED: expected DeleteFirst"), "{stdout}");
     assert!(stdout.contains("expectations: 1 of 2 met"), "{stdout}");
-    assert!(stderr.contains("1 expectation(s)"), "{stderr}");
+    assert!(
+        stderr.contains("error[E0933]: expected DeleteFirst, but the step gave ok"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("error[").count(), 1, "{stderr}");
+}
+
+/// The decompression demo booted from its system description: the
+/// domains get their budgets, objects and slots, every `expect` of the
+/// script holds (the clients pay for their calls, the server pays for
+/// nothing), and the report names slots by domain.
+#[test]
+fn decompress_system_boots_and_the_clients_pay() {
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "examples/systems/decompress.cap",
+        "examples/sim/decompress-system.capsim",
+    ]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert!(!stdout.contains("MISSED"), "{stdout}");
+    let met = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("expectations: "))
+        .expect("an expectations line");
+    let (met, of) = met
+        .strip_suffix(" met")
+        .and_then(|m| m.split_once(" of "))
+        .expect("N of M met");
+    assert_eq!(met, of, "{stdout}");
+    assert!(met.parse::<u32>().expect("a count") >= 20, "{stdout}");
+    assert!(
+        stdout.contains("  decompressor: given 16 KiB in 1 Untyped, in use 10 KiB, free 6 KiB\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("client.dec  EndpointCap Endpoint at "),
+        "{stdout}"
+    );
+    snapshot("decompress-system", &stdout);
+
+    // The same run as JSON: every step, its result, and the accounting in
+    // bytes.
+    let (code, json, stderr) = capc(&[
+        "simulate",
+        "--message-format",
+        "json",
+        "examples/systems/decompress.cap",
+        "examples/sim/decompress-system.capsim",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("one JSON document");
+    assert_eq!(report["steps"][0]["statement"], "system decompress_demo");
+    assert_eq!(
+        report["steps"][0]["result"],
+        "ok: 4 domain(s), 8 Untyped, 12 object(s)"
+    );
+    let server = report["principals"]
+        .as_array()
+        .expect("principals")
+        .iter()
+        .find(|p| p["name"] == "decompressor")
+        .expect("the server");
+    assert_eq!(
+        (&server["given"], &server["in_use"]),
+        (&(16 * 1024).into(), &(10 * 1024).into())
+    );
+    assert!(
+        report["calls"]
+            .as_array()
+            .expect("calls")
+            .iter()
+            .all(|c| c["paid_by"] != "decompressor"),
+        "{report}"
+    );
+}
+
+/// A missed `expect` is an `E0933` diagnostic, as JSON with
+/// `--message-format json`, with the expectation's line; the report
+/// still goes to stdout, as JSON, each expectation marked met or not.
+#[test]
+fn missed_expectations_are_json_diagnostics() {
+    let (code, stdout, stderr) = capc(&[
+        "simulate",
+        "--message-format",
+        "json",
+        "examples/systems/decompress.cap",
+        "dsl/tests/ui/fail/E0933-script-expectation-missed.capsim",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        report["expectations"],
+        serde_json::json!({"met": 0, "checked": 4})
+    );
+    let expected: Vec<(u64, bool)> = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| !s["expected"].is_null())
+        .map(|s| (s["line"].as_u64().unwrap(), s["met"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(expected, [(3, false), (5, false), (6, false), (7, false)]);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let at: Vec<(String, u64)> = lines
+        .iter()
+        .map(|v| {
+            assert_eq!(v["severity"], "error", "{v}");
+            (
+                v["code"].as_str().expect("code").to_string(),
+                v["line"].as_u64().expect("line"),
+            )
+        })
+        .collect();
+    let e = |line| ("E0933".to_string(), line);
+    assert_eq!(at, [e(3), e(5), e(6), e(7)]);
+    assert!(
+        lines[1]["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("expect `OutOfBudget { needed: 1058816 }`")),
+        "{}",
+        lines[1]
+    );
 }
 
 /// A script that runs on `dsl/tests/ui/base.cap` and the specs that use it.
@@ -241,8 +366,8 @@ fn warnings_of_a_clean_spec_are_shown() {
 }
 
 /// `--message-format json` as `capc check` has it: one object per line,
-/// on stderr (stdout is the report), for the spec's diagnostics and the
-/// script's.
+/// on stderr, for the spec's diagnostics and the script's; stdout is the
+/// report as one JSON document.
 #[test]
 fn json_diagnostics_go_to_stderr() {
     let s = Scratch::new("simulate", "json");
@@ -252,7 +377,11 @@ fn json_diagnostics_go_to_stderr() {
     let (code, stdout, stderr) =
         capc(&["simulate", "--message-format", "json", WARNING_SPEC, script]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stdout.contains("\ncap tree\n"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(
+        report["cap_tree"][0]["cap"],
+        "root[0]  UntypedCap Untyped(12) at 0x10000 (4 KiB) watermark 32 B [owner alice]"
+    );
     let warning: serde_json::Value = serde_json::from_str(stderr.trim()).expect("one JSON line");
     assert_eq!(warning["code"], "W0003");
     assert_eq!(warning["severity"], "warning");

@@ -176,6 +176,10 @@ catalogue! {
     ScriptNumber = "E0803", Error, "simulation script: number out of range";
     ScriptDuplicate = "E0804", Error, "simulation script: defined twice";
     ScriptInvalid = "E0805", Error, "simulation script: statement not valid here";
+    UntypedMisaligned = "E0930", Error, "simulation script: boot Untyped not aligned to its size";
+    UntypedOverlap = "E0931", Error, "simulation script: boot Untypeds overlap";
+    SystemNotBootable = "E0932", Error, "simulation script: system cannot be booted in the interpreter";
+    ExpectationMissed = "E0933", Error, "simulation script: expectation not met";
 
     UnusedType = "W0001", Warning, "unused type";
     UnusedRight = "W0002", Warning, "unused right";

@@ -12,6 +12,7 @@
 
 pub mod ast;
 pub mod authority;
+pub mod bootplan;
 pub mod check;
 pub mod config;
 pub mod diag;

@@ -150,3 +150,89 @@ fn hardware_is_given_once() {
         "interrupt 3 is given to `a` twice"
     );
 }
+
+/// The boot plan of the decompression demo: every Untyped naturally
+/// aligned and apart from the others, at or above 1 MiB; every object
+/// inside the Untyped it is made from, aligned to its size, apart from the
+/// others, and in its own domain's budget (shared objects in the shared
+/// Untyped); each client's 2 MiB Untyped left whole for its donation, as
+/// the checker's `E0909` placed it; objects in retype order.
+#[test]
+fn the_boot_plan_places_every_untyped_and_object_apart() {
+    use capc_dsl::bootplan::BootPlan;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let spec = compile(
+        &root.join("examples/systems/decompress.cap"),
+        &capc_dsl::FsLoader,
+    )
+    .expect("readable")
+    .spec
+    .expect("decompress.cap checks clean");
+    let system = &spec.systems[0];
+    let plan = BootPlan::of(&spec, system, 4).expect("a checked system has a plan");
+    let size = |bits: u32| 1u64 << bits;
+    // Each domain's budget, and the shared objects' Untyped.
+    let budgets: usize = system.domains.iter().map(|d| d.budget.len()).sum();
+    assert_eq!(plan.untypeds.len(), budgets + 1);
+    let mut regions: Vec<(u64, u64)> = Vec::new();
+    for u in &plan.untypeds {
+        assert_eq!(u.base % size(u.size_bits), 0, "{u:?}");
+        assert!(u.base >= 1 << 20, "{u:?}");
+        if let Some(d) = u.domain {
+            assert_eq!(
+                system.domains[d].budget[u.index],
+                size(u.size_bits),
+                "{u:?}"
+            );
+        }
+        regions.push((u.base, u.base + size(u.size_bits)));
+    }
+    for (i, a) in regions.iter().enumerate() {
+        for b in &regions[i + 1..] {
+            assert!(a.1 <= b.0 || b.1 <= a.0, "{a:?} overlaps {b:?}");
+        }
+    }
+    assert_eq!(plan.objects.len(), system.objects.len());
+    let mut placed: Vec<(u64, u64)> = Vec::new();
+    for p in &plan.objects {
+        let o = &system.objects[p.object];
+        let u = &plan.untypeds[p.untyped];
+        assert_eq!(u.domain, o.owner, "{} is paid by its owner", o.name);
+        let at = plan.address(p.object).expect("placed");
+        assert_eq!(at, u.base + p.offset);
+        assert_eq!(at % size(o.size_bits), 0, "{} aligned", o.name);
+        assert!(
+            p.offset + size(o.size_bits) <= size(u.size_bits),
+            "{} inside",
+            o.name
+        );
+        placed.push((at, at + size(o.size_bits)));
+    }
+    for (i, a) in placed.iter().enumerate() {
+        for b in &placed[i + 1..] {
+            assert!(a.1 <= b.0 || b.1 <= a.0, "{a:?} overlaps {b:?}");
+        }
+    }
+    assert!(
+        plan.objects
+            .windows(2)
+            .all(|w| (w[0].untyped, w[0].offset) < (w[1].untyped, w[1].offset)),
+        "retype order"
+    );
+    // The clients' donation Untypeds hold none of their objects.
+    for (d, domain) in system.domains.iter().enumerate() {
+        if domain.calls.is_empty() {
+            continue;
+        }
+        let reserve = plan
+            .untypeds
+            .iter()
+            .position(|u| u.domain == Some(d) && u.size_bits == 21)
+            .expect("a 2 MiB budget Untyped");
+        assert!(
+            plan.objects.iter().all(|p| p.untyped != reserve),
+            "{}'s 2 MiB is left for its donation",
+            domain.name
+        );
+    }
+}

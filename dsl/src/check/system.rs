@@ -9,38 +9,11 @@ use std::collections::BTreeMap;
 use super::{Ctx, TypeSym};
 use crate::ast::{self, Ident};
 use crate::authority::Authority;
+use crate::bootplan::{donation_bytes, pack};
 use crate::diag::{Code, Diagnostic};
 use crate::model::{self, CapId, ObjectId, Role};
 use crate::source::Span;
 use crate::units::sum as format_bytes;
-
-/// Bytes of the least Untyped that holds a donation (or quota) of `bytes`:
-/// the client sets each one aside as an Untyped of its own.
-fn donation_bytes(bytes: u64) -> u64 {
-    bytes.checked_next_power_of_two().unwrap_or(1 << 63)
-}
-
-/// Places power-of-two `items` (bytes, with a label each), largest first,
-/// into the Untypeds `bins` (bytes, powers of two), each item naturally
-/// aligned. Returns the first item that does not fit, with the bytes still
-/// free in all the bins when it was tried.
-fn pack<'l>(bins: &[u64], items: &[(u64, &'l str)]) -> Option<(u64, &'l str, u64)> {
-    let mut items: Vec<(u64, &str)> = items.to_vec();
-    items.sort_by_key(|i| std::cmp::Reverse(i.0));
-    let mut used: Vec<u64> = vec![0; bins.len()];
-    for (bytes, label) in items {
-        // Largest first: every earlier item is a multiple of this one, so
-        // the next free byte of each bin is aligned for it.
-        match (0..bins.len()).find(|&i| bins[i] - used[i] >= bytes) {
-            Some(i) => used[i] += bytes,
-            None => {
-                let free = bins.iter().zip(&used).map(|(b, u)| b - u).sum();
-                return Some((bytes, label, free));
-            }
-        }
-    }
-    None
-}
 
 impl Ctx<'_> {
     /// Checks every `system` item against the checked spec.

@@ -12,10 +12,13 @@
 //! revoke ut0
 //! ```
 //!
-//! docs/simulate.md describes every statement. Mistakes in a script are
-//! diagnostics with codes E0800..E0805, a span and a hint, rendered like a
-//! spec's; a refused operation is not a mistake but a result, printed with
-//! the kernel's error.
+//! A script may instead start by booting one of the spec's systems
+//! (`system NAME`, module `system`), and assert with `expect` statements
+//! (module `expect`). docs/simulate.md describes every statement. Mistakes in a
+//! script are diagnostics with codes E0800..E0805 and E0930..E0932, a span
+//! and a hint, rendered like a spec's; a refused operation is not a
+//! mistake but a result, printed with the kernel's error; an expectation
+//! the run misses is E0933.
 
 use crate::units::sum as bytes;
 use std::collections::BTreeMap;
@@ -27,7 +30,9 @@ use crate::diag::{Code, Diagnostic, closest};
 use crate::model::{CapId, ObjectId, Role, Spec};
 use crate::source::{FileId, Span};
 
+mod expect;
 mod sessions;
+mod system;
 
 /// Runs the script `text` (file `file` of the caller's source map) against
 /// `spec`. Returns the report, or every mistake found; nothing runs when
@@ -36,31 +41,133 @@ pub fn simulate(spec: &Spec, file: FileId, text: &str) -> Result<String, Vec<Dia
     simulate_checked(spec, file, text).map(|(report, _)| report)
 }
 
-/// [`simulate`], and how many of the script's expectations were missed: a
-/// statement may end in `=> OUTCOME`: `ok` for any success, the error as
-/// the report prints it (`=> NotEnoughMemory { left: 4080 }`), or the whole
-/// result as printed (`=> ok: 1 cap(s) deleted`); each missed one is marked
-/// `MISSED` in the report.
+/// [`simulate`], and the script's expectations that were missed, each an
+/// `E0933` diagnostic: a statement may end in `=> OUTCOME` (`ok` for any
+/// success, the error as the report prints it, `=> NotEnoughMemory { left:
+/// 4080 }`, or its bare name, `=> NotEnoughMemory`, or the whole result as
+/// printed, `=> ok: 1 cap(s) deleted`), and an `expect` statement asserts
+/// the previous step's outcome or the state (docs/simulate.md, "Expectations"). Each missed one
+/// is also marked `MISSED` in the report.
 pub fn simulate_checked(
     spec: &Spec,
     file: FileId,
     text: &str,
-) -> Result<(String, usize), Vec<Diagnostic>> {
+) -> Result<(String, Vec<Diagnostic>), Vec<Diagnostic>> {
+    simulate_report(spec, file, text).map(|r| (r.text, r.missed))
+}
+
+/// What a run reports, as text ([`Report::text`], what `capc simulate`
+/// prints) and as data (what `--message-format json` prints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The report as text.
+    pub text: String,
+    /// Each statement shown, in order.
+    pub steps: Vec<StepReport>,
+    /// Expectations met and checked.
+    pub expectations: (usize, usize),
+    /// The `sessions` section's lines (none without sessions).
+    pub sessions: Vec<String>,
+    /// The cap tree: each cap with its depth (1 for a root).
+    pub tree: Vec<(usize, String)>,
+    /// Each principal's memory, by name.
+    pub principals: Vec<PrincipalMemory>,
+    /// Every call made, in order.
+    pub calls: Vec<CallReport>,
+    /// Each missed expectation, an `E0933`.
+    pub missed: Vec<Diagnostic>,
+}
+
+/// One statement of a run as the report shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepReport {
+    /// Its line in the script.
+    pub line: usize,
+    /// Its text, without a comment.
+    pub statement: String,
+    /// The step's result as printed (`ok`, `ok: ...`, `error: ...`), or
+    /// what an `expect` statement found.
+    pub result: String,
+    /// Which cause of its error applied, if it has several.
+    pub because: Option<String>,
+    /// What the line expects (`=> OUTCOME` or the `expect` statement),
+    /// and whether it was met.
+    pub expected: Option<(String, bool)>,
+}
+
+/// A principal's memory, as the accounting counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrincipalMemory {
+    /// Its name.
+    pub name: String,
+    /// Bytes given at boot.
+    pub given: u64,
+    /// Bytes of them in use.
+    pub in_use: u64,
+    /// How many Untypeds it was given.
+    pub untypeds: u64,
+}
+
+/// A call as the accounting shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallReport {
+    /// `Iface.method`.
+    pub method: String,
+    /// The paying principal (empty: nobody).
+    pub paid_by: String,
+    /// Bytes donated.
+    pub donated: u64,
+    /// Bytes used.
+    pub used: u64,
+    /// `ok` or the error.
+    pub result: String,
+}
+
+/// [`simulate_checked`], with the report as data too.
+pub fn simulate_report(spec: &Spec, file: FileId, text: &str) -> Result<Report, Vec<Diagnostic>> {
     let mut parser = Parser {
         spec,
         diags: Vec::new(),
         names: BTreeMap::new(),
         root: None,
         sessions: sessions::Names::default(),
+        regions: Vec::new(),
+        booted: system::Booted::default(),
     };
     let mut stmts = Vec::new();
     for (line_no, (start, full_line)) in lines(text).enumerate() {
         // `=> OUTCOME` before any comment: what the statement must give.
         let code = full_line.split('#').next().unwrap_or("");
         let (line, expect) = match code.find("=>") {
-            Some(at) => (&full_line[..at], Some(code[at + 2..].trim().to_string())),
+            Some(at) => {
+                let want = code[at + 2..].trim();
+                let span = Span::new(file, start + at..start + code.trim_end().len());
+                if let Err(d) = expect::check_outcome(want, span) {
+                    parser.diags.push(*d);
+                    continue;
+                }
+                (&full_line[..at], Some((want.to_string(), span)))
+            }
             None => (full_line, None),
         };
+        // `expect OUTCOME`: the outcome is text, as after `=>`.
+        if let Some(want) = outcome_expectation(code) {
+            let at = code.len() - code.trim_start().len();
+            let span = Span::new(file, start + at..start + code.trim_end().len());
+            let want_at = code.len() - want.len();
+            let want_span = Span::new(file, start + want_at..start + code.trim_end().len());
+            match expect::check_outcome(want.trim_end(), want_span) {
+                Ok(()) => stmts.push((
+                    line_no + 1,
+                    code.trim().to_string(),
+                    span,
+                    Stmt::ExpectOutcome(want.trim_end().to_string()),
+                    None,
+                )),
+                Err(d) => parser.diags.push(*d),
+            }
+            continue;
+        }
         let tokens = match lex(line, start, file) {
             Ok(t) => t,
             Err(d) => {
@@ -86,6 +193,22 @@ pub fn simulate_checked(
             Err(d) => parser.diags.push(*d),
         }
     }
+    // `expect OUTCOME` checks the step before it: there must be one.
+    let before_any_step = stmts
+        .iter()
+        .take_while(|s| matches!(s.3, Stmt::Expect(_) | Stmt::ExpectOutcome(_)))
+        .find(|s| matches!(s.3, Stmt::ExpectOutcome(_)));
+    if let Some(first) = before_any_step {
+        parser.diags.push(
+            Diagnostic::new(
+                Code::ScriptInvalid,
+                first.2,
+                "an outcome is expected before any step",
+            )
+            .label("no step before it")
+            .help("write `expect OUTCOME` after the step whose outcome it checks"),
+        );
+    }
     if parser.root.is_none() && parser.diags.is_empty() {
         let span = Span::new(file, 0..text.len().min(1));
         parser.diags.push(
@@ -95,13 +218,29 @@ pub fn simulate_checked(
                 "the script declares no root CNode",
             )
             .label("the script starts here")
-            .help("begin the script with `cnode root radix 6` (64 slots)"),
+            .help("begin the script with `cnode root radix 6` (64 slots), or boot a system: `system NAME`"),
         );
     }
     if !parser.diags.is_empty() {
         return Err(parser.diags);
     }
-    Ok(run(spec, parser.root.unwrap_or(0), &stmts))
+    Ok(run(spec, parser.root.unwrap_or(0), &stmts, &parser.booted))
+}
+
+/// The outcome of an `expect OUTCOME` line (`ok`, `ok: ...` or an error,
+/// which starts with a capital), with the rest of the line; `None` for
+/// any other line.
+fn outcome_expectation(code: &str) -> Option<&str> {
+    let rest = code.trim_start().strip_prefix("expect")?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let want = rest.trim_start();
+    let outcome = want.starts_with(|c: char| c.is_ascii_uppercase())
+        || want == "ok"
+        || want.starts_with("ok:")
+        || want.starts_with("ok ");
+    outcome.then_some(want)
 }
 
 /// Lines with the byte offset where each starts.
@@ -127,7 +266,7 @@ struct Token {
     span: Span,
 }
 
-const PUNCT: &[&str] = &["->", "..", "=", "[", "]", "(", ")", ",", "."];
+const PUNCT: &[&str] = &["->", "..", "=", "[", "]", "(", ")", ",", ".", "+"];
 
 fn lex(line: &str, start: usize, file: FileId) -> Result<Vec<Token>, Box<Diagnostic>> {
     let mut tokens = Vec::new();
@@ -192,6 +331,15 @@ impl Cursor<'_> {
 
     fn span(&self) -> Span {
         self.peek().map_or(self.end, |t| t.span)
+    }
+
+    /// The span of the token before the cursor (the end of the line's
+    /// start when there is none).
+    fn span_before(&self) -> Span {
+        self.at
+            .checked_sub(1)
+            .and_then(|i| self.tokens.get(i))
+            .map_or(self.end, |t| t.span)
     }
 
     fn found(&self) -> String {
@@ -265,6 +413,18 @@ impl Cursor<'_> {
             }
             _ => Err(self.error(what, example)),
         }
+    }
+
+    /// A name, or names joined by `.` (`client.dec`), as one name.
+    fn name(&mut self, what: &str, example: &str) -> PResult<(String, Span)> {
+        let (mut name, mut span) = self.ident(what, example)?;
+        while self.is(".") {
+            self.at += 1;
+            let (part, part_span) = self.ident(what, example)?;
+            name = format!("{name}.{part}");
+            span = span.to(part_span);
+        }
+        Ok((name, span))
     }
 
     fn number(&mut self, what: &str, example: &str) -> PResult<(u64, Span)> {
@@ -390,6 +550,12 @@ enum Stmt {
         donated: Donated,
         allocations: Vec<(ObjectId, u64)>,
     },
+    /// `system NAME`: boots a system of the spec.
+    System(Box<system::Boot>),
+    /// `expect OUTCOME`: the previous step's outcome.
+    ExpectOutcome(String),
+    /// `expect ...`: an assertion about the state.
+    Expect(expect::Expectation),
 }
 
 struct Parser<'s> {
@@ -401,10 +567,26 @@ struct Parser<'s> {
     root: Option<u32>,
     /// Sessions and handles the script names.
     sessions: sessions::Names,
+    /// The memory given at boot so far: region `(base, bytes)`, its
+    /// principal and where it was given, so no two boot Untypeds overlap.
+    regions: Vec<BootRegion>,
+    /// What a booted system lets the script name.
+    booted: system::Booted,
+}
+
+/// Memory a script gives at boot: a region, its principal, where.
+#[derive(Clone, Debug)]
+struct BootRegion {
+    base: u64,
+    bytes: u64,
+    owner: String,
+    span: Span,
 }
 
 const STATEMENTS: &[&str] = &[
     "cnode",
+    "system",
+    "expect",
     "untyped",
     "cap",
     "let",
@@ -431,7 +613,7 @@ const STATEMENTS: &[&str] = &[
 impl Parser<'_> {
     fn statement(&mut self, c: &mut Cursor<'_>) -> PResult<Option<Stmt>> {
         let (word, span) = c.ident("a statement", "retype ut0 Endpoint into root[8]")?;
-        if word != "cnode" && self.root.is_none() {
+        if word != "cnode" && word != "system" && self.root.is_none() {
             return Err(Box::new(
                 Diagnostic::new(
                     Code::ScriptInvalid,
@@ -439,7 +621,7 @@ impl Parser<'_> {
                     "the root CNode must be declared first",
                 )
                 .label("before `cnode root`")
-                .help("begin the script with `cnode root radix 6` (64 slots)"),
+                .help("begin the script with `cnode root radix 6` (64 slots), or boot a system: `system NAME`"),
             ));
         }
         let stmt = match word.as_str() {
@@ -492,6 +674,8 @@ impl Parser<'_> {
                 self.bind(name, name_span, slot.path)?;
                 return Ok(None);
             }
+            "system" => self.system_statement(c, span)?,
+            "expect" => Stmt::Expect(self.expectation(c)?),
             "untyped" => self.untyped(c)?,
             "cap" => self.cap(c)?,
             "retype" => self.retype(c)?,
@@ -688,6 +872,45 @@ impl Parser<'_> {
         Ok(Some(stmt))
     }
 
+    /// Records memory given at boot: `E0931` if it overlaps memory given
+    /// before, to the same principal or another.
+    fn give(&mut self, region: BootRegion) -> PResult<()> {
+        let end = region.base.saturating_add(region.bytes);
+        if let Some(other) = self
+            .regions
+            .iter()
+            .find(|r| r.base < end && region.base < r.base.saturating_add(r.bytes))
+        {
+            let whose = if other.owner == region.owner {
+                format!("given to `{}` twice", region.owner)
+            } else {
+                format!("given to both `{}` and `{}`", other.owner, region.owner)
+            };
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::UntypedOverlap,
+                    region.span,
+                    format!(
+                        "{:#x}..{:#x} overlaps {:#x}..{:#x}: memory {whose}",
+                        region.base,
+                        end,
+                        other.base,
+                        other.base.saturating_add(other.bytes)
+                    ),
+                )
+                .label("overlaps memory given before")
+                .with_secondary(other.span, "given here first")
+                .note("each byte of memory is given at boot once: an object made from one Untyped would lie in the other's memory")
+                .help(format!(
+                    "give this Untyped memory from {:#x} on, after the other's end",
+                    other.base.saturating_add(other.bytes)
+                )),
+            ));
+        }
+        self.regions.push(region);
+        Ok(())
+    }
+
     fn bind(&mut self, name: String, span: Span, path: Vec<u64>) -> PResult<()> {
         if let Some((_, first)) = self.names.get(&name) {
             return Err(Box::new(
@@ -707,7 +930,7 @@ impl Parser<'_> {
 
     /// `name[i][j]`, the name being `root` or a `let`/`untyped`/`cap` name.
     fn path(&mut self, c: &mut Cursor<'_>, example: &str) -> PResult<PathExpr> {
-        let (name, span) = c.ident("a slot such as `root[3]`", example)?;
+        let (name, span) = c.name("a slot such as `root[3]`", example)?;
         let Some((base, _)) = self.names.get(&name) else {
             return Err(self.unknown_slot(&name, span));
         };
@@ -891,6 +1114,33 @@ impl Parser<'_> {
                 .help("use a size the untyped object allows and a base aligned to it"),
             ));
         }
+        let (base, size) = machine.region(&cap).expect("memory has a region");
+        if base % size != 0 {
+            let down = base - base % size;
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::UntypedMisaligned,
+                    base_span,
+                    format!(
+                        "base {base:#x} is not aligned to the Untyped's {}",
+                        bytes(size)
+                    ),
+                )
+                .label(format!("not a multiple of {size:#x}"))
+                .note("an Untyped of 2^bits bytes starts at a multiple of 2^bits, as seL4's boot Untypeds do")
+                .help(format!(
+                    "use base {down:#x} or {:#x}, or fewer bits",
+                    down.saturating_add(size)
+                )),
+            ));
+        }
+        let span = name_span.to(c.span_before());
+        self.give(BootRegion {
+            base,
+            bytes: size,
+            owner: owner.clone(),
+            span,
+        })?;
         self.bind(name, name_span, slot.path.clone())?;
         Ok(Stmt::Boot { slot, cap, owner })
     }
@@ -978,7 +1228,7 @@ impl Parser<'_> {
         };
         c.expect("into", example)?;
         // The destination: a CNode path and a window in its last brackets.
-        let (name, span) = c.ident("a slot window such as `root[8..12]`", example)?;
+        let (name, span) = c.name("a slot window such as `root[8..12]`", example)?;
         let Some((base, _)) = self.names.get(&name).cloned() else {
             return Err(self.unknown_slot(&name, span));
         };
@@ -1159,14 +1409,61 @@ impl Parser<'_> {
 
 /// A parsed statement: its line, its text, where it is, the statement and
 /// the outcome it must give, if the script says.
-type Parsed = (usize, String, Span, Stmt, Option<String>);
+type Parsed = (usize, String, Span, Stmt, Option<(String, Span)>);
 
-fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
+fn run(spec: &Spec, radix: u32, stmts: &[Parsed], booted: &system::Booted) -> Report {
+    let mut steps: Vec<StepReport> = Vec::new();
     let mut m = Machine::new(spec, radix);
     let mut sessions = sessions::Runner::new(spec);
     let mut out = String::new();
-    let (mut expected, mut missed) = (0, 0);
-    for (line, text, _, stmt, expect) in stmts {
+    let mut expected = 0;
+    let mut missed: Vec<Diagnostic> = Vec::new();
+    // The last step's outcome (`ok` or the error), its whole result as
+    // printed, its line and span: what `expect OUTCOME` checks.
+    let mut last: Option<(String, String, usize, Span)> = None;
+    for (line, text, span, stmt, expect) in stmts {
+        // Expectations are checked, not run.
+        let checked = match stmt {
+            Stmt::ExpectOutcome(want) => {
+                let (got, shown, step_line, step_span) =
+                    last.clone().expect("the parser puts a step first");
+                let found = format!("the step on line {step_line} gave {shown}");
+                Some(if expect::outcome_matches(want, &got, &shown) {
+                    Ok(found)
+                } else {
+                    let help = format!("if the step is right, expect `{got}`");
+                    Err((want.clone(), found, Some((step_line, step_span)), help))
+                })
+            }
+            Stmt::Expect(e) => Some(expect::check(&m, e).map_err(|(found, help)| {
+                let want = text.trim_start_matches("expect").trim().to_string();
+                (want, found, None, help)
+            })),
+            _ => None,
+        };
+        if let Some(result) = checked {
+            expected += 1;
+            let want = text.trim_start_matches("expect").trim().to_string();
+            let (result, met) = match result {
+                Ok(found) => {
+                    writeln!(out, "{line:>4}  {text}\n      met").expect("a String");
+                    (found, true)
+                }
+                Err((want, found, step, help)) => {
+                    writeln!(out, "{line:>4}  {text}\n      MISSED: {found}").expect("a String");
+                    missed.push(expect::missed(*span, &want, &found, step, help));
+                    (found, false)
+                }
+            };
+            steps.push(StepReport {
+                line: *line,
+                statement: text.clone(),
+                result,
+                because: None,
+                expected: Some((want, met)),
+            });
+            continue;
+        }
         // Why an operation was refused, when its error has several causes.
         let mut why: Option<Why> = None;
         let mut session_why: Option<String> = None;
@@ -1300,6 +1597,11 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
                 session_why = because;
                 result
             }
+            Stmt::System(boot) => system::boot(&mut m, boot).map_err(|(e, what)| {
+                session_why = Some(format!("the boot plan could not {what}"));
+                e
+            }),
+            Stmt::ExpectOutcome(_) | Stmt::Expect(_) => unreachable!("checked above"),
         };
         let because = match (&result, why) {
             (Err(_), Some(why)) => Some(explain(spec, stmt, why)),
@@ -1318,35 +1620,88 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed]) -> (String, usize) {
         let quiet = matches!(stmt, Stmt::Boot { .. }) && got == "ok" && expect.is_none();
         if !quiet {
             writeln!(out, "{line:>4}  {text}\n      {shown}").expect("a String");
-            if let Some(because) = because {
+            if let Some(because) = &because {
                 writeln!(out, "      because {because}").expect("a String");
             }
+            let expected = expect
+                .as_ref()
+                .map(|(want, _)| (want.clone(), expect::outcome_matches(want, &got, &shown)));
+            steps.push(StepReport {
+                line: *line,
+                statement: text.clone(),
+                result: shown.clone(),
+                because,
+                expected,
+            });
         }
         sessions.reap(&m, revoked, &mut out);
-        // `ok` for any success, the error as printed, or the whole result
-        // as printed (`ok: 1 cap(s) deleted`).
-        if let Some(want) = expect {
+        // `ok` for any success, the error as printed (or its bare name),
+        // or the whole result as printed (`ok: 1 cap(s) deleted`).
+        if let Some((want, want_span)) = expect {
             expected += 1;
-            if *want != got && *want != shown {
-                missed += 1;
+            if !expect::outcome_matches(want, &got, &shown) {
                 writeln!(out, "      MISSED: expected {want}").expect("a String");
+                missed.push(expect::missed(
+                    *want_span,
+                    want,
+                    &format!("the step gave {shown}"),
+                    Some((*line, *span)),
+                    format!("if the step is right, expect `=> {got}`"),
+                ));
             }
         }
+        last = Some((got, shown, *line, *span));
     }
     if expected > 0 {
         writeln!(
             out,
             "\nexpectations: {} of {expected} met",
-            expected - missed
+            expected - missed.len()
         )
         .expect("a String");
     }
-    sessions.report(spec, &mut out);
+    let mut session_text = String::new();
+    sessions.report(spec, &mut session_text);
+    out.push_str(&session_text);
     out.push_str("\ncap tree\n");
-    tree(&m, &mut out);
+    let names = system::slot_names(&m, booted);
+    let tree = tree(&m, &names);
+    if tree.is_empty() {
+        out.push_str("  (empty)\n");
+    }
+    for (depth, cap) in &tree {
+        writeln!(out, "{}{cap}", "  ".repeat(*depth)).expect("a String");
+    }
     out.push_str("\naccounting\n");
     accounting(&m, &mut out);
-    (out, missed)
+    let calls = m
+        .calls()
+        .iter()
+        .map(|call| CallReport {
+            method: call.method.clone(),
+            paid_by: call.principal.clone(),
+            donated: call.donated,
+            used: call.used,
+            result: match call.result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => error_text(&e),
+            },
+        })
+        .collect();
+    Report {
+        text: out,
+        steps,
+        expectations: (expected - missed.len(), expected),
+        sessions: session_text
+            .lines()
+            .skip_while(|l| l.is_empty() || *l == "sessions")
+            .map(str::to_string)
+            .collect(),
+        tree,
+        principals: principals(&m),
+        calls,
+        missed,
+    }
 }
 
 /// Runs `configure`: the named slots of the target's object, in its
@@ -1545,13 +1900,13 @@ fn slot_text(m: &Machine<'_>, slot: Slot) -> String {
     }
 }
 
-fn describe(m: &Machine<'_>, id: NodeId) -> String {
+fn describe(m: &Machine<'_>, names: &BTreeMap<Slot, String>, id: NodeId) -> String {
     let spec = m.spec();
     let node = m.node(id).expect("live");
     let cap = &node.cap;
     let t = &spec.caps[cap.cap_type.index()];
     let holder = match node.holder {
-        Holder::Slot(s) => slot_text(m, s),
+        Holder::Slot(s) => names.get(&s).cloned().unwrap_or_else(|| slot_text(m, s)),
         Holder::Server(n) => format!("server (call #{})", n + 1),
     };
     let mut text = format!("{holder}  {}", t.name);
@@ -1591,19 +1946,19 @@ fn describe(m: &Machine<'_>, id: NodeId) -> String {
     text
 }
 
-fn tree(m: &Machine<'_>, out: &mut String) {
+/// The cap tree: each cap (or a server's objects) with its depth, roots
+/// at 1.
+fn tree(m: &Machine<'_>, names: &BTreeMap<Slot, String>) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
     let mut roots: Vec<(String, NodeId)> = m
         .nodes()
         .filter(|(_, n)| n.parent.is_none())
         .map(|(id, _)| (sort_key(m, id), id))
         .collect();
-    if roots.is_empty() {
-        out.push_str("  (empty)\n");
-    }
     roots.sort();
     let mut stack: Vec<(usize, NodeId)> = roots.into_iter().rev().map(|(_, id)| (1, id)).collect();
     while let Some((depth, id)) = stack.pop() {
-        writeln!(out, "{}{}", "  ".repeat(depth), describe(m, id)).expect("a String");
+        out.push((depth, describe(m, names, id)));
         let mut children: Vec<(String, NodeId)> = Vec::new();
         let mut served: BTreeMap<usize, Vec<(ObjectId, u64, u64)>> = BTreeMap::new();
         for c in m.children(id) {
@@ -1618,17 +1973,18 @@ fn tree(m: &Machine<'_>, out: &mut String) {
         }
         children.sort();
         for (call, objects) in served {
-            writeln!(
-                out,
-                "{}server (call #{}): {}",
-                "  ".repeat(depth + 1),
-                call + 1,
-                allocated(m.spec(), &objects)
-            )
-            .expect("a String");
+            out.push((
+                depth + 1,
+                format!(
+                    "server (call #{}): {}",
+                    call + 1,
+                    allocated(m.spec(), &objects)
+                ),
+            ));
         }
         stack.extend(children.into_iter().rev().map(|(_, c)| (depth + 1, c)));
     }
+    out
 }
 
 /// Children in slot order (root CNode first), servers' objects last.
@@ -1645,9 +2001,10 @@ fn sort_key(m: &Machine<'_>, id: NodeId) -> String {
     }
 }
 
-fn accounting(m: &Machine<'_>, out: &mut String) {
-    // By what each principal was given at boot, not by the boot caps: what
-    // was made from the memory stays charged after those caps go.
+/// Each principal's memory, by name: by what it was given at boot, not by
+/// the boot caps, so what was made from the memory stays charged after
+/// those caps go.
+fn principals(m: &Machine<'_>) -> Vec<PrincipalMemory> {
     let mut principals: BTreeMap<String, (u64, u64, u64)> = BTreeMap::new();
     for (&(base, size), owner) in m.grants() {
         let entry = principals.entry(owner.clone()).or_default();
@@ -1655,10 +2012,29 @@ fn accounting(m: &Machine<'_>, out: &mut String) {
         entry.1 += m.in_use_of(base, size);
         entry.2 += 1;
     }
+    principals
+        .into_iter()
+        .map(|(name, (given, in_use, untypeds))| PrincipalMemory {
+            name,
+            given,
+            in_use,
+            untypeds,
+        })
+        .collect()
+}
+
+fn accounting(m: &Machine<'_>, out: &mut String) {
+    let principals = principals(m);
     if principals.is_empty() {
         out.push_str("  no untyped memory\n");
     }
-    for (name, (given, used, count)) in &principals {
+    for PrincipalMemory {
+        name,
+        given,
+        in_use: used,
+        untypeds: count,
+    } in &principals
+    {
         let check = if used <= given { "" } else { "  OVER BUDGET" };
         writeln!(
             out,
