@@ -81,7 +81,7 @@ fn the_page_shows_splits_at_offsets_ranges_and_virtual_pointers() {
     for line in [
         "| `Frame` | `Frame` | one split from the start, or any at offsets that do not meet |",
         "| `IRQSrc` | `IRQSrc` | any sub-ranges of `vec_start..=vec_end` that do not meet |",
-        "the object's kernel-virtual address: its address plus 0xffffff8000000000",
+        "the object's kernel-virtual address: its address plus 0xfffffe0000000000",
         "the object's size in bytes (2^size argument)",
     ] {
         assert!(page.contains(line), "{line}\n{page}");
