@@ -170,6 +170,13 @@ fn the_sel4_header_reads_the_tag_high_and_numbers_as_sel4() {
         "X86_64_THREAD_CAP_LABEL_SET_TLS_BASE = 15,",
         "X86_64_DOMAIN_CAP_LABEL_SET = 30,",
         "if (value & UINT64_C(0x800000000000)) {\n        value |= UINT64_C(0xffff000000000000);",
+        // Enumerations: seL4's values, the setter refuses others, a new
+        // frame cap is VMReadWrite.
+        "#define X86_64_FRAME_SIZE_LARGE UINT64_C(1)",
+        "#define X86_64_VM_RIGHTS_READ_WRITE UINT64_C(3)",
+        "#define X86_64_SEL4_OBJECT_TYPE_PAGE_DIRECTORY UINT64_C(0xb)",
+        "if (value != UINT64_C(3) && value != UINT64_C(2) && value != UINT64_C(1)) {\n        return false;",
+        "!x86_64_frame_cap_set_vm_rights(&c, UINT64_C(3))",
     ] {
         assert!(h.contains(expected), "no `{expected}` in the header");
     }

@@ -608,6 +608,36 @@ fn random_spec(rng: &mut XorShift) -> String {
             ));
         }
     }
+    // Sometimes an enumeration (values counted on or given, some twice or
+    // too wide: then rejected; a variant's name sometimes an awkward one)
+    // in an identity field of a cap type of its own and in that cap
+    // type's invocation, as parameter and result. Drawn from a generator
+    // of its own, as memory is.
+    let mut en = XorShift(rng.0 ^ 0x2545_f491_4f6c_dd1d);
+    if en.below(2) == 0 {
+        let n = en.below(1000);
+        let name = format!("Kind{n}");
+        let bits = 1 + en.below(8);
+        let variants: Vec<String> = (0..1 + en.below(4))
+            .map(|i| {
+                let v = match en.below(4) {
+                    0 => en.rare_name(true),
+                    _ => format!("V{i}"),
+                };
+                match en.below(3) {
+                    0 if en.below(8) == 0 => format!("{v} = {}", en.below(1 << (bits + 1))),
+                    0 => format!("{v} = {}", en.below(1 << bits)),
+                    _ => v,
+                }
+            })
+            .collect();
+        let [field, method, arg, result] = ["kind", "set_kind", "new_kind", "old_kind"];
+        text.push_str(&format!(
+            "enum {name}: u{bits} {{ {} }}\ncap En{n} {{\n    #[identity] {field}: {name},\n}}\n\
+             invocations En{n} -> {errors} {{\n    fn {method}({arg}: {name}) -> ({result}: {name});\n}}\n",
+            variants.join(", ")
+        ));
+    }
     text
 }
 
@@ -695,6 +725,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[range(",
             "#[size_arg(bytes)]",
             "    session {",
+            "\nenum Kind",
         ] {
             assert!(
                 accepted.iter().any(|text| text.contains(construct)),

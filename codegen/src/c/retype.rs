@@ -59,6 +59,10 @@ fn new_value(
             format!("{}_{}_VALID_RIGHTS", h.upper, c_upper(&c.name)),
             None,
         ),
+        // An enumerated field starts at its first variant.
+        (Role::Plain, _) if h.g.spec.initial_value(f) != 0 => {
+            (u64_lit(h.g.spec.initial_value(f)), None)
+        }
         _ => return None,
     })
 }
