@@ -320,6 +320,11 @@ impl<'a, 'g> Header<'a, 'g> {
                 self.define(format!("{name}_MIN_ARG"), &what, u64_lit(rule.min_arg()));
                 self.define(format!("{name}_MAX_ARG"), &what, u64_lit(rule.max_arg()));
             }
+            // `#[number(A, B, ...)]`: the number of the type with each size
+            // argument (seL4_X86_LargePageObject is the frame's with 1).
+            for &(arg, number) in &object.numbers {
+                self.define(format!("{name}_NUMBER_{arg}"), &what, number.to_string());
+            }
         }
         self.out.push('\n');
 
