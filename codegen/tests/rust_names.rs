@@ -155,6 +155,25 @@ fn cases() -> Vec<(String, bool)> {
             true,
         ));
     }
+    // Enumerations: variants named like the prelude's (`None`, `Some`,
+    // `Ok`), in a field a `creates` clause sets from a parameter, a field
+    // it leaves (its first variant) and a cap `derive` makes.
+    cases.push((
+        "target wide {\n    address_bits = 48;\n    tag_bits = 5;\n    message_registers = 4;\n    message_words = 8;\n    caps_per_message = 2;\n}\n\
+         untyped Untyped(bits in 4..=47) { size = 1 << bits; }\n\
+         cap UntypedCap for Untyped {\n    #[identity] #[object] base: ptr(align = 16),\n    #[size_arg] bits: u6,\n    #[watermark(unit = 16)] free: u44,\n}\n\
+         object CNode(radix in 1..=24) { size = 1 << (radix + 5); }\n\
+         cap CNodeCap for CNode {\n    #[identity] #[object] cnode: ptr(align = 32),\n    #[size_arg] radix: u5,\n    #[guard] guard: u32,\n}\n\
+         retype UntypedCap { into = Untyped | CNode; fan_out = 4; }\n\
+         errors Failure { Failed }\n\
+         enum Mode: u3 { Some = 5, None = 1, Ok }\n\
+         #[never_copy]\ncap PortControlCap {}\n\
+         cap PortCap {\n    #[identity] first: u16,\n    mode: Mode,\n    spare: Mode,\n}\n\
+         #[multiple]\nderive PortCap from PortControlCap;\n\
+         invocations PortControlCap -> Failure {\n    fn issue(first: word, mode: Mode, root: cap CNodeCap, index: word) -> (old: Mode) {\n        creates PortCap(first = first, mode = mode) in root;\n    }\n}\n"
+            .to_string(),
+        false,
+    ));
     // Fields named like trait methods: the generated Debug and is_mapped
     // call the view's getter by path, so the trait's method never wins.
     for fine in [

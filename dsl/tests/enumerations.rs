@@ -88,3 +88,55 @@ fn the_interpreters_new_cap_holds_the_first_variant() {
     let size = cap_type.fields.iter().find(|f| f.name == "size").unwrap();
     assert_eq!(m.field_value(&made.cap, size), 1);
 }
+
+/// What an enumeration is not: a variant's attribute other than `#[cfg]`
+/// (`E0404`), a type in an RPC interface or a message type (`E0102`), a
+/// `uN` wider than 64 bits (`E0401`), an enumeration without variants
+/// (`E0721`).
+#[test]
+fn misuse_has_codes() {
+    let base = "target t {\n    address_bits = 48;\n    tag_bits = 5;\n    message_registers = 4;\n    message_words = 8;\n    caps_per_message = 2;\n}\n#[allow(unused)]\nerrors E { Failed }\n";
+    let codes = |extra: &str| -> Vec<capc_dsl::Code> {
+        capc_dsl::compile_str("e.cap", &format!("{base}{extra}"))
+            .diagnostics
+            .iter()
+            .map(|d| d.code)
+            .collect()
+    };
+    use capc_dsl::Code;
+    let held = "#[allow(unused)]\ncap ModeCap {\n    mode: Mode,\n}\n";
+    assert_eq!(codes(&format!("enum Mode: u2 {{ A, B }}\n{held}")), []);
+    assert_eq!(
+        codes(&format!("enum Mode: u2 {{ #[identity] A, B }}\n{held}")),
+        [Code::AttributeMisuse]
+    );
+    assert_eq!(
+        codes("enum Mode: u2 { A, B }\ninterface Store -> E {\n    fn get(mode: Mode);\n}\n"),
+        [Code::WrongKind]
+    );
+    assert_eq!(
+        codes(
+            "enum Mode: u2 { A, B }\nstruct Pair { mode: Mode }\ninterface Store -> E {\n    fn get(pair: Pair);\n}\n"
+        ),
+        [Code::WrongKind]
+    );
+    assert_eq!(
+        codes(&format!("enum Mode: u65 {{ A }}\n{held}")),
+        [Code::FieldWidth]
+    );
+    assert_eq!(
+        codes(&format!("enum Mode: u2 {{}}\n{held}")),
+        [Code::EmptyEnum]
+    );
+    // A kernel invocation takes it; a cap type is not one.
+    assert_eq!(
+        codes(&format!(
+            "enum Mode: u2 {{ A, B }}\n{held}invocations ModeCap -> E {{\n    fn set(mode: Mode) -> (old: Mode);\n}}\n"
+        )),
+        []
+    );
+    assert_eq!(
+        codes("#[allow(unused)]\ncap ModeCap {\n    mode: ModeCap,\n}\n"),
+        [Code::WrongKind]
+    );
+}
