@@ -237,7 +237,16 @@ fn rust_dispatch(spec: &Spec) -> String {
             let setter = ident(&format!("set_{name}"));
             let _ = writeln!(fields, "    ({}, {i}, \"{view}.{name}\"),", cap.tag);
             let pat = format!("        ({}, {i}) =>", cap.tag);
+            // An enumerated field's getter refuses (with the bits) a value
+            // no variant names, and its setter takes a variant.
+            let enumeration = field
+                .values
+                .map(|e| spec.enumerations[e.index()].name.clone());
             let (read, arg) = match field.kind {
+                _ if enumeration.is_some() => (
+                    "match v.{g}() {\n                Ok(x) => x.value(),\n                Err(e) => e.value,\n            }",
+                    "named",
+                ),
                 FieldKind::Bool => ("u64::from(v.{g}())", "value != 0"),
                 FieldKind::Rights { .. } => ("v.{g}().bits()", "rights"),
                 _ => ("v.{g}()", "value"),
@@ -247,10 +256,15 @@ fn rust_dispatch(spec: &Spec) -> String {
                 get,
                 "{pat} {{\n            let v = {view}::from_cap(cap).expect(\"tag\");\n            {read}\n        }}"
             );
-            let prelude = if matches!(field.kind, FieldKind::Rights { .. }) {
+            let prelude = if let Some(e) = &enumeration {
+                format!(
+                    "let Some(named) = {e}::from_value(value) else {{ return false }};\n            "
+                )
+            } else if matches!(field.kind, FieldKind::Rights { .. }) {
                 "let Some(rights) = Rights::from_bits(value) else { return false };\n            "
+                    .to_string()
             } else {
-                ""
+                String::new()
             };
             let _ = writeln!(
                 set,

@@ -87,6 +87,11 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0042", "parameter range narrowed"),
     ("B0043", "method charges its session more"),
     ("B0044", "refund removed"),
+    ("B0060", "enumeration variant removed or renumbered"),
+    (
+        "B0061",
+        "field or parameter made enumerated, plain, or of another enumeration",
+    ),
 ];
 
 /// Which spec a span is in.
@@ -189,6 +194,12 @@ impl Break {
             }
             "B0042" => "accept every value the old spec accepted; widening a range is compatible",
             "B0044" => "keep the refund; a method may take back more than it did",
+            "B0060" => {
+                "keep every variant with its value; add new variants with values no variant had"
+            }
+            "B0061" => {
+                "keep the field's or parameter's type; add a new field or method for the enumerated one"
+            }
             _ => "require no more than the old spec did; a new method may require more",
         }
     }
@@ -495,6 +506,7 @@ fn compare(old: &Spec, new: &Spec) -> Vec<Break> {
     c.retypes();
     c.derives();
     c.error_sets();
+    c.enumerations();
     c.method_sets(&old.invocations, &new.invocations, "invocations on");
     c.method_sets(&old.interfaces, &new.interfaces, "interface");
     c.out
@@ -612,6 +624,79 @@ fn scalar_text(s: capc_dsl::ast::Scalar) -> String {
 impl Compare<'_> {
     fn push(&mut self, b: Break) {
         self.out.push(b);
+    }
+
+    /// B0060: each variant of an old enumeration must keep its value (a
+    /// compiled user sends it, a new decoder or getter must take it). A
+    /// removed enumeration is reported with the fields and parameters of
+    /// its type (B0061); an enumeration nothing uses may go.
+    fn enumerations(&mut self) {
+        for e in &self.old.enumerations {
+            let Some((_, n)) = find(&self.new.enumerations, &e.name, |e| &e.name) else {
+                continue;
+            };
+            for v in &e.values {
+                match find(&n.values, &v.name, |v| &v.name) {
+                    None => self.push(
+                        Break::new(
+                            "B0060",
+                            old(v.span),
+                            format!("variant `{}::{}` ({}) was removed", e.name, v.name, v.value),
+                            "declared here in the old spec",
+                        )
+                        .also(new(n.span), "the enumeration has no such variant here")
+                        .note("a cap or message holding its value is refused by the new getters and decoders"),
+                    ),
+                    Some((_, nv)) if nv.value != v.value => self.push(
+                        Break::new(
+                            "B0060",
+                            new(nv.span),
+                            format!(
+                                "variant `{}::{}` changed value from {} to {}",
+                                e.name, v.name, v.value, nv.value
+                            ),
+                            format!("{} here", nv.value),
+                        )
+                        .also(old(v.span), format!("{} in the old spec", v.value)),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// The enumeration a field or parameter takes, by name (`None` for a
+    /// plain one).
+    fn enumeration_names(
+        &self,
+        was: Option<capc_dsl::model::EnumerationId>,
+        now: Option<capc_dsl::model::EnumerationId>,
+    ) -> (Option<String>, Option<String>) {
+        (
+            was.map(|e| self.old.enumerations[e.index()].name.clone()),
+            now.map(|e| self.new.enumerations[e.index()].name.clone()),
+        )
+    }
+
+    /// B0061 for a field or parameter whose enumeration changed.
+    fn enumeration_changed(
+        &mut self,
+        what: String,
+        (was, now): (At, At),
+        names: (Option<String>, Option<String>),
+    ) {
+        let text = |n: Option<String>| n.map_or("a plain value".to_string(), |n| format!("`{n}`"));
+        let (a, b) = (text(names.0), text(names.1));
+        self.push(
+            Break::new(
+                "B0061",
+                now,
+                format!("{what} holds {b} now, {a} before"),
+                format!("{b} here"),
+            )
+            .also(was, format!("{a} in the old spec"))
+            .note("the generated type of its value changed, and an enumerated one refuses values its variants do not name"),
+        );
     }
 
     fn target(&mut self) {
@@ -907,6 +992,14 @@ impl Compare<'_> {
                     );
                     continue;
                 };
+                let names = self.enumeration_names(f.values, nf.values);
+                if names.0 != names.1 {
+                    self.enumeration_changed(
+                        format!("field `{}` of cap type `{}`", f.name, c.name),
+                        (old(f.span), new(nf.span)),
+                        names,
+                    );
+                }
                 let (was_ty, now_ty) = (field_type(self.old, f), field_type(self.new, nf));
                 let same_encoding = match (&f.kind, &nf.kind) {
                     (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => {
@@ -1432,6 +1525,14 @@ impl Compare<'_> {
                     .also(old(p.span), format!("{kind} {} in the old spec", i + 1)),
                 );
                 continue;
+            }
+            let names = self.enumeration_names(p.values, np.values);
+            if names.0 != names.1 {
+                self.enumeration_changed(
+                    format!("{kind} `{}` of {whose}", p.name),
+                    (old(p.span), new(np.span)),
+                    names,
+                );
             }
             if let (ParamKind::Cap { rights: r, .. }, ParamKind::Cap { rights: nr, .. }) =
                 (&p.kind, &np.kind)

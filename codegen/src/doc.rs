@@ -162,6 +162,7 @@ pub fn render(spec: &Spec, name: &str, sources: &SourceMap) -> String {
     retypes(w, spec, o);
     derives(w, spec, o);
     errors(w, spec, o);
+    enumerations(w, spec, o);
     data_types(w, spec, o);
     method_sets(w, spec, o, &spec.invocations, "Kernel invocations");
     method_sets(w, spec, o, &spec.interfaces, "Interfaces");
@@ -657,7 +658,10 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
                     if f.sign_extend { ", sign-extended" } else { "" }
                 )
             }
-            FieldKind::Uint => format!("u{}", f.width),
+            FieldKind::Uint => match f.values {
+                Some(e) => format!("`{}` (u{})", spec.enumerations[e.index()].name, f.width),
+                None => format!("u{}", f.width),
+            },
             FieldKind::Bool => "bool".to_string(),
             FieldKind::Rights { allowed } => {
                 let names: Vec<&str> = allowed
@@ -821,6 +825,25 @@ fn errors(w: &mut String, spec: &Spec, o: &Origins) {
             &["number", "variant", "payload words", "description"],
             &rows,
         );
+    }
+}
+
+/// Each enumeration with its named values.
+fn enumerations(w: &mut String, spec: &Spec, o: &Origins) {
+    if spec.enumerations.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "## Enumerations\n");
+    for e in &spec.enumerations {
+        let _ = writeln!(w, "### `{}` (u{})\n", e.name, e.bits);
+        o.mark(w, e.span);
+        docs(w, &e.docs);
+        let rows: Vec<Vec<String>> = e
+            .values
+            .iter()
+            .map(|v| vec![v.value.to_string(), format!("`{}`", v.name), cell(&v.docs)])
+            .collect();
+        table(w, &["value", "variant", "description"], &rows);
     }
 }
 
@@ -1087,6 +1110,10 @@ fn session_charges(
 
 fn param(spec: &Spec, p: &MethodParam) -> String {
     let ty = match &p.kind {
+        ParamKind::Scalar(_) if p.values.is_some() => {
+            let e = p.values.expect("enumerated");
+            spec.enumerations[e.index()].name.clone()
+        }
         ParamKind::Scalar(s) => scalar(*s),
         ParamKind::Array { element, len, .. } => format!("[{}; {len}]", scalar(*element)),
         ParamKind::Data { ty, .. } => ty.spelling(&spec.data_types),

@@ -143,6 +143,16 @@ pub fn model_json(spec: &Spec) -> Value {
             "docs": e.docs,
         })).collect::<Vec<_>>(),
         "data_types": spec.data_types.iter().map(|t| data_type(spec, t)).collect::<Vec<_>>(),
+        "enumerations": spec.enumerations.iter().map(|e| json!({
+            "name": e.name,
+            "bits": e.bits,
+            "values": e.values.iter().map(|v| json!({
+                "name": v.name,
+                "value": v.value,
+                "docs": v.docs,
+            })).collect::<Vec<_>>(),
+            "docs": e.docs,
+        })).collect::<Vec<_>>(),
         "invocations": spec.invocations.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
         "interfaces": spec.interfaces.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
     });
@@ -387,6 +397,11 @@ fn field(spec: &Spec, f: &CapField) -> Value {
         FieldKind::Bool => json!({"type": "bool"}),
         FieldKind::Rights { allowed } => json!({"type": "rights", "allowed": names(spec, allowed)}),
     };
+    let mut ty = ty;
+    // Only an enumerated field names its enumeration.
+    if let Some(e) = f.values {
+        ty["enumeration"] = json!(spec.enumerations[e.index()].name);
+    }
     json!({
         "name": f.name,
         "type": ty,
@@ -462,6 +477,10 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     // Only a parameter with a range has one (sessions).
                     if let Some((lo, hi)) = p.range {
                         v["range"] = json!([lo, hi]);
+                    }
+                    // Only an enumerated one names its enumeration.
+                    if let Some(e) = p.values {
+                        v["enumeration"] = json!(spec.enumerations[e.index()].name);
                     }
                     v
                 }

@@ -1028,3 +1028,65 @@ fn help_shows_both_forms_and_the_exit_status() {
         "{stdout}"
     );
 }
+
+/// Enumerations (dsl/tests/ui/pass/enumerations.cap): a variant removed or
+/// renumbered (B0060), a field or parameter made plain (B0061); a variant
+/// added with a new value is compatible.
+#[test]
+fn a_changed_enumeration_breaks() {
+    let s = Scratch::new("breaking", "enumerations");
+    let spec = std::fs::read_to_string(workspace().join("dsl/tests/ui/pass/enumerations.cap"))
+        .expect("enumerations.cap");
+    s.write("old.cap", &spec);
+    let edit = |name: &str, from: &str, to: &str| {
+        assert!(spec.contains(from), "enumerations.cap has `{from}`");
+        s.write(name, spec.replace(from, to));
+    };
+    let cases = [
+        (
+            "removed.cap",
+            "    KernelOnly = 1,\n",
+            "",
+            "error[B0060]: variant `Access::KernelOnly` (1) was removed\n",
+        ),
+        (
+            "renumbered.cap",
+            "ReadOnly = 2,",
+            "ReadOnly = 0,",
+            "error[B0060]: variant `Access::ReadOnly` changed value from 2 to 0\n",
+        ),
+        (
+            "field.cap",
+            "    access: Access,",
+            "    access: u2,",
+            "error[B0061]: field `access` of cap type `FrameCap` holds a plain value now, `Access` before\n",
+        ),
+        (
+            "param.cap",
+            "fn remap(access: Access)",
+            "fn remap(access: u2)",
+            "error[B0061]: parameter `access` of `FrameCap.remap` holds a plain value now, `Access` before\n",
+        ),
+    ];
+    for (name, from, to, first) in cases {
+        edit(name, from, to);
+        let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", name]);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stderr.starts_with(first), "{name}: {stderr}");
+    }
+    // The other way round, a plain field made enumerated breaks too.
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "field.cap", "old.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0061]: field `access` of cap type `FrameCap` holds `Access` now, a plain value before\n"),
+        "{stderr}"
+    );
+    // A new variant with a value no variant had is compatible.
+    edit(
+        "added.cap",
+        "    KernelOnly = 1,\n",
+        "    KernelOnly = 1,\n    Hidden = 0,\n",
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "added.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -170,8 +170,46 @@ fn the_sel4_header_reads_the_tag_high_and_numbers_as_sel4() {
         "X86_64_THREAD_CAP_LABEL_SET_TLS_BASE = 15,",
         "X86_64_DOMAIN_CAP_LABEL_SET = 30,",
         "if (value & UINT64_C(0x800000000000)) {\n        value |= UINT64_C(0xffff000000000000);",
+        // Enumerations: seL4's values, the setter refuses others, a new
+        // frame cap is VMReadWrite.
+        "#define X86_64_FRAME_SIZE_LARGE UINT64_C(1)",
+        "#define X86_64_VM_RIGHTS_READ_WRITE UINT64_C(3)",
+        "#define X86_64_SEL4_OBJECT_TYPE_PAGE_DIRECTORY UINT64_C(0xb)",
+        "if (value != UINT64_C(3) && value != UINT64_C(2) && value != UINT64_C(1)) {\n        return false;",
+        "!x86_64_frame_cap_set_vm_rights(&c, UINT64_C(3))",
+        // seL4's three frame object types: the frame's number per size
+        // argument (seL4_X86_4K, seL4_X86_LargePageObject,
+        // seL4_X64_HugePageObject), which the retype validator reads.
+        "#define X86_64_OBJECT_FRAME_NUMBER_0 8\n",
+        "#define X86_64_OBJECT_FRAME_NUMBER_1 9\n",
+        "#define X86_64_OBJECT_FRAME_NUMBER_2 7\n",
+        "    case X86_64_OBJECT_FRAME_NUMBER_1:\n        object_type = 8;\n        size_arg = UINT64_C(1);",
     ] {
         assert!(h.contains(expected), "no `{expected}` in the header");
+    }
+    // With MCS seL4's x86_64 numbers move by two.
+    let scratch = Scratch::new("c_header", "sel4_mcs");
+    let spec = workspace().join("examples/sel4/x86_64.cap");
+    let out = capc(
+        &scratch.dir,
+        &[
+            "build",
+            "--lang",
+            "c",
+            "--cfg",
+            "mcs",
+            &spec.to_string_lossy(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mcs = text(&out.stdout);
+    for expected in [
+        "#define X86_64_OBJECT_FRAME_NUMBER_0 10\n",
+        "#define X86_64_OBJECT_FRAME_NUMBER_1 11\n",
+        "#define X86_64_OBJECT_FRAME_NUMBER_2 9\n",
+        "#define X86_64_SEL4_OBJECT_TYPE_REPLY UINT64_C(6)",
+    ] {
+        assert!(mcs.contains(expected), "no `{expected}` in the MCS header");
     }
 }
 

@@ -16,6 +16,7 @@ fn clean_specs() -> Vec<String> {
         "examples",
         "examples/barrelfish",
         "examples/flounder",
+        "examples/sel4",
         "examples/systems",
         "kernel-demo/spec",
         "dsl/tests/ui/pass",
@@ -120,6 +121,45 @@ fn json_of_a_small_spec() {
     }, {
         insta::assert_snapshot!("minimal", json);
     });
+}
+
+/// Enumerations, and the fields and parameters that take them, by name.
+#[test]
+fn enumerations_are_named() {
+    let json = model("dsl/tests/ui/pass/enumerations.cap");
+    let enumerations = json["enumerations"].as_array().expect("enumerations");
+    let names: Vec<&str> = enumerations
+        .iter()
+        .map(|e| e["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(names, ["FrameSize", "Access"]);
+    // Values counted on from the one before; without `huge` there is no 2.
+    let sizes: Vec<(&str, u64)> = enumerations[0]["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["value"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(sizes, [("Small", 0), ("Large", 1)]);
+    assert_eq!(enumerations[1]["bits"], 2);
+    assert_eq!(enumerations[1]["values"][0]["name"], "ReadWrite");
+    assert_eq!(enumerations[1]["values"][0]["value"], 3);
+    let frame = json["caps"]
+        .as_array()
+        .expect("caps")
+        .iter()
+        .find(|c| c["name"] == "FrameCap")
+        .expect("FrameCap");
+    let fields = frame["fields"].as_array().expect("fields");
+    assert_eq!(fields[1]["type"]["enumeration"], "FrameSize");
+    assert_eq!(fields[1]["role"], "size_arg");
+    assert_eq!(fields[2]["type"]["enumeration"], "Access");
+    assert_eq!(fields[2]["width"], 2);
+    assert!(fields[0]["type"].get("enumeration").is_none());
+    let method = &json["invocations"][0]["methods"][0];
+    assert_eq!(method["params"][0]["enumeration"], "Access");
+    assert_eq!(method["params"][0]["bits"], 2);
+    assert_eq!(method["results"][0]["enumeration"], "Access");
 }
 
 /// Numbers the JSON resolves, checked against the demo kernel's spec.

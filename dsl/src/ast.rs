@@ -101,6 +101,10 @@ pub struct DataField {
 pub struct EnumItem {
     /// The enum's name.
     pub name: Ident,
+    /// `: uN` after the name (with the span of `uN`): an enumeration, whose
+    /// variants are named values of N bits (cap fields and kernel
+    /// invocation parameters), not a message type.
+    pub width: Option<(u32, Span)>,
     /// Its variants in order (their order is their discriminant).
     pub variants: Vec<EnumVariant>,
 }
@@ -110,10 +114,14 @@ pub struct EnumItem {
 pub struct EnumVariant {
     /// Doc comment.
     pub docs: Vec<String>,
+    /// `#[cfg(...)]` conditions (the only attribute a variant takes).
+    pub attrs: Vec<Attribute>,
     /// The variant's name.
     pub name: Ident,
     /// The types of its values, in order.
     pub fields: Vec<TypeExpr>,
+    /// `= expr`: its value, in an enumeration (`enum Name: uN`).
+    pub value: Option<Expr>,
 }
 
 /// `type Name = Type;`
@@ -425,6 +433,9 @@ pub enum FieldType {
     Bool,
     /// `rights(r1, r2)`: the rights this cap type may carry.
     Rights(Vec<Ident>),
+    /// A declared enumeration (`enum Name: uN`): one of its named values,
+    /// in its N bits.
+    Enumeration(Ident),
 }
 
 /// `retype SourceCap { into = A | B; fan_out = N; }`

@@ -1,6 +1,6 @@
 //! Configurations: a spec's `config { ... }` options and the
-//! `#[cfg(...)]` conditions on its items, cap fields, slots, methods and
-//! parameters.
+//! `#[cfg(...)]` conditions on its items, cap fields, slots, methods,
+//! parameters and enum variants.
 //!
 //! A spec is checked in every configuration its conditions can tell apart:
 //! each combination of the options some condition names (2^k checks for k
@@ -127,6 +127,7 @@ impl Conditions {
                 }
                 match &item.kind {
                     ItemKind::Cap(cap) => cap.fields.iter().for_each(|f| c.attrs(&f.attrs, place)),
+                    ItemKind::Enum(e) => e.variants.iter().for_each(|v| c.attrs(&v.attrs, place)),
                     ItemKind::Object(o) => o.slots.iter().for_each(|s| c.attrs(&s.attrs, place)),
                     ItemKind::Invocations(m) | ItemKind::Interface(m) => {
                         for method in &m.methods {
@@ -338,6 +339,13 @@ impl Filter<'_> {
                     let keep = self.keep(&mut f.attrs);
                     if !keep {
                         self.removed.push(f.name.span.to(f.ty_span));
+                    }
+                    keep
+                }),
+                ItemKind::Enum(e) => e.variants.retain_mut(|v| {
+                    let keep = self.keep(&mut v.attrs);
+                    if !keep {
+                        self.removed.push(v.name.span);
                     }
                     keep
                 }),

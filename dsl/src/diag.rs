@@ -112,6 +112,10 @@ catalogue! {
     CreationDestination = "E0445", Error, "created cap's destination is not a CNode cap parameter";
     CreationField = "E0446", Error, "created cap's field set from a parameter it cannot hold";
     NumbersPerSize = "E0447", Error, "object-type numbers do not match the size argument's values";
+    EnumerationVariant = "E0450", Error, "enumeration variant with values, or a message enum's variant with `= value`";
+    EnumerationValueRange = "E0451", Error, "enumeration value does not fit its width";
+    EnumerationValueTwice = "E0452", Error, "two variants of an enumeration with one value";
+    EnumerationFieldRole = "E0453", Error, "enumerated field with a role its values cannot hold";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

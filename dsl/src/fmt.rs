@@ -714,15 +714,41 @@ impl<'a> Printer<'a> {
             }
             Rule::enum_item => {
                 self.keyword_and_name(&mut inner);
-                self.block(indent, inner.collect(), close, |s, variant, indent| {
+                let mut variants: Vec<_> = inner.collect();
+                // `enum Name: uN`: an enumeration's width.
+                if variants
+                    .first()
+                    .is_some_and(|p| p.as_rule() == Rule::enum_width)
+                {
+                    let width = variants.remove(0);
+                    self.token(":");
+                    self.space();
+                    self.leaf(&width.into_inner().next().expect("grammar: width"));
+                }
+                self.block(indent, variants, close, |s, variant, indent| {
                     let mut values = Vec::new();
+                    let mut value = None;
+                    let mut attrs = false;
                     for p in variant.into_inner() {
                         match p.as_rule() {
                             Rule::outer_doc => {
                                 s.leaf(&p);
                                 s.break_line(indent, Blank::No);
                             }
-                            Rule::ident => s.leaf(&p),
+                            Rule::attribute => {
+                                if attrs {
+                                    s.space();
+                                }
+                                s.attribute(p);
+                                attrs = true;
+                            }
+                            Rule::ident => {
+                                if attrs {
+                                    s.space();
+                                }
+                                s.leaf(&p);
+                            }
+                            Rule::enum_value => value = Some(p),
                             _ => values.push(p),
                         }
                     }
@@ -730,6 +756,10 @@ impl<'a> Printer<'a> {
                         s.token("(");
                         s.comma_fill(values, 2, |s, p| s.data_type(p));
                         s.token(")");
+                    }
+                    if let Some(value) = value {
+                        s.assign();
+                        s.expr(value.into_inner().next().expect("grammar: value"));
                     }
                     s.token(",");
                 });

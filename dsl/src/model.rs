@@ -32,6 +32,8 @@ id! {
     ErrorSetId;
     /// Index of a declared message type in [`Spec::data_types`].
     DataTypeId;
+    /// Index of an enumeration in [`Spec::enumerations`].
+    EnumerationId;
 }
 
 /// A checked spec.
@@ -59,6 +61,8 @@ pub struct Spec {
     pub error_sets: Vec<ErrorSet>,
     /// Message types (`struct`, `enum`, `type`), in declaration order.
     pub data_types: Vec<DataType>,
+    /// Enumerations (`enum Name: uN { ... }`), in declaration order.
+    pub enumerations: Vec<Enumeration>,
     /// Kernel invocations, one set per invoked cap type.
     pub invocations: Vec<MethodSet>,
     /// RPC interfaces between user tasks.
@@ -68,6 +72,56 @@ pub struct Spec {
     pub configuration: Vec<ConfigOption>,
     /// Whole systems (`system name { ... }`), in declaration order.
     pub systems: Vec<System>,
+}
+
+/// An enumeration: named values of `bits` bits, which a cap field or a
+/// kernel invocation parameter of this type holds. The generated Rust enum
+/// converts from a word only for a named value; a setter or decoder refuses
+/// others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enumeration {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Bits a value takes (`uN`).
+    pub bits: u32,
+    /// Its values in declaration order, each distinct and below `2^bits`.
+    pub values: Vec<EnumerationValue>,
+    /// Where it is declared (its name).
+    pub span: Span,
+}
+
+impl Spec {
+    /// The value a cap the kernel makes (by retype, `creates` or `derive`)
+    /// holds in a plain field it sets nothing for: 0, or for an enumerated
+    /// field its enumeration's first variant.
+    pub fn initial_value(&self, field: &CapField) -> u64 {
+        field
+            .values
+            .and_then(|e| self.enumerations[e.index()].values.first())
+            .map_or(0, |v| v.value)
+    }
+}
+
+impl Enumeration {
+    /// The variant named with this value, if any.
+    pub fn named(&self, value: u64) -> Option<&EnumerationValue> {
+        self.values.iter().find(|v| v.value == value)
+    }
+}
+
+/// One named value of an enumeration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumerationValue {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: u64,
+    /// Where it is declared (its name).
+    pub span: Span,
 }
 
 /// One configuration option and whether this model's configuration has it.
@@ -427,6 +481,9 @@ pub struct CapField {
     pub shift: u8,
     /// Width in bits.
     pub width: u8,
+    /// An enumerated field (`page_size: FrameSize`, its kind `Uint`): the
+    /// enumeration whose named values it holds.
+    pub values: Option<EnumerationId>,
     /// Where it is declared.
     pub span: Span,
 }
@@ -752,6 +809,10 @@ pub struct MethodParam {
     /// `in lo..=hi` (an integer parameter of an interface): the least and
     /// the greatest value it may have. The decoder refuses others.
     pub range: Option<(u64, u64)>,
+    /// A kernel invocation parameter or result of an enumeration's type
+    /// (its kind `Scalar(Uint(bits))`): the enumeration whose named values
+    /// it takes. The decoder refuses others.
+    pub values: Option<EnumerationId>,
     /// Where it is declared (its name).
     pub span: Span,
 }

@@ -658,7 +658,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::domain => "a range (`4..=47`) or a set (`{12, 21}`)",
         Rule::item => "an item (`use`, `const`, `target`, `rights`, `object`, `cap`, ...)",
         Rule::add | Rule::sub | Rule::mul | Rule::shl => "an operator",
-        Rule::field_type => "a field type (`ptr(align = N)`, `uN`, `bool`, `rights(...)`)",
+        Rule::field_type => {
+            "a field type (`ptr(align = N)`, `uN`, `bool`, `rights(...)`, an enumeration)"
+        }
         Rule::param_type => {
             "a type (`word`, `bool`, `uN`, `iN`, `[T; N]`, `string<=N>`, `cap T`, ...)"
         }
@@ -667,7 +669,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         }
         Rule::int_type => "a signed integer type like `i32`",
         Rule::record_field => "a field (`name: type`)",
-        Rule::enum_variant => "a variant (`Name` or `Name(type, ...)`)",
+        Rule::enum_variant => "a variant (`Name`, `Name(type, ...)` or `Name = value`)",
         Rule::uint_type => "an integer type like `u8`",
         Rule::bool_type => "`bool`",
         Rule::word_type => "`word`",
@@ -1001,24 +1003,44 @@ impl Builder {
             Rule::enum_item => {
                 let name = self.ident(inner.next().expect("grammar: enum name"));
                 let mut variants = Vec::new();
+                let mut width = None;
                 for v in inner {
+                    if v.as_rule() == Rule::enum_width {
+                        let t = v.into_inner().next().expect("grammar: enumeration width");
+                        width = Some((self.uint_width(&t), self.span(&t)));
+                        continue;
+                    }
                     let mut docs = Vec::new();
                     let mut variant_name = None;
                     let mut fields = Vec::new();
+                    let mut value = None;
+                    let mut attrs = Vec::new();
                     for p in v.into_inner() {
                         match p.as_rule() {
                             Rule::outer_doc => docs.push(doc_text(p)),
+                            Rule::attribute => attrs.push(self.attribute(p)?),
                             Rule::ident => variant_name = Some(self.ident(p)),
+                            Rule::enum_value => {
+                                value = Some(
+                                    self.expr(p.into_inner().next().expect("grammar: value"))?,
+                                );
+                            }
                             _ => fields.push(self.type_expr(p)?),
                         }
                     }
                     variants.push(EnumVariant {
                         docs,
+                        attrs,
                         name: variant_name.expect("grammar: variant name"),
                         fields,
+                        value,
                     });
                 }
-                ItemKind::Enum(EnumItem { name, variants })
+                ItemKind::Enum(EnumItem {
+                    name,
+                    width,
+                    variants,
+                })
             }
             Rule::type_item => {
                 let name = self.ident(inner.next().expect("grammar: type name"));
@@ -1193,6 +1215,9 @@ impl Builder {
                                 .collect(),
                         ),
                         Rule::bool_type => FieldType::Bool,
+                        Rule::enum_field => FieldType::Enumeration(
+                            self.ident(t.into_inner().next().expect("grammar: enumeration")),
+                        ),
                         _ => FieldType::Uint(self.uint_width(&t)),
                     };
                     ty = Some((parsed, ty_span));

@@ -145,3 +145,33 @@ fn misuse_has_codes() {
     let interface = "interface Broker -> Error {\n    fn issue(root: lend cap CNodeCap) {\n        creates PortCap in root;\n    }\n}\n";
     assert_eq!(codes(interface), [Code::NotValidHere]);
 }
+
+/// An enumerated field is set from a parameter of its enumeration only,
+/// and such a parameter sets only a field of its enumeration (`E0446`).
+#[test]
+fn enumerated_fields_take_their_enumeration() {
+    let text = |field: &str, param: &str, set: &str| {
+        format!(
+            "enum Mode: u2 {{ Open = 1, Shut = 2 }}\n#[allow(unused)]\nenum Other: u2 {{ A = 1 }}\n\
+             cap ModeCap {{\n    {field}\n}}\n#[multiple]\nderive ModeCap from PortControlCap;\n\
+             invocations PortControlCap -> Error {{\n    fn issue({param}, root: cap CNodeCap) {{\n        creates ModeCap({set}) in root;\n    }}\n}}\n"
+        )
+    };
+    assert_eq!(codes(&text("mode: Mode,", "mode: Mode", "mode = mode")), []);
+    assert_eq!(
+        codes(&text("mode: Mode,", "mode: u2", "mode = mode")),
+        [Code::CreationField]
+    );
+    assert_eq!(
+        codes(&text("mode: u2,", "mode: Mode", "mode = mode")),
+        [Code::CreationField]
+    );
+    assert_eq!(
+        codes(&text(
+            "mode: Mode,\n    other: Other,",
+            "mode: Other",
+            "mode = mode"
+        )),
+        [Code::CreationField]
+    );
+}

@@ -146,6 +146,13 @@ fn the_tag_is_at_sel4s_cap_type() {
     assert_eq!(endpoint.cap().words()[0] >> 59, EndpointCap::TAG);
 }
 
+/// The enumerated fields: set only to the values their enumeration names.
+const ENUMERATED: &[&str] = &[
+    "FrameCap.page_size",
+    "FrameCap.map_type",
+    "FrameCap.vm_rights",
+];
+
 /// seL4's `capType` values (the `tag` lines of structures.bf: generic caps
 /// even, x86_64 caps odd, `io_port_control_cap` 31), by the spec's cap type.
 const SEL4_TAGS: &[(CapType, u64, &str)] = &[
@@ -233,15 +240,20 @@ fn every_field_is_at_sel4s_word_and_bits() {
         seen[row] = true;
         let (_, _, word, lo, width, sel4) = SEL4_FIELDS[row];
         let empty = [u64::from(tag) << 59, 0];
-        // The widest value the field takes: all ones (a pointer's
-        // canonical all-ones address, without its alignment bits).
+        // Every bit some value the field takes sets: all ones (a pointer's
+        // canonical all-ones address, without its alignment bits), or,
+        // for an enumerated field, its named values' bits together (capFSize
+        // takes 1 and 2, not 3).
         let filled = (0..64)
             .map(|k| u64::MAX << k)
             .chain((1..64).rev().map(|w| (1u64 << w) - 1))
-            .find_map(|value| {
+            .chain((0..64).map(|k| 1u64 << k))
+            .filter_map(|value| {
                 let mut cap = Cap::from_words(empty);
-                dispatch::rust_set(tag, index, &mut cap, value).then_some(cap)
+                dispatch::rust_set(tag, index, &mut cap, value).then_some(cap.words())
             })
+            .reduce(|a, b| [a[0] | b[0], a[1] | b[1]])
+            .map(Cap::from_words)
             .unwrap_or_else(|| panic!("{name} takes no value"));
         let ones = if width == 64 {
             u64::MAX
@@ -250,6 +262,28 @@ fn every_field_is_at_sel4s_word_and_bits() {
         };
         let mut expected = empty;
         expected[word] |= ones << lo;
+        if filled.words() != expected && ENUMERATED.contains(&name) {
+            // Values its variants do not name set no bit of their own
+            // (`capFMapType` is 0 or 1 without IOMMU and VT-x): every
+            // value sets bits of seL4's field only, and the getter reads
+            // exactly those bits (the refused value it reports).
+            let inside = filled
+                .words()
+                .iter()
+                .zip(expected)
+                .all(|(f, e)| f & !e == 0);
+            assert!(inside, "{name} sets bits outside seL4's {sel4}");
+            assert_eq!(
+                dispatch::rust_get(tag, index, Cap::from_words(expected)),
+                ones,
+                "{name} does not read seL4's {sel4} (word {word}, bits {lo}..{})",
+                lo + width
+            );
+            let mut outside = [!expected[0] & !(0x1f << 59), !expected[1]];
+            outside[0] |= empty[0];
+            assert_eq!(dispatch::rust_get(tag, index, Cap::from_words(outside)), 0);
+            continue;
+        }
         assert_eq!(
             filled.words(),
             expected,
@@ -492,6 +526,160 @@ fn frame_sizes_have_sel4s_numbers() {
         assert_eq!(placement.size_bits, size_bits, "type {number}");
         let frame =
             FrameCap::from_cap(placement.cap(0, false).expect("a cap")).expect("a frame cap");
-        assert_eq!(frame.page_size(), placement.size_arg, "capFSize");
+        assert_eq!(
+            frame.page_size().map(FrameSize::value),
+            Ok(placement.size_arg),
+            "capFSize"
+        );
     }
+}
+
+/// seL4's enumerations, written from include/arch/x86/arch/machine/hardware.h
+/// (`vm_page_size`, `vm_page_map_type`) and
+/// include/arch/x86/arch/object/structures.h (`vm_rights`) of seL4 commit
+/// 1326364bc (GPL-2.0-only; only the values are cited), and from libsel4's
+/// objecttype.h files (BSD-2-Clause) for `seL4_ObjectType`.
+#[test]
+fn enumerations_have_sel4s_values() {
+    for (ours, sel4, name) in [
+        (FrameSize::Small.value(), 0, "X86_SmallPage"),
+        (FrameSize::Large.value(), 1, "X86_LargePage"),
+        (FrameSize::Huge.value(), 2, "X64_HugePage"),
+        (FrameMapType::Unmapped.value(), 0, "X86_MappingNone"),
+        (FrameMapType::VSpace.value(), 1, "X86_MappingVSpace"),
+        (VmRights::KernelOnly.value(), 1, "VMKernelOnly"),
+        (VmRights::ReadOnly.value(), 2, "VMReadOnly"),
+        (VmRights::ReadWrite.value(), 3, "VMReadWrite"),
+        (Sel4ObjectType::Untyped.value(), 0, "seL4_UntypedObject"),
+        (Sel4ObjectType::Tcb.value(), 1, "seL4_TCBObject"),
+        (Sel4ObjectType::Endpoint.value(), 2, "seL4_EndpointObject"),
+        (
+            Sel4ObjectType::Notification.value(),
+            3,
+            "seL4_NotificationObject",
+        ),
+        (Sel4ObjectType::CapTable.value(), 4, "seL4_CapTableObject"),
+        (Sel4ObjectType::Pdpt.value(), 5, "seL4_X86_PDPTObject"),
+        (Sel4ObjectType::Pml4.value(), 6, "seL4_X64_PML4Object"),
+        (
+            Sel4ObjectType::HugePage.value(),
+            7,
+            "seL4_X64_HugePageObject",
+        ),
+        (Sel4ObjectType::SmallPage.value(), 8, "seL4_X86_4K"),
+        (
+            Sel4ObjectType::LargePage.value(),
+            9,
+            "seL4_X86_LargePageObject",
+        ),
+        (
+            Sel4ObjectType::PageTable.value(),
+            10,
+            "seL4_X86_PageTableObject",
+        ),
+        (
+            Sel4ObjectType::PageDirectory.value(),
+            11,
+            "seL4_X86_PageDirectoryObject",
+        ),
+    ] {
+        assert_eq!(ours, sel4, "{name}");
+    }
+    // `seL4_ObjectTypeCount` (12) and beyond, and values no variant has.
+    assert_eq!(Sel4ObjectType::from_value(12), None);
+    assert_eq!(VmRights::from_value(0), None, "seL4 has no vm_rights 0");
+    assert_eq!(FrameSize::from_value(3), None);
+    assert_eq!(FrameMapType::from_value(2), None, "IOMMU's, not here");
+    assert_eq!(VmRights::try_from(3), Ok(VmRights::ReadWrite));
+    assert_eq!(FrameSize::try_from(3), Err(3));
+    assert_eq!(u64::from(FrameSize::Huge), 2);
+}
+
+/// A retype makes a frame cap as seL4's `Arch_createObject` does:
+/// `X86_MappingNone`, `VMReadWrite` (the first variant of `VmRights`), its
+/// size; the getters read the enumerations back and refuse a value no
+/// variant names with the field's name and the bits.
+#[test]
+fn frame_caps_hold_sel4s_values() {
+    let frame = ObjectType::Frame
+        .cap_for(0x20_0000, 1, false)
+        .and_then(FrameCap::from_cap)
+        .expect("a 2 MiB frame cap");
+    assert_eq!(frame.page_size(), Ok(FrameSize::Large));
+    assert_eq!(frame.map_type(), Ok(FrameMapType::Unmapped));
+    assert_eq!(frame.vm_rights(), Ok(VmRights::ReadWrite));
+    let words = frame.cap().words();
+    assert_eq!(words[0] >> 57 & 3, 1, "capFSize");
+    assert_eq!(words[0] >> 55 & 3, 0, "capFMapType");
+    assert_eq!(words[0] >> 5 & 3, 3, "capFVMRights");
+    // A size argument no variant names makes no cap.
+    assert_eq!(ObjectType::Frame.cap_for(0x20_0000, 3, false), None);
+    // Bits no variant names: refused by the getter, not read as a variant.
+    let unnamed =
+        FrameCap::from_cap(Cap::from_words([words[0] & !(3 << 5), words[1]])).expect("a frame cap");
+    assert_eq!(
+        unnamed.vm_rights(),
+        Err(FieldError {
+            field: "vm_rights",
+            value: 0
+        })
+    );
+    let mut read_only = frame;
+    read_only.set_vm_rights(VmRights::ReadOnly).expect("fits");
+    assert_eq!(read_only.cap().words()[0] >> 5 & 3, 2);
+    assert_eq!(read_only.vm_rights(), Ok(VmRights::ReadOnly));
+    let built = FrameCap::new(
+        0x4000_0000,
+        0,
+        FrameSize::Huge,
+        FrameMapType::VSpace,
+        0x4000_0000,
+        VmRights::KernelOnly,
+        false,
+    )
+    .expect("fits");
+    assert_eq!(built.cap().words()[0] >> 55 & 0xf, 2 << 2 | 1);
+}
+
+/// `UntypedRetype`'s type argument is an `seL4_ObjectType`: the stub writes
+/// its number, the decoder refuses a number seL4 has no type for with
+/// `InvalidArgument` 0 (seL4's `newType >= seL4_ObjectTypeCount`) and takes
+/// the PML4's, which retype itself then refuses as no object type here.
+#[test]
+fn retype_takes_sel4s_object_types() {
+    let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
+    let mut msg = [0u64; 8];
+    let mut caps = [0u64; 3];
+    let info = encode_untyped_cap_retype(
+        Sel4ObjectType::LargePage,
+        0,
+        7,
+        0,
+        0,
+        4,
+        1,
+        &mut msg,
+        &mut caps,
+    );
+    assert_eq!(msg[0], 9, "seL4_X86_LargePageObject");
+    let UntypedCapInvocation::Retype(args) =
+        decode_untyped_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well-formed");
+    assert_eq!(args.object_type, Sel4ObjectType::LargePage);
+    for (number, decoded) in [
+        (6, Ok(Sel4ObjectType::Pml4)),
+        (12, Err(0)),
+        (u64::MAX, Err(0)),
+    ] {
+        msg[0] = number;
+        let result = decode_untyped_cap(info, Rights::NONE, &msg, &[root.cap()]).map(|i| {
+            let UntypedCapInvocation::Retype(args) = i;
+            args.object_type
+        });
+        assert_eq!(
+            result,
+            decoded.map_err(|index| DecodeError::InvalidArgument { index }),
+            "type {number}"
+        );
+    }
+    assert_eq!(ObjectType::sized_number(6), None, "no PML4 object here");
 }

@@ -277,3 +277,29 @@ fn mcs_changes_tcb_messages() {
     assert_eq!(Plain::SetSchedParams.request_caps(), 1);
     assert_eq!(Mcs::SetSchedParams.request_caps(), 3);
 }
+
+/// `seL4_ObjectType` with MCS: `seL4_SchedContextObject` (5) and
+/// `seL4_ReplyObject` (6) are variants, and the x86_64 numbers move by two;
+/// without MCS neither exists and 5 is the PDPT's.
+#[test]
+fn object_type_numbers_follow_mcs() {
+    use x86_64::Sel4ObjectType as Plain;
+    use x86_64_mcs::Sel4ObjectType as Mcs;
+    assert_eq!(Mcs::SchedContext.value(), 5, "seL4_SchedContextObject");
+    assert_eq!(Mcs::Reply.value(), 6, "seL4_ReplyObject");
+    assert_eq!(Mcs::Pdpt.value(), 7, "seL4_X86_PDPTObject");
+    assert_eq!(Mcs::HugePage.value(), 9, "seL4_X64_HugePageObject");
+    assert_eq!(
+        Mcs::PageDirectory.value(),
+        13,
+        "seL4_X86_PageDirectoryObject"
+    );
+    assert_eq!(Mcs::from_value(14), None, "seL4_ObjectTypeCount");
+    assert_eq!(Plain::from_value(5), Some(Plain::Pdpt));
+    assert_eq!(Plain::from_value(12), None);
+    assert_eq!(
+        x86_64_mcs_smp::Sel4ObjectType::from_value(6),
+        Some(x86_64_mcs_smp::Sel4ObjectType::Reply)
+    );
+    assert_eq!(x86_64_smp::Sel4ObjectType::SmallPage.value(), 8);
+}

@@ -4,7 +4,9 @@
 //! stored compressed by their alignment).
 
 use capc_dsl::ast::ObjectKind;
-use capc_dsl::model::{CapField, CapType, CopyPolicy, FieldKind, Object, RightId, Role};
+use capc_dsl::model::{
+    CapField, CapType, CopyPolicy, Enumeration, FieldKind, Object, RightId, Role,
+};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -14,10 +16,12 @@ use super::{Gen, Part, ident, lit, snake};
 /// `ObjectType::cap_for` (which names every view).
 pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     let mut parts: Vec<Part<'a>> = vec![Box::new(move || {
+        let enumerations = g.spec.enumerations.iter().map(|e| enumeration(g, e));
         let rights = rights(g);
         let objects = objects(g);
         let caps = caps(g);
         quote! {
+            #(#enumerations)*
             #rights
             #objects
             #caps
@@ -28,6 +32,98 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     }
     parts.push(Box::new(move || cap_for(g)));
     parts
+}
+
+/// An enumeration (`enum Name: uN`) as a Rust enum whose variants stand for
+/// their values: `value` gives a variant's, `from_value` the variant of a
+/// named value and `None` for any other, so that a cap field's getter and an
+/// invocation's decoder refuse an unnamed value.
+fn enumeration(g: &Gen<'_>, e: &Enumeration) -> TokenStream {
+    let name = ident(&e.name);
+    let doc = g.docs(&e.docs, &format!("The `{}` enumeration.", e.name), e.span);
+    let variants = e.values.iter().map(|v| {
+        let mut lines = if v.docs.is_empty() {
+            vec![format!("The `{}` value.", v.name)]
+        } else {
+            v.docs.clone()
+        };
+        lines.push(String::new());
+        lines.push(format!("Value {}.", v.value));
+        let doc = super::doc_lines(&lines);
+        let v = ident(&v.name);
+        quote!(#doc #v)
+    });
+    let to = e.values.iter().map(|v| {
+        let (n, x) = (ident(&v.name), lit(v.value));
+        quote!(Self::#n => #x)
+    });
+    let from = e.values.iter().map(|v| {
+        let (n, x) = (ident(&v.name), lit(v.value));
+        quote!(#x => Some(Self::#n))
+    });
+    let bits = lit(e.bits.into());
+    let bits_doc = format!(" Bits a value takes: {}.", e.bits);
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[allow(non_camel_case_types)]
+        pub enum #name {
+            #(#variants,)*
+        }
+
+        impl #name {
+            #[doc = #bits_doc]
+            pub const BITS: u32 = #bits;
+
+            /// The variant's value.
+            pub const fn value(self) -> u64 {
+                match self {
+                    #(#to,)*
+                }
+            }
+
+            /// The variant with this value; `None` for a value no variant
+            /// names.
+            pub const fn from_value(value: u64) -> Option<Self> {
+                match value {
+                    #(#from,)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl From<#name> for u64 {
+            fn from(value: #name) -> u64 {
+                value.value()
+            }
+        }
+
+        impl TryFrom<u64> for #name {
+            /// The value no variant names.
+            type Error = u64;
+
+            fn try_from(value: u64) -> Result<Self, u64> {
+                match Self::from_value(value) {
+                    Some(v) => Ok(v),
+                    None => Err(value),
+                }
+            }
+        }
+    }
+}
+
+/// The Rust enum of an enumerated field, if it is one.
+fn enumeration_of(g: &Gen<'_>, f: &CapField) -> Option<proc_macro2::Ident> {
+    f.values
+        .map(|e| ident(&g.spec.enumerations[e.index()].name))
+}
+
+/// `Enum::Variant` for the value a kernel-made cap holds in an enumerated
+/// field it sets nothing for (its first variant).
+pub fn initial_variant(g: &Gen<'_>, f: &CapField) -> Option<TokenStream> {
+    let e = &g.spec.enumerations[f.values?.index()];
+    let (name, first) = (ident(&e.name), ident(&e.values.first()?.name));
+    Some(quote!(#name::#first))
 }
 
 /// `Rights::READ.union(Rights::WRITE)`-style constant for a set of rights.
@@ -353,7 +449,10 @@ fn objects(g: &Gen<'_>) -> TokenStream {
 }
 
 /// The Rust type of a field's value.
-fn field_type(f: &CapField) -> TokenStream {
+fn field_type(g: &Gen<'_>, f: &CapField) -> TokenStream {
+    if let Some(e) = enumeration_of(g, f) {
+        return quote!(#e);
+    }
     match f.kind {
         FieldKind::Bool => quote!(bool),
         FieldKind::Rights { .. } => quote!(Rights),
@@ -363,7 +462,7 @@ fn field_type(f: &CapField) -> TokenStream {
 
 /// `word, shift, width` of a field, the arguments of `Cap::field` and
 /// `Cap::set_field`.
-fn place(f: &CapField) -> TokenStream {
+pub fn place(f: &CapField) -> TokenStream {
     let word = lit(f.word.into());
     let shift = lit(f.shift.into());
     let width = lit(f.width.into());
@@ -371,9 +470,19 @@ fn place(f: &CapField) -> TokenStream {
 }
 
 /// Expression reading the field from the view's cap as its Rust type.
-fn getter_expr(f: &CapField) -> TokenStream {
+fn getter_expr(g: &Gen<'_>, f: &CapField) -> TokenStream {
     let place = place(f);
     let raw = quote!(self.0.field(#place));
+    if let Some(e) = enumeration_of(g, f) {
+        let name = &f.name;
+        return quote! {
+            let value = #raw;
+            match #e::from_value(value) {
+                Some(v) => Ok(v),
+                None => Err(FieldError { field: #name, value }),
+            }
+        };
+    }
     match &f.kind {
         FieldKind::Bool => quote!(#raw != 0),
         FieldKind::Rights { .. } => quote!(Rights::from_bits_truncate(#raw)),
@@ -397,6 +506,9 @@ fn getter_expr(f: &CapField) -> TokenStream {
 fn setter_body(f: &CapField) -> TokenStream {
     let name = &f.name;
     let place = place(f);
+    if f.values.is_some() {
+        return quote!(self.0.set_field(#name, #place, value.value()));
+    }
     match &f.kind {
         FieldKind::Bool => quote!(self.0.set_field(#name, #place, value as u64)),
         FieldKind::Rights { .. } => quote! {
@@ -860,6 +972,16 @@ fn new_object_value(f: &CapField, view: &proc_macro2::Ident, o: &Object) -> Toke
     }
 }
 
+/// [`new_object_value`] for an enumerated field: its variant of the size
+/// argument (the checker has every argument named), else its first.
+fn new_object_variant(g: &Gen<'_>, f: &CapField) -> Option<TokenStream> {
+    let e = enumeration_of(g, f)?;
+    Some(match f.role {
+        Role::SizeArg => quote!(#e::from_value(size_arg)?),
+        _ => initial_variant(g, f)?,
+    })
+}
+
 /// `ObjectType::cap_for`: the cap a retype makes for a new object, built
 /// with the first cap type declared for each object type.
 fn cap_for(g: &Gen<'_>) -> TokenStream {
@@ -880,7 +1002,10 @@ fn cap_for(g: &Gen<'_>) -> TokenStream {
     let arms = pairs.iter().map(|(o, c)| {
         let object = object_variant(o);
         let view = ident(&c.name);
-        let values = c.fields.iter().map(|f| new_object_value(f, &view, o));
+        let values = c
+            .fields
+            .iter()
+            .map(|f| new_object_variant(g, f).unwrap_or_else(|| new_object_value(f, &view, o)));
         quote!(ObjectType::#object => #view::new(#(#values),*).map(Cap::from))
     });
     let rest = (pairs.len() < spec.objects.len()).then(|| quote!(_ => return None,));
@@ -935,7 +1060,10 @@ fn cap_for(g: &Gen<'_>) -> TokenStream {
 /// `#[size_arg]` integer fields (a CNode cap): seL4's updateCapData, which
 /// mint and mutate apply to the word they are given. Nothing for others.
 fn cap_data_method(c: &CapType) -> Option<TokenStream> {
-    let uint = |role| c.field_with(role).filter(|f| f.kind == FieldKind::Uint);
+    let uint = |role| {
+        c.field_with(role)
+            .filter(|f| f.kind == FieldKind::Uint && f.values.is_none())
+    };
     let (bits, guard, radix) = (
         uint(Role::GuardBits)?,
         uint(Role::Guard)?,
@@ -987,7 +1115,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     let valid_const = rights_const(g, &c.rights);
     let params = c.fields.iter().map(|f| {
         let n = ident(&f.name);
-        let t = field_type(f);
+        let t = field_type(g, f);
         quote!(#n: #t)
     });
     let sets = c.fields.iter().map(|f| {
@@ -1002,8 +1130,17 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     let accessors = c.fields.iter().map(|f| {
         let getter = ident(&f.name);
         let setter = format_ident!("set_{}", snake(&f.name));
-        let t = field_type(f);
-        let get = getter_expr(f);
+        let t = field_type(g, f);
+        let get = getter_expr(g, f);
+        // An enumerated field's bits may hold a value no variant names.
+        let (get_type, get_note) = if f.values.is_some() {
+            (
+                quote!(Result<#t, FieldError>),
+                Some(quote!(#[doc = " Fails with a [`FieldError`] when its bits hold a value no variant names."])),
+            )
+        } else {
+            (t.clone(), None)
+        };
         let fdoc = g.docs(&f.docs, &format!("The `{}` field.", f.name), f.span);
         let layout = format!(
             " Stored in word {}, bits {}..{}{}.",
@@ -1036,7 +1173,8 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
             #fdoc
             #[doc = ""]
             #[doc = #layout]
-            pub const fn #getter(self) -> #t {
+            #get_note
+            pub const fn #getter(self) -> #get_type {
                 #get
             }
 

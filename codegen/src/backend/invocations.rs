@@ -411,7 +411,13 @@ impl Uses {
         for m in sets.iter().flat_map(|s| &s.methods) {
             uses.request = true;
             uses.reply = true;
-            for p in m.params.iter().chain(&m.results) {
+            // An enumerated value is decoded by its enumeration.
+            for p in m
+                .params
+                .iter()
+                .chain(&m.results)
+                .filter(|p| p.values.is_none())
+            {
                 match p.kind {
                     ParamKind::Scalar(Scalar::Bool) => uses.boolean = true,
                     ParamKind::Scalar(s @ Scalar::Uint(_)) if !full_word(s) => uses.uint = true,
@@ -825,9 +831,18 @@ fn label_enum(
     }
 }
 
+/// The Rust enum of an enumerated parameter or result, if it is one.
+fn enumeration_of(g: &Gen<'_>, p: &MethodParam) -> Option<Ident> {
+    p.values
+        .map(|e| ident(&g.spec.enumerations[e.index()].name))
+}
+
 /// The kernel-side type of a parameter: caps as their typed view.
-fn param_type(g: &Gen<'_>, kind: &ParamKind) -> TokenStream {
-    match kind {
+fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
+    if let Some(e) = enumeration_of(g, p) {
+        return quote!(#e);
+    }
+    match &p.kind {
         ParamKind::Scalar(s) => scalar_type(*s),
         ParamKind::Array { element, len, .. } => {
             let t = scalar_type(*element);
@@ -848,8 +863,11 @@ fn param_type(g: &Gen<'_>, kind: &ParamKind) -> TokenStream {
 }
 
 /// The user-side type of a parameter: caps as cap addresses.
-fn stub_type(kind: &ParamKind) -> TokenStream {
-    match kind {
+fn stub_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
+    if let Some(e) = enumeration_of(g, p) {
+        return quote!(#e);
+    }
+    match &p.kind {
         ParamKind::Cap { .. } => quote!(u64),
         ParamKind::Array { element, len, .. } => {
             let t = scalar_type(*element);
@@ -885,7 +903,7 @@ fn args_struct(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident)
     let name = &n.args;
     let fields = layout(&m.params).into_iter().map(|slot| {
         let f = ident(&slot.param.name);
-        let t = param_type(g, &slot.param.kind);
+        let t = param_type(g, slot.param);
         let fdoc = format!(" Parameter {}", describe(g, &slot));
         quote!(#[doc = #fdoc] pub #f: #t)
     });
@@ -904,7 +922,7 @@ fn args_struct(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident)
 
 /// `impl Args { fn created(&self) }` for a method with a `creates`
 /// clause: the new cap, its fields from the arguments the clause names,
-/// every other field 0.
+/// every other field 0 (an enumerated one its first variant).
 fn created_method(
     g: &Gen<'_>,
     m: &Method,
@@ -925,13 +943,17 @@ fn created_method(
                 quote!(self.#p)
             }
             (Some(p), _) => {
-                let cast = matches!(p.kind, ParamKind::Scalar(Scalar::Uint(n)) if n <= 32);
+                let cast = p.values.is_none()
+                    && matches!(p.kind, ParamKind::Scalar(Scalar::Uint(n)) if n <= 32);
                 let p = ident(&p.name);
                 if cast {
                     quote!(self.#p as u64)
                 } else {
                     quote!(self.#p)
                 }
+            }
+            (None, _) if f.values.is_some() => {
+                super::caps::initial_variant(g, f).expect("an enumerated field")
             }
             (None, FieldKind::Bool) => quote!(false),
             (None, FieldKind::Rights { .. }) => quote!(Rights::NONE),
@@ -944,7 +966,7 @@ fn created_method(
         .map(|(f, p)| format!("`{}` from `{}`", new_cap.fields[*f].name, m.params[*p].name))
         .collect();
     let doc = format!(
-        " The `{}` this invocation creates (its `creates` clause), to go into the CNode of `{}`: {}, every other field 0. Fails as `{}::new` does, on a value its field cannot hold.",
+        " The `{}` this invocation creates (its `creates` clause), to go into the CNode of `{}`: {}, every other field 0 (an enumerated one its first variant). Fails as `{}::new` does, on a value its field cannot hold.",
         new_cap.name,
         m.params[c.into].name,
         if set.is_empty() {
@@ -1033,12 +1055,22 @@ fn invocation_enum(
 
 /// Expression decoding a word parameter or result from `msg`; `error` is the
 /// value returned (with `?`) when the words are out of range.
-fn decode_words(kind: &ParamKind, place: Place, msg: &Ident, error: &TokenStream) -> TokenStream {
+fn decode_words(
+    g: &Gen<'_>,
+    p: &MethodParam,
+    place: Place,
+    msg: &Ident,
+    error: &TokenStream,
+) -> TokenStream {
     let Place::Words { start, count } = place else {
         unreachable!("only word parameters are decoded from words")
     };
     let at = lit(start);
-    match kind {
+    // An enumeration's value: one a variant names.
+    if let Some(e) = enumeration_of(g, p) {
+        return quote!(#e::from_value(#msg[#at]).ok_or(#error)?);
+    }
+    match &p.kind {
         ParamKind::Scalar(s) if full_word(*s) => quote!(#msg[#at]),
         ParamKind::Scalar(Scalar::Bool) => quote!(wire::boolean(#msg[#at]).ok_or(#error)?),
         ParamKind::Scalar(s) => {
@@ -1058,12 +1090,15 @@ fn decode_words(kind: &ParamKind, place: Place, msg: &Ident, error: &TokenStream
 }
 
 /// Statement encoding a word parameter or result `value` into `msg`.
-fn encode_words(kind: &ParamKind, place: Place, msg: &Ident, value: &TokenStream) -> TokenStream {
+fn encode_words(p: &MethodParam, place: Place, msg: &Ident, value: &TokenStream) -> TokenStream {
     let Place::Words { start, count } = place else {
         unreachable!("only word parameters are encoded into words")
     };
     let at = lit(start);
-    match kind {
+    if p.values.is_some() {
+        return quote!(#msg[#at] = #value.value(););
+    }
+    match &p.kind {
         ParamKind::Scalar(s) if is_u64(*s) => quote!(#msg[#at] = #value;),
         ParamKind::Scalar(_) => quote!(#msg[#at] = u64::from(#value);),
         ParamKind::Array { element, .. } => {
@@ -1146,9 +1181,9 @@ fn decoder(
                             }
                         }
                     }
-                    (kind, place) => {
+                    (_, place) => {
                         let error = quote!(DecodeError::InvalidArgument { index: #position });
-                        decode_words(kind, place, &format_ident!("msg"), &error)
+                        decode_words(g, slot.param, place, &format_ident!("msg"), &error)
                     }
                 };
                 quote!(#f: #value)
@@ -1240,7 +1275,7 @@ fn request_stub(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident
         .iter()
         .map(|s| {
             let name = ident(&s.param.name);
-            let t = stub_type(&s.param.kind);
+            let t = stub_type(g, s.param);
             quote!(#name: #t)
         })
         .collect();
@@ -1257,7 +1292,7 @@ fn request_stub(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident
                 let index = lit(index);
                 quote!(#caps[#index] = #value;)
             }
-            place => encode_words(&s.param.kind, place, &msg, &quote!(#value)),
+            place => encode_words(s.param, place, &msg, &quote!(#value)),
         }
     });
     // The method's docs are on its label variant, said once.
@@ -1319,14 +1354,14 @@ fn request_stub(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident
 
 /// The type of a method's reply value: `()`, the one word result, or the
 /// `...Reply` struct.
-fn reply_value<'a>(m: &'a Method, n: &Names) -> (TokenStream, Vec<Slot<'a>>) {
+fn reply_value<'a>(g: &Gen<'_>, m: &'a Method, n: &Names) -> (TokenStream, Vec<Slot<'a>>) {
     let words: Vec<Slot<'a>> = layout(&m.results)
         .into_iter()
         .filter(|s| matches!(s.place, Place::Words { .. }))
         .collect();
     let t = match words.as_slice() {
         [] => quote!(()),
-        [one] => stub_type(&one.param.kind),
+        [one] => stub_type(g, one.param),
         _ => {
             let r = &n.reply;
             quote!(#r)
@@ -1336,7 +1371,7 @@ fn reply_value<'a>(m: &'a Method, n: &Names) -> (TokenStream, Vec<Slot<'a>>) {
 }
 
 fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ident) -> TokenStream {
-    let (value_type, words) = reply_value(m, n);
+    let (value_type, words) = reply_value(g, m, n);
     let cap_results = cap_count(&m.results);
     let mut lines = vec![
         format!(
@@ -1360,7 +1395,7 @@ fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ide
         let r = &n.reply;
         let fields = words.iter().map(|s| {
             let f = ident(&s.param.name);
-            let t = stub_type(&s.param.kind);
+            let t = stub_type(g, s.param);
             let fdoc = format!(" Result {}", describe(g, s));
             quote!(#[doc = #fdoc] pub #f: #t)
         });
@@ -1389,7 +1424,7 @@ fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ide
             Ok(())
         },
         [one] => {
-            let value = decode_words(&one.param.kind, one.place, &msg, &error);
+            let value = decode_words(g, one.param, one.place, &msg, &error);
             // Bound first: `Ok(x?)` of a checked value is clippy's
             // needless_question_mark.
             let name = ident(&one.param.name);
@@ -1403,7 +1438,7 @@ fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ide
             let r = &n.reply;
             let fields = words.iter().map(|s| {
                 let f = ident(&s.param.name);
-                let value = decode_words(&s.param.kind, s.place, &msg, &error);
+                let value = decode_words(g, s.param, s.place, &msg, &error);
                 quote!(#f: #value)
             });
             quote! {
@@ -1427,7 +1462,7 @@ fn reply_encoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStre
     if m.results.is_empty() {
         return TokenStream::new();
     }
-    let (value_type, words) = reply_value(m, n);
+    let (value_type, words) = reply_value(g, m, n);
     let msg = buffer_name("msg", &m.results);
     let cap_results = cap_count(&m.results);
     let (arg, stmts) = match words.as_slice() {
@@ -1436,7 +1471,7 @@ fn reply_encoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStre
             let v = ident(&one.param.name);
             (
                 Some(quote!(#v: #value_type, #msg: &mut [u64])),
-                vec![encode_words(&one.param.kind, one.place, &msg, &quote!(#v))],
+                vec![encode_words(one.param, one.place, &msg, &quote!(#v))],
             )
         }
         _ => (
@@ -1445,7 +1480,7 @@ fn reply_encoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStre
                 .iter()
                 .map(|s| {
                     let f = ident(&s.param.name);
-                    encode_words(&s.param.kind, s.place, &msg, &quote!(reply.#f))
+                    encode_words(s.param, s.place, &msg, &quote!(reply.#f))
                 })
                 .collect(),
         ),

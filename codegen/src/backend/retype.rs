@@ -75,6 +75,10 @@ fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
             }
             u64::from(bytes.trailing_zeros())
         }}
+    } else if arg_field.values.is_some() {
+        // An enumerated size argument, as its word.
+        let place = super::caps::place(arg_field);
+        quote!(view.cap().field(#place))
     } else {
         quote!(view.#arg())
     };
@@ -1003,8 +1007,37 @@ fn wrap(paragraphs: &[&str]) -> Vec<String> {
 }
 
 /// The value a cap derived by `rule` stores in field `f` of its type, read
-/// from the source's view `s` (see `derive`), and whether it reads `s`.
+/// from the source's view `s` (see `derive`), and whether it reads `s`. An
+/// enumerated field takes its variant of that value (refusing the
+/// derivation when none names it), or its first variant when the value
+/// is not read from the source.
 fn derived_value(
+    g: &Gen<'_>,
+    f: &CapField,
+    view: &proc_macro2::Ident,
+    rule: &Derive,
+) -> (TokenStream, bool) {
+    let (value, reads) = derived_raw(g, f, view, rule);
+    let Some(e) = f
+        .values
+        .map(|e| ident(&g.spec.enumerations[e.index()].name))
+    else {
+        return (value, reads);
+    };
+    if !reads {
+        let first = super::caps::initial_variant(g, f).expect("an enumerated field");
+        return (first, false);
+    }
+    let variant = quote! {
+        match #e::from_value(#value) {
+            Some(v) => v,
+            None => return Err(DeriveError::IllegalOperation),
+        }
+    };
+    (variant, true)
+}
+
+fn derived_raw(
     g: &Gen<'_>,
     f: &CapField,
     view: &proc_macro2::Ident,
@@ -1013,7 +1046,13 @@ fn derived_value(
     let source = &g.spec.caps[rule.source.index()];
     let getter = |sf: &CapField| {
         let getter = ident(&sf.name);
-        let value = quote!(s.#getter());
+        // An enumerated field's bits, as a word.
+        let value = if sf.values.is_some() {
+            let place = super::caps::place(sf);
+            quote!(s.cap().field(#place))
+        } else {
+            quote!(s.#getter())
+        };
         match (&sf.kind, &f.kind) {
             (FieldKind::Bool, FieldKind::Bool) => value,
             (FieldKind::Bool, _) => quote!(#value as u64),
@@ -1341,6 +1380,9 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
             let arg = format_ident!("set_{}", snake(&arg_field.name));
             let arg_value = if arg_field.size_bytes {
                 quote!(1u64.checked_shl(u32::try_from(self.size_arg).ok()?)?)
+            } else if let Some(e) = arg_field.values {
+                let e = ident(&spec.enumerations[e.index()].name);
+                quote!(#e::from_value(self.size_arg)?)
             } else {
                 quote!(self.size_arg)
             };

@@ -180,6 +180,29 @@ fn field_accessors(
                 store(&format!("value >> {align_bits}"))
             );
         }
+        FieldKind::Uint if field.values.is_some() => {
+            // An enumerated field: a value one of its variants names.
+            let e = &h.g.spec.enumerations[field.values.expect("enumerated").index()];
+            let _ = writeln!(
+                h.out,
+                "static inline uint64_t {get}({ty} cap)\n{{\n    /* {place}: a {u}_{}_* value, or one no variant names. */\n    return {raw};\n}}\n",
+                c_upper(&e.name)
+            );
+            let named: Vec<String> = e
+                .values
+                .iter()
+                .map(|v| format!("value != {}", u64_lit(v.value)))
+                .collect();
+            let _ = writeln!(
+                h.out,
+                "/** Sets `{}`; false (the cap unchanged) if no variant of `{}` has `value`. */\n\
+                 static inline bool {set}({ty} *cap, uint64_t value)\n{{\n{}{}\n}}\n",
+                field.name,
+                e.name,
+                guard(&[named.join(" && ")]),
+                store("value")
+            );
+        }
         FieldKind::Uint => {
             let _ = writeln!(
                 h.out,

@@ -63,6 +63,7 @@ pub fn render(spec: &Spec, sources: &SourceMap, root_name: &str) -> Result<Strin
     retype::generate(&mut h);
     h.labels();
     h.errors();
+    h.enumerations();
     h.finish()
 }
 
@@ -319,6 +320,11 @@ impl<'a, 'g> Header<'a, 'g> {
                 self.define(format!("{name}_MIN_ARG"), &what, u64_lit(rule.min_arg()));
                 self.define(format!("{name}_MAX_ARG"), &what, u64_lit(rule.max_arg()));
             }
+            // `#[number(A, B, ...)]`: the number of the type with each size
+            // argument (seL4_X86_LargePageObject is the frame's with 1).
+            for &(arg, number) in &object.numbers {
+                self.define(format!("{name}_NUMBER_{arg}"), &what, number.to_string());
+            }
         }
         self.out.push('\n');
 
@@ -476,6 +482,30 @@ impl<'a, 'g> Header<'a, 'g> {
                 let _ = writeln!(self.out, "    {name} = {},", i + 1);
             }
             let _ = writeln!(self.out, "}};\n");
+        }
+    }
+
+    /// Each enumeration's values as constants (`UINT64_C`: a C enum holds
+    /// only `int`s).
+    fn enumerations(&mut self) {
+        let u = self.upper.clone();
+        let spec = self.g.spec;
+        for e in &spec.enumerations {
+            self.docs("", &e.docs, &e.name, e.span);
+            let prefix = format!("{u}_{}", c_upper(&e.name));
+            self.define(
+                format!("{prefix}_BITS"),
+                &format!("enumeration `{}`", e.name),
+                e.bits.to_string(),
+            );
+            for v in &e.values {
+                self.define(
+                    format!("{prefix}_{}", c_upper(&v.name)),
+                    &format!("value `{}::{}`", e.name, v.name),
+                    u64_lit(v.value),
+                );
+            }
+            self.out.push('\n');
         }
     }
 

@@ -59,6 +59,10 @@ fn new_value(
             format!("{}_{}_VALID_RIGHTS", h.upper, c_upper(&c.name)),
             None,
         ),
+        // An enumerated field starts at its first variant.
+        (Role::Plain, _) if h.g.spec.initial_value(f) != 0 => {
+            (u64_lit(h.g.spec.initial_value(f)), None)
+        }
         _ => return None,
     })
 }
@@ -405,17 +409,19 @@ fn retype(h: &mut Header<'_, '_>) {
     // A type numbered per size argument (`#[number(A, B, ...)]`) names its
     // size argument itself: the request's two words are read into locals,
     // the per-size numbers replaced by the type's number and argument.
+    let upper = h.upper.as_str();
     let per_size: Vec<String> = h
         .g
         .spec
         .objects
         .iter()
         .flat_map(|o| {
-            o.numbers.iter().map(move |&(arg, n)| {
+            o.numbers.iter().map(move |&(arg, _)| {
                 format!(
-                    "    case {n}:\n        object_type = {};\n        size_arg = {};\n        break;\n",
+                    "    case {upper}_OBJECT_{o}_NUMBER_{arg}:\n        object_type = {};\n        size_arg = {};\n        break;\n",
                     o.number,
-                    u64_lit(arg)
+                    u64_lit(arg),
+                    o = c_upper(&o.name),
                 )
             })
         })

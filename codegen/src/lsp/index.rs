@@ -317,6 +317,9 @@ impl Walker {
                     match &f.ty {
                         ast::FieldType::Ptr { align } => self.expr(align, None),
                         ast::FieldType::Rights(rights) => self.rights(rights),
+                        ast::FieldType::Enumeration(name) => {
+                            self.types(std::slice::from_ref(name));
+                        }
                         ast::FieldType::Uint(_) | ast::FieldType::Bool => {}
                     }
                 }
@@ -349,6 +352,12 @@ impl Walker {
                 self.declare(Symbol::Type(e.name.name.clone()), &e.name);
                 for t in e.variants.iter().flat_map(|v| &v.fields) {
                     self.type_expr(t);
+                }
+                for v in &e.variants {
+                    self.attrs(&v.attrs);
+                    if let Some(value) = &v.value {
+                        self.expr(value, None);
+                    }
                 }
             }
             ItemKind::TypeAlias(a) => {

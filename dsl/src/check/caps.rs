@@ -17,6 +17,7 @@ use crate::model::{self, CapField, CopyPolicy, FieldKind, Mapping, Role};
 
 use super::eval::{bits_for, bytes};
 use super::{Ctx, TypeSym};
+use crate::source::Span;
 
 const ROLE_ATTRS: [(&str, Role); 11] = [
     ("object", Role::Object),
@@ -443,8 +444,19 @@ impl Ctx<'_> {
         rights: &[model::Right],
     ) -> Option<(CapField, Option<Pin>)> {
         let fname = &field.name.name;
+        let mut values: Option<(usize, Span)> = None;
         let (kind, width) = match &field.ty {
             FieldType::Bool => (FieldKind::Bool, 1),
+            FieldType::Enumeration(name) => {
+                let i = self.resolve(name, "an enumeration", |s| match s {
+                    TypeSym::Enumeration(i) => Some(i),
+                    _ => None,
+                })?;
+                // A failed enumeration was reported with it.
+                let bits = self.enumerations.get(i)?.as_ref()?.bits;
+                values = Some((i, name.span));
+                (FieldKind::Uint, bits)
+            }
             FieldType::Uint(n) => {
                 if !(1..=64).contains(n) {
                     self.diags.push(
@@ -750,6 +762,9 @@ impl Ctx<'_> {
                 return None;
             }
         }
+        if let Some((i, span)) = values {
+            self.check_enumerated_role(cap, fname, i, span, role, role_span, size_bytes, object)?;
+        }
         // Does the field hold every value it must?
         let needed: Option<(u64, String)> = match (role, object) {
             (Role::SizeArg, Some(o)) if size_bytes.is_some() => Some((
@@ -894,6 +909,7 @@ impl Ctx<'_> {
                 word: 0,
                 shift: 0,
                 width: width as u8,
+                values: values.map(|(i, _)| model::EnumerationId(i as u32)),
                 span: field.name.span,
             },
             pin,
@@ -945,6 +961,67 @@ impl Ctx<'_> {
 
     /// `#[sign_extend]` goes on a pointer narrower than a word once its
     /// alignment is put back (`E0404`).
+    /// An enumerated field holds a plain value or, with `#[size_arg]`, the
+    /// object's size argument when the enumeration names every one
+    /// (`E0453`): the generated code reads it back as the enumeration.
+    #[allow(clippy::too_many_arguments)]
+    fn check_enumerated_role(
+        &mut self,
+        cap: &str,
+        fname: &str,
+        enumeration: usize,
+        ty_span: Span,
+        role: Role,
+        role_span: Span,
+        size_bytes: Option<Span>,
+        object: Option<&model::Object>,
+    ) -> Option<()> {
+        let e = self.enumerations[enumeration].as_ref()?;
+        let ename = e.name.clone();
+        let unnamed = match (role, object) {
+            (Role::Plain, _) => None,
+            (Role::SizeArg, Some(o)) if size_bytes.is_none() => o
+                .size
+                .table
+                .iter()
+                .map(|(arg, _)| *arg)
+                .find(|arg| e.named(*arg).is_none())
+                .map(|arg| {
+                    (
+                        "its values are not all named",
+                        format!("`{ename}` names no size argument {arg} of `{}`", o.name),
+                        format!("every size argument of `{}` must be one of `{ename}`'s values", o.name),
+                        format!("add a variant `= {arg}` to `{ename}`, or make `{fname}` a `uN`"),
+                    )
+                }),
+            (Role::SizeArg, _) if size_bytes.is_none() => None,
+            _ => Some((
+                "not a role of an enumerated field",
+                format!(
+                    "`#[{}]` on enumerated field `{fname}` of `{cap}`",
+                    if size_bytes.is_some() {
+                        "size_arg(bytes)"
+                    } else {
+                        role_name(role)
+                    }
+                ),
+                "an enumerated field holds one of its enumeration's values: a plain field, or with `#[size_arg]` the object's size argument".to_string(),
+                format!("make `{fname}` a `uN`, or remove the attribute"),
+            )),
+        };
+        let Some((label, message, note, help)) = unnamed else {
+            return Some(());
+        };
+        self.diags.push(
+            Diagnostic::new(Code::EnumerationFieldRole, role_span, message)
+                .label(label)
+                .with_secondary(ty_span, format!("`{fname}` holds a `{ename}`"))
+                .note(note)
+                .help(help),
+        );
+        None
+    }
+
     fn check_sign_extend(
         &mut self,
         attr: &ast::Attribute,
@@ -1309,6 +1386,7 @@ fn allowed_args(size: &model::SizeRule) -> String {
 /// A field type as written, for messages: `u8`, `bool`, `a pointer`.
 fn describe_field_type(ty: &FieldType) -> String {
     match ty {
+        FieldType::Enumeration(name) => format!("an enumeration (`{}`)", name.name),
         FieldType::Bool => "a `bool`".to_string(),
         FieldType::Uint(n) => format!("a `u{n}`"),
         FieldType::Ptr { .. } => "a `ptr(...)`".to_string(),

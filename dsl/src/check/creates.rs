@@ -180,16 +180,23 @@ impl Ctx<'_> {
                 continue;
             };
             let field_kind = &new_cap.fields[f].kind;
-            let holds = matches!(
-                (&params[p].kind, field_kind),
-                (ParamKind::Scalar(Scalar::Bool), FieldKind::Bool)
-                    | (
-                        ParamKind::Scalar(Scalar::Word | Scalar::Uint(_)),
-                        FieldKind::Uint | FieldKind::Ptr { .. },
-                    )
-            );
+            // An enumerated field takes a parameter of its enumeration, and
+            // such a parameter sets only a field of it.
+            let same_values = new_cap.fields[f].values == params[p].values;
+            let holds = same_values
+                && matches!(
+                    (&params[p].kind, field_kind),
+                    (ParamKind::Scalar(Scalar::Bool), FieldKind::Bool)
+                        | (
+                            ParamKind::Scalar(Scalar::Word | Scalar::Uint(_)),
+                            FieldKind::Uint | FieldKind::Ptr { .. },
+                        )
+                );
             if !holds {
                 let what = match field_kind {
+                    _ if !same_values => {
+                        "an enumerated field takes a parameter of its enumeration, and an enumerated parameter sets a field of its enumeration"
+                    }
                     FieldKind::Bool => "a `bool` field takes a `bool` parameter",
                     FieldKind::Rights { .. } => {
                         "a rights field is not set from a parameter: the new cap has the rights its type may carry that the invoked cap carries"

@@ -182,6 +182,8 @@ impl Ctx<'_> {
             let f = &t.fields[index];
             let problem = if f.kind != model::FieldKind::Uint {
                 Some("is not an integer field")
+            } else if f.values.is_some() {
+                Some("is an enumerated field, not a number")
             } else if !f.identity {
                 Some("is not `#[identity]`")
             } else if found.contains(&index) {

@@ -4,7 +4,7 @@
 //!
 //! | lint | codes | looks at |
 //! |---|---|---|
-//! | `unused` | W0001, W0002, W0003 | constants, rights, error sets, cap types |
+//! | `unused` | W0001, W0002, W0003 | constants, rights, error sets, cap types, message types, enumerations |
 //! | `missing_identity` | W0004 | cap types |
 //! | `donation_size` | W0005 | interfaces |
 //! | `server_pays` | W0014 | interfaces |
@@ -30,6 +30,8 @@ enum Looked {
     Interface,
     /// A `struct`, `enum` or `type`.
     Data,
+    /// An `enum Name: uN`.
+    Enumeration,
 }
 
 impl Looked {
@@ -40,6 +42,7 @@ impl Looked {
             ast::ItemKind::Errors(_) => Some(Looked::Errors),
             ast::ItemKind::Cap(_) => Some(Looked::Cap),
             ast::ItemKind::Interface(_) => Some(Looked::Interface),
+            ast::ItemKind::Enum(e) if e.width.is_some() => Some(Looked::Enumeration),
             ast::ItemKind::Struct(_) | ast::ItemKind::Enum(_) | ast::ItemKind::TypeAlias(_) => {
                 Some(Looked::Data)
             }
@@ -55,6 +58,7 @@ impl Looked {
             Looked::Cap => "a cap type",
             Looked::Interface => "an interface",
             Looked::Data => "a message type",
+            Looked::Enumeration => "an enumeration",
         }
     }
 }
@@ -81,8 +85,9 @@ const LINTS: &[Lint] = &[
             Looked::Errors,
             Looked::Cap,
             Looked::Data,
+            Looked::Enumeration,
         ],
-        items: "constants, rights, error sets, cap types and message types",
+        items: "constants, rights, error sets, cap types, message types and enumerations",
     },
     Lint {
         name: "missing_identity",

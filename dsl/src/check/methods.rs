@@ -248,11 +248,18 @@ impl Ctx<'_> {
                     continue;
                 }
                 let range = self.param_range(p, kind == SetKind::Interface);
-                match (self.check_param(p, kind, known), range) {
+                let values = self.param_enumeration(p, kind);
+                let checked = match values {
+                    Some(Some(e)) => Some(ParamKind::Scalar(Scalar::Uint(e.1))),
+                    Some(None) => None,
+                    None => self.check_param(p, kind, known),
+                };
+                match (checked, range) {
                     (Some(kind), Ok(range)) => lists[which].push(model::MethodParam {
                         name: p.name.name.clone(),
                         kind,
                         range,
+                        values: values.flatten().map(|(id, _)| id),
                         span: p.name.span,
                     }),
                     _ => ok = false,
@@ -714,6 +721,35 @@ impl Ctx<'_> {
             }
         }
         ok
+    }
+
+    /// A kernel invocation's parameter or result of an enumeration's type:
+    /// `Some(Some((enumeration, bits)))`, `Some(None)` when the
+    /// enumeration failed (reported with it), `None` for any other type.
+    /// In an RPC interface an enumeration is a name of the wrong kind,
+    /// reported with the message types.
+    fn param_enumeration(
+        &mut self,
+        p: &ast::Param,
+        kind: SetKind,
+    ) -> Option<Option<(model::EnumerationId, u32)>> {
+        let ParamType::Data(ast::TypeExpr {
+            kind: ast::TypeExprKind::Named(name),
+            ..
+        }) = &p.ty
+        else {
+            return None;
+        };
+        let (TypeSym::Enumeration(i), _) = *self.types.get(&name.name)? else {
+            return None;
+        };
+        if kind == SetKind::Interface {
+            return None;
+        }
+        self.used_types.insert(name.name.clone());
+        self.param_attributes(p, kind)?;
+        let bits = self.enumerations.get(i)?.as_ref().map(|e| e.bits);
+        Some(bits.map(|b| (model::EnumerationId(i as u32), b)))
     }
 
     fn check_param(

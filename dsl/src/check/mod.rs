@@ -26,6 +26,7 @@ mod asid_pool;
 mod caps;
 mod creates;
 mod derive;
+mod enumerations;
 mod eval;
 mod inherit;
 mod lifecycle;
@@ -69,6 +70,8 @@ struct Items<'a> {
     systems: Vec<(&'a ast::Item, &'a ast::SystemItem)>,
     /// `struct`, `enum` and `type` items.
     data: Vec<(&'a ast::Item, types::DataDecl<'a>)>,
+    /// `enum Name: uN` items.
+    enumerations: Vec<(&'a ast::Item, &'a ast::EnumItem)>,
     /// Every item, in declaration order.
     all: Vec<&'a ast::Item>,
 }
@@ -83,6 +86,8 @@ enum TypeSym {
     Interface(usize),
     /// A `struct`, `enum` or `type`.
     Data(usize),
+    /// An `enum Name: uN`.
+    Enumeration(usize),
 }
 
 impl TypeSym {
@@ -94,6 +99,7 @@ impl TypeSym {
             TypeSym::Errors(_) => "an error set",
             TypeSym::Interface(_) => "an interface",
             TypeSym::Data(_) => "a message type",
+            TypeSym::Enumeration(_) => "an enumeration",
         }
     }
 }
@@ -115,6 +121,9 @@ struct Ctx<'a> {
     const_chain: Vec<usize>,
     used_consts: BTreeSet<String>,
     used_types: BTreeSet<String>,
+    /// Each enumeration once checked (`None`: it has an error), before
+    /// the cap types' fields and the methods' parameters name them.
+    enumerations: Vec<Option<model::Enumeration>>,
     /// Bytes of each declared message type (`None`: it has an error), once
     /// [`types`] has laid them out.
     data_bytes: Vec<Option<u64>>,
@@ -154,6 +163,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 ItemKind::Invocations(m) => items.invocations.push((item, m)),
                 ItemKind::Interface(m) => items.interfaces.push((item, m)),
                 ItemKind::Struct(s) => items.data.push((item, types::DataDecl::Struct(s))),
+                ItemKind::Enum(e) if e.width.is_some() => items.enumerations.push((item, e)),
                 ItemKind::Enum(e) => items.data.push((item, types::DataDecl::Enum(e))),
                 ItemKind::TypeAlias(a) => items.data.push((item, types::DataDecl::Alias(a))),
                 ItemKind::System(s) => items.systems.push((item, s)),
@@ -172,6 +182,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         used_consts: BTreeSet::new(),
         used_types: expanded.inherited,
         data_bytes: Vec::new(),
+        enumerations: Vec::new(),
         failed_inheritance: expanded.failed,
         allowed: BTreeSet::new(),
         root_file: files.last().map_or(FileId(0), |(id, _)| *id),
@@ -187,6 +198,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let consts = ctx.check_consts();
     let target = ctx.check_target();
     let rights = ctx.rights();
+    ctx.enumerations = ctx.check_enumerations();
     let mut objects = ctx.check_objects(target.as_ref());
     let mut caps = ctx.check_caps(target.as_ref(), &objects, &rights);
     ctx.check_lifecycle(target.as_ref(), &mut objects, &caps, &rights);
@@ -240,6 +252,11 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
             data_types: data_types
                 .into_iter()
                 .map(|t| t.expect("no errors"))
+                .collect(),
+            enumerations: ctx
+                .enumerations
+                .iter()
+                .map(|e| e.clone().expect("no errors"))
                 .collect(),
             invocations,
             interfaces,
@@ -336,6 +353,13 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .enumerate()
                 .map(|(i, (_, d))| (d.name().clone(), TypeSym::Data(i))),
+        );
+        entries.extend(
+            self.items
+                .enumerations
+                .iter()
+                .enumerate()
+                .map(|(i, (_, e))| (e.name.clone(), TypeSym::Enumeration(i))),
         );
         // Report in declaration order, whatever the kinds.
         entries.sort_by_key(|(ident, _)| self.decl_order(ident.span));
@@ -1070,6 +1094,15 @@ impl<'a> Ctx<'a> {
                     name.clone(),
                     "message type",
                     "no interface and no other message type uses it",
+                ));
+            }
+        }
+        for (_, e) in &self.items.enumerations {
+            if !self.used_types.contains(&e.name.name) && !self.is_allowed("unused", e.name.span) {
+                unused.push((
+                    e.name.clone(),
+                    "enumeration",
+                    "no cap field and no invocation parameter holds it",
                 ));
             }
         }

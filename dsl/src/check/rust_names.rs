@@ -316,6 +316,10 @@ impl Ctx<'_> {
                 DataDecl::Alias(_) => {}
             }
         }
+        for (_, e) in &self.items.enumerations {
+            names.push(&e.name);
+            names.extend(e.variants.iter().map(|v| &v.name));
+        }
         for (item, set) in self.items.invocations.iter().chain(&self.items.interfaces) {
             if matches!(item.kind, ItemKind::Interface(_)) {
                 names.push(&set.name);
@@ -393,9 +397,13 @@ impl Ctx<'_> {
             }
         }
         types.extend(self.items.data.iter().map(|(_, d)| d.name()));
-        // Objects and error and enum variants become variants (and
-        // `<Object>Slot` types).
+        types.extend(self.items.enumerations.iter().map(|(_, e)| &e.name));
+        // Objects and error, enum and enumeration variants become variants
+        // (and `<Object>Slot` types).
         let mut objects: Vec<&Ident> = self.items.objects.iter().map(|(_, o)| &o.name).collect();
+        for (_, e) in &self.items.enumerations {
+            objects.extend(e.variants.iter().map(|v| &v.name));
+        }
         for (_, e) in &self.items.errors {
             objects.extend(e.variants.iter().map(|v| &v.name));
         }

@@ -387,7 +387,8 @@ impl<'s> Machine<'s> {
 
     // ----- caps, read from the model -----
 
-    /// A cap of `cap_type` with every field 0 and every right it may carry.
+    /// A cap of `cap_type` with every right it may carry and every other
+    /// field 0, an enumerated one its first variant ([`Spec::initial_value`]).
     pub fn blank_cap(&self, cap_type: CapId) -> Cap {
         Cap {
             cap_type,
@@ -397,7 +398,13 @@ impl<'s> Machine<'s> {
             badge: 0,
             watermark: 0,
             device: false,
-            other: BTreeMap::new(),
+            // An enumerated field starts at its first variant.
+            other: self.spec.caps[cap_type.index()]
+                .fields
+                .iter()
+                .filter(|f| f.role == Role::Plain && self.spec.initial_value(f) != 0)
+                .map(|f| (f.name.clone(), self.spec.initial_value(f)))
+                .collect(),
         }
     }
 

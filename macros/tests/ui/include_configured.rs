@@ -17,4 +17,8 @@ fn main() {
     assert_eq!(mcs_smp::ObjectType::Pdpt as u64, 7);
     assert_eq!(mcs_smp::SchedControlCap::TAG, 24);
     assert_eq!(mcs_smp::IrqHandlerCap::new(u64::MAX).unwrap().irq(), u64::MAX);
+    // Enumerations: seL4_ReplyObject only with MCS, no vm_rights 0.
+    assert_eq!(mcs_smp::Sel4ObjectType::Reply.value(), 6);
+    assert_eq!(plain::Sel4ObjectType::from_value(6), Some(plain::Sel4ObjectType::Pml4));
+    assert_eq!(plain::VmRights::from_value(0), None);
 }

@@ -1,0 +1,142 @@
+//! Enumerations (dsl/tests/ui/pass/enumerations.cap) in the model and the
+//! reference interpreter: values counted on or given, a variant kept only
+//! in its configuration, and a cap the interpreter's retype makes holding
+//! an enumerated field's first variant, as the generated code's does.
+
+use std::path::Path;
+
+use capc_dsl::interp::{CNodeId, Machine, Slot};
+use capc_dsl::model::Spec;
+
+fn spec(options: &[&str]) -> Spec {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/pass/enumerations.cap");
+    let options: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+    capc_dsl::compile_with(&path, &capc_dsl::FsLoader, &options)
+        .expect("readable")
+        .spec
+        .expect("enumerations.cap checks clean")
+}
+
+fn values(spec: &Spec, name: &str) -> Vec<(String, u64)> {
+    let e = spec
+        .enumerations
+        .iter()
+        .find(|e| e.name == name)
+        .expect("declared");
+    e.values.iter().map(|v| (v.name.clone(), v.value)).collect()
+}
+
+#[test]
+fn values_are_counted_on_and_configured() {
+    let plain = spec(&[]);
+    let huge = spec(&["huge"]);
+    let named = |list: &[(&str, u64)]| -> Vec<(String, u64)> {
+        list.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+    };
+    assert_eq!(
+        values(&plain, "FrameSize"),
+        named(&[("Small", 0), ("Large", 1)])
+    );
+    assert_eq!(
+        values(&huge, "FrameSize"),
+        named(&[("Small", 0), ("Large", 1), ("Huge", 2)])
+    );
+    assert_eq!(
+        values(&plain, "Access"),
+        named(&[("ReadWrite", 3), ("ReadOnly", 2), ("KernelOnly", 1)])
+    );
+    let frame = &plain.caps[plain.cap("FrameCap").unwrap().index()];
+    assert_eq!(
+        frame.fields[1].values,
+        Some(capc_dsl::model::EnumerationId(0))
+    );
+    assert_eq!(frame.fields[1].width, 2);
+    let method = &plain.invocations[0].methods[0];
+    assert_eq!(
+        method.params[0].values,
+        Some(capc_dsl::model::EnumerationId(1))
+    );
+}
+
+#[test]
+fn the_interpreters_new_cap_holds_the_first_variant() {
+    let spec = spec(&[]);
+    let mut m = Machine::new(&spec, 4);
+    let mut ram = m.blank_cap(spec.cap("UntypedCap").unwrap());
+    ram.object = 0x40_0000;
+    ram.size_arg = 22;
+    let slot = Slot {
+        cnode: CNodeId::Root,
+        index: 0,
+    };
+    m.boot(slot, ram, "boot").expect("an empty slot");
+    let frame = spec.object("Frame").unwrap().0 as u64;
+    m.retype(&[0], frame, 1, &[], 1, 1).expect("room for 2 MiB");
+    let made = m
+        .node_at(Slot {
+            cnode: CNodeId::Root,
+            index: 1,
+        })
+        .expect("the new frame's cap");
+    let cap_type = &spec.caps[made.cap.cap_type.index()];
+    let access = cap_type.fields.iter().find(|f| f.name == "access").unwrap();
+    assert_eq!(
+        m.field_value(&made.cap, access),
+        3,
+        "ReadWrite, declared first"
+    );
+    let size = cap_type.fields.iter().find(|f| f.name == "size").unwrap();
+    assert_eq!(m.field_value(&made.cap, size), 1);
+}
+
+/// What an enumeration is not: a variant's attribute other than `#[cfg]`
+/// (`E0404`), a type in an RPC interface or a message type (`E0102`), a
+/// `uN` wider than 64 bits (`E0401`), an enumeration without variants
+/// (`E0721`).
+#[test]
+fn misuse_has_codes() {
+    let base = "target t {\n    address_bits = 48;\n    tag_bits = 5;\n    message_registers = 4;\n    message_words = 8;\n    caps_per_message = 2;\n}\n#[allow(unused)]\nerrors E { Failed }\n";
+    let codes = |extra: &str| -> Vec<capc_dsl::Code> {
+        capc_dsl::compile_str("e.cap", &format!("{base}{extra}"))
+            .diagnostics
+            .iter()
+            .map(|d| d.code)
+            .collect()
+    };
+    use capc_dsl::Code;
+    let held = "#[allow(unused)]\ncap ModeCap {\n    mode: Mode,\n}\n";
+    assert_eq!(codes(&format!("enum Mode: u2 {{ A, B }}\n{held}")), []);
+    assert_eq!(
+        codes(&format!("enum Mode: u2 {{ #[identity] A, B }}\n{held}")),
+        [Code::AttributeMisuse]
+    );
+    assert_eq!(
+        codes("enum Mode: u2 { A, B }\ninterface Store -> E {\n    fn get(mode: Mode);\n}\n"),
+        [Code::WrongKind]
+    );
+    assert_eq!(
+        codes(
+            "enum Mode: u2 { A, B }\nstruct Pair { mode: Mode }\ninterface Store -> E {\n    fn get(pair: Pair);\n}\n"
+        ),
+        [Code::WrongKind]
+    );
+    assert_eq!(
+        codes(&format!("enum Mode: u65 {{ A }}\n{held}")),
+        [Code::FieldWidth]
+    );
+    assert_eq!(
+        codes(&format!("enum Mode: u2 {{}}\n{held}")),
+        [Code::EmptyEnum]
+    );
+    // A kernel invocation takes it; a cap type is not one.
+    assert_eq!(
+        codes(&format!(
+            "enum Mode: u2 {{ A, B }}\n{held}invocations ModeCap -> E {{\n    fn set(mode: Mode) -> (old: Mode);\n}}\n"
+        )),
+        []
+    );
+    assert_eq!(
+        codes("#[allow(unused)]\ncap ModeCap {\n    mode: ModeCap,\n}\n"),
+        [Code::WrongKind]
+    );
+}
