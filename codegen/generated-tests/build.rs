@@ -44,7 +44,9 @@ fn main() {
     rust = rust
         .spec("../../examples/messages.cap")
         .spec("../../examples/flounder/mem.cap")
-        .spec("../../examples/files.cap");
+        .spec("../../examples/files.cap")
+        // The demo's systems: their boot plans (tests/boot_plan.rs).
+        .spec("../../kernel-demo/spec/client_pays.cap");
     rust.run();
     c.run();
 

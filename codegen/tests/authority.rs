@@ -101,11 +101,11 @@ fn a_violated_deny_fails_the_command_like_check() {
     assert!(out.stdout.is_empty());
 }
 
-/// The backend ignores systems: the demo system's spec generates the module
-/// the service spec alone generates (so a spec `capc check` accepts with a
-/// `system` compiles as that module does, warning-free).
+/// A system adds its boot plan and nothing else: the demo system's spec
+/// generates the module the service spec alone generates, followed by the
+/// `boot` module (the plan and the domains' typed slots).
 #[test]
-fn a_system_adds_nothing_to_the_generated_module() {
+fn a_system_adds_only_its_boot_plan_to_the_generated_module() {
     let root = workspace();
     let render = |path: &str| {
         let compilation = capc_dsl::compile(std::path::Path::new(path), &RootLoader(root.clone()))
@@ -126,7 +126,15 @@ fn a_system_adds_nothing_to_the_generated_module() {
         with_system.contains("pub trait Decompressor"),
         "the service's module"
     );
-    assert_eq!(with_system, without);
+    let plan = with_system
+        .strip_prefix(without.as_str())
+        .expect("the service's module comes first, unchanged");
+    assert!(
+        plan.starts_with("/// The boot plans of the spec's systems"),
+        "{plan}"
+    );
+    assert!(plan.contains("pub mod decompress_demo {"), "{plan}");
+    assert!(!without.contains("pub mod boot"));
 }
 
 /// Reads paths relative to the workspace root.

@@ -37,6 +37,8 @@ system s {{
         budget = 4 KiB;
         priority = 1;
         object server_tcb: Tcb;
+        object server_cspace: CNode(4);
+        cspace = server_cspace;
         slot ep: EndpointCap(read) = ep;
         serves Mem on ep;
     }}
@@ -45,6 +47,8 @@ system s {{
         budget = {budget};
         priority = 1;
         object client_tcb: Tcb;
+        object client_cspace: CNode(4);
+        cspace = client_cspace;
         slot mem: EndpointCap(write) = ep;
         calls Mem on mem x {in_flight};
     }}
@@ -63,7 +67,8 @@ fn codes(c: &capc_dsl::Compilation) -> Vec<&'static str> {
 
 #[test]
 fn a_session_quota_is_set_aside_per_call_in_flight() {
-    // Three 16 KiB quotas and a 2 KiB TCB: 64 KiB holds them.
+    // Three 16 KiB quotas, a 2 KiB TCB and a 512-byte CNode: 64 KiB holds
+    // them.
     let fits = system("64 KiB", 3);
     assert_eq!(codes(&fits), Vec::<&str>::new(), "{}", fits.render());
     let spec = fits.spec.expect("checks");
@@ -71,13 +76,13 @@ fn a_session_quota_is_set_aside_per_call_in_flight() {
         spec.systems[0].domains[1].calls[0].reserve_bytes,
         3 * 16 * 1024
     );
-    // Four do not fit 64 KiB (66 KiB needed: 2 KiB short).
+    // Four do not fit 64 KiB (66.5 KiB needed: 2.5 KiB short).
     let short = system("64 KiB", 4);
     assert_eq!(codes(&short), ["E0909"], "{}", short.render());
     let message = &short.diagnostics[0].message;
     assert!(message.contains("client `client`"), "{message}");
     assert!(message.contains("`Mem's session`"), "{message}");
-    assert!(message.contains("short by 2048 bytes"), "{message}");
+    assert!(message.contains("short by 2560 bytes"), "{message}");
 }
 
 #[test]
@@ -92,13 +97,13 @@ fn untypeds_too_small_for_one_quota_fail_even_when_the_sum_fits() {
         "{}",
         fragmented.render()
     );
-    // One 32 KiB Untyped holds the quota and the TCB.
+    // One 32 KiB Untyped holds the quota, the TCB and the CNode.
     assert_eq!(codes(&system("32 KiB", 1)), Vec::<&str>::new());
 }
 
 #[test]
 fn thousands_of_calls_in_flight_are_summed() {
-    // 5000 calls of 16 KiB: 78 MiB + 2 KiB needed.
+    // 5000 calls of 16 KiB: 78 MiB + 2.5 KiB needed.
     let huge = system("64 MiB, 16 MiB", 5000);
     assert_eq!(codes(&huge), Vec::<&str>::new(), "{}", huge.render());
     let short = system("64 MiB", 5000);
@@ -109,7 +114,7 @@ fn thousands_of_calls_in_flight_are_summed() {
 fn drivers(first: &str, second: &str) -> capc_dsl::Compilation {
     let domain = |name: &str, hardware: &str| {
         format!(
-            "    domain {name} {{\n        program = \"{name}\";\n        budget = 4 KiB;\n        priority = 1;\n        object {name}_tcb: Tcb;\n{hardware}\n    }}\n"
+            "    domain {name} {{\n        program = \"{name}\";\n        budget = 4 KiB;\n        priority = 1;\n        object {name}_tcb: Tcb;\n        object {name}_cspace: CNode(4);\n        cspace = {name}_cspace;\n{hardware}\n    }}\n"
         )
     };
     let text = format!(
