@@ -155,3 +155,68 @@ fn hardware_is_given_once() {
         "interrupt 3 is given to `a` twice"
     );
 }
+
+/// The example system (examples/systems/decompress.cap) is the demo's
+/// (kernel-demo/spec/client_pays.cap, which the demo boots): each of its
+/// domains is the demo's `client_pays` domain of the same name, with the
+/// same program, budget, priority and CSpace size, and each of its slots is
+/// the demo domain's slot of the same name, with the same cap type, object,
+/// rights and badge. (The example leaves out the root's notifications and
+/// the clients' own CSpace caps, so that its `deny` assertions hold.)
+#[test]
+fn the_example_system_is_the_demos() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let load = |path: &str| {
+        let c = compile(&root.join(path), &capc_dsl::FsLoader).expect("loads");
+        assert!(c.diagnostics.is_empty(), "{}", c.render());
+        c.spec.expect("checks")
+    };
+    let example = load("examples/systems/decompress.cap");
+    let demo = load("kernel-demo/spec/client_pays.cap");
+    let (ex, de) = (&example.systems[0], &demo.systems[0]);
+    assert_eq!(de.name, "client_pays");
+    assert_eq!(ex.memory, de.memory);
+    assert_eq!(ex.domains.len(), de.domains.len());
+    for (a, b) in ex.domains.iter().zip(&de.domains) {
+        assert_eq!(
+            (&a.name, &a.program, &a.budget, a.priority),
+            (&b.name, &b.program, &b.budget, b.priority)
+        );
+        let size = |s: &capc_dsl::model::System, d: &capc_dsl::model::Domain| {
+            let o = &s.objects[d.cspace.expect("a CSpace")];
+            (o.name.clone(), o.size_bits)
+        };
+        assert_eq!(size(ex, a), size(de, b), "{}", a.name);
+        for slot in &a.slots {
+            let theirs = b
+                .slots
+                .iter()
+                .find(|s| s.name == slot.name)
+                .unwrap_or_else(|| panic!("{}.{} is not the demo's", a.name, slot.name));
+            assert_eq!(
+                (
+                    &example.caps[slot.cap.index()].name,
+                    &ex.objects[slot.object].name,
+                    &slot.rights,
+                    slot.badge
+                ),
+                (
+                    &demo.caps[theirs.cap.index()].name,
+                    &de.objects[theirs.object].name,
+                    &theirs.rights,
+                    theirs.badge
+                ),
+                "{}.{}",
+                a.name,
+                slot.name
+            );
+        }
+        let calls = |s: &capc_dsl::model::Spec, d: &capc_dsl::model::Domain| -> Vec<String> {
+            d.calls
+                .iter()
+                .map(|c| format!("{} x {}", s.interfaces[c.interface].name, c.in_flight))
+                .collect()
+        };
+        assert_eq!(calls(&example, a), calls(&demo, b), "{}", a.name);
+    }
+}

@@ -47,6 +47,12 @@ pub mod system {
     include!(concat!(env!("OUT_DIR"), "/client_pays.rs"));
 }
 
+/// The demo's decompression system as the example describes it
+/// (examples/systems/decompress.cap), with its boot plan.
+pub mod decompress_system {
+    include!(concat!(env!("OUT_DIR"), "/example_system/decompress.rs"));
+}
+
 /// The demo's generic loader (kernel-demo/user/src/loader.rs), which walks
 /// a boot plan: the same file the root task compiles, tested here on the
 /// host against a simulated kernel (tests/boot_plan.rs).
