@@ -122,9 +122,10 @@ impl serial::Transport for EndpointTransport<'_> {
     }
 }
 
-/// What the root puts in the CSpace of every task it starts, and the
-/// addresses the demo's programs use: one place for the root, the
-/// decompression server and its clients.
+/// What the root puts in the CSpace of every task it starts by hand (the
+/// `task` and `attack` programs), and the addresses the demo's programs
+/// use. The decompression server and its clients are booted from their
+/// description instead: their slots are [`system`]'s.
 pub mod task {
     use crate::abi::ROOT_STACK_TOP;
 
@@ -136,12 +137,6 @@ pub mod task {
     pub const SELF: u64 = 3;
     /// A notification cap to tell the root it is done.
     pub const NOTIFY: u64 = 4;
-    /// A notification cap to tell the root a call is about to go out.
-    pub const SENDING: u64 = (1 << RADIX) - 3;
-    /// A notification cap to wait for the root's go-ahead.
-    pub const GO: u64 = (1 << RADIX) - 2;
-    /// A notification cap to tell the root it failed (the last slot).
-    pub const NOTIFY_FAILED: u64 = (1 << RADIX) - 1;
     /// The task's PML4.
     pub const VSPACE: u64 = 5;
     /// The first slot the task may use freely.
