@@ -7,7 +7,8 @@
 //! slot holds, at the index its generated constant names; every object
 //! must lie at the offset the checker placed it at; and every domain must
 //! run on its own TCB and CSpace. A pool retyped from before the plan is
-//! refused at the first step.
+//! refused at the first step, a budget too small for the program at its
+//! load, and a domain with interrupts or without a TCB by the walk itself.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -420,4 +421,74 @@ fn a_budget_too_small_for_the_program_fails_at_its_load() {
         error.kind,
         BootErrorKind::Machine(SimError::NotEnoughMemory)
     );
+}
+
+/// A plan of one domain with `irqs` and `objects`, loaded and started.
+fn one_domain(irqs: &'static [u64], objects: &'static [PlanObject]) -> Plan {
+    use capc_generated_tests::system::boot::Step;
+    static STEPS: [Step; 2] = [Step::Load { domain: 0 }, Step::Start { domain: 0 }];
+    Plan {
+        name: "one",
+        pool_bits: 12,
+        slots: 0,
+        domains: Box::leak(Box::new([Domain {
+            name: "d",
+            program: "p",
+            priority: 1,
+            cnode: 0,
+            radix: 4,
+            cspace_root: 0,
+            vspace: 1,
+            budget: &[0],
+            objects,
+            irqs,
+            devices: &[],
+        }])),
+        steps: &STEPS,
+    }
+}
+
+use capc_generated_tests::system::boot::Object as PlanObject;
+
+/// A machine that accepts every step: what the walk refuses, it refuses
+/// on its own.
+struct Accepting;
+
+impl Machine for Accepting {
+    type Error = ();
+    fn retype(&mut self, _: Option<u64>, _: ObjectType, _: u64, _: u64) -> Result<(), ()> {
+        Ok(())
+    }
+    fn watermark(&mut self, _: Option<u64>) -> Option<u64> {
+        None
+    }
+    fn mint(&mut self, _: (u64, u32, u64), _: u64, _: u64, _: u64) -> Result<(), ()> {
+        Ok(())
+    }
+    fn guard(&mut self, _: u64, _: u64, _: u32) -> Result<(), ()> {
+        Ok(())
+    }
+    fn load(&mut self, _: usize, _: &Domain, _: u64, _: u64) -> Result<(), ()> {
+        Ok(())
+    }
+    fn move_cap(&mut self, _: (u64, u32, u64), _: u64) -> Result<(), ()> {
+        Ok(())
+    }
+    fn start(&mut self, _: usize, _: &Domain, _: u64, _: u64) -> Result<(), ()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_loader_refuses_hardware_and_a_domain_without_a_thread() {
+    const TCB: PlanObject = PlanObject {
+        name: "t",
+        object: ObjectType::Tcb,
+        slot: 0,
+    };
+    assert_eq!(boot(&one_domain(&[], &[TCB]), 0, &mut Accepting), Ok(()));
+    let error = boot(&one_domain(&[4], &[TCB]), 0, &mut Accepting).expect_err("an IRQ");
+    assert_eq!((error.step, error.kind), (0, BootErrorKind::Hardware));
+    let error = boot(&one_domain(&[], &[]), 0, &mut Accepting).expect_err("no TCB");
+    assert_eq!((error.step, error.kind), (1, BootErrorKind::NoThread));
 }
