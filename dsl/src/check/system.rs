@@ -98,6 +98,28 @@ impl Ctx<'_> {
         interfaces: &[model::MethodSet],
         slot_bits: Option<u32>,
     ) -> Vec<model::System> {
+        // `E0914`: each system is a module of the generated `boot` module.
+        let mut modules: BTreeMap<String, &str> = BTreeMap::new();
+        for (_, s) in systems {
+            let module = crate::check::snake_case(&s.name.name);
+            match modules.get(&module) {
+                Some(other) if *other != s.name.name => self.diags.push(
+                    Diagnostic::new(
+                        Code::PlanNameClash,
+                        s.name.span,
+                        format!(
+                            "`{}` is `{module}` in the generated boot plan, as system `{other}` is",
+                            s.name.name
+                        ),
+                    )
+                    .label("clashes in the generated code")
+                    .help("rename it"),
+                ),
+                _ => {
+                    modules.insert(module, &s.name.name);
+                }
+            }
+        }
         systems
             .iter()
             .filter_map(|(item, s)| {
@@ -1078,6 +1100,28 @@ impl Ctx<'_> {
                 &s.name.name,
                 "a Rust path keyword",
             );
+        }
+        // A module or constant with `__` inside is one rustc warns about.
+        let doubled = std::iter::once((&s.name.name, s.name.span))
+            .chain(s.objects.iter().map(|o| (&o.name.name, o.name.span)))
+            .chain(s.domains.iter().flat_map(|d| {
+                std::iter::once((&d.name.name, d.name.span))
+                    .chain(d.objects.iter().map(|o| (&o.name.name, o.name.span)))
+                    .chain(d.slots.iter().map(|sl| (&sl.name.name, sl.name.span)))
+            }));
+        for (name, span) in doubled.collect::<Vec<_>>() {
+            if name.trim_matches('_').contains("__") {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::PlanNameClash,
+                        span,
+                        format!("`{name}` has two underscores in a row"),
+                    )
+                    .label("not snake_case or SCREAMING_SNAKE_CASE in Rust")
+                    .note("the generated boot plan names a module or constant after it, and rustc warns about `__` inside a name")
+                    .help("rename it"),
+                );
+            }
         }
         let mut modules: BTreeMap<String, String> = SYSTEM_ITEMS
             .iter()
