@@ -44,7 +44,9 @@ fn main() {
     rust = rust
         .spec("../../examples/messages.cap")
         .spec("../../examples/flounder/mem.cap")
-        .spec("../../examples/files.cap");
+        .spec("../../examples/files.cap")
+        // The demo's systems: their boot plans (tests/boot_plan.rs).
+        .spec("../../kernel-demo/spec/client_pays.cap");
     rust.run();
     c.run();
 
@@ -64,6 +66,16 @@ fn main() {
         }
         builder.run();
     }
+    // The example system (examples/systems/decompress.cap): a directory of
+    // its own, its module being `decompress.rs` as the service's is.
+    let dir = out.join("example_system");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        fail(&format!("cannot create `{}`: {e}", dir.display()));
+    }
+    capc::Builder::new()
+        .spec("../../examples/systems/decompress.cap")
+        .out_dir(dir)
+        .run();
     let mut harness = String::from("#include <stdbool.h>\n#include <stdint.h>\n");
     for (path, stem) in SPECS {
         let compilation = match capc::dsl::compile(Path::new(path), &capc::dsl::FsLoader) {

@@ -101,11 +101,63 @@ fn a_violated_deny_fails_the_command_like_check() {
     assert!(out.stdout.is_empty());
 }
 
-/// The backend ignores systems: the demo system's spec generates the module
-/// the service spec alone generates (so a spec `capc check` accepts with a
-/// `system` compiles as that module does, warning-free).
+/// The demo's own description (kernel-demo/spec/client_pays.cap, which the
+/// demo boots): only the root waits on `done` (no domain can come to hold
+/// `read` on it, so its `deny`s hold), but a client's own CSpace cap, sent
+/// with grant, can reach the server and through it the other clients; a
+/// copy of the spec asserting the opposite fails with E0910.
 #[test]
-fn a_system_adds_nothing_to_the_generated_module() {
+fn the_demo_systems_authority_both_ways() {
+    const DEMO: &str = "kernel-demo/spec/client_pays.cap";
+    let out = capc(&workspace(), &["authority", DEMO, "--object", "done"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("system client_pays\n  object done (Notification)\n    write: "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("    read:"), "{stdout}");
+    let out = capc(
+        &workspace(),
+        &["authority", DEMO, "--object", "client_cspace"],
+    );
+    assert!(
+        text(&out.stdout).contains(
+            "    read: decompressor (from client via dec_ep), client (at boot), bomber1 (from decompressor via bomber1_cspace)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    // The same system denying what the closure allows.
+    let spec = std::fs::read_to_string(workspace().join(DEMO)).expect("the demo's spec");
+    let service = workspace().join("kernel-demo/spec/decompress.cap");
+    let spec = spec
+        .replace(
+            "use \"decompress.cap\";",
+            &format!("use \"{}\";", service.display()),
+        )
+        .replacen(
+            "deny bomber1 holds read on done;",
+            "deny bomber1 holds read on client_cspace;",
+            1,
+        );
+    let scratch = Scratch::new("authority", "demo_both_ways");
+    scratch.write("demo.cap", spec);
+    let file = scratch.path("demo.cap");
+    let out = capc(&workspace(), &["authority", file.to_str().expect("UTF-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error[E0910]: `bomber1` can come to hold `read` on `client_cspace`"),
+        "{stderr}"
+    );
+}
+
+/// A system adds its boot plan and nothing else: the demo system's spec
+/// generates the module the service spec alone generates, followed by the
+/// `boot` module (the plan and the domains' typed slots).
+#[test]
+fn a_system_adds_only_its_boot_plan_to_the_generated_module() {
     let root = workspace();
     let render = |path: &str| {
         let compilation = capc_dsl::compile(std::path::Path::new(path), &RootLoader(root.clone()))
@@ -126,7 +178,15 @@ fn a_system_adds_nothing_to_the_generated_module() {
         with_system.contains("pub trait Decompressor"),
         "the service's module"
     );
-    assert_eq!(with_system, without);
+    let plan = with_system
+        .strip_prefix(without.as_str())
+        .expect("the service's module comes first, unchanged");
+    assert!(
+        plan.starts_with("/// The boot plans of the spec's systems"),
+        "{plan}"
+    );
+    assert!(plan.contains("pub mod decompress_demo {"), "{plan}");
+    assert!(!without.contains("pub mod boot"));
 }
 
 /// Reads paths relative to the workspace root.

@@ -135,6 +135,8 @@ fn the_repository_specs_are_formatted() {
             "--check",
             "kernel-demo/spec/kernel.cap",
             "kernel-demo/spec/decompress.cap",
+            "kernel-demo/spec/client_pays.cap",
+            "examples/systems/decompress.cap",
             "examples/everything.cap",
             "examples/lib/everything-base.cap",
         ],

@@ -56,6 +56,57 @@ fn snapshots_of_the_generated_code() {
     });
 }
 
+/// Specs with systems: snapshot name and path. Their module is the
+/// service's (snapshotted above) followed by the boot plans, which are
+/// snapshotted on their own.
+const SYSTEMS: [(&str, &str); 2] = [
+    ("boot-decompress-example", "examples/systems/decompress.cap"),
+    ("boot-client-pays", "kernel-demo/spec/client_pays.cap"),
+];
+
+/// The `boot` module of a rendered module: from its doc comment on.
+fn boot_module(rendered: &str) -> &str {
+    let at = rendered
+        .find("/// The boot plans of the spec's systems")
+        .expect("a spec with systems has a boot module");
+    &rendered[at..]
+}
+
+#[test]
+fn snapshots_of_the_generated_boot_plans() {
+    insta::with_settings!({
+        snapshot_path => workspace().join("snapshots/codegen"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        for (name, path) in SYSTEMS {
+            insta::assert_snapshot!(name, boot_module(&render(path, &Options::default())));
+        }
+    });
+}
+
+#[test]
+fn cli_and_builder_generate_the_boot_plans() {
+    let scratch = Scratch::new("generate", "boot");
+    let root = workspace();
+    for (name, path) in SYSTEMS {
+        let rendered = render(path, &Options::default());
+        let run = capc(&root, &["build", path]);
+        assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+        assert!(stdout(&run) == rendered, "`capc build {path}` differs");
+        let dir = scratch.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = Builder::new()
+            .spec(from_crate(path))
+            .out_dir(&dir)
+            .compile()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let built = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(built == rendered, "Builder output for {path} differs");
+        assert!(boot_module(&built).contains("pub const PLAN: super::Plan"));
+    }
+}
+
 #[test]
 fn cli_builder_and_render_spec_agree() {
     let scratch = Scratch::new("generate", "agree");

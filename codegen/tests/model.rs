@@ -338,10 +338,7 @@ fn systems_are_in_the_model() {
     assert_eq!(system["memory"], 128u64 << 20);
     let client = &system["domains"][1];
     assert_eq!(client["name"], "client");
-    assert_eq!(
-        client["budget"],
-        serde_json::json!([2u64 << 20, 32u64 << 10])
-    );
+    assert_eq!(client["budget"], serde_json::json!([4u64 << 20]));
     assert_eq!(
         client["calls"],
         serde_json::json!([{

@@ -252,7 +252,7 @@ mod tests {
     /// A domain with the given slot statements.
     fn domain(name: &str, slots: &str) -> String {
         format!(
-            "    domain {name} {{\n        program = \"{name}\";\n        budget = 1 MiB;\n        priority = 1;\n{slots}\n    }}\n"
+            "    domain {name} {{\n        program = \"{name}\";\n        budget = 1 MiB;\n        priority = 1;\n        object {name}_cspace: CNode(4);\n        cspace = {name}_cspace;\n{slots}\n    }}\n"
         )
     }
 

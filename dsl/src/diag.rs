@@ -173,6 +173,9 @@ catalogue! {
     ClientUnderBudget = "E0909", Error, "client's budget cannot pay for its calls in flight";
     DenyViolated = "E0910", Error, "a domain can come to hold a right a `deny` forbids";
     HardwareConflict = "E0911", Error, "interrupt or device memory given twice or misaligned";
+    NoCSpace = "E0912", Error, "domain has no CSpace the boot plan can fill";
+    CSpaceTooSmall = "E0913", Error, "domain's CSpace cannot hold the slots the boot plan fills";
+    PlanNameClash = "E0914", Error, "system, domain, slot or object name clashes in the generated boot plan";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";

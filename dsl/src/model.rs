@@ -1254,8 +1254,42 @@ pub struct System {
     pub domains: Vec<Domain>,
     /// `deny` assertions.
     pub denies: Vec<Deny>,
+    /// Bytes of the Untyped the boot plan retypes every budget and shared
+    /// object from (the least power of two that holds them).
+    pub pool_bytes: u64,
     /// Where it is declared.
     pub span: Span,
+}
+
+/// Where the boot plan makes an object or a budget: in which Untyped, at
+/// which byte offset. Objects are placed largest first, naturally aligned,
+/// from the Untyped's start, so retyping them in the order of their offsets
+/// puts each where its placement says (a retype goes at the Untyped's
+/// watermark).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// `None`: the boot plan's pool; `Some(i)`: the owner's `i`-th budget
+    /// Untyped.
+    pub untyped: Option<usize>,
+    /// Byte offset in that Untyped.
+    pub offset: u64,
+}
+
+/// A domain's CSpace as the boot plan fills it: slot 0 stays empty, then
+/// its named slots in declaration order, its budget Untypeds, the root of
+/// the address space the loader makes for its program, and free slots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CSpaceLayout {
+    /// log2 of the CSpace's slots.
+    pub radix: u32,
+    /// The index of each named slot, in declaration order.
+    pub slots: Vec<u64>,
+    /// The index of each budget Untyped.
+    pub budget: Vec<u64>,
+    /// The index of the address space's root.
+    pub vspace: u64,
+    /// The first slot the boot plan leaves free.
+    pub first_free: u64,
 }
 
 /// One kernel object of a system.
@@ -1272,6 +1306,9 @@ pub struct SystemObject {
     /// The domain that owns it and pays for it, `None` for a shared object
     /// the boot plan pays for.
     pub owner: Option<usize>,
+    /// Where the boot plan makes it (in its owner's budget, or in the pool
+    /// for a shared object).
+    pub placement: Placement,
     /// Where it is declared.
     pub span: Span,
 }
@@ -1299,6 +1336,10 @@ pub struct Domain {
     pub irqs: Vec<u64>,
     /// Device memory regions mapped to it.
     pub devices: Vec<Device>,
+    /// The byte offset of each budget Untyped in the boot plan's pool.
+    pub budget_offsets: Vec<u64>,
+    /// Its CSpace as the boot plan fills it.
+    pub layout: CSpaceLayout,
     /// Where it is declared.
     pub span: Span,
 }

@@ -396,6 +396,7 @@ const PROPERTY_SPECS: &[&str] = &[
     "examples/flounder/mem.cap",
     "dsl/tests/ui/pass/sessions.cap",
     "examples/systems/decompress.cap",
+    "kernel-demo/spec/client_pays.cap",
     "dsl/tests/ui/pass/system.cap",
 ];
 

@@ -37,6 +37,8 @@ system s {{
         budget = 4 KiB;
         priority = 1;
         object server_tcb: Tcb;
+        object server_cspace: CNode(4);
+        cspace = server_cspace;
         slot ep: EndpointCap(read) = ep;
         serves Mem on ep;
     }}
@@ -45,6 +47,8 @@ system s {{
         budget = {budget};
         priority = 1;
         object client_tcb: Tcb;
+        object client_cspace: CNode(4);
+        cspace = client_cspace;
         slot mem: EndpointCap(write) = ep;
         calls Mem on mem x {in_flight};
     }}
@@ -63,7 +67,8 @@ fn codes(c: &capc_dsl::Compilation) -> Vec<&'static str> {
 
 #[test]
 fn a_session_quota_is_set_aside_per_call_in_flight() {
-    // Three 16 KiB quotas and a 2 KiB TCB: 64 KiB holds them.
+    // Three 16 KiB quotas, a 2 KiB TCB and a 512-byte CNode: 64 KiB holds
+    // them.
     let fits = system("64 KiB", 3);
     assert_eq!(codes(&fits), Vec::<&str>::new(), "{}", fits.render());
     let spec = fits.spec.expect("checks");
@@ -71,13 +76,13 @@ fn a_session_quota_is_set_aside_per_call_in_flight() {
         spec.systems[0].domains[1].calls[0].reserve_bytes,
         3 * 16 * 1024
     );
-    // Four do not fit 64 KiB (66 KiB needed: 2 KiB short).
+    // Four do not fit 64 KiB (66.5 KiB needed: 2.5 KiB short).
     let short = system("64 KiB", 4);
     assert_eq!(codes(&short), ["E0909"], "{}", short.render());
     let message = &short.diagnostics[0].message;
     assert!(message.contains("client `client`"), "{message}");
     assert!(message.contains("`Mem's session`"), "{message}");
-    assert!(message.contains("short by 2048 bytes"), "{message}");
+    assert!(message.contains("short by 2560 bytes"), "{message}");
 }
 
 #[test]
@@ -92,13 +97,13 @@ fn untypeds_too_small_for_one_quota_fail_even_when_the_sum_fits() {
         "{}",
         fragmented.render()
     );
-    // One 32 KiB Untyped holds the quota and the TCB.
+    // One 32 KiB Untyped holds the quota, the TCB and the CNode.
     assert_eq!(codes(&system("32 KiB", 1)), Vec::<&str>::new());
 }
 
 #[test]
 fn thousands_of_calls_in_flight_are_summed() {
-    // 5000 calls of 16 KiB: 78 MiB + 2 KiB needed.
+    // 5000 calls of 16 KiB: 78 MiB + 2.5 KiB needed.
     let huge = system("64 MiB, 16 MiB", 5000);
     assert_eq!(codes(&huge), Vec::<&str>::new(), "{}", huge.render());
     let short = system("64 MiB", 5000);
@@ -109,7 +114,7 @@ fn thousands_of_calls_in_flight_are_summed() {
 fn drivers(first: &str, second: &str) -> capc_dsl::Compilation {
     let domain = |name: &str, hardware: &str| {
         format!(
-            "    domain {name} {{\n        program = \"{name}\";\n        budget = 4 KiB;\n        priority = 1;\n        object {name}_tcb: Tcb;\n{hardware}\n    }}\n"
+            "    domain {name} {{\n        program = \"{name}\";\n        budget = 4 KiB;\n        priority = 1;\n        object {name}_tcb: Tcb;\n        object {name}_cspace: CNode(4);\n        cspace = {name}_cspace;\n{hardware}\n    }}\n"
         )
     };
     let text = format!(
@@ -234,5 +239,70 @@ fn the_boot_plan_places_every_untyped_and_object_apart() {
             "{}'s 2 MiB is left for its donation",
             domain.name
         );
+    }
+}
+
+/// The example system (examples/systems/decompress.cap) is the demo's
+/// (kernel-demo/spec/client_pays.cap, which the demo boots): each of its
+/// domains is the demo's `client_pays` domain of the same name, with the
+/// same program, budget, priority and CSpace size, and each of its slots is
+/// the demo domain's slot of the same name, with the same cap type, object,
+/// rights and badge. (The example leaves out the root's notifications and
+/// the clients' own CSpace caps, so that its `deny` assertions hold.)
+#[test]
+fn the_example_system_is_the_demos() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let load = |path: &str| {
+        let c = compile(&root.join(path), &capc_dsl::FsLoader).expect("loads");
+        assert!(c.diagnostics.is_empty(), "{}", c.render());
+        c.spec.expect("checks")
+    };
+    let example = load("examples/systems/decompress.cap");
+    let demo = load("kernel-demo/spec/client_pays.cap");
+    let (ex, de) = (&example.systems[0], &demo.systems[0]);
+    assert_eq!(de.name, "client_pays");
+    assert_eq!(ex.memory, de.memory);
+    assert_eq!(ex.domains.len(), de.domains.len());
+    for (a, b) in ex.domains.iter().zip(&de.domains) {
+        assert_eq!(
+            (&a.name, &a.program, &a.budget, a.priority),
+            (&b.name, &b.program, &b.budget, b.priority)
+        );
+        let size = |s: &capc_dsl::model::System, d: &capc_dsl::model::Domain| {
+            let o = &s.objects[d.cspace.expect("a CSpace")];
+            (o.name.clone(), o.size_bits)
+        };
+        assert_eq!(size(ex, a), size(de, b), "{}", a.name);
+        for slot in &a.slots {
+            let theirs = b
+                .slots
+                .iter()
+                .find(|s| s.name == slot.name)
+                .unwrap_or_else(|| panic!("{}.{} is not the demo's", a.name, slot.name));
+            assert_eq!(
+                (
+                    &example.caps[slot.cap.index()].name,
+                    &ex.objects[slot.object].name,
+                    &slot.rights,
+                    slot.badge
+                ),
+                (
+                    &demo.caps[theirs.cap.index()].name,
+                    &de.objects[theirs.object].name,
+                    &theirs.rights,
+                    theirs.badge
+                ),
+                "{}.{}",
+                a.name,
+                slot.name
+            );
+        }
+        let calls = |s: &capc_dsl::model::Spec, d: &capc_dsl::model::Domain| -> Vec<String> {
+            d.calls
+                .iter()
+                .map(|c| format!("{} x {}", s.interfaces[c.interface].name, c.in_flight))
+                .collect()
+        };
+        assert_eq!(calls(&example, a), calls(&demo, b), "{}", a.name);
     }
 }

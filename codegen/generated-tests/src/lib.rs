@@ -41,6 +41,24 @@ pub mod files {
     include!(concat!(env!("OUT_DIR"), "/files.rs"));
 }
 
+/// The demo's decompression scenario as systems, with their boot plans
+/// (kernel-demo/spec/client_pays.cap).
+pub mod system {
+    include!(concat!(env!("OUT_DIR"), "/client_pays.rs"));
+}
+
+/// The demo's decompression system as the example describes it
+/// (examples/systems/decompress.cap), with its boot plan.
+pub mod decompress_system {
+    include!(concat!(env!("OUT_DIR"), "/example_system/decompress.rs"));
+}
+
+/// The demo's generic loader (kernel-demo/user/src/loader.rs), which walks
+/// a boot plan: the same file the root task compiles, tested here on the
+/// host against a simulated kernel (tests/boot_plan.rs).
+#[path = "../../../kernel-demo/user/src/loader.rs"]
+pub mod loader;
+
 /// Barrelfish's capability types (examples/barrelfish/caps.cap, a port of
 /// Barrelfish's capabilities/caps.hl). Its type names (`VNode_x86_64_pml4`)
 /// are not CamelCase; the generated items named after them allow that.

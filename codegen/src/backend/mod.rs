@@ -26,6 +26,7 @@ mod invocations;
 mod lifecycle;
 mod retype;
 mod rpc;
+mod systems;
 
 use capc_dsl::SourceMap;
 use capc_dsl::model::Spec;
@@ -180,6 +181,7 @@ fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     parts.push(Box::new(move || lifecycle::generate(g)));
     parts.extend(invocations::parts(g));
     parts.extend(rpc::parts(g));
+    parts.extend(systems::parts(g));
     parts
 }
 

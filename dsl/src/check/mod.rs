@@ -221,7 +221,14 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     let systems = if ctx.diags.iter().any(Diagnostic::is_error) {
         Vec::new()
     } else {
-        ctx.check_systems(&system_items, &objects, &caps, &rights, &interfaces)
+        ctx.check_systems(
+            &system_items,
+            &objects,
+            &caps,
+            &rights,
+            &interfaces,
+            target.as_ref().and_then(|t| t.slot_bits),
+        )
     };
     // Unused-item lints only once the spec is otherwise fine: after an error
     // (a misspelt constant, a cycle ...) "never used" is a consequence, not

@@ -9,11 +9,41 @@ use std::collections::BTreeMap;
 use super::{Ctx, TypeSym};
 use crate::ast::{self, Ident};
 use crate::authority::Authority;
-use crate::bootplan::{donation_bytes, pack};
+use crate::bootplan::{Placed, donation_bytes, pack, place};
 use crate::diag::{Code, Diagnostic};
 use crate::model::{self, CapId, ObjectId, Role};
 use crate::source::Span;
 use crate::units::sum as format_bytes;
+
+/// The boot plan's placement of a domain's own objects: in the Untyped the
+/// check's packing of `packed` (its objects first, then what it sets aside
+/// for its calls) chose for each, but from that Untyped's start, largest
+/// first, so the objects are the first retypes of the Untyped and what is
+/// left after them is the domain's.
+fn objects_first(own: &[(u64, &str)], packed: &[Placed]) -> Vec<(usize, u64)> {
+    let mut order: Vec<usize> = (0..own.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(own[i].0));
+    let mut next: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut placed = vec![(0, 0); own.len()];
+    for i in order {
+        let bin = packed[i].bin;
+        let at = next.entry(bin).or_insert(0);
+        placed[i] = (bin, *at);
+        *at += own[i].0;
+    }
+    placed
+}
+
+/// The generated module's name for a slot or object: SCREAMING_SNAKE_CASE.
+fn const_name(name: &str) -> String {
+    crate::check::snake_case(name).to_ascii_uppercase()
+}
+
+/// Names a domain's generated module defines besides its slots.
+const DOMAIN_CONSTS: &[&str] = &["DOMAIN", "RADIX", "BUDGET", "VSPACE", "FIRST_FREE"];
+
+/// Names a system's generated module defines besides its domains.
+const SYSTEM_ITEMS: &[&str] = &["objects", "PLAN"];
 
 impl Ctx<'_> {
     /// Checks every `system` item against the checked spec.
@@ -24,10 +54,35 @@ impl Ctx<'_> {
         caps: &[Option<model::CapType>],
         rights: &[model::Right],
         interfaces: &[model::MethodSet],
+        slot_bits: Option<u32>,
     ) -> Vec<model::System> {
+        // `E0914`: each system is a module of the generated `boot` module.
+        let mut modules: BTreeMap<String, &str> = BTreeMap::new();
+        for (_, s) in systems {
+            let module = crate::check::snake_case(&s.name.name);
+            match modules.get(&module) {
+                Some(other) if *other != s.name.name => self.diags.push(
+                    Diagnostic::new(
+                        Code::PlanNameClash,
+                        s.name.span,
+                        format!(
+                            "`{}` is `{module}` in the generated boot plan, as system `{other}` is",
+                            s.name.name
+                        ),
+                    )
+                    .label("clashes in the generated code")
+                    .help("rename it"),
+                ),
+                _ => {
+                    modules.insert(module, &s.name.name);
+                }
+            }
+        }
         systems
             .iter()
-            .filter_map(|(item, s)| self.check_system(item, s, objects, caps, rights, interfaces))
+            .filter_map(|(item, s)| {
+                self.check_system(item, s, objects, caps, rights, interfaces, slot_bits)
+            })
             .collect()
     }
 
@@ -128,6 +183,7 @@ impl Ctx<'_> {
             arg,
             size_bits,
             owner,
+            placement: model::Placement::default(),
             span: o.span,
         })
     }
@@ -140,6 +196,7 @@ impl Ctx<'_> {
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check_system(
         &mut self,
         item: &ast::Item,
@@ -148,6 +205,7 @@ impl Ctx<'_> {
         caps: &[Option<model::CapType>],
         rights: &[model::Right],
         interfaces: &[model::MethodSet],
+        slot_bits: Option<u32>,
     ) -> Option<model::System> {
         let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
         let memory = self
@@ -340,6 +398,8 @@ impl Ctx<'_> {
                 calls,
                 irqs,
                 devices,
+                budget_offsets: Vec::new(),
+                layout: model::CSpaceLayout::default(),
                 span: dom.name.span,
             });
         }
@@ -374,11 +434,14 @@ impl Ctx<'_> {
             objects: sys_objects,
             domains,
             denies,
+            pool_bytes: 0,
             span: item.span,
         };
         self.check_hardware(s, &system);
         self.check_channels(s, &system, rights, interfaces);
         self.check_budgets(s, &mut system, interfaces);
+        self.check_layout(s, &mut system, caps, slot_bits);
+        self.check_plan_names(s, &system);
         self.check_denies(&system, rights);
         self.lint_unheld(&system);
         Some(system)
@@ -676,12 +739,17 @@ impl Ctx<'_> {
         system: &mut model::System,
         interfaces: &[model::MethodSet],
     ) {
+        let mut placements: Vec<(usize, model::Placement)> = Vec::new();
         for (d, ast_dom) in s.domains.iter().enumerate() {
-            let own: Vec<(u64, &str)> = system
-                .objects
+            let own_index: Vec<usize> = (0..system.objects.len())
+                .filter(|&i| system.objects[i].owner == Some(d))
+                .collect();
+            let own: Vec<(u64, &str)> = own_index
                 .iter()
-                .filter(|o| o.owner == Some(d))
-                .map(|o| (1u64 << o.size_bits, o.name.as_str()))
+                .map(|&i| {
+                    let o = &system.objects[i];
+                    (1u64 << o.size_bits, o.name.as_str())
+                })
                 .collect();
             let budget = system.domains[d].budget.clone();
             let total: u64 = budget.iter().sum();
@@ -711,6 +779,7 @@ impl Ctx<'_> {
             }
             // The calls in flight, each method's worst case.
             let mut items = own.clone();
+            let mut placed: Vec<(usize, u64)> = Vec::new();
             let mut reserves: Vec<(String, u64, u64)> = Vec::new();
             let calls = system.domains[d].calls.clone();
             for (ci, c) in calls.iter().enumerate() {
@@ -748,6 +817,9 @@ impl Ctx<'_> {
             // Thousands of calls in flight are not placed one by one: the
             // sum decides.
             let failed = if reserves.iter().any(|(_, _, n)| *n > 1 << 12) {
+                if let Ok(packed) = place(&budget, &own) {
+                    placed = objects_first(&own, &packed);
+                }
                 reserves
                     .iter()
                     .max_by_key(|r| r.1.saturating_mul(r.2))
@@ -759,8 +831,23 @@ impl Ctx<'_> {
                         items.push((*one, label.as_str()));
                     }
                 }
-                pack(&budget, &items)
+                match place(&budget, &items) {
+                    Ok(packed) => {
+                        placed = objects_first(&own, &packed[..own.len()]);
+                        None
+                    }
+                    Err(failed) => Some(failed),
+                }
             };
+            for (&i, &(bin, offset)) in own_index.iter().zip(&placed) {
+                placements.push((
+                    i,
+                    model::Placement {
+                        untyped: Some(bin),
+                        offset,
+                    },
+                ));
+            }
             if let Some((bytes, label, _)) = failed {
                 // Own objects fit alone (checked above): when the last item
                 // placed is one of them, the calls crowded it out, and the
@@ -823,6 +910,29 @@ impl Ctx<'_> {
                 .map(|o| 1u64 << o.size_bits),
         );
         let needed = items.iter().fold(0u64, |a, b| a.saturating_add(*b));
+        // The pool: the least power of two that holds the budgets and the
+        // shared objects, each placed naturally aligned, largest first.
+        let pool = needed.checked_next_power_of_two().unwrap_or(1 << 63).max(1);
+        let labelled: Vec<(u64, &str)> = items.iter().map(|&b| (b, "")).collect();
+        if let Ok(packed) = place(&[pool], &labelled) {
+            system.pool_bytes = pool;
+            let mut at = packed.iter().map(|p| p.offset);
+            for d in &mut system.domains {
+                d.budget_offsets = at.by_ref().take(d.budget.len()).collect();
+            }
+            let shared: Vec<usize> = (0..system.objects.len())
+                .filter(|&i| system.objects[i].owner.is_none())
+                .collect();
+            for (i, offset) in shared.into_iter().zip(at) {
+                system.objects[i].placement = model::Placement {
+                    untyped: None,
+                    offset,
+                };
+            }
+        }
+        for (i, placement) in placements {
+            system.objects[i].placement = placement;
+        }
         if needed > system.memory {
             let span = s.memory.first().map_or(s.name.span, |m| m.1);
             self.diags.push(
@@ -843,6 +953,178 @@ impl Ctx<'_> {
                 ))
                 .help("give the machine more memory, or the domains smaller budgets"),
             );
+        }
+    }
+
+    /// `E0912`, `E0913`: each domain's CSpace is a CNode the boot plan can
+    /// fill, and holds its named slots, its budget Untypeds and the root of
+    /// its address space; the layout goes into the model.
+    fn check_layout(
+        &mut self,
+        s: &ast::SystemItem,
+        system: &mut model::System,
+        caps: &[Option<model::CapType>],
+        slot_bits: Option<u32>,
+    ) {
+        for (d, ast_dom) in s.domains.iter().enumerate() {
+            let dom = &system.domains[d];
+            let Some(cspace) = dom.cspace else {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::NoCSpace,
+                        ast_dom.name.span,
+                        format!("`{}` has no CSpace", dom.name),
+                    )
+                    .label("no `cspace = ...;` in this domain")
+                    .note("the boot plan puts the domain's slots and its budget into its CSpace")
+                    .help("give the domain a CNode of its own: `object NAME: CNode(4); cspace = NAME;`"),
+                );
+                continue;
+            };
+            let object = &system.objects[cspace];
+            // A CSpace is an object whose cap has a guard: a CNode.
+            let is_cnode = caps.iter().flatten().any(|c| {
+                c.object == Some(object.object) && c.field_with(model::Role::Guard).is_some()
+            });
+            let radix = slot_bits
+                .filter(|_| is_cnode)
+                .and_then(|bits| object.size_bits.checked_sub(bits));
+            let span = ast_dom.cspace.first().map_or(ast_dom.name.span, |c| c.span);
+            let Some(radix) = radix else {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::NoCSpace,
+                        span,
+                        format!("`{}` cannot be `{}`'s CSpace", object.name, dom.name),
+                    )
+                    .label("not a table of capability slots")
+                    .with_secondary(object.span, format!("`{}` is declared here", object.name))
+                    .note("a CSpace is an object whose cap has a `#[guard]` field (a CNode), and the target gives `slot_bits`")
+                    .help("name a CNode object of the domain"),
+                );
+                continue;
+            };
+            let named = dom.slots.len() as u64;
+            let budgets = dom.budget.len() as u64;
+            let layout = model::CSpaceLayout {
+                radix,
+                slots: (1..=named).collect(),
+                budget: (named + 1..=named + budgets).collect(),
+                vspace: named + budgets + 1,
+                first_free: named + budgets + 2,
+            };
+            let room = 1u64.checked_shl(radix).unwrap_or(u64::MAX);
+            if layout.first_free > room {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::CSpaceTooSmall,
+                        span,
+                        format!(
+                            "`{}`'s CSpace has {room} slots but the boot plan fills {}",
+                            dom.name, layout.first_free
+                        ),
+                    )
+                    .label(format!("{room} slots"))
+                    .note(format!(
+                        "slot 0 stays empty, then {named} named slot(s), {budgets} budget Untyped(s) and the address space's root"
+                    ))
+                    .help("give the domain a larger CNode"),
+                );
+                continue;
+            }
+            system.domains[d].layout = layout;
+        }
+    }
+
+    /// `E0914`: the names the boot plan's generated module gives a system,
+    /// its domains, their slots and the objects must not clash.
+    fn check_plan_names(&mut self, s: &ast::SystemItem, system: &model::System) {
+        let clash = |ctx: &mut Self, span: Span, name: &str, generated: &str, with: &str| {
+            ctx.diags.push(
+                Diagnostic::new(
+                    Code::PlanNameClash,
+                    span,
+                    format!("`{name}` is `{generated}` in the generated boot plan, as {with} is"),
+                )
+                .label("clashes in the generated code")
+                .help("rename it"),
+            );
+        };
+        if matches!(s.name.name.as_str(), "self" | "super" | "crate" | "Self") {
+            clash(
+                self,
+                s.name.span,
+                &s.name.name,
+                &s.name.name,
+                "a Rust path keyword",
+            );
+        }
+        // A module or constant with `__` inside is one rustc warns about.
+        let doubled = std::iter::once((&s.name.name, s.name.span))
+            .chain(s.objects.iter().map(|o| (&o.name.name, o.name.span)))
+            .chain(s.domains.iter().flat_map(|d| {
+                std::iter::once((&d.name.name, d.name.span))
+                    .chain(d.objects.iter().map(|o| (&o.name.name, o.name.span)))
+                    .chain(d.slots.iter().map(|sl| (&sl.name.name, sl.name.span)))
+            }));
+        for (name, span) in doubled.collect::<Vec<_>>() {
+            if name.trim_matches('_').contains("__") {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::PlanNameClash,
+                        span,
+                        format!("`{name}` has two underscores in a row"),
+                    )
+                    .label("not snake_case or SCREAMING_SNAKE_CASE in Rust")
+                    .note("the generated boot plan names a module or constant after it, and rustc warns about `__` inside a name")
+                    .help("rename it"),
+                );
+            }
+        }
+        let mut modules: BTreeMap<String, String> = SYSTEM_ITEMS
+            .iter()
+            .map(|n| (n.to_string(), format!("the system's `{n}`")))
+            .collect();
+        for (dom, ast_dom) in system.domains.iter().zip(&s.domains) {
+            let module = crate::check::snake_case(&dom.name);
+            match modules.get(&module) {
+                Some(with) => clash(self, ast_dom.name.span, &dom.name, &module, with),
+                None => {
+                    modules.insert(module.clone(), format!("domain `{}`", dom.name));
+                }
+            }
+            if matches!(module.as_str(), "self" | "super" | "crate") {
+                clash(
+                    self,
+                    ast_dom.name.span,
+                    &dom.name,
+                    &module,
+                    "a Rust path keyword",
+                );
+            }
+            let mut consts: BTreeMap<String, String> = DOMAIN_CONSTS
+                .iter()
+                .map(|n| (n.to_string(), format!("the domain's `{n}`")))
+                .collect();
+            for (slot, ast_slot) in dom.slots.iter().zip(&ast_dom.slots) {
+                let name = const_name(&slot.name);
+                match consts.get(&name) {
+                    Some(with) => clash(self, ast_slot.name.span, &slot.name, &name, with),
+                    None => {
+                        consts.insert(name, format!("slot `{}`", slot.name));
+                    }
+                }
+            }
+        }
+        let mut objects: BTreeMap<String, String> = BTreeMap::new();
+        for o in &system.objects {
+            let name = const_name(&o.name);
+            match objects.get(&name) {
+                Some(with) => clash(self, o.span, &o.name, &name, with),
+                None => {
+                    objects.insert(name, format!("object `{}`", o.name));
+                }
+            }
         }
     }
 

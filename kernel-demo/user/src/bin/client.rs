@@ -19,20 +19,69 @@ use capc_demo_user::abi::{ROOT_IPC_BUFFER, Syscall};
 use capc_demo_user::caps::{CNodeCap, ObjectType, Rights, UntypedCap};
 use capc_demo_user::decompress::{CallError, DecompressError, DecompressorClient};
 use capc_demo_user::invoke::{delete, map, move_cap, retype, revoke, unmap};
-use capc_demo_user::task::{
-    BUDGET, ENDPOINT, FIRST_FREE, GO, NOTIFY, NOTIFY_FAILED, SCRATCH_VADDR, SELF, SENDING, VSPACE,
-};
+use capc_demo_user::system::boot::{client_pays, server_pays};
+use capc_demo_user::task::SCRATCH_VADDR;
 use capc_demo_user::{EndpointTransport, Env, cap_at, entry, rle, syscall};
 
 entry!(main);
 
-const INPUT: u64 = FIRST_FREE;
-const DONATION: u64 = FIRST_FREE + 1;
-const OUTPUT: u64 = FIRST_FREE + 2;
-const PAGE: u64 = FIRST_FREE + 3;
+// The slots of its CSpace, as the boot plan generated from
+// kernel-demo/spec/client_pays.cap fills them: the good client's, which
+// every client domain of both systems shares (checked below).
+use client_pays::client as slots;
+
+/// Its own CNode, its CSpace's root.
+const SELF: u64 = slots::CSPACE.index();
+/// Its address space's root.
+const VSPACE: u64 = slots::VSPACE;
+/// What is left of its budget after its objects and address space.
+const BUDGET: u64 = slots::BUDGET[0].index();
+/// The frame it lends the server its input in.
+const INPUT: u64 = slots::INPUT.index();
+/// The server's endpoint, badged with the client's number.
+const ENDPOINT: u64 = slots::DEC.index();
+/// The root's notification: "done", "failed" and "about to send".
+const NOTIFY: u64 = slots::DONE.index();
+const NOTIFY_FAILED: u64 = slots::FAILED.index();
+const SENDING: u64 = slots::SENDING.index();
+/// The root's go-ahead.
+const GO: u64 = slots::GO.index();
+const DONATION: u64 = slots::FIRST_FREE;
+const OUTPUT: u64 = slots::FIRST_FREE + 1;
+const PAGE: u64 = slots::FIRST_FREE + 2;
 /// Frames a bomber retypes from its revoked donation, in the free slots
-/// before the root's notification caps.
+/// after `PAGE`.
 const AGAIN: u64 = 3;
+const _: () = assert!(PAGE + 1 + AGAIN <= 1 << slots::RADIX);
+
+/// Every client domain runs this program: their slots must be the same.
+macro_rules! same_slots {
+    ($($domain:path),*) => {
+        $(const _: () = {
+            use $domain as other;
+            assert!(
+                other::CSPACE.index() == SELF
+                    && other::VSPACE == VSPACE
+                    && other::BUDGET[0].index() == BUDGET
+                    && other::INPUT.index() == INPUT
+                    && other::DEC.index() == ENDPOINT
+                    && other::DONE.index() == NOTIFY
+                    && other::FAILED.index() == NOTIFY_FAILED
+                    && other::SENDING.index() == SENDING
+                    && other::GO.index() == GO
+                    && other::FIRST_FREE == slots::FIRST_FREE
+                    && other::RADIX == slots::RADIX
+            );
+        };)*
+    };
+}
+same_slots!(
+    client_pays::bomber1,
+    client_pays::bomber2,
+    server_pays::client,
+    server_pays::bomber1,
+    server_pays::bomber2
+);
 /// log2 of each donation: 2 MiB, at least the spec's 1 MiB + 8 KiB.
 const DONATION_BITS: u64 = 21;
 
@@ -124,27 +173,25 @@ fn main(arg: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     // SAFETY: the root maps this task's IPC buffer there.
     let mut env = unsafe { Env::new(ROOT_IPC_BUFFER) };
     let (role, id) = (arg & 0xff, arg >> 8);
-    let setup = retype(&mut env, BUDGET, ObjectType::Frame, 12, SELF, INPUT, 1)
-        .and_then(|()| {
-            map(
-                &mut env,
-                INPUT,
-                VSPACE,
-                SCRATCH_VADDR[0],
-                Rights::READ.union(Rights::WRITE),
-            )
-        })
-        .and_then(|()| {
-            retype(
-                &mut env,
-                BUDGET,
-                ObjectType::Untyped,
-                DONATION_BITS,
-                SELF,
-                DONATION,
-                1,
-            )
-        });
+    // The input frame is the domain's own object, made by the boot plan.
+    let setup = map(
+        &mut env,
+        INPUT,
+        VSPACE,
+        SCRATCH_VADDR[0],
+        Rights::READ.union(Rights::WRITE),
+    )
+    .and_then(|()| {
+        retype(
+            &mut env,
+            BUDGET,
+            ObjectType::Untyped,
+            DONATION_BITS,
+            SELF,
+            DONATION,
+            1,
+        )
+    });
     if let Err(error) = setup {
         let _ = writeln!(env, "client {id}: setting up failed: {error} (WRONG)");
         return 1;
@@ -180,7 +227,7 @@ fn main(arg: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
             ObjectType::Frame,
             12,
             SELF,
-            FIRST_FREE + 4,
+            PAGE + 1,
             AGAIN,
         );
         let base = UntypedCap::from_cap(cap_at(DONATION)).map_or(0, |u| u.free_index() * 16);

@@ -27,10 +27,37 @@ use capc_demo_user::decompress::{
     dispatch_decompressor,
 };
 use capc_demo_user::invoke::{delete, map, move_cap, retype, unmap};
-use capc_demo_user::task::{BUDGET, ENDPOINT, FIRST_FREE, SCRATCH_VADDR, SELF, VSPACE};
+use capc_demo_user::system::boot::{client_pays, server_pays};
+use capc_demo_user::task::SCRATCH_VADDR;
 use capc_demo_user::{Env, MessageInfo, cap_at, entry, rle, target};
 
 entry!(main);
+
+// The slots of its CSpace, as the boot plan generated from
+// kernel-demo/spec/client_pays.cap fills them; the control run's server
+// (`server_pays`) has the same (checked below).
+use client_pays::decompressor as slots;
+
+/// Its own CNode, its CSpace's root.
+const SELF: u64 = slots::CSPACE.index();
+/// Its address space's root.
+const VSPACE: u64 = slots::VSPACE;
+/// What is left of its budget after its objects and address space.
+const BUDGET: u64 = slots::BUDGET[0].index();
+/// The endpoint it serves on.
+const ENDPOINT: u64 = slots::EP.index();
+const FIRST_FREE: u64 = slots::FIRST_FREE;
+const _: () = {
+    use server_pays::decompressor as other;
+    assert!(
+        other::CSPACE.index() == SELF
+            && other::VSPACE == VSPACE
+            && other::BUDGET[0].index() == BUDGET
+            && other::EP.index() == ENDPOINT
+            && other::FIRST_FREE == FIRST_FREE
+            && FIRST_FREE + 4 <= 1 << slots::RADIX
+    );
+};
 
 /// Where a call's caps arrive: the lent input frame, the donation.
 const INPUT: u64 = FIRST_FREE;

@@ -3160,12 +3160,17 @@ mod spawn {
 
     use capc_demo_user::abi::{
         ROOT_ASID_CONTROL_SLOT, ROOT_ASID_POOL_SLOT, ROOT_CNODE_SLOT, ROOT_IPC_BUFFER,
-        ROOT_STACK_TOP, ROOT_VSPACE_SLOT, USER_BASE,
+        ROOT_STACK_TOP, ROOT_TCB_SLOT, ROOT_VSPACE_SLOT, USER_BASE,
     };
     use capc_demo_user::bootimage::{BootImage, HEADER_BYTES};
     use capc_demo_user::caps::UntypedCap;
     use capc_demo_user::caps::{self, MessageInfo, ObjectType, Rights, decode_frame_cap_map_reply};
     use capc_demo_user::decompress::DecompressorClient;
+    use capc_demo_user::loader::{self, Machine};
+    use capc_demo_user::system::{
+        self,
+        boot::{Domain, client_pays, server_pays},
+    };
     use capc_demo_user::{EndpointTransport, Env, Error, attack, task};
 
     /// Where the root maps the frames it fills for a task.
@@ -3318,6 +3323,106 @@ mod spawn {
         map(env, copy, task, vaddr, writable)
     }
 
+    /// Fills the address space `task` with `image`'s loadable segments, a
+    /// stack and an IPC buffer, paid from the Untyped of `bill`. Returns
+    /// the program's entry and the root's slot of the IPC buffer's frame
+    /// (the copy mapped in the task).
+    fn load_image(
+        env: &mut Env,
+        slots: &mut Slots,
+        root: &mut Space,
+        task: &mut Space,
+        image: &[u8],
+        next_scratch: &mut u64,
+        bill: &mut Bill,
+    ) -> Result<(u64, u64), Error> {
+        use elf::ElfBytes;
+        use elf::abi::{PF_W, PT_LOAD};
+        use elf::endian::LittleEndian;
+        let bad = Error::Invocation(caps::InvocationError::Malformed(MessageInfo {
+            label: 0,
+            length: 0,
+            caps: 0,
+        }));
+        let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| bad)?;
+        let segments = file.segments().ok_or(bad)?;
+        // Pages made so far: (task address, scratch address), since two
+        // segments may share a page.
+        let mut pages = [(0u64, 0u64); 48];
+        let mut made = 0;
+        for segment in segments.iter().filter(|s| s.p_type == PT_LOAD) {
+            let data = image
+                .get(segment.p_offset as usize..(segment.p_offset + segment.p_filesz) as usize)
+                .ok_or(bad)?;
+            let mut page = segment.p_vaddr & !0xfff;
+            while page < segment.p_vaddr + segment.p_memsz {
+                let lo = page.max(segment.p_vaddr);
+                let hi = (page + 4096).min(segment.p_vaddr + segment.p_filesz);
+                let bytes = if lo < hi {
+                    &data[(lo - segment.p_vaddr) as usize..(hi - segment.p_vaddr) as usize]
+                } else {
+                    &[][..]
+                };
+                let offset = (lo - page) as usize;
+                match pages[..made].iter().find(|(v, _)| *v == page) {
+                    Some(&(_, scratch)) => {
+                        // SAFETY: mapped writable by the root when the page
+                        // was made, and only the root uses the scratch area.
+                        let target =
+                            unsafe { core::slice::from_raw_parts_mut(scratch as *mut u8, 4096) };
+                        target[offset..offset + bytes.len()].copy_from_slice(bytes);
+                    }
+                    None => {
+                        let scratch = *next_scratch;
+                        *next_scratch += 4096;
+                        let writable = segment.p_flags & PF_W != 0;
+                        frame_for(
+                            env,
+                            slots,
+                            root,
+                            task,
+                            scratch,
+                            (page, writable),
+                            (offset, bytes),
+                            bill,
+                        )?;
+                        *pages.get_mut(made).ok_or(bad)? = (page, scratch);
+                        made += 1;
+                    }
+                }
+                page += 4096;
+            }
+        }
+        for n in 1..=STACK_PAGES {
+            let scratch = *next_scratch;
+            *next_scratch += 4096;
+            frame_for(
+                env,
+                slots,
+                root,
+                task,
+                scratch,
+                (ROOT_STACK_TOP - n * 4096, true),
+                (0, &[]),
+                bill,
+            )?;
+        }
+        let scratch = *next_scratch;
+        *next_scratch += 4096;
+        let buffer = slots.0 + 1; // the copy `frame_for` maps in the task
+        frame_for(
+            env,
+            slots,
+            root,
+            task,
+            scratch,
+            (ROOT_IPC_BUFFER, true),
+            (0, &[]),
+            bill,
+        )?;
+        Ok((file.ehdr.e_entry, buffer))
+    }
+
     /// What a task gets in its CSpace: `(task slot, root slot, rights,
     /// badge)` minted from the root's caps.
     pub type Grant = (u64, u64, Rights, u64);
@@ -3339,14 +3444,6 @@ mod spawn {
         next_scratch: &mut u64,
         pool_at: Option<u64>,
     ) -> Result<Bill, Error> {
-        use elf::ElfBytes;
-        use elf::abi::{PF_W, PT_LOAD};
-        use elf::endian::LittleEndian;
-        let bad = Error::Invocation(caps::InvocationError::Malformed(MessageInfo {
-            label: 0,
-            length: 0,
-            caps: 0,
-        }));
         // The task's budget: an Untyped of its own, from which everything
         // it is made of is retyped; what is left stays the task's.
         let budget = slots.take();
@@ -3412,82 +3509,8 @@ mod spawn {
             count: 0,
         };
 
-        let file = ElfBytes::<LittleEndian>::minimal_parse(image).map_err(|_| bad)?;
-        let segments = file.segments().ok_or(bad)?;
-        // Pages made so far: (task address, scratch address), since two
-        // segments may share a page.
-        let mut pages = [(0u64, 0u64); 48];
-        let mut made = 0;
-        for segment in segments.iter().filter(|s| s.p_type == PT_LOAD) {
-            let data = image
-                .get(segment.p_offset as usize..(segment.p_offset + segment.p_filesz) as usize)
-                .ok_or(bad)?;
-            let mut page = segment.p_vaddr & !0xfff;
-            while page < segment.p_vaddr + segment.p_memsz {
-                let lo = page.max(segment.p_vaddr);
-                let hi = (page + 4096).min(segment.p_vaddr + segment.p_filesz);
-                let bytes = if lo < hi {
-                    &data[(lo - segment.p_vaddr) as usize..(hi - segment.p_vaddr) as usize]
-                } else {
-                    &[][..]
-                };
-                let offset = (lo - page) as usize;
-                match pages[..made].iter().find(|(v, _)| *v == page) {
-                    Some(&(_, scratch)) => {
-                        // SAFETY: mapped writable by the root when the page
-                        // was made, and only the root uses the scratch area.
-                        let target =
-                            unsafe { core::slice::from_raw_parts_mut(scratch as *mut u8, 4096) };
-                        target[offset..offset + bytes.len()].copy_from_slice(bytes);
-                    }
-                    None => {
-                        let scratch = *next_scratch;
-                        *next_scratch += 4096;
-                        let writable = segment.p_flags & PF_W != 0;
-                        frame_for(
-                            env,
-                            slots,
-                            root,
-                            &mut task,
-                            scratch,
-                            (page, writable),
-                            (offset, bytes),
-                            &mut bill,
-                        )?;
-                        *pages.get_mut(made).ok_or(bad)? = (page, scratch);
-                        made += 1;
-                    }
-                }
-                page += 4096;
-            }
-        }
-        for n in 1..=STACK_PAGES {
-            let scratch = *next_scratch;
-            *next_scratch += 4096;
-            frame_for(
-                env,
-                slots,
-                root,
-                &mut task,
-                scratch,
-                (ROOT_STACK_TOP - n * 4096, true),
-                (0, &[]),
-                &mut bill,
-            )?;
-        }
-        let scratch = *next_scratch;
-        *next_scratch += 4096;
-        let buffer = slots.0 + 1; // the copy `frame_for` maps in the task
-        frame_for(
-            env,
-            slots,
-            root,
-            &mut task,
-            scratch,
-            (ROOT_IPC_BUFFER, true),
-            (0, &[]),
-            &mut bill,
-        )?;
+        let (entry, buffer) =
+            load_image(env, slots, root, &mut task, image, next_scratch, &mut bill)?;
         retype(env, ObjectType::Tcb, 0, tcb, &mut bill)?;
         bill.tcb = tcb;
         env.invoke(
@@ -3495,7 +3518,6 @@ mod spawn {
             |m, c| caps::encode_tcb_cap_configure(guarded, pml4, buffer, ROOT_IPC_BUFFER, m, c),
             caps::decode_tcb_cap_configure_reply,
         )?;
-        let entry = file.ehdr.e_entry;
         env.invoke(
             tcb,
             |m, _| caps::encode_tcb_cap_write_registers(entry, ROOT_STACK_TOP, arg, m),
@@ -3761,82 +3783,314 @@ mod spawn {
         }
     }
 
-    /// The decompression service, run twice: first the client pays (the
-    /// server allocates only from each caller's donation, through the
-    /// generated budget), then, as a control, the server pays from its own
-    /// memory. Each time a good client makes three requests while two
-    /// clients send decompression bombs. The number of failures.
+    /// The root's [`Machine`] for a boot plan: each step one kernel
+    /// invocation through the generated stubs; `Load` fills an address
+    /// space as [`start`] does, paid from the domain's budget.
+    struct PlanMachine<'a> {
+        env: &'a mut Env,
+        starter: &'a mut Starter,
+        /// The Untyped every budget and shared object of the plan is made
+        /// from.
+        pool: u64,
+        /// The argument each domain's program starts with.
+        args: [u64; DOMAINS],
+        /// Each domain's address space once loaded: its PML4's slot, its
+        /// IPC buffer frame's slot and its program's entry.
+        loaded: [(u64, u64, u64); DOMAINS],
+    }
+
+    /// The domains of the demo's systems (both have the same).
+    const DOMAINS: usize = client_pays::PLAN.domains.len();
+    const _: () = assert!(server_pays::PLAN.domains.len() == DOMAINS);
+
+    impl PlanMachine<'_> {
+        /// The kernel's object type for the plan's (both modules are
+        /// generated from kernel.cap: the numbers are the same).
+        fn object_type(object: system::ObjectType) -> Result<ObjectType, Error> {
+            ObjectType::from_word(object as u64).ok_or(MALFORMED)
+        }
+    }
+
+    /// A step the root cannot make (an unknown program or object type).
+    const MALFORMED: Error = Error::Invocation(caps::InvocationError::Malformed(MessageInfo {
+        label: 0,
+        length: 0,
+        caps: 0,
+    }));
+
+    impl Machine for PlanMachine<'_> {
+        type Error = Error;
+
+        fn retype(
+            &mut self,
+            from: Option<u64>,
+            object: system::ObjectType,
+            arg: u64,
+            to: u64,
+        ) -> Result<(), Error> {
+            let object = Self::object_type(object)?;
+            super::retype(self.env, from.unwrap_or(self.pool), object, arg, to, 1)
+        }
+
+        fn watermark(&mut self, from: Option<u64>) -> Option<u64> {
+            let cap = capc_demo_user::cap_at(from.unwrap_or(self.pool));
+            UntypedCap::from_cap(cap).map(|u| u.free_index() * 16)
+        }
+
+        fn mint(
+            &mut self,
+            (cnode, radix, index): (u64, u32, u64),
+            from: u64,
+            rights: u64,
+            badge: u64,
+        ) -> Result<(), Error> {
+            self.env.invoke(
+                cnode,
+                |m, c| {
+                    caps::encode_cnode_cap_mint(
+                        index,
+                        radix.into(),
+                        ROOT_CNODE_SLOT,
+                        from,
+                        64,
+                        rights,
+                        badge,
+                        m,
+                        c,
+                    )
+                },
+                caps::decode_cnode_cap_mint_reply,
+            )
+        }
+
+        fn guard(&mut self, from: u64, to: u64, guard_bits: u32) -> Result<(), Error> {
+            super::mint(self.env, from, to, Rights::ALL, guard_bits.into())
+        }
+
+        fn load(
+            &mut self,
+            which: usize,
+            domain: &Domain,
+            budget: u64,
+            cnode: u64,
+        ) -> Result<(), Error> {
+            let starter = &mut *self.starter;
+            let image = starter.image.find(domain.program).ok_or(MALFORMED)?;
+            let mut bill = Bill::paid_by(budget);
+            let pml4 = starter.slots.take();
+            retype(self.env, ObjectType::Pml4, 0, pml4, &mut bill)?;
+            capc_demo_user::invoke::assign(self.env, ROOT_ASID_POOL_SLOT, pml4)?;
+            let mut space = Space {
+                pml4,
+                tables: [(0, 0); 16],
+                count: 0,
+            };
+            let (entry, buffer) = load_image(
+                self.env,
+                &mut starter.slots,
+                &mut starter.root,
+                &mut space,
+                image,
+                &mut starter.scratch,
+                &mut bill,
+            )?;
+            let at = (cnode, domain.radix, domain.vspace);
+            self.mint(at, pml4, Rights::ALL.bits(), 0)?;
+            *self.loaded.get_mut(which).ok_or(MALFORMED)? = (pml4, buffer, entry);
+            let _ = writeln!(
+                self.env,
+                "root: loaded {} for domain {} from its plan: its PML4, {} page tables and {} frames took {} bytes of its budget",
+                domain.program, domain.name, bill.tables, bill.frames, bill.bytes
+            );
+            Ok(())
+        }
+
+        fn move_cap(
+            &mut self,
+            (cnode, radix, index): (u64, u32, u64),
+            from: u64,
+        ) -> Result<(), Error> {
+            self.env.invoke(
+                cnode,
+                |m, c| {
+                    caps::encode_cnode_cap_move(
+                        index,
+                        radix.into(),
+                        ROOT_CNODE_SLOT,
+                        from,
+                        64,
+                        m,
+                        c,
+                    )
+                },
+                caps::decode_cnode_cap_move_reply,
+            )
+        }
+
+        fn start(
+            &mut self,
+            which: usize,
+            domain: &Domain,
+            tcb: u64,
+            cspace_root: u64,
+        ) -> Result<(), Error> {
+            let (pml4, buffer, entry) = *self.loaded.get(which).ok_or(MALFORMED)?;
+            let arg = self.args[which];
+            let env = &mut *self.env;
+            env.invoke(
+                tcb,
+                |m, c| {
+                    caps::encode_tcb_cap_configure(cspace_root, pml4, buffer, ROOT_IPC_BUFFER, m, c)
+                },
+                caps::decode_tcb_cap_configure_reply,
+            )?;
+            env.invoke(
+                tcb,
+                |m, _| caps::encode_tcb_cap_write_registers(entry, ROOT_STACK_TOP, arg, m),
+                caps::decode_tcb_cap_write_registers_reply,
+            )?;
+            super::set_priority(env, tcb, domain.priority.into())?;
+            env.invoke(
+                tcb,
+                |_, _| caps::encode_tcb_cap_resume(),
+                caps::decode_tcb_cap_resume_reply,
+            )
+        }
+    }
+
+    /// The decompression service, run twice, each time booted from its
+    /// description (kernel-demo/spec/client_pays.cap) by the generic
+    /// loader: first the client pays (the server allocates only from each
+    /// caller's donation, through the generated budget), then, as a
+    /// control, the server pays from its own memory. Each time a good client
+    /// makes three requests while two clients send decompression bombs.
+    /// The number of failures.
     fn service(env: &mut Env, starter: &mut Starter) -> u64 {
+        // The badges of the clients' `dec` slots in the description: the
+        // server's accounting and the clients' lines name them.
         const GOOD: u64 = 1;
         const BOMBERS: [u64; 2] = [2, 3];
-        /// Budgets: 1 MiB for the server when clients pay, 2 MiB when it
-        /// pays itself, 4 MiB for each client (its 2 MiB donation in it).
-        const SERVER_BITS: [u64; 2] = [20, 21];
-        const CLIENT_BITS: u64 = 22;
         let mut failures = 0;
         let mut outcome = [[false; 3]; 2];
-        // Each run's tasks are paid from an Untyped of 16 MiB of its own (or
-        // more: with the boot image's programs the second may be larger).
-        let mut pools = (super::FIRST_UNTYPED.load(Ordering::Relaxed)..)
-            .take(super::UNTYPED_COUNT.load(Ordering::Relaxed) as usize)
-            .filter(|&slot| slot != super::UNTYPED.load(Ordering::Relaxed))
-            .filter(|&slot| {
-                UntypedCap::from_cap(capc_demo_user::cap_at(slot))
-                    .is_some_and(|u| !u.is_device() && u.bits() >= 24)
-            });
-        for (mode, name) in ["the client pays", "the server pays (control run)"]
-            .iter()
-            .enumerate()
-        {
+        let runs = [
+            (
+                "the client pays",
+                &client_pays::PLAN,
+                client_pays::decompressor::DOMAIN,
+                [
+                    client_pays::client::DOMAIN,
+                    client_pays::bomber1::DOMAIN,
+                    client_pays::bomber2::DOMAIN,
+                ],
+            ),
+            (
+                "the server pays (control run)",
+                &server_pays::PLAN,
+                server_pays::decompressor::DOMAIN,
+                [
+                    server_pays::client::DOMAIN,
+                    server_pays::bomber1::DOMAIN,
+                    server_pays::bomber2::DOMAIN,
+                ],
+            ),
+        ];
+        // Where each run's plan leaves its objects (the same in both).
+        const _: () = assert!(
+            client_pays::objects::DEC_EP == server_pays::objects::DEC_EP
+                && client_pays::objects::DONE == server_pays::objects::DONE
+                && client_pays::objects::GO == server_pays::objects::GO
+        );
+        for (mode, (name, plan, server, clients)) in runs.into_iter().enumerate() {
             let _ = writeln!(env, "root: decompression service, {name}");
-            let Some(pool) = pools.next() else {
-                let _ = writeln!(env, "root: no 16 MiB Untyped left for the service (WRONG)");
+            // Each run's plan is paid from an Untyped of its own, as large
+            // as its pool.
+            let pool = (super::FIRST_UNTYPED.load(Ordering::Relaxed)..)
+                .take(super::UNTYPED_COUNT.load(Ordering::Relaxed) as usize)
+                .filter(|&slot| slot != super::UNTYPED.load(Ordering::Relaxed))
+                .find(|&slot| {
+                    UntypedCap::from_cap(capc_demo_user::cap_at(slot)).is_some_and(|u| {
+                        !u.is_device() && u.bits() == plan.pool_bits.into() && u.free_index() == 0
+                    })
+                });
+            let Some(pool) = pool else {
+                let _ = writeln!(
+                    env,
+                    "root: no free Untyped of 2^{} bytes for the plan of {} (WRONG)",
+                    plan.pool_bits, plan.name
+                );
                 return failures + 1;
             };
-            starter.untyped = pool;
-            let (endpoint, done, go, go_signal) = (
-                starter.take(),
-                starter.take(),
-                starter.take(),
-                starter.take(),
+            let base = starter.slots.0;
+            starter.slots.0 += plan.slots;
+            let mut args = [0; DOMAINS];
+            args[server] = mode as u64;
+            for (&d, (id, role)) in
+                clients
+                    .iter()
+                    .zip([(GOOD, 0), (BOMBERS[0], 1), (BOMBERS[1], 1)])
+            {
+                args[d] = role | id << 8;
+            }
+            // Above every domain while the plan boots, as capDL's loader
+            // starts threads only once everything is made: no domain runs
+            // before the whole system is there, and the boot's time is the
+            // loader's alone.
+            let above = plan.domains.iter().map(|d| d.priority).max().unwrap_or(0);
+            let raised = super::set_priority(env, ROOT_TCB_SLOT, u64::from(above) + 1);
+            let start = capc_demo_user::rdtsc();
+            let booted = raised.map(|()| {
+                loader::boot(
+                    plan,
+                    base,
+                    &mut PlanMachine {
+                        env: &mut *env,
+                        starter: &mut *starter,
+                        pool,
+                        args,
+                        loaded: [(0, 0, 0); DOMAINS],
+                    },
+                )
+            });
+            let ticks = capc_demo_user::rdtsc() - start;
+            // Back to the root's own priority: the domains run.
+            let lowered = super::set_priority(env, ROOT_TCB_SLOT, 0);
+            match (booted, lowered) {
+                (Ok(Ok(())), Ok(())) => {}
+                (Ok(Err(error)), _) => {
+                    let _ = writeln!(
+                        env,
+                        "root: booting {} from its plan failed at step {}: {:?} (WRONG)",
+                        plan.name, error.step, error.kind
+                    );
+                    return failures + 1;
+                }
+                (Err(error), _) | (_, Err(error)) => {
+                    let _ = writeln!(
+                        env,
+                        "root: setting the root's priority around the boot: {error} (WRONG)"
+                    );
+                    return failures + 1;
+                }
+            }
+            let _ = writeln!(
+                env,
+                "root: booted {} from its plan: {} steps, {} domains, in {ticks} time-stamp ticks",
+                plan.name,
+                plan.steps.len(),
+                plan.domains.len()
             );
-            let made = super::retype(env, pool, ObjectType::Endpoint, 0, endpoint, 1)
-                .and_then(|()| super::retype(env, pool, ObjectType::Notification, 0, done, 1))
-                .and_then(|()| super::retype(env, pool, ObjectType::Notification, 0, go, 1))
-                // A signal carries its cap's badge: an unbadged one sets no bit.
-                .and_then(|()| super::mint(env, go, go_signal, Rights::WRITE, 1));
-            if made.is_err() {
-                let _ = writeln!(env, "root: making the service's endpoint failed (WRONG)");
-                return failures + 1;
-            }
-            let server = [(task::ENDPOINT, endpoint, Rights::ALL, 0)];
-            let server_tcb =
-                starter.start(env, "decompress", mode as u64, &server, SERVER_BITS[mode]);
-            let mut started = server_tcb.map(drop);
-            for (id, role) in [(GOOD, 0), (BOMBERS[0], 1), (BOMBERS[1], 1)] {
-                // The client's endpoint cap: send with caps, badged with its
-                // number; its notification caps say "done" and "failed",
-                // and the good client waits on "go".
-                let grants = [
-                    (
-                        task::ENDPOINT,
-                        endpoint,
-                        Rights::WRITE.union(Rights::GRANT),
-                        id,
-                    ),
-                    (task::NOTIFY, done, Rights::WRITE, 1 << id),
-                    (task::NOTIFY_FAILED, done, Rights::WRITE, 1 << (id + 8)),
-                    (task::GO, go, Rights::READ, 0),
-                    (task::SENDING, done, Rights::WRITE, 1 << (id + 16)),
-                ];
-                started = started.and_then(|()| {
-                    starter
-                        .start(env, "client", role | id << 8, &grants, CLIENT_BITS)
-                        .map(drop)
-                });
-            }
-            if let Err(error) = started {
-                let _ = writeln!(env, "root: starting the service failed: {error} (WRONG)");
+            let endpoint = base + client_pays::objects::DEC_EP;
+            let done = base + client_pays::objects::DONE;
+            let go = base + client_pays::objects::GO;
+            let server_tcb = plan.domains[server]
+                .objects
+                .iter()
+                .find(|o| o.object == system::ObjectType::Tcb)
+                .map(|o| base + o.slot);
+            // A signal carries its cap's badge: an unbadged one sets no bit.
+            let go_signal = starter.take();
+            if super::mint(env, go, go_signal, Rights::WRITE, 1).is_err() {
+                let _ = writeln!(env, "root: minting the go-ahead failed (WRONG)");
                 return failures + 1;
             }
             // Once both bombs are on their way, the good client sends its
@@ -3893,7 +4147,7 @@ mod spawn {
                 }
             }
             // The server waits for calls forever: stop it.
-            if let Ok(tcb) = server_tcb {
+            if let Some(tcb) = server_tcb {
                 let stopped = env.invoke(
                     tcb,
                     |_, _| caps::encode_tcb_cap_suspend(),
