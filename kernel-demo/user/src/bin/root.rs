@@ -4002,20 +4002,22 @@ mod spawn {
         );
         for (mode, (name, plan, server, clients)) in runs.into_iter().enumerate() {
             let _ = writeln!(env, "root: decompression service, {name}");
-            // Each run's plan is paid from an Untyped of its own, as large
-            // as its pool.
+            // Each run's plan is paid from an unused Untyped of its own, at
+            // least as large as its pool (the plan's offsets are from the
+            // Untyped's start, which a larger Untyped's alignment keeps
+            // aligned; the boot image's size decides which sizes are left).
             let pool = (super::FIRST_UNTYPED.load(Ordering::Relaxed)..)
                 .take(super::UNTYPED_COUNT.load(Ordering::Relaxed) as usize)
                 .filter(|&slot| slot != super::UNTYPED.load(Ordering::Relaxed))
                 .find(|&slot| {
                     UntypedCap::from_cap(capc_demo_user::cap_at(slot)).is_some_and(|u| {
-                        !u.is_device() && u.bits() == plan.pool_bits.into() && u.free_index() == 0
+                        !u.is_device() && u.bits() >= plan.pool_bits.into() && u.free_index() == 0
                     })
                 });
             let Some(pool) = pool else {
                 let _ = writeln!(
                     env,
-                    "root: no free Untyped of 2^{} bytes for the plan of {} (WRONG)",
+                    "root: no free Untyped of 2^{} bytes or more for the plan of {} (WRONG)",
                     plan.pool_bits, plan.name
                 );
                 return failures + 1;
