@@ -239,7 +239,7 @@ fn decompress_system_boots_and_the_clients_pay() {
     assert_eq!(met, of, "{stdout}");
     assert!(met.parse::<u32>().expect("a count") >= 20, "{stdout}");
     assert!(
-        stdout.contains("  decompressor: given 16 KiB in 1 Untyped, in use 10 KiB, free 6 KiB\n"),
+        stdout.contains("  decompressor: given 1 MiB in 1 Untyped, in use 2 KiB + 512 B, free 1021 KiB + 512 B\n"),
         "{stdout}"
     );
     assert!(
@@ -262,7 +262,7 @@ fn decompress_system_boots_and_the_clients_pay() {
     assert_eq!(report["steps"][0]["statement"], "system decompress_demo");
     assert_eq!(
         report["steps"][0]["result"],
-        "ok: 4 domain(s), 8 Untyped, 12 object(s)"
+        "ok: 4 domain(s), 5 Untyped, 12 object(s)"
     );
     let server = report["principals"]
         .as_array()
@@ -272,7 +272,7 @@ fn decompress_system_boots_and_the_clients_pay() {
         .expect("the server");
     assert_eq!(
         (&server["given"], &server["in_use"]),
-        (&(16 * 1024).into(), &(10 * 1024).into())
+        (&(1024 * 1024).into(), &(2560).into())
     );
     assert!(
         report["calls"]
@@ -329,7 +329,7 @@ fn missed_expectations_are_json_diagnostics() {
     assert!(
         lines[1]["help"]
             .as_str()
-            .is_some_and(|h| h.contains("expect `OutOfBudget { needed: 1058816 }`")),
+            .is_some_and(|h| h.contains("expect `OutOfBudget { needed: 1061888 }`")),
         "{}",
         lines[1]
     );

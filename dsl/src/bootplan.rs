@@ -147,13 +147,14 @@ pub struct BootPlan {
 const LOWEST: u64 = 1 << 20;
 
 impl BootPlan {
-    /// The plan for `system` of `spec`; `min_untyped_bits` is the smallest
+    /// The plan for `system` (of a checked spec: each owned object where
+    /// the checker placed it); `min_untyped_bits` is the smallest
     /// Untyped the spec's untyped memory may be (the shared objects'
     /// Untyped is never smaller). `None` when the domains' objects do not
     /// fit their budgets (the checker's `E0905`), which a checked system
     /// never has, or when the Untypeds laid out from 1 MiB would pass the
     /// end of a 64-bit address space.
-    pub fn of(spec: &Spec, system: &System, min_untyped_bits: u32) -> Option<BootPlan> {
+    pub fn of(system: &System, min_untyped_bits: u32) -> Option<BootPlan> {
         let mut untypeds: Vec<BootUntyped> = Vec::new();
         // Per object: (index of its Untyped in `untypeds`, offset).
         let mut at: Vec<Option<(usize, u64)>> = vec![None; system.objects.len()];
@@ -167,33 +168,19 @@ impl BootPlan {
                     size_bits: bytes.trailing_zeros(),
                 });
             }
-            let own: Vec<usize> = (0..system.objects.len())
-                .filter(|&o| system.objects[o].owner == Some(d))
-                .collect();
-            let mut items: Vec<(u64, &str)> = own
-                .iter()
-                .map(|&o| {
-                    (
-                        1u64 << system.objects[o].size_bits,
-                        system.objects[o].name.as_str(),
-                    )
-                })
-                .collect();
-            let reserves = reserves(spec, domain);
-            // Thousands of calls in flight are checked by their sum, not
-            // placed one by one: then the objects are placed alone.
-            if reserves.iter().all(|r| r.2 <= 1 << 12) {
-                for (label, bytes, n) in &reserves {
-                    for _ in 0..*n {
-                        items.push((*bytes, label.as_str()));
+            // Each owned object where the checker placed it (the model's
+            // `placement`: in its budget Untyped, objects first, largest
+            // first, from the Untyped's start), so the interpreter's boot
+            // and the generated plan make every object at one address.
+            for o in 0..system.objects.len() {
+                if system.objects[o].owner == Some(d) {
+                    let p = system.objects[o].placement;
+                    let i = p.untyped?;
+                    if i >= domain.budget.len() {
+                        return None;
                     }
+                    at[o] = Some((first + i, p.offset));
                 }
-            }
-            let placed = place(&domain.budget, &items)
-                .or_else(|_| place(&domain.budget, &items[..own.len()]))
-                .ok()?;
-            for (&o, p) in own.iter().zip(&placed) {
-                at[o] = Some((first + p.bin, p.offset));
             }
         }
         // The shared objects, largest first, in one Untyped of their own.

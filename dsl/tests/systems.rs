@@ -160,8 +160,8 @@ fn hardware_is_given_once() {
 /// aligned and apart from the others, at or above 1 MiB; every object
 /// inside the Untyped it is made from, aligned to its size, apart from the
 /// others, and in its own domain's budget (shared objects in the shared
-/// Untyped); each client's 2 MiB Untyped left whole for its donation, as
-/// the checker's `E0909` placed it; objects in retype order.
+/// Untyped); each owned object where the checker placed it, the domain's
+/// objects first in its Untyped; objects in retype order.
 #[test]
 fn the_boot_plan_places_every_untyped_and_object_apart() {
     use capc_dsl::bootplan::BootPlan;
@@ -174,7 +174,7 @@ fn the_boot_plan_places_every_untyped_and_object_apart() {
     .spec
     .expect("decompress.cap checks clean");
     let system = &spec.systems[0];
-    let plan = BootPlan::of(&spec, system, 4).expect("a checked system has a plan");
+    let plan = BootPlan::of(system, 4).expect("a checked system has a plan");
     let size = |bits: u32| 1u64 << bits;
     // Each domain's budget, and the shared objects' Untyped.
     let budgets: usize = system.domains.iter().map(|d| d.budget.len()).sum();
@@ -224,21 +224,29 @@ fn the_boot_plan_places_every_untyped_and_object_apart() {
             .all(|w| (w[0].untyped, w[0].offset) < (w[1].untyped, w[1].offset)),
         "retype order"
     );
-    // The clients' donation Untypeds hold none of their objects.
-    for (d, domain) in system.domains.iter().enumerate() {
-        if domain.calls.is_empty() {
-            continue;
-        }
-        let reserve = plan
-            .untypeds
+    // Each owned object is where the checker placed it (the model's
+    // placement, which the generated plan uses too), and a domain's objects
+    // come first in its budget Untyped, back to back from its start, so
+    // what follows them is the domain's own, for its donations.
+    for (d, _) in system.domains.iter().enumerate() {
+        let mut next = std::collections::BTreeMap::<usize, u64>::new();
+        for p in plan
+            .objects
             .iter()
-            .position(|u| u.domain == Some(d) && u.size_bits == 21)
-            .expect("a 2 MiB budget Untyped");
-        assert!(
-            plan.objects.iter().all(|p| p.untyped != reserve),
-            "{}'s 2 MiB is left for its donation",
-            domain.name
-        );
+            .filter(|p| plan.untypeds[p.untyped].domain == Some(d))
+        {
+            let o = &system.objects[p.object];
+            assert_eq!(
+                o.placement.untyped,
+                Some(plan.untypeds[p.untyped].index),
+                "{}",
+                o.name
+            );
+            assert_eq!(o.placement.offset, p.offset, "{}", o.name);
+            let at = next.entry(p.untyped).or_insert(0);
+            assert_eq!(p.offset, *at, "{} follows the objects before it", o.name);
+            *at += size(o.size_bits);
+        }
     }
 }
 

@@ -86,10 +86,16 @@ fn every_code_has_a_failing_case() {
                 .to_string()
         })
         .collect();
+    // E0932 (a system the interpreter cannot boot) guards against systems
+    // `capc check` already refuses (E0912, E0913: the generated boot plan
+    // needs the same CSpace) and plans over 65536 root slots, which take a
+    // system of that many objects: no small script reaches it. Its
+    // message is tested in the interpreter's unit tests instead.
+    const NO_SMALL_CASE: &[&str] = &["E0932"];
     let missing: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())
-        .filter(|c| !cases.contains(*c))
+        .filter(|c| !cases.contains(*c) && !NO_SMALL_CASE.contains(c))
         .collect();
     assert!(
         missing.is_empty(),

@@ -257,7 +257,7 @@ fn plan(spec: &Spec, system: &System, span: Span) -> PResult<((Boot, BootPlan), 
     };
     let untyped_object = spec.caps[untyped_cap].object.expect("names an object");
     let min_bits = spec.objects[untyped_object.index()].size.min_bits();
-    let Some(plan) = BootPlan::of(spec, system, min_bits) else {
+    let Some(plan) = BootPlan::of(system, min_bits) else {
         return Err(cannot(
             format!(
                 "the boot plan of `{}` cannot be laid out: its domains' objects do not fit their budgets, or its memory passes 2^64 bytes",
@@ -510,4 +510,42 @@ pub(super) fn holds(
                 && node.cap.object == address
                 && (t.rights.is_empty() || node.cap.rights & rights == rights)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example system, checked.
+    fn example() -> Spec {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/systems/decompress.cap");
+        crate::compile(&root, &crate::FsLoader)
+            .expect("readable")
+            .spec
+            .expect("decompress.cap checks clean")
+    }
+
+    /// `E0932` for what `capc check` refuses before a script can boot it
+    /// (no script reaches these: E0912 and E0913 come first): a domain
+    /// without a CSpace, and a CSpace too small for its slots and budget.
+    #[test]
+    fn a_system_the_interpreter_cannot_boot_is_e0932() {
+        let spec = example();
+        let span = Span::default();
+        assert!(plan(&spec, &spec.systems[0], span).is_ok());
+
+        let mut no_cspace = spec.systems[0].clone();
+        no_cspace.domains[0].cspace = None;
+        let e = plan(&spec, &no_cspace, span).err().expect("refused");
+        assert_eq!(e.code, Code::SystemNotBootable);
+        assert!(e.message.contains("has no CSpace"), "{}", e.message);
+
+        let mut small = spec.systems[0].clone();
+        let c = small.domains[0].cspace.expect("a CSpace");
+        small.objects[c].arg = 0;
+        let e = plan(&spec, &small, span).err().expect("refused");
+        assert_eq!(e.code, Code::SystemNotBootable);
+        assert!(e.message.contains("slots for its"), "{}", e.message);
+    }
 }
