@@ -562,6 +562,24 @@ fn random_spec(rng: &mut XorShift) -> String {
         } else {
             (String::new(), methods)
         };
+        // Sometimes an idempotent method whose errors are of a set of its
+        // own, with typed payloads, one nesting the interface's set. Drawn
+        // from a generator of its own, so the other draws stay as they were.
+        let mut errs = XorShift(rng.0 ^ 0x2545_f491_4f6c_dd1d);
+        let methods = if errs.below(2) == 0 {
+            let typed = format!("{errors}Typed");
+            let (x, y) = (errs.rare_name(true), errs.rare_name(true));
+            let (p, q) = (errs.rare_name(false), errs.rare_name(false));
+            let ty = data_type(&mut errs, &declared);
+            text.push_str(&format!(
+                "errors {typed} {{ {x}({p}: {ty}), {y}({q}: {errors}) }}\n"
+            ));
+            format!(
+                "{methods}    #[idempotent]\n    fn {method}_typed() {{\n        errors of {typed};\n    }}\n"
+            )
+        } else {
+            methods
+        };
         text.push_str(&format!(
             "interface {interface} -> {errors} {{\n{session}{methods}}}\n"
         ));
@@ -689,6 +707,8 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[label(",
             "#[tag(",
             "#[oneway]",
+            "#[idempotent]",
+            "errors of ",
             "#[at_offset]\nretype",
             "#[at_offset]\nderive",
             "virtual_offset = 0x80000000",

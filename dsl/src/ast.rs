@@ -370,15 +370,17 @@ pub struct ErrorsItem {
     pub variants: Vec<Variant>,
 }
 
-/// One error variant with its word-sized payload fields.
+/// One error variant with its payload values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Variant {
     /// Doc comment.
     pub docs: Vec<String>,
     /// The variant's name.
     pub name: Ident,
-    /// Names of its payload words.
+    /// Names of its payload values.
     pub payload: Vec<Ident>,
+    /// Their types (as many as `payload`): `None` for a bare name, a word.
+    pub payload_types: Vec<Option<TypeExpr>>,
 }
 
 /// `cap Name for Object { fields }`
@@ -520,6 +522,9 @@ pub struct Method {
     pub requires: Vec<Ident>,
     /// `errors E1, E2;` clauses, joined.
     pub errors: Vec<Ident>,
+    /// The `of Set` of each `errors ... of Set;` clause: the error set the
+    /// method's errors are of, when not its block's.
+    pub error_sets: Vec<Ident>,
     /// `donates ...;` clauses (at most one is valid).
     pub donations: Vec<Donation>,
     /// `allocates N * Object(arg);` clauses.

@@ -619,7 +619,15 @@ impl<'a> Printer<'a> {
                     let payload: Vec<_> = payload.collect();
                     if !payload.is_empty() {
                         s.token("(");
-                        s.comma_fill(payload, 2, |s, p| s.leaf(&p));
+                        s.comma_fill(payload, 2, |s, p| {
+                            let mut field = p.into_inner();
+                            s.leaf(&field.next().expect("grammar: payload name"));
+                            if let Some(ty) = field.next() {
+                                s.token(":");
+                                s.space();
+                                s.data_type(ty);
+                            }
+                        });
                         s.token(")");
                     }
                     s.token(",");
@@ -1165,14 +1173,25 @@ impl<'a> Printer<'a> {
                     self.keyword("requires", &clause);
                 }
                 let mut names = Vec::new();
+                let mut of = None;
                 for p in clause.into_inner() {
                     match p.as_rule() {
                         Rule::kw_errors => self.leaf(&p),
+                        Rule::errors_of => of = Some(p),
                         _ => names.push(p),
                     }
                 }
-                self.space();
-                self.comma_fill(names, 1, |s, n| s.leaf(&n));
+                if !names.is_empty() {
+                    self.space();
+                    self.comma_fill(names, 1, |s, n| s.leaf(&n));
+                }
+                if let Some(of) = of {
+                    let mut parts = of.into_inner();
+                    self.space();
+                    self.leaf(&parts.next().expect("grammar: `of`"));
+                    self.space();
+                    self.leaf(&parts.next().expect("grammar: error set"));
+                }
             }
             Rule::donates_clause => {
                 self.keyword("donates", &clause);

@@ -536,7 +536,7 @@ pub struct Derive {
     pub span: Span,
 }
 
-/// A set of errors with word payloads.
+/// A set of errors with payloads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorSet {
     /// Doc comment.
@@ -545,6 +545,16 @@ pub struct ErrorSet {
     pub name: String,
     /// Variants; a variant's number is its index + 1 (0 means success).
     pub variants: Vec<ErrorVariant>,
+    /// Whether some payload value has a type (`len: u32`) rather than
+    /// being a bare word: the set is an RPC's, its payload laid out in
+    /// bytes as message values are.
+    pub typed: bool,
+    /// Bytes of the variant's index when the set is nested in another's
+    /// payload: [`length_prefix_bytes`] of the last index.
+    pub discriminant_bytes: u64,
+    /// Bytes a nested error of the set takes: the discriminant and the
+    /// widest payload.
+    pub bytes: u64,
     /// Where it is declared.
     pub span: Span,
 }
@@ -556,10 +566,40 @@ pub struct ErrorVariant {
     pub docs: Vec<String>,
     /// Its name.
     pub name: String,
-    /// Names of its payload words.
+    /// Names of its payload values.
     pub payload: Vec<String>,
+    /// The type of each payload value (as many as `payload`), and its first
+    /// byte in a reply's words.
+    pub payload_types: Vec<(PayloadTy, u64)>,
+    /// Bytes its payload takes (the sum of its values').
+    pub payload_bytes: u64,
     /// Where it is declared (its name).
     pub span: Span,
+}
+
+/// The type of an error's payload value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PayloadTy {
+    /// A bare name (`index`): one word, a `u64`.
+    Word,
+    /// `name: T`: a message value.
+    Data(Ty),
+    /// `name: OtherErrors`: an error of another set, nested (sprot's errors
+    /// that carry another's), laid out as an enum: the variant's index
+    /// (its number − 1) in [`ErrorSet::discriminant_bytes`], then its
+    /// payload, then zeros to [`ErrorSet::bytes`].
+    Errors(ErrorSetId),
+}
+
+impl PayloadTy {
+    /// The type as a spec writes it (`word` for a bare name).
+    pub fn spelling(&self, spec: &Spec) -> String {
+        match self {
+            PayloadTy::Word => "word".to_string(),
+            PayloadTy::Data(ty) => ty.spelling(&spec.data_types),
+            PayloadTy::Errors(id) => spec.error_sets[id.index()].name.clone(),
+        }
+    }
 }
 
 /// What a method's parameter is.
@@ -809,8 +849,15 @@ pub struct Method {
     pub results: Vec<MethodParam>,
     /// Rights the invoked cap must carry.
     pub requires: Vec<RightId>,
-    /// Indices of the variants of the set's error set this method may return.
+    /// The error set the method's errors are of: its block's, or the one
+    /// its `errors ... of Set;` names (interfaces only).
+    pub error_set: ErrorSetId,
+    /// Indices of the variants of [`Method::error_set`] this method may
+    /// return.
     pub errors: Vec<usize>,
+    /// `#[idempotent]` (interfaces only): calling it twice does what calling
+    /// it once does, so a client whose server died may call it again.
+    pub idempotent: bool,
     /// The donation, for methods that allocate on the caller's behalf.
     pub donation: Option<Donation>,
     /// Message words of the request (inputs).

@@ -890,18 +890,27 @@ impl Builder {
                 let mut variants = Vec::new();
                 for v in inner {
                     let mut docs = Vec::new();
-                    let mut idents = Vec::new();
+                    let mut name = None;
+                    let mut payload = Vec::new();
+                    let mut payload_types = Vec::new();
                     for p in v.into_inner() {
                         match p.as_rule() {
                             Rule::outer_doc => docs.push(doc_text(p)),
-                            _ => idents.push(self.ident(p)),
+                            Rule::payload_field => {
+                                let mut field = p.into_inner();
+                                payload
+                                    .push(self.ident(field.next().expect("grammar: payload name")));
+                                payload_types
+                                    .push(field.next().map(|t| self.type_expr(t)).transpose()?);
+                            }
+                            _ => name = Some(self.ident(p)),
                         }
                     }
-                    let name = idents.remove(0);
                     variants.push(Variant {
                         docs,
-                        name,
-                        payload: idents,
+                        name: name.expect("grammar: variant name"),
+                        payload,
+                        payload_types,
                     });
                 }
                 ItemKind::Errors(ErrorsItem { name, variants })
@@ -1228,6 +1237,7 @@ impl Builder {
             results: Vec::new(),
             requires: Vec::new(),
             errors: Vec::new(),
+            error_sets: Vec::new(),
             donations: Vec::new(),
             allocations: Vec::new(),
             out_of_budget: Vec::new(),
@@ -1393,12 +1403,17 @@ impl Builder {
             Rule::requires_clause => method
                 .requires
                 .extend(clause.into_inner().map(|p| self.ident(p))),
-            Rule::errors_clause => method.errors.extend(
-                clause
-                    .into_inner()
-                    .filter(|p| p.as_rule() == Rule::ident)
-                    .map(|p| self.ident(p)),
-            ),
+            Rule::errors_clause => {
+                for p in clause.into_inner() {
+                    match p.as_rule() {
+                        Rule::ident => method.errors.push(self.ident(p)),
+                        Rule::errors_of => method
+                            .error_sets
+                            .push(self.ident(p.into_inner().nth(1).expect("grammar: error set"))),
+                        _ => {}
+                    }
+                }
+            }
             Rule::donates_clause => method.donations.push(self.donation(clause)?),
             Rule::allocates_clause => {
                 let mut inner = clause.into_inner();

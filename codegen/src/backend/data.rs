@@ -24,6 +24,7 @@ use super::{Gen, ident, lit};
 /// Whether the generated module needs the message-type code.
 pub fn needed(spec: &Spec) -> bool {
     !spec.data_types.is_empty()
+        || super::errors::needed(spec)
         || spec
             .interfaces
             .iter()

@@ -473,10 +473,13 @@ impl Walker {
                 }
             }
             self.rights(&m.requires);
+            // `errors ... of Set;`: the method's errors are of that set.
+            self.types(&m.error_sets);
+            let own = m.error_sets.first().unwrap_or(&set.errors);
             for v in m.errors.iter().chain(&m.out_of_budget) {
                 self.refer(
                     Symbol::Variant {
-                        errors: set.errors.name.clone(),
+                        errors: own.name.clone(),
                         name: v.name.clone(),
                     },
                     v,

@@ -26,6 +26,7 @@ mod asid_pool;
 mod caps;
 mod creates;
 mod derive;
+mod errors;
 mod eval;
 mod inherit;
 mod lifecycle;
@@ -194,8 +195,9 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     ctx.check_asid_pools(&mut objects, &mut caps);
     let retypes = ctx.check_retypes(&objects, &caps);
     let derives = ctx.check_derives(&objects, &caps);
-    let error_sets = ctx.error_sets();
+    let mut error_sets = ctx.error_sets();
     let data_types = ctx.check_data_types(target.as_ref());
+    ctx.type_error_sets(&mut error_sets, target.as_ref());
     let (invocations, interfaces) = ctx.check_methods(
         target.as_ref(),
         &objects,
@@ -972,11 +974,11 @@ impl<'a> Ctx<'a> {
                             Diagnostic::new(
                                 Code::DuplicateName,
                                 p.span,
-                                format!("payload word `{}` is named twice", p.name),
+                                format!("payload value `{}` is named twice", p.name),
                             )
                             .label("named again here")
                             .with_secondary(first, "first named here")
-                            .help("give each payload word its own name"),
+                            .help("give each payload value its own name"),
                         );
                     }
                 }
@@ -984,6 +986,9 @@ impl<'a> Ctx<'a> {
                     docs: v.docs.clone(),
                     name: v.name.name.clone(),
                     payload: v.payload.iter().map(|p| p.name.clone()).collect(),
+                    // Laid out once the message types are (`type_error_sets`).
+                    payload_types: Vec::new(),
+                    payload_bytes: 0,
                     span: v.name.span,
                 });
             }
@@ -991,6 +996,9 @@ impl<'a> Ctx<'a> {
                 docs: item.docs.clone(),
                 name: set.name.name.clone(),
                 variants,
+                typed: false,
+                discriminant_bytes: 1,
+                bytes: 0,
                 span: set.name.span,
             });
         }
