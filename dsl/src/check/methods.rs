@@ -326,6 +326,10 @@ impl Ctx<'_> {
         let mut error_indices = Vec::new();
         if let Some(e) = errors {
             let set = &known.error_sets[e];
+            // `errors of Set;` alone: every variant of the set.
+            if method.errors.is_empty() && !method.error_sets.is_empty() {
+                error_indices.extend(0..set.variants.len());
+            }
             let mut listed: BTreeMap<&str, Span> = BTreeMap::new();
             for v in &method.errors {
                 if let Some(first) = listed.insert(&v.name, v.span) {
