@@ -1,6 +1,6 @@
 //! Generates the example specs' modules (kernel.cap, decompress.cap,
 //! everything.cap, messages.cap, Barrelfish's caps.cap and its mem.if, the
-//! file service of files.cap, Hubris's jefe.idol, seL4's
+//! file service of files.cap, Hubris's jefe.idol and sprot.idol, seL4's
 //! x86_64.cap) with the build-script API,
 //! exactly as a kernel crate would; and, for the differential test of the C
 //! backend (tests/c_differential.rs), each of the first three specs' C
@@ -45,7 +45,8 @@ fn main() {
         .spec("../../examples/messages.cap")
         .spec("../../examples/flounder/mem.cap")
         .spec("../../examples/files.cap")
-        .spec("../../examples/idol/jefe.cap");
+        .spec("../../examples/idol/jefe.cap")
+        .spec("../../examples/idol/sprot.cap");
     rust.run();
     c.run();
 
