@@ -600,6 +600,11 @@ fn layout_text(spec: &Spec, ty: &capc_dsl::model::Ty) -> String {
                     format!("{} {{ {} }}", t.name, variants.join(" | "))
                 }
                 DataDef::Alias(inner) => layout_text(spec, inner),
+                // The range is part of the layout: a value one side sends,
+                // the other may refuse.
+                DataDef::Range { ty, min, max } => {
+                    format!("{} in {min}..={max}", layout_text(spec, ty))
+                }
             }
         }
         Ty::Array(t, n) => format!("[{}; {n}]", layout_text(spec, t)),

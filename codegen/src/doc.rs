@@ -857,6 +857,13 @@ fn data_types(w: &mut String, spec: &Spec, o: &Origins) {
                 ),
             ),
             DataDef::Alias(ty) => ("type", format!(": `{}`", ty.spelling(types))),
+            DataDef::Range { ty, min, max } => (
+                "type",
+                format!(
+                    ": a `{}` from {min} to {max}; decoding refuses other values",
+                    ty.spelling(types)
+                ),
+            ),
         };
         let _ = writeln!(
             w,
@@ -901,7 +908,7 @@ fn data_types(w: &mut String, spec: &Spec, o: &Origins) {
                     ]
                 })
                 .collect(),
-            DataDef::Alias(_) => continue,
+            DataDef::Alias(_) | DataDef::Range { .. } => continue,
         };
         let head: &[&str] = match &t.def {
             DataDef::Record(_) => &["byte", "field", "type", "description"],

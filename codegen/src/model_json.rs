@@ -255,6 +255,12 @@ fn data_type(spec: &Spec, t: &capc_dsl::model::DataType) -> Value {
             })).collect::<Vec<_>>(),
         }),
         DataDef::Alias(ty) => json!({"kind": "alias", "type": ty.spelling(types)}),
+        DataDef::Range { ty, min, max } => json!({
+            "kind": "range",
+            "type": ty.spelling(types),
+            "min": min,
+            "max": max,
+        }),
     };
     v["name"] = json!(t.name);
     v["bytes"] = json!(t.bytes);

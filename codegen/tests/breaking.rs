@@ -1081,3 +1081,28 @@ fn a_method_changing_its_error_set_or_idempotence_breaks() {
     let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "more.cap"]);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// A range type whose range changes changes the layout of every parameter
+/// and result of that type (B0013): one side may refuse what the other
+/// sends.
+#[test]
+fn a_range_type_changing_its_range_breaks() {
+    let s = Scratch::new("breaking", "range-type");
+    let spec =
+        std::fs::read_to_string(workspace().join("examples/messages.cap")).expect("messages.cap");
+    let from = "type Percent = u8 in 0..=100;";
+    assert!(spec.contains(from), "messages.cap has `{from}`");
+    s.write("old.cap", &spec);
+    s.write(
+        "new.cap",
+        spec.replace(from, "type Percent = u8 in 0..=90;"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "new.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0013]: parameter `full` of `Directory.limit` changed: u8 in 0..=100 in message word 0 before, u8 in 0..=90 in message word 0 now\n"
+        ),
+        "{stderr}"
+    );
+}

@@ -182,6 +182,7 @@ fn methods_say_whether_they_are_one_way() {
             ("invert", "call"),
             ("mixed", "call"),
             ("note", "oneway"),
+            ("limit", "call"),
         ]
     );
 }
@@ -322,4 +323,55 @@ fn systems_are_in_the_model() {
         model("examples/messages.cap")["systems"],
         serde_json::json!([])
     );
+}
+
+/// A range type's kind, integer and ends, and a typed error set's payload
+/// types, offsets and nested size, as the schema describes them.
+#[test]
+fn range_types_and_typed_errors_are_in_the_model() {
+    let json = model("examples/messages.cap");
+    let percent = json["data_types"]
+        .as_array()
+        .expect("data types")
+        .iter()
+        .find(|t| t["name"] == "Percent")
+        .expect("Percent");
+    assert_eq!(
+        (
+            &percent["kind"],
+            &percent["type"],
+            &percent["min"],
+            &percent["max"],
+            &percent["bytes"]
+        ),
+        (
+            &serde_json::json!("range"),
+            &serde_json::json!("u8"),
+            &serde_json::json!(0),
+            &serde_json::json!(100),
+            &serde_json::json!(1)
+        )
+    );
+    let json = model("examples/idol/sprot.cap");
+    let sets = json["error_sets"].as_array().expect("error sets");
+    let set = |name: &str| sets.iter().find(|s| s["name"] == name).expect(name);
+    let watchdog = &set("SprotError")["variants"][4];
+    assert_eq!(watchdog["name"], "Watchdog");
+    assert_eq!(
+        watchdog["payload_types"],
+        serde_json::json!([{"name": "error", "type": "WatchdogError", "offset": 0}])
+    );
+    assert_eq!(set("SprotError")["bytes"], 6);
+    assert_eq!(set("SprotError")["typed"], true);
+    assert_eq!(set("WatchdogError")["typed"], true);
+    assert_eq!(set("SpiError")["typed"], false);
+    let dump = json["interfaces"][0]["methods"]
+        .as_array()
+        .expect("methods")
+        .iter()
+        .find(|m| m["name"] == "dump")
+        .expect("dump");
+    assert_eq!(dump["error_set"], "DumpOrSprotError");
+    assert_eq!(dump["idempotent"], true);
+    assert_eq!(dump["errors"].as_array().map(Vec::len), Some(2));
 }

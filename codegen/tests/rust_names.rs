@@ -518,6 +518,11 @@ fn random_spec(rng: &mut XorShift) -> String {
                         .collect();
                     format!("enum {name} {{ {} }}", variants.join(", "))
                 }
+                // Sometimes a range type (by the name's length).
+                _ if name.len() % 3 == 0 => {
+                    let lo = name.len() % 5;
+                    format!("type {name} = u16 in {lo}..={};", lo + 9)
+                }
                 _ => format!("type {name} = {};", data_type(rng, &declared)),
             };
             text.push_str(&item);
@@ -709,6 +714,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[oneway]",
             "#[idempotent]",
             "errors of ",
+            " = u16 in ",
             "#[at_offset]\nretype",
             "#[at_offset]\nderive",
             "virtual_offset = 0x80000000",

@@ -123,6 +123,9 @@ pub struct TypeAlias {
     pub name: Ident,
     /// The type it names.
     pub ty: TypeExpr,
+    /// `in lo..=hi`: a new type of the integer's values in the range, and
+    /// the span of the range.
+    pub range: Option<(Domain, Span)>,
 }
 
 /// The type of a message value, as written.

@@ -746,6 +746,21 @@ impl<'a> Printer<'a> {
                 self.keyword_and_name(&mut inner);
                 self.assign();
                 self.data_type(inner.next().expect("grammar: aliased type"));
+                if let Some(range) = inner.next() {
+                    for p in range.into_inner() {
+                        if p.as_rule() == Rule::kw_in {
+                            self.space();
+                            self.leaf(&p);
+                            self.space();
+                        } else {
+                            let incl = p.as_rule() == Rule::range_incl;
+                            let mut ends = p.into_inner();
+                            self.expr(ends.next().expect("grammar: range start"));
+                            self.token(if incl { "..=" } else { ".." });
+                            self.expr(ends.next().expect("grammar: range end"));
+                        }
+                    }
+                }
                 self.token(";");
             }
             Rule::system_item => {

@@ -676,6 +676,17 @@ pub enum DataDef {
     },
     /// `type Name = T;`: the layout of `T`.
     Alias(Ty),
+    /// `type Name = uN in lo..=hi;`: a new type of the unsigned integer
+    /// `ty`'s values from `min` to `max`, laid out as `ty`; decoding
+    /// refuses the others.
+    Range {
+        /// The integer type.
+        ty: Ty,
+        /// The least value.
+        min: u64,
+        /// The greatest value.
+        max: u64,
+    },
 }
 
 /// One field of a record.

@@ -1032,7 +1032,18 @@ impl Builder {
             Rule::type_item => {
                 let name = self.ident(inner.next().expect("grammar: type name"));
                 let ty = self.type_expr(inner.next().expect("grammar: aliased type"))?;
-                ItemKind::TypeAlias(TypeAlias { name, ty })
+                let range = match inner.next() {
+                    Some(r) => {
+                        let span = self.span(&r);
+                        let range = r
+                            .into_inner()
+                            .find(|p| p.as_rule() != Rule::kw_in)
+                            .expect("grammar: range");
+                        Some((self.range(range)?, span))
+                    }
+                    None => None,
+                };
+                ItemKind::TypeAlias(TypeAlias { name, ty, range })
             }
             other => unreachable!("grammar: unexpected item rule {other:?}"),
         })

@@ -37,6 +37,8 @@ struct Dir {
     lent: Option<u64>,
     /// The one-way notes, in order.
     notes: Vec<(u8, Name)>,
+    /// What `limit` set last.
+    limits: Option<(Percent, BoundedArray<Copies, 2>)>,
 }
 
 /// Dispatches a call's request: a call is always answered.
@@ -108,6 +110,19 @@ impl DirectoryServer for Dir {
     fn note(&mut self, level: u8, text: Name) {
         self.calls += 1;
         self.notes.push((level, text));
+    }
+
+    fn limit(
+        &mut self,
+        full: Percent,
+        copies: BoundedArray<Copies, 2>,
+    ) -> Result<DirectoryLimitReply, DirError> {
+        self.calls += 1;
+        let was = self.limits.replace((full, copies));
+        Ok(DirectoryLimitReply {
+            was: was.map_or(Percent::new(100).expect("in range"), |(p, _)| p),
+            copies_were: was.and_then(|(_, c)| c.as_slice().last().copied()),
+        })
     }
 }
 
@@ -567,6 +582,74 @@ fn malformed_replies_are_bad_replies() {
     }
     let mut c = DirectoryClient::new(Breaking { at: 200, byte: 0 });
     assert_eq!(c.lookup(name("link")).unwrap().entry, entries()[2]);
+}
+
+/// `type Percent = u8 in 0..=100;` and `type Copies = u16 in 1..8;`: the
+/// client sends values of the range, `new` refuses the others, and a
+/// request or reply carrying one outside the range is a protocol error.
+#[test]
+fn range_types_refuse_values_outside_their_range() {
+    assert_eq!(Percent::new(101), None);
+    assert_eq!(Percent::new(100).map(Percent::get), Some(100));
+    assert_eq!(Percent::new(0).map(Percent::get), Some(0));
+    assert_eq!((Copies::new(0), Copies::new(8)), (None, None));
+    assert_eq!(
+        (Copies::MIN, Copies::MAX, Copies::new(7).map(Copies::get)),
+        (1, 7, Some(7))
+    );
+    let (p, one, seven) = (
+        Percent::new(40).unwrap(),
+        Copies::new(1).unwrap(),
+        Copies::new(7).unwrap(),
+    );
+    let mut c = client();
+    let reply = c
+        .limit(p, BoundedArray::new(&[one, seven]).unwrap())
+        .unwrap();
+    assert_eq!((reply.was.get(), reply.copies_were), (100, None));
+    let reply = c.limit(p, BoundedArray::EMPTY).unwrap();
+    assert_eq!((reply.was, reply.copies_were), (p, Some(seven)));
+
+    // The request: `full` in word 0 (1 byte), `copies` in word 1 (the
+    // length, then two little-endian u16).
+    let (mut clean, mut caps): (Words, Slots) = ([0; _], [0; _]);
+    let info = DirectoryRequest::Limit {
+        full: p,
+        copies: BoundedArray::new(&[one]).unwrap(),
+    }
+    .encode(&mut clean, &mut caps)
+    .unwrap();
+    assert_eq!((clean[0], clean[1]), (40, 0x00_01_01));
+    let mut server = Dir::default();
+    for (word, value, outcome) in [
+        (0, 101, Some(0)),
+        (0, 0xff, Some(0)),
+        (0, 100, None),
+        (1, 0x00_00_01, Some(1)),    // a copy count of 0
+        (1, 0x00_08_01, Some(1)),    // a copy count of 8
+        (1, 0x07_00_07_01, Some(1)), // 7 in the room past the length
+        (1, 0x07_00_07_02, None),    // two copies of 7
+    ] {
+        let mut msg = clean;
+        msg[word] = value;
+        let calls = server.calls;
+        let reply = answer(&mut server, info, &mut msg, &mut caps);
+        match outcome {
+            Some(index) => {
+                assert_eq!(
+                    ProtocolError::decode(reply, &msg),
+                    Some(ProtocolError::InvalidArgument { index }),
+                    "word {word} = {value:#x}"
+                );
+                assert_eq!(server.calls, calls, "the server is not called");
+            }
+            None => assert_eq!(reply.label, 0, "word {word} = {value:#x}"),
+        }
+    }
+    // A reply whose `was` is past 100 is a bad reply.
+    let words = [101u64, 0];
+    assert_eq!(<Percent as Wire>::read_words(&words, 0), None);
+    assert_eq!(<Option<Copies>>::read_words(&[0x00_00_01], 0), None);
 }
 
 #[test]

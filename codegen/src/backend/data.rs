@@ -271,12 +271,18 @@ pub fn shared() -> TokenStream {
             fn read_words(words: &[u64], at: usize) -> Option<BoundedArray<T, N>> {
                 let len = rpc_bytes::get(words, at, prefix_bytes(N))?;
                 let len = usize::try_from(len).ok().filter(|len| *len <= N)?;
-                let values = at.saturating_add(prefix_bytes(N));
-                let unused = values.saturating_add(len * T::BYTES);
+                let first = at.saturating_add(prefix_bytes(N));
+                let unused = first.saturating_add(len * T::BYTES);
                 if !rpc_bytes::zeroed(words, unused, (N - len) * T::BYTES) {
                     return None;
                 }
-                Some(BoundedArray { len, values: <[T; N]>::read_words(words, values)? })
+                // Only the first `len` are values: the zero bytes past them
+                // need not be one (a range type without 0).
+                let mut values = [T::ZERO; N];
+                for (i, value) in values.iter_mut().take(len).enumerate() {
+                    *value = T::read_words(words, first.saturating_add(i * T::BYTES))?;
+                }
+                Some(BoundedArray { len, values })
             }
         }
 
@@ -406,7 +412,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
     let what = match &t.def {
         DataDef::Record(_) => "record",
         DataDef::Enum { .. } => "enum",
-        DataDef::Alias(_) => "type",
+        DataDef::Alias(_) | DataDef::Range { .. } => "type",
     };
     let fallback = format!("The {what} `{}` of the spec.", t.name);
     let mut lines = if t.docs.is_empty() {
@@ -425,6 +431,14 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                 #[allow(non_camel_case_types)]
                 pub type #name = #ty;
             }
+        }
+        DataDef::Range { ty, min, max } => {
+            let full = match ty {
+                Ty::Int { bits: 64, .. } => u64::MAX,
+                Ty::Int { bits, .. } => (1 << bits) - 1,
+                _ => u64::MAX,
+            };
+            range_type(&name, doc, rust_ty(ty, types), (*min, *max), full)
         }
         DataDef::Record(fields) => {
             let decls = fields.iter().map(|f| {
@@ -640,6 +654,70 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                 }
 
                 #(#checks)*
+            }
+        }
+    }
+}
+
+/// `type Name = uN in lo..=hi;`: a newtype of the integer whose `new`
+/// refuses values outside the range and whose `Wire` decoding does too, so
+/// a message carrying one is a protocol error.
+fn range_type(
+    name: &proc_macro2::Ident,
+    doc: TokenStream,
+    int: TokenStream,
+    (min, max): (u64, u64),
+    full: u64,
+) -> TokenStream {
+    let (lo, hi) = (lit(min), lit(max));
+    // A bound at the integer's own end is no test (and a lint).
+    let body = match (min > 0, max < full) {
+        (false, false) => quote!(Some(#name(value))),
+        (true, false) => quote!(if value >= #lo { Some(#name(value)) } else { None }),
+        (false, true) => quote!(if value <= #hi { Some(#name(value)) } else { None }),
+        (true, true) => {
+            quote!(if value >= #lo && value <= #hi { Some(#name(value)) } else { None })
+        }
+    };
+    let new_doc = format!(" `value` as a `{name}`; `None` outside {min}..={max}.");
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[allow(non_camel_case_types)]
+        pub struct #name(#int);
+
+        impl #name {
+            /// The least value.
+            pub const MIN: #int = #lo;
+            /// The greatest value.
+            pub const MAX: #int = #hi;
+
+            #[doc = #new_doc]
+            pub const fn new(value: #int) -> Option<#name> {
+                #body
+            }
+
+            /// The value.
+            pub const fn get(self) -> #int {
+                self.0
+            }
+        }
+
+        /// Laid out as the integer; decoding refuses a value outside the
+        /// range. [`Wire::ZERO`] is the value of all-zero bytes, which the
+        /// layout writes where no value is (past a bounded array's length,
+        /// after `None`): outside the range when the range leaves out 0,
+        /// and then never made by `new` or by decoding.
+        impl Wire for #name {
+            const BYTES: usize = <#int as Wire>::BYTES;
+            const ZERO: #name = #name(0);
+
+            fn write_words(&self, words: &mut [u64], at: usize) {
+                self.0.write_words(words, at);
+            }
+
+            fn read_words(words: &[u64], at: usize) -> Option<#name> {
+                #name::new(<#int as Wire>::read_words(words, at)?)
             }
         }
     }
