@@ -299,6 +299,10 @@ impl Walker {
                             p,
                         );
                     }
+                    // A typed payload names a message type or an error set.
+                    for t in v.payload_types.iter().flatten() {
+                        self.type_expr(t);
+                    }
                 }
             }
             ItemKind::Cap(c) => {
