@@ -610,7 +610,9 @@ fn layout_text(spec: &Spec, ty: &capc_dsl::model::Ty) -> String {
         Ty::Array(t, n) => format!("[{}; {n}]", layout_text(spec, t)),
         Ty::Bounded(t, n) => format!("[{}; ..={n}]", layout_text(spec, t)),
         Ty::Option(t) => format!("Option<{}>", layout_text(spec, t)),
-        Ty::Bool | Ty::Int { .. } | Ty::String(_) => ty.spelling(&spec.data_types),
+        Ty::Bool | Ty::Int { .. } | Ty::Float { .. } | Ty::String(_) => {
+            ty.spelling(&spec.data_types)
+        }
     }
 }
 

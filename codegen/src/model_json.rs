@@ -87,6 +87,7 @@ pub fn model_json(spec: &Spec) -> Value {
         "target": {
             "name": target.name,
             "address_bits": target.address_bits,
+            "floats": target.floats,
             "tag_bits": target.tag_bits,
             "tag_shift": target.tag_shift,
             "message_registers": target.message_registers,

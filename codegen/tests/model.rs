@@ -183,6 +183,7 @@ fn methods_say_whether_they_are_one_way() {
             ("mixed", "call"),
             ("note", "oneway"),
             ("limit", "call"),
+            ("scale", "call"),
         ]
     );
 }

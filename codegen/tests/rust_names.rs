@@ -496,7 +496,7 @@ fn random_spec(rng: &mut XorShift) -> String {
     // aliases, of small types and each other, with a wider message.
     let mut declared: Vec<String> = Vec::new();
     if rng.below(2) == 0 {
-        text = text.replace("message_words = 1;", "message_words = 64;");
+        text = text.replace("message_words = 1;", "message_words = 64;\n    floats = 1;");
         for _ in 0..1 + rng.below(3) {
             let name = rng.rare_name(true);
             let item = match rng.below(3) {
@@ -648,6 +648,8 @@ fn data_type(rng: &mut XorShift, declared: &[String]) -> String {
         "string<=5>",
         "Option<u16>",
         "[bool; 2]",
+        "f32",
+        "[f64; ..=2]",
     ];
     match (rng.below(3), declared.is_empty()) {
         (0, false) => {
@@ -715,6 +717,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[idempotent]",
             "errors of ",
             " = u16 in ",
+            "f32",
             "#[at_offset]\nretype",
             "#[at_offset]\nderive",
             "virtual_offset = 0x80000000",

@@ -144,6 +144,8 @@ pub enum TypeExprKind {
     Scalar(Scalar),
     /// `iN`: a signed integer of N bits.
     Int(u32),
+    /// `f32` or `f64`: a floating-point number of 32 or 64 bits.
+    Float(u32),
     /// `[T; N]`: exactly N values.
     Array(Box<TypeExpr>, Expr),
     /// `[T; ..=N]`: up to N values.

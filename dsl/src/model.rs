@@ -88,6 +88,9 @@ pub struct Target {
     pub name: String,
     /// Width of a physical/virtual address in bits.
     pub address_bits: u32,
+    /// Whether messages may carry `f32` and `f64` (`floats = 1;`, 0 unless
+    /// set).
+    pub floats: bool,
     /// Width of the cap type tag in bits.
     pub tag_bits: u32,
     /// The tag's lowest bit in word 0 (`tag_shift`, 0 unless set): the
@@ -689,6 +692,19 @@ pub enum DataDef {
     },
 }
 
+impl DataDef {
+    /// Whether a value of the type holds a floating-point number.
+    pub fn has_float(&self, types: &[DataType]) -> bool {
+        match self {
+            DataDef::Record(fields) => fields.iter().any(|f| f.ty.has_float(types)),
+            DataDef::Enum { variants, .. } => variants
+                .iter()
+                .any(|v| v.fields.iter().any(|(t, _)| t.has_float(types))),
+            DataDef::Alias(t) | DataDef::Range { ty: t, .. } => t.has_float(types),
+        }
+    }
+}
+
 /// One field of a record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordField {
@@ -734,6 +750,12 @@ pub enum Ty {
         /// Its width.
         bits: u32,
     },
+    /// `f32` or `f64`: IEEE 754 binary32 or binary64, its bits
+    /// little-endian (every bit pattern is a value, each NaN kept as sent).
+    Float {
+        /// 32 or 64.
+        bits: u32,
+    },
     /// `[T; N]`: exactly N values, one after the other.
     Array(Box<Ty>, u64),
     /// `[T; ..=N]`: a length (of [`length_prefix_bytes`]`(N)` bytes), then
@@ -750,12 +772,24 @@ pub enum Ty {
 }
 
 impl Ty {
+    /// Whether a value of this type holds a floating-point number, however
+    /// deeply (its Rust type then has no `Eq` or `Hash`: NaN is not equal
+    /// to itself).
+    pub fn has_float(&self, types: &[DataType]) -> bool {
+        match self {
+            Ty::Float { .. } => true,
+            Ty::Bool | Ty::Int { .. } | Ty::String(_) => false,
+            Ty::Array(t, _) | Ty::Bounded(t, _) | Ty::Option(t) => t.has_float(types),
+            Ty::Named(id) => types[id.index()].def.has_float(types),
+        }
+    }
+
     /// Bytes a value of this type takes in a message, given the declared
     /// types (whose sizes the checker computed).
     pub fn bytes(&self, types: &[DataType]) -> u64 {
         match self {
             Ty::Bool => 1,
-            Ty::Int { bits, .. } => u64::from(*bits) / 8,
+            Ty::Int { bits, .. } | Ty::Float { bits } => u64::from(*bits) / 8,
             Ty::Array(t, n) => n * t.bytes(types),
             Ty::Bounded(t, n) => length_prefix_bytes(*n) + n * t.bytes(types),
             Ty::String(n) => length_prefix_bytes(*n) + n,
@@ -769,6 +803,7 @@ impl Ty {
         match self {
             Ty::Bool => "bool".to_string(),
             Ty::Int { signed, bits } => format!("{}{bits}", if *signed { 'i' } else { 'u' }),
+            Ty::Float { bits } => format!("f{bits}"),
             Ty::Array(t, n) => format!("[{}; {n}]", t.spelling(types)),
             Ty::Bounded(t, n) => format!("[{}; ..={n}]", t.spelling(types)),
             Ty::String(n) => format!("string<={n}>"),

@@ -666,6 +666,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
             "a value type (`word`, `bool`, `uN`, `iN`, `[T; N]`, `[T; ..=N]`, `string<=N>`, `Option<T>`, a type name)"
         }
         Rule::int_type => "a signed integer type like `i32`",
+        Rule::float_type => "`f32` or `f64`",
         Rule::record_field => "a field (`name: type`)",
         Rule::enum_variant => "a variant (`Name` or `Name(type, ...)`)",
         Rule::uint_type => "an integer type like `u8`",
@@ -1368,6 +1369,7 @@ impl Builder {
         let kind = match t.as_rule() {
             Rule::scalar_type => TypeExprKind::Scalar(self.scalar(t)),
             Rule::int_type => TypeExprKind::Int(self.uint_width(&t)),
+            Rule::float_type => TypeExprKind::Float(if t.as_str() == "f32" { 32 } else { 64 }),
             Rule::array_type => {
                 let mut parts = t.into_inner().peekable();
                 let element = self.type_expr(parts.next().expect("grammar: element type"))?;

@@ -124,6 +124,18 @@ impl DirectoryServer for Dir {
             copies_were: was.and_then(|(_, c)| c.as_slice().last().copied()),
         })
     }
+
+    fn scale(&mut self, factor: f32, point: Point) -> Result<DirectoryScaleReply, DirError> {
+        self.calls += 1;
+        let f = f64::from(factor);
+        Ok(DirectoryScaleReply {
+            scaled: Point {
+                x: point.x * f,
+                y: point.y * f,
+            },
+            factor_back: factor,
+        })
+    }
 }
 
 fn invert(w: Widths) -> Widths {
@@ -650,6 +662,67 @@ fn range_types_refuse_values_outside_their_range() {
     let words = [101u64, 0];
     assert_eq!(<Percent as Wire>::read_words(&words, 0), None);
     assert_eq!(<Option<Copies>>::read_words(&[0x00_00_01], 0), None);
+}
+
+/// `f32` and `f64` travel bit-exact: each NaN with its payload and sign,
+/// both zeros, the infinities and subnormals arrive as sent (compared by
+/// their bits: NaN is not equal to itself), laid out little-endian.
+#[test]
+fn floats_travel_bit_exact() {
+    let mut c = client();
+    let quiet_with_payload = f32::from_bits(0x7fc0_1234);
+    let signalling = f32::from_bits(0xff80_0001);
+    for factor in [
+        1.5,
+        -0.0,
+        0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MIN_POSITIVE / 2.0,
+        f32::MAX,
+        quiet_with_payload,
+        signalling,
+    ] {
+        let reply = c.scale(factor, Point { x: 2.0, y: -0.25 }).unwrap();
+        assert_eq!(reply.factor_back.to_bits(), factor.to_bits(), "{factor}");
+        let f = f64::from(factor);
+        assert_eq!(reply.scaled.x.to_bits(), (2.0 * f).to_bits());
+        assert_eq!(reply.scaled.y.to_bits(), (-0.25 * f).to_bits());
+    }
+    let nan = f64::from_bits(0xfff8_0000_dead_beef);
+    let reply = c.scale(1.0, Point { x: nan, y: -0.0 }).unwrap();
+    assert_eq!(reply.scaled.x.to_bits(), (nan * 1.0).to_bits());
+    assert_eq!(reply.scaled.y.to_bits(), (-0.0f64).to_bits());
+    // The request: `factor` in word 0 (4 bytes), `point` in words 1 and 2.
+    let (mut msg, mut caps): (Words, Slots) = ([0; _], [0; _]);
+    DirectoryRequest::Scale {
+        factor: -2.0,
+        point: Point { x: 1.0, y: nan },
+    }
+    .encode(&mut msg, &mut caps)
+    .unwrap();
+    assert_eq!(
+        (msg[0], msg[1], msg[2]),
+        (
+            u64::from((-2.0f32).to_bits()),
+            1.0f64.to_bits(),
+            nan.to_bits()
+        )
+    );
+    // A nonzero byte past the `f32` in its word is refused.
+    msg[0] |= 1 << 40;
+    let info = MessageInfo {
+        label: DirectoryLabel::Scale.label(),
+        length: 3,
+        caps: 0,
+    };
+    let mut server = Dir::default();
+    let reply = answer(&mut server, info, &mut msg, &mut caps);
+    assert_eq!(
+        ProtocolError::decode(reply, &msg),
+        Some(ProtocolError::InvalidArgument { index: 0 })
+    );
+    assert_eq!(server.calls, 0);
 }
 
 #[test]

@@ -41,6 +41,10 @@ pub fn rust_ty(ty: &Ty, types: &[DataType]) -> TokenStream {
             let name = ident(&format!("{}{bits}", if *signed { 'i' } else { 'u' }));
             quote!(#name)
         }
+        Ty::Float { bits } => {
+            let name = ident(&format!("f{bits}"));
+            quote!(#name)
+        }
         Ty::Array(t, n) => {
             let t = rust_ty(t, types);
             let n = lit(*n);
@@ -64,6 +68,21 @@ pub fn rust_ty(ty: &Ty, types: &[DataType]) -> TokenStream {
             quote!(#name)
         }
     }
+}
+
+/// The derives of a generated type whose values may hold a float: no `Eq`
+/// or `Hash` (NaN is not equal to itself).
+pub fn derives(float: bool) -> TokenStream {
+    if float {
+        quote!(#[derive(Clone, Copy, Debug, PartialEq)])
+    } else {
+        quote!(#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)])
+    }
+}
+
+/// Whether a parameter or result holds a float.
+pub fn param_has_float(p: &capc_dsl::model::MethodParam, types: &[DataType]) -> bool {
+    matches!(&p.kind, ParamKind::Data { ty, .. } if ty.has_float(types))
 }
 
 /// `at`, or `at + offset`.
@@ -170,6 +189,37 @@ pub fn shared() -> TokenStream {
         }
 
         #(#int_impls)*
+
+        /// `f32`: IEEE 754 binary32, its bits little-endian. Every bit
+        /// pattern is a value: a NaN arrives with the bits it was sent with.
+        impl Wire for f32 {
+            const BYTES: usize = 4;
+            const ZERO: f32 = 0.0;
+
+            fn write_words(&self, words: &mut [u64], at: usize) {
+                rpc_bytes::put(words, at, 4, u64::from(self.to_bits()));
+            }
+
+            fn read_words(words: &[u64], at: usize) -> Option<f32> {
+                let bits = rpc_bytes::get(words, at, 4)?;
+                Some(f32::from_bits(u32::try_from(bits).ok()?))
+            }
+        }
+
+        /// `f64`: IEEE 754 binary64, its bits little-endian. Every bit
+        /// pattern is a value: a NaN arrives with the bits it was sent with.
+        impl Wire for f64 {
+            const BYTES: usize = 8;
+            const ZERO: f64 = 0.0;
+
+            fn write_words(&self, words: &mut [u64], at: usize) {
+                rpc_bytes::put(words, at, 8, self.to_bits());
+            }
+
+            fn read_words(words: &[u64], at: usize) -> Option<f64> {
+                Some(f64::from_bits(rpc_bytes::get(words, at, 8)?))
+            }
+        }
 
         /// `[T; N]`: the values one after the other.
         impl<T: Wire, const N: usize> Wire for [T; N] {
@@ -423,6 +473,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
     lines.push(String::new());
     lines.push(format!("On the wire: {} bytes.", t.bytes));
     let doc = g.docs(&lines, "", t.span);
+    let derives = derives(t.def.has_float(types));
     match &t.def {
         DataDef::Alias(ty) => {
             let ty = rust_ty(ty, types);
@@ -490,7 +541,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
             });
             quote! {
                 #doc
-                #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+                #derives
                 #[allow(non_camel_case_types)]
                 pub struct #name {
                     #(#decls,)*
@@ -623,7 +674,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
             });
             quote! {
                 #doc
-                #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+                #derives
                 #[allow(non_camel_case_types)]
                 pub enum #name {
                     #(#decls,)*

@@ -30,6 +30,19 @@ fn nested(spec: &Spec, set: &ErrorSet) -> bool {
         .any(|(t, _)| matches!(t, PayloadTy::Errors(id) if spec.error_sets[id.index()].name == set.name))
 }
 
+/// Whether an error of `set` holds a float, however deeply nested.
+fn has_float(spec: &Spec, set: &ErrorSet) -> bool {
+    // Sets nest without cycles (the checker refuses one).
+    set.variants
+        .iter()
+        .flat_map(|v| &v.payload_types)
+        .any(|(t, _)| match t {
+            PayloadTy::Word => false,
+            PayloadTy::Data(ty) => ty.has_float(&spec.data_types),
+            PayloadTy::Errors(id) => has_float(spec, &spec.error_sets[id.index()]),
+        })
+}
+
 /// The Rust type of a payload value.
 pub fn payload_ty(spec: &Spec, t: &PayloadTy) -> TokenStream {
     match t {
@@ -192,9 +205,10 @@ pub fn typed_set(g: &Gen<'_>, set: &ErrorSet, doc: TokenStream) -> TokenStream {
         )
     };
     let wire = nested(spec, set).then(|| wire_impl(g, set));
+    let derives = data::derives(has_float(spec, set));
     quote! {
         #doc
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #derives
         #[allow(non_camel_case_types)]
         pub enum #name {
             #(#decls,)*

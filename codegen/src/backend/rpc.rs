@@ -1454,9 +1454,15 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
         });
     }
     let (msg, caps) = buffer_names(any_words, any_caps);
+    let derives = data::derives(
+        set.methods
+            .iter()
+            .flat_map(|m| &m.params)
+            .any(|p| data::param_has_float(p, &i.g.spec.data_types)),
+    );
     quote! {
         #doc
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #derives
         #[allow(non_camel_case_types)]
         pub enum #request {
             #(#variants,)*
@@ -1534,9 +1540,14 @@ fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
     });
     let (msg, caps_name) = buffer_names(words > 0, caps > 0);
     let (w, c) = (lit(words as u64), lit(caps as u64));
+    let derives = data::derives(
+        m.results
+            .iter()
+            .any(|p| data::param_has_float(p, &i.g.spec.data_types)),
+    );
     quote! {
         #doc
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #derives
         #[allow(non_camel_case_types)]
         pub struct #reply {
             #(#fields,)*

@@ -365,7 +365,9 @@ impl Walker {
     /// The names and lengths a message value's type refers to.
     fn type_expr(&mut self, e: &ast::TypeExpr) {
         match &e.kind {
-            ast::TypeExprKind::Scalar(_) | ast::TypeExprKind::Int(_) => {}
+            ast::TypeExprKind::Scalar(_)
+            | ast::TypeExprKind::Int(_)
+            | ast::TypeExprKind::Float(_) => {}
             ast::TypeExprKind::Array(t, len) | ast::TypeExprKind::Bounded(t, len) => {
                 self.type_expr(t);
                 self.expr(len, None);

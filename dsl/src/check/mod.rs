@@ -119,6 +119,8 @@ struct Ctx<'a> {
     /// Bytes of each declared message type (`None`: it has an error), once
     /// [`types`] has laid them out.
     data_bytes: Vec<Option<u64>>,
+    /// Whether the target lets messages carry `f32` and `f64`.
+    floats: bool,
     /// The lints allowed on items, with the span of each item's name
     /// (`#[allow(unused)]` on a constant, ...): those lints pass them over.
     allowed: BTreeSet<(&'static str, Span)>,
@@ -173,6 +175,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         used_consts: BTreeSet::new(),
         used_types: expanded.inherited,
         data_bytes: Vec::new(),
+        floats: false,
         failed_inheritance: expanded.failed,
         allowed: BTreeSet::new(),
         root_file: files.last().map_or(FileId(0), |(id, _)| *id),
@@ -187,6 +190,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     ctx.check_rust_names();
     let consts = ctx.check_consts();
     let target = ctx.check_target();
+    ctx.floats = target.as_ref().is_some_and(|t| t.floats);
     let rights = ctx.rights();
     let mut objects = ctx.check_objects(target.as_ref());
     let mut caps = ctx.check_caps(target.as_ref(), &objects, &rights);
@@ -581,7 +585,8 @@ impl<'a> Ctx<'a> {
             "caps_per_message",
         ];
         // Settings a spec may leave out.
-        const OPTIONAL: [&str; 5] = [
+        const OPTIONAL: [&str; 6] = [
+            "floats",
             "cap_words",
             "slot_bits",
             "user_base",
@@ -785,6 +790,18 @@ impl<'a> Ctx<'a> {
             return None; // its value failed to evaluate, reported already
         }
         let tag_shift = tag_shift?;
+        let floats = match values.contains_key("floats") {
+            true => get(
+                "floats",
+                0..=1,
+                "1 when messages may carry `f32` and `f64`, 0 when not",
+            ),
+            false => Some(0),
+        };
+        if given.contains_key("floats") && !values.contains_key("floats") {
+            return None; // its value failed to evaluate, reported already
+        }
+        let floats = floats? == 1;
         let (address_bits, tag_bits, message_words, message_registers, caps_per_message) = (
             address_bits?,
             tag_bits?,
@@ -848,6 +865,7 @@ impl<'a> Ctx<'a> {
         Some(model::Target {
             name: first.name.name.clone(),
             address_bits,
+            floats,
             tag_bits,
             tag_shift,
             message_registers,

@@ -81,7 +81,7 @@ pub(super) fn checked_bytes(ty: &Ty, named: &dyn Fn(usize) -> Option<u64>) -> Re
     let product = |a: u64, b: u64| a.checked_mul(b).ok_or(NoSize::Overflow);
     match ty {
         Ty::Bool => Ok(1),
-        Ty::Int { bits, .. } => Ok(u64::from(*bits) / 8),
+        Ty::Int { bits, .. } | Ty::Float { bits } => Ok(u64::from(*bits) / 8),
         Ty::Array(t, n) => product(*n, checked_bytes(t, named)?),
         Ty::Bounded(t, n) => sum(
             length_prefix_bytes(*n),
@@ -313,6 +313,22 @@ impl Ctx<'_> {
             TypeExprKind::Scalar(Scalar::Bool) => Some(Ty::Bool),
             TypeExprKind::Scalar(Scalar::Uint(bits)) => width(self, false, *bits),
             TypeExprKind::Int(bits) => width(self, true, *bits),
+            TypeExprKind::Float(bits) => {
+                if self.floats {
+                    return Some(Ty::Float { bits: *bits });
+                }
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::FloatWithoutTarget,
+                        e.span,
+                        format!("`f{bits}` on a target without floats"),
+                    )
+                    .label("a floating-point value")
+                    .note("a target says whether its tasks have floating-point registers to hold one (`floats = 1;`); most kernels' do not save them across calls")
+                    .help("add `floats = 1;` to the target, or send the value as an integer (its bits, or a fixed-point number)"),
+                );
+                None
+            }
             TypeExprKind::Array(t, len) | TypeExprKind::Bounded(t, len) => {
                 let element = self.resolve_ty(t);
                 let n = self.eval_reported(len, None)?;
@@ -595,7 +611,7 @@ fn names_in(ty: &Ty, out: &mut Vec<usize>) {
     match ty {
         Ty::Named(id) => out.push(id.index()),
         Ty::Array(t, _) | Ty::Bounded(t, _) | Ty::Option(t) => names_in(t, out),
-        Ty::Bool | Ty::Int { .. } | Ty::String(_) => {}
+        Ty::Bool | Ty::Int { .. } | Ty::Float { .. } | Ty::String(_) => {}
     }
 }
 
