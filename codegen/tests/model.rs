@@ -376,3 +376,29 @@ fn range_types_and_typed_errors_are_in_the_model() {
     assert_eq!(dump["idempotent"], true);
     assert_eq!(dump["errors"].as_array().map(Vec::len), Some(2));
 }
+
+/// A message type sized by a constant that each configuration gives its own
+/// value (dsl/tests/ui/pass/config-sized-types.cap): the layout is the
+/// configuration's.
+#[test]
+fn message_types_are_sized_by_the_configuration() {
+    let spec = "dsl/tests/ui/pass/config-sized-types.cap";
+    let table = |json: &serde_json::Value| {
+        let t = &json["data_types"][0];
+        assert_eq!(t["name"], "Table");
+        (t["bytes"].clone(), t["fields"][1]["offset"].clone())
+    };
+    // 2 slots: 2 * 4 bytes, then a length and 2 strings of 1 + 2 bytes.
+    assert_eq!(
+        table(&model(spec)),
+        (serde_json::json!(8 + 1 + 2 * 3), serde_json::json!(8))
+    );
+    let out = capc(&workspace(), &["model", "--json", "--cfg", "big", spec]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let big: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // 8 slots: 8 * 4 bytes, then a length and 8 strings of 1 + 8 bytes.
+    assert_eq!(
+        table(&big),
+        (serde_json::json!(32 + 1 + 8 * 9), serde_json::json!(32))
+    );
+}
