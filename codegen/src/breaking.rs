@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use capc_dsl::model::{
-    CapField, DonationKind, FieldKind, Method, MethodParam, MethodSet, ParamKind, RightId, Spec,
+    CapField, DonationKind, FieldKind, Method, MethodParam, MethodSet, ParamKind, PayloadTy,
+    RightId, Spec,
 };
 use capc_dsl::source::{FileId, SourceMap, Span};
 use capc_dsl::{FsLoader, SourceLoader};
@@ -87,6 +88,8 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0042", "parameter range narrowed"),
     ("B0043", "method charges its session more"),
     ("B0044", "refund removed"),
+    ("B0050", "method's error set changed"),
+    ("B0051", "method no longer idempotent"),
     ("B0060", "enumeration variant removed or renumbered"),
     (
         "B0061",
@@ -194,6 +197,10 @@ impl Break {
             }
             "B0042" => "accept every value the old spec accepted; widening a range is compatible",
             "B0044" => "keep the refund; a method may take back more than it did",
+            "B0050" => {
+                "keep the method's error set; add a variant to it, or a new method with the new set"
+            }
+            "B0051" => "keep `#[idempotent]`; a new method may be one that is not",
             "B0060" => {
                 "keep every variant with its value; add new variants with values no variant had"
             }
@@ -605,12 +612,19 @@ fn layout_text(spec: &Spec, ty: &capc_dsl::model::Ty) -> String {
                     format!("{} {{ {} }}", t.name, variants.join(" | "))
                 }
                 DataDef::Alias(inner) => layout_text(spec, inner),
+                // The range is part of the layout: a value one side sends,
+                // the other may refuse.
+                DataDef::Range { ty, min, max } => {
+                    format!("{} in {min}..={max}", layout_text(spec, ty))
+                }
             }
         }
         Ty::Array(t, n) => format!("[{}; {n}]", layout_text(spec, t)),
         Ty::Bounded(t, n) => format!("[{}; ..={n}]", layout_text(spec, t)),
         Ty::Option(t) => format!("Option<{}>", layout_text(spec, t)),
-        Ty::Bool | Ty::Int { .. } | Ty::String(_) => ty.spelling(&spec.data_types),
+        Ty::Bool | Ty::Int { .. } | Ty::Float { .. } | Ty::String(_) => {
+            ty.spelling(&spec.data_types)
+        }
     }
 }
 
@@ -1280,7 +1294,19 @@ impl Compare<'_> {
                                 .note("an error's number is its position in its set, from 1"),
                             );
                         }
-                        if nv.payload != v.payload {
+                        let typed =
+                            |spec: &Spec, v: &capc_dsl::model::ErrorVariant| -> Vec<String> {
+                                v.payload
+                                    .iter()
+                                    .zip(&v.payload_types)
+                                    .map(|(name, (t, _))| match t {
+                                        PayloadTy::Word => name.clone(),
+                                        t => format!("{name}: {}", t.spelling(spec)),
+                                    })
+                                    .collect()
+                            };
+                        let (was, now) = (typed(self.old, v), typed(self.new, nv));
+                        if was != now {
                             let words = |p: &[String]| {
                                 if p.is_empty() {
                                     "no payload".to_string()
@@ -1296,15 +1322,12 @@ impl Compare<'_> {
                                         "the payload of error `{}::{}` changed from {} to {}",
                                         e.name,
                                         v.name,
-                                        words(&v.payload),
-                                        words(&nv.payload)
+                                        words(&was),
+                                        words(&now)
                                     ),
-                                    format!("{} here", words(&nv.payload)),
+                                    format!("{} here", words(&now)),
                                 )
-                                .also(
-                                    old(v.span),
-                                    format!("{} in the old spec", words(&v.payload)),
-                                ),
+                                .also(old(v.span), format!("{} in the old spec", words(&was))),
                             );
                         }
                     }
@@ -1404,6 +1427,41 @@ impl Compare<'_> {
                 )
                 .also(old(m.span), format!("{} in the old spec", kind(m.oneway)))
                 .note("a compiled client of a call waits for a reply a one-way method never sends, and a compiled one-way client never takes the reply a call's server sends"),
+            );
+        }
+        let (was_set, now_set) = (
+            &self.old.error_sets[m.error_set.index()].name,
+            &self.new.error_sets[n.error_set.index()].name,
+        );
+        let (was_block, now_block) = (
+            &self.old.error_sets[s.errors.index()].name,
+            find(&self.new.interfaces, &s.name, |s| &s.name)
+                .or_else(|| find(&self.new.invocations, &s.name, |s| &s.name))
+                .map(|(_, n)| &self.new.error_sets[n.errors.index()].name),
+        );
+        // A block that changed its set is B0015 already.
+        if was_set != now_set && (was_set != was_block || Some(now_set) != now_block) {
+            self.push(
+                Break::new(
+                    "B0050",
+                    new(n.span),
+                    format!("method {whose} returns errors of `{now_set}`, not `{was_set}`"),
+                    format!("`{now_set}` here"),
+                )
+                .also(old(m.span), format!("`{was_set}` in the old spec"))
+                .note("a reply's error number is a number in the method's error set: a compiled client would read it as an error of the old set"),
+            );
+        }
+        if m.idempotent && !n.idempotent {
+            self.push(
+                Break::new(
+                    "B0051",
+                    new(n.span),
+                    format!("method {whose} is no longer idempotent"),
+                    "not `#[idempotent]` here",
+                )
+                .also(old(m.span), "`#[idempotent]` in the old spec")
+                .note("a compiled client calls an idempotent method again when its server died, which the method now says is not safe"),
             );
         }
         for (kind, was, now) in [

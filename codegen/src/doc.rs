@@ -811,7 +811,15 @@ fn errors(w: &mut String, spec: &Spec, o: &Origins) {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let payload: Vec<String> = v.payload.iter().map(|p| format!("`{p}`")).collect();
+                let payload: Vec<String> = v
+                    .payload
+                    .iter()
+                    .zip(&v.payload_types)
+                    .map(|(p, (t, _))| match t {
+                        capc_dsl::model::PayloadTy::Word => format!("`{p}`"),
+                        t => format!("`{p}: {}`", t.spelling(spec)),
+                    })
+                    .collect();
                 vec![
                     (i + 1).to_string(),
                     format!("`{}`", v.name),
@@ -872,6 +880,13 @@ fn data_types(w: &mut String, spec: &Spec, o: &Origins) {
                 ),
             ),
             DataDef::Alias(ty) => ("type", format!(": `{}`", ty.spelling(types))),
+            DataDef::Range { ty, min, max } => (
+                "type",
+                format!(
+                    ": a `{}` from {min} to {max}; decoding refuses other values",
+                    ty.spelling(types)
+                ),
+            ),
         };
         let _ = writeln!(
             w,
@@ -916,7 +931,7 @@ fn data_types(w: &mut String, spec: &Spec, o: &Origins) {
                     ]
                 })
                 .collect(),
-            DataDef::Alias(_) => continue,
+            DataDef::Alias(_) | DataDef::Range { .. } => continue,
         };
         let head: &[&str] = match &t.def {
             DataDef::Record(_) => &["byte", "field", "type", "description"],
@@ -966,7 +981,7 @@ fn method_sets(w: &mut String, spec: &Spec, o: &Origins, sets: &[MethodSet], tit
 }
 
 pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Method) {
-    let errors = &spec.error_sets[set.errors.index()];
+    let errors = &spec.error_sets[method.error_set.index()];
     let _ = writeln!(w, "#### `{}` (label {})\n", method.name, method.label);
     let params: Vec<String> = method.params.iter().map(|p| param(spec, p)).collect();
     let mut signature = format!("fn {}({})", method.name, params.join(", "));
@@ -980,6 +995,12 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
         let _ = writeln!(
             w,
             "- one-way (`#[oneway]`): sent without waiting, never answered"
+        );
+    }
+    if method.idempotent {
+        let _ = writeln!(
+            w,
+            "- idempotent (`#[idempotent]`): called again when its server died"
         );
     }
     let _ = writeln!(
@@ -1002,7 +1023,12 @@ pub(crate) fn method(w: &mut String, spec: &Spec, set: &MethodSet, method: &Meth
             .iter()
             .map(|e| format!("`{}`", errors.variants[*e].name))
             .collect();
-        let _ = writeln!(w, "- may fail with: {}", names.join(", "));
+        let of = if method.error_set == set.errors {
+            String::new()
+        } else {
+            format!(" (of `{}`)", errors.name)
+        };
+        let _ = writeln!(w, "- may fail with{of}: {}", names.join(", "));
     }
     if let Some(bound) = method.server_pays {
         let _ = writeln!(

@@ -87,6 +87,7 @@ pub fn model_json(spec: &Spec) -> Value {
         "target": {
             "name": target.name,
             "address_bits": target.address_bits,
+            "floats": target.floats,
             "tag_bits": target.tag_bits,
             "tag_shift": target.tag_shift,
             "message_registers": target.message_registers,
@@ -138,8 +139,17 @@ pub fn model_json(spec: &Spec) -> Value {
                 "name": v.name,
                 "number": i + 1,
                 "payload": v.payload,
+                "payload_types": v.payload.iter().zip(&v.payload_types).map(|(name, (t, at))| json!({
+                    "name": name,
+                    "type": t.spelling(spec),
+                    "offset": at,
+                })).collect::<Vec<_>>(),
+                "payload_bytes": v.payload_bytes,
                 "docs": v.docs,
             })).collect::<Vec<_>>(),
+            "typed": e.typed,
+            "discriminant_bytes": e.discriminant_bytes,
+            "bytes": e.bytes,
             "docs": e.docs,
         })).collect::<Vec<_>>(),
         "data_types": spec.data_types.iter().map(|t| data_type(spec, t)).collect::<Vec<_>>(),
@@ -256,6 +266,12 @@ fn data_type(spec: &Spec, t: &capc_dsl::model::DataType) -> Value {
             })).collect::<Vec<_>>(),
         }),
         DataDef::Alias(ty) => json!({"kind": "alias", "type": ty.spelling(types)}),
+        DataDef::Range { ty, min, max } => json!({
+            "kind": "range",
+            "type": ty.spelling(types),
+            "min": min,
+            "max": max,
+        }),
     };
     v["name"] = json!(t.name);
     v["bytes"] = json!(t.bytes);
@@ -527,7 +543,11 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
 fn method_set(spec: &Spec, s: &MethodSet) -> Value {
     let set = &spec.error_sets[s.errors.index()];
     let error = |i: usize| json!({"name": set.variants[i].name, "number": i + 1});
-    let methods = s.methods.iter().map(|m| method(spec, s, m, &error));
+    let methods = s.methods.iter().map(|m| {
+        let own = &spec.error_sets[m.error_set.index()];
+        let error = |i: usize| json!({"name": own.variants[i].name, "number": i + 1});
+        method(spec, s, m, &error)
+    });
     let mut v = json!({
         "name": s.name,
         "cap": s.cap.map(|c| spec.caps[c.index()].name.clone()),
@@ -632,7 +652,9 @@ fn method(spec: &Spec, set: &MethodSet, m: &Method, error: &dyn Fn(usize) -> Val
         "results": params(spec, &m.results),
         "requires": names(spec, &m.requires),
         "requires_mask": mask(&m.requires),
+        "error_set": spec.error_sets[m.error_set.index()].name,
         "errors": m.errors.iter().map(|&i| error(i)).collect::<Vec<_>>(),
+        "idempotent": m.idempotent,
         "donation": donation,
         "request_words": m.request_words,
         "reply_words": m.reply_words,

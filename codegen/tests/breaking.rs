@@ -1090,3 +1090,81 @@ fn a_changed_enumeration_breaks() {
     let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "added.cap"]);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// Typed errors (dsl/tests/ui/pass/typed-errors.cap): a method whose errors
+/// move to another set (B0050), a method that stops being idempotent
+/// (B0051), a payload value given another type (B0016); a method that
+/// becomes idempotent is compatible.
+#[test]
+fn a_method_changing_its_error_set_or_idempotence_breaks() {
+    let s = Scratch::new("breaking", "typed-errors");
+    let ui = workspace().join("dsl/tests/ui");
+    let spec = std::fs::read_to_string(ui.join("pass/typed-errors.cap")).expect("typed-errors.cap");
+    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
+    s.write(
+        "base.cap",
+        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
+    );
+    s.write("old.cap", &spec);
+    let edit = |name: &str, from: &str, to: &str| {
+        assert!(spec.contains(from), "typed-errors.cap has `{from}`");
+        s.write(name, spec.replace(from, to));
+    };
+    edit("set.cap", "errors of DumpOrSprotError;", "errors Flash;");
+    edit(
+        "idempotent.cap",
+        "#[idempotent]\n    fn status()",
+        "fn status()",
+    );
+    edit("payload.cap", "Dump(code: u8)", "Dump(code: u16)");
+    edit(
+        "more.cap",
+        "    fn reset();",
+        "    #[idempotent]\n    fn reset();",
+    );
+    for (name, expected) in [
+        (
+            "set.cap",
+            "error[B0050]: method `SpRot.dump` returns errors of `SprotError`, not `DumpOrSprotError`\n",
+        ),
+        (
+            "idempotent.cap",
+            "error[B0051]: method `SpRot.status` is no longer idempotent\n",
+        ),
+        (
+            "payload.cap",
+            "error[B0016]: the payload of error `DumpOrSprotError::Dump` changed from (code: u8) to (code: u16)\n",
+        ),
+    ] {
+        let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", name]);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stderr.starts_with(expected), "{name}: {stderr}");
+    }
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "more.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// A range type whose range changes changes the layout of every parameter
+/// and result of that type (B0013): one side may refuse what the other
+/// sends.
+#[test]
+fn a_range_type_changing_its_range_breaks() {
+    let s = Scratch::new("breaking", "range-type");
+    let spec =
+        std::fs::read_to_string(workspace().join("examples/messages.cap")).expect("messages.cap");
+    let from = "type Percent = u8 in 0..=100;";
+    assert!(spec.contains(from), "messages.cap has `{from}`");
+    s.write("old.cap", &spec);
+    s.write(
+        "new.cap",
+        spec.replace(from, "type Percent = u8 in 0..=90;"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "new.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0013]: parameter `full` of `Directory.limit` changed: u8 in 0..=100 in message word 0 before, u8 in 0..=90 in message word 0 now\n"
+        ),
+        "{stderr}"
+    );
+}

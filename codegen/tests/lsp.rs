@@ -683,6 +683,11 @@ fn hover_shows_message_types() {
             "Name",
             "type `Name` = `string<=24>` (25 bytes on the wire)",
         ),
+        (
+            "fn limit(full: ",
+            "Percent",
+            "type `Percent` = `u8 in 0..=100` (1 bytes on the wire)",
+        ),
     ] {
         let at = position_of(&text, after, name);
         let hover = session.request(

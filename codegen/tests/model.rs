@@ -222,6 +222,8 @@ fn methods_say_whether_they_are_one_way() {
             ("invert", "call"),
             ("mixed", "call"),
             ("note", "oneway"),
+            ("limit", "call"),
+            ("scale", "call"),
         ]
     );
 }
@@ -358,5 +360,82 @@ fn systems_are_in_the_model() {
     assert_eq!(
         model("examples/messages.cap")["systems"],
         serde_json::json!([])
+    );
+}
+
+/// A range type's kind, integer and ends, and a typed error set's payload
+/// types, offsets and nested size, as the schema describes them.
+#[test]
+fn range_types_and_typed_errors_are_in_the_model() {
+    let json = model("examples/messages.cap");
+    let percent = json["data_types"]
+        .as_array()
+        .expect("data types")
+        .iter()
+        .find(|t| t["name"] == "Percent")
+        .expect("Percent");
+    assert_eq!(
+        (
+            &percent["kind"],
+            &percent["type"],
+            &percent["min"],
+            &percent["max"],
+            &percent["bytes"]
+        ),
+        (
+            &serde_json::json!("range"),
+            &serde_json::json!("u8"),
+            &serde_json::json!(0),
+            &serde_json::json!(100),
+            &serde_json::json!(1)
+        )
+    );
+    let json = model("examples/idol/sprot.cap");
+    let sets = json["error_sets"].as_array().expect("error sets");
+    let set = |name: &str| sets.iter().find(|s| s["name"] == name).expect(name);
+    let watchdog = &set("SprotError")["variants"][4];
+    assert_eq!(watchdog["name"], "Watchdog");
+    assert_eq!(
+        watchdog["payload_types"],
+        serde_json::json!([{"name": "error", "type": "WatchdogError", "offset": 0}])
+    );
+    assert_eq!(set("SprotError")["bytes"], 6);
+    assert_eq!(set("SprotError")["typed"], true);
+    assert_eq!(set("WatchdogError")["typed"], true);
+    assert_eq!(set("SpiError")["typed"], false);
+    let dump = json["interfaces"][0]["methods"]
+        .as_array()
+        .expect("methods")
+        .iter()
+        .find(|m| m["name"] == "dump")
+        .expect("dump");
+    assert_eq!(dump["error_set"], "DumpOrSprotError");
+    assert_eq!(dump["idempotent"], true);
+    assert_eq!(dump["errors"].as_array().map(Vec::len), Some(2));
+}
+
+/// A message type sized by a constant that each configuration gives its own
+/// value (dsl/tests/ui/pass/config-sized-types.cap): the layout is the
+/// configuration's.
+#[test]
+fn message_types_are_sized_by_the_configuration() {
+    let spec = "dsl/tests/ui/pass/config-sized-types.cap";
+    let table = |json: &serde_json::Value| {
+        let t = &json["data_types"][0];
+        assert_eq!(t["name"], "Table");
+        (t["bytes"].clone(), t["fields"][1]["offset"].clone())
+    };
+    // 2 slots: 2 * 4 bytes, then a length and 2 strings of 1 + 2 bytes.
+    assert_eq!(
+        table(&model(spec)),
+        (serde_json::json!(8 + 1 + 2 * 3), serde_json::json!(8))
+    );
+    let out = capc(&workspace(), &["model", "--json", "--cfg", "big", spec]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let big: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // 8 slots: 8 * 4 bytes, then a length and 8 strings of 1 + 8 bytes.
+    assert_eq!(
+        table(&big),
+        (serde_json::json!(32 + 1 + 8 * 9), serde_json::json!(32))
     );
 }

@@ -515,7 +515,7 @@ fn random_spec(rng: &mut XorShift) -> String {
     // aliases, of small types and each other, with a wider message.
     let mut declared: Vec<String> = Vec::new();
     if rng.below(2) == 0 {
-        text = text.replace("message_words = 1;", "message_words = 64;");
+        text = text.replace("message_words = 1;", "message_words = 64;\n    floats = 1;");
         for _ in 0..1 + rng.below(3) {
             let name = rng.rare_name(true);
             let item = match rng.below(3) {
@@ -536,6 +536,11 @@ fn random_spec(rng: &mut XorShift) -> String {
                         })
                         .collect();
                     format!("enum {name} {{ {} }}", variants.join(", "))
+                }
+                // Sometimes a range type (by the name's length).
+                _ if name.len() % 3 == 0 => {
+                    let lo = name.len() % 5;
+                    format!("type {name} = u16 in {lo}..={};", lo + 9)
                 }
                 _ => format!("type {name} = {};", data_type(rng, &declared)),
             };
@@ -580,6 +585,24 @@ fn random_spec(rng: &mut XorShift) -> String {
             )
         } else {
             (String::new(), methods)
+        };
+        // Sometimes an idempotent method whose errors are of a set of its
+        // own, with typed payloads, one nesting the interface's set. Drawn
+        // from a generator of its own, so the other draws stay as they were.
+        let mut errs = XorShift(rng.0 ^ 0x2545_f491_4f6c_dd1d);
+        let methods = if errs.below(2) == 0 {
+            let typed = format!("{errors}Typed");
+            let (x, y) = (errs.rare_name(true), errs.rare_name(true));
+            let (p, q) = (errs.rare_name(false), errs.rare_name(false));
+            let ty = data_type(&mut errs, &declared);
+            text.push_str(&format!(
+                "errors {typed} {{ {x}({p}: {ty}), {y}({q}: {errors}) }}\n"
+            ));
+            format!(
+                "{methods}    #[idempotent]\n    fn {method}_typed() {{\n        errors of {typed};\n    }}\n"
+            )
+        } else {
+            methods
         };
         text.push_str(&format!(
             "interface {interface} -> {errors} {{\n{session}{methods}}}\n"
@@ -674,6 +697,8 @@ fn data_type(rng: &mut XorShift, declared: &[String]) -> String {
         "string<=5>",
         "Option<u16>",
         "[bool; 2]",
+        "f32",
+        "[f64; ..=2]",
     ];
     match (rng.below(3), declared.is_empty()) {
         (0, false) => {
@@ -738,6 +763,10 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "#[label(",
             "#[tag(",
             "#[oneway]",
+            "#[idempotent]",
+            "errors of ",
+            " = u16 in ",
+            "f32",
             "#[at_offset]\nretype",
             "#[at_offset]\nderive",
             "virtual_offset = 0x80000000",

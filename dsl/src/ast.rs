@@ -131,6 +131,9 @@ pub struct TypeAlias {
     pub name: Ident,
     /// The type it names.
     pub ty: TypeExpr,
+    /// `in lo..=hi`: a new type of the integer's values in the range, and
+    /// the span of the range.
+    pub range: Option<(Domain, Span)>,
 }
 
 /// The type of a message value, as written.
@@ -149,6 +152,8 @@ pub enum TypeExprKind {
     Scalar(Scalar),
     /// `iN`: a signed integer of N bits.
     Int(u32),
+    /// `f32` or `f64`: a floating-point number of 32 or 64 bits.
+    Float(u32),
     /// `[T; N]`: exactly N values.
     Array(Box<TypeExpr>, Expr),
     /// `[T; ..=N]`: up to N values.
@@ -378,15 +383,17 @@ pub struct ErrorsItem {
     pub variants: Vec<Variant>,
 }
 
-/// One error variant with its word-sized payload fields.
+/// One error variant with its payload values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Variant {
     /// Doc comment.
     pub docs: Vec<String>,
     /// The variant's name.
     pub name: Ident,
-    /// Names of its payload words.
+    /// Names of its payload values.
     pub payload: Vec<Ident>,
+    /// Their types (as many as `payload`): `None` for a bare name, a word.
+    pub payload_types: Vec<Option<TypeExpr>>,
 }
 
 /// `cap Name for Object { fields }`
@@ -531,6 +538,9 @@ pub struct Method {
     pub requires: Vec<Ident>,
     /// `errors E1, E2;` clauses, joined.
     pub errors: Vec<Ident>,
+    /// The `of Set` of each `errors ... of Set;` clause: the error set the
+    /// method's errors are of, when not its block's.
+    pub error_sets: Vec<Ident>,
     /// `donates ...;` clauses (at most one is valid).
     pub donations: Vec<Donation>,
     /// `allocates N * Object(arg);` clauses.

@@ -151,6 +151,12 @@ catalogue! {
     OnewayReply = "E0722", Error, "one-way method has results or errors";
     OnewayDonation = "E0723", Error, "one-way method donates or allocates";
     OnewayLend = "E0724", Error, "one-way method lends a cap";
+    TypedErrorsInInvocations = "E0760", Error, "error set with typed payloads used by kernel invocations";
+    MethodErrorSet = "E0761", Error, "method's own error set misused";
+    MethodErrorSetCharges = "E0762", Error, "method with its own error set donates or charges its session";
+    IdempotentOneway = "E0763", Error, "one-way method marked idempotent";
+    TypeRangeInvalid = "E0764", Error, "type's range is empty, does not fit it, or is on a type that is not an unsigned integer";
+    FloatWithoutTarget = "E0765", Error, "floating-point value on a target without floats";
     RangeInvalid = "E0740", Error, "parameter range is empty or does not fit its type";
     SessionInvalid = "E0741", Error, "session lacks its quota or error, or its quota is below its own state";
     UnpaidState = "E0742", Error, "server keeps state beyond a call that no session pays for";

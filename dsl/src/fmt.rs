@@ -619,7 +619,15 @@ impl<'a> Printer<'a> {
                     let payload: Vec<_> = payload.collect();
                     if !payload.is_empty() {
                         s.token("(");
-                        s.comma_fill(payload, 2, |s, p| s.leaf(&p));
+                        s.comma_fill(payload, 2, |s, p| {
+                            let mut field = p.into_inner();
+                            s.leaf(&field.next().expect("grammar: payload name"));
+                            if let Some(ty) = field.next() {
+                                s.token(":");
+                                s.space();
+                                s.data_type(ty);
+                            }
+                        });
                         s.token(")");
                     }
                     s.token(",");
@@ -768,6 +776,21 @@ impl<'a> Printer<'a> {
                 self.keyword_and_name(&mut inner);
                 self.assign();
                 self.data_type(inner.next().expect("grammar: aliased type"));
+                if let Some(range) = inner.next() {
+                    for p in range.into_inner() {
+                        if p.as_rule() == Rule::kw_in {
+                            self.space();
+                            self.leaf(&p);
+                            self.space();
+                        } else {
+                            let incl = p.as_rule() == Rule::range_incl;
+                            let mut ends = p.into_inner();
+                            self.expr(ends.next().expect("grammar: range start"));
+                            self.token(if incl { "..=" } else { ".." });
+                            self.expr(ends.next().expect("grammar: range end"));
+                        }
+                    }
+                }
                 self.token(";");
             }
             Rule::system_item => {
@@ -1195,14 +1218,25 @@ impl<'a> Printer<'a> {
                     self.keyword("requires", &clause);
                 }
                 let mut names = Vec::new();
+                let mut of = None;
                 for p in clause.into_inner() {
                     match p.as_rule() {
                         Rule::kw_errors => self.leaf(&p),
+                        Rule::errors_of => of = Some(p),
                         _ => names.push(p),
                     }
                 }
-                self.space();
-                self.comma_fill(names, 1, |s, n| s.leaf(&n));
+                if !names.is_empty() {
+                    self.space();
+                    self.comma_fill(names, 1, |s, n| s.leaf(&n));
+                }
+                if let Some(of) = of {
+                    let mut parts = of.into_inner();
+                    self.space();
+                    self.leaf(&parts.next().expect("grammar: `of`"));
+                    self.space();
+                    self.leaf(&parts.next().expect("grammar: error set"));
+                }
             }
             Rule::donates_clause => {
                 self.keyword("donates", &clause);

@@ -142,6 +142,9 @@ pub struct Target {
     pub name: String,
     /// Width of a physical/virtual address in bits.
     pub address_bits: u32,
+    /// Whether messages may carry `f32` and `f64` (`floats = 1;`, 0 unless
+    /// set).
+    pub floats: bool,
     /// Width of the cap type tag in bits.
     pub tag_bits: u32,
     /// The tag's lowest bit in word 0 (`tag_shift`, 0 unless set): the
@@ -593,7 +596,7 @@ pub struct Derive {
     pub span: Span,
 }
 
-/// A set of errors with word payloads.
+/// A set of errors with payloads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorSet {
     /// Doc comment.
@@ -602,6 +605,16 @@ pub struct ErrorSet {
     pub name: String,
     /// Variants; a variant's number is its index + 1 (0 means success).
     pub variants: Vec<ErrorVariant>,
+    /// Whether some payload value has a type (`len: u32`) rather than
+    /// being a bare word: the set is an RPC's, its payload laid out in
+    /// bytes as message values are.
+    pub typed: bool,
+    /// Bytes of the variant's index when the set is nested in another's
+    /// payload: [`length_prefix_bytes`] of the last index.
+    pub discriminant_bytes: u64,
+    /// Bytes a nested error of the set takes: the discriminant and the
+    /// widest payload.
+    pub bytes: u64,
     /// Where it is declared.
     pub span: Span,
 }
@@ -613,10 +626,40 @@ pub struct ErrorVariant {
     pub docs: Vec<String>,
     /// Its name.
     pub name: String,
-    /// Names of its payload words.
+    /// Names of its payload values.
     pub payload: Vec<String>,
+    /// The type of each payload value (as many as `payload`), and its first
+    /// byte in a reply's words.
+    pub payload_types: Vec<(PayloadTy, u64)>,
+    /// Bytes its payload takes (the sum of its values').
+    pub payload_bytes: u64,
     /// Where it is declared (its name).
     pub span: Span,
+}
+
+/// The type of an error's payload value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PayloadTy {
+    /// A bare name (`index`): one word, a `u64`.
+    Word,
+    /// `name: T`: a message value.
+    Data(Ty),
+    /// `name: OtherErrors`: an error of another set, nested (sprot's errors
+    /// that carry another's), laid out as an enum: the variant's index
+    /// (its number − 1) in [`ErrorSet::discriminant_bytes`], then its
+    /// payload, then zeros to [`ErrorSet::bytes`].
+    Errors(ErrorSetId),
+}
+
+impl PayloadTy {
+    /// The type as a spec writes it (`word` for a bare name).
+    pub fn spelling(&self, spec: &Spec) -> String {
+        match self {
+            PayloadTy::Word => "word".to_string(),
+            PayloadTy::Data(ty) => ty.spelling(&spec.data_types),
+            PayloadTy::Errors(id) => spec.error_sets[id.index()].name.clone(),
+        }
+    }
 }
 
 /// What a method's parameter is.
@@ -693,6 +736,30 @@ pub enum DataDef {
     },
     /// `type Name = T;`: the layout of `T`.
     Alias(Ty),
+    /// `type Name = uN in lo..=hi;`: a new type of the unsigned integer
+    /// `ty`'s values from `min` to `max`, laid out as `ty`; decoding
+    /// refuses the others.
+    Range {
+        /// The integer type.
+        ty: Ty,
+        /// The least value.
+        min: u64,
+        /// The greatest value.
+        max: u64,
+    },
+}
+
+impl DataDef {
+    /// Whether a value of the type holds a floating-point number.
+    pub fn has_float(&self, types: &[DataType]) -> bool {
+        match self {
+            DataDef::Record(fields) => fields.iter().any(|f| f.ty.has_float(types)),
+            DataDef::Enum { variants, .. } => variants
+                .iter()
+                .any(|v| v.fields.iter().any(|(t, _)| t.has_float(types))),
+            DataDef::Alias(t) | DataDef::Range { ty: t, .. } => t.has_float(types),
+        }
+    }
 }
 
 /// One field of a record.
@@ -740,6 +807,12 @@ pub enum Ty {
         /// Its width.
         bits: u32,
     },
+    /// `f32` or `f64`: IEEE 754 binary32 or binary64, its bits
+    /// little-endian (every bit pattern is a value, each NaN kept as sent).
+    Float {
+        /// 32 or 64.
+        bits: u32,
+    },
     /// `[T; N]`: exactly N values, one after the other.
     Array(Box<Ty>, u64),
     /// `[T; ..=N]`: a length (of [`length_prefix_bytes`]`(N)` bytes), then
@@ -756,12 +829,24 @@ pub enum Ty {
 }
 
 impl Ty {
+    /// Whether a value of this type holds a floating-point number, however
+    /// deeply (its Rust type then has no `Eq` or `Hash`: NaN is not equal
+    /// to itself).
+    pub fn has_float(&self, types: &[DataType]) -> bool {
+        match self {
+            Ty::Float { .. } => true,
+            Ty::Bool | Ty::Int { .. } | Ty::String(_) => false,
+            Ty::Array(t, _) | Ty::Bounded(t, _) | Ty::Option(t) => t.has_float(types),
+            Ty::Named(id) => types[id.index()].def.has_float(types),
+        }
+    }
+
     /// Bytes a value of this type takes in a message, given the declared
     /// types (whose sizes the checker computed).
     pub fn bytes(&self, types: &[DataType]) -> u64 {
         match self {
             Ty::Bool => 1,
-            Ty::Int { bits, .. } => u64::from(*bits) / 8,
+            Ty::Int { bits, .. } | Ty::Float { bits } => u64::from(*bits) / 8,
             Ty::Array(t, n) => n * t.bytes(types),
             Ty::Bounded(t, n) => length_prefix_bytes(*n) + n * t.bytes(types),
             Ty::String(n) => length_prefix_bytes(*n) + n,
@@ -775,6 +860,7 @@ impl Ty {
         match self {
             Ty::Bool => "bool".to_string(),
             Ty::Int { signed, bits } => format!("{}{bits}", if *signed { 'i' } else { 'u' }),
+            Ty::Float { bits } => format!("f{bits}"),
             Ty::Array(t, n) => format!("[{}; {n}]", t.spelling(types)),
             Ty::Bounded(t, n) => format!("[{}; ..={n}]", t.spelling(types)),
             Ty::String(n) => format!("string<={n}>"),
@@ -870,8 +956,15 @@ pub struct Method {
     pub results: Vec<MethodParam>,
     /// Rights the invoked cap must carry.
     pub requires: Vec<RightId>,
-    /// Indices of the variants of the set's error set this method may return.
+    /// The error set the method's errors are of: its block's, or the one
+    /// its `errors ... of Set;` names (interfaces only).
+    pub error_set: ErrorSetId,
+    /// Indices of the variants of [`Method::error_set`] this method may
+    /// return.
     pub errors: Vec<usize>,
+    /// `#[idempotent]` (interfaces only): calling it twice does what calling
+    /// it once does, so a client whose server died may call it again.
+    pub idempotent: bool,
     /// The donation, for methods that allocate on the caller's behalf.
     pub donation: Option<Donation>,
     /// Message words of the request (inputs).

@@ -668,6 +668,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
             "a value type (`word`, `bool`, `uN`, `iN`, `[T; N]`, `[T; ..=N]`, `string<=N>`, `Option<T>`, a type name)"
         }
         Rule::int_type => "a signed integer type like `i32`",
+        Rule::float_type => "`f32` or `f64`",
         Rule::record_field => "a field (`name: type`)",
         Rule::enum_variant => "a variant (`Name`, `Name(type, ...)` or `Name = value`)",
         Rule::uint_type => "an integer type like `u8`",
@@ -892,18 +893,27 @@ impl Builder {
                 let mut variants = Vec::new();
                 for v in inner {
                     let mut docs = Vec::new();
-                    let mut idents = Vec::new();
+                    let mut name = None;
+                    let mut payload = Vec::new();
+                    let mut payload_types = Vec::new();
                     for p in v.into_inner() {
                         match p.as_rule() {
                             Rule::outer_doc => docs.push(doc_text(p)),
-                            _ => idents.push(self.ident(p)),
+                            Rule::payload_field => {
+                                let mut field = p.into_inner();
+                                payload
+                                    .push(self.ident(field.next().expect("grammar: payload name")));
+                                payload_types
+                                    .push(field.next().map(|t| self.type_expr(t)).transpose()?);
+                            }
+                            _ => name = Some(self.ident(p)),
                         }
                     }
-                    let name = idents.remove(0);
                     variants.push(Variant {
                         docs,
-                        name,
-                        payload: idents,
+                        name: name.expect("grammar: variant name"),
+                        payload,
+                        payload_types,
                     });
                 }
                 ItemKind::Errors(ErrorsItem { name, variants })
@@ -1045,7 +1055,18 @@ impl Builder {
             Rule::type_item => {
                 let name = self.ident(inner.next().expect("grammar: type name"));
                 let ty = self.type_expr(inner.next().expect("grammar: aliased type"))?;
-                ItemKind::TypeAlias(TypeAlias { name, ty })
+                let range = match inner.next() {
+                    Some(r) => {
+                        let span = self.span(&r);
+                        let range = r
+                            .into_inner()
+                            .find(|p| p.as_rule() != Rule::kw_in)
+                            .expect("grammar: range");
+                        Some((self.range(range)?, span))
+                    }
+                    None => None,
+                };
+                ItemKind::TypeAlias(TypeAlias { name, ty, range })
             }
             other => unreachable!("grammar: unexpected item rule {other:?}"),
         })
@@ -1253,6 +1274,7 @@ impl Builder {
             results: Vec::new(),
             requires: Vec::new(),
             errors: Vec::new(),
+            error_sets: Vec::new(),
             donations: Vec::new(),
             allocations: Vec::new(),
             out_of_budget: Vec::new(),
@@ -1372,6 +1394,7 @@ impl Builder {
         let kind = match t.as_rule() {
             Rule::scalar_type => TypeExprKind::Scalar(self.scalar(t)),
             Rule::int_type => TypeExprKind::Int(self.uint_width(&t)),
+            Rule::float_type => TypeExprKind::Float(if t.as_str() == "f32" { 32 } else { 64 }),
             Rule::array_type => {
                 let mut parts = t.into_inner().peekable();
                 let element = self.type_expr(parts.next().expect("grammar: element type"))?;
@@ -1418,12 +1441,17 @@ impl Builder {
             Rule::requires_clause => method
                 .requires
                 .extend(clause.into_inner().map(|p| self.ident(p))),
-            Rule::errors_clause => method.errors.extend(
-                clause
-                    .into_inner()
-                    .filter(|p| p.as_rule() == Rule::ident)
-                    .map(|p| self.ident(p)),
-            ),
+            Rule::errors_clause => {
+                for p in clause.into_inner() {
+                    match p.as_rule() {
+                        Rule::ident => method.errors.push(self.ident(p)),
+                        Rule::errors_of => method
+                            .error_sets
+                            .push(self.ident(p.into_inner().nth(1).expect("grammar: error set"))),
+                        _ => {}
+                    }
+                }
+            }
             Rule::donates_clause => method.donations.push(self.donation(clause)?),
             Rule::allocates_clause => {
                 let mut inner = clause.into_inner();

@@ -36,6 +36,18 @@ pub mod flounder_mem {
     include!(concat!(env!("OUT_DIR"), "/mem.rs"));
 }
 
+/// Hubris's supervisor interface (examples/idol/jefe.cap, a port of Idol's
+/// idl/jefe.idol).
+pub mod idol_jefe {
+    include!(concat!(env!("OUT_DIR"), "/jefe.rs"));
+}
+
+/// Hubris's SP-to-RoT interface (examples/idol/sprot.cap, a port of Idol's
+/// idl/sprot.idol): nested error sets.
+pub mod idol_sprot {
+    include!(concat!(env!("OUT_DIR"), "/sprot.rs"));
+}
+
 /// A file service used through sessions (examples/files.cap).
 pub mod files {
     include!(concat!(env!("OUT_DIR"), "/files.rs"));

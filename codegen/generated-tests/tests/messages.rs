@@ -37,6 +37,8 @@ struct Dir {
     lent: Option<u64>,
     /// The one-way notes, in order.
     notes: Vec<(u8, Name)>,
+    /// What `limit` set last.
+    limits: Option<(Percent, BoundedArray<Copies, 2>)>,
 }
 
 /// Dispatches a call's request: a call is always answered.
@@ -108,6 +110,31 @@ impl DirectoryServer for Dir {
     fn note(&mut self, level: u8, text: Name) {
         self.calls += 1;
         self.notes.push((level, text));
+    }
+
+    fn limit(
+        &mut self,
+        full: Percent,
+        copies: BoundedArray<Copies, 2>,
+    ) -> Result<DirectoryLimitReply, DirError> {
+        self.calls += 1;
+        let was = self.limits.replace((full, copies));
+        Ok(DirectoryLimitReply {
+            was: was.map_or(Percent::new(100).expect("in range"), |(p, _)| p),
+            copies_were: was.and_then(|(_, c)| c.as_slice().last().copied()),
+        })
+    }
+
+    fn scale(&mut self, factor: f32, point: Point) -> Result<DirectoryScaleReply, DirError> {
+        self.calls += 1;
+        let f = f64::from(factor);
+        Ok(DirectoryScaleReply {
+            scaled: Point {
+                x: point.x * f,
+                y: point.y * f,
+            },
+            factor_back: factor,
+        })
     }
 }
 
@@ -567,6 +594,135 @@ fn malformed_replies_are_bad_replies() {
     }
     let mut c = DirectoryClient::new(Breaking { at: 200, byte: 0 });
     assert_eq!(c.lookup(name("link")).unwrap().entry, entries()[2]);
+}
+
+/// `type Percent = u8 in 0..=100;` and `type Copies = u16 in 1..8;`: the
+/// client sends values of the range, `new` refuses the others, and a
+/// request or reply carrying one outside the range is a protocol error.
+#[test]
+fn range_types_refuse_values_outside_their_range() {
+    assert_eq!(Percent::new(101), None);
+    assert_eq!(Percent::new(100).map(Percent::get), Some(100));
+    assert_eq!(Percent::new(0).map(Percent::get), Some(0));
+    assert_eq!((Copies::new(0), Copies::new(8)), (None, None));
+    assert_eq!(
+        (Copies::MIN, Copies::MAX, Copies::new(7).map(Copies::get)),
+        (1, 7, Some(7))
+    );
+    let (p, one, seven) = (
+        Percent::new(40).unwrap(),
+        Copies::new(1).unwrap(),
+        Copies::new(7).unwrap(),
+    );
+    let mut c = client();
+    let reply = c
+        .limit(p, BoundedArray::new(&[one, seven]).unwrap())
+        .unwrap();
+    assert_eq!((reply.was.get(), reply.copies_were), (100, None));
+    let reply = c.limit(p, BoundedArray::EMPTY).unwrap();
+    assert_eq!((reply.was, reply.copies_were), (p, Some(seven)));
+
+    // The request: `full` in word 0 (1 byte), `copies` in word 1 (the
+    // length, then two little-endian u16).
+    let (mut clean, mut caps): (Words, Slots) = ([0; _], [0; _]);
+    let info = DirectoryRequest::Limit {
+        full: p,
+        copies: BoundedArray::new(&[one]).unwrap(),
+    }
+    .encode(&mut clean, &mut caps)
+    .unwrap();
+    assert_eq!((clean[0], clean[1]), (40, 0x00_01_01));
+    let mut server = Dir::default();
+    for (word, value, outcome) in [
+        (0, 101, Some(0)),
+        (0, 0xff, Some(0)),
+        (0, 100, None),
+        (1, 0x00_00_01, Some(1)),    // a copy count of 0
+        (1, 0x00_08_01, Some(1)),    // a copy count of 8
+        (1, 0x07_00_07_01, Some(1)), // 7 in the room past the length
+        (1, 0x07_00_07_02, None),    // two copies of 7
+    ] {
+        let mut msg = clean;
+        msg[word] = value;
+        let calls = server.calls;
+        let reply = answer(&mut server, info, &mut msg, &mut caps);
+        match outcome {
+            Some(index) => {
+                assert_eq!(
+                    ProtocolError::decode(reply, &msg),
+                    Some(ProtocolError::InvalidArgument { index }),
+                    "word {word} = {value:#x}"
+                );
+                assert_eq!(server.calls, calls, "the server is not called");
+            }
+            None => assert_eq!(reply.label, 0, "word {word} = {value:#x}"),
+        }
+    }
+    // A reply whose `was` is past 100 is a bad reply.
+    let words = [101u64, 0];
+    assert_eq!(<Percent as Wire>::read_words(&words, 0), None);
+    assert_eq!(<Option<Copies>>::read_words(&[0x00_00_01], 0), None);
+}
+
+/// `f32` and `f64` travel bit-exact: each NaN with its payload and sign,
+/// both zeros, the infinities and subnormals arrive as sent (compared by
+/// their bits: NaN is not equal to itself), laid out little-endian.
+#[test]
+fn floats_travel_bit_exact() {
+    let mut c = client();
+    let quiet_with_payload = f32::from_bits(0x7fc0_1234);
+    let signalling = f32::from_bits(0xff80_0001);
+    for factor in [
+        1.5,
+        -0.0,
+        0.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MIN_POSITIVE / 2.0,
+        f32::MAX,
+        quiet_with_payload,
+        signalling,
+    ] {
+        let reply = c.scale(factor, Point { x: 2.0, y: -0.25 }).unwrap();
+        assert_eq!(reply.factor_back.to_bits(), factor.to_bits(), "{factor}");
+        let f = f64::from(factor);
+        assert_eq!(reply.scaled.x.to_bits(), (2.0 * f).to_bits());
+        assert_eq!(reply.scaled.y.to_bits(), (-0.25 * f).to_bits());
+    }
+    let nan = f64::from_bits(0xfff8_0000_dead_beef);
+    let reply = c.scale(1.0, Point { x: nan, y: -0.0 }).unwrap();
+    assert_eq!(reply.scaled.x.to_bits(), (nan * 1.0).to_bits());
+    assert_eq!(reply.scaled.y.to_bits(), (-0.0f64).to_bits());
+    // The request: `factor` in word 0 (4 bytes), `point` in words 1 and 2.
+    let (mut msg, mut caps): (Words, Slots) = ([0; _], [0; _]);
+    DirectoryRequest::Scale {
+        factor: -2.0,
+        point: Point { x: 1.0, y: nan },
+    }
+    .encode(&mut msg, &mut caps)
+    .unwrap();
+    assert_eq!(
+        (msg[0], msg[1], msg[2]),
+        (
+            u64::from((-2.0f32).to_bits()),
+            1.0f64.to_bits(),
+            nan.to_bits()
+        )
+    );
+    // A nonzero byte past the `f32` in its word is refused.
+    msg[0] |= 1 << 40;
+    let info = MessageInfo {
+        label: DirectoryLabel::Scale.label(),
+        length: 3,
+        caps: 0,
+    };
+    let mut server = Dir::default();
+    let reply = answer(&mut server, info, &mut msg, &mut caps);
+    assert_eq!(
+        ProtocolError::decode(reply, &msg),
+        Some(ProtocolError::InvalidArgument { index: 0 })
+    );
+    assert_eq!(server.calls, 0);
 }
 
 #[test]

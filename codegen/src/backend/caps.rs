@@ -254,6 +254,21 @@ fn objects(g: &Gen<'_>) -> TokenStream {
         let n = lit(o.number.into());
         quote!(#n => Some(ObjectType::#v))
     });
+    // A spec without object types (an RPC interface alone) has no number
+    // to match.
+    let from_word_body = if objects.is_empty() {
+        quote! {
+            let _ = word;
+            None
+        }
+    } else {
+        quote! {
+            match word {
+                #(#from_word,)*
+                _ => None,
+            }
+        }
+    };
     let names = objects.iter().map(|o| {
         let v = object_variant(o);
         let name = &o.name;
@@ -387,10 +402,7 @@ fn objects(g: &Gen<'_>) -> TokenStream {
 
             /// The object type with this number.
             pub const fn from_word(word: u64) -> Option<ObjectType> {
-                match word {
-                    #(#from_word,)*
-                    _ => None,
-                }
+                #from_word_body
             }
 
             #sized_number
@@ -659,6 +671,20 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         quote!(CapType::#v)
     });
     let count = lit(spec.caps.len() as u64);
+    // A spec without cap types (an RPC interface alone) has no tag to match.
+    let from_tag_body = if spec.caps.is_empty() {
+        quote! {
+            let _ = tag;
+            None
+        }
+    } else {
+        quote! {
+            match tag {
+                #(#from_tag,)*
+                _ => None,
+            }
+        }
+    };
     let type_names = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         let n = &c.name;
@@ -735,10 +761,7 @@ fn caps(g: &Gen<'_>) -> TokenStream {
             /// The cap type with this tag (`None` for 0, the null cap, and
             /// for unused tags).
             pub const fn from_tag(tag: u64) -> Option<CapType> {
-                match tag {
-                    #(#from_tag,)*
-                    _ => None,
-                }
+                #from_tag_body
             }
 
             /// The name used in the spec.

@@ -24,6 +24,7 @@ use super::{Gen, ident, lit};
 /// Whether the generated module needs the message-type code.
 pub fn needed(spec: &Spec) -> bool {
     !spec.data_types.is_empty()
+        || super::errors::needed(spec)
         || spec
             .interfaces
             .iter()
@@ -38,6 +39,10 @@ pub fn rust_ty(ty: &Ty, types: &[DataType]) -> TokenStream {
         Ty::Bool => quote!(bool),
         Ty::Int { signed, bits } => {
             let name = ident(&format!("{}{bits}", if *signed { 'i' } else { 'u' }));
+            quote!(#name)
+        }
+        Ty::Float { bits } => {
+            let name = ident(&format!("f{bits}"));
             quote!(#name)
         }
         Ty::Array(t, n) => {
@@ -63,6 +68,21 @@ pub fn rust_ty(ty: &Ty, types: &[DataType]) -> TokenStream {
             quote!(#name)
         }
     }
+}
+
+/// The derives of a generated type whose values may hold a float: no `Eq`
+/// or `Hash` (NaN is not equal to itself).
+pub fn derives(float: bool) -> TokenStream {
+    if float {
+        quote!(#[derive(Clone, Copy, Debug, PartialEq)])
+    } else {
+        quote!(#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)])
+    }
+}
+
+/// Whether a parameter or result holds a float.
+pub fn param_has_float(p: &capc_dsl::model::MethodParam, types: &[DataType]) -> bool {
+    matches!(&p.kind, ParamKind::Data { ty, .. } if ty.has_float(types))
 }
 
 /// `at`, or `at + offset`.
@@ -170,6 +190,37 @@ pub fn shared() -> TokenStream {
 
         #(#int_impls)*
 
+        /// `f32`: IEEE 754 binary32, its bits little-endian. Every bit
+        /// pattern is a value: a NaN arrives with the bits it was sent with.
+        impl Wire for f32 {
+            const BYTES: usize = 4;
+            const ZERO: f32 = 0.0;
+
+            fn write_words(&self, words: &mut [u64], at: usize) {
+                rpc_bytes::put(words, at, 4, u64::from(self.to_bits()));
+            }
+
+            fn read_words(words: &[u64], at: usize) -> Option<f32> {
+                let bits = rpc_bytes::get(words, at, 4)?;
+                Some(f32::from_bits(u32::try_from(bits).ok()?))
+            }
+        }
+
+        /// `f64`: IEEE 754 binary64, its bits little-endian. Every bit
+        /// pattern is a value: a NaN arrives with the bits it was sent with.
+        impl Wire for f64 {
+            const BYTES: usize = 8;
+            const ZERO: f64 = 0.0;
+
+            fn write_words(&self, words: &mut [u64], at: usize) {
+                rpc_bytes::put(words, at, 8, self.to_bits());
+            }
+
+            fn read_words(words: &[u64], at: usize) -> Option<f64> {
+                Some(f64::from_bits(rpc_bytes::get(words, at, 8)?))
+            }
+        }
+
         /// `[T; N]`: the values one after the other.
         impl<T: Wire, const N: usize> Wire for [T; N] {
             const BYTES: usize = N * T::BYTES;
@@ -270,12 +321,18 @@ pub fn shared() -> TokenStream {
             fn read_words(words: &[u64], at: usize) -> Option<BoundedArray<T, N>> {
                 let len = rpc_bytes::get(words, at, prefix_bytes(N))?;
                 let len = usize::try_from(len).ok().filter(|len| *len <= N)?;
-                let values = at.saturating_add(prefix_bytes(N));
-                let unused = values.saturating_add(len * T::BYTES);
+                let first = at.saturating_add(prefix_bytes(N));
+                let unused = first.saturating_add(len * T::BYTES);
                 if !rpc_bytes::zeroed(words, unused, (N - len) * T::BYTES) {
                     return None;
                 }
-                Some(BoundedArray { len, values: <[T; N]>::read_words(words, values)? })
+                // Only the first `len` are values: the zero bytes past them
+                // need not be one (a range type without 0).
+                let mut values = [T::ZERO; N];
+                for (i, value) in values.iter_mut().take(len).enumerate() {
+                    *value = T::read_words(words, first.saturating_add(i * T::BYTES))?;
+                }
+                Some(BoundedArray { len, values })
             }
         }
 
@@ -405,7 +462,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
     let what = match &t.def {
         DataDef::Record(_) => "record",
         DataDef::Enum { .. } => "enum",
-        DataDef::Alias(_) => "type",
+        DataDef::Alias(_) | DataDef::Range { .. } => "type",
     };
     let fallback = format!("The {what} `{}` of the spec.", t.name);
     let mut lines = if t.docs.is_empty() {
@@ -416,6 +473,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
     lines.push(String::new());
     lines.push(format!("On the wire: {} bytes.", t.bytes));
     let doc = g.docs(&lines, "", t.span);
+    let derives = derives(t.def.has_float(types));
     match &t.def {
         DataDef::Alias(ty) => {
             let ty = rust_ty(ty, types);
@@ -424,6 +482,14 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                 #[allow(non_camel_case_types)]
                 pub type #name = #ty;
             }
+        }
+        DataDef::Range { ty, min, max } => {
+            let full = match ty {
+                Ty::Int { bits: 64, .. } => u64::MAX,
+                Ty::Int { bits, .. } => (1 << bits) - 1,
+                _ => u64::MAX,
+            };
+            range_type(&name, doc, rust_ty(ty, types), (*min, *max), full)
         }
         DataDef::Record(fields) => {
             let decls = fields.iter().map(|f| {
@@ -475,7 +541,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
             });
             quote! {
                 #doc
-                #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+                #derives
                 #[allow(non_camel_case_types)]
                 pub struct #name {
                     #(#decls,)*
@@ -608,7 +674,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
             });
             quote! {
                 #doc
-                #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+                #derives
                 #[allow(non_camel_case_types)]
                 pub enum #name {
                     #(#decls,)*
@@ -639,6 +705,70 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                 }
 
                 #(#checks)*
+            }
+        }
+    }
+}
+
+/// `type Name = uN in lo..=hi;`: a newtype of the integer whose `new`
+/// refuses values outside the range and whose `Wire` decoding does too, so
+/// a message carrying one is a protocol error.
+fn range_type(
+    name: &proc_macro2::Ident,
+    doc: TokenStream,
+    int: TokenStream,
+    (min, max): (u64, u64),
+    full: u64,
+) -> TokenStream {
+    let (lo, hi) = (lit(min), lit(max));
+    // A bound at the integer's own end is no test (and a lint).
+    let body = match (min > 0, max < full) {
+        (false, false) => quote!(Some(#name(value))),
+        (true, false) => quote!(if value >= #lo { Some(#name(value)) } else { None }),
+        (false, true) => quote!(if value <= #hi { Some(#name(value)) } else { None }),
+        (true, true) => {
+            quote!(if value >= #lo && value <= #hi { Some(#name(value)) } else { None })
+        }
+    };
+    let new_doc = format!(" `value` as a `{name}`; `None` outside {min}..={max}.");
+    quote! {
+        #doc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[allow(non_camel_case_types)]
+        pub struct #name(#int);
+
+        impl #name {
+            /// The least value.
+            pub const MIN: #int = #lo;
+            /// The greatest value.
+            pub const MAX: #int = #hi;
+
+            #[doc = #new_doc]
+            pub const fn new(value: #int) -> Option<#name> {
+                #body
+            }
+
+            /// The value.
+            pub const fn get(self) -> #int {
+                self.0
+            }
+        }
+
+        /// Laid out as the integer; decoding refuses a value outside the
+        /// range. [`Wire::ZERO`] is the value of all-zero bytes, which the
+        /// layout writes where no value is (past a bounded array's length,
+        /// after `None`): outside the range when the range leaves out 0,
+        /// and then never made by `new` or by decoding.
+        impl Wire for #name {
+            const BYTES: usize = <#int as Wire>::BYTES;
+            const ZERO: #name = #name(0);
+
+            fn write_words(&self, words: &mut [u64], at: usize) {
+                self.0.write_words(words, at);
+            }
+
+            fn read_words(words: &[u64], at: usize) -> Option<#name> {
+                #name::new(<#int as Wire>::read_words(words, at)?)
             }
         }
     }

@@ -57,6 +57,10 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
         &format!("The `{}` error set.", set.name),
         set.span,
     );
+    if set.typed {
+        return super::errors::typed_set(g, set, doc);
+    }
+    let wire = super::errors::nested_wire(g, set);
     let variant_names: Vec<_> = set.variants.iter().map(|v| ident(&v.name)).collect();
     let payloads: Vec<Vec<_>> = set
         .variants
@@ -207,6 +211,8 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
                 }
             }
         }
+
+        #wire
     }
 }
 

@@ -22,6 +22,7 @@
 mod caps;
 mod common;
 mod data;
+mod errors;
 mod invocations;
 mod lifecycle;
 mod retype;

@@ -82,6 +82,17 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     parts
 }
 
+/// Whether some method of the spec is `#[idempotent]`: its clients then
+/// learn of a server's death (`Transport::SERVER_DIED`), retry idempotent
+/// methods and answer `CallError::ServerDied` for the others.
+fn restartable(g: &Gen<'_>) -> bool {
+    g.spec
+        .interfaces
+        .iter()
+        .flat_map(|s| &s.methods)
+        .any(|m| m.idempotent)
+}
+
 /// Types every interface uses, generated once.
 fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
     let mut out = quote! {
@@ -247,6 +258,33 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
         } else {
             (TokenStream::new(), TokenStream::new())
         };
+        let (died, died_error) = if restartable(g) {
+            (
+                quote! {
+                    /// The label of the reply [`call`](Transport::call) returns
+                    /// when the server died before replying (Hubris's dead-task
+                    /// code, seL4's server fault): nothing came back. It is none
+                    /// of a reply's labels (0, an error number, a
+                    /// [`ProtocolError`] label).
+                    const SERVER_DIED: u64 = u64::MAX - 5;
+
+                    /// How many times a client sends an idempotent method's
+                    /// request again after its server died (Idol's idempotent
+                    /// operations), before answering [`CallError::ServerDied`].
+                    const RETRIES: u32 = 3;
+                },
+                quote! {
+                    /// The server died before replying (the transport's reply
+                    /// had the label [`Transport::SERVER_DIED`]): for a method
+                    /// that is not idempotent at once, for an idempotent one
+                    /// after [`Transport::RETRIES`] more tries. The request may
+                    /// or may not have been carried out.
+                    ServerDied,
+                },
+            )
+        } else {
+            (TokenStream::new(), TokenStream::new())
+        };
         out.extend(quote! {
             /// How a client reaches a server: one synchronous call, as
             /// seL4's `Call` on an endpoint the transport holds (and, for a
@@ -272,6 +310,7 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
                 ) -> MessageInfo;
 
                 #send
+                #died
             }
 
             #send_error
@@ -291,6 +330,7 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
                 /// An argument does not fit its type (a `uN` wider than N
                 /// bits); nothing was sent.
                 Argument(FieldError),
+                #died_error
             }
         });
     }
@@ -607,6 +647,26 @@ impl<'a> Iface<'a> {
         }
     }
 
+    /// The error set a method's errors are of (its own, or the interface's).
+    fn method_errors(&self, m: &Method) -> &'a ErrorSet {
+        &self.g.spec.error_sets[m.error_set.index()]
+    }
+
+    /// The enum of a method's error set.
+    fn method_error_ty(&self, m: &Method) -> Ident {
+        ident(&self.method_errors(m).name)
+    }
+
+    /// Whether some method's errors are of a set other than the interface's:
+    /// dispatch then answers each method's result in its own arm, and the
+    /// client's `call` is given each method's error decoder.
+    fn mixed(&self) -> bool {
+        self.set
+            .methods
+            .iter()
+            .any(|m| m.error_set != self.set.errors)
+    }
+
     /// `Decompress` in `DecompressorLabel::Decompress`.
     fn variant(&self, m: &Method) -> Ident {
         ident(&camel(&m.name))
@@ -774,21 +834,32 @@ impl<'a> Iface<'a> {
             return "One-way: sent without waiting for the server, which answers nothing."
                 .to_string();
         }
+        let errors = self.method_errors(m);
         if m.errors.is_empty() {
-            return format!("Errors: none of `{}`.", self.errors.name);
+            return format!("Errors: none of `{}`.", errors.name);
         }
+        let own = if m.error_set == self.set.errors {
+            String::new()
+        } else {
+            format!(" (of `{}`)", errors.name)
+        };
         let names: Vec<String> = m
             .errors
             .iter()
             .map(|e| {
-                let name = &self.errors.variants[*e].name;
+                let name = &errors.variants[*e].name;
                 match &m.donation {
                     Some(d) if d.out_of_budget == *e => format!("`{name}` (out of budget)"),
                     _ => format!("`{name}`"),
                 }
             })
             .collect();
-        format!("Errors: {}.", names.join(", "))
+        let retried = if m.idempotent {
+            " Idempotent: the client calls it again when its server died."
+        } else {
+            ""
+        };
+        format!("Errors{own}: {}.{retried}", names.join(", "))
     }
 
     /// One line per argument (or result) saying what it is and how it travels.
@@ -1167,10 +1238,16 @@ fn label_enum(i: &Iface<'_>) -> TokenStream {
         let n = lit(m.donation.as_ref().map_or(0, |d| d.worst_case_bytes));
         quote!(#label::#v => #n,)
     });
-    let error_set = &i.errors.name;
-    let errors_doc = doc_lines(&wrap(&format!(
-        "The numbers of the errors of `{error_set}` the method declares: a reply with another error number is malformed."
-    )));
+    let errors_doc = if i.mixed() {
+        doc_lines(&wrap(
+            "The numbers of the errors the method declares, in its error set: a reply with another error number is malformed.",
+        ))
+    } else {
+        let error_set = &i.errors.name;
+        doc_lines(&wrap(&format!(
+            "The numbers of the errors of `{error_set}` the method declares: a reply with another error number is malformed."
+        )))
+    };
     quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1377,9 +1454,15 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
         });
     }
     let (msg, caps) = buffer_names(any_words, any_caps);
+    let derives = data::derives(
+        set.methods
+            .iter()
+            .flat_map(|m| &m.params)
+            .any(|p| data::param_has_float(p, &i.g.spec.data_types)),
+    );
     quote! {
         #doc
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #derives
         #[allow(non_camel_case_types)]
         pub enum #request {
             #(#variants,)*
@@ -1457,9 +1540,14 @@ fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
     });
     let (msg, caps_name) = buffer_names(words > 0, caps > 0);
     let (w, c) = (lit(words as u64), lit(caps as u64));
+    let derives = data::derives(
+        m.results
+            .iter()
+            .any(|p| data::param_has_float(p, &i.g.spec.data_types)),
+    );
     quote! {
         #doc
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #derives
         #[allow(non_camel_case_types)]
         pub struct #reply {
             #(#fields,)*
@@ -2103,6 +2191,7 @@ fn server(i: &Iface<'_>) -> TokenStream {
             };
         }
         let extra_params = session_param.into_iter().chain(charge_param).chain(budget_param);
+        let error = i.method_error_ty(m);
         quote! {
             #doc
             #allow
@@ -2110,6 +2199,15 @@ fn server(i: &Iface<'_>) -> TokenStream {
         }
     });
 
+    let answer = quote! {
+        match result {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => ProtocolError::InvalidResult.encode(msg),
+            Err(error) if label.errors().contains(&error.number()) => error.reply(msg),
+            Err(error) => ProtocolError::UndeclaredError { number: error.number() }.encode(msg),
+        }
+    };
+    let mixed = i.mixed();
     let arms = set.methods.iter().map(|m| {
         let v = i.variant(m);
         let name = ident(&m.name);
@@ -2152,12 +2250,25 @@ fn server(i: &Iface<'_>) -> TokenStream {
         };
         let call = charged_call(i, m, args, call);
         let value = quote!(#call #encode);
+        let value = if mixed {
+            // Each method's errors are of its own set: answered here.
+            let merr = i.method_error_ty(m);
+            quote! {
+                {
+                    let result: Result<Result<MessageInfo, FieldError>, #merr> = #value;
+                    #answer
+                }
+            }
+        } else {
+            value
+        };
         if oneway {
             quote!(#pattern => Some(#value),)
         } else {
             quote!(#pattern => #value,)
         }
     });
+    let arms: Vec<TokenStream> = arms.collect();
     let donated_param = donating.then(|| quote!(donated: Donation,));
     let session_param = set.session.as_ref().map(|_| {
         let s = sessions::session_ty(set);
@@ -2188,14 +2299,6 @@ fn server(i: &Iface<'_>) -> TokenStream {
         ]
         .concat(),
     );
-    let answer = quote! {
-        match result {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => ProtocolError::InvalidResult.encode(msg),
-            Err(error) if label.errors().contains(&error.number()) => error.reply(msg),
-            Err(error) => ProtocolError::UndeclaredError { number: error.number() }.encode(msg),
-        }
-    };
     let label_ty = &i.label;
     let body = if oneway {
         quote! {
@@ -2225,6 +2328,33 @@ fn server(i: &Iface<'_>) -> TokenStream {
             };
             #answer
         }
+    };
+    let body = match (mixed, oneway) {
+        (false, _) => body,
+        (true, true) => quote! {
+            let request = match #request::decode(info, msg, caps) {
+                Ok(request) => request,
+                // Nobody waits for an answer to a one-way message.
+                Err(_) if #label_ty::from_label(info.label).is_some_and(#label_ty::oneway) => {
+                    return None;
+                }
+                Err(error) => return Some(error.encode(msg)),
+            };
+            let label = request.label();
+            match request {
+                #(#arms)*
+            }
+        },
+        (true, false) => quote! {
+            let request = match #request::decode(info, msg, caps) {
+                Ok(request) => request,
+                Err(error) => return error.encode(msg),
+            };
+            let label = request.label();
+            match request {
+                #(#arms)*
+            }
+        },
     };
     let returns = if oneway {
         quote!(Option<MessageInfo>)
@@ -2330,6 +2460,8 @@ fn charged_call(i: &Iface<'_>, m: &Method, args: &[Ident], call: TokenStream) ->
 fn client(i: &Iface<'_>) -> TokenStream {
     let set = i.set;
     let (request, error) = (&i.request, &i.error_ty);
+    let mixed = i.mixed();
+    let restartable = restartable(i.g);
     let client = format_ident!("{}Client", set.name);
     let doc = i.interface_doc(format!(
         "A client of the `{}` interface: one method per RPC, each encoding its request, calling the server through the [`Transport`] and decoding the reply.",
@@ -2381,22 +2513,31 @@ fn client(i: &Iface<'_>) -> TokenStream {
                 }
             };
         }
+        let merr = i.method_error_ty(m);
+        let decoder = mixed.then(|| quote!(, #merr::decode));
+        let retries = restartable.then(|| {
+            if m.idempotent {
+                quote!(, T::RETRIES)
+            } else {
+                quote!(, 0)
+            }
+        });
         let finish = if m.results.is_empty() {
             quote! {
-                self.call(&request, &mut msg, &mut caps)?;
+                self.call(&request, &mut msg, &mut caps #decoder #retries)?;
                 Ok(())
             }
         } else {
             let r = i.reply(m);
             quote! {
-                let reply = self.call(&request, &mut msg, &mut caps)?;
+                let reply = self.call(&request, &mut msg, &mut caps #decoder #retries)?;
                 #r::decode(reply, &msg, &caps).map_err(CallError::BadReply)
             }
         };
         quote! {
             #doc
             #allow
-            pub fn #name(&mut self, #(#params),*) -> Result<#reply, CallError<#error>> {
+            pub fn #name(&mut self, #(#params),*) -> Result<#reply, CallError<#merr>> {
                 let request = #value;
                 let mut msg = [0; target::MESSAGE_WORDS];
                 let mut caps = [0; target::CAPS_PER_MESSAGE];
@@ -2406,18 +2547,68 @@ fn client(i: &Iface<'_>) -> TokenStream {
     });
     // A private helper only calls use.
     let call = set.methods.iter().any(|m| !m.oneway).then(|| {
+        // With methods of several error sets, each gives its decoder.
+        let (generic, error, decoder_param, decoder) = if mixed {
+            (
+                quote!(<E>),
+                quote!(E),
+                quote!(decode: fn(u64, &[u64]) -> Option<E>,),
+                quote!(decode),
+            )
+        } else {
+            (quote!(), quote!(#error), quote!(), quote!(#error::decode))
+        };
+        let (retries_param, send, doc) = if restartable {
+            (
+                quote!(retries: u32,),
+                quote! {
+                    let mut retries = retries;
+                    let reply = loop {
+                        let info = request.encode(msg, caps).map_err(CallError::Argument)?;
+                        let sent = *caps;
+                        let reply = self.transport.call(info, msg, &sent[..info.caps], caps);
+                        if reply.label != T::SERVER_DIED {
+                            break reply;
+                        }
+                        if retries == 0 {
+                            return Err(CallError::ServerDied);
+                        }
+                        retries -= 1;
+                    };
+                },
+                quote! {
+                    /// Sends `request` and returns the header of a successful reply,
+                    /// whose words and caps are then in `msg` and `caps`. When the
+                    /// server died before replying, sends it again up to `retries`
+                    /// more times (an idempotent method's [`Transport::RETRIES`], 0
+                    /// for any other), then answers [`CallError::ServerDied`].
+                },
+            )
+        } else {
+            (
+                quote!(),
+                quote! {
+                    let info = request.encode(msg, caps).map_err(CallError::Argument)?;
+                    let sent = *caps;
+                    let reply = self.transport.call(info, msg, &sent[..info.caps], caps);
+                },
+                quote! {
+                    /// Sends `request` and returns the header of a successful reply,
+                    /// whose words and caps are then in `msg` and `caps`.
+                },
+            )
+        };
         quote! {
-            /// Sends `request` and returns the header of a successful reply,
-            /// whose words and caps are then in `msg` and `caps`.
-            fn call(
+            #doc
+            fn call #generic(
                 &mut self,
                 request: &#request,
                 msg: &mut [u64; target::MESSAGE_WORDS],
                 caps: &mut [u64; target::CAPS_PER_MESSAGE],
+                #decoder_param
+                #retries_param
             ) -> Result<MessageInfo, CallError<#error>> {
-                let info = request.encode(msg, caps).map_err(CallError::Argument)?;
-                let sent = *caps;
-                let reply = self.transport.call(info, msg, &sent[..info.caps], caps);
+                #send
                 if reply.label == 0 {
                     return Ok(reply);
                 }
@@ -2433,7 +2624,7 @@ fn client(i: &Iface<'_>) -> TokenStream {
                     }));
                 }
                 let payload = &msg[..reply.length.min(target::MESSAGE_WORDS)];
-                Err(match #error::decode(reply.label, payload) {
+                Err(match #decoder(reply.label, payload) {
                     Some(error) => CallError::Server(error),
                     None => CallError::BadReply(ProtocolError::Truncated),
                 })

@@ -469,7 +469,17 @@ impl<'a, 'g> Header<'a, 'g> {
             let _ = writeln!(self.out, "enum {ty} {{");
             for (i, variant) in set.variants.iter().enumerate() {
                 let mut docs = variant.docs.clone();
-                if !variant.payload.is_empty() {
+                if set.typed && !variant.payload.is_empty() {
+                    // An RPC's set: the header has no RPC code, only the numbers.
+                    let values: Vec<String> = variant
+                        .payload
+                        .iter()
+                        .zip(&variant.payload_types)
+                        .map(|(p, (t, at))| format!("{p}: {} at byte {at}", t.spelling(spec)))
+                        .collect();
+                    docs.push(String::new());
+                    docs.push(format!("Payload: {}.", values.join(", ")));
+                } else if !variant.payload.is_empty() {
                     docs.push(String::new());
                     docs.push(format!("Payload words: {}.", variant.payload.join(", ")));
                 }

@@ -299,6 +299,10 @@ impl Walker {
                             p,
                         );
                     }
+                    // A typed payload names a message type or an error set.
+                    for t in v.payload_types.iter().flatten() {
+                        self.type_expr(t);
+                    }
                 }
             }
             ItemKind::Cap(c) => {
@@ -370,7 +374,9 @@ impl Walker {
     /// The names and lengths a message value's type refers to.
     fn type_expr(&mut self, e: &ast::TypeExpr) {
         match &e.kind {
-            ast::TypeExprKind::Scalar(_) | ast::TypeExprKind::Int(_) => {}
+            ast::TypeExprKind::Scalar(_)
+            | ast::TypeExprKind::Int(_)
+            | ast::TypeExprKind::Float(_) => {}
             ast::TypeExprKind::Array(t, len) | ast::TypeExprKind::Bounded(t, len) => {
                 self.type_expr(t);
                 self.expr(len, None);
@@ -482,10 +488,13 @@ impl Walker {
                 }
             }
             self.rights(&m.requires);
+            // `errors ... of Set;`: the method's errors are of that set.
+            self.types(&m.error_sets);
+            let own = m.error_sets.first().unwrap_or(&set.errors);
             for v in m.errors.iter().chain(&m.out_of_budget) {
                 self.refer(
                     Symbol::Variant {
-                        errors: set.errors.name.clone(),
+                        errors: own.name.clone(),
                         name: v.name.clone(),
                     },
                     v,

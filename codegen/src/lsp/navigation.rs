@@ -214,6 +214,11 @@ pub(super) fn hover_text(spec: &Spec, name: &str, after_fn: bool) -> Option<Stri
             DataDef::Alias(ty) => {
                 format!("type `{}` = `{}`", t.name, ty.spelling(&spec.data_types))
             }
+            DataDef::Range { ty, min, max } => format!(
+                "type `{}` = `{} in {min}..={max}`",
+                t.name,
+                ty.spelling(&spec.data_types)
+            ),
         };
         parts.push(format!(
             "{what} ({} bytes on the wire){}",

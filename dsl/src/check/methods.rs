@@ -132,6 +132,23 @@ impl Ctx<'_> {
         let mut names: BTreeMap<&str, Span> = BTreeMap::new();
         let mut methods = Vec::new();
         let mut ok = errors.is_some();
+        if let (SetKind::Invocations, Some(e)) = (kind, errors)
+            && known.error_sets[e].typed
+        {
+            let typed = &known.error_sets[e];
+            self.diags.push(
+                Diagnostic::new(
+                    Code::TypedErrorsInInvocations,
+                    set.errors.span,
+                    format!("kernel invocations on `{}` return `{}`, whose payloads have types", set.name.name, typed.name),
+                )
+                .label("an error set with typed payloads")
+                .with_secondary(typed.span, "declared here")
+                .note("a kernel's errors carry payload words (seL4's), which the kernel writes; typed payloads are laid out as RPC message values")
+                .help(format!("give `{}`'s payloads as bare word names (`index` rather than `index: u32`), or return another set", typed.name)),
+            );
+            ok = false;
+        }
         let labels = self.labels(item, set, kind);
         ok &= labels.is_some();
         let labels = labels.unwrap_or_default();
@@ -203,7 +220,6 @@ impl Ctx<'_> {
         known: &Known<'_>,
         context: Context<'_>,
     ) -> Option<model::Method> {
-        let errors = context.errors;
         let mut ok = true;
         let mname = &method.name.name;
         let oneway = self.oneway(method, kind);
@@ -212,6 +228,17 @@ impl Ctx<'_> {
         if oneway {
             ok &= self.check_oneway(method);
         }
+        let idempotent = self.idempotent(method, kind, oneway);
+        ok &= idempotent.is_some();
+        let idempotent = idempotent.unwrap_or(false);
+        let own_set = self.method_error_set(method, kind, context.errors);
+        ok &= own_set.is_ok();
+        // After an error in the method's own set, its variants are not
+        // looked up in another.
+        let errors = match own_set {
+            Ok(own) => own.or(context.errors),
+            Err(()) => None,
+        };
 
         // Parameters and results.
         let mut seen: BTreeMap<&str, Span> = BTreeMap::new();
@@ -306,6 +333,10 @@ impl Ctx<'_> {
         let mut error_indices = Vec::new();
         if let Some(e) = errors {
             let set = &known.error_sets[e];
+            // `errors of Set;` alone: every variant of the set.
+            if method.errors.is_empty() && !method.error_sets.is_empty() {
+                error_indices.extend(0..set.variants.len());
+            }
             let mut listed: BTreeMap<&str, Span> = BTreeMap::new();
             for v in &method.errors {
                 if let Some(first) = listed.insert(&v.name, v.span) {
@@ -547,7 +578,10 @@ impl Ctx<'_> {
             params,
             results,
             requires,
+            // (Without a set the whole block failed, reported.)
+            error_set: ErrorSetId(errors? as u32),
             errors: error_indices,
+            idempotent,
             donation,
             oneway,
             creates,
@@ -555,6 +589,80 @@ impl Ctx<'_> {
             server_pays,
             span: method.name.span,
         })
+    }
+
+    /// The error set a method's `errors ... of Set;` clauses name: `None`
+    /// without one; `Err` after an error: an `of` in a kernel invocation,
+    /// two sets named (`E0761`), or a method with a set of its own that
+    /// donates or charges its session, whose out-of-budget error is its
+    /// interface's (`E0762`).
+    fn method_error_set(
+        &mut self,
+        method: &ast::Method,
+        kind: SetKind,
+        block: Option<usize>,
+    ) -> Result<Option<usize>, ()> {
+        let Some(first) = method.error_sets.first() else {
+            return Ok(None);
+        };
+        let mname = &method.name.name;
+        if kind == SetKind::Invocations {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MethodErrorSet,
+                    first.span,
+                    format!("kernel invocation `{mname}` names an error set of its own"),
+                )
+                .label("not valid in a kernel invocation")
+                .note("a kernel's invocations on one cap type return the errors of their block's set, which the kernel's ABI numbers")
+                .help(format!("remove `of {}`, and list variants of the block's error set", first.name)),
+            );
+            return Err(());
+        }
+        let set = self
+            .resolve(first, "an error set", |s| match s {
+                TypeSym::Errors(i) => Some(i),
+                _ => None,
+            })
+            .ok_or(())?;
+        if let Some(other) = method.error_sets.iter().find(|o| o.name != first.name) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MethodErrorSet,
+                    other.span,
+                    format!("`{mname}` names two error sets, `{}` and `{}`", first.name, other.name),
+                )
+                .label("a second error set")
+                .with_secondary(first.span, "the first")
+                .note("a method's errors are of one set: its reply's label is a number in that set")
+                .help(format!(
+                    "declare one set with the variants of both (an error of one set may carry the other's: `Inner(error: {})`)",
+                    other.name
+                )),
+            );
+            return Err(());
+        }
+        let charges = method
+            .donations
+            .first()
+            .map(|d| d.span())
+            .or_else(|| method.allocations.first().map(|a| a.span))
+            .or_else(|| method.keeps.first().map(|k| k.span));
+        if let (Some(span), true) = (charges, Some(set) != block) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::MethodErrorSetCharges,
+                    span,
+                    format!("`{mname}` has an error set of its own and pays for memory"),
+                )
+                .label("a donation or a charge to the session")
+                .with_secondary(first.span, "its own error set")
+                .note("a donation or session that runs out is answered with an out-of-budget error of the interface's set")
+                .help("return the interface's errors (remove `of ...`), or move the method to an interface whose error set is this one"),
+            );
+            return Err(());
+        }
+        Ok(Some(set))
     }
 
     /// `out_of_budget` in a method without a donation (`E0709`): a session's
@@ -592,27 +700,78 @@ impl Ctx<'_> {
     /// Whether `method` is one-way: its `#[oneway]` (bare, once, on a
     /// method of an interface; `E0404` otherwise). `None` after an error.
     fn oneway(&mut self, method: &ast::Method, kind: SetKind) -> Option<bool> {
+        self.flag(
+            method,
+            kind,
+            "oneway",
+            "a kernel invocation always answers its caller",
+            "a method is one-way or not",
+        )
+    }
+
+    /// Whether `method` is `#[idempotent]` (bare, once, on a method of an
+    /// interface that is not one-way: `E0404`, `E0763`). `None` after an
+    /// error.
+    fn idempotent(&mut self, method: &ast::Method, kind: SetKind, oneway: bool) -> Option<bool> {
+        let idempotent = self.flag(
+            method,
+            kind,
+            "idempotent",
+            "the kernel's invocations are not called again when a server dies",
+            "a method is idempotent or not",
+        )?;
+        if idempotent && oneway {
+            let attr = method
+                .attrs
+                .iter()
+                .find(|a| a.name.name == "idempotent")
+                .expect("the flag is an attribute");
+            self.diags.push(
+                Diagnostic::new(
+                    Code::IdempotentOneway,
+                    attr.span,
+                    format!("one-way method `{}` is `#[idempotent]`", method.name.name),
+                )
+                .label("nothing to call again")
+                .note("a client calls an idempotent method again when its server died before replying; a one-way message is never replied to, so its sender cannot tell")
+                .help("remove `#[idempotent]`, or remove `#[oneway]` to make it a call"),
+            );
+            return None;
+        }
+        Some(idempotent)
+    }
+
+    /// Whether the bare attribute `#[name]` is on `method` (once, on a
+    /// method of an interface; `E0404` otherwise). `None` after an error.
+    fn flag(
+        &mut self,
+        method: &ast::Method,
+        kind: SetKind,
+        name: &str,
+        not_invocation: &str,
+        bare: &str,
+    ) -> Option<bool> {
         let mut first: Option<Span> = None;
         let mut ok = true;
-        for attr in method.attrs.iter().filter(|a| a.name.name == "oneway") {
+        for attr in method.attrs.iter().filter(|a| a.name.name == name) {
             let problem = if kind == SetKind::Invocations {
                 Some((
-                    format!("`#[oneway]` on kernel invocation `{}`", method.name.name),
-                    "a kernel invocation always answers its caller".to_string(),
-                    "remove `#[oneway]`".to_string(),
+                    format!("`#[{name}]` on kernel invocation `{}`", method.name.name),
+                    not_invocation.to_string(),
+                    format!("remove `#[{name}]`"),
                 ))
             } else if attr.has_args() {
                 Some((
-                    "`#[oneway]` takes no arguments".to_string(),
-                    "a method is one-way or not".to_string(),
-                    "write `#[oneway]`".to_string(),
+                    format!("`#[{name}]` takes no arguments"),
+                    bare.to_string(),
+                    format!("write `#[{name}]`"),
                 ))
             } else if let Some(first) = first {
                 self.diags.push(
                     Diagnostic::new(
                         Code::AttributeMisuse,
                         attr.span,
-                        format!("`#[oneway]` is given twice on `{}`", method.name.name),
+                        format!("`#[{name}]` is given twice on `{}`", method.name.name),
                     )
                     .label("given again here")
                     .with_secondary(first, "first given here")
@@ -660,7 +819,7 @@ impl Ctx<'_> {
             );
             ok = false;
         }
-        if let Some(first) = method.errors.first() {
+        if let Some(first) = method.errors.first().or(method.error_sets.first()) {
             self.diags.push(
                 Diagnostic::new(
                     Code::OnewayReply,
@@ -1445,13 +1604,13 @@ impl Ctx<'_> {
         for method in &set.methods {
             let mut explicit: Option<(u64, Span)> = None;
             for attr in &method.attrs {
-                if attr.name.name == "oneway" {
-                    // Checked with the method (`oneway`).
+                if attr.name.name == "oneway" || attr.name.name == "idempotent" {
+                    // Checked with the method (`flag`).
                     continue;
                 }
                 if attr.name.name != "label" {
                     let known: &[&str] = match kind {
-                        SetKind::Interface => &["oneway"],
+                        SetKind::Interface => &["oneway", "idempotent"],
                         SetKind::Invocations => &["label"],
                     };
                     self.unknown_attribute(&attr.name, &attr.name.name, known, "method");

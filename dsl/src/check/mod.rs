@@ -27,6 +27,7 @@ mod caps;
 mod creates;
 mod derive;
 mod enumerations;
+mod errors;
 mod eval;
 mod inherit;
 mod lifecycle;
@@ -127,6 +128,8 @@ struct Ctx<'a> {
     /// Bytes of each declared message type (`None`: it has an error), once
     /// [`types`] has laid them out.
     data_bytes: Vec<Option<u64>>,
+    /// Whether the target lets messages carry `f32` and `f64`.
+    floats: bool,
     /// The lints allowed on items, with the span of each item's name
     /// (`#[allow(unused)]` on a constant, ...): those lints pass them over.
     allowed: BTreeSet<(&'static str, Span)>,
@@ -182,6 +185,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         used_consts: BTreeSet::new(),
         used_types: expanded.inherited,
         data_bytes: Vec::new(),
+        floats: false,
         enumerations: Vec::new(),
         failed_inheritance: expanded.failed,
         allowed: BTreeSet::new(),
@@ -197,6 +201,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     ctx.check_rust_names();
     let consts = ctx.check_consts();
     let target = ctx.check_target();
+    ctx.floats = target.as_ref().is_some_and(|t| t.floats);
     let rights = ctx.rights();
     ctx.enumerations = ctx.check_enumerations();
     let mut objects = ctx.check_objects(target.as_ref());
@@ -206,8 +211,9 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     ctx.check_asid_pools(&mut objects, &mut caps);
     let retypes = ctx.check_retypes(&objects, &caps);
     let derives = ctx.check_derives(&objects, &caps);
-    let error_sets = ctx.error_sets();
+    let mut error_sets = ctx.error_sets();
     let data_types = ctx.check_data_types(target.as_ref());
+    ctx.type_error_sets(&mut error_sets, target.as_ref());
     let (invocations, interfaces) = ctx.check_methods(
         target.as_ref(),
         &objects,
@@ -610,7 +616,8 @@ impl<'a> Ctx<'a> {
             "caps_per_message",
         ];
         // Settings a spec may leave out.
-        const OPTIONAL: [&str; 5] = [
+        const OPTIONAL: [&str; 6] = [
+            "floats",
             "cap_words",
             "slot_bits",
             "user_base",
@@ -814,6 +821,18 @@ impl<'a> Ctx<'a> {
             return None; // its value failed to evaluate, reported already
         }
         let tag_shift = tag_shift?;
+        let floats = match values.contains_key("floats") {
+            true => get(
+                "floats",
+                0..=1,
+                "1 when messages may carry `f32` and `f64`, 0 when not",
+            ),
+            false => Some(0),
+        };
+        if given.contains_key("floats") && !values.contains_key("floats") {
+            return None; // its value failed to evaluate, reported already
+        }
+        let floats = floats? == 1;
         let (address_bits, tag_bits, message_words, message_registers, caps_per_message) = (
             address_bits?,
             tag_bits?,
@@ -877,6 +896,7 @@ impl<'a> Ctx<'a> {
         Some(model::Target {
             name: first.name.name.clone(),
             address_bits,
+            floats,
             tag_bits,
             tag_shift,
             message_registers,
@@ -1003,11 +1023,11 @@ impl<'a> Ctx<'a> {
                             Diagnostic::new(
                                 Code::DuplicateName,
                                 p.span,
-                                format!("payload word `{}` is named twice", p.name),
+                                format!("payload value `{}` is named twice", p.name),
                             )
                             .label("named again here")
                             .with_secondary(first, "first named here")
-                            .help("give each payload word its own name"),
+                            .help("give each payload value its own name"),
                         );
                     }
                 }
@@ -1015,6 +1035,9 @@ impl<'a> Ctx<'a> {
                     docs: v.docs.clone(),
                     name: v.name.name.clone(),
                     payload: v.payload.iter().map(|p| p.name.clone()).collect(),
+                    // Laid out once the message types are (`type_error_sets`).
+                    payload_types: Vec::new(),
+                    payload_bytes: 0,
                     span: v.name.span,
                 });
             }
@@ -1022,6 +1045,9 @@ impl<'a> Ctx<'a> {
                 docs: item.docs.clone(),
                 name: set.name.name.clone(),
                 variants,
+                typed: false,
+                discriminant_bytes: 1,
+                bytes: 0,
                 span: set.name.span,
             });
         }

@@ -81,7 +81,7 @@ pub(super) fn checked_bytes(ty: &Ty, named: &dyn Fn(usize) -> Option<u64>) -> Re
     let product = |a: u64, b: u64| a.checked_mul(b).ok_or(NoSize::Overflow);
     match ty {
         Ty::Bool => Ok(1),
-        Ty::Int { bits, .. } => Ok(u64::from(*bits) / 8),
+        Ty::Int { bits, .. } | Ty::Float { bits } => Ok(u64::from(*bits) / 8),
         Ty::Array(t, n) => product(*n, checked_bytes(t, named)?),
         Ty::Bounded(t, n) => sum(
             length_prefix_bytes(*n),
@@ -175,8 +175,18 @@ impl Ctx<'_> {
                         variants,
                     }
                 }
-                (Resolved::Alias(ty), _) => {
-                    DataDef::Alias(ty.expect("resolved: the size is known"))
+                (Resolved::Alias(ty), DataDecl::Alias(a)) => {
+                    let ty = ty.expect("resolved: the size is known");
+                    match &a.range {
+                        None => DataDef::Alias(ty),
+                        Some((domain, span)) => match self.type_range(a, &ty, domain, *span) {
+                            Some((min, max)) => DataDef::Range { ty, min, max },
+                            None => {
+                                out.push(None);
+                                continue;
+                            }
+                        },
+                    }
                 }
                 _ => unreachable!("resolved as declared"),
             };
@@ -303,6 +313,22 @@ impl Ctx<'_> {
             TypeExprKind::Scalar(Scalar::Bool) => Some(Ty::Bool),
             TypeExprKind::Scalar(Scalar::Uint(bits)) => width(self, false, *bits),
             TypeExprKind::Int(bits) => width(self, true, *bits),
+            TypeExprKind::Float(bits) => {
+                if self.floats {
+                    return Some(Ty::Float { bits: *bits });
+                }
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::FloatWithoutTarget,
+                        e.span,
+                        format!("`f{bits}` on a target without floats"),
+                    )
+                    .label("a floating-point value")
+                    .note("a target says whether its tasks have floating-point registers to hold one (`floats = 1;`); most kernels' do not save them across calls")
+                    .help("add `floats = 1;` to the target, or send the value as an integer (its bits, or a fixed-point number)"),
+                );
+                None
+            }
             TypeExprKind::Array(t, len) | TypeExprKind::Bounded(t, len) => {
                 let element = self.resolve_ty(t);
                 let n = self.eval_reported(len, None)?;
@@ -337,6 +363,81 @@ impl Ctx<'_> {
                 Some(Ty::Named(DataTypeId(i as u32)))
             }
         }
+    }
+
+    /// The least and greatest value of `type Name = uN in lo..=hi;`, or
+    /// `None` after `E0764`: a range on a type that is not an unsigned
+    /// integer, an empty one, or one past the type's values.
+    fn type_range(
+        &mut self,
+        a: &ast::TypeAlias,
+        ty: &Ty,
+        domain: &ast::Domain,
+        span: Span,
+    ) -> Option<(u64, u64)> {
+        let name = &a.name.name;
+        let bad = |ctx: &mut Self, message: String, label: String, help: &str| {
+            ctx.diags.push(
+                Diagnostic::new(Code::TypeRangeInvalid, span, message)
+                    .label(label)
+                    .help(help.to_string()),
+            );
+            None
+        };
+        let Ty::Int {
+            signed: false,
+            bits,
+        } = ty
+        else {
+            return bad(
+                self,
+                format!("`{name}` has a range but is not an unsigned integer"),
+                format!("a range of `{}`", ty.spelling(&[])),
+                "give the type a `uN` or `word`, or remove the range",
+            );
+        };
+        let type_max = if *bits == 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let (lo, hi, exclusive) = match domain {
+            ast::Domain::Inclusive(lo, hi) => (lo, hi, false),
+            ast::Domain::Exclusive(lo, hi) => (lo, hi, true),
+            ast::Domain::Set(_) => unreachable!("grammar: a type's range is a range"),
+        };
+        let lo = self.eval_reported(lo, None)?;
+        let hi = self.eval_reported(hi, None)?;
+        let hi = if exclusive {
+            if hi <= lo {
+                return bad(
+                    self,
+                    format!("the range of `{name}` is empty"),
+                    format!("no value is at least {lo} and below {hi}"),
+                    "write the least value first, then the greatest (`lo..=hi`)",
+                );
+            }
+            hi - 1
+        } else {
+            hi
+        };
+        if lo > hi {
+            return bad(
+                self,
+                format!("the range of `{name}` is empty"),
+                format!("{lo} is greater than {hi}"),
+                "write the least value first, then the greatest (`lo..=hi`)",
+            );
+        }
+        if hi > type_max {
+            return bad(
+                self,
+                format!("the range of `{name}` goes past `u{bits}`"),
+                format!("{hi} is more than {type_max}"),
+                "end the range at the type's greatest value, or use a wider type",
+            );
+        }
+        Some((lo, hi))
     }
 
     fn no_elements(&mut self, span: Span, what: &str) {
@@ -510,7 +611,7 @@ fn names_in(ty: &Ty, out: &mut Vec<usize>) {
     match ty {
         Ty::Named(id) => out.push(id.index()),
         Ty::Array(t, _) | Ty::Bounded(t, _) | Ty::Option(t) => names_in(t, out),
-        Ty::Bool | Ty::Int { .. } | Ty::String(_) => {}
+        Ty::Bool | Ty::Int { .. } | Ty::Float { .. } | Ty::String(_) => {}
     }
 }
 
@@ -534,6 +635,6 @@ fn layout_note(def: &DataDef, bytes: u64) -> String {
                 widest.map_or(String::new(), |v| format!(", `{}`", v.name))
             )
         }
-        DataDef::Alias(_) => format!("{bytes} bytes"),
+        DataDef::Alias(_) | DataDef::Range { .. } => format!("{bytes} bytes"),
     }
 }
