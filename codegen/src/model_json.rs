@@ -202,6 +202,7 @@ fn system(spec: &Spec, s: &capc_dsl::model::System) -> Value {
             "program": d.program,
             "budget": d.budget,
             "priority": d.priority,
+            "stack": d.stack,
             "cspace": d.cspace.map(object_name),
             "slots": d.slots.iter().map(|sl| json!({
                 "name": sl.name,

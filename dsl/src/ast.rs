@@ -773,6 +773,8 @@ pub struct DomainItem {
     pub budget: Vec<(Vec<Expr>, Span)>,
     /// `priority = expr;` statements.
     pub priority: Vec<(Expr, Span)>,
+    /// `stack = expr;` statements.
+    pub stack: Vec<(Expr, Span)>,
     /// `cspace = object;` statements.
     pub cspace: Vec<Ident>,
     /// Objects the domain owns and pays for from its budget.

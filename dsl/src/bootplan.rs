@@ -3,17 +3,14 @@
 //! each lies, which Untyped each object is retyped from and at what offset,
 //! and the CSpace slot each domain's named caps and budget Untypeds take.
 //!
-//! It reads only the checked [`System`] and the spec's interfaces, and it
-//! places exactly as the checker's budget rules (`E0905`, `E0909`) assume
-//! ([`pack`]): a domain's own objects and the Untypeds it sets aside for its
-//! calls in flight, largest first, each naturally aligned, in the first
-//! budget Untyped with room. So a client's donation reserve lands in a
-//! budget Untyped of its own whenever the budget was written for it (the
-//! decompression demo's `budget = 2 MiB, 32 KiB`), and its objects in the
-//! other. `capc simulate` boots a system from this plan; a generated boot
-//! plan meant to boot the same system should read it too.
+//! It reads only the checked [`System`]: each owned object goes where the
+//! checker placed it (`SystemObject::placement`, the offsets the generated
+//! boot plan uses too: a domain's objects first in their budget Untyped,
+//! largest first, each naturally aligned, as the budget rules `E0905` and
+//! `E0909` packed them with [`place`]), and the shared objects into an
+//! Untyped of their own. `capc simulate` boots a system from this plan.
 
-use crate::model::{Domain, Spec, System};
+use crate::model::{Domain, System};
 
 /// Bytes of the least Untyped that holds a donation (or quota) of `bytes`:
 /// a client sets each one aside as an Untyped of its own.
@@ -68,39 +65,6 @@ pub fn place<'l>(
 /// does not, with the bytes still free when it was tried.
 pub fn pack<'l>(bins: &[u64], items: &[(u64, &'l str)]) -> Option<(u64, &'l str, u64)> {
     place(bins, items).err()
-}
-
-/// The Untypeds a domain sets aside for its calls in flight, one per call
-/// (and one per session's least quota), in bytes, each labelled with what
-/// it pays for (`Decompressor::decompress`, `Files's session`): the
-/// largest donation a method of the interface asks for, and the session's
-/// least quota, each rounded up to a power of two.
-pub fn reserves(spec: &Spec, domain: &Domain) -> Vec<(String, u64, u64)> {
-    let mut out = Vec::new();
-    for c in &domain.calls {
-        let iface = &spec.interfaces[c.interface];
-        let session = iface
-            .session
-            .as_ref()
-            .map_or(0, |s| donation_bytes(s.min_bytes));
-        let (method, per_call) = iface
-            .methods
-            .iter()
-            .filter_map(|m| {
-                m.donation
-                    .as_ref()
-                    .map(|don| (m.name.as_str(), donation_bytes(don.min_bytes)))
-            })
-            .max_by_key(|(_, b)| *b)
-            .unwrap_or(("", 0));
-        if per_call > 0 {
-            out.push((format!("{}::{method}", iface.name), per_call, c.in_flight));
-        }
-        if session > 0 {
-            out.push((format!("{}'s session", iface.name), session, c.in_flight));
-        }
-    }
-    out
 }
 
 /// One Untyped of the plan.
@@ -172,14 +136,13 @@ impl BootPlan {
             // `placement`: in its budget Untyped, objects first, largest
             // first, from the Untyped's start), so the interpreter's boot
             // and the generated plan make every object at one address.
-            for o in 0..system.objects.len() {
-                if system.objects[o].owner == Some(d) {
-                    let p = system.objects[o].placement;
-                    let i = p.untyped?;
+            for (object, place) in system.objects.iter().zip(at.iter_mut()) {
+                if object.owner == Some(d) {
+                    let i = object.placement.untyped?;
                     if i >= domain.budget.len() {
                         return None;
                     }
-                    at[o] = Some((first + i, p.offset));
+                    *place = Some((first + i, object.placement.offset));
                 }
             }
         }

@@ -171,7 +171,7 @@ catalogue! {
     SystemObjectSize = "E0901", Error, "system object's size argument missing or not allowed";
     SlotCapMismatch = "E0902", Error, "slot's cap type is not for its object's type";
     SlotRights = "E0903", Error, "slot carries a right or badge its cap type cannot";
-    SystemValue = "E0904", Error, "budget, priority or calls in flight out of range";
+    SystemValue = "E0904", Error, "budget, priority, stack or calls in flight out of range";
     DomainOverBudget = "E0905", Error, "domain's own objects do not fit its budget";
     SystemOverMemory = "E0906", Error, "the boot plan does not fit the machine's memory";
     ChannelInvalid = "E0907", Error, "serves or calls on a slot that cannot carry the calls";

@@ -1406,6 +1406,9 @@ pub struct SystemObject {
     pub span: Span,
 }
 
+/// The stack a domain gets when its description gives none: 64 KiB.
+pub const DEFAULT_STACK: u64 = 64 * 1024;
+
 /// A protection domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Domain {
@@ -1417,6 +1420,9 @@ pub struct Domain {
     pub budget: Vec<u64>,
     /// Its scheduling priority (0..=255).
     pub priority: u64,
+    /// The bytes of stack the loader maps for its thread (`stack = ...;`,
+    /// [`DEFAULT_STACK`] when not given): a whole number of pages.
+    pub stack: u64,
     /// Index in the system's objects of the CNode that is its CSpace.
     pub cspace: Option<usize>,
     /// Its named CSpace slots, in declaration order.

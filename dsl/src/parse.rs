@@ -1687,6 +1687,7 @@ impl Builder {
             program: Vec::new(),
             budget: Vec::new(),
             priority: Vec::new(),
+            stack: Vec::new(),
             cspace: Vec::new(),
             objects: Vec::new(),
             slots: Vec::new(),
@@ -1733,6 +1734,7 @@ impl Builder {
                     Rule::dom_program => d.program.extend(string),
                     Rule::dom_budget => d.budget.push((exprs.collect(), span)),
                     Rule::dom_priority => d.priority.push((exprs.next().expect("grammar"), span)),
+                    Rule::dom_stack => d.stack.push((exprs.next().expect("grammar"), span)),
                     Rule::dom_cspace => d.cspace.extend(ids.next()),
                     Rule::dom_serves => {
                         let interface = ids.next().expect("grammar: interface");

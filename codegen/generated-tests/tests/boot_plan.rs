@@ -251,6 +251,15 @@ fn boots_as_described(plan: &Plan, name: &str, base: u64) {
     let slot_bits = spec.target.slot_bits.expect("kernel.cap gives slot_bits");
     let mut sim = Sim::new(plan);
     boot(plan, base, &mut sim).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    // Each domain's program, priority and stack as described (the demo's
+    // server gives `stack = 64 KiB;`, the others take the default).
+    for (dom, d) in plan.domains.iter().zip(&system.domains) {
+        assert_eq!(
+            (dom.name, dom.program, u64::from(dom.priority), dom.stack),
+            (d.name.as_str(), d.program.as_str(), d.priority, d.stack),
+        );
+        assert_eq!(dom.stack, 64 * 1024, "{}", dom.name);
+    }
     // The plan stays in its slots.
     assert!(
         sim.loader
@@ -435,6 +444,7 @@ fn one_domain(irqs: &'static [u64], objects: &'static [PlanObject]) -> Plan {
             name: "d",
             program: "p",
             priority: 1,
+            stack: 64 * 1024,
             cnode: 0,
             radix: 4,
             cspace_root: 0,

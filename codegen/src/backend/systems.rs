@@ -212,6 +212,10 @@ fn types() -> TokenStream {
             pub program: &'static str,
             /// Its scheduling priority.
             pub priority: u8,
+            /// The bytes of stack the loader maps for its thread, a whole
+            /// number of pages (`stack = ...;` in the description, 64 KiB
+            /// when not given).
+            pub stack: u64,
             /// The loader's slot of its CNode.
             pub cnode: u64,
             /// log2 of its CNode's slots.
@@ -397,6 +401,7 @@ fn system(g: &Gen<'_>, s: &System) -> TokenStream {
         let name = &dom.name;
         let program = &dom.program;
         let priority = lit(dom.priority);
+        let stack = num(dom.stack);
         let cnode = num(object_slot[dom.cspace.unwrap_or(0)]);
         let radix = lit(dom.layout.radix.into());
         let cspace_root = num(cspace_roots[d]);
@@ -420,6 +425,7 @@ fn system(g: &Gen<'_>, s: &System) -> TokenStream {
                 name: #name,
                 program: #program,
                 priority: #priority,
+                stack: #stack,
                 cnode: #cnode,
                 radix: #radix,
                 cspace_root: #cspace_root,

@@ -134,8 +134,10 @@ fn one(w: &mut String, e: &mut String, spec: &Spec, system: &System) {
             rows.push(format!("<TR><TD ALIGN=\"LEFT\">{}</TD></TR>", html(&text)));
         };
         row(format!(
-            "program \"{}\", priority {}",
-            domain.program, domain.priority
+            "program \"{}\", priority {}, stack {}",
+            domain.program,
+            domain.priority,
+            bytes(domain.stack)
         ));
         let budget: Vec<String> = domain.budget.iter().map(|b| bytes(*b)).collect();
         row(match domain.budget.len() {

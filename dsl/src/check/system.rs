@@ -39,6 +39,9 @@ fn const_name(name: &str) -> String {
     crate::check::snake_case(name).to_ascii_uppercase()
 }
 
+/// The largest stack a domain may ask for: 1 MiB.
+const MAX_STACK: u64 = 1 << 20;
+
 /// Names a domain's generated module defines besides its slots.
 const DOMAIN_CONSTS: &[&str] = &["DOMAIN", "RADIX", "BUDGET", "VSPACE", "FIRST_FREE"];
 
@@ -88,6 +91,29 @@ impl Ctx<'_> {
 
     /// One setting given once: the first, or `E0900` when missing or repeated.
     fn one<'t, T>(&mut self, what: &str, whose: &Ident, given: &'t [(T, Span)]) -> Option<&'t T> {
+        let first = self.at_most_one(what, whose, given);
+        if given.is_empty() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SystemSetting,
+                    whose.span,
+                    format!("`{}` does not give `{what}`", whose.name),
+                )
+                .label(format!("no `{what} = ...;` here"))
+                .help(format!("add `{what} = ...;` to its block")),
+            );
+        }
+        first
+    }
+
+    /// The setting `what` of `whose`, which may be left out: `E0900` when
+    /// it is given twice.
+    fn at_most_one<'t, T>(
+        &mut self,
+        what: &str,
+        whose: &Ident,
+        given: &'t [(T, Span)],
+    ) -> Option<&'t T> {
         if let Some((_, again)) = given.get(1) {
             self.diags.push(
                 Diagnostic::new(
@@ -98,17 +124,6 @@ impl Ctx<'_> {
                 .label("given again here")
                 .with_secondary(given[0].1, "first given here")
                 .help("give each setting once"),
-            );
-        }
-        if given.is_empty() {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::SystemSetting,
-                    whose.span,
-                    format!("`{}` does not give `{what}`", whose.name),
-                )
-                .label(format!("no `{what} = ...;` here"))
-                .help(format!("add `{what} = ...;` to its block")),
             );
         }
         given.first().map(|(v, _)| v)
@@ -264,6 +279,10 @@ impl Ctx<'_> {
             let priority = self
                 .one("priority", &dom.name, &dom.priority)
                 .and_then(|e| self.eval_reported(e, None));
+            let stack_expr = self.at_most_one("stack", &dom.name, &dom.stack).cloned();
+            let stack_value = stack_expr
+                .as_ref()
+                .and_then(|e| self.eval_reported(e, None));
             if let Some(again) = dom.cspace.get(1) {
                 self.diags.push(
                     Diagnostic::new(
@@ -300,6 +319,33 @@ impl Ctx<'_> {
                     "give a priority in 0..=255",
                 );
             }
+            // A page: the smallest a translation table maps (4 KiB with
+            // no tables in the spec).
+            let page_bits = objects
+                .iter()
+                .flatten()
+                .filter_map(|o| o.table.as_ref())
+                .map(|t| t.entry_bits)
+                .min()
+                .unwrap_or(12);
+            let page = 1u64 << page_bits;
+            let stack = match (stack_value, &stack_expr) {
+                (Some(v), Some(e)) if v == 0 || v % page != 0 || v > MAX_STACK => {
+                    self.value_error(
+                        e.span,
+                        format!(
+                            "a stack of {} is not a whole number of {} pages up to {}",
+                            format_bytes(v),
+                            format_bytes(page),
+                            format_bytes(MAX_STACK)
+                        ),
+                        "give the stack in pages (`stack = 64 KiB;`)",
+                    );
+                    model::DEFAULT_STACK
+                }
+                (Some(v), _) => v,
+                _ => model::DEFAULT_STACK,
+            };
 
             // Slots.
             let mut slots = Vec::new();
@@ -392,6 +438,7 @@ impl Ctx<'_> {
                 program: program.unwrap_or_default(),
                 budget,
                 priority: priority.unwrap_or(0),
+                stack,
                 cspace,
                 slots,
                 serves,

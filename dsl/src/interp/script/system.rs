@@ -537,14 +537,18 @@ mod tests {
 
         let mut no_cspace = spec.systems[0].clone();
         no_cspace.domains[0].cspace = None;
-        let e = plan(&spec, &no_cspace, span).err().expect("refused");
+        let Err(e) = plan(&spec, &no_cspace, span) else {
+            panic!("a domain without a CSpace is refused")
+        };
         assert_eq!(e.code, Code::SystemNotBootable);
         assert!(e.message.contains("has no CSpace"), "{}", e.message);
 
         let mut small = spec.systems[0].clone();
         let c = small.domains[0].cspace.expect("a CSpace");
         small.objects[c].arg = 0;
-        let e = plan(&spec, &small, span).err().expect("refused");
+        let Err(e) = plan(&spec, &small, span) else {
+            panic!("a CSpace too small is refused")
+        };
         assert_eq!(e.code, Code::SystemNotBootable);
         assert!(e.message.contains("slots for its"), "{}", e.message);
     }

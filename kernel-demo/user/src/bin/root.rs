@@ -3324,9 +3324,10 @@ mod spawn {
     }
 
     /// Fills the address space `task` with `image`'s loadable segments, a
-    /// stack and an IPC buffer, paid from the Untyped of `bill`. Returns
-    /// the program's entry and the root's slot of the IPC buffer's frame
-    /// (the copy mapped in the task).
+    /// stack of `stack_pages` pages and an IPC buffer, paid from the
+    /// Untyped of `bill`. Returns the program's entry and the root's slot
+    /// of the IPC buffer's frame (the copy mapped in the task).
+    #[allow(clippy::too_many_arguments)]
     fn load_image(
         env: &mut Env,
         slots: &mut Slots,
@@ -3335,6 +3336,7 @@ mod spawn {
         image: &[u8],
         next_scratch: &mut u64,
         bill: &mut Bill,
+        stack_pages: u64,
     ) -> Result<(u64, u64), Error> {
         use elf::ElfBytes;
         use elf::abi::{PF_W, PT_LOAD};
@@ -3393,7 +3395,7 @@ mod spawn {
                 page += 4096;
             }
         }
-        for n in 1..=STACK_PAGES {
+        for n in 1..=stack_pages {
             let scratch = *next_scratch;
             *next_scratch += 4096;
             frame_for(
@@ -3509,8 +3511,16 @@ mod spawn {
             count: 0,
         };
 
-        let (entry, buffer) =
-            load_image(env, slots, root, &mut task, image, next_scratch, &mut bill)?;
+        let (entry, buffer) = load_image(
+            env,
+            slots,
+            root,
+            &mut task,
+            image,
+            next_scratch,
+            &mut bill,
+            STACK_PAGES,
+        )?;
         retype(env, ObjectType::Tcb, 0, tcb, &mut bill)?;
         bill.tcb = tcb;
         env.invoke(
@@ -3893,6 +3903,7 @@ mod spawn {
                 image,
                 &mut starter.scratch,
                 &mut bill,
+                domain.stack / 4096,
             )?;
             let at = (cnode, domain.radix, domain.vspace);
             self.mint(at, pml4, Rights::ALL.bits(), 0)?;
