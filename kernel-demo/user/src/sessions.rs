@@ -186,6 +186,72 @@ impl SessionSlots {
     }
 }
 
+/// How a server answers a call and files what it made: sends `reply` with
+/// the first `reply.length` words of `msg` and `reply.caps` caps of `caps`;
+/// then moves the cap the call made (in `made`, a slot of the server's
+/// CNode) into slot `index` of its session's CNode when `keep` is
+/// `Some((slots, index))`; then empties the server's slots `scratch`. `who`
+/// and `what` name the server and the object in the lines that report a
+/// failure.
+#[allow(clippy::too_many_arguments)]
+pub fn answer(
+    env: &mut Env,
+    who: &str,
+    what: &str,
+    reply: MessageInfo,
+    msg: &[u64],
+    caps: &[u64],
+    keep: Option<(SessionSlots, u64)>,
+    made: u64,
+    scratch: [u64; 2],
+) {
+    use core::fmt::Write;
+    let info = crate::MessageInfo {
+        label: reply.label,
+        length: reply.length,
+        caps: reply.caps,
+    };
+    if let Err(error) = env.reply_with_caps(info, &msg[..reply.length], &caps[..reply.caps]) {
+        let _ = writeln!(env, "{who}: reply failed: {error} (WRONG)");
+    }
+    if let Some((slots, index)) = keep
+        && slots.keep(env, crate::task::SELF, made, index).is_err()
+    {
+        let _ = writeln!(env, "{who}: keeping {what} failed (WRONG)");
+    }
+    for slot in scratch {
+        let _ = crate::invoke::delete(env, crate::task::SELF, slot);
+    }
+}
+
+/// Ends a server's line about a message with what the transcript check
+/// holds it to: what its sessions are charged, what it holds for its
+/// clients, its own budget's use (`used` of `size` bytes), and, when the
+/// call made objects (`made`, of which `inside` lie in the session's
+/// donation) and `donations` says they should, where they lie.
+#[allow(clippy::too_many_arguments)]
+pub fn end_line(
+    env: &mut Env,
+    charged: u64,
+    held: u64,
+    (used, size): (u64, u64),
+    (made, inside): (u64, u64),
+    donations: bool,
+) {
+    use core::fmt::Write;
+    let _ = write!(
+        env,
+        "; sessions charged {charged} bytes, held for clients {held}; own budget: {used} of {size} bytes used"
+    );
+    if made > 0 && donations {
+        let _ = write!(
+            env,
+            "; objects in the session's donation: {inside} of {made}"
+        );
+    }
+    let _ = writeln!(env);
+}
+
 /// Bytes of the Untyped at `slot` in use (its watermark) and its size:
 /// how a server reports its own memory.
 pub fn usage_of(slot: u64) -> (u64, u64) {

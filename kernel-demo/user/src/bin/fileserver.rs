@@ -22,10 +22,10 @@ use capc_demo_user::invoke::{delete, map, retype, unmap};
 use capc_demo_user::sessions::{
     FILES, FileError, FileName, FilesCharge, FilesLabel, FilesOpenReply, FilesReadReply,
     FilesServer, FilesSession, MessageInfo as RpcInfo, SESSION_CLOSE, SESSION_OPEN, SESSION_RADIX,
-    SESSION_REFUSED, SessionSlots, checksum, dispatch_files, usage_of,
+    SESSION_REFUSED, SessionSlots, answer, checksum, dispatch_files, end_line, usage_of,
 };
 use capc_demo_user::task::{BUDGET, ENDPOINT, FIRST_FREE, SCRATCH_VADDR, SELF, VSPACE};
-use capc_demo_user::{Env, MessageInfo, cap_at, entry, target};
+use capc_demo_user::{Env, cap_at, entry, target};
 
 entry!(main);
 
@@ -342,30 +342,21 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
                 },
             },
         };
-        let reply_info = MessageInfo {
-            label: reply.label,
-            length: reply.length,
-            caps: reply.caps,
-        };
-        if let Err(error) =
-            service
-                .env
-                .reply_with_caps(reply_info, &msg[..reply.length], &caps[..reply.caps])
-        {
-            let _ = writeln!(service.env, "fileserver: reply failed: {error} (WRONG)");
-        }
-        if let Some(index) = service.keep.take() {
-            let slots = service.slots[service.current];
-            if slots
-                .keep(&mut service.env, SELF, PAGE, index as u64)
-                .is_err()
-            {
-                let _ = writeln!(service.env, "fileserver: keeping the page failed (WRONG)");
-            }
-        }
-        for slot in [RECEIVED, PAGE] {
-            let _ = delete(&mut service.env, SELF, slot);
-        }
+        let keep = service
+            .keep
+            .take()
+            .map(|index| (service.slots[service.current], index as u64));
+        answer(
+            &mut service.env,
+            "fileserver",
+            "the page",
+            reply,
+            &msg,
+            &caps,
+            keep,
+            PAGE,
+            [RECEIVED, PAGE],
+        );
         let charged: u64 = ledgers.iter().flatten().map(FilesSession::used).sum();
         let held = service.held();
         let (used, size) = usage_of(BUDGET);
@@ -399,16 +390,6 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
                 words.2
             ),
         };
-        let _ = write!(
-            env,
-            "; sessions charged {charged} bytes, held for clients {held}; own budget: {used} of {size} bytes used"
-        );
-        if made > 0 {
-            let _ = write!(
-                env,
-                "; objects in the session's donation: {inside} of {made}"
-            );
-        }
-        let _ = writeln!(env);
+        end_line(env, charged, held, (used, size), (made, inside), true);
     }
 }

@@ -28,10 +28,10 @@ use capc_demo_user::invoke::{delete, retype};
 use capc_demo_user::sessions::{
     Donation, MemAllocateReply, MemCharge, MemError, MemLabel, MemServer, MemSession,
     MemUsageReply, MessageInfo as RpcInfo, SESSION_CLOSE, SESSION_OPEN, SESSION_RADIX,
-    SESSION_REFUSED, SessionSlots, dispatch_mem, usage_of,
+    SESSION_REFUSED, SessionSlots, answer, dispatch_mem, end_line, usage_of,
 };
 use capc_demo_user::task::{BUDGET, ENDPOINT, FIRST_FREE, SELF};
-use capc_demo_user::{Env, MessageInfo, cap_at, entry, target};
+use capc_demo_user::{Env, cap_at, entry, target};
 
 entry!(main);
 
@@ -386,31 +386,22 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
             },
         };
         let len = what.len;
-        let reply_info = MessageInfo {
-            label: reply.label,
-            length: reply.length,
-            caps: reply.caps,
-        };
-        if let Err(error) =
-            service
-                .env
-                .reply_with_caps(reply_info, &msg[..reply.length], &caps[..reply.caps])
-        {
-            let _ = writeln!(service.env, "memserver: reply failed: {error} (WRONG)");
-        }
         // The RAM handed out goes into its session's CNode.
-        if let Some(index) = service.keep.take() {
-            let slots = service.slots[service.current];
-            if slots
-                .keep(&mut service.env, SELF, MADE, index as u64)
-                .is_err()
-            {
-                let _ = writeln!(service.env, "memserver: keeping the RAM failed (WRONG)");
-            }
-        }
-        for slot in [RECEIVED, MADE] {
-            let _ = delete(&mut service.env, SELF, slot);
-        }
+        let keep = service
+            .keep
+            .take()
+            .map(|index| (service.slots[service.current], index as u64));
+        answer(
+            &mut service.env,
+            "memserver",
+            "the RAM",
+            reply,
+            &msg,
+            &caps,
+            keep,
+            MADE,
+            [RECEIVED, MADE],
+        );
         let charged: u64 = ledgers.iter().flatten().map(MemSession::used).sum();
         let held = service.held();
         let (used, size) = usage_of(BUDGET);
@@ -419,17 +410,15 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
             core::mem::take(&mut service.inside),
         );
         let text = core::str::from_utf8(&line[..len]).unwrap_or("?");
-        let _ = write!(
-            service.env,
-            "memserver: client {client}: {text}; sessions charged {charged} bytes, held for clients {held}; own budget: {used} of {size} bytes used"
+        let _ = write!(service.env, "memserver: client {client}: {text}");
+        end_line(
+            &mut service.env,
+            charged,
+            held,
+            (used, size),
+            (made, inside),
+            !server_pays,
         );
-        if made > 0 && !server_pays {
-            let _ = write!(
-                service.env,
-                "; objects in the session's donation: {inside} of {made}"
-            );
-        }
-        let _ = writeln!(service.env);
     }
 }
 
