@@ -17,7 +17,7 @@
 
 use capc_dsl::model::{DataDef, DataType, ParamKind, Spec, Ty};
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{ToTokens, quote};
 
 use super::{Gen, ident, lit};
 
@@ -672,6 +672,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                 };
                 quote!(#k #guard => Some(#value),)
             });
+            let wire = enum_wire(&name, &bytes, &zero, &d, writes, reads);
             quote! {
                 #doc
                 #derives
@@ -680,29 +681,7 @@ pub fn data_type(g: &Gen<'_>, t: &DataType) -> TokenStream {
                     #(#decls,)*
                 }
 
-                impl Wire for #name {
-                    const BYTES: usize = #bytes;
-                    const ZERO: #name = #zero;
-
-                    fn write_words(&self, words: &mut [u64], at: usize) {
-                        if at > words.len() * 8 {
-                            return;
-                        }
-                        match *self {
-                            #(#writes)*
-                        }
-                    }
-
-                    fn read_words(words: &[u64], at: usize) -> Option<#name> {
-                        if at > words.len() * 8 {
-                            return None;
-                        }
-                        match rpc_bytes::get(words, at, #d)? {
-                            #(#reads)*
-                            _ => None,
-                        }
-                    }
-                }
+                #wire
 
                 #(#checks)*
             }
@@ -808,4 +787,43 @@ fn field_doc(g: &Gen<'_>, docs: &[String], fallback: &str, offset: u64, ty: &Ty)
         ty.spelling(&g.spec.data_types)
     ));
     super::doc_lines(&lines)
+}
+
+/// `impl Wire` for an enum on the wire (a message enum, or an error set
+/// nested in a payload): the variant's index in `d` bytes at the value's
+/// start, written by `writes` and read back by `reads` (one match arm per
+/// variant each), `bytes` in all, `zero` its all-zero value.
+pub(super) fn enum_wire(
+    name: &impl ToTokens,
+    bytes: &impl ToTokens,
+    zero: &impl ToTokens,
+    d: &impl ToTokens,
+    writes: impl Iterator<Item = TokenStream>,
+    reads: impl Iterator<Item = TokenStream>,
+) -> TokenStream {
+    quote! {
+        impl Wire for #name {
+            const BYTES: usize = #bytes;
+            const ZERO: #name = #zero;
+
+            fn write_words(&self, words: &mut [u64], at: usize) {
+                if at > words.len() * 8 {
+                    return;
+                }
+                match *self {
+                    #(#writes)*
+                }
+            }
+
+            fn read_words(words: &[u64], at: usize) -> Option<#name> {
+                if at > words.len() * 8 {
+                    return None;
+                }
+                match rpc_bytes::get(words, at, #d)? {
+                    #(#reads)*
+                    _ => None,
+                }
+            }
+        }
+    }
 }

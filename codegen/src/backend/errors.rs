@@ -333,30 +333,9 @@ fn wire_impl(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
         " `{}` nested in another error's payload: the variant's index (its number - 1) in {} byte(s), then its payload, then zeros to {} bytes.",
         set.name, set.discriminant_bytes, set.bytes
     );
+    let enum_wire = super::data::enum_wire(&name, &bytes, &zero, &d, writes, reads);
     quote! {
         #[doc = #doc]
-        impl Wire for #name {
-            const BYTES: usize = #bytes;
-            const ZERO: #name = #zero;
-
-            fn write_words(&self, words: &mut [u64], at: usize) {
-                if at > words.len() * 8 {
-                    return;
-                }
-                match *self {
-                    #(#writes)*
-                }
-            }
-
-            fn read_words(words: &[u64], at: usize) -> Option<#name> {
-                if at > words.len() * 8 {
-                    return None;
-                }
-                match rpc_bytes::get(words, at, #d)? {
-                    #(#reads)*
-                    _ => None,
-                }
-            }
-        }
+        #enum_wire
     }
 }
