@@ -20,7 +20,9 @@ Examples:
 
 For each object of each system, and each right someone can come to hold on
 it: the domains that can, each marked `at boot` or with the domain and the
-object it can get the cap from (docs/language.md, \"Systems\").
+object it can get the cap from (docs/language.md, \"Systems\"). The
+`trusted` domains, which the closure takes to pass on no cap, are listed
+first: what is printed rests on their programs.
 Exit status: 0 printed, 1 the spec has errors, 2 usage or I/O error (or an
 unknown --object).";
 
@@ -47,6 +49,16 @@ fn origin_text(system: &System, origin: Origin) -> String {
     }
 }
 
+/// The names of the system's `trusted` domains, in domain order.
+fn trusted(system: &System) -> Vec<&str> {
+    system
+        .domains
+        .iter()
+        .filter(|d| d.trusted)
+        .map(|d| d.name.as_str())
+        .collect()
+}
+
 /// The closure of every system of `spec` as text (`object` alone when
 /// given): an object per paragraph, a right per line.
 pub fn text(spec: &Spec, object: Option<&str>) -> String {
@@ -54,6 +66,14 @@ pub fn text(spec: &Spec, object: Option<&str>) -> String {
     for system in &spec.systems {
         let authority = Authority::of(&spec.rights, system);
         let _ = writeln!(out, "system {}", system.name);
+        let trusted = trusted(system);
+        if !trusted.is_empty() {
+            let _ = writeln!(
+                out,
+                "  trusted (taken to pass on no cap): {}",
+                trusted.join(", ")
+            );
+        }
         for (o, obj) in system.objects.iter().enumerate() {
             if object.is_some_and(|name| name != obj.name) {
                 continue;
@@ -82,7 +102,8 @@ pub fn text(spec: &Spec, object: Option<&str>) -> String {
     out
 }
 
-/// The same as JSON: `{"systems": [{"name", "objects": [{"name", "type",
+/// The same as JSON: `{"systems": [{"name", "trusted": [domain names],
+/// "objects": [{"name", "type",
 /// "rights": [{"right", "holders": [{"domain", "from", "via"}]}]}]}]}`
 /// (`from` and `via` null for a cap held at boot).
 pub fn json(spec: &Spec, object: Option<&str>) -> Value {
@@ -132,7 +153,7 @@ pub fn json(spec: &Spec, object: Option<&str>) -> Value {
                     })
                 })
                 .collect();
-            json!({ "name": system.name, "objects": objects })
+            json!({ "name": system.name, "trusted": trusted(system), "objects": objects })
         })
         .collect();
     json!({ "systems": systems })

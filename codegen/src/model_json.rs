@@ -203,6 +203,7 @@ fn system(spec: &Spec, s: &capc_dsl::model::System) -> Value {
             "budget": d.budget,
             "priority": d.priority,
             "stack": d.stack,
+            "trusted": d.trusted,
             "cspace": d.cspace.map(object_name),
             "slots": d.slots.iter().map(|sl| json!({
                 "name": sl.name,

@@ -12,7 +12,12 @@ fn prints_who_can_hold_what_in_the_demo_system() {
     let out = capc(&workspace(), &["authority", EXAMPLE]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("system decompress_demo\n"), "{stdout}");
+    assert!(
+        stdout.starts_with(
+            "system decompress_demo\n  trusted (taken to pass on no cap): decompressor\n"
+        ),
+        "{stdout}"
+    );
     // The clients send with grant: their lent frames can reach the server.
     assert!(
         stdout.contains(
@@ -20,7 +25,7 @@ fn prints_who_can_hold_what_in_the_demo_system() {
         ),
         "{stdout}"
     );
-    // Nothing flows back: only the server holds its CSpace.
+    // Nothing flows back from the trusted server: only it holds its CSpace.
     assert!(
         stdout.contains("  object dec_cspace (CNode)\n    read: decompressor (at boot)\n"),
         "{stdout}"
@@ -31,7 +36,7 @@ fn prints_who_can_hold_what_in_the_demo_system() {
         .filter_map(|l| l.strip_prefix("  object "))
         .map(|l| l.split(' ').next().unwrap_or(""))
         .collect();
-    assert_eq!(objects.len(), 12, "{stdout}");
+    assert_eq!(objects.len(), 14, "{stdout}");
     assert_eq!(objects[0], "dec_ep");
     // Deterministic.
     assert_eq!(
@@ -104,8 +109,9 @@ fn a_violated_deny_fails_the_command_like_check() {
 /// The demo's own description (kernel-demo/spec/client_pays.cap, which the
 /// demo boots): only the root waits on `done` (no domain can come to hold
 /// `read` on it, so its `deny`s hold), but a client's own CSpace cap, sent
-/// with grant, can reach the server and through it the other clients; a
-/// copy of the spec asserting the opposite fails with E0910.
+/// with grant, can reach the server and, in its replies (it receives with
+/// grant), the other clients; a copy of the spec asserting the opposite
+/// fails with E0910.
 #[test]
 fn the_demo_systems_authority_both_ways() {
     const DEMO: &str = "kernel-demo/spec/client_pays.cap";
@@ -123,7 +129,7 @@ fn the_demo_systems_authority_both_ways() {
     );
     assert!(
         text(&out.stdout).contains(
-            "    read: decompressor (from client via dec_ep), client (at boot), bomber1 (from decompressor via bomber1_cspace)"
+            "    read: decompressor (from client via dec_ep), client (at boot), bomber1 (from decompressor via dec_ep)"
         ),
         "{}",
         text(&out.stdout)

@@ -634,6 +634,7 @@ fn a_system_shows_domains_channels_and_who_pays_whom() {
         "{dot}"
     );
     assert!(dot.contains("pays for its own objects only"), "{dot}");
+    assert!(dot.contains("trusted: taken to pass on no cap"), "{dot}");
     insta::with_settings!({
         snapshot_path => workspace().join("snapshots/graph"),
         prepend_module_to_snapshot => false,

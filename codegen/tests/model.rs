@@ -350,13 +350,16 @@ fn systems_are_in_the_model() {
             "reserve_bytes": 2u64 << 20,
         }])
     );
-    let dec = &client["slots"][1];
+    let dec = &client["slots"][2];
     assert_eq!(dec["object"], "dec_ep");
     assert_eq!(dec["rights"], serde_json::json!(["write", "grant"]));
     assert_eq!(dec["badge"], 1);
+    assert_eq!(client["trusted"], false);
+    assert_eq!(system["domains"][0]["trusted"], true);
     assert_eq!(system["objects"][0]["owner"], serde_json::Value::Null);
-    assert_eq!(system["objects"][1]["owner"], "decompressor");
-    assert_eq!(system["denies"].as_array().map(Vec::len), Some(4));
+    assert_eq!(system["objects"][3]["name"], "dec_tcb");
+    assert_eq!(system["objects"][3]["owner"], "decompressor");
+    assert_eq!(system["denies"].as_array().map(Vec::len), Some(8));
     assert_eq!(
         model("examples/messages.cap")["systems"],
         serde_json::json!([])

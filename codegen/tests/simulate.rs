@@ -262,7 +262,7 @@ fn decompress_system_boots_and_the_clients_pay() {
     assert_eq!(report["steps"][0]["statement"], "system decompress_demo");
     assert_eq!(
         report["steps"][0]["result"],
-        "ok: 4 domain(s), 5 Untyped, 12 object(s)"
+        "ok: 4 domain(s), 5 Untyped, 14 object(s)"
     );
     let server = report["principals"]
         .as_array()

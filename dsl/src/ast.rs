@@ -775,6 +775,8 @@ pub struct DomainItem {
     pub priority: Vec<(Expr, Span)>,
     /// `stack = expr;` statements.
     pub stack: Vec<(Expr, Span)>,
+    /// `trusted;` statements.
+    pub trusted: Vec<((), Span)>,
     /// `cspace = object;` statements.
     pub cspace: Vec<Ident>,
     /// Objects the domain owns and pays for from its budget.

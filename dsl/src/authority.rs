@@ -8,13 +8,19 @@
 //! - through an object that is no domain's CSpace, when `A` holds a cap to
 //!   it with `write` and `grant` and `B` one with `read` (a send with caps);
 //! - back through it, from `B` to `A`, when `A`'s cap has `write` and
-//!   `grant_reply` and `B`'s has `read` (a reply with caps);
-//! - both ways between `A` and `D` when `A` holds any cap to the CNode that
-//!   is `D`'s CSpace (it can take from and place into it).
+//!   `grant` or `grant_reply` (its call makes a reply cap) and `B`'s has
+//!   `read` and `grant` (a reply carries caps when the receiver's cap had
+//!   `grant`, as in the kernel and in seL4);
+//! - from `D` to `A` when `A` holds any cap to the CNode that is `D`'s
+//!   CSpace (it can take from it), and from `A` to `D` (it can place into
+//!   it).
 //!
-//! A right the spec does not declare takes no part. Objects made after boot
-//! (a server's output frames) are not modelled: they are named by no cap
-//! at boot.
+//! A `trusted` domain is taken to pass on nothing: no flow whose sender,
+//! replier or placer it is. It still receives caps, and a domain holding
+//! its CSpace can still take from it; the `deny`s that hold then rest on its
+//! program. A right the spec does not declare takes no part. Objects made
+//! after boot (a server's output frames) are not modelled: they are named
+//! by no cap at boot.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -96,6 +102,7 @@ impl Authority {
             .filter_map(|(d, dom)| dom.cspace.map(|c| (c, d)))
             .collect();
         let has = |mask: u64, want: u64| want != 0 && mask & want == want;
+        let trusted: Vec<bool> = system.domains.iter().map(|d| d.trusted).collect();
         loop {
             // Every flow the current state allows: (from, to, via).
             let mut flows: BTreeSet<(usize, usize, usize)> = BTreeSet::new();
@@ -103,25 +110,33 @@ impl Authority {
                 for &(object, mask) in caps.keys() {
                     if let Some(&d) = cspace_of.get(&object) {
                         if d != a {
-                            flows.insert((a, d, object));
+                            // `a` takes from `d`'s CSpace, and places into it.
                             flows.insert((d, a, object));
+                            if !trusted[a] {
+                                flows.insert((a, d, object));
+                            }
                         }
                         continue;
                     }
+                    // `a` sends with caps; its call makes a reply cap.
+                    let sends = grant != 0 && has(mask, write | grant) && !trusted[a];
+                    let calls = has(mask, write) && mask & (grant | grant_reply) != 0;
                     for (b, other) in held.iter().enumerate() {
                         if a == b {
                             continue;
                         }
-                        let receives = other
-                            .keys()
-                            .any(|&(o, m)| o == object && read != 0 && m & read != 0);
-                        if !receives {
-                            continue;
+                        let mut receives = false;
+                        let mut replies = false;
+                        for &(o, m) in other.keys() {
+                            if o == object && read != 0 && m & read != 0 {
+                                receives = true;
+                                replies |= grant != 0 && m & grant != 0;
+                            }
                         }
-                        if has(mask, write | grant) && grant != 0 {
+                        if sends && receives {
                             flows.insert((a, b, object));
                         }
-                        if has(mask, write | grant_reply) && grant_reply != 0 {
+                        if calls && replies && !trusted[b] {
                             flows.insert((b, a, object));
                         }
                     }
@@ -271,7 +286,7 @@ mod tests {
         ));
         assert!(can(&spec, &a, "server", "mine", "write"));
         assert!(can(&spec, &a, "server", "ep", "grant"));
-        // Nothing flows back without grant_reply.
+        // Nothing flows back: the server's cap has no grant.
         assert!(!can(&spec, &a, "client", "theirs", "write"));
         // A right no cap had is never gained.
         assert!(!can(&spec, &a, "server", "mine", "grant"));
@@ -297,20 +312,106 @@ mod tests {
         assert!(can(&spec, &a, "client", "mine", "read"));
     }
 
-    #[test]
-    fn grant_reply_carries_the_receivers_caps_back_to_the_caller() {
-        let (spec, a) = closure(&format!(
+    /// A client calling with `caller` rights on `ep` and a server receiving
+    /// with `server` rights, which also holds `theirs`.
+    fn call(caller: &str, server: &str) -> (crate::model::Spec, Authority) {
+        closure(&format!(
             "    object ep: Endpoint;\n    object theirs: Endpoint;\n{}{}",
             domain(
                 "client",
-                "        slot ep: EndpointCap(write, grant_reply) = ep;"
+                &format!("        slot ep: EndpointCap({caller}) = ep;")
             ),
             domain(
                 "server",
-                "        slot ep: EndpointCap(read) = ep;\n        slot theirs: EndpointCap(read, write) = theirs;"
+                &format!(
+                    "        slot ep: EndpointCap({server}) = ep;\n        slot theirs: EndpointCap(read, write) = theirs;"
+                )
             ),
-        ));
-        assert!(can(&spec, &a, "client", "theirs", "write"));
+        ))
+    }
+
+    #[test]
+    fn a_reply_carries_caps_when_the_receivers_cap_has_grant() {
+        // As in the kernel and seL4: the call makes a reply cap (the
+        // caller's cap has grant or grant_reply), and the reply carries
+        // caps when the server received through a cap with grant.
+        for caller in ["write, grant_reply", "write, grant"] {
+            let (spec, a) = call(caller, "read, grant");
+            assert!(can(&spec, &a, "client", "theirs", "write"), "{caller}");
+            let (spec, a) = call(caller, "read");
+            assert!(!can(&spec, &a, "client", "theirs", "write"), "{caller}");
+        }
+        // A call with neither makes no reply cap: nothing comes back.
+        let (spec, a) = call("write", "read, grant");
+        assert!(!can(&spec, &a, "client", "theirs", "write"));
+        // grant_reply on the server's cap is not what lets a reply carry
+        // caps.
+        let (spec, a) = call("write, grant_reply", "read, grant_reply");
+        assert!(!can(&spec, &a, "client", "theirs", "write"));
+    }
+
+    #[test]
+    fn a_trusted_domain_receives_but_passes_on_nothing() {
+        // Two clients send the server their caps with grant, and the server
+        // replies with grant: untrusted, it is a conduit between them.
+        let text = |trusted: &str| {
+            format!(
+                "    object ep: Endpoint;\n    object a_own: Endpoint;\n    object b_own: Endpoint;\n{}{}{}",
+                domain(
+                    "a",
+                    "        slot ep: EndpointCap(write, grant) = ep;\n        slot own: EndpointCap(read) = a_own;"
+                ),
+                domain(
+                    "b",
+                    "        slot ep: EndpointCap(write, grant) = ep;\n        slot own: EndpointCap(read) = b_own;"
+                ),
+                domain(
+                    "server",
+                    &format!(
+                        "{trusted}        slot ep: EndpointCap(read, grant) = ep;\n        slot root: CNodeCap = server_cspace;"
+                    )
+                ),
+            )
+        };
+        let (spec, a) = closure(&text(""));
+        assert!(can(&spec, &a, "b", "a_own", "read"));
+        assert!(can(&spec, &a, "a", "server_cspace", "write"));
+        let (spec, a) = closure(&text("        trusted;\n"));
+        assert!(spec.systems[0].domains[2].trusted);
+        assert!(can(&spec, &a, "server", "a_own", "read"));
+        assert!(!can(&spec, &a, "b", "a_own", "read"));
+        assert!(!can(&spec, &a, "a", "server_cspace", "write"));
+    }
+
+    #[test]
+    fn a_trusted_domains_cspace_can_still_be_taken_from() {
+        // The trusted `t` holds `c`'s CSpace: it takes from it but places
+        // nothing into it. `b` holds `t`'s CSpace: it takes what `t` holds,
+        // and being untrusted, places it into `c`'s through `t`'s CNode cap.
+        let text = |b: &str| {
+            format!(
+                "    object t_secret: Endpoint;\n    object c_secret: Endpoint;\n    object c_root: CNode(4);\n{}{b}    domain c {{\n        program = \"c\";\n        budget = 1 MiB;\n        priority = 1;\n        cspace = c_root;\n        slot secret: EndpointCap(read) = c_secret;\n    }}\n",
+                domain(
+                    "t",
+                    "        trusted;\n        slot secret: EndpointCap(read) = t_secret;\n        slot c_root: CNodeCap = c_root;"
+                ),
+            )
+        };
+        let (spec, a) = closure(&text(""));
+        assert!(can(&spec, &a, "t", "c_secret", "read"));
+        assert!(!can(&spec, &a, "c", "t_secret", "read"));
+        let (spec, a) = closure(&text(&domain(
+            "b",
+            "        slot t_root: CNodeCap = t_cspace;",
+        )));
+        assert!(can(&spec, &a, "b", "t_secret", "read"));
+        let (d, o, r) = ids(&spec, "c", "t_secret", "read");
+        let path = a.path(d, a.holds(d, o, r).expect("through b"));
+        let names: Vec<&str> = path
+            .iter()
+            .map(|s| spec.systems[0].domains[s.domain].name.as_str())
+            .collect();
+        assert_eq!(names, ["t", "b", "c"]);
     }
 
     #[test]

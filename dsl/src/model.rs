@@ -1423,6 +1423,10 @@ pub struct Domain {
     /// The bytes of stack the loader maps for its thread (`stack = ...;`,
     /// [`DEFAULT_STACK`] when not given): a whole number of pages.
     pub stack: u64,
+    /// Whether it is `trusted`: the authority closure takes it to pass on
+    /// no cap it holds (it still receives them, and a domain that holds its
+    /// CSpace can still take them).
+    pub trusted: bool,
     /// Index in the system's objects of the CNode that is its CSpace.
     pub cspace: Option<usize>,
     /// Its named CSpace slots, in declaration order.

@@ -1688,6 +1688,7 @@ impl Builder {
             budget: Vec::new(),
             priority: Vec::new(),
             stack: Vec::new(),
+            trusted: Vec::new(),
             cspace: Vec::new(),
             objects: Vec::new(),
             slots: Vec::new(),
@@ -1735,6 +1736,7 @@ impl Builder {
                     Rule::dom_budget => d.budget.push((exprs.collect(), span)),
                     Rule::dom_priority => d.priority.push((exprs.next().expect("grammar"), span)),
                     Rule::dom_stack => d.stack.push((exprs.next().expect("grammar"), span)),
+                    Rule::dom_trusted => d.trusted.push(((), span)),
                     Rule::dom_cspace => d.cspace.extend(ids.next()),
                     Rule::dom_serves => {
                         let interface = ids.next().expect("grammar: interface");

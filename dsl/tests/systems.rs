@@ -255,8 +255,8 @@ fn the_boot_plan_places_every_untyped_and_object_apart() {
 /// domains is the demo's `client_pays` domain of the same name, with the
 /// same program, budget, priority and CSpace size, and each of its slots is
 /// the demo domain's slot of the same name, with the same cap type, object,
-/// rights and badge. (The example leaves out the root's notifications and
-/// the clients' own CSpace caps, so that its `deny` assertions hold.)
+/// rights and badge, and the other way round. The example's server is
+/// `trusted`; the demo's is not (its `deny`s hold without).
 #[test]
 fn the_example_system_is_the_demos() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -281,6 +281,12 @@ fn the_example_system_is_the_demos() {
             (o.name.clone(), o.size_bits)
         };
         assert_eq!(size(ex, a), size(de, b), "{}", a.name);
+        assert_eq!(a.trusted, a.name == "decompressor", "{}", a.name);
+        assert!(!b.trusted, "{}", b.name);
+        let names = |d: &capc_dsl::model::Domain| -> Vec<String> {
+            d.slots.iter().map(|s| s.name.clone()).collect()
+        };
+        assert_eq!(names(a), names(b), "{}", a.name);
         for slot in &a.slots {
             let theirs = b
                 .slots
@@ -313,4 +319,42 @@ fn the_example_system_is_the_demos() {
         };
         assert_eq!(calls(&example, a), calls(&demo, b), "{}", a.name);
     }
+}
+
+/// The example's first four `deny`s rest on its server being `trusted`: the
+/// same system without `trusted;` fails each of them (its server receives
+/// with grant, so its replies can carry any cap it holds), and the demo's
+/// own four still hold.
+#[test]
+fn the_examples_denies_rest_on_the_trusted_server() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = root.join("examples/systems/decompress.cap");
+    let text = std::fs::read_to_string(&path).expect("the example");
+    assert!(text.contains("        trusted;\n"));
+    let untrusted = text.replace("        trusted;\n", "");
+    let service =
+        std::fs::read_to_string(root.join("kernel-demo/spec/decompress.cap")).expect("the service");
+    let kernel =
+        std::fs::read_to_string(root.join("kernel-demo/spec/kernel.cap")).expect("the kernel");
+    let loader = MemoryLoader::new()
+        .with("kernel-demo/spec/decompress.cap", service)
+        .with("kernel-demo/spec/kernel.cap", kernel)
+        .with("examples/systems/decompress.cap", untrusted);
+    let c = compile(Path::new("examples/systems/decompress.cap"), &loader).expect("loads");
+    let messages: Vec<String> = c
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}", d.code.as_str(), d.message))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "E0910 `bomber1` can come to hold `write` on `dec_cspace`",
+            "E0910 `bomber1` can come to hold `read` on `client_cspace`",
+            "E0910 `bomber2` can come to hold `write` on `bomber1_input`",
+            "E0910 `client` can come to hold `read` on `dec_ep`",
+        ],
+        "{}",
+        c.render()
+    );
 }

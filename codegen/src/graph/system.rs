@@ -179,6 +179,9 @@ fn one(w: &mut String, e: &mut String, spec: &Spec, system: &System) {
         if serves && domain.calls.is_empty() {
             row("pays for its own objects only".to_string());
         }
+        if domain.trusted {
+            row("trusted: taken to pass on no cap".to_string());
+        }
         for slot in &domain.slots {
             let badge = slot.badge.map_or(String::new(), |b| format!(" badge {b}"));
             rows.push(format!(

@@ -280,6 +280,9 @@ impl Ctx<'_> {
                 .one("priority", &dom.name, &dom.priority)
                 .and_then(|e| self.eval_reported(e, None));
             let stack_expr = self.at_most_one("stack", &dom.name, &dom.stack).cloned();
+            let trusted = self
+                .at_most_one("trusted", &dom.name, &dom.trusted)
+                .is_some();
             let stack_value = stack_expr
                 .as_ref()
                 .and_then(|e| self.eval_reported(e, None));
@@ -439,6 +442,7 @@ impl Ctx<'_> {
                 budget,
                 priority: priority.unwrap_or(0),
                 stack,
+                trusted,
                 cspace,
                 slots,
                 serves,
