@@ -237,8 +237,8 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
     if callbacks {
         out.extend(callbacks::notifier());
     }
-    if (oneway && g.options.clients) || callbacks {
-        out.extend(quote! {
+    let send_error = ((oneway && g.options.clients) || callbacks).then(|| {
+        quote! {
             /// Why a one-way message was not sent.
             #[derive(Clone, Copy, Debug, PartialEq, Eq)]
             pub enum SendError {
@@ -248,8 +248,8 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
                 /// The transport could not send the message.
                 NotSent,
             }
-        });
-    }
+        }
+    });
     if g.options.clients {
         // Only a spec with a one-way method has `send` to implement.
         let send = if oneway {
@@ -324,6 +324,8 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
                 #died
             }
 
+            #send_error
+
             /// Why an RPC returned no results.
             #[derive(Clone, Copy, Debug, PartialEq, Eq)]
             pub enum CallError<E> {
@@ -342,6 +344,8 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
                 #died_error
             }
         });
+    } else {
+        out.extend(send_error);
     }
     out
 }

@@ -331,10 +331,12 @@ impl Ctx<'_> {
             }
         }
         let [params, results] = lists.clone();
-        if let Some(p) = method.params.iter().find(|p| p.binds.is_some())
-            && !context.callback
-            && kind == SetKind::Interface
-        {
+        // (A binding that failed is reported alone.)
+        if let Some(p) = method.params.iter().find(|p| {
+            params
+                .iter()
+                .any(|q| q.name == p.name.name && q.binds.is_some())
+        }) {
             ok &= self.binding_paid(method, p, oneway);
         }
 
