@@ -43,6 +43,7 @@ use quote::{format_ident, quote};
 use super::{Gen, Part, camel, data, doc_lines, ident, lit, snake};
 
 mod callbacks;
+mod received;
 mod sessions;
 
 /// The section's parts: the types and helpers every interface shares, then
@@ -638,7 +639,15 @@ fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
         for m in &set.methods {
             parts.push(Box::new(move || budget(&Iface::new(g, set), m)));
         }
-        parts.push(Box::new(move || server(&Iface::new(g, set))));
+        parts.push(Box::new(move || {
+            let i = Iface::new(g, set);
+            let checks = received::checks(&i);
+            let server = server(&i);
+            quote! {
+                #checks
+                #server
+            }
+        }));
     }
     if g.options.clients {
         parts.push(Box::new(move || client(&Iface::new(g, set))));

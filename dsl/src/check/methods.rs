@@ -919,7 +919,7 @@ impl Ctx<'_> {
                     .note(format!(
                         "{note}: its sender cannot know when the server is done with a lent cap, so it could never take it back"
                     ))
-                    .help("give the cap for good with `grant cap ...`, or remove `#[oneway]` to make it a call"),
+                    .help("grant the cap with `grant cap ...` (the server keeps its copy), or remove `#[oneway]` to make it a call"),
                 );
                 ok = false;
             }
