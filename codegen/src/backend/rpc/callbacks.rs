@@ -32,9 +32,12 @@ pub(super) fn sender_ty(set: &MethodSet) -> Ident {
     format_ident!("{}Sender", set.name)
 }
 
-/// The callback interface a parameter binds, if it binds one.
+/// The callback interface a parameter binds, if it binds one with a
+/// message (one without has no sender: its server takes the slot).
 pub(super) fn bound<'a>(g: &'a Gen<'_>, p: &MethodParam) -> Option<&'a MethodSet> {
-    p.binds.map(|i| &g.spec.interfaces[i])
+    p.binds
+        .map(|i| &g.spec.interfaces[i])
+        .filter(|set| !set.methods.is_empty())
 }
 
 /// The type a server method takes for a parameter: the bound callback's
