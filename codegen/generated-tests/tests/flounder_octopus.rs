@@ -518,12 +518,14 @@ impl OctopusEventsHandler for Handler {
 }
 
 /// The server, the endpoints, and two clients (sessions 1 and 2).
-fn world() -> (
+type World = (
     Rc<RefCell<Server>>,
     Rc<RefCell<Endpoints>>,
     OctopusClient<Loopback>,
     OctopusClient<Loopback>,
-) {
+);
+
+fn world() -> World {
     let endpoints = Rc::new(RefCell::new(Endpoints {
         queue: vec![Vec::new(), Vec::new()],
         waiting: vec![true, true],
