@@ -1,5 +1,5 @@
 //! Generates the example specs' modules (kernel.cap, decompress.cap,
-//! everything.cap, messages.cap, Barrelfish's caps.cap and its mem.if, the
+//! everything.cap, messages.cap, Barrelfish's caps.cap, its mem.if and octopus.if, the
 //! file service of files.cap, Hubris's jefe.idol and sprot.idol, seL4's
 //! x86_64.cap) with the build-script API,
 //! exactly as a kernel crate would; and, for the differential test of the C
@@ -44,6 +44,7 @@ fn main() {
     rust = rust
         .spec("../../examples/messages.cap")
         .spec("../../examples/flounder/mem.cap")
+        .spec("../../examples/flounder/octopus.cap")
         .spec("../../examples/files.cap")
         // The demo's systems: their boot plans (tests/boot_plan.rs).
         .spec("../../kernel-demo/spec/client_pays.cap")

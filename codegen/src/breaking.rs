@@ -90,6 +90,14 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0044", "refund removed"),
     ("B0050", "method's error set changed"),
     ("B0051", "method no longer idempotent"),
+    (
+        "B0058",
+        "interface made a callback interface, or the reverse",
+    ),
+    (
+        "B0059",
+        "parameter binds another callback interface, or binds one where it did not",
+    ),
     ("B0060", "enumeration variant removed or renumbered"),
     (
         "B0061",
@@ -201,6 +209,12 @@ impl Break {
                 "keep the method's error set; add a variant to it, or a new method with the new set"
             }
             "B0051" => "keep `#[idempotent]`; a new method may be one that is not",
+            "B0058" => {
+                "keep the interface's direction; declare a new interface for messages the other way"
+            }
+            "B0059" => {
+                "keep what the parameter binds; add a new method that binds the other interface"
+            }
             "B0060" => {
                 "keep every variant with its value; add new variants with values no variant had"
             }
@@ -1370,6 +1384,30 @@ impl Compare<'_> {
                     .also(old(s.span), format!("`{was_set}` in the old spec")),
                 );
             }
+            if s.callback != n.callback {
+                let kind = |callback: bool| {
+                    if callback {
+                        "a callback interface"
+                    } else {
+                        "an interface clients call"
+                    }
+                };
+                self.push(
+                    Break::new(
+                        "B0058",
+                        new(n.span),
+                        format!(
+                            "`{}` changed from {} to {}",
+                            s.name,
+                            kind(s.callback),
+                            kind(n.callback)
+                        ),
+                        format!("{} here", kind(n.callback)),
+                    )
+                    .also(old(s.span), format!("{} in the old spec", kind(s.callback)))
+                    .note("a callback interface's messages go from the server to the client: compiled code sends and handles them the other way round"),
+                );
+            }
             self.sessions(s, n);
             for m in &s.methods {
                 match find(&n.methods, &m.name, |m| &m.name) {
@@ -1451,6 +1489,32 @@ impl Compare<'_> {
                 .also(old(m.span), format!("`{was_set}` in the old spec"))
                 .note("a reply's error number is a number in the method's error set: a compiled client would read it as an error of the old set"),
             );
+        }
+        for p in &m.params {
+            let Some(q) = n.params.iter().find(|q| q.name == p.name) else {
+                continue;
+            };
+            let name = |spec: &Spec, binds: Option<usize>| {
+                binds.map_or("nothing".to_string(), |i| {
+                    format!("`{}`", spec.interfaces[i].name)
+                })
+            };
+            let (was, now) = (name(self.old, p.binds), name(self.new, q.binds));
+            if was != now {
+                self.push(
+                    Break::new(
+                        "B0059",
+                        new(q.span),
+                        format!(
+                            "parameter `{}` of {whose} binds {now}, not {was}",
+                            p.name
+                        ),
+                        format!("binds {now} here"),
+                    )
+                    .also(old(p.span), format!("binds {was} in the old spec"))
+                    .note("a compiled server sends the bound interface's messages through the cap, and a compiled client handles the old one's"),
+                );
+            }
         }
         if m.idempotent && !n.idempotent {
             self.push(

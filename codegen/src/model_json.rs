@@ -530,6 +530,10 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                 }),
             };
             v["name"] = json!(p.name);
+            // Only a parameter that binds a callback interface names it.
+            if let Some(i) = p.binds {
+                v["binds"] = json!(spec.interfaces[i].name);
+            }
             match place {
                 Place::Words(start, count) => {
                     v["word_start"] = json!(start);
@@ -557,6 +561,10 @@ fn method_set(spec: &Spec, s: &MethodSet) -> Value {
         "methods": methods.collect::<Vec<_>>(),
         "docs": s.docs,
     });
+    // Only a callback interface says so.
+    if s.callback {
+        v["callback"] = json!(true);
+    }
     // Only an interface used through sessions has one.
     if let Some(session) = &s.session {
         let (kind, cap) = match &session.kind {

@@ -1168,3 +1168,60 @@ fn a_range_type_changing_its_range_breaks() {
         "{stderr}"
     );
 }
+
+/// Callbacks (dsl/tests/ui/pass/callbacks.cap): an interface that stops
+/// being a callback interface (B0058), a parameter that binds another
+/// interface or nothing (B0059).
+#[test]
+fn a_callback_changing_direction_or_binding_breaks() {
+    let s = Scratch::new("breaking", "callbacks");
+    let ui = workspace().join("dsl/tests/ui");
+    let spec = std::fs::read_to_string(ui.join("pass/callbacks.cap")).expect("callbacks.cap");
+    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
+    s.write(
+        "base.cap",
+        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
+    );
+    s.write("old.cap", &spec);
+    let edit = |name: &str, from: &str, to: &str| {
+        assert!(spec.contains(from), "callbacks.cap has `{from}`");
+        s.write(name, spec.replace(from, to));
+    };
+    edit("other.cap", "binds KeyEvents) {", "binds OtherEvents) {");
+    let other = std::fs::read_to_string(s.dir.join("other.cap")).expect("written")
+        + "\ncallback interface OtherEvents -> Error {\n    fn gone(key: u64);\n}\n";
+    s.write("other.cap", other);
+    edit(
+        "unbound.cap",
+        "to: grant cap EndpointCap(write) binds KeyEvents) {\n        server_pays 64;\n        keeps 64;",
+        "to: grant cap EndpointCap(write)) {\n        server_pays 64;\n        keeps 64;",
+    );
+    for (name, expected) in [
+        (
+            "other.cap",
+            "error[B0059]: parameter `to` of `Keys.watch` binds `OtherEvents`, not `KeyEvents`\n",
+        ),
+        (
+            "unbound.cap",
+            "error[B0059]: parameter `to` of `Keys.watch` binds nothing, not `KeyEvents`\n",
+        ),
+    ] {
+        let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", name]);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stderr.starts_with(expected), "{name}: {stderr}");
+    }
+    // A callback interface made one clients call: nothing binds it then.
+    s.write(
+        "plain.cap",
+        spec.replace("callback interface KeyEvents", "interface KeyEvents")
+            .replace(" binds KeyEvents", ""),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "plain.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0058]: `KeyEvents` changed from a callback interface to an interface clients call\n"
+        ),
+        "{stderr}"
+    );
+}

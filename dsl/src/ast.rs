@@ -478,6 +478,9 @@ pub struct MethodSet {
     /// `session { ... }` (interfaces only): the interface is used through
     /// sessions with a donated quota.
     pub session: Option<SessionDecl>,
+    /// `callback interface`: the messages a server sends to a client that
+    /// bound them, with the span of `callback`.
+    pub callback: Option<Span>,
 }
 
 /// `session { donates quota N; keeps N; out_of_budget V; }`
@@ -586,6 +589,9 @@ pub struct Param {
     pub ty_span: Span,
     /// `in 12..=30`: the values it may have, and the span of the range.
     pub range: Option<(Domain, Span)>,
+    /// `binds WatchEvents`: the callback interface whose messages the
+    /// server sends through this cap.
+    pub binds: Option<Ident>,
 }
 
 /// A scalar message value.

@@ -157,6 +157,10 @@ catalogue! {
     IdempotentOneway = "E0763", Error, "one-way method marked idempotent";
     TypeRangeInvalid = "E0764", Error, "type's range is empty, does not fit it, or is on a type that is not an unsigned integer";
     FloatWithoutTarget = "E0765", Error, "floating-point value on a target without floats";
+    CallbackReply = "E0780", Error, "callback message has results or errors, or a callback interface has a session";
+    BindsNotCallback = "E0781", Error, "`binds` names an interface that is not a callback interface";
+    BindingMisplaced = "E0782", Error, "`binds` on something other than a granted cap parameter of a call";
+    BindingUnpaid = "E0783", Error, "method binds a callback but is one-way or keeps nothing for it";
     RangeInvalid = "E0740", Error, "parameter range is empty or does not fit its type";
     SessionInvalid = "E0741", Error, "session lacks its quota or error, or its quota is below its own state";
     UnpaidState = "E0742", Error, "server keeps state beyond a call that no session pays for";

@@ -687,6 +687,11 @@ impl<'a> Printer<'a> {
                 self.token(";");
             }
             Rule::invocations_item | Rule::interface_item => {
+                let mut inner = inner.peekable();
+                if let Some(mark) = inner.next_if(|p| p.as_rule() == Rule::callback_mark) {
+                    self.leaf(&mark);
+                    self.space();
+                }
                 self.keyword_and_name(&mut inner);
                 self.space();
                 self.token("->");
@@ -1191,7 +1196,7 @@ impl<'a> Printer<'a> {
                     }
                 }
             }
-            if let Some(range) = inner.next() {
+            if let Some(range) = inner.next_if(|p| p.as_rule() == Rule::param_range) {
                 for p in range.into_inner() {
                     if p.as_rule() == Rule::kw_in {
                         s.space();
@@ -1204,6 +1209,13 @@ impl<'a> Printer<'a> {
                         s.token(if incl { "..=" } else { ".." });
                         s.expr(ends.next().expect("grammar: range end"));
                     }
+                }
+            }
+            // `binds WatchEvents`
+            if let Some(binding) = inner.next() {
+                for p in binding.into_inner() {
+                    s.space();
+                    s.leaf(&p);
                 }
             }
         });

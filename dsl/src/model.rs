@@ -899,6 +899,10 @@ pub struct MethodParam {
     /// (its kind `Scalar(Uint(bits))`): the enumeration whose named values
     /// it takes. The decoder refuses others.
     pub values: Option<EnumerationId>,
+    /// `binds Events` (a granted cap parameter of an interface): the index in
+    /// [`Spec::interfaces`] of the callback interface whose messages the
+    /// server sends through this cap.
+    pub binds: Option<usize>,
     /// Where it is declared (its name).
     pub span: Span,
 }
@@ -1146,6 +1150,10 @@ pub struct MethodSet {
     pub methods: Vec<Method>,
     /// The session, for an interface used through sessions.
     pub session: Option<Session>,
+    /// A callback interface (`callback interface`): its messages go from a
+    /// server to a client that bound them with a `binds` parameter, and
+    /// every one is one-way.
+    pub callback: bool,
     /// Where it is declared.
     pub span: Span,
 }

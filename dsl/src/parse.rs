@@ -513,6 +513,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_option => "Option",
         Rule::kw_config => "config",
         Rule::kw_system => "system",
+        Rule::kw_binds => "binds",
         _ => return None,
     })
 }
@@ -638,6 +639,7 @@ fn is_user_token(token: &str) -> bool {
             "0x" | "0b" | "_" | "BUILTIN_RULE" | "KiB" | "MiB" | "GiB" | "TiB"
                 // Only where an item may start, which "an item" says.
                 | "abstract"
+                | "callback"
         ))
 }
 
@@ -689,6 +691,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::param => "a parameter (`name: type`)",
         Rule::attribute => "an attribute (`#[...]`)",
         Rule::inherited => "the abstract cap it inherits",
+        Rule::binding => "`binds` and a callback interface",
         Rule::EOI => "the end of the file",
         _ => return None,
     })
@@ -968,6 +971,10 @@ impl Builder {
                 source: self.ident(inner.next().expect("grammar: derive source")),
             }),
             Rule::invocations_item | Rule::interface_item => {
+                let mut inner = inner.peekable();
+                let callback = inner
+                    .next_if(|p| p.as_rule() == Rule::callback_mark)
+                    .map(|p| self.span(&p));
                 let name = self.ident(inner.next().expect("grammar: name"));
                 let errors = self.ident(inner.next().expect("grammar: error set"));
                 let mut inner = inner.peekable();
@@ -981,6 +988,7 @@ impl Builder {
                     errors,
                     methods,
                     session,
+                    callback,
                 };
                 if rule == Rule::invocations_item {
                     ItemKind::Invocations(set)
@@ -1318,7 +1326,7 @@ impl Builder {
         }
         let name = self.ident(inner.next().expect("grammar: param name"));
         let ty_pair = inner.next().expect("grammar: param type");
-        let range = match inner.next() {
+        let range = match inner.next_if(|p| p.as_rule() == Rule::param_range) {
             Some(r) => {
                 let span = self.span(&r);
                 let range = r
@@ -1378,12 +1386,20 @@ impl Builder {
                 }
             }
         };
+        let binds = inner.next().map(|b| {
+            self.ident(
+                b.into_inner()
+                    .find(|p| p.as_rule() == Rule::ident)
+                    .expect("grammar: bound interface"),
+            )
+        });
         Ok(Param {
             attrs,
             name,
             ty,
             ty_span,
             range,
+            binds,
         })
     }
 

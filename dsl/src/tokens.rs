@@ -102,6 +102,8 @@ fn leaf_kind(rule: Rule) -> Option<TokenKind> {
         | Rule::kw_of
         | Rule::kw_inherits
         | Rule::abstract_mark
+        | Rule::callback_mark
+        | Rule::kw_binds
         | Rule::grant
         | Rule::lend => TokenKind::Keyword,
         _ => return None,

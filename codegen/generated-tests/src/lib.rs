@@ -36,6 +36,13 @@ pub mod flounder_mem {
     include!(concat!(env!("OUT_DIR"), "/mem.rs"));
 }
 
+/// Barrelfish's octopus interface (examples/flounder/octopus.cap, a port of
+/// Flounder's if/octopus.if over caps.cap): a callback interface the
+/// server sends events through.
+pub mod flounder_octopus {
+    include!(concat!(env!("OUT_DIR"), "/octopus.rs"));
+}
+
 /// Hubris's supervisor interface (examples/idol/jefe.cap, a port of Idol's
 /// idl/jefe.idol).
 pub mod idol_jefe {

@@ -42,6 +42,8 @@ use quote::{format_ident, quote};
 
 use super::{Gen, Part, camel, data, doc_lines, ident, lit, snake};
 
+mod callbacks;
+mod received;
 mod sessions;
 
 /// The section's parts: the types and helpers every interface shares, then
@@ -67,7 +69,13 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     parts.push(Box::new({
         let interfaces = interfaces.clone();
         move || {
-            let oneway = interfaces.iter().flat_map(|s| &s.methods).any(|m| m.oneway);
+            // A callback interface's messages are sent through a
+            // `Notifier`, not the client's `Transport`.
+            let oneway = interfaces
+                .iter()
+                .filter(|s| !s.callback)
+                .flat_map(|s| &s.methods)
+                .any(|m| m.oneway);
             let shared = shared(g, oneway);
             let helpers = helpers(&interfaces);
             quote! {
@@ -226,11 +234,27 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
             }
         });
     }
+    let callbacks = callbacks::any(g) && g.options.servers;
+    if callbacks {
+        out.extend(callbacks::notifier());
+    }
+    let send_error = ((oneway && g.options.clients) || callbacks).then(|| {
+        quote! {
+            /// Why a one-way message was not sent.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub enum SendError {
+                /// An argument does not fit its type (a `uN` wider than N
+                /// bits); nothing was sent.
+                Argument(FieldError),
+                /// The transport could not send the message.
+                NotSent,
+            }
+        }
+    });
     if g.options.clients {
         // Only a spec with a one-way method has `send` to implement.
-        let (send, send_error) = if oneway {
-            (
-                quote! {
+        let send = if oneway {
+            quote! {
                     /// Sends the one-way message `info` with the words of `msg`
                     /// and the cap slots `caps_out`, as seL4's `Send` on the
                     /// endpoint, and returns without waiting for any answer:
@@ -242,21 +266,9 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
                         msg: &[u64; target::MESSAGE_WORDS],
                         caps_out: &[u64],
                     ) -> bool;
-                },
-                quote! {
-                    /// Why a one-way message was not sent.
-                    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-                    pub enum SendError {
-                        /// An argument does not fit its type (a `uN` wider than N
-                        /// bits); nothing was sent.
-                        Argument(FieldError),
-                        /// The transport could not send the message.
-                        NotSent,
-                    }
-                },
-            )
+            }
         } else {
-            (TokenStream::new(), TokenStream::new())
+            TokenStream::new()
         };
         let (died, died_error) = if restartable(g) {
             (
@@ -333,6 +345,8 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
                 #died_error
             }
         });
+    } else {
+        out.extend(send_error);
     }
     out
 }
@@ -606,6 +620,16 @@ fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
     for m in &set.methods {
         parts.push(Box::new(move || reply_struct(&Iface::new(g, set), m)));
     }
+    if set.callback {
+        // The roles turned round: the server sends, the client handles.
+        if g.options.servers {
+            parts.push(Box::new(move || callbacks::sender(&Iface::new(g, set))));
+        }
+        if g.options.clients {
+            parts.push(Box::new(move || callbacks::handler(&Iface::new(g, set))));
+        }
+        return parts;
+    }
     if g.options.servers {
         if set.session.is_some() {
             parts.push(Box::new(move || {
@@ -615,7 +639,15 @@ fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
         for m in &set.methods {
             parts.push(Box::new(move || budget(&Iface::new(g, set), m)));
         }
-        parts.push(Box::new(move || server(&Iface::new(g, set))));
+        parts.push(Box::new(move || {
+            let i = Iface::new(g, set);
+            let checks = received::checks(&i);
+            let server = server(&i);
+            quote! {
+                #checks
+                #server
+            }
+        }));
     }
     if g.options.clients {
         parts.push(Box::new(move || client(&Iface::new(g, set))));
@@ -726,6 +758,9 @@ impl<'a> Iface<'a> {
 
     /// What a call costs its caller, in one sentence.
     fn cost(&self, m: &Method) -> String {
+        if self.set.callback {
+            return "A callback message: the server sends it to a client that bound the interface, without waiting.".to_string();
+        }
         if let Some(bound) = m.server_pays {
             return format!(
                 "Paid by the server: up to {} of its own memory per call (`server_pays`).",
@@ -909,7 +944,11 @@ impl<'a> Iface<'a> {
                     (_, false) => "granted: the server receives a copy to keep",
                     (_, true) => "granted: the caller receives a copy to keep",
                 };
-                format!("The slot of {}{rights}, {how}.", a_cap(cap))
+                format!(
+                    "The slot of {}{rights}, {how}.{}",
+                    a_cap(cap),
+                    callbacks::binds_doc(self.g, p)
+                )
             }
         }
     }
@@ -945,7 +984,7 @@ fn donation_field(m: &Method) -> String {
 /// an argument with one of these names is bound as `<name>_arg`.
 const RESERVED: &[&str] = &[
     "server", "info", "msg", "caps", "donated", "request", "label", "result", "budget", "reply",
-    "error", "session", "charge", "scratch", "kept", "total",
+    "error", "session", "charge", "scratch", "kept", "total", "handler",
 ];
 
 /// The binding of an argument in a match arm.
@@ -2135,7 +2174,7 @@ fn server(i: &Iface<'_>) -> TokenStream {
         let name = ident(&m.name);
         let params = m.params.iter().map(|p| {
             let n = ident(&p.name);
-            let t = param_ty(&p.kind, &i.g.spec.data_types);
+            let t = callbacks::server_param_ty(i.g, p, param_ty(&p.kind, &i.g.spec.data_types));
             quote!(#n: #t)
         });
         let mut extra = Vec::new();
@@ -2213,7 +2252,8 @@ fn server(i: &Iface<'_>) -> TokenStream {
         let name = ident(&m.name);
         let donation = donated_cap(m).map(|_| donation_field(m));
         let (pattern, bindings) = request_pattern(request, &v, m, donation.as_deref());
-        let args = &bindings[..m.params.len()];
+        let plain = &bindings[..m.params.len()];
+        let args = &callbacks::server_args(i.g, m, plain)[..];
         let encode = if m.results.is_empty() {
             quote!(.map(|()| Ok(MessageInfo::default())))
         } else {
@@ -2248,7 +2288,7 @@ fn server(i: &Iface<'_>) -> TokenStream {
                 }
             }
         };
-        let call = charged_call(i, m, args, call);
+        let call = charged_call(i, m, plain, call);
         let value = quote!(#call #encode);
         let value = if mixed {
             // Each method's errors are of its own set: answered here.

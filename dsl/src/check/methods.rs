@@ -27,18 +27,20 @@ const MAX_LABEL: u64 = (1 << 31) - 1;
 
 /// The session of the interface a method is in.
 #[derive(Clone, Copy)]
-struct Context<'s> {
+pub(super) struct Context<'s> {
     /// The checked session, if it checked.
     session: Option<&'s model::Session>,
     /// Whether the interface has a `session` block (checked or not).
     in_session: bool,
     /// The set's error set, if it resolved.
     errors: Option<usize>,
+    /// Whether the set is a callback interface (`callback interface`).
+    callback: bool,
 }
 
 /// Whether a method set is kernel invocations or an RPC interface.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum SetKind {
+pub(super) enum SetKind {
     Invocations,
     Interface,
 }
@@ -157,17 +159,31 @@ impl Ctx<'_> {
             caps: known.caps,
             error_sets: known.error_sets,
         };
+        if let (Some(mark), Some(decl)) = (set.callback, &set.session) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::CallbackReply,
+                    decl.span,
+                    format!("callback interface `{}` has a session", set.name.name),
+                )
+                .label("not valid in a callback interface")
+                .with_secondary(mark, "a callback interface")
+                .note("a callback interface's messages go from a server to a client that bound them; the server keeps the bound cap, and the interface the client called to bind it pays for that")
+                .help("remove the `session` block; charge what the server keeps to the session of the interface whose method binds it"),
+            );
+            ok = false;
+        }
         let session = match &set.session {
-            Some(decl) => match self.check_session(decl, errors, &sk) {
+            Some(decl) if set.callback.is_none() => match self.check_session(decl, errors, &sk) {
                 Ok(s) => Some(s),
                 Err(()) => {
                     ok = false;
                     None
                 }
             },
-            None => None,
+            _ => None,
         };
-        let in_session = set.session.is_some();
+        let in_session = set.session.is_some() && set.callback.is_none();
         for (index, method) in set.methods.iter().enumerate() {
             if let Some(first) = names.insert(&method.name.name, method.name.span) {
                 self.diags.push(
@@ -191,6 +207,7 @@ impl Ctx<'_> {
                 session: session.as_ref(),
                 in_session,
                 errors,
+                callback: set.callback.is_some(),
             };
             match self.check_method(method, label, kind, cap, known, context) {
                 Some(m) => methods.push(m),
@@ -207,6 +224,7 @@ impl Ctx<'_> {
             errors: ErrorSetId(errors.expect("ok") as u32),
             methods,
             session,
+            callback: set.callback.is_some(),
             span: set.name.span,
         })
     }
@@ -224,8 +242,12 @@ impl Ctx<'_> {
         let mname = &method.name.name;
         let oneway = self.oneway(method, kind);
         ok &= oneway.is_some();
-        let oneway = oneway.unwrap_or(false);
-        if oneway {
+        // Every message of a callback interface is one-way: a server never
+        // waits for a client.
+        let oneway = oneway.unwrap_or(false) || context.callback;
+        if context.callback {
+            ok &= self.check_callback_message(method);
+        } else if oneway {
             ok &= self.check_oneway(method);
         }
         let idempotent = self.idempotent(method, kind, oneway);
@@ -282,18 +304,41 @@ impl Ctx<'_> {
                     None => self.check_param(p, kind, known),
                 };
                 match (checked, range) {
-                    (Some(kind), Ok(range)) => lists[which].push(model::MethodParam {
-                        name: p.name.name.clone(),
-                        kind,
-                        range,
-                        values: values.flatten().map(|(id, _)| id),
-                        span: p.name.span,
-                    }),
+                    (Some(param_kind), Ok(range)) => {
+                        let binds = match &p.binds {
+                            Some(b) => {
+                                match self.check_binding(p, b, which == 1, kind, context.callback) {
+                                    Some(i) => Some(i),
+                                    None => {
+                                        ok = false;
+                                        continue;
+                                    }
+                                }
+                            }
+                            None => None,
+                        };
+                        lists[which].push(model::MethodParam {
+                            name: p.name.name.clone(),
+                            kind: param_kind,
+                            range,
+                            values: values.flatten().map(|(id, _)| id),
+                            binds,
+                            span: p.name.span,
+                        })
+                    }
                     _ => ok = false,
                 }
             }
         }
         let [params, results] = lists.clone();
+        // (A binding that failed is reported alone.)
+        if let Some(p) = method.params.iter().find(|p| {
+            params
+                .iter()
+                .any(|q| q.name == p.name.name && q.binds.is_some())
+        }) {
+            ok &= self.binding_paid(method, p, oneway);
+        }
 
         // Rights the invoked cap must carry.
         let mut requires = Vec::new();
@@ -802,7 +847,7 @@ impl Ctx<'_> {
     /// (`E0722`), no donation or allocation, whose failure nobody could be
     /// told (`E0723`), and no lent caps, which nobody could take back once
     /// the server is done (`E0724`). `false` after an error.
-    fn check_oneway(&mut self, method: &ast::Method) -> bool {
+    pub(super) fn check_oneway(&mut self, method: &ast::Method) -> bool {
         let mname = &method.name.name;
         let mut ok = true;
         let note = "a one-way message is sent without waiting and never answered";
@@ -874,7 +919,7 @@ impl Ctx<'_> {
                     .note(format!(
                         "{note}: its sender cannot know when the server is done with a lent cap, so it could never take it back"
                     ))
-                    .help("give the cap for good with `grant cap ...`, or remove `#[oneway]` to make it a call"),
+                    .help("grant the cap with `grant cap ...` (the server keeps its copy), or remove `#[oneway]` to make it a call"),
                 );
                 ok = false;
             }

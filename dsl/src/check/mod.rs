@@ -23,6 +23,7 @@
 //! reported once.
 
 mod asid_pool;
+mod callbacks;
 mod caps;
 mod creates;
 mod derive;

@@ -65,6 +65,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "KernelObject",
     "Mapping",
     "MessageInfo",
+    "Notifier",
     "ObjectType",
     "OwnedSlot",
     "Placement",
@@ -214,11 +215,18 @@ impl Ctx<'_> {
             let mut add = |name: String, what: String| {
                 out.entry(name).or_insert((what, set.name.span));
             };
+            // A callback interface's client handles its messages, its
+            // server sends them.
+            let (serving, calling) = if set.callback.is_some() {
+                (("Sender", "the sender"), ("Handler", "the handler trait"))
+            } else {
+                (("Server", "the server trait"), ("Client", "the client"))
+            };
             for (suffix, what) in [
                 ("Label", "the label enum"),
                 ("Request", "the request enum"),
-                ("Server", "the server trait"),
-                ("Client", "the client"),
+                serving,
+                calling,
             ] {
                 add(format!("{i}{suffix}"), format!("{what} of interface `{i}`"));
             }
@@ -529,7 +537,7 @@ impl Ctx<'_> {
                     )
                     .label("clashes with a generated type")
                     .with_secondary(*from, format!("the generated `{}` is {what}", name.name))
-                    .note("the generated module names types after interfaces, their methods, invoked cap types and objects with slots (`<Interface>Label`, `<Interface>Request`, `<Interface>Server`, `<Interface>Client`, `<Interface><Method>Reply`, `<Interface><Method>Budget`, `<Interface><Method>Class`, `<Cap>Label`, `<Cap>Invocation`, `<Cap><Method>`, `<Cap><Method>Reply`, `<Object>Slot`)")
+                    .note("the generated module names types after interfaces, their methods, invoked cap types and objects with slots (`<Interface>Label`, `<Interface>Request`, `<Interface>Server`, `<Interface>Client`, `<Interface>Sender`, `<Interface>Handler`, `<Interface><Method>Reply`, `<Interface><Method>Budget`, `<Interface><Method>Class`, `<Cap>Label`, `<Cap>Invocation`, `<Cap><Method>`, `<Cap><Method>Reply`, `<Object>Slot`)")
                     .help(format!("rename it, e.g. `My{}`", name.name)),
                 );
             }

@@ -1,0 +1,746 @@
+//! Barrelfish's octopus.if as ported in examples/flounder/octopus.cap: the
+//! generated client, dispatch, and an octopus server over a loopback
+//! transport, with two clients in their own sessions. The server sends the
+//! callback interface `OctopusEvents` (octopus's two `message`s) through the
+//! endpoint a client bound with `identify`, with the generated
+//! `OctopusEventsSender`; the client decodes what it receives with
+//! `dispatch_octopus_events`. A client that did not bind gets nothing, and
+//! a client that is not waiting misses the message without the server
+//! waiting for it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use capc_generated_tests::flounder_octopus::*;
+
+type Words = [u64; target::MESSAGE_WORDS];
+type Slots = [u64; target::CAPS_PER_MESSAGE];
+
+/// A message a client's endpoint received.
+type Delivered = (MessageInfo, Words, Slots);
+
+/// What the "kernel" of the test knows: which server slot holds a copy of
+/// which client's endpoint, and each client's endpoint queue.
+#[derive(Default)]
+struct Endpoints {
+    /// The server's slot of a granted endpoint: the client it reaches.
+    granted: BTreeMap<u64, usize>,
+    /// Messages each client's endpoint holds.
+    queue: Vec<Vec<Delivered>>,
+    /// Whether each client waits on its endpoint (an `NBSend` to one that
+    /// does not is lost).
+    waiting: Vec<bool>,
+    next_slot: u64,
+}
+
+/// The server's `Notifier`: seL4's `NBSend` on the slot it names.
+struct Kernel(Rc<RefCell<Endpoints>>);
+
+impl Notifier for Kernel {
+    fn notify(&mut self, slot: u64, info: MessageInfo, msg: &Words, caps_out: &[u64]) -> bool {
+        let mut k = self.0.borrow_mut();
+        let Some(&client) = k.granted.get(&slot) else {
+            return false;
+        };
+        if !k.waiting[client] {
+            return false;
+        }
+        let mut caps = [0; target::CAPS_PER_MESSAGE];
+        caps[..caps_out.len()].copy_from_slice(caps_out);
+        k.queue[client].push((info, *msg, caps));
+        true
+    }
+}
+
+/// A registered trigger or subscription, and whose it is.
+struct Watch {
+    id: u64,
+    session: u64,
+    query: String,
+    trigger_fn: u64,
+    state: u64,
+    charge: OctopusCharge,
+}
+
+/// An octopus server: records by name, the senders its clients bound (by
+/// session), triggers and subscriptions.
+struct Server {
+    kernel: Kernel,
+    records: BTreeMap<String, String>,
+    events: BTreeMap<u64, OctopusEventsSender>,
+    triggers: Vec<Watch>,
+    subscriptions: Vec<Watch>,
+    next_id: u64,
+    /// Events the server could not deliver (a client not waiting).
+    missed: u32,
+}
+
+fn text<const N: usize>(s: &str) -> BoundedString<N> {
+    BoundedString::new(s).expect("fits")
+}
+
+impl Server {
+    /// Sends `f`'s event to the client of `session`, if it bound one.
+    fn notify(
+        &mut self,
+        session: u64,
+        f: impl FnOnce(&OctopusEventsSender, &mut Kernel) -> Result<(), SendError>,
+    ) {
+        if let Some(sender) = self.events.get(&session)
+            && f(sender, &mut self.kernel).is_err()
+        {
+            self.missed += 1;
+        }
+    }
+
+    /// Registers `t` as a trigger on `query` when it asks for events;
+    /// otherwise gives its charge back at once.
+    fn register(
+        &mut self,
+        query: &str,
+        t: Trigger,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> u64 {
+        let charge = charge.take().expect("charged");
+        if t.send_to != BindingType::BindingEvent || t.trigger == 0 {
+            session.refund(charge).expect("this session's");
+            return 0;
+        }
+        self.next_id += 1;
+        self.triggers.push(Watch {
+            id: self.next_id,
+            session: session.id(),
+            query: query.to_string(),
+            trigger_fn: t.trigger,
+            state: t.st,
+            charge,
+        });
+        self.next_id
+    }
+
+    /// Fires the triggers on `name` (the clients that bound get the event).
+    fn fire(&mut self, name: &str, mode: Mode) {
+        let record = format!("{name} {}", self.records[name]);
+        let fired: Vec<(u64, u64, u64, u64)> = self
+            .triggers
+            .iter()
+            .filter(|t| t.query == name)
+            .map(|t| (t.session, t.id, t.trigger_fn, t.state))
+            .collect();
+        for (session, id, trigger_fn, state) in fired {
+            let record = text(&record);
+            self.notify(session, |s, k| {
+                s.trigger(k, id, trigger_fn, mode, record, state)
+            });
+        }
+    }
+}
+
+const NOT_FOUND: ErrVal = 0x4f;
+
+impl OctopusServer for Server {
+    fn get_identifier(
+        &mut self,
+        session: &mut OctopusSession,
+    ) -> Result<OctopusGetIdentifierReply, OctopusError> {
+        Ok(OctopusGetIdentifierReply { id: session.id() })
+    }
+
+    fn identify(
+        &mut self,
+        id: u64,
+        events: OctopusEventsSender,
+        session: &mut OctopusSession,
+    ) -> Result<(), OctopusError> {
+        assert_eq!(id, session.id(), "a client names its own binding");
+        self.events.insert(id, events);
+        Ok(())
+    }
+
+    fn get_names(
+        &mut self,
+        query: BoundedString<39>,
+        t: Trigger,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> Result<OctopusGetNamesReply, OctopusError> {
+        let names: Vec<&str> = self
+            .records
+            .keys()
+            .filter(|k| k.starts_with(query.as_str()))
+            .map(String::as_str)
+            .collect();
+        let output = text(&names.join(","));
+        let tid = self.register(query.as_str(), t, session, charge);
+        Ok(OctopusGetNamesReply {
+            output,
+            tid,
+            error_code: 0,
+        })
+    }
+
+    fn get(
+        &mut self,
+        query: BoundedString<39>,
+        t: Trigger,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> Result<OctopusGetReply, OctopusError> {
+        let found = self.records.get(query.as_str()).cloned();
+        let tid = self.register(query.as_str(), t, session, charge);
+        Ok(OctopusGetReply {
+            output: text(found.as_deref().unwrap_or("")),
+            tid,
+            error_code: if found.is_some() { 0 } else { NOT_FOUND },
+        })
+    }
+
+    fn set(
+        &mut self,
+        query: BoundedString<23>,
+        mode: u64,
+        t: Trigger,
+        get: bool,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> Result<OctopusSetReply, OctopusError> {
+        let (name, value) = query
+            .as_str()
+            .split_once(' ')
+            .unwrap_or((query.as_str(), ""));
+        self.records.insert(name.to_string(), value.to_string());
+        let tid = self.register(name, t, session, charge);
+        self.fire(name, mode);
+        Ok(OctopusSetReply {
+            record: text(if get { query.as_str() } else { "" }),
+            tid,
+            error_code: 0,
+        })
+    }
+
+    fn get_with_idcap(
+        &mut self,
+        idcap: u64,
+        t: Trigger,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> Result<OctopusGetWithIdcapReply, OctopusError> {
+        let name = format!("id{idcap}");
+        let found = self.records.get(&name).cloned();
+        let tid = self.register(&name, t, session, charge);
+        Ok(OctopusGetWithIdcapReply {
+            output: text(found.as_deref().unwrap_or("")),
+            tid,
+            error_code: if found.is_some() { 0 } else { NOT_FOUND },
+        })
+    }
+
+    fn set_with_idcap(
+        &mut self,
+        idcap: u64,
+        attributes: BoundedString<23>,
+        mode: u64,
+        t: Trigger,
+        get: bool,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> Result<OctopusSetWithIdcapReply, OctopusError> {
+        let name = format!("id{idcap}");
+        self.records
+            .insert(name.clone(), attributes.as_str().to_string());
+        let tid = self.register(&name, t, session, charge);
+        self.fire(&name, mode);
+        Ok(OctopusSetWithIdcapReply {
+            record: text(if get { attributes.as_str() } else { "" }),
+            tid,
+            error_code: 0,
+        })
+    }
+
+    fn del(
+        &mut self,
+        query: BoundedString<39>,
+        t: Trigger,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> Result<OctopusDelReply, OctopusError> {
+        let gone = self.records.remove(query.as_str()).is_some();
+        let tid = self.register(query.as_str(), t, session, charge);
+        Ok(OctopusDelReply {
+            tid,
+            error_code: if gone { 0 } else { NOT_FOUND },
+        })
+    }
+
+    fn exists(
+        &mut self,
+        query: BoundedString<39>,
+        t: Trigger,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> Result<OctopusExistsReply, OctopusError> {
+        let found = self.records.contains_key(query.as_str());
+        let tid = self.register(query.as_str(), t, session, charge);
+        Ok(OctopusExistsReply {
+            tid,
+            error_code: if found { 0 } else { NOT_FOUND },
+        })
+    }
+
+    fn wait_for(
+        &mut self,
+        query: BoundedString<79>,
+        _session: &mut OctopusSession,
+    ) -> Result<OctopusWaitForReply, OctopusError> {
+        // (The test's records are there before anyone waits.)
+        let found = self.records.get(query.as_str()).cloned();
+        Ok(OctopusWaitForReply {
+            record: text(found.as_deref().unwrap_or("")),
+            error_code: if found.is_some() { 0 } else { NOT_FOUND },
+        })
+    }
+
+    fn remove_trigger(
+        &mut self,
+        id: u64,
+        session: &mut OctopusSession,
+    ) -> Result<OctopusRemoveTriggerReply, OctopusError> {
+        let Some(at) = self
+            .triggers
+            .iter()
+            .position(|t| t.id == id && t.session == session.id())
+        else {
+            return Ok(OctopusRemoveTriggerReply {
+                error_code: NOT_FOUND,
+            });
+        };
+        let t = self.triggers.remove(at);
+        session.refund(t.charge).expect("this session's");
+        Ok(OctopusRemoveTriggerReply { error_code: 0 })
+    }
+
+    fn subscribe(
+        &mut self,
+        query: BoundedString<63>,
+        trigger_fn: u64,
+        state: u64,
+        session: &mut OctopusSession,
+        charge: &mut Option<OctopusCharge>,
+    ) -> Result<OctopusSubscribeReply, OctopusError> {
+        self.next_id += 1;
+        self.subscriptions.push(Watch {
+            id: self.next_id,
+            session: session.id(),
+            query: query.as_str().to_string(),
+            trigger_fn,
+            state,
+            charge: charge.take().expect("charged"),
+        });
+        Ok(OctopusSubscribeReply {
+            id: self.next_id,
+            error_code: 0,
+        })
+    }
+
+    fn unsubscribe(
+        &mut self,
+        id: u64,
+        session: &mut OctopusSession,
+    ) -> Result<OctopusUnsubscribeReply, OctopusError> {
+        let Some(at) = self
+            .subscriptions
+            .iter()
+            .position(|s| s.id == id && s.session == session.id())
+        else {
+            return Ok(OctopusUnsubscribeReply {
+                error_code: NOT_FOUND,
+            });
+        };
+        let s = self.subscriptions.remove(at);
+        session.refund(s.charge).expect("this session's");
+        Ok(OctopusUnsubscribeReply { error_code: 0 })
+    }
+
+    fn publish(
+        &mut self,
+        record: BoundedString<79>,
+        _session: &mut OctopusSession,
+    ) -> Result<OctopusPublishReply, OctopusError> {
+        let matching: Vec<(u64, u64, u64, u64)> = self
+            .subscriptions
+            .iter()
+            .filter(|s| record.as_str().starts_with(&s.query))
+            .map(|s| (s.session, s.id, s.trigger_fn, s.state))
+            .collect();
+        for (session, id, trigger_fn, state) in matching {
+            let record = text(record.as_str());
+            self.notify(session, |s, k| {
+                s.subscription(k, id, trigger_fn, 0, record, state)
+            });
+        }
+        Ok(OctopusPublishReply { error_code: 0 })
+    }
+
+    fn get_cap(
+        &mut self,
+        key: BoundedString<79>,
+        _session: &mut OctopusSession,
+    ) -> Result<OctopusGetCapReply, OctopusError> {
+        let slot = self.records.get(key.as_str()).and_then(|v| v.parse().ok());
+        Ok(OctopusGetCapReply {
+            retcap: slot.unwrap_or(0),
+            reterr: if slot.is_some() { 0 } else { NOT_FOUND },
+        })
+    }
+
+    fn put_cap(
+        &mut self,
+        key: BoundedString<79>,
+        storecap: u64,
+        _session: &mut OctopusSession,
+    ) -> Result<OctopusPutCapReply, OctopusError> {
+        self.records
+            .insert(key.as_str().to_string(), storecap.to_string());
+        Ok(OctopusPutCapReply { reterr: 0 })
+    }
+
+    fn sput_cap(
+        &mut self,
+        key: BoundedString<79>,
+        storecap: u64,
+        _session: &mut OctopusSession,
+    ) -> Result<OctopusSputCapReply, OctopusError> {
+        self.next_id += 1;
+        let key = format!("{}{}", key.as_str(), self.next_id);
+        self.records.insert(key.clone(), storecap.to_string());
+        Ok(OctopusSputCapReply {
+            retkey: text(&key),
+            reterr: 0,
+        })
+    }
+
+    fn remove_cap(
+        &mut self,
+        key: BoundedString<79>,
+        _session: &mut OctopusSession,
+    ) -> Result<OctopusRemoveCapReply, OctopusError> {
+        let gone = self.records.remove(key.as_str()).is_some();
+        Ok(OctopusRemoveCapReply {
+            reterr: if gone { 0 } else { NOT_FOUND },
+        })
+    }
+}
+
+/// One client's way to the shared server, in its own session. The caps a
+/// call carries go to the server as new slots of the server's, each a copy
+/// of the client's endpoint (the test's clients grant nothing else).
+struct Loopback {
+    server: Rc<RefCell<Server>>,
+    endpoints: Rc<RefCell<Endpoints>>,
+    session: OctopusSession,
+    client: usize,
+}
+
+impl Transport for Loopback {
+    fn call(
+        &mut self,
+        info: MessageInfo,
+        msg: &mut Words,
+        caps_out: &[u64],
+        caps_in: &mut Slots,
+    ) -> MessageInfo {
+        let mut caps = [0; target::CAPS_PER_MESSAGE];
+        for (to, _) in caps.iter_mut().zip(caps_out) {
+            let mut k = self.endpoints.borrow_mut();
+            k.next_slot += 1;
+            *to = k.next_slot;
+            let slot = k.next_slot;
+            k.granted.insert(slot, self.client);
+        }
+        let reply = dispatch_octopus(
+            &mut *self.server.borrow_mut(),
+            info,
+            msg,
+            &mut caps,
+            &mut self.session,
+        );
+        caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
+        reply
+    }
+}
+
+/// What a client's handler got, in order.
+#[derive(Debug, PartialEq)]
+enum Event {
+    Trigger(TriggerId, u64, Mode, String, u64),
+    Subscription(TriggerId, u64, Mode, String, u64),
+}
+
+#[derive(Default)]
+struct Handler(Vec<Event>);
+
+impl OctopusEventsHandler for Handler {
+    fn trigger(
+        &mut self,
+        id: TriggerId,
+        trigger_fn: u64,
+        m: Mode,
+        record: BoundedString<47>,
+        state: u64,
+    ) {
+        self.0.push(Event::Trigger(
+            id,
+            trigger_fn,
+            m,
+            record.as_str().to_string(),
+            state,
+        ));
+    }
+
+    fn subscription(
+        &mut self,
+        id: TriggerId,
+        trigger_fn: u64,
+        m: Mode,
+        record: BoundedString<47>,
+        state: u64,
+    ) {
+        self.0.push(Event::Subscription(
+            id,
+            trigger_fn,
+            m,
+            record.as_str().to_string(),
+            state,
+        ));
+    }
+}
+
+/// The server, the endpoints, and two clients (sessions 1 and 2).
+type World = (
+    Rc<RefCell<Server>>,
+    Rc<RefCell<Endpoints>>,
+    OctopusClient<Loopback>,
+    OctopusClient<Loopback>,
+);
+
+fn world() -> World {
+    let endpoints = Rc::new(RefCell::new(Endpoints {
+        queue: vec![Vec::new(), Vec::new()],
+        waiting: vec![true, true],
+        next_slot: 100,
+        ..Endpoints::default()
+    }));
+    let server = Rc::new(RefCell::new(Server {
+        kernel: Kernel(endpoints.clone()),
+        records: BTreeMap::new(),
+        events: BTreeMap::new(),
+        triggers: Vec::new(),
+        subscriptions: Vec::new(),
+        next_id: 0,
+        missed: 0,
+    }));
+    let client = |i: usize| {
+        OctopusClient::new(Loopback {
+            server: server.clone(),
+            endpoints: endpoints.clone(),
+            session: OctopusSession::open(i as u64 + 1, Donation::quota(4096)).unwrap(),
+            client: i,
+        })
+    };
+    let (a, b) = (client(0), client(1));
+    (server, endpoints, a, b)
+}
+
+/// Handles every message client `i`'s endpoint holds.
+fn receive(endpoints: &Rc<RefCell<Endpoints>>, i: usize) -> Vec<Event> {
+    let mut handler = Handler::default();
+    for (info, msg, caps) in std::mem::take(&mut endpoints.borrow_mut().queue[i]) {
+        dispatch_octopus_events(&mut handler, info, &msg, &caps).expect("a well-formed event");
+    }
+    handler.0
+}
+
+const CLIENT_ENDPOINT: u64 = 9;
+
+fn no_trigger() -> Trigger {
+    Trigger {
+        in_case: 0,
+        send_to: BindingType::BindingRpc,
+        m: 0,
+        trigger: 0,
+        st: 0,
+    }
+}
+
+#[test]
+fn events_reach_the_client_that_bound_them_and_no_other() {
+    let (server, endpoints, mut a, mut b) = world();
+    // A binds its endpoint to the events; the server keeps the copy, charged
+    // to A's session (64 bytes besides the session's own 64).
+    let id = a.get_identifier().unwrap().id;
+    a.identify(id, CLIENT_ENDPOINT).unwrap();
+    assert_eq!(a.transport().session.used(), 64 + 64);
+    assert_eq!(server.borrow().events.len(), 1);
+    // B never binds. Both subscribe to "temp".
+    let sub_a = a.subscribe(text("temp"), 0xa0, 1).unwrap();
+    let sub_b = b.subscribe(text("temp"), 0xb0, 2).unwrap();
+    assert_eq!((sub_a.error_code, sub_b.error_code), (0, 0));
+    assert_eq!(b.transport().session.used(), 64 + 64);
+
+    assert_eq!(b.publish(text("temperature 21")).unwrap().error_code, 0);
+    assert_eq!(
+        receive(&endpoints, 0),
+        [Event::Subscription(
+            sub_a.id,
+            0xa0,
+            0,
+            "temperature 21".to_string(),
+            1
+        )]
+    );
+    // B subscribed too, but bound no events: nothing reached it, and
+    // nothing was attempted.
+    assert!(receive(&endpoints, 1).is_empty());
+    assert_eq!(server.borrow().missed, 0);
+
+    // Unsubscribing refunds the subscription: nothing more arrives.
+    assert_eq!(a.unsubscribe(sub_a.id).unwrap().error_code, 0);
+    assert_eq!(a.transport().session.used(), 64 + 64);
+    b.publish(text("temperature 22")).unwrap();
+    assert!(receive(&endpoints, 0).is_empty());
+}
+
+#[test]
+fn a_trigger_fires_on_the_binding_client_until_it_is_removed() {
+    let (server, endpoints, mut a, mut b) = world();
+    a.identify(1, CLIENT_ENDPOINT).unwrap();
+    let watch = Trigger {
+        in_case: 0,
+        send_to: BindingType::BindingEvent,
+        m: 0x10,
+        trigger: 0xf00,
+        st: 7,
+    };
+    let got = a.get(text("door"), watch).unwrap();
+    assert_eq!(got.error_code, NOT_FOUND);
+    assert_ne!(got.tid, 0);
+    // The trigger is kept for A: charged until it is removed.
+    assert_eq!(a.transport().session.used(), 64 + 64 + 64);
+
+    // B sets the record: A's trigger fires on A's bound endpoint.
+    let set = b.set(text("door open"), 3, no_trigger(), true).unwrap();
+    assert_eq!((set.tid, set.error_code), (0, 0));
+    assert_eq!(set.record.as_str(), "door open");
+    // A trigger that asks for nothing is refunded at once.
+    assert_eq!(b.transport().session.used(), 64);
+    assert_eq!(
+        receive(&endpoints, 0),
+        [Event::Trigger(
+            got.tid,
+            0xf00,
+            3,
+            "door open".to_string(),
+            7
+        )]
+    );
+    assert!(receive(&endpoints, 1).is_empty());
+
+    // A is not waiting on its endpoint: the event is missed, and the
+    // server goes on (a non-blocking send never waits for a client).
+    endpoints.borrow_mut().waiting[0] = false;
+    b.set(text("door shut"), 3, no_trigger(), false).unwrap();
+    assert_eq!(server.borrow().missed, 1);
+    endpoints.borrow_mut().waiting[0] = true;
+    assert!(receive(&endpoints, 0).is_empty());
+
+    // Removed, refunded, silent.
+    assert_eq!(a.remove_trigger(got.tid).unwrap().error_code, 0);
+    assert_eq!(a.transport().session.used(), 64 + 64);
+    b.set(text("door open"), 3, no_trigger(), false).unwrap();
+    assert!(receive(&endpoints, 0).is_empty());
+    // B cannot remove what is not its own.
+    assert_eq!(b.remove_trigger(got.tid).unwrap().error_code, NOT_FOUND);
+}
+
+#[test]
+fn every_rpc_round_trips() {
+    let (_server, _endpoints, mut a, _b) = world();
+    assert_eq!(a.get_identifier().unwrap().id, 1);
+    let set = a.set(text("disk0 sata"), 0, no_trigger(), false).unwrap();
+    assert_eq!(set.error_code, 0);
+    a.set(text("disk1 nvme"), 0, no_trigger(), false).unwrap();
+    let names = a.get_names(text("disk"), no_trigger()).unwrap();
+    assert_eq!(names.output.as_str(), "disk0,disk1");
+    assert_eq!(
+        a.get(text("disk1"), no_trigger()).unwrap().output.as_str(),
+        "nvme"
+    );
+    assert_eq!(a.exists(text("disk0"), no_trigger()).unwrap().error_code, 0);
+    assert_eq!(a.del(text("disk0"), no_trigger()).unwrap().error_code, 0);
+    assert_eq!(
+        a.exists(text("disk0"), no_trigger()).unwrap().error_code,
+        NOT_FOUND
+    );
+    assert_eq!(a.wait_for(text("disk1")).unwrap().record.as_str(), "nvme");
+    let with = a
+        .set_with_idcap(5, text("core 3"), 0, no_trigger(), true)
+        .unwrap();
+    assert_eq!(with.record.as_str(), "core 3");
+    // (The test's kernel gives the lent ID cap the server's slot 101.)
+    assert_eq!(
+        a.get_with_idcap(5, no_trigger()).unwrap().error_code,
+        NOT_FOUND
+    );
+    assert_eq!(a.put_cap(text("frame"), 44).unwrap().reterr, 0);
+    let stored = a.get_cap(text("frame")).unwrap();
+    assert_eq!(stored.reterr, 0);
+    let sput = a.sput_cap(text("f"), 45).unwrap();
+    assert!(sput.retkey.as_str().starts_with('f'));
+    assert_eq!(a.remove_cap(text("frame")).unwrap().reterr, 0);
+    assert_eq!(a.remove_cap(text("frame")).unwrap().reterr, NOT_FOUND);
+    assert_eq!(a.publish(text("nobody listens")).unwrap().error_code, 0);
+    // Everything a trigger-less call was charged came back.
+    assert_eq!(a.transport().session.used(), 64);
+}
+
+#[test]
+fn a_client_refuses_an_event_that_does_not_decode() {
+    let mut handler = Handler::default();
+    let msg = [0; target::MESSAGE_WORDS];
+    let caps = [0; target::CAPS_PER_MESSAGE];
+    let unknown = MessageInfo {
+        label: 9,
+        length: 0,
+        caps: 0,
+    };
+    assert_eq!(
+        dispatch_octopus_events(&mut handler, unknown, &msg, &caps),
+        Err(ProtocolError::UnknownLabel { label: 9 })
+    );
+    let short = MessageInfo {
+        label: OctopusEventsLabel::Trigger.label(),
+        length: 3,
+        caps: 0,
+    };
+    assert_eq!(
+        dispatch_octopus_events(&mut handler, short, &msg, &caps),
+        Err(ProtocolError::Truncated)
+    );
+    // A record whose length is over its bound.
+    let mut msg = [0; target::MESSAGE_WORDS];
+    msg[3] = 48;
+    let long = MessageInfo {
+        label: OctopusEventsLabel::Subscription.label(),
+        length: 10,
+        caps: 0,
+    };
+    assert_eq!(
+        dispatch_octopus_events(&mut handler, long, &msg, &caps),
+        Err(ProtocolError::InvalidArgument { index: 3 })
+    );
+    assert!(handler.0.is_empty());
+    // The events are one-way: the labels say so.
+    assert!(OctopusEventsLabel::ALL.iter().all(|l| l.oneway()));
+}
