@@ -448,6 +448,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "type",
             "config",
             "system",
+            "bitfield",
         ],
         Rule::field | Rule::attribute => &["#"],
         Rule::object_stmt => &[
@@ -513,6 +514,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_option => "Option",
         Rule::kw_config => "config",
         Rule::kw_system => "system",
+        Rule::kw_bitfield => "bitfield",
         _ => return None,
     })
 }
@@ -987,6 +989,11 @@ impl Builder {
                 } else {
                     ItemKind::Interface(set)
                 }
+            }
+            Rule::bitfield_item => {
+                let name = self.ident(inner.next().expect("grammar: bitfield name"));
+                let fields = inner.map(|f| self.field(f)).collect::<Result<_>>()?;
+                ItemKind::Bitfield(BitfieldItem { name, fields })
             }
             Rule::struct_item => {
                 let name = self.ident(inner.next().expect("grammar: struct name"));
@@ -1869,6 +1876,7 @@ fn is_keyword(rule: Rule) -> bool {
         rule,
         Rule::kw_use
             | Rule::kw_system
+            | Rule::kw_bitfield
             | Rule::kw_config
             | Rule::kw_const
             | Rule::kw_target

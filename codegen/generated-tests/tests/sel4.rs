@@ -683,3 +683,98 @@ fn retype_takes_sel4s_object_types() {
     }
     assert_eq!(ObjectType::sized_number(6), None, "no PML4 object here");
 }
+
+/// seL4's `seL4_CapRights_t` and `seL4_CNode_CapData` (libsel4's
+/// mode_include/64/sel4/shared_types.bf, seL4 commit 1326364bc,
+/// BSD-2-Clause): bitfields whose words are the words seL4's generated
+/// `seL4_CapRights_new` and `seL4_CNode_CapData_new` make, passed where
+/// seL4's stubs pass them.
+#[test]
+fn structured_arguments_are_sel4s_words() {
+    // seL4_CapRights_new(grant_reply, grant, read, write): write is bit 0,
+    // read 1, grant 2, grant-reply 3; libsel4's seL4_AllRights is 0xf,
+    // seL4_ReadWrite 0x3, seL4_CanRead 0x2, seL4_CanGrantReply 0x8.
+    assert_eq!(CapRights::new(true, true, true, true).words(), [0xf]);
+    assert_eq!(CapRights::new(true, true, false, false).words(), [0x3]);
+    assert_eq!(CapRights::new(false, true, false, false).words(), [0x2]);
+    assert_eq!(CapRights::new(false, false, false, true).words(), [0x8]);
+    assert_eq!(CapRights::WORDS, 1);
+    // seL4 reads the word through its getters: the bits above 4 are
+    // ignored, not refused.
+    let read = CapRights::from_words(&[0xffff_fff2]).expect("seL4 masks");
+    assert!(read.allow_read() && !read.allow_write() && !read.allow_grant());
+    assert_eq!(read.words(), [0x2]);
+    assert_eq!(CapRights::from_words(&[]), None);
+
+    // seL4_CNode_CapData_new(guard, guardSize): the size in bits 0..6,
+    // the guard in 6..64.
+    let data = CNodeCapData::new(6, 0x2a).expect("fits");
+    assert_eq!(data.words(), [0x2a << 6 | 6]);
+    assert_eq!((data.guard_size(), data.guard()), (6, 0x2a));
+    assert_eq!(CNodeCapData::new(64, 0), None, "guardSize is 6 bits");
+    assert_eq!(CNodeCapData::new(0, 1 << 58), None, "guard is 58 bits");
+    let all = CNodeCapData::from_words(&[u64::MAX]).expect("every bit a field's");
+    assert_eq!((all.guard_size(), all.guard()), (63, (1 << 58) - 1));
+
+    // CNodeMint: dest_index, dest_depth, src_index, src_depth, rights,
+    // badge in message words 0 to 5, as seL4_CNode_Mint sets them.
+    let mut msg = [0u64; 8];
+    let mut caps = [0u64; 3];
+    let rights = CapRights::new(false, true, true, false);
+    let info = encode_cnode_cap_mint(5, 64, 0x40, 9, 64, rights, 0xbad, &mut msg, &mut caps);
+    assert_eq!(info.label, 21);
+    assert_eq!(&msg[..6], &[5, 64, 9, 64, 0x6, 0xbad]);
+    let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
+    let decoded = decode_cnode_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a Mint");
+    let CNodeCapInvocation::Mint(args) = decoded else {
+        panic!("decoded as {decoded:?}")
+    };
+    assert_eq!(args.rights, rights);
+    // High bits in the rights word are dropped as seL4 drops them.
+    msg[4] = 0x6 | 1 << 40;
+    let decoded = decode_cnode_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a Mint");
+    assert_eq!(decoded, CNodeCapInvocation::Mint(args));
+
+    // CNodeMutate's guard and TCBConfigure's cspace_root_data are CNode
+    // cap data in the words seL4 sends (message word 4; word 1 after the
+    // fault endpoint).
+    let info = encode_cnode_cap_mutate(5, 64, 0x40, 9, 64, data, &mut msg, &mut caps);
+    assert_eq!(msg[4], 0x2a << 6 | 6);
+    let CNodeCapInvocation::Mutate(args) =
+        decode_cnode_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a Mutate")
+    else {
+        panic!("not a Mutate")
+    };
+    assert_eq!(args.badge, data);
+    encode_thread_cap_configure(7, 0x40, data, 0x41, 0, 0x1000, 0x42, &mut msg, &mut caps);
+    assert_eq!(&msg[..4], &[7, 0x2a << 6 | 6, 0, 0x1000]);
+}
+
+/// seL4's x86_64 `seL4_UserContext` (20 words, rip first, gs_base last,
+/// libsel4's object-api-sel4-arch.xml): `ReadRegisters`' reply and
+/// `WriteRegisters`' request carry it word for word.
+#[test]
+fn user_contexts_are_sel4s_twenty_words() {
+    assert_eq!(UserContext::WORDS, 20);
+    let regs: [u64; 20] = core::array::from_fn(|i| 0x100 + i as u64);
+    let context = UserContext::from_words(&regs).expect("20 words");
+    assert_eq!(context.rip(), 0x100);
+    assert_eq!(context.rsp(), 0x101);
+    assert_eq!(context.rax(), 0x103);
+    assert_eq!(context.r15(), 0x111);
+    assert_eq!(context.fs_base(), 0x112);
+    assert_eq!(context.gs_base(), 0x113);
+    assert_eq!(context.words(), regs);
+    assert_eq!(UserContext::from_words(&regs[..19]), None);
+
+    let mut msg = [0u64; 32];
+    let info = encode_thread_cap_write_registers(true, 0, 20, context, &mut msg);
+    assert_eq!(info.length, 23);
+    assert_eq!(&msg[3..23], &regs);
+    let reply = encode_thread_cap_read_registers_reply(context, &mut msg);
+    assert_eq!(&msg[..20], &regs);
+    assert_eq!(
+        decode_thread_cap_read_registers_reply(reply, &msg),
+        Ok(context)
+    );
+}
