@@ -778,3 +778,105 @@ fn user_contexts_are_sel4s_twenty_words() {
         Ok(context)
     );
 }
+
+/// x86's paging invocations with seL4's labels: x86_64's `X86PDPTMap` and
+/// `X86PDPTUnmap` from `nInvocationLabels` (33 here), then x86's page
+/// directory, page table and page methods in object-api-arch.xml's order,
+/// without those of IOMMU (`X86IOPageTable*`, `X86PageMapIO`), VT-x
+/// (`X86PageMapEPT`) and IA-32 (`X86PageDirectoryGetStatusBits`).
+#[test]
+fn paging_labels_are_sel4s() {
+    let labels: &[(u64, u64, &str)] = &[
+        (PdptCapLabel::Map as u64, 33, "X86PDPTMap"),
+        (PdptCapLabel::Unmap as u64, 34, "X86PDPTUnmap"),
+        (PageDirectoryCapLabel::Map as u64, 35, "X86PageDirectoryMap"),
+        (
+            PageDirectoryCapLabel::Unmap as u64,
+            36,
+            "X86PageDirectoryUnmap",
+        ),
+        (PageTableCapLabel::Map as u64, 37, "X86PageTableMap"),
+        (PageTableCapLabel::Unmap as u64, 38, "X86PageTableUnmap"),
+        (FrameCapLabel::Map as u64, 39, "X86PageMap"),
+        (FrameCapLabel::Unmap as u64, 40, "X86PageUnmap"),
+        (FrameCapLabel::GetAddress as u64, 41, "X86PageGetAddress"),
+        // seL4's ASID control and pool methods take 42 and 43.
+        (
+            IoPortControlCapLabel::Issue as u64,
+            44,
+            "X86IOPortControlIssue",
+        ),
+    ];
+    for &(ours, sel4, name) in labels {
+        assert_eq!(ours, sel4, "{name}");
+    }
+    assert_eq!(FrameCapLabel::from_word(39), Some(FrameCapLabel::Map));
+    assert_eq!(FrameCapLabel::from_word(42), None);
+}
+
+/// The kernel reads `seL4_X86_VMAttributes` as its `vm_attributes` block
+/// (PWT bit 0, PCD bit 1, PAT bit 2): libsel4's values are the bitfield's
+/// words, and the bits above are ignored as seL4 ignores them.
+#[test]
+fn vm_attributes_are_sel4s_words() {
+    // seL4_X86_Default_VMAttributes / seL4_X86_WriteBack.
+    assert_eq!(VmAttributes::new(false, false, false).words(), [0]);
+    // seL4_X86_WriteThrough, seL4_X86_CacheDisabled, seL4_X86_Uncacheable,
+    // seL4_X86_WriteCombining.
+    assert_eq!(VmAttributes::new(true, false, false).words(), [1]);
+    assert_eq!(VmAttributes::new(false, true, false).words(), [2]);
+    assert_eq!(VmAttributes::new(true, true, false).words(), [3]);
+    assert_eq!(VmAttributes::new(false, false, true).words(), [4]);
+    let attr = VmAttributes::from_words(&[4 | 1 << 9]).expect("seL4 masks");
+    assert!(attr.pat() && !attr.write_through() && !attr.cache_disabled());
+}
+
+/// seL4_X86_Page_Map sends `vaddr`, the rights word and the attributes in
+/// message words 0 to 2 and the PML4 as its one extra cap; the decoder
+/// reads them back, and `GetAddress`'s reply carries the address in word
+/// 0. The page table, page directory and PDPT maps send `vaddr` and the
+/// attributes in words 0 and 1.
+#[test]
+fn paging_messages_are_sel4s() {
+    let mut msg = [0u64; 8];
+    let mut caps = [0u64; 3];
+    let rights = CapRights::new(false, true, false, false);
+    let attr = VmAttributes::new(true, true, false);
+    let info = encode_frame_cap_map(0x20, 0x7000_0000, rights, attr, &mut msg, &mut caps);
+    assert_eq!((info.label, info.length, info.caps), (39, 3, 1));
+    assert_eq!(&msg[..3], &[0x7000_0000, 0x2, 0x3]);
+    assert_eq!(caps[0], 0x20);
+    let pml4 = Cap::from_words([Pml4Cap::TAG << 59, 0x1000]);
+    let FrameCapInvocation::Map(args) =
+        decode_frame_cap(info, Rights::NONE, &msg, &[pml4]).expect("a Map")
+    else {
+        panic!("not a Map")
+    };
+    assert_eq!(
+        (args.vaddr, args.rights, args.attr),
+        (0x7000_0000, rights, attr)
+    );
+    // A cap of another type where the PML4 goes is refused at its position.
+    let frame = Cap::from_words([FrameCap::TAG << 59, 0]);
+    assert_eq!(
+        decode_frame_cap(info, Rights::NONE, &msg, &[frame]),
+        Err(DecodeError::InvalidCapability { index: 0 })
+    );
+
+    let info = encode_page_table_cap_map(0x20, 0x4000_0000, attr, &mut msg, &mut caps);
+    assert_eq!((info.label, info.length, info.caps), (37, 2, 1));
+    assert_eq!(&msg[..2], &[0x4000_0000, 0x3]);
+    let info = encode_page_directory_cap_map(0x20, 0x4000_0000, attr, &mut msg, &mut caps);
+    assert_eq!((info.label, info.length), (35, 2));
+    let info = encode_pdpt_cap_map(0x20, 0x80_0000_0000, attr, &mut msg, &mut caps);
+    assert_eq!((info.label, info.length), (33, 2));
+
+    let info = encode_frame_cap_get_address();
+    assert_eq!((info.label, info.length), (41, 0));
+    let reply = encode_frame_cap_get_address_reply(0x1234_5000, &mut msg);
+    assert_eq!(msg[0], 0x1234_5000);
+    assert_eq!(
+        decode_frame_cap_get_address_reply(reply, &msg),
+        Ok(0x1234_5000)
+    );
+}
