@@ -103,6 +103,14 @@ pub const CODES: &[(&str, &str)] = &[
         "B0061",
         "field or parameter made enumerated, plain, or of another enumeration",
     ),
+    (
+        "B0062",
+        "parameter made a bitfield, plain, or of another bitfield",
+    ),
+    (
+        "B0063",
+        "bitfield field removed, moved or retyped, or bitfield made strict",
+    ),
 ];
 
 /// Which spec a span is in.
@@ -220,6 +228,10 @@ impl Break {
             }
             "B0061" => {
                 "keep the field's or parameter's type; add a new field or method for the enumerated one"
+            }
+            "B0062" => "keep the parameter's type; add a new method for the bitfield one",
+            "B0063" => {
+                "keep every field at its word and bits with its type; add new fields on bits no field held"
             }
             _ => "require no more than the old spec did; a new method may require more",
         }
@@ -528,6 +540,7 @@ fn compare(old: &Spec, new: &Spec) -> Vec<Break> {
     c.derives();
     c.error_sets();
     c.enumerations();
+    c.bitfields();
     c.method_sets(&old.invocations, &new.invocations, "invocations on");
     c.method_sets(&old.interfaces, &new.interfaces, "interface");
     c.out
@@ -691,6 +704,95 @@ impl Compare<'_> {
                 }
             }
         }
+    }
+
+    /// B0063: each field of an old bitfield keeps its word, bits and type
+    /// (a compiled user packs it there, a new decoder reads it there), and
+    /// a bitfield does not become `#[strict]` (compiled users may set bits
+    /// no field holds). A field added on bits no field held is compatible;
+    /// a removed bitfield is reported with the parameters of its type
+    /// (B0062).
+    fn bitfields(&mut self) {
+        for b in &self.old.bitfields {
+            let Some((_, n)) = find(&self.new.bitfields, &b.name, |b| &b.name) else {
+                continue;
+            };
+            if n.strict && !b.strict {
+                self.push(
+                    Break::new(
+                        "B0063",
+                        new(n.span),
+                        format!("bitfield `{}` became `#[strict]`", b.name),
+                        "strict here",
+                    )
+                    .also(old(b.span), "not strict in the old spec")
+                    .note("the decoder now refuses a bit no field holds, which compiled users may set"),
+                );
+            }
+            let ty = |spec: &Spec, f: &capc_dsl::model::BitfieldField| match f.values {
+                Some(e) => format!("`{}`", spec.enumerations[e.index()].name),
+                None if f.boolean => "`bool`".to_string(),
+                None => format!("`u{}`", f.width),
+            };
+            for f in &b.fields {
+                let place = |f: &capc_dsl::model::BitfieldField| {
+                    format!("bits {}..{} of word {}", f.bit, f.bit + f.width, f.word)
+                };
+                match find(&n.fields, &f.name, |f| &f.name) {
+                    None => self.push(
+                        Break::new(
+                            "B0063",
+                            old(f.span),
+                            format!("field `{}` of bitfield `{}` was removed", f.name, b.name),
+                            "declared here in the old spec",
+                        )
+                        .also(new(n.span), "the bitfield has no such field here")
+                        .note("compiled users set it and read it"),
+                    ),
+                    Some((_, nf)) => {
+                        let (was, now) = (
+                            format!("{} in {}", ty(self.old, f), place(f)),
+                            format!("{} in {}", ty(self.new, nf), place(nf)),
+                        );
+                        if was != now {
+                            self.push(
+                                Break::new(
+                                    "B0063",
+                                    new(nf.span),
+                                    format!(
+                                        "field `{}` of bitfield `{}` changed: {was} before, {now} now",
+                                        f.name, b.name
+                                    ),
+                                    "here now",
+                                )
+                                .also(old(f.span), "in the old spec"),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// B0062 for a parameter whose bitfield changed.
+    fn bitfield_changed(
+        &mut self,
+        what: String,
+        (was, now): (At, At),
+        names: (Option<String>, Option<String>),
+    ) {
+        let text = |n: Option<String>| n.map_or("plain words".to_string(), |n| format!("`{n}`"));
+        let (a, b) = (text(names.0), text(names.1));
+        self.push(
+            Break::new(
+                "B0062",
+                now,
+                format!("{what} holds {b} now, {a} before"),
+                format!("{b} here"),
+            )
+            .also(was, format!("{a} in the old spec"))
+            .note("the generated type of its value changed, and a bitfield's decoder may refuse words plain ones took"),
+        );
     }
 
     /// The enumeration a field or parameter takes, by name (`None` for a
@@ -1651,6 +1753,19 @@ impl Compare<'_> {
             let names = self.enumeration_names(p.values, np.values);
             if names.0 != names.1 {
                 self.enumeration_changed(
+                    format!("{kind} `{}` of {whose}", p.name),
+                    (old(p.span), new(np.span)),
+                    names,
+                );
+            }
+            let names = (
+                p.bitfield
+                    .map(|b| self.old.bitfields[b.index()].name.clone()),
+                np.bitfield
+                    .map(|b| self.new.bitfields[b.index()].name.clone()),
+            );
+            if names.0 != names.1 {
+                self.bitfield_changed(
                     format!("{kind} `{}` of {whose}", p.name),
                     (old(p.span), new(np.span)),
                     names,

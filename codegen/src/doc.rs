@@ -163,6 +163,7 @@ pub fn render(spec: &Spec, name: &str, sources: &SourceMap) -> String {
     derives(w, spec, o);
     errors(w, spec, o);
     enumerations(w, spec, o);
+    bitfields(w, spec, o);
     data_types(w, spec, o);
     method_sets(w, spec, o, &spec.invocations, "Kernel invocations");
     method_sets(w, spec, o, &spec.interfaces, "Interfaces");
@@ -855,6 +856,40 @@ fn enumerations(w: &mut String, spec: &Spec, o: &Origins) {
     }
 }
 
+/// Each bitfield with its fields' words and bits.
+fn bitfields(w: &mut String, spec: &Spec, o: &Origins) {
+    if spec.bitfields.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "## Bitfields\n");
+    for b in &spec.bitfields {
+        let words = if b.words == 1 { "word" } else { "words" };
+        let strict = if b.strict { ", `#[strict]`" } else { "" };
+        let _ = writeln!(w, "### `{}` ({} {words}{strict})\n", b.name, b.words);
+        o.mark(w, b.span);
+        docs(w, &b.docs);
+        let rows: Vec<Vec<String>> = b
+            .fields
+            .iter()
+            .map(|f| {
+                let ty = match f.values {
+                    Some(e) => format!("`{}`", spec.enumerations[e.index()].name),
+                    None if f.boolean => "`bool`".to_string(),
+                    None => format!("`u{}`", f.width),
+                };
+                vec![
+                    f.word.to_string(),
+                    format!("{}..{}", f.bit, f.bit + f.width),
+                    format!("`{}`", f.name),
+                    ty,
+                    cell(&f.docs),
+                ]
+            })
+            .collect();
+        table(w, &["word", "bits", "field", "type", "description"], &rows);
+    }
+}
+
 /// Each `struct`, `enum` and `type` with its wire layout: the byte each
 /// field or value starts at, as the generated `Wire` code writes it.
 fn data_types(w: &mut String, spec: &Spec, o: &Origins) {
@@ -1135,20 +1170,34 @@ fn session_charges(
 }
 
 fn param(spec: &Spec, p: &MethodParam) -> String {
-    let ty = match &p.kind {
-        ParamKind::Scalar(_) if p.values.is_some() => {
+    let bitfield = p.bitfield.map(|b| &spec.bitfields[b.index()]);
+    let ty = match (&p.kind, bitfield) {
+        (_, Some(b)) => {
+            format!(
+                "{} ({} word{})",
+                b.name,
+                b.words,
+                if b.words == 1 { "" } else { "s" }
+            )
+        }
+        (ParamKind::Scalar(_), None) if p.values.is_some() => {
             let e = p.values.expect("enumerated");
             spec.enumerations[e.index()].name.clone()
         }
-        ParamKind::Scalar(s) => scalar(*s),
-        ParamKind::Array { element, len, .. } => format!("[{}; {len}]", scalar(*element)),
-        ParamKind::Data { ty, .. } => ty.spelling(&spec.data_types),
-        ParamKind::Cap {
-            transfer,
-            cap,
-            rights,
-            ..
-        } => {
+        (ParamKind::Scalar(s), None) => scalar(*s),
+        (ParamKind::Array { element, len, .. }, None) => {
+            format!("[{}; {len}]", scalar(*element))
+        }
+        (ParamKind::Data { ty, .. }, None) => ty.spelling(&spec.data_types),
+        (
+            ParamKind::Cap {
+                transfer,
+                cap,
+                rights,
+                ..
+            },
+            None,
+        ) => {
             let transfer = match transfer {
                 Transfer::Lookup => "",
                 Transfer::Grant => "grant ",

@@ -163,6 +163,26 @@ pub fn model_json(spec: &Spec) -> Value {
             })).collect::<Vec<_>>(),
             "docs": e.docs,
         })).collect::<Vec<_>>(),
+        "bitfields": spec.bitfields.iter().map(|b| json!({
+            "name": b.name,
+            "words": b.words,
+            "strict": b.strict,
+            "fields": b.fields.iter().map(|f| {
+                let mut v = json!({
+                    "name": f.name,
+                    "word": f.word,
+                    "bit": f.bit,
+                    "bits": f.width,
+                    "type": if f.boolean { "bool" } else if f.values.is_some() { "enumeration" } else { "uint" },
+                    "docs": f.docs,
+                });
+                if let Some(e) = f.values {
+                    v["enumeration"] = json!(spec.enumerations[e.index()].name);
+                }
+                v
+            }).collect::<Vec<_>>(),
+            "docs": b.docs,
+        })).collect::<Vec<_>>(),
         "invocations": spec.invocations.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
         "interfaces": spec.interfaces.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
     });
@@ -500,6 +520,9 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     if let Some(e) = p.values {
                         v["enumeration"] = json!(spec.enumerations[e.index()].name);
                     }
+                    if let Some(b) = p.bitfield {
+                        v["bitfield"] = json!(spec.bitfields[b.index()].name);
+                    }
                     v
                 }
                 ParamKind::Array {
@@ -508,7 +531,11 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     words,
                 } => {
                     let (name, bits) = scalar(*element);
-                    json!({"kind": "array", "type": name, "bits": bits, "len": len, "words": words})
+                    let mut v = json!({"kind": "array", "type": name, "bits": bits, "len": len, "words": words});
+                    if let Some(b) = p.bitfield {
+                        v["bitfield"] = json!(spec.bitfields[b.index()].name);
+                    }
+                    v
                 }
                 ParamKind::Data { ty, bytes, words } => json!({
                     "kind": "data",

@@ -1091,6 +1091,74 @@ fn a_changed_enumeration_breaks() {
     assert_eq!(code, Some(0), "{stderr}");
 }
 
+/// Bitfields (dsl/tests/ui/pass/bitfields.cap): a parameter made plain
+/// (B0062), a field moved or removed and a bitfield made strict (B0063);
+/// a field added on bits no field held is compatible.
+#[test]
+fn a_changed_bitfield_breaks() {
+    let s = Scratch::new("breaking", "bitfields");
+    let spec = std::fs::read_to_string(workspace().join("dsl/tests/ui/pass/bitfields.cap"))
+        .expect("bitfields.cap");
+    s.write("old.cap", &spec);
+    let edit = |name: &str, from: &str, to: &str| {
+        assert!(spec.contains(from), "bitfields.cap has `{from}`");
+        s.write(name, spec.replace(from, to));
+    };
+    // `Access` stays declared, used by nothing (so no W0001 comes first).
+    s.write(
+        "param.cap",
+        spec.replace("fn restrict(access: Access,", "fn restrict(access: word,")
+            .replace("bitfield Access {", "#[allow(unused)]\nbitfield Access {"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "param.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0062]: parameter `access` of `DeviceCap.restrict` holds plain words now, `Access` before\n"),
+        "{stderr}"
+    );
+    let cases = [
+        (
+            "moved.cap",
+            "    #[at(word = 0, bit = 8)]\n    guard: u48,",
+            "    #[at(word = 0, bit = 9)]\n    guard: u48,",
+            "error[B0063]: field `guard` of bitfield `Guard` changed: `u48` in bits 8..56 of word 0 before, `u48` in bits 9..57 of word 0 now\n",
+        ),
+        (
+            "removed.cap",
+            "    flags: u32,\n",
+            "",
+            "error[B0063]: field `flags` of bitfield `Registers` was removed\n",
+        ),
+        (
+            "strict.cap",
+            "/// Rights, one bit each from bit 0.\n",
+            "/// Rights, one bit each from bit 0.\n#[strict]\n",
+            "error[B0063]: bitfield `Access` became `#[strict]`\n",
+        ),
+    ];
+    for (name, from, to, first) in cases {
+        edit(name, from, to);
+        let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", name]);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stderr.starts_with(first), "{name}: {stderr}");
+    }
+    // The other way round, a plain parameter made a bitfield breaks too.
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "param.cap", "old.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0062]: parameter `access` of `DeviceCap.restrict` holds `Access` now, plain words before\n"),
+        "{stderr}"
+    );
+    // A field on bits no field held is compatible.
+    edit(
+        "added.cap",
+        "    grant: bool,\n",
+        "    grant: bool,\n    #[at(word = 0, bit = 8)]\n    audit: bool,\n",
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "added.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
 /// Typed errors (dsl/tests/ui/pass/typed-errors.cap): a method whose errors
 /// move to another set (B0050), a method that stops being idempotent
 /// (B0051), a payload value given another type (B0016); a method that

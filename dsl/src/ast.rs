@@ -74,6 +74,21 @@ pub enum ItemKind {
     Config(Vec<RightDecl>),
     /// `system name { ... }`: a whole system (domains, objects, caps).
     System(SystemItem),
+    /// `bitfield Name { field: uN, ... }`: a record packed into message
+    /// words, for kernel invocation parameters and results.
+    Bitfield(BitfieldItem),
+}
+
+/// `bitfield Name { #[at(word = W, bit = B)] field: uN, ... }`: a record
+/// of `bool`, `uN` and enumeration fields packed into message words (seL4's
+/// `seL4_CapRights_t`, `seL4_CNode_CapData`). A field without `#[at]`
+/// starts where the field before it ends (the first at bit 0 of word 0).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BitfieldItem {
+    /// The bitfield's name.
+    pub name: Ident,
+    /// Its fields, in declaration order (cap fields' syntax).
+    pub fields: Vec<Field>,
 }
 
 /// `struct Name { field: Type, ... }`: a record of message values.

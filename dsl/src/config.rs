@@ -127,6 +127,7 @@ impl Conditions {
                 }
                 match &item.kind {
                     ItemKind::Cap(cap) => cap.fields.iter().for_each(|f| c.attrs(&f.attrs, place)),
+                    ItemKind::Bitfield(b) => b.fields.iter().for_each(|f| c.attrs(&f.attrs, place)),
                     ItemKind::Enum(e) => e.variants.iter().for_each(|v| c.attrs(&v.attrs, place)),
                     ItemKind::Object(o) => o.slots.iter().for_each(|s| c.attrs(&s.attrs, place)),
                     ItemKind::Invocations(m) | ItemKind::Interface(m) => {
@@ -336,6 +337,13 @@ impl Filter<'_> {
             }
             match &mut item.kind {
                 ItemKind::Cap(cap) => cap.fields.retain_mut(|f| {
+                    let keep = self.keep(&mut f.attrs);
+                    if !keep {
+                        self.removed.push(f.name.span.to(f.ty_span));
+                    }
+                    keep
+                }),
+                ItemKind::Bitfield(b) => b.fields.retain_mut(|f| {
                     let keep = self.keep(&mut f.attrs);
                     if !keep {
                         self.removed.push(f.name.span.to(f.ty_span));

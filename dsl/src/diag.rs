@@ -116,6 +116,10 @@ catalogue! {
     EnumerationValueRange = "E0451", Error, "enumeration value does not fit its width";
     EnumerationValueTwice = "E0452", Error, "two variants of an enumeration with one value";
     EnumerationFieldRole = "E0453", Error, "enumerated field with a role its values cannot hold";
+    BitfieldOverlap = "E0470", Error, "bitfield field placed on bits another field holds";
+    BitfieldCrossesWord = "E0471", Error, "bitfield field placed across a word boundary";
+    BitfieldFieldType = "E0472", Error, "bitfield field of a type a bitfield cannot hold";
+    BitfieldSize = "E0473", Error, "bitfield without fields, or larger than 64 words";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

@@ -798,6 +798,12 @@ impl<'a> Printer<'a> {
                 }
                 self.token(";");
             }
+            Rule::bitfield_item => {
+                self.keyword_and_name(&mut inner);
+                self.block(indent, inner.collect(), close, |s, field, indent| {
+                    s.field(field, indent)
+                });
+            }
             Rule::system_item => {
                 self.keyword_and_name(&mut inner);
                 self.block(indent, inner.collect(), close, |s, stmt, indent| {

@@ -34,6 +34,8 @@ id! {
     DataTypeId;
     /// Index of an enumeration in [`Spec::enumerations`].
     EnumerationId;
+    /// Index of a bitfield in [`Spec::bitfields`].
+    BitfieldId;
 }
 
 /// A checked spec.
@@ -63,6 +65,8 @@ pub struct Spec {
     pub data_types: Vec<DataType>,
     /// Enumerations (`enum Name: uN { ... }`), in declaration order.
     pub enumerations: Vec<Enumeration>,
+    /// Bitfields (`bitfield Name { ... }`), in declaration order.
+    pub bitfields: Vec<Bitfield>,
     /// Kernel invocations, one set per invoked cap type.
     pub invocations: Vec<MethodSet>,
     /// RPC interfaces between user tasks.
@@ -72,6 +76,66 @@ pub struct Spec {
     pub configuration: Vec<ConfigOption>,
     /// Whole systems (`system name { ... }`), in declaration order.
     pub systems: Vec<System>,
+}
+
+/// A bitfield: a record of `bool`, `uN` and enumeration fields packed into
+/// `words` message words, each field at its word and bits (seL4's
+/// `seL4_CapRights_t`, `seL4_CNode_CapData`). A kernel invocation
+/// parameter or result of this type takes its words; the bits no field
+/// holds are 0 when encoded, and ignored when decoded unless `strict`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bitfield {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Message words it takes (the highest word a field is in, plus 1).
+    pub words: u64,
+    /// Its fields, in declaration order.
+    pub fields: Vec<BitfieldField>,
+    /// `#[strict]`: the decoder refuses a value with a bit set that no
+    /// field holds.
+    pub strict: bool,
+    /// Where it is declared (its name).
+    pub span: Span,
+}
+
+impl Bitfield {
+    /// The bits of word `word` that some field holds.
+    pub fn used_mask(&self, word: u64) -> u64 {
+        self.fields
+            .iter()
+            .filter(|f| f.word == word)
+            .fold(0, |m, f| m | f.mask())
+    }
+}
+
+/// One field of a [`Bitfield`]: bits `bit..bit + width` of word `word`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BitfieldField {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// The message word it is in, from 0.
+    pub word: u64,
+    /// Its lowest bit in that word.
+    pub bit: u32,
+    /// Bits it takes (1 for a `bool`, N for a `uN`, an enumeration's N).
+    pub width: u32,
+    /// Whether it is a `bool`.
+    pub boolean: bool,
+    /// The enumeration whose named values it holds.
+    pub values: Option<EnumerationId>,
+    /// Where it is declared (its name).
+    pub span: Span,
+}
+
+impl BitfieldField {
+    /// Its bits within its word.
+    pub fn mask(&self) -> u64 {
+        (u64::MAX >> (64 - self.width)) << self.bit
+    }
 }
 
 /// An enumeration: named values of `bits` bits, which a cap field or a
@@ -903,6 +967,10 @@ pub struct MethodParam {
     /// [`Spec::interfaces`] of the callback interface whose messages the
     /// server sends through this cap.
     pub binds: Option<usize>,
+    /// A kernel invocation parameter or result of a bitfield's type (its
+    /// kind `Scalar(Word)` for one word, else an `Array` of words): the
+    /// bitfield it holds.
+    pub bitfield: Option<BitfieldId>,
     /// Where it is declared (its name).
     pub span: Span,
 }

@@ -448,6 +448,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "type",
             "config",
             "system",
+            "bitfield",
         ],
         Rule::field | Rule::attribute => &["#"],
         Rule::object_stmt => &[
@@ -514,6 +515,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_config => "config",
         Rule::kw_system => "system",
         Rule::kw_binds => "binds",
+        Rule::kw_bitfield => "bitfield",
         _ => return None,
     })
 }
@@ -995,6 +997,11 @@ impl Builder {
                 } else {
                     ItemKind::Interface(set)
                 }
+            }
+            Rule::bitfield_item => {
+                let name = self.ident(inner.next().expect("grammar: bitfield name"));
+                let fields = inner.map(|f| self.field(f)).collect::<Result<_>>()?;
+                ItemKind::Bitfield(BitfieldItem { name, fields })
             }
             Rule::struct_item => {
                 let name = self.ident(inner.next().expect("grammar: struct name"));
@@ -1887,6 +1894,7 @@ fn is_keyword(rule: Rule) -> bool {
         rule,
         Rule::kw_use
             | Rule::kw_system
+            | Rule::kw_bitfield
             | Rule::kw_config
             | Rule::kw_const
             | Rule::kw_target

@@ -989,4 +989,42 @@ mod everything {
             check_reply(decode_domain_cap_assign_reply, e, KERNEL_ERRORS + 1);
         }
     }
+
+    /// A `#[strict]` bitfield parameter: the fields at their bits, the
+    /// decoder refusing a bit no field holds and an enumerated field's
+    /// unnamed value (`InvalidArgument` at the parameter), the reply
+    /// carrying one back.
+    #[test]
+    fn frame_cap_set_attributes_packs_a_bitfield() {
+        let attributes = MapAttributes::new(true, Caching::Uncached, 0x2a).expect("fits");
+        assert_eq!(attributes.words(), [1 | 3 << 4 | 0x2a << 6]);
+        assert_eq!(MapAttributes::new(false, Caching::WriteBack, 64), None);
+        let mut msg = [0u64; 4];
+        let info = encode_frame_cap_set_attributes(attributes, &mut msg);
+        assert_eq!((info.label, info.length), (2, 1));
+        assert_eq!(msg[0], 1 | 3 << 4 | 0x2a << 6);
+        assert_eq!(
+            decode_frame_cap(info, Rights::NONE, &msg, &[]),
+            Ok(FrameCapInvocation::SetAttributes(FrameCapSetAttributes {
+                attributes
+            }))
+        );
+        for bad in [msg[0] | 1 << 1, msg[0] | 1 << 12, 1 | 2 << 4] {
+            assert_eq!(
+                decode_frame_cap(info, Rights::NONE, &[bad], &[]),
+                Err(DecodeError::InvalidArgument { index: 0 }),
+                "{bad:#x}"
+            );
+        }
+        let reply = encode_frame_cap_set_attributes_reply(attributes, &mut msg);
+        assert_eq!(
+            decode_frame_cap_set_attributes_reply(reply, &msg),
+            Ok(attributes)
+        );
+        msg[0] |= 1 << 63;
+        assert_eq!(
+            decode_frame_cap_set_attributes_reply(reply, &msg),
+            Err(InvocationError::Malformed(reply))
+        );
+    }
 }

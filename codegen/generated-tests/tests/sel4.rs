@@ -683,3 +683,200 @@ fn retype_takes_sel4s_object_types() {
     }
     assert_eq!(ObjectType::sized_number(6), None, "no PML4 object here");
 }
+
+/// seL4's `seL4_CapRights_t` and `seL4_CNode_CapData` (libsel4's
+/// mode_include/64/sel4/shared_types.bf, seL4 commit 1326364bc,
+/// BSD-2-Clause): bitfields whose words are the words seL4's generated
+/// `seL4_CapRights_new` and `seL4_CNode_CapData_new` make, passed where
+/// seL4's stubs pass them.
+#[test]
+fn structured_arguments_are_sel4s_words() {
+    // seL4_CapRights_new(grant_reply, grant, read, write): write is bit 0,
+    // read 1, grant 2, grant-reply 3; libsel4's seL4_AllRights is 0xf,
+    // seL4_ReadWrite 0x3, seL4_CanRead 0x2, seL4_CanGrantReply 0x8.
+    assert_eq!(CapRights::new(true, true, true, true).words(), [0xf]);
+    assert_eq!(CapRights::new(true, true, false, false).words(), [0x3]);
+    assert_eq!(CapRights::new(false, true, false, false).words(), [0x2]);
+    assert_eq!(CapRights::new(false, false, false, true).words(), [0x8]);
+    assert_eq!(CapRights::WORDS, 1);
+    // seL4 reads the word through its getters: the bits above 4 are
+    // ignored, not refused.
+    let read = CapRights::from_words(&[0xffff_fff2]).expect("seL4 masks");
+    assert!(read.allow_read() && !read.allow_write() && !read.allow_grant());
+    assert_eq!(read.words(), [0x2]);
+    assert_eq!(CapRights::from_words(&[]), None);
+
+    // seL4_CNode_CapData_new(guard, guardSize): the size in bits 0..6,
+    // the guard in 6..64.
+    let data = CNodeCapData::new(6, 0x2a).expect("fits");
+    assert_eq!(data.words(), [0x2a << 6 | 6]);
+    assert_eq!((data.guard_size(), data.guard()), (6, 0x2a));
+    assert_eq!(CNodeCapData::new(64, 0), None, "guardSize is 6 bits");
+    assert_eq!(CNodeCapData::new(0, 1 << 58), None, "guard is 58 bits");
+    let all = CNodeCapData::from_words(&[u64::MAX]).expect("every bit a field's");
+    assert_eq!((all.guard_size(), all.guard()), (63, (1 << 58) - 1));
+
+    // CNodeMint: dest_index, dest_depth, src_index, src_depth, rights,
+    // badge in message words 0 to 5, as seL4_CNode_Mint sets them.
+    let mut msg = [0u64; 8];
+    let mut caps = [0u64; 3];
+    let rights = CapRights::new(false, true, true, false);
+    let info = encode_cnode_cap_mint(5, 64, 0x40, 9, 64, rights, 0xbad, &mut msg, &mut caps);
+    assert_eq!(info.label, 21);
+    assert_eq!(&msg[..6], &[5, 64, 9, 64, 0x6, 0xbad]);
+    let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
+    let decoded = decode_cnode_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a Mint");
+    let CNodeCapInvocation::Mint(args) = decoded else {
+        panic!("decoded as {decoded:?}")
+    };
+    assert_eq!(args.rights, rights);
+    // High bits in the rights word are dropped as seL4 drops them.
+    msg[4] = 0x6 | 1 << 40;
+    let decoded = decode_cnode_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a Mint");
+    assert_eq!(decoded, CNodeCapInvocation::Mint(args));
+
+    // CNodeMutate's guard and TCBConfigure's cspace_root_data are CNode
+    // cap data in the words seL4 sends (message word 4; word 1 after the
+    // fault endpoint).
+    let info = encode_cnode_cap_mutate(5, 64, 0x40, 9, 64, data, &mut msg, &mut caps);
+    assert_eq!(msg[4], 0x2a << 6 | 6);
+    let CNodeCapInvocation::Mutate(args) =
+        decode_cnode_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a Mutate")
+    else {
+        panic!("not a Mutate")
+    };
+    assert_eq!(args.badge, data);
+    encode_thread_cap_configure(7, 0x40, data, 0x41, 0, 0x1000, 0x42, &mut msg, &mut caps);
+    assert_eq!(&msg[..4], &[7, 0x2a << 6 | 6, 0, 0x1000]);
+}
+
+/// seL4's x86_64 `seL4_UserContext` (20 words, rip first, gs_base last,
+/// libsel4's object-api-sel4-arch.xml): `ReadRegisters`' reply and
+/// `WriteRegisters`' request carry it word for word.
+#[test]
+fn user_contexts_are_sel4s_twenty_words() {
+    assert_eq!(UserContext::WORDS, 20);
+    let regs: [u64; 20] = core::array::from_fn(|i| 0x100 + i as u64);
+    let context = UserContext::from_words(&regs).expect("20 words");
+    assert_eq!(context.rip(), 0x100);
+    assert_eq!(context.rsp(), 0x101);
+    assert_eq!(context.rax(), 0x103);
+    assert_eq!(context.r15(), 0x111);
+    assert_eq!(context.fs_base(), 0x112);
+    assert_eq!(context.gs_base(), 0x113);
+    assert_eq!(context.words(), regs);
+    assert_eq!(UserContext::from_words(&regs[..19]), None);
+
+    let mut msg = [0u64; 32];
+    let info = encode_thread_cap_write_registers(true, 0, 20, context, &mut msg);
+    assert_eq!(info.length, 23);
+    assert_eq!(&msg[3..23], &regs);
+    let reply = encode_thread_cap_read_registers_reply(context, &mut msg);
+    assert_eq!(&msg[..20], &regs);
+    assert_eq!(
+        decode_thread_cap_read_registers_reply(reply, &msg),
+        Ok(context)
+    );
+}
+
+/// x86's paging invocations with seL4's labels: x86_64's `X86PDPTMap` and
+/// `X86PDPTUnmap` from `nInvocationLabels` (33 here), then x86's page
+/// directory, page table and page methods in object-api-arch.xml's order,
+/// without those of IOMMU (`X86IOPageTable*`, `X86PageMapIO`), VT-x
+/// (`X86PageMapEPT`) and IA-32 (`X86PageDirectoryGetStatusBits`).
+#[test]
+fn paging_labels_are_sel4s() {
+    let labels: &[(u64, u64, &str)] = &[
+        (PdptCapLabel::Map as u64, 33, "X86PDPTMap"),
+        (PdptCapLabel::Unmap as u64, 34, "X86PDPTUnmap"),
+        (PageDirectoryCapLabel::Map as u64, 35, "X86PageDirectoryMap"),
+        (
+            PageDirectoryCapLabel::Unmap as u64,
+            36,
+            "X86PageDirectoryUnmap",
+        ),
+        (PageTableCapLabel::Map as u64, 37, "X86PageTableMap"),
+        (PageTableCapLabel::Unmap as u64, 38, "X86PageTableUnmap"),
+        (FrameCapLabel::Map as u64, 39, "X86PageMap"),
+        (FrameCapLabel::Unmap as u64, 40, "X86PageUnmap"),
+        (FrameCapLabel::GetAddress as u64, 41, "X86PageGetAddress"),
+        // seL4's ASID control and pool methods take 42 and 43.
+        (
+            IoPortControlCapLabel::Issue as u64,
+            44,
+            "X86IOPortControlIssue",
+        ),
+    ];
+    for &(ours, sel4, name) in labels {
+        assert_eq!(ours, sel4, "{name}");
+    }
+    assert_eq!(FrameCapLabel::from_word(39), Some(FrameCapLabel::Map));
+    assert_eq!(FrameCapLabel::from_word(42), None);
+}
+
+/// The kernel reads `seL4_X86_VMAttributes` as its `vm_attributes` block
+/// (PWT bit 0, PCD bit 1, PAT bit 2): libsel4's values are the bitfield's
+/// words, and the bits above are ignored as seL4 ignores them.
+#[test]
+fn vm_attributes_are_sel4s_words() {
+    // seL4_X86_Default_VMAttributes / seL4_X86_WriteBack.
+    assert_eq!(VmAttributes::new(false, false, false).words(), [0]);
+    // seL4_X86_WriteThrough, seL4_X86_CacheDisabled, seL4_X86_Uncacheable,
+    // seL4_X86_WriteCombining.
+    assert_eq!(VmAttributes::new(true, false, false).words(), [1]);
+    assert_eq!(VmAttributes::new(false, true, false).words(), [2]);
+    assert_eq!(VmAttributes::new(true, true, false).words(), [3]);
+    assert_eq!(VmAttributes::new(false, false, true).words(), [4]);
+    let attr = VmAttributes::from_words(&[4 | 1 << 9]).expect("seL4 masks");
+    assert!(attr.pat() && !attr.write_through() && !attr.cache_disabled());
+}
+
+/// seL4_X86_Page_Map sends `vaddr`, the rights word and the attributes in
+/// message words 0 to 2 and the PML4 as its one extra cap; the decoder
+/// reads them back, and `GetAddress`'s reply carries the address in word
+/// 0. The page table, page directory and PDPT maps send `vaddr` and the
+/// attributes in words 0 and 1.
+#[test]
+fn paging_messages_are_sel4s() {
+    let mut msg = [0u64; 8];
+    let mut caps = [0u64; 3];
+    let rights = CapRights::new(false, true, false, false);
+    let attr = VmAttributes::new(true, true, false);
+    let info = encode_frame_cap_map(0x20, 0x7000_0000, rights, attr, &mut msg, &mut caps);
+    assert_eq!((info.label, info.length, info.caps), (39, 3, 1));
+    assert_eq!(&msg[..3], &[0x7000_0000, 0x2, 0x3]);
+    assert_eq!(caps[0], 0x20);
+    let pml4 = Cap::from_words([Pml4Cap::TAG << 59, 0x1000]);
+    let FrameCapInvocation::Map(args) =
+        decode_frame_cap(info, Rights::NONE, &msg, &[pml4]).expect("a Map")
+    else {
+        panic!("not a Map")
+    };
+    assert_eq!(
+        (args.vaddr, args.rights, args.attr),
+        (0x7000_0000, rights, attr)
+    );
+    // A cap of another type where the PML4 goes is refused at its position.
+    let frame = Cap::from_words([FrameCap::TAG << 59, 0]);
+    assert_eq!(
+        decode_frame_cap(info, Rights::NONE, &msg, &[frame]),
+        Err(DecodeError::InvalidCapability { index: 0 })
+    );
+
+    let info = encode_page_table_cap_map(0x20, 0x4000_0000, attr, &mut msg, &mut caps);
+    assert_eq!((info.label, info.length, info.caps), (37, 2, 1));
+    assert_eq!(&msg[..2], &[0x4000_0000, 0x3]);
+    let info = encode_page_directory_cap_map(0x20, 0x4000_0000, attr, &mut msg, &mut caps);
+    assert_eq!((info.label, info.length), (35, 2));
+    let info = encode_pdpt_cap_map(0x20, 0x80_0000_0000, attr, &mut msg, &mut caps);
+    assert_eq!((info.label, info.length), (33, 2));
+
+    let info = encode_frame_cap_get_address();
+    assert_eq!((info.label, info.length), (41, 0));
+    let reply = encode_frame_cap_get_address_reply(0x1234_5000, &mut msg);
+    assert_eq!(msg[0], 0x1234_5000);
+    assert_eq!(
+        decode_frame_cap_get_address_reply(reply, &msg),
+        Ok(0x1234_5000)
+    );
+}

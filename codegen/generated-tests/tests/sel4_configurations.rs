@@ -179,6 +179,44 @@ fn x86_labels_follow_the_generic_ones() {
     assert_eq!(x86_64_mcs::IoPortCapLabel::Out32 as u64, 56);
 }
 
+/// x86's paging methods follow `nInvocationLabels` in every
+/// configuration: `X86PDPTMap` is it, `X86PageGetAddress` 8 more.
+#[test]
+fn paging_labels_follow_the_generic_ones() {
+    let first = [
+        (
+            x86_64::PdptCapLabel::Map as u64,
+            x86_64::FrameCapLabel::GetAddress as u64,
+            false,
+            false,
+        ),
+        (
+            x86_64_smp::PdptCapLabel::Map as u64,
+            x86_64_smp::FrameCapLabel::GetAddress as u64,
+            false,
+            true,
+        ),
+        (
+            x86_64_mcs::PdptCapLabel::Map as u64,
+            x86_64_mcs::FrameCapLabel::GetAddress as u64,
+            true,
+            false,
+        ),
+        (
+            x86_64_mcs_smp::PdptCapLabel::Map as u64,
+            x86_64_mcs_smp::FrameCapLabel::GetAddress as u64,
+            true,
+            true,
+        ),
+    ];
+    for (map, get_address, mcs, smp) in first {
+        let n_invocation_labels = sel4_labels(mcs, smp).len() as u64 + 1;
+        assert_eq!(map, n_invocation_labels, "mcs {mcs}, smp {smp}");
+        assert_eq!(get_address, n_invocation_labels + 8, "mcs {mcs}, smp {smp}");
+    }
+    assert_eq!(x86_64_mcs::PageTableCapLabel::Unmap as u64, 39 + 5);
+}
+
 #[test]
 fn each_module_names_its_configuration() {
     assert!(x86_64::target::CONFIGURATION.is_empty());

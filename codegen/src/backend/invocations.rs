@@ -355,6 +355,18 @@ fn rights_names(g: &Gen<'_>, rights: &[RightId]) -> String {
 /// What a parameter is and where it travels, for docs.
 fn describe(g: &Gen<'_>, slot: &Slot<'_>) -> String {
     let what = match (&slot.param.kind, slot.place) {
+        (_, Place::Words { start, count }) if slot.param.bitfield.is_some() => {
+            let b = &g.spec.bitfields[slot.param.bitfield.expect("a bitfield").index()];
+            if count == 1 {
+                format!("bitfield `{}` in message word {start}", b.name)
+            } else {
+                format!(
+                    "bitfield `{}` in message words {start}..{}",
+                    b.name,
+                    start + count
+                )
+            }
+        }
         (ParamKind::Scalar(s), Place::Words { start, .. }) => {
             format!("`{}` in message word {start}", scalar_name(*s))
         }
@@ -417,12 +429,13 @@ impl Uses {
         for m in sets.iter().flat_map(|s| &s.methods) {
             uses.request = true;
             uses.reply = true;
-            // An enumerated value is decoded by its enumeration.
+            // An enumerated value is decoded by its enumeration, a
+            // bitfield by its type.
             for p in m
                 .params
                 .iter()
                 .chain(&m.results)
-                .filter(|p| p.values.is_none())
+                .filter(|p| p.values.is_none() && p.bitfield.is_none())
             {
                 match p.kind {
                     ParamKind::Scalar(Scalar::Bool) => uses.boolean = true,
@@ -843,9 +856,14 @@ fn enumeration_of(g: &Gen<'_>, p: &MethodParam) -> Option<Ident> {
         .map(|e| ident(&g.spec.enumerations[e.index()].name))
 }
 
+/// The Rust struct of a bitfield parameter or result, if it is one.
+fn bitfield_of(g: &Gen<'_>, p: &MethodParam) -> Option<Ident> {
+    p.bitfield.map(|b| ident(&g.spec.bitfields[b.index()].name))
+}
+
 /// The kernel-side type of a parameter: caps as their typed view.
 fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
-    if let Some(e) = enumeration_of(g, p) {
+    if let Some(e) = enumeration_of(g, p).or_else(|| bitfield_of(g, p)) {
         return quote!(#e);
     }
     match &p.kind {
@@ -870,7 +888,7 @@ fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
 
 /// The user-side type of a parameter: caps as cap addresses.
 fn stub_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
-    if let Some(e) = enumeration_of(g, p) {
+    if let Some(e) = enumeration_of(g, p).or_else(|| bitfield_of(g, p)) {
         return quote!(#e);
     }
     match &p.kind {
@@ -1076,6 +1094,11 @@ fn decode_words(
     if let Some(e) = enumeration_of(g, p) {
         return quote!(#e::from_value(#msg[#at]).ok_or(#error)?);
     }
+    // A bitfield's value: its fields from its words.
+    if let Some(b) = bitfield_of(g, p) {
+        let end = lit(start + count);
+        return quote!(#b::from_words(&#msg[#at..#end]).ok_or(#error)?);
+    }
     match &p.kind {
         ParamKind::Scalar(s) if full_word(*s) => quote!(#msg[#at]),
         ParamKind::Scalar(Scalar::Bool) => quote!(wire::boolean(#msg[#at]).ok_or(#error)?),
@@ -1103,6 +1126,10 @@ fn encode_words(p: &MethodParam, place: Place, msg: &Ident, value: &TokenStream)
     let at = lit(start);
     if p.values.is_some() {
         return quote!(#msg[#at] = #value.value(););
+    }
+    if p.bitfield.is_some() {
+        let end = lit(start + count);
+        return quote!(#msg[#at..#end].copy_from_slice(&#value.words()););
     }
     match &p.kind {
         ParamKind::Scalar(s) if is_u64(*s) => quote!(#msg[#at] = #value;),

@@ -19,6 +19,7 @@
 //! - names: types in CamelCase as written in the spec, functions in
 //!   snake_case ([`snake`]), keywords escaped ([`ident`]).
 
+mod bitfields;
 mod caps;
 mod common;
 mod data;
@@ -180,6 +181,7 @@ fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     parts.extend(caps::parts(g));
     parts.push(Box::new(move || retype::generate(g)));
     parts.push(Box::new(move || lifecycle::generate(g)));
+    parts.extend(bitfields::parts(g));
     parts.extend(invocations::parts(g));
     parts.extend(rpc::parts(g));
     parts.extend(systems::parts(g));

@@ -82,6 +82,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "interface",
     "struct",
     "enum",
+    "bitfield",
     "type",
     "config",
     "fn",

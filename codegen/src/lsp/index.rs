@@ -368,6 +368,15 @@ impl Walker {
                 self.declare(Symbol::Type(a.name.name.clone()), &a.name);
                 self.type_expr(&a.ty);
             }
+            ItemKind::Bitfield(b) => {
+                self.declare(Symbol::Type(b.name.name.clone()), &b.name);
+                for f in &b.fields {
+                    self.attrs(&f.attrs);
+                    if let ast::FieldType::Enumeration(name) = &f.ty {
+                        self.types(std::slice::from_ref(name));
+                    }
+                }
+            }
         }
     }
 
@@ -579,6 +588,7 @@ impl Graph {
                     ItemKind::Interface(i) => (&i.name, TypeKind::Interface),
                     ItemKind::Struct(s) => (&s.name, TypeKind::Record),
                     ItemKind::TypeAlias(a) => (&a.name, TypeKind::Record),
+                    ItemKind::Bitfield(b) => (&b.name, TypeKind::Record),
                     ItemKind::Enum(e) => (&e.name, TypeKind::Enum),
                     _ => continue,
                 };

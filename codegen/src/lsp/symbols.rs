@@ -298,6 +298,18 @@ pub(super) fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymb
                     .map(|v| leaf(&v.name, SymbolKind::ENUM_MEMBER))
                     .collect(),
             ),
+            ItemKind::Bitfield(b) => symbol(
+                text,
+                &b.name.name,
+                Some("bitfield".to_string()),
+                SymbolKind::STRUCT,
+                span,
+                b.name.span,
+                b.fields
+                    .iter()
+                    .map(|f| leaf(&f.name, SymbolKind::FIELD))
+                    .collect(),
+            ),
             ItemKind::TypeAlias(a) => symbol(
                 text,
                 &a.name.name,

@@ -32,6 +32,8 @@ enum Looked {
     Data,
     /// An `enum Name: uN`.
     Enumeration,
+    /// A `bitfield`.
+    Bitfield,
 }
 
 impl Looked {
@@ -43,6 +45,7 @@ impl Looked {
             ast::ItemKind::Cap(_) => Some(Looked::Cap),
             ast::ItemKind::Interface(_) => Some(Looked::Interface),
             ast::ItemKind::Enum(e) if e.width.is_some() => Some(Looked::Enumeration),
+            ast::ItemKind::Bitfield(_) => Some(Looked::Bitfield),
             ast::ItemKind::Struct(_) | ast::ItemKind::Enum(_) | ast::ItemKind::TypeAlias(_) => {
                 Some(Looked::Data)
             }
@@ -59,6 +62,7 @@ impl Looked {
             Looked::Interface => "an interface",
             Looked::Data => "a message type",
             Looked::Enumeration => "an enumeration",
+            Looked::Bitfield => "a bitfield",
         }
     }
 }
@@ -86,8 +90,9 @@ const LINTS: &[Lint] = &[
             Looked::Cap,
             Looked::Data,
             Looked::Enumeration,
+            Looked::Bitfield,
         ],
-        items: "constants, rights, error sets, cap types, message types and enumerations",
+        items: "constants, rights, error sets, cap types, message types, enumerations and bitfields",
     },
     Lint {
         name: "missing_identity",
@@ -223,6 +228,7 @@ impl Ctx<'_> {
             ast::ItemKind::Struct(t) => vec![&t.name],
             ast::ItemKind::Enum(t) => vec![&t.name],
             ast::ItemKind::TypeAlias(t) => vec![&t.name],
+            ast::ItemKind::Bitfield(b) => vec![&b.name],
             _ => Vec::new(),
         };
         for flag in &attr.flags {

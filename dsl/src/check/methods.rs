@@ -298,10 +298,17 @@ impl Ctx<'_> {
                 }
                 let range = self.param_range(p, kind == SetKind::Interface);
                 let values = self.param_enumeration(p, kind);
-                let checked = match values {
-                    Some(Some(e)) => Some(ParamKind::Scalar(Scalar::Uint(e.1))),
-                    Some(None) => None,
-                    None => self.check_param(p, kind, known),
+                let bitfield = self.param_bitfield(p, kind);
+                let checked = match (values, bitfield) {
+                    (Some(Some(e)), _) => Some(ParamKind::Scalar(Scalar::Uint(e.1))),
+                    (_, Some(Some((_, 1)))) => Some(ParamKind::Scalar(Scalar::Word)),
+                    (_, Some(Some((_, words)))) => Some(ParamKind::Array {
+                        element: Scalar::Word,
+                        len: words,
+                        words,
+                    }),
+                    (Some(None), _) | (_, Some(None)) => None,
+                    (None, None) => self.check_param(p, kind, known),
                 };
                 match (checked, range) {
                     (Some(param_kind), Ok(range)) => {
@@ -322,6 +329,7 @@ impl Ctx<'_> {
                             kind: param_kind,
                             range,
                             values: values.flatten().map(|(id, _)| id),
+                            bitfield: bitfield.flatten().map(|(id, _)| id),
                             binds,
                             span: p.name.span,
                         })
@@ -954,6 +962,35 @@ impl Ctx<'_> {
         self.param_attributes(p, kind)?;
         let bits = self.enumerations.get(i)?.as_ref().map(|e| e.bits);
         Some(bits.map(|b| (model::EnumerationId(i as u32), b)))
+    }
+
+    /// A kernel invocation's parameter or result of a bitfield's type:
+    /// `Some(Some((bitfield, words)))`, `Some(None)` when the bitfield
+    /// failed (reported with it), `None` for any other type. In an RPC
+    /// interface a bitfield is a name of the wrong kind, reported with the
+    /// message types.
+    fn param_bitfield(
+        &mut self,
+        p: &ast::Param,
+        kind: SetKind,
+    ) -> Option<Option<(model::BitfieldId, u64)>> {
+        let ParamType::Data(ast::TypeExpr {
+            kind: ast::TypeExprKind::Named(name),
+            ..
+        }) = &p.ty
+        else {
+            return None;
+        };
+        let (TypeSym::Bitfield(i), _) = *self.types.get(&name.name)? else {
+            return None;
+        };
+        if kind == SetKind::Interface {
+            return None;
+        }
+        self.used_types.insert(name.name.clone());
+        self.param_attributes(p, kind)?;
+        let words = self.bitfields.get(i)?.as_ref().map(|b| b.words);
+        Some(words.map(|w| (model::BitfieldId(i as u32), w)))
     }
 
     fn check_param(

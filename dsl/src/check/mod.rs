@@ -24,6 +24,7 @@
 
 mod asid_pool;
 mod callbacks;
+mod bitfields;
 mod caps;
 mod creates;
 mod derive;
@@ -74,6 +75,8 @@ struct Items<'a> {
     data: Vec<(&'a ast::Item, types::DataDecl<'a>)>,
     /// `enum Name: uN` items.
     enumerations: Vec<(&'a ast::Item, &'a ast::EnumItem)>,
+    /// `bitfield` items.
+    bitfields: Vec<(&'a ast::Item, &'a ast::BitfieldItem)>,
     /// Every item, in declaration order.
     all: Vec<&'a ast::Item>,
 }
@@ -90,6 +93,8 @@ enum TypeSym {
     Data(usize),
     /// An `enum Name: uN`.
     Enumeration(usize),
+    /// A `bitfield`.
+    Bitfield(usize),
 }
 
 impl TypeSym {
@@ -102,6 +107,7 @@ impl TypeSym {
             TypeSym::Interface(_) => "an interface",
             TypeSym::Data(_) => "a message type",
             TypeSym::Enumeration(_) => "an enumeration",
+            TypeSym::Bitfield(_) => "a bitfield",
         }
     }
 }
@@ -126,6 +132,9 @@ struct Ctx<'a> {
     /// Each enumeration once checked (`None`: it has an error), before
     /// the cap types' fields and the methods' parameters name them.
     enumerations: Vec<Option<model::Enumeration>>,
+    /// Each bitfield once checked (`None`: it has an error), before the
+    /// methods' parameters name them.
+    bitfields: Vec<Option<model::Bitfield>>,
     /// Bytes of each declared message type (`None`: it has an error), once
     /// [`types`] has laid them out.
     data_bytes: Vec<Option<u64>>,
@@ -171,6 +180,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 ItemKind::Enum(e) => items.data.push((item, types::DataDecl::Enum(e))),
                 ItemKind::TypeAlias(a) => items.data.push((item, types::DataDecl::Alias(a))),
                 ItemKind::System(s) => items.systems.push((item, s)),
+                ItemKind::Bitfield(b) => items.bitfields.push((item, b)),
             }
         }
     }
@@ -188,6 +198,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         data_bytes: Vec::new(),
         floats: false,
         enumerations: Vec::new(),
+        bitfields: Vec::new(),
         failed_inheritance: expanded.failed,
         allowed: BTreeSet::new(),
         root_file: files.last().map_or(FileId(0), |(id, _)| *id),
@@ -205,6 +216,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
     ctx.floats = target.as_ref().is_some_and(|t| t.floats);
     let rights = ctx.rights();
     ctx.enumerations = ctx.check_enumerations();
+    ctx.bitfields = ctx.check_bitfields();
     let mut objects = ctx.check_objects(target.as_ref());
     let mut caps = ctx.check_caps(target.as_ref(), &objects, &rights);
     ctx.check_lifecycle(target.as_ref(), &mut objects, &caps, &rights);
@@ -272,6 +284,11 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 .iter()
                 .map(|e| e.clone().expect("no errors"))
                 .collect(),
+            bitfields: ctx
+                .bitfields
+                .iter()
+                .map(|b| b.clone().expect("no errors"))
+                .collect(),
             invocations,
             interfaces,
             configuration: Vec::new(),
@@ -311,6 +328,9 @@ impl<'a> Ctx<'a> {
                 if matches!(&item.kind, ast::ItemKind::Retype(_)) && attr.name.name == "at_offset" {
                     continue; // checked with the retype rules
                 }
+                if matches!(&item.kind, ast::ItemKind::Bitfield(_)) && attr.name.name == "strict" {
+                    continue; // checked with the bitfields
+                }
                 self.diags.push(
                     Diagnostic::new(
                         Code::AttributeMisuse,
@@ -318,7 +338,7 @@ impl<'a> Ctx<'a> {
                         format!("attribute `#[{}]` is not valid on this item", attr.name.name),
                     )
                     .label("not allowed here")
-                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`, `#[tag(N)]`) and their fields, `#[number(N)]` on object types, `#[at_offset]` on retype rules and `#[label_base(N)]` on `invocations` blocks; `#[allow(unused)]` on constants, rights, error sets and cap types"),
+                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`, `#[tag(N)]`) and their fields, `#[number(N)]` on object types, `#[at_offset]` on retype rules, `#[strict]` on bitfields and `#[label_base(N)]` on `invocations` blocks; `#[allow(unused)]` on constants, rights, error sets and cap types"),
                 );
             }
         }
@@ -374,6 +394,13 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .enumerate()
                 .map(|(i, (_, e))| (e.name.clone(), TypeSym::Enumeration(i))),
+        );
+        entries.extend(
+            self.items
+                .bitfields
+                .iter()
+                .enumerate()
+                .map(|(i, (_, b))| (b.name.clone(), TypeSym::Bitfield(i))),
         );
         // Report in declaration order, whatever the kinds.
         entries.sort_by_key(|(ident, _)| self.decl_order(ident.span));
@@ -1137,6 +1164,15 @@ impl<'a> Ctx<'a> {
                     e.name.clone(),
                     "enumeration",
                     "no cap field and no invocation parameter holds it",
+                ));
+            }
+        }
+        for (_, b) in &self.items.bitfields {
+            if !self.used_types.contains(&b.name.name) && !self.is_allowed("unused", b.name.span) {
+                unused.push((
+                    b.name.clone(),
+                    "bitfield",
+                    "no invocation parameter or result holds it",
                 ));
             }
         }

@@ -328,6 +328,10 @@ impl Ctx<'_> {
             names.push(&e.name);
             names.extend(e.variants.iter().map(|v| &v.name));
         }
+        for (_, b) in &self.items.bitfields {
+            names.push(&b.name);
+            names.extend(b.fields.iter().map(|f| &f.name));
+        }
         for (item, set) in self.items.invocations.iter().chain(&self.items.interfaces) {
             if matches!(item.kind, ItemKind::Interface(_)) {
                 names.push(&set.name);
@@ -406,6 +410,7 @@ impl Ctx<'_> {
         }
         types.extend(self.items.data.iter().map(|(_, d)| d.name()));
         types.extend(self.items.enumerations.iter().map(|(_, e)| &e.name));
+        types.extend(self.items.bitfields.iter().map(|(_, b)| &b.name));
         // Objects and error, enum and enumeration variants become variants
         // (and `<Object>Slot` types).
         let mut objects: Vec<&Ident> = self.items.objects.iter().map(|(_, o)| &o.name).collect();
@@ -454,6 +459,25 @@ impl Ctx<'_> {
         for (_, d) in &self.items.data {
             if let DataDecl::Struct(s) = d {
                 values.extend(s.fields.iter().map(|f| &f.name));
+            }
+        }
+        for (_, b) in &self.items.bitfields {
+            values.extend(b.fields.iter().map(|f| &f.name));
+            // A field's getter is named after it, beside the generated
+            // constructor and conversions.
+            for f in &b.fields {
+                if ["new", "words", "from_words"].contains(&f.name.name.as_str()) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::RustName,
+                            f.name.span,
+                            format!("bitfield field `{}` is named as a generated method", f.name.name),
+                        )
+                        .label("its getter would clash")
+                        .note("a bitfield's Rust type has `new`, `words` and `from_words` besides one getter per field")
+                        .help(format!("rename it, e.g. `{}_value`", f.name.name)),
+                    );
+                }
             }
         }
         for name in values {
@@ -551,7 +575,7 @@ impl Ctx<'_> {
                         format!("`{}` is a type the generated Rust code already has", name.name),
                     )
                     .label("clashes with a generated or prelude type")
-                    .note("a cap type, error set, interface, struct, enum or type alias becomes a type of the generated module, which defines or uses a type of this name itself")
+                    .note("a cap type, error set, interface, struct, enum, type alias or bitfield becomes a type of the generated module, which defines or uses a type of this name itself")
                     .help(format!("rename it, e.g. `My{}`", name.name)),
                 );
             }
