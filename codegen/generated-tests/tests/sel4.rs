@@ -403,6 +403,18 @@ fn labels_are_sel4s() {
             32,
             "DomainScheduleSetStart",
         ),
+        // x86's, from `nInvocationLabels` (33 here) on: object-api-arch.xml.
+        (AsidPoolCapLabel::Assign as u64, 43, "X86ASIDPoolAssign"),
+        (
+            IrqControlCapLabel::GetIoapic as u64,
+            51,
+            "X86IRQIssueIRQHandlerIOAPIC",
+        ),
+        (
+            IrqControlCapLabel::GetMsi as u64,
+            52,
+            "X86IRQIssueIRQHandlerMSI",
+        ),
     ];
     for &(ours, sel4, name) in labels {
         assert_eq!(ours, sel4, "{name}");
@@ -435,7 +447,9 @@ fn creation_invocations_build_the_new_cap() {
     let info = encode_irq_control_cap_get(9, 0x40, 7, 64, &mut msg, &mut caps);
     let decoded =
         decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a well-formed Get");
-    let IrqControlCapInvocation::Get(args) = decoded;
+    let IrqControlCapInvocation::Get(args) = decoded else {
+        panic!("label 26 is Get");
+    };
     let handler = args.created().expect("IRQ 9 fits");
     assert_eq!(handler.irq(), 9);
     assert_eq!(handler.cap().words(), [16 << 59, 9]);
@@ -464,6 +478,31 @@ fn creation_invocations_build_the_new_cap() {
         .created()
         .is_err()
     );
+
+    // x86's I/O APIC and MSI handlers: seL4 reads the IRQ from the seventh
+    // message word (`vector`), after the slot's index and depth and four
+    // words about the interrupt's source.
+    for label in [IrqControlCapLabel::GetIoapic, IrqControlCapLabel::GetMsi] {
+        assert_eq!(label.creates(), Some(CapType::IrqHandlerCap));
+        assert_eq!(label.request_words(), 7);
+    }
+    let mut msg = [0u64; 8];
+    let info = encode_irq_control_cap_get_ioapic(0x40, 7, 64, 1, 2, 1, 0, 17, &mut msg, &mut caps);
+    assert_eq!(msg[..7], [7, 64, 1, 2, 1, 0, 17]);
+    let IrqControlCapInvocation::GetIoapic(ioapic) =
+        decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well formed")
+    else {
+        panic!("label 51 is GetIoapic");
+    };
+    assert_eq!(ioapic.created().expect("fits").irq(), 17);
+    let info = encode_irq_control_cap_get_msi(0x40, 7, 64, 3, 4, 5, 6, 18, &mut msg, &mut caps);
+    assert_eq!(msg[..7], [7, 64, 3, 4, 5, 6, 18]);
+    let IrqControlCapInvocation::GetMsi(msi) =
+        decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well formed")
+    else {
+        panic!("label 52 is GetMsi");
+    };
+    assert_eq!(msi.created().expect("fits").irq(), 18);
 
     // The derivation rules put the new caps under the control caps, any
     // number of them.

@@ -87,13 +87,58 @@ const XML: &[(&str, When)] = &[
     ("SchedContextCap.YieldTo", When::Mcs),
 ];
 
-/// seL4's label for each method it has in this configuration.
-fn sel4_labels(mcs: bool, smp: bool) -> Vec<(u64, String)> {
+/// The x86_64 and x86 methods seL4 numbers from `nInvocationLabels` on,
+/// in order (libsel4/sel4_arch_include/x86_64/interfaces/
+/// object-api-sel4-arch.xml, then libsel4/arch_include/x86/interfaces/
+/// object-api-arch.xml, each kept where its condition holds: none of the
+/// IA-32, IOMMU and VT-x ones), with the spec's `Label.Variant` where it
+/// has the method (`None`: not in the spec).
+const ARCH_XML: &[(&str, Option<&str>)] = &[
+    ("X86PDPTMap", None),
+    ("X86PDPTUnmap", None),
+    ("X86PageDirectoryMap", None),
+    ("X86PageDirectoryUnmap", None),
+    ("X86PageTableMap", None),
+    ("X86PageTableUnmap", None),
+    ("X86PageMap", None),
+    ("X86PageUnmap", None),
+    ("X86PageGetAddress", None),
+    ("X86ASIDControlMakePool", None),
+    ("X86ASIDPoolAssign", Some("AsidPoolCap.Assign")),
+    ("X86IOPortControlIssue", Some("IoPortControlCap.Issue")),
+    ("X86IOPortIn8", Some("IoPortCap.In8")),
+    ("X86IOPortIn16", Some("IoPortCap.In16")),
+    ("X86IOPortIn32", Some("IoPortCap.In32")),
+    ("X86IOPortOut8", Some("IoPortCap.Out8")),
+    ("X86IOPortOut16", Some("IoPortCap.Out16")),
+    ("X86IOPortOut32", Some("IoPortCap.Out32")),
+    (
+        "X86IRQIssueIRQHandlerIOAPIC",
+        Some("IrqControlCap.GetIoapic"),
+    ),
+    ("X86IRQIssueIRQHandlerMSI", Some("IrqControlCap.GetMsi")),
+];
+
+/// seL4's label for each generic method it has in this configuration.
+fn generic_labels(mcs: bool, smp: bool) -> Vec<(u64, String)> {
     XML.iter()
         .filter(|(_, when)| when.holds(mcs, smp))
         .enumerate()
         .map(|(i, (name, _))| (i as u64 + 1, name.to_string()))
         .collect()
+}
+
+/// seL4's label for each method the spec has in this configuration:
+/// the generic ones, then the x86_64 and x86 ones from
+/// `nInvocationLabels` (one past the last generic label) on.
+fn sel4_labels(mcs: bool, smp: bool) -> Vec<(u64, String)> {
+    let mut labels = generic_labels(mcs, smp);
+    let n_invocation_labels = labels.len() as u64 + 1;
+    labels.extend(ARCH_XML.iter().enumerate().filter_map(|(i, (_, ours))| {
+        ours.map(|name| (n_invocation_labels + i as u64, name.to_string()))
+    }));
+    labels.sort();
+    labels
 }
 
 /// Every `(label, Label.Variant)` a module's label enums decode.
@@ -113,31 +158,31 @@ macro_rules! labels {
     }};
 }
 
-const GENERIC: &str = "UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel";
+const ENUMS: &str = "UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel";
 
 #[test]
 fn labels_are_sel4s_in_every_configuration() {
     let without_mcs = [
         (
             false,
-            labels!(x86_64: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel),
+            labels!(x86_64: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
         (
             true,
-            labels!(x86_64_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel),
+            labels!(x86_64_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
     ];
     for (smp, ours) in without_mcs {
-        assert_eq!(ours, sel4_labels(false, smp), "smp = {smp} ({GENERIC})");
+        assert_eq!(ours, sel4_labels(false, smp), "smp = {smp} ({ENUMS})");
     }
     let with_mcs = [
         (
             false,
-            labels!(x86_64_mcs: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel),
+            labels!(x86_64_mcs: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
         (
             true,
-            labels!(x86_64_mcs_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel),
+            labels!(x86_64_mcs_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
     ];
     for (smp, ours) in with_mcs {
@@ -170,13 +215,17 @@ fn x86_labels_follow_the_generic_ones() {
         ),
     ];
     for (ours, mcs, smp) in issue {
-        let n_invocation_labels = sel4_labels(mcs, smp).len() as u64 + 1;
+        let n_invocation_labels = generic_labels(mcs, smp).len() as u64 + 1;
         assert_eq!(ours, n_invocation_labels + 11, "mcs {mcs}, smp {smp}");
     }
     assert_eq!(x86_64::IoPortControlCapLabel::Issue as u64, 44);
     assert_eq!(x86_64::IoPortCapLabel::In8 as u64, 45);
     assert_eq!(x86_64::IoPortCapLabel::Out32 as u64, 50);
     assert_eq!(x86_64_mcs::IoPortCapLabel::Out32 as u64, 56);
+    assert_eq!(x86_64::AsidPoolCapLabel::Assign as u64, 43);
+    assert_eq!(x86_64::IrqControlCapLabel::GetIoapic as u64, 51);
+    assert_eq!(x86_64::IrqControlCapLabel::GetMsi as u64, 52);
+    assert_eq!(x86_64_mcs_smp::IrqControlCapLabel::GetMsi as u64, 58);
 }
 
 #[test]
