@@ -667,6 +667,7 @@ fn method(spec: &Spec, set: &MethodSet, m: &Method, error: &dyn Fn(usize) -> Val
         json!({
             "cap": cap.name,
             "into": m.params[c.into].name,
+            "from": c.from.map(|u| m.params[u].name.clone()),
             "fields": c.fields.iter().map(|&(f, p)| json!({
                 "field": cap.fields[f].name,
                 "param": m.params[p].name,

@@ -1280,10 +1280,12 @@ impl<'a> Printer<'a> {
                 self.space();
                 let mut fields = Vec::new();
                 let mut idents = Vec::new();
+                let mut has_from = false;
                 for p in clause.into_inner() {
                     match p.as_rule() {
                         Rule::field_arg => fields.push(p),
                         Rule::ident => idents.push(p),
+                        Rule::kw_from => has_from = true,
                         _ => {}
                     }
                 }
@@ -1298,10 +1300,16 @@ impl<'a> Printer<'a> {
                     });
                     self.token(")");
                 }
+                if has_from {
+                    self.space();
+                    self.token("from");
+                    self.space();
+                    self.leaf(&idents[1]);
+                }
                 self.space();
                 self.token("in");
                 self.space();
-                self.leaf(&idents[1]);
+                self.leaf(idents.last().expect("grammar: destination"));
             }
             Rule::keeps_clause => {
                 self.keyword("keeps", &clause);

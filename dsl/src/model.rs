@@ -1124,6 +1124,12 @@ pub struct Creation {
     pub cap: CapId,
     /// Index in the method's parameters of the destination CNode's cap.
     pub into: usize,
+    /// `from untyped`: index in the method's parameters of the Untyped cap
+    /// a new object of the cap type's (fixed-size) object type is made of,
+    /// all of it: the new cap is the Untyped's child, not the invoked
+    /// cap's (seL4's ASIDControl MakePool). `None`: the new cap names no
+    /// new object and is the invoked cap's child by a `derive` rule.
+    pub from: Option<usize>,
     /// `(field index in the cap type, parameter index)`: the fields set
     /// from parameters, in the order written; every other field is 0.
     pub fields: Vec<(usize, usize)>,

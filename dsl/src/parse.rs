@@ -1478,6 +1478,8 @@ impl Builder {
             Rule::creates_clause => {
                 let mut idents = Vec::new();
                 let mut fields = Vec::new();
+                let mut from = None;
+                let mut after_from = false;
                 for p in clause.into_inner() {
                     match p.as_rule() {
                         Rule::field_arg => {
@@ -1485,6 +1487,11 @@ impl Builder {
                             let field = self.ident(kv.next().expect("grammar: field"));
                             let param = self.ident(kv.next().expect("grammar: parameter"));
                             fields.push((field, param));
+                        }
+                        Rule::kw_from => after_from = true,
+                        Rule::ident if after_from => {
+                            from = Some(self.ident(p));
+                            after_from = false;
                         }
                         Rule::ident => idents.push(self.ident(p)),
                         _ => {}
@@ -1494,6 +1501,7 @@ impl Builder {
                 method.creates.push(Creates {
                     cap: idents.next().expect("grammar: created cap"),
                     fields,
+                    from,
                     into: idents.next().expect("grammar: destination"),
                     span,
                 });

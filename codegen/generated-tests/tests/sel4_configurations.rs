@@ -103,7 +103,7 @@ const ARCH_XML: &[(&str, Option<&str>)] = &[
     ("X86PageMap", None),
     ("X86PageUnmap", None),
     ("X86PageGetAddress", None),
-    ("X86ASIDControlMakePool", None),
+    ("X86ASIDControlMakePool", Some("AsidControlCap.MakePool")),
     ("X86ASIDPoolAssign", Some("AsidPoolCap.Assign")),
     ("X86IOPortControlIssue", Some("IoPortControlCap.Issue")),
     ("X86IOPortIn8", Some("IoPortCap.In8")),
@@ -158,18 +158,18 @@ macro_rules! labels {
     }};
 }
 
-const ENUMS: &str = "UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel";
+const ENUMS: &str = "UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel";
 
 #[test]
 fn labels_are_sel4s_in_every_configuration() {
     let without_mcs = [
         (
             false,
-            labels!(x86_64: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
+            labels!(x86_64: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
         (
             true,
-            labels!(x86_64_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
+            labels!(x86_64_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
     ];
     for (smp, ours) in without_mcs {
@@ -178,11 +178,11 @@ fn labels_are_sel4s_in_every_configuration() {
     let with_mcs = [
         (
             false,
-            labels!(x86_64_mcs: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
+            labels!(x86_64_mcs: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
         (
             true,
-            labels!(x86_64_mcs_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
+            labels!(x86_64_mcs_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
     ];
     for (smp, ours) in with_mcs {
@@ -222,6 +222,7 @@ fn x86_labels_follow_the_generic_ones() {
     assert_eq!(x86_64::IoPortCapLabel::In8 as u64, 45);
     assert_eq!(x86_64::IoPortCapLabel::Out32 as u64, 50);
     assert_eq!(x86_64_mcs::IoPortCapLabel::Out32 as u64, 56);
+    assert_eq!(x86_64::AsidControlCapLabel::MakePool as u64, 42);
     assert_eq!(x86_64::AsidPoolCapLabel::Assign as u64, 43);
     assert_eq!(x86_64::IrqControlCapLabel::GetIoapic as u64, 51);
     assert_eq!(x86_64::IrqControlCapLabel::GetMsi as u64, 52);

@@ -938,6 +938,17 @@ fn created_method(
     let new_cap = &g.spec.caps[c.cap.index()];
     let view = ident(&new_cap.name);
     let args = new_cap.fields.iter().enumerate().map(|(i, f)| {
+        if let (Some(untyped), capc_dsl::model::Role::Object) = (c.from, f.role) {
+            let untyped = &m.params[untyped];
+            let ParamKind::Cap { cap, .. } = &untyped.kind else {
+                unreachable!("the checker allows a checked cap parameter only")
+            };
+            let base = g.spec.caps[cap.index()]
+                .field_with(capc_dsl::model::Role::Object)
+                .expect("an Untyped's cap type names its object");
+            let (p, base) = (ident(&untyped.name), ident(&base.name));
+            return quote!(self.#p.#base());
+        }
         let from = c
             .fields
             .iter()
@@ -966,13 +977,28 @@ fn created_method(
             (None, _) => quote!(0),
         }
     });
-    let set: Vec<String> = c
-        .fields
-        .iter()
-        .map(|(f, p)| format!("`{}` from `{}`", new_cap.fields[*f].name, m.params[*p].name))
-        .collect();
+    let address = c.from.and_then(|u| {
+        let f = new_cap.field_with(capc_dsl::model::Role::Object)?;
+        Some(format!(
+            "`{}` the address of `{}`",
+            f.name, m.params[u].name
+        ))
+    });
+    let set: Vec<String> =
+        address
+            .into_iter()
+            .chain(c.fields.iter().map(|(f, p)| {
+                format!("`{}` from `{}`", new_cap.fields[*f].name, m.params[*p].name)
+            }))
+            .collect();
+    let object = c.from.map_or(String::new(), |u| {
+        format!(
+            ", naming the new object made of all of `{}`",
+            m.params[u].name
+        )
+    });
     let doc = format!(
-        " The `{}` this invocation creates (its `creates` clause), to go into the CNode of `{}`: {}, every other field 0 (an enumerated one its first variant). Fails as `{}::new` does, on a value its field cannot hold.",
+        " The `{}` this invocation creates (its `creates` clause){object}, to go into the CNode of `{}`: {}, every other field 0 (an enumerated one its first variant). Fails as `{}::new` does, on a value its field cannot hold.",
         new_cap.name,
         m.params[c.into].name,
         if set.is_empty() {
@@ -1157,9 +1183,16 @@ fn decoder(
                 return quote!(#label::#v => #invocation::#v);
             }
             let args = &n.args;
+            let from = m.creates.as_ref().and_then(|c| Some((c, c.from?)));
             let fields = layout(&m.params).into_iter().map(|slot| {
                 let f = ident(&slot.param.name);
                 let position = lit(slot.position);
+                if let (Some((creation, _)), Place::Cap { index }) =
+                    (from.filter(|(_, p)| *p as u64 == slot.position), slot.place)
+                {
+                    let value = created_from(g, creation, slot.param, index, &position);
+                    return quote!(#f: #value);
+                }
                 let value = match (&slot.param.kind, slot.place) {
                     (
                         ParamKind::Cap {
@@ -1218,6 +1251,59 @@ fn decoder(
         ) -> Result<#invocation, DecodeError> {
             #body
         }
+    }
+}
+
+/// The decoded `from` parameter of a creation that makes a new object
+/// (`creates T from untyped`): a cap of its Untyped type, whose memory is
+/// exactly the new object's size and is not device memory, else
+/// `InvalidCapability` at its position (seL4's ASIDControl MakePool).
+/// Whether it has children is the kernel's to check, with its
+/// derivation tree.
+fn created_from(
+    g: &Gen<'_>,
+    creation: &capc_dsl::model::Creation,
+    param: &MethodParam,
+    index: u64,
+    position: &proc_macro2::Literal,
+) -> TokenStream {
+    let index = lit(index);
+    let ParamKind::Cap { cap, .. } = &param.kind else {
+        unreachable!("the checker allows a checked cap parameter only")
+    };
+    let untyped = &g.spec.caps[cap.index()];
+    let view = ident(&untyped.name);
+    let untyped_object = untyped
+        .object
+        .expect("the checker allows an Untyped's cap type only");
+    let object_type = ident(&g.spec.objects[untyped_object.index()].name);
+    let made = g.spec.caps[creation.cap.index()]
+        .object
+        .expect("the checker allows a cap type for an object only");
+    let bits = lit(g.spec.objects[made.index()].size.max_bits().into());
+    let arg = match untyped.field_with(capc_dsl::model::Role::SizeArg) {
+        Some(f) if f.values.is_some() => {
+            let f = ident(&f.name);
+            quote!(cap.#f() as u64)
+        }
+        Some(f) => {
+            let f = ident(&f.name);
+            quote!(cap.#f())
+        }
+        None => quote!(0),
+    };
+    let fits = quote!(matches!(ObjectType::#object_type.size_bits(#arg), Ok(#bits)));
+    let fits = match untyped.field_with(capc_dsl::model::Role::Device) {
+        Some(f) => {
+            let f = ident(&f.name);
+            quote!(#fits && !cap.#f())
+        }
+        None => fits,
+    };
+    quote! {
+        #view::from_cap(caps[#index])
+            .filter(|cap| #fits)
+            .ok_or(DecodeError::InvalidCapability { index: #position })?
     }
 }
 

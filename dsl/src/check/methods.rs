@@ -44,14 +44,14 @@ enum SetKind {
 }
 
 /// What the method checks need from earlier passes.
-struct Known<'m> {
-    target: &'m model::Target,
-    objects: &'m [Option<model::Object>],
-    caps: &'m [Option<model::CapType>],
-    rights: &'m [model::Right],
-    retypes: &'m [model::Retype],
-    error_sets: &'m [model::ErrorSet],
-    derives: &'m [model::Derive],
+pub(super) struct Known<'m> {
+    pub(super) target: &'m model::Target,
+    pub(super) objects: &'m [Option<model::Object>],
+    pub(super) caps: &'m [Option<model::CapType>],
+    pub(super) rights: &'m [model::Right],
+    pub(super) retypes: &'m [model::Retype],
+    pub(super) error_sets: &'m [model::ErrorSet],
+    pub(super) derives: &'m [model::Derive],
 }
 
 impl Ctx<'_> {
@@ -547,14 +547,7 @@ impl Ctx<'_> {
                 ok = false;
             }
         }
-        let creates = self.check_creates(
-            method,
-            kind == SetKind::Invocations,
-            cap,
-            &params,
-            known.caps,
-            known.derives,
-        );
+        let creates = self.check_creates(method, kind == SetKind::Invocations, cap, &params, known);
         ok &= creates.is_ok();
         let creates = creates.unwrap_or(None);
         if !ok {
