@@ -1193,6 +1193,17 @@ impl Spec {
         u64::from(self.objects[object.index()].number)
     }
 
+    /// The type argument a retype of `object` with size argument `arg`
+    /// passes: the number of that size for a type numbered per size
+    /// argument (seL4's frames), else the type's number.
+    pub fn retype_number(&self, object: ObjectId, arg: u64) -> u64 {
+        let o = &self.objects[object.index()];
+        o.numbers
+            .iter()
+            .find(|&&(a, _)| a == arg)
+            .map_or(u64::from(o.number), |&(_, n)| u64::from(n))
+    }
+
     /// The object type called `name`.
     pub fn object(&self, name: &str) -> Option<ObjectId> {
         self.objects
