@@ -632,6 +632,11 @@ pub enum ParamType {
         cap: Ident,
         /// Rights the cap must carry.
         rights: Vec<Ident>,
+        /// `| OtherCap ...`: other cap types the cap may have instead.
+        alternatives: Vec<Ident>,
+        /// `| null`: where each `null` alternative is written (the cap may
+        /// be the null cap).
+        null: Vec<Span>,
     },
 }
 

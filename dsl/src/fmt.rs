@@ -1170,6 +1170,7 @@ impl<'a> Printer<'a> {
                 Rule::data_type => s.data_type(ty),
                 _ => {
                     let mut rights = Vec::new();
+                    let mut alternatives = Vec::new();
                     let mut named = false;
                     for p in ty.into_inner() {
                         match p.as_rule() {
@@ -1177,6 +1178,7 @@ impl<'a> Printer<'a> {
                                 s.leaf(&p);
                                 s.space();
                             }
+                            Rule::cap_alt => alternatives.push(p),
                             _ if !named => {
                                 s.leaf(&p);
                                 named = true;
@@ -1188,6 +1190,12 @@ impl<'a> Printer<'a> {
                         s.token("(");
                         s.comma_fill(rights, 2, |s, r| s.leaf(&r));
                         s.token(")");
+                    }
+                    for alt in alternatives {
+                        s.space();
+                        s.token("|");
+                        s.space();
+                        s.leaf(&alt.into_inner().next().expect("grammar: alternative"));
                     }
                 }
             }

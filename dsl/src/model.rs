@@ -699,6 +699,13 @@ pub enum ParamKind {
         /// over as it was looked up, and the method checks its type and
         /// rights where its semantics say (seL4's order), not the decoder.
         unchecked: bool,
+        /// `cap A | B`: the other cap types the cap may have (kernel
+        /// invocations; seL4's SchedContext Bind takes a TCB or a
+        /// notification), in the order written after `cap`.
+        alternatives: Vec<CapId>,
+        /// `cap A | null`: the cap may be the null cap (seL4's optional
+        /// fault endpoint).
+        nullable: bool,
     },
 }
 

@@ -1357,8 +1357,18 @@ impl Builder {
                 let mut transfer = Transfer::Lookup;
                 let mut cap = None;
                 let mut rights = Vec::new();
+                let mut alternatives = Vec::new();
+                let mut null = Vec::new();
                 for p in t.into_inner() {
                     match p.as_rule() {
+                        Rule::cap_alt => {
+                            let alt = p.into_inner().next().expect("grammar: alternative");
+                            if alt.as_rule() == Rule::kw_null {
+                                null.push(self.span(&alt));
+                            } else {
+                                alternatives.push(self.ident(alt));
+                            }
+                        }
                         Rule::transfer => {
                             transfer = if p.as_str() == "grant" {
                                 Transfer::Grant
@@ -1375,6 +1385,8 @@ impl Builder {
                     transfer,
                     cap: cap.expect("grammar: cap type"),
                     rights,
+                    alternatives,
+                    null,
                 }
             }
         };

@@ -353,3 +353,103 @@ fn object_type_numbers_follow_mcs() {
     );
     assert_eq!(x86_64_smp::Sel4ObjectType::SmallPage.value(), 8);
 }
+
+/// MCS's optional and alternative cap parameters: TCBSetSchedParams'
+/// scheduling context and fault endpoint and TCBSetSpace's fault endpoint
+/// may be the null cap (`cap T | null`, decoded as `Option<T>`);
+/// SchedContextBind and SchedContextUnbindObject take a TCB or a
+/// notification cap (`cap ThreadCap | NotificationCap`, decoded as the
+/// enum of the two), any other cap being InvalidCapability
+/// (src/object/tcb.c, decodeSetSchedParams and decodeSetSpace;
+/// src/object/schedcontext.c, decodeSchedContext_Bind).
+#[test]
+fn mcs_caps_may_be_null_or_either_of_two() {
+    use x86_64_mcs::{
+        Cap, DecodeError, EndpointCap, NotificationCap, Rights, SchedContextCap,
+        SchedContextCapInvocation, SchedContextCapLabel, ThreadCap, ThreadCapInvocation,
+        ThreadCapLabel, ThreadCapOrNotificationCap, decode_sched_context_cap, decode_thread_cap,
+    };
+    let tcb = ThreadCap::new(0xffff_8000_0010_0000).expect("fits");
+    let ntfn = NotificationCap::new(0xffff_8000_0010_0800, true, true, 0).expect("fits");
+    let ep = EndpointCap::new(0xffff_8000_0010_0400, Rights::ALL, 0).expect("fits");
+    let sc = SchedContextCap::new(0xffff_8000_0010_1000, 8).expect("fits");
+
+    // SetSchedParams: the authority, then the two caps that may be null.
+    let info = x86_64_mcs::MessageInfo {
+        label: ThreadCapLabel::SetSchedParams as u64,
+        length: 2,
+        caps: 3,
+    };
+    let decode = |sc_cap: Cap, ep_cap: Cap| match decode_thread_cap(
+        info,
+        Rights::ALL,
+        &[254, 100],
+        &[tcb.cap(), sc_cap, ep_cap],
+    ) {
+        Ok(ThreadCapInvocation::SetSchedParams(args)) => Ok((args.sched_context, args.fault_ep)),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    };
+    assert_eq!(decode(Cap::NULL, Cap::NULL), Ok((None, None)));
+    assert_eq!(decode(sc.cap(), ep.cap()), Ok((Some(sc), Some(ep))));
+    assert_eq!(decode(Cap::NULL, ep.cap()), Ok((None, Some(ep))));
+    // A cap of another type is refused, not read as null.
+    assert_eq!(
+        decode(ep.cap(), Cap::NULL),
+        Err(DecodeError::InvalidCapability { index: 3 })
+    );
+
+    // SetSpace's fault endpoint.
+    let info = x86_64_mcs::MessageInfo {
+        label: ThreadCapLabel::SetSpace as u64,
+        length: 2,
+        caps: 3,
+    };
+    let cnode = x86_64_mcs::CNodeCap::new(0xffff_8000_0020_0000, 4, 0, 0).expect("fits");
+    let pdpt = x86_64_mcs::PdptCap::new(0xffff_8000_0030_0000, 0, false, 0).expect("fits");
+    let Ok(ThreadCapInvocation::SetSpace(space)) = decode_thread_cap(
+        info,
+        Rights::ALL,
+        &[0, 0],
+        &[Cap::NULL, cnode.cap(), pdpt.cap()],
+    ) else {
+        panic!("a null fault endpoint is valid");
+    };
+    assert_eq!(space.fault_ep, None);
+
+    // Bind and UnbindObject: a TCB or a notification.
+    for label in [
+        SchedContextCapLabel::Bind,
+        SchedContextCapLabel::UnbindObject,
+    ] {
+        let info = x86_64_mcs::MessageInfo {
+            label: label as u64,
+            length: 0,
+            caps: 1,
+        };
+        let object = |cap: Cap| match decode_sched_context_cap(info, Rights::ALL, &[], &[cap]) {
+            Ok(SchedContextCapInvocation::Bind(a)) => Ok(a.object),
+            Ok(SchedContextCapInvocation::UnbindObject(a)) => Ok(a.object),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            object(tcb.cap()),
+            Ok(ThreadCapOrNotificationCap::ThreadCap(tcb))
+        );
+        assert_eq!(
+            object(ntfn.cap()),
+            Ok(ThreadCapOrNotificationCap::NotificationCap(ntfn))
+        );
+        for refused in [ep.cap(), Cap::NULL] {
+            assert_eq!(
+                object(refused),
+                Err(DecodeError::InvalidCapability { index: 0 })
+            );
+        }
+        assert_eq!(
+            ThreadCapOrNotificationCap::from_cap(ntfn.cap()).map(|c| c.cap()),
+            Some(ntfn.cap())
+        );
+    }
+}

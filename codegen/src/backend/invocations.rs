@@ -441,7 +441,12 @@ impl Uses {
 /// invocation enum, decoder and stubs follow from [`invocation_set`].
 pub fn invocations(g: &Gen<'_>) -> TokenStream {
     let wire = wire(&Uses::of(&g.spec.invocations));
+    let alternatives = alternative_sets(g)
+        .into_iter()
+        .map(|set| alternatives_enum(g, &set));
     quote! {
+        #(#alternatives)*
+
         /// Why the kernel refused an invocation while decoding it, before
         /// doing anything. Indices are positions in the method's parameter
         /// list as written in the spec, from 0, counting word and cap
@@ -837,6 +842,108 @@ fn label_enum(
     }
 }
 
+/// Every distinct `cap A | B ...` of the spec's invocation parameters, the
+/// first cap type then the alternatives, in order of first use.
+fn alternative_sets(g: &Gen<'_>) -> Vec<Vec<capc_dsl::model::CapId>> {
+    let mut sets: Vec<Vec<capc_dsl::model::CapId>> = Vec::new();
+    for set in &g.spec.invocations {
+        for m in &set.methods {
+            for p in &m.params {
+                if let Some(types) = alternative_types(p)
+                    && !sets.contains(&types)
+                {
+                    sets.push(types);
+                }
+            }
+        }
+    }
+    sets
+}
+
+/// The cap types of a `cap A | B ...` parameter, `None` for any other.
+fn alternative_types(p: &MethodParam) -> Option<Vec<capc_dsl::model::CapId>> {
+    match &p.kind {
+        ParamKind::Cap {
+            cap, alternatives, ..
+        } if !alternatives.is_empty() => Some(
+            std::iter::once(*cap)
+                .chain(alternatives.iter().copied())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The name of the enum of a `cap A | B` parameter's types: `AOrB`.
+fn alternatives_name(g: &Gen<'_>, types: &[capc_dsl::model::CapId]) -> Ident {
+    let names: Vec<&str> = types
+        .iter()
+        .map(|c| g.spec.caps[c.index()].name.as_str())
+        .collect();
+    format_ident!("{}", names.join("Or"))
+}
+
+/// `enum AOrB { A(A), B(B) }`: a cap of one of the types a `cap A | B`
+/// parameter takes, as the decoder hands it over.
+fn alternatives_enum(g: &Gen<'_>, types: &[capc_dsl::model::CapId]) -> TokenStream {
+    let name = alternatives_name(g, types);
+    let listed: Vec<String> = types
+        .iter()
+        .map(|c| format!("`{}`", g.spec.caps[c.index()].name))
+        .collect();
+    let doc = format!(
+        " A cap of one of the types {} (a `cap {}` parameter), as the decoder checked it.",
+        listed.join(", "),
+        types
+            .iter()
+            .map(|c| g.spec.caps[c.index()].name.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let views: Vec<Ident> = types
+        .iter()
+        .map(|c| ident(&g.spec.caps[c.index()].name))
+        .collect();
+    let variants = views.iter().map(|v| {
+        let vdoc = format!(" A `{v}`.");
+        quote!(#[doc = #vdoc] #v(#v))
+    });
+    let to_cap = views.iter().map(|v| quote!(Self::#v(c) => c.cap()));
+    let from_cap = views.iter().map(|v| {
+        quote! {
+            Some(CapType::#v) => match #v::from_cap(cap) {
+                Some(c) => Some(Self::#v(c)),
+                None => None,
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum #name {
+            #(#variants,)*
+        }
+
+        impl #name {
+            /// The cap as one of these types; `None` for a cap of any other
+            /// type (or the null cap).
+            pub const fn from_cap(cap: Cap) -> Option<Self> {
+                match cap.cap_type() {
+                    #(#from_cap,)*
+                    _ => None,
+                }
+            }
+
+            /// The cap, whichever type it has.
+            pub const fn cap(self) -> Cap {
+                match self {
+                    #(#to_cap,)*
+                }
+            }
+        }
+    }
+}
+
 /// The Rust enum of an enumerated parameter or result, if it is one.
 fn enumeration_of(g: &Gen<'_>, p: &MethodParam) -> Option<Ident> {
     p.values
@@ -858,9 +965,16 @@ fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
         ParamKind::Cap {
             unchecked: true, ..
         } => quote!(Cap),
-        ParamKind::Cap { cap, .. } => {
-            let view = ident(&g.spec.caps[cap.index()].name);
-            quote!(#view)
+        ParamKind::Cap { cap, nullable, .. } => {
+            let view = match alternative_types(p) {
+                Some(types) => alternatives_name(g, &types),
+                None => ident(&g.spec.caps[cap.index()].name),
+            };
+            if *nullable {
+                quote!(Option<#view>)
+            } else {
+                quote!(#view)
+            }
         }
         ParamKind::Data { .. } => {
             unreachable!("the checker allows typed values in RPC interfaces only")
@@ -1203,12 +1317,23 @@ fn decoder(
                         let index = lit(index);
                         quote!(caps[#index])
                     }
-                    (ParamKind::Cap { cap, rights, .. }, Place::Cap { index }) => {
+                    (
+                        ParamKind::Cap {
+                            cap,
+                            rights,
+                            nullable,
+                            ..
+                        },
+                        Place::Cap { index },
+                    ) => {
                         let target = &g.spec.caps[cap.index()];
-                        let view = ident(&target.name);
+                        let view = match alternative_types(slot.param) {
+                            Some(types) => alternatives_name(g, &types),
+                            None => ident(&target.name),
+                        };
                         let index = lit(index);
                         let error = quote!(DecodeError::InvalidCapability { index: #position });
-                        if rights.is_empty() {
+                        let checked = if rights.is_empty() {
                             quote!(#view::from_cap(caps[#index]).ok_or(#error)?)
                         } else {
                             let getter = rights_getter(target);
@@ -1218,6 +1343,18 @@ fn decoder(
                                     .filter(|cap| cap.#getter().contains(#required))
                                     .ok_or(#error)?
                             }
+                        };
+                        // `cap A | null`: the null cap is `None`.
+                        if *nullable {
+                            quote! {
+                                if caps[#index].is_null() {
+                                    None
+                                } else {
+                                    Some(#checked)
+                                }
+                            }
+                        } else {
+                            checked
                         }
                     }
                     (_, place) => {
