@@ -1147,6 +1147,8 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
             transfer,
             cap,
             rights,
+            alternatives,
+            nullable,
             ..
         } => {
             let transfer = match transfer {
@@ -1155,7 +1157,14 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
                 Transfer::Lend => "lend ",
             };
             let rights = crate::graph::rights_list(spec, rights);
-            format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name)
+            let mut text = format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name);
+            for a in alternatives {
+                text.push_str(&format!(" | {}", spec.caps[a.index()].name));
+            }
+            if *nullable {
+                text.push_str(" | null");
+            }
+            text
         }
     };
     let attribute = match p.kind {

@@ -139,15 +139,20 @@ impl Ctx<'_> {
         // The destination.
         let into = params.iter().position(|p| p.name == clause.into.name);
         let destination_ok = into.is_some_and(|i| match &params[i].kind {
-            ParamKind::Cap { cap, .. } => caps[cap.index()].as_ref().is_some_and(is_cnode),
+            ParamKind::Cap {
+                cap,
+                alternatives,
+                nullable: false,
+                ..
+            } if alternatives.is_empty() => caps[cap.index()].as_ref().is_some_and(is_cnode),
             _ => false,
         });
         if !destination_ok {
             let cnodes: Vec<String> = params
                 .iter()
                 .filter(|p| {
-                    matches!(&p.kind, ParamKind::Cap { cap, .. }
-                        if caps[cap.index()].as_ref().is_some_and(is_cnode))
+                    matches!(&p.kind, ParamKind::Cap { cap, alternatives, nullable: false, .. }
+                        if alternatives.is_empty() && caps[cap.index()].as_ref().is_some_and(is_cnode))
                 })
                 .map(|p| format!("`{}`", p.name))
                 .collect();
@@ -345,9 +350,21 @@ impl Ctx<'_> {
             Some(ParamKind::Cap {
                 cap,
                 unchecked: false,
+                alternatives,
+                nullable: false,
                 ..
-            }) if is_untyped(*cap) => return index,
+            }) if alternatives.is_empty() && is_untyped(*cap) => return index,
             None => ("no parameter has this name", None),
+            Some(ParamKind::Cap {
+                alternatives,
+                nullable,
+                ..
+            }) if !alternatives.is_empty() || *nullable => (
+                "a cap that may be null or of another type",
+                Some(
+                    "the new object is made of the Untyped: the parameter names one cap type, without `| null`",
+                ),
+            ),
             Some(ParamKind::Cap {
                 unchecked: true, ..
             }) => (
@@ -366,7 +383,7 @@ impl Ctx<'_> {
         };
         let untyped: Vec<String> = params
             .iter()
-            .filter(|p| matches!(&p.kind, ParamKind::Cap { cap, unchecked: false, .. } if is_untyped(*cap)))
+            .filter(|p| matches!(&p.kind, ParamKind::Cap { cap, unchecked: false, alternatives, nullable: false, .. } if alternatives.is_empty() && is_untyped(*cap)))
             .map(|p| format!("`{}`", p.name))
             .collect();
         let mut d = Diagnostic::new(
