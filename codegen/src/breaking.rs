@@ -595,13 +595,27 @@ fn param_type(spec: &Spec, p: &MethodParam) -> String {
         ParamKind::Scalar(s) => scalar_text(*s),
         ParamKind::Array { element, len, .. } => format!("[{}; {len}]", scalar_text(*element)),
         ParamKind::Data { ty, .. } => layout_text(spec, ty),
-        ParamKind::Cap { transfer, cap, .. } => {
+        ParamKind::Cap {
+            transfer,
+            cap,
+            alternatives,
+            nullable,
+            ..
+        } => {
             let how = match transfer {
                 capc_dsl::ast::Transfer::Lookup => "",
                 capc_dsl::ast::Transfer::Grant => "grant ",
                 capc_dsl::ast::Transfer::Lend => "lend ",
             };
-            format!("{how}cap {}", spec.caps[cap.index()].name)
+            // Alternatives change the decoded argument's Rust type.
+            let mut text = format!("{how}cap {}", spec.caps[cap.index()].name);
+            for a in alternatives {
+                text.push_str(&format!(" | {}", spec.caps[a.index()].name));
+            }
+            if *nullable {
+                text.push_str(" | null");
+            }
+            text
         }
     }
 }

@@ -1194,6 +1194,8 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
                 transfer,
                 cap,
                 rights,
+                alternatives,
+                nullable,
                 ..
             },
             None,
@@ -1204,7 +1206,14 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
                 Transfer::Lend => "lend ",
             };
             let rights = crate::graph::rights_list(spec, rights);
-            format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name)
+            let mut text = format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name);
+            for a in alternatives {
+                text.push_str(&format!(" | {}", spec.caps[a.index()].name));
+            }
+            if *nullable {
+                text.push_str(" | null");
+            }
+            text
         }
     };
     let attribute = match p.kind {

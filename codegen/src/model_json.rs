@@ -548,13 +548,31 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     cap,
                     rights,
                     unchecked,
-                } => json!({
-                    "kind": "cap",
-                    "transfer": transfer_name(*transfer),
-                    "cap": spec.caps[cap.index()].name,
-                    "rights": names(spec, rights),
-                    "unchecked": unchecked,
-                }),
+                    alternatives,
+                    nullable,
+                } => {
+                    let mut v = json!({
+                        "kind": "cap",
+                        "transfer": transfer_name(*transfer),
+                        "cap": spec.caps[cap.index()].name,
+                        "rights": names(spec, rights),
+                        "unchecked": unchecked,
+                    });
+                    // Only for `cap A | B` and `cap A | null`, so other
+                    // specs' models do not change.
+                    if !alternatives.is_empty() {
+                        v["alternatives"] = json!(
+                            alternatives
+                                .iter()
+                                .map(|c| spec.caps[c.index()].name.as_str())
+                                .collect::<Vec<_>>()
+                        );
+                    }
+                    if *nullable {
+                        v["nullable"] = json!(true);
+                    }
+                    v
+                }
             };
             v["name"] = json!(p.name);
             // Only a parameter that binds a callback interface names it.
@@ -703,6 +721,7 @@ fn method(spec: &Spec, set: &MethodSet, m: &Method, error: &dyn Fn(usize) -> Val
         json!({
             "cap": cap.name,
             "into": m.params[c.into].name,
+            "from": c.from.map(|u| m.params[u].name.clone()),
             "fields": c.fields.iter().map(|&(f, p)| json!({
                 "field": cap.fields[f].name,
                 "param": m.params[p].name,

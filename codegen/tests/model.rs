@@ -270,8 +270,44 @@ fn configurations_creations_and_numbers_per_size() {
         .clone();
     assert_eq!(
         get["creates"],
-        serde_json::json!({"cap": "IrqHandlerCap", "into": "root", "fields": [{"field": "irq", "param": "irq"}]})
+        serde_json::json!({"cap": "IrqHandlerCap", "into": "root", "from": null, "fields": [{"field": "irq", "param": "irq"}]})
     );
+    // MakePool makes a new object of its Untyped argument (`from`).
+    let make_pool = plain["invocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["cap"] == "AsidControlCap")
+        .expect("ASID control invocations")["methods"][0]
+        .clone();
+    assert_eq!(
+        make_pool["creates"],
+        serde_json::json!({"cap": "AsidPoolCap", "into": "root", "from": "untyped", "fields": []})
+    );
+    // MCS's optional fault endpoint and either-of-two bind.
+    let params = |json: &serde_json::Value, cap: &str, method: &str| {
+        json["invocations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["cap"] == cap)
+            .expect("the block")["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == method)
+            .expect("the method")["params"]
+            .clone()
+    };
+    let bind = params(&mcs, "SchedContextCap", "bind");
+    assert_eq!(
+        bind[0]["alternatives"],
+        serde_json::json!(["NotificationCap"])
+    );
+    assert_eq!(bind[0]["nullable"], serde_json::Value::Null);
+    let space = params(&mcs, "ThreadCap", "set_space");
+    assert_eq!(space[0]["nullable"], serde_json::json!(true));
+    assert_eq!(space[0]["alternatives"], serde_json::Value::Null);
     let frame = |json: &serde_json::Value| {
         json["objects"]
             .as_array()

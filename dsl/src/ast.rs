@@ -578,13 +578,15 @@ pub struct Method {
     pub span: Span,
 }
 
-/// `creates CapType(field = param, ...) in root;`
+/// `creates CapType(field = param, ...) [from untyped] in root;`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Creates {
     /// The cap type made.
     pub cap: Ident,
     /// `field = param` pairs: the new cap's fields set from parameters.
     pub fields: Vec<(Ident, Ident)>,
+    /// `from untyped`: the Untyped cap parameter a new object is made of.
+    pub from: Option<Ident>,
     /// The cap parameter naming the CNode the new cap goes into.
     pub into: Ident,
     /// The whole clause.
@@ -651,6 +653,11 @@ pub enum ParamType {
         cap: Ident,
         /// Rights the cap must carry.
         rights: Vec<Ident>,
+        /// `| OtherCap ...`: other cap types the cap may have instead.
+        alternatives: Vec<Ident>,
+        /// `| null`: where each `null` alternative is written (the cap may
+        /// be the null cap).
+        null: Vec<Span>,
     },
 }
 

@@ -111,6 +111,11 @@ catalogue! {
     CreationWithoutDerive = "E0444", Error, "created cap type not derived from the invoked cap type";
     CreationDestination = "E0445", Error, "created cap's destination is not a CNode cap parameter";
     CreationField = "E0446", Error, "created cap's field set from a parameter it cannot hold";
+    CreationSource = "E0485", Error, "created object's `from` is not an Untyped cap parameter";
+    CreationObject = "E0486", Error, "created cap type names no object of one size made from RAM";
+    CapAlternativeNotHere = "E0487", Error, "cap parameter with alternatives outside a kernel invocation's parameters";
+    CapAlternativeTwice = "E0488", Error, "cap type or `null` named twice as alternatives";
+    CapAlternativeChecks = "E0489", Error, "cap parameter with alternatives and required rights or `#[unchecked]`";
     NumbersPerSize = "E0447", Error, "object-type numbers do not match the size argument's values";
     EnumerationVariant = "E0450", Error, "enumeration variant with values, or a message enum's variant with `= value`";
     EnumerationValueRange = "E0451", Error, "enumeration value does not fit its width";

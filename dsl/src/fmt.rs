@@ -1181,6 +1181,7 @@ impl<'a> Printer<'a> {
                 Rule::data_type => s.data_type(ty),
                 _ => {
                     let mut rights = Vec::new();
+                    let mut alternatives = Vec::new();
                     let mut named = false;
                     for p in ty.into_inner() {
                         match p.as_rule() {
@@ -1188,6 +1189,7 @@ impl<'a> Printer<'a> {
                                 s.leaf(&p);
                                 s.space();
                             }
+                            Rule::cap_alt => alternatives.push(p),
                             _ if !named => {
                                 s.leaf(&p);
                                 named = true;
@@ -1199,6 +1201,12 @@ impl<'a> Printer<'a> {
                         s.token("(");
                         s.comma_fill(rights, 2, |s, r| s.leaf(&r));
                         s.token(")");
+                    }
+                    for alt in alternatives {
+                        s.space();
+                        s.token("|");
+                        s.space();
+                        s.leaf(&alt.into_inner().next().expect("grammar: alternative"));
                     }
                 }
             }
@@ -1298,10 +1306,12 @@ impl<'a> Printer<'a> {
                 self.space();
                 let mut fields = Vec::new();
                 let mut idents = Vec::new();
+                let mut has_from = false;
                 for p in clause.into_inner() {
                     match p.as_rule() {
                         Rule::field_arg => fields.push(p),
                         Rule::ident => idents.push(p),
+                        Rule::kw_from => has_from = true,
                         _ => {}
                     }
                 }
@@ -1316,10 +1326,16 @@ impl<'a> Printer<'a> {
                     });
                     self.token(")");
                 }
+                if has_from {
+                    self.space();
+                    self.token("from");
+                    self.space();
+                    self.leaf(&idents[1]);
+                }
                 self.space();
                 self.token("in");
                 self.space();
-                self.leaf(&idents[1]);
+                self.leaf(idents.last().expect("grammar: destination"));
             }
             Rule::keeps_clause => {
                 self.keyword("keeps", &clause);

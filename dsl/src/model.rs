@@ -763,6 +763,13 @@ pub enum ParamKind {
         /// over as it was looked up, and the method checks its type and
         /// rights where its semantics say (seL4's order), not the decoder.
         unchecked: bool,
+        /// `cap A | B`: the other cap types the cap may have (kernel
+        /// invocations; seL4's SchedContext Bind takes a TCB or a
+        /// notification), in the order written after `cap`.
+        alternatives: Vec<CapId>,
+        /// `cap A | null`: the cap may be the null cap (seL4's optional
+        /// fault endpoint).
+        nullable: bool,
     },
 }
 
@@ -1196,6 +1203,12 @@ pub struct Creation {
     pub cap: CapId,
     /// Index in the method's parameters of the destination CNode's cap.
     pub into: usize,
+    /// `from untyped`: index in the method's parameters of the Untyped cap
+    /// a new object of the cap type's (fixed-size) object type is made of,
+    /// all of it: the new cap is the Untyped's child, not the invoked
+    /// cap's (seL4's ASIDControl MakePool). `None`: the new cap names no
+    /// new object and is the invoked cap's child by a `derive` rule.
+    pub from: Option<usize>,
     /// `(field index in the cap type, parameter index)`: the fields set
     /// from parameters, in the order written; every other field is 0.
     pub fields: Vec<(usize, usize)>,
@@ -1261,6 +1274,17 @@ impl Spec {
     /// The number of object type `object` (retype's type argument).
     pub fn object_number(&self, object: ObjectId) -> u64 {
         u64::from(self.objects[object.index()].number)
+    }
+
+    /// The type argument a retype of `object` with size argument `arg`
+    /// passes: the number of that size for a type numbered per size
+    /// argument (seL4's frames), else the type's number.
+    pub fn retype_number(&self, object: ObjectId, arg: u64) -> u64 {
+        let o = &self.objects[object.index()];
+        o.numbers
+            .iter()
+            .find(|&&(a, _)| a == arg)
+            .map_or(u64::from(o.number), |&(_, n)| u64::from(n))
     }
 
     /// The object type called `name`.

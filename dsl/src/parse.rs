@@ -1372,8 +1372,18 @@ impl Builder {
                 let mut transfer = Transfer::Lookup;
                 let mut cap = None;
                 let mut rights = Vec::new();
+                let mut alternatives = Vec::new();
+                let mut null = Vec::new();
                 for p in t.into_inner() {
                     match p.as_rule() {
+                        Rule::cap_alt => {
+                            let alt = p.into_inner().next().expect("grammar: alternative");
+                            if alt.as_rule() == Rule::kw_null {
+                                null.push(self.span(&alt));
+                            } else {
+                                alternatives.push(self.ident(alt));
+                            }
+                        }
                         Rule::transfer => {
                             transfer = if p.as_str() == "grant" {
                                 Transfer::Grant
@@ -1390,6 +1400,8 @@ impl Builder {
                     transfer,
                     cap: cap.expect("grammar: cap type"),
                     rights,
+                    alternatives,
+                    null,
                 }
             }
         };
@@ -1501,6 +1513,8 @@ impl Builder {
             Rule::creates_clause => {
                 let mut idents = Vec::new();
                 let mut fields = Vec::new();
+                let mut from = None;
+                let mut after_from = false;
                 for p in clause.into_inner() {
                     match p.as_rule() {
                         Rule::field_arg => {
@@ -1508,6 +1522,11 @@ impl Builder {
                             let field = self.ident(kv.next().expect("grammar: field"));
                             let param = self.ident(kv.next().expect("grammar: parameter"));
                             fields.push((field, param));
+                        }
+                        Rule::kw_from => after_from = true,
+                        Rule::ident if after_from => {
+                            from = Some(self.ident(p));
+                            after_from = false;
                         }
                         Rule::ident => idents.push(self.ident(p)),
                         _ => {}
@@ -1517,6 +1536,7 @@ impl Builder {
                 method.creates.push(Creates {
                     cap: idents.next().expect("grammar: created cap"),
                     fields,
+                    from,
                     into: idents.next().expect("grammar: destination"),
                     span,
                 });

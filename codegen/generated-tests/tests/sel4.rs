@@ -403,6 +403,23 @@ fn labels_are_sel4s() {
             32,
             "DomainScheduleSetStart",
         ),
+        // x86's, from `nInvocationLabels` (33 here) on: object-api-arch.xml.
+        (
+            AsidControlCapLabel::MakePool as u64,
+            42,
+            "X86ASIDControlMakePool",
+        ),
+        (AsidPoolCapLabel::Assign as u64, 43, "X86ASIDPoolAssign"),
+        (
+            IrqControlCapLabel::GetIoapic as u64,
+            51,
+            "X86IRQIssueIRQHandlerIOAPIC",
+        ),
+        (
+            IrqControlCapLabel::GetMsi as u64,
+            52,
+            "X86IRQIssueIRQHandlerMSI",
+        ),
     ];
     for &(ours, sel4, name) in labels {
         assert_eq!(ours, sel4, "{name}");
@@ -435,7 +452,9 @@ fn creation_invocations_build_the_new_cap() {
     let info = encode_irq_control_cap_get(9, 0x40, 7, 64, &mut msg, &mut caps);
     let decoded =
         decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a well-formed Get");
-    let IrqControlCapInvocation::Get(args) = decoded;
+    let IrqControlCapInvocation::Get(args) = decoded else {
+        panic!("label 26 is Get");
+    };
     let handler = args.created().expect("IRQ 9 fits");
     assert_eq!(handler.irq(), 9);
     assert_eq!(handler.cap().words(), [16 << 59, 9]);
@@ -465,6 +484,31 @@ fn creation_invocations_build_the_new_cap() {
         .is_err()
     );
 
+    // x86's I/O APIC and MSI handlers: seL4 reads the IRQ from the seventh
+    // message word (`vector`), after the slot's index and depth and four
+    // words about the interrupt's source.
+    for label in [IrqControlCapLabel::GetIoapic, IrqControlCapLabel::GetMsi] {
+        assert_eq!(label.creates(), Some(CapType::IrqHandlerCap));
+        assert_eq!(label.request_words(), 7);
+    }
+    let mut msg = [0u64; 8];
+    let info = encode_irq_control_cap_get_ioapic(0x40, 7, 64, 1, 2, 1, 0, 17, &mut msg, &mut caps);
+    assert_eq!(msg[..7], [7, 64, 1, 2, 1, 0, 17]);
+    let IrqControlCapInvocation::GetIoapic(ioapic) =
+        decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well formed")
+    else {
+        panic!("label 51 is GetIoapic");
+    };
+    assert_eq!(ioapic.created().expect("fits").irq(), 17);
+    let info = encode_irq_control_cap_get_msi(0x40, 7, 64, 3, 4, 5, 6, 18, &mut msg, &mut caps);
+    assert_eq!(msg[..7], [7, 64, 3, 4, 5, 6, 18]);
+    let IrqControlCapInvocation::GetMsi(msi) =
+        decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well formed")
+    else {
+        panic!("label 52 is GetMsi");
+    };
+    assert_eq!(msi.created().expect("fits").irq(), 18);
+
     // The derivation rules put the new caps under the control caps, any
     // number of them.
     for (made, from) in [
@@ -480,6 +524,53 @@ fn creation_invocations_build_the_new_cap() {
     let control = Cap::from_words([IrqControlCap::TAG << 59, 0]);
     let derived = derive(control, CapType::IrqHandlerCap, true).expect("#[multiple]");
     assert_eq!(derived.cap_type(), Some(CapType::IrqHandlerCap));
+}
+
+/// ASIDControl's MakePool makes an ASID pool of all of a 4 KiB Untyped
+/// (`creates AsidPoolCap from untyped in root;`): seL4's message (index
+/// and depth in words 0 and 1, the Untyped and the root CNode as the two
+/// extra caps), the decoder's check of the Untyped's size and kind of
+/// memory (seL4's vspace.c: `capBlockSize != seL4_ASIDPoolBits` or
+/// `capIsDevice` is InvalidCapability), the pool's cap at its address.
+#[test]
+fn make_pool_makes_a_pool_of_an_untyped() {
+    assert_eq!(
+        AsidControlCapLabel::MakePool.creates(),
+        Some(CapType::AsidPoolCap)
+    );
+    assert_eq!(AsidControlCapLabel::MakePool.request_words(), 2);
+    assert_eq!(AsidControlCapLabel::MakePool.request_caps(), 2);
+    let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
+    let untyped = |bits: u64, device: bool| {
+        UntypedCap::new(0x20_3000, bits, device, 0)
+            .expect("fits")
+            .cap()
+    };
+    let (mut msg, mut caps) = ([0u64; 4], [0u64; 2]);
+    let info = encode_asid_control_cap_make_pool(0x40, 0x41, 7, 64, &mut msg, &mut caps);
+    assert_eq!((msg[..2].to_vec(), caps), (vec![7, 64], [0x40, 0x41]));
+    let decode =
+        |untyped: Cap| decode_asid_control_cap(info, Rights::NONE, &msg, &[untyped, root.cap()]);
+    let AsidControlCapInvocation::MakePool(args) =
+        decode(untyped(12, false)).expect("4 KiB of RAM");
+    let pool = args.created().expect("a 4 KiB-aligned pool");
+    assert_eq!(pool.pool(), 0x20_3000);
+    assert_eq!(pool.asid_base(), 0, "the kernel numbers the pool");
+    assert_eq!(pool.cap().words(), [13 << 59 | 0x20_3000 >> 11, 0]);
+    for refused in [
+        untyped(13, false),
+        untyped(11, false),
+        untyped(12, true),
+        root.cap(),
+    ] {
+        assert_eq!(
+            decode(refused),
+            Err(DecodeError::InvalidCapability { index: 0 }),
+            "{refused:?}"
+        );
+    }
+    // Not a retype target: seL4's retype has no ASID pool number.
+    assert_eq!(Sel4ObjectType::from_value(12), None);
 }
 
 /// seL4's three frame object types are one object type numbered per size

@@ -87,13 +87,58 @@ const XML: &[(&str, When)] = &[
     ("SchedContextCap.YieldTo", When::Mcs),
 ];
 
-/// seL4's label for each method it has in this configuration.
-fn sel4_labels(mcs: bool, smp: bool) -> Vec<(u64, String)> {
+/// The x86_64 and x86 methods seL4 numbers from `nInvocationLabels` on,
+/// in order (libsel4/sel4_arch_include/x86_64/interfaces/
+/// object-api-sel4-arch.xml, then libsel4/arch_include/x86/interfaces/
+/// object-api-arch.xml, each kept where its condition holds: none of the
+/// IA-32, IOMMU and VT-x ones), with the spec's `Label.Variant` where it
+/// has the method (`None`: not in the spec).
+const ARCH_XML: &[(&str, Option<&str>)] = &[
+    ("X86PDPTMap", Some("PdptCap.Map")),
+    ("X86PDPTUnmap", Some("PdptCap.Unmap")),
+    ("X86PageDirectoryMap", Some("PageDirectoryCap.Map")),
+    ("X86PageDirectoryUnmap", Some("PageDirectoryCap.Unmap")),
+    ("X86PageTableMap", Some("PageTableCap.Map")),
+    ("X86PageTableUnmap", Some("PageTableCap.Unmap")),
+    ("X86PageMap", Some("FrameCap.Map")),
+    ("X86PageUnmap", Some("FrameCap.Unmap")),
+    ("X86PageGetAddress", Some("FrameCap.GetAddress")),
+    ("X86ASIDControlMakePool", Some("AsidControlCap.MakePool")),
+    ("X86ASIDPoolAssign", Some("AsidPoolCap.Assign")),
+    ("X86IOPortControlIssue", Some("IoPortControlCap.Issue")),
+    ("X86IOPortIn8", Some("IoPortCap.In8")),
+    ("X86IOPortIn16", Some("IoPortCap.In16")),
+    ("X86IOPortIn32", Some("IoPortCap.In32")),
+    ("X86IOPortOut8", Some("IoPortCap.Out8")),
+    ("X86IOPortOut16", Some("IoPortCap.Out16")),
+    ("X86IOPortOut32", Some("IoPortCap.Out32")),
+    (
+        "X86IRQIssueIRQHandlerIOAPIC",
+        Some("IrqControlCap.GetIoapic"),
+    ),
+    ("X86IRQIssueIRQHandlerMSI", Some("IrqControlCap.GetMsi")),
+];
+
+/// seL4's label for each generic method it has in this configuration.
+fn generic_labels(mcs: bool, smp: bool) -> Vec<(u64, String)> {
     XML.iter()
         .filter(|(_, when)| when.holds(mcs, smp))
         .enumerate()
         .map(|(i, (name, _))| (i as u64 + 1, name.to_string()))
         .collect()
+}
+
+/// seL4's label for each method the spec has in this configuration:
+/// the generic ones, then the x86_64 and x86 ones from
+/// `nInvocationLabels` (one past the last generic label) on.
+fn sel4_labels(mcs: bool, smp: bool) -> Vec<(u64, String)> {
+    let mut labels = generic_labels(mcs, smp);
+    let n_invocation_labels = labels.len() as u64 + 1;
+    labels.extend(ARCH_XML.iter().enumerate().filter_map(|(i, (_, ours))| {
+        ours.map(|name| (n_invocation_labels + i as u64, name.to_string()))
+    }));
+    labels.sort();
+    labels
 }
 
 /// Every `(label, Label.Variant)` a module's label enums decode.
@@ -113,31 +158,31 @@ macro_rules! labels {
     }};
 }
 
-const GENERIC: &str = "UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel";
+const ENUMS: &str = "UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, PdptCapLabel, PageDirectoryCapLabel, PageTableCapLabel, FrameCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel";
 
 #[test]
 fn labels_are_sel4s_in_every_configuration() {
     let without_mcs = [
         (
             false,
-            labels!(x86_64: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel),
+            labels!(x86_64: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, PdptCapLabel, PageDirectoryCapLabel, PageTableCapLabel, FrameCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
         (
             true,
-            labels!(x86_64_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel),
+            labels!(x86_64_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, PdptCapLabel, PageDirectoryCapLabel, PageTableCapLabel, FrameCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
     ];
     for (smp, ours) in without_mcs {
-        assert_eq!(ours, sel4_labels(false, smp), "smp = {smp} ({GENERIC})");
+        assert_eq!(ours, sel4_labels(false, smp), "smp = {smp} ({ENUMS})");
     }
     let with_mcs = [
         (
             false,
-            labels!(x86_64_mcs: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel),
+            labels!(x86_64_mcs: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel, PdptCapLabel, PageDirectoryCapLabel, PageTableCapLabel, FrameCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
         (
             true,
-            labels!(x86_64_mcs_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel),
+            labels!(x86_64_mcs_smp: UntypedCapLabel, ThreadCapLabel, CNodeCapLabel, IrqControlCapLabel, IrqHandlerCapLabel, DomainCapLabel, SchedControlCapLabel, SchedContextCapLabel, PdptCapLabel, PageDirectoryCapLabel, PageTableCapLabel, FrameCapLabel, AsidControlCapLabel, AsidPoolCapLabel, IoPortControlCapLabel, IoPortCapLabel),
         ),
     ];
     for (smp, ours) in with_mcs {
@@ -170,13 +215,18 @@ fn x86_labels_follow_the_generic_ones() {
         ),
     ];
     for (ours, mcs, smp) in issue {
-        let n_invocation_labels = sel4_labels(mcs, smp).len() as u64 + 1;
+        let n_invocation_labels = generic_labels(mcs, smp).len() as u64 + 1;
         assert_eq!(ours, n_invocation_labels + 11, "mcs {mcs}, smp {smp}");
     }
     assert_eq!(x86_64::IoPortControlCapLabel::Issue as u64, 44);
     assert_eq!(x86_64::IoPortCapLabel::In8 as u64, 45);
     assert_eq!(x86_64::IoPortCapLabel::Out32 as u64, 50);
     assert_eq!(x86_64_mcs::IoPortCapLabel::Out32 as u64, 56);
+    assert_eq!(x86_64::AsidControlCapLabel::MakePool as u64, 42);
+    assert_eq!(x86_64::AsidPoolCapLabel::Assign as u64, 43);
+    assert_eq!(x86_64::IrqControlCapLabel::GetIoapic as u64, 51);
+    assert_eq!(x86_64::IrqControlCapLabel::GetMsi as u64, 52);
+    assert_eq!(x86_64_mcs_smp::IrqControlCapLabel::GetMsi as u64, 58);
 }
 
 /// x86's paging methods follow `nInvocationLabels` in every
@@ -210,7 +260,7 @@ fn paging_labels_follow_the_generic_ones() {
         ),
     ];
     for (map, get_address, mcs, smp) in first {
-        let n_invocation_labels = sel4_labels(mcs, smp).len() as u64 + 1;
+        let n_invocation_labels = generic_labels(mcs, smp).len() as u64 + 1;
         assert_eq!(map, n_invocation_labels, "mcs {mcs}, smp {smp}");
         assert_eq!(get_address, n_invocation_labels + 8, "mcs {mcs}, smp {smp}");
     }
@@ -340,4 +390,104 @@ fn object_type_numbers_follow_mcs() {
         Some(x86_64_mcs_smp::Sel4ObjectType::Reply)
     );
     assert_eq!(x86_64_smp::Sel4ObjectType::SmallPage.value(), 8);
+}
+
+/// MCS's optional and alternative cap parameters: TCBSetSchedParams'
+/// scheduling context and fault endpoint and TCBSetSpace's fault endpoint
+/// may be the null cap (`cap T | null`, decoded as `Option<T>`);
+/// SchedContextBind and SchedContextUnbindObject take a TCB or a
+/// notification cap (`cap ThreadCap | NotificationCap`, decoded as the
+/// enum of the two), any other cap being InvalidCapability
+/// (src/object/tcb.c, decodeSetSchedParams and decodeSetSpace;
+/// src/object/schedcontext.c, decodeSchedContext_Bind).
+#[test]
+fn mcs_caps_may_be_null_or_either_of_two() {
+    use x86_64_mcs::{
+        Cap, DecodeError, EndpointCap, NotificationCap, Rights, SchedContextCap,
+        SchedContextCapInvocation, SchedContextCapLabel, ThreadCap, ThreadCapInvocation,
+        ThreadCapLabel, ThreadCapOrNotificationCap, decode_sched_context_cap, decode_thread_cap,
+    };
+    let tcb = ThreadCap::new(0xffff_8000_0010_0000).expect("fits");
+    let ntfn = NotificationCap::new(0xffff_8000_0010_0800, true, true, 0).expect("fits");
+    let ep = EndpointCap::new(0xffff_8000_0010_0400, Rights::ALL, 0).expect("fits");
+    let sc = SchedContextCap::new(0xffff_8000_0010_1000, 8).expect("fits");
+
+    // SetSchedParams: the authority, then the two caps that may be null.
+    let info = x86_64_mcs::MessageInfo {
+        label: ThreadCapLabel::SetSchedParams as u64,
+        length: 2,
+        caps: 3,
+    };
+    let decode = |sc_cap: Cap, ep_cap: Cap| match decode_thread_cap(
+        info,
+        Rights::ALL,
+        &[254, 100],
+        &[tcb.cap(), sc_cap, ep_cap],
+    ) {
+        Ok(ThreadCapInvocation::SetSchedParams(args)) => Ok((args.sched_context, args.fault_ep)),
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => Err(e),
+    };
+    assert_eq!(decode(Cap::NULL, Cap::NULL), Ok((None, None)));
+    assert_eq!(decode(sc.cap(), ep.cap()), Ok((Some(sc), Some(ep))));
+    assert_eq!(decode(Cap::NULL, ep.cap()), Ok((None, Some(ep))));
+    // A cap of another type is refused, not read as null.
+    assert_eq!(
+        decode(ep.cap(), Cap::NULL),
+        Err(DecodeError::InvalidCapability { index: 3 })
+    );
+
+    // SetSpace's fault endpoint.
+    let info = x86_64_mcs::MessageInfo {
+        label: ThreadCapLabel::SetSpace as u64,
+        length: 2,
+        caps: 3,
+    };
+    let cnode = x86_64_mcs::CNodeCap::new(0xffff_8000_0020_0000, 4, 0, 0).expect("fits");
+    let pdpt = x86_64_mcs::PdptCap::new(0xffff_8000_0030_0000, 0, false, 0).expect("fits");
+    let Ok(ThreadCapInvocation::SetSpace(space)) = decode_thread_cap(
+        info,
+        Rights::ALL,
+        &[0, 0],
+        &[Cap::NULL, cnode.cap(), pdpt.cap()],
+    ) else {
+        panic!("a null fault endpoint is valid");
+    };
+    assert_eq!(space.fault_ep, None);
+
+    // Bind and UnbindObject: a TCB or a notification.
+    for label in [
+        SchedContextCapLabel::Bind,
+        SchedContextCapLabel::UnbindObject,
+    ] {
+        let info = x86_64_mcs::MessageInfo {
+            label: label as u64,
+            length: 0,
+            caps: 1,
+        };
+        let object = |cap: Cap| match decode_sched_context_cap(info, Rights::ALL, &[], &[cap]) {
+            Ok(SchedContextCapInvocation::Bind(a)) => Ok(a.object),
+            Ok(SchedContextCapInvocation::UnbindObject(a)) => Ok(a.object),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            object(tcb.cap()),
+            Ok(ThreadCapOrNotificationCap::ThreadCap(tcb))
+        );
+        assert_eq!(
+            object(ntfn.cap()),
+            Ok(ThreadCapOrNotificationCap::NotificationCap(ntfn))
+        );
+        for refused in [ep.cap(), Cap::NULL] {
+            assert_eq!(
+                object(refused),
+                Err(DecodeError::InvalidCapability { index: 0 })
+            );
+        }
+        assert_eq!(
+            ThreadCapOrNotificationCap::from_cap(ntfn.cap()).map(|c| c.cap()),
+            Some(ntfn.cap())
+        );
+    }
 }

@@ -454,7 +454,12 @@ impl Uses {
 /// invocation enum, decoder and stubs follow from [`invocation_set`].
 pub fn invocations(g: &Gen<'_>) -> TokenStream {
     let wire = wire(&Uses::of(&g.spec.invocations));
+    let alternatives = alternative_sets(g)
+        .into_iter()
+        .map(|set| alternatives_enum(g, &set));
     quote! {
+        #(#alternatives)*
+
         /// Why the kernel refused an invocation while decoding it, before
         /// doing anything. Indices are positions in the method's parameter
         /// list as written in the spec, from 0, counting word and cap
@@ -850,6 +855,108 @@ fn label_enum(
     }
 }
 
+/// Every distinct `cap A | B ...` of the spec's invocation parameters, the
+/// first cap type then the alternatives, in order of first use.
+fn alternative_sets(g: &Gen<'_>) -> Vec<Vec<capc_dsl::model::CapId>> {
+    let mut sets: Vec<Vec<capc_dsl::model::CapId>> = Vec::new();
+    for set in &g.spec.invocations {
+        for m in &set.methods {
+            for p in &m.params {
+                if let Some(types) = alternative_types(p)
+                    && !sets.contains(&types)
+                {
+                    sets.push(types);
+                }
+            }
+        }
+    }
+    sets
+}
+
+/// The cap types of a `cap A | B ...` parameter, `None` for any other.
+fn alternative_types(p: &MethodParam) -> Option<Vec<capc_dsl::model::CapId>> {
+    match &p.kind {
+        ParamKind::Cap {
+            cap, alternatives, ..
+        } if !alternatives.is_empty() => Some(
+            std::iter::once(*cap)
+                .chain(alternatives.iter().copied())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The name of the enum of a `cap A | B` parameter's types: `AOrB`.
+fn alternatives_name(g: &Gen<'_>, types: &[capc_dsl::model::CapId]) -> Ident {
+    let names: Vec<&str> = types
+        .iter()
+        .map(|c| g.spec.caps[c.index()].name.as_str())
+        .collect();
+    format_ident!("{}", names.join("Or"))
+}
+
+/// `enum AOrB { A(A), B(B) }`: a cap of one of the types a `cap A | B`
+/// parameter takes, as the decoder hands it over.
+fn alternatives_enum(g: &Gen<'_>, types: &[capc_dsl::model::CapId]) -> TokenStream {
+    let name = alternatives_name(g, types);
+    let listed: Vec<String> = types
+        .iter()
+        .map(|c| format!("`{}`", g.spec.caps[c.index()].name))
+        .collect();
+    let doc = format!(
+        " A cap of one of the types {} (a `cap {}` parameter), as the decoder checked it.",
+        listed.join(", "),
+        types
+            .iter()
+            .map(|c| g.spec.caps[c.index()].name.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let views: Vec<Ident> = types
+        .iter()
+        .map(|c| ident(&g.spec.caps[c.index()].name))
+        .collect();
+    let variants = views.iter().map(|v| {
+        let vdoc = format!(" A `{v}`.");
+        quote!(#[doc = #vdoc] #v(#v))
+    });
+    let to_cap = views.iter().map(|v| quote!(Self::#v(c) => c.cap()));
+    let from_cap = views.iter().map(|v| {
+        quote! {
+            Some(CapType::#v) => match #v::from_cap(cap) {
+                Some(c) => Some(Self::#v(c)),
+                None => None,
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum #name {
+            #(#variants,)*
+        }
+
+        impl #name {
+            /// The cap as one of these types; `None` for a cap of any other
+            /// type (or the null cap).
+            pub const fn from_cap(cap: Cap) -> Option<Self> {
+                match cap.cap_type() {
+                    #(#from_cap,)*
+                    _ => None,
+                }
+            }
+
+            /// The cap, whichever type it has.
+            pub const fn cap(self) -> Cap {
+                match self {
+                    #(#to_cap,)*
+                }
+            }
+        }
+    }
+}
+
 /// The Rust enum of an enumerated parameter or result, if it is one.
 fn enumeration_of(g: &Gen<'_>, p: &MethodParam) -> Option<Ident> {
     p.values
@@ -876,9 +983,16 @@ fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
         ParamKind::Cap {
             unchecked: true, ..
         } => quote!(Cap),
-        ParamKind::Cap { cap, .. } => {
-            let view = ident(&g.spec.caps[cap.index()].name);
-            quote!(#view)
+        ParamKind::Cap { cap, nullable, .. } => {
+            let view = match alternative_types(p) {
+                Some(types) => alternatives_name(g, &types),
+                None => ident(&g.spec.caps[cap.index()].name),
+            };
+            if *nullable {
+                quote!(Option<#view>)
+            } else {
+                quote!(#view)
+            }
         }
         ParamKind::Data { .. } => {
             unreachable!("the checker allows typed values in RPC interfaces only")
@@ -956,6 +1070,17 @@ fn created_method(
     let new_cap = &g.spec.caps[c.cap.index()];
     let view = ident(&new_cap.name);
     let args = new_cap.fields.iter().enumerate().map(|(i, f)| {
+        if let (Some(untyped), capc_dsl::model::Role::Object) = (c.from, f.role) {
+            let untyped = &m.params[untyped];
+            let ParamKind::Cap { cap, .. } = &untyped.kind else {
+                unreachable!("the checker allows a checked cap parameter only")
+            };
+            let base = g.spec.caps[cap.index()]
+                .field_with(capc_dsl::model::Role::Object)
+                .expect("an Untyped's cap type names its object");
+            let (p, base) = (ident(&untyped.name), ident(&base.name));
+            return quote!(self.#p.#base());
+        }
         let from = c
             .fields
             .iter()
@@ -984,13 +1109,28 @@ fn created_method(
             (None, _) => quote!(0),
         }
     });
-    let set: Vec<String> = c
-        .fields
-        .iter()
-        .map(|(f, p)| format!("`{}` from `{}`", new_cap.fields[*f].name, m.params[*p].name))
-        .collect();
+    let address = c.from.and_then(|u| {
+        let f = new_cap.field_with(capc_dsl::model::Role::Object)?;
+        Some(format!(
+            "`{}` the address of `{}`",
+            f.name, m.params[u].name
+        ))
+    });
+    let set: Vec<String> =
+        address
+            .into_iter()
+            .chain(c.fields.iter().map(|(f, p)| {
+                format!("`{}` from `{}`", new_cap.fields[*f].name, m.params[*p].name)
+            }))
+            .collect();
+    let object = c.from.map_or(String::new(), |u| {
+        format!(
+            ", naming the new object made of all of `{}`",
+            m.params[u].name
+        )
+    });
     let doc = format!(
-        " The `{}` this invocation creates (its `creates` clause), to go into the CNode of `{}`: {}, every other field 0 (an enumerated one its first variant). Fails as `{}::new` does, on a value its field cannot hold.",
+        " The `{}` this invocation creates (its `creates` clause){object}, to go into the CNode of `{}`: {}, every other field 0 (an enumerated one its first variant). Fails as `{}::new` does, on a value its field cannot hold.",
         new_cap.name,
         m.params[c.into].name,
         if set.is_empty() {
@@ -1184,9 +1324,16 @@ fn decoder(
                 return quote!(#label::#v => #invocation::#v);
             }
             let args = &n.args;
+            let from = m.creates.as_ref().and_then(|c| Some((c, c.from?)));
             let fields = layout(&m.params).into_iter().map(|slot| {
                 let f = ident(&slot.param.name);
                 let position = lit(slot.position);
+                if let (Some((creation, _)), Place::Cap { index }) =
+                    (from.filter(|(_, p)| *p as u64 == slot.position), slot.place)
+                {
+                    let value = created_from(g, creation, slot.param, index, &position);
+                    return quote!(#f: #value);
+                }
                 let value = match (&slot.param.kind, slot.place) {
                     (
                         ParamKind::Cap {
@@ -1197,12 +1344,23 @@ fn decoder(
                         let index = lit(index);
                         quote!(caps[#index])
                     }
-                    (ParamKind::Cap { cap, rights, .. }, Place::Cap { index }) => {
+                    (
+                        ParamKind::Cap {
+                            cap,
+                            rights,
+                            nullable,
+                            ..
+                        },
+                        Place::Cap { index },
+                    ) => {
                         let target = &g.spec.caps[cap.index()];
-                        let view = ident(&target.name);
+                        let view = match alternative_types(slot.param) {
+                            Some(types) => alternatives_name(g, &types),
+                            None => ident(&target.name),
+                        };
                         let index = lit(index);
                         let error = quote!(DecodeError::InvalidCapability { index: #position });
-                        if rights.is_empty() {
+                        let checked = if rights.is_empty() {
                             quote!(#view::from_cap(caps[#index]).ok_or(#error)?)
                         } else {
                             let getter = rights_getter(target);
@@ -1212,6 +1370,18 @@ fn decoder(
                                     .filter(|cap| cap.#getter().contains(#required))
                                     .ok_or(#error)?
                             }
+                        };
+                        // `cap A | null`: the null cap is `None`.
+                        if *nullable {
+                            quote! {
+                                if caps[#index].is_null() {
+                                    None
+                                } else {
+                                    Some(#checked)
+                                }
+                            }
+                        } else {
+                            checked
                         }
                     }
                     (_, place) => {
@@ -1245,6 +1415,59 @@ fn decoder(
         ) -> Result<#invocation, DecodeError> {
             #body
         }
+    }
+}
+
+/// The decoded `from` parameter of a creation that makes a new object
+/// (`creates T from untyped`): a cap of its Untyped type, whose memory is
+/// exactly the new object's size and is not device memory, else
+/// `InvalidCapability` at its position (seL4's ASIDControl MakePool).
+/// Whether it has children is the kernel's to check, with its
+/// derivation tree.
+fn created_from(
+    g: &Gen<'_>,
+    creation: &capc_dsl::model::Creation,
+    param: &MethodParam,
+    index: u64,
+    position: &proc_macro2::Literal,
+) -> TokenStream {
+    let index = lit(index);
+    let ParamKind::Cap { cap, .. } = &param.kind else {
+        unreachable!("the checker allows a checked cap parameter only")
+    };
+    let untyped = &g.spec.caps[cap.index()];
+    let view = ident(&untyped.name);
+    let untyped_object = untyped
+        .object
+        .expect("the checker allows an Untyped's cap type only");
+    let object_type = ident(&g.spec.objects[untyped_object.index()].name);
+    let made = g.spec.caps[creation.cap.index()]
+        .object
+        .expect("the checker allows a cap type for an object only");
+    let bits = lit(g.spec.objects[made.index()].size.max_bits().into());
+    let arg = match untyped.field_with(capc_dsl::model::Role::SizeArg) {
+        Some(f) if f.values.is_some() => {
+            let f = ident(&f.name);
+            quote!(cap.#f() as u64)
+        }
+        Some(f) => {
+            let f = ident(&f.name);
+            quote!(cap.#f())
+        }
+        None => quote!(0),
+    };
+    let fits = quote!(matches!(ObjectType::#object_type.size_bits(#arg), Ok(#bits)));
+    let fits = match untyped.field_with(capc_dsl::model::Role::Device) {
+        Some(f) => {
+            let f = ident(&f.name);
+            quote!(#fits && !cap.#f())
+        }
+        None => fits,
+    };
+    quote! {
+        #view::from_cap(caps[#index])
+            .filter(|cap| #fits)
+            .ok_or(DecodeError::InvalidCapability { index: #position })?
     }
 }
 

@@ -106,6 +106,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "server_pays",
     "grant",
     "lend",
+    "null",
     "word",
     "bool",
     "ptr",

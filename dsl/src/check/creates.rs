@@ -13,6 +13,15 @@
 //! (`E0100`) whose type the field can hold (`E0446`: a `bool` for a
 //! `bool`, a `word` or `uN` for an integer or pointer; a rights field is
 //! never set from a parameter).
+//!
+//! `creates T(...) from untyped in root;` makes a new object instead (seL4's
+//! ASIDControl MakePool): `untyped` is a checked cap parameter of a cap
+//! type that is retyped (a `retype` rule's source) and has a `#[watermark]`
+//! field, as an Untyped's does (`E0485`); `T` names an object type
+//! (`for Object`) of one fixed size that RAM may hold (`E0486`); the object
+//! is all of the Untyped (the kernel checks its size), at its address, so
+//! `T`'s `#[object]` field is not set from a parameter (`E0446`), and the
+//! new cap is the Untyped's child, so no `derive` rule is needed.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +30,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::model::{self, FieldKind, ParamKind, Role};
 use crate::source::Span;
 
+use super::methods::Known;
 use super::{Ctx, TypeSym};
 
 impl Ctx<'_> {
@@ -31,9 +41,9 @@ impl Ctx<'_> {
         invocation: bool,
         invoked: Option<usize>,
         params: &[model::MethodParam],
-        caps: &[Option<model::CapType>],
-        derives: &[model::Derive],
+        known: &Known<'_>,
     ) -> Result<Option<model::Creation>, ()> {
+        let (caps, derives) = (known.caps, known.derives);
         let Some(clause) = method.creates.first() else {
             return Ok(None);
         };
@@ -75,9 +85,10 @@ impl Ctx<'_> {
         else {
             return Err(());
         };
-        if !derives
-            .iter()
-            .any(|d| d.source.index() == invoked && d.target.index() == created)
+        if clause.from.is_none()
+            && !derives
+                .iter()
+                .any(|d| d.source.index() == invoked && d.target.index() == created)
         {
             self.diags.push(
                 Diagnostic::new(
@@ -104,22 +115,44 @@ impl Ctx<'_> {
             !params.iter().any(|p| p.name == name)
                 && method.params.iter().any(|p| p.name.name == name)
         };
-        if failed(&clause.into.name) || clause.fields.iter().any(|(_, param)| failed(&param.name)) {
+        if failed(&clause.into.name)
+            || clause.from.as_ref().is_some_and(|f| failed(&f.name))
+            || clause.fields.iter().any(|(_, param)| failed(&param.name))
+        {
             return Err(());
         }
+
+        // A new object, from an Untyped argument.
+        let from = match &clause.from {
+            None => None,
+            Some(from) => {
+                let object_ok = self.check_created_object(method, clause, new_cap, known);
+                let source = self.check_creation_source(method, from, params, known);
+                ok &= object_ok;
+                if source.is_none() {
+                    ok = false;
+                }
+                source
+            }
+        };
 
         // The destination.
         let into = params.iter().position(|p| p.name == clause.into.name);
         let destination_ok = into.is_some_and(|i| match &params[i].kind {
-            ParamKind::Cap { cap, .. } => caps[cap.index()].as_ref().is_some_and(is_cnode),
+            ParamKind::Cap {
+                cap,
+                alternatives,
+                nullable: false,
+                ..
+            } if alternatives.is_empty() => caps[cap.index()].as_ref().is_some_and(is_cnode),
             _ => false,
         });
         if !destination_ok {
             let cnodes: Vec<String> = params
                 .iter()
                 .filter(|p| {
-                    matches!(&p.kind, ParamKind::Cap { cap, .. }
-                        if caps[cap.index()].as_ref().is_some_and(is_cnode))
+                    matches!(&p.kind, ParamKind::Cap { cap, alternatives, nullable: false, .. }
+                        if alternatives.is_empty() && caps[cap.index()].as_ref().is_some_and(is_cnode))
                 })
                 .map(|p| format!("`{}`", p.name))
                 .collect();
@@ -179,6 +212,24 @@ impl Ctx<'_> {
                 ok = false;
                 continue;
             };
+            if clause.from.is_some() && new_cap.fields[f].role == Role::Object {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::CreationField,
+                        param.span,
+                        format!(
+                            "field `{}` of `{}` cannot be set from parameter `{}`",
+                            field.name, new_cap.name, param.name
+                        ),
+                    )
+                    .label("the new object's address")
+                    .with_secondary(params[p].span, "the parameter")
+                    .note("with `from`, the new object is the Untyped's memory: its cap's `#[object]` field is the Untyped's address")
+                    .help(format!("leave `{}` out of the parentheses", field.name)),
+                );
+                ok = false;
+                continue;
+            }
             let field_kind = &new_cap.fields[f].kind;
             // An enumerated field takes a parameter of its enumeration, and
             // such a parameter sets only a field of it.
@@ -230,9 +281,132 @@ impl Ctx<'_> {
         Ok(Some(model::Creation {
             cap: model::CapId(created as u32),
             into: into.expect("checked"),
+            from,
             fields,
             span: clause.span,
         }))
+    }
+}
+
+impl Ctx<'_> {
+    /// `E0486`: a creation `from` an Untyped makes an object of the created
+    /// cap type's object type, which has one size and may be made from RAM.
+    fn check_created_object(
+        &mut self,
+        method: &ast::Method,
+        clause: &ast::Creates,
+        new_cap: &model::CapType,
+        known: &Known<'_>,
+    ) -> bool {
+        let object = new_cap
+            .object
+            .and_then(|o| known.objects[o.index()].as_ref());
+        let why = match object {
+            None if new_cap.object.is_some() => return false,
+            None => format!("`{}` names no object type (no `for Object`)", new_cap.name),
+            Some(o) if o.size.param.is_some() => format!(
+                "`{}`'s object type `{}` has a size argument: which size would the Untyped have to be?",
+                new_cap.name, o.name
+            ),
+            Some(o) if !o.ram => format!(
+                "`{}`'s object type `{}` is made from device memory only, and `from` takes RAM",
+                new_cap.name, o.name
+            ),
+            Some(_) => return true,
+        };
+        self.diags.push(
+            Diagnostic::new(
+                Code::CreationObject,
+                clause.cap.span,
+                format!(
+                    "`{}` makes a new object for `{}` caps from an Untyped, but {why}",
+                    method.name.name, new_cap.name
+                ),
+            )
+            .label("no object of one size")
+            .note("`creates T from untyped` turns all of the Untyped into one object of `T`'s object type, as seL4's ASIDControl MakePool turns a 4 KiB Untyped into an ASID pool; the kernel checks the Untyped is exactly that object's size")
+            .help("create a cap type `for` an object type of one fixed size, or drop `from` to create a cap without an object"),
+        );
+        false
+    }
+
+    /// `E0485`: the parameter after `from`, a checked cap parameter of a
+    /// cap type that is retyped and has a `#[watermark]` (an Untyped's).
+    fn check_creation_source(
+        &mut self,
+        method: &ast::Method,
+        from: &ast::Ident,
+        params: &[model::MethodParam],
+        known: &Known<'_>,
+    ) -> Option<usize> {
+        let is_untyped = |cap: model::CapId| {
+            known.retypes.iter().any(|r| r.source == cap)
+                && known.caps[cap.index()]
+                    .as_ref()
+                    .is_some_and(|c| c.object.is_some() && c.field_with(Role::Watermark).is_some())
+        };
+        let index = params.iter().position(|p| p.name == from.name);
+        let (label, note) = match index.map(|i| &params[i].kind) {
+            Some(ParamKind::Cap {
+                cap,
+                unchecked: false,
+                alternatives,
+                nullable: false,
+                ..
+            }) if alternatives.is_empty() && is_untyped(*cap) => return index,
+            None => ("no parameter has this name", None),
+            Some(ParamKind::Cap {
+                alternatives,
+                nullable,
+                ..
+            }) if !alternatives.is_empty() || *nullable => (
+                "a cap that may be null or of another type",
+                Some(
+                    "the new object is made of the Untyped: the parameter names one cap type, without `| null`",
+                ),
+            ),
+            Some(ParamKind::Cap {
+                unchecked: true, ..
+            }) => (
+                "an `#[unchecked]` cap",
+                Some(
+                    "the decoder checks the Untyped's type, size and kind of memory, and the created cap is built from its address: the parameter must be a checked cap",
+                ),
+            ),
+            Some(ParamKind::Cap { .. }) => (
+                "not a cap of an Untyped's cap type",
+                Some(
+                    "an Untyped's cap type names an object, is one a `retype` rule retypes and has a `#[watermark]` field",
+                ),
+            ),
+            Some(_) => ("not a cap parameter", None),
+        };
+        let untyped: Vec<String> = params
+            .iter()
+            .filter(|p| matches!(&p.kind, ParamKind::Cap { cap, unchecked: false, alternatives, nullable: false, .. } if alternatives.is_empty() && is_untyped(*cap)))
+            .map(|p| format!("`{}`", p.name))
+            .collect();
+        let mut d = Diagnostic::new(
+            Code::CreationSource,
+            from.span,
+            format!(
+                "`from {}`: the new object's memory is not an Untyped cap parameter of `{}`",
+                from.name, method.name.name
+            ),
+        )
+        .label(label);
+        if let Some(note) = note {
+            d = d.note(note);
+        }
+        d = if untyped.is_empty() {
+            d.help(
+                "add an Untyped cap parameter (`untyped: cap UntypedCap`) and name it after `from`",
+            )
+        } else {
+            d.help(format!("name {} after `from`", untyped.join(" or ")))
+        };
+        self.diags.push(d);
+        None
     }
 }
 

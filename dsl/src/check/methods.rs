@@ -46,14 +46,14 @@ pub(super) enum SetKind {
 }
 
 /// What the method checks need from earlier passes.
-struct Known<'m> {
-    target: &'m model::Target,
-    objects: &'m [Option<model::Object>],
-    caps: &'m [Option<model::CapType>],
-    rights: &'m [model::Right],
-    retypes: &'m [model::Retype],
-    error_sets: &'m [model::ErrorSet],
-    derives: &'m [model::Derive],
+pub(super) struct Known<'m> {
+    pub(super) target: &'m model::Target,
+    pub(super) objects: &'m [Option<model::Object>],
+    pub(super) caps: &'m [Option<model::CapType>],
+    pub(super) rights: &'m [model::Right],
+    pub(super) retypes: &'m [model::Retype],
+    pub(super) error_sets: &'m [model::ErrorSet],
+    pub(super) derives: &'m [model::Derive],
 }
 
 impl Ctx<'_> {
@@ -292,6 +292,36 @@ impl Ctx<'_> {
                         "`lend` in a result",
                         "a lent cap is revoked when the call ends, so a lent result would vanish on arrival",
                         "return the cap with `grant cap ...`",
+                    );
+                    ok = false;
+                    continue;
+                }
+                if let ParamType::Cap {
+                    alternatives, null, ..
+                } = &p.ty
+                    && (!alternatives.is_empty() || !null.is_empty())
+                    && (which == 1 || kind == SetKind::Interface)
+                {
+                    let span = alternatives
+                        .first()
+                        .map(|a| a.span)
+                        .into_iter()
+                        .chain(null.first().copied())
+                        .min()
+                        .expect("one alternative");
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::CapAlternativeNotHere,
+                            span,
+                            if which == 1 {
+                                format!("result `{}` may be one of several caps", p.name.name)
+                            } else {
+                                format!("RPC parameter `{}` may be one of several caps", p.name.name)
+                            },
+                        )
+                        .label("not valid here")
+                        .note("`cap A | B` and `cap A | null` are parameters of kernel invocations, which the kernel's decoder checks against each alternative (seL4's optional fault endpoint, its TCB-or-notification bind)")
+                        .help("name one cap type"),
                     );
                     ok = false;
                     continue;
@@ -600,14 +630,7 @@ impl Ctx<'_> {
                 ok = false;
             }
         }
-        let creates = self.check_creates(
-            method,
-            kind == SetKind::Invocations,
-            cap,
-            &params,
-            known.caps,
-            known.derives,
-        );
+        let creates = self.check_creates(method, kind == SetKind::Invocations, cap, &params, known);
         ok &= creates.is_ok();
         let creates = creates.unwrap_or(None);
         if !ok {
@@ -1106,11 +1129,21 @@ impl Ctx<'_> {
                 transfer,
                 cap,
                 rights,
+                alternatives,
+                null,
             } => {
                 let id = self.resolve(cap, "a cap type", |s| match s {
                     TypeSym::Cap(i) => Some(i),
                     _ => None,
                 })?;
+                let others = self.cap_alternatives(
+                    p,
+                    (id, cap.span),
+                    alternatives,
+                    null,
+                    unchecked,
+                    rights,
+                )?;
                 match (kind, transfer) {
                     (SetKind::Invocations, Transfer::Grant | Transfer::Lend) => {
                         let keyword = if *transfer == Transfer::Grant {
@@ -1172,9 +1205,107 @@ impl Ctx<'_> {
                     cap: CapId(id as u32),
                     rights: ids,
                     unchecked,
+                    alternatives: others,
+                    nullable: !null.is_empty(),
                 })
             }
         }
+    }
+
+    /// The other cap types of `cap A | B | null` (`E0488`: a type or
+    /// `null` twice; `E0489`: with required rights or `#[unchecked]`).
+    fn cap_alternatives(
+        &mut self,
+        p: &ast::Param,
+        first: (usize, Span),
+        alternatives: &[ast::Ident],
+        null: &[Span],
+        unchecked: bool,
+        rights: &[ast::Ident],
+    ) -> Option<Vec<CapId>> {
+        if alternatives.is_empty() && null.is_empty() {
+            return Some(Vec::new());
+        }
+        let mut ok = true;
+        if let Some(&again) = null.get(1) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::CapAlternativeTwice,
+                    again,
+                    format!("`null` is an alternative of `{}` twice", p.name.name),
+                )
+                .label("again")
+                .with_secondary(null[0], "first here")
+                .help("write `| null` once"),
+            );
+            ok = false;
+        }
+        let mut seen: Vec<(usize, Span)> = vec![first];
+        let mut others = Vec::new();
+        for alt in alternatives {
+            let Some(id) = self.resolve(alt, "a cap type", |s| match s {
+                TypeSym::Cap(i) => Some(i),
+                _ => None,
+            }) else {
+                ok = false;
+                continue;
+            };
+            if let Some(&(_, at)) = seen.iter().find(|(s, _)| *s == id) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::CapAlternativeTwice,
+                        alt.span,
+                        format!(
+                            "`{}` is an alternative of `{}` twice",
+                            alt.name, p.name.name
+                        ),
+                    )
+                    .label("named again")
+                    .with_secondary(at, "first named here")
+                    .help("name each cap type once"),
+                );
+                ok = false;
+                continue;
+            }
+            seen.push((id, alt.span));
+            others.push(CapId(id as u32));
+        }
+        let with = if unchecked {
+            Some(
+                "`#[unchecked]`: the decoder hands an unchecked cap over as looked up, so which alternative it is would not be known",
+            )
+        } else if !rights.is_empty() && !others.is_empty() {
+            Some(
+                "required rights: a right is one of a cap type's, and the alternatives are several types",
+            )
+        } else {
+            None
+        };
+        if let Some(why) = with {
+            let span = alternatives
+                .first()
+                .map(|a| a.span)
+                .into_iter()
+                .chain(null.first().copied())
+                .min()
+                .expect("one alternative");
+            self.diags.push(
+                Diagnostic::new(
+                    Code::CapAlternativeChecks,
+                    span,
+                    format!("cap parameter `{}` has alternatives and {}", p.name.name, why.split(':').next().unwrap_or(why)),
+                )
+                .label("alternatives")
+                .note(why.to_string())
+                .help(if unchecked {
+                    "remove `#[unchecked]` (the decoder checks the alternatives), or the alternatives"
+                } else {
+                    "remove the rights, or check them in the method's semantics"
+                }),
+            );
+            ok = false;
+        }
+        ok.then_some(others)
     }
 
     fn check_donation(

@@ -272,12 +272,36 @@ impl Ctx<'_> {
         ok.then(|| (found.is_some(), found.unwrap_or(item.span)))
     }
 
+    /// The names of the object types a `creates T from untyped` clause
+    /// makes (`T`'s object type): objects not retyped but made of an
+    /// Untyped all the same. The clause itself is checked with its method.
+    fn created_from_untyped(&self) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for (_, set) in &self.items.invocations {
+            for m in &set.methods {
+                for c in m.creates.iter().filter(|c| c.from.is_some()) {
+                    let object = self
+                        .items
+                        .caps
+                        .iter()
+                        .find(|(_, cap)| cap.name.name == c.cap.name)
+                        .and_then(|(_, cap)| cap.object.as_ref());
+                    if let Some(object) = object {
+                        names.insert(object.name.clone());
+                    }
+                }
+            }
+        }
+        names
+    }
+
     fn check_graph(
         &mut self,
         objects: &[Option<model::Object>],
         edges: &[Vec<(usize, Span)>],
         produced: &[bool],
     ) {
+        let created = self.created_from_untyped();
         for (i, object) in objects.iter().enumerate() {
             // A duplicate object is reported as such; rules name the first.
             let duplicate = !matches!(
@@ -288,6 +312,7 @@ impl Ctx<'_> {
                 && o.kind != ObjectKind::Untyped
                 && o.asid_pool.is_none()
                 && !produced[i]
+                && !created.contains(&o.name)
                 && !duplicate
             {
                 self.diags.push(

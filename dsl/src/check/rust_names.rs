@@ -273,6 +273,25 @@ impl Ctx<'_> {
                     format!("{c}{method}"),
                     format!("the arguments of `{c}::{}`", m.name.name),
                 );
+                for p in &m.params {
+                    if let crate::ast::ParamType::Cap {
+                        cap, alternatives, ..
+                    } = &p.ty
+                        && !alternatives.is_empty()
+                    {
+                        let names: Vec<&str> = std::iter::once(cap)
+                            .chain(alternatives)
+                            .map(|a| a.name.as_str())
+                            .collect();
+                        add(
+                            names.join("Or"),
+                            format!(
+                                "the cap types of `{c}::{}`'s `{}`",
+                                m.name.name, p.name.name
+                            ),
+                        );
+                    }
+                }
                 add(
                     format!("{c}{method}Reply"),
                     format!("the reply of `{c}::{}`", m.name.name),

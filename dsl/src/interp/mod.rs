@@ -48,6 +48,7 @@
 
 mod asid;
 mod budget;
+mod create;
 #[cfg(feature = "harness")]
 pub mod harness;
 mod lifecycle;
@@ -55,6 +56,8 @@ mod retype;
 pub mod script;
 pub mod session;
 mod threads;
+
+pub use create::CreateArgs;
 
 use std::collections::BTreeMap;
 

@@ -539,6 +539,16 @@ enum Stmt {
         untyped: PathExpr,
         dest: PathExpr,
     },
+    /// `create INVOKED CapType.method NAME VALUE ... into DEST`: a
+    /// creation invocation (`creates`), its arguments by parameter name.
+    Create {
+        invoked: PathExpr,
+        cap_type: CapId,
+        method: String,
+        words: BTreeMap<usize, u64>,
+        untyped: Option<PathExpr>,
+        dest: PathExpr,
+    },
     /// `assign ROOT from POOL`: an address space's number.
     Assign {
         root: PathExpr,
@@ -602,6 +612,7 @@ const STATEMENTS: &[&str] = &[
     "map",
     "unmap",
     "make_pool",
+    "create",
     "assign",
     "call",
     "session",
@@ -845,6 +856,7 @@ impl Parser<'_> {
                 c.done(example)?;
                 Stmt::MakePool { untyped, dest }
             }
+            "create" => self.create(c)?,
             "assign" => {
                 let example = "assign root[3] from root[10]";
                 let root = self.path(c, example)?;
@@ -1294,6 +1306,99 @@ impl Parser<'_> {
         })
     }
 
+    /// `create INVOKED CapType.method NAME VALUE ... into DEST`: each
+    /// parameter the `creates` clause reads, by name, a number (a path
+    /// for its `from` Untyped); the destination replaces the method's
+    /// CNode, index and depth.
+    fn create(&mut self, c: &mut Cursor<'_>) -> PResult<Stmt> {
+        let example = "create root[1] IrqControlCap.get irq 9 into root[3]";
+        let invoked = self.path(c, example)?;
+        let (type_name, type_span) = c.ident("the invoked cap type", example)?;
+        let spec = self.spec;
+        let Some(cap_type) = spec.cap(&type_name) else {
+            return Err(self.unknown(
+                type_span,
+                "cap type",
+                &type_name,
+                spec.caps.iter().map(|t| t.name.as_str()),
+            ));
+        };
+        c.expect(".", example)?;
+        let (method, method_span) = c.ident("a method", example)?;
+        let set = spec.invocations.iter().find(|s| s.cap == Some(cap_type));
+        let methods = set.map_or(&[][..], |s| &s.methods[..]);
+        let Some(m) = methods.iter().find(|m| m.name == method) else {
+            return Err(self.unknown(
+                method_span,
+                &format!("method of `{type_name}`"),
+                &method,
+                methods.iter().map(|m| m.name.as_str()),
+            ));
+        };
+        let Some(creation) = &m.creates else {
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptInvalid,
+                    method_span,
+                    format!("`{type_name}.{method}` creates no cap"),
+                )
+                .label("no `creates` clause")
+                .help("simulate methods with a `creates` clause; retype with `retype`"),
+            ));
+        };
+        // The parameters the clause reads, by index.
+        let mut wanted: Vec<usize> = creation.fields.iter().map(|&(_, p)| p).collect();
+        wanted.extend(creation.from);
+        let mut words = BTreeMap::new();
+        let mut untyped = None;
+        while !c.eat("into") {
+            let (name, span) = c.ident("a parameter's name, or `into`", example)?;
+            let Some(p) = wanted.iter().copied().find(|&p| m.params[p].name == name) else {
+                return Err(self.unknown(
+                    span,
+                    &format!("parameter `{type_name}.{method}` creates from"),
+                    &name,
+                    wanted.iter().map(|&p| m.params[p].name.as_str()),
+                ));
+            };
+            if Some(p) == creation.from {
+                untyped = Some(self.path(c, example)?);
+            } else {
+                words.insert(p, c.number("the argument", example)?.0);
+            }
+        }
+        let dest = self.path(c, example)?;
+        c.done(example)?;
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|&&p| {
+                !words.contains_key(&p) && (Some(p) != creation.from || untyped.is_none())
+            })
+            .map(|&p| format!("`{}`", m.params[p].name))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Box::new(
+                Diagnostic::new(
+                    Code::ScriptInvalid,
+                    method_span,
+                    format!("`{type_name}.{method}` needs {}", missing.join(", ")),
+                )
+                .label("arguments missing")
+                .help(format!(
+                    "give each as `NAME VALUE` before `into`: {example}"
+                )),
+            ));
+        }
+        Ok(Stmt::Create {
+            invoked,
+            cap_type,
+            method,
+            words,
+            untyped,
+            dest,
+        })
+    }
+
     fn call(&mut self, c: &mut Cursor<'_>) -> PResult<Stmt> {
         let example = "call Decompressor.decompress donate ut1 allocate Frame(12) x 3";
         let (interface, span) = c.ident("an interface", example)?;
@@ -1488,7 +1593,7 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed], booted: &system::Booted) -> Re
             } => match at {
                 None => m.retype(
                     &source.path,
-                    u64::from(object.0),
+                    spec.retype_number(*object, *arg),
                     *arg,
                     dest,
                     *offset,
@@ -1496,7 +1601,7 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed], booted: &system::Booted) -> Re
                 ),
                 Some(at) => m.retype_at(
                     &source.path,
-                    u64::from(object.0),
+                    spec.retype_number(*object, *arg),
                     *arg,
                     *at,
                     dest,
@@ -1568,6 +1673,24 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed], booted: &system::Booted) -> Re
             Stmt::MakePool { untyped, dest } => m
                 .make_pool(&untyped.path, &dest.path)
                 .map(|place| format!("pool in place {place}")),
+            Stmt::Create {
+                invoked,
+                cap_type,
+                method,
+                words,
+                untyped,
+                dest,
+            } => {
+                let args = super::create::CreateArgs {
+                    words: words.clone(),
+                    untyped: untyped.as_ref().map(|u| u.path.clone()),
+                };
+                m.create(*cap_type, method, &invoked.path, &args, &dest.path)
+                    .map(|id| {
+                        let cap = &m.node(id).expect("made").cap;
+                        format!("created {}", m.spec().caps[cap.cap_type.index()].name)
+                    })
+            }
             Stmt::Assign { root, pool } => m
                 .assign(&pool.path, &root.path)
                 .map(|asid| format!("address-space number {asid}")),

@@ -437,16 +437,18 @@ pub(super) fn boot(m: &mut Machine<'_>, boot: &Boot) -> Result<String, (OpError,
                 arg,
                 dest,
                 address,
-            } => m
-                .retype(&[*source], u64::from(object.0), *arg, &[], *dest, 1)
-                .and_then(|r| {
-                    // The plan's offsets are the retype's: largest first.
-                    if r.first == *address {
-                        Ok(())
-                    } else {
-                        Err(OpError::AlignmentError)
-                    }
-                }),
+            } => {
+                let number = m.spec().retype_number(*object, *arg);
+                m.retype(&[*source], number, *arg, &[], *dest, 1)
+                    .and_then(|r| {
+                        // The plan's offsets are the retype's: largest first.
+                        if r.first == *address {
+                            Ok(())
+                        } else {
+                            Err(OpError::AlignmentError)
+                        }
+                    })
+            }
             Step::Slot {
                 source,
                 dest,
