@@ -1157,6 +1157,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
             let rights = crate::graph::rights_list(spec, rights);
             format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name)
         }
+        ParamKind::Lease(l) => crate::breaking::lease_text(spec, l),
     };
     let attribute = match p.kind {
         ParamKind::Cap {

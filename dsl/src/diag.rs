@@ -157,6 +157,10 @@ catalogue! {
     IdempotentOneway = "E0763", Error, "one-way method marked idempotent";
     TypeRangeInvalid = "E0764", Error, "type's range is empty, does not fit it, or is on a type that is not an unsigned integer";
     FloatWithoutTarget = "E0765", Error, "floating-point value on a target without floats";
+    LeaseRights = "E0766", Error, "lease's directions are not `read` and `write`, declared rights its frame cap type carries";
+    LeaseFrame = "E0767", Error, "no single frame cap type carries the lease";
+    LeaseType = "E0768", Error, "lease does not hold an array of integers";
+    LeaseLength = "E0769", Error, "lease's length is 0 or larger than a frame";
     RangeInvalid = "E0740", Error, "parameter range is empty or does not fit its type";
     SessionInvalid = "E0741", Error, "session lacks its quota or error, or its quota is below its own state";
     UnpaidState = "E0742", Error, "server keeps state beyond a call that no session pays for";
