@@ -244,7 +244,7 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
             /// ends within `frame_bytes`.
             fn checked(frame: u64, offset: u64, bytes: u64, exact: bool, frame_bytes: u64) -> Option<Lease<A, T, MAX>> {
                 let max = MAX as u64 * T::BYTES;
-                if !bytes.is_multiple_of(T::BYTES) || bytes > max || (exact && bytes != max) {
+                if bytes.checked_rem(T::BYTES) != Some(0) || bytes > max || (exact && bytes != max) {
                     return None;
                 }
                 match offset.checked_add(bytes) {

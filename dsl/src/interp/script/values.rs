@@ -276,8 +276,8 @@ fn lease(c: &mut Cursor<'_>, l: &Lease) -> PResult<bool> {
     let (offset, _) = c.number("the lease's offset in bytes", example)?;
     let (bytes, _) = c.number("the lease's length in bytes", example)?;
     let max = l.max_bytes();
-    let whole =
-        bytes.is_multiple_of(l.element_bytes) && if l.exact { bytes == max } else { bytes <= max };
+    let whole = bytes.checked_rem(l.element_bytes) == Some(0)
+        && if l.exact { bytes == max } else { bytes <= max };
     Ok(whole
         && offset
             .checked_add(bytes)
