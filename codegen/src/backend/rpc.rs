@@ -72,6 +72,9 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
             let mut shared = shared(g, oneway, leases::any(&interfaces));
             if leases::any(&interfaces) {
                 shared.extend(leases::shared(g));
+                if g.options.clients {
+                    shared.extend(leases::client_helper());
+                }
             }
             let helpers = helpers(&interfaces);
             quote! {
@@ -2613,11 +2616,6 @@ fn client(i: &Iface<'_>) -> TokenStream {
             }
         }
     });
-    let lend_helper = set
-        .methods
-        .iter()
-        .any(leases::has)
-        .then(leases::client_helper);
     // A private helper only calls use.
     let call = set.methods.iter().any(|m| !m.oneway).then(|| {
         // With methods of several error sets, each gives its decoder.
@@ -2731,8 +2729,6 @@ fn client(i: &Iface<'_>) -> TokenStream {
             #(#methods)*
 
             #call
-
-            #lend_helper
         }
     }
 }

@@ -350,23 +350,26 @@ pub(super) fn transport_methods() -> TokenStream {
     }
 }
 
-/// The client's private helper that checks a range and mints its cap.
+/// The clients' private helper that checks a range and mints its cap: a
+/// function of the module, not a client method, so that no RPC method's
+/// name can clash with it.
 pub(super) fn client_helper() -> TokenStream {
     quote! {
-        /// The lease of `range`: `CallError::Argument` when its length is
-        /// not a whole number of elements within the bound, or it ends
-        /// past `frame_bytes`; `CallError::NotLent` when the transport
-        /// could not mint the cap with exactly `A`'s rights.
-        fn lend<A: LeaseAccess, U: LeaseElement, const MAX: usize, E>(
-            &mut self,
+        /// The lease of `range`, lent through `transport`:
+        /// `CallError::Argument` when its length is not a whole number of
+        /// elements within the bound, or it ends past `frame_bytes`;
+        /// `CallError::NotLent` when the transport could not mint the cap
+        /// with exactly `A`'s rights.
+        fn lend<T: Transport, A: LeaseAccess, U: LeaseElement, const MAX: usize, E>(
+            transport: &mut T,
             field: &'static str,
             range: FrameRange,
             exact: bool,
             frame_bytes: u64,
         ) -> Result<Lease<A, U, MAX>, CallError<E>> {
-            let lease = Lease::<A, U, MAX>::checked(range.frame, range.offset, range.bytes, exact, frame_bytes)
+            let lease: Lease<A, U, MAX> = Lease::checked(range.frame, range.offset, range.bytes, exact, frame_bytes)
                 .ok_or(CallError::Argument(FieldError { field, value: range.bytes }))?;
-            let minted = self.transport.mint_lease(range.frame, A::RIGHTS).ok_or(CallError::NotLent)?;
+            let minted = transport.mint_lease(range.frame, A::RIGHTS).ok_or(CallError::NotLent)?;
             Ok(Lease { frame: minted, ..lease })
         }
     }
@@ -385,7 +388,7 @@ pub(super) fn client_lend(m: &Method) -> (TokenStream, TokenStream) {
         let field = &p.name;
         let (exact, frame) = (l.exact, lit(l.frame_bytes));
         let ty = lease_ty(l);
-        let call = quote!(self.lend(#field, #name, #exact, #frame));
+        let call = quote!(lend(&mut self.transport, #field, #name, #exact, #frame));
         lend.extend(if ended.is_empty() {
             quote!(let #name: #ty = #call?;)
         } else {
