@@ -1,6 +1,6 @@
 //! Generates the example specs' modules (kernel.cap, decompress.cap,
 //! everything.cap, messages.cap, Barrelfish's caps.cap, its mem.if and octopus.if, the
-//! file service of files.cap, Hubris's jefe.idol and sprot.idol, seL4's
+//! file service of files.cap, Hubris's jefe.idol and sprot.idol, leases.cap, seL4's
 //! x86_64.cap) with the build-script API,
 //! exactly as a kernel crate would; and, for the differential test of the C
 //! backend (tests/c_differential.rs), each of the first three specs' C
@@ -49,7 +49,8 @@ fn main() {
         // The demo's systems: their boot plans (tests/boot_plan.rs).
         .spec("../../kernel-demo/spec/client_pays.cap")
         .spec("../../examples/idol/jefe.cap")
-        .spec("../../examples/idol/sprot.cap");
+        .spec("../../examples/idol/sprot.cap")
+        .spec("../../examples/leases.cap");
     rust.run();
     c.run();
 

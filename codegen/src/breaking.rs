@@ -586,6 +586,10 @@ fn place_text(place: Place) -> String {
         Place::Words(start, 1) => format!("message word {start}"),
         Place::Words(start, count) => format!("message words {start}..{}", start + count),
         Place::Cap(i) => format!("cap {i} of the message"),
+        Place::Lease(start, i) => format!(
+            "message words {start}..{} and cap {i} of the message",
+            start + 2
+        ),
     }
 }
 
@@ -617,7 +621,29 @@ fn param_type(spec: &Spec, p: &MethodParam) -> String {
             }
             text
         }
+        ParamKind::Lease(l) => lease_text(spec, l),
     }
+}
+
+/// A lease as the message and its server see it: directions, frame cap
+/// type, element and bound (a change to any of them is breaking).
+pub(crate) fn lease_text(spec: &Spec, l: &capc_dsl::model::Lease) -> String {
+    let rights: Vec<&str> = l
+        .rights
+        .iter()
+        .map(|r| spec.rights[r.index()].name.as_str())
+        .collect();
+    let len = if l.exact {
+        format!("{}", l.max)
+    } else {
+        format!("..={}", l.max)
+    };
+    format!(
+        "lease {}({}) [{}; {len}]",
+        spec.caps[l.cap.index()].name,
+        rights.join(", "),
+        l.element.spelling(&spec.data_types)
+    )
 }
 
 /// A message type with its whole layout: the declared types it names

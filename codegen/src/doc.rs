@@ -1215,6 +1215,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
             }
             text
         }
+        (ParamKind::Lease(l), None) => crate::breaking::lease_text(spec, l),
     };
     let attribute = match p.kind {
         ParamKind::Cap {

@@ -483,6 +483,11 @@ pub fn places(params: &[MethodParam]) -> Vec<Place> {
                 cap += 1;
                 Place::Cap(cap - 1)
             }
+            ParamKind::Lease(_) => {
+                word += 2;
+                cap += 1;
+                Place::Lease(word - 2, cap - 1)
+            }
         })
         .collect()
 }
@@ -494,6 +499,9 @@ pub enum Place {
     Words(u64, u64),
     /// The message's cap number `index`.
     Cap(u64),
+    /// A lease: its offset and length in message words `start` and
+    /// `start + 1`, its frame the message's cap number `index`.
+    Lease(u64, u64),
 }
 
 fn transfer_name(t: Transfer) -> &'static str {
@@ -573,6 +581,18 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     }
                     v
                 }
+                ParamKind::Lease(l) => json!({
+                    "kind": "lease",
+                    "cap": spec.caps[l.cap.index()].name,
+                    "rights": names(spec, &l.rights),
+                    "read": l.read,
+                    "write": l.write,
+                    "element": l.element.spelling(&spec.data_types),
+                    "max": l.max,
+                    "exact": l.exact,
+                    "max_bytes": l.max_bytes(),
+                    "frame_bytes": l.frame_bytes,
+                }),
             };
             v["name"] = json!(p.name);
             // Only a parameter that binds a callback interface names it.
@@ -585,6 +605,11 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     v["word_count"] = json!(count);
                 }
                 Place::Cap(index) => v["cap_index"] = json!(index),
+                Place::Lease(start, index) => {
+                    v["word_start"] = json!(start);
+                    v["word_count"] = json!(2);
+                    v["cap_index"] = json!(index);
+                }
             }
             v
         })

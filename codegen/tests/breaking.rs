@@ -1293,3 +1293,31 @@ fn a_callback_changing_direction_or_binding_breaks() {
         "{stderr}"
     );
 }
+
+/// A lease whose directions or bound change is a changed parameter
+/// (B0013): the server's `Lease` type and the decoder's bound change with
+/// them; an unchanged lease is no change.
+#[test]
+fn a_changed_lease_breaks() {
+    let s = Scratch::new("breaking", "lease");
+    let spec =
+        std::fs::read_to_string(workspace().join("examples/leases.cap")).expect("leases.cap");
+    let from = "data: lease(read) [u8; ..=BLOCK_BYTES]";
+    assert!(spec.contains(from), "leases.cap has `{from}`");
+    s.write("old.cap", &spec);
+    s.write("same.cap", &spec);
+    s.write(
+        "new.cap",
+        spec.replace(from, "data: lease(read, write) [u8; ..=BLOCK_BYTES]"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "same.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "new.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0013]: parameter `data` of `Blocks.write_block` changed: lease FrameCap(read) [u8; ..=512] in message words 1..3 and cap 0 of the message before, lease FrameCap(read, write) [u8; ..=512] in message words 1..3 and cap 0 of the message now\n"
+        ),
+        "{stderr}"
+    );
+}

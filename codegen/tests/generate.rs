@@ -16,11 +16,12 @@ use std::process::Output;
 use capc::{BuildError, Builder, Options, render_spec};
 
 /// The example specs: snapshot name and path relative to the workspace root.
-const EXAMPLES: [(&str, &str); 4] = [
+const EXAMPLES: [(&str, &str); 5] = [
     ("kernel", "kernel-demo/spec/kernel.cap"),
     ("decompress", "kernel-demo/spec/decompress.cap"),
     ("everything", "examples/everything.cap"),
     ("messages", "examples/messages.cap"),
+    ("leases", "examples/leases.cap"),
 ];
 
 /// `path` (relative to the workspace root) as seen from this crate's directory.

@@ -478,3 +478,37 @@ fn message_types_are_sized_by_the_configuration() {
         (serde_json::json!(32 + 1 + 8 * 9), serde_json::json!(32))
     );
 }
+
+/// A lease parameter: its frame cap type, exactly the rights its cap is
+/// minted with, element, bound, and where it travels (two words and a cap).
+#[test]
+fn leases_give_their_rights_bound_and_place() {
+    let json = model("examples/leases.cap");
+    let methods = &json["interfaces"][0]["methods"];
+    let data = &methods[0]["params"][1];
+    assert_eq!(
+        data,
+        &serde_json::json!({
+            "kind": "lease",
+            "name": "data",
+            "cap": "FrameCap",
+            "rights": ["read"],
+            "read": true,
+            "write": false,
+            "element": "u8",
+            "max": 512,
+            "exact": false,
+            "max_bytes": 512,
+            "frame_bytes": 2097152,
+            "word_start": 1,
+            "word_count": 2,
+            "cap_index": 0,
+        })
+    );
+    let counters = &methods[2]["params"][1];
+    assert_eq!(counters["rights"], serde_json::json!(["read", "write"]));
+    assert_eq!(
+        (counters["exact"].as_bool(), counters["max_bytes"].as_u64()),
+        (Some(true), Some(32))
+    );
+}

@@ -645,6 +645,18 @@ pub enum ParamType {
     /// Any other message value (`i32`, `[T; ..=N]`, `string<=N>`,
     /// `Option<T>`, a declared type): RPC interfaces only, laid out in bytes.
     Data(TypeExpr),
+    /// `lease(read, write) [T; ..=N]` or `lease FrameCap(read) [T; N]`:
+    /// memory the caller lends for the call, carried as a frame cap minted
+    /// with exactly these rights plus an offset and a length (RPC
+    /// parameters only).
+    Lease {
+        /// The frame cap type, when named.
+        cap: Option<Ident>,
+        /// The directions: `read`, `write` or both.
+        rights: Vec<Ident>,
+        /// The array type the lent memory holds.
+        ty: TypeExpr,
+    },
     /// `grant|lend cap Name(rights)`
     Cap {
         /// How the cap travels.

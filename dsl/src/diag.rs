@@ -170,6 +170,10 @@ catalogue! {
     BindsNotCallback = "E0781", Error, "`binds` names an interface that is not a callback interface";
     BindingMisplaced = "E0782", Error, "`binds` on something other than a granted cap parameter of a call";
     BindingUnpaid = "E0783", Error, "method binds a callback but is one-way or keeps nothing for it";
+    LeaseRights = "E0766", Error, "lease's directions are not `read` and `write`, declared rights its frame cap type carries";
+    LeaseFrame = "E0767", Error, "no single frame cap type carries the lease";
+    LeaseType = "E0768", Error, "lease does not hold an array of integers";
+    LeaseLength = "E0769", Error, "lease's length is 0 or larger than a frame";
     RangeInvalid = "E0740", Error, "parameter range is empty or does not fit its type";
     SessionInvalid = "E0741", Error, "session lacks its quota or error, or its quota is below its own state";
     UnpaidState = "E0742", Error, "server keeps state beyond a call that no session pays for";

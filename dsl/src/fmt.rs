@@ -1179,6 +1179,28 @@ impl<'a> Printer<'a> {
             let ty = ty.into_inner().next().expect("grammar: type");
             match ty.as_rule() {
                 Rule::data_type => s.data_type(ty),
+                // `lease FrameCap(read, write) [u8; ..=N]`
+                Rule::lease_param => {
+                    let open = ty.as_span().start() + ty.as_str().find('(').unwrap_or(0);
+                    let mut rights = Vec::new();
+                    let mut data = None;
+                    for p in ty.into_inner() {
+                        match p.as_rule() {
+                            Rule::kw_lease => s.leaf(&p),
+                            Rule::data_type => data = Some(p),
+                            _ if p.as_span().start() < open => {
+                                s.space();
+                                s.leaf(&p);
+                            }
+                            _ => rights.push(p),
+                        }
+                    }
+                    s.token("(");
+                    s.comma_fill(rights, 2, |s, r| s.leaf(&r));
+                    s.token(")");
+                    s.space();
+                    s.data_type(data.expect("grammar: lease type"));
+                }
                 _ => {
                     let mut rights = Vec::new();
                     let mut alternatives = Vec::new();

@@ -751,6 +751,11 @@ pub enum ParamKind {
         /// Message words it takes: `bytes` rounded up to whole words.
         words: u64,
     },
+    /// A lease (RPC parameters only): memory the caller lends for the call,
+    /// a frame cap minted with exactly the lease's rights (the one cap it
+    /// takes) and two words, the offset into the frame and the length, in
+    /// bytes.
+    Lease(Lease),
     /// A capability.
     Cap {
         /// How it travels.
@@ -771,6 +776,43 @@ pub enum ParamKind {
         /// fault endpoint).
         nullable: bool,
     },
+}
+
+/// A lease: a range of a frame the caller lends for one call, which the
+/// server may read and write only as declared and only within its length.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The frame cap type that carries it.
+    pub cap: CapId,
+    /// The server may read it (the right `read`).
+    pub read: bool,
+    /// The server may write it (the right `write`).
+    pub write: bool,
+    /// Exactly the rights the lent cap is minted with: `read`, `write` or
+    /// both, in declaration order.
+    pub rights: Vec<RightId>,
+    /// The element type: an integer (`Ty::Int`), laid out little-endian.
+    pub element: Ty,
+    /// Bytes of one element.
+    pub element_bytes: u64,
+    /// The most elements it holds (`[T; ..=N]`), or exactly this many
+    /// (`[T; N]`).
+    pub max: u64,
+    /// `[T; N]`: the length is exactly `max` elements.
+    pub exact: bool,
+    /// The largest size of the frame type's object, in bytes: no lease
+    /// reaches past it (`offset + length`).
+    pub frame_bytes: u64,
+}
+
+impl Lease {
+    /// Message words a lease takes: its offset and its length.
+    pub const WORDS: u64 = 2;
+
+    /// The most bytes it holds.
+    pub fn max_bytes(&self) -> u64 {
+        self.max * self.element_bytes
+    }
 }
 
 /// A declared message type with its wire layout.

@@ -475,7 +475,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
         Rule::method => &["fn"],
         Rule::field_type => &["ptr", "rights", "bool", "u"],
         Rule::param_type => &[
-            "word", "bool", "u", "i", "[", "string", "Option", "cap", "grant", "lend",
+            "word", "bool", "u", "i", "[", "string", "Option", "cap", "grant", "lend", "lease",
         ],
         Rule::data_type | Rule::scalar_type => &["word", "bool", "u", "i", "[", "string", "Option"],
         Rule::transfer | Rule::grant | Rule::lend => &["grant", "lend"],
@@ -516,6 +516,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_system => "system",
         Rule::kw_binds => "binds",
         Rule::kw_bitfield => "bitfield",
+        Rule::kw_lease => "lease",
         _ => return None,
     })
 }
@@ -1368,6 +1369,35 @@ impl Builder {
                 }
                 other => ParamType::Data(other),
             },
+            Rule::lease_param => {
+                let mut cap = None;
+                let mut rights = Vec::new();
+                let mut ty = None;
+                // `lease FrameCap(read)`: a name before the parenthesis is
+                // the frame cap type, those inside it are rights.
+                let open = t.as_span().start() + t.as_str().find('(').unwrap_or(0);
+                let mut parts = t.into_inner().peekable();
+                parts.next_if(|p| p.as_rule() == Rule::kw_lease);
+                let mut names = Vec::new();
+                for p in parts {
+                    match p.as_rule() {
+                        Rule::data_type => ty = Some(self.type_expr(p)?),
+                        _ => names.push((self.ident(p.clone()), p.as_span().start())),
+                    }
+                }
+                for (ident, start) in names {
+                    if start < open && cap.is_none() {
+                        cap = Some(ident);
+                    } else {
+                        rights.push(ident);
+                    }
+                }
+                ParamType::Lease {
+                    cap,
+                    rights,
+                    ty: ty.expect("grammar: lease type"),
+                }
+            }
             _ => {
                 let mut transfer = Transfer::Lookup;
                 let mut cap = None;

@@ -55,6 +55,47 @@ pub mod idol_sprot {
     include!(concat!(env!("OUT_DIR"), "/sprot.rs"));
 }
 
+/// Leases (examples/leases.cap): a client lends ranges of its frames, a
+/// server reads and writes them only within them and as declared.
+///
+/// A read lease has no `write`:
+///
+/// ```compile_fail
+/// use capc_generated_tests::leases::*;
+/// fn fill(lease: &Lease<LeaseRead, u8, 512>, memory: &mut impl LeaseMemory) {
+///     let _ = lease.write(memory, 0, &[1, 2, 3]);
+/// }
+/// ```
+///
+/// nor a write lease a `read`:
+///
+/// ```compile_fail
+/// use capc_generated_tests::leases::*;
+/// fn peek(lease: &Lease<LeaseWrite, u8, 512>, memory: &mut impl LeaseMemory) {
+///     let _ = lease.read(memory, 0, &mut [0; 3]);
+/// }
+/// ```
+///
+/// while a read-write lease has both, and a read lease its `read`:
+///
+/// ```
+/// use capc_generated_tests::leases::*;
+/// fn copy(
+///     from: &Lease<LeaseRead, u8, 512>,
+///     to: &Lease<LeaseReadWrite, u32, 8>,
+///     memory: &mut impl LeaseMemory,
+/// ) -> Result<(), LeaseError> {
+///     let mut bytes = [0; 4];
+///     from.read(memory, 0, &mut bytes)?;
+///     let mut words = [0; 1];
+///     to.read(memory, 0, &mut words)?;
+///     to.write(memory, 0, &[u32::from_le_bytes(bytes) + words[0]])
+/// }
+/// ```
+pub mod leases {
+    include!(concat!(env!("OUT_DIR"), "/leases.rs"));
+}
+
 /// A file service used through sessions (examples/files.cap).
 pub mod files {
     include!(concat!(env!("OUT_DIR"), "/files.rs"));

@@ -11,6 +11,13 @@
 //!   past that, and at once for an operation that is not idempotent
 //!   (`claim_dump_area`, `dump_task`), the client answers
 //!   `CallError::ServerDied` without sending again.
+//! - `read_fault_counts` lends the caller's counts for jefe to write: the
+//!   lease is minted write-only, the counts land in the caller's region at
+//!   the lent offset, and the lease ends once the call returns, retried or
+//!   not.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use capc_generated_tests::idol_jefe::*;
 
@@ -30,6 +37,38 @@ struct Jefe {
     dumped: Vec<(u32, u32, u32)>,
     /// Makes `get_state` return an error it does not declare.
     misbehave: bool,
+    /// The caller's region, as jefe reaches what it is lent.
+    region: Region,
+}
+
+/// A region of the caller's memory (the frame of every lease here).
+#[derive(Clone, Default)]
+struct Region(Rc<RefCell<Vec<u8>>>);
+
+impl LeaseMemory for Region {
+    fn read(&mut self, _frame: u64, at: u64, bytes: &mut [u8]) -> bool {
+        let region = self.0.borrow();
+        let at = at as usize;
+        match region.get(at..at + bytes.len()) {
+            Some(from) => {
+                bytes.copy_from_slice(from);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn write(&mut self, _frame: u64, at: u64, bytes: &[u8]) -> bool {
+        let mut region = self.0.borrow_mut();
+        let at = at as usize;
+        match region.get_mut(at..at + bytes.len()) {
+            Some(to) => {
+                to.copy_from_slice(bytes);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 const AREA_BYTES: u32 = 0x1000;
@@ -137,8 +176,12 @@ impl JefeServer for Jefe {
         Ok(())
     }
 
-    fn read_fault_counts(&mut self) -> Result<JefeReadFaultCountsReply, DumpAgentError> {
-        Ok(JefeReadFaultCountsReply { data: self.faults })
+    fn read_fault_counts(
+        &mut self,
+        data: Lease<LeaseWrite, u32, 16>,
+    ) -> Result<(), DumpAgentError> {
+        data.write(&mut self.region, 0, &self.faults)
+            .map_err(|_| DumpAgentError::LeaseWriteFailed)
     }
 }
 
@@ -149,6 +192,9 @@ struct Loopback {
     jefe: Jefe,
     deaths: u32,
     sent: u32,
+    /// The rights of each lease minted, and the leases not yet ended.
+    minted: Vec<Rights>,
+    lent: u32,
 }
 
 impl Transport for Loopback {
@@ -170,6 +216,25 @@ impl Transport for Loopback {
         }
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         dispatch_jefe(&mut self.jefe, info, msg, &mut caps)
+    }
+
+    fn mint_lease(&mut self, _frame: u64, rights: Rights) -> Option<u64> {
+        self.minted.push(rights);
+        self.lent += 1;
+        Some(100 + self.lent as u64)
+    }
+
+    fn end_lease(&mut self, _lease: u64) {
+        self.lent -= 1;
+    }
+}
+
+/// The caller's 16 counts (64 bytes) from `offset` of its region.
+fn counts(offset: u64) -> FrameRange {
+    FrameRange {
+        frame: 1,
+        offset,
+        bytes: 64,
     }
 }
 
@@ -219,7 +284,17 @@ fn every_operation_round_trips() {
     assert_eq!(jefe.claim_dump_area().unwrap().area, area(0));
     let faults: [u32; 16] = core::array::from_fn(|i| (i as u32) * 1000 + 7);
     jefe.transport().jefe.faults = faults;
-    assert_eq!(jefe.read_fault_counts().unwrap().data, faults);
+    *jefe.transport().jefe.region.0.borrow_mut() = vec![0; 128];
+    jefe.read_fault_counts(counts(16)).unwrap();
+    let region = jefe.transport().jefe.region.0.borrow().clone();
+    assert!(region[..16].iter().all(|b| *b == 0));
+    for (i, count) in faults.iter().enumerate() {
+        let at = 16 + i * 4;
+        assert_eq!(region[at..at + 4], count.to_le_bytes());
+    }
+    assert!(region[80..].iter().all(|b| *b == 0));
+    assert_eq!(jefe.transport().minted, [Rights::WRITE]);
+    assert_eq!(jefe.transport().lent, 0);
     let server = &jefe.transport().jefe;
     assert_eq!((server.resets, server.restarts), (1, 1));
     assert_eq!(server.dumped, [(3, 0x100, 64), (4, 0, 0)]);
@@ -277,6 +352,31 @@ fn idempotent_operations_are_retried_when_the_server_died() {
     jefe.transport().deaths = 1;
     jefe.set_reset_reason(ResetReason::Other(42)).unwrap();
     assert_eq!(jefe.transport().jefe.reason, Some(ResetReason::Other(42)));
+    // An idempotent call with a lease: sent again with the same lease,
+    // which ends once, after the last try.
+    *jefe.transport().jefe.region.0.borrow_mut() = vec![0; 64];
+    jefe.transport().jefe.faults[3] = 9;
+    jefe.transport().deaths = 2;
+    jefe.transport().sent = 0;
+    jefe.read_fault_counts(counts(0)).unwrap();
+    assert_eq!(jefe.transport().sent, 3);
+    assert_eq!(jefe.transport().minted.len(), 1);
+    assert_eq!(jefe.transport().lent, 0);
+    assert_eq!(jefe.transport().jefe.region.0.borrow()[12], 9);
+    // The counts are exactly 16 `u32`s: a shorter range is not sent.
+    jefe.transport().sent = 0;
+    let short = FrameRange {
+        bytes: 60,
+        ..counts(0)
+    };
+    assert_eq!(
+        jefe.read_fault_counts(short),
+        Err(CallError::Argument(FieldError {
+            field: "data",
+            value: 60
+        }))
+    );
+    assert_eq!(jefe.transport().sent, 0);
 }
 
 #[test]

@@ -9,12 +9,57 @@
 //!   indices, then their values, packed from byte 0.
 //! - A nested error whose index no variant has, or whose unused bytes are
 //!   not zero, does not decode.
-//! - The leases the port copies: a block of 512 bytes goes in, a length
-//!   past 512 is refused before the server runs.
+//! - The leases: each is minted with exactly its rights and ended after
+//!   the call; a read lease's bytes reach the server, a write lease's land
+//!   in the caller's memory at the lent offset; a block past 512 bytes is
+//!   refused by the client, and by the dispatcher before the server runs.
 //! - A server's death: `status` (idempotent) is sent again; `abort_update`
 //!   answers `ServerDied` at once.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use capc_generated_tests::idol_sprot::*;
+
+/// The bound of a lease without Idol's `max_len`: hubris.cap's largest
+/// region.
+const REGION: usize = 1 << 20;
+
+/// The caller's memory, one region, as the RoT reaches what it is lent.
+#[derive(Clone)]
+struct Memory(Rc<RefCell<Vec<u8>>>);
+
+impl Default for Memory {
+    fn default() -> Memory {
+        Memory(Rc::new(RefCell::new(vec![0; 8192])))
+    }
+}
+
+impl LeaseMemory for Memory {
+    fn read(&mut self, _frame: u64, at: u64, bytes: &mut [u8]) -> bool {
+        let memory = self.0.borrow();
+        let at = at as usize;
+        match memory.get(at..at + bytes.len()) {
+            Some(from) => {
+                bytes.copy_from_slice(from);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn write(&mut self, _frame: u64, at: u64, bytes: &[u8]) -> bool {
+        let mut memory = self.0.borrow_mut();
+        let at = at as usize;
+        match memory.get_mut(at..at + bytes.len()) {
+            Some(to) => {
+                to.copy_from_slice(bytes);
+                true
+            }
+            None => false,
+        }
+    }
+}
 
 type Words = [u64; target::MESSAGE_WORDS];
 type Slots = [u64; target::CAPS_PER_MESSAGE];
@@ -26,6 +71,9 @@ struct Rot {
     blocks: Vec<(u32, usize)>,
     dump_error: Option<DumpOrSprotError>,
     state_error: Option<StateOrSprotError>,
+    memory: Memory,
+    /// The first byte of each lent block or measurement.
+    first_bytes: Vec<u8>,
 }
 
 const STATUS: SprotStatus = SprotStatus {
@@ -44,9 +92,33 @@ const STATUS: SprotStatus = SprotStatus {
 };
 
 /// `len` bytes counting up from `from`.
-fn bytes(from: u32, len: u32) -> BoundedArray<u8, 512> {
-    let values: Vec<u8> = (0..len).map(|i| (from + i) as u8).collect();
-    BoundedArray::new(&values).expect("at most 512")
+fn bytes(from: u32, len: u32) -> Vec<u8> {
+    (0..len).map(|i| (from + i) as u8).collect()
+}
+
+impl Rot {
+    /// Writes `dest.len()` bytes counting up from `from` into a write lease.
+    fn fill(&mut self, dest: Lease<LeaseWrite, u8, REGION>, from: u32) -> Result<(), AttestError> {
+        dest.write(&mut self.memory, 0, &bytes(from, dest.len() as u32))
+            .map_err(|_| AttestError::BadLease)
+    }
+
+    /// The bytes of a read lease.
+    fn take<const N: usize>(
+        &mut self,
+        lease: Lease<LeaseRead, u8, N>,
+    ) -> Result<Vec<u8>, AttestError> {
+        let mut out = vec![0; lease.len()];
+        lease
+            .read(&mut self.memory, 0, &mut out)
+            .map_err(|_| AttestError::BadLease)?;
+        self.first_bytes.extend(out.first());
+        Ok(out)
+    }
+}
+
+fn attest(error: AttestError) -> AttestOrSprotError {
+    AttestOrSprotError::Attest { error }
 }
 
 impl SpRotServer for Rot {
@@ -84,7 +156,9 @@ impl SpRotServer for Rot {
     }
     fn rot_state(&mut self) -> Result<SpRotRotStateReply, SprotError> {
         self.calls.push("rot_state");
-        Ok(SpRotRotStateReply { state: bytes(1, 3) })
+        Ok(SpRotRotStateReply {
+            state: BoundedArray::new(&bytes(1, 3)).unwrap(),
+        })
     }
     fn pulse_cs(&mut self, delay: u16) -> Result<SpRotPulseCsReply, SprotError> {
         self.calls.push("pulse_cs");
@@ -111,9 +185,12 @@ impl SpRotServer for Rot {
     fn write_one_block(
         &mut self,
         block_num: u32,
-        block: BoundedArray<u8, 512>,
+        block: Lease<LeaseRead, u8, 512>,
     ) -> Result<(), SprotError> {
         self.calls.push("write_one_block");
+        let block = self.take(block).map_err(|_| SprotError::Update {
+            error: UpdateError::BadLength,
+        })?;
         self.blocks.push((block_num, block.len()));
         Ok(())
     }
@@ -160,12 +237,13 @@ impl SpRotServer for Rot {
         &mut self,
         offset: u32,
         _slot: SlotId,
-        len: u32,
-    ) -> Result<SpRotReadCabooseRegionReply, RawCabooseOrSprotError> {
+        out: Lease<LeaseWrite, u8, REGION>,
+    ) -> Result<(), RawCabooseOrSprotError> {
         self.calls.push("read_caboose_region");
-        Ok(SpRotReadCabooseRegionReply {
-            out: bytes(offset, len),
-        })
+        self.fill(out, offset)
+            .map_err(|_| RawCabooseOrSprotError::Caboose {
+                error: RawCabooseError::InvalidRead,
+            })
     }
     fn rot_boot_info(&mut self) -> Result<SpRotRotBootInfoReply, SprotError> {
         self.calls.push("rot_boot_info");
@@ -197,20 +275,18 @@ impl SpRotServer for Rot {
         &mut self,
         _index: u32,
         offset: u32,
-        len: u32,
-    ) -> Result<SpRotCertReply, AttestOrSprotError> {
+        dest: Lease<LeaseWrite, u8, REGION>,
+    ) -> Result<(), AttestOrSprotError> {
         self.calls.push("cert");
-        Ok(SpRotCertReply {
-            dest: bytes(offset, len),
-        })
+        self.fill(dest, offset).map_err(attest)
     }
     fn record(
         &mut self,
         _algorithm: HashAlgorithm,
-        data: BoundedArray<u8, 512>,
+        data: Lease<LeaseRead, u8, 512>,
     ) -> Result<(), AttestOrSprotError> {
         self.calls.push("record");
-        if data.len() != 32 {
+        if self.take(data).map_err(attest)?.len() != 32 {
             return Err(AttestOrSprotError::Attest {
                 error: AttestError::BadLease,
             });
@@ -220,18 +296,21 @@ impl SpRotServer for Rot {
     fn read_rot_page(
         &mut self,
         page: RotPage,
-        len: u32,
-    ) -> Result<SpRotReadRotPageReply, SprotError> {
+        dest: Lease<LeaseWrite, u8, REGION>,
+    ) -> Result<(), SprotError> {
         self.calls.push("read_rot_page");
-        Ok(SpRotReadRotPageReply {
-            dest: bytes(page as u32, len),
-        })
+        self.fill(dest, page as u32)
+            .map_err(|_| SprotError::Update {
+                error: UpdateError::BadLength,
+            })
     }
-    fn log(&mut self, offset: u32, len: u32) -> Result<SpRotLogReply, AttestOrSprotError> {
+    fn log(
+        &mut self,
+        offset: u32,
+        dest: Lease<LeaseWrite, u8, REGION>,
+    ) -> Result<(), AttestOrSprotError> {
         self.calls.push("log");
-        Ok(SpRotLogReply {
-            dest: bytes(offset, len),
-        })
+        self.fill(dest, offset).map_err(attest)
     }
     fn log_len(&mut self) -> Result<SpRotLogLenReply, AttestOrSprotError> {
         self.calls.push("log_len");
@@ -239,13 +318,12 @@ impl SpRotServer for Rot {
     }
     fn attest(
         &mut self,
-        nonce: BoundedArray<u8, 128>,
-        len: u32,
-    ) -> Result<SpRotAttestReply, AttestOrSprotError> {
+        nonce: Lease<LeaseRead, u8, 128>,
+        dest: Lease<LeaseWrite, u8, REGION>,
+    ) -> Result<(), AttestOrSprotError> {
         self.calls.push("attest");
-        Ok(SpRotAttestReply {
-            dest: bytes(u32::from(nonce.as_slice()[0]), len),
-        })
+        let nonce = self.take(nonce).map_err(attest)?;
+        self.fill(dest, u32::from(nonce[0])).map_err(attest)
     }
     fn attest_len(&mut self) -> Result<SpRotAttestLenReply, AttestOrSprotError> {
         self.calls.push("attest_len");
@@ -273,7 +351,7 @@ impl SpRotServer for Rot {
     ) -> Result<SpRotVersionedRotBootInfoReply, SprotError> {
         self.calls.push("versioned_rot_boot_info");
         Ok(SpRotVersionedRotBootInfoReply {
-            info: bytes(u32::from(version), 2),
+            info: BoundedArray::new(&bytes(u32::from(version), 2)).unwrap(),
         })
     }
     fn component_caboose_size(
@@ -291,12 +369,13 @@ impl SpRotServer for Rot {
         offset: u32,
         _component: RotComponent,
         _slot: SlotId,
-        len: u32,
-    ) -> Result<SpRotComponentReadCabooseRegionReply, RawCabooseOrSprotError> {
+        out: Lease<LeaseWrite, u8, REGION>,
+    ) -> Result<(), RawCabooseOrSprotError> {
         self.calls.push("component_read_caboose_region");
-        Ok(SpRotComponentReadCabooseRegionReply {
-            out: bytes(offset, len),
-        })
+        self.fill(out, offset)
+            .map_err(|_| RawCabooseOrSprotError::Caboose {
+                error: RawCabooseError::InvalidRead,
+            })
     }
     fn component_prep_image_update(
         &mut self,
@@ -336,22 +415,19 @@ impl SpRotServer for Rot {
         &mut self,
         _index: u32,
         offset: u32,
-        len: u32,
-    ) -> Result<SpRotTqCertReply, AttestOrSprotError> {
+        dest: Lease<LeaseWrite, u8, REGION>,
+    ) -> Result<(), AttestOrSprotError> {
         self.calls.push("tq_cert");
-        Ok(SpRotTqCertReply {
-            dest: bytes(offset, len),
-        })
+        self.fill(dest, offset).map_err(attest)
     }
     fn tq_sign(
         &mut self,
-        tq: BoundedArray<u8, 32>,
-        len: u32,
-    ) -> Result<SpRotTqSignReply, AttestOrSprotError> {
+        tq: Lease<LeaseRead, u8, 32>,
+        dest: Lease<LeaseWrite, u8, REGION>,
+    ) -> Result<(), AttestOrSprotError> {
         self.calls.push("tq_sign");
-        Ok(SpRotTqSignReply {
-            dest: bytes(tq.len() as u32, len),
-        })
+        let tq = self.take(tq).map_err(attest)?;
+        self.fill(dest, tq.len() as u32).map_err(attest)
     }
     fn tq_sign_len(&mut self) -> Result<SpRotTqSignLenReply, AttestOrSprotError> {
         self.calls.push("tq_sign_len");
@@ -365,6 +441,9 @@ struct Loopback {
     rot: Rot,
     deaths: u32,
     sent: u32,
+    /// The rights of each lease minted, and how many are not yet ended.
+    minted: Vec<Rights>,
+    lent: u32,
 }
 
 impl Transport for Loopback {
@@ -372,7 +451,7 @@ impl Transport for Loopback {
         &mut self,
         info: MessageInfo,
         msg: &mut Words,
-        _: &[u64],
+        caps_out: &[u64],
         _: &mut Slots,
     ) -> MessageInfo {
         self.sent += 1;
@@ -385,8 +464,38 @@ impl Transport for Loopback {
             };
         }
         let mut caps = [0; target::CAPS_PER_MESSAGE];
+        caps[..caps_out.len()].copy_from_slice(caps_out);
         dispatch_sp_rot(&mut self.rot, info, msg, &mut caps)
     }
+
+    fn mint_lease(&mut self, _frame: u64, rights: Rights) -> Option<u64> {
+        self.minted.push(rights);
+        self.lent += 1;
+        Some(100 + self.minted.len() as u64)
+    }
+
+    fn end_lease(&mut self, _lease: u64) {
+        self.lent -= 1;
+    }
+}
+
+/// `len` bytes of the caller's memory from `at`.
+fn lent(at: u64, len: u64) -> FrameRange {
+    FrameRange {
+        frame: 1,
+        offset: at,
+        bytes: len,
+    }
+}
+
+/// Writes `values` into the caller's memory at `at`.
+fn put(sp: &mut SpRotClient<Loopback>, at: usize, values: &[u8]) {
+    sp.transport().rot.memory.0.borrow_mut()[at..at + values.len()].copy_from_slice(values);
+}
+
+/// The caller's memory from `at`, `len` bytes.
+fn got(sp: &mut SpRotClient<Loopback>, at: usize, len: usize) -> Vec<u8> {
+    sp.transport().rot.memory.0.borrow()[at..at + len].to_vec()
 }
 
 fn client() -> SpRotClient<Loopback> {
@@ -407,34 +516,36 @@ fn every_operation_round_trips() {
     assert_eq!((pulse.rot_irq_begin, pulse.rot_irq_end), (0x12, 0x34));
     assert_eq!(sp.block_size().unwrap().size, 512);
     sp.prep_image_update(UpdateTarget::ImageB).unwrap();
-    sp.write_one_block(7, bytes(0, 512)).unwrap();
-    sp.write_one_block(8, bytes(0, 0)).unwrap();
+    put(&mut sp, 0, &bytes(0, 512));
+    sp.write_one_block(7, lent(0, 512)).unwrap();
+    sp.write_one_block(8, lent(0, 0)).unwrap();
     sp.abort_update().unwrap();
     sp.switch_default_image(SlotId::B, SwitchDuration::Forever)
         .unwrap();
     sp.reset().unwrap();
     sp.dump(0x2000_0000).unwrap();
     assert_eq!(sp.caboose_size(SlotId::A).unwrap().size, 256);
-    assert_eq!(
-        sp.read_caboose_region(5, SlotId::A, 512).unwrap().out,
-        bytes(5, 512)
-    );
+    sp.read_caboose_region(5, SlotId::A, lent(1024, 512))
+        .unwrap();
+    assert_eq!(got(&mut sp, 1024, 512), bytes(5, 512));
     let info = sp.rot_boot_info().unwrap().info;
     assert_eq!(info.transient_boot_preference, Some(SlotId::A));
     assert_eq!(info.slot_a_sha3_256_digest, Some([0xa5; 32]));
     assert_eq!(info.slot_b_sha3_256_digest, None);
     assert_eq!(sp.cert_chain_len().unwrap().len, 3);
     assert_eq!(sp.cert_len(2).unwrap().len, 402);
-    assert_eq!(sp.cert(0, 9, 100).unwrap().dest, bytes(9, 100));
-    sp.record(HashAlgorithm::Sha3_256, bytes(0, 32)).unwrap();
-    assert_eq!(
-        sp.read_rot_page(RotPage::CfpaScratch, 4).unwrap().dest,
-        bytes(2, 4)
-    );
-    assert_eq!(sp.log(3, 0).unwrap().dest, bytes(0, 0));
+    sp.cert(0, 9, lent(2000, 100)).unwrap();
+    assert_eq!(got(&mut sp, 2000, 100), bytes(9, 100));
+    put(&mut sp, 3000, &[0xcc; 32]);
+    sp.record(HashAlgorithm::Sha3_256, lent(3000, 32)).unwrap();
+    sp.read_rot_page(RotPage::CfpaScratch, lent(3100, 4))
+        .unwrap();
+    assert_eq!(got(&mut sp, 3100, 4), bytes(2, 4));
+    sp.log(3, lent(3200, 0)).unwrap();
     assert_eq!(sp.log_len().unwrap().len, 77);
-    let nonce = BoundedArray::new(&[42; 128]).unwrap();
-    assert_eq!(sp.attest(nonce, 10).unwrap().dest, bytes(42, 10));
+    put(&mut sp, 4000, &[42; 128]);
+    sp.attest(lent(4000, 128), lent(4200, 10)).unwrap();
+    assert_eq!(got(&mut sp, 4200, 10), bytes(42, 10));
     assert_eq!(sp.attest_len().unwrap().len, 100);
     sp.disable_sp_slot_watchdog().unwrap();
     assert_eq!(
@@ -447,12 +558,9 @@ fn every_operation_round_trips() {
             .size,
         101
     );
-    assert_eq!(
-        sp.component_read_caboose_region(1, RotComponent::Hubris, SlotId::A, 3)
-            .unwrap()
-            .out,
-        bytes(1, 3)
-    );
+    sp.component_read_caboose_region(1, RotComponent::Hubris, SlotId::A, lent(4300, 3))
+        .unwrap();
+    assert_eq!(got(&mut sp, 4300, 3), bytes(1, 3));
     sp.component_prep_image_update(RotComponent::Stage0, SlotId::A)
         .unwrap();
     sp.component_switch_default_image(RotComponent::Hubris, SlotId::B, SwitchDuration::Once)
@@ -463,9 +571,11 @@ fn every_operation_round_trips() {
     );
     assert_eq!(sp.tq_cert_chain_len().unwrap().len, 2);
     assert_eq!(sp.tq_cert_len(1).unwrap().len, 301);
-    assert_eq!(sp.tq_cert(0, 4, 8).unwrap().dest, bytes(4, 8));
-    let tq = BoundedArray::new(&[0; 32]).unwrap();
-    assert_eq!(sp.tq_sign(tq, 5).unwrap().dest, bytes(32, 5));
+    sp.tq_cert(0, 4, lent(4400, 8)).unwrap();
+    assert_eq!(got(&mut sp, 4400, 8), bytes(4, 8));
+    put(&mut sp, 4500, &[7; 32]);
+    sp.tq_sign(lent(4500, 32), lent(4600, 5)).unwrap();
+    assert_eq!(got(&mut sp, 4600, 5), bytes(32, 5));
     assert_eq!(sp.tq_sign_len().unwrap().len, 64);
     // The four that fail by design, and the one the server refuses.
     assert!(sp.finish_image_update().is_err());
@@ -479,6 +589,17 @@ fn every_operation_round_trips() {
     distinct.dedup();
     assert_eq!(distinct.len(), 38, "every operation ran: {calls:?}");
     assert_eq!(sp.transport().rot.blocks, [(7, 512), (8, 0)]);
+    // What the read leases carried reached the RoT.
+    assert_eq!(sp.transport().rot.first_bytes, [0, 0xcc, 42, 7]);
+    // Every lease minted with exactly its rights, and every one ended.
+    let (read, write) = (Rights::READ, Rights::WRITE);
+    assert_eq!(
+        sp.transport().minted,
+        [
+            read, read, write, write, read, write, write, read, write, write, write, read, write
+        ]
+    );
+    assert_eq!(sp.transport().lent, 0);
 }
 
 #[test]
@@ -588,14 +709,40 @@ fn a_nested_error_is_laid_out_as_documented() {
 }
 
 #[test]
-fn copied_leases_are_bounded() {
+fn leases_are_bounded() {
     let mut sp = client();
+    // The client does not send a block past `max_len`.
     assert_eq!(
-        sp.read_caboose_region(0, SlotId::A, 513),
-        Err(CallError::Refused(ProtocolError::InvalidArgument {
-            index: 2
+        sp.write_one_block(0, lent(0, 513)),
+        Err(CallError::Argument(FieldError {
+            field: "block",
+            value: 513
         }))
     );
+    assert_eq!(sp.transport().sent, 0);
+    // Nor does the dispatcher take one: words `block_num`, then the
+    // lease's offset and length, and its cap.
+    let mut msg = [0; target::MESSAGE_WORDS];
+    msg[..3].copy_from_slice(&[0, 0, 513]);
+    let info = MessageInfo {
+        label: SpRotLabel::WriteOneBlock.label(),
+        length: 3,
+        caps: 1,
+    };
+    let reply = dispatch_sp_rot(&mut sp.transport().rot, info, &mut msg, &mut [1, 0]);
+    assert_eq!(
+        reply.label,
+        ProtocolError::InvalidArgument { index: 1 }.label()
+    );
+    // A write lease past the largest region (1 MiB), or whose end
+    // overflows, is refused before it is minted.
+    for range in [lent(0, 1 << 20 | 1), lent(u64::MAX, 1)] {
+        assert!(matches!(
+            sp.read_caboose_region(0, SlotId::A, range),
+            Err(CallError::Argument(_))
+        ));
+    }
+    assert!(sp.transport().minted.is_empty());
     assert!(sp.transport().rot.calls.is_empty(), "the server never ran");
 }
 

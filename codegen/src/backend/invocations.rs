@@ -264,6 +264,9 @@ fn layout(params: &[MethodParam]) -> Vec<Slot<'_>> {
                     cap += 1;
                     Place::Cap { index: cap - 1 }
                 }
+                ParamKind::Lease(_) => {
+                    unreachable!("the checker allows leases in RPC interfaces only")
+                }
             };
             Slot {
                 param: p,
@@ -994,8 +997,8 @@ fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
                 quote!(#view)
             }
         }
-        ParamKind::Data { .. } => {
-            unreachable!("the checker allows typed values in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) => {
+            unreachable!("the checker allows typed values and leases in RPC interfaces only")
         }
     }
 }
@@ -1013,8 +1016,8 @@ fn stub_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
             quote!([#t; #n])
         }
         ParamKind::Scalar(s) => scalar_type(*s),
-        ParamKind::Data { .. } => {
-            unreachable!("the checker allows typed values in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) => {
+            unreachable!("the checker allows typed values and leases in RPC interfaces only")
         }
     }
 }
@@ -1025,8 +1028,8 @@ fn param_size(kind: &ParamKind) -> u64 {
         ParamKind::Scalar(s) => scalar_size(*s),
         ParamKind::Array { element, len, .. } => scalar_size(*element) * len,
         ParamKind::Cap { .. } => 16,
-        ParamKind::Data { .. } => {
-            unreachable!("the checker allows typed values in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) => {
+            unreachable!("the checker allows typed values and leases in RPC interfaces only")
         }
     }
 }
@@ -1252,8 +1255,8 @@ fn decode_words(
             quote!(wire::unpack(&#msg[#at..#end], #bits).ok_or(#error)?)
         }
         ParamKind::Cap { .. } => unreachable!("caps are not words"),
-        ParamKind::Data { .. } => {
-            unreachable!("the checker allows typed values in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) => {
+            unreachable!("the checker allows typed values and leases in RPC interfaces only")
         }
     }
 }
@@ -1280,8 +1283,8 @@ fn encode_words(p: &MethodParam, place: Place, msg: &Ident, value: &TokenStream)
             quote!(wire::pack(&mut #msg[#at..#end], &#value, #bits);)
         }
         ParamKind::Cap { .. } => unreachable!("caps are not words"),
-        ParamKind::Data { .. } => {
-            unreachable!("the checker allows typed values in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) => {
+            unreachable!("the checker allows typed values and leases in RPC interfaces only")
         }
     }
 }

@@ -44,6 +44,7 @@ use super::{Gen, Part, camel, data, doc_lines, ident, lit, snake};
 
 mod callbacks;
 mod received;
+mod leases;
 mod sessions;
 
 /// The section's parts: the types and helpers every interface shares, then
@@ -76,7 +77,13 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
                 .filter(|s| !s.callback)
                 .flat_map(|s| &s.methods)
                 .any(|m| m.oneway);
-            let shared = shared(g, oneway);
+            let mut shared = shared(g, oneway, leases::any(&interfaces));
+            if leases::any(&interfaces) {
+                shared.extend(leases::shared(g));
+                if g.options.clients {
+                    shared.extend(leases::client_helper());
+                }
+            }
             let helpers = helpers(&interfaces);
             quote! {
                 #shared
@@ -102,7 +109,7 @@ fn restartable(g: &Gen<'_>) -> bool {
 }
 
 /// Types every interface uses, generated once.
-fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
+fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
     let mut out = quote! {
         /// Why a message does not fit the method it names. A server that
         /// refuses a request replies with the variant's label (see
@@ -297,6 +304,20 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
         } else {
             (TokenStream::new(), TokenStream::new())
         };
+        // Only a spec with a lease has leases to mint and end.
+        let (lease, lease_error) = if leased {
+            (
+                leases::transport_methods(),
+                quote! {
+                    /// The transport could not mint a lease's frame cap with
+                    /// the lease's rights ([`Transport::mint_lease`]);
+                    /// nothing was sent.
+                    NotLent,
+                },
+            )
+        } else {
+            (TokenStream::new(), TokenStream::new())
+        };
         out.extend(quote! {
             /// How a client reaches a server: one synchronous call, as
             /// seL4's `Call` on an endpoint the transport holds (and, for a
@@ -323,6 +344,7 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
 
                 #send
                 #died
+                #lease
             }
 
             #send_error
@@ -343,6 +365,7 @@ fn shared(g: &Gen<'_>, oneway: bool) -> TokenStream {
                 /// bits); nothing was sent.
                 Argument(FieldError),
                 #died_error
+                #lease_error
             }
         });
     } else {
@@ -377,7 +400,7 @@ fn needs(interfaces: &[&MethodSet]) -> Needs {
                     n.odd |= odd(*s);
                 }
                 ParamKind::Array { .. } => n.arrays = true,
-                ParamKind::Cap { .. } | ParamKind::Data { .. } => {}
+                ParamKind::Cap { .. } | ParamKind::Data { .. } | ParamKind::Lease(_) => {}
             }
         }
     }
@@ -580,6 +603,7 @@ fn param_ty(kind: &ParamKind, types: &[DataType]) -> TokenStream {
             quote!([#t; #len])
         }
         ParamKind::Cap { .. } => quote!(u64),
+        ParamKind::Lease(l) => leases::lease_ty(l),
     }
 }
 
@@ -950,6 +974,7 @@ impl<'a> Iface<'a> {
                     callbacks::binds_doc(self.g, p)
                 )
             }
+            ParamKind::Lease(l) => leases::describe(self.g, l),
         }
     }
 
@@ -1035,6 +1060,9 @@ enum Place {
     Words(usize, usize),
     /// One cap slot.
     Cap(usize),
+    /// A lease: its offset and length in words `at` and `at + 1`, its
+    /// frame in a cap slot.
+    Lease(usize, usize),
 }
 
 /// The places of `params` in a message, and the words and caps it takes.
@@ -1055,6 +1083,11 @@ fn layout(params: &[MethodParam]) -> (Vec<Place>, usize, usize) {
             ParamKind::Cap { .. } => {
                 caps += 1;
                 Place::Cap(caps - 1)
+            }
+            ParamKind::Lease(_) => {
+                words += 2;
+                caps += 1;
+                Place::Lease(words - 2, caps - 1)
             }
         })
         .collect();
@@ -1094,7 +1127,10 @@ fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) 
             let i = lit(i as u64);
             quote!(caps[#i] = #value;)
         }
-        (ParamKind::Cap { .. }, Place::Words(..)) => unreachable!("caps travel as caps"),
+        (_, Place::Lease(at, cap)) => leases::encode(at, cap, value),
+        (ParamKind::Cap { .. } | ParamKind::Lease(_), Place::Words(..)) => {
+            unreachable!("caps and leases travel with a cap")
+        }
     }
 }
 
@@ -1142,7 +1178,11 @@ fn decode_field(
             let i = lit(i as u64);
             quote!(caps[#i])
         }
-        (ParamKind::Cap { .. }, Place::Words(..)) => unreachable!("caps travel as caps"),
+        (ParamKind::Lease(l), Place::Lease(at, cap)) => leases::decode(l, at, cap, invalid),
+        (_, Place::Lease(..)) => unreachable!("only a lease has a lease's place"),
+        (ParamKind::Cap { .. } | ParamKind::Lease(_), Place::Words(..)) => {
+            unreachable!("caps and leases travel with a cap")
+        }
     }
 }
 
@@ -1171,6 +1211,14 @@ fn layout_line(params: &[MethodParam], places: &[Place], donation: Option<&str>)
             Place::Words(a, b) if b - a == 1 => words.push(format!("`{}` in word {a}", p.name)),
             Place::Words(a, b) => words.push(format!("`{}` in words {a}..{b}", p.name)),
             Place::Cap(i) => caps.push(format!("`{}` in cap {i}", p.name)),
+            Place::Lease(at, i) => {
+                words.push(format!(
+                    "`{}`'s offset and length in words {at} and {}",
+                    p.name,
+                    at + 1
+                ));
+                caps.push(format!("`{}`'s frame in cap {i}", p.name));
+            }
         }
     }
     if let Some(name) = donation {
@@ -1430,7 +1478,7 @@ fn request_enum(i: &Iface<'_>) -> TokenStream {
         if let (Some(place), Some(b)) = (donation_place, bindings.last()) {
             let i = match place {
                 Place::Cap(i) => lit(i as u64),
-                Place::Words(..) => unreachable!("a donation is a cap"),
+                Place::Words(..) | Place::Lease(..) => unreachable!("a donation is a cap"),
             };
             stmts.push(quote!(caps[#i] = #b;));
         }
@@ -2516,7 +2564,12 @@ fn client(i: &Iface<'_>) -> TokenStream {
             .iter()
             .map(|p| {
                 let n = ident(&p.name);
-                let t = param_ty(&p.kind, &i.g.spec.data_types);
+                // The client lends a range of its frame; the request
+                // carries the lease made of it.
+                let t = match &p.kind {
+                    ParamKind::Lease(_) => quote!(FrameRange),
+                    kind => param_ty(kind, &i.g.spec.data_types),
+                };
                 quote!(#n: #t)
             })
             .collect();
@@ -2562,7 +2615,24 @@ fn client(i: &Iface<'_>) -> TokenStream {
                 quote!(, 0)
             }
         });
-        let finish = if m.results.is_empty() {
+        let (lend, end) = leases::client_lend(m);
+        let finish = if leases::has(m) {
+            // The leases end however the call went.
+            let decode = if m.results.is_empty() {
+                quote! {
+                    reply?;
+                    Ok(())
+                }
+            } else {
+                let r = i.reply(m);
+                quote!(#r::decode(reply?, &msg, &caps).map_err(CallError::BadReply))
+            };
+            quote! {
+                let reply = self.call(&request, &mut msg, &mut caps #decoder #retries);
+                #end
+                #decode
+            }
+        } else if m.results.is_empty() {
             quote! {
                 self.call(&request, &mut msg, &mut caps #decoder #retries)?;
                 Ok(())
@@ -2578,6 +2648,7 @@ fn client(i: &Iface<'_>) -> TokenStream {
             #doc
             #allow
             pub fn #name(&mut self, #(#params),*) -> Result<#reply, CallError<#merr>> {
+                #lend
                 let request = #value;
                 let mut msg = [0; target::MESSAGE_WORDS];
                 let mut caps = [0; target::CAPS_PER_MESSAGE];

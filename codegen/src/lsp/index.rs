@@ -494,6 +494,11 @@ impl Walker {
                         self.types(std::slice::from_ref(cap));
                         self.rights(rights);
                     }
+                    ast::ParamType::Lease { cap, rights, ty } => {
+                        self.types(cap.as_slice());
+                        self.rights(rights);
+                        self.type_expr(ty);
+                    }
                 }
             }
             self.rights(&m.requires);

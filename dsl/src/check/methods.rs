@@ -326,6 +326,18 @@ impl Ctx<'_> {
                     ok = false;
                     continue;
                 }
+                if let ParamType::Lease { .. } = &p.ty
+                    && which == 1
+                {
+                    self.not_valid_here(
+                        p.ty_span,
+                        "a lease in a result",
+                        "a lease lends the caller's memory to the server for the call: the server writes its answer into a `lease(write)` parameter",
+                        "make it a parameter: `name: lease(write) [T; ..=N]`",
+                    );
+                    ok = false;
+                    continue;
+                }
                 let range = self.param_range(p, kind == SetKind::Interface);
                 let values = self.param_enumeration(p, kind);
                 let bitfield = self.param_bitfield(p, kind);
@@ -582,6 +594,11 @@ impl Ctx<'_> {
                         parts.push(format!("{} {w} ({bytes} bytes)", p.name));
                     }
                     ParamKind::Cap { .. } => cap_parts.push(format!("`{}`", p.name)),
+                    ParamKind::Lease(_) => {
+                        words += model::Lease::WORDS;
+                        parts.push(format!("{} 2 (lease offset and length)", p.name));
+                        cap_parts.push(format!("the frame of lease `{}`", p.name));
+                    }
                 }
             }
             // A donated Untyped travels with the request, whether or not the
@@ -642,6 +659,7 @@ impl Ctx<'_> {
                     ParamKind::Scalar(_) => 1,
                     ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => *words,
                     ParamKind::Cap { .. } => 0,
+                    ParamKind::Lease(_) => model::Lease::WORDS,
                 })
                 .sum()
         };
@@ -938,7 +956,8 @@ impl Ctx<'_> {
             if let ParamType::Cap {
                 transfer: Transfer::Lend,
                 ..
-            } = &p.ty
+            }
+            | ParamType::Lease { .. } = &p.ty
             {
                 self.diags.push(
                     Diagnostic::new(
@@ -1124,6 +1143,19 @@ impl Ctx<'_> {
                         None
                     }
                 }
+            }
+            ParamType::Lease { cap, rights, ty } => {
+                if kind == SetKind::Invocations {
+                    self.not_valid_here(
+                        p.ty_span,
+                        "a lease in a kernel invocation",
+                        "a lease lends memory to another task for an RPC; the kernel reads a caller's frames through the caps it names",
+                        "pass the frame as `cap FrameCap` with its offset and length",
+                    );
+                    return None;
+                }
+                self.check_lease(p, cap.as_ref(), rights, ty, known.objects, known.caps)
+                    .map(ParamKind::Lease)
             }
             ParamType::Cap {
                 transfer,

@@ -32,6 +32,7 @@ mod enumerations;
 mod errors;
 mod eval;
 mod inherit;
+mod leases;
 mod lifecycle;
 mod lints;
 mod methods;

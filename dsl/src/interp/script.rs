@@ -33,6 +33,7 @@ use crate::source::{FileId, Span};
 mod expect;
 mod sessions;
 mod system;
+mod values;
 
 /// Runs the script `text` (file `file` of the caller's source map) against
 /// `spec`. Returns the report, or every mistake found; nothing runs when
@@ -257,6 +258,8 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 enum Tok {
     Ident(String),
     Number(String),
+    /// `"text"`: a string argument (no escapes).
+    Str(String),
     Punct(&'static str),
 }
 
@@ -266,7 +269,9 @@ struct Token {
     span: Span,
 }
 
-const PUNCT: &[&str] = &["->", "..", "=", "[", "]", "(", ")", ",", ".", "+"];
+const PUNCT: &[&str] = &[
+    "->", "..", "=", "[", "]", "(", ")", ",", ".", "+", "{", "}", "-",
+];
 
 fn lex(line: &str, start: usize, file: FileId) -> Result<Vec<Token>, Box<Diagnostic>> {
     let mut tokens = Vec::new();
@@ -292,6 +297,17 @@ fn lex(line: &str, start: usize, file: FileId) -> Result<Vec<Token>, Box<Diagnos
                 i += 1;
             }
             Tok::Number(line[from..i].to_string())
+        } else if c == b'"' {
+            let Some(len) = line[i + 1..].find('"') else {
+                let span = Span::new(file, start + i..start + line.len());
+                return Err(Box::new(
+                    Diagnostic::new(Code::ScriptSyntax, span, "unterminated string")
+                        .label("no closing `\"`")
+                        .help("end the string with `\"` on the same line"),
+                ));
+            };
+            i += len + 2;
+            Tok::Str(line[from + 1..i - 1].to_string())
         } else if let Some(p) = PUNCT.iter().find(|p| line[i..].starts_with(**p)) {
             i += p.len();
             Tok::Punct(p)
@@ -346,6 +362,7 @@ impl Cursor<'_> {
         match self.peek().map(|t| &t.tok) {
             None => "the end of the line".to_string(),
             Some(Tok::Ident(s) | Tok::Number(s)) => format!("`{s}`"),
+            Some(Tok::Str(s)) => format!("\"{s}\""),
             Some(Tok::Punct(p)) => format!("`{p}`"),
         }
     }
@@ -559,6 +576,9 @@ enum Stmt {
         method: String,
         donated: Donated,
         allocations: Vec<(ObjectId, u64)>,
+        /// The first argument the decoder refuses (docs/simulate.md,
+        /// "Typed arguments"), if any: the call is then refused whole.
+        refused: Option<u64>,
     },
     /// `system NAME`: boots a system of the spec.
     System(Box<system::Boot>),
@@ -1421,6 +1441,38 @@ impl Parser<'_> {
                 set.methods.iter().map(|m| m.name.as_str()),
             ));
         };
+        // `PARAM VALUE ...`: arguments of any message type.
+        let mut refused = None;
+        while let Some(Token {
+            tok: Tok::Ident(param),
+            span,
+        }) = c.peek().cloned()
+        {
+            let Some(i) = m.params.iter().position(|p| p.name == param) else {
+                if param == "donate" || param == "quota" {
+                    break;
+                }
+                return Err(self.unknown(
+                    span,
+                    &format!("parameter of `{interface}.{method}`"),
+                    &param,
+                    m.params.iter().map(|p| p.name.as_str()),
+                ));
+            };
+            c.at += 1;
+            let p = &m.params[i];
+            if matches!(p.kind, crate::model::ParamKind::Cap { .. }) {
+                return Err(Box::new(
+                    Diagnostic::new(Code::ScriptInvalid, span, format!("`{param}` is a cap"))
+                        .label("a cap is not given as a value")
+                        .help("leave it out: a call's caps are its donation"),
+                ));
+            }
+            let checked = values::parse(c, spec, &p.kind, p.range)?;
+            if !checked.fits {
+                refused = Some(refused.map_or(i as u64, |r: u64| r.min(i as u64)));
+            }
+        }
         let Some(donation) = &m.donation else {
             return Err(Box::new(
                 Diagnostic::new(
@@ -1506,6 +1558,7 @@ impl Parser<'_> {
             method,
             donated,
             allocations,
+            refused,
         })
     }
 }
@@ -1695,10 +1748,15 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed], booted: &system::Booted) -> Re
                 .assign(&pool.path, &root.path)
                 .map(|asid| format!("address-space number {asid}")),
             Stmt::Call {
+                refused: Some(index),
+                ..
+            } => Err(OpError::InvalidArgument { index: *index }),
+            Stmt::Call {
                 interface,
                 method,
                 donated,
                 allocations,
+                refused: None,
             } => match m.call(interface, method, donated, allocations) {
                 Some(Ok(_)) => {
                     let call = m.calls().last().expect("recorded");

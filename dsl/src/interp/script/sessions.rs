@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Cursor, PResult, Parser, PathExpr, Tok, bytes};
+use super::{Cursor, PResult, Parser, PathExpr, Tok, bytes, values};
 use crate::diag::{Code, Diagnostic};
 use crate::interp::session::{Backing, SessionId, SessionWhy, Sessions};
 use crate::interp::{Machine, NodeId, OpError};
@@ -42,6 +42,9 @@ pub(super) enum Opening {
 pub(super) enum Arg {
     Number(u64),
     Handle(String),
+    /// A value of the parameter's type (docs/simulate.md, "Typed
+    /// arguments"): its word for a scalar, and whether the decoder takes it.
+    Typed(values::Checked),
 }
 
 /// A parsed session statement.
@@ -254,18 +257,19 @@ impl Parser<'_> {
                     ));
                 }
                 Arg::Handle(h)
-            } else if matches!(m.params[i].kind, ParamKind::Scalar(_)) {
-                Arg::Number(c.number("a number", example)?.0)
-            } else {
+            } else if matches!(m.params[i].kind, ParamKind::Cap { .. }) {
                 return Err(Box::new(
-                    Diagnostic::new(
-                        Code::ScriptInvalid,
-                        span,
-                        format!("`{param}` is not a number"),
-                    )
-                    .label("only integer arguments and handles are given")
-                    .help("leave it out: the session ledger counts bytes, not values"),
+                    Diagnostic::new(Code::ScriptInvalid, span, format!("`{param}` is a cap"))
+                        .label("a cap is not given as a value")
+                        .help("leave it out: the session ledger counts bytes, not caps"),
                 ));
+            } else {
+                Arg::Typed(values::parse(
+                    c,
+                    spec,
+                    &m.params[i].kind,
+                    m.params[i].range,
+                )?)
             };
         }
         let handed = m
@@ -407,39 +411,50 @@ impl<'s> Runner<'s> {
                             // A handle never bound (its request failed) is
                             // no handle: 0.
                             Arg::Handle(h) => self.handles.get(h).copied().unwrap_or(0),
+                            Arg::Typed(t) => t.word,
                         })
                         .collect();
-                    match self.ledger.call(id, interface, method, &values) {
-                        Some(Ok(out)) => {
-                            for (name, (_, handle)) in handles.iter().zip(&out.handles) {
-                                self.handles.insert(name.clone(), *handle);
+                    // The decoder refuses the first argument its type does
+                    // not take, before the server runs.
+                    let refused = args
+                        .iter()
+                        .position(|a| matches!(a, Arg::Typed(t) if !t.fits));
+                    match refused.map(|index| OpError::InvalidArgument {
+                        index: index as u64,
+                    }) {
+                        Some(e) => Err(e),
+                        None => match self.ledger.call(id, interface, method, &values) {
+                            Some(Ok(out)) => {
+                                for (name, (_, handle)) in handles.iter().zip(&out.handles) {
+                                    self.handles.insert(name.clone(), *handle);
+                                }
+                                let mut parts = Vec::new();
+                                if out.server_paid > 0 {
+                                    parts.push(format!(
+                                        "the server pays up to {}",
+                                        bytes(out.server_paid)
+                                    ));
+                                }
+                                if out.call_bytes > 0 {
+                                    parts.push(format!("{} for the call", bytes(out.call_bytes)));
+                                }
+                                if out.handed_bytes > 0 {
+                                    parts.push(format!("{} handed out", bytes(out.handed_bytes)));
+                                }
+                                if out.kept_bytes > 0 {
+                                    parts.push(format!("{} kept", bytes(out.kept_bytes)));
+                                }
+                                if out.refunded > 0 {
+                                    parts.push(format!("{} refunded", bytes(out.refunded)));
+                                }
+                                if parts.is_empty() {
+                                    parts.push("nothing charged".to_string());
+                                }
+                                Ok(format!("{}{}", parts.join(", "), self.usage(id)))
                             }
-                            let mut parts = Vec::new();
-                            if out.server_paid > 0 {
-                                parts.push(format!(
-                                    "the server pays up to {}",
-                                    bytes(out.server_paid)
-                                ));
-                            }
-                            if out.call_bytes > 0 {
-                                parts.push(format!("{} for the call", bytes(out.call_bytes)));
-                            }
-                            if out.handed_bytes > 0 {
-                                parts.push(format!("{} handed out", bytes(out.handed_bytes)));
-                            }
-                            if out.kept_bytes > 0 {
-                                parts.push(format!("{} kept", bytes(out.kept_bytes)));
-                            }
-                            if out.refunded > 0 {
-                                parts.push(format!("{} refunded", bytes(out.refunded)));
-                            }
-                            if parts.is_empty() {
-                                parts.push("nothing charged".to_string());
-                            }
-                            Ok(format!("{}{}", parts.join(", "), self.usage(id)))
-                        }
-                        Some(Err(e)) => Err(e),
-                        None => Err(OpError::IllegalOperation),
+                            Some(Err(e)) => Err(e),
+                            None => Err(OpError::IllegalOperation),
+                        },
                     }
                 }
                 None => Err(OpError::FailedLookup { source: 0 }),
