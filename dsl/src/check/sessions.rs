@@ -402,6 +402,10 @@ impl Ctx<'_> {
                 ok = false;
                 continue;
             };
+            if self.reject_byte_object(object, a.object.span, "allocated by a method") {
+                ok = false;
+                continue;
+            }
             let count = self.amount(&a.count, &method.params, params);
             let arg = match (&a.arg, &object.size.param) {
                 (None, None) => Some(Amount::Const(0)),
@@ -884,6 +888,10 @@ impl Ctx<'_> {
                 ok = false;
                 continue;
             };
+            if self.reject_byte_object(object, a.object.span, "allocated by a method") {
+                ok = false;
+                continue;
+            }
             let (Some(count), arg) = (
                 self.eval_reported(&a.count, None),
                 a.arg.as_ref().map(|e| self.eval_reported(e, None)),
