@@ -1092,11 +1092,13 @@ fn session_charges(
     let show = |a: Amount| match a {
         Amount::Const(v) => v.to_string(),
         Amount::Param(i) => format!("`{}`", method.params[i].name),
+        Amount::Pow2(i) => format!("`1 << {}`", method.params[i].name),
     };
     // Inside a code span: the parameter's name without backticks.
     let bare = |a: Amount| match a {
         Amount::Const(v) => v.to_string(),
         Amount::Param(i) => method.params[i].name.clone(),
+        Amount::Pow2(i) => format!("1 << {}", method.params[i].name),
     };
     for c in &charges.charges {
         let what = match &c.what {

@@ -210,10 +210,11 @@ pub struct SizeRule {
 
 /// The sizes of a byte-sized object type (`#[bytes]`): every multiple of
 /// `1 << granule_bits` from `min` to `max`. Objects are aligned to the
-/// granule (the type's `align`), not to their size.
+/// type's `align` (no larger than the granule, which it is unless
+/// `#[bytes(granule = N)]` says otherwise), not to their size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ByteSizes {
-    /// log2 of the granule (and alignment) in bytes.
+    /// log2 of the granule in bytes: every size is a multiple of it.
     pub granule_bits: u32,
     /// The smallest size, a multiple of the granule, at least one granule.
     pub min: u64,
@@ -439,7 +440,10 @@ impl Object {
     /// to its granule, any other to `align` or its size.
     pub fn placement_of(&self, arg: u64) -> Option<(u64, u32)> {
         match self.size.bytes {
-            Some(b) => Some((self.size.size_of(arg)?, b.granule_bits)),
+            Some(b) => Some((
+                self.size.size_of(arg)?,
+                self.align_bits.unwrap_or(b.granule_bits),
+            )),
             None => {
                 let bits = self.size.size_bits(arg)?;
                 Some((1u64.checked_shl(bits)?, self.align_bits_for(bits)))
@@ -1056,6 +1060,10 @@ pub enum Amount {
     Const(u64),
     /// The argument at this index.
     Param(usize),
+    /// `1 << p`: two to the power of the argument at this index (whose
+    /// range ends at 63 or below), the size in bytes of a byte-sized
+    /// object given by a log2 (Barrelfish's mem.if: RAM of 2^bits bytes).
+    Pow2(usize),
 }
 
 impl Amount {
@@ -1064,6 +1072,18 @@ impl Amount {
         match self {
             Amount::Const(v) => v,
             Amount::Param(i) => args.get(i).copied().unwrap_or(0),
+            Amount::Pow2(i) => u32::try_from(args.get(i).copied().unwrap_or(0))
+                .ok()
+                .and_then(|bits| 1u64.checked_shl(bits))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The parameter it reads, if any.
+    pub fn param(self) -> Option<usize> {
+        match self {
+            Amount::Const(_) => None,
+            Amount::Param(i) | Amount::Pow2(i) => Some(i),
         }
     }
 }

@@ -1365,7 +1365,7 @@ pub fn role_name(role: Role) -> &'static str {
 /// log2 of the alignment every object of type `o` has, whatever its size argument.
 fn guaranteed_align_bits(o: &model::Object) -> u32 {
     if let Some(b) = o.size.bytes {
-        return b.granule_bits;
+        return o.align_bits.unwrap_or(b.granule_bits);
     }
     o.size
         .table

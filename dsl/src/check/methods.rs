@@ -1172,7 +1172,7 @@ impl Ctx<'_> {
                 allocations_ok = false;
                 continue;
             };
-            if self.reject_byte_object(object, a.object.span, "allocated by a method") {
+            if self.reject_byte_object(object, a.object.span, "allocated by a kernel invocation") {
                 allocations_ok = false;
                 continue;
             }

@@ -378,18 +378,23 @@ impl Ctx<'_> {
             );
             return None;
         }
-        if let Some(arg) = attr.all.first() {
+        // `#[bytes(granule = N)]`: sizes are multiples of N, objects
+        // aligned to `align`; `#[bytes]`: both are `align`.
+        let mut granule_expr = None;
+        for arg in &attr.all {
+            let granule = attr
+                .args
+                .iter()
+                .find(|(k, e)| k.name == "granule" && k.span.to(e.span) == arg.span());
+            if let (Some((_, e)), None) = (granule, granule_expr) {
+                granule_expr = Some(e);
+                continue;
+            }
             self.diags.push(
-                Diagnostic::new(
-                    Code::BytesAttribute,
-                    arg.span(),
-                    "`#[bytes]` takes no arguments",
-                )
-                .label("not an argument of `#[bytes]`")
-                .note("the granule of a byte-sized object is its `align`")
-                .help(format!(
-                    "write `#[bytes]` and give the granule as `align = 4 KiB;` in `{name}`"
-                )),
+                Diagnostic::new(Code::BytesAttribute, arg.span(), "`#[bytes]` takes only `granule = N`")
+                    .label("not an argument of `#[bytes]`")
+                    .note("sizes are whole numbers of the granule; without `granule` it is the object's `align`")
+                    .help("write `#[bytes]`, or `#[bytes(granule = 16 KiB)]` for sizes coarser than the alignment"),
             );
             return None;
         }
@@ -476,19 +481,37 @@ impl Ctx<'_> {
             );
             return None;
         };
-        let granule = self.eval_reported(align, None)?;
-        if !granule.is_power_of_two() {
+        let align_value = self.eval_reported(align, None)?;
+        if !align_value.is_power_of_two() {
             self.diags.push(
                 Diagnostic::new(
                     Code::AlignNotPowerOfTwo,
                     align.span,
                     format!("the alignment of `{name}` is not a power of two"),
                 )
-                .label(format!("{granule} bytes"))
+                .label(format!("{align_value} bytes"))
                 .help("use a power of two, e.g. `align = 4 KiB;`"),
             );
             return None;
         }
+        let granule = match granule_expr {
+            None => align_value,
+            Some(e) => {
+                let granule = self.eval_reported(e, None)?;
+                if !granule.is_power_of_two() || granule < align_value {
+                    self.diags.push(
+                        Diagnostic::new(Code::BytesGranule, e.span, format!("the granule of `{name}` is not a power of two at least its alignment"))
+                            .label(format!("{granule} bytes"))
+                            .with_secondary(align.span, format!("alignment {}", bytes(align_value)))
+                            .note("sizes are whole numbers of the granule, so pieces cut back to back stay aligned")
+                            .help(format!("use a power of two of at least {align_value} bytes")),
+                    );
+                    return None;
+                }
+                granule
+            }
+        };
+        let align = granule_expr.unwrap_or(align);
         let granule_bits = granule.trailing_zeros();
         for (value, span, which) in [(lo_v, lo.span, "smallest"), (hi_v, hi.span, "largest")] {
             if value == 0 || value % granule != 0 {
@@ -569,7 +592,7 @@ impl Ctx<'_> {
                     max: hi_v,
                 }),
             },
-            align_bits: Some(granule_bits),
+            align_bits: Some(align_value.trailing_zeros()),
             ram,
             device,
             finalisers,
