@@ -1131,6 +1131,27 @@ fn byte_sizes_are_the_interpreters() {
             Err(OpError::InvalidArgument { index: 1 })
         );
     }
+    // An L2 CNode and a KCB are page-aligned, as caps_retype checks, not
+    // aligned to their size; an ARMv7 L1 table keeps its 16 KiB.
+    assert_eq!(ObjectType::L2CNodeObject.placement(0), Ok((0x4000, 12)));
+    assert_eq!(
+        ObjectType::KernelControlBlockObject.placement(0),
+        Ok((0x2_0000, 12))
+    );
+    assert_eq!(
+        ObjectType::VNode_ARM_l1Object.placement(0),
+        Ok((0x4000, 14))
+    );
+    let l2 = ok(retype_at_agrees(
+        &mut m,
+        0,
+        "L2CNodeObject",
+        0,
+        0x1_d000,
+        1,
+        12,
+    ));
+    assert_eq!(l2.first, 0x11_d000);
     // An L1 CNode is whole L2 CNodes (16 KiB) at a page boundary.
     let l1 = spec.object_number(spec.object("L1CNodeObject").unwrap());
     assert_eq!(ObjectType::L1CNodeObject.size_bytes(0x8000), Ok(0x8000));

@@ -1142,22 +1142,28 @@ impl Parser<'_> {
             ));
         }
         let (base, size) = machine.region(&cap).expect("memory has a region");
-        if base % size != 0 && !object.size.is_bytes() {
-            let down = base - base % size;
+        // A byte-sized Untyped is aligned to its `align`, any other to its
+        // size.
+        let align = match object.size.bytes {
+            Some(_) => 1u64 << object.align_bits.unwrap_or(0).min(63),
+            None => size,
+        };
+        if base % align != 0 {
+            let down = base - base % align;
             return Err(Box::new(
                 Diagnostic::new(
                     Code::UntypedMisaligned,
                     base_span,
                     format!(
                         "base {base:#x} is not aligned to the Untyped's {}",
-                        bytes(size)
+                        bytes(align)
                     ),
                 )
-                .label(format!("not a multiple of {size:#x}"))
+                .label(format!("not a multiple of {align:#x}"))
                 .note("an Untyped of 2^bits bytes starts at a multiple of 2^bits, as seL4's boot Untypeds do")
                 .help(format!(
                     "use base {down:#x} or {:#x}, or fewer bits",
-                    down.saturating_add(size)
+                    down.saturating_add(align)
                 )),
             ));
         }
