@@ -1535,10 +1535,21 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
             quote!(size >> size_bits),
         )
     };
+    let split_doc = if g.byte_sizes() {
+        quote! {
+            /// Where `split` puts the pieces of a cap: `count` pieces of
+            /// `size` bytes, back to back from `first` (the start of the
+            /// source's object, or `split_at`'s offset into it).
+        }
+    } else {
+        quote! {
+            /// Where `split` puts the pieces of a cap: `count` pieces of
+            /// `1 << size_bits` bytes, back to back from `first` (the start of
+            /// the source's object).
+        }
+    };
     quote! {
-        /// Where `split` puts the pieces of a cap: `count` pieces of
-        /// `1 << size_bits` bytes, back to back from `first` (the start of
-        /// the source's object).
+        #split_doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub struct Split {
             /// The cap split.
