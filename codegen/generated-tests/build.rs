@@ -138,8 +138,19 @@ fn write(path: &Path, text: &str) {
 /// pair in a row of words (see `rust_predicates`); `capc_<stem>_cap_for`;
 /// and `capc_<stem>_retype`, the validator's status, payload and placement
 /// in a row of words (see `rust_retype`).
+/// Whether some object type is byte-sized: the placement then has `size`
+/// in bytes rather than `size_bits`.
+fn bytes_mode(spec: &Spec) -> bool {
+    spec.objects.iter().any(|o| o.size.is_bytes())
+}
+
 fn c_harness(spec: &Spec, stem: &str) -> String {
     let words = spec.target.cap_words;
+    let size_member = if bytes_mode(spec) {
+        "size"
+    } else {
+        "size_bits"
+    };
     let (badges, mapped, retypes) = has(spec);
     let mut get = String::new();
     let mut set = String::new();
@@ -196,7 +207,7 @@ fn c_harness(spec: &Spec, stem: &str) -> String {
              out[0] = (uint64_t)status;\n    out[1] = result.index;\n    out[2] = result.min;\n    \
              out[3] = result.max;\n    out[4] = result.left;\n    \
              if (status == {upper}_RETYPE_OK) {{\n        const struct {stem}_placement *p = &result.placement;\n        \
-             out[5] = p->object_type;\n        out[6] = p->size_arg;\n        out[7] = p->size_bits;\n        \
+             out[5] = p->object_type;\n        out[6] = p->size_arg;\n        out[7] = p->{size_member};\n        \
              out[8] = p->first;\n        out[9] = p->count;\n        out[10] = p->first_slot;\n        \
              out[11] = p->new_watermark;\n        out[12] = p->reset;\n        \
              for (int i = 0; i < {words}; i++) {{\n            out[13 + i] = p->updated_source.words[i];\n        }}\n    }}\n}}\n",
@@ -326,7 +337,7 @@ fn rust_dispatch(spec: &Spec) -> String {
          let mut out = [0; RETYPE_LEN];\n    \
          match retype(source, has_children, &request, destination, empty) {\n        \
          Ok(p) => {\n            out[5] = p.object_type as u64;\n            out[6] = p.size_arg;\n            \
-         out[7] = u64::from(p.size_bits);\n            out[8] = p.first;\n            out[9] = p.count;\n            \
+         out[7] = SIZE_MEMBER;\n            out[8] = p.first;\n            out[9] = p.count;\n            \
          out[10] = p.first_slot;\n            out[11] = p.new_watermark;\n            out[12] = u64::from(p.reset);\n            \
          out[13..].copy_from_slice(&p.updated_source.words());\n        }\n        \
          Err(RetypeError::InvalidArgument { index }) => {\n            out[0] = 1;\n            out[1] = index;\n        }\n        \
@@ -339,6 +350,11 @@ fn rust_dispatch(spec: &Spec) -> String {
             .replace(
                 "out[0] = 7,\n    }",
                 &format!("out[0] = 7,\n{at_offset}    }}"),
+            )
+            // A spec with a byte-sized object type places in bytes.
+            .replace(
+                "SIZE_MEMBER",
+                if bytes_mode(spec) { "p.size" } else { "u64::from(p.size_bits)" },
             )
     } else {
         String::new()

@@ -91,6 +91,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("B0050", "method's error set changed"),
     ("B0051", "method no longer idempotent"),
     (
+        "B0052",
+        "object type's sizes changed between log2 and bytes, or narrowed",
+    ),
+    (
         "B0058",
         "interface made a callback interface, or the reverse",
     ),
@@ -217,6 +221,9 @@ impl Break {
                 "keep the method's error set; add a variant to it, or a new method with the new set"
             }
             "B0051" => "keep `#[idempotent]`; a new method may be one that is not",
+            "B0052" => {
+                "keep the object type's `#[bytes]`, granule and alignment, and every size it allowed; widening the range is compatible"
+            }
             "B0058" => {
                 "keep the interface's direction; declare a new interface for messages the other way"
             }
@@ -1061,6 +1068,69 @@ impl Compare<'_> {
                     .also(old(o.span), format!("{} in the old spec", says(pool(o))))
                     .note("a number's pool and its entry follow from the pool's size, and every address-space root's cap records its number: the numbers compiled users hold would name other address spaces"),
                 );
+            }
+            // Byte-sized types (`#[bytes]`): the size argument's meaning,
+            // the granule, the alignment and the range.
+            match (o.size.bytes, n.size.bytes) {
+                (None, None) => {}
+                (Some(w), Some(x)) => {
+                    let mut problems = Vec::new();
+                    if x.granule_bits > w.granule_bits {
+                        problems.push(format!(
+                            "granule {} bytes before, {} now: sizes that were whole granules are not",
+                            1u64 << w.granule_bits,
+                            1u64 << x.granule_bits
+                        ));
+                    }
+                    if n.align_bits > o.align_bits {
+                        problems.push(format!(
+                            "aligned to 2^{} before, 2^{} now: offsets that were allowed are not",
+                            o.align_bits.unwrap_or(0),
+                            n.align_bits.unwrap_or(0)
+                        ));
+                    }
+                    if x.min > w.min || x.max < w.max {
+                        problems.push(format!(
+                            "sizes {}..={} before, {}..={} now",
+                            w.min, w.max, x.min, x.max
+                        ));
+                    }
+                    if !problems.is_empty() {
+                        let mut b = Break::new(
+                            "B0052",
+                            new(n.span),
+                            format!(
+                                "byte-sized object type `{}` allows fewer sizes or places",
+                                o.name
+                            ),
+                            "sized here",
+                        )
+                        .also(old(o.span), "sized in bytes in the old spec");
+                        for p in problems {
+                            b = b.note(p);
+                        }
+                        self.push(b);
+                    }
+                }
+                (was, _) => {
+                    let says = |bytes: bool| {
+                        if bytes {
+                            "its size in bytes"
+                        } else {
+                            "log2-sized: a size argument its size rule maps to a power of two"
+                        }
+                    };
+                    self.push(
+                        Break::new(
+                            "B0052",
+                            new(n.span),
+                            format!("object type `{}` changed what its size argument means", o.name),
+                            format!("{} here", says(n.size.is_bytes())),
+                        )
+                        .also(old(o.span), format!("{} in the old spec", says(was.is_some())))
+                        .note("a retype's size argument from compiled code would make objects of other sizes"),
+                    );
+                }
             }
             if !changed.is_empty() {
                 let mut b = Break::new(

@@ -314,6 +314,16 @@ fn objects(w: &mut String, spec: &Spec, o: &Origins) {
             None => {
                 let _ = writeln!(w, "- size: {}", bytes_pow(object.size.min_bits()));
             }
+            Some(param) if object.size.is_bytes() => {
+                let b = object.size.bytes.expect("byte-sized");
+                let _ = writeln!(
+                    w,
+                    "- size: `{param}` bytes, any multiple of {} from {} to {} (`#[bytes]`)",
+                    bytes_pow(b.granule_bits),
+                    b.min,
+                    b.max,
+                );
+            }
             Some(param) => {
                 let _ = writeln!(
                     w,
@@ -681,6 +691,13 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
             Role::Object => "the object's address".to_string(),
             Role::SizeArg if f.size_bytes => {
                 "the object's size in bytes (2^size argument)".to_string()
+            }
+            Role::SizeArg
+                if cap
+                    .object
+                    .is_some_and(|o| spec.objects[o.index()].size.is_bytes()) =>
+            {
+                "the object's size in bytes (its size argument)".to_string()
             }
             Role::SizeArg => "the object's size argument".to_string(),
             Role::Watermark => format!("bytes retyped, in units of {}", bytes_pow(f.unit_bits)),
@@ -1127,11 +1144,13 @@ fn session_charges(
     let show = |a: Amount| match a {
         Amount::Const(v) => v.to_string(),
         Amount::Param(i) => format!("`{}`", method.params[i].name),
+        Amount::Pow2(i) => format!("`1 << {}`", method.params[i].name),
     };
     // Inside a code span: the parameter's name without backticks.
     let bare = |a: Amount| match a {
         Amount::Const(v) => v.to_string(),
         Amount::Param(i) => method.params[i].name.clone(),
+        Amount::Pow2(i) => format!("1 << {}", method.params[i].name),
     };
     for c in &charges.charges {
         let what = match &c.what {

@@ -357,6 +357,14 @@ fn object(spec: &Spec, o: &Object) -> Value {
         "asid_pool": o.asid_pool.as_ref().map(|p| json!({ "numbers": p.numbers })),
         "docs": o.docs,
     });
+    // A byte-sized type (`#[bytes]`): its sizes are bytes, not listed.
+    if let Some(b) = o.size.bytes {
+        value["size"]["bytes"] = json!({
+            "granule_bits": b.granule_bits,
+            "min": b.min,
+            "max": b.max,
+        });
+    }
     // `null` unless the type is numbered per size argument.
     value["numbers_by_arg"] = if o.numbers.is_empty() {
         Value::Null
@@ -660,6 +668,7 @@ fn charges(spec: &Spec, set: &MethodSet, m: &Method) -> Option<Value> {
     let amount = |a: Amount| match a {
         Amount::Const(v) => json!(v),
         Amount::Param(i) => json!({"param": m.params[i].name}),
+        Amount::Pow2(i) => json!({"pow2_of_param": m.params[i].name}),
     };
     let list = c.charges.iter().map(|ch| {
         let mut v = match &ch.what {

@@ -829,17 +829,46 @@ fn a_retype_rule_losing_at_offset_breaks() {
         ),
         "{stderr}"
     );
-    // A size held in bytes that becomes its argument (B0004).
-    let bytes = "#[identity] #[size_arg(bytes)]\n    bytes: u64,";
-    assert!(caps.contains(bytes), "Memory.bytes holds bytes");
+    // A byte-sized type that becomes log2-sized (B0052): its size
+    // argument means another size.
+    let frame = "#[bytes]\nframe FrameObject(bytes in BASE_PAGE_SIZE..=MAX_REGION) {\n    size = bytes;\n    align = BASE_PAGE_SIZE;\n}";
+    assert!(caps.contains(frame), "Frame is byte-sized");
     s.write(
         "log2.cap",
-        caps.replace(bytes, "#[identity] #[size_arg]\n    bytes: u64,"),
+        caps.replace(
+            frame,
+            "frame FrameObject(bits in 12..=63) {\n    size = 1 << bits;\n}",
+        ),
     );
     let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "log2.cap"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(
-        stderr.contains("it holds the size argument now, the size in bytes before"),
+        stderr.contains(
+            "error[B0052]: object type `FrameObject` changed what its size argument means"
+        ),
+        "{stderr}"
+    );
+    // A coarser granule drops sizes (B0052); a finer one would not.
+    let granule = "#[bytes(granule = OBJSIZE_L2CNODE)]";
+    assert!(caps.contains(granule), "L1 CNodes are whole L2 CNodes");
+    s.write(
+        "granule.cap",
+        caps.replace(granule, "#[bytes(granule = 32768)]")
+            .replace(
+                "const MAX_L1CNODE = 0xffff_ffff_ffff_c000;",
+                "const MAX_L1CNODE = 0xffff_ffff_ffff_8000;",
+            )
+            .replace(
+                "object L1CNodeObject(bytes in OBJSIZE_L2CNODE..",
+                "object L1CNodeObject(bytes in 32768..",
+            ),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "granule.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error[B0052]: byte-sized object type `L1CNodeObject` allows fewer sizes or places"
+        ) && stderr.contains("granule 16384 bytes before, 32768 now"),
         "{stderr}"
     );
     // A splitting rule that loses it breaks `split_at` (B0020).

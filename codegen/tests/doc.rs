@@ -82,7 +82,9 @@ fn the_page_shows_splits_at_offsets_ranges_and_virtual_pointers() {
         "| `Frame` | `Frame` | one split from the start, or any at offsets that do not meet |",
         "| `IRQSrc` | `IRQSrc` | any sub-ranges of `vec_start..=vec_end` that do not meet |",
         "the object's kernel-virtual address: its address plus 0xfffffe0000000000",
-        "the object's size in bytes (2^size argument)",
+        "the object's size in bytes (its size argument)",
+        "- size: `bytes` bytes, any multiple of 4 KiB from 4096 to 18446744073709547520 (`#[bytes]`)",
+        "- size: `bytes` bytes, any multiple of 16 KiB from 16384 to 18446744073709535232 (`#[bytes]`)",
     ] {
         assert!(page.contains(line), "{line}\n{page}");
     }

@@ -629,13 +629,30 @@ fn random_spec(rng: &mut XorShift) -> String {
         // The untyped size as its argument, or in bytes.
         let (size_arg, size_ty) =
             [("#[size_arg]", "u5"), ("#[size_arg(bytes)]", "u21")][mem.below(2)];
+        // Sometimes the frame is byte-sized (`#[bytes]`: any whole number
+        // of pages), so the module counts in bytes; drawn from a generator
+        // of its own, so the draws above stay as they were.
+        let mut bytes = XorShift(rng.0 ^ 0x9e37_79b9_7f4a_7c15);
+        let (frame_decl, frame_arg) = if bytes.below(3) == 0 {
+            (
+                format!(
+                    "#[bytes]\nframe {frame}(bytes in 4 KiB..=20 KiB) {{ size = bytes; align = 4 KiB; }}"
+                ),
+                "u15",
+            )
+        } else {
+            (
+                format!("frame {frame}(bits in 12..=14) {{ size = 1 << bits; }}"),
+                "u4",
+            )
+        };
         text.push_str(&format!(
             "untyped {untyped}(bits in 12..=20) {{ size = 1 << bits; }}\n\
              cap {untyped_cap} for {untyped} {{\n    #[identity] #[object] {base}: ptr(align = 16),\n    \
              #[identity] {size_arg} {bits}: {size_ty},\n    #[watermark(unit = 16)] {free}: u20,\n}}\n\
-             frame {frame}(bits in 12..=14) {{ size = 1 << bits; }}\n\
+             {frame_decl}\n\
              cap {frame_cap} for {frame} {{\n    #[identity] #[object] {base}: ptr(align = 4096),\n    \
-             #[identity] #[size_arg] {bits}: u4,\n}}\n\
+             #[identity] #[size_arg] {bits}: {frame_arg},\n}}\n\
              {at_split}derive {frame_cap} from {frame_cap};\n\
              object {object} {{ size = 64; }}\n\
              cap {object_cap} for {object} {{\n    \
@@ -774,6 +791,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
             "virtual_offset = 0x80000000",
             "#[range(",
             "#[size_arg(bytes)]",
+            "#[bytes]\nframe",
             "    session {",
             "\nenum Kind",
         ] {

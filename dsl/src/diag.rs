@@ -142,6 +142,11 @@ catalogue! {
     VirtualOffsetTooLarge = "E0612", Error, "virtual offset outside the address space";
     RangeFields = "E0613", Error, "range of a splitting rule not held in two identity integer fields";
     SizeBytesRule = "E0614", Error, "size held in bytes of an object whose size is not 2^argument";
+    BytesAttribute = "E0615", Error, "malformed `#[bytes]` on an object type";
+    BytesSizeRule = "E0616", Error, "byte-sized object whose size is not its size argument";
+    BytesGranule = "E0617", Error, "byte-sized object without a granule, or sizes not multiples of it";
+    BytesMaximum = "E0618", Error, "byte-sized object larger than the address space";
+    BytesMixedUse = "E0619", Error, "byte-sized object where sizes must be powers of two";
 
     MessageTooLong = "E0700", Error, "message exceeds the target's message words";
     TooManyCaps = "E0701", Error, "message carries more capabilities than the target allows";

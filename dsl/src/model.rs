@@ -263,12 +263,33 @@ pub struct SizeRule {
     /// The parameter's name, if the size is parameterised.
     pub param: Option<String>,
     /// `(argument, size_bits)` for every allowed argument, ascending; one entry
-    /// with argument 0 for a fixed-size object.
+    /// with argument 0 for a fixed-size object. Empty for a byte-sized
+    /// object (`bytes` is set).
     pub table: Vec<(u64, u32)>,
+    /// `#[bytes]`: the size argument is the object's size in bytes, any
+    /// multiple of a granule in a range, not a power of two chosen by the
+    /// argument (Barrelfish's RAM, Frame and CNode sizes).
+    pub bytes: Option<ByteSizes>,
+}
+
+/// The sizes of a byte-sized object type (`#[bytes]`): every multiple of
+/// `1 << granule_bits` from `min` to `max`. Objects are aligned to the
+/// type's `align` (no larger than the granule, which it is unless
+/// `#[bytes(granule = N)]` says otherwise), not to their size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSizes {
+    /// log2 of the granule in bytes: every size is a multiple of it.
+    pub granule_bits: u32,
+    /// The smallest size, a multiple of the granule, at least one granule.
+    pub min: u64,
+    /// The largest size, a multiple of the granule.
+    pub max: u64,
 }
 
 impl SizeRule {
-    /// log2 of the size for `arg`, if `arg` is allowed.
+    /// log2 of the size for `arg`, if `arg` is allowed and the object's
+    /// sizes are powers of two (never for a byte-sized object: use
+    /// [`SizeRule::size_of`]).
     pub fn size_bits(&self, arg: u64) -> Option<u32> {
         self.table
             .binary_search_by_key(&arg, |(a, _)| *a)
@@ -276,24 +297,52 @@ impl SizeRule {
             .map(|i| self.table[i].1)
     }
 
+    /// The size in bytes for `arg`, if `arg` is allowed: `1 << size_bits`,
+    /// or for a byte-sized object `arg` itself when it is a multiple of the
+    /// granule in range.
+    pub fn size_of(&self, arg: u64) -> Option<u64> {
+        match self.bytes {
+            Some(b) => (arg >= b.min && arg <= b.max && arg & ((1u64 << b.granule_bits) - 1) == 0)
+                .then_some(arg),
+            None => self.size_bits(arg).and_then(|bits| 1u64.checked_shl(bits)),
+        }
+    }
+
+    /// Whether the object is byte-sized (`#[bytes]`).
+    pub fn is_bytes(&self) -> bool {
+        self.bytes.is_some()
+    }
+
     /// The smallest allowed argument.
     pub fn min_arg(&self) -> u64 {
-        self.table.first().map_or(0, |(a, _)| *a)
+        match self.bytes {
+            Some(b) => b.min,
+            None => self.table.first().map_or(0, |(a, _)| *a),
+        }
     }
 
     /// The largest allowed argument.
     pub fn max_arg(&self) -> u64 {
-        self.table.last().map_or(0, |(a, _)| *a)
+        match self.bytes {
+            Some(b) => b.max,
+            None => self.table.last().map_or(0, |(a, _)| *a),
+        }
     }
 
-    /// The smallest size (log2) over every argument.
+    /// The smallest size (log2, rounded down) over every argument.
     pub fn min_bits(&self) -> u32 {
-        self.table.iter().map(|(_, b)| *b).min().unwrap_or(0)
+        match self.bytes {
+            Some(b) => b.min.ilog2(),
+            None => self.table.iter().map(|(_, b)| *b).min().unwrap_or(0),
+        }
     }
 
-    /// The largest size (log2) over every argument.
+    /// The largest size (log2, rounded up) over every argument.
     pub fn max_bits(&self) -> u32 {
-        self.table.iter().map(|(_, b)| *b).max().unwrap_or(0)
+        match self.bytes {
+            Some(b) => 64 - (b.max - 1).leading_zeros(),
+            None => self.table.iter().map(|(_, b)| *b).max().unwrap_or(0),
+        }
     }
 }
 
@@ -448,6 +497,22 @@ impl Object {
     /// log2 of the alignment for size argument `arg`.
     pub fn align_bits_for(&self, size_bits: u32) -> u32 {
         self.align_bits.unwrap_or(size_bits)
+    }
+
+    /// The size in bytes and log2 of the alignment of an object of size
+    /// argument `arg`, if `arg` is allowed: a byte-sized object is aligned
+    /// to its granule, any other to `align` or its size.
+    pub fn placement_of(&self, arg: u64) -> Option<(u64, u32)> {
+        match self.size.bytes {
+            Some(b) => Some((
+                self.size.size_of(arg)?,
+                self.align_bits.unwrap_or(b.granule_bits),
+            )),
+            None => {
+                let bits = self.size.size_bits(arg)?;
+                Some((1u64.checked_shl(bits)?, self.align_bits_for(bits)))
+            }
+        }
     }
 }
 
@@ -1116,6 +1181,10 @@ pub enum Amount {
     Const(u64),
     /// The argument at this index.
     Param(usize),
+    /// `1 << p`: two to the power of the argument at this index (whose
+    /// range ends at 63 or below), the size in bytes of a byte-sized
+    /// object given by a log2 (Barrelfish's mem.if: RAM of 2^bits bytes).
+    Pow2(usize),
 }
 
 impl Amount {
@@ -1124,6 +1193,18 @@ impl Amount {
         match self {
             Amount::Const(v) => v,
             Amount::Param(i) => args.get(i).copied().unwrap_or(0),
+            Amount::Pow2(i) => u32::try_from(args.get(i).copied().unwrap_or(0))
+                .ok()
+                .and_then(|bits| 1u64.checked_shl(bits))
+                .unwrap_or(0),
+        }
+    }
+
+    /// The parameter it reads, if any.
+    pub fn param(self) -> Option<usize> {
+        match self {
+            Amount::Const(_) => None,
+            Amount::Param(i) | Amount::Pow2(i) => Some(i),
         }
     }
 }

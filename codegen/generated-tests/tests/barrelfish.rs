@@ -127,7 +127,7 @@ fn every_tag_is_the_barrelfish_objtype_number() {
 #[test]
 fn the_target_is_barrelfish_x86_64() {
     assert_eq!(target::ADDRESS_BITS, 64);
-    assert_eq!(target::CAP_WORDS, 4);
+    assert_eq!(target::CAP_WORDS, 5);
     assert_eq!(target::TAG_BITS, 8);
 }
 
@@ -135,19 +135,22 @@ fn the_target_is_barrelfish_x86_64() {
 fn ram_round_trips_at_full_width() {
     // genpaddr base and gensize bytes are 64 bits, pasid_t 32.
     let base = 0xffff_f000_dead_b000;
-    // `bytes` holds bytes, as Barrelfish's (`#[size_arg(bytes)]`).
+    // `bytes` holds bytes, as Barrelfish's: RAM is byte-sized (`#[bytes]`).
     let ram = RAM::new(base, 1 << 40, u64::from(u32::MAX), u64::MAX).expect("fits");
     let words = Cap::from(ram).words();
     assert_eq!(
         words,
-        [2 | (u64::from(u32::MAX) << 8), base, 1 << 40, u64::MAX]
+        [2 | (u64::from(u32::MAX) << 8), base, 1 << 40, u64::MAX, 0]
     );
     let back = RAM::from_cap(Cap::from_words(words)).expect("a RAM cap");
     assert_eq!(back.base(), base);
     assert_eq!(back.bytes(), 1 << 40);
     assert_eq!(region(back.cap()), Some((base, 1 << 40)));
-    // Not a size RAM has: no region.
-    let odd = RAM::new(0x10_0000, 3 << 12, 0, 0).expect("any u64 fits");
+    // Any whole number of pages is a size RAM has, three pages too ...
+    let three = RAM::new(0x10_0000, 3 << 12, 0, 0).expect("any u64 fits");
+    assert_eq!(region(three.cap()), Some((0x10_0000, 3 << 12)));
+    // ... but not a part of a page.
+    let odd = RAM::new(0x10_0000, (3 << 12) + 0x800, 0, 0).expect("any u64 fits");
     assert_eq!(region(odd.cap()), None);
     let small = RAM::new(0x10_0000, 1 << 11, 0, 0).expect("any u64 fits");
     assert_eq!(region(small.cap()), None, "below the smallest RAM");
@@ -183,23 +186,25 @@ fn fcnode_and_mapping_round_trip() {
         "coreid_t is 8 bits"
     );
 
+    // The mapped frame's size in bytes takes the fifth word.
     let mapping = Frame_Mapping::new(
         0xffff_8000_0000_1000,
         0xffff_8000_0000_2040,
         511,
         512,
         0xffff_f000_dead_b000,
-        21,
+        3 << 12,
     )
     .expect("fits");
     let words = Cap::from(mapping).words();
     assert_eq!(
         words,
         [
-            9 | (511 << 8) | (512 << 24) | (21 << 40),
+            9 | (511 << 8) | (512 << 24),
             0xffff_8000_0000_1000,
             0xffff_8000_0000_2040,
             0xffff_f000_dead_b000,
+            3 << 12,
         ]
     );
     assert!(IO::new(0xffff, 0x1_0000).is_err(), "IO ports are 16 bits");
@@ -218,14 +223,14 @@ fn spec() -> &'static Spec {
 
 /// 1 MiB of RAM, a ProcessManager and a DeviceIDManager.
 const BOOT: &[BootCap] = &[
-    (0, "RAM", 0x10_0000, 20, false, &[]),
+    (0, "RAM", 0x10_0000, 0x10_0000, false, &[]),
     (1, "ProcessManager", 0, 0, false, &[]),
     (2, "DeviceIDManager", 0, 0, false, &[]),
 ];
 
 /// `BOOT`, and an IRQSrc for the vectors 32..=95 in slot 15.
 const BOOT_WITH_IRQ: &[BootCap] = &[
-    (0, "RAM", 0x10_0000, 20, false, &[]),
+    (0, "RAM", 0x10_0000, 0x10_0000, false, &[]),
     (1, "ProcessManager", 0, 0, false, &[]),
     (2, "DeviceIDManager", 0, 0, false, &[]),
     (
@@ -289,7 +294,7 @@ fn derived_caps_are_the_interpreters() {
     let object = |name: &str| u64::from(spec.object(name).unwrap().0);
     let cap_type = |name: &str| spec.cap(name).unwrap();
     // A 64 KiB Frame, a Dispatcher and a page table.
-    m.retype(&[0], object("FrameObject"), 16, &[], 3, 1)
+    m.retype(&[0], object("FrameObject"), 0x1_0000, &[], 3, 1)
         .unwrap();
     m.retype(&[0], object("DispatcherObject"), 0, &[], 4, 1)
         .unwrap();
@@ -324,10 +329,10 @@ fn derived_caps_are_the_interpreters() {
     // A Frame_Mapping names the frame's 64 KiB; it lies within the RAM, so
     // the RAM is its ancestor by its contents too.
     let (ram, frame, mapping) = (words(&m, 0), words(&m, 3), words(&m, 7));
-    assert_eq!(Frame_Mapping::from_cap(mapping).unwrap().bytes(), 16);
+    assert_eq!(Frame_Mapping::from_cap(mapping).unwrap().bytes(), 0x1_0000);
     assert!(is_ancestor(ram, mapping));
     // Not from another frame, nor from a cap of the wrong type.
-    m.retype(&[0], object("FrameObject"), 12, &[], 14, 1)
+    m.retype(&[0], object("FrameObject"), 0x1000, &[], 14, 1)
         .unwrap();
     assert!(
         !is_ancestor(words(&m, 14), mapping),
@@ -402,15 +407,32 @@ enum Step {
     Revoke(u64),
 }
 
+/// Frame sizes in bytes (`#[bytes]`): mostly 1 to 16 whole pages, any
+/// number of them, sometimes a size that is not whole pages or is too small.
+fn frame_sizes() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => (1..=16u64).prop_map(|pages| pages << 12),
+        1 => 0..0x1_1000u64,
+    ]
+}
+
+/// Sizes of pieces to split a frame into: mostly 1 to 4 whole pages.
+fn piece_sizes() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => (1..=4u64).prop_map(|pages| pages << 12),
+        1 => 0..0x5000u64,
+    ]
+}
+
 fn steps() -> impl Strategy<Value = Vec<Step>> {
     let slot = 0..16u64;
     let step = prop_oneof![
         2 => (
             prop_oneof![
-                (12..17u64).prop_map(|a| ("FrameObject", a)),
+                frame_sizes().prop_map(|a| ("FrameObject", a)),
                 Just(("DispatcherObject", 0)),
                 Just(("VNode_x86_64_ptableObject", 0)),
-                Just(("RAMObject", 12)),
+                Just(("RAMObject", 0x1000)),
             ],
             slot.clone()
         )
@@ -419,7 +441,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
             .prop_map(|(source, rule, dest)| Step::Derive { source, rule, dest }),
         3 => (
             0..16u64,
-            11..16u64,
+            piece_sizes(),
             0..4u64,
             // Mostly page-aligned offsets within the first 16 KiB of a
             // frame; some in 64 KiB, some anywhere, some past its end.
@@ -435,10 +457,10 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
         3 => (
             0..16u64,
             prop_oneof![
-                (12..17u64).prop_map(|a| ("FrameObject", a)),
+                frame_sizes().prop_map(|a| ("FrameObject", a)),
                 Just(("DispatcherObject", 0)),
                 Just(("VNode_x86_64_ptableObject", 0)),
-                (12..15u64).prop_map(|a| ("RAMObject", a)),
+                (1..=8u64).prop_map(|pages| ("RAMObject", pages << 12)),
             ],
             // Mostly page-aligned offsets in the 1 MiB RAM; some in its
             // last 64 KiB, some anywhere and some past its end.
@@ -555,7 +577,7 @@ fn generated_retype_at(
     at: u64,
 ) -> Result<capc_generated_tests::barrelfish::Placement, RetypeError> {
     let id = m.id_at(root_slot(source));
-    let cap = id.map_or(Cap::from_words([0; 4]), |id| packed(m, id));
+    let cap = id.map_or(Cap::from_words([0; 5]), |id| packed(m, id));
     let has_children = id.is_some_and(|id| !m.children(id).is_empty());
     retype_at(
         cap,
@@ -607,8 +629,8 @@ fn retype_at_agrees(
     match (want, got) {
         (Err(want), Err(got)) if want == retype_error(got) => Ok(None),
         (Ok(p), Ok(r)) => {
-            let same = (p.first, p.count, p.size_bits, p.new_watermark, p.reset)
-                == (r.first, r.count, r.size_bits, r.new_watermark, r.reset);
+            let same = (p.first, p.count, p.size, p.new_watermark, p.reset)
+                == (r.first, r.count, r.size, r.new_watermark, r.reset);
             if !same {
                 return Err(format!("generated {p:?}, interpreter {r:?}"));
             }
@@ -703,9 +725,9 @@ fn agree(steps: &[Step], frames: bool) -> Result<(), TestCaseError> {
     let mut m = boot_machine(spec, if frames { BOOT_WITH_IRQ } else { BOOT });
     let boot = boot_regions(&m);
     if frames {
-        m.retype(&[0], frame_number(), 16, &[], 3, 1)
+        m.retype(&[0], frame_number(), 0x1_0000, &[], 3, 1)
             .expect("64 KiB frame");
-        m.retype(&[0], frame_number(), 14, &[], 7, 1)
+        m.retype(&[0], frame_number(), 0x4000, &[], 7, 1)
             .expect("16 KiB frame");
     }
     for step in steps {
@@ -956,11 +978,11 @@ fn split_frames_are_the_interpreters() {
     let spec = spec();
     let mut m = boot_machine(spec, BOOT);
     let frame = u64::from(spec.object("FrameObject").unwrap().0);
-    m.retype(&[0], frame, 14, &[], 3, 1).unwrap();
+    m.retype(&[0], frame, 0x4000, &[], 3, 1).unwrap();
     let source = words(&m, 3);
     assert!(!has_pieces(&m, source));
-    let pieces = split(source, 12, 4, false).expect("four pages of 16 KiB");
-    let ids = m.split_cap(&[3], 12, 4, &[4]).unwrap();
+    let pieces = split(source, 0x1000, 4, false).expect("four pages of 16 KiB");
+    let ids = m.split_cap(&[3], 0x1000, 4, &[4]).unwrap();
     assert_eq!(ids.len(), 4);
     for i in 0..4 {
         let piece = words(&m, 4 + i);
@@ -975,26 +997,35 @@ fn split_frames_are_the_interpreters() {
     // Split once: again is RevokeFirst on both sides, for the frame and for
     // a copy of it.
     assert!(has_pieces(&m, source));
-    assert_eq!(split(source, 12, 1, true), Err(DeriveError::RevokeFirst));
-    assert_eq!(m.split_cap(&[3], 12, 1, &[8]), Err(OpError::RevokeFirst));
+    assert_eq!(
+        split(source, 0x1000, 1, true),
+        Err(DeriveError::RevokeFirst)
+    );
+    assert_eq!(
+        m.split_cap(&[3], 0x1000, 1, &[8]),
+        Err(OpError::RevokeFirst)
+    );
     m.copy(&[3], &[9], u64::MAX).unwrap();
-    assert_eq!(m.split_cap(&[9], 12, 1, &[8]), Err(OpError::RevokeFirst));
+    assert_eq!(
+        m.split_cap(&[9], 0x1000, 1, &[8]),
+        Err(OpError::RevokeFirst)
+    );
     // Sizes and counts.
     assert_eq!(
-        split(source, 14, 1, false),
+        split(source, 0x4000, 1, false),
         Err(DeriveError::InvalidArgument { index: 1 })
     );
     assert_eq!(
-        split(source, 13, 3, false),
+        split(source, 0x2000, 3, false),
         Err(DeriveError::RangeError { min: 1, max: 2 })
     );
     assert_eq!(
-        split(words(&m, 0), 12, 1, false),
+        split(words(&m, 0), 0x1000, 1, false),
         Err(DeriveError::IllegalOperation)
     );
     // Revoking the frame takes its pieces (and the copy); then it splits.
     assert_eq!(m.revoke(&[3]), Ok(5));
-    m.split_cap(&[3], 13, 2, &[4]).unwrap();
+    m.split_cap(&[3], 0x2000, 2, &[4]).unwrap();
 }
 
 /// A frame split while a copy of it lives, then its original cap deleted:
@@ -1006,13 +1037,146 @@ fn a_piece_stays_part_of_the_frame_a_copy_names() {
     let mut m = boot_machine(spec, BOOT);
     let boot = boot_regions(&m);
     let frame = u64::from(spec.object("FrameObject").unwrap().0);
-    m.retype(&[0], frame, 13, &[], 5, 1).unwrap();
+    m.retype(&[0], frame, 0x2000, &[], 5, 1).unwrap();
     m.copy(&[5], &[6], u64::MAX).unwrap();
-    m.split_cap(&[5], 12, 1, &[3]).unwrap();
+    m.split_cap(&[5], 0x1000, 1, &[3]).unwrap();
     m.delete(&[5]).unwrap();
     let seen = interp_seen(&m);
     check_invariants("interpreter", &seen, None, &boot, &[]).unwrap();
     check_accounting("interpreter", &m, &seen).unwrap();
+}
+
+/// Byte sizes (`#[bytes]` on RAM, Frame, DevFrame, the CNodes ...), by
+/// hand: frames of any whole number of pages, aligned to a page rather than
+/// to their size; sizes that are not whole pages refused; the generated
+/// `retype`, `retype_at`, `split`, `split_at` and `region` agree with the
+/// interpreter on each.
+#[test]
+fn byte_sizes_are_the_interpreters() {
+    let spec = spec();
+    let mut m = boot_machine(spec, BOOT);
+    let ok = |r: Result<Option<_>, String>| r.expect("agree").expect("placed");
+    // Three pages at the watermark: 12 KiB, not a power of two.
+    let request = RetypeRequest {
+        object_type: frame_number(),
+        size_arg: 0x3000,
+        offset: 3,
+        count: 1,
+    };
+    let p = capc_generated_tests::barrelfish::retype(
+        words(&m, 0),
+        false,
+        &request,
+        Some(Destination { slots: 32 }),
+        |_| true,
+    )
+    .expect("three pages");
+    let r = m.retype(&[0], frame_number(), 0x3000, &[], 3, 1).unwrap();
+    assert_eq!(
+        (p.first, p.size, p.new_watermark),
+        (r.first, r.size, r.new_watermark)
+    );
+    assert_eq!((p.first, p.size), (0x10_0000, 0x3000));
+    assert_eq!(p.cap(0, false), Some(words(&m, 3)));
+    assert_eq!(region(words(&m, 3)), Some((0x10_0000, 0x3000)));
+    // A 16 KiB frame at 12 KiB: page-aligned, not aligned to its size.
+    let frame = ok(retype_at_agrees(
+        &mut m,
+        0,
+        "FrameObject",
+        0x4000,
+        0x3000,
+        1,
+        4,
+    ));
+    assert_eq!((frame.first, frame.size), (0x10_3000, 0x4000));
+    // Five pages at the watermark (28 KiB): right after it.
+    let five = m.retype(&[0], frame_number(), 0x5000, &[], 5, 1).unwrap();
+    assert_eq!((five.first, five.new_watermark), (0x10_7000, 0xc000));
+    // Not whole pages, or below a page: refused on both sides.
+    for size_arg in [0x1800, 0x3001, 0x800, 0] {
+        assert_eq!(
+            retype_at_agrees(&mut m, 0, "FrameObject", size_arg, 0x2_0000, 1, 6),
+            Ok(None),
+            "{size_arg:#x}"
+        );
+    }
+    // The three-page frame splits into pages, and into a two-page piece
+    // at a page's offset.
+    let three = words(&m, 3);
+    let pieces = split(three, 0x1000, 3, false).expect("three pages");
+    let ids = m.split_cap(&[3], 0x1000, 3, &[8]).unwrap();
+    assert_eq!(ids.len(), 3);
+    for i in 0..3 {
+        assert_eq!(pieces.cap(i), Some(words(&m, 8 + i)));
+        assert_eq!(
+            region(words(&m, 8 + i)),
+            Some((0x10_0000 + i * 0x1000, 0x1000))
+        );
+    }
+    m.revoke(&[3]).unwrap();
+    let meets = |m: &Machine<'_>, f, b| meets_pieces(m, three, f, b);
+    let piece = split_at(three, 0x2000, 0x1000, 1, |f, b| meets(&m, f, b)).expect("room");
+    assert_eq!(m.split_at(&[3], 0x2000, 0x1000, 1, &[8]).unwrap().len(), 1);
+    assert_eq!(piece.cap(0), Some(words(&m, 8)));
+    assert_eq!(region(words(&m, 8)), Some((0x10_1000, 0x2000)));
+    // A piece as large as the frame, or not whole pages, is no piece.
+    for size_arg in [0x3000, 0x1800] {
+        assert_eq!(
+            split_at(three, size_arg, 0, 1, |f, b| meets(&m, f, b)).err(),
+            Some(DeriveError::InvalidArgument { index: 1 })
+        );
+        assert_eq!(
+            m.split_at(&[3], size_arg, 0, 1, &[9]),
+            Err(OpError::InvalidArgument { index: 1 })
+        );
+    }
+    // An L2 CNode and a KCB are page-aligned, as caps_retype checks, not
+    // aligned to their size; an ARMv7 L1 table keeps its 16 KiB.
+    assert_eq!(ObjectType::L2CNodeObject.placement(0), Ok((0x4000, 12)));
+    assert_eq!(
+        ObjectType::KernelControlBlockObject.placement(0),
+        Ok((0x2_0000, 12))
+    );
+    assert_eq!(
+        ObjectType::VNode_ARM_l1Object.placement(0),
+        Ok((0x4000, 14))
+    );
+    let l2 = ok(retype_at_agrees(
+        &mut m,
+        0,
+        "L2CNodeObject",
+        0,
+        0x1_d000,
+        1,
+        12,
+    ));
+    assert_eq!(l2.first, 0x11_d000);
+    // An L1 CNode is whole L2 CNodes (16 KiB) at a page boundary.
+    let l1 = spec.object_number(spec.object("L1CNodeObject").unwrap());
+    assert_eq!(ObjectType::L1CNodeObject.size_bytes(0x8000), Ok(0x8000));
+    assert!(ObjectType::L1CNodeObject.size_bytes(0x5000).is_err());
+    assert_eq!(
+        ObjectType::L1CNodeObject.placement(0xc000),
+        Ok((0xc000, 12))
+    );
+    let cnode = ok(retype_at_agrees(
+        &mut m,
+        0,
+        "L1CNodeObject",
+        0xc000,
+        0x1_1000,
+        1,
+        10,
+    ));
+    assert_eq!((cnode.first, cnode.size), (0x11_1000, 0xc000));
+    assert_eq!(
+        m.retype(&[0], l1, 0x5000, &[], 11, 1).err(),
+        Some(OpError::RangeError {
+            min: 0x4000,
+            max: 0xffff_ffff_ffff_c000
+        })
+    );
 }
 
 /// retype's type argument for a Frame.
@@ -1036,7 +1200,7 @@ fn retype_at_an_offset_is_the_interpreters() {
         &mut m,
         0,
         "FrameObject",
-        14,
+        0x4000,
         0x1_0000,
         1,
         3,
@@ -1045,32 +1209,41 @@ fn retype_at_an_offset_is_the_interpreters() {
     assert_eq!(frame.new_watermark, 0x1_4000);
     assert_eq!(frame.object_type, ObjectType::FrameObject);
     // Below it, two pages at 0 and 4 KiB; the watermark stays.
-    let pages = ok(retype_at_agrees(&mut m, 0, "FrameObject", 12, 0, 2, 4));
+    let pages = ok(retype_at_agrees(&mut m, 0, "FrameObject", 0x1000, 0, 2, 4));
     assert_eq!((pages.first, pages.new_watermark), (0x10_0000, 0x1_4000));
     // Overlapping the frame (its last page) or a page: RevokeFirst.
     assert_eq!(
-        m.retype_at(&[0], frame_number(), 12, 0x1_3000, &[], 6, 1),
+        m.retype_at(&[0], frame_number(), 0x1000, 0x1_3000, &[], 6, 1),
         Err(OpError::RevokeFirst)
     );
-    refused(retype_at_agrees(&mut m, 0, "FrameObject", 13, 0, 1, 6));
+    refused(retype_at_agrees(&mut m, 0, "FrameObject", 0x2000, 0, 1, 6));
     refused(retype_at_agrees(
         &mut m,
         0,
         "FrameObject",
-        12,
+        0x1000,
         0x1_3000,
         1,
         6,
     ));
-    // Misaligned for the object (a 16 KiB frame at 8 KiB), past the end,
-    // and more than fits from the offset to the end.
+    // Off a page boundary (objects are page-aligned, as Barrelfish's, not
+    // aligned to their size: a 16 KiB frame at 8 KiB is fine, see below),
+    // past the end, and more than fits from the offset to the end.
     assert_eq!(
-        m.retype_at(&[0], frame_number(), 14, 0x2000, &[], 6, 1),
+        m.retype_at(&[0], frame_number(), 0x4000, 0x2800, &[], 6, 1),
         Err(OpError::AlignmentError)
     );
-    refused(retype_at_agrees(&mut m, 0, "FrameObject", 14, 0x2000, 1, 6));
+    refused(retype_at_agrees(
+        &mut m,
+        0,
+        "FrameObject",
+        0x4000,
+        0x2800,
+        1,
+        6,
+    ));
     assert_eq!(
-        m.retype_at(&[0], frame_number(), 12, 0x10_0000, &[], 6, 1),
+        m.retype_at(&[0], frame_number(), 0x1000, 0x10_0000, &[], 6, 1),
         Err(OpError::RangeError {
             min: 0,
             max: 0xf_ffff
@@ -1080,33 +1253,41 @@ fn retype_at_an_offset_is_the_interpreters() {
         &mut m,
         0,
         "FrameObject",
-        12,
+        0x1000,
         0x10_0000,
         1,
         6,
     ));
     assert_eq!(
-        m.retype_at(&[0], frame_number(), 16, 0xf_0000, &[], 6, 2),
+        m.retype_at(&[0], frame_number(), 0x1_0000, 0xf_0000, &[], 6, 2),
         Err(OpError::NotEnoughMemory { left: 0x1_0000 })
     );
     refused(retype_at_agrees(
         &mut m,
         0,
         "FrameObject",
-        16,
+        0x1_0000,
         0xf_0000,
         2,
         6,
     ));
     // A retype at the watermark goes above every child placed at an offset.
     let next = m
-        .retype(&[0], frame_number(), 12, &[], 6, 1)
+        .retype(&[0], frame_number(), 0x1000, &[], 6, 1)
         .expect("room above the watermark");
     assert_eq!(next.first, 0x11_4000);
     // Deleting the frame frees its bytes for another object there; a RAM
     // retyped from the RAM at an offset is itself retyped at an offset.
     m.delete(&[3]).unwrap();
-    let ram = ok(retype_at_agrees(&mut m, 0, "RAMObject", 14, 0x1_0000, 1, 3));
+    let ram = ok(retype_at_agrees(
+        &mut m,
+        0,
+        "RAMObject",
+        0x4000,
+        0x1_0000,
+        1,
+        3,
+    ));
     assert_eq!(ram.first, 0x11_0000);
     let inner = ok(retype_at_agrees(
         &mut m,
@@ -1124,7 +1305,7 @@ fn retype_at_an_offset_is_the_interpreters() {
         &mut m,
         0,
         "FrameObject",
-        12,
+        0x1000,
         0x1_0000,
         1,
         8,
@@ -1148,21 +1329,21 @@ fn memory_with_a_live_copy_is_not_retyped_at_an_offset() {
     let mut m = boot_machine(spec(), BOOT);
     m.copy(&[0], &[5], u64::MAX).unwrap();
     assert_eq!(
-        m.retype_at(&[0], frame_number(), 12, 0, &[], 6, 1),
+        m.retype_at(&[0], frame_number(), 0x1000, 0, &[], 6, 1),
         Err(OpError::RevokeFirst)
     );
     assert_eq!(
-        retype_at_agrees(&mut m, 0, "FrameObject", 12, 0x8000, 1, 6),
+        retype_at_agrees(&mut m, 0, "FrameObject", 0x1000, 0x8000, 1, 6),
         Ok(None)
     );
     assert_eq!(
-        retype_at_agrees(&mut m, 5, "FrameObject", 12, 0x8000, 1, 6),
+        retype_at_agrees(&mut m, 5, "FrameObject", 0x1000, 0x8000, 1, 6),
         Ok(None)
     );
     // The copy gone, the original is retyped at an offset again, and its
     // new watermark covers the frame.
     m.delete(&[5]).unwrap();
-    let p = retype_at_agrees(&mut m, 0, "FrameObject", 12, 0x8000, 1, 6)
+    let p = retype_at_agrees(&mut m, 0, "FrameObject", 0x1000, 0x8000, 1, 6)
         .unwrap()
         .unwrap();
     assert_eq!(p.new_watermark, 0x9000);
@@ -1183,8 +1364,8 @@ fn random_retypes_and_splits_at_offsets_reach_every_outcome() {
         let mut m = boot_machine(spec(), boot);
         if round % 2 == 1 {
             // As `random_splits_of_frames_agree_with_the_interpreter`.
-            m.retype(&[0], frame_number(), 16, &[], 3, 1).unwrap();
-            m.retype(&[0], frame_number(), 14, &[], 7, 1).unwrap();
+            m.retype(&[0], frame_number(), 0x1_0000, &[], 3, 1).unwrap();
+            m.retype(&[0], frame_number(), 0x4000, &[], 7, 1).unwrap();
         }
         for step in steps {
             match step {
@@ -1342,38 +1523,52 @@ fn random_retypes_and_splits_at_offsets_reach_every_outcome() {
 #[test]
 fn split_at_offsets_is_the_interpreters() {
     let mut m = boot_machine(spec(), BOOT);
-    m.retype(&[0], frame_number(), 16, &[], 3, 1).unwrap();
+    m.retype(&[0], frame_number(), 0x1_0000, &[], 3, 1).unwrap();
     let frame = words(&m, 3);
     let base = region(frame).unwrap().0;
     let meets = |m: &Machine<'_>, first, bytes| meets_pieces(m, frame, first, bytes);
     // Two 8 KiB pieces from 16 KiB into the frame.
-    let pieces = split_at(frame, 13, 0x4000, 2, |f, b| meets(&m, f, b)).expect("room");
+    let pieces = split_at(frame, 0x2000, 0x4000, 2, |f, b| meets(&m, f, b)).expect("room");
     assert_eq!(pieces.first, base + 0x4000);
-    assert_eq!(m.split_at(&[3], 13, 0x4000, 2, &[4]).unwrap().len(), 2);
+    assert_eq!(m.split_at(&[3], 0x2000, 0x4000, 2, &[4]).unwrap().len(), 2);
     for i in 0..2 {
         assert_eq!(pieces.cap(i), Some(words(&m, 4 + i)));
         assert!(is_ancestor(frame, words(&m, 4 + i)));
     }
     // A page beside them splits off too; one meeting them does not.
-    let page = split_at(frame, 12, 0x1000, 1, |f, b| meets(&m, f, b)).expect("beside");
-    assert_eq!(m.split_at(&[3], 12, 0x1000, 1, &[6]).unwrap().len(), 1);
+    let page = split_at(frame, 0x1000, 0x1000, 1, |f, b| meets(&m, f, b)).expect("beside");
+    assert_eq!(m.split_at(&[3], 0x1000, 0x1000, 1, &[6]).unwrap().len(), 1);
     assert_eq!(page.cap(0), Some(words(&m, 6)));
     assert_eq!(
-        split_at(frame, 12, 0x7000, 1, |f, b| meets(&m, f, b)),
+        split_at(frame, 0x1000, 0x7000, 1, |f, b| meets(&m, f, b)),
         Err(DeriveError::RevokeFirst)
     );
     assert_eq!(
-        m.split_at(&[3], 12, 0x7000, 1, &[7]),
+        m.split_at(&[3], 0x1000, 0x7000, 1, &[7]),
         Err(OpError::RevokeFirst)
     );
     // `split` from the start is refused while pieces live.
-    assert_eq!(m.split_cap(&[3], 12, 1, &[7]), Err(OpError::RevokeFirst));
+    assert_eq!(
+        m.split_cap(&[3], 0x1000, 1, &[7]),
+        Err(OpError::RevokeFirst)
+    );
     // Misaligned or past the end: index 2; more than fit: RangeError.
     for (arg, at, count, want) in [
-        (13, 0x1000, 1, DeriveError::InvalidArgument { index: 2 }),
-        (12, 0x1_0000, 1, DeriveError::InvalidArgument { index: 2 }),
-        (12, 0xf000, 2, DeriveError::RangeError { min: 1, max: 1 }),
-        (16, 0, 1, DeriveError::InvalidArgument { index: 1 }),
+        (0x2000, 0x1800, 1, DeriveError::InvalidArgument { index: 2 }),
+        (
+            0x1000,
+            0x1_0000,
+            1,
+            DeriveError::InvalidArgument { index: 2 },
+        ),
+        (
+            0x1000,
+            0xf000,
+            2,
+            DeriveError::RangeError { min: 1, max: 1 },
+        ),
+        (0x1_0000, 0, 1, DeriveError::InvalidArgument { index: 1 }),
+        (0x1800, 0x8000, 1, DeriveError::InvalidArgument { index: 1 }),
     ] {
         assert_eq!(
             split_at(frame, arg, at, count, |f, b| meets(&m, f, b)),
@@ -1391,7 +1586,7 @@ fn split_at_offsets_is_the_interpreters() {
     m.derive_cap(&[3], spec().cap("Frame_Mapping").unwrap(), &[8])
         .unwrap();
     assert_eq!(
-        m.split_at(&[3], 12, 0xf000, 1, &[7]),
+        m.split_at(&[3], 0x1000, 0xf000, 1, &[7]),
         Err(OpError::RevokeFirst)
     );
     let seen = interp_seen(&m);
@@ -1458,39 +1653,39 @@ fn computed_addresses_are_mem_to_phys() {
 /// a valid size, at a random address (also near the top of the address
 /// space), with a random watermark.
 fn any_cap_of(cap_type: CapType) -> impl Strategy<Value = Cap> {
-    let random = any::<[u64; 4]>().prop_map(move |mut words| {
+    let random = any::<[u64; 5]>().prop_map(move |mut words| {
         words[0] = (words[0] & !0xff) | cap_type as u64;
         Cap::from_words(words)
     });
+    // Sizes are bytes: any whole number of pages (a power of two or not),
+    // page-aligned.
     let made = (
-        12u64..=40,
+        prop_oneof![
+            (1u64..=64).prop_map(|pages| pages << 12),
+            (12u32..=40).prop_map(|bits| 1u64 << bits),
+            (1u64..1 << 28).prop_map(|pages| pages << 12),
+        ],
         prop_oneof![any::<u64>(), (0u64..1 << 20).prop_map(|page| page << 12)],
         any::<u64>(),
         any::<bool>(),
     )
         .prop_filter_map(
             "a cap the constructor makes",
-            move |(bits, base, free, device)| {
-                let base = base & !((1u64 << bits) - 1);
-                let free = free % ((1u64 << bits) + 1);
+            move |(bytes, base, free, device)| {
+                let base = base & !0xfff;
+                let free = free % (bytes + 1);
                 match cap_type {
-                    CapType::RAM => RAM::new(base, 1 << bits, 0, free).ok().map(|v| v.cap()),
+                    CapType::RAM => RAM::new(base, bytes, 0, free).ok().map(|v| v.cap()),
                     CapType::PhysAddr => capc_generated_tests::barrelfish::PhysAddr::new(
-                        base,
-                        1 << bits,
-                        0,
-                        free,
-                        device,
+                        base, bytes, 0, free, device,
                     )
                     .ok()
                     .map(|v| v.cap()),
-                    CapType::Frame => {
-                        capc_generated_tests::barrelfish::Frame::new(base, 1 << bits, 0)
-                            .ok()
-                            .map(|v| v.cap())
-                    }
+                    CapType::Frame => capc_generated_tests::barrelfish::Frame::new(base, bytes, 0)
+                        .ok()
+                        .map(|v| v.cap()),
                     CapType::DevFrame => {
-                        capc_generated_tests::barrelfish::DevFrame::new(base, 1 << bits, 0)
+                        capc_generated_tests::barrelfish::DevFrame::new(base, bytes, 0)
                             .ok()
                             .map(|v| v.cap())
                     }
@@ -1512,7 +1707,7 @@ proptest! {
         source in prop_oneof![any_cap_of(CapType::RAM), any_cap_of(CapType::PhysAddr)],
         has_children in any::<bool>(),
         object_type in 0u64..32,
-        size_arg in prop_oneof![0u64..70, 12u64..16],
+        size_arg in prop_oneof![0u64..0x2_0000, (1u64..=16).prop_map(|pages| pages << 12), any::<u64>()],
         at in prop_oneof![any::<u64>(), (0u64..1 << 10).prop_map(|page| page << 12)],
         count in 0u64..5,
         live in any::<bool>(),
@@ -1536,14 +1731,14 @@ proptest! {
         };
         prop_assert!(!live);
         let (base, size) = region(source).unwrap();
-        let bytes = p.count << p.size_bits;
+        let bytes = p.count * p.size;
         prop_assert_eq!(asked.get(), Some((base + at, bytes)));
         prop_assert_eq!(p.first, base + at);
-        prop_assert_eq!(p.first % (1 << p.object_type.align_bits(p.size_bits)), 0);
+        prop_assert_eq!(p.first % (1 << p.object_type.placement(p.size_arg).unwrap().1), 0);
         prop_assert!(at + bytes <= size);
         for i in 0..p.count {
             let cap = p.cap(i, false).or(p.cap(i, true)).unwrap();
-            prop_assert_eq!(region(cap), Some((p.first + (i << p.size_bits), 1 << p.size_bits)));
+            prop_assert_eq!(region(cap), Some((p.first + i * p.size, p.size)));
         }
         prop_assert!(p.new_watermark >= at + bytes);
     }
@@ -1553,7 +1748,7 @@ proptest! {
     #[test]
     fn split_at_never_panics_and_places_at_the_offset(
         source in prop_oneof![any_cap_of(CapType::Frame), any_cap_of(CapType::DevFrame)],
-        size_arg in prop_oneof![0u64..70, 12u64..16],
+        size_arg in prop_oneof![0u64..0x2_0000, (1u64..=16).prop_map(|pages| pages << 12), any::<u64>()],
         at in prop_oneof![any::<u64>(), (0u64..64).prop_map(|page| page << 12)],
         count in 0u64..5,
         live in any::<bool>(),
@@ -1572,12 +1767,12 @@ proptest! {
             return Ok(());
         };
         let (base, size) = region(source).unwrap();
-        prop_assert_eq!(asked.get(), Some((base + at, pieces.count << pieces.size_bits)));
+        prop_assert_eq!(asked.get(), Some((base + at, pieces.count * pieces.size)));
         prop_assert_eq!(pieces.first, base + at);
-        prop_assert!(at + (pieces.count << pieces.size_bits) <= size);
+        prop_assert!(at + pieces.count * pieces.size <= size);
         for i in 0..pieces.count {
             let piece = pieces.cap(i).unwrap();
-            prop_assert_eq!(region(piece), Some((base + at + (i << pieces.size_bits), 1 << pieces.size_bits)));
+            prop_assert_eq!(region(piece), Some((base + at + i * pieces.size, pieces.size)));
             prop_assert!(is_ancestor(source, piece));
         }
     }
@@ -1592,8 +1787,8 @@ proptest! {
         let mut has_children = false;
         let mut placed: Vec<(u64, u64)> = Vec::new();
         let objects = [
-            (ObjectType::FrameObject, 12),
-            (ObjectType::FrameObject, 14),
+            (ObjectType::FrameObject, 0x1000),
+            (ObjectType::FrameObject, 0x4000),
             (ObjectType::DispatcherObject, 0),
             (ObjectType::VNode_x86_64_ptableObject, 0),
         ];
@@ -1604,7 +1799,7 @@ proptest! {
             let Ok(p) = retype_at(source, has_children, &request, page << 14, Some(Destination { slots: 4 }), |_| true, meets) else {
                 continue;
             };
-            let range = (p.first, p.first + (p.count << p.size_bits));
+            let range = (p.first, p.first + p.count * p.size);
             for other in &placed {
                 prop_assert!(range.1 <= other.0 || other.1 <= range.0, "{:?} overlaps {:?}", range, other);
             }

@@ -305,6 +305,18 @@ fn objects(g: &Gen<'_>) -> TokenStream {
         let v = object_variant(o);
         let min = lit(o.size.min_arg());
         let max = lit(o.size.max_arg());
+        if let Some(b) = o.size.bytes {
+            // A byte-sized type has a log2 size only where its size in
+            // bytes is a power of two.
+            let mask = lit((1u64 << b.granule_bits) - 1);
+            return quote! {
+                ObjectType::#v => if arg >= #min && arg <= #max && arg & #mask == 0 && arg.is_power_of_two() {
+                    Ok(arg.trailing_zeros())
+                } else {
+                    Err(SizeError { min: #min, max: #max })
+                }
+            };
+        }
         let table = &o.size.table;
         let offset = table[0].1 as i64 - table[0].0 as i64;
         let contiguous = table
@@ -366,6 +378,7 @@ fn objects(g: &Gen<'_>) -> TokenStream {
     } else {
         quote!(false)
     };
+    let byte_sizes = g.byte_sizes().then(|| byte_size_fns(objects));
     // `repr(u8)` fixes the numbering rustc may use; on an enum without
     // variants (a spec with no object types) it is an error (E0084).
     let repr = (!objects.is_empty()).then(|| quote!(#[repr(u8)]));
@@ -429,6 +442,8 @@ fn objects(g: &Gen<'_>) -> TokenStream {
                 }
             }
 
+            #byte_sizes
+
             /// log2 of the alignment of an object of `size_bits`: objects are
             /// naturally aligned unless the spec says otherwise.
             pub const fn align_bits(self, size_bits: u32) -> u32 {
@@ -456,6 +471,54 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             const OBJECT_TYPE: ObjectType;
             /// log2 of the object's size: the struct must fit in it.
             const SIZE_BITS: u32;
+        }
+    }
+}
+
+/// `ObjectType::size_bytes` and `ObjectType::placement`, for a spec with
+/// a byte-sized object type.
+fn byte_size_fns(objects: &[Object]) -> TokenStream {
+    let arms = objects.iter().filter_map(|o| {
+        let b = o.size.bytes?;
+        let v = object_variant(o);
+        let (min, max) = (lit(b.min), lit(b.max));
+        let mask = lit((1u64 << b.granule_bits) - 1);
+        Some(quote! {
+            ObjectType::#v => if arg >= #min && arg <= #max && arg & #mask == 0 {
+                Ok(arg)
+            } else {
+                Err(SizeError { min: #min, max: #max })
+            }
+        })
+    });
+    quote! {
+        /// The size in bytes of an object made with size argument `arg`:
+        /// `1 << size_bits(arg)`, or for a byte-sized type (`#[bytes]`)
+        /// `arg` itself, a whole number of its granules in its range.
+        pub const fn size_bytes(self, arg: u64) -> Result<u64, SizeError> {
+            match self {
+                #(#arms,)*
+                _ => match self.size_bits(arg) {
+                    Ok(bits) => match 1u64.checked_shl(bits) {
+                        Some(bytes) => Ok(bytes),
+                        None => {
+                            let (min, max) = self.arg_bounds();
+                            Err(SizeError { min, max })
+                        }
+                    },
+                    Err(e) => Err(e),
+                },
+            }
+        }
+
+        /// The size in bytes and log2 of the alignment of an object made
+        /// with size argument `arg`: a byte-sized type is aligned to its
+        /// granule, any other to `align_bits` of its size.
+        pub const fn placement(self, arg: u64) -> Result<(u64, u32), SizeError> {
+            match self.size_bytes(arg) {
+                Ok(bytes) => Ok((bytes, self.align_bits(bytes.trailing_zeros()))),
+                Err(e) => Err(e),
+            }
         }
     }
 }

@@ -73,6 +73,14 @@ pub struct Gen<'a> {
 }
 
 impl Gen<'_> {
+    /// Whether some object type is byte-sized (`#[bytes]`): the generated
+    /// retype, split and region code then counts in bytes (`size_bytes`,
+    /// `placement`, `Placement::size`) rather than in log2 sizes, which a
+    /// spec without one keeps exactly as before.
+    pub fn byte_sizes(&self) -> bool {
+        self.spec.objects.iter().any(|o| o.size.is_bytes())
+    }
+
     /// `file.cap:line` for a span; the file's name only, never a directory,
     /// so output does not depend on where the spec lives.
     pub fn location(&self, span: Span) -> String {

@@ -58,8 +58,15 @@ fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
         }
     };
     if let [(_, bits)] = object.size.table.as_slice() {
-        let bits = lit((*bits).into());
         let address = address(quote!(#view(cap)));
+        if g.byte_sizes() {
+            let Some(bytes) = 1u64.checked_shl(*bits) else {
+                return Some(quote!(CapType::#view => return None));
+            };
+            let bytes = lit(bytes);
+            return Some(quote!(CapType::#view => (#address, #bytes)));
+        }
+        let bits = lit((*bits).into());
         return Some(quote!(CapType::#view => (#address, #bits)));
     }
     let arg_field = c.field_with(Role::SizeArg)?;
@@ -82,10 +89,15 @@ fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
     } else {
         quote!(view.#arg())
     };
+    let size = if g.byte_sizes() {
+        quote!(ObjectType::#object.size_bytes(#arg).ok()?)
+    } else {
+        quote!(ObjectType::#object.size_bits(#arg).ok()?)
+    };
     Some(quote! {
         CapType::#view => {
             let view = #view(cap);
-            (#address, ObjectType::#object.size_bits(#arg).ok()?)
+            (#address, #size)
         }
     })
 }
@@ -264,6 +276,18 @@ fn region_fn(g: &Gen<'_>) -> TokenStream {
         };
     }
     let without = (!without.is_empty()).then(|| quote!(#(CapType::#without)|* => return None,));
+    if g.byte_sizes() {
+        return quote! {
+            #doc
+            pub fn region(cap: Cap) -> Option<(u64, u64)> {
+                let (base, size) = match cap.cap_type()? {
+                    #(#arms,)*
+                    #without
+                };
+                Some((base, size))
+            }
+        };
+    }
     quote! {
         #doc
         pub fn region(cap: Cap) -> Option<(u64, u64)> {
@@ -397,9 +421,71 @@ fn sized_request(g: &Gen<'_>) -> (TokenStream, TokenStream, TokenStream, TokenSt
     )
 }
 
+/// How generated retype and split code sizes objects: in log2 sizes
+/// (`size_bits`, as every spec without a byte-sized object type), or in
+/// bytes (`size`, `placement`) for a spec with one.
+struct Sizing {
+    /// `let size_bits = match object_type.size_bits(ARG) {` or `let (size,
+    /// align_bits) = match object_type.placement(ARG) {`.
+    lookup: TokenStream,
+    /// The placement's size member: `size_bits` or `size`.
+    member: TokenStream,
+    /// `left` holds fewer than `count` objects.
+    too_few: TokenStream,
+    /// The bytes of `count` objects (`count` no more than fit).
+    bytes: TokenStream,
+    /// log2 of the objects' alignment.
+    align: TokenStream,
+    /// The lookup's `Ok` arm.
+    ok: TokenStream,
+}
+
+fn sizing(g: &Gen<'_>, size_arg: &TokenStream, left: TokenStream) -> Sizing {
+    if g.byte_sizes() {
+        Sizing {
+            lookup: quote!(let (size, align_bits) = match object_type.placement(#size_arg)),
+            member: quote!(size),
+            too_few: quote!(#left / size < request.count),
+            bytes: quote!(request.count * size),
+            align: quote!(align_bits),
+            ok: quote!(Ok(placement) => placement),
+        }
+    } else {
+        Sizing {
+            lookup: quote!(let size_bits = match object_type.size_bits(#size_arg)),
+            member: quote!(size_bits),
+            too_few: quote!(#left.checked_shr(size_bits).unwrap_or(0) < request.count),
+            bytes: quote!(request.count << size_bits),
+            align: quote!(object_type.align_bits(size_bits)),
+            ok: quote!(Ok(bits) => bits),
+        }
+    }
+}
+
 fn retype(g: &Gen<'_>) -> TokenStream {
     let rules = rules(g);
     let (size_arg_field, number, size_arg, normalise) = sized_request(g);
+    let Sizing {
+        lookup,
+        member,
+        too_few,
+        bytes: count_bytes,
+        align,
+        ok,
+    } = sizing(g, &size_arg, quote!(left));
+    let (size_member, size_doc, address_step) = if g.byte_sizes() {
+        (
+            quote!(size: u64),
+            quote!(#[doc = " One object's size in bytes."]),
+            quote!(i.checked_mul(self.size)?),
+        )
+    } else {
+        (
+            quote!(size_bits: u32),
+            quote!(#[doc = " log2 of one object's size in bytes."]),
+            quote!(i.checked_mul(1u64.checked_shl(self.size_bits)?)?),
+        )
+    };
     let consts = rules.iter().map(|r| {
         let c = &g.spec.caps[r.source.index()];
         let name = rule_const(g, r);
@@ -554,8 +640,8 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             pub object_type: ObjectType,
             /// The request's size argument (0 for fixed-size types).
             pub size_arg: u64,
-            /// log2 of one object's size in bytes.
-            pub size_bits: u32,
+            #size_doc
+            pub #size_member,
             /// Address of the first object: the source's watermark rounded up
             /// to the object's alignment. The others follow back to back.
             pub first: u64,
@@ -582,7 +668,7 @@ fn retype(g: &Gen<'_>) -> TokenStream {
                 if i >= self.count {
                     return None;
                 }
-                self.first.checked_add(i.checked_mul(1u64.checked_shl(self.size_bits)?)?)
+                self.first.checked_add(#address_step)
             }
 
             /// The cap to put in slot `slot(i)` for object `i`, if `i < count`:
@@ -748,8 +834,8 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             let object_type = ObjectType::from_word(#number)
                 .filter(|t| rule.allows(*t))
                 .ok_or(RetypeError::InvalidArgument { index: 0 })?;
-            let size_bits = match object_type.size_bits(#size_arg) {
-                Ok(bits) => bits,
+            #lookup {
+                #ok,
                 // Below the smallest: seL4's InvalidArgument (a CNode of
                 // radix 0, an Untyped below the minimum).
                 Err(e) if #size_arg < e.min => {
@@ -766,12 +852,12 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             let watermark = if has_children { memory.watermark } else { 0 };
             let left = memory.size.saturating_sub(watermark);
             let no_room = RetypeError::NotEnoughMemory { left };
-            if left.checked_shr(size_bits).unwrap_or(0) < request.count {
+            if #too_few {
                 return Err(no_room);
             }
-            let bytes = request.count << size_bits;
+            let bytes = #count_bytes;
             let first = memory
-                .free_from(watermark, object_type.align_bits(size_bits))
+                .free_from(watermark, #align)
                 .filter(|(_, room)| bytes <= *room)
                 .ok_or(no_room)?
                 .0;
@@ -783,7 +869,7 @@ fn retype(g: &Gen<'_>) -> TokenStream {
             let placement = Placement {
                 object_type,
                 #size_arg_field,
-                size_bits,
+                #member,
                 first,
                 count: request.count,
                 first_slot: request.offset,
@@ -807,6 +893,14 @@ fn retype(g: &Gen<'_>) -> TokenStream {
 /// `#[at_offset]` retype rule.
 fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
     let (size_arg_field, number, size_arg, normalise) = sized_request(g);
+    let Sizing {
+        lookup,
+        member,
+        too_few,
+        bytes: count_bytes,
+        align,
+        ok,
+    } = sizing(g, &size_arg, quote!(left));
     let arms = rules.iter().filter(|r| r.at_offset).map(|r| {
         let view = ident(&g.spec.caps[r.source.index()].name);
         quote!(CapType::#view)
@@ -874,8 +968,8 @@ fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
             let object_type = ObjectType::from_word(#number)
                 .filter(|t| rule.allows(*t))
                 .ok_or(RetypeError::InvalidArgument { index: 0 })?;
-            let size_bits = match object_type.size_bits(#size_arg) {
-                Ok(bits) => bits,
+            #lookup {
+                #ok,
                 Err(e) if #size_arg < e.min => {
                     return Err(RetypeError::InvalidArgument { index: 1 });
                 }
@@ -892,17 +986,17 @@ fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
             }
             let first = memory.base.checked_add(at).ok_or(RetypeError::IllegalOperation)?;
             let aligned = 1u64
-                .checked_shl(object_type.align_bits(size_bits))
+                .checked_shl(#align)
                 .is_some_and(|align| first & (align - 1) == 0);
             if !aligned {
                 return Err(RetypeError::AlignmentError);
             }
             let left = memory.size - at;
             let no_room = RetypeError::NotEnoughMemory { left };
-            if left.checked_shr(size_bits).unwrap_or(0) < request.count {
+            if #too_few {
                 return Err(no_room);
             }
-            let bytes = request.count << size_bits;
+            let bytes = #count_bytes;
             if meets_live_memory(first, bytes) {
                 return Err(RetypeError::RevokeFirst);
             }
@@ -915,7 +1009,7 @@ fn retype_at(g: &Gen<'_>, rules: &[&Retype]) -> TokenStream {
             let placement = Placement {
                 object_type,
                 #size_arg_field,
-                size_bits,
+                #member,
                 first,
                 count: request.count,
                 first_slot: request.offset,
@@ -1410,18 +1504,60 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
         return TokenStream::new();
     }
     let split_at = split_at_fn(g);
+    let (size_doc, size_member, address_step, lookup, piece_size, pieces) = if g.byte_sizes() {
+        (
+            quote!(#[doc = " A piece's size in bytes."]),
+            quote!(size: u64),
+            quote!(i.checked_mul(self.size)?),
+            quote! {
+                let (piece, _) = object_type
+                    .placement(size_arg)
+                    .ok()
+                    .filter(|(piece, _)| *piece < size)
+                    .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            },
+            quote!(size: piece),
+            quote!(size / piece),
+        )
+    } else {
+        (
+            quote!(#[doc = " log2 of a piece's size."]),
+            quote!(size_bits: u32),
+            quote!(i.checked_shl(self.size_bits)?),
+            quote! {
+                let size_bits = object_type
+                    .size_bits(size_arg)
+                    .ok()
+                    .filter(|bits| 1u64.checked_shl(*bits).is_some_and(|piece| piece < size))
+                    .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            },
+            quote!(size_bits),
+            quote!(size >> size_bits),
+        )
+    };
+    let split_doc = if g.byte_sizes() {
+        quote! {
+            /// Where `split` puts the pieces of a cap: `count` pieces of
+            /// `size` bytes, back to back from `first` (the start of the
+            /// source's object, or `split_at`'s offset into it).
+        }
+    } else {
+        quote! {
+            /// Where `split` puts the pieces of a cap: `count` pieces of
+            /// `1 << size_bits` bytes, back to back from `first` (the start of
+            /// the source's object).
+        }
+    };
     quote! {
-        /// Where `split` puts the pieces of a cap: `count` pieces of
-        /// `1 << size_bits` bytes, back to back from `first` (the start of
-        /// the source's object).
+        #split_doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub struct Split {
             /// The cap split.
             pub source: Cap,
             /// The pieces' size argument.
             pub size_arg: u64,
-            /// log2 of a piece's size.
-            pub size_bits: u32,
+            #size_doc
+            pub #size_member,
             /// Address of the first piece.
             pub first: u64,
             /// How many pieces.
@@ -1436,7 +1572,7 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                 if i >= self.count {
                     return None;
                 }
-                let address = self.first.checked_add(i.checked_shl(self.size_bits)?)?;
+                let address = self.first.checked_add(#address_step)?;
                 match self.source.cap_type()? {
                     #(#arms,)*
                     _ => None,
@@ -1468,19 +1604,15 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                 .ok_or(DeriveError::IllegalOperation)?;
             let (first, size) = region(source).ok_or(DeriveError::IllegalOperation)?;
             let object_type = cap_type.object_type().ok_or(DeriveError::IllegalOperation)?;
-            let size_bits = object_type
-                .size_bits(size_arg)
-                .ok()
-                .filter(|bits| 1u64.checked_shl(*bits).is_some_and(|piece| piece < size))
-                .ok_or(DeriveError::InvalidArgument { index: 1 })?;
-            let pieces = size >> size_bits;
+            #lookup
+            let pieces = #pieces;
             if count == 0 || count > pieces {
                 return Err(DeriveError::RangeError { min: 1, max: pieces });
             }
             if has_pieces {
                 return Err(DeriveError::RevokeFirst);
             }
-            let split = Split { source, size_arg, size_bits, first, count };
+            let split = Split { source, size_arg, #piece_size, first, count };
             split.cap(count - 1).ok_or(DeriveError::IllegalOperation)?;
             Ok(split)
         }
@@ -1581,6 +1713,35 @@ fn split_at_fn(g: &Gen<'_>) -> TokenStream {
     if !g.spec.derives.iter().any(|r| r.at_offset) {
         return TokenStream::new();
     }
+    let (lookup, align, pieces, bytes, piece_size) = if g.byte_sizes() {
+        (
+            quote! {
+                let (piece, align_bits) = object_type
+                    .placement(size_arg)
+                    .ok()
+                    .filter(|(piece, _)| *piece < size)
+                    .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            },
+            quote!(align_bits),
+            quote!((size - at) / piece),
+            quote!(count * piece),
+            quote!(size: piece),
+        )
+    } else {
+        (
+            quote! {
+                let size_bits = object_type
+                    .size_bits(size_arg)
+                    .ok()
+                    .filter(|bits| 1u64.checked_shl(*bits).is_some_and(|piece| piece < size))
+                    .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            },
+            quote!(object_type.align_bits(size_bits)),
+            quote!((size - at) >> size_bits),
+            quote!(count << size_bits),
+            quote!(size_bits),
+        )
+    };
     quote! {
         /// Splits `source` as `split` does, but into pieces back to back
         /// from `at` bytes into its object (Barrelfish's retype of a Frame
@@ -1617,28 +1778,24 @@ fn split_at_fn(g: &Gen<'_>) -> TokenStream {
                 .ok_or(DeriveError::IllegalOperation)?;
             let (base, size) = region(source).ok_or(DeriveError::IllegalOperation)?;
             let object_type = cap_type.object_type().ok_or(DeriveError::IllegalOperation)?;
-            let size_bits = object_type
-                .size_bits(size_arg)
-                .ok()
-                .filter(|bits| 1u64.checked_shl(*bits).is_some_and(|piece| piece < size))
-                .ok_or(DeriveError::InvalidArgument { index: 1 })?;
+            #lookup
             let first = base
                 .checked_add(at)
                 .filter(|first| {
                     at < size
                         && 1u64
-                            .checked_shl(object_type.align_bits(size_bits))
+                            .checked_shl(#align)
                             .is_some_and(|align| first & (align - 1) == 0)
                 })
                 .ok_or(DeriveError::InvalidArgument { index: 2 })?;
-            let pieces = (size - at) >> size_bits;
+            let pieces = #pieces;
             if count == 0 || count > pieces {
                 return Err(DeriveError::RangeError { min: 1, max: pieces });
             }
-            if meets_pieces(first, count << size_bits) {
+            if meets_pieces(first, #bytes) {
                 return Err(DeriveError::RevokeFirst);
             }
-            let split = Split { source, size_arg, size_bits, first, count };
+            let split = Split { source, size_arg, #piece_size, first, count };
             split.cap(count - 1).ok_or(DeriveError::IllegalOperation)?;
             Ok(split)
         }

@@ -839,12 +839,16 @@ impl<'a> Iface<'a> {
                     let show = |a: capc_dsl::model::Amount| match a {
                         capc_dsl::model::Amount::Const(v) => v.to_string(),
                         capc_dsl::model::Amount::Param(i) => format!("`{}`", m.params[i].name),
+                        capc_dsl::model::Amount::Pow2(i) => format!("`1 << {}`", m.params[i].name),
                     };
                     match o.size.param {
                         Some(_) => {
                             let arg = match arg {
                                 capc_dsl::model::Amount::Const(v) => v.to_string(),
                                 capc_dsl::model::Amount::Param(i) => m.params[*i].name.clone(),
+                                capc_dsl::model::Amount::Pow2(i) => {
+                                    format!("1 << {}", m.params[*i].name)
+                                }
                             };
                             format!("{} × `{}({arg})`", show(*count), o.name)
                         }

@@ -328,6 +328,16 @@ impl<'a, 'g> Header<'a, 'g> {
         }
         self.out.push('\n');
 
+        // log2 of a power of two, for byte-sized types' `size_bits`.
+        if self.g.byte_sizes() {
+            let log2 = self.name(format!("{l}_object_log2"), "the log2 of a size");
+            let _ = writeln!(
+                self.out,
+                "/** log2 of `bytes`, a power of two. */\n\
+                 static inline int {log2}(uint64_t bytes)\n{{\n    int bits = 0;\n    \
+                 while (bytes > 1) {{\n        bytes >>= 1;\n        bits++;\n    }}\n    return bits;\n}}\n"
+            );
+        }
         // log2 of an object's size for a size argument, -1 when the type or
         // the argument is not allowed.
         let f = self.name(format!("{l}_object_size_bits"), "the size function");
@@ -339,6 +349,19 @@ impl<'a, 'g> Header<'a, 'g> {
         );
         for object in &spec.objects {
             let _ = writeln!(self.out, "    case {}:", object.number);
+            if let Some(b) = object.size.bytes {
+                // A byte-sized type: a log2 only for a size that is a
+                // power of two.
+                let _ = writeln!(
+                    self.out,
+                    "        return arg < {} || arg > {} || (arg & {}) != 0 || (arg & (arg - 1)) != 0\n            ? -1\n            : {log2}(arg);",
+                    u64_lit(b.min),
+                    u64_lit(b.max),
+                    u64_lit((1u64 << b.granule_bits) - 1),
+                    log2 = format_args!("{l}_object_log2"),
+                );
+                continue;
+            }
             let table = &object.size.table;
             let offset = table
                 .first()
@@ -380,6 +403,41 @@ impl<'a, 'g> Header<'a, 'g> {
             }
         }
         let _ = writeln!(self.out, "    default:\n        return -1;\n    }}\n}}\n");
+        if self.g.byte_sizes() {
+            self.size_bytes_fn();
+        }
+    }
+
+    /// `_object_size_bytes`, for a spec with a byte-sized object type: the
+    /// size in bytes, 0 when the type or the argument is not allowed.
+    fn size_bytes_fn(&mut self) {
+        let l = self.lower.clone();
+        let spec = self.g.spec;
+        let f = self.name(format!("{l}_object_size_bytes"), "the size in bytes");
+        let _ = writeln!(
+            self.out,
+            "/**\n * The size in bytes of an object of `type` made with size argument `arg`:\n \
+             * 1 << {l}_object_size_bits, or for a byte-sized type `arg` itself, a whole\n \
+             * number of its granules in its range; 0 when `type` is unknown or `arg` is not\n \
+             * allowed.\n */\n\
+             static inline uint64_t {f}(uint64_t type, uint64_t arg)\n{{\n    int bits;\n\n    switch (type) {{"
+        );
+        for object in &spec.objects {
+            let Some(b) = object.size.bytes else { continue };
+            let _ = writeln!(
+                self.out,
+                "    case {}:\n        return arg < {} || arg > {} || (arg & {}) != 0 ? 0 : arg;",
+                object.number,
+                u64_lit(b.min),
+                u64_lit(b.max),
+                u64_lit((1u64 << b.granule_bits) - 1),
+            );
+        }
+        let _ = writeln!(
+            self.out,
+            "    default:\n        bits = {l}_object_size_bits(type, arg);\n        \
+             return bits < 0 || bits >= 64 ? 0 : UINT64_C(1) << bits;\n    }}\n}}\n"
+        );
     }
 
     fn cap_types(&mut self) {

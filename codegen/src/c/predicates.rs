@@ -87,8 +87,16 @@ fn region(h: &mut Header<'_, '_>) {
         let Some(base) = c.fields.iter().find(|f| f.role == Role::Object) else {
             continue;
         };
+        let bytes_mode = h.g.byte_sizes();
         let bits = if let [(_, bits)] = o.size.table.as_slice() {
-            bits.to_string()
+            if bytes_mode {
+                match 1u64.checked_shl(*bits) {
+                    Some(bytes) => u64_lit(bytes),
+                    None => "0".to_string(),
+                }
+            } else {
+                bits.to_string()
+            }
         } else {
             let Some(arg) = c.field_with(Role::SizeArg) else {
                 continue;
@@ -106,7 +114,8 @@ fn region(h: &mut Header<'_, '_>) {
                 get(h, c, arg, "cap")
             };
             format!(
-                "{l}_object_size_bits({}, {value})",
+                "{l}_object_size_{}({}, {value})",
+                if bytes_mode { "bytes" } else { "bits" },
                 object_const(h, object_index),
             )
         };
@@ -144,6 +153,17 @@ fn region(h: &mut Header<'_, '_>) {
         let _ = writeln!(
             h.out,
             "    (void)cap;\n    (void)base;\n    (void)size;\n    return false;\n}}\n"
+        );
+        return;
+    }
+    if h.g.byte_sizes() {
+        // Sizes in bytes: 0 is no allowed size.
+        let arms = arms.replace("        bits = ", "        bytes = ");
+        let _ = writeln!(
+            h.out,
+            "    uint64_t b, bytes;\n    switch ({l}_cap_get_tag(cap)) {{\n{arms}    \
+             default:\n        return false;\n    }}\n    if (bytes == 0) {{\n        \
+             return false;\n    }}\n    *base = b;\n    *size = bytes;\n    return true;\n}}\n"
         );
         return;
     }

@@ -211,6 +211,14 @@ fn retype(h: &mut Header<'_, '_>) {
     let placement = h.name(format!("{l}_placement"), "the retype placement");
     let result = h.name(format!("{l}_retype_result"), "the retype result");
     let memory = h.name(format!("{l}_untyped_memory"), "the untyped memory");
+    let (size_doc, size_member) = if h.g.byte_sizes() {
+        ("`size` bytes from `first` on", "uint64_t size;")
+    } else {
+        (
+            "`1 << size_bits` bytes from `first` on",
+            "uint32_t size_bits;",
+        )
+    };
     let _ = writeln!(
         h.out,
         "/** The word arguments of a retype call, unchecked. */\n\
@@ -222,11 +230,11 @@ fn retype(h: &mut Header<'_, '_>) {
          /** The destination CNode, as the kernel's lookup found it. */\n\
          struct {destination} {{\n    /** How many slots it has. */\n    uint64_t slots;\n}};\n\n\
          /**\n * Where a successful retype puts its objects: `count` objects of\n \
-         * `1 << size_bits` bytes from `first` on, object `i`'s cap (see `{l}_cap_for`)\n \
+         * {size_doc}, object `i`'s cap (see `{l}_cap_for`)\n \
          * in slot `first_slot + i`, and `updated_source` written back to the source's\n \
          * slot.\n */\n\
          struct {placement} {{\n    uint64_t object_type;\n    uint64_t size_arg;\n    \
-         uint32_t size_bits;\n    uint64_t first;\n    uint64_t count;\n    uint64_t first_slot;\n    \
+         {size_member}\n    uint64_t first;\n    uint64_t count;\n    uint64_t first_slot;\n    \
          /** Bytes from the source's base to the end of the last object. */\n    \
          uint64_t new_watermark;\n    \
          /** The source had no children, so its watermark was taken as 0. */\n    bool reset;\n    \
@@ -438,7 +446,32 @@ fn retype(h: &mut Header<'_, '_>) {
             ),
         )
     };
-    let body = RETYPE_BODY
+    // Sizes in bytes for a spec with a byte-sized object type.
+    let body = if h.g.byte_sizes() {
+        RETYPE_BODY
+            .replace("    int bits;\n", "    uint64_t size;\n    uint32_t size_bits;\n")
+            .replace(
+                "    bits = @l@_object_size_bits(@T@, @A@);\n    if (bits < 0) {",
+                "    size = @l@_object_size_bytes(@T@, @A@);\n    if (size == 0) {",
+            )
+            .replace(
+                "    if (bits >= 64 || (left >> bits) < request->count) {",
+                "    if (left / size < request->count) {",
+            )
+            .replace("    bytes = request->count << bits;\n", "    bytes = request->count * size;\n")
+            .replace(
+                "    align_bits = @l@_object_align_bits(@T@, (uint32_t)bits);",
+                "    for (size_bits = 0; size_bits < 63 && ((size >> size_bits) & 1) == 0; size_bits++) {\n    }\n    align_bits = @l@_object_align_bits(@T@, size_bits);",
+            )
+            .replace("    last = (request->count - 1) << bits;", "    last = (request->count - 1) * size;")
+            .replace(
+                "    result->placement.size_bits = (uint32_t)bits;",
+                "    result->placement.size = size;",
+            )
+    } else {
+        RETYPE_BODY.to_string()
+    };
+    let body = body
         .replace("@N@", &normalise)
         .replace("@T@", object_type)
         .replace("@A@", size_arg)

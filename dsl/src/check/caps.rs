@@ -287,7 +287,7 @@ impl Ctx<'_> {
                     literal(1 << guaranteed_align_bits(object))
                 ),
             ));
-            if object.size.table.len() > 1 {
+            if object.size.table.len() > 1 || object.size.is_bytes() {
                 let param = object.size.param.as_deref().unwrap_or("size_arg");
                 needs.push((
                     Role::SizeArg,
@@ -747,6 +747,25 @@ impl Ctx<'_> {
         // A size in bytes stands for one argument only if the size is
         // `1 << arg` for every argument.
         if let (Some(span), Some(o)) = (size_bytes, object) {
+            if o.size.is_bytes() {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::BytesMixedUse,
+                        span,
+                        format!(
+                            "`{fname}` says `{}`'s size argument is a log2, but `{}` is byte-sized",
+                            o.name, o.name
+                        ),
+                    )
+                    .label("`(bytes)` converts a log2 to bytes")
+                    .with_secondary(
+                        o.span,
+                        "byte-sized (`#[bytes]`): its size argument is already in bytes",
+                    )
+                    .help("write `#[size_arg]`: the field holds the size in bytes as it is"),
+                );
+                return None;
+            }
             if let Some((arg, bits)) = o.size.table.iter().find(|(a, b)| u64::from(*b) != *a) {
                 self.diags.push(
                     Diagnostic::new(
@@ -775,6 +794,20 @@ impl Ctx<'_> {
                 o.size.max_arg(),
                 format!("the largest size argument of `{}`", o.name),
             )),
+            (Role::Watermark, Some(o)) if o.size.is_bytes() => {
+                let max = o.size.max_arg();
+                let units = max.div_ceil(1u64 << unit_bits.min(63));
+                Some((
+                    units,
+                    format!(
+                        "a full `{}` of {} is {} units of {}",
+                        o.name,
+                        literal(max),
+                        count(units),
+                        pow2_bytes(unit_bits)
+                    ),
+                ))
+            }
             (Role::Watermark, Some(o)) => {
                 let max_bits = o.size.max_bits().min(63);
                 let units = (1u64 << max_bits) >> unit_bits;
@@ -1331,6 +1364,9 @@ pub fn role_name(role: Role) -> &'static str {
 
 /// log2 of the alignment every object of type `o` has, whatever its size argument.
 fn guaranteed_align_bits(o: &model::Object) -> u32 {
+    if let Some(b) = o.size.bytes {
+        return o.align_bits.unwrap_or(b.granule_bits);
+    }
     o.size
         .table
         .iter()
@@ -1370,6 +1406,14 @@ fn count(value: u64) -> String {
 
 /// The values a size argument may take: `12 or 21`, `4..=47`.
 fn allowed_args(size: &model::SizeRule) -> String {
+    if let Some(b) = size.bytes {
+        return format!(
+            "{}..={} bytes, multiples of {}",
+            b.min,
+            b.max,
+            1u64 << b.granule_bits
+        );
+    }
     let span = (size.max_arg() - size.min_arg()).checked_add(1);
     let contiguous = span == Some(size.table.len() as u64);
     if size.table.len() > 1 && (contiguous || size.table.len() > 8) {

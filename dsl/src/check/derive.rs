@@ -264,7 +264,7 @@ impl Ctx<'_> {
                 Some(o) if o.kind == ObjectKind::Untyped => {
                     format!("`{}` names `{}`, which is `untyped`", t.name, o.name)
                 }
-                Some(o) if o.size.table.len() < 2 => {
+                Some(o) if o.size.table.len() < 2 && !o.size.is_bytes() => {
                     format!("`{}` has one size: nothing smaller to split into", o.name)
                 }
                 Some(_) => return true,

@@ -365,6 +365,9 @@ fn donation_size(
     min: u64,
     at: crate::source::Span,
 ) -> Option<Diagnostic> {
+    if object.size.size_of(min).is_some() {
+        return None;
+    }
     let mut sizes: Vec<(u64, u32)> = object.size.table.clone();
     sizes.sort_by_key(|(_, bits)| *bits);
     let size = |bits: u32| 1u128 << bits;

@@ -1417,6 +1417,10 @@ impl Ctx<'_> {
                 allocations_ok = false;
                 continue;
             };
+            if self.reject_byte_object(object, a.object.span, "allocated by a kernel invocation") {
+                allocations_ok = false;
+                continue;
+            }
             let count = self.eval_reported(&a.count, None);
             let arg = match (&a.arg, object.size.param.as_ref()) {
                 (None, None) => Some(0),
@@ -2044,6 +2048,14 @@ fn worst_case(
 
 /// The values a size argument may take, as a user reads them.
 fn allowed(size: &model::SizeRule) -> String {
+    if let Some(b) = size.bytes {
+        return format!(
+            "{}..={} bytes, multiples of {}",
+            b.min,
+            b.max,
+            1u64 << b.granule_bits
+        );
+    }
     if size.table.len() > 8 {
         format!("{}..={}", size.min_arg(), size.max_arg())
     } else {

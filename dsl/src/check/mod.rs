@@ -326,6 +326,9 @@ impl<'a> Ctx<'a> {
                 if matches!(&item.kind, ast::ItemKind::Object(_)) && attr.name.name == "number" {
                     continue; // checked with the object types' numbers
                 }
+                if matches!(&item.kind, ast::ItemKind::Object(_)) && attr.name.name == "bytes" {
+                    continue; // checked with the object type's size
+                }
                 if matches!(&item.kind, ast::ItemKind::Retype(_)) && attr.name.name == "at_offset" {
                     continue; // checked with the retype rules
                 }
@@ -339,7 +342,7 @@ impl<'a> Ctx<'a> {
                         format!("attribute `#[{}]` is not valid on this item", attr.name.name),
                     )
                     .label("not allowed here")
-                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`, `#[tag(N)]`) and their fields, `#[number(N)]` on object types, `#[at_offset]` on retype rules, `#[strict]` on bitfields and `#[label_base(N)]` on `invocations` blocks; `#[allow(unused)]` on constants, rights, error sets and cap types"),
+                    .help("attributes go on `cap` types (`#[always_copy]`, `#[never_copy]`, `#[tag(N)]`) and their fields, `#[number(N)]` and `#[bytes]` on object types, `#[at_offset]` on retype rules, `#[strict]` on bitfields and `#[label_base(N)]` on `invocations` blocks; `#[allow(unused)]` on constants, rights, error sets and cap types"),
                 );
             }
         }

@@ -137,6 +137,23 @@ impl Ctx<'_> {
             memory_ok = false;
         }
 
+        // `#[bytes]`: the size argument is the size in bytes.
+        let bytes_attr = item
+            .attrs
+            .iter()
+            .filter(|a| a.name.name == "bytes")
+            .collect::<Vec<_>>();
+        if !bytes_attr.is_empty() {
+            return self.check_byte_object(
+                index,
+                address_bits,
+                &bytes_attr,
+                ram,
+                device,
+                memory_ok,
+            );
+        }
+
         // Size argument domain.
         let domain = match &object.param {
             None => Some(vec![0]),
@@ -244,6 +261,7 @@ impl Ctx<'_> {
         let size = SizeRule {
             param: param_name.map(str::to_string),
             table,
+            bytes: None,
         };
 
         // Alignment.
@@ -325,6 +343,295 @@ impl Ctx<'_> {
             numbers: Vec::new(),
             span: object.name.span,
         })
+    }
+
+    /// A byte-sized object type (`#[bytes]`, Barrelfish's RAM and Frame):
+    /// `#[bytes] frame Frame(bytes in 4 KiB..=1 << 47) { size = bytes; align
+    /// = 4 KiB; }`. Its size argument is its size in bytes, any multiple of
+    /// its `align` (the granule) in the range; objects are aligned to the
+    /// granule. E0615 for a malformed attribute or a size argument that is
+    /// not a range, E0616 for a size rule other than the argument, E0617 for
+    /// a missing granule or bounds that are not multiples of it, E0618 for
+    /// sizes beyond the address space.
+    fn check_byte_object(
+        &mut self,
+        index: usize,
+        address_bits: u32,
+        attrs: &[&crate::ast::Attribute],
+        ram: bool,
+        device: bool,
+        memory_ok: bool,
+    ) -> Option<model::Object> {
+        let (item, object) = self.items.objects[index];
+        let name = &object.name.name;
+        let attr = attrs[0];
+        if let Some(extra) = attrs.get(1) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::BytesAttribute,
+                    extra.span,
+                    format!("`#[bytes]` is given twice on `{name}`"),
+                )
+                .label("given again here")
+                .with_secondary(attr.span, "first given here")
+                .help("keep one `#[bytes]`"),
+            );
+            return None;
+        }
+        // `#[bytes(granule = N)]`: sizes are multiples of N, objects
+        // aligned to `align`; `#[bytes]`: both are `align`.
+        let mut granule_expr = None;
+        for arg in &attr.all {
+            let granule = attr
+                .args
+                .iter()
+                .find(|(k, e)| k.name == "granule" && k.span.to(e.span) == arg.span());
+            if let (Some((_, e)), None) = (granule, granule_expr) {
+                granule_expr = Some(e);
+                continue;
+            }
+            self.diags.push(
+                Diagnostic::new(Code::BytesAttribute, arg.span(), "`#[bytes]` takes only `granule = N`")
+                    .label("not an argument of `#[bytes]`")
+                    .note("sizes are whole numbers of the granule; without `granule` it is the object's `align`")
+                    .help("write `#[bytes]`, or `#[bytes(granule = 16 KiB)]` for sizes coarser than the alignment"),
+            );
+            return None;
+        }
+        let Some(param) = &object.param else {
+            self.diags.push(
+                Diagnostic::new(Code::BytesAttribute, attr.span, format!("byte-sized `{name}` has no size argument"))
+                    .label("`#[bytes]` needs a size argument")
+                    .with_secondary(object.name.span, "declared without `(bytes in MIN..=MAX)`")
+                    .note("`#[bytes]` makes the size argument the object's size in bytes; a fixed size needs no `#[bytes]`")
+                    .help(format!("give a range, e.g. `{name}(bytes in 4 KiB..=1 MiB)`, or remove `#[bytes]`")),
+            );
+            return None;
+        };
+        let p = &param.name.name;
+        let (lo, hi) = match &param.domain {
+            Domain::Inclusive(lo, hi) | Domain::Exclusive(lo, hi) => (lo, hi),
+            Domain::Set(values) => {
+                let span = values[0].span.to(values[values.len() - 1].span);
+                self.diags.push(
+                    Diagnostic::new(Code::BytesAttribute, span, format!("the sizes of byte-sized `{name}` are a set"))
+                        .label("a byte-sized object's size argument is a range")
+                        .help(format!("write `{p} in MIN..=MAX`: every multiple of the granule between them is a size")),
+                );
+                return None;
+            }
+        };
+        let lo_v = self.eval_reported(lo, None);
+        let hi_v = self.eval_reported(hi, None);
+        let (lo_v, hi_v) = (lo_v?, hi_v?);
+        let hi_v = if matches!(param.domain, Domain::Inclusive(..)) {
+            Some(hi_v)
+        } else {
+            hi_v.checked_sub(1)
+        };
+        let range_span = lo.span.to(hi.span);
+        let Some(hi_v) = hi_v.filter(|h| *h >= lo_v) else {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::EmptyDomain,
+                    range_span,
+                    format!("the size argument of `{name}` has no values"),
+                )
+                .label("empty range")
+                .help("write the smaller bound first"),
+            );
+            return None;
+        };
+        // The size rule is the argument.
+        let size_expr = match object.sizes.as_slice() {
+            [] => {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::MissingStatement,
+                        object.name.span,
+                        format!("object type `{name}` has no size"),
+                    )
+                    .label("no `size = ...;` statement")
+                    .help(format!(
+                        "a byte-sized object's size is its argument: `size = {p};`"
+                    )),
+                );
+                return None;
+            }
+            [size, ..] => size,
+        };
+        if !matches!(&size_expr.kind, crate::ast::ExprKind::Name(n) if n == p) {
+            self.diags.push(
+                Diagnostic::new(Code::BytesSizeRule, size_expr.span, format!("the size of byte-sized `{name}` is not its size argument"))
+                    .label(format!("`{p}` is the size in bytes; this computes another"))
+                    .with_secondary(attr.span, "byte-sized here")
+                    .note("with `#[bytes]` the size argument is the object's size in bytes, as Barrelfish's retype takes it")
+                    .help(format!("write `size = {p};`, or remove `#[bytes]` for sizes computed from a log2")),
+            );
+            return None;
+        }
+        // The granule.
+        let Some(align) = object.aligns.first() else {
+            self.diags.push(
+                Diagnostic::new(Code::BytesGranule, attr.span, format!("byte-sized `{name}` has no granule"))
+                    .label("`#[bytes]` without `align`")
+                    .with_secondary(object.name.span, "declared here")
+                    .note("byte-sized objects are aligned to a granule, not to their size, and their sizes are multiples of it")
+                    .help(format!("give the granule in `{name}`, e.g. `align = 4 KiB;` (Barrelfish's base page)")),
+            );
+            return None;
+        };
+        let align_value = self.eval_reported(align, None)?;
+        if !align_value.is_power_of_two() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::AlignNotPowerOfTwo,
+                    align.span,
+                    format!("the alignment of `{name}` is not a power of two"),
+                )
+                .label(format!("{align_value} bytes"))
+                .help("use a power of two, e.g. `align = 4 KiB;`"),
+            );
+            return None;
+        }
+        let granule = match granule_expr {
+            None => align_value,
+            Some(e) => {
+                let granule = self.eval_reported(e, None)?;
+                if !granule.is_power_of_two() || granule < align_value {
+                    self.diags.push(
+                        Diagnostic::new(Code::BytesGranule, e.span, format!("the granule of `{name}` is not a power of two at least its alignment"))
+                            .label(format!("{granule} bytes"))
+                            .with_secondary(align.span, format!("alignment {}", bytes(align_value)))
+                            .note("sizes are whole numbers of the granule, so pieces cut back to back stay aligned")
+                            .help(format!("use a power of two of at least {align_value} bytes")),
+                    );
+                    return None;
+                }
+                granule
+            }
+        };
+        let align = granule_expr.unwrap_or(align);
+        let granule_bits = granule.trailing_zeros();
+        for (value, span, which) in [(lo_v, lo.span, "smallest"), (hi_v, hi.span, "largest")] {
+            if value == 0 || value % granule != 0 {
+                let down = value / granule * granule;
+                let fix = if which == "smallest" || down == 0 {
+                    value.div_ceil(granule).max(1).saturating_mul(granule)
+                } else {
+                    down
+                };
+                self.diags.push(
+                    Diagnostic::new(Code::BytesGranule, span, format!("the {which} size of `{name}` is not a multiple of its granule"))
+                        .label(format!("{value} bytes"))
+                        .with_secondary(align.span, format!("granule {}", bytes(granule)))
+                        .note("every size of a byte-sized object is a whole number of granules, at least one")
+                        .help(format!("use {fix}")),
+                );
+                return None;
+            }
+        }
+        let limit = 1u128 << address_bits;
+        if u128::from(hi_v) > limit {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::BytesMaximum,
+                    hi.span,
+                    format!("`{name}` may be larger than the address space"),
+                )
+                .label(format!("{hi_v} bytes"))
+                .note(format!("the target has {address_bits}-bit addresses"))
+                .help("narrow the size argument's range"),
+            );
+            return None;
+        }
+        // What needs sizes that are powers of two.
+        let unsupported = [
+            (object.tables.first().map(|t| t.span), "a translation table"),
+            (
+                object.asid_pools.first().map(|t| t.span),
+                "an address-space pool",
+            ),
+            (
+                object.slots.first().map(|s| s.span),
+                "an object that owns capability slots",
+            ),
+        ];
+        for (span, what) in unsupported {
+            if let Some(span) = span {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::BytesMixedUse,
+                        span,
+                        format!("byte-sized `{name}` cannot be {what}"),
+                    )
+                    .label("needs a size that is a power of two")
+                    .with_secondary(attr.span, "byte-sized here")
+                    .help("remove `#[bytes]` and size the object by a log2"),
+                );
+                return None;
+            }
+        }
+        let finalisers = self.finalisers(name, object)?;
+        if !memory_ok {
+            return None;
+        }
+        if !matches!(self.types.get(name), Some((TypeSym::Object(i), _)) if *i == index) {
+            return None;
+        }
+        Some(model::Object {
+            docs: item.docs.clone(),
+            name: name.clone(),
+            kind: object.kind,
+            size: SizeRule {
+                param: Some(p.clone()),
+                table: Vec::new(),
+                bytes: Some(model::ByteSizes {
+                    granule_bits,
+                    min: lo_v,
+                    max: hi_v,
+                }),
+            },
+            align_bits: Some(align_value.trailing_zeros()),
+            ram,
+            device,
+            finalisers,
+            slots: Vec::new(),
+            table: None,
+            asid_pool: None,
+            number: 0,
+            numbers: Vec::new(),
+            span: object.name.span,
+        })
+    }
+
+    /// E0619 when `object` is byte-sized (`#[bytes]`) where `what` needs
+    /// sizes that are powers of two (allocations by methods, objects of a
+    /// system, entries of a table); whether it was reported.
+    pub(super) fn reject_byte_object(
+        &mut self,
+        object: &model::Object,
+        span: Span,
+        what: &str,
+    ) -> bool {
+        if !object.size.is_bytes() {
+            return false;
+        }
+        self.diags.push(
+            Diagnostic::new(
+                Code::BytesMixedUse,
+                span,
+                format!("byte-sized `{}` cannot be {what}", object.name),
+            )
+            .label("needs a size that is a power of two")
+            .with_secondary(object.span, "byte-sized (`#[bytes]`) here")
+            .note("byte-sized objects are made by retype and split only")
+            .help(format!(
+                "remove `#[bytes]` from `{}` and size it by a log2",
+                object.name
+            )),
+        );
+        true
     }
 
     /// The actions of the `finalise` statement, in the order written.

@@ -48,6 +48,11 @@ fn type_max(ty: &ParamType) -> Option<u64> {
 
 /// The parameter `expr` names, if it is a bare parameter name; else the
 /// first parameter it mentions inside a larger expression.
+/// `1 << bits` for the top of a range already checked to end at 63.
+fn arg_pow2(bits: u64) -> u64 {
+    1u64 << bits.min(63)
+}
+
 fn mentions<'p>(expr: &ast::Expr, params: &'p [ast::Param]) -> Option<(&'p ast::Param, bool)> {
     match &expr.kind {
         ExprKind::Name(n) => params.iter().find(|p| &p.name.name == n).map(|p| (p, true)),
@@ -291,10 +296,21 @@ impl Ctx<'_> {
             Some((p, bare)) => {
                 let index = checked.iter().position(|c| c.name == p.name.name)?;
                 let range = checked[index].range;
-                let problem = if !bare {
+                // `1 << p`: a power of two, for a byte-sized object's size.
+                let pow2 = matches!(&expr.kind, ExprKind::Binary(l, crate::ast::BinOp::Shl, r)
+                    if matches!(l.kind, ExprKind::Int(1))
+                        && matches!(&r.kind, ExprKind::Name(n) if *n == p.name.name));
+                let problem = if pow2 && range.is_some_and(|(_, hi)| hi > 63) {
+                    Some((
+                        format!("`1 << {}` overflows 64 bits", p.name.name),
+                        format!("end the range of `{}` at 63 or below", p.name.name),
+                    ))
+                } else if pow2 {
+                    None
+                } else if !bare {
                     Some((
                         format!("`{}` is used inside an expression", p.name.name),
-                        "write the parameter alone (`Frame(bits)`), or a constant".to_string(),
+                        "write the parameter alone (`Frame(bits)`), `1 << bits` (a byte-sized object's size), or a constant".to_string(),
                     ))
                 } else if range.is_none() {
                     Some((
@@ -318,7 +334,11 @@ impl Ctx<'_> {
                     );
                     return None;
                 }
-                Some(Amount::Param(index))
+                Some(if pow2 {
+                    Amount::Pow2(index)
+                } else {
+                    Amount::Param(index)
+                })
             }
         }
     }
@@ -454,7 +474,7 @@ impl Ctx<'_> {
             // Every value of the sizing argument: a valid size of the object.
             let values: Vec<u64> = match arg {
                 Amount::Const(v) => vec![v],
-                Amount::Param(i) => {
+                Amount::Param(i) | Amount::Pow2(i) => {
                     let (lo, hi) = params[i].range.expect("checked by amount");
                     if hi - lo >= MAX_SIZING_VALUES {
                         self.diags.push(
@@ -474,14 +494,14 @@ impl Ctx<'_> {
                         ok = false;
                         continue;
                     }
-                    (lo..=hi).collect()
+                    (lo..=hi).map(|v| arg.value(&vec![v; i + 1])).collect()
                 }
             };
             let mut largest = 0u64;
             let mut valid = true;
             for v in values {
-                match object.size.size_bits(v) {
-                    Some(bits) => largest = largest.max(1u64 << bits),
+                match object.size.size_of(v) {
+                    Some(bytes) => largest = largest.max(bytes),
                     None => {
                         let span = a.arg.as_ref().map_or(a.span, |e| e.span);
                         let mut d = Diagnostic::new(
@@ -492,6 +512,10 @@ impl Ctx<'_> {
                                     "`{}({})` is not a valid size for `{} = {v}`",
                                     object.name, params[i].name, params[i].name
                                 ),
+                                Amount::Pow2(i) => format!(
+                                    "`{}(1 << {})` is not a valid size: {v} bytes",
+                                    object.name, params[i].name
+                                ),
                                 Amount::Const(_) => {
                                     format!("`{}({v})` is not a valid size", object.name)
                                 }
@@ -499,7 +523,7 @@ impl Ctx<'_> {
                         )
                         .label(format!("{v} is not an allowed size argument"))
                         .with_secondary(object.span, "the object's sizes");
-                        if let Amount::Param(i) = arg {
+                        if let Some(i) = arg.param() {
                             d = d.with_secondary(
                                 params[i].span,
                                 format!("`{}` may be {v}", params[i].name),
@@ -519,6 +543,7 @@ impl Ctx<'_> {
             let max_count = match count {
                 Amount::Const(c) => c,
                 Amount::Param(i) => params[i].range.expect("checked").1,
+                Amount::Pow2(i) => arg_pow2(params[i].range.expect("checked").1),
             };
             match max_count
                 .checked_mul(largest)
@@ -628,8 +653,7 @@ impl Ctx<'_> {
         let size = |o: model::ObjectId, arg: u64| {
             known.objects[o.index()]
                 .as_ref()
-                .and_then(|o| o.size.size_bits(arg))
-                .map(|b| 1u64 << b)
+                .and_then(|o| o.size.size_of(arg))
         };
         let smallest = charges
             .iter()
@@ -644,10 +668,7 @@ impl Ctx<'_> {
                     Charged::Bytes(_) => None,
                 })
                 .flatten()
-                .filter_map(|a| match a {
-                    Amount::Param(i) => Some(i),
-                    Amount::Const(_) => None,
-                })
+                .filter_map(|a| a.param())
                 .collect::<std::collections::BTreeSet<usize>>()
                 .into_iter()
                 .map(|i| format!("`{} = {}`", params[i].name, least[i]))
@@ -884,6 +905,14 @@ impl Ctx<'_> {
                 ok = false;
                 continue;
             };
+            if self.reject_byte_object(
+                object,
+                a.object.span,
+                "allocated by a server without sessions",
+            ) {
+                ok = false;
+                continue;
+            }
             let (Some(count), arg) = (
                 self.eval_reported(&a.count, None),
                 a.arg.as_ref().map(|e| self.eval_reported(e, None)),

@@ -140,6 +140,9 @@ impl Ctx<'_> {
             _ => None,
         })?;
         let object = objects.get(id)?.as_ref()?;
+        if self.reject_byte_object(object, o.ty.span, "an object of a system") {
+            return None;
+        }
         let arg = match (&o.arg, &object.size.param) {
             (Some(e), Some(_)) => self.eval_reported(e, None)?,
             (None, None) => 0,

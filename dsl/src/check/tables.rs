@@ -227,6 +227,10 @@ impl Ctx<'_> {
                 continue;
             };
             let table = h.table.as_ref().expect("named only for tables");
+            if self.reject_byte_object(x, span, "held in a translation table") {
+                rejected.push(holder);
+                continue;
+            }
             let entry = bytes(1 << table.entry_bits);
             let problem = match (&x.table, x.kind) {
                 (Some(t), _) if t.span_bits() != table.entry_bits => Some((

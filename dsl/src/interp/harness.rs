@@ -404,6 +404,16 @@ pub fn small_objects(spec: &Spec) -> Vec<(u64, u64)> {
                 pairs.push((u64::from(o.number), *arg));
             }
         }
+        // A byte-sized type: its smallest size and a few granules more.
+        if let Some(b) = o.size.bytes {
+            let granule = 1u64 << b.granule_bits;
+            for n in [1, 3, 5] {
+                let arg = b.min + (n - 1) * granule;
+                if arg <= b.max && arg <= 1 << 14 {
+                    pairs.push((u64::from(o.number), arg));
+                }
+            }
+        }
     }
     pairs
 }

@@ -341,8 +341,11 @@ pub struct Machine<'s> {
 pub struct Retyped {
     /// The object type.
     pub object: ObjectId,
-    /// log2 of one object's size.
+    /// log2 of one object's size; 0 for a byte-sized object (`#[bytes]`),
+    /// whose size need not be a power of two (see `size`).
     pub size_bits: u32,
+    /// One object's size in bytes.
+    pub size: u64,
     /// Address of the first object; the others follow back to back.
     pub first: u64,
     /// How many.
@@ -477,6 +480,10 @@ impl<'s> Machine<'s> {
     /// allow.
     pub fn region(&self, cap: &Cap) -> Option<(u64, u64)> {
         let object = &self.spec.objects[self.object_of(cap)?.index()];
+        if object.size.is_bytes() {
+            self.spec.caps[cap.cap_type.index()].field_with(Role::SizeArg)?;
+            return Some((cap.object, object.size.size_of(cap.size_arg)?));
+        }
         let bits = match object.size.table.as_slice() {
             [(_, bits)] => *bits,
             _ => {

@@ -121,10 +121,11 @@ impl Machine<'_> {
         if size_arg < o.size.min_arg() {
             return Err(OpError::InvalidArgument { index: 1 });
         }
-        let size_bits = o.size.size_bits(size_arg).ok_or(OpError::RangeError {
+        let (object_bytes, align_bits) = o.placement_of(size_arg).ok_or(OpError::RangeError {
             min: o.size.min_arg(),
             max: o.size.max_arg(),
         })?;
+        let size_bits = o.size.size_bits(size_arg).unwrap_or(0);
         // 4. The destination.
         let cnode = self
             .destination(dest)
@@ -160,13 +161,12 @@ impl Machine<'_> {
         // watermark or at the offset.
         let has_children = !self.children(source_id).is_empty();
         let watermark = if has_children { cap.watermark } else { 0 };
-        let object_bytes = 1u64 << size_bits;
-        let align = 1u64.checked_shl(o.align_bits_for(size_bits));
+        let align = 1u64.checked_shl(align_bits);
         let (first, new_watermark, no_room) = match at {
             None => {
                 let left = size.saturating_sub(watermark);
                 let no_room = OpError::NotEnoughMemory { left };
-                let fits = left.checked_shr(size_bits).unwrap_or(0);
+                let fits = left / object_bytes;
                 if fits < count {
                     return Err(no_room);
                 }
@@ -190,7 +190,7 @@ impl Machine<'_> {
                 }
                 let left = size - at;
                 let no_room = OpError::NotEnoughMemory { left };
-                if left.checked_shr(size_bits).unwrap_or(0) < count {
+                if left / object_bytes < count {
                     return Err(no_room);
                 }
                 let bytes = count * object_bytes;
@@ -232,6 +232,7 @@ impl Machine<'_> {
         Ok(Retyped {
             object,
             size_bits,
+            size: object_bytes,
             first,
             count,
             new_watermark,
@@ -383,14 +384,13 @@ impl Machine<'_> {
             })
             .ok_or(OpError::IllegalOperation)?;
         let object = &self.spec.objects[self.object_of(&src).expect("has a region").index()];
-        let bits = object
-            .size
-            .size_bits(size_arg)
-            .filter(|b| 1u64.checked_shl(*b).is_some_and(|piece| piece < size))
+        let (piece, align_bits) = object
+            .placement_of(size_arg)
+            .filter(|(piece, _)| *piece < size)
             .ok_or(OpError::InvalidArgument { index: 1 })?;
         let offset = at.unwrap_or(0);
         if let Some(at) = at {
-            let align = 1u64 << object.align_bits_for(bits).min(63);
+            let align = 1u64 << align_bits.min(63);
             let aligned = region_base
                 .checked_add(at)
                 .is_some_and(|first| first & (align - 1) == 0);
@@ -399,7 +399,7 @@ impl Machine<'_> {
             }
         }
         let base = region_base + offset;
-        let pieces = (size - offset) >> bits;
+        let pieces = (size - offset) / piece;
         if count == 0 || count > pieces {
             return Err(OpError::RangeError {
                 min: 1,
@@ -408,7 +408,7 @@ impl Machine<'_> {
         }
         let refused = match at {
             None => self.has_pieces(&src),
-            Some(_) => self.has_pieces_in(&src, base, count << bits),
+            Some(_) => self.has_pieces_in(&src, base, count * piece),
         };
         if refused {
             return Err(OpError::RevokeFirst);
@@ -417,7 +417,7 @@ impl Machine<'_> {
         let caps: Vec<_> = (0..count)
             .map(|i| {
                 let mut cap = src.clone();
-                cap.object = base + (i << bits);
+                cap.object = base + i * piece;
                 cap.size_arg = size_arg;
                 for f in &t.fields {
                     if matches!(f.role, Role::MappedAt | Role::MappedIn | Role::Asid) {

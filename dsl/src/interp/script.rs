@@ -1059,7 +1059,7 @@ impl Parser<'_> {
         let arg = if c.eat("(") {
             let (arg, arg_span) = c.number("the size argument", example)?;
             c.expect(")", example)?;
-            if checked && o.size.size_bits(arg).is_none() {
+            if checked && o.size.size_of(arg).is_none() {
                 return Err(Box::new(
                     Diagnostic::new(
                         Code::ScriptNumber,
@@ -1093,8 +1093,17 @@ impl Parser<'_> {
         let slot = self.path(c, example)?;
         c.expect("base", example)?;
         let (base, base_span) = c.number("the base address", example)?;
-        c.expect("bits", example)?;
-        let (bits, bits_span) = c.number("log2 of the size", example)?;
+        // `bytes N` for a byte-sized Untyped (`#[bytes]`); `bits N` for
+        // any, 2^N bytes.
+        let in_bytes = c.eat("bytes");
+        if !in_bytes {
+            c.expect("bits", example)?;
+        }
+        let (bits, bits_span) = if in_bytes {
+            c.number("the size in bytes", example)?
+        } else {
+            c.number("log2 of the size", example)?
+        };
         let device = c.eat("device");
         let owner = if c.eat("owner") {
             c.ident("a principal's name", example)?.0
@@ -1124,8 +1133,26 @@ impl Parser<'_> {
         };
         let machine = Machine::new(spec, 1);
         let mut cap = machine.blank_cap(CapId(cap_type as u32));
+        let object = &spec.objects[spec.caps[cap_type].object.expect("untyped").index()];
         cap.object = base;
-        cap.size_arg = bits;
+        cap.size_arg = match (object.size.is_bytes(), in_bytes) {
+            (true, true) | (false, false) => bits,
+            (true, false) => 1u64
+                .checked_shl(u32::try_from(bits).unwrap_or(64))
+                .unwrap_or(0),
+            (false, true) => {
+                return Err(Box::new(
+                    Diagnostic::new(
+                        Code::ScriptInvalid,
+                        bits_span,
+                        format!("`{}` is not byte-sized", object.name),
+                    )
+                    .label("a size in bytes")
+                    .note("`bytes N` gives a byte-sized (`#[bytes]`) Untyped its size")
+                    .help("give log2 of the size: `bits N`"),
+                ));
+            }
+        };
         cap.device = device;
         if !machine.is_memory(&cap) || !machine.cap_fits(&cap) {
             let span = if machine.region(&cap).is_none() {
@@ -1147,22 +1174,28 @@ impl Parser<'_> {
             ));
         }
         let (base, size) = machine.region(&cap).expect("memory has a region");
-        if base % size != 0 {
-            let down = base - base % size;
+        // A byte-sized Untyped is aligned to its `align`, any other to its
+        // size.
+        let align = match object.size.bytes {
+            Some(_) => 1u64 << object.align_bits.unwrap_or(0).min(63),
+            None => size,
+        };
+        if base % align != 0 {
+            let down = base - base % align;
             return Err(Box::new(
                 Diagnostic::new(
                     Code::UntypedMisaligned,
                     base_span,
                     format!(
                         "base {base:#x} is not aligned to the Untyped's {}",
-                        bytes(size)
+                        bytes(align)
                     ),
                 )
-                .label(format!("not a multiple of {size:#x}"))
+                .label(format!("not a multiple of {align:#x}"))
                 .note("an Untyped of 2^bits bytes starts at a multiple of 2^bits, as seL4's boot Untypeds do")
                 .help(format!(
                     "use base {down:#x} or {:#x}, or fewer bits",
-                    down.saturating_add(size)
+                    down.saturating_add(align)
                 )),
             ));
         }
@@ -1663,7 +1696,7 @@ fn run(spec: &Spec, radix: u32, stmts: &[Parsed], booted: &system::Booted) -> Re
                 ),
             }
             .map(|r| {
-                let size = 1u64 << r.size_bits;
+                let size = r.size;
                 format!(
                     "{} × {} ({}) at {:#x}..{:#x}; watermark {}{}",
                     r.count,
@@ -1924,10 +1957,7 @@ fn configure(
 fn allocated(spec: &Spec, objects: &[(ObjectId, u64, u64)]) -> String {
     let mut runs: Vec<(ObjectId, u64, u64, u64, u64)> = Vec::new();
     for (object, arg, address) in objects {
-        let size = spec.objects[object.index()]
-            .size
-            .size_bits(*arg)
-            .map_or(0, |b| 1u64 << b);
+        let size = spec.objects[object.index()].size.size_of(*arg).unwrap_or(0);
         match runs.last_mut() {
             Some(run) if (run.0, run.1) == (*object, *arg) && run.2 + run.3 * size == *address => {
                 run.3 += 1;

@@ -374,10 +374,7 @@ impl<'s> Sessions<'s> {
             }
         }
         let size = |object: crate::model::ObjectId, arg: u64| {
-            self.spec.objects[object.index()]
-                .size
-                .size_bits(arg)
-                .map(|b| 1u64 << b)
+            self.spec.objects[object.index()].size.size_of(arg)
         };
         let call_bytes = charges.bytes(args, Charge::for_the_call, size);
         let kept_bytes = charges.bytes(args, Charge::until_close, size);

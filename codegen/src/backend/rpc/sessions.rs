@@ -75,10 +75,10 @@ pub(super) fn sizing_params(m: &Method, part: Part) -> Vec<usize> {
         }
         if let Charged::Objects { count, arg, .. } = &c.what {
             for a in [count, arg] {
-                if let Amount::Param(i) = a
-                    && !out.contains(i)
+                if let Some(i) = a.param()
+                    && !out.contains(&i)
                 {
-                    out.push(*i);
+                    out.push(i);
                 }
             }
         }
@@ -103,6 +103,14 @@ fn amount(m: &Method, a: Amount, receiver: bool) -> TokenStream {
                 (_, true) => quote!((#p as u64)),
                 (_, false) => quote!(#p as u64),
             }
+        }
+        Amount::Pow2(i) => {
+            // `1 << p`; the checker ends the range at 63.
+            let p = ident(&m.params[i].name);
+            quote!(match 1u64.checked_shl(#p as u32) {
+                Some(bytes) => bytes,
+                None => u64::MAX,
+            })
         }
     }
 }
@@ -332,15 +340,25 @@ fn bytes_function(i: &Iface<'_>, m: &Method, part: Part) -> TokenStream {
                         let arg = match arg {
                             Amount::Const(v) => v.to_string(),
                             Amount::Param(k) => m.params[*k].name.clone(),
+                            Amount::Pow2(k) => format!("1 << {}", m.params[*k].name),
                         };
                         format!("{} × `{}({arg})`", show(m, *count), o.name)
                     }
                 });
-                terms.push(quote! {
-                    #n.saturating_mul(match ObjectType::#v.size_bits(#a) {
-                        Ok(bits) => 1u64 << bits,
-                        Err(_) => u64::MAX,
-                    })
+                terms.push(if o.size.is_bytes() {
+                    quote! {
+                        #n.saturating_mul(match ObjectType::#v.size_bytes(#a) {
+                            Ok(bytes) => bytes,
+                            Err(_) => u64::MAX,
+                        })
+                    }
+                } else {
+                    quote! {
+                        #n.saturating_mul(match ObjectType::#v.size_bits(#a) {
+                            Ok(bits) => 1u64 << bits,
+                            Err(_) => u64::MAX,
+                        })
+                    }
                 });
             }
         }
@@ -371,5 +389,6 @@ fn show(m: &Method, a: Amount) -> String {
     match a {
         Amount::Const(v) => v.to_string(),
         Amount::Param(i) => format!("`{}`", m.params[i].name),
+        Amount::Pow2(i) => format!("`1 << {}`", m.params[i].name),
     }
 }
