@@ -43,8 +43,8 @@ use quote::{format_ident, quote};
 use super::{Gen, Part, camel, data, doc_lines, ident, lit, snake};
 
 mod callbacks;
-mod received;
 mod leases;
+mod received;
 mod sessions;
 
 /// The section's parts: the types and helpers every interface shares, then

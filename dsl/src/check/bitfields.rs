@@ -265,42 +265,10 @@ impl Ctx<'_> {
         })
     }
 
-    /// `#[at(word = W, bit = B)]` on a bitfield's field: (W, B, its span).
+    /// `#[at(word = W, bit = B)]` on a bitfield's field: (W, B, its span),
+    /// read as a cap field's is ([`Self::field_pin`]).
     fn field_at(&mut self, attr: &ast::Attribute) -> Option<(u64, u64, Span)> {
-        let mut word = None;
-        let mut bit = None;
-        let mut wrong = !attr.flags.is_empty() || !attr.values.is_empty() || !attr.calls.is_empty();
-        for (key, value) in &attr.args {
-            let slot = match key.name.as_str() {
-                "word" => &mut word,
-                "bit" => &mut bit,
-                _ => {
-                    wrong = true;
-                    continue;
-                }
-            };
-            if slot.is_some() {
-                wrong = true;
-            }
-            *slot = Some(value);
-        }
-        let (Some(word), Some(bit), false) = (word, bit, wrong) else {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::AttributeMisuse,
-                    attr.span,
-                    "`#[at]` needs the field's word and lowest bit",
-                )
-                .label("expected `#[at(word = W, bit = B)]`")
-                .note(
-                    "the field takes bits B..B + its width of message word W (words count from 0)",
-                )
-                .help("write e.g. `#[at(word = 0, bit = 0)]`"),
-            );
-            return None;
-        };
-        let word = self.eval_reported(word, None)?;
-        let bit = self.eval_reported(bit, None)?;
-        Some((word, bit, attr.span))
+        let pin = self.field_pin(attr, "message word")?;
+        Some((pin.word, pin.bit, pin.span))
     }
 }

@@ -53,11 +53,11 @@ pub const FIELD_ATTRS: [&str; 14] = [
 
 /// Where `#[at(word = W, bit = B)]` puts a field.
 #[derive(Clone, Copy)]
-struct Pin {
-    word: u64,
-    bit: u64,
+pub(super) struct Pin {
+    pub(super) word: u64,
+    pub(super) bit: u64,
     /// The attribute.
-    span: crate::source::Span,
+    pub(super) span: crate::source::Span,
 }
 
 impl Ctx<'_> {
@@ -557,7 +557,7 @@ impl Ctx<'_> {
                     self.attr_given_twice(attr, first.span, fname);
                     return None;
                 }
-                pin = Some(self.field_pin(attr)?);
+                pin = Some(self.field_pin(attr, "word")?);
                 continue;
             }
             if aname == "sign_extend" {
@@ -950,12 +950,13 @@ impl Ctx<'_> {
     }
 
     /// `#[at(word = W, bit = B)]`: both keys, once each, nothing else
-    /// (`E0404`); their values are checked against the cap's words by
-    /// [`Self::lay_out`].
-    fn field_pin(&mut self, attr: &ast::Attribute) -> Option<Pin> {
+    /// (`E0404`), on a field of a cap (its `words` are the cap's words, its
+    /// values checked against them by [`Self::lay_out`]) or of a bitfield
+    /// (message words).
+    pub(super) fn field_pin(&mut self, attr: &ast::Attribute, words: &str) -> Option<Pin> {
         let mut word = None;
         let mut bit = None;
-        let mut wrong = !attr.flags.is_empty() || !attr.values.is_empty();
+        let mut wrong = !attr.flags.is_empty() || !attr.values.is_empty() || !attr.calls.is_empty();
         for (key, value) in &attr.args {
             let slot = match key.name.as_str() {
                 "word" => &mut word,
@@ -978,7 +979,9 @@ impl Ctx<'_> {
                     "`#[at]` needs the field's word and lowest bit",
                 )
                 .label("expected `#[at(word = W, bit = B)]`")
-                .note("the field takes bits B..B + its width of word W (words count from 0)")
+                .note(format!(
+                    "the field takes bits B..B + its width of {words} W (words count from 0)"
+                ))
                 .help("write e.g. `#[at(word = 0, bit = 0)]`"),
             );
             return None;

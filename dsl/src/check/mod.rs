@@ -23,8 +23,8 @@
 //! reported once.
 
 mod asid_pool;
-mod callbacks;
 mod bitfields;
+mod callbacks;
 mod caps;
 mod creates;
 mod derive;
