@@ -295,6 +295,9 @@ fn every_fixed_type_of_the_generated_module_is_reserved() {
 /// prelude and generated names, view members, odd case) among plain ones.
 const NAMES: &[&str] = &[
     "token",
+    "call",
+    "transport",
+    "into_transport",
     "Token",
     "level",
     "base",

@@ -28,6 +28,13 @@ const VIEW_MEMBERS: &[&str] = &[
     "with_cap_data",
 ];
 
+/// Members of every generated `<Interface>Client` besides its methods (the
+/// private `call` sends a request).
+const CLIENT_MEMBERS: &[&str] = &["new", "transport", "into_transport", "call"];
+
+/// Members of every generated `<Callback>Sender` besides its messages.
+const SENDER_MEMBERS: &[&str] = &["new", "slot"];
+
 /// Constants the generated module defines at its top level whatever the
 /// spec says: a spec constant of one of these names would clash. (A test
 /// in codegen/tests/rust_names.rs checks that the list is complete.)
@@ -607,6 +614,42 @@ impl Ctx<'_> {
                     .label("clashes with a generated or prelude type")
                     .note("a cap type, error set, interface, struct, enum, type alias or bitfield becomes a type of the generated module, which defines or uses a type of this name itself")
                     .help(format!("rename it, e.g. `My{}`", name.name)),
+                );
+            }
+        }
+        // An interface's methods are methods of its client, a callback
+        // interface's messages methods of its sender.
+        for (_, set) in &self.items.interfaces {
+            let (members, ty) = if set.callback.is_some() {
+                (SENDER_MEMBERS, "Sender")
+            } else {
+                (CLIENT_MEMBERS, "Client")
+            };
+            for m in &set.methods {
+                let name = m.name.name.as_str();
+                if !members.contains(&name) {
+                    continue;
+                }
+                let owner = format!("{}{ty}", set.name.name);
+                diags.push(
+                    Diagnostic::new(
+                        Code::RustName,
+                        m.name.span,
+                        format!("method `{name}` clashes with the generated `{owner}::{name}`"),
+                    )
+                    .label(format!("a member every `{ty}` has"))
+                    .note(format!(
+                        "each method becomes a method of `{owner}`, which already has {}",
+                        members
+                            .iter()
+                            .map(|m| format!("`{m}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .help(format!(
+                        "rename the method, e.g. `{name}_{}`",
+                        snake_case(&set.name.name)
+                    )),
                 );
             }
         }
