@@ -57,6 +57,30 @@ fn cases() -> Vec<(String, bool)> {
             rejected,
         ));
     }
+    // Members of every generated client and callback sender; the same
+    // names as methods of a kernel invocation set compile.
+    for (method, rejected) in [
+        ("call", true),
+        ("new", true),
+        ("transport", true),
+        ("into_transport", true),
+        ("calls", false),
+    ] {
+        cases.push((
+            format!(
+                "{TARGET}\nerrors Failure {{ Failed }}\ninterface Store -> Failure {{\n    fn {method}(key: u8);\n}}\n"
+            ),
+            rejected,
+        ));
+    }
+    for (message, rejected) in [("new", true), ("slots", false)] {
+        cases.push((
+            format!(
+                "{TARGET}\nerrors Failure {{ Failed }}\ncallback interface Changes -> Failure {{\n    fn {message}(key: u8);\n}}\n"
+            ),
+            rejected,
+        ));
+    }
     for member in [
         "cap",
         "new",
@@ -295,9 +319,6 @@ fn every_fixed_type_of_the_generated_module_is_reserved() {
 /// prelude and generated names, view members, odd case) among plain ones.
 const NAMES: &[&str] = &[
     "token",
-    "call",
-    "transport",
-    "into_transport",
     "Token",
     "level",
     "base",
