@@ -139,7 +139,15 @@ pub fn comment_text(text: &str) -> String {
 /// "A" or "An" before `word`, by its first letter (a vowel takes "An"), for
 /// doc text that names a spec item: "An `UntypedCap`", "A `TcbCap`".
 pub fn article(word: &str) -> &'static str {
-    match word.trim_start_matches('`').chars().next() {
+    let word = word.trim_start_matches('`');
+    // A vowel letter read as a consonant sound: "a `Unit`", "a `UserId`",
+    // "a `OneShot`".
+    const SOUNDED: [&str; 7] = ["uni", "use", "usu", "uti", "eu", "one", "once"];
+    let lower = word.to_ascii_lowercase();
+    if SOUNDED.iter().any(|p| lower.starts_with(p)) {
+        return "A";
+    }
+    match word.chars().next() {
         Some(c) if "AEIOUaeiou".contains(c) => "An",
         _ => "A",
     }
@@ -324,5 +332,9 @@ mod tests {
         assert_eq!(snake("IPCBuffer"), "ipc_buffer");
         assert_eq!(camel("write_registers"), "WriteRegisters");
         assert_eq!(ident("move").to_string(), "r#move");
+        assert_eq!(article("`UntypedCap`"), "An");
+        assert_eq!(article("Entry"), "An");
+        assert_eq!(article("Unit"), "A");
+        assert_eq!(article("FrameCap"), "A");
     }
 }

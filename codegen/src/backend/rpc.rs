@@ -945,10 +945,13 @@ impl<'a> Iface<'a> {
                 scalar_name(*element),
                 64 / bits(*element)
             ),
-            ParamKind::Data { ty, bytes, .. } => format!(
-                "A `{}`, {bytes} bytes (see [`Wire`]).",
-                ty.spelling(&self.g.spec.data_types)
-            ),
+            ParamKind::Data { ty, bytes, .. } => {
+                let name = ty.spelling(&self.g.spec.data_types);
+                format!(
+                    "{} `{name}`, {bytes} bytes (see [`Wire`]).",
+                    super::article(&name)
+                )
+            }
             ParamKind::Cap {
                 transfer,
                 cap,
@@ -1241,13 +1244,9 @@ fn layout_line(params: &[MethodParam], places: &[Place], donation: Option<&str>)
     format!("Message: {words}; {caps}.")
 }
 
-/// "a `FrameCap`", "an `UntypedCap`".
+/// "a `FrameCap`", "an `UntypedCap`" (lowercase [`super::article`]).
 fn a_cap(name: &str) -> String {
-    let article = if name.starts_with(['A', 'E', 'I', 'O', 'U']) {
-        "an"
-    } else {
-        "a"
-    };
+    let article = super::article(name).to_ascii_lowercase();
     format!("{article} `{name}`")
 }
 
