@@ -977,16 +977,17 @@ impl Ctx<'_> {
         ok
     }
 
-    /// A kernel invocation's parameter or result of an enumeration's type:
-    /// `Some(Some((enumeration, bits)))`, `Some(None)` when the
-    /// enumeration failed (reported with it), `None` for any other type.
-    /// In an RPC interface an enumeration is a name of the wrong kind,
-    /// reported with the message types.
-    fn param_enumeration(
+    /// The index of the declaration a kernel invocation's parameter or
+    /// result names, when `pick` takes its symbol (an enumeration, a
+    /// bitfield); the name is then used and the parameter's attributes
+    /// checked. `None` for any other type, and in an RPC interface, where
+    /// such a name is of the wrong kind, reported with the message types.
+    fn param_named(
         &mut self,
         p: &ast::Param,
         kind: SetKind,
-    ) -> Option<Option<(model::EnumerationId, u32)>> {
+        pick: impl Fn(TypeSym) -> Option<usize>,
+    ) -> Option<usize> {
         let ParamType::Data(ast::TypeExpr {
             kind: ast::TypeExprKind::Named(name),
             ..
@@ -994,43 +995,45 @@ impl Ctx<'_> {
         else {
             return None;
         };
-        let (TypeSym::Enumeration(i), _) = *self.types.get(&name.name)? else {
-            return None;
-        };
+        let i = pick(self.types.get(&name.name)?.0)?;
         if kind == SetKind::Interface {
             return None;
         }
         self.used_types.insert(name.name.clone());
         self.param_attributes(p, kind)?;
+        Some(i)
+    }
+
+    /// A kernel invocation's parameter or result of an enumeration's type:
+    /// `Some(Some((enumeration, bits)))`, `Some(None)` when the
+    /// enumeration failed (reported with it), `None` for any other type
+    /// ([`Self::param_named`]).
+    fn param_enumeration(
+        &mut self,
+        p: &ast::Param,
+        kind: SetKind,
+    ) -> Option<Option<(model::EnumerationId, u32)>> {
+        let i = self.param_named(p, kind, |t| match t {
+            TypeSym::Enumeration(i) => Some(i),
+            _ => None,
+        })?;
         let bits = self.enumerations.get(i)?.as_ref().map(|e| e.bits);
         Some(bits.map(|b| (model::EnumerationId(i as u32), b)))
     }
 
     /// A kernel invocation's parameter or result of a bitfield's type:
     /// `Some(Some((bitfield, words)))`, `Some(None)` when the bitfield
-    /// failed (reported with it), `None` for any other type. In an RPC
-    /// interface a bitfield is a name of the wrong kind, reported with the
-    /// message types.
+    /// failed (reported with it), `None` for any other type
+    /// ([`Self::param_named`]).
     fn param_bitfield(
         &mut self,
         p: &ast::Param,
         kind: SetKind,
     ) -> Option<Option<(model::BitfieldId, u64)>> {
-        let ParamType::Data(ast::TypeExpr {
-            kind: ast::TypeExprKind::Named(name),
-            ..
-        }) = &p.ty
-        else {
-            return None;
-        };
-        let (TypeSym::Bitfield(i), _) = *self.types.get(&name.name)? else {
-            return None;
-        };
-        if kind == SetKind::Interface {
-            return None;
-        }
-        self.used_types.insert(name.name.clone());
-        self.param_attributes(p, kind)?;
+        let i = self.param_named(p, kind, |t| match t {
+            TypeSym::Bitfield(i) => Some(i),
+            _ => None,
+        })?;
         let words = self.bitfields.get(i)?.as_ref().map(|b| b.words);
         Some(words.map(|w| (model::BitfieldId(i as u32), w)))
     }
