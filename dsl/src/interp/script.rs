@@ -751,16 +751,7 @@ impl Parser<'_> {
                 let source = self.path(c, example)?;
                 c.expect("->", example)?;
                 let dest = self.path(c, example)?;
-                let (type_name, type_span) = c.ident("a cap type", example)?;
-                let spec = self.spec;
-                let Some(target) = spec.cap(&type_name) else {
-                    return Err(self.unknown(
-                        type_span,
-                        "cap type",
-                        &type_name,
-                        spec.caps.iter().map(|t| t.name.as_str()),
-                    ));
-                };
+                let (target, _, _) = self.cap_type(c, "a cap type", example)?;
                 c.done(example)?;
                 Stmt::Derive {
                     source,
@@ -991,6 +982,27 @@ impl Parser<'_> {
         })
     }
 
+    /// A cap type's name (`what` says which, for the diagnostic): its id,
+    /// its name and span, or an unknown-name error with the closest one.
+    fn cap_type(
+        &self,
+        c: &mut Cursor<'_>,
+        what: &str,
+        example: &str,
+    ) -> PResult<(crate::model::CapId, String, Span)> {
+        let (type_name, type_span) = c.ident(what, example)?;
+        let spec = self.spec;
+        match spec.cap(&type_name) {
+            Some(id) => Ok((id, type_name, type_span)),
+            None => Err(self.unknown(
+                type_span,
+                "cap type",
+                &type_name,
+                spec.caps.iter().map(|t| t.name.as_str()),
+            )),
+        }
+    }
+
     fn rights(&mut self, c: &mut Cursor<'_>, example: &str) -> PResult<u64> {
         c.expect("rights", example)?;
         c.expect("(", example)?;
@@ -1215,16 +1227,8 @@ impl Parser<'_> {
         let (name, name_span) = c.ident("a name", example)?;
         c.expect("=", example)?;
         let slot = self.path(c, example)?;
-        let (type_name, type_span) = c.ident("a cap type", example)?;
+        let (cap_type, type_name, type_span) = self.cap_type(c, "a cap type", example)?;
         let spec = self.spec;
-        let Some(cap_type) = spec.cap(&type_name) else {
-            return Err(self.unknown(
-                type_span,
-                "cap type",
-                &type_name,
-                spec.caps.iter().map(|t| t.name.as_str()),
-            ));
-        };
         let t = &spec.caps[cap_type.index()];
         if t.object.is_some() {
             return Err(Box::new(
@@ -1366,16 +1370,8 @@ impl Parser<'_> {
     fn create(&mut self, c: &mut Cursor<'_>) -> PResult<Stmt> {
         let example = "create root[1] IrqControlCap.get irq 9 into root[3]";
         let invoked = self.path(c, example)?;
-        let (type_name, type_span) = c.ident("the invoked cap type", example)?;
+        let (cap_type, type_name, _) = self.cap_type(c, "the invoked cap type", example)?;
         let spec = self.spec;
-        let Some(cap_type) = spec.cap(&type_name) else {
-            return Err(self.unknown(
-                type_span,
-                "cap type",
-                &type_name,
-                spec.caps.iter().map(|t| t.name.as_str()),
-            ));
-        };
         c.expect(".", example)?;
         let (method, method_span) = c.ident("a method", example)?;
         let set = spec.invocations.iter().find(|s| s.cap == Some(cap_type));
