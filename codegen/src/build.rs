@@ -79,6 +79,18 @@ pub fn render_spec(path: &Path, options: &Options) -> Result<(String, Compilatio
         .map_err(BuildError::Unreadable)?;
     match &compilation.spec {
         Some(spec) => {
+            let wrong = backend::check_options(spec, &compilation.sources, options);
+            if !wrong.is_empty() {
+                let rendered = wrong
+                    .iter()
+                    .map(|d| capc_dsl::diag::render(&compilation.sources, d))
+                    .collect();
+                return Err(BuildError::Spec {
+                    path: path.to_path_buf(),
+                    rendered,
+                    paths: compilation.paths.clone(),
+                });
+            }
             let name = path.to_string_lossy();
             let text = backend::render(spec, &compilation.sources, options, &name);
             Ok((text, compilation))
@@ -176,6 +188,20 @@ impl Builder {
     /// code is the chosen one's.
     pub fn cfg(mut self, option: impl Into<String>) -> Builder {
         self.options.configuration.push(option.into());
+        self
+    }
+
+    /// Generates the imported spec `spec` (its path, or a tail of it at a
+    /// `/`: `"kernel.cap"`) elsewhere, as the module at the Rust path `path`
+    /// (`"crate::caps"`): its items, and those of the files it imports, are
+    /// named through `pub use path::*;` instead of being generated again,
+    /// as prost-build's `extern_path`. A wrong extern fails the build with
+    /// E0620–E0623.
+    pub fn extern_path(mut self, spec: impl Into<String>, path: impl Into<String>) -> Builder {
+        self.options.externs.push(backend::Extern {
+            spec: spec.into(),
+            path: path.into(),
+        });
         self
     }
 

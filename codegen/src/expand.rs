@@ -65,6 +65,13 @@ pub fn include_spec(
 ) -> Result<TokenStream, Vec<String>> {
     let compilation = compile_configured(manifest_dir, spec, &options.configuration)?;
     let model: &Spec = compilation.spec.as_ref().expect("no errors");
+    let wrong = backend::check_options(model, &compilation.sources, options);
+    if !wrong.is_empty() {
+        return Err(wrong
+            .iter()
+            .map(|d| diag::render(&compilation.sources, d))
+            .collect());
+    }
     let items = backend::generate(model, &compilation.sources, options);
     let tracked = compilation.paths.iter().map(|p| {
         let absolute: PathBuf = manifest_dir.join(p);

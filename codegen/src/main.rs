@@ -125,6 +125,7 @@ Examples:
   capc build --no-servers kernel-demo/spec/decompress.cap > client.rs
   capc build --lang c kernel-demo/spec/kernel.cap -o kernel.h
   capc build --cfg mcs --cfg smp examples/sel4/x86_64.cap -o sel4.rs
+  capc build --extern kernel.cap=crate::caps kernel-demo/spec/decompress.cap -o src/decompress.rs
 
 The output is byte-identical to what capc::Builder writes and include_spec! expands to.
 Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error.";
@@ -151,6 +152,12 @@ struct BuildArgs {
     /// option not named is off). The spec is checked in every configuration either way.
     #[arg(long = "cfg", value_name = "OPTION")]
     cfg: Vec<String>,
+    /// An imported spec whose module is generated elsewhere, and that
+    /// module's Rust path (repeatable): its items, and those of the files it
+    /// imports, are not generated again but named through `pub use PATH::*;`.
+    /// FILE is the imported file's path or a tail of it at a `/`.
+    #[arg(long = "extern", value_name = "FILE=PATH", value_parser = capc::backend::Extern::parse)]
+    externs: Vec<capc::backend::Extern>,
     #[command(flatten)]
     diagnostics: DiagnosticArgs,
 }
@@ -222,7 +229,23 @@ fn build(args: &BuildArgs) -> ExitCode {
         clients: !args.no_clients,
         servers: !args.no_servers,
         configuration: args.cfg.clone(),
+        externs: args.externs.clone(),
     };
+    let wrong = capc::backend::check_options(spec, &compilation.sources, &options);
+    if !wrong.is_empty() {
+        return match diagnostics::print(
+            &compilation.sources,
+            &wrong,
+            &args.diagnostics,
+            JsonTo::Stderr,
+        ) {
+            Ok(()) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("error: cannot write diagnostics: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let name = args.file.to_string_lossy();
     let text = match args.lang {
         LangArg::Rust => capc::backend::render(spec, &compilation.sources, &options, &name),

@@ -147,6 +147,10 @@ catalogue! {
     BytesGranule = "E0617", Error, "byte-sized object without a granule, or sizes not multiples of it";
     BytesMaximum = "E0618", Error, "byte-sized object larger than the address space";
     BytesMixedUse = "E0619", Error, "byte-sized object where sizes must be powers of two";
+    ExternKernelItem = "E0620", Error, "kernel item apart from the module that holds the target";
+    ExternUnknown = "E0621", Error, "extern names no file the spec imports";
+    ExternAmbiguous = "E0622", Error, "extern names several files, or a file twice";
+    ExternPath = "E0623", Error, "extern module path is not a Rust path";
 
     MessageTooLong = "E0700", Error, "message exceeds the target's message words";
     TooManyCaps = "E0701", Error, "message carries more capabilities than the target allows";

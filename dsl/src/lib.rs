@@ -99,7 +99,10 @@ pub fn compile_with(
     let spec = if diagnostics.is_empty() {
         let (spec, found) = config::check_all(&loaded.files, chosen);
         diagnostics.extend(found);
-        spec
+        spec.map(|mut spec| {
+            spec.imports = loaded.imports;
+            spec
+        })
     } else {
         None
     };

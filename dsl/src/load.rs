@@ -133,6 +133,10 @@ pub struct Loaded {
     pub paths: Vec<PathBuf>,
     /// Syntax and import errors.
     pub diagnostics: Vec<Diagnostic>,
+    /// Which file imports which, `(importer, imported)`, each `use` that
+    /// was read once, in the order read (an import of a file loaded already
+    /// is an edge too).
+    pub imports: Vec<(FileId, FileId)>,
 }
 
 /// Why the root spec could not be read at all.
@@ -195,11 +199,19 @@ impl LoadState<'_> {
                 let target = normalize(&path.parent().unwrap_or(Path::new("")).join(&u.path));
                 // Loaded already, or being loaded further up (an import
                 // cycle, which is harmless: every file is read once).
-                if self.by_path.contains_key(&self.loader.identity(&target)) {
+                if let Some(&known) = self.by_path.get(&self.loader.identity(&target)) {
+                    if !self.loaded.imports.contains(&(id, known)) {
+                        self.loaded.imports.push((id, known));
+                    }
                     continue;
                 }
                 match read_text(self.loader, &target) {
-                    Ok(text) => self.visit(target, text),
+                    Ok(text) => {
+                        // The next file added is the one imported.
+                        let imported = FileId(self.loaded.sources.len() as u32);
+                        self.loaded.imports.push((id, imported));
+                        self.visit(target, text);
+                    }
                     Err(message) => self.loaded.diagnostics.push(import_error(
                         u.path_span,
                         &u.path,

@@ -7,7 +7,7 @@
 //! order (imports first, in `use` order), which is also ABI order.
 
 use crate::ast::{ObjectKind, Scalar, Transfer};
-use crate::source::Span;
+use crate::source::{FileId, Span};
 
 macro_rules! id {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(
@@ -76,6 +76,10 @@ pub struct Spec {
     pub configuration: Vec<ConfigOption>,
     /// Whole systems (`system name { ... }`), in declaration order.
     pub systems: Vec<System>,
+    /// Which spec file imports which, `(importer, imported)`: file 0 is the
+    /// root, the others are its imports (the backend generates an imported
+    /// file's items elsewhere when told where, `capc build --extern`).
+    pub imports: Vec<(FileId, FileId)>,
 }
 
 /// A bitfield: a record of `bool`, `uN` and enumeration fields packed into

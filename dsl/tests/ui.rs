@@ -91,7 +91,11 @@ fn every_code_has_a_failing_case() {
     // needs the same CSpace) and plans over 65536 root slots, which take a
     // system of that many objects: no small script reaches it. Its
     // message is tested in the interpreter's unit tests instead.
-    const NO_SMALL_CASE: &[&str] = &["E0932"];
+    //
+    // E0620–E0623 are about `capc build --extern` (and the Builder's and
+    // the macro's externs), not about a spec alone: their cases are in
+    // codegen/tests/externs.rs.
+    const NO_SMALL_CASE: &[&str] = &["E0932", "E0620", "E0621", "E0622", "E0623"];
     let missing: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())

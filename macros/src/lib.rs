@@ -20,7 +20,9 @@ use syn::parse::{Parse, ParseStream};
 use syn::{DeriveInput, Ident, LitBool, LitInt, LitStr, Token};
 
 /// `"path"` followed by `, clients = bool` / `, servers = bool` /
-/// `, cfg(mcs, smp)` (the configuration options turned on).
+/// `, cfg(mcs, smp)` (the configuration options turned on) /
+/// `, extern_path("kernel.cap" = crate::caps)` (an imported spec generated
+/// elsewhere, and its module).
 struct IncludeArgs {
     path: LitStr,
     options: capc::Options,
@@ -46,6 +48,23 @@ impl Parse for IncludeArgs {
                     .extend(names.iter().map(|n| n.to_string()));
                 continue;
             }
+            if key == "extern_path" && input.peek(syn::token::Paren) {
+                let content;
+                syn::parenthesized!(content in input);
+                let spec: LitStr = content.parse()?;
+                content.parse::<Token![=]>()?;
+                let path: syn::Path = content.parse()?;
+                if !content.is_empty() {
+                    return Err(content.error(
+                        "expected `extern_path(\"file.cap\" = path::to::module)`: one file and one path",
+                    ));
+                }
+                options.externs.push(capc::backend::Extern {
+                    spec: spec.value(),
+                    path: quote!(#path).to_string(),
+                });
+                continue;
+            }
             input.parse::<Token![=]>()?;
             let value: LitBool = input.parse()?;
             match key.to_string().as_str() {
@@ -55,7 +74,7 @@ impl Parse for IncludeArgs {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown option `{other}`; the options are `clients = bool`, `servers = bool` and `cfg(option, ...)`"
+                            "unknown option `{other}`; the options are `clients = bool`, `servers = bool`, `cfg(option, ...)` and `extern_path(\"file.cap\" = path::to::module)`"
                         ),
                     ));
                 }
@@ -86,6 +105,10 @@ fn errors(span: Span, messages: Vec<String>) -> TokenStream {
 /// mod sel4 {
 ///     // The spec's configuration with its `mcs` option on (`config { mcs, smp }`).
 ///     capc_macros::include_spec!("spec/sel4.cap", cfg(mcs));
+/// }
+/// mod service {
+///     // Only the service's own items: kernel.cap's come from `crate::caps`.
+///     capc_macros::include_spec!("spec/service.cap", extern_path("kernel.cap" = crate::caps));
 /// }
 /// ```
 #[proc_macro]

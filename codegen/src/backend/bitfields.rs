@@ -16,6 +16,7 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     g.spec
         .bitfields
         .iter()
+        .filter(|b| g.here(b.span))
         .map(|b| -> Part<'a> { Box::new(move || bitfield(g, b)) })
         .collect()
 }

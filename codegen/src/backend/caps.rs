@@ -16,12 +16,12 @@ use super::{Gen, Part, ident, lit, snake};
 /// `ObjectType::cap_for` (which names every view).
 pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     let mut parts: Vec<Part<'a>> = vec![Box::new(move || {
-        let enumerations = g.spec.enumerations.iter().map(|e| enumeration(g, e));
+        let enumerations = enumerations(g);
         let rights = rights(g);
         let objects = objects(g);
         let caps = caps(g);
         quote! {
-            #(#enumerations)*
+            #enumerations
             #rights
             #objects
             #caps
@@ -32,6 +32,17 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     }
     parts.push(Box::new(move || cap_for(g)));
     parts
+}
+
+/// The enumerations of the files generated here, in declaration order.
+pub fn enumerations(g: &Gen<'_>) -> TokenStream {
+    let enumerations = g
+        .spec
+        .enumerations
+        .iter()
+        .filter(|e| g.here(e.span))
+        .map(|e| enumeration(g, e));
+    quote!(#(#enumerations)*)
 }
 
 /// An enumeration (`enum Name: uN`) as a Rust enum whose variants stand for

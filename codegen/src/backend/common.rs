@@ -10,8 +10,8 @@ use super::{Gen, ident, lit};
 
 /// `pub const NAME: u64 = value;` for every `const` of the spec, in
 /// declaration order, with its docs and spec line.
-fn spec_consts(g: &Gen<'_>) -> TokenStream {
-    let consts = g.spec.consts.iter().map(|c| {
+pub fn consts(g: &Gen<'_>) -> TokenStream {
+    let consts = g.spec.consts.iter().filter(|c| g.here(c.span)).map(|c| {
         let doc = g.docs(
             &c.docs,
             &format!("The spec's `{}` constant.", c.name),
@@ -44,7 +44,7 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
             pub const SLOT_BITS: u32 = #bits;
         }
     });
-    let consts = spec_consts(g);
+    let consts = consts(g);
     let configuration = (!g.spec.configuration.is_empty()).then(|| {
         let on = g
             .spec

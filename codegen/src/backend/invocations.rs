@@ -28,7 +28,7 @@ use super::{Gen, Part, camel, doc_lines, ident, lit, snake};
 /// cap type shares, and one per invoked cap type.
 pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     let mut parts: Vec<Part<'a>> = vec![Box::new(move || error_sets(g))];
-    if !g.spec.invocations.is_empty() {
+    if !g.spec.invocations.is_empty() && g.place.base_here() {
         parts.push(Box::new(move || invocations(g)));
         for set in &g.spec.invocations {
             parts.push(Box::new(move || invocation_set(g, set)));
@@ -46,7 +46,12 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
 /// position from 1 (0 means success) and carry their payload words as named
 /// `u64` fields.
 pub fn error_sets(g: &Gen<'_>) -> TokenStream {
-    let sets = g.spec.error_sets.iter().map(|set| error_set(g, set));
+    let sets = g
+        .spec
+        .error_sets
+        .iter()
+        .filter(|set| g.here(set.span))
+        .map(|set| error_set(g, set));
     quote!(#(#sets)*)
 }
 

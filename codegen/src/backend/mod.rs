@@ -24,6 +24,7 @@ mod caps;
 mod common;
 mod data;
 mod errors;
+mod externs;
 mod invocations;
 mod lifecycle;
 mod retype;
@@ -31,11 +32,14 @@ mod rpc;
 mod systems;
 
 use capc_dsl::SourceMap;
+use capc_dsl::diag::Diagnostic;
 use capc_dsl::model::Spec;
 use capc_dsl::source::Span;
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use externs::{Extern, Placement};
 
 /// What to generate: which parts of RPC interfaces, and for which
 /// configuration of the spec.
@@ -49,6 +53,12 @@ pub struct Options {
     /// on; every other is off (`capc build --cfg`, [`crate::Builder::cfg`],
     /// `include_spec!(..., cfg(...))`).
     pub configuration: Vec<String>,
+    /// Imported specs whose modules are generated elsewhere: their items
+    /// (and those of the files they import) are named through
+    /// `pub use <path>::*;` instead of being generated again (`capc build
+    /// --extern`, [`crate::Builder::extern_path`], `include_spec!(...,
+    /// extern_path("kernel.cap" = crate::caps))`).
+    pub externs: Vec<Extern>,
 }
 
 impl Default for Options {
@@ -57,6 +67,7 @@ impl Default for Options {
             clients: true,
             servers: true,
             configuration: Vec::new(),
+            externs: Vec::new(),
         }
     }
 }
@@ -70,9 +81,39 @@ pub struct Gen<'a> {
     pub sources: &'a SourceMap,
     /// What to generate.
     pub options: &'a Options,
+    /// Which files' items this module generates.
+    pub place: Placement,
+}
+
+impl<'a> Gen<'a> {
+    /// The generator for `spec` with `options`; externs that do not hold
+    /// ([`check_options`]) are left out, their files generated here.
+    pub fn new(spec: &'a Spec, sources: &'a SourceMap, options: &'a Options) -> Gen<'a> {
+        let (place, _) = externs::place(spec, sources, &options.externs);
+        Gen {
+            spec,
+            sources,
+            options,
+            place,
+        }
+    }
+}
+
+/// What the options get wrong about the spec (an extern that names no
+/// imported file, a kernel item apart from the target, E0620–E0623),
+/// reported as the checker's diagnostics are. Every front end calls it
+/// before generating.
+pub fn check_options(spec: &Spec, sources: &SourceMap, options: &Options) -> Vec<Diagnostic> {
+    externs::place(spec, sources, &options.externs).1
 }
 
 impl Gen<'_> {
+    /// Whether the item declared at `span` is generated in this module
+    /// (not in the module of an imported spec, [`Options::externs`]).
+    pub fn here(&self, span: Span) -> bool {
+        self.place.here(span)
+    }
+
     /// Whether some object type is byte-sized (`#[bytes]`): the generated
     /// retype, split and region code then counts in bytes (`size_bytes`,
     /// `placement`, `Placement::size`) rather than in log2 sizes, which a
@@ -192,11 +233,24 @@ pub use capc_dsl::check::camel;
 type Part<'a> = Box<dyn Fn() -> TokenStream + Send + Sync + 'a>;
 
 /// Every part of the module, in order.
+///
+/// The kernel's items (the target, cap types, retype, lifecycle, kernel
+/// invocations) only in the base module, the one of the file that declares
+/// `target`; the rest, each file's own, wherever its file is generated.
 fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
-    let mut parts: Vec<Part<'a>> = vec![Box::new(move || common::generate(g))];
-    parts.extend(caps::parts(g));
-    parts.push(Box::new(move || retype::generate(g)));
-    parts.push(Box::new(move || lifecycle::generate(g)));
+    let mut parts: Vec<Part<'a>> = Vec::new();
+    if !g.place.uses().is_empty() {
+        parts.push(Box::new(move || g.place.uses()));
+    }
+    if g.place.base_here() {
+        parts.push(Box::new(move || common::generate(g)));
+        parts.extend(caps::parts(g));
+        parts.push(Box::new(move || retype::generate(g)));
+        parts.push(Box::new(move || lifecycle::generate(g)));
+    } else {
+        parts.push(Box::new(move || common::consts(g)));
+        parts.push(Box::new(move || caps::enumerations(g)));
+    }
     parts.extend(bitfields::parts(g));
     parts.extend(invocations::parts(g));
     parts.extend(rpc::parts(g));
@@ -206,11 +260,7 @@ fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
 
 /// The generated module as tokens (what the proc macro expands to).
 pub fn generate(spec: &Spec, sources: &SourceMap, options: &Options) -> TokenStream {
-    let g = Gen {
-        spec,
-        sources,
-        options,
-    };
+    let g = Gen::new(spec, sources, options);
     let mut tokens = TokenStream::new();
     // Owned streams are moved, not copied, into the module.
     tokens.extend(parts(&g).iter().map(|part| part()));
@@ -225,11 +275,7 @@ pub fn generate(spec: &Spec, sources: &SourceMap, options: &Options) -> TokenStr
 /// would give, without holding the whole module's syntax tree at once. The
 /// parts are shared out between up to two threads.
 pub fn render(spec: &Spec, sources: &SourceMap, options: &Options, root_name: &str) -> String {
-    let g = Gen {
-        spec,
-        sources,
-        options,
-    };
+    let g = Gen::new(spec, sources, options);
     let parts = parts(&g);
     let next = AtomicUsize::new(0);
     let work = || {
@@ -266,6 +312,13 @@ pub fn render(spec: &Spec, sources: &SourceMap, options: &Options, root_name: &s
         .iter()
         .filter(|o| o.enabled)
         .map(|o| format!("--cfg {} ", o.name))
+        .chain(options.externs.iter().map(|e| {
+            format!(
+                "--extern {}={} ",
+                comment_text(&e.spec),
+                comment_text(&e.path)
+            )
+        }))
         .collect();
     let mut out = format!(
         "// @generated by capc from {name}, do not edit.\n// Regenerate with `capc build {cfg}{name}` or through include_spec!/capc::Builder.\n\n"

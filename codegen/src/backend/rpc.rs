@@ -55,12 +55,12 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
         .spec
         .interfaces
         .iter()
-        .filter(|set| !set.methods.is_empty())
+        .filter(|set| !set.methods.is_empty() && g.here(set.span))
         .collect();
     let mut parts: Vec<Part<'a>> = Vec::new();
-    if data::needed(g.spec) {
+    if data::needed(g.spec) && g.spec.data_types.iter().any(|t| g.here(t.span)) {
         parts.push(Box::new(data::shared));
-        for t in &g.spec.data_types {
+        for t in g.spec.data_types.iter().filter(|t| g.here(t.span)) {
             parts.push(Box::new(move || data::data_type(g, t)));
         }
     }

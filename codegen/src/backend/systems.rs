@@ -21,12 +21,17 @@ use super::{Gen, Part, article, ident, lit, snake};
 
 /// The section's parts: the plan's types, then one part per system.
 pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
-    if g.spec.systems.is_empty() {
+    if !g.spec.systems.iter().any(|s| g.here(s.span)) {
         return Vec::new();
     }
     let mut parts: Vec<Part<'a>> = Vec::new();
     parts.push(Box::new(move || {
-        let systems = g.spec.systems.iter().map(|s| system(g, s));
+        let systems = g
+            .spec
+            .systems
+            .iter()
+            .filter(|s| g.here(s.span))
+            .map(|s| system(g, s));
         let types = types();
         quote! {
             /// The boot plans of the spec's systems, and the typed slots of

@@ -44,11 +44,7 @@ use crate::backend::{Gen, Options, snake};
 /// two spec names give the same C name.
 pub fn render(spec: &Spec, sources: &SourceMap, root_name: &str) -> Result<String, String> {
     let options = Options::default();
-    let g = Gen {
-        spec,
-        sources,
-        options: &options,
-    };
+    let g = Gen::new(spec, sources, &options);
     let file = root_name.rsplit(['/', '\\']).next().unwrap_or(root_name);
     let stem = file.strip_suffix(".cap").unwrap_or(file);
     let mut h = Header::new(&g, stem);

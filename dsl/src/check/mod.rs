@@ -294,6 +294,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
             interfaces,
             configuration: Vec::new(),
             systems,
+            imports: Vec::new(),
         }),
         _ => None,
     };

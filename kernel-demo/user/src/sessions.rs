@@ -15,11 +15,14 @@
 //! for the client is retyped from the donation too, and revoking its copy
 //! of the donation when the session closes destroys all of them at once.
 
-// The generated module defines `target`, `ObjectType`, `MessageInfo` and
-// the kernel's caps again: the kernel's own are named by their paths.
 use crate::{EndpointTransport, Env, Error};
 
-capc_macros::include_spec!("../spec/sessions.cap");
+// Only the services' own items: kernel.cap's (`Cap`, `MessageInfo`, the cap
+// types) are the kernel crate's, re-exported by the module.
+capc_macros::include_spec!(
+    "../spec/sessions.cap",
+    extern_path("kernel.cap" = capc_demo_kernel::caps)
+);
 
 /// The label of the call that opens a session: no words, one cap (the
 /// donated Untyped). The reply's label is 0 and its words the quota and the
@@ -65,13 +68,7 @@ impl Transport for EndpointTransport<'_> {
         caps_out: &[u64],
         caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
     ) -> MessageInfo {
-        let (label, length, caps) =
-            self.call_endpoint((info.label, info.length, info.caps), msg, caps_out, caps_in);
-        MessageInfo {
-            label,
-            length,
-            caps,
-        }
+        self.call_endpoint(info, msg, caps_out, caps_in)
     }
 }
 

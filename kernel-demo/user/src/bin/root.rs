@@ -3813,14 +3813,6 @@ mod spawn {
     const DOMAINS: usize = client_pays::PLAN.domains.len();
     const _: () = assert!(server_pays::PLAN.domains.len() == DOMAINS);
 
-    impl PlanMachine<'_> {
-        /// The kernel's object type for the plan's (both modules are
-        /// generated from kernel.cap: the numbers are the same).
-        fn object_type(object: system::ObjectType) -> Result<ObjectType, Error> {
-            ObjectType::from_word(object as u64).ok_or(MALFORMED)
-        }
-    }
-
     /// A step the root cannot make (an unknown program or object type).
     const MALFORMED: Error = Error::Invocation(caps::InvocationError::Malformed(MessageInfo {
         label: 0,
@@ -3838,7 +3830,6 @@ mod spawn {
             arg: u64,
             to: u64,
         ) -> Result<(), Error> {
-            let object = Self::object_type(object)?;
             super::retype(self.env, from.unwrap_or(self.pool), object, arg, to, 1)
         }
 
