@@ -191,6 +191,13 @@ impl Builder {
         self
     }
 
+    /// Generates only the kernel's side or the user side of each spec
+    /// ([`backend::Side`]; both by default).
+    pub fn side(mut self, side: backend::Side) -> Builder {
+        self.options.side = side;
+        self
+    }
+
     /// Generates the imported spec `spec` (its path, or a tail of it at a
     /// `/`: `"kernel.cap"`) elsewhere, as the module at the Rust path `path`
     /// (`"crate::caps"`): its items, and those of the files it imports, are

@@ -126,6 +126,7 @@ Examples:
   capc build --lang c kernel-demo/spec/kernel.cap -o kernel.h
   capc build --cfg mcs --cfg smp examples/sel4/x86_64.cap -o sel4.rs
   capc build --extern kernel.cap=crate::caps kernel-demo/spec/decompress.cap -o src/decompress.rs
+  capc build --side kernel kernel-demo/spec/kernel.cap -o src/caps.rs
 
 The output is byte-identical to what capc::Builder writes and include_spec! expands to.
 Exit status: 0 written, 1 the spec has errors, 2 usage or I/O error.";
@@ -158,8 +159,20 @@ struct BuildArgs {
     /// FILE is the imported file's path or a tail of it at a `/`.
     #[arg(long = "extern", value_name = "FILE=PATH", value_parser = capc::backend::Extern::parse)]
     externs: Vec<capc::backend::Extern>,
+    /// Which side of the kernel boundary to generate: `kernel` (cap layout,
+    /// retype, lifecycle, invocation decoders), `user` (cap layout,
+    /// invocation stubs, RPC clients and servers, boot plans), or both.
+    #[arg(long, value_enum, default_value = "both")]
+    side: SideArg,
     #[command(flatten)]
     diagnostics: DiagnosticArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SideArg {
+    Both,
+    Kernel,
+    User,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -230,6 +243,11 @@ fn build(args: &BuildArgs) -> ExitCode {
         servers: !args.no_servers,
         configuration: args.cfg.clone(),
         externs: args.externs.clone(),
+        side: match args.side {
+            SideArg::Both => capc::backend::Side::Both,
+            SideArg::Kernel => capc::backend::Side::Kernel,
+            SideArg::User => capc::backend::Side::User,
+        },
     };
     let wrong = capc::backend::check_options(spec, &compilation.sources, &options);
     if !wrong.is_empty() {

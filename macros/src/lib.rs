@@ -22,7 +22,7 @@ use syn::{DeriveInput, Ident, LitBool, LitInt, LitStr, Token};
 /// `"path"` followed by `, clients = bool` / `, servers = bool` /
 /// `, cfg(mcs, smp)` (the configuration options turned on) /
 /// `, extern_path("kernel.cap" = crate::caps)` (an imported spec generated
-/// elsewhere, and its module).
+/// elsewhere, and its module) / `, side = kernel` (or `user`, `both`).
 struct IncludeArgs {
     path: LitStr,
     options: capc::Options,
@@ -65,6 +65,24 @@ impl Parse for IncludeArgs {
                 });
                 continue;
             }
+            if key == "side" {
+                input.parse::<Token![=]>()?;
+                let side: Ident = input.parse()?;
+                options.side = match side.to_string().as_str() {
+                    "both" => capc::backend::Side::Both,
+                    "kernel" => capc::backend::Side::Kernel,
+                    "user" => capc::backend::Side::User,
+                    other => {
+                        return Err(syn::Error::new(
+                            side.span(),
+                            format!(
+                                "unknown side `{other}`; the sides are `kernel`, `user` and `both`"
+                            ),
+                        ));
+                    }
+                };
+                continue;
+            }
             input.parse::<Token![=]>()?;
             let value: LitBool = input.parse()?;
             match key.to_string().as_str() {
@@ -74,7 +92,7 @@ impl Parse for IncludeArgs {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown option `{other}`; the options are `clients = bool`, `servers = bool`, `cfg(option, ...)` and `extern_path(\"file.cap\" = path::to::module)`"
+                            "unknown option `{other}`; the options are `clients = bool`, `servers = bool`, `side = kernel|user|both`, `cfg(option, ...)` and `extern_path(\"file.cap\" = path::to::module)`"
                         ),
                     ));
                 }

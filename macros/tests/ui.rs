@@ -16,4 +16,6 @@ fn ui() {
     t.compile_fail("tests/ui/spec_semantic_error.rs");
     t.compile_fail("tests/ui/spec_rust_name.rs");
     t.compile_fail("tests/ui/not_a_struct.rs");
+    t.pass("tests/ui/include_externs.rs");
+    t.compile_fail("tests/ui/extern_unknown.rs");
 }
