@@ -1093,6 +1093,88 @@ pub struct MethodParam {
     pub span: Span,
 }
 
+/// Where one parameter (or result) travels in a message: the one layout
+/// of every request and reply, kernel invocations and RPCs alike, which
+/// the generated encoders and decoders, the C header and the differential
+/// harness all follow. Words are message words from 0 (the first
+/// `message_registers` in registers, the rest in the IPC buffer); caps
+/// are the message's cap slots from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Wire {
+    /// A scalar (one word), an array packed `64 / bits` elements to a word
+    /// with element 0 in the low bits, or a message type's bytes from the
+    /// first byte of the first word: `count` words from `start`.
+    Words {
+        /// Its first word.
+        start: u64,
+        /// How many words.
+        count: u64,
+    },
+    /// A cap: the message's cap slot `index`.
+    Cap {
+        /// Its cap slot.
+        index: u64,
+    },
+    /// A lease: its frame cap in cap slot `cap`, its offset and length in
+    /// words `words` and `words + 1`.
+    Lease {
+        /// The offset's word; the length is the next.
+        words: u64,
+        /// Its frame cap's slot.
+        cap: u64,
+    },
+}
+
+/// The layout of a request's parameters or a reply's results: each in
+/// declaration order at the next free words or cap slot ([`Wire`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Where each travels, in declaration order.
+    pub places: Vec<Wire>,
+    /// Message words in all.
+    pub words: u64,
+    /// Cap slots in all.
+    pub caps: u64,
+}
+
+impl Layout {
+    /// The layout of `params`, in declaration order.
+    pub fn of(params: &[MethodParam]) -> Layout {
+        let (mut words, mut caps) = (0, 0);
+        let places = params
+            .iter()
+            .map(|p| {
+                let count = match &p.kind {
+                    ParamKind::Scalar(_) => 1,
+                    ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => *words,
+                    ParamKind::Cap { .. } => {
+                        caps += 1;
+                        return Wire::Cap { index: caps - 1 };
+                    }
+                    ParamKind::Lease(_) => {
+                        words += Lease::WORDS;
+                        caps += 1;
+                        return Wire::Lease {
+                            words: words - Lease::WORDS,
+                            cap: caps - 1,
+                        };
+                    }
+                };
+                words += count;
+                Wire::Words {
+                    start: words - count,
+                    count,
+                }
+            })
+            .collect();
+        Layout {
+            places,
+            words,
+            caps,
+        }
+    }
+}
+
 /// What the caller donates to pay for a call.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DonationKind {

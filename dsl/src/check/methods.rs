@@ -653,22 +653,12 @@ impl Ctx<'_> {
         if !ok {
             return None;
         }
-        let words = |l: &[model::MethodParam]| {
-            l.iter()
-                .map(|p| match &p.kind {
-                    ParamKind::Scalar(_) => 1,
-                    ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => *words,
-                    ParamKind::Cap { .. } => 0,
-                    ParamKind::Lease(_) => model::Lease::WORDS,
-                })
-                .sum()
-        };
         Some(model::Method {
             docs: method.docs.clone(),
             name: mname.clone(),
             label,
-            request_words: words(&params),
-            reply_words: words(&results),
+            request_words: model::Layout::of(&params).words,
+            reply_words: model::Layout::of(&results).words,
             params,
             results,
             requires,
