@@ -31,6 +31,14 @@
 //! case the checker proved, whose layout (`offset()`) is fixed at generation
 //! time.
 //!
+//! Generated docs say each explanation once and link to it: what every
+//! message shares in the `# Messages` section of `ProtocolError`'s docs,
+//! what every budget shares in the `# Budgets` section of `Donation`'s, a
+//! method's docs, cost and errors on its label variant, its arguments on
+//! its request variant's fields, the server's extra parameters on the
+//! server trait. The other items (client and server methods, `encode` and
+//! `decode`, budgets) keep their spec line and what is their own.
+//!
 //! The code is laid out by what it generates: `protocol` (the shared types
 //! and wire helpers), `messages` (layouts, label and request enums, reply
 //! structs), `budgets`, `server`, `client`, and for the features of some
@@ -263,8 +271,8 @@ impl<'a> Iface<'a> {
         self.g.docs(&lines, "", self.set.span)
     }
 
-    /// A link to the method's label variant, where its docs and cost are
-    /// said once: "`decompress`: [`DecompressorLabel::Decompress`]".
+    /// A link to the method's label variant, where its docs, cost and
+    /// errors are said once: "`decompress`: [`DecompressorLabel::Decompress`]".
     fn method_link(&self, m: &Method, what: &str) -> String {
         format!(
             "The `{}` {what}: [`{}::{}`].",
@@ -282,22 +290,22 @@ impl<'a> Iface<'a> {
         }
     }
 
-    /// What a call costs its caller, in one sentence.
-    fn cost(&self, m: &Method) -> String {
+    /// What a call costs its caller, in one sentence; `None` when it costs
+    /// nothing (the label enum says once what that means) and for a
+    /// callback message.
+    fn cost(&self, m: &Method) -> Option<String> {
         if self.set.callback {
-            return "A callback message: the server sends it to a client that bound the interface, without waiting.".to_string();
+            return None;
         }
         if let Some(bound) = m.server_pays {
-            return format!(
+            return Some(format!(
                 "Paid by the server: up to {} of its own memory per call (`server_pays`).",
                 bytes(bound)
-            );
+            ));
         }
         let session = self.session_cost(m);
         let Some(d) = &m.donation else {
-            return session.unwrap_or_else(|| {
-                "Costs the caller nothing: the server allocates nothing on its behalf.".to_string()
-            });
+            return session;
         };
         let what = match &d.kind {
             DonationKind::Quota => "a quota".to_string(),
@@ -321,10 +329,10 @@ impl<'a> Iface<'a> {
             "Cost: the caller donates {what} of at least {}; {allocations}.",
             bytes(d.min_bytes)
         );
-        match session {
+        Some(match session {
             Some(s) => format!("{per_call} {s}"),
             None => per_call,
-        }
+        })
     }
 
     /// What a method charges its caller's session, in one sentence; `None`
@@ -420,19 +428,11 @@ impl<'a> Iface<'a> {
             })
             .collect();
         let retried = if m.idempotent {
-            " Idempotent: the client calls it again when its server died."
+            " Idempotent: retried when its server died."
         } else {
             ""
         };
         format!("Errors{own}: {}.{retried}", names.join(", "))
-    }
-
-    /// One line per argument (or result) saying what it is and how it travels.
-    fn param_lines(&self, params: &[MethodParam], result: bool) -> Vec<String> {
-        params
-            .iter()
-            .flat_map(|p| wrap(&format!("- `{}`: {}", p.name, self.describe(p, result))))
-            .collect()
     }
 
     /// What an argument or result is, for docs.
@@ -470,12 +470,12 @@ impl<'a> Iface<'a> {
                         .collect();
                     format!(" carrying {}", join_and(&names))
                 };
+                // What lending and granting mean is said once, in the
+                // messages section of `ProtocolError`'s docs.
                 let how = match (transfer, result) {
-                    (Transfer::Lend, _) => {
-                        "lent for the call: the server receives a copy derived from the caller's cap, not to be kept once it replies; the caller revokes it after the call"
-                    }
-                    (_, false) => "granted: the server receives a copy to keep",
-                    (_, true) => "granted: the caller receives a copy to keep",
+                    (Transfer::Lend, _) => "lent for the call",
+                    (_, false) => "granted to the server",
+                    (_, true) => "granted to the caller",
                 };
                 format!(
                     "The slot of {}{rights}, {how}.{}",
@@ -555,23 +555,33 @@ fn wrap(text: &str) -> Vec<String> {
     lines
 }
 
-/// The docs of a method as the client and the server see it: a link to
-/// its label (its docs and cost), its arguments and results, its errors.
-fn method_lines(i: &Iface<'_>, m: &Method, extra: &[String]) -> Vec<String> {
-    let mut lines = vec![i.method_link(m, "method")];
-    if !m.params.is_empty() || !extra.is_empty() {
-        lines.push(String::new());
-        lines.push("Arguments:".to_string());
-        lines.extend(i.param_lines(&m.params, false));
-        lines.extend(extra.iter().cloned());
+/// The docs of a method (or callback message, `what`) as the client and
+/// the server see it: links to its label variant (its docs, cost and
+/// errors), to its request variant (its arguments) and to its reply (its
+/// results), then `extra`, what only this side's function has.
+fn method_lines(i: &Iface<'_>, m: &Method, what: &str, extra: &[String]) -> Vec<String> {
+    let mut lines = vec![i.method_link(m, what)];
+    let mut links = Vec::new();
+    if !m.params.is_empty() {
+        links.push(format!(
+            "arguments as in [`{}::{}`]",
+            i.request,
+            i.variant(m)
+        ));
     }
     if !m.results.is_empty() {
-        lines.push(String::new());
-        lines.push(format!("Results, in [`{}`]:", i.reply(m)));
-        lines.extend(i.param_lines(&m.results, true));
+        links.push(format!("results in [`{}`]", i.reply(m)));
     }
-    lines.push(String::new());
-    lines.extend(wrap(&i.errors_line(m)));
+    if !links.is_empty() {
+        let mut line = join_and(&links);
+        line[..1].make_ascii_uppercase();
+        lines.push(String::new());
+        lines.extend(wrap(&format!("{line}.")));
+    }
+    if !extra.is_empty() {
+        lines.push(String::new());
+        lines.extend(extra.iter().cloned());
+    }
     lines
 }
 

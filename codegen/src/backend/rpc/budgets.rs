@@ -119,7 +119,7 @@ pub(super) fn budget(i: &Iface<'_>, m: &Method) -> TokenStream {
     } else {
         class_enum(i, m, &classes, &table)
     };
-    let budget = budget_struct(i, m, d, &classes, end, &table);
+    let budget = budget_struct(i, m, d, &classes, end);
     quote! {
         #class_enum
         #budget
@@ -250,7 +250,6 @@ fn budget_struct(
     d: &Donation,
     classes: &[Class<'_>],
     end: u64,
-    table: &[String],
 ) -> TokenStream {
     let (budget, class, error) = (i.budget(m), i.class(m), &i.error_ty);
     let oob_variant = &i.errors.variants[d.out_of_budget].name;
@@ -261,27 +260,22 @@ fn budget_struct(
         format_ident!("_needed")
     };
     let untyped = donated_cap(m).map(|cap| &i.g.spec.caps[cap.index()].name);
+    // How a budget works is said once, in the budgets section of
+    // `Donation`'s docs; the budget says what is its own.
     let mut lines = wrap(&format!(
-        "The budget of one `{}` call: the only memory the server has for it, paid for by the caller.",
-        i.path(m)
+        "The budget of one `{}` call, the only memory the server has for it, paid for by the caller as [`{}::{}`] says ([budgets](Donation#budgets)).",
+        i.path(m),
+        i.label,
+        i.variant(m)
     ));
-    lines.push(String::new());
-    lines.extend(wrap(&i.cost(m)));
     lines.push(String::new());
     if classes.is_empty() {
         lines.push("The method allocates nothing: the budget only holds the donation.".to_string());
     } else {
         lines.extend(wrap(&format!(
-            "[`alloc`](Self::alloc) hands out the donation as retyping it from its first free address does: each object at the running total rounded up to the object's alignment. In layout order ([`{class}::ALL`], largest alignment first) no gaps arise and every class fits at its declared count, as `capc check` proved: the worst case below. `alloc` returns `{error}::{oob_variant}` once a class's count is used up, or when an object would end past the donation (which only alignment gaps, out of layout order, can cause)."
+            "Its classes, in layout order: [`{class}`]. Out of budget: `{error}::{oob_variant}`."
         )));
-        lines.push(String::new());
-        lines.extend(table.iter().cloned());
     }
-    lines.push(String::new());
-    lines.extend(wrap(&format!(
-        "[`dispatch_{}`] makes it from the request's donation and lends it to the server method. Its fields are private, so a server cannot enlarge it; `from_donation` is public for tests and other dispatchers, not for servers.",
-        snake(&i.set.name)
-    )));
     let doc = i.docs(lines, m);
     let min = lit(d.min_bytes);
     let worst = lit(end);
@@ -294,7 +288,7 @@ fn budget_struct(
     let (untyped_field, untyped_init, untyped_param, untyped_getter) = match untyped {
         Some(cap) => {
             let getter_doc = doc_lines(&wrap(&format!(
-                "The slot of the donated `{cap}`: the server retypes the objects `alloc` hands out from it (their addresses are inside its region)."
+                "The slot of the donated `{cap}`, which the objects `alloc` hands out are retyped from."
             )));
             (
                 quote!(untyped: u64,),
@@ -312,10 +306,10 @@ fn budget_struct(
     };
     let from_doc = doc_lines(&wrap(&match untyped {
         Some(cap) => format!(
-            "The budget of a call that donated the `{cap}` in slot `untyped`, whose free part is `donation`. Refuses, with `{error}::{oob_variant}`, a donation smaller than [`MIN_DONATION`](Self::MIN_DONATION) or too small for the worst case once its start is rounded up to [`ALIGN`](Self::ALIGN) (or that wraps around the address space); `needed` is then the bytes that would have done."
+            "The budget of a call that donated the `{cap}` in slot `untyped`, whose free part is `donation`, or `{error}::{oob_variant}` ([budgets](Donation#budgets))."
         ),
         None => format!(
-            "The budget of a call whose caller donated the quota `donation`. Refuses, with `{error}::{oob_variant}`, a quota smaller than [`MIN_DONATION`](Self::MIN_DONATION) or too small for the worst case once its start is rounded up to [`ALIGN`](Self::ALIGN) (or that wraps around the address space); `needed` is then the bytes that would have done."
+            "The budget of a call whose caller donated the quota `donation`, or `{error}::{oob_variant}` ([budgets](Donation#budgets))."
         ),
     }));
     let payload_note = if uses_needed {
@@ -324,7 +318,7 @@ fn budget_struct(
         "(its payload words 0: it has no `needed` word)"
     };
     let oob_doc = doc_lines(&wrap(&format!(
-        "The error this method returns when its donation runs out: `{error}::{oob_variant}` {payload_note}. A server may return it itself, e.g. when its output would need more than the budget holds."
+        "The error this method returns when its donation runs out: `{error}::{oob_variant}` {payload_note}."
     )));
     let (alloc_field, alloc_init, allocation) = if classes.is_empty() {
         (
@@ -354,7 +348,7 @@ fn budget_struct(
             }
         });
         let alloc_doc = doc_lines(&wrap(&format!(
-            "The next object of `class`: its address, where a retype from the donation's first free address puts it after the objects handed out so far (the running total rounded up to the object's alignment). Fails with `{error}::{oob_variant}` once `class.count()` objects of the class were handed out in this call, or if the object would end past the donation; `needed` is then the bytes the call would have used with this object."
+            "The address of the next object of `class`, or `{error}::{oob_variant}` ([budgets](Donation#budgets))."
         )));
         (
             quote!(used: u64, allocated: [u64; #n],),

@@ -38,14 +38,18 @@ pub(super) fn client(i: &Iface<'_>) -> TokenStream {
             })
             .collect();
         let mut names: Vec<Ident> = m.params.iter().map(|p| ident(&p.name)).collect();
-        let mut extra = Vec::new();
-        if let (Some(n), Some(desc)) = (&donation, i.donation_desc(m)) {
-            extra.extend(wrap(&format!("- `{n}`: {desc}")));
+        if let Some(n) = &donation {
             let n = ident(n);
             params.push(quote!(#n: u64));
             names.push(n);
         }
-        let doc = i.docs(method_lines(i, m, &extra), m);
+        // The client takes a lease as the range it lends.
+        let extra = if leases::has(m) {
+            wrap("A lease is passed as the [`FrameRange`] it is lent from.")
+        } else {
+            Vec::new()
+        };
+        let doc = i.docs(method_lines(i, m, "method", &extra), m);
         let value = if names.is_empty() {
             quote!(#request::#v)
         } else {

@@ -321,11 +321,24 @@ pub(super) fn label_enum(i: &Iface<'_>) -> TokenStream {
         lines.push(String::new());
         lines.extend(set.docs.iter().cloned());
     }
+    // What every variant's docs would repeat, said once here.
+    lines.push(String::new());
+    lines.extend(wrap(if set.callback {
+        "Each variant has its message's docs. The server sends every message to a client that bound the interface, without waiting."
+    } else {
+        "Each variant has its method's docs, cost and errors; one that states no cost costs its caller nothing."
+    }));
     let doc = i.g.docs(&lines, "", set.span);
     let variants = set.methods.iter().map(|m| {
         let mut lines = i.method_docs(m);
-        lines.push(String::new());
-        lines.extend(wrap(&i.cost(m)));
+        if let Some(cost) = i.cost(m) {
+            lines.push(String::new());
+            lines.extend(wrap(&cost));
+        }
+        if !set.callback {
+            lines.push(String::new());
+            lines.extend(wrap(&i.errors_line(m)));
+        }
         let doc = i.docs(lines, m);
         let v = i.variant(m);
         let n = lit(m.label.into());
@@ -474,7 +487,7 @@ pub(super) fn request_enum(i: &Iface<'_>) -> TokenStream {
         String::new(),
     ];
     lines.extend(wrap(
-        "Arguments travel in declaration order: scalars one word each, arrays packed, message values in bytes from a word boundary, caps as the slots of the caps array; a donated Untyped is the request's last cap.",
+        "Each variant says where its arguments travel (see [messages](ProtocolError#messages)).",
     ));
     let doc = i.g.docs(&lines, "", set.span);
     let mut any_words = false;
@@ -616,8 +629,7 @@ pub(super) fn request_enum(i: &Iface<'_>) -> TokenStream {
                 }
             }
 
-            /// Writes this request into `msg` and `caps` and returns its
-            /// header; fails when an argument does not fit its type.
+            /// Writes this request ([messages](ProtocolError#messages)).
             pub fn encode(
                 &self,
                 #msg: &mut [u64; target::MESSAGE_WORDS],
@@ -628,8 +640,7 @@ pub(super) fn request_enum(i: &Iface<'_>) -> TokenStream {
                 }
             }
 
-            /// The request `info`, `msg` and `caps` carry. Words and caps
-            /// past those of the method are ignored.
+            /// Reads a request ([messages](ProtocolError#messages)).
             pub fn decode(
                 info: MessageInfo,
                 #msg: &[u64; target::MESSAGE_WORDS],
@@ -694,8 +705,7 @@ pub(super) fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
         }
 
         impl #reply {
-            /// Writes this reply (label 0) into `msg` and `caps` and returns
-            /// its header; fails when a result does not fit its type.
+            /// Writes this reply ([messages](ProtocolError#messages)).
             pub fn encode(
                 &self,
                 #msg: &mut [u64; target::MESSAGE_WORDS],
@@ -705,8 +715,7 @@ pub(super) fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
                 Ok(MessageInfo { label: 0, length: #w, caps: #c })
             }
 
-            /// The results a successful reply (label 0) carries. Words and
-            /// caps past those of the method are ignored.
+            /// Reads a successful reply ([messages](ProtocolError#messages)).
             pub fn decode(
                 info: MessageInfo,
                 #msg: &[u64; target::MESSAGE_WORDS],

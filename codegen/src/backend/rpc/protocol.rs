@@ -30,6 +30,19 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
         /// to `u64::MAX`, above every error number; word 0 holds the
         /// variant's payload (0 when it has none). The server method is not
         /// called when its request is refused.
+        ///
+        /// # Messages
+        ///
+        /// A request's label is its method's; a reply's label is 0 with the
+        /// results, an error's number with its payload, or a protocol
+        /// error's label. Arguments (results in a reply) travel in
+        /// declaration order: scalars one word each, arrays packed from the
+        /// low bits, message values in bytes from a word boundary, caps as
+        /// slots of the caps array, a donated Untyped last. A granted cap's
+        /// copy is the receiver's to keep; a lent cap's copy is for the call
+        /// only, and its sender revokes it after the call. `encode` fails
+        /// with the [`FieldError`] of a value that does not fit its type;
+        /// `decode` ignores words and caps past the method's.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum ProtocolError {
             /// The request's label names no method of the interface.
@@ -132,6 +145,23 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
             /// its own accounting (a quota), never from the message words,
             /// which the caller writes. [`Donation::NONE`] for methods that
             /// take no donation.
+            ///
+            /// # Budgets
+            ///
+            /// A donating method's budget is the only memory the server has
+            /// for one call: `dispatch_*` makes it with `from_donation`
+            /// (public for tests, not for servers; its fields are private)
+            /// and lends it to the server method. `from_donation` refuses,
+            /// with the method's out-of-budget error, a donation smaller than
+            /// `MIN_DONATION` or than the worst case once its start is rounded
+            /// up to `ALIGN`. `alloc` places each object as a retype from the
+            /// donation's first free address does (at the running total
+            /// rounded up to the object's alignment); in the class enum's
+            /// order no gaps arise and every class fits at its count, as
+            /// `capc check` proved. It fails with the out-of-budget error once
+            /// a class's count is used up or past the donation. `needed` is
+            /// then the bytes that would have done. A server may return that
+            /// error itself.
             #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
             pub struct Donation {
                 /// For an Untyped: its first free address (the region's base

@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 
 use super::messages::{donated_cap, donation_field, param_ty, request_pattern};
 use super::{
-    Iface, callbacks, doc_lines, ident, method_lines, reply_ty, sessions, snake,
+    Iface, callbacks, doc_lines, ident, join_and, method_lines, reply_ty, sessions, snake,
     too_many_arguments, wrap,
 };
 
@@ -21,10 +21,33 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
     // With a one-way method, dispatch answers `None` for it: no reply.
     let oneway = set.methods.iter().any(|m| m.oneway);
 
-    let doc = i.interface_doc(format!(
+    // What the extra parameters of the methods are, said once on the trait.
+    let mut roles = Vec::new();
+    if set.session.is_some() {
+        roles.push("`session`, the caller's session, which pays for what the server keeps for it: refund to it what a call takes back;");
+    }
+    if set
+        .methods
+        .iter()
+        .any(|m| sessions::has(m, sessions::Part::Handed))
+    {
+        roles.push("`charge`, what the session was charged for what the call hands out: take it and keep it with what it paid for (it is refunded when that comes back); left there on success, it stays charged until the session closes, and on failure dispatch refunds it;");
+    }
+    if donating {
+        roles.push("`budget`, the memory of the call, from the caller's donation: the server has no other;");
+    }
+    let mut headline = format!(
         "The server side of the `{}` interface: one method per RPC, called by [`{dispatch}`] with the decoded arguments.",
         set.name
-    ));
+    );
+    if !roles.is_empty() {
+        // The last role ends the sentence.
+        let roles = roles.join(" ");
+        headline.push_str(" After its arguments, a method may take (with a `_` appended to a name an argument has) ");
+        headline.push_str(&roles[..roles.len() - 1]);
+        headline.push('.');
+    }
+    let doc = i.interface_doc(headline);
     let fns = set.methods.iter().map(|m| {
         let name = ident(&m.name);
         let params = m.params.iter().map(|p| {
@@ -32,7 +55,7 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
             let t = callbacks::server_param_ty(i.g, p, param_ty(&p.kind, &i.g.spec.data_types));
             quote!(#n: #t)
         });
-        let mut extra = Vec::new();
+        let mut extra: Vec<String> = Vec::new();
         let free_name = |base: &str| {
             let mut name = base.to_string();
             while m.params.iter().any(|p| p.name == name) {
@@ -42,32 +65,34 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
         };
         let session_param = set.session.as_ref().map(|_| {
             let name = free_name("session");
-            extra.extend(wrap(&format!(
-                "- `{name}`: The caller's session, which pays for what the server keeps for it; refund to it what a call takes back."
-            )));
+            extra.push(format!("`{name}`"));
             let n = ident(&name);
             let s = sessions::session_ty(set);
             quote!(#n: &mut #s)
         });
         let charge_param = sessions::has(m, sessions::Part::Handed).then(|| {
             let name = free_name("charge");
-            extra.extend(wrap(&format!(
-                "- `{name}`: What the session was charged for what this call hands out: take it and keep it with what it paid for (it is refunded when that comes back); left here on success, it stays charged until the session closes; on failure dispatch refunds it."
-            )));
+            extra.push(format!("`{name}`"));
             let n = ident(&name);
             let c = sessions::charge_ty(set);
             quote!(#n: &mut Option<#c>)
         });
         let budget_param = m.donation.as_ref().map(|_| {
             let name = free_name("budget");
-            extra.extend(wrap(&format!(
-                "- `{name}`: The memory of this call, from the caller's donation; the server has no other."
-            )));
+            extra.push(format!("`{name}`"));
             let n = ident(&name);
             let b = i.budget(m);
             quote!(#n: &mut #b)
         });
-        let doc = i.docs(method_lines(i, m, &extra), m);
+        let extra = if extra.is_empty() {
+            Vec::new()
+        } else {
+            wrap(&format!(
+                "Also takes {} (see [`{server}`]).",
+                join_and(&extra)
+            ))
+        };
+        let doc = i.docs(method_lines(i, m, "method", &extra), m);
         let reply = reply_ty(i, m);
         let allow = too_many_arguments(
             1 + m.params.len()
@@ -84,7 +109,10 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
                 fn #name(&mut self, #(#params,)* #(#session_param)*);
             };
         }
-        let extra_params = session_param.into_iter().chain(charge_param).chain(budget_param);
+        let extra_params = session_param
+            .into_iter()
+            .chain(charge_param)
+            .chain(budget_param);
         let error = i.method_error_ty(m);
         quote! {
             #doc
