@@ -258,7 +258,6 @@ impl<'a> Iface<'a> {
         format!("{}::{}", self.set.name, m.name)
     }
 
-    /// The spec's docs of a method, or a fallback.
     /// Doc attributes of a type generated for the whole interface: the
     /// headline, then the interface's own doc comment, wrapped.
     fn interface_doc(&self, headline: String) -> TokenStream {
@@ -282,6 +281,7 @@ impl<'a> Iface<'a> {
         )
     }
 
+    /// The spec's docs of a method, or a fallback.
     fn method_docs(&self, m: &Method) -> Vec<String> {
         if m.docs.is_empty() {
             vec![format!("The `{}` method of `{}`.", m.name, self.set.name)]

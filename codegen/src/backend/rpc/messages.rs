@@ -84,7 +84,6 @@ const RESERVED: &[&str] = &[
     "error", "session", "charge", "scratch", "kept", "total", "handler",
 ];
 
-/// The binding of an argument in a match arm.
 /// The pattern that destructures `m`'s variant `v` of the request enum, and
 /// the local names it binds: the parameters, then the donated slot.
 pub(super) fn request_pattern(
@@ -117,6 +116,8 @@ pub(super) fn request_pattern(
     (pattern, bindings)
 }
 
+/// The binding of an argument in a match arm: its name, or `<name>_arg`
+/// for a name in [`RESERVED`].
 fn binding(name: &str) -> Ident {
     if RESERVED.contains(&name) {
         format_ident!("{}_arg", name)
