@@ -16,7 +16,7 @@ use capc_dsl::model::{Method, MethodParam, MethodSet};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use super::{Iface, request_pattern, too_many_arguments, wrap};
+use super::{Iface, method_lines, request_pattern, too_many_arguments, wrap};
 use crate::backend::{Gen, doc_lines, ident, snake};
 
 /// Whether the spec has a callback interface with a message.
@@ -71,8 +71,15 @@ pub(super) fn server_args(g: &Gen<'_>, m: &Method, args: &[Ident]) -> Vec<TokenS
 /// What a `binds` parameter adds to its docs.
 pub(super) fn binds_doc(g: &Gen<'_>, p: &MethodParam) -> String {
     match bound(g, p) {
-        Some(set) => format!(
+        // The sender is generated with the servers only: without them its
+        // name is not a link.
+        Some(set) if g.options.servers => format!(
             " It binds `{}`: the server sends that callback interface's messages through it ([`{}`]).",
+            set.name,
+            sender_ty(set)
+        ),
+        Some(set) => format!(
+            " It binds `{}`: the server sends that callback interface's messages through it (`{}`).",
             set.name,
             sender_ty(set)
         ),
@@ -120,7 +127,7 @@ pub(super) fn sender(i: &Iface<'_>) -> TokenStream {
     let request = &i.request;
     let sender = sender_ty(set);
     let doc = i.interface_doc(format!(
-        "The sender of the `{}` callback interface: the cap a client bound, through which the server sends it one message per method, without waiting (see [`Notifier`]).",
+        "The sender of the `{}` callback interface: the cap a client bound, through which the server sends it one message per method, without waiting (see [`Notifier`]); a method answers `Err(SendError::NotSent)` when the client was not there to receive its message.",
         set.name
     ));
     let methods = set.methods.iter().map(|m| {
@@ -138,17 +145,7 @@ pub(super) fn sender(i: &Iface<'_>) -> TokenStream {
         } else {
             quote!(#request::#v { #(#names),* })
         };
-        let mut lines = vec![i.method_link(m, "message")];
-        if !m.params.is_empty() {
-            lines.push(String::new());
-            lines.push("Arguments:".to_string());
-            lines.extend(i.param_lines(&m.params, false));
-        }
-        lines.push(String::new());
-        lines.extend(wrap(
-            "Sent without waiting: `Err(SendError::NotSent)` when the client was not there to receive it.",
-        ));
-        let doc = i.docs(lines, m);
+        let doc = i.docs(method_lines(i, m, "message", &[]), m);
         let allow = too_many_arguments(2 + m.params.len());
         quote! {
             #doc
@@ -209,13 +206,7 @@ pub(super) fn handler(i: &Iface<'_>) -> TokenStream {
             let t = super::param_ty(&p.kind, &i.g.spec.data_types);
             quote!(#n: #t)
         });
-        let mut lines = vec![i.method_link(m, "message")];
-        if !m.params.is_empty() {
-            lines.push(String::new());
-            lines.push("Arguments:".to_string());
-            lines.extend(i.param_lines(&m.params, false));
-        }
-        let doc = i.docs(lines, m);
+        let doc = i.docs(method_lines(i, m, "message", &[]), m);
         let allow = too_many_arguments(1 + m.params.len());
         quote! {
             #doc

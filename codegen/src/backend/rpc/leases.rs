@@ -141,6 +141,20 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
             }
         }
     });
+    // Only a server reads and writes a lease's memory (through a
+    // `LeaseMemory`, generated with the servers).
+    let place = g.options.servers.then(|| {
+        quote! {
+            /// The frame offset of element `at`, if `count` elements from it
+            /// lie within the lease.
+            fn place(&self, at: usize, count: usize) -> Result<u64, LeaseError> {
+                match at.checked_add(count) {
+                    Some(end) if end <= self.len() => Ok(self.offset + at as u64 * T::BYTES),
+                    _ => Err(LeaseError::OutOfBounds),
+                }
+            }
+        }
+    });
     let mut out = quote! {
         /// An element a lease holds: an integer, little-endian in memory.
         pub trait LeaseElement: Copy {
@@ -273,50 +287,43 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
                 self.bytes == 0
             }
 
-            /// The frame offset of element `at`, if `count` elements from it
-            /// lie within the lease.
-            fn place(&self, at: usize, count: usize) -> Result<u64, LeaseError> {
-                match at.checked_add(count) {
-                    Some(end) if end <= self.len() => Ok(self.offset + at as u64 * T::BYTES),
-                    _ => Err(LeaseError::OutOfBounds),
-                }
-            }
-        }
-
-        impl<A: LeaseReadable, T: LeaseElement, const MAX: usize> Lease<A, T, MAX> {
-            /// Reads `values.len()` elements from element `at` of the lease.
-            pub fn read(&self, memory: &mut impl LeaseMemory, at: usize, values: &mut [T]) -> Result<(), LeaseError> {
-                let start = self.place(at, values.len())?;
-                let size = T::BYTES as usize;
-                let mut bytes = [0u8; 8];
-                for (i, value) in values.iter_mut().enumerate() {
-                    if !memory.read(self.frame, start + (i * size) as u64, &mut bytes[..size]) {
-                        return Err(LeaseError::Fault);
-                    }
-                    *value = T::from_le(&bytes[..size]);
-                }
-                Ok(())
-            }
-        }
-
-        impl<A: LeaseWritable, T: LeaseElement, const MAX: usize> Lease<A, T, MAX> {
-            /// Writes `values` from element `at` of the lease.
-            pub fn write(&self, memory: &mut impl LeaseMemory, at: usize, values: &[T]) -> Result<(), LeaseError> {
-                let start = self.place(at, values.len())?;
-                let size = T::BYTES as usize;
-                let mut bytes = [0u8; 8];
-                for (i, value) in values.iter().enumerate() {
-                    value.to_le(&mut bytes[..size]);
-                    if !memory.write(self.frame, start + (i * size) as u64, &bytes[..size]) {
-                        return Err(LeaseError::Fault);
-                    }
-                }
-                Ok(())
-            }
+            #place
         }
     };
     if g.options.servers {
         out.extend(quote! {
+            impl<A: LeaseReadable, T: LeaseElement, const MAX: usize> Lease<A, T, MAX> {
+                /// Reads `values.len()` elements from element `at` of the lease.
+                pub fn read(&self, memory: &mut impl LeaseMemory, at: usize, values: &mut [T]) -> Result<(), LeaseError> {
+                    let start = self.place(at, values.len())?;
+                    let size = T::BYTES as usize;
+                    let mut bytes = [0u8; 8];
+                    for (i, value) in values.iter_mut().enumerate() {
+                        if !memory.read(self.frame, start + (i * size) as u64, &mut bytes[..size]) {
+                            return Err(LeaseError::Fault);
+                        }
+                        *value = T::from_le(&bytes[..size]);
+                    }
+                    Ok(())
+                }
+            }
+
+            impl<A: LeaseWritable, T: LeaseElement, const MAX: usize> Lease<A, T, MAX> {
+                /// Writes `values` from element `at` of the lease.
+                pub fn write(&self, memory: &mut impl LeaseMemory, at: usize, values: &[T]) -> Result<(), LeaseError> {
+                    let start = self.place(at, values.len())?;
+                    let size = T::BYTES as usize;
+                    let mut bytes = [0u8; 8];
+                    for (i, value) in values.iter().enumerate() {
+                        value.to_le(&mut bytes[..size]);
+                        if !memory.write(self.frame, start + (i * size) as u64, &bytes[..size]) {
+                            return Err(LeaseError::Fault);
+                        }
+                    }
+                    Ok(())
+                }
+            }
+
             /// How a server reaches the memory of the frames lent to it: the
             /// frame cap in slot `frame` (mapped read-only for a read lease;
             /// the kernel refuses more than its rights), at byte `at`. A

@@ -1,0 +1,513 @@
+//! What every interface shares: the types generated once per spec
+//! (`ProtocolError`, `DonationKind`, `Donation`, `Transport`, `CallError`,
+//! `SendError`) and the private wire helpers the messages need.
+
+use capc_dsl::ast::Scalar;
+use capc_dsl::model::{MethodSet, ParamKind};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::messages::{bits, donated_cap, odd};
+use super::{Gen, callbacks, leases};
+
+/// Whether some method of the spec is `#[idempotent]`: its clients then
+/// learn of a server's death (`Transport::SERVER_DIED`), retry idempotent
+/// methods and answer `CallError::ServerDied` for the others.
+pub(super) fn restartable(g: &Gen<'_>) -> bool {
+    g.spec
+        .interfaces
+        .iter()
+        .flat_map(|s| &s.methods)
+        .any(|m| m.idempotent)
+}
+
+/// Types every interface uses, generated once.
+pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
+    let mut out = quote! {
+        /// Why a message does not fit the method it names. A server that
+        /// refuses a request replies with the variant's label (see
+        /// [`ProtocolError::label`]), from [`ProtocolError::FIRST_LABEL`] up
+        /// to `u64::MAX`, above every error number; word 0 holds the
+        /// variant's payload (0 when it has none). The server method is not
+        /// called when its request is refused.
+        ///
+        /// # Messages
+        ///
+        /// A request's label is its method's; a reply's label is 0 with the
+        /// results, an error's number with its payload, or a protocol
+        /// error's label. Arguments (results in a reply) travel in
+        /// declaration order: scalars one word each, arrays packed from the
+        /// low bits, message values in bytes from a word boundary, caps as
+        /// slots of the caps array, a donated Untyped last. A granted cap's
+        /// copy is the receiver's to keep; a lent cap's copy is for the call
+        /// only, and its sender revokes it after the call. `encode` fails
+        /// with the [`FieldError`] of a value that does not fit its type;
+        /// `decode` ignores words and caps past the method's.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ProtocolError {
+            /// The request's label names no method of the interface.
+            UnknownLabel {
+                /// The label received.
+                label: u64,
+            },
+            /// The message carries fewer words or caps than the method needs.
+            Truncated,
+            /// An argument does not fit its type: a `bool` other than 0 or 1,
+            /// a `uN` wider than N bits, an array with padding bits set, or
+            /// a message value that does not decode (an enum number no
+            /// variant has, a length over its bound, text that is not UTF-8,
+            /// a nonzero unused byte).
+            InvalidArgument {
+                /// The argument's position in the method's parameters,
+                /// counting from 0 (caps included).
+                index: u64,
+            },
+            /// A result does not fit its type: the server returned a `uN`
+            /// wider than N bits, or its reply has a malformed word.
+            InvalidResult,
+            /// The server returned an error the method does not declare.
+            UndeclaredError {
+                /// The error's number in its error set.
+                number: u64,
+            },
+        }
+
+        impl ProtocolError {
+            /// The lowest reply label of a protocol error.
+            pub const FIRST_LABEL: u64 = u64::MAX - 4;
+
+            /// The reply label of this error.
+            pub const fn label(self) -> u64 {
+                u64::MAX
+                    - match self {
+                        ProtocolError::UnknownLabel { .. } => 0,
+                        ProtocolError::Truncated => 1,
+                        ProtocolError::InvalidArgument { .. } => 2,
+                        ProtocolError::InvalidResult => 3,
+                        ProtocolError::UndeclaredError { .. } => 4,
+                    }
+            }
+
+            /// The payload word of this error (0 when it has none).
+            pub const fn payload(self) -> u64 {
+                match self {
+                    ProtocolError::UnknownLabel { label } => label,
+                    ProtocolError::InvalidArgument { index } => index,
+                    ProtocolError::UndeclaredError { number } => number,
+                    ProtocolError::Truncated | ProtocolError::InvalidResult => 0,
+                }
+            }
+
+            /// Writes this error as a reply into `msg` and returns its header.
+            pub fn encode(self, msg: &mut [u64; target::MESSAGE_WORDS]) -> MessageInfo {
+                msg[0] = self.payload();
+                MessageInfo {
+                    label: self.label(),
+                    length: 1,
+                    caps: 0,
+                }
+            }
+
+            /// The protocol error a reply carries, if its label is one and
+            /// it has its payload word.
+            pub fn decode(info: MessageInfo, msg: &[u64; target::MESSAGE_WORDS]) -> Option<ProtocolError> {
+                if info.length < 1 {
+                    return None;
+                }
+                let payload = msg[0];
+                match u64::MAX - info.label {
+                    0 => Some(ProtocolError::UnknownLabel { label: payload }),
+                    1 => Some(ProtocolError::Truncated),
+                    2 => Some(ProtocolError::InvalidArgument { index: payload }),
+                    3 => Some(ProtocolError::InvalidResult),
+                    4 => Some(ProtocolError::UndeclaredError { number: payload }),
+                    _ => None,
+                }
+            }
+        }
+
+        /// How the caller of a method pays for what the server allocates on
+        /// its behalf.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DonationKind {
+            /// A byte quota, charged by the server's own accounting of the
+            /// caller; nothing travels in the message.
+            Quota,
+            /// Untyped memory: a cap of this type, the request's last cap.
+            /// The server retypes the call's objects from it.
+            Untyped(CapType),
+        }
+    };
+    if g.options.servers {
+        out.extend(quote! {
+            /// What a caller donated with a request, as the server's runtime
+            /// learned it: from the kernel (the received Untyped cap) or from
+            /// its own accounting (a quota), never from the message words,
+            /// which the caller writes. [`Donation::NONE`] for methods that
+            /// take no donation.
+            ///
+            /// # Budgets
+            ///
+            /// A donating method's budget is the only memory the server has
+            /// for one call: `dispatch_*` makes it with `from_donation`
+            /// (public for tests, not for servers; its fields are private)
+            /// and lends it to the server method. `from_donation` refuses,
+            /// with the method's out-of-budget error, a donation smaller than
+            /// `MIN_DONATION` or than the worst case once its start is rounded
+            /// up to `ALIGN`. `alloc` places each object as a retype from the
+            /// donation's first free address does (at the running total
+            /// rounded up to the object's alignment); in the class enum's
+            /// order no gaps arise and every class fits at its count, as
+            /// `capc check` proved. It fails with the out-of-budget error once
+            /// a class's count is used up or past the donation. `needed` is
+            /// then the bytes that would have done. A server may return that
+            /// error itself.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+            pub struct Donation {
+                /// For an Untyped: its first free address (the region's base
+                /// plus its watermark). For a quota: where the server places
+                /// it in its own memory (0 to get offsets).
+                pub base: u64,
+                /// Bytes free from `base`, or the quota's bytes.
+                pub bytes: u64,
+            }
+
+            impl Donation {
+                /// Nothing donated.
+                pub const NONE: Donation = Donation { base: 0, bytes: 0 };
+
+                /// A quota of `bytes`, placed at 0: budget addresses are
+                /// offsets into the quota.
+                pub const fn quota(bytes: u64) -> Donation {
+                    Donation { base: 0, bytes }
+                }
+            }
+        });
+    }
+    let callbacks = callbacks::any(g) && g.options.servers;
+    if callbacks {
+        out.extend(callbacks::notifier());
+    }
+    let send_error = ((oneway && g.options.clients) || callbacks).then(|| {
+        quote! {
+            /// Why a one-way message was not sent.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub enum SendError {
+                /// An argument does not fit its type (a `uN` wider than N
+                /// bits); nothing was sent.
+                Argument(FieldError),
+                /// The transport could not send the message.
+                NotSent,
+            }
+        }
+    });
+    if g.options.clients {
+        let died_error = if restartable(g) {
+            quote! {
+                /// The server died before replying (the transport's reply
+                /// had the label [`Transport::SERVER_DIED`]): for a method
+                /// that is not idempotent at once, for an idempotent one
+                /// after [`Transport::RETRIES`] more tries. The request may
+                /// or may not have been carried out.
+                ServerDied,
+            }
+        } else {
+            TokenStream::new()
+        };
+        let lease_error = if leased {
+            quote! {
+                /// The transport could not mint a lease's frame cap with
+                /// the lease's rights ([`Transport::mint_lease`]);
+                /// nothing was sent.
+                NotLent,
+            }
+        } else {
+            TokenStream::new()
+        };
+        out.extend(transport(g, oneway, leased));
+        out.extend(quote! {
+            #send_error
+
+            /// Why an RPC returned no results.
+            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+            pub enum CallError<E> {
+                /// The server answered with one of the errors the method
+                /// declares.
+                Server(E),
+                /// The server refused the request before running the method,
+                /// or broke its own reply (see [`ProtocolError`]).
+                Refused(ProtocolError),
+                /// The reply does not fit the method: too short, a result of
+                /// the wrong type, or an error the method does not declare.
+                BadReply(ProtocolError),
+                /// An argument does not fit its type (a `uN` wider than N
+                /// bits); nothing was sent.
+                Argument(FieldError),
+                #died_error
+                #lease_error
+            }
+        });
+    } else {
+        out.extend(send_error);
+    }
+    out
+}
+
+/// The `Transport` trait: how a client reaches a server, with `send` for a
+/// spec with one-way methods, the restart constants for one with
+/// idempotent methods and the lease methods for one with leases.
+fn transport(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
+    // Only a spec with a one-way method has `send` to implement.
+    let send = if oneway {
+        quote! {
+            /// Sends the one-way message `info` with the words of `msg`
+            /// and the cap slots `caps_out`, as seL4's `Send` on the
+            /// endpoint, and returns without waiting for any answer:
+            /// `false` when it could not be sent. Its caps travel as a
+            /// call's do.
+            fn send(
+                &mut self,
+                info: MessageInfo,
+                msg: &[u64; target::MESSAGE_WORDS],
+                caps_out: &[u64],
+            ) -> bool;
+        }
+    } else {
+        TokenStream::new()
+    };
+    let died = if restartable(g) {
+        quote! {
+            /// The label of the reply [`call`](Transport::call) returns
+            /// when the server died before replying (Hubris's dead-task
+            /// code, seL4's server fault): nothing came back. It is none
+            /// of a reply's labels (0, an error number, a
+            /// [`ProtocolError`] label).
+            const SERVER_DIED: u64 = u64::MAX - 5;
+
+            /// How many times a client sends an idempotent method's
+            /// request again after its server died (Idol's idempotent
+            /// operations), before answering [`CallError::ServerDied`].
+            const RETRIES: u32 = 3;
+        }
+    } else {
+        TokenStream::new()
+    };
+    // Only a spec with a lease has leases to mint and end.
+    let lease = if leased {
+        leases::transport_methods()
+    } else {
+        TokenStream::new()
+    };
+    quote! {
+        /// How a client reaches a server: one synchronous call, as
+        /// seL4's `Call` on an endpoint the transport holds (and, for a
+        /// spec with one-way methods, seL4's `Send`).
+        pub trait Transport {
+            /// Sends the request `info` with the words of `msg` and the
+            /// cap slots `caps_out`, waits for the reply, and returns its
+            /// header. The reply's words overwrite `msg`; the slots of the
+            /// caps it carries land in `caps_in`.
+            ///
+            /// Caps: the kernel copies each cap to the receiver, the copy
+            /// derived from the sender's cap, which the sender keeps. A
+            /// granted cap and a donated Untyped are the receiver's to
+            /// keep; a lent cap is for the call only, and its sender
+            /// takes it back by revoking its own cap's copies once the
+            /// call returns (docs/language.md, `interface`).
+            fn call(
+                &mut self,
+                info: MessageInfo,
+                msg: &mut [u64; target::MESSAGE_WORDS],
+                caps_out: &[u64],
+                caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+            ) -> MessageInfo;
+
+            #send
+            #died
+            #lease
+        }
+    }
+}
+
+/// What the messages of the interfaces need from the private helpers.
+#[derive(Default)]
+struct Needs {
+    /// Some message has words or caps: `check_size`.
+    sizes: bool,
+    /// Some argument or result is an array: `pack`, `unpack`.
+    arrays: bool,
+    /// Some scalar is a `bool` or a `uN` narrower than 64 bits: `scalar`.
+    scalars: bool,
+    /// Some scalar is a `uN` whose width is not that of a Rust integer: `fit`.
+    odd: bool,
+}
+
+fn needs(interfaces: &[&MethodSet]) -> Needs {
+    let mut n = Needs::default();
+    for m in interfaces.iter().flat_map(|s| &s.methods) {
+        if !m.params.is_empty() || !m.results.is_empty() || donated_cap(m).is_some() {
+            n.sizes = true;
+        }
+        for p in m.params.iter().chain(&m.results) {
+            match &p.kind {
+                ParamKind::Scalar(s) => {
+                    n.scalars |= *s != Scalar::Word && bits(*s) < 64;
+                    n.odd |= odd(*s);
+                }
+                ParamKind::Array { .. } => n.arrays = true,
+                ParamKind::Cap { .. } | ParamKind::Data { .. } | ParamKind::Lease(_) => {}
+            }
+        }
+    }
+    n
+}
+
+/// Private helpers the message code calls, only those some message needs.
+pub(super) fn helpers(interfaces: &[&MethodSet]) -> TokenStream {
+    let n = needs(interfaces);
+    let mut out = TokenStream::new();
+    if n.sizes {
+        out.extend(quote! {
+            /// `Truncated` unless the message has at least `words` words and
+            /// `caps` caps.
+            pub(super) fn check_size(info: MessageInfo, words: usize, caps: usize) -> Result<(), ProtocolError> {
+                if info.length < words || info.caps < caps {
+                    Err(ProtocolError::Truncated)
+                } else {
+                    Ok(())
+                }
+            }
+        });
+    }
+    if n.arrays || n.scalars {
+        out.extend(quote! {
+            /// A scalar type of message words.
+            pub(super) trait Element: Copy + Default + Into<u64> {
+                /// The value `word` holds, if it is a value of this type.
+                fn from_word(word: u64) -> Option<Self>;
+            }
+
+            impl Element for bool {
+                fn from_word(word: u64) -> Option<bool> {
+                    match word {
+                        0 => Some(false),
+                        1 => Some(true),
+                        _ => None,
+                    }
+                }
+            }
+
+            impl Element for u8 {
+                fn from_word(word: u64) -> Option<u8> {
+                    u8::try_from(word).ok()
+                }
+            }
+
+            impl Element for u16 {
+                fn from_word(word: u64) -> Option<u16> {
+                    u16::try_from(word).ok()
+                }
+            }
+
+            impl Element for u32 {
+                fn from_word(word: u64) -> Option<u32> {
+                    u32::try_from(word).ok()
+                }
+            }
+
+            impl Element for u64 {
+                fn from_word(word: u64) -> Option<u64> {
+                    Some(word)
+                }
+            }
+        });
+    }
+    if n.scalars {
+        out.extend(quote! {
+            /// The `bits`-bit value in `word`, if it fits and is a value of `T`.
+            pub(super) fn scalar<T: Element>(word: u64, bits: u32) -> Option<T> {
+                if word >> bits != 0 {
+                    None
+                } else {
+                    T::from_word(word)
+                }
+            }
+        });
+    }
+    if n.odd {
+        out.extend(quote! {
+            /// `value` if it fits in `bits` bits, else which field refused it.
+            pub(super) fn fit(field: &'static str, value: u64, bits: u32) -> Result<u64, FieldError> {
+                if value >> bits == 0 {
+                    Ok(value)
+                } else {
+                    Err(FieldError { field, value })
+                }
+            }
+        });
+    }
+    if n.arrays {
+        out.extend(quote! {
+            /// Packs `values` into `words`, `64 / bits` elements per word with
+            /// element 0 in the low bits; padding bits are zero.
+            pub(super) fn pack<T: Element>(
+                field: &'static str,
+                words: &mut [u64],
+                values: &[T],
+                bits: u32,
+            ) -> Result<(), FieldError> {
+                let per_word = (64 / bits) as usize;
+                words.fill(0);
+                for (i, value) in values.iter().enumerate() {
+                    let value: u64 = (*value).into();
+                    if bits < 64 && value >> bits != 0 {
+                        return Err(FieldError { field, value });
+                    }
+                    let shift = (i % per_word) as u32 * bits;
+                    words[i / per_word] |= value << shift;
+                }
+                Ok(())
+            }
+
+            /// The `N` elements [`pack`] put into `words`; `None` when an
+            /// element is not a value of `T` or a padding bit is set.
+            pub(super) fn unpack<T: Element, const N: usize>(words: &[u64], bits: u32) -> Option<[T; N]> {
+                let per_word = (64 / bits) as usize;
+                let mask = u64::MAX >> (64 - bits);
+                for (w, word) in words.iter().enumerate() {
+                    let used = (N - w * per_word).min(per_word) as u32 * bits;
+                    if used < 64 && word >> used != 0 {
+                        return None;
+                    }
+                }
+                let mut values = [T::default(); N];
+                for (i, value) in values.iter_mut().enumerate() {
+                    let shift = (i % per_word) as u32 * bits;
+                    *value = T::from_word((words[i / per_word] >> shift) & mask)?;
+                }
+                Some(values)
+            }
+        });
+    }
+    let uses = match (n.sizes, n.arrays || n.odd) {
+        (false, false) => return TokenStream::new(),
+        (true, false) => quote!(
+            use super::{MessageInfo, ProtocolError};
+        ),
+        (false, true) => quote!(
+            use super::FieldError;
+        ),
+        (true, true) => quote!(
+            use super::{FieldError, MessageInfo, ProtocolError};
+        ),
+    };
+    quote! {
+        /// Placing RPC arguments and results in message words, shared by
+        /// the clients and the servers of every interface.
+        mod rpc_wire {
+            #uses
+
+            #out
+        }
+    }
+}
