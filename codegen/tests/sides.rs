@@ -18,19 +18,19 @@ const SPECS: [&str; 5] = [
     "examples/sel4/x86_64.cap",
 ];
 
-/// `capc build --side side spec`, compiled by rustc as a `no_std` library
+/// `capc build spec flags...`, compiled by rustc as a `no_std` library
 /// with warnings denied; returns the module.
-fn build_and_compile(scratch: &Scratch, spec: &str, side: &str) -> String {
-    let out = capc(&workspace(), &["build", "--side", side, spec]);
-    assert!(
-        out.status.success(),
-        "{spec} --side {side}: {}",
-        text(&out.stderr)
-    );
+fn build_and_compile(scratch: &Scratch, spec: &str, flags: &[&str]) -> String {
+    let mut args = vec!["build", spec];
+    args.extend_from_slice(flags);
+    let out = capc(&workspace(), &args);
+    let side = flags.join(" ");
+    assert!(out.status.success(), "{spec} {side}: {}", text(&out.stderr));
     let module = text(&out.stdout);
     let name = format!(
-        "{}_{side}",
-        spec.rsplit('/').next().unwrap().replace(['.', '-'], "_")
+        "{}{}",
+        spec.rsplit('/').next().unwrap().replace(['.', '-'], "_"),
+        side.replace(' ', "_").replace("--", "_").replace('-', "_")
     );
     scratch.write(&format!("{name}.rs"), &module);
     let lib = format!("#![no_std]\npub mod m {{ include!(\"{name}.rs\"); }}\n");
@@ -45,7 +45,7 @@ fn build_and_compile(scratch: &Scratch, spec: &str, side: &str) -> String {
         .expect("rustc runs");
     assert!(
         rustc.status.success(),
-        "{spec} --side {side}:\n{}",
+        "{spec} {side}:\n{}",
         text(&rustc.stderr)
     );
     module
@@ -55,8 +55,8 @@ fn build_and_compile(scratch: &Scratch, spec: &str, side: &str) -> String {
 fn each_side_compiles_alone_and_holds_its_items() {
     let scratch = Scratch::new("sides", "compile");
     for spec in SPECS {
-        let kernel = build_and_compile(&scratch, spec, "kernel");
-        let user = build_and_compile(&scratch, spec, "user");
+        let kernel = build_and_compile(&scratch, spec, &["--side", "kernel"]);
+        let user = build_and_compile(&scratch, spec, &["--side", "user"]);
         for module in [&kernel, &user] {
             assert!(
                 module.contains("pub struct Cap"),
@@ -106,6 +106,24 @@ fn each_side_compiles_alone_and_holds_its_items() {
             both.contains(item) && user.contains(item),
             "the user side keeps `{item}`"
         );
+    }
+}
+
+/// `--no-clients` and `--no-servers` compile too, for specs with leases,
+/// sessions, callbacks and one-way messages (each leaves out half of the
+/// RPC code, and what the other half shares must stay).
+#[test]
+fn each_half_of_the_rpc_code_compiles_alone() {
+    let scratch = Scratch::new("sides", "halves");
+    for spec in [
+        "examples/leases.cap",
+        "examples/idol/sprot.cap",
+        "examples/flounder/octopus.cap",
+        "kernel-demo/spec/sessions.cap",
+    ] {
+        for flag in ["--no-clients", "--no-servers"] {
+            build_and_compile(&scratch, spec, &[flag]);
+        }
     }
 }
 

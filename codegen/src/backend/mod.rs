@@ -229,6 +229,13 @@ pub fn article(word: &str) -> &'static str {
     if SOUNDED.iter().any(|p| lower.starts_with(p)) {
         return "A";
     }
+    // An unsigned integer type reads "you": "a `u64`", "a `usize`".
+    let mut chars = lower.chars();
+    if chars.next() == Some('u')
+        && (chars.next().is_some_and(|c| c.is_ascii_digit()) || lower == "usize")
+    {
+        return "A";
+    }
     match word.chars().next() {
         Some(c) if "AEIOUaeiou".contains(c) => "An",
         _ => "A",
@@ -439,5 +446,8 @@ mod tests {
         assert_eq!(article("Entry"), "An");
         assert_eq!(article("Unit"), "A");
         assert_eq!(article("FrameCap"), "A");
+        assert_eq!(article("`u64`"), "A");
+        assert_eq!(article("usize"), "A");
+        assert_eq!(article("Untyped"), "An");
     }
 }
