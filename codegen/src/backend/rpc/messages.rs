@@ -3,7 +3,7 @@
 //! reply structs generated from that layout.
 
 use capc_dsl::ast::Scalar;
-use capc_dsl::model::{DataType, DonationKind, Method, MethodParam, ParamKind};
+use capc_dsl::model::{DataType, DonationKind, Layout, Method, MethodParam, ParamKind, Wire};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -138,33 +138,20 @@ enum Place {
     Lease(usize, usize),
 }
 
-/// The places of `params` in a message, and the words and caps it takes.
+/// The places of `params` in a message, and the words and caps it takes:
+/// the model's one layout ([`Layout`]) in the indices this module uses.
 fn layout(params: &[MethodParam]) -> (Vec<Place>, usize, usize) {
-    let (mut words, mut caps) = (0, 0);
-    let places = params
+    let layout = Layout::of(params);
+    let places = layout
+        .places
         .iter()
-        .map(|p| match &p.kind {
-            ParamKind::Scalar(_) => {
-                words += 1;
-                Place::Words(words - 1, words)
-            }
-            ParamKind::Array { words: n, .. } | ParamKind::Data { words: n, .. } => {
-                let start = words;
-                words += *n as usize;
-                Place::Words(start, words)
-            }
-            ParamKind::Cap { .. } => {
-                caps += 1;
-                Place::Cap(caps - 1)
-            }
-            ParamKind::Lease(_) => {
-                words += 2;
-                caps += 1;
-                Place::Lease(words - 2, caps - 1)
-            }
+        .map(|wire| match *wire {
+            Wire::Words { start, count } => Place::Words(start as usize, (start + count) as usize),
+            Wire::Cap { index } => Place::Cap(index as usize),
+            Wire::Lease { words, cap } => Place::Lease(words as usize, cap as usize),
         })
         .collect();
-    (places, words, caps)
+    (places, layout.words as usize, layout.caps as usize)
 }
 
 /// The statement writing `value` (a field called `name`) at `place`.
