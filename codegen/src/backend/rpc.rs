@@ -259,94 +259,27 @@ fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
         }
     });
     if g.options.clients {
-        // Only a spec with a one-way method has `send` to implement.
-        let send = if oneway {
+        // The `Transport` trait is the base module's (common.rs).
+        let died_error = restartable(g).then(|| {
             quote! {
-                    /// Sends the one-way message `info` with the words of `msg`
-                    /// and the cap slots `caps_out`, as seL4's `Send` on the
-                    /// endpoint, and returns without waiting for any answer:
-                    /// `false` when it could not be sent. Its caps travel as a
-                    /// call's do.
-                    fn send(
-                        &mut self,
-                        info: MessageInfo,
-                        msg: &[u64; target::MESSAGE_WORDS],
-                        caps_out: &[u64],
-                    ) -> bool;
+                /// The server died before replying (the transport's reply
+                /// had the label [`Transport::SERVER_DIED`]): for a method
+                /// that is not idempotent at once, for an idempotent one
+                /// after [`Transport::RETRIES`] more tries. The request may
+                /// or may not have been carried out.
+                ServerDied,
             }
-        } else {
-            TokenStream::new()
-        };
-        let (died, died_error) = if restartable(g) {
-            (
-                quote! {
-                    /// The label of the reply [`call`](Transport::call) returns
-                    /// when the server died before replying (Hubris's dead-task
-                    /// code, seL4's server fault): nothing came back. It is none
-                    /// of a reply's labels (0, an error number, a
-                    /// [`ProtocolError`] label).
-                    const SERVER_DIED: u64 = u64::MAX - 5;
-
-                    /// How many times a client sends an idempotent method's
-                    /// request again after its server died (Idol's idempotent
-                    /// operations), before answering [`CallError::ServerDied`].
-                    const RETRIES: u32 = 3;
-                },
-                quote! {
-                    /// The server died before replying (the transport's reply
-                    /// had the label [`Transport::SERVER_DIED`]): for a method
-                    /// that is not idempotent at once, for an idempotent one
-                    /// after [`Transport::RETRIES`] more tries. The request may
-                    /// or may not have been carried out.
-                    ServerDied,
-                },
-            )
-        } else {
-            (TokenStream::new(), TokenStream::new())
-        };
+        });
         // Only a spec with a lease has leases to mint and end.
-        let (lease, lease_error) = if leased {
-            (
-                leases::transport_methods(),
-                quote! {
-                    /// The transport could not mint a lease's frame cap with
-                    /// the lease's rights ([`Transport::mint_lease`]);
-                    /// nothing was sent.
-                    NotLent,
-                },
-            )
-        } else {
-            (TokenStream::new(), TokenStream::new())
-        };
-        out.extend(quote! {
-            /// How a client reaches a server: one synchronous call, as
-            /// seL4's `Call` on an endpoint the transport holds (and, for a
-            /// spec with one-way methods, seL4's `Send`).
-            pub trait Transport {
-                /// Sends the request `info` with the words of `msg` and the
-                /// cap slots `caps_out`, waits for the reply, and returns its
-                /// header. The reply's words overwrite `msg`; the slots of the
-                /// caps it carries land in `caps_in`.
-                ///
-                /// Caps: the kernel copies each cap to the receiver, the copy
-                /// derived from the sender's cap, which the sender keeps. A
-                /// granted cap and a donated Untyped are the receiver's to
-                /// keep; a lent cap is for the call only, and its sender
-                /// takes it back by revoking its own cap's copies once the
-                /// call returns (docs/language.md, `interface`).
-                fn call(
-                    &mut self,
-                    info: MessageInfo,
-                    msg: &mut [u64; target::MESSAGE_WORDS],
-                    caps_out: &[u64],
-                    caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
-                ) -> MessageInfo;
-
-                #send
-                #died
-                #lease
+        let lease_error = leased.then(|| {
+            quote! {
+                /// The transport could not mint a lease's frame cap with
+                /// the lease's rights ([`Transport::mint_lease`]);
+                /// nothing was sent.
+                NotLent,
             }
-
+        });
+        out.extend(quote! {
             #send_error
 
             /// Why an RPC returned no results.
