@@ -161,7 +161,7 @@ struct BuildArgs {
     externs: Vec<capc::backend::Extern>,
     /// Which side of the kernel boundary to generate: `kernel` (cap layout,
     /// retype, lifecycle, invocation decoders), `user` (cap layout,
-    /// invocation stubs, RPC clients and servers, boot plans), or both.
+    /// invocation clients, RPC clients and servers, boot plans), or both.
     #[arg(long, value_enum, default_value = "both")]
     side: SideArg,
     #[command(flatten)]

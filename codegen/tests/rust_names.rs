@@ -57,6 +57,31 @@ fn cases() -> Vec<(String, bool)> {
             rejected,
         ));
     }
+    // An invoked cap type's client is `<Cap>Client`, a tuple struct of its
+    // transport: a type of that name clashes, and methods named like an
+    // RPC client's members (or `invoke`, its private helper) compile.
+    let invoked = "errors Failure { Failed }\ncap Token {}\ninvocations Token -> Failure {\n    fn go(x: word) -> (y: u8);\n}\n";
+    cases.push((format!("{TARGET}\n{invoked}cap TokenClient {{}}\n"), true));
+    cases.push((
+        format!("{TARGET}\n{invoked}errors TokenClient {{ Other }}\n"),
+        true,
+    ));
+    cases.push((format!("{TARGET}\n{invoked}cap TokenClients {{}}\n"), false));
+    for method in [
+        "new",
+        "transport",
+        "into_transport",
+        "call",
+        "invoke",
+        "reply",
+    ] {
+        cases.push((
+            format!(
+                "{TARGET}\nerrors Failure {{ Failed }}\ncap Token {{}}\ninvocations Token -> Failure {{\n    fn {method}(msg: word) -> (reply: u8) {{\n        errors Failed;\n    }}\n}}\n"
+            ),
+            false,
+        ));
+    }
     // Members of every generated client and callback sender; the same
     // names as methods of a kernel invocation set compile.
     for (method, rejected) in [

@@ -84,6 +84,20 @@ fn each_side_compiles_alone_and_holds_its_items() {
             "{spec}: no RPC servers in the kernel"
         );
     }
+    // Kernel invocations: the kernel decodes, the user side calls.
+    let kernel = build_and_compile(
+        &scratch,
+        "kernel-demo/spec/kernel.cap",
+        &["--side", "kernel"],
+    );
+    let user = build_and_compile(&scratch, "kernel-demo/spec/kernel.cap", &["--side", "user"]);
+    assert!(
+        kernel.contains("pub fn decode_cnode_cap(") && !user.contains("pub fn decode_cnode_cap(")
+    );
+    assert!(
+        user.contains("pub struct CNodeCapClient") && !kernel.contains("pub struct CNodeCapClient")
+    );
+    assert!(user.contains("pub trait Transport") && !kernel.contains("pub trait Transport"));
     let both = text(&capc(&workspace(), &["build", "kernel-demo/spec/client_pays.cap"]).stdout);
     let user = text(
         &capc(

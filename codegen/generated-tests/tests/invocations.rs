@@ -1,11 +1,12 @@
 //! Kernel invocations and error sets as generated for kernel.cap and
-//! everything.cap: every invocation's user-side stub encodes a request the
+//! everything.cap: every invocation's client method sends a request the
 //! kernel-side decoder turns back into the same arguments (over the full range
 //! of every parameter), every short request is `TruncatedMessage`, every
 //! out-of-range `uN`/`bool` is `InvalidArgument` at its position, unknown
 //! labels and missing rights are `IllegalOperation`, wrong extra caps are
 //! `InvalidCapability` at their position, and every error round-trips through
-//! its set's `encode`/`decode` and the reply decoders.
+//! its set's `encode`/`decode` and the client methods, which return the
+//! errors a method declares and take any other for a malformed reply.
 
 use proptest::prelude::*;
 
@@ -160,34 +161,95 @@ macro_rules! checks {
             );
         }
 
-        /// A reply decoder for a method without results: success is `Ok(())`,
-        /// `error` comes back as `InvocationError::Kernel`, and a label outside
-        /// the set or a short payload is `InvocationError::Malformed`.
+        /// A transport playing the kernel: it keeps the request a client
+        /// sends (header, words, extra caps) and answers with `reply`.
+        #[derive(Default)]
+        struct Kernel {
+            sent: (MessageInfo, Vec<u64>, Vec<u64>),
+            reply: (MessageInfo, Vec<u64>),
+        }
+
+        impl Transport for &mut Kernel {
+            fn call(
+                &mut self,
+                info: MessageInfo,
+                msg: &mut [u64; target::MESSAGE_WORDS],
+                caps_out: &[u64],
+                _caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+            ) -> MessageInfo {
+                self.sent = (info, msg[..info.length].to_vec(), caps_out.to_vec());
+                *msg = [0; target::MESSAGE_WORDS];
+                msg[..self.reply.1.len()].copy_from_slice(&self.reply.1);
+                self.reply.0
+            }
+        }
+
+        /// The request a client method sends (`call` makes the client over
+        /// the transport and calls it): its header, its words in a buffer
+        /// of the target's size, and its extra caps. The header counts
+        /// the words and caps sent.
+        fn sent<R>(
+            call: impl FnOnce(&mut Kernel) -> R,
+        ) -> (MessageInfo, [u64; target::MESSAGE_WORDS], Vec<u64>) {
+            let mut kernel = Kernel::default();
+            let _ = call(&mut kernel);
+            let (info, words, caps) = kernel.sent;
+            assert_eq!((info.length, info.caps), (words.len(), caps.len()));
+            let mut msg = [0; target::MESSAGE_WORDS];
+            msg[..words.len()].copy_from_slice(&words);
+            (info, msg, caps)
+        }
+
+        /// What a client method (called by `call`) makes of the reply
+        /// `info` with the words `msg`.
+        fn answer<R>(info: MessageInfo, msg: &[u64], call: impl FnOnce(&mut Kernel) -> R) -> R {
+            let mut kernel = Kernel {
+                reply: (info, msg.to_vec()),
+                ..Kernel::default()
+            };
+            call(&mut kernel)
+        }
+
+        /// A client method without results, as `reply` calls it on a
+        /// reply: success is `Ok(())`, `error` comes back as
+        /// `InvocationError::Kernel` if the method declares it (its number
+        /// is in `declared`) and is `InvocationError::Malformed` if not, and
+        /// a label outside the set, a short payload or a header claiming
+        /// more words than a message holds is `InvocationError::Malformed`.
         fn check_reply(
-            decode: fn(MessageInfo, &[u64]) -> Result<(), InvocationError<KernelError>>,
+            reply: fn(MessageInfo, &[u64]) -> Result<(), InvocationError<KernelError>>,
             error: KernelError,
             unknown: u64,
+            declared: &[u64],
         ) {
-            assert_eq!(decode(MessageInfo::default(), &[]), Ok(()));
+            assert_eq!(reply(MessageInfo::default(), &[]), Ok(()));
             let (mut msg, _) = buffers();
             let info = error.reply(&mut msg);
-            assert_eq!(decode(info, &msg), Err(InvocationError::Kernel(error)));
-            if info.length > 0 {
-                let short = MessageInfo {
-                    length: info.length - 1,
-                    ..info
+            if declared.contains(&error.number()) {
+                assert_eq!(reply(info, &msg), Err(InvocationError::Kernel(error)));
+                if info.length > 0 {
+                    let short = MessageInfo {
+                        length: info.length - 1,
+                        ..info
+                    };
+                    assert_eq!(reply(short, &msg), Err(InvocationError::Malformed(short)));
+                }
+            } else {
+                assert_eq!(reply(info, &msg), Err(InvocationError::Malformed(info)));
+            }
+            for &number in declared {
+                let long = MessageInfo {
+                    label: number,
+                    length: target::MESSAGE_WORDS + 1,
+                    caps: 0,
                 };
-                assert_eq!(decode(short, &msg), Err(InvocationError::Malformed(short)));
-                assert_eq!(
-                    decode(info, &msg[..info.length - 1]),
-                    Err(InvocationError::Malformed(info))
-                );
+                assert_eq!(reply(long, &msg), Err(InvocationError::Malformed(long)));
             }
             let bad = MessageInfo {
                 label: unknown,
                 ..info
             };
-            assert_eq!(decode(bad, &msg), Err(InvocationError::Malformed(bad)));
+            assert_eq!(reply(bad, &msg), Err(InvocationError::Malformed(bad)));
         }
 
         /// `encode` writes the payload `decode` reads back, `number` is the
@@ -340,8 +402,7 @@ mod kernel {
 
     #[test]
     fn frame_map_requires_read() {
-        let (mut msg, mut caps) = buffers();
-        let info = encode_frame_cap_map(1, 0x1000, 3, &mut msg, &mut caps);
+        let (info, msg, _) = sent(|k| FrameCapClient(k).map(1, 0x1000, 3));
         let looked_up = [pml4(1).cap()];
         assert_eq!(
             decode_frame_cap(info, Rights::WRITE, &msg, &looked_up),
@@ -360,7 +421,7 @@ mod kernel {
         );
         assert!(decode_frame_cap(info, Rights::READ, &msg, &looked_up).is_ok());
         // Unmap requires nothing.
-        let info = encode_frame_cap_unmap();
+        let (info, _, _) = sent(|k| FrameCapClient(k).unmap());
         assert_eq!(
             decode_frame_cap(info, Rights::NONE, &[], &[]),
             Ok(FrameCapInvocation::Unmap)
@@ -369,31 +430,38 @@ mod kernel {
 
     #[test]
     fn malformed_replies() {
+        let retype = |info, msg: &[u64]| {
+            answer(info, msg, |k| {
+                UntypedCapClient(k).retype(0, 0, 0, 0, 0, 0, 0)
+            })
+        };
         // A RangeError reply carries two words; a short one is malformed.
         let info = MessageInfo {
             label: 4,
             length: 1,
             caps: 0,
         };
-        assert_eq!(
-            decode_untyped_cap_retype_reply(info, &[1, 2]),
-            Err(InvocationError::Malformed(info))
-        );
-        // The header may not claim more words than the buffer holds.
+        assert_eq!(retype(info, &[1, 2]), Err(InvocationError::Malformed(info)));
+        // The header may not claim more words than a message holds.
         let info = MessageInfo {
             label: 0,
-            length: 3,
+            length: target::MESSAGE_WORDS + 1,
             caps: 0,
         };
         assert_eq!(
-            decode_tcb_cap_resume_reply(info, &[]),
+            answer(info, &[], |k| TcbCapClient(k).resume()),
             Err(InvocationError::Malformed(info))
         );
-        // Errors the method does not list are still decoded.
+        // An error the method does not declare is malformed, one it
+        // declares is the kernel's.
         let mut msg = [0; 4];
         let info = KernelError::NotEnoughMemory { left: 5 }.reply(&mut msg);
         assert_eq!(
-            decode_irq_handler_cap_ack_reply(info, &msg),
+            answer(info, &msg, |k| IrqHandlerCapClient(k).ack()),
+            Err(InvocationError::Malformed(info))
+        );
+        assert_eq!(
+            retype(info, &msg),
             Err(InvocationError::Kernel(KernelError::NotEnoughMemory {
                 left: 5
             }))
@@ -424,10 +492,7 @@ mod kernel {
             object_type: u64, size_arg: u64, root_cptr: u64, root_seed: u64, index: u64,
             depth: u64, offset: u64, count: u64, e in kernel_error(),
         ) {
-            let (mut msg, mut caps) = buffers();
-            let info = encode_untyped_cap_retype(
-                object_type, size_arg, root_cptr, index, depth, offset, count, &mut msg, &mut caps,
-            );
+            let (info, msg, caps) = sent(|k| UntypedCapClient(k).retype(object_type, size_arg, root_cptr, index, depth, offset, count));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 6, caps: 1 });
             prop_assert_eq!(caps[0], root_cptr);
             // `root` is `#[unchecked]`: the decoder hands over any cap,
@@ -439,7 +504,7 @@ mod kernel {
                 prop_assert_eq!(expected.label(), UntypedCapLabel::Retype);
                 check_request(decode_untyped_cap, info, &msg, &[root], Rights::NONE, &expected);
             }
-            check_reply(decode_untyped_cap_retype_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| UntypedCapClient(k).retype(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 4, 6, 8, 10, 3, 7]);
         }
 
         #[test]
@@ -451,10 +516,7 @@ mod kernel {
             // even none, for the kernel to look the source up from.
             let roots = [cnode(src_seed).cap(), Cap::NULL, tcb(src_seed).cap(), pml4(src_seed).cap()];
 
-            let (mut msg, mut caps) = buffers();
-            let info = encode_cnode_cap_copy(
-                dest_index, dest_depth, src_cptr, src_index, src_depth, rights, &mut msg, &mut caps,
-            );
+            let (info, msg, caps) = sent(|k| CNodeCapClient(k).copy(dest_index, dest_depth, src_cptr, src_index, src_depth, rights));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 5, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
             for src_root in roots {
@@ -463,13 +525,9 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(decode_cnode_cap_copy_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).copy(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 8, 9, 2, 3, 7]);
 
-            let (mut msg, mut caps) = buffers();
-            let info = encode_cnode_cap_mint(
-                dest_index, dest_depth, src_cptr, src_index, src_depth, rights, badge, &mut msg,
-                &mut caps,
-            );
+            let (info, msg, caps) = sent(|k| CNodeCapClient(k).mint(dest_index, dest_depth, src_cptr, src_index, src_depth, rights, badge));
             prop_assert_eq!(info, MessageInfo { label: 2, length: 6, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
             for src_root in roots {
@@ -478,12 +536,9 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(decode_cnode_cap_mint_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).mint(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 8, 9, 2, 3, 7]);
 
-            let (mut msg, mut caps) = buffers();
-            let info = encode_cnode_cap_move(
-                dest_index, dest_depth, src_cptr, src_index, src_depth, &mut msg, &mut caps,
-            );
+            let (info, msg, caps) = sent(|k| CNodeCapClient(k).r#move(dest_index, dest_depth, src_cptr, src_index, src_depth));
             prop_assert_eq!(info, MessageInfo { label: 3, length: 4, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
             for src_root in roots {
@@ -492,24 +547,22 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(decode_cnode_cap_move_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).r#move(Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 8, 7]);
         }
 
         #[test]
         fn cnode_cap_delete_revoke(index: u64, depth: u64, e in kernel_error()) {
-            let (mut msg, _) = buffers();
-            let info = encode_cnode_cap_delete(index, depth, &mut msg);
+            let (info, msg, _) = sent(|k| CNodeCapClient(k).delete(index, depth));
             prop_assert_eq!(info, MessageInfo { label: 4, length: 2, caps: 0 });
             let expected = CNodeCapInvocation::Delete(CNodeCapDelete { index, depth });
             check_request(decode_cnode_cap, info, &msg, &[], Rights::NONE, &expected);
-            check_reply(decode_cnode_cap_delete_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).delete(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 7]);
 
-            let (mut msg, _) = buffers();
-            let info = encode_cnode_cap_revoke(index, depth, &mut msg);
+            let (info, msg, _) = sent(|k| CNodeCapClient(k).revoke(index, depth));
             prop_assert_eq!(info, MessageInfo { label: 5, length: 2, caps: 0 });
             let expected = CNodeCapInvocation::Revoke(CNodeCapRevoke { index, depth });
             check_request(decode_cnode_cap, info, &msg, &[], Rights::NONE, &expected);
-            check_reply(decode_cnode_cap_revoke_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).revoke(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 7]);
         }
 
         #[test]
@@ -517,10 +570,7 @@ mod kernel {
             cptrs: [u64; 3], seed: u64, buffer_addr: u64,
             ip: u64, sp: u64, arg: u64, e in kernel_error(),
         ) {
-            let (mut msg, mut caps) = buffers();
-            let info = encode_tcb_cap_configure(
-                cptrs[0], cptrs[1], cptrs[2], buffer_addr, &mut msg, &mut caps,
-            );
+            let (info, msg, caps) = sent(|k| TcbCapClient(k).configure(cptrs[0], cptrs[1], cptrs[2], buffer_addr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 3 });
             prop_assert_eq!(caps, cptrs);
             let (cspace, vspace, buffer) = (cnode(seed), pml4(seed), frame(seed, RW));
@@ -535,28 +585,26 @@ mod kernel {
                 });
                 check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             }
-            check_reply(decode_tcb_cap_configure_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).configure(0, 0, 0, 0)), e, KERNEL_ERRORS + 1, &[5, 3, 7]);
 
-            let (mut msg, _) = buffers();
-            let info = encode_tcb_cap_write_registers(ip, sp, arg, &mut msg);
+            let (info, msg, _) = sent(|k| TcbCapClient(k).write_registers(ip, sp, arg));
             prop_assert_eq!(info, MessageInfo { label: 2, length: 3, caps: 0 });
             let expected = TcbCapInvocation::WriteRegisters(TcbCapWriteRegisters { ip, sp, arg });
             check_request(decode_tcb_cap, info, &msg, &[], Rights::NONE, &expected);
-            check_reply(decode_tcb_cap_write_registers_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).write_registers(Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 7]);
 
-            let info = encode_tcb_cap_resume();
+            let (info, _, _) = sent(|k| TcbCapClient(k).resume());
             prop_assert_eq!(info, MessageInfo { label: 3, length: 0, caps: 0 });
             check_request(decode_tcb_cap, info, &[], &[], Rights::NONE, &TcbCapInvocation::Resume);
-            check_reply(decode_tcb_cap_resume_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).resume()), e, KERNEL_ERRORS + 1, &[]);
 
-            let info = encode_tcb_cap_suspend();
+            let (info, _, _) = sent(|k| TcbCapClient(k).suspend());
             prop_assert_eq!(info, MessageInfo { label: 4, length: 0, caps: 0 });
             check_request(decode_tcb_cap, info, &[], &[], Rights::NONE, &TcbCapInvocation::Suspend);
-            check_reply(decode_tcb_cap_suspend_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).suspend()), e, KERNEL_ERRORS + 1, &[]);
 
             // A fault handler: an endpoint cap that may send.
-            let (_, mut caps) = buffers();
-            let info = encode_tcb_cap_set_fault_handler(cptrs[0], &mut caps);
+            let (info, _, caps) = sent(|k| TcbCapClient(k).set_fault_handler(cptrs[0]));
             prop_assert_eq!(info, MessageInfo { label: 5, length: 0, caps: 1 });
             prop_assert_eq!(caps[0], cptrs[0]);
             let endpoint = EndpointCap::new(seed << 4 & ((1 << 48) - 1), Rights::WRITE, seed).unwrap();
@@ -566,16 +614,15 @@ mod kernel {
             let receive_only = EndpointCap::new(endpoint.endpoint(), Rights::READ, seed).unwrap();
             check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, receive_only.cap(), 0);
             check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, cspace, 0);
-            check_reply(decode_tcb_cap_set_fault_handler_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_fault_handler(Default::default())), e, KERNEL_ERRORS + 1, &[2, 3, 7]);
 
             // Priorities: a word (any: the kernel bounds it by the
             // authority's MCP) and the authority's TCB cap.
             for (label, priority) in [(6, ip), (7, sp)] {
-                let (mut msg, mut caps) = buffers();
-                let info = if label == 6 {
-                    encode_tcb_cap_set_priority(priority, cptrs[1], &mut msg, &mut caps)
+                let (info, msg, caps) = if label == 6 {
+                    sent(|k| TcbCapClient(k).set_priority(priority, cptrs[1]))
                 } else {
-                    encode_tcb_cap_set_mc_priority(priority, cptrs[1], &mut msg, &mut caps)
+                    sent(|k| TcbCapClient(k).set_mc_priority(priority, cptrs[1]))
                 };
                 prop_assert_eq!(info, MessageInfo { label, length: 1, caps: 1 });
                 prop_assert_eq!(caps[0], cptrs[1]);
@@ -589,15 +636,14 @@ mod kernel {
                 check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
                 check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 1);
             }
-            check_reply(decode_tcb_cap_set_priority_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_priority(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[2, 4, 7]);
         }
 
         #[test]
         fn frame_cap_invocations(
             vspace_cptr: u64, seed: u64, vaddr: u64, rights: u64, e in kernel_error(),
         ) {
-            let (mut msg, mut caps) = buffers();
-            let info = encode_frame_cap_map(vspace_cptr, vaddr, rights, &mut msg, &mut caps);
+            let (info, msg, caps) = sent(|k| FrameCapClient(k).map(vspace_cptr, vaddr, rights));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 2, caps: 1 });
             prop_assert_eq!(caps[0], vspace_cptr);
             let vspace = pml4(seed);
@@ -605,12 +651,12 @@ mod kernel {
             let expected = FrameCapInvocation::Map(FrameCapMap { vspace, vaddr, rights });
             check_request(decode_frame_cap, info, &msg, &looked_up, Rights::READ, &expected);
             check_bad_cap(decode_frame_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 0);
-            check_reply(decode_frame_cap_map_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| FrameCapClient(k).map(Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
 
-            let info = encode_frame_cap_unmap();
+            let (info, _, _) = sent(|k| FrameCapClient(k).unmap());
             prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 0 });
             check_request(decode_frame_cap, info, &[], &[], Rights::NONE, &FrameCapInvocation::Unmap);
-            check_reply(decode_frame_cap_unmap_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| FrameCapClient(k).unmap()), e, KERNEL_ERRORS + 1, &[]);
         }
 
         #[test]
@@ -619,32 +665,29 @@ mod kernel {
             let looked_up = [vspace.cap()];
             let wrong = notification(seed, RW).cap();
 
-            let (mut msg, mut caps) = buffers();
-            let info = encode_pdpt_cap_map(vspace_cptr, vaddr, &mut msg, &mut caps);
+            let (info, msg, caps) = sent(|k| PdptCapClient(k).map(vspace_cptr, vaddr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], vspace_cptr);
             let expected = PdptCapInvocation::Map(PdptCapMap { vspace, vaddr });
             check_request(decode_pdpt_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_pdpt_cap, info, &msg, &looked_up, 0, wrong, 0);
-            check_reply(decode_pdpt_cap_map_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| PdptCapClient(k).map(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
 
-            let (mut msg, mut caps) = buffers();
-            let info = encode_page_directory_cap_map(vspace_cptr, vaddr, &mut msg, &mut caps);
+            let (info, msg, caps) = sent(|k| PageDirectoryCapClient(k).map(vspace_cptr, vaddr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], vspace_cptr);
             let expected = PageDirectoryCapInvocation::Map(PageDirectoryCapMap { vspace, vaddr });
             check_request(decode_page_directory_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_page_directory_cap, info, &msg, &looked_up, 0, wrong, 0);
-            check_reply(decode_page_directory_cap_map_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| PageDirectoryCapClient(k).map(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
 
-            let (mut msg, mut caps) = buffers();
-            let info = encode_page_table_cap_map(vspace_cptr, vaddr, &mut msg, &mut caps);
+            let (info, msg, caps) = sent(|k| PageTableCapClient(k).map(vspace_cptr, vaddr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], vspace_cptr);
             let expected = PageTableCapInvocation::Map(PageTableCapMap { vspace, vaddr });
             check_request(decode_page_table_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_page_table_cap, info, &msg, &looked_up, 0, wrong, 0);
-            check_reply(decode_page_table_cap_map_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| PageTableCapClient(k).map(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
         }
 
         #[test]
@@ -652,8 +695,7 @@ mod kernel {
             irq: u8, root_cptr: u64, seed: u64, index: u64, depth: u64, bad in 256u64..,
             e in kernel_error(),
         ) {
-            let (mut msg, mut caps) = buffers();
-            let info = encode_irq_control_cap_get(irq, root_cptr, index, depth, &mut msg, &mut caps);
+            let (info, msg, caps) = sent(|k| IrqControlCapClient(k).get(irq, root_cptr, index, depth));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 3, caps: 1 });
             prop_assert_eq!(caps[0], root_cptr);
             // `root` is `#[unchecked]`: handed over as it is.
@@ -663,18 +705,17 @@ mod kernel {
                 check_request(decode_irq_control_cap, info, &msg, &looked_up, Rights::NONE, &expected);
                 check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
             }
-            check_reply(decode_irq_control_cap_get_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).get(Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[4, 6, 8, 9, 7]);
         }
 
         #[test]
         fn irq_handler_cap_invocations(cptr: u64, seed: u64, e in kernel_error()) {
-            let info = encode_irq_handler_cap_ack();
+            let (info, _, _) = sent(|k| IrqHandlerCapClient(k).ack());
             prop_assert_eq!(info, MessageInfo { label: 1, length: 0, caps: 0 });
             check_request(decode_irq_handler_cap, info, &[], &[], Rights::NONE, &IrqHandlerCapInvocation::Ack);
-            check_reply(decode_irq_handler_cap_ack_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| IrqHandlerCapClient(k).ack()), e, KERNEL_ERRORS + 1, &[]);
 
-            let mut caps = [0; target::CAPS_PER_MESSAGE];
-            let info = encode_irq_handler_cap_set_notification(cptr, &mut caps);
+            let (info, _, caps) = sent(|k| IrqHandlerCapClient(k).set_notification(cptr));
             prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 1 });
             prop_assert_eq!(caps[0], cptr);
             let notification = notification(seed, Rights::WRITE);
@@ -686,12 +727,12 @@ mod kernel {
             // The notification must carry write.
             check_bad_cap(decode_irq_handler_cap, info, &[], &looked_up, 0, notification_read(seed), 0);
             check_bad_cap(decode_irq_handler_cap, info, &[], &looked_up, 0, tcb(seed).cap(), 0);
-            check_reply(decode_irq_handler_cap_set_notification_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| IrqHandlerCapClient(k).set_notification(Default::default())), e, KERNEL_ERRORS + 1, &[2, 7]);
 
-            let info = encode_irq_handler_cap_clear();
+            let (info, _, _) = sent(|k| IrqHandlerCapClient(k).clear());
             prop_assert_eq!(info, MessageInfo { label: 3, length: 0, caps: 0 });
             check_request(decode_irq_handler_cap, info, &[], &[], Rights::NONE, &IrqHandlerCapInvocation::Clear);
-            check_reply(decode_irq_handler_cap_clear_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| IrqHandlerCapClient(k).clear()), e, KERNEL_ERRORS + 1, &[]);
         }
     }
 
@@ -728,8 +769,7 @@ mod everything {
 
     #[test]
     fn checks_run_in_order() {
-        let (mut msg, mut caps) = buffers();
-        let info = encode_untyped_cap_retype(1, 2, 3, 4, 5, 6, 7, &mut msg, &mut caps);
+        let (info, mut msg, _) = sent(|k| UntypedCapClient(k).retype(1, 2, 3, 4, 5, 6, 7));
         // Length before arguments: a bad depth in a short message is truncation.
         msg[3] = 300;
         let short = MessageInfo { length: 4, ..info };
@@ -750,8 +790,7 @@ mod everything {
 
     #[test]
     fn an_unchecked_cap_is_handed_over_as_it_is() {
-        let (mut msg, mut caps) = buffers();
-        let info = encode_tcb_cap_set_space(9, 12, &mut msg, &mut caps);
+        let (info, mut msg, _) = sent(|k| TcbCapClient(k).set_space(9, 12));
         assert_eq!(
             info,
             MessageInfo {
@@ -852,8 +891,7 @@ mod everything {
             EndpointCapLabel::Bind.requires(),
             Rights::READ.union(Rights::GRANT)
         );
-        let mut caps = [0; target::CAPS_PER_MESSAGE];
-        let info = encode_endpoint_cap_bind(7, &mut caps);
+        let (info, _, _) = sent(|k| EndpointCapClient(k).bind(7));
         let looked_up = [notification(1, Rights::READ).cap()];
         for rights in [
             Rights::NONE,
@@ -891,10 +929,7 @@ mod everything {
             object_type: u64, size_arg: u64, root_cptr: u64, seed: u64, index: u64, depth: u8,
             offset: u64, count: u64, bad in 256u64.., e in kernel_error(),
         ) {
-            let (mut msg, mut caps) = buffers();
-            let info = encode_untyped_cap_retype(
-                object_type, size_arg, root_cptr, index, depth, offset, count, &mut msg, &mut caps,
-            );
+            let (info, msg, caps) = sent(|k| UntypedCapClient(k).retype(object_type, size_arg, root_cptr, index, depth, offset, count));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 6, caps: 1 });
             prop_assert_eq!(caps[0], root_cptr);
             let root = cnode(seed);
@@ -905,13 +940,12 @@ mod everything {
             check_request(decode_untyped_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_word(decode_untyped_cap, info, &msg, &looked_up, 3, bad, 4);
             check_bad_cap(decode_untyped_cap, info, &msg, &looked_up, 0, tcb(seed).cap(), 2);
-            check_reply(decode_untyped_cap_retype_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| UntypedCapClient(k).retype(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 3, 4, 5, 6, 7]);
         }
 
         #[test]
         fn tcb_cap_invocations(buffer_cptr: u64, seed: u64, buffer_addr: u64, e in kernel_error()) {
-            let (mut msg, mut caps) = buffers();
-            let info = encode_tcb_cap_set_ipc_buffer(buffer_cptr, buffer_addr, &mut msg, &mut caps);
+            let (info, msg, caps) = sent(|k| TcbCapClient(k).set_ipc_buffer(buffer_cptr, buffer_addr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], buffer_cptr);
             let buffer = frame(seed, RW);
@@ -921,30 +955,28 @@ mod everything {
             check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, frame(seed, Rights::READ).cap(), 0);
             check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, frame(seed, Rights::WRITE).cap(), 0);
             check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 0);
-            check_reply(decode_tcb_cap_set_ipc_buffer_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_ipc_buffer(0, 0)), e, KERNEL_ERRORS + 1, &[2, 7]);
 
-            let info = encode_tcb_cap_resume();
+            let (info, _, _) = sent(|k| TcbCapClient(k).resume());
             prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 0 });
             check_request(decode_tcb_cap, info, &[], &[], Rights::NONE, &TcbCapInvocation::Resume);
-            check_reply(decode_tcb_cap_resume_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).resume()), e, KERNEL_ERRORS + 1, &[]);
         }
 
         #[test]
         fn frame_cap_map(vaddr: u64, writable: bool, bad in 2u64.., e in kernel_error()) {
-            let (mut msg, _) = buffers();
-            let info = encode_frame_cap_map(vaddr, writable, &mut msg);
+            let (info, msg, _) = sent(|k| FrameCapClient(k).map(vaddr, writable));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 2, caps: 0 });
             prop_assert_eq!(msg[1], u64::from(writable));
             let expected = FrameCapInvocation::Map(FrameCapMap { vaddr, writable });
             check_request(decode_frame_cap, info, &msg, &[], Rights::READ, &expected);
             check_bad_word(decode_frame_cap, info, &msg, &[], 1, bad, 1);
-            check_reply(decode_frame_cap_map_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| FrameCapClient(k).map(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 5, 7]);
         }
 
         #[test]
         fn endpoint_cap_bind(cptr: u64, seed: u64, e in kernel_error()) {
-            let mut caps = [0; target::CAPS_PER_MESSAGE];
-            let info = encode_endpoint_cap_bind(cptr, &mut caps);
+            let (info, _, caps) = sent(|k| EndpointCapClient(k).bind(cptr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 0, caps: 1 });
             prop_assert_eq!(caps[0], cptr);
             let notification = notification(seed, Rights::READ);
@@ -956,13 +988,12 @@ mod everything {
             let write_only = self::notification(seed, Rights::WRITE).cap();
             check_bad_cap(decode_endpoint_cap, info, &[], &looked_up, 0, write_only, 0);
             check_bad_cap(decode_endpoint_cap, info, &[], &looked_up, 0, Cap::NULL, 0);
-            check_reply(decode_endpoint_cap_bind_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| EndpointCapClient(k).bind(Default::default())), e, KERNEL_ERRORS + 1, &[2]);
         }
 
         #[test]
         fn irq_control_cap_route(irq: u8, cptr: u64, seed: u64, bad in 256u64.., e in kernel_error()) {
-            let (mut msg, mut caps) = buffers();
-            let info = encode_irq_control_cap_route(irq, cptr, &mut msg, &mut caps);
+            let (info, msg, caps) = sent(|k| IrqControlCapClient(k).route(irq, cptr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], cptr);
             let notification = notification(seed, RW);
@@ -972,13 +1003,12 @@ mod everything {
             check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
             let read_only = self::notification(seed, Rights::READ).cap();
             check_bad_cap(decode_irq_control_cap, info, &msg, &looked_up, 0, read_only, 1);
-            check_reply(decode_irq_control_cap_route_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).route(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[3, 2, 7]);
         }
 
         #[test]
         fn domain_cap_assign(cptr: u64, seed: u64, e in kernel_error()) {
-            let mut caps = [0; target::CAPS_PER_MESSAGE];
-            let info = encode_domain_cap_assign(cptr, &mut caps);
+            let (info, _, caps) = sent(|k| DomainCapClient(k).assign(cptr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 0, caps: 1 });
             prop_assert_eq!(caps[0], cptr);
             let thread = tcb(seed);
@@ -986,7 +1016,7 @@ mod everything {
             let expected = DomainCapInvocation::Assign(DomainCapAssign { thread });
             check_request(decode_domain_cap, info, &[], &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_domain_cap, info, &[], &looked_up, 0, domain(seed).cap(), 0);
-            check_reply(decode_domain_cap_assign_reply, e, KERNEL_ERRORS + 1);
+            check_reply(|i, m| answer(i, m, |k| DomainCapClient(k).assign(Default::default())), e, KERNEL_ERRORS + 1, &[2]);
         }
     }
 
@@ -999,8 +1029,7 @@ mod everything {
         let attributes = MapAttributes::new(true, Caching::Uncached, 0x2a).expect("fits");
         assert_eq!(attributes.words(), [1 | 3 << 4 | 0x2a << 6]);
         assert_eq!(MapAttributes::new(false, Caching::WriteBack, 64), None);
-        let mut msg = [0u64; 4];
-        let info = encode_frame_cap_set_attributes(attributes, &mut msg);
+        let (info, msg, _) = sent(|k| FrameCapClient(k).set_attributes(attributes));
         assert_eq!((info.label, info.length), (2, 1));
         assert_eq!(msg[0], 1 | 3 << 4 | 0x2a << 6);
         assert_eq!(
@@ -1016,15 +1045,12 @@ mod everything {
                 "{bad:#x}"
             );
         }
+        let mut msg = [0; 4];
         let reply = encode_frame_cap_set_attributes_reply(attributes, &mut msg);
-        assert_eq!(
-            decode_frame_cap_set_attributes_reply(reply, &msg),
-            Ok(attributes)
-        );
+        let set =
+            |msg: &[u64]| answer(reply, msg, |k| FrameCapClient(k).set_attributes(attributes));
+        assert_eq!(set(&msg), Ok(attributes));
         msg[0] |= 1 << 63;
-        assert_eq!(
-            decode_frame_cap_set_attributes_reply(reply, &msg),
-            Err(InvocationError::Malformed(reply))
-        );
+        assert_eq!(set(&msg), Err(InvocationError::Malformed(reply)));
     }
 }

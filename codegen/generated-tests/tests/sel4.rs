@@ -18,10 +18,52 @@
 #[allow(dead_code)]
 mod dispatch {
     use capc_generated_tests::x86_64::*;
+
     include!(concat!(env!("OUT_DIR"), "/c_x86_64.rs"));
 }
 
 use capc_generated_tests::x86_64::*;
+
+/// A transport playing the kernel: it keeps the request a client sends
+/// (header, words, extra caps) and answers with `reply`.
+#[derive(Default)]
+struct Kernel {
+    sent: (MessageInfo, Vec<u64>, Vec<u64>),
+    reply: (MessageInfo, Vec<u64>),
+}
+
+impl Transport for &mut Kernel {
+    fn call(
+        &mut self,
+        info: MessageInfo,
+        msg: &mut [u64; target::MESSAGE_WORDS],
+        caps_out: &[u64],
+        _caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+    ) -> MessageInfo {
+        self.sent = (info, msg[..info.length].to_vec(), caps_out.to_vec());
+        *msg = [0; target::MESSAGE_WORDS];
+        msg[..self.reply.1.len()].copy_from_slice(&self.reply.1);
+        self.reply.0
+    }
+}
+
+/// The request a client method sends (`call` makes the client over the
+/// transport and calls it): its header, its words and its extra caps.
+fn sent<R>(call: impl FnOnce(&mut Kernel) -> R) -> (MessageInfo, Vec<u64>, Vec<u64>) {
+    let mut kernel = Kernel::default();
+    let _ = call(&mut kernel);
+    kernel.sent
+}
+
+/// What a client method (called by `call`) makes of the reply `info` with
+/// the words `msg`.
+fn answer<R>(info: MessageInfo, msg: &[u64], call: impl FnOnce(&mut Kernel) -> R) -> R {
+    let mut kernel = Kernel {
+        reply: (info, msg.to_vec()),
+        ..Kernel::default()
+    };
+    call(&mut kernel)
+}
 
 /// `(cap type, field, word, lowest bit, width, seL4's field)`: every field
 /// of every cap type of the spec.
@@ -447,9 +489,7 @@ fn creation_invocations_build_the_new_cap() {
         Some(CapType::IoPortCap)
     );
     let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
-    let mut msg = [0u64; 8];
-    let mut caps = [0u64; 3];
-    let info = encode_irq_control_cap_get(9, 0x40, 7, 64, &mut msg, &mut caps);
+    let (info, msg, _) = sent(|k| IrqControlCapClient(k).get(9, 0x40, 7, 64));
     let decoded =
         decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a well-formed Get");
     let IrqControlCapInvocation::Get(args) = decoded else {
@@ -491,8 +531,7 @@ fn creation_invocations_build_the_new_cap() {
         assert_eq!(label.creates(), Some(CapType::IrqHandlerCap));
         assert_eq!(label.request_words(), 7);
     }
-    let mut msg = [0u64; 8];
-    let info = encode_irq_control_cap_get_ioapic(0x40, 7, 64, 1, 2, 1, 0, 17, &mut msg, &mut caps);
+    let (info, msg, _) = sent(|k| IrqControlCapClient(k).get_ioapic(0x40, 7, 64, 1, 2, 1, 0, 17));
     assert_eq!(msg[..7], [7, 64, 1, 2, 1, 0, 17]);
     let IrqControlCapInvocation::GetIoapic(ioapic) =
         decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well formed")
@@ -500,7 +539,7 @@ fn creation_invocations_build_the_new_cap() {
         panic!("label 51 is GetIoapic");
     };
     assert_eq!(ioapic.created().expect("fits").irq(), 17);
-    let info = encode_irq_control_cap_get_msi(0x40, 7, 64, 3, 4, 5, 6, 18, &mut msg, &mut caps);
+    let (info, msg, _) = sent(|k| IrqControlCapClient(k).get_msi(0x40, 7, 64, 3, 4, 5, 6, 18));
     assert_eq!(msg[..7], [7, 64, 3, 4, 5, 6, 18]);
     let IrqControlCapInvocation::GetMsi(msi) =
         decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well formed")
@@ -546,9 +585,8 @@ fn make_pool_makes_a_pool_of_an_untyped() {
             .expect("fits")
             .cap()
     };
-    let (mut msg, mut caps) = ([0u64; 4], [0u64; 2]);
-    let info = encode_asid_control_cap_make_pool(0x40, 0x41, 7, 64, &mut msg, &mut caps);
-    assert_eq!((msg[..2].to_vec(), caps), (vec![7, 64], [0x40, 0x41]));
+    let (info, msg, caps) = sent(|k| AsidControlCapClient(k).make_pool(0x40, 0x41, 7, 64));
+    assert_eq!((msg[..2].to_vec(), caps), (vec![7, 64], vec![0x40, 0x41]));
     let decode =
         |untyped: Cap| decode_asid_control_cap(info, Rights::NONE, &msg, &[untyped, root.cap()]);
     let AsidControlCapInvocation::MakePool(args) =
@@ -739,19 +777,8 @@ fn frame_caps_hold_sel4s_values() {
 #[test]
 fn retype_takes_sel4s_object_types() {
     let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
-    let mut msg = [0u64; 8];
-    let mut caps = [0u64; 3];
-    let info = encode_untyped_cap_retype(
-        Sel4ObjectType::LargePage,
-        0,
-        7,
-        0,
-        0,
-        4,
-        1,
-        &mut msg,
-        &mut caps,
-    );
+    let (info, mut msg, _) =
+        sent(|k| UntypedCapClient(k).retype(Sel4ObjectType::LargePage, 0, 7, 0, 0, 4, 1));
     assert_eq!(msg[0], 9, "seL4_X86_LargePageObject");
     let UntypedCapInvocation::Retype(args) =
         decode_untyped_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well-formed");
@@ -809,10 +836,8 @@ fn structured_arguments_are_sel4s_words() {
 
     // CNodeMint: dest_index, dest_depth, src_index, src_depth, rights,
     // badge in message words 0 to 5, as seL4_CNode_Mint sets them.
-    let mut msg = [0u64; 8];
-    let mut caps = [0u64; 3];
     let rights = CapRights::new(false, true, true, false);
-    let info = encode_cnode_cap_mint(5, 64, 0x40, 9, 64, rights, 0xbad, &mut msg, &mut caps);
+    let (info, mut msg, _) = sent(|k| CNodeCapClient(k).mint(5, 64, 0x40, 9, 64, rights, 0xbad));
     assert_eq!(info.label, 21);
     assert_eq!(&msg[..6], &[5, 64, 9, 64, 0x6, 0xbad]);
     let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
@@ -829,7 +854,7 @@ fn structured_arguments_are_sel4s_words() {
     // CNodeMutate's guard and TCBConfigure's cspace_root_data are CNode
     // cap data in the words seL4 sends (message word 4; word 1 after the
     // fault endpoint).
-    let info = encode_cnode_cap_mutate(5, 64, 0x40, 9, 64, data, &mut msg, &mut caps);
+    let (info, msg, _) = sent(|k| CNodeCapClient(k).mutate(5, 64, 0x40, 9, 64, data));
     assert_eq!(msg[4], 0x2a << 6 | 6);
     let CNodeCapInvocation::Mutate(args) =
         decode_cnode_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a Mutate")
@@ -837,7 +862,7 @@ fn structured_arguments_are_sel4s_words() {
         panic!("not a Mutate")
     };
     assert_eq!(args.badge, data);
-    encode_thread_cap_configure(7, 0x40, data, 0x41, 0, 0x1000, 0x42, &mut msg, &mut caps);
+    let (_, msg, _) = sent(|k| ThreadCapClient(k).configure(7, 0x40, data, 0x41, 0, 0x1000, 0x42));
     assert_eq!(&msg[..4], &[7, 0x2a << 6 | 6, 0, 0x1000]);
 }
 
@@ -858,14 +883,15 @@ fn user_contexts_are_sel4s_twenty_words() {
     assert_eq!(context.words(), regs);
     assert_eq!(UserContext::from_words(&regs[..19]), None);
 
-    let mut msg = [0u64; 32];
-    let info = encode_thread_cap_write_registers(true, 0, 20, context, &mut msg);
+    let (info, msg, _) = sent(|k| ThreadCapClient(k).write_registers(true, 0, 20, context));
     assert_eq!(info.length, 23);
     assert_eq!(&msg[3..23], &regs);
+    let mut msg = [0u64; 32];
     let reply = encode_thread_cap_read_registers_reply(context, &mut msg);
     assert_eq!(&msg[..20], &regs);
     assert_eq!(
-        decode_thread_cap_read_registers_reply(reply, &msg),
+        answer(reply, &msg, |k| ThreadCapClient(k)
+            .read_registers(false, 0, 20)),
         Ok(context)
     );
 }
@@ -929,11 +955,9 @@ fn vm_attributes_are_sel4s_words() {
 /// attributes in words 0 and 1.
 #[test]
 fn paging_messages_are_sel4s() {
-    let mut msg = [0u64; 8];
-    let mut caps = [0u64; 3];
     let rights = CapRights::new(false, true, false, false);
     let attr = VmAttributes::new(true, true, false);
-    let info = encode_frame_cap_map(0x20, 0x7000_0000, rights, attr, &mut msg, &mut caps);
+    let (info, msg, caps) = sent(|k| FrameCapClient(k).map(0x20, 0x7000_0000, rights, attr));
     assert_eq!((info.label, info.length, info.caps), (39, 3, 1));
     assert_eq!(&msg[..3], &[0x7000_0000, 0x2, 0x3]);
     assert_eq!(caps[0], 0x20);
@@ -954,20 +978,21 @@ fn paging_messages_are_sel4s() {
         Err(DecodeError::InvalidCapability { index: 0 })
     );
 
-    let info = encode_page_table_cap_map(0x20, 0x4000_0000, attr, &mut msg, &mut caps);
+    let (info, msg, _) = sent(|k| PageTableCapClient(k).map(0x20, 0x4000_0000, attr));
     assert_eq!((info.label, info.length, info.caps), (37, 2, 1));
     assert_eq!(&msg[..2], &[0x4000_0000, 0x3]);
-    let info = encode_page_directory_cap_map(0x20, 0x4000_0000, attr, &mut msg, &mut caps);
+    let (info, _, _) = sent(|k| PageDirectoryCapClient(k).map(0x20, 0x4000_0000, attr));
     assert_eq!((info.label, info.length), (35, 2));
-    let info = encode_pdpt_cap_map(0x20, 0x80_0000_0000, attr, &mut msg, &mut caps);
+    let (info, _, _) = sent(|k| PdptCapClient(k).map(0x20, 0x80_0000_0000, attr));
     assert_eq!((info.label, info.length), (33, 2));
 
-    let info = encode_frame_cap_get_address();
+    let (info, _, _) = sent(|k| FrameCapClient(k).get_address());
     assert_eq!((info.label, info.length), (41, 0));
+    let mut msg = [0u64; 8];
     let reply = encode_frame_cap_get_address_reply(0x1234_5000, &mut msg);
     assert_eq!(msg[0], 0x1234_5000);
     assert_eq!(
-        decode_frame_cap_get_address_reply(reply, &msg),
+        answer(reply, &msg, |k| FrameCapClient(k).get_address()),
         Ok(0x1234_5000)
     );
 }

@@ -45,6 +45,7 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
         }
     });
     let consts = consts(g);
+    let transport = transport(g);
     let configuration = (!g.spec.configuration.is_empty()).then(|| {
         let on = g
             .spec
@@ -112,6 +113,105 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
             pub field: &'static str,
             /// The value that was refused.
             pub value: u64,
+        }
+
+        #transport
+    }
+}
+
+/// The `Transport` trait, through which every generated client calls: the
+/// clients of kernel invocations (over the invoked cap) and those of RPC
+/// interfaces (over an endpoint), on the user side of a spec with either.
+///
+/// It has the same members in every module, whatever the spec's methods
+/// need, so that a spec generated over an extern base (whose `Transport`
+/// was generated without the importing spec's interfaces) finds every
+/// member it calls: `call`, which each transport implements, and `send`,
+/// the restart constants and the lease methods, whose defaults refuse (a
+/// transport for one-way messages or leases overrides them).
+fn transport(g: &Gen<'_>) -> TokenStream {
+    if !g.user_side() || (g.spec.interfaces.is_empty() && g.spec.invocations.is_empty()) {
+        return TokenStream::new();
+    }
+    let send = quote! {
+        /// Sends the one-way message `info` with the words of `msg` and the
+        /// cap slots `caps_out`, as seL4's `Send` on the endpoint, and
+        /// returns without waiting for any answer: `false` when it could not
+        /// be sent. Its caps travel as a call's do. The default sends
+        /// nothing: a transport for interfaces with one-way methods
+        /// implements it.
+        fn send(
+            &mut self,
+            info: MessageInfo,
+            msg: &[u64; target::MESSAGE_WORDS],
+            caps_out: &[u64],
+        ) -> bool {
+            let _ = (info, msg, caps_out);
+            false
+        }
+    };
+    let died = quote! {
+        /// The label of the reply [`call`](Transport::call) returns when
+        /// the server died before replying (Hubris's dead-task code, seL4's
+        /// server fault): nothing came back. It is none of a reply's labels
+        /// (0, an error number, a protocol error's label).
+        const SERVER_DIED: u64 = u64::MAX - 5;
+
+        /// How many times a client sends an idempotent method's request
+        /// again after its server died (Idol's idempotent operations),
+        /// before answering that the server died.
+        const RETRIES: u32 = 3;
+    };
+    let lease = quote! {
+        /// Mints, for a lease, a copy of the frame cap in slot `frame` with
+        /// exactly `rights` (seL4's mint into a free slot), and returns its
+        /// slot; `None` when it cannot (the cap lacks a right, no slot is
+        /// free). The request carries the copy. The default mints nothing:
+        /// a transport for interfaces with leases implements it.
+        fn mint_lease(&mut self, frame: u64, rights: Rights) -> Option<u64> {
+            let _ = (frame, rights);
+            None
+        }
+
+        /// Ends a lease once its call returned: revokes what derives from
+        /// the minted copy in slot `lease` (the server's copy) and deletes
+        /// it, so the server cannot keep the memory. The default does
+        /// nothing, as the default `mint_lease` mints nothing.
+        fn end_lease(&mut self, lease: u64) {
+            let _ = lease;
+        }
+    };
+    quote! {
+        /// How a client reaches what it calls: one synchronous call, as
+        /// seL4's `Call` on the cap the transport holds: the invoked cap
+        /// for a kernel invocation's client (`<Cap>Client`), an endpoint
+        /// for an RPC client (`<Interface>Client`; and, for a spec with
+        /// one-way methods, seL4's `Send`).
+        pub trait Transport {
+            /// Sends the request `info` with the words of `msg` and the
+            /// cap slots `caps_out`, waits for the reply, and returns its
+            /// header. The reply's words overwrite `msg`; the slots of the
+            /// caps it carries land in `caps_in`.
+            ///
+            /// Caps: a kernel invocation's extra caps are looked up in the
+            /// caller's CSpace and stay there. To a server, the kernel
+            /// copies each cap to the receiver, the copy derived from the
+            /// sender's cap, which the sender keeps. A granted cap and a
+            /// donated Untyped are the receiver's to keep; a lent cap is
+            /// for the call only, and its sender takes it back by revoking
+            /// its own cap's copies once the call returns
+            /// (docs/language.md, `interface`).
+            fn call(
+                &mut self,
+                info: MessageInfo,
+                msg: &mut [u64; target::MESSAGE_WORDS],
+                caps_out: &[u64],
+                caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+            ) -> MessageInfo;
+
+            #send
+            #died
+            #lease
         }
     }
 }

@@ -3,8 +3,10 @@
 //! [`error_sets`] makes one enum per error set of the spec (kernel invocations
 //! and RPC interfaces both use them). [`invocations`] makes, per invoked cap
 //! type, a label enum, a typed argument struct per method, an enum of the
-//! decoded invocations, the kernel-side decoder, and the user-side stubs (a
-//! request encoder and a reply decoder per method). Both sides come from one
+//! decoded invocations, the kernel-side decoder and reply encoders, and the
+//! user side's `<Cap>Client<T: Transport>` (one method per invocation, as an
+//! RPC interface's client has; a reply error the method does not declare is
+//! `Malformed`). Both sides come from one
 //! layout ([`layout`]) and share the packing helpers of the private `wire`
 //! module, so they cannot disagree about where an argument travels.
 //!
@@ -432,22 +434,25 @@ struct Uses {
 }
 
 impl Uses {
-    fn of(sets: &[MethodSet]) -> Uses {
+    /// What the sides `g` generates need: the kernel decodes requests
+    /// (`request`, and `uint`/`boolean` for parameters), a client sends them
+    /// and reads replies (`invoke`, and `uint`/`boolean` for results);
+    /// arrays are packed by one side and unpacked by the other.
+    fn of(g: &Gen<'_>) -> Uses {
+        let (kernel, user) = (g.kernel_side(), g.user_side());
         let mut uses = Uses::default();
-        for m in sets.iter().flat_map(|s| &s.methods) {
-            uses.request = true;
-            uses.reply = true;
+        for m in g.spec.invocations.iter().flat_map(|s| &s.methods) {
+            uses.request |= kernel;
+            uses.reply |= user;
             // An enumerated value is decoded by its enumeration, a
             // bitfield by its type.
-            for p in m
-                .params
-                .iter()
-                .chain(&m.results)
-                .filter(|p| p.values.is_none() && p.bitfield.is_none())
-            {
+            let decoded = |p: &&MethodParam| p.values.is_none() && p.bitfield.is_none();
+            let params = m.params.iter().filter(decoded).map(|p| (p, kernel));
+            let results = m.results.iter().filter(decoded).map(|p| (p, user));
+            for (p, decodes) in params.chain(results) {
                 match p.kind {
-                    ParamKind::Scalar(Scalar::Bool) => uses.boolean = true,
-                    ParamKind::Scalar(s @ Scalar::Uint(_)) if !full_word(s) => uses.uint = true,
+                    ParamKind::Scalar(Scalar::Bool) => uses.boolean |= decodes,
+                    ParamKind::Scalar(s @ Scalar::Uint(_)) if !full_word(s) => uses.uint |= decodes,
                     ParamKind::Array { .. } => uses.arrays = true,
                     _ => {}
                 }
@@ -459,9 +464,9 @@ impl Uses {
 
 /// What every invoked cap type shares: `DecodeError`, `InvocationError` and
 /// the private `wire` helpers. Each cap type's label enum, argument structs,
-/// invocation enum, decoder and stubs follow from [`invocation_set`].
+/// invocation enum, decoder, reply encoders and client follow from [`invocation_set`].
 pub fn invocations(g: &Gen<'_>) -> TokenStream {
-    let wire = wire(&Uses::of(&g.spec.invocations));
+    let wire = wire(&Uses::of(g));
     let alternatives = alternative_sets(g)
         .into_iter()
         .map(|set| alternatives_enum(g, &set));
@@ -502,20 +507,20 @@ pub fn invocations(g: &Gen<'_>) -> TokenStream {
             },
         }
 
-        /// Why a kernel invocation did not succeed, as its reply decoder sees
-        /// the reply: an error reply is `Kernel` with the error decoded by
-        /// the error set's `decode`, a reply the spec does not allow is
+        /// Why a kernel invocation did not succeed, as its client sees the
+        /// reply: an error the method declares is `Kernel`, decoded by the
+        /// error set's `decode`; a reply the spec does not allow is
         /// `Malformed`.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum InvocationError<E> {
-            /// The kernel answered with this error of the invocation's error
-            /// set. Any variant of the set is decoded, also one the method
-            /// does not list.
+            /// The kernel answered with this error, one the method declares
+            /// (its `errors` clause).
             Kernel(E),
-            /// The reply is not one the spec allows: an error number outside
-            /// the set, fewer words than the error's payload or the results
-            /// need, fewer caps than the results, or a result out of range for
-            /// its type. Carries the reply's header.
+            /// The reply is not one the spec allows: an error the method
+            /// does not declare, an error number outside the set, fewer
+            /// words than the error's payload or the results need, fewer
+            /// caps than the results, or a result out of range for its
+            /// type. Carries the reply's header.
             Malformed(MessageInfo),
         }
 
@@ -545,24 +550,40 @@ fn wire(uses: &Uses) -> TokenStream {
     });
     let reply = uses.reply.then(|| {
         quote! {
-            /// The first `words` words of a successful reply with at least
-            /// `cap_count` caps; an error reply decoded with `decode`.
-            pub(super) fn reply<E>(
-                info: super::MessageInfo,
-                msg: &[u64],
-                words: usize,
-                cap_count: usize,
+            /// Sends the request with `label`, the words `request` and the
+            /// extra caps `caps` through `transport`, and returns the header
+            /// and the words of a successful reply with at least `words`
+            /// words and `cap_count` caps. An error reply is decoded with
+            /// `decode` if its number is one of `declared`; any other reply
+            /// is malformed.
+            pub(super) fn invoke<E>(
+                transport: &mut impl super::Transport,
+                label: u64,
+                request: &[u64],
+                caps: &[u64],
+                (words, cap_count, declared): (usize, usize, &[u64]),
                 decode: fn(u64, &[u64]) -> Option<E>,
-            ) -> Result<&[u64], super::InvocationError<E>> {
+            ) -> Result<(super::MessageInfo, [u64; super::target::MESSAGE_WORDS]), super::InvocationError<E>> {
                 use super::InvocationError::{Kernel, Malformed};
-                let msg = msg.get(..info.length).ok_or(Malformed(info))?;
+                let mut msg = [0; super::target::MESSAGE_WORDS];
+                msg[..request.len()].copy_from_slice(request);
+                let header = super::MessageInfo {
+                    label,
+                    length: request.len(),
+                    caps: caps.len(),
+                };
+                let info = transport.call(header, &mut msg, caps, &mut [0; super::target::CAPS_PER_MESSAGE]);
+                let reply = msg.get(..info.length).ok_or(Malformed(info))?;
                 if info.label != 0 {
-                    return Err(decode(info.label, msg).map_or(Malformed(info), Kernel));
+                    if !declared.contains(&info.label) {
+                        return Err(Malformed(info));
+                    }
+                    return Err(decode(info.label, reply).map_or(Malformed(info), Kernel));
                 }
-                if info.caps < cap_count {
+                if info.caps < cap_count || reply.len() < words {
                     return Err(Malformed(info));
                 }
-                msg.get(..words).ok_or(Malformed(info))
+                Ok((info, msg))
             }
         }
     });
@@ -672,7 +693,7 @@ fn wire(uses: &Uses) -> TokenStream {
     });
     quote! {
         /// Placing invocation arguments in message words, shared by the
-        /// kernel-side decoders and the user-side stubs.
+        /// kernel-side decoders and the user-side clients.
         mod wire {
             #request
             #reply
@@ -689,10 +710,6 @@ struct Names {
     variant: Ident,
     /// `UntypedCapRetype`
     args: Ident,
-    /// `encode_untyped_cap_retype`
-    encode: Ident,
-    /// `decode_untyped_cap_retype_reply`
-    decode_reply: Ident,
     /// `encode_untyped_cap_retype_reply`
     encode_reply: Ident,
     /// `UntypedCapRetypeReply`
@@ -706,8 +723,6 @@ fn names(cap: &CapType, m: &Method) -> Names {
     Names {
         variant: format_ident!("{}", method),
         args: format_ident!("{}{}", cap.name, method),
-        encode: format_ident!("encode_{}_{}", cap_snake, m_snake),
-        decode_reply: format_ident!("decode_{}_{}_reply", cap_snake, m_snake),
         encode_reply: format_ident!("encode_{}_{}_reply", cap_snake, m_snake),
         reply: format_ident!("{}{}Reply", cap.name, method),
     }
@@ -731,19 +746,26 @@ fn invocation_set(g: &Gen<'_>, set: &MethodSet) -> TokenStream {
         .zip(&names)
         .filter(|(m, _)| !m.params.is_empty())
         .map(|(m, n)| args_struct(g, cap, m, n, &label));
-    let invocation_enum = invocation_enum(g, set, cap, &label, &invocation, &names);
-    let decoder = decoder(g, set, cap, &label, &invocation, &decode, &names);
-    let stubs = set
-        .methods
-        .iter()
-        .zip(&names)
-        .map(|(m, n)| stubs(g, cap, m, n, &label, &errors));
+    // The kernel's side decodes requests and encodes replies; the user
+    // side's client encodes requests and decodes replies.
+    let kernel = g.kernel_side();
+    let invocation_enum = kernel.then(|| invocation_enum(g, set, cap, &label, &invocation, &names));
+    let decoder = kernel.then(|| decoder(g, set, cap, &label, &invocation, &decode, &names));
+    let replies = set.methods.iter().zip(&names).map(|(m, n)| {
+        let reply = reply_struct(g, cap, m, n);
+        let encoder = kernel.then(|| reply_encoder(g, cap, m, n));
+        quote!(#reply #encoder)
+    });
+    let client = g
+        .user_side()
+        .then(|| client(g, set, cap, &label, &errors, &names));
     quote! {
         #label_enum
         #(#args)*
         #invocation_enum
         #decoder
-        #(#stubs)*
+        #(#replies)*
+        #client
     }
 }
 
@@ -1009,7 +1031,7 @@ fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
 }
 
 /// The user-side type of a parameter: caps as cap addresses.
-fn stub_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
+fn client_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
     if let Some(e) = enumeration_of(g, p).or_else(|| bitfield_of(g, p)) {
         return quote!(#e);
     }
@@ -1489,31 +1511,13 @@ fn rights_getter(cap: &CapType) -> Ident {
     ident(&field.name)
 }
 
-/// A name for a stub's buffer argument that no parameter uses.
+/// A name for a client method's buffer that no parameter uses.
 fn buffer_name(base: &str, params: &[MethodParam]) -> Ident {
     let mut name = base.to_string();
     while params.iter().any(|p| p.name == name) {
         name.push('_');
     }
     format_ident!("{}", name)
-}
-
-fn stubs(
-    g: &Gen<'_>,
-    cap: &CapType,
-    m: &Method,
-    n: &Names,
-    label: &Ident,
-    errors: &Ident,
-) -> TokenStream {
-    let encode = request_stub(g, cap, m, n, label);
-    let decode_reply = reply_decoder(g, cap, m, n, errors);
-    let encode_reply = reply_encoder(g, cap, m, n);
-    quote! {
-        #encode
-        #decode_reply
-        #encode_reply
-    }
 }
 
 /// `#[allow(clippy::too_many_arguments)]` when a fn takes more than clippy's 7.
@@ -1529,62 +1533,120 @@ fn words_phrase(words: u64, buffer: &str) -> String {
     }
 }
 
-fn request_stub(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident) -> TokenStream {
+/// The client of an invoked cap type (user side): `<Cap>Client<T:
+/// Transport>`, the shape of an RPC interface's client, with one method per
+/// invocation.
+fn client(
+    g: &Gen<'_>,
+    set: &MethodSet,
+    cap: &CapType,
+    label: &Ident,
+    errors: &Ident,
+    names: &[Names],
+) -> TokenStream {
+    let client = format_ident!("{}Client", cap.name);
+    let doc = g.docs(
+        &[format!(
+            "A client of `{}` caps (user side): one method per invocation, over a [`Transport`] bound to one such cap (`{}Client(transport)`).",
+            cap.name, cap.name
+        )],
+        "",
+        set.span,
+    );
+    let methods = set
+        .methods
+        .iter()
+        .zip(names)
+        .map(|(m, n)| client_method(g, m, n, label, errors));
+    quote! {
+        #doc
+        #[derive(Debug)]
+        #[allow(non_camel_case_types)]
+        pub struct #client<T: Transport>(pub T);
+
+        impl<T: Transport> #client<T> {
+            #(#methods)*
+        }
+    }
+}
+
+/// One method of an invocation client: encodes the request, calls the
+/// transport, decodes the reply (a reply error the method does not declare
+/// is `Malformed`).
+fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ident) -> TokenStream {
     let slots = layout(&m.params);
     let msg = buffer_name("msg", &m.params);
-    let caps = buffer_name("caps", &m.params);
-    let words = m.request_words;
-    let cap_total = cap_count(&m.params);
-    let mut args: Vec<TokenStream> = slots
+    let params: Vec<TokenStream> = slots
         .iter()
         .map(|s| {
             let name = ident(&s.param.name);
-            let t = stub_type(g, s.param);
+            let t = client_type(g, s.param);
             quote!(#name: #t)
         })
         .collect();
-    if words > 0 {
-        args.push(quote!(#msg: &mut [u64]));
-    }
-    if cap_total > 0 {
-        args.push(quote!(#caps: &mut [u64]));
-    }
-    let stmts = slots.iter().map(|s| {
-        let value = ident(&s.param.name);
-        match s.place {
-            Place::Cap { index } => {
-                let index = lit(index);
-                quote!(#caps[#index] = #value;)
+    let word_slots: Vec<&Slot<'_>> = slots
+        .iter()
+        .filter(|s| matches!(s.place, Place::Words { .. }))
+        .collect();
+    // The request's words: a slice of one expression per parameter when
+    // each takes one word as it is; else a buffer the parameters are
+    // packed into.
+    let inline: Option<Vec<TokenStream>> = word_slots
+        .iter()
+        .map(|s| {
+            let value = ident(&s.param.name);
+            match &s.param.kind {
+                _ if s.param.values.is_some() => Some(quote!(#value.value())),
+                _ if s.param.bitfield.is_some() => None,
+                ParamKind::Scalar(sc) if is_u64(*sc) => Some(quote!(#value)),
+                ParamKind::Scalar(_) => Some(quote!(u64::from(#value))),
+                _ => None,
             }
-            place => encode_words(s.param, place, &msg, &quote!(#value)),
+        })
+        .collect();
+    let (encode, words_out) = match inline {
+        Some(values) => (TokenStream::new(), quote!(&[#(#values),*])),
+        None => {
+            let length = lit(m.request_words);
+            let stmts = word_slots.iter().map(|s| {
+                let value = ident(&s.param.name);
+                encode_words(s.param, s.place, &msg, &quote!(#value))
+            });
+            (
+                quote! {
+                    let mut #msg = [0; #length];
+                    #(#stmts)*
+                },
+                quote!(&#msg),
+            )
         }
-    });
-    // The method's docs are on its label variant, said once.
+    };
+    // Cap parameters are in `layout`'s order of extra caps.
+    let caps_out = slots
+        .iter()
+        .filter(|s| matches!(s.place, Place::Cap { .. }))
+        .map(|s| ident(&s.param.name));
+    let set_errors = &g.spec.error_sets[m.error_set.index()];
+    let declared = m.errors.iter().map(|e| lit(*e as u64 + 1));
     let mut lines = vec![
-        format!(
-            "Encodes the `{}` invocation on `{}` caps (user side): [`{label}::{}`].",
-            m.name, cap.name, n.variant
-        ),
+        format!("Invokes `{}`: [`{label}::{}`].", m.name, n.variant),
         String::new(),
     ];
-    let mut writes = Vec::new();
-    if words > 0 {
-        writes.push(words_phrase(words, &msg.to_string()));
-    }
-    if cap_total > 0 {
-        writes.push(format!(
-            "{} CPtr{} into `{}`",
-            cap_total,
-            if cap_total == 1 { "" } else { "s" },
-            caps
-        ));
-    }
-    if writes.is_empty() {
-        lines.push("Returns the header to send (no words, no caps).".into());
+    if m.errors.is_empty() {
+        lines.push("Errors: none.".into());
     } else {
+        let listed: Vec<String> = m
+            .errors
+            .iter()
+            .map(|e| format!("`{}`", set_errors.variants[*e].name))
+            .collect();
+        lines.push(format!("Errors: {}.", listed.join(", ")));
+    }
+    let cap_results = cap_count(&m.results);
+    if cap_results > 0 {
+        lines.push(String::new());
         lines.push(format!(
-            "Writes {}; returns the header. Panics if a buffer is shorter.",
-            writes.join(" and ")
+            "Cap results arrive as the reply's caps, in order, where the transport receives caps; the client only checks there are {cap_results}."
         ));
     }
     if m.params.iter().any(|p| {
@@ -1597,22 +1659,75 @@ fn request_stub(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, label: &Ident
         );
     }
     let doc = g.docs(&lines, "", m.span);
-    let name = &n.encode;
+    let name = ident(&m.name);
     let v = &n.variant;
-    let length = lit(words);
-    let cap_lit = lit(cap_total);
-    let allow = allow_many(args.len());
+    let reply_words = lit(m.reply_words);
+    let reply_caps = lit(cap_results);
+    let (value_type, results) = reply_value(g, m, n);
+    let error = quote!(InvocationError::Malformed(reply));
+    let caps_out = quote!(&[#(#caps_out),*]);
+    let check = quote! {
+        wire::invoke(
+            &mut self.0,
+            #label::#v as u64,
+            #words_out,
+            #caps_out,
+            (#reply_words, #reply_caps, &[#(#declared),*]),
+            #errors::decode,
+        )?
+    };
+    let body = match results.as_slice() {
+        [] => quote! {
+            #check;
+            Ok(())
+        },
+        [one] => {
+            let value = decode_words(g, one.param, one.place, &msg, &error);
+            // Bound first: `Ok(x?)` of a checked value is clippy's
+            // needless_question_mark.
+            let result = ident(&one.param.name);
+            let reply = header_binding(&value);
+            quote! {
+                let (#reply, #msg) = #check;
+                let #result = #value;
+                Ok(#result)
+            }
+        }
+        _ => {
+            let r = &n.reply;
+            let fields: Vec<TokenStream> = results
+                .iter()
+                .map(|s| {
+                    let f = ident(&s.param.name);
+                    let value = decode_words(g, s.param, s.place, &msg, &error);
+                    quote!(#f: #value)
+                })
+                .collect();
+            let reply = header_binding(&quote!(#(#fields)*));
+            quote! {
+                let (#reply, #msg) = #check;
+                Ok(#r { #(#fields,)* })
+            }
+        }
+    };
+    let allow = allow_many(1 + params.len());
     quote! {
         #doc
         #allow
-        pub fn #name(#(#args),*) -> MessageInfo {
-            #(#stmts)*
-            MessageInfo {
-                label: #label::#v as u64,
-                length: #length,
-                caps: #cap_lit,
-            }
+        pub fn #name(&mut self, #(#params),*) -> Result<#value_type, InvocationError<#errors>> {
+            #encode
+            #body
         }
+    }
+}
+
+/// `reply` when the results' decoding reports the reply's header (a result
+/// it checks), else `_`: an unused binding would be a warning.
+fn header_binding(decoding: &TokenStream) -> TokenStream {
+    if decoding.to_string().contains("Malformed") {
+        quote!(reply)
+    } else {
+        quote!(_)
     }
 }
 
@@ -1625,7 +1740,7 @@ fn reply_value<'a>(g: &Gen<'_>, m: &'a Method, n: &Names) -> (TokenStream, Vec<S
         .collect();
     let t = match words.as_slice() {
         [] => quote!(()),
-        [one] => stub_type(g, one.param),
+        [one] => client_type(g, one.param),
         _ => {
             let r = &n.reply;
             quote!(#r)
@@ -1634,89 +1749,34 @@ fn reply_value<'a>(g: &Gen<'_>, m: &'a Method, n: &Names) -> (TokenStream, Vec<S
     (t, words)
 }
 
-fn reply_decoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names, errors: &Ident) -> TokenStream {
-    let (value_type, words) = reply_value(g, m, n);
-    let cap_results = cap_count(&m.results);
-    let mut lines = vec![
-        format!(
-            "Decodes the kernel's reply to the `{}` invocation on `{}` caps (user side).",
-            m.name, cap.name
-        ),
-        String::new(),
-        format!("Errors: [`InvocationError`] of [`{errors}`]."),
-    ];
-    if cap_results > 0 {
-        lines.push(String::new());
-        lines.push(format!(
-            "Cap results arrive as the reply's caps, in order, in the caller's receive slots; the decoder only checks there are {cap_results}."
-        ));
+/// The `...Reply` struct of a method with more than one word result, which
+/// both sides use.
+fn reply_struct(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStream {
+    let (_, words) = reply_value(g, m, n);
+    if words.len() < 2 {
+        return TokenStream::new();
     }
-    let doc = g.docs(&lines, "", m.span);
-    let name = &n.decode_reply;
-    let reply_words = lit(m.reply_words);
-    let reply_caps = lit(cap_results);
-    let struct_def = (words.len() > 1).then(|| {
-        let r = &n.reply;
-        let fields = words.iter().map(|s| {
-            let f = ident(&s.param.name);
-            let t = stub_type(g, s.param);
-            let fdoc = format!(" Result {}", describe(g, s));
-            quote!(#[doc = #fdoc] pub #f: #t)
-        });
-        let sdoc = g.docs(
-            &[format!(
-                "The results of `{}` on `{}` caps.",
-                m.name, cap.name
-            )],
-            "",
-            m.span,
-        );
-        quote! {
-            #sdoc
-            #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-            #[allow(non_camel_case_types)]
-            pub struct #r {
-                #(#fields,)*
-            }
-        }
+    let r = &n.reply;
+    let fields = words.iter().map(|s| {
+        let f = ident(&s.param.name);
+        let t = client_type(g, s.param);
+        let fdoc = format!(" Result {}", describe(g, s));
+        quote!(#[doc = #fdoc] pub #f: #t)
     });
-    let error = quote!(InvocationError::Malformed(info));
-    let msg = format_ident!("msg");
-    let body = match words.as_slice() {
-        [] => quote! {
-            wire::reply(info, msg, #reply_words, #reply_caps, #errors::decode)?;
-            Ok(())
-        },
-        [one] => {
-            let value = decode_words(g, one.param, one.place, &msg, &error);
-            // Bound first: `Ok(x?)` of a checked value is clippy's
-            // needless_question_mark.
-            let name = ident(&one.param.name);
-            quote! {
-                let msg = wire::reply(info, msg, #reply_words, #reply_caps, #errors::decode)?;
-                let #name = #value;
-                Ok(#name)
-            }
-        }
-        _ => {
-            let r = &n.reply;
-            let fields = words.iter().map(|s| {
-                let f = ident(&s.param.name);
-                let value = decode_words(g, s.param, s.place, &msg, &error);
-                quote!(#f: #value)
-            });
-            quote! {
-                let msg = wire::reply(info, msg, #reply_words, #reply_caps, #errors::decode)?;
-                Ok(#r { #(#fields,)* })
-            }
-        }
-    };
+    let sdoc = g.docs(
+        &[format!(
+            "The results of `{}` on `{}` caps.",
+            m.name, cap.name
+        )],
+        "",
+        m.span,
+    );
     quote! {
-        #struct_def
-
-        #doc
-        pub fn #name(info: MessageInfo, msg: &[u64]) -> Result<#value_type, InvocationError<#errors>> {
-            #body
+        #sdoc
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[allow(non_camel_case_types)]
+        pub struct #r {
+            #(#fields,)*
         }
     }
 }

@@ -51,10 +51,10 @@ pub enum Side {
     /// What a kernel needs: the cap layout and views, retype and
     /// derivation, the lifecycle facts, the decoders of kernel
     /// invocations and their reply encoders, errors and message types.
-    /// No invocation stubs, no RPC clients or servers (user tasks run
+    /// No invocation clients, no RPC clients or servers (user tasks run
     /// those), no boot plans (the root task runs them).
     Kernel,
-    /// What user tasks need: the cap layout and views, invocation stubs,
+    /// What user tasks need: the cap layout and views, invocation clients,
     /// RPC clients and servers, boot plans, errors and message types. No
     /// retype or derivation checks, no lifecycle facts and no invocation
     /// decoders (the kernel runs those).
@@ -143,7 +143,7 @@ impl Gen<'_> {
         self.options.side != Side::User
     }
 
-    /// Whether the module has the user side (invocation stubs, RPC
+    /// Whether the module has the user side (invocation clients, RPC
     /// clients and servers, boot plans).
     pub fn user_side(&self) -> bool {
         self.options.side != Side::Kernel

@@ -285,6 +285,10 @@ impl Ctx<'_> {
                 format!("{c}Invocation"),
                 format!("the decoded invocations of `{c}`"),
             );
+            add(
+                format!("{c}Client"),
+                format!("the client of the invocations of `{c}`"),
+            );
             for m in &set.methods {
                 let method = camel(&m.name.name);
                 add(
@@ -598,7 +602,7 @@ impl Ctx<'_> {
                     )
                     .label("clashes with a generated type")
                     .with_secondary(*from, format!("the generated `{}` is {what}", name.name))
-                    .note("the generated module names types after interfaces, their methods, invoked cap types and objects with slots (`<Interface>Label`, `<Interface>Request`, `<Interface>Server`, `<Interface>Client`, `<Interface>Sender`, `<Interface>Handler`, `<Interface><Method>Reply`, `<Interface><Method>Budget`, `<Interface><Method>Class`, `<Cap>Label`, `<Cap>Invocation`, `<Cap><Method>`, `<Cap><Method>Reply`, `<Object>Slot`)")
+                    .note("the generated module names types after interfaces, their methods, invoked cap types and objects with slots (`<Interface>Label`, `<Interface>Request`, `<Interface>Server`, `<Interface>Client`, `<Interface>Sender`, `<Interface>Handler`, `<Interface><Method>Reply`, `<Interface><Method>Budget`, `<Interface><Method>Class`, `<Cap>Label`, `<Cap>Invocation`, `<Cap>Client`, `<Cap><Method>`, `<Cap><Method>Reply`, `<Object>Slot`)")
                     .help(format!("rename it, e.g. `My{}`", name.name)),
                 );
             }

@@ -126,9 +126,8 @@ pub fn invoke_untyped(
 mod tests {
     use super::*;
     use crate::caps::{
-        EndpointCap, InvocationError, ObjectType, decode_cnode_cap_copy_reply,
-        encode_cnode_cap_copy, encode_cnode_cap_delete, encode_cnode_cap_mint,
-        encode_cnode_cap_move, encode_cnode_cap_revoke, encode_untyped_cap_retype,
+        CNodeCapClient, EndpointCap, InvocationError, ObjectType, Transport, UntypedCapClient,
+        target,
     };
     use crate::cspace::{Slot, lookup_cap};
     use crate::model_check::{
@@ -158,8 +157,76 @@ mod tests {
         ));
     }
 
+    /// A transport bound to the cap at `invoked`, doing what the kernel does
+    /// on a syscall: look up the invoked cap and the extra caps the client
+    /// sent, invoke, and answer the error (`KernelError::reply`) or success.
+    struct Syscall<'w, 'm> {
+        w: &'w mut World<'m>,
+        invoked: u64,
+    }
+
+    impl Transport for Syscall<'_, '_> {
+        fn call(
+            &mut self,
+            info: MessageInfo,
+            msg: &mut [u64; target::MESSAGE_WORDS],
+            caps_out: &[u64],
+            _caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+        ) -> MessageInfo {
+            let request = *msg;
+            match syscall(self.w, self.invoked, info, &request, caps_out) {
+                Ok(()) => MessageInfo::default(),
+                Err(error) => error.reply(msg),
+            }
+        }
+    }
+
+    /// The transport invoking the cap at `invoked` of the test thread.
+    fn cap<'w, 'm>(w: &'w mut World<'m>, invoked: u64) -> Syscall<'w, 'm> {
+        Syscall { w, invoked }
+    }
+
+    /// A transport that keeps the request a client sends and answers
+    /// success.
+    struct Recorder(MessageInfo, [u64; target::MESSAGE_WORDS], Vec<u64>);
+
+    impl Transport for &mut Recorder {
+        fn call(
+            &mut self,
+            info: MessageInfo,
+            msg: &mut [u64; target::MESSAGE_WORDS],
+            caps_out: &[u64],
+            _caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+        ) -> MessageInfo {
+            **self = Recorder(info, *msg, caps_out.to_vec());
+            MessageInfo::default()
+        }
+    }
+
+    /// The request a client method sends (`call` makes the client over the
+    /// transport and calls it): header, words, extra caps.
+    fn sent<R>(
+        call: impl FnOnce(&mut Recorder) -> R,
+    ) -> (MessageInfo, [u64; target::MESSAGE_WORDS], Vec<u64>) {
+        let mut recorder = Recorder(
+            MessageInfo::default(),
+            [0; target::MESSAGE_WORDS],
+            Vec::new(),
+        );
+        let _ = call(&mut recorder);
+        (recorder.0, recorder.1, recorder.2)
+    }
+
+    /// A client's result as the kernel's error.
+    fn kernel<T>(result: Result<T, InvocationError<KernelError>>) -> Result<T, KernelError> {
+        result.map_err(|e| match e {
+            InvocationError::Kernel(e) => e,
+            InvocationError::Malformed(info) => panic!("malformed reply {info:?}"),
+        })
+    }
+
     /// What the kernel does on a syscall for CNode `invoked`: look up the
-    /// invoked cap and the extra caps the stub wrote, then invoke.
+    /// invoked cap and the extra caps the client sent, then invoke.
     fn syscall(
         w: &mut World<'_>,
         invoked: u64,
@@ -182,16 +249,15 @@ mod tests {
     }
 
     #[test]
-    fn stubs_decoders_and_operations_agree() {
+    fn clients_decoders_and_operations_agree() {
         let mut slots = vec![Slot::EMPTY; SLOTS];
         let mut w = World::new(&mut slots);
         hold_roots(&mut w);
-        let (mut msg, mut extra) = ([0; 8], [0; 3]);
         let depth = ROOT_RADIX;
 
         // Retype two endpoints from Untyped 0 into slots 10, 11 of the root
         // (depth 0: the root extra cap itself).
-        let info = encode_untyped_cap_retype(
+        kernel(UntypedCapClient(cap(&mut w, 0)).retype(
             ObjectType::Endpoint as u64,
             0,
             63,
@@ -199,16 +265,14 @@ mod tests {
             0,
             10,
             2,
-            &mut msg,
-            &mut extra,
-        );
-        syscall(&mut w, 0, info, &msg, &extra).unwrap();
+        ))
+        .unwrap();
         assert_eq!(
             EndpointCap::from_cap(w.cap(11)).map(EndpointCap::endpoint),
             Some(UNTYPED_BASE + 16)
         );
         // Into a CNode named by index and depth: a 2-slot CNode in slot 12.
-        let info = encode_untyped_cap_retype(
+        kernel(UntypedCapClient(cap(&mut w, 0)).retype(
             ObjectType::CNode as u64,
             1,
             63,
@@ -216,11 +280,9 @@ mod tests {
             0,
             12,
             1,
-            &mut msg,
-            &mut extra,
-        );
-        syscall(&mut w, 0, info, &msg, &extra).unwrap();
-        let info = encode_untyped_cap_retype(
+        ))
+        .unwrap();
+        kernel(UntypedCapClient(cap(&mut w, 0)).retype(
             ObjectType::Notification as u64,
             0,
             62,
@@ -228,30 +290,23 @@ mod tests {
             depth,
             1,
             1,
-            &mut msg,
-            &mut extra,
-        );
-        syscall(&mut w, 0, info, &msg, &extra).unwrap();
+        ))
+        .unwrap();
         let inner = CNodeCap::from_cap(w.cap(12)).unwrap();
         let inner_slot_1 = w.memory.table(inner).unwrap().slot(1).unwrap();
         assert!(!w.memory.get(inner_slot_1).unwrap().is_empty());
 
         // Mint slot 10 into 20 with a badge, copy it into 21, move it to 22.
-        let info = encode_cnode_cap_mint(20, depth, 62, 10, depth, 0b11, 9, &mut msg, &mut extra);
-        syscall(&mut w, 62, info, &msg, &extra).unwrap();
-        let info = encode_cnode_cap_copy(21, depth, 62, 20, depth, 0b1, &mut msg, &mut extra);
-        syscall(&mut w, 62, info, &msg, &extra).unwrap();
-        let info = encode_cnode_cap_move(22, depth, 62, 21, depth, &mut msg, &mut extra);
-        syscall(&mut w, 62, info, &msg, &extra).unwrap();
+        kernel(CNodeCapClient(cap(&mut w, 62)).mint(20, depth, 62, 10, depth, 0b11, 9)).unwrap();
+        kernel(CNodeCapClient(cap(&mut w, 62)).copy(21, depth, 62, 20, depth, 0b1)).unwrap();
+        kernel(CNodeCapClient(cap(&mut w, 62)).r#move(22, depth, 62, 21, depth)).unwrap();
         let moved = EndpointCap::from_cap(w.cap(22)).unwrap();
         assert_eq!((moved.badge(), moved.rights()), (9, Rights::READ));
 
         // Revoke the minted cap, then delete the original.
-        let info = encode_cnode_cap_revoke(20, depth, &mut msg);
-        syscall(&mut w, 62, info, &msg, &extra).unwrap();
+        kernel(CNodeCapClient(cap(&mut w, 62)).revoke(20, depth)).unwrap();
         assert!(w.cap(22).is_null());
-        let info = encode_cnode_cap_delete(10, depth, &mut msg);
-        syscall(&mut w, 62, info, &msg, &extra).unwrap();
+        kernel(CNodeCapClient(cap(&mut w, 62)).delete(10, depth)).unwrap();
         assert!(w.cap(10).is_null() && !w.cap(20).is_null());
         check_invariants(&w.memory, crate::cspace::Table::of(w.root).unwrap()).unwrap();
     }
@@ -261,37 +316,34 @@ mod tests {
         let mut slots = vec![Slot::EMPTY; SLOTS];
         let mut w = World::new(&mut slots);
         hold_roots(&mut w);
-        let (mut msg, mut extra) = ([0; 8], [0; 3]);
         let depth = ROOT_RADIX;
         let run = |w: &mut World<'_>, info: MessageInfo, msg: &[u64], extra: &[u64]| {
             syscall(w, 62, info, msg, extra)
         };
 
         // Occupied destination, empty source, bad depth, short message.
-        let info = encode_cnode_cap_copy(0, depth, 62, 1, depth, 0, &mut msg, &mut extra);
+        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(0, depth, 62, 1, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::DeleteFirst)
         );
-        let info = encode_cnode_cap_copy(30, depth, 62, 31, depth, 0, &mut msg, &mut extra);
+        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(30, depth, 62, 31, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 1 })
         );
-        let info = encode_cnode_cap_copy(30, 3, 62, 1, depth, 0, &mut msg, &mut extra);
+        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(30, 3, 62, 1, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 0 })
         );
-        let info = encode_cnode_cap_delete(0, 65, &mut msg);
+        let (info, msg, extra) = sent(|t| CNodeCapClient(t).delete(0, 65));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::RangeError { min: 1, max: 64 })
         );
-        let short = MessageInfo {
-            length: 1,
-            ..encode_cnode_cap_delete(0, depth, &mut msg)
-        };
+        let (info, msg, extra) = sent(|t| CNodeCapClient(t).delete(0, depth));
+        let short = MessageInfo { length: 1, ..info };
         assert_eq!(
             run(&mut w, short, &msg, &extra),
             Err(KernelError::TruncatedMessage)
@@ -304,7 +356,7 @@ mod tests {
         // A depth past 64, of any size: seL4's lookupSlotForCNodeOp
         // says RangeError.
         for bad in [65, 300, u64::MAX] {
-            let info = encode_cnode_cap_delete(0, bad, &mut msg);
+            let (info, msg, extra) = sent(|t| CNodeCapClient(t).delete(0, bad));
             assert_eq!(
                 run(&mut w, info, &msg, &extra),
                 Err(KernelError::RangeError { min: 1, max: 64 })
@@ -312,29 +364,20 @@ mod tests {
         }
         // The source root is an `#[unchecked]` cap: one that is not a CNode
         // fails the source lookup (seL4's lookupSourceSlot)...
-        let info = encode_cnode_cap_copy(30, depth, 0, 1, depth, 0, &mut msg, &mut extra);
+        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(30, depth, 0, 1, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 1 })
         );
         // ... after the destination is found occupied.
-        let info = encode_cnode_cap_copy(0, depth, 0, 1, depth, 0, &mut msg, &mut extra);
+        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(0, depth, 0, 1, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::DeleteFirst)
         );
         // A retype into a slot that holds no CNode.
-        let info = encode_untyped_cap_retype(
-            ObjectType::Tcb as u64,
-            0,
-            62,
-            1,
-            depth,
-            0,
-            1,
-            &mut msg,
-            &mut extra,
-        );
+        let (info, msg, extra) =
+            sent(|t| UntypedCapClient(t).retype(ObjectType::Tcb as u64, 0, 62, 1, depth, 0, 1));
         assert_eq!(
             syscall(&mut w, 0, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 0 })
@@ -343,10 +386,6 @@ mod tests {
         // so seL4's order holds: a bad type first (InvalidArgument 0), a
         // bad size next (RangeError), and only then the root
         // (FailedLookup, not the decoder's InvalidCapability).
-        let retype_into_slot_0 =
-            |object_type: u64, size_arg: u64, msg: &mut [u64], extra: &mut [u64]| {
-                encode_untyped_cap_retype(object_type, size_arg, 0, 0, 0, 0, 1, msg, extra)
-            };
         for (object_type, size_arg, expected) in [
             (99, 0, KernelError::InvalidArgument { index: 0 }),
             (
@@ -360,16 +399,20 @@ mod tests {
                 KernelError::FailedLookup { source: 0 },
             ),
         ] {
-            let info = retype_into_slot_0(object_type, size_arg, &mut msg, &mut extra);
+            let (info, msg, extra) =
+                sent(|t| UntypedCapClient(t).retype(object_type, size_arg, 0, 0, 0, 0, 1));
             assert_eq!(syscall(&mut w, 0, info, &msg, &extra), Err(expected));
         }
 
-        // The error as the user's stub decodes the reply.
-        let mut reply = [0; 4];
-        let header = KernelError::DeleteFirst.reply(&mut reply);
+        // The error as the user's client returns it: one the method
+        // declares is the kernel's, one it does not a malformed reply.
         assert_eq!(
-            decode_cnode_cap_copy_reply(header, &reply),
+            CNodeCapClient(cap(&mut w, 62)).copy(0, depth, 62, 1, depth, 0),
             Err(InvocationError::Kernel(KernelError::DeleteFirst))
         );
+        assert!(matches!(
+            CNodeCapClient(cap(&mut w, 62)).delete(0, 65),
+            Err(InvocationError::Malformed(MessageInfo { label: 4, .. }))
+        ));
     }
 }

@@ -1,7 +1,8 @@
 //! The runtime of the demo kernel's user programs: the system calls of
 //! `capc_demo_kernel::abi`, printing through the kernel's debug console, and
-//! kernel invocations through the stubs `capc` generates from
-//! `kernel-demo/spec/kernel.cap` (the same module the kernel decodes with).
+//! kernel invocations through the clients `capc` generates from
+//! `kernel-demo/spec/kernel.cap` (the same module the kernel decodes with),
+//! over [`Env::cap`]'s transport.
 //!
 //! A program names its entry with [`entry!`]; it runs on the stack the
 //! kernel (or the thread that created it) set up, with its IPC buffer at an
@@ -58,8 +59,8 @@ pub mod serial {
 #[allow(missing_docs)]
 pub mod sessions;
 
-/// A [`decompress::Transport`] (and [`serial::Transport`]) over an
-/// endpoint: the request goes with
+/// A [`caps::Transport`] over an endpoint, for every service's client: the
+/// request goes with
 /// `Call`, and the caps of the reply land in `receive` (slots of the
 /// caller's CSpace, at depth 64).
 pub struct EndpointTransport<'e> {
@@ -71,11 +72,12 @@ pub struct EndpointTransport<'e> {
     pub receive: [u64; target::CAPS_PER_MESSAGE],
 }
 
-impl EndpointTransport<'_> {
-    /// One call of any service's `Transport` (every generated module shares
-    /// kernel.cap's [`MessageInfo`]): the reply's header, or a label of
-    /// `u64::MAX` when the call could not be made.
-    fn call_endpoint(
+/// Every service's client calls through kernel.cap's one [`caps::Transport`]
+/// (the generated modules of decompress.cap, serial.cap and sessions.cap
+/// re-export it): a reply's header, or a label of `u64::MAX` when the call
+/// could not be made.
+impl caps::Transport for EndpointTransport<'_> {
+    fn call(
         &mut self,
         request: MessageInfo,
         msg: &mut [u64; target::MESSAGE_WORDS],
@@ -99,30 +101,6 @@ impl EndpointTransport<'_> {
         msg[..reply.info.length].copy_from_slice(&reply.words[..reply.info.length]);
         caps_in[..reply.info.caps].copy_from_slice(&receive[..reply.info.caps]);
         reply.info
-    }
-}
-
-impl decompress::Transport for EndpointTransport<'_> {
-    fn call(
-        &mut self,
-        info: MessageInfo,
-        msg: &mut [u64; target::MESSAGE_WORDS],
-        caps_out: &[u64],
-        caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
-    ) -> MessageInfo {
-        self.call_endpoint(info, msg, caps_out, caps_in)
-    }
-}
-
-impl serial::Transport for EndpointTransport<'_> {
-    fn call(
-        &mut self,
-        info: MessageInfo,
-        msg: &mut [u64; target::MESSAGE_WORDS],
-        caps_out: &[u64],
-        caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
-    ) -> MessageInfo {
-        self.call_endpoint(info, msg, caps_out, caps_in)
     }
 }
 
@@ -175,130 +153,24 @@ pub mod attack {
     pub const DEVICE_BITS: u64 = 12;
 }
 
-/// Kernel invocations through the generated stubs, for a thread whose
-/// CSpace root cap is in slot `root` of its CSpace and whose addresses are
-/// 64 bits deep.
-pub mod invoke {
-    use crate::caps::{self, ObjectType, Rights};
-    use crate::{Env, Error};
-
-    /// Retypes `count` objects from the Untyped at `untyped` into slots
-    /// `offset..` of the CNode at `root`.
-    pub fn retype(
-        env: &mut Env,
-        untyped: u64,
-        object: ObjectType,
-        size_arg: u64,
-        root: u64,
-        offset: u64,
-        count: u64,
-    ) -> Result<(), Error> {
-        env.invoke(
-            untyped,
-            |m, c| {
-                caps::encode_untyped_cap_retype(
-                    object as u64,
-                    size_arg,
-                    root,
-                    0,
-                    0,
-                    offset,
-                    count,
-                    m,
-                    c,
-                )
-            },
-            caps::decode_untyped_cap_retype_reply,
-        )
+/// Maps the table whose cap is at `table`, of object type `object` (a
+/// PDPT, a page directory, anything else as a page table), at `vaddr` of
+/// the address space whose PML4 cap is at `vspace`: the generated client of
+/// the table's cap type.
+pub fn map_table(
+    env: &mut Env,
+    table: u64,
+    object: caps::ObjectType,
+    vspace: u64,
+    vaddr: u64,
+) -> Result<(), Error> {
+    let table = env.cap(table);
+    match object {
+        caps::ObjectType::Pdpt => caps::PdptCapClient(table).map(vspace, vaddr),
+        caps::ObjectType::PageDirectory => caps::PageDirectoryCapClient(table).map(vspace, vaddr),
+        _ => caps::PageTableCapClient(table).map(vspace, vaddr),
     }
-
-    /// Moves the cap at `src_index` (`src_depth` bits from the CNode at
-    /// `src_root`) to `dest_index` (`dest_depth` bits from the CNode at
-    /// `cnode`).
-    pub fn move_cap(
-        env: &mut Env,
-        cnode: u64,
-        dest: (u64, u64),
-        src_root: u64,
-        src: (u64, u64),
-    ) -> Result<(), Error> {
-        env.invoke(
-            cnode,
-            |m, c| caps::encode_cnode_cap_move(dest.0, dest.1, src_root, src.0, src.1, m, c),
-            caps::decode_cnode_cap_move_reply,
-        )
-    }
-
-    /// Deletes the cap at `at`.
-    pub fn delete(env: &mut Env, root: u64, at: u64) -> Result<(), Error> {
-        env.invoke(
-            root,
-            |m, _| caps::encode_cnode_cap_delete(at, 64, m),
-            caps::decode_cnode_cap_delete_reply,
-        )
-    }
-
-    /// Deletes everything derived from the cap at `at`.
-    pub fn revoke(env: &mut Env, root: u64, at: u64) -> Result<(), Error> {
-        env.invoke(
-            root,
-            |m, _| caps::encode_cnode_cap_revoke(at, 64, m),
-            caps::decode_cnode_cap_revoke_reply,
-        )
-    }
-
-    /// Maps the frame at `frame` at `vaddr` in the address space at
-    /// `vspace`, with `rights`.
-    pub fn map(
-        env: &mut Env,
-        frame: u64,
-        vspace: u64,
-        vaddr: u64,
-        rights: Rights,
-    ) -> Result<(), Error> {
-        env.invoke(
-            frame,
-            |m, c| caps::encode_frame_cap_map(vspace, vaddr, rights.bits(), m, c),
-            caps::decode_frame_cap_map_reply,
-        )
-    }
-
-    /// Unmaps the frame at `frame` from the caller's address space.
-    pub fn unmap(env: &mut Env, frame: u64) -> Result<(), Error> {
-        env.invoke(
-            frame,
-            |_, _| caps::encode_frame_cap_unmap(),
-            caps::decode_frame_cap_unmap_reply,
-        )
-    }
-
-    /// Gives the address space whose PML4 cap is at `vspace` a number from
-    /// the ASID pool at `pool` (its cap records it; nothing can be mapped
-    /// in it before).
-    pub fn assign(env: &mut Env, pool: u64, vspace: u64) -> Result<(), Error> {
-        env.invoke(
-            pool,
-            |_, c| caps::encode_asid_pool_cap_assign(vspace, c),
-            caps::decode_asid_pool_cap_assign_reply,
-        )
-    }
-
-    /// Makes the 4 KiB Untyped at `untyped` into an ASID pool, whose cap
-    /// goes to slot `at` of the CNode at `root`, through the ASID-control
-    /// cap at `control` (the root task's).
-    pub fn make_pool(
-        env: &mut Env,
-        control: u64,
-        untyped: u64,
-        root: u64,
-        at: u64,
-    ) -> Result<(), Error> {
-        env.invoke(
-            control,
-            |m, c| caps::encode_asid_control_cap_make_pool(untyped, root, at, 64, m, c),
-            caps::decode_asid_control_cap_make_pool_reply,
-        )
-    }
+    .map_err(Error::from)
 }
 
 /// The run-length format of the decompression service: records of a
@@ -422,6 +294,63 @@ pub fn syscall(
     }
 }
 
+/// A [`caps::Transport`] bound to one cap of the caller's CSpace
+/// ([`Env::cap`]): each call is the `Call` system call on the cap, which
+/// invokes the kernel object (or calls through the endpoint).
+pub struct CapTransport<'e> {
+    env: &'e mut Env,
+    cptr: u64,
+}
+
+/// A refused system call as the reply header [`CapTransport`] answers: the
+/// label is `REFUSED` plus the [`SyscallStatus`], above every error number,
+/// so a generated client takes it for a malformed reply, and
+/// [`Error::from`] turns it back into [`Error::Syscall`].
+const REFUSED: u64 = u64::MAX - 0xff;
+
+impl caps::Transport for CapTransport<'_> {
+    fn call(
+        &mut self,
+        info: MessageInfo,
+        msg: &mut [u64; target::MESSAGE_WORDS],
+        caps_out: &[u64],
+        _caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+    ) -> MessageInfo {
+        match self.env.call_endpoint(self.cptr, info, msg, caps_out) {
+            Ok(reply) => {
+                let length = reply.info.length.min(target::MESSAGE_WORDS);
+                msg[..length].copy_from_slice(&reply.words[..length]);
+                reply.info
+            }
+            Err(error) => {
+                let status = match error {
+                    Error::Syscall(status) => status,
+                    Error::Invocation(_) => SyscallStatus::BadMessage,
+                };
+                MessageInfo {
+                    label: REFUSED + status as u64,
+                    length: 0,
+                    caps: 0,
+                }
+            }
+        }
+    }
+}
+
+impl From<InvocationError<KernelError>> for Error {
+    /// A generated client's error: a system call [`CapTransport`] saw
+    /// refused is [`Error::Syscall`], any other [`Error::Invocation`].
+    fn from(error: InvocationError<KernelError>) -> Error {
+        match error {
+            InvocationError::Malformed(info) if info.label >= REFUSED => {
+                SyscallStatus::from_word(info.label - REFUSED)
+                    .map_or(Error::Invocation(error), Error::Syscall)
+            }
+            _ => Error::Invocation(error),
+        }
+    }
+}
+
 /// Why an invocation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
@@ -493,62 +422,10 @@ impl Env {
         }
     }
 
-    /// Invokes the cap at `cptr`: `encode` writes the message (one of the
-    /// generated `encode_*` stubs), `decode` reads the reply (the matching
-    /// `decode_*_reply`).
-    pub fn invoke<T>(
-        &mut self,
-        cptr: u64,
-        encode: impl FnOnce(&mut [u64], &mut [u64]) -> MessageInfo,
-        decode: fn(MessageInfo, &[u64]) -> Result<T, InvocationError<KernelError>>,
-    ) -> Result<T, Error> {
-        let mut msg = [0u64; target::MESSAGE_WORDS];
-        let mut caps = [0u64; target::CAPS_PER_MESSAGE];
-        let info = encode(&mut msg, &mut caps);
-        self.call(cptr, info, &msg, &caps, decode)
-    }
-
-    /// Maps the table whose cap is at `table`, of object type `object` (a
-    /// PDPT, a page directory, anything else as a page table), at `vaddr` of
-    /// the address space whose PML4 cap is at `vspace`.
-    pub fn map_table(
-        &mut self,
-        table: u64,
-        object: caps::ObjectType,
-        vspace: u64,
-        vaddr: u64,
-    ) -> Result<(), Error> {
-        match object {
-            caps::ObjectType::Pdpt => self.invoke(
-                table,
-                |m, c| caps::encode_pdpt_cap_map(vspace, vaddr, m, c),
-                caps::decode_pdpt_cap_map_reply,
-            ),
-            caps::ObjectType::PageDirectory => self.invoke(
-                table,
-                |m, c| caps::encode_page_directory_cap_map(vspace, vaddr, m, c),
-                caps::decode_page_directory_cap_map_reply,
-            ),
-            _ => self.invoke(
-                table,
-                |m, c| caps::encode_page_table_cap_map(vspace, vaddr, m, c),
-                caps::decode_page_table_cap_map_reply,
-            ),
-        }
-    }
-
-    /// Sends the message `info`, `msg`, `caps` to the kernel object at
-    /// `cptr` and decodes the reply with `decode`.
-    pub fn call<T>(
-        &mut self,
-        cptr: u64,
-        info: MessageInfo,
-        msg: &[u64],
-        caps: &[u64],
-        decode: fn(MessageInfo, &[u64]) -> Result<T, InvocationError<KernelError>>,
-    ) -> Result<T, Error> {
-        let reply = self.call_endpoint(cptr, info, msg, caps)?;
-        decode(reply.info, &reply.words).map_err(Error::Invocation)
+    /// A transport bound to the cap at `cptr`, for the generated clients of
+    /// kernel invocations: `caps::CNodeCapClient(env.cap(root)).delete(at, 64)`.
+    pub fn cap(&mut self, cptr: u64) -> CapTransport<'_> {
+        CapTransport { env: self, cptr }
     }
 
     /// Puts the message into the IPC buffer; the `MessageInfo` word and the

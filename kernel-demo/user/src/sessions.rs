@@ -15,7 +15,7 @@
 //! for the client is retyped from the donation too, and revoking its copy
 //! of the donation when the session closes destroys all of them at once.
 
-use crate::{EndpointTransport, Env, Error};
+use crate::{Env, Error};
 
 // Only the services' own items: kernel.cap's (`Cap`, `MessageInfo`, the cap
 // types) are the kernel crate's, re-exported by the module.
@@ -58,18 +58,6 @@ pub const FILES: [(&str, &[u8]); 2] = [
 /// The checksum `Files::read` returns: FNV-1a of the file's bytes.
 pub fn checksum(bytes: &[u8]) -> u64 {
     crate::rle::fnv(crate::rle::FNV_START, bytes)
-}
-
-impl Transport for EndpointTransport<'_> {
-    fn call(
-        &mut self,
-        info: MessageInfo,
-        msg: &mut [u64; target::MESSAGE_WORDS],
-        caps_out: &[u64],
-        caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
-    ) -> MessageInfo {
-        self.call_endpoint(info, msg, caps_out, caps_in)
-    }
 }
 
 /// Opens a session on `endpoint`, donating the Untyped at `donation`: the
@@ -136,50 +124,52 @@ impl SessionSlots {
     /// Untyped at `from` (the donation, unless the server pays), into its
     /// slot of the server's CNode at `root`.
     pub fn make_cnode(&self, env: &mut Env, root: u64, from: u64) -> Result<(), Error> {
-        crate::invoke::retype(
-            env,
-            from,
-            crate::caps::ObjectType::CNode,
-            SESSION_RADIX,
-            root,
-            self.cnode,
-            1,
-        )
+        crate::caps::UntypedCapClient(env.cap(from))
+            .retype(
+                crate::caps::ObjectType::CNode as u64,
+                SESSION_RADIX,
+                root,
+                0,
+                0,
+                self.cnode,
+                1,
+            )
+            .map_err(crate::Error::from)
     }
 
     /// Moves the cap at `from` (a slot of the server's CNode at `root`)
     /// into slot `index` of the session's CNode.
     pub fn keep(&self, env: &mut Env, root: u64, from: u64, index: u64) -> Result<(), Error> {
-        crate::invoke::move_cap(env, self.cnode, (index, SESSION_RADIX), root, (from, 64))
+        crate::caps::CNodeCapClient(env.cap(self.cnode))
+            .r#move(index, SESSION_RADIX, root, from, 64)
+            .map_err(crate::Error::from)
     }
 
     /// Moves the cap in slot `index` of the session's CNode back to `to` (a
     /// slot of the server's CNode at `root`), to use it.
     pub fn take(&self, env: &mut Env, root: u64, index: u64, to: u64) -> Result<(), Error> {
-        crate::invoke::move_cap(env, root, (to, 64), self.cnode, (index, SESSION_RADIX))
+        crate::caps::CNodeCapClient(env.cap(root))
+            .r#move(to, 64, self.cnode, index, SESSION_RADIX)
+            .map_err(crate::Error::from)
     }
 
     /// Deletes everything derived from the cap in slot `index` of the
     /// session's CNode (the client's copies), then the cap.
     pub fn destroy(&self, env: &mut Env, index: u64) -> Result<(), Error> {
-        env.invoke(
-            self.cnode,
-            |m, _| crate::caps::encode_cnode_cap_revoke(index, SESSION_RADIX, m),
-            crate::caps::decode_cnode_cap_revoke_reply,
-        )?;
-        env.invoke(
-            self.cnode,
-            |m, _| crate::caps::encode_cnode_cap_delete(index, SESSION_RADIX, m),
-            crate::caps::decode_cnode_cap_delete_reply,
-        )
+        crate::caps::CNodeCapClient(env.cap(self.cnode)).revoke(index, SESSION_RADIX)?;
+        crate::caps::CNodeCapClient(env.cap(self.cnode))
+            .delete(index, SESSION_RADIX)
+            .map_err(crate::Error::from)
     }
 
     /// Ends the session's objects: revokes the server's copy of the
     /// donation (the session's CNode, everything made from the donation and
     /// every copy of it the client holds go with it), then deletes it.
     pub fn end(&self, env: &mut Env, root: u64) -> Result<(), Error> {
-        crate::invoke::revoke(env, root, self.donation)?;
-        crate::invoke::delete(env, root, self.donation)
+        crate::caps::CNodeCapClient(env.cap(root)).revoke(self.donation, 64)?;
+        crate::caps::CNodeCapClient(env.cap(root))
+            .delete(self.donation, 64)
+            .map_err(crate::Error::from)
     }
 }
 
@@ -217,7 +207,9 @@ pub fn answer(
         let _ = writeln!(env, "{who}: keeping {what} failed (WRONG)");
     }
     for slot in scratch {
-        let _ = crate::invoke::delete(env, crate::task::SELF, slot);
+        let _ = crate::caps::CNodeCapClient(env.cap(crate::task::SELF))
+            .delete(slot, 64)
+            .map_err(crate::Error::from);
     }
 }
 

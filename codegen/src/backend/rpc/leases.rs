@@ -341,22 +341,6 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
     out
 }
 
-/// The `Transport` methods a client of a lease calls.
-pub(super) fn transport_methods() -> TokenStream {
-    quote! {
-        /// Mints, for a lease, a copy of the frame cap in slot `frame`
-        /// with exactly `rights` (seL4's mint into a free slot), and
-        /// returns its slot; `None` when it cannot (the cap lacks a right,
-        /// no slot is free). The request carries the copy.
-        fn mint_lease(&mut self, frame: u64, rights: Rights) -> Option<u64>;
-
-        /// Ends a lease once its call returned: revokes what derives from
-        /// the minted copy in slot `lease` (the server's copy) and deletes
-        /// it, so the server cannot keep the memory.
-        fn end_lease(&mut self, lease: u64);
-    }
-}
-
 /// The clients' private helper that checks a range and mints its cap: a
 /// function of the module, not a client method, so that no RPC method's
 /// name can clash with it.

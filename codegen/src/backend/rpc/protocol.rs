@@ -8,7 +8,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::messages::{bits, donated_cap, odd};
-use super::{Gen, callbacks, leases};
+use super::{Gen, callbacks};
 
 /// Whether some method of the spec is `#[idempotent]`: its clients then
 /// learn of a server's death (`Transport::SERVER_DIED`), retry idempotent
@@ -224,7 +224,6 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
         } else {
             TokenStream::new()
         };
-        out.extend(transport(g, oneway, leased));
         out.extend(quote! {
             #send_error
 
@@ -251,82 +250,6 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
         out.extend(send_error);
     }
     out
-}
-
-/// The `Transport` trait: how a client reaches a server, with `send` for a
-/// spec with one-way methods, the restart constants for one with
-/// idempotent methods and the lease methods for one with leases.
-fn transport(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
-    // Only a spec with a one-way method has `send` to implement.
-    let send = if oneway {
-        quote! {
-            /// Sends the one-way message `info` with the words of `msg`
-            /// and the cap slots `caps_out`, as seL4's `Send` on the
-            /// endpoint, and returns without waiting for any answer:
-            /// `false` when it could not be sent. Its caps travel as a
-            /// call's do.
-            fn send(
-                &mut self,
-                info: MessageInfo,
-                msg: &[u64; target::MESSAGE_WORDS],
-                caps_out: &[u64],
-            ) -> bool;
-        }
-    } else {
-        TokenStream::new()
-    };
-    let died = if restartable(g) {
-        quote! {
-            /// The label of the reply [`call`](Transport::call) returns
-            /// when the server died before replying (Hubris's dead-task
-            /// code, seL4's server fault): nothing came back. It is none
-            /// of a reply's labels (0, an error number, a
-            /// [`ProtocolError`] label).
-            const SERVER_DIED: u64 = u64::MAX - 5;
-
-            /// How many times a client sends an idempotent method's
-            /// request again after its server died (Idol's idempotent
-            /// operations), before answering [`CallError::ServerDied`].
-            const RETRIES: u32 = 3;
-        }
-    } else {
-        TokenStream::new()
-    };
-    // Only a spec with a lease has leases to mint and end.
-    let lease = if leased {
-        leases::transport_methods()
-    } else {
-        TokenStream::new()
-    };
-    quote! {
-        /// How a client reaches a server: one synchronous call, as
-        /// seL4's `Call` on an endpoint the transport holds (and, for a
-        /// spec with one-way methods, seL4's `Send`).
-        pub trait Transport {
-            /// Sends the request `info` with the words of `msg` and the
-            /// cap slots `caps_out`, waits for the reply, and returns its
-            /// header. The reply's words overwrite `msg`; the slots of the
-            /// caps it carries land in `caps_in`.
-            ///
-            /// Caps: the kernel copies each cap to the receiver, the copy
-            /// derived from the sender's cap, which the sender keeps. A
-            /// granted cap and a donated Untyped are the receiver's to
-            /// keep; a lent cap is for the call only, and its sender
-            /// takes it back by revoking its own cap's copies once the
-            /// call returns (docs/language.md, `interface`).
-            fn call(
-                &mut self,
-                info: MessageInfo,
-                msg: &mut [u64; target::MESSAGE_WORDS],
-                caps_out: &[u64],
-                caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
-            ) -> MessageInfo;
-
-            #send
-            #died
-            #lease
-        }
-    }
 }
 
 /// What the messages of the interfaces need from the private helpers.

@@ -29,7 +29,6 @@ use capc_demo_user::attack::{ASID_POOL, DEVICE};
 use capc_demo_user::caps::{
     self, FrameCap, InvocationError, KernelError, MessageInfo, ObjectType, Rights,
 };
-use capc_demo_user::invoke::{assign, delete, map, retype, revoke};
 use capc_demo_user::task::{BUDGET, NOTIFY, SELF, VSPACE};
 use capc_demo_user::{Env, Error, cap_at, entry, syscall, yield_now};
 
@@ -197,30 +196,30 @@ fn retype_one(
     size: u64,
     slot: u64,
 ) -> Result<(), Error> {
-    retype(env, from, object, size, SELF, slot, 1)
+    capc_demo_user::caps::UntypedCapClient(env.cap(from))
+        .retype(object as u64, size, SELF, 0, 0, slot, 1)
+        .map_err(capc_demo_user::Error::from)
 }
 
 /// Retypes a PML4 from `from` into `slot` and gives it a number from my
 /// ASID pool: an address space things can be mapped in.
 fn address_space(env: &mut Env, from: u64, slot: u64) -> Result<(), Error> {
     retype_one(env, from, ObjectType::Pml4, 0, slot)?;
-    assign(env, ASID_POOL, slot)
+    capc_demo_user::caps::AsidPoolCapClient(env.cap(ASID_POOL))
+        .assign(slot)
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn copy(env: &mut Env, from: u64, to: u64) -> Result<(), Error> {
-    env.invoke(
-        SELF,
-        |m, c| caps::encode_cnode_cap_copy(to, 64, SELF, from, 64, Rights::ALL.bits(), m, c),
-        caps::decode_cnode_cap_copy_reply,
-    )
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .copy(to, 64, SELF, from, 64, Rights::ALL.bits())
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn mint(env: &mut Env, from: u64, to: u64, rights: Rights, badge: u64) -> Result<(), Error> {
-    env.invoke(
-        SELF,
-        |m, c| caps::encode_cnode_cap_mint(to, 64, SELF, from, 64, rights.bits(), badge, m, c),
-        caps::decode_cnode_cap_mint_reply,
-    )
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .mint(to, 64, SELF, from, 64, rights.bits(), badge)
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn configure(
@@ -230,35 +229,27 @@ fn configure(
     vspace: u64,
     (buffer, buffer_at): (u64, u64),
 ) -> Result<(), Error> {
-    env.invoke(
-        tcb,
-        |m, c| caps::encode_tcb_cap_configure(cspace, vspace, buffer, buffer_at, m, c),
-        caps::decode_tcb_cap_configure_reply,
-    )
+    capc_demo_user::caps::TcbCapClient(env.cap(tcb))
+        .configure(cspace, vspace, buffer, buffer_at)
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn write_registers(env: &mut Env, tcb: u64, entry: u64, sp: u64, arg: u64) -> Result<(), Error> {
-    env.invoke(
-        tcb,
-        |m, _| caps::encode_tcb_cap_write_registers(entry, sp, arg, m),
-        caps::decode_tcb_cap_write_registers_reply,
-    )
+    capc_demo_user::caps::TcbCapClient(env.cap(tcb))
+        .write_registers(entry, sp, arg)
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn resume(env: &mut Env, tcb: u64) -> Result<(), Error> {
-    env.invoke(
-        tcb,
-        |_, _| caps::encode_tcb_cap_resume(),
-        caps::decode_tcb_cap_resume_reply,
-    )
+    capc_demo_user::caps::TcbCapClient(env.cap(tcb))
+        .resume()
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn suspend(env: &mut Env, tcb: u64) -> Result<(), Error> {
-    env.invoke(
-        tcb,
-        |_, _| caps::encode_tcb_cap_suspend(),
-        caps::decode_tcb_cap_suspend_reply,
-    )
+    capc_demo_user::caps::TcbCapClient(env.cap(tcb))
+        .suspend()
+        .map_err(capc_demo_user::Error::from)
 }
 
 /// Maps the table at `table` (a PDPT, page directory or page table) at
@@ -266,7 +257,7 @@ fn suspend(env: &mut Env, tcb: u64) -> Result<(), Error> {
 fn map_table(env: &mut Env, table: u64, vspace: u64, vaddr: u64) -> Result<(), Error> {
     let object = cap_at(table).cap_type().and_then(|t| t.object_type());
     let object = object.unwrap_or(ObjectType::PageTable);
-    env.map_table(table, object, vspace, vaddr)
+    capc_demo_user::map_table(env, table, object, vspace, vaddr)
 }
 
 /// Retypes the PDPT, page directory and page table that map `vaddr` into
@@ -311,10 +302,22 @@ fn unconfigured(env: &mut Env, slot: u64, code: extern "C" fn(u64) -> !) -> Resu
     };
     let rw = Rights::READ.union(Rights::WRITE);
     retype_one(env, W, ObjectType::Tcb, 0, t.tcb)?;
-    retype(env, W, ObjectType::Frame, 12, SELF, t.stack, 3)?;
-    map(env, t.stack, VSPACE, stack_at[0], rw)?;
-    map(env, t.stack + 1, VSPACE, stack_at[1], rw)?;
-    map(env, t.buffer, VSPACE, buffer_at, rw)?;
+    capc_demo_user::caps::UntypedCapClient(env.cap(W)).retype(
+        ObjectType::Frame as u64,
+        12,
+        SELF,
+        0,
+        0,
+        t.stack,
+        3,
+    )?;
+    capc_demo_user::caps::FrameCapClient(env.cap(t.stack)).map(VSPACE, stack_at[0], rw.bits())?;
+    capc_demo_user::caps::FrameCapClient(env.cap(t.stack + 1)).map(
+        VSPACE,
+        stack_at[1],
+        rw.bits(),
+    )?;
+    capc_demo_user::caps::FrameCapClient(env.cap(t.buffer)).map(VSPACE, buffer_at, rw.bits())?;
     write_registers(env, t.tcb, code as usize as u64, t.stack_top, buffer_at)?;
     Ok(t)
 }
@@ -347,8 +350,12 @@ fn clean_up(env: &mut Env, threads: &[u64]) {
         let _ = suspend(env, tcb);
     }
     for untyped in [U, W] {
-        let _ = revoke(env, SELF, untyped);
-        let _ = delete(env, SELF, untyped);
+        let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+            .revoke(untyped, 64)
+            .map_err(capc_demo_user::Error::from);
+        let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+            .delete(untyped, 64)
+            .map_err(capc_demo_user::Error::from);
     }
 }
 
@@ -413,13 +420,13 @@ fn cnode_reuse(env: &mut Env) -> Result<(), Error> {
     let t = unconfigured(env, FIRST + 4, forger)?;
     configure(env, t.tcb, guarded, VSPACE, (t.buffer, t.buffer_at))?;
     let was = address(cnode);
-    delete(env, SELF, guarded)?;
-    delete(env, SELF, cnode)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(guarded, 64)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(cnode, 64)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
     let first = address(frame);
     let reused = first == was;
     // Then with U emptied for good: forged caps where the CSpace was.
-    revoke(env, SELF, U)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).revoke(U, 64)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
     let at = page();
     let mut forged =
@@ -427,7 +434,11 @@ fn cnode_reuse(env: &mut Env) -> Result<(), Error> {
     forged
         .set_frame(KERNEL_PHYS)
         .map_err(|_| Error::Syscall(SyscallStatus::BadMessage))?;
-    map(env, frame, VSPACE, at, Rights::READ.union(Rights::WRITE))?;
+    capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(
+        VSPACE,
+        at,
+        Rights::READ.union(Rights::WRITE).bits(),
+    )?;
     let slots = at as *mut [u64; 4];
     // SAFETY: the frame was just mapped there, writable; 4 KiB hold the
     // 16 slots of 32 bytes of the old CNode. Slot 1: a frame cap to the
@@ -483,11 +494,14 @@ impl fmt::Display for Forged {
 extern "C" fn forger(buffer: u64) -> ! {
     // SAFETY: its IPC buffer is mapped there, and only it uses it.
     let mut env = unsafe { Env::new(buffer) };
-    let result = map(&mut env, 1, 2, KERNEL_PEEK, Rights::READ).map(|()| {
-        // SAFETY: not at all, on purpose: if the map went through, the
-        // kernel's memory is mapped there.
-        unsafe { core::ptr::read_volatile(KERNEL_PEEK as *const u64) }
-    });
+    let result = capc_demo_user::caps::FrameCapClient(env.cap(1))
+        .map(2, KERNEL_PEEK, Rights::READ.bits())
+        .map_err(capc_demo_user::Error::from)
+        .map(|()| {
+            // SAFETY: not at all, on purpose: if the map went through, the
+            // kernel's memory is mapped there.
+            unsafe { core::ptr::read_volatile(KERNEL_PEEK as *const u64) }
+        });
     FORGER.store(result);
     capc_demo_user::exit(0)
 }
@@ -513,7 +527,7 @@ fn pml4_reuse(env: &mut Env) -> Result<(), Error> {
     let t = unconfigured(env, FIRST + 3, probe)?;
     configure(env, t.tcb, SELF, pml4, (t.buffer, t.buffer_at))?;
     let was = address(pml4);
-    delete(env, SELF, pml4)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(pml4, 64)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
     let now = address(frame);
     if now == was {
@@ -528,7 +542,7 @@ fn pml4_reuse(env: &mut Env) -> Result<(), Error> {
             ),
         );
     } else {
-        revoke(env, SELF, U)?;
+        capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).revoke(U, 64)?;
         retype_one(env, U, ObjectType::Frame, 12, frame)?;
         PROBE.kind.store(0, Ordering::Relaxed);
         let resumed = resume(env, t.tcb);
@@ -558,20 +572,18 @@ fn ipc_buffer_reuse(env: &mut Env) -> Result<(), Error> {
     let (buffer, frame) = (FIRST, FIRST + 1);
     let buffer_at = page();
     retype_one(env, U, ObjectType::Frame, 12, buffer)?;
-    map(
-        env,
-        buffer,
+    capc_demo_user::caps::FrameCapClient(env.cap(buffer)).map(
         VSPACE,
         buffer_at,
-        Rights::READ.union(Rights::WRITE),
+        Rights::READ.union(Rights::WRITE).bits(),
     )?;
     let t = unconfigured(env, FIRST + 3, probe)?;
     configure(env, t.tcb, SELF, VSPACE, (buffer, buffer_at))?;
     let was = address(buffer);
-    delete(env, SELF, buffer)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(buffer, 64)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
     let now = address(frame);
-    revoke(env, SELF, U)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).revoke(U, 64)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
     PROBE.kind.store(0, Ordering::Relaxed);
     let resumed = resume(env, t.tcb);
@@ -612,16 +624,22 @@ fn pagetable_reuse(env: &mut Env) -> Result<(), Error> {
     retype_one(env, U, ObjectType::PageTable, 0, table)?;
     map_table(env, table, VSPACE, REGION)?;
     let was = address(table);
-    delete(env, SELF, table)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(table, 64)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
     let now = address(frame);
     let at = page();
-    map(env, frame, VSPACE, at, Rights::READ.union(Rights::WRITE))?;
+    capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(
+        VSPACE,
+        at,
+        Rights::READ.union(Rights::WRITE).bits(),
+    )?;
     // SAFETY: the frame is mapped there, writable. If it is still the
     // dead table's memory, this entry maps the kernel's image at REGION.
     unsafe { core::ptr::write_volatile(at as *mut u64, KERNEL_PHYS | 7) };
     retype_one(env, W, ObjectType::Frame, 12, other)?;
-    let mapped = map(env, other, VSPACE, REGION + 0x1000, Rights::READ);
+    let mapped = capc_demo_user::caps::FrameCapClient(env.cap(other))
+        .map(VSPACE, REGION + 0x1000, Rights::READ.bits())
+        .map_err(capc_demo_user::Error::from);
     match mapped {
         Ok(()) => {
             // SAFETY: not at all, on purpose: the dead table maps the
@@ -653,11 +671,9 @@ fn pagetable_reuse(env: &mut Env) -> Result<(), Error> {
 
 /// Unmaps the page table whose cap is at `table` (seL4's PageTable_Unmap).
 fn unmap_table(env: &mut Env, table: u64) -> Result<(), Error> {
-    env.invoke(
-        table,
-        |_, _| caps::encode_page_table_cap_unmap(),
-        caps::decode_page_table_cap_unmap_reply,
-    )
+    capc_demo_user::caps::PageTableCapClient(env.cap(table))
+        .unmap()
+        .map_err(capc_demo_user::Error::from)
 }
 
 /// 3b. A page table unmapped with a frame still in it, the frame's memory
@@ -670,22 +686,24 @@ fn table_unmap(env: &mut Env) -> Result<(), Error> {
     retype_one(env, W, ObjectType::PageTable, 0, table)?;
     map_table(env, table, VSPACE, REGION)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
-    map(env, frame, VSPACE, REGION, rw)?;
+    capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(VSPACE, REGION, rw.bits())?;
     let frame_at = address(frame);
     // Only the table's last cap may unmap it.
     copy(env, table, copy_of_table)?;
     let with_copy = Shown(unmap_table(env, table));
-    delete(env, SELF, copy_of_table)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(copy_of_table, 64)?;
     unmap_table(env, table)?;
     // The frame's cap goes (its record names an address space the table
     // is no longer in), and its memory becomes a page table.
-    delete(env, SELF, frame)?;
-    revoke(env, SELF, U)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(frame, 64)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).revoke(U, 64)?;
     retype_one(env, U, ObjectType::PageTable, 0, object)?;
     let object_at = address(object);
     map_table(env, table, VSPACE, REGION_2)?;
     retype_one(env, W, ObjectType::Frame, 12, other)?;
-    let over = map(env, other, VSPACE, REGION_2, Rights::READ);
+    let over = capc_demo_user::caps::FrameCapClient(env.cap(other))
+        .map(VSPACE, REGION_2, Rights::READ.bits())
+        .map_err(capc_demo_user::Error::from);
     let verdict = match over {
         Ok(()) => Verdict::Contained,
         Err(_) => Verdict::Succeeded,
@@ -758,15 +776,17 @@ fn frames_under_deleted_pml4(env: &mut Env) -> Result<(), Error> {
     address_space(env, U, old)?;
     tables(env, U, old, ELSEWHERE, [FIRST + 1, FIRST + 2, FIRST + 3])?;
     retype_one(env, U, ObjectType::Frame, 12, old_frame)?;
-    map(env, old_frame, old, ELSEWHERE, rw)?;
-    delete(env, SELF, old)?;
+    capc_demo_user::caps::FrameCapClient(env.cap(old_frame)).map(old, ELSEWHERE, rw.bits())?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(old, 64)?;
     address_space(env, W, new)?;
     tables(env, W, new, ELSEWHERE, [FIRST + 6, FIRST + 7, FIRST + 8])?;
     retype_one(env, W, ObjectType::Frame, 12, new_frame)?;
-    map(env, new_frame, new, ELSEWHERE, rw)?;
-    delete(env, SELF, old_frame)?;
+    capc_demo_user::caps::FrameCapClient(env.cap(new_frame)).map(new, ELSEWHERE, rw.bits())?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(old_frame, 64)?;
     retype_one(env, W, ObjectType::Frame, 12, third)?;
-    let over = map(env, third, new, ELSEWHERE, rw);
+    let over = capc_demo_user::caps::FrameCapClient(env.cap(third))
+        .map(new, ELSEWHERE, rw.bits())
+        .map_err(capc_demo_user::Error::from);
     report(
         env,
         "frames-under-deleted-pml4",
@@ -848,7 +868,15 @@ extern "C" fn caller(buffer: u64) -> ! {
 ///    calling someone else.
 fn stale_reply(env: &mut Env) -> Result<(), Error> {
     let (first, second) = (FIRST, FIRST + 1);
-    retype(env, W, ObjectType::Endpoint, 0, SELF, first, 2)?;
+    capc_demo_user::caps::UntypedCapClient(env.cap(W)).retype(
+        ObjectType::Endpoint as u64,
+        0,
+        SELF,
+        0,
+        0,
+        first,
+        2,
+    )?;
     ENDPOINTS[0].store(first, Ordering::Relaxed);
     ENDPOINTS[1].store(second, Ordering::Relaxed);
     let a = start(env, FIRST + 2, server_a)?;
@@ -979,8 +1007,8 @@ fn queued_send_after_revoke(env: &mut Env) -> Result<(), Error> {
     for _ in 0..5 {
         yield_now();
     }
-    revoke(env, SELF, badged)?;
-    delete(env, SELF, badged)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).revoke(badged, 64)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(badged, 64)?;
     let second = start(env, FIRST + 6, unbadged_sender)?;
     wait_for(&SENDING[1]);
     for _ in 0..5 {
@@ -1045,7 +1073,9 @@ fn device_ipc_buffer(env: &mut Env) -> Result<(), Error> {
             ),
         ),
     }
-    let _ = delete(env, SELF, device_frame);
+    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .delete(device_frame, 64)
+        .map_err(capc_demo_user::Error::from);
     clean_up(env, &[t.tcb]);
     Ok(())
 }
@@ -1113,7 +1143,9 @@ fn flood_receive(env: &mut Env) -> Result<u64, Error> {
 /// Stops and deletes the flood thread in `slot`.
 fn flood_end(env: &mut Env, slot: u64) -> Result<(), Error> {
     suspend(env, slot)?;
-    delete(env, SELF, slot)
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .delete(slot, 64)
+        .map_err(capc_demo_user::Error::from)
 }
 
 /// 10. Threads by the thousand, paid from this task's budget.
@@ -1136,7 +1168,7 @@ fn thread_flood(env: &mut Env) -> Result<(), Error> {
         }
         let got = flood_receive(env)?;
         flood_end(env, FLOOD_TCBS)?;
-        revoke(env, SELF, F)?;
+        capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).revoke(F, 64)?;
         if got == number && at == first_tcb {
             in_sequence += 1;
         }
@@ -1156,8 +1188,8 @@ fn thread_flood(env: &mut Env) -> Result<(), Error> {
     for number in 0..AT_ONCE {
         flood_end(env, FLOOD_TCBS + number)?;
     }
-    revoke(env, SELF, F)?;
-    delete(env, SELF, F)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).revoke(F, 64)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(F, 64)?;
     let verdict = if in_sequence == IN_SEQUENCE && u64::from(at_once) == AT_ONCE {
         Verdict::Contained
     } else {
@@ -1203,13 +1235,19 @@ fn address_space_flood(env: &mut Env) -> Result<(), Error> {
             break Err(error);
         }
         made += 1;
-        if assign(env, ASID_POOL, SPACE).is_ok() {
+        if capc_demo_user::caps::AsidPoolCapClient(env.cap(ASID_POOL))
+            .assign(SPACE)
+            .map_err(capc_demo_user::Error::from)
+            .is_ok()
+        {
             numbered += 1;
         }
-        env.invoke(
-            SPACES,
-            |m, c| caps::encode_cnode_cap_move(made - 1, SPACES_RADIX, SELF, SPACE, 64, m, c),
-            caps::decode_cnode_cap_move_reply,
+        capc_demo_user::caps::CNodeCapClient(env.cap(SPACES)).r#move(
+            made - 1,
+            SPACES_RADIX,
+            SELF,
+            SPACE,
+            64,
         )?;
     };
     let ran_out = matches!(
@@ -1233,9 +1271,9 @@ fn address_space_flood(env: &mut Env) -> Result<(), Error> {
         ),
     );
     // Deleting the CNode deletes the PML4s and frees their numbers.
-    delete(env, SELF, SPACES)?;
-    revoke(env, SELF, F)?;
-    delete(env, SELF, F)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(SPACES, 64)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).revoke(F, 64)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(F, 64)?;
     clean_up(env, &[]);
     Ok(())
 }
@@ -1268,7 +1306,7 @@ fn asid_pool_deleted(env: &mut Env) -> Result<(), Error> {
     // while the pool stands.
     retype_one(env, W, ObjectType::Pdpt, 0, before)?;
     map_table(env, before, space, ELSEWHERE)?;
-    delete(env, SELF, ASID_POOL)?;
+    capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(ASID_POOL, 64)?;
     resume(env, t.tcb)?;
     for _ in 0..3 {
         yield_now();
@@ -1309,7 +1347,7 @@ fn syscall_at_user_end(env: &mut Env) -> Result<(), Error> {
     let (top, frame) = (USER_END - 0x1000, FIRST + 8);
     tables(env, U, VSPACE, top, [FIRST + 5, FIRST + 6, FIRST + 7])?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
-    map(env, frame, VSPACE, top, rw)?;
+    capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(VSPACE, top, rw.bits())?;
     let at = USER_END - 2;
     // SAFETY: the frame just mapped at `top`, read-write, mine alone.
     unsafe {

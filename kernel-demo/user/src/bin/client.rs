@@ -18,7 +18,6 @@ use core::fmt::Write;
 use capc_demo_user::abi::{ROOT_IPC_BUFFER, Syscall};
 use capc_demo_user::caps::{CNodeCap, ObjectType, Rights, UntypedCap};
 use capc_demo_user::decompress::{CallError, DecompressError, DecompressorClient};
-use capc_demo_user::invoke::{delete, map, move_cap, retype, revoke, unmap};
 use capc_demo_user::system::boot::{client_pays, server_pays};
 use capc_demo_user::task::SCRATCH_VADDR;
 use capc_demo_user::{EndpointTransport, Env, cap_at, entry, rle, syscall};
@@ -106,8 +105,14 @@ fn verify(env: &mut Env, pages: u64, input: &[u8]) -> bool {
     let mut left = rle::output_len(input).unwrap_or(0);
     for page in 0..pages {
         let at = SCRATCH_VADDR[1];
-        let ok = move_cap(env, SELF, (PAGE, 64), OUTPUT, (page, radix)).is_ok()
-            && map(env, PAGE, VSPACE, at, Rights::READ).is_ok();
+        let ok = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+            .r#move(PAGE, 64, OUTPUT, page, radix)
+            .map_err(capc_demo_user::Error::from)
+            .is_ok()
+            && capc_demo_user::caps::FrameCapClient(env.cap(PAGE))
+                .map(VSPACE, at, Rights::READ.bits())
+                .map_err(capc_demo_user::Error::from)
+                .is_ok();
         if !ok {
             return false;
         }
@@ -116,8 +121,12 @@ fn verify(env: &mut Env, pages: u64, input: &[u8]) -> bool {
         let bytes = unsafe { core::slice::from_raw_parts(at as *const u8, take) };
         hash = rle::fnv(hash, bytes);
         left -= take as u64;
-        let _ = unmap(env, PAGE);
-        let _ = delete(env, SELF, PAGE);
+        let _ = capc_demo_user::caps::FrameCapClient(env.cap(PAGE))
+            .unmap()
+            .map_err(capc_demo_user::Error::from);
+        let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+            .delete(PAGE, 64)
+            .map_err(capc_demo_user::Error::from);
     }
     hash == rle::checksum(input)
 }
@@ -163,9 +172,15 @@ fn request(env: &mut Env, id: u64, what: &str, input: &[u8]) -> Result<u64, Deco
     };
     // The session's end: the output goes, and everything the server built
     // from the donation with it; the lent frame's copy is taken back.
-    let _ = delete(env, SELF, OUTPUT);
-    let _ = revoke(env, SELF, DONATION);
-    let _ = revoke(env, SELF, INPUT);
+    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .delete(OUTPUT, 64)
+        .map_err(capc_demo_user::Error::from);
+    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .revoke(DONATION, 64)
+        .map_err(capc_demo_user::Error::from);
+    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .revoke(INPUT, 64)
+        .map_err(capc_demo_user::Error::from);
     outcome
 }
 
@@ -174,24 +189,26 @@ fn main(arg: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     let mut env = unsafe { Env::new(ROOT_IPC_BUFFER) };
     let (role, id) = (arg & 0xff, arg >> 8);
     // The input frame is the domain's own object, made by the boot plan.
-    let setup = map(
-        &mut env,
-        INPUT,
-        VSPACE,
-        SCRATCH_VADDR[0],
-        Rights::READ.union(Rights::WRITE),
-    )
-    .and_then(|()| {
-        retype(
-            &mut env,
-            BUDGET,
-            ObjectType::Untyped,
-            DONATION_BITS,
-            SELF,
-            DONATION,
-            1,
+    let setup = capc_demo_user::caps::FrameCapClient(env.cap(INPUT))
+        .map(
+            VSPACE,
+            SCRATCH_VADDR[0],
+            Rights::READ.union(Rights::WRITE).bits(),
         )
-    });
+        .map_err(capc_demo_user::Error::from)
+        .and_then(|()| {
+            capc_demo_user::caps::UntypedCapClient(env.cap(BUDGET))
+                .retype(
+                    ObjectType::Untyped as u64,
+                    DONATION_BITS,
+                    SELF,
+                    0,
+                    0,
+                    DONATION,
+                    1,
+                )
+                .map_err(capc_demo_user::Error::from)
+        });
     if let Err(error) = setup {
         let _ = writeln!(env, "client {id}: setting up failed: {error} (WRONG)");
         return 1;
@@ -221,17 +238,13 @@ fn main(arg: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         }
         // The donation was revoked: it has no children, so its next retype
         // starts again from its base.
-        let again = retype(
-            &mut env,
-            DONATION,
-            ObjectType::Frame,
-            12,
-            SELF,
-            PAGE + 1,
-            AGAIN,
-        );
+        let again = capc_demo_user::caps::UntypedCapClient(env.cap(DONATION))
+            .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, PAGE + 1, AGAIN)
+            .map_err(capc_demo_user::Error::from);
         let base = UntypedCap::from_cap(cap_at(DONATION)).map_or(0, |u| u.free_index() * 16);
-        let _ = revoke(&mut env, SELF, DONATION);
+        let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+            .revoke(DONATION, 64)
+            .map_err(capc_demo_user::Error::from);
         let _ = writeln!(
             env,
             "client {id}: donation revoked: everything the server built from it is gone; {AGAIN} frames retyped from it again: {} (its watermark back at {base} bytes)",

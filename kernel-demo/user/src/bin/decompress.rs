@@ -26,7 +26,6 @@ use capc_demo_user::decompress::{
     DecompressorServer, DecompressorStatsReply, Donation, MessageInfo as RpcInfo,
     dispatch_decompressor,
 };
-use capc_demo_user::invoke::{delete, map, move_cap, retype, unmap};
 use capc_demo_user::system::boot::{client_pays, server_pays};
 use capc_demo_user::task::SCRATCH_VADDR;
 use capc_demo_user::{Env, MessageInfo, cap_at, entry, rle, target};
@@ -105,7 +104,9 @@ impl Service {
     /// lent frame and of the donation, and the output (granted by now).
     fn clean_up(&mut self) {
         for slot in [PAGE, OUTPUT, INPUT, DONATION] {
-            let _ = delete(&mut self.env, SELF, slot);
+            let _ = capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
+                .delete(slot, 64)
+                .map_err(capc_demo_user::Error::from);
         }
     }
 
@@ -129,12 +130,16 @@ impl Service {
             return Err(DecompressError::InputTooLarge { max: PAGE_BYTES });
         }
         let at = SCRATCH_VADDR[0];
-        map(&mut self.env, input, VSPACE, at, Rights::READ)
+        capc_demo_user::caps::FrameCapClient(self.env.cap(input))
+            .map(VSPACE, at, Rights::READ.bits())
+            .map_err(capc_demo_user::Error::from)
             .map_err(|_| DecompressError::Corrupt { offset: 0 })?;
         // SAFETY: the frame was just mapped there, readable.
         let page = unsafe { core::slice::from_raw_parts(at as *const u8, PAGE_BYTES as usize) };
         out.copy_from_slice(page);
-        let _ = unmap(&mut self.env, input);
+        let _ = capc_demo_user::caps::FrameCapClient(self.env.cap(input))
+            .unmap()
+            .map_err(capc_demo_user::Error::from);
         Ok(())
     }
 
@@ -161,16 +166,10 @@ impl Service {
                 None,
             ),
         };
-        retype(
-            &mut self.env,
-            from,
-            ObjectType::CNode,
-            radix,
-            SELF,
-            OUTPUT,
-            1,
-        )
-        .map_err(|_| out_of_memory)?;
+        capc_demo_user::caps::UntypedCapClient(self.env.cap(from))
+            .retype(ObjectType::CNode as u64, radix, SELF, 0, 0, OUTPUT, 1)
+            .map_err(capc_demo_user::Error::from)
+            .map_err(|_| out_of_memory)?;
         if let Some(want) = want {
             self.placed(OUTPUT, want);
         }
@@ -180,27 +179,30 @@ impl Service {
                 Some(budget) => Some(budget.alloc_frame_12()?),
                 None => None,
             };
-            retype(&mut self.env, from, ObjectType::Frame, 12, SELF, PAGE, 1)
+            capc_demo_user::caps::UntypedCapClient(self.env.cap(from))
+                .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, PAGE, 1)
+                .map_err(capc_demo_user::Error::from)
                 .map_err(|_| out_of_memory)?;
             if let Some(want) = want {
                 self.placed(PAGE, want);
             }
             let at = SCRATCH_VADDR[1];
-            map(
-                &mut self.env,
-                PAGE,
-                VSPACE,
-                at,
-                Rights::READ.union(Rights::WRITE),
-            )
-            .map_err(|_| out_of_memory)?;
+            capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
+                .map(VSPACE, at, Rights::READ.union(Rights::WRITE).bits())
+                .map_err(capc_demo_user::Error::from)
+                .map_err(|_| out_of_memory)?;
             rle::expand(input, page * PAGE_BYTES, &mut bytes);
             // SAFETY: the frame was just mapped there, writable, and only
             // this server uses the address.
             unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
-            unmap(&mut self.env, PAGE).map_err(|_| out_of_memory)?;
+            capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
+                .unmap()
+                .map_err(capc_demo_user::Error::from)
+                .map_err(|_| out_of_memory)?;
             // Into the output CNode, from the server's root.
-            move_cap(&mut self.env, OUTPUT, (page, radix), SELF, (PAGE, 64))
+            capc_demo_user::caps::CNodeCapClient(self.env.cap(OUTPUT))
+                .r#move(page, radix, SELF, PAGE, 64)
+                .map_err(capc_demo_user::Error::from)
                 .map_err(|_| out_of_memory)?;
         }
         Ok(pages)

@@ -18,7 +18,6 @@ use core::fmt::Write;
 
 use capc_demo_user::abi::ROOT_IPC_BUFFER;
 use capc_demo_user::caps::{self, ObjectType, Rights};
-use capc_demo_user::invoke::{delete, map, retype, unmap};
 use capc_demo_user::sessions::{
     FILES, FileError, FileName, FilesCharge, FilesLabel, FilesOpenReply, FilesReadReply,
     FilesServer, FilesSession, MessageInfo as RpcInfo, SESSION_CLOSE, SESSION_OPEN, SESSION_RADIX,
@@ -92,18 +91,16 @@ impl Service {
         }
         let i = self.clients.iter().position(Option::is_none).ok_or(0u64)?;
         let slots = self.slots[i];
-        capc_demo_user::invoke::move_cap(
-            &mut self.env,
-            SELF,
-            (slots.donation, 64),
-            SELF,
-            (RECEIVED, 64),
-        )
-        .map_err(|_| 0u64)?;
+        capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
+            .r#move(slots.donation, 64, SELF, RECEIVED, 64)
+            .map_err(capc_demo_user::Error::from)
+            .map_err(|_| 0u64)?;
         let session = match FilesSession::open(client, slots.donation()) {
             Ok(session) => session,
             Err(error) => {
-                let _ = delete(&mut self.env, SELF, slots.donation);
+                let _ = capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
+                    .delete(slots.donation, 64)
+                    .map_err(capc_demo_user::Error::from);
                 return Err(match error {
                     FileError::OutOfQuota { needed } => needed,
                     _ => 0,
@@ -114,7 +111,9 @@ impl Service {
             .make_cnode(&mut self.env, SELF, slots.donation)
             .is_err()
         {
-            let _ = delete(&mut self.env, SELF, slots.donation);
+            let _ = capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
+                .delete(slots.donation, 64)
+                .map_err(capc_demo_user::Error::from);
             return Err(0);
         }
         self.count(i, slots.cnode);
@@ -171,31 +170,23 @@ impl FilesServer for Service {
             .ok_or(FilesSession::out_of_budget(needed))?;
         let out_of_memory = FilesSession::out_of_budget(needed);
         let donation = self.slots[i].donation;
-        retype(
-            &mut self.env,
-            donation,
-            ObjectType::Frame,
-            12,
-            SELF,
-            PAGE,
-            1,
-        )
-        .map_err(|_| out_of_memory)?;
+        capc_demo_user::caps::UntypedCapClient(self.env.cap(donation))
+            .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, PAGE, 1)
+            .map_err(capc_demo_user::Error::from)
+            .map_err(|_| out_of_memory)?;
         self.count(i, PAGE);
         let at = SCRATCH_VADDR[0];
-        map(
-            &mut self.env,
-            PAGE,
-            VSPACE,
-            at,
-            Rights::READ.union(Rights::WRITE),
-        )
-        .map_err(|_| out_of_memory)?;
+        capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
+            .map(VSPACE, at, Rights::READ.union(Rights::WRITE).bits())
+            .map_err(capc_demo_user::Error::from)
+            .map_err(|_| out_of_memory)?;
         let bytes = FILES[file].1;
         // SAFETY: the page was just mapped there, writable, and only this
         // server uses the address.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, bytes.len()) };
-        let _ = unmap(&mut self.env, PAGE);
+        let _ = capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
+            .unmap()
+            .map_err(capc_demo_user::Error::from);
         let charge = charge.take().ok_or(out_of_memory)?;
         debug_assert_eq!(charge.session(), session.id());
         self.open[i][index] = Some(OpenFile { file, charge });
@@ -216,13 +207,17 @@ impl FilesServer for Service {
             .take(&mut self.env, SELF, index as u64, PAGE)
             .map_err(|_| FileError::BadFile)?;
         let at = SCRATCH_VADDR[0];
-        let mapped = map(&mut self.env, PAGE, VSPACE, at, Rights::READ);
+        let mapped = capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
+            .map(VSPACE, at, Rights::READ.bits())
+            .map_err(capc_demo_user::Error::from);
         let sum = mapped.map(|()| {
             // SAFETY: the page was just mapped there, readable.
             let bytes = unsafe { core::slice::from_raw_parts(at as *const u8, size) };
             checksum(bytes)
         });
-        let _ = unmap(&mut self.env, PAGE);
+        let _ = capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
+            .unmap()
+            .map_err(capc_demo_user::Error::from);
         let kept = slots.keep(&mut self.env, SELF, PAGE, index as u64);
         match (sum, kept) {
             (Ok(checksum), Ok(())) => Ok(FilesReadReply {

@@ -24,7 +24,6 @@ use core::fmt::Write;
 
 use capc_demo_user::abi::ROOT_IPC_BUFFER;
 use capc_demo_user::caps::{self, ObjectType, UntypedCap};
-use capc_demo_user::invoke::{delete, retype};
 use capc_demo_user::sessions::{
     Donation, MemAllocateReply, MemCharge, MemError, MemLabel, MemServer, MemSession,
     MemUsageReply, MessageInfo as RpcInfo, SESSION_CLOSE, SESSION_OPEN, SESSION_RADIX,
@@ -118,14 +117,10 @@ impl Service {
             return Err(0);
         };
         let slots = self.slots[i];
-        capc_demo_user::invoke::move_cap(
-            &mut self.env,
-            SELF,
-            (slots.donation, 64),
-            SELF,
-            (RECEIVED, 64),
-        )
-        .map_err(|_| 0u64)?;
+        capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
+            .r#move(slots.donation, 64, SELF, RECEIVED, 64)
+            .map_err(capc_demo_user::Error::from)
+            .map_err(|_| 0u64)?;
         // The server that pays still asks for the least donation, then gives
         // every session all it has: nobody's quota limits what a client takes.
         let donation = slots.donation();
@@ -139,7 +134,9 @@ impl Service {
         let session = match session {
             Ok(session) => session,
             Err(error) => {
-                let _ = delete(&mut self.env, SELF, slots.donation);
+                let _ = capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
+                    .delete(slots.donation, 64)
+                    .map_err(capc_demo_user::Error::from);
                 return Err(match error {
                     MemError::OutOfQuota { needed } => needed,
                     MemError::Failed => 0,
@@ -148,7 +145,9 @@ impl Service {
         };
         let from = self.source(i);
         if slots.make_cnode(&mut self.env, SELF, from).is_err() {
-            let _ = delete(&mut self.env, SELF, slots.donation);
+            let _ = capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
+                .delete(slots.donation, 64)
+                .map_err(capc_demo_user::Error::from);
             return Err(0);
         }
         if let Some(cnode) = caps::region(cap_at(slots.cnode)) {
@@ -175,7 +174,9 @@ impl Service {
                     let _ = slots.destroy(&mut self.env, index as u64);
                 }
             }
-            let _ = delete(&mut self.env, SELF, slots.cnode);
+            let _ = capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
+                .delete(slots.cnode, 64)
+                .map_err(capc_demo_user::Error::from);
         }
         let _ = slots.end(&mut self.env, SELF);
         for record in &mut self.ram[i] {
@@ -207,16 +208,18 @@ impl MemServer for Service {
             .position(Option::is_none)
             .ok_or(MemError::Failed)?;
         let from = self.source(i);
-        retype(
-            &mut self.env,
-            from,
-            ObjectType::Untyped,
-            u64::from(bits),
-            SELF,
-            MADE,
-            1,
-        )
-        .map_err(|_| MemError::Failed)?;
+        capc_demo_user::caps::UntypedCapClient(self.env.cap(from))
+            .retype(
+                ObjectType::Untyped as u64,
+                u64::from(bits),
+                SELF,
+                0,
+                0,
+                MADE,
+                1,
+            )
+            .map_err(capc_demo_user::Error::from)
+            .map_err(|_| MemError::Failed)?;
         let made = UntypedCap::from_cap(cap_at(MADE)).map(|u| (u.base(), u.bits()));
         let Some((base, bits)) = made else {
             return Err(MemError::Failed);

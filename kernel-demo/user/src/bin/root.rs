@@ -17,13 +17,7 @@ use capc_demo_user::abi::{
     FIRST_UNTYPED_SLOT, FaultLabel, ROOT_CNODE_SLOT, ROOT_FLAG_BENCH, ROOT_IPC_BUFFER,
     ROOT_STACK_TOP, ROOT_TCB_SLOT, ROOT_VSPACE_SLOT, Syscall,
 };
-use capc_demo_user::caps::{
-    self, Cap, KernelError, MessageInfo, ObjectType, Rights, UntypedCap,
-    decode_cnode_cap_copy_reply, decode_cnode_cap_delete_reply, decode_cnode_cap_mint_reply,
-    decode_cnode_cap_move_reply, decode_cnode_cap_revoke_reply, decode_frame_cap_map_reply,
-    decode_page_table_cap_map_reply, decode_tcb_cap_configure_reply, decode_tcb_cap_resume_reply,
-    decode_tcb_cap_write_registers_reply, decode_untyped_cap_retype_reply,
-};
+use capc_demo_user::caps::{self, Cap, KernelError, MessageInfo, ObjectType, Rights, UntypedCap};
 use capc_demo_user::{Env, Error, InvocationError, entry, syscall, yield_now};
 
 entry!(main);
@@ -62,95 +56,54 @@ fn retype_word(
     offset: u64,
     count: u64,
 ) -> Result<(), Error> {
-    env.invoke(
-        untyped,
-        |msg, caps| {
-            caps::encode_untyped_cap_retype(
-                object_type,
-                size_arg,
-                ROOT_CNODE_SLOT,
-                0,
-                0,
-                offset,
-                count,
-                msg,
-                caps,
-            )
-        },
-        decode_untyped_cap_retype_reply,
-    )
+    caps::UntypedCapClient(env.cap(untyped))
+        .retype(object_type, size_arg, ROOT_CNODE_SLOT, 0, 0, offset, count)
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn copy(env: &mut Env, from: u64, to: u64, rights: Rights) -> Result<(), Error> {
-    env.invoke(
-        ROOT_CNODE_SLOT,
-        |msg, caps| {
-            caps::encode_cnode_cap_copy(
-                to,
-                DEPTH,
-                ROOT_CNODE_SLOT,
-                from,
-                DEPTH,
-                rights.bits(),
-                msg,
-                caps,
-            )
-        },
-        decode_cnode_cap_copy_reply,
-    )
+    caps::CNodeCapClient(env.cap(ROOT_CNODE_SLOT))
+        .copy(to, DEPTH, ROOT_CNODE_SLOT, from, DEPTH, rights.bits())
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn mint(env: &mut Env, from: u64, to: u64, rights: Rights, badge: u64) -> Result<(), Error> {
-    env.invoke(
-        ROOT_CNODE_SLOT,
-        |msg, caps| {
-            caps::encode_cnode_cap_mint(
-                to,
-                DEPTH,
-                ROOT_CNODE_SLOT,
-                from,
-                DEPTH,
-                rights.bits(),
-                badge,
-                msg,
-                caps,
-            )
-        },
-        decode_cnode_cap_mint_reply,
-    )
+    caps::CNodeCapClient(env.cap(ROOT_CNODE_SLOT))
+        .mint(
+            to,
+            DEPTH,
+            ROOT_CNODE_SLOT,
+            from,
+            DEPTH,
+            rights.bits(),
+            badge,
+        )
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn move_cap(env: &mut Env, from: u64, to: u64) -> Result<(), Error> {
-    env.invoke(
-        ROOT_CNODE_SLOT,
-        |msg, caps| caps::encode_cnode_cap_move(to, DEPTH, ROOT_CNODE_SLOT, from, DEPTH, msg, caps),
-        decode_cnode_cap_move_reply,
-    )
+    caps::CNodeCapClient(env.cap(ROOT_CNODE_SLOT))
+        .r#move(to, DEPTH, ROOT_CNODE_SLOT, from, DEPTH)
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn delete(env: &mut Env, at: u64) -> Result<(), Error> {
-    env.invoke(
-        ROOT_CNODE_SLOT,
-        |msg, _| caps::encode_cnode_cap_delete(at, DEPTH, msg),
-        decode_cnode_cap_delete_reply,
-    )
+    caps::CNodeCapClient(env.cap(ROOT_CNODE_SLOT))
+        .delete(at, DEPTH)
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn revoke(env: &mut Env, at: u64) -> Result<(), Error> {
-    env.invoke(
-        ROOT_CNODE_SLOT,
-        |msg, _| caps::encode_cnode_cap_revoke(at, DEPTH, msg),
-        decode_cnode_cap_revoke_reply,
-    )
+    caps::CNodeCapClient(env.cap(ROOT_CNODE_SLOT))
+        .revoke(at, DEPTH)
+        .map_err(capc_demo_user::Error::from)
 }
 
 fn map_frame(env: &mut Env, frame: u64, vaddr: u64) -> Result<(), Error> {
     let rights = Rights::READ.union(Rights::WRITE).bits();
-    env.invoke(
-        frame,
-        |msg, caps| caps::encode_frame_cap_map(ROOT_VSPACE_SLOT, vaddr, rights, msg, caps),
-        decode_frame_cap_map_reply,
-    )
+    caps::FrameCapClient(env.cap(frame))
+        .map(ROOT_VSPACE_SLOT, vaddr, rights)
+        .map_err(capc_demo_user::Error::from)
 }
 
 /// Prints `root: <what>: <outcome>` for the result `r` and counts 1 if it
@@ -326,36 +279,38 @@ fn main(
         length: 2,
         caps: 1,
     };
-    let r = env.call(
-        untyped,
+    // Sent through the transport by hand: a generated client only sends
+    // well-formed requests.
+    let mut msg = [0; capc_demo_user::target::MESSAGE_WORDS];
+    msg[0] = ObjectType::Endpoint as u64;
+    let reply = caps::Transport::call(
+        &mut env.cap(untyped),
         short,
-        &[ObjectType::Endpoint as u64, 0],
+        &mut msg,
         &[ROOT_CNODE_SLOT],
-        decode_untyped_cap_retype_reply,
+        &mut [0; capc_demo_user::target::CAPS_PER_MESSAGE],
     );
+    let r = match KernelError::decode(reply.label, &msg[..reply.length]) {
+        Some(error) => Err(Error::Invocation(InvocationError::Kernel(error))),
+        None => Ok(()),
+    };
     failures += u64::from(!expect_error(
         &mut env,
         "retype with a 2-word message",
         r,
         KernelError::TruncatedMessage,
     ));
-    let r = env.invoke(
-        untyped,
-        |msg, caps| {
-            caps::encode_untyped_cap_retype(
-                ObjectType::Endpoint as u64,
-                0,
-                ROOT_CNODE_SLOT,
-                7,
-                12,
-                next,
-                1,
-                msg,
-                caps,
-            )
-        },
-        decode_untyped_cap_retype_reply,
-    );
+    let r = caps::UntypedCapClient(env.cap(untyped))
+        .retype(
+            ObjectType::Endpoint as u64,
+            0,
+            ROOT_CNODE_SLOT,
+            7,
+            12,
+            next,
+            1,
+        )
+        .map_err(capc_demo_user::Error::from);
     failures += u64::from(!expect_error(
         &mut env,
         "retype into a CNode that does not resolve",
@@ -398,18 +353,12 @@ fn main(
         KernelError::InvalidCapability { index: 0 },
     ));
     let r = retype(&mut env, untyped, ObjectType::PageTable, 0, slot + 33, 1).and_then(|()| {
-        env.invoke(
-            slot + 33,
-            |msg, caps| {
-                caps::encode_page_table_cap_map(
-                    ROOT_VSPACE_SLOT,
-                    (ROOT_STACK_TOP & !((2 << 20) - 1)) + (2 << 20),
-                    msg,
-                    caps,
-                )
-            },
-            decode_page_table_cap_map_reply,
-        )
+        caps::PageTableCapClient(env.cap(slot + 33))
+            .map(
+                ROOT_VSPACE_SLOT,
+                (ROOT_STACK_TOP & !((2 << 20) - 1)) + (2 << 20),
+            )
+            .map_err(capc_demo_user::Error::from)
     });
     failures += step!(env, r, "retype and map a page table for the next 2 MiB");
     // Deleting a mapped frame's cap unmaps it: another frame can then be
@@ -493,23 +442,17 @@ fn fill_for_revoke(env: &mut Env, untyped: u64, base: u64) -> Result<(), Error> 
     retype(env, untyped, ObjectType::Untyped, 20, memory, 1)?;
     retype(env, memory, ObjectType::CNode, LONG_REVOKE_RADIX, cnode, 1)?;
     (0..(1 << LONG_REVOKE_RADIX) / 256).try_for_each(|batch| {
-        env.invoke(
-            memory,
-            |msg, caps| {
-                caps::encode_untyped_cap_retype(
-                    ObjectType::Endpoint as u64,
-                    0,
-                    ROOT_CNODE_SLOT,
-                    cnode,
-                    DEPTH,
-                    batch * 256,
-                    256,
-                    msg,
-                    caps,
-                )
-            },
-            decode_untyped_cap_retype_reply,
-        )
+        caps::UntypedCapClient(env.cap(memory))
+            .retype(
+                ObjectType::Endpoint as u64,
+                0,
+                ROOT_CNODE_SLOT,
+                cnode,
+                DEPTH,
+                batch * 256,
+                256,
+            )
+            .map_err(capc_demo_user::Error::from)
     })
 }
 
@@ -710,11 +653,9 @@ fn fault_handling(env: &mut Env, base: u64) -> u64 {
         .and_then(|()| retype(env, untyped, ObjectType::Frame, 12, page, 1))
         .and_then(|()| {
             own_thread(env, tcb, 0x1_4000, faulter, |env| {
-                env.invoke(
-                    tcb,
-                    |_, c| caps::encode_tcb_cap_set_fault_handler(handler, c),
-                    caps::decode_tcb_cap_set_fault_handler_reply,
-                )
+                caps::TcbCapClient(env.cap(tcb))
+                    .set_fault_handler(handler)
+                    .map_err(capc_demo_user::Error::from)
             })
         });
     let mut failures = step!(
@@ -812,11 +753,9 @@ static TICKETS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 /// Sets the priority of the thread `tcb` to `priority`, on the authority of
 /// the root's own TCB (its MCP is 255).
 fn set_priority(env: &mut Env, tcb: u64, priority: u64) -> Result<(), Error> {
-    env.invoke(
-        tcb,
-        |msg, c| caps::encode_tcb_cap_set_priority(priority, ROOT_TCB_SLOT, msg, c),
-        caps::decode_tcb_cap_set_priority_reply,
-    )
+    caps::TcbCapClient(env.cap(tcb))
+        .set_priority(priority, ROOT_TCB_SLOT)
+        .map_err(capc_demo_user::Error::from)
 }
 
 /// Priorities (seL4's fixed-priority scheduling): the root raises itself
@@ -854,17 +793,13 @@ fn priorities(env: &mut Env, base: u64) -> u64 {
     failures += u64::from(!right);
     // MCP: thread B may be given MCP 5 by the root, then B's TCB as the
     // authority cannot give A more than 5.
-    let r = env.invoke(
-        threads[1].0,
-        |msg, c| caps::encode_tcb_cap_set_mc_priority(5, ROOT_TCB_SLOT, msg, c),
-        caps::decode_tcb_cap_set_mc_priority_reply,
-    );
+    let r = caps::TcbCapClient(env.cap(threads[1].0))
+        .set_mc_priority(5, ROOT_TCB_SLOT)
+        .map_err(capc_demo_user::Error::from);
     failures += step!(env, r, "give thread B an MCP of 5");
-    let r = env.invoke(
-        threads[0].0,
-        |msg, c| caps::encode_tcb_cap_set_priority(6, threads[1].0, msg, c),
-        caps::decode_tcb_cap_set_priority_reply,
-    );
+    let r = caps::TcbCapClient(env.cap(threads[0].0))
+        .set_priority(6, threads[1].0)
+        .map_err(capc_demo_user::Error::from);
     failures += u64::from(!expect_error(
         env,
         "set priority 6 on the authority of a thread with MCP 5",
@@ -927,30 +862,16 @@ fn start_thread(
     entry: u64,
     stack_top: u64,
 ) -> Result<(), Error> {
-    env.invoke(
-        tcb,
-        |msg, caps| {
-            caps::encode_tcb_cap_configure(
-                ROOT_CNODE_SLOT,
-                ROOT_VSPACE_SLOT,
-                buffer,
-                buffer_at,
-                msg,
-                caps,
-            )
-        },
-        decode_tcb_cap_configure_reply,
+    caps::TcbCapClient(env.cap(tcb)).configure(
+        ROOT_CNODE_SLOT,
+        ROOT_VSPACE_SLOT,
+        buffer,
+        buffer_at,
     )?;
-    env.invoke(
-        tcb,
-        |msg, _| caps::encode_tcb_cap_write_registers(entry, stack_top, buffer_at, msg),
-        decode_tcb_cap_write_registers_reply,
-    )?;
-    env.invoke(
-        tcb,
-        |_, _| caps::encode_tcb_cap_resume(),
-        decode_tcb_cap_resume_reply,
-    )
+    caps::TcbCapClient(env.cap(tcb)).write_registers(entry, stack_top, buffer_at)?;
+    caps::TcbCapClient(env.cap(tcb))
+        .resume()
+        .map_err(capc_demo_user::Error::from)
 }
 
 /// The server thread: answers `SUM` calls with the sum of their words,
@@ -1041,7 +962,7 @@ mod bench {
     use core::sync::atomic::{AtomicU64, Ordering};
 
     use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_STACK_TOP, ROOT_VSPACE_SLOT, Syscall};
-    use capc_demo_user::caps::{self, ObjectType, decode_untyped_cap_retype_reply};
+    use capc_demo_user::caps::{self, ObjectType};
     use capc_demo_user::{Env, Error, null_syscall, rdtsc, syscall};
 
     use super::driver::{COM2, COM2_IRQ, IER, LCR, MCR, ack, out8};
@@ -1192,23 +1113,17 @@ mod bench {
 
         let first = base + 10;
         let frame = measure(|run| {
-            let _ = env.invoke(
-                super::UNTYPED.load(Ordering::Relaxed),
-                |msg, caps| {
-                    caps::encode_untyped_cap_retype(
-                        ObjectType::Frame as u64,
-                        12,
-                        ROOT_CNODE_SLOT,
-                        0,
-                        0,
-                        first + run,
-                        1,
-                        msg,
-                        caps,
-                    )
-                },
-                decode_untyped_cap_retype_reply,
-            );
+            let _ = caps::UntypedCapClient(env.cap(super::UNTYPED.load(Ordering::Relaxed)))
+                .retype(
+                    ObjectType::Frame as u64,
+                    12,
+                    ROOT_CNODE_SLOT,
+                    0,
+                    0,
+                    first + run,
+                    1,
+                )
+                .map_err(capc_demo_user::Error::from);
         });
         report(
             env,
@@ -1294,11 +1209,7 @@ mod bench {
         super::driver::get(env, COM2_IRQ, irq)?;
         super::retype(env, untyped, ObjectType::Notification, 0, wait_on, 1)?;
         super::mint(env, wait_on, bound, caps::Rights::WRITE, 1)?;
-        env.invoke(
-            irq,
-            |_, c| caps::encode_irq_handler_cap_set_notification(bound, c),
-            caps::decode_irq_handler_cap_set_notification_reply,
-        )?;
+        caps::IrqHandlerCapClient(env.cap(irq)).set_notification(bound)?;
         // 8 data bits, the interrupt line on (OUT2), no interrupt enabled.
         out8(env, ports, LCR, 0x03)?;
         out8(env, ports, MCR, 0x08)?;
@@ -1330,11 +1241,7 @@ mod bench {
         samples.sort_unstable();
         // Suspended, it no longer waits for an interrupt: the kernel may
         // end the run when nothing else can run.
-        env.invoke(
-            tcb,
-            |_, _| caps::encode_tcb_cap_suspend(),
-            caps::decode_tcb_cap_suspend_reply,
-        )?;
+        caps::TcbCapClient(env.cap(tcb)).suspend()?;
         Ok((scratch, (samples[0], samples[RUNS / 2])))
     }
 
@@ -1394,55 +1301,35 @@ mod bench {
             .ok_or(missing)?;
         super::retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1)?;
         super::retype(env, untyped, ObjectType::Pml4, 0, pml4, 1)?;
-        capc_demo_user::invoke::assign(env, ROOT_ASID_POOL_SLOT, pml4)?;
+        caps::AsidPoolCapClient(env.cap(ROOT_ASID_POOL_SLOT)).assign(pml4)?;
         for (slot, object, bits) in [
             (pdpt, ObjectType::Pdpt, 39),
             (pd, ObjectType::PageDirectory, 30),
             (pt, ObjectType::PageTable, 21),
         ] {
             super::retype(env, untyped, object, 0, slot, 1)?;
-            env.map_table(slot, object, pml4, page & !((1u64 << bits) - 1))?;
+            capc_demo_user::map_table(env, slot, object, pml4, page & !((1u64 << bits) - 1))?;
         }
         super::copy(env, code_frame, code, Rights::READ)?;
-        capc_demo_user::invoke::map(env, code, pml4, page, Rights::READ)?;
+        caps::FrameCapClient(env.cap(code)).map(pml4, page, Rights::READ.bits())?;
         super::retype(env, untyped, ObjectType::CNode, 2, cnode, 1)?;
         // Addresses 64 bits deep: a guard of 62 zero bits, then 2 of slot.
         super::mint(env, cnode, guarded, Rights::ALL, 62)?;
-        env.invoke(
-            cnode,
-            |m, c| {
-                caps::encode_cnode_cap_copy(
-                    1,
-                    2,
-                    ROOT_CNODE_SLOT,
-                    endpoint,
-                    64,
-                    Rights::ALL.bits(),
-                    m,
-                    c,
-                )
-            },
-            caps::decode_cnode_cap_copy_reply,
+        caps::CNodeCapClient(env.cap(cnode)).copy(
+            1,
+            2,
+            ROOT_CNODE_SLOT,
+            endpoint,
+            64,
+            Rights::ALL.bits(),
         )?;
         super::retype(env, untyped, ObjectType::Tcb, 0, tcb, 1)?;
         // An IPC buffer frame, never mapped: the thread's messages are all
         // in registers.
         super::retype(env, untyped, ObjectType::Frame, 12, buffer, 1)?;
-        env.invoke(
-            tcb,
-            |m, c| caps::encode_tcb_cap_configure(guarded, pml4, buffer, ROOT_IPC_BUFFER, m, c),
-            caps::decode_tcb_cap_configure_reply,
-        )?;
-        env.invoke(
-            tcb,
-            |m, _| caps::encode_tcb_cap_write_registers(entry, 0, 1, m),
-            caps::decode_tcb_cap_write_registers_reply,
-        )?;
-        env.invoke(
-            tcb,
-            |_, _| caps::encode_tcb_cap_resume(),
-            caps::decode_tcb_cap_resume_reply,
-        )?;
+        caps::TcbCapClient(env.cap(tcb)).configure(guarded, pml4, buffer, ROOT_IPC_BUFFER)?;
+        caps::TcbCapClient(env.cap(tcb)).write_registers(entry, 0, 1)?;
+        caps::TcbCapClient(env.cap(tcb)).resume()?;
         // Let it reach its first receive.
         capc_demo_user::yield_now();
         Ok(endpoint)
@@ -1495,10 +1382,7 @@ mod fuzz {
         ROOT_ASID_POOL_SLOT, ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT,
         ROOT_STACK_TOP, Syscall, SyscallStatus,
     };
-    use capc_demo_user::caps::{
-        self, CapType, KernelError, ObjectType, Rights, decode_cnode_cap_copy_reply,
-        decode_cnode_cap_move_reply,
-    };
+    use capc_demo_user::caps::{self, CapType, KernelError, ObjectType, Rights};
     use capc_demo_user::{Env, IpcBuffer, abi, syscall, yield_now};
 
     /// Invocations the fuzzer makes.
@@ -1528,19 +1412,10 @@ mod fuzz {
         let stack_at = ROOT_STACK_TOP + 0xa000;
         let stack_top = stack_at + STACK_PAGES * 0x1000;
         let buffer_at = ROOT_STACK_TOP + 0x6000;
-        let in_fuzzer = |index: u64, from: u64| {
-            move |msg: &mut [u64], caps: &mut [u64]| {
-                caps::encode_cnode_cap_copy(
-                    index,
-                    RADIX,
-                    ROOT_CNODE_SLOT,
-                    from,
-                    64,
-                    Rights::ALL.bits(),
-                    msg,
-                    caps,
-                )
-            }
+        let in_fuzzer = |env: &mut Env, index: u64, from: u64| {
+            caps::CNodeCapClient(env.cap(cnode))
+                .copy(index, RADIX, ROOT_CNODE_SLOT, from, 64, Rights::ALL.bits())
+                .map_err(capc_demo_user::Error::from)
         };
         let setup = super::retype(env, untyped, ObjectType::Untyped, 20, sub, 1)
             .and_then(|()| super::retype(env, untyped, ObjectType::CNode, RADIX, cnode, 1))
@@ -1549,57 +1424,24 @@ mod fuzz {
                 super::retype(env, untyped, ObjectType::Notification, 0, notification, 1)
             })
             .and_then(|()| {
-                env.invoke(
-                    cnode,
-                    |msg, caps| {
-                        caps::encode_cnode_cap_move(1, RADIX, ROOT_CNODE_SLOT, sub, 64, msg, caps)
-                    },
-                    decode_cnode_cap_move_reply,
-                )
+                caps::CNodeCapClient(env.cap(cnode))
+                    .r#move(1, RADIX, ROOT_CNODE_SLOT, sub, 64)
+                    .map_err(capc_demo_user::Error::from)
             })
-            .and_then(|()| env.invoke(cnode, in_fuzzer(2, guarded), decode_cnode_cap_copy_reply))
-            .and_then(|()| {
-                env.invoke(
-                    cnode,
-                    in_fuzzer(3, notification),
-                    decode_cnode_cap_copy_reply,
-                )
-            })
+            .and_then(|()| in_fuzzer(env, 2, guarded))
+            .and_then(|()| in_fuzzer(env, 3, notification))
             // Driver caps for the random invocations: a handler of a line
             // no device uses, and a port nothing listens on (QEMU's POST
             // code port).
             .and_then(|()| {
-                env.invoke(
-                    ROOT_IRQ_CONTROL_SLOT,
-                    |m, c| {
-                        caps::encode_irq_control_cap_get(
-                            FUZZ_IRQ,
-                            cnode,
-                            DRIVER_SLOTS[0],
-                            RADIX,
-                            m,
-                            c,
-                        )
-                    },
-                    caps::decode_irq_control_cap_get_reply,
-                )
+                caps::IrqControlCapClient(env.cap(ROOT_IRQ_CONTROL_SLOT))
+                    .get(FUZZ_IRQ, cnode, DRIVER_SLOTS[0], RADIX)
+                    .map_err(capc_demo_user::Error::from)
             })
             .and_then(|()| {
-                env.invoke(
-                    ROOT_IO_PORT_CONTROL_SLOT,
-                    |m, c| {
-                        caps::encode_io_port_control_cap_issue(
-                            FUZZ_PORT,
-                            FUZZ_PORT,
-                            cnode,
-                            DRIVER_SLOTS[1],
-                            RADIX,
-                            m,
-                            c,
-                        )
-                    },
-                    caps::decode_io_port_control_cap_issue_reply,
-                )
+                caps::IoPortControlCapClient(env.cap(ROOT_IO_PORT_CONTROL_SLOT))
+                    .issue(FUZZ_PORT, FUZZ_PORT, cnode, DRIVER_SLOTS[1], RADIX)
+                    .map_err(capc_demo_user::Error::from)
             })
             .and_then(|()| super::retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
             .and_then(|()| super::retype(env, untyped, ObjectType::Frame, 12, buffer, 1))
@@ -1619,41 +1461,18 @@ mod fuzz {
         }
         // The fuzzer's CSpace root is the guarded CNode cap; its address space
         // the root's, so that it runs this program's code.
-        let started = env
-            .invoke(
-                tcb,
-                |msg, caps| {
-                    caps::encode_tcb_cap_configure(
-                        guarded,
-                        super::ROOT_VSPACE,
-                        buffer,
-                        buffer_at,
-                        msg,
-                        caps,
-                    )
-                },
-                caps::decode_tcb_cap_configure_reply,
-            )
+        let started = caps::TcbCapClient(env.cap(tcb))
+            .configure(guarded, super::ROOT_VSPACE, buffer, buffer_at)
+            .map_err(capc_demo_user::Error::from)
             .and_then(|()| {
-                env.invoke(
-                    tcb,
-                    |msg, _| {
-                        caps::encode_tcb_cap_write_registers(
-                            fuzzer as *const () as u64,
-                            stack_top,
-                            buffer_at,
-                            msg,
-                        )
-                    },
-                    caps::decode_tcb_cap_write_registers_reply,
-                )
+                caps::TcbCapClient(env.cap(tcb))
+                    .write_registers(fuzzer as *const () as u64, stack_top, buffer_at)
+                    .map_err(capc_demo_user::Error::from)
             })
             .and_then(|()| {
-                env.invoke(
-                    tcb,
-                    |_, _| caps::encode_tcb_cap_resume(),
-                    caps::decode_tcb_cap_resume_reply,
-                )
+                caps::TcbCapClient(env.cap(tcb))
+                    .resume()
+                    .map_err(capc_demo_user::Error::from)
             });
         let _ = writeln!(env, "root: start the fuzzer: {}", super::outcome(started));
         if started.is_err() {
@@ -1662,19 +1481,8 @@ mod fuzz {
         let mut waited = 0u64;
         while DONE.load(Ordering::Acquire) == 0 && waited < 1_000_000 {
             if WANT_ROOT_PML4.load(Ordering::Acquire) == 1 {
-                let given = env
-                    .invoke(
-                        cnode,
-                        in_fuzzer(lifecycle::ROOT_PML4, super::ROOT_VSPACE),
-                        decode_cnode_cap_copy_reply,
-                    )
-                    .and_then(|()| {
-                        env.invoke(
-                            cnode,
-                            in_fuzzer(lifecycle::ASID_POOL, ROOT_ASID_POOL_SLOT),
-                            decode_cnode_cap_copy_reply,
-                        )
-                    });
+                let given = in_fuzzer(env, lifecycle::ROOT_PML4, super::ROOT_VSPACE)
+                    .and_then(|()| in_fuzzer(env, lifecycle::ASID_POOL, ROOT_ASID_POOL_SLOT));
                 WANT_ROOT_PML4.store(if given.is_ok() { 2 } else { 3 }, Ordering::Release);
             }
             yield_now();
@@ -1906,9 +1714,13 @@ mod fuzz {
             );
             return 1;
         }
-        let _ = capc_demo_user::invoke::revoke(env, 2, 1);
+        let _ = caps::CNodeCapClient(env.cap(2))
+            .revoke(1, 64)
+            .map_err(capc_demo_user::Error::from);
         for slot in (0..1).chain(4..1 << RADIX) {
-            let _ = capc_demo_user::invoke::delete(env, 2, slot);
+            let _ = caps::CNodeCapClient(env.cap(2))
+                .delete(slot, 64)
+                .map_err(capc_demo_user::Error::from);
         }
         WANT_ROOT_PML4.store(1, Ordering::Release);
         while WANT_ROOT_PML4.load(Ordering::Acquire) == 1 {
@@ -2329,15 +2141,9 @@ mod fuzz {
                 let (object_type, _) = TYPES[kind];
                 let before = UntypedCap::from_cap(cap_at(untyped)).map(|u| u.free_index());
                 let r = self.guarded(untyped).and_then(|()| {
-                    capc_demo_user::invoke::retype(
-                        self.env,
-                        untyped,
-                        object_type,
-                        size_arg,
-                        CNODE,
-                        offset,
-                        count,
-                    )
+                    caps::UntypedCapClient(self.env.cap(untyped))
+                        .retype(object_type as u64, size_arg, CNODE, 0, 0, offset, count)
+                        .map_err(capc_demo_user::Error::from)
                 });
                 let high = self.high_water.get(untyped as usize).copied().unwrap_or(0);
                 if r.is_ok() && before.is_some_and(|b| b < high) {
@@ -2354,7 +2160,9 @@ mod fuzz {
                             // A new address space's number, from the root's
                             // pool, so that maps into it can work.
                             if Pml4Cap::from_cap(cap).is_some() {
-                                let a = capc_demo_user::invoke::assign(self.env, ASID_POOL, slot);
+                                let a = caps::AsidPoolCapClient(self.env.cap(ASID_POOL))
+                                    .assign(slot)
+                                    .map_err(capc_demo_user::Error::from);
                                 self.counts.assign.count(a);
                             }
                         }
@@ -2496,11 +2304,7 @@ mod fuzz {
             fn set_fault_handler(&mut self) {
                 let tcb = self.pick(CapType::TcbCap, &[]);
                 let endpoint = self.pick(CapType::EndpointCap, &[]);
-                let r = self.invoke(
-                    tcb,
-                    |_, c| caps::encode_tcb_cap_set_fault_handler(endpoint, c),
-                    caps::decode_tcb_cap_set_fault_handler_reply,
-                );
+                let r = self.invoke(tcb, |t| caps::TcbCapClient(t).set_fault_handler(endpoint));
                 self.counts.fault_handler.count(r);
                 self.refresh();
             }
@@ -2558,11 +2362,9 @@ mod fuzz {
                     0 => Rights::ALL.bits() & self.rng.next(),
                     _ => Rights::READ.union(Rights::WRITE).bits(),
                 };
-                let r = self.invoke(
-                    frame,
-                    |m, c| caps::encode_frame_cap_map(vspace, vaddr, rights, m, c),
-                    caps::decode_frame_cap_map_reply,
-                );
+                let r = self.invoke(frame, |t| {
+                    caps::FrameCapClient(t).map(vspace, vaddr, rights)
+                });
                 if self.counts.map_frame.count(r) {
                     let addr = object(self.slots[vspace as usize]);
                     remember(&mut self.mapped_pml4s, addr, &mut self.rng);
@@ -2582,7 +2384,8 @@ mod fuzz {
                     .cap_type()
                     .and_then(|t| t.object_type());
                 self.guarded(table)?;
-                self.env.map_table(
+                capc_demo_user::map_table(
+                    self.env,
                     table,
                     object.unwrap_or(ObjectType::PageTable),
                     vspace,
@@ -2611,7 +2414,9 @@ mod fuzz {
                 let slot = match empty {
                     Some(slot) => slot,
                     None => {
-                        let _ = capc_demo_user::invoke::delete(self.env, CNODE, start);
+                        let _ = caps::CNodeCapClient(self.env.cap(CNODE))
+                            .delete(start, 64)
+                            .map_err(capc_demo_user::Error::from);
                         self.refresh_after_removal();
                         start
                     }
@@ -2658,11 +2463,9 @@ mod fuzz {
                     };
                     let vaddr = base + (self.rng.below(4) << 12) + (page << 14);
                     let rights = Rights::READ.union(Rights::WRITE).bits();
-                    let r = self.invoke(
-                        frame,
-                        |m, c| caps::encode_frame_cap_map(vspace, vaddr, rights, m, c),
-                        caps::decode_frame_cap_map_reply,
-                    );
+                    let r = self.invoke(frame, |t| {
+                        caps::FrameCapClient(t).map(vspace, vaddr, rights)
+                    });
                     if self.counts.map_frame.count(r) {
                         mapped_any = true;
                         let addr = object(self.slots[vspace as usize]);
@@ -2692,19 +2495,11 @@ mod fuzz {
                 let r = self
                     .invoke_configure(tcb, CNODE, ROOT_PML4, buffer, ROOT_STACK_TOP)
                     .and_then(|()| {
-                        self.invoke(
-                            tcb,
-                            |m, _| caps::encode_tcb_cap_write_registers(helper, 0, on, m),
-                            caps::decode_tcb_cap_write_registers_reply,
-                        )
+                        self.invoke(tcb, |t| {
+                            caps::TcbCapClient(t).write_registers(helper, 0, on)
+                        })
                     })
-                    .and_then(|()| {
-                        self.invoke(
-                            tcb,
-                            |_, _| caps::encode_tcb_cap_resume(),
-                            caps::decode_tcb_cap_resume_reply,
-                        )
-                    });
+                    .and_then(|()| self.invoke(tcb, |t| caps::TcbCapClient(t).resume()));
                 if r.is_ok() {
                     remember(&mut self.resumed, addr, &mut self.rng);
                     remember(&mut self.configured, addr, &mut self.rng);
@@ -2754,7 +2549,9 @@ mod fuzz {
                 self.let_helpers_run();
                 if scenario == 2 && started {
                     let ended = ENDED.load(Ordering::Acquire);
-                    let r = capc_demo_user::invoke::delete(self.env, CNODE, endpoint);
+                    let r = caps::CNodeCapClient(self.env.cap(CNODE))
+                        .delete(endpoint, 64)
+                        .map_err(capc_demo_user::Error::from);
                     self.refresh_after_removal();
                     self.let_helpers_run();
                     if r.is_ok() && ENDED.load(Ordering::Acquire) > ended {
@@ -2817,21 +2614,13 @@ mod fuzz {
                 let source = self.slots[from as usize];
                 let r = if self.rng.below(3) == 0 {
                     let badge = self.rng.below(8);
-                    self.invoke(
-                        CNODE,
-                        |m, c| {
-                            caps::encode_cnode_cap_mint(
-                                to, 64, CNODE, from, 64, rights, badge, m, c,
-                            )
-                        },
-                        caps::decode_cnode_cap_mint_reply,
-                    )
+                    self.invoke(CNODE, |t| {
+                        caps::CNodeCapClient(t).mint(to, 64, CNODE, from, 64, rights, badge)
+                    })
                 } else {
-                    self.invoke(
-                        CNODE,
-                        |m, c| caps::encode_cnode_cap_copy(to, 64, CNODE, from, 64, rights, m, c),
-                        caps::decode_cnode_cap_copy_reply,
-                    )
+                    self.invoke(CNODE, |t| {
+                        caps::CNodeCapClient(t).copy(to, 64, CNODE, from, 64, rights)
+                    })
                 };
                 match (is_table(source), mapped(source)) {
                     (true, true) => self.counts.copy_mapped_table.count(r),
@@ -2843,11 +2632,7 @@ mod fuzz {
 
             fn unmap(&mut self) {
                 let frame = self.pick(CapType::FrameCap, &[]);
-                let r = self.invoke(
-                    frame,
-                    |_, _| caps::encode_frame_cap_unmap(),
-                    caps::decode_frame_cap_unmap_reply,
-                );
+                let r = self.invoke(frame, |t| caps::FrameCapClient(t).unmap());
                 self.counts.unmap.count(r);
                 self.refresh();
             }
@@ -2881,14 +2666,18 @@ mod fuzz {
 
             fn delete(&mut self) {
                 let at = self.victim();
-                let r = capc_demo_user::invoke::delete(self.env, CNODE, at);
+                let r = caps::CNodeCapClient(self.env.cap(CNODE))
+                    .delete(at, 64)
+                    .map_err(capc_demo_user::Error::from);
                 self.counts.delete.count(r);
                 self.refresh_after_removal();
             }
 
             fn revoke(&mut self) {
                 let at = self.victim();
-                let r = capc_demo_user::invoke::revoke(self.env, CNODE, at);
+                let r = caps::CNodeCapClient(self.env.cap(CNODE))
+                    .revoke(at, 64)
+                    .map_err(capc_demo_user::Error::from);
                 self.counts.revoke.count(r);
                 self.refresh_after_removal();
             }
@@ -2896,7 +2685,9 @@ mod fuzz {
             /// Revokes a child Untyped and retypes its memory again.
             fn revoke_child(&mut self) {
                 let child = CHILDREN.start + self.rng.below(CHILDREN.end - CHILDREN.start);
-                let r = capc_demo_user::invoke::revoke(self.env, CNODE, child);
+                let r = caps::CNodeCapClient(self.env.cap(CNODE))
+                    .revoke(child, 64)
+                    .map_err(capc_demo_user::Error::from);
                 self.counts.child_revoke.count(r);
                 self.refresh_after_removal();
                 for _ in 0..1 + self.rng.below(3) {
@@ -2912,7 +2703,9 @@ mod fuzz {
             /// Revokes the whole Untyped (every object of the phase goes)
             /// and makes the children again, over the same memory.
             fn revoke_all(&mut self) {
-                let r = capc_demo_user::invoke::revoke(self.env, CNODE, UNTYPED);
+                let r = caps::CNodeCapClient(self.env.cap(CNODE))
+                    .revoke(UNTYPED, 64)
+                    .map_err(capc_demo_user::Error::from);
                 self.counts.full_revoke.count(r);
                 self.refresh_after_removal();
                 self.make_children();
@@ -2933,15 +2726,13 @@ mod fuzz {
             fn invoke<T>(
                 &mut self,
                 target: u64,
-                encode: impl FnOnce(&mut [u64], &mut [u64]) -> caps::MessageInfo,
-                decode: fn(
-                    caps::MessageInfo,
-                    &[u64],
+                call: impl FnOnce(
+                    capc_demo_user::CapTransport<'_>,
                 )
                     -> Result<T, capc_demo_user::InvocationError<caps::KernelError>>,
             ) -> Result<T, Error> {
                 self.guarded(target)?;
-                self.env.invoke(target, encode, decode)
+                call(self.env.cap(target)).map_err(capc_demo_user::Error::from)
             }
 
             fn invoke_configure(
@@ -2952,21 +2743,13 @@ mod fuzz {
                 buffer: u64,
                 buffer_addr: u64,
             ) -> Result<(), Error> {
-                self.invoke(
-                    tcb,
-                    |m, c| {
-                        caps::encode_tcb_cap_configure(cspace, vspace, buffer, buffer_addr, m, c)
-                    },
-                    caps::decode_tcb_cap_configure_reply,
-                )
+                self.invoke(tcb, |t| {
+                    caps::TcbCapClient(t).configure(cspace, vspace, buffer, buffer_addr)
+                })
             }
 
             fn invoke_suspend(&mut self, tcb: u64) -> Result<(), Error> {
-                self.invoke(
-                    tcb,
-                    |_, _| caps::encode_tcb_cap_suspend(),
-                    caps::decode_tcb_cap_suspend_reply,
-                )
+                self.invoke(tcb, |t| caps::TcbCapClient(t).suspend())
             }
 
             /// Leaves the kernel a state worth auditing and no thread that
@@ -2982,13 +2765,17 @@ mod fuzz {
                 for slot in 0..TRACKED as u64 {
                     if TcbCap::from_cap(self.slots[slot as usize]).is_some() {
                         let _ = self.invoke_suspend(slot);
-                        let _ = capc_demo_user::invoke::delete(self.env, CNODE, slot);
+                        let _ = caps::CNodeCapClient(self.env.cap(CNODE))
+                            .delete(slot, 64)
+                            .map_err(capc_demo_user::Error::from);
                     }
                 }
                 let child = CHILDREN.start;
                 let at = POOL.end - 8;
                 for slot in at..POOL.end {
-                    let _ = capc_demo_user::invoke::delete(self.env, CNODE, slot);
+                    let _ = caps::CNodeCapClient(self.env.cap(CNODE))
+                        .delete(slot, 64)
+                        .map_err(capc_demo_user::Error::from);
                 }
                 let (tcb, buffer, pml4, frame) = (at, at + 1, at + 2, at + 6);
                 let vaddr = USER_BASE + (1 << 39);
@@ -3000,7 +2787,9 @@ mod fuzz {
                 if UntypedCap::from_cap(self.slots[child as usize]).is_none() {
                     self.revoke_all();
                 }
-                let r = capc_demo_user::invoke::revoke(self.env, CNODE, child)
+                let r = caps::CNodeCapClient(self.env.cap(CNODE))
+                    .revoke(child, 64)
+                    .map_err(capc_demo_user::Error::from)
                     .and_then(|()| self.retype_into(child, 2, 0, tcb, 1))
                     .and_then(|()| self.retype_into(child, 5, 12, buffer, 1))
                     .and_then(|()| self.retype_into(child, 6, 0, pml4, 1))
@@ -3008,53 +2797,27 @@ mod fuzz {
                     .and_then(|()| self.retype_into(child, 8, 0, at + 4, 1))
                     .and_then(|()| self.retype_into(child, 9, 0, at + 5, 1))
                     .and_then(|()| self.retype_into(child, 5, 12, frame, 1))
+                    .and_then(|()| self.invoke(at + 3, |t| caps::PdptCapClient(t).map(pml4, vaddr)))
                     .and_then(|()| {
-                        self.invoke(
-                            at + 3,
-                            |m, c| caps::encode_pdpt_cap_map(pml4, vaddr, m, c),
-                            caps::decode_pdpt_cap_map_reply,
-                        )
+                        self.invoke(at + 4, |t| caps::PageDirectoryCapClient(t).map(pml4, vaddr))
                     })
                     .and_then(|()| {
-                        self.invoke(
-                            at + 4,
-                            |m, c| caps::encode_page_directory_cap_map(pml4, vaddr, m, c),
-                            caps::decode_page_directory_cap_map_reply,
-                        )
-                    })
-                    .and_then(|()| {
-                        self.invoke(
-                            at + 5,
-                            |m, c| caps::encode_page_table_cap_map(pml4, vaddr, m, c),
-                            caps::decode_page_table_cap_map_reply,
-                        )
+                        self.invoke(at + 5, |t| caps::PageTableCapClient(t).map(pml4, vaddr))
                     })
                     .and_then(|()| {
                         let rights = Rights::READ.union(Rights::WRITE).bits();
-                        self.invoke(
-                            frame,
-                            |m, c| caps::encode_frame_cap_map(pml4, vaddr, rights, m, c),
-                            caps::decode_frame_cap_map_reply,
-                        )
+                        self.invoke(frame, |t| caps::FrameCapClient(t).map(pml4, vaddr, rights))
                     })
                     .and_then(|()| {
                         self.invoke_configure(tcb, CNODE, ROOT_PML4, buffer, ROOT_STACK_TOP)
                     })
                     .and_then(|()| {
                         // Slot 0 is empty: the helper's receive fails and it exits.
-                        self.invoke(
-                            tcb,
-                            |m, _| caps::encode_tcb_cap_write_registers(exit_at_once, 0, 0, m),
-                            caps::decode_tcb_cap_write_registers_reply,
-                        )
+                        self.invoke(tcb, |t| {
+                            caps::TcbCapClient(t).write_registers(exit_at_once, 0, 0)
+                        })
                     })
-                    .and_then(|()| {
-                        self.invoke(
-                            tcb,
-                            |_, _| caps::encode_tcb_cap_resume(),
-                            caps::decode_tcb_cap_resume_reply,
-                        )
-                    })
+                    .and_then(|()| self.invoke(tcb, |t| caps::TcbCapClient(t).resume()))
                     .and_then(|()| {
                         while ENDED.load(Ordering::Acquire) == ended {
                             yield_now();
@@ -3164,7 +2927,7 @@ mod spawn {
     };
     use capc_demo_user::bootimage::{BootImage, HEADER_BYTES};
     use capc_demo_user::caps::UntypedCap;
-    use capc_demo_user::caps::{self, MessageInfo, ObjectType, Rights, decode_frame_cap_map_reply};
+    use capc_demo_user::caps::{self, MessageInfo, ObjectType, Rights};
     use capc_demo_user::decompress::DecompressorClient;
     use capc_demo_user::loader::{self, Machine};
     use capc_demo_user::system::{
@@ -3264,7 +3027,7 @@ mod spawn {
             let table = slots.take();
             retype(env, object, 0, table, bill)?;
             let pml4 = space.pml4;
-            env.map_table(table, object, pml4, region)?;
+            capc_demo_user::map_table(env, table, object, pml4, region)?;
             bill.tables += 1;
             space.tables[space.count] = (bits, region);
             space.count += 1;
@@ -3285,11 +3048,9 @@ mod spawn {
             Rights::READ
         };
         let pml4 = space.pml4;
-        env.invoke(
-            frame,
-            |m, c| caps::encode_frame_cap_map(pml4, vaddr, rights.bits(), m, c),
-            decode_frame_cap_map_reply,
-        )
+        caps::FrameCapClient(env.cap(frame))
+            .map(pml4, vaddr, rights.bits())
+            .map_err(capc_demo_user::Error::from)
     }
 
     /// A new frame holding `bytes` at `offset` (the rest zero), mapped at
@@ -3456,7 +3217,7 @@ mod spawn {
         super::mint(env, cnode, guarded, Rights::ALL, 64 - radix)?;
         retype(env, ObjectType::Pml4, 0, pml4, &mut bill)?;
         // Its number, from the root's ASID pool: nothing maps into it before.
-        capc_demo_user::invoke::assign(env, ROOT_ASID_POOL_SLOT, pml4)?;
+        caps::AsidPoolCapClient(env.cap(ROOT_ASID_POOL_SLOT)).assign(pml4)?;
         // For a task that makes address spaces, an ASID pool of its own,
         // from 4 KiB of its budget (only the root holds the ASID-control
         // cap that makes pools), into its slot `pool_at`.
@@ -3464,12 +3225,11 @@ mod spawn {
             Some(at) => {
                 let (memory, pool) = (slots.take(), slots.take());
                 retype(env, ObjectType::Untyped, 12, memory, &mut bill)?;
-                capc_demo_user::invoke::make_pool(
-                    env,
-                    ROOT_ASID_CONTROL_SLOT,
+                caps::AsidControlCapClient(env.cap(ROOT_ASID_CONTROL_SLOT)).make_pool(
                     memory,
                     ROOT_CNODE_SLOT,
                     pool,
+                    64,
                 )?;
                 Some((at, pool, Rights::ALL, 0))
             }
@@ -3482,22 +3242,14 @@ mod spawn {
             (task::VSPACE, pml4, Rights::ALL, 0),
         ];
         for &(at, from, rights, badge) in grants.iter().chain(&own).chain(pool.iter()) {
-            env.invoke(
-                cnode,
-                |m, c| {
-                    caps::encode_cnode_cap_mint(
-                        at,
-                        radix,
-                        ROOT_CNODE_SLOT,
-                        from,
-                        64,
-                        rights.bits(),
-                        badge,
-                        m,
-                        c,
-                    )
-                },
-                caps::decode_cnode_cap_mint_reply,
+            caps::CNodeCapClient(env.cap(cnode)).mint(
+                at,
+                radix,
+                ROOT_CNODE_SLOT,
+                from,
+                64,
+                rights.bits(),
+                badge,
             )?;
         }
         // The task's pool is the task's alone: with the root's cap gone,
@@ -3523,30 +3275,18 @@ mod spawn {
         )?;
         retype(env, ObjectType::Tcb, 0, tcb, &mut bill)?;
         bill.tcb = tcb;
-        env.invoke(
-            tcb,
-            |m, c| caps::encode_tcb_cap_configure(guarded, pml4, buffer, ROOT_IPC_BUFFER, m, c),
-            caps::decode_tcb_cap_configure_reply,
-        )?;
-        env.invoke(
-            tcb,
-            |m, _| caps::encode_tcb_cap_write_registers(entry, ROOT_STACK_TOP, arg, m),
-            caps::decode_tcb_cap_write_registers_reply,
-        )?;
+        caps::TcbCapClient(env.cap(tcb)).configure(guarded, pml4, buffer, ROOT_IPC_BUFFER)?;
+        caps::TcbCapClient(env.cap(tcb)).write_registers(entry, ROOT_STACK_TOP, arg)?;
         // What is left of the budget is the task's: its cap goes to the
         // task's slot 2 (the objects made from it stay its children).
-        env.invoke(
-            cnode,
-            |m, c| {
-                caps::encode_cnode_cap_move(task::BUDGET, radix, ROOT_CNODE_SLOT, budget, 64, m, c)
-            },
-            caps::decode_cnode_cap_move_reply,
+        caps::CNodeCapClient(env.cap(cnode)).r#move(
+            task::BUDGET,
+            radix,
+            ROOT_CNODE_SLOT,
+            budget,
+            64,
         )?;
-        env.invoke(
-            tcb,
-            |_, _| caps::encode_tcb_cap_resume(),
-            caps::decode_tcb_cap_resume_reply,
-        )?;
+        caps::TcbCapClient(env.cap(tcb)).resume()?;
         Ok(bill)
     }
 
@@ -3845,23 +3585,17 @@ mod spawn {
             rights: u64,
             badge: u64,
         ) -> Result<(), Error> {
-            self.env.invoke(
-                cnode,
-                |m, c| {
-                    caps::encode_cnode_cap_mint(
-                        index,
-                        radix.into(),
-                        ROOT_CNODE_SLOT,
-                        from,
-                        64,
-                        rights,
-                        badge,
-                        m,
-                        c,
-                    )
-                },
-                caps::decode_cnode_cap_mint_reply,
-            )
+            caps::CNodeCapClient(self.env.cap(cnode))
+                .mint(
+                    index,
+                    radix.into(),
+                    ROOT_CNODE_SLOT,
+                    from,
+                    64,
+                    rights,
+                    badge,
+                )
+                .map_err(capc_demo_user::Error::from)
         }
 
         fn guard(&mut self, from: u64, to: u64, guard_bits: u32) -> Result<(), Error> {
@@ -3880,7 +3614,7 @@ mod spawn {
             let mut bill = Bill::paid_by(budget);
             let pml4 = starter.slots.take();
             retype(self.env, ObjectType::Pml4, 0, pml4, &mut bill)?;
-            capc_demo_user::invoke::assign(self.env, ROOT_ASID_POOL_SLOT, pml4)?;
+            caps::AsidPoolCapClient(self.env.cap(ROOT_ASID_POOL_SLOT)).assign(pml4)?;
             let mut space = Space {
                 pml4,
                 tables: [(0, 0); 16],
@@ -3912,21 +3646,9 @@ mod spawn {
             (cnode, radix, index): (u64, u32, u64),
             from: u64,
         ) -> Result<(), Error> {
-            self.env.invoke(
-                cnode,
-                |m, c| {
-                    caps::encode_cnode_cap_move(
-                        index,
-                        radix.into(),
-                        ROOT_CNODE_SLOT,
-                        from,
-                        64,
-                        m,
-                        c,
-                    )
-                },
-                caps::decode_cnode_cap_move_reply,
-            )
+            caps::CNodeCapClient(self.env.cap(cnode))
+                .r#move(index, radix.into(), ROOT_CNODE_SLOT, from, 64)
+                .map_err(capc_demo_user::Error::from)
         }
 
         fn start(
@@ -3939,24 +3661,17 @@ mod spawn {
             let (pml4, buffer, entry) = *self.loaded.get(which).ok_or(MALFORMED)?;
             let arg = self.args[which];
             let env = &mut *self.env;
-            env.invoke(
-                tcb,
-                |m, c| {
-                    caps::encode_tcb_cap_configure(cspace_root, pml4, buffer, ROOT_IPC_BUFFER, m, c)
-                },
-                caps::decode_tcb_cap_configure_reply,
+            caps::TcbCapClient(env.cap(tcb)).configure(
+                cspace_root,
+                pml4,
+                buffer,
+                ROOT_IPC_BUFFER,
             )?;
-            env.invoke(
-                tcb,
-                |m, _| caps::encode_tcb_cap_write_registers(entry, ROOT_STACK_TOP, arg, m),
-                caps::decode_tcb_cap_write_registers_reply,
-            )?;
+            caps::TcbCapClient(env.cap(tcb)).write_registers(entry, ROOT_STACK_TOP, arg)?;
             super::set_priority(env, tcb, domain.priority.into())?;
-            env.invoke(
-                tcb,
-                |_, _| caps::encode_tcb_cap_resume(),
-                caps::decode_tcb_cap_resume_reply,
-            )
+            caps::TcbCapClient(env.cap(tcb))
+                .resume()
+                .map_err(capc_demo_user::Error::from)
         }
     }
 
@@ -4152,11 +3867,9 @@ mod spawn {
             }
             // The server waits for calls forever: stop it.
             if let Some(tcb) = server_tcb {
-                let stopped = env.invoke(
-                    tcb,
-                    |_, _| caps::encode_tcb_cap_suspend(),
-                    caps::decode_tcb_cap_suspend_reply,
-                );
+                let stopped = caps::TcbCapClient(env.cap(tcb))
+                    .suspend()
+                    .map_err(capc_demo_user::Error::from);
                 if stopped.is_err() {
                     failures += 1;
                 }
@@ -4396,11 +4109,9 @@ mod spawn {
             }
             // The servers wait for calls forever: stop them.
             for tcb in servers.into_iter().flatten() {
-                let _ = env.invoke(
-                    tcb,
-                    |_, _| caps::encode_tcb_cap_suspend(),
-                    caps::decode_tcb_cap_suspend_reply,
-                );
+                let _ = caps::TcbCapClient(env.cap(tcb))
+                    .suspend()
+                    .map_err(capc_demo_user::Error::from);
             }
             Some(
                 [GOOD[0], GOOD[1], HOSTILE]
@@ -4452,21 +4163,17 @@ mod driver {
 
     /// Writes `value` to COM2's `register` through the IoPort cap `ports`.
     pub(super) fn out8(env: &mut Env, ports: u64, register: u16, value: u8) -> Result<(), Error> {
-        env.invoke(
-            ports,
-            |m, _| caps::encode_io_port_cap_out8(COM2 + register, value, m),
-            caps::decode_io_port_cap_out8_reply,
-        )
+        caps::IoPortCapClient(env.cap(ports))
+            .out8(COM2 + register, value)
+            .map_err(capc_demo_user::Error::from)
     }
 
     /// Acknowledges the interrupt of the IrqHandler cap `irq`: its line
     /// may come again.
     pub(super) fn ack(env: &mut Env, irq: u64) -> Result<(), Error> {
-        env.invoke(
-            irq,
-            |_, _| caps::encode_irq_handler_cap_ack(),
-            caps::decode_irq_handler_cap_ack_reply,
-        )
+        caps::IrqHandlerCapClient(env.cap(irq))
+            .ack()
+            .map_err(capc_demo_user::Error::from)
     }
 
     /// The slots the driver thread uses (set by `run`): its IoPort cap, its
@@ -4480,21 +4187,15 @@ mod driver {
     static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn issue(env: &mut Env, first: u16, last: u16, to: u64) -> Result<(), Error> {
-        env.invoke(
-            ROOT_IO_PORT_CONTROL_SLOT,
-            |m, c| {
-                caps::encode_io_port_control_cap_issue(first, last, ROOT_CNODE_SLOT, to, 64, m, c)
-            },
-            caps::decode_io_port_control_cap_issue_reply,
-        )
+        caps::IoPortControlCapClient(env.cap(ROOT_IO_PORT_CONTROL_SLOT))
+            .issue(first, last, ROOT_CNODE_SLOT, to, 64)
+            .map_err(capc_demo_user::Error::from)
     }
 
     pub(super) fn get(env: &mut Env, irq: u8, to: u64) -> Result<(), Error> {
-        env.invoke(
-            ROOT_IRQ_CONTROL_SLOT,
-            |m, c| caps::encode_irq_control_cap_get(irq, ROOT_CNODE_SLOT, to, 64, m, c),
-            caps::decode_irq_control_cap_get_reply,
-        )
+        caps::IrqControlCapClient(env.cap(ROOT_IRQ_CONTROL_SLOT))
+            .get(irq, ROOT_CNODE_SLOT, to, 64)
+            .map_err(capc_demo_user::Error::from)
     }
 
     /// Sets the driver up from slot `base` on (12 slots), starts it, waits
@@ -4531,11 +4232,9 @@ mod driver {
             .and_then(|()| super::mint(env, wait_on, bound, Rights::WRITE, 0b1))
             .and_then(|()| super::retype(env, untyped, ObjectType::Endpoint, 0, service, 1))
             .and_then(|()| {
-                env.invoke(
-                    irq,
-                    |_, c| caps::encode_irq_handler_cap_set_notification(bound, c),
-                    caps::decode_irq_handler_cap_set_notification_reply,
-                )
+                caps::IrqHandlerCapClient(env.cap(irq))
+                    .set_notification(bound)
+                    .map_err(capc_demo_user::Error::from)
             });
         failures += step!(
             env,
@@ -4616,11 +4315,9 @@ mod driver {
         let [ports, irq, wait_on, service] = [0, 1, 2, 3].map(|i| SLOTS[i].load(Ordering::Relaxed));
         let out = |env: &mut Env, register: u16, value: u8| out8(env, ports, register, value);
         let inb = |env: &mut Env, register: u16| {
-            env.invoke(
-                ports,
-                |m, _| caps::encode_io_port_cap_in8(COM2 + register, m),
-                caps::decode_io_port_cap_in8_reply,
-            )
+            caps::IoPortCapClient(env.cap(ports))
+                .in8(COM2 + register)
+                .map_err(capc_demo_user::Error::from)
         };
         let ack = |env: &mut Env| ack(env, irq);
         // 8 data bits, no FIFO, the interrupt line on (OUT2), then the

@@ -22,7 +22,6 @@ use core::fmt::Write;
 
 use capc_demo_user::abi::{ROOT_IPC_BUFFER, Syscall};
 use capc_demo_user::caps::{ObjectType, Rights, UntypedCap};
-use capc_demo_user::invoke::{delete, map, retype, revoke, unmap};
 use capc_demo_user::sessions::{
     CallError, FILES as FILE_TABLE, FileError, FileName, FilesClient, MemClient, MemError,
     checksum, close_session, open_session,
@@ -69,7 +68,10 @@ fn files(env: &mut Env) -> FilesClient<EndpointTransport<'_>> {
 /// Opens a session on `endpoint` with an Untyped of 2^`bits` bytes retyped
 /// into `slot`; prints the outcome. Whether it opened.
 fn open(env: &mut Env, id: u64, service: &str, endpoint: u64, slot: u64, bits: u64) -> bool {
-    if let Err(error) = retype(env, BUDGET, ObjectType::Untyped, bits, SELF, slot, 1) {
+    if let Err(error) = capc_demo_user::caps::UntypedCapClient(env.cap(BUDGET))
+        .retype(ObjectType::Untyped as u64, bits, SELF, 0, 0, slot, 1)
+        .map_err(capc_demo_user::Error::from)
+    {
         let _ = writeln!(
             env,
             "client {id}: {service}: retyping a donation: {error} (WRONG)"
@@ -90,8 +92,12 @@ fn open(env: &mut Env, id: u64, service: &str, endpoint: u64, slot: u64, bits: u
                 "client {id}: {service}: a session with a donation of {} bytes: OutOfQuota {{ needed: {needed} }}",
                 1u64 << bits
             );
-            let _ = revoke(env, SELF, slot);
-            let _ = delete(env, SELF, slot);
+            let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+                .revoke(slot, 64)
+                .map_err(capc_demo_user::Error::from);
+            let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+                .delete(slot, 64)
+                .map_err(capc_demo_user::Error::from);
             false
         }
     }
@@ -100,8 +106,14 @@ fn open(env: &mut Env, id: u64, service: &str, endpoint: u64, slot: u64, bits: u
 /// Uses the RAM at `ram`: a frame retyped from it, written and read back.
 fn use_ram(env: &mut Env, ram: u64) -> bool {
     let at = SCRATCH_VADDR[0];
-    let made = retype(env, ram, ObjectType::Frame, 12, SELF, FRAME, 1)
-        .and_then(|()| map(env, FRAME, VSPACE, at, Rights::READ.union(Rights::WRITE)));
+    let made = capc_demo_user::caps::UntypedCapClient(env.cap(ram))
+        .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, FRAME, 1)
+        .map_err(capc_demo_user::Error::from)
+        .and_then(|()| {
+            capc_demo_user::caps::FrameCapClient(env.cap(FRAME))
+                .map(VSPACE, at, Rights::READ.union(Rights::WRITE).bits())
+                .map_err(capc_demo_user::Error::from)
+        });
     let good = made.is_ok() && {
         // SAFETY: the frame was just mapped there, writable.
         let page = unsafe { core::slice::from_raw_parts_mut(at as *mut u64, 512) };
@@ -112,8 +124,12 @@ fn use_ram(env: &mut Env, ram: u64) -> bool {
             .enumerate()
             .all(|(n, word)| *word == ram ^ (n as u64).wrapping_mul(0x9e37_79b9))
     };
-    let _ = unmap(env, FRAME);
-    let _ = delete(env, SELF, FRAME);
+    let _ = capc_demo_user::caps::FrameCapClient(env.cap(FRAME))
+        .unmap()
+        .map_err(capc_demo_user::Error::from);
+    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .delete(FRAME, 64)
+        .map_err(capc_demo_user::Error::from);
     good
 }
 
@@ -173,12 +189,20 @@ fn close(env: &mut Env, id: u64, service: &str, endpoint: u64, slot: u64, bits: 
     let closed = close_session(env, endpoint);
     // Whatever the server made from the donation is gone with the revoke;
     // with no children left, it retypes again from its base.
-    let _ = revoke(env, SELF, slot);
+    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .revoke(slot, 64)
+        .map_err(capc_demo_user::Error::from);
     let pages = donated / 4096;
-    let again = retype(env, slot, ObjectType::Frame, 12, SELF, AGAIN, pages);
+    let again = capc_demo_user::caps::UntypedCapClient(env.cap(slot))
+        .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, AGAIN, pages)
+        .map_err(capc_demo_user::Error::from);
     let watermark = UntypedCap::from_cap(cap_at(slot)).map_or(0, |u| u.free_index() * 16);
-    let _ = revoke(env, SELF, slot);
-    let _ = delete(env, SELF, slot);
+    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .revoke(slot, 64)
+        .map_err(capc_demo_user::Error::from);
+    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
+        .delete(slot, 64)
+        .map_err(capc_demo_user::Error::from);
     let good =
         closed.is_some_and(|(quota, _)| quota == donated) && again.is_ok() && watermark == donated;
     let _ = writeln!(
