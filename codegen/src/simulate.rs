@@ -1,6 +1,6 @@
 //! `capc simulate SPEC SCRIPT`: runs a script of capability operations on
 //! the reference interpreter for a checked spec (see
-//! `capc_dsl::interp::script` and docs/simulate.md) and prints each
+//! `capc_interp::script` and docs/simulate.md) and prints each
 //! operation's result, the cap tree and the accounting per principal.
 //!
 //! Exit codes as `capc check`: 0 ran and met every expectation, 1 the spec
@@ -74,7 +74,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
     let file = compilation
         .sources
         .add(args.script.to_string_lossy(), text.clone());
-    let (report, found) = match capc_dsl::interp::script::simulate_report(&spec, file, &text) {
+    let (report, found) = match capc_interp::script::simulate_report(&spec, file, &text) {
         // The report, and any expectation it missed (`E0933`).
         Ok(mut report) => {
             let missed = std::mem::take(&mut report.missed);
@@ -109,7 +109,7 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
 /// The report as one JSON document (`--message-format json`): each step
 /// shown with its result and expectation, the expectations met, the
 /// sessions' lines, the cap tree and the accounting, sizes in bytes.
-fn report_json(report: &capc_dsl::interp::script::Report) -> serde_json::Value {
+fn report_json(report: &capc_interp::script::Report) -> serde_json::Value {
     let steps: Vec<serde_json::Value> = report
         .steps
         .iter()

@@ -17,7 +17,6 @@ pub mod check;
 pub mod config;
 pub mod diag;
 pub mod fmt;
-pub mod interp;
 pub mod load;
 pub mod model;
 pub mod parse;

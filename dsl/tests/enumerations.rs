@@ -1,11 +1,9 @@
-//! Enumerations (dsl/tests/ui/pass/enumerations.cap) in the model and the
-//! reference interpreter: values counted on or given, a variant kept only
-//! in its configuration, and a cap the interpreter's retype makes holding
-//! an enumerated field's first variant, as the generated code's does.
+//! Enumerations (dsl/tests/ui/pass/enumerations.cap) in the model: values
+//! counted on or given, and a variant kept only in its configuration (the
+//! reference interpreter's use of them: interp/tests/enumerations.rs).
 
 use std::path::Path;
 
-use capc_dsl::interp::{CNodeId, Machine, Slot};
 use capc_dsl::model::Spec;
 
 fn spec(options: &[&str]) -> Spec {
@@ -56,37 +54,6 @@ fn values_are_counted_on_and_configured() {
         method.params[0].values,
         Some(capc_dsl::model::EnumerationId(1))
     );
-}
-
-#[test]
-fn the_interpreters_new_cap_holds_the_first_variant() {
-    let spec = spec(&[]);
-    let mut m = Machine::new(&spec, 4);
-    let mut ram = m.blank_cap(spec.cap("UntypedCap").unwrap());
-    ram.object = 0x40_0000;
-    ram.size_arg = 22;
-    let slot = Slot {
-        cnode: CNodeId::Root,
-        index: 0,
-    };
-    m.boot(slot, ram, "boot").expect("an empty slot");
-    let frame = spec.object("Frame").unwrap().0 as u64;
-    m.retype(&[0], frame, 1, &[], 1, 1).expect("room for 2 MiB");
-    let made = m
-        .node_at(Slot {
-            cnode: CNodeId::Root,
-            index: 1,
-        })
-        .expect("the new frame's cap");
-    let cap_type = &spec.caps[made.cap.cap_type.index()];
-    let access = cap_type.fields.iter().find(|f| f.name == "access").unwrap();
-    assert_eq!(
-        m.field_value(&made.cap, access),
-        3,
-        "ReadWrite, declared first"
-    );
-    let size = cap_type.fields.iter().find(|f| f.name == "size").unwrap();
-    assert_eq!(m.field_value(&made.cap, size), 1);
 }
 
 /// What an enumeration is not: a variant's attribute other than `#[cfg]`

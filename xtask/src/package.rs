@@ -1,9 +1,10 @@
 //! The packaging step of `cargo xtask test`: the crates a kernel author
-//! depends on (capc-dsl, capc, capc-macros) must package and build as
-//! crates.io would serve them.
+//! depends on (capc-dsl, capc, capc-macros, and capc-interp, which the
+//! `capc` binary's `simulate` runs) must package and build as crates.io
+//! would serve them.
 //!
-//! 1. `cargo package -p capc-dsl -p capc -p capc-macros --allow-dirty`
-//!    packs the three together (cargo resolves their dependencies on each
+//! 1. `cargo package -p capc-dsl -p capc-interp -p capc -p capc-macros
+//!    --allow-dirty` packs the four together (cargo resolves their dependencies on each
 //!    other through a temporary local registry) and verifies each: it
 //!    unpacks the `.crate` under `target/package/` and builds it there, away
 //!    from the workspace, so a file the crate reads from outside itself
@@ -29,7 +30,7 @@ use std::process::Command;
 use crate::{Failure, cargo, kernel, run_cargo};
 
 /// The crates a kernel depends on, in dependency order.
-pub const PACKAGES: &[&str] = &["capc-dsl", "capc", "capc-macros"];
+pub const PACKAGES: &[&str] = &["capc-dsl", "capc-interp", "capc", "capc-macros"];
 
 /// Their version: the workspace's, which xtask shares.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -56,6 +57,9 @@ const PACKAGED_FILES: &[(&str, &str, &str)] = &[
     ("capc-dsl", "LICENSE-APACHE", "LICENSE-APACHE"),
     ("capc-dsl", "README.md", "dsl/README.md"),
     ("capc-dsl", "cap.pest", "grammars/cap.pest"),
+    ("capc-interp", "LICENSE-MIT", "LICENSE-MIT"),
+    ("capc-interp", "LICENSE-APACHE", "LICENSE-APACHE"),
+    ("capc-interp", "README.md", "interp/README.md"),
     ("capc", "LICENSE-MIT", "LICENSE-MIT"),
     ("capc", "LICENSE-APACHE", "LICENSE-APACHE"),
     ("capc", "README.md", "codegen/README.md"),

@@ -13,10 +13,6 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use capc_dsl::interp::harness::{
-    BootCap, boot_machine, boot_regions, check_accounting, check_invariants, interp_seen, pack,
-};
-use capc_dsl::interp::{Machine, OpError};
 use capc_dsl::model::Spec;
 use capc_generated_tests::barrelfish::{
     Cap, CapType, DERIVE_RULES, DeriveError, Destination, DeviceID, FCNode, FieldError,
@@ -24,6 +20,10 @@ use capc_generated_tests::barrelfish::{
     is_ancestor, is_copy, range_of, region, retype_at, same_object, split, split_at, split_range,
     target,
 };
+use capc_harness::{
+    BootCap, boot_machine, boot_regions, check_accounting, check_invariants, interp_seen, pack,
+};
+use capc_interp::{Machine, OpError};
 use proptest::prelude::*;
 
 /// Barrelfish's `enum objtype`, as Hamlet generates it from caps.hl.
@@ -245,8 +245,8 @@ const BOOT_WITH_IRQ: &[BootCap] = &[
 
 /// The words of the cap in root slot `index`.
 fn words(m: &Machine<'_>, index: u64) -> Cap {
-    let node = m.node_at(capc_dsl::interp::Slot {
-        cnode: capc_dsl::interp::CNodeId::Root,
+    let node = m.node_at(capc_interp::Slot {
+        cnode: capc_interp::CNodeId::Root,
         index,
     });
     Cap::from_words(
@@ -533,7 +533,7 @@ fn meets_range(m: &Machine<'_>, source: Cap, first: u64, last: u64) -> bool {
 }
 
 /// The packed cap of the interpreter's node `id`.
-fn packed(m: &Machine<'_>, id: capc_dsl::interp::NodeId) -> Cap {
+fn packed(m: &Machine<'_>, id: capc_interp::NodeId) -> Cap {
     Cap::from_words(
         pack(m, &m.node(id).expect("live").cap)
             .try_into()
@@ -546,12 +546,7 @@ fn packed(m: &Machine<'_>, id: capc_dsl::interp::NodeId) -> Cap {
 /// than `source` (the invoked one) names memory with a byte among the
 /// `bytes` from `first` on and is a copy of it or a descendant of it or of
 /// a copy.
-fn meets_live_memory(
-    m: &Machine<'_>,
-    source: capc_dsl::interp::NodeId,
-    first: u64,
-    bytes: u64,
-) -> bool {
+fn meets_live_memory(m: &Machine<'_>, source: capc_interp::NodeId, first: u64, bytes: u64) -> bool {
     let end = u128::from(first) + u128::from(bytes);
     let meets = |cap: Cap| {
         region(cap).is_some_and(|(b, s)| {
@@ -676,7 +671,7 @@ fn meets_pieces(m: &Machine<'_>, source: Cap, first: u64, bytes: u64) -> bool {
 
 /// Whether the interpreter's cap `id` has a descendant that the generated
 /// predicates call derived from it (what a kernel passes `derive`).
-fn has_derived_descendant(m: &Machine<'_>, id: capc_dsl::interp::NodeId) -> bool {
+fn has_derived_descendant(m: &Machine<'_>, id: capc_interp::NodeId) -> bool {
     let packed = |id| {
         Cap::from_words(
             pack(m, &m.node(id).expect("live").cap)
@@ -966,9 +961,9 @@ fn agree(steps: &[Step], frames: bool) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn root_slot(index: u64) -> capc_dsl::interp::Slot {
-    capc_dsl::interp::Slot {
-        cnode: capc_dsl::interp::CNodeId::Root,
+fn root_slot(index: u64) -> capc_interp::Slot {
+    capc_interp::Slot {
+        cnode: capc_interp::CNodeId::Root,
         index,
     }
 }

@@ -1,5 +1,5 @@
 //! Differential tests: random sequences of capability operations run on the
-//! reference interpreter (`capc_dsl::interp`, which reads only the checked
+//! reference interpreter (`capc_interp`, which reads only the checked
 //! model) and on a small kernel built over the generated code (`retype`,
 //! `is_ancestor`, `same_object`, `badge_of`, `may_copy`,
 //! `Cap::with_rights_masked`, `Cap::with_badge`, `UntypedMemory`, `region`,
@@ -41,20 +41,20 @@
 //!
 //! proptest shrinks a divergence to a short sequence, printed as a case
 //! file. Every divergence found stays as a case file in
-//! dsl/tests/differential-cases/, replayed here and by the kernel core's
+//! harness/differential-cases/, replayed here and by the kernel core's
 //! differential test (`case_files_agree`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use capc_dsl::interp::harness::*;
-use capc_dsl::interp::{CNodeId, Container, Machine, OpError, Slot};
 use capc_dsl::model::Spec;
+use capc_harness::*;
+use capc_interp::{CNodeId, Container, Machine, OpError, Slot};
 use proptest::prelude::*;
 
 // The operations, the interpreter's side and the invariants are shared
-// with the kernel's differential test: `capc_dsl::interp::harness`.
+// with the kernel's differential test: `capc_harness`.
 
 type Answer = Result<Outcome, OpError>;
 
@@ -1432,10 +1432,10 @@ macro_rules! differ {
     }};
 }
 
-/// Where the regression case files are (see `capc_dsl::interp::harness::Case`),
+/// Where the regression case files are (see `capc_harness::Case`),
 /// from the workspace root. The kernel core's differential test replays them
 /// too.
-const CASES_DIR: &str = "dsl/tests/differential-cases";
+const CASES_DIR: &str = "harness/differential-cases";
 
 fn kernel_differ(steps: &[Step]) -> Result<(), String> {
     differ!(kernel, kernel_spec(), KERNEL_BOOT, steps)
@@ -1756,7 +1756,7 @@ fn sel4_conformance_cases_hold() {
 /// everything.cap's `PageCache`, a session interface, through the generated
 /// RPC code (client stub, `dispatch_page_cache`, `PageCacheSession`,
 /// `PageCacheCharge`) with a small server, and through the interpreter's
-/// session ledger (`capc_dsl::interp::session`); each session is backed by
+/// session ledger (`capc_interp::session`); each session is backed by
 /// an Untyped retyped from the donor's memory on both machines (the
 /// interpreter and the kernel over the generated code), and deleting or
 /// revoking it closes the session on both sides (the interpreter's `reap`;
@@ -1958,7 +1958,7 @@ fn session_op() -> impl Strategy<Value = SessionOp> {
 /// session, and its entries (generated key, interpreter handle).
 struct SessionClient {
     session: capc_generated_tests::everything::PageCacheSession,
-    id: capc_dsl::interp::session::SessionId,
+    id: capc_interp::session::SessionId,
     entries: Vec<(u32, u64)>,
 }
 
@@ -1973,8 +1973,8 @@ fn donation_slot(c: usize) -> Path2 {
 /// Runs `ops` on both sides: what each step gave, or the first
 /// disagreement or broken invariant.
 fn sessions_differ(ops: &[SessionOp]) -> Result<Vec<SessionOutcome>, String> {
-    use capc_dsl::interp::session::Sessions;
     use capc_generated_tests::everything::PageCacheSession;
+    use capc_interp::session::Sessions;
     let spec = everything_spec();
     let mut m = boot_interp(spec, EVERYTHING_BOOT);
     let mut k = everything::Kernel::boot(&m);

@@ -3,7 +3,7 @@
 //! upgrade them, open, read and close files, close sessions) run through
 //! the generated client stub, `dispatch_files`, `FilesSession` and
 //! `FilesCharge` with a small file server, and through the interpreter's
-//! session ledger (`capc_dsl::interp::session`). After every step both must
+//! session ledger (`capc_interp::session`). After every step both must
 //! agree on the result (success, or the out-of-quota error with the same
 //! `needed`, or the same refusal) and on every session's quota and charges,
 //! and both must keep the invariants: the sum of the sessions' charges is
@@ -18,10 +18,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use capc_dsl::interp::OpError;
-use capc_dsl::interp::session::{Backing, SessionId, Sessions};
 use capc_dsl::model::Spec;
 use capc_generated_tests::files::*;
+use capc_interp::OpError;
+use capc_interp::session::{Backing, SessionId, Sessions};
 use proptest::prelude::*;
 
 type Words = [u64; target::MESSAGE_WORDS];

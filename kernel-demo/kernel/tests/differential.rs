@@ -1,6 +1,6 @@
 //! Differential tests of the capability core against the spec's meaning:
 //! random sequences of operations run on the reference interpreter
-//! (`capc_dsl::interp`, which reads only the checked model of
+//! (`capc_interp`, which reads only the checked model of
 //! kernel-demo/spec/kernel.cap) and on this kernel's own `ops` (copy, mint,
 //! move, delete, revoke, retype) over a window of slot memory, its
 //! derivation tree kept by `mdb` as seL4 keeps it.
@@ -61,7 +61,7 @@
 //!
 //! proptest shrinks a divergence to a short sequence, printed as a case
 //! file. Every divergence found stays as a case file in
-//! dsl/tests/differential-cases/, replayed here (`case_files_agree`) and by
+//! harness/differential-cases/, replayed here (`case_files_agree`) and by
 //! the generated code's differential test.
 
 use std::cell::RefCell;
@@ -79,13 +79,13 @@ use capc_demo_kernel::cspace::{self, Removal, SlotAddr, SlotMemory, Table};
 use capc_demo_kernel::tcb::{self, PendingSend, Tcb, TcbSlot};
 use capc_demo_kernel::vspace::{self, PhysMem};
 use capc_demo_kernel::{finalise, ipc, mapping, mdb, ops};
-use capc_dsl::interp::harness::*;
-use capc_dsl::interp::{self, CNodeId, IpcEvent, Machine, OpError, Slot};
 use capc_dsl::model::Spec;
+use capc_harness::*;
+use capc_interp::{self as interp, CNodeId, IpcEvent, Machine, OpError, Slot};
 use proptest::prelude::*;
 
 // The operations, the interpreter's side and the invariants are shared
-// with the generated code's differential test: `capc_dsl::interp::harness`.
+// with the generated code's differential test: `capc_harness`.
 
 /// A refusal: one of the interpreter's errors, or a kernel error the
 /// interpreter has no counterpart for (always a divergence).
@@ -99,7 +99,7 @@ type Answer = Result<Outcome, Refused>;
 
 /// The interpreter's answer to `op`, in this test's terms.
 fn run_interp(m: &mut Machine<'_>, op: &Op) -> Answer {
-    capc_dsl::interp::harness::run_interp(m, op).map_err(Refused::Op)
+    capc_harness::run_interp(m, op).map_err(Refused::Op)
 }
 
 // ----- the spec and the boot caps -----
@@ -1417,7 +1417,7 @@ proptest! {
     ) {
         if let Err(e) = differ_steps(&ops) {
             let case = steps_text("kernel", &ops);
-            prop_assert!(false, "{e}\n\nAs a case file for dsl/tests/differential-cases/:\n{case}");
+            prop_assert!(false, "{e}\n\nAs a case file for harness/differential-cases/:\n{case}");
         }
     }
 
@@ -1430,7 +1430,7 @@ proptest! {
     ) {
         if let Err(e) = differ_steps(&ops) {
             let case = steps_text("kernel", &ops);
-            prop_assert!(false, "{e}\n\nAs a case file for dsl/tests/differential-cases/:\n{case}");
+            prop_assert!(false, "{e}\n\nAs a case file for harness/differential-cases/:\n{case}");
         }
     }
 }
@@ -1496,10 +1496,10 @@ fn the_test_spec_is_kernel_cap_with_a_service() {
     assert!(donating_methods(&kernel).is_empty());
 }
 
-/// The regression case files (`capc_dsl::interp::harness::Case`), shared
+/// The regression case files (`capc_harness::Case`), shared
 /// with the generated code's differential test.
 fn case_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dsl/tests/differential-cases")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../harness/differential-cases")
 }
 
 /// The operations of one case file for kernel.cap.

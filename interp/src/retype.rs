@@ -2,7 +2,7 @@
 //! the generated `retype` documents, each with the same error and payload.
 
 use super::{CNodeId, Holder, Machine, Node, NodeId, OpError, Retyped, SlotPath};
-use crate::model::{CapId, Role};
+use capc_dsl::model::{CapId, Role};
 
 impl Machine<'_> {
     /// Retypes the Untyped at `source` into `count` objects of the object

@@ -3,10 +3,11 @@
 //! invariants every side must keep. The generated code
 //! (codegen/generated-tests/tests/differential.rs) and the demo kernel's
 //! capability core (kernel-demo/kernel/tests/differential.rs) are each
-//! compared with the interpreter through this module, so both run the same
+//! compared with the interpreter through this crate, so both run the same
 //! operations and check the same invariants.
 //!
-//! Behind the `harness` feature (it needs proptest): only tests use it.
+//! Test-only (it needs proptest): both tests take it as a dev-dependency,
+//! and no library or binary depends on it.
 
 #![allow(missing_docs)]
 
@@ -14,9 +15,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use crate::interp::budget::Donated;
-use crate::interp::{self, Holder, Machine, NodeId, OpError, Slot};
-use crate::model::{DonationKind, FieldKind, ObjectId, Spec};
+use capc_dsl::model::{DonationKind, FieldKind, ObjectId, Spec};
+use capc_interp::Donated;
+use capc_interp::{self as interp, Holder, Machine, NodeId, OpError, Slot};
 
 // ----- the operations -----
 
@@ -744,7 +745,7 @@ pub fn lifecycle_op(spec: &Spec, ops: Ops) -> Option<BoxedStrategy<LifecycleOp>>
 /// The spec's thread object type (`finalise = stop_thread`) and its IPC
 /// object types (`finalise = cancel_waiters`), if it has both.
 pub fn thread_objects(spec: &Spec) -> Option<(ObjectId, Vec<ObjectId>)> {
-    use crate::model::Finaliser;
+    use capc_dsl::model::Finaliser;
     let with = |f: Finaliser| {
         spec.objects
             .iter()
@@ -1170,7 +1171,7 @@ fn numbering(spec: &Spec) -> impl Fn(u64, u64, u64, u64) -> Vec<Step> + Clone + 
                 .iter()
                 .find(|(_, b)| *b == bits)
                 .map(|(a, _)| *a)?;
-            (o.kind == crate::ast::ObjectKind::Untyped && o.ram)
+            (o.kind == capc_dsl::ast::ObjectKind::Untyped && o.ram)
                 .then_some((spec.object_number(ObjectId(i as u32)), arg))
         })
     });
@@ -1475,7 +1476,7 @@ fn ipc_paths(
     result: &Result<Outcome, OpError>,
     lost_rights: &mut std::collections::BTreeSet<u64>,
 ) -> Vec<&'static str> {
-    use crate::interp::{IpcEvent, ThreadState};
+    use capc_interp::{IpcEvent, ThreadState};
     let mut out = Vec::new();
     let replier = match step {
         Step::Lifecycle(LifecycleOp::Reply(at)) => before
@@ -1562,7 +1563,7 @@ fn finalised(before: &Machine<'_>, after: &Machine<'_>, step: &Step) -> Vec<&'st
     let shared = |t: ObjectId| {
         spec.caps
             .iter()
-            .any(|c| c.object == Some(t) && c.mapping == Some(crate::model::Mapping::Shared))
+            .any(|c| c.object == Some(t) && c.mapping == Some(capc_dsl::model::Mapping::Shared))
     };
     let asids_gone = before
         .address_spaces()
@@ -2035,7 +2036,7 @@ pub fn interp_threads(m: &Machine<'_>) -> Threads {
 /// notification it waits on, a queue to each thread in it, a holder of a
 /// right to reply to its caller, a caller to the holder of that right.
 pub fn thread_references(m: &Machine<'_>, threads: &Threads) -> Vec<Reference> {
-    use crate::interp::{IpcKind, ThreadState};
+    use capc_interp::{IpcKind, ThreadState};
     let Some((tcb, ipc)) = thread_objects(m.spec()) else {
         return Vec::new();
     };

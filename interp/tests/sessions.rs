@@ -8,13 +8,13 @@
 
 use std::path::Path;
 
-use capc_dsl::interp::OpError;
-use capc_dsl::interp::session::{Backing, Sessions};
 use capc_dsl::model::Spec;
+use capc_interp::OpError;
+use capc_interp::session::{Backing, Sessions};
 use proptest::prelude::*;
 
 fn spec() -> Spec {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/pass/sessions.cap");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsl/tests/ui/pass/sessions.cap");
     capc_dsl::compile(&path, &capc_dsl::FsLoader)
         .expect("readable")
         .spec
@@ -238,7 +238,7 @@ request p Pages.map count 1
 ";
     let file = capc_dsl::source::FileId(0);
     let (report, missed) =
-        capc_dsl::interp::script::simulate_checked(&spec, file, script).expect("the script checks");
+        capc_interp::script::simulate_checked(&spec, file, script).expect("the script checks");
     assert!(missed.is_empty(), "{report}");
     assert!(
         report.contains("   7  revoke gift\n      ok: 0 cap(s) deleted\n      closes session `p`: its donated Untyped was revoked\n"),

@@ -6,7 +6,7 @@
 //! the calls a simulation made.
 
 use super::{Holder, Machine, Node, NodeId, OpError, Why};
-use crate::model::{Donation, DonationKind, ObjectId};
+use capc_dsl::model::{Donation, DonationKind, ObjectId};
 
 /// One allocation class of a budget: the objects of one type and size.
 #[derive(Clone, Debug, PartialEq, Eq)]

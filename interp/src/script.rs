@@ -20,15 +20,15 @@
 //! mistake but a result, printed with the kernel's error; an expectation
 //! the run misses is E0933.
 
-use crate::units::sum as bytes;
+use capc_dsl::units::sum as bytes;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{CNodeId, Donated, Holder, Machine, NodeId, OpError, Slot, Why};
-use crate::ast::ObjectKind;
-use crate::diag::{Code, Diagnostic, closest};
-use crate::model::{CapId, ObjectId, Role, Spec};
-use crate::source::{FileId, Span};
+use capc_dsl::ast::ObjectKind;
+use capc_dsl::diag::{Code, Diagnostic, closest};
+use capc_dsl::model::{CapId, ObjectId, Role, Spec};
+use capc_dsl::source::{FileId, Span};
 
 mod expect;
 mod sessions;
@@ -989,7 +989,7 @@ impl Parser<'_> {
         c: &mut Cursor<'_>,
         what: &str,
         example: &str,
-    ) -> PResult<(crate::model::CapId, String, Span)> {
+    ) -> PResult<(capc_dsl::model::CapId, String, Span)> {
         let (type_name, type_span) = c.ident(what, example)?;
         let spec = self.spec;
         match spec.cap(&type_name) {
@@ -1490,7 +1490,7 @@ impl Parser<'_> {
             };
             c.at += 1;
             let p = &m.params[i];
-            if matches!(p.kind, crate::model::ParamKind::Cap { .. }) {
+            if matches!(p.kind, capc_dsl::model::ParamKind::Cap { .. }) {
                 return Err(Box::new(
                     Diagnostic::new(Code::ScriptInvalid, span, format!("`{param}` is a cap"))
                         .label("a cap is not given as a value")
@@ -1531,7 +1531,7 @@ impl Parser<'_> {
         } else {
             return Err(c.error("`donate SLOT` or `quota BYTES by NAME`", example));
         };
-        let wants_quota = matches!(donation.kind, crate::model::DonationKind::Quota);
+        let wants_quota = matches!(donation.kind, capc_dsl::model::DonationKind::Quota);
         if wants_quota != matches!(donated, Donated::Quota { .. }) {
             let want = if wants_quota {
                 "a quota: `quota BYTES by NAME`"
@@ -2279,16 +2279,19 @@ fn accounting(m: &Machine<'_>, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
-    use crate::model::Spec;
-    use crate::source::SourceMap;
+    use capc_dsl::model::Spec;
+    use capc_dsl::source::SourceMap;
 
     /// kernel-demo/spec/kernel.cap, checked.
     fn kernel_spec() -> Spec {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
-            .expect("readable")
-            .spec
-            .expect("kernel.cap checks clean")
+        capc_dsl::compile(
+            &root.join("kernel-demo/spec/kernel.cap"),
+            &capc_dsl::FsLoader,
+        )
+        .expect("readable")
+        .spec
+        .expect("kernel.cap checks clean")
     }
 
     /// A refused call says which cause of its out-of-budget error applied:
@@ -2299,9 +2302,9 @@ mod tests {
     #[test]
     fn out_of_budget_says_why() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let spec = crate::compile(
+        let spec = capc_dsl::compile(
             &root.join("kernel-demo/spec/decompress.cap"),
-            &crate::FsLoader,
+            &capc_dsl::FsLoader,
         )
         .expect("readable")
         .spec

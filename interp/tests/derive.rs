@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use capc_dsl::interp::{CNodeId, Machine, OpError, Slot};
 use capc_dsl::model::Spec;
+use capc_interp::{CNodeId, Machine, OpError, Slot};
 
 fn spec() -> Spec {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui/pass/derive.cap");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsl/tests/ui/pass/derive.cap");
     capc_dsl::compile(&path, &capc_dsl::FsLoader)
         .expect("readable")
         .spec

@@ -1,19 +1,21 @@
-//! UI tests of `capc simulate` scripts: every script in tests/ui/fail named
-//! `E08xx-*.capsim` or `E093x-*.capsim` must be rejected with its code (the catalogue test in
-//! ui.rs counts these files as the cases of the script codes), and every
+//! UI tests of `capc simulate` scripts: every script in dsl/tests/ui/fail
+//! named `E08xx-*.capsim` or `E093x-*.capsim` must be rejected with its code
+//! (they stay beside the other UI cases: the catalogue test in
+//! dsl/tests/ui.rs counts these files as the cases of the script codes,
+//! which the front end's catalogue holds), and every
 //! example script in examples/sim must run. A script names its spec in its
 //! first lines (`# spec: PATH` or `# Run: capc simulate SPEC SCRIPT`).
 //! Rendered diagnostics and reports are snapshotted in snapshots/simulate/.
 
 use std::path::{Path, PathBuf};
 
-use capc_dsl::interp::script::simulate_checked;
 use capc_dsl::{SourceLoader, compile};
+use capc_interp::script::simulate_checked;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("dsl/ is in the workspace")
+        .expect("interp/ is in the workspace")
         .to_path_buf()
 }
 
@@ -70,7 +72,7 @@ fn failing_scripts_report_their_code() {
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {
-        insta::glob!("ui/fail/*.capsim", |path| {
+        insta::glob!("../../dsl/tests", "ui/fail/*.capsim", |path| {
             found += 1;
             let stem = path.file_stem().unwrap().to_str().unwrap();
             let code = stem.split('-').next().unwrap();

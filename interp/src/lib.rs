@@ -5,7 +5,7 @@
 //! derivation tree over those caps, the watermark of every Untyped, and the
 //! objects servers made for RPC calls from their callers' donations. Every
 //! operation (retype, copy, mint, move, delete, revoke, a donating call)
-//! reads only the [`model::Spec`](crate::model::Spec): object sizes and
+//! reads only the [`model::Spec`](capc_dsl::model::Spec): object sizes and
 //! alignment come from each object's `SizeRule`, which cap type a retype
 //! makes from the spec's cap declarations, the order of retype's checks and
 //! its errors from seL4 as the generated `retype` documents them. It never
@@ -45,12 +45,16 @@
 //! each client's quota, what is charged to it, refunds and closing.
 //!
 //! [`script`] parses and runs the `capc simulate` scripts on top of it.
+//!
+//! A crate of its own, not a module of the front end: capc-dsl stops at the
+//! checked model, and the interpreter is one consumer of it, as the code
+//! generator is. The operations and invariants the differential tests run
+//! on it are in the test-only crate capc-harness.
+#![deny(missing_docs)]
 
 mod asid;
 mod budget;
 mod create;
-#[cfg(feature = "harness")]
-pub mod harness;
 mod lifecycle;
 mod retype;
 pub mod script;
@@ -61,14 +65,20 @@ pub use create::CreateArgs;
 
 use std::collections::BTreeMap;
 
-use crate::ast::ObjectKind;
-use crate::model::{
+use capc_dsl::ast::ObjectKind;
+use capc_dsl::model::{
     CapField, CapId, CopyPolicy, FieldKind, Mapping, MethodSet, ObjectId, Role, Spec,
 };
 
 pub use budget::{Budget, Call, Donated};
 pub use lifecycle::{Container, Entry, IMPLICIT_ASID, MapKey};
 pub use threads::{IpcBuffer, IpcEvent, IpcKind, IpcObject, Pending, Thread, ThreadState};
+
+/// The examples of the crate's README.md, run as doctests so that they stay
+/// true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 /// A capability: the value of each of its fields by what the field means.
 /// A cap type without a field for some meaning keeps 0 there.

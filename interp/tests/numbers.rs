@@ -4,8 +4,8 @@
 //! number, not by position.
 
 use capc_dsl::compile_str;
-use capc_dsl::interp::{CNodeId, Machine, OpError, Slot};
 use capc_dsl::model::Spec;
+use capc_interp::{CNodeId, Machine, OpError, Slot};
 
 const SPEC: &str = r#"
 target test {

@@ -14,10 +14,10 @@
 //! ```
 
 use super::{Cursor, PResult, Parser, PathExpr, bytes};
-use crate::diag::{Code, Diagnostic, closest};
-use crate::interp::{Machine, OpError};
-use crate::model::ObjectId;
-use crate::source::Span;
+use crate::{Machine, OpError};
+use capc_dsl::diag::{Code, Diagnostic, closest};
+use capc_dsl::model::ObjectId;
+use capc_dsl::source::Span;
 
 /// The outcomes a step can have: `ok` and the kernel's errors.
 pub(super) const OUTCOMES: &[&str] = &[

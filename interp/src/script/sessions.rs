@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{Cursor, PResult, Parser, PathExpr, Tok, bytes, values};
-use crate::diag::{Code, Diagnostic};
-use crate::interp::session::{Backing, SessionId, SessionWhy, Sessions};
-use crate::interp::{Machine, NodeId, OpError};
-use crate::model::{ParamKind, Spec};
-use crate::source::Span;
+use crate::session::{Backing, SessionId, SessionWhy, Sessions};
+use crate::{Machine, NodeId, OpError};
+use capc_dsl::diag::{Code, Diagnostic};
+use capc_dsl::model::{ParamKind, Spec};
+use capc_dsl::source::Span;
 
 /// The statements that start a session statement.
 pub(super) const STATEMENTS: &[&str] = &["session", "upgrade", "close", "request"];
@@ -147,7 +147,7 @@ impl Parser<'_> {
                 } else {
                     return Err(c.error("`quota BYTES by NAME` or `donate SLOT`", example));
                 };
-                let untyped = matches!(session.kind, crate::model::DonationKind::Untyped(_));
+                let untyped = matches!(session.kind, capc_dsl::model::DonationKind::Untyped(_));
                 if untyped != matches!(with, Opening::Untyped(_)) {
                     let want = if untyped {
                         "an Untyped cap: `donate SLOT`"

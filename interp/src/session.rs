@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 
 use super::{Machine, NodeId, OpError, SlotPath};
-use crate::model::{Charge, Method, MethodSet, Spec};
+use capc_dsl::model::{Charge, Method, MethodSet, Spec};
 
 /// A session's number.
 pub type SessionId = u64;
@@ -188,7 +188,7 @@ impl<'s> Sessions<'s> {
         let Some(session) = &self.spec.interfaces[index].session else {
             return Some(self.refuse(SessionWhy::NoSession, OpError::IllegalOperation));
         };
-        let untyped = matches!(session.kind, crate::model::DonationKind::Untyped(_));
+        let untyped = matches!(session.kind, capc_dsl::model::DonationKind::Untyped(_));
         if untyped != matches!(backing, Backing::Untyped(_)) {
             return Some(Err(OpError::IllegalOperation));
         }
@@ -235,7 +235,7 @@ impl<'s> Sessions<'s> {
             .as_ref()
             .map(|s| &s.kind)
         {
-            Some(crate::model::DonationKind::Untyped(cap)) => *cap,
+            Some(capc_dsl::model::DonationKind::Untyped(cap)) => *cap,
             _ => return Some(Err(OpError::IllegalOperation)),
         };
         let Some(id) = machine.resolve(path).and_then(|s| machine.id_at(s)) else {
@@ -373,7 +373,7 @@ impl<'s> Sessions<'s> {
                 }
             }
         }
-        let size = |object: crate::model::ObjectId, arg: u64| {
+        let size = |object: capc_dsl::model::ObjectId, arg: u64| {
             self.spec.objects[object.index()].size.size_of(arg)
         };
         let call_bytes = charges.bytes(args, Charge::for_the_call, size);

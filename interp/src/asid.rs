@@ -21,7 +21,7 @@
 //! mapping instead (see [`super::lifecycle`]).
 
 use super::{Holder, Machine, Node, OpError, SlotPath};
-use crate::model::Role;
+use capc_dsl::model::Role;
 
 impl Machine<'_> {
     /// How many numbers one pool holds, and how many places the directory

@@ -28,7 +28,7 @@
 use std::collections::VecDeque;
 
 use super::{Cap, Machine, OpError, SlotPath};
-use crate::model::{CapId, Finaliser, ObjectId, Role};
+use capc_dsl::model::{CapId, Finaliser, ObjectId, Role};
 
 /// What a thread waiting to send will send.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -642,8 +642,8 @@ mod tests {
     use std::sync::OnceLock;
 
     use super::{IpcEvent, ThreadState};
-    use crate::interp::{CNodeId, Machine, OpError, Slot};
-    use crate::model::Spec;
+    use crate::{CNodeId, Machine, OpError, Slot};
+    use capc_dsl::model::Spec;
 
     /// Threads (Tcb objects) in root slots 1..=4.
     const A: u64 = 1;
@@ -662,10 +662,13 @@ mod tests {
         static SPEC: OnceLock<Spec> = OnceLock::new();
         SPEC.get_or_init(|| {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-            crate::compile(&root.join("kernel-demo/spec/kernel.cap"), &crate::FsLoader)
-                .expect("readable")
-                .spec
-                .expect("kernel.cap checks clean")
+            capc_dsl::compile(
+                &root.join("kernel-demo/spec/kernel.cap"),
+                &capc_dsl::FsLoader,
+            )
+            .expect("readable")
+            .spec
+            .expect("kernel.cap checks clean")
         })
     }
 
@@ -723,7 +726,7 @@ mod tests {
     }
 
     fn rights(names: &[&str]) -> u64 {
-        crate::interp::rights_mask(spec(), names.iter().copied()).expect("kernel.cap's rights")
+        crate::rights_mask(spec(), names.iter().copied()).expect("kernel.cap's rights")
     }
 
     /// The address of the object whose cap is in root slot `slot`.

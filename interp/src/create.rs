@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 
 use super::{Cap, Holder, Machine, Node, NodeId, OpError, SlotPath};
-use crate::model::{CapField, CapId, Creation, FieldKind, Method, Role};
+use capc_dsl::model::{CapField, CapId, Creation, FieldKind, Method, Role};
 
 /// The arguments of a creation: the words of the parameters the clause
 /// sets fields from, by parameter index, and the Untyped's path for

@@ -19,10 +19,10 @@
 //! generated decoder refuses: the step answers `InvalidArgument { index }`
 //! with the parameter's position, and the server is not called.
 
-use crate::ast::Scalar;
-use crate::diag::{Code, Diagnostic};
-use crate::model::{DataDef, Lease, ParamKind, Spec, Ty};
-use crate::source::Span;
+use capc_dsl::ast::Scalar;
+use capc_dsl::diag::{Code, Diagnostic};
+use capc_dsl::model::{DataDef, Lease, ParamKind, Spec, Ty};
+use capc_dsl::source::Span;
 
 use super::{Cursor, PResult, Tok, Token};
 

@@ -21,12 +21,12 @@
 use std::collections::BTreeMap;
 
 use super::{Cursor, PResult, Parser, Stmt, bytes};
-use crate::ast::ObjectKind;
-use crate::bootplan::BootPlan;
-use crate::diag::{Code, Diagnostic, closest};
-use crate::interp::{CNodeId, Cap, Machine, OpError};
-use crate::model::{CapId, ObjectId, Spec, System};
-use crate::source::Span;
+use crate::{CNodeId, Cap, Machine, OpError};
+use capc_dsl::ast::ObjectKind;
+use capc_dsl::bootplan::BootPlan;
+use capc_dsl::diag::{Code, Diagnostic, closest};
+use capc_dsl::model::{CapId, ObjectId, Spec, System};
+use capc_dsl::source::Span;
 
 /// One step of booting a system, as the interpreter runs it.
 #[derive(Clone, Debug)]
@@ -316,7 +316,7 @@ fn plan(spec: &Spec, system: &System, span: Span) -> PResult<((Boot, BootPlan), 
             "boot a smaller system",
         ));
     }
-    let owner = |u: &crate::bootplan::BootUntyped| match u.domain {
+    let owner = |u: &capc_dsl::bootplan::BootUntyped| match u.domain {
         Some(d) => system.domains[d].name.clone(),
         None => system.name.clone(),
     };
@@ -383,7 +383,7 @@ fn plan(spec: &Spec, system: &System, span: Span) -> PResult<((Boot, BootPlan), 
             let rights = slot
                 .rights
                 .iter()
-                .fold(0u64, |m, r| m | crate::authority::bit(*r));
+                .fold(0u64, |m, r| m | capc_dsl::authority::bit(*r));
             steps.push((
                 Step::Slot {
                     source: vec![object_slot(slot.object)],
@@ -482,10 +482,7 @@ pub(super) fn boot(m: &mut Machine<'_>, boot: &Boot) -> Result<String, (OpError,
 
 /// Root-relative paths as the report names them: the booted system's names
 /// for its slots, by the slot each path resolves to now.
-pub(super) fn slot_names(
-    m: &Machine<'_>,
-    booted: &Booted,
-) -> BTreeMap<crate::interp::Slot, String> {
+pub(super) fn slot_names(m: &Machine<'_>, booted: &Booted) -> BTreeMap<crate::Slot, String> {
     booted
         .shown
         .iter()
@@ -522,7 +519,7 @@ mod tests {
     fn example() -> Spec {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../examples/systems/decompress.cap");
-        crate::compile(&root, &crate::FsLoader)
+        capc_dsl::compile(&root, &capc_dsl::FsLoader)
             .expect("readable")
             .spec
             .expect("decompress.cap checks clean")

@@ -32,7 +32,7 @@
 //! address space, or under a table since unlinked, unmaps nothing.
 
 use super::{CNodeId, Holder, Machine, Node, NodeId, OpError, SlotPath};
-use crate::model::{CopyPolicy, Mapping, ObjectId, Role};
+use capc_dsl::model::{CopyPolicy, Mapping, ObjectId, Role};
 
 /// What a table entry holds: an object (a frame, or a linked table) by its
 /// address and type.
@@ -127,7 +127,7 @@ impl Machine<'_> {
     }
 
     /// The owned slots of the object `cap` names, if its type has some.
-    pub fn owned_slots(&self, cap: &super::Cap) -> Option<&[crate::model::OwnedSlot]> {
+    pub fn owned_slots(&self, cap: &super::Cap) -> Option<&[capc_dsl::model::OwnedSlot]> {
         let object = self.object_of(cap)?;
         let slots = &self.spec.objects[object.index()].slots;
         (!slots.is_empty() && self.region(cap).is_some()).then_some(slots.as_slice())
