@@ -857,6 +857,17 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         }
 
         #[doc = #cap_doc]
+        ///
+        /// # Views
+        ///
+        /// Each cap type has a view named like it: the cap seen as that
+        /// type, made with its `new` (from every field's value) or
+        /// `from_cap` (when the tag is its `TAG`), and turned back with
+        /// `cap` or `From`. A view has a getter for each field, named like
+        /// the field, and a setter `set_<field>` that takes the getter's
+        /// type and fails with a [`FieldError`], changing nothing, when the
+        /// value does not fit the field: too wide, a right the type may not
+        /// carry (its `VALID_RIGHTS`), a misaligned pointer.
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         #[repr(C)]
         pub struct Cap {
@@ -1238,7 +1249,9 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
                     ", shifted right by {align_bits}; read back sign-extended from bit {}",
                     u32::from(f.width) + align_bits - 1
                 ),
-                FieldKind::Ptr { align_bits } => format!(", shifted right by {align_bits}"),
+                FieldKind::Ptr { align_bits } if align_bits > 0 => {
+                    format!(", shifted right by {align_bits}")
+                }
                 _ => String::new(),
             }
         );
@@ -1250,10 +1263,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
                 u32::from(f.width) + ptr_align_bits(f) - 1
             )
         } else {
-            format!(
-                " Sets `{}`, or fails with a [`FieldError`].",
-                f.name
-            )
+            format!(" Sets [`{}`](Self::{}).", f.name, ident(&f.name))
         };
         quote! {
             #fdoc
@@ -1303,10 +1313,26 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     let cap_data = cap_data_method(c);
     let cap_name = &c.name;
     let new_doc = format!(
-        " {} `{}` with these fields; fails on the first field whose value does not fit.",
+        " {} `{}` with these fields, or the first field's [`FieldError`].",
         super::article(&c.name),
         c.name
     );
+    let tag_doc = format!(
+        " The tag of {} `{}`.",
+        super::article(&c.name).to_lowercase(),
+        c.name
+    );
+    let rights_doc = format!(
+        " The rights {} `{}` may carry.",
+        super::article(&c.name).to_lowercase(),
+        c.name
+    );
+    let from_doc = format!(
+        " `cap` as {} `{}`, if it is one.",
+        super::article(&c.name).to_lowercase(),
+        c.name
+    );
+    let cap_doc = format!(" This `{}` as a [`Cap`].", c.name);
     quote! {
         #doc
         #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -1314,9 +1340,9 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         pub struct #name(Cap);
 
         impl #name {
-            /// The tag of this cap type.
+            #[doc = #tag_doc]
             pub const TAG: u64 = #tag;
-            /// The rights this cap type may carry.
+            #[doc = #rights_doc]
             pub const VALID_RIGHTS: Rights = #valid_const;
 
             #[doc = #new_doc]
@@ -1325,12 +1351,12 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
                 #new_body
             }
 
-            /// The view of `cap`, if it is of this type.
+            #[doc = #from_doc]
             pub const fn from_cap(cap: Cap) -> Option<#name> {
                 if cap.tag() == #tag { Some(#name(cap)) } else { None }
             }
 
-            /// The cap itself.
+            #[doc = #cap_doc]
             pub const fn cap(self) -> Cap {
                 self.0
             }

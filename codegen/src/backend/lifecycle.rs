@@ -413,10 +413,10 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
                 .expect("a mapped cap type")
                 .name,
         );
+        let doc = format!(" Whether `{}` is not 0: see [`is_mapped`].", at);
         quote! {
             impl #v {
-                /// Whether the cap records a mapping: its `#[mapped_at]`
-                /// field is not 0.
+                #[doc = #doc]
                 pub const fn is_mapped(&self) -> bool {
                     #v::#at(*self) != 0
                 }
