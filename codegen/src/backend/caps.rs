@@ -10,6 +10,7 @@ use capc_dsl::model::{
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use super::common::grouped_match;
 use super::{Gen, Part, ident, lit, snake};
 
 /// The section's parts: the shared types, one per cap type's view, and
@@ -261,6 +262,19 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             let _ = word;
             None
         }
+    } else if objects
+        .iter()
+        .enumerate()
+        .all(|(i, o)| o.number as usize == i)
+    {
+        // Numbers 0, 1, ... in declaration order: `ALL` is the table.
+        quote! {
+            if word < #count {
+                Some(ObjectType::ALL[word as usize])
+            } else {
+                None
+            }
+        }
     } else {
         quote! {
             match word {
@@ -309,13 +323,16 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             // A byte-sized type has a log2 size only where its size in
             // bytes is a power of two.
             let mask = lit((1u64 << b.granule_bits) - 1);
-            return quote! {
-                ObjectType::#v => if arg >= #min && arg <= #max && arg & #mask == 0 && arg.is_power_of_two() {
-                    Ok(arg.trailing_zeros())
-                } else {
-                    Err(SizeError { min: #min, max: #max })
-                }
-            };
+            return (
+                quote!(ObjectType::#v),
+                quote! {
+                    if arg >= #min && arg <= #max && arg & #mask == 0 && arg.is_power_of_two() {
+                        Ok(arg.trailing_zeros())
+                    } else {
+                        Err(SizeError { min: #min, max: #max })
+                    }
+                },
+            );
         }
         let table = &o.size.table;
         let offset = table[0].1 as i64 - table[0].0 as i64;
@@ -342,13 +359,15 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             });
             quote!(match arg { #(#arms,)* _ => Err(SizeError { min: #min, max: #max }) })
         };
-        quote!(ObjectType::#v => #body)
+        (quote!(ObjectType::#v), body)
     });
+    let sizes = grouped_match(quote!(self), sizes.collect(), true);
     let bounds = objects.iter().map(|o| {
         let v = object_variant(o);
         let (min, max) = (lit(o.size.min_arg()), lit(o.size.max_arg()));
-        quote!(ObjectType::#v => (#min, #max))
+        (quote!(ObjectType::#v), quote!((#min, #max)))
     });
+    let bounds = grouped_match(quote!(self), bounds.collect(), true);
     let aligns = objects.iter().filter_map(|o| {
         let v = object_variant(o);
         o.align_bits.map(|a| {
@@ -364,8 +383,9 @@ fn objects(g: &Gen<'_>) -> TokenStream {
     let memory = objects.iter().map(|o| {
         let v = object_variant(o);
         let (ram, device) = (o.ram, o.device);
-        quote!(ObjectType::#v => (#ram, #device))
+        (quote!(ObjectType::#v), quote!((#ram, #device)))
     });
+    let memory = grouped_match(quote!(self), memory.collect(), true);
     let untyped = objects
         .iter()
         .filter(|o| o.kind == ObjectKind::Untyped)
@@ -430,16 +450,12 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             /// log2 of the size in bytes of an object made with size argument
             /// `arg` (fixed-size types take 0).
             pub const fn size_bits(self, #arg: u64) -> Result<u32, SizeError> {
-                match self {
-                    #(#sizes,)*
-                }
+                #sizes
             }
 
             /// The smallest and largest size argument.
             pub const fn arg_bounds(self) -> (u64, u64) {
-                match self {
-                    #(#bounds,)*
-                }
+                #bounds
             }
 
             #byte_sizes
@@ -453,9 +469,7 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             /// Whether objects of this type may be made from RAM and from
             /// device memory.
             pub const fn memory(self) -> (bool, bool) {
-                match self {
-                    #(#memory,)*
-                }
+                #memory
             }
 
             /// Whether this is untyped memory (which can be retyped).
@@ -674,11 +688,30 @@ fn field_helpers(g: &Gen<'_>) -> TokenStream {
                 }
             }
         });
+    // `new` of a view with more than one field.
+    let first_error = g.spec.caps.iter().any(|c| c.fields.len() > 1).then(|| {
+        quote! {
+            /// The first failure among the results of a view's setters (what
+            /// its `new` returns), or `Ok`.
+            const fn first_error(results: &[Result<(), FieldError>]) -> Result<(), FieldError> {
+                let mut i = 0;
+                while i < results.len() {
+                    if let Err(e) = results[i] {
+                        return Err(e);
+                    }
+                    i += 1;
+                }
+                Ok(())
+            }
+        }
+    });
     quote! {
         /// The mask of the low `width` bits of a word.
         const fn low_bits(width: u32) -> u64 {
             if width >= 64 { u64::MAX } else { (1 << width) - 1 }
         }
+
+        #first_error
 
         /// Bits `shift..shift + width` of word `word`.
         const fn field(self, word: usize, shift: u32, width: u32) -> u64 {
@@ -740,6 +773,19 @@ fn caps(g: &Gen<'_>) -> TokenStream {
             let _ = tag;
             None
         }
+    } else if spec
+        .caps
+        .iter()
+        .enumerate()
+        .all(|(i, c)| c.tag as usize == i + 1)
+    {
+        // Tags 1, 2, ... in declaration order: `ALL` is the table.
+        quote! {
+            match tag {
+                1..=#count => Some(CapType::ALL[tag as usize - 1]),
+                _ => None,
+            }
+        }
     } else {
         quote! {
             match tag {
@@ -758,16 +804,18 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         match c.object {
             Some(o) => {
                 let ov = object_variant(&spec.objects[o.index()]);
-                quote!(CapType::#v => Some(ObjectType::#ov))
+                (quote!(CapType::#v), quote!(Some(ObjectType::#ov)))
             }
-            None => quote!(CapType::#v => None),
+            None => (quote!(CapType::#v), quote!(None)),
         }
     });
+    let object_of = grouped_match(quote!(self), object_of.collect(), true);
     let valid_rights = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         let r = rights_const(g, &c.rights);
-        quote!(CapType::#v => #r)
+        (quote!(CapType::#v), r)
     });
+    let valid_rights = grouped_match(quote!(self), valid_rights.collect(), true);
     let copy = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         let p = match c.copy {
@@ -775,8 +823,9 @@ fn caps(g: &Gen<'_>) -> TokenStream {
             CopyPolicy::Always => quote!(CopyPolicy::Always),
             CopyPolicy::Never => quote!(CopyPolicy::Never),
         };
-        quote!(CapType::#v => #p)
+        (quote!(CapType::#v), p)
     });
+    let copy = grouped_match(quote!(self), copy.collect(), true);
     let debug_arms = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         quote!(Some(CapType::#v) => ::core::fmt::Debug::fmt(&#v(*self), f))
@@ -836,23 +885,17 @@ fn caps(g: &Gen<'_>) -> TokenStream {
 
             /// The object type caps of this type name, if any.
             pub const fn object_type(self) -> Option<ObjectType> {
-                match self {
-                    #(#object_of,)*
-                }
+                #object_of
             }
 
             /// The rights caps of this type may carry.
             pub const fn valid_rights(self) -> Rights {
-                match self {
-                    #(#valid_rights,)*
-                }
+                #valid_rights
             }
 
             /// How copies behave.
             pub const fn copy_policy(self) -> CopyPolicy {
-                match self {
-                    #(#copy,)*
-                }
+                #copy
             }
         }
 
@@ -1215,15 +1258,15 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         let t = field_type(g, f);
         quote!(#n: #t)
     });
-    let sets = c.fields.iter().map(|f| {
-        let n = ident(&f.name);
-        let setter = format_ident!("set_{}", snake(&f.name));
-        quote! {
-            if let Err(e) = view.#setter(#n) {
-                return Err(e);
-            }
-        }
-    });
+    let sets: Vec<_> = c
+        .fields
+        .iter()
+        .map(|f| {
+            let n = ident(&f.name);
+            let setter = format_ident!("set_{}", snake(&f.name));
+            quote!(view.#setter(#n))
+        })
+        .collect();
     let accessors = c.fields.iter().map(|f| {
         let getter = ident(&f.name);
         let setter = format_ident!("set_{}", snake(&f.name));
@@ -1300,14 +1343,24 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     };
     let zeros = (1..g.spec.target.cap_words).map(|_| quote!(0));
     let words = quote!([#tag_word, #(#zeros),*]);
-    let new_body = if c.fields.is_empty() {
-        quote!(Ok(#name(Cap { words: #words })))
-    } else {
-        quote! {
+    // Every setter runs; the first failure is the answer (a setter that
+    // fails changes nothing).
+    let new_body = match sets.as_slice() {
+        [] => quote!(Ok(#name(Cap { words: #words }))),
+        [set] => quote! {
             let mut view = #name(Cap { words: #words });
-            #(#sets)*
-            Ok(view)
-        }
+            match #set {
+                Ok(()) => Ok(view),
+                Err(e) => Err(e),
+            }
+        },
+        sets => quote! {
+            let mut view = #name(Cap { words: #words });
+            match Cap::first_error(&[#(#sets),*]) {
+                Ok(()) => Ok(view),
+                Err(e) => Err(e),
+            }
+        },
     };
     let many_args = (c.fields.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
     let cap_data = cap_data_method(c);

@@ -595,10 +595,6 @@ fn slot_enum(g: &Gen<'_>, o: &Object) -> TokenStream {
             required: #required,
         })
     });
-    let index = variants.iter().enumerate().map(|(i, v)| {
-        let i = lit(i as u64);
-        quote!(#name::#v => #i)
-    });
     // Without required rights the slot's cap type may have no rights field,
     // and then `Cap::rights` may not exist.
     let admits = if o.slots.iter().all(|s| s.rights.is_empty()) {
@@ -626,7 +622,8 @@ fn slot_enum(g: &Gen<'_>, o: &Object) -> TokenStream {
 
             /// The slot's description.
             pub const fn owned_slot(self) -> OwnedSlot {
-                #name::OWNED[match self { #(#index,)* }]
+                // Variants are numbered in declaration order, as `OWNED` is.
+                #name::OWNED[self as usize]
             }
 
             /// Byte offset of the slot from the start of the object.
