@@ -537,15 +537,62 @@ fn byte_size_fns(objects: &[Object]) -> TokenStream {
     }
 }
 
-/// The Rust type of a field's value.
-fn field_type(g: &Gen<'_>, f: &CapField) -> TokenStream {
+/// The Rust type of a field's value: a `uN` field's is the narrowest of
+/// `u8`, `u16`, `u32` and `u64` that holds `N` bits; a pointer is an
+/// address, `u64`.
+pub fn field_type(g: &Gen<'_>, f: &CapField) -> TokenStream {
     if let Some(e) = enumeration_of(g, f) {
         return quote!(#e);
     }
     match f.kind {
         FieldKind::Bool => quote!(bool),
         FieldKind::Rights { .. } => quote!(Rights),
-        FieldKind::Ptr { .. } | FieldKind::Uint => quote!(u64),
+        FieldKind::Ptr { .. } => quote!(u64),
+        FieldKind::Uint => uint_type(f.width.into()),
+    }
+}
+
+/// The narrowest unsigned integer type of `width` bits or more.
+pub fn uint_type(width: u32) -> TokenStream {
+    match width {
+        0..=8 => quote!(u8),
+        9..=16 => quote!(u16),
+        17..=32 => quote!(u32),
+        _ => quote!(u64),
+    }
+}
+
+/// Whether a field's getter returns an integer narrower than `u64` (a
+/// `uN` field of 32 bits or fewer, not enumerated): generated code that
+/// computes with it in `u64` widens it ([`get_u64`]) and stores a `u64`
+/// in it through `Cap::set_field` ([`set_u64`]).
+pub fn is_narrow(f: &CapField) -> bool {
+    f.kind == FieldKind::Uint && f.values.is_none() && f.width <= 32
+}
+
+/// `view.getter()` as a `u64`: widened with `as u64` when the getter's
+/// type is narrower (`as` is what a `const fn` can use).
+pub fn get_u64(view: TokenStream, f: &CapField) -> TokenStream {
+    let getter = ident(&f.name);
+    if is_narrow(f) {
+        quote!(#view.#getter() as u64)
+    } else {
+        quote!(#view.#getter())
+    }
+}
+
+/// The setter call storing the `u64` expression `value` in field `f` of
+/// the view `view` (a place): the setter itself when it takes a `u64`, else
+/// `Cap::set_field` on the view's cap, which checks the value against the
+/// field's width and fails with the same `FieldError` the setter would.
+pub fn set_u64(view: TokenStream, f: &CapField, value: TokenStream) -> TokenStream {
+    if is_narrow(f) {
+        let name = &f.name;
+        let place = place(f);
+        quote!(#view.0.set_field(#name, #place, #value))
+    } else {
+        let setter = format_ident!("set_{}", snake(&f.name));
+        quote!(#view.#setter(#value))
     }
 }
 
@@ -575,6 +622,10 @@ fn getter_expr(g: &Gen<'_>, f: &CapField) -> TokenStream {
     match &f.kind {
         FieldKind::Bool => quote!(#raw != 0),
         FieldKind::Rights { .. } => quote!(Rights::from_bits_truncate(#raw)),
+        FieldKind::Uint if is_narrow(f) => {
+            let t = uint_type(f.width.into());
+            quote!(#raw as #t)
+        }
         FieldKind::Uint => raw,
         FieldKind::Ptr { align_bits } if f.sign_extend => {
             let a = lit((*align_bits).into());
@@ -606,6 +657,7 @@ fn setter_body(f: &CapField) -> TokenStream {
             }
             self.0.set_field(#name, #place, value.bits())
         },
+        FieldKind::Uint if is_narrow(f) => quote!(self.0.set_field(#name, #place, value as u64)),
         FieldKind::Uint => quote!(self.0.set_field(#name, #place, value)),
         FieldKind::Ptr { align_bits } if f.sign_extend => {
             let a = lit((*align_bits).into());
@@ -1043,12 +1095,12 @@ fn badge_methods(g: &Gen<'_>) -> TokenStream {
         .caps
         .iter()
         .filter_map(|c| {
-            let setter = format_ident!("set_{}", snake(&badge_field(c)?.name));
+            let set = set_u64(quote!(view), badge_field(c)?, quote!(badge));
             let view = ident(&c.name);
             Some(quote! {
                 Some(CapType::#view) => {
                     let mut view = #view(self);
-                    if let Err(e) = view.#setter(badge) {
+                    if let Err(e) = #set {
                         return Err(e);
                     }
                     Ok(view.0)
@@ -1089,6 +1141,17 @@ fn new_object_value(f: &CapField, view: &proc_macro2::Ident, o: &Object) -> Toke
         let is_device = !o.ram;
         quote!(#is_device)
     };
+    // A `u64` value for a narrower field: refused (`cap_for` is `None`) when
+    // it does not fit that type, as the setter refuses it when it does not
+    // fit the field.
+    let narrow = |value: TokenStream| {
+        if is_narrow(f) {
+            let t = uint_type(f.width.into());
+            quote!(#t::try_from(#value).ok()?)
+        } else {
+            value
+        }
+    };
     match (f.role, &f.kind) {
         (Role::Object, _) if f.virtual_offset != 0 => {
             let offset = super::lit(f.virtual_offset);
@@ -1097,15 +1160,20 @@ fn new_object_value(f: &CapField, view: &proc_macro2::Ident, o: &Object) -> Toke
         (Role::Object, _) => quote!(address),
         // A size in bytes: `1 << size_arg` (0 for an argument past 63,
         // which no object allows).
-        (Role::SizeArg, _) if f.size_bytes => {
-            quote!(
-                1u64.checked_shl(if size_arg < 64 { size_arg as u32 } else { 64 })
-                    .unwrap_or(0)
-            )
-        }
-        (Role::SizeArg, _) => quote!(size_arg),
+        (Role::SizeArg, _) if f.size_bytes => narrow(quote!(
+            1u64.checked_shl(if size_arg < 64 { size_arg as u32 } else { 64 })
+                .unwrap_or(0)
+        )),
+        (Role::SizeArg, _) => narrow(quote!(size_arg)),
         (Role::Device, FieldKind::Bool) => device,
-        (Role::Device, _) => quote!(#device as u64),
+        (Role::Device, _) => {
+            let t = if is_narrow(f) {
+                uint_type(f.width.into())
+            } else {
+                quote!(u64)
+            };
+            quote!(#device as #t)
+        }
         (_, FieldKind::Rights { .. }) => quote!(#view::VALID_RIGHTS),
         (_, FieldKind::Bool) => quote!(false),
         _ => quote!(0),
@@ -1214,11 +1282,11 @@ fn cap_data_method(c: &CapType) -> Option<TokenStream> {
     let radix_value = if radix.size_bytes {
         quote!((self.#get_radix().trailing_zeros() as u64))
     } else {
-        quote!(self.#get_radix())
+        get_u64(quote!(self), radix)
     };
-    let set_bits = format_ident!("set_{}", snake(&bits.name));
-    let set_guard = format_ident!("set_{}", snake(&guard.name));
     let width = lit(bits.width.into());
+    let set_bits = set_u64(quote!(view), bits, quote!(size));
+    let set_guard = set_u64(quote!(view), guard, quote!((data >> #width) & mask));
     let doc = format!(
         " seL4's updateCapData for this cap, as mint and mutate apply their word: the word's low {w} bits are the guard's size (`{b}`), the bits above them the guard (`{g}`), masked to that size. `None` if the guard and the radix (`{r}`) take more than 64 bits, or a value does not fit its field.",
         w = bits.width,
@@ -1235,7 +1303,7 @@ fn cap_data_method(c: &CapType) -> Option<TokenStream> {
             }
             let mask = if size == 0 { 0 } else { u64::MAX >> (64 - size) };
             let mut view = self;
-            if view.#set_bits(size).is_err() || view.#set_guard((data >> #width) & mask).is_err() {
+            if #set_bits.is_err() || #set_guard.is_err() {
                 return None;
             }
             Some(view)
