@@ -806,8 +806,9 @@ fn caps(g: &Gen<'_>) -> TokenStream {
     let variants = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         let tag = lit(c.tag.into());
-        let doc = g.docs(&c.docs, &format!("The `{}` cap type.", c.name), c.span);
-        quote!(#doc #v = #tag)
+        // The cap type's docs and spec line are on its view.
+        let doc = format!(" [`{}`]'s tag.", c.name);
+        quote!(#[doc = #doc] #v = #tag)
     });
     let from_tag = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
@@ -899,7 +900,8 @@ fn caps(g: &Gen<'_>) -> TokenStream {
     // `repr(u8)` on an enum without variants is an error (E0084).
     let repr = (!spec.caps.is_empty()).then(|| quote!(#[repr(u8)]));
     quote! {
-        /// The capability types, numbered by their tag (0 is the null cap).
+        /// The capability types, numbered by their tag (0 is the null cap);
+        /// each is documented on its view, the type named like it.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #repr
         #[allow(non_camel_case_types)]
