@@ -276,7 +276,15 @@ fn rust_dispatch(spec: &Spec) -> String {
                 ),
                 FieldKind::Bool => ("u64::from(v.{g}())", "value != 0"),
                 FieldKind::Rights { .. } => ("v.{g}().bits()", "rights"),
+                // A `uN` field of 32 bits or fewer is read and written as the
+                // narrowest integer type that holds it.
+                FieldKind::Uint if field.width <= 32 => ("u64::from(v.{g}())", "narrow"),
                 _ => ("v.{g}()", "value"),
+            };
+            let narrow = match field.width {
+                0..=8 => "u8",
+                9..=16 => "u16",
+                _ => "u32",
             };
             let read = read.replace("{g}", &getter.to_string());
             let _ = writeln!(
@@ -290,6 +298,10 @@ fn rust_dispatch(spec: &Spec) -> String {
             } else if matches!(field.kind, FieldKind::Rights { .. }) {
                 "let Some(rights) = Rights::from_bits(value) else { return false };\n            "
                     .to_string()
+            } else if arg == "narrow" {
+                format!(
+                    "let Ok(narrow) = {narrow}::try_from(value) else {{ return false }};\n            "
+                )
             } else {
                 String::new()
             };

@@ -372,7 +372,7 @@ macro_rules! view {
                 use capc_generated_tests::$module::*;
                 assert_eq!(values.len(), Self::FIELDS.len());
                 let mut values = values.iter().copied();
-                $ty::new($(to_arg!($module, $kind, values.next().unwrap())),*)
+                $ty::new($(to_arg!($module, $kind, $field, values.next().unwrap())),*)
                     .map_err(|e| (e.field, e.value))
             }
 
@@ -391,7 +391,7 @@ macro_rules! view {
                 use capc_generated_tests::$module::*;
                 let name = Self::FIELDS[i].name;
                 $(if name == stringify!($field) {
-                    return self.$setter(to_arg!($module, $kind, value)).map_err(|e| (e.field, e.value));
+                    return self.$setter(to_arg!($module, $kind, $field, value)).map_err(|e| (e.field, e.value));
                 })*
                 unreachable!("no field {name}")
             }
@@ -443,15 +443,35 @@ macro_rules! kind {
 }
 
 macro_rules! to_arg {
-    ($module:ident, bool, $v:expr) => {
+    ($module:ident, bool, $field:ident, $v:expr) => {
         $v != 0
     };
-    ($module:ident, rights, $v:expr) => {
+    ($module:ident, rights, $field:ident, $v:expr) => {
         capc_generated_tests::$module::Rights::from_bits($v).expect("declared rights")
     };
-    ($module:ident, $kind:ident, $v:expr) => {
+    // A `uN` field takes the narrowest integer type that holds it: a value
+    // too wide for that type cannot be passed, so it is refused here as the
+    // setter refuses one too wide for the field.
+    ($module:ident, uint, $field:ident, $v:expr) => {{
+        let value: u64 = $v;
+        match narrow(value) {
+            Some(narrow) => narrow,
+            None => return Err((stringify!($field), value)),
+        }
+    }};
+    ($module:ident, $kind:ident, $field:ident, $v:expr) => {
         $v
     };
+}
+
+/// `value` as the integer type `T`, if it holds it.
+fn narrow<T: TryFrom<u64>>(value: u64) -> Option<T> {
+    T::try_from(value).ok()
+}
+
+/// A getter's integer as a `u64`.
+fn wide<T: Into<u64>>(value: T) -> u64 {
+    value.into()
 }
 
 macro_rules! from_val {
@@ -460,6 +480,9 @@ macro_rules! from_val {
     };
     (rights, $v:expr) => {
         $v.bits()
+    };
+    (uint, $v:expr) => {
+        wide($v)
     };
     ($kind:ident, $v:expr) => {
         $v

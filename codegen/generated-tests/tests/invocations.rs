@@ -299,10 +299,16 @@ mod kernel {
     const KERNEL_ERRORS: u64 = 10;
 
     fn cnode(seed: u64) -> CNodeCap {
-        CNodeCap::new((seed % (1 << 43)) << 5, seed % 32, seed % 64, seed).unwrap()
+        CNodeCap::new(
+            (seed % (1 << 43)) << 5,
+            (seed % 32) as u8,
+            (seed % 64) as u8,
+            seed,
+        )
+        .unwrap()
     }
     fn pml4(seed: u64) -> Pml4Cap {
-        Pml4Cap::new((seed % (1 << 36)) << 12, (seed >> 36) % (1 << 12)).unwrap()
+        Pml4Cap::new((seed % (1 << 36)) << 12, ((seed >> 36) % (1 << 12)) as u16).unwrap()
     }
     fn frame(seed: u64, rights: Rights) -> FrameCap {
         FrameCap::new(
@@ -311,7 +317,7 @@ mod kernel {
             rights,
             seed % (1 << 36),
             seed & 1 == 1,
-            (seed >> 8) % 256,
+            ((seed >> 8) % 256) as u16,
         )
         .unwrap()
     }
@@ -751,19 +757,25 @@ mod everything {
     const FILE_ERRORS: u64 = 3;
 
     fn cnode(seed: u64) -> CNodeCap {
-        CNodeCap::new((seed % (1 << 42)) << 6, seed % 32, seed % 64, seed).unwrap()
+        CNodeCap::new(
+            (seed % (1 << 42)) << 6,
+            (seed % 32) as u8,
+            (seed % 64) as u8,
+            seed,
+        )
+        .unwrap()
     }
     fn frame(seed: u64, rights: Rights) -> FrameCap {
         FrameCap::new((seed % (1 << 36)) << 12, 21, rights, seed & 1 == 0, 0, 0).unwrap()
     }
     fn notification(seed: u64, rights: Rights) -> NotificationCap {
-        NotificationCap::new((seed % (1 << 43)) << 5, rights, seed % (1 << 32)).unwrap()
+        NotificationCap::new((seed % (1 << 43)) << 5, rights, (seed % (1 << 32)) as u32).unwrap()
     }
     fn tcb(seed: u64) -> TcbCap {
         TcbCap::new((seed % (1 << 38)) << 10).unwrap()
     }
     fn domain(seed: u64) -> DomainCap {
-        DomainCap::new(seed % 256).unwrap()
+        DomainCap::new((seed % 256) as u8).unwrap()
     }
     const RW: Rights = Rights::READ.union(Rights::WRITE);
 

@@ -8,7 +8,7 @@ use capc_generated_tests::everything::*;
 /// A TCB at a 2 KiB boundary (its size; alignment is only 1 KiB).
 const TCB: u64 = 0x4_0800;
 
-fn frame(mapped_page: u64, mapped_asid: u64) -> FrameCap {
+fn frame(mapped_page: u64, mapped_asid: u8) -> FrameCap {
     FrameCap::new(
         0x20_0000,
         12,

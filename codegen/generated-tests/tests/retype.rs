@@ -11,7 +11,7 @@ use proptest::prelude::*;
 const BASE: u64 = 0x20_0000;
 const KIB: u64 = 1024;
 
-fn untyped(base: u64, bits: u64, free_index: u64, device: bool) -> Cap {
+fn untyped(base: u64, bits: u8, free_index: u64, device: bool) -> Cap {
     UntypedCap::new(base, bits, free_index, device)
         .unwrap()
         .cap()
@@ -43,7 +43,7 @@ fn endpoint(address: u64, badge: u64) -> Cap {
     EndpointCap::new(address, Rights::ALL, badge).unwrap().cap()
 }
 
-fn frame(address: u64, bits: u64) -> Cap {
+fn frame(address: u64, bits: u8) -> Cap {
     FrameCap::new(address, bits, Rights::READ, 0, false, 0)
         .unwrap()
         .cap()
@@ -744,6 +744,7 @@ fn placement_caps_name_the_placed_objects() {
                 let first = p.cap(0, device).unwrap();
                 let at = p.address(0).unwrap();
                 let rw = Rights::READ.union(Rights::WRITE);
+                let size_arg = u8::try_from(size_arg).unwrap();
                 let expected = match object_type {
                     ObjectType::Untyped => UntypedCap::new(at, size_arg, 0, device).map(Cap::from),
                     ObjectType::CNode => CNodeCap::new(at, size_arg, 0, 0).map(Cap::from),
@@ -929,7 +930,7 @@ mod everything {
 /// A source cap: mostly a valid size with a watermark inside the region,
 /// sometimes arbitrary (invalid) fields.
 fn any_untyped() -> impl Strategy<Value = Cap> {
-    let bits = prop_oneof![8 => 4u64..=30, 1 => 0u64..64];
+    let bits = prop_oneof![8 => 4u8..=30, 1 => 0u8..64];
     (
         0u64..1 << 44,
         bits,
@@ -1034,7 +1035,7 @@ proptest! {
 
     #[test]
     fn successive_retypes_never_overlap(
-        bits in 12u64..24,
+        bits in 12u8..24,
         base_pages in 0u64..1 << 20,
         steps in prop::collection::vec((0u64..10, 0u64..30, 1u64..8), 1..40),
     ) {
@@ -1065,5 +1066,5 @@ proptest! {
 
 /// A cap covering `[at, at + 2^size_bits)`, to ask `is_ancestor` about it.
 fn untyped_at(at: u64, size_bits: u32) -> Cap {
-    untyped(at, size_bits.into(), 0, false)
+    untyped(at, u8::try_from(size_bits).unwrap(), 0, false)
 }

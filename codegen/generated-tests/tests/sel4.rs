@@ -580,7 +580,7 @@ fn make_pool_makes_a_pool_of_an_untyped() {
     assert_eq!(AsidControlCapLabel::MakePool.request_words(), 2);
     assert_eq!(AsidControlCapLabel::MakePool.request_caps(), 2);
     let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
-    let untyped = |bits: u64, device: bool| {
+    let untyped = |bits: u8, device: bool| {
         UntypedCap::new(0x20_3000, bits, device, 0)
             .expect("fits")
             .cap()

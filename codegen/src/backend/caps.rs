@@ -10,6 +10,7 @@ use capc_dsl::model::{
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use super::common::grouped_match;
 use super::{Gen, Part, ident, lit, snake};
 
 /// The section's parts: the shared types, one per cap type's view, and
@@ -272,6 +273,19 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             let _ = word;
             None
         }
+    } else if objects
+        .iter()
+        .enumerate()
+        .all(|(i, o)| o.number as usize == i)
+    {
+        // Numbers 0, 1, ... in declaration order: `ALL` is the table.
+        quote! {
+            if word < #count {
+                Some(ObjectType::ALL[word as usize])
+            } else {
+                None
+            }
+        }
     } else {
         quote! {
             match word {
@@ -320,13 +334,16 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             // A byte-sized type has a log2 size only where its size in
             // bytes is a power of two.
             let mask = lit((1u64 << b.granule_bits) - 1);
-            return quote! {
-                ObjectType::#v => if arg >= #min && arg <= #max && arg & #mask == 0 && arg.is_power_of_two() {
-                    Ok(arg.trailing_zeros())
-                } else {
-                    Err(SizeError { min: #min, max: #max })
-                }
-            };
+            return (
+                quote!(ObjectType::#v),
+                quote! {
+                    if arg >= #min && arg <= #max && arg & #mask == 0 && arg.is_power_of_two() {
+                        Ok(arg.trailing_zeros())
+                    } else {
+                        Err(SizeError { min: #min, max: #max })
+                    }
+                },
+            );
         }
         let table = &o.size.table;
         let offset = table[0].1 as i64 - table[0].0 as i64;
@@ -353,13 +370,15 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             });
             quote!(match arg { #(#arms,)* _ => Err(SizeError { min: #min, max: #max }) })
         };
-        quote!(ObjectType::#v => #body)
+        (quote!(ObjectType::#v), body)
     });
+    let sizes = grouped_match(quote!(self), sizes.collect(), true);
     let bounds = objects.iter().map(|o| {
         let v = object_variant(o);
         let (min, max) = (lit(o.size.min_arg()), lit(o.size.max_arg()));
-        quote!(ObjectType::#v => (#min, #max))
+        (quote!(ObjectType::#v), quote!((#min, #max)))
     });
+    let bounds = grouped_match(quote!(self), bounds.collect(), true);
     let aligns = objects.iter().filter_map(|o| {
         let v = object_variant(o);
         o.align_bits.map(|a| {
@@ -375,8 +394,9 @@ fn objects(g: &Gen<'_>) -> TokenStream {
     let memory = objects.iter().map(|o| {
         let v = object_variant(o);
         let (ram, device) = (o.ram, o.device);
-        quote!(ObjectType::#v => (#ram, #device))
+        (quote!(ObjectType::#v), quote!((#ram, #device)))
     });
+    let memory = grouped_match(quote!(self), memory.collect(), true);
     let untyped = objects
         .iter()
         .filter(|o| o.kind == ObjectKind::Untyped)
@@ -441,16 +461,12 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             /// log2 of the size in bytes of an object made with size argument
             /// `arg` (fixed-size types take 0).
             pub const fn size_bits(self, #arg: u64) -> Result<u32, SizeError> {
-                match self {
-                    #(#sizes,)*
-                }
+                #sizes
             }
 
             /// The smallest and largest size argument.
             pub const fn arg_bounds(self) -> (u64, u64) {
-                match self {
-                    #(#bounds,)*
-                }
+                #bounds
             }
 
             #byte_sizes
@@ -464,9 +480,7 @@ fn objects(g: &Gen<'_>) -> TokenStream {
             /// Whether objects of this type may be made from RAM and from
             /// device memory.
             pub const fn memory(self) -> (bool, bool) {
-                match self {
-                    #(#memory,)*
-                }
+                #memory
             }
 
             /// Whether this is untyped memory (which can be retyped).
@@ -534,15 +548,62 @@ fn byte_size_fns(objects: &[Object]) -> TokenStream {
     }
 }
 
-/// The Rust type of a field's value.
-fn field_type(g: &Gen<'_>, f: &CapField) -> TokenStream {
+/// The Rust type of a field's value: a `uN` field's is the narrowest of
+/// `u8`, `u16`, `u32` and `u64` that holds `N` bits; a pointer is an
+/// address, `u64`.
+pub fn field_type(g: &Gen<'_>, f: &CapField) -> TokenStream {
     if let Some(e) = enumeration_of(g, f) {
         return quote!(#e);
     }
     match f.kind {
         FieldKind::Bool => quote!(bool),
         FieldKind::Rights { .. } => quote!(Rights),
-        FieldKind::Ptr { .. } | FieldKind::Uint => quote!(u64),
+        FieldKind::Ptr { .. } => quote!(u64),
+        FieldKind::Uint => uint_type(f.width.into()),
+    }
+}
+
+/// The narrowest unsigned integer type of `width` bits or more.
+pub fn uint_type(width: u32) -> TokenStream {
+    match width {
+        0..=8 => quote!(u8),
+        9..=16 => quote!(u16),
+        17..=32 => quote!(u32),
+        _ => quote!(u64),
+    }
+}
+
+/// Whether a field's getter returns an integer narrower than `u64` (a
+/// `uN` field of 32 bits or fewer, not enumerated): generated code that
+/// computes with it in `u64` widens it ([`get_u64`]) and stores a `u64`
+/// in it through `Cap::set_field` ([`set_u64`]).
+pub fn is_narrow(f: &CapField) -> bool {
+    f.kind == FieldKind::Uint && f.values.is_none() && f.width <= 32
+}
+
+/// `view.getter()` as a `u64`: widened with `as u64` when the getter's
+/// type is narrower (`as` is what a `const fn` can use).
+pub fn get_u64(view: TokenStream, f: &CapField) -> TokenStream {
+    let getter = ident(&f.name);
+    if is_narrow(f) {
+        quote!(#view.#getter() as u64)
+    } else {
+        quote!(#view.#getter())
+    }
+}
+
+/// The setter call storing the `u64` expression `value` in field `f` of
+/// the view `view` (a place): the setter itself when it takes a `u64`, else
+/// `Cap::set_field` on the view's cap, which checks the value against the
+/// field's width and fails with the same `FieldError` the setter would.
+pub fn set_u64(view: TokenStream, f: &CapField, value: TokenStream) -> TokenStream {
+    if is_narrow(f) {
+        let name = &f.name;
+        let place = place(f);
+        quote!(#view.0.set_field(#name, #place, #value))
+    } else {
+        let setter = format_ident!("set_{}", snake(&f.name));
+        quote!(#view.#setter(#value))
     }
 }
 
@@ -572,6 +633,10 @@ fn getter_expr(g: &Gen<'_>, f: &CapField) -> TokenStream {
     match &f.kind {
         FieldKind::Bool => quote!(#raw != 0),
         FieldKind::Rights { .. } => quote!(Rights::from_bits_truncate(#raw)),
+        FieldKind::Uint if is_narrow(f) => {
+            let t = uint_type(f.width.into());
+            quote!(#raw as #t)
+        }
         FieldKind::Uint => raw,
         FieldKind::Ptr { align_bits } if f.sign_extend => {
             let a = lit((*align_bits).into());
@@ -603,6 +668,7 @@ fn setter_body(f: &CapField) -> TokenStream {
             }
             self.0.set_field(#name, #place, value.bits())
         },
+        FieldKind::Uint if is_narrow(f) => quote!(self.0.set_field(#name, #place, value as u64)),
         FieldKind::Uint => quote!(self.0.set_field(#name, #place, value)),
         FieldKind::Ptr { align_bits } if f.sign_extend => {
             let a = lit((*align_bits).into());
@@ -685,11 +751,30 @@ fn field_helpers(g: &Gen<'_>) -> TokenStream {
                 }
             }
         });
+    // `new` of a view with more than one field.
+    let first_error = g.spec.caps.iter().any(|c| c.fields.len() > 1).then(|| {
+        quote! {
+            /// The first failure among the results of a view's setters (what
+            /// its `new` returns), or `Ok`.
+            const fn first_error(results: &[Result<(), FieldError>]) -> Result<(), FieldError> {
+                let mut i = 0;
+                while i < results.len() {
+                    if let Err(e) = results[i] {
+                        return Err(e);
+                    }
+                    i += 1;
+                }
+                Ok(())
+            }
+        }
+    });
     quote! {
         /// The mask of the low `width` bits of a word.
         const fn low_bits(width: u32) -> u64 {
             if width >= 64 { u64::MAX } else { (1 << width) - 1 }
         }
+
+        #first_error
 
         /// Bits `shift..shift + width` of word `word`.
         const fn field(self, word: usize, shift: u32, width: u32) -> u64 {
@@ -732,8 +817,9 @@ fn caps(g: &Gen<'_>) -> TokenStream {
     let variants = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         let tag = lit(c.tag.into());
-        let doc = g.docs(&c.docs, &format!("The `{}` cap type.", c.name), c.span);
-        quote!(#doc #v = #tag)
+        // The cap type's docs and spec line are on its view.
+        let doc = format!(" [`{}`]'s tag.", c.name);
+        quote!(#[doc = #doc] #v = #tag)
     });
     let from_tag = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
@@ -750,6 +836,19 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         quote! {
             let _ = tag;
             None
+        }
+    } else if spec
+        .caps
+        .iter()
+        .enumerate()
+        .all(|(i, c)| c.tag as usize == i + 1)
+    {
+        // Tags 1, 2, ... in declaration order: `ALL` is the table.
+        quote! {
+            match tag {
+                1..=#count => Some(CapType::ALL[tag as usize - 1]),
+                _ => None,
+            }
         }
     } else {
         quote! {
@@ -769,16 +868,18 @@ fn caps(g: &Gen<'_>) -> TokenStream {
         match c.object {
             Some(o) => {
                 let ov = object_variant(&spec.objects[o.index()]);
-                quote!(CapType::#v => Some(ObjectType::#ov))
+                (quote!(CapType::#v), quote!(Some(ObjectType::#ov)))
             }
-            None => quote!(CapType::#v => None),
+            None => (quote!(CapType::#v), quote!(None)),
         }
     });
+    let object_of = grouped_match(quote!(self), object_of.collect(), true);
     let valid_rights = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         let r = rights_const(g, &c.rights);
-        quote!(CapType::#v => #r)
+        (quote!(CapType::#v), r)
     });
+    let valid_rights = grouped_match(quote!(self), valid_rights.collect(), true);
     let copy = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         let p = match c.copy {
@@ -786,8 +887,9 @@ fn caps(g: &Gen<'_>) -> TokenStream {
             CopyPolicy::Always => quote!(CopyPolicy::Always),
             CopyPolicy::Never => quote!(CopyPolicy::Never),
         };
-        quote!(CapType::#v => #p)
+        (quote!(CapType::#v), p)
     });
+    let copy = grouped_match(quote!(self), copy.collect(), true);
     let debug_arms = spec.caps.iter().map(|c| {
         let v = ident(&c.name);
         quote!(Some(CapType::#v) => ::core::fmt::Debug::fmt(&#v(*self), f))
@@ -809,7 +911,8 @@ fn caps(g: &Gen<'_>) -> TokenStream {
     // `repr(u8)` on an enum without variants is an error (E0084).
     let repr = (!spec.caps.is_empty()).then(|| quote!(#[repr(u8)]));
     quote! {
-        /// The capability types, numbered by their tag (0 is the null cap).
+        /// The capability types, numbered by their tag (0 is the null cap);
+        /// each is documented on its view, the type named like it.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #repr
         #[allow(non_camel_case_types)]
@@ -847,27 +950,32 @@ fn caps(g: &Gen<'_>) -> TokenStream {
 
             /// The object type caps of this type name, if any.
             pub const fn object_type(self) -> Option<ObjectType> {
-                match self {
-                    #(#object_of,)*
-                }
+                #object_of
             }
 
             /// The rights caps of this type may carry.
             pub const fn valid_rights(self) -> Rights {
-                match self {
-                    #(#valid_rights,)*
-                }
+                #valid_rights
             }
 
             /// How copies behave.
             pub const fn copy_policy(self) -> CopyPolicy {
-                match self {
-                    #(#copy,)*
-                }
+                #copy
             }
         }
 
         #[doc = #cap_doc]
+        ///
+        /// # Views
+        ///
+        /// Each cap type has a view named like it: the cap seen as that
+        /// type, made with its `new` (from every field's value) or
+        /// `from_cap` (when the tag is its `TAG`), and turned back with
+        /// `cap` or `From`. A view has a getter for each field, named like
+        /// the field, and a setter `set_<field>` that takes the getter's
+        /// type and fails with a [`FieldError`], changing nothing, when the
+        /// value does not fit the field: too wide, a right the type may not
+        /// carry (its `VALID_RIGHTS`), a misaligned pointer.
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
         #[repr(C)]
         pub struct Cap {
@@ -1000,12 +1108,12 @@ fn badge_methods(g: &Gen<'_>) -> TokenStream {
         .caps
         .iter()
         .filter_map(|c| {
-            let setter = format_ident!("set_{}", snake(&badge_field(c)?.name));
+            let set = set_u64(quote!(view), badge_field(c)?, quote!(badge));
             let view = ident(&c.name);
             Some(quote! {
                 Some(CapType::#view) => {
                     let mut view = #view(self);
-                    if let Err(e) = view.#setter(badge) {
+                    if let Err(e) = #set {
                         return Err(e);
                     }
                     Ok(view.0)
@@ -1046,6 +1154,17 @@ fn new_object_value(f: &CapField, view: &proc_macro2::Ident, o: &Object) -> Toke
         let is_device = !o.ram;
         quote!(#is_device)
     };
+    // A `u64` value for a narrower field: refused (`cap_for` is `None`) when
+    // it does not fit that type, as the setter refuses it when it does not
+    // fit the field.
+    let narrow = |value: TokenStream| {
+        if is_narrow(f) {
+            let t = uint_type(f.width.into());
+            quote!(#t::try_from(#value).ok()?)
+        } else {
+            value
+        }
+    };
     match (f.role, &f.kind) {
         (Role::Object, _) if f.virtual_offset != 0 => {
             let offset = super::lit(f.virtual_offset);
@@ -1054,15 +1173,20 @@ fn new_object_value(f: &CapField, view: &proc_macro2::Ident, o: &Object) -> Toke
         (Role::Object, _) => quote!(address),
         // A size in bytes: `1 << size_arg` (0 for an argument past 63,
         // which no object allows).
-        (Role::SizeArg, _) if f.size_bytes => {
-            quote!(
-                1u64.checked_shl(if size_arg < 64 { size_arg as u32 } else { 64 })
-                    .unwrap_or(0)
-            )
-        }
-        (Role::SizeArg, _) => quote!(size_arg),
+        (Role::SizeArg, _) if f.size_bytes => narrow(quote!(
+            1u64.checked_shl(if size_arg < 64 { size_arg as u32 } else { 64 })
+                .unwrap_or(0)
+        )),
+        (Role::SizeArg, _) => narrow(quote!(size_arg)),
         (Role::Device, FieldKind::Bool) => device,
-        (Role::Device, _) => quote!(#device as u64),
+        (Role::Device, _) => {
+            let t = if is_narrow(f) {
+                uint_type(f.width.into())
+            } else {
+                quote!(u64)
+            };
+            quote!(#device as #t)
+        }
         (_, FieldKind::Rights { .. }) => quote!(#view::VALID_RIGHTS),
         (_, FieldKind::Bool) => quote!(false),
         _ => quote!(0),
@@ -1171,11 +1295,11 @@ fn cap_data_method(c: &CapType) -> Option<TokenStream> {
     let radix_value = if radix.size_bytes {
         quote!((self.#get_radix().trailing_zeros() as u64))
     } else {
-        quote!(self.#get_radix())
+        get_u64(quote!(self), radix)
     };
-    let set_bits = format_ident!("set_{}", snake(&bits.name));
-    let set_guard = format_ident!("set_{}", snake(&guard.name));
     let width = lit(bits.width.into());
+    let set_bits = set_u64(quote!(view), bits, quote!(size));
+    let set_guard = set_u64(quote!(view), guard, quote!((data >> #width) & mask));
     let doc = format!(
         " seL4's updateCapData for this cap, as mint and mutate apply their word: the word's low {w} bits are the guard's size (`{b}`), the bits above them the guard (`{g}`), masked to that size. `None` if the guard and the radix (`{r}`) take more than 64 bits, or a value does not fit its field.",
         w = bits.width,
@@ -1192,7 +1316,7 @@ fn cap_data_method(c: &CapType) -> Option<TokenStream> {
             }
             let mask = if size == 0 { 0 } else { u64::MAX >> (64 - size) };
             let mut view = self;
-            if view.#set_bits(size).is_err() || view.#set_guard((data >> #width) & mask).is_err() {
+            if #set_bits.is_err() || #set_guard.is_err() {
                 return None;
             }
             Some(view)
@@ -1215,15 +1339,15 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         let t = field_type(g, f);
         quote!(#n: #t)
     });
-    let sets = c.fields.iter().map(|f| {
-        let n = ident(&f.name);
-        let setter = format_ident!("set_{}", snake(&f.name));
-        quote! {
-            if let Err(e) = view.#setter(#n) {
-                return Err(e);
-            }
-        }
-    });
+    let sets: Vec<_> = c
+        .fields
+        .iter()
+        .map(|f| {
+            let n = ident(&f.name);
+            let setter = format_ident!("set_{}", snake(&f.name));
+            quote!(view.#setter(#n))
+        })
+        .collect();
     let accessors = c.fields.iter().map(|f| {
         let getter = ident(&f.name);
         let setter = format_ident!("set_{}", snake(&f.name));
@@ -1249,7 +1373,9 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
                     ", shifted right by {align_bits}; read back sign-extended from bit {}",
                     u32::from(f.width) + align_bits - 1
                 ),
-                FieldKind::Ptr { align_bits } => format!(", shifted right by {align_bits}"),
+                FieldKind::Ptr { align_bits } if align_bits > 0 => {
+                    format!(", shifted right by {align_bits}")
+                }
                 _ => String::new(),
             }
         );
@@ -1261,10 +1387,7 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
                 u32::from(f.width) + ptr_align_bits(f) - 1
             )
         } else {
-            format!(
-                " Sets `{}`, or fails with a [`FieldError`].",
-                f.name
-            )
+            format!(" Sets [`{}`](Self::{}).", f.name, ident(&f.name))
         };
         quote! {
             #fdoc
@@ -1301,23 +1424,49 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
     };
     let zeros = (1..g.spec.target.cap_words).map(|_| quote!(0));
     let words = quote!([#tag_word, #(#zeros),*]);
-    let new_body = if c.fields.is_empty() {
-        quote!(Ok(#name(Cap { words: #words })))
-    } else {
-        quote! {
+    // Every setter runs; the first failure is the answer (a setter that
+    // fails changes nothing).
+    let new_body = match sets.as_slice() {
+        [] => quote!(Ok(#name(Cap { words: #words }))),
+        [set] => quote! {
             let mut view = #name(Cap { words: #words });
-            #(#sets)*
-            Ok(view)
-        }
+            match #set {
+                Ok(()) => Ok(view),
+                Err(e) => Err(e),
+            }
+        },
+        sets => quote! {
+            let mut view = #name(Cap { words: #words });
+            match Cap::first_error(&[#(#sets),*]) {
+                Ok(()) => Ok(view),
+                Err(e) => Err(e),
+            }
+        },
     };
     let many_args = (c.fields.len() > 7).then(|| quote!(#[allow(clippy::too_many_arguments)]));
     let cap_data = cap_data_method(c);
     let cap_name = &c.name;
     let new_doc = format!(
-        " {} `{}` with these fields; fails on the first field whose value does not fit.",
+        " {} `{}` with these fields, or the first field's [`FieldError`].",
         super::article(&c.name),
         c.name
     );
+    let tag_doc = format!(
+        " The tag of {} `{}`.",
+        super::article(&c.name).to_lowercase(),
+        c.name
+    );
+    let rights_doc = format!(
+        " The rights {} `{}` may carry.",
+        super::article(&c.name).to_lowercase(),
+        c.name
+    );
+    let from_doc = format!(
+        " `cap` as {} `{}`, if it is one.",
+        super::article(&c.name).to_lowercase(),
+        c.name
+    );
+    let cap_doc = format!(" This `{}` as a [`Cap`].", c.name);
     quote! {
         #doc
         #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -1325,9 +1474,9 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
         pub struct #name(Cap);
 
         impl #name {
-            /// The tag of this cap type.
+            #[doc = #tag_doc]
             pub const TAG: u64 = #tag;
-            /// The rights this cap type may carry.
+            #[doc = #rights_doc]
             pub const VALID_RIGHTS: Rights = #valid_const;
 
             #[doc = #new_doc]
@@ -1336,12 +1485,12 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
                 #new_body
             }
 
-            /// The view of `cap`, if it is of this type.
+            #[doc = #from_doc]
             pub const fn from_cap(cap: Cap) -> Option<#name> {
                 if cap.tag() == #tag { Some(#name(cap)) } else { None }
             }
 
-            /// The cap itself.
+            #[doc = #cap_doc]
             pub const fn cap(self) -> Cap {
                 self.0
             }

@@ -215,3 +215,47 @@ fn transport(g: &Gen<'_>) -> TokenStream {
         }
     }
 }
+
+/// A `match` of `scrutinee` over an enum's variants, arms `pattern =>
+/// value`, as a kernel author writes it: patterns with the same value joined
+/// by `|` (in the order they first come) and, when `arms` names every
+/// variant, the largest such group (the first of equal ones) as `_`, last;
+/// so a table where most variants share a value says only the exceptions.
+/// When every variant has the same value that value is the whole
+/// expression.
+pub fn grouped_match(
+    scrutinee: TokenStream,
+    arms: Vec<(TokenStream, TokenStream)>,
+    every_variant: bool,
+) -> TokenStream {
+    let mut groups: Vec<(String, TokenStream, Vec<TokenStream>)> = Vec::new();
+    for (pattern, value) in arms {
+        let key = value.to_string();
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, _, patterns)) => patterns.push(pattern),
+            None => groups.push((key, value, vec![pattern])),
+        }
+    }
+    let mut rest = None;
+    if every_variant {
+        let mut largest = 0;
+        for (i, group) in groups.iter().enumerate() {
+            if group.2.len() > groups[largest].2.len() {
+                largest = i;
+            }
+        }
+        if groups.get(largest).is_some_and(|g| g.2.len() > 1) {
+            rest = Some(groups.remove(largest).1);
+        }
+    }
+    match rest {
+        Some(value) if groups.is_empty() => value,
+        rest => {
+            let arms = groups
+                .iter()
+                .map(|(_, value, patterns)| quote!(#(#patterns)|* => #value,));
+            let rest = rest.map(|value| quote!(_ => #value,));
+            quote!(match #scrutinee { #(#arms)* #rest })
+        }
+    }
+}

@@ -1099,46 +1099,79 @@ fn created_method(
 ) -> TokenStream {
     let new_cap = &g.spec.caps[c.cap.index()];
     let view = ident(&new_cap.name);
-    let args = new_cap.fields.iter().enumerate().map(|(i, f)| {
-        if let (Some(untyped), capc_dsl::model::Role::Object) = (c.from, f.role) {
-            let untyped = &m.params[untyped];
-            let ParamKind::Cap { cap, .. } = &untyped.kind else {
-                unreachable!("the checker allows a checked cap parameter only")
-            };
-            let base = g.spec.caps[cap.index()]
-                .field_with(capc_dsl::model::Role::Object)
-                .expect("an Untyped's cap type names its object");
-            let (p, base) = (ident(&untyped.name), ident(&base.name));
-            return quote!(self.#p.#base());
-        }
-        let from = c
-            .fields
-            .iter()
-            .find(|(field, _)| *field == i)
-            .map(|(_, p)| &m.params[*p]);
-        match (from, &f.kind) {
-            (Some(p), FieldKind::Bool) => {
-                let p = ident(&p.name);
-                quote!(self.#p)
+    let mut checks = Vec::new();
+    let args: Vec<_> = new_cap
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if let (Some(untyped), capc_dsl::model::Role::Object) = (c.from, f.role) {
+                let untyped = &m.params[untyped];
+                let ParamKind::Cap { cap, .. } = &untyped.kind else {
+                    unreachable!("the checker allows a checked cap parameter only")
+                };
+                let base = g.spec.caps[cap.index()]
+                    .field_with(capc_dsl::model::Role::Object)
+                    .expect("an Untyped's cap type names its object");
+                let (p, base) = (ident(&untyped.name), ident(&base.name));
+                return quote!(self.#p.#base());
             }
-            (Some(p), _) => {
-                let cast = p.values.is_none()
-                    && matches!(p.kind, ParamKind::Scalar(Scalar::Uint(n)) if n <= 32);
-                let p = ident(&p.name);
-                if cast {
-                    quote!(self.#p as u64)
-                } else {
+            let from = c
+                .fields
+                .iter()
+                .find(|(field, _)| *field == i)
+                .map(|(_, p)| &m.params[*p]);
+            match (from, &f.kind) {
+                (Some(p), FieldKind::Bool) => {
+                    let p = ident(&p.name);
                     quote!(self.#p)
                 }
+                (Some(p), _) => {
+                    // The parameter's integer into the field's (both the
+                    // narrowest type of their bits): widened with `as`, or
+                    // checked first when the field's type is narrower.
+                    let bits = match p.kind {
+                        ParamKind::Scalar(s) if p.values.is_none() => scalar_bits(s),
+                        _ => 0,
+                    };
+                    let p = ident(&p.name);
+                    let (field_bits, field_t) = if super::caps::is_narrow(f) {
+                        (
+                            u32::from(f.width).next_power_of_two().max(8),
+                            super::caps::uint_type(f.width.into()),
+                        )
+                    } else {
+                        (64, quote!(u64))
+                    };
+                    let param_bits = bits.next_power_of_two().max(8);
+                    if bits == 0 || param_bits == field_bits || f.values.is_some() {
+                        quote!(self.#p)
+                    } else if param_bits < field_bits {
+                        quote!(self.#p as #field_t)
+                    } else {
+                        let name = &f.name;
+                        let wide = if param_bits == 64 {
+                            quote!(self.#p)
+                        } else {
+                            quote!(self.#p as u64)
+                        };
+                        checks.push(quote! {
+                            if self.#p > #field_t::MAX as _ {
+                                return Err(FieldError { field: #name, value: #wide });
+                            }
+                        });
+                        quote!(self.#p as #field_t)
+                    }
+                }
+                (None, _) if f.values.is_some() => {
+                    super::caps::initial_variant(g, f).expect("an enumerated field")
+                }
+                (None, FieldKind::Bool) => quote!(false),
+                (None, FieldKind::Rights { .. }) => quote!(Rights::NONE),
+                (None, _) => quote!(0),
             }
-            (None, _) if f.values.is_some() => {
-                super::caps::initial_variant(g, f).expect("an enumerated field")
-            }
-            (None, FieldKind::Bool) => quote!(false),
-            (None, FieldKind::Rights { .. }) => quote!(Rights::NONE),
-            (None, _) => quote!(0),
-        }
-    });
+        })
+        .collect();
     let address = c.from.and_then(|u| {
         let f = new_cap.field_with(capc_dsl::model::Role::Object)?;
         Some(format!(
@@ -1174,6 +1207,7 @@ fn created_method(
         impl #args_name {
             #[doc = #doc]
             pub const fn created(&self) -> Result<#view, FieldError> {
+                #(#checks)*
                 #view::new(#(#args),*)
             }
         }
@@ -1480,10 +1514,7 @@ fn created_from(
             let f = ident(&f.name);
             quote!(cap.#f() as u64)
         }
-        Some(f) => {
-            let f = ident(&f.name);
-            quote!(cap.#f())
-        }
+        Some(f) => super::caps::get_u64(quote!(cap), f),
         None => quote!(0),
     };
     let fits = quote!(matches!(ObjectType::#object_type.size_bits(#arg), Ok(#bits)));

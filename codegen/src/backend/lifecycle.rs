@@ -11,7 +11,7 @@ use capc_dsl::model::{CapType, Finaliser, Mapping, Object, Role};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::caps::rights_const;
+use super::caps::{get_u64, rights_const, set_u64};
 use super::{Gen, camel, ident, lit};
 
 pub fn generate(g: &Gen<'_>) -> TokenStream {
@@ -60,14 +60,16 @@ fn asid_pools(g: &Gen<'_>) -> TokenStream {
         .filter_map(|c| Some((c, c.field_with(Role::Asid)?)))
         .collect();
     let of_arms = with.iter().map(|(c, f)| {
-        let (v, get) = (ident(&c.name), ident(&f.name));
-        quote!(Some(CapType::#v) => Some(#v(cap).#get()))
+        let v = ident(&c.name);
+        let get = get_u64(quote!(#v(cap)), f);
+        quote!(Some(CapType::#v) => Some(#get))
     });
     let set_arms = with.iter().map(|(c, f)| {
-        let (v, set) = (ident(&c.name), ident(&format!("set_{}", f.name)));
+        let v = ident(&c.name);
+        let set = set_u64(quote!(view), f, quote!(asid));
         quote!(Some(CapType::#v) => {
             let mut view = #v(cap);
-            match view.#set(asid) {
+            match #set {
                 Ok(()) => Some(view.cap()),
                 Err(_) => None,
             }
@@ -356,28 +358,24 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
         }
     };
     // Reading and writing the mapping fields of any mapped cap type.
-    let field_of = |c: &CapType, role: Role| c.field_with(role).map(|f| ident(&f.name));
     let mapping_of_arms = mapped.iter().map(|c| {
         let v = ident(&c.name);
-        let at = field_of(c, Role::MappedAt).expect("a mapped cap type");
-        let asid = match field_of(c, Role::MappedIn) {
-            Some(f) => quote!(view.#f()),
+        let at = c.field_with(Role::MappedAt).expect("a mapped cap type");
+        let at = get_u64(quote!(view), at);
+        let asid = match c.field_with(Role::MappedIn) {
+            Some(f) => get_u64(quote!(view), f),
             None => quote!(0),
         };
-        quote!(Some(CapType::#v) => { let view = #v(cap); Some((view.#at(), #asid)) })
+        quote!(Some(CapType::#v) => { let view = #v(cap); Some((#at, #asid)) })
     });
     let with_mapping_arms = mapped.iter().map(|c| {
         let v = ident(&c.name);
-        let set_at = ident(&format!(
-            "set_{}",
-            c.field_with(Role::MappedAt)
-                .expect("a mapped cap type")
-                .name
-        ));
+        let at = c.field_with(Role::MappedAt).expect("a mapped cap type");
+        let set_at = set_u64(quote!(view), at, quote!(page));
         let set_asid = match c.field_with(Role::MappedIn) {
             Some(f) => {
-                let set = ident(&format!("set_{}", f.name));
-                quote!(view.#set(asid).ok()?;)
+                let set = set_u64(quote!(view), f, quote!(asid));
+                quote!(#set.ok()?;)
             }
             None => quote!(if asid != 0 {
                 return None;
@@ -385,7 +383,7 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
         };
         quote!(Some(CapType::#v) => {
             let mut view = #v(cap);
-            view.#set_at(page).ok()?;
+            #set_at.ok()?;
             #set_asid
             Some(view.cap())
         })
@@ -413,10 +411,10 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
                 .expect("a mapped cap type")
                 .name,
         );
+        let doc = format!(" Whether `{}` is not 0: see [`is_mapped`].", at);
         quote! {
             impl #v {
-                /// Whether the cap records a mapping: its `#[mapped_at]`
-                /// field is not 0.
+                #[doc = #doc]
                 pub const fn is_mapped(&self) -> bool {
                     #v::#at(*self) != 0
                 }
@@ -595,10 +593,6 @@ fn slot_enum(g: &Gen<'_>, o: &Object) -> TokenStream {
             required: #required,
         })
     });
-    let index = variants.iter().enumerate().map(|(i, v)| {
-        let i = lit(i as u64);
-        quote!(#name::#v => #i)
-    });
     // Without required rights the slot's cap type may have no rights field,
     // and then `Cap::rights` may not exist.
     let admits = if o.slots.iter().all(|s| s.rights.is_empty()) {
@@ -626,7 +620,8 @@ fn slot_enum(g: &Gen<'_>, o: &Object) -> TokenStream {
 
             /// The slot's description.
             pub const fn owned_slot(self) -> OwnedSlot {
-                #name::OWNED[match self { #(#index,)* }]
+                // Variants are numbered in declaration order, as `OWNED` is.
+                #name::OWNED[self as usize]
             }
 
             /// Byte offset of the slot from the start of the object.

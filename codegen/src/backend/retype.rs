@@ -16,6 +16,7 @@ use capc_dsl::model::{CapField, CapId, CapType, Derive, FieldKind, Object, Retyp
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use super::caps::{get_u64, is_narrow, set_u64, uint_type};
 use super::{Gen, doc_lines, ident, lit, snake};
 
 pub fn generate(g: &Gen<'_>) -> TokenStream {
@@ -87,7 +88,7 @@ fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
         let place = super::caps::place(arg_field);
         quote!(view.cap().field(#place))
     } else {
-        quote!(view.#arg())
+        get_u64(quote!(view), arg_field)
     };
     let size = if g.byte_sizes() {
         quote!(ObjectType::#object.size_bytes(#arg).ok()?)
@@ -354,8 +355,8 @@ fn badge_fn(g: &Gen<'_>) -> TokenStream {
                 return None;
             }
             let view = ident(&c.name);
-            let getter = ident(&f.name);
-            Some(quote!(Some(CapType::#view) => Some(#view(cap).#getter())))
+            let badge = get_u64(quote!(#view(cap)), f);
+            Some(quote!(Some(CapType::#view) => Some(#badge)))
         })
         .collect();
     if arms.is_empty() {
@@ -1031,15 +1032,17 @@ fn memory_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
     let object = object_of(g, c)?;
     let view = ident(&c.name);
     let field = c.field_with(Role::Watermark)?;
-    let getter = ident(&field.name);
+    let get = get_u64(quote!(view), field);
     let watermark = if field.unit_bits == 0 {
-        quote!(view.#getter())
+        get
     } else {
         let unit = lit(1u64 << field.unit_bits);
         if u32::from(field.width) + field.unit_bits <= 64 {
-            quote!(view.#getter() * #unit)
+            quote!(#get * #unit)
+        } else if super::caps::is_narrow(field) {
+            quote!((#get).saturating_mul(#unit))
         } else {
-            quote!(view.#getter().saturating_mul(#unit))
+            quote!(#get.saturating_mul(#unit))
         }
     };
     let device = match (object.ram, object.device, c.field_with(Role::Device)) {
@@ -1062,17 +1065,17 @@ fn memory_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
 fn store_arm(c: &CapType) -> Option<TokenStream> {
     let view = ident(&c.name);
     let field = c.field_with(Role::Watermark)?;
-    let setter = format_ident!("set_{}", snake(&field.name));
     let units = if field.unit_bits == 0 {
         quote!(bytes)
     } else {
         let unit = lit(1u64 << field.unit_bits);
         quote!(bytes.div_ceil(#unit))
     };
+    let set = set_u64(quote!(view), field, units);
     Some(quote! {
         CapType::#view => {
             let mut view = #view(self.cap);
-            view.#setter(#units).ok()?;
+            #set.ok()?;
             Some(view.cap())
         }
     })
@@ -1112,6 +1115,13 @@ fn derived_value(
     rule: &Derive,
 ) -> (TokenStream, bool) {
     let (value, reads) = derived_raw(g, f, view, rule);
+    // A `u64` read from the source, for a field of a narrower type: one
+    // that type cannot hold refuses the derivation, as the field would.
+    if reads && is_narrow(f) {
+        let t = uint_type(f.width.into());
+        let value = quote!(#t::try_from(#value).map_err(|_| DeriveError::IllegalOperation)?);
+        return (value, reads);
+    }
     let Some(e) = f
         .values
         .map(|e| ident(&g.spec.enumerations[e.index()].name))
@@ -1139,13 +1149,12 @@ fn derived_raw(
 ) -> (TokenStream, bool) {
     let source = &g.spec.caps[rule.source.index()];
     let getter = |sf: &CapField| {
-        let getter = ident(&sf.name);
-        // An enumerated field's bits, as a word.
+        // An enumerated field's bits, as a word; an integer as a `u64`.
         let value = if sf.values.is_some() {
             let place = super::caps::place(sf);
             quote!(s.cap().field(#place))
         } else {
-            quote!(s.#getter())
+            get_u64(quote!(s), sf)
         };
         match (&sf.kind, &f.kind) {
             (FieldKind::Bool, FieldKind::Bool) => value,
@@ -1218,9 +1227,14 @@ fn derived_raw(
                 (Some((false, _)), _) => quote!(true),
                 _ => quote!(false),
             };
+            let t = if is_narrow(f) {
+                uint_type(f.width.into())
+            } else {
+                quote!(u64)
+            };
             match f.kind {
                 FieldKind::Bool => (device, false),
-                _ => (quote!(#device as u64), false),
+                _ => (quote!(#device as #t), false),
             }
         }
         _ => (zero(f), false),
@@ -1471,7 +1485,6 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                 }
             };
             let arg_field = c.field_with(Role::SizeArg)?;
-            let arg = format_ident!("set_{}", snake(&arg_field.name));
             let arg_value = if arg_field.size_bytes {
                 quote!(1u64.checked_shl(u32::try_from(self.size_arg).ok()?)?)
             } else if let Some(e) = arg_field.values {
@@ -1479,6 +1492,12 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                 quote!(#e::from_value(self.size_arg)?)
             } else {
                 quote!(self.size_arg)
+            };
+            let set_arg = if arg_field.values.is_some() {
+                let arg = format_ident!("set_{}", snake(&arg_field.name));
+                quote!(view.#arg(#arg_value))
+            } else {
+                set_u64(quote!(view), arg_field, arg_value)
             };
             let cleared = c
                 .fields
@@ -1493,7 +1512,7 @@ fn split_fn(g: &Gen<'_>) -> TokenStream {
                 CapType::#view => {
                     let mut view = #view(self.source);
                     view.#base(#address).ok()?;
-                    view.#arg(#arg_value).ok()?;
+                    #set_arg.ok()?;
                     #(#cleared)*
                     Some(view.cap())
                 }
@@ -1635,22 +1654,25 @@ fn split_range_fn(g: &Gen<'_>) -> TokenStream {
     }
     let get_arms = rules.iter().map(|(c, (a, b))| {
         let view = ident(&c.name);
-        let (a, b) = (ident(&c.fields[*a].name), ident(&c.fields[*b].name));
+        let (a, b) = (
+            get_u64(quote!(view), &c.fields[*a]),
+            get_u64(quote!(view), &c.fields[*b]),
+        );
         quote! {
             CapType::#view => {
                 let view = #view(cap);
-                Some((view.#a(), view.#b()))
+                Some((#a, #b))
             }
         }
     });
     let set_arms = rules.iter().map(|(c, (a, b))| {
         let view = ident(&c.name);
-        let set_a = format_ident!("set_{}", snake(&c.fields[*a].name));
-        let set_b = format_ident!("set_{}", snake(&c.fields[*b].name));
+        let set_a = set_u64(quote!(view), &c.fields[*a], quote!(first));
+        let set_b = set_u64(quote!(view), &c.fields[*b], quote!(last));
         quote! {
             CapType::#view => {
                 let mut view = #view(source);
-                let set = view.#set_a(first).is_ok() && view.#set_b(last).is_ok();
+                let set = #set_a.is_ok() && #set_b.is_ok();
                 set.then_some(view.cap())
             }
         }

@@ -86,7 +86,7 @@ impl AsidTable {
     /// for it: the address space a thread may run in and a map may change.
     pub fn address_space(&self, mem: &impl PhysMem, vspace: Pml4Cap) -> Option<u64> {
         let pml4 = vspace.table();
-        (self.pml4(mem, vspace.asid()) == Some(pml4)).then_some(pml4)
+        (self.pml4(mem, u64::from(vspace.asid())) == Some(pml4)).then_some(pml4)
     }
 
     /// Every number given out, and the PML4 it stands for, lowest first.
@@ -127,9 +127,10 @@ impl AsidTable {
             .ok_or(KernelError::InvalidCapability { index: 0 })?;
         let asid = Self::free_number(mem, place, pool.pool())?;
         let mut numbered = vspace;
-        numbered
-            .set_asid(asid)
-            .map_err(|_| KernelError::IllegalOperation)?;
+        u16::try_from(asid)
+            .ok()
+            .and_then(|asid| numbered.set_asid(asid).ok())
+            .ok_or(KernelError::IllegalOperation)?;
         self.give(mem, asid, vspace.table());
         crate::ops::update_cap(memory, at, numbered.cap());
         Ok(asid)

@@ -368,8 +368,9 @@ pub fn audit_system(
         }
     }
     for (asid, pml4) in asids.numbers(phys) {
-        let recorded = all_caps()
-            .any(|c| Pml4Cap::from_cap(c).is_some_and(|v| v.table() == pml4 && v.asid() == asid));
+        let recorded = all_caps().any(|c| {
+            Pml4Cap::from_cap(c).is_some_and(|v| v.table() == pml4 && u64::from(v.asid()) == asid)
+        });
         if !recorded {
             return Err(AuditError::StrayAsid { asid, at: pml4 });
         }

@@ -106,7 +106,7 @@ impl Table {
         // The same test as `caps::region`, without its match over every
         // cap type: this is on the path of every capability lookup.
         let (min, max) = ObjectType::CNode.arg_bounds();
-        let radix = cnode.radix();
+        let radix = u64::from(cnode.radix());
         if radix < min || radix > max {
             return None;
         }
@@ -494,7 +494,7 @@ pub fn resolve(
     // within 64 levels.
     loop {
         let table = memory.table(node).ok_or(LookupError::InvalidRoot)?;
-        let guard_bits = u32::try_from(node.guard_bits()).unwrap_or(u32::MAX);
+        let guard_bits = u32::from(node.guard_bits());
         let guard_fault = || LookupError::GuardMismatch {
             bits_left,
             guard_found: node.guard(),
@@ -577,7 +577,7 @@ pub fn lookup_fast(memory: &SlotMemory<'_>, root: Cap, address: u64) -> Option<C
         let table = memory.table(node)?;
         let radix = table.radix();
         // A 6-bit field: below 64.
-        let guard_bits = (node.guard_bits() & 63) as u32;
+        let guard_bits = u32::from(node.guard_bits() & 63);
         // The guard and the index, read as one field of `level` bits from
         // the top of the bits left.
         let level = guard_bits + radix;
@@ -607,7 +607,8 @@ mod tests {
     const BASE: u64 = 0x1_0000;
 
     fn cnode(table: u64, radix: u64, guard_bits: u64, guard: u64) -> Cap {
-        CNodeCap::new(table, radix, guard_bits, guard)
+        let narrow = |n: u64| u8::try_from(n).unwrap();
+        CNodeCap::new(table, narrow(radix), narrow(guard_bits), guard)
             .unwrap()
             .cap()
     }

@@ -137,9 +137,8 @@ mod tests {
     /// The thread's view of the test root: a 58-bit guard of zeros, so that
     /// a capability address is just a root slot number.
     fn thread_root() -> Cap {
-        CNodeCap::new(BASE, ROOT_RADIX, 64 - ROOT_RADIX, 0)
-            .unwrap()
-            .cap()
+        let radix = u8::try_from(ROOT_RADIX).unwrap();
+        CNodeCap::new(BASE, radix, 64 - radix, 0).unwrap().cap()
     }
 
     /// The thread's root in slot 63 and, in slot 62, a cap to the same CNode

@@ -210,9 +210,9 @@ impl IoPorts {
 
 /// Whether an IoPort cap for `first..=last` lets its holder use `port`
 /// (`IllegalOperation` otherwise, as seL4's ensurePortOperationAllowed).
-pub fn port_allowed(first: u64, last: u64, port: u64) -> Result<u16, KernelError> {
+pub fn port_allowed(first: u16, last: u16, port: u16) -> Result<u16, KernelError> {
     if first <= port && port <= last {
-        Ok(port as u16)
+        Ok(port)
     } else {
         Err(KernelError::IllegalOperation)
     }

@@ -68,7 +68,7 @@ fn space_for_map(
     let pml4 = asids
         .address_space(mem, vspace)
         .ok_or(KernelError::FailedLookup { source: 0 })?;
-    Ok((vspace.asid(), pml4))
+    Ok((u64::from(vspace.asid()), pml4))
 }
 
 /// The cap `cap` recording the mapping at `vaddr` in address space `asid`
@@ -109,7 +109,7 @@ pub fn map_frame(
         mem,
         pml4,
         frame.frame(),
-        frame.bits() as u32,
+        u32::from(frame.bits()),
         vaddr,
         rights.contains(Rights::WRITE),
     )?;
@@ -198,12 +198,12 @@ fn remove_frame_mapping(
     asids: &AsidTable,
     frame: FrameCap,
 ) -> Option<(u64, u64)> {
-    let pml4 = asids.pml4(mem, frame.mapped_asid())?;
+    let pml4 = asids.pml4(mem, u64::from(frame.mapped_asid()))?;
     if frame.mapped_page() == 0 {
         return None;
     }
     let vaddr = frame.mapped_page() << 12;
-    vspace::unmap_frame(mem, pml4, frame.frame(), frame.bits() as u32, vaddr)
+    vspace::unmap_frame(mem, pml4, frame.frame(), u32::from(frame.bits()), vaddr)
         .then_some((pml4, vaddr))
 }
 
@@ -267,7 +267,7 @@ pub fn removed(mem: &mut impl PhysMem, asids: &mut AsidTable, removal: &Removal)
             }
             Finaliser::ReleaseAsid => {
                 if let Some(vspace) = Pml4Cap::from_cap(cap) {
-                    asids.release(mem, vspace.asid(), base);
+                    asids.release(mem, u64::from(vspace.asid()), base);
                 }
             }
             Finaliser::CancelWaiters | Finaliser::StopThread => {}

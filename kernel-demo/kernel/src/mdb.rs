@@ -382,7 +382,7 @@ mod tests {
         EndpointCap::new(0x8000, Rights::ALL, badge).unwrap().cap()
     }
 
-    fn untyped(base: u64, bits: u64) -> Cap {
+    fn untyped(base: u64, bits: u8) -> Cap {
         UntypedCap::new(base, bits, 0, false).unwrap().cap()
     }
 

@@ -56,12 +56,12 @@ pub(crate) struct World<'m> {
 impl<'m> World<'m> {
     pub fn new(slots: &'m mut [Slot]) -> World<'m> {
         let mut memory = SlotMemory::new(BASE, slots).unwrap();
-        let root = CNodeCap::new(BASE, ROOT_RADIX, 0, 0).unwrap();
+        let root = CNodeCap::new(BASE, ROOT_RADIX as u8, 0, 0).unwrap();
         assert!(memory.clear_table(Table::of(root).unwrap()));
         let mut world = World { memory, root };
         for i in 0..4 {
             let base = UNTYPED_BASE + (i << UNTYPED_BITS);
-            let cap = UntypedCap::new(base, UNTYPED_BITS, 0, false).unwrap();
+            let cap = UntypedCap::new(base, UNTYPED_BITS as u8, 0, false).unwrap();
             mdb::insert_root(&mut world.memory, slot(i), cap.cap()).unwrap();
         }
         let device = UntypedCap::new(DEVICE_BASE, 20, 0, true).unwrap();
@@ -290,7 +290,7 @@ fn reachable(world: &World<'_>) -> Vec<(u64, u8)> {
         if let Some(inner) = CNodeCap::from_cap(world.cap(i)) {
             let radix = inner.radix();
             for j in 0..1 << radix {
-                addresses.push(((i << radix) | j, (ROOT_RADIX + radix) as u8));
+                addresses.push(((i << radix) | j, (ROOT_RADIX + u64::from(radix)) as u8));
             }
         }
     }
@@ -341,7 +341,7 @@ fn refill(world: &mut World<'_>, i: u64) {
         .iter()
         .any(|(_, s)| region(s.cap()).is_some_and(|(b, size)| b < end && base < b + size));
     if !in_use && world.cap(i).is_null() {
-        let cap = UntypedCap::new(base, UNTYPED_BITS, 0, false).unwrap();
+        let cap = UntypedCap::new(base, UNTYPED_BITS as u8, 0, false).unwrap();
         mdb::insert_root(&mut world.memory, slot(i), cap.cap()).unwrap();
     }
 }

@@ -559,7 +559,10 @@ pub fn bootstrap_root_cnode(
         .cap(0, false)
         .and_then(CNodeCap::from_cap)
         .ok_or(INCONSISTENT)?;
-    cnode.set_guard_bits(guard_bits).map_err(|_| invalid)?;
+    u8::try_from(guard_bits)
+        .ok()
+        .and_then(|bits| cnode.set_guard_bits(bits).ok())
+        .ok_or(invalid)?;
     let table = memory.table(cnode).ok_or(invalid)?;
     let (Some(untyped_slot), Some(cnode_slot)) =
         (table.slot(untyped_index), table.slot(cnode_index))

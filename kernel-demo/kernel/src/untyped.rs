@@ -80,7 +80,7 @@ pub struct UntypedInventory {
 }
 
 /// Fills the unused tail of the table; never handed out.
-const UNUSED_SLOT: UntypedCap = match UntypedCap::new(0, untyped_bits_bounds().0 as u64, 0, false) {
+const UNUSED_SLOT: UntypedCap = match UntypedCap::new(0, untyped_bits_bounds().0 as u8, 0, false) {
     Ok(cap) => cap,
     Err(_) => panic!("the smallest Untyped at address 0 must be representable"),
 };
@@ -148,7 +148,9 @@ impl UntypedInventory {
         if self.len == MAX_UNTYPEDS {
             return false;
         }
-        match UntypedCap::new(base, bits as u64, 0, device) {
+        // A log2 size is at most 64: it fits the field's `u8`, and the
+        // field refuses what is too big for it.
+        match UntypedCap::new(base, bits as u8, 0, device) {
             Ok(cap) => {
                 self.caps[self.len] = cap;
                 self.len += 1;

@@ -483,7 +483,8 @@ impl<'m> Kernel<'m> {
         let mut memory = SlotMemory::new(WINDOW_BASE, slots)
             .expect("window")
             .with_on_remove(hook);
-        let root = CNodeCap::new(WINDOW_BASE, u64::from(ROOT_RADIX), 0, 0).expect("root");
+        let root =
+            CNodeCap::new(WINDOW_BASE, u8::try_from(ROOT_RADIX).unwrap(), 0, 0).expect("root");
         let table = Table::of(root).expect("root table");
         assert!(memory.clear_table(table));
         for (slot, node) in m.occupied() {
@@ -495,7 +496,8 @@ impl<'m> Kernel<'m> {
             )
             .expect("boot cap");
         }
-        let server = CNodeCap::new(SERVER_TABLE, u64::from(SERVER_RADIX), 0, 0).expect("server");
+        let server =
+            CNodeCap::new(SERVER_TABLE, u8::try_from(SERVER_RADIX).unwrap(), 0, 0).expect("server");
         assert!(memory.clear_table(Table::of(server).expect("server table")));
         Kernel {
             memory,

@@ -461,7 +461,7 @@ pub(super) fn invoke_irq_control(
     let IrqControlCapInvocation::Get(call) =
         decode_irq_control_cap(info, Rights::NONE, msg, caps).map_err(decode_error)?;
     let irq = k.irqs.available(u64::from(call.irq))?;
-    let handler = IrqHandlerCap::new(u64::from(irq))
+    let handler = IrqHandlerCap::new(irq)
         .map_err(|_| KernelError::IllegalOperation)?
         .cap();
     insert_issued(k, call.root, call.index, call.depth, handler)?;
@@ -478,7 +478,7 @@ pub(super) fn invoke_irq_handler(
     caps: &[Cap],
 ) -> Result<(), KernelError> {
     let handler = IrqHandlerCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
-    let irq = u8::try_from(handler.irq()).map_err(|_| KernelError::IllegalOperation)?;
+    let irq = handler.irq();
     match decode_irq_handler_cap(info, cap.rights(), msg, caps).map_err(decode_error)? {
         IrqHandlerCapInvocation::Ack => crate::timer::unmask(irq),
         IrqHandlerCapInvocation::SetNotification(call) => {
@@ -501,7 +501,7 @@ pub(super) fn invoke_io_port_control(
     let IoPortControlCapInvocation::Issue(call) =
         decode_io_port_control_cap(info, Rights::NONE, msg, caps).map_err(decode_error)?;
     k.ports.available(call.first, call.last)?;
-    let ports = IoPortCap::new(u64::from(call.first), u64::from(call.last))
+    let ports = IoPortCap::new(call.first, call.last)
         .map_err(|_| KernelError::IllegalOperation)?
         .cap();
     insert_issued(k, call.root, call.index, call.depth, ports)?;
@@ -518,7 +518,7 @@ pub(super) fn invoke_io_port(
     reply: &mut [u64],
 ) -> Result<Option<MessageInfo>, KernelError> {
     let ports = IoPortCap::from_cap(cap).ok_or(KernelError::IllegalOperation)?;
-    let allowed = |port: u16| port_allowed(ports.first(), ports.last(), u64::from(port));
+    let allowed = |port: u16| port_allowed(ports.first(), ports.last(), port);
     match decode_io_port_cap(info, cap.rights(), msg, &[]).map_err(decode_error)? {
         IoPortCapInvocation::In8(call) => {
             let port = allowed(call.port)?;

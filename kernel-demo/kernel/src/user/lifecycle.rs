@@ -147,17 +147,13 @@ pub(super) fn removed(k: &mut Kernel, removal: Removal) {
     // What drivers hold: a line with its last handler cap, ports with
     // their last cap, and any binding to a notification with its last cap.
     if last {
-        if let Some(handler) = IrqHandlerCap::from_cap(cap)
-            && let Ok(irq) = u8::try_from(handler.irq())
-        {
+        if let Some(handler) = IrqHandlerCap::from_cap(cap) {
+            let irq = handler.irq();
             crate::timer::mask(irq);
             k.irqs.release(irq);
         }
-        if let Some(ports) = IoPortCap::from_cap(cap)
-            && let (Ok(first), Ok(last)) =
-                (u16::try_from(ports.first()), u16::try_from(ports.last()))
-        {
-            k.ports.release(first, last);
+        if let Some(ports) = IoPortCap::from_cap(cap) {
+            k.ports.release(ports.first(), ports.last());
         }
         if let Some(n) = NotificationCap::from_cap(cap) {
             k.irqs.notification_gone(n.notification());

@@ -48,7 +48,7 @@ const RECORDS: usize = 1 << SESSION_RADIX;
 /// RAM handed out: where the kernel put it, and its charge.
 struct Ram {
     base: u64,
-    bits: u64,
+    bits: u8,
     charge: MemCharge,
 }
 

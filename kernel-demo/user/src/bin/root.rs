@@ -3485,7 +3485,7 @@ mod spawn {
         let count = super::UNTYPED_COUNT.load(Ordering::Relaxed);
         let from = (first..first + count).find(|&slot| {
             UntypedCap::from_cap(capc_demo_user::cap_at(slot))
-                .is_some_and(|u| u.is_device() && u.bits() > attack::DEVICE_BITS)
+                .is_some_and(|u| u.is_device() && u64::from(u.bits()) > attack::DEVICE_BITS)
         });
         let made =
             super::retype(env, untyped, ObjectType::Notification, 0, done, 1).and_then(|()| {
@@ -3728,7 +3728,9 @@ mod spawn {
                 .filter(|&slot| slot != super::UNTYPED.load(Ordering::Relaxed))
                 .find(|&slot| {
                     UntypedCap::from_cap(capc_demo_user::cap_at(slot)).is_some_and(|u| {
-                        !u.is_device() && u.bits() >= plan.pool_bits.into() && u.free_index() == 0
+                        !u.is_device()
+                            && u32::from(u.bits()) >= plan.pool_bits
+                            && u.free_index() == 0
                     })
                 });
             let Some(pool) = pool else {
