@@ -19,7 +19,7 @@
 
 use capc_dsl::ast::Scalar;
 use capc_dsl::model::{
-    CapType, ErrorSet, FieldKind, Method, MethodParam, MethodSet, ParamKind, RightId,
+    CapType, ErrorSet, FieldKind, Layout, Method, MethodParam, MethodSet, ParamKind, RightId, Wire,
 };
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
@@ -243,35 +243,21 @@ struct Slot<'a> {
     place: Place,
 }
 
-/// The layout of a parameter or result list: word parameters take message
+/// The layout of a parameter or result list: the model's one layout
+/// ([`Layout`]), which RPC messages follow too. Word parameters take message
 /// words in order (arrays as many as [`ParamKind::Array`] says), cap
 /// parameters take extra caps in order.
 fn layout(params: &[MethodParam]) -> Vec<Slot<'_>> {
-    let (mut word, mut cap) = (0, 0);
+    let layout = Layout::of(params);
     params
         .iter()
+        .zip(layout.places)
         .enumerate()
-        .map(|(i, p)| {
-            let place = match &p.kind {
-                ParamKind::Scalar(_) => {
-                    word += 1;
-                    Place::Words {
-                        start: word - 1,
-                        count: 1,
-                    }
-                }
-                ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => {
-                    word += words;
-                    Place::Words {
-                        start: word - words,
-                        count: *words,
-                    }
-                }
-                ParamKind::Cap { .. } => {
-                    cap += 1;
-                    Place::Cap { index: cap - 1 }
-                }
-                ParamKind::Lease(_) => {
+        .map(|(i, (p, wire))| {
+            let place = match wire {
+                Wire::Words { start, count } => Place::Words { start, count },
+                Wire::Cap { index } => Place::Cap { index },
+                Wire::Lease { .. } => {
                     unreachable!("the checker allows leases in RPC interfaces only")
                 }
             };
@@ -284,11 +270,9 @@ fn layout(params: &[MethodParam]) -> Vec<Slot<'_>> {
         .collect()
 }
 
+/// How many extra caps `params` take.
 fn cap_count(params: &[MethodParam]) -> u64 {
-    params
-        .iter()
-        .filter(|p| matches!(p.kind, ParamKind::Cap { .. }))
-        .count() as u64
+    Layout::of(params).caps
 }
 
 fn scalar_bits(s: Scalar) -> u32 {
