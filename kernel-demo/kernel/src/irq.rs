@@ -273,4 +273,29 @@ mod tests {
             Err(KernelError::IllegalOperation)
         );
     }
+
+    /// A hostile holder of an IoPort cap for COM2 (0x2f8..=0x2ff) names a
+    /// port word above 16 bits whose low half is inside its range: the
+    /// decoder refuses it before any range check, so it never aliases to
+    /// an allowed port (`port_allowed` takes a `u16` and cannot see it).
+    #[test]
+    fn a_port_word_wider_than_16_bits_is_refused_not_truncated() {
+        use crate::caps::{
+            DecodeError, IoPortCapInvocation, IoPortCapLabel, MessageInfo, Rights,
+            decode_io_port_cap,
+        };
+        let info = |length| MessageInfo {
+            label: IoPortCapLabel::In8 as u64,
+            length,
+            caps: 0,
+        };
+        assert_eq!(
+            decode_io_port_cap(info(1), Rights::ALL, &[0x1_02fd], &[]),
+            Err(DecodeError::InvalidArgument { index: 0 })
+        );
+        assert!(matches!(
+            decode_io_port_cap(info(1), Rights::ALL, &[0x2fd], &[]),
+            Ok(IoPortCapInvocation::In8(args)) if args.port == 0x2fd
+        ));
+    }
 }
