@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{Scratch, capc, text, workspace};
+use common::{Scratch, capc, rustc_lib, text, workspace};
 
 /// The demo's three specs, each in its own module: `kernel` alone,
 /// `decompress` over `kernel`, `client_pays` over `decompress` (and so,
@@ -72,15 +70,7 @@ fn a_spec_over_an_extern_holds_only_its_own_items_and_compiles() {
         pub mod client_pays { include!(\"client_pays.rs\"); }\n\
         pub fn one_type(info: decompress::MessageInfo) -> kernel::MessageInfo { info }\n\
         pub fn one_cap(cap: client_pays::Cap) -> kernel::Cap { cap }\n";
-    scratch.write("lib.rs", lib);
-    let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
-        .arg("--out-dir")
-        .arg(scratch.path(""))
-        .args(["--crate-name", "externs"])
-        .arg(scratch.path("lib.rs"))
-        .output()
-        .expect("rustc runs");
+    let out = rustc_lib(&scratch, "externs", lib);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 

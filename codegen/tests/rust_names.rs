@@ -5,8 +5,7 @@
 mod common;
 
 use capc::{Options, render_spec};
-use common::{Scratch, workspace};
-use std::process::Command;
+use common::{Scratch, rustc_lib, workspace};
 
 const TARGET: &str = "target tiny {
     address_bits = 32;
@@ -21,21 +20,6 @@ const TARGET: &str = "target tiny {
 /// types.
 fn spec(ty: &str, field: &str) -> String {
     format!("{TARGET}\ncap {ty} {{\n    {field}: u8,\n}}\n")
-}
-
-/// Compiles `source` as the library crate `name` with rustc (`$RUSTC` if
-/// set), warnings denied, in `scratch`.
-fn rustc(scratch: &Scratch, name: &str, source: &str) -> std::process::Output {
-    let rs = scratch.path(&format!("{name}.rs"));
-    std::fs::write(&rs, source).unwrap();
-    Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
-        .arg("--out-dir")
-        .arg(scratch.path(""))
-        .args(["--crate-name", name])
-        .arg(&rs)
-        .output()
-        .expect("rustc runs")
 }
 
 /// `(spec, rejected)`: every name that once broke the build.
@@ -248,7 +232,7 @@ fn previously_breaking_names_are_rejected_or_compile() {
             }
             Ok((module, _)) => {
                 assert!(!rejected, "accepted, want E0107:\n{text}");
-                let out = rustc(&scratch, &format!("case{i}"), &module);
+                let out = rustc_lib(&scratch, &format!("case{i}"), &module);
                 assert!(
                     out.status.success(),
                     "generated code does not compile:\n{text}\n{}",
@@ -862,7 +846,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
         typed >= count / 40,
         "{typed} of {count} with message types checked"
     );
-    let out = rustc(&scratch, "random_specs", &crate_root);
+    let out = rustc_lib(&scratch, "random_specs", &crate_root);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Name the spec of the first error, if rustc names its file.
     let culprit = stderr
@@ -905,7 +889,7 @@ fn text_in_comments_compiles() {
         for c in ['\r', '\u{202e}', '\u{2066}', '\u{7}'] {
             assert!(!module.contains(c), "{c:?} copied into\n{module}");
         }
-        let out = rustc(&scratch, &format!("comments{i}"), &module);
+        let out = rustc_lib(&scratch, &format!("comments{i}"), &module);
         assert!(
             out.status.success(),
             "generated code does not compile:\n{}",

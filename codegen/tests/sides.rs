@@ -4,9 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{Scratch, capc, text, workspace};
+use common::{Scratch, capc, rustc_lib, text, workspace};
 
 /// Specs with every kind of item between them: kernel invocations, RPC
 /// interfaces with donations, systems, byte-sized objects, configurations.
@@ -34,15 +32,7 @@ fn build_and_compile(scratch: &Scratch, spec: &str, flags: &[&str]) -> String {
     );
     scratch.write(&format!("{name}.rs"), &module);
     let lib = format!("#![no_std]\npub mod m {{ include!(\"{name}.rs\"); }}\n");
-    scratch.write(&format!("{name}_lib.rs"), lib);
-    let rustc = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
-        .arg("--out-dir")
-        .arg(scratch.path(""))
-        .args(["--crate-name", &name])
-        .arg(scratch.path(&format!("{name}_lib.rs")))
-        .output()
-        .expect("rustc runs");
+    let rustc = rustc_lib(scratch, &format!("{name}_lib"), &lib);
     assert!(
         rustc.status.success(),
         "{spec} {side}:\n{}",

@@ -83,3 +83,19 @@ pub fn capc(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Compiles `source` as the `no_std`-or-not library crate `name` with rustc
+/// (`$RUSTC` if set), edition 2024, warnings denied, in `scratch` (the
+/// source is written to `name.rs` there, beside any file it includes).
+pub fn rustc_lib(scratch: &Scratch, name: &str, source: &str) -> std::process::Output {
+    let rs = scratch.path(&format!("{name}.rs"));
+    std::fs::write(&rs, source).expect("write the crate root");
+    std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .args(["--edition", "2024", "--crate-type", "lib", "-D", "warnings"])
+        .arg("--out-dir")
+        .arg(scratch.path(""))
+        .args(["--crate-name", name])
+        .arg(&rs)
+        .output()
+        .expect("rustc runs")
+}
