@@ -78,6 +78,11 @@ impl Placement {
         self.base_here
     }
 
+    /// Whether some module is generated elsewhere.
+    pub fn has_uses(&self) -> bool {
+        !self.uses.is_empty()
+    }
+
     /// `pub use <path>::*;` for each module generated elsewhere.
     pub fn uses(&self) -> TokenStream {
         let paths = self

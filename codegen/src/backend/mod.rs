@@ -287,7 +287,7 @@ type Part<'a> = Box<dyn Fn() -> TokenStream + Send + Sync + 'a>;
 /// `target`; the rest, each file's own, wherever its file is generated.
 fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     let mut parts: Vec<Part<'a>> = Vec::new();
-    if !g.place.uses().is_empty() {
+    if g.place.has_uses() {
         parts.push(Box::new(move || g.place.uses()));
     }
     if g.place.base_here() {
