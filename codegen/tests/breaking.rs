@@ -89,7 +89,7 @@ invocations EndpointCap -> KernelError {
 }
 
 invocations IrqControlCap -> KernelError {
-    fn issue(line: u8, dest: cap EndpointCap);
+    fn issue(line: word, dest: cap EndpointCap);
 }
 
 interface Store -> KernelError {
@@ -148,7 +148,7 @@ const CASES: &[(&str, Edits, &[&str])] = &[
         &[
             ("#[never_copy]\ncap IrqControlCap {}\n\n", ""),
             (
-                "invocations IrqControlCap -> KernelError {\n    fn issue(line: u8, dest: cap EndpointCap);\n}\n\n",
+                "invocations IrqControlCap -> KernelError {\n    fn issue(line: word, dest: cap EndpointCap);\n}\n\n",
                 "",
             ),
         ],
@@ -268,8 +268,8 @@ const CASES: &[(&str, Edits, &[&str])] = &[
             ("fn put(data: [u8; 16],", "fn put(data: [u8; 24],"),
             ("-> (msg: word)", "-> (msg: u32)"),
             (
-                "line: u8, dest: cap EndpointCap",
-                "dest: cap EndpointCap, line: u8",
+                "line: word, dest: cap EndpointCap",
+                "dest: cap EndpointCap, line: word",
             ),
             ("donates quota 8 KiB;", "donates UntypedCap >= 8 KiB;"),
         ],

@@ -229,6 +229,7 @@ catalogue! {
     UnusedOption = "W0013", Warning, "configuration option no condition names";
     ServerPays = "W0014", Warning, "the server pays for what a method keeps or allocates";
     NeverRefunded = "W0015", Warning, "what a method hands out is refunded only when its session closes";
+    UndeclaredRefusal = "W0016", Warning, "kernel invocation's decoder can refuse with an error the method does not declare";
     UnheldObject = "W0020", Warning, "system object no domain holds a cap to";
 }
 

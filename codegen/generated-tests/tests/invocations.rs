@@ -531,7 +531,7 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).copy(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 8, 9, 2, 3, 7]);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).copy(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 9, 2, 3, 7]);
 
             let (info, msg, caps) = sent(|k| CNodeCapClient(k).mint(dest_index, dest_depth, src_cptr, src_index, src_depth, rights, badge));
             prop_assert_eq!(info, MessageInfo { label: 2, length: 6, caps: 1 });
@@ -542,7 +542,7 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).mint(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 8, 9, 2, 3, 7]);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).mint(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 9, 2, 3, 7]);
 
             let (info, msg, caps) = sent(|k| CNodeCapClient(k).r#move(dest_index, dest_depth, src_cptr, src_index, src_depth));
             prop_assert_eq!(info, MessageInfo { label: 3, length: 4, caps: 1 });
@@ -553,7 +553,7 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).r#move(Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 8, 7]);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).r#move(Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 7]);
         }
 
         #[test]
@@ -562,13 +562,13 @@ mod kernel {
             prop_assert_eq!(info, MessageInfo { label: 4, length: 2, caps: 0 });
             let expected = CNodeCapInvocation::Delete(CNodeCapDelete { index, depth });
             check_request(decode_cnode_cap, info, &msg, &[], Rights::NONE, &expected);
-            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).delete(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 7]);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).delete(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 7]);
 
             let (info, msg, _) = sent(|k| CNodeCapClient(k).revoke(index, depth));
             prop_assert_eq!(info, MessageInfo { label: 5, length: 2, caps: 0 });
             let expected = CNodeCapInvocation::Revoke(CNodeCapRevoke { index, depth });
             check_request(decode_cnode_cap, info, &msg, &[], Rights::NONE, &expected);
-            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).revoke(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 7]);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).revoke(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 7]);
         }
 
         #[test]
@@ -657,7 +657,7 @@ mod kernel {
             let expected = FrameCapInvocation::Map(FrameCapMap { vspace, vaddr, rights });
             check_request(decode_frame_cap, info, &msg, &looked_up, Rights::READ, &expected);
             check_bad_cap(decode_frame_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 0);
-            check_reply(|i, m| answer(i, m, |k| FrameCapClient(k).map(Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
+            check_reply(|i, m| answer(i, m, |k| FrameCapClient(k).map(Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 3, 7]);
 
             let (info, _, _) = sent(|k| FrameCapClient(k).unmap());
             prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 0 });
@@ -711,7 +711,7 @@ mod kernel {
                 check_request(decode_irq_control_cap, info, &msg, &looked_up, Rights::NONE, &expected);
                 check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
             }
-            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).get(Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[4, 6, 8, 9, 7]);
+            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).get(Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 4, 6, 8, 9, 7]);
         }
 
         #[test]
@@ -952,7 +952,7 @@ mod everything {
             check_request(decode_untyped_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_word(decode_untyped_cap, info, &msg, &looked_up, 3, bad, 4);
             check_bad_cap(decode_untyped_cap, info, &msg, &looked_up, 0, tcb(seed).cap(), 2);
-            check_reply(|i, m| answer(i, m, |k| UntypedCapClient(k).retype(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 3, 4, 5, 6, 7]);
+            check_reply(|i, m| answer(i, m, |k| UntypedCapClient(k).retype(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 3, 4, 5, 6, 7, 2]);
         }
 
         #[test]
@@ -1000,7 +1000,7 @@ mod everything {
             let write_only = self::notification(seed, Rights::WRITE).cap();
             check_bad_cap(decode_endpoint_cap, info, &[], &looked_up, 0, write_only, 0);
             check_bad_cap(decode_endpoint_cap, info, &[], &looked_up, 0, Cap::NULL, 0);
-            check_reply(|i, m| answer(i, m, |k| EndpointCapClient(k).bind(Default::default())), e, KERNEL_ERRORS + 1, &[2]);
+            check_reply(|i, m| answer(i, m, |k| EndpointCapClient(k).bind(Default::default())), e, KERNEL_ERRORS + 1, &[2, 7]);
         }
 
         #[test]
@@ -1015,7 +1015,7 @@ mod everything {
             check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
             let read_only = self::notification(seed, Rights::READ).cap();
             check_bad_cap(decode_irq_control_cap, info, &msg, &looked_up, 0, read_only, 1);
-            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).route(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[3, 2, 7]);
+            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).route(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[3, 2, 7, 1]);
         }
 
         #[test]
@@ -1028,7 +1028,7 @@ mod everything {
             let expected = DomainCapInvocation::Assign(DomainCapAssign { thread });
             check_request(decode_domain_cap, info, &[], &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_domain_cap, info, &[], &looked_up, 0, domain(seed).cap(), 0);
-            check_reply(|i, m| answer(i, m, |k| DomainCapClient(k).assign(Default::default())), e, KERNEL_ERRORS + 1, &[2]);
+            check_reply(|i, m| answer(i, m, |k| DomainCapClient(k).assign(Default::default())), e, KERNEL_ERRORS + 1, &[2, 7]);
         }
     }
 

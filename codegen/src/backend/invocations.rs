@@ -815,6 +815,10 @@ fn label_enum(
         let c = lit(cap_count(&m.params));
         quote!(#c)
     });
+    let errors = per_method(&|m| {
+        let codes = m.errors.iter().map(|e| lit(*e as u64 + 1));
+        quote!(&[#(#codes),*])
+    });
     // Only blocks with a creating method have `creates`, so other specs'
     // modules do not change.
     let creates = set.methods.iter().any(|m| m.creates.is_some()).then(|| {
@@ -862,6 +866,14 @@ fn label_enum(
             /// Extra caps of the request.
             pub const fn request_caps(self) -> usize {
                 #caps
+            }
+
+            /// The labels of the errors the method declares (its `errors`
+            /// list), in the spec's order: the kernel answers no other
+            /// error to a request it decoded, and a client takes another
+            /// as a malformed reply.
+            pub const fn errors(self) -> &'static [u64] {
+                #errors
             }
 
             #creates
@@ -1642,7 +1654,6 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
         .filter(|s| matches!(s.place, Place::Cap { .. }))
         .map(|s| ident(&s.param.name));
     let set_errors = &g.spec.error_sets[m.error_set.index()];
-    let declared = m.errors.iter().map(|e| lit(*e as u64 + 1));
     let mut lines = vec![
         format!("Invokes `{}`: [`{label}::{}`].", m.name, n.variant),
         String::new(),
@@ -1687,7 +1698,7 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
             #label::#v as u64,
             #words_out,
             #caps_out,
-            (#reply_words, #reply_caps, &[#(#declared),*]),
+            (#reply_words, #reply_caps, #label::#v.errors()),
             #errors::decode,
         )?
     };

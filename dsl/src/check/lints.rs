@@ -9,6 +9,7 @@
 //! | `donation_size` | W0005 | interfaces |
 //! | `server_pays` | W0014 | interfaces |
 //! | `never_refunded` | W0015 | interfaces |
+//! | `undeclared_refusal` | W0016 | `invocations` blocks |
 //!
 //! Like every warning, they run only on a spec without errors.
 
@@ -32,6 +33,8 @@ enum Looked {
     Data,
     /// An `enum Name: uN`.
     Enumeration,
+    /// An `invocations` block.
+    Invocations,
     /// A `bitfield`.
     Bitfield,
 }
@@ -46,6 +49,7 @@ impl Looked {
             ast::ItemKind::Interface(_) => Some(Looked::Interface),
             ast::ItemKind::Enum(e) if e.width.is_some() => Some(Looked::Enumeration),
             ast::ItemKind::Bitfield(_) => Some(Looked::Bitfield),
+            ast::ItemKind::Invocations(_) => Some(Looked::Invocations),
             ast::ItemKind::Struct(_) | ast::ItemKind::Enum(_) | ast::ItemKind::TypeAlias(_) => {
                 Some(Looked::Data)
             }
@@ -63,6 +67,7 @@ impl Looked {
             Looked::Data => "a message type",
             Looked::Enumeration => "an enumeration",
             Looked::Bitfield => "a bitfield",
+            Looked::Invocations => "an `invocations` block",
         }
     }
 }
@@ -117,6 +122,12 @@ const LINTS: &[Lint] = &[
         codes: "W0015",
         looks_at: &[Looked::Interface],
         items: "interfaces",
+    },
+    Lint {
+        name: "undeclared_refusal",
+        codes: "W0016",
+        looks_at: &[Looked::Invocations],
+        items: "`invocations` blocks",
     },
 ];
 
@@ -229,6 +240,7 @@ impl Ctx<'_> {
             ast::ItemKind::Enum(t) => vec![&t.name],
             ast::ItemKind::TypeAlias(t) => vec![&t.name],
             ast::ItemKind::Bitfield(b) => vec![&b.name],
+            ast::ItemKind::Invocations(m) => vec![&m.name],
             _ => Vec::new(),
         };
         for flag in &attr.flags {
@@ -241,6 +253,57 @@ impl Ctx<'_> {
     /// Whether `#[allow(lint)]` is written on the item named at `span`.
     pub(super) fn is_allowed(&self, lint: &str, span: crate::source::Span) -> bool {
         self.allowed.iter().any(|(l, s)| *l == lint && *s == span)
+    }
+
+    /// W0016: a kernel invocation whose generated decoder can refuse a
+    /// request with an error of the block's set (by the decoder error's
+    /// name: `IllegalOperation`, `TruncatedMessage`, `InvalidArgument`,
+    /// `InvalidCapability`) that the method's `errors` list leaves out. A
+    /// kernel maps the decoder's refusals to the variants of those names,
+    /// so the client would take the kernel's answer for a malformed reply.
+    pub(super) fn lint_refusals(
+        &mut self,
+        invocations: &[model::MethodSet],
+        error_sets: &[model::ErrorSet],
+    ) {
+        let blocks = self.items.invocations.clone();
+        for (_, block) in blocks {
+            if self.is_allowed("undeclared_refusal", block.name.span) {
+                continue;
+            }
+            let Some(set) = invocations
+                .iter()
+                .find(|s| s.cap.is_some() && s.span == block.name.span)
+            else {
+                continue;
+            };
+            let errors = &error_sets[set.errors.index()];
+            for m in &set.methods {
+                for (name, when) in refusals(m) {
+                    let Some(index) = errors.variants.iter().position(|v| v.name == name) else {
+                        continue;
+                    };
+                    if m.errors.contains(&index) {
+                        continue;
+                    }
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::UndeclaredRefusal,
+                            m.span,
+                            format!("`{}` can be refused with `{name}`, which it does not declare", m.name),
+                        )
+                        .label(format!("its decoder answers `{name}` {when}"))
+                        .note(format!(
+                            "a client takes an error its method does not declare for a malformed reply, so `{name}` from the kernel would reach it as one"
+                        ))
+                        .help(format!(
+                            "add `{name}` to its `errors` list, or write `#[allow(undeclared_refusal)]` on `invocations {}` if the kernel answers something else",
+                            set.name
+                        )),
+                    );
+                }
+            }
+        }
     }
 
     /// W0004: a cap type that names an object but has no `#[identity]`
@@ -443,4 +506,61 @@ fn donation_size(
         }
     };
     Some(d)
+}
+
+/// What the generated decoder of kernel invocation `m` can refuse a request
+/// with before the method runs, by the decoder error's name, and when (see
+/// the generated `DecodeError`).
+fn refusals(m: &model::Method) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if !m.requires.is_empty() {
+        out.push((
+            "IllegalOperation",
+            "when the invoked cap lacks a right the method `requires`".to_string(),
+        ));
+    }
+    let cap = |p: &&model::MethodParam| matches!(p.kind, model::ParamKind::Cap { .. });
+    if m.request_words > 0 || m.params.iter().any(|p| cap(&p)) {
+        out.push((
+            "TruncatedMessage",
+            "to a message shorter than its parameters".to_string(),
+        ));
+    }
+    let checked_word = m.params.iter().find(|p| {
+        p.range.is_some()
+            || p.values.is_some()
+            || p.bitfield.is_some()
+            || match p.kind {
+                model::ParamKind::Scalar(s) => {
+                    !matches!(s, ast::Scalar::Word | ast::Scalar::Uint(64))
+                }
+                model::ParamKind::Array { .. } => true,
+                _ => false,
+            }
+    });
+    if let Some(p) = checked_word {
+        out.push((
+            "InvalidArgument",
+            format!("to a value of `{}` outside its type", p.name),
+        ));
+    }
+    let checked_cap = m.params.iter().find(|p| {
+        matches!(
+            p.kind,
+            model::ParamKind::Cap {
+                unchecked: false,
+                ..
+            }
+        )
+    });
+    if let Some(p) = checked_cap {
+        out.push((
+            "InvalidCapability",
+            format!(
+                "when cap `{}` is not of its type or lacks its rights",
+                p.name
+            ),
+        ));
+    }
+    out
 }

@@ -258,6 +258,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         ctx.lint_identity(&caps, &objects);
         ctx.lint_donations(&caps, &objects, &interfaces);
         ctx.lint_sessions(&interfaces);
+        ctx.lint_refusals(&invocations, &error_sets);
     }
 
     let docs = files
