@@ -217,6 +217,43 @@ fn c_harness(spec: &Spec, stem: &str) -> String {
     } else {
         String::new()
     };
+    // `retype_at` for a spec with an `#[at_offset]` rule: the same row, the
+    // live memory one range `live_first..live_end` (empty: none).
+    let retype = if spec.retypes.iter().any(|r| r.at_offset) {
+        let at = retype
+            .replace(
+                &format!("static bool {stem}_slot_is_empty(void *context, uint64_t slot)\n{{\n    \
+                 uint64_t occupied = *(const uint64_t *)context;\n"),
+                &format!("static bool {stem}_at_slot_is_empty(void *context, uint64_t slot)\n{{\n    \
+                 uint64_t occupied = ((const struct {stem}_at_context *)context)->occupied;\n"),
+            )
+            .replace(
+                "const uint64_t *request,\n    int found,",
+                "const uint64_t *request,\n    uint64_t at, uint64_t live_first, uint64_t live_end, int found,",
+            )
+            .replace(&format!("capc_{stem}_retype("), &format!("capc_{stem}_retype_at("))
+            .replace(
+                &format!("{stem}_retype(s, has_children != 0, &r, found ? &d : 0,\n        \
+                 {stem}_slot_is_empty, &occupied, &result);"),
+                &format!("{stem}_retype_at(s, has_children != 0, &r, at, found ? &d : 0,\n        \
+                 {stem}_at_slot_is_empty, {stem}_meets_live, &context, &result);"),
+            )
+            .replace(
+                &format!("    struct {stem}_retype_request r ="),
+                &format!("    struct {stem}_at_context context = {{ occupied, live_first, live_end }};\n    \
+                 struct {stem}_retype_request r ="),
+            );
+        format!(
+            "{retype}\n\
+             struct {stem}_at_context {{\n    uint64_t occupied, live_first, live_end;\n}};\n\n\
+             static bool {stem}_meets_live(void *context, uint64_t first, uint64_t bytes)\n{{\n    \
+             const struct {stem}_at_context *c = context;\n    \
+             return bytes != 0 && first < c->live_end\n        \
+             && (c->live_first <= first || c->live_first - first < bytes);\n}}\n\n{at}"
+        )
+    } else {
+        retype
+    };
     format!(
         "#include \"{stem}.h\"\n\n\
          uint64_t capc_{stem}_get(uint32_t tag, uint32_t field, const uint64_t *words);\n\
@@ -328,11 +365,10 @@ fn rust_dispatch(spec: &Spec) -> String {
     } else {
         "    let _ = badge;\n    cap\n"
     };
-    // `retype_at`'s two errors, which `retype` never returns (the C
-    // header has no `retype_at`).
+    // `retype_at`'s two errors, after `retype`'s.
     let at_offset = if spec.retypes.iter().any(|r| r.at_offset) {
-        "        Err(RetypeError::AlignmentError | RetypeError::RevokeFirst) => {\n            \
-         unreachable!(\"only retype_at refuses so\")\n        }\n"
+        "        Err(RetypeError::AlignmentError) => out[0] = 8,\n        \
+         Err(RetypeError::RevokeFirst) => out[0] = 9,\n"
     } else {
         ""
     };
@@ -370,6 +406,29 @@ fn rust_dispatch(spec: &Spec) -> String {
             )
     } else {
         String::new()
+    };
+    // `rust_retype_at`: the same row from `retype_at`, the live memory one
+    // range `live.0..live.1` (empty: none).
+    let retype = if spec.retypes.iter().any(|r| r.at_offset) {
+        let at = retype
+            .replace(
+                "/// The row `capc_<stem>_retype` fills",
+                "/// The row `capc_<stem>_retype_at` fills (live memory: `live.0..live.1`)",
+            )
+            .replace("pub fn rust_retype(", "pub fn rust_retype_at(")
+            .replace(
+                "    request: [u64; 4],\n",
+                "    request: [u64; 4],\n    at: u64,\n    live: (u64, u64),\n",
+            )
+            .replace(
+                "match retype(source, has_children, &request, destination, empty) {",
+                "let meets = |first: u64, bytes: u64| {\n        \
+                 bytes != 0 && first < live.1 && (live.0 <= first || live.0 - first < bytes)\n    };\n    \
+                 match retype_at(source, has_children, &request, at, destination, empty, meets) {",
+            );
+        format!("{retype}\n{at}")
+    } else {
+        retype
     };
     format!(
         "/// Every cap field: (tag, index among its cap type's fields, name).\n\

@@ -13,7 +13,9 @@
 //!   from an untyped cap's region, and for Barrelfish's caps.cap caps made
 //!   by its `derive` rules and pieces of split frames);
 //! - `cap_for` makes the same cap, and `retype` returns the same status,
-//!   payload and placement for random requests on random sources.
+//!   payload and placement for random requests on random sources, as does
+//!   `retype_at` (Barrelfish's caps.cap, whose retype rules have
+//!   `#[at_offset]`) at random offsets with random live memory.
 //!
 //! The pairs and requests come from a fixed-seed generator, so a run is
 //! reproducible and can assert that each answer (each retype status, each
@@ -51,7 +53,7 @@ impl Rng {
 
 macro_rules! differential {
     ($spec:ident, $get:ident, $set:ident, $predicates:ident, $cap_for:ident, $retype:ident
-        $(, derives = $derive:ident)?) => {
+        $(, derives = $derive:ident)? $(, retype_at = $retype_at:ident)?) => {
         mod $spec {
             use capc_generated_tests::$spec::*;
             use proptest::prelude::*;
@@ -416,6 +418,122 @@ macro_rules! differential {
                 memory.with_watermark(watermark).unwrap_or(cap)
             }
 
+            $(
+            unsafe extern "C" {
+                fn $retype_at(
+                    source: *const u64,
+                    has_children: i32,
+                    request: *const u64,
+                    at: u64,
+                    live_first: u64,
+                    live_end: u64,
+                    found: i32,
+                    slots: u64,
+                    occupied: u64,
+                    out: *mut u64,
+                );
+            }
+
+            /// `retype_at` agrees, status, payload and placement, on random
+            /// requests at random offsets with random live memory; every
+            /// status but TruncatedMessage is reached.
+            #[test]
+            fn c_and_rust_retype_at_agree() {
+                let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ stringify!($spec).len() as u64);
+                let mut statuses = [0u32; 10];
+                for _ in 0..40_000 {
+                    let source = source(&mut rng);
+                    let has_children = rng.chance(50);
+                    let count = ObjectType::ALL.len() as u64;
+                    let object_type = rng.below(count + 2);
+                    let size_arg = match ObjectType::from_word(object_type) {
+                        Some(ty) if rng.chance(85) => size_arg(&mut rng, ty),
+                        Some(ty) if rng.chance(50) => ty.arg_bounds().1 + 1,
+                        Some(ty) => ty.arg_bounds().0.saturating_sub(1),
+                        None => rng.word(),
+                    };
+                    let slots = match rng.below(10) {
+                        0 => None,
+                        1 => Some(rng.below(3)),
+                        _ => Some(1u64 << rng.below(10)),
+                    };
+                    let room = slots.unwrap_or(8).max(1);
+                    let offset = match rng.below(8) {
+                        0 => rng.word(),
+                        1 => room,
+                        _ => rng.below(room),
+                    };
+                    let count = match rng.below(8) {
+                        0 => 0,
+                        1 => rng.word(),
+                        2 => rng.below(600),
+                        _ => 1 + rng.below(4),
+                    };
+                    let occupied = if rng.chance(80) {
+                        0
+                    } else {
+                        1u64 << rng.below(64)
+                    };
+                    let (base, size) = region(source).unwrap_or((0, 1 << 20));
+                    // Mostly page-aligned offsets inside the region, some
+                    // misaligned, at or past its end, or anything.
+                    let at = match rng.below(10) {
+                        0 => rng.word(),
+                        1 => size,
+                        2 => rng.below(size.max(1)),
+                        _ => rng.below((size >> 12).max(1)) << 12,
+                    };
+                    // Live memory: none, or a range near the objects.
+                    let live = match rng.below(4) {
+                        0 | 1 => (0, 0),
+                        2 => {
+                            let first = base.saturating_add(at).saturating_add(rng.below(1 << 16));
+                            (first, first.saturating_add(1 + rng.below(1 << 16)))
+                        }
+                        _ => {
+                            let first = base.saturating_add(rng.below(size.max(1)));
+                            (first, first.saturating_add(1 + rng.below(1 << 12)))
+                        }
+                    };
+                    let request = [object_type, size_arg, offset, count];
+                    let rust = rust_retype_at(
+                        source, has_children, request, at, live, slots, occupied,
+                    );
+                    let mut c = [0; RETYPE_LEN];
+                    let words = source.words();
+                    // SAFETY: the harness reads CAP_WORDS words of `words` and 4
+                    // of `request`, and writes RETYPE_LEN words of `c`.
+                    unsafe {
+                        $retype_at(
+                            words.as_ptr(),
+                            i32::from(has_children),
+                            request.as_ptr(),
+                            at,
+                            live.0,
+                            live.1,
+                            i32::from(slots.is_some()),
+                            slots.unwrap_or(0),
+                            occupied,
+                            c.as_mut_ptr(),
+                        )
+                    };
+                    assert_eq!(
+                        c,
+                        rust,
+                        "retype_at of {source:?} (children: {has_children}) with {request:?} at \
+                         {at:#x}, live {live:x?}, into {slots:?} slots, occupied {occupied:#x}"
+                    );
+                    statuses[rust[0] as usize] += 1;
+                }
+                for (status, seen) in statuses.iter().enumerate() {
+                    assert!(
+                        status == 7 || *seen > 20,
+                        "retype_at status {status} was seen {seen} times: {statuses:?}"
+                    );
+                }
+            }
+            )?
+
             /// `retype` agrees, status, payload and placement, on random
             /// requests; every status but TruncatedMessage is reached.
             #[test]
@@ -507,7 +625,8 @@ differential!(
     capc_caps_predicates,
     capc_caps_cap_for,
     capc_caps_retype,
-    derives = derive
+    derives = derive,
+    retype_at = capc_caps_retype_at
 );
 differential!(
     everything,

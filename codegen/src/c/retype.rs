@@ -5,7 +5,8 @@
 //! become, each object's size bounds, alignment and kind of memory) is
 //! generated as `switch` arms from the model; the algorithm, seL4's
 //! `decodeUntypedInvocation` in its order of checks, is written once below
-//! (`RETYPE_BODY`) as it is in the Rust backend.
+//! (`RETYPE_BODY`) as it is in the Rust backend, and so is `retype_at`
+//! (`RETYPE_AT_BODY`) for a spec with an `#[at_offset]` retype rule.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -195,13 +196,31 @@ fn retype(h: &mut Header<'_, '_>) {
              * never by the validator.",
         ),
     ];
+    // `retype_at`'s two refusals, after `retype`'s, as in `RetypeError`.
+    let at_offset = rules.iter().any(|r| r.at_offset);
+    let at_variants: &[(&str, &str)] = if at_offset {
+        &[
+            (
+                "ALIGNMENT_ERROR",
+                "`retype_at`: the objects' first address is not aligned to the object's\n     \
+                 * alignment.",
+            ),
+            (
+                "REVOKE_FIRST",
+                "`retype_at`: live memory (a copy of the source, or a descendant of it or\n     \
+                 * of a copy) meets the objects.",
+            ),
+        ]
+    } else {
+        &[]
+    };
     let _ = writeln!(
         h.out,
         "/* Retype: the Rust module's `retype`, `RetypeRule`, `UntypedMemory`. */\n\n\
          /** Why a retype was refused, as the Rust module's `RetypeError` (0: it was not). */\n\
          enum {status} {{"
     );
-    for (i, (name, doc)) in variants.iter().enumerate() {
+    for (i, (name, doc)) in variants.iter().chain(at_variants).enumerate() {
         let name = h.name(format!("{u}_RETYPE_{name}"), "a retype status");
         let _ = writeln!(h.out, "    /** {doc} */\n    {name} = {i},");
     }
@@ -291,6 +310,25 @@ fn retype(h: &mut Header<'_, '_>) {
          static inline bool {allows}(uint64_t tag, uint64_t object_type)\n{{\n    switch (tag) {{\n\
          {targets}    default:\n        return false;\n    }}\n}}\n"
     );
+    if at_offset {
+        let at = h.name(
+            format!("{l}_retype_rule_at_offset"),
+            "the retype-at rule check",
+        );
+        let tags: Vec<String> = rules
+            .iter()
+            .filter(|r| r.at_offset)
+            .map(|r| format!("    case {}:", tag(h, &spec.caps[r.source.index()])))
+            .collect();
+        let _ = writeln!(
+            h.out,
+            "/** Whether caps with tag `tag` may also be retyped at an explicit offset\n \
+             * (`#[at_offset]` in the spec): see `{l}_retype_at`. */\n\
+             static inline bool {at}(uint64_t tag)\n{{\n    switch (tag) {{\n{}\n        \
+             return true;\n    default:\n        return false;\n    }}\n}}\n",
+            tags.join("\n")
+        );
+    }
 
     // Object facts the algorithm needs.
     let bounds = h.name(format!("{l}_object_arg_bounds"), "the size bounds");
@@ -446,9 +484,30 @@ fn retype(h: &mut Header<'_, '_>) {
             ),
         )
     };
-    // Sizes in bytes for a spec with a byte-sized object type.
-    let body = if h.g.byte_sizes() {
-        RETYPE_BODY
+    let bytes = h.g.byte_sizes();
+    let fill = |template: &str, f: &str| -> String {
+        sized(bytes, template)
+            .replace("@N@", &normalise)
+            .replace("@T@", object_type)
+            .replace("@A@", size_arg)
+            .replace("@l@", &l)
+            .replace("@U@", &u)
+            .replace("@f@", f)
+    };
+    let body = fill(RETYPE_BODY, &f);
+    let _ = writeln!(h.out, "{body}");
+    if at_offset {
+        let f = h.name(format!("{l}_retype_at"), "the retype-at validator");
+        let body = fill(RETYPE_AT_BODY, &f);
+        let _ = writeln!(h.out, "{body}");
+    }
+}
+
+/// `template` with sizes in bytes for a spec with a byte-sized object type
+/// (`RETYPE_BODY` and `RETYPE_AT_BODY` are written in bits).
+fn sized(bytes: bool, template: &str) -> String {
+    if bytes {
+        template
             .replace("    int bits;\n", "    uint64_t size;\n    uint32_t size_bits;\n")
             .replace(
                 "    bits = @l@_object_size_bits(@T@, @A@);\n    if (bits < 0) {",
@@ -469,15 +528,8 @@ fn retype(h: &mut Header<'_, '_>) {
                 "    result->placement.size = size;",
             )
     } else {
-        RETYPE_BODY.to_string()
-    };
-    let body = body
-        .replace("@N@", &normalise)
-        .replace("@T@", object_type)
-        .replace("@A@", size_arg)
-        .replace("@l@", &l)
-        .replace("@U@", &u);
-    let _ = writeln!(h.out, "{}", body.replace("@f@", &f));
+        template.to_string()
+    }
 }
 
 /// The validator, the same for every spec (`@l@`/`@U@`: the prefixes).
@@ -592,6 +644,144 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
         return @U@_RETYPE_NOT_ENOUGH_MEMORY;
     }
     new_watermark = first - memory.base + bytes;
+    if (!@l@_untyped_memory_with_watermark(&memory, new_watermark, &updated_source)) {
+        result->left = left;
+        return @U@_RETYPE_NOT_ENOUGH_MEMORY;
+    }
+    if (!@l@_object_may_hold(@T@, memory.device)) {
+        result->index = 1;
+        return @U@_RETYPE_INVALID_ARGUMENT;
+    }
+    /* Addresses grow with the object's index: if the last object's cap can be
+     * made, every earlier one can. */
+    last = (request->count - 1) << bits;
+    if (last > UINT64_MAX - first
+        || !@l@_cap_for(@T@, first + last, @A@, memory.device,
+                        &cap)) {
+        return @U@_RETYPE_ILLEGAL_OPERATION;
+    }
+    result->placement.object_type = @T@;
+    result->placement.size_arg = @A@;
+    result->placement.size_bits = (uint32_t)bits;
+    result->placement.first = first;
+    result->placement.count = request->count;
+    result->placement.first_slot = request->offset;
+    result->placement.new_watermark = new_watermark;
+    result->placement.reset = !has_children;
+    result->placement.updated_source = updated_source;
+    return @U@_RETYPE_OK;
+}
+"#;
+
+/// `retype_at`, for a spec with an `#[at_offset]` retype rule: the Rust
+/// module's `retype_at`, in its order of checks.
+const RETYPE_AT_BODY: &str = r#"/**
+ * Checks a retype call that places its objects `at` bytes into the source's
+ * region (Barrelfish's retype), not at its watermark, and works out where they
+ * go, changing nothing, as the Rust module's `retype_at`. The arguments are
+ * `@l@_retype`'s, with `at`, and `meets_live_memory(context, first, bytes)`:
+ * whether a live cap other than `source` names memory with a byte among the
+ * `bytes` from address `first` on, and is a copy of `source` or a descendant
+ * of it or of a copy (asked once, after checks 1 to 6 and 7.1 to 7.3).
+ *
+ * The checks, each with its status:
+ * 1. `@l@_retype`'s check 1, and the rule allows an offset
+ *    (`@l@_retype_rule_at_offset`), else ILLEGAL_OPERATION;
+ * 2. to 6. `@l@_retype`'s;
+ * 7. in order: `at` lies in the region, else RANGE_ERROR (0..size-1); the
+ *    region's base plus `at` is aligned to the object's alignment, else
+ *    ALIGNMENT_ERROR; `count` objects fit from there to the region's end,
+ *    else NOT_ENOUGH_MEMORY with the bytes from `at` to the end; no live
+ *    memory meets them, else REVOKE_FIRST; the watermark (0 without
+ *    children), raised to the objects' end if it is below, fits its field,
+ *    else NOT_ENOUGH_MEMORY;
+ * 8. and 9. `@l@_retype`'s.
+ * All arithmetic is checked.
+ */
+static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
+                                         const struct @l@_retype_request *request, uint64_t at,
+                                         const struct @l@_retype_destination *destination,
+                                         bool (*slot_is_empty)(void *context, uint64_t slot),
+                                         bool (*meets_live_memory)(void *context, uint64_t first,
+                                                                   uint64_t bytes),
+                                         void *context, struct @l@_retype_result *result)
+{
+    struct @l@_untyped_memory memory;
+    uint64_t fan_out, min, max, slot, watermark, left, bytes, first, last;
+    uint64_t new_watermark;
+    uint32_t align_bits;
+    int bits;
+    @l@_cap_t updated_source, cap;
+@N@
+    result->index = 0;
+    result->min = 0;
+    result->max = 0;
+    result->left = 0;
+    if (!@l@_retype_rule_of(@l@_cap_get_tag(source), &fan_out)
+        || !@l@_retype_rule_at_offset(@l@_cap_get_tag(source))
+        || !@l@_untyped_memory_of(source, &memory)) {
+        return @U@_RETYPE_ILLEGAL_OPERATION;
+    }
+    if (!@l@_retype_rule_allows(@l@_cap_get_tag(source), @T@)) {
+        return @U@_RETYPE_INVALID_ARGUMENT;
+    }
+    bits = @l@_object_size_bits(@T@, @A@);
+    if (bits < 0) {
+        @l@_object_arg_bounds(@T@, &min, &max);
+        if (@A@ < min) {
+            result->index = 1;
+            return @U@_RETYPE_INVALID_ARGUMENT;
+        }
+        result->min = min;
+        result->max = max;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    if (!destination) {
+        return @U@_RETYPE_FAILED_LOOKUP;
+    }
+    if (request->offset >= destination->slots) {
+        result->max = destination->slots == 0 ? 0 : destination->slots - 1;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    if (request->count == 0 || request->count > fan_out) {
+        result->min = 1;
+        result->max = fan_out;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    if (request->count > destination->slots - request->offset) {
+        result->min = 1;
+        result->max = destination->slots - request->offset;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    for (slot = request->offset; slot < request->offset + request->count; slot++) {
+        if (!slot_is_empty(context, slot)) {
+            return @U@_RETYPE_DELETE_FIRST;
+        }
+    }
+
+    if (at >= memory.size) {
+        result->max = memory.size == 0 ? 0 : memory.size - 1;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    if (at > UINT64_MAX - memory.base) {
+        return @U@_RETYPE_ILLEGAL_OPERATION;
+    }
+    first = memory.base + at;
+    align_bits = @l@_object_align_bits(@T@, (uint32_t)bits);
+    if (align_bits >= 64 || (first & ((UINT64_C(1) << align_bits) - 1)) != 0) {
+        return @U@_RETYPE_ALIGNMENT_ERROR;
+    }
+    left = memory.size - at;
+    if (bits >= 64 || (left >> bits) < request->count) {
+        result->left = left;
+        return @U@_RETYPE_NOT_ENOUGH_MEMORY;
+    }
+    bytes = request->count << bits;
+    if (meets_live_memory(context, first, bytes)) {
+        return @U@_RETYPE_REVOKE_FIRST;
+    }
+    watermark = has_children ? memory.watermark : 0;
+    new_watermark = watermark > at + bytes ? watermark : at + bytes;
     if (!@l@_untyped_memory_with_watermark(&memory, new_watermark, &updated_source)) {
         result->left = left;
         return @U@_RETYPE_NOT_ENOUGH_MEMORY;
