@@ -95,6 +95,7 @@ fn main() {
             ));
         }
         harness.push_str(&c_harness(spec, stem));
+        harness.push_str(&c_splits(spec, stem));
         write(&out.join(format!("c_{stem}.rs")), &rust_dispatch(spec));
     }
     write(&out.join("c_harness.c"), &harness);
@@ -106,6 +107,98 @@ fn main() {
         .flag("-Wall")
         .flag("-Wextra")
         .compile("capc_c_harness");
+}
+
+/// For a spec with splitting rules: `capc_<stem>_split` and, with
+/// `#[at_offset]`, `capc_<stem>_split_at`, each a row of words (status,
+/// index, min, max, then on success the piece size, first address, count and
+/// the words of the first and the last piece's cap); with `#[range]`,
+/// `capc_<stem>_split_range` (status, index, min, max, the piece's words).
+/// Live memory and live ranges are one range each.
+fn c_splits(spec: &Spec, stem: &str) -> String {
+    let words = spec.target.cap_words;
+    let object_splits = spec.derives.iter().any(|r| {
+        r.source == r.target && {
+            let c = &spec.caps[r.source.index()];
+            c.object.is_some()
+                && c.field_with(Role::Object).is_some()
+                && c.field_with(Role::SizeArg).is_some()
+        }
+    });
+    let at_offset = object_splits
+        && spec
+            .derives
+            .iter()
+            .any(|r| r.source == r.target && r.at_offset);
+    let range = spec.derives.iter().any(|r| r.range.is_some());
+    let size_member = if bytes_mode(spec) {
+        "size"
+    } else {
+        "size_bits"
+    };
+    let load = format!(
+        "    {stem}_cap_t s;\n    for (int i = 0; i < {words}; i++) {{\n        s.words[i] = source[i];\n    }}\n"
+    );
+    let mut out = String::new();
+    if object_splits || range {
+        out.push_str(&format!(
+            "struct {stem}_live {{\n    uint64_t first, end;\n}};\n\n\
+             static void {stem}_put_cap({stem}_cap_t c, uint64_t *out)\n{{\n    \
+             for (int i = 0; i < {words}; i++) {{\n        out[i] = c.words[i];\n    }}\n}}\n\n"
+        ));
+    }
+    if object_splits {
+        out.push_str(&format!(
+            "static void {stem}_split_row(enum {stem}_derive_status status, const struct {stem}_split *split,\n    \
+             const struct {stem}_derive_result *result, uint64_t *out)\n{{\n    \
+             {stem}_cap_t c;\n    for (int i = 0; i < 7 + 2 * {words}; i++) {{\n        out[i] = 0;\n    }}\n    \
+             out[0] = (uint64_t)status;\n    out[1] = result->index;\n    out[2] = result->min;\n    \
+             out[3] = result->max;\n    if (status != 0) {{\n        return;\n    }}\n    \
+             out[4] = split->{size_member};\n    out[5] = split->first;\n    out[6] = split->count;\n    \
+             if ({stem}_split_cap(split, 0, &c)) {{\n        {stem}_put_cap(c, &out[7]);\n    }}\n    \
+             if ({stem}_split_cap(split, split->count - 1, &c)) {{\n        {stem}_put_cap(c, &out[7 + {words}]);\n    }}\n}}\n\n\
+             void capc_{stem}_split(const uint64_t *source, uint64_t size_arg, uint64_t count, int has_pieces,\n    \
+             uint64_t *out);\n\
+             void capc_{stem}_split(const uint64_t *source, uint64_t size_arg, uint64_t count, int has_pieces,\n    \
+             uint64_t *out)\n{{\n{load}    struct {stem}_split split;\n    struct {stem}_derive_result result;\n    \
+             enum {stem}_derive_status status = {stem}_split(s, size_arg, count, has_pieces != 0, &split, &result);\n    \
+             {stem}_split_row(status, &split, &result, out);\n}}\n\n"
+        ));
+    }
+    if at_offset {
+        out.push_str(&format!(
+            "static bool {stem}_meets_memory(void *context, uint64_t first, uint64_t bytes)\n{{\n    \
+             const struct {stem}_live *live = context;\n    \
+             return bytes != 0 && first < live->end && (live->first <= first || live->first - first < bytes);\n}}\n\n\
+             void capc_{stem}_split_at(const uint64_t *source, uint64_t size_arg, uint64_t at, uint64_t count,\n    \
+             uint64_t live_first, uint64_t live_end, uint64_t *out);\n\
+             void capc_{stem}_split_at(const uint64_t *source, uint64_t size_arg, uint64_t at, uint64_t count,\n    \
+             uint64_t live_first, uint64_t live_end, uint64_t *out)\n{{\n{load}    \
+             struct {stem}_live live = {{ live_first, live_end }};\n    struct {stem}_split split;\n    \
+             struct {stem}_derive_result result;\n    \
+             enum {stem}_derive_status status = {stem}_split_at(s, size_arg, at, count, {stem}_meets_memory, &live,\n        \
+             &split, &result);\n    {stem}_split_row(status, &split, &result, out);\n}}\n\n"
+        ));
+    }
+    if range {
+        out.push_str(&format!(
+            "static bool {stem}_meets_range(void *context, uint64_t first, uint64_t last)\n{{\n    \
+             const struct {stem}_live *live = context;\n    \
+             return live->first <= live->end && first <= live->end && live->first <= last;\n}}\n\n\
+             void capc_{stem}_split_range(const uint64_t *source, uint64_t first, uint64_t last,\n    \
+             uint64_t live_first, uint64_t live_last, uint64_t *out);\n\
+             void capc_{stem}_split_range(const uint64_t *source, uint64_t first, uint64_t last,\n    \
+             uint64_t live_first, uint64_t live_last, uint64_t *out)\n{{\n{load}    \
+             struct {stem}_live live = {{ live_first, live_last }};\n    {stem}_cap_t piece;\n    \
+             struct {stem}_derive_result result;\n    \
+             enum {stem}_derive_status status = {stem}_split_range(s, first, last, {stem}_meets_range, &live,\n        \
+             &piece, &result);\n    \
+             for (int i = 0; i < 4 + {words}; i++) {{\n        out[i] = 0;\n    }}\n    \
+             out[0] = (uint64_t)status;\n    out[1] = result.index;\n    out[2] = result.min;\n    \
+             out[3] = result.max;\n    if (status == 0) {{\n        {stem}_put_cap(piece, &out[4]);\n    }}\n}}\n\n"
+        ));
+    }
+    out
 }
 
 /// Whether the spec's modules have `badge_of`, `is_mapped` and `retype`.

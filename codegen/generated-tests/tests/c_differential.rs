@@ -53,7 +53,8 @@ impl Rng {
 
 macro_rules! differential {
     ($spec:ident, $get:ident, $set:ident, $predicates:ident, $cap_for:ident, $retype:ident
-        $(, derives = $derive:ident)? $(, retype_at = $retype_at:ident)?) => {
+        $(, derives = $derive:ident)? $(, retype_at = $retype_at:ident)?
+        $(, splits = $split_c:ident, $split_at_c:ident, $split_range_c:ident)?) => {
         mod $spec {
             use capc_generated_tests::$spec::*;
             use proptest::prelude::*;
@@ -534,6 +535,257 @@ macro_rules! differential {
             }
             )?
 
+            $(
+            unsafe extern "C" {
+                fn $split_c(source: *const u64, size_arg: u64, count: u64, has_pieces: i32, out: *mut u64);
+                fn $split_at_c(
+                    source: *const u64,
+                    size_arg: u64,
+                    at: u64,
+                    count: u64,
+                    live_first: u64,
+                    live_end: u64,
+                    out: *mut u64,
+                );
+                fn $split_range_c(
+                    source: *const u64,
+                    first: u64,
+                    last: u64,
+                    live_first: u64,
+                    live_last: u64,
+                    out: *mut u64,
+                );
+            }
+
+            /// A row of the C `split` and `split_at`: status, index, min,
+            /// max, then the piece size, first address, count and the first
+            /// and the last piece's words.
+            const SPLIT_LEN: usize = 7 + 2 * target::CAP_WORDS;
+
+            /// The status (`DeriveError`'s position from 1) and payload.
+            fn derive_error_row(e: DeriveError, out: &mut [u64]) {
+                match e {
+                    DeriveError::IllegalOperation => out[0] = 1,
+                    DeriveError::RevokeFirst => out[0] = 2,
+                    DeriveError::InvalidArgument { index } => {
+                        out[0] = 3;
+                        out[1] = index;
+                    }
+                    DeriveError::RangeError { min, max } => {
+                        out[0] = 4;
+                        out[2] = min;
+                        out[3] = max;
+                    }
+                }
+            }
+
+            /// The Rust `split` or `split_at`'s answer as the C row.
+            fn split_row(answer: Result<Split, DeriveError>) -> [u64; SPLIT_LEN] {
+                let mut out = [0; SPLIT_LEN];
+                match answer {
+                    Ok(s) => {
+                        out[4] = s.size;
+                        out[5] = s.first;
+                        out[6] = s.count;
+                        let words = target::CAP_WORDS;
+                        if let Some(c) = s.cap(0) {
+                            out[7..7 + words].copy_from_slice(&c.words());
+                        }
+                        if let Some(c) = s.cap(s.count - 1) {
+                            out[7 + words..].copy_from_slice(&c.words());
+                        }
+                    }
+                    Err(e) => derive_error_row(e, &mut out),
+                }
+                out
+            }
+
+            /// A cap to split: mostly a new object's cap of a type that
+            /// splits into pieces of its object, sometimes any cap.
+            fn split_source(rng: &mut Rng) -> Cap {
+                let types: Vec<ObjectType> = CapType::ALL
+                    .into_iter()
+                    .filter(|t| t.splits())
+                    .filter_map(CapType::object_type)
+                    .collect();
+                if types.is_empty() || rng.chance(15) {
+                    return any_cap(rng);
+                }
+                let ty = types[rng.below(types.len() as u64) as usize];
+                // Objects of the smallest size times a power of two, so that
+                // most split into smaller pieces.
+                let (min, _) = ty.arg_bounds();
+                let arg = min.max(1) << rng.below(16);
+                let address = rng.next() & ((1 << 47) - 1) & !((1 << 28) - 1);
+                ty.cap_for(address, arg, rng.chance(30))
+                    .unwrap_or_else(|| any_cap(rng))
+            }
+
+            /// A size argument for pieces of `source`: mostly a fraction of
+            /// its size that the Rust `split` takes (so that the later
+            /// checks are reached), else a valid one of its type, or
+            /// anything.
+            fn piece_arg(rng: &mut Rng, source: Cap) -> u64 {
+                let (_, size) = region(source).unwrap_or((0, 1 << 20));
+                let ty = source.cap_type().and_then(CapType::object_type);
+                match (rng.below(6), ty) {
+                    (0, _) => rng.word(),
+                    (1, Some(ty)) => size_arg(rng, ty),
+                    (2, _) => size >> (1 + rng.below(6)),
+                    _ => (0..16)
+                        .map(|_| size >> (1 + rng.below(12)))
+                        .find(|arg| split(source, *arg, 1, false).is_ok())
+                        .unwrap_or(size >> 1),
+                }
+            }
+
+            /// A count of pieces: mostly a few, sometimes 0 or too many.
+            fn piece_count(rng: &mut Rng) -> u64 {
+                match rng.below(8) {
+                    0 => 0,
+                    1 => rng.word(),
+                    2 => 1 + rng.below(1 << 10),
+                    _ => 1 + rng.below(4),
+                }
+            }
+
+            /// `split` and `split_at` agree, status, payload, placement and
+            /// the first and the last piece's cap, on random requests; every
+            /// status is reached.
+            #[test]
+            fn c_and_rust_splits_agree() {
+                let mut rng = Rng(0x6a09_e667_f3bc_c908 ^ stringify!($spec).len() as u64);
+                let mut statuses = [[0u32; 5]; 2];
+                for _ in 0..40_000 {
+                    let source = split_source(&mut rng);
+                    let size_arg = piece_arg(&mut rng, source);
+                    let count = piece_count(&mut rng);
+                    let words = source.words();
+                    let has_pieces = rng.chance(20);
+                    let rust = split_row(split(source, size_arg, count, has_pieces));
+                    let mut c = [0; SPLIT_LEN];
+                    // SAFETY: the harness reads CAP_WORDS words of `words` and
+                    // writes SPLIT_LEN words of `c`.
+                    unsafe {
+                        $split_c(words.as_ptr(), size_arg, count, i32::from(has_pieces), c.as_mut_ptr())
+                    };
+                    assert_eq!(
+                        c, rust,
+                        "split of {source:?} into {count} of {size_arg} (pieces: {has_pieces})"
+                    );
+                    statuses[0][rust[0] as usize] += 1;
+
+                    let (base, size) = region(source).unwrap_or((0, 1 << 20));
+                    let at = match rng.below(10) {
+                        0 => rng.word(),
+                        1 => size,
+                        2 => rng.below(size.max(1)),
+                        _ => rng.below((size >> 12).max(1)) << 12,
+                    };
+                    let live = match rng.below(4) {
+                        0 | 1 => (0, 0),
+                        2 => {
+                            let first = base.saturating_add(at).saturating_add(rng.below(1 << 16));
+                            (first, first.saturating_add(1 + rng.below(1 << 16)))
+                        }
+                        _ => {
+                            let first = base.saturating_add(rng.below(size.max(1)));
+                            (first, first.saturating_add(1 + rng.below(1 << 12)))
+                        }
+                    };
+                    let meets = |first: u64, bytes: u64| {
+                        bytes != 0 && first < live.1 && (live.0 <= first || live.0 - first < bytes)
+                    };
+                    let rust = split_row(split_at(source, size_arg, at, count, meets));
+                    // SAFETY: as above.
+                    unsafe {
+                        $split_at_c(words.as_ptr(), size_arg, at, count, live.0, live.1, c.as_mut_ptr())
+                    };
+                    assert_eq!(
+                        c, rust,
+                        "split_at of {source:?} at {at:#x} into {count} of {size_arg}, live {live:x?}"
+                    );
+                    statuses[1][rust[0] as usize] += 1;
+                }
+                for (function, seen) in ["split", "split_at"].iter().zip(statuses) {
+                    assert!(
+                        seen.iter().all(|n| *n > 20),
+                        "{function}: each status (OK, then DeriveError's) seen more than 20 times: {seen:?}"
+                    );
+                }
+            }
+
+            /// `split_range` agrees, status, payload and piece, on random
+            /// requests to caps of a type that splits by `#[range]`; every
+            /// status is reached.
+            #[test]
+            fn c_and_rust_split_range_agree() {
+                let types: Vec<CapType> = CapType::ALL
+                    .into_iter()
+                    .filter(|t| t.splits() && t.object_type().is_none())
+                    .collect();
+                assert!(!types.is_empty(), "the spec has a `#[range]` splitting rule");
+                let mut rng = Rng(0xbb67_ae85_84ca_a73b ^ stringify!($spec).len() as u64);
+                let mut statuses = [0u32; 5];
+                for _ in 0..40_000 {
+                    let source = if rng.chance(10) {
+                        any_cap(&mut rng)
+                    } else {
+                        let tag = types[rng.below(types.len() as u64) as usize] as u32;
+                        let mut raw: Words = core::array::from_fn(|_| rng.word());
+                        // Small numbers, so that ranges are often valid.
+                        if rng.chance(70) {
+                            for w in raw.iter_mut() {
+                                *w &= 0x0000_ffff_0000_ffff;
+                            }
+                        }
+                        Cap::from_words(cap_words(tag, raw))
+                    };
+                    let (start, end) = range_of(source).unwrap_or((0, 64));
+                    let span = end.saturating_sub(start).saturating_add(1);
+                    let (first, last) = match rng.below(8) {
+                        0 => (rng.word(), rng.word()),
+                        1 => (start, end),
+                        _ => {
+                            let a = start.saturating_add(rng.below(span));
+                            let b = a.saturating_add(rng.below(span));
+                            (a, b.min(end))
+                        }
+                    };
+                    let live = match rng.below(3) {
+                        0 => (1, 0),
+                        1 => (first.saturating_add(rng.below(4)), last.saturating_add(rng.below(4))),
+                        _ => {
+                            let a = start.saturating_add(rng.below(span));
+                            (a, a.saturating_add(rng.below(4)))
+                        }
+                    };
+                    let meets = |a: u64, b: u64| live.0 <= live.1 && a <= live.1 && live.0 <= b;
+                    let mut rust = [0; 4 + target::CAP_WORDS];
+                    match split_range(source, first, last, meets) {
+                        Ok(piece) => rust[4..].copy_from_slice(&piece.words()),
+                        Err(e) => derive_error_row(e, &mut rust),
+                    }
+                    let mut c = [0; 4 + target::CAP_WORDS];
+                    let words = source.words();
+                    // SAFETY: the harness reads CAP_WORDS words of `words` and
+                    // writes 4 + CAP_WORDS words of `c`.
+                    unsafe {
+                        $split_range_c(words.as_ptr(), first, last, live.0, live.1, c.as_mut_ptr())
+                    };
+                    assert_eq!(
+                        c, rust,
+                        "split_range of {source:?} to {first}..={last}, live {live:?}"
+                    );
+                    statuses[rust[0] as usize] += 1;
+                }
+                assert!(
+                    statuses.iter().all(|n| *n > 20),
+                    "each status (OK, then DeriveError's) seen more than 20 times: {statuses:?}"
+                );
+            }
+            )?
+
             /// `retype` agrees, status, payload and placement, on random
             /// requests; every status but TruncatedMessage is reached.
             #[test]
@@ -626,7 +878,10 @@ differential!(
     capc_caps_cap_for,
     capc_caps_retype,
     derives = derive,
-    retype_at = capc_caps_retype_at
+    retype_at = capc_caps_retype_at,
+    splits = capc_caps_split,
+    capc_caps_split_at,
+    capc_caps_split_range
 );
 differential!(
     everything,

@@ -30,6 +30,7 @@
 mod caps;
 mod predicates;
 mod retype;
+mod split;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -57,6 +58,7 @@ pub fn render(spec: &Spec, sources: &SourceMap, root_name: &str) -> Result<Strin
     caps::accessors(&mut h);
     predicates::generate(&mut h);
     retype::generate(&mut h);
+    split::generate(&mut h);
     h.labels();
     h.errors();
     h.enumerations();

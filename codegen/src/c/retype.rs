@@ -20,6 +20,8 @@ pub(crate) fn generate(h: &mut Header<'_, '_>) {
     cap_for(h);
     if !h.g.spec.retypes.is_empty() {
         retype(h);
+    } else if super::split::any(h) {
+        object_facts(h);
     }
 }
 
@@ -330,51 +332,7 @@ fn retype(h: &mut Header<'_, '_>) {
         );
     }
 
-    // Object facts the algorithm needs.
-    let bounds = h.name(format!("{l}_object_arg_bounds"), "the size bounds");
-    let align = h.name(format!("{l}_object_align_bits"), "the alignment");
-    let may_hold = h.name(format!("{l}_object_may_hold"), "the memory check");
-    let mut bound_arms = String::new();
-    let mut align_arms = String::new();
-    let mut hold_arms = String::new();
-    for (i, o) in spec.objects.iter().enumerate() {
-        let k = object_const(h, i);
-        let _ = writeln!(
-            bound_arms,
-            "    case {k}:\n        *min = {};\n        *max = {};\n        return;",
-            u64_lit(o.size.min_arg()),
-            u64_lit(o.size.max_arg())
-        );
-        if let Some(a) = o.align_bits {
-            let _ = writeln!(align_arms, "    case {k}:\n        return {a};");
-        }
-        let hold = match (o.ram, o.device) {
-            (true, true) => "true",
-            (true, false) => "!device",
-            (false, true) => "device",
-            (false, false) => "false",
-        };
-        let _ = writeln!(hold_arms, "    case {k}:\n        return {hold};");
-    }
-    let align_body = if align_arms.is_empty() {
-        "    (void)object_type;\n    return size_bits;".to_string()
-    } else {
-        format!(
-            "    switch (object_type) {{\n{align_arms}    default:\n        return size_bits;\n    }}"
-        )
-    };
-    let _ = writeln!(
-        h.out,
-        "/** The smallest and largest size argument of `object_type` (0 and 0 if unknown). */\n\
-         static inline void {bounds}(uint64_t object_type, uint64_t *min, uint64_t *max)\n{{\n    \
-         switch (object_type) {{\n{bound_arms}    default:\n        *min = 0;\n        *max = 0;\n        \
-         return;\n    }}\n}}\n\n\
-         /** log2 of the alignment of an object of `object_type` and `size_bits`. */\n\
-         static inline uint32_t {align}(uint64_t object_type, uint32_t size_bits)\n{{\n{align_body}\n}}\n\n\
-         /** Whether device memory (`device`) or RAM may hold objects of `object_type`. */\n\
-         static inline bool {may_hold}(uint64_t object_type, bool device)\n{{\n    \
-         switch (object_type) {{\n{hold_arms}    default:\n        return false;\n    }}\n}}\n"
-    );
+    object_facts(h);
 
     // UntypedMemory::of and with_watermark.
     let of = h.name(
@@ -530,6 +488,56 @@ fn sized(bytes: bool, template: &str) -> String {
     } else {
         template.to_string()
     }
+}
+
+/// The object facts `retype` and the splits need: `_object_arg_bounds`,
+/// `_object_align_bits`, `_object_may_hold`.
+pub(crate) fn object_facts(h: &mut Header<'_, '_>) {
+    let (l, spec) = (h.lower.clone(), h.g.spec);
+    let bounds = h.name(format!("{l}_object_arg_bounds"), "the size bounds");
+    let align = h.name(format!("{l}_object_align_bits"), "the alignment");
+    let may_hold = h.name(format!("{l}_object_may_hold"), "the memory check");
+    let mut bound_arms = String::new();
+    let mut align_arms = String::new();
+    let mut hold_arms = String::new();
+    for (i, o) in spec.objects.iter().enumerate() {
+        let k = object_const(h, i);
+        let _ = writeln!(
+            bound_arms,
+            "    case {k}:\n        *min = {};\n        *max = {};\n        return;",
+            u64_lit(o.size.min_arg()),
+            u64_lit(o.size.max_arg())
+        );
+        if let Some(a) = o.align_bits {
+            let _ = writeln!(align_arms, "    case {k}:\n        return {a};");
+        }
+        let hold = match (o.ram, o.device) {
+            (true, true) => "true",
+            (true, false) => "!device",
+            (false, true) => "device",
+            (false, false) => "false",
+        };
+        let _ = writeln!(hold_arms, "    case {k}:\n        return {hold};");
+    }
+    let align_body = if align_arms.is_empty() {
+        "    (void)object_type;\n    return size_bits;".to_string()
+    } else {
+        format!(
+            "    switch (object_type) {{\n{align_arms}    default:\n        return size_bits;\n    }}"
+        )
+    };
+    let _ = writeln!(
+        h.out,
+        "/** The smallest and largest size argument of `object_type` (0 and 0 if unknown). */\n\
+         static inline void {bounds}(uint64_t object_type, uint64_t *min, uint64_t *max)\n{{\n    \
+         switch (object_type) {{\n{bound_arms}    default:\n        *min = 0;\n        *max = 0;\n        \
+         return;\n    }}\n}}\n\n\
+         /** log2 of the alignment of an object of `object_type` and `size_bits`. */\n\
+         static inline uint32_t {align}(uint64_t object_type, uint32_t size_bits)\n{{\n{align_body}\n}}\n\n\
+         /** Whether device memory (`device`) or RAM may hold objects of `object_type`. */\n\
+         static inline bool {may_hold}(uint64_t object_type, bool device)\n{{\n    \
+         switch (object_type) {{\n{hold_arms}    default:\n        return false;\n    }}\n}}\n"
+    );
 }
 
 /// The validator, the same for every spec (`@l@`/`@U@`: the prefixes).
