@@ -18,4 +18,5 @@ fn ui() {
     t.compile_fail("tests/ui/not_a_struct.rs");
     t.pass("tests/ui/include_externs.rs");
     t.compile_fail("tests/ui/extern_unknown.rs");
+    t.compile_fail("tests/ui/wrong_cap_slot.rs");
 }

@@ -1235,12 +1235,15 @@ mod file_service {
             let class_of = |c: FileServiceOpenClass| (c.object_type(), c.size_arg());
             self.allocate(&FileServiceOpenClass::ALL, class_of, |c| budget.alloc(c))?;
             self.used = budget.used_bytes();
-            Ok(FileServiceOpenReply { file: 0, size: 0 })
+            Ok(FileServiceOpenReply {
+                file: Slot::new(0),
+                size: 0,
+            })
         }
 
         fn read(
             &mut self,
-            _: u64,
+            _: Slot<EndpointCap>,
             _: u64,
             _: u64,
             _: [bool; 3],
@@ -1249,12 +1252,15 @@ mod file_service {
             let class_of = |c: FileServiceReadClass| (c.object_type(), c.size_arg());
             self.allocate(&FileServiceReadClass::ALL, class_of, |c| budget.alloc(c))?;
             self.used = budget.used_bytes();
-            Ok(FileServiceReadReply { pages: 0, count: 0 })
+            Ok(FileServiceReadReply {
+                pages: Slot::new(0),
+                count: 0,
+            })
         }
 
         fn share_buffer(
             &mut self,
-            _: u64,
+            _: Slot<EndpointCap>,
             budget: &mut FileServiceShareBufferBudget,
         ) -> Result<FileServiceShareBufferReply, FileError> {
             let class_of = |c: FileServiceShareBufferClass| (c.object_type(), c.size_arg());
@@ -1262,7 +1268,9 @@ mod file_service {
                 budget.alloc(c)
             })?;
             self.used = budget.used_bytes();
-            Ok(FileServiceShareBufferReply { buffer: 0 })
+            Ok(FileServiceShareBufferReply {
+                buffer: Slot::new(0),
+            })
         }
 
         fn stats(&mut self) -> Result<FileServiceStatsReply, FileError> {
@@ -1344,8 +1352,12 @@ mod file_service {
         const DONATED_SLOT: u64 = 9;
         let result = match label {
             FileServiceLabel::Open => client.open([0; 32], false).map(drop),
-            FileServiceLabel::Read => client.read(1, 0, 0, [false; 3], DONATED_SLOT).map(drop),
-            FileServiceLabel::ShareBuffer => client.share_buffer(1, DONATED_SLOT).map(drop),
+            FileServiceLabel::Read => client
+                .read(Slot::new(1), 0, 0, [false; 3], Slot::new(DONATED_SLOT))
+                .map(drop),
+            FileServiceLabel::ShareBuffer => client
+                .share_buffer(Slot::new(1), Slot::new(DONATED_SLOT))
+                .map(drop),
             FileServiceLabel::Stats => unreachable!(),
         };
         let server = client.into_transport().server;

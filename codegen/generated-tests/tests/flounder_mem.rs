@@ -55,7 +55,9 @@ impl MemServer for Server {
         let mem_cap = self.take(bits, minbase, maxlimit)?;
         self.charges
             .push((mem_cap, charge.take().expect("charged")));
-        Ok(MemAllocateReply { mem_cap })
+        Ok(MemAllocateReply {
+            mem_cap: Slot::new(mem_cap),
+        })
     }
 
     fn steal(
@@ -70,7 +72,9 @@ impl MemServer for Server {
         let mem_cap = self.take(bits, minbase, maxlimit)?;
         self.charges
             .push((mem_cap, charge.take().expect("charged")));
-        Ok(MemStealReply { mem_cap })
+        Ok(MemStealReply {
+            mem_cap: Slot::new(mem_cap),
+        })
     }
 
     fn available(&mut self, _session: &mut MemSession) -> Result<MemAvailableReply, MemError> {
@@ -82,17 +86,21 @@ impl MemServer for Server {
 
     fn free_monitor(
         &mut self,
-        mem_cap: u64,
+        mem_cap: Slot<RAM>,
         base: GenPAddr,
         bits: u8,
         session: &mut MemSession,
     ) -> Result<MemFreeMonitorReply, MemError> {
-        let Some(at) = self.charges.iter().position(|(cap, _)| *cap == mem_cap) else {
+        let Some(at) = self
+            .charges
+            .iter()
+            .position(|(cap, _)| *cap == mem_cap.index())
+        else {
             return Ok(MemFreeMonitorReply { err: NO_MEMORY });
         };
         let (_, charge) = self.charges.remove(at);
         session.refund(charge).expect("this session's");
-        self.freed.push((mem_cap, base, bits));
+        self.freed.push((mem_cap.index(), base, bits));
         Ok(MemFreeMonitorReply { err: 0 })
     }
 }
@@ -139,10 +147,16 @@ fn mem_if_round_trips_over_a_loopback() {
 
     // A page: the session pays 4 KiB and the server's 64-byte record, not
     // the range's worst case.
-    assert_eq!(client.allocate(12, 0, u64::MAX).unwrap().mem_cap, 101);
+    assert_eq!(
+        client.allocate(12, 0, u64::MAX).unwrap().mem_cap,
+        Slot::new(101)
+    );
     assert_eq!(client.transport().1.used(), 64 + 4096 + 64);
     // 1 MiB, stolen: paid alike.
-    assert_eq!(client.steal(20, 0, u64::MAX).unwrap().mem_cap, 102);
+    assert_eq!(
+        client.steal(20, 0, u64::MAX).unwrap().mem_cap,
+        Slot::new(102)
+    );
     assert_eq!(client.transport().0.stolen, 1);
     assert_eq!(client.transport().1.available(), 0);
     // Nothing is left: the next page is refused before the server runs,
@@ -166,7 +180,13 @@ fn mem_if_round_trips_over_a_loopback() {
 
     // Freeing the page refunds its charge; the server's errval comes back
     // when the server fails, and the session's charge for it is refunded.
-    assert_eq!(client.free_monitor(101, 1 << 20, 12).unwrap().err, 0);
+    assert_eq!(
+        client
+            .free_monitor(Slot::new(101), 1 << 20, 12)
+            .unwrap()
+            .err,
+        0
+    );
     assert_eq!(client.transport().0.freed, [(101, 1 << 20, 12)]);
     assert_eq!(client.transport().1.available(), 4096 + 64);
     assert_eq!(

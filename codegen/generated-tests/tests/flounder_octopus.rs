@@ -222,12 +222,12 @@ impl OctopusServer for Server {
 
     fn get_with_idcap(
         &mut self,
-        idcap: u64,
+        idcap: Slot<ID>,
         t: Trigger,
         session: &mut OctopusSession,
         charge: &mut Option<OctopusCharge>,
     ) -> Result<OctopusGetWithIdcapReply, OctopusError> {
-        let name = format!("id{idcap}");
+        let name = format!("id{}", idcap.index());
         let found = self.records.get(&name).cloned();
         let tid = self.register(&name, t, session, charge);
         Ok(OctopusGetWithIdcapReply {
@@ -239,7 +239,7 @@ impl OctopusServer for Server {
 
     fn set_with_idcap(
         &mut self,
-        idcap: u64,
+        idcap: Slot<ID>,
         attributes: BoundedString<23>,
         mode: u64,
         t: Trigger,
@@ -247,7 +247,7 @@ impl OctopusServer for Server {
         session: &mut OctopusSession,
         charge: &mut Option<OctopusCharge>,
     ) -> Result<OctopusSetWithIdcapReply, OctopusError> {
-        let name = format!("id{idcap}");
+        let name = format!("id{}", idcap.index());
         self.records
             .insert(name.clone(), attributes.as_str().to_string());
         let tid = self.register(&name, t, session, charge);
@@ -388,9 +388,13 @@ impl OctopusServer for Server {
         key: BoundedString<79>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusGetCapReply, OctopusError> {
-        let slot = self.records.get(key.as_str()).and_then(|v| v.parse().ok());
+        let slot = self
+            .records
+            .get(key.as_str())
+            .and_then(|v| v.parse().ok())
+            .map(Slot::new);
         Ok(OctopusGetCapReply {
-            retcap: slot.unwrap_or(0),
+            retcap: slot.unwrap_or(Slot::new(0)),
             reterr: if slot.is_some() { 0 } else { NOT_FOUND },
         })
     }
@@ -398,23 +402,24 @@ impl OctopusServer for Server {
     fn put_cap(
         &mut self,
         key: BoundedString<79>,
-        storecap: u64,
+        storecap: Slot<Frame>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusPutCapReply, OctopusError> {
         self.records
-            .insert(key.as_str().to_string(), storecap.to_string());
+            .insert(key.as_str().to_string(), storecap.index().to_string());
         Ok(OctopusPutCapReply { reterr: 0 })
     }
 
     fn sput_cap(
         &mut self,
         key: BoundedString<79>,
-        storecap: u64,
+        storecap: Slot<Frame>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusSputCapReply, OctopusError> {
         self.next_id += 1;
         let key = format!("{}{}", key.as_str(), self.next_id);
-        self.records.insert(key.clone(), storecap.to_string());
+        self.records
+            .insert(key.clone(), storecap.index().to_string());
         Ok(OctopusSputCapReply {
             retkey: text(&key),
             reterr: 0,
@@ -580,7 +585,7 @@ fn events_reach_the_client_that_bound_them_and_no_other() {
     // A binds its endpoint to the events; the server keeps the copy, charged
     // to A's session (64 bytes besides the session's own 64).
     let id = a.get_identifier().unwrap().id;
-    a.identify(id, CLIENT_ENDPOINT).unwrap();
+    a.identify(id, Slot::new(CLIENT_ENDPOINT)).unwrap();
     assert_eq!(a.transport().session.used(), 64 + 64);
     assert_eq!(server.borrow().events.len(), 1);
     // B never binds. Both subscribe to "temp".
@@ -615,7 +620,7 @@ fn events_reach_the_client_that_bound_them_and_no_other() {
 #[test]
 fn a_trigger_fires_on_the_binding_client_until_it_is_removed() {
     let (server, endpoints, mut a, mut b) = world();
-    a.identify(1, CLIENT_ENDPOINT).unwrap();
+    a.identify(1, Slot::new(CLIENT_ENDPOINT)).unwrap();
     let watch = Trigger {
         in_case: 0,
         send_to: BindingType::BindingEvent,
@@ -685,18 +690,20 @@ fn every_rpc_round_trips() {
     );
     assert_eq!(a.wait_for(text("disk1")).unwrap().record.as_str(), "nvme");
     let with = a
-        .set_with_idcap(5, text("core 3"), 0, no_trigger(), true)
+        .set_with_idcap(Slot::new(5), text("core 3"), 0, no_trigger(), true)
         .unwrap();
     assert_eq!(with.record.as_str(), "core 3");
     // (The test's kernel gives the lent ID cap the server's slot 101.)
     assert_eq!(
-        a.get_with_idcap(5, no_trigger()).unwrap().error_code,
+        a.get_with_idcap(Slot::new(5), no_trigger())
+            .unwrap()
+            .error_code,
         NOT_FOUND
     );
-    assert_eq!(a.put_cap(text("frame"), 44).unwrap().reterr, 0);
+    assert_eq!(a.put_cap(text("frame"), Slot::new(44)).unwrap().reterr, 0);
     let stored = a.get_cap(text("frame")).unwrap();
     assert_eq!(stored.reterr, 0);
-    let sput = a.sput_cap(text("f"), 45).unwrap();
+    let sput = a.sput_cap(text("f"), Slot::new(45)).unwrap();
     assert!(sput.retkey.as_str().starts_with('f'));
     assert_eq!(a.remove_cap(text("frame")).unwrap().reterr, 0);
     assert_eq!(a.remove_cap(text("frame")).unwrap().reterr, NOT_FOUND);

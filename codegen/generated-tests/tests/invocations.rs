@@ -408,7 +408,7 @@ mod kernel {
 
     #[test]
     fn frame_map_requires_read() {
-        let (info, msg, _) = sent(|k| FrameCapClient(k).map(1, 0x1000, 3));
+        let (info, msg, _) = sent(|k| FrameCapClient(k).map(Slot::new(1), 0x1000, 3));
         let looked_up = [pml4(1).cap()];
         assert_eq!(
             decode_frame_cap(info, Rights::WRITE, &msg, &looked_up),
@@ -438,7 +438,7 @@ mod kernel {
     fn malformed_replies() {
         let retype = |info, msg: &[u64]| {
             answer(info, msg, |k| {
-                UntypedCapClient(k).retype(0, 0, 0, 0, 0, 0, 0)
+                UntypedCapClient(k).retype(0, 0, Slot::new(0), 0, 0, 0, 0)
             })
         };
         // A RangeError reply carries two words; a short one is malformed.
@@ -498,7 +498,7 @@ mod kernel {
             object_type: u64, size_arg: u64, root_cptr: u64, root_seed: u64, index: u64,
             depth: u64, offset: u64, count: u64, e in kernel_error(),
         ) {
-            let (info, msg, caps) = sent(|k| UntypedCapClient(k).retype(object_type, size_arg, root_cptr, index, depth, offset, count));
+            let (info, msg, caps) = sent(|k| UntypedCapClient(k).retype(object_type, size_arg, Slot::new(root_cptr), index, depth, offset, count));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 6, caps: 1 });
             prop_assert_eq!(caps[0], root_cptr);
             // `root` is `#[unchecked]`: the decoder hands over any cap,
@@ -510,7 +510,7 @@ mod kernel {
                 prop_assert_eq!(expected.label(), UntypedCapLabel::Retype);
                 check_request(decode_untyped_cap, info, &msg, &[root], Rights::NONE, &expected);
             }
-            check_reply(|i, m| answer(i, m, |k| UntypedCapClient(k).retype(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 4, 6, 8, 10, 3, 7]);
+            check_reply(|i, m| answer(i, m, |k| UntypedCapClient(k).retype(Default::default(), Default::default(), Slot::new(0), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 4, 6, 8, 10, 3, 7]);
         }
 
         #[test]
@@ -522,7 +522,7 @@ mod kernel {
             // even none, for the kernel to look the source up from.
             let roots = [cnode(src_seed).cap(), Cap::NULL, tcb(src_seed).cap(), pml4(src_seed).cap()];
 
-            let (info, msg, caps) = sent(|k| CNodeCapClient(k).copy(dest_index, dest_depth, src_cptr, src_index, src_depth, rights));
+            let (info, msg, caps) = sent(|k| CNodeCapClient(k).copy(dest_index, dest_depth, Slot::new(src_cptr), src_index, src_depth, rights));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 5, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
             for src_root in roots {
@@ -531,9 +531,9 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).copy(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 9, 2, 3, 7]);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).copy(Default::default(), Default::default(), Slot::new(0), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 9, 2, 3, 7]);
 
-            let (info, msg, caps) = sent(|k| CNodeCapClient(k).mint(dest_index, dest_depth, src_cptr, src_index, src_depth, rights, badge));
+            let (info, msg, caps) = sent(|k| CNodeCapClient(k).mint(dest_index, dest_depth, Slot::new(src_cptr), src_index, src_depth, rights, badge));
             prop_assert_eq!(info, MessageInfo { label: 2, length: 6, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
             for src_root in roots {
@@ -542,9 +542,9 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).mint(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 9, 2, 3, 7]);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).mint(Default::default(), Default::default(), Slot::new(0), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 9, 2, 3, 7]);
 
-            let (info, msg, caps) = sent(|k| CNodeCapClient(k).r#move(dest_index, dest_depth, src_cptr, src_index, src_depth));
+            let (info, msg, caps) = sent(|k| CNodeCapClient(k).r#move(dest_index, dest_depth, Slot::new(src_cptr), src_index, src_depth));
             prop_assert_eq!(info, MessageInfo { label: 3, length: 4, caps: 1 });
             prop_assert_eq!(caps[0], src_cptr);
             for src_root in roots {
@@ -553,7 +553,7 @@ mod kernel {
                 });
                 check_request(decode_cnode_cap, info, &msg, &[src_root], Rights::NONE, &expected);
             }
-            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).r#move(Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 7]);
+            check_reply(|i, m| answer(i, m, |k| CNodeCapClient(k).r#move(Default::default(), Default::default(), Slot::new(0), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[6, 4, 8, 7]);
         }
 
         #[test]
@@ -576,7 +576,7 @@ mod kernel {
             cptrs: [u64; 3], seed: u64, buffer_addr: u64,
             ip: u64, sp: u64, arg: u64, e in kernel_error(),
         ) {
-            let (info, msg, caps) = sent(|k| TcbCapClient(k).configure(cptrs[0], cptrs[1], cptrs[2], buffer_addr));
+            let (info, msg, caps) = sent(|k| TcbCapClient(k).configure(Slot::new(cptrs[0]), Slot::new(cptrs[1]), Slot::new(cptrs[2]), buffer_addr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 3 });
             prop_assert_eq!(caps, cptrs);
             let (cspace, vspace, buffer) = (cnode(seed), pml4(seed), frame(seed, RW));
@@ -591,7 +591,7 @@ mod kernel {
                 });
                 check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             }
-            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).configure(0, 0, 0, 0)), e, KERNEL_ERRORS + 1, &[5, 3, 7]);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).configure(Slot::new(0), Slot::new(0), Slot::new(0), 0)), e, KERNEL_ERRORS + 1, &[5, 3, 7]);
 
             let (info, msg, _) = sent(|k| TcbCapClient(k).write_registers(ip, sp, arg));
             prop_assert_eq!(info, MessageInfo { label: 2, length: 3, caps: 0 });
@@ -610,7 +610,7 @@ mod kernel {
             check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).suspend()), e, KERNEL_ERRORS + 1, &[]);
 
             // A fault handler: an endpoint cap that may send.
-            let (info, _, caps) = sent(|k| TcbCapClient(k).set_fault_handler(cptrs[0]));
+            let (info, _, caps) = sent(|k| TcbCapClient(k).set_fault_handler(Slot::new(cptrs[0])));
             prop_assert_eq!(info, MessageInfo { label: 5, length: 0, caps: 1 });
             prop_assert_eq!(caps[0], cptrs[0]);
             let endpoint = EndpointCap::new(seed << 4 & ((1 << 48) - 1), Rights::WRITE, seed).unwrap();
@@ -620,15 +620,15 @@ mod kernel {
             let receive_only = EndpointCap::new(endpoint.endpoint(), Rights::READ, seed).unwrap();
             check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, receive_only.cap(), 0);
             check_bad_cap(decode_tcb_cap, info, &[], &looked_up, 0, cspace, 0);
-            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_fault_handler(Default::default())), e, KERNEL_ERRORS + 1, &[2, 3, 7]);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_fault_handler(Slot::new(0))), e, KERNEL_ERRORS + 1, &[2, 3, 7]);
 
             // Priorities: a word (any: the kernel bounds it by the
             // authority's MCP) and the authority's TCB cap.
             for (label, priority) in [(6, ip), (7, sp)] {
                 let (info, msg, caps) = if label == 6 {
-                    sent(|k| TcbCapClient(k).set_priority(priority, cptrs[1]))
+                    sent(|k| TcbCapClient(k).set_priority(priority, Slot::new(cptrs[1])))
                 } else {
-                    sent(|k| TcbCapClient(k).set_mc_priority(priority, cptrs[1]))
+                    sent(|k| TcbCapClient(k).set_mc_priority(priority, Slot::new(cptrs[1])))
                 };
                 prop_assert_eq!(info, MessageInfo { label, length: 1, caps: 1 });
                 prop_assert_eq!(caps[0], cptrs[1]);
@@ -642,14 +642,14 @@ mod kernel {
                 check_request(decode_tcb_cap, info, &msg, &looked_up, Rights::NONE, &expected);
                 check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 1);
             }
-            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_priority(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[2, 4, 7]);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_priority(Default::default(), Slot::new(0))), e, KERNEL_ERRORS + 1, &[2, 4, 7]);
         }
 
         #[test]
         fn frame_cap_invocations(
             vspace_cptr: u64, seed: u64, vaddr: u64, rights: u64, e in kernel_error(),
         ) {
-            let (info, msg, caps) = sent(|k| FrameCapClient(k).map(vspace_cptr, vaddr, rights));
+            let (info, msg, caps) = sent(|k| FrameCapClient(k).map(Slot::new(vspace_cptr), vaddr, rights));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 2, caps: 1 });
             prop_assert_eq!(caps[0], vspace_cptr);
             let vspace = pml4(seed);
@@ -657,7 +657,7 @@ mod kernel {
             let expected = FrameCapInvocation::Map(FrameCapMap { vspace, vaddr, rights });
             check_request(decode_frame_cap, info, &msg, &looked_up, Rights::READ, &expected);
             check_bad_cap(decode_frame_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 0);
-            check_reply(|i, m| answer(i, m, |k| FrameCapClient(k).map(Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 3, 7]);
+            check_reply(|i, m| answer(i, m, |k| FrameCapClient(k).map(Slot::new(0), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 3, 7]);
 
             let (info, _, _) = sent(|k| FrameCapClient(k).unmap());
             prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 0 });
@@ -671,29 +671,29 @@ mod kernel {
             let looked_up = [vspace.cap()];
             let wrong = notification(seed, RW).cap();
 
-            let (info, msg, caps) = sent(|k| PdptCapClient(k).map(vspace_cptr, vaddr));
+            let (info, msg, caps) = sent(|k| PdptCapClient(k).map(Slot::new(vspace_cptr), vaddr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], vspace_cptr);
             let expected = PdptCapInvocation::Map(PdptCapMap { vspace, vaddr });
             check_request(decode_pdpt_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_pdpt_cap, info, &msg, &looked_up, 0, wrong, 0);
-            check_reply(|i, m| answer(i, m, |k| PdptCapClient(k).map(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
+            check_reply(|i, m| answer(i, m, |k| PdptCapClient(k).map(Slot::new(0), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
 
-            let (info, msg, caps) = sent(|k| PageDirectoryCapClient(k).map(vspace_cptr, vaddr));
+            let (info, msg, caps) = sent(|k| PageDirectoryCapClient(k).map(Slot::new(vspace_cptr), vaddr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], vspace_cptr);
             let expected = PageDirectoryCapInvocation::Map(PageDirectoryCapMap { vspace, vaddr });
             check_request(decode_page_directory_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_page_directory_cap, info, &msg, &looked_up, 0, wrong, 0);
-            check_reply(|i, m| answer(i, m, |k| PageDirectoryCapClient(k).map(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
+            check_reply(|i, m| answer(i, m, |k| PageDirectoryCapClient(k).map(Slot::new(0), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
 
-            let (info, msg, caps) = sent(|k| PageTableCapClient(k).map(vspace_cptr, vaddr));
+            let (info, msg, caps) = sent(|k| PageTableCapClient(k).map(Slot::new(vspace_cptr), vaddr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], vspace_cptr);
             let expected = PageTableCapInvocation::Map(PageTableCapMap { vspace, vaddr });
             check_request(decode_page_table_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_page_table_cap, info, &msg, &looked_up, 0, wrong, 0);
-            check_reply(|i, m| answer(i, m, |k| PageTableCapClient(k).map(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
+            check_reply(|i, m| answer(i, m, |k| PageTableCapClient(k).map(Slot::new(0), Default::default())), e, KERNEL_ERRORS + 1, &[1, 2, 5, 6, 8, 7]);
         }
 
         #[test]
@@ -701,7 +701,7 @@ mod kernel {
             irq: u8, root_cptr: u64, seed: u64, index: u64, depth: u64, bad in 256u64..,
             e in kernel_error(),
         ) {
-            let (info, msg, caps) = sent(|k| IrqControlCapClient(k).get(irq, root_cptr, index, depth));
+            let (info, msg, caps) = sent(|k| IrqControlCapClient(k).get(irq, Slot::new(root_cptr), index, depth));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 3, caps: 1 });
             prop_assert_eq!(caps[0], root_cptr);
             // `root` is `#[unchecked]`: handed over as it is.
@@ -711,7 +711,7 @@ mod kernel {
                 check_request(decode_irq_control_cap, info, &msg, &looked_up, Rights::NONE, &expected);
                 check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
             }
-            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).get(Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 4, 6, 8, 9, 7]);
+            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).get(Default::default(), Slot::new(0), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 4, 6, 8, 9, 7]);
         }
 
         #[test]
@@ -721,7 +721,7 @@ mod kernel {
             check_request(decode_irq_handler_cap, info, &[], &[], Rights::NONE, &IrqHandlerCapInvocation::Ack);
             check_reply(|i, m| answer(i, m, |k| IrqHandlerCapClient(k).ack()), e, KERNEL_ERRORS + 1, &[]);
 
-            let (info, _, caps) = sent(|k| IrqHandlerCapClient(k).set_notification(cptr));
+            let (info, _, caps) = sent(|k| IrqHandlerCapClient(k).set_notification(Slot::new(cptr)));
             prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 1 });
             prop_assert_eq!(caps[0], cptr);
             let notification = notification(seed, Rights::WRITE);
@@ -733,7 +733,7 @@ mod kernel {
             // The notification must carry write.
             check_bad_cap(decode_irq_handler_cap, info, &[], &looked_up, 0, notification_read(seed), 0);
             check_bad_cap(decode_irq_handler_cap, info, &[], &looked_up, 0, tcb(seed).cap(), 0);
-            check_reply(|i, m| answer(i, m, |k| IrqHandlerCapClient(k).set_notification(Default::default())), e, KERNEL_ERRORS + 1, &[2, 7]);
+            check_reply(|i, m| answer(i, m, |k| IrqHandlerCapClient(k).set_notification(Slot::new(0))), e, KERNEL_ERRORS + 1, &[2, 7]);
 
             let (info, _, _) = sent(|k| IrqHandlerCapClient(k).clear());
             prop_assert_eq!(info, MessageInfo { label: 3, length: 0, caps: 0 });
@@ -781,7 +781,8 @@ mod everything {
 
     #[test]
     fn checks_run_in_order() {
-        let (info, mut msg, _) = sent(|k| UntypedCapClient(k).retype(1, 2, 3, 4, 5, 6, 7));
+        let (info, mut msg, _) =
+            sent(|k| UntypedCapClient(k).retype(1, 2, Slot::new(3), 4, 5, 6, 7));
         // Length before arguments: a bad depth in a short message is truncation.
         msg[3] = 300;
         let short = MessageInfo { length: 4, ..info };
@@ -802,7 +803,7 @@ mod everything {
 
     #[test]
     fn an_unchecked_cap_is_handed_over_as_it_is() {
-        let (info, mut msg, _) = sent(|k| TcbCapClient(k).set_space(9, 12));
+        let (info, mut msg, _) = sent(|k| TcbCapClient(k).set_space(Slot::new(9), 12));
         assert_eq!(
             info,
             MessageInfo {
@@ -903,7 +904,7 @@ mod everything {
             EndpointCapLabel::Bind.requires(),
             Rights::READ.union(Rights::GRANT)
         );
-        let (info, _, _) = sent(|k| EndpointCapClient(k).bind(7));
+        let (info, _, _) = sent(|k| EndpointCapClient(k).bind(Slot::new(7)));
         let looked_up = [notification(1, Rights::READ).cap()];
         for rights in [
             Rights::NONE,
@@ -941,7 +942,7 @@ mod everything {
             object_type: u64, size_arg: u64, root_cptr: u64, seed: u64, index: u64, depth: u8,
             offset: u64, count: u64, bad in 256u64.., e in kernel_error(),
         ) {
-            let (info, msg, caps) = sent(|k| UntypedCapClient(k).retype(object_type, size_arg, root_cptr, index, depth, offset, count));
+            let (info, msg, caps) = sent(|k| UntypedCapClient(k).retype(object_type, size_arg, Slot::new(root_cptr), index, depth, offset, count));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 6, caps: 1 });
             prop_assert_eq!(caps[0], root_cptr);
             let root = cnode(seed);
@@ -952,12 +953,12 @@ mod everything {
             check_request(decode_untyped_cap, info, &msg, &looked_up, Rights::NONE, &expected);
             check_bad_word(decode_untyped_cap, info, &msg, &looked_up, 3, bad, 4);
             check_bad_cap(decode_untyped_cap, info, &msg, &looked_up, 0, tcb(seed).cap(), 2);
-            check_reply(|i, m| answer(i, m, |k| UntypedCapClient(k).retype(Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 3, 4, 5, 6, 7, 2]);
+            check_reply(|i, m| answer(i, m, |k| UntypedCapClient(k).retype(Default::default(), Default::default(), Slot::new(0), Default::default(), Default::default(), Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[1, 3, 4, 5, 6, 7, 2]);
         }
 
         #[test]
         fn tcb_cap_invocations(buffer_cptr: u64, seed: u64, buffer_addr: u64, e in kernel_error()) {
-            let (info, msg, caps) = sent(|k| TcbCapClient(k).set_ipc_buffer(buffer_cptr, buffer_addr));
+            let (info, msg, caps) = sent(|k| TcbCapClient(k).set_ipc_buffer(Slot::new(buffer_cptr), buffer_addr));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], buffer_cptr);
             let buffer = frame(seed, RW);
@@ -967,7 +968,7 @@ mod everything {
             check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, frame(seed, Rights::READ).cap(), 0);
             check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, frame(seed, Rights::WRITE).cap(), 0);
             check_bad_cap(decode_tcb_cap, info, &msg, &looked_up, 0, cnode(seed).cap(), 0);
-            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_ipc_buffer(0, 0)), e, KERNEL_ERRORS + 1, &[2, 7]);
+            check_reply(|i, m| answer(i, m, |k| TcbCapClient(k).set_ipc_buffer(Slot::new(0), 0)), e, KERNEL_ERRORS + 1, &[2, 7]);
 
             let (info, _, _) = sent(|k| TcbCapClient(k).resume());
             prop_assert_eq!(info, MessageInfo { label: 2, length: 0, caps: 0 });
@@ -988,7 +989,7 @@ mod everything {
 
         #[test]
         fn endpoint_cap_bind(cptr: u64, seed: u64, e in kernel_error()) {
-            let (info, _, caps) = sent(|k| EndpointCapClient(k).bind(cptr));
+            let (info, _, caps) = sent(|k| EndpointCapClient(k).bind(Slot::new(cptr)));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 0, caps: 1 });
             prop_assert_eq!(caps[0], cptr);
             let notification = notification(seed, Rights::READ);
@@ -1000,12 +1001,12 @@ mod everything {
             let write_only = self::notification(seed, Rights::WRITE).cap();
             check_bad_cap(decode_endpoint_cap, info, &[], &looked_up, 0, write_only, 0);
             check_bad_cap(decode_endpoint_cap, info, &[], &looked_up, 0, Cap::NULL, 0);
-            check_reply(|i, m| answer(i, m, |k| EndpointCapClient(k).bind(Default::default())), e, KERNEL_ERRORS + 1, &[2, 7]);
+            check_reply(|i, m| answer(i, m, |k| EndpointCapClient(k).bind(Slot::new(0))), e, KERNEL_ERRORS + 1, &[2, 7]);
         }
 
         #[test]
         fn irq_control_cap_route(irq: u8, cptr: u64, seed: u64, bad in 256u64.., e in kernel_error()) {
-            let (info, msg, caps) = sent(|k| IrqControlCapClient(k).route(irq, cptr));
+            let (info, msg, caps) = sent(|k| IrqControlCapClient(k).route(irq, Slot::new(cptr)));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 1 });
             prop_assert_eq!(caps[0], cptr);
             let notification = notification(seed, RW);
@@ -1015,12 +1016,12 @@ mod everything {
             check_bad_word(decode_irq_control_cap, info, &msg, &looked_up, 0, bad, 0);
             let read_only = self::notification(seed, Rights::READ).cap();
             check_bad_cap(decode_irq_control_cap, info, &msg, &looked_up, 0, read_only, 1);
-            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).route(Default::default(), Default::default())), e, KERNEL_ERRORS + 1, &[3, 2, 7, 1]);
+            check_reply(|i, m| answer(i, m, |k| IrqControlCapClient(k).route(Default::default(), Slot::new(0))), e, KERNEL_ERRORS + 1, &[3, 2, 7, 1]);
         }
 
         #[test]
         fn domain_cap_assign(cptr: u64, seed: u64, e in kernel_error()) {
-            let (info, _, caps) = sent(|k| DomainCapClient(k).assign(cptr));
+            let (info, _, caps) = sent(|k| DomainCapClient(k).assign(Slot::new(cptr)));
             prop_assert_eq!(info, MessageInfo { label: 1, length: 0, caps: 1 });
             prop_assert_eq!(caps[0], cptr);
             let thread = tcb(seed);
@@ -1028,7 +1029,7 @@ mod everything {
             let expected = DomainCapInvocation::Assign(DomainCapAssign { thread });
             check_request(decode_domain_cap, info, &[], &looked_up, Rights::NONE, &expected);
             check_bad_cap(decode_domain_cap, info, &[], &looked_up, 0, domain(seed).cap(), 0);
-            check_reply(|i, m| answer(i, m, |k| DomainCapClient(k).assign(Default::default())), e, KERNEL_ERRORS + 1, &[2, 7]);
+            check_reply(|i, m| answer(i, m, |k| DomainCapClient(k).assign(Slot::new(0))), e, KERNEL_ERRORS + 1, &[2, 7]);
         }
     }
 

@@ -93,11 +93,11 @@ impl DirectoryServer for Dir {
         unit: Unit,
         count: u64,
         flags: [bool; 3],
-        frame: u64,
+        frame: Slot<FrameCap>,
         bytes: BoundedArray<u8, 64>,
     ) -> Result<DirectoryMixedReply, DirError> {
         self.calls += 1;
-        self.lent = Some(frame);
+        self.lent = Some(frame.index());
         Ok(DirectoryMixedReply {
             maybe_back: maybe,
             unit_back: unit,
@@ -382,7 +382,14 @@ fn options_units_words_and_bounded_arrays_round_trip() {
             let flags = [i % 2 == 0, true, i == 3];
             let count = u64::MAX - i as u64;
             let reply = c
-                .mixed(maybe, Unit {}, count, flags, 40 + i as u64, bytes)
+                .mixed(
+                    maybe,
+                    Unit {},
+                    count,
+                    flags,
+                    Slot::new(40 + i as u64),
+                    bytes,
+                )
                 .unwrap();
             assert_eq!(reply.maybe_back, maybe);
             assert_eq!(reply.unit_back, Unit {});
@@ -504,7 +511,7 @@ fn malformed_requests_are_protocol_errors() {
         unit: Unit {},
         count: 1,
         flags: [true; 3],
-        frame: 7,
+        frame: Slot::new(7),
         bytes: BoundedArray::new(&[1, 2]).unwrap(),
     }
     .encode(&mut clean, &mut caps)

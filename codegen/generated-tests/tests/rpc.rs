@@ -106,13 +106,13 @@ mod decompress {
     impl DecompressorServer for Rle {
         fn decompress(
             &mut self,
-            input: u64,
+            input: Slot<FrameCap>,
             input_len: u64,
             budget: &mut DecompressorDecompressBudget,
         ) -> Result<DecompressorDecompressReply, DecompressError> {
             self.calls += 1;
             self.made.clear();
-            let frame = &self.frames[&input];
+            let frame = &self.frames[&input.index()];
             if input_len > frame.len() as u64 {
                 return Err(DecompressError::InputTooLarge {
                     max: frame.len() as u64,
@@ -142,7 +142,7 @@ mod decompress {
             }
             self.bytes_out += output_len;
             Ok(DecompressorDecompressReply {
-                output: 40,
+                output: Slot::new(40),
                 pages,
                 output_len,
             })
@@ -187,11 +187,13 @@ mod decompress {
     #[test]
     fn decompresses_from_the_donation() {
         let mut c = client(vec![4, b'a', 8, b'b']);
-        let reply = c.decompress(INPUT, 4, UNTYPED).unwrap();
+        let reply = c
+            .decompress(Slot::new(INPUT), 4, Slot::new(UNTYPED))
+            .unwrap();
         assert_eq!(
             reply,
             DecompressorDecompressReply {
-                output: 40,
+                output: Slot::new(40),
                 pages: 3,
                 output_len: 12 * 1024
             }
@@ -220,7 +222,9 @@ mod decompress {
         // bytes needed count from the donation's first free address, 8176
         // bytes before the CNode's.
         let mut c = client([255, 0].repeat(5));
-        let error = c.decompress(INPUT, 10, UNTYPED).unwrap_err();
+        let error = c
+            .decompress(Slot::new(INPUT), 10, Slot::new(UNTYPED))
+            .unwrap_err();
         assert_eq!(
             error,
             CallError::Server(DecompressError::OutOfBudget {
@@ -230,22 +234,27 @@ mod decompress {
         assert_eq!(c.transport().server.made.len(), 1 + 256);
         // Exactly 1 MiB of output still fits.
         let mut c = client([255, 0, 255, 0, 255, 0, 255, 0, 4, 0].to_vec());
-        assert_eq!(c.decompress(INPUT, 10, UNTYPED).unwrap().pages, 256);
+        assert_eq!(
+            c.decompress(Slot::new(INPUT), 10, Slot::new(UNTYPED))
+                .unwrap()
+                .pages,
+            256
+        );
     }
 
     #[test]
     fn declared_errors_reach_the_client() {
         let mut c = client(vec![4, b'a', 0, b'b', 1]);
         assert_eq!(
-            c.decompress(INPUT, 5, UNTYPED),
+            c.decompress(Slot::new(INPUT), 5, Slot::new(UNTYPED)),
             Err(CallError::Server(DecompressError::Corrupt { offset: 4 }))
         );
         assert_eq!(
-            c.decompress(INPUT, 4, UNTYPED),
+            c.decompress(Slot::new(INPUT), 4, Slot::new(UNTYPED)),
             Err(CallError::Server(DecompressError::Corrupt { offset: 2 }))
         );
         assert_eq!(
-            c.decompress(INPUT, 6, UNTYPED),
+            c.decompress(Slot::new(INPUT), 6, Slot::new(UNTYPED)),
             Err(CallError::Server(DecompressError::InputTooLarge { max: 5 }))
         );
     }
@@ -254,14 +263,14 @@ mod decompress {
     fn a_small_donation_is_refused_before_the_server_runs() {
         let mut c = client(vec![1, 1]);
         assert_eq!(
-            c.decompress(INPUT, 2, SMALL_UNTYPED),
+            c.decompress(Slot::new(INPUT), 2, Slot::new(SMALL_UNTYPED)),
             Err(CallError::Server(DecompressError::OutOfBudget {
                 needed: MIN
             }))
         );
         // No Untyped at all (the fake kernel knows nothing of slot 99).
         assert_eq!(
-            c.decompress(INPUT, 2, 99),
+            c.decompress(Slot::new(INPUT), 2, Slot::new(99)),
             Err(CallError::Server(DecompressError::OutOfBudget {
                 needed: MIN
             }))
@@ -272,14 +281,14 @@ mod decompress {
     #[test]
     fn a_budget_hands_out_each_class_exactly_its_count() {
         let mut b = DecompressorDecompressBudget::from_donation(
-            3,
+            Slot::new(3),
             Donation {
                 base: 0,
                 bytes: MIN,
             },
         )
         .unwrap();
-        assert_eq!(b.untyped(), 3);
+        assert_eq!(b.untyped(), Slot::new(3));
         assert_eq!(b.remaining(DecompressorDecompressClass::CNode8), 1);
         assert_eq!(b.alloc_cnode_8(), Ok(0));
         assert_eq!(b.remaining(DecompressorDecompressClass::CNode8), 0);
@@ -350,13 +359,13 @@ mod decompress {
             bytes: MIN,
         };
         assert_eq!(
-            DecompressorDecompressBudget::from_donation(1, unaligned),
+            DecompressorDecompressBudget::from_donation(Slot::new(1), unaligned),
             Err(DecompressError::OutOfBudget {
                 needed: WORST + 8176
             })
         );
         let b = DecompressorDecompressBudget::from_donation(
-            1,
+            Slot::new(1),
             Donation {
                 base: 16,
                 bytes: WORST + 8176,
@@ -373,7 +382,7 @@ mod decompress {
             base: u64::MAX - 8191,
             bytes: 2 * MIN,
         };
-        assert!(DecompressorDecompressBudget::from_donation(1, wraps).is_err());
+        assert!(DecompressorDecompressBudget::from_donation(Slot::new(1), wraps).is_err());
     }
 
     proptest! {
@@ -385,7 +394,7 @@ mod decompress {
         ) {
             let padding = base.wrapping_neg() % DecompressorDecompressBudget::ALIGN;
             let donation = Donation { base, bytes: MIN.max(WORST + padding) + extra };
-            let mut b = DecompressorDecompressBudget::from_donation(2, donation).unwrap();
+            let mut b = DecompressorDecompressBudget::from_donation(Slot::new(2), donation).unwrap();
             let mut objects = Vec::new();
             let mut in_order = true;
             for pick in picks {
@@ -415,7 +424,7 @@ mod decompress {
         #[test]
         fn donations_below_the_minimum_are_refused(bytes in 0..MIN, base in (0u64..1 << 30).prop_map(|b| b * 8192)) {
             prop_assert_eq!(
-                DecompressorDecompressBudget::from_donation(2, Donation { base, bytes }),
+                DecompressorDecompressBudget::from_donation(Slot::new(2), Donation { base, bytes }),
                 Err(DecompressError::OutOfBudget { needed: MIN })
             );
         }
@@ -423,7 +432,7 @@ mod decompress {
         #[test]
         fn requests_round_trip(input: u64, input_len: u64, donation: u64) {
             let (mut msg, mut caps) = buffers();
-            let request = DecompressorRequest::Decompress { input, input_len, donation };
+            let request = DecompressorRequest::Decompress { input: Slot::new(input), input_len, donation: Slot::new(donation) };
             let info = request.encode(&mut msg, &mut caps).unwrap();
             prop_assert_eq!(info, MessageInfo { label: 1, length: 1, caps: 2 });
             prop_assert_eq!(DecompressorRequest::decode(info, &msg, &caps), Ok(request));
@@ -435,7 +444,7 @@ mod decompress {
         #[test]
         fn replies_round_trip(output: u64, pages: u64, output_len: u64) {
             let (mut msg, mut caps) = buffers();
-            let reply = DecompressorDecompressReply { output, pages, output_len };
+            let reply = DecompressorDecompressReply { output: Slot::new(output), pages, output_len };
             let info = reply.encode(&mut msg, &mut caps).unwrap();
             prop_assert_eq!(info, MessageInfo { label: 0, length: 2, caps: 1 });
             prop_assert_eq!(DecompressorDecompressReply::decode(info, &msg, &caps), Ok(reply));
@@ -488,9 +497,17 @@ mod everything {
     impl Default for Script {
         fn default() -> Script {
             Script {
-                open: Ok(FileServiceOpenReply { file: 1, size: 2 }),
-                read: Ok(FileServiceReadReply { pages: 3, count: 4 }),
-                share_buffer: Ok(FileServiceShareBufferReply { buffer: 5 }),
+                open: Ok(FileServiceOpenReply {
+                    file: Slot::new(1),
+                    size: 2,
+                }),
+                read: Ok(FileServiceReadReply {
+                    pages: Slot::new(3),
+                    count: 4,
+                }),
+                share_buffer: Ok(FileServiceShareBufferReply {
+                    buffer: Slot::new(5),
+                }),
                 stats: Ok(FileServiceStatsReply { calls: 6, bytes: 7 }),
             }
         }
@@ -553,7 +570,7 @@ mod everything {
 
         fn read(
             &mut self,
-            file: u64,
+            file: Slot<EndpointCap>,
             offset: u64,
             len: u64,
             flags: [bool; 3],
@@ -578,7 +595,7 @@ mod everything {
 
         fn share_buffer(
             &mut self,
-            file: u64,
+            file: Slot<EndpointCap>,
             budget: &mut FileServiceShareBufferBudget,
         ) -> Result<FileServiceShareBufferReply, FileError> {
             let donation = budget.untyped();
@@ -683,7 +700,10 @@ mod everything {
         let mut c = client(Script::default());
         assert_eq!(
             c.open([7; 32], true),
-            Ok(FileServiceOpenReply { file: 1, size: 2 })
+            Ok(FileServiceOpenReply {
+                file: Slot::new(1),
+                size: 2
+            })
         );
         let server = &c.transport().server;
         // Offsets into the quota: the notification (32-aligned) first.
@@ -724,18 +744,21 @@ mod everything {
     fn read_lays_out_its_untyped_like_the_checker() {
         let mut c = client(Script::default());
         assert_eq!(
-            c.read(3, 4, 5, [true, false, true], RAM),
-            Ok(FileServiceReadReply { pages: 3, count: 4 })
+            c.read(Slot::new(3), 4, 5, [true, false, true], Slot::new(RAM)),
+            Ok(FileServiceReadReply {
+                pages: Slot::new(3),
+                count: 4
+            })
         );
         let server = &c.transport().server;
         assert_eq!(
             server.requests,
             vec![FileServiceRequest::Read {
-                file: 3,
+                file: Slot::new(3),
                 offset: 4,
                 len: 5,
                 flags: [true, false, true],
-                donation: RAM
+                donation: Slot::new(RAM)
             }]
         );
         assert_eq!(server.made.len(), 1 + 256 + 4);
@@ -754,8 +777,10 @@ mod everything {
     fn share_buffer_takes_device_memory() {
         let mut c = client(Script::default());
         assert_eq!(
-            c.share_buffer(8, DEVICE),
-            Ok(FileServiceShareBufferReply { buffer: 5 })
+            c.share_buffer(Slot::new(8), Slot::new(DEVICE)),
+            Ok(FileServiceShareBufferReply {
+                buffer: Slot::new(5)
+            })
         );
         assert_eq!(
             c.transport().server.made,
@@ -768,13 +793,13 @@ mod everything {
         // A RAM Untyped is not what the method takes: the fake kernel reports
         // no donation, and the call is refused.
         assert_eq!(
-            c.share_buffer(8, RAM),
+            c.share_buffer(Slot::new(8), Slot::new(RAM)),
             Err(CallError::Server(FileError::OutOfBudget {
                 needed: 2 << 20
             }))
         );
         let mut b = FileServiceShareBufferBudget::from_donation(
-            1,
+            Slot::new(1),
             Donation {
                 base: 0,
                 bytes: 2 << 20,
@@ -796,7 +821,7 @@ mod everything {
             ..Script::default()
         });
         assert_eq!(
-            c.share_buffer(8, DEVICE),
+            c.share_buffer(Slot::new(8), Slot::new(DEVICE)),
             Err(CallError::Refused(ProtocolError::UndeclaredError {
                 number: 1
             }))
@@ -860,7 +885,7 @@ mod everything {
         );
         // TooLarge without its payload word.
         assert_eq!(
-            reply(3, 0, 0).read(0, 0, 0, [false; 3], RAM),
+            reply(3, 0, 0).read(Slot::new(0), 0, 0, [false; 3], Slot::new(RAM)),
             Err(CallError::BadReply(ProtocolError::Truncated))
         );
         // A protocol error without its payload word.
@@ -895,7 +920,7 @@ mod everything {
             words,
         ));
         assert_eq!(
-            c.read(0, 0, 0, [false; 3], RAM),
+            c.read(Slot::new(0), 0, 0, [false; 3], Slot::new(RAM)),
             Err(CallError::Server(FileError::TooLarge { max: 1 }))
         );
     }
@@ -930,11 +955,11 @@ mod everything {
         );
         // A padding bit of `flags: [bool; 3]`.
         let read = FileServiceRequest::Read {
-            file: 1,
+            file: Slot::new(1),
             offset: 2,
             len: 3,
             flags: [true; 3],
-            donation: 4,
+            donation: Slot::new(4),
         };
         let info = read.encode(&mut msg, &mut caps).unwrap();
         assert_eq!(msg[2], 0b111);
@@ -967,8 +992,8 @@ mod everything {
         ) {
             let cases = [
                 (FileServiceRequest::Open { name, create }, MessageInfo { label: 1, length: 5, caps: 0 }),
-                (FileServiceRequest::Read { file, offset, len, flags, donation }, MessageInfo { label: 2, length: 3, caps: 2 }),
-                (FileServiceRequest::ShareBuffer { file, donation }, MessageInfo { label: 3, length: 0, caps: 2 }),
+                (FileServiceRequest::Read { file: Slot::new(file), offset, len, flags, donation: Slot::new(donation) }, MessageInfo { label: 2, length: 3, caps: 2 }),
+                (FileServiceRequest::ShareBuffer { file: Slot::new(file), donation: Slot::new(donation) }, MessageInfo { label: 3, length: 0, caps: 2 }),
                 (FileServiceRequest::Stats, MessageInfo { label: 4, length: 0, caps: 0 }),
             ];
             for (request, header) in cases {
@@ -983,15 +1008,15 @@ mod everything {
         #[test]
         fn replies_round_trip(a: u64, b: u64) {
             let (mut msg, mut caps) = buffers();
-            let open = FileServiceOpenReply { file: a, size: b };
+            let open = FileServiceOpenReply { file: Slot::new(a), size: b };
             let info = open.encode(&mut msg, &mut caps).unwrap();
             prop_assert_eq!(info, MessageInfo { label: 0, length: 1, caps: 1 });
             prop_assert_eq!(FileServiceOpenReply::decode(info, &msg, &caps), Ok(open));
-            let read = FileServiceReadReply { pages: a, count: b };
+            let read = FileServiceReadReply { pages: Slot::new(a), count: b };
             let info = read.encode(&mut msg, &mut caps).unwrap();
             prop_assert_eq!(info, MessageInfo { label: 0, length: 1, caps: 1 });
             prop_assert_eq!(FileServiceReadReply::decode(info, &msg, &caps), Ok(read));
-            let share = FileServiceShareBufferReply { buffer: a };
+            let share = FileServiceShareBufferReply { buffer: Slot::new(a) };
             let info = share.encode(&mut msg, &mut caps).unwrap();
             prop_assert_eq!(info, MessageInfo { label: 0, length: 0, caps: 1 });
             prop_assert_eq!(FileServiceShareBufferReply::decode(info, &msg, &caps), Ok(share));
@@ -1013,22 +1038,22 @@ mod everything {
             b: u64,
         ) {
             let script = Script {
-                open: Ok(FileServiceOpenReply { file: a, size: b }),
-                read: Ok(FileServiceReadReply { pages: b, count: a }),
-                share_buffer: Ok(FileServiceShareBufferReply { buffer: a ^ b }),
+                open: Ok(FileServiceOpenReply { file: Slot::new(a), size: b }),
+                read: Ok(FileServiceReadReply { pages: Slot::new(b), count: a }),
+                share_buffer: Ok(FileServiceShareBufferReply { buffer: Slot::new(a ^ b) }),
                 stats: Ok(FileServiceStatsReply { calls: a, bytes: b }),
             };
             let mut c = client(script.clone());
             prop_assert_eq!(c.open(name, create), Ok(script.open.unwrap()));
-            prop_assert_eq!(c.read(file, offset, len, flags, RAM), Ok(script.read.unwrap()));
-            prop_assert_eq!(c.share_buffer(file, DEVICE), Ok(script.share_buffer.unwrap()));
+            prop_assert_eq!(c.read(Slot::new(file), offset, len, flags, Slot::new(RAM)), Ok(script.read.unwrap()));
+            prop_assert_eq!(c.share_buffer(Slot::new(file), Slot::new(DEVICE)), Ok(script.share_buffer.unwrap()));
             prop_assert_eq!(c.stats(), Ok(script.stats.unwrap()));
             prop_assert_eq!(
                 &c.transport().server.requests,
                 &vec![
                     FileServiceRequest::Open { name, create },
-                    FileServiceRequest::Read { file, offset, len, flags, donation: RAM },
-                    FileServiceRequest::ShareBuffer { file, donation: DEVICE },
+                    FileServiceRequest::Read { file: Slot::new(file), offset, len, flags, donation: Slot::new(RAM) },
+                    FileServiceRequest::ShareBuffer { file: Slot::new(file), donation: Slot::new(DEVICE) },
                     FileServiceRequest::Stats,
                 ]
             );
@@ -1052,8 +1077,8 @@ mod everything {
                 }
             };
             prop_assert_eq!(c.open(name, false), Err(expect(FileServiceLabel::Open)));
-            prop_assert_eq!(c.read(1, 2, 3, [false; 3], RAM), Err(expect(FileServiceLabel::Read)));
-            prop_assert_eq!(c.share_buffer(1, DEVICE), Err(expect(FileServiceLabel::ShareBuffer)));
+            prop_assert_eq!(c.read(Slot::new(1), 2, 3, [false; 3], Slot::new(RAM)), Err(expect(FileServiceLabel::Read)));
+            prop_assert_eq!(c.share_buffer(Slot::new(1), Slot::new(DEVICE)), Err(expect(FileServiceLabel::ShareBuffer)));
             prop_assert_eq!(c.stats(), Err(expect(FileServiceLabel::Stats)));
         }
 
@@ -1066,7 +1091,7 @@ mod everything {
             let worst = FileServiceReadBudget::WORST_CASE_BYTES;
             let padding = base.wrapping_neg() % FileServiceReadBudget::ALIGN;
             let donation = Donation { base, bytes: FileServiceReadBudget::MIN_DONATION.max(worst + padding) + extra };
-            let mut b = FileServiceReadBudget::from_donation(1, donation).unwrap();
+            let mut b = FileServiceReadBudget::from_donation(Slot::new(1), donation).unwrap();
             let mut objects = Vec::new();
             let mut counts = [0u64; 3];
             let mut in_order = true;

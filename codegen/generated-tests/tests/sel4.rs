@@ -489,7 +489,7 @@ fn creation_invocations_build_the_new_cap() {
         Some(CapType::IoPortCap)
     );
     let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
-    let (info, msg, _) = sent(|k| IrqControlCapClient(k).get(9, 0x40, 7, 64));
+    let (info, msg, _) = sent(|k| IrqControlCapClient(k).get(9, Slot::new(0x40), 7, 64));
     let decoded =
         decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a well-formed Get");
     let IrqControlCapInvocation::Get(args) = decoded else {
@@ -531,7 +531,8 @@ fn creation_invocations_build_the_new_cap() {
         assert_eq!(label.creates(), Some(CapType::IrqHandlerCap));
         assert_eq!(label.request_words(), 7);
     }
-    let (info, msg, _) = sent(|k| IrqControlCapClient(k).get_ioapic(0x40, 7, 64, 1, 2, 1, 0, 17));
+    let (info, msg, _) =
+        sent(|k| IrqControlCapClient(k).get_ioapic(Slot::new(0x40), 7, 64, 1, 2, 1, 0, 17));
     assert_eq!(msg[..7], [7, 64, 1, 2, 1, 0, 17]);
     let IrqControlCapInvocation::GetIoapic(ioapic) =
         decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well formed")
@@ -539,7 +540,8 @@ fn creation_invocations_build_the_new_cap() {
         panic!("label 51 is GetIoapic");
     };
     assert_eq!(ioapic.created().expect("fits").irq(), 17);
-    let (info, msg, _) = sent(|k| IrqControlCapClient(k).get_msi(0x40, 7, 64, 3, 4, 5, 6, 18));
+    let (info, msg, _) =
+        sent(|k| IrqControlCapClient(k).get_msi(Slot::new(0x40), 7, 64, 3, 4, 5, 6, 18));
     assert_eq!(msg[..7], [7, 64, 3, 4, 5, 6, 18]);
     let IrqControlCapInvocation::GetMsi(msi) =
         decode_irq_control_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well formed")
@@ -585,7 +587,8 @@ fn make_pool_makes_a_pool_of_an_untyped() {
             .expect("fits")
             .cap()
     };
-    let (info, msg, caps) = sent(|k| AsidControlCapClient(k).make_pool(0x40, 0x41, 7, 64));
+    let (info, msg, caps) =
+        sent(|k| AsidControlCapClient(k).make_pool(Slot::new(0x40), Slot::new(0x41), 7, 64));
     assert_eq!((msg[..2].to_vec(), caps), (vec![7, 64], vec![0x40, 0x41]));
     let decode =
         |untyped: Cap| decode_asid_control_cap(info, Rights::NONE, &msg, &[untyped, root.cap()]);
@@ -777,8 +780,9 @@ fn frame_caps_hold_sel4s_values() {
 #[test]
 fn retype_takes_sel4s_object_types() {
     let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
-    let (info, mut msg, _) =
-        sent(|k| UntypedCapClient(k).retype(Sel4ObjectType::LargePage, 0, 7, 0, 0, 4, 1));
+    let (info, mut msg, _) = sent(|k| {
+        UntypedCapClient(k).retype(Sel4ObjectType::LargePage, 0, Slot::new(7), 0, 0, 4, 1)
+    });
     assert_eq!(msg[0], 9, "seL4_X86_LargePageObject");
     let UntypedCapInvocation::Retype(args) =
         decode_untyped_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("well-formed");
@@ -837,7 +841,8 @@ fn structured_arguments_are_sel4s_words() {
     // CNodeMint: dest_index, dest_depth, src_index, src_depth, rights,
     // badge in message words 0 to 5, as seL4_CNode_Mint sets them.
     let rights = CapRights::new(false, true, true, false);
-    let (info, mut msg, _) = sent(|k| CNodeCapClient(k).mint(5, 64, 0x40, 9, 64, rights, 0xbad));
+    let (info, mut msg, _) =
+        sent(|k| CNodeCapClient(k).mint(5, 64, Slot::new(0x40), 9, 64, rights, 0xbad));
     assert_eq!(info.label, 21);
     assert_eq!(&msg[..6], &[5, 64, 9, 64, 0x6, 0xbad]);
     let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
@@ -854,7 +859,7 @@ fn structured_arguments_are_sel4s_words() {
     // CNodeMutate's guard and TCBConfigure's cspace_root_data are CNode
     // cap data in the words seL4 sends (message word 4; word 1 after the
     // fault endpoint).
-    let (info, msg, _) = sent(|k| CNodeCapClient(k).mutate(5, 64, 0x40, 9, 64, data));
+    let (info, msg, _) = sent(|k| CNodeCapClient(k).mutate(5, 64, Slot::new(0x40), 9, 64, data));
     assert_eq!(msg[4], 0x2a << 6 | 6);
     let CNodeCapInvocation::Mutate(args) =
         decode_cnode_cap(info, Rights::NONE, &msg, &[root.cap()]).expect("a Mutate")
@@ -862,7 +867,17 @@ fn structured_arguments_are_sel4s_words() {
         panic!("not a Mutate")
     };
     assert_eq!(args.badge, data);
-    let (_, msg, _) = sent(|k| ThreadCapClient(k).configure(7, 0x40, data, 0x41, 0, 0x1000, 0x42));
+    let (_, msg, _) = sent(|k| {
+        ThreadCapClient(k).configure(
+            7,
+            Slot::new(0x40),
+            data,
+            Slot::new(0x41),
+            0,
+            0x1000,
+            Slot::new(0x42),
+        )
+    });
     assert_eq!(&msg[..4], &[7, 0x2a << 6 | 6, 0, 0x1000]);
 }
 
@@ -957,7 +972,8 @@ fn vm_attributes_are_sel4s_words() {
 fn paging_messages_are_sel4s() {
     let rights = CapRights::new(false, true, false, false);
     let attr = VmAttributes::new(true, true, false);
-    let (info, msg, caps) = sent(|k| FrameCapClient(k).map(0x20, 0x7000_0000, rights, attr));
+    let (info, msg, caps) =
+        sent(|k| FrameCapClient(k).map(Slot::new(0x20), 0x7000_0000, rights, attr));
     assert_eq!((info.label, info.length, info.caps), (39, 3, 1));
     assert_eq!(&msg[..3], &[0x7000_0000, 0x2, 0x3]);
     assert_eq!(caps[0], 0x20);
@@ -978,12 +994,12 @@ fn paging_messages_are_sel4s() {
         Err(DecodeError::InvalidCapability { index: 0 })
     );
 
-    let (info, msg, _) = sent(|k| PageTableCapClient(k).map(0x20, 0x4000_0000, attr));
+    let (info, msg, _) = sent(|k| PageTableCapClient(k).map(Slot::new(0x20), 0x4000_0000, attr));
     assert_eq!((info.label, info.length, info.caps), (37, 2, 1));
     assert_eq!(&msg[..2], &[0x4000_0000, 0x3]);
-    let (info, _, _) = sent(|k| PageDirectoryCapClient(k).map(0x20, 0x4000_0000, attr));
+    let (info, _, _) = sent(|k| PageDirectoryCapClient(k).map(Slot::new(0x20), 0x4000_0000, attr));
     assert_eq!((info.label, info.length), (35, 2));
-    let (info, _, _) = sent(|k| PdptCapClient(k).map(0x20, 0x80_0000_0000, attr));
+    let (info, _, _) = sent(|k| PdptCapClient(k).map(Slot::new(0x20), 0x80_0000_0000, attr));
     assert_eq!((info.label, info.length), (33, 2));
 
     let (info, _, _) = sent(|k| FrameCapClient(k).get_address());

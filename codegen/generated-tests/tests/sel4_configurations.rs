@@ -491,3 +491,38 @@ fn mcs_caps_may_be_null_or_either_of_two() {
         );
     }
 }
+
+/// Typed handles: the client of a `cap ThreadCap | NotificationCap`
+/// parameter takes a `Slot` of the alternatives, which a slot of either
+/// type converts into (and no other does: that would not compile); the
+/// request carries the slot's index.
+#[test]
+fn a_slot_of_either_alternative_is_passed_to_bind() {
+    use x86_64_mcs::{
+        MessageInfo, NotificationCap, SchedContextCapClient, SchedContextCapLabel, Slot, ThreadCap,
+        ThreadCapOrNotificationCap, Transport, target,
+    };
+    /// Records each request's label and cap slots; every call succeeds.
+    struct Recorder(Vec<(u64, Vec<u64>)>);
+    impl Transport for Recorder {
+        fn call(
+            &mut self,
+            info: MessageInfo,
+            _msg: &mut [u64; target::MESSAGE_WORDS],
+            caps_out: &[u64],
+            _caps_in: &mut [u64; target::CAPS_PER_MESSAGE],
+        ) -> MessageInfo {
+            self.0.push((info.label, caps_out.to_vec()));
+            MessageInfo::default()
+        }
+    }
+    let tcb: Slot<ThreadCap> = Slot::new(7);
+    let ntfn: Slot<NotificationCap> = Slot::new(9);
+    let either: Slot<ThreadCapOrNotificationCap> = tcb.into();
+    assert_eq!(either.index(), 7);
+    let mut client = SchedContextCapClient(Recorder(Vec::new()));
+    client.bind(tcb.into()).expect("bound");
+    client.bind(ntfn.into()).expect("bound");
+    let bind = SchedContextCapLabel::Bind as u64;
+    assert_eq!(client.0.0, [(bind, vec![7]), (bind, vec![9])]);
+}

@@ -341,7 +341,8 @@ mod mem {
     use super::*;
     use capc_generated_tests::flounder_mem::{
         CallError, Donation, MemAllocateReply, MemAvailableReply, MemCharge, MemClient, MemError,
-        MemFreeMonitorReply, MemServer, MemSession, MemStealReply, MessageInfo, Transport, target,
+        MemFreeMonitorReply, MemServer, MemSession, MemStealReply, MessageInfo, RAM, Slot,
+        Transport, target,
     };
 
     #[derive(Default)]
@@ -370,7 +371,7 @@ mod mem {
             charge: &mut Option<MemCharge>,
         ) -> Result<MemAllocateReply, MemError> {
             Ok(MemAllocateReply {
-                mem_cap: self.hand_out(session, charge),
+                mem_cap: Slot::new(self.hand_out(session, charge)),
             })
         }
 
@@ -383,7 +384,7 @@ mod mem {
             charge: &mut Option<MemCharge>,
         ) -> Result<MemStealReply, MemError> {
             Ok(MemStealReply {
-                mem_cap: self.hand_out(session, charge),
+                mem_cap: Slot::new(self.hand_out(session, charge)),
             })
         }
 
@@ -396,14 +397,14 @@ mod mem {
 
         fn free_monitor(
             &mut self,
-            mem_cap: u64,
+            mem_cap: Slot<RAM>,
             _base: u64,
             _bits: u8,
             session: &mut MemSession,
         ) -> Result<MemFreeMonitorReply, MemError> {
-            match self.held.get(&mem_cap) {
+            match self.held.get(&mem_cap.index()) {
                 Some((owner, _)) if *owner == session.id() => {
-                    let (_, charge) = self.held.remove(&mem_cap).expect("held");
+                    let (_, charge) = self.held.remove(&mem_cap.index()).expect("held");
                     session.refund(charge).expect("this session's");
                     Ok(MemFreeMonitorReply { err: 0 })
                 }
@@ -512,14 +513,14 @@ proptest! {
                         c.steal(bits, 0, u64::MAX).map(|r| r.mem_cap)
                     };
                     if let (Ok(slot), Some(handle)) = (&got, handle) {
-                        caps.push((*slot, handle));
+                        caps.push((slot.index(), handle));
                     }
                     (interp(want), mem::outcome(got))
                 }
                 MemOp::Free(k) if !caps.is_empty() => {
                     let (slot, handle) = caps.remove(k % caps.len());
                     let want = ledger.call(id, "Mem", "free_monitor", &[handle, 0, 0]);
-                    let got = mem::client(&mut server, &mut session).free_monitor(slot, 0, 0);
+                    let got = mem::client(&mut server, &mut session).free_monitor(capc_generated_tests::flounder_mem::Slot::new(slot), 0, 0);
                     (interp(want), mem::outcome(got))
                 }
                 MemOp::Free(_) => (Outcome::Skipped, Outcome::Skipped),

@@ -110,20 +110,20 @@ fn the_client_gets_the_refusal() {
         checked: 0,
     });
     assert_eq!(
-        client.read(11, 0, 8, [false; 3], 14),
+        client.read(Slot::new(11), 0, 8, [false; 3], Slot::new(14)),
         Err(CallError::Refused(ProtocolError::InvalidArgument {
             index: 0
         }))
     );
     assert_eq!(
-        client.read(13, 0, 8, [false; 3], 14),
+        client.read(Slot::new(13), 0, 8, [false; 3], Slot::new(14)),
         Err(CallError::Refused(ProtocolError::InvalidArgument {
             index: 0
         }))
     );
     // `share_buffer` donates a `DeviceUntypedCap`: an `UntypedCap` is not one.
     assert_eq!(
-        client.share_buffer(10, 14),
+        client.share_buffer(Slot::new(10), Slot::new(14)),
         Err(CallError::Refused(ProtocolError::InvalidArgument {
             index: 1
         }))

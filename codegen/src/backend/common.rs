@@ -46,6 +46,7 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     });
     let consts = consts(g);
     let transport = transport(g);
+    let slot = slot();
     let configuration = (!g.spec.configuration.is_empty()).then(|| {
         let on = g
             .spec
@@ -115,7 +116,79 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
             pub value: u64,
         }
 
+        #slot
+
         #transport
+    }
+}
+
+/// `Slot<C>`: a slot of the caller's CSpace (its cptr) that holds, or is
+/// to hold, a cap of view type `C`. Every generated client, server and
+/// boot plan names caps by it, so passing a cap of the wrong type does not
+/// compile. It is generated once, in the base module: a spec generated over
+/// an extern base names the base's through `pub use`.
+fn slot() -> TokenStream {
+    quote! {
+        /// A slot of the caller's CSpace (its address, the cptr a kernel
+        /// invocation looks up) that holds a cap of type `C`, one of the
+        /// cap views (`Slot<FrameCap>`): the typed handle of every cap
+        /// parameter and cap result of the generated clients and servers,
+        /// and of a boot plan's slots. Passing a slot of the wrong cap type
+        /// does not compile.
+        ///
+        /// The type is the caller's claim: the kernel (or the server) looks
+        /// the cap up and checks its type and rights itself. Rights are not
+        /// in the type; a method that needs some says so in its docs.
+        /// [`Slot::new`] names a slot by its index, as the code that
+        /// filled it knows it; [`Slot::index`] is what travels in a
+        /// message.
+        pub struct Slot<C> {
+            index: u64,
+            cap: ::core::marker::PhantomData<fn() -> C>,
+        }
+
+        impl<C> Slot<C> {
+            /// Slot `index`.
+            pub const fn new(index: u64) -> Slot<C> {
+                Slot {
+                    index,
+                    cap: ::core::marker::PhantomData,
+                }
+            }
+
+            /// Its index in the CSpace (its address at the CSpace's depth).
+            pub const fn index(self) -> u64 {
+                self.index
+            }
+        }
+
+        impl<C> Clone for Slot<C> {
+            fn clone(&self) -> Slot<C> {
+                *self
+            }
+        }
+
+        impl<C> Copy for Slot<C> {}
+
+        impl<C> PartialEq for Slot<C> {
+            fn eq(&self, other: &Slot<C>) -> bool {
+                self.index == other.index
+            }
+        }
+
+        impl<C> Eq for Slot<C> {}
+
+        impl<C> ::core::hash::Hash for Slot<C> {
+            fn hash<H: ::core::hash::Hasher>(&self, state: &mut H) {
+                self.index.hash(state);
+            }
+        }
+
+        impl<C> ::core::fmt::Debug for Slot<C> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                write!(f, "Slot({})", self.index)
+            }
+        }
     }
 }
 

@@ -956,7 +956,20 @@ fn alternatives_enum(g: &Gen<'_>, types: &[capc_dsl::model::CapId]) -> TokenStre
             }
         }
     });
+    let slots = views.iter().map(|v| {
+        let doc = format!(" A slot of a `{v}` is a slot of one of these types.");
+        quote! {
+            #[doc = #doc]
+            impl From<Slot<#v>> for Slot<#name> {
+                fn from(slot: Slot<#v>) -> Slot<#name> {
+                    Slot::new(slot.index())
+                }
+            }
+        }
+    });
     quote! {
+        #(#slots)*
+
         #[doc = #doc]
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum #name {
@@ -1026,13 +1039,21 @@ fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
     }
 }
 
-/// The user-side type of a parameter: caps as cap addresses.
+/// The user-side type of a parameter: a cap as its typed `Slot` in the
+/// caller's CSpace (`Slot<FrameCap>`; `Slot<TcbCapOrNotificationCap>` for
+/// a `cap A | B`, which each `Slot<A>` converts into).
 fn client_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
     if let Some(e) = enumeration_of(g, p).or_else(|| bitfield_of(g, p)) {
         return quote!(#e);
     }
     match &p.kind {
-        ParamKind::Cap { .. } => quote!(u64),
+        ParamKind::Cap { cap, .. } => {
+            let view = match alternative_types(p) {
+                Some(types) => alternatives_name(g, &types),
+                None => ident(&g.spec.caps[cap.index()].name),
+            };
+            quote!(Slot<#view>)
+        }
         ParamKind::Array { element, len, .. } => {
             let t = scalar_type(*element);
             let n = lit(*len);
@@ -1652,7 +1673,10 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
     let caps_out = slots
         .iter()
         .filter(|s| matches!(s.place, Place::Cap { .. }))
-        .map(|s| ident(&s.param.name));
+        .map(|s| {
+            let name = ident(&s.param.name);
+            quote!(#name.index())
+        });
     let set_errors = &g.spec.error_sets[m.error_set.index()];
     let mut lines = vec![
         format!("Invokes `{}`: [`{label}::{}`].", m.name, n.variant),
@@ -1667,6 +1691,25 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
             .map(|e| format!("`{}`", set_errors.variants[*e].name))
             .collect();
         lines.push(format!("Errors: {}.", listed.join(", ")));
+    }
+    let rights: Vec<String> = m
+        .params
+        .iter()
+        .filter_map(|p| match &p.kind {
+            ParamKind::Cap { rights, .. } if !rights.is_empty() => {
+                let names = rights_names(g, rights);
+                let names = match names.rsplit_once(", ") {
+                    Some((rest, last)) => format!("{rest} and {last}"),
+                    None => names,
+                };
+                Some(format!("`{}` must carry {names}.", p.name))
+            }
+            _ => None,
+        })
+        .collect();
+    if !rights.is_empty() {
+        lines.push(String::new());
+        lines.push(rights.join(" "));
     }
     let cap_results = cap_count(&m.results);
     if cap_results > 0 {

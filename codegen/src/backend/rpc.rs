@@ -578,6 +578,26 @@ fn method_lines(i: &Iface<'_>, m: &Method, what: &str, extra: &[String]) -> Vec<
         lines.push(String::new());
         lines.extend(wrap(&format!("{line}.")));
     }
+    // Rights are not in a slot's type: the method says what its caps must
+    // carry.
+    let rights: Vec<String> = m
+        .params
+        .iter()
+        .filter_map(|p| match &p.kind {
+            ParamKind::Cap { rights, .. } if !rights.is_empty() => {
+                let names: Vec<String> = rights
+                    .iter()
+                    .map(|r| format!("`{}`", i.g.spec.rights[r.index()].name))
+                    .collect();
+                Some(format!("`{}` must carry {}.", p.name, join_and(&names)))
+            }
+            _ => None,
+        })
+        .collect();
+    if !rights.is_empty() {
+        lines.push(String::new());
+        lines.extend(wrap(&rights.join(" ")));
+    }
     if !extra.is_empty() {
         lines.push(String::new());
         lines.extend(extra.iter().cloned());

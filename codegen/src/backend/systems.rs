@@ -49,50 +49,10 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
 /// The types every plan is made of.
 fn types() -> TokenStream {
     quote! {
-        /// Slot `index` of a CSpace, which holds a cap of type `C` at boot:
-        /// a program names its caps by these constants instead of numbering
-        /// them.
-        pub struct Slot<C> {
-            index: u64,
-            cap: ::core::marker::PhantomData<fn() -> C>,
-        }
-
-        impl<C> Slot<C> {
-            /// Slot `index`.
-            pub const fn new(index: u64) -> Slot<C> {
-                Slot {
-                    index,
-                    cap: ::core::marker::PhantomData,
-                }
-            }
-
-            /// Its index in the CSpace (its address at the CSpace's depth).
-            pub const fn index(self) -> u64 {
-                self.index
-            }
-        }
-
-        impl<C> Clone for Slot<C> {
-            fn clone(&self) -> Slot<C> {
-                *self
-            }
-        }
-
-        impl<C> Copy for Slot<C> {}
-
-        impl<C> PartialEq for Slot<C> {
-            fn eq(&self, other: &Slot<C>) -> bool {
-                self.index == other.index
-            }
-        }
-
-        impl<C> Eq for Slot<C> {}
-
-        impl<C> ::core::fmt::Debug for Slot<C> {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                write!(f, "Slot({})", self.index)
-            }
-        }
+        /// A slot of a CSpace, typed by the cap it holds at boot: the
+        /// module's one [`Slot`](super::Slot) type. A program names its
+        /// caps by these constants instead of numbering them.
+        pub use super::Slot;
 
         /// The Untyped a step retypes from.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]

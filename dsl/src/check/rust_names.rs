@@ -94,6 +94,7 @@ pub const RESERVED_TYPE_NAMES: &[&str] = &[
     "Rights",
     "SendError",
     "SizeError",
+    "Slot",
     "Split",
     "TableShape",
     "Transport",

@@ -260,7 +260,7 @@ mod tests {
         kernel(UntypedCapClient(cap(&mut w, 0)).retype(
             ObjectType::Endpoint as u64,
             0,
-            63,
+            crate::caps::Slot::new(63),
             0,
             0,
             10,
@@ -275,7 +275,7 @@ mod tests {
         kernel(UntypedCapClient(cap(&mut w, 0)).retype(
             ObjectType::CNode as u64,
             1,
-            63,
+            crate::caps::Slot::new(63),
             0,
             0,
             12,
@@ -285,7 +285,7 @@ mod tests {
         kernel(UntypedCapClient(cap(&mut w, 0)).retype(
             ObjectType::Notification as u64,
             0,
-            62,
+            crate::caps::Slot::new(62),
             12,
             depth,
             1,
@@ -297,9 +297,33 @@ mod tests {
         assert!(!w.memory.get(inner_slot_1).unwrap().is_empty());
 
         // Mint slot 10 into 20 with a badge, copy it into 21, move it to 22.
-        kernel(CNodeCapClient(cap(&mut w, 62)).mint(20, depth, 62, 10, depth, 0b11, 9)).unwrap();
-        kernel(CNodeCapClient(cap(&mut w, 62)).copy(21, depth, 62, 20, depth, 0b1)).unwrap();
-        kernel(CNodeCapClient(cap(&mut w, 62)).r#move(22, depth, 62, 21, depth)).unwrap();
+        kernel(CNodeCapClient(cap(&mut w, 62)).mint(
+            20,
+            depth,
+            crate::caps::Slot::new(62),
+            10,
+            depth,
+            0b11,
+            9,
+        ))
+        .unwrap();
+        kernel(CNodeCapClient(cap(&mut w, 62)).copy(
+            21,
+            depth,
+            crate::caps::Slot::new(62),
+            20,
+            depth,
+            0b1,
+        ))
+        .unwrap();
+        kernel(CNodeCapClient(cap(&mut w, 62)).r#move(
+            22,
+            depth,
+            crate::caps::Slot::new(62),
+            21,
+            depth,
+        ))
+        .unwrap();
         let moved = EndpointCap::from_cap(w.cap(22)).unwrap();
         assert_eq!((moved.badge(), moved.rights()), (9, Rights::READ));
 
@@ -322,17 +346,20 @@ mod tests {
         };
 
         // Occupied destination, empty source, bad depth, short message.
-        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(0, depth, 62, 1, depth, 0));
+        let (info, msg, extra) =
+            sent(|t| CNodeCapClient(t).copy(0, depth, crate::caps::Slot::new(62), 1, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::DeleteFirst)
         );
-        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(30, depth, 62, 31, depth, 0));
+        let (info, msg, extra) =
+            sent(|t| CNodeCapClient(t).copy(30, depth, crate::caps::Slot::new(62), 31, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 1 })
         );
-        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(30, 3, 62, 1, depth, 0));
+        let (info, msg, extra) =
+            sent(|t| CNodeCapClient(t).copy(30, 3, crate::caps::Slot::new(62), 1, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 0 })
@@ -364,20 +391,31 @@ mod tests {
         }
         // The source root is an `#[unchecked]` cap: one that is not a CNode
         // fails the source lookup (seL4's lookupSourceSlot)...
-        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(30, depth, 0, 1, depth, 0));
+        let (info, msg, extra) =
+            sent(|t| CNodeCapClient(t).copy(30, depth, crate::caps::Slot::new(0), 1, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 1 })
         );
         // ... after the destination is found occupied.
-        let (info, msg, extra) = sent(|t| CNodeCapClient(t).copy(0, depth, 0, 1, depth, 0));
+        let (info, msg, extra) =
+            sent(|t| CNodeCapClient(t).copy(0, depth, crate::caps::Slot::new(0), 1, depth, 0));
         assert_eq!(
             run(&mut w, info, &msg, &extra),
             Err(KernelError::DeleteFirst)
         );
         // A retype into a slot that holds no CNode.
-        let (info, msg, extra) =
-            sent(|t| UntypedCapClient(t).retype(ObjectType::Tcb as u64, 0, 62, 1, depth, 0, 1));
+        let (info, msg, extra) = sent(|t| {
+            UntypedCapClient(t).retype(
+                ObjectType::Tcb as u64,
+                0,
+                crate::caps::Slot::new(62),
+                1,
+                depth,
+                0,
+                1,
+            )
+        });
         assert_eq!(
             syscall(&mut w, 0, info, &msg, &extra),
             Err(KernelError::FailedLookup { source: 0 })
@@ -399,15 +437,24 @@ mod tests {
                 KernelError::FailedLookup { source: 0 },
             ),
         ] {
-            let (info, msg, extra) =
-                sent(|t| UntypedCapClient(t).retype(object_type, size_arg, 0, 0, 0, 0, 1));
+            let (info, msg, extra) = sent(|t| {
+                UntypedCapClient(t).retype(
+                    object_type,
+                    size_arg,
+                    crate::caps::Slot::new(0),
+                    0,
+                    0,
+                    0,
+                    1,
+                )
+            });
             assert_eq!(syscall(&mut w, 0, info, &msg, &extra), Err(expected));
         }
 
         // The error as the user's client returns it: one the method
         // declares is the kernel's, one it does not a malformed reply.
         assert_eq!(
-            CNodeCapClient(cap(&mut w, 62)).copy(0, depth, 62, 1, depth, 0),
+            CNodeCapClient(cap(&mut w, 62)).copy(0, depth, crate::caps::Slot::new(62), 1, depth, 0),
             Err(InvocationError::Kernel(KernelError::DeleteFirst))
         );
         assert_eq!(
@@ -469,7 +516,7 @@ mod tests {
             hold_roots(&mut w);
             // Something to copy, move and delete: an endpoint in slot 10.
             kernel(UntypedCapClient(cap(&mut w, 0)).retype(
-                ObjectType::Endpoint as u64, 0, 63, 0, 0, 10, 1,
+                ObjectType::Endpoint as u64, 0, crate::caps::Slot::new(63), 0, 0, 10, 1,
             ))
             .unwrap();
             let info = MessageInfo { label, length, caps };

@@ -1030,7 +1030,8 @@ impl<'m> Kernel<'m> {
         record.donated = donation.bytes;
         let out_of_budget =
             |ServiceError::OutOfBudget { needed }| Refused::Op(OpError::OutOfBudget { needed });
-        let mut budget = ServiceMakeBudget::from_donation(0, donation).map_err(out_of_budget)?;
+        let mut budget = ServiceMakeBudget::from_donation(donations::Slot::new(0), donation)
+            .map_err(out_of_budget)?;
         for &(object, arg) in allocations {
             let class = ServiceMakeClass::ALL
                 .into_iter()

@@ -123,7 +123,7 @@ impl SessionSlots {
     /// Retypes the session's CNode (what the session keeps) from the
     /// Untyped at `from` (the donation, unless the server pays), into its
     /// slot of the server's CNode at `root`.
-    pub fn make_cnode(&self, env: &mut Env, root: u64, from: u64) -> Result<(), Error> {
+    pub fn make_cnode(&self, env: &mut Env, root: Slot<CNodeCap>, from: u64) -> Result<(), Error> {
         crate::caps::UntypedCapClient(env.cap(from))
             .retype(
                 crate::caps::ObjectType::CNode as u64,
@@ -139,7 +139,13 @@ impl SessionSlots {
 
     /// Moves the cap at `from` (a slot of the server's CNode at `root`)
     /// into slot `index` of the session's CNode.
-    pub fn keep(&self, env: &mut Env, root: u64, from: u64, index: u64) -> Result<(), Error> {
+    pub fn keep(
+        &self,
+        env: &mut Env,
+        root: Slot<CNodeCap>,
+        from: u64,
+        index: u64,
+    ) -> Result<(), Error> {
         crate::caps::CNodeCapClient(env.cap(self.cnode))
             .r#move(index, SESSION_RADIX, root, from, 64)
             .map_err(crate::Error::from)
@@ -149,7 +155,7 @@ impl SessionSlots {
     /// slot of the server's CNode at `root`), to use it.
     pub fn take(&self, env: &mut Env, root: u64, index: u64, to: u64) -> Result<(), Error> {
         crate::caps::CNodeCapClient(env.cap(root))
-            .r#move(to, 64, self.cnode, index, SESSION_RADIX)
+            .r#move(to, 64, Slot::new(self.cnode), index, SESSION_RADIX)
             .map_err(crate::Error::from)
     }
 
@@ -202,7 +208,7 @@ pub fn answer(
         let _ = writeln!(env, "{who}: reply failed: {error} (WRONG)");
     }
     if let Some((slots, index)) = keep
-        && slots.keep(env, crate::task::SELF, made, index).is_err()
+        && slots.keep(env, crate::task::CSPACE, made, index).is_err()
     {
         let _ = writeln!(env, "{who}: keeping {what} failed (WRONG)");
     }

@@ -1,6 +1,6 @@
 //! include_spec! with `extern_path` and `side`: decompress.cap's module
 //! holds only its own items and names kernel.cap's through `crate::caps`, so
-//! the two share one `MessageInfo`; a kernel-side module has no clients.
+//! the two share one `MessageInfo` and one `Slot`; a kernel-side module has no clients.
 
 mod caps {
     capc_macros::include_spec!("../../../../kernel-demo/spec/kernel.cap", side = both);
@@ -21,7 +21,13 @@ fn one_type(info: decompress::MessageInfo) -> caps::MessageInfo {
     info
 }
 
+/// One `Slot` type too: the importing module's is the base's.
+fn one_slot(slot: decompress::Slot<caps::FrameCap>) -> caps::Slot<caps::FrameCap> {
+    slot
+}
+
 fn main() {
+    assert_eq!(one_slot(caps::Slot::new(7)).index(), 7);
     let info = one_type(caps::MessageInfo { label: 1, length: 0, caps: 0 });
     assert_eq!(info.label, 1);
     assert_eq!(decompress::MAX_OUTPUT_PAGES, 256);

@@ -290,13 +290,14 @@ fn budget_struct(
             let getter_doc = doc_lines(&wrap(&format!(
                 "The slot of the donated `{cap}`, which the objects `alloc` hands out are retyped from."
             )));
+            let view = ident(cap);
             (
-                quote!(untyped: u64,),
+                quote!(untyped: Slot<#view>,),
                 quote!(untyped,),
-                quote!(untyped: u64,),
+                quote!(untyped: Slot<#view>,),
                 quote! {
                     #getter_doc
-                    pub const fn untyped(&self) -> u64 {
+                    pub const fn untyped(&self) -> Slot<#view> {
                         self.untyped
                     }
                 },

@@ -61,7 +61,7 @@ pub(super) fn server_args(g: &Gen<'_>, m: &Method, args: &[Ident]) -> Vec<TokenS
         .map(|(p, a)| match bound(g, p) {
             Some(set) => {
                 let s = sender_ty(set);
-                quote!(#s::new(#a))
+                quote!(#s::new(#a.index()))
             }
             None => quote!(#a),
         })
@@ -136,7 +136,7 @@ pub(super) fn sender(i: &Iface<'_>) -> TokenStream {
         let via = free(m, "notifier");
         let params = m.params.iter().map(|p| {
             let n = ident(&p.name);
-            let t = super::param_ty(&p.kind, &i.g.spec.data_types);
+            let t = super::param_ty(&p.kind, i.g.spec);
             quote!(#n: #t)
         });
         let names: Vec<Ident> = m.params.iter().map(|p| ident(&p.name)).collect();
@@ -203,7 +203,7 @@ pub(super) fn handler(i: &Iface<'_>) -> TokenStream {
         let name = ident(&m.name);
         let params = m.params.iter().map(|p| {
             let n = ident(&p.name);
-            let t = super::param_ty(&p.kind, &i.g.spec.data_types);
+            let t = super::param_ty(&p.kind, i.g.spec);
             quote!(#n: #t)
         });
         let doc = i.docs(method_lines(i, m, "message", &[]), m);

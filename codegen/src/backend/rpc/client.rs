@@ -4,7 +4,7 @@ use capc_dsl::model::ParamKind;
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
-use super::messages::{donated_cap, donation_field, param_ty};
+use super::messages::{donated_cap, donation_field, param_ty, slot_ty};
 use super::protocol::restartable;
 use super::{Iface, ident, leases, method_lines, reply_ty, too_many_arguments, wrap};
 
@@ -22,7 +22,8 @@ pub(super) fn client(i: &Iface<'_>) -> TokenStream {
     let methods = set.methods.iter().map(|m| {
         let name = ident(&m.name);
         let v = i.variant(m);
-        let donation = donated_cap(m).map(|_| donation_field(m));
+        let donated = donated_cap(m);
+        let donation = donated.map(|_| donation_field(m));
         let mut params: Vec<TokenStream> = m
             .params
             .iter()
@@ -32,15 +33,16 @@ pub(super) fn client(i: &Iface<'_>) -> TokenStream {
                 // carries the lease made of it.
                 let t = match &p.kind {
                     ParamKind::Lease(_) => quote!(FrameRange),
-                    kind => param_ty(kind, &i.g.spec.data_types),
+                    kind => param_ty(kind, i.g.spec),
                 };
                 quote!(#n: #t)
             })
             .collect();
         let mut names: Vec<Ident> = m.params.iter().map(|p| ident(&p.name)).collect();
-        if let Some(n) = &donation {
+        if let (Some(n), Some(cap)) = (&donation, donated) {
             let n = ident(n);
-            params.push(quote!(#n: u64));
+            let t = slot_ty(i.g.spec, cap);
+            params.push(quote!(#n: #t));
             names.push(n);
         }
         // The client takes a lease as the range it lends.

@@ -3,7 +3,9 @@
 //! reply structs generated from that layout.
 
 use capc_dsl::ast::Scalar;
-use capc_dsl::model::{DataType, DonationKind, Layout, Method, MethodParam, ParamKind, Wire};
+use capc_dsl::model::{
+    CapId, DataType, DonationKind, Layout, Method, MethodParam, ParamKind, Spec, Wire,
+};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -44,19 +46,26 @@ pub(super) fn scalar_name(s: Scalar) -> String {
     }
 }
 
-/// The Rust type of an argument or result; a cap is its slot.
-pub(super) fn param_ty(kind: &ParamKind, types: &[DataType]) -> TokenStream {
+/// The Rust type of an argument or result; a cap is its typed slot
+/// (`Slot<FrameCap>`).
+pub(super) fn param_ty(kind: &ParamKind, spec: &Spec) -> TokenStream {
     match kind {
-        ParamKind::Data { ty, .. } => data::rust_ty(ty, types),
+        ParamKind::Data { ty, .. } => data::rust_ty(ty, &spec.data_types),
         ParamKind::Scalar(s) => scalar_ty(*s),
         ParamKind::Array { element, len, .. } => {
             let t = scalar_ty(*element);
             let len = lit(*len);
             quote!([#t; #len])
         }
-        ParamKind::Cap { .. } => quote!(u64),
+        ParamKind::Cap { cap, .. } => slot_ty(spec, *cap),
         ParamKind::Lease(l) => leases::lease_ty(l),
     }
+}
+
+/// `Slot<FrameCap>`: the typed slot of a cap of type `cap`.
+pub(super) fn slot_ty(spec: &Spec, cap: CapId) -> TokenStream {
+    let view = ident(&spec.caps[cap.index()].name);
+    quote!(Slot<#view>)
 }
 
 /// The cap type of a method's donated Untyped, if it donates one.
@@ -185,7 +194,7 @@ fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) 
         }
         (_, Place::Cap(i)) => {
             let i = lit(i as u64);
-            quote!(caps[#i] = #value;)
+            quote!(caps[#i] = #value.index();)
         }
         (_, Place::Lease(at, cap)) => leases::encode(at, cap, value),
         (ParamKind::Cap { .. } | ParamKind::Lease(_), Place::Words(..)) => {
@@ -236,7 +245,7 @@ fn decode_field(
         }
         (_, Place::Cap(i)) => {
             let i = lit(i as u64);
-            quote!(caps[#i])
+            quote!(Slot::new(caps[#i]))
         }
         (ParamKind::Lease(l), Place::Lease(at, cap)) => leases::decode(l, at, cap, invalid),
         (_, Place::Lease(..)) => unreachable!("only a lease has a lease's place"),
@@ -505,14 +514,16 @@ pub(super) fn request_enum(i: &Iface<'_>) -> TokenStream {
             .map(|p| {
                 let doc = doc_lines(&wrap(&i.describe(p, false)));
                 let name = ident(&p.name);
-                let ty = param_ty(&p.kind, &i.g.spec.data_types);
+                let ty = param_ty(&p.kind, i.g.spec);
                 quote!(#doc #name: #ty)
             })
             .collect();
-        if let (Some(name), Some(desc)) = (&donation, i.donation_desc(m)) {
+        if let (Some(name), Some(desc), Some(cap)) = (&donation, i.donation_desc(m), donated_cap(m))
+        {
             let doc = doc_lines(&wrap(&desc));
             let name = ident(name);
-            fields.push(quote!(#doc #name: u64));
+            let ty = slot_ty(i.g.spec, cap);
+            fields.push(quote!(#doc #name: #ty));
         }
         variants.push(if fields.is_empty() {
             quote!(#vdoc #v)
@@ -534,7 +545,7 @@ pub(super) fn request_enum(i: &Iface<'_>) -> TokenStream {
                 Place::Cap(i) => lit(i as u64),
                 Place::Words(..) | Place::Lease(..) => unreachable!("a donation is a cap"),
             };
-            stmts.push(quote!(caps[#i] = #b;));
+            stmts.push(quote!(caps[#i] = #b.index();));
         }
         let (w, c) = (lit(words as u64), lit(caps as u64));
         let info = quote!(MessageInfo { label: #label::#v.label(), length: #w, caps: #c });
@@ -578,7 +589,7 @@ pub(super) fn request_enum(i: &Iface<'_>) -> TokenStream {
         if let (Some(name), Some(Place::Cap(k))) = (&donation, donation_place) {
             let name = ident(name);
             let k = lit(k as u64);
-            values.push(quote!(#name: caps[#k]));
+            values.push(quote!(#name: Slot::new(caps[#k])));
         }
         decode_arms.push(if values.is_empty() {
             quote!(#label::#v => Ok(#request::#v),)
@@ -660,7 +671,7 @@ pub(super) fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
     let fields = m.results.iter().map(|p| {
         let doc = doc_lines(&wrap(&i.describe(p, true)));
         let name = ident(&p.name);
-        let ty = param_ty(&p.kind, &i.g.spec.data_types);
+        let ty = param_ty(&p.kind, i.g.spec);
         quote!(#doc pub #name: #ty)
     });
     let stmts = m.results.iter().zip(&places).map(|(p, place)| {

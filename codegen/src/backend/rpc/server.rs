@@ -52,7 +52,7 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
         let name = ident(&m.name);
         let params = m.params.iter().map(|p| {
             let n = ident(&p.name);
-            let t = callbacks::server_param_ty(i.g, p, param_ty(&p.kind, &i.g.spec.data_types));
+            let t = callbacks::server_param_ty(i.g, p, param_ty(&p.kind, i.g.spec));
             quote!(#n: #t)
         });
         let mut extra: Vec<String> = Vec::new();

@@ -314,7 +314,7 @@ fn bytes_function(i: &Iface<'_>, m: &Method, part: Part) -> TokenStream {
     let name = bytes_fn(m, part);
     let params = sizing_params(m, part).into_iter().map(|k| {
         let p = ident(&m.params[k].name);
-        let t = param_ty(&m.params[k].kind, &i.g.spec.data_types);
+        let t = param_ty(&m.params[k].kind, i.g.spec);
         quote!(#p: #t)
     });
     let mut terms = Vec::new();

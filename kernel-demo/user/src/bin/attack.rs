@@ -27,9 +27,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use capc_demo_user::abi::{ROOT_STACK_TOP, Syscall, SyscallStatus, USER_BASE, USER_END};
 use capc_demo_user::attack::{ASID_POOL, DEVICE};
 use capc_demo_user::caps::{
-    self, FrameCap, InvocationError, KernelError, MessageInfo, ObjectType, Rights,
+    self, FrameCap, InvocationError, KernelError, MessageInfo, ObjectType, Rights, Slot,
 };
-use capc_demo_user::task::{BUDGET, NOTIFY, SELF, VSPACE};
+use capc_demo_user::task::{BUDGET, CSPACE, NOTIFY, PML4, SELF, VSPACE};
 use capc_demo_user::{Env, Error, cap_at, entry, syscall, yield_now};
 
 entry!(main);
@@ -197,7 +197,7 @@ fn retype_one(
     slot: u64,
 ) -> Result<(), Error> {
     capc_demo_user::caps::UntypedCapClient(env.cap(from))
-        .retype(object as u64, size, SELF, 0, 0, slot, 1)
+        .retype(object as u64, size, CSPACE, 0, 0, slot, 1)
         .map_err(capc_demo_user::Error::from)
 }
 
@@ -206,19 +206,19 @@ fn retype_one(
 fn address_space(env: &mut Env, from: u64, slot: u64) -> Result<(), Error> {
     retype_one(env, from, ObjectType::Pml4, 0, slot)?;
     capc_demo_user::caps::AsidPoolCapClient(env.cap(ASID_POOL))
-        .assign(slot)
+        .assign(Slot::new(slot))
         .map_err(capc_demo_user::Error::from)
 }
 
 fn copy(env: &mut Env, from: u64, to: u64) -> Result<(), Error> {
     capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
-        .copy(to, 64, SELF, from, 64, Rights::ALL.bits())
+        .copy(to, 64, CSPACE, from, 64, Rights::ALL.bits())
         .map_err(capc_demo_user::Error::from)
 }
 
 fn mint(env: &mut Env, from: u64, to: u64, rights: Rights, badge: u64) -> Result<(), Error> {
     capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
-        .mint(to, 64, SELF, from, 64, rights.bits(), badge)
+        .mint(to, 64, CSPACE, from, 64, rights.bits(), badge)
         .map_err(capc_demo_user::Error::from)
 }
 
@@ -230,7 +230,12 @@ fn configure(
     (buffer, buffer_at): (u64, u64),
 ) -> Result<(), Error> {
     capc_demo_user::caps::TcbCapClient(env.cap(tcb))
-        .configure(cspace, vspace, buffer, buffer_at)
+        .configure(
+            Slot::new(cspace),
+            Slot::new(vspace),
+            Slot::new(buffer),
+            buffer_at,
+        )
         .map_err(capc_demo_user::Error::from)
 }
 
@@ -257,7 +262,7 @@ fn suspend(env: &mut Env, tcb: u64) -> Result<(), Error> {
 fn map_table(env: &mut Env, table: u64, vspace: u64, vaddr: u64) -> Result<(), Error> {
     let object = cap_at(table).cap_type().and_then(|t| t.object_type());
     let object = object.unwrap_or(ObjectType::PageTable);
-    capc_demo_user::map_table(env, table, object, vspace, vaddr)
+    capc_demo_user::map_table(env, table, object, Slot::new(vspace), vaddr)
 }
 
 /// Retypes the PDPT, page directory and page table that map `vaddr` into
@@ -305,19 +310,15 @@ fn unconfigured(env: &mut Env, slot: u64, code: extern "C" fn(u64) -> !) -> Resu
     capc_demo_user::caps::UntypedCapClient(env.cap(W)).retype(
         ObjectType::Frame as u64,
         12,
-        SELF,
+        CSPACE,
         0,
         0,
         t.stack,
         3,
     )?;
-    capc_demo_user::caps::FrameCapClient(env.cap(t.stack)).map(VSPACE, stack_at[0], rw.bits())?;
-    capc_demo_user::caps::FrameCapClient(env.cap(t.stack + 1)).map(
-        VSPACE,
-        stack_at[1],
-        rw.bits(),
-    )?;
-    capc_demo_user::caps::FrameCapClient(env.cap(t.buffer)).map(VSPACE, buffer_at, rw.bits())?;
+    capc_demo_user::caps::FrameCapClient(env.cap(t.stack)).map(PML4, stack_at[0], rw.bits())?;
+    capc_demo_user::caps::FrameCapClient(env.cap(t.stack + 1)).map(PML4, stack_at[1], rw.bits())?;
+    capc_demo_user::caps::FrameCapClient(env.cap(t.buffer)).map(PML4, buffer_at, rw.bits())?;
     write_registers(env, t.tcb, code as usize as u64, t.stack_top, buffer_at)?;
     Ok(t)
 }
@@ -435,7 +436,7 @@ fn cnode_reuse(env: &mut Env) -> Result<(), Error> {
         .set_frame(KERNEL_PHYS)
         .map_err(|_| Error::Syscall(SyscallStatus::BadMessage))?;
     capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(
-        VSPACE,
+        PML4,
         at,
         Rights::READ.union(Rights::WRITE).bits(),
     )?;
@@ -495,7 +496,7 @@ extern "C" fn forger(buffer: u64) -> ! {
     // SAFETY: its IPC buffer is mapped there, and only it uses it.
     let mut env = unsafe { Env::new(buffer) };
     let result = capc_demo_user::caps::FrameCapClient(env.cap(1))
-        .map(2, KERNEL_PEEK, Rights::READ.bits())
+        .map(Slot::new(2), KERNEL_PEEK, Rights::READ.bits())
         .map_err(capc_demo_user::Error::from)
         .map(|()| {
             // SAFETY: not at all, on purpose: if the map went through, the
@@ -573,7 +574,7 @@ fn ipc_buffer_reuse(env: &mut Env) -> Result<(), Error> {
     let buffer_at = page();
     retype_one(env, U, ObjectType::Frame, 12, buffer)?;
     capc_demo_user::caps::FrameCapClient(env.cap(buffer)).map(
-        VSPACE,
+        PML4,
         buffer_at,
         Rights::READ.union(Rights::WRITE).bits(),
     )?;
@@ -629,7 +630,7 @@ fn pagetable_reuse(env: &mut Env) -> Result<(), Error> {
     let now = address(frame);
     let at = page();
     capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(
-        VSPACE,
+        PML4,
         at,
         Rights::READ.union(Rights::WRITE).bits(),
     )?;
@@ -638,7 +639,7 @@ fn pagetable_reuse(env: &mut Env) -> Result<(), Error> {
     unsafe { core::ptr::write_volatile(at as *mut u64, KERNEL_PHYS | 7) };
     retype_one(env, W, ObjectType::Frame, 12, other)?;
     let mapped = capc_demo_user::caps::FrameCapClient(env.cap(other))
-        .map(VSPACE, REGION + 0x1000, Rights::READ.bits())
+        .map(PML4, REGION + 0x1000, Rights::READ.bits())
         .map_err(capc_demo_user::Error::from);
     match mapped {
         Ok(()) => {
@@ -686,7 +687,7 @@ fn table_unmap(env: &mut Env) -> Result<(), Error> {
     retype_one(env, W, ObjectType::PageTable, 0, table)?;
     map_table(env, table, VSPACE, REGION)?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
-    capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(VSPACE, REGION, rw.bits())?;
+    capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(PML4, REGION, rw.bits())?;
     let frame_at = address(frame);
     // Only the table's last cap may unmap it.
     copy(env, table, copy_of_table)?;
@@ -702,7 +703,7 @@ fn table_unmap(env: &mut Env) -> Result<(), Error> {
     map_table(env, table, VSPACE, REGION_2)?;
     retype_one(env, W, ObjectType::Frame, 12, other)?;
     let over = capc_demo_user::caps::FrameCapClient(env.cap(other))
-        .map(VSPACE, REGION_2, Rights::READ.bits())
+        .map(PML4, REGION_2, Rights::READ.bits())
         .map_err(capc_demo_user::Error::from);
     let verdict = match over {
         Ok(()) => Verdict::Contained,
@@ -776,16 +777,24 @@ fn frames_under_deleted_pml4(env: &mut Env) -> Result<(), Error> {
     address_space(env, U, old)?;
     tables(env, U, old, ELSEWHERE, [FIRST + 1, FIRST + 2, FIRST + 3])?;
     retype_one(env, U, ObjectType::Frame, 12, old_frame)?;
-    capc_demo_user::caps::FrameCapClient(env.cap(old_frame)).map(old, ELSEWHERE, rw.bits())?;
+    capc_demo_user::caps::FrameCapClient(env.cap(old_frame)).map(
+        Slot::new(old),
+        ELSEWHERE,
+        rw.bits(),
+    )?;
     capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(old, 64)?;
     address_space(env, W, new)?;
     tables(env, W, new, ELSEWHERE, [FIRST + 6, FIRST + 7, FIRST + 8])?;
     retype_one(env, W, ObjectType::Frame, 12, new_frame)?;
-    capc_demo_user::caps::FrameCapClient(env.cap(new_frame)).map(new, ELSEWHERE, rw.bits())?;
+    capc_demo_user::caps::FrameCapClient(env.cap(new_frame)).map(
+        Slot::new(new),
+        ELSEWHERE,
+        rw.bits(),
+    )?;
     capc_demo_user::caps::CNodeCapClient(env.cap(SELF)).delete(old_frame, 64)?;
     retype_one(env, W, ObjectType::Frame, 12, third)?;
     let over = capc_demo_user::caps::FrameCapClient(env.cap(third))
-        .map(new, ELSEWHERE, rw.bits())
+        .map(Slot::new(new), ELSEWHERE, rw.bits())
         .map_err(capc_demo_user::Error::from);
     report(
         env,
@@ -871,7 +880,7 @@ fn stale_reply(env: &mut Env) -> Result<(), Error> {
     capc_demo_user::caps::UntypedCapClient(env.cap(W)).retype(
         ObjectType::Endpoint as u64,
         0,
-        SELF,
+        CSPACE,
         0,
         0,
         first,
@@ -1236,7 +1245,7 @@ fn address_space_flood(env: &mut Env) -> Result<(), Error> {
         }
         made += 1;
         if capc_demo_user::caps::AsidPoolCapClient(env.cap(ASID_POOL))
-            .assign(SPACE)
+            .assign(Slot::new(SPACE))
             .map_err(capc_demo_user::Error::from)
             .is_ok()
         {
@@ -1245,7 +1254,7 @@ fn address_space_flood(env: &mut Env) -> Result<(), Error> {
         capc_demo_user::caps::CNodeCapClient(env.cap(SPACES)).r#move(
             made - 1,
             SPACES_RADIX,
-            SELF,
+            CSPACE,
             SPACE,
             64,
         )?;
@@ -1347,7 +1356,7 @@ fn syscall_at_user_end(env: &mut Env) -> Result<(), Error> {
     let (top, frame) = (USER_END - 0x1000, FIRST + 8);
     tables(env, U, VSPACE, top, [FIRST + 5, FIRST + 6, FIRST + 7])?;
     retype_one(env, U, ObjectType::Frame, 12, frame)?;
-    capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(VSPACE, top, rw.bits())?;
+    capc_demo_user::caps::FrameCapClient(env.cap(frame)).map(PML4, top, rw.bits())?;
     let at = USER_END - 2;
     // SAFETY: the frame just mapped at `top`, read-write, mine alone.
     unsafe {

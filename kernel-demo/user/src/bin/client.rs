@@ -16,7 +16,7 @@
 use core::fmt::Write;
 
 use capc_demo_user::abi::{ROOT_IPC_BUFFER, Syscall};
-use capc_demo_user::caps::{CNodeCap, ObjectType, Rights, UntypedCap};
+use capc_demo_user::caps::{CNodeCap, ObjectType, Rights, Slot, UntypedCap};
 use capc_demo_user::decompress::{CallError, DecompressError, DecompressorClient};
 use capc_demo_user::system::boot::{client_pays, server_pays};
 use capc_demo_user::task::SCRATCH_VADDR;
@@ -106,11 +106,11 @@ fn verify(env: &mut Env, pages: u64, input: &[u8]) -> bool {
     for page in 0..pages {
         let at = SCRATCH_VADDR[1];
         let ok = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
-            .r#move(PAGE, 64, OUTPUT, page, radix)
+            .r#move(PAGE, 64, Slot::new(OUTPUT), page, radix)
             .map_err(capc_demo_user::Error::from)
             .is_ok()
             && capc_demo_user::caps::FrameCapClient(env.cap(PAGE))
-                .map(VSPACE, at, Rights::READ.bits())
+                .map(Slot::new(VSPACE), at, Rights::READ.bits())
                 .map_err(capc_demo_user::Error::from)
                 .is_ok();
         if !ok {
@@ -140,7 +140,7 @@ fn request(env: &mut Env, id: u64, what: &str, input: &[u8]) -> Result<u64, Deco
         receive: [OUTPUT, 0, 0],
     };
     let mut client = DecompressorClient::new(transport);
-    let result = client.decompress(INPUT, input.len() as u64, DONATION);
+    let result = client.decompress(slots::INPUT, input.len() as u64, Slot::new(DONATION));
     let _ = client;
     let outcome = match result {
         Ok(reply) => {
@@ -191,7 +191,7 @@ fn main(arg: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     // The input frame is the domain's own object, made by the boot plan.
     let setup = capc_demo_user::caps::FrameCapClient(env.cap(INPUT))
         .map(
-            VSPACE,
+            Slot::new(VSPACE),
             SCRATCH_VADDR[0],
             Rights::READ.union(Rights::WRITE).bits(),
         )
@@ -201,7 +201,7 @@ fn main(arg: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
                 .retype(
                     ObjectType::Untyped as u64,
                     DONATION_BITS,
-                    SELF,
+                    slots::CSPACE,
                     0,
                     0,
                     DONATION,
@@ -239,7 +239,15 @@ fn main(arg: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         // The donation was revoked: it has no children, so its next retype
         // starts again from its base.
         let again = capc_demo_user::caps::UntypedCapClient(env.cap(DONATION))
-            .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, PAGE + 1, AGAIN)
+            .retype(
+                ObjectType::Frame as u64,
+                12,
+                slots::CSPACE,
+                0,
+                0,
+                PAGE + 1,
+                AGAIN,
+            )
             .map_err(capc_demo_user::Error::from);
         let base = UntypedCap::from_cap(cap_at(DONATION)).map_or(0, |u| u.free_index() * 16);
         let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))

@@ -20,7 +20,7 @@
 use core::fmt::Write;
 
 use capc_demo_user::abi::ROOT_IPC_BUFFER;
-use capc_demo_user::caps::{self, ObjectType, Rights, UntypedCap};
+use capc_demo_user::caps::{self, FrameCap, ObjectType, Rights, Slot, UntypedCap};
 use capc_demo_user::decompress::{
     DecompressError, DecompressorDecompressBudget, DecompressorDecompressReply, DecompressorLabel,
     DecompressorServer, DecompressorStatsReply, Donation, MessageInfo as RpcInfo,
@@ -122,7 +122,7 @@ impl Service {
     /// The input bytes: the lent frame mapped for the time of reading.
     fn read_input(
         &mut self,
-        input: u64,
+        input: Slot<FrameCap>,
         len: u64,
         out: &mut [u8; PAGE_BYTES as usize],
     ) -> Result<(), DecompressError> {
@@ -130,14 +130,14 @@ impl Service {
             return Err(DecompressError::InputTooLarge { max: PAGE_BYTES });
         }
         let at = SCRATCH_VADDR[0];
-        capc_demo_user::caps::FrameCapClient(self.env.cap(input))
-            .map(VSPACE, at, Rights::READ.bits())
+        capc_demo_user::caps::FrameCapClient(self.env.cap(input.index()))
+            .map(Slot::new(VSPACE), at, Rights::READ.bits())
             .map_err(capc_demo_user::Error::from)
             .map_err(|_| DecompressError::Corrupt { offset: 0 })?;
         // SAFETY: the frame was just mapped there, readable.
         let page = unsafe { core::slice::from_raw_parts(at as *const u8, PAGE_BYTES as usize) };
         out.copy_from_slice(page);
-        let _ = capc_demo_user::caps::FrameCapClient(self.env.cap(input))
+        let _ = capc_demo_user::caps::FrameCapClient(self.env.cap(input.index()))
             .unmap()
             .map_err(capc_demo_user::Error::from);
         Ok(())
@@ -167,7 +167,15 @@ impl Service {
             ),
         };
         capc_demo_user::caps::UntypedCapClient(self.env.cap(from))
-            .retype(ObjectType::CNode as u64, radix, SELF, 0, 0, OUTPUT, 1)
+            .retype(
+                ObjectType::CNode as u64,
+                radix,
+                slots::CSPACE,
+                0,
+                0,
+                OUTPUT,
+                1,
+            )
             .map_err(capc_demo_user::Error::from)
             .map_err(|_| out_of_memory)?;
         if let Some(want) = want {
@@ -180,7 +188,7 @@ impl Service {
                 None => None,
             };
             capc_demo_user::caps::UntypedCapClient(self.env.cap(from))
-                .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, PAGE, 1)
+                .retype(ObjectType::Frame as u64, 12, slots::CSPACE, 0, 0, PAGE, 1)
                 .map_err(capc_demo_user::Error::from)
                 .map_err(|_| out_of_memory)?;
             if let Some(want) = want {
@@ -188,7 +196,11 @@ impl Service {
             }
             let at = SCRATCH_VADDR[1];
             capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
-                .map(VSPACE, at, Rights::READ.union(Rights::WRITE).bits())
+                .map(
+                    Slot::new(VSPACE),
+                    at,
+                    Rights::READ.union(Rights::WRITE).bits(),
+                )
                 .map_err(capc_demo_user::Error::from)
                 .map_err(|_| out_of_memory)?;
             rle::expand(input, page * PAGE_BYTES, &mut bytes);
@@ -201,7 +213,7 @@ impl Service {
                 .map_err(|_| out_of_memory)?;
             // Into the output CNode, from the server's root.
             capc_demo_user::caps::CNodeCapClient(self.env.cap(OUTPUT))
-                .r#move(page, radix, SELF, PAGE, 64)
+                .r#move(page, radix, slots::CSPACE, PAGE, 64)
                 .map_err(capc_demo_user::Error::from)
                 .map_err(|_| out_of_memory)?;
         }
@@ -212,7 +224,7 @@ impl Service {
 impl DecompressorServer for Service {
     fn decompress(
         &mut self,
-        input: u64,
+        input: Slot<FrameCap>,
         input_len: u64,
         budget: &mut DecompressorDecompressBudget,
     ) -> Result<DecompressorDecompressReply, DecompressError> {
@@ -225,14 +237,14 @@ impl DecompressorServer for Service {
         } else {
             let from = budget.untyped();
             self.donated = budget.bytes();
-            let built = self.build(from, input, total, Some(&mut *budget));
+            let built = self.build(from.index(), input, total, Some(&mut *budget));
             self.charged = budget.used_bytes();
             built?
         };
         self.calls += 1;
         self.bytes_out += total;
         Ok(DecompressorDecompressReply {
-            output: OUTPUT,
+            output: Slot::new(OUTPUT),
             pages,
             output_len: total,
         })

@@ -23,7 +23,7 @@ use capc_demo_user::sessions::{
     FilesServer, FilesSession, MessageInfo as RpcInfo, SESSION_CLOSE, SESSION_OPEN, SESSION_RADIX,
     SESSION_REFUSED, SessionSlots, answer, checksum, dispatch_files, end_line, usage_of,
 };
-use capc_demo_user::task::{BUDGET, ENDPOINT, FIRST_FREE, SCRATCH_VADDR, SELF, VSPACE};
+use capc_demo_user::task::{BUDGET, CSPACE, ENDPOINT, FIRST_FREE, PML4, SCRATCH_VADDR, SELF};
 use capc_demo_user::{Env, cap_at, entry, target};
 
 entry!(main);
@@ -92,7 +92,7 @@ impl Service {
         let i = self.clients.iter().position(Option::is_none).ok_or(0u64)?;
         let slots = self.slots[i];
         capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
-            .r#move(slots.donation, 64, SELF, RECEIVED, 64)
+            .r#move(slots.donation, 64, CSPACE, RECEIVED, 64)
             .map_err(capc_demo_user::Error::from)
             .map_err(|_| 0u64)?;
         let session = match FilesSession::open(client, slots.donation()) {
@@ -108,7 +108,7 @@ impl Service {
             }
         };
         if slots
-            .make_cnode(&mut self.env, SELF, slots.donation)
+            .make_cnode(&mut self.env, CSPACE, slots.donation)
             .is_err()
         {
             let _ = capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
@@ -171,13 +171,13 @@ impl FilesServer for Service {
         let out_of_memory = FilesSession::out_of_budget(needed);
         let donation = self.slots[i].donation;
         capc_demo_user::caps::UntypedCapClient(self.env.cap(donation))
-            .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, PAGE, 1)
+            .retype(ObjectType::Frame as u64, 12, CSPACE, 0, 0, PAGE, 1)
             .map_err(capc_demo_user::Error::from)
             .map_err(|_| out_of_memory)?;
         self.count(i, PAGE);
         let at = SCRATCH_VADDR[0];
         capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
-            .map(VSPACE, at, Rights::READ.union(Rights::WRITE).bits())
+            .map(PML4, at, Rights::READ.union(Rights::WRITE).bits())
             .map_err(capc_demo_user::Error::from)
             .map_err(|_| out_of_memory)?;
         let bytes = FILES[file].1;
@@ -208,7 +208,7 @@ impl FilesServer for Service {
             .map_err(|_| FileError::BadFile)?;
         let at = SCRATCH_VADDR[0];
         let mapped = capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
-            .map(VSPACE, at, Rights::READ.bits())
+            .map(PML4, at, Rights::READ.bits())
             .map_err(capc_demo_user::Error::from);
         let sum = mapped.map(|()| {
             // SAFETY: the page was just mapped there, readable.
@@ -218,7 +218,7 @@ impl FilesServer for Service {
         let _ = capc_demo_user::caps::FrameCapClient(self.env.cap(PAGE))
             .unmap()
             .map_err(capc_demo_user::Error::from);
-        let kept = slots.keep(&mut self.env, SELF, PAGE, index as u64);
+        let kept = slots.keep(&mut self.env, CSPACE, PAGE, index as u64);
         match (sum, kept) {
             (Ok(checksum), Ok(())) => Ok(FilesReadReply {
                 size: size as u64,

@@ -23,13 +23,13 @@
 use core::fmt::Write;
 
 use capc_demo_user::abi::ROOT_IPC_BUFFER;
-use capc_demo_user::caps::{self, ObjectType, UntypedCap};
+use capc_demo_user::caps::{self, ObjectType, Slot, UntypedCap};
 use capc_demo_user::sessions::{
     Donation, MemAllocateReply, MemCharge, MemError, MemLabel, MemServer, MemSession,
     MemUsageReply, MessageInfo as RpcInfo, SESSION_CLOSE, SESSION_OPEN, SESSION_RADIX,
     SESSION_REFUSED, SessionSlots, answer, dispatch_mem, end_line, usage_of,
 };
-use capc_demo_user::task::{BUDGET, ENDPOINT, FIRST_FREE, SELF};
+use capc_demo_user::task::{BUDGET, CSPACE, ENDPOINT, FIRST_FREE, SELF};
 use capc_demo_user::{Env, cap_at, entry, target};
 
 entry!(main);
@@ -118,7 +118,7 @@ impl Service {
         };
         let slots = self.slots[i];
         capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
-            .r#move(slots.donation, 64, SELF, RECEIVED, 64)
+            .r#move(slots.donation, 64, CSPACE, RECEIVED, 64)
             .map_err(capc_demo_user::Error::from)
             .map_err(|_| 0u64)?;
         // The server that pays still asks for the least donation, then gives
@@ -144,7 +144,7 @@ impl Service {
             }
         };
         let from = self.source(i);
-        if slots.make_cnode(&mut self.env, SELF, from).is_err() {
+        if slots.make_cnode(&mut self.env, CSPACE, from).is_err() {
             let _ = capc_demo_user::caps::CNodeCapClient(self.env.cap(SELF))
                 .delete(slots.donation, 64)
                 .map_err(capc_demo_user::Error::from);
@@ -212,7 +212,7 @@ impl MemServer for Service {
             .retype(
                 ObjectType::Untyped as u64,
                 u64::from(bits),
-                SELF,
+                CSPACE,
                 0,
                 0,
                 MADE,
@@ -230,12 +230,14 @@ impl MemServer for Service {
         debug_assert_eq!(charge.session(), session.id());
         self.ram[i][index] = Some(Ram { base, bits, charge });
         self.keep = Some(index);
-        Ok(MemAllocateReply { ram: MADE })
+        Ok(MemAllocateReply {
+            ram: Slot::new(MADE),
+        })
     }
 
-    fn free(&mut self, ram: u64, session: &mut MemSession) -> Result<(), MemError> {
+    fn free(&mut self, ram: Slot<UntypedCap>, session: &mut MemSession) -> Result<(), MemError> {
         let i = self.current;
-        let base = UntypedCap::from_cap(cap_at(ram)).map(|u| u.base());
+        let base = UntypedCap::from_cap(cap_at(ram.index())).map(|u| u.base());
         let index = self.ram[i]
             .iter()
             .position(|r| r.as_ref().map(|r| r.base) == base && base.is_some())

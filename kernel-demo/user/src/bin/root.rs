@@ -17,7 +17,9 @@ use capc_demo_user::abi::{
     FIRST_UNTYPED_SLOT, FaultLabel, ROOT_CNODE_SLOT, ROOT_FLAG_BENCH, ROOT_IPC_BUFFER,
     ROOT_STACK_TOP, ROOT_TCB_SLOT, ROOT_VSPACE_SLOT, Syscall,
 };
-use capc_demo_user::caps::{self, Cap, KernelError, MessageInfo, ObjectType, Rights, UntypedCap};
+use capc_demo_user::caps::{
+    self, Cap, KernelError, MessageInfo, ObjectType, Rights, Slot, UntypedCap,
+};
 use capc_demo_user::{Env, Error, InvocationError, entry, syscall, yield_now};
 
 entry!(main);
@@ -57,13 +59,28 @@ fn retype_word(
     count: u64,
 ) -> Result<(), Error> {
     caps::UntypedCapClient(env.cap(untyped))
-        .retype(object_type, size_arg, ROOT_CNODE_SLOT, 0, 0, offset, count)
+        .retype(
+            object_type,
+            size_arg,
+            capc_demo_user::ROOT_CNODE,
+            0,
+            0,
+            offset,
+            count,
+        )
         .map_err(capc_demo_user::Error::from)
 }
 
 fn copy(env: &mut Env, from: u64, to: u64, rights: Rights) -> Result<(), Error> {
     caps::CNodeCapClient(env.cap(ROOT_CNODE_SLOT))
-        .copy(to, DEPTH, ROOT_CNODE_SLOT, from, DEPTH, rights.bits())
+        .copy(
+            to,
+            DEPTH,
+            capc_demo_user::ROOT_CNODE,
+            from,
+            DEPTH,
+            rights.bits(),
+        )
         .map_err(capc_demo_user::Error::from)
 }
 
@@ -72,7 +89,7 @@ fn mint(env: &mut Env, from: u64, to: u64, rights: Rights, badge: u64) -> Result
         .mint(
             to,
             DEPTH,
-            ROOT_CNODE_SLOT,
+            capc_demo_user::ROOT_CNODE,
             from,
             DEPTH,
             rights.bits(),
@@ -83,7 +100,7 @@ fn mint(env: &mut Env, from: u64, to: u64, rights: Rights, badge: u64) -> Result
 
 fn move_cap(env: &mut Env, from: u64, to: u64) -> Result<(), Error> {
     caps::CNodeCapClient(env.cap(ROOT_CNODE_SLOT))
-        .r#move(to, DEPTH, ROOT_CNODE_SLOT, from, DEPTH)
+        .r#move(to, DEPTH, capc_demo_user::ROOT_CNODE, from, DEPTH)
         .map_err(capc_demo_user::Error::from)
 }
 
@@ -102,7 +119,7 @@ fn revoke(env: &mut Env, at: u64) -> Result<(), Error> {
 fn map_frame(env: &mut Env, frame: u64, vaddr: u64) -> Result<(), Error> {
     let rights = Rights::READ.union(Rights::WRITE).bits();
     caps::FrameCapClient(env.cap(frame))
-        .map(ROOT_VSPACE_SLOT, vaddr, rights)
+        .map(Slot::new(ROOT_VSPACE_SLOT), vaddr, rights)
         .map_err(capc_demo_user::Error::from)
 }
 
@@ -304,7 +321,7 @@ fn main(
         .retype(
             ObjectType::Endpoint as u64,
             0,
-            ROOT_CNODE_SLOT,
+            capc_demo_user::ROOT_CNODE,
             7,
             12,
             next,
@@ -355,7 +372,7 @@ fn main(
     let r = retype(&mut env, untyped, ObjectType::PageTable, 0, slot + 33, 1).and_then(|()| {
         caps::PageTableCapClient(env.cap(slot + 33))
             .map(
-                ROOT_VSPACE_SLOT,
+                Slot::new(ROOT_VSPACE_SLOT),
                 (ROOT_STACK_TOP & !((2 << 20) - 1)) + (2 << 20),
             )
             .map_err(capc_demo_user::Error::from)
@@ -446,7 +463,7 @@ fn fill_for_revoke(env: &mut Env, untyped: u64, base: u64) -> Result<(), Error> 
             .retype(
                 ObjectType::Endpoint as u64,
                 0,
-                ROOT_CNODE_SLOT,
+                capc_demo_user::ROOT_CNODE,
                 cnode,
                 DEPTH,
                 batch * 256,
@@ -654,7 +671,7 @@ fn fault_handling(env: &mut Env, base: u64) -> u64 {
         .and_then(|()| {
             own_thread(env, tcb, 0x1_4000, faulter, |env| {
                 caps::TcbCapClient(env.cap(tcb))
-                    .set_fault_handler(handler)
+                    .set_fault_handler(Slot::new(handler))
                     .map_err(capc_demo_user::Error::from)
             })
         });
@@ -754,7 +771,7 @@ static TICKETS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 /// the root's own TCB (its MCP is 255).
 fn set_priority(env: &mut Env, tcb: u64, priority: u64) -> Result<(), Error> {
     caps::TcbCapClient(env.cap(tcb))
-        .set_priority(priority, ROOT_TCB_SLOT)
+        .set_priority(priority, Slot::new(ROOT_TCB_SLOT))
         .map_err(capc_demo_user::Error::from)
 }
 
@@ -794,11 +811,11 @@ fn priorities(env: &mut Env, base: u64) -> u64 {
     // MCP: thread B may be given MCP 5 by the root, then B's TCB as the
     // authority cannot give A more than 5.
     let r = caps::TcbCapClient(env.cap(threads[1].0))
-        .set_mc_priority(5, ROOT_TCB_SLOT)
+        .set_mc_priority(5, Slot::new(ROOT_TCB_SLOT))
         .map_err(capc_demo_user::Error::from);
     failures += step!(env, r, "give thread B an MCP of 5");
     let r = caps::TcbCapClient(env.cap(threads[0].0))
-        .set_priority(6, threads[1].0)
+        .set_priority(6, Slot::new(threads[1].0))
         .map_err(capc_demo_user::Error::from);
     failures += u64::from(!expect_error(
         env,
@@ -863,9 +880,9 @@ fn start_thread(
     stack_top: u64,
 ) -> Result<(), Error> {
     caps::TcbCapClient(env.cap(tcb)).configure(
-        ROOT_CNODE_SLOT,
-        ROOT_VSPACE_SLOT,
-        buffer,
+        capc_demo_user::ROOT_CNODE,
+        Slot::new(ROOT_VSPACE_SLOT),
+        Slot::new(buffer),
         buffer_at,
     )?;
     caps::TcbCapClient(env.cap(tcb)).write_registers(entry, stack_top, buffer_at)?;
@@ -961,7 +978,7 @@ mod bench {
     use core::fmt::Write;
     use core::sync::atomic::{AtomicU64, Ordering};
 
-    use capc_demo_user::abi::{ROOT_CNODE_SLOT, ROOT_STACK_TOP, ROOT_VSPACE_SLOT, Syscall};
+    use capc_demo_user::abi::{ROOT_STACK_TOP, ROOT_VSPACE_SLOT, Syscall};
     use capc_demo_user::caps::{self, ObjectType};
     use capc_demo_user::{Env, Error, null_syscall, rdtsc, syscall};
 
@@ -1117,7 +1134,7 @@ mod bench {
                 .retype(
                     ObjectType::Frame as u64,
                     12,
-                    ROOT_CNODE_SLOT,
+                    capc_demo_user::ROOT_CNODE,
                     0,
                     0,
                     first + run,
@@ -1209,7 +1226,7 @@ mod bench {
         super::driver::get(env, COM2_IRQ, irq)?;
         super::retype(env, untyped, ObjectType::Notification, 0, wait_on, 1)?;
         super::mint(env, wait_on, bound, caps::Rights::WRITE, 1)?;
-        caps::IrqHandlerCapClient(env.cap(irq)).set_notification(bound)?;
+        caps::IrqHandlerCapClient(env.cap(irq)).set_notification(caps::Slot::new(bound))?;
         // 8 data bits, the interrupt line on (OUT2), no interrupt enabled.
         out8(env, ports, LCR, 0x03)?;
         out8(env, ports, MCR, 0x08)?;
@@ -1301,24 +1318,34 @@ mod bench {
             .ok_or(missing)?;
         super::retype(env, untyped, ObjectType::Endpoint, 0, endpoint, 1)?;
         super::retype(env, untyped, ObjectType::Pml4, 0, pml4, 1)?;
-        caps::AsidPoolCapClient(env.cap(ROOT_ASID_POOL_SLOT)).assign(pml4)?;
+        caps::AsidPoolCapClient(env.cap(ROOT_ASID_POOL_SLOT)).assign(caps::Slot::new(pml4))?;
         for (slot, object, bits) in [
             (pdpt, ObjectType::Pdpt, 39),
             (pd, ObjectType::PageDirectory, 30),
             (pt, ObjectType::PageTable, 21),
         ] {
             super::retype(env, untyped, object, 0, slot, 1)?;
-            capc_demo_user::map_table(env, slot, object, pml4, page & !((1u64 << bits) - 1))?;
+            capc_demo_user::map_table(
+                env,
+                slot,
+                object,
+                caps::Slot::new(pml4),
+                page & !((1u64 << bits) - 1),
+            )?;
         }
         super::copy(env, code_frame, code, Rights::READ)?;
-        caps::FrameCapClient(env.cap(code)).map(pml4, page, Rights::READ.bits())?;
+        caps::FrameCapClient(env.cap(code)).map(
+            caps::Slot::new(pml4),
+            page,
+            Rights::READ.bits(),
+        )?;
         super::retype(env, untyped, ObjectType::CNode, 2, cnode, 1)?;
         // Addresses 64 bits deep: a guard of 62 zero bits, then 2 of slot.
         super::mint(env, cnode, guarded, Rights::ALL, 62)?;
         caps::CNodeCapClient(env.cap(cnode)).copy(
             1,
             2,
-            ROOT_CNODE_SLOT,
+            capc_demo_user::ROOT_CNODE,
             endpoint,
             64,
             Rights::ALL.bits(),
@@ -1327,7 +1354,12 @@ mod bench {
         // An IPC buffer frame, never mapped: the thread's messages are all
         // in registers.
         super::retype(env, untyped, ObjectType::Frame, 12, buffer, 1)?;
-        caps::TcbCapClient(env.cap(tcb)).configure(guarded, pml4, buffer, ROOT_IPC_BUFFER)?;
+        caps::TcbCapClient(env.cap(tcb)).configure(
+            caps::Slot::new(guarded),
+            caps::Slot::new(pml4),
+            caps::Slot::new(buffer),
+            ROOT_IPC_BUFFER,
+        )?;
         caps::TcbCapClient(env.cap(tcb)).write_registers(entry, 0, 1)?;
         caps::TcbCapClient(env.cap(tcb)).resume()?;
         // Let it reach its first receive.
@@ -1379,8 +1411,8 @@ mod fuzz {
     use core::sync::atomic::{AtomicU64, Ordering};
 
     use capc_demo_user::abi::{
-        ROOT_ASID_POOL_SLOT, ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT,
-        ROOT_STACK_TOP, Syscall, SyscallStatus,
+        ROOT_ASID_POOL_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT, ROOT_STACK_TOP,
+        Syscall, SyscallStatus,
     };
     use capc_demo_user::caps::{self, CapType, KernelError, ObjectType, Rights};
     use capc_demo_user::{Env, IpcBuffer, abi, syscall, yield_now};
@@ -1414,7 +1446,14 @@ mod fuzz {
         let buffer_at = ROOT_STACK_TOP + 0x6000;
         let in_fuzzer = |env: &mut Env, index: u64, from: u64| {
             caps::CNodeCapClient(env.cap(cnode))
-                .copy(index, RADIX, ROOT_CNODE_SLOT, from, 64, Rights::ALL.bits())
+                .copy(
+                    index,
+                    RADIX,
+                    capc_demo_user::ROOT_CNODE,
+                    from,
+                    64,
+                    Rights::ALL.bits(),
+                )
                 .map_err(capc_demo_user::Error::from)
         };
         let setup = super::retype(env, untyped, ObjectType::Untyped, 20, sub, 1)
@@ -1425,7 +1464,7 @@ mod fuzz {
             })
             .and_then(|()| {
                 caps::CNodeCapClient(env.cap(cnode))
-                    .r#move(1, RADIX, ROOT_CNODE_SLOT, sub, 64)
+                    .r#move(1, RADIX, capc_demo_user::ROOT_CNODE, sub, 64)
                     .map_err(capc_demo_user::Error::from)
             })
             .and_then(|()| in_fuzzer(env, 2, guarded))
@@ -1435,12 +1474,18 @@ mod fuzz {
             // code port).
             .and_then(|()| {
                 caps::IrqControlCapClient(env.cap(ROOT_IRQ_CONTROL_SLOT))
-                    .get(FUZZ_IRQ, cnode, DRIVER_SLOTS[0], RADIX)
+                    .get(FUZZ_IRQ, caps::Slot::new(cnode), DRIVER_SLOTS[0], RADIX)
                     .map_err(capc_demo_user::Error::from)
             })
             .and_then(|()| {
                 caps::IoPortControlCapClient(env.cap(ROOT_IO_PORT_CONTROL_SLOT))
-                    .issue(FUZZ_PORT, FUZZ_PORT, cnode, DRIVER_SLOTS[1], RADIX)
+                    .issue(
+                        FUZZ_PORT,
+                        FUZZ_PORT,
+                        caps::Slot::new(cnode),
+                        DRIVER_SLOTS[1],
+                        RADIX,
+                    )
                     .map_err(capc_demo_user::Error::from)
             })
             .and_then(|()| super::retype(env, untyped, ObjectType::Tcb, 0, tcb, 1))
@@ -1462,7 +1507,12 @@ mod fuzz {
         // The fuzzer's CSpace root is the guarded CNode cap; its address space
         // the root's, so that it runs this program's code.
         let started = caps::TcbCapClient(env.cap(tcb))
-            .configure(guarded, super::ROOT_VSPACE, buffer, buffer_at)
+            .configure(
+                caps::Slot::new(guarded),
+                caps::Slot::new(super::ROOT_VSPACE),
+                caps::Slot::new(buffer),
+                buffer_at,
+            )
             .map_err(capc_demo_user::Error::from)
             .and_then(|()| {
                 caps::TcbCapClient(env.cap(tcb))
@@ -2142,7 +2192,15 @@ mod fuzz {
                 let before = UntypedCap::from_cap(cap_at(untyped)).map(|u| u.free_index());
                 let r = self.guarded(untyped).and_then(|()| {
                     caps::UntypedCapClient(self.env.cap(untyped))
-                        .retype(object_type as u64, size_arg, CNODE, 0, 0, offset, count)
+                        .retype(
+                            object_type as u64,
+                            size_arg,
+                            caps::Slot::new(CNODE),
+                            0,
+                            0,
+                            offset,
+                            count,
+                        )
                         .map_err(capc_demo_user::Error::from)
                 });
                 let high = self.high_water.get(untyped as usize).copied().unwrap_or(0);
@@ -2161,7 +2219,7 @@ mod fuzz {
                             // pool, so that maps into it can work.
                             if Pml4Cap::from_cap(cap).is_some() {
                                 let a = caps::AsidPoolCapClient(self.env.cap(ASID_POOL))
-                                    .assign(slot)
+                                    .assign(caps::Slot::new(slot))
                                     .map_err(capc_demo_user::Error::from);
                                 self.counts.assign.count(a);
                             }
@@ -2304,7 +2362,9 @@ mod fuzz {
             fn set_fault_handler(&mut self) {
                 let tcb = self.pick(CapType::TcbCap, &[]);
                 let endpoint = self.pick(CapType::EndpointCap, &[]);
-                let r = self.invoke(tcb, |t| caps::TcbCapClient(t).set_fault_handler(endpoint));
+                let r = self.invoke(tcb, |t| {
+                    caps::TcbCapClient(t).set_fault_handler(caps::Slot::new(endpoint))
+                });
                 self.counts.fault_handler.count(r);
                 self.refresh();
             }
@@ -2363,7 +2423,7 @@ mod fuzz {
                     _ => Rights::READ.union(Rights::WRITE).bits(),
                 };
                 let r = self.invoke(frame, |t| {
-                    caps::FrameCapClient(t).map(vspace, vaddr, rights)
+                    caps::FrameCapClient(t).map(caps::Slot::new(vspace), vaddr, rights)
                 });
                 if self.counts.map_frame.count(r) {
                     let addr = object(self.slots[vspace as usize]);
@@ -2388,7 +2448,7 @@ mod fuzz {
                     self.env,
                     table,
                     object.unwrap_or(ObjectType::PageTable),
-                    vspace,
+                    caps::Slot::new(vspace),
                     vaddr,
                 )
             }
@@ -2464,7 +2524,7 @@ mod fuzz {
                     let vaddr = base + (self.rng.below(4) << 12) + (page << 14);
                     let rights = Rights::READ.union(Rights::WRITE).bits();
                     let r = self.invoke(frame, |t| {
-                        caps::FrameCapClient(t).map(vspace, vaddr, rights)
+                        caps::FrameCapClient(t).map(caps::Slot::new(vspace), vaddr, rights)
                     });
                     if self.counts.map_frame.count(r) {
                         mapped_any = true;
@@ -2615,11 +2675,26 @@ mod fuzz {
                 let r = if self.rng.below(3) == 0 {
                     let badge = self.rng.below(8);
                     self.invoke(CNODE, |t| {
-                        caps::CNodeCapClient(t).mint(to, 64, CNODE, from, 64, rights, badge)
+                        caps::CNodeCapClient(t).mint(
+                            to,
+                            64,
+                            caps::Slot::new(CNODE),
+                            from,
+                            64,
+                            rights,
+                            badge,
+                        )
                     })
                 } else {
                     self.invoke(CNODE, |t| {
-                        caps::CNodeCapClient(t).copy(to, 64, CNODE, from, 64, rights)
+                        caps::CNodeCapClient(t).copy(
+                            to,
+                            64,
+                            caps::Slot::new(CNODE),
+                            from,
+                            64,
+                            rights,
+                        )
                     })
                 };
                 match (is_table(source), mapped(source)) {
@@ -2744,7 +2819,12 @@ mod fuzz {
                 buffer_addr: u64,
             ) -> Result<(), Error> {
                 self.invoke(tcb, |t| {
-                    caps::TcbCapClient(t).configure(cspace, vspace, buffer, buffer_addr)
+                    caps::TcbCapClient(t).configure(
+                        caps::Slot::new(cspace),
+                        caps::Slot::new(vspace),
+                        caps::Slot::new(buffer),
+                        buffer_addr,
+                    )
                 })
             }
 
@@ -2797,16 +2877,26 @@ mod fuzz {
                     .and_then(|()| self.retype_into(child, 8, 0, at + 4, 1))
                     .and_then(|()| self.retype_into(child, 9, 0, at + 5, 1))
                     .and_then(|()| self.retype_into(child, 5, 12, frame, 1))
-                    .and_then(|()| self.invoke(at + 3, |t| caps::PdptCapClient(t).map(pml4, vaddr)))
                     .and_then(|()| {
-                        self.invoke(at + 4, |t| caps::PageDirectoryCapClient(t).map(pml4, vaddr))
+                        self.invoke(at + 3, |t| {
+                            caps::PdptCapClient(t).map(caps::Slot::new(pml4), vaddr)
+                        })
                     })
                     .and_then(|()| {
-                        self.invoke(at + 5, |t| caps::PageTableCapClient(t).map(pml4, vaddr))
+                        self.invoke(at + 4, |t| {
+                            caps::PageDirectoryCapClient(t).map(caps::Slot::new(pml4), vaddr)
+                        })
+                    })
+                    .and_then(|()| {
+                        self.invoke(at + 5, |t| {
+                            caps::PageTableCapClient(t).map(caps::Slot::new(pml4), vaddr)
+                        })
                     })
                     .and_then(|()| {
                         let rights = Rights::READ.union(Rights::WRITE).bits();
-                        self.invoke(frame, |t| caps::FrameCapClient(t).map(pml4, vaddr, rights))
+                        self.invoke(frame, |t| {
+                            caps::FrameCapClient(t).map(caps::Slot::new(pml4), vaddr, rights)
+                        })
                     })
                     .and_then(|()| {
                         self.invoke_configure(tcb, CNODE, ROOT_PML4, buffer, ROOT_STACK_TOP)
@@ -2922,8 +3012,8 @@ mod spawn {
     use core::sync::atomic::Ordering;
 
     use capc_demo_user::abi::{
-        ROOT_ASID_CONTROL_SLOT, ROOT_ASID_POOL_SLOT, ROOT_CNODE_SLOT, ROOT_IPC_BUFFER,
-        ROOT_STACK_TOP, ROOT_TCB_SLOT, ROOT_VSPACE_SLOT, USER_BASE,
+        ROOT_ASID_CONTROL_SLOT, ROOT_ASID_POOL_SLOT, ROOT_IPC_BUFFER, ROOT_STACK_TOP,
+        ROOT_TCB_SLOT, ROOT_VSPACE_SLOT, USER_BASE,
     };
     use capc_demo_user::bootimage::{BootImage, HEADER_BYTES};
     use capc_demo_user::caps::UntypedCap;
@@ -3027,7 +3117,7 @@ mod spawn {
             let table = slots.take();
             retype(env, object, 0, table, bill)?;
             let pml4 = space.pml4;
-            capc_demo_user::map_table(env, table, object, pml4, region)?;
+            capc_demo_user::map_table(env, table, object, caps::Slot::new(pml4), region)?;
             bill.tables += 1;
             space.tables[space.count] = (bits, region);
             space.count += 1;
@@ -3049,7 +3139,7 @@ mod spawn {
         };
         let pml4 = space.pml4;
         caps::FrameCapClient(env.cap(frame))
-            .map(pml4, vaddr, rights.bits())
+            .map(caps::Slot::new(pml4), vaddr, rights.bits())
             .map_err(capc_demo_user::Error::from)
     }
 
@@ -3217,7 +3307,7 @@ mod spawn {
         super::mint(env, cnode, guarded, Rights::ALL, 64 - radix)?;
         retype(env, ObjectType::Pml4, 0, pml4, &mut bill)?;
         // Its number, from the root's ASID pool: nothing maps into it before.
-        caps::AsidPoolCapClient(env.cap(ROOT_ASID_POOL_SLOT)).assign(pml4)?;
+        caps::AsidPoolCapClient(env.cap(ROOT_ASID_POOL_SLOT)).assign(caps::Slot::new(pml4))?;
         // For a task that makes address spaces, an ASID pool of its own,
         // from 4 KiB of its budget (only the root holds the ASID-control
         // cap that makes pools), into its slot `pool_at`.
@@ -3226,8 +3316,8 @@ mod spawn {
                 let (memory, pool) = (slots.take(), slots.take());
                 retype(env, ObjectType::Untyped, 12, memory, &mut bill)?;
                 caps::AsidControlCapClient(env.cap(ROOT_ASID_CONTROL_SLOT)).make_pool(
-                    memory,
-                    ROOT_CNODE_SLOT,
+                    caps::Slot::new(memory),
+                    capc_demo_user::ROOT_CNODE,
                     pool,
                     64,
                 )?;
@@ -3245,7 +3335,7 @@ mod spawn {
             caps::CNodeCapClient(env.cap(cnode)).mint(
                 at,
                 radix,
-                ROOT_CNODE_SLOT,
+                capc_demo_user::ROOT_CNODE,
                 from,
                 64,
                 rights.bits(),
@@ -3275,14 +3365,19 @@ mod spawn {
         )?;
         retype(env, ObjectType::Tcb, 0, tcb, &mut bill)?;
         bill.tcb = tcb;
-        caps::TcbCapClient(env.cap(tcb)).configure(guarded, pml4, buffer, ROOT_IPC_BUFFER)?;
+        caps::TcbCapClient(env.cap(tcb)).configure(
+            caps::Slot::new(guarded),
+            caps::Slot::new(pml4),
+            caps::Slot::new(buffer),
+            ROOT_IPC_BUFFER,
+        )?;
         caps::TcbCapClient(env.cap(tcb)).write_registers(entry, ROOT_STACK_TOP, arg)?;
         // What is left of the budget is the task's: its cap goes to the
         // task's slot 2 (the objects made from it stay its children).
         caps::CNodeCapClient(env.cap(cnode)).r#move(
             task::BUDGET,
             radix,
-            ROOT_CNODE_SLOT,
+            capc_demo_user::ROOT_CNODE,
             budget,
             64,
         )?;
@@ -3589,7 +3684,7 @@ mod spawn {
                 .mint(
                     index,
                     radix.into(),
-                    ROOT_CNODE_SLOT,
+                    capc_demo_user::ROOT_CNODE,
                     from,
                     64,
                     rights,
@@ -3614,7 +3709,8 @@ mod spawn {
             let mut bill = Bill::paid_by(budget);
             let pml4 = starter.slots.take();
             retype(self.env, ObjectType::Pml4, 0, pml4, &mut bill)?;
-            caps::AsidPoolCapClient(self.env.cap(ROOT_ASID_POOL_SLOT)).assign(pml4)?;
+            caps::AsidPoolCapClient(self.env.cap(ROOT_ASID_POOL_SLOT))
+                .assign(caps::Slot::new(pml4))?;
             let mut space = Space {
                 pml4,
                 tables: [(0, 0); 16],
@@ -3647,7 +3743,7 @@ mod spawn {
             from: u64,
         ) -> Result<(), Error> {
             caps::CNodeCapClient(self.env.cap(cnode))
-                .r#move(index, radix.into(), ROOT_CNODE_SLOT, from, 64)
+                .r#move(index, radix.into(), capc_demo_user::ROOT_CNODE, from, 64)
                 .map_err(capc_demo_user::Error::from)
         }
 
@@ -3662,9 +3758,9 @@ mod spawn {
             let arg = self.args[which];
             let env = &mut *self.env;
             caps::TcbCapClient(env.cap(tcb)).configure(
-                cspace_root,
-                pml4,
-                buffer,
+                caps::Slot::new(cspace_root),
+                caps::Slot::new(pml4),
+                caps::Slot::new(buffer),
                 ROOT_IPC_BUFFER,
             )?;
             caps::TcbCapClient(env.cap(tcb)).write_registers(entry, ROOT_STACK_TOP, arg)?;
@@ -4140,7 +4236,7 @@ mod driver {
     use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
     use capc_demo_user::abi::{
-        ROOT_CNODE_SLOT, ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT, Syscall, SyscallStatus,
+        ROOT_IO_PORT_CONTROL_SLOT, ROOT_IRQ_CONTROL_SLOT, Syscall, SyscallStatus,
     };
     use capc_demo_user::caps::{self, KernelError, ObjectType, Rights};
     use capc_demo_user::serial::{
@@ -4190,13 +4286,13 @@ mod driver {
 
     pub(super) fn issue(env: &mut Env, first: u16, last: u16, to: u64) -> Result<(), Error> {
         caps::IoPortControlCapClient(env.cap(ROOT_IO_PORT_CONTROL_SLOT))
-            .issue(first, last, ROOT_CNODE_SLOT, to, 64)
+            .issue(first, last, capc_demo_user::ROOT_CNODE, to, 64)
             .map_err(capc_demo_user::Error::from)
     }
 
     pub(super) fn get(env: &mut Env, irq: u8, to: u64) -> Result<(), Error> {
         caps::IrqControlCapClient(env.cap(ROOT_IRQ_CONTROL_SLOT))
-            .get(irq, ROOT_CNODE_SLOT, to, 64)
+            .get(irq, capc_demo_user::ROOT_CNODE, to, 64)
             .map_err(capc_demo_user::Error::from)
     }
 
@@ -4235,7 +4331,7 @@ mod driver {
             .and_then(|()| super::retype(env, untyped, ObjectType::Endpoint, 0, service, 1))
             .and_then(|()| {
                 caps::IrqHandlerCapClient(env.cap(irq))
-                    .set_notification(bound)
+                    .set_notification(caps::Slot::new(bound))
                     .map_err(capc_demo_user::Error::from)
             });
         failures += step!(

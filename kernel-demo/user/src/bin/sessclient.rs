@@ -21,13 +21,14 @@
 use core::fmt::Write;
 
 use capc_demo_user::abi::{ROOT_IPC_BUFFER, Syscall};
-use capc_demo_user::caps::{ObjectType, Rights, UntypedCap};
+use capc_demo_user::caps::{ObjectType, Rights, Slot, UntypedCap};
 use capc_demo_user::sessions::{
     CallError, FILES as FILE_TABLE, FileError, FileName, FilesClient, MemClient, MemError,
     checksum, close_session, open_session,
 };
 use capc_demo_user::task::{
-    BUDGET, ENDPOINT, FIRST_FREE, GO, NOTIFY, NOTIFY_FAILED, SCRATCH_VADDR, SELF, SENDING, VSPACE,
+    BUDGET, CSPACE, ENDPOINT, FIRST_FREE, GO, NOTIFY, NOTIFY_FAILED, PML4, SCRATCH_VADDR, SELF,
+    SENDING,
 };
 use capc_demo_user::{EndpointTransport, Env, cap_at, entry, syscall};
 
@@ -69,7 +70,7 @@ fn files(env: &mut Env) -> FilesClient<EndpointTransport<'_>> {
 /// into `slot`; prints the outcome. Whether it opened.
 fn open(env: &mut Env, id: u64, service: &str, endpoint: u64, slot: u64, bits: u64) -> bool {
     if let Err(error) = capc_demo_user::caps::UntypedCapClient(env.cap(BUDGET))
-        .retype(ObjectType::Untyped as u64, bits, SELF, 0, 0, slot, 1)
+        .retype(ObjectType::Untyped as u64, bits, CSPACE, 0, 0, slot, 1)
         .map_err(capc_demo_user::Error::from)
     {
         let _ = writeln!(
@@ -107,11 +108,11 @@ fn open(env: &mut Env, id: u64, service: &str, endpoint: u64, slot: u64, bits: u
 fn use_ram(env: &mut Env, ram: u64) -> bool {
     let at = SCRATCH_VADDR[0];
     let made = capc_demo_user::caps::UntypedCapClient(env.cap(ram))
-        .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, FRAME, 1)
+        .retype(ObjectType::Frame as u64, 12, CSPACE, 0, 0, FRAME, 1)
         .map_err(capc_demo_user::Error::from)
         .and_then(|()| {
             capc_demo_user::caps::FrameCapClient(env.cap(FRAME))
-                .map(VSPACE, at, Rights::READ.union(Rights::WRITE).bits())
+                .map(PML4, at, Rights::READ.union(Rights::WRITE).bits())
                 .map_err(capc_demo_user::Error::from)
         });
     let good = made.is_ok() && {
@@ -194,7 +195,7 @@ fn close(env: &mut Env, id: u64, service: &str, endpoint: u64, slot: u64, bits: 
         .map_err(capc_demo_user::Error::from);
     let pages = donated / 4096;
     let again = capc_demo_user::caps::UntypedCapClient(env.cap(slot))
-        .retype(ObjectType::Frame as u64, 12, SELF, 0, 0, AGAIN, pages)
+        .retype(ObjectType::Frame as u64, 12, CSPACE, 0, 0, AGAIN, pages)
         .map_err(capc_demo_user::Error::from);
     let watermark = UntypedCap::from_cap(cap_at(slot)).map_or(0, |u| u.free_index() * 16);
     let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
@@ -234,7 +235,7 @@ fn good(env: &mut Env, id: u64) -> u64 {
     failures += u64::from(second.is_none());
     for slot in [RAM, RAM + 1] {
         if UntypedCap::from_cap(cap_at(slot)).is_some() {
-            failures += u64::from(mem(env, 0).free(slot).is_err());
+            failures += u64::from(mem(env, 0).free(Slot::new(slot)).is_err());
         }
     }
     for fd in [first, second].into_iter().flatten() {
