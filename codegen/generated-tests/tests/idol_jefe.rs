@@ -178,7 +178,7 @@ impl JefeServer for Jefe {
 
     fn read_fault_counts(
         &mut self,
-        data: Lease<LeaseWrite, u32, 16>,
+        data: Lease<LeaseWrite, u32, RegionCap, 16>,
     ) -> Result<(), DumpAgentError> {
         data.write(&mut self.region, 0, &self.faults)
             .map_err(|_| DumpAgentError::LeaseWriteFailed)
@@ -230,9 +230,9 @@ impl Transport for Loopback {
 }
 
 /// The caller's 16 counts (64 bytes) from `offset` of its region.
-fn counts(offset: u64) -> FrameRange {
+fn counts(offset: u64) -> FrameRange<RegionCap> {
     FrameRange {
-        frame: 1,
+        frame: Slot::new(1),
         offset,
         bytes: 64,
     }

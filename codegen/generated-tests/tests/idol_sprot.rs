@@ -98,7 +98,11 @@ fn bytes(from: u32, len: u32) -> Vec<u8> {
 
 impl Rot {
     /// Writes `dest.len()` bytes counting up from `from` into a write lease.
-    fn fill(&mut self, dest: Lease<LeaseWrite, u8, REGION>, from: u32) -> Result<(), AttestError> {
+    fn fill(
+        &mut self,
+        dest: Lease<LeaseWrite, u8, RegionCap, REGION>,
+        from: u32,
+    ) -> Result<(), AttestError> {
         dest.write(&mut self.memory, 0, &bytes(from, dest.len() as u32))
             .map_err(|_| AttestError::BadLease)
     }
@@ -106,7 +110,7 @@ impl Rot {
     /// The bytes of a read lease.
     fn take<const N: usize>(
         &mut self,
-        lease: Lease<LeaseRead, u8, N>,
+        lease: Lease<LeaseRead, u8, RegionCap, N>,
     ) -> Result<Vec<u8>, AttestError> {
         let mut out = vec![0; lease.len()];
         lease
@@ -185,7 +189,7 @@ impl SpRotServer for Rot {
     fn write_one_block(
         &mut self,
         block_num: u32,
-        block: Lease<LeaseRead, u8, 512>,
+        block: Lease<LeaseRead, u8, RegionCap, 512>,
     ) -> Result<(), SprotError> {
         self.calls.push("write_one_block");
         let block = self.take(block).map_err(|_| SprotError::Update {
@@ -237,7 +241,7 @@ impl SpRotServer for Rot {
         &mut self,
         offset: u32,
         _slot: SlotId,
-        out: Lease<LeaseWrite, u8, REGION>,
+        out: Lease<LeaseWrite, u8, RegionCap, REGION>,
     ) -> Result<(), RawCabooseOrSprotError> {
         self.calls.push("read_caboose_region");
         self.fill(out, offset)
@@ -275,7 +279,7 @@ impl SpRotServer for Rot {
         &mut self,
         _index: u32,
         offset: u32,
-        dest: Lease<LeaseWrite, u8, REGION>,
+        dest: Lease<LeaseWrite, u8, RegionCap, REGION>,
     ) -> Result<(), AttestOrSprotError> {
         self.calls.push("cert");
         self.fill(dest, offset).map_err(attest)
@@ -283,7 +287,7 @@ impl SpRotServer for Rot {
     fn record(
         &mut self,
         _algorithm: HashAlgorithm,
-        data: Lease<LeaseRead, u8, 512>,
+        data: Lease<LeaseRead, u8, RegionCap, 512>,
     ) -> Result<(), AttestOrSprotError> {
         self.calls.push("record");
         if self.take(data).map_err(attest)?.len() != 32 {
@@ -296,7 +300,7 @@ impl SpRotServer for Rot {
     fn read_rot_page(
         &mut self,
         page: RotPage,
-        dest: Lease<LeaseWrite, u8, REGION>,
+        dest: Lease<LeaseWrite, u8, RegionCap, REGION>,
     ) -> Result<(), SprotError> {
         self.calls.push("read_rot_page");
         self.fill(dest, page as u32)
@@ -307,7 +311,7 @@ impl SpRotServer for Rot {
     fn log(
         &mut self,
         offset: u32,
-        dest: Lease<LeaseWrite, u8, REGION>,
+        dest: Lease<LeaseWrite, u8, RegionCap, REGION>,
     ) -> Result<(), AttestOrSprotError> {
         self.calls.push("log");
         self.fill(dest, offset).map_err(attest)
@@ -318,8 +322,8 @@ impl SpRotServer for Rot {
     }
     fn attest(
         &mut self,
-        nonce: Lease<LeaseRead, u8, 128>,
-        dest: Lease<LeaseWrite, u8, REGION>,
+        nonce: Lease<LeaseRead, u8, RegionCap, 128>,
+        dest: Lease<LeaseWrite, u8, RegionCap, REGION>,
     ) -> Result<(), AttestOrSprotError> {
         self.calls.push("attest");
         let nonce = self.take(nonce).map_err(attest)?;
@@ -369,7 +373,7 @@ impl SpRotServer for Rot {
         offset: u32,
         _component: RotComponent,
         _slot: SlotId,
-        out: Lease<LeaseWrite, u8, REGION>,
+        out: Lease<LeaseWrite, u8, RegionCap, REGION>,
     ) -> Result<(), RawCabooseOrSprotError> {
         self.calls.push("component_read_caboose_region");
         self.fill(out, offset)
@@ -415,15 +419,15 @@ impl SpRotServer for Rot {
         &mut self,
         _index: u32,
         offset: u32,
-        dest: Lease<LeaseWrite, u8, REGION>,
+        dest: Lease<LeaseWrite, u8, RegionCap, REGION>,
     ) -> Result<(), AttestOrSprotError> {
         self.calls.push("tq_cert");
         self.fill(dest, offset).map_err(attest)
     }
     fn tq_sign(
         &mut self,
-        tq: Lease<LeaseRead, u8, 32>,
-        dest: Lease<LeaseWrite, u8, REGION>,
+        tq: Lease<LeaseRead, u8, RegionCap, 32>,
+        dest: Lease<LeaseWrite, u8, RegionCap, REGION>,
     ) -> Result<(), AttestOrSprotError> {
         self.calls.push("tq_sign");
         let tq = self.take(tq).map_err(attest)?;
@@ -480,9 +484,9 @@ impl Transport for Loopback {
 }
 
 /// `len` bytes of the caller's memory from `at`.
-fn lent(at: u64, len: u64) -> FrameRange {
+fn lent(at: u64, len: u64) -> FrameRange<RegionCap> {
     FrameRange {
-        frame: 1,
+        frame: Slot::new(1),
         offset: at,
         bytes: len,
     }

@@ -128,7 +128,7 @@ struct Store {
     memory: Memory,
     blocks: Vec<[u8; 512]>,
     calls: u32,
-    kept: Option<Lease<LeaseRead, u8, 512>>,
+    kept: Option<Lease<LeaseRead, u8, FrameCap, 512>>,
     /// What reading one element past the lease's end gave.
     past_end: Option<Result<(), LeaseError>>,
 }
@@ -137,7 +137,7 @@ impl BlocksServer for Store {
     fn write_block(
         &mut self,
         block: u32,
-        data: Lease<LeaseRead, u8, 512>,
+        data: Lease<LeaseRead, u8, FrameCap, 512>,
     ) -> Result<(), BlockError> {
         self.calls += 1;
         self.kept = Some(data);
@@ -154,7 +154,7 @@ impl BlocksServer for Store {
     fn read_block(
         &mut self,
         block: u32,
-        out: Lease<LeaseWrite, u8, 512>,
+        out: Lease<LeaseWrite, u8, FrameCap, 512>,
     ) -> Result<BlocksReadBlockReply, BlockError> {
         self.calls += 1;
         let source = self
@@ -175,7 +175,7 @@ impl BlocksServer for Store {
     fn bump(
         &mut self,
         delta: u32,
-        counters: Lease<LeaseReadWrite, u32, 8>,
+        counters: Lease<LeaseReadWrite, u32, FrameCap, 8>,
     ) -> Result<(), BlockError> {
         self.calls += 1;
         let mut values = [0u32; 8];
@@ -192,8 +192,8 @@ impl BlocksServer for Store {
 
     fn sign(
         &mut self,
-        nonce: Lease<LeaseRead, u8, 32>,
-        answer: Lease<LeaseWrite, u8, 64>,
+        nonce: Lease<LeaseRead, u8, FrameCap, 32>,
+        answer: Lease<LeaseWrite, u8, FrameCap, 64>,
     ) -> Result<BlocksSignReply, BlockError> {
         self.calls += 1;
         let mut bytes = vec![0; nonce.len()];
@@ -307,7 +307,7 @@ fn in_bounds_reads_and_writes_work_at_the_lent_offset() {
     c.write_block(
         2,
         FrameRange {
-            frame,
+            frame: capc_generated_tests::leases::Slot::new(frame),
             offset: 1000,
             bytes: 100,
         },
@@ -328,7 +328,7 @@ fn in_bounds_reads_and_writes_work_at_the_lent_offset() {
         .read_block(
             2,
             FrameRange {
-                frame: out,
+                frame: capc_generated_tests::leases::Slot::new(out),
                 offset: 3000,
                 bytes: 60,
             },
@@ -346,7 +346,7 @@ fn in_bounds_reads_and_writes_work_at_the_lent_offset() {
     c.bump(
         7,
         FrameRange {
-            frame,
+            frame: capc_generated_tests::leases::Slot::new(frame),
             offset: 64,
             bytes: 32,
         },
@@ -365,12 +365,12 @@ fn in_bounds_reads_and_writes_work_at_the_lent_offset() {
     let reply = c
         .sign(
             FrameRange {
-                frame: nonce,
+                frame: capc_generated_tests::leases::Slot::new(nonce),
                 offset: 0,
                 bytes: 4,
             },
             FrameRange {
-                frame: answer,
+                frame: capc_generated_tests::leases::Slot::new(answer),
                 offset: 8,
                 bytes: 64,
             },
@@ -388,7 +388,7 @@ fn each_lease_is_minted_with_exactly_its_rights_and_ended_after_the_call() {
     let mut c = client();
     let frame = frame_with(&mut c, 0, &[9; 16]);
     let range = |bytes| FrameRange {
-        frame,
+        frame: capc_generated_tests::leases::Slot::new(frame),
         offset: 0,
         bytes,
     };
@@ -425,7 +425,7 @@ fn a_lease_that_cannot_be_minted_is_not_sent_and_ends_the_ones_before() {
     let mut c = client();
     let frame = frame_with(&mut c, 0, &[1; 8]);
     let range = FrameRange {
-        frame,
+        frame: capc_generated_tests::leases::Slot::new(frame),
         offset: 0,
         bytes: 8,
     };
@@ -444,7 +444,7 @@ fn a_lease_that_cannot_be_minted_is_not_sent_and_ends_the_ones_before() {
         c.read_block(
             0,
             FrameRange {
-                frame: read_only,
+                frame: capc_generated_tests::leases::Slot::new(read_only),
                 ..range
             }
         ),
@@ -458,7 +458,7 @@ fn the_client_refuses_a_range_over_the_bound() {
     let mut c = client();
     let frame = frame_with(&mut c, 0, &[]);
     let range = |offset, bytes| FrameRange {
-        frame,
+        frame: capc_generated_tests::leases::Slot::new(frame),
         offset,
         bytes,
     };
@@ -560,7 +560,7 @@ fn a_decoded_lease_reads_only_within_its_length() {
         panic!("decoded another method");
     };
     let mut memory = c.transport().store.memory.clone();
-    assert_eq!((data.len(), data.frame()), (4, frame));
+    assert_eq!((data.len(), data.frame().index()), (4, frame));
     let mut out = [0; 4];
     data.read(&mut memory, 0, &mut out).unwrap();
     assert_eq!(out, [1, 2, 3, 4]);

@@ -32,7 +32,10 @@ pub(super) fn client(i: &Iface<'_>) -> TokenStream {
                 // The client lends a range of its frame; the request
                 // carries the lease made of it.
                 let t = match &p.kind {
-                    ParamKind::Lease(_) => quote!(FrameRange),
+                    ParamKind::Lease(l) => {
+                        let f = leases::frame_view(l, i.g.spec);
+                        quote!(FrameRange<#f>)
+                    }
                     kind => param_ty(kind, i.g.spec),
                 };
                 quote!(#n: #t)
@@ -85,7 +88,7 @@ pub(super) fn client(i: &Iface<'_>) -> TokenStream {
                 quote!(, 0)
             }
         });
-        let (lend, end) = leases::client_lend(m);
+        let (lend, end) = leases::client_lend(m, i.g.spec);
         let finish = if leases::has(m) {
             // The leases end however the call went.
             let decode = if m.results.is_empty() {

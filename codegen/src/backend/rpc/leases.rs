@@ -50,9 +50,16 @@ fn access(l: &Lease) -> TokenStream {
 }
 
 /// The type a request, and the server, hold for a lease.
-pub(super) fn lease_ty(l: &Lease) -> TokenStream {
+pub(super) fn lease_ty(l: &Lease, spec: &capc_dsl::model::Spec) -> TokenStream {
     let (a, t, n) = (access(l), element_ty(l), lit(l.max));
-    quote!(Lease<#a, #t, #n>)
+    let f = frame_view(l, spec);
+    quote!(Lease<#a, #t, #f, #n>)
+}
+
+/// The view of a lease's frame cap type (`FrameCap`).
+pub(super) fn frame_view(l: &Lease, spec: &capc_dsl::model::Spec) -> TokenStream {
+    let f = super::super::ident(&spec.caps[l.cap.index()].name);
+    quote!(#f)
 }
 
 /// The statements writing lease `value` at words `at`, `at + 1` and cap `cap`.
@@ -61,7 +68,7 @@ pub(super) fn encode(at: usize, cap: usize, value: TokenStream) -> TokenStream {
     quote! {
         msg[#offset] = #value.offset;
         msg[#len] = #value.bytes;
-        caps[#cap] = #value.frame;
+        caps[#cap] = #value.frame.index();
     }
 }
 
@@ -69,7 +76,7 @@ pub(super) fn encode(at: usize, cap: usize, value: TokenStream) -> TokenStream {
 pub(super) fn decode(l: &Lease, at: usize, cap: usize, invalid: &TokenStream) -> TokenStream {
     let (offset, len, cap) = (lit(at as u64), lit(at as u64 + 1), lit(cap as u64));
     let (exact, frame) = (l.exact, lit(l.frame_bytes));
-    quote!(Lease::checked(caps[#cap], msg[#offset], msg[#len], #exact, #frame).ok_or(#invalid)?)
+    quote!(Lease::checked(Slot::new(caps[#cap]), msg[#offset], msg[#len], #exact, #frame).ok_or(#invalid)?)
 }
 
 /// For docs: what a lease is.
@@ -219,9 +226,9 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
         /// against the lease's bound and has the transport mint the cap
         /// with exactly the lease's rights before sending.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub struct FrameRange {
+        pub struct FrameRange<F> {
             /// The slot of the caller's frame cap.
-            pub frame: u64,
+            pub frame: Slot<F>,
             /// The first byte of the range in the frame.
             pub offset: u64,
             /// Its length in bytes: a whole number of elements.
@@ -234,8 +241,8 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
         /// and write within its range only, and only in the directions `A`
         /// allows: a `Lease<LeaseRead, ..>` has no `write`.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub struct Lease<A: LeaseAccess, T: LeaseElement, const MAX: usize> {
-            frame: u64,
+        pub struct Lease<A: LeaseAccess, T: LeaseElement, F, const MAX: usize> {
+            frame: Slot<F>,
             offset: u64,
             bytes: u64,
             access: ::core::marker::PhantomData<(A, T)>,
@@ -251,12 +258,12 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
             Fault,
         }
 
-        impl<A: LeaseAccess, T: LeaseElement, const MAX: usize> Lease<A, T, MAX> {
+        impl<A: LeaseAccess, T: LeaseElement, F, const MAX: usize> Lease<A, T, F, MAX> {
             /// The lease of `bytes` bytes from `offset` of the frame in
             /// slot `frame`, if the length is a whole number of elements, at
             /// most `MAX` of them (exactly `MAX` when `exact`), and the range
             /// ends within `frame_bytes`.
-            fn checked(frame: u64, offset: u64, bytes: u64, exact: bool, frame_bytes: u64) -> Option<Lease<A, T, MAX>> {
+            fn checked(frame: Slot<F>, offset: u64, bytes: u64, exact: bool, frame_bytes: u64) -> Option<Lease<A, T, F, MAX>> {
                 let max = MAX as u64 * T::BYTES;
                 if bytes.checked_rem(T::BYTES) != Some(0) || bytes > max || (exact && bytes != max) {
                     return None;
@@ -273,7 +280,7 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
             }
 
             /// The slot of the lent frame cap (the server's copy).
-            pub const fn frame(&self) -> u64 {
+            pub const fn frame(&self) -> Slot<F> {
                 self.frame
             }
 
@@ -292,14 +299,14 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
     };
     if g.options.servers {
         out.extend(quote! {
-            impl<A: LeaseReadable, T: LeaseElement, const MAX: usize> Lease<A, T, MAX> {
+            impl<A: LeaseReadable, T: LeaseElement, F, const MAX: usize> Lease<A, T, F, MAX> {
                 /// Reads `values.len()` elements from element `at` of the lease.
                 pub fn read(&self, memory: &mut impl LeaseMemory, at: usize, values: &mut [T]) -> Result<(), LeaseError> {
                     let start = self.place(at, values.len())?;
                     let size = T::BYTES as usize;
                     let mut bytes = [0u8; 8];
                     for (i, value) in values.iter_mut().enumerate() {
-                        if !memory.read(self.frame, start + (i * size) as u64, &mut bytes[..size]) {
+                        if !memory.read(self.frame.index(), start + (i * size) as u64, &mut bytes[..size]) {
                             return Err(LeaseError::Fault);
                         }
                         *value = T::from_le(&bytes[..size]);
@@ -308,7 +315,7 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
                 }
             }
 
-            impl<A: LeaseWritable, T: LeaseElement, const MAX: usize> Lease<A, T, MAX> {
+            impl<A: LeaseWritable, T: LeaseElement, F, const MAX: usize> Lease<A, T, F, MAX> {
                 /// Writes `values` from element `at` of the lease.
                 pub fn write(&self, memory: &mut impl LeaseMemory, at: usize, values: &[T]) -> Result<(), LeaseError> {
                     let start = self.place(at, values.len())?;
@@ -316,7 +323,7 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
                     let mut bytes = [0u8; 8];
                     for (i, value) in values.iter().enumerate() {
                         value.to_le(&mut bytes[..size]);
-                        if !memory.write(self.frame, start + (i * size) as u64, &bytes[..size]) {
+                        if !memory.write(self.frame.index(), start + (i * size) as u64, &bytes[..size]) {
                             return Err(LeaseError::Fault);
                         }
                     }
@@ -325,7 +332,8 @@ pub(super) fn shared(g: &Gen<'_>) -> TokenStream {
             }
 
             /// How a server reaches the memory of the frames lent to it: the
-            /// frame cap in slot `frame` (mapped read-only for a read lease;
+            /// frame cap in slot `frame` (the index of the lease's
+            /// [`Lease::frame`]; mapped read-only for a read lease;
             /// the kernel refuses more than its rights), at byte `at`. A
             /// [`Lease`] calls it only within its range.
             pub trait LeaseMemory {
@@ -351,24 +359,24 @@ pub(super) fn client_helper() -> TokenStream {
         /// elements within the bound, or it ends past `frame_bytes`;
         /// `CallError::NotLent` when the transport could not mint the cap
         /// with exactly `A`'s rights.
-        fn lend<T: Transport, A: LeaseAccess, U: LeaseElement, const MAX: usize, E>(
+        fn lend<T: Transport, A: LeaseAccess, U: LeaseElement, F, const MAX: usize, E>(
             transport: &mut T,
             field: &'static str,
-            range: FrameRange,
+            range: FrameRange<F>,
             exact: bool,
             frame_bytes: u64,
-        ) -> Result<Lease<A, U, MAX>, CallError<E>> {
-            let lease: Lease<A, U, MAX> = Lease::checked(range.frame, range.offset, range.bytes, exact, frame_bytes)
+        ) -> Result<Lease<A, U, F, MAX>, CallError<E>> {
+            let lease: Lease<A, U, F, MAX> = Lease::checked(range.frame, range.offset, range.bytes, exact, frame_bytes)
                 .ok_or(CallError::Argument(FieldError { field, value: range.bytes }))?;
-            let minted = transport.mint_lease(range.frame, A::RIGHTS).ok_or(CallError::NotLent)?;
-            Ok(Lease { frame: minted, ..lease })
+            let minted = transport.mint_lease(range.frame.index(), A::RIGHTS).ok_or(CallError::NotLent)?;
+            Ok(Lease { frame: Slot::new(minted), ..lease })
         }
     }
 }
 
 /// The client statements lending a method's leases (bound to the
 /// parameters' names, now `Lease`s) and the statements ending them.
-pub(super) fn client_lend(m: &Method) -> (TokenStream, TokenStream) {
+pub(super) fn client_lend(m: &Method, spec: &capc_dsl::model::Spec) -> (TokenStream, TokenStream) {
     let mut lend = TokenStream::new();
     let mut ended: Vec<proc_macro2::Ident> = Vec::new();
     for p in &m.params {
@@ -378,7 +386,7 @@ pub(super) fn client_lend(m: &Method) -> (TokenStream, TokenStream) {
         let name = super::super::ident(&p.name);
         let field = &p.name;
         let (exact, frame) = (l.exact, lit(l.frame_bytes));
-        let ty = lease_ty(l);
+        let ty = lease_ty(l, spec);
         let call = quote!(lend(&mut self.transport, #field, #name, #exact, #frame));
         lend.extend(if ended.is_empty() {
             quote!(let #name: #ty = #call?;)
@@ -386,7 +394,7 @@ pub(super) fn client_lend(m: &Method) -> (TokenStream, TokenStream) {
             // A later lease that fails ends the ones lent before it.
             let ends = ended
                 .iter()
-                .map(|e| quote!(self.transport.end_lease(#e.frame);));
+                .map(|e| quote!(self.transport.end_lease(#e.frame.index());));
             quote! {
                 let #name: #ty = match #call {
                     Ok(lease) => lease,
@@ -401,6 +409,6 @@ pub(super) fn client_lend(m: &Method) -> (TokenStream, TokenStream) {
     }
     let ends = ended
         .iter()
-        .map(|e| quote!(self.transport.end_lease(#e.frame);));
+        .map(|e| quote!(self.transport.end_lease(#e.frame.index());));
     (lend, quote!(#(#ends)*))
 }

@@ -58,7 +58,7 @@ pub(super) fn param_ty(kind: &ParamKind, spec: &Spec) -> TokenStream {
             quote!([#t; #len])
         }
         ParamKind::Cap { cap, .. } => slot_ty(spec, *cap),
-        ParamKind::Lease(l) => leases::lease_ty(l),
+        ParamKind::Lease(l) => leases::lease_ty(l, spec),
     }
 }
 
