@@ -162,6 +162,26 @@ fn invocations_and_rpcs_refuse_a_too_wide_array_element_never_truncate() {
     // One wire module, used by both kinds of method.
     assert_eq!(module.matches("pub mod wire").count(), 1);
     assert!(!module.contains("rpc_wire"));
+    // Its docs link nowhere they cannot reach (the module's own docs are
+    // read in its parent's scope).
+    scratch.write(
+        "lib.rs",
+        "#![no_std]\n//! The test.\n/// The module.\npub mod m { include!(\"nibbles.rs\"); }\n",
+    );
+    let rustdoc = std::process::Command::new(std::env::var("RUSTDOC").unwrap_or("rustdoc".into()))
+        .args([
+            "--edition",
+            "2024",
+            "-D",
+            "warnings",
+            "--document-private-items",
+            "-o",
+        ])
+        .arg(scratch.path("doc"))
+        .arg(scratch.path("lib.rs"))
+        .output()
+        .expect("rustdoc runs");
+    assert!(rustdoc.status.success(), "{}", text(&rustdoc.stderr));
     scratch.write("main.rs", MAIN);
     let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
         .args(["--edition", "2024", "-D", "warnings", "-o"])

@@ -98,9 +98,9 @@ pub fn module(g: &Gen<'_>) -> TokenStream {
         /// generated over it (`--extern`): the one set of wire helpers of
         /// the crate. Public only for those modules; not part of the API.
         ///
-        /// A value is refused, never truncated: [`pack`] fails with the
-        /// `FieldError` of an element wider than its field, [`scalar`] and
-        /// [`unpack`] answer `None` for a word that is not a value of its
+        /// A value is refused, never truncated: `pack` fails with the
+        /// `FieldError` of an element wider than its field, `scalar` and
+        /// `unpack` answer `None` for a word that is not a value of its
         /// type.
         #[doc(hidden)]
         pub mod wire {
