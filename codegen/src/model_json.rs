@@ -416,16 +416,6 @@ fn cap(spec: &Spec, c: &CapType) -> Value {
     })
 }
 
-/// A field's bits in its word.
-pub fn field_mask(f: &CapField) -> u64 {
-    let ones = if f.width >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << f.width) - 1
-    };
-    ones << f.shift
-}
-
 fn field(spec: &Spec, f: &CapField) -> Value {
     let ty = match &f.kind {
         FieldKind::Ptr { align_bits } => {
@@ -457,7 +447,7 @@ fn field(spec: &Spec, f: &CapField) -> Value {
         "word": f.word,
         "shift": f.shift,
         "width": f.width,
-        "mask": field_mask(f),
+        "mask": f.mask(),
         "docs": f.docs,
     })
 }

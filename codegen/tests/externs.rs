@@ -51,6 +51,13 @@ fn a_spec_over_an_extern_holds_only_its_own_items_and_compiles() {
             "`{item}` is generated once, in kernel.cap's module"
         );
     }
+    // One wire module for the crate: the base's; the RPC messages of
+    // decompress.cap call it through the `pub use`.
+    assert!(kernel.contains("pub mod wire"));
+    for module in [&decompress, &client_pays] {
+        assert!(!module.contains("mod wire") && !module.contains("mod rpc_wire"));
+    }
+    assert!(decompress.contains("wire::check_size("));
     assert!(decompress.contains("pub const MAX_OUTPUT_PAGES"));
     assert!(decompress.contains("pub struct DecompressorClient"));
     assert!(!client_pays.contains("pub struct DecompressorClient"));

@@ -624,6 +624,29 @@ pub struct CapField {
     pub span: Span,
 }
 
+impl CapField {
+    /// Its bits within its word.
+    pub fn mask(&self) -> u64 {
+        u64::MAX
+            .checked_shr(64 - u32::from(self.width))
+            .unwrap_or(0)
+            << self.shift
+    }
+
+    /// The bits the field's `value` takes in its word: a pointer shifted
+    /// right by its alignment, its low `width` bits (a sign-extended
+    /// pointer's bits above its top stored bit are the ones it repeats), at
+    /// `shift`. The one rule by which a cap's fields are placed in its
+    /// words, which [`CapType::words`] applies to every field.
+    pub fn placed(&self, value: u64) -> u64 {
+        let value = match self.kind {
+            FieldKind::Ptr { align_bits } => value.checked_shr(align_bits).unwrap_or(0),
+            _ => value,
+        };
+        (value << self.shift) & self.mask()
+    }
+}
+
 /// How copies of a cap behave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CopyPolicy {
@@ -668,6 +691,18 @@ impl CapType {
     /// caller (its `#[caller]` field) without keeping it alive.
     pub fn is_reply(&self) -> bool {
         self.field_with(Role::Caller).is_some()
+    }
+
+    /// The `target.cap_words` words of a cap of this type whose fields
+    /// hold `value(field)`: its tag at `target.tag_shift` in word 0, each
+    /// field [placed](CapField::placed) in its word; every other bit 0.
+    pub fn words(&self, target: &Target, value: impl Fn(&CapField) -> u64) -> Vec<u64> {
+        let mut words = vec![0; target.cap_words as usize];
+        words[0] = u64::from(self.tag) << target.tag_shift;
+        for f in &self.fields {
+            words[usize::from(f.word)] |= f.placed(value(f));
+        }
+        words
     }
 }
 

@@ -1,10 +1,10 @@
 //! The one message layout of the model (`model::Layout`): parameters in
 //! declaration order, words and cap slots numbered apart, a lease taking
-//! two words and one cap slot.
+//! two words and one cap slot; and the one cap layout (`CapType::words`).
 
 use std::path::Path;
 
-use capc_dsl::model::{Layout, Method, Spec, Wire};
+use capc_dsl::model::{FieldKind, Layout, Method, Spec, Wire};
 
 fn spec(path: &str) -> Spec {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
@@ -62,4 +62,34 @@ fn a_lease_takes_two_words_and_a_cap_slot() {
     );
     assert_eq!((layout.words, layout.caps), (4, 2));
     assert_eq!(Layout::of(&sign.results).words, sign.reply_words);
+}
+
+#[test]
+fn a_cap_s_fields_take_their_bits_and_only_those() {
+    let kernel = spec("kernel-demo/spec/kernel.cap");
+    let target = &kernel.target;
+    for t in &kernel.caps {
+        // Every bit of every field set: each field's mask, and the tag.
+        let mut expected = vec![0; target.cap_words as usize];
+        expected[0] = u64::from(t.tag) << target.tag_shift;
+        for f in &t.fields {
+            assert_eq!(
+                expected[usize::from(f.word)] & f.mask(),
+                0,
+                "{}.{} overlaps",
+                t.name,
+                f.name
+            );
+            expected[usize::from(f.word)] |= f.mask();
+        }
+        assert_eq!(t.words(target, |_| u64::MAX), expected, "{}", t.name);
+        // A pointer is stored shifted right by its alignment; the rest as is.
+        for f in &t.fields {
+            let one = match f.kind {
+                FieldKind::Ptr { align_bits } => 1 << align_bits,
+                _ => 1,
+            };
+            assert_eq!(f.placed(one), 1 << f.shift, "{}.{}", t.name, f.name);
+        }
+    }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use capc_dsl::model::{DonationKind, FieldKind, ObjectId, Spec};
+use capc_dsl::model::{DonationKind, ObjectId, Spec};
 use capc_interp::Donated;
 use capc_interp::{self as interp, Holder, Machine, NodeId, OpError, Slot};
 
@@ -1685,28 +1685,13 @@ pub fn interp_calls(m: &Machine<'_>) -> Vec<CallRecord> {
         .collect()
 }
 
-/// The words the generated layout gives `cap` (`cap_words` of them): the
-/// model's tag at `tag_shift`, and each field at its word and shift
-/// (pointers shifted by their alignment, the bits a sign-extended one
-/// repeats above its top bit dropped by the mask).
+/// The words the generated layout gives `cap`: the model's rule
+/// ([`CapType::words`](capc_dsl::model::CapType::words): the tag at
+/// `tag_shift`, each field at its word and shift, pointers shifted by their
+/// alignment) applied to the interpreter's field values.
 pub fn pack(m: &Machine<'_>, cap: &interp::Cap) -> Vec<u64> {
     let spec = m.spec();
-    let t = &spec.caps[cap.cap_type.index()];
-    let mut words = vec![0; spec.target.cap_words as usize];
-    words[0] = u64::from(t.tag) << spec.target.tag_shift;
-    for f in &t.fields {
-        let mut value = m.field_value(cap, f);
-        if let FieldKind::Ptr { align_bits } = f.kind {
-            value >>= align_bits;
-        }
-        let mask = if f.width >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << f.width) - 1
-        };
-        words[usize::from(f.word)] |= (value & mask) << f.shift;
-    }
-    words
+    spec.caps[cap.cap_type.index()].words(&spec.target, |f| m.field_value(cap, f))
 }
 
 /// Where the interpreter holds each node: its slot, or its server's call

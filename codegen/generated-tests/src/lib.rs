@@ -60,18 +60,18 @@ pub mod idol_sprot {
 ///
 /// A read lease has no `write`:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// use capc_generated_tests::leases::*;
-/// fn fill(lease: &Lease<LeaseRead, u8, 512>, memory: &mut impl LeaseMemory) {
+/// fn fill(lease: &Lease<LeaseRead, u8, FrameCap, 512>, memory: &mut impl LeaseMemory) {
 ///     let _ = lease.write(memory, 0, &[1, 2, 3]);
 /// }
 /// ```
 ///
 /// nor a write lease a `read`:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// use capc_generated_tests::leases::*;
-/// fn peek(lease: &Lease<LeaseWrite, u8, 512>, memory: &mut impl LeaseMemory) {
+/// fn peek(lease: &Lease<LeaseWrite, u8, FrameCap, 512>, memory: &mut impl LeaseMemory) {
 ///     let _ = lease.read(memory, 0, &mut [0; 3]);
 /// }
 /// ```
@@ -81,8 +81,8 @@ pub mod idol_sprot {
 /// ```
 /// use capc_generated_tests::leases::*;
 /// fn copy(
-///     from: &Lease<LeaseRead, u8, 512>,
-///     to: &Lease<LeaseReadWrite, u32, 8>,
+///     from: &Lease<LeaseRead, u8, FrameCap, 512>,
+///     to: &Lease<LeaseReadWrite, u32, FrameCap, 8>,
 ///     memory: &mut impl LeaseMemory,
 /// ) -> Result<(), LeaseError> {
 ///     let mut bytes = [0; 4];

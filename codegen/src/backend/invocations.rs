@@ -7,8 +7,8 @@
 //! user side's `<Cap>Client<T: Transport>` (one method per invocation, as an
 //! RPC interface's client has; a reply error the method does not declare is
 //! `Malformed`). Both sides come from one
-//! layout ([`layout`]) and share the packing helpers of the private `wire`
-//! module, so they cannot disagree about where an argument travels.
+//! layout ([`layout`]) and share the packing helpers of the crate's one `wire`
+//! module (`wire.rs`), so they cannot disagree about where an argument travels.
 //!
 //! Layout of a request: word parameters in declaration order, one message
 //! word per scalar, arrays packed `64 / bits` elements to a word with the
@@ -406,51 +406,35 @@ fn describe(g: &Gen<'_>, slot: &Slot<'_>) -> String {
 // Invocations
 // ---------------------------------------------------------------------------
 
-/// Which private `wire` helpers the generated code uses (an unused private
-/// function would be a warning).
-#[derive(Default)]
-struct Uses {
-    request: bool,
-    reply: bool,
-    uint: bool,
-    boolean: bool,
-    arrays: bool,
+/// Whether `p` is an array its sender packs with `wire::pack` (a bitfield
+/// of several words is copied as its words).
+fn packed(p: &MethodParam) -> bool {
+    matches!(p.kind, ParamKind::Array { .. }) && p.bitfield.is_none()
 }
 
-impl Uses {
-    /// What the sides `g` generates need: the kernel decodes requests
-    /// (`request`, and `uint`/`boolean` for parameters), a client sends them
-    /// and reads replies (`invoke`, and `uint`/`boolean` for results);
-    /// arrays are packed by one side and unpacked by the other.
-    fn of(g: &Gen<'_>) -> Uses {
-        let (kernel, user) = (g.kernel_side(), g.user_side());
-        let mut uses = Uses::default();
-        for m in g.spec.invocations.iter().flat_map(|s| &s.methods) {
-            uses.request |= kernel;
-            uses.reply |= user;
-            // An enumerated value is decoded by its enumeration, a
-            // bitfield by its type.
-            let decoded = |p: &&MethodParam| p.values.is_none() && p.bitfield.is_none();
-            let params = m.params.iter().filter(decoded).map(|p| (p, kernel));
-            let results = m.results.iter().filter(decoded).map(|p| (p, user));
-            for (p, decodes) in params.chain(results) {
-                match p.kind {
-                    ParamKind::Scalar(Scalar::Bool) => uses.boolean |= decodes,
-                    ParamKind::Scalar(s @ Scalar::Uint(_)) if !full_word(s) => uses.uint |= decodes,
-                    ParamKind::Array { .. } => uses.arrays = true,
-                    _ => {}
-                }
-            }
-        }
-        uses
-    }
+/// Whether some kernel invocation takes an array: its client packs it and
+/// refuses an element wider than its field (`InvocationError::Argument`).
+fn packs_arguments(g: &Gen<'_>) -> bool {
+    g.spec
+        .invocations
+        .iter()
+        .flat_map(|s| &s.methods)
+        .flat_map(|m| &m.params)
+        .any(packed)
 }
 
-/// What every invoked cap type shares: `DecodeError`, `InvocationError` and
-/// the private `wire` helpers. Each cap type's label enum, argument structs,
-/// invocation enum, decoder, reply encoders and client follow from [`invocation_set`].
+/// What every invoked cap type shares: `DecodeError` and `InvocationError`
+/// (the `wire` helpers are the base module's, see `wire.rs`). Each cap
+/// type's label enum, argument structs, invocation enum, decoder, reply
+/// encoders and client follow from [`invocation_set`].
 pub fn invocations(g: &Gen<'_>) -> TokenStream {
-    let wire = wire(&Uses::of(g));
+    let argument = packs_arguments(g).then(|| {
+        quote! {
+            /// An argument the client refused before sending anything: an
+            /// array element wider than its field. Never truncated.
+            Argument(FieldError),
+        }
+    });
     let alternatives = alternative_sets(g)
         .into_iter()
         .map(|set| alternatives_enum(g, &set));
@@ -506,184 +490,7 @@ pub fn invocations(g: &Gen<'_>) -> TokenStream {
             /// caps than the results, or a result out of range for its
             /// type. Carries the reply's header.
             Malformed(MessageInfo),
-        }
-
-        #wire
-    }
-}
-
-/// The private helpers both sides use to place arguments in messages.
-fn wire(uses: &Uses) -> TokenStream {
-    let request = uses.request.then(|| {
-        quote! {
-            /// The first `words` words and `cap_count` caps of a request, if
-            /// its header and its buffers hold that many.
-            pub(super) fn request<'a>(
-                info: super::MessageInfo,
-                msg: &'a [u64],
-                caps: &'a [super::Cap],
-                words: usize,
-                cap_count: usize,
-            ) -> Option<(&'a [u64], &'a [super::Cap])> {
-                if info.length < words || info.caps < cap_count {
-                    return None;
-                }
-                Some((msg.get(..words)?, caps.get(..cap_count)?))
-            }
-        }
-    });
-    let reply = uses.reply.then(|| {
-        quote! {
-            /// Sends the request with `label`, the words `request` and the
-            /// extra caps `caps` through `transport`, and returns the header
-            /// and the words of a successful reply with at least `words`
-            /// words and `cap_count` caps. An error reply is decoded with
-            /// `decode` if its number is one of `declared`; any other reply
-            /// is malformed.
-            pub(super) fn invoke<E>(
-                transport: &mut impl super::Transport,
-                label: u64,
-                request: &[u64],
-                caps: &[u64],
-                (words, cap_count, declared): (usize, usize, &[u64]),
-                decode: fn(u64, &[u64]) -> Option<E>,
-            ) -> Result<(super::MessageInfo, [u64; super::target::MESSAGE_WORDS]), super::InvocationError<E>> {
-                use super::InvocationError::{Kernel, Malformed};
-                let mut msg = [0; super::target::MESSAGE_WORDS];
-                msg[..request.len()].copy_from_slice(request);
-                let header = super::MessageInfo {
-                    label,
-                    length: request.len(),
-                    caps: caps.len(),
-                };
-                let info = transport.call(header, &mut msg, caps, &mut [0; super::target::CAPS_PER_MESSAGE]);
-                let reply = msg.get(..info.length).ok_or(Malformed(info))?;
-                if info.label != 0 {
-                    if !declared.contains(&info.label) {
-                        return Err(Malformed(info));
-                    }
-                    return Err(decode(info.label, reply).map_or(Malformed(info), Kernel));
-                }
-                if info.caps < cap_count || reply.len() < words {
-                    return Err(Malformed(info));
-                }
-                Ok((info, msg))
-            }
-        }
-    });
-    let uint = uses.uint.then(|| {
-        quote! {
-            /// A word as a `bits`-bit unsigned value (`bits` < 64), if it fits.
-            pub(super) fn uint<T: TryFrom<u64>>(word: u64, bits: u32) -> Option<T> {
-                if word >> bits != 0 {
-                    return None;
-                }
-                T::try_from(word).ok()
-            }
-        }
-    });
-    let boolean = uses.boolean.then(|| {
-        quote! {
-            /// A word as a `bool`, if it is 0 or 1.
-            pub(super) fn boolean(word: u64) -> Option<bool> {
-                match word {
-                    0 => Some(false),
-                    1 => Some(true),
-                    _ => None,
-                }
-            }
-        }
-    });
-    let arrays = uses.arrays.then(|| {
-        let elements = [quote!(u8), quote!(u16), quote!(u32)].into_iter().map(|t| {
-            quote! {
-                impl Element for #t {
-                    fn from_bits(bits: u64) -> Self {
-                        bits as #t
-                    }
-                    fn to_bits(self) -> u64 {
-                        u64::from(self)
-                    }
-                }
-            }
-        });
-        quote! {
-            /// An array element: a `bool` or an unsigned integer.
-            pub(super) trait Element: Copy + Default {
-                /// The element from its bits (already cut to its width).
-                fn from_bits(bits: u64) -> Self;
-                /// The element's bits.
-                fn to_bits(self) -> u64;
-            }
-
-            impl Element for bool {
-                fn from_bits(bits: u64) -> Self {
-                    bits != 0
-                }
-                fn to_bits(self) -> u64 {
-                    u64::from(self)
-                }
-            }
-
-            #(#elements)*
-
-            impl Element for u64 {
-                fn from_bits(bits: u64) -> Self {
-                    bits
-                }
-                fn to_bits(self) -> u64 {
-                    self
-                }
-            }
-
-            /// The low `bits` bits set (`bits` in 1..=64).
-            const fn mask(bits: u32) -> u64 {
-                u64::MAX >> (64 - bits)
-            }
-
-            /// Packs `elements` of `bits` bits each into `words`: `64 / bits`
-            /// to a word, the first in the lowest bits, unused bits 0. Bits of
-            /// an element above `bits` are dropped.
-            pub(super) fn pack<T: Element>(words: &mut [u64], elements: &[T], bits: u32) {
-                let per_word = (64 / bits) as usize;
-                for (word, chunk) in words.iter_mut().zip(elements.chunks(per_word)) {
-                    *word = 0;
-                    for (i, element) in chunk.iter().enumerate() {
-                        *word |= (element.to_bits() & mask(bits)) << (i as u32 * bits);
-                    }
-                }
-            }
-
-            /// Unpacks what [`pack`] packed; `None` if a bit outside the
-            /// elements is set.
-            pub(super) fn unpack<T: Element, const N: usize>(
-                words: &[u64],
-                bits: u32,
-            ) -> Option<[T; N]> {
-                let per_word = (64 / bits) as usize;
-                let mut elements = [T::default(); N];
-                for (chunk, &word) in elements.chunks_mut(per_word).zip(words) {
-                    let used = chunk.len() as u32 * bits;
-                    if used < 64 && word >> used != 0 {
-                        return None;
-                    }
-                    for (i, element) in chunk.iter_mut().enumerate() {
-                        *element = T::from_bits((word >> (i as u32 * bits)) & mask(bits));
-                    }
-                }
-                Some(elements)
-            }
-        }
-    });
-    quote! {
-        /// Placing invocation arguments in message words, shared by the
-        /// kernel-side decoders and the user-side clients.
-        mod wire {
-            #request
-            #reply
-            #uint
-            #boolean
-            #arrays
+            #argument
         }
     }
 }
@@ -1322,10 +1129,10 @@ fn decode_words(
     }
     match &p.kind {
         ParamKind::Scalar(s) if full_word(*s) => quote!(#msg[#at]),
-        ParamKind::Scalar(Scalar::Bool) => quote!(wire::boolean(#msg[#at]).ok_or(#error)?),
+        ParamKind::Scalar(Scalar::Bool) => quote!(wire::scalar(#msg[#at], 1).ok_or(#error)?),
         ParamKind::Scalar(s) => {
             let bits = lit(scalar_bits(*s).into());
-            quote!(wire::uint(#msg[#at], #bits).ok_or(#error)?)
+            quote!(wire::scalar(#msg[#at], #bits).ok_or(#error)?)
         }
         ParamKind::Array { element, .. } => {
             let end = lit(start + count);
@@ -1339,8 +1146,16 @@ fn decode_words(
     }
 }
 
-/// Statement encoding a word parameter or result `value` into `msg`.
-fn encode_words(p: &MethodParam, place: Place, msg: &Ident, value: &TokenStream) -> TokenStream {
+/// Statement encoding a word parameter or result `value` into `msg`;
+/// `refused` maps the `FieldError` of an array element wider than its
+/// field to the caller's error (after it, `?` returns it).
+fn encode_words(
+    p: &MethodParam,
+    place: Place,
+    msg: &Ident,
+    value: &TokenStream,
+    refused: &TokenStream,
+) -> TokenStream {
     let Place::Words { start, count } = place else {
         unreachable!("only word parameters are encoded into words")
     };
@@ -1358,7 +1173,8 @@ fn encode_words(p: &MethodParam, place: Place, msg: &Ident, value: &TokenStream)
         ParamKind::Array { element, .. } => {
             let end = lit(start + count);
             let bits = lit(scalar_bits(*element).into());
-            quote!(wire::pack(&mut #msg[#at..#end], &#value, #bits);)
+            let field = &p.name;
+            quote!(wire::pack(#field, &mut #msg[#at..#end], &#value, #bits)#refused?;)
         }
         ParamKind::Cap { .. } => unreachable!("caps are not words"),
         ParamKind::Data { .. } | ParamKind::Lease(_) => {
@@ -1658,7 +1474,13 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
             let length = lit(m.request_words);
             let stmts = word_slots.iter().map(|s| {
                 let value = ident(&s.param.name);
-                encode_words(s.param, s.place, &msg, &quote!(#value))
+                encode_words(
+                    s.param,
+                    s.place,
+                    &msg,
+                    &quote!(#value),
+                    &quote!(.map_err(InvocationError::Argument)),
+                )
             });
             (
                 quote! {
@@ -1723,7 +1545,7 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
     }) {
         lines.push(String::new());
         lines.push(
-            "Array elements are cut to their declared width; other values are passed unchecked and the kernel rejects those out of range."
+            "An array element wider than its field is refused (`InvocationError::Argument`), never cut to its width; other values are passed unchecked and the kernel rejects those out of range."
                 .into(),
         );
     }
@@ -1864,7 +1686,13 @@ fn reply_encoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStre
             let v = ident(&one.param.name);
             (
                 Some(quote!(#v: #value_type, #msg: &mut [u64])),
-                vec![encode_words(one.param, one.place, &msg, &quote!(#v))],
+                vec![encode_words(
+                    one.param,
+                    one.place,
+                    &msg,
+                    &quote!(#v),
+                    &TokenStream::new(),
+                )],
             )
         }
         _ => (
@@ -1873,7 +1701,13 @@ fn reply_encoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStre
                 .iter()
                 .map(|s| {
                     let f = ident(&s.param.name);
-                    encode_words(s.param, s.place, &msg, &quote!(reply.#f))
+                    encode_words(
+                        s.param,
+                        s.place,
+                        &msg,
+                        &quote!(reply.#f),
+                        &TokenStream::new(),
+                    )
                 })
                 .collect(),
         ),
@@ -1896,19 +1730,35 @@ fn reply_encoder(g: &Gen<'_>, cap: &CapType, m: &Method, n: &Names) -> TokenStre
             "The header counts the {cap_results} cap result(s), which the kernel transfers itself."
         ));
     }
+    // Packing an array refuses an element wider than its field.
+    let refuses = m.results.iter().any(packed);
+    if refuses {
+        lines.push(
+            "Fails with the `FieldError` of an array element wider than its field, never cut to its width."
+                .into(),
+        );
+    }
     let doc = g.docs(&lines, "", m.span);
     let name = &n.encode_reply;
     let length = lit(m.reply_words);
     let caps = lit(cap_results);
+    let header = quote! {
+        MessageInfo {
+            label: 0,
+            length: #length,
+            caps: #caps,
+        }
+    };
+    let (returns, header) = if refuses {
+        (quote!(Result<MessageInfo, FieldError>), quote!(Ok(#header)))
+    } else {
+        (quote!(MessageInfo), header)
+    };
     quote! {
         #doc
-        pub fn #name(#arg) -> MessageInfo {
+        pub fn #name(#arg) -> #returns {
             #(#stmts)*
-            MessageInfo {
-                label: 0,
-                length: #length,
-                caps: #caps,
-            }
+            #header
         }
     }
 }

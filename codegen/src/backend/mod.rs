@@ -30,6 +30,7 @@ mod lifecycle;
 mod retype;
 mod rpc;
 mod systems;
+mod wire;
 
 use capc_dsl::SourceMap;
 use capc_dsl::diag::Diagnostic;
@@ -292,6 +293,7 @@ fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
     }
     if g.place.base_here() {
         parts.push(Box::new(move || common::generate(g)));
+        parts.push(Box::new(move || wire::module(g)));
         parts.extend(caps::parts(g));
         if g.kernel_side() {
             parts.push(Box::new(move || retype::generate(g)));

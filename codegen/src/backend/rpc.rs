@@ -13,8 +13,9 @@
 //! - with `options.clients`: `<Iface>Client<T: Transport>`.
 //!
 //! Types shared by every interface (`ProtocolError`, `DonationKind`,
-//! `Donation`, `Transport`, `CallError`) and small private helpers are
-//! generated once, the helpers only when some message needs them.
+//! `Donation`, `Transport`, `CallError`) are generated once; the messages
+//! pack and check their words with the base module's one `wire` module
+//! (`backend/wire.rs`), which kernel invocations use too.
 //!
 //! Message layout: arguments (results in a reply) in declaration order, one
 //! word per scalar, arrays packed `64 / bits` elements per word with element 0
@@ -39,8 +40,8 @@
 //! server trait. The other items (client and server methods, `encode` and
 //! `decode`, budgets) keep their spec line and what is their own.
 //!
-//! The code is laid out by what it generates: `protocol` (the shared types
-//! and wire helpers), `messages` (layouts, label and request enums, reply
+//! The code is laid out by what it generates: `protocol` (the shared
+//! types), `messages` (layouts, label and request enums, reply
 //! structs), `budgets`, `server`, `client`, and for the features of some
 //! specs `callbacks`, `leases`, `received` and `sessions`. This file holds
 //! [`parts`], the per-interface context [`Iface`] and the doc helpers they
@@ -72,7 +73,7 @@ use messages::{
     bits, donated_cap, label_enum, param_ty, reply_struct, request_enum, request_pattern,
     scalar_name,
 };
-use protocol::{helpers, shared};
+use protocol::shared;
 use server::server;
 
 /// The section's parts: the types and helpers every interface shares, then
@@ -112,11 +113,7 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
                     shared.extend(leases::client_helper());
                 }
             }
-            let helpers = helpers(&interfaces);
-            quote! {
-                #shared
-                #helpers
-            }
+            shared
         }
     }));
     for set in interfaces {

@@ -4,7 +4,7 @@
 //! A lease parameter travels as a frame cap the client's transport mints
 //! with exactly the lease's rights (the request's cap) and two words, the
 //! offset into the frame and the length, in bytes. The request carries a
-//! [`Lease`]-typed value: `Lease<LeaseRead, u8, 512>` for `lease(read) [u8;
+//! [`Lease`]-typed value: `Lease<LeaseRead, u8, FrameCap, 512>` for `lease(read) [u8;
 //! ..=512]`. Its only accessors read and write within its range, and only
 //! in the declared directions: a read lease has no `write` method, so a
 //! server that writes one does not compile. The decoder refuses a length

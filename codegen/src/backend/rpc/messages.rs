@@ -170,9 +170,9 @@ fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) 
             let i = lit(i as u64);
             let b = lit(bits(*s).into());
             if odd(*s) && bits(*s) > 32 {
-                quote!(msg[#i] = rpc_wire::fit(#name, #value, #b)?;)
+                quote!(msg[#i] = wire::fit(#name, #value, #b)?;)
             } else if odd(*s) {
-                quote!(msg[#i] = rpc_wire::fit(#name, u64::from(#value), #b)?;)
+                quote!(msg[#i] = wire::fit(#name, u64::from(#value), #b)?;)
             } else if bits(*s) == 64 {
                 quote!(msg[#i] = #value;)
             } else {
@@ -182,7 +182,7 @@ fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) 
         (ParamKind::Array { element, .. }, Place::Words(a, b)) => {
             let (a, b) = (lit(a as u64), lit(b as u64));
             let bits = lit(bits(*element).into());
-            quote!(rpc_wire::pack(#name, &mut msg[#a..#b], &#value, #bits)?;)
+            quote!(wire::pack(#name, &mut msg[#a..#b], &#value, #bits)?;)
         }
         (ParamKind::Data { .. }, Place::Words(a, b)) if a == b => quote!(let _ = #value;),
         (ParamKind::Data { .. }, Place::Words(a, b)) => {
@@ -235,13 +235,13 @@ fn decode_field(
                 quote!(msg[#i])
             } else {
                 let b = lit(bits(*s).into());
-                quote!(rpc_wire::scalar(msg[#i], #b).ok_or(#invalid)?)
+                quote!(wire::scalar(msg[#i], #b).ok_or(#invalid)?)
             }
         }
         (ParamKind::Array { element, .. }, Place::Words(a, b)) => {
             let (a, b) = (lit(a as u64), lit(b as u64));
             let bits = lit(bits(*element).into());
-            quote!(rpc_wire::unpack(&msg[#a..#b], #bits).ok_or(#invalid)?)
+            quote!(wire::unpack(&msg[#a..#b], #bits).ok_or(#invalid)?)
         }
         (_, Place::Cap(i)) => {
             let i = lit(i as u64);
@@ -595,7 +595,7 @@ pub(super) fn request_enum(i: &Iface<'_>) -> TokenStream {
             quote!(#label::#v => Ok(#request::#v),)
         } else {
             quote!(#label::#v => {
-                rpc_wire::check_size(info, #w, #c)?;
+                wire::check_size(info, #w, #c, ProtocolError::Truncated)?;
                 Ok(#request::#v { #(#values,)* })
             })
         });
@@ -720,7 +720,7 @@ pub(super) fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
                 #msg: &[u64; target::MESSAGE_WORDS],
                 #caps_name: &[u64; target::CAPS_PER_MESSAGE],
             ) -> Result<#reply, ProtocolError> {
-                rpc_wire::check_size(info, #w, #c)?;
+                wire::check_size(info, #w, #c, ProtocolError::Truncated)?;
                 Ok(#reply {
                     #(#values,)*
                 })
