@@ -419,6 +419,73 @@ macro_rules! differential {
                 memory.with_watermark(watermark).unwrap_or(cap)
             }
 
+            /// A random retype call: the source, whether it has children,
+            /// the request's words (object type, size argument, offset,
+            /// count), the destination's slots (`None`: not found) and the
+            /// occupied slots (a bit each).
+            fn retype_call(rng: &mut Rng) -> (Cap, bool, [u64; 4], Option<u64>, u64) {
+                let source = source(rng);
+                let has_children = rng.chance(50);
+                let count = ObjectType::ALL.len() as u64;
+                let object_type = rng.below(count + 2);
+                let size_arg = match ObjectType::from_word(object_type) {
+                    Some(ty) if rng.chance(85) => size_arg(rng, ty),
+                    Some(ty) if rng.chance(50) => ty.arg_bounds().1 + 1,
+                    Some(ty) => ty.arg_bounds().0.saturating_sub(1),
+                    None => rng.word(),
+                };
+                let slots = match rng.below(10) {
+                    0 => None,
+                    1 => Some(rng.below(3)),
+                    _ => Some(1u64 << rng.below(10)),
+                };
+                let room = slots.unwrap_or(8).max(1);
+                let offset = match rng.below(8) {
+                    0 => rng.word(),
+                    1 => room,
+                    _ => rng.below(room),
+                };
+                let count = match rng.below(8) {
+                    0 => 0,
+                    1 => rng.word(),
+                    2 => rng.below(600),
+                    _ => 1 + rng.below(4),
+                };
+                let occupied = if rng.chance(80) {
+                    0
+                } else {
+                    1u64 << rng.below(64)
+                };
+                (source, has_children, [object_type, size_arg, offset, count], slots, occupied)
+            }
+
+            /// An offset into `source`'s region (mostly page-aligned inside
+            /// it; some misaligned, at or past its end, or anything) and the
+            /// live memory there: none, or a range near the objects. Only
+            /// the specs with `retype_at` or `split_at` use it.
+            #[allow(dead_code)]
+            fn offset_and_live(rng: &mut Rng, source: Cap) -> (u64, (u64, u64)) {
+                let (base, size) = region(source).unwrap_or((0, 1 << 20));
+                let at = match rng.below(10) {
+                    0 => rng.word(),
+                    1 => size,
+                    2 => rng.below(size.max(1)),
+                    _ => rng.below((size >> 12).max(1)) << 12,
+                };
+                let live = match rng.below(4) {
+                    0 | 1 => (0, 0),
+                    2 => {
+                        let first = base.saturating_add(at).saturating_add(rng.below(1 << 16));
+                        (first, first.saturating_add(1 + rng.below(1 << 16)))
+                    }
+                    _ => {
+                        let first = base.saturating_add(rng.below(size.max(1)));
+                        (first, first.saturating_add(1 + rng.below(1 << 12)))
+                    }
+                };
+                (at, live)
+            }
+
             $(
             unsafe extern "C" {
                 fn $retype_at(
@@ -443,60 +510,8 @@ macro_rules! differential {
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ stringify!($spec).len() as u64);
                 let mut statuses = [0u32; 10];
                 for _ in 0..40_000 {
-                    let source = source(&mut rng);
-                    let has_children = rng.chance(50);
-                    let count = ObjectType::ALL.len() as u64;
-                    let object_type = rng.below(count + 2);
-                    let size_arg = match ObjectType::from_word(object_type) {
-                        Some(ty) if rng.chance(85) => size_arg(&mut rng, ty),
-                        Some(ty) if rng.chance(50) => ty.arg_bounds().1 + 1,
-                        Some(ty) => ty.arg_bounds().0.saturating_sub(1),
-                        None => rng.word(),
-                    };
-                    let slots = match rng.below(10) {
-                        0 => None,
-                        1 => Some(rng.below(3)),
-                        _ => Some(1u64 << rng.below(10)),
-                    };
-                    let room = slots.unwrap_or(8).max(1);
-                    let offset = match rng.below(8) {
-                        0 => rng.word(),
-                        1 => room,
-                        _ => rng.below(room),
-                    };
-                    let count = match rng.below(8) {
-                        0 => 0,
-                        1 => rng.word(),
-                        2 => rng.below(600),
-                        _ => 1 + rng.below(4),
-                    };
-                    let occupied = if rng.chance(80) {
-                        0
-                    } else {
-                        1u64 << rng.below(64)
-                    };
-                    let (base, size) = region(source).unwrap_or((0, 1 << 20));
-                    // Mostly page-aligned offsets inside the region, some
-                    // misaligned, at or past its end, or anything.
-                    let at = match rng.below(10) {
-                        0 => rng.word(),
-                        1 => size,
-                        2 => rng.below(size.max(1)),
-                        _ => rng.below((size >> 12).max(1)) << 12,
-                    };
-                    // Live memory: none, or a range near the objects.
-                    let live = match rng.below(4) {
-                        0 | 1 => (0, 0),
-                        2 => {
-                            let first = base.saturating_add(at).saturating_add(rng.below(1 << 16));
-                            (first, first.saturating_add(1 + rng.below(1 << 16)))
-                        }
-                        _ => {
-                            let first = base.saturating_add(rng.below(size.max(1)));
-                            (first, first.saturating_add(1 + rng.below(1 << 12)))
-                        }
-                    };
-                    let request = [object_type, size_arg, offset, count];
+                    let (source, has_children, request, slots, occupied) = retype_call(&mut rng);
+                    let (at, live) = offset_and_live(&mut rng, source);
                     let rust = rust_retype_at(
                         source, has_children, request, at, live, slots, occupied,
                     );
@@ -675,24 +690,7 @@ macro_rules! differential {
                     );
                     statuses[0][rust[0] as usize] += 1;
 
-                    let (base, size) = region(source).unwrap_or((0, 1 << 20));
-                    let at = match rng.below(10) {
-                        0 => rng.word(),
-                        1 => size,
-                        2 => rng.below(size.max(1)),
-                        _ => rng.below((size >> 12).max(1)) << 12,
-                    };
-                    let live = match rng.below(4) {
-                        0 | 1 => (0, 0),
-                        2 => {
-                            let first = base.saturating_add(at).saturating_add(rng.below(1 << 16));
-                            (first, first.saturating_add(1 + rng.below(1 << 16)))
-                        }
-                        _ => {
-                            let first = base.saturating_add(rng.below(size.max(1)));
-                            (first, first.saturating_add(1 + rng.below(1 << 12)))
-                        }
-                    };
+                    let (at, live) = offset_and_live(&mut rng, source);
                     let meets = |first: u64, bytes: u64| {
                         bytes != 0 && first < live.1 && (live.0 <= first || live.0 - first < bytes)
                     };
@@ -793,39 +791,7 @@ macro_rules! differential {
                 let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ stringify!($spec).len() as u64);
                 let mut statuses = [0u32; 8];
                 for _ in 0..40_000 {
-                    let source = source(&mut rng);
-                    let has_children = rng.chance(50);
-                    let count = ObjectType::ALL.len() as u64;
-                    let object_type = rng.below(count + 2);
-                    let size_arg = match ObjectType::from_word(object_type) {
-                        Some(ty) if rng.chance(85) => size_arg(&mut rng, ty),
-                        Some(ty) if rng.chance(50) => ty.arg_bounds().1 + 1,
-                        Some(ty) => ty.arg_bounds().0.saturating_sub(1),
-                        None => rng.word(),
-                    };
-                    let slots = match rng.below(10) {
-                        0 => None,
-                        1 => Some(rng.below(3)),
-                        _ => Some(1u64 << rng.below(10)),
-                    };
-                    let room = slots.unwrap_or(8).max(1);
-                    let offset = match rng.below(8) {
-                        0 => rng.word(),
-                        1 => room,
-                        _ => rng.below(room),
-                    };
-                    let count = match rng.below(8) {
-                        0 => 0,
-                        1 => rng.word(),
-                        2 => rng.below(600),
-                        _ => 1 + rng.below(4),
-                    };
-                    let occupied = if rng.chance(80) {
-                        0
-                    } else {
-                        1u64 << rng.below(64)
-                    };
-                    let request = [object_type, size_arg, offset, count];
+                    let (source, has_children, request, slots, occupied) = retype_call(&mut rng);
                     let rust = rust_retype(source, has_children, request, slots, occupied);
                     assert_eq!(
                         c_retype(source, has_children, request, slots, occupied),

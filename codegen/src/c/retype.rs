@@ -464,6 +464,7 @@ fn retype(h: &mut Header<'_, '_>) {
 /// `template` with sizes in bytes for a spec with a byte-sized object type
 /// (`RETYPE_BODY` and `RETYPE_AT_BODY` are written in bits).
 fn sized(bytes: bool, template: &str) -> String {
+    let template = template.replace("@CHECKS@\n", REQUEST_CHECKS);
     if bytes {
         template
             .replace("    int bits;\n", "    uint64_t size;\n    uint32_t size_bits;\n")
@@ -486,9 +487,50 @@ fn sized(bytes: bool, template: &str) -> String {
                 "    result->placement.size = size;",
             )
     } else {
-        template.to_string()
+        template
     }
 }
+
+/// Checks 2 to 6 of `retype` and `retype_at`, the same in both
+/// (`@CHECKS@` in their templates): the object type, the size argument,
+/// the destination, its window and its empty slots.
+const REQUEST_CHECKS: &str = r#"    if (!@l@_retype_rule_allows(@l@_cap_get_tag(source), @T@)) {
+        return @U@_RETYPE_INVALID_ARGUMENT;
+    }
+    bits = @l@_object_size_bits(@T@, @A@);
+    if (bits < 0) {
+        @l@_object_arg_bounds(@T@, &min, &max);
+        if (@A@ < min) {
+            result->index = 1;
+            return @U@_RETYPE_INVALID_ARGUMENT;
+        }
+        result->min = min;
+        result->max = max;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    if (!destination) {
+        return @U@_RETYPE_FAILED_LOOKUP;
+    }
+    if (request->offset >= destination->slots) {
+        result->max = destination->slots == 0 ? 0 : destination->slots - 1;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    if (request->count == 0 || request->count > fan_out) {
+        result->min = 1;
+        result->max = fan_out;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    if (request->count > destination->slots - request->offset) {
+        result->min = 1;
+        result->max = destination->slots - request->offset;
+        return @U@_RETYPE_RANGE_ERROR;
+    }
+    for (slot = request->offset; slot < request->offset + request->count; slot++) {
+        if (!slot_is_empty(context, slot)) {
+            return @U@_RETYPE_DELETE_FIRST;
+        }
+    }
+"#;
 
 /// The object facts `retype` and the splits need: `_object_arg_bounds`,
 /// `_object_align_bits`, `_object_may_hold`.
@@ -590,42 +632,7 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
         || !@l@_untyped_memory_of(source, &memory)) {
         return @U@_RETYPE_ILLEGAL_OPERATION;
     }
-    if (!@l@_retype_rule_allows(@l@_cap_get_tag(source), @T@)) {
-        return @U@_RETYPE_INVALID_ARGUMENT;
-    }
-    bits = @l@_object_size_bits(@T@, @A@);
-    if (bits < 0) {
-        @l@_object_arg_bounds(@T@, &min, &max);
-        if (@A@ < min) {
-            result->index = 1;
-            return @U@_RETYPE_INVALID_ARGUMENT;
-        }
-        result->min = min;
-        result->max = max;
-        return @U@_RETYPE_RANGE_ERROR;
-    }
-    if (!destination) {
-        return @U@_RETYPE_FAILED_LOOKUP;
-    }
-    if (request->offset >= destination->slots) {
-        result->max = destination->slots == 0 ? 0 : destination->slots - 1;
-        return @U@_RETYPE_RANGE_ERROR;
-    }
-    if (request->count == 0 || request->count > fan_out) {
-        result->min = 1;
-        result->max = fan_out;
-        return @U@_RETYPE_RANGE_ERROR;
-    }
-    if (request->count > destination->slots - request->offset) {
-        result->min = 1;
-        result->max = destination->slots - request->offset;
-        return @U@_RETYPE_RANGE_ERROR;
-    }
-    for (slot = request->offset; slot < request->offset + request->count; slot++) {
-        if (!slot_is_empty(context, slot)) {
-            return @U@_RETYPE_DELETE_FIRST;
-        }
-    }
+@CHECKS@
 
     watermark = has_children ? memory.watermark : 0;
     left = memory.size > watermark ? memory.size - watermark : 0;
@@ -730,42 +737,7 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
         || !@l@_untyped_memory_of(source, &memory)) {
         return @U@_RETYPE_ILLEGAL_OPERATION;
     }
-    if (!@l@_retype_rule_allows(@l@_cap_get_tag(source), @T@)) {
-        return @U@_RETYPE_INVALID_ARGUMENT;
-    }
-    bits = @l@_object_size_bits(@T@, @A@);
-    if (bits < 0) {
-        @l@_object_arg_bounds(@T@, &min, &max);
-        if (@A@ < min) {
-            result->index = 1;
-            return @U@_RETYPE_INVALID_ARGUMENT;
-        }
-        result->min = min;
-        result->max = max;
-        return @U@_RETYPE_RANGE_ERROR;
-    }
-    if (!destination) {
-        return @U@_RETYPE_FAILED_LOOKUP;
-    }
-    if (request->offset >= destination->slots) {
-        result->max = destination->slots == 0 ? 0 : destination->slots - 1;
-        return @U@_RETYPE_RANGE_ERROR;
-    }
-    if (request->count == 0 || request->count > fan_out) {
-        result->min = 1;
-        result->max = fan_out;
-        return @U@_RETYPE_RANGE_ERROR;
-    }
-    if (request->count > destination->slots - request->offset) {
-        result->min = 1;
-        result->max = destination->slots - request->offset;
-        return @U@_RETYPE_RANGE_ERROR;
-    }
-    for (slot = request->offset; slot < request->offset + request->count; slot++) {
-        if (!slot_is_empty(context, slot)) {
-            return @U@_RETYPE_DELETE_FIRST;
-        }
-    }
+@CHECKS@
 
     if (at >= memory.size) {
         result->max = memory.size == 0 ? 0 : memory.size - 1;

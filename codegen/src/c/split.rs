@@ -214,6 +214,10 @@ fn split(h: &mut Header<'_, '_>) {
 /// `template` (written in bits) for this spec: sizes in bytes for a spec
 /// with a byte-sized object type, and its prefixes.
 fn fill(template: &str, bytes: bool, l: &str, u: &str, split: &str) -> String {
+    let template = template
+        .replace("@SIZE@\n", PIECE_SIZE)
+        .replace("@COUNT@\n", PIECE_COUNT)
+        .replace("@MADE@\n", MADE);
     let sized = if bytes {
         template
             .replace("    int bits;\n", "    uint64_t piece;\n")
@@ -233,13 +237,42 @@ fn fill(template: &str, bytes: bool, l: &str, u: &str, split: &str) -> String {
             .replace("count << bits", "count * piece")
             .replace("s.size_bits = (uint32_t)bits;", "s.size = piece;")
     } else {
-        template.to_string()
+        template
     };
     sized
         .replace("@split@", split)
         .replace("@l@", l)
         .replace("@U@", u)
 }
+
+/// The checks `split` and `split_at` share (`@SIZE@`, `@COUNT@` in their
+/// templates): the pieces' size argument, and their count.
+const PIECE_SIZE: &str = r#"    bits = @l@_object_size_bits(object_type, size_arg);
+    if (bits < 0 || bits >= 64 || (UINT64_C(1) << bits) >= size) {
+        result->index = 1;
+        return @U@_DERIVE_INVALID_ARGUMENT;
+    }
+"#;
+const PIECE_COUNT: &str = r#"    if (count == 0 || count > pieces) {
+        result->min = 1;
+        result->max = pieces;
+        return @U@_DERIVE_RANGE_ERROR;
+    }
+"#;
+
+/// The end of `split` and `split_at` (`@MADE@`): the split, if its last
+/// piece's cap can be made.
+const MADE: &str = r#"    s.source = source;
+    s.size_arg = size_arg;
+    s.size_bits = (uint32_t)bits;
+    s.first = first;
+    s.count = count;
+    if (!@split@_cap(&s, count - 1, &last)) {
+        return @U@_DERIVE_ILLEGAL_OPERATION;
+    }
+    *split = s;
+    return @U@_DERIVE_OK;
+"#;
 
 /// `split`, the same for every spec (`@l@`/`@U@`: the prefixes).
 const SPLIT_BODY: &str = r#"/**
@@ -273,30 +306,13 @@ static inline enum @l@_derive_status @split@(@l@_cap_t source, uint64_t size_arg
         || !@l@_cap_region(source, &first, &size)) {
         return @U@_DERIVE_ILLEGAL_OPERATION;
     }
-    bits = @l@_object_size_bits(object_type, size_arg);
-    if (bits < 0 || bits >= 64 || (UINT64_C(1) << bits) >= size) {
-        result->index = 1;
-        return @U@_DERIVE_INVALID_ARGUMENT;
-    }
+@SIZE@
     pieces = size >> bits;
-    if (count == 0 || count > pieces) {
-        result->min = 1;
-        result->max = pieces;
-        return @U@_DERIVE_RANGE_ERROR;
-    }
+@COUNT@
     if (has_pieces) {
         return @U@_DERIVE_REVOKE_FIRST;
     }
-    s.source = source;
-    s.size_arg = size_arg;
-    s.size_bits = (uint32_t)bits;
-    s.first = first;
-    s.count = count;
-    if (!@split@_cap(&s, count - 1, &last)) {
-        return @U@_DERIVE_ILLEGAL_OPERATION;
-    }
-    *split = s;
-    return @U@_DERIVE_OK;
+@MADE@
 }
 "#;
 
@@ -340,11 +356,7 @@ static inline enum @l@_derive_status @split@_at(@l@_cap_t source, uint64_t size_
         || !@l@_cap_region(source, &base, &size)) {
         return @U@_DERIVE_ILLEGAL_OPERATION;
     }
-    bits = @l@_object_size_bits(object_type, size_arg);
-    if (bits < 0 || bits >= 64 || (UINT64_C(1) << bits) >= size) {
-        result->index = 1;
-        return @U@_DERIVE_INVALID_ARGUMENT;
-    }
+@SIZE@
     align_bits = @l@_object_align_bits(object_type, (uint32_t)bits);
     if (at >= size || at > UINT64_MAX - base || align_bits >= 64
         || ((base + at) & ((UINT64_C(1) << align_bits) - 1)) != 0) {
@@ -353,24 +365,11 @@ static inline enum @l@_derive_status @split@_at(@l@_cap_t source, uint64_t size_
     }
     first = base + at;
     pieces = (size - at) >> bits;
-    if (count == 0 || count > pieces) {
-        result->min = 1;
-        result->max = pieces;
-        return @U@_DERIVE_RANGE_ERROR;
-    }
+@COUNT@
     if (meets_pieces(context, first, count << bits)) {
         return @U@_DERIVE_REVOKE_FIRST;
     }
-    s.source = source;
-    s.size_arg = size_arg;
-    s.size_bits = (uint32_t)bits;
-    s.first = first;
-    s.count = count;
-    if (!@split@_cap(&s, count - 1, &last)) {
-        return @U@_DERIVE_ILLEGAL_OPERATION;
-    }
-    *split = s;
-    return @U@_DERIVE_OK;
+@MADE@
 }
 "#;
 
