@@ -464,7 +464,9 @@ fn retype(h: &mut Header<'_, '_>) {
 /// `template` with sizes in bytes for a spec with a byte-sized object type
 /// (`RETYPE_BODY` and `RETYPE_AT_BODY` are written in bits).
 fn sized(bytes: bool, template: &str) -> String {
-    let template = template.replace("@CHECKS@\n", REQUEST_CHECKS);
+    let template = template
+        .replace("@CHECKS@\n", REQUEST_CHECKS)
+        .replace("@PLACED@\n", PLACED);
     if bytes {
         template
             .replace("    int bits;\n", "    uint64_t size;\n    uint32_t size_bits;\n")
@@ -490,6 +492,36 @@ fn sized(bytes: bool, template: &str) -> String {
         template
     }
 }
+
+/// The end of `retype` and `retype_at` (`@PLACED@`): checks 7's last,
+/// 8 and 9, and the placement.
+const PLACED: &str = r#"    if (!@l@_untyped_memory_with_watermark(&memory, new_watermark, &updated_source)) {
+        result->left = left;
+        return @U@_RETYPE_NOT_ENOUGH_MEMORY;
+    }
+    if (!@l@_object_may_hold(@T@, memory.device)) {
+        result->index = 1;
+        return @U@_RETYPE_INVALID_ARGUMENT;
+    }
+    /* Addresses grow with the object's index: if the last object's cap can be
+     * made, every earlier one can. */
+    last = (request->count - 1) << bits;
+    if (last > UINT64_MAX - first
+        || !@l@_cap_for(@T@, first + last, @A@, memory.device,
+                        &cap)) {
+        return @U@_RETYPE_ILLEGAL_OPERATION;
+    }
+    result->placement.object_type = @T@;
+    result->placement.size_arg = @A@;
+    result->placement.size_bits = (uint32_t)bits;
+    result->placement.first = first;
+    result->placement.count = request->count;
+    result->placement.first_slot = request->offset;
+    result->placement.new_watermark = new_watermark;
+    result->placement.reset = !has_children;
+    result->placement.updated_source = updated_source;
+    return @U@_RETYPE_OK;
+"#;
 
 /// Checks 2 to 6 of `retype` and `retype_at`, the same in both
 /// (`@CHECKS@` in their templates): the object type, the size argument,
@@ -659,32 +691,7 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
         return @U@_RETYPE_NOT_ENOUGH_MEMORY;
     }
     new_watermark = first - memory.base + bytes;
-    if (!@l@_untyped_memory_with_watermark(&memory, new_watermark, &updated_source)) {
-        result->left = left;
-        return @U@_RETYPE_NOT_ENOUGH_MEMORY;
-    }
-    if (!@l@_object_may_hold(@T@, memory.device)) {
-        result->index = 1;
-        return @U@_RETYPE_INVALID_ARGUMENT;
-    }
-    /* Addresses grow with the object's index: if the last object's cap can be
-     * made, every earlier one can. */
-    last = (request->count - 1) << bits;
-    if (last > UINT64_MAX - first
-        || !@l@_cap_for(@T@, first + last, @A@, memory.device,
-                        &cap)) {
-        return @U@_RETYPE_ILLEGAL_OPERATION;
-    }
-    result->placement.object_type = @T@;
-    result->placement.size_arg = @A@;
-    result->placement.size_bits = (uint32_t)bits;
-    result->placement.first = first;
-    result->placement.count = request->count;
-    result->placement.first_slot = request->offset;
-    result->placement.new_watermark = new_watermark;
-    result->placement.reset = !has_children;
-    result->placement.updated_source = updated_source;
-    return @U@_RETYPE_OK;
+@PLACED@
 }
 "#;
 
@@ -762,31 +769,6 @@ static inline enum @l@_retype_status @f@(@l@_cap_t source, bool has_children,
     }
     watermark = has_children ? memory.watermark : 0;
     new_watermark = watermark > at + bytes ? watermark : at + bytes;
-    if (!@l@_untyped_memory_with_watermark(&memory, new_watermark, &updated_source)) {
-        result->left = left;
-        return @U@_RETYPE_NOT_ENOUGH_MEMORY;
-    }
-    if (!@l@_object_may_hold(@T@, memory.device)) {
-        result->index = 1;
-        return @U@_RETYPE_INVALID_ARGUMENT;
-    }
-    /* Addresses grow with the object's index: if the last object's cap can be
-     * made, every earlier one can. */
-    last = (request->count - 1) << bits;
-    if (last > UINT64_MAX - first
-        || !@l@_cap_for(@T@, first + last, @A@, memory.device,
-                        &cap)) {
-        return @U@_RETYPE_ILLEGAL_OPERATION;
-    }
-    result->placement.object_type = @T@;
-    result->placement.size_arg = @A@;
-    result->placement.size_bits = (uint32_t)bits;
-    result->placement.first = first;
-    result->placement.count = request->count;
-    result->placement.first_slot = request->offset;
-    result->placement.new_watermark = new_watermark;
-    result->placement.reset = !has_children;
-    result->placement.updated_source = updated_source;
-    return @U@_RETYPE_OK;
+@PLACED@
 }
 "#;
