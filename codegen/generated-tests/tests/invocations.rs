@@ -830,6 +830,30 @@ mod everything {
         );
     }
 
+    /// A `u6` argument wider than 6 bits is refused by the client, before
+    /// anything is sent, never cut to its low bits (as the decoder refuses
+    /// such a word).
+    #[test]
+    fn a_narrow_integer_too_wide_is_refused_by_the_client() {
+        for guard_bits in [64u8, 65, 255] {
+            let mut kernel = Kernel::default();
+            assert_eq!(
+                TcbCapClient(&mut kernel).set_space(Slot::new(9), guard_bits),
+                Err(InvocationError::Argument(FieldError {
+                    field: "guard_bits",
+                    value: u64::from(guard_bits),
+                }))
+            );
+            assert_eq!(kernel.sent.0, MessageInfo::default(), "nothing was sent");
+        }
+        let mut kernel = Kernel::default();
+        assert_eq!(
+            TcbCapClient(&mut kernel).set_space(Slot::new(9), 63),
+            Ok(())
+        );
+        assert_eq!(kernel.sent.1, vec![63]);
+    }
+
     fn kernel_error() -> impl Strategy<Value = KernelError> {
         prop_oneof![
             any::<u64>().prop_map(|index| KernelError::InvalidArgument { index }),

@@ -412,15 +412,29 @@ fn packed(p: &MethodParam) -> bool {
     matches!(p.kind, ParamKind::Array { .. }) && p.bitfield.is_none()
 }
 
-/// Whether some kernel invocation takes an array: its client packs it and
-/// refuses an element wider than its field (`InvocationError::Argument`).
+/// The width of `p` when it is an integer narrower than the Rust type
+/// that holds it (a `u6` in a `u8`): its client refuses a wider value.
+fn narrow(p: &MethodParam) -> Option<u32> {
+    match p.kind {
+        ParamKind::Scalar(Scalar::Uint(bits))
+            if p.values.is_none() && p.bitfield.is_none() && ![8, 16, 32, 64].contains(&bits) =>
+        {
+            Some(bits)
+        }
+        _ => None,
+    }
+}
+
+/// Whether some kernel invocation takes an array or a narrow integer: its
+/// client refuses an element or a value wider than its field
+/// (`InvocationError::Argument`).
 fn packs_arguments(g: &Gen<'_>) -> bool {
     g.spec
         .invocations
         .iter()
         .flat_map(|s| &s.methods)
         .flat_map(|m| &m.params)
-        .any(packed)
+        .any(|p| packed(p) || narrow(p).is_some())
 }
 
 /// What every invoked cap type shares: `DecodeError` and `InvocationError`
@@ -431,7 +445,8 @@ pub fn invocations(g: &Gen<'_>) -> TokenStream {
     let argument = packs_arguments(g).then(|| {
         quote! {
             /// An argument the client refused before sending anything: an
-            /// array element wider than its field. Never truncated.
+            /// integer or an array element wider than its field. Never
+            /// truncated.
             Argument(FieldError),
         }
     });
@@ -1462,6 +1477,7 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
             match &s.param.kind {
                 _ if s.param.values.is_some() => Some(quote!(#value.value())),
                 _ if s.param.bitfield.is_some() => None,
+                _ if narrow(s.param).is_some() => None,
                 ParamKind::Scalar(sc) if is_u64(*sc) => Some(quote!(#value)),
                 ParamKind::Scalar(_) => Some(quote!(u64::from(#value))),
                 _ => None,
@@ -1474,13 +1490,14 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
             let length = lit(m.request_words);
             let stmts = word_slots.iter().map(|s| {
                 let value = ident(&s.param.name);
-                encode_words(
-                    s.param,
-                    s.place,
-                    &msg,
-                    &quote!(#value),
-                    &quote!(.map_err(InvocationError::Argument)),
-                )
+                let refused = quote!(.map_err(InvocationError::Argument));
+                match (narrow(s.param), s.place) {
+                    (Some(bits), Place::Words { start, .. }) => {
+                        let (at, bits, field) = (lit(start), lit(bits.into()), &s.param.name);
+                        quote!(#msg[#at] = wire::fit(#field, u64::from(#value), #bits)#refused?;)
+                    }
+                    _ => encode_words(s.param, s.place, &msg, &quote!(#value), &refused),
+                }
             });
             (
                 quote! {
@@ -1541,11 +1558,12 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
         ));
     }
     if m.params.iter().any(|p| {
-        matches!(&p.kind, ParamKind::Array { element: Scalar::Uint(b), .. } if ![8, 16, 32, 64].contains(b))
+        narrow(p).is_some()
+            || matches!(&p.kind, ParamKind::Array { element: Scalar::Uint(b), .. } if ![8, 16, 32, 64].contains(b))
     }) {
         lines.push(String::new());
         lines.push(
-            "An array element wider than its field is refused (`InvocationError::Argument`), never cut to its width; other values are passed unchecked and the kernel rejects those out of range."
+            "An integer or an array element wider than its field is refused (`InvocationError::Argument`) before anything is sent, never cut to its width."
                 .into(),
         );
     }
