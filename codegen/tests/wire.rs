@@ -8,17 +8,10 @@ mod common;
 
 use common::{Scratch, capc, text};
 
-/// A spec whose kernel invocation and RPC method take arrays of `u4`
-/// elements (a width no Rust integer has, so a `u8` can be too wide).
+/// After `common::TARGET`: a spec whose kernel invocation and RPC method
+/// take arrays of `u4` elements (a width no Rust integer has, so a `u8` can
+/// be too wide).
 const SPEC: &str = "\
-target t {
-    address_bits = 48;
-    tag_bits = 5;
-    message_registers = 4;
-    message_words = 16;
-    caps_per_message = 2;
-}
-
 rights {
     read,
     write,
@@ -155,7 +148,7 @@ fn main() {
 #[test]
 fn invocations_and_rpcs_refuse_a_too_wide_array_element_never_truncate() {
     let scratch = Scratch::new("wire", "refuse");
-    scratch.write("nibbles.cap", SPEC);
+    scratch.write("nibbles.cap", format!("{}{SPEC}", common::TARGET));
     let out = capc(&scratch.dir, &["build", "nibbles.cap", "-o", "nibbles.rs"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let module = std::fs::read_to_string(scratch.path("nibbles.rs")).expect("generated");
