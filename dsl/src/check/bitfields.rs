@@ -230,15 +230,20 @@ impl Ctx<'_> {
             );
             return None;
         }
-        if bit + u64::from(width) > 64 {
+        // A pinned bit may be any number a user writes: no overflow.
+        let end = bit.saturating_add(u64::from(width));
+        if end > 64 {
             self.diags.push(
                 Diagnostic::new(
                     Code::BitfieldCrossesWord,
                     span,
-                    format!(
-                        "field `{fname}` of `{bitfield}` would take bits {bit}..{} of word {word}",
-                        bit + u64::from(width)
-                    ),
+                    if bit >= 64 {
+                        format!("field `{fname}` of `{bitfield}` is placed at bit {bit} of word {word}")
+                    } else {
+                        format!(
+                            "field `{fname}` of `{bitfield}` would take bits {bit}..{end} of word {word}"
+                        )
+                    },
                 )
                 .label("past the word's 64 bits")
                 .note("a field lies in one word, as seL4's bitfield generator requires")
