@@ -617,6 +617,7 @@ fn param_type(spec: &Spec, p: &MethodParam) -> String {
                 capc_dsl::ast::Transfer::Lookup => "",
                 capc_dsl::ast::Transfer::Grant => "grant ",
                 capc_dsl::ast::Transfer::Lend => "lend ",
+                capc_dsl::ast::Transfer::Move => "move ",
             };
             // Alternatives change the decoded argument's Rust type.
             let mut text = format!("{how}cap {}", spec.caps[cap.index()].name);

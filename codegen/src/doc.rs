@@ -1223,6 +1223,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
                 Transfer::Lookup => "",
                 Transfer::Grant => "grant ",
                 Transfer::Lend => "lend ",
+                Transfer::Move => "move ",
             };
             let rights = crate::graph::rights_list(spec, rights);
             let mut text = format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name);

@@ -584,6 +584,8 @@ fn transfer_edge(
         (Transfer::Lend, _) => "lends",
         (Transfer::Grant, false) => "grants",
         (Transfer::Grant, true) => "returns",
+        (Transfer::Move, false) => "moves",
+        (Transfer::Move, true) => "returns (moved)",
         (Transfer::Lookup, _) => "names",
     };
     let rights = rights_list(spec, rights);

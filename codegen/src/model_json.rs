@@ -507,6 +507,7 @@ fn transfer_name(t: Transfer) -> &'static str {
         Transfer::Lookup => "lookup",
         Transfer::Grant => "grant",
         Transfer::Lend => "lend",
+        Transfer::Move => "move",
     }
 }
 

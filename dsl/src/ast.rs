@@ -633,6 +633,10 @@ pub enum Transfer {
     /// `lend`: the receiver gets such a copy for the call only; the sender
     /// revokes it afterwards.
     Lend,
+    /// `move`: the receiver gets such a copy to keep, and the sender
+    /// deletes its own cap once the call succeeded (Flounder's
+    /// `give_away_cap`).
+    Move,
 }
 
 /// The type of a method parameter or result.

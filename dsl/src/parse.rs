@@ -233,7 +233,7 @@ fn syntax_error(file: FileId, text: &str, error: pest::error::Error<Rule>) -> Di
         let inside = text[open + 1..at].trim_start();
         let start = at - inside.len();
         let word = &inside[..token_len(inside)];
-        if matches!(word, "cap" | "grant" | "lend") {
+        if matches!(word, "cap" | "grant" | "lend" | "move") {
             return Diagnostic::new(
                 Code::Syntax,
                 Span::new(file, start..end),
@@ -475,10 +475,11 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
         Rule::method => &["fn"],
         Rule::field_type => &["ptr", "rights", "bool", "u"],
         Rule::param_type => &[
-            "word", "bool", "u", "i", "[", "string", "Option", "cap", "grant", "lend", "lease",
+            "word", "bool", "u", "i", "[", "string", "Option", "cap", "grant", "move", "lend",
+            "lease",
         ],
         Rule::data_type | Rule::scalar_type => &["word", "bool", "u", "i", "[", "string", "Option"],
-        Rule::transfer | Rule::grant | Rule::lend => &["grant", "lend"],
+        Rule::transfer | Rule::grant | Rule::lend | Rule::move_ => &["grant", "move", "lend"],
         Rule::expr | Rule::primary_count => &["("],
         Rule::domain => &["(", "{"],
         _ => &[],
@@ -1415,10 +1416,10 @@ impl Builder {
                             }
                         }
                         Rule::transfer => {
-                            transfer = if p.as_str() == "grant" {
-                                Transfer::Grant
-                            } else {
-                                Transfer::Lend
+                            transfer = match p.as_str() {
+                                "grant" => Transfer::Grant,
+                                "move" => Transfer::Move,
+                                _ => Transfer::Lend,
                             }
                         }
                         Rule::kw_cap => {}

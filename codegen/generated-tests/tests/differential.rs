@@ -1279,10 +1279,12 @@ mod file_service {
     }
 
     /// The server behind a loopback: what the kernel would tell it the
-    /// caller donated.
+    /// caller donated, and the caps it holds (the file the client lends,
+    /// the donated cap, the copies the client minted).
     struct Loopback {
         server: Planned,
         donated: Donation,
+        caps: std::collections::BTreeMap<u64, Cap>,
     }
 
     impl Transport for Loopback {
@@ -1295,9 +1297,28 @@ mod file_service {
         ) -> MessageInfo {
             let mut caps = [0; target::CAPS_PER_MESSAGE];
             caps[..caps_out.len()].copy_from_slice(caps_out);
-            let reply = dispatch_file_service(&mut self.server, info, msg, &mut caps, self.donated);
+            let held = &self.caps;
+            let reply = dispatch_file_service(
+                &mut self.server,
+                info,
+                msg,
+                &mut caps,
+                self.donated,
+                |slot| held.get(&slot).copied(),
+            );
             caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
             reply
+        }
+
+        fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
+            let copy = self.caps.get(&slot)?.with_rights_masked(rights);
+            let at = self.caps.last_key_value().map_or(0, |(k, _)| k + 1);
+            self.caps.insert(at, copy);
+            Some(at)
+        }
+
+        fn end_lend(&mut self, copy: u64) {
+            self.caps.remove(&copy);
         }
     }
 
@@ -1344,12 +1365,16 @@ mod file_service {
             plan: plan.to_vec(),
             ..Planned::default()
         };
+        // The donated Untyped travels as the request's last cap.
+        const DONATED_SLOT: u64 = 9;
+        let file = EndpointCap::new(0x1000, Rights::ALL, 0).expect("an endpoint");
+        let mut caps = std::collections::BTreeMap::from([(1, file.cap())]);
+        caps.extend(donor.map(|cap| (DONATED_SLOT, cap)));
         let mut client = FileServiceClient::new(Loopback {
             server,
             donated: Donation { base, bytes },
+            caps,
         });
-        // The donated Untyped travels as the request's last cap.
-        const DONATED_SLOT: u64 = 9;
         let result = match label {
             FileServiceLabel::Open => client.open([0; 32], false).map(drop),
             FileServiceLabel::Read => client

@@ -105,8 +105,10 @@ impl MemServer for Server {
     }
 }
 
-/// The server and the one client's session.
-struct Loopback(Server, MemSession);
+/// The server, the one client's session, and the caps the kernel holds
+/// (in a loopback the client and the server share slot numbers: a moved
+/// cap is the server's own).
+struct Loopback(Server, MemSession, std::collections::BTreeMap<u64, Cap>);
 
 impl Transport for Loopback {
     fn call(
@@ -118,9 +120,22 @@ impl Transport for Loopback {
     ) -> MessageInfo {
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        let reply = dispatch_mem(&mut self.0, info, msg, &mut caps, &mut self.1);
+        let held = &self.2;
+        let reply = dispatch_mem(&mut self.0, info, msg, &mut caps, &mut self.1, |slot| {
+            held.get(&slot).copied()
+        });
+        // The kernel hands the client the RAM the server made: the server's
+        // `take` makes 2^bits bytes at its `next` address.
+        for &slot in &caps[..reply.caps] {
+            let ram = RAM::new(0x100_0000 + slot * 0x1000, 0x1000, 0, 0).expect("a RAM cap");
+            self.2.insert(slot, ram.cap());
+        }
         caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
         reply
+    }
+
+    fn delete(&mut self, slot: u64) {
+        assert!(self.2.remove(&slot).is_some(), "slot {slot} deleted twice");
     }
 }
 
@@ -141,6 +156,7 @@ fn mem_if_round_trips_over_a_loopback() {
             charges: Vec::new(),
         },
         session,
+        std::collections::BTreeMap::new(),
     ));
     let all = client.available().unwrap();
     assert_eq!((all.mem_avail, all.mem_total), (15 << 20, 15 << 20));
@@ -188,6 +204,14 @@ fn mem_if_round_trips_over_a_loopback() {
         0
     );
     assert_eq!(client.transport().0.freed, [(101, 1 << 20, 12)]);
+    // `mem_cap` was moved (Flounder's `give_away_cap`): once the call
+    // succeeded, the client's cap is gone; the one it did not free stays.
+    assert!(!client.transport().2.contains_key(&101));
+    assert!(client.transport().2.contains_key(&102));
+    // The server deletes its own copy of an allocation once it replied.
+    assert_eq!(MemLabel::Allocate.moved_results(), [0]);
+    assert_eq!(MemLabel::Steal.moved_results(), [0]);
+    assert_eq!(MemLabel::FreeMonitor.moved_results(), [0u64; 0]);
     assert_eq!(client.transport().1.available(), 4096 + 64);
     assert_eq!(
         client.allocate(12, 0, 1 << 20),
@@ -195,6 +219,6 @@ fn mem_if_round_trips_over_a_loopback() {
     );
     assert_eq!(client.transport().1.available(), 4096 + 64);
     // Closing the session returns the whole quota.
-    let Loopback(_, session) = client.into_transport();
+    let Loopback(_, session, _) = client.into_transport();
     assert_eq!(session.close(), (1 << 20) + (4 << 10) + 192);
 }

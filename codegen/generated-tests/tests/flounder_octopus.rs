@@ -32,6 +32,11 @@ struct Endpoints {
     /// does not is lost).
     waiting: Vec<bool>,
     next_slot: u64,
+    /// The caps in the server's slots, as its runtime learns them.
+    held: BTreeMap<u64, Cap>,
+    /// The server's copies of each cap a client sent, by the client's slot
+    /// (what a revoke of the client's cap removes).
+    derived: BTreeMap<(usize, u64), Vec<u64>>,
 }
 
 /// The server's `Notifier`: seL4's `NBSend` on the slot it names.
@@ -440,12 +445,14 @@ impl OctopusServer for Server {
 
 /// One client's way to the shared server, in its own session. The caps a
 /// call carries go to the server as new slots of the server's, each a copy
-/// of the client's endpoint (the test's clients grant nothing else).
+/// of the client's cap.
 struct Loopback {
     server: Rc<RefCell<Server>>,
     endpoints: Rc<RefCell<Endpoints>>,
     session: OctopusSession,
     client: usize,
+    /// The client's CSpace.
+    own: BTreeMap<u64, Cap>,
 }
 
 impl Transport for Loopback {
@@ -457,23 +464,62 @@ impl Transport for Loopback {
         caps_in: &mut Slots,
     ) -> MessageInfo {
         let mut caps = [0; target::CAPS_PER_MESSAGE];
-        for (to, _) in caps.iter_mut().zip(caps_out) {
+        for (to, from) in caps.iter_mut().zip(caps_out) {
             let mut k = self.endpoints.borrow_mut();
             k.next_slot += 1;
             *to = k.next_slot;
             let slot = k.next_slot;
-            k.granted.insert(slot, self.client);
+            let cap = self.own.get(from).copied().unwrap_or(Cap::NULL);
+            if EndPointLMP::from_cap(cap).is_some() {
+                k.granted.insert(slot, self.client);
+            }
+            k.held.insert(slot, cap);
+            k.derived
+                .entry((self.client, *from))
+                .or_default()
+                .push(slot);
         }
+        let endpoints = self.endpoints.clone();
         let reply = dispatch_octopus(
             &mut *self.server.borrow_mut(),
             info,
             msg,
             &mut caps,
             &mut self.session,
+            |slot| endpoints.borrow().held.get(&slot).copied(),
         );
         caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
         reply
     }
+
+    fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
+        let copy = self.own.get(&slot)?.with_rights_masked(rights);
+        let at = (1000..).find(|s| !self.own.contains_key(s))?;
+        self.own.insert(at, copy);
+        Some(at)
+    }
+
+    fn end_lend(&mut self, copy: u64) {
+        assert!(self.own.remove(&copy).is_some(), "a lent copy");
+        let mut k = self.endpoints.borrow_mut();
+        for slot in k.derived.remove(&(self.client, copy)).unwrap_or_default() {
+            k.held.remove(&slot);
+        }
+    }
+}
+
+/// A client's CSpace: its event endpoint, an ID cap and two frames.
+fn own_caps() -> BTreeMap<u64, Cap> {
+    let frame = |base| Frame::new(base, 4096, 0).unwrap().cap();
+    BTreeMap::from([
+        (
+            CLIENT_ENDPOINT,
+            EndPointLMP::new(0x1000, 0, 64, 0).unwrap().cap(),
+        ),
+        (5, ID::new(3, 7).unwrap().cap()),
+        (44, frame(0x4_4000)),
+        (45, frame(0x4_5000)),
+    ])
 }
 
 /// What a client's handler got, in order.
@@ -552,6 +598,7 @@ fn world() -> World {
             endpoints: endpoints.clone(),
             session: OctopusSession::open(i as u64 + 1, Donation::quota(4096)).unwrap(),
             client: i,
+            own: own_caps(),
         })
     };
     let (a, b) = (client(0), client(1));
@@ -671,7 +718,7 @@ fn a_trigger_fires_on_the_binding_client_until_it_is_removed() {
 
 #[test]
 fn every_rpc_round_trips() {
-    let (_server, _endpoints, mut a, _b) = world();
+    let (_server, endpoints, mut a, _b) = world();
     assert_eq!(a.get_identifier().unwrap().id, 1);
     let set = a.set(text("disk0 sata"), 0, no_trigger(), false).unwrap();
     assert_eq!(set.error_code, 0);
@@ -700,6 +747,17 @@ fn every_rpc_round_trips() {
             .error_code,
         NOT_FOUND
     );
+    // Each lent ID cap was a copy the client minted, and its end took the
+    // server's copy with it: the server holds no ID cap after the calls.
+    assert!(
+        endpoints
+            .borrow()
+            .held
+            .values()
+            .all(|cap| ID::from_cap(*cap).is_none()),
+        "the server kept a lent cap"
+    );
+    assert!(a.transport().own.range(1000..).next().is_none());
     assert_eq!(a.put_cap(text("frame"), Slot::new(44)).unwrap().reterr, 0);
     let stored = a.get_cap(text("frame")).unwrap();
     assert_eq!(stored.reterr, 0);

@@ -195,6 +195,9 @@ struct Loopback {
     /// The rights of each lease minted, and the leases not yet ended.
     minted: Vec<Rights>,
     lent: u32,
+    /// The minted copies not yet ended, by slot: caps to the caller's
+    /// region with the lease's rights.
+    copies: std::collections::BTreeMap<u64, Cap>,
 }
 
 impl Transport for Loopback {
@@ -202,7 +205,7 @@ impl Transport for Loopback {
         &mut self,
         info: MessageInfo,
         msg: &mut Words,
-        _: &[u64],
+        caps_out: &[u64],
         _: &mut Slots,
     ) -> MessageInfo {
         self.sent += 1;
@@ -215,17 +218,25 @@ impl Transport for Loopback {
             };
         }
         let mut caps = [0; target::CAPS_PER_MESSAGE];
-        dispatch_jefe(&mut self.jefe, info, msg, &mut caps)
+        caps[..caps_out.len()].copy_from_slice(caps_out);
+        let copies = &self.copies;
+        dispatch_jefe(&mut self.jefe, info, msg, &mut caps, |slot| {
+            copies.get(&slot).copied()
+        })
     }
 
-    fn mint_lease(&mut self, _frame: u64, rights: Rights) -> Option<u64> {
+    fn mint(&mut self, _frame: u64, rights: Rights) -> Option<u64> {
         self.minted.push(rights);
         self.lent += 1;
-        Some(100 + self.lent as u64)
+        let slot = 100 + u64::from(self.lent);
+        let region = RegionCap::new(0x1000_0000, 16, rights).ok()?;
+        self.copies.insert(slot, region.cap());
+        Some(slot)
     }
 
-    fn end_lease(&mut self, _lease: u64) {
+    fn end_lend(&mut self, lease: u64) {
         self.lent -= 1;
+        self.copies.remove(&lease);
     }
 }
 

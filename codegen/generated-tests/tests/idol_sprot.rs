@@ -448,6 +448,16 @@ struct Loopback {
     /// The rights of each lease minted, and how many are not yet ended.
     minted: Vec<Rights>,
     lent: u32,
+    /// The minted copies not yet ended, by slot: caps to the caller's
+    /// memory with the lease's rights.
+    copies: std::collections::BTreeMap<u64, Cap>,
+}
+
+/// A cap to the caller's memory with `rights`.
+fn region(rights: Rights) -> Cap {
+    RegionCap::new(0x1000_0000, 20, rights)
+        .expect("a region")
+        .cap()
 }
 
 impl Transport for Loopback {
@@ -469,17 +479,23 @@ impl Transport for Loopback {
         }
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        dispatch_sp_rot(&mut self.rot, info, msg, &mut caps)
+        let copies = &self.copies;
+        dispatch_sp_rot(&mut self.rot, info, msg, &mut caps, |slot| {
+            copies.get(&slot).copied()
+        })
     }
 
-    fn mint_lease(&mut self, _frame: u64, rights: Rights) -> Option<u64> {
+    fn mint(&mut self, _frame: u64, rights: Rights) -> Option<u64> {
         self.minted.push(rights);
         self.lent += 1;
-        Some(100 + self.minted.len() as u64)
+        let slot = 100 + self.minted.len() as u64;
+        self.copies.insert(slot, region(rights));
+        Some(slot)
     }
 
-    fn end_lease(&mut self, _lease: u64) {
+    fn end_lend(&mut self, lease: u64) {
         self.lent -= 1;
+        self.copies.remove(&lease);
     }
 }
 
@@ -733,7 +749,9 @@ fn leases_are_bounded() {
         length: 3,
         caps: 1,
     };
-    let reply = dispatch_sp_rot(&mut sp.transport().rot, info, &mut msg, &mut [1, 0]);
+    let reply = dispatch_sp_rot(&mut sp.transport().rot, info, &mut msg, &mut [1, 0], |_| {
+        Some(region(Rights::READ))
+    });
     assert_eq!(
         reply.label,
         ProtocolError::InvalidArgument { index: 1 }.label()

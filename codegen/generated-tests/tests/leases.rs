@@ -83,6 +83,14 @@ impl Kernel {
         self.slots.remove(&slot);
     }
 
+    /// The cap in `slot`, as the server's runtime learns it: a 4 KiB frame
+    /// cap with the slot's rights.
+    fn held(&self, slot: u64) -> Option<Cap> {
+        let s = self.slots.get(&slot)?;
+        let base = (s.frame as u64 + 1) << 12;
+        Some(FrameCap::new(base, 12, s.rights).ok()?.cap())
+    }
+
     /// The frame bytes `at..at + len` through the cap in `slot`, if it
     /// carries `right`.
     fn range(&mut self, slot: u64, right: Rights, at: u64, len: usize) -> Option<&mut [u8]> {
@@ -239,10 +247,14 @@ impl Transport for Loopback {
             }
         }
         let mut caps = received;
-        dispatch_blocks(&mut self.store, info, msg, &mut caps)
+        let kernel = self.kernel.clone();
+        dispatch_blocks(&mut self.store, info, msg, &mut caps, |slot| {
+            kernel.borrow().held(slot)
+        })
     }
 
-    fn mint_lease(&mut self, frame: u64, rights: Rights) -> Option<u64> {
+    /// seL4's mint: the copy's rights are the cap's masked by `rights`.
+    fn mint(&mut self, frame: u64, rights: Rights) -> Option<u64> {
         let mut kernel = self.kernel.borrow_mut();
         if let Some(left) = kernel.mints_left.as_mut() {
             if *left == 0 {
@@ -251,15 +263,12 @@ impl Transport for Loopback {
             *left -= 1;
         }
         let source = kernel.slots.get(&frame)?;
-        if !source.rights.contains(rights) {
-            return None;
-        }
-        let f = source.frame;
+        let (f, masked) = (source.frame, source.rights.mask(rights));
         kernel.minted.push((frame, rights));
-        Some(kernel.add(f, rights, Some(frame)))
+        Some(kernel.add(f, masked, Some(frame)))
     }
 
-    fn end_lease(&mut self, lease: u64) {
+    fn end_lend(&mut self, lease: u64) {
         self.kernel.borrow_mut().revoke_and_delete(lease);
     }
 }
@@ -430,10 +439,11 @@ fn a_lease_that_cannot_be_minted_is_not_sent_and_ends_the_ones_before() {
         bytes: 8,
     };
     c.transport().kernel.borrow_mut().mints_left = Some(1);
-    assert_eq!(c.sign(range, range), Err(CallError::NotLent));
+    assert_eq!(c.sign(range, range), Err(CallError::NotMinted));
     assert_eq!(c.transport().sent, 0);
     assert_eq!(lent_slots(&mut c), 0);
-    // A cap without `write` cannot be lent for writing.
+    // A cap without `write` lent for writing: its copy has no `write`
+    // either (a mint never adds a right), and the dispatcher refuses it.
     c.transport().kernel.borrow_mut().mints_left = None;
     let read_only = {
         let mut kernel = c.transport().kernel.borrow_mut();
@@ -448,9 +458,13 @@ fn a_lease_that_cannot_be_minted_is_not_sent_and_ends_the_ones_before() {
                 ..range
             }
         ),
-        Err(CallError::NotLent)
+        Err(CallError::Refused(ProtocolError::InvalidArgument {
+            index: 1
+        }))
     );
-    assert_eq!(c.transport().sent, 0);
+    assert_eq!(c.transport().sent, 1);
+    assert_eq!(c.transport().store.calls, 0, "the server is not called");
+    assert_eq!(lent_slots(&mut c), 0, "the copy was taken back");
 }
 
 #[test]
@@ -498,7 +512,10 @@ fn dispatch(store: &mut Store, label: BlocksLabel, words: &[u64], caps: usize) -
         length: words.len(),
         caps,
     };
-    dispatch_blocks(store, info, &mut msg, &mut slots)
+    let kernel = store.memory.0.clone();
+    dispatch_blocks(store, info, &mut msg, &mut slots, |slot| {
+        kernel.borrow().held(slot)
+    })
 }
 
 #[test]

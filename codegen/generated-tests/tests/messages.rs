@@ -21,6 +21,19 @@
 use capc_generated_tests::messages::*;
 use proptest::prelude::*;
 
+#[macro_use]
+#[path = "support/cspace.rs"]
+mod support;
+cspace!(capc_generated_tests::messages);
+
+/// The frames `mixed` lends (slots 40 to 59), readable and writable.
+fn kernel() -> CSpace {
+    CSpace::with((40..60).map(|slot| {
+        let frame = FrameCap::new(slot << 12, Rights::READ.union(Rights::WRITE));
+        (slot, frame.unwrap().cap())
+    }))
+}
+
 type Words = [u64; target::MESSAGE_WORDS];
 type Slots = [u64; target::CAPS_PER_MESSAGE];
 
@@ -41,9 +54,17 @@ struct Dir {
     limits: Option<(Percent, BoundedArray<Copies, 2>)>,
 }
 
-/// Dispatches a call's request: a call is always answered.
-fn answer(server: &mut Dir, info: MessageInfo, msg: &mut Words, caps: &mut Slots) -> MessageInfo {
-    dispatch_directory(server, info, msg, caps).expect("a call is answered")
+/// Dispatches a call's request: a call is always answered. `kernel` holds
+/// the caps it carries.
+fn answer(
+    server: &mut Dir,
+    info: MessageInfo,
+    msg: &mut Words,
+    caps: &mut Slots,
+    kernel: &CSpace,
+) -> MessageInfo {
+    dispatch_directory(server, info, msg, caps, |slot| kernel.held(slot))
+        .expect("a call is answered")
 }
 
 const LIMIT: u64 = 8;
@@ -155,6 +176,7 @@ fn invert(w: Widths) -> Widths {
 /// A fake kernel between the client and the server: copies the caps.
 struct Loopback {
     server: Dir,
+    kernel: CSpace,
     /// What dispatch returned for each one-way message sent.
     sent: Vec<Option<MessageInfo>>,
 }
@@ -169,7 +191,7 @@ impl Transport for Loopback {
     ) -> MessageInfo {
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        let reply = answer(&mut self.server, info, msg, &mut caps);
+        let reply = answer(&mut self.server, info, msg, &mut caps, &self.kernel);
         caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
         reply
     }
@@ -178,15 +200,26 @@ impl Transport for Loopback {
         let mut msg = *msg;
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        let reply = dispatch_directory(&mut self.server, info, &mut msg, &mut caps);
+        let reply = dispatch_directory(&mut self.server, info, &mut msg, &mut caps, |slot| {
+            self.kernel.held(slot)
+        });
         self.sent.push(reply);
         true
+    }
+
+    fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
+        self.kernel.mint(slot, rights)
+    }
+
+    fn end_lend(&mut self, copy: u64) {
+        self.kernel.end_lend(copy);
     }
 }
 
 fn client() -> DirectoryClient<Loopback> {
     DirectoryClient::new(Loopback {
         server: Dir::default(),
+        kernel: kernel(),
         sent: Vec::new(),
     })
 }
@@ -223,7 +256,7 @@ fn a_oneway_message_reaches_the_server_and_is_not_answered() {
         msg[word] = value;
         let mut server = Dir::default();
         assert_eq!(
-            dispatch_directory(&mut server, info, &mut msg, &mut caps),
+            dispatch_directory(&mut server, info, &mut msg, &mut caps, |_| None),
             None
         );
         assert_eq!(server.calls, 0, "word {word} = {value:#x}");
@@ -232,14 +265,14 @@ fn a_oneway_message_reaches_the_server_and_is_not_answered() {
     let short = MessageInfo { length: 4, ..info };
     let mut msg = clean;
     assert_eq!(
-        dispatch_directory(&mut Dir::default(), short, &mut msg, &mut caps),
+        dispatch_directory(&mut Dir::default(), short, &mut msg, &mut caps, |_| None),
         None
     );
     // The clean one is served.
     let mut server = Dir::default();
     let mut msg = clean;
     assert_eq!(
-        dispatch_directory(&mut server, info, &mut msg, &mut caps),
+        dispatch_directory(&mut server, info, &mut msg, &mut caps, |_| None),
         None
     );
     assert_eq!(server.notes, [(1, name("ab"))]);
@@ -396,7 +429,16 @@ fn options_units_words_and_bounded_arrays_round_trip() {
             assert_eq!(reply.count_back, count);
             assert_eq!(reply.flags_back, flags);
             assert_eq!(reply.bytes_back, bytes);
-            assert_eq!(c.transport().server.lent, Some(40 + i as u64));
+            // The server got a copy minted read-only, which the client
+            // took back once the call returned.
+            let lent = c.transport().server.lent.expect("lent");
+            let kernel = &c.transport().kernel;
+            assert_eq!(
+                kernel.minted.last(),
+                Some(&(40 + i as u64, lent, Rights::READ))
+            );
+            assert_eq!(kernel.ended.last(), Some(&lent));
+            assert_eq!(kernel.copies_left(), [0u64; 0]);
         }
     }
 }
@@ -470,7 +512,7 @@ fn insert_with_byte(at: usize, byte: u8) -> (Option<ProtocolError>, usize) {
     let shift = (at % 8) * 8;
     *word = (*word & !(0xff << shift)) | (u64::from(byte) << shift);
     let mut server = Dir::default();
-    let reply = answer(&mut server, info, &mut msg, &mut caps);
+    let reply = answer(&mut server, info, &mut msg, &mut caps, &kernel());
     (ProtocolError::decode(reply, &msg), server.calls)
 }
 
@@ -511,7 +553,7 @@ fn malformed_requests_are_protocol_errors() {
         unit: Unit {},
         count: 1,
         flags: [true; 3],
-        frame: Slot::new(7),
+        frame: Slot::new(40),
         bytes: BoundedArray::new(&[1, 2]).unwrap(),
     }
     .encode(&mut clean, &mut caps)
@@ -534,7 +576,7 @@ fn malformed_requests_are_protocol_errors() {
         let mut msg = clean;
         msg[word] = value;
         let calls = server.calls;
-        let reply = answer(&mut server, info, &mut msg, &mut caps);
+        let reply = answer(&mut server, info, &mut msg, &mut caps, &kernel());
         let got = ProtocolError::decode(reply, &msg);
         match outcome {
             Some(index) => {
@@ -574,7 +616,7 @@ impl Transport for Breaking {
         };
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        let reply = answer(&mut server, info, msg, &mut caps);
+        let reply = answer(&mut server, info, msg, &mut caps, &kernel());
         let word = &mut msg[self.at / 8];
         let shift = (self.at % 8) * 8;
         *word = (*word & !(0xff << shift)) | (u64::from(self.byte) << shift);
@@ -652,7 +694,7 @@ fn range_types_refuse_values_outside_their_range() {
         let mut msg = clean;
         msg[word] = value;
         let calls = server.calls;
-        let reply = answer(&mut server, info, &mut msg, &mut caps);
+        let reply = answer(&mut server, info, &mut msg, &mut caps, &kernel());
         match outcome {
             Some(index) => {
                 assert_eq!(
@@ -724,7 +766,7 @@ fn floats_travel_bit_exact() {
         caps: 0,
     };
     let mut server = Dir::default();
-    let reply = answer(&mut server, info, &mut msg, &mut caps);
+    let reply = answer(&mut server, info, &mut msg, &mut caps, &kernel());
     assert_eq!(
         ProtocolError::decode(reply, &msg),
         Some(ProtocolError::InvalidArgument { index: 0 })
@@ -764,7 +806,7 @@ proptest! {
         let info = MessageInfo { label: DirectoryLabel::Insert.label(), length: 9, caps: 0 };
         let mut caps: Slots = [0; _];
         let mut server = Dir::default();
-        let reply = answer(&mut server, info, &mut msg, &mut caps);
+        let reply = answer(&mut server, info, &mut msg, &mut caps, &kernel());
         prop_assert!(reply.label == 0 || ProtocolError::decode(reply, &msg).is_some());
     }
 

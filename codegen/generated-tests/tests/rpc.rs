@@ -19,6 +19,10 @@
 
 use proptest::prelude::*;
 
+#[macro_use]
+#[path = "support/cspace.rs"]
+mod support;
+
 /// Checks a budget's addresses, in the order they were handed out: each is
 /// where a retype from the donation's first free address puts the object
 /// after the ones before it (the running total rounded up to its
@@ -47,6 +51,8 @@ mod decompress {
     use capc_generated_tests::decompress::*;
     use std::collections::BTreeMap;
 
+    cspace!(capc_generated_tests::decompress);
+
     type Words = [u64; target::MESSAGE_WORDS];
     type Slots = [u64; target::CAPS_PER_MESSAGE];
 
@@ -63,6 +69,7 @@ mod decompress {
     struct Loopback<S> {
         server: S,
         untyped: BTreeMap<u64, Donation>,
+        kernel: CSpace,
     }
 
     impl<S: DecompressorServer> Transport for Loopback<S> {
@@ -84,9 +91,21 @@ mod decompress {
                 Some(kind) => panic!("decompress.cap donates no {kind:?}"),
                 None => Donation::NONE,
             };
-            let reply = dispatch_decompressor(&mut self.server, info, msg, &mut caps, donated);
+            let kernel = &self.kernel;
+            let reply =
+                dispatch_decompressor(&mut self.server, info, msg, &mut caps, donated, |slot| {
+                    kernel.held(slot)
+                });
             caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
             reply
+        }
+
+        fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
+            self.kernel.mint(slot, rights)
+        }
+
+        fn end_lend(&mut self, copy: u64) {
+            self.kernel.end_lend(copy);
         }
     }
 
@@ -103,6 +122,15 @@ mod decompress {
         made: Vec<(u64, u64, u64)>,
     }
 
+    impl Rle {
+        /// The frame a lent copy was minted from: in this test, every copy
+        /// is of `INPUT`.
+        fn lent_from(&self, copy: u64) -> u64 {
+            assert!(copy >= FIRST_COPY, "the server got the client's own cap");
+            INPUT
+        }
+    }
+
     impl DecompressorServer for Rle {
         fn decompress(
             &mut self,
@@ -112,7 +140,8 @@ mod decompress {
         ) -> Result<DecompressorDecompressReply, DecompressError> {
             self.calls += 1;
             self.made.clear();
-            let frame = &self.frames[&input.index()];
+            // The lent copy names the frame the client minted it from.
+            let frame = &self.frames[&self.lent_from(input.index())];
             if input_len > frame.len() as u64 {
                 return Err(DecompressError::InputTooLarge {
                     max: frame.len() as u64,
@@ -181,7 +210,20 @@ mod decompress {
                 bytes: MIN - 1,
             },
         );
-        DecompressorClient::new(Loopback { server, untyped })
+        // The caps as the kernel holds them: the frame the client lends, the
+        // Untypeds it donates.
+        let frame = FrameCap::new(0x20_0000, 12, FrameCap::VALID_RIGHTS, 0, false, 0).unwrap();
+        let ram = |base| UntypedCap::new(base, 21, 0, false).unwrap().cap();
+        let kernel = CSpace::with([
+            (INPUT, frame.cap()),
+            (UNTYPED, ram(BASE)),
+            (SMALL_UNTYPED, ram(BASE)),
+        ]);
+        DecompressorClient::new(Loopback {
+            server,
+            untyped,
+            kernel,
+        })
     }
 
     #[test]
@@ -268,11 +310,12 @@ mod decompress {
                 needed: MIN
             }))
         );
-        // No Untyped at all (the fake kernel knows nothing of slot 99).
+        // No Untyped at all (the fake kernel knows nothing of slot 99):
+        // dispatch refuses the donation (the parameter after `input_len`).
         assert_eq!(
             c.decompress(Slot::new(INPUT), 2, Slot::new(99)),
-            Err(CallError::Server(DecompressError::OutOfBudget {
-                needed: MIN
+            Err(CallError::Refused(ProtocolError::InvalidArgument {
+                index: 2
             }))
         );
         assert_eq!(c.transport().server.calls, 0);
@@ -466,7 +509,7 @@ mod decompress {
             let mut server = Rle::default();
             let (mut msg, mut caps) = buffers();
             let info = MessageInfo { label, length: 1, caps: 2 };
-            let reply = dispatch_decompressor(&mut server, info, &mut msg, &mut caps, Donation::NONE);
+            let reply = dispatch_decompressor(&mut server, info, &mut msg, &mut caps, Donation::NONE, |_| None);
             prop_assert_eq!(ProtocolError::decode(reply, &msg), Some(ProtocolError::UnknownLabel { label }));
             prop_assert_eq!(server.calls, 0);
         }
@@ -477,6 +520,8 @@ mod everything {
     use super::*;
     use capc_generated_tests::everything::*;
     use std::collections::BTreeMap;
+
+    cspace!(capc_generated_tests::everything);
 
     type Words = [u64; target::MESSAGE_WORDS];
     type Slots = [u64; target::CAPS_PER_MESSAGE];
@@ -622,6 +667,7 @@ mod everything {
         server: Recorder,
         untyped: BTreeMap<u64, (CapType, Donation)>,
         quota: u64,
+        kernel: CSpace,
     }
 
     impl Transport for Loopback {
@@ -644,10 +690,27 @@ mod everything {
                 Some(DonationKind::Quota) => Donation::quota(self.quota),
                 None => Donation::NONE,
             };
-            let reply = dispatch_file_service(&mut self.server, info, msg, &mut caps, donated);
+            let kernel = &self.kernel;
+            let reply =
+                dispatch_file_service(&mut self.server, info, msg, &mut caps, donated, |slot| {
+                    kernel.held(slot)
+                });
             caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
             reply
         }
+
+        fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
+            self.kernel.mint(slot, rights)
+        }
+
+        fn end_lend(&mut self, copy: u64) {
+            self.kernel.end_lend(copy);
+        }
+    }
+
+    /// An endpoint cap with every right, as the files a client lends.
+    fn endpoint() -> Cap {
+        EndpointCap::new(0x1000, Rights::ALL, 0).unwrap().cap()
     }
 
     const RAM: u64 = 11;
@@ -684,6 +747,19 @@ mod everything {
             },
             untyped,
             quota: 1024,
+            // The files the tests lend, and the Untypeds they donate.
+            kernel: CSpace::with([
+                (0, endpoint()),
+                (3, endpoint()),
+                (8, endpoint()),
+                (RAM, UntypedCap::new(RAM_BASE, 21, 0).unwrap().cap()),
+                (
+                    DEVICE,
+                    DeviceUntypedCap::new(DEVICE_BASE, 21, 0, true)
+                        .unwrap()
+                        .cap(),
+                ),
+            ]),
         })
     }
 
@@ -754,7 +830,9 @@ mod everything {
         assert_eq!(
             server.requests,
             vec![FileServiceRequest::Read {
-                file: Slot::new(3),
+                // A copy of the client's cap with `read` only, taken back
+                // once the call returned.
+                file: Slot::new(FIRST_COPY),
                 offset: 4,
                 len: 5,
                 flags: [true, false, true],
@@ -771,6 +849,10 @@ mod everything {
             (1 << 20) + 8192 + 128
         );
         check_layout((RAM_BASE, 2 << 20), &server.made, server.used);
+        let kernel = &c.transport().kernel;
+        assert_eq!(kernel.minted, [(3, FIRST_COPY, Rights::READ)]);
+        assert_eq!(kernel.ended, [FIRST_COPY]);
+        assert_eq!(kernel.copies_left(), [0u64; 0]);
     }
 
     #[test]
@@ -790,12 +872,12 @@ mod everything {
             FileServiceLabel::ShareBuffer.donation(),
             Some(DonationKind::Untyped(CapType::DeviceUntypedCap))
         );
-        // A RAM Untyped is not what the method takes: the fake kernel reports
-        // no donation, and the call is refused.
+        // A RAM Untyped is not what the method takes: dispatch refuses it
+        // (the donation, one past the parameters).
         assert_eq!(
             c.share_buffer(Slot::new(8), Slot::new(RAM)),
-            Err(CallError::Server(FileError::OutOfBudget {
-                needed: 2 << 20
+            Err(CallError::Refused(ProtocolError::InvalidArgument {
+                index: 1
             }))
         );
         let mut b = FileServiceShareBufferBudget::from_donation(
@@ -851,6 +933,11 @@ mod everything {
         ) -> MessageInfo {
             *msg = self.1;
             self.0
+        }
+
+        /// No kernel behind the canned replies: the "copy" is the cap itself.
+        fn mint(&mut self, slot: u64, _: Rights) -> Option<u64> {
+            Some(slot)
         }
     }
 
@@ -970,7 +1057,14 @@ mod everything {
         );
         // Through dispatch: the server is not called and the reply says why.
         let mut server = Recorder::default();
-        let reply = dispatch_file_service(&mut server, info, &mut msg, &mut caps, Donation::NONE);
+        let reply = dispatch_file_service(
+            &mut server,
+            info,
+            &mut msg,
+            &mut caps,
+            Donation::NONE,
+            |_| None,
+        );
         assert!(reply.label >= ProtocolError::FIRST_LABEL);
         assert_eq!(
             ProtocolError::decode(reply, &msg),
@@ -1030,7 +1124,7 @@ mod everything {
         fn every_method_runs_through_the_loopback(
             name: [u8; 32],
             create: bool,
-            file: u64,
+            file in 13u64..FIRST_COPY,
             offset: u64,
             len: u64,
             flags: [bool; 3],
@@ -1044,6 +1138,7 @@ mod everything {
                 stats: Ok(FileServiceStatsReply { calls: a, bytes: b }),
             };
             let mut c = client(script.clone());
+            c.transport().kernel.caps.insert(file, endpoint());
             prop_assert_eq!(c.open(name, create), Ok(script.open.unwrap()));
             prop_assert_eq!(c.read(Slot::new(file), offset, len, flags, Slot::new(RAM)), Ok(script.read.unwrap()));
             prop_assert_eq!(c.share_buffer(Slot::new(file), Slot::new(DEVICE)), Ok(script.share_buffer.unwrap()));
@@ -1052,11 +1147,14 @@ mod everything {
                 &c.transport().server.requests,
                 &vec![
                     FileServiceRequest::Open { name, create },
-                    FileServiceRequest::Read { file: Slot::new(file), offset, len, flags, donation: Slot::new(RAM) },
-                    FileServiceRequest::ShareBuffer { file: Slot::new(file), donation: Slot::new(DEVICE) },
+                    FileServiceRequest::Read { file: Slot::new(FIRST_COPY), offset, len, flags, donation: Slot::new(RAM) },
+                    FileServiceRequest::ShareBuffer { file: Slot::new(FIRST_COPY), donation: Slot::new(DEVICE) },
                     FileServiceRequest::Stats,
                 ]
             );
+            let kernel = &c.transport().kernel;
+            prop_assert_eq!(&kernel.minted, &[(file, FIRST_COPY, Rights::READ), (file, FIRST_COPY, Rights::ALL)]);
+            prop_assert_eq!(kernel.copies_left(), [0u64; 0]);
         }
 
         #[test]
@@ -1077,8 +1175,8 @@ mod everything {
                 }
             };
             prop_assert_eq!(c.open(name, false), Err(expect(FileServiceLabel::Open)));
-            prop_assert_eq!(c.read(Slot::new(1), 2, 3, [false; 3], Slot::new(RAM)), Err(expect(FileServiceLabel::Read)));
-            prop_assert_eq!(c.share_buffer(Slot::new(1), Slot::new(DEVICE)), Err(expect(FileServiceLabel::ShareBuffer)));
+            prop_assert_eq!(c.read(Slot::new(3), 2, 3, [false; 3], Slot::new(RAM)), Err(expect(FileServiceLabel::Read)));
+            prop_assert_eq!(c.share_buffer(Slot::new(3), Slot::new(DEVICE)), Err(expect(FileServiceLabel::ShareBuffer)));
             prop_assert_eq!(c.stats(), Err(expect(FileServiceLabel::Stats)));
         }
 

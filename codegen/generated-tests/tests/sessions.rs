@@ -428,12 +428,16 @@ mod mem {
         ) -> MessageInfo {
             let mut caps = [0; target::CAPS_PER_MESSAGE];
             caps[..caps_out.len()].copy_from_slice(caps_out);
+            // The kernel holds a RAM cap in each slot the server handed out.
+            let handed: Vec<u64> = self.server.held.keys().copied().collect();
+            let ram = RAM::new(0x100_0000, 0x1000, 0, 0).expect("a RAM cap").cap();
             let reply = capc_generated_tests::flounder_mem::dispatch_mem(
                 self.server,
                 info,
                 msg,
                 &mut caps,
                 self.session,
+                |slot| handed.contains(&slot).then_some(ram),
             );
             caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
             reply

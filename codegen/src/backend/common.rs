@@ -200,8 +200,9 @@ fn slot() -> TokenStream {
 /// need, so that a spec generated over an extern base (whose `Transport`
 /// was generated without the importing spec's interfaces) finds every
 /// member it calls: `call`, which each transport implements, and `send`,
-/// the restart constants and the lease methods, whose defaults refuse (a
-/// transport for one-way messages or leases overrides them).
+/// the restart constants and the minting methods, whose defaults refuse (a
+/// transport for one-way messages or for interfaces that send caps
+/// overrides them).
 fn transport(g: &Gen<'_>) -> TokenStream {
     if !g.user_side() || (g.spec.interfaces.is_empty() && g.spec.invocations.is_empty()) {
         return TokenStream::new();
@@ -235,23 +236,37 @@ fn transport(g: &Gen<'_>) -> TokenStream {
         /// before answering that the server died.
         const RETRIES: u32 = 3;
     };
-    let lease = quote! {
-        /// Mints, for a lease, a copy of the frame cap in slot `frame` with
-        /// exactly `rights` (seL4's mint into a free slot), and returns its
-        /// slot; `None` when it cannot (the cap lacks a right, no slot is
-        /// free). The request carries the copy. The default mints nothing:
-        /// a transport for interfaces with leases implements it.
-        fn mint_lease(&mut self, frame: u64, rights: Rights) -> Option<u64> {
-            let _ = (frame, rights);
+    let minting = quote! {
+        /// Makes a copy of the cap in slot `slot` whose rights are its own
+        /// masked by `rights` (seL4's `CNode_Copy` into a free slot: the
+        /// copy keeps the badge and never gains a right), and returns the
+        /// copy's slot; `None` when it
+        /// cannot (the slot is empty, no slot is free). A client sends such
+        /// a copy, never its own cap, for a lease, a lent cap, and a granted
+        /// or moved cap whose parameter names rights, so that the server
+        /// holds no more than the method declares. The default mints
+        /// nothing: a transport for interfaces that send caps implements it.
+        fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
+            let _ = (slot, rights);
             None
         }
 
-        /// Ends a lease once its call returned: revokes what derives from
-        /// the minted copy in slot `lease` (the server's copy) and deletes
-        /// it, so the server cannot keep the memory. The default does
-        /// nothing, as the default `mint_lease` mints nothing.
-        fn end_lease(&mut self, lease: u64) {
-            let _ = lease;
+        /// Takes back what a call was lent, once it returned: revokes what
+        /// derives from the minted copy in slot `copy` (the server's copy of
+        /// a lent cap or a lease's frame) and deletes the copy, so that the
+        /// server keeps nothing. The default does nothing, as the default
+        /// `mint` mints nothing.
+        fn end_lend(&mut self, copy: u64) {
+            let _ = copy;
+        }
+
+        /// Deletes the cap in slot `slot` (seL4's `CNode_Delete`, which
+        /// leaves what derives from it): the minted copy of a granted cap
+        /// once its call returned (the server's copy stays, derived from the
+        /// client's own cap), and a moved cap once its call succeeded. The
+        /// default does nothing.
+        fn delete(&mut self, slot: u64) {
+            let _ = slot;
         }
     };
     quote! {
@@ -269,11 +284,13 @@ fn transport(g: &Gen<'_>) -> TokenStream {
             /// Caps: a kernel invocation's extra caps are looked up in the
             /// caller's CSpace and stay there. To a server, the kernel
             /// copies each cap to the receiver, the copy derived from the
-            /// sender's cap, which the sender keeps. A granted cap and a
-            /// donated Untyped are the receiver's to keep; a lent cap is
-            /// for the call only, and its sender takes it back by revoking
-            /// its own cap's copies once the call returns
-            /// (docs/language.md, `interface`).
+            /// sender's cap. A granted or moved cap and a donated Untyped
+            /// are the receiver's to keep; a lent cap is for the call only.
+            /// An RPC client sends what the method declares: a copy it
+            /// minted with the parameter's rights ([`Transport::mint`]),
+            /// which it takes back once the call returns for a lent cap
+            /// ([`Transport::end_lend`]), and deletes its own moved cap
+            /// once the call succeeded (docs/language.md, `interface`).
             fn call(
                 &mut self,
                 info: MessageInfo,
@@ -284,7 +301,7 @@ fn transport(g: &Gen<'_>) -> TokenStream {
 
             #send
             #died
-            #lease
+            #minting
         }
     }
 }

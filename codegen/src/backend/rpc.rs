@@ -62,6 +62,7 @@ mod callbacks;
 mod client;
 mod leases;
 mod messages;
+mod minting;
 mod protocol;
 mod received;
 mod server;
@@ -106,7 +107,12 @@ pub fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
                 .filter(|s| !s.callback)
                 .flat_map(|s| &s.methods)
                 .any(|m| m.oneway);
-            let mut shared = shared(g, oneway, leases::any(&interfaces));
+            let oneway_mints = interfaces
+                .iter()
+                .filter(|s| !s.callback)
+                .flat_map(|s| &s.methods)
+                .any(|m| m.oneway && minting::mints(m));
+            let mut shared = shared(g, oneway, minting::any(&interfaces), oneway_mints);
             if leases::any(&interfaces) {
                 shared.extend(leases::shared(g));
                 if g.options.clients {
@@ -173,9 +179,11 @@ fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
         parts.push(Box::new(move || {
             let i = Iface::new(g, set);
             let checks = received::checks(&i);
+            let moved = minting::moved_results(&i);
             let server = server(&i);
             quote! {
                 #checks
+                #moved
                 #server
             }
         }));
@@ -471,6 +479,8 @@ impl<'a> Iface<'a> {
                 // messages section of `ProtocolError`'s docs.
                 let how = match (transfer, result) {
                     (Transfer::Lend, _) => "lent for the call",
+                    (Transfer::Move, false) => "moved to the server",
+                    (Transfer::Move, true) => "moved to the caller",
                     (_, false) => "granted to the server",
                     (_, true) => "granted to the caller",
                 };

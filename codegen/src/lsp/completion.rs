@@ -105,6 +105,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "refunds",
     "server_pays",
     "grant",
+    "move",
     "lend",
     "null",
     "word",

@@ -84,7 +84,7 @@ impl Ctx<'_> {
         } else if !matches!(
             p.ty,
             ast::ParamType::Cap {
-                transfer: ast::Transfer::Grant,
+                transfer: ast::Transfer::Grant | ast::Transfer::Move,
                 ..
             }
         ) {

@@ -1170,11 +1170,11 @@ impl Ctx<'_> {
                     rights,
                 )?;
                 match (kind, transfer) {
-                    (SetKind::Invocations, Transfer::Grant | Transfer::Lend) => {
-                        let keyword = if *transfer == Transfer::Grant {
-                            "grant"
-                        } else {
-                            "lend"
+                    (SetKind::Invocations, Transfer::Grant | Transfer::Lend | Transfer::Move) => {
+                        let keyword = match transfer {
+                            Transfer::Grant => "grant",
+                            Transfer::Move => "move",
+                            _ => "lend",
                         };
                         let span = Span {
                             end: p.ty_span.start + keyword.len() as u32,
@@ -1200,7 +1200,7 @@ impl Ctx<'_> {
                         return None;
                     }
                     (SetKind::Interface, Transfer::Lookup) => {
-                        self.not_valid_here(p.ty_span, "a cap in an RPC without `grant` or `lend`", "between tasks a cap is either given away (`grant`) or lent for the call (`lend`)", "write `grant cap ...` or `lend cap ...`");
+                        self.not_valid_here(p.ty_span, "a cap in an RPC without `grant`, `move` or `lend`", "between tasks a cap is given (`grant`: the sender keeps its own; `move`: the sender gives its own up) or lent for the call (`lend`)", "write `grant cap ...`, `move cap ...` or `lend cap ...`");
                         return None;
                     }
                     _ => {}

@@ -372,7 +372,7 @@ impl Ctx<'_> {
         let handle = matches!(
             results[i].kind,
             ParamKind::Cap {
-                transfer: Transfer::Grant,
+                transfer: Transfer::Grant | Transfer::Move,
                 ..
             } | ParamKind::Scalar(Scalar::Word | Scalar::Uint(_))
         );
@@ -383,9 +383,11 @@ impl Ctx<'_> {
                     r.span,
                     format!("`{}` cannot name what the client keeps", r.name),
                 )
-                .label("not a granted cap or an unsigned integer")
+                .label("not a granted or moved cap or an unsigned integer")
                 .note("the charge stays with what the result names until a method takes it back")
-                .help("hand it out with a `grant cap` result, or a `uN`/`word` handle"),
+                .help(
+                    "hand it out with a `grant cap` or `move cap` result, or a `uN`/`word` handle",
+                ),
             );
             return None;
         }

@@ -74,6 +74,21 @@ pub struct EndpointTransport<'e> {
     pub endpoint: u64,
     /// Where the reply's caps go.
     pub receive: [u64; target::CAPS_PER_MESSAGE],
+    /// Where the client puts the copies of the caps it sends with the
+    /// rights their parameters declare ([`caps::Transport::mint`]); `None`
+    /// for a client whose methods send no such cap (a mint then fails, and
+    /// the call is not sent).
+    pub copies: Option<Copies>,
+}
+
+/// A slot of the client's own CSpace for the copy of a cap it sends
+/// (one at a time: a second copy while the first is out fails).
+#[derive(Clone, Copy, Debug)]
+pub struct Copies {
+    /// The client's CNode cap (its CSpace root), at depth 64.
+    pub cnode: u64,
+    /// A free slot of it.
+    pub slot: u64,
 }
 
 /// Every service's client calls through kernel.cap's one [`caps::Transport`]
@@ -105,6 +120,35 @@ impl caps::Transport for EndpointTransport<'_> {
         msg[..reply.info.length].copy_from_slice(&reply.words[..reply.info.length]);
         caps_in[..reply.info.caps].copy_from_slice(&receive[..reply.info.caps]);
         reply.info
+    }
+
+    /// `CNode_Copy` with the rights mask into [`Copies::slot`].
+    fn mint(&mut self, slot: u64, rights: caps::Rights) -> Option<u64> {
+        let copies = self.copies?;
+        if !cap_at(copies.slot).is_null() {
+            return None;
+        }
+        let root = caps::Slot::new(copies.cnode);
+        caps::CNodeCapClient(self.env.cap(copies.cnode))
+            .copy(copies.slot, 64, root, slot, 64, rights.bits())
+            .ok()?;
+        Some(copies.slot)
+    }
+
+    /// Revokes what derives from the lent copy (the server's copy), then
+    /// deletes it.
+    fn end_lend(&mut self, copy: u64) {
+        if let Some(copies) = self.copies {
+            let mut cnode = caps::CNodeCapClient(self.env.cap(copies.cnode));
+            let _ = cnode.revoke(copy, 64);
+            let _ = cnode.delete(copy, 64);
+        }
+    }
+
+    fn delete(&mut self, slot: u64) {
+        if let Some(copies) = self.copies {
+            let _ = caps::CNodeCapClient(self.env.cap(copies.cnode)).delete(slot, 64);
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use quote::{format_ident, quote};
 
 use super::messages::{donated_cap, donation_field, param_ty, slot_ty};
 use super::protocol::restartable;
-use super::{Iface, ident, leases, method_lines, reply_ty, too_many_arguments, wrap};
+use super::{Iface, ident, leases, method_lines, minting, reply_ty, too_many_arguments, wrap};
 
 /// The client struct of an interface.
 pub(super) fn client(i: &Iface<'_>) -> TokenStream {
@@ -63,19 +63,47 @@ pub(super) fn client(i: &Iface<'_>) -> TokenStream {
         let reply = reply_ty(i, m);
         let allow = too_many_arguments(1 + params.len());
         if m.oneway {
-            return quote! {
-                #doc
-                #allow
-                pub fn #name(&mut self, #(#params),*) -> Result<(), SendError> {
-                    let request = #value;
-                    let mut msg = [0; target::MESSAGE_WORDS];
-                    let mut caps = [0; target::CAPS_PER_MESSAGE];
+            let sent = minting::client(i.g, m, &quote!(SendError::NotMinted));
+            let (before, after, moved) = (sent.before, sent.after, sent.moved);
+            // The copies are deleted once sent (the kernel made the
+            // server's from them), or when the message was not sent.
+            let send = if minting::has(m) {
+                quote! {
+                    let sent = request
+                        .encode(&mut msg, &mut caps)
+                        .map_err(SendError::Argument)
+                        .and_then(|info| {
+                            if self.transport.send(info, &msg, &caps[..info.caps]) {
+                                Ok(())
+                            } else {
+                                Err(SendError::NotSent)
+                            }
+                        });
+                    #after
+                    if sent.is_ok() {
+                        #moved
+                    }
+                    sent
+                }
+            } else {
+                quote! {
                     let info = request.encode(&mut msg, &mut caps).map_err(SendError::Argument)?;
                     if self.transport.send(info, &msg, &caps[..info.caps]) {
                         Ok(())
                     } else {
                         Err(SendError::NotSent)
                     }
+                }
+            };
+            return quote! {
+                #doc
+                #allow
+                pub fn #name(&mut self, #(#params),*) -> Result<(), SendError> {
+                    #before
+                    let request = #value;
+                    let mut msg = [0; target::MESSAGE_WORDS];
+                    let mut caps = [0; target::CAPS_PER_MESSAGE];
+                    #send
                 }
             };
         }
@@ -88,22 +116,32 @@ pub(super) fn client(i: &Iface<'_>) -> TokenStream {
                 quote!(, 0)
             }
         });
-        let (lend, end) = leases::client_lend(m, i.g.spec);
-        let finish = if leases::has(m) {
-            // The leases end however the call went.
+        let sent = minting::client(i.g, m, &quote!(CallError::NotMinted));
+        let (lend, end, moved) = (sent.before, sent.after, sent.moved);
+        let finish = if minting::has(m) {
+            // The copies are taken back however the call went; the moved
+            // caps go once it succeeded.
             let decode = if m.results.is_empty() {
-                quote! {
-                    reply?;
-                    Ok(())
-                }
+                quote!(reply.map(|_| ()))
             } else {
                 let r = i.reply(m);
-                quote!(#r::decode(reply?, &msg, &caps).map_err(CallError::BadReply))
+                quote!(reply.and_then(|reply| #r::decode(reply, &msg, &caps).map_err(CallError::BadReply)))
+            };
+            let result = if moved.is_empty() {
+                decode
+            } else {
+                quote! {
+                    let result = #decode;
+                    if result.is_ok() {
+                        #moved
+                    }
+                    result
+                }
             };
             quote! {
                 let reply = self.call(&request, &mut msg, &mut caps #decoder #retries);
                 #end
-                #decode
+                #result
             }
         } else if m.results.is_empty() {
             quote! {

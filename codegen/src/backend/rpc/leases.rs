@@ -357,8 +357,8 @@ pub(super) fn client_helper() -> TokenStream {
         /// The lease of `range`, lent through `transport`:
         /// `CallError::Argument` when its length is not a whole number of
         /// elements within the bound, or it ends past `frame_bytes`;
-        /// `CallError::NotLent` when the transport could not mint the cap
-        /// with exactly `A`'s rights.
+        /// `CallError::NotMinted` when the transport could not mint a copy
+        /// of the frame cap with `A`'s rights.
         fn lend<T: Transport, A: LeaseAccess, U: LeaseElement, F, const MAX: usize, E>(
             transport: &mut T,
             field: &'static str,
@@ -368,47 +368,8 @@ pub(super) fn client_helper() -> TokenStream {
         ) -> Result<Lease<A, U, F, MAX>, CallError<E>> {
             let lease: Lease<A, U, F, MAX> = Lease::checked(range.frame, range.offset, range.bytes, exact, frame_bytes)
                 .ok_or(CallError::Argument(FieldError { field, value: range.bytes }))?;
-            let minted = transport.mint_lease(range.frame.index(), A::RIGHTS).ok_or(CallError::NotLent)?;
+            let minted = transport.mint(range.frame.index(), A::RIGHTS).ok_or(CallError::NotMinted)?;
             Ok(Lease { frame: Slot::new(minted), ..lease })
         }
     }
-}
-
-/// The client statements lending a method's leases (bound to the
-/// parameters' names, now `Lease`s) and the statements ending them.
-pub(super) fn client_lend(m: &Method, spec: &capc_dsl::model::Spec) -> (TokenStream, TokenStream) {
-    let mut lend = TokenStream::new();
-    let mut ended: Vec<proc_macro2::Ident> = Vec::new();
-    for p in &m.params {
-        let ParamKind::Lease(l) = &p.kind else {
-            continue;
-        };
-        let name = super::super::ident(&p.name);
-        let field = &p.name;
-        let (exact, frame) = (l.exact, lit(l.frame_bytes));
-        let ty = lease_ty(l, spec);
-        let call = quote!(lend(&mut self.transport, #field, #name, #exact, #frame));
-        lend.extend(if ended.is_empty() {
-            quote!(let #name: #ty = #call?;)
-        } else {
-            // A later lease that fails ends the ones lent before it.
-            let ends = ended
-                .iter()
-                .map(|e| quote!(self.transport.end_lease(#e.frame.index());));
-            quote! {
-                let #name: #ty = match #call {
-                    Ok(lease) => lease,
-                    Err(error) => {
-                        #(#ends)*
-                        return Err(error);
-                    }
-                };
-            }
-        });
-        ended.push(name);
-    }
-    let ends = ended
-        .iter()
-        .map(|e| quote!(self.transport.end_lease(#e.frame.index());));
-    (lend, quote!(#(#ends)*))
 }

@@ -20,7 +20,10 @@ pub(super) fn restartable(g: &Gen<'_>) -> bool {
 }
 
 /// Types every interface uses, generated once.
-pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
+/// `minting`: some client mints a copy of a cap it sends (the
+/// `CallError::NotMinted` variant); `oneway_mints`: some one-way method's
+/// does (`SendError::NotMinted`).
+pub(super) fn shared(g: &Gen<'_>, oneway: bool, minting: bool, oneway_mints: bool) -> TokenStream {
     let mut out = quote! {
         /// Why a message does not fit the method it names. A server that
         /// refuses a request replies with the variant's label (see
@@ -186,6 +189,14 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
     if callbacks {
         out.extend(callbacks::notifier());
     }
+    let send_not_minted = oneway_mints.then(|| {
+        quote! {
+            /// The transport could not mint the copy of a cap the message
+            /// sends with its parameter's rights ([`Transport::mint`]);
+            /// nothing was sent.
+            NotMinted,
+        }
+    });
     let send_error = ((oneway && g.options.clients) || callbacks).then(|| {
         quote! {
             /// Why a one-way message was not sent.
@@ -196,6 +207,7 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
                 Argument(FieldError),
                 /// The transport could not send the message.
                 NotSent,
+                #send_not_minted
             }
         }
     });
@@ -212,12 +224,12 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, leased: bool) -> TokenStream {
         } else {
             TokenStream::new()
         };
-        let lease_error = if leased {
+        let lease_error = if minting {
             quote! {
-                /// The transport could not mint a lease's frame cap with
-                /// the lease's rights ([`Transport::mint_lease`]);
-                /// nothing was sent.
-                NotLent,
+                /// The transport could not mint the copy of a cap or a
+                /// lease's frame the request sends with its parameter's
+                /// rights ([`Transport::mint`]); nothing was sent.
+                NotMinted,
             }
         } else {
             TokenStream::new()

@@ -1,31 +1,38 @@
 //! The caps a server receives, checked (docs/language.md, `interface`,
 //! "Typed caps"): for an interface whose requests carry caps,
-//! `<Iface>Label::caps` lists each cap's parameter, type and least rights,
-//! and `<Iface>Label::check_caps` checks what arrived, as the server's
-//! runtime learns it from the kernel, before `dispatch_<iface>` runs: a cap
-//! of another type, or without a right its parameter declares, is refused
-//! with `ProtocolError::InvalidArgument` at that parameter's index, so the
-//! server method never sees one.
+//! `<Iface>Label::caps` lists each cap's parameter, type and least rights
+//! (a lease's frame cap with the lease's rights), and
+//! `<Iface>Label::check_caps` checks what arrived, as the server's runtime
+//! learns it from the kernel (the `held` that `dispatch_<iface>` takes):
+//! dispatch calls it before the server runs, so that a cap of another type,
+//! or without a right its parameter declares, is refused with
+//! `ProtocolError::InvalidArgument` at that parameter's index, and no server
+//! method sees one.
 
-use capc_dsl::model::{DonationKind, ParamKind};
+use capc_dsl::model::{DonationKind, MethodSet, ParamKind};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::{Iface, donated_cap, lit};
 use crate::backend::{caps::rights_const, ident};
 
+/// Whether requests of `set` carry caps (parameters or a donated Untyped):
+/// its dispatch checks them.
+pub(super) fn carries(set: &MethodSet) -> bool {
+    set.methods.iter().any(|m| {
+        donated_cap(m).is_some()
+            || m.params
+                .iter()
+                .any(|p| matches!(p.kind, ParamKind::Cap { .. } | ParamKind::Lease(_)))
+    })
+}
+
 /// `caps` and `check_caps` on the label enum of an interface whose
 /// requests carry caps; nothing for one whose requests carry none.
 pub(super) fn checks(i: &Iface<'_>) -> TokenStream {
     let set = i.set;
     let label = &i.label;
-    let carries = set.methods.iter().any(|m| {
-        donated_cap(m).is_some()
-            || m.params
-                .iter()
-                .any(|p| matches!(p.kind, ParamKind::Cap { .. }))
-    });
-    if !carries {
+    if !carries(set) {
         return TokenStream::new();
     }
     let arms = set.methods.iter().map(|m| {
@@ -39,6 +46,13 @@ pub(super) fn checks(i: &Iface<'_>) -> TokenStream {
                     let k = lit(k as u64);
                     let ty = ident(&i.g.spec.caps[cap.index()].name);
                     let rights = rights_const(i.g, rights);
+                    Some(quote!((#k, CapType::#ty, #rights)))
+                }
+                // A lease's frame cap carries at least the lease's rights.
+                ParamKind::Lease(l) => {
+                    let k = lit(k as u64);
+                    let ty = ident(&i.g.spec.caps[l.cap.index()].name);
+                    let rights = rights_const(i.g, &l.rights);
                     Some(quote!((#k, CapType::#ty, #rights)))
                 }
                 _ => None,
@@ -59,9 +73,9 @@ pub(super) fn checks(i: &Iface<'_>) -> TokenStream {
         impl #label {
             /// The caps a request of this method carries, in message order
             /// (a donated Untyped last): for each, the index of its
-            /// parameter (caps counted, the donation one past the
-            /// parameters), its cap type, and the rights it must carry at
-            /// least.
+            /// parameter (the donation one past the parameters), its cap
+            /// type, and the rights it must carry at least (a lease's frame
+            /// cap: the lease's).
             pub const fn caps(self) -> &'static [(u64, CapType, Rights)] {
                 match self {
                     #(#arms)*
@@ -76,9 +90,8 @@ pub(super) fn checks(i: &Iface<'_>) -> TokenStream {
             /// at least the rights it declares. `Truncated` when fewer caps
             /// arrived than the method carries, `InvalidArgument` with the
             /// parameter's index for a cap of another type or with too few
-            /// rights. A server calls it before `dispatch_*` and answers the
-            /// error (`ProtocolError::encode`) when it fails, so no server
-            /// method sees such a cap.
+            /// rights. `dispatch_*` calls it before the server method and
+            /// answers the refusal, so no server method sees such a cap.
             pub fn check_caps(
                 self,
                 caps: &[u64],

@@ -7,8 +7,8 @@ use quote::{format_ident, quote};
 
 use super::messages::{donated_cap, donation_field, param_ty, request_pattern};
 use super::{
-    Iface, callbacks, doc_lines, ident, join_and, method_lines, reply_ty, sessions, snake,
-    too_many_arguments, wrap,
+    Iface, callbacks, doc_lines, ident, join_and, method_lines, received, reply_ty, sessions,
+    snake, too_many_arguments, wrap,
 };
 
 /// The server trait and dispatch function of an interface.
@@ -223,6 +223,25 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
         .concat(),
     );
     let label_ty = &i.label;
+    // The caps a request carries are checked before the server runs.
+    let checks = received::carries(set);
+    let check = if !checks {
+        TokenStream::new()
+    } else if oneway {
+        quote! {
+            if let Err(refusal) = label.check_caps(&caps[..info.caps.min(target::CAPS_PER_MESSAGE)], held) {
+                // Nobody waits for an answer to a one-way message.
+                return (!label.oneway()).then(|| refusal.encode(msg));
+            }
+        }
+    } else {
+        quote! {
+            if let Err(refusal) = label.check_caps(&caps[..info.caps.min(target::CAPS_PER_MESSAGE)], held) {
+                return refusal.encode(msg);
+            }
+        }
+    };
+    let held_param = checks.then(|| quote!(held: impl Fn(u64) -> Option<Cap>,));
     let body = if oneway {
         quote! {
             let request = match #request::decode(info, msg, caps) {
@@ -234,6 +253,7 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
                 Err(error) => return Some(error.encode(msg)),
             };
             let label = request.label();
+            #check
             let result: Result<Result<MessageInfo, FieldError>, #error> = match request {
                 #(#arms)*
             }?;
@@ -246,6 +266,7 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
                 Err(error) => return error.encode(msg),
             };
             let label = request.label();
+            #check
             let result: Result<Result<MessageInfo, FieldError>, #error> = match request {
                 #(#arms)*
             };
@@ -264,6 +285,7 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
                 Err(error) => return Some(error.encode(msg)),
             };
             let label = request.label();
+            #check
             match request {
                 #(#arms)*
             }
@@ -274,6 +296,7 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
                 Err(error) => return error.encode(msg),
             };
             let label = request.label();
+            #check
             match request {
                 #(#arms)*
             }
@@ -298,6 +321,7 @@ pub(super) fn server(i: &Iface<'_>) -> TokenStream {
             caps: &mut [u64; target::CAPS_PER_MESSAGE],
             #session_param
             #donated_param
+            #held_param
         ) -> #returns {
             #body
         }

@@ -20,7 +20,7 @@ use capc_demo_user::caps::{CNodeCap, ObjectType, Rights, Slot, UntypedCap};
 use capc_demo_user::decompress::{CallError, DecompressError, DecompressorClient};
 use capc_demo_user::system::boot::{client_pays, server_pays};
 use capc_demo_user::task::SCRATCH_VADDR;
-use capc_demo_user::{EndpointTransport, Env, cap_at, entry, rle, syscall};
+use capc_demo_user::{Copies, EndpointTransport, Env, cap_at, entry, rle, syscall};
 
 entry!(main);
 
@@ -51,7 +51,9 @@ const PAGE: u64 = slots::FIRST_FREE + 2;
 /// Frames a bomber retypes from its revoked donation, in the free slots
 /// after `PAGE`.
 const AGAIN: u64 = 3;
-const _: () = assert!(PAGE + 1 + AGAIN <= 1 << slots::RADIX);
+/// Where the client copies the frame it lends, read-only.
+const LENT: u64 = PAGE + 1 + AGAIN;
+const _: () = assert!(LENT < 1 << slots::RADIX);
 
 /// Every client domain runs this program: their slots must be the same.
 macro_rules! same_slots {
@@ -138,13 +140,20 @@ fn request(env: &mut Env, id: u64, what: &str, input: &[u8]) -> Result<u64, Deco
         env: &mut *env,
         endpoint: ENDPOINT,
         receive: [OUTPUT, 0, 0],
+        copies: Some(Copies {
+            cnode: SELF,
+            slot: LENT,
+        }),
     };
     let mut client = DecompressorClient::new(transport);
     let result = client.decompress(slots::INPUT, input.len() as u64, Slot::new(DONATION));
     let _ = client;
     let outcome = match result {
         Ok(reply) => {
-            let good = verify(env, reply.pages, input);
+            // The generated client lent the server a read-only copy of the
+            // input and took it back (revoked and deleted) once the call
+            // returned: the copy's slot is empty again.
+            let good = verify(env, reply.pages, input) && cap_at(LENT).is_null();
             let _ = writeln!(
                 env,
                 "client {id}: {what}: {} bytes in {} pages, checksum {}",
@@ -171,15 +180,13 @@ fn request(env: &mut Env, id: u64, what: &str, input: &[u8]) -> Result<u64, Deco
         }
     };
     // The session's end: the output goes, and everything the server built
-    // from the donation with it; the lent frame's copy is taken back.
+    // from the donation with it (the lent frame's copy was taken back by
+    // the generated client).
     let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
         .delete(OUTPUT, 64)
         .map_err(capc_demo_user::Error::from);
     let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
         .revoke(DONATION, 64)
-        .map_err(capc_demo_user::Error::from);
-    let _ = capc_demo_user::caps::CNodeCapClient(env.cap(SELF))
-        .revoke(INPUT, 64)
         .map_err(capc_demo_user::Error::from);
     outcome
 }

@@ -342,7 +342,10 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
             length: message.info.length,
             caps: message.info.caps,
         };
-        let reply = dispatch_decompressor(&mut service, info, &mut msg, &mut caps, donated);
+        // Dispatch checks the received caps (a frame with `read`, an
+        // Untyped) as the kernel holds them.
+        let held = |slot| Some(cap_at(slot)).filter(|cap| !cap.is_null());
+        let reply = dispatch_decompressor(&mut service, info, &mut msg, &mut caps, donated, held);
         let reply = MessageInfo {
             label: reply.label,
             length: reply.length,

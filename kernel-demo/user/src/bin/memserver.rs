@@ -360,7 +360,10 @@ fn main(mode: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
                         caps: message.info.caps,
                     };
                     let session = ledgers[i].as_mut().expect("an open session has a ledger");
-                    let reply = dispatch_mem(&mut service, info, &mut msg, &mut caps, session);
+                    // Dispatch checks the received caps as the kernel holds them.
+                    let held = |slot| Some(cap_at(slot)).filter(|cap| !cap.is_null());
+                    let reply =
+                        dispatch_mem(&mut service, info, &mut msg, &mut caps, session, held);
                     let name = match MemLabel::from_label(label) {
                         Some(MemLabel::Allocate) => "allocate",
                         Some(MemLabel::Free) => "free",

@@ -3948,6 +3948,7 @@ mod spawn {
                 env: &mut *env,
                 endpoint,
                 receive: [0; 3],
+                copies: None,
             };
             let stats = DecompressorClient::new(transport).stats();
             match stats {
@@ -4362,6 +4363,7 @@ mod driver {
                 env: &mut *env,
                 endpoint: service,
                 receive: [0; target::CAPS_PER_MESSAGE],
+                copies: None,
             };
             let mut client = SerialClient::new(transport);
             while calls < 16 {

@@ -55,6 +55,7 @@ fn mem(env: &mut Env, receive: u64) -> MemClient<EndpointTransport<'_>> {
         env,
         endpoint: ENDPOINT,
         receive: [receive, 0, 0],
+        copies: None,
     })
 }
 
@@ -63,6 +64,7 @@ fn files(env: &mut Env) -> FilesClient<EndpointTransport<'_>> {
         env,
         endpoint: FILES,
         receive: [0; 3],
+        copies: None,
     })
 }
 
