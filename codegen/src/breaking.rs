@@ -613,12 +613,7 @@ fn param_type(spec: &Spec, p: &MethodParam) -> String {
             nullable,
             ..
         } => {
-            let how = match transfer {
-                capc_dsl::ast::Transfer::Lookup => "",
-                capc_dsl::ast::Transfer::Grant => "grant ",
-                capc_dsl::ast::Transfer::Lend => "lend ",
-                capc_dsl::ast::Transfer::Move => "move ",
-            };
+            let how = transfer.prefix();
             // Alternatives change the decoded argument's Rust type.
             let mut text = format!("{how}cap {}", spec.caps[cap.index()].name);
             for a in alternatives {
@@ -629,6 +624,7 @@ fn param_type(spec: &Spec, p: &MethodParam) -> String {
             }
             text
         }
+        ParamKind::AnyCap { transfer } => format!("{}cap any", transfer.prefix()),
         ParamKind::Lease(l) => lease_text(spec, l),
     }
 }

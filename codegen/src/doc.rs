@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
-use capc_dsl::ast::{ObjectKind, Scalar, Transfer};
+use capc_dsl::ast::{ObjectKind, Scalar};
 use capc_dsl::model::{
     CapType, CopyPolicy, DonationKind, FieldKind, Finaliser, Mapping, Method, MethodParam,
     MethodSet, Object, ObjectId, OwnedSlot, ParamKind, RightId, Role, Spec,
@@ -1219,12 +1219,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
             },
             None,
         ) => {
-            let transfer = match transfer {
-                Transfer::Lookup => "",
-                Transfer::Grant => "grant ",
-                Transfer::Lend => "lend ",
-                Transfer::Move => "move ",
-            };
+            let transfer = transfer.prefix();
             let rights = crate::graph::rights_list(spec, rights);
             let mut text = format!("{transfer}cap {}{rights}", spec.caps[cap.index()].name);
             for a in alternatives {
@@ -1235,6 +1230,7 @@ fn param(spec: &Spec, p: &MethodParam) -> String {
             }
             text
         }
+        (ParamKind::AnyCap { transfer }, None) => format!("{}cap any", transfer.prefix()),
         (ParamKind::Lease(l), None) => crate::breaking::lease_text(spec, l),
     };
     let attribute = match p.kind {

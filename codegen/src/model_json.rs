@@ -477,7 +477,7 @@ pub fn places(params: &[MethodParam]) -> Vec<Place> {
                 word += words;
                 Place::Words(word - words, *words)
             }
-            ParamKind::Cap { .. } => {
+            ParamKind::Cap { .. } | ParamKind::AnyCap { .. } => {
                 cap += 1;
                 Place::Cap(cap - 1)
             }
@@ -549,6 +549,14 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     "type": ty.spelling(&spec.data_types),
                     "bytes": bytes,
                     "words": words,
+                }),
+                // A cap of any type: `"cap": "any"`, no rights.
+                ParamKind::AnyCap { transfer } => json!({
+                    "kind": "cap",
+                    "transfer": transfer_name(*transfer),
+                    "cap": "any",
+                    "rights": [],
+                    "unchecked": false,
                 }),
                 ParamKind::Cap {
                     transfer,
@@ -698,7 +706,12 @@ fn method(spec: &Spec, set: &MethodSet, m: &Method, error: &dyn Fn(usize) -> Val
     let request_caps = m
         .params
         .iter()
-        .filter(|p| matches!(p.kind, ParamKind::Cap { .. }))
+        .filter(|p| {
+            matches!(
+                p.kind,
+                ParamKind::Cap { .. } | ParamKind::AnyCap { .. } | ParamKind::Lease(_)
+            )
+        })
         .count();
     let donation = m.donation.as_ref().map(|d| {
         let (kind, cap, cap_index) = match &d.kind {

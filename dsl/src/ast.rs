@@ -639,6 +639,19 @@ pub enum Transfer {
     Move,
 }
 
+impl Transfer {
+    /// The keyword as written before `cap`, with its space: `"grant "`;
+    /// `""` for a looked-up cap.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Transfer::Lookup => "",
+            Transfer::Grant => "grant ",
+            Transfer::Lend => "lend ",
+            Transfer::Move => "move ",
+        }
+    }
+}
+
 /// The type of a method parameter or result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParamType {

@@ -125,6 +125,7 @@ catalogue! {
     BitfieldCrossesWord = "E0471", Error, "bitfield field placed across a word boundary";
     BitfieldFieldType = "E0472", Error, "bitfield field of a type a bitfield cannot hold";
     BitfieldSize = "E0473", Error, "bitfield without fields, or larger than 64 words";
+    AnyCapQualified = "E0474", Error, "`cap any` with rights, alternatives or `#[unchecked]`";
 
     RightsAmplification = "E0500", Error, "rights the capability cannot carry";
 

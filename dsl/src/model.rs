@@ -880,6 +880,12 @@ pub enum ParamKind {
         /// fault endpoint).
         nullable: bool,
     },
+    /// `cap any` (RPC interfaces only): a capability of any type, with
+    /// whatever rights it has (Flounder's `cap`).
+    AnyCap {
+        /// How it travels.
+        transfer: Transfer,
+    },
 }
 
 /// A lease: a range of a frame the caller lends for one call, which the
@@ -1182,7 +1188,7 @@ impl Layout {
                 let count = match &p.kind {
                     ParamKind::Scalar(_) => 1,
                     ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => *words,
-                    ParamKind::Cap { .. } => {
+                    ParamKind::Cap { .. } | ParamKind::AnyCap { .. } => {
                         caps += 1;
                         return Wire::Cap { index: caps - 1 };
                     }

@@ -1490,7 +1490,10 @@ impl Parser<'_> {
             };
             c.at += 1;
             let p = &m.params[i];
-            if matches!(p.kind, capc_dsl::model::ParamKind::Cap { .. }) {
+            if matches!(
+                p.kind,
+                capc_dsl::model::ParamKind::Cap { .. } | capc_dsl::model::ParamKind::AnyCap { .. }
+            ) {
                 return Err(Box::new(
                     Diagnostic::new(Code::ScriptInvalid, span, format!("`{param}` is a cap"))
                         .label("a cap is not given as a value")

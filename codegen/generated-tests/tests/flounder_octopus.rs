@@ -227,7 +227,7 @@ impl OctopusServer for Server {
 
     fn get_with_idcap(
         &mut self,
-        idcap: Slot<ID>,
+        idcap: Slot<Cap>,
         t: Trigger,
         session: &mut OctopusSession,
         charge: &mut Option<OctopusCharge>,
@@ -244,7 +244,7 @@ impl OctopusServer for Server {
 
     fn set_with_idcap(
         &mut self,
-        idcap: Slot<ID>,
+        idcap: Slot<Cap>,
         attributes: BoundedString<23>,
         mode: u64,
         t: Trigger,
@@ -407,7 +407,7 @@ impl OctopusServer for Server {
     fn put_cap(
         &mut self,
         key: BoundedString<79>,
-        storecap: Slot<Frame>,
+        storecap: Slot<Cap>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusPutCapReply, OctopusError> {
         self.records
@@ -418,7 +418,7 @@ impl OctopusServer for Server {
     fn sput_cap(
         &mut self,
         key: BoundedString<79>,
-        storecap: Slot<Frame>,
+        storecap: Slot<Cap>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusSputCapReply, OctopusError> {
         self.next_id += 1;
@@ -737,7 +737,13 @@ fn every_rpc_round_trips() {
     );
     assert_eq!(a.wait_for(text("disk1")).unwrap().record.as_str(), "nvme");
     let with = a
-        .set_with_idcap(Slot::new(5), text("core 3"), 0, no_trigger(), true)
+        .set_with_idcap(
+            Slot::<ID>::new(5).any(),
+            text("core 3"),
+            0,
+            no_trigger(),
+            true,
+        )
         .unwrap();
     assert_eq!(with.record.as_str(), "core 3");
     // (The test's kernel gives the lent ID cap the server's slot 101.)
@@ -747,17 +753,24 @@ fn every_rpc_round_trips() {
             .error_code,
         NOT_FOUND
     );
-    // Each lent ID cap was a copy the client minted, and its end took the
-    // server's copy with it: the server holds no ID cap after the calls.
-    assert!(
-        endpoints
-            .borrow()
-            .held
-            .values()
-            .all(|cap| ID::from_cap(*cap).is_none()),
-        "the server kept a lent cap"
-    );
+    // `idcap` is Flounder's `cap`, any cap granted: the server keeps a copy
+    // of each ID cap it was given (one per call), which dispatch checked to
+    // be a cap at all; the client made no copy of its own (no rights named).
+    let ids = endpoints
+        .borrow()
+        .held
+        .values()
+        .filter(|cap| ID::from_cap(**cap).is_some())
+        .count();
+    assert_eq!(ids, 2);
     assert!(a.transport().own.range(1000..).next().is_none());
+    // An empty slot is no cap: refused before the server runs.
+    assert_eq!(
+        a.get_with_idcap(Slot::new(77), no_trigger()),
+        Err(CallError::Refused(ProtocolError::InvalidArgument {
+            index: 0
+        }))
+    );
     assert_eq!(a.put_cap(text("frame"), Slot::new(44)).unwrap().reterr, 0);
     let stored = a.get_cap(text("frame")).unwrap();
     assert_eq!(stored.reterr, 0);

@@ -128,8 +128,8 @@ fn a_cap_of_the_declared_type_and_rights_passes() {
     assert_eq!(
         FileServiceLabel::Read.caps(),
         &[
-            (0, CapType::EndpointCap, Rights::READ),
-            (4, CapType::UntypedCap, Rights::NONE)
+            (0, Some(CapType::EndpointCap), Rights::READ),
+            (4, Some(CapType::UntypedCap), Rights::NONE)
         ]
     );
     assert_eq!(FileServiceLabel::Read.check_caps(&[10, 14], get), Ok(()));

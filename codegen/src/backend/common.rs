@@ -160,6 +160,12 @@ fn slot() -> TokenStream {
             pub const fn index(self) -> u64 {
                 self.index
             }
+
+            /// The same slot, as one holding a cap of any type: what a
+            /// `cap any` parameter takes.
+            pub const fn any(self) -> Slot<Cap> {
+                Slot::new(self.index)
+            }
         }
 
         impl<C> Clone for Slot<C> {

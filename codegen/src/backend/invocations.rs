@@ -855,8 +855,10 @@ fn param_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
                 quote!(#view)
             }
         }
-        ParamKind::Data { .. } | ParamKind::Lease(_) => {
-            unreachable!("the checker allows typed values and leases in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) | ParamKind::AnyCap { .. } => {
+            unreachable!(
+                "the checker allows typed values, leases and `cap any` in RPC interfaces only"
+            )
         }
     }
 }
@@ -882,8 +884,10 @@ fn client_type(g: &Gen<'_>, p: &MethodParam) -> TokenStream {
             quote!([#t; #n])
         }
         ParamKind::Scalar(s) => scalar_type(*s),
-        ParamKind::Data { .. } | ParamKind::Lease(_) => {
-            unreachable!("the checker allows typed values and leases in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) | ParamKind::AnyCap { .. } => {
+            unreachable!(
+                "the checker allows typed values, leases and `cap any` in RPC interfaces only"
+            )
         }
     }
 }
@@ -894,8 +898,10 @@ fn param_size(kind: &ParamKind) -> u64 {
         ParamKind::Scalar(s) => scalar_size(*s),
         ParamKind::Array { element, len, .. } => scalar_size(*element) * len,
         ParamKind::Cap { .. } => 16,
-        ParamKind::Data { .. } | ParamKind::Lease(_) => {
-            unreachable!("the checker allows typed values and leases in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) | ParamKind::AnyCap { .. } => {
+            unreachable!(
+                "the checker allows typed values, leases and `cap any` in RPC interfaces only"
+            )
         }
     }
 }
@@ -1155,8 +1161,10 @@ fn decode_words(
             quote!(wire::unpack(&#msg[#at..#end], #bits).ok_or(#error)?)
         }
         ParamKind::Cap { .. } => unreachable!("caps are not words"),
-        ParamKind::Data { .. } | ParamKind::Lease(_) => {
-            unreachable!("the checker allows typed values and leases in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) | ParamKind::AnyCap { .. } => {
+            unreachable!(
+                "the checker allows typed values, leases and `cap any` in RPC interfaces only"
+            )
         }
     }
 }
@@ -1192,8 +1200,10 @@ fn encode_words(
             quote!(wire::pack(#field, &mut #msg[#at..#end], &#value, #bits)#refused?;)
         }
         ParamKind::Cap { .. } => unreachable!("caps are not words"),
-        ParamKind::Data { .. } | ParamKind::Lease(_) => {
-            unreachable!("the checker allows typed values and leases in RPC interfaces only")
+        ParamKind::Data { .. } | ParamKind::Lease(_) | ParamKind::AnyCap { .. } => {
+            unreachable!(
+                "the checker allows typed values, leases and `cap any` in RPC interfaces only"
+            )
         }
     }
 }

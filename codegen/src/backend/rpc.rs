@@ -194,6 +194,19 @@ fn interface<'a>(g: &'a Gen<'_>, set: &'a MethodSet) -> Vec<Part<'a>> {
     parts
 }
 
+/// How a cap argument (`result`: a result) travels, for docs. What lending,
+/// granting and moving mean is said once, in the messages section of
+/// `ProtocolError`'s docs.
+fn transferred(transfer: Transfer, result: bool) -> &'static str {
+    match (transfer, result) {
+        (Transfer::Lend, _) => "lent for the call",
+        (Transfer::Move, false) => "moved to the server",
+        (Transfer::Move, true) => "moved to the caller",
+        (_, false) => "granted to the server",
+        (_, true) => "granted to the caller",
+    }
+}
+
 /// One interface with the names of its generated items.
 struct Iface<'a> {
     g: &'a Gen<'a>,
@@ -475,21 +488,18 @@ impl<'a> Iface<'a> {
                         .collect();
                     format!(" carrying {}", join_and(&names))
                 };
-                // What lending and granting mean is said once, in the
-                // messages section of `ProtocolError`'s docs.
-                let how = match (transfer, result) {
-                    (Transfer::Lend, _) => "lent for the call",
-                    (Transfer::Move, false) => "moved to the server",
-                    (Transfer::Move, true) => "moved to the caller",
-                    (_, false) => "granted to the server",
-                    (_, true) => "granted to the caller",
-                };
                 format!(
-                    "The slot of {}{rights}, {how}.{}",
+                    "The slot of {}{rights}, {}.{}",
                     a_cap(cap),
+                    transferred(*transfer, result),
                     callbacks::binds_doc(self.g, p)
                 )
             }
+            ParamKind::AnyCap { transfer } => format!(
+                "The slot of a cap of any type, with whatever rights it has, {}.{}",
+                transferred(*transfer, result),
+                callbacks::binds_doc(self.g, p)
+            ),
             ParamKind::Lease(l) => leases::describe(self.g, l),
         }
     }

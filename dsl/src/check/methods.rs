@@ -593,7 +593,9 @@ impl Ctx<'_> {
                         words = words.saturating_add(*w);
                         parts.push(format!("{} {w} ({bytes} bytes)", p.name));
                     }
-                    ParamKind::Cap { .. } => cap_parts.push(format!("`{}`", p.name)),
+                    ParamKind::Cap { .. } | ParamKind::AnyCap { .. } => {
+                        cap_parts.push(format!("`{}`", p.name))
+                    }
                     ParamKind::Lease(_) => {
                         words += model::Lease::WORDS;
                         parts.push(format!("{} 2 (lease offset and length)", p.name));
@@ -1149,6 +1151,51 @@ impl Ctx<'_> {
                 }
                 self.check_lease(p, cap.as_ref(), rights, ty, known.objects, known.caps)
                     .map(ParamKind::Lease)
+            }
+            ParamType::Cap {
+                transfer,
+                cap,
+                rights,
+                alternatives,
+                null,
+            } if cap.name == "any" => {
+                let qualified = rights
+                    .first()
+                    .map(|r| (r.span, "rights"))
+                    .or(alternatives.first().map(|a| (a.span, "an alternative")))
+                    .or(null.first().map(|n| (*n, "an alternative")))
+                    .or(unchecked.then_some((p.name.span, "`#[unchecked]`")));
+                if let Some((span, what)) = qualified {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::AnyCapQualified,
+                            span,
+                            format!("`{}: cap any` has {what}", p.name.name),
+                        )
+                        .label("not with `cap any`")
+                        .note("`cap any` is a cap of any type with whatever rights it has: which rights a cap can carry depends on its type")
+                        .help("write `cap any` alone, or name the cap type: `cap FrameCap(read)`"),
+                    );
+                    return None;
+                }
+                match (kind, transfer) {
+                    (SetKind::Invocations, _) => {
+                        self.not_valid_here(
+                            cap.span,
+                            "`cap any` in a kernel invocation",
+                            "the decoder of a kernel invocation hands over the cap it looked up as its view, so it names the cap type",
+                            &format!("name the cap type, with `#[unchecked]` if the method checks it: `#[unchecked] {}: cap T`", p.name.name),
+                        );
+                        None
+                    }
+                    (SetKind::Interface, Transfer::Lookup) => {
+                        self.not_valid_here(p.ty_span, "a cap in an RPC without `grant`, `move` or `lend`", "between tasks a cap is given (`grant`: the sender keeps its own; `move`: the sender gives its own up) or lent for the call (`lend`)", "write `grant cap ...`, `move cap ...` or `lend cap ...`");
+                        None
+                    }
+                    _ => Some(ParamKind::AnyCap {
+                        transfer: *transfer,
+                    }),
+                }
             }
             ParamType::Cap {
                 transfer,

@@ -374,6 +374,8 @@ impl Ctx<'_> {
             ParamKind::Cap {
                 transfer: Transfer::Grant | Transfer::Move,
                 ..
+            } | ParamKind::AnyCap {
+                transfer: Transfer::Grant | Transfer::Move,
             } | ParamKind::Scalar(Scalar::Word | Scalar::Uint(_))
         );
         if !handle {
@@ -1032,6 +1034,7 @@ fn hands_out(m: &model::Method) -> impl Iterator<Item = usize> + '_ {
 fn same_handle(result: &ParamKind, param: &ParamKind) -> bool {
     match (result, param) {
         (ParamKind::Cap { cap: a, .. }, ParamKind::Cap { cap: b, .. }) => a == b,
+        (ParamKind::AnyCap { .. }, ParamKind::AnyCap { .. }) => true,
         (ParamKind::Scalar(a), ParamKind::Scalar(b)) => a == b,
         _ => false,
     }

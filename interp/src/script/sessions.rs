@@ -257,7 +257,10 @@ impl Parser<'_> {
                     ));
                 }
                 Arg::Handle(h)
-            } else if matches!(m.params[i].kind, ParamKind::Cap { .. }) {
+            } else if matches!(
+                m.params[i].kind,
+                ParamKind::Cap { .. } | ParamKind::AnyCap { .. }
+            ) {
                 return Err(Box::new(
                     Diagnostic::new(Code::ScriptInvalid, span, format!("`{param}` is a cap"))
                         .label("a cap is not given as a value")

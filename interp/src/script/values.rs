@@ -104,7 +104,9 @@ pub(super) fn parse(
             word: 0,
             fits: lease(c, l)?,
         },
-        ParamKind::Cap { .. } => return Err(shape(c.span(), "a value", "a cap parameter")),
+        ParamKind::Cap { .. } | ParamKind::AnyCap { .. } => {
+            return Err(shape(c.span(), "a value", "a cap parameter"));
+        }
     };
     Ok(checked)
 }

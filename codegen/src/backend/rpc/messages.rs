@@ -58,6 +58,8 @@ pub(super) fn param_ty(kind: &ParamKind, spec: &Spec) -> TokenStream {
             quote!([#t; #len])
         }
         ParamKind::Cap { cap, .. } => slot_ty(spec, *cap),
+        // A cap of any type: named by the generic cap.
+        ParamKind::AnyCap { .. } => quote!(Slot<Cap>),
         ParamKind::Lease(l) => leases::lease_ty(l, spec),
     }
 }
@@ -197,7 +199,10 @@ fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) 
             quote!(caps[#i] = #value.index();)
         }
         (_, Place::Lease(at, cap)) => leases::encode(at, cap, value),
-        (ParamKind::Cap { .. } | ParamKind::Lease(_), Place::Words(..)) => {
+        (
+            ParamKind::Cap { .. } | ParamKind::AnyCap { .. } | ParamKind::Lease(_),
+            Place::Words(..),
+        ) => {
             unreachable!("caps and leases travel with a cap")
         }
     }
@@ -249,7 +254,10 @@ fn decode_field(
         }
         (ParamKind::Lease(l), Place::Lease(at, cap)) => leases::decode(l, at, cap, invalid),
         (_, Place::Lease(..)) => unreachable!("only a lease has a lease's place"),
-        (ParamKind::Cap { .. } | ParamKind::Lease(_), Place::Words(..)) => {
+        (
+            ParamKind::Cap { .. } | ParamKind::AnyCap { .. } | ParamKind::Lease(_),
+            Place::Words(..),
+        ) => {
             unreachable!("caps and leases travel with a cap")
         }
     }

@@ -38,13 +38,25 @@ pub(super) struct Sent {
     pub moved: TokenStream,
 }
 
-/// How one cap parameter travels.
+/// How a cap parameter or result travels; `None` for anything else.
+fn transfer(kind: &ParamKind) -> Option<Transfer> {
+    match kind {
+        ParamKind::Cap { transfer, .. } | ParamKind::AnyCap { transfer } => Some(*transfer),
+        _ => None,
+    }
+}
+
+/// How parameter `k` travels when the client sends a copy of it: `None`
+/// when it sends its own cap, or no cap.
 fn minted(m: &Method, k: usize) -> Option<Transfer> {
     match &m.params[k].kind {
         ParamKind::Lease(_) => Some(Transfer::Lend),
         ParamKind::Cap {
             transfer: Transfer::Lend,
             ..
+        }
+        | ParamKind::AnyCap {
+            transfer: Transfer::Lend,
         } => Some(Transfer::Lend),
         ParamKind::Cap {
             transfer: t @ (Transfer::Grant | Transfer::Move),
@@ -62,15 +74,9 @@ pub(super) fn mints(m: &Method) -> bool {
 
 /// Whether `m` moves a cap to the server.
 fn moves(m: &Method) -> bool {
-    m.params.iter().any(|p| {
-        matches!(
-            p.kind,
-            ParamKind::Cap {
-                transfer: Transfer::Move,
-                ..
-            }
-        )
-    })
+    m.params
+        .iter()
+        .any(|p| transfer(&p.kind) == Some(Transfer::Move))
 }
 
 /// Whether some client of these interfaces mints a copy (the
@@ -105,15 +111,7 @@ pub(super) fn client(g: &Gen<'_>, m: &Method, error: &TokenStream) -> Sent {
     let originals: Vec<Ident> = m
         .params
         .iter()
-        .filter(|p| {
-            matches!(
-                p.kind,
-                ParamKind::Cap {
-                    transfer: Transfer::Move,
-                    ..
-                }
-            )
-        })
+        .filter(|p| transfer(&p.kind) == Some(Transfer::Move))
         .map(|p| ident(&p.name))
         .collect();
     if !originals.is_empty() {
@@ -135,11 +133,14 @@ pub(super) fn client(g: &Gen<'_>, m: &Method, error: &TokenStream) -> Sent {
                     quote!(self.transport.end_lend(#name.frame.index());),
                 )
             }
-            ParamKind::Cap { cap, rights, .. } => {
-                let rights = if rights.is_empty() {
-                    quote!(Rights::ALL)
-                } else {
-                    rights_const(g, rights)
+            ParamKind::Cap { .. } | ParamKind::AnyCap { .. } => {
+                let (ty, rights) = match &p.kind {
+                    ParamKind::Cap { cap, rights, .. } if !rights.is_empty() => {
+                        (slot_ty(spec, *cap), rights_const(g, rights))
+                    }
+                    // A lent cap that names no rights keeps its own.
+                    ParamKind::Cap { cap, .. } => (slot_ty(spec, *cap), quote!(Rights::ALL)),
+                    _ => (quote!(Slot<Cap>), quote!(Rights::ALL)),
                 };
                 let end = if transfer == Transfer::Lend {
                     quote!(self.transport.end_lend(#name.index());)
@@ -147,7 +148,7 @@ pub(super) fn client(g: &Gen<'_>, m: &Method, error: &TokenStream) -> Sent {
                     quote!(self.transport.delete(#name.index());)
                 };
                 (
-                    slot_ty(spec, *cap),
+                    ty,
                     quote! {
                         self.transport
                             .mint(#name.index(), #rights)
@@ -200,17 +201,9 @@ pub(super) fn moved_results(i: &super::Iface<'_>) -> TokenStream {
     let moved = |m: &Method| -> Vec<u64> {
         m.results
             .iter()
-            .filter(|p| matches!(p.kind, ParamKind::Cap { .. } | ParamKind::Lease(_)))
+            .filter(|p| transfer(&p.kind).is_some())
             .enumerate()
-            .filter(|(_, p)| {
-                matches!(
-                    p.kind,
-                    ParamKind::Cap {
-                        transfer: Transfer::Move,
-                        ..
-                    }
-                )
-            })
+            .filter(|(_, p)| transfer(&p.kind) == Some(Transfer::Move))
             .map(|(k, _)| k as u64)
             .collect()
     };

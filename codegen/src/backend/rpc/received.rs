@@ -21,9 +21,12 @@ use crate::backend::{caps::rights_const, ident};
 pub(super) fn carries(set: &MethodSet) -> bool {
     set.methods.iter().any(|m| {
         donated_cap(m).is_some()
-            || m.params
-                .iter()
-                .any(|p| matches!(p.kind, ParamKind::Cap { .. } | ParamKind::Lease(_)))
+            || m.params.iter().any(|p| {
+                matches!(
+                    p.kind,
+                    ParamKind::Cap { .. } | ParamKind::AnyCap { .. } | ParamKind::Lease(_)
+                )
+            })
     })
 }
 
@@ -46,14 +49,19 @@ pub(super) fn checks(i: &Iface<'_>) -> TokenStream {
                     let k = lit(k as u64);
                     let ty = ident(&i.g.spec.caps[cap.index()].name);
                     let rights = rights_const(i.g, rights);
-                    Some(quote!((#k, CapType::#ty, #rights)))
+                    Some(quote!((#k, Some(CapType::#ty), #rights)))
+                }
+                // Any cap but the null cap.
+                ParamKind::AnyCap { .. } => {
+                    let k = lit(k as u64);
+                    Some(quote!((#k, None, Rights::NONE)))
                 }
                 // A lease's frame cap carries at least the lease's rights.
                 ParamKind::Lease(l) => {
                     let k = lit(k as u64);
                     let ty = ident(&i.g.spec.caps[l.cap.index()].name);
                     let rights = rights_const(i.g, &l.rights);
-                    Some(quote!((#k, CapType::#ty, #rights)))
+                    Some(quote!((#k, Some(CapType::#ty), #rights)))
                 }
                 _ => None,
             })
@@ -65,7 +73,7 @@ pub(super) fn checks(i: &Iface<'_>) -> TokenStream {
         {
             let k = lit(m.params.len() as u64);
             let ty = ident(&i.g.spec.caps[cap.index()].name);
-            entries.push(quote!((#k, CapType::#ty, Rights::NONE)));
+            entries.push(quote!((#k, Some(CapType::#ty), Rights::NONE)));
         }
         quote!(#label::#v => &[#(#entries),*],)
     });
@@ -74,9 +82,10 @@ pub(super) fn checks(i: &Iface<'_>) -> TokenStream {
             /// The caps a request of this method carries, in message order
             /// (a donated Untyped last): for each, the index of its
             /// parameter (the donation one past the parameters), its cap
-            /// type, and the rights it must carry at least (a lease's frame
-            /// cap: the lease's).
-            pub const fn caps(self) -> &'static [(u64, CapType, Rights)] {
+            /// type (`None` for `cap any`: any cap but the null cap), and
+            /// the rights it must carry at least (a lease's frame cap: the
+            /// lease's).
+            pub const fn caps(self) -> &'static [(u64, Option<CapType>, Rights)] {
                 match self {
                     #(#arms)*
                 }
@@ -103,7 +112,11 @@ pub(super) fn checks(i: &Iface<'_>) -> TokenStream {
                 }
                 for (&(index, ty, rights), &slot) in expected.iter().zip(caps) {
                     let fits = held(slot).is_some_and(|cap| {
-                        cap.cap_type() == Some(ty) && cap.rights().contains(rights)
+                        let of_type = match ty {
+                            Some(ty) => cap.cap_type() == Some(ty),
+                            None => cap.cap_type().is_some(),
+                        };
+                        of_type && cap.rights().contains(rights)
                     });
                     if !fits {
                         return Err(ProtocolError::InvalidArgument { index });
