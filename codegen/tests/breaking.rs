@@ -899,7 +899,7 @@ fn a_moved_number_per_size_breaks() {
     s.write("same.cap", &spec);
     s.write(
         "moved.cap",
-        spec.replace(numbers, "#[number(ARCH_OBJECTS + 3, ARCH_OBJECTS + 4, 20)]"),
+        spec.replace(numbers, "#[number(ARCH_OBJECTS + 3, ARCH_OBJECTS + 4, 40)]"),
     );
     s.write(
         "one.cap",
