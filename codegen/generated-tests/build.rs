@@ -26,11 +26,16 @@ const SPECS: [(&str, &str); 6] = [
 ];
 
 /// seL4's configurations besides the one with every option off: the
-/// directory under `OUT_DIR` and the options on.
-const SEL4_CONFIGURATIONS: [(&str, &[&str]); 3] = [
+/// directory under `OUT_DIR` and the options on (every combination of MCS
+/// and SMP; the IOMMU and VT-x alone, together, and with MCS and SMP).
+const SEL4_CONFIGURATIONS: [(&str, &[&str]); 7] = [
     ("sel4_mcs", &["mcs"]),
     ("sel4_smp", &["smp"]),
     ("sel4_mcs_smp", &["mcs", "smp"]),
+    ("sel4_iommu", &["iommu"]),
+    ("sel4_vtx", &["vtx"]),
+    ("sel4_iommu_vtx", &["iommu", "vtx"]),
+    ("sel4_all", &["mcs", "smp", "iommu", "vtx"]),
 ];
 
 fn main() {
@@ -64,11 +69,26 @@ fn main() {
         }
         let mut builder = capc::Builder::new()
             .spec("../../examples/sel4/x86_64.cap")
-            .out_dir(dir);
+            .out_dir(&dir);
         for option in options {
             builder = builder.cfg(*option);
         }
         builder.run();
+        // The configuration with every option has every cap type and field:
+        // its accessors by (tag, field index), as for the C differential
+        // test, for sel4_configurations.rs's table of seL4's positions.
+        if options.len() == 4 {
+            let chosen: Vec<String> = options.iter().map(|o| o.to_string()).collect();
+            let path = Path::new("../../examples/sel4/x86_64.cap");
+            let compilation = match capc::dsl::compile_with(path, &capc::dsl::FsLoader, &chosen) {
+                Ok(c) => c,
+                Err(e) => fail(&format!("{e}")),
+            };
+            let Some(spec) = &compilation.spec else {
+                fail(&compilation.render());
+            };
+            write(&dir.join("dispatch.rs"), &rust_dispatch(spec));
+        }
     }
     // The example system (examples/systems/decompress.cap): a directory of
     // its own, its module being `decompress.rs` as the service's is.

@@ -600,6 +600,15 @@ fn place_text(place: Place) -> String {
     }
 }
 
+/// "bits 8..16 of message word 0" for a packed parameter (`#[at]`), else
+/// the place as it is.
+fn bits_text(bits: Option<(u32, u32)>, place: String) -> String {
+    match bits {
+        Some((bit, width)) => format!("bits {bit}..{} of {place}", bit + width),
+        None => place,
+    }
+}
+
 /// A parameter's type as far as the message carries it (rights aside).
 fn param_type(spec: &Spec, p: &MethodParam) -> String {
     match &p.kind {
@@ -1830,8 +1839,13 @@ impl Compare<'_> {
             };
             let (was_ty, now_ty) = (param_type(self.old, p), param_type(self.new, np));
             let (wp, np_) = (was_places[i], now_places[j]);
-            if was_ty != now_ty || wp != np_ || i != j {
-                let message = if was_ty == now_ty && wp == np_ {
+            // A packed parameter's bits are part of its place.
+            let (wa, na) = (
+                p.at.map(|a| (a.bit, a.width)),
+                np.at.map(|a| (a.bit, a.width)),
+            );
+            if was_ty != now_ty || wp != np_ || i != j || wa != na {
+                let message = if was_ty == now_ty && wp == np_ && wa == na {
                     format!(
                         "{kind} `{}` of {whose} moved from position {} to {}",
                         p.name,
@@ -1842,8 +1856,8 @@ impl Compare<'_> {
                     format!(
                         "{kind} `{}` of {whose} changed: {was_ty} in {} before, {now_ty} in {} now",
                         p.name,
-                        place_text(wp),
-                        place_text(np_)
+                        bits_text(wa, place_text(wp)),
+                        bits_text(na, place_text(np_))
                     )
                 };
                 self.push(

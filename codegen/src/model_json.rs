@@ -465,27 +465,13 @@ pub fn scalar(s: Scalar) -> (&'static str, u32) {
 /// cap index for a cap; as the generated code lays messages out (data in
 /// message words in order, caps in the message's caps in order).
 pub fn places(params: &[MethodParam]) -> Vec<Place> {
-    let (mut word, mut cap) = (0u64, 0u64);
-    params
-        .iter()
-        .map(|p| match &p.kind {
-            ParamKind::Scalar(_) => {
-                word += 1;
-                Place::Words(word - 1, 1)
-            }
-            ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => {
-                word += words;
-                Place::Words(word - words, *words)
-            }
-            ParamKind::Cap { .. } | ParamKind::AnyCap { .. } => {
-                cap += 1;
-                Place::Cap(cap - 1)
-            }
-            ParamKind::Lease(_) => {
-                word += 2;
-                cap += 1;
-                Place::Lease(word - 2, cap - 1)
-            }
+    capc_dsl::model::Layout::of(params)
+        .places
+        .into_iter()
+        .map(|wire| match wire {
+            capc_dsl::model::Wire::Words { start, count } => Place::Words(start, count),
+            capc_dsl::model::Wire::Cap { index } => Place::Cap(index),
+            capc_dsl::model::Wire::Lease { words, cap } => Place::Lease(words, cap),
         })
         .collect()
 }
@@ -529,6 +515,10 @@ fn params(spec: &Spec, list: &[MethodParam]) -> Vec<Value> {
                     }
                     if let Some(b) = p.bitfield {
                         v["bitfield"] = json!(spec.bitfields[b.index()].name);
+                    }
+                    // Only a packed one (`#[at]`) has a lowest bit in its word.
+                    if let Some(at) = p.at {
+                        v["bit"] = json!(at.bit);
                     }
                     v
                 }

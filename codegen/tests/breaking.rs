@@ -899,7 +899,7 @@ fn a_moved_number_per_size_breaks() {
     s.write("same.cap", &spec);
     s.write(
         "moved.cap",
-        spec.replace(numbers, "#[number(ARCH_OBJECTS + 3, ARCH_OBJECTS + 4, 20)]"),
+        spec.replace(numbers, "#[number(ARCH_OBJECTS + 3, ARCH_OBJECTS + 4, 40)]"),
     );
     s.write(
         "one.cap",
@@ -1346,6 +1346,38 @@ fn a_changed_lease_breaks() {
     assert!(
         stderr.starts_with(
             "error[B0013]: parameter `data` of `Blocks.write_block` changed: lease FrameCap(read) [u8; ..=512] in message words 1..3 and cap 0 of the message before, lease FrameCap(read, write) [u8; ..=512] in message words 1..3 and cap 0 of the message now\n"
+        ),
+        "{stderr}"
+    );
+}
+
+/// A packed parameter (`#[at]`, dsl/tests/ui/pass/packed-parameters.cap)
+/// whose bits move changes the message (B0013), though its word does not;
+/// the same spec does not.
+#[test]
+fn a_packed_parameter_moving_within_its_word_breaks() {
+    let s = Scratch::new("breaking", "packed");
+    let spec = std::fs::read_to_string(workspace().join("dsl/tests/ui/pass/packed-parameters.cap"))
+        .expect("packed-parameters.cap");
+    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
+    let base =
+        std::fs::read_to_string(workspace().join("dsl/tests/ui/base.cap")).expect("base.cap");
+    s.write("base.cap", &base);
+    s.write("old.cap", &spec);
+    s.write("same.cap", &spec);
+    let flags = "#[at(word = 0, bit = 8)] arch_flags: u8";
+    assert!(spec.contains(flags));
+    s.write(
+        "moved.cap",
+        spec.replace(flags, "#[at(word = 0, bit = 16)] arch_flags: u8"),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "same.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "moved.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error[B0013]: parameter `arch_flags` of `UntypedCap.read` changed: u8 in bits 8..16 of message word 0 before, u8 in bits 16..24 of message word 0 now\n"
         ),
         "{stderr}"
     );

@@ -248,11 +248,27 @@ fn configurations_creations_and_numbers_per_size() {
             })
             .collect()
     };
-    assert_eq!(on(&plain), [("mcs".into(), false), ("smp".into(), false)]);
+    assert_eq!(
+        on(&plain),
+        [
+            ("mcs".into(), false),
+            ("smp".into(), false),
+            ("iommu".into(), false),
+            ("vtx".into(), false)
+        ]
+    );
     let out = capc(&workspace(), &["model", "--json", "--cfg", "mcs", spec]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let mcs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(on(&mcs), [("mcs".into(), true), ("smp".into(), false)]);
+    assert_eq!(
+        on(&mcs),
+        [
+            ("mcs".into(), true),
+            ("smp".into(), false),
+            ("iommu".into(), false),
+            ("vtx".into(), false)
+        ]
+    );
     let schema = schema();
     let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
     let errors: Vec<String> = validator.iter_errors(&mcs).map(|e| e.to_string()).collect();

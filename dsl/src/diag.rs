@@ -209,6 +209,10 @@ catalogue! {
     NoCSpace = "E0912", Error, "domain has no CSpace the boot plan can fill";
     CSpaceTooSmall = "E0913", Error, "domain's CSpace cannot hold the slots the boot plan fills";
     PlanNameClash = "E0914", Error, "system, domain, slot or object name clashes in the generated boot plan";
+    PackedCrossesWord = "E0915", Error, "packed invocation parameter crosses its word";
+    PackedOverlap = "E0916", Error, "packed invocation parameters overlap";
+    PackedOutOfRange = "E0917", Error, "packed invocation parameter outside the message";
+    PackedType = "E0918", Error, "invocation parameter of a type that cannot be packed";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";

@@ -1130,8 +1130,40 @@ pub struct MethodParam {
     /// kind `Scalar(Word)` for one word, else an `Array` of words): the
     /// bitfield it holds.
     pub bitfield: Option<BitfieldId>,
+    /// `#[at(word = W, bit = B)]` (a kernel invocation parameter of type
+    /// `bool`, `uN`, `word` or an enumeration): it takes bits
+    /// `bit..bit + width` of message word `word`, sharing the word with
+    /// other packed parameters (seL4's stubs pack parameters narrower than
+    /// a word together). `None`: a word of its own, as [`Layout::of`] lays
+    /// it out.
+    pub at: Option<Packed>,
     /// Where it is declared (its name).
     pub span: Span,
+}
+
+/// Where a packed parameter ([`MethodParam::at`]) lies: bits
+/// `bit..bit + width` of message word `word`, within the word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Packed {
+    /// Its message word, from 0.
+    pub word: u64,
+    /// Its lowest bit in that word.
+    pub bit: u32,
+    /// Its bits: 1 for a `bool`, N for a `uN` or an enumeration of N bits,
+    /// 64 for a `word`.
+    pub width: u32,
+}
+
+impl Packed {
+    /// The bits it takes in its word.
+    pub fn mask(&self) -> u64 {
+        let ones = if self.width >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.width) - 1
+        };
+        ones << self.bit
+    }
 }
 
 /// Where one parameter (or result) travels in a message: the one layout
@@ -1167,7 +1199,11 @@ pub enum Wire {
 }
 
 /// The layout of a request's parameters or a reply's results: each in
-/// declaration order at the next free words or cap slot ([`Wire`]).
+/// declaration order at the next free words or cap slot ([`Wire`]). A
+/// packed parameter ([`MethodParam::at`]) is in its own word (`count` 1,
+/// its bits in [`MethodParam::at`]); the words packed parameters use are
+/// skipped by the others, which take the next words no packed parameter
+/// uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Where each travels, in declaration order.
@@ -1181,10 +1217,27 @@ pub struct Layout {
 impl Layout {
     /// The layout of `params`, in declaration order.
     pub fn of(params: &[MethodParam]) -> Layout {
+        let packed: std::collections::BTreeSet<u64> =
+            params.iter().filter_map(|p| p.at.map(|a| a.word)).collect();
+        // The first of `count` words from `from` on that no packed
+        // parameter uses.
+        let free = |from: u64, count: u64| {
+            let mut start = from;
+            while let Some(&used) = packed.range(start..start.saturating_add(count)).next_back() {
+                start = used + 1;
+            }
+            start
+        };
         let (mut words, mut caps) = (0, 0);
         let places = params
             .iter()
             .map(|p| {
+                if let Some(at) = p.at {
+                    return Wire::Words {
+                        start: at.word,
+                        count: 1,
+                    };
+                }
                 let count = match &p.kind {
                     ParamKind::Scalar(_) => 1,
                     ParamKind::Array { words, .. } | ParamKind::Data { words, .. } => *words,
@@ -1193,7 +1246,7 @@ impl Layout {
                         return Wire::Cap { index: caps - 1 };
                     }
                     ParamKind::Lease(_) => {
-                        words += Lease::WORDS;
+                        words = free(words, Lease::WORDS) + Lease::WORDS;
                         caps += 1;
                         return Wire::Lease {
                             words: words - Lease::WORDS,
@@ -1201,13 +1254,14 @@ impl Layout {
                         };
                     }
                 };
-                words += count;
+                words = free(words, count) + count;
                 Wire::Words {
                     start: words - count,
                     count,
                 }
             })
             .collect();
+        let words = packed.last().map_or(words, |&last| words.max(last + 1));
         Layout {
             places,
             words,

@@ -93,3 +93,37 @@ fn a_cap_s_fields_take_their_bits_and_only_those() {
         }
     }
 }
+
+/// Packed parameters (`#[at]`, dsl/tests/ui/pass/packed-parameters.cap)
+/// take their word and bits; the others take, in order, the next words no
+/// packed parameter uses (an array the next run of free words).
+#[test]
+fn packed_parameters_share_their_word_and_the_others_skip_it() {
+    let spec = spec("dsl/tests/ui/pass/packed-parameters.cap");
+    let word = |start| Wire::Words { start, count: 1 };
+    let read = method(&spec, "UntypedCap", "read");
+    let layout = Layout::of(&read.params);
+    assert_eq!(layout.places, [word(0), word(0), word(1)]);
+    assert_eq!(layout.words, 2);
+    let bits: Vec<_> = read
+        .params
+        .iter()
+        .map(|p| p.at.map(|a| (a.word, a.bit, a.width, a.mask())))
+        .collect();
+    assert_eq!(bits, [Some((0, 0, 1, 0x1)), Some((0, 8, 8, 0xff00)), None]);
+    let mixed = method(&spec, "UntypedCap", "mixed");
+    let layout = Layout::of(&mixed.params);
+    assert_eq!(
+        layout.places,
+        [
+            word(0),
+            word(1),
+            Wire::Words { start: 2, count: 2 },
+            word(1),
+            word(1),
+            word(4)
+        ]
+    );
+    assert_eq!((layout.words, mixed.request_words), (5, 5));
+    assert_eq!(mixed.params[4].at.map(|a| a.mask()), Some(1 << 63));
+}

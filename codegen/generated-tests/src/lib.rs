@@ -147,6 +147,26 @@ pub mod x86_64_mcs_smp {
     include!(concat!(env!("OUT_DIR"), "/sel4_mcs_smp/x86_64.rs"));
 }
 
+/// seL4's x86_64 caps with the IOMMU (`capc build --cfg iommu`).
+pub mod x86_64_iommu {
+    include!(concat!(env!("OUT_DIR"), "/sel4_iommu/x86_64.rs"));
+}
+
+/// seL4's x86_64 caps with VT-x (`capc build --cfg vtx`).
+pub mod x86_64_vtx {
+    include!(concat!(env!("OUT_DIR"), "/sel4_vtx/x86_64.rs"));
+}
+
+/// seL4's x86_64 caps with the IOMMU and VT-x.
+pub mod x86_64_iommu_vtx {
+    include!(concat!(env!("OUT_DIR"), "/sel4_iommu_vtx/x86_64.rs"));
+}
+
+/// seL4's x86_64 caps with every option: MCS, SMP, the IOMMU and VT-x.
+pub mod x86_64_all {
+    include!(concat!(env!("OUT_DIR"), "/sel4_all/x86_64.rs"));
+}
+
 /// The Barrelfish module under its file's stem, as the C differential test
 /// names each spec (tests/c_differential.rs).
 pub mod caps {

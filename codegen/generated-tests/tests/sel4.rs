@@ -899,8 +899,8 @@ fn user_contexts_are_sel4s_twenty_words() {
     assert_eq!(UserContext::from_words(&regs[..19]), None);
 
     let (info, msg, _) = sent(|k| ThreadCapClient(k).write_registers(true, 0, 20, context));
-    assert_eq!(info.length, 23);
-    assert_eq!(&msg[3..23], &regs);
+    assert_eq!(info.length, 22);
+    assert_eq!(&msg[2..22], &regs);
     let mut msg = [0u64; 32];
     let reply = encode_thread_cap_read_registers_reply(context, &mut msg);
     assert_eq!(&msg[..20], &regs);
@@ -1010,5 +1010,69 @@ fn paging_messages_are_sel4s() {
     assert_eq!(
         answer(reply, &msg, |k| FrameCapClient(k).get_address()),
         Ok(0x1234_5000)
+    );
+}
+
+/// seL4's stubs pack the TCB register methods' flags into message word 0
+/// (syscall_stub_gen.py's `get_parameter_positions`: a `seL4_Bool` is one
+/// bit, a `seL4_Uint8` eight bits aligned to a multiple of eight, each
+/// masked to its bits; libsel4's generated `seL4_TCB_ReadRegisters` sends
+/// `(suspend_source & 0x1) | ((arch_flags & 0xff) << 8)`, then `count`):
+/// the `#[at]` parameters send the same words, and the decoder reads each
+/// from its bits, ignoring the others as src/object/tcb.c does with its
+/// masks.
+#[test]
+fn register_flags_are_packed_as_sel4s_stubs_pack_them() {
+    // seL4_TCB_ReadRegisters(tcb, suspend_source, arch_flags, count, regs).
+    let (info, msg, _) = sent(|k| ThreadCapClient(k).read_registers(true, 0x5, 20));
+    assert_eq!((info.label, info.length), (2, 2));
+    assert_eq!(msg, [0x1 | 0x5 << 8, 20]);
+    assert_eq!(ThreadCapLabel::ReadRegisters.request_words(), 2);
+    let ThreadCapInvocation::ReadRegisters(args) =
+        decode_thread_cap(info, Rights::NONE, &msg, &[]).expect("a ReadRegisters")
+    else {
+        panic!("not ReadRegisters")
+    };
+    assert_eq!(
+        (args.suspend_source, args.arch_flags, args.count),
+        (true, 0x5, 20)
+    );
+    // Bits no parameter takes are ignored, not refused.
+    let noisy = [0x1 | 0x5 << 8 | 0xfe | 0xffff << 16, 20];
+    assert_eq!(
+        decode_thread_cap(info, Rights::NONE, &noisy, &[]),
+        Ok(ThreadCapInvocation::ReadRegisters(args))
+    );
+
+    // seL4_TCB_WriteRegisters(tcb, resume_target, arch_flags, count, regs):
+    // the flags, then count, then the 20 registers.
+    let regs = UserContext::from_words(&[7; 20]).expect("20 words");
+    let (info, msg, _) = sent(|k| ThreadCapClient(k).write_registers(false, 0xff, 20, regs));
+    assert_eq!((info.label, info.length), (3, 22));
+    assert_eq!(&msg[..3], &[0xff << 8, 20, 7]);
+
+    // seL4_TCB_CopyRegisters(tcb, source, suspend_source, resume_target,
+    // transfer_frame, transfer_integer, arch_flags): one word, bits 0 to 3
+    // and 8..16, the source as the extra cap.
+    let (info, msg, caps) =
+        sent(|k| ThreadCapClient(k).copy_registers(Slot::new(0x30), true, false, true, true, 0x3));
+    assert_eq!((info.label, info.length, info.caps), (4, 1, 1));
+    assert_eq!((msg, caps), (vec![0x1 | 0x4 | 0x8 | 0x3 << 8], vec![0x30]));
+    let source = ThreadCap::new(0xffff_8000_0010_0000).expect("fits");
+    let ThreadCapInvocation::CopyRegisters(args) =
+        decode_thread_cap(info, Rights::NONE, &[0x2 | 0x80 << 8], &[source.cap()])
+            .expect("a CopyRegisters")
+    else {
+        panic!("not CopyRegisters")
+    };
+    assert_eq!(
+        (
+            args.suspend_source,
+            args.resume_target,
+            args.transfer_frame,
+            args.transfer_integer,
+            args.arch_flags
+        ),
+        (false, true, false, false, 0x80)
     );
 }

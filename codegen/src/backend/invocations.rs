@@ -349,6 +349,16 @@ fn rights_names(g: &Gen<'_>, rights: &[RightId]) -> String {
 /// What a parameter is and where it travels, for docs.
 fn describe(g: &Gen<'_>, slot: &Slot<'_>) -> String {
     let what = match (&slot.param.kind, slot.place) {
+        (ParamKind::Scalar(s), _) if slot.param.at.is_some() => {
+            let packed = slot.param.at.expect("packed");
+            format!(
+                "`{}` in bits {}..{} of message word {} (`#[at]`)",
+                scalar_name(*s),
+                packed.bit,
+                u64::from(packed.bit) + u64::from(packed.width),
+                packed.word
+            )
+        }
         (_, Place::Words { start, count }) if slot.param.bitfield.is_some() => {
             let b = &g.spec.bitfields[slot.param.bitfield.expect("a bitfield").index()];
             if count == 1 {
@@ -1138,6 +1148,43 @@ fn decode_words(
     let Place::Words { start, count } = place else {
         unreachable!("only word parameters are decoded from words")
     };
+    // A packed parameter: exactly its bits of its word (the word's other
+    // bits are other parameters', or ignored as seL4 ignores them).
+    if let Some(packed) = p.at {
+        let word = lit(packed.word);
+        // `msg[w]`, `msg[w] >> b`, `msg[w] & m` or `(msg[w] >> b) & m`:
+        // an expression of operators, parenthesised where it is an operand.
+        let shifted = if packed.bit == 0 {
+            quote!(#msg[#word])
+        } else {
+            let bit = lit(packed.bit.into());
+            quote!(#msg[#word] >> #bit)
+        };
+        let (bits, plain) = match (packed.width >= 64, packed.bit == 0) {
+            (true, plain) => (shifted, plain),
+            (false, true) => {
+                let mask = lit((1u64 << packed.width) - 1);
+                (quote!(#shifted & #mask), false)
+            }
+            (false, false) => {
+                let mask = lit((1u64 << packed.width) - 1);
+                (quote!((#shifted) & #mask), false)
+            }
+        };
+        let operand = if plain { bits.clone() } else { quote!((#bits)) };
+        if let Some(e) = enumeration_of(g, p) {
+            return quote!(#e::from_value(#bits).ok_or(#error)?);
+        }
+        return match &p.kind {
+            ParamKind::Scalar(Scalar::Bool) => quote!(#operand != 0),
+            ParamKind::Scalar(s) if is_u64(*s) => bits,
+            ParamKind::Scalar(s) => {
+                let t = scalar_type(*s);
+                quote!(#operand as #t)
+            }
+            _ => unreachable!("the checker packs scalars only"),
+        };
+    }
     let at = lit(start);
     // An enumeration's value: one a variant names.
     if let Some(e) = enumeration_of(g, p) {
@@ -1182,6 +1229,22 @@ fn encode_words(
     let Place::Words { start, count } = place else {
         unreachable!("only word parameters are encoded into words")
     };
+    // A packed parameter: or-ed into its bits of its word (the buffer
+    // starts zeroed; its value fits its bits: an enumeration's values do,
+    // a narrow integer is refused before this when wider).
+    if let Some(packed) = p.at {
+        let word = lit(packed.word);
+        let value = if p.values.is_some() {
+            quote!(#value.value())
+        } else {
+            match &p.kind {
+                ParamKind::Scalar(s) if is_u64(*s) => quote!(#value),
+                ParamKind::Scalar(_) => quote!(u64::from(#value)),
+                _ => unreachable!("the checker packs scalars only"),
+            }
+        };
+        return packed_into(&quote!(#msg[#word]), packed.bit, &value);
+    }
     let at = lit(start);
     if p.values.is_some() {
         return quote!(#msg[#at] = #value.value(););
@@ -1205,6 +1268,16 @@ fn encode_words(
                 "the checker allows typed values, leases and `cap any` in RPC interfaces only"
             )
         }
+    }
+}
+
+/// `word |= value << bit;` (without the shift for bit 0).
+fn packed_into(word: &TokenStream, bit: u32, value: &TokenStream) -> TokenStream {
+    if bit == 0 {
+        quote!(#word |= #value;)
+    } else {
+        let bit = lit(bit.into());
+        quote!(#word |= #value << #bit;)
     }
 }
 
@@ -1485,6 +1558,8 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
         .map(|s| {
             let value = ident(&s.param.name);
             match &s.param.kind {
+                // Packed parameters share words: the buffer below.
+                _ if s.param.at.is_some() => None,
                 _ if s.param.values.is_some() => Some(quote!(#value.value())),
                 _ if s.param.bitfield.is_some() => None,
                 _ if narrow(s.param).is_some() => None,
@@ -1502,6 +1577,16 @@ fn client_method(g: &Gen<'_>, m: &Method, n: &Names, label: &Ident, errors: &Ide
                 let value = ident(&s.param.name);
                 let refused = quote!(.map_err(InvocationError::Argument));
                 match (narrow(s.param), s.place) {
+                    (Some(bits), Place::Words { .. }) if s.param.at.is_some() => {
+                        let packed = s.param.at.expect("packed");
+                        let (word, bits, field) =
+                            (lit(packed.word), lit(bits.into()), &s.param.name);
+                        packed_into(
+                            &quote!(#msg[#word]),
+                            packed.bit,
+                            &quote!(wire::fit(#field, u64::from(#value), #bits)#refused?),
+                        )
+                    }
                     (Some(bits), Place::Words { start, .. }) => {
                         let (at, bits, field) = (lit(start), lit(bits.into()), &s.param.name);
                         quote!(#msg[#at] = wire::fit(#field, u64::from(#value), #bits)#refused?;)

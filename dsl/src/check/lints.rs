@@ -531,6 +531,9 @@ fn refusals(m: &model::Method) -> Vec<(&'static str, String)> {
             || p.values.is_some()
             || p.bitfield.is_some()
             || match p.kind {
+                // A packed `bool` or `uN` is read from exactly its bits:
+                // every value is one (an enumeration is checked above).
+                model::ParamKind::Scalar(_) if p.at.is_some() => false,
                 model::ParamKind::Scalar(s) => {
                     !matches!(s, ast::Scalar::Word | ast::Scalar::Uint(64))
                 }

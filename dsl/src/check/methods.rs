@@ -9,7 +9,7 @@
 //! the allocations largest alignment first in a naturally aligned donation
 //! (the layout the generated budget type uses), so it is exact.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ast::{self, ParamType, Scalar, Transfer};
 use crate::diag::{Code, Diagnostic};
@@ -339,6 +339,7 @@ impl Ctx<'_> {
                     continue;
                 }
                 let range = self.param_range(p, kind == SetKind::Interface);
+                let pin = self.param_at(p, kind, which == 1);
                 let values = self.param_enumeration(p, kind);
                 let bitfield = self.param_bitfield(p, kind);
                 let checked = match (values, bitfield) {
@@ -352,8 +353,21 @@ impl Ctx<'_> {
                     (Some(None), _) | (_, Some(None)) => None,
                     (None, None) => self.check_param(p, kind, known),
                 };
-                match (checked, range) {
-                    (Some(param_kind), Ok(range)) => {
+                match (checked, range, pin) {
+                    (Some(param_kind), Ok(range), Ok(pin)) => {
+                        let at = match pin {
+                            None => None,
+                            Some(pin) => {
+                                let bitfield = bitfield.flatten().is_some();
+                                match self.packed(p, &param_kind, bitfield, pin, known.target) {
+                                    Some(at) => Some(at),
+                                    None => {
+                                        ok = false;
+                                        continue;
+                                    }
+                                }
+                            }
+                        };
                         let binds = match &p.binds {
                             Some(b) => {
                                 match self.check_binding(p, b, which == 1, kind, context.callback) {
@@ -373,6 +387,7 @@ impl Ctx<'_> {
                             values: values.flatten().map(|(id, _)| id),
                             bitfield: bitfield.flatten().map(|(id, _)| id),
                             binds,
+                            at,
                             span: p.name.span,
                         })
                     }
@@ -380,6 +395,7 @@ impl Ctx<'_> {
                 }
             }
         }
+        ok &= self.packed_overlap(&lists[0]);
         let [params, results] = lists.clone();
         // (A binding that failed is reported alone.)
         if let Some(p) = method.params.iter().find(|p| {
@@ -579,6 +595,7 @@ impl Ctx<'_> {
             let mut cap_parts = Vec::new();
             for p in list_.iter() {
                 match &p.kind {
+                    ParamKind::Scalar(_) if p.at.is_some() => {}
                     ParamKind::Scalar(_) => {
                         words += 1;
                         parts.push(format!("{} 1", p.name));
@@ -610,6 +627,23 @@ impl Ctx<'_> {
                 && let Some(ast::Donation::Untyped { cap, .. }) = method.donations.first()
             {
                 cap_parts.push(format!("the donated `{}`", cap.name));
+            }
+            // Packed parameters take the words they name, the others the
+            // words left over ([`model::Layout::of`]).
+            let packed_words: BTreeSet<u64> =
+                list_.iter().filter_map(|p| p.at.map(|a| a.word)).collect();
+            if !packed_words.is_empty() {
+                let names: Vec<&str> = list_
+                    .iter()
+                    .filter(|p| p.at.is_some())
+                    .map(|p| p.name.as_str())
+                    .collect();
+                parts.push(format!(
+                    "{} packed in {}",
+                    names.join(", "),
+                    packed_words.len()
+                ));
+                words = model::Layout::of(list_).words;
             }
             let caps = cap_parts.len() as u64;
             if words > target.message_words as u64 {
@@ -1805,6 +1839,178 @@ impl Ctx<'_> {
         );
     }
 
+    /// A parameter's `#[at(word = W, bit = B)]`: `Ok(Some((W, B, span)))`,
+    /// `Ok(None)` without one; `Err` after an error: on a result or an RPC
+    /// parameter, given twice, or malformed (`E0404`).
+    fn param_at(
+        &mut self,
+        p: &ast::Param,
+        kind: SetKind,
+        result: bool,
+    ) -> Result<Option<(u64, u64, Span)>, ()> {
+        let mut pin = None;
+        let mut ok = true;
+        for attr in p.attrs.iter().filter(|a| a.name.name == "at") {
+            let problem = if result {
+                Some((
+                    format!("`#[at]` on result `{}`", p.name.name),
+                    "seL4's replies give each result its own words: only a kernel invocation's parameters are packed",
+                ))
+            } else if kind == SetKind::Interface {
+                Some((
+                    format!("`#[at]` on RPC parameter `{}`", p.name.name),
+                    "an RPC's parameters are laid out by capc; `#[at]` packs a kernel invocation's parameters as the kernel's ABI has them",
+                ))
+            } else if pin.is_some() {
+                Some((
+                    format!("`#[at]` is given twice on `{}`", p.name.name),
+                    "remove one of them",
+                ))
+            } else {
+                None
+            };
+            if let Some((message, help)) = problem {
+                self.diags.push(
+                    Diagnostic::new(Code::AttributeMisuse, attr.span, message)
+                        .label("not allowed here")
+                        .help(help),
+                );
+                ok = false;
+                continue;
+            }
+            match self.field_pin(attr, "message word") {
+                Some(found) => pin = Some((found.word, found.bit, found.span)),
+                None => ok = false,
+            }
+        }
+        if ok { Ok(pin) } else { Err(()) }
+    }
+
+    /// A packed parameter's place: its type has a width (`bool` 1, `uN` N,
+    /// an enumeration its bits, `word` 64; anything else is `E0918`), its
+    /// bits lie in its word (`E0915`), and its word in the message
+    /// (`E0917`).
+    fn packed(
+        &mut self,
+        p: &ast::Param,
+        kind: &ParamKind,
+        bitfield: bool,
+        (word, bit, span): (u64, u64, Span),
+        target: &model::Target,
+    ) -> Option<model::Packed> {
+        let name = &p.name.name;
+        let width = match kind {
+            ParamKind::Scalar(_) if bitfield => None,
+            ParamKind::Scalar(Scalar::Bool) => Some(1),
+            ParamKind::Scalar(Scalar::Uint(n)) => Some(*n),
+            ParamKind::Scalar(Scalar::Word) => Some(64),
+            _ => None,
+        };
+        let Some(width) = width else {
+            let what = match kind {
+                ParamKind::Scalar(_) | ParamKind::Array { .. } if bitfield => "a bitfield",
+                ParamKind::Array { .. } => "an array",
+                ParamKind::Cap { .. } => "a cap",
+                _ => "this type",
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::PackedType,
+                    span,
+                    format!("`{name}` is {what}, which cannot share a word"),
+                )
+                .label("`#[at]` packs a value into part of a word")
+                .with_secondary(p.ty_span, "its type")
+                .note("a packed parameter is a `bool`, a `uN`, a `word` or an enumeration: a cap travels as an extra cap, an array or a bitfield in words of its own")
+                .help("remove `#[at]`"),
+            );
+            return None;
+        };
+        if bit.saturating_add(u64::from(width)) > 64 {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::PackedCrossesWord,
+                    span,
+                    format!(
+                        "`{name}` would take bits {bit}..{} of message word {word}",
+                        bit.saturating_add(u64::from(width))
+                    ),
+                )
+                .label("past the word's 64 bits")
+                .with_secondary(p.ty_span, format!("{width} bits wide"))
+                .note("a packed parameter lies in one word, as seL4's stubs pack them")
+                .help(format!(
+                    "place it at a bit up to {}, or in a word of its own without `#[at]`",
+                    64 - width
+                )),
+            );
+            return None;
+        }
+        if word >= u64::from(target.message_words) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::PackedOutOfRange,
+                    span,
+                    format!("`{name}` is packed into message word {word}"),
+                )
+                .label(format!("a message has words 0..{}", target.message_words))
+                .with_secondary(
+                    target.span,
+                    format!("`message_words = {}`", target.message_words),
+                )
+                .help("pack it into an earlier word"),
+            );
+            return None;
+        }
+        Some(model::Packed {
+            word,
+            bit: bit as u32,
+            width,
+        })
+    }
+
+    /// No two packed parameters of a request share a bit (`E0916`).
+    fn packed_overlap(&mut self, params: &[model::MethodParam]) -> bool {
+        let mut ok = true;
+        let packed: Vec<(&model::MethodParam, model::Packed)> =
+            params.iter().filter_map(|p| p.at.map(|a| (p, a))).collect();
+        for (i, (p, a)) in packed.iter().enumerate() {
+            let Some((q, b)) = packed[..i]
+                .iter()
+                .find(|(_, b)| b.word == a.word && b.mask() & a.mask() != 0)
+            else {
+                continue;
+            };
+            let both = a.mask() & b.mask();
+            self.diags.push(
+                Diagnostic::new(
+                    Code::PackedOverlap,
+                    p.span,
+                    format!(
+                        "`{}` and `{}` share bits of message word {}",
+                        p.name, q.name, a.word
+                    ),
+                )
+                .label(format!(
+                    "bits {}..{}",
+                    a.bit,
+                    u64::from(a.bit) + u64::from(a.width)
+                ))
+                .with_secondary(
+                    q.span,
+                    format!("bits {}..{}", b.bit, u64::from(b.bit) + u64::from(b.width)),
+                )
+                .note(format!(
+                    "the lowest bit both take is bit {}",
+                    both.trailing_zeros()
+                ))
+                .help("give each packed parameter bits of its own"),
+            );
+            ok = false;
+        }
+        ok
+    }
+
     /// A parameter's attributes: `#[unchecked]`, bare, on a cap parameter
     /// of a kernel invocation, at most once; anything else is `E0404`.
     /// Whether it is unchecked, or `None` after an error.
@@ -1833,12 +2039,14 @@ impl Ctx<'_> {
                     unchecked = true;
                     None
                 }
+                // Read by `param_at`.
+                "at" => None,
                 _ => Some((
                     format!(
                         "attribute `#[{}]` is not valid on a parameter",
                         attr.name.name
                     ),
-                    "the one parameter attribute is `#[unchecked]`, on a cap parameter of a kernel invocation",
+                    "a parameter takes `#[unchecked]` (a cap parameter of a kernel invocation) and `#[at(word = W, bit = B)]` (a `bool`, `uN`, `word` or enumeration parameter of a kernel invocation)",
                 )),
             };
             if let Some((message, help)) = problem {
