@@ -79,7 +79,15 @@ fn area(index: usize) -> DumpArea {
             address: 0x2000_0000 + index as u32 * AREA_BYTES,
             length: AREA_BYTES,
         },
-        contents: DumpContents::WholeSystem,
+        // Each area holds another of humpty's contents, in their order.
+        contents: [
+            DumpContents::Available,
+            DumpContents::SingleTask,
+            DumpContents::WholeSystem,
+            DumpContents::Unknown,
+            DumpContents::TaskRegion,
+        ][index % 5],
+        index: index as u8,
     }
 }
 
@@ -286,7 +294,14 @@ fn every_operation_round_trips() {
         jefe.set_reset_reason(reason).unwrap();
         assert_eq!(jefe.get_reset_reason().unwrap().reason, reason);
     }
-    assert_eq!(jefe.get_dump_area(1).unwrap().area, area(1));
+    // Every area, and with it every variant of humpty's `DumpContents`,
+    // round-trips with its index.
+    let mut five = client(5);
+    for index in 0..5 {
+        let got = five.get_dump_area(index).unwrap().area;
+        assert_eq!(got, area(usize::from(index)));
+        assert_eq!(got.index, index);
+    }
     assert_eq!(jefe.claim_dump_area().unwrap().area, area(0));
     assert_eq!(jefe.dump_task_region(3, 0x100, 64).unwrap().area, 1);
     jefe.reinitialize_dump_from(1).unwrap();

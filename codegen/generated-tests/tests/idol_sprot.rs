@@ -160,9 +160,7 @@ impl SpRotServer for Rot {
     }
     fn rot_state(&mut self) -> Result<SpRotRotStateReply, SprotError> {
         self.calls.push("rot_state");
-        Ok(SpRotRotStateReply {
-            state: BoundedArray::new(&bytes(1, 3)).unwrap(),
-        })
+        Ok(SpRotRotStateReply { state: rot_state() })
     }
     fn pulse_cs(&mut self, delay: u16) -> Result<SpRotPulseCsReply, SprotError> {
         self.calls.push("pulse_cs");
@@ -355,7 +353,7 @@ impl SpRotServer for Rot {
     ) -> Result<SpRotVersionedRotBootInfoReply, SprotError> {
         self.calls.push("versioned_rot_boot_info");
         Ok(SpRotVersionedRotBootInfoReply {
-            info: BoundedArray::new(&bytes(u32::from(version), 2)).unwrap(),
+            info: boot_info(version),
         })
     }
     fn component_caboose_size(
@@ -436,6 +434,53 @@ impl SpRotServer for Rot {
     fn tq_sign_len(&mut self) -> Result<SpRotTqSignLenReply, AttestOrSprotError> {
         self.calls.push("tq_sign_len");
         Ok(SpRotTqSignLenReply { len: 64 })
+    }
+}
+
+/// The boot state the test's RoT reports: slot B active, its image good,
+/// slot A's and stage0next's failed with errors at both ends of
+/// `ImageError`.
+fn rot_state() -> RotState {
+    let details = |digest: u8, status| RotImageDetailsV2 {
+        digest: [digest; 32],
+        status,
+    };
+    RotState::V2(RotStateV2 {
+        state: RotBootStateV2 {
+            active: RotSlot::B,
+            a: details(0xa, ImageStatus::Err(ImageError::Unchecked)),
+            b: details(0xb, ImageStatus::Ok),
+            stage0: details(0, ImageStatus::Ok),
+            stage0next: details(1, ImageStatus::Err(ImageError::Signature)),
+        },
+    })
+}
+
+/// The boot info of `version` (1 or 2; `V1` with no digests otherwise).
+fn boot_info(version: u8) -> VersionedRotBootInfo {
+    match version {
+        2 => VersionedRotBootInfo::V2(RotBootInfoV2 {
+            active: SlotId::A,
+            persistent_boot_preference: SlotId::B,
+            pending_persistent_boot_preference: None,
+            transient_boot_preference: Some(SlotId::A),
+            slot_a_fwid: Fwid::Sha3_256([1; 32]),
+            slot_b_fwid: Fwid::Sha3_256([2; 32]),
+            stage0_fwid: Fwid::Sha3_256([3; 32]),
+            stage0next_fwid: Fwid::Sha3_256([0xff; 32]),
+            slot_a_status: ImageStatus::Ok,
+            slot_b_status: ImageStatus::Err(ImageError::BadMagic),
+            stage0_status: ImageStatus::Ok,
+            stage0next_status: ImageStatus::Err(ImageError::ResetVector),
+        }),
+        v => VersionedRotBootInfo::V1(RotBootInfo {
+            active: SlotId::B,
+            persistent_boot_preference: SlotId::B,
+            pending_persistent_boot_preference: Some(SlotId::A),
+            transient_boot_preference: None,
+            slot_a_sha3_256_digest: (v == 1).then_some([7; 32]),
+            slot_b_sha3_256_digest: None,
+        }),
     }
 }
 
@@ -531,7 +576,7 @@ fn every_operation_round_trips() {
         (stats.rot.desynchronized, stats.sp.timeouts),
         (u32::MAX, 18)
     );
-    assert_eq!(sp.rot_state().unwrap().state.as_slice(), [1, 2, 3]);
+    assert_eq!(sp.rot_state().unwrap().state, rot_state());
     let pulse = sp.pulse_cs(0x1234).unwrap().status;
     assert_eq!((pulse.rot_irq_begin, pulse.rot_irq_end), (0x12, 0x34));
     assert_eq!(sp.block_size().unwrap().size, 512);
@@ -568,10 +613,11 @@ fn every_operation_round_trips() {
     assert_eq!(got(&mut sp, 4200, 10), bytes(42, 10));
     assert_eq!(sp.attest_len().unwrap().len, 100);
     sp.disable_sp_slot_watchdog().unwrap();
-    assert_eq!(
-        sp.versioned_rot_boot_info(2).unwrap().info.as_slice(),
-        [2, 3]
-    );
+    // Both versions of the boot info, and the boot state's every layer
+    // (records, options, `Fwid`, `Result<(), ImageError>`), round-trip.
+    assert_eq!(sp.versioned_rot_boot_info(1).unwrap().info, boot_info(1));
+    assert_eq!(sp.versioned_rot_boot_info(2).unwrap().info, boot_info(2));
+    assert_ne!(boot_info(1), boot_info(2));
     assert_eq!(
         sp.component_caboose_size(RotComponent::Stage0, SlotId::B)
             .unwrap()
