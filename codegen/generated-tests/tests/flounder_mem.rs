@@ -1,10 +1,11 @@
 //! Barrelfish's mem.if as ported in examples/flounder/mem.cap: the
 //! generated client, dispatch and a small memory server over a loopback
 //! transport, in one client's session. Each RPC round-trips its arguments
-//! and results; a failed allocation carries its `errval_t` back as
-//! `MemError::Failed`; the granted caps arrive in the caps of the message.
-//! The session pays for what the client is handed, sized by the `bits` it
-//! asks for, until `free_monitor` takes it back.
+//! and results; a failed allocation answers its `errval_t` and no cap, as
+//! Flounder's does (`ret` and `mem_cap: move cap RAM | null`); the moved
+//! caps arrive in the caps of the message. The session pays for what the
+//! client is handed, sized by the `bits` it asks for, until `free_monitor`
+//! takes it back; an allocation that hands nothing out costs nothing.
 
 use capc_generated_tests::flounder_mem::*;
 
@@ -29,17 +30,31 @@ struct Server {
 }
 
 impl Server {
-    fn take(&mut self, bits: u8, minbase: GenPAddr, maxlimit: GenPAddr) -> Result<u64, MemError> {
-        let size = 1u64
-            .checked_shl(bits.into())
-            .ok_or(MemError::Failed { err: NO_MEMORY })?;
+    fn take(&mut self, bits: u8, minbase: GenPAddr, maxlimit: GenPAddr) -> Result<u64, ErrVal> {
+        let size = 1u64.checked_shl(bits.into()).ok_or(NO_MEMORY)?;
         let base = self.next.max(minbase).next_multiple_of(size);
         if base + size > self.end.min(maxlimit) {
-            return Err(MemError::Failed { err: NO_MEMORY });
+            return Err(NO_MEMORY);
         }
         self.next = base + size;
         self.next_slot += 1;
         Ok(self.next_slot)
+    }
+
+    /// mem.if's answer: `SYS_ERR_OK` and the RAM, keeping its charge with
+    /// it; or the error and the null cap, leaving the charge to dispatch.
+    fn hand_out(
+        &mut self,
+        taken: Result<u64, ErrVal>,
+        charge: &mut Option<MemCharge>,
+    ) -> (ErrVal, Option<Slot<RAM>>) {
+        match taken {
+            Ok(slot) => {
+                self.charges.push((slot, charge.take().expect("charged")));
+                (0, Some(Slot::new(slot)))
+            }
+            Err(err) => (err, None),
+        }
     }
 }
 
@@ -52,12 +67,9 @@ impl MemServer for Server {
         _session: &mut MemSession,
         charge: &mut Option<MemCharge>,
     ) -> Result<MemAllocateReply, MemError> {
-        let mem_cap = self.take(bits, minbase, maxlimit)?;
-        self.charges
-            .push((mem_cap, charge.take().expect("charged")));
-        Ok(MemAllocateReply {
-            mem_cap: Slot::new(mem_cap),
-        })
+        let taken = self.take(bits, minbase, maxlimit);
+        let (ret, mem_cap) = self.hand_out(taken, charge);
+        Ok(MemAllocateReply { ret, mem_cap })
     }
 
     fn steal(
@@ -69,12 +81,9 @@ impl MemServer for Server {
         charge: &mut Option<MemCharge>,
     ) -> Result<MemStealReply, MemError> {
         self.stolen += 1;
-        let mem_cap = self.take(bits, minbase, maxlimit)?;
-        self.charges
-            .push((mem_cap, charge.take().expect("charged")));
-        Ok(MemStealReply {
-            mem_cap: Slot::new(mem_cap),
-        })
+        let taken = self.take(bits, minbase, maxlimit);
+        let (ret, mem_cap) = self.hand_out(taken, charge);
+        Ok(MemStealReply { ret, mem_cap })
     }
 
     fn available(&mut self, _session: &mut MemSession) -> Result<MemAvailableReply, MemError> {
@@ -164,14 +173,17 @@ fn mem_if_round_trips_over_a_loopback() {
     // A page: the session pays 4 KiB and the server's 64-byte record, not
     // the range's worst case.
     assert_eq!(
-        client.allocate(12, 0, u64::MAX).unwrap().mem_cap,
-        Slot::new(101)
+        client.allocate(12, 0, u64::MAX).unwrap(),
+        MemAllocateReply {
+            ret: 0,
+            mem_cap: Some(Slot::new(101))
+        }
     );
     assert_eq!(client.transport().1.used(), 64 + 4096 + 64);
     // 1 MiB, stolen: paid alike.
     assert_eq!(
         client.steal(20, 0, u64::MAX).unwrap().mem_cap,
-        Slot::new(102)
+        Some(Slot::new(102))
     );
     assert_eq!(client.transport().0.stolen, 1);
     assert_eq!(client.transport().1.available(), 0);
@@ -213,11 +225,41 @@ fn mem_if_round_trips_over_a_loopback() {
     assert_eq!(MemLabel::Steal.moved_results(), [0]);
     assert_eq!(MemLabel::FreeMonitor.moved_results(), [0u64; 0]);
     assert_eq!(client.transport().1.available(), 4096 + 64);
+    // A failed allocation: its errval and the null cap, as Flounder's reply;
+    // the reply carries no cap, and the session's charge for the RAM that
+    // did not come is refunded.
     assert_eq!(
         client.allocate(12, 0, 1 << 20),
-        Err(CallError::Server(MemError::Failed { err: NO_MEMORY }))
+        Ok(MemAllocateReply {
+            ret: NO_MEMORY,
+            mem_cap: None
+        })
     );
     assert_eq!(client.transport().1.available(), 4096 + 64);
+    // On the wire: a reply with the cap carries one cap, one without none,
+    // and a reply that says "one cap" without a word for `ret` is short.
+    let (mut msg, mut caps): (Words, Slots) = ([0; _], [0; _]);
+    let with = MemAllocateReply {
+        ret: 0,
+        mem_cap: Some(Slot::new(7)),
+    };
+    assert_eq!(with.encode(&mut msg, &mut caps).unwrap().caps, 1);
+    let info = MemAllocateReply {
+        ret: 5,
+        mem_cap: None,
+    }
+    .encode(&mut msg, &mut caps)
+    .unwrap();
+    assert_eq!((info.length, info.caps), (1, 0));
+    assert_eq!(
+        MemAllocateReply::decode(info, &msg, &caps).unwrap().mem_cap,
+        None
+    );
+    let short = MessageInfo { length: 0, ..info };
+    assert_eq!(
+        MemAllocateReply::decode(short, &msg, &caps),
+        Err(ProtocolError::Truncated)
+    );
     // Closing the session returns the whole quota.
     let Loopback(_, session, _) = client.into_transport();
     assert_eq!(session.close(), (1 << 20) + (4 << 10) + 192);

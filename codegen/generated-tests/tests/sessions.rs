@@ -371,7 +371,8 @@ mod mem {
             charge: &mut Option<MemCharge>,
         ) -> Result<MemAllocateReply, MemError> {
             Ok(MemAllocateReply {
-                mem_cap: Slot::new(self.hand_out(session, charge)),
+                ret: 0,
+                mem_cap: Some(Slot::new(self.hand_out(session, charge))),
             })
         }
 
@@ -384,7 +385,8 @@ mod mem {
             charge: &mut Option<MemCharge>,
         ) -> Result<MemStealReply, MemError> {
             Ok(MemStealReply {
-                mem_cap: Slot::new(self.hand_out(session, charge)),
+                ret: 0,
+                mem_cap: Some(Slot::new(self.hand_out(session, charge))),
             })
         }
 
@@ -408,7 +410,8 @@ mod mem {
                     session.refund(charge).expect("this session's");
                     Ok(MemFreeMonitorReply { err: 0 })
                 }
-                _ => Err(MemError::Failed { err: 1 }),
+                // mem.if's errval: not a RAM this session holds.
+                _ => Ok(MemFreeMonitorReply { err: 1 }),
             }
         }
     }
@@ -516,7 +519,7 @@ proptest! {
                     } else {
                         c.steal(bits, 0, u64::MAX).map(|r| r.mem_cap)
                     };
-                    if let (Ok(slot), Some(handle)) = (&got, handle) {
+                    if let (Ok(Some(slot)), Some(handle)) = (&got, handle) {
                         caps.push((slot.index(), handle));
                     }
                     (interp(want), mem::outcome(got))
@@ -525,7 +528,12 @@ proptest! {
                     let (slot, handle) = caps.remove(k % caps.len());
                     let want = ledger.call(id, "Mem", "free_monitor", &[handle, 0, 0]);
                     let got = mem::client(&mut server, &mut session).free_monitor(capc_generated_tests::flounder_mem::Slot::new(slot), 0, 0);
-                    (interp(want), mem::outcome(got))
+                    // A nonzero errval is the server refusing the RAM.
+                    let got = match got {
+                        Ok(reply) if reply.err != 0 => Outcome::Refused,
+                        other => mem::outcome(other),
+                    };
+                    (interp(want), got)
                 }
                 MemOp::Free(_) => (Outcome::Skipped, Outcome::Skipped),
                 MemOp::Upgrade(bytes) => {

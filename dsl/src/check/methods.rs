@@ -296,11 +296,23 @@ impl Ctx<'_> {
                     ok = false;
                     continue;
                 }
+                // An interface's last cap result may be `| null` (Flounder's
+                // null cap beside an error value): its reply then carries
+                // one cap fewer, as seL4 stops a transfer at a null cap.
+                let last_cap = params
+                    .iter()
+                    .rposition(|q| matches!(q.ty, ParamType::Cap { .. }));
+                let trailing_null = matches!(&p.ty, ParamType::Cap { alternatives, null, .. }
+                        if alternatives.is_empty() && null.len() == 1)
+                    && which == 1
+                    && kind == SetKind::Interface
+                    && last_cap == params.iter().position(|q| std::ptr::eq(q, p));
                 if let ParamType::Cap {
                     alternatives, null, ..
                 } = &p.ty
                     && (!alternatives.is_empty() || !null.is_empty())
                     && (which == 1 || kind == SetKind::Interface)
+                    && !trailing_null
                 {
                     let span = alternatives
                         .first()
@@ -320,8 +332,12 @@ impl Ctx<'_> {
                             },
                         )
                         .label("not valid here")
-                        .note("`cap A | B` and `cap A | null` are parameters of kernel invocations, which the kernel's decoder checks against each alternative (seL4's optional fault endpoint, its TCB-or-notification bind)")
-                        .help("name one cap type"),
+                        .note("`cap A | B` and `cap A | null` are parameters of kernel invocations, which the kernel's decoder checks against each alternative (seL4's optional fault endpoint, its TCB-or-notification bind); an RPC's last cap result may be `cap A | null`")
+                        .help(if alternatives.is_empty() && which == 1 && kind == SetKind::Interface {
+                            "make it the last cap result: a reply leaves out only its last cap"
+                        } else {
+                            "name one cap type"
+                        }),
                     );
                     ok = false;
                     continue;

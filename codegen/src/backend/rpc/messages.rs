@@ -57,6 +57,15 @@ pub(super) fn param_ty(kind: &ParamKind, spec: &Spec) -> TokenStream {
             let len = lit(*len);
             quote!([#t; #len])
         }
+        // `cap A | null`: an RPC's last cap result, absent from the reply.
+        ParamKind::Cap {
+            cap,
+            nullable: true,
+            ..
+        } => {
+            let slot = slot_ty(spec, *cap);
+            quote!(Option<#slot>)
+        }
         ParamKind::Cap { cap, .. } => slot_ty(spec, *cap),
         // A cap of any type: named by the generic cap.
         ParamKind::AnyCap { .. } => quote!(Slot<Cap>),
@@ -194,6 +203,14 @@ fn encode_field(name: &str, kind: &ParamKind, place: Place, value: TokenStream) 
                 #value.write_words(&mut msg[..], #at);
             }
         }
+        (ParamKind::Cap { nullable: true, .. }, Place::Cap(i)) => {
+            let i = lit(i as u64);
+            quote! {
+                if let Some(slot) = #value {
+                    caps[#i] = slot.index();
+                }
+            }
+        }
         (_, Place::Cap(i)) => {
             let i = lit(i as u64);
             quote!(caps[#i] = #value.index();)
@@ -247,6 +264,11 @@ fn decode_field(
             let (a, b) = (lit(a as u64), lit(b as u64));
             let bits = lit(bits(*element).into());
             quote!(wire::unpack(&msg[#a..#b], #bits).ok_or(#invalid)?)
+        }
+        // The last cap, absent when the reply carries one cap fewer.
+        (ParamKind::Cap { nullable: true, .. }, Place::Cap(i)) => {
+            let k = lit(i as u64);
+            quote!((info.caps > #k).then(|| Slot::new(caps[#k])))
         }
         (_, Place::Cap(i)) => {
             let i = lit(i as u64);
@@ -698,6 +720,21 @@ pub(super) fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
     });
     let (msg, caps_name) = buffer_names(words > 0, caps > 0);
     let (w, c) = (lit(words as u64), lit(caps as u64));
+    // A nullable last cap: the reply carries it only when it is there.
+    let nullable = m
+        .results
+        .iter()
+        .find(|p| matches!(p.kind, ParamKind::Cap { nullable: true, .. }));
+    let (least_caps, sent_caps) = match nullable {
+        Some(p) => {
+            let name = ident(&p.name);
+            (
+                lit(caps as u64 - 1),
+                quote!(#c - usize::from(self.#name.is_none())),
+            )
+        }
+        None => (c.clone(), quote!(#c)),
+    };
     let derives = data::derives(
         m.results
             .iter()
@@ -719,7 +756,7 @@ pub(super) fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
                 #caps_name: &mut [u64; target::CAPS_PER_MESSAGE],
             ) -> Result<MessageInfo, FieldError> {
                 #(#stmts)*
-                Ok(MessageInfo { label: 0, length: #w, caps: #c })
+                Ok(MessageInfo { label: 0, length: #w, caps: #sent_caps })
             }
 
             /// Reads a successful reply ([messages](ProtocolError#messages)).
@@ -728,7 +765,7 @@ pub(super) fn reply_struct(i: &Iface<'_>, m: &Method) -> TokenStream {
                 #msg: &[u64; target::MESSAGE_WORDS],
                 #caps_name: &[u64; target::CAPS_PER_MESSAGE],
             ) -> Result<#reply, ProtocolError> {
-                wire::check_size(info, #w, #c, ProtocolError::Truncated)?;
+                wire::check_size(info, #w, #least_caps, ProtocolError::Truncated)?;
                 Ok(#reply {
                     #(#values,)*
                 })

@@ -360,14 +360,38 @@ fn charged_call(i: &Iface<'_>, m: &Method, args: &[Ident], call: TokenStream) ->
             },
         )
     });
+    // A charge handed out with a `cap T | null` result that comes back
+    // without the cap handed nothing out: refunded as on failure.
+    let nullable_handle = m
+        .charges
+        .iter()
+        .flat_map(|c| &c.charges)
+        .filter_map(|c| c.handed_to)
+        .map(|k| &m.results[k])
+        .find(|r| {
+            matches!(
+                r.kind,
+                capc_dsl::model::ParamKind::Cap { nullable: true, .. }
+            )
+        })
+        .map(|r| crate::backend::ident(&r.name));
+    let refund_handed = match &nullable_handle {
+        Some(h) => quote! {
+            let handed_nothing = !result.as_ref().is_ok_and(|reply| reply.#h.is_some());
+            if let (true, Some(charge)) = (handed_nothing, charge) {
+                let _ = session.refund(charge);
+            }
+        },
+        None => quote! {
+            if let (Err(_), Some(charge)) = (&result, charge) {
+                let _ = session.refund(charge);
+            }
+        },
+    };
     let handed = sessions::has(m, Part::Handed).then(|| {
         (
             quote!(let mut charge = session.charge(#handed_bytes).ok();),
-            quote! {
-                if let (Err(_), Some(charge)) = (&result, charge) {
-                    let _ = session.refund(charge);
-                }
-            },
+            refund_handed,
         )
     });
     let kept = sessions::has(m, Part::Kept).then(|| {
