@@ -927,6 +927,7 @@ impl Compare<'_> {
         for (name, was, now) in [
             ("message_words", o.message_words, n.message_words),
             ("caps_per_message", o.caps_per_message, n.caps_per_message),
+            ("fragments", o.fragments, n.fragments),
         ] {
             if now < was {
                 self.push(

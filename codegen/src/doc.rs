@@ -241,6 +241,14 @@ fn target(w: &mut String, spec: &Spec, o: &Origins) {
     );
     let _ = writeln!(w, "| message registers | {} |", t.message_registers);
     let _ = writeln!(w, "| message words | {} |", t.message_words);
+    if t.fragments > 1 {
+        let _ = writeln!(
+            w,
+            "| RPC message | up to {} channel messages ({} words) |",
+            t.fragments,
+            t.rpc_words()
+        );
+    }
     let _ = writeln!(w, "| caps per message | {} |", t.caps_per_message);
     if let Some(slot_bits) = t.slot_bits {
         let _ = writeln!(

@@ -194,6 +194,10 @@ pub fn model_json(spec: &Spec) -> Value {
         .map(|o| json!({ "name": o.name, "enabled": o.enabled, "docs": o.docs }))
         .collect();
     model["systems"] = spec.systems.iter().map(|s| system(spec, s)).collect();
+    // Only a target that sets it, so other specs' models do not change.
+    if target.fragments > 1 {
+        model["target"]["fragments"] = json!(target.fragments);
+    }
     model
 }
 

@@ -223,6 +223,11 @@ pub struct Target {
     pub message_registers: u32,
     /// Words a message may carry in all (registers + IPC buffer).
     pub message_words: u32,
+    /// Channel messages an RPC message may take (`fragments`, 1 unless
+    /// set): a transport that fragments, as Flounder's backends do, carries
+    /// an RPC message of up to `message_words × fragments` words in that
+    /// many messages of `message_words` (kernel invocations: one).
+    pub fragments: u32,
     /// Capabilities a message may carry.
     pub caps_per_message: u32,
     /// 64-bit words of one capability (`cap_words`, 2 unless set).
@@ -235,6 +240,13 @@ pub struct Target {
     pub user_space: Option<(u64, u64)>,
     /// Where the target block is.
     pub span: Span,
+}
+
+impl Target {
+    /// The most words an RPC message carries: `message_words × fragments`.
+    pub fn rpc_words(&self) -> u64 {
+        u64::from(self.message_words) * u64::from(self.fragments)
+    }
 }
 
 /// A named constant.

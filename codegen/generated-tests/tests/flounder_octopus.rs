@@ -39,7 +39,27 @@ struct Endpoints {
     derived: BTreeMap<(usize, u64), Vec<u64>>,
 }
 
-/// The server's `Notifier`: seL4's `NBSend` on the slot it names.
+/// Carries the message `info` heads through a channel of
+/// `target::FRAGMENT_WORDS`-word LMP messages, as Flounder's LMP backend
+/// does: cut into `fragments::count` fragments, each no longer than an LMP
+/// message, and put back together on the other side. Returns the
+/// reassembled message and how many LMP messages it took.
+fn through_lmp(info: MessageInfo, msg: &Words) -> (Words, usize) {
+    let count = fragments::count(info.length);
+    let mut whole = fragments::Reassembly::new(info.length).expect("a message");
+    for k in 0..count {
+        let fragment = fragments::fragment(msg, info.length, k);
+        assert!(fragment.len() <= target::FRAGMENT_WORDS);
+        let done = whole.push(fragment).expect("in order, as cut");
+        assert_eq!(done, k + 1 == count, "whole after the last fragment only");
+    }
+    let mut out = [0; target::MESSAGE_WORDS];
+    out[..info.length].copy_from_slice(&whole.message().expect("whole")[..info.length]);
+    (out, count)
+}
+
+/// The server's `Notifier`: seL4's `NBSend` on the slot it names, the
+/// message in LMP fragments.
 struct Kernel(Rc<RefCell<Endpoints>>);
 
 impl Notifier for Kernel {
@@ -53,7 +73,8 @@ impl Notifier for Kernel {
         }
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
-        k.queue[client].push((info, *msg, caps));
+        let (msg, _) = through_lmp(info, msg);
+        k.queue[client].push((info, msg, caps));
         true
     }
 }
@@ -166,7 +187,7 @@ impl OctopusServer for Server {
 
     fn get_names(
         &mut self,
-        query: BoundedString<39>,
+        query: BoundedString<8192>,
         t: Trigger,
         session: &mut OctopusSession,
         charge: &mut Option<OctopusCharge>,
@@ -188,7 +209,7 @@ impl OctopusServer for Server {
 
     fn get(
         &mut self,
-        query: BoundedString<39>,
+        query: BoundedString<8192>,
         t: Trigger,
         session: &mut OctopusSession,
         charge: &mut Option<OctopusCharge>,
@@ -204,7 +225,7 @@ impl OctopusServer for Server {
 
     fn set(
         &mut self,
-        query: BoundedString<23>,
+        query: BoundedString<8192>,
         mode: u64,
         t: Trigger,
         get: bool,
@@ -245,7 +266,7 @@ impl OctopusServer for Server {
     fn set_with_idcap(
         &mut self,
         idcap: Slot<Cap>,
-        attributes: BoundedString<23>,
+        attributes: BoundedString<2048>,
         mode: u64,
         t: Trigger,
         get: bool,
@@ -266,7 +287,7 @@ impl OctopusServer for Server {
 
     fn del(
         &mut self,
-        query: BoundedString<39>,
+        query: BoundedString<8192>,
         t: Trigger,
         session: &mut OctopusSession,
         charge: &mut Option<OctopusCharge>,
@@ -281,7 +302,7 @@ impl OctopusServer for Server {
 
     fn exists(
         &mut self,
-        query: BoundedString<39>,
+        query: BoundedString<8192>,
         t: Trigger,
         session: &mut OctopusSession,
         charge: &mut Option<OctopusCharge>,
@@ -296,7 +317,7 @@ impl OctopusServer for Server {
 
     fn wait_for(
         &mut self,
-        query: BoundedString<79>,
+        query: BoundedString<8192>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusWaitForReply, OctopusError> {
         // (The test's records are there before anyone waits.)
@@ -328,7 +349,7 @@ impl OctopusServer for Server {
 
     fn subscribe(
         &mut self,
-        query: BoundedString<63>,
+        query: BoundedString<8192>,
         trigger_fn: u64,
         state: u64,
         session: &mut OctopusSession,
@@ -370,7 +391,7 @@ impl OctopusServer for Server {
 
     fn publish(
         &mut self,
-        record: BoundedString<79>,
+        record: BoundedString<2048>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusPublishReply, OctopusError> {
         let matching: Vec<(u64, u64, u64, u64)> = self
@@ -390,7 +411,7 @@ impl OctopusServer for Server {
 
     fn get_cap(
         &mut self,
-        key: BoundedString<79>,
+        key: BoundedString<256>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusGetCapReply, OctopusError> {
         let slot = self
@@ -406,7 +427,7 @@ impl OctopusServer for Server {
 
     fn put_cap(
         &mut self,
-        key: BoundedString<79>,
+        key: BoundedString<256>,
         storecap: Slot<Cap>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusPutCapReply, OctopusError> {
@@ -417,7 +438,7 @@ impl OctopusServer for Server {
 
     fn sput_cap(
         &mut self,
-        key: BoundedString<79>,
+        key: BoundedString<256>,
         storecap: Slot<Cap>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusSputCapReply, OctopusError> {
@@ -433,7 +454,7 @@ impl OctopusServer for Server {
 
     fn remove_cap(
         &mut self,
-        key: BoundedString<79>,
+        key: BoundedString<256>,
         _session: &mut OctopusSession,
     ) -> Result<OctopusRemoveCapReply, OctopusError> {
         let gone = self.records.remove(key.as_str()).is_some();
@@ -453,6 +474,10 @@ struct Loopback {
     client: usize,
     /// The client's CSpace.
     own: BTreeMap<u64, Cap>,
+    /// The LMP messages the last call's request and reply took.
+    lmp: (usize, usize),
+    /// The words of the last call's request and reply.
+    words: (usize, usize),
 }
 
 impl Transport for Loopback {
@@ -479,6 +504,8 @@ impl Transport for Loopback {
                 .or_default()
                 .push(slot);
         }
+        let (request, sent) = through_lmp(info, msg);
+        *msg = request;
         let endpoints = self.endpoints.clone();
         let reply = dispatch_octopus(
             &mut *self.server.borrow_mut(),
@@ -488,6 +515,10 @@ impl Transport for Loopback {
             &mut self.session,
             |slot| endpoints.borrow().held.get(&slot).copied(),
         );
+        let (answer, received) = through_lmp(reply, msg);
+        *msg = answer;
+        self.lmp = (sent, received);
+        self.words = (info.length, reply.length);
         caps_in[..reply.caps].copy_from_slice(&caps[..reply.caps]);
         reply
     }
@@ -538,7 +569,7 @@ impl OctopusEventsHandler for Handler {
         id: TriggerId,
         trigger_fn: u64,
         m: Mode,
-        record: BoundedString<47>,
+        record: BoundedString<2048>,
         state: u64,
     ) {
         self.0.push(Event::Trigger(
@@ -555,7 +586,7 @@ impl OctopusEventsHandler for Handler {
         id: TriggerId,
         trigger_fn: u64,
         m: Mode,
-        record: BoundedString<47>,
+        record: BoundedString<2048>,
         state: u64,
     ) {
         self.0.push(Event::Subscription(
@@ -599,6 +630,8 @@ fn world() -> World {
             session: OctopusSession::open(i as u64 + 1, Donation::quota(4096)).unwrap(),
             client: i,
             own: own_caps(),
+            lmp: (0, 0),
+            words: (0, 0),
         })
     };
     let (a, b) = (client(0), client(1));
@@ -717,6 +750,37 @@ fn a_trigger_fires_on_the_binding_client_until_it_is_removed() {
 }
 
 #[test]
+fn strings_of_flounders_lengths_travel_in_lmp_fragments() {
+    let (_server, _endpoints, mut a, _b) = world();
+    // An 8192-byte `query` (a record's name and value): its words, then
+    // `mode`, the trigger and `get`, in 10-word LMP messages.
+    let (name, value) = ("n".repeat(4000), "v".repeat(4191));
+    let query = format!("{name} {value}");
+    assert_eq!(query.len(), 8192);
+    let set = a.set(text(&query), 0, no_trigger(), true).unwrap();
+    assert_eq!(set.record.as_str(), query);
+    let (request, reply) = a.transport().words;
+    assert!(request > 1025 && reply > 1025, "{request}, {reply}");
+    assert_eq!(
+        a.transport().lmp,
+        (
+            request.div_ceil(target::FRAGMENT_WORDS),
+            reply.div_ceil(target::FRAGMENT_WORDS)
+        )
+    );
+    // `get` finds it by its 4000-byte name.
+    assert_eq!(
+        a.get(text(&name), no_trigger()).unwrap().output.as_str(),
+        value
+    );
+    // A name one byte over Flounder's 8192 is refused by the client.
+    assert!(BoundedString::<8192>::new(&"n".repeat(8193)).is_none());
+    // A short message still takes one LMP message.
+    a.get_identifier().unwrap();
+    assert_eq!(a.transport().lmp, (1, 1));
+}
+
+#[test]
 fn every_rpc_round_trips() {
     let (_server, endpoints, mut a, _b) = world();
     assert_eq!(a.get_identifier().unwrap().id, 1);
@@ -807,11 +871,12 @@ fn a_client_refuses_an_event_that_does_not_decode() {
         Err(ProtocolError::Truncated)
     );
     // A record whose length is over its bound.
+    // (`record` starts at byte 24, its length in its first two bytes.)
     let mut msg = [0; target::MESSAGE_WORDS];
-    msg[3] = 48;
+    msg[3] = 2049;
     let long = MessageInfo {
         label: OctopusEventsLabel::Subscription.label(),
-        length: 10,
+        length: 261,
         caps: 0,
     };
     assert_eq!(

@@ -34,7 +34,14 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     let tag_bits = lit(t.tag_bits.into());
     let tag_shift = lit(t.tag_shift.into());
     let message_registers = lit(t.message_registers.into());
-    let message_words = lit(t.message_words.into());
+    // With `fragments`, a message array holds the longest RPC message.
+    let message_words = lit(t.rpc_words());
+    let (fragment_consts, fragments) = fragments(t);
+    let message_words_doc = if t.fragments > 1 {
+        " Message words of the longest RPC message, in up to `FRAGMENTS` channel messages of `FRAGMENT_WORDS`."
+    } else {
+        " Message words in all (registers plus IPC buffer)."
+    };
     let caps_per_message = lit(t.caps_per_message.into());
     let cap_words = lit(t.cap_words.into());
     let slot_bits = t.slot_bits.map(|bits| {
@@ -83,8 +90,9 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
             pub const TAG_SHIFT: u32 = #tag_shift;
             /// Message words passed in registers.
             pub const MESSAGE_REGISTERS: usize = #message_registers;
-            /// Message words in all (registers plus IPC buffer).
+            #[doc = #message_words_doc]
             pub const MESSAGE_WORDS: usize = #message_words;
+            #fragment_consts
             /// Capabilities one message may carry.
             pub const CAPS_PER_MESSAGE: usize = #caps_per_message;
             /// 64-bit words of one capability.
@@ -119,7 +127,97 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
         #slot
 
         #transport
+
+        #fragments
     }
+}
+
+/// For a target with `fragments = N` (N > 1): the constants saying how an
+/// RPC message is cut into channel messages, and the `fragments` module a
+/// transport cuts and reassembles them with (Flounder's backends fragment
+/// a long message so; capc's clients and dispatch see it whole).
+fn fragments(t: &capc_dsl::model::Target) -> (TokenStream, TokenStream) {
+    if t.fragments <= 1 {
+        return (TokenStream::new(), TokenStream::new());
+    }
+    let (words, count) = (lit(t.message_words.into()), lit(t.fragments.into()));
+    let consts = quote! {
+        /// Words of one channel message: a fragment of an RPC message.
+        pub const FRAGMENT_WORDS: usize = #words;
+        /// Channel messages an RPC message takes at most.
+        pub const FRAGMENTS: usize = #count;
+    };
+    let module = quote! {
+        /// Carrying an RPC message in fragments: a transport whose channel
+        /// carries `target::FRAGMENT_WORDS` words a message sends a message
+        /// of `info.length` words as [`fragments::count`] channel messages,
+        /// in order ([`fragments::fragment`]), the first with the header, and
+        /// the receiver puts it back together with a
+        /// [`fragments::Reassembly`].
+        pub mod fragments {
+            use super::target;
+
+            /// How many fragments carry a message of `length` words: one
+            /// for an empty message.
+            pub const fn count(length: usize) -> usize {
+                if length == 0 {
+                    1
+                } else {
+                    length.div_ceil(target::FRAGMENT_WORDS)
+                }
+            }
+
+            /// The words of fragment `index` of a message of `length`
+            /// words: `FRAGMENT_WORDS` of them, fewer in the last, none past
+            /// it.
+            pub fn fragment(msg: &[u64; target::MESSAGE_WORDS], length: usize, index: usize) -> &[u64] {
+                let length = length.min(target::MESSAGE_WORDS);
+                let start = index.saturating_mul(target::FRAGMENT_WORDS).min(length);
+                let end = start.saturating_add(target::FRAGMENT_WORDS).min(length);
+                &msg[start..end]
+            }
+
+            /// A message of a known length being put back together from its
+            /// fragments, in order.
+            #[derive(Clone, Debug)]
+            pub struct Reassembly {
+                msg: [u64; target::MESSAGE_WORDS],
+                length: usize,
+                got: usize,
+            }
+
+            impl Reassembly {
+                /// Expects a message of `length` words (its header's);
+                /// `None` when no message is that long.
+                pub fn new(length: usize) -> Option<Reassembly> {
+                    (length <= target::MESSAGE_WORDS).then_some(Reassembly {
+                        msg: [0; target::MESSAGE_WORDS],
+                        length,
+                        got: 0,
+                    })
+                }
+
+                /// Adds the next fragment, which must be exactly as long as
+                /// [`fragment`] cuts it (`None` otherwise, and nothing is
+                /// added): `Some(true)` once the message is whole.
+                pub fn push(&mut self, fragment: &[u64]) -> Option<bool> {
+                    let want = (self.length - self.got).min(target::FRAGMENT_WORDS);
+                    if fragment.len() != want || (want == 0 && self.got > 0) {
+                        return None;
+                    }
+                    self.msg[self.got..self.got + want].copy_from_slice(fragment);
+                    self.got += want;
+                    Some(self.got == self.length)
+                }
+
+                /// The whole message, once every fragment is in.
+                pub fn message(&self) -> Option<&[u64; target::MESSAGE_WORDS]> {
+                    (self.got == self.length).then_some(&self.msg)
+                }
+            }
+        }
+    };
+    (consts, module)
 }
 
 /// `Slot<C>`: a slot of the caller's CSpace (its cptr) that holds, or is

@@ -662,18 +662,30 @@ impl Ctx<'_> {
                 words = model::Layout::of(list_).words;
             }
             let caps = cap_parts.len() as u64;
-            if words > target.message_words as u64 {
+            // An RPC message may take several channel messages (`fragments`).
+            let (limit, setting) = if kind == SetKind::Interface && target.fragments > 1 {
+                (
+                    target.rpc_words(),
+                    format!(
+                        "`message_words = {}` in `fragments = {}`",
+                        target.message_words, target.fragments
+                    ),
+                )
+            } else {
+                (
+                    u64::from(target.message_words),
+                    format!("`message_words = {}`", target.message_words),
+                )
+            };
+            if words > limit {
                 self.diags.push(
                     Diagnostic::new(
                         Code::MessageTooLong,
                         method.name.span,
                         format!("the {which} of `{mname}` takes {words} message words"),
                     )
-                    .label(format!("more than {} words", target.message_words))
-                    .with_secondary(
-                        target.span,
-                        format!("`message_words = {}`", target.message_words),
-                    )
+                    .label(format!("more than {limit} words"))
+                    .with_secondary(target.span, setting)
                     .note(format!("words: {}", parts.join(" + ")))
                     .help(
                         "pass large data in a shared frame (a `lend cap`) instead of the message",
@@ -1117,7 +1129,11 @@ impl Ctx<'_> {
                     Scalar::Uint(b) => *b as u64,
                 };
                 let per_word = 64 / bits;
-                let message_words = known.target.message_words as u64;
+                let message_words = if kind == SetKind::Interface {
+                    known.target.rpc_words()
+                } else {
+                    u64::from(known.target.message_words)
+                };
                 // Beyond this no element type fits; below it, a too-long array
                 // is a too-long message (E0700), reported with the arithmetic.
                 let max = message_words * 64;

@@ -650,7 +650,8 @@ impl<'a> Ctx<'a> {
             "caps_per_message",
         ];
         // Settings a spec may leave out.
-        const OPTIONAL: [&str; 6] = [
+        const OPTIONAL: [&str; 7] = [
+            "fragments",
             "floats",
             "cap_words",
             "slot_bits",
@@ -867,6 +868,18 @@ impl<'a> Ctx<'a> {
             return None; // its value failed to evaluate, reported already
         }
         let floats = floats? == 1;
+        let fragments = match values.contains_key("fragments") {
+            true => get(
+                "fragments",
+                1..=4096,
+                "an RPC message takes 1 to 4096 channel messages",
+            ),
+            false => Some(1),
+        };
+        if given.contains_key("fragments") && !values.contains_key("fragments") {
+            return None; // its value failed to evaluate, reported already
+        }
+        let fragments = fragments?;
         let (address_bits, tag_bits, message_words, message_registers, caps_per_message) = (
             address_bits?,
             tag_bits?,
@@ -910,6 +923,22 @@ impl<'a> Ctx<'a> {
             );
             return None;
         }
+        if u64::from(message_words) * u64::from(fragments) > 4096 {
+            let (_, span) = values["fragments"];
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SettingOutOfRange,
+                    span,
+                    format!(
+                        "an RPC message of {fragments} × {message_words} words is more than 4096 words"
+                    ),
+                )
+                .label(format!("`fragments = {fragments}`"))
+                .note("a message is at most a 4096-word buffer, whole or in fragments")
+                .help(format!("make `fragments` at most {}", 4096 / message_words)),
+            );
+            return None;
+        }
         if message_registers > message_words {
             let (_, span) = values["message_registers"];
             self.diags.push(
@@ -935,6 +964,7 @@ impl<'a> Ctx<'a> {
             tag_shift,
             message_registers,
             message_words,
+            fragments,
             caps_per_message,
             cap_words,
             slot_bits,
