@@ -24,6 +24,9 @@ mod dispatch {
 
 use capc_generated_tests::x86_64::*;
 
+#[path = "support/sel4_fields.rs"]
+mod sel4_fields;
+
 /// A transport playing the kernel: it keeps the request a client sends
 /// (header, words, extra caps) and answers with `reply`.
 #[derive(Default)]
@@ -65,17 +68,10 @@ fn answer<R>(info: MessageInfo, msg: &[u64], call: impl FnOnce(&mut Kernel) -> R
     call(&mut kernel)
 }
 
-/// `(cap type, field, word, lowest bit, width, seL4's field)`: every field
-/// of every cap type of the spec.
-const SEL4_FIELDS: &[(&str, &str, usize, u32, u32, &str)] = &[
-    // untyped_cap
-    ("UntypedCap", "base", 0, 0, 48, "capPtr"),
-    ("UntypedCap", "block_size", 1, 0, 6, "capBlockSize"),
-    ("UntypedCap", "is_device", 1, 6, 1, "capIsDevice"),
-    ("UntypedCap", "free_index", 1, 16, 48, "capFreeIndex"),
-    // endpoint_cap: capCanSend, capCanReceive, capCanGrant,
-    // capCanGrantReply at bits 55, 56, 57, 58: one rights mask here.
-    ("EndpointCap", "endpoint", 0, 0, 48, "capEPPtr"),
+/// `(cap type, field, word, lowest bit, width, seL4's field)`: the fields
+/// of the spec without options that options move (the others are
+/// `sel4_fields::EVERY_CONFIGURATION`).
+const WITHOUT_OPTIONS: &[(&str, &str, usize, u32, u32, &str)] = &[
     (
         "EndpointCap",
         "rights",
@@ -84,97 +80,20 @@ const SEL4_FIELDS: &[(&str, &str, usize, u32, u32, &str)] = &[
         4,
         "capCanSend..capCanGrantReply",
     ),
-    ("EndpointCap", "badge", 1, 0, 64, "capEPBadge"),
-    // notification_cap
-    ("NotificationCap", "notification", 0, 0, 48, "capNtfnPtr"),
-    ("NotificationCap", "can_send", 0, 57, 1, "capNtfnCanSend"),
-    (
-        "NotificationCap",
-        "can_receive",
-        0,
-        58,
-        1,
-        "capNtfnCanReceive",
-    ),
-    ("NotificationCap", "badge", 1, 0, 64, "capNtfnBadge"),
-    // reply_cap (non-MCS)
     ("ReplyCap", "tcb", 1, 0, 64, "capTCBPtr"),
     ("ReplyCap", "can_grant", 0, 1, 1, "capReplyCanGrant"),
     ("ReplyCap", "master", 0, 0, 1, "capReplyMaster"),
-    // cnode_cap
-    ("CNodeCap", "cnode", 0, 0, 47, "capCNodePtr"),
-    ("CNodeCap", "radix", 0, 47, 6, "capCNodeRadix"),
-    ("CNodeCap", "guard_size", 0, 53, 6, "capCNodeGuardSize"),
-    ("CNodeCap", "guard", 1, 0, 64, "capCNodeGuard"),
-    // thread_cap
-    ("ThreadCap", "tcb", 0, 0, 48, "capTCBPtr"),
-    // irq_handler_cap (non-SMP)
     ("IrqHandlerCap", "irq", 1, 0, 12, "capIRQ"),
-    // zombie_cap
-    ("ZombieCap", "id", 1, 0, 64, "capZombieID"),
-    ("ZombieCap", "zombie_type", 0, 0, 7, "capZombieType"),
-    // frame_cap
-    ("FrameCap", "base", 1, 0, 48, "capFBasePtr"),
-    ("FrameCap", "mapped_asid", 1, 48, 16, "capFMappedASID"),
-    ("FrameCap", "page_size", 0, 57, 2, "capFSize"),
-    ("FrameCap", "map_type", 0, 55, 2, "capFMapType"),
-    ("FrameCap", "mapped_address", 0, 7, 48, "capFMappedAddress"),
-    ("FrameCap", "vm_rights", 0, 5, 2, "capFVMRights"),
-    ("FrameCap", "is_device", 0, 4, 1, "capFIsDevice"),
-    // page_table_cap
-    ("PageTableCap", "base", 1, 0, 48, "capPTBasePtr"),
-    ("PageTableCap", "mapped_asid", 1, 48, 12, "capPTMappedASID"),
-    ("PageTableCap", "mapped", 0, 49, 1, "capPTIsMapped"),
-    (
-        "PageTableCap",
-        "mapped_address",
-        0,
-        21,
-        28,
-        "capPTMappedAddress",
-    ),
-    // page_directory_cap
-    ("PageDirectoryCap", "base", 1, 0, 48, "capPDBasePtr"),
-    (
-        "PageDirectoryCap",
-        "mapped_asid",
-        1,
-        48,
-        12,
-        "capPDMappedASID",
-    ),
-    ("PageDirectoryCap", "mapped", 0, 49, 1, "capPDIsMapped"),
-    (
-        "PageDirectoryCap",
-        "mapped_address",
-        0,
-        30,
-        19,
-        "capPDMappedAddress",
-    ),
-    // pdpt_cap
-    ("PdptCap", "base", 1, 0, 48, "capPDPTBasePtr"),
-    ("PdptCap", "mapped_asid", 1, 48, 12, "capPDPTMappedASID"),
-    ("PdptCap", "mapped", 0, 58, 1, "capPDPTIsMapped"),
-    (
-        "PdptCap",
-        "mapped_address",
-        0,
-        48,
-        10,
-        "capPDPTMappedAddress",
-    ),
-    // pml4_cap
-    ("Pml4Cap", "base", 1, 0, 64, "capPML4BasePtr"),
-    ("Pml4Cap", "mapped", 0, 58, 1, "capPML4IsMapped"),
-    ("Pml4Cap", "mapped_asid", 0, 0, 12, "capPML4MappedASID"),
-    // asid_pool_cap
-    ("AsidPoolCap", "pool", 0, 0, 37, "capASIDPool"),
-    ("AsidPoolCap", "asid_base", 0, 47, 12, "capASIDBase"),
-    // io_port_cap (without VT-x)
-    ("IoPortCap", "first_port", 0, 40, 16, "capIOPortFirstPort"),
-    ("IoPortCap", "last_port", 0, 24, 16, "capIOPortLastPort"),
 ];
+
+/// Every field of every cap type of the spec.
+fn sel4_fields() -> Vec<(&'static str, &'static str, usize, u32, u32, &'static str)> {
+    sel4_fields::EVERY_CONFIGURATION
+        .iter()
+        .chain(WITHOUT_OPTIONS)
+        .copied()
+        .collect()
+}
 
 /// seL4's `capType` field: bits 59..64 of word 0 in every cap.
 #[test]
@@ -272,15 +191,16 @@ fn object_types_have_sel4s_numbers() {
 /// seL4's bits of that field; every field of the spec is in the table.
 #[test]
 fn every_field_is_at_sel4s_word_and_bits() {
-    let mut seen = vec![false; SEL4_FIELDS.len()];
+    let fields = sel4_fields();
+    let mut seen = vec![false; fields.len()];
     for &(tag, index, name) in dispatch::FIELDS {
         let (cap_name, field) = name.split_once('.').expect("Cap.field");
-        let row = SEL4_FIELDS
+        let row = fields
             .iter()
             .position(|r| r.0 == cap_name && r.1 == field)
             .unwrap_or_else(|| panic!("{name} is not in the table"));
         seen[row] = true;
-        let (_, _, word, lo, width, sel4) = SEL4_FIELDS[row];
+        let (_, _, word, lo, width, sel4) = fields[row];
         let empty = [u64::from(tag) << 59, 0];
         // Every bit some value the field takes sets: all ones (a pointer's
         // canonical all-ones address, without its alignment bits), or,
@@ -333,7 +253,7 @@ fn every_field_is_at_sel4s_word_and_bits() {
             lo + width
         );
     }
-    for (row, seen) in SEL4_FIELDS.iter().zip(seen) {
+    for (row, seen) in fields.iter().zip(seen) {
         assert!(seen, "{}.{} is not a field of the spec", row.0, row.1);
     }
 }

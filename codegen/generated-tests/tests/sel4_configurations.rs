@@ -20,6 +20,9 @@ use capc_generated_tests::{
     x86_64_vtx,
 };
 
+#[path = "support/sel4_fields.rs"]
+mod sel4_fields;
+
 /// seL4's four options: `CONFIG_KERNEL_MCS`, `ENABLE_SMP_SUPPORT`,
 /// `CONFIG_IOMMU`, `CONFIG_VTX`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -947,103 +950,21 @@ mod dispatch_all {
     include!(concat!(env!("OUT_DIR"), "/sel4_all/dispatch.rs"));
 }
 
-/// `(cap type, field, word, lowest bit, width, seL4's field)`: every field
-/// of every cap type with every option on (MCS, SMP, the IOMMU, VT-x),
-/// written from structures_64.bf and the x86_64 structures.bf.
-const SEL4_FIELDS_ALL: &[(&str, &str, usize, u32, u32, &str)] = &[
-    ("UntypedCap", "base", 0, 0, 48, "capPtr"),
-    ("UntypedCap", "block_size", 1, 0, 6, "capBlockSize"),
-    ("UntypedCap", "is_device", 1, 6, 1, "capIsDevice"),
-    ("UntypedCap", "free_index", 1, 16, 48, "capFreeIndex"),
-    ("EndpointCap", "endpoint", 0, 0, 48, "capEPPtr"),
+/// `(cap type, field, word, lowest bit, width, seL4's field)`: the fields
+/// with every option on (MCS, SMP, the IOMMU, VT-x) that options move or
+/// add (the others are `sel4_fields::EVERY_CONFIGURATION`), written from
+/// structures_64.bf and the x86_64 structures.bf.
+const WITH_EVERY_OPTION: &[(&str, &str, usize, u32, u32, &str)] = &[
     ("EndpointCap", "rights", 0, 55, 4, "capCanSend.."),
-    ("EndpointCap", "badge", 1, 0, 64, "capEPBadge"),
-    ("NotificationCap", "notification", 0, 0, 48, "capNtfnPtr"),
-    ("NotificationCap", "can_send", 0, 57, 1, "capNtfnCanSend"),
-    (
-        "NotificationCap",
-        "can_receive",
-        0,
-        58,
-        1,
-        "capNtfnCanReceive",
-    ),
-    ("NotificationCap", "badge", 1, 0, 64, "capNtfnBadge"),
-    // reply_cap with MCS
     ("ReplyCap", "reply", 1, 0, 64, "capReplyPtr"),
     ("ReplyCap", "can_grant", 0, 0, 1, "capReplyCanGrant"),
-    ("CNodeCap", "cnode", 0, 0, 47, "capCNodePtr"),
-    ("CNodeCap", "radix", 0, 47, 6, "capCNodeRadix"),
-    ("CNodeCap", "guard_size", 0, 53, 6, "capCNodeGuardSize"),
-    ("CNodeCap", "guard", 1, 0, 64, "capCNodeGuard"),
-    ("ThreadCap", "tcb", 0, 0, 48, "capTCBPtr"),
-    // irq_handler_cap with SMP
     ("IrqHandlerCap", "irq", 1, 0, 64, "capIRQ"),
-    ("ZombieCap", "id", 1, 0, 64, "capZombieID"),
-    ("ZombieCap", "zombie_type", 0, 0, 7, "capZombieType"),
     ("SchedContextCap", "sc", 1, 16, 48, "capSCPtr"),
     ("SchedContextCap", "size_bits", 1, 10, 6, "capSCSizeBits"),
     ("SchedControlCap", "core", 1, 0, 64, "core"),
-    ("FrameCap", "base", 1, 0, 48, "capFBasePtr"),
-    ("FrameCap", "mapped_asid", 1, 48, 16, "capFMappedASID"),
-    ("FrameCap", "page_size", 0, 57, 2, "capFSize"),
-    ("FrameCap", "map_type", 0, 55, 2, "capFMapType"),
-    ("FrameCap", "mapped_address", 0, 7, 48, "capFMappedAddress"),
-    ("FrameCap", "vm_rights", 0, 5, 2, "capFVMRights"),
-    ("FrameCap", "is_device", 0, 4, 1, "capFIsDevice"),
-    ("PageTableCap", "base", 1, 0, 48, "capPTBasePtr"),
-    ("PageTableCap", "mapped_asid", 1, 48, 12, "capPTMappedASID"),
-    ("PageTableCap", "mapped", 0, 49, 1, "capPTIsMapped"),
-    (
-        "PageTableCap",
-        "mapped_address",
-        0,
-        21,
-        28,
-        "capPTMappedAddress",
-    ),
-    ("PageDirectoryCap", "base", 1, 0, 48, "capPDBasePtr"),
-    (
-        "PageDirectoryCap",
-        "mapped_asid",
-        1,
-        48,
-        12,
-        "capPDMappedASID",
-    ),
-    ("PageDirectoryCap", "mapped", 0, 49, 1, "capPDIsMapped"),
-    (
-        "PageDirectoryCap",
-        "mapped_address",
-        0,
-        30,
-        19,
-        "capPDMappedAddress",
-    ),
-    ("PdptCap", "base", 1, 0, 48, "capPDPTBasePtr"),
-    ("PdptCap", "mapped_asid", 1, 48, 12, "capPDPTMappedASID"),
-    ("PdptCap", "mapped", 0, 58, 1, "capPDPTIsMapped"),
-    (
-        "PdptCap",
-        "mapped_address",
-        0,
-        48,
-        10,
-        "capPDPTMappedAddress",
-    ),
-    ("Pml4Cap", "base", 1, 0, 64, "capPML4BasePtr"),
-    ("Pml4Cap", "mapped", 0, 58, 1, "capPML4IsMapped"),
-    ("Pml4Cap", "mapped_asid", 0, 0, 12, "capPML4MappedASID"),
-    ("AsidPoolCap", "pool", 0, 0, 37, "capASIDPool"),
-    ("AsidPoolCap", "asid_base", 0, 47, 12, "capASIDBase"),
-    // io_port_cap with VT-x: capIOPortVPID in the low 16 bits
-    ("IoPortCap", "first_port", 0, 40, 16, "capIOPortFirstPort"),
-    ("IoPortCap", "last_port", 0, 24, 16, "capIOPortLastPort"),
     ("IoPortCap", "vpid", 0, 0, 16, "capIOPortVPID"),
-    // io_space_cap (IOMMU)
     ("IoSpaceCap", "domain_id", 0, 43, 16, "capDomainID"),
     ("IoSpaceCap", "pci_device", 0, 27, 16, "capPCIDevice"),
-    // io_page_table_cap (IOMMU)
     ("IoPageTableCap", "base", 1, 0, 48, "capIOPTBasePtr"),
     ("IoPageTableCap", "io_asid", 1, 48, 16, "capIOPTIOASID"),
     ("IoPageTableCap", "mapped", 0, 52, 1, "capIOPTIsMapped"),
@@ -1056,9 +977,7 @@ const SEL4_FIELDS_ALL: &[(&str, &str, usize, u32, u32, &str)] = &[
         48,
         "capIOPTMappedAddress",
     ),
-    // vcpu_cap (VT-x)
     ("VcpuCap", "vcpu", 1, 0, 64, "capVCPUPtr"),
-    // ept_pt_cap, ept_pd_cap, ept_pdpt_cap, ept_pml4_cap (VT-x)
     ("EptPtCap", "base", 1, 0, 64, "capPTBasePtr"),
     ("EptPtCap", "mapped", 0, 58, 1, "capPTIsMapped"),
     (
@@ -1097,6 +1016,15 @@ const SEL4_FIELDS_ALL: &[(&str, &str, usize, u32, u32, &str)] = &[
     ("EptPml4Cap", "mapped_asid", 0, 0, 16, "capPML4MappedASID"),
 ];
 
+/// Every field of every cap type with every option on.
+fn sel4_fields_all() -> Vec<(&'static str, &'static str, usize, u32, u32, &'static str)> {
+    sel4_fields::EVERY_CONFIGURATION
+        .iter()
+        .chain(WITH_EVERY_OPTION)
+        .copied()
+        .collect()
+}
+
 /// With every option on, every field of every cap type, set to every value
 /// it takes in a cap of nothing else, sets exactly seL4's bits of it (the
 /// enumerated fields' named values cover their bits here: `capFMapType`
@@ -1104,16 +1032,17 @@ const SEL4_FIELDS_ALL: &[(&str, &str, usize, u32, u32, &str)] = &[
 #[test]
 fn every_field_is_at_sel4s_word_and_bits_with_every_option() {
     use x86_64_all::Cap;
-    let mut seen = vec![false; SEL4_FIELDS_ALL.len()];
+    let fields = sel4_fields_all();
+    let mut seen = vec![false; fields.len()];
     for &(tag, index, name) in dispatch_all::FIELDS {
         let (cap_name, field) = name.split_once('.').expect("Cap.field");
-        let row = SEL4_FIELDS_ALL
+        let row = fields
             .iter()
             .position(|r| r.0 == cap_name && r.1 == field)
             .unwrap_or_else(|| panic!("{name} is not in the table"));
         assert!(!seen[row], "{name} twice");
         seen[row] = true;
-        let (_, _, word, lo, width, sel4) = SEL4_FIELDS_ALL[row];
+        let (_, _, word, lo, width, sel4) = fields[row];
         let empty = [u64::from(tag) << 59, 0];
         let filled = (0..64)
             .map(|k| u64::MAX << k)
@@ -1139,7 +1068,7 @@ fn every_field_is_at_sel4s_word_and_bits_with_every_option() {
             lo + width
         );
     }
-    for (row, seen) in SEL4_FIELDS_ALL.iter().zip(seen) {
+    for (row, seen) in fields.iter().zip(seen) {
         assert!(seen, "{}.{} is not a field of the spec", row.0, row.1);
     }
 }
