@@ -207,13 +207,7 @@ impl Transport for Loopback {
         true
     }
 
-    fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
-        self.kernel.mint(slot, rights)
-    }
-
-    fn end_lend(&mut self, copy: u64) {
-        self.kernel.end_lend(copy);
-    }
+    minting_through!(kernel);
 }
 
 fn client() -> DirectoryClient<Loopback> {

@@ -100,13 +100,7 @@ mod decompress {
             reply
         }
 
-        fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
-            self.kernel.mint(slot, rights)
-        }
-
-        fn end_lend(&mut self, copy: u64) {
-            self.kernel.end_lend(copy);
-        }
+        minting_through!(kernel);
     }
 
     /// A run-length decompressor as the demo describes it: the lent frame
@@ -699,13 +693,7 @@ mod everything {
             reply
         }
 
-        fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
-            self.kernel.mint(slot, rights)
-        }
-
-        fn end_lend(&mut self, copy: u64) {
-            self.kernel.end_lend(copy);
-        }
+        minting_through!(kernel);
     }
 
     /// An endpoint cap with every right, as the files a client lends.

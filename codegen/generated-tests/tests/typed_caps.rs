@@ -245,17 +245,7 @@ impl Transport for Loopback {
         reply
     }
 
-    fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
-        self.kernel.mint(slot, rights)
-    }
-
-    fn end_lend(&mut self, copy: u64) {
-        self.kernel.end_lend(copy);
-    }
-
-    fn delete(&mut self, slot: u64) {
-        self.kernel.delete(slot);
-    }
+    minting_through!(kernel);
 }
 
 const ENDPOINT: u64 = 1;

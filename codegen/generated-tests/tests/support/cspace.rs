@@ -5,7 +5,9 @@
 //! for the caps it sends (`Transport::mint`, `end_lend`, `delete`).
 //!
 //! `cspace!(path::to::module)` defines `CSpace` over that generated
-//! module's `Cap` and `Rights`.
+//! module's `Cap` and `Rights`; `minting_through!(field)`, inside an `impl
+//! Transport`, makes the transport's `mint`, `end_lend` and `delete` those
+//! of its `CSpace` in `field`.
 
 macro_rules! cspace {
     ($($m:ident)::+) => {
@@ -78,6 +80,22 @@ macro_rules! cspace {
             pub fn copies_left(&self) -> Vec<u64> {
                 self.caps.range(FIRST_COPY..).map(|(s, _)| *s).collect()
             }
+        }
+    };
+}
+
+macro_rules! minting_through {
+    ($field:ident) => {
+        fn mint(&mut self, slot: u64, rights: Rights) -> Option<u64> {
+            self.$field.mint(slot, rights)
+        }
+
+        fn end_lend(&mut self, copy: u64) {
+            self.$field.end_lend(copy);
+        }
+
+        fn delete(&mut self, slot: u64) {
+            self.$field.delete(slot);
         }
     };
 }
