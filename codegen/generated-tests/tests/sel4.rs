@@ -87,7 +87,7 @@ const WITHOUT_OPTIONS: &[(&str, &str, usize, u32, u32, &str)] = &[
 ];
 
 /// Every field of every cap type of the spec.
-fn sel4_fields() -> Vec<(&'static str, &'static str, usize, u32, u32, &'static str)> {
+fn sel4_fields() -> Vec<sel4_fields::Field> {
     sel4_fields::EVERY_CONFIGURATION
         .iter()
         .chain(WITHOUT_OPTIONS)
@@ -194,36 +194,17 @@ fn every_field_is_at_sel4s_word_and_bits() {
     let fields = sel4_fields();
     let mut seen = vec![false; fields.len()];
     for &(tag, index, name) in dispatch::FIELDS {
-        let (cap_name, field) = name.split_once('.').expect("Cap.field");
-        let row = fields
-            .iter()
-            .position(|r| r.0 == cap_name && r.1 == field)
-            .unwrap_or_else(|| panic!("{name} is not in the table"));
+        let row = sel4_fields::row(&fields, name);
         seen[row] = true;
         let (_, _, word, lo, width, sel4) = fields[row];
         let empty = [u64::from(tag) << 59, 0];
-        // Every bit some value the field takes sets: all ones (a pointer's
-        // canonical all-ones address, without its alignment bits), or,
-        // for an enumerated field, its named values' bits together (capFSize
-        // takes 1 and 2, not 3).
-        let filled = (0..64)
-            .map(|k| u64::MAX << k)
-            .chain((1..64).rev().map(|w| (1u64 << w) - 1))
-            .chain((0..64).map(|k| 1u64 << k))
-            .filter_map(|value| {
-                let mut cap = Cap::from_words(empty);
-                dispatch::rust_set(tag, index, &mut cap, value).then_some(cap.words())
-            })
-            .reduce(|a, b| [a[0] | b[0], a[1] | b[1]])
-            .map(Cap::from_words)
-            .unwrap_or_else(|| panic!("{name} takes no value"));
-        let ones = if width == 64 {
-            u64::MAX
-        } else {
-            (1 << width) - 1
-        };
-        let mut expected = empty;
-        expected[word] |= ones << lo;
+        let filled = sel4_fields::filled(|value| {
+            let mut cap = Cap::from_words(empty);
+            dispatch::rust_set(tag, index, &mut cap, value).then_some(cap.words())
+        })
+        .map(Cap::from_words)
+        .unwrap_or_else(|| panic!("{name} takes no value"));
+        let (expected, ones) = sel4_fields::expected(empty, &fields[row]);
         if filled.words() != expected && ENUMERATED.contains(&name) {
             // Values its variants do not name set no bit of their own
             // (`capFMapType` is 0 or 1 without IOMMU and VT-x): every

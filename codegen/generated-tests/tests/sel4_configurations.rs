@@ -1017,7 +1017,7 @@ const WITH_EVERY_OPTION: &[(&str, &str, usize, u32, u32, &str)] = &[
 ];
 
 /// Every field of every cap type with every option on.
-fn sel4_fields_all() -> Vec<(&'static str, &'static str, usize, u32, u32, &'static str)> {
+fn sel4_fields_all() -> Vec<sel4_fields::Field> {
     sel4_fields::EVERY_CONFIGURATION
         .iter()
         .chain(WITH_EVERY_OPTION)
@@ -1035,32 +1035,17 @@ fn every_field_is_at_sel4s_word_and_bits_with_every_option() {
     let fields = sel4_fields_all();
     let mut seen = vec![false; fields.len()];
     for &(tag, index, name) in dispatch_all::FIELDS {
-        let (cap_name, field) = name.split_once('.').expect("Cap.field");
-        let row = fields
-            .iter()
-            .position(|r| r.0 == cap_name && r.1 == field)
-            .unwrap_or_else(|| panic!("{name} is not in the table"));
+        let row = sel4_fields::row(&fields, name);
         assert!(!seen[row], "{name} twice");
         seen[row] = true;
         let (_, _, word, lo, width, sel4) = fields[row];
         let empty = [u64::from(tag) << 59, 0];
-        let filled = (0..64)
-            .map(|k| u64::MAX << k)
-            .chain((1..64).rev().map(|w| (1u64 << w) - 1))
-            .chain((0..64).map(|k| 1u64 << k))
-            .filter_map(|value| {
-                let mut cap = Cap::from_words(empty);
-                dispatch_all::rust_set(tag, index, &mut cap, value).then_some(cap.words())
-            })
-            .reduce(|a, b| [a[0] | b[0], a[1] | b[1]])
-            .unwrap_or_else(|| panic!("{name} takes no value"));
-        let ones = if width == 64 {
-            u64::MAX
-        } else {
-            (1 << width) - 1
-        };
-        let mut expected = empty;
-        expected[word] |= ones << lo;
+        let filled = sel4_fields::filled(|value| {
+            let mut cap = Cap::from_words(empty);
+            dispatch_all::rust_set(tag, index, &mut cap, value).then_some(cap.words())
+        })
+        .unwrap_or_else(|| panic!("{name} takes no value"));
+        let (expected, _) = sel4_fields::expected(empty, &fields[row]);
         assert_eq!(
             filled,
             expected,

@@ -85,3 +85,42 @@ pub const EVERY_CONFIGURATION: &[(&str, &str, usize, u32, u32, &str)] = &[
     ("IoPortCap", "first_port", 0, 40, 16, "capIOPortFirstPort"),
     ("IoPortCap", "last_port", 0, 24, 16, "capIOPortLastPort"),
 ];
+
+/// A row of a field table: `(cap type, field, word, lowest bit, width,
+/// seL4's field)`.
+pub type Field = (&'static str, &'static str, usize, u32, u32, &'static str);
+
+/// The row of `name` (`"Cap.field"`) in `fields`.
+pub fn row(fields: &[Field], name: &str) -> usize {
+    let (cap_name, field) = name.split_once('.').expect("Cap.field");
+    fields
+        .iter()
+        .position(|r| r.0 == cap_name && r.1 == field)
+        .unwrap_or_else(|| panic!("{name} is not in the table"))
+}
+
+/// Every bit some value of a field sets (`set` stores a value into a cap
+/// and gives its words, `None` when the setter refuses it): all ones, the
+/// canonical all-ones address without its alignment bits, or an enumerated
+/// field's named values together (capFSize takes 1 and 2, not 3).
+pub fn filled(set: impl FnMut(u64) -> Option<[u64; 2]>) -> Option<[u64; 2]> {
+    (0..64)
+        .map(|k| u64::MAX << k)
+        .chain((1..64).rev().map(|w| (1u64 << w) - 1))
+        .chain((0..64).map(|k| 1u64 << k))
+        .filter_map(set)
+        .reduce(|a, b| [a[0] | b[0], a[1] | b[1]])
+}
+
+/// `empty` with seL4's field of `row` all ones, and those ones.
+pub fn expected(empty: [u64; 2], row: &Field) -> ([u64; 2], u64) {
+    let (_, _, word, lo, width, _) = *row;
+    let ones = if width == 64 {
+        u64::MAX
+    } else {
+        (1 << width) - 1
+    };
+    let mut words = empty;
+    words[word] |= ones << lo;
+    (words, ones)
+}
