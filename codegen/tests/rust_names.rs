@@ -207,6 +207,17 @@ fn cases() -> Vec<(String, bool)> {
             .to_string(),
         false,
     ));
+    // RPC parameters named like the locals of the generated client around
+    // its copies (`error`, `copy`, `moved`): it names its own apart.
+    cases.push((
+        "target rpc {\n    address_bits = 32;\n    tag_bits = 4;\n    message_registers = 1;\n    message_words = 4;\n    caps_per_message = 2;\n}\n\
+         rights { read, write }\n\
+         errors Failure { Failed }\n\
+         cap Token {\n    #[identity] id: u8,\n    rights: rights(read, write),\n}\n\
+         interface Names -> Failure {\n    fn lend_two(error: lend cap Token(write), copy: lend cap Token(read));\n    fn give(moved: move cap Token(read));\n}\n"
+            .to_string(),
+        false,
+    ));
     // Fields named like trait methods: the generated Debug and is_mapped
     // call the view's getter by path, so the trait's method never wins.
     for fine in [
@@ -378,6 +389,13 @@ const NAMES: &[&str] = &[
     "Endpoint",
     "read",
     "write",
+    "error",
+    "copy",
+    "moved",
+    "held",
+    "sent",
+    "slot",
+    "handed_nothing",
 ];
 
 /// Marsaglia's xorshift64: a fixed sequence, no dependencies.

@@ -101,13 +101,16 @@ pub(super) fn client(g: &Gen<'_>, m: &Method, error: &TokenStream) -> Sent {
     // What to undo, in order, when a later mint fails; and after the call.
     let mut undo: Vec<TokenStream> = Vec::new();
     // The moved caps' own slots, kept before the copies are bound.
-    let moved_name = {
-        let mut name = "moved".to_string();
+    // Locals named apart from the parameters, which are in scope.
+    let free = |base: &str| {
+        let mut name = base.to_string();
         while m.params.iter().any(|p| p.name == name) {
             name.push('_');
         }
         format_ident!("{name}")
     };
+    let moved_name = free("moved");
+    let failed = free("error");
     let originals: Vec<Ident> = m
         .params
         .iter()
@@ -167,9 +170,9 @@ pub(super) fn client(g: &Gen<'_>, m: &Method, error: &TokenStream) -> Sent {
             quote! {
                 let #name: #ty = match #call {
                     Ok(copy) => copy,
-                    Err(error) => {
+                    Err(#failed) => {
                         #(#undo)*
-                        return Err(error);
+                        return Err(#failed);
                     }
                 };
             }
