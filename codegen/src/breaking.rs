@@ -884,8 +884,9 @@ impl Compare<'_> {
 
     fn target(&mut self) {
         let (o, n) = (&self.old.target, &self.new.target);
-        let exact: [(&str, u64, u64); 6] = [
+        let exact: [(&str, u64, u64); 7] = [
             ("address_bits", o.address_bits.into(), n.address_bits.into()),
+            ("label_bits", o.label_bits.into(), n.label_bits.into()),
             ("tag_bits", o.tag_bits.into(), n.tag_bits.into()),
             ("tag_shift", o.tag_shift.into(), n.tag_shift.into()),
             (

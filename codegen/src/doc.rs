@@ -249,6 +249,14 @@ fn target(w: &mut String, spec: &Spec, o: &Origins) {
             t.rpc_words()
         );
     }
+    if t.label_bits < 64 {
+        let _ = writeln!(
+            w,
+            "| label bits | {} (methods and errors numbered up to {}) |",
+            t.label_bits,
+            t.last_method_label()
+        );
+    }
     let _ = writeln!(w, "| caps per message | {} |", t.caps_per_message);
     if let Some(slot_bits) = t.slot_bits {
         let _ = writeln!(

@@ -198,6 +198,9 @@ pub fn model_json(spec: &Spec) -> Value {
     if target.fragments > 1 {
         model["target"]["fragments"] = json!(target.fragments);
     }
+    if target.label_bits < 64 {
+        model["target"]["label_bits"] = json!(target.label_bits);
+    }
     model
 }
 

@@ -305,8 +305,13 @@ const CASES: &[(&str, Edits, &[&str])] = &[
         &[
             ("message_registers = 4;", "message_registers = 2;"),
             ("message_words = 16;", "message_words = 8;"),
+            // A label width moves the protocol errors' reply labels.
+            (
+                "caps_per_message = 2;",
+                "caps_per_message = 2;\n    label_bits = 52;",
+            ),
         ],
-        &["B0017", "B0017"],
+        &["B0017", "B0017", "B0017"],
     ),
     (
         "B0018-caller-requirement-raised",

@@ -170,6 +170,7 @@ catalogue! {
     OnewayReply = "E0722", Error, "one-way method has results or errors";
     OnewayDonation = "E0723", Error, "one-way method donates or allocates";
     OnewayLend = "E0724", Error, "one-way method lends a cap";
+    ErrorNumberPastLabels = "E0725", Error, "error number past the target's labels";
     TypedErrorsInInvocations = "E0760", Error, "error set with typed payloads used by kernel invocations";
     MethodErrorSet = "E0761", Error, "method's own error set misused";
     MethodErrorSetCharges = "E0762", Error, "method with its own error set donates or charges its session";

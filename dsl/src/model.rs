@@ -228,6 +228,10 @@ pub struct Target {
     /// an RPC message of up to `message_words × fragments` words in that
     /// many messages of `message_words` (kernel invocations: one).
     pub fragments: u32,
+    /// Bits of a message's label (`label_bits`, 64 unless set): every
+    /// method label, error number and protocol error label is below
+    /// 2^`label_bits` (seL4's 64-bit `MessageInfo` has 52).
+    pub label_bits: u32,
     /// Capabilities a message may carry.
     pub caps_per_message: u32,
     /// 64-bit words of one capability (`cap_words`, 2 unless set).
@@ -246,6 +250,19 @@ impl Target {
     /// The most words an RPC message carries: `message_words × fragments`.
     pub fn rpc_words(&self) -> u64 {
         u64::from(self.message_words) * u64::from(self.fragments)
+    }
+
+    /// The highest label a message may carry: 2^`label_bits` − 1. The
+    /// top five are the protocol errors' reply labels and the one below
+    /// them is a transport's "server died".
+    pub fn last_label(&self) -> u64 {
+        u64::MAX >> (64 - self.label_bits)
+    }
+
+    /// The highest label a method or an error number may have: below the
+    /// protocol errors' labels and the transport's "server died".
+    pub fn last_method_label(&self) -> u64 {
+        self.last_label() - 6
     }
 }
 

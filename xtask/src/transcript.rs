@@ -1499,6 +1499,7 @@ mod tests {
         fileserver: client 3: open: answered; its session: 32768 of 32768 bytes charged; sessions charged 49152 bytes, held for clients 49152; own budget: 149504 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
         fileserver: client 3: open: refused; its session: 32768 of 32768 bytes charged; sessions charged 49152 bytes, held for clients 49152; own budget: 149504 of 262144 bytes used\r\n\
         client 3: Files: 7 files opened, the next: OutOfQuota { needed: 4096 }\r\n\
+        client 3: Mem: free of its Files endpoint as RAM: refused by dispatch (InvalidArgument at 0)\r\n\
         root: the hostile client can take no more; the good clients go on\r\n\
         memserver: client 1: allocate: answered; its session: 24576 of 65536 bytes charged; sessions charged 110592 bytes, held for clients 110592; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\
         memserver: client 2: allocate: answered; its session: 24576 of 65536 bytes charged; sessions charged 114688 bytes, held for clients 114688; own budget: 145408 of 262144 bytes used; objects in the session's donation: 1 of 1\r\n\

@@ -44,6 +44,12 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
     };
     let caps_per_message = lit(t.caps_per_message.into());
     let cap_words = lit(t.cap_words.into());
+    let label_bits = lit(t.label_bits.into());
+    let last_label = if t.label_bits == 64 {
+        quote!(u64::MAX)
+    } else {
+        quote!((1 << LABEL_BITS) - 1)
+    };
     let slot_bits = t.slot_bits.map(|bits| {
         let bits = lit(bits.into());
         quote! {
@@ -95,6 +101,15 @@ pub fn generate(g: &Gen<'_>) -> TokenStream {
             #fragment_consts
             /// Capabilities one message may carry.
             pub const CAPS_PER_MESSAGE: usize = #caps_per_message;
+            /// Bits of a message's label: every label a message carries
+            /// (a method's, an error's number, a protocol error's) is below
+            /// 2^`LABEL_BITS`.
+            pub const LABEL_BITS: u32 = #label_bits;
+            /// The highest label a message may carry. The top five are the
+            /// protocol errors' reply labels, the one below them a
+            /// transport's "server died"; methods and errors are numbered
+            /// below those.
+            pub const LAST_LABEL: u64 = #last_label;
             /// 64-bit words of one capability.
             pub const CAP_WORDS: usize = #cap_words;
             #slot_bits
@@ -333,7 +348,7 @@ fn transport(g: &Gen<'_>) -> TokenStream {
         /// the server died before replying (Hubris's dead-task code, seL4's
         /// server fault): nothing came back. It is none of a reply's labels
         /// (0, an error number, a protocol error's label).
-        const SERVER_DIED: u64 = u64::MAX - 5;
+        const SERVER_DIED: u64 = target::LAST_LABEL - 5;
 
         /// How many times a client sends an idempotent method's request
         /// again after its server died (Idol's idempotent operations),

@@ -151,7 +151,7 @@ impl Ctx<'_> {
             );
             ok = false;
         }
-        let labels = self.labels(item, set, kind);
+        let labels = self.labels(item, set, kind, known.target);
         ok &= labels.is_some();
         let labels = labels.unwrap_or_default();
         let sk = SessionKnown {
@@ -217,6 +217,7 @@ impl Ctx<'_> {
         if ok && in_session {
             ok &= self.resolve_refunds(set, &mut methods);
         }
+        ok &= self.error_numbers_fit(&methods, known);
         ok.then(|| model::MethodSet {
             docs: item.docs.clone(),
             name: set.name.name.clone(),
@@ -227,6 +228,44 @@ impl Ctx<'_> {
             callback: set.callback.is_some(),
             span: set.name.span,
         })
+    }
+
+    /// Every error a method may answer is numbered (its index + 1) below
+    /// the labels the target's `label_bits` keep for protocol errors: its
+    /// number is its reply's label (`E0725`). Reported once per error set.
+    fn error_numbers_fit(&mut self, methods: &[model::Method], known: &Known<'_>) -> bool {
+        let max = known.target.last_method_label();
+        let mut reported = BTreeSet::new();
+        for method in methods {
+            let set = &known.error_sets[method.error_set.0 as usize];
+            let Some(&worst) = method.errors.iter().max() else {
+                continue;
+            };
+            let number = worst as u64 + 1;
+            if number <= max || !reported.insert(method.error_set) {
+                continue;
+            }
+            let variant = &set.variants[worst];
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ErrorNumberPastLabels,
+                    variant.span,
+                    format!(
+                        "error `{}::{}` is number {number}, past the labels the target leaves errors",
+                        set.name, variant.name
+                    ),
+                )
+                .label(format!("number {number}, above {max}"))
+                .with_secondary(method.span, format!("method `{}` may answer it", method.name))
+                .note(format!(
+                    "an error's number is its reply's label; the target's `label_bits = {}` leaves labels up to {}, of which the top six are protocol errors' and a dead server's",
+                    known.target.label_bits,
+                    known.target.last_label()
+                ))
+                .help("split the error set, or raise the target's `label_bits`"),
+            );
+        }
+        reported.is_empty()
     }
 
     fn check_method(
@@ -2095,15 +2134,18 @@ impl Ctx<'_> {
 
     /// Each method's label: its `#[label(N)]`, else one more than the
     /// method before's, the first's the block's `#[label_base(N)]` (1
-    /// without). Labels are in `1..=MAX_LABEL` (`E0711`) and differ within
-    /// the block, which is all one cap type dispatches on (`E0710`);
+    /// without). Labels are in `1..=MAX_LABEL`, and below the labels the
+    /// target's `label_bits` keep for protocol errors (`E0711`), and differ
+    /// within the block, which is all one cap type dispatches on (`E0710`);
     /// interfaces take neither attribute (`E0404`). `None` after an error.
     fn labels(
         &mut self,
         item: &ast::Item,
         set: &ast::MethodSet,
         kind: SetKind,
+        target: &model::Target,
     ) -> Option<Vec<u32>> {
+        let max = MAX_LABEL.min(target.last_method_label());
         let mut ok = true;
         let mut next: (u64, Option<Span>) = (1, None);
         let mut base_given: Option<Span> = None;
@@ -2167,20 +2209,32 @@ impl Ctx<'_> {
                 None => next,
             };
             next = (label.saturating_add(1), from);
-            if !(1..=MAX_LABEL).contains(&label) {
+            if !(1..=max).contains(&label) {
                 let span = from.unwrap_or(method.name.span);
                 let mut d = Diagnostic::new(
                     Code::LabelOutOfRange,
                     method.name.span,
                     format!("method `{}` would have label {label}", method.name.name),
                 )
-                .label(format!("outside 1..={MAX_LABEL}"));
+                .label(format!("outside 1..={max}"));
                 if span != method.name.span {
                     d = d.with_secondary(span, "the label comes from here");
                 }
+                let why = if max < MAX_LABEL {
+                    format!(
+                        "the target's `label_bits = {}` leaves labels up to {}, of which the top six are protocol errors' and a dead server's",
+                        target.label_bits,
+                        target.last_label()
+                    )
+                } else {
+                    "a label is a Rust enum's discriminant, at most 2^31 - 1 on every target"
+                        .to_string()
+                };
                 self.diags.push(
-                    d.note("label 0 is no method (a reply's label 0 is success), and a label is a Rust enum's discriminant, at most 2^31 - 1 on every target")
-                        .help(format!("give labels in 1..={MAX_LABEL}")),
+                    d.note(format!(
+                        "label 0 is no method (a reply's label 0 is success); {why}"
+                    ))
+                    .help(format!("give labels in 1..={max}")),
                 );
                 ok = false;
                 continue;

@@ -650,8 +650,9 @@ impl<'a> Ctx<'a> {
             "caps_per_message",
         ];
         // Settings a spec may leave out.
-        const OPTIONAL: [&str; 7] = [
+        const OPTIONAL: [&str; 8] = [
             "fragments",
+            "label_bits",
             "floats",
             "cap_words",
             "slot_bits",
@@ -880,6 +881,18 @@ impl<'a> Ctx<'a> {
             return None; // its value failed to evaluate, reported already
         }
         let fragments = fragments?;
+        let label_bits = match values.contains_key("label_bits") {
+            true => get(
+                "label_bits",
+                8..=64,
+                "a message's label is 8 to 64 bits of its header word",
+            ),
+            false => Some(64),
+        };
+        if given.contains_key("label_bits") && !values.contains_key("label_bits") {
+            return None; // its value failed to evaluate, reported already
+        }
+        let label_bits = label_bits?;
         let (address_bits, tag_bits, message_words, message_registers, caps_per_message) = (
             address_bits?,
             tag_bits?,
@@ -965,6 +978,7 @@ impl<'a> Ctx<'a> {
             message_registers,
             message_words,
             fragments,
+            label_bits,
             caps_per_message,
             cap_words,
             slot_bits,

@@ -251,15 +251,18 @@ impl FaultMessage {
 const LENGTH_BITS: u32 = 7;
 /// Bits of the cap count.
 const CAPS_BITS: u32 = 2;
-/// Where the label starts.
+/// Where the label starts: it takes the rest of the word, the spec's
+/// `label_bits`.
 const LABEL_SHIFT: u32 = 12;
+const _: () = assert!(LABEL_SHIFT + target::LABEL_BITS == 64);
 
 /// `info` as one register, or `None` if its length or cap count exceeds
-/// what the target allows or its label does not fit the 52 label bits.
+/// what the target allows or its label does not fit the target's
+/// `LABEL_BITS` (52).
 pub fn pack_info(info: MessageInfo) -> Option<u64> {
     let fits = info.length <= target::MESSAGE_WORDS
         && info.caps <= target::CAPS_PER_MESSAGE
-        && info.label < 1 << (64 - LABEL_SHIFT);
+        && info.label <= target::LAST_LABEL;
     fits.then_some(
         info.label << LABEL_SHIFT | (info.caps as u64) << LENGTH_BITS | info.length as u64,
     )
@@ -314,7 +317,12 @@ mod tests {
 
     #[test]
     fn message_info_round_trips() {
-        for (label, length, caps) in [(0, 0, 0), (1, 6, 1), (9, 120, 3), ((1 << 52) - 1, 4, 2)] {
+        for (label, length, caps) in [
+            (0, 0, 0),
+            (1, 6, 1),
+            (9, 120, 3),
+            (target::LAST_LABEL, 4, 2),
+        ] {
             let info = MessageInfo {
                 label,
                 length,
@@ -338,6 +346,12 @@ mod tests {
             caps: target::CAPS_PER_MESSAGE + 1,
         };
         assert_eq!(pack_info(too_many_caps), None);
+        let label_too_wide = MessageInfo {
+            label: target::LAST_LABEL + 1,
+            length: 0,
+            caps: 0,
+        };
+        assert_eq!(pack_info(label_too_wide), None, "a 53-bit label");
         assert_eq!(unpack_info(121), None, "length 121 > 120");
         assert_eq!(unpack_info(1 << 9), None, "reserved bit");
     }

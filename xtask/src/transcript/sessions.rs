@@ -122,6 +122,9 @@ fn paying_problems(run: &[&str]) -> Vec<String> {
         "Mem: a session with a donation of 32768 bytes: OutOfQuota { needed: 65536 }",
         "Mem: allocate 64 KiB: OutOfQuota; then 15 allocations of 4 KiB, the next: OutOfQuota { needed: 4096 }; 65536 of 65536 bytes charged",
         "Files: 7 files opened, the next: OutOfQuota { needed: 4096 }",
+        // A cap of the wrong type is refused by the generated dispatch, and
+        // the refusal's reply fits the kernel's message labels.
+        "Mem: free of its Files endpoint as RAM: refused by dispatch (InvalidArgument at 0)",
     ] {
         if !run[..exhausted].contains(&format!("{hostile}{wanted}").as_str()) {
             problems.push(format!(

@@ -28,7 +28,7 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, minting: bool, oneway_mints: boo
         /// Why a message does not fit the method it names. A server that
         /// refuses a request replies with the variant's label (see
         /// [`ProtocolError::label`]), from [`ProtocolError::FIRST_LABEL`] up
-        /// to `u64::MAX`, above every error number; word 0 holds the
+        /// to `target::LAST_LABEL`, above every error number; word 0 holds the
         /// variant's payload (0 when it has none). The server method is not
         /// called when its request is refused.
         ///
@@ -75,11 +75,11 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, minting: bool, oneway_mints: boo
 
         impl ProtocolError {
             /// The lowest reply label of a protocol error.
-            pub const FIRST_LABEL: u64 = u64::MAX - 4;
+            pub const FIRST_LABEL: u64 = target::LAST_LABEL - 4;
 
             /// The reply label of this error.
             pub const fn label(self) -> u64 {
-                u64::MAX
+                target::LAST_LABEL
                     - match self {
                         ProtocolError::UnknownLabel { .. } => 0,
                         ProtocolError::Truncated => 1,
@@ -116,7 +116,7 @@ pub(super) fn shared(g: &Gen<'_>, oneway: bool, minting: bool, oneway_mints: boo
                     return None;
                 }
                 let payload = msg[0];
-                match u64::MAX - info.label {
+                match target::LAST_LABEL.wrapping_sub(info.label) {
                     0 => Some(ProtocolError::UnknownLabel { label: payload }),
                     1 => Some(ProtocolError::Truncated),
                     2 => Some(ProtocolError::InvalidArgument { index: payload }),

@@ -24,7 +24,7 @@ use capc_demo_user::abi::{ROOT_IPC_BUFFER, Syscall};
 use capc_demo_user::caps::{ObjectType, Rights, Slot, UntypedCap};
 use capc_demo_user::sessions::{
     CallError, FILES as FILE_TABLE, FileError, FileName, FilesClient, MemClient, MemError,
-    checksum, close_session, open_session,
+    ProtocolError, checksum, close_session, open_session,
 };
 use capc_demo_user::task::{
     BUDGET, CSPACE, ENDPOINT, FIRST_FREE, GO, NOTIFY, NOTIFY_FAILED, PML4, SCRATCH_VADDR, SELF,
@@ -327,6 +327,28 @@ fn hostile(env: &mut Env, id: u64) -> u64 {
     if !matches!(last, Some(FileError::OutOfQuota { .. })) {
         failures += 1;
     }
+    // Its Files endpoint handed back as if it were RAM: the server's
+    // generated dispatch checks the received cap's type and refuses the
+    // call before the server runs; the refusal's reply label fits the
+    // kernel's 52-bit message labels, so the reply reaches the client.
+    let freed = mem(env, 0).free(Slot::new(FILES));
+    let refused = matches!(
+        freed,
+        Err(CallError::Refused(ProtocolError::InvalidArgument {
+            index: 0
+        }))
+    );
+    let _ = writeln!(
+        env,
+        "client {id}: Mem: free of its Files endpoint as RAM: {}",
+        match freed {
+            Err(CallError::Refused(ProtocolError::InvalidArgument { index: 0 })) =>
+                "refused by dispatch (InvalidArgument at 0)",
+            Ok(()) => "freed",
+            Err(_) => "failed otherwise",
+        }
+    );
+    failures += u64::from(!refused);
     // The root lets the good clients go on, then this one.
     syscall(Syscall::Send, SENDING, 0, [0; 4]);
     let _ = env.wait(GO);
