@@ -228,9 +228,14 @@ impl Transport for Loopback {
         let mut caps = [0; target::CAPS_PER_MESSAGE];
         caps[..caps_out.len()].copy_from_slice(caps_out);
         let copies = &self.copies;
-        dispatch_jefe(&mut self.jefe, info, msg, &mut caps, |slot| {
+        let reply = dispatch_jefe(&mut self.jefe, info, msg, &mut caps, |slot| {
             copies.get(&slot).copied()
-        })
+        });
+        // Hubris's response code is a `u32` (hubris.cap's `label_bits =
+        // 32`): so is every reply's label, a refusal's too.
+        assert_eq!(target::LAST_LABEL, u64::from(u32::MAX));
+        assert!(reply.label <= target::LAST_LABEL, "{reply:?}");
+        reply
     }
 
     fn mint(&mut self, _frame: u64, rights: Rights) -> Option<u64> {
