@@ -819,80 +819,56 @@ impl<'a> Ctx<'a> {
             0..=64,
             "at most 64 caps travel in one message",
         );
-        let cap_words = match values.contains_key("cap_words") {
-            true => get(
-                "cap_words",
-                2..=8,
-                "a cap is two words (its tag and a pointer at least) to eight",
-            ),
-            false => Some(2),
+        // A setting a spec may leave out: `Ok(None)` when it is not given,
+        // `Err(())` when its value failed to evaluate or is out of range
+        // (reported already).
+        let mut optional = |key: &str, range, why: &str| -> Result<Option<u32>, ()> {
+            if values.contains_key(key) {
+                get(key, range, why).map(Some).ok_or(())
+            } else if given.contains_key(key) {
+                Err(())
+            } else {
+                Ok(None)
+            }
         };
-        if given.contains_key("cap_words") && !values.contains_key("cap_words") {
-            return None; // its value failed to evaluate, reported already
-        }
-        let slot_bits = match values.contains_key("slot_bits") {
-            true => Some(get(
-                "slot_bits",
-                4..=12,
-                "a slot holds a cap and its derivation links, in at most a page",
-            )),
-            false => None,
-        };
-        if given.contains_key("slot_bits") && !values.contains_key("slot_bits") {
-            return None; // its value failed to evaluate, reported already
-        }
-        let slot_bits = match slot_bits {
-            Some(bits) => Some(bits?),
-            None => None,
-        };
-        let tag_shift = match values.contains_key("tag_shift") {
-            true => get(
-                "tag_shift",
-                0..=63,
-                "the tag's lowest bit is a bit of word 0",
-            ),
-            false => Some(0),
-        };
-        if given.contains_key("tag_shift") && !values.contains_key("tag_shift") {
-            return None; // its value failed to evaluate, reported already
-        }
-        let tag_shift = tag_shift?;
-        let floats = match values.contains_key("floats") {
-            true => get(
-                "floats",
-                0..=1,
-                "1 when messages may carry `f32` and `f64`, 0 when not",
-            ),
-            false => Some(0),
-        };
-        if given.contains_key("floats") && !values.contains_key("floats") {
-            return None; // its value failed to evaluate, reported already
-        }
-        let floats = floats? == 1;
-        let fragments = match values.contains_key("fragments") {
-            true => get(
-                "fragments",
-                1..=4096,
-                "an RPC message takes 1 to 4096 channel messages",
-            ),
-            false => Some(1),
-        };
-        if given.contains_key("fragments") && !values.contains_key("fragments") {
-            return None; // its value failed to evaluate, reported already
-        }
-        let fragments = fragments?;
-        let label_bits = match values.contains_key("label_bits") {
-            true => get(
-                "label_bits",
-                8..=64,
-                "a message's label is 8 to 64 bits of its header word",
-            ),
-            false => Some(64),
-        };
-        if given.contains_key("label_bits") && !values.contains_key("label_bits") {
-            return None; // its value failed to evaluate, reported already
-        }
-        let label_bits = label_bits?;
+        let cap_words = optional(
+            "cap_words",
+            2..=8,
+            "a cap is two words (its tag and a pointer at least) to eight",
+        );
+        let slot_bits = optional(
+            "slot_bits",
+            4..=12,
+            "a slot holds a cap and its derivation links, in at most a page",
+        );
+        let tag_shift = optional(
+            "tag_shift",
+            0..=63,
+            "the tag's lowest bit is a bit of word 0",
+        );
+        let floats = optional(
+            "floats",
+            0..=1,
+            "1 when messages may carry `f32` and `f64`, 0 when not",
+        );
+        let fragments = optional(
+            "fragments",
+            1..=4096,
+            "an RPC message takes 1 to 4096 channel messages",
+        );
+        let label_bits = optional(
+            "label_bits",
+            8..=64,
+            "a message's label is 8 to 64 bits of its header word",
+        );
+        let (cap_words, slot_bits, tag_shift, floats, fragments, label_bits) = (
+            cap_words.ok()?.unwrap_or(2),
+            slot_bits.ok()?,
+            tag_shift.ok()?.unwrap_or(0),
+            floats.ok()?.unwrap_or(0) == 1,
+            fragments.ok()?.unwrap_or(1),
+            label_bits.ok()?.unwrap_or(64),
+        );
         let (address_bits, tag_bits, message_words, message_registers, caps_per_message) = (
             address_bits?,
             tag_bits?,
@@ -900,7 +876,6 @@ impl<'a> Ctx<'a> {
             message_registers?,
             caps_per_message?,
         );
-        let cap_words = cap_words?;
         if tag_shift + tag_bits > 64 {
             let (_, span) = values["tag_shift"];
             self.diags.push(
