@@ -913,6 +913,12 @@ fn closing_the_event_binding_hands_its_sender_back_and_the_events_stop() {
     // sender.
     assert_eq!(a.remove_trigger(tid).unwrap().error_code, 0);
     assert_eq!(close(&endpoints, a), 4096);
+    // A bound session is opened with the least quota, as any: below it,
+    // nothing is opened (the runtime still has the sender to delete).
+    assert_eq!(
+        OctopusSession::open_bound(9, Donation::quota(4095), OctopusEventsSender::new(7)),
+        Err(OctopusError::OutOfQuota { needed: 4096 })
+    );
 }
 
 #[test]
