@@ -115,6 +115,10 @@ pub const CODES: &[(&str, &str)] = &[
         "B0063",
         "bitfield field removed, moved or retyped, or bitfield made strict",
     ),
+    (
+        "B0064",
+        "session binds another callback interface, or binds one where it did not",
+    ),
 ];
 
 /// Which spec a span is in.
@@ -239,6 +243,9 @@ impl Break {
             "B0062" => "keep the parameter's type; add a new method for the bitfield one",
             "B0063" => {
                 "keep every field at its word and bits with its type; add new fields on bits no field held"
+            }
+            "B0064" => {
+                "keep what the interface's sessions bind; add a new interface whose sessions bind the other one"
             }
             _ => "require no more than the old spec did; a new method may require more",
         }

@@ -1041,6 +1041,13 @@ fn method_sets(w: &mut String, spec: &Spec, o: &Origins, sets: &[MethodSet], tit
                 exact_bytes(s.keeps),
                 errors.variants[s.out_of_budget].name
             );
+            if let Some(b) = s.binds {
+                let _ = writeln!(
+                    w,
+                    "A session may be opened bound to the callback interface `{}` with the cap the client receives its messages on: the server sends them to the session's client through it, and keeps it until the session closes, paid by what the session keeps.\n",
+                    spec.interfaces[b].name
+                );
+            }
         }
         for method in &set.methods {
             self::method(w, spec, set, method);

@@ -653,6 +653,10 @@ fn method_set(spec: &Spec, s: &MethodSet) -> Value {
             "out_of_budget": error(session.out_of_budget),
             "docs": session.docs,
         });
+        // Only a session that may be opened bound to a callback says so.
+        if let Some(b) = session.binds {
+            v["session"]["binds"] = json!(spec.interfaces[b].name);
+        }
     }
     v
 }

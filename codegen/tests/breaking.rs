@@ -1387,3 +1387,52 @@ fn a_packed_parameter_moving_within_its_word_breaks() {
         "{stderr}"
     );
 }
+
+/// Two-way bindings (dsl/tests/ui/pass/session-binds.cap): a session that
+/// binds another callback interface, or stops binding one, breaks (B0064);
+/// an interface whose sessions start binding one breaks too (a compiled
+/// server's `close` hands back no sender).
+#[test]
+fn a_session_changing_what_it_binds_breaks() {
+    let s = Scratch::new("breaking", "session-binds");
+    let ui = workspace().join("dsl/tests/ui");
+    let spec =
+        std::fs::read_to_string(ui.join("pass/session-binds.cap")).expect("session-binds.cap");
+    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
+    s.write(
+        "base.cap",
+        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
+    );
+    s.write("old.cap", &spec);
+    let from = "        binds KeyEvents;\n";
+    assert!(spec.contains(from), "session-binds.cap has `{from}`");
+    s.write(
+        "other.cap",
+        spec.replace(from, "        binds OtherEvents;\n")
+            + "\ncallback interface OtherEvents -> Error {\n    fn gone(key: u64);\n}\n",
+    );
+    s.write("unbound.cap", spec.replace(from, ""));
+    for (old_spec, new_spec, expected) in [
+        (
+            "old.cap",
+            "other.cap",
+            "error[B0064]: `Keys`'s sessions bind `OtherEvents`, not `KeyEvents`\n",
+        ),
+        (
+            "old.cap",
+            "unbound.cap",
+            "error[B0064]: `Keys`'s sessions bind nothing, not `KeyEvents`\n",
+        ),
+        (
+            "unbound.cap",
+            "old.cap",
+            "error[B0064]: `Keys`'s sessions bind `KeyEvents`, not nothing\n",
+        ),
+    ] {
+        let (code, _, stderr) = capc(&s.dir, &["breaking", old_spec, new_spec]);
+        assert_eq!(code, Some(1), "{new_spec}: {stderr}");
+        assert!(stderr.starts_with(expected), "{new_spec}: {stderr}");
+    }
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "old.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -493,3 +493,33 @@ fn the_page_shows_who_pays() {
     }
     assert!(!page.contains("costs the caller: nothing"), "{page}");
 }
+
+/// A session that may be opened bound to a callback interface says so on
+/// the page, and who pays for the cap (dsl/tests/ui/pass/session-binds.cap);
+/// one that may not says nothing of it.
+#[test]
+fn the_page_shows_what_a_session_binds() {
+    let s = Scratch::new("doc", "session-binds");
+    for spec in ["session-binds", "sessions"] {
+        let out = capc(
+            &workspace(),
+            &[
+                "doc",
+                &format!("dsl/tests/ui/pass/{spec}.cap"),
+                "-o",
+                s.dir.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let bound = "A session may be opened bound to the callback interface";
+    let page = std::fs::read_to_string(s.path("session-binds.md")).unwrap();
+    assert!(
+        page.contains(
+            "A session may be opened bound to the callback interface `KeyEvents` with the cap the client receives its messages on: the server sends them to the session's client through it, and keeps it until the session closes, paid by what the session keeps."
+        ),
+        "{page}"
+    );
+    let page = std::fs::read_to_string(s.path("sessions.md")).unwrap();
+    assert!(!page.contains(bound), "{page}");
+}

@@ -702,6 +702,63 @@ fn hover_shows_message_types() {
     assert_eq!(session.child.wait().unwrap().code(), Some(0));
 }
 
+/// `binds Name` names a callback interface, in a session block and on a
+/// parameter: the interface's references include it, and go to definition
+/// reaches the interface (dsl/tests/ui/pass/session-binds.cap,
+/// callbacks.cap).
+#[test]
+fn binds_refers_to_the_callback_interface() {
+    let mut session = Session::start();
+    session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    session.notify("initialized", json!({}));
+    for (file, after) in [
+        ("session-binds.cap", "        binds "),
+        ("callbacks.cap", "EndpointCap(write) binds "),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../dsl/tests/ui/pass")
+            .join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc = json!({"uri": uri(&path.canonicalize().unwrap())});
+        session.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": doc["uri"], "languageId": "cap", "version": 1, "text": text}}),
+        );
+        assert_eq!(session.diagnostics(), Vec::<Value>::new(), "{file}");
+        let line_of = |s: &str| text[..text.find(s).unwrap()].matches('\n').count();
+        let declared = line_of("callback interface KeyEvents");
+        let bound = line_of(after);
+        let at = position_of(&text, "callback interface ", "KeyEvents");
+        let references = session.request(
+            "textDocument/references",
+            json!({"textDocument": doc, "position": at, "context": {"includeDeclaration": false}}),
+        );
+        let lines: Vec<&Value> = references
+            .as_array()
+            .unwrap_or_else(|| panic!("{file}: {references}"))
+            .iter()
+            .map(|l| &l["range"]["start"]["line"])
+            .collect();
+        assert_eq!(lines, [&json!(bound)], "{file}: {references}");
+        let at = position_of(&text, after, "KeyEvents");
+        let definition = session.request(
+            "textDocument/definition",
+            json!({"textDocument": doc, "position": at}),
+        );
+        assert_eq!(
+            definition["range"]["start"]["line"],
+            json!(declared),
+            "{file}: {definition}"
+        );
+    }
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
 /// A `Content-Length` past the server's bound is refused before anything is
 /// allocated for it: a clear error and exit status 2.
 #[test]

@@ -528,3 +528,40 @@ fn leases_give_their_rights_bound_and_place() {
         (Some(true), Some(32))
     );
 }
+
+/// A session that may be opened bound to a callback interface says which
+/// (dsl/tests/ui/pass/session-binds.cap), a session that may not says
+/// nothing, and both validate against the schema.
+#[test]
+fn a_sessions_binding_is_named() {
+    let json = model("dsl/tests/ui/pass/session-binds.cap");
+    let keys = json["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .find(|i| i["name"] == "Keys")
+        .expect("Keys");
+    assert_eq!(keys["session"]["binds"], "KeyEvents");
+    assert_eq!(keys["session"]["keeps"], 64);
+    let validator = jsonschema::draft202012::new(&schema()).expect("a valid schema");
+    assert!(validator.is_valid(&json));
+    let mem = model("examples/flounder/mem.cap");
+    let mem = mem["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .find(|i| i["name"] == "Mem")
+        .expect("Mem");
+    assert!(mem["session"].is_object());
+    assert!(mem["session"].get("binds").is_none());
+    // The schema names what a session binds.
+    let mut wrong = json.clone();
+    let at = wrong["interfaces"]
+        .as_array()
+        .expect("interfaces")
+        .iter()
+        .position(|i| i["name"] == "Keys")
+        .expect("Keys");
+    wrong["interfaces"][at]["session"]["binds"] = 3.into();
+    assert!(!validator.is_valid(&wrong));
+}

@@ -512,6 +512,9 @@ pub struct SessionDecl {
     /// `out_of_budget V;` clauses (exactly one is valid): the error of a
     /// charge that does not fit the session's quota.
     pub out_of_budget: Vec<Ident>,
+    /// `binds Name;` clauses (at most one is valid): the callback interface
+    /// a session may be opened bound to, with the clause's span.
+    pub binds: Vec<(Ident, Span)>,
     /// The `session` keyword.
     pub span: Span,
 }

@@ -181,6 +181,8 @@ catalogue! {
     BindsNotCallback = "E0781", Error, "`binds` names an interface that is not a callback interface";
     BindingMisplaced = "E0782", Error, "`binds` on something other than a granted cap parameter of a call";
     BindingUnpaid = "E0783", Error, "method binds a callback but is one-way or keeps nothing for it";
+    SessionBindingUnpaid = "E0784", Error, "session binds a callback but keeps nothing for the bound cap";
+    SessionBindsNothing = "E0785", Error, "session binds a callback interface that has no messages";
     LeaseRights = "E0766", Error, "lease's directions are not `read` and `write`, declared rights its frame cap type carries";
     LeaseFrame = "E0767", Error, "no single frame cap type carries the lease";
     LeaseType = "E0768", Error, "lease does not hold an array of integers";

@@ -1386,6 +1386,12 @@ impl<'a> Printer<'a> {
                     self.leaf(&p);
                 }
             }
+            Rule::session_binds => {
+                let mut inner = clause.into_inner();
+                self.leaf(&inner.next().expect("grammar: `binds`"));
+                self.space();
+                self.leaf(&inner.next().expect("grammar: bound interface"));
+            }
             Rule::server_pays_clause => {
                 self.keyword("server_pays", &clause);
                 self.space();

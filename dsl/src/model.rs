@@ -1522,6 +1522,11 @@ pub struct Session {
     /// Index into the set's error set of the error of a charge that does
     /// not fit the session's quota.
     pub out_of_budget: usize,
+    /// `binds Name;`: the callback interface (its index in
+    /// [`Spec::interfaces`]) a session may be opened bound to, with the cap
+    /// the client receives its messages on; the server keeps that cap,
+    /// paid by [`keeps`](Self::keeps), until the session closes.
+    pub binds: Option<usize>,
     /// Where it is declared.
     pub span: Span,
 }

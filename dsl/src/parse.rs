@@ -684,7 +684,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::clause => {
             "a clause (`requires`, `errors`, `donates`, `allocates`, `out_of_budget`, `creates`, `keeps`, `refunds`, `server_pays`)"
         }
-        Rule::session_clause => "a session clause (`donates`, `keeps`, `out_of_budget`)",
+        Rule::session_clause => "a session clause (`donates`, `keeps`, `out_of_budget`, `binds`)",
         Rule::object_stmt => {
             "a statement (`size = ...;`, `align = ...;`, `memory = ...;`, `finalise = ...;`, `slot ...;`)"
         }
@@ -1643,6 +1643,7 @@ impl Builder {
             donations: Vec::new(),
             keeps: Vec::new(),
             out_of_budget: Vec::new(),
+            binds: Vec::new(),
             span: self.span(&pair),
         };
         for p in pair.into_inner() {
@@ -1654,6 +1655,14 @@ impl Builder {
                     match clause.as_rule() {
                         Rule::donates_clause => session.donations.push(self.donation(clause)?),
                         Rule::keeps_clause => session.keeps.push(self.keep(clause)?),
+                        Rule::session_binds => {
+                            let span = self.span(&clause);
+                            let name = clause
+                                .into_inner()
+                                .find(|q| q.as_rule() == Rule::ident)
+                                .expect("grammar: bound interface");
+                            session.binds.push((self.ident(name), span));
+                        }
                         _ => session.out_of_budget.push(
                             self.ident(clause.into_inner().next().expect("grammar: variant")),
                         ),

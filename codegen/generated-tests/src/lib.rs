@@ -38,7 +38,7 @@ pub mod flounder_mem {
 
 /// Barrelfish's octopus interface (examples/flounder/octopus.cap, a port of
 /// Flounder's if/octopus.if over caps.cap): a callback interface the
-/// server sends events through.
+/// server sends events through, on sessions opened bound to it.
 pub mod flounder_octopus {
     include!(concat!(env!("OUT_DIR"), "/octopus.rs"));
 }

@@ -1,12 +1,19 @@
 //! Barrelfish's octopus.if as ported in examples/flounder/octopus.cap: the
 //! generated client, dispatch, and an octopus server over a loopback
-//! transport, with two clients in their own sessions. The server sends the
-//! callback interface `OctopusEvents` (octopus's two `message`s) through the
-//! endpoint a client bound with `identify`, with the generated
-//! `OctopusEventsSender`; the client decodes what it receives with
-//! `dispatch_octopus_events`. A client that did not bind gets nothing, and
-//! a client that is not waiting misses the message without the server
-//! waiting for it.
+//! transport, with two clients, each binding in its own session. As in
+//! Barrelfish, a client has two bindings to octopus: an RPC binding (a
+//! session opened without a callback) and an event binding (a session
+//! opened bound to `OctopusEvents` with the endpoint the client receives
+//! events on). It calls `get_identifier` and `identify(id, BindingRpc)` on
+//! the first and `identify(id, BindingEvent)` on the second; the server
+//! then sends the events of the triggers and subscriptions registered on
+//! the RPC binding (octopus's two `message`s) through the event session's
+//! generated `OctopusEventsSender`, and the client decodes what it receives
+//! with `dispatch_octopus_events`. A client without an event binding gets
+//! nothing (`identify(id, BindingEvent)` on a session not bound is
+//! `UnsupportedBinding`), a client that is not waiting misses the message
+//! without the server waiting for it, and closing the event session hands
+//! its sender back to the runtime, which deletes its slot.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -89,11 +96,18 @@ struct Watch {
     charge: OctopusCharge,
 }
 
-/// An octopus server: records by name, the senders its clients bound (by
-/// session), triggers and subscriptions.
+/// An octopus server: records by name, its clients' bindings (octopus's
+/// `set_rpc_binding` and `set_event_binding`), triggers and subscriptions.
 struct Server {
     kernel: Kernel,
     records: BTreeMap<String, String>,
+    /// The last identifier `get_identifier` handed out.
+    identifiers: u64,
+    /// The identifier of each RPC binding (by session) that said it with
+    /// `identify(id, BindingRpc)`.
+    rpc: BTreeMap<u64, u64>,
+    /// The event binding of each identifier: the sender of the session that
+    /// said it with `identify(id, BindingEvent)`.
     events: BTreeMap<u64, OctopusEventsSender>,
     triggers: Vec<Watch>,
     subscriptions: Vec<Watch>,
@@ -107,13 +121,16 @@ fn text<const N: usize>(s: &str) -> BoundedString<N> {
 }
 
 impl Server {
-    /// Sends `f`'s event to the client of `session`, if it bound one.
+    /// Sends `f`'s event to the event binding of the RPC binding (session)
+    /// `session`, if its client identified one (octopus's
+    /// `get_event_binding`).
     fn notify(
         &mut self,
         session: u64,
         f: impl FnOnce(&OctopusEventsSender, &mut Kernel) -> Result<(), SendError>,
     ) {
-        if let Some(sender) = self.events.get(&session)
+        if let Some(id) = self.rpc.get(&session)
+            && let Some(sender) = self.events.get(id)
             && f(sender, &mut self.kernel).is_err()
         {
             self.missed += 1;
@@ -169,19 +186,33 @@ const NOT_FOUND: ErrVal = 0x4f;
 impl OctopusServer for Server {
     fn get_identifier(
         &mut self,
-        session: &mut OctopusSession,
+        _session: &mut OctopusSession,
     ) -> Result<OctopusGetIdentifierReply, OctopusError> {
-        Ok(OctopusGetIdentifierReply { id: session.id() })
+        // Octopus's `current_id++`.
+        self.identifiers += 1;
+        Ok(OctopusGetIdentifierReply {
+            id: self.identifiers,
+        })
     }
 
     fn identify(
         &mut self,
         id: u64,
-        events: OctopusEventsSender,
+        r#type: BindingType,
         session: &mut OctopusSession,
     ) -> Result<(), OctopusError> {
-        assert_eq!(id, session.id(), "a client names its own binding");
-        self.events.insert(id, events);
+        match r#type {
+            BindingType::BindingRpc => {
+                self.rpc.insert(session.id(), id);
+            }
+            // The events go where this session's client receives them: the
+            // cap it opened the session bound to. A session opened without
+            // one has nothing to send them through.
+            BindingType::BindingEvent => {
+                let events = session.events().ok_or(OctopusError::UnsupportedBinding)?;
+                self.events.insert(id, *events);
+            }
+        }
         Ok(())
     }
 
@@ -464,15 +495,15 @@ impl OctopusServer for Server {
     }
 }
 
-/// One client's way to the shared server, in its own session. The caps a
-/// call carries go to the server as new slots of the server's, each a copy
-/// of the client's cap.
+/// One binding of a client to the shared server, in its own session. The
+/// caps a call carries go to the server as new slots of the server's, each
+/// a copy of the client's cap.
 struct Loopback {
     server: Rc<RefCell<Server>>,
     endpoints: Rc<RefCell<Endpoints>>,
     session: OctopusSession,
     client: usize,
-    /// The client's CSpace.
+    /// The client's CSpace (as this binding's transport sees it).
     own: BTreeMap<u64, Cap>,
     /// The LMP messages the last call's request and reply took.
     lmp: (usize, usize),
@@ -599,13 +630,81 @@ impl OctopusEventsHandler for Handler {
     }
 }
 
-/// The server, the endpoints, and two clients (sessions 1 and 2).
+/// The server, the endpoints, and the RPC bindings of two clients
+/// (sessions 1 and 2, neither bound to a callback).
 type World = (
     Rc<RefCell<Server>>,
     Rc<RefCell<Endpoints>>,
     OctopusClient<Loopback>,
     OctopusClient<Loopback>,
 );
+
+/// Client `client`'s binding in session `session`, opened by the server's
+/// runtime with 4 KiB of quota and, with `events`, bound to `OctopusEvents`.
+fn binding(
+    server: &Rc<RefCell<Server>>,
+    endpoints: &Rc<RefCell<Endpoints>>,
+    client: usize,
+    session: u64,
+    events: Option<OctopusEventsSender>,
+) -> OctopusClient<Loopback> {
+    let donation = Donation::quota(4096);
+    let session = match events {
+        None => OctopusSession::open(session, donation),
+        Some(sender) => OctopusSession::open_bound(session, donation, sender),
+    };
+    OctopusClient::new(Loopback {
+        server: server.clone(),
+        endpoints: endpoints.clone(),
+        session: session.unwrap(),
+        client,
+        own: own_caps(),
+        lmp: (0, 0),
+        words: (0, 0),
+    })
+}
+
+/// Client `client`'s event binding, session `session`: the client sends
+/// the endpoint it receives events on with its donation, the runtime gets a
+/// copy in a slot of the server's and opens the session bound to it.
+fn event_binding(
+    server: &Rc<RefCell<Server>>,
+    endpoints: &Rc<RefCell<Endpoints>>,
+    client: usize,
+    session: u64,
+) -> OctopusClient<Loopback> {
+    let slot = {
+        let mut k = endpoints.borrow_mut();
+        k.next_slot += 1;
+        let slot = k.next_slot;
+        k.granted.insert(slot, client);
+        k.held.insert(slot, own_caps()[&CLIENT_ENDPOINT]);
+        slot
+    };
+    binding(
+        server,
+        endpoints,
+        client,
+        session,
+        Some(OctopusEventsSender::new(slot)),
+    )
+}
+
+/// Closes `client`'s session as the server's runtime does: the quota goes
+/// back, and the slot of the cap it was bound to is deleted. Returns the
+/// quota.
+fn close(endpoints: &Rc<RefCell<Endpoints>>, client: OctopusClient<Loopback>) -> u64 {
+    let (quota, events) = client.into_transport().session.close();
+    if let Some(sender) = events {
+        let mut k = endpoints.borrow_mut();
+        assert!(
+            k.granted.remove(&sender.slot()).is_some(),
+            "a bound endpoint"
+        );
+        k.held.remove(&sender.slot());
+    }
+    quota
+}
 
 fn world() -> World {
     let endpoints = Rc::new(RefCell::new(Endpoints {
@@ -617,25 +716,28 @@ fn world() -> World {
     let server = Rc::new(RefCell::new(Server {
         kernel: Kernel(endpoints.clone()),
         records: BTreeMap::new(),
+        identifiers: 0,
+        rpc: BTreeMap::new(),
         events: BTreeMap::new(),
         triggers: Vec::new(),
         subscriptions: Vec::new(),
         next_id: 0,
         missed: 0,
     }));
-    let client = |i: usize| {
-        OctopusClient::new(Loopback {
-            server: server.clone(),
-            endpoints: endpoints.clone(),
-            session: OctopusSession::open(i as u64 + 1, Donation::quota(4096)).unwrap(),
-            client: i,
-            own: own_caps(),
-            lmp: (0, 0),
-            words: (0, 0),
-        })
-    };
-    let (a, b) = (client(0), client(1));
+    let a = binding(&server, &endpoints, 0, 1, None);
+    let b = binding(&server, &endpoints, 1, 2, None);
     (server, endpoints, a, b)
+}
+
+/// Client `i`'s two bindings made known to the server as Barrelfish's
+/// `oct_init` does: `get_identifier` and `identify(id, BindingRpc)` on the
+/// RPC binding, `identify(id, BindingEvent)` on the event binding. Returns
+/// the identifier.
+fn identify(rpc: &mut OctopusClient<Loopback>, events: &mut OctopusClient<Loopback>) -> u64 {
+    let id = rpc.get_identifier().unwrap().id;
+    rpc.identify(id, BindingType::BindingRpc).unwrap();
+    events.identify(id, BindingType::BindingEvent).unwrap();
+    id
 }
 
 /// Handles every message client `i`'s endpoint holds.
@@ -660,19 +762,40 @@ fn no_trigger() -> Trigger {
 }
 
 #[test]
-fn events_reach_the_client_that_bound_them_and_no_other() {
+fn events_reach_the_event_binding_of_the_client_that_identified_it_and_no_other() {
     let (server, endpoints, mut a, mut b) = world();
-    // A binds its endpoint to the events; the server keeps the copy, charged
-    // to A's session (64 bytes besides the session's own 64).
-    let id = a.get_identifier().unwrap().id;
-    a.identify(id, Slot::new(CLIENT_ENDPOINT)).unwrap();
-    assert_eq!(a.transport().session.used(), 64 + 64);
+    // A opens its event binding bound to its endpoint (session 3): the
+    // server keeps the cap, paid by the session's `keeps` like every
+    // session's record (128 bytes), and A identifies its two bindings.
+    let mut a_events = event_binding(&server, &endpoints, 0, 3);
+    assert_eq!(a_events.transport().session.used(), 128);
+    assert!(a_events.transport().session.events().is_some());
+    assert!(a.transport().session.events().is_none());
+    let id = identify(&mut a, &mut a_events);
+    assert_eq!(id, 1);
     assert_eq!(server.borrow().events.len(), 1);
-    // B never binds. Both subscribe to "temp".
+    // `identify` keeps nothing beyond what the sessions keep.
+    assert_eq!(a.transport().session.used(), 128);
+    assert_eq!(a_events.transport().session.used(), 128);
+
+    // B has no event binding: `identify(id, BindingEvent)` on its RPC
+    // binding, which was not opened bound to `OctopusEvents`, is refused
+    // with octopus's `OCT_ERR_UNSUPPORTED_BINDING`, and the server records
+    // nothing.
+    let b_id = b.get_identifier().unwrap().id;
+    assert_eq!(b_id, 2);
+    b.identify(b_id, BindingType::BindingRpc).unwrap();
+    assert_eq!(
+        b.identify(b_id, BindingType::BindingEvent),
+        Err(CallError::Server(OctopusError::UnsupportedBinding))
+    );
+    assert_eq!(server.borrow().events.len(), 1);
+
+    // Both subscribe to "temp" on their RPC bindings.
     let sub_a = a.subscribe(text("temp"), 0xa0, 1).unwrap();
     let sub_b = b.subscribe(text("temp"), 0xb0, 2).unwrap();
     assert_eq!((sub_a.error_code, sub_b.error_code), (0, 0));
-    assert_eq!(b.transport().session.used(), 64 + 64);
+    assert_eq!(b.transport().session.used(), 128 + 64);
 
     assert_eq!(b.publish(text("temperature 21")).unwrap().error_code, 0);
     assert_eq!(
@@ -685,22 +808,23 @@ fn events_reach_the_client_that_bound_them_and_no_other() {
             1
         )]
     );
-    // B subscribed too, but bound no events: nothing reached it, and
+    // B subscribed too, but has no event binding: nothing reached it, and
     // nothing was attempted.
     assert!(receive(&endpoints, 1).is_empty());
     assert_eq!(server.borrow().missed, 0);
 
     // Unsubscribing refunds the subscription: nothing more arrives.
     assert_eq!(a.unsubscribe(sub_a.id).unwrap().error_code, 0);
-    assert_eq!(a.transport().session.used(), 64 + 64);
+    assert_eq!(a.transport().session.used(), 128);
     b.publish(text("temperature 22")).unwrap();
     assert!(receive(&endpoints, 0).is_empty());
 }
 
 #[test]
-fn a_trigger_fires_on_the_binding_client_until_it_is_removed() {
+fn a_trigger_registered_on_the_rpc_binding_fires_on_the_event_binding() {
     let (server, endpoints, mut a, mut b) = world();
-    a.identify(1, Slot::new(CLIENT_ENDPOINT)).unwrap();
+    let mut a_events = event_binding(&server, &endpoints, 0, 3);
+    identify(&mut a, &mut a_events);
     let watch = Trigger {
         in_case: 0,
         send_to: BindingType::BindingEvent,
@@ -708,18 +832,20 @@ fn a_trigger_fires_on_the_binding_client_until_it_is_removed() {
         trigger: 0xf00,
         st: 7,
     };
+    // The trigger is registered on A's RPC binding, and kept for A: charged
+    // to that session until it is removed.
     let got = a.get(text("door"), watch).unwrap();
     assert_eq!(got.error_code, NOT_FOUND);
     assert_ne!(got.tid, 0);
-    // The trigger is kept for A: charged until it is removed.
-    assert_eq!(a.transport().session.used(), 64 + 64 + 64);
+    assert_eq!(a.transport().session.used(), 128 + 64);
+    assert_eq!(a_events.transport().session.used(), 128);
 
-    // B sets the record: A's trigger fires on A's bound endpoint.
+    // B sets the record: A's trigger fires on A's event binding.
     let set = b.set(text("door open"), 3, no_trigger(), true).unwrap();
     assert_eq!((set.tid, set.error_code), (0, 0));
     assert_eq!(set.record.as_str(), "door open");
     // A trigger that asks for nothing is refunded at once.
-    assert_eq!(b.transport().session.used(), 64);
+    assert_eq!(b.transport().session.used(), 128);
     assert_eq!(
         receive(&endpoints, 0),
         [Event::Trigger(
@@ -742,11 +868,57 @@ fn a_trigger_fires_on_the_binding_client_until_it_is_removed() {
 
     // Removed, refunded, silent.
     assert_eq!(a.remove_trigger(got.tid).unwrap().error_code, 0);
-    assert_eq!(a.transport().session.used(), 64 + 64);
+    assert_eq!(a.transport().session.used(), 128);
     b.set(text("door open"), 3, no_trigger(), false).unwrap();
     assert!(receive(&endpoints, 0).is_empty());
     // B cannot remove what is not its own.
     assert_eq!(b.remove_trigger(got.tid).unwrap().error_code, NOT_FOUND);
+}
+
+#[test]
+fn closing_the_event_binding_hands_its_sender_back_and_the_events_stop() {
+    let (server, endpoints, mut a, mut b) = world();
+    let mut a_events = event_binding(&server, &endpoints, 0, 3);
+    identify(&mut a, &mut a_events);
+    // The event binding is an ordinary binding too: the client calls on it.
+    assert_eq!(
+        a_events
+            .set(text("fan on"), 0, no_trigger(), false)
+            .unwrap()
+            .error_code,
+        0
+    );
+    let watch = Trigger {
+        in_case: 0,
+        send_to: BindingType::BindingEvent,
+        m: 0,
+        trigger: 0xf00,
+        st: 1,
+    };
+    let tid = a.get(text("fan"), watch).unwrap().tid;
+    b.set(text("fan off"), 3, no_trigger(), false).unwrap();
+    assert_eq!(receive(&endpoints, 0).len(), 1);
+
+    // The runtime closes A's event session: the quota comes back with the
+    // sender, and it deletes the slot the server kept.
+    let slots = endpoints.borrow().granted.len();
+    assert_eq!(close(&endpoints, a_events), 4096);
+    assert_eq!(endpoints.borrow().granted.len(), slots - 1);
+    // The trigger still fires, through a slot that holds no cap now: the
+    // send fails, A gets nothing, and the server goes on.
+    b.set(text("fan on"), 3, no_trigger(), false).unwrap();
+    assert!(receive(&endpoints, 0).is_empty());
+    assert_eq!(server.borrow().missed, 1);
+    // A's RPC binding is unaffected; closing it returns its quota and no
+    // sender.
+    assert_eq!(a.remove_trigger(tid).unwrap().error_code, 0);
+    assert_eq!(close(&endpoints, a), 4096);
+    // A bound session is opened with the least quota, as any: below it,
+    // nothing is opened (the runtime still has the sender to delete).
+    assert_eq!(
+        OctopusSession::open_bound(9, Donation::quota(4095), OctopusEventsSender::new(7)),
+        Err(OctopusError::OutOfQuota { needed: 4096 })
+    );
 }
 
 #[test]
@@ -844,7 +1016,7 @@ fn every_rpc_round_trips() {
     assert_eq!(a.remove_cap(text("frame")).unwrap().reterr, NOT_FOUND);
     assert_eq!(a.publish(text("nobody listens")).unwrap().error_code, 0);
     // Everything a trigger-less call was charged came back.
-    assert_eq!(a.transport().session.used(), 64);
+    assert_eq!(a.transport().session.used(), 128);
 }
 
 #[test]

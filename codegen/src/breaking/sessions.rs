@@ -51,6 +51,24 @@ impl Compare<'_> {
                 .note("compiled servers and clients open, pay for and serve sessions as the old spec said"),
             );
         } else if let (Some(a), Some(b)) = (&s.session, &n.session) {
+            let name = |spec: &Spec, binds: Option<usize>| {
+                binds.map_or("nothing".to_string(), |i| {
+                    format!("`{}`", spec.interfaces[i].name)
+                })
+            };
+            let (was, now) = (name(self.old, a.binds), name(self.new, b.binds));
+            if was != now {
+                self.push(
+                    Break::new(
+                        "B0064",
+                        new(b.span),
+                        format!("`{}`'s sessions bind {now}, not {was}", s.name),
+                        format!("binds {now} here"),
+                    )
+                    .also(old(a.span), format!("binds {was} in the old spec"))
+                    .note("compiled servers open and close sessions, and send a bound session's messages, as the old spec said; compiled clients handle the old callback's"),
+                );
+            }
             for (what, x, y) in [
                 ("least quota", a.min_bytes, b.min_bytes),
                 ("state kept per session", a.keeps, b.keeps),

@@ -101,6 +101,7 @@ pub(super) const KEYWORDS: &[&str] = &[
     "creates",
     "out_of_budget",
     "session",
+    "binds",
     "keeps",
     "refunds",
     "server_pays",

@@ -458,6 +458,10 @@ impl Walker {
             for k in &session.keeps {
                 self.expr(&k.bytes, None);
             }
+            // `binds Name;`: the callback interface a session may be bound to.
+            for (b, _) in &session.binds {
+                self.types(std::slice::from_ref(b));
+            }
             for v in &session.out_of_budget {
                 self.refer(
                     Symbol::Variant {
@@ -500,6 +504,8 @@ impl Walker {
                         self.type_expr(ty);
                     }
                 }
+                // `binds Name`: the callback interface, a type name.
+                self.types(p.binds.as_slice());
             }
             self.rights(&m.requires);
             // `errors ... of Set;`: the method's errors are of that set.

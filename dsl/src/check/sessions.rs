@@ -237,8 +237,16 @@ impl Ctx<'_> {
                 }
             }
         });
-        let (Some(kind), Some(min), Some(keeps), Some(out_of_budget), true) =
-            (kind, min, keeps, out_of_budget, ok)
+        for (_, span) in decl.binds.iter().skip(1) {
+            self.given_twice(*span, decl.binds[0].1, "`binds`");
+            ok = false;
+        }
+        let binds = match decl.binds.first() {
+            None => Some(None),
+            Some((name, span)) => self.session_binds(decl, name, *span, keeps).map(Some),
+        };
+        let (Some(kind), Some(min), Some(keeps), Some(out_of_budget), Some(binds), true) =
+            (kind, min, keeps, out_of_budget, binds, ok)
         else {
             return Err(());
         };
@@ -266,8 +274,79 @@ impl Ctx<'_> {
             min_bytes: min,
             keeps,
             out_of_budget,
+            binds,
             span: decl.span,
         })
+    }
+
+    /// `binds Name;` in a session block: `Name` is a callback interface
+    /// (`E0781`) with a message (`E0785`), and the session keeps something
+    /// for the cap the server holds to send it through (`E0784`). The index
+    /// of the callback interface, or `None` after an error.
+    fn session_binds(
+        &mut self,
+        decl: &ast::SessionDecl,
+        name: &ast::Ident,
+        span: Span,
+        keeps: Option<u64>,
+    ) -> Option<usize> {
+        let i = self.resolve(name, "a callback interface", |s| match s {
+            TypeSym::Interface(i) => Some(i),
+            _ => None,
+        })?;
+        let (_, set) = self.items.interfaces[i];
+        if set.callback.is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::BindsNotCallback,
+                    name.span,
+                    format!("`{}` is not a callback interface", name.name),
+                )
+                .label("an interface clients call")
+                .with_secondary(set.name.span, "declared here")
+                .note("a session bound with `binds` is where the server sends a callback interface's messages: a `callback interface`")
+                .help(format!(
+                    "declare `callback interface {} -> ...`, or bind another interface",
+                    name.name
+                )),
+            );
+            return None;
+        }
+        if set.methods.is_empty() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SessionBindsNothing,
+                    name.span,
+                    format!("callback interface `{}` has no messages", name.name),
+                )
+                .label("nothing to send")
+                .with_secondary(set.name.span, "declared here")
+                .note("a bound session holds a cap the server sends the callback's messages through: with none, the server would keep the cap for nothing")
+                .help(format!(
+                    "declare a message in `{}`, or remove `binds`",
+                    name.name
+                )),
+            );
+            return None;
+        }
+        if decl.keeps.is_empty() || keeps == Some(0) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::SessionBindingUnpaid,
+                    span,
+                    format!(
+                        "the session binds `{}` but keeps nothing",
+                        name.name
+                    ),
+                )
+                .label("the server holds the bound cap until the session closes")
+                .with_secondary(decl.span, "in this session")
+                .note("the server keeps a bound session's cap (a slot, and its record of it) beyond any call: the session's `keeps` pays for it")
+                .help("add `keeps N;` to the session: the bytes the server keeps per session, the bound cap's slot included"),
+            );
+            return None;
+        }
+        Some(i)
     }
 
     fn given_twice(&mut self, span: Span, first: Span, what: &str) {

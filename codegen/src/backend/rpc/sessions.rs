@@ -170,7 +170,6 @@ pub(super) fn session_types(i: &Iface<'_>) -> TokenStream {
         "The server's runtime opens one per client (as Genode's root interface does), finds it by the client's badge, and lends it to [`dispatch_{}`] with each request. Its fields are private: a server cannot charge or refund what it was not given.",
         super::snake(&set.name)
     )));
-    let doc = i.g.docs(&lines, "", session.span);
     let charge_doc = doc_lines(&wrap(&format!(
         "The charge of what one `{}` call handed out, to the session numbered `session`: neither `Clone` nor `Copy`, so it is refunded once. Keep it with what it paid for, and give it to [`{ty}::refund`] when that comes back.",
         set.name
@@ -178,6 +177,27 @@ pub(super) fn session_types(i: &Iface<'_>) -> TokenStream {
     let oob_doc = doc_lines(&[format!(
         "The error of a charge that does not fit: `{error}::{oob_name}`."
     )]);
+    let bound = session
+        .binds
+        .map(|b| &i.g.spec.interfaces[b])
+        .filter(|cb| !cb.methods.is_empty());
+    let sender = bound.map(super::callbacks::sender_ty);
+    let bound_parts = bound_parts(set, sender.as_ref(), error);
+    let BoundParts {
+        field,
+        field_init,
+        open_bound,
+        events,
+        close,
+    } = bound_parts;
+    if let Some(cb) = bound {
+        lines.push(String::new());
+        lines.extend(wrap(&format!(
+            "A session may be opened bound to the callback interface `{}` ([`{ty}::open_bound`]) with the cap the client sent when opening it: the server sends `{}`'s messages through it ([`{ty}::events`]), and the client calls `{}`'s methods on the session as on any other. The server keeps that cap until the session closes, paid by [`KEEPS`]({ty}::KEEPS); [`{ty}::close`] hands it back for the runtime to delete.",
+            cb.name, cb.name, set.name
+        )));
+    }
+    let doc = i.g.docs(&lines, "", session.span);
     let fns = set.methods.iter().flat_map(|m| {
         Part::ALL
             .into_iter()
@@ -191,6 +211,7 @@ pub(super) fn session_types(i: &Iface<'_>) -> TokenStream {
             id: u64,
             quota: u64,
             used: u64,
+            #field
         }
 
         #charge_doc
@@ -231,8 +252,11 @@ pub(super) fn session_types(i: &Iface<'_>) -> TokenStream {
                     id,
                     quota: donation.bytes,
                     used: Self::KEEPS,
+                    #field_init
                 })
             }
+
+            #open_bound
 
             /// Adds what the client donated to the quota (Genode's
             /// upgrade); refuses a quota past 2^64 - 1 bytes.
@@ -246,13 +270,9 @@ pub(super) fn session_types(i: &Iface<'_>) -> TokenStream {
                 }
             }
 
-            /// Closes the session: everything charged to it is reclaimed,
-            /// and the quota, returned here, goes back to the client. The
-            /// charges the server still holds are stale: refunding one to
-            /// another session fails.
-            pub fn close(self) -> u64 {
-                self.quota
-            }
+            #close
+
+            #events
 
             /// The session's number.
             pub const fn id(&self) -> u64 {
@@ -390,5 +410,73 @@ fn show(m: &Method, a: Amount) -> String {
         Amount::Const(v) => v.to_string(),
         Amount::Param(i) => format!("`{}`", m.params[i].name),
         Amount::Pow2(i) => format!("`1 << {}`", m.params[i].name),
+    }
+}
+
+/// The parts of a session type that differ when its sessions may be bound
+/// to a callback interface (`binds Name;`, its sender `sender`).
+struct BoundParts {
+    field: TokenStream,
+    field_init: TokenStream,
+    open_bound: TokenStream,
+    events: TokenStream,
+    close: TokenStream,
+}
+
+fn bound_parts(set: &MethodSet, sender: Option<&Ident>, error: &Ident) -> BoundParts {
+    let Some(sender) = sender else {
+        return BoundParts {
+            field: TokenStream::new(),
+            field_init: TokenStream::new(),
+            open_bound: TokenStream::new(),
+            events: TokenStream::new(),
+            close: quote! {
+                /// Closes the session: everything charged to it is reclaimed,
+                /// and the quota, returned here, goes back to the client. The
+                /// charges the server still holds are stale: refunding one to
+                /// another session fails.
+                pub fn close(self) -> u64 {
+                    self.quota
+                }
+            },
+        };
+    };
+    let ty = session_ty(set);
+    let open_doc = doc_lines(&wrap(&format!(
+        "Opens session number `id`, as [`open`](Self::open), bound to `events`: the sender through the cap the client sent with its donation, on which it receives the callback's messages. The server keeps that cap until the session closes, paid by [`KEEPS`](Self::KEEPS) (charged bound or not). When this refuses, the runtime deletes the cap's slot (`events.slot()`); `{ty}` never holds it then."
+    )));
+    BoundParts {
+        field: quote!(events: Option<#sender>,),
+        field_init: quote!(events: None,),
+        open_bound: quote! {
+            #open_doc
+            pub fn open_bound(id: u64, donation: Donation, events: #sender) -> Result<#ty, #error> {
+                let mut session = Self::open(id, donation)?;
+                session.events = Some(events);
+                Ok(session)
+            }
+        },
+        events: quote! {
+            /// The sender of the callback interface this session was opened
+            /// bound to, `None` for a session opened without one: a server
+            /// method sends the callback's messages to its client through
+            /// it, and has nothing to send them through otherwise.
+            pub const fn events(&self) -> Option<&#sender> {
+                self.events.as_ref()
+            }
+        },
+        close: quote! {
+            /// Closes the session: everything charged to it is reclaimed,
+            /// and the quota, returned here, goes back to the client, with
+            /// the sender the session was bound to (`None` if unbound):
+            /// the runtime deletes its slot, the cap the server kept. The
+            /// charges the server still holds are stale: refunding one to
+            /// another session fails, and copies of the sender the server
+            /// kept send to a slot that no longer holds the client's cap.
+            #[must_use = "the bound sender's slot is the runtime's to delete"]
+            pub fn close(self) -> (u64, Option<#sender>) {
+                (self.quota, self.events)
+            }
+        },
     }
 }
