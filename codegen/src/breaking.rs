@@ -579,6 +579,9 @@ fn field_type(spec: &Spec, f: &CapField) -> String {
         FieldKind::Ptr { align_bits } if f.sign_extend => {
             format!("#[sign_extend] ptr(align = 2^{align_bits})")
         }
+        FieldKind::Ptr { align_bits } if f.whole_word => {
+            format!("#[whole_word] ptr(align = 2^{align_bits})")
+        }
         FieldKind::Ptr { align_bits } => format!("ptr(align = 2^{align_bits})"),
         FieldKind::Uint => format!("u{}", f.width),
         FieldKind::Bool => "bool".into(),
@@ -1252,6 +1255,7 @@ impl Compare<'_> {
                     (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => {
                         a == b
                             && f.sign_extend == nf.sign_extend
+                            && f.whole_word == nf.whole_word
                             && f.virtual_offset == nf.virtual_offset
                     }
                     (FieldKind::Uint, FieldKind::Uint) => f.size_bytes == nf.size_bytes,

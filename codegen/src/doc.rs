@@ -670,6 +670,12 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
         let lo = u32::from(f.shift);
         let hi = lo + u32::from(f.width) - 1;
         let ty = match &f.kind {
+            FieldKind::Ptr { align_bits } if f.whole_word => {
+                format!(
+                    "address aligned to {}, stored whole",
+                    bytes_pow(*align_bits)
+                )
+            }
             FieldKind::Ptr { align_bits } => {
                 format!(
                     "address aligned to {}, stored >> {align_bits}{}",

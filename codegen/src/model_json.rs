@@ -427,6 +427,7 @@ fn field(spec: &Spec, f: &CapField) -> Value {
                 "type": "ptr",
                 "align_bits": align_bits,
                 "sign_extend": f.sign_extend,
+                "whole_word": f.whole_word,
                 "virtual_offset": f.virtual_offset,
             })
         }

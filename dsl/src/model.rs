@@ -614,6 +614,11 @@ pub struct CapField {
     /// stored bit into the bits above it (canonical addresses, seL4's
     /// `field_high` on x86_64), and its setter takes only such addresses.
     pub sign_extend: bool,
+    /// `#[whole_word]` on a pointer: the field is 64 bits and holds the
+    /// address itself, not shifted right by its alignment (seL4's
+    /// `field capPML4BasePtr 64`); its setter still refuses a misaligned
+    /// address.
+    pub whole_word: bool,
     /// `#[object(virtual_offset = N)]`: the field holds the object's
     /// address plus `N` (modulo 2^64), a kernel-virtual pointer whose
     /// object lies at `field - N` (Barrelfish's `mem_to_phys(field)`); 0
@@ -646,13 +651,15 @@ impl CapField {
     }
 
     /// The bits the field's `value` takes in its word: a pointer shifted
-    /// right by its alignment, its low `width` bits (a sign-extended
+    /// right by its alignment (a `#[whole_word]` one as it is), its low `width` bits (a sign-extended
     /// pointer's bits above its top stored bit are the ones it repeats), at
     /// `shift`. The one rule by which a cap's fields are placed in its
     /// words, which [`CapType::words`] applies to every field.
     pub fn placed(&self, value: u64) -> u64 {
         let value = match self.kind {
-            FieldKind::Ptr { align_bits } => value.checked_shr(align_bits).unwrap_or(0),
+            FieldKind::Ptr { align_bits } if !self.whole_word => {
+                value.checked_shr(align_bits).unwrap_or(0)
+            }
             _ => value,
         };
         (value << self.shift) & self.mask()

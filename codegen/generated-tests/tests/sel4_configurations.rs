@@ -872,9 +872,12 @@ fn object_type_numbers_follow_the_iommu_and_vt_x() {
 }
 
 /// Retype makes I/O page tables with the IOMMU (seL4_IOPageTableBits 12:
-/// 4 KiB, an `io_page_table_cap` with its base); the VCPU and EPT numbers
-/// name no object type here (their caps' 64-bit pointers are words), so
-/// retype refuses them, and the decoder of `UntypedRetype` takes them.
+/// 4 KiB, an `io_page_table_cap` with its base), and with VT-x VCPUs
+/// (`seL4_X86_VCPUBits` 14) and the four EPT tables (12 bits each), each
+/// cap with its tag and the object's address as the whole of word 1
+/// (`field capVCPUPtr 64`, `capPML4BasePtr`, `capPDPTBasePtr`,
+/// `capPDBasePtr`, `capPTBasePtr`), as seL4's `Arch_createObject` makes
+/// them (unmapped).
 #[test]
 fn retype_makes_io_page_tables() {
     use x86_64_iommu_vtx::*;
@@ -899,20 +902,96 @@ fn retype_makes_io_page_tables() {
         .expect("an I/O page table cap");
     assert_eq!(table.base(), 0x40_1000);
     assert_eq!(table.cap().words(), [17 << 59, 0x40_1000]);
-    for vtx in 13..=17 {
-        assert!(
-            retype(
-                untyped.cap(),
-                false,
-                &request(vtx),
-                Some(Destination { slots: 4 }),
-                |_| true,
-            )
-            .is_err(),
-            "type {vtx}"
-        );
-        assert!(Sel4ObjectType::from_value(vtx).is_some(), "type {vtx}");
+    // seL4's numbers with the IOMMU on, object sizes, capType values.
+    for (number, object_type, size_bits, tag, name) in [
+        (13, ObjectType::Vcpu, 14, 21, "seL4_X86_VCPUObject"),
+        (14, ObjectType::EptPml4, 12, 29, "seL4_X86_EPTPML4Object"),
+        (15, ObjectType::EptPdpt, 12, 27, "seL4_X86_EPTPDPTObject"),
+        (16, ObjectType::EptPd, 12, 25, "seL4_X86_EPTPDObject"),
+        (17, ObjectType::EptPt, 12, 23, "seL4_X86_EPTPTObject"),
+    ] {
+        assert!(Sel4ObjectType::from_value(number).is_some(), "{name}");
+        let placement = retype(
+            untyped.cap(),
+            false,
+            &request(number),
+            Some(Destination { slots: 4 }),
+            |_| true,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(placement.object_type, object_type, "{name}");
+        assert_eq!(placement.size_bits, size_bits, "{name}");
+        let second = placement.cap(1, false).expect("a cap");
+        let base = 0x40_0000 + (1 << size_bits);
+        assert_eq!(second.words(), [tag << 59, base], "{name}");
+        assert_eq!(region(second), Some((base, 1 << size_bits)), "{name}");
     }
+    let vcpu = retype(
+        untyped.cap(),
+        false,
+        &request(13),
+        Some(Destination { slots: 4 }),
+        |_| true,
+    )
+    .expect("two VCPUs");
+    let vcpu = VcpuCap::from_cap(vcpu.cap(0, false).expect("a cap")).expect("a VCPU cap");
+    assert_eq!(vcpu.vcpu(), 0x40_0000);
+    let pt = EptPtCap::from_cap(
+        retype(
+            untyped.cap(),
+            false,
+            &request(17),
+            Some(Destination { slots: 4 }),
+            |_| true,
+        )
+        .expect("two EPT page tables")
+        .cap(0, false)
+        .expect("a cap"),
+    )
+    .expect("an EPT page table cap");
+    assert_eq!(
+        (pt.base(), pt.mapped(), pt.mapped_asid()),
+        (0x40_0000, false, 0)
+    );
+    // The number after the EPT page table's is seL4_ObjectTypeCount.
+    assert!(Sel4ObjectType::from_value(18).is_none());
+}
+
+/// MCS's `seL4_ReplyObject` (6, `seL4_ReplyBits` 5): retype makes 32-byte
+/// reply objects, each a `reply_cap` (8) whose `capReplyPtr` is the whole
+/// of word 1 and `capReplyCanGrant` 0; a kernel address reads back as it
+/// was set, every bit of the word.
+#[test]
+fn retype_makes_mcs_reply_objects() {
+    use x86_64_mcs::*;
+    let untyped = UntypedCap::new(0x40_0000, 8, false, 0).expect("256 bytes");
+    let placement = retype(
+        untyped.cap(),
+        false,
+        &RetypeRequest {
+            object_type: 6,
+            size_arg: 0,
+            offset: 0,
+            count: 8,
+        },
+        Some(Destination { slots: 8 }),
+        |_| true,
+    )
+    .expect("eight reply objects");
+    assert_eq!(placement.object_type, ObjectType::Reply);
+    assert_eq!(placement.size_bits, 5);
+    let last = placement.cap(7, false).expect("a cap");
+    assert_eq!(last.words(), [8 << 59, 0x40_0000 + 7 * 32]);
+    assert_eq!(region(last), Some((0x40_0000 + 7 * 32, 32)));
+    let mut reply = ReplyCap::from_cap(last).expect("a reply cap");
+    reply.set_reply(0xffff_ff80_0001_2340).expect("any word");
+    assert_eq!(reply.cap().words()[1], 0xffff_ff80_0001_2340);
+    assert_eq!(reply.reply(), 0xffff_ff80_0001_2340);
+    // Without MCS 6 is the PML4's, and no object type is a reply object.
+    assert_eq!(
+        x86_64::ObjectType::from_word(6),
+        Some(x86_64::ObjectType::Pml4)
+    );
 }
 
 /// `capFMapType` (include/arch/x86/arch/machine/hardware.h):
