@@ -254,7 +254,8 @@ fn configurations_creations_and_numbers_per_size() {
             ("mcs".into(), false),
             ("smp".into(), false),
             ("iommu".into(), false),
-            ("vtx".into(), false)
+            ("vtx".into(), false),
+            ("vtx64".into(), false)
         ]
     );
     let out = capc(&workspace(), &["model", "--json", "--cfg", "mcs", spec]);
@@ -266,7 +267,8 @@ fn configurations_creations_and_numbers_per_size() {
             ("mcs".into(), true),
             ("smp".into(), false),
             ("iommu".into(), false),
-            ("vtx".into(), false)
+            ("vtx".into(), false),
+            ("vtx64".into(), false)
         ]
     );
     let schema = schema();
