@@ -1540,6 +1540,10 @@ impl Compare<'_> {
                                         PayloadTy::Word => name.clone(),
                                         t => format!("{name}: {}", t.spelling(spec)),
                                     })
+                                    // A variable-length rest, by its set.
+                                    .chain(v.rest.iter().map(|(name, id)| {
+                                        format!("{name}: ..{}", spec.error_sets[id.index()].name)
+                                    }))
                                     .collect()
                             };
                         let (was, now) = (typed(self.old, v), typed(self.new, nv));

@@ -843,15 +843,18 @@ fn errors(w: &mut String, spec: &Spec, o: &Origins) {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let payload: Vec<String> = v
-                    .payload
-                    .iter()
-                    .zip(&v.payload_types)
-                    .map(|(p, (t, _))| match t {
-                        capc_dsl::model::PayloadTy::Word => format!("`{p}`"),
-                        t => format!("`{p}: {}`", t.spelling(spec)),
-                    })
-                    .collect();
+                let payload: Vec<String> =
+                    v.payload
+                        .iter()
+                        .zip(&v.payload_types)
+                        .map(|(p, (t, _))| match t {
+                            capc_dsl::model::PayloadTy::Word => format!("`{p}`"),
+                            t => format!("`{p}: {}`", t.spelling(spec)),
+                        })
+                        .chain(v.rest.iter().map(|(p, id)| {
+                            format!("`{p}: ..{}`", spec.error_sets[id.index()].name)
+                        }))
+                        .collect();
                 vec![
                     (i + 1).to_string(),
                     format!("`{}`", v.name),

@@ -818,8 +818,15 @@ pub struct ErrorVariant {
     /// The type of each payload value (as many as `payload`), and its first
     /// byte in a reply's words.
     pub payload_types: Vec<(PayloadTy, u64)>,
-    /// Bytes its payload takes (the sum of its values').
+    /// Bytes its payload takes (the sum of its values'; with `rest`, the
+    /// most it takes: the rest's number word and its set's longest payload).
     pub payload_bytes: u64,
+    /// `name: ..Set` after the payload words (a set of bare words only): the
+    /// rest of the message is an error of `Set`, its number in one word,
+    /// then its payload words, so the payload's length depends on which
+    /// error it is (seL4's FailedLookup and its lookup fault). The value's
+    /// name and the set.
+    pub rest: Option<(String, ErrorSetId)>,
     /// Where it is declared (its name).
     pub span: Span,
 }

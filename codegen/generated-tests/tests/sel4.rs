@@ -1030,3 +1030,49 @@ fn register_flags_are_packed_as_sel4s_stubs_pack_them() {
         (false, true, false, false, 0x80)
     );
 }
+
+/// seL4's FailedLookup (src/object/tcb.c, setMRs_syscall_error, and
+/// src/api/faults.c, setMRs_lookup_failure): word 0 whether the source's
+/// lookup failed, word 1 the lookup fault's type (`seL4_InvalidRoot` 1 to
+/// `seL4_GuardMismatch` 4, libsel4's constants.h), then 0 to 3 words of
+/// it (`seL4_CapFault_BitsLeft`, then the depth mismatch's bits found or
+/// the guard mismatch's guard and bits found): 2 to 5 words, read back.
+#[test]
+fn failed_lookup_carries_sel4s_lookup_fault() {
+    for (fault, words) in [
+        (LookupFault::InvalidRoot, vec![1u64, 1]),
+        (
+            LookupFault::MissingCapability { bits_left: 12 },
+            vec![1, 2, 12],
+        ),
+        (
+            LookupFault::DepthMismatch {
+                bits_left: 12,
+                bits_found: 20,
+            },
+            vec![1, 3, 12, 20],
+        ),
+        (
+            LookupFault::GuardMismatch {
+                bits_left: 40,
+                guard_found: 0x3,
+                bits_found: 2,
+            },
+            vec![1, 4, 40, 0x3, 2],
+        ),
+    ] {
+        let error = Sel4Error::FailedLookup {
+            failed_source: 1,
+            lookup: fault,
+        };
+        let mut msg = [0u64; target::MESSAGE_WORDS];
+        let info = error.reply(&mut msg);
+        assert_eq!(info.label, 6, "seL4_FailedLookup");
+        assert_eq!(&msg[..info.length], &words[..], "{fault:?}");
+        assert_eq!(Sel4Error::decode(6, &msg[..info.length]), Some(error));
+    }
+    // seL4_NoFailure (0) is no lookup fault; a fault without its words is
+    // refused.
+    assert_eq!(Sel4Error::decode(6, &[0, 0]), None);
+    assert_eq!(Sel4Error::decode(6, &[0, 3, 12]), None);
+}
