@@ -27,8 +27,9 @@ const SPECS: [(&str, &str); 6] = [
 
 /// seL4's configurations besides the one with every option off: the
 /// directory under `OUT_DIR` and the options on (every combination of MCS
-/// and SMP; the IOMMU and VT-x alone, together, and with MCS and SMP).
-const SEL4_CONFIGURATIONS: [(&str, &[&str]); 7] = [
+/// and SMP; the IOMMU and VT-x alone, together, and with MCS and SMP;
+/// VT-x with 64-bit guests).
+const SEL4_CONFIGURATIONS: [(&str, &[&str]); 8] = [
     ("sel4_mcs", &["mcs"]),
     ("sel4_smp", &["smp"]),
     ("sel4_mcs_smp", &["mcs", "smp"]),
@@ -36,6 +37,7 @@ const SEL4_CONFIGURATIONS: [(&str, &[&str]); 7] = [
     ("sel4_vtx", &["vtx"]),
     ("sel4_iommu_vtx", &["iommu", "vtx"]),
     ("sel4_all", &["mcs", "smp", "iommu", "vtx"]),
+    ("sel4_vtx64", &["vtx", "vtx64"]),
 ];
 
 fn main() {

@@ -586,6 +586,9 @@ fn field_type(spec: &Spec, f: &CapField) -> String {
         FieldKind::Ptr { align_bits } if f.sign_extend => {
             format!("#[sign_extend] ptr(align = 2^{align_bits})")
         }
+        FieldKind::Ptr { align_bits } if f.whole_word => {
+            format!("#[whole_word] ptr(align = 2^{align_bits})")
+        }
         FieldKind::Ptr { align_bits } => format!("ptr(align = 2^{align_bits})"),
         FieldKind::Uint => format!("u{}", f.width),
         FieldKind::Bool => "bool".into(),
@@ -1260,6 +1263,7 @@ impl Compare<'_> {
                     (FieldKind::Ptr { align_bits: a }, FieldKind::Ptr { align_bits: b }) => {
                         a == b
                             && f.sign_extend == nf.sign_extend
+                            && f.whole_word == nf.whole_word
                             && f.virtual_offset == nf.virtual_offset
                     }
                     (FieldKind::Uint, FieldKind::Uint) => f.size_bytes == nf.size_bytes,
@@ -1544,6 +1548,10 @@ impl Compare<'_> {
                                         PayloadTy::Word => name.clone(),
                                         t => format!("{name}: {}", t.spelling(spec)),
                                     })
+                                    // A variable-length rest, by its set.
+                                    .chain(v.rest.iter().map(|(name, id)| {
+                                        format!("{name}: ..{}", spec.error_sets[id.index()].name)
+                                    }))
                                     .collect()
                             };
                         let (was, now) = (typed(self.old, v), typed(self.new, nv));

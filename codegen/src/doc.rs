@@ -678,6 +678,12 @@ pub(crate) fn layout(w: &mut String, spec: &Spec, cap: &CapType) {
         let lo = u32::from(f.shift);
         let hi = lo + u32::from(f.width) - 1;
         let ty = match &f.kind {
+            FieldKind::Ptr { align_bits } if f.whole_word => {
+                format!(
+                    "address aligned to {}, stored whole",
+                    bytes_pow(*align_bits)
+                )
+            }
             FieldKind::Ptr { align_bits } => {
                 format!(
                     "address aligned to {}, stored >> {align_bits}{}",
@@ -845,15 +851,18 @@ fn errors(w: &mut String, spec: &Spec, o: &Origins) {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let payload: Vec<String> = v
-                    .payload
-                    .iter()
-                    .zip(&v.payload_types)
-                    .map(|(p, (t, _))| match t {
-                        capc_dsl::model::PayloadTy::Word => format!("`{p}`"),
-                        t => format!("`{p}: {}`", t.spelling(spec)),
-                    })
-                    .collect();
+                let payload: Vec<String> =
+                    v.payload
+                        .iter()
+                        .zip(&v.payload_types)
+                        .map(|(p, (t, _))| match t {
+                            capc_dsl::model::PayloadTy::Word => format!("`{p}`"),
+                            t => format!("`{p}: {}`", t.spelling(spec)),
+                        })
+                        .chain(v.rest.iter().map(|(p, id)| {
+                            format!("`{p}: ..{}`", spec.error_sets[id.index()].name)
+                        }))
+                        .collect();
                 vec![
                     (i + 1).to_string(),
                     format!("`{}`", v.name),

@@ -135,18 +135,28 @@ pub fn model_json(spec: &Spec) -> Value {
         })).collect::<Vec<_>>(),
         "error_sets": spec.error_sets.iter().map(|e| json!({
             "name": e.name,
-            "variants": e.variants.iter().enumerate().map(|(i, v)| json!({
-                "name": v.name,
-                "number": i + 1,
-                "payload": v.payload,
-                "payload_types": v.payload.iter().zip(&v.payload_types).map(|(name, (t, at))| json!({
-                    "name": name,
-                    "type": t.spelling(spec),
-                    "offset": at,
-                })).collect::<Vec<_>>(),
-                "payload_bytes": v.payload_bytes,
-                "docs": v.docs,
-            })).collect::<Vec<_>>(),
+            "variants": e.variants.iter().enumerate().map(|(i, v)| {
+                let mut variant = json!({
+                    "name": v.name,
+                    "number": i + 1,
+                    "payload": v.payload,
+                    "payload_types": v.payload.iter().zip(&v.payload_types).map(|(name, (t, at))| json!({
+                        "name": name,
+                        "type": t.spelling(spec),
+                        "offset": at,
+                    })).collect::<Vec<_>>(),
+                    "payload_bytes": v.payload_bytes,
+                    "docs": v.docs,
+                });
+                // Only a variant with a variable-length rest has the key.
+                if let Some((name, id)) = &v.rest {
+                    variant["rest"] = json!({
+                        "name": name,
+                        "errors": spec.error_sets[id.index()].name,
+                    });
+                }
+                variant
+            }).collect::<Vec<_>>(),
             "typed": e.typed,
             "discriminant_bytes": e.discriminant_bytes,
             "bytes": e.bytes,
@@ -430,6 +440,7 @@ fn field(spec: &Spec, f: &CapField) -> Value {
                 "type": "ptr",
                 "align_bits": align_bits,
                 "sign_extend": f.sign_extend,
+                "whole_word": f.whole_word,
                 "virtual_offset": f.virtual_offset,
             })
         }

@@ -1436,3 +1436,33 @@ fn a_session_changing_what_it_binds_breaks() {
     let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "old.cap"]);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// seL4's port: a PML4 cap whose base stops being a whole word (a 48-bit
+/// sign-extended pointer instead) reads other addresses from its word
+/// (B0004), reported with both types.
+#[test]
+fn a_pointer_losing_whole_word_breaks() {
+    let s = Scratch::new("breaking", "whole-word");
+    let spec =
+        std::fs::read_to_string(workspace().join("examples/sel4/x86_64.cap")).expect("x86_64.cap");
+    let whole = "    #[identity] #[object] #[whole_word] #[at(word = 1, bit = 0)]\n    base: ptr(align = 1),\n    #[at(word = 0, bit = 58)]\n    mapped: bool,\n    #[at(word = 0, bit = 0)]\n    mapped_asid: u12,";
+    assert!(spec.contains(whole), "the PML4 cap's whole-word base");
+    s.write("old.cap", &spec);
+    s.write(
+        "new.cap",
+        spec.replace(whole, &whole.replace("#[whole_word]", "#[sign_extend]")),
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "new.cap"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error[B0004]: field `base` of cap type `Pml4Cap` changed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("#[whole_word] ptr(align = 2^0)")
+            && stderr.contains("#[sign_extend] ptr(align = 2^0)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "old.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -162,6 +162,31 @@ fn enumerations_are_named() {
     assert_eq!(method["results"][0]["enumeration"], "Access");
 }
 
+/// A variable-length error payload (`lookup: ..LookupFault`): the variant
+/// has a `rest`, its words stay `payload`, and `payload_bytes` is the most
+/// it takes (one word, the number word, LookupFault's three words); the
+/// others have no `rest` key. The whole model is valid against the schema
+/// (`every_example_validates_against_the_schema`).
+#[test]
+fn a_variable_length_error_payload_has_a_rest() {
+    let json = model("dsl/tests/ui/pass/error-payload-rest.cap");
+    let set = json["error_sets"]
+        .as_array()
+        .expect("error sets")
+        .iter()
+        .find(|s| s["name"] == "KernelError")
+        .expect("KernelError");
+    let lookup = &set["variants"][1];
+    assert_eq!(lookup["name"], "FailedLookup");
+    assert_eq!(lookup["payload"], serde_json::json!(["msg"]));
+    assert_eq!(
+        lookup["rest"],
+        serde_json::json!({"name": "lookup", "errors": "LookupFault"})
+    );
+    assert_eq!(lookup["payload_bytes"], 8 * 5);
+    assert!(set["variants"][0].get("rest").is_none());
+}
+
 /// Numbers the JSON resolves, checked against the demo kernel's spec.
 #[test]
 fn numbers_are_resolved() {
@@ -254,7 +279,8 @@ fn configurations_creations_and_numbers_per_size() {
             ("mcs".into(), false),
             ("smp".into(), false),
             ("iommu".into(), false),
-            ("vtx".into(), false)
+            ("vtx".into(), false),
+            ("vtx64".into(), false)
         ]
     );
     let out = capc(&workspace(), &["model", "--json", "--cfg", "mcs", spec]);
@@ -266,7 +292,8 @@ fn configurations_creations_and_numbers_per_size() {
             ("mcs".into(), true),
             ("smp".into(), false),
             ("iommu".into(), false),
-            ("vtx".into(), false)
+            ("vtx".into(), false),
+            ("vtx64".into(), false)
         ]
     );
     let schema = schema();

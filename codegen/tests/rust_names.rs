@@ -458,7 +458,7 @@ fn random_spec(rng: &mut XorShift) -> String {
     // Sometimes a field placed with `#[at]`: from the top of a word down,
     // the free bits left to the fields placed by capc; one time in eight
     // anywhere (it may overlap: then the spec is rejected). Sometimes a
-    // sign-extended pointer. `tops` is each word's lowest bit placed so far
+    // sign-extended pointer or a whole-word one. `tops` is each word's lowest bit placed so far
     // (`None`: an abstract cap's field, never placed).
     let floor = |word: usize| if word == 0 && tag_shift == 0 { 4 } else { 0 };
     let field = |rng: &mut XorShift, tops: Option<&mut Vec<usize>>| {
@@ -470,7 +470,8 @@ fn random_spec(rng: &mut XorShift) -> String {
             ("u64", 64),
             ("ptr(align = 16)", 28),
             ("#[sign_extend]\n    ptr(align = 4)", 30),
-        ][rng.below(7)];
+            ("#[whole_word]\n    ptr(align = 8)", 64),
+        ][rng.below(8)];
         let word = rng.below(cap_words);
         let at = match tops {
             Some(_) if rng.below(8) == 0 => format!(
@@ -828,6 +829,7 @@ fn every_random_spec_that_checks_generates_code_that_compiles() {
         for construct in [
             "#[at(",
             "#[sign_extend]",
+            "#[whole_word]",
             "tag_shift = 60",
             "#[label_base(",
             "#[label(",

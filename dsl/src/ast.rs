@@ -407,8 +407,13 @@ pub struct Variant {
     pub name: Ident,
     /// Names of its payload values.
     pub payload: Vec<Ident>,
-    /// Their types (as many as `payload`): `None` for a bare name, a word.
+    /// Their types (as many as `payload`): `None` for a bare name, a word
+    /// (and for a value written `name: ..Set`, which `rest` lists).
     pub payload_types: Vec<Option<TypeExpr>>,
+    /// The values written `name: ..Set` (a variable-length rest of the
+    /// payload, an error of `Set`): each one's position in `payload` and
+    /// the set's name.
+    pub rest: Vec<(usize, Ident)>,
 }
 
 /// `cap Name for Object { fields }`

@@ -216,6 +216,11 @@ catalogue! {
     PackedOverlap = "E0916", Error, "packed invocation parameters overlap";
     PackedOutOfRange = "E0917", Error, "packed invocation parameter outside the message";
     PackedType = "E0918", Error, "invocation parameter of a type that cannot be packed";
+    WholeWordNotPointer = "E0919", Error, "`#[whole_word]` on a field that is not a pointer";
+    WholeWordSignExtend = "E0920", Error, "`#[whole_word]` and `#[sign_extend]` on one field";
+    PayloadRestNotLast = "E0921", Error, "variable-length error payload value is not the variant's last";
+    PayloadRestNotWords = "E0922", Error, "variable-length error payload is not an error set of words";
+    PayloadRestInTypedSet = "E0923", Error, "variable-length error payload in a set with typed payloads";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";

@@ -622,10 +622,19 @@ impl<'a> Printer<'a> {
                         s.comma_fill(payload, 2, |s, p| {
                             let mut field = p.into_inner();
                             s.leaf(&field.next().expect("grammar: payload name"));
-                            if let Some(ty) = field.next() {
-                                s.token(":");
-                                s.space();
-                                s.data_type(ty);
+                            match field.next() {
+                                Some(rest) if rest.as_rule() == Rule::payload_rest => {
+                                    s.token(":");
+                                    s.space();
+                                    s.token("..");
+                                    s.leaf(&rest.into_inner().next().expect("grammar: set name"));
+                                }
+                                Some(ty) => {
+                                    s.token(":");
+                                    s.space();
+                                    s.data_type(ty);
+                                }
+                                None => {}
                             }
                         });
                         s.token(")");

@@ -631,6 +631,11 @@ pub struct CapField {
     /// stored bit into the bits above it (canonical addresses, seL4's
     /// `field_high` on x86_64), and its setter takes only such addresses.
     pub sign_extend: bool,
+    /// `#[whole_word]` on a pointer: the field is 64 bits and holds the
+    /// address itself, not shifted right by its alignment (seL4's
+    /// `field capPML4BasePtr 64`); its setter still refuses a misaligned
+    /// address.
+    pub whole_word: bool,
     /// `#[object(virtual_offset = N)]`: the field holds the object's
     /// address plus `N` (modulo 2^64), a kernel-virtual pointer whose
     /// object lies at `field - N` (Barrelfish's `mem_to_phys(field)`); 0
@@ -663,13 +668,15 @@ impl CapField {
     }
 
     /// The bits the field's `value` takes in its word: a pointer shifted
-    /// right by its alignment, its low `width` bits (a sign-extended
+    /// right by its alignment (a `#[whole_word]` one as it is), its low `width` bits (a sign-extended
     /// pointer's bits above its top stored bit are the ones it repeats), at
     /// `shift`. The one rule by which a cap's fields are placed in its
     /// words, which [`CapType::words`] applies to every field.
     pub fn placed(&self, value: u64) -> u64 {
         let value = match self.kind {
-            FieldKind::Ptr { align_bits } => value.checked_shr(align_bits).unwrap_or(0),
+            FieldKind::Ptr { align_bits } if !self.whole_word => {
+                value.checked_shr(align_bits).unwrap_or(0)
+            }
             _ => value,
         };
         (value << self.shift) & self.mask()
@@ -828,8 +835,15 @@ pub struct ErrorVariant {
     /// The type of each payload value (as many as `payload`), and its first
     /// byte in a reply's words.
     pub payload_types: Vec<(PayloadTy, u64)>,
-    /// Bytes its payload takes (the sum of its values').
+    /// Bytes its payload takes (the sum of its values'; with `rest`, the
+    /// most it takes: the rest's number word and its set's longest payload).
     pub payload_bytes: u64,
+    /// `name: ..Set` after the payload words (a set of bare words only): the
+    /// rest of the message is an error of `Set`, its number in one word,
+    /// then its payload words, so the payload's length depends on which
+    /// error it is (seL4's FailedLookup and its lookup fault). The value's
+    /// name and the set.
+    pub rest: Option<(String, ErrorSetId)>,
     /// Where it is declared (its name).
     pub span: Span,
 }

@@ -903,6 +903,7 @@ impl Builder {
                     let mut name = None;
                     let mut payload = Vec::new();
                     let mut payload_types = Vec::new();
+                    let mut rest = Vec::new();
                     for p in v.into_inner() {
                         match p.as_rule() {
                             Rule::outer_doc => docs.push(doc_text(p)),
@@ -910,8 +911,15 @@ impl Builder {
                                 let mut field = p.into_inner();
                                 payload
                                     .push(self.ident(field.next().expect("grammar: payload name")));
-                                payload_types
-                                    .push(field.next().map(|t| self.type_expr(t)).transpose()?);
+                                match field.next() {
+                                    Some(t) if t.as_rule() == Rule::payload_rest => {
+                                        let set = t.into_inner().next().expect("grammar: set name");
+                                        rest.push((payload.len() - 1, self.ident(set)));
+                                        payload_types.push(None);
+                                    }
+                                    t => payload_types
+                                        .push(t.map(|t| self.type_expr(t)).transpose()?),
+                                }
                             }
                             _ => name = Some(self.ident(p)),
                         }
@@ -921,6 +929,7 @@ impl Builder {
                         name: name.expect("grammar: variant name"),
                         payload,
                         payload_types,
+                        rest,
                     });
                 }
                 ItemKind::Errors(ErrorsItem { name, variants })

@@ -181,6 +181,7 @@ impl<'s> Machine<'s> {
         }
         let max = match field.kind {
             FieldKind::Bool => 1,
+            FieldKind::Ptr { .. } if field.whole_word => u64::MAX,
             FieldKind::Ptr { align_bits } => {
                 let bits = u32::from(field.width) + align_bits;
                 if bits >= 64 {

@@ -457,12 +457,17 @@ impl<'s> Machine<'s> {
     }
 
     /// Whether `value` fits `field` as a cap stores it: a pointer must be
-    /// aligned and fit after the shift, an integer fit the width.
+    /// aligned and fit after the shift (a whole-word one only aligned), an
+    /// integer fit the width.
     pub fn fits(field: &CapField, value: u64) -> bool {
         let (value, width) = match field.kind {
             FieldKind::Ptr { align_bits } => {
                 if align_bits >= 64 || value & ((1u64 << align_bits) - 1) != 0 {
                     return false;
+                }
+                // A whole-word pointer holds any aligned address.
+                if field.whole_word {
+                    return true;
                 }
                 (value >> align_bits, u32::from(field.width))
             }

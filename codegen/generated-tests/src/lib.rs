@@ -162,9 +162,16 @@ pub mod x86_64_iommu_vtx {
     include!(concat!(env!("OUT_DIR"), "/sel4_iommu_vtx/x86_64.rs"));
 }
 
-/// seL4's x86_64 caps with every option: MCS, SMP, the IOMMU and VT-x.
+/// seL4's x86_64 caps with MCS, SMP, the IOMMU and VT-x (every option but
+/// VT-x's 64-bit guests, which adds no cap type or field).
 pub mod x86_64_all {
     include!(concat!(env!("OUT_DIR"), "/sel4_all/x86_64.rs"));
+}
+
+/// seL4's x86_64 caps with VT-x and 64-bit guests
+/// (`CONFIG_X86_64_VTX_64BIT_GUESTS`: `capc build --cfg vtx --cfg vtx64`).
+pub mod x86_64_vtx64 {
+    include!(concat!(env!("OUT_DIR"), "/sel4_vtx64/x86_64.rs"));
 }
 
 /// The Barrelfish module under its file's stem, as the C differential test

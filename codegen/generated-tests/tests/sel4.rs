@@ -677,7 +677,7 @@ fn frame_caps_hold_sel4s_values() {
 /// `UntypedRetype`'s type argument is an `seL4_ObjectType`: the stub writes
 /// its number, the decoder refuses a number seL4 has no type for with
 /// `InvalidArgument` 0 (seL4's `newType >= seL4_ObjectTypeCount`) and takes
-/// the PML4's, which retype itself then refuses as no object type here.
+/// the PML4's (6), which retype makes (`retype_makes_pml4s`).
 #[test]
 fn retype_takes_sel4s_object_types() {
     let root = CNodeCap::new(0x10_0000, 10, 0, 0).expect("fits");
@@ -704,7 +704,60 @@ fn retype_takes_sel4s_object_types() {
             "type {number}"
         );
     }
-    assert_eq!(ObjectType::sized_number(6), None, "no PML4 object here");
+    assert_eq!(
+        ObjectType::sized_number(6),
+        None,
+        "one number, not per size"
+    );
+    assert_eq!(ObjectType::from_word(6), Some(ObjectType::Pml4));
+}
+
+/// `seL4_X64_PML4Object` (6, `seL4_PML4Bits` 12): retype makes 4 KiB PML4s
+/// as seL4's `Arch_createObject` does, each a `pml4_cap` (9) whose
+/// `capPML4BasePtr` is the whole of word 1, unmapped (ASID 0).
+#[test]
+fn retype_makes_pml4s() {
+    let untyped = UntypedCap::new(0x40_0000, 14, false, 0).expect("16 KiB");
+    let placement = retype(
+        untyped.cap(),
+        false,
+        &RetypeRequest {
+            object_type: 6,
+            size_arg: 0,
+            offset: 0,
+            count: 3,
+        },
+        Some(Destination { slots: 4 }),
+        |_| true,
+    )
+    .expect("three PML4s");
+    assert_eq!(placement.object_type, ObjectType::Pml4);
+    assert_eq!(placement.size_bits, 12);
+    let third = Pml4Cap::from_cap(placement.cap(2, false).expect("a cap")).expect("a PML4 cap");
+    assert_eq!(third.base(), 0x40_2000);
+    assert_eq!(third.cap().words(), [9 << 59, 0x40_2000]);
+    assert_eq!(region(third.cap()), Some((0x40_2000, 4096)));
+}
+
+/// `field capPML4BasePtr 64`: a `#[whole_word]` pointer holds any 64-bit
+/// address in word 1 as it is, a kernel address (`0xffffff80...`, seL4's
+/// `PPTR_BASE`) or one that is not canonical, which a 48-bit pointer could
+/// not; the reply cap's `capTCBPtr` likewise.
+#[test]
+fn whole_word_pointers_hold_every_bit() {
+    for address in [0xffff_ff80_0012_3000, 0x8000_0000_0000_0001, u64::MAX, 0] {
+        let mut pml4 = Pml4Cap::new(address, true, 0xabc).expect("any word");
+        assert_eq!(pml4.cap().words(), [9 << 59 | 1 << 58 | 0xabc, address]);
+        assert_eq!(pml4.base(), address);
+        pml4.set_base(address ^ 0xf0).expect("any word");
+        assert_eq!(pml4.cap().words()[1], address ^ 0xf0);
+        assert_eq!(pml4.mapped_asid(), 0xabc, "word 0 untouched");
+        let reply = ReplyCap::new(address, false, true).expect("any word");
+        assert_eq!(reply.cap().words(), [8 << 59 | 1, address]);
+        assert_eq!(reply.tcb(), address);
+    }
+    // A 48-bit sign-extended pointer refuses what a whole word takes.
+    assert!(EndpointCap::new(0x8000_0000_0000_0000, Rights::NONE, 0).is_err());
 }
 
 /// seL4's `seL4_CapRights_t` and `seL4_CNode_CapData` (libsel4's
@@ -976,4 +1029,50 @@ fn register_flags_are_packed_as_sel4s_stubs_pack_them() {
         ),
         (false, true, false, false, 0x80)
     );
+}
+
+/// seL4's FailedLookup (src/object/tcb.c, setMRs_syscall_error, and
+/// src/api/faults.c, setMRs_lookup_failure): word 0 whether the source's
+/// lookup failed, word 1 the lookup fault's type (`seL4_InvalidRoot` 1 to
+/// `seL4_GuardMismatch` 4, libsel4's constants.h), then 0 to 3 words of
+/// it (`seL4_CapFault_BitsLeft`, then the depth mismatch's bits found or
+/// the guard mismatch's guard and bits found): 2 to 5 words, read back.
+#[test]
+fn failed_lookup_carries_sel4s_lookup_fault() {
+    for (fault, words) in [
+        (LookupFault::InvalidRoot, vec![1u64, 1]),
+        (
+            LookupFault::MissingCapability { bits_left: 12 },
+            vec![1, 2, 12],
+        ),
+        (
+            LookupFault::DepthMismatch {
+                bits_left: 12,
+                bits_found: 20,
+            },
+            vec![1, 3, 12, 20],
+        ),
+        (
+            LookupFault::GuardMismatch {
+                bits_left: 40,
+                guard_found: 0x3,
+                bits_found: 2,
+            },
+            vec![1, 4, 40, 0x3, 2],
+        ),
+    ] {
+        let error = Sel4Error::FailedLookup {
+            failed_source: 1,
+            lookup: fault,
+        };
+        let mut msg = [0u64; target::MESSAGE_WORDS];
+        let info = error.reply(&mut msg);
+        assert_eq!(info.label, 6, "seL4_FailedLookup");
+        assert_eq!(&msg[..info.length], &words[..], "{fault:?}");
+        assert_eq!(Sel4Error::decode(6, &msg[..info.length]), Some(error));
+    }
+    // seL4_NoFailure (0) is no lookup fault; a fault without its words is
+    // refused.
+    assert_eq!(Sel4Error::decode(6, &[0, 0]), None);
+    assert_eq!(Sel4Error::decode(6, &[0, 3, 12]), None);
 }

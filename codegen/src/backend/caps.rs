@@ -638,6 +638,8 @@ fn getter_expr(g: &Gen<'_>, f: &CapField) -> TokenStream {
             quote!(#raw as #t)
         }
         FieldKind::Uint => raw,
+        // A whole-word pointer is the address itself.
+        FieldKind::Ptr { .. } if f.whole_word => raw,
         FieldKind::Ptr { align_bits } if f.sign_extend => {
             let a = lit((*align_bits).into());
             quote!(self.0.canonical_pointer(#place, #a))
@@ -670,6 +672,11 @@ fn setter_body(f: &CapField) -> TokenStream {
         },
         FieldKind::Uint if is_narrow(f) => quote!(self.0.set_field(#name, #place, value as u64)),
         FieldKind::Uint => quote!(self.0.set_field(#name, #place, value)),
+        FieldKind::Ptr { align_bits } if f.whole_word => {
+            let w = lit(f.word.into());
+            let a = lit((*align_bits).into());
+            quote!(self.0.set_word_pointer(#name, #w, #a, value))
+        }
         FieldKind::Ptr { align_bits } if f.sign_extend => {
             let a = lit((*align_bits).into());
             quote!(self.0.set_canonical_pointer(#name, #place, #a, value))
@@ -728,8 +735,28 @@ fn field_helpers(g: &Gen<'_>) -> TokenStream {
             }
         }
     });
+    let word_pointer = fields().any(|f| f.whole_word).then(|| {
+        quote! {
+            /// Stores pointer `value` as the whole of word `word`, as it is
+            /// (not shifted); fails, naming `field`, if its low
+            /// `align_bits` bits are not 0.
+            const fn set_word_pointer(
+                &mut self,
+                field: &'static str,
+                word: usize,
+                align_bits: u32,
+                value: u64,
+            ) -> Result<(), FieldError> {
+                if value & Cap::low_bits(align_bits) != 0 {
+                    return Err(FieldError { field, value });
+                }
+                self.words[word] = value;
+                Ok(())
+            }
+        }
+    });
     let pointer = fields()
-        .any(|f| matches!(f.kind, FieldKind::Ptr { .. }) && !f.sign_extend)
+        .any(|f| matches!(f.kind, FieldKind::Ptr { .. }) && !f.sign_extend && !f.whole_word)
         .then(|| {
             quote! {
                 /// Stores pointer `value` in bits `shift..shift + width` of
@@ -801,6 +828,7 @@ fn field_helpers(g: &Gen<'_>) -> TokenStream {
 
         #pointer
         #canonical
+        #word_pointer
     }
 }
 
@@ -1369,6 +1397,10 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
             f.shift,
             f.shift as u32 + f.width as u32,
             match f.kind {
+                FieldKind::Ptr { align_bits } if f.whole_word && align_bits > 0 => {
+                    format!(", the whole address (aligned to 2^{align_bits})")
+                }
+                FieldKind::Ptr { .. } if f.whole_word => ", the whole address".to_string(),
                 FieldKind::Ptr { align_bits } if f.sign_extend => format!(
                     ", shifted right by {align_bits}; read back sign-extended from bit {}",
                     u32::from(f.width) + align_bits - 1
@@ -1386,6 +1418,8 @@ fn view(g: &Gen<'_>, c: &CapType) -> TokenStream {
                 f.name,
                 u32::from(f.width) + ptr_align_bits(f) - 1
             )
+        } else if f.whole_word {
+            format!(" Sets `{}`; fails if the address is misaligned.", f.name)
         } else {
             format!(" Sets [`{}`](Self::{}).", f.name, ident(&f.name))
         };

@@ -69,11 +69,27 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
     }
     let wire = super::errors::nested_wire(g, set);
     let variant_names: Vec<_> = set.variants.iter().map(|v| ident(&v.name)).collect();
+    // A variant's payload words and its rest's name, if it has one.
+    let rests: Vec<Option<(Ident, Ident)>> = set
+        .variants
+        .iter()
+        .map(|v| {
+            v.rest
+                .as_ref()
+                .map(|(name, id)| (ident(name), ident(&g.spec.error_sets[id.index()].name)))
+        })
+        .collect();
     let payloads: Vec<Vec<_>> = set
         .variants
         .iter()
         .map(|v| v.payload.iter().map(|p| ident(p)).collect())
         .collect();
+    // Fields of a variant's pattern: the words, then the rest.
+    let fields_of = |i: usize| -> Vec<Ident> {
+        let mut fields = payloads[i].clone();
+        fields.extend(rests[i].as_ref().map(|(name, _)| name.clone()));
+        fields
+    };
     let variants = set.variants.iter().enumerate().map(|(i, v)| {
         let mut lines = if v.docs.is_empty() {
             vec![format!("The `{}` error.", v.name)]
@@ -86,9 +102,15 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
             1 => format!("Number {}; one payload word.", i + 1),
             n => format!("Number {}; {n} payload words, in field order.", i + 1),
         });
+        if let Some((name, id)) = &v.rest {
+            lines.push(format!(
+                "Then `{name}`, the rest of the message: a `{}`, its number in one word and its payload words after it.",
+                g.spec.error_sets[id.index()].name
+            ));
+        }
         let doc = doc_lines(&lines);
         let vname = &variant_names[i];
-        if v.payload.is_empty() {
+        if v.payload.is_empty() && v.rest.is_none() {
             quote!(#doc #vname)
         } else {
             let fields = v.payload.iter().enumerate().map(|(w, p)| {
@@ -96,13 +118,17 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
                 let fdoc = format!(" Payload word {w}.");
                 quote!(#[doc = #fdoc] #f: u64)
             });
-            quote!(#doc #vname { #(#fields),* })
+            let rest = rests[i].as_ref().map(|(f, set)| {
+                let fdoc = format!(" Payload words {} on: the error's number, then its payload.", v.payload.len());
+                quote!(#[doc = #fdoc] #f: #set)
+            });
+            quote!(#doc #vname { #(#fields,)* #rest })
         }
     });
     // A pattern matching a variant whatever its payload, and one binding it.
     let any = |i: usize| {
         let v = &variant_names[i];
-        if payloads[i].is_empty() {
+        if fields_of(i).is_empty() {
             quote!(Self::#v)
         } else {
             quote!(Self::#v { .. })
@@ -110,7 +136,7 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
     };
     let bound = |i: usize| {
         let v = &variant_names[i];
-        let fields = &payloads[i];
+        let fields = fields_of(i);
         if fields.is_empty() {
             quote!(Self::#v)
         } else {
@@ -123,13 +149,29 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
         quote!(#pattern => #n)
     });
     let (with_payload, without): (Vec<usize>, Vec<usize>) =
-        (0..set.variants.len()).partition(|i| !payloads[*i].is_empty());
+        (0..set.variants.len()).partition(|i| !fields_of(*i).is_empty());
     let mut payload_arms: Vec<TokenStream> = with_payload
         .iter()
         .map(|&i| {
             let pattern = bound(i);
             let fields = &payloads[i];
-            quote!(#pattern => &[#(#fields),*])
+            match &rests[i] {
+                // The words, the rest's number, then its payload; bound to
+                // names of its own (a field may be named `msg`).
+                Some((rest, _)) => {
+                    let v = &variant_names[i];
+                    let words: Vec<Ident> =
+                        (0..fields.len()).map(|w| format_ident!("w{w}")).collect();
+                    let n = lit(fields.len() as u64);
+                    let after = lit(fields.len() as u64 + 1);
+                    quote!(Self::#v { #(#fields: #words,)* #rest: r } => {
+                        msg[..#n].copy_from_slice(&[#(#words),*]);
+                        msg[#n] = r.number();
+                        return #after + r.encode(&mut msg[#after..]);
+                    })
+                }
+                None => quote!(#pattern => &[#(#fields),*]),
+            }
         })
         .collect();
     if !without.is_empty() {
@@ -140,10 +182,18 @@ fn error_set(g: &Gen<'_>, set: &ErrorSet) -> TokenStream {
         let n = lit(i as u64 + 1);
         let fields = &payloads[i];
         let value = bound(i);
-        if fields.is_empty() {
-            quote!((#n, _) => Some(#value))
-        } else {
-            quote!((#n, &[#(#fields,)* ..]) => Some(#value))
+        match &rests[i] {
+            // Bound to names of its own, the value built by field name.
+            Some((rest, set)) => {
+                let v = &variant_names[i];
+                let words: Vec<Ident> = (0..fields.len()).map(|w| format_ident!("w{w}")).collect();
+                quote! {
+                    (#n, &[#(#words,)* r, ref tail @ ..]) => #set::decode(r, tail)
+                        .map(|r| Self::#v { #(#fields: #words,)* #rest: r })
+                }
+            }
+            None if fields.is_empty() => quote!((#n, _) => Some(#value)),
+            None => quote!((#n, &[#(#fields,)* ..]) => Some(#value)),
         }
     });
     let decode_body = if set.variants.is_empty() {

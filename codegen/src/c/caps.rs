@@ -124,6 +124,29 @@ fn field_accessors(
         )
     };
     match &field.kind {
+        FieldKind::Ptr { align_bits } if field.whole_word => {
+            // The address itself, the whole word.
+            let _ = writeln!(
+                h.out,
+                "static inline uint64_t {get}({ty} cap)\n{{\n    /* {place}: the whole address. */\n    \
+                 return {raw};\n}}\n"
+            );
+            let mut checks = Vec::new();
+            if *align_bits > 0 {
+                checks.push(format!(
+                    "(value & {}) != 0",
+                    u64_lit(low_bits(*align_bits as u8))
+                ));
+            }
+            let _ = writeln!(
+                h.out,
+                "/** Sets `{}`; false (the cap unchanged) if `value` is misaligned. */\n\
+                 static inline bool {set}({ty} *cap, uint64_t value)\n{{\n{}{}\n}}\n",
+                field.name,
+                guard(&checks),
+                store("value")
+            );
+        }
         FieldKind::Ptr { align_bits } if field.sign_extend => {
             // The address's bits top - 1..64 copy its top stored bit.
             let top = u32::from(width) + align_bits;

@@ -539,6 +539,13 @@ impl<'a, 'g> Header<'a, 'g> {
                     docs.push(String::new());
                     docs.push(format!("Payload words: {}.", variant.payload.join(", ")));
                 }
+                if let Some((name, id)) = &variant.rest {
+                    docs.push(String::new());
+                    docs.push(format!(
+                        "Then `{name}`: a {} error, its number in one word and its payload words after it.",
+                        spec.error_sets[id.index()].name
+                    ));
+                }
                 self.docs("    ", &docs, &variant.name, variant.span);
                 let what = format!("error `{}::{}`", set.name, variant.name);
                 let name = self.name(

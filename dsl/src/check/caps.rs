@@ -34,7 +34,7 @@ const ROLE_ATTRS: [(&str, Role); 11] = [
 ];
 /// The attributes a cap field may carry (its roles, its place and how a
 /// pointer is read).
-pub const FIELD_ATTRS: [&str; 14] = [
+pub const FIELD_ATTRS: [&str; 15] = [
     "identity",
     "object",
     "size_arg",
@@ -49,6 +49,7 @@ pub const FIELD_ATTRS: [&str; 14] = [
     "caller",
     "at",
     "sign_extend",
+    "whole_word",
 ];
 
 /// Where `#[at(word = W, bit = B)]` puts a field.
@@ -544,6 +545,7 @@ impl Ctx<'_> {
         let mut unit_bits = 0;
         let mut pin: Option<Pin> = None;
         let mut sign_extend: Option<crate::source::Span> = None;
+        let mut whole_word: Option<crate::source::Span> = None;
         let mut virtual_offset: Option<(u64, crate::source::Span)> = None;
         let mut size_bytes: Option<crate::source::Span> = None;
         for attr in &field.attrs {
@@ -571,6 +573,19 @@ impl Ctx<'_> {
                 }
                 self.check_sign_extend(attr, field, &kind, width, address_bits)?;
                 sign_extend = Some(attr.span);
+                continue;
+            }
+            if aname == "whole_word" {
+                if let Some(first) = whole_word {
+                    self.attr_given_twice(attr, first, fname);
+                    return None;
+                }
+                if attr.has_args() {
+                    self.attr_takes_no_args(attr);
+                    return None;
+                }
+                self.check_whole_word(attr, field, &kind)?;
+                whole_word = Some(attr.span);
                 continue;
             }
             if aname == "identity" {
@@ -880,6 +895,22 @@ impl Ctx<'_> {
                 return None;
             }
         }
+        if let (Some(whole), Some(extend)) = (whole_word, sign_extend) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::WholeWordSignExtend,
+                    whole,
+                    format!("`#[whole_word]` and `#[sign_extend]` on field `{fname}`"),
+                )
+                .label("the pointer is stored as the whole 64-bit address")
+                .with_secondary(extend, "this reads back bits the field does not store")
+                .note("a whole-word pointer keeps all 64 bits of the address, so there are no bits above it to sign-extend")
+                .help("remove `#[sign_extend]` (a whole word reads back `0xffff8...` addresses as they were set), or `#[whole_word]`"),
+            );
+            return None;
+        }
+        // A whole-word pointer keeps its address unshifted in all 64 bits.
+        let width = if whole_word.is_some() { 64 } else { width };
         if let (Some((offset, span)), FieldKind::Ptr { align_bits }) = (virtual_offset, &kind) {
             if let Some(extend) = sign_extend {
                 self.diags.push(
@@ -937,6 +968,7 @@ impl Ctx<'_> {
                 identity,
                 unit_bits,
                 sign_extend: sign_extend.is_some(),
+                whole_word: whole_word.is_some(),
                 virtual_offset: virtual_offset.map_or(0, |(offset, _)| offset),
                 size_bytes: size_bytes.is_some(),
                 word: 0,
@@ -1054,6 +1086,34 @@ impl Ctx<'_> {
                 .with_secondary(ty_span, format!("`{fname}` holds a `{ename}`"))
                 .note(note)
                 .help(help),
+        );
+        None
+    }
+
+    /// `#[whole_word]` is only for a pointer: `E0919` on any other field.
+    fn check_whole_word(
+        &mut self,
+        attr: &ast::Attribute,
+        field: &ast::Field,
+        kind: &FieldKind,
+    ) -> Option<()> {
+        if matches!(kind, FieldKind::Ptr { .. }) {
+            return Some(());
+        }
+        let fname = &field.name.name;
+        self.diags.push(
+            Diagnostic::new(
+                Code::WholeWordNotPointer,
+                attr.span,
+                format!("`#[whole_word]` on field `{fname}`, which is not a pointer"),
+            )
+            .label("only a `ptr(...)` field is stored as a whole word")
+            .with_secondary(field.ty_span, "this type")
+            .note(format!(
+                "`{fname}` is {}; an integer field is as wide as its type says (`u64` is a whole word)",
+                describe_field_type(&field.ty)
+            ))
+            .help("make the field a `ptr(align = ...)`, or remove `#[whole_word]` (a `u64` already takes a whole word)"),
         );
         None
     }

@@ -44,9 +44,11 @@ impl Ctx<'_> {
                     .iter()
                     .find(|a| a.name.span == v.span)
                     .expect("a model variant is an item's");
+                // Without a rest (`name: ..Set`, resolved below).
                 let tys = ast
                     .payload_types
                     .iter()
+                    .take(v.payload.len())
                     .map(|t| match t {
                         None => Some(PayloadTy::Word),
                         Some(t) => self.payload_ty(t),
@@ -60,12 +62,27 @@ impl Ctx<'_> {
                 .any(|v| v.payload_types.iter().any(Option::is_some));
             resolved.push(variants);
         }
+        self.resolve_rests(sets);
         let mut sizes = vec![Size::Pending; count];
         let mut stack = Vec::new();
         for i in 0..count {
             self.set_size(i, &resolved, &mut sizes, &mut stack);
         }
         let data_bytes = self.data_bytes.clone();
+        // The most bytes an error of each set takes as a rest: its number
+        // word and its longest payload (a set of words); 0 past the sets.
+        let mut rest_bytes: Vec<u64> = sets
+            .iter()
+            .map(|s| {
+                8 + 8 * s
+                    .variants
+                    .iter()
+                    .map(|v| v.payload.len() as u64)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        rest_bytes.push(0);
         for (i, set) in sets.iter_mut().enumerate() {
             let Size::Done(Some(bytes)) = sizes[i] else {
                 continue;
@@ -94,8 +111,9 @@ impl Ctx<'_> {
                         (t, offset)
                     })
                     .collect();
-                v.payload_bytes = at;
-                widest = widest.max(at);
+                v.payload_bytes =
+                    at + rest_bytes[v.rest.as_ref().map_or(count, |(_, id)| id.index())];
+                widest = widest.max(v.payload_bytes);
             }
             set.discriminant_bytes =
                 length_prefix_bytes(set.variants.len().saturating_sub(1) as u64);
@@ -123,6 +141,84 @@ impl Ctx<'_> {
                         format!("`message_words = {}`", target.message_words),
                     )
                     .help("make its arrays and strings shorter, or split the variant"),
+                );
+            }
+        }
+    }
+
+    /// Resolves each variant's rest (`name: ..Set`): `Set` is a set of bare
+    /// words without rests of its own (`E0922`), in a set of bare words
+    /// (`E0923`). A rest that fails is left out (reported).
+    fn resolve_rests(&mut self, sets: &mut [model::ErrorSet]) {
+        let has_rest: Vec<bool> = (0..sets.len())
+            .map(|j| {
+                self.items.errors[j]
+                    .1
+                    .variants
+                    .iter()
+                    .any(|v| !v.rest.is_empty())
+            })
+            .collect();
+        let typed: Vec<bool> = sets.iter().map(|s| s.typed).collect();
+        for (i, set) in sets.iter_mut().enumerate() {
+            let (_, item) = self.items.errors[i];
+            for v in &mut set.variants {
+                let ast = item
+                    .variants
+                    .iter()
+                    .find(|a| a.name.span == v.span)
+                    .expect("a model variant is an item's");
+                // Only a rest that is the last value (E0921 otherwise).
+                let Some((at, name)) = ast
+                    .rest
+                    .first()
+                    .filter(|_| v.payload.len() < ast.payload.len())
+                else {
+                    continue;
+                };
+                let value = &ast.payload[*at];
+                if typed[i] {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::PayloadRestInTypedSet,
+                            value.span,
+                            format!("`{}: ..{}` in `{}`, whose payloads have types", value.name, name.name, set.name),
+                        )
+                        .label("a rest of words")
+                        .with_secondary(set.span, "an error set with typed payloads")
+                        .note("a rest is laid out in words, as a kernel's errors are; a set with typed payloads is an RPC's, laid out in bytes")
+                        .help(format!("give `{}`'s payloads as bare words, or nest the set as `{}: {}`", set.name, value.name, name.name)),
+                    );
+                    continue;
+                }
+                let found = match self.types.get(&name.name).copied() {
+                    Some((TypeSym::Errors(j), _)) => Some(j),
+                    _ => None,
+                };
+                let why = match found {
+                    None => format!("`{}` is not an error set", name.name),
+                    Some(j) if typed[j] => format!("`{}` has typed payloads", name.name),
+                    Some(j) if has_rest[j] => {
+                        format!("`{}` has variable-length payloads of its own", name.name)
+                    }
+                    Some(j) if self.items.errors[j].1.variants.is_empty() => {
+                        format!("`{}` has no variants", name.name)
+                    }
+                    Some(j) => {
+                        self.used_types.insert(name.name.clone());
+                        v.rest = Some((value.name.clone(), ErrorSetId(j as u32)));
+                        continue;
+                    }
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::PayloadRestNotWords,
+                        name.span,
+                        format!("the rest of `{}::{}` is not an error set of words", set.name, v.name),
+                    )
+                    .label(why)
+                    .note("a rest is an error of another set: its number in one word, then its payload words")
+                    .help("name an error set whose payloads are bare words, without a `..` of its own"),
                 );
             }
         }

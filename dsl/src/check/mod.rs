@@ -1084,13 +1084,38 @@ impl<'a> Ctx<'a> {
                         );
                     }
                 }
+                // A rest (`name: ..Set`) is the last value: it is not a word
+                // of `payload`, and is resolved with the types.
+                let mut words = v.payload.len();
+                for &(at, ref set_name) in &v.rest {
+                    if at + 1 != v.payload.len() || v.rest.len() > 1 {
+                        let last = &v.payload[v.payload.len() - 1];
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::PayloadRestNotLast,
+                                v.payload[at].span,
+                                format!(
+                                    "`{}: ..{}` is not the last payload value of `{}`",
+                                    v.payload[at].name, set_name.name, v.name.name
+                                ),
+                            )
+                            .label("the rest of the message")
+                            .with_secondary(last.span, "the variant's last value")
+                            .note("a variable-length payload ends the message: the values after it would have no fixed word")
+                            .help("move it to the end of the payload; a variant has one at most"),
+                        );
+                    } else {
+                        words = at;
+                    }
+                }
                 variants.push(model::ErrorVariant {
                     docs: v.docs.clone(),
                     name: v.name.name.clone(),
-                    payload: v.payload.iter().map(|p| p.name.clone()).collect(),
+                    payload: v.payload[..words].iter().map(|p| p.name.clone()).collect(),
                     // Laid out once the message types are (`type_error_sets`).
                     payload_types: Vec::new(),
                     payload_bytes: 0,
+                    rest: None,
                     span: v.name.span,
                 });
             }
