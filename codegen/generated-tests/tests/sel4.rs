@@ -279,6 +279,14 @@ fn pointers_are_canonical_addresses() {
 /// seL4's `invocation_label` numbers for this configuration (non-MCS,
 /// non-SMP, no debug API), from libsel4/include/interfaces/object-api.xml
 /// (BSD-2-Clause), methods in order from `UntypedRetype` = 1.
+/// `seL4_MessageInfo` keeps the label in its top 52 bits (structures.bf's
+/// `field label 52`): the spec's `label_bits = 52`.
+#[test]
+fn labels_fit_sel4s_message_info() {
+    assert_eq!(target::LABEL_BITS, 52);
+    assert_eq!(target::LAST_LABEL, (1 << 52) - 1);
+}
+
 #[test]
 fn labels_are_sel4s() {
     let labels: &[(u64, u64, &str)] = &[
