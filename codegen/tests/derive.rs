@@ -8,8 +8,7 @@
 mod common;
 
 use capc::{Options, render_spec};
-use common::{Scratch, workspace};
-use std::process::Command;
+use common::{Scratch, rustc_run, workspace};
 
 /// Calls of the generated module, each `check(...)` a claim about one
 /// answer.
@@ -84,27 +83,7 @@ fn generated_derive_and_split_answer_as_documented() {
     let path = workspace().join("dsl/tests/ui/pass/derive.cap");
     let (module, _) = render_spec(&path, &Options::default()).expect("derive.cap checks");
     let scratch = Scratch::new("derive", "generated");
-    let rs = scratch.path("derive_main.rs");
-    std::fs::write(&rs, format!("{module}\n{MAIN}")).unwrap();
-    let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .args(["--edition", "2024", "-D", "warnings", "-o"])
-        .arg(scratch.path("derive_main"))
-        .arg(&rs)
-        .output()
-        .expect("rustc runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = Command::new(scratch.path("derive_main"))
-        .output()
-        .expect("the program runs");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    rustc_run(&scratch, "derive_main", &format!("{module}\n{MAIN}"));
 }
 
 /// A spec whose only derivation rule splits (with `#[at_offset]`), whose
@@ -246,25 +225,9 @@ fn a_spec_that_only_splits_generates_code_that_compiles_and_runs() {
     let spec = scratch.path("split_only.cap");
     std::fs::write(&spec, SPLIT_ONLY).unwrap();
     let (module, _) = render_spec(&spec, &Options::default()).expect("the spec checks");
-    let rs = scratch.path("split_only_main.rs");
-    std::fs::write(&rs, format!("{module}\n{SPLIT_ONLY_MAIN}")).unwrap();
-    let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .args(["--edition", "2024", "-D", "warnings", "-o"])
-        .arg(scratch.path("split_only_main"))
-        .arg(&rs)
-        .output()
-        .expect("rustc runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = Command::new(scratch.path("split_only_main"))
-        .output()
-        .expect("the program runs");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    rustc_run(
+        &scratch,
+        "split_only_main",
+        &format!("{module}\n{SPLIT_ONLY_MAIN}"),
     );
 }

@@ -7,8 +7,7 @@
 mod common;
 
 use capc::{Options, render_spec};
-use common::{Scratch, workspace};
-use std::process::Command;
+use common::{Scratch, rustc_run, workspace};
 
 const MAIN: &str = r#"
 fn check(ok: bool, what: &str) {
@@ -56,25 +55,5 @@ fn generated_variable_length_errors_answer_as_documented() {
     let path = workspace().join("dsl/tests/ui/pass/error-payload-rest.cap");
     let (module, _) = render_spec(&path, &Options::default()).expect("the spec checks");
     let scratch = Scratch::new("error_rest", "generated");
-    let rs = scratch.path("error_rest_main.rs");
-    std::fs::write(&rs, format!("{module}\n{MAIN}")).unwrap();
-    let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .args(["--edition", "2024", "-D", "warnings", "-o"])
-        .arg(scratch.path("error_rest_main"))
-        .arg(&rs)
-        .output()
-        .expect("rustc runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = Command::new(scratch.path("error_rest_main"))
-        .output()
-        .expect("the program runs");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    rustc_run(&scratch, "error_rest_main", &format!("{module}\n{MAIN}"));
 }

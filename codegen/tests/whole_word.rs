@@ -7,8 +7,7 @@
 mod common;
 
 use capc::{Options, render_spec};
-use common::{Scratch, workspace};
-use std::process::Command;
+use common::{Scratch, rustc_run, workspace};
 
 const MAIN: &str = r#"
 fn check(ok: bool, what: &str) {
@@ -60,25 +59,5 @@ fn generated_whole_word_pointers_answer_as_documented() {
     let path = workspace().join("dsl/tests/ui/pass/whole-word-pointers.cap");
     let (module, _) = render_spec(&path, &Options::default()).expect("the spec checks");
     let scratch = Scratch::new("whole_word", "generated");
-    let rs = scratch.path("whole_word_main.rs");
-    std::fs::write(&rs, format!("{module}\n{MAIN}")).unwrap();
-    let out = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .args(["--edition", "2024", "-D", "warnings", "-o"])
-        .arg(scratch.path("whole_word_main"))
-        .arg(&rs)
-        .output()
-        .expect("rustc runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = Command::new(scratch.path("whole_word_main"))
-        .output()
-        .expect("the program runs");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    rustc_run(&scratch, "whole_word_main", &format!("{module}\n{MAIN}"));
 }

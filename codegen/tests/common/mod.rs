@@ -99,3 +99,24 @@ pub fn rustc_lib(scratch: &Scratch, name: &str, source: &str) -> std::process::O
         .output()
         .expect("rustc runs")
 }
+
+/// Compiles `source` (a generated module and the `main` that exercises it)
+/// as the program `name` with rustc (`$RUSTC` if set), edition 2024,
+/// warnings denied, in `scratch`, runs it, and fails the test with rustc's
+/// or the program's stderr if either fails: the program's own checks are
+/// the test.
+pub fn rustc_run(scratch: &Scratch, name: &str, source: &str) {
+    let rs = scratch.path(&format!("{name}.rs"));
+    std::fs::write(&rs, source).expect("write the program");
+    let out = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .args(["--edition", "2024", "-D", "warnings", "-o"])
+        .arg(scratch.path(name))
+        .arg(&rs)
+        .output()
+        .expect("rustc runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let run = std::process::Command::new(scratch.path(name))
+        .output()
+        .expect("the program runs");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+}
