@@ -111,7 +111,17 @@ impl Ctx<'_> {
             );
             return None;
         }
-        let i = self.resolve(bound, "a callback interface", |s| match s {
+        self.callback_interface(
+            bound,
+            "`binds` names the messages a server sends to the client through the cap: a `callback interface`",
+        )
+    }
+
+    /// The interface `name` names, which `binds` (on a parameter or in a
+    /// session block) requires to be a callback interface (`E0781`, with
+    /// `why` as its note); `None` after an error.
+    pub(super) fn callback_interface(&mut self, name: &ast::Ident, why: &str) -> Option<usize> {
+        let i = self.resolve(name, "a callback interface", |s| match s {
             TypeSym::Interface(i) => Some(i),
             _ => None,
         })?;
@@ -120,15 +130,15 @@ impl Ctx<'_> {
             self.diags.push(
                 Diagnostic::new(
                     Code::BindsNotCallback,
-                    bound.span,
-                    format!("`{}` is not a callback interface", bound.name),
+                    name.span,
+                    format!("`{}` is not a callback interface", name.name),
                 )
                 .label("an interface clients call")
                 .with_secondary(set.name.span, "declared here")
-                .note("`binds` names the messages a server sends to the client through the cap: a `callback interface`")
+                .note(why.to_string())
                 .help(format!(
                     "declare `callback interface {} -> ...`, or bind another interface",
-                    bound.name
+                    name.name
                 )),
             );
             return None;

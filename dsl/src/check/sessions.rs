@@ -290,28 +290,11 @@ impl Ctx<'_> {
         span: Span,
         keeps: Option<u64>,
     ) -> Option<usize> {
-        let i = self.resolve(name, "a callback interface", |s| match s {
-            TypeSym::Interface(i) => Some(i),
-            _ => None,
-        })?;
+        let i = self.callback_interface(
+            name,
+            "a session bound with `binds` is where the server sends a callback interface's messages: a `callback interface`",
+        )?;
         let (_, set) = self.items.interfaces[i];
-        if set.callback.is_none() {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::BindsNotCallback,
-                    name.span,
-                    format!("`{}` is not a callback interface", name.name),
-                )
-                .label("an interface clients call")
-                .with_secondary(set.name.span, "declared here")
-                .note("a session bound with `binds` is where the server sends a callback interface's messages: a `callback interface`")
-                .help(format!(
-                    "declare `callback interface {} -> ...`, or bind another interface",
-                    name.name
-                )),
-            );
-            return None;
-        }
         if set.methods.is_empty() {
             self.diags.push(
                 Diagnostic::new(
