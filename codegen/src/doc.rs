@@ -166,6 +166,7 @@ pub fn render(spec: &Spec, name: &str, sources: &SourceMap) -> String {
     bitfields(w, spec, o);
     data_types(w, spec, o);
     method_sets(w, spec, o, &spec.invocations, "Kernel invocations");
+    syscalls(w, spec, o);
     method_sets(w, spec, o, &spec.interfaces, "Interfaces");
     while out.ends_with("\n\n") {
         out.pop();
@@ -835,6 +836,69 @@ fn derives(w: &mut String, spec: &Spec, o: &Origins) {
         ],
         &rows,
     );
+}
+
+/// `syscalls` blocks: one table each, a row per system call.
+fn syscalls(w: &mut String, spec: &Spec, o: &Origins) {
+    if spec.syscalls.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "## System calls\n");
+    let targets = |t: &Option<capc_dsl::model::SyscallTargets>, none: &str| match t {
+        None => "—".to_string(),
+        Some(t) if t.caps.is_empty() => none.to_string(),
+        Some(t) => t
+            .caps
+            .iter()
+            .map(|c| {
+                let cap = &spec.caps[c.cap.index()];
+                let needs: Vec<&str> = c
+                    .rights
+                    .iter()
+                    .map(|r| spec.rights[r.index()].name.as_str())
+                    .chain(c.flags.iter().map(|f| cap.fields[*f].name.as_str()))
+                    .collect();
+                if needs.is_empty() {
+                    format!("`{}`", cap.name)
+                } else {
+                    format!("`{}({})`", cap.name, needs.join(", "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" or "),
+    };
+    for set in &spec.syscalls {
+        let _ = writeln!(w, "### `{}`\n", set.name);
+        docs(w, &set.docs);
+        let rows: Vec<Vec<String>> = set
+            .syscalls
+            .iter()
+            .map(|c| {
+                vec![
+                    format!("`{}`", c.name),
+                    c.number.to_string(),
+                    format!("`{:#x}`", c.number as u64),
+                    targets(&c.sends, "the caller's reply"),
+                    targets(&c.receives, "the reply"),
+                    o.cell(c.span),
+                    cell(&c.docs),
+                ]
+            })
+            .collect();
+        table(
+            w,
+            &[
+                "system call",
+                "number",
+                "word",
+                "sends on",
+                "receives on",
+                "imported from",
+                "description",
+            ],
+            &rows,
+        );
+    }
 }
 
 fn errors(w: &mut String, spec: &Spec, o: &Origins) {

@@ -193,6 +193,18 @@ pub fn model_json(spec: &Spec) -> Value {
             }).collect::<Vec<_>>(),
             "docs": b.docs,
         })).collect::<Vec<_>>(),
+        "syscalls": spec.syscalls.iter().map(|set| json!({
+            "name": set.name,
+            "syscalls": set.syscalls.iter().map(|c| json!({
+                "name": c.name,
+                "number": c.number,
+                "word": c.number as u64,
+                "sends": c.sends.as_ref().map(|t| syscall_targets(spec, t)),
+                "receives": c.receives.as_ref().map(|t| syscall_targets(spec, t)),
+                "docs": c.docs,
+            })).collect::<Vec<_>>(),
+            "docs": set.docs,
+        })).collect::<Vec<_>>(),
         "invocations": spec.invocations.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
         "interfaces": spec.interfaces.iter().map(|s| method_set(spec, s)).collect::<Vec<_>>(),
     });
@@ -786,4 +798,17 @@ fn method(spec: &Spec, set: &MethodSet, m: &Method, error: &dyn Fn(usize) -> Val
         value["server_pays"] = json!(bound);
     }
     value
+}
+
+/// The cap types one half of a system call acts on, each with the rights
+/// and `bool` fields it needs (`[]`: no cap named).
+fn syscall_targets(spec: &Spec, t: &capc_dsl::model::SyscallTargets) -> Value {
+    json!(t.caps.iter().map(|c| {
+        let cap = &spec.caps[c.cap.index()];
+        json!({
+            "cap": cap.name,
+            "rights": c.rights.iter().map(|r| spec.rights[r.index()].name.clone()).collect::<Vec<_>>(),
+            "flags": c.flags.iter().map(|f| cap.fields[*f].name.clone()).collect::<Vec<_>>(),
+        })
+    }).collect::<Vec<_>>())
 }

@@ -77,6 +77,51 @@ pub enum ItemKind {
     /// `bitfield Name { field: uN, ... }`: a record packed into message
     /// words, for kernel invocation parameters and results.
     Bitfield(BitfieldItem),
+    /// `syscalls Name { Send = -3 { sends on EndpointCap(send); } ... }`:
+    /// a kernel's system calls.
+    Syscalls(SyscallsItem),
+}
+
+/// `syscalls Name { ... }`: a kernel's system calls, each a number the
+/// trapping thread passes and what the call sends and receives on which
+/// cap types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallsItem {
+    /// The name of the generated enumeration.
+    pub name: Ident,
+    /// Its system calls in declaration order.
+    pub syscalls: Vec<SyscallDecl>,
+}
+
+/// `Send = -3 { sends on EndpointCap(send) | NotificationCap(can_send); }`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallDecl {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// `#[cfg(...)]` conditions (the only attribute it takes).
+    pub attrs: Vec<Attribute>,
+    /// Its name.
+    pub name: Ident,
+    /// `-` before the number: the number is negative.
+    pub negative: bool,
+    /// The number (its magnitude when `negative`).
+    pub number: Expr,
+    /// Span of the number as written, sign included.
+    pub number_span: Span,
+    /// `sends ...;` and `receives ...;` in order.
+    pub clauses: Vec<SyscallClause>,
+}
+
+/// `sends on A(r) | B;` or `receives;`
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallClause {
+    /// `receives` (else `sends`).
+    pub receives: bool,
+    /// Span of the keyword.
+    pub span: Span,
+    /// The cap types the named cap may be, each with the rights (or
+    /// `bool` fields) it needs; empty without `on`.
+    pub caps: Vec<(Ident, Vec<Ident>)>,
 }
 
 /// `bitfield Name { #[at(word = W, bit = B)] field: uN, ... }`: a record

@@ -129,6 +129,9 @@ impl Conditions {
                     ItemKind::Cap(cap) => cap.fields.iter().for_each(|f| c.attrs(&f.attrs, place)),
                     ItemKind::Bitfield(b) => b.fields.iter().for_each(|f| c.attrs(&f.attrs, place)),
                     ItemKind::Enum(e) => e.variants.iter().for_each(|v| c.attrs(&v.attrs, place)),
+                    ItemKind::Syscalls(s) => {
+                        s.syscalls.iter().for_each(|d| c.attrs(&d.attrs, place))
+                    }
                     ItemKind::Object(o) => o.slots.iter().for_each(|s| c.attrs(&s.attrs, place)),
                     ItemKind::Invocations(m) | ItemKind::Interface(m) => {
                         for method in &m.methods {
@@ -354,6 +357,13 @@ impl Filter<'_> {
                     let keep = self.keep(&mut v.attrs);
                     if !keep {
                         self.removed.push(v.name.span);
+                    }
+                    keep
+                }),
+                ItemKind::Syscalls(s) => s.syscalls.retain_mut(|d| {
+                    let keep = self.keep(&mut d.attrs);
+                    if !keep {
+                        self.removed.push(d.name.span);
                     }
                     keep
                 }),

@@ -221,6 +221,11 @@ catalogue! {
     PayloadRestNotLast = "E0921", Error, "variable-length error payload value is not the variant's last";
     PayloadRestNotWords = "E0922", Error, "variable-length error payload is not an error set of words";
     PayloadRestInTypedSet = "E0923", Error, "variable-length error payload in a set with typed payloads";
+    SyscallNumberTaken = "E0924", Error, "two system calls with one number";
+    SyscallNumberRange = "E0925", Error, "system call number does not fit a word";
+    SyscallRightLacking = "E0926", Error, "system call needs a right or flag the cap type lacks";
+    SyscallClauseTwice = "E0927", Error, "system call sends or receives twice";
+    SyscallCapTwice = "E0928", Error, "cap type named twice in one system call clause";
 
     ScriptSyntax = "E0800", Error, "simulation script: syntax error";
     ScriptUnknownName = "E0801", Error, "simulation script: unknown slot name";

@@ -819,6 +819,12 @@ impl<'a> Printer<'a> {
                     s.system_stmt(stmt, indent);
                 });
             }
+            Rule::syscalls_item => {
+                self.keyword_and_name(&mut inner);
+                self.block(indent, inner.collect(), close, |s, decl, indent| {
+                    s.syscall(decl, indent);
+                });
+            }
             other => unreachable!("grammar: unexpected item rule {other:?}"),
         }
     }
@@ -1143,6 +1149,63 @@ impl<'a> Printer<'a> {
         }
         if body {
             self.block(indent, clauses, close, |s, clause, _| s.clause(clause));
+        } else {
+            self.token(";");
+        }
+    }
+
+    /// `Name = -N { sends on A(r) | B; receives; }` or `Name = -N;`
+    fn syscall(&mut self, pair: Pair<'_, Rule>, indent: usize) {
+        let has_body = pair.as_str().ends_with('}');
+        let close = pair.as_span().end() - 1;
+        let mut clauses = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => {
+                    self.leaf(&p);
+                    self.break_line(indent, Blank::No);
+                }
+                Rule::attribute => {
+                    self.attribute(p);
+                    self.break_line(indent, Blank::No);
+                }
+                Rule::ident => self.leaf(&p),
+                Rule::syscall_number => {
+                    self.assign();
+                    for q in p.into_inner() {
+                        match q.as_rule() {
+                            Rule::sub => self.leaf(&q),
+                            _ => self.expr(q),
+                        }
+                    }
+                }
+                _ => clauses.push(p),
+            }
+        }
+        if !clauses.is_empty() || (has_body && self.has_comment_before(close)) {
+            self.block(indent, clauses, close, |s, clause, _| {
+                let mut caps = Vec::new();
+                for q in clause.into_inner() {
+                    match q.as_rule() {
+                        Rule::sk_sends | Rule::sk_receives => s.leaf(&q),
+                        Rule::sk_on => {
+                            s.space();
+                            s.leaf(&q);
+                        }
+                        _ => caps.push(q),
+                    }
+                }
+                // The cap types stay on one line: a clause lists a few.
+                for (i, cap) in caps.into_iter().enumerate() {
+                    if i > 0 {
+                        s.space();
+                        s.token("|");
+                    }
+                    s.space();
+                    s.flat(&cap);
+                }
+                s.token(";");
+            });
         } else {
             self.token(";");
         }

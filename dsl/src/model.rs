@@ -74,6 +74,8 @@ pub struct Spec {
     /// The spec's configuration options (`config { ... }`) in declaration
     /// order, each on or off in the configuration this model is of.
     pub configuration: Vec<ConfigOption>,
+    /// `syscalls` blocks: a kernel's system calls, in declaration order.
+    pub syscalls: Vec<SyscallSet>,
     /// Whole systems (`system name { ... }`), in declaration order.
     pub systems: Vec<System>,
     /// Which spec file imports which, `(importer, imported)`: file 0 is the
@@ -1957,4 +1959,54 @@ pub struct Deny {
     pub object: usize,
     /// Where it is written.
     pub span: Span,
+}
+
+/// A `syscalls` block: a kernel's system calls, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallSet {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// The name of the generated enumeration.
+    pub name: String,
+    /// The system calls in declaration order.
+    pub syscalls: Vec<Syscall>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// One system call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Syscall {
+    /// Doc comment.
+    pub docs: Vec<String>,
+    /// Its name.
+    pub name: String,
+    /// Its number: the trapping thread passes it as a word, two's
+    /// complement when negative (`number as u64`).
+    pub number: i64,
+    /// `sends ...;`: what it sends on, if it sends.
+    pub sends: Option<SyscallTargets>,
+    /// `receives ...;`: what it receives on, if it receives.
+    pub receives: Option<SyscallTargets>,
+    /// Where it is declared.
+    pub span: Span,
+}
+
+/// The caps one half of a system call acts on; empty `caps`: no cap is
+/// named (`sends;` the caller's reply, `receives;` the reply to the call).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallTargets {
+    /// Each cap type the named cap may be, with what a cap of it needs.
+    pub caps: Vec<SyscallCap>,
+}
+
+/// A cap type a system call acts on and what a cap of it must carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallCap {
+    /// The cap type.
+    pub cap: CapId,
+    /// Rights of its rights field it must carry.
+    pub rights: Vec<RightId>,
+    /// Its `bool` fields that must be set (by index into its fields).
+    pub flags: Vec<usize>,
 }

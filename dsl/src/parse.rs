@@ -449,6 +449,7 @@ fn rule_starts_with(rule: Rule) -> &'static [&'static str] {
             "config",
             "system",
             "bitfield",
+            "syscalls",
         ],
         Rule::field | Rule::attribute => &["#"],
         Rule::object_stmt => &[
@@ -518,6 +519,7 @@ fn keyword_text(rule: Rule) -> Option<&'static str> {
         Rule::kw_binds => "binds",
         Rule::kw_bitfield => "bitfield",
         Rule::kw_lease => "lease",
+        Rule::kw_syscalls => "syscalls",
         _ => return None,
     })
 }
@@ -771,6 +773,54 @@ impl Builder {
         })
     }
 
+    /// `Name = -N { sends on Cap(right) | Cap; receives; }`
+    fn syscall(&self, pair: Pair<'_, Rule>) -> Result<SyscallDecl> {
+        let mut docs = Vec::new();
+        let mut attrs = Vec::new();
+        let mut name = None;
+        let mut number = None;
+        let mut clauses = Vec::new();
+        for p in pair.into_inner() {
+            match p.as_rule() {
+                Rule::outer_doc => docs.push(doc_text(p)),
+                Rule::attribute => attrs.push(self.attribute(p)?),
+                Rule::ident => name = Some(self.ident(p)),
+                Rule::syscall_number => {
+                    let span = self.span(&p);
+                    let mut inner = p.into_inner().peekable();
+                    let negative = inner.next_if(|q| q.as_rule() == Rule::sub).is_some();
+                    let expr = self.expr(inner.next().expect("grammar: syscall number"))?;
+                    number = Some((negative, expr, span));
+                }
+                _ => {
+                    let mut inner = p.into_inner();
+                    let kw = inner.next().expect("grammar: sends or receives");
+                    let mut caps = Vec::new();
+                    for c in inner.filter(|q| q.as_rule() == Rule::syscall_cap) {
+                        let mut parts = c.into_inner();
+                        let ty = self.ident(parts.next().expect("grammar: cap type"));
+                        caps.push((ty, parts.map(|r| self.ident(r)).collect()));
+                    }
+                    clauses.push(SyscallClause {
+                        receives: kw.as_rule() == Rule::sk_receives,
+                        span: self.span(&kw),
+                        caps,
+                    });
+                }
+            }
+        }
+        let (negative, number, number_span) = number.expect("grammar: syscall number");
+        Ok(SyscallDecl {
+            docs,
+            attrs,
+            name: name.expect("grammar: syscall name"),
+            negative,
+            number,
+            number_span,
+            clauses,
+        })
+    }
+
     fn attribute(&self, pair: Pair<'_, Rule>) -> Result<Attribute> {
         let span = self.span(&pair);
         let mut inner = pair.into_inner();
@@ -1013,6 +1063,11 @@ impl Builder {
                 let name = self.ident(inner.next().expect("grammar: bitfield name"));
                 let fields = inner.map(|f| self.field(f)).collect::<Result<_>>()?;
                 ItemKind::Bitfield(BitfieldItem { name, fields })
+            }
+            Rule::syscalls_item => {
+                let name = self.ident(inner.next().expect("grammar: syscalls name"));
+                let syscalls = inner.map(|d| self.syscall(d)).collect::<Result<_>>()?;
+                ItemKind::Syscalls(SyscallsItem { name, syscalls })
             }
             Rule::struct_item => {
                 let name = self.ident(inner.next().expect("grammar: struct name"));
@@ -1964,6 +2019,7 @@ fn is_keyword(rule: Rule) -> bool {
         Rule::kw_use
             | Rule::kw_system
             | Rule::kw_bitfield
+            | Rule::kw_syscalls
             | Rule::kw_config
             | Rule::kw_const
             | Rule::kw_target

@@ -104,6 +104,9 @@ fn leaf_kind(rule: Rule) -> Option<TokenKind> {
         | Rule::abstract_mark
         | Rule::callback_mark
         | Rule::kw_binds
+        | Rule::kw_syscalls
+        | Rule::sk_sends
+        | Rule::sk_receives
         | Rule::grant
         | Rule::lend => TokenKind::Keyword,
         _ => return None,

@@ -1522,3 +1522,176 @@ fn vt_x_64_bit_guest_messages_are_sel4s() {
         Err(DecodeError::TruncatedMessage)
     );
 }
+
+/// seL4's system call numbers, written from libsel4's api/syscall.xml:
+/// syscall_header_gen.py numbers `api-master` (or with MCS `api-mcs`) from
+/// -1 down in the order listed.
+const SYSCALLS_MASTER: [(&str, i64); 8] = [
+    ("Call", -1),
+    ("ReplyRecv", -2),
+    ("Send", -3),
+    ("NBSend", -4),
+    ("Recv", -5),
+    ("Reply", -6),
+    ("Yield", -7),
+    ("NBRecv", -8),
+];
+const SYSCALLS_MCS: [(&str, i64); 11] = [
+    ("Call", -1),
+    ("ReplyRecv", -2),
+    ("NBSendRecv", -3),
+    ("NBSendWait", -4),
+    ("Send", -5),
+    ("NBSend", -6),
+    ("Recv", -7),
+    ("NBRecv", -8),
+    ("Wait", -9),
+    ("NBWait", -10),
+    ("Yield", -11),
+];
+
+/// What seL4's `handleSyscall` (src/api/syscall.c) does with the cap a
+/// system call names: `handleInvocation` on it (a send: an endpoint needs
+/// `CanSend`, a notification `NtfnCanSend`, a reply cap nothing in
+/// `decodeInvocation`), `handleRecv` on it (an endpoint needs
+/// `CanReceive`, a notification `NtfnCanReceive`), both, or neither.
+/// Non-MCS `Reply` and `ReplyRecv` send to the caller slot, not a named
+/// cap; MCS `ReplyRecv` sends on the reply register's cap (a reply cap).
+fn sel4_sends_on(name: &str, mcs: bool) -> (bool, bool) {
+    // (on a named endpoint or notification, on a named reply cap)
+    match (name, mcs) {
+        ("Call" | "Send" | "NBSend", _) => (true, true),
+        ("NBSendRecv" | "NBSendWait", true) => (true, true),
+        ("ReplyRecv", true) => (false, true),
+        _ => (false, false),
+    }
+}
+
+fn sel4_receives_on(name: &str, mcs: bool) -> bool {
+    matches!(
+        (name, mcs),
+        ("Recv" | "NBRecv" | "ReplyRecv", _)
+            | ("NBSendRecv" | "NBSendWait" | "Wait" | "NBWait", true)
+    )
+}
+
+/// The generated `Sel4Syscall` of a configuration against seL4's table:
+/// the numbers, `from_word` on each number's word and on the words around
+/// them, and which caps each sends and receives on with which rights.
+macro_rules! check_syscalls {
+    ($m:ident, $table:expr, $mcs:expr, $reply:expr) => {{
+        use $m::*;
+        let table: &[(&str, i64)] = &$table;
+        let got: Vec<(String, i64)> = Sel4Syscall::ALL
+            .iter()
+            .map(|s| (format!("{s:?}"), s.number()))
+            .collect();
+        let want: Vec<(String, i64)> = table.iter().map(|(n, x)| (n.to_string(), *x)).collect();
+        assert_eq!(got, want);
+        for s in Sel4Syscall::ALL {
+            assert_eq!(s.word(), s.number() as u64);
+            assert_eq!(Sel4Syscall::from_word(s.word()), Some(s));
+        }
+        // seL4's kernel refuses words outside SYSCALL_MIN..=SYSCALL_MAX as
+        // an unknown system call (here: no system call).
+        let min = -(table.len() as i64);
+        for word in [0, 1, (min - 1) as u64, u64::MAX / 2, 1 << 63] {
+            assert_eq!(Sel4Syscall::from_word(word), None, "{word:#x}");
+        }
+        let ep = |rights: Rights| EndpointCap::new(0x1000, rights, 7).unwrap().cap();
+        let ntfn = |send, recv| NotificationCap::new(0x2000, send, recv, 0).unwrap().cap();
+        let reply: Cap = $reply;
+        let tcb = ThreadCap::new(0x3000).unwrap().cap();
+        let all = Rights::ALL;
+        for s in Sel4Syscall::ALL {
+            let name = format!("{s:?}");
+            let (ipc, to_reply) = sel4_sends_on(&name, $mcs);
+            let recv = sel4_receives_on(&name, $mcs);
+            assert_eq!(s.sends_on(ep(all)), ipc, "{name} on an endpoint");
+            assert_eq!(
+                s.sends_on(ep(all.mask(
+                    Rights::RECEIVE
+                        .union(Rights::GRANT)
+                        .union(Rights::GRANT_REPLY)
+                ))),
+                false,
+                "{name} without send"
+            );
+            assert_eq!(s.sends_on(ep(Rights::SEND)), ipc, "{name} with send alone");
+            assert_eq!(
+                s.sends_on(ntfn(true, false)),
+                ipc,
+                "{name} on a notification"
+            );
+            assert_eq!(
+                s.sends_on(ntfn(false, true)),
+                false,
+                "{name} without can_send"
+            );
+            assert_eq!(s.sends_on(reply), to_reply, "{name} on a reply cap");
+            assert_eq!(s.receives_on(ep(Rights::RECEIVE)), recv, "{name} receives");
+            assert_eq!(
+                s.receives_on(ep(
+                    all.mask(Rights::SEND.union(Rights::GRANT).union(Rights::GRANT_REPLY))
+                )),
+                false,
+                "{name} without receive"
+            );
+            assert_eq!(
+                s.receives_on(ntfn(false, true)),
+                recv,
+                "{name} receives a signal"
+            );
+            assert_eq!(
+                s.receives_on(ntfn(true, false)),
+                false,
+                "{name} without can_receive"
+            );
+            assert_eq!(
+                s.receives_on(reply),
+                false,
+                "{name} receives on a reply cap"
+            );
+            // Any other cap is a kernel invocation, not IPC.
+            assert!(!s.sends_on(tcb) && !s.receives_on(tcb), "{name} on a TCB");
+            assert_eq!(
+                s.sends(),
+                ipc || to_reply || matches!(name.as_str(), "Reply" | "ReplyRecv"),
+                "{name} sends"
+            );
+            assert_eq!(s.receives(), recv || name == "Call", "{name} receives");
+        }
+    }};
+}
+
+#[test]
+fn system_calls_are_sel4s_without_mcs() {
+    check_syscalls!(
+        x86_64,
+        SYSCALLS_MASTER,
+        false,
+        ReplyCap::new(0x4000, true, false).unwrap().cap()
+    );
+    check_syscalls!(
+        x86_64_smp,
+        SYSCALLS_MASTER,
+        false,
+        ReplyCap::new(0x4000, true, false).unwrap().cap()
+    );
+}
+
+#[test]
+fn system_calls_are_sel4s_with_mcs() {
+    check_syscalls!(
+        x86_64_mcs,
+        SYSCALLS_MCS,
+        true,
+        ReplyCap::new(0x4000, true).unwrap().cap()
+    );
+    check_syscalls!(
+        x86_64_all,
+        SYSCALLS_MCS,
+        true,
+        ReplyCap::new(0x4000, true).unwrap().cap()
+    );
+}

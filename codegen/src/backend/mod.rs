@@ -29,6 +29,7 @@ mod invocations;
 mod lifecycle;
 mod retype;
 mod rpc;
+mod syscalls;
 mod systems;
 mod wire;
 
@@ -304,6 +305,7 @@ fn parts<'a>(g: &'a Gen<'_>) -> Vec<Part<'a>> {
         parts.push(Box::new(move || caps::enumerations(g)));
     }
     parts.extend(bitfields::parts(g));
+    parts.extend(syscalls::parts(g));
     parts.extend(invocations::parts(g));
     parts.extend(rpc::parts(g));
     if g.user_side() {

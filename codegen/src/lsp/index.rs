@@ -368,6 +368,17 @@ impl Walker {
                 self.declare(Symbol::Type(a.name.name.clone()), &a.name);
                 self.type_expr(&a.ty);
             }
+            ItemKind::Syscalls(sc) => {
+                self.declare(Symbol::Type(sc.name.name.clone()), &sc.name);
+                for d in &sc.syscalls {
+                    self.attrs(&d.attrs);
+                    for clause in &d.clauses {
+                        let caps: Vec<ast::Ident> =
+                            clause.caps.iter().map(|(c, _)| c.clone()).collect();
+                        self.types(&caps);
+                    }
+                }
+            }
             ItemKind::Bitfield(b) => {
                 self.declare(Symbol::Type(b.name.name.clone()), &b.name);
                 for f in &b.fields {

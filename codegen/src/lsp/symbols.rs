@@ -298,6 +298,18 @@ pub(super) fn document_symbols(text: &str, file: &ast::File) -> Vec<DocumentSymb
                     .map(|v| leaf(&v.name, SymbolKind::ENUM_MEMBER))
                     .collect(),
             ),
+            ItemKind::Syscalls(sc) => symbol(
+                text,
+                &sc.name.name,
+                Some("syscalls".to_string()),
+                SymbolKind::ENUM,
+                span,
+                sc.name.span,
+                sc.syscalls
+                    .iter()
+                    .map(|d| leaf(&d.name, SymbolKind::ENUM_MEMBER))
+                    .collect(),
+            ),
             ItemKind::Bitfield(b) => symbol(
                 text,
                 &b.name.name,

@@ -1897,7 +1897,7 @@ impl Ctx<'_> {
         );
     }
 
-    fn listed_twice(&mut self, ident: &ast::Ident, first: Span, what: &str) {
+    pub(super) fn listed_twice(&mut self, ident: &ast::Ident, first: Span, what: &str) {
         self.diags.push(
             Diagnostic::new(
                 Code::DuplicateName,

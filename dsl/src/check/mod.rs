@@ -41,6 +41,7 @@ mod objects;
 mod retype;
 mod rust_names;
 mod sessions;
+mod syscalls;
 mod system;
 mod tables;
 mod types;
@@ -78,6 +79,8 @@ struct Items<'a> {
     enumerations: Vec<(&'a ast::Item, &'a ast::EnumItem)>,
     /// `bitfield` items.
     bitfields: Vec<(&'a ast::Item, &'a ast::BitfieldItem)>,
+    /// `syscalls` items.
+    syscalls: Vec<(&'a ast::Item, &'a ast::SyscallsItem)>,
     /// Every item, in declaration order.
     all: Vec<&'a ast::Item>,
 }
@@ -96,6 +99,8 @@ enum TypeSym {
     Enumeration(usize),
     /// A `bitfield`.
     Bitfield(usize),
+    /// A `syscalls` block.
+    Syscalls,
 }
 
 impl TypeSym {
@@ -109,6 +114,7 @@ impl TypeSym {
             TypeSym::Data(_) => "a message type",
             TypeSym::Enumeration(_) => "an enumeration",
             TypeSym::Bitfield(_) => "a bitfield",
+            TypeSym::Syscalls => "a system call set",
         }
     }
 }
@@ -182,6 +188,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
                 ItemKind::TypeAlias(a) => items.data.push((item, types::DataDecl::Alias(a))),
                 ItemKind::System(s) => items.systems.push((item, s)),
                 ItemKind::Bitfield(b) => items.bitfields.push((item, b)),
+                ItemKind::Syscalls(s) => items.syscalls.push((item, s)),
             }
         }
     }
@@ -237,6 +244,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
         &error_sets,
         &derives,
     );
+    let syscalls = ctx.check_syscalls(&caps, &rights);
     let system_items = ctx.items.systems.clone();
     let systems = if ctx.diags.iter().any(Diagnostic::is_error) {
         Vec::new()
@@ -294,6 +302,7 @@ pub fn check(files: &[(FileId, ast::File)]) -> (Option<Spec>, Vec<Diagnostic>) {
             invocations,
             interfaces,
             configuration: Vec::new(),
+            syscalls,
             systems,
             imports: Vec::new(),
         }),
@@ -407,6 +416,12 @@ impl<'a> Ctx<'a> {
                 .iter()
                 .enumerate()
                 .map(|(i, (_, b))| (b.name.clone(), TypeSym::Bitfield(i))),
+        );
+        entries.extend(
+            self.items
+                .syscalls
+                .iter()
+                .map(|(_, s)| (s.name.clone(), TypeSym::Syscalls)),
         );
         // Report in declaration order, whatever the kinds.
         entries.sort_by_key(|(ident, _)| self.decl_order(ident.span));
