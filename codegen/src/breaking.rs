@@ -95,6 +95,10 @@ pub const CODES: &[(&str, &str)] = &[
         "object type's sizes changed between log2 and bytes, or narrowed",
     ),
     (
+        "B0053",
+        "system call removed, renumbered or allowed on fewer caps",
+    ),
+    (
         "B0058",
         "interface made a callback interface, or the reverse",
     ),
@@ -227,6 +231,9 @@ impl Break {
             "B0051" => "keep `#[idempotent]`; a new method may be one that is not",
             "B0052" => {
                 "keep the object type's `#[bytes]`, granule and alignment, and every size it allowed; widening the range is compatible"
+            }
+            "B0053" => {
+                "keep every system call with its number, what it sends and receives on and no more rights; add a new system call instead"
             }
             "B0058" => {
                 "keep the interface's direction; declare a new interface for messages the other way"
@@ -555,6 +562,7 @@ fn compare(old: &Spec, new: &Spec) -> Vec<Break> {
     c.error_sets();
     c.enumerations();
     c.bitfields();
+    c.syscalls();
     c.method_sets(&old.invocations, &new.invocations, "invocations on");
     c.method_sets(&old.interfaces, &new.interfaces, "interface");
     c.out
@@ -728,6 +736,108 @@ fn scalar_text(s: capc_dsl::ast::Scalar) -> String {
 impl Compare<'_> {
     fn push(&mut self, b: Break) {
         self.out.push(b);
+    }
+
+    /// B0053: each system call of an old `syscalls` block must keep its
+    /// number (compiled code traps with it), still send and receive, and
+    /// still accept every cap it accepted (a cap type it listed, with no
+    /// right or flag more).
+    fn syscalls(&mut self) {
+        let (old_spec, new_spec) = (self.old, self.new);
+        for set in &old_spec.syscalls {
+            let Some((_, nset)) = find(&new_spec.syscalls, &set.name, |s| &s.name) else {
+                self.push(Break::new(
+                    "B0053",
+                    old(set.span),
+                    format!("the system calls `{}` were removed", set.name),
+                    "declared here in the old spec",
+                ));
+                continue;
+            };
+            for call in &set.syscalls {
+                let name = format!("{}::{}", set.name, call.name);
+                let Some((_, n)) = find(&nset.syscalls, &call.name, |c| &c.name) else {
+                    self.push(Break::new(
+                        "B0053",
+                        old(call.span),
+                        format!("system call `{name}` was removed"),
+                        "declared here in the old spec",
+                    ));
+                    continue;
+                };
+                if n.number != call.number {
+                    self.push(
+                        Break::new(
+                            "B0053",
+                            new(n.span),
+                            format!(
+                                "system call `{name}` is numbered {}, no longer {}",
+                                n.number, call.number
+                            ),
+                            format!("number {} here", n.number),
+                        )
+                        .also(
+                            old(call.span),
+                            format!("number {} in the old spec", call.number),
+                        ),
+                    );
+                    continue;
+                }
+                for (what, o, t) in [
+                    ("sends on", &call.sends, &n.sends),
+                    ("receives on", &call.receives, &n.receives),
+                ] {
+                    let Some(o) = o else { continue };
+                    let lost = match t {
+                        None => Some(format!("no longer {}", &what[..what.len() - 3])),
+                        Some(t) => o.caps.iter().find_map(|c| {
+                            let cap = &old_spec.caps[c.cap.index()];
+                            let now = t
+                                .caps
+                                .iter()
+                                .find(|d| new_spec.caps[d.cap.index()].name == cap.name);
+                            match now {
+                                None => Some(format!("no longer {what} `{}`", cap.name)),
+                                Some(d) => {
+                                    let had: Vec<String> = c
+                                        .rights
+                                        .iter()
+                                        .map(|r| old_spec.rights[r.index()].name.clone())
+                                        .chain(c.flags.iter().map(|f| cap.fields[*f].name.clone()))
+                                        .collect();
+                                    let ncap = &new_spec.caps[d.cap.index()];
+                                    let more: Vec<String> = d
+                                        .rights
+                                        .iter()
+                                        .map(|r| new_spec.rights[r.index()].name.clone())
+                                        .chain(d.flags.iter().map(|f| ncap.fields[*f].name.clone()))
+                                        .filter(|x| !had.contains(x))
+                                        .collect();
+                                    (!more.is_empty()).then(|| {
+                                        format!(
+                                            "{what} `{}` only with `{}` now",
+                                            cap.name,
+                                            more.join("`, `")
+                                        )
+                                    })
+                                }
+                            }
+                        }),
+                    };
+                    if let Some(lost) = lost {
+                        self.push(
+                            Break::new(
+                                "B0053",
+                                new(n.span),
+                                format!("system call `{name}` {lost}"),
+                                "declared here",
+                            )
+                            .also(old(call.span), "in the old spec"),
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// B0060: each variant of an old enumeration must keep its value (a

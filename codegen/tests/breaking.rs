@@ -1466,3 +1466,68 @@ fn a_pointer_losing_whole_word_breaks() {
     let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "old.cap"]);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// System calls (dsl/tests/ui/pass/syscalls.cap): one renumbered, one
+/// needing another flag, one accepting a cap type fewer, one removed
+/// (B0053); a call that also receives is compatible.
+#[test]
+fn a_system_call_renumbered_or_narrowed_breaks() {
+    let s = Scratch::new("breaking", "syscalls");
+    let ui = workspace().join("dsl/tests/ui");
+    let spec = std::fs::read_to_string(ui.join("pass/syscalls.cap")).expect("syscalls.cap");
+    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
+    s.write(
+        "base.cap",
+        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
+    );
+    s.write("old.cap", &spec);
+    let edit = |name: &str, from: &str, to: &str| {
+        assert!(spec.contains(from), "syscalls.cap has `{from}`");
+        s.write(name, spec.replace(from, to));
+    };
+    edit("renumbered.cap", "Recv = -2 {", "Recv = -4 {");
+    edit(
+        "flag.cap",
+        "NotificationCap(can_receive)",
+        "NotificationCap(can_receive, can_send)",
+    );
+    edit(
+        "fewer.cap",
+        "EndpointCap(write) | NotificationCap(can_send)",
+        "EndpointCap(write)",
+    );
+    edit(
+        "removed.cap",
+        "    /// Reply to the caller.\n    Reply = -3 {\n        sends;\n    }\n",
+        "",
+    );
+    edit(
+        "more.cap",
+        "Reply = -3 {\n        sends;",
+        "Reply = -3 {\n        sends;\n        receives;",
+    );
+    for (name, expected) in [
+        (
+            "renumbered.cap",
+            "error[B0053]: system call `Syscall::Recv` is numbered -4, no longer -2\n",
+        ),
+        (
+            "flag.cap",
+            "error[B0053]: system call `Syscall::Recv` receives on `NotificationCap` only with `can_send` now\n",
+        ),
+        (
+            "fewer.cap",
+            "error[B0053]: system call `Syscall::Call` no longer sends on `NotificationCap`\n",
+        ),
+        (
+            "removed.cap",
+            "error[B0053]: system call `Syscall::Reply` was removed\n",
+        ),
+    ] {
+        let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", name]);
+        assert_eq!(code, Some(1), "{name}: {stderr}");
+        assert!(stderr.starts_with(expected), "{name}: {stderr}");
+    }
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "more.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}
