@@ -759,6 +759,56 @@ fn binds_refers_to_the_callback_interface() {
     assert_eq!(session.child.wait().unwrap().code(), Some(0));
 }
 
+/// `name: ..Set` (a variable-length error payload) names the error set
+/// `Set`: its references include it, and go to definition reaches it
+/// (dsl/tests/ui/pass/error-payload-rest.cap).
+#[test]
+fn an_error_payload_rest_refers_to_its_set() {
+    let mut session = Session::start();
+    session.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    session.notify("initialized", json!({}));
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsl/tests/ui/pass/error-payload-rest.cap");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let doc = json!({"uri": uri(&path.canonicalize().unwrap())});
+    session.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": doc["uri"], "languageId": "cap", "version": 1, "text": text}}),
+    );
+    assert_eq!(session.diagnostics(), Vec::<Value>::new());
+    let line_of = |s: &str| text[..text.find(s).unwrap()].matches('\n').count();
+    let declared = line_of("errors LookupFault");
+    let used = line_of("lookup: ..LookupFault");
+    let at = position_of(&text, "errors ", "LookupFault");
+    let references = session.request(
+        "textDocument/references",
+        json!({"textDocument": doc, "position": at, "context": {"includeDeclaration": false}}),
+    );
+    let lines: Vec<&Value> = references
+        .as_array()
+        .unwrap_or_else(|| panic!("{references}"))
+        .iter()
+        .map(|l| &l["range"]["start"]["line"])
+        .collect();
+    assert_eq!(lines, [&json!(used)], "{references}");
+    let at = position_of(&text, "lookup: ..", "LookupFault");
+    let definition = session.request(
+        "textDocument/definition",
+        json!({"textDocument": doc, "position": at}),
+    );
+    assert_eq!(
+        definition["range"]["start"]["line"],
+        json!(declared),
+        "{definition}"
+    );
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
 /// A `Content-Length` past the server's bound is refused before anything is
 /// allocated for it: a clear error and exit status 2.
 #[test]

@@ -299,9 +299,13 @@ impl Walker {
                             p,
                         );
                     }
-                    // A typed payload names a message type or an error set.
+                    // A typed payload names a message type or an error set,
+                    // and `name: ..Set` the set its rest is an error of.
                     for t in v.payload_types.iter().flatten() {
                         self.type_expr(t);
+                    }
+                    for (_, set) in &v.rest {
+                        self.refer(Symbol::Type(set.name.clone()), set);
                     }
                 }
             }
