@@ -324,6 +324,22 @@ const CASES: &[(&str, Edits, &[&str])] = &[
     ),
 ];
 
+/// A scratch directory `name` holding the passing UI spec `file`
+/// (dsl/tests/ui/pass) as `old.cap`, beside the UI tests' `base.cap` it
+/// uses; the spec's text, to edit into new specs.
+fn ui_pass_spec(name: &str, file: &str) -> (Scratch, String) {
+    let s = Scratch::new("breaking", name);
+    let ui = workspace().join("dsl/tests/ui");
+    let spec = std::fs::read_to_string(ui.join("pass").join(file)).expect(file);
+    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
+    s.write(
+        "base.cap",
+        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
+    );
+    s.write("old.cap", &spec);
+    (s, spec)
+}
+
 /// The human report and exit code of each pair, snapshotted; the codes
 /// reported, in order, checked here too; JSON lists the same codes.
 #[test]
@@ -1199,15 +1215,7 @@ fn a_changed_bitfield_breaks() {
 /// becomes idempotent is compatible.
 #[test]
 fn a_method_changing_its_error_set_or_idempotence_breaks() {
-    let s = Scratch::new("breaking", "typed-errors");
-    let ui = workspace().join("dsl/tests/ui");
-    let spec = std::fs::read_to_string(ui.join("pass/typed-errors.cap")).expect("typed-errors.cap");
-    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
-    s.write(
-        "base.cap",
-        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
-    );
-    s.write("old.cap", &spec);
+    let (s, spec) = ui_pass_spec("typed-errors", "typed-errors.cap");
     let edit = |name: &str, from: &str, to: &str| {
         assert!(spec.contains(from), "typed-errors.cap has `{from}`");
         s.write(name, spec.replace(from, to));
@@ -1276,15 +1284,7 @@ fn a_range_type_changing_its_range_breaks() {
 /// interface or nothing (B0059).
 #[test]
 fn a_callback_changing_direction_or_binding_breaks() {
-    let s = Scratch::new("breaking", "callbacks");
-    let ui = workspace().join("dsl/tests/ui");
-    let spec = std::fs::read_to_string(ui.join("pass/callbacks.cap")).expect("callbacks.cap");
-    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
-    s.write(
-        "base.cap",
-        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
-    );
-    s.write("old.cap", &spec);
+    let (s, spec) = ui_pass_spec("callbacks", "callbacks.cap");
     let edit = |name: &str, from: &str, to: &str| {
         assert!(spec.contains(from), "callbacks.cap has `{from}`");
         s.write(name, spec.replace(from, to));
@@ -1361,14 +1361,7 @@ fn a_changed_lease_breaks() {
 /// the same spec does not.
 #[test]
 fn a_packed_parameter_moving_within_its_word_breaks() {
-    let s = Scratch::new("breaking", "packed");
-    let spec = std::fs::read_to_string(workspace().join("dsl/tests/ui/pass/packed-parameters.cap"))
-        .expect("packed-parameters.cap");
-    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
-    let base =
-        std::fs::read_to_string(workspace().join("dsl/tests/ui/base.cap")).expect("base.cap");
-    s.write("base.cap", &base);
-    s.write("old.cap", &spec);
+    let (s, spec) = ui_pass_spec("packed", "packed-parameters.cap");
     s.write("same.cap", &spec);
     let flags = "#[at(word = 0, bit = 8)] arch_flags: u8";
     assert!(spec.contains(flags));
@@ -1394,16 +1387,7 @@ fn a_packed_parameter_moving_within_its_word_breaks() {
 /// server's `close` hands back no sender).
 #[test]
 fn a_session_changing_what_it_binds_breaks() {
-    let s = Scratch::new("breaking", "session-binds");
-    let ui = workspace().join("dsl/tests/ui");
-    let spec =
-        std::fs::read_to_string(ui.join("pass/session-binds.cap")).expect("session-binds.cap");
-    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
-    s.write(
-        "base.cap",
-        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
-    );
-    s.write("old.cap", &spec);
+    let (s, spec) = ui_pass_spec("session-binds", "session-binds.cap");
     let from = "        binds KeyEvents;\n";
     assert!(spec.contains(from), "session-binds.cap has `{from}`");
     s.write(
@@ -1472,15 +1456,7 @@ fn a_pointer_losing_whole_word_breaks() {
 /// (B0053); a call that also receives is compatible.
 #[test]
 fn a_system_call_renumbered_or_narrowed_breaks() {
-    let s = Scratch::new("breaking", "syscalls");
-    let ui = workspace().join("dsl/tests/ui");
-    let spec = std::fs::read_to_string(ui.join("pass/syscalls.cap")).expect("syscalls.cap");
-    let spec = spec.replace("use \"../base.cap\";", "use \"base.cap\";");
-    s.write(
-        "base.cap",
-        std::fs::read_to_string(ui.join("base.cap")).expect("base.cap"),
-    );
-    s.write("old.cap", &spec);
+    let (s, spec) = ui_pass_spec("syscalls", "syscalls.cap");
     let edit = |name: &str, from: &str, to: &str| {
         assert!(spec.contains(from), "syscalls.cap has `{from}`");
         s.write(name, spec.replace(from, to));
