@@ -721,37 +721,11 @@ fn binds_refers_to_the_callback_interface() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../dsl/tests/ui/pass")
             .join(file);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let doc = json!({"uri": uri(&path.canonicalize().unwrap())});
-        session.notify(
-            "textDocument/didOpen",
-            json!({"textDocument": {"uri": doc["uri"], "languageId": "cap", "version": 1, "text": text}}),
-        );
-        assert_eq!(session.diagnostics(), Vec::<Value>::new(), "{file}");
-        let line_of = |s: &str| text[..text.find(s).unwrap()].matches('\n').count();
-        let declared = line_of("callback interface KeyEvents");
-        let bound = line_of(after);
-        let at = position_of(&text, "callback interface ", "KeyEvents");
-        let references = session.request(
-            "textDocument/references",
-            json!({"textDocument": doc, "position": at, "context": {"includeDeclaration": false}}),
-        );
-        let lines: Vec<&Value> = references
-            .as_array()
-            .unwrap_or_else(|| panic!("{file}: {references}"))
-            .iter()
-            .map(|l| &l["range"]["start"]["line"])
-            .collect();
-        assert_eq!(lines, [&json!(bound)], "{file}: {references}");
-        let at = position_of(&text, after, "KeyEvents");
-        let definition = session.request(
-            "textDocument/definition",
-            json!({"textDocument": doc, "position": at}),
-        );
-        assert_eq!(
-            definition["range"]["start"]["line"],
-            json!(declared),
-            "{file}: {definition}"
+        a_name_refers_to_its_declaration(
+            &mut session,
+            &path,
+            ("callback interface ", "KeyEvents"),
+            (after, "KeyEvents"),
         );
     }
     assert_eq!(session.request("shutdown", Value::Null), Value::Null);
@@ -772,41 +746,60 @@ fn an_error_payload_rest_refers_to_its_set() {
     session.notify("initialized", json!({}));
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../dsl/tests/ui/pass/error-payload-rest.cap");
-    let text = std::fs::read_to_string(&path).unwrap();
+    a_name_refers_to_its_declaration(
+        &mut session,
+        &path,
+        ("errors ", "LookupFault"),
+        ("lookup: ..", "LookupFault"),
+    );
+    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
+    session.notify("exit", Value::Null);
+    assert_eq!(session.child.wait().unwrap().code(), Some(0));
+}
+
+/// Opens `path` (which must check clean) and holds the name declared at
+/// `declared` (the text before it, the name) and used at `used` to each
+/// other: the declaration's only reference is the use, and go to
+/// definition from the use reaches the declaration.
+fn a_name_refers_to_its_declaration(
+    session: &mut Session,
+    path: &Path,
+    declared: (&str, &str),
+    used: (&str, &str),
+) {
+    let text = std::fs::read_to_string(path).unwrap();
     let doc = json!({"uri": uri(&path.canonicalize().unwrap())});
     session.notify(
         "textDocument/didOpen",
         json!({"textDocument": {"uri": doc["uri"], "languageId": "cap", "version": 1, "text": text}}),
     );
-    assert_eq!(session.diagnostics(), Vec::<Value>::new());
+    let file = path.display();
+    assert_eq!(session.diagnostics(), Vec::<Value>::new(), "{file}");
     let line_of = |s: &str| text[..text.find(s).unwrap()].matches('\n').count();
-    let declared = line_of("errors LookupFault");
-    let used = line_of("lookup: ..LookupFault");
-    let at = position_of(&text, "errors ", "LookupFault");
+    let declared_line = line_of(&format!("{}{}", declared.0, declared.1));
+    let used_line = line_of(&format!("{}{}", used.0, used.1));
+    let at = position_of(&text, declared.0, declared.1);
     let references = session.request(
         "textDocument/references",
         json!({"textDocument": doc, "position": at, "context": {"includeDeclaration": false}}),
     );
     let lines: Vec<&Value> = references
         .as_array()
-        .unwrap_or_else(|| panic!("{references}"))
+        .unwrap_or_else(|| panic!("{file}: {references}"))
         .iter()
         .map(|l| &l["range"]["start"]["line"])
         .collect();
-    assert_eq!(lines, [&json!(used)], "{references}");
-    let at = position_of(&text, "lookup: ..", "LookupFault");
+    assert_eq!(lines, [&json!(used_line)], "{file}: {references}");
+    let at = position_of(&text, used.0, used.1);
     let definition = session.request(
         "textDocument/definition",
         json!({"textDocument": doc, "position": at}),
     );
     assert_eq!(
         definition["range"]["start"]["line"],
-        json!(declared),
-        "{definition}"
+        json!(declared_line),
+        "{file}: {definition}"
     );
-    assert_eq!(session.request("shutdown", Value::Null), Value::Null);
-    session.notify("exit", Value::Null);
-    assert_eq!(session.child.wait().unwrap().code(), Some(0));
 }
 
 /// A `Content-Length` past the server's bound is refused before anything is
