@@ -314,6 +314,7 @@ fn every_fixed_type_of_the_generated_module_is_reserved() {
             .chain(spec.data_types.iter().map(|t| t.name.as_str()))
             .chain(spec.enumerations.iter().map(|e| e.name.as_str()))
             .chain(spec.bitfields.iter().map(|b| b.name.as_str()))
+            .chain(spec.syscalls.iter().map(|s| s.name.as_str()))
             .collect();
         let file = syn::parse_file(&module).expect("the module parses");
         for item in &file.items {

@@ -177,7 +177,7 @@ const DRIVER_RECEIVED: (&str, &str) = (
 /// The attacks of the hostile task (kernel-demo/user/src/bin/attack.rs), in
 /// the order it makes them: each prints `attack <name>: refused (...)` or
 /// `attack <name>: contained (...)`, or `SUCCEEDED` when it worked.
-pub const ATTACKS: [&str; 14] = [
+pub const ATTACKS: [&str; 15] = [
     "cnode-reuse",
     "pml4-reuse",
     "ipc-buffer-reuse",
@@ -191,6 +191,7 @@ pub const ATTACKS: [&str; 14] = [
     "thread-flood",
     "address-space-flood",
     "syscall-at-user-end",
+    "ipc-without-rights",
     "asid-pool-deleted",
 ];
 /// Whether `line` is the kernel's report of a passing audit: it must name
@@ -1453,6 +1454,7 @@ mod tests {
         attack address-space-flood: contained (256 address spaces from 1 MiB of my budget, 256 numbered from my own pool, then the next: NotEnoughMemory { left: 0 }; the kernel keeps no table of numbers)\r\n\
         thread 0x4900000 stopped: its return address 0x800000000000 is past the end of user space\r\n\
         attack syscall-at-user-end: contained (a thread (TCB at 0x4900000) made a system call from 0x7ffffffffffe, the last two bytes of user space: the kernel went on)\r\n\
+        attack ipc-without-rights: refused (Recv on a write-only endpoint cap with a sender queued, signal through a read-only notification cap, wait on a write-only one with a signal pending, Send and Call on an endpoint cap without write with a listener waiting: InvalidCap each; through caps with the rights: received, signalled, waited, sent, called)\r\n\
         thread 0x4941000 stopped: its address space was deleted\r\n\
         attack asid-pool-deleted: contained (after deleting my ASID pool, a thread (TCB at 0x4941000) configured with a PML4 it numbered, resumed: did not run; a PDPT mapped into that PML4 (one mapped before): FailedLookup { source: 0 })\r\n\
         audit: for thread 0x4828000: 17 threads reach 1031 caps to 578 objects in 22 CNodes and their TCBs' slots, 17 address spaces with 10732 user entries: the derivation list is sound, rights never exceed a parent's, no objects overlap, watermarks within their Untyped, owned slots hold what they admit, every thread is a live TCB waiting only on live objects, each of 1 reply caps names a live caller waiting for it, every interrupt line signals a live notification, every address-space number stands for a live PML4 of a live pool, every user mapping leads to an object whose cap records it\r\n\

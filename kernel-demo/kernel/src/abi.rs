@@ -90,53 +90,10 @@ pub const FIRST_UNTYPED_SLOT: u64 = 16;
 /// Set in the root task's `r8` when the kernel was booted with `bench`.
 pub const ROOT_FLAG_BENCH: u64 = 1;
 
-/// The system calls, numbered as `rax` carries them.
-#[repr(u64)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Syscall {
-    /// Invoke the cap at `rdi` and wait for the reply: a kernel invocation
-    /// on a kernel object, or a call on an endpoint.
-    Call = 1,
-    /// Send on the endpoint at `rdi` (or signal the notification).
-    Send = 2,
-    /// Receive on the endpoint at `rdi` (or wait on the notification).
-    Recv = 3,
-    /// Reply to the thread whose call was last received.
-    Reply = 4,
-    /// Reply, then receive on the endpoint at `rdi`.
-    ReplyRecv = 5,
-    /// Give up the rest of the time slice.
-    Yield = 6,
-    /// Print `rdi` bytes of the IPC buffer's message words on the console.
-    DebugPrint = 7,
-    /// End the calling thread with the status in `rdi`.
-    Exit = 8,
-    /// Return in `rdi` the tag of the cap at `rdi` (0: none), as seL4's
-    /// `DebugCapIdentify`, and the cap's two words in `rdx` and `r8`.
-    DebugCapType = 9,
-    /// Check the invariants of the caller's CSpace (`audit`), print the
-    /// result, and return 0 in `rdi` if they hold, 1 if not.
-    DebugAudit = 10,
-}
-
-impl Syscall {
-    /// The system call numbered `number`.
-    pub const fn from_word(number: u64) -> Option<Syscall> {
-        Some(match number {
-            1 => Syscall::Call,
-            2 => Syscall::Send,
-            3 => Syscall::Recv,
-            4 => Syscall::Reply,
-            5 => Syscall::ReplyRecv,
-            6 => Syscall::Yield,
-            7 => Syscall::DebugPrint,
-            8 => Syscall::Exit,
-            9 => Syscall::DebugCapType,
-            10 => Syscall::DebugAudit,
-            _ => return None,
-        })
-    }
-}
+/// The system calls, numbered as `rax` carries them: generated from
+/// kernel.cap's `syscalls Syscall` block, which also says which caps each
+/// sends or receives on (`Syscall::sends_on`, `Syscall::receives_on`).
+pub use crate::caps::Syscall;
 
 /// What `rax` holds when a system call returns: whether the call itself
 /// was carried out. The result of an invocation is in the reply's
@@ -374,11 +331,63 @@ mod tests {
     fn syscall_numbers_round_trip() {
         for number in 0..12 {
             if let Some(call) = Syscall::from_word(number) {
-                assert_eq!(call as u64, number);
+                assert_eq!(call.word(), number);
             }
         }
         assert_eq!(Syscall::from_word(0), None);
+        assert_eq!(Syscall::from_word(11), None);
+        assert_eq!(Syscall::from_word(u64::MAX), None);
         assert_eq!(SyscallStatus::from_word(4), Some(SyscallStatus::InvalidCap));
+    }
+
+    /// The numbers docs/kernel.md's table gives (and the user programs
+    /// trap with): kernel.cap's `syscalls Syscall` block must keep them.
+    #[test]
+    fn syscall_numbers_are_the_documented_ones() {
+        let table = [
+            (1, Syscall::Call),
+            (2, Syscall::Send),
+            (3, Syscall::Recv),
+            (4, Syscall::Reply),
+            (5, Syscall::ReplyRecv),
+            (6, Syscall::Yield),
+            (7, Syscall::DebugPrint),
+            (8, Syscall::Exit),
+            (9, Syscall::DebugCapType),
+            (10, Syscall::DebugAudit),
+        ];
+        assert_eq!(Syscall::ALL.len(), table.len());
+        for (number, call) in table {
+            assert_eq!(Syscall::from_word(number), Some(call));
+        }
+    }
+
+    /// Which caps a system call sends or receives on: the endpoint's
+    /// `write` to send (and call), `read` to receive; a notification's the
+    /// same, but `Call` never sends on one (a notification has no
+    /// invocations, and the kernel refuses the call); nothing else.
+    #[test]
+    fn syscalls_send_and_receive_on_the_rights_docs_kernel_md_names() {
+        use crate::caps::{EndpointCap, NotificationCap, Rights};
+        let read_write = Rights::READ.union(Rights::WRITE);
+        let endpoint = |rights| EndpointCap::new(0x1000, rights, 0).unwrap().cap();
+        let notification = |rights| NotificationCap::new(0x1000, rights, 0).unwrap().cap();
+        for rights in [Rights::NONE, Rights::READ, Rights::WRITE, Rights::ALL] {
+            let (read, write) = (
+                rights.contains(Rights::READ),
+                rights.contains(Rights::WRITE),
+            );
+            assert_eq!(Syscall::Call.sends_on(endpoint(rights)), write);
+            assert!(!Syscall::Call.sends_on(notification(rights.mask(read_write))));
+            for cap in [endpoint(rights), notification(rights.mask(read_write))] {
+                assert_eq!(Syscall::Send.sends_on(cap), write);
+                assert_eq!(Syscall::Recv.receives_on(cap), read);
+                assert_eq!(Syscall::ReplyRecv.receives_on(cap), read);
+                assert!(!Syscall::Recv.sends_on(cap) && !Syscall::Send.receives_on(cap));
+                assert!(!Syscall::Reply.sends_on(cap), "Reply names no cap");
+            }
+        }
+        assert!(!Syscall::Send.sends_on(crate::caps::Cap::NULL));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! `nofastpath` boot flag runs the whole demo on the slow path alone, with
 //! the same transcript.
 
-use crate::abi::fits_registers;
+use crate::abi::{Syscall, fits_registers};
 use crate::caps::{Cap, EndpointCap, ReplyCap, Rights};
 use crate::ipc::{Endpoint, Objects};
 use crate::tcb::{ThreadState, reg};
@@ -34,8 +34,8 @@ pub trait Machine: Objects {
 }
 
 /// `Call` by `caller` on the fast path: a message in registers through an
-/// endpoint cap with the write right and a right to be answered (grant
-/// or grant-reply), to a receiver that waits on the endpoint with an
+/// endpoint cap `Call` may send on (kernel.cap's `syscalls` block: the
+/// write right) and with a right to be answered (grant or grant-reply), to a receiver that waits on the endpoint with an
 /// empty caller slot and no fault to answer, and runs next. Returns the
 /// receiver and how to switch to it, or `None` with nothing changed.
 pub fn call<M: Machine>(m: &mut M, caller: u64) -> Option<(u64, M::Switch)> {
@@ -44,9 +44,10 @@ pub fn call<M: Machine>(m: &mut M, caller: u64) -> Option<(u64, M::Switch)> {
     if !fits_registers(info) {
         return None;
     }
-    let cap = EndpointCap::from_cap(m.lookup(caller, address)?)?;
+    let named = m.lookup(caller, address)?;
+    let cap = EndpointCap::from_cap(named)?;
     let rights = cap.rights();
-    if !rights.contains(Rights::WRITE)
+    if !Syscall::Call.sends_on(named)
         || !(rights.contains(Rights::GRANT) || rights.contains(Rights::GRANT_REPLY))
     {
         return None;
@@ -115,8 +116,9 @@ pub fn reply_recv<M: Machine>(m: &mut M, server: u64) -> Option<(u64, M::Switch)
     if c.state != ThreadState::BlockedOnReply || c.fault.is_fault() {
         return None;
     }
-    let cap = EndpointCap::from_cap(m.lookup(server, address)?)?;
-    if !cap.rights().contains(Rights::READ) {
+    let named = m.lookup(server, address)?;
+    let cap = EndpointCap::from_cap(named)?;
+    if !Syscall::ReplyRecv.receives_on(named) {
         return None;
     }
     let endpoint = cap.endpoint();

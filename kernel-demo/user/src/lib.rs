@@ -319,7 +319,7 @@ pub fn syscall(
     rsi: u64,
     words: [u64; abi::MESSAGE_REGISTERS],
 ) -> Returned {
-    let (mut rax, mut rdi, mut rsi) = (number as u64, rdi, rsi);
+    let (mut rax, mut rdi, mut rsi) = (number.word(), rdi, rsi);
     let [mut rdx, mut r8, mut r9, mut r10] = words;
     // SAFETY: `syscall` enters the kernel, which preserves every register
     // but those named here (the ABI in `capc_demo_kernel::abi`): rcx and

@@ -45,7 +45,7 @@ pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
         Some(Syscall::Call) => match lookup(k, current) {
             Err(status) => status,
             Ok((slot, cap)) => match EndpointCap::from_cap(cap) {
-                Some(endpoint) if endpoint.rights().contains(Rights::WRITE) => {
+                Some(endpoint) if Syscall::Call.sends_on(cap) => {
                     let pending = PendingSend {
                         badge: endpoint.badge(),
                         grant: endpoint.rights().contains(Rights::GRANT),
@@ -63,7 +63,7 @@ pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
                 None => invoke_object(k, current, slot, cap),
             },
         },
-        Some(Syscall::Send) => match ipc_target(k, current, Rights::WRITE) {
+        Some(Syscall::Send) => match ipc_target(k, current, Syscall::Send, Way::Send) {
             Ok(IpcTarget::Endpoint(endpoint, cap)) => {
                 let pending = PendingSend {
                     badge: cap.badge(),
@@ -79,7 +79,7 @@ pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
             }
             Err(status) => status,
         },
-        Some(Syscall::Recv) => receive(k, current),
+        Some(Syscall::Recv) => receive(k, current, Syscall::Recv),
         Some(Syscall::DebugCapType) => {
             let cap = lookup(k, current).map_or(Cap::NULL, |(_, cap)| cap);
             let g = &mut k.tcb(current).context.general;
@@ -98,7 +98,7 @@ pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
         }
         Some(Syscall::ReplyRecv) => {
             ipc::reply(&mut Machine(k), current);
-            receive(k, current)
+            receive(k, current, Syscall::ReplyRecv)
         }
     };
     if k.preempted {
@@ -113,9 +113,10 @@ pub(super) fn syscall(k: &mut Kernel, current: u64) -> bool {
     thread.state != ThreadState::Running
 }
 
-/// `Recv` on an endpoint or a notification.
-pub(super) fn receive(k: &mut Kernel, current: u64) -> SyscallStatus {
-    match ipc_target(k, current, Rights::READ) {
+/// The receive of `syscall` (`Recv`, `ReplyRecv`) on an endpoint or a
+/// notification.
+pub(super) fn receive(k: &mut Kernel, current: u64, syscall: Syscall) -> SyscallStatus {
+    match ipc_target(k, current, syscall, Way::Receive) {
         Ok(IpcTarget::Endpoint(endpoint, cap)) => {
             let can_grant = cap.rights().contains(Rights::GRANT);
             ipc_status(ipc::recv(&mut Machine(k), current, endpoint, can_grant))
@@ -152,27 +153,45 @@ pub(super) fn lookup(k: &Kernel, current: u64) -> Result<(SlotAddr, Cap), Syscal
     .map_err(|_| SyscallStatus::InvalidCap)
 }
 
+/// Whether a system call sends or receives on the cap it names.
+#[derive(Clone, Copy)]
+pub(super) enum Way {
+    Send,
+    Receive,
+}
+
 /// The endpoint or notification the cap at the caller's `rdi` names, if
-/// the cap carries `right`.
+/// `syscall` may send or receive (`way`) on it.
 pub(super) fn ipc_target(
     k: &Kernel,
     current: u64,
-    right: Rights,
+    syscall: Syscall,
+    way: Way,
 ) -> Result<IpcTarget, SyscallStatus> {
     let (_, cap) = lookup(k, current)?;
-    ipc_target_of(cap, right)
+    ipc_target_of(cap, syscall, way)
 }
 
-/// The endpoint or notification `cap` names, if it carries `right`.
-pub(super) fn ipc_target_of(cap: Cap, right: Rights) -> Result<IpcTarget, SyscallStatus> {
-    if let Some(endpoint) = EndpointCap::from_cap(cap)
-        && endpoint.rights().contains(right)
-    {
+/// The endpoint or notification `cap` names, if `syscall` may send or
+/// receive (`way`) on it: kernel.cap's `sends on` and `receives on`
+/// clauses (the cap's type and the rights they list), as the generated
+/// `Syscall::sends_on` and `receives_on` check them.
+pub(super) fn ipc_target_of(
+    cap: Cap,
+    syscall: Syscall,
+    way: Way,
+) -> Result<IpcTarget, SyscallStatus> {
+    let allowed = match way {
+        Way::Send => syscall.sends_on(cap),
+        Way::Receive => syscall.receives_on(cap),
+    };
+    if !allowed {
+        return Err(SyscallStatus::InvalidCap);
+    }
+    if let Some(endpoint) = EndpointCap::from_cap(cap) {
         return Ok(IpcTarget::Endpoint(endpoint.endpoint(), endpoint));
     }
-    if let Some(notification) = NotificationCap::from_cap(cap)
-        && notification.rights().contains(right)
-    {
+    if let Some(notification) = NotificationCap::from_cap(cap) {
         return Ok(IpcTarget::Notification(
             notification.notification(),
             notification.badge(),

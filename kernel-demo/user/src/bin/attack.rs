@@ -370,7 +370,7 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         env,
         "attack: holding only my Untyped, CNode, PML4 and ASID pool (and a device Untyped for one attack)"
     );
-    let attacks: [Attack; 14] = [
+    let attacks: [Attack; 15] = [
         ("cnode-reuse", cnode_reuse),
         ("pml4-reuse", pml4_reuse),
         ("ipc-buffer-reuse", ipc_buffer_reuse),
@@ -384,6 +384,7 @@ fn main(_: u64, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
         ("thread-flood", thread_flood),
         ("address-space-flood", address_space_flood),
         ("syscall-at-user-end", syscall_at_user_end),
+        ("ipc-without-rights", ipc_without_rights),
         // Last: it deletes my ASID pool.
         ("asid-pool-deleted", asid_pool_deleted),
     ];
@@ -1123,8 +1124,8 @@ extern "C" fn flood_thread(_number: u64) -> ! {
         "ud2",
         ep = const FLOOD_EP,
         block = const FLOOD_BLOCK,
-        send = const Syscall::Send as u64,
-        recv = const Syscall::Recv as u64,
+        send = const Syscall::Send.word(),
+        recv = const Syscall::Recv.word(),
     )
 }
 
@@ -1288,6 +1289,166 @@ fn address_space_flood(env: &mut Env) -> Result<(), Error> {
 }
 
 /// Set by [`must_not_run`] if it ever runs.
+/// The endpoint [`listener`] receives on, and the words it heard.
+static LISTEN_ON: AtomicU64 = AtomicU64::new(0);
+static HEARD: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Receives on [`LISTEN_ON`] forever, keeping the first word of each
+/// message (a send's or a call's) in [`HEARD`] and answering calls with no
+/// words.
+extern "C" fn listener(buffer: u64) -> ! {
+    // SAFETY: its IPC buffer is mapped there, and only it uses it.
+    let mut env = unsafe { Env::new(buffer) };
+    let empty = MessageInfo {
+        label: 0,
+        length: 0,
+        caps: 0,
+    };
+    loop {
+        if let Ok(message) = env.recv(LISTEN_ON.load(Ordering::Relaxed)) {
+            let word = message.words[0];
+            HEARD[usize::from(word == 2)].store(word, Ordering::Release);
+            if word == 2 {
+                let _ = env.reply(empty, &[]);
+            }
+        }
+    }
+}
+
+/// IPC through caps without the right it needs: `Send` and `Call` on an
+/// endpoint cap without `write`, `Recv` on one without `read`, signal
+/// through a notification cap without `write` and wait on one without
+/// `read` (kernel.cap's `syscalls` block). Each is set up so that, let
+/// through, it would return at once (a sender is queued, a listener waits
+/// and answers, a signal is pending) rather than block; each is then done
+/// again through a cap with the right, which must work.
+fn ipc_without_rights(env: &mut Env) -> Result<(), Error> {
+    let (endpoint, notification) = (FIRST, FIRST + 1);
+    let (read_ep, write_ep, read_ntfn, write_ntfn) = (FIRST + 2, FIRST + 3, FIRST + 4, FIRST + 5);
+    retype_one(env, W, ObjectType::Endpoint, 0, endpoint)?;
+    retype_one(env, W, ObjectType::Notification, 0, notification)?;
+    // The endpoint cap without `write` may be answered (`grant_reply`): a
+    // call through it, were it let through, would come back rather than
+    // leave this thread inactive.
+    mint(
+        env,
+        endpoint,
+        read_ep,
+        Rights::READ.union(Rights::GRANT_REPLY),
+        0,
+    )?;
+    mint(env, endpoint, write_ep, Rights::WRITE, 0)?;
+    mint(env, notification, read_ntfn, Rights::READ, 0)?;
+    // Badged: a signal of badge 0 leaves nothing pending in this kernel.
+    mint(env, notification, write_ntfn, Rights::WRITE, 1)?;
+    let one = MessageInfo {
+        label: 0,
+        length: 1,
+        caps: 0,
+    };
+    // A sender queued on the endpoint, then a listener waiting on it.
+    SEND_THROUGH[0].store(endpoint, Ordering::Relaxed);
+    SENDING[0].store(0, Ordering::Release);
+    LISTEN_ON.store(endpoint, Ordering::Relaxed);
+    for heard in &HEARD {
+        heard.store(0, Ordering::Release);
+    }
+    let sender = start(env, FIRST + 6, badged_sender)?;
+    wait_for(&SENDING[0]);
+    for _ in 0..5 {
+        yield_now();
+    }
+    let mut threads = [sender.tcb, 0];
+    // Each op without the right, then the same through a cap with it; the
+    // first op let through ends the attack (its control could block).
+    let mut with = [Ok(()); 5];
+    let mut through = None;
+    for (step, control) in with.iter_mut().enumerate() {
+        let (what, without) = match step {
+            0 => (
+                "Recv on a write-only endpoint cap with a sender queued",
+                env.recv(write_ep).map(drop),
+            ),
+            1 => (
+                "a signal through a read-only notification cap",
+                env.signal(read_ntfn),
+            ),
+            2 => {
+                env.signal(write_ntfn)?;
+                (
+                    "a wait on a write-only notification cap with a signal pending",
+                    env.wait(write_ntfn).map(drop),
+                )
+            }
+            3 => {
+                threads[1] = start(env, FIRST + 10, listener)?.tcb;
+                for _ in 0..5 {
+                    yield_now();
+                }
+                (
+                    "Send on an endpoint cap without write with a listener waiting",
+                    env.send(read_ep, one, &[1], &[]),
+                )
+            }
+            _ => (
+                "Call on an endpoint cap without write with a listener waiting",
+                env.call_endpoint(read_ep, one, &[2], &[]).map(drop),
+            ),
+        };
+        if !matches!(without, Err(Error::Syscall(SyscallStatus::InvalidCap))) {
+            through = Some((what, without));
+            break;
+        }
+        *control = match step {
+            0 => env.recv(read_ep).map(drop),
+            1 => env.signal(write_ntfn),
+            2 => env.wait(read_ntfn).map(drop),
+            3 => env.send(write_ep, one, &[1], &[]),
+            _ => env.call_endpoint(endpoint, one, &[2], &[]).map(drop),
+        };
+    }
+    for _ in 0..5 {
+        yield_now();
+    }
+    let heard = HEARD.each_ref().map(|h| h.load(Ordering::Acquire));
+    match through {
+        Some((what, Ok(()))) => report(
+            env,
+            "ipc-without-rights",
+            Verdict::Succeeded,
+            format_args!("{what} went through"),
+        ),
+        Some((what, Err(error))) => {
+            let _ = writeln!(
+                env,
+                "attack ipc-without-rights: inconclusive ({what}: {error}, not InvalidCap)"
+            );
+        }
+        None if with.iter().all(Result::is_ok) && heard == [1, 2] => report(
+            env,
+            "ipc-without-rights",
+            Verdict::Refused,
+            format_args!(
+                "Recv on a write-only endpoint cap with a sender queued, signal through a read-only notification cap, wait on a write-only one with a signal pending, Send and Call on an endpoint cap without write with a listener waiting: InvalidCap each; through caps with the rights: received, signalled, waited, sent, called"
+            ),
+        ),
+        None => {
+            let _ = writeln!(
+                env,
+                "attack ipc-without-rights: inconclusive (through caps with the rights: {}, {}, {}, {}, {}; heard {heard:?})",
+                Shown(with[0]),
+                Shown(with[1]),
+                Shown(with[2]),
+                Shown(with[3]),
+                Shown(with[4])
+            );
+        }
+    }
+    let started = if threads[1] == 0 { 1 } else { 2 };
+    clean_up(env, &threads[..started]);
+    Ok(())
+}
+
 static RAN: Cell = Cell::new();
 
 /// The thread of [`asid_pool_deleted`]: its address space maps nothing,

@@ -1383,8 +1383,8 @@ mod bench {
             "mov eax, {reply_recv}",
             "syscall",
             "jmp 2b",
-            recv = const Syscall::Recv as u64,
-            reply_recv = const Syscall::ReplyRecv as u64,
+            recv = const Syscall::Recv.word(),
+            reply_recv = const Syscall::ReplyRecv.word(),
         )
     }
 
