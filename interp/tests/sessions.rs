@@ -194,9 +194,20 @@ proptest! {
                 }
                 Op::Ping(c, n) => {
                     if let Some(id) = sessions[usize::from(c)] {
-                        let used = s.open[&id].used();
-                        let r = s.call(id, "Mem", "ping", &[n]).unwrap();
-                        prop_assert_eq!(r.is_ok(), (1..=4).contains(&n));
+                        let (used, available) = (s.open[&id].used(), s.open[&id].available());
+                        // A call's own memory (16 bytes a count) comes from
+                        // the session too: a full session cannot ping.
+                        match s.call(id, "Mem", "ping", &[n]).unwrap() {
+                            Ok(_) => prop_assert!((1..=4).contains(&n) && n * 16 <= available),
+                            Err(OpError::OutOfBudget { needed }) => {
+                                prop_assert_eq!(needed, n * 16);
+                                prop_assert!(needed > available);
+                            }
+                            Err(e) => {
+                                prop_assert_eq!(e, OpError::InvalidArgument { index: 0 });
+                                prop_assert!(!(1..=4).contains(&n));
+                            }
+                        }
                         prop_assert_eq!(s.open[&id].used(), used, "a call's own memory is refunded");
                     }
                 }
