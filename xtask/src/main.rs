@@ -39,6 +39,7 @@ mod docsize;
 mod kbench;
 mod kernel;
 mod package;
+mod sel4gen;
 mod transcript;
 mod vscode;
 
@@ -87,6 +88,12 @@ Tasks:
           Generate FILE's module with `capc build` (default
           kernel-demo/spec/kernel.cap) and report its size, the bytes of its
           doc lines, and each doc line said more than once with its count
+  sel4-generators
+          Make seL4's own generators ready to run under target/sel4-generators/
+          (a Python venv with ply, tempita and fissix from PyPI; the sel4-sys
+          0.0.28 crate from crates.io, which bundles seL4 5.0.0's generators,
+          converted to Python 3), run bitfield_gen.py on seL4's own
+          types_64.bf, and print where they are
   miri    Run the demo kernel library's host tests under Miri (undefined
           behaviour, aliasing), installing a nightly toolchain with the miri
           component first if it is missing; opt-in, not part of `test`
@@ -126,6 +133,9 @@ fn main() -> ExitCode {
         Some("bench-kernel") => workspace_root().and_then(|root| kbench::bench_kernel(&root)),
         Some("demo") => demo(),
         Some("miri") => miri(),
+        Some("sel4-generators") => {
+            workspace_root().and_then(|root| sel4gen::sel4_generators(&root))
+        }
         Some("doc-size") if args.len() > 2 => {
             eprintln!(
                 "error: `doc-size` takes at most one spec, got `{}`\n",
