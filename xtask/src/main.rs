@@ -39,6 +39,7 @@ mod docsize;
 mod kbench;
 mod kernel;
 mod package;
+mod sel4diff;
 mod sel4gen;
 mod transcript;
 mod vscode;
@@ -120,9 +121,10 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(task @ ("test" | "test-vscode" | "demo" | "package" | "bench-kernel" | "miri"))
-            if args.len() > 1 =>
-        {
+        Some(
+            task @ ("test" | "test-vscode" | "demo" | "package" | "bench-kernel" | "miri"
+            | "sel4-diff"),
+        ) if args.len() > 1 => {
             eprintln!("error: `{task}` takes no arguments, got `{}`\n", args[1]);
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -136,6 +138,7 @@ fn main() -> ExitCode {
         Some("sel4-generators") => {
             workspace_root().and_then(|root| sel4gen::sel4_generators(&root))
         }
+        Some("sel4-diff") => workspace_root().and_then(|root| sel4diff::check(&root)),
         Some("doc-size") if args.len() > 2 => {
             eprintln!(
                 "error: `doc-size` takes at most one spec, got `{}`\n",
@@ -402,6 +405,10 @@ const TEST_STEPS: &[Step] = &[
             kernel::ensure_graphviz(root)?;
             run_cargo(root, &["test", "--workspace"])
         },
+    },
+    Step {
+        name: "seL4's generators vs capc",
+        run: sel4diff::check,
     },
     Step {
         name: "VS Code extension tests",
