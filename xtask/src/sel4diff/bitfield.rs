@@ -49,13 +49,17 @@ pub fn check(root: &Path, generators: &Generators) -> Result<(), Failure> {
     for (name, options) in CONFIGURATIONS {
         let bf = out.join(format!("{name}.bf"));
         export(root, options, &bf)?;
+        // Written beside, then moved over the last run's output only if it
+        // differs: the crate's build script reruns when it changes.
         let rust = out.join(format!("{name}.rs"));
+        let fresh = out.join(format!("{name}.rs.new"));
         generators.run(
             "bitfield_gen.py",
             &["--word-size=64".as_ref()],
             Some(&bf),
-            Some(&rust),
+            Some(&fresh),
         )?;
+        replace_if_changed(&fresh, &rust)?;
         println!(
             "==> bitfield_gen.py on `capc build --lang bf{}`: {}",
             options
@@ -92,6 +96,20 @@ pub fn check(root: &Path, generators: &Generators) -> Result<(), Failure> {
             status,
         ))
     }
+}
+
+/// Moves `fresh` over `path` if their contents differ, else removes it.
+fn replace_if_changed(fresh: &Path, path: &Path) -> Result<(), Failure> {
+    let same = match (std::fs::read(fresh), std::fs::read(path)) {
+        (Ok(new), Ok(old)) => new == old,
+        _ => false,
+    };
+    let result = if same {
+        std::fs::remove_file(fresh)
+    } else {
+        std::fs::rename(fresh, path)
+    };
+    result.map_err(|e| Failure::new(format!("cannot write {}: {e}", path.display())))
 }
 
 /// `capc build --lang bf` of the spec with `options` on, into `to`.

@@ -160,7 +160,7 @@ impl Kind {
             } => {
                 let align = 1u64 << align_bits;
                 if whole_word {
-                    let mut v = vec![0, align, u64::MAX & !(align - 1), 1 << 63, 1 << 47];
+                    let mut v = vec![0, align, !(align - 1), 1 << 63, 1 << 47];
                     v.extend((0..random).map(|_| rng.next() & !(align - 1)));
                     v
                 } else if high {
@@ -168,9 +168,9 @@ impl Kind {
                     let mut v = vec![
                         0,
                         align,
-                        top - align,             // the highest positive
-                        !(top - 1),              // the lowest negative: 0xffff_8000_...
-                        u64::MAX & !(align - 1), // -align
+                        top - align,  // the highest positive
+                        !(top - 1),   // the lowest negative: 0xffff_8000_...
+                        !(align - 1), // -align
                     ];
                     v.extend((0..random).map(|_| {
                         sign_extend(rng.next() & low(address_bits) & !(align - 1), address_bits)
@@ -221,7 +221,7 @@ impl Kind {
                     }
                     v
                 } else if width + align_bits < 64 {
-                    vec![1 << (width + align_bits), u64::MAX & !(align - 1)]
+                    vec![1 << (width + align_bits), !(align - 1)]
                 } else {
                     Vec::new()
                 }
@@ -522,10 +522,10 @@ fn fix_tag(cap: &CapCase, mut words: [u64; CAP_WORDS]) -> [u64; CAP_WORDS] {
 }
 
 fn main() -> ExitCode {
-    assert!(
-        cfg!(debug_assertions),
-        "seL4's refusals are debug_assert!s: build without --release"
-    );
+    if !cfg!(debug_assertions) {
+        eprintln!("seL4's refusals are debug_assert!s: build without --release");
+        return ExitCode::FAILURE;
+    }
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if !QUIET.load(Ordering::SeqCst) {
