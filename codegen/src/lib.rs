@@ -5,13 +5,15 @@
 //! `capc` command line (behind the default `cli` feature, so build scripts
 //! need not pull in clap), the build-script API [`Builder`], and the
 //! `include_spec!` proc macro. [`backend`] turns a checked spec into tokens;
-//! [`c`] into a C header.
+//! [`c`] into a C header; [`sel4_bf`] its cap types into seL4's bitfield_gen
+//! input.
 #![deny(missing_docs)]
 
 pub mod backend;
 mod build;
 pub mod c;
 pub mod expand;
+pub mod sel4_bf;
 
 pub use build::{BuildError, Builder, Lang, render_spec};
 

@@ -124,6 +124,7 @@ Examples:
   capc build kernel-demo/spec/kernel.cap -o src/caps.rs
   capc build --no-servers kernel-demo/spec/decompress.cap > client.rs
   capc build --lang c kernel-demo/spec/kernel.cap -o kernel.h
+  capc build --lang bf examples/sel4/x86_64.cap -o x86_64.bf
   capc build --cfg mcs --cfg smp examples/sel4/x86_64.cap -o sel4.rs
   capc build --extern kernel.cap=crate::caps kernel-demo/spec/decompress.cap -o src/decompress.rs
   capc build --side kernel kernel-demo/spec/kernel.cap -o src/caps.rs
@@ -139,8 +140,10 @@ struct BuildArgs {
     /// Write the module here instead of standard output.
     #[arg(short, long, value_name = "OUT.rs")]
     output: Option<PathBuf>,
-    /// What to generate: a no_std Rust module, or a C header (constants,
-    /// enums and cap field accessors; --no-clients/--no-servers do not apply).
+    /// What to generate: a no_std Rust module, a C header (constants,
+    /// enums and cap field accessors), or seL4's bitfield_gen input for the
+    /// cap types (`bf`: a block per cap type, every field at its word and
+    /// bits); --no-clients/--no-servers do not apply to `c` and `bf`.
     #[arg(long, value_enum, default_value = "rust")]
     lang: LangArg,
     /// Do not generate client types for interfaces.
@@ -179,6 +182,7 @@ enum SideArg {
 enum LangArg {
     Rust,
     C,
+    Bf,
 }
 
 #[derive(clap::Args)]
@@ -274,6 +278,13 @@ fn build(args: &BuildArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         },
+        LangArg::Bf => match capc::sel4_bf::render(spec, &name) {
+            Ok(text) => text,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(1);
+            }
+        },
     };
     let written = match &args.output {
         Some(path) if is_a_source(&compilation, &args.file, path) => Err(format!(
@@ -282,6 +293,7 @@ fn build(args: &BuildArgs) -> ExitCode {
             match args.lang {
                 LangArg::Rust => "Rust",
                 LangArg::C => "C",
+                LangArg::Bf => "bitfield_gen input",
             }
         )),
         Some(path) => std::fs::write(path, text)
