@@ -5,13 +5,15 @@
 //! `capc` command line (behind the default `cli` feature, so build scripts
 //! need not pull in clap), the build-script API [`Builder`], and the
 //! `include_spec!` proc macro. [`backend`] turns a checked spec into tokens;
-//! [`c`] into a C header.
+//! [`c`] into a C header; [`sel4_xml`] exports its invocations in seL4's
+//! interface XML.
 #![deny(missing_docs)]
 
 pub mod backend;
 mod build;
 pub mod c;
 pub mod expand;
+pub mod sel4_xml;
 
 pub use build::{BuildError, Builder, Lang, render_spec};
 

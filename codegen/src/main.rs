@@ -124,6 +124,7 @@ Examples:
   capc build kernel-demo/spec/kernel.cap -o src/caps.rs
   capc build --no-servers kernel-demo/spec/decompress.cap > client.rs
   capc build --lang c kernel-demo/spec/kernel.cap -o kernel.h
+  capc build --lang sel4-xml examples/sel4/x86_64.cap -o x86_64.xml
   capc build --cfg mcs --cfg smp examples/sel4/x86_64.cap -o sel4.rs
   capc build --extern kernel.cap=crate::caps kernel-demo/spec/decompress.cap -o src/decompress.rs
   capc build --side kernel kernel-demo/spec/kernel.cap -o src/caps.rs
@@ -139,8 +140,10 @@ struct BuildArgs {
     /// Write the module here instead of standard output.
     #[arg(short, long, value_name = "OUT.rs")]
     output: Option<PathBuf>,
-    /// What to generate: a no_std Rust module, or a C header (constants,
-    /// enums and cap field accessors; --no-clients/--no-servers do not apply).
+    /// What to generate: a no_std Rust module, a C header (constants,
+    /// enums and cap field accessors), or seL4's interface XML of the
+    /// kernel invocations (for seL4's invocation-label and stub
+    /// generators); --no-clients/--no-servers apply to Rust only.
     #[arg(long, value_enum, default_value = "rust")]
     lang: LangArg,
     /// Do not generate client types for interfaces.
@@ -179,6 +182,10 @@ enum SideArg {
 enum LangArg {
     Rust,
     C,
+    /// seL4's interface XML (libsel4's interfaces/*.xml) of the kernel
+    /// invocations, for seL4's invocation-label and stub generators.
+    #[value(name = "sel4-xml")]
+    Sel4Xml,
 }
 
 #[derive(clap::Args)]
@@ -274,6 +281,13 @@ fn build(args: &BuildArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         },
+        LangArg::Sel4Xml => match capc::sel4_xml::render(spec, &name) {
+            Ok(text) => text,
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(1);
+            }
+        },
     };
     let written = match &args.output {
         Some(path) if is_a_source(&compilation, &args.file, path) => Err(format!(
@@ -282,6 +296,7 @@ fn build(args: &BuildArgs) -> ExitCode {
             match args.lang {
                 LangArg::Rust => "Rust",
                 LangArg::C => "C",
+                LangArg::Sel4Xml => "seL4 XML",
             }
         )),
         Some(path) => std::fs::write(path, text)
