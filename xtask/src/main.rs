@@ -2,7 +2,8 @@
 //! (the alias lives in `.cargo/config.toml`).
 //!
 //! * `cargo xtask test` runs the full local/CI gate in order — `cargo fmt --check`,
-//!   `cargo clippy -D warnings`, `cargo test`, the VS Code extension's tests
+//!   `cargo clippy -D warnings`, `cargo test`, seL4's generators against
+//!   capc's code (`sel4-diff`), the VS Code extension's tests
 //!   (its TextMate grammars under node, see `vscode.rs`), the packaging
 //!   check of `package`, then the same three for the demo
 //!   kernel (its unit tests on the host), a QEMU boot of it whose serial
@@ -19,6 +20,11 @@
 //!   checks the packaged files, and builds a kernel crate outside the
 //!   workspace against them for `x86_64-unknown-none` (see `package.rs`); a
 //!   step of `test` too.
+//! * `cargo xtask sel4-diff` runs seL4's own generators (see `sel4gen.rs`)
+//!   on what `capc build --lang sel4-xml` exports of
+//!   examples/sel4/x86_64.cap and checks that their labels and stubs agree
+//!   with capc's generated code on every invocation (see `sel4diff.rs`);
+//!   a step of `test`.
 //! * `cargo xtask demo` runs `capc check` on the example `.cap` specs in
 //!   `kernel-demo/spec/` and `examples/`, then builds the demo kernel and boots
 //!   it in QEMU, streaming its boot transcript.
@@ -39,6 +45,7 @@ mod docsize;
 mod kbench;
 mod kernel;
 mod package;
+mod sel4diff;
 mod sel4gen;
 mod transcript;
 mod vscode;
@@ -56,7 +63,8 @@ Tasks:
   demo    Run `capc check` on every .cap spec in kernel-demo/spec/ and examples/,
           then build the demo kernel and boot it in QEMU
   test    Run cargo fmt --check, cargo clippy -D warnings and cargo test on the
-          workspace, the VS Code extension's tests (as test-vscode), the
+          workspace, seL4's generators against capc (as sel4-diff), the VS
+          Code extension's tests (as test-vscode), the
           `package` check, the same three on the demo kernel, then boot the
           kernel in QEMU and
           check its transcript, then boot it with `-append fault-test` and
@@ -94,6 +102,12 @@ Tasks:
           0.0.28 crate from crates.io, which bundles seL4 5.0.0's generators,
           converted to Python 3), run bitfield_gen.py on seL4's own
           types_64.bf, and print where they are
+  sel4-diff
+          Run seL4's generators on capc's export of examples/sel4/x86_64.cap
+          and compare their code with capc's: every invocation's label, the
+          request seL4's stub sends with capc's client's (random arguments,
+          fixed seed) and the results seL4's stub reads from the reply capc's
+          encoder writes; also a step of `test`, after `cargo test`
   miri    Run the demo kernel library's host tests under Miri (undefined
           behaviour, aliasing), installing a nightly toolchain with the miri
           component first if it is missing; opt-in, not part of `test`
@@ -120,9 +134,10 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        Some(task @ ("test" | "test-vscode" | "demo" | "package" | "bench-kernel" | "miri"))
-            if args.len() > 1 =>
-        {
+        Some(
+            task @ ("test" | "test-vscode" | "demo" | "package" | "bench-kernel" | "miri"
+            | "sel4-diff"),
+        ) if args.len() > 1 => {
             eprintln!("error: `{task}` takes no arguments, got `{}`\n", args[1]);
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -136,6 +151,7 @@ fn main() -> ExitCode {
         Some("sel4-generators") => {
             workspace_root().and_then(|root| sel4gen::sel4_generators(&root))
         }
+        Some("sel4-diff") => workspace_root().and_then(|root| sel4diff::check(&root)),
         Some("doc-size") if args.len() > 2 => {
             eprintln!(
                 "error: `doc-size` takes at most one spec, got `{}`\n",
@@ -402,6 +418,10 @@ const TEST_STEPS: &[Step] = &[
             kernel::ensure_graphviz(root)?;
             run_cargo(root, &["test", "--workspace"])
         },
+    },
+    Step {
+        name: "seL4's generators vs capc",
+        run: sel4diff::check,
     },
     Step {
         name: "VS Code extension tests",
