@@ -104,10 +104,11 @@ Tasks:
           types_64.bf, and print where they are
   sel4-diff
           Run seL4's generators on capc's export of examples/sel4/x86_64.cap
-          and compare their code with capc's: every invocation's label, the
-          request seL4's stub sends with capc's client's (random arguments,
-          fixed seed) and the results seL4's stub reads from the reply capc's
-          encoder writes; also a step of `test`, after `cargo test`
+          (seven configurations) and compare their code with capc's: every
+          invocation's label, the request seL4's stub sends with capc's
+          client's (random arguments, fixed seed) and the results seL4's stub
+          reads from the reply capc's encoder writes; also a step of `test`,
+          after `cargo test`
   miri    Run the demo kernel library's host tests under Miri (undefined
           behaviour, aliasing), installing a nightly toolchain with the miri
           component first if it is missing; opt-in, not part of `test`

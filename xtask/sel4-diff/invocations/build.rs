@@ -1,5 +1,6 @@
-//! Writes into `OUT_DIR`, from the spec at `$SEL4_DIFF_SPEC` and seL4's
-//! generated files in `$SEL4_DIFF_SEL4`:
+//! Writes into `OUT_DIR`, from the spec at `$SEL4_DIFF_SPEC` in the
+//! configuration with the options in `$SEL4_DIFF_CFG` on (comma-separated)
+//! and seL4's generated files in `$SEL4_DIFF_SEL4`:
 //!
 //! - `spec.rs`: capc's generated module of the spec (`capc::Builder`);
 //! - `invocation.rs`, `syscall_stub.rs`: copies of what seL4's
@@ -22,26 +23,43 @@ use capc::dsl::model::{MethodParam, ParamKind, Spec};
 
 fn main() {
     let spec_path = PathBuf::from(env("SEL4_DIFF_SPEC"));
+    // The options on, comma-separated (empty: none).
+    let chosen: Vec<String> = env("SEL4_DIFF_CFG")
+        .split(',')
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect();
     let sel4 = PathBuf::from(env("SEL4_DIFF_SEL4"));
     let out = PathBuf::from(env("OUT_DIR"));
     println!("cargo:rerun-if-env-changed=SEL4_DIFF_SPEC");
     println!("cargo:rerun-if-env-changed=SEL4_DIFF_SEL4");
+    println!("cargo:rerun-if-env-changed=SEL4_DIFF_CFG");
+    let name = if chosen.is_empty() {
+        "no options".to_string()
+    } else {
+        chosen.join(", ")
+    };
+    println!("cargo:rustc-env=SEL4_DIFF_CONFIGURATION={name}");
     for file in ["invocation.rs", "syscall_stub.rs"] {
         println!("cargo:rerun-if-changed={}", sel4.join(file).display());
         std::fs::copy(sel4.join(file), out.join(file))
             .unwrap_or_else(|e| panic!("cannot copy {}: {e}", sel4.join(file).display()));
     }
-    let written = capc::Builder::new()
-        .spec(&spec_path)
+    let mut builder = capc::Builder::new().spec(&spec_path);
+    for option in &chosen {
+        builder = builder.cfg(option);
+    }
+    let written = builder
         .out_dir(&out)
         .compile()
         .unwrap_or_else(|e| panic!("capc: {e}"));
     std::fs::copy(&written[0], out.join("spec.rs")).expect("copy the module");
-    let compilation = capc::dsl::compile(&spec_path, &capc::dsl::FsLoader)
+    let compilation = capc::dsl::compile_with(&spec_path, &capc::dsl::FsLoader, &chosen)
         .unwrap_or_else(|e| panic!("capc: {e}"));
     let spec = compilation.spec.as_ref().expect("the spec checks");
     write(&out.join("sel4_types.rs"), &types(spec));
-    write(&out.join("cases.rs"), &cases(spec));
+    let stubs = std::fs::read_to_string(out.join("syscall_stub.rs")).expect("seL4's stubs");
+    write(&out.join("cases.rs"), &cases(spec, &stubs));
 }
 
 fn env(name: &str) -> String {
@@ -147,11 +165,9 @@ fn value(spec: &Spec, p: &MethodParam, i: usize) -> Option<Value> {
             sel4: format!("v{i}"),
             capc: format!("v{i}"),
         }),
-        ParamKind::Cap {
-            alternatives,
-            nullable: false,
-            ..
-        } if alternatives.is_empty() => Some(Value {
+        // Whichever its type, or types, and whether it may be null: a
+        // CPtr to seL4's stub, a slot to capc's client.
+        ParamKind::Cap { .. } => Some(Value {
             make: format!("let w{i}: u64 = rng.word() >> 1;\n"),
             sel4: format!("w{i}"),
             capc: format!("capc_gen::Slot::new(w{i})"),
@@ -177,7 +193,7 @@ fn sel4_read(spec: &Spec, p: &MethodParam, i: usize) -> String {
     format!("vec![r.{} as u64]", p.name)
 }
 
-fn cases(spec: &Spec) -> String {
+fn cases(spec: &Spec, stubs: &str) -> String {
     let mut s = String::new();
     let mut calls = String::new();
     for set in &spec.invocations {
@@ -209,7 +225,7 @@ fn cases(spec: &Spec) -> String {
             let Some(params) = params else {
                 let _ = writeln!(
                     s,
-                    "    report.skipped(what, \"a cap parameter that may be null or of several types\");\n}}"
+                    "    report.skipped(what, \"a parameter this harness cannot make\");\n}}"
                 );
                 continue;
             };
@@ -238,10 +254,37 @@ fn cases(spec: &Spec) -> String {
                     out_args.push(format!("&mut o{i}"));
                 }
             }
-            let all_sel4_args = sel4_args
+            // seL4's stub takes its arguments in the export's order, by
+            // name: each is passed to the stub's parameter of its name, so
+            // an export that reorders or renames parameters sends other
+            // words (or does not compile).
+            let by_name: Vec<(String, String)> = m
+                .params
                 .iter()
-                .cloned()
-                .chain(out_args.iter().cloned())
+                .map(|p| p.name.clone())
+                .zip(sel4_args)
+                .chain(
+                    m.results
+                        .iter()
+                        .filter(|p| {
+                            p.bitfield
+                                .is_some_and(|b| spec.bitfields[b.index()].words > 1)
+                        })
+                        .map(|p| p.name.clone())
+                        .zip(out_args),
+                )
+                .collect();
+            let all_sel4_args = stub_params(stubs, &format!("{}_{camel}", set.name))
+                .iter()
+                .map(|name| {
+                    by_name
+                        .iter()
+                        .find(|(n, _)| n == name || format!("{n}_") == *name)
+                        .map_or_else(
+                            || format!("compile_error!(\"seL4's stub has a parameter `{name}` capc's method lacks\")"),
+                            |(_, arg)| arg.clone(),
+                        )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             // (b) The request.
@@ -317,6 +360,23 @@ fn cases(spec: &Spec) -> String {
     s.push_str(&calls);
     s.push_str("    report\n}\n");
     s
+}
+
+/// The names of the parameters of seL4's stub `name` after `_service`, in
+/// order (its signature is one line: `pub unsafe fn NAME(_service: T, a:
+/// T, ...) -> R`); none if there is no such stub.
+fn stub_params(stubs: &str, name: &str) -> Vec<String> {
+    let head = format!("pub unsafe fn {name}(");
+    let Some(line) = stubs.lines().find(|l| l.starts_with(&head)) else {
+        return Vec::new();
+    };
+    let list = &line[head.len()..line.rfind(')').unwrap_or(line.len())];
+    list.split(", ")
+        .filter_map(|p| p.split(':').next())
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "_service")
+        .map(str::to_string)
+        .collect()
 }
 
 /// A method's name as the generated client spells it.

@@ -1,9 +1,10 @@
 //! Invocations: seL4's invocation-label and stub generators against
 //! capc's generated code.
 //!
-//! 1. `capc build --lang sel4-xml examples/sel4/x86_64.cap` (the spec's
-//!    default configuration: pc99, without MCS, SMP, the IOMMU or VT-x)
-//!    writes the spec's invocations in seL4's interface XML;
+//! 1. `capc build --lang sel4-xml examples/sel4/x86_64.cap`, in each of
+//!    [`CONFIGURATIONS`] (the first the spec's default: pc99 without MCS,
+//!    SMP, the IOMMU or VT-x), writes the spec's invocations in seL4's
+//!    interface XML;
 //! 2. seL4's `invocation_header_gen.py` makes its `InvocationLabel` enum
 //!    of it, and `syscall_stub_gen.py -a x86_64 -w 64 --buffer` (as
 //!    sel4-sys's build.rs runs it) its stubs, told the export's cap types
@@ -83,23 +84,61 @@ gen.init_arch_types = lambda wordsize: dict(
 sys.exit(gen.main())
 "#;
 
-/// The check (see the module's documentation).
+/// The configurations compared, by the options on: none (seL4's x86_64
+/// pc99 without MCS, SMP, the IOMMU or VT-x), each option alone (VT-x
+/// with and without 64-bit guests), and every option.
+const CONFIGURATIONS: &[&[&str]] = &[
+    &[],
+    &["mcs"],
+    &["smp"],
+    &["iommu"],
+    &["vtx"],
+    &["vtx", "vtx64"],
+    &["mcs", "smp", "iommu", "vtx", "vtx64"],
+];
+
+/// The check (see the module's documentation), in every configuration of
+/// [`CONFIGURATIONS`].
 pub fn check(root: &Path, generators: &Generators) -> Result<(), Failure> {
-    let out = generators.dir.join("invocations");
+    let work = root.join("target").join("sel4-diff").join("invocations");
+    let krate = work.join("crate");
+    copy_template(root, &krate)?;
+    for options in CONFIGURATIONS {
+        check_configuration(root, generators, &krate, &work.join("target"), options)?;
+    }
+    Ok(())
+}
+
+fn check_configuration(
+    root: &Path,
+    generators: &Generators,
+    krate: &Path,
+    target: &Path,
+    options: &[&str],
+) -> Result<(), Failure> {
+    let name = if options.is_empty() {
+        "default".to_string()
+    } else {
+        options.join("_")
+    };
+    let out = generators.dir.join("invocations").join(&name);
     create_dir(&out)?;
     let xml = out.join("x86_64.xml");
+    let cfg: Vec<String> = options.iter().map(|o| format!("--cfg={o}")).collect();
 
-    println!("==> [capc build --lang sel4-xml {SPEC}]");
+    println!("==> [capc build --lang sel4-xml {} {SPEC}]", cfg.join(" "));
     let status = Command::new(cargo())
         .args(["run", "--quiet", "-p", "capc", "--bin", "capc", "--"])
-        .args(["build", "--lang", "sel4-xml", SPEC, "-o"])
+        .args(["build", "--lang", "sel4-xml"])
+        .args(&cfg)
+        .args([SPEC, "-o"])
         .arg(&xml)
         .current_dir(root)
         .status()
         .map_err(|e| Failure::new(format!("could not run cargo: {e}")))?;
     if !status.success() {
         return Err(Failure::from_status(
-            format!("capc could not export {SPEC} as seL4's interface XML"),
+            format!("capc could not export {SPEC} ({name}) as seL4's interface XML"),
             status,
         ));
     }
@@ -133,16 +172,14 @@ pub fn check(root: &Path, generators: &Generators) -> Result<(), Failure> {
         None,
     )?;
 
-    let work = root.join("target").join("sel4-diff").join("invocations");
-    let krate = work.join("crate");
-    copy_template(root, &krate)?;
-    println!("==> [cargo run, in {}]", krate.display());
+    println!("==> [cargo run ({name}), in {}]", krate.display());
     let status = Command::new(cargo())
         .args(["run", "--quiet"])
-        .current_dir(&krate)
-        .env("CARGO_TARGET_DIR", work.join("target"))
+        .current_dir(krate)
+        .env("CARGO_TARGET_DIR", target)
         .env("SEL4_DIFF_SPEC", root.join(SPEC))
         .env("SEL4_DIFF_SEL4", &out)
+        .env("SEL4_DIFF_CFG", options.join(","))
         .status()
         .map_err(|e| Failure::new(format!("could not run cargo: {e}")))?;
     if status.success() {
@@ -150,7 +187,7 @@ pub fn check(root: &Path, generators: &Generators) -> Result<(), Failure> {
     } else {
         Err(Failure::from_status(
             format!(
-                "the comparison in {} failed: seL4's generated labels or stubs differ from capc's generated code, or it did not build (above)",
+                "the comparison ({name}) in {} failed: seL4's generated labels or stubs differ from capc's generated code, or it did not build (above)",
                 krate.display()
             ),
             status,

@@ -292,14 +292,24 @@ mod cases {
     include!(concat!(env!("OUT_DIR"), "/cases.rs"));
 }
 
+/// The configuration compared: its options on.
+fn configuration() -> &'static str {
+    env!("SEL4_DIFF_CONFIGURATION")
+}
+
 fn main() {
     let report = cases::run_cases(Rng(0x5e14_d1ff), Report::default());
     for line in &report.skipped {
         println!("{line}");
     }
     println!(
-        "seL4's generators vs capc: {} invocations, {} labels, {} requests and {} reply results compared ({} random argument sets each)",
-        report.invocations, report.labels, report.requests, report.replies, ROUNDS
+        "seL4's generators vs capc ({}): {} invocations, {} labels, {} requests and {} reply results compared ({} random argument sets each)",
+        configuration(),
+        report.invocations,
+        report.labels,
+        report.requests,
+        report.replies,
+        ROUNDS
     );
     if !report.differences.is_empty() {
         // The first few of each invocation are enough to see why.
