@@ -6,7 +6,7 @@
 //! need not pull in clap), the build-script API [`Builder`], and the
 //! `include_spec!` proc macro. [`backend`] turns a checked spec into tokens;
 //! [`c`] into a C header; [`sel4_bf`] its cap types into seL4's bitfield_gen
-//! input.
+//! input, and [`sel4_xml`] its invocations into seL4's interface XML.
 #![deny(missing_docs)]
 
 pub mod backend;
@@ -14,6 +14,7 @@ mod build;
 pub mod c;
 pub mod expand;
 pub mod sel4_bf;
+pub mod sel4_xml;
 
 pub use build::{BuildError, Builder, Lang, render_spec};
 

@@ -125,6 +125,7 @@ Examples:
   capc build --no-servers kernel-demo/spec/decompress.cap > client.rs
   capc build --lang c kernel-demo/spec/kernel.cap -o kernel.h
   capc build --lang bf examples/sel4/x86_64.cap -o x86_64.bf
+  capc build --lang sel4-xml examples/sel4/x86_64.cap -o x86_64.xml
   capc build --cfg mcs --cfg smp examples/sel4/x86_64.cap -o sel4.rs
   capc build --extern kernel.cap=crate::caps kernel-demo/spec/decompress.cap -o src/decompress.rs
   capc build --side kernel kernel-demo/spec/kernel.cap -o src/caps.rs
@@ -141,9 +142,11 @@ struct BuildArgs {
     #[arg(short, long, value_name = "OUT.rs")]
     output: Option<PathBuf>,
     /// What to generate: a no_std Rust module, a C header (constants,
-    /// enums and cap field accessors), or seL4's bitfield_gen input for the
+    /// enums and cap field accessors), seL4's bitfield_gen input for the
     /// cap types (`bf`: a block per cap type, every field at its word and
-    /// bits); --no-clients/--no-servers do not apply to `c` and `bf`.
+    /// bits), or seL4's interface XML of the kernel invocations
+    /// (`sel4-xml`, for seL4's invocation-label and stub generators);
+    /// --no-clients/--no-servers apply to Rust only.
     #[arg(long, value_enum, default_value = "rust")]
     lang: LangArg,
     /// Do not generate client types for interfaces.
@@ -183,6 +186,10 @@ enum LangArg {
     Rust,
     C,
     Bf,
+    /// seL4's interface XML (libsel4's interfaces/*.xml) of the kernel
+    /// invocations, for seL4's invocation-label and stub generators.
+    #[value(name = "sel4-xml")]
+    Sel4Xml,
 }
 
 #[derive(clap::Args)]
@@ -269,22 +276,23 @@ fn build(args: &BuildArgs) -> ExitCode {
         };
     }
     let name = args.file.to_string_lossy();
-    let text = match args.lang {
-        LangArg::Rust => capc::backend::render(spec, &compilation.sources, &options, &name),
-        LangArg::C => match capc::c::render(spec, &compilation.sources, &name) {
-            Ok(text) => text,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::from(1);
-            }
-        },
-        LangArg::Bf => match capc::sel4_bf::render(spec, &name) {
-            Ok(text) => text,
-            Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::from(1);
-            }
-        },
+    let rendered = match args.lang {
+        LangArg::Rust => Ok(capc::backend::render(
+            spec,
+            &compilation.sources,
+            &options,
+            &name,
+        )),
+        LangArg::C => capc::c::render(spec, &compilation.sources, &name),
+        LangArg::Bf => capc::sel4_bf::render(spec, &name),
+        LangArg::Sel4Xml => capc::sel4_xml::render(spec, &name),
+    };
+    let text = match rendered {
+        Ok(text) => text,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
     };
     let written = match &args.output {
         Some(path) if is_a_source(&compilation, &args.file, path) => Err(format!(
@@ -294,6 +302,7 @@ fn build(args: &BuildArgs) -> ExitCode {
                 LangArg::Rust => "Rust",
                 LangArg::C => "C",
                 LangArg::Bf => "bitfield_gen input",
+                LangArg::Sel4Xml => "seL4 XML",
             }
         )),
         Some(path) => std::fs::write(path, text)

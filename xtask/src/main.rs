@@ -22,9 +22,10 @@
 //!   step of `test` too.
 //! * `cargo xtask sel4-diff` runs seL4's own generators (from the crates.io
 //!   crate `sel4-sys` 0.0.28, see `sel4gen.rs`) on what `capc build --lang
-//!   bf` exports of examples/sel4/x86_64.cap and checks that their
-//!   accessors and capc's agree on every cap type and field (see
-//!   `sel4diff.rs`); a step of `test`.
+//!   bf` and `--lang sel4-xml` export of examples/sel4/x86_64.cap and checks
+//!   that their code and capc's agree on every cap type and field and on
+//!   every invocation's label, request and reply (see `sel4diff.rs`); a
+//!   step of `test`.
 //! * `cargo xtask demo` runs `capc check` on the example `.cap` specs in
 //!   `kernel-demo/spec/` and `examples/`, then builds the demo kernel and boots
 //!   it in QEMU, streaming its boot transcript.
@@ -103,12 +104,15 @@ Tasks:
           converted to Python 3), run bitfield_gen.py on seL4's own
           types_64.bf, and print where they are
   sel4-diff
-          Run seL4's bitfield_gen.py (sel4-sys 0.0.28, as sel4-generators)
-          on `capc build --lang bf` of examples/sel4/x86_64.cap (no options,
-          and mcs+smp+iommu+vtx) and check, in a crate built under
-          target/sel4-diff/, that its accessors and capc's cap views agree on
-          every cap type and field: new, set, get and refusals; also a step
-          of `test`
+          Run seL4's generators (sel4-sys 0.0.28, as sel4-generators) on
+          capc's exports of examples/sel4/x86_64.cap and check, in crates
+          built under target/sel4-diff/, that their code and capc's agree:
+          bitfield_gen.py on `--lang bf` (no options, and mcs+smp+iommu+vtx)
+          against capc's cap views on every cap type and field (new, set,
+          get and refusals); the label and stub generators on `--lang
+          sel4-xml` (seven configurations) against capc's clients on every
+          invocation's label, request (random arguments, fixed seed) and
+          reply results; also a step of `test`, after `cargo test`
   miri    Run the demo kernel library's host tests under Miri (undefined
           behaviour, aliasing), installing a nightly toolchain with the miri
           component first if it is missing; opt-in, not part of `test`
