@@ -1989,11 +1989,13 @@ pub fn interp_references(m: &Machine<'_>) -> Vec<Reference> {
 
 /// The threads and IPC objects a side reports: every live thread (by the
 /// address of its TCB) as the interpreter models it, and every live
-/// endpoint's or notification's queue (first first) and signalled bits.
+/// endpoint's or notification's queue (first first) and the bits of the
+/// signal pending, if one is (`None` for endpoints; `Some(0)` after a
+/// signal of badge 0).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Threads {
     pub threads: BTreeMap<u64, interp::Thread>,
-    pub queues: BTreeMap<u64, (Vec<u64>, u64)>,
+    pub queues: BTreeMap<u64, (Vec<u64>, Option<u64>)>,
     /// The reply caps in the threads' caller slots, by holder: the caller
     /// each names, and whether the reply may carry caps.
     pub replies: BTreeMap<u64, (u64, bool)>,
@@ -2011,7 +2013,10 @@ pub fn interp_threads(m: &Machine<'_>) -> Threads {
         queues: m
             .ipc_objects()
             .iter()
-            .map(|(at, o)| (*at, (o.queue.iter().copied().collect(), o.word)))
+            .map(|(at, o)| {
+                let pending = o.active.then_some(o.word);
+                (*at, (o.queue.iter().copied().collect(), pending))
+            })
             .collect(),
     }
 }

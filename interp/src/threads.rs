@@ -117,6 +117,10 @@ pub struct IpcObject {
     pub queue: VecDeque<u64>,
     /// Bits signalled and not yet taken (notifications).
     pub word: u64,
+    /// A signal nobody waited for is pending (notifications; seL4's
+    /// `NtfnState_Active`), even one of badge 0, whose `word` is 0: the next
+    /// wait takes `word` and clears it.
+    pub active: bool,
 }
 
 /// What IPC did, in order: who got what.
@@ -210,6 +214,7 @@ impl Machine<'_> {
                     kind,
                     queue: VecDeque::new(),
                     word: 0,
+                    active: false,
                 },
             );
         }
@@ -399,7 +404,7 @@ impl Machine<'_> {
         let (at, kind, cap) = self.ipc_cap(cap, "read")?;
         if kind == IpcKind::Notification {
             let n = self.ipc.get_mut(&at).expect("live");
-            if n.word != 0 {
+            if std::mem::take(&mut n.active) {
                 let word = std::mem::take(&mut n.word);
                 self.ipc_events
                     .push(IpcEvent::Signal { to: receiver, word });
@@ -567,6 +572,7 @@ impl Machine<'_> {
         let n = self.ipc.get_mut(&at).expect("live");
         let Some(waiter) = n.queue.pop_front() else {
             n.word |= badge;
+            n.active = true;
             return;
         };
         let word = std::mem::take(&mut n.word) | badge;
@@ -1103,6 +1109,31 @@ mod tests {
             m.send(&[B], &[22], true),
             Err(OpError::IllegalOperation),
             "no calls on a notification"
+        );
+    }
+
+    /// seL4: a signal of badge 0 nobody waits for leaves the notification
+    /// active (`NtfnState_Active`); the next wait returns at once with the
+    /// bits 0, and only that one.
+    #[test]
+    fn a_signal_of_badge_0_is_kept_for_the_next_wait() {
+        let mut m = world();
+        m.mint(&[NTFN], &[20], rights(&["write"]), 0)
+            .expect("an unbadged copy");
+        send(&mut m, B, 20);
+        let n = &m.ipc_objects()[&at(&m, NTFN)];
+        assert_eq!((n.word, n.active), (0, true));
+        recv(&mut m, A, NTFN);
+        let a = at(&m, A);
+        assert_eq!(m.ipc_events(), [IpcEvent::Signal { to: a, word: 0 }]);
+        assert!(!m.ipc_objects()[&at(&m, NTFN)].active);
+        recv(&mut m, A, NTFN);
+        assert_eq!(
+            state(&m, A),
+            ThreadState::Waiting {
+                notification: at(&m, NTFN)
+            },
+            "the signal is taken once"
         );
     }
 }

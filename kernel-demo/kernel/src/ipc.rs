@@ -42,8 +42,10 @@ pub struct Notification {
     pub head: u64,
     /// Last waiting thread.
     pub tail: u64,
-    /// Unused; the object is 32 bytes.
-    pub reserved: u64,
+    /// 1 while a signal nobody waited for is pending (seL4's
+    /// `NtfnState_Active`), even one of badge 0, whose `word` is 0; the
+    /// next wait takes `word` and clears it. 0 otherwise.
+    pub active: u64,
 }
 
 // The objects must fit the sizes the spec gives them.
@@ -257,11 +259,14 @@ pub fn reply(objects: &mut impl Objects, replier: u64) -> bool {
 }
 
 /// Signals the notification at `notification` with the bits `badge`: the
-/// first waiting thread gets them (and any pending), or they are kept.
+/// first waiting thread gets them, or they are kept and the notification
+/// is active (a signal is pending, even of badge 0, as in seL4).
 pub fn signal(objects: &mut impl Objects, notification: u64, badge: u64) {
     let n = *objects.notification(notification);
     if n.head == 0 {
-        objects.notification(notification).word |= badge;
+        let n = objects.notification(notification);
+        n.word |= badge;
+        n.active = 1;
         return;
     }
     let (queue, waiter) = pop(objects, (n.head, n.tail));
@@ -269,7 +274,7 @@ pub fn signal(objects: &mut impl Objects, notification: u64, badge: u64) {
         word: 0,
         head: queue.0,
         tail: queue.1,
-        reserved: 0,
+        active: 0,
     };
     let t = objects.tcb(waiter);
     t.state = ThreadState::Running;
@@ -279,11 +284,13 @@ pub fn signal(objects: &mut impl Objects, notification: u64, badge: u64) {
 }
 
 /// `waiter` waits on the notification at `notification`: takes the bits
-/// signalled so far if any, or queues.
+/// signalled so far if a signal is pending (even of badge 0: the bits are
+/// then 0), or queues.
 pub fn wait(objects: &mut impl Objects, waiter: u64, notification: u64) -> Next {
     let n = *objects.notification(notification);
-    if n.word != 0 {
-        objects.notification(notification).word = 0;
+    if n.active != 0 {
+        let pending = objects.notification(notification);
+        (pending.word, pending.active) = (0, 0);
         objects.deliver_signal(waiter, n.word);
         return Next::Continue;
     }
@@ -720,5 +727,19 @@ mod tests {
         assert_eq!(w.signals[1], (A, 0b100));
         assert_eq!(w.tcb(A).state, ThreadState::Running);
         assert_eq!(w.notification(N).word, 0);
+    }
+
+    /// seL4: a signal of badge 0 nobody waits for leaves the notification
+    /// active, and the next wait returns at once with the bits 0.
+    #[test]
+    fn a_signal_of_badge_0_is_kept_for_the_next_wait() {
+        let mut w = World::default();
+        const N: u64 = 0xa000;
+        signal(&mut w, N, 0);
+        assert_eq!(w.notification(N).active, 1);
+        assert_eq!(wait(&mut w, A, N), Next::Continue);
+        assert_eq!(w.signals, [(A, 0)]);
+        assert_eq!(w.notification(N).active, 0);
+        assert_eq!(wait(&mut w, A, N), Next::Block, "taken once");
     }
 }

@@ -880,7 +880,7 @@ impl<'m> Kernel<'m> {
                     .endpoints
                     .get(&at)
                     .ok_or(format!("kernel: no endpoint struct at {at:#x}"))?;
-                out.queues.insert(at, (self.structs.queue(ep.head)?, 0));
+                out.queues.insert(at, (self.structs.queue(ep.head)?, None));
             } else if let Some(n) = NotificationCap::from_cap(cap) {
                 let at = n.notification();
                 let n = self
@@ -888,7 +888,9 @@ impl<'m> Kernel<'m> {
                     .notifications
                     .get(&at)
                     .ok_or(format!("kernel: no notification struct at {at:#x}"))?;
-                out.queues.insert(at, (self.structs.queue(n.head)?, n.word));
+                let pending = (n.active != 0).then_some(n.word);
+                out.queues
+                    .insert(at, (self.structs.queue(n.head)?, pending));
             }
         }
         Ok(out)

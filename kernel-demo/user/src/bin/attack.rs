@@ -1339,8 +1339,9 @@ fn ipc_without_rights(env: &mut Env) -> Result<(), Error> {
     )?;
     mint(env, endpoint, write_ep, Rights::WRITE, 0)?;
     mint(env, notification, read_ntfn, Rights::READ, 0)?;
-    // Badged: a signal of badge 0 leaves nothing pending in this kernel.
-    mint(env, notification, write_ntfn, Rights::WRITE, 1)?;
+    // Unbadged: a signal of badge 0 must stay pending, as in seL4, for the
+    // wait after it to return.
+    mint(env, notification, write_ntfn, Rights::WRITE, 0)?;
     let one = MessageInfo {
         label: 0,
         length: 1,
