@@ -123,7 +123,24 @@ pub const CODES: &[(&str, &str)] = &[
         "B0064",
         "session binds another callback interface, or binds one where it did not",
     ),
+    (
+        "B0065",
+        "cap type's copy conditions added to or its cleared fields changed",
+    ),
 ];
+
+/// Field names as a list for a message (`nothing` when empty).
+fn describe_fields(names: &[String]) -> String {
+    if names.is_empty() {
+        "nothing".to_string()
+    } else {
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
 
 /// Which spec a span is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -253,6 +270,9 @@ impl Break {
             }
             "B0064" => {
                 "keep what the interface's sessions bind; add a new interface whose sessions bind the other one"
+            }
+            "B0065" => {
+                "keep the cap type's copy conditions; removing a `requires` field or `no_children` is compatible"
             }
             _ => "require no more than the old spec did; a new method may require more",
         }
@@ -1316,6 +1336,54 @@ impl Compare<'_> {
         }
     }
 
+    /// A cap type's copy conditions (`#[copy(...)]`) that the new spec adds
+    /// (a `requires` field, `no_children`) or changes (`clears`, either
+    /// way: the copy's words change): a copy the old code made may now be
+    /// refused or differ.
+    fn copy_conditions(&mut self, c: &capc_dsl::model::CapType, n: &capc_dsl::model::CapType) {
+        let names = |t: &capc_dsl::model::CapType, list: &[usize]| -> Vec<String> {
+            list.iter().map(|&i| t.fields[i].name.clone()).collect()
+        };
+        let (was, now) = (&c.copy_conditions, &n.copy_conditions);
+        let mut changes = Vec::new();
+        let old_requires = names(c, &was.requires);
+        for f in names(n, &now.requires) {
+            if !old_requires.contains(&f) {
+                changes.push(format!("`requires({f})` was added"));
+            }
+        }
+        if now.no_children && !was.no_children {
+            changes.push("`no_children` was added".to_string());
+        }
+        let (mut old_clears, mut new_clears) = (names(c, &was.clears), names(n, &now.clears));
+        old_clears.sort();
+        new_clears.sort();
+        if old_clears != new_clears {
+            changes.push(format!(
+                "`clears` named {} before, {} now",
+                describe_fields(&old_clears),
+                describe_fields(&new_clears)
+            ));
+        }
+        if changes.is_empty() {
+            return;
+        }
+        self.push(
+            Break::new(
+                "B0065",
+                new(n.span),
+                format!(
+                    "cap type `{}`'s copy conditions changed: {}",
+                    n.name,
+                    changes.join("; ")
+                ),
+                "copy conditions here",
+            )
+            .also(old(c.span), "declared here in the old spec")
+            .note("a copy or mint the old code made may now be refused, or start from other words"),
+        );
+    }
+
     fn caps(&mut self) {
         for c in &self.old.caps {
             let Some((_, n)) = find(&self.new.caps, &c.name, |c| &c.name) else {
@@ -1342,6 +1410,7 @@ impl Compare<'_> {
                     .note("a cap type's tag is its position among the cap types, from 1"),
                 );
             }
+            self.copy_conditions(c, n);
             for f in &c.fields {
                 let Some((_, nf)) = find(&n.fields, &f.name, |f| &f.name) else {
                     self.push(

@@ -577,6 +577,38 @@ fn caps(w: &mut String, spec: &Spec, o: &Origins) {
                 let _ = writeln!(w, "- cannot be copied (`#[never_copy]`)");
             }
         }
+        let conditions = &cap.copy_conditions;
+        let quoted = |list: &[usize]| -> String {
+            list.iter()
+                .map(|&i| format!("`{}`", cap.fields[i].name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !conditions.requires.is_empty() {
+            let _ = writeln!(
+                w,
+                "- copied or minted only while {} {} not 0 (`#[copy(requires(...))]`)",
+                quoted(&conditions.requires),
+                if conditions.requires.len() == 1 {
+                    "is"
+                } else {
+                    "are"
+                }
+            );
+        }
+        if !conditions.clears.is_empty() {
+            let _ = writeln!(
+                w,
+                "- a copy has {} cleared (`#[copy(clears(...))]`)",
+                quoted(&conditions.clears)
+            );
+        }
+        if conditions.no_children {
+            let _ = writeln!(
+                w,
+                "- copied or minted only while it has no children (`#[copy(no_children)]`: `RevokeFirst` otherwise)"
+            );
+        }
         if let Some(mapping) = cap.mapping {
             let fields: Vec<String> = [Role::MappedAt, Role::MappedIn]
                 .into_iter()

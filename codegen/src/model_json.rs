@@ -440,6 +440,11 @@ fn cap(spec: &Spec, c: &CapType) -> Value {
             Mapping::EachCap => "each_cap",
             Mapping::Shared => "shared",
         }),
+        "copy_conditions": {
+            "requires": c.copy_conditions.requires.iter().map(|&i| &c.fields[i].name).collect::<Vec<_>>(),
+            "clears": c.copy_conditions.clears.iter().map(|&i| &c.fields[i].name).collect::<Vec<_>>(),
+            "no_children": c.copy_conditions.no_children,
+        },
         "fields": c.fields.iter().map(|f| field(spec, f)).collect::<Vec<_>>(),
         "docs": c.docs,
     })

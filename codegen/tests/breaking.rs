@@ -1507,3 +1507,55 @@ fn a_system_call_renumbered_or_narrowed_breaks() {
     let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "more.cap"]);
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+/// seL4's port: a copy condition added (`requires`, `no_children`) or a
+/// changed `clears` breaks (B0065): a copy the old code made may now be
+/// refused or start from other words; removing a `requires` is compatible.
+#[test]
+fn a_copy_condition_added_breaks() {
+    let s = Scratch::new("breaking", "copy-conditions");
+    let spec =
+        std::fs::read_to_string(workspace().join("examples/sel4/x86_64.cap")).expect("x86_64.cap");
+    let table = "#[copy(requires(mapped))]\n#[tag(3)]\ncap PageTableCap";
+    let frame = "#[copy(clears(map_type, mapped_asid))]\n#[tag(1)]\ncap FrameCap";
+    let thread = "#[tag(12)]\ncap ThreadCap";
+    for from in [table, frame, thread] {
+        assert!(spec.contains(from), "x86_64.cap has `{from}`");
+    }
+    s.write("old.cap", &spec);
+    s.write(
+        "unrequired.cap",
+        spec.replace(table, "#[tag(3)]\ncap PageTableCap"),
+    );
+    s.write(
+        "cleared.cap",
+        spec.replace(frame, "#[copy(clears(map_type))]\n#[tag(1)]\ncap FrameCap"),
+    );
+    s.write(
+        "childless.cap",
+        spec.replace(thread, "#[copy(no_children)]\n#[tag(12)]\ncap ThreadCap"),
+    );
+    for (old_spec, new_spec, expected) in [
+        (
+            "unrequired.cap",
+            "old.cap",
+            "error[B0065]: cap type `PageTableCap`'s copy conditions changed: `requires(mapped)` was added\n",
+        ),
+        (
+            "old.cap",
+            "cleared.cap",
+            "error[B0065]: cap type `FrameCap`'s copy conditions changed: `clears` named `map_type`, `mapped_asid` before, `map_type` now\n",
+        ),
+        (
+            "old.cap",
+            "childless.cap",
+            "error[B0065]: cap type `ThreadCap`'s copy conditions changed: `no_children` was added\n",
+        ),
+    ] {
+        let (code, _, stderr) = capc(&s.dir, &["breaking", old_spec, new_spec]);
+        assert_eq!(code, Some(1), "{new_spec}: {stderr}");
+        assert!(stderr.starts_with(expected), "{new_spec}: {stderr}");
+    }
+    let (code, _, stderr) = capc(&s.dir, &["breaking", "old.cap", "unrequired.cap"]);
+    assert_eq!(code, Some(0), "{stderr}");
+}

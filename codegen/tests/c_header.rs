@@ -184,6 +184,13 @@ fn the_sel4_header_reads_the_tag_high_and_numbers_as_sel4() {
         "#define X86_64_OBJECT_FRAME_NUMBER_1 9\n",
         "#define X86_64_OBJECT_FRAME_NUMBER_2 7\n",
         "    case X86_64_OBJECT_FRAME_NUMBER_1:\n        object_type = 8;\n        size_arg = UINT64_C(1);",
+        // seL4's deriveCap: a page table cap only while capPTIsMapped (bit
+        // 49), a frame copy without capFMapType (bits 55..57) and
+        // capFMappedASID (word 1, bits 48..64), an Untyped only without
+        // children.
+        "    case X86_64_CAP_PAGE_TABLE_CAP:\n        return (cap.words[0] & UINT64_C(0x2000000000000)) != 0;",
+        "    case X86_64_CAP_FRAME_CAP:\n        cap.words[0] &= ~UINT64_C(0x180000000000000);\n        cap.words[1] &= ~UINT64_C(0xffff000000000000);",
+        "static inline bool x86_64_copy_needs_no_children(x86_64_cap_t cap)\n{\n    switch (x86_64_cap_get_tag(cap)) {\n    case X86_64_CAP_UNTYPED_CAP:\n        return true;\n    default:\n        return false;",
     ] {
         assert!(h.contains(expected), "no `{expected}` in the header");
     }

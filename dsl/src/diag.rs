@@ -171,6 +171,13 @@ catalogue! {
     OnewayDonation = "E0723", Error, "one-way method donates or allocates";
     OnewayLend = "E0724", Error, "one-way method lends a cap";
     ErrorNumberPastLabels = "E0725", Error, "error number past the target's labels";
+    CopyConditionSyntax = "E0726", Error, "malformed `#[copy(...)]` condition";
+    CopyConditionUnknownField = "E0727", Error, "copy condition names no field of the cap type";
+    CopyConditionFieldType = "E0728", Error, "copy requirement on a field that is not `bool` or `uN`";
+    CopyConditionTwice = "E0729", Error, "copy condition stated twice";
+    CopyClearsIdentity = "E0730", Error, "copy clears a field that names the object";
+    CopyConditionOnNeverCopy = "E0731", Error, "copy conditions on a cap type that is never copied";
+    CopyConditionConflict = "E0732", Error, "copy condition undoes the mapping rule";
     TypedErrorsInInvocations = "E0760", Error, "error set with typed payloads used by kernel invocations";
     MethodErrorSet = "E0761", Error, "method's own error set misused";
     MethodErrorSetCharges = "E0762", Error, "method with its own error set donates or charges its session";

@@ -715,8 +715,37 @@ pub struct CapType {
     pub copy: CopyPolicy,
     /// Whose the mapping is, for a cap type with a `#[mapped_at]` field.
     pub mapping: Option<Mapping>,
+    /// `#[copy(...)]`: the conditions it states on copying and minting
+    /// its caps, on top of the implicit ones (`#[never_copy]`, `mapping`,
+    /// `#[asid]`, an Untyped's children).
+    pub copy_conditions: CopyConditions,
     /// Where it is declared.
     pub span: Span,
+}
+
+/// A cap type's own conditions on a copy or mint (`#[copy(requires(f),
+/// clears(g, h), no_children)]`), as seL4's `deriveCap` has them per type.
+/// Fields are indices into [`CapType::fields`], in the order written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CopyConditions {
+    /// `requires(f, ...)`: a cap is copied only while each of these `bool`
+    /// fields is true (a `uN` field: not 0). seL4: an unmapped page-table
+    /// cap is not derived (`IllegalOperation`).
+    pub requires: Vec<usize>,
+    /// `clears(f, ...)`: the copy has these fields 0; the source keeps
+    /// them. seL4: a frame cap's copy has no mapping type and no ASID.
+    pub clears: Vec<usize>,
+    /// `no_children`: a cap is copied only while it has no children in
+    /// the derivation tree (`RevokeFirst`), as seL4's `ensureNoChildren`
+    /// for an Untyped.
+    pub no_children: bool,
+}
+
+impl CopyConditions {
+    /// Whether the cap type states no condition.
+    pub fn is_empty(&self) -> bool {
+        self.requires.is_empty() && self.clears.is_empty() && !self.no_children
+    }
 }
 
 impl CapType {

@@ -29,6 +29,10 @@
 //! - a cap whose mapping is the object's (`Mapping::Shared`, page tables)
 //!   cannot be copied or minted while unmapped; the copy of a cap whose
 //!   mapping is its own (`Mapping::EachCap`, frames) starts unmapped;
+//! - a cap type's `#[copy(...)]` conditions add to these: a copy or mint
+//!   is `IllegalOperation` while a field `requires` names is 0, and
+//!   `RevokeFirst` while a `no_children` cap has children; the copy has
+//!   the fields `clears` names 0;
 //! - delete moves the children of the deleted cap to its parent; revoke
 //!   deletes every descendant the cap had when the revoke began;
 //! - deleting the last cap to a CNode deletes the caps the CNode holds.
@@ -162,6 +166,9 @@ pub enum Why {
     /// A copy or mint of an unmapped cap of this type, whose mapping is its
     /// object's (a table's): seL4 derives such a cap only once mapped.
     Unmapped(CapId),
+    /// A copy or mint of a cap of this type whose field (an index into
+    /// its fields) that `#[copy(requires(...))]` names is 0 (false).
+    CopyRequires(CapId, usize),
     /// A copy or mint of a cap of this type of an address-space root that
     /// no pool has given a number yet: seL4 derives such a cap only once
     /// assigned.
@@ -832,18 +839,16 @@ impl<'s> Machine<'s> {
         if self.is_unassigned_root(&src.cap) {
             return Err(OpError::IllegalOperation.because(Why::Unassigned(cap_type)));
         }
+        if let Some(field) = self.unmet_copy_requirement(&src.cap) {
+            return Err(OpError::IllegalOperation.because(Why::CopyRequires(cap_type, field)));
+        }
         let memory = self.is_memory(&src.cap);
-        if memory && !self.children(source_id).is_empty() {
+        let no_children = self.spec.caps[cap_type.index()].copy_conditions.no_children;
+        if (memory || no_children) && !self.children(source_id).is_empty() {
             return Err(OpError::RevokeFirst.into());
         }
         let mut cap = src.cap.clone();
-        if mapping == Some(Mapping::EachCap) {
-            for f in &self.spec.caps[cap.cap_type.index()].fields {
-                if matches!(f.role, Role::MappedAt | Role::MappedIn) {
-                    cap.other.remove(&f.name);
-                }
-            }
-        }
+        self.clear_copied_fields(&mut cap);
         cap.rights &= rights & self.valid_rights(cap.cap_type);
         // A CNode cap has no badge: as seL4's updateCapData, mint's word
         // sets its guard (0: none).
@@ -890,6 +895,47 @@ impl<'s> Machine<'s> {
             parent,
             may_parent,
         }))
+    }
+
+    /// The first field `#[copy(requires(...))]` of `cap`'s type names
+    /// that is 0 (false) in `cap`, as an index into its fields; `None`
+    /// when every one holds.
+    pub fn unmet_copy_requirement(&self, cap: &Cap) -> Option<usize> {
+        let t = &self.spec.caps[cap.cap_type.index()];
+        t.copy_conditions
+            .requires
+            .iter()
+            .copied()
+            .find(|&i| self.field_value(cap, &t.fields[i]) == 0)
+    }
+
+    /// `cap` as a copy of it starts (seL4's `deriveCap`): a cap whose
+    /// mapping is its own (`Mapping::EachCap`) without its `#[mapped_at]`
+    /// and `#[mapped_in]` fields, and without the fields its type's
+    /// `#[copy(clears(...))]` names.
+    pub fn clear_copied_fields(&self, cap: &mut Cap) {
+        let t = &self.spec.caps[cap.cap_type.index()];
+        for (i, f) in t.fields.iter().enumerate() {
+            let mapping = t.mapping == Some(Mapping::EachCap)
+                && matches!(f.role, Role::MappedAt | Role::MappedIn);
+            if !mapping && !t.copy_conditions.clears.contains(&i) {
+                continue;
+            }
+            if let FieldKind::Rights { .. } = f.kind {
+                cap.rights = 0;
+                continue;
+            }
+            match f.role {
+                // The checker refuses `clears` of these (E0730).
+                Role::Object | Role::SizeArg => {}
+                Role::Watermark => cap.watermark = 0,
+                Role::Badge => cap.badge = 0,
+                Role::Device => cap.device = false,
+                _ => {
+                    cap.other.remove(&f.name);
+                }
+            }
+        }
     }
 
     /// seL4's updateCapData for a CNode cap (one with `#[guard_bits]` and

@@ -385,9 +385,7 @@ impl Machine<'_> {
                 continue;
             };
             let mut cap = src.cap.clone();
-            if self.spec.caps[cap.cap_type.index()].mapping == Some(Mapping::EachCap) {
-                self.set_mapped_fields(&mut cap, 0, 0);
-            }
+            self.clear_copied_fields(&mut cap);
             let parent = if src.may_parent { Some(id) } else { src.parent };
             self.add_node(Node {
                 cap,
@@ -403,13 +401,16 @@ impl Machine<'_> {
     }
 
     /// Whether `cap` may be copied at all: its type is not `#[never_copy]`,
-    /// a `Mapping::Shared` cap is mapped, and an address-space root's cap
-    /// has its number (with pools).
+    /// a `Mapping::Shared` cap is mapped, an address-space root's cap
+    /// has its number (with pools), and every field its type's
+    /// `#[copy(requires(...))]` names is not 0. (`#[copy(no_children)]`
+    /// needs the tree: [`derive`](super::Machine::derive) checks it.)
     pub fn may_copy(&self, cap: &super::Cap) -> bool {
         let t = &self.spec.caps[cap.cap_type.index()];
         t.copy != CopyPolicy::Never
             && (t.mapping != Some(Mapping::Shared) || self.is_mapped(cap))
             && !self.is_unassigned_root(cap)
+            && self.unmet_copy_requirement(cap).is_none()
     }
 
     /// Maps the object of the cap at `cap` at virtual page `page` of the

@@ -2002,6 +2002,20 @@ fn explain(spec: &Spec, stmt: &Stmt, why: Why) -> String {
             "the {} is not mapped: a cap whose mapping is its object's is copied only once mapped (seL4 does not derive an unmapped page-table cap)",
             cap(c)
         ),
+        Why::CopyRequires(c, field) => {
+            let t = &spec.caps[c.index()];
+            format!(
+                "the {}'s `{}` is {}: its type's `#[copy(requires({}))]` allows a copy only while it is not (seL4 does not derive an unmapped table cap)",
+                cap(c),
+                t.fields[field].name,
+                if t.fields[field].kind == capc_dsl::model::FieldKind::Bool {
+                    "false"
+                } else {
+                    "0"
+                },
+                t.fields[field].name
+            )
+        }
         Why::Unassigned(c) => format!(
             "the {} has no address-space number yet: a root's cap is copied only once a pool has given it one (seL4 does not derive an unassigned PML4 cap)",
             cap(c)

@@ -103,6 +103,7 @@ const EVERYTHING_BOOT: &[BootCap] = &[
     (3, "IrqControlCap", 0, 0, false, &[]),
     (4, "DomainCap", 0, 0, false, &[("domain", 2)]),
     (DONOR_SLOT, "UntypedCap", 0x40_0000, 21, false, &[]),
+    (6, "DomainCap", 0, 0, false, &[("domain", 0)]),
 ];
 
 fn boot_interp<'s>(spec: &'s Spec, boot: &[BootCap]) -> Machine<'s> {
@@ -1084,7 +1085,11 @@ macro_rules! generated_kernel {
                         return Err(OpError::IllegalOperation);
                     }
                     let memory = UntypedMemory::of(cap);
-                    if memory.is_some() && self.has_children(from) {
+                    // An Untyped, and a cap type with `#[copy(no_children)]`,
+                    // is copied only without children.
+                    let no_children = memory.is_some()
+                        || cap.cap_type().is_some_and(g::CapType::copy_needs_no_children);
+                    if no_children && self.has_children(from) {
                         return Err(OpError::RevokeFirst);
                     }
                     let mut derived =
@@ -1786,6 +1791,44 @@ fn sel4_conformance_cases_hold() {
         let mut m = boot_interp(kernel_spec(), KERNEL_BOOT);
         check_expectations(&mut m, &case).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+}
+
+/// everything.cap's copy conditions (`everything-copy-conditions.ops`):
+/// the interpreter gives each step the outcome the case names, and the
+/// CNode cap's copy has no guard where its source (minted with one) has
+/// guard 5 of 4 bits; `case_files_agree` holds the generated side to the
+/// same caps.
+#[test]
+fn copy_conditions_case_holds() {
+    let dir = workspace().join(CASES_DIR);
+    let (_, case) = expectation_cases(&dir, "everything")
+        .into_iter()
+        .find(|(name, _)| name == "everything-copy-conditions.ops")
+        .expect("the case file");
+    let mut m = boot_interp(everything_spec(), EVERYTHING_BOOT);
+    check_expectations(&mut m, &case).unwrap();
+    let guard = |index: u64, field: &str| {
+        let node = m.node_at(Slot {
+            cnode: CNodeId::Root,
+            index,
+        });
+        node.expect("a cap")
+            .cap
+            .other
+            .get(field)
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (guard(9, "guard_bits"), guard(9, "guard")),
+        (4, 5),
+        "minted"
+    );
+    assert_eq!(
+        (guard(10, "guard_bits"), guard(10, "guard")),
+        (0, 0),
+        "copied"
+    );
 }
 
 // ----- sessions: everything.cap's page cache -----

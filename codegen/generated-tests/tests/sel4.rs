@@ -27,6 +27,10 @@ use capc_generated_tests::x86_64::*;
 #[path = "support/sel4_fields.rs"]
 mod sel4_fields;
 
+#[path = "support/sel4_derive.rs"]
+#[macro_use]
+mod sel4_derive;
+
 /// A transport playing the kernel: it keeps the request a client sends
 /// (header, words, extra caps) and answers with `reply`.
 #[derive(Default)]
@@ -1083,4 +1087,51 @@ fn failed_lookup_carries_sel4s_lookup_fault() {
     // refused.
     assert_eq!(Sel4Error::decode(6, &[0, 0]), None);
     assert_eq!(Sel4Error::decode(6, &[0, 3, 12]), None);
+}
+
+/// seL4's `deriveCap` (`support/sel4_derive.rs`), without MCS: every cap
+/// type's copy rule, from the spec's `#[copy(...)]` and `#[never_copy]`
+/// attributes: an unmapped page table, page directory, PDPT or PML4 cap
+/// is not copied and a mapped one is, a frame's copy has `capFMapType` and
+/// `capFMappedASID` 0 and every other bit kept (`capFMappedAddress` too),
+/// an Untyped is copied only without children, and the zombie, IRQ
+/// control, I/O port control and (without MCS) reply caps never.
+#[test]
+fn copies_are_derived_as_sel4_derives_them() {
+    use capc_generated_tests::x86_64;
+    check_derive_cap!(x86_64, sel4_fields(), false);
+}
+
+/// A frame copy, field by field: seL4's `Mode_deriveCap` sets the mapping
+/// type to `X86_MappingNone` and the ASID to `asidInvalid` (0), and keeps
+/// the mapped address, rights, size and device bit; an unmapped page
+/// table cap is refused (`Arch_deriveCap`) until its mapped bit is set.
+#[test]
+fn a_frame_copy_is_unmapped_and_a_table_copy_mapped() {
+    let frame = FrameCap::new(
+        0x4000_0000,
+        0x3ff,
+        FrameSize::Huge,
+        FrameMapType::VSpace,
+        0x7f80_0000_0000,
+        VmRights::ReadOnly,
+        true,
+    )
+    .expect("fits");
+    let copy = FrameCap::from_cap(derived(frame.cap())).expect("a frame cap");
+    assert_eq!(copy.map_type(), Ok(FrameMapType::Unmapped));
+    assert_eq!(copy.mapped_asid(), 0);
+    assert_eq!(copy.mapped_address(), 0x7f80_0000_0000);
+    assert_eq!(copy.base(), 0x4000_0000);
+    assert_eq!(copy.page_size(), Ok(FrameSize::Huge));
+    assert_eq!(copy.vm_rights(), Ok(VmRights::ReadOnly));
+    assert!(copy.is_device());
+    assert!(may_copy(frame.cap()));
+    let mut table = PageTableCap::new(0x10_0000, 7, false, 0x20_0000).expect("fits");
+    assert!(!may_copy(table.cap()), "unmapped");
+    table.set_mapped(true).expect("a bool");
+    assert!(may_copy(table.cap()), "mapped");
+    assert_eq!(derived(table.cap()), table.cap());
+    assert!(CapType::UntypedCap.copy_needs_no_children());
+    assert!(!CapType::FrameCap.copy_needs_no_children());
 }

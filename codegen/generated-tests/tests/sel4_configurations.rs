@@ -23,6 +23,10 @@ use capc_generated_tests::{
 #[path = "support/sel4_fields.rs"]
 mod sel4_fields;
 
+#[path = "support/sel4_derive.rs"]
+#[macro_use]
+mod sel4_derive;
+
 /// seL4's five options: `CONFIG_KERNEL_MCS`, `ENABLE_SMP_SUPPORT`,
 /// `CONFIG_IOMMU`, `CONFIG_VTX`, `CONFIG_X86_64_VTX_64BIT_GUESTS`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -1694,4 +1698,22 @@ fn system_calls_are_sel4s_with_mcs() {
         true,
         ReplyCap::new(0x4000, true).unwrap().cap()
     );
+}
+
+/// seL4's `deriveCap` (`support/sel4_derive.rs`) in every configuration
+/// compiled here: with MCS the reply cap is copied (and the scheduling
+/// caps), without it not; the IOMMU's I/O page table cap and VT-x's four
+/// EPT caps are copied only while mapped, the I/O space and VCPU caps as
+/// they are.
+#[test]
+fn copies_are_derived_as_sel4_derives_them_in_every_configuration() {
+    let fields = sel4_fields_all();
+    check_derive_cap!(x86_64_mcs, fields.clone(), true);
+    check_derive_cap!(x86_64_smp, fields.clone(), false);
+    check_derive_cap!(x86_64_mcs_smp, fields.clone(), true);
+    check_derive_cap!(x86_64_iommu, fields.clone(), false);
+    check_derive_cap!(x86_64_vtx, fields.clone(), false);
+    check_derive_cap!(x86_64_iommu_vtx, fields.clone(), false);
+    check_derive_cap!(x86_64_vtx64, fields.clone(), false);
+    check_derive_cap!(x86_64_all, fields, true);
 }

@@ -327,23 +327,35 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
             quote!(match cap.cap_type() { #(#is_mapped_arms,)* _ => false }),
         )
     };
-    // A copy of an EachCap cap keeps every bit but its mapping fields.
-    let clear_arms: Vec<TokenStream> = mapped
+    // A copy keeps every bit but the fields it clears: an EachCap cap's
+    // mapping fields and a cap type's `#[copy(clears(...))]` ones.
+    let words = g.spec.target.cap_words as usize;
+    let clear_arms: Vec<TokenStream> = g
+        .spec
+        .caps
         .iter()
-        .filter(|c| c.mapping == Some(Mapping::EachCap))
-        .map(|c| {
-            let v = ident(&c.name);
-            let mut masks = [0u64; 2];
-            for f in mapping_fields(c) {
-                let ones = if f.width >= 64 {
-                    u64::MAX
-                } else {
-                    (1u64 << f.width) - 1
-                };
-                masks[f.word as usize] |= ones << f.shift;
+        .filter_map(|c| {
+            let cleared = cleared_fields(c);
+            if cleared.is_empty() {
+                return None;
             }
-            let (m0, m1) = (hex(masks[0]), hex(masks[1]));
-            quote!(Some(CapType::#v) => Cap::from_words([words[0] & !#m0, words[1] & !#m1]))
+            let v = ident(&c.name);
+            let mut masks = vec![0u64; words];
+            for f in cleared {
+                masks[f.word as usize] |= f.mask();
+            }
+            let each = masks.iter().enumerate().map(|(i, m)| {
+                let i = lit(i as u64);
+                match *m {
+                    0 => quote!(words[#i]),
+                    u64::MAX => quote!(0),
+                    m => {
+                        let m = hex(m);
+                        quote!(words[#i] & !#m)
+                    }
+                }
+            });
+            Some(quote!(Some(CapType::#v) => Cap::from_words([#(#each),*])))
         })
         .collect();
     let derived_body = if clear_arms.is_empty() {
@@ -356,6 +368,23 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
                 _ => cap,
             }
         }
+    };
+    // `#[copy(no_children)]`: the kernel, which knows the derivation tree,
+    // refuses a copy of such a cap with children (`RevokeFirst`).
+    let no_children: Vec<TokenStream> = g
+        .spec
+        .caps
+        .iter()
+        .filter(|c| c.copy_conditions.no_children)
+        .map(|c| {
+            let v = ident(&c.name);
+            quote!(CapType::#v)
+        })
+        .collect();
+    let no_children_body = if no_children.is_empty() {
+        quote!(false)
+    } else {
+        quote!(matches!(self, #(#no_children)|*))
     };
     // Reading and writing the mapping fields of any mapped cap type.
     let mapping_of_arms = mapped.iter().map(|c| {
@@ -469,16 +498,45 @@ fn mapping(g: &Gen<'_>) -> TokenStream {
         /// The cap a copy or mint of `cap` starts from: `cap` itself, except
         /// that a cap whose mapping is its own (`Mapping::EachCap`) comes
         /// back with its `#[mapped_at]` and `#[mapped_in]` fields cleared,
-        /// as seL4 derives frame caps unmapped. Whether the copy is allowed
-        /// at all is `may_copy`.
+        /// as seL4 derives frame caps unmapped, and the fields its type's
+        /// `#[copy(clears(...))]` names are 0. Whether the copy is allowed
+        /// at all is `may_copy` (and `CapType::copy_needs_no_children`).
         pub const fn derived(cap: Cap) -> Cap {
             #derived_body
+        }
+
+        impl CapType {
+            /// Whether a cap of this type is copied or minted only while it
+            /// has no children in the derivation tree
+            /// (`#[copy(no_children)]`, as seL4's `ensureNoChildren` for an
+            /// Untyped): a kernel refuses such a copy with `RevokeFirst`.
+            /// `may_copy` cannot say, as a cap does not record its children.
+            pub const fn copy_needs_no_children(self) -> bool {
+                #no_children_body
+            }
         }
     }
 }
 
+/// The fields a copy of a cap of type `c` has cleared: its mapping
+/// fields if its mapping is its own (`Mapping::EachCap`), and those its
+/// `#[copy(clears(...))]` names.
+fn cleared_fields(c: &CapType) -> Vec<&capc_dsl::model::CapField> {
+    let mut out: Vec<&capc_dsl::model::CapField> = Vec::new();
+    if c.mapping == Some(Mapping::EachCap) {
+        out.extend(mapping_fields(c));
+    }
+    for &i in &c.copy_conditions.clears {
+        let f = &c.fields[i];
+        if !out.iter().any(|o| o.name == f.name) {
+            out.push(f);
+        }
+    }
+    out
+}
+
 /// A mask as a hex literal (unsuffixed).
-fn hex(value: u64) -> proc_macro2::Literal {
+pub(super) fn hex(value: u64) -> proc_macro2::Literal {
     let text = format!("{value:#x}");
     text.parse().expect("a hex literal")
 }

@@ -103,7 +103,46 @@ fn region_arm(g: &Gen<'_>, c: &CapType) -> Option<TokenStream> {
     })
 }
 
+/// `#[copy(requires(...))]`: `&&` and, per cap type that states it,
+/// whether each field it names is not 0 in `cap` (read from its bits, so
+/// that an enumerated field's unnamed value counts as its number does);
+/// nothing for a spec without requirements.
+fn copy_requirements(g: &Gen<'_>) -> TokenStream {
+    let arms: Vec<TokenStream> = g
+        .spec
+        .caps
+        .iter()
+        .filter(|c| !c.copy_conditions.requires.is_empty())
+        .map(|c| {
+            let v = ident(&c.name);
+            let tests = c.copy_conditions.requires.iter().map(|&i| {
+                let f = &c.fields[i];
+                let word = lit(f.word.into());
+                if f.mask() == u64::MAX {
+                    return quote!(words[#word] != 0);
+                }
+                let mask = super::lifecycle::hex(f.mask());
+                quote!(words[#word] & #mask != 0)
+            });
+            quote!(Some(CapType::#v) => #(#tests)&&*)
+        })
+        .collect();
+    if arms.is_empty() {
+        return quote!();
+    }
+    quote! {
+        && {
+            let words = cap.words();
+            match cap.cap_type() {
+                #(#arms,)*
+                _ => true,
+            }
+        }
+    }
+}
+
 fn predicates(g: &Gen<'_>) -> TokenStream {
+    let requirements = copy_requirements(g);
     let region = region_fn(g);
     let same_object = same_object_fn(g);
     let badge = badge_fn(g);
@@ -240,13 +279,18 @@ fn predicates(g: &Gen<'_>) -> TokenStream {
         /// is its object's (`Mapping::Shared`: seL4 refuses to derive an
         /// unmapped page-table cap), and an address-space root's cap that
         /// no pool has given a number yet (`asid_of` is 0: seL4 refuses to
-        /// derive an unassigned PML4 cap). The copy itself starts from
-        /// `derived(cap)`. Moving a cap needs none of this.
+        /// derive an unassigned PML4 cap), and a cap whose type's
+        /// `#[copy(requires(...))]` names a field that is 0 (false) in it
+        /// (seL4's `deriveCap` refuses an unmapped table cap). The copy
+        /// itself starts from `derived(cap)`; a type with
+        /// `#[copy(no_children)]` (`CapType::copy_needs_no_children`) is
+        /// copied only while the cap has no children, which the kernel's
+        /// derivation tree knows. Moving a cap needs none of this.
         pub fn may_copy(cap: Cap) -> bool {
             cap.cap_type().is_some_and(|t| {
                 let shared = matches!(t.mapping(), Some(Mapping::Shared));
                 let unassigned = matches!(asid_of(cap), Some(0));
-                t.copy_policy() != CopyPolicy::Never && (!shared || is_mapped(cap)) && !unassigned
+                t.copy_policy() != CopyPolicy::Never && (!shared || is_mapped(cap)) && !unassigned #requirements
             })
         }
     }

@@ -72,6 +72,7 @@ pub(crate) fn generate(h: &mut Header<'_, '_>) {
     is_ancestor(h);
     is_mapped(h);
     may_copy(h);
+    copy_needs_no_children(h);
     derived(h);
 }
 
@@ -437,6 +438,15 @@ fn may_copy(h: &mut Header<'_, '_>) {
         if let Some(asid) = c.field_with(Role::Asid) {
             terms.push(format!("{} != 0", get(h, c, asid, "cap")));
         }
+        // `#[copy(requires(f))]`: the field's bits are not all 0.
+        for &i in &c.copy_conditions.requires {
+            let field = &c.fields[i];
+            terms.push(format!(
+                "(cap.words[{}] & {}) != 0",
+                field.word,
+                u64_lit(ones(field.width) << field.shift)
+            ));
+        }
         let expr = if terms.is_empty() {
             "true".to_string()
         } else {
@@ -449,8 +459,10 @@ fn may_copy(h: &mut Header<'_, '_>) {
         "/**\n * Whether `cap` may be copied or minted into another slot: false for the null\n \
          * cap, an unknown tag, `#[never_copy]` cap types, an unmapped cap whose\n \
          * mapping is its object's (`#[mapped_at]` of a shared mapping), and an\n \
-         * address-space root's cap without a number yet (`#[asid]` 0). The copy\n \
-         * starts from `{l}_derived(cap)`.\n */\n\
+         * address-space root's cap without a number yet (`#[asid]` 0), and a cap\n \
+         * whose type's `#[copy(requires(...))]` names a field that is 0. The copy\n \
+         * starts from `{l}_derived(cap)`; `{l}_copy_needs_no_children(cap)` says\n \
+         * whether the kernel must also find no children in its derivation tree.\n */\n\
          static inline bool {f}({l}_cap_t cap)\n{{\n    switch ({l}_cap_get_tag(cap)) {{\n\
          {arms}    default:\n        return false;\n    }}\n}}\n"
     );
@@ -462,15 +474,15 @@ fn derived(h: &mut Header<'_, '_>) {
     let words = spec.target.cap_words as usize;
     let mut arms = String::new();
     for c in &spec.caps {
-        if c.mapping != Some(Mapping::EachCap) {
+        let each_cap = c.mapping == Some(Mapping::EachCap);
+        if !each_cap && c.copy_conditions.clears.is_empty() {
             continue;
         }
         let mut masks = vec![0u64; words];
-        for field in c
-            .fields
-            .iter()
-            .filter(|f| matches!(f.role, Role::MappedAt | Role::MappedIn))
-        {
+        for field in c.fields.iter().enumerate().filter_map(|(i, f)| {
+            let mapping = each_cap && matches!(f.role, Role::MappedAt | Role::MappedIn);
+            (mapping || c.copy_conditions.clears.contains(&i)).then_some(f)
+        }) {
             if let Some(m) = masks.get_mut(field.word as usize) {
                 *m |= ones(field.width) << field.shift;
             }
@@ -485,7 +497,8 @@ fn derived(h: &mut Header<'_, '_>) {
         h.out,
         "/**\n * The cap a copy or mint of `cap` starts from: `cap` itself, except that a cap\n \
          * whose mapping is its own comes back with its `#[mapped_at]` and\n \
-         * `#[mapped_in]` fields cleared (seL4 derives frame caps unmapped).\n */\n\
+         * `#[mapped_in]` fields cleared (seL4 derives frame caps unmapped), and the\n \
+         * fields its type's `#[copy(clears(...))]` names are 0.\n */\n\
          static inline {l}_cap_t {f}({l}_cap_t cap)\n{{"
     );
     if !arms.is_empty() {
@@ -495,4 +508,33 @@ fn derived(h: &mut Header<'_, '_>) {
         );
     }
     let _ = writeln!(h.out, "    return cap;\n}}\n");
+}
+
+/// `<prefix>_copy_needs_no_children`: the cap types with
+/// `#[copy(no_children)]`, as the Rust `CapType::copy_needs_no_children`.
+fn copy_needs_no_children(h: &mut Header<'_, '_>) {
+    let (l, spec) = (h.lower.clone(), h.g.spec);
+    let f = h.name(
+        format!("{l}_copy_needs_no_children"),
+        "the no-children copy rule",
+    );
+    let mut arms = String::new();
+    for c in spec.caps.iter().filter(|c| c.copy_conditions.no_children) {
+        let _ = writeln!(arms, "    case {}:", tag(h, c));
+    }
+    let _ = writeln!(
+        h.out,
+        "/**\n * Whether a cap like `cap` is copied or minted only while it has no children\n \
+         * in the derivation tree (`#[copy(no_children)]`, seL4's ensureNoChildren):\n \
+         * a kernel refuses such a copy with RevokeFirst.\n */\n\
+         static inline bool {f}({l}_cap_t cap)\n{{"
+    );
+    if arms.is_empty() {
+        let _ = writeln!(h.out, "    (void)cap;\n    return false;\n}}\n");
+    } else {
+        let _ = writeln!(
+            h.out,
+            "    switch ({l}_cap_get_tag(cap)) {{\n{arms}        return true;\n    default:\n        return false;\n    }}\n}}\n"
+        );
+    }
 }

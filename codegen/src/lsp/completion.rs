@@ -126,6 +126,7 @@ pub(super) const KEYWORDS: &[&str] = &[
 pub(super) const OTHER_ATTRIBUTES: &[&str] = &[
     "always_copy",
     "never_copy",
+    "copy",
     "required",
     "unchecked",
     "multiple",

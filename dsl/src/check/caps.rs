@@ -32,6 +32,9 @@ const ROLE_ATTRS: [(&str, Role); 11] = [
     ("asid", Role::Asid),
     ("caller", Role::Caller),
 ];
+/// The attributes a cap type may carry.
+pub const CAP_ATTRS: [&str; 5] = ["always_copy", "never_copy", "copy", "allow", "tag"];
+
 /// The attributes a cap field may carry (its roles, its place and how a
 /// pointer is read).
 pub const FIELD_ATTRS: [&str; 15] = [
@@ -151,19 +154,19 @@ impl Ctx<'_> {
         // Cap-level attributes.
         let mut copy = CopyPolicy::Normal;
         let mut copy_span = None;
+        let mut copy_attrs: Vec<&ast::Attribute> = Vec::new();
         for attr in &item.attrs {
             let policy = match attr.name.name.as_str() {
                 "always_copy" => CopyPolicy::Always,
                 "never_copy" => CopyPolicy::Never,
+                "copy" => {
+                    copy_attrs.push(attr);
+                    continue;
+                }
                 "allow" => continue, // the item pass's
                 "tag" => continue,   // the numbering pass's
                 other => {
-                    self.unknown_attribute(
-                        &attr.name,
-                        other,
-                        &["always_copy", "never_copy", "allow", "tag"],
-                        "cap type",
-                    );
+                    self.unknown_attribute(&attr.name, other, &CAP_ATTRS, "cap type");
                     ok = false;
                     continue;
                 }
@@ -410,16 +413,23 @@ impl Ctx<'_> {
             }
             copy = CopyPolicy::Never;
         }
-        if !ok {
-            return None;
-        }
-        let target = target?;
         // A frame's mapping is each cap's own (seL4 derives frame caps
         // unmapped); any other object's is the object's, shared by its caps.
         let mapping = roles.contains_key(&Role::MappedAt).then(|| match object {
             Some(o) if o.kind == ast::ObjectKind::Frame => Mapping::EachCap,
             _ => Mapping::Shared,
         });
+        let never_span = match copy {
+            CopyPolicy::Never => copy_span.or_else(|| roles.get(&Role::Caller).copied()),
+            _ => None,
+        };
+        let copy_conditions = if ok {
+            self.copy_conditions(name, &copy_attrs, &fields, copy, never_span, mapping)
+        } else {
+            None
+        };
+        let copy_conditions = copy_conditions?;
+        let target = target?;
         if !self.lay_out(name, cap, target, &pins, &mut fields) {
             return None;
         }
@@ -432,6 +442,7 @@ impl Ctx<'_> {
             rights: cap_rights,
             copy,
             mapping,
+            copy_conditions,
             span: cap.name.span,
         })
     }

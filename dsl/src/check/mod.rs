@@ -26,6 +26,7 @@ mod asid_pool;
 mod bitfields;
 mod callbacks;
 mod caps;
+mod copy;
 mod creates;
 mod derive;
 mod enumerations;
