@@ -35,12 +35,13 @@ pub enum BuildError {
         /// Every file read, root first.
         paths: Vec<PathBuf>,
     },
-    /// The C header could not be generated: two spec names give one C name.
+    /// The C header could not be generated: two spec names give one C name
+    /// (E0942).
     CHeader {
         /// The spec's path.
         path: PathBuf,
-        /// Which names collide.
-        message: String,
+        /// Every collision's diagnostic, rendered (as `capc build` prints it).
+        rendered: String,
         /// Every file read, root first.
         paths: Vec<PathBuf>,
     },
@@ -60,8 +61,12 @@ impl std::fmt::Display for BuildError {
             BuildError::Spec { path, rendered, .. } => {
                 write!(f, "{rendered}capc: `{}` has errors", path.display())
             }
-            BuildError::CHeader { path, message, .. } => {
-                write!(f, "capc: `{}`: {message}", path.display())
+            BuildError::CHeader { path, rendered, .. } => {
+                write!(
+                    f,
+                    "{rendered}capc: `{}`: the C header cannot be generated",
+                    path.display()
+                )
             }
             BuildError::Write { path, error } => {
                 write!(f, "cannot write `{}`: {error}", path.display())
@@ -128,9 +133,12 @@ pub fn render_c_header(
             let name = path.to_string_lossy();
             match crate::c::render(spec, &compilation.sources, &name) {
                 Ok(text) => Ok((text, compilation)),
-                Err(message) => Err(BuildError::CHeader {
+                Err(diagnostics) => Err(BuildError::CHeader {
                     path: path.to_path_buf(),
-                    message,
+                    rendered: diagnostics
+                        .iter()
+                        .map(|d| capc_dsl::diag::render(&compilation.sources, d))
+                        .collect(),
                     paths: compilation.paths.clone(),
                 }),
             }

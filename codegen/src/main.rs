@@ -276,7 +276,7 @@ fn build(args: &BuildArgs) -> ExitCode {
         };
     }
     let name = args.file.to_string_lossy();
-    let rendered = match args.lang {
+    let rendered: Result<String, Vec<capc_dsl::diag::Diagnostic>> = match args.lang {
         LangArg::Rust => Ok(capc::backend::render(
             spec,
             &compilation.sources,
@@ -289,9 +289,21 @@ fn build(args: &BuildArgs) -> ExitCode {
     };
     let text = match rendered {
         Ok(text) => text,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(1);
+        // What the export cannot say (E0934–E0942), reported like the
+        // checker's diagnostics.
+        Err(refused) => {
+            return match diagnostics::print(
+                &compilation.sources,
+                &refused,
+                &args.diagnostics,
+                JsonTo::Stderr,
+            ) {
+                Ok(()) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("error: cannot write diagnostics: {e}");
+                    ExitCode::from(2)
+                }
+            };
         }
     };
     let written = match &args.output {

@@ -42,10 +42,11 @@
 //! `mask`, `padding`, `tag`, `tagged_union`), which its parser would not
 //! read as a name, gets a `_` after it: `base_`.
 //!
-//! What the format cannot state is an error, one line naming the cap type
-//! and field: a field named `capType` (the tag's name), a keyword-named
-//! field whose `_` name another field has, two cap types whose block names
-//! are equal, and a sign-extended pointer whose width is not `A - log2 N`.
+//! What the format cannot state is a diagnostic at the cap type or field:
+//! a field named `capType` (the tag's name, E0934), a keyword-named field
+//! whose `_` name another field has (E0935), two cap types whose block
+//! names are equal (E0936), and a sign-extended pointer whose width is not
+//! `A - log2 N` (E0937).
 //!
 //! Output is deterministic: declaration order, no paths but the spec
 //! file's name.
@@ -53,7 +54,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use capc_dsl::model::{FieldKind, Spec};
+use capc_dsl::diag::{Code, Diagnostic};
+use capc_dsl::model::{CapType, FieldKind, Spec};
 
 use crate::backend::snake;
 
@@ -113,20 +115,36 @@ pub enum Entry {
     },
 }
 
-/// Every cap type of `spec` as a block, in declaration order; an error,
-/// one line, for what bitfield_gen's format cannot state.
-pub fn blocks(spec: &Spec) -> Result<Vec<Block>, String> {
+/// Every cap type of `spec` as a block, in declaration order; a
+/// diagnostic (E0934–E0937) for each thing bitfield_gen's format cannot
+/// state.
+pub fn blocks(spec: &Spec) -> Result<Vec<Block>, Vec<Diagnostic>> {
     let target = &spec.target;
-    let mut names: BTreeMap<String, &str> = BTreeMap::new();
+    let mut names: BTreeMap<String, &CapType> = BTreeMap::new();
     let mut out = Vec::new();
+    let mut errors = Vec::new();
     for cap in &spec.caps {
         let name = snake(&cap.name);
-        if let Some(first) = names.insert(name.clone(), &cap.name) {
-            return Err(format!(
-                "cap types `{first}` and `{}` would both be bitfield_gen's block `{name}`",
-                cap.name
-            ));
+        if let Some(first) = names.get(&name) {
+            errors.push(
+                Diagnostic::new(
+                    Code::BfBlockName,
+                    cap.span,
+                    format!(
+                        "cap types `{}` and `{}` would both be bitfield_gen's block `{name}`",
+                        first.name, cap.name
+                    ),
+                )
+                .label(format!("block `{name}` again"))
+                .with_secondary(first.span, format!("block `{name}` first"))
+                .help(format!(
+                    "rename `{}` or `{}` so that their snake_case names differ",
+                    first.name, cap.name
+                )),
+            );
+            continue;
         }
+        names.insert(name.clone(), cap);
         // (word, lowest bit, entry) for every field and the tag.
         let mut placed: Vec<(u32, u32, Entry)> = Vec::new();
         if target.tag_bits > 0 {
@@ -140,20 +158,44 @@ pub fn blocks(spec: &Spec) -> Result<Vec<Block>, String> {
         }
         for (index, field) in cap.fields.iter().enumerate() {
             if field.name == TAG_FIELD {
-                return Err(format!(
-                    "field `{}.{}` has the name bitfield_gen's blocks give the tag",
-                    cap.name, field.name
-                ));
+                errors.push(
+                    Diagnostic::new(
+                        Code::BfTagName,
+                        field.span,
+                        format!(
+                            "field `{}.{}` has the name bitfield_gen's blocks give the tag",
+                            cap.name, field.name
+                        ),
+                    )
+                    .label(format!("`{TAG_FIELD}` is the tag's field in every block"))
+                    .help(format!(
+                        "rename the field: `{TAG_FIELD}` is taken by the tag"
+                    )),
+                );
+                continue;
             }
             // A keyword would not parse: `base` is `base_` (bitfield_gen's
             // names are `[A-Za-z_]\w+`).
             let bf_name = if KEYWORDS.contains(&field.name.as_str()) {
                 let escaped = format!("{}_", field.name);
-                if cap.fields.iter().any(|f| f.name == escaped) {
-                    return Err(format!(
-                        "field `{}.{}` is a bitfield_gen keyword, and its block name `{escaped}` is another field's",
-                        cap.name, field.name
-                    ));
+                if let Some(other) = cap.fields.iter().find(|f| f.name == escaped) {
+                    errors.push(
+                        Diagnostic::new(
+                            Code::BfKeywordName,
+                            field.span,
+                            format!(
+                                "field `{}.{}` is a bitfield_gen keyword, and its block name `{escaped}` is another field's",
+                                cap.name, field.name
+                            ),
+                        )
+                        .label(format!("a keyword: bitfield_gen would call it `{escaped}`"))
+                        .with_secondary(other.span, format!("`{escaped}` is this field"))
+                        .help(format!(
+                            "rename `{}` or `{escaped}` (bitfield_gen's keywords cannot be field names)",
+                            field.name
+                        )),
+                    );
+                    continue;
                 }
                 escaped
             } else {
@@ -162,11 +204,27 @@ pub fn blocks(spec: &Spec) -> Result<Vec<Block>, String> {
             let high = match field.kind {
                 FieldKind::Ptr { align_bits } if field.sign_extend && !field.whole_word => {
                     if u32::from(field.width) + align_bits != target.address_bits {
-                        return Err(format!(
-                            "field `{}.{}`: a sign-extended pointer of {} bits aligned to 2^{align_bits} \
-                             is not bitfield_gen's `field_high` of a {}-bit address",
-                            cap.name, field.name, field.width, target.address_bits
-                        ));
+                        let wanted = target.address_bits.saturating_sub(align_bits);
+                        errors.push(
+                            Diagnostic::new(
+                                Code::BfHighWidth,
+                                field.span,
+                                format!(
+                                    "field `{}.{}`: a sign-extended pointer of {} bits aligned to 2^{align_bits} \
+                                     is not bitfield_gen's `field_high` of a {}-bit address",
+                                    cap.name, field.name, field.width, target.address_bits
+                                ),
+                            )
+                            .label(format!(
+                                "{} bits, but a `field_high` of this address is {wanted}",
+                                field.width
+                            ))
+                            .help(format!(
+                                "give the pointer {wanted} bits (`address_bits` {} minus its alignment's {align_bits}), or drop `#[sign_extend]`",
+                                target.address_bits
+                            )),
+                        );
+                        continue;
                     }
                     true
                 }
@@ -212,7 +270,11 @@ pub fn blocks(spec: &Spec) -> Result<Vec<Block>, String> {
             entries,
         });
     }
-    Ok(out)
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The `base` line: with sign extension when some field is `field_high`.
@@ -230,8 +292,9 @@ pub fn base(spec: &Spec, blocks: &[Block]) -> String {
 }
 
 /// bitfield_gen's input for `spec`'s cap types; `root_name` is the spec
-/// file's path (only its file name is written).
-pub fn render(spec: &Spec, root_name: &str) -> Result<String, String> {
+/// file's path (only its file name is written); the diagnostics of
+/// [`blocks`] when the format cannot state the cap types.
+pub fn render(spec: &Spec, root_name: &str) -> Result<String, Vec<Diagnostic>> {
     let blocks = blocks(spec)?;
     let file = root_name.rsplit(['/', '\\']).next().unwrap_or(root_name);
     let mut out = String::new();

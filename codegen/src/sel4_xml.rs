@@ -11,7 +11,8 @@
 //!   method. seL4's generators number methods by their position in the
 //!   files, from 1 (0 is `InvalidInvocation`), so methods are written in
 //!   label order, and the export is refused when the labels are not
-//!   exactly 1, 2, 3, ... (a gap, or two methods with one label).
+//!   exactly 1, 2, 3, ... (a gap, E0939, or two methods with one label,
+//!   E0938).
 //! - `<param dir="in">` per parameter and `<param dir="out">` per result,
 //!   in declaration order: `seL4_Word` (`word`), `seL4_Bool` (`bool`),
 //!   `seL4_Uint8` to `seL4_Uint64` (`u8` to `u64`, and enumerations of
@@ -22,7 +23,10 @@
 //!   size (a `seL4_Bool` one bit, a `seL4_Uint8` eight...) or to the next
 //!   word; the export is refused for a method whose parameters or results
 //!   capc lays out elsewhere (a `u8` without `#[at]` after a `bool`, say),
-//!   since seL4's stub would not send what capc's code reads.
+//!   since seL4's stub would not send what capc's code reads (E0940).
+//! - A parameter or result of a type the format cannot name (`uN` other
+//!   than 8, 16, 32 and 64, arrays, message types, leases, `cap any`, a
+//!   cap result) is refused too (E0941).
 //!
 //! The generators know the C types they were written for; the cap types'
 //! and bitfields' names here are capc's, which a user of the generators
@@ -33,15 +37,17 @@
 use std::fmt::Write as _;
 
 use capc_dsl::ast::Scalar;
+use capc_dsl::diag::{Code, Diagnostic};
 use capc_dsl::model::{Bitfield, Layout, Method, MethodParam, MethodSet, ParamKind, Spec, Wire};
 
 /// The export of `spec`'s invocations (`root_name` is the spec's file,
-/// named in a comment by its last component), or one line saying which
-/// method seL4's format or generators cannot take, and why.
-pub fn render(spec: &Spec, root_name: &str) -> Result<String, String> {
+/// named in a comment by its last component), or a diagnostic
+/// (E0938–E0941) for each method, parameter or result seL4's format or
+/// generators cannot take.
+pub fn render(spec: &Spec, root_name: &str) -> Result<String, Vec<Diagnostic>> {
     let file = root_name.rsplit(['/', '\\']).next().unwrap_or(root_name);
     let stem = file.strip_suffix(".cap").unwrap_or(file);
-    let methods = in_label_order(spec)?;
+    let (methods, mut errors) = in_label_order(spec);
     let mut structs: Vec<usize> = Vec::new();
     let mut body = String::new();
     let mut open: Option<&str> = None;
@@ -64,14 +70,27 @@ pub fn render(spec: &Spec, root_name: &str) -> Result<String, String> {
             set.name, method.name
         );
         for (dir, params) in [("in", &method.params), ("out", &method.results)] {
+            let role = if dir == "in" { "parameter" } else { "result" };
+            let before = errors.len();
             for p in params.iter() {
-                let ty = type_of(spec, p, dir == "out").map_err(|why| {
-                    let role = if dir == "in" { "parameter" } else { "result" };
-                    format!(
-                        "`{}.{}`: {role} `{}` is {why}",
-                        set.name, method.name, p.name
-                    )
-                })?;
+                let ty = match type_of(spec, p, dir == "out") {
+                    Ok(ty) => ty,
+                    Err((why, help)) => {
+                        errors.push(
+                            Diagnostic::new(
+                                Code::XmlType,
+                                p.span,
+                                format!(
+                                    "`{}.{}`: {role} `{}` is {why}",
+                                    set.name, method.name, p.name
+                                ),
+                            )
+                            .label(format!("a {role} seL4's interface XML cannot name"))
+                            .help(help),
+                        );
+                        continue;
+                    }
+                };
                 if let Some(b) = p.bitfield
                     && !structs.contains(&b.index())
                 {
@@ -83,12 +102,18 @@ pub fn render(spec: &Spec, root_name: &str) -> Result<String, String> {
                     p.name
                 );
             }
-            places_agree(spec, set, method, params, dir == "in")?;
+            // Places are compared only for types seL4 can name.
+            if errors.len() == before {
+                places_agree(spec, set, method, params, dir == "in", &mut errors);
+            }
         }
         body.push_str("        </method>\n");
     }
     if open.is_some() {
         body.push_str("    </interface>\n");
+    }
+    if !errors.is_empty() {
+        return Err(errors);
     }
     structs.sort_unstable();
     let mut out = String::new();
@@ -120,56 +145,104 @@ pub fn member(b: &Bitfield, word: u64) -> String {
         .map_or_else(|| format!("word{word}"), |f| f.name.clone())
 }
 
-/// Every invocation with its set, in label order, each label its position
-/// from 1.
-fn in_label_order(spec: &Spec) -> Result<Vec<(&MethodSet, &Method)>, String> {
+/// Every invocation with its set, in label order, and a diagnostic for
+/// each label that is not its position from 1.
+fn in_label_order(spec: &Spec) -> (Vec<(&MethodSet, &Method)>, Vec<Diagnostic>) {
     let mut methods: Vec<(&MethodSet, &Method)> = spec
         .invocations
         .iter()
         .flat_map(|set| set.methods.iter().map(move |m| (set, m)))
         .collect();
     methods.sort_by_key(|(_, m)| m.label);
+    let mut errors = Vec::new();
     for (position, pair) in methods.iter().enumerate() {
         let (set, method) = pair;
         let position = position as u32 + 1;
         if position > 1 {
             let (other_set, other) = methods[position as usize - 2];
             if other.label == method.label {
-                return Err(format!(
-                    "`{}.{}` and `{}.{}` both have label {}: seL4's generators give each method its own position",
-                    other_set.name, other.name, set.name, method.name, method.label
-                ));
+                errors.push(
+                    Diagnostic::new(
+                        Code::XmlLabelTwice,
+                        method.span,
+                        format!(
+                            "`{}.{}` and `{}.{}` both have label {}: seL4's generators give each method its own position",
+                            other_set.name, other.name, set.name, method.name, method.label
+                        ),
+                    )
+                    .label(format!("label {} again", method.label))
+                    .with_secondary(other.span, format!("label {} first", method.label))
+                    .help("give each kernel invocation its own label: seL4's generators number methods 1, 2, 3, ... by their place in the file"),
+                );
+                // The rest would all be off by one: one error says it.
+                break;
             }
         }
         if method.label != position {
-            return Err(format!(
-                "`{}.{}` has label {}, but seL4's generators would number it {position}: they number methods 1, 2, 3, ... in order, so labels must have no gaps",
-                set.name, method.name, method.label
-            ));
+            errors.push(
+                Diagnostic::new(
+                    Code::XmlLabelGap,
+                    method.span,
+                    format!(
+                        "`{}.{}` has label {}, but seL4's generators would number it {position}: they number methods 1, 2, 3, ... in order, so labels must have no gaps",
+                        set.name, method.name, method.label
+                    ),
+                )
+                .label(format!("label {}, seL4's position {position}", method.label))
+                .help(format!(
+                    "number the kernel invocations 1, 2, 3, ... with no gap: this one's label would be {position}"
+                )),
+            );
+            // The rest would all be off too: one error says it.
+            break;
         }
     }
-    Ok(methods)
+    (methods, errors)
 }
 
-/// The seL4 type name of a parameter or result.
-fn type_of(spec: &Spec, p: &MethodParam, result: bool) -> Result<String, String> {
+/// The seL4 type name of a parameter or result, or why the format
+/// cannot name it and what to change.
+fn type_of(spec: &Spec, p: &MethodParam, result: bool) -> Result<String, (String, String)> {
     if let Some(b) = p.bitfield {
         return Ok(spec.bitfields[b.index()].name.clone());
     }
-    match &p.kind {
-        ParamKind::Scalar(s) => scalar_type(*s).ok_or_else(|| {
-            format!(
-                "a {}, which seL4's stub generator has no type for (it knows bool, u8, u16, u32, u64 and word)",
-                scalar_spelling(*s)
-            )
-        }),
-        ParamKind::Cap { .. } if !result => Ok("seL4_CPtr".to_string()),
-        ParamKind::Cap { .. } => Err("a cap, which seL4's interface XML cannot return".into()),
-        ParamKind::Array { .. } => Err("an array, which seL4's interface XML cannot say".into()),
-        ParamKind::Data { .. } => Err("a message type, which seL4's interface XML cannot say".into()),
-        ParamKind::Lease(_) => Err("a lease, which seL4's interface XML cannot say".into()),
-        ParamKind::AnyCap { .. } => Err("`cap any`, which seL4's interface XML cannot say".into()),
-    }
+    let words =
+        "pass it as words (`word`, `u64`) or a bitfield, or leave this method out of the export";
+    let (why, help) = match &p.kind {
+        ParamKind::Scalar(s) => match scalar_type(*s) {
+            Some(ty) => return Ok(ty),
+            None => (
+                format!(
+                    "a {}, which seL4's stub generator has no type for (it knows bool, u8, u16, u32, u64 and word)",
+                    scalar_spelling(*s)
+                ),
+                "make it a `u8`, `u16`, `u32`, `u64`, `word` or `bool`".to_string(),
+            ),
+        },
+        ParamKind::Cap { .. } if !result => return Ok("seL4_CPtr".to_string()),
+        ParamKind::Cap { .. } => (
+            "a cap, which seL4's interface XML cannot return".to_string(),
+            "return the cap into a slot the caller names (a CNode cap parameter) instead"
+                .to_string(),
+        ),
+        ParamKind::Array { .. } => (
+            "an array, which seL4's interface XML cannot say".to_string(),
+            words.to_string(),
+        ),
+        ParamKind::Data { .. } => (
+            "a message type, which seL4's interface XML cannot say".to_string(),
+            words.to_string(),
+        ),
+        ParamKind::Lease(_) => (
+            "a lease, which seL4's interface XML cannot say".to_string(),
+            words.to_string(),
+        ),
+        ParamKind::AnyCap { .. } => (
+            "`cap any`, which seL4's interface XML cannot say".to_string(),
+            "name the cap type (`cap SomeCap`): seL4's XML passes caps of a named type".to_string(),
+        ),
+    };
+    Err((why, help))
 }
 
 fn scalar_type(s: Scalar) -> Option<String> {
@@ -235,7 +308,8 @@ fn places_agree(
     method: &Method,
     params: &[MethodParam],
     request: bool,
-) -> Result<(), String> {
+    errors: &mut Vec<Diagnostic>,
+) {
     let layout = Layout::of(params);
     let sel4 = sel4_positions(spec, params);
     for ((p, place), first) in params.iter().zip(&layout.places).zip(&sel4) {
@@ -244,21 +318,37 @@ fn places_agree(
         };
         let ours = start * 64 + p.at.map_or(0, |a| u64::from(a.bit));
         if ours != *first {
-            return Err(format!(
-                "`{}.{}`: {} `{}` is at word {}, bit {} in capc's {}, but seL4's stubs put it at word {}, bit {} (give it `#[at(word = {}, bit = {})]`)",
-                set.name,
-                method.name,
-                if request { "parameter" } else { "result" },
-                p.name,
-                start,
-                ours % 64,
-                if request { "request" } else { "reply" },
-                first / 64,
-                first % 64,
-                first / 64,
-                first % 64,
-            ));
+            errors.push(
+                Diagnostic::new(
+                    Code::XmlPlacement,
+                    p.span,
+                    format!(
+                        "`{}.{}`: {} `{}` is at word {}, bit {} in capc's {}, but seL4's stubs put it at word {}, bit {}",
+                        set.name,
+                        method.name,
+                        if request { "parameter" } else { "result" },
+                        p.name,
+                        start,
+                        ours % 64,
+                        if request { "request" } else { "reply" },
+                        first / 64,
+                        first % 64,
+                    ),
+                )
+                .label(format!(
+                    "capc: word {start}, bit {}; seL4: word {}, bit {}",
+                    ours % 64,
+                    first / 64,
+                    first % 64
+                ))
+                .help(format!(
+                    "give it `#[at(word = {}, bit = {})]`",
+                    first / 64,
+                    first % 64
+                )),
+            );
+            // Later places follow from this one: one error says it.
+            return;
         }
     }
-    Ok(())
 }

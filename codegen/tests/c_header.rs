@@ -247,34 +247,110 @@ fn cli_and_builder_write_the_same_header_every_time() {
     );
 }
 
+/// `capc build --lang c` of `spec` as `name.cap`, diagnostics as JSON:
+/// exit code 1, no header, and the one error.
+fn refused_c(scratch: &Scratch, name: &str, spec: &str) -> serde_json::Value {
+    let file = format!("{name}.cap");
+    scratch.write(&file, spec);
+    let out = capc(
+        &scratch.dir,
+        &[
+            "build",
+            "--lang",
+            "c",
+            "--message-format",
+            "json",
+            &file,
+            "-o",
+            &format!("{name}.h"),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        !scratch.path(&format!("{name}.h")).exists(),
+        "a header was written"
+    );
+    // The spec's warnings (an unused error set) come first, then the one error.
+    let errors: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "one error:\n{stderr}");
+    errors.into_iter().next().unwrap()
+}
+
+fn line_of(spec: &str, marker: &str) -> usize {
+    spec.lines().position(|l| l.contains(marker)).expect(marker) + 1
+}
+
 #[test]
 fn two_names_with_one_c_name_are_an_error() {
     let scratch = Scratch::new("c_header", "collision");
     let tiny = std::fs::read_to_string(workspace().join("xtask/packaged-kernel/spec/tiny.cap"))
         .unwrap()
         .replace("EndpointCap", "EpCap");
-    scratch.write(
-        "coll.cap",
-        format!("{tiny}\n/// Errors.\nerrors Ep {{\n    /// Collides.\n    CapValidRights,\n}}\n"),
-    );
+    let spec =
+        format!("{tiny}\n/// Errors.\nerrors Ep {{\n    /// Collides.\n    CapValidRights,\n}}\n");
+    let message = "`COLL_EP_CAP_VALID_RIGHTS` is the C name of both cap type `EpCap` and error `Ep::CapValidRights`";
+    let help = "rename cap type `EpCap` or error `Ep::CapValidRights` so that their C names differ";
+    let json = refused_c(&scratch, "coll", &spec);
+    assert_eq!(json["code"], "E0942");
+    assert_eq!(json["message"], message);
+    assert_eq!(json["line"], line_of(&spec, "    CapValidRights,"));
+    assert_eq!(json["secondary"][0]["line"], line_of(&spec, "cap EpCap "));
+    assert_eq!(json["help"], help);
+    // The human report.
     let out = capc(
         &scratch.dir,
         &["build", "--lang", "c", "coll.cap", "-o", "coll.h"],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let human = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains(
-            "error: the C header cannot be generated: `COLL_EP_CAP_VALID_RIGHTS` is the C name of both cap type `EpCap` and error `Ep::CapValidRights`"
-        ),
-        "{}",
-        text(&out.stderr)
+        human.contains(&format!("\nerror[E0942]: {message}\n")),
+        "{human}"
     );
+    assert!(
+        human.contains(&format!(
+            "coll.cap:{}:",
+            line_of(&spec, "    CapValidRights,")
+        )),
+        "{human}"
+    );
+    assert!(human.contains(&format!("= help: {help}")), "{human}");
     assert!(!scratch.path("coll.h").exists(), "a header was written");
+    // The Builder refuses it with the same diagnostic, rendered.
     let err = Builder::new()
         .spec(scratch.path("coll.cap"))
         .lang(Lang::C)
         .out_dir(&scratch.dir)
         .compile()
         .expect_err("the builder refuses it too");
-    assert!(err.to_string().contains("is the C name of both"), "{err}");
+    let err = err.to_string();
+    assert!(err.contains(&format!("error[E0942]: {message}")), "{err}");
+    assert!(err.contains(&format!("= help: {help}")), "{err}");
+}
+
+/// A spec name that gives one of the header's own names: reported at the
+/// spec's item, the hint naming what the header needs the name for.
+#[test]
+fn a_spec_name_meeting_one_of_the_headers_own_is_an_error() {
+    let scratch = Scratch::new("c_header", "collision_own");
+    let tiny =
+        std::fs::read_to_string(workspace().join("xtask/packaged-kernel/spec/tiny.cap")).unwrap();
+    let spec = format!("{tiny}\n/// Errors.\nerrors CapT {{\n    /// One.\n    One,\n}}\n");
+    let json = refused_c(&scratch, "own", &spec);
+    assert_eq!(json["code"], "E0942");
+    assert_eq!(
+        json["message"],
+        "`own_cap_t` is the C name of both the cap struct and error set `CapT`"
+    );
+    assert_eq!(json["line"], line_of(&spec, "errors CapT"));
+    assert_eq!(json["secondary"], serde_json::json!([]));
+    assert_eq!(
+        json["help"],
+        "rename error set `CapT`: the header needs `own_cap_t` for the cap struct"
+    );
 }

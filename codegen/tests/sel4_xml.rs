@@ -1,7 +1,7 @@
 //! `capc build --lang sel4-xml`: seL4's interface XML of a spec's kernel
 //! invocations (snapshots in snapshots/sel4-xml/, of a small spec and of
-//! examples/sel4/x86_64.cap), and its one-line errors for what seL4's
-//! generators cannot number or lay out as capc does. That seL4's
+//! examples/sel4/x86_64.cap), and its diagnostics (E0938–E0941) for what
+//! seL4's generators cannot number or lay out as capc does. That seL4's
 //! generators, run on the export, agree with capc's generated code is
 //! `cargo xtask sel4-diff` (xtask/src/sel4diff/invocations.rs).
 
@@ -140,44 +140,98 @@ fn the_export_is_written_with_o_and_is_the_same_twice() {
     assert_eq!(written, export("dash_o_stdout", "small", SMALL).1);
 }
 
-/// Each change of the small spec and the one line the export refuses it
-/// with (exit code 1, nothing on stdout).
+/// Each change of the small spec and the diagnostic the export refuses
+/// it with (exit code 1, nothing on stdout): its code, message, the line
+/// of its span (the first line with `at`) and its hint, in JSON and as
+/// the human report.
 #[test]
-fn what_sel4s_generators_cannot_say_is_refused_in_one_line() {
+fn what_sel4s_generators_cannot_say_is_a_diagnostic() {
     let cases = [
         (
             "#[label_base(3)]",
             "#[label_base(4)]",
-            "error: `PortCap.read` has label 4, but seL4's generators would number it 3: they number methods 1, 2, 3, ... in order, so labels must have no gaps",
+            "E0939",
+            "`PortCap.read` has label 4, but seL4's generators would number it 3: they number methods 1, 2, 3, ... in order, so labels must have no gaps",
+            "fn read(",
+            "number the kernel invocations 1, 2, 3, ... with no gap: this one's label would be 3",
         ),
         (
             "#[label_base(3)]",
             "#[label_base(2)]",
-            "error: `ThingCap.regs` and `PortCap.read` both have label 2: seL4's generators give each method its own position",
+            "E0938",
+            "`ThingCap.regs` and `PortCap.read` both have label 2: seL4's generators give each method its own position",
+            "fn read(",
+            "give each kernel invocation its own label: seL4's generators number methods 1, 2, 3, ... by their place in the file",
         ),
         (
             "#[at(word = 0, bit = 8)] mode",
             "mode",
-            "error: `ThingCap.poke`: parameter `mode` is at word 1, bit 0 in capc's request, but seL4's stubs put it at word 0, bit 8 (give it `#[at(word = 0, bit = 8)]`)",
+            "E0940",
+            "`ThingCap.poke`: parameter `mode` is at word 1, bit 0 in capc's request, but seL4's stubs put it at word 0, bit 8",
+            "fn poke(",
+            "give it `#[at(word = 0, bit = 8)]`",
         ),
         (
             "value: word,",
             "value: u12,",
-            "error: `ThingCap.poke`: parameter `value` is a u12, which seL4's stub generator has no type for (it knows bool, u8, u16, u32, u64 and word)",
+            "E0941",
+            "`ThingCap.poke`: parameter `value` is a u12, which seL4's stub generator has no type for (it knows bool, u8, u16, u32, u64 and word)",
+            "fn poke(",
+            "make it a `u8`, `u16`, `u32`, `u64`, `word` or `bool`",
         ),
         (
             "fn read(port: u16) -> (value: u32);",
             "fn read(port: u16) -> (value: u32, table: [u8; 16]);",
-            "error: `PortCap.read`: result `table` is an array, which seL4's interface XML cannot say",
+            "E0941",
+            "`PortCap.read`: result `table` is an array, which seL4's interface XML cannot say",
+            "fn read(",
+            "pass it as words (`word`, `u64`) or a bitfield, or leave this method out of the export",
+        ),
+        (
+            "fn regs() -> (regs: Regs);",
+            "fn regs() -> (regs: Regs, port: cap PortCap);",
+            "E0941",
+            "`ThingCap.regs`: result `port` is a cap, which seL4's interface XML cannot return",
+            "fn regs(",
+            "return the cap into a slot the caller names (a CNode cap parameter) instead",
         ),
     ];
-    for (i, (from, to, line)) in cases.into_iter().enumerate() {
+    for (i, (from, to, code, message, at, help)) in cases.into_iter().enumerate() {
         assert!(SMALL.contains(from), "{from}");
         let spec = SMALL.replacen(from, to, 1);
-        let (code, stdout, stderr) = export(&format!("refused{i}"), "bad", &spec);
-        assert_eq!(code, 1, "{to}: {stderr}");
-        assert_eq!(stdout, "", "{to}");
-        assert_eq!(stderr.trim_end(), line, "{to}");
-        assert_eq!(stderr.lines().count(), 1, "{to}");
+        let line = spec.lines().position(|l| l.contains(at)).expect("marker") + 1;
+        let scratch = Scratch::new("sel4_xml", &format!("refused{i}"));
+        scratch.write("bad.cap", &spec);
+        let out = capc(
+            &scratch.dir,
+            &[
+                "build",
+                "--lang",
+                "sel4-xml",
+                "--message-format",
+                "json",
+                "bad.cap",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{to}: {}", text(&out.stderr));
+        assert!(out.stdout.is_empty(), "{to}");
+        let stderr = text(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{to}: one diagnostic\n{stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stderr).expect("JSON");
+        assert_eq!(json["code"], code, "{to}");
+        assert_eq!(json["severity"], "error", "{to}");
+        assert_eq!(json["message"], message, "{to}");
+        assert_eq!(json["file"], "bad.cap", "{to}");
+        assert_eq!(json["line"], line, "{to}: {stderr}");
+        assert_eq!(json["help"], help, "{to}");
+        // The human report: the code, the span's line, the hint.
+        let (code_h, _, human) = export(&format!("refused{i}_human"), "bad", &spec);
+        assert_eq!(code_h, 1, "{to}");
+        assert!(
+            human.starts_with(&format!("error[{code}]: {message}\n")),
+            "{human}"
+        );
+        assert!(human.contains(&format!("bad.cap:{line}:")), "{human}");
+        assert!(human.contains(&format!("= help: {help}")), "{human}");
     }
 }

@@ -245,6 +245,16 @@ catalogue! {
     SystemNotBootable = "E0932", Error, "simulation script: system cannot be booted in the interpreter";
     ExpectationMissed = "E0933", Error, "simulation script: expectation not met";
 
+    BfTagName = "E0934", Error, "seL4 bitfield_gen export: field named like the tag, `capType`";
+    BfKeywordName = "E0935", Error, "seL4 bitfield_gen export: keyword-named field whose `_` name is another field's";
+    BfBlockName = "E0936", Error, "seL4 bitfield_gen export: two cap types with one block name";
+    BfHighWidth = "E0937", Error, "seL4 bitfield_gen export: sign-extended pointer that is not a `field_high` of the address";
+    XmlLabelTwice = "E0938", Error, "seL4 interface XML export: two methods with one label";
+    XmlLabelGap = "E0939", Error, "seL4 interface XML export: labels not numbered 1, 2, 3, ...";
+    XmlPlacement = "E0940", Error, "seL4 interface XML export: parameter where seL4's stubs would not put it";
+    XmlType = "E0941", Error, "seL4 interface XML export: parameter or result of a type the format cannot name";
+    CNameCollision = "E0942", Error, "C header: two spec names with one C name";
+
     UnusedType = "W0001", Warning, "unused type";
     UnusedRight = "W0002", Warning, "unused right";
     UnusedConst = "W0003", Warning, "unused constant";

@@ -95,7 +95,14 @@ fn every_code_has_a_failing_case() {
     // E0620–E0623 are about `capc build --extern` (and the Builder's and
     // the macro's externs), not about a spec alone: their cases are in
     // codegen/tests/externs.rs.
-    const NO_SMALL_CASE: &[&str] = &["E0932", "E0620", "E0621", "E0622", "E0623"];
+    //
+    // E0934–E0942 refuse a spec `capc check` accepts for one export
+    // (`capc build --lang bf`, `sel4-xml`, `c`): their cases are in
+    // codegen/tests/sel4_bf.rs, sel4_xml.rs and c_header.rs.
+    const NO_SMALL_CASE: &[&str] = &[
+        "E0932", "E0620", "E0621", "E0622", "E0623", "E0934", "E0935", "E0936", "E0937", "E0938",
+        "E0939", "E0940", "E0941", "E0942",
+    ];
     let missing: Vec<&str> = Code::ALL
         .iter()
         .map(|c| c.as_str())

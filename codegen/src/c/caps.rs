@@ -48,6 +48,7 @@ pub(crate) fn accessors(h: &mut Header<'_, '_>) {
         let name = c_snake(&cap.name);
         let upper = c_upper(&cap.name);
         let what = format!("cap type `{}`", cap.name);
+        h.at = Some(cap.span);
         let _ = writeln!(
             h.out,
             "/* {}: tag {} ({}). */\n",
@@ -83,6 +84,7 @@ pub(crate) fn accessors(h: &mut Header<'_, '_>) {
             field_accessors(h, &ty, &name, &upper, &cap.name, field);
         }
     }
+    h.at = None;
 }
 
 /// The getter and setter of one field.
@@ -102,8 +104,10 @@ fn field_accessors(
     let mask_lit = u64_lit(mask);
     let what = format!("field `{cap_name}.{}`", field.name);
     let field_name = c_snake(&field.name);
+    let cap_span = h.at.replace(field.span);
     let get = h.name(format!("{l}_{cap}_get_{field_name}"), what.clone());
     let set = h.name(format!("{l}_{cap}_set_{field_name}"), what);
+    h.at = cap_span;
     let raw = if shift == 0 {
         format!("cap.words[{word}] & {mask_lit}")
     } else if u32::from(shift) + u32::from(width) >= 64 {

@@ -36,14 +36,19 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use capc_dsl::SourceMap;
+use capc_dsl::diag::{Code, Diagnostic};
 use capc_dsl::model::{Spec, Target};
 use capc_dsl::source::Span;
 
 use crate::backend::{Gen, Options, snake};
 
-/// The header for `spec`, whose root file is `root_name`; an error when
-/// two spec names give the same C name.
-pub fn render(spec: &Spec, sources: &SourceMap, root_name: &str) -> Result<String, String> {
+/// The header for `spec`, whose root file is `root_name`; a diagnostic
+/// (E0942) for each C name two spec names would both give.
+pub fn render(
+    spec: &Spec,
+    sources: &SourceMap,
+    root_name: &str,
+) -> Result<String, Vec<Diagnostic>> {
     let options = Options::default();
     let g = Gen::new(spec, sources, &options);
     let file = root_name.rsplit(['/', '\\']).next().unwrap_or(root_name);
@@ -75,9 +80,12 @@ pub(crate) struct Header<'a, 'g> {
     pub(crate) upper: String,
     guard: String,
     pub(crate) out: String,
-    /// C name -> what declared it first.
-    names: BTreeMap<String, String>,
-    collisions: Vec<String>,
+    /// The spec item whose C names are being declared (`None` for the
+    /// header's own names: `kernel_cap_t`, `KERNEL_CAP_NULL`...).
+    pub(crate) at: Option<Span>,
+    /// C name -> what declared it first, and where in the spec.
+    names: BTreeMap<String, (String, Option<Span>)>,
+    collisions: Vec<Diagnostic>,
 }
 
 /// `EndpointCap` -> `endpoint_cap`, `read` -> `read`, as a C identifier.
@@ -136,21 +144,53 @@ impl<'a, 'g> Header<'a, 'g> {
             lower,
             upper,
             out: String::new(),
+            at: None,
             names: BTreeMap::new(),
             collisions: Vec::new(),
         }
     }
 
-    /// Declares the C name `name` for `what`; a second declaration of the
-    /// same name is a collision.
+    /// Declares the C name `name` for `what` (the spec item at
+    /// [`Header::at`]); a second declaration of the same name is a
+    /// collision (E0942), reported at the spec item that declared it (the
+    /// first, when the second is one of the header's own names).
     pub(crate) fn name(&mut self, name: String, what: impl Into<String>) -> String {
         let what = what.into();
         match self.names.get(&name) {
-            Some(first) => self
-                .collisions
-                .push(format!("`{name}` is the C name of both {first} and {what}")),
+            Some((first, first_at)) => {
+                let message = format!("`{name}` is the C name of both {first} and {what}");
+                let help = match (self.at, *first_at) {
+                    (Some(_), None) => {
+                        format!("rename {what}: the header needs `{name}` for {first}")
+                    }
+                    (None, Some(_)) => {
+                        format!("rename {first}: the header needs `{name}` for {what}")
+                    }
+                    _ => format!("rename {first} or {what} so that their C names differ"),
+                };
+                let diagnostic = match (self.at, *first_at) {
+                    (Some(at), Some(first_at)) => {
+                        Diagnostic::new(Code::CNameCollision, at, message)
+                            .label(format!("C name `{name}` again"))
+                            .with_secondary(first_at, format!("C name `{name}` first"))
+                    }
+                    (Some(at), None) => Diagnostic::new(Code::CNameCollision, at, message)
+                        .label(format!("C name `{name}`, which the header gives {first}")),
+                    (None, Some(first_at)) => {
+                        Diagnostic::new(Code::CNameCollision, first_at, message)
+                            .label(format!("C name `{name}`, which the header gives {what}"))
+                    }
+                    // The header's own names are distinct: never reached,
+                    // but reported at the target rather than lost.
+                    (None, None) => {
+                        Diagnostic::new(Code::CNameCollision, self.g.spec.target.span, message)
+                            .label(format!("C name `{name}`"))
+                    }
+                };
+                self.collisions.push(diagnostic.help(help));
+            }
             None => {
-                self.names.insert(name.clone(), what);
+                self.names.insert(name.clone(), (what, self.at));
             }
         }
         name
@@ -241,12 +281,14 @@ impl<'a, 'g> Header<'a, 'g> {
         for c in &self.g.spec.consts {
             self.docs("", &c.docs, &format!("The constant `{}`.", c.name), c.span);
             let what = format!("constant `{}`", c.name);
+            self.at = Some(c.span);
             self.define(
                 format!("{u}_CONST_{}", c.name.to_ascii_uppercase()),
                 &what,
                 u64_lit(c.value),
             );
         }
+        self.at = None;
         if !self.g.spec.consts.is_empty() {
             self.out.push('\n');
         }
@@ -263,12 +305,14 @@ impl<'a, 'g> Header<'a, 'g> {
                 right.span,
             );
             let what = format!("right `{}`", right.name);
+            self.at = Some(right.span);
             self.define(
                 format!("{u}_RIGHT_{}", c_upper(&right.name)),
                 &what,
                 format!("(UINT64_C(1) << {bit})"),
             );
         }
+        self.at = None;
         let all = if spec.rights.len() >= 64 {
             u64::MAX
         } else {
@@ -291,9 +335,11 @@ impl<'a, 'g> Header<'a, 'g> {
         for object in &spec.objects {
             self.docs("    ", &object.docs, &object.name, object.span);
             let what = format!("object type `{}`", object.name);
+            self.at = Some(object.span);
             let name = self.name(format!("{u}_OBJECT_{}", c_upper(&object.name)), what);
             let _ = writeln!(self.out, "    {name} = {},", object.number);
         }
+        self.at = None;
         let _ = writeln!(self.out, "}};");
         self.define(
             format!("{u}_OBJECT_TYPE_COUNT"),
@@ -304,6 +350,7 @@ impl<'a, 'g> Header<'a, 'g> {
 
         for object in &spec.objects {
             let what = format!("object type `{}`", object.name);
+            self.at = Some(object.span);
             let name = format!("{u}_OBJECT_{}", c_upper(&object.name));
             let rule = &object.size;
             if rule.param.is_none() {
@@ -324,6 +371,7 @@ impl<'a, 'g> Header<'a, 'g> {
                 self.define(format!("{name}_NUMBER_{arg}"), &what, number.to_string());
             }
         }
+        self.at = None;
         self.out.push('\n');
 
         // log2 of a power of two, for byte-sized types' `size_bits`.
@@ -452,12 +500,14 @@ impl<'a, 'g> Header<'a, 'g> {
         for cap in &spec.caps {
             self.docs("    ", &cap.docs, &cap.name, cap.span);
             let what = format!("cap type `{}`", cap.name);
+            self.at = Some(cap.span);
             let name = self.name(format!("{u}_CAP_{}", c_upper(&cap.name)), what);
             let _ = writeln!(self.out, "    {name} = {},", cap.tag);
         }
         let _ = writeln!(self.out, "}};\n");
         for cap in &spec.caps {
             let what = format!("cap type `{}`", cap.name);
+            self.at = Some(cap.span);
             let valid = cap.rights.iter().fold(0u64, |m, r| m | 1 << r.0);
             self.define(
                 format!("{u}_{}_VALID_RIGHTS", c_upper(&cap.name)),
@@ -474,6 +524,7 @@ impl<'a, 'g> Header<'a, 'g> {
                 );
             }
         }
+        self.at = None;
         self.out.push('\n');
     }
 
@@ -496,11 +547,13 @@ impl<'a, 'g> Header<'a, 'g> {
                 comment(&self.g.location(set.span))
             );
             let what = format!("the labels of `{}`", set.name);
+            self.at = Some(set.span);
             let ty = self.name(format!("{l}_{}_label", c_snake(&set.name)), what);
             let _ = writeln!(self.out, "enum {ty} {{");
             for method in &set.methods {
                 self.docs("    ", &method.docs, &method.name, method.span);
                 let what = format!("method `{}.{}`", set.name, method.name);
+                self.at = Some(method.span);
                 let name = self.name(
                     format!(
                         "{u}_{}_LABEL_{}",
@@ -513,6 +566,7 @@ impl<'a, 'g> Header<'a, 'g> {
             }
             let _ = writeln!(self.out, "}};\n");
         }
+        self.at = None;
     }
 
     fn errors(&mut self) {
@@ -521,6 +575,7 @@ impl<'a, 'g> Header<'a, 'g> {
         for set in &spec.error_sets {
             self.docs("", &set.docs, &set.name, set.span);
             let what = format!("error set `{}`", set.name);
+            self.at = Some(set.span);
             let ty = self.name(format!("{l}_{}", c_snake(&set.name)), what);
             let _ = writeln!(self.out, "enum {ty} {{");
             for (i, variant) in set.variants.iter().enumerate() {
@@ -548,6 +603,7 @@ impl<'a, 'g> Header<'a, 'g> {
                 }
                 self.docs("    ", &docs, &variant.name, variant.span);
                 let what = format!("error `{}::{}`", set.name, variant.name);
+                self.at = Some(variant.span);
                 let name = self.name(
                     format!("{u}_{}_{}", c_upper(&set.name), c_upper(&variant.name)),
                     what,
@@ -556,6 +612,7 @@ impl<'a, 'g> Header<'a, 'g> {
             }
             let _ = writeln!(self.out, "}};\n");
         }
+        self.at = None;
     }
 
     /// Each enumeration's values as constants (`UINT64_C`: a C enum holds
@@ -566,12 +623,14 @@ impl<'a, 'g> Header<'a, 'g> {
         for e in &spec.enumerations {
             self.docs("", &e.docs, &e.name, e.span);
             let prefix = format!("{u}_{}", c_upper(&e.name));
+            self.at = Some(e.span);
             self.define(
                 format!("{prefix}_BITS"),
                 &format!("enumeration `{}`", e.name),
                 e.bits.to_string(),
             );
             for v in &e.values {
+                self.at = Some(v.span);
                 self.define(
                     format!("{prefix}_{}", c_upper(&v.name)),
                     &format!("value `{}::{}`", e.name, v.name),
@@ -582,12 +641,9 @@ impl<'a, 'g> Header<'a, 'g> {
         }
     }
 
-    fn finish(mut self) -> Result<String, String> {
+    fn finish(mut self) -> Result<String, Vec<Diagnostic>> {
         if !self.collisions.is_empty() {
-            return Err(format!(
-                "the C header cannot be generated: {}; rename one of each",
-                self.collisions.join("; ")
-            ));
+            return Err(self.collisions);
         }
         let _ = writeln!(self.out, "#endif /* {} */", self.guard);
         Ok(self.out)

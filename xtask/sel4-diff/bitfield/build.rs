@@ -96,7 +96,13 @@ fn main() {
 const TO_SEL4: &str = "words: ::core::array::from_fn(|i| w[i] as usize)";
 
 fn configuration_module(spec: &Spec, name: &str, module: &str, sel4: &Path) -> String {
-    let blocks = blocks(spec).unwrap_or_else(|e| fail(&format!("capc build --lang bf: {e}")));
+    let blocks = blocks(spec).unwrap_or_else(|errors| {
+        let messages: Vec<String> = errors
+            .iter()
+            .map(|d| format!("error[{}]: {}", d.code.as_str(), d.message))
+            .collect();
+        fail(&format!("capc build --lang bf: {}", messages.join("; ")))
+    });
     let mut glue = String::new();
     let mut capc_glue = String::new();
     let mut caps = String::new();
