@@ -262,18 +262,7 @@ fn build(args: &BuildArgs) -> ExitCode {
     };
     let wrong = capc::backend::check_options(spec, &compilation.sources, &options);
     if !wrong.is_empty() {
-        return match diagnostics::print(
-            &compilation.sources,
-            &wrong,
-            &args.diagnostics,
-            JsonTo::Stderr,
-        ) {
-            Ok(()) => ExitCode::from(1),
-            Err(e) => {
-                eprintln!("error: cannot write diagnostics: {e}");
-                ExitCode::from(2)
-            }
-        };
+        return refuse(&compilation, &wrong, &args.diagnostics);
     }
     let name = args.file.to_string_lossy();
     let rendered: Result<String, Vec<capc_dsl::diag::Diagnostic>> = match args.lang {
@@ -291,20 +280,7 @@ fn build(args: &BuildArgs) -> ExitCode {
         Ok(text) => text,
         // What the export cannot say (E0934–E0942), reported like the
         // checker's diagnostics.
-        Err(refused) => {
-            return match diagnostics::print(
-                &compilation.sources,
-                &refused,
-                &args.diagnostics,
-                JsonTo::Stderr,
-            ) {
-                Ok(()) => ExitCode::from(1),
-                Err(e) => {
-                    eprintln!("error: cannot write diagnostics: {e}");
-                    ExitCode::from(2)
-                }
-            };
-        }
+        Err(refused) => return refuse(&compilation, &refused, &args.diagnostics),
     };
     let written = match &args.output {
         Some(path) if is_a_source(&compilation, &args.file, path) => Err(format!(
@@ -327,6 +303,23 @@ fn build(args: &BuildArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints why `capc build` writes nothing (`diagnostics`, as `format`
+/// asks, on standard error) and returns exit status 1, or 2 if they cannot
+/// be written.
+fn refuse(
+    compilation: &Compilation,
+    diagnostics: &[capc_dsl::diag::Diagnostic],
+    format: &DiagnosticArgs,
+) -> ExitCode {
+    match diagnostics::print(&compilation.sources, diagnostics, format, JsonTo::Stderr) {
+        Ok(()) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: cannot write diagnostics: {e}");
             ExitCode::from(2)
         }
     }
