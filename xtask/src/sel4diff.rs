@@ -15,9 +15,11 @@
 //! `xtask/sel4-diff/` copied under `target/sel4-diff/`, whose target
 //! directories are kept between runs.
 
+use std::ffi::OsStr;
 use std::path::Path;
+use std::process::Command;
 
-use crate::{Failure, sel4gen};
+use crate::{Failure, cargo, sel4gen};
 
 pub mod bitfield;
 pub mod invocations;
@@ -30,4 +32,33 @@ pub fn check(root: &Path) -> Result<(), Failure> {
     let generators = sel4gen::prepare(root)?;
     bitfield::check(root, &generators)?;
     invocations::check(root, &generators)
+}
+
+/// Runs the comparison crate at `krate` (`cargo run --quiet`, built in
+/// `target`, the spec compared in `SEL4_DIFF_SPEC`) with `env` set; fails
+/// with `failure` if it reports a difference or does not build.
+fn run_comparison(
+    root: &Path,
+    krate: &Path,
+    target: &Path,
+    env: &[(&str, &OsStr)],
+    failure: String,
+) -> Result<(), Failure> {
+    let mut command = Command::new(cargo());
+    command
+        .args(["run", "--quiet"])
+        .current_dir(krate)
+        .env("CARGO_TARGET_DIR", target)
+        .env("SEL4_DIFF_SPEC", root.join(SPEC));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let status = command
+        .status()
+        .map_err(|e| Failure::new(format!("could not run cargo: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Failure::from_status(failure, status))
+    }
 }

@@ -76,26 +76,18 @@ pub fn check(root: &Path, generators: &Generators) -> Result<(), Failure> {
         .map(|(name, options)| format!("{name}={}", options.join(",")))
         .collect();
     println!("==> [cargo run, in {}]", dir.display());
-    let status = Command::new(cargo())
-        .args(["run", "--quiet"])
-        .current_dir(&dir)
-        .env(
-            "CARGO_TARGET_DIR",
-            root.join("target").join("sel4-diff").join("target"),
-        )
-        .env("SEL4_DIFF_SPEC", root.join(SPEC))
-        .env("SEL4_DIFF_SEL4_DIR", &out)
-        .env("SEL4_DIFF_CONFIGURATIONS", configurations.join(";"))
-        .status()
-        .map_err(|e| Failure::new(format!("could not run cargo: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Failure::from_status(
-            "seL4's bitfield_gen.py and capc's cap views differ (or the comparison did not build)",
-            status,
-        ))
-    }
+    let configurations = configurations.join(";");
+    super::run_comparison(
+        root,
+        &dir,
+        &root.join("target").join("sel4-diff").join("target"),
+        &[
+            ("SEL4_DIFF_SEL4_DIR", out.as_os_str()),
+            ("SEL4_DIFF_CONFIGURATIONS", configurations.as_ref()),
+        ],
+        "seL4's bitfield_gen.py and capc's cap views differ (or the comparison did not build)"
+            .into(),
+    )
 }
 
 /// Moves `fresh` over `path` if their contents differ, else removes it.

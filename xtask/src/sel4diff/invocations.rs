@@ -171,26 +171,20 @@ fn check_configuration(
     )?;
 
     println!("==> [cargo run ({name}), in {}]", krate.display());
-    let status = Command::new(cargo())
-        .args(["run", "--quiet"])
-        .current_dir(krate)
-        .env("CARGO_TARGET_DIR", target)
-        .env("SEL4_DIFF_SPEC", root.join(SPEC))
-        .env("SEL4_DIFF_SEL4", &out)
-        .env("SEL4_DIFF_CFG", options.join(","))
-        .status()
-        .map_err(|e| Failure::new(format!("could not run cargo: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Failure::from_status(
-            format!(
-                "the comparison ({name}) in {} failed: seL4's generated labels or stubs differ from capc's generated code, or it did not build (above)",
-                krate.display()
-            ),
-            status,
-        ))
-    }
+    let cfg = options.join(",");
+    super::run_comparison(
+        root,
+        krate,
+        target,
+        &[
+            ("SEL4_DIFF_SEL4", out.as_os_str()),
+            ("SEL4_DIFF_CFG", cfg.as_ref()),
+        ],
+        format!(
+            "the comparison ({name}) in {} failed: seL4's generated labels or stubs differ from capc's generated code, or it did not build (above)",
+            krate.display()
+        ),
+    )
 }
 
 /// Copies xtask/sel4-diff/invocations/ to `krate`, its capc dependency
