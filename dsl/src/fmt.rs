@@ -516,10 +516,7 @@ impl<'a> Printer<'a> {
                 self.block(indent, inner.collect(), close, |s, setting, indent| {
                     for p in setting.into_inner() {
                         match p.as_rule() {
-                            Rule::outer_doc => {
-                                s.leaf(&p);
-                                s.break_line(indent, Blank::No);
-                            }
+                            Rule::outer_doc => s.on_own_line(p, indent),
                             Rule::ident => s.leaf(&p),
                             _ => {
                                 s.assign();
@@ -607,10 +604,7 @@ impl<'a> Printer<'a> {
                     let mut payload = Vec::new();
                     for p in variant.into_inner() {
                         match p.as_rule() {
-                            Rule::outer_doc => {
-                                s.leaf(&p);
-                                s.break_line(indent, Blank::No);
-                            }
+                            Rule::outer_doc => s.on_own_line(p, indent),
                             _ => payload.push(p),
                         }
                     }
@@ -719,10 +713,7 @@ impl<'a> Printer<'a> {
                 self.block(indent, inner.collect(), close, |s, field, indent| {
                     for p in field.into_inner() {
                         match p.as_rule() {
-                            Rule::outer_doc => {
-                                s.leaf(&p);
-                                s.break_line(indent, Blank::No);
-                            }
+                            Rule::outer_doc => s.on_own_line(p, indent),
                             Rule::ident => {
                                 s.leaf(&p);
                                 s.token(":");
@@ -753,10 +744,7 @@ impl<'a> Printer<'a> {
                     let mut attrs = false;
                     for p in variant.into_inner() {
                         match p.as_rule() {
-                            Rule::outer_doc => {
-                                s.leaf(&p);
-                                s.break_line(indent, Blank::No);
-                            }
+                            Rule::outer_doc => s.on_own_line(p, indent),
                             Rule::attribute => {
                                 if attrs {
                                     s.space();
@@ -877,10 +865,7 @@ impl<'a> Printer<'a> {
     fn system_stmt(&mut self, stmt: Pair<'_, Rule>, indent: usize) {
         for p in stmt.into_inner() {
             match p.as_rule() {
-                Rule::outer_doc => {
-                    self.leaf(&p);
-                    self.break_line(indent, Blank::No);
-                }
+                Rule::outer_doc => self.on_own_line(p, indent),
                 Rule::sys_domain => {
                     let close = p.as_span().end().saturating_sub(1);
                     let mut inner = p.into_inner();
@@ -1030,14 +1015,7 @@ impl<'a> Printer<'a> {
         let mut names = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::outer_doc => {
-                    self.leaf(&p);
-                    self.break_line(indent, Blank::No);
-                }
-                Rule::attribute => {
-                    self.attribute(p);
-                    self.break_line(indent, Blank::No);
-                }
+                Rule::outer_doc | Rule::attribute => self.on_own_line(p, indent),
                 Rule::kw_slot => {
                     self.leaf(&p);
                     self.space();
@@ -1063,10 +1041,7 @@ impl<'a> Printer<'a> {
         let mut attrs = false;
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::outer_doc => {
-                    self.leaf(&p);
-                    self.break_line(indent, Blank::No);
-                }
+                Rule::outer_doc => self.on_own_line(p, indent),
                 Rule::attribute => {
                     if attrs {
                         self.space();
@@ -1106,6 +1081,17 @@ impl<'a> Printer<'a> {
         self.token(",");
     }
 
+    /// A doc comment or an attribute on a line of its own, before what it
+    /// documents or marks.
+    fn on_own_line(&mut self, p: Pair<'_, Rule>, indent: usize) {
+        if p.as_rule() == Rule::attribute {
+            self.attribute(p);
+        } else {
+            self.leaf(&p);
+        }
+        self.break_line(indent, Blank::No);
+    }
+
     fn method(&mut self, pair: Pair<'_, Rule>, indent: usize) {
         let has_body = pair.as_str().ends_with('}');
         let close = pair.as_span().end() - 1;
@@ -1113,14 +1099,7 @@ impl<'a> Printer<'a> {
         let mut clauses = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::outer_doc => {
-                    self.leaf(&p);
-                    self.break_line(indent, Blank::No);
-                }
-                Rule::attribute => {
-                    self.attribute(p);
-                    self.break_line(indent, Blank::No);
-                }
+                Rule::outer_doc | Rule::attribute => self.on_own_line(p, indent),
                 Rule::kw_fn => self.leaf(&p),
                 Rule::ident => {
                     self.space();
@@ -1161,14 +1140,7 @@ impl<'a> Printer<'a> {
         let mut clauses = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::outer_doc => {
-                    self.leaf(&p);
-                    self.break_line(indent, Blank::No);
-                }
-                Rule::attribute => {
-                    self.attribute(p);
-                    self.break_line(indent, Blank::No);
-                }
+                Rule::outer_doc | Rule::attribute => self.on_own_line(p, indent),
                 Rule::ident => self.leaf(&p),
                 Rule::syscall_number => {
                     self.assign();
@@ -1217,10 +1189,7 @@ impl<'a> Printer<'a> {
         let mut clauses = Vec::new();
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::outer_doc => {
-                    self.leaf(&p);
-                    self.break_line(indent, Blank::No);
-                }
+                Rule::outer_doc => self.on_own_line(p, indent),
                 Rule::kw_session => self.leaf(&p),
                 _ => clauses.push(p),
             }
